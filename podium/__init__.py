@@ -1,0 +1,81 @@
+"""Podium: durable AI orchestration.
+
+Define a :class:`Workflow` of plain Python steps, run it with a :class:`Client` on a durable store,
+and every step's result is kept: a run survives a crash and resumes without redoing finished work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ._client import Client, RunHandle, load_workflow
+from ._context import StepContext
+from ._errors import (
+    ConfigError,
+    DefinitionError,
+    InputValidationError,
+    LeaseLost,
+    NonRetryableError,
+    NotFound,
+    PodiumError,
+    RunCancelled,
+    RunFailed,
+    SerializationError,
+    StepError,
+    StepTimeout,
+    StoreError,
+)
+from ._history import RunHistory
+from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
+from ._workflow import Loop, Workflow
+from .storage import Store, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Client",
+    "ConfigError",
+    "DefinitionError",
+    "Event",
+    "EventType",
+    "InputValidationError",
+    "LeaseLost",
+    "Loop",
+    "NonRetryableError",
+    "NotFound",
+    "PodiumError",
+    "RetryPolicy",
+    "RunCancelled",
+    "RunFailed",
+    "RunHandle",
+    "RunHistory",
+    "RunRecord",
+    "RunStatus",
+    "SerializationError",
+    "StepContext",
+    "StepError",
+    "StepStatus",
+    "StepTimeout",
+    "StepView",
+    "Store",
+    "StoreError",
+    "Workflow",
+    "__version__",
+    "load_workflow",
+    "open_store",
+    "run",
+]
+
+
+def run(workflow: Workflow, input: Any = None, *, store: str | Store | None = "memory://", **client_options: Any) -> Any:
+    """Run ``workflow`` to completion from synchronous code and return its output.
+
+    Uses an in-memory store unless ``store`` says otherwise (``"sqlite:///podium.db"``).
+    """
+
+    async def main() -> Any:
+        async with Client(store, **client_options) as client:
+            return await client.run(workflow, input)
+
+    return asyncio.run(main())

@@ -1,0 +1,608 @@
+"""The engine client: the one entry point that every surface (Python, CLI, API, dashboard) calls."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import importlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from . import _serde
+from ._errors import ConfigError, DefinitionError, NotFound, RunCancelled, RunFailed, StoreError
+from ._executor import RunExecutor
+from ._history import RunHistory, fold
+from ._models import Event, EventType, RunRecord, RunStatus, new_id
+from ._workflow import Workflow
+from .storage import Store, open_store
+
+log = logging.getLogger("podium.engine")
+
+_UNSET: Any = object()
+_HOST = socket.gethostname()
+
+
+def _owner_alive(owner: str) -> bool:
+    """Whether the engine named ``owner`` (``host:pid:nonce``) may still be running."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != _HOST or not pid_text.isdigit():
+        return True  # another machine: only its lease can tell
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunHandle:
+    """A started run. ``await handle.result()`` waits for it and returns its output."""
+
+    def __init__(self, client: Client, run_id: str) -> None:
+        self.client = client
+        self.id = run_id
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.id}>"
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """The run's output once it finishes; raises :class:`RunFailed` or :class:`RunCancelled`."""
+        return await self.client.result(self.id, timeout=timeout)
+
+    async def wait(self, timeout: float | None = None) -> RunRecord:
+        """The run's final record, whatever its status."""
+        return await self.client.wait(self.id, timeout=timeout)
+
+
+class Client:
+    """Starts, drives, inspects and controls runs on one store.
+
+    ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless
+    ``recover=False``, resumes every unfinished run left by an engine that died.
+
+    :param store: a :class:`Store` or a store URL (default: ``$PODIUM_DB`` or ``.podium/podium.db``).
+    :param workflows: workflows to register (runs name their workflow; resume needs it registered or
+        importable from the ``workflow_ref`` recorded at start).
+    :param max_concurrent_runs: runs driven at once by this client; others wait as ``pending``.
+    :param limits: concurrency caps per step ``kind``, e.g. ``{"llm": 4}``.
+    :param lease_seconds: how long a run stays owned by this engine without a heartbeat.
+    :param recover: resume unfinished runs whose engine died, on open.
+    :param thread_pool_size: threads for sync step functions.
+    :param started_event_after: a step attempt still running after this many seconds is recorded as
+        running (found by the maintenance sweep every ``poll_interval``); quicker steps are recorded
+        once, when they finish, so that a durable step costs one commit.
+    """
+
+    def __init__(
+        self,
+        store: Store | str | None = None,
+        *,
+        workflows: Iterable[Workflow] = (),
+        max_concurrent_runs: int = 1000,
+        limits: dict[str, int] | None = None,
+        lease_seconds: float = 30.0,
+        poll_interval: float = 0.5,
+        recover: bool = True,
+        thread_pool_size: int | None = None,
+        started_event_after: float = 0.05,
+    ) -> None:
+        self.store = store if isinstance(store, Store) else open_store(store)
+        self.owner = f"{_HOST}:{os.getpid()}:{os.urandom(3).hex()}"
+        self._workflows: dict[tuple[str, str], Workflow] = {}
+        self._latest: dict[str, Workflow] = {}
+        for wf in workflows:
+            self.register(wf)
+        if max_concurrent_runs < 1:
+            raise ConfigError("max_concurrent_runs must be >= 1")
+        self._run_slots = asyncio.Semaphore(max_concurrent_runs)
+        self._limit_spec = dict(limits or {})
+        self._kind_limits: dict[str, asyncio.Semaphore] = {}
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.recover = recover
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=thread_pool_size or min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="podium-step"
+        )
+        self.started_event_after = started_event_after
+        self._listeners: list[Callable[[Event], None]] = []
+        self._driving: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
+        self._maintenance: asyncio.Task[None] | None = None
+        self._open = False
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Client:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._open:
+            return
+        await self.store.open()
+        self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
+        self._open = True
+        if self.recover:
+            await self.resume()
+
+    async def close(self, *, drain: bool = False) -> None:
+        """Stop. With ``drain`` wait for the runs this client drives to finish; otherwise hand them
+        back unfinished (they resume on the next engine start, without redoing finished steps)."""
+        if not self._open:
+            return
+        if drain:
+            await self.drain()
+        if self._maintenance is not None:
+            self._maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._maintenance
+            self._maintenance = None
+        driving = list(self._driving.values())
+        for ex, task in driving:
+            ex.reason = "shutdown"
+            task.cancel()
+        if driving:
+            await asyncio.gather(*(t for _, t in driving), return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving])
+        self._open = False
+        await self.store.close()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def drain(self) -> None:
+        """Wait until every run this client drives has finished."""
+        while self._driving:
+            await asyncio.gather(*(t for _, t in list(self._driving.values())), return_exceptions=True)
+
+    def _check_open(self) -> None:
+        if not self._open:
+            raise StoreError("the client is not open; use 'async with podium.Client(...) as client:'")
+
+    # -- workflows ------------------------------------------------------------------------------
+
+    def register(self, wf: Workflow) -> Workflow:
+        """Make ``wf`` known to this client (checks it). Returns it."""
+        wf.freeze()
+        if wf.ref is None:
+            wf.ref = _guess_ref(wf)
+        self._workflows[(wf.name, wf.version)] = wf
+        self._latest[wf.name] = wf
+        return wf
+
+    def workflow(self, name: str, version: str | None = None) -> Workflow:
+        """A registered workflow by name (latest registered version unless ``version`` is given)."""
+        wf = self._latest.get(name) if version is None else self._workflows.get((name, version))
+        if wf is None:
+            known = ", ".join(sorted(f"{n}@{v}" for n, v in self._workflows)) or "none"
+            raise NotFound(f"workflow {name!r}{f' version {version}' if version else ''} is not registered (known: {known})")
+        return wf
+
+    def _workflow_for(self, run: RunRecord) -> Workflow:
+        wf = self._workflows.get((run.workflow, run.version))
+        if wf is not None:
+            return wf
+        if run.workflow_ref:
+            loaded = load_workflow(run.workflow_ref)
+            if loaded.version != run.version:
+                raise DefinitionError(
+                    f"run {run.id} was started on version {run.version} of {run.workflow!r}, but "
+                    f"{run.workflow_ref} now defines version {loaded.version}; runs are pinned to their version: "
+                    f"register version {run.version} to finish it"
+                )
+            return self.register(loaded)
+        raise NotFound(
+            f"run {run.id} needs workflow {run.workflow!r} version {run.version}, which is not registered "
+            "and was started without a loadable reference; register it with client.register(...)"
+        )
+
+    # -- starting -------------------------------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: Workflow | str,
+        input: Any = None,
+        *,
+        run_id: str | None = None,
+        timeout: float | None = None,
+    ) -> RunHandle:
+        """Start a run and return at once. With a fixed ``run_id`` starting is idempotent: if that
+        run exists, its handle is returned and nothing new starts."""
+        self._check_open()
+        wf = self.register(workflow) if isinstance(workflow, Workflow) else self.workflow(workflow)
+        value = wf.validate_input(input)
+        payload = _serde.dumps(value)
+        rid = run_id or new_id()
+        await self._create_and_drive(wf, rid, payload, timeout=timeout if timeout is not None else wf.timeout)
+        return RunHandle(self, rid)
+
+    async def run(self, workflow: Workflow | str, input: Any = None, **kw: Any) -> Any:
+        """Start a run, wait for it, and return its output (raises :class:`RunFailed` on failure)."""
+        handle = await self.start(workflow, input, **kw)
+        return await handle.result()
+
+    async def _create_and_drive(
+        self,
+        wf: Workflow,
+        rid: str,
+        payload: str,
+        *,
+        timeout: float | None = None,
+        parent: tuple[str, str] | None = None,
+        fork: tuple[str, str] | None = None,
+        events: Sequence[Event] = (),
+    ) -> bool:
+        now = time.time()
+        has_slot = not self._run_slots.locked()
+        status = RunStatus.RUNNING if has_slot else RunStatus.PENDING
+        run = RunRecord(
+            id=rid,
+            workflow=wf.name,
+            version=wf.version,
+            status=status,
+            input=payload,
+            created_at=now,
+            started_at=now if has_slot else None,
+            parent_run_id=parent[0] if parent else None,
+            parent_step=parent[1] if parent else None,
+            forked_from=fork[0] if fork else None,
+            fork_step=fork[1] if fork else None,
+            workflow_ref=wf.ref,
+            owner=self.owner,
+            lease_expires_at=now + self.lease_seconds,
+        )
+        data: dict[str, Any] = {"owner": self.owner}
+        if timeout:
+            data["timeout"] = timeout
+        first = Event(
+            run_id=rid,
+            seq=1,
+            type=EventType.RUN_STARTED if has_slot else EventType.RUN_QUEUED,
+            ts=now,
+            data=json.dumps(data),
+        )
+        copied = [Event(**{**_event_fields(e), "run_id": rid, "seq": i + 2}) for i, e in enumerate(events)]
+        if not await self.store.create_run(run, [first, *copied]):
+            return False
+        self._drive(wf, run, [first, *copied])
+        return True
+
+    def _drive(self, wf: Workflow, run: RunRecord, events: list[Event]) -> RunExecutor:
+        ex = RunExecutor(self, wf, run, events)
+        task = asyncio.get_running_loop().create_task(self._drive_task(ex))
+        self._driving[run.id] = (ex, task)
+        if self._maintenance is None and type(self.store).__name__ != "MemoryStore":
+            self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        return ex
+
+    async def _drive_task(self, ex: RunExecutor) -> None:
+        try:
+            async with self._run_slots:
+                if ex.run.status is RunStatus.PENDING:
+                    now = time.time()
+                    await ex.emit(EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now})
+                    ex.run.status = RunStatus.RUNNING
+                await ex.drive()
+        except asyncio.CancelledError:
+            if ex.reason != "shutdown":
+                raise
+        except Exception:
+            log.exception("run %s: engine error", ex.run_id)
+        finally:
+            self._driving.pop(ex.run_id, None)
+            if not ex.finished.done():
+                ex.finished.set_result(None)
+
+    # -- background work ------------------------------------------------------------------------
+
+    async def _maintain(self) -> None:
+        """Renew leases and act on cancellation requests from other processes."""
+        last_renew = time.monotonic()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            ids = list(self._driving)
+            if not ids:
+                continue
+            try:
+                for ex, _ in list(self._driving.values()):
+                    if ex.running:
+                        await ex.mark_started(self.started_event_after)
+                for rid in await self.store.cancel_requests(ids):
+                    await self._cancel_local(rid)
+                if time.monotonic() - last_renew >= self.lease_seconds / 3:
+                    last_renew = time.monotonic()
+                    kept = await self.store.renew_leases(self.owner, ids, lease_seconds=self.lease_seconds, now=time.time())
+                    for rid in set(ids) - kept:
+                        entry = self._driving.get(rid)
+                        if entry is not None and not entry[0].finished.done():
+                            log.warning("run %s: lease lost to another engine; stopping here", rid)
+                            entry[0].reason = "shutdown"
+                            entry[1].cancel()
+            except Exception:
+                log.exception("engine maintenance failed; retrying")
+
+    # -- inspecting -----------------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RunRecord:
+        """The run's record; raises :class:`NotFound`."""
+        self._check_open()
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
+        return run
+
+    async def list(
+        self,
+        *,
+        workflow: str | None = None,
+        status: Sequence[RunStatus | str] | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first."""
+        self._check_open()
+        try:
+            statuses = [RunStatus(s) for s in status] if status else None
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; statuses are: {', '.join(s.value for s in RunStatus)}") from None
+        return await self.store.list_runs(
+            workflow=workflow, status=statuses, parent_run_id=parent_run_id, limit=limit, offset=offset
+        )
+
+    async def history(self, run_id: str) -> RunHistory:
+        """Everything recorded about a run: steps, attempts, outputs, errors, timings, events."""
+        run = await self.get(run_id)
+        events = await self.store.load_events(run_id)
+        return RunHistory(run=run, steps=fold(events), events=events)
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """Wait until the run is finished and return its record."""
+        self._check_open()
+        entry = self._driving.get(run_id)
+        if entry is not None:
+            await asyncio.wait_for(asyncio.shield(entry[0].finished), timeout)
+            if entry[0].run.status.finished:
+                return entry[0].run
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.01
+        while True:
+            run = await self.get(run_id)
+            if run.status.finished:
+                return run
+            entry = self._driving.get(run_id)
+            if entry is not None:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                await asyncio.wait_for(asyncio.shield(entry[0].finished), left)
+                continue
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} did not finish within {timeout}s (status {run.status.value})")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any:
+        """The output of a finished run (waiting for it); raises :class:`RunFailed`/:class:`RunCancelled`."""
+        run = await self.wait(run_id, timeout)
+        if run.status is RunStatus.COMPLETED:
+            return _serde.loads(run.output)
+        err = json.loads(run.error) if run.error else {}
+        where = f" at step {err['step']!r}" if err.get("step") else ""
+        msg = f"run {run_id} of {run.workflow!r} {run.status.value}{where}: {err.get('message', '')}"
+        if run.status is RunStatus.CANCELLED:
+            raise RunCancelled(msg, run_id=run_id, error=err)
+        raise RunFailed(msg, run_id=run_id, error=err)
+
+    def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
+        """Call ``listener`` with every event this client writes (live progress). Returns an unsubscribe."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    # -- controlling ----------------------------------------------------------------------------
+
+    async def cancel(self, run_id: str, *, wait: float = 10.0) -> RunRecord:
+        """Cancel an unfinished run (and its unfinished child runs). Running steps are cancelled and
+        recorded as such. Returns the run's record (unchanged if it had already finished)."""
+        run = await self.get(run_id)
+        if run.status.finished:
+            return run
+        for child in await self.store.list_runs(parent_run_id=run_id, status=[RunStatus.PENDING, RunStatus.RUNNING]):
+            await self.cancel(child.id, wait=wait)
+        if await self._cancel_local(run_id):
+            return await self.wait(run_id)
+        await self.store.request_cancel(run_id)
+        # Nobody alive drives it: take it over and record the cancellation here.
+        if run.owner is None or not _owner_alive(run.owner) or (run.lease_expires_at or 0) < time.time():
+            claimed = await self.store.claim_runs(
+                self.owner,
+                lease_seconds=self.lease_seconds,
+                limit=1,
+                now=time.time(),
+                run_ids=[run_id],
+                steal_from=[run.owner] if run.owner else [],
+            )
+            if claimed:
+                events = await self.store.load_events(run_id)
+                ex = RunExecutor(self, self._workflow_for_or_stub(claimed[0]), claimed[0], events)
+                ex.reason = "cancelled"
+                await ex._stop_running_steps()
+                await ex._finish(RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"})
+                return await self.get(run_id)
+        return await self.wait(run_id, timeout=wait)
+
+    def _workflow_for_or_stub(self, run: RunRecord) -> Workflow:
+        try:
+            return self._workflow_for(run)
+        except Exception:
+            return Workflow(run.workflow, version=run.version)
+
+    async def _cancel_local(self, run_id: str) -> bool:
+        entry = self._driving.get(run_id)
+        if entry is None:
+            return False
+        ex, task = entry
+        if ex.reason is None:
+            ex.reason = "cancelled"
+            task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return True
+
+    async def resume(self, run_ids: Sequence[str] | None = None) -> list[str]:
+        """Continue unfinished runs that no live engine drives (all of them, or ``run_ids``). Finished
+        steps are not executed again; a step that was in flight is attempted again. Returns the ids
+        of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
+        (and logged)."""
+        self._check_open()
+        dead = [o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)]
+        claimed = await self.store.claim_runs(
+            self.owner,
+            lease_seconds=self.lease_seconds,
+            limit=10_000,
+            now=time.time(),
+            run_ids=run_ids,
+            steal_from=dead,
+        )
+        resumed = []
+        for run in claimed:
+            if run.id in self._driving:
+                continue
+            try:
+                wf = self._workflow_for(run)
+            except Exception as exc:
+                log.error("cannot resume run %s: %s", run.id, exc)
+                await self.store.release_runs(self.owner, [run.id])
+                continue
+            events = await self.store.load_events(run.id)
+            ex = self._drive(wf, run, events)
+            await ex.emit(EventType.RUN_RESUMED, data=json.dumps({"owner": self.owner}))
+            resumed.append(run.id)
+        return resumed
+
+    async def fork(self, run_id: str, from_step: str, *, input: Any = _UNSET) -> RunHandle:
+        """Start a new run, linked to ``run_id``, that re-executes ``from_step`` and every step after
+        it; every other step that finished in the earlier run is reused, not executed again.
+        ``input`` replaces the run input (the reused steps keep their earlier results)."""
+        self._check_open()
+        parent = await self.get(run_id)
+        wf = self._workflow_for(parent)
+        if from_step not in wf.steps:
+            import difflib
+
+            close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
+            raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
+        redo = {from_step}
+        stack = [from_step]
+        while stack:
+            for d in wf.steps[stack.pop()].dependents:
+                if d not in redo:
+                    redo.add(d)
+                    stack.append(d)
+        for loop_step, body in wf.loop_bodies.items():
+            if redo & set(body):
+                redo |= set(body) | {loop_step}
+        keep = []
+        for ev in await self.store.load_events(run_id):
+            if ev.step is None or ev.step in redo:
+                continue
+            if ev.type in (EventType.STEP_COMPLETED, EventType.STEP_SKIPPED, EventType.LOOP_ITERATION):
+                data = json.loads(ev.data) if ev.data else {}
+                if ev.type != EventType.LOOP_ITERATION:
+                    data["reused_from"] = run_id
+                keep.append(Event(**{**_event_fields(ev), "data": json.dumps(data)}))
+        payload = parent.input if input is _UNSET else _serde.dumps(wf.validate_input(input))
+        rid = new_id()
+        await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
+        return RunHandle(self, rid)
+
+    async def _run_child(self, parent: RunExecutor, wf: Workflow, child_input: Any, key: str, step_id: str) -> RunRecord:
+        self.register(wf)
+        rid = key.replace(":", ".")
+        payload = _serde.dumps(wf.validate_input(child_input))
+        created = await self._create_and_drive(wf, rid, payload, timeout=wf.timeout, parent=(parent.run_id, step_id))
+        if not created and rid not in self._driving:
+            run = await self.get(rid)
+            if not run.status.finished:
+                await self.resume([rid])
+        return await self.wait(rid)
+
+
+def _guess_ref(wf: Workflow) -> str | None:
+    """Where ``wf`` can be imported from in another process, if it is a module-level name."""
+    import sys
+
+    module = sys.modules.get(wf.module or "")
+    if module is None:
+        return None
+    for name, value in vars(module).items():
+        if value is wf:
+            if wf.module == "__main__":
+                path = getattr(module, "__file__", None)
+                return f"{os.path.abspath(path)}:{name}" if path else None
+            return f"{wf.module}:{name}"
+    return None
+
+
+def _event_fields(e: Event) -> dict[str, Any]:
+    return {
+        "run_id": e.run_id,
+        "seq": e.seq,
+        "type": e.type,
+        "ts": e.ts,
+        "step": e.step,
+        "iteration": e.iteration,
+        "index": e.index,
+        "attempt": e.attempt,
+        "data": e.data,
+    }
+
+
+def load_workflow(ref: str) -> Workflow:
+    """Load a workflow from ``module:attribute`` (or ``path/to/file.py:attribute``)."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not attr:
+        raise ConfigError(f"workflow reference {ref!r} must look like 'package.module:workflow'")
+    try:
+        if module_name.endswith(".py") or os.sep in module_name:
+            import importlib.util
+
+            path = os.path.abspath(module_name)
+            if not os.path.exists(path):
+                raise ConfigError(f"workflow file {module_name!r} does not exist")
+            name = "podium_user_" + os.path.splitext(os.path.basename(path))[0]
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"cannot load {module_name!r} as a Python module")
+            import sys
+
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"cannot import module {module_name!r} for workflow {ref!r}: {exc}; run podium from the folder "
+            "that contains it, or add that folder to PYTHONPATH"
+        ) from None
+    wf = getattr(module, attr, None)
+    if not isinstance(wf, Workflow):
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Workflow))
+        raise ConfigError(
+            f"{module_name} has no workflow named {attr!r}"
+            + (f"; workflows there: {', '.join(found)}" if found else "; define one with podium.Workflow(...)")
+        )
+    if wf.ref is None:
+        wf.ref = ref
+    return wf

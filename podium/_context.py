@@ -1,0 +1,76 @@
+"""What step code can see of its run: :class:`StepContext`."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._executor import RunExecutor
+    from ._workflow import Workflow
+
+_logger = logging.getLogger("podium.step")
+
+
+class StepContext:
+    """Handed to a step that declares a ``ctx`` parameter (or one annotated ``StepContext``)."""
+
+    __slots__ = (
+        "_executor",
+        "_log",
+        "attempt",
+        "idempotency_key",
+        "index",
+        "input",
+        "iteration",
+        "run_id",
+        "step_id",
+        "workflow",
+        "workflow_version",
+    )
+
+    def __init__(self, executor: RunExecutor, step_id: str, iteration: int, index: int | None, attempt: int, key: str):
+        self._executor = executor
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
+        self.run_id: str = executor.run_id
+        """The run's id."""
+        self.step_id = step_id
+        """This step's id."""
+        self.iteration = iteration
+        """Loop iteration, from 0."""
+        self.index = index
+        """Item index within a fan-out (``map``) step, else None."""
+        self.attempt = attempt
+        """Attempt number, from 1. A step interrupted by a crash is attempted again with a higher number."""
+        self.idempotency_key = key
+        """Stable for this step execution across every attempt and crash resume: pass it to external
+        systems so that a repeated attempt does not repeat the side effect."""
+        self.workflow: str = executor.wf.name
+        self.workflow_version: str = executor.wf.version
+        self.input: Any = executor.input
+        """The run's input."""
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry the run id, step id and attempt."""
+        if self._log is None:
+            self._log = logging.LoggerAdapter(
+                _logger,
+                {"run_id": self.run_id, "step_id": self.step_id, "attempt": self.attempt},
+            )
+        return self._log
+
+    def previous(self, step_id: str, default: Any = None) -> Any:
+        """Inside a loop: the output ``step_id`` had in the previous iteration (``default`` in the first)."""
+        return self._executor.prev_outputs.get(step_id, default)
+
+    async def run_workflow(self, workflow: Workflow, input: Any = None, *, name: str = "child") -> Any:
+        """Run ``workflow`` as a child of this run and return its output.
+
+        The child's id is derived from this step execution and ``name``, so a retried or resumed step
+        finds the same child run instead of starting another.
+        """
+        return await self._executor.run_child(workflow, input, f"{self.idempotency_key}/{name}", self.step_id)
+
+    def __repr__(self) -> str:
+        return f"<StepContext run={self.run_id} step={self.step_id} attempt={self.attempt}>"

@@ -1,0 +1,556 @@
+"""Driving one run: scheduling ready steps, retries, timeouts, loops, fan-out, replay and recording.
+
+Replay is re-driving: the executor walks the graph as on a first run, but a step execution whose
+result is already in the event log is answered from the log instead of being run. Every decision
+that is not a pure function of recorded outputs (loop continuation) is itself logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import _serde
+from ._context import StepContext
+from ._errors import (
+    InputValidationError,
+    LeaseLost,
+    NonRetryableError,
+    PodiumError,
+    SerializationError,
+    StepTimeout,
+    _Shutdown,
+)
+from ._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ._workflow import CTX, INPUT, StepDef, Workflow, _Binding
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+log = logging.getLogger("podium.engine")
+
+_DONE = StepStatus.COMPLETED
+_SKIPPED = StepStatus.SKIPPED
+_FAILED = StepStatus.FAILED
+_Key = tuple[str, int, int | None]
+
+
+class _StepFailed(Exception):
+    """Internal: a step failed for good and its ``on_error`` is ``fail``."""
+
+    def __init__(self, step: str, error: dict[str, Any]):
+        super().__init__(error.get("message", step))
+        self.step = step
+        self.error = error
+
+
+def error_info(exc: BaseException, *, with_traceback: bool = True) -> dict[str, Any]:
+    """A stored error: type, message, and the traceback (for ``show``)."""
+    info: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)}
+    if with_traceback:
+        info["traceback"] = "".join(traceback.format_exception(exc))
+    return info
+
+
+class RunExecutor:
+    """Drives one run to a final state, writing every state change to the store."""
+
+    def __init__(self, client: Client, wf: Workflow, run: RunRecord, events: list[Event]) -> None:
+        self.client = client
+        self.store = client.store
+        self.wf = wf
+        self.run = run
+        self.run_id = run.id
+        self.input = _serde.loads(run.input)
+        self.outputs: dict[str, Any] = {}
+        self.prev_outputs: dict[str, Any] = {}
+        self.state: dict[str, StepStatus] = {}
+        self.iteration: dict[str, int] = {}
+        self.running: dict[_Key, tuple[float, int]] = {}
+        self.reason: str | None = None  # why the driver task was cancelled: cancelled|shutdown|timeout
+        self.finished = asyncio.get_running_loop().create_future()
+        self._listeners = client._listeners
+        self._marked: set[tuple[_Key, int]] = set()
+        self._seq = events[-1].seq if events else 0
+        self._ready: deque[str] = deque()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._wake: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
+        self._waiting: dict[str, set[str]] = {}
+        self._launched: set[str] = set()
+        # What the log already knows (empty on a first run, so the hot path stays a dict miss).
+        self.recorded: dict[_Key, tuple[str, Any]] = {}
+        self.failed_attempts: dict[_Key, int] = {}
+        self.loop_decisions: set[tuple[str, int]] = set()
+        self.deadline: float | None = None
+        for ev in events:
+            self._learn(ev)
+
+    def _learn(self, ev: Event) -> None:
+        t = ev.type
+        if t == EventType.RUN_STARTED or t == EventType.RUN_QUEUED:
+            data = json.loads(ev.data) if ev.data else {}
+            if data.get("timeout"):
+                self.deadline = ev.ts + data["timeout"]
+        if ev.step is None:
+            return
+        key = (ev.step, ev.iteration, ev.index)
+        if t == EventType.STEP_COMPLETED:
+            self.recorded[key] = ("completed", ev.data)
+        elif t == EventType.STEP_SKIPPED:
+            self.recorded[key] = ("skipped", ev.data)
+        elif t == EventType.STEP_FAILED:
+            self.recorded[key] = ("failed", ev.data)
+        elif t == EventType.STEP_RETRYING:
+            self.failed_attempts[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
+        elif t == EventType.LOOP_ITERATION:
+            self.loop_decisions.add((ev.step, ev.iteration))
+
+    # -- recording ------------------------------------------------------------------------------
+
+    async def emit(
+        self,
+        type: str,
+        step: str | None = None,
+        iteration: int = 0,
+        index: int | None = None,
+        attempt: int = 0,
+        data: str | None = None,
+        run_update: dict[str, Any] | None = None,
+    ) -> None:
+        self._seq += 1
+        ev = Event(
+            run_id=self.run_id,
+            seq=self._seq,
+            type=type,
+            ts=time.time(),
+            step=step,
+            iteration=iteration,
+            index=index,
+            attempt=attempt,
+            data=data,
+        )
+        await self.store.append((ev,), run_update)
+        if self._listeners:
+            for fn in self._listeners:
+                try:
+                    fn(ev)
+                except Exception:  # a listener must never break a run
+                    log.exception("event listener failed")
+
+    async def mark_started(self, older_than: float) -> None:
+        """Record as running the step attempts that started more than ``older_than`` seconds ago
+        and are not recorded yet, so that other processes see long steps as running."""
+        limit = time.time() - older_than
+        for key, (t0, attempt) in list(self.running.items()):
+            if t0 <= limit and (key, attempt) not in self._marked:
+                self._marked.add((key, attempt))
+                await self.emit(EventType.STEP_STARTED, key[0], key[1], key[2], attempt, f'{{"started":{t0!r}}}')
+
+    # -- driving --------------------------------------------------------------------------------
+
+    async def drive(self) -> None:
+        """Run to a final state (or until cancelled for shutdown). Sets :attr:`finished`."""
+        try:
+            try:
+                if self.deadline is not None:
+                    async with asyncio.timeout_at(asyncio.get_running_loop().time() + self.deadline - time.time()):
+                        await self._schedule()
+                else:
+                    await self._schedule()
+            except TimeoutError:
+                self.reason = "timeout"
+                await self._stop_running_steps()
+                await self._finish(
+                    RunStatus.FAILED,
+                    error={
+                        "type": "podium.RunTimeout",
+                        "message": f"run {self.run_id} of {self.wf.name!r} exceeded its timeout; raise "
+                        f"Workflow(timeout=...) or start(..., timeout=...)",
+                    },
+                )
+                return
+            output = self._workflow_output()
+            try:
+                payload = _serde.dumps(output)
+            except SerializationError as exc:
+                await self._finish(RunStatus.FAILED, error=error_info(exc, with_traceback=False))
+                return
+            await self._finish(RunStatus.COMPLETED, output=payload)
+        except _StepFailed as exc:
+            await self._stop_running_steps()
+            err = dict(exc.error)
+            err["step"] = exc.step
+            await self._finish(RunStatus.FAILED, error=err)
+        except asyncio.CancelledError:
+            if self.reason == "cancelled":
+                await self._stop_running_steps()
+                await self._finish(RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"})
+            else:
+                await self._abandon()
+                if self.reason != "shutdown":
+                    raise
+        except (LeaseLost, _Shutdown) as exc:
+            log.warning("run %s: %s; this engine stops driving it", self.run_id, exc)
+            await self._abandon()
+        except BaseException as exc:
+            await self._abandon()
+            if not self.finished.done():
+                self.finished.set_exception(exc)
+            raise
+        finally:
+            if not self.finished.done():
+                self.finished.set_result(None)
+
+    async def _abandon(self) -> None:
+        for t in list(self._tasks):
+            t.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _stop_running_steps(self) -> None:
+        await self._abandon()
+        for (step, it, idx), (t0, attempt) in list(self.running.items()):
+            await self.emit(
+                EventType.STEP_CANCELLED,
+                step,
+                it,
+                idx,
+                attempt,
+                json.dumps({"started": t0, "error": {"type": "asyncio.CancelledError", "message": f"cancelled ({self.reason or 'run failed'})"}}),
+            )
+        self.running.clear()
+
+    async def _finish(self, status: RunStatus, *, output: str | None = None, error: dict[str, Any] | None = None) -> None:
+        etype = {
+            RunStatus.COMPLETED: EventType.RUN_COMPLETED,
+            RunStatus.FAILED: EventType.RUN_FAILED,
+            RunStatus.CANCELLED: EventType.RUN_CANCELLED,
+        }[status]
+        err = json.dumps(error) if error else None
+        now = time.time()
+        await self.emit(
+            etype,
+            data=err,
+            run_update={"status": status, "output": output, "error": err, "finished_at": now},
+        )
+        self.run.status = status
+        self.run.output = output
+        self.run.error = err
+        self.run.finished_at = now
+
+    async def _schedule(self) -> None:
+        wf = self.wf
+        steps = wf.steps
+        for sid in wf.order:
+            self._waiting[sid] = set(steps[sid].deps)
+        self._ready.extend(wf.roots)
+        self._launched.update(wf.roots)
+        loop = asyncio.get_running_loop()
+        ready = self._ready
+        tasks = self._tasks
+        while True:
+            while ready:
+                sid = ready.popleft()
+                if not ready and not tasks:
+                    await self._run_step(steps[sid])  # nothing else to do: no task needed
+                else:
+                    task = loop.create_task(self._run_step(steps[sid]))
+                    tasks.add(task)
+                    task.add_done_callback(self._task_done)
+            if self._error is not None:
+                raise self._error
+            if not tasks:
+                return
+            self._wake = loop.create_future()
+            await self._wake
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None and self._error is None:
+                self._error = exc
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def _release(self, sid: str) -> None:
+        """``sid`` is settled for this iteration: wake the steps that were waiting for it."""
+        steps = self.wf.steps
+        for d in steps[sid].dependents:
+            waiting = self._waiting[d]
+            waiting.discard(sid)
+            if not waiting and d not in self._launched:
+                self._launched.add(d)
+                self._ready.append(d)
+
+    # -- one step -------------------------------------------------------------------------------
+
+    def _bind(self, params: list[_Binding], s: StepDef) -> dict[str, Any] | None:
+        """Arguments for a step or condition; None if a needed input was skipped or failed."""
+        args: dict[str, Any] = {}
+        for b in params:
+            src = b.source
+            if src == CTX:
+                continue
+            if src == INPUT:
+                value = self.input
+            elif src == "default":
+                value = b.default
+            elif self.state.get(src) is _DONE:
+                value = self.outputs[src]
+            elif b.has_default:
+                value = b.default
+            else:
+                return None
+            if b.validator is not None:
+                value = b.validator(value, f"step {s.id!r} argument {b.name!r}")
+            args[b.name] = value
+        return args
+
+    async def _run_step(self, s: StepDef) -> None:
+        sid = s.id
+        it = self.iteration.get(sid, 0)
+        rec = self.recorded.get((sid, it, None)) if self.recorded else None
+        if rec is not None and rec[0] == "skipped":
+            self.state[sid] = _SKIPPED
+            return self._release(sid)
+        value: Any = _FAILED
+        try:
+            args = self._bind(s.params, s)
+        except InputValidationError as exc:
+            args = {}
+            value = await self._fail(s, it, None, 1, error_info(exc, with_traceback=False), time.time())
+        else:
+            reason = None
+            if args is None:
+                missing = [b.name for b in s.params if b.source in self.state and self.state[b.source] is not _DONE]
+                reason = f"needs the output of {', '.join(missing)}, which did not complete"
+            elif s.when is not None and rec is None:
+                try:
+                    if not s.when(**(self._bind(s.when_params, s) or {})):
+                        reason = "condition is false"
+                except Exception as exc:
+                    err = error_info(exc)
+                    err["message"] = f"condition of step {sid!r} raised {type(exc).__name__}: {exc}"
+                    args = None
+                    value = await self._fail(s, it, None, 1, err, time.time())
+            if reason is not None:
+                self.state[sid] = _SKIPPED
+                await self.emit(EventType.STEP_SKIPPED, sid, it, None, 0, json.dumps({"reason": reason}))
+                return self._release(sid)
+            if args is not None:
+                if s.map is not None:
+                    value = await self._run_map(s, it, args)
+                else:
+                    value = await self._attempts(s, it, None, args)
+        if value is _FAILED:
+            self.state[sid] = _FAILED
+        else:
+            self.outputs[sid] = value
+            self.state[sid] = _DONE
+        return await self._after(s, it)
+
+    async def _after(self, s: StepDef, it: int) -> None:
+        lp = s.loop
+        if lp is not None and self.state[s.id] is _DONE:
+            again = (s.id, it + 1) in self.loop_decisions
+            if not again:
+                cargs = self._bind(s.loop_params, s) or {}
+                again = bool(lp.while_(**cargs))
+                if again:
+                    if it + 1 >= lp.max_iterations:
+                        raise _StepFailed(
+                            s.id,
+                            {
+                                "type": "podium.LoopLimitExceeded",
+                                "message": f"step {s.id!r} looped back to {lp.to!r} {lp.max_iterations} times "
+                                f"(max_iterations={lp.max_iterations}) and its loop condition still holds; "
+                                f"raise max_iterations or make the condition end the loop",
+                            },
+                        )
+                    await self.emit(EventType.LOOP_ITERATION, s.id, it + 1)
+            if again:
+                self._restart_loop(s.id, it + 1)
+                return
+        self._release(s.id)
+
+    def _restart_loop(self, loop_step: str, it: int) -> None:
+        body = self.wf.loop_bodies[loop_step]
+        inside = set(body)
+        steps = self.wf.steps
+        for b in body:
+            if b in self.outputs:
+                self.prev_outputs[b] = self.outputs[b]
+            self.iteration[b] = it
+            self.state.pop(b, None)
+            self._launched.discard(b)
+            self._waiting[b] = set(steps[b].deps) & inside
+        for b in body:
+            if not self._waiting[b]:
+                self._launched.add(b)
+                self._ready.append(b)
+
+    async def _run_map(self, s: StepDef, it: int, args: dict[str, Any]) -> Any:
+        items = args[s.map] if s.map in args else self.input
+        if not isinstance(items, list | tuple):
+            err = {
+                "type": "podium.MapError",
+                "message": f"step {s.id!r} maps over {s.map!r}, which gave a {type(items).__name__}, not a list",
+            }
+            return await self._fail(s, it, None, 1, err, time.time())
+        n = len(items)
+        results: list[Any] = [None] * n
+        sem = asyncio.Semaphore(s.max_parallel) if s.max_parallel else None
+
+        async def one(i: int) -> None:
+            a = dict(args)
+            a[s.map] = items[i]  # type: ignore[index]
+            if sem is None:
+                results[i] = await self._attempts(s, it, i, a)
+            else:
+                async with sem:
+                    results[i] = await self._attempts(s, it, i, a)
+
+        if n:
+            loop = asyncio.get_running_loop()
+            tasks = [loop.create_task(one(i)) for i in range(n)]
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+        if any(r is _FAILED for r in results):
+            return _FAILED
+        return results
+
+    async def _attempts(self, s: StepDef, it: int, idx: int | None, args: dict[str, Any]) -> Any:
+        key = (s.id, it, idx)
+        if self.recorded:
+            rec = self.recorded.get(key)
+            if rec is not None:
+                if rec[0] == "completed":
+                    return _serde.loads(rec[1]).get("output") if rec[1] else None
+                if rec[0] == "failed" and s.on_error == "continue":
+                    return _FAILED
+        attempt = self.failed_attempts.get(key, 0) + 1 if self.failed_attempts else 1
+        running = self.running
+        fast = s.fast
+        while True:
+            t0 = time.time()
+            running[key] = (t0, attempt)
+            try:
+                if fast:
+                    value = await s.fn(**args)
+                else:
+                    value = await self._call(s, it, idx, attempt, args)
+                    if s.output_validator is not None:
+                        value = s.output_validator(value, f"output of step {s.id!r}")
+                payload = "null" if value is None else _serde.dumps(value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                del running[key]
+                if isinstance(exc, LeaseLost):
+                    raise
+                if isinstance(exc, InputValidationError | SerializationError):
+                    exc = NonRetryableError(f"step {s.id!r}: {exc}")
+                err = error_info(exc)
+                if s.retry.should_retry(exc, attempt):
+                    delay = s.retry.delay(attempt)
+                    err["retry_in"] = round(delay, 3)
+                    await self.emit(
+                        EventType.STEP_RETRYING, s.id, it, idx, attempt, json.dumps({"started": t0, "error": err})
+                    )
+                    await asyncio.sleep(delay)
+                    attempt += 1
+                    continue
+                return await self._fail(s, it, idx, attempt, err, t0)
+            del running[key]
+            await self.emit(
+                EventType.STEP_COMPLETED, s.id, it, idx, attempt, f'{{"started":{t0!r},"output":{payload}}}'
+            )
+            return value
+
+    async def _fail(self, s: StepDef, it: int, idx: int | None, attempt: int, err: dict[str, Any], t0: float) -> Any:
+        await self.emit(EventType.STEP_FAILED, s.id, it, idx, attempt, json.dumps({"started": t0, "error": err}))
+        if s.on_error == "continue":
+            return _FAILED
+        raise _StepFailed(step_key(s.id, it, idx), err)
+
+    async def _call(self, s: StepDef, it: int, idx: int | None, attempt: int, args: dict[str, Any]) -> Any:
+        key = f"{self.run_id}:{step_key(s.id, it, idx)}"
+        if s.takes_ctx:
+            ctx = StepContext(self, s.id, it, idx, attempt, key)
+            for b in s.params:
+                if b.source == CTX:
+                    args = {**args, b.name: ctx}
+        limit = self.client._kind_limits.get(s.kind) if s.kind else None
+        if limit is not None:
+            async with limit:
+                return await self._invoke(s, args, key, attempt)
+        return await self._invoke(s, args, key, attempt)
+
+    async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int) -> Any:
+        if s.child is not None:
+            child_input = s.fn(**args)
+            return await self.run_child(s.child, child_input, key, s.id)
+        if s.is_async:
+            if s.timeout is None:
+                return await s.fn(**args)
+            try:
+                async with asyncio.timeout(s.timeout):
+                    return await s.fn(**args)
+            except TimeoutError:
+                raise StepTimeout(
+                    f"step {s.id!r} attempt {attempt} did not finish within its timeout of {s.timeout}s"
+                ) from None
+        call: Callable[[], Any] = functools.partial(s.fn, **args)
+        fut = asyncio.get_running_loop().run_in_executor(self.client._pool, call)
+        if s.timeout is None:
+            return await fut
+        try:
+            return await asyncio.wait_for(fut, s.timeout)
+        except TimeoutError:
+            # A thread cannot be killed: the attempt is abandoned and its result ignored.
+            raise StepTimeout(
+                f"step {s.id!r} attempt {attempt} did not finish within its timeout of {s.timeout}s "
+                "(the sync function's thread was abandoned)"
+            ) from None
+
+    async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
+        rec = await self.client._run_child(self, wf, child_input, key, step_id)
+        if rec.status is not RunStatus.COMPLETED:
+            err = json.loads(rec.error) if rec.error else {}
+            raise NonRetryableError(
+                f"sub-workflow {wf.name!r} (run {rec.id}) {rec.status.value}: {err.get('message', '')}",
+                details=err,
+            )
+        return _serde.loads(rec.output)
+
+    def _workflow_output(self) -> Any:
+        wf = self.wf
+        out = wf.output
+        if isinstance(out, str):
+            return self.outputs.get(out)
+        if out is not None:
+            args = {}
+            for b in wf.output_params:
+                args[b.name] = self.input if b.source == INPUT else self.outputs.get(b.source, b.default)
+            return out(**args)
+        sinks = wf.sinks
+        if len(sinks) == 1:
+            return self.outputs.get(sinks[0])
+        return {sid: self.outputs.get(sid) for sid in sinks}
+
+
+__all__ = ["PodiumError", "RunExecutor", "error_info"]

@@ -1,0 +1,89 @@
+"""Folding a run's event log into per-step views (for ``show``, history queries and resume)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _serde
+from ._models import Event, EventType, RunRecord, StepStatus, StepView
+
+_FINAL_STEP = {
+    EventType.STEP_COMPLETED: StepStatus.COMPLETED,
+    EventType.STEP_FAILED: StepStatus.FAILED,
+    EventType.STEP_SKIPPED: StepStatus.SKIPPED,
+    EventType.STEP_CANCELLED: StepStatus.CANCELLED,
+}
+
+
+def event_data(ev: Event) -> dict[str, Any]:
+    """The event's details as plain JSON (payloads not decoded into Python types)."""
+    return json.loads(ev.data) if ev.data else {}
+
+
+def fold(events: Iterable[Event], *, decode: bool = True) -> list[StepView]:
+    """One :class:`StepView` per step execution, in the order they first appear in the log."""
+    views: dict[tuple[str, int, int | None], StepView] = {}
+    for ev in events:
+        if ev.step is None or ev.type == EventType.LOOP_ITERATION:
+            continue
+        key = (ev.step, ev.iteration, ev.index)
+        view = views.get(key)
+        if view is None:
+            view = views[key] = StepView(step=ev.step, iteration=ev.iteration, index=ev.index)
+        data = (_serde.loads(ev.data) if decode else json.loads(ev.data)) if ev.data else {}
+        view.attempts = max(view.attempts, ev.attempt)
+        if ev.type == EventType.STEP_STARTED:
+            view.status = StepStatus.RUNNING
+            view.started_at = ev.ts
+            continue
+        if ev.type == EventType.STEP_RETRYING:
+            view.errors.append(data.get("error", {}))
+            continue
+        status = _FINAL_STEP.get(EventType(ev.type))
+        if status is None:
+            continue
+        view.status = status
+        view.finished_at = ev.ts
+        view.started_at = data.get("started", view.started_at)
+        view.reused_from = data.get("reused_from")
+        view.reason = data.get("reason")
+        if status is StepStatus.COMPLETED:
+            view.output = data.get("output")
+        elif status in (StepStatus.FAILED, StepStatus.CANCELLED):
+            view.error = data.get("error")
+            if view.error:
+                view.errors.append(view.error)
+    return list(views.values())
+
+
+@dataclass(kw_only=True)
+class RunHistory:
+    """A run's full story: its row, every step execution and the raw event log."""
+
+    run: RunRecord
+    steps: list[StepView]
+    events: list[Event] = field(default_factory=list)
+
+    def step(self, step_id: str, iteration: int | None = None, index: int | None = None) -> StepView:
+        """The view of one step execution (the latest iteration unless ``iteration`` is given)."""
+        matches = [
+            v
+            for v in self.steps
+            if v.step == step_id and (iteration is None or v.iteration == iteration) and v.index == index
+        ]
+        if not matches:
+            from ._errors import NotFound
+
+            raise NotFound(f"run {self.run.id} has no record of step {step_id!r}")
+        return max(matches, key=lambda v: v.iteration)
+
+    @property
+    def output(self) -> Any:
+        return _serde.loads(self.run.output)
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        return json.loads(self.run.error) if self.run.error else None

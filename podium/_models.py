@@ -1,0 +1,194 @@
+"""Core data types: run and step states, retry policy, stored records and the event log entries."""
+
+from __future__ import annotations
+
+import enum
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import ConfigError
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run is in its life. ``completed``, ``failed`` and ``cancelled`` are final."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in _FINAL
+
+
+_FINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+class StepStatus(enum.StrEnum):
+    """The state of one step execution (one loop iteration, one fan-out item)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class EventType(enum.StrEnum):
+    """The kinds of entries in a run's append-only event log."""
+
+    RUN_QUEUED = "run_queued"
+    RUN_STARTED = "run_started"
+    RUN_RESUMED = "run_resumed"
+    RUN_COMPLETED = "run_completed"
+    RUN_FAILED = "run_failed"
+    RUN_CANCELLED = "run_cancelled"
+    STEP_STARTED = "step_started"
+    STEP_COMPLETED = "step_completed"
+    STEP_RETRYING = "step_retrying"
+    STEP_FAILED = "step_failed"
+    STEP_SKIPPED = "step_skipped"
+    STEP_CANCELLED = "step_cancelled"
+    LOOP_ITERATION = "loop_iteration"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RetryPolicy:
+    """How a failing step is retried.
+
+    The delay before attempt ``n + 1`` is ``min(max_interval, initial_interval * backoff ** (n - 1))``,
+    spread by up to ``jitter`` (a fraction) either way so that many retries do not arrive together.
+    """
+
+    max_attempts: int = 1
+    """Attempts in all, the first included. 1 means no retry."""
+    initial_interval: float = 0.1
+    """Seconds before the first retry."""
+    backoff: float = 2.0
+    """Factor by which the delay grows after each retry."""
+    max_interval: float = 30.0
+    """Upper bound of one delay, in seconds."""
+    jitter: float = 0.1
+    """Random spread of each delay, as a fraction of it (0 to 1)."""
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    """Exception types that are retried. Others fail the step at once."""
+    non_retryable: tuple[type[BaseException], ...] = ()
+    """Exception types that are never retried, even if they match ``retry_on``."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+        if self.initial_interval < 0 or self.max_interval < 0:
+            raise ConfigError("RetryPolicy intervals must be >= 0 seconds")
+        if self.backoff < 1:
+            raise ConfigError(f"RetryPolicy.backoff must be >= 1, got {self.backoff}")
+        if not 0 <= self.jitter <= 1:
+            raise ConfigError(f"RetryPolicy.jitter must be between 0 and 1, got {self.jitter}")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_interval, self.initial_interval * self.backoff ** (attempt - 1))
+        if self.jitter:
+            base *= 1 + random.uniform(-self.jitter, self.jitter)
+        return max(0.0, base)
+
+    def should_retry(self, exc: BaseException, attempt: int) -> bool:
+        if attempt >= self.max_attempts:
+            return False
+        if getattr(exc, "non_retryable", False):
+            return False
+        if self.non_retryable and isinstance(exc, self.non_retryable):
+            return False
+        return isinstance(exc, self.retry_on)
+
+
+NO_RETRY = RetryPolicy()
+
+
+@dataclass(kw_only=True, slots=True)
+class RunRecord:
+    """One row of the store's runs table."""
+
+    id: str
+    workflow: str
+    version: str
+    status: RunStatus
+    input: str | None = None
+    """Run input, as payload text (see ``podium._serde``)."""
+    output: str | None = None
+    error: str | None = None
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+    parent_run_id: str | None = None
+    parent_step: str | None = None
+    forked_from: str | None = None
+    fork_step: str | None = None
+    workflow_ref: str | None = None
+    """How to load the workflow again (``module:attr`` or a YAML path), for resume in another process."""
+    owner: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+
+
+@dataclass(kw_only=True, slots=True)
+class Event:
+    """One entry of a run's append-only event log. ``seq`` orders a run's events from 1."""
+
+    run_id: str
+    seq: int
+    type: str
+    ts: float
+    step: str | None = None
+    iteration: int = 0
+    index: int | None = None
+    attempt: int = 0
+    data: str | None = None
+    """Event details as JSON text: ``output`` (payload), ``error``, timings and so on."""
+
+
+@dataclass(kw_only=True, slots=True)
+class StepView:
+    """What happened to one step execution, folded from the event log."""
+
+    step: str
+    iteration: int = 0
+    index: int | None = None
+    status: StepStatus = StepStatus.PENDING
+    attempts: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    """Every failed attempt's error, oldest first."""
+    reused_from: str | None = None
+    """For a forked run: the run whose result was reused for this step."""
+    reason: str | None = None
+
+    @property
+    def key(self) -> str:
+        return step_key(self.step, self.iteration, self.index)
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.started_at
+
+
+def step_key(step: str, iteration: int = 0, index: int | None = None) -> str:
+    """A readable key for one step execution: ``step``, ``step#2`` (loop iteration), ``step[3]`` (item)."""
+    key = step if not iteration else f"{step}#{iteration}"
+    return key if index is None else f"{key}[{index}]"
+
+
+def new_id() -> str:
+    """A time-ordered, random run id (24 hex characters)."""
+    return f"{int(time.time() * 1000):012x}{os.urandom(6).hex()}"

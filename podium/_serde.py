@@ -1,0 +1,138 @@
+"""Serialization of run inputs, step outputs and errors (payload format version 1).
+
+Payloads are stored as UTF-8 JSON text. JSON values (None, bool, int, float, str, list, dict with
+string keys) are stored as they are; tuples become lists. Other supported values are written as a
+tagged object ``{"$podium": TAG, ...}``:
+
+==========  =====================================================  ============================
+tag         written for                                            read back as
+==========  =====================================================  ============================
+dataclass   a dataclass instance: ``type`` (module:qualname),      the dataclass (the module is
+            ``value`` (its fields, encoded recursively)            imported by name)
+pydantic    a pydantic model: ``type``, ``value`` (model_dump)     the model (``model_validate``)
+bytes       ``b64``: base64 text                                   bytes
+datetime    ``iso``: ISO 8601 text (also ``date``, ``time``)       datetime / date / time
+decimal     ``str``                                                decimal.Decimal
+uuid        ``str``                                                uuid.UUID
+set         ``items``                                              set
+==========  =====================================================  ============================
+
+If a tagged type can no longer be imported (code changed), the plain ``value`` is returned so that
+history stays readable. Anything else raises :class:`SerializationError` naming the type.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as _dt
+import decimal
+import importlib
+import json
+import uuid
+from typing import Any
+
+from ._errors import SerializationError
+
+FORMAT_VERSION = 1
+_TAG = "$podium"
+
+def _default(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        value = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+        return {_TAG: "dataclass", "type": _type_ref(type(obj)), "value": value}
+    dump = getattr(obj, "model_dump", None)
+    if dump is not None and hasattr(type(obj), "model_validate"):
+        return {_TAG: "pydantic", "type": _type_ref(type(obj)), "value": dump(mode="json")}
+    if isinstance(obj, bytes | bytearray | memoryview):
+        return {_TAG: "bytes", "b64": base64.b64encode(bytes(obj)).decode("ascii")}
+    if isinstance(obj, _dt.datetime):
+        return {_TAG: "datetime", "iso": obj.isoformat()}
+    if isinstance(obj, _dt.date):
+        return {_TAG: "date", "iso": obj.isoformat()}
+    if isinstance(obj, _dt.time):
+        return {_TAG: "time", "iso": obj.isoformat()}
+    if isinstance(obj, decimal.Decimal):
+        return {_TAG: "decimal", "str": str(obj)}
+    if isinstance(obj, uuid.UUID):
+        return {_TAG: "uuid", "str": str(obj)}
+    if isinstance(obj, set | frozenset):
+        return {_TAG: "set", "items": list(obj)}
+    raise SerializationError(
+        f"cannot store a value of type {type(obj).__module__}.{type(obj).__qualname__}; "
+        "return JSON data, a dataclass, a pydantic model, bytes, datetime, Decimal, UUID or a set"
+    )
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def dumps(value: Any) -> str:
+    """Encode ``value`` as payload text (format version 1)."""
+    try:
+        return _encoder.encode(value)
+    except SerializationError:
+        raise
+    except (TypeError, ValueError) as exc:  # circular references, bad keys
+        raise SerializationError(f"cannot store value: {exc}") from exc
+
+
+def _type_ref(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_type(ref: str) -> Any:
+    module, _, qual = ref.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in qual.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _hook(d: dict[str, Any]) -> Any:
+    tag = d.get(_TAG)
+    if tag is None:
+        return d
+    if tag == "dataclass" or tag == "pydantic":
+        try:
+            cls = _import_type(d["type"])
+        except Exception:
+            return d["value"]
+        try:
+            if tag == "pydantic":
+                return cls.model_validate(d["value"])
+            return cls(**d["value"])
+        except Exception:
+            return d["value"]
+    if tag == "bytes":
+        return base64.b64decode(d["b64"])
+    if tag == "datetime":
+        return _dt.datetime.fromisoformat(d["iso"])
+    if tag == "date":
+        return _dt.date.fromisoformat(d["iso"])
+    if tag == "time":
+        return _dt.time.fromisoformat(d["iso"])
+    if tag == "decimal":
+        return decimal.Decimal(d["str"])
+    if tag == "uuid":
+        return uuid.UUID(d["str"])
+    if tag == "set":
+        return set(d["items"])
+    return d
+
+
+_decoder = json.JSONDecoder(object_hook=_hook)
+
+
+def loads(text: str | None) -> Any:
+    """Decode payload text written by :func:`dumps`. ``None`` reads as ``None``."""
+    if text is None:
+        return None
+    return _decoder.decode(text)
+
+
+def loads_plain(text: str | None) -> Any:
+    """Decode payload text to plain JSON (tags kept), for display and export."""
+    if text is None:
+        return None
+    return json.loads(text)

@@ -1,0 +1,513 @@
+"""Workflow definitions: a named, versioned graph of steps, checked before it runs."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import sys
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._errors import DefinitionError, InputValidationError
+from ._models import NO_RETRY, RetryPolicy
+
+INPUT = "input"
+"""Parameter name bound to the run's input."""
+CTX = "ctx"
+"""Parameter name bound to the :class:`StepContext`."""
+
+_RESERVED = {INPUT, CTX}
+_EMPTY = inspect.Parameter.empty
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Loop:
+    """Route back from a step to an earlier one while ``while_`` holds, like an agent loop.
+
+    ``while_`` takes parameters by name, like a step (earlier steps' outputs, ``input``), and is
+    evaluated after the looping step finishes. The run fails with a clear error if the condition still
+    holds after ``max_iterations`` passes through the loop.
+    """
+
+    to: str
+    """The step where the next iteration starts (the looping step itself, or one it depends on)."""
+    max_iterations: int
+    """Upper bound on passes through the loop; required so that a loop always ends."""
+    while_: Callable[..., Any]
+    """Loop again while this returns true."""
+
+
+class _Validator:
+    """Checks (and coerces) a value against a type annotation, through pydantic, imported lazily."""
+
+    __slots__ = ("_adapter", "annotation")
+
+    def __init__(self, annotation: Any) -> None:
+        self.annotation = annotation
+        self._adapter: Any = None
+
+    def __call__(self, value: Any, where: str) -> Any:
+        if self._adapter is None:
+            from pydantic import TypeAdapter
+
+            self._adapter = TypeAdapter(self.annotation)
+        try:
+            return self._adapter.validate_python(value)
+        except Exception as exc:
+            name = getattr(self.annotation, "__name__", repr(self.annotation))
+            detail = str(exc).replace("\n", "; ")
+            raise InputValidationError(f"{where}: expected {name}, got {type(value).__name__}: {detail}") from None
+
+
+def _validator_for(annotation: Any) -> _Validator | None:
+    if annotation is _EMPTY or annotation is Any or annotation is inspect.Signature.empty:
+        return None
+    return _Validator(annotation)
+
+
+def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:
+        # Annotations naming classes that are not importable at definition time (local classes with
+        # postponed evaluation): those values are passed through unchecked.
+        return {}
+
+
+@dataclass(kw_only=True, slots=True)
+class _Binding:
+    """How one parameter of a step (or condition) gets its value."""
+
+    name: str
+    source: str  # "ctx", "input", a step id, or "default"
+    has_default: bool
+    default: Any = None
+    validator: _Validator | None = None
+
+
+def _bindings(fn: Callable[..., Any], *, allow_ctx: bool) -> list[_Binding]:
+    sig = inspect.signature(fn)
+    hints = _type_hints(fn)
+    out = []
+    for p in sig.parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        ann = hints.get(p.name, p.annotation)
+        is_ctx = p.name == CTX or (isinstance(ann, type) and ann.__name__ == "StepContext")
+        if is_ctx and allow_ctx:
+            out.append(_Binding(name=p.name, source=CTX, has_default=False))
+            continue
+        out.append(
+            _Binding(
+                name=p.name,
+                source=p.name,
+                has_default=p.default is not _EMPTY,
+                default=None if p.default is _EMPTY else p.default,
+                validator=_validator_for(ann),
+            )
+        )
+    return out
+
+
+@dataclass(kw_only=True, slots=True)
+class StepDef:
+    """A step of a workflow, as defined. Build with :meth:`Workflow.step`."""
+
+    id: str
+    fn: Callable[..., Any]
+    is_async: bool
+    params: list[_Binding]
+    needs: tuple[str, ...] = ()
+    when: Callable[..., Any] | None = None
+    when_params: list[_Binding] = field(default_factory=list)
+    map: str | None = None
+    max_parallel: int | None = None
+    retry: RetryPolicy = NO_RETRY
+    timeout: float | None = None
+    kind: str | None = None
+    loop: Loop | None = None
+    loop_params: list[_Binding] = field(default_factory=list)
+    on_error: str = "fail"
+    output_validator: _Validator | None = None
+    child: Workflow | None = None
+    description: str = ""
+    # Filled by Workflow.freeze():
+    deps: tuple[str, ...] = ()
+    """Every step this one waits for: data dependencies, ``needs``, condition inputs, loop order."""
+    data_deps: frozenset[str] = frozenset()
+    dependents: tuple[str, ...] = ()
+    source_line: str = ""
+
+    takes_ctx: bool = False
+    fast: bool = False
+    """Whether the executor may await the function directly (async; no context, timeout, limit,
+    child run or output check). Set by freeze()."""
+
+
+class Workflow:
+    """A named, versioned graph of steps.
+
+    Steps are plain functions, sync or async, registered with :meth:`step`. A step's parameters say
+    what it needs, by name: ``input`` is the run input, ``ctx`` the :class:`StepContext`, and any other
+    name is the output of the step with that id. Steps whose inputs are ready run in parallel.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: str = "1",
+        input: Any = None,
+        output: str | Callable[..., Any] | None = None,
+        timeout: float | None = None,
+        description: str = "",
+    ) -> None:
+        if not name or not isinstance(name, str):
+            raise DefinitionError("a workflow needs a non-empty string name: Workflow('orders')")
+        self.name = name
+        self.version = str(version)
+        self.description = description
+        self.input_type = input
+        self._input_validator = _validator_for(input) if input is not None else None
+        self.output = output
+        self.timeout = timeout
+        self.steps: dict[str, StepDef] = {}
+        self._frozen = False
+        self.order: tuple[str, ...] = ()
+        self.roots: tuple[str, ...] = ()
+        self.loop_bodies: dict[str, tuple[str, ...]] = {}
+        self.output_params: list[_Binding] = []
+        self.module: str | None = sys._getframe(1).f_globals.get("__name__")
+        self.ref: str | None = None
+        """How to load this workflow in another process (``module:attr`` or a YAML path); set by loaders."""
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.name} v{self.version} ({len(self.steps)} steps)>"
+
+    # -- definition -----------------------------------------------------------------------------
+
+    def step(
+        self,
+        fn: Callable[..., Any] | None = None,
+        *,
+        id: str | None = None,
+        needs: Sequence[str] = (),
+        when: Callable[..., Any] | None = None,
+        map: str | None = None,
+        max_parallel: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        kind: str | None = None,
+        loop: Loop | None = None,
+        on_error: str = "fail",
+    ) -> Any:
+        """Register a step. Use as ``@wf.step`` or ``@wf.step(retry=RetryPolicy(max_attempts=3))``.
+
+        :param id: step id (default: the function name).
+        :param needs: steps to wait for without taking their output.
+        :param when: run only if this returns true (parameters by name, like a step); otherwise the
+            step is recorded as skipped. A step that takes a skipped step's output is skipped too,
+            unless that parameter has a default, which it then receives.
+        :param map: fan out: run once per item of this step's output (or of ``input``); the parameter
+            with that name receives one item, and dependents receive the list of results, in order.
+        :param max_parallel: with ``map``, how many items run at once.
+        :param retry: the retry policy (default: one attempt).
+        :param timeout: seconds one attempt may take.
+        :param kind: a concurrency class; ``Client(limits={kind: n})`` caps running steps of that kind.
+        :param loop: a :class:`Loop` routing back to an earlier step.
+        :param on_error: ``"fail"`` (the run fails) or ``"continue"`` (the step is recorded failed and
+            treated like a skipped step by its dependents).
+        """
+
+        def register(f: Callable[..., Any]) -> Callable[..., Any]:
+            self._add(
+                f,
+                id=id or getattr(f, "__name__", None),
+                needs=needs,
+                when=when,
+                map=map,
+                max_parallel=max_parallel,
+                retry=retry,
+                timeout=timeout,
+                kind=kind,
+                loop=loop,
+                on_error=on_error,
+            )
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def subworkflow(
+        self,
+        id: str,
+        workflow: Workflow,
+        *,
+        input: Callable[..., Any] | None = None,
+        needs: Sequence[str] = (),
+        when: Callable[..., Any] | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """Add a step that runs ``workflow`` as a child run and waits for its output.
+
+        ``input`` maps earlier outputs (parameters by name) to the child's input; by default the
+        child gets this run's input. The child run is linked to this run and step, and its id is
+        fixed by them, so a resumed parent never starts the child twice.
+        """
+        if not isinstance(workflow, Workflow):
+            raise DefinitionError(f"step {id!r}: subworkflow() needs a Workflow, got {type(workflow).__name__}")
+
+        def _identity(input: Any) -> Any:
+            return input
+
+        self._add(
+            input or _identity,
+            id=id,
+            needs=needs,
+            when=when,
+            map=None,
+            max_parallel=None,
+            retry=retry,
+            timeout=timeout,
+            kind=None,
+            loop=None,
+            on_error="fail",
+            child=workflow,
+        )
+
+    def _add(self, fn: Callable[..., Any], *, id: str | None, child: Workflow | None = None, **opts: Any) -> None:
+        if self._frozen:
+            raise DefinitionError(
+                f"workflow {self.name!r} has already run; define every step before the first run "
+                f"(adding step {id!r})"
+            )
+        if not callable(fn):
+            raise DefinitionError(f"step {id!r} of workflow {self.name!r} must be a function, got {type(fn).__name__}")
+        if not id or not isinstance(id, str) or not id.replace("_", "a").replace("-", "a").isalnum():
+            raise DefinitionError(
+                f"step id {id!r} in workflow {self.name!r} is not valid: use letters, digits, '_' and '-'"
+            )
+        if id in _RESERVED:
+            raise DefinitionError(f"step id {id!r} in workflow {self.name!r} is reserved; rename the step")
+        if id in self.steps:
+            raise DefinitionError(
+                f"workflow {self.name!r} has two steps named {id!r} (defined at {self.steps[id].source_line} "
+                f"and {_where(fn)}); give one a different id with @wf.step(id=...)"
+            )
+        on_error = opts["on_error"]
+        if on_error not in ("fail", "continue"):
+            raise DefinitionError(f"step {id!r}: on_error must be 'fail' or 'continue', got {on_error!r}")
+        timeout = opts["timeout"]
+        if timeout is not None and timeout <= 0:
+            raise DefinitionError(f"step {id!r}: timeout must be a positive number of seconds, got {timeout!r}")
+        max_parallel = opts["max_parallel"]
+        if max_parallel is not None and (not opts["map"] or max_parallel < 1):
+            raise DefinitionError(f"step {id!r}: max_parallel needs map=... and must be >= 1")
+        loop = opts["loop"]
+        if loop is not None:
+            if not isinstance(loop, Loop):
+                raise DefinitionError(f"step {id!r}: loop must be a podium.Loop(to=..., while_=..., max_iterations=...)")
+            if loop.max_iterations < 1:
+                raise DefinitionError(f"step {id!r}: loop max_iterations must be >= 1")
+        retry = opts["retry"]
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise DefinitionError(f"step {id!r}: retry must be a podium.RetryPolicy, got {type(retry).__name__}")
+        hints = _type_hints(fn)
+        ret = hints.get("return", _EMPTY)
+        self.steps[id] = StepDef(
+            id=id,
+            fn=fn,
+            is_async=inspect.iscoroutinefunction(fn),
+            params=_bindings(fn, allow_ctx=True),
+            needs=tuple(opts["needs"]),
+            when=opts["when"],
+            when_params=_bindings(opts["when"], allow_ctx=False) if opts["when"] else [],
+            map=opts["map"],
+            max_parallel=max_parallel,
+            retry=retry or NO_RETRY,
+            timeout=timeout,
+            kind=opts["kind"],
+            loop=loop,
+            loop_params=_bindings(loop.while_, allow_ctx=False) if loop else [],
+            on_error=on_error,
+            output_validator=None if ret is None or child is not None else _validator_for(ret),
+            child=child,
+            description=(inspect.getdoc(fn) or "").split("\n")[0],
+            source_line=_where(fn),
+        )
+
+    # -- checking -------------------------------------------------------------------------------
+
+    def validate_input(self, value: Any) -> Any:
+        """Check the run input against the declared input type; returns the (coerced) value."""
+        if self._input_validator is None:
+            return value
+        return self._input_validator(value, f"input of workflow {self.name!r}")
+
+    def freeze(self) -> Workflow:
+        """Check the whole graph and fix it for running. Raises one :class:`DefinitionError` listing
+        every problem. Called on first use; call it yourself to check a workflow early."""
+        if self._frozen:
+            return self
+        problems: list[str] = []
+        if not self.steps:
+            problems.append(f"workflow {self.name!r} has no steps; add one with @wf.step")
+        ids = set(self.steps)
+        for s in self.steps.values():
+            data, order = set(), set(s.needs)
+            for b in s.params:
+                if b.source == CTX:
+                    continue
+                if b.source == INPUT:
+                    continue
+                if b.source in ids and b.source != s.id:
+                    data.add(b.source)
+                elif b.has_default:
+                    b.source = "default"
+                else:
+                    problems.append(_unknown(s, f"parameter {b.name!r}", b.name, ids))
+            for label, params in (("condition", s.when_params), ("loop condition", s.loop_params)):
+                for b in params:
+                    if b.source == INPUT:
+                        continue
+                    if b.source in ids:
+                        if label == "condition":
+                            order.add(b.source)
+                    elif b.has_default:
+                        b.source = "default"
+                    else:
+                        problems.append(_unknown(s, f"{label} parameter {b.name!r}", b.name, ids))
+            for n in s.needs:
+                if n not in ids:
+                    problems.append(_unknown(s, "needs", n, ids))
+            if s.map is not None:
+                if s.map != INPUT and s.map not in ids:
+                    problems.append(_unknown(s, "map", s.map, ids))
+                elif s.map not in {b.name for b in s.params}:
+                    problems.append(
+                        f"step {s.id!r} ({s.source_line}): map={s.map!r} but the function has no parameter "
+                        f"named {s.map!r} to receive each item; add one"
+                    )
+            if s.loop is not None and s.loop.to not in ids:
+                problems.append(_unknown(s, "loop target", s.loop.to, ids))
+            s.takes_ctx = any(b.source == CTX for b in s.params)
+            s.fast = (
+                s.is_async
+                and s.child is None
+                and s.timeout is None
+                and s.kind is None
+                and s.output_validator is None
+                and not s.takes_ctx
+            )
+            s.data_deps = frozenset(data)
+            s.deps = tuple(sorted((data | order) & ids - {s.id}))
+        if not problems:
+            problems.extend(self._check_graph())
+        if isinstance(self.output, str) and self.output not in ids:
+            problems.append(f"workflow {self.name!r}: output={self.output!r} is not a step; steps: {', '.join(sorted(ids))}")
+        elif callable(self.output):
+            self.output_params = _bindings(self.output, allow_ctx=False)
+            for b in self.output_params:
+                if b.source != INPUT and b.source not in ids:
+                    problems.append(f"workflow {self.name!r}: output function parameter {b.name!r} is not a step")
+        if problems:
+            head = f"workflow {self.name!r} is not valid ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"
+            raise DefinitionError(head + "\n  - " + "\n  - ".join(problems), problems)
+        self._frozen = True
+        return self
+
+    def _check_graph(self) -> list[str]:
+        steps = self.steps
+        # Loop bodies: steps reachable from the loop target that reach the looping step.
+        for s in steps.values():
+            if s.loop is None:
+                continue
+            body = _between(steps, s.loop.to, s.id)
+            if body is None:
+                return [
+                    f"step {s.id!r} ({s.source_line}): loop to {s.loop.to!r} must route back to the step "
+                    f"itself or to a step it depends on (directly or not)"
+                ]
+            self.loop_bodies[s.id] = body
+        # Steps outside a loop that use a body step wait for the loop to end.
+        for loop_step, body in self.loop_bodies.items():
+            inside = set(body)
+            for s in steps.values():
+                if s.id not in inside and inside & set(s.deps) and loop_step not in s.deps:
+                    s.deps = (*s.deps, loop_step)
+        # Cycle check and a stable topological order (Kahn).
+        indeg = {sid: len(s.deps) for sid, s in steps.items()}
+        dependents: dict[str, list[str]] = {sid: [] for sid in steps}
+        for s in steps.values():
+            for d in s.deps:
+                dependents[d].append(s.id)
+        ready = [sid for sid in steps if indeg[sid] == 0]
+        order = []
+        while ready:
+            sid = ready.pop(0)
+            order.append(sid)
+            for nxt in dependents[sid]:
+                indeg[nxt] -= 1
+                if indeg[nxt] == 0:
+                    ready.append(nxt)
+        if len(order) < len(steps):
+            stuck = sorted(sid for sid in steps if indeg[sid] > 0)
+            return [
+                f"steps {', '.join(stuck)} depend on each other in a cycle; a step may route back to an "
+                f"earlier one only through loop=Loop(to=..., while_=..., max_iterations=...)"
+            ]
+        for s in steps.values():
+            s.dependents = tuple(dependents[s.id])
+        self.order = tuple(order)
+        self.roots = tuple(sid for sid in order if not steps[sid].deps)
+        return []
+
+    @property
+    def sinks(self) -> list[str]:
+        """Steps no other step waits for."""
+        self.freeze()
+        return [sid for sid in self.order if not self.steps[sid].dependents]
+
+
+def _between(steps: dict[str, StepDef], start: str, end: str) -> tuple[str, ...] | None:
+    """Steps on some path from ``start`` to ``end`` (both included), or None if there is no path."""
+    if start == end:
+        return (end,)
+    ancestors: set[str] = set()
+    stack = [end]
+    while stack:
+        for d in steps[stack.pop()].deps:
+            if d not in ancestors:
+                ancestors.add(d)
+                stack.append(d)
+    if start not in ancestors:
+        return None
+    users: dict[str, list[str]] = {}
+    for s in steps.values():
+        for d in s.deps:
+            users.setdefault(d, []).append(s.id)
+    body, stack = {start}, [start]
+    while stack:
+        for u in users.get(stack.pop(), ()):
+            if u not in body and (u in ancestors or u == end):
+                body.add(u)
+                stack.append(u)
+    return tuple(sid for sid in steps if sid in body)
+
+
+def _unknown(s: StepDef, what: str, name: str, ids: set[str]) -> str:
+    close = difflib.get_close_matches(name, sorted(ids | _RESERVED), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(sorted(ids)) or '(none)'}"
+    return (
+        f"step {s.id!r} ({s.source_line}): {what} names {name!r}, which is not a step of this workflow "
+        f"nor 'input'/'ctx'; {hint} (or give the parameter a default)"
+    )
+
+
+def _where(fn: Callable[..., Any]) -> str:
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return repr(fn)
+    return f"{code.co_filename}:{code.co_firstlineno}"

@@ -1,0 +1,46 @@
+"""Stores, chosen by URL: ``memory://``, ``sqlite:///path.db`` (or a plain file path), ``postgresql://...``."""
+
+from __future__ import annotations
+
+import os
+
+from .._errors import ConfigError
+from ._base import Store
+
+__all__ = ["Store", "default_url", "open_store"]
+
+ENV_VAR = "PODIUM_DB"
+
+
+def default_url() -> str:
+    """The store used when none is given: ``$PODIUM_DB``, else ``.podium/podium.db`` in the working directory."""
+    return os.environ.get(ENV_VAR) or "sqlite:///.podium/podium.db"
+
+
+def open_store(url: str | None = None) -> Store:
+    """Build (not yet open) the store for ``url``. Backends are imported only when asked for."""
+    url = url or default_url()
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "memory":
+        from .memory import MemoryStore
+
+        return MemoryStore(url)
+    if scheme == "sqlite":
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore(url)
+    if scheme == "":
+        from .sqlite import SQLiteStore
+
+        return SQLiteStore("sqlite:///" + url)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from .postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"the PostgreSQL store needs psycopg: pip install 'podium[postgres]' ({exc})"
+            ) from exc
+        return PostgresStore(url)
+    raise ConfigError(
+        f"unknown store URL {url!r}: use memory://, sqlite:///path.db or postgresql://user@host/db"
+    )

@@ -1,0 +1,108 @@
+"""The store interface every backend implements (memory, SQLite, PostgreSQL).
+
+A store keeps two things: the runs table (one row per run, its status and lease) and each run's
+append-only event log. The event log is the source of truth for steps; the runs row is a summary
+updated in the same transaction as the events that change it.
+
+Writers are fenced: each event has a per-run sequence number and ``(run_id, seq)`` is unique, so an
+engine that lost its lease and writes a stale sequence number gets :class:`LeaseLost` instead of
+corrupting the log. Every backend passes ``tests/store_conformance.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+from .._models import Event, RunRecord, RunStatus
+
+#: Runs-table fields that :meth:`Store.append` may update.
+UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at"})
+
+
+class Store(ABC):
+    """Durable storage of runs and their event logs. Methods are coroutines; instances are reusable
+    only between :meth:`open` and :meth:`close`."""
+
+    url: str
+
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations."""
+
+    async def close(self) -> None:
+        """Release connections. Safe to call twice."""
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @abstractmethod
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
+        """Insert a run and its first events atomically. Returns False (and writes nothing) when a
+        run with the same id exists: starting a run with a fixed id is idempotent."""
+
+    @abstractmethod
+    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+        """Append events (all of one run) and apply ``run_update`` to its row, in one transaction.
+
+        Raises :class:`LeaseLost` if an event's ``(run_id, seq)`` already exists.
+        """
+
+    @abstractmethod
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+
+    @abstractmethod
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: Sequence[RunStatus] | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        """Runs, newest first, filtered by workflow name, statuses and parent run."""
+
+    @abstractmethod
+    async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:
+        """A run's events with ``seq > after``, in order."""
+
+    @abstractmethod
+    async def claim_runs(
+        self,
+        owner: str,
+        *,
+        lease_seconds: float,
+        limit: int,
+        now: float,
+        run_ids: Sequence[str] | None = None,
+        steal_from: Sequence[str] = (),
+    ) -> list[RunRecord]:
+        """Take the lease of up to ``limit`` unfinished runs that nobody holds: no owner, an expired
+        lease, or an owner listed in ``steal_from`` (known dead). Restrict to ``run_ids`` if given.
+        Returns the claimed runs with ``owner`` set."""
+
+    @abstractmethod
+    async def renew_leases(self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float) -> set[str]:
+        """Extend the leases ``owner`` still holds; returns the ids it still owns."""
+
+    @abstractmethod
+    async def release_runs(self, owner: str, run_ids: Sequence[str]) -> None:
+        """Give up the leases (the runs stay unfinished, for another engine to claim)."""
+
+    @abstractmethod
+    async def request_cancel(self, run_id: str) -> None:
+        """Flag an unfinished run for cancellation; its owner acts on the flag."""
+
+    @abstractmethod
+    async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
+        """Those of ``run_ids`` that have a pending cancellation request."""
+
+    @abstractmethod
+    async def unfinished_owners(self) -> list[str]:
+        """Distinct owners of unfinished runs (to look for dead ones on this host)."""

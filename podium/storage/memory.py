@@ -1,0 +1,134 @@
+"""In-memory store: for tests and notebooks. Nothing survives the process."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import LeaseLost, NotFound
+from .._models import Event, RunRecord, RunStatus
+from ._base import UPDATABLE, Store
+
+_UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING)
+
+
+class MemoryStore(Store):
+    """Keeps runs and events in dicts. Copies records in and out so callers never share state."""
+
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[Event]] = {}
+
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
+        if run.id in self._runs:
+            return False
+        self._runs[run.id] = dataclasses.replace(run)
+        self._events[run.id] = []
+        if events:
+            await self.append(events)
+        return True
+
+    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+        if events:
+            log = self._events.get(events[0].run_id)
+            if log is None:
+                raise NotFound(f"run {events[0].run_id} does not exist")
+            last = log[-1].seq if log else 0
+            for ev in events:
+                if ev.seq <= last:
+                    raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it")
+                last = ev.seq
+            log.extend(events)
+            run_id = events[0].run_id
+        if run_update:
+            if not events:
+                raise ValueError("run_update needs at least one event")
+            run = self._runs[run_id]
+            for name, value in run_update.items():
+                if name not in UPDATABLE:
+                    raise ValueError(f"cannot update run field {name!r}")
+                setattr(run, name, value)
+            if run.status.finished:
+                run.owner = None
+                run.lease_expires_at = None
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        run = self._runs.get(run_id)
+        return dataclasses.replace(run) if run else None
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: Sequence[RunStatus] | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        rows = [
+            r
+            for r in self._runs.values()
+            if (workflow is None or r.workflow == workflow)
+            and (status is None or r.status in status)
+            and (parent_run_id is None or r.parent_run_id == parent_run_id)
+        ]
+        rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+        return [dataclasses.replace(r) for r in rows[offset : offset + limit]]
+
+    async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:
+        return [dataclasses.replace(e) for e in self._events.get(run_id, ()) if e.seq > after]
+
+    async def claim_runs(
+        self,
+        owner: str,
+        *,
+        lease_seconds: float,
+        limit: int,
+        now: float,
+        run_ids: Sequence[str] | None = None,
+        steal_from: Sequence[str] = (),
+    ) -> list[RunRecord]:
+        wanted = set(run_ids) if run_ids is not None else None
+        claimed = []
+        for run in sorted(self._runs.values(), key=lambda r: (r.created_at, r.id)):
+            if len(claimed) >= limit:
+                break
+            if run.status not in _UNFINISHED or (wanted is not None and run.id not in wanted):
+                continue
+            free = run.owner is None or (run.lease_expires_at or 0) < now or run.owner in steal_from
+            if free:
+                run.owner = owner
+                run.lease_expires_at = now + lease_seconds
+                claimed.append(dataclasses.replace(run))
+        return claimed
+
+    async def renew_leases(self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float) -> set[str]:
+        kept = set()
+        for rid in run_ids:
+            run = self._runs.get(rid)
+            if run is not None and run.owner == owner:
+                run.lease_expires_at = now + lease_seconds
+                kept.add(rid)
+        return kept
+
+    async def release_runs(self, owner: str, run_ids: Sequence[str]) -> None:
+        for rid in run_ids:
+            run = self._runs.get(rid)
+            if run is not None and run.owner == owner:
+                run.owner = None
+                run.lease_expires_at = None
+
+    async def request_cancel(self, run_id: str) -> None:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if run.status in _UNFINISHED:
+            run.cancel_requested = True
+
+    async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
+        return [rid for rid in run_ids if (r := self._runs.get(rid)) is not None and r.cancel_requested]
+
+    async def unfinished_owners(self) -> list[str]:
+        return sorted({r.owner for r in self._runs.values() if r.status in _UNFINISHED and r.owner})

@@ -1,0 +1,346 @@
+"""SQLite store: the embedded default. One file, WAL journal, ``synchronous=NORMAL``.
+
+Statements run on the event loop's thread: a WAL commit without fsync takes about as long as a
+thread hop would, so handing it to a thread pool would only add latency. The busy timeout lets
+several processes (``podium run`` beside ``podium runs``) share the file.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import ConfigError, LeaseLost, NotFound, StoreError
+from .._models import Event, RunRecord, RunStatus
+from ._base import UPDATABLE, Store
+
+#: Versioned schema migrations, applied in order; never edit a released one, add a new one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT,
+            output TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            parent_run_id TEXT,
+            parent_step TEXT,
+            forked_from TEXT,
+            fork_step TEXT,
+            workflow_ref TEXT,
+            owner TEXT,
+            lease_expires_at REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
+        CREATE INDEX runs_workflow ON runs (workflow, created_at DESC);
+        CREATE INDEX runs_status ON runs (status);
+        CREATE INDEX runs_parent ON runs (parent_run_id);
+        CREATE TABLE events (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            ts REAL NOT NULL,
+            step TEXT,
+            iteration INTEGER NOT NULL DEFAULT 0,
+            idx INTEGER,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            data TEXT,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+]
+
+_RUN_COLS = (
+    "id, workflow, version, status, input, output, error, created_at, started_at, finished_at, "
+    "parent_run_id, parent_step, forked_from, fork_step, workflow_ref, owner, lease_expires_at, cancel_requested"
+)
+_EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
+_UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+
+
+def _run(row: tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        version=row[2],
+        status=RunStatus(row[3]),
+        input=row[4],
+        output=row[5],
+        error=row[6],
+        created_at=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        parent_run_id=row[10],
+        parent_step=row[11],
+        forked_from=row[12],
+        fork_step=row[13],
+        workflow_ref=row[14],
+        owner=row[15],
+        lease_expires_at=row[16],
+        cancel_requested=bool(row[17]),
+    )
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
+
+
+class SQLiteStore(Store):
+    """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = url.removeprefix("sqlite://")
+        if path.startswith("/"):  # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db
+            path = path[1:]
+        if not path:
+            raise ConfigError(f"store URL {url!r} names no file; use sqlite:///podium.db")
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"store {self.url} is not open; use 'async with' or await store.open()")
+        return self._db
+
+    async def open(self) -> None:
+        if self._db is not None:
+            return
+        folder = os.path.dirname(os.path.abspath(self.path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=10000")
+        db.execute("PRAGMA foreign_keys=ON")
+        self._db = db
+        self.migrate()
+
+    def schema_version(self) -> int:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
+        row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        return row[0] or 0
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        """Apply pending migrations up to ``target`` (all by default); returns the versions applied."""
+        applied = []
+        current = self.schema_version()
+        for version, sql in MIGRATIONS:
+            if version <= current or (target is not None and version > target):
+                continue
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self.schema_version() >= version:  # another process got there first
+                    db.execute("ROLLBACK")
+                    continue
+                for stmt in sql.split(";"):
+                    if stmt.strip():
+                        db.execute(stmt)
+                db.execute("INSERT INTO schema_migrations VALUES (?, strftime('%s','now'))", (version,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            applied.append(version)
+        return applied
+
+    async def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 18)})",
+                (
+                    run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
+                    run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
+                    run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
+                    int(run.cancel_requested),
+                ),
+            )  # fmt: skip
+            if cur.rowcount == 0:
+                db.execute("ROLLBACK")
+                return False
+            if events:
+                db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+            db.execute("COMMIT")
+            return True
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+        db = self.db
+        if len(events) == 1 and not run_update:
+            # The hot path of every step: one statement is its own transaction.
+            try:
+                db.execute(_EVENT_INSERT, _event_row(events[0]))
+            except sqlite3.IntegrityError as exc:
+                raise self._conflict(events[0]) from exc
+            return
+        if not events:
+            raise ValueError("append needs at least one event")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+            if run_update:
+                self._update_run(events[0].run_id, run_update)
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            db.execute("ROLLBACK")
+            raise self._conflict(events[0]) from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def _conflict(self, event: Event) -> Exception:
+        if self.db.execute("SELECT 1 FROM runs WHERE id=?", (event.run_id,)).fetchone() is None:
+            return NotFound(f"run {event.run_id} does not exist")
+        return LeaseLost(f"event {event.seq} of run {event.run_id} already written: another engine owns it")
+
+    def _update_run(self, run_id: str, update: dict[str, Any]) -> None:
+        bad = set(update) - UPDATABLE
+        if bad:
+            raise ValueError(f"cannot update run fields {sorted(bad)}")
+        values = {k: (v.value if isinstance(v, RunStatus) else v) for k, v in update.items()}
+        sets = ", ".join(f"{k}=?" for k in values)
+        params = list(values.values())
+        status = values.get("status")
+        if status is not None and status not in _UNFINISHED:
+            sets += ", owner=NULL, lease_expires_at=NULL"
+        self.db.execute(f"UPDATE runs SET {sets} WHERE id=?", [*params, run_id])
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        row = self.db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
+        return _run(row) if row else None
+
+    async def list_runs(
+        self,
+        *,
+        workflow: str | None = None,
+        status: Sequence[RunStatus] | None = None,
+        parent_run_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> list[RunRecord]:
+        where, params = [], []
+        if workflow is not None:
+            where.append("workflow=?")
+            params.append(workflow)
+        if status is not None:
+            where.append(f"status IN ({','.join('?' * len(status))})")
+            params.extend(RunStatus(s).value for s in status)
+        if parent_run_id is not None:
+            where.append("parent_run_id=?")
+            params.append(parent_run_id)
+        sql = f"SELECT {_RUN_COLS} FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
+        return [_run(r) for r in self.db.execute(sql, [*params, limit, offset])]
+
+    async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:
+        rows = self.db.execute(
+            "SELECT run_id, seq, type, ts, step, iteration, idx, attempt, data FROM events "
+            "WHERE run_id=? AND seq>? ORDER BY seq",
+            (run_id, after),
+        )
+        return [
+            Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
+            for r in rows
+        ]
+
+    async def claim_runs(
+        self,
+        owner: str,
+        *,
+        lease_seconds: float,
+        limit: int,
+        now: float,
+        run_ids: Sequence[str] | None = None,
+        steal_from: Sequence[str] = (),
+    ) -> list[RunRecord]:
+        db = self.db
+        params: list[Any] = [*_UNFINISHED, now, *steal_from]
+        sql = (
+            f"SELECT id FROM runs WHERE status IN (?,?) AND (owner IS NULL OR lease_expires_at < ?"
+            f"{' OR owner IN (' + ','.join('?' * len(steal_from)) + ')' if steal_from else ''})"
+        )
+        if run_ids is not None:
+            if not run_ids:
+                return []
+            sql += f" AND id IN ({','.join('?' * len(run_ids))})"
+            params.extend(run_ids)
+        sql += " ORDER BY created_at, id LIMIT ?"
+        params.append(limit)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [r[0] for r in db.execute(sql, params)]
+            for rid in ids:
+                db.execute("UPDATE runs SET owner=?, lease_expires_at=? WHERE id=?", (owner, now + lease_seconds, rid))
+            rows = [db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (rid,)).fetchone() for rid in ids]
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return [_run(r) for r in rows]
+
+    async def renew_leases(self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float) -> set[str]:
+        if not run_ids:
+            return set()
+        marks = ",".join("?" * len(run_ids))
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                f"UPDATE runs SET lease_expires_at=? WHERE owner=? AND id IN ({marks})",
+                (now + lease_seconds, owner, *run_ids),
+            )
+            kept = {r[0] for r in db.execute(f"SELECT id FROM runs WHERE owner=? AND id IN ({marks})", (owner, *run_ids))}
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return kept
+
+    async def release_runs(self, owner: str, run_ids: Sequence[str]) -> None:
+        if run_ids:
+            self.db.execute(
+                f"UPDATE runs SET owner=NULL, lease_expires_at=NULL WHERE owner=? AND id IN ({','.join('?' * len(run_ids))})",
+                (owner, *run_ids),
+            )
+
+    async def request_cancel(self, run_id: str) -> None:
+        cur = self.db.execute("UPDATE runs SET cancel_requested=1 WHERE id=? AND status IN (?,?)", (run_id, *_UNFINISHED))
+        if cur.rowcount == 0 and await self.get_run(run_id) is None:
+            raise NotFound(f"run {run_id} does not exist")
+
+    async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
+        if not run_ids:
+            return []
+        marks = ",".join("?" * len(run_ids))
+        return [r[0] for r in self.db.execute(f"SELECT id FROM runs WHERE cancel_requested=1 AND id IN ({marks})", tuple(run_ids))]
+
+    async def unfinished_owners(self) -> list[str]:
+        rows = self.db.execute("SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?)", _UNFINISHED)
+        return sorted(r[0] for r in rows)

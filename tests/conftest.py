@@ -1,0 +1,65 @@
+"""Shared fixtures. ``store_url`` runs a test once per backend: memory, SQLite and PostgreSQL.
+
+PostgreSQL tests use the server named by ``PODIUM_TEST_PG`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``); each test gets a fresh database. When no server
+answers, they skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+
+PG_URL = os.environ.get("PODIUM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _pg_reason() -> str | None:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return "psycopg is not installed (pip install 'podium[postgres]')"
+    try:
+        from podium.storage import postgres  # noqa: F401
+    except ImportError as exc:
+        return f"the PostgreSQL store is not available: {exc}"
+    host, port = "127.0.0.1", 5432
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError as exc:
+        return f"no PostgreSQL server on {host}:{port} ({exc}); start it or set PODIUM_TEST_PG"
+    return None
+
+
+_PG_SKIP = _pg_reason()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
+    """A URL of a fresh, empty store of each kind."""
+    kind = request.param
+    if kind == "memory":
+        return "memory://"
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/podium.db"
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    return _fresh_pg_database(request)
+
+
+def _fresh_pg_database(request: pytest.FixtureRequest) -> str:
+    import psycopg
+
+    name = f"podium_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    request.addfinalizer(drop)
+    base = PG_URL.rsplit("/", 1)[0]
+    return f"{base}/{name}"

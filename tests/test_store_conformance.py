@@ -1,0 +1,205 @@
+"""The store conformance suite: every backend (memory, SQLite, PostgreSQL) must pass all of it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from podium import LeaseLost, NotFound, RunStatus, open_store
+from podium._models import Event, RunRecord
+
+
+def _run(rid: str, *, workflow: str = "wf", status: RunStatus = RunStatus.RUNNING, created: float = 0.0, **kw) -> RunRecord:
+    return RunRecord(
+        id=rid,
+        workflow=workflow,
+        version="1",
+        status=status,
+        input='{"a":1}',
+        created_at=created or time.time(),
+        **kw,
+    )
+
+
+def _ev(rid: str, seq: int, type: str = "step_completed", **kw) -> Event:
+    return Event(run_id=rid, seq=seq, type=type, ts=time.time(), **kw)
+
+
+@pytest.fixture
+async def store(store_url):
+    s = open_store(store_url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def test_create_and_get_round_trip(store):
+    run = _run(
+        "r1",
+        parent_run_id="p",
+        parent_step="s",
+        forked_from="f",
+        fork_step="fs",
+        workflow_ref="mod:wf",
+        owner="me",
+        lease_expires_at=123.5,
+        started_at=1.5,
+    )
+    assert await store.create_run(run, [_ev("r1", 1, "run_started", data='{"x":1}')])
+    got = await store.get_run("r1")
+    assert got == run
+    events = await store.load_events("r1")
+    assert [(e.seq, e.type, e.data) for e in events] == [(1, "run_started", '{"x":1}')]
+
+
+async def test_get_missing_run_is_none(store):
+    assert await store.get_run("nope") is None
+    assert await store.load_events("nope") == []
+
+
+async def test_create_is_idempotent_by_id(store):
+    assert await store.create_run(_run("r1"), [_ev("r1", 1)])
+    assert not await store.create_run(_run("r1", workflow="other"), [_ev("r1", 1, "x"), _ev("r1", 2)])
+    assert (await store.get_run("r1")).workflow == "wf"
+    assert [e.type for e in await store.load_events("r1")] == ["step_completed"]
+
+
+async def test_event_fields_round_trip(store):
+    await store.create_run(_run("r1"))
+    ev = Event(run_id="r1", seq=1, type="step_completed", ts=12.25, step="s", iteration=2, index=7, attempt=3, data="{}")
+    await store.append([ev])
+    assert await store.load_events("r1") == [ev]
+
+
+async def test_events_in_order_and_after(store):
+    await store.create_run(_run("r1"), [_ev("r1", 1)])
+    await store.append([_ev("r1", 2), _ev("r1", 3)])
+    await store.append([_ev("r1", 4)])
+    assert [e.seq for e in await store.load_events("r1")] == [1, 2, 3, 4]
+    assert [e.seq for e in await store.load_events("r1", after=2)] == [3, 4]
+
+
+async def test_duplicate_seq_is_lease_lost_and_batch_is_atomic(store):
+    await store.create_run(_run("r1"), [_ev("r1", 1)])
+    with pytest.raises(LeaseLost):
+        await store.append([_ev("r1", 1)])
+    with pytest.raises(LeaseLost):
+        await store.append([_ev("r1", 2), _ev("r1", 1)], {"status": RunStatus.COMPLETED})
+    assert [e.seq for e in await store.load_events("r1")] == [1]
+    assert (await store.get_run("r1")).status is RunStatus.RUNNING
+
+
+async def test_append_to_unknown_run(store):
+    with pytest.raises((NotFound, LeaseLost)):
+        await store.append([_ev("ghost", 1)])
+
+
+async def test_append_updates_run_in_same_transaction(store):
+    await store.create_run(_run("r1", owner="me", lease_expires_at=time.time() + 60), [_ev("r1", 1)])
+    await store.append(
+        [_ev("r1", 2, "run_completed")],
+        {"status": RunStatus.COMPLETED, "output": '"ok"', "finished_at": 99.0},
+    )
+    run = await store.get_run("r1")
+    assert (run.status, run.output, run.finished_at) == (RunStatus.COMPLETED, '"ok"', 99.0)
+    assert run.owner is None and run.lease_expires_at is None
+
+
+async def test_list_runs_filters_and_pages(store):
+    for i in range(5):
+        await store.create_run(_run(f"r{i}", workflow="a" if i % 2 else "b", created=1000.0 + i))
+    await store.create_run(_run("c1", workflow="a", created=2000.0, parent_run_id="r1", status=RunStatus.FAILED))
+    assert [r.id for r in await store.list_runs()] == ["c1", "r4", "r3", "r2", "r1", "r0"]
+    assert [r.id for r in await store.list_runs(workflow="a")] == ["c1", "r3", "r1"]
+    assert [r.id for r in await store.list_runs(status=[RunStatus.FAILED])] == ["c1"]
+    assert [r.id for r in await store.list_runs(parent_run_id="r1")] == ["c1"]
+    assert [r.id for r in await store.list_runs(limit=2, offset=1)] == ["r4", "r3"]
+
+
+async def test_claim_takes_only_free_unfinished_runs(store):
+    now = time.time()
+    await store.create_run(_run("free", created=1.0))
+    await store.create_run(_run("held", created=2.0, owner="other", lease_expires_at=now + 60))
+    await store.create_run(_run("expired", created=3.0, owner="other", lease_expires_at=now - 1))
+    await store.create_run(_run("done", created=4.0, status=RunStatus.COMPLETED))
+    await store.create_run(_run("pending", created=5.0, status=RunStatus.PENDING))
+    claimed = await store.claim_runs("me", lease_seconds=30, limit=10, now=now)
+    assert [r.id for r in claimed] == ["free", "expired", "pending"]
+    assert all(r.owner == "me" and r.lease_expires_at == pytest.approx(now + 30) for r in claimed)
+    assert await store.claim_runs("third", lease_seconds=30, limit=10, now=now) == []
+    assert (await store.get_run("held")).owner == "other"
+
+
+async def test_claim_limit_ids_and_steal_from_dead_owner(store):
+    now = time.time()
+    for i in range(3):
+        await store.create_run(_run(f"r{i}", created=float(i + 1), owner="dead", lease_expires_at=now + 60))
+    assert await store.claim_runs("me", lease_seconds=5, limit=10, now=now) == []
+    got = await store.claim_runs("me", lease_seconds=5, limit=1, now=now, steal_from=["dead"])
+    assert [r.id for r in got] == ["r0"]
+    got = await store.claim_runs("me", lease_seconds=5, limit=10, now=now, run_ids=["r2"], steal_from=["dead"])
+    assert [r.id for r in got] == ["r2"]
+    assert await store.claim_runs("me", lease_seconds=5, limit=10, now=now, run_ids=[]) == []
+
+
+async def test_renew_and_release(store):
+    now = time.time()
+    await store.create_run(_run("mine", owner="me", lease_expires_at=now + 1))
+    await store.create_run(_run("theirs", owner="other", lease_expires_at=now + 1))
+    kept = await store.renew_leases("me", ["mine", "theirs", "ghost"], lease_seconds=100, now=now)
+    assert kept == {"mine"}
+    assert (await store.get_run("mine")).lease_expires_at == pytest.approx(now + 100)
+    assert (await store.get_run("theirs")).lease_expires_at == pytest.approx(now + 1)
+    await store.release_runs("me", ["mine", "theirs"])
+    assert (await store.get_run("mine")).owner is None
+    assert (await store.get_run("theirs")).owner == "other"
+    assert await store.renew_leases("me", [], lease_seconds=1, now=now) == set()
+
+
+async def test_cancel_requests(store):
+    await store.create_run(_run("r1"))
+    await store.create_run(_run("r2"))
+    await store.create_run(_run("done", status=RunStatus.COMPLETED))
+    await store.request_cancel("r1")
+    await store.request_cancel("done")
+    assert await store.cancel_requests(["r1", "r2", "done"]) == ["r1"]
+    assert (await store.get_run("r1")).cancel_requested
+    assert not (await store.get_run("done")).cancel_requested
+    with pytest.raises(NotFound):
+        await store.request_cancel("ghost")
+    assert await store.cancel_requests([]) == []
+
+
+async def test_unfinished_owners(store):
+    await store.create_run(_run("a", owner="o1"))
+    await store.create_run(_run("b", owner="o2", status=RunStatus.PENDING))
+    await store.create_run(_run("c", owner="o3", status=RunStatus.COMPLETED))
+    await store.create_run(_run("d"))
+    assert await store.unfinished_owners() == ["o1", "o2"]
+
+
+async def test_large_and_unicode_payloads(store):
+    big = '"' + "x" * 8_000_000 + '"'
+    await store.create_run(_run("r1"), [_ev("r1", 1, data='{"output":"héllo ✓ 日本"}')])
+    await store.append([_ev("r1", 2, data=big)], {"status": RunStatus.COMPLETED, "output": big})
+    events = await store.load_events("r1")
+    assert events[0].data == '{"output":"héllo ✓ 日本"}'
+    assert events[1].data == big
+    assert (await store.get_run("r1")).output == big
+
+
+async def test_reopen_keeps_everything(store_url):
+    if store_url.startswith("memory"):
+        pytest.skip("the memory store keeps nothing across instances, by design")
+    s = open_store(store_url)
+    await s.open()
+    await s.create_run(_run("r1"), [_ev("r1", 1)])
+    await s.close()
+    s2 = open_store(store_url)
+    await s2.open()
+    await s2.open()  # opening twice is harmless; migrations are applied once
+    assert (await s2.get_run("r1")).id == "r1"
+    assert len(await s2.load_events("r1")) == 1
+    await s2.close()
+    await s2.close()
