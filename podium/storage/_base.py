@@ -33,6 +33,15 @@ class Store(ABC):
     async def close(self) -> None:
         """Release connections. Safe to call twice."""
 
+    async def schema_version(self) -> int:
+        """The schema migration applied last (0 for a store without migrations)."""
+        return 0
+
+    async def migrate(self, target: int | None = None) -> list[int]:
+        """Apply pending schema migrations up to ``target`` (all by default); returns those applied.
+        ``open`` does this too; ``podium db upgrade`` calls it explicitly."""
+        return []
+
     async def __aenter__(self) -> Store:
         await self.open()
         return self

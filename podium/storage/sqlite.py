@@ -129,24 +129,29 @@ class SQLiteStore(Store):
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
         self._db = db
-        self.migrate()
+        self._migrate()
 
-    def schema_version(self) -> int:
+    async def schema_version(self) -> int:
+        return self._schema_version()
+
+    async def migrate(self, target: int | None = None) -> list[int]:
+        return self._migrate(target)
+
+    def _schema_version(self) -> int:
         self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return row[0] or 0
 
-    def migrate(self, target: int | None = None) -> list[int]:
-        """Apply pending migrations up to ``target`` (all by default); returns the versions applied."""
+    def _migrate(self, target: int | None = None) -> list[int]:
         applied = []
-        current = self.schema_version()
+        current = self._schema_version()
         for version, sql in MIGRATIONS:
             if version <= current or (target is not None and version > target):
                 continue
             db = self.db
             db.execute("BEGIN IMMEDIATE")
             try:
-                if self.schema_version() >= version:  # another process got there first
+                if self._schema_version() >= version:  # another process got there first
                     db.execute("ROLLBACK")
                     continue
                 for stmt in sql.split(";"):
