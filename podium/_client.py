@@ -6,10 +6,12 @@ import asyncio
 import concurrent.futures
 import contextlib
 import importlib
+import importlib.util
 import json
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -540,8 +542,6 @@ class Client:
 
 def _guess_ref(wf: Workflow) -> str | None:
     """Where ``wf`` can be imported from in another process, if it is a module-level name."""
-    import sys
-
     module = sys.modules.get(wf.module or "")
     if module is None:
         return None
@@ -569,14 +569,21 @@ def _event_fields(e: Event) -> dict[str, Any]:
 
 
 def load_workflow(ref: str) -> Workflow:
-    """Load a workflow from ``module:attribute`` (or ``path/to/file.py:attribute``)."""
+    """Load a workflow from ``module:attribute``, ``path/to/file.py:attribute`` or a YAML file."""
+    if ref.endswith((".yaml", ".yml")):
+        try:
+            from .yaml import load_file
+        except ImportError as exc:
+            raise ConfigError(f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})") from None
+        wf = load_file(ref)
+        if wf.ref is None:
+            wf.ref = os.path.abspath(ref)
+        return wf
     module_name, sep, attr = ref.partition(":")
     if not sep or not attr:
         raise ConfigError(f"workflow reference {ref!r} must look like 'package.module:workflow'")
     try:
         if module_name.endswith(".py") or os.sep in module_name:
-            import importlib.util
-
             path = os.path.abspath(module_name)
             if not os.path.exists(path):
                 raise ConfigError(f"workflow file {module_name!r} does not exist")
@@ -584,8 +591,6 @@ def load_workflow(ref: str) -> Workflow:
             spec = importlib.util.spec_from_file_location(name, path)
             if spec is None or spec.loader is None:
                 raise ConfigError(f"cannot load {module_name!r} as a Python module")
-            import sys
-
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)

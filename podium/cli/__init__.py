@@ -1,0 +1,24 @@
+"""The ``podium`` command. Kept light at import time: ``podium --help`` must start fast, so each
+command imports the engine only when it runs."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ._app import cli
+from . import _runs  # noqa: F401  (registers the run commands)
+from . import _db  # noqa: F401
+
+
+def main() -> None:
+    """Entry point of the ``podium`` script."""
+    sys.path.insert(0, "")  # workflows are referenced as module:attr relative to the working directory
+    try:
+        cli.main(standalone_mode=True)
+    except click.exceptions.Exit as exc:  # pragma: no cover - click handles this in standalone mode
+        sys.exit(exc.exit_code)
+
+
+__all__ = ["cli", "main"]

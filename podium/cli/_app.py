@@ -1,0 +1,106 @@
+"""The click group, shared options, and the error handling every command goes through."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import click
+
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+db_option = click.option(
+    "--db",
+    "db",
+    envvar="PODIUM_DB",
+    default=None,
+    metavar="URL",
+    help="Store URL: sqlite:///path.db, postgresql://..., memory:// "
+    "(default: $PODIUM_DB, else .podium/podium.db here).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="podium", prog_name="podium")
+def cli() -> None:
+    """Podium: durable AI orchestration. Workflows survive crashes and resume where they stopped."""
+
+
+def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
+    """Print one clear paragraph on stderr and exit."""
+    console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+@functools.cache
+def _consoles() -> dict[bool, Any]:
+    from rich.console import Console
+
+    return {False: Console(), True: Console(stderr=True)}
+
+
+def console(stderr: bool = False) -> Any:
+    return _consoles()[stderr]
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..., None]:
+    """Run an async command body; turn Podium's errors into one paragraph and an exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from podium import PodiumError
+
+        try:
+            code = asyncio.run(fn(*args, **kwargs))
+        except KeyboardInterrupt:
+            console(stderr=True).print("[yellow]interrupted[/]: unfinished runs resume with 'podium resume'")
+            sys.exit(EXIT_INTERRUPTED)
+        except PodiumError as exc:
+            fail(str(exc))
+        sys.exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def parse_input(text: str | None) -> Any:
+    """``--input`` as JSON text, or ``@file.json``."""
+    if text is None:
+        return None
+    source = "--input"
+    if text.startswith("@"):
+        path = text[1:]
+        source = path
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+        except OSError as exc:
+            fail(f"cannot read input file {path!r}: {exc.strerror}")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(
+            f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            """pass JSON such as --input '{"order_id": 42}' or --input @input.json"""
+        )
+
+
+def load_ref(ref: str) -> Any:
+    """Load a workflow from MODULE:WORKFLOW, FILE.py:WORKFLOW or a YAML file."""
+    from podium import load_workflow
+
+    if ":" not in ref and not ref.endswith((".yaml", ".yml")):
+        fail(
+            f"{ref!r} does not name a workflow; use MODULE:WORKFLOW (e.g. examples.demo:workflow) "
+            "or a YAML file"
+        )
+    if os.path.isdir(ref):
+        fail(f"{ref!r} is a folder; name a workflow file or MODULE:WORKFLOW")
+    return load_workflow(ref)

@@ -1,0 +1,168 @@
+"""Terminal rendering of runs, steps and live progress (rich, imported only when used)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+import time
+from typing import Any
+
+from podium._history import RunHistory
+from podium._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+
+STATUS_STYLE = {
+    "completed": "green",
+    "running": "cyan",
+    "pending": "yellow",
+    "failed": "red",
+    "cancelled": "magenta",
+    "skipped": "dim",
+}
+STATUS_MARK = {
+    "completed": "✓",
+    "running": "…",
+    "pending": "·",
+    "failed": "✗",
+    "cancelled": "⊘",
+    "skipped": "↷",
+}
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration(start: float | None, end: float | None) -> str:
+    if start is None:
+        return "-"
+    seconds = (end if end is not None else time.time()) - start
+    if seconds < 1:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 120:
+        return f"{seconds:.2f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def status_text(status: str) -> str:
+    style = STATUS_STYLE.get(status, "")
+    return f"[{style}]{STATUS_MARK.get(status, '')} {status}[/]"
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready form of a step value (dataclasses and pydantic models as their fields)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json")
+    return str(value)
+
+
+def short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=plain, ensure_ascii=False)
+    text = text.replace("\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def runs_table(runs: list[RunRecord]) -> Any:
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    table.add_column("id", no_wrap=True, min_width=24)
+    for col in ("workflow", "version", "status", "started", "duration"):
+        table.add_column(col, no_wrap=col in ("status", "started"))
+    for r in runs:
+        table.add_row(
+            r.id,
+            r.workflow,
+            r.version,
+            status_text(r.status.value),
+            when(r.started_at or r.created_at),
+            duration(r.started_at, r.finished_at) if r.started_at else "-",
+        )
+    return table
+
+
+def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
+    from rich.table import Table
+
+    r = h.run
+    console.print(f"[bold]run[/] {r.id}  [bold]{r.workflow}[/] v{r.version}  {status_text(r.status.value)}")
+    console.print(
+        f"  started {when(r.started_at)}  duration {duration(r.started_at, r.finished_at)}"
+        + (f"  forked from {r.forked_from} at step {r.fork_step}" if r.forked_from else "")
+        + (f"  child of {r.parent_run_id} (step {r.parent_step})" if r.parent_run_id else ""),
+        highlight=False,
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("step", "status", "attempts", "started", "duration", "output / error"):
+        table.add_column(col, overflow="fold")
+    for v in h.steps:
+        detail = ""
+        if v.status is StepStatus.COMPLETED:
+            detail = short(v.output, 200 if full else 60)
+            if v.reused_from:
+                detail += f"  [dim](reused from {v.reused_from})[/]"
+        elif v.error:
+            detail = f"[red]{short(v.error.get('type', '').rsplit('.', 1)[-1] + ': ' + v.error.get('message', ''), 200 if full else 80)}[/]"
+        elif v.reason:
+            detail = f"[dim]{v.reason}[/]"
+        table.add_row(
+            v.key,
+            status_text(v.status.value),
+            str(v.attempts or ("-" if v.status is StepStatus.SKIPPED else 1)),
+            when(v.started_at).split(" ")[-1],
+            duration(v.started_at, v.finished_at) if v.status is not StepStatus.SKIPPED else "-",
+            detail,
+        )
+    console.print(table)
+    if r.status is RunStatus.COMPLETED:
+        console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
+    err = h.error
+    if err:
+        console.print(f"[bold red]error[/] {err.get('message', '')}", highlight=False)
+    for v in h.steps:
+        for i, e in enumerate(v.errors):
+            tb = e.get("traceback")
+            if tb and (full or e is v.error):
+                label = "final" if e is v.error else f"attempt {i + 1}"
+                console.print(f"\n[bold]{v.key}[/] {label} traceback:", highlight=False)
+                console.print(tb.rstrip(), markup=False, highlight=False)
+
+
+class Progress:
+    """Prints one line per step event as a run goes."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+
+    def __call__(self, ev: Event) -> None:
+        t = ev.type
+        key = step_key(ev.step, ev.iteration, ev.index) if ev.step else ""
+        data = json.loads(ev.data) if ev.data and t != EventType.STEP_COMPLETED else {}
+        if t == EventType.STEP_COMPLETED:
+            started = json.loads(ev.data).get("started") if ev.data else None
+            self.console.print(f"  [green]✓[/] {key} [dim]{duration(started, ev.ts)}[/]", highlight=False)
+        elif t == EventType.STEP_STARTED:
+            self.console.print(f"  [cyan]…[/] {key} running", highlight=False)
+        elif t == EventType.STEP_RETRYING:
+            err = data.get("error", {})
+            self.console.print(
+                f"  [yellow]↻[/] {key} attempt {ev.attempt} failed: {short(err.get('message', ''), 80)}; "
+                f"retrying in {err.get('retry_in', 0)} s",
+                highlight=False,
+            )
+        elif t == EventType.STEP_SKIPPED:
+            self.console.print(f"  [dim]↷ {key} skipped: {data.get('reason', '')}[/]", highlight=False)
+        elif t == EventType.STEP_FAILED:
+            err = data.get("error", {})
+            self.console.print(f"  [red]✗[/] {key} failed: {short(err.get('message', ''), 120)}", highlight=False)
+        elif t == EventType.STEP_CANCELLED:
+            self.console.print(f"  [magenta]⊘[/] {key} cancelled", highlight=False)
+        elif t == EventType.LOOP_ITERATION:
+            self.console.print(f"  [blue]⟲[/] {ev.step} loops (iteration {ev.iteration})", highlight=False)
+        elif t == EventType.RUN_RESUMED:
+            self.console.print(f"[bold]resumed[/] run {ev.run_id}", highlight=False)

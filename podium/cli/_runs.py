@@ -1,0 +1,229 @@
+"""Commands about runs: run, runs, show, resume, cancel, fork."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, load_ref, parse_input, run_async
+
+
+async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
+    """Wait for a run, print its outcome, return the exit code."""
+    from podium import RunStatus
+    from podium._serde import loads
+
+    run = await client.wait(run_id)
+    out = console()
+    if run.status is RunStatus.COMPLETED:
+        from ._render import plain
+
+        text = json.dumps(loads(run.output), default=plain, ensure_ascii=False)
+        if quiet:
+            click.echo(text)
+        else:
+            out.print(f"[bold green]completed[/] run {run_id}", highlight=False)
+            out.print_json(text)
+        return EXIT_OK
+    err = json.loads(run.error) if run.error else {}
+    where = f" at step {err['step']!r}" if err.get("step") else ""
+    console(stderr=True).print(
+        f"[bold red]{run.status.value}[/] run {run_id}{where}: {err.get('message', '')}\n"
+        f"  see the details with: podium show {run_id}",
+        highlight=False,
+    )
+    return EXIT_RUN_FAILED
+
+
+def _client(db: str | None, **kw: Any) -> Any:
+    from podium import Client
+
+    return Client(db, **kw)
+
+
+@cli.command()
+@click.argument("workflow")
+@click.option("--input", "-i", "input_text", metavar="JSON|@FILE", help="Run input as JSON, or @file.json.")
+@db_option
+@click.option("--quiet", "-q", is_flag=True, help="Print only the output JSON (no live progress).")
+@run_async
+async def run(workflow: str, input_text: str | None, db: str | None, quiet: bool) -> int:
+    """Run WORKFLOW (MODULE:WORKFLOW, FILE.py:WORKFLOW or FILE.yaml) and show its steps live.
+
+    Exit code 0 when the run completes, 1 when it fails or is cancelled, 2 for a usage error.
+    """
+    from ._render import Progress
+
+    wf = load_ref(workflow)
+    value = parse_input(input_text)
+    async with _client(db, recover=False) as client:
+        if not quiet:
+            client.subscribe(Progress(console()))
+        handle = await client.start(wf, value)
+        if not quiet:
+            console().print(f"[bold]run[/] {handle.id}  [bold]{wf.name}[/] v{wf.version}", highlight=False)
+        return await _finish(client, handle.id, quiet=quiet)
+
+
+@cli.command()
+@db_option
+@click.option("--workflow", "-w", help="Only runs of this workflow.")
+@click.option("--status", "-s", multiple=True, help="Only runs with this status (repeatable).")
+@click.option("--limit", "-n", default=20, show_default=True, help="How many runs to list.")
+@click.option("--offset", default=0, help="Skip this many (for paging).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
+@run_async
+async def runs(db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool) -> int:
+    """List runs, newest first."""
+    from ._render import runs_table
+
+    async with _client(db, recover=False) as client:
+        rows = await client.list(workflow=workflow, status=list(status) or None, limit=limit, offset=offset)
+    if as_json:
+        for r in rows:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": r.id,
+                        "workflow": r.workflow,
+                        "version": r.version,
+                        "status": r.status.value,
+                        "created_at": r.created_at,
+                        "started_at": r.started_at,
+                        "finished_at": r.finished_at,
+                    }
+                )
+            )
+    elif not rows:
+        console().print("no runs yet; start one with: podium run MODULE:WORKFLOW")
+    else:
+        console().print(runs_table(rows))
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("run_id")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print the full history (steps and events) as JSON.")
+@click.option("--full", is_flag=True, help="Do not shorten outputs; show every attempt's traceback.")
+@run_async
+async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
+    """Show a run: its steps with status, attempts, timings, outputs and errors."""
+    from ._render import show_run
+
+    async with _client(db, recover=False) as client:
+        h = await client.history(run_id)
+    if as_json:
+        from podium._serde import loads_plain
+
+        doc = {
+            "run": {k: getattr(h.run, k) for k in h.run.__slots__},
+            "steps": [
+                {
+                    "step": v.step,
+                    "iteration": v.iteration,
+                    "index": v.index,
+                    "status": v.status.value,
+                    "attempts": v.attempts,
+                    "started_at": v.started_at,
+                    "finished_at": v.finished_at,
+                    "output": v.output,
+                    "error": v.error,
+                    "errors": v.errors,
+                    "reused_from": v.reused_from,
+                    "reason": v.reason,
+                }
+                for v in h.steps
+            ],
+            "events": [
+                {
+                    "seq": e.seq,
+                    "type": e.type,
+                    "ts": e.ts,
+                    "step": e.step,
+                    "iteration": e.iteration,
+                    "index": e.index,
+                    "attempt": e.attempt,
+                    "data": loads_plain(e.data),
+                }
+                for e in h.events
+            ],
+        }
+        doc["run"]["status"] = h.run.status.value
+        for k in ("input", "output", "error"):
+            doc["run"][k] = loads_plain(doc["run"][k])
+        click.echo(json.dumps(doc, default=str, ensure_ascii=False, indent=2))
+    else:
+        show_run(console(), h, full=full)
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("run_ids", nargs=-1)
+@db_option
+@run_async
+async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
+    """Continue unfinished runs (all, or RUN_IDS) left by a crashed or stopped engine.
+
+    Finished steps are not executed again; a step that was running is attempted again with the same
+    idempotency key.
+    """
+    from ._render import Progress
+
+    async with _client(db, recover=False) as client:
+        client.subscribe(Progress(console()))
+        if run_ids:
+            for rid in run_ids:
+                run = await client.get(rid)
+                if run.status.finished:
+                    console().print(f"run {rid} is already {run.status.value}; nothing to resume", highlight=False)
+        ids = await client.resume(list(run_ids) or None)
+        if not ids:
+            console().print("no unfinished runs to resume" + (" among those named" if run_ids else ""))
+            return EXIT_OK
+        code = EXIT_OK
+        for rid in ids:
+            code = max(code, await _finish(client, rid, quiet=False))
+        return code
+
+
+@cli.command()
+@click.argument("run_id")
+@db_option
+@run_async
+async def cancel(run_id: str, db: str | None) -> int:
+    """Cancel an unfinished run; its running steps are cancelled and recorded."""
+    async with _client(db, recover=False) as client:
+        before = await client.get(run_id)
+        if before.status.finished:
+            console().print(f"run {run_id} already {before.status.value}; nothing to cancel", highlight=False)
+            return EXIT_OK
+        after = await client.cancel(run_id)
+    console().print(f"run {run_id}: {after.status.value}", highlight=False)
+    return EXIT_OK if after.status.value == "cancelled" else EXIT_RUN_FAILED
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--from", "from_step", required=True, metavar="STEP", help="Re-run from this step on.")
+@click.option("--input", "-i", "input_text", metavar="JSON|@FILE", help="New run input (default: the earlier run's).")
+@click.option("--workflow", "workflow_ref", metavar="REF", help="Load the workflow from REF if the run's reference no longer works.")
+@db_option
+@run_async
+async def fork(run_id: str, from_step: str, input_text: str | None, workflow_ref: str | None, db: str | None) -> int:
+    """Start a new run from STEP of an earlier run; the steps before it are reused, not re-executed."""
+    from ._render import Progress
+
+    async with _client(db, recover=False) as client:
+        if workflow_ref:
+            client.register(load_ref(workflow_ref))
+        client.subscribe(Progress(console()))
+        kwargs = {} if input_text is None else {"input": parse_input(input_text)}
+        handle = await client.fork(run_id, from_step, **kwargs)
+        console().print(f"[bold]run[/] {handle.id} forked from {run_id} at step {from_step!r}", highlight=False)
+        return await _finish(client, handle.id, quiet=False)
+
+
+__all__ = ["fail"]
