@@ -68,7 +68,9 @@ __all__ = [
 ]
 
 
-def run(workflow: Workflow, input: Any = None, *, store: str | Store | None = "memory://", **client_options: Any) -> Any:
+def run(
+    workflow: Workflow, input: Any = None, *, store: str | Store | None = "memory://", **client_options: Any
+) -> Any:
     """Run ``workflow`` to completion from synchronous code and return its output.
 
     Uses an in-memory store unless ``store`` says otherwise (``"sqlite:///podium.db"``).

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
+import collections
 import concurrent.futures
 import contextlib
 import importlib
@@ -107,14 +109,17 @@ class Client:
             self.register(wf)
         if max_concurrent_runs < 1:
             raise ConfigError("max_concurrent_runs must be >= 1")
-        self._run_slots = asyncio.Semaphore(max_concurrent_runs)
+        self.max_concurrent_runs = max_concurrent_runs
+        self._admitted = 0
+        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._limit_spec = dict(limits or {})
         self._kind_limits: dict[str, asyncio.Semaphore] = {}
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.recover = recover
         self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=thread_pool_size or min(32, (os.cpu_count() or 1) + 4), thread_name_prefix="podium-step"
+            max_workers=thread_pool_size or min(32, (os.cpu_count() or 1) + 4),
+            thread_name_prefix="podium-step",
         )
         self.started_event_after = started_event_after
         self._listeners: list[Callable[[Event], None]] = []
@@ -189,7 +194,9 @@ class Client:
         wf = self._latest.get(name) if version is None else self._workflows.get((name, version))
         if wf is None:
             known = ", ".join(sorted(f"{n}@{v}" for n, v in self._workflows)) or "none"
-            raise NotFound(f"workflow {name!r}{f' version {version}' if version else ''} is not registered (known: {known})")
+            raise NotFound(
+                f"workflow {name!r}{f' version {version}' if version else ''} is not registered (known: {known})"
+            )
         return wf
 
     def _workflow_for(self, run: RunRecord) -> Workflow:
@@ -247,7 +254,7 @@ class Client:
         events: Sequence[Event] = (),
     ) -> bool:
         now = time.time()
-        has_slot = not self._run_slots.locked()
+        has_slot = self._try_admit()
         status = RunStatus.RUNNING if has_slot else RunStatus.PENDING
         run = RunRecord(
             id=rid,
@@ -276,33 +283,69 @@ class Client:
             data=json.dumps(data),
         )
         copied = [Event(**{**_event_fields(e), "run_id": rid, "seq": i + 2}) for i, e in enumerate(events)]
-        if not await self.store.create_run(run, [first, *copied]):
+        try:
+            created = await self.store.create_run(run, [first, *copied])
+        except BaseException:
+            if has_slot:
+                self._release_slot()
+            raise
+        if not created:
+            if has_slot:
+                self._release_slot()
             return False
-        self._drive(wf, run, [first, *copied])
+        self._drive(wf, run, [first, *copied], admitted=has_slot)
         return True
 
-    def _drive(self, wf: Workflow, run: RunRecord, events: list[Event]) -> RunExecutor:
+    def _try_admit(self) -> bool:
+        if self._admitted < self.max_concurrent_runs:
+            self._admitted += 1
+            return True
+        return False
+
+    async def _admit(self) -> None:
+        while not self._try_admit():
+            fut = asyncio.get_running_loop().create_future()
+            self._slot_waiters.append(fut)
+            await fut
+
+    def _release_slot(self) -> None:
+        self._admitted -= 1
+        while self._slot_waiters:
+            fut = self._slot_waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                break
+
+    def _drive(
+        self, wf: Workflow, run: RunRecord, events: list[Event], *, admitted: bool = False
+    ) -> RunExecutor:
         ex = RunExecutor(self, wf, run, events)
-        task = asyncio.get_running_loop().create_task(self._drive_task(ex))
+        task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
         self._driving[run.id] = (ex, task)
         if self._maintenance is None and type(self.store).__name__ != "MemoryStore":
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         return ex
 
-    async def _drive_task(self, ex: RunExecutor) -> None:
+    async def _drive_task(self, ex: RunExecutor, admitted: bool) -> None:
         try:
-            async with self._run_slots:
-                if ex.run.status is RunStatus.PENDING:
-                    now = time.time()
-                    await ex.emit(EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now})
-                    ex.run.status = RunStatus.RUNNING
-                await ex.drive()
+            if not admitted:
+                await self._admit()
+                admitted = True
+            if ex.run.status is RunStatus.PENDING:
+                now = time.time()
+                await ex.emit(
+                    EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now}
+                )
+                ex.run.status = RunStatus.RUNNING
+            await ex.drive()
         except asyncio.CancelledError:
             if ex.reason != "shutdown":
                 raise
         except Exception:
             log.exception("run %s: engine error", ex.run_id)
         finally:
+            if admitted:
+                self._release_slot()
             self._driving.pop(ex.run_id, None)
             if not ex.finished.done():
                 ex.finished.set_result(None)
@@ -325,7 +368,9 @@ class Client:
                     await self._cancel_local(rid)
                 if time.monotonic() - last_renew >= self.lease_seconds / 3:
                     last_renew = time.monotonic()
-                    kept = await self.store.renew_leases(self.owner, ids, lease_seconds=self.lease_seconds, now=time.time())
+                    kept = await self.store.renew_leases(
+                        self.owner, ids, lease_seconds=self.lease_seconds, now=time.time()
+                    )
                     for rid in set(ids) - kept:
                         entry = self._driving.get(rid)
                         if entry is not None and not entry[0].finished.done():
@@ -390,7 +435,9 @@ class Client:
                 await asyncio.wait_for(asyncio.shield(entry[0].finished), left)
                 continue
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"run {run_id} did not finish within {timeout}s (status {run.status.value})")
+                raise TimeoutError(
+                    f"run {run_id} did not finish within {timeout}s (status {run.status.value})"
+                )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
@@ -419,7 +466,9 @@ class Client:
         run = await self.get(run_id)
         if run.status.finished:
             return run
-        for child in await self.store.list_runs(parent_run_id=run_id, status=[RunStatus.PENDING, RunStatus.RUNNING]):
+        for child in await self.store.list_runs(
+            parent_run_id=run_id, status=[RunStatus.PENDING, RunStatus.RUNNING]
+        ):
             await self.cancel(child.id, wait=wait)
         if await self._cancel_local(run_id):
             return await self.wait(run_id)
@@ -439,7 +488,9 @@ class Client:
                 ex = RunExecutor(self, self._workflow_for_or_stub(claimed[0]), claimed[0], events)
                 ex.reason = "cancelled"
                 await ex._stop_running_steps()
-                await ex._finish(RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"})
+                await ex._finish(
+                    RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
+                )
                 return await self.get(run_id)
         return await self.wait(run_id, timeout=wait)
 
@@ -460,7 +511,7 @@ class Client:
         await asyncio.gather(task, return_exceptions=True)
         return True
 
-    async def resume(self, run_ids: Sequence[str] | None = None) -> list[str]:
+    async def resume(self, run_ids: Sequence[str] | None = None) -> builtins.list[str]:
         """Continue unfinished runs that no live engine drives (all of them, or ``run_ids``). Finished
         steps are not executed again; a step that was in flight is attempted again. Returns the ids
         of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
@@ -528,11 +579,15 @@ class Client:
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
         return RunHandle(self, rid)
 
-    async def _run_child(self, parent: RunExecutor, wf: Workflow, child_input: Any, key: str, step_id: str) -> RunRecord:
+    async def _run_child(
+        self, parent: RunExecutor, wf: Workflow, child_input: Any, key: str, step_id: str
+    ) -> RunRecord:
         self.register(wf)
         rid = key.replace(":", ".")
         payload = _serde.dumps(wf.validate_input(child_input))
-        created = await self._create_and_drive(wf, rid, payload, timeout=wf.timeout, parent=(parent.run_id, step_id))
+        created = await self._create_and_drive(
+            wf, rid, payload, timeout=wf.timeout, parent=(parent.run_id, step_id)
+        )
         if not created and rid not in self._driving:
             run = await self.get(rid)
             if not run.status.finished:
@@ -574,7 +629,9 @@ def load_workflow(ref: str) -> Workflow:
         try:
             from .yaml import load_file
         except ImportError as exc:
-            raise ConfigError(f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})") from None
+            raise ConfigError(
+                f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})"
+            ) from None
         wf = load_file(ref)
         if wf.ref is None:
             wf.ref = os.path.abspath(ref)
@@ -606,7 +663,11 @@ def load_workflow(ref: str) -> Workflow:
         found = sorted(k for k, v in vars(module).items() if isinstance(v, Workflow))
         raise ConfigError(
             f"{module_name} has no workflow named {attr!r}"
-            + (f"; workflows there: {', '.join(found)}" if found else "; define one with podium.Workflow(...)")
+            + (
+                f"; workflows there: {', '.join(found)}"
+                if found
+                else "; define one with podium.Workflow(...)"
+            )
         )
     if wf.ref is None:
         wf.ref = ref

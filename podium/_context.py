@@ -29,7 +29,9 @@ class StepContext:
         "workflow_version",
     )
 
-    def __init__(self, executor: RunExecutor, step_id: str, iteration: int, index: int | None, attempt: int, key: str):
+    def __init__(
+        self, executor: RunExecutor, step_id: str, iteration: int, index: int | None, attempt: int, key: str
+    ):
         self._executor = executor
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
         self.run_id: str = executor.run_id

@@ -100,5 +100,5 @@ class SerializationError(PodiumError):
     """A value cannot be serialized for the store."""
 
 
-class _Shutdown(BaseException):  # noqa: N818 - a signal, not an error
+class _Shutdown(BaseException):
     """Internal: the engine is shutting down and hands the run back unfinished (not a cancellation)."""

@@ -152,7 +152,9 @@ class RunExecutor:
         for key, (t0, attempt) in list(self.running.items()):
             if t0 <= limit and (key, attempt) not in self._marked:
                 self._marked.add((key, attempt))
-                await self.emit(EventType.STEP_STARTED, key[0], key[1], key[2], attempt, f'{{"started":{t0!r}}}')
+                await self.emit(
+                    EventType.STEP_STARTED, key[0], key[1], key[2], attempt, f'{{"started":{t0!r}}}'
+                )
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -161,7 +163,9 @@ class RunExecutor:
         try:
             try:
                 if self.deadline is not None:
-                    async with asyncio.timeout_at(asyncio.get_running_loop().time() + self.deadline - time.time()):
+                    async with asyncio.timeout_at(
+                        asyncio.get_running_loop().time() + self.deadline - time.time()
+                    ):
                         await self._schedule()
                 else:
                     await self._schedule()
@@ -192,7 +196,9 @@ class RunExecutor:
         except asyncio.CancelledError:
             if self.reason == "cancelled":
                 await self._stop_running_steps()
-                await self._finish(RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"})
+                await self._finish(
+                    RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
+                )
             else:
                 await self._abandon()
                 if self.reason != "shutdown":
@@ -224,11 +230,21 @@ class RunExecutor:
                 it,
                 idx,
                 attempt,
-                json.dumps({"started": t0, "error": {"type": "asyncio.CancelledError", "message": f"cancelled ({self.reason or 'run failed'})"}}),
+                json.dumps(
+                    {
+                        "started": t0,
+                        "error": {
+                            "type": "asyncio.CancelledError",
+                            "message": f"cancelled ({self.reason or 'run failed'})",
+                        },
+                    }
+                ),
             )
         self.running.clear()
 
-    async def _finish(self, status: RunStatus, *, output: str | None = None, error: dict[str, Any] | None = None) -> None:
+    async def _finish(
+        self, status: RunStatus, *, output: str | None = None, error: dict[str, Any] | None = None
+    ) -> None:
         etype = {
             RunStatus.COMPLETED: EventType.RUN_COMPLETED,
             RunStatus.FAILED: EventType.RUN_FAILED,
@@ -331,7 +347,9 @@ class RunExecutor:
         else:
             reason = None
             if args is None:
-                missing = [b.name for b in s.params if b.source in self.state and self.state[b.source] is not _DONE]
+                missing = [
+                    b.name for b in s.params if b.source in self.state and self.state[b.source] is not _DONE
+                ]
                 reason = f"needs the output of {', '.join(missing)}, which did not complete"
             elif s.when is not None and rec is None:
                 try:
@@ -399,7 +417,7 @@ class RunExecutor:
                 self._ready.append(b)
 
     async def _run_map(self, s: StepDef, it: int, args: dict[str, Any]) -> Any:
-        items = args[s.map] if s.map in args else self.input
+        items = args[s.map]  # type: ignore[index]
         if not isinstance(items, list | tuple):
             err = {
                 "type": "podium.MapError",
@@ -469,7 +487,12 @@ class RunExecutor:
                     delay = s.retry.delay(attempt)
                     err["retry_in"] = round(delay, 3)
                     await self.emit(
-                        EventType.STEP_RETRYING, s.id, it, idx, attempt, json.dumps({"started": t0, "error": err})
+                        EventType.STEP_RETRYING,
+                        s.id,
+                        it,
+                        idx,
+                        attempt,
+                        json.dumps({"started": t0, "error": err}),
                     )
                     await asyncio.sleep(delay)
                     attempt += 1
@@ -481,8 +504,12 @@ class RunExecutor:
             )
             return value
 
-    async def _fail(self, s: StepDef, it: int, idx: int | None, attempt: int, err: dict[str, Any], t0: float) -> Any:
-        await self.emit(EventType.STEP_FAILED, s.id, it, idx, attempt, json.dumps({"started": t0, "error": err}))
+    async def _fail(
+        self, s: StepDef, it: int, idx: int | None, attempt: int, err: dict[str, Any], t0: float
+    ) -> Any:
+        await self.emit(
+            EventType.STEP_FAILED, s.id, it, idx, attempt, json.dumps({"started": t0, "error": err})
+        )
         if s.on_error == "continue":
             return _FAILED
         raise _StepFailed(step_key(s.id, it, idx), err)

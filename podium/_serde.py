@@ -37,6 +37,7 @@ from ._errors import SerializationError
 FORMAT_VERSION = 1
 _TAG = "$podium"
 
+
 def _default(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         value = {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}

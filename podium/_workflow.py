@@ -58,7 +58,9 @@ class _Validator:
         except Exception as exc:
             name = getattr(self.annotation, "__name__", repr(self.annotation))
             detail = str(exc).replace("\n", "; ")
-            raise InputValidationError(f"{where}: expected {name}, got {type(value).__name__}: {detail}") from None
+            raise InputValidationError(
+                f"{where}: expected {name}, got {type(value).__name__}: {detail}"
+            ) from None
 
 
 def _validator_for(annotation: Any) -> _Validator | None:
@@ -257,7 +259,9 @@ class Workflow:
         fixed by them, so a resumed parent never starts the child twice.
         """
         if not isinstance(workflow, Workflow):
-            raise DefinitionError(f"step {id!r}: subworkflow() needs a Workflow, got {type(workflow).__name__}")
+            raise DefinitionError(
+                f"step {id!r}: subworkflow() needs a Workflow, got {type(workflow).__name__}"
+            )
 
         def _identity(input: Any) -> Any:
             return input
@@ -277,14 +281,18 @@ class Workflow:
             child=workflow,
         )
 
-    def _add(self, fn: Callable[..., Any], *, id: str | None, child: Workflow | None = None, **opts: Any) -> None:
+    def _add(
+        self, fn: Callable[..., Any], *, id: str | None, child: Workflow | None = None, **opts: Any
+    ) -> None:
         if self._frozen:
             raise DefinitionError(
                 f"workflow {self.name!r} has already run; define every step before the first run "
                 f"(adding step {id!r})"
             )
         if not callable(fn):
-            raise DefinitionError(f"step {id!r} of workflow {self.name!r} must be a function, got {type(fn).__name__}")
+            raise DefinitionError(
+                f"step {id!r} of workflow {self.name!r} must be a function, got {type(fn).__name__}"
+            )
         if not id or not isinstance(id, str) or not id.replace("_", "a").replace("-", "a").isalnum():
             raise DefinitionError(
                 f"step id {id!r} in workflow {self.name!r} is not valid: use letters, digits, '_' and '-'"
@@ -301,19 +309,25 @@ class Workflow:
             raise DefinitionError(f"step {id!r}: on_error must be 'fail' or 'continue', got {on_error!r}")
         timeout = opts["timeout"]
         if timeout is not None and timeout <= 0:
-            raise DefinitionError(f"step {id!r}: timeout must be a positive number of seconds, got {timeout!r}")
+            raise DefinitionError(
+                f"step {id!r}: timeout must be a positive number of seconds, got {timeout!r}"
+            )
         max_parallel = opts["max_parallel"]
         if max_parallel is not None and (not opts["map"] or max_parallel < 1):
             raise DefinitionError(f"step {id!r}: max_parallel needs map=... and must be >= 1")
         loop = opts["loop"]
         if loop is not None:
             if not isinstance(loop, Loop):
-                raise DefinitionError(f"step {id!r}: loop must be a podium.Loop(to=..., while_=..., max_iterations=...)")
+                raise DefinitionError(
+                    f"step {id!r}: loop must be a podium.Loop(to=..., while_=..., max_iterations=...)"
+                )
             if loop.max_iterations < 1:
                 raise DefinitionError(f"step {id!r}: loop max_iterations must be >= 1")
         retry = opts["retry"]
         if retry is not None and not isinstance(retry, RetryPolicy):
-            raise DefinitionError(f"step {id!r}: retry must be a podium.RetryPolicy, got {type(retry).__name__}")
+            raise DefinitionError(
+                f"step {id!r}: retry must be a podium.RetryPolicy, got {type(retry).__name__}"
+            )
         hints = _type_hints(fn)
         ret = hints.get("return", _EMPTY)
         self.steps[id] = StepDef(
@@ -332,7 +346,7 @@ class Workflow:
             loop=loop,
             loop_params=_bindings(loop.while_, allow_ctx=False) if loop else [],
             on_error=on_error,
-            output_validator=None if ret is None or child is not None else _validator_for(ret),
+            output_validator=None if ret in (None, type(None)) or child is not None else _validator_for(ret),
             child=child,
             description=(inspect.getdoc(fn) or "").split("\n")[0],
             source_line=_where(fn),
@@ -406,12 +420,16 @@ class Workflow:
         if not problems:
             problems.extend(self._check_graph())
         if isinstance(self.output, str) and self.output not in ids:
-            problems.append(f"workflow {self.name!r}: output={self.output!r} is not a step; steps: {', '.join(sorted(ids))}")
+            problems.append(
+                f"workflow {self.name!r}: output={self.output!r} is not a step; steps: {', '.join(sorted(ids))}"
+            )
         elif callable(self.output):
             self.output_params = _bindings(self.output, allow_ctx=False)
             for b in self.output_params:
                 if b.source != INPUT and b.source not in ids:
-                    problems.append(f"workflow {self.name!r}: output function parameter {b.name!r} is not a step")
+                    problems.append(
+                        f"workflow {self.name!r}: output function parameter {b.name!r} is not a step"
+                    )
         if problems:
             head = f"workflow {self.name!r} is not valid ({len(problems)} problem{'s' if len(problems) > 1 else ''}):"
             raise DefinitionError(head + "\n  - " + "\n  - ".join(problems), problems)

@@ -10,7 +10,9 @@ from podium import LeaseLost, NotFound, RunStatus, open_store
 from podium._models import Event, RunRecord
 
 
-def _run(rid: str, *, workflow: str = "wf", status: RunStatus = RunStatus.RUNNING, created: float = 0.0, **kw) -> RunRecord:
+def _run(
+    rid: str, *, workflow: str = "wf", status: RunStatus = RunStatus.RUNNING, created: float = 0.0, **kw
+) -> RunRecord:
     return RunRecord(
         id=rid,
         workflow=workflow,
@@ -67,7 +69,17 @@ async def test_create_is_idempotent_by_id(store):
 
 async def test_event_fields_round_trip(store):
     await store.create_run(_run("r1"))
-    ev = Event(run_id="r1", seq=1, type="step_completed", ts=12.25, step="s", iteration=2, index=7, attempt=3, data="{}")
+    ev = Event(
+        run_id="r1",
+        seq=1,
+        type="step_completed",
+        ts=12.25,
+        step="s",
+        iteration=2,
+        index=7,
+        attempt=3,
+        data="{}",
+    )
     await store.append([ev])
     assert await store.load_events("r1") == [ev]
 
@@ -109,7 +121,9 @@ async def test_append_updates_run_in_same_transaction(store):
 async def test_list_runs_filters_and_pages(store):
     for i in range(5):
         await store.create_run(_run(f"r{i}", workflow="a" if i % 2 else "b", created=1000.0 + i))
-    await store.create_run(_run("c1", workflow="a", created=2000.0, parent_run_id="r1", status=RunStatus.FAILED))
+    await store.create_run(
+        _run("c1", workflow="a", created=2000.0, parent_run_id="r1", status=RunStatus.FAILED)
+    )
     assert [r.id for r in await store.list_runs()] == ["c1", "r4", "r3", "r2", "r1", "r0"]
     assert [r.id for r in await store.list_runs(workflow="a")] == ["c1", "r3", "r1"]
     assert [r.id for r in await store.list_runs(status=[RunStatus.FAILED])] == ["c1"]
@@ -138,7 +152,9 @@ async def test_claim_limit_ids_and_steal_from_dead_owner(store):
     assert await store.claim_runs("me", lease_seconds=5, limit=10, now=now) == []
     got = await store.claim_runs("me", lease_seconds=5, limit=1, now=now, steal_from=["dead"])
     assert [r.id for r in got] == ["r0"]
-    got = await store.claim_runs("me", lease_seconds=5, limit=10, now=now, run_ids=["r2"], steal_from=["dead"])
+    got = await store.claim_runs(
+        "me", lease_seconds=5, limit=10, now=now, run_ids=["r2"], steal_from=["dead"]
+    )
     assert [r.id for r in got] == ["r2"]
     assert await store.claim_runs("me", lease_seconds=5, limit=10, now=now, run_ids=[]) == []
 

@@ -7,9 +7,11 @@ import sys
 
 import click
 
+from . import (
+    _db,  # noqa: F401
+    _runs,  # noqa: F401  (registers the run commands)
+)
 from ._app import cli
-from . import _runs  # noqa: F401  (registers the run commands)
-from . import _db  # noqa: F401
 
 
 def main() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import click
-
 from ._app import EXIT_OK, cli, console, db_option, run_async
 
 

@@ -159,7 +159,9 @@ class Progress:
             self.console.print(f"  [dim]↷ {key} skipped: {data.get('reason', '')}[/]", highlight=False)
         elif t == EventType.STEP_FAILED:
             err = data.get("error", {})
-            self.console.print(f"  [red]✗[/] {key} failed: {short(err.get('message', ''), 120)}", highlight=False)
+            self.console.print(
+                f"  [red]✗[/] {key} failed: {short(err.get('message', ''), 120)}", highlight=False
+            )
         elif t == EventType.STEP_CANCELLED:
             self.console.print(f"  [magenta]⊘[/] {key} cancelled", highlight=False)
         elif t == EventType.LOOP_ITERATION:

@@ -75,7 +75,9 @@ async def run(workflow: str, input_text: str | None, db: str | None, quiet: bool
 @click.option("--offset", default=0, help="Skip this many (for paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @run_async
-async def runs(db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool) -> int:
+async def runs(
+    db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool
+) -> int:
     """List runs, newest first."""
     from ._render import runs_table
 
@@ -118,7 +120,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
     if as_json:
         from podium._serde import loads_plain
 
-        doc = {
+        doc: dict[str, Any] = {
             "run": {k: getattr(h.run, k) for k in h.run.__slots__},
             "steps": [
                 {
@@ -178,7 +180,9 @@ async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
             for rid in run_ids:
                 run = await client.get(rid)
                 if run.status.finished:
-                    console().print(f"run {rid} is already {run.status.value}; nothing to resume", highlight=False)
+                    console().print(
+                        f"run {rid} is already {run.status.value}; nothing to resume", highlight=False
+                    )
         ids = await client.resume(list(run_ids) or None)
         if not ids:
             console().print("no unfinished runs to resume" + (" among those named" if run_ids else ""))
@@ -208,11 +212,20 @@ async def cancel(run_id: str, db: str | None) -> int:
 @cli.command()
 @click.argument("run_id")
 @click.option("--from", "from_step", required=True, metavar="STEP", help="Re-run from this step on.")
-@click.option("--input", "-i", "input_text", metavar="JSON|@FILE", help="New run input (default: the earlier run's).")
-@click.option("--workflow", "workflow_ref", metavar="REF", help="Load the workflow from REF if the run's reference no longer works.")
+@click.option(
+    "--input", "-i", "input_text", metavar="JSON|@FILE", help="New run input (default: the earlier run's)."
+)
+@click.option(
+    "--workflow",
+    "workflow_ref",
+    metavar="REF",
+    help="Load the workflow from REF if the run's reference no longer works.",
+)
 @db_option
 @run_async
-async def fork(run_id: str, from_step: str, input_text: str | None, workflow_ref: str | None, db: str | None) -> int:
+async def fork(
+    run_id: str, from_step: str, input_text: str | None, workflow_ref: str | None, db: str | None
+) -> int:
     """Start a new run from STEP of an earlier run; the steps before it are reused, not re-executed."""
     from ._render import Progress
 
@@ -222,7 +235,9 @@ async def fork(run_id: str, from_step: str, input_text: str | None, workflow_ref
         client.subscribe(Progress(console()))
         kwargs = {} if input_text is None else {"input": parse_input(input_text)}
         handle = await client.fork(run_id, from_step, **kwargs)
-        console().print(f"[bold]run[/] {handle.id} forked from {run_id} at step {from_step!r}", highlight=False)
+        console().print(
+            f"[bold]run[/] {handle.id} forked from {run_id} at step {from_step!r}", highlight=False
+        )
         return await _finish(client, handle.id, quiet=False)
 
 

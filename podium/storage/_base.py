@@ -97,7 +97,9 @@ class Store(ABC):
         Returns the claimed runs with ``owner`` set."""
 
     @abstractmethod
-    async def renew_leases(self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float) -> set[str]:
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float
+    ) -> set[str]:
         """Extend the leases ``owner`` still holds; returns the ids it still owns."""
 
     @abstractmethod

@@ -38,7 +38,9 @@ class MemoryStore(Store):
             last = log[-1].seq if log else 0
             for ev in events:
                 if ev.seq <= last:
-                    raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it")
+                    raise LeaseLost(
+                        f"event {ev.seq} of run {ev.run_id} already written: another engine owns it"
+                    )
                 last = ev.seq
             log.extend(events)
             run_id = events[0].run_id
@@ -91,7 +93,7 @@ class MemoryStore(Store):
         steal_from: Sequence[str] = (),
     ) -> list[RunRecord]:
         wanted = set(run_ids) if run_ids is not None else None
-        claimed = []
+        claimed: list[RunRecord] = []
         for run in sorted(self._runs.values(), key=lambda r: (r.created_at, r.id)):
             if len(claimed) >= limit:
                 break
@@ -104,7 +106,9 @@ class MemoryStore(Store):
                 claimed.append(dataclasses.replace(run))
         return claimed
 
-    async def renew_leases(self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float) -> set[str]:
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float
+    ) -> set[str]:
         kept = set()
         for rid in run_ids:
             run = self._runs.get(rid)

@@ -138,7 +138,9 @@ class SQLiteStore(Store):
         return self._migrate(target)
 
     def _schema_version(self) -> int:
-        self.db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)"
+        )
         row = self.db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
         return row[0] or 0
 
@@ -271,7 +273,17 @@ class SQLiteStore(Store):
             (run_id, after),
         )
         return [
-            Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
+            Event(
+                run_id=r[0],
+                seq=r[1],
+                type=r[2],
+                ts=r[3],
+                step=r[4],
+                iteration=r[5],
+                index=r[6],
+                attempt=r[7],
+                data=r[8],
+            )
             for r in rows
         ]
 
@@ -302,7 +314,10 @@ class SQLiteStore(Store):
         try:
             ids = [r[0] for r in db.execute(sql, params)]
             for rid in ids:
-                db.execute("UPDATE runs SET owner=?, lease_expires_at=? WHERE id=?", (owner, now + lease_seconds, rid))
+                db.execute(
+                    "UPDATE runs SET owner=?, lease_expires_at=? WHERE id=?",
+                    (owner, now + lease_seconds, rid),
+                )
             rows = [db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (rid,)).fetchone() for rid in ids]
             db.execute("COMMIT")
         except BaseException:
@@ -310,7 +325,9 @@ class SQLiteStore(Store):
             raise
         return [_run(r) for r in rows]
 
-    async def renew_leases(self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float) -> set[str]:
+    async def renew_leases(
+        self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float
+    ) -> set[str]:
         if not run_ids:
             return set()
         marks = ",".join("?" * len(run_ids))
@@ -321,7 +338,12 @@ class SQLiteStore(Store):
                 f"UPDATE runs SET lease_expires_at=? WHERE owner=? AND id IN ({marks})",
                 (now + lease_seconds, owner, *run_ids),
             )
-            kept = {r[0] for r in db.execute(f"SELECT id FROM runs WHERE owner=? AND id IN ({marks})", (owner, *run_ids))}
+            kept = {
+                r[0]
+                for r in db.execute(
+                    f"SELECT id FROM runs WHERE owner=? AND id IN ({marks})", (owner, *run_ids)
+                )
+            }
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -336,7 +358,9 @@ class SQLiteStore(Store):
             )
 
     async def request_cancel(self, run_id: str) -> None:
-        cur = self.db.execute("UPDATE runs SET cancel_requested=1 WHERE id=? AND status IN (?,?)", (run_id, *_UNFINISHED))
+        cur = self.db.execute(
+            "UPDATE runs SET cancel_requested=1 WHERE id=? AND status IN (?,?)", (run_id, *_UNFINISHED)
+        )
         if cur.rowcount == 0 and await self.get_run(run_id) is None:
             raise NotFound(f"run {run_id} does not exist")
 
@@ -344,8 +368,15 @@ class SQLiteStore(Store):
         if not run_ids:
             return []
         marks = ",".join("?" * len(run_ids))
-        return [r[0] for r in self.db.execute(f"SELECT id FROM runs WHERE cancel_requested=1 AND id IN ({marks})", tuple(run_ids))]
+        return [
+            r[0]
+            for r in self.db.execute(
+                f"SELECT id FROM runs WHERE cancel_requested=1 AND id IN ({marks})", tuple(run_ids)
+            )
+        ]
 
     async def unfinished_owners(self) -> list[str]:
-        rows = self.db.execute("SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?)", _UNFINISHED)
+        rows = self.db.execute(
+            "SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?)", _UNFINISHED
+        )
         return sorted(r[0] for r in rows)

@@ -1,0 +1,284 @@
+"""Podium's engine benchmarks, each beside its floor measured in the same run.
+
+    python bench/run.py            # a table
+    python bench/run.py --json     # one JSON object per line
+
+Workloads (see docs/benchmarks.md for the bars and the latest figures):
+  chain          200 no-op steps in a line (memory store)     floor: 200 awaits of a no-op coroutine
+  fanout         one step fans out to 200 no-op steps + join  floor: asyncio.gather of 200 no-op tasks
+  concurrent_io  200 concurrent runs x 5 steps of sleep(20ms)  floor: the same with plain asyncio
+  durable_chain  the chain on the SQLite store                floor: raw sqlite3 INSERT+COMMIT per step
+  many_runs      10,000 concurrent runs of 2 sleeping steps on the SQLite store; peak RSS reported
+  startup        `podium --help` in a fresh process            floor: `python -c pass`
+Each figure is the best of several repeats, to keep the machine's noise out of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import podium  # noqa: E402
+from podium import Client, Workflow  # noqa: E402
+
+N = 200
+
+
+async def _noop() -> None:
+    return None
+
+
+def chain_workflow(n: int = N) -> Workflow:
+    wf = Workflow(f"chain{n}")
+    prev: list[str] = []
+    for i in range(n):
+        wf.step(_noop, id=f"s{i}", needs=prev)
+        prev = [f"s{i}"]
+    return wf
+
+
+def fanout_workflow(n: int = N) -> Workflow:
+    wf = Workflow(f"fanout{n}")
+
+    @wf.step
+    async def items() -> list[int]:
+        return list(range(n))
+
+    @wf.step(map="items")
+    async def work(items):  # type: ignore[no-untyped-def]
+        return None
+
+    @wf.step
+    async def join(work):  # type: ignore[no-untyped-def]
+        return len(work)
+
+    return wf
+
+
+def sleep_workflow(steps: int, delay: float) -> Workflow:
+    wf = Workflow(f"sleep{steps}")
+
+    async def nap() -> None:
+        await asyncio.sleep(delay)
+
+    prev: list[str] = []
+    for i in range(steps):
+        wf.step(nap, id=f"s{i}", needs=prev)
+        prev = [f"s{i}"]
+    return wf
+
+
+async def best(fn: Callable[[], Awaitable[float]], repeats: int) -> float:
+    return min([await fn() for _ in range(repeats)])
+
+
+# -- floors -----------------------------------------------------------------------------------------
+
+
+async def floor_chain() -> float:
+    t = time.perf_counter()
+    for _ in range(N):
+        await _noop()
+    return time.perf_counter() - t
+
+
+async def floor_fanout() -> float:
+    t = time.perf_counter()
+    await asyncio.gather(*(asyncio.ensure_future(_noop()) for _ in range(N)))
+    return time.perf_counter() - t
+
+
+async def floor_concurrent_io() -> float:
+    async def one() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0.02)
+
+    t = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(N)))
+    return time.perf_counter() - t
+
+
+def floor_sqlite(folder: str, n: int = N) -> float:
+    path = os.path.join(folder, f"floor-{time.perf_counter_ns()}.db")
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data TEXT)")
+    t = time.perf_counter()
+    for _ in range(n):
+        db.execute("BEGIN")
+        db.execute("INSERT INTO t (data) VALUES (?)", ('{"output":null}',))
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - t
+    db.close()
+    return elapsed
+
+
+# -- workloads --------------------------------------------------------------------------------------
+
+
+async def bench_chain(repeats: int) -> dict[str, Any]:
+    wf = chain_workflow()
+    async with Client("memory://") as c:
+        await c.run(wf)
+
+        async def once() -> float:
+            t = time.perf_counter()
+            await c.run(wf)
+            return time.perf_counter() - t
+
+        seconds = await best(once, repeats)
+    floor = await best(floor_chain, repeats)
+    return _row("chain", N, seconds, seconds / N, floor / N)
+
+
+async def bench_fanout(repeats: int) -> dict[str, Any]:
+    wf = fanout_workflow()
+    async with Client("memory://") as c:
+        await c.run(wf)
+
+        async def once() -> float:
+            t = time.perf_counter()
+            await c.run(wf)
+            return time.perf_counter() - t
+
+        seconds = await best(once, repeats)
+    floor = await best(floor_fanout, repeats)
+    return _row("fanout", N, seconds, seconds / N, floor / N)
+
+
+async def bench_concurrent_io(repeats: int) -> dict[str, Any]:
+    wf = sleep_workflow(5, 0.02)
+    async with Client("memory://") as c:
+
+        async def once() -> float:
+            t = time.perf_counter()
+            handles = [await c.start(wf) for _ in range(N)]
+            for h in handles:
+                await h.result()
+            return time.perf_counter() - t
+
+        seconds = await best(once, repeats)
+    floor = await best(floor_concurrent_io, repeats)
+    return _row("concurrent_io", N * 5, seconds, seconds / (N * 5), floor / (N * 5), ideal_seconds=0.1, floor_seconds=floor)
+
+
+async def bench_durable_chain(repeats: int, folder: str) -> dict[str, Any]:
+    wf = chain_workflow()
+    runs: list[float] = []
+    floors: list[float] = []
+    async with Client(f"sqlite:///{folder}/durable.db") as c:
+        await c.run(wf)
+        for _ in range(repeats):  # interleave engine and floor so both see the same disk weather
+            t = time.perf_counter()
+            await c.run(wf)
+            runs.append(time.perf_counter() - t)
+            floors.append(floor_sqlite(folder))
+    seconds, floor = min(runs), min(floors)
+    return _row("durable_chain", N, seconds, seconds / N, floor / N, ratio=round(seconds / floor, 2))
+
+
+async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
+    wf = sleep_workflow(2, 0.01)
+    async with Client(f"sqlite:///{folder}/many.db", max_concurrent_runs=n) as c:
+        t = time.perf_counter()
+        handles = [await c.start(wf) for _ in range(n)]
+        failures = 0
+        for h in handles:
+            try:
+                await h.result()
+            except podium.RunFailed:
+                failures += 1
+        seconds = time.perf_counter() - t
+        completed = len(await c.list(status=["completed"], limit=n + 1))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return _row(
+        "many_runs", n, seconds, seconds / (n * 2), None, failures=failures, completed=completed, peak_rss_mb=round(rss_mb, 1)
+    )
+
+
+def bench_startup(repeats: int) -> dict[str, Any]:
+    def timed(cmd: list[str]) -> float:
+        out = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+            out.append(time.perf_counter() - t)
+        return min(out)
+
+    podium_cmd = [sys.executable, "-c", "from podium.cli import main; import sys; sys.argv=['podium','--help']; main()"]
+    seconds = timed(podium_cmd)
+    floor = timed([sys.executable, "-c", "pass"])
+    return _row("startup", 1, seconds, seconds, floor)
+
+
+def _row(workload: str, n: int, seconds: float, per_step: float, floor: float | None, **extra: Any) -> dict[str, Any]:
+    row = {
+        "workload": workload,
+        "n": n,
+        "seconds": round(seconds, 4),
+        "per_step_us": round(per_step * 1e6, 1),
+        "floor_per_step_us": None if floor is None else round(floor * 1e6, 1),
+    }
+    row.update(extra)
+    return row
+
+
+async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="podium-bench-") as folder:
+        wanted = set(args.only or ["chain", "fanout", "concurrent_io", "durable_chain", "many_runs", "startup"])
+        steps: list[tuple[str, Callable[[], Any]]] = [
+            ("chain", lambda: bench_chain(args.repeats)),
+            ("fanout", lambda: bench_fanout(args.repeats)),
+            ("concurrent_io", lambda: bench_concurrent_io(max(3, args.repeats // 3))),
+            ("durable_chain", lambda: bench_durable_chain(args.repeats, folder)),
+            ("many_runs", lambda: bench_many_runs(folder, args.many)),
+        ]
+        for name, fn in steps:
+            if name in wanted:
+                rows.append(await fn())
+                _emit(rows[-1], args.json)
+        if "startup" in wanted:
+            rows.append(bench_startup(args.repeats))
+            _emit(rows[-1], args.json)
+    return rows
+
+
+def _emit(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(row), flush=True)
+    else:
+        extra = {k: v for k, v in row.items() if k not in ("workload", "n", "seconds", "per_step_us", "floor_per_step_us")}
+        floor = "-" if row["floor_per_step_us"] is None else f"{row['floor_per_step_us']:>9.1f}"
+        print(
+            f"{row['workload']:<14} n={row['n']:<6} {row['seconds']:>9.4f} s  {row['per_step_us']:>9.1f} us/step"
+            f"  floor {floor} us  {json.dumps(extra) if extra else ''}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("--repeats", type=int, default=7, help="repeats per workload; the best is kept")
+    parser.add_argument("--many", type=int, default=10_000, help="runs in the many_runs workload")
+    parser.add_argument("--only", nargs="*", help="run only these workloads")
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
