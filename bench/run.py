@@ -30,8 +30,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-import podium  # noqa: E402
-from podium import Client, Workflow  # noqa: E402
+import podium
+from podium import Client, Workflow
 
 N = 200
 
@@ -172,7 +172,15 @@ async def bench_concurrent_io(repeats: int) -> dict[str, Any]:
 
         seconds = await best(once, repeats)
     floor = await best(floor_concurrent_io, repeats)
-    return _row("concurrent_io", N * 5, seconds, seconds / (N * 5), floor / (N * 5), ideal_seconds=0.1, floor_seconds=floor)
+    return _row(
+        "concurrent_io",
+        N * 5,
+        seconds,
+        seconds / (N * 5),
+        floor / (N * 5),
+        ideal_seconds=0.1,
+        floor_seconds=floor,
+    )
 
 
 async def bench_durable_chain(repeats: int, folder: str) -> dict[str, Any]:
@@ -205,7 +213,14 @@ async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
         completed = len(await c.list(status=["completed"], limit=n + 1))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return _row(
-        "many_runs", n, seconds, seconds / (n * 2), None, failures=failures, completed=completed, peak_rss_mb=round(rss_mb, 1)
+        "many_runs",
+        n,
+        seconds,
+        seconds / (n * 2),
+        None,
+        failures=failures,
+        completed=completed,
+        peak_rss_mb=round(rss_mb, 1),
     )
 
 
@@ -218,13 +233,19 @@ def bench_startup(repeats: int) -> dict[str, Any]:
             out.append(time.perf_counter() - t)
         return min(out)
 
-    podium_cmd = [sys.executable, "-c", "from podium.cli import main; import sys; sys.argv=['podium','--help']; main()"]
+    podium_cmd = [
+        sys.executable,
+        "-c",
+        "from podium.cli import main; import sys; sys.argv=['podium','--help']; main()",
+    ]
     seconds = timed(podium_cmd)
     floor = timed([sys.executable, "-c", "pass"])
     return _row("startup", 1, seconds, seconds, floor)
 
 
-def _row(workload: str, n: int, seconds: float, per_step: float, floor: float | None, **extra: Any) -> dict[str, Any]:
+def _row(
+    workload: str, n: int, seconds: float, per_step: float, floor: float | None, **extra: Any
+) -> dict[str, Any]:
     row = {
         "workload": workload,
         "n": n,
@@ -239,7 +260,9 @@ def _row(workload: str, n: int, seconds: float, per_step: float, floor: float | 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="podium-bench-") as folder:
-        wanted = set(args.only or ["chain", "fanout", "concurrent_io", "durable_chain", "many_runs", "startup"])
+        wanted = set(
+            args.only or ["chain", "fanout", "concurrent_io", "durable_chain", "many_runs", "startup"]
+        )
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("chain", lambda: bench_chain(args.repeats)),
             ("fanout", lambda: bench_fanout(args.repeats)),
@@ -261,7 +284,11 @@ def _emit(row: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(row), flush=True)
     else:
-        extra = {k: v for k, v in row.items() if k not in ("workload", "n", "seconds", "per_step_us", "floor_per_step_us")}
+        extra = {
+            k: v
+            for k, v in row.items()
+            if k not in ("workload", "n", "seconds", "per_step_us", "floor_per_step_us")
+        }
         floor = "-" if row["floor_per_step_us"] is None else f"{row['floor_per_step_us']:>9.1f}"
         print(
             f"{row['workload']:<14} n={row['n']:<6} {row['seconds']:>9.4f} s  {row['per_step_us']:>9.1f} us/step"
@@ -271,7 +298,9 @@ def _emit(row: dict[str, Any], as_json: bool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--repeats", type=int, default=7, help="repeats per workload; the best is kept")
     parser.add_argument("--many", type=int, default=10_000, help="runs in the many_runs workload")
