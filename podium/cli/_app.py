@@ -44,7 +44,9 @@ def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
 def _consoles() -> dict[bool, Any]:
     from rich.console import Console
 
-    return {False: Console(), True: Console(stderr=True)}
+    # Piped output gets a wide console so tables are not folded into narrow columns.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+    return {False: Console(width=width), True: Console(stderr=True, width=width)}
 
 
 def console(stderr: bool = False) -> Any:

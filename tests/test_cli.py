@@ -1,0 +1,129 @@
+"""The `podium` command as a user runs it: real subprocesses, exit codes, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def podium(
+    *args: str, cwd: Path = ROOT, db: str | None = None, check: int | None = 0
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "200"}
+    if db:
+        env["PODIUM_DB"] = db
+    proc = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check is not None:
+        assert proc.returncode == check, (
+            f"exit {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+        )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/cli.db"
+
+
+def _last_run_id(db: str) -> str:
+    out = podium("runs", "--json", db=db).stdout.splitlines()
+    return json.loads(out[0])["id"]
+
+
+def test_demo_run_show_runs_fork(db: str) -> None:
+    out = podium("run", "examples.demo:workflow", "--input", '{"order_id": 42, "amount": 1250}', db=db).stdout
+    assert "✓ check_fraud" in out and "↻ check_fraud attempt 1 failed" in out
+    assert '"status": "confirmed"' in out
+    run_id = _last_run_id(db)
+
+    table = podium("runs", db=db).stdout
+    assert run_id in table and "order-demo" in table and "completed" in table
+
+    shown = podium("show", run_id, db=db).stdout
+    for step in ("load", "check_stock", "check_fraud", "manager_review", "confirm"):
+        assert step in shown
+    doc = json.loads(podium("show", run_id, "--json", db=db).stdout)
+    fraud = next(s for s in doc["steps"] if s["step"] == "check_fraud")
+    assert fraud["attempts"] == 2 and "ConnectionError" in fraud["errors"][0]["traceback"]
+
+    forked = podium("fork", run_id, "--from", "confirm", db=db).stdout
+    assert "forked from" in forked and "✓ confirm" in forked and "✓ load" not in forked
+
+
+def test_small_order_skips_review(db: str) -> None:
+    out = podium(
+        "run", "examples.demo:workflow", "-q", "--input", '{"order_id": 1, "amount": 10}', db=db
+    ).stdout
+    assert json.loads(out)["review"] == "not needed"
+    shown = podium("show", _last_run_id(db), db=db).stdout
+    assert "skipped" in shown and "condition is false" in shown
+
+
+def test_failed_run_exits_1_and_show_has_the_traceback(db: str, tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text(
+        "import podium\nwf = podium.Workflow('broken')\n\n@wf.step\ndef explode():\n    raise ValueError('bad data in row 7')\n"
+    )
+    proc = podium("run", "broken:wf", cwd=tmp_path, db=db, check=1)
+    assert "failed" in proc.stderr and "bad data in row 7" in proc.stderr and "podium show" in proc.stderr
+    shown = podium("show", _last_run_id(db), cwd=tmp_path, db=db).stdout
+    assert "ValueError: bad data in row 7" in shown and "Traceback" in shown
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "nosuchmodule:wf"], "cannot import module 'nosuchmodule'"),
+        (["run", "examples.demo:nope"], "has no workflow named 'nope'; workflows there: workflow"),
+        (["run", "examples.demo"], "does not name a workflow"),
+        (["run", "examples.demo:workflow", "--input", "{bad json"], "--input is not valid JSON"),
+        (["run", "examples.demo:workflow", "--input", "@/no/such/file.json"], "cannot read input file"),
+        (["show", "nope"], "no run with id 'nope'"),
+        (["cancel", "nope"], "no run with id 'nope'"),
+        (["runs", "--status", "weird"], "statuses are"),
+        (["runs", "--db", "mysql://x"], "unknown store URL"),
+    ],
+)
+def test_user_mistakes_get_one_clear_paragraph(db: str, args: list[str], message: str) -> None:
+    proc = podium(*args, db=db, check=2)
+    assert message in proc.stderr
+    assert proc.stderr.startswith("error:")
+
+
+def test_definition_errors_are_reported_with_the_fix(db: str, tmp_path: Path) -> None:
+    (tmp_path / "typo.py").write_text(
+        "import podium\nwf = podium.Workflow('typo')\n\n@wf.step\ndef classify():\n    return 1\n\n"
+        "@wf.step\ndef route(clasify):\n    return 2\n"
+    )
+    proc = podium("run", "typo:wf", cwd=tmp_path, db=db, check=2)
+    assert (
+        "did you mean 'classify'?" in proc.stderr and "typo.py:8" in proc.stderr
+    )  # the decorator line of route
+
+
+def test_resume_with_nothing_to_do(db: str) -> None:
+    assert "no unfinished runs" in podium("resume", db=db).stdout
+
+
+def test_db_upgrade(db: str) -> None:
+    assert "schema version 1" in podium("db", "upgrade", db=db).stdout
+
+
+def test_help_lists_commands() -> None:
+    out = podium("--help").stdout
+    for cmd in ("run", "runs", "show", "resume", "cancel", "fork"):
+        assert cmd in out

@@ -1,0 +1,96 @@
+"""The public API is pinned, and the layers import one way only."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import podium
+
+PKG = Path(podium.__file__).parent
+
+PUBLIC = [
+    "Client",
+    "ConfigError",
+    "DefinitionError",
+    "Event",
+    "EventType",
+    "InputValidationError",
+    "LeaseLost",
+    "Loop",
+    "NonRetryableError",
+    "NotFound",
+    "PodiumError",
+    "RetryPolicy",
+    "RunCancelled",
+    "RunFailed",
+    "RunHandle",
+    "RunHistory",
+    "RunRecord",
+    "RunStatus",
+    "SerializationError",
+    "StepContext",
+    "StepError",
+    "StepStatus",
+    "StepTimeout",
+    "StepView",
+    "Store",
+    "StoreError",
+    "Workflow",
+    "__version__",
+    "load_workflow",
+    "open_store",
+    "run",
+]
+
+
+def test_all_is_pinned_and_sorted():
+    assert podium.__all__ == PUBLIC, "a change to the public API must be deliberate: update PUBLIC too"
+    assert sorted(podium.__all__) == podium.__all__
+    for name in podium.__all__:
+        assert hasattr(podium, name)
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module is not None:
+            if node.level:  # relative: resolve against the package path
+                parts = path.relative_to(PKG.parent).with_suffix("").parts[: -node.level]
+                found.add(".".join((*parts, node.module)))
+            else:
+                found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+    return found
+
+
+ENGINE = {"podium._executor", "podium._client", "podium._context"}
+SURFACES = ("podium.cli",)
+
+
+def test_layers_point_one_way():
+    """Core types and stores never import the engine; nothing below the surfaces imports them."""
+    for path in PKG.rglob("*.py"):
+        module = ".".join(path.relative_to(PKG.parent).with_suffix("").parts)
+        deps = _imports(path)
+        if module.startswith("podium.storage") or module in {
+            "podium._models",
+            "podium._errors",
+            "podium._serde",
+        }:
+            assert not deps & ENGINE, f"{module} imports the engine: {deps & ENGINE}"
+        if not module.startswith(SURFACES):
+            assert not any(d.startswith(SURFACES) for d in deps), f"{module} imports a surface"
+
+
+def test_import_is_light():
+    """`import podium` must not pull in pydantic, rich or a database driver (they load when used)."""
+    code = "import sys, podium; print(','.join(m for m in ('pydantic', 'rich', 'psycopg', 'yaml', 'jinja2') if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == ""
