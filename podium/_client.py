@@ -272,7 +272,7 @@ class Client:
             owner=self.owner,
             lease_expires_at=now + self.lease_seconds,
         )
-        data: dict[str, Any] = {"owner": self.owner}
+        data: dict[str, Any] = {"owner": self.owner, "format": _serde.FORMAT_VERSION}
         if timeout:
             data["timeout"] = timeout
         first = Event(
@@ -567,7 +567,7 @@ class Client:
                 redo |= set(body) | {loop_step}
         keep = []
         for ev in await self.store.load_events(run_id):
-            if ev.step is None or ev.step in redo:
+            if ev.step is None or ev.step.split("/", 1)[0] in redo:  # "step/call" sub-steps follow their step
                 continue
             if ev.type in (EventType.STEP_COMPLETED, EventType.STEP_SKIPPED, EventType.LOOP_ITERATION):
                 data = json.loads(ev.data) if ev.data else {}

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from ._models import NO_RETRY, RetryPolicy
 
 if TYPE_CHECKING:
     from ._executor import RunExecutor
@@ -16,6 +19,7 @@ class StepContext:
     """Handed to a step that declares a ``ctx`` parameter (or one annotated ``StepContext``)."""
 
     __slots__ = (
+        "_calls",
         "_executor",
         "_log",
         "attempt",
@@ -34,6 +38,7 @@ class StepContext:
     ):
         self._executor = executor
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
+        self._calls: dict[str, int] = {}
         self.run_id: str = executor.run_id
         """The run's id."""
         self.step_id = step_id
@@ -65,6 +70,29 @@ class StepContext:
     def previous(self, step_id: str, default: Any = None) -> Any:
         """Inside a loop: the output ``step_id`` had in the previous iteration (``default`` in the first)."""
         return self._executor.prev_outputs.get(step_id, default)
+
+    async def call(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        name: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Call ``fn(*args, **kwargs)`` as a durable sub-step (a model call, a tool call...).
+
+        Its result is logged as its own step execution (``step/name``). If this step is retried or
+        resumed after a crash, completed calls return their logged result instead of running again,
+        so an agent loop inside one step does not repeat finished calls. Calls are named
+        ``name`` (default: the function's name) and numbered in order within the step, so keep their
+        order deterministic. A call that still fails after ``retry`` raises its error here.
+        """
+        base: str = name or str(getattr(fn, "__name__", "call"))
+        n = self._calls.get(base, 0)
+        self._calls[base] = n + 1
+        label = base if n == 0 else f"{base}-{n + 1}"
+        return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout)
 
     async def run_workflow(self, workflow: Workflow, input: Any = None, *, name: str = "child") -> Any:
         """Run ``workflow`` as a child of this run and return its output.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import json
 import logging
 import time
@@ -28,7 +29,7 @@ from ._errors import (
     StepTimeout,
     _Shutdown,
 )
-from ._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, step_key
 from ._workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
 if TYPE_CHECKING:
@@ -553,6 +554,81 @@ class RunExecutor:
                 f"step {s.id!r} attempt {attempt} did not finish within its timeout of {s.timeout}s "
                 "(the sync function's thread was abandoned)"
             ) from None
+
+    async def durable_call(
+        self,
+        ctx: StepContext,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy,
+        timeout: float | None,
+    ) -> Any:
+        """Run ``fn`` as a durable sub-step of the step in ``ctx``: its result is logged, and a retried
+        or resumed step gets the logged result instead of calling ``fn`` again."""
+        key = (f"{ctx.step_id}/{name}", ctx.iteration, ctx.index)
+        rec = self.recorded.get(key)
+        if rec is not None and rec[0] == "completed":
+            return _serde.loads(rec[1]).get("output") if rec[1] else None
+        attempt = self.failed_attempts.get(key, 0) + 1
+        while True:
+            t0 = time.time()
+            self.running[key] = (t0, attempt)
+            try:
+                if inspect.iscoroutinefunction(fn):
+                    coro = fn(*args, **kwargs)
+                    value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+                else:
+                    fut = asyncio.get_running_loop().run_in_executor(
+                        self.client._pool, functools.partial(fn, *args, **kwargs)
+                    )
+                    value = await (asyncio.wait_for(fut, timeout) if timeout else fut)
+                payload = _serde.dumps(value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                del self.running[key]
+                if timeout and isinstance(exc, TimeoutError):
+                    exc = StepTimeout(
+                        f"call {name!r} in step {ctx.step_id!r} did not finish within {timeout}s"
+                    )
+                err = error_info(exc)
+                if retry.should_retry(exc, attempt):
+                    delay = retry.delay(attempt)
+                    err["retry_in"] = round(delay, 3)
+                    await self.emit(
+                        EventType.STEP_RETRYING,
+                        key[0],
+                        key[1],
+                        key[2],
+                        attempt,
+                        json.dumps({"started": t0, "error": err}),
+                    )
+                    await asyncio.sleep(delay)
+                    attempt += 1
+                    continue
+                await self.emit(
+                    EventType.STEP_FAILED,
+                    key[0],
+                    key[1],
+                    key[2],
+                    attempt,
+                    json.dumps({"started": t0, "error": err}),
+                )
+                self.failed_attempts[key] = attempt
+                raise exc from None
+            del self.running[key]
+            await self.emit(
+                EventType.STEP_COMPLETED,
+                key[0],
+                key[1],
+                key[2],
+                attempt,
+                f'{{"started":{t0!r},"output":{payload}}}',
+            )
+            self.recorded[key] = ("completed", f'{{"output":{payload}}}')
+            return value
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
         rec = await self.client._run_child(self, wf, child_input, key, step_id)

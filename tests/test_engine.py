@@ -660,3 +660,71 @@ def test_sync_run_helper():
         return f"hello {input}"
 
     assert podium.run(wf, "world") == "hello world"
+
+
+async def test_durable_calls_inside_a_step_are_not_repeated(client):
+    wf = Workflow("agentish")
+    calls: list[str] = []
+
+    async def llm(prompt: str) -> str:
+        calls.append(prompt)
+        return prompt.upper()
+
+    def tool(x: int) -> int:
+        calls.append(f"tool {x}")
+        return x * 2
+
+    @wf.step(retry=RetryPolicy(max_attempts=2, initial_interval=0))
+    async def agent(ctx: StepContext):
+        a = await ctx.call(llm, "plan")
+        b = await ctx.call(tool, 21)
+        c = await ctx.call(llm, "answer")
+        if ctx.attempt == 1:
+            raise ConnectionError("lost the connection after three calls")
+        d = await ctx.call(llm, "final", name="wrap")
+        return [a, b, c, d]
+
+    handle = await client.start(wf)
+    assert await handle.result() == ["PLAN", 42, "ANSWER", "FINAL"]
+    assert calls == ["plan", "tool 21", "answer", "final"]  # the retry reused the three logged calls
+    h = await client.history(handle.id)
+    assert [v.step for v in h.steps] == ["agent/llm", "agent/tool", "agent/llm-2", "agent", "agent/wrap"]
+
+
+async def test_failed_durable_call_raises_in_the_step(client):
+    wf = Workflow("callfail")
+    attempts = []
+
+    async def flaky():
+        attempts.append(1)
+        raise TimeoutError("upstream slow")
+
+    @wf.step
+    async def use(ctx: StepContext):
+        try:
+            await ctx.call(flaky, retry=RetryPolicy(max_attempts=3, initial_interval=0))
+        except TimeoutError as exc:
+            return f"fallback after: {exc}"
+        return "unreachable"
+
+    handle = await client.start(wf)
+    assert await handle.result() == "fallback after: upstream slow"
+    assert len(attempts) == 3
+    view = (await client.history(handle.id)).step("use/flaky")
+    assert view.status is StepStatus.FAILED and view.attempts == 3
+
+
+async def test_durable_call_timeout(client):
+    wf = Workflow("calltimeout")
+
+    async def slow():
+        await asyncio.sleep(5)
+
+    @wf.step
+    async def use(ctx: StepContext):
+        try:
+            await ctx.call(slow, timeout=0.05)
+        except podium.StepTimeout as exc:
+            return str(exc)
+
+    assert "did not finish within 0.05s" in await client.run(wf)
