@@ -119,6 +119,10 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
             detail,
         )
     console.print(table)
+    from podium.ai import format_usage, usage_of  # tokens, latency and cost of model and tool calls
+
+    for line in format_usage(usage_of(h)):
+        console.print(line, highlight=False)
     if r.status is RunStatus.COMPLETED:
         console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
     err = h.error

@@ -1,0 +1,21 @@
+"""Every model, tool and classifier call of the AI layer goes through :func:`durable`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from .._context import StepContext
+
+T = TypeVar("T")
+
+
+async def durable(ctx: StepContext | None, fn: Callable[..., Awaitable[T]], *args: Any, name: str) -> T:
+    """``await ctx.call(fn, *args, name=name)``: logged once, never repeated on retry or resume.
+
+    Without a context (a script, a notebook, a test) the call simply runs.
+    """
+    if ctx is None:
+        return await fn(*args)
+    return await ctx.call(fn, *args, name=name)

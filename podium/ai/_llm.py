@@ -1,0 +1,122 @@
+"""``llm``: one model call as a durable step, with structured output and a bounded repair retry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..models import Gateway, Message, Model, OutputInvalid, Request, Response, default_gateway
+from ..models._gateway import FallbackModel, GuardedModel
+from ._durable import durable
+from ._structured import OutputType
+
+if TYPE_CHECKING:
+    from .._context import StepContext
+    from ..tools import Tool
+
+
+def resolve_model(model: str | Sequence[str] | Model | None, gateway: Gateway | None = None) -> Model:
+    """A model ready to call: named models come from the gateway, with its limits, breaker and fallbacks."""
+    gw = gateway or default_gateway()
+    if isinstance(model, GuardedModel | FallbackModel):
+        return model
+    return gw.model(model)
+
+
+async def _complete(model: Model, request: Request) -> Response:
+    return await model.complete(request)
+
+
+async def complete(ctx: StepContext | None, model: Model, request: Request, *, name: str) -> Response:
+    """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage."""
+    return await durable(ctx, _complete, model, request, name=name)
+
+
+async def llm(
+    ctx: StepContext | None,
+    prompt: str | None = None,
+    *,
+    messages: Sequence[Message] = (),
+    system: str | None = None,
+    model: str | Sequence[str] | Model | None = None,
+    output: Any = None,
+    tools: Sequence[Tool] = (),
+    tool_choice: str | None = None,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    stop: Sequence[str] = (),
+    seed: int | None = None,
+    repair: int = 1,
+    name: str = "llm",
+    gateway: Gateway | None = None,
+) -> Response:
+    """Call a model from a step: ``await llm(ctx, "Summarise: ...", model="openai:gpt-4o-mini")``.
+
+    The call is durable (logged as ``step/llm``, ``step/llm-2``...): a retried or resumed step gets
+    the logged answer instead of calling the model again. Its tokens, latency and cost are logged with
+    it.
+
+    :param output: a pydantic model, dataclass, type or JSON Schema dict. The backend is constrained
+        to it where it can be; the answer is validated, and an invalid one is sent back for repair
+        up to ``repair`` times before :class:`~podium.models.OutputInvalid` is raised. The value is
+        in ``response.output``.
+    :param tools: tools the model may ask for; their calls come back in ``response.tool_calls``
+        (use :class:`Agent` to run them in a loop).
+    :param model: ``"provider:model"``, a fallback chain ``"a|b|c"`` or a list, or a :class:`Model`
+        (default: :func:`~podium.models.default_model_spec`).
+    """
+    chosen = resolve_model(model, gateway)
+    msgs: list[Message] = []
+    if system:
+        msgs.append(Message.system(system))
+    msgs.extend(messages)
+    if prompt is not None:
+        msgs.append(Message.user(prompt))
+    if not msgs:
+        raise ValueError("llm() needs a prompt or messages")
+    shape = OutputType(output) if output is not None else None
+    request = Request(
+        messages=tuple(msgs),
+        tools=tuple(t.spec for t in tools),
+        tool_choice=tool_choice,
+        output_schema=shape.schema if shape else None,
+        output_name=shape.name if shape else "output",
+        max_tokens=max_tokens,
+        temperature=temperature,
+        stop=tuple(stop),
+        seed=seed,
+    )
+    response = await complete(ctx, chosen, request, name=name)
+    if shape is None or response.tool_calls:
+        return response
+    problems = []
+    for attempt in range(repair + 1):
+        try:
+            return response.replace(output=shape.parse(response.text))
+        except ValueError as exc:
+            problems.append(str(exc))
+            if attempt == repair:
+                break
+        request = Request(
+            messages=(
+                *request.messages,
+                Message.assistant(response.text),
+                Message.user(
+                    f"That answer is not valid: {problems[-1]}. Answer again with only JSON that follows "
+                    "the schema."
+                ),
+            ),
+            output_schema=request.output_schema,
+            output_name=request.output_name,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            stop=tuple(stop),
+            seed=seed,
+        )
+        response = await complete(ctx, chosen, request, name=name)
+    err = OutputInvalid(
+        f"{response.model or chosen.spec} gave no valid {shape.name} after {repair + 1} tries: "
+        + " | ".join(problems),
+        details={"last_answer": response.text[:2000]},
+    )
+    raise err

@@ -1,0 +1,97 @@
+"""Structured output: a pydantic model, a dataclass, any type, or a JSON Schema as the output type."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
+
+
+class OutputType:
+    """The schema a model is asked for, and the validation of its answer against it."""
+
+    def __init__(self, output: Any) -> None:
+        self.output = output
+        if isinstance(output, dict):
+            self.schema: dict[str, Any] = output
+            self.name = str(output.get("title") or "output")
+            self._adapter: Any = None
+        else:
+            from pydantic import TypeAdapter
+
+            self._adapter = TypeAdapter(output)
+            self.schema = self._adapter.json_schema()
+            self.name = getattr(output, "__name__", "output")
+        self.name = re.sub(r"[^A-Za-z0-9_-]", "_", self.name)[:64] or "output"
+
+    def parse(self, text: str) -> Any:
+        """The validated value of a model's answer; raises ``ValueError`` saying what is wrong."""
+        m = _FENCE.match(text)
+        raw = m.group(1) if m else text.strip()
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            raise ValueError(f"the answer is not JSON ({exc}): {raw[:200]!r}") from None
+        if self._adapter is not None:
+            from pydantic import ValidationError
+
+            try:
+                return self._adapter.validate_python(data)
+            except ValidationError as exc:
+                detail = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors()
+                )
+                raise ValueError(detail) from None
+        _check_schema(data, self.schema)
+        return data
+
+
+def _check_schema(data: Any, schema: dict[str, Any]) -> None:
+    try:
+        import jsonschema
+    except ImportError:  # a structural check covers the common cases
+        _basic_check(data, schema, "value")
+        return
+    try:
+        jsonschema.validate(data, schema)
+    except jsonschema.ValidationError as exc:
+        where = ".".join(map(str, exc.absolute_path)) or "value"
+        raise ValueError(f"{where}: {exc.message}") from None
+
+
+_JSON_TYPES: dict[str, Any] = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "null": type(None),
+}
+
+
+def _basic_check(data: Any, schema: dict[str, Any], where: str) -> None:
+    kind = schema.get("type")
+    if (
+        isinstance(kind, str)
+        and kind in _JSON_TYPES
+        and (
+            not isinstance(data, _JSON_TYPES[kind])
+            or (kind in ("integer", "number") and isinstance(data, bool))
+        )
+    ):
+        raise ValueError(f"{where}: expected {kind}, got {type(data).__name__}")
+    if "enum" in schema and data not in schema["enum"]:
+        raise ValueError(f"{where}: {data!r} is not one of {schema['enum']}")
+    if isinstance(data, dict):
+        for key in schema.get("required", ()):
+            if key not in data:
+                raise ValueError(f"{where}: missing required property {key!r}")
+        for key, sub in (schema.get("properties") or {}).items():
+            if key in data and isinstance(sub, dict):
+                _basic_check(data[key], sub, f"{where}.{key}")
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(data):
+            _basic_check(item, schema["items"], f"{where}[{i}]")

@@ -1,0 +1,75 @@
+"""``call_tool``: one tool call as a durable step; failures are logged as values."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from .. import _serde
+from .._errors import SerializationError
+from ..models import ToolError
+from ..resilience import Backoff, retry_call
+from ..tools import Tool, ToolResult, as_tool
+from ._durable import durable
+
+if TYPE_CHECKING:
+    from .._context import StepContext
+
+TOOL_RETRY = Backoff(max_attempts=3, initial=0.5)
+
+
+async def run_tool(
+    tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY
+) -> ToolResult:
+    """Call ``tool``, retrying transient failures; the outcome, failed or not, is a :class:`ToolResult`."""
+    trail: list[dict[str, Any]] = []
+
+    def failed(exc: BaseException, attempt: int, delay: float | None) -> None:
+        entry: dict[str, Any] = {
+            "tool": tool.name,
+            "attempt": attempt,
+            "error": f"{type(exc).__name__}: {exc}"[:500],
+        }
+        if delay is not None:
+            entry["retry_in"] = round(delay, 3)
+        trail.append(entry)
+
+    t0 = time.monotonic()
+    try:
+        value = await retry_call(lambda: tool.call(arguments), retry, on_failure=failed)
+    except Exception as exc:
+        return ToolResult(
+            name=tool.name,
+            call_id=call_id,
+            ok=False,
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+            latency=time.monotonic() - t0,
+            trail=tuple(trail[:-1]),
+        )
+    try:
+        _serde.dumps(value)
+    except SerializationError:
+        value = str(value)
+    return ToolResult(
+        name=tool.name, call_id=call_id, value=value, latency=time.monotonic() - t0, trail=tuple(trail)
+    )
+
+
+async def call_tool(
+    ctx: StepContext | None,
+    tool: Tool | Any,
+    arguments: dict[str, Any] | None = None,
+    *,
+    name: str | None = None,
+    retry: Backoff = TOOL_RETRY,
+) -> Any:
+    """Call a tool from a step, durably (logged as ``step/tool.NAME``); returns its value.
+
+    Transient failures (``ToolError(retryable=True)``, timeouts) are retried with backoff; a final
+    failure raises :class:`~podium.models.ToolError`.
+    """
+    t = as_tool(tool)
+    result = await durable(ctx, run_tool, t, dict(arguments or {}), "", retry, name=name or f"tool.{t.name}")
+    if not result.ok:
+        raise ToolError(f"tool {t.name!r} failed: {result.error}")
+    return result.value

@@ -1,0 +1,120 @@
+"""HTTP plumbing shared by the remote providers and HTTP tools: one httpx client per event loop,
+Retry-After parsing and the mapping of HTTP failures to retryable or final errors."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import time
+import weakref
+from typing import Any
+
+from ._errors import ModelNotAvailable, ProviderError, RateLimited
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+
+
+def httpx_module() -> Any:
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - httpx is a base dependency
+        raise ModelNotAvailable("remote models need httpx: pip install httpx") from None
+    return httpx
+
+
+class ClientPool:
+    """One ``httpx.AsyncClient`` per running event loop (a client cannot be shared across loops)."""
+
+    def __init__(self, **client_options: Any) -> None:
+        self._options = client_options
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    def get(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.is_closed:
+            client = httpx_module().AsyncClient(**self._options)
+            self._clients[loop] = client
+        return client
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        client = self._clients.pop(loop, None)
+        if client is not None:
+            await client.aclose()
+
+
+def retry_after(headers: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date), if present."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def error_for(provider: str, response: Any, message: str) -> ProviderError:
+    """The error for a failed HTTP response: rate limits and server errors are retryable."""
+    status = response.status_code
+    after = retry_after(response.headers)
+    text = f"{provider} answered HTTP {status}: {message}"
+    if status in (429, 529):
+        return RateLimited(text, provider=provider, status=status, retry_after=after)
+    if status in (401, 403):
+        text += " (check the API key)"
+    return ProviderError(
+        text, provider=provider, status=status, retryable=status in RETRYABLE_STATUS, retry_after=after
+    )
+
+
+def error_message(response: Any) -> str:
+    try:
+        body = response.json()
+    except Exception:
+        return response.text[:500]
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return str(err.get("message") or err)[:500]
+    if isinstance(err, str):
+        return err[:500]
+    return str(body)[:500]
+
+
+async def post_json(pool: ClientPool, provider: str, url: str, body: Any, headers: dict[str, str]) -> Any:
+    """POST ``body`` as JSON and return the decoded answer; failures become :class:`ProviderError`."""
+    httpx = httpx_module()
+    try:
+        response = await pool.get().post(url, json=body, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise ProviderError(
+            f"{provider} at {url} timed out: {exc!r}", provider=provider, retryable=True
+        ) from exc
+    except httpx.TransportError as exc:
+        raise ProviderError(
+            f"cannot reach {provider} at {url}: {exc!r}; is the server running and the base_url right?",
+            provider=provider,
+            retryable=True,
+        ) from exc
+    if response.status_code >= 400:
+        raise error_for(provider, response, error_message(response))
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ProviderError(
+            f"{provider} answered with something other than JSON: {response.text[:200]!r}",
+            provider=provider,
+            retryable=True,
+        ) from exc

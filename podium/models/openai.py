@@ -1,0 +1,177 @@
+"""OpenAI-compatible chat completions over HTTP: OpenAI, vLLM, Ollama, LM Studio, llama.cpp server.
+
+``get_model("openai:gpt-4o-mini")`` reads ``OPENAI_API_KEY`` (and ``OPENAI_BASE_URL``);
+``get_model("ollama:llama3")`` talks to ``http://127.0.0.1:11434/v1``; any server works with
+``base_url=``. Structured output uses ``response_format``: ``json_schema`` (OpenAI, vLLM, Ollama,
+LM Studio) or ``json_object`` with a schema (llama.cpp server), chosen by ``structured=``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from ._base import Message, Model, Request, Response, ToolCall, Usage
+from ._errors import ModelNotAvailable, ProviderError
+from ._http import ClientPool, post_json
+
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
+
+
+class OpenAIModel(Model):
+    """A chat model behind an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    :param name: the model name the server knows.
+    :param base_url: the API root (default ``$OPENAI_BASE_URL`` or ``https://api.openai.com/v1``).
+    :param api_key: default ``$OPENAI_API_KEY`` for provider ``openai``; optional for local servers.
+    :param structured: ``json_schema``, ``json_object`` (with ``schema``, for llama.cpp) or ``prompt``.
+    :param timeout: seconds for one HTTP request.
+    :param headers: extra HTTP headers.
+    """
+
+    native_structured_output = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        provider: str = "openai",
+        base_url: str | None = None,
+        api_key: str | None = None,
+        structured: str = "json_schema",
+        timeout: float = 120.0,
+        headers: dict[str, str] | None = None,
+        max_tokens_field: str | None = None,
+    ) -> None:
+        self.provider = provider
+        self.name = name
+        env = f"PODIUM_{provider.upper()}_BASE_URL"
+        if provider == "openai":
+            base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+            api_key = api_key or os.environ.get("OPENAI_API_KEY")
+        base_url = os.environ.get(env) or base_url
+        if not base_url:
+            raise ModelNotAvailable(f"{provider}:{name} needs base_url=... (or ${env})")
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        if structured not in ("json_schema", "json_object", "prompt"):
+            raise ValueError(f"structured must be json_schema, json_object or prompt, got {structured!r}")
+        self.structured = structured
+        self.native_structured_output = structured != "prompt"
+        # OpenAI's newer models take max_completion_tokens; compatible servers take max_tokens.
+        self.max_tokens_field = max_tokens_field or (
+            "max_completion_tokens" if provider == "openai" else "max_tokens"
+        )
+        self.headers = dict(headers or {})
+        self._pool = ClientPool(timeout=timeout)
+
+    def body(self, request: Request) -> dict[str, Any]:
+        """The JSON body sent for ``request``."""
+        messages = [_message(m) for m in request.messages]
+        body: dict[str, Any] = {"model": self.name, "messages": messages}
+        if request.max_tokens is not None:
+            body[self.max_tokens_field] = request.max_tokens
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.tools:
+            body["tools"] = [
+                {
+                    "type": "function",
+                    "function": {"name": t.name, "description": t.description, "parameters": t.parameters},
+                }
+                for t in request.tools
+            ]
+            choice = request.tool_choice or "auto"
+            body["tool_choice"] = (
+                choice
+                if choice in ("auto", "required", "none")
+                else {"type": "function", "function": {"name": choice}}
+            )
+        schema = request.output_schema
+        if schema is not None:
+            if self.structured == "json_schema":
+                body["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": request.output_name, "schema": schema},
+                }
+            elif self.structured == "json_object":
+                body["response_format"] = {"type": "json_object", "schema": schema}
+            else:
+                hint = f"Answer with only a JSON value that follows this JSON Schema: {json.dumps(schema)}"
+                messages.insert(0, {"role": "system", "content": hint})
+        return body
+
+    async def complete(self, request: Request) -> Response:
+        if self.provider == "openai" and not self.api_key and "api.openai.com" in self.base_url:
+            raise ModelNotAvailable(
+                f"openai:{self.name} needs an API key: set OPENAI_API_KEY (or pass api_key=...), "
+                "or use a local model such as 'local:smollm2-135m'"
+            )
+        headers = {**self.headers}
+        if self.api_key:
+            headers["authorization"] = f"Bearer {self.api_key}"
+        t0 = time.monotonic()
+        data = await post_json(
+            self._pool, self.provider, f"{self.base_url}/chat/completions", self.body(request), headers
+        )
+        return self.parse(data, latency=time.monotonic() - t0)
+
+    def parse(self, data: dict[str, Any], *, latency: float = 0.0) -> Response:
+        """The :class:`Response` for a decoded ``chat.completion`` object."""
+        try:
+            choice = data["choices"][0]
+            msg = choice.get("message") or {}
+        except (KeyError, IndexError, TypeError) as exc:
+            raise ProviderError(
+                f"{self.provider} answered without choices: {str(data)[:200]}",
+                provider=self.provider,
+                retryable=True,
+            ) from exc
+        calls = []
+        for i, tc in enumerate(msg.get("tool_calls") or ()):
+            fn = tc.get("function") or {}
+            raw = fn.get("arguments") or "{}"
+            try:
+                args = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            except ValueError:
+                args = {"_raw": raw}
+            calls.append(ToolCall(id=tc.get("id") or f"call_{i}", name=fn.get("name", ""), arguments=args))
+        usage = data.get("usage") or {}
+        finish = choice.get("finish_reason") or "stop"
+        return Response(
+            text=msg.get("content") or "",
+            tool_calls=tuple(calls),
+            finish_reason="tool_calls" if calls else _FINISH.get(finish, finish),
+            model=self.spec,
+            usage=Usage(
+                input_tokens=int(usage.get("prompt_tokens") or 0),
+                output_tokens=int(usage.get("completion_tokens") or 0),
+                latency=latency,
+            ),
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+def _message(m: Message) -> dict[str, Any]:
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["content"] = m.content or None
+        out["tool_calls"] = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
+            for c in m.tool_calls
+        ]
+    return out

