@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -49,12 +50,28 @@ def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str
     return _fresh_pg_database(request)
 
 
-def _fresh_pg_database(request: pytest.FixtureRequest) -> str:
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """The URL of a fresh, empty PostgreSQL database (skips, saying why, when no server answers)."""
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    return _fresh_pg_database(request)
+
+
+@pytest.fixture
+def pg_database(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Makes fresh PostgreSQL databases with extra ``CREATE DATABASE`` options; returns their URLs."""
+    if _PG_SKIP:
+        pytest.skip(_PG_SKIP)
+    return lambda options="": _fresh_pg_database(request, options)
+
+
+def _fresh_pg_database(request: pytest.FixtureRequest, options: str = "") -> str:
     import psycopg
 
     name = f"podium_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" {options}'.rstrip())
 
     def drop() -> None:
         with psycopg.connect(PG_URL, autocommit=True) as conn:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import select
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -160,8 +162,37 @@ def _event_columns(events: Sequence[Event]) -> list[Any]:
     return [list(col) for col in zip(*map(_event_row, events), strict=True)]
 
 
+def _alive(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle pooled connection still works, without a round trip: an idle connection's
+    socket has nothing to read unless the server closed it (or sent a notice, which is harmless).
+    Costs one poll() system call, so that a server restart does not fail one operation per pooled
+    connection."""
+    pgconn = conn.pgconn
+    if pgconn.status != ConnStatus.OK:
+        return False
+    try:
+        fd = pgconn.socket
+        for _ in range(4):
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(fd, select.POLLIN)
+                readable = bool(poller.poll(0))
+            else:  # Windows
+                readable = bool(select.select([fd], [], [], 0)[0])
+            if not readable:
+                return pgconn.status == ConnStatus.OK
+            # Read what came: a notice leaves the socket quiet; a terminated session sends an error
+            # then end-of-file, on which this raises.
+            pgconn.consume_input()
+    except (OSError, ValueError, psycopg.Error):
+        return False
+    return False  # still talking while idle: do not trust it
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
+    """The error's message on one line, without the echoed statement of a server error."""
+    primary = exc.diag.message_primary if isinstance(exc, psycopg.Error) else None
+    text = " ".join((primary or str(exc)).split())
     return text.removeprefix("connection failed: ").removeprefix("connection is bad: ")
 
 
@@ -248,6 +279,12 @@ class PostgresStore(Store):
                             "'podium db upgrade' once as the database owner, or GRANT CREATE on the schema "
                             "to this user"
                         ) from exc
+                    except psycopg.Error as exc:
+                        raise StoreError(
+                            f"cannot apply Podium's schema migrations to store {self._where}: {_one_line(exc)}. "
+                            "Is this database used by another application? Give Podium its own database, or "
+                            "its own schema with ?options=-csearch_path%3Dpodium in the URL"
+                        ) from exc
             finally:
                 await conn.close()
             pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
@@ -275,7 +312,9 @@ class PostgresStore(Store):
             raise ConfigError(self._connect_error(exc)) from exc
 
     def _connect_error(self, exc: psycopg.Error) -> str:
-        reason = _one_line(exc)
+        # libpq's first line per host tried says what failed; indented lines are its generic hints.
+        lines = [line for line in str(exc).splitlines() if line.strip() and not line[0].isspace()]
+        reason = _one_line(Exception("; ".join(lines))).rstrip(".")
         low = reason.lower()
         p = self._params
         host, port = p.get("host") or "localhost", p.get("port") or "5432"
@@ -296,7 +335,7 @@ class PostgresStore(Store):
             )
         else:
             hint = "check the URL: postgresql://user:password@host:5432/database"
-        return f"cannot connect to the PostgreSQL store {self._where} (set by --db or $PODIUM_DB): {reason}. {hint}"
+        return f"cannot connect to the PostgreSQL store {self._where} (set by --db or $PODIUM_DB): {reason}; {hint}"
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
@@ -305,8 +344,14 @@ class PostgresStore(Store):
         if pool is None:
             raise StoreError(f"store {self._where} is not open; use 'async with' or await store.open()")
         try:
-            async with pool.connection() as conn:
-                yield conn
+            for _ in range(self.max_size + 1):
+                async with pool.connection() as conn:
+                    if not _alive(conn):  # dropped while idle (server restart...): the pool replaces it
+                        await conn.close()
+                        continue
+                    yield conn
+                    return
+            raise StoreError(f"cannot get a working connection to the PostgreSQL store {self._where}")
         except PoolTimeout as exc:
             raise StoreError(
                 f"no connection to the PostgreSQL store {self._where} within {self.timeout:g}s "
