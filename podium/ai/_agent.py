@@ -74,6 +74,9 @@ class Agent:
     max_tokens_per_call: int | None = 512
     stop: Callable[[AgentTurn], bool] | None = None
     temperature: float | None = None
+    first_tool_choice: str | None = None
+    """Tool choice of the first model call: ``required`` makes the model look something up before it
+    answers (small models otherwise tend to answer at once), or a tool name to force."""
     name: str = "agent"
     gateway: Gateway | None = None
     tool_retry: Any = TOOL_RETRY
@@ -105,7 +108,7 @@ class Agent:
             request = Request(
                 messages=tuple(messages),
                 tools=tuple(specs),
-                tool_choice="required" if shape is not None else None,
+                tool_choice="required" if shape is not None else (self.first_tool_choice if i == 0 else None),
                 max_tokens=budget,
                 temperature=self.temperature,
             )

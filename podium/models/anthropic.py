@@ -35,6 +35,7 @@ class AnthropicModel(Model):
         timeout: float = 120.0,
         default_max_tokens: int = 1024,
         headers: dict[str, str] | None = None,
+        transport: Any = None,
     ) -> None:
         self.provider = provider
         self.name = name
@@ -44,7 +45,8 @@ class AnthropicModel(Model):
         self.api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
         self.default_max_tokens = default_max_tokens
         self.headers = dict(headers or {})
-        self._pool = ClientPool(timeout=timeout)
+        # transport: an httpx transport, e.g. httpx.MockTransport to replay recorded exchanges.
+        self._pool = ClientPool(timeout=timeout, **({"transport": transport} if transport else {}))
 
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON body sent for ``request``."""

@@ -134,7 +134,13 @@ class LocalModel(Model):
         tools = request.tools if request.tool_choice != "none" else ()
         if tools:
             schema = _tool_schema(request)
-            messages.insert(0, {"role": "system", "content": _tool_prompt(request)})
+            if messages and messages[0]["role"] == "system":  # one system message: small models want that
+                messages[0] = {
+                    "role": "system",
+                    "content": messages[0]["content"] + "\n\n" + _tool_prompt(request),
+                }
+            else:
+                messages.insert(0, {"role": "system", "content": _tool_prompt(request)})
         if schema is not None:
             kwargs["response_format"] = {"type": "json_object", "schema": schema}
         return kwargs

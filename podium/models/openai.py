@@ -43,6 +43,7 @@ class OpenAIModel(Model):
         structured: str = "json_schema",
         timeout: float = 120.0,
         headers: dict[str, str] | None = None,
+        transport: Any = None,
         max_tokens_field: str | None = None,
     ) -> None:
         self.provider = provider
@@ -65,7 +66,8 @@ class OpenAIModel(Model):
             "max_completion_tokens" if provider == "openai" else "max_tokens"
         )
         self.headers = dict(headers or {})
-        self._pool = ClientPool(timeout=timeout)
+        # transport: an httpx transport, e.g. httpx.MockTransport to replay recorded exchanges.
+        self._pool = ClientPool(timeout=timeout, **({"transport": transport} if transport else {}))
 
     def body(self, request: Request) -> dict[str, Any]:
         """The JSON body sent for ``request``."""

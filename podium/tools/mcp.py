@@ -11,6 +11,7 @@ SDK's task groups must be entered and left by one task); :meth:`MCPToolset.aclos
 from __future__ import annotations
 
 import asyncio
+import json
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -158,6 +159,11 @@ class MCPToolset(Toolset):
             if isinstance(content, dict) and list(content) == ["result"]:
                 return content["result"]
             return content
+        if len(texts) == 1 and texts[0][:1] in ("{", "["):
+            try:  # a dict or list returned without an output schema comes as its JSON text
+                return json.loads(texts[0])
+            except ValueError:
+                pass
         return "\n".join(texts)
 
     async def aclose(self) -> None:

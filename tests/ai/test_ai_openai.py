@@ -1,0 +1,99 @@
+"""The OpenAI-compatible provider against a real llama.cpp OpenAI-compatible server
+(``python -m llama_cpp.server``) running SmolLM2-135M on 127.0.0.1: no mock."""
+
+from __future__ import annotations
+
+import pytest
+from ai_helpers import free_port
+from pydantic import BaseModel
+
+import podium
+from podium import StepContext, ai
+from podium.models import Gateway, Message, ProviderError, Request, ToolSpec, get_model
+from podium.resilience import Backoff
+
+
+class Sentiment(BaseModel):
+    sentiment: str
+    score: float
+
+
+LOOKUP = ToolSpec(
+    name="get_order",
+    description="Look up an order by its number.",
+    parameters={"type": "object", "properties": {"order_id": {"type": "integer"}}, "required": ["order_id"]},
+)
+
+
+def server_model(url: str):
+    return get_model("llamacpp:smollm2", base_url=url)
+
+
+async def test_chat_completion(llama_server):
+    model = server_model(llama_server)
+    r = await model.complete(
+        Request(messages=(Message.user("Say hello in one word."),), max_tokens=8, temperature=0.0)
+    )
+    assert r.text.strip() and r.model == "llamacpp:smollm2"
+    assert r.usage.input_tokens > 5 and 0 < r.usage.output_tokens <= 8
+    assert r.finish_reason in ("stop", "length")
+    await model.aclose()
+
+
+async def test_structured_output_json_object_with_schema(llama_server):
+    r = await ai.llm(
+        None,
+        "The product broke after one day. Give the sentiment (positive or negative) and a score 0..1.",
+        model=server_model(llama_server),
+        output=Sentiment,
+        max_tokens=40,
+        temperature=0.0,
+    )
+    assert isinstance(r.output, Sentiment)
+
+
+async def test_forced_tool_call(llama_server):
+    model = server_model(llama_server)
+    r = await model.complete(
+        Request(
+            messages=(Message.user("Where is my order 42?"),),
+            tools=(LOOKUP,),
+            tool_choice="get_order",
+            max_tokens=30,
+            temperature=0.0,
+        )
+    )
+    assert r.finish_reason == "tool_calls"
+    assert r.tool_calls[0].name == "get_order" and isinstance(r.tool_calls[0].arguments.get("order_id"), int)
+
+
+async def test_durable_call_in_a_workflow_records_usage(llama_server, tmp_path):
+    gw = Gateway()
+    wf = podium.Workflow("openai-compatible")
+
+    @wf.step
+    async def greet(ctx: StepContext):
+        r = await ai.llm(ctx, "Say hi.", model=gw.model(server_model(llama_server)), max_tokens=6)
+        return r.text
+
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        run_id = (await client.start(wf)).id
+        assert await client.result(run_id)
+        report = await ai.usage(client, run_id=run_id)
+    assert report.total.output_tokens > 0 and report.total.cost == 0.0  # llamacpp is priced as free
+
+
+async def test_http_errors_are_mapped(llama_server):
+    wrong = get_model("llamacpp:smollm2", base_url=llama_server.replace("/v1", "/nope"))
+    with pytest.raises(ProviderError) as err:
+        await wrong.complete(Request(messages=(Message.user("x"),), max_tokens=2))
+    assert err.value.status == 404 and not err.value.retryable
+
+    down = get_model("llamacpp:smollm2", base_url=f"http://127.0.0.1:{free_port()}/v1")
+    with pytest.raises(ProviderError, match="cannot reach") as err2:
+        await (
+            Gateway(retry=Backoff(max_attempts=2, initial=0))
+            .model(down)
+            .complete(Request(messages=(Message.user("x"),)))
+        )
+    assert err2.value.retryable and len(err2.value.trail) == 2
