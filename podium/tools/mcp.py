@@ -11,8 +11,8 @@ SDK's task groups must be entered and left by one task); :meth:`MCPToolset.aclos
 from __future__ import annotations
 
 import asyncio
-import json
 import contextlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
