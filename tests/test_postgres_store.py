@@ -82,7 +82,7 @@ async def test_upgrade_from_previous_version(pg_url):
     pg = _store_module()
     versions = [v for v, _ in pg.MIGRATIONS]
     latest, previous = versions[-1], (versions[-2] if len(versions) > 1 else 0)
-    store = pg.PostgresStore(pg_url, migrate_on_open=False)
+    store = pg.PostgresStore(pg_url, auto_migrate=False)
     await store.open()
     try:
         assert await store.schema_version() == 0
@@ -116,7 +116,7 @@ async def test_concurrent_opens_of_a_fresh_database_all_succeed(pg_url):
 
 async def test_concurrent_explicit_migrations_apply_each_version_once(pg_url):
     pg = _store_module()
-    stores = [pg.PostgresStore(pg_url, migrate_on_open=False) for _ in range(4)]
+    stores = [pg.PostgresStore(pg_url, auto_migrate=False) for _ in range(4)]
     await asyncio.gather(*(s.open() for s in stores))
     try:
         applied = await asyncio.gather(*(s.migrate() for s in stores))

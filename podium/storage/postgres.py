@@ -208,7 +208,7 @@ class PostgresStore(Store):
     :param url: ``postgresql://user:password@host:port/database[?libpq-params]``.
     :param min_size: connections kept open.
     :param max_size: connections at most (per store instance, i.e. per engine process).
-    :param migrate_on_open: apply pending schema migrations in :meth:`open` (the default); with
+    :param auto_migrate: apply pending schema migrations in :meth:`open` (the default); with
         False, call :meth:`migrate` yourself.
     :param timeout: seconds an operation waits for a free connection before :class:`StoreError`.
     """
@@ -219,7 +219,7 @@ class PostgresStore(Store):
         *,
         min_size: int = 1,
         max_size: int = 8,
-        migrate_on_open: bool = True,
+        auto_migrate: bool = True,
         timeout: float = 30.0,
     ) -> None:
         self.url = url
@@ -246,7 +246,7 @@ class PostgresStore(Store):
         )
         self.min_size = min_size
         self.max_size = max_size
-        self.migrate_on_open = migrate_on_open
+        self.auto_migrate = auto_migrate
         self.timeout = timeout
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
         self._open_lock = asyncio.Lock()
@@ -270,7 +270,7 @@ class PostgresStore(Store):
                         f'stores text as UTF-8. Create a UTF-8 database: CREATE DATABASE "{db}" '
                         "ENCODING 'UTF8' TEMPLATE template0"
                     )
-                if self.migrate_on_open:
+                if self.auto_migrate:
                     try:
                         await self._migrate(conn, None)
                     except pg_errors.InsufficientPrivilege as exc:
