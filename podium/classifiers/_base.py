@@ -47,7 +47,7 @@ def from_probabilities(
     best = max(range(len(labels)), key=lambda i: probs[i])
     return Classification(
         label=labels[best],
-        confidence=float(probs[best]),
+        confidence=round(float(probs[best]), 6),
         scores={label: round(float(p), 6) for label, p in zip(labels, probs, strict=True)},
         method=method,
         model=model,
