@@ -83,6 +83,12 @@ class Client:
     :param lease_seconds: how long a run stays owned by this engine without a heartbeat.
     :param recover: resume unfinished runs whose engine died, on open.
     :param thread_pool_size: threads for sync step functions.
+    :param execute: drive runs in this process. With False, ``start`` only records the run for a
+        worker (``podium worker``) to claim.
+    :param labels: worker labels this engine has (None: it runs any step). A step that needs labels
+        this engine lacks is handed to a worker that has them.
+    :param queues: the queues this engine claims runs from (None: all).
+    :param queue_limits: caps on runs held at once per queue, across all engines.
     :param started_event_after: a step attempt still running after this many seconds is recorded as
         running (found by the maintenance sweep every ``poll_interval``); quicker steps are recorded
         once, when they finish, so that a durable step costs one commit.
@@ -100,6 +106,10 @@ class Client:
         recover: bool = True,
         thread_pool_size: int | None = None,
         started_event_after: float = 0.05,
+        execute: bool = True,
+        labels: Sequence[str] | None = None,
+        queues: Sequence[str] | None = None,
+        queue_limits: dict[str, int] | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         self.owner = f"{_HOST}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -122,6 +132,12 @@ class Client:
             thread_name_prefix="podium-step",
         )
         self.started_event_after = started_event_after
+        self.execute = execute
+        self.labels = list(labels) if labels is not None else None
+        self.queues = list(queues) if queues is not None else None
+        self.queue_limits = dict(queue_limits or {})
+        self._work_event: asyncio.Event | None = None
+        self._unloadable: set[str] = set()
         self._listeners: list[Callable[[Event], None]] = []
         self._driving: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
         self._maintenance: asyncio.Task[None] | None = None
@@ -142,7 +158,7 @@ class Client:
         await self.store.open()
         self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
         self._open = True
-        if self.recover:
+        if self.recover and self.execute:
             await self.resume()
 
     async def close(self, *, drain: bool = False) -> None:
@@ -226,15 +242,29 @@ class Client:
         *,
         run_id: str | None = None,
         timeout: float | None = None,
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
     ) -> RunHandle:
         """Start a run and return at once. With a fixed ``run_id`` starting is idempotent: if that
-        run exists, its handle is returned and nothing new starts."""
+        run exists, its handle is returned and nothing new starts.
+
+        ``queue``, ``priority`` (higher first) and ``tenant`` (for fairness) say how workers pick
+        it up when this client does not execute runs itself (``Client(execute=False)``)."""
         self._check_open()
         wf = self.register(workflow) if isinstance(workflow, Workflow) else self.workflow(workflow)
         value = wf.validate_input(input)
         payload = _serde.dumps(value)
         rid = run_id or new_id()
-        await self._create_and_drive(wf, rid, payload, timeout=timeout if timeout is not None else wf.timeout)
+        await self._create_and_drive(
+            wf,
+            rid,
+            payload,
+            timeout=timeout if timeout is not None else wf.timeout,
+            queue=queue,
+            priority=priority,
+            tenant=tenant,
+        )
         return RunHandle(self, rid)
 
     async def run(self, workflow: Workflow | str, input: Any = None, **kw: Any) -> Any:
@@ -252,9 +282,12 @@ class Client:
         parent: tuple[str, str] | None = None,
         fork: tuple[str, str] | None = None,
         events: Sequence[Event] = (),
+        queue: str = "default",
+        priority: int = 0,
+        tenant: str | None = None,
     ) -> bool:
         now = time.time()
-        has_slot = self._try_admit()
+        has_slot = self._try_admit() if self.execute else False
         status = RunStatus.RUNNING if has_slot else RunStatus.PENDING
         run = RunRecord(
             id=rid,
@@ -269,8 +302,11 @@ class Client:
             forked_from=fork[0] if fork else None,
             fork_step=fork[1] if fork else None,
             workflow_ref=wf.ref,
-            owner=self.owner,
-            lease_expires_at=now + self.lease_seconds,
+            owner=self.owner if self.execute else None,
+            lease_expires_at=now + self.lease_seconds if self.execute else None,
+            queue=queue,
+            priority=priority,
+            tenant=tenant,
         )
         data: dict[str, Any] = {"owner": self.owner, "format": _serde.FORMAT_VERSION}
         if timeout:
@@ -293,7 +329,10 @@ class Client:
             if has_slot:
                 self._release_slot()
             return False
-        self._drive(wf, run, [first, *copied], admitted=has_slot)
+        if self.execute:
+            self._drive(wf, run, [first, *copied], admitted=has_slot)
+        else:
+            await self.store.notify_work()
         return True
 
     def _try_admit(self) -> bool:
@@ -361,9 +400,14 @@ class Client:
             if not ids:
                 continue
             try:
+                now = time.time()
                 for ex, _ in list(self._driving.values()):
                     if ex.running:
                         await ex.mark_started(self.started_event_after)
+                    if ex.parked:
+                        ex.signals = await self.store.get_signals(ex.run_id)
+                        if ex.due(now):
+                            ex.poke()
                 for rid in await self.store.cancel_requests(ids):
                     await self._cancel_local(rid)
                 if time.monotonic() - last_renew >= self.lease_seconds / 3:
@@ -511,20 +555,25 @@ class Client:
         await asyncio.gather(task, return_exceptions=True)
         return True
 
-    async def resume(self, run_ids: Sequence[str] | None = None) -> builtins.list[str]:
+    async def resume(self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000) -> builtins.list[str]:
         """Continue unfinished runs that no live engine drives (all of them, or ``run_ids``). Finished
         steps are not executed again; a step that was in flight is attempted again. Returns the ids
         of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
         (and logged)."""
         self._check_open()
+        if not self.execute:
+            raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
         dead = [o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)]
         claimed = await self.store.claim_runs(
             self.owner,
             lease_seconds=self.lease_seconds,
-            limit=10_000,
+            limit=limit,
             now=time.time(),
             run_ids=run_ids,
             steal_from=dead,
+            queues=self.queues,
+            labels=self.labels,
+            queue_limits=self.queue_limits or None,
         )
         resumed = []
         for run in claimed:
@@ -533,14 +582,59 @@ class Client:
             try:
                 wf = self._workflow_for(run)
             except Exception as exc:
-                log.error("cannot resume run %s: %s", run.id, exc)
+                if run.id not in self._unloadable:
+                    self._unloadable.add(run.id)
+                    log.error("cannot resume run %s: %s", run.id, exc)
                 await self.store.release_runs(self.owner, [run.id])
                 continue
             events = await self.store.load_events(run.id)
             ex = self._drive(wf, run, events)
-            await ex.emit(EventType.RUN_RESUMED, data=json.dumps({"owner": self.owner}))
+            await ex.emit(
+                EventType.RUN_RESUMED,
+                data=json.dumps({"owner": self.owner}),
+                run_update={"labels": None} if run.labels else None,
+            )
             resumed.append(run.id)
         return resumed
+
+    async def signal(self, run_id: str, name: str, payload: Any = None) -> bool:
+        """Send signal ``name`` with ``payload`` to a run (what ``ctx.wait_for(name)`` returns).
+
+        The first signal of a name wins: returns False if the run already had one. A parked run is
+        woken: this client drives it on if it executes runs, else a worker picks it up."""
+        self._check_open()
+        run = await self.get(run_id)
+        if run.status.finished:
+            raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
+        sent = await self.store.send_signal(run_id, name, _serde.dumps(payload), now=time.time())
+        entry = self._driving.get(run_id)
+        if entry is not None and not entry[0].finished.done():
+            entry[0].signals = await self.store.get_signals(run_id)
+            if entry[0].due(time.time()):
+                entry[0].poke()
+        elif self.execute:
+            await self.resume([run_id])
+        else:
+            await self.store.notify_work()
+        return sent
+
+    async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
+        """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)
+        from this client's queues, with its labels, and drive up to ``concurrency`` at once."""
+        self._check_open()
+        while not stop.is_set():
+            free = concurrency - len(self._driving)
+            if free > 0:
+                try:
+                    await self.resume(limit=free)
+                except Exception:
+                    log.exception("claiming runs failed; retrying")
+            waiter = asyncio.ensure_future(self.store.wait_for_work(self.poll_interval))
+            stopper = asyncio.ensure_future(stop.wait())
+            done = [t for _, t in list(self._driving.values())]
+            await asyncio.wait([waiter, stopper, *done], return_when=asyncio.FIRST_COMPLETED)
+            for t in (waiter, stopper):
+                t.cancel()
 
     async def fork(self, run_id: str, from_step: str, *, input: Any = _UNSET) -> RunHandle:
         """Start a new run, linked to ``run_id``, that re-executes ``from_step`` and every step after
@@ -632,10 +726,10 @@ def load_workflow(ref: str) -> Workflow:
             raise ConfigError(
                 f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})"
             ) from None
-        wf = load_file(ref)
-        if wf.ref is None:
-            wf.ref = os.path.abspath(ref)
-        return wf
+        loaded: Workflow = load_file(ref)
+        if loaded.ref is None:
+            loaded.ref = os.path.abspath(ref)
+        return loaded
     module_name, sep, attr = ref.partition(":")
     if not sep or not attr:
         raise ConfigError(f"workflow reference {ref!r} must look like 'package.module:workflow'")

@@ -8,11 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._models import NO_RETRY, RetryPolicy
 
+_RAISE: Any = object()  # "no default": a wait that times out fails the step
+
 if TYPE_CHECKING:
     from ._executor import RunExecutor
     from ._workflow import Workflow
 
 _logger = logging.getLogger("podium.step")
+
 
 
 class StepContext:
@@ -93,6 +96,23 @@ class StepContext:
         self._calls[base] = n + 1
         label = base if n == 0 else f"{base}-{n + 1}"
         return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout)
+
+    async def wait_for(self, signal: str, *, timeout: float | None = None, default: Any = _RAISE) -> Any:
+        """Wait, durably, for ``signal`` to be sent to this run (``client.signal(run_id, signal, payload)``)
+        and return its payload.
+
+        While it waits, the run holds no process, thread or lease: once nothing else can run, it is
+        parked as ``waiting`` and survives restarts. When the signal arrives (or ``timeout`` seconds
+        pass), the step runs again from its start: durable calls made before the wait return their
+        logged results, and ``wait_for`` returns the payload. On timeout it returns ``default``, or,
+        with no default, fails the step.
+        """
+        return await self._executor.wait_signal(self, signal, timeout, default)
+
+    async def sleep(self, seconds: float) -> None:
+        """A durable timer: the run is parked for ``seconds`` and survives restarts meanwhile."""
+        self._calls["__sleep__"] = n = self._calls.get("__sleep__", 0) + 1
+        await self._executor.wait_signal(self, f"__timer__:{n}", seconds, None)
 
     async def run_workflow(self, workflow: Workflow, input: Any = None, *, name: str = "child") -> Any:
         """Run ``workflow`` as a child of this run and return its output.

@@ -100,5 +100,14 @@ class SerializationError(PodiumError):
     """A value cannot be serialized for the store."""
 
 
+class _Suspend(BaseException):
+    """Internal: the step waits for a signal or a timer; the run is parked until it comes."""
+
+    def __init__(self, name: str, deadline: float | None) -> None:
+        super().__init__(name)
+        self.name = name
+        self.deadline = deadline
+
+
 class _Shutdown(BaseException):
     """Internal: the engine is shutting down and hands the run back unfinished (not a cancellation)."""

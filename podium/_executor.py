@@ -8,6 +8,7 @@ that is not a pure function of recorded outputs (loop continuation) is itself lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import json
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _serde
-from ._context import StepContext
+from ._context import _RAISE, StepContext
 from ._errors import (
     InputValidationError,
     LeaseLost,
@@ -28,9 +29,11 @@ from ._errors import (
     SerializationError,
     StepTimeout,
     _Shutdown,
+    _Suspend,
 )
 from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, step_key
 from ._workflow import CTX, INPUT, StepDef, Workflow, _Binding
+from .storage._base import labels_ok
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -40,6 +43,7 @@ log = logging.getLogger("podium.engine")
 _DONE = StepStatus.COMPLETED
 _SKIPPED = StepStatus.SKIPPED
 _FAILED = StepStatus.FAILED
+_PARKED = StepStatus.WAITING
 _Key = tuple[str, int, int | None]
 
 
@@ -91,6 +95,11 @@ class RunExecutor:
         self.failed_attempts: dict[_Key, int] = {}
         self.loop_decisions: set[tuple[str, int]] = set()
         self.deadline: float | None = None
+        # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
+        self.parked: dict[str, tuple[set[str], float | None]] = {}
+        self.handoff: set[str] = set()  # worker labels that steps here need and this engine lacks
+        self.signals: dict[str, str | None] | None = None
+        self.wait_deadlines: dict[_Key, float | None] = {}
         for ev in events:
             self._learn(ev)
 
@@ -113,6 +122,8 @@ class RunExecutor:
             self.failed_attempts[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
         elif t == EventType.LOOP_ITERATION:
             self.loop_decisions.add((ev.step, ev.iteration))
+        elif t == EventType.STEP_WAITING:
+            self.wait_deadlines[key] = json.loads(ev.data).get("deadline") if ev.data else None
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -170,6 +181,12 @@ class RunExecutor:
                         await self._schedule()
                 else:
                     await self._schedule()
+                if self.handoff:
+                    await self._hand_off()
+                    return
+                if self.parked:
+                    await self._park()
+                    return
             except TimeoutError:
                 self.reason = "timeout"
                 await self._stop_running_steps()
@@ -215,6 +232,88 @@ class RunExecutor:
         finally:
             if not self.finished.done():
                 self.finished.set_result(None)
+
+    async def _park(self) -> None:
+        """Every step that could run has; some wait for a signal or timer: release the run."""
+        deadlines = [d for _, d in self.parked.values() if d is not None]
+        wake_at = min(deadlines) if deadlines else None
+        names = sorted({n for names, _ in self.parked.values() for n in names})
+        await self.emit(
+            EventType.RUN_WAITING,
+            data=json.dumps({"steps": sorted(self.parked), "signals": names, "wake_at": wake_at}),
+            run_update={"status": RunStatus.WAITING, "wake_at": wake_at},
+        )
+        self.run.status = RunStatus.WAITING
+        self.run.wake_at = wake_at
+        # A signal sent between our last look and the status change would not have woken the run.
+        signals = await self.store.get_signals(self.run_id)
+        if any(n in signals for n in names):
+            with contextlib.suppress(LeaseLost):
+                await self.store.send_signal(self.run_id, f"__wake__:{self._seq}", None, now=time.time())
+
+    async def _hand_off(self) -> None:
+        """A ready step needs worker labels this engine lacks: give the run to a worker that has them."""
+        labels = ",".join(sorted(self.handoff))
+        await self.emit(EventType.RUN_HANDED_OFF, data=json.dumps({"labels": labels}), run_update={"labels": labels})
+        await self.store.release_runs(self.client.owner, [self.run_id])
+        self.run.labels = labels
+
+    def poke(self) -> bool:
+        """Re-run the parked steps (a signal arrived or a timer ran out). True if any was parked."""
+        if not self.parked:
+            return False
+        for sid in list(self.parked):
+            del self.parked[sid]
+            self.state.pop(sid, None)
+            self._ready.append(sid)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        return True
+
+    async def wait_signal(self, ctx: StepContext, name: str, timeout: float | None, default: Any) -> Any:
+        key = (f"{ctx.step_id}/signal:{name}", ctx.iteration, ctx.index)
+        rec = self.recorded.get(key)
+        if rec is not None and rec[0] == "completed":
+            data = _serde.loads(rec[1]) if rec[1] else {}
+            if data.get("timed_out"):
+                if default is _RAISE:
+                    raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
+                return default
+            return data.get("output")
+        if self.signals is None or name not in self.signals:
+            self.signals = await self.store.get_signals(self.run_id)
+        now = time.time()
+        if name in self.signals:
+            payload = self.signals[name] or "null"
+            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
+            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+            self.recorded[key] = ("completed", data)
+            return _serde.loads(payload)
+        if key not in self.wait_deadlines:
+            deadline = now + timeout if timeout is not None else None
+            await self.emit(
+                EventType.STEP_WAITING, key[0], key[1], key[2], 1, json.dumps({"signal": name, "deadline": deadline})
+            )
+            self.wait_deadlines[key] = deadline
+        deadline = self.wait_deadlines[key]
+        if deadline is not None and now >= deadline:
+            out = "null" if default is _RAISE else _serde.dumps(default)
+            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
+            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+            self.recorded[key] = ("completed", data)
+            if default is _RAISE:
+                raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
+            return default
+        raise _Suspend(name, deadline)
+
+    def due(self, now: float) -> bool:
+        """Whether a parked step can go on: its signal arrived or its timer ran out."""
+        for names, deadline in self.parked.values():
+            if deadline is not None and deadline <= now:
+                return True
+            if self.signals is not None and names & set(self.signals):
+                return True
+        return False
 
     async def _abandon(self) -> None:
         for t in list(self._tasks):
@@ -365,11 +464,17 @@ class RunExecutor:
                 self.state[sid] = _SKIPPED
                 await self.emit(EventType.STEP_SKIPPED, sid, it, None, 0, json.dumps({"reason": reason}))
                 return self._release(sid)
+            if args is not None and s.labels and not labels_ok(s.labels_text, self.client.labels):
+                self.handoff.update(s.labels)
+                return None
             if args is not None:
                 if s.map is not None:
                     value = await self._run_map(s, it, args)
                 else:
                     value = await self._attempts(s, it, None, args)
+        if value is _PARKED:
+            self.state[sid] = _PARKED
+            return None
         if value is _FAILED:
             self.state[sid] = _FAILED
         else:
@@ -448,6 +553,8 @@ class RunExecutor:
                     t.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
+        if any(r is _PARKED for r in results):
+            return _PARKED
         if any(r is _FAILED for r in results):
             return _FAILED
         return results
@@ -477,6 +584,14 @@ class RunExecutor:
                 payload = "null" if value is None else _serde.dumps(value)
             except asyncio.CancelledError:
                 raise
+            except _Suspend as sus:
+                del running[key]
+                names, deadline = self.parked.get(s.id, (set(), None))
+                names.add(sus.name)
+                if sus.deadline is not None:
+                    deadline = sus.deadline if deadline is None else min(deadline, sus.deadline)
+                self.parked[s.id] = (names, deadline)
+                return _PARKED
             except Exception as exc:
                 del running[key]
                 if isinstance(exc, LeaseLost):

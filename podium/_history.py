@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,13 @@ def fold(events: Iterable[Event], *, decode: bool = True) -> list[StepView]:
         if ev.type == EventType.STEP_STARTED:
             view.status = StepStatus.RUNNING
             view.started_at = ev.ts
+            continue
+        if ev.type == EventType.STEP_WAITING:
+            view.status = StepStatus.WAITING
+            view.started_at = ev.ts
+            deadline = data.get("deadline")
+            until = time.strftime(" until %Y-%m-%d %H:%M:%S", time.localtime(deadline)) if deadline else ""
+            view.reason = f"waiting for signal {data.get('signal')!r}{until}"
             continue
         if ev.type == EventType.STEP_RETRYING:
             view.errors.append(data.get("error", {}))

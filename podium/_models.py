@@ -17,6 +17,8 @@ class RunStatus(enum.StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
+    WAITING = "waiting"
+    """Suspended: waiting for a signal (an approval...) or a timer; no engine holds it."""
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -38,6 +40,7 @@ class StepStatus(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    WAITING = "waiting"
 
 
 class EventType(enum.StrEnum):
@@ -46,6 +49,8 @@ class EventType(enum.StrEnum):
     RUN_QUEUED = "run_queued"
     RUN_STARTED = "run_started"
     RUN_RESUMED = "run_resumed"
+    RUN_WAITING = "run_waiting"
+    RUN_HANDED_OFF = "run_handed_off"
     RUN_COMPLETED = "run_completed"
     RUN_FAILED = "run_failed"
     RUN_CANCELLED = "run_cancelled"
@@ -55,6 +60,7 @@ class EventType(enum.StrEnum):
     STEP_FAILED = "step_failed"
     STEP_SKIPPED = "step_skipped"
     STEP_CANCELLED = "step_cancelled"
+    STEP_WAITING = "step_waiting"
     LOOP_ITERATION = "loop_iteration"
 
 
@@ -135,6 +141,16 @@ class RunRecord:
     owner: str | None = None
     lease_expires_at: float | None = None
     cancel_requested: bool = False
+    wake_at: float | None = None
+    """For a waiting run: when a timer it waits on runs out (or a signal arrived)."""
+    queue: str = "default"
+    """The queue workers claim it from."""
+    priority: int = 0
+    """Higher first, within a queue."""
+    tenant: str | None = None
+    """Whose run it is, for fair scheduling between tenants."""
+    labels: str | None = None
+    """Worker labels its next steps need (comma-separated); only such workers claim it."""
 
 
 @dataclass(kw_only=True, slots=True)

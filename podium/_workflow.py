@@ -134,6 +134,8 @@ class StepDef:
     on_error: str = "fail"
     output_validator: _Validator | None = None
     child: Workflow | None = None
+    labels: tuple[str, ...] = ()
+    """Worker labels this step needs (``gpu``, ``bulk``): only workers that have them run it."""
     description: str = ""
     # Filled by Workflow.freeze():
     deps: tuple[str, ...] = ()
@@ -143,6 +145,7 @@ class StepDef:
     source_line: str = ""
 
     takes_ctx: bool = False
+    labels_text: str = ""
     fast: bool = False
     """Whether the executor may await the function directly (async; no context, timeout, limit,
     child run or output check). Set by freeze()."""
@@ -204,6 +207,7 @@ class Workflow:
         kind: str | None = None,
         loop: Loop | None = None,
         on_error: str = "fail",
+        labels: Sequence[str] = (),
     ) -> Any:
         """Register a step. Use as ``@wf.step`` or ``@wf.step(retry=RetryPolicy(max_attempts=3))``.
 
@@ -221,6 +225,8 @@ class Workflow:
         :param loop: a :class:`Loop` routing back to an earlier step.
         :param on_error: ``"fail"`` (the run fails) or ``"continue"`` (the step is recorded failed and
             treated like a skipped step by its dependents).
+        :param labels: worker labels the step needs (``["gpu"]``); an engine without them hands the
+            run to a worker that has them (``podium worker --label gpu``).
         """
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -236,6 +242,7 @@ class Workflow:
                 kind=kind,
                 loop=loop,
                 on_error=on_error,
+                labels=labels,
             )
             return f
 
@@ -278,6 +285,7 @@ class Workflow:
             kind=None,
             loop=None,
             on_error="fail",
+            labels=(),
             child=workflow,
         )
 
@@ -346,6 +354,8 @@ class Workflow:
             loop=loop,
             loop_params=_bindings(loop.while_, allow_ctx=False) if loop else [],
             on_error=on_error,
+            labels=tuple(sorted(opts["labels"])),
+            labels_text=",".join(sorted(opts["labels"])),
             output_validator=None if ret in (None, type(None)) or child is not None else _validator_for(ret),
             child=child,
             description=(inspect.getdoc(fn) or "").split("\n")[0],

@@ -120,10 +120,102 @@ def test_resume_with_nothing_to_do(db: str) -> None:
 
 
 def test_db_upgrade(db: str) -> None:
-    assert "schema version 1" in podium("db", "upgrade", db=db).stdout
+    assert "schema version 2" in podium("db", "upgrade", db=db).stdout
 
 
 def test_help_lists_commands() -> None:
     out = podium("--help").stdout
     for cmd in ("run", "runs", "show", "resume", "cancel", "fork"):
         assert cmd in out
+
+
+def test_sqlite_upgrade_from_the_previous_schema(tmp_path: Path) -> None:
+    """A database made by the previous release (schema 1) is upgraded in place, data kept."""
+    import sqlite3
+
+    from podium.storage.sqlite import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL)")
+    for stmt in MIGRATIONS[0][1].split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.execute("INSERT INTO schema_migrations VALUES (1, 0)")
+    conn.execute(
+        "INSERT INTO runs (id, workflow, version, status, created_at) VALUES ('old-run', 'legacy', '1', 'completed', 1.0)"
+    )
+    conn.commit()
+    conn.close()
+    db = f"sqlite:///{path}"
+    assert "schema version 2 (applied 2)" in podium("db", "upgrade", db=db).stdout
+    table = podium("runs", db=db).stdout
+    assert "old-run" in table and "legacy" in table
+
+
+def test_submit_then_worker_then_signal(db: str, tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(
+        "import podium\n"
+        "wf = podium.Workflow('refund')\n\n"
+        "@wf.step\n"
+        "async def ask(ctx: podium.StepContext, input):\n"
+        "    d = await ctx.wait_for('approval', timeout=3600)\n"
+        "    return {'amount': input['amount'], 'approved': d['ok']}\n"
+    )
+    # `run` parks the run and says how to wake it (exit code 3: waiting)
+    parked = podium("run", "flows:wf", "--input", '{"amount": 70}', cwd=tmp_path, db=db, check=3)
+    assert "waiting" in parked.stdout and "podium signal" in parked.stdout
+    run_id = _last_run_id_in(tmp_path, db)
+    assert "waiting for signal 'approval'" in podium("show", run_id, cwd=tmp_path, db=db).stdout
+    woke = podium("signal", run_id, "approval", "--payload", '{"ok": true}', cwd=tmp_path, db=db)
+    assert "completed" in woke.stdout
+    again = podium("signal", run_id, "approval", "--payload", '{"ok": false}', cwd=tmp_path, db=db, check=2)
+    assert "already completed" in again.stderr
+
+    # --submit only records the run; a worker process executes it
+    submitted = podium("run", "flows:wf", "--submit", "--input", '{"amount": 5}', cwd=tmp_path, db=db).stdout.strip()
+    env = {**os.environ, "PODIUM_DB": db}
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "from podium.cli import main; main()", "worker", "--concurrency", "4"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        import time
+
+        deadline = time.monotonic() + 30
+        while _status(tmp_path, db, submitted) != "waiting":
+            assert time.monotonic() < deadline, "the worker never picked the run up"
+            time.sleep(0.1)
+        podium("signal", submitted, "approval", "--payload", '{"ok": false}', cwd=tmp_path, db=db)
+    finally:
+        worker.send_signal(subprocess.signal.SIGTERM)
+        out, err = worker.communicate(timeout=30)
+    assert worker.returncode == 0, err
+    assert "worker" in out and "run_resumed" in out
+    doc = json.loads(podium("show", submitted, "--json", cwd=tmp_path, db=db).stdout)
+    assert doc["run"]["status"] == "completed" and doc["run"]["output"] == {"amount": 5, "approved": False}
+
+
+def _last_run_id_in(cwd: Path, db: str) -> str:
+    return json.loads(podium("runs", "--json", cwd=cwd, db=db).stdout.splitlines()[0])["id"]
+
+
+def _status(cwd: Path, db: str, run_id: str) -> str:
+    rows = [json.loads(line) for line in podium("runs", "--json", cwd=cwd, db=db).stdout.splitlines()]
+    return next(r["status"] for r in rows if r["id"] == run_id)
+
+
+def test_db_migrate_to_another_store(db: str, tmp_path: Path) -> None:
+    podium("run", "examples.demo:workflow", "-q", "--input", '{"order_id": 3, "amount": 10}', db=db)
+    run_id = _last_run_id(db)
+    target = f"sqlite:///{tmp_path}/target.db"
+    assert "copied 1 run(s)" in podium("db", "migrate-to", target, db=db).stdout
+    assert "copied 0 run(s)" in podium("db", "migrate-to", target, db=db).stdout  # idempotent
+    before = json.loads(podium("show", run_id, "--json", db=db).stdout)
+    after = json.loads(podium("show", run_id, "--json", db=target).stdout)
+    assert before["events"] == after["events"] and before["run"]["output"] == after["run"]["output"]
+    assert "same store" in podium("db", "migrate-to", db, db=db, check=2).stderr

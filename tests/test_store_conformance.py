@@ -219,3 +219,79 @@ async def test_reopen_keeps_everything(store_url):
     assert len(await s2.load_events("r1")) == 1
     await s2.close()
     await s2.close()
+
+
+async def test_new_fields_round_trip(store):
+    run = _run("r1", queue="bulk", priority=5, tenant="acme", labels="gpu", wake_at=12.5, status=RunStatus.WAITING)
+    await store.create_run(run)
+    assert await store.get_run("r1") == run
+
+
+async def test_signals_first_one_wins_and_wake_a_waiting_run(store):
+    now = time.time()
+    await store.create_run(_run("r1", status=RunStatus.WAITING))
+    assert await store.claim_runs("me", lease_seconds=5, limit=5, now=now) == []  # waiting, no timer
+    assert await store.send_signal("r1", "approve", '{"ok":true}', now=now)
+    assert not await store.send_signal("r1", "approve", '{"ok":false}', now=now)
+    assert await store.get_signals("r1") == {"approve": '{"ok":true}'}
+    assert await store.get_signals("ghost") == {}
+    claimed = await store.claim_runs("me", lease_seconds=5, limit=5, now=now + 0.001)
+    assert [r.id for r in claimed] == ["r1"]
+    assert claimed[0].status is RunStatus.RUNNING and claimed[0].wake_at is None
+    with pytest.raises(NotFound):
+        await store.send_signal("ghost", "x", None, now=now)
+
+
+async def test_waiting_runs_wake_at_their_timer(store):
+    now = time.time()
+    await store.create_run(_run("later", status=RunStatus.WAITING, wake_at=now + 60))
+    await store.create_run(_run("due", status=RunStatus.WAITING, wake_at=now - 1))
+    assert [r.id for r in await store.claim_runs("me", lease_seconds=5, limit=5, now=now)] == ["due"]
+
+
+async def test_going_to_waiting_releases_the_lease(store):
+    await store.create_run(_run("r1", owner="me", lease_expires_at=time.time() + 60), [_ev("r1", 1)])
+    await store.append([_ev("r1", 2, "run_waiting")], {"status": RunStatus.WAITING, "wake_at": 99.0})
+    run = await store.get_run("r1")
+    assert (run.status, run.owner, run.wake_at) == (RunStatus.WAITING, None, 99.0)
+
+
+async def test_cancel_request_makes_a_waiting_run_claimable(store):
+    await store.create_run(_run("r1", status=RunStatus.WAITING))
+    await store.request_cancel("r1")
+    assert [r.id for r in await store.claim_runs("me", lease_seconds=5, limit=5, now=time.time())] == ["r1"]
+
+
+async def test_claim_by_queue_label_and_priority(store):
+    now = time.time()
+    await store.create_run(_run("low", created=1.0, queue="q"))
+    await store.create_run(_run("high", created=2.0, queue="q", priority=10))
+    await store.create_run(_run("other", created=0.5, queue="other"))
+    await store.create_run(_run("gpu", created=0.1, queue="q", labels="gpu"))
+    await store.create_run(_run("gpu2", created=0.2, queue="q", labels="gpu,big"))
+    got = await store.claim_runs("cpu-worker", lease_seconds=5, limit=10, now=now, queues=["q"], labels=[])
+    assert [r.id for r in got] == ["high", "low"]
+    got = await store.claim_runs("gpu-worker", lease_seconds=5, limit=10, now=now, queues=["q"], labels=["gpu"])
+    assert [r.id for r in got] == ["gpu"]
+    got = await store.claim_runs("any", lease_seconds=5, limit=10, now=now)  # labels=None: any
+    assert [r.id for r in got] == ["gpu2", "other"]
+
+
+async def test_queue_concurrency_limit_counts_held_runs(store):
+    now = time.time()
+    await store.create_run(_run("held", created=1.0, queue="q", owner="w1", lease_expires_at=now + 60))
+    for i in range(3):
+        await store.create_run(_run(f"r{i}", created=2.0 + i, queue="q"))
+    got = await store.claim_runs("w2", lease_seconds=5, limit=10, now=now, queue_limits={"q": 2})
+    assert [r.id for r in got] == ["r0"]
+    assert await store.claim_runs("w3", lease_seconds=5, limit=10, now=now, queue_limits={"q": 2}) == []
+
+
+async def test_fair_between_tenants(store):
+    now = time.time()
+    for i in range(6):
+        await store.create_run(_run(f"flood{i}", created=1.0 + i, tenant="big"))
+    await store.create_run(_run("small0", created=100.0, tenant="small"))
+    await store.create_run(_run("small1", created=101.0, tenant="small"))
+    got = [r.id for r in await store.claim_runs("w", lease_seconds=5, limit=4, now=now)]
+    assert got == ["flood0", "small0", "flood1", "small1"]

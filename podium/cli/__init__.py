@@ -10,6 +10,7 @@ import click
 from . import (
     _db,  # noqa: F401
     _runs,  # noqa: F401  (registers the run commands)
+    _work,  # noqa: F401
 )
 from ._app import cli
 

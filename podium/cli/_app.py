@@ -15,6 +15,7 @@ import click
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_USER_ERROR = 2
+EXIT_WAITING = 3  # the run is parked (waiting for a signal or timer) or handed to another worker
 EXIT_INTERRUPTED = 130
 
 db_option = click.option(

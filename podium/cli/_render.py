@@ -18,6 +18,7 @@ STATUS_STYLE = {
     "failed": "red",
     "cancelled": "magenta",
     "skipped": "dim",
+    "waiting": "blue",
 }
 STATUS_MARK = {
     "completed": "✓",
@@ -26,6 +27,7 @@ STATUS_MARK = {
     "failed": "✗",
     "cancelled": "⊘",
     "skipped": "↷",
+    "waiting": "⏸",
 }
 
 

@@ -7,15 +7,38 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, load_ref, parse_input, run_async
+from ._app import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WAITING,
+    cli,
+    console,
+    db_option,
+    fail,
+    load_ref,
+    parse_input,
+    run_async,
+)
 
 
 async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
     """Wait for a run, print its outcome, return the exit code."""
+    import asyncio
+
     from podium import RunStatus
     from podium._serde import loads
 
-    run = await client.wait(run_id)
+    while True:
+        run = await client.get(run_id)
+        if run.status.finished:
+            break
+        entry = client._driving.get(run_id)
+        if entry is not None:
+            await asyncio.shield(entry[0].finished)
+            continue
+        if run.status is RunStatus.WAITING or run.owner is None:
+            return _parked(client, run)
+        await asyncio.sleep(0.05)
     out = console()
     if run.status is RunStatus.COMPLETED:
         from ._render import plain
@@ -37,6 +60,25 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
     return EXIT_RUN_FAILED
 
 
+def _parked(client: Any, run: Any) -> int:
+    """The run left this process unfinished: it waits for a signal or timer, or for a worker."""
+    from podium import RunStatus
+
+    if run.status is RunStatus.WAITING:
+        console().print(
+            f"[bold blue]waiting[/] run {run.id} is parked until a signal or timer wakes it; see what it waits "
+            f"for with: podium show {run.id}; wake it with: podium signal {run.id} NAME --payload JSON",
+            highlight=False,
+        )
+    else:
+        console().print(
+            f"[bold blue]handed off[/] run {run.id} needs a worker with labels {run.labels!r}: "
+            f"start one with: podium worker --label {(run.labels or '').replace(',', ' --label ')}",
+            highlight=False,
+        )
+    return EXIT_WAITING
+
+
 def _client(db: str | None, **kw: Any) -> Any:
     from podium import Client
 
@@ -48,8 +90,21 @@ def _client(db: str | None, **kw: Any) -> Any:
 @click.option("--input", "-i", "input_text", metavar="JSON|@FILE", help="Run input as JSON, or @file.json.")
 @db_option
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output JSON (no live progress).")
+@click.option("--submit", is_flag=True, help="Only record the run, for a worker to execute; print its id.")
+@click.option("--queue", default="default", show_default=True, help="With --submit: the queue.")
+@click.option("--priority", default=0, show_default=True, help="With --submit: higher runs first.")
+@click.option("--tenant", default=None, help="With --submit: whose run it is (for fair scheduling).")
 @run_async
-async def run(workflow: str, input_text: str | None, db: str | None, quiet: bool) -> int:
+async def run(
+    workflow: str,
+    input_text: str | None,
+    db: str | None,
+    quiet: bool,
+    submit: bool,
+    queue: str,
+    priority: int,
+    tenant: str | None,
+) -> int:
     """Run WORKFLOW (MODULE:WORKFLOW, FILE.py:WORKFLOW or FILE.yaml) and show its steps live.
 
     Exit code 0 when the run completes, 1 when it fails or is cancelled, 2 for a usage error.
@@ -58,6 +113,11 @@ async def run(workflow: str, input_text: str | None, db: str | None, quiet: bool
 
     wf = load_ref(workflow)
     value = parse_input(input_text)
+    if submit:
+        async with _client(db, execute=False) as client:
+            handle = await client.start(wf, value, queue=queue, priority=priority, tenant=tenant)
+        click.echo(handle.id)
+        return EXIT_OK
     async with _client(db, recover=False) as client:
         if not quiet:
             client.subscribe(Progress(console()))

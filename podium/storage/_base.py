@@ -11,6 +11,7 @@ corrupting the log. Every backend passes ``tests/store_conformance.py``.
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,17 @@ from typing import Any
 from .._models import Event, RunRecord, RunStatus
 
 #: Runs-table fields that :meth:`Store.append` may update.
-UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at"})
+UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at", "wake_at", "labels"})
+
+#: Statuses an engine may claim (``waiting`` only once its ``wake_at`` has passed).
+CLAIMABLE = ("pending", "running")
+
+
+def labels_ok(needed: str | None, have: Sequence[str] | None) -> bool:
+    """Whether a worker with labels ``have`` (None: any) may run steps that need ``needed``."""
+    if not needed or have is None:
+        return True
+    return set(needed.split(",")) <= set(have)
 
 
 class Store(ABC):
@@ -26,6 +37,8 @@ class Store(ABC):
     only between :meth:`open` and :meth:`close`."""
 
     url: str
+    auto_migrate: bool = True
+    """Apply pending migrations on :meth:`open` (``podium db upgrade`` turns this off to report them)."""
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""
@@ -48,6 +61,15 @@ class Store(ABC):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when new work may be ready (a run submitted, a signal sent, a lease released), or
+        after ``timeout`` seconds. Stores that can be told (PostgreSQL's LISTEN/NOTIFY, the memory
+        store in-process) return early; the others simply wait, and workers poll."""
+        await asyncio.sleep(timeout)
+
+    async def notify_work(self) -> None:
+        """Tell waiting workers that work may be ready (see :meth:`wait_for_work`)."""
 
     @abstractmethod
     async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
@@ -91,10 +113,19 @@ class Store(ABC):
         now: float,
         run_ids: Sequence[str] | None = None,
         steal_from: Sequence[str] = (),
+        queues: Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+        queue_limits: dict[str, int] | None = None,
     ) -> list[RunRecord]:
-        """Take the lease of up to ``limit`` unfinished runs that nobody holds: no owner, an expired
-        lease, or an owner listed in ``steal_from`` (known dead). Restrict to ``run_ids`` if given.
-        Returns the claimed runs with ``owner`` set."""
+        """Take the lease of up to ``limit`` runs that are ready and that nobody holds.
+
+        Ready: ``pending`` or ``running``, or ``waiting`` with ``wake_at <= now``. Nobody holds it:
+        no owner, an expired lease, or an owner listed in ``steal_from`` (known dead). Restrict to
+        ``run_ids`` if given, to ``queues`` if given, and to runs whose ``labels`` are a subset of
+        ``labels`` (None: any). ``queue_limits`` caps how many runs of a queue may be held at once
+        (leases still valid), across all engines. Order: priority (highest first), then tenants with
+        the fewest held runs first (fairness), then oldest first. Returns the claimed runs with
+        ``owner`` set; a claimed waiting run becomes ``running``."""
 
     @abstractmethod
     async def renew_leases(
@@ -113,6 +144,16 @@ class Store(ABC):
     @abstractmethod
     async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
         """Those of ``run_ids`` that have a pending cancellation request."""
+
+    @abstractmethod
+    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+        """Deliver signal ``name`` (payload text) to a run. The first signal of a name wins: returns
+        False if the run already had one. A waiting run is made ready (``wake_at = now``).
+        Raises :class:`NotFound` for an unknown run."""
+
+    @abstractmethod
+    async def get_signals(self, run_id: str) -> dict[str, str | None]:
+        """The signals a run has received, by name."""
 
     @abstractmethod
     async def unfinished_owners(self) -> list[str]:

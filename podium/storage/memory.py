@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 from .._errors import LeaseLost, NotFound
 from .._models import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store
+from ._base import UPDATABLE, Store, labels_ok
 
-_UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING)
+_UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class MemoryStore(Store):
@@ -20,6 +22,19 @@ class MemoryStore(Store):
         self.url = url
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[Event]] = {}
+        self._signals: dict[str, dict[str, str | None]] = {}
+        self._work: asyncio.Event | None = None
+
+    async def wait_for_work(self, timeout: float) -> None:
+        if self._work is None:
+            self._work = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._work.wait(), timeout)
+        self._work.clear()
+
+    async def notify_work(self) -> None:
+        if self._work is not None:
+            self._work.set()
 
     async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
         if run.id in self._runs:
@@ -52,7 +67,7 @@ class MemoryStore(Store):
                 if name not in UPDATABLE:
                     raise ValueError(f"cannot update run field {name!r}")
                 setattr(run, name, value)
-            if run.status.finished:
+            if run.status.finished or run.status is RunStatus.WAITING:
                 run.owner = None
                 run.lease_expires_at = None
 
@@ -91,19 +106,56 @@ class MemoryStore(Store):
         now: float,
         run_ids: Sequence[str] | None = None,
         steal_from: Sequence[str] = (),
+        queues: Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+        queue_limits: dict[str, int] | None = None,
     ) -> list[RunRecord]:
         wanted = set(run_ids) if run_ids is not None else None
+
+        def held(r: RunRecord) -> bool:
+            return r.owner is not None and (r.lease_expires_at or 0) >= now and r.status in _UNFINISHED
+
+        per_queue: dict[str, int] = {}
+        per_tenant: dict[str | None, int] = {}
+        per_workflow: dict[str, int] = {}
+        for r in self._runs.values():
+            if held(r):
+                per_queue[r.queue] = per_queue.get(r.queue, 0) + 1
+                per_tenant[r.tenant] = per_tenant.get(r.tenant, 0) + 1
+                per_workflow[r.workflow] = per_workflow.get(r.workflow, 0) + 1
+
+        def ready(r: RunRecord) -> bool:
+            if r.status is RunStatus.WAITING:
+                return r.cancel_requested or (r.wake_at is not None and r.wake_at <= now)
+            return r.status in (RunStatus.PENDING, RunStatus.RUNNING)
+
+        candidates = [
+            r
+            for r in self._runs.values()
+            if ready(r)
+            and (wanted is None or r.id in wanted)
+            and (queues is None or r.queue in queues)
+            and labels_ok(r.labels, labels)
+            and (r.owner is None or (r.lease_expires_at or 0) < now or r.owner in steal_from)
+        ]
         claimed: list[RunRecord] = []
-        for run in sorted(self._runs.values(), key=lambda r: (r.created_at, r.id)):
-            if len(claimed) >= limit:
-                break
-            if run.status not in _UNFINISHED or (wanted is not None and run.id not in wanted):
+        while candidates and len(claimed) < limit:
+            candidates.sort(
+                key=lambda r: (-r.priority, per_tenant.get(r.tenant, 0), per_workflow.get(r.workflow, 0), r.created_at, r.id)
+            )
+            run = candidates.pop(0)
+            cap = (queue_limits or {}).get(run.queue)
+            if cap is not None and per_queue.get(run.queue, 0) >= cap:
                 continue
-            free = run.owner is None or (run.lease_expires_at or 0) < now or run.owner in steal_from
-            if free:
-                run.owner = owner
-                run.lease_expires_at = now + lease_seconds
-                claimed.append(dataclasses.replace(run))
+            run.owner = owner
+            run.lease_expires_at = now + lease_seconds
+            if run.status is RunStatus.WAITING:
+                run.status = RunStatus.RUNNING
+                run.wake_at = None
+            per_queue[run.queue] = per_queue.get(run.queue, 0) + 1
+            per_tenant[run.tenant] = per_tenant.get(run.tenant, 0) + 1
+            per_workflow[run.workflow] = per_workflow.get(run.workflow, 0) + 1
+            claimed.append(dataclasses.replace(run))
         return claimed
 
     async def renew_leases(
@@ -123,6 +175,7 @@ class MemoryStore(Store):
             if run is not None and run.owner == owner:
                 run.owner = None
                 run.lease_expires_at = None
+        await self.notify_work()
 
     async def request_cancel(self, run_id: str) -> None:
         run = self._runs.get(run_id)
@@ -133,6 +186,22 @@ class MemoryStore(Store):
 
     async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
         return [rid for rid in run_ids if (r := self._runs.get(rid)) is not None and r.cancel_requested]
+
+    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+        run = self._runs.get(run_id)
+        if run is None:
+            raise NotFound(f"run {run_id} does not exist")
+        box = self._signals.setdefault(run_id, {})
+        if name in box:
+            return False
+        box[name] = payload
+        if run.status is RunStatus.WAITING:
+            run.wake_at = now if run.wake_at is None else min(run.wake_at, now)
+        await self.notify_work()
+        return True
+
+    async def get_signals(self, run_id: str) -> dict[str, str | None]:
+        return dict(self._signals.get(run_id, {}))
 
     async def unfinished_owners(self) -> list[str]:
         return sorted({r.owner for r in self._runs.values() if r.status in _UNFINISHED and r.owner})

@@ -45,7 +45,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store
+from ._base import UPDATABLE, Store, labels_ok
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -90,7 +90,29 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE runs ADD COLUMN wake_at DOUBLE PRECISION;
+        ALTER TABLE runs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN tenant TEXT;
+        ALTER TABLE runs ADD COLUMN labels TEXT;
+        CREATE INDEX runs_ready ON runs (status, queue, priority DESC, created_at);
+        CREATE INDEX runs_wake ON runs (wake_at) WHERE status = 'waiting';
+        CREATE TABLE signals (
+            run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            payload TEXT,
+            created_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        """,
+    ),
 ]
+
+#: The LISTEN/NOTIFY channel that tells workers new work may be ready.
+CHANNEL = "podium_work"
 
 #: Key of the advisory lock that serialises schema migrations (per database).
 MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
@@ -98,7 +120,7 @@ MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
     "finished_at", "parent_run_id", "parent_step", "forked_from", "fork_step", "workflow_ref", "owner",
-    "lease_expires_at", "cancel_requested",
+    "lease_expires_at", "cancel_requested", "wake_at", "queue", "priority", "tenant", "labels",
 )  # fmt: skip
 _RUN_COLS = ", ".join(_RUN_FIELDS)
 _RUN_COLS_Q = ", ".join(f"runs.{c}" for c in _RUN_FIELDS)
@@ -108,8 +130,8 @@ _EVENTS_INSERT = (
     f"INSERT INTO events ({_EVENT_COLS}) SELECT * FROM unnest("
     "%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[])"
 )
-_UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
-_UNFINISHED_SQL = "status IN ('pending', 'running')"
+_HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
+_UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
 
@@ -134,6 +156,11 @@ def _run(row: Sequence[Any]) -> RunRecord:
         owner=row[15],
         lease_expires_at=row[16],
         cancel_requested=bool(row[17]),
+        wake_at=row[18],
+        queue=row[19],
+        priority=row[20],
+        tenant=row[21],
+        labels=row[22],
     )
 
 
@@ -142,7 +169,7 @@ def _run_params(run: RunRecord) -> tuple[Any, ...]:
         run.id, run.workflow, run.version, RunStatus(run.status).value, run.input, run.output, run.error,
         run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
         run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
-        bool(run.cancel_requested),
+        bool(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
     )  # fmt: skip
 
 
@@ -249,6 +276,7 @@ class PostgresStore(Store):
         self.auto_migrate = auto_migrate
         self.timeout = timeout
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
+        self._listener: psycopg.AsyncConnection[TupleRow] | None = None
         self._open_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
@@ -364,6 +392,9 @@ class PostgresStore(Store):
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await listener.close()
 
     # -- migrations ---------------------------------------------------------------------------
 
@@ -459,8 +490,8 @@ class PostgresStore(Store):
         if values.get("status") is not None:
             values["status"] = RunStatus(values["status"]).value
         sets = ", ".join(f"{k} = %s" for k in values)
-        if values.get("status") is not None and values["status"] not in _UNFINISHED:
-            sets += ", owner = NULL, lease_expires_at = NULL"
+        if values.get("status") is not None and values["status"] not in _HELD:
+            sets += ", owner = NULL, lease_expires_at = NULL"  # finished or waiting: nobody holds it
         return sets, list(values.values())
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -531,30 +562,70 @@ class PostgresStore(Store):
         now: float,
         run_ids: Sequence[str] | None = None,
         steal_from: Sequence[str] = (),
+        queues: Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+        queue_limits: dict[str, int] | None = None,
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
-        # One statement, so one transaction: lock the candidates (skipping rows another claimer has
-        # locked; the lock re-checks the condition against the latest row version) and take them.
-        params: list[Any] = [now, list(steal_from)]
-        only = ""
-        if run_ids is not None:
-            only = " AND id = ANY(%s::text[])"
-            params.append(list(run_ids))
-        params += [limit, owner, now + lease_seconds]
-        sql = (
-            "WITH c AS ("
-            f"SELECT id FROM runs WHERE {_UNFINISHED_SQL} "
+        where = (
+            "(status IN ('pending', 'running') OR (status = 'waiting' AND (cancel_requested OR wake_at <= %s))) "
             "AND (owner IS NULL OR lease_expires_at < %s OR owner = ANY(%s::text[]))"
-            f"{only} ORDER BY created_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED) "
-            f"UPDATE runs SET owner = %s, lease_expires_at = %s FROM c WHERE runs.id = c.id RETURNING {_RUN_COLS_Q}"
         )
-        async with self._connection() as conn:
-            cur = await conn.execute(sql, params)
+        params: list[Any] = [now, now, list(steal_from)]
+        if run_ids is not None:
+            where += " AND id = ANY(%s::text[])"
+            params.append(list(run_ids))
+        if queues is not None:
+            where += " AND queue = ANY(%s::text[])"
+            params.append(list(queues))
+        window = max(limit * 20, 200)
+        held_sql = (
+            "SELECT {col}, count(*) FROM runs WHERE owner IS NOT NULL AND lease_expires_at >= %s "
+            f"AND {_UNFINISHED_SQL} GROUP BY {{col}}"
+        )
+        async with self._connection() as conn, conn.transaction():
+            for q in sorted(queue_limits or {}):
+                # Per-queue caps count held runs: serialise the claimers of a capped queue.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"podium-queue:{q}",))
+            counts: dict[str, dict[Any, int]] = {}
+            for col in ("tenant", "workflow", "queue"):
+                cur = await conn.execute(held_sql.format(col=col), (now,))
+                counts[col] = {r[0]: r[1] for r in await cur.fetchall()}
+            # Lock the candidates (skipping those another claimer holds); the ones not taken are
+            # unlocked again at commit.
+            cur = await conn.execute(
+                f"SELECT id, queue, tenant, labels, priority, workflow FROM runs WHERE {where} "
+                "ORDER BY priority DESC, created_at, id LIMIT %s FOR NO KEY UPDATE SKIP LOCKED",
+                [*params, window],
+            )
             rows = await cur.fetchall()
-        claimed = [_run(r) for r in rows]
-        claimed.sort(key=lambda r: (r.created_at, r.id))
-        return claimed
+            per_tenant, per_workflow, per_queue = counts["tenant"], counts["workflow"], counts["queue"]
+            candidates = [(i, r) for i, r in enumerate(rows) if labels_ok(r[3], labels)]
+            ids: list[str] = []
+            while candidates and len(ids) < limit:
+                candidates.sort(
+                    key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0])
+                )
+                rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
+                cap = (queue_limits or {}).get(queue)
+                if cap is not None and per_queue.get(queue, 0) >= cap:
+                    continue
+                ids.append(rid)
+                per_queue[queue] = per_queue.get(queue, 0) + 1
+                per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
+                per_workflow[workflow] = per_workflow.get(workflow, 0) + 1
+            if not ids:
+                return []
+            cur = await conn.execute(
+                "UPDATE runs SET owner = %s, lease_expires_at = %s, "
+                "status = CASE WHEN status = 'waiting' THEN 'running' ELSE status END, "
+                "wake_at = CASE WHEN status = 'waiting' THEN NULL ELSE wake_at END "
+                f"WHERE id = ANY(%s::text[]) RETURNING {_RUN_COLS}",
+                (owner, now + lease_seconds, ids),
+            )
+            by_id = {r[0]: _run(r) for r in await cur.fetchall()}
+        return [by_id[rid] for rid in ids if rid in by_id]
 
     async def renew_leases(
         self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float
@@ -577,6 +648,49 @@ class PostgresStore(Store):
                 "UPDATE runs SET owner = NULL, lease_expires_at = NULL WHERE owner = %s AND id = ANY(%s::text[])",
                 (owner, list(run_ids)),
             )
+            await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+    # -- signals and wake-ups -----------------------------------------------------------------
+
+    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+        sql = (
+            "WITH r AS (SELECT id FROM runs WHERE id = %s), "
+            "s AS (INSERT INTO signals (run_id, name, payload, created_at) SELECT id, %s, %s, %s FROM r "
+            "ON CONFLICT (run_id, name) DO NOTHING RETURNING run_id), "
+            "u AS (UPDATE runs SET wake_at = LEAST(COALESCE(wake_at, %s), %s) "
+            "WHERE id IN (SELECT run_id FROM s) AND status = 'waiting' RETURNING id) "
+            "SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM s), (SELECT count(*) FROM u), pg_notify(%s, '')"
+        )
+        async with self._connection() as conn:
+            cur = await conn.execute(sql, (run_id, name, payload, now, now, now, CHANNEL))
+            row = await cur.fetchone()
+        if not row or not row[0]:
+            raise NotFound(f"run {run_id} does not exist")
+        return bool(row[1])
+
+    async def get_signals(self, run_id: str) -> dict[str, str | None]:
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT name, payload FROM signals WHERE run_id = %s", (run_id,))
+            return {r[0]: r[1] for r in await cur.fetchall()}
+
+    async def notify_work(self) -> None:
+        async with self._connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+
+    async def wait_for_work(self, timeout: float) -> None:
+        """LISTEN on :data:`CHANNEL` (one dedicated connection); return at the first NOTIFY or after
+        ``timeout``. If listening fails, fall back to waiting out the timeout (polling)."""
+        try:
+            if self._listener is None or self._listener.closed:
+                self._listener = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+                await self._listener.execute(f"LISTEN {CHANNEL}")
+            async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                break
+        except psycopg.Error:
+            if self._listener is not None:
+                await self._listener.close()
+                self._listener = None
+            await asyncio.sleep(timeout)
 
     # -- cancellation -------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store
+from ._base import labels_ok as _labels_ok
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -59,14 +60,34 @@ MIGRATIONS: list[tuple[int, str]] = [
         ) WITHOUT ROWID;
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE runs ADD COLUMN wake_at REAL;
+        ALTER TABLE runs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN tenant TEXT;
+        ALTER TABLE runs ADD COLUMN labels TEXT;
+        CREATE INDEX runs_ready ON runs (status, queue, priority DESC, created_at);
+        CREATE INDEX runs_wake ON runs (wake_at) WHERE status = 'waiting';
+        CREATE TABLE signals (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            payload TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 _RUN_COLS = (
     "id, workflow, version, status, input, output, error, created_at, started_at, finished_at, "
-    "parent_run_id, parent_step, forked_from, fork_step, workflow_ref, owner, lease_expires_at, cancel_requested"
+    "parent_run_id, parent_step, forked_from, fork_step, workflow_ref, owner, lease_expires_at, cancel_requested, "
+    "wake_at, queue, priority, tenant, labels"
 )
 _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
-_UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value)
+_UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
@@ -89,6 +110,11 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         owner=row[15],
         lease_expires_at=row[16],
         cancel_requested=bool(row[17]),
+        wake_at=row[18],
+        queue=row[19],
+        priority=row[20],
+        tenant=row[21],
+        labels=row[22],
     )
 
 
@@ -129,7 +155,8 @@ class SQLiteStore(Store):
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
         self._db = db
-        self._migrate()
+        if self.auto_migrate:
+            self._migrate()
 
     async def schema_version(self) -> int:
         return self._schema_version()
@@ -177,12 +204,12 @@ class SQLiteStore(Store):
         db.execute("BEGIN IMMEDIATE")
         try:
             cur = db.execute(
-                f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 18)})",
+                f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
                 (
                     run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
                     run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
                     run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
-                    int(run.cancel_requested),
+                    int(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
                 ),
             )  # fmt: skip
             if cur.rowcount == 0:
@@ -233,8 +260,8 @@ class SQLiteStore(Store):
         sets = ", ".join(f"{k}=?" for k in values)
         params = list(values.values())
         status = values.get("status")
-        if status is not None and status not in _UNFINISHED:
-            sets += ", owner=NULL, lease_expires_at=NULL"
+        if status is not None and status not in (RunStatus.PENDING.value, RunStatus.RUNNING.value):
+            sets += ", owner=NULL, lease_expires_at=NULL"  # finished or waiting: nobody holds it
         self.db.execute(f"UPDATE runs SET {sets} WHERE id=?", [*params, run_id])
 
     async def get_run(self, run_id: str) -> RunRecord | None:
@@ -296,34 +323,63 @@ class SQLiteStore(Store):
         now: float,
         run_ids: Sequence[str] | None = None,
         steal_from: Sequence[str] = (),
+        queues: Sequence[str] | None = None,
+        labels: Sequence[str] | None = None,
+        queue_limits: dict[str, int] | None = None,
     ) -> list[RunRecord]:
+        if run_ids is not None and not run_ids:
+            return []
         db = self.db
-        params: list[Any] = [*_UNFINISHED, now, *steal_from]
+        params: list[Any] = [now, now, *steal_from]
         sql = (
-            f"SELECT id FROM runs WHERE status IN (?,?) AND (owner IS NULL OR lease_expires_at < ?"
+            "SELECT id, queue, tenant, labels, priority, workflow FROM runs WHERE (status IN ('pending','running') OR "
+            "(status='waiting' AND (cancel_requested=1 OR wake_at <= ?))) "
+            "AND (owner IS NULL OR lease_expires_at < ?"
             f"{' OR owner IN (' + ','.join('?' * len(steal_from)) + ')' if steal_from else ''})"
         )
         if run_ids is not None:
-            if not run_ids:
-                return []
             sql += f" AND id IN ({','.join('?' * len(run_ids))})"
             params.extend(run_ids)
-        sql += " ORDER BY created_at, id LIMIT ?"
-        params.append(limit)
+        if queues is not None:
+            sql += f" AND queue IN ({','.join('?' * len(queues))})"
+            params.extend(queues)
+        held_sql = (
+            "SELECT {col}, COUNT(*) FROM runs WHERE owner IS NOT NULL AND lease_expires_at >= ? "
+            "AND status IN ('pending','running','waiting') GROUP BY {col}"
+        )
         db.execute("BEGIN IMMEDIATE")
         try:
-            ids = [r[0] for r in db.execute(sql, params)]
+            per_tenant: dict[Any, int] = dict(db.execute(held_sql.format(col="tenant"), (now,)).fetchall())
+            per_workflow: dict[Any, int] = dict(db.execute(held_sql.format(col="workflow"), (now,)).fetchall())
+            per_queue: dict[Any, int] = dict(db.execute(held_sql.format(col="queue"), (now,)).fetchall())
+            # Fairness depends on held counts that change as we claim, so the final order is made here.
+            window = max(limit * 20, 200)
+            rows = db.execute(sql + " ORDER BY priority DESC, created_at, id LIMIT ?", [*params, window]).fetchall()
+            candidates = [(i, r) for i, r in enumerate(rows) if _labels_ok(r[3], labels)]
+            ids: list[str] = []
+            while candidates and len(ids) < limit:
+                candidates.sort(key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0]))
+                rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
+                cap = (queue_limits or {}).get(queue)
+                if cap is not None and per_queue.get(queue, 0) >= cap:
+                    continue
+                ids.append(rid)
+                per_queue[queue] = per_queue.get(queue, 0) + 1
+                per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
+                per_workflow[workflow] = per_workflow.get(workflow, 0) + 1
             for rid in ids:
                 db.execute(
-                    "UPDATE runs SET owner=?, lease_expires_at=? WHERE id=?",
+                    "UPDATE runs SET owner=?, lease_expires_at=?, "
+                    "status=CASE status WHEN 'waiting' THEN 'running' ELSE status END, "
+                    "wake_at=CASE status WHEN 'waiting' THEN NULL ELSE wake_at END WHERE id=?",
                     (owner, now + lease_seconds, rid),
                 )
-            rows = [db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (rid,)).fetchone() for rid in ids]
+            out = [db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (rid,)).fetchone() for rid in ids]
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return [_run(r) for r in rows]
+        return [_run(r) for r in out]
 
     async def renew_leases(
         self, owner: str, run_ids: Sequence[str], *, lease_seconds: float, now: float
@@ -359,7 +415,7 @@ class SQLiteStore(Store):
 
     async def request_cancel(self, run_id: str) -> None:
         cur = self.db.execute(
-            "UPDATE runs SET cancel_requested=1 WHERE id=? AND status IN (?,?)", (run_id, *_UNFINISHED)
+            "UPDATE runs SET cancel_requested=1 WHERE id=? AND status IN (?,?,?)", (run_id, *_UNFINISHED)
         )
         if cur.rowcount == 0 and await self.get_run(run_id) is None:
             raise NotFound(f"run {run_id} does not exist")
@@ -375,8 +431,32 @@ class SQLiteStore(Store):
             )
         ]
 
+    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
+                raise NotFound(f"run {run_id} does not exist")
+            cur = db.execute(
+                "INSERT OR IGNORE INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)",
+                (run_id, name, payload, now),
+            )
+            if cur.rowcount:
+                db.execute(
+                    "UPDATE runs SET wake_at = MIN(COALESCE(wake_at, ?), ?) WHERE id=? AND status='waiting'",
+                    (now, now, run_id),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return bool(cur.rowcount)
+
+    async def get_signals(self, run_id: str) -> dict[str, str | None]:
+        return dict(self.db.execute("SELECT name, payload FROM signals WHERE run_id=?", (run_id,)).fetchall())
+
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(
-            "SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?)", _UNFINISHED
+            "SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?,?)", _UNFINISHED
         )
         return sorted(r[0] for r in rows)

@@ -1,0 +1,25 @@
+"""Workflows the worker benchmark submits (imported by the worker processes by module name)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from podium import Workflow
+
+io3 = Workflow("bench-io3")
+
+
+async def _io() -> None:
+    await asyncio.sleep(0.05)
+
+
+io3.step(_io, id="fetch")
+io3.step(_io, id="enrich", needs=["fetch"])
+io3.step(_io, id="store", needs=["enrich"])
+
+noop = Workflow("bench-noop")
+
+
+@noop.step
+async def only() -> None:
+    return None

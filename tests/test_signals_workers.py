@@ -1,0 +1,245 @@
+"""Durable waits (signals, timers), parking and waking runs, workers, queues and labels."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from podium import Client, RunStatus, StepContext, StepStatus, Workflow, open_store
+
+
+@pytest.fixture
+def shared_store(store_url):
+    return open_store(store_url) if store_url.startswith("memory") else store_url
+
+
+def approval_workflow(calls: list[str]) -> Workflow:
+    wf = Workflow("approve-refund")
+
+    async def risky_lookup(amount):
+        calls.append("lookup")
+        return amount > 100
+
+    @wf.step
+    async def check(ctx: StepContext, input):
+        needs_review = await ctx.call(risky_lookup, input["amount"])
+        if not needs_review:
+            return {"approved": True, "by": "policy"}
+        decision = await ctx.wait_for("approval", timeout=3600)
+        calls.append("decided")
+        return {"approved": decision["ok"], "by": decision["by"]}
+
+    @wf.step
+    async def pay(check):
+        calls.append("pay")
+        return "paid" if check["approved"] else "refused"
+
+    return wf
+
+
+async def _until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+async def test_wait_parks_the_run_and_a_signal_resumes_it_in_a_new_engine(shared_store):
+    calls: list[str] = []
+    wf = approval_workflow(calls)
+    async with Client(shared_store, workflows=[wf]) as c1:
+        handle = await c1.start(wf, {"amount": 500})
+
+        async def parked():
+            return (await c1.get(handle.id)).status is RunStatus.WAITING
+
+        await _until(parked)
+        run = await c1.get(handle.id)
+        assert run.owner is None and run.wake_at == pytest.approx(time.time() + 3600, abs=30)
+        assert not c1._driving  # no task, no thread, no lease held while waiting
+    # a different engine (a restart) delivers the decision
+    async with Client(shared_store, workflows=[wf]) as c2:
+        assert await c2.signal(handle.id, "approval", {"ok": True, "by": "maria"})
+        assert not await c2.signal(handle.id, "approval", {"ok": False, "by": "late"})  # first wins
+        assert await c2.result(handle.id) == "paid"
+        h = await c2.history(handle.id)
+    assert calls == ["lookup", "decided", "pay"]  # the durable lookup was not repeated on wake
+    assert h.step("check/signal:approval").output == {"ok": True, "by": "maria"}
+    assert [e.type for e in h.events].count("run_waiting") == 1
+
+
+async def test_signal_while_the_run_is_still_driven(shared_store):
+    calls: list[str] = []
+    wf = approval_workflow(calls)
+    async with Client(shared_store, poll_interval=0.02) as c:
+        handle = await c.start(wf, {"amount": 500})
+
+        async def waiting():
+            return (await c.get(handle.id)).status is RunStatus.WAITING
+
+        await _until(waiting)
+        await c.signal(handle.id, "approval", {"ok": False, "by": "bob"})
+        assert await c.result(handle.id) == "refused"
+
+
+async def test_no_wait_when_not_needed(shared_store):
+    calls: list[str] = []
+    async with Client(shared_store) as c:
+        assert await c.run(approval_workflow(calls), {"amount": 5}) == "paid"
+
+
+async def test_wait_timeout_takes_the_default(shared_store):
+    wf = Workflow("sla")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return await ctx.wait_for("answer", timeout=0.05, default="no answer: default taken")
+
+    async with Client(shared_store, poll_interval=0.02) as c:
+        handle = await c.start(wf)
+        await asyncio.sleep(0.1)
+        await c.resume()  # an engine wakes runs whose timer ran out
+        assert await c.result(handle.id, timeout=5) == "no answer: default taken"
+
+
+async def test_wait_timeout_without_default_fails(shared_store):
+    wf = Workflow("sla-strict")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return await ctx.wait_for("answer", timeout=0.05)
+
+    async with Client(shared_store, poll_interval=0.02) as c:
+        handle = await c.start(wf)
+        await asyncio.sleep(0.1)
+        await c.resume()
+        with pytest.raises(Exception, match="no signal 'answer' arrived within 0.05s"):
+            await c.result(handle.id, timeout=5)
+
+
+async def test_durable_sleep(shared_store):
+    wf = Workflow("sleeper")
+
+    @wf.step
+    async def nap(ctx: StepContext):
+        await ctx.sleep(0.05)
+        return "rested"
+
+    async with Client(shared_store, poll_interval=0.02) as c:
+        stop = asyncio.Event()
+        worker = asyncio.create_task(c.work(stop))
+        handle = await c.start(wf)
+        assert await c.result(handle.id, timeout=5) == "rested"
+        stop.set()
+        await worker
+
+
+async def test_other_branches_run_while_one_waits(shared_store):
+    wf = Workflow("branches")
+
+    @wf.step
+    async def waits(ctx: StepContext):
+        return await ctx.wait_for("go")
+
+    @wf.step
+    async def works():
+        return "done"
+
+    async with Client(shared_store) as c:
+        handle = await c.start(wf)
+
+        async def waiting():
+            return (await c.get(handle.id)).status is RunStatus.WAITING
+
+        await _until(waiting)
+        h = await c.history(handle.id)
+        assert h.step("works").status is StepStatus.COMPLETED
+        assert h.step("waits/signal:go").status is StepStatus.WAITING
+        await c.signal(handle.id, "go", 1)
+        assert await c.result(handle.id) == {"waits": 1, "works": "done"}
+
+
+async def test_cancel_a_waiting_run(shared_store):
+    wf = Workflow("cancel-waiting")
+
+    @wf.step
+    async def waits(ctx: StepContext):
+        return await ctx.wait_for("never")
+
+    async with Client(shared_store) as c:
+        handle = await c.start(wf)
+
+        async def waiting():
+            return (await c.get(handle.id)).status is RunStatus.WAITING
+
+        await _until(waiting)
+        assert (await c.cancel(handle.id)).status is RunStatus.CANCELLED
+
+
+async def test_submit_only_client_and_worker(shared_store):
+    wf = Workflow("queued-work")
+
+    @wf.step
+    async def double(input):
+        return input * 2
+
+    async with Client(shared_store, execute=False) as api:
+        handles = [await api.start(wf, i, queue="bulk", tenant="t1") for i in range(5)]
+        assert {(await api.get(h.id)).status for h in handles} == {RunStatus.PENDING}
+        assert [(await api.get(h.id)).owner for h in handles] == [None] * 5
+        async with Client(shared_store, workflows=[wf], queues=["bulk"]) as worker:
+            stop = asyncio.Event()
+            task = asyncio.create_task(worker.work(stop, concurrency=2))
+            assert [await api.result(h.id, timeout=10) for h in handles] == [0, 2, 4, 6, 8]
+            stop.set()
+            await task
+
+
+async def test_worker_ignores_other_queues(shared_store):
+    wf = Workflow("q-other")
+
+    @wf.step
+    async def one():
+        return 1
+
+    async with Client(shared_store, execute=False) as api:
+        h = await api.start(wf, queue="reports")
+        async with Client(shared_store, workflows=[wf], queues=["bulk"], recover=False) as worker:
+            assert await worker.resume() == []
+        assert (await api.get(h.id)).status is RunStatus.PENDING
+
+
+async def test_labelled_step_is_handed_to_a_worker_with_the_label(shared_store):
+    wf = Workflow("gpu-job")
+    where: dict[str, str] = {}
+
+    @wf.step
+    async def prepare():
+        where["prepare"] = "cpu"
+        return [1, 2, 3]
+
+    @wf.step(labels=["gpu"])
+    async def train(prepare):
+        where["train"] = "gpu"
+        return sum(prepare)
+
+    @wf.step
+    async def report(train):
+        return f"trained: {train}"
+
+    async with Client(shared_store, workflows=[wf], labels=[]) as cpu:
+        handle = await cpu.start(wf)
+
+        async def handed():
+            run = await cpu.get(handle.id)
+            return run.labels == "gpu" and run.owner is None
+
+        await _until(handed)
+        async with Client(shared_store, workflows=[wf], labels=[], recover=False) as cpu2:
+            assert await cpu2.resume() == []  # another CPU worker does not take it
+        async with Client(shared_store, workflows=[wf], labels=["gpu"], recover=False) as gpu:
+            assert await gpu.resume() == [handle.id]
+            assert await gpu.result(handle.id) == "trained: 6"
+    assert where == {"prepare": "cpu", "train": "gpu"}
