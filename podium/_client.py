@@ -137,7 +137,11 @@ class Client:
         self.queues = list(queues) if queues is not None else None
         self.queue_limits = dict(queue_limits or {})
         self._work_event: asyncio.Event | None = None
+        self._handler_tasks: set[asyncio.Task[Any]] = set()
+        self._unsubscribers: builtins.list[Callable[[], Any]] = []
         self._unloadable: set[str] = set()
+        self._dead: builtins.list[str] = []
+        self._dead_checked = float("-inf")
         self._listeners: list[Callable[[Event], None]] = []
         self._driving: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
         self._maintenance: asyncio.Task[None] | None = None
@@ -168,6 +172,10 @@ class Client:
             return
         if drain:
             await self.drain()
+        for unsubscribe in self._unsubscribers:
+            with contextlib.suppress(Exception):
+                await unsubscribe()
+        self._unsubscribers.clear()
         if self._maintenance is not None:
             self._maintenance.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -563,7 +571,11 @@ class Client:
         self._check_open()
         if not self.execute:
             raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
-        dead = [o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)]
+        # Looking for dead owners on this host costs a query: a worker's frequent claims do it every few seconds.
+        if run_ids is not None or time.monotonic() - self._dead_checked > 5:
+            self._dead_checked = time.monotonic()
+            self._dead = [o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)]
+        dead = self._dead
         claimed = await self.store.claim_runs(
             self.owner,
             lease_seconds=self.lease_seconds,
@@ -617,6 +629,35 @@ class Client:
         else:
             await self.store.notify_work()
         return sent
+
+    async def emit(self, topic: str, payload: Any = None) -> None:
+        """Publish an application event (``ticket.created``...) to every subscriber of this store:
+        in this process, and in every process sharing a PostgreSQL store. From step code use
+        ``await ctx.emit(...)``, which is durable (not re-sent when the step is replayed)."""
+        self._check_open()
+        await self.store.publish(topic, _serde.dumps(payload))
+
+    async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
+        """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
+        ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
+        handler runs as a task. Returns an async unsubscribe function."""
+        import fnmatch
+
+        self._check_open()
+        loop = asyncio.get_running_loop()
+
+        def deliver(topic: str, payload: str) -> None:
+            if not fnmatch.fnmatchcase(topic, pattern):
+                return
+            result = handler(topic, _serde.loads(payload))
+            if asyncio.iscoroutine(result):
+                task = loop.create_task(result)
+                self._handler_tasks.add(task)
+                task.add_done_callback(self._handler_tasks.discard)
+
+        unsubscribe = await self.store.subscribe(deliver)
+        self._unsubscribers.append(unsubscribe)
+        return unsubscribe
 
     async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
         """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)

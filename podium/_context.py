@@ -97,6 +97,11 @@ class StepContext:
         label = base if n == 0 else f"{base}-{n + 1}"
         return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout)
 
+    async def emit(self, topic: str, payload: Any = None) -> None:
+        """Publish an application event (see ``Client.emit``) exactly once for this step execution:
+        the publication is a durable call, so a replayed step does not send it again."""
+        await self.call(self._executor.client.emit, topic, payload, name=f"emit:{topic}")
+
     async def wait_for(self, signal: str, *, timeout: float | None = None, default: Any = _RAISE) -> Any:
         """Wait, durably, for ``signal`` to be sent to this run (``client.signal(run_id, signal, payload)``)
         and return its payload.

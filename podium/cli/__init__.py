@@ -11,6 +11,7 @@ from . import (
     _db,  # noqa: F401
     _runs,  # noqa: F401  (registers the run commands)
     _work,  # noqa: F401
+    _yaml,  # noqa: F401  (validate, graph, init)
 )
 from ._app import cli
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .._models import Event, RunRecord, RunStatus
@@ -70,6 +70,26 @@ class Store(ABC):
 
     async def notify_work(self) -> None:
         """Tell waiting workers that work may be ready (see :meth:`wait_for_work`)."""
+
+    #: Whether :meth:`publish` reaches other processes (PostgreSQL) or only this one.
+    cross_process_events: bool = False
+
+    async def publish(self, topic: str, payload: str) -> None:
+        """Send an application event to every subscriber of this store, in this process and, for
+        stores with ``cross_process_events``, in every other process sharing it."""
+        for callback in list(getattr(self, "_subscribers", ())):
+            callback(topic, payload)
+
+    async def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], Awaitable[None]]:
+        """Call ``callback(topic, payload)`` for every published event. Returns an async unsubscribe."""
+        subs: list[Callable[[str, str], None]] = self.__dict__.setdefault("_subscribers", [])
+        subs.append(callback)
+
+        async def unsubscribe() -> None:
+            if callback in subs:
+                subs.remove(callback)
+
+        return unsubscribe
 
     @abstractmethod
     async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:

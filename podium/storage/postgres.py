@@ -30,9 +30,12 @@ Design:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import logging
 import re
 import select
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -113,6 +116,10 @@ MIGRATIONS: list[tuple[int, str]] = [
 
 #: The LISTEN/NOTIFY channel that tells workers new work may be ready.
 CHANNEL = "podium_work"
+#: The channel that carries application events between processes.
+EVENTS_CHANNEL = "podium_events"
+#: NOTIFY payloads are limited to 8000 bytes; keep room for the topic.
+MAX_EVENT_BYTES = 7000
 
 #: Key of the advisory lock that serialises schema migrations (per database).
 MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
@@ -579,19 +586,25 @@ class PostgresStore(Store):
         if queues is not None:
             where += " AND queue = ANY(%s::text[])"
             params.append(list(queues))
-        window = max(limit * 20, 200)
-        held_sql = (
-            "SELECT {col}, count(*) FROM runs WHERE owner IS NOT NULL AND lease_expires_at >= %s "
-            f"AND {_UNFINISHED_SQL} GROUP BY {{col}}"
-        )
+        window = limit * 2 + 50
         async with self._connection() as conn, conn.transaction():
             for q in sorted(queue_limits or {}):
                 # Per-queue caps count held runs: serialise the claimers of a capped queue.
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"podium-queue:{q}",))
-            counts: dict[str, dict[Any, int]] = {}
-            for col in ("tenant", "workflow", "queue"):
-                cur = await conn.execute(held_sql.format(col=col), (now,))
-                counts[col] = {r[0]: r[1] for r in await cur.fetchall()}
+            cur = await conn.execute(
+                "SELECT GROUPING(tenant), GROUPING(workflow), tenant, workflow, queue, count(*) FROM runs "
+                f"WHERE owner IS NOT NULL AND lease_expires_at >= %s AND {_UNFINISHED_SQL} "
+                "GROUP BY GROUPING SETS ((tenant), (workflow), (queue))",
+                (now,),
+            )
+            counts: dict[str, dict[Any, int]] = {"tenant": {}, "workflow": {}, "queue": {}}
+            for g_tenant, g_workflow, tenant, workflow, queue, n in await cur.fetchall():
+                if not g_tenant:
+                    counts["tenant"][tenant] = n
+                elif not g_workflow:
+                    counts["workflow"][workflow] = n
+                else:
+                    counts["queue"][queue] = n
             # Lock the candidates (skipping those another claimer holds); the ones not taken are
             # unlocked again at commit.
             cur = await conn.execute(
@@ -672,6 +685,42 @@ class PostgresStore(Store):
         async with self._connection() as conn:
             cur = await conn.execute("SELECT name, payload FROM signals WHERE run_id = %s", (run_id,))
             return {r[0]: r[1] for r in await cur.fetchall()}
+
+    cross_process_events = True
+
+    async def publish(self, topic: str, payload: str) -> None:
+        message = json.dumps([topic, payload])
+        if len(message.encode()) > MAX_EVENT_BYTES:
+            raise ConfigError(
+                f"event {topic!r} is {len(message.encode()):,} bytes; events between processes are limited to "
+                f"{MAX_EVENT_BYTES:,} bytes (PostgreSQL NOTIFY): store the data and send a reference to it"
+            )
+        async with self._connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, message))
+
+    async def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], Awaitable[None]]:
+        """LISTEN on :data:`EVENTS_CHANNEL` with a dedicated connection and a task that hands every
+        notification to ``callback``."""
+        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
+
+        async def pump() -> None:
+            async for note in conn.notifies():
+                try:
+                    topic, payload = json.loads(note.payload)
+                    callback(topic, payload)
+                except Exception:  # a bad subscriber must not stop the others' events
+                    logging.getLogger("podium.events").exception("event subscriber failed")
+
+        task = asyncio.get_running_loop().create_task(pump())
+
+        async def unsubscribe() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
+                await task
+            await conn.close()
+
+        return unsubscribe
 
     async def notify_work(self) -> None:
         async with self._connection() as conn:

@@ -1,0 +1,256 @@
+"""The workflow file format as a JSON Schema: published for editors, and the one list of fields.
+
+``schema.json`` next to this module (and ``docs/workflow.schema.json``) is
+``workflow_schema(default_registry)``; a test keeps them equal. The loader takes its field names from
+:data:`WORKFLOW_FIELDS` and :data:`STEP_FIELDS`, so the schema and the loader cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from ._registry import StepTypes
+
+SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+STEP_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
+PYTHON_REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+DURATION_PATTERN = r"^[0-9]+(\.[0-9]+)?(ms|s|m|h)$"
+TEMPLATE_PATTERN = r"\{\{|\{%"
+
+_DURATION: dict[str, Any] = {
+    "description": "Seconds (a number), or a duration such as '500ms', '30s', '5m', '2h'.",
+    "anyOf": [{"type": "number", "exclusiveMinimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
+}
+_CONDITION: dict[str, Any] = {
+    "description": "An expression, bare (steps.score.output > 0.5) or as one {{ ... }}; or true/false.",
+    "type": ["string", "boolean"],
+}
+
+_STEP: dict[str, Any] = {
+    "type": "object",
+    "description": "One step of the workflow.",
+    "required": ["id", "uses"],
+    "additionalProperties": False,
+    "properties": {
+        "id": {
+            "type": "string",
+            "pattern": STEP_ID_PATTERN,
+            "description": "Unique step id (letters, digits, '_'); later steps read its result as steps.<id>.output.",
+        },
+        "uses": {
+            "type": "string",
+            "description": "What the step runs: a registered step type (set, log, sleep, fail, subworkflow, "
+            "and plug-in kinds) or a Python function as package.module:function.",
+        },
+        "description": {"type": "string", "description": "What the step is for (shown by 'podium show')."},
+        "with": {
+            "type": "object",
+            "description": "Arguments, templated: strings may use {{ input... }} and {{ steps.<id>.output... }}. A "
+            "string that is exactly one {{ expression }} passes the value itself (a list stays a list).",
+        },
+        "needs": {
+            "description": "Steps to wait for without using their output (a step id or a list of them).",
+            "anyOf": [
+                {"type": "string", "pattern": STEP_ID_PATTERN},
+                {"type": "array", "items": {"type": "string", "pattern": STEP_ID_PATTERN}},
+            ],
+        },
+        "if": {
+            **_CONDITION,
+            "description": "Run the step only when this holds; otherwise it is recorded as skipped. "
+            + str(_CONDITION["description"]),
+        },
+        "for_each": {
+            "description": "Fan out: run the step once per item of this list ({{ expression }} or a literal list); "
+            "'item' and 'index' are the current item and its position; the output is the list of results.",
+            "type": ["string", "array"],
+        },
+        "max_parallel": {"type": "integer", "minimum": 1, "description": "With for_each: items run at once."},
+        "loop": {
+            "type": "object",
+            "description": "Route back to an earlier step (or this one) while a condition holds.",
+            "required": ["to", "while", "max_iterations"],
+            "additionalProperties": False,
+            "properties": {
+                "to": {
+                    "type": "string",
+                    "pattern": STEP_ID_PATTERN,
+                    "description": "Where the next iteration starts.",
+                },
+                "while": {
+                    **_CONDITION,
+                    "description": "Loop again while this holds (evaluated after this step).",
+                },
+                "max_iterations": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "description": "The guard: the run fails if the condition still holds after this many passes.",
+                },
+            },
+        },
+        "retry": {
+            "description": "Attempts in all (a number), or a retry policy.",
+            "anyOf": [
+                {"type": "integer", "minimum": 1},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "max_attempts": {"type": "integer", "minimum": 1},
+                        "initial_interval": _DURATION,
+                        "backoff": {"type": "number", "minimum": 1},
+                        "max_interval": _DURATION,
+                        "jitter": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                },
+            ],
+        },
+        "timeout": {**_DURATION, "description": "How long one attempt may take. " + _DURATION["description"]},
+        "on_error": {
+            "type": "string",
+            "description": "When the step fails for good: 'fail' (the run fails; the default), 'continue' (steps "
+            "that use its output are skipped), or the id of a fallback step that runs instead and whose "
+            "output later steps receive as this step's output.",
+        },
+        "labels": {
+            "description": "Worker labels the step needs (gpu, bulk): only workers started with them run it.",
+            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+        },
+        "concurrency": {
+            "type": "string",
+            "description": "Concurrency class: Client(limits={class: n}) caps how many such steps run at once.",
+        },
+    },
+}
+
+_TRIGGER = {
+    "description": "How runs start (validated now; servers act on them): 'manual', or one of schedule, webhook, event.",
+    "anyOf": [
+        {"const": "manual"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "schedule": {
+                    "type": "string",
+                    "description": "Cron (5 fields) or @hourly, @daily, @weekly, @monthly.",
+                },
+                "webhook": {
+                    "anyOf": [
+                        {"type": "string", "pattern": "^/"},
+                        {
+                            "type": "object",
+                            "required": ["path"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "path": {"type": "string", "pattern": "^/"},
+                                "method": {
+                                    "type": "string",
+                                    "enum": ["GET", "POST", "PUT", "PATCH", "DELETE"],
+                                },
+                            },
+                        },
+                    ]
+                },
+                "event": {"type": "string", "minLength": 1},
+                "input": {"description": "The run input this trigger starts runs with (templated later)."},
+                "description": {"type": "string"},
+            },
+            "anyOf": [{"required": ["schedule"]}, {"required": ["webhook"]}, {"required": ["event"]}],
+        },
+    ],
+}
+
+_WORKFLOW: dict[str, Any] = {
+    "$schema": SCHEMA_DRAFT,
+    "title": "Podium workflow",
+    "description": "A Podium workflow file: a named, versioned graph of steps.",
+    "type": "object",
+    "required": ["name", "steps"],
+    "additionalProperties": False,
+    "properties": {
+        "$schema": {"type": "string"},
+        "name": {
+            "type": "string",
+            "minLength": 1,
+            "description": "The workflow's name (runs are listed under it).",
+        },
+        "version": {
+            "type": ["string", "integer"],
+            "description": "Runs are pinned to the version they started on. Quote versions like '1.10'.",
+        },
+        "description": {"type": "string"},
+        "input": {
+            "type": "object",
+            "description": "The run input: a JSON Schema, or a compact field list (ticket: string, "
+            "priority: integer?, tags: list[string]).",
+        },
+        "timeout": {**_DURATION, "description": "How long a whole run may take. " + _DURATION["description"]},
+        "triggers": {"type": "array", "items": {"$ref": "#/$defs/trigger"}},
+        "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+        "outputs": {
+            "description": "What a run returns: a template or a mapping of templates (default: the output of the "
+            "last step, or of each step nothing waits for).",
+            "type": ["string", "object", "array"],
+        },
+    },
+    "$defs": {"step": _STEP, "trigger": _TRIGGER},
+}
+
+WORKFLOW_FIELDS = frozenset(_WORKFLOW["properties"])
+STEP_FIELDS = frozenset(_STEP["properties"])
+LOOP_FIELDS = frozenset(_STEP["properties"]["loop"]["properties"])
+RETRY_FIELDS = frozenset(_STEP["properties"]["retry"]["anyOf"][1]["properties"])
+
+
+def field_description(name: str, *, step: bool = True) -> str:
+    props = _STEP["properties"] if step else _WORKFLOW["properties"]
+    return str(props.get(name, {}).get("description", ""))
+
+
+def _templatable(schema: Any) -> Any:
+    """An argument schema that also accepts template strings wherever a value goes (editors cannot
+    know what a template will produce)."""
+    if not isinstance(schema, dict):
+        return schema
+    out = copy.deepcopy(schema)
+    props = out.get("properties")
+    if isinstance(props, dict):
+        for name, sub in props.items():
+            props[name] = {"anyOf": [sub, {"type": "string", "pattern": TEMPLATE_PATTERN}]}
+    return out
+
+
+def workflow_schema(registry: StepTypes | None = None) -> dict[str, Any]:
+    """The JSON Schema of workflow files, with each registered kind's ``with:`` arguments."""
+    from ._registry import default_registry
+
+    reg = registry if registry is not None else default_registry
+    schema = copy.deepcopy(_WORKFLOW)
+    step = schema["$defs"]["step"]
+    names = reg.names()
+    step["properties"]["uses"]["anyOf"] = [
+        {"enum": names},
+        {"pattern": PYTHON_REF_PATTERN},
+        {"pattern": r"^[a-z][a-z0-9_-]*$"},
+    ]
+    rules = []
+    for t in reg:
+        args = _templatable(dict(t.args))
+        if t.description:
+            args.setdefault("description", t.description)
+        rules.append(
+            {
+                "if": {"properties": {"uses": {"const": t.name}}, "required": ["uses"]},
+                "then": {"properties": {"with": args}},
+            }
+        )
+    if rules:
+        step["allOf"] = rules
+    return schema
+
+
+def schema_text(registry: StepTypes | None = None) -> str:
+    return json.dumps(workflow_schema(registry), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,330 @@
+"""The sandbox that workflow expressions run in: Jinja2's ``ImmutableSandboxedEnvironment``, cut down
+(a vetted set of filters, one global, read-only method calls) and bounded (sizes, iterations).
+
+What compiling refuses is in ``_expr``; this module is the second layer, which holds even if a
+template reached it unchecked, and the only place that enforces the limits at run time.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+import types
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, Undefined
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import LoopContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+MAX_SIZE = 10_000_000
+"""Characters (or list items) one value made by an expression may hold, and the most a template may
+write."""
+MAX_ITERATIONS = 100_000
+"""For-loop iterations one evaluation may run, all loops together."""
+MAX_RANGE = 100_000
+"""Items ``range()`` may produce."""
+MAX_INT_BITS = 4096
+"""Size of integers that ``*`` and ``**`` may produce."""
+_STR_METHODS = frozenset({
+    "capitalize", "casefold", "count", "endswith", "find", "isalnum", "isalpha", "isdecimal", "isdigit",
+    "islower", "isnumeric", "isspace", "istitle", "isupper", "lower", "lstrip", "partition", "removeprefix",
+    "removesuffix", "replace", "rfind", "rpartition", "rsplit", "rstrip", "split", "splitlines",
+    "startswith", "strip", "swapcase", "title", "upper",
+})  # fmt: skip
+_METHODS: dict[type, frozenset[str]] = {
+    str: _STR_METHODS,
+    dict: frozenset({"get", "keys", "values", "items"}),
+    list: frozenset({"count", "index"}),
+    tuple: frozenset({"count", "index"}),
+}
+_FORMAT_WIDTH = re.compile(r"%[-+ #0]*(\*|\d{4,})|%[-+ #0]*\d*\.(\*|\d{4,})")
+
+
+class _Undefined(StrictUndefined):
+    """Fails when used (printed, compared, iterated...), but chains: ``a.b.c`` of a missing ``a`` is
+    still undefined, so that ``| default(...)`` and ``is defined`` work on whole paths."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name[:2] == "__":
+            raise AttributeError(name)
+        return self
+
+    def __getitem__(self, key: Any) -> Any:
+        return self
+
+
+def missing(hint: str) -> Any:
+    """An undefined value that explains itself when used."""
+    return _Undefined(hint=hint)
+
+
+budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("podium_expr_budget")
+
+
+def _size(value: Any, limit: int = MAX_SIZE) -> int:
+    """Characters and items in ``value``, counted until ``limit`` is passed."""
+    n, stack = 0, [value]
+    while stack and n <= limit:
+        v = stack.pop()
+        if isinstance(v, str):
+            n += len(v)
+        elif isinstance(v, dict):
+            n += len(v) + 1
+            stack.extend(v.keys())
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple | set | frozenset):
+            n += len(v) + 1
+            stack.extend(v)
+        else:
+            n += 1
+    return n
+
+
+def guard(value: Any, what: str = "a value") -> Any:
+    if _size(value) > MAX_SIZE:
+        raise SecurityError(
+            f"{what} would exceed {MAX_SIZE:,} characters or items; workflow expressions are bounded"
+        )
+    return value
+
+
+def _range(*args: int) -> list[int]:
+    rng = range(*args)
+    if len(rng) > MAX_RANGE:
+        raise SecurityError(f"range() of {len(rng):,} items exceeds the limit of {MAX_RANGE:,}")
+    return list(rng)
+
+
+def _iterate(value: Any) -> Iterator[Any]:
+    left = budget.get(None)
+    if left is None:
+        left = [MAX_ITERATIONS]
+    for item in value:
+        left[0] -= 1
+        if left[0] < 0:
+            raise SecurityError(f"for-loops ran more than {MAX_ITERATIONS:,} iterations in one expression")
+        yield item
+
+
+def _concat(parts: list[Any]) -> str:
+    total = 0
+    out = []
+    for p in parts:
+        s = p if isinstance(p, str) else str(guard(p))
+        total += len(s)
+        if total > MAX_SIZE:
+            raise SecurityError(f"joining text with '~' would exceed {MAX_SIZE:,} characters")
+        out.append(s)
+    return "".join(out)
+
+
+def _join(value: Iterable[Any], d: str = "", attribute: Any = None) -> str:
+    if attribute is not None:
+        raise SecurityError("join(attribute=...) is not supported; use map(attribute=...) | join")
+    items = list(value)
+    guard(items, "join's input")
+    total = sum(len(x) if isinstance(x, str) else 32 for x in items) + len(str(d)) * max(0, len(items) - 1)
+    if total > MAX_SIZE:
+        raise SecurityError(f"join would exceed {MAX_SIZE:,} characters")
+    return guard(str(d).join(x if isinstance(x, str) else str(x) for x in items), "join's result")
+
+
+def _replace_size(s: str, old: str, new: str, count: int | None = None) -> None:
+    n = s.count(old) if old else len(s) + 1
+    if count is not None and count >= 0:
+        n = min(n, count)
+    if len(s) + n * max(0, len(new) - len(old)) > MAX_SIZE:
+        raise SecurityError(f"replace would exceed {MAX_SIZE:,} characters")
+
+
+def _replace(s: Any, old: str, new: str, count: int | None = None) -> str:
+    s, old, new = str(s), str(old), str(new)
+    _replace_size(s, old, new, count)
+    return s.replace(old, new) if count is None else s.replace(old, new, count)
+
+
+def _tojson(value: Any, indent: int | None = None) -> str:
+    guard(value, "tojson's input")
+    if indent is not None and not 0 <= int(indent) <= 8:
+        raise SecurityError("tojson indent must be between 0 and 8")
+    return json.dumps(value, ensure_ascii=False, default=str, indent=indent)
+
+
+def _fromjson(value: Any) -> Any:
+    return json.loads(str(value))
+
+
+def _string(value: Any) -> str:
+    return str(guard(value))
+
+
+def _sum(iterable: Iterable[Any], attribute: Any = None, start: Any = 0) -> Any:
+    if not isinstance(start, int | float) or isinstance(start, bool):
+        raise SecurityError("sum() adds numbers only")
+    from jinja2.filters import make_attrgetter
+
+    items = list(iterable)
+    if attribute is not None:
+        getter = make_attrgetter(environment(), attribute)
+        items = [getter(x) for x in items]
+    total = start
+    for x in items:
+        if not isinstance(x, int | float) or isinstance(x, bool):
+            raise TypeError(f"sum() adds numbers only, got {type(x).__name__}")
+        total += x
+    return total
+
+
+def _finalize(value: Any) -> Any:
+    check_defined(value)
+    return guard(value, "a value written by the template")
+
+
+class _Environment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"+", "*", "**", "%"})
+
+    def __init__(self) -> None:
+        super().__init__(
+            undefined=_Undefined, autoescape=False, finalize=_finalize, keep_trailing_newline=True
+        )
+        self.globals.clear()
+        self.globals["range"] = _range
+        keep = [
+            "abs",
+            "capitalize",
+            "count",
+            "d",
+            "default",
+            "dictsort",
+            "first",
+            "float",
+            "groupby",
+            "int",
+            "items",
+            "last",
+            "length",
+            "list",
+            "lower",
+            "map",
+            "max",
+            "min",
+            "reject",
+            "rejectattr",
+            "reverse",
+            "round",
+            "select",
+            "selectattr",
+            "sort",
+            "title",
+            "trim",
+            "truncate",
+            "unique",
+            "upper",
+            "urlencode",
+            "wordcount",
+        ]
+        stock = dict(self.filters)
+        self.filters = {name: stock[name] for name in keep}
+        self.filters.update(
+            join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum,
+            _podium_iter=_iterate, _podium_concat=_concat,
+        )  # fmt: skip
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+            if max(1, abs(left).bit_length()) * right > MAX_INT_BITS * 2 and abs(left) > 1:
+                raise SecurityError(
+                    f"{left} ** {right} is too large; integers are limited to {MAX_INT_BITS} bits"
+                )
+        elif operator == "*":
+            seq, n = (left, right) if isinstance(right, int) else (right, left)
+            if isinstance(seq, str | list | tuple) and isinstance(n, int):
+                if _size(seq) * max(0, n) > MAX_SIZE:
+                    raise SecurityError(
+                        f"repeating a value {n:,} times would exceed {MAX_SIZE:,} characters or items"
+                    )
+            elif (
+                isinstance(left, int)
+                and isinstance(right, int)
+                and left.bit_length() + right.bit_length() > MAX_INT_BITS
+            ):
+                raise SecurityError(f"the product is too large; integers are limited to {MAX_INT_BITS} bits")
+        elif operator == "+":
+            if isinstance(left, str | list | tuple) and _size(left) + _size(right) > MAX_SIZE:
+                raise SecurityError(f"'+' would make a value of more than {MAX_SIZE:,} characters or items")
+        elif operator == "%" and isinstance(left, str):
+            if _FORMAT_WIDTH.search(left):
+                raise SecurityError("'%' formatting with a width or precision of 1000 or more is not allowed")
+            return guard(left % right, "'%' formatting")
+        return self.binop_table[operator](left, right)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        # Data first: `steps.search.output.items` is the "items" key of the output, not dict.items.
+        if isinstance(obj, Mapping) and not isinstance(obj, Undefined):
+            try:
+                return obj[attribute]
+            except (KeyError, TypeError):
+                pass
+        return super().getattr(obj, attribute)
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if attr in ("format", "format_map", "mro"):
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        fn = __obj
+        if fn is _range or isinstance(fn, Undefined):
+            return __context.call(fn, *args, **kwargs)
+        owner = getattr(fn, "__self__", None)
+        name = getattr(fn, "__name__", "")
+        if isinstance(fn, types.BuiltinMethodType) and name in _METHODS.get(type(owner), ()):
+            if name == "replace" and isinstance(owner, str) and len(args) >= 2:
+                _replace_size(owner, str(args[0]), str(args[1]), args[2] if len(args) > 2 else None)
+            return __context.call(fn, *args, **kwargs)
+        if (
+            isinstance(fn, types.MethodType)
+            and isinstance(owner, LoopContext)
+            and name in ("cycle", "changed")
+        ):
+            return __context.call(fn, *args, **kwargs)
+        what = (
+            f"{type(owner).__name__}.{name}()" if owner is not None and name else (name or type(fn).__name__)
+        )
+        raise SecurityError(
+            f"calling {what} is not allowed in workflow expressions; only range() and read-only methods of "
+            "text, lists and mappings (like .split() or .get()) can be called"
+        )
+
+
+_ENVIRONMENT: _Environment | None = None
+
+
+def environment() -> _Environment:
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        _ENVIRONMENT = _Environment()
+    return _ENVIRONMENT
+
+
+def filter_names() -> list[str]:
+    return sorted(n for n in environment().filters if not n.startswith("_"))
+
+
+def check_defined(value: Any) -> None:
+    stack = [value]
+    seen = 0
+    while stack and seen < 100_000:
+        v = stack.pop()
+        seen += 1
+        if isinstance(v, Undefined):
+            v._fail_with_undefined_error()
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
