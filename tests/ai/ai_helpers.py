@@ -47,3 +47,8 @@ def _llama_reason() -> str | None:
 
 
 LLAMA_SKIP = _llama_reason()
+
+
+def add(a: int, b: int) -> int:
+    """Add two integers (a Python tool for the YAML tests)."""
+    return a + b
