@@ -176,6 +176,7 @@ def langgraph_workloads(repeats: int, folder: str) -> Workloads:
 
     fw = "langgraph"
     version = importlib.metadata.version("langgraph")
+    limit: dict[str, Any] = {"recursion_limit": N + 10}  # supersteps; LangGraph < 1.0 defaults to 25
 
     async def noop(state: State) -> None:
         return None
@@ -218,16 +219,16 @@ def langgraph_workloads(repeats: int, folder: str) -> Workloads:
 
     async def chain() -> list[dict[str, Any]]:
         app = line(noop, N).compile()
-        await app.ainvoke({})
-        seconds = await best(_timer(lambda: app.ainvoke({})), repeats)
+        await app.ainvoke({}, limit)
+        seconds = await best(_timer(lambda: app.ainvoke({}, limit)), repeats)
         floor = await best(floor_chain, repeats)
         return [_row(fw, "chain", N, seconds, seconds / N, floor / N, version=version)]
 
     async def fanout() -> list[dict[str, Any]]:
         app = fanout_graph().compile()
-        out = await app.ainvoke({})
+        out = await app.ainvoke({}, limit)
         assert out["count"] == N, out  # 200 branches ran and the join saw them all
-        seconds = await best(_timer(lambda: app.ainvoke({})), repeats)
+        seconds = await best(_timer(lambda: app.ainvoke({}, limit)), repeats)
         floor = await best(floor_fanout, repeats)
         return [_row(fw, "fanout", N, seconds, seconds / N, floor / N, version=version)]
 
@@ -235,7 +236,7 @@ def langgraph_workloads(repeats: int, folder: str) -> Workloads:
         app = line(nap, 5).compile()
 
         async def many() -> None:
-            await asyncio.gather(*(app.ainvoke({}) for _ in range(N)))
+            await asyncio.gather(*(app.ainvoke({}, limit) for _ in range(N)))
 
         await many()
         return [await _concurrent_io_row(fw, _timer(many), repeats, version=version)]
@@ -256,7 +257,7 @@ def langgraph_workloads(repeats: int, folder: str) -> Workloads:
                 app = line(noop, N).compile(checkpointer=saver)
 
                 async def run_once(app: Any = app, durability: str = durability) -> None:
-                    config = {"configurable": {"thread_id": uuid.uuid4().hex}}  # a new run each time
+                    config = {**limit, "configurable": {"thread_id": uuid.uuid4().hex}}  # a new run each time
                     await app.ainvoke({}, config, durability=durability)
 
                 await run_once()
