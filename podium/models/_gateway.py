@@ -4,6 +4,7 @@ backoff, a timeout and a fallback chain, and comes back with its latency and cos
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -101,6 +102,8 @@ class GuardedModel(Model):
             )
         except Exception as exc:
             exc.trail = trail  # type: ignore[attr-defined]
+            # The note is part of the logged traceback: the run log shows what was tried.
+            exc.add_note(f"podium gateway trail: {json.dumps(trail, default=str)}")
             raise
         if self.breaker.success() == "closed":
             trail.append({"model": spec, "breaker": "closed", "note": "probe succeeded"})

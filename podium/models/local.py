@@ -74,7 +74,10 @@ def load(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> tuple[A
             llama = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
-                n_threads=n_threads or os.cpu_count() or 2,
+                n_threads=n_threads
+                or int(os.environ.get("PODIUM_LOCAL_THREADS") or 0)
+                or os.cpu_count()
+                or 2,
                 verbose=False,
             )
             _LOADED[key] = (llama, threading.Lock())

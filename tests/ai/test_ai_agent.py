@@ -277,3 +277,22 @@ async def test_llm_router_over_route_descriptions():
     assert "billing: Invoices, refunds, payments" in prompt and model.requests[0].output_schema is not None
     with pytest.raises(ValueError, match="not a route"):
         ai.Router(routes={"a": model}, default="b")
+
+
+async def test_agent_with_an_http_tool(http_base):
+    echo = HttpTool(
+        "echo",
+        f"{http_base}/echo",
+        description="Echo a text",
+        parameters={"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]},
+    )
+    model = ScriptedModel(
+        [
+            (first_turn, ToolCall(id="h1", name="echo", arguments={"text": "ping"})),
+            (None, "The service said: got ping"),
+        ]
+    )
+    result = await ai.Agent(model=model, tools=[echo]).run(None, "ping the service")
+    assert result.output == "The service said: got ping"
+    assert result.tool_calls[0].value == "got ping"
+    assert model.requests[0].tools[0].name == "echo"

@@ -228,3 +228,19 @@ async def test_all_models_failed():
     ) as err:
         await both.complete(REQ)
     assert err.value.retryable  # one of them may come back
+
+
+async def test_a_final_failure_logs_its_trail(client):
+    gw = Gateway(retry=Backoff(max_attempts=2, initial=0), breaker=BreakerPolicy(failures=2, reset_after=60))
+    model = ScriptedModel(default=ProviderError("502 bad gateway", status=502, retryable=True))
+    wf = podium.Workflow("failing-model")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return (await ai.llm(ctx, "hi", model=gw.model(model))).text
+
+    run_id = (await client.start(wf)).id
+    with pytest.raises(podium.RunFailed, match="502"):
+        await client.result(run_id)
+    error = (await client.history(run_id)).step("ask/llm").error
+    assert "podium gateway trail" in error["traceback"] and '"breaker": "open"' in error["traceback"]
