@@ -252,5 +252,24 @@ def workflow_schema(registry: StepTypes | None = None) -> dict[str, Any]:
     return schema
 
 
+def published_registry() -> StepTypes:
+    """What the published schema describes: the built-in kinds and those Podium itself ships as
+    plug-ins (the model steps), not whatever other plug-ins this environment has."""
+    from importlib.metadata import entry_points
+
+    from ._registry import ENTRY_POINT_GROUP, StepType, builtin_step_types
+
+    registry = StepTypes(builtin_step_types(), entry_points=False)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = getattr(ep, "dist", None)
+        if dist is not None and dist.name == "podium" and ep.name not in registry.names():
+            obj = ep.load()
+            if isinstance(obj, StepType):
+                registry.add(obj)
+    return registry
+
+
 def schema_text(registry: StepTypes | None = None) -> str:
-    return json.dumps(workflow_schema(registry), indent=2, ensure_ascii=False) + "\n"
+    """The JSON Schema as text; by default the published one (see :func:`published_registry`)."""
+    reg = registry if registry is not None else published_registry()
+    return json.dumps(workflow_schema(reg), indent=2, ensure_ascii=False) + "\n"

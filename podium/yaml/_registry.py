@@ -73,9 +73,12 @@ class StepTypes:
         return isinstance(name, str) and self.get(name) is not None
 
     def __iter__(self) -> Iterator[StepType]:
+        self._load_plugins()
         return iter(sorted(self._types.values(), key=lambda t: t.name))
 
     def names(self) -> list[str]:
+        """Every kind's name, plug-ins included (so that listings do not depend on what was looked up)."""
+        self._load_plugins()
         return sorted(self._types)
 
     def copy(self) -> StepTypes:
@@ -137,12 +140,14 @@ class StepTypes:
 
     def get(self, name: str) -> StepType | None:
         found = self._types.get(name)
-        if found is None and self._entry_points and not self._scanned:
-            self._scan()
+        if found is None:
+            self._load_plugins()
             found = self._types.get(name)
         return found
 
-    def _scan(self) -> None:
+    def _load_plugins(self) -> None:
+        if not self._entry_points or self._scanned:
+            return
         self._scanned = True
         from importlib.metadata import entry_points
 
