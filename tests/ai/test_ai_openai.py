@@ -97,3 +97,76 @@ async def test_http_errors_are_mapped(llama_server):
             .complete(Request(messages=(Message.user("x"),)))
         )
     assert err2.value.retryable and len(err2.value.trail) == 2
+
+
+def test_openai_request_body_and_response_shape():
+    """What goes to api.openai.com for structured output and tools, and how its answer is read
+    (the shapes of the Chat Completions API; llama.cpp's server only takes json_object)."""
+    import httpx
+
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if len(sent) == 1:
+            return httpx.Response(
+                429, headers={"retry-after-ms": "1500"}, json={"error": {"message": "Rate limit reached"}}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini-2024-07-18",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [
+                                {
+                                    "id": "call_abc",
+                                    "type": "function",
+                                    "function": {"name": "get_order", "arguments": '{"order_id": 42}'},
+                                }
+                            ],
+                        },
+                        "finish_reason": "tool_calls",
+                    }
+                ],
+                "usage": {"prompt_tokens": 57, "completion_tokens": 17, "total_tokens": 74},
+            },
+        )
+
+    import asyncio
+
+    slept = []
+
+    async def sleep(s):
+        slept.append(s)
+
+    model = get_model("openai:gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler))
+    request = Request(
+        messages=(Message.user("Where is order 42?"),),
+        tools=(LOOKUP,),
+        tool_choice="get_order",
+        output_schema={"type": "object", "properties": {"x": {"type": "string"}}},
+        output_name="Answer",
+        max_tokens=50,
+    )
+    r = asyncio.run(Gateway(sleep=sleep).model(model).complete(request))
+    body = __import__("json").loads(sent[0].content)
+    assert str(sent[0].url) == "https://api.openai.com/v1/chat/completions"
+    assert sent[0].headers["authorization"] == "Bearer sk-test"
+    assert body["max_completion_tokens"] == 50 and "max_tokens" not in body
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "get_order"}}
+    assert (
+        body["response_format"]["type"] == "json_schema"
+        and body["response_format"]["json_schema"]["name"] == "Answer"
+    )
+    assert body["tools"][0]["function"]["parameters"] == LOOKUP.parameters
+    assert slept == [1.5]  # retry-after-ms honoured
+    assert r.tool_calls[0].arguments == {"order_id": 42} and r.finish_reason == "tool_calls"
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (57, 17)
+    assert r.usage.cost == pytest.approx((57 * 0.15 + 17 * 0.60) / 1e6)
