@@ -1,0 +1,331 @@
+"""One SQL connection for the memory, vector and knowledge tables, chosen by the run store's URL.
+
+These tables live beside the run store's (same SQLite file, same PostgreSQL database) but are not
+the run store's: each component (``vectors``, ``memory``, ``knowledge``) has its own versioned
+migrations, recorded in ``podium_ext_migrations``. ``memory://`` is an in-process SQLite database,
+so the embedded and in-memory backends run the same SQL.
+
+Statements are written with ``?`` placeholders and ``{blob}``/``{real}``/``{id}``/``{serial}`` type
+names in migrations; :class:`Database` translates them for its dialect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from ._errors import ConfigError, StoreError
+
+#: Dialect-specific type names used in migrations.
+TYPES = {
+    "sqlite": {"blob": "BLOB", "real": "REAL", "id": "TEXT", "bigint": "INTEGER", "json": "TEXT"},
+    "postgres": {
+        "blob": "BYTEA",
+        "real": "DOUBLE PRECISION",
+        "id": 'TEXT COLLATE "C"',
+        "bigint": "BIGINT",
+        "json": "TEXT",
+    },
+}
+
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS podium_ext_migrations "
+    "(component TEXT NOT NULL, version INTEGER NOT NULL, applied_at {real}, PRIMARY KEY (component, version))"
+)
+
+
+class Tx:
+    """Statements inside one transaction (see :meth:`Database.transaction`)."""
+
+    def __init__(self, db: Database, conn: Any) -> None:
+        self._db = db
+        self._conn = conn
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return await self._db._execute(self._conn, sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._db._executemany(self._conn, sql, rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return await self._db._fetchall(self._conn, sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+
+class Database:
+    """A connection (SQLite) or a small pool (PostgreSQL). Methods are coroutines."""
+
+    dialect: str = "sqlite"
+    url: str = ""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Database:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def sql(self, text: str) -> str:
+        """``text`` with this dialect's placeholders and type names."""
+        return text
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Tx]:
+        raise NotImplementedError
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        async with self.transaction() as tx:
+            return await tx.fetchall(sql, params)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def migrate(self, component: str, migrations: Sequence[tuple[int, str]]) -> list[int]:
+        """Apply ``component``'s migrations that are not recorded yet, each in its own transaction."""
+        applied: list[int] = []
+        types = TYPES[self.dialect]
+        async with self.transaction() as tx:
+            await tx.execute(_MIGRATIONS_TABLE.format(**types))
+        for version, text in migrations:
+            async with self.transaction() as tx:
+                await self._lock_migrations(tx)
+                done = await tx.fetchone(
+                    "SELECT 1 FROM podium_ext_migrations WHERE component=? AND version=?",
+                    (component, version),
+                )
+                if done:
+                    continue
+                for stmt in text.format(**types).split(";"):
+                    if stmt.strip():
+                        await tx.execute(stmt)
+                await tx.execute(
+                    "INSERT INTO podium_ext_migrations VALUES (?, ?, ?)", (component, version, _now())
+                )
+                applied.append(version)
+        return applied
+
+    async def _lock_migrations(self, tx: Tx) -> None: ...
+
+    # -- per-dialect primitives ------------------------------------------------------------------
+
+    async def _execute(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    async def _executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    async def _fetchall(self, conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+class SQLiteDatabase(Database):
+    """One ``sqlite3`` connection used on the event loop's thread, as the SQLite run store does.
+    ``path`` ``":memory:"`` is a private in-process database (the ``memory://`` backend)."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, url: str = "") -> None:
+        self.path = path
+        self.url = url or f"sqlite:///{path}"
+        self._conn: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        try:
+            if self.path != ":memory:":
+                os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
+        if self.path != ":memory:":
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        self._conn = conn
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"database {self.url} is not open; use 'async with' or await open()")
+        return self._conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        conn = self.conn
+        async with self._lock:  # one connection: transactions of concurrent coroutines take turns
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self, conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # Single statements run in autocommit, outside the lock: nothing here suspends between a
+    # transaction's statements, so they cannot land inside another coroutine's transaction.
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(sql, tuple(params)).rowcount)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return list(self.conn.execute(sql, tuple(params)).fetchall())
+
+    async def _execute(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
+        return int(conn.execute(sql, tuple(params)).rowcount)
+
+    async def _executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn.executemany(sql, [tuple(r) for r in rows])
+
+    async def _fetchall(self, conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return list(conn.execute(sql, tuple(params)).fetchall())
+
+
+class PostgresDatabase(Database):
+    """A psycopg 3 connection pool (autocommit; :meth:`transaction` opens a real transaction)."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, max_size: int = 4) -> None:
+        self.url = url
+        self.max_size = max_size
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            from psycopg_pool import AsyncConnectionPool
+        except ImportError as exc:
+            raise ConfigError(f"PostgreSQL needs psycopg: pip install 'podium[postgres]' ({exc})") from exc
+        pool = AsyncConnectionPool(
+            self.url,
+            kwargs={"autocommit": True},
+            min_size=1,
+            max_size=self.max_size,
+            name="podium-memory",
+            open=False,
+        )
+        try:
+            await pool.open(wait=True, timeout=15)
+        except Exception as exc:
+            await pool.close()
+            raise ConfigError(f"cannot connect to PostgreSQL for memory tables: {exc}") from exc
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    def sql(self, text: str) -> str:
+        return text.replace("?", "%s")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        if self._pool is None:
+            raise StoreError(f"database {self.url} is not open; use 'async with' or await open()")
+        async with self._pool.connection() as conn, conn.transaction():
+            yield Tx(self, conn)
+
+    async def _lock_migrations(self, tx: Tx) -> None:
+        await tx.execute("SELECT pg_advisory_xact_lock(7380983710203310082)")
+
+    async def _execute(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
+        cur = await conn.execute(self.sql(sql), tuple(params))
+        return int(cur.rowcount)
+
+    async def _executemany(self, conn: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            async with conn.cursor() as cur:
+                await cur.executemany(self.sql(sql), [tuple(r) for r in rows])
+
+    async def _fetchall(self, conn: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        cur = await conn.execute(self.sql(sql), tuple(params))
+        return list(await cur.fetchall()) if cur.description else []
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a ``sqlite:///rel.db`` / ``sqlite:////abs.db`` URL (or a plain path)."""
+    if "://" not in url:
+        return url
+    path = url.removeprefix("sqlite://")
+    return path[1:] if path.startswith("/") else path
+
+
+def open_database(url: str) -> Database:
+    """A (not yet open) database for a store URL: ``memory://``, ``sqlite:///...``, ``postgresql://...``."""
+    scheme = url.split("://", 1)[0] if "://" in url else ""
+    if scheme == "memory":
+        return SQLiteDatabase(":memory:", url)
+    if scheme in ("sqlite", ""):
+        path = sqlite_path(url)
+        if not path:
+            raise ConfigError(f"URL {url!r} names no file; use sqlite:///podium.db")
+        return SQLiteDatabase(path, url if scheme else f"sqlite:///{path}")
+    if scheme in ("postgresql", "postgres"):
+        return PostgresDatabase(url)
+    raise ConfigError(
+        f"unknown store URL {url!r}: use memory://, sqlite:///path.db or postgresql://user@host/db"
+    )
+
+
+_SHARED: weakref.WeakKeyDictionary[Any, Database] = weakref.WeakKeyDictionary()
+
+
+def database_for(store: Any) -> Database:
+    """The database that goes with a run store object: the same file or server, and for a
+    ``memory://`` store one in-process database shared by everything that uses that store."""
+    db = _SHARED.get(store)
+    if db is None:
+        db = _SHARED[store] = open_database(store.url)
+    return db
+
+
+async def has_table(db: Database, name: str) -> bool:
+    """Whether ``name`` exists (the run tables are absent from a database used only for memory)."""
+    if db.dialect == "postgres":
+        row = await db.fetchone("SELECT to_regclass(?) IS NOT NULL", (name,))
+    else:
+        row = await db.fetchone("SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?", (name,))
+    return bool(row and row[0])
+
+
+async def replace_text(db: Database, table: str, column: str, old: str, new: str) -> int:
+    """``UPDATE table SET column = replace(column, old, new)`` where it occurs; returns rows changed."""
+    find = "strpos" if db.dialect == "postgres" else "instr"
+    return await db.execute(
+        f"UPDATE {table} SET {column} = replace({column}, ?, ?) WHERE {find}({column}, ?) > 0",
+        (old, new, old),
+    )
