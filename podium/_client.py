@@ -19,8 +19,18 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import _serde
-from ._errors import ConfigError, DefinitionError, NotFound, RunCancelled, RunFailed, StoreError
+from ._errors import (
+    ConfigError,
+    DefinitionError,
+    KillSwitchActive,
+    NotFound,
+    RunCancelled,
+    RunFailed,
+    StoreError,
+)
 from ._executor import RunExecutor
+from ._governance import Principal
+from ._governed import Governed
 from ._history import RunHistory, fold
 from ._models import Event, EventType, RunRecord, RunStatus, new_id
 from ._workflow import Workflow
@@ -69,7 +79,7 @@ class RunHandle:
         return await self.client.wait(self.id, timeout=timeout)
 
 
-class Client:
+class Client(Governed):
     """Starts, drives, inspects and controls runs on one store.
 
     ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless
@@ -89,6 +99,9 @@ class Client:
         this engine lacks is handed to a worker that has them.
     :param queues: the queues this engine claims runs from (None: all).
     :param queue_limits: caps on runs held at once per queue, across all engines.
+    :param token: the API token to act with. Required once the store has users; without users
+        (local mode) the client acts as the single local user, who may do everything.
+    :param audit: write the hash-chained audit log (run starts and ends, decisions, changes).
     :param started_event_after: a step attempt still running after this many seconds is recorded as
         running (found by the maintenance sweep every ``poll_interval``); quicker steps are recorded
         once, when they finish, so that a durable step costs one commit.
@@ -110,6 +123,8 @@ class Client:
         labels: Sequence[str] | None = None,
         queues: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
+        token: str | None = None,
+        audit: bool = True,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         self.owner = f"{_HOST}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -138,6 +153,10 @@ class Client:
         self.queue_limits = dict(queue_limits or {})
         self._work_event: asyncio.Event | None = None
         self._handler_tasks: set[asyncio.Task[Any]] = set()
+        self._token = token
+        self.audit_enabled = audit
+        self._principal = Principal.local_user()
+        self._switches: dict[str, dict[str, Any]] = {}
         self._unsubscribers: builtins.list[Callable[[], Any]] = []
         self._unloadable: set[str] = set()
         self._dead: builtins.list[str] = []
@@ -160,10 +179,16 @@ class Client:
         if self._open:
             return
         await self.store.open()
+        try:
+            self._principal = await self._resolve_principal(self._token)
+            self._switches = await self.switches()
+        except BaseException:
+            await self.store.close()
+            raise
         self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
         self._open = True
         if self.recover and self.execute:
-            await self.resume()
+            await self._resume()
 
     async def close(self, *, drain: bool = False) -> None:
         """Stop. With ``drain`` wait for the runs this client drives to finish; otherwise hand them
@@ -261,9 +286,17 @@ class Client:
         it up when this client does not execute runs itself (``Client(execute=False)``)."""
         self._check_open()
         wf = self.register(workflow) if isinstance(workflow, Workflow) else self.workflow(workflow)
+        await self._authorize("runs.start", f"workflow:{wf.name}")
+        off = self.switched_off(wf.name)
+        if off is not None:
+            raise KillSwitchActive(
+                f"workflow {wf.name!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                "clear the switch with 'podium killswitch clear' to start runs again"
+            )
         value = wf.validate_input(input)
         payload = _serde.dumps(value)
         rid = run_id or new_id()
+        await self._audit("run.start", rid, workflow=wf.name, version=wf.version, queue=queue)
         await self._create_and_drive(
             wf,
             rid,
@@ -409,6 +442,9 @@ class Client:
                 continue
             try:
                 now = time.time()
+                await self._refresh_switches()
+                if self._switches:
+                    await self._apply_switches()
                 for ex, _ in list(self._driving.values()):
                     if ex.running:
                         await ex.mark_started(self.started_event_after)
@@ -437,6 +473,7 @@ class Client:
     async def get(self, run_id: str) -> RunRecord:
         """The run's record; raises :class:`NotFound`."""
         self._check_open()
+        await self._authorize("runs.read", run_id)
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
@@ -453,6 +490,7 @@ class Client:
     ) -> list[RunRecord]:
         """Runs, newest first."""
         self._check_open()
+        await self._authorize("runs.read")
         try:
             statuses = [RunStatus(s) for s in status] if status else None
         except ValueError as exc:
@@ -465,6 +503,10 @@ class Client:
         """Everything recorded about a run: steps, attempts, outputs, errors, timings, events."""
         run = await self.get(run_id)
         events = await self.store.load_events(run_id)
+        if not self.principal.can("payloads.read"):  # the shape of the run, without its data
+            hidden = '"[hidden: needs payloads.read]"'
+            run.input = run.output = hidden
+            events = [Event(**{**_event_fields(e), "data": None}) for e in events]
         return RunHistory(run=run, steps=fold(events), events=events)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
@@ -515,7 +557,10 @@ class Client:
     async def cancel(self, run_id: str, *, wait: float = 10.0) -> RunRecord:
         """Cancel an unfinished run (and its unfinished child runs). Running steps are cancelled and
         recorded as such. Returns the run's record (unchanged if it had already finished)."""
+        await self._authorize("runs.cancel", run_id)
         run = await self.get(run_id)
+        if not run.status.finished:
+            await self._audit("run.cancel", run_id)
         if run.status.finished:
             return run
         for child in await self.store.list_runs(
@@ -546,6 +591,20 @@ class Client:
                 return await self.get(run_id)
         return await self.wait(run_id, timeout=wait)
 
+    async def _apply_switches(self) -> None:
+        for rid, (ex, _) in list(self._driving.items()):
+            off = self.switched_off(ex.wf.name)
+            if off is not None and off.get("mode") == "cancel" and ex.reason is None:
+                await self._audit("run.cancel", rid, actor="engine", reason="kill switch")
+                await self._cancel_local(rid)
+
+    async def _waiting_on(self, run_id: str) -> builtins.list[str]:
+        events = await self.store.load_events(run_id)
+        for ev in reversed(events):
+            if ev.type == EventType.RUN_WAITING and ev.data:
+                return list(json.loads(ev.data).get("signals", []))
+        return []
+
     def _workflow_for_or_stub(self, run: RunRecord) -> Workflow:
         try:
             return self._workflow_for(run)
@@ -568,6 +627,13 @@ class Client:
         steps are not executed again; a step that was in flight is attempted again. Returns the ids
         of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
         (and logged)."""
+        await self._authorize("runs.resume")
+        ids = await self._resume(run_ids, limit=limit)
+        if ids:
+            await self._audit("run.resume", ",".join(ids[:50]), count=len(ids))
+        return ids
+
+    async def _resume(self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000) -> builtins.list[str]:
         self._check_open()
         if not self.execute:
             raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
@@ -615,7 +681,15 @@ class Client:
         The first signal of a name wins: returns False if the run already had one. A parked run is
         woken: this client drives it on if it executes runs, else a worker picks it up."""
         self._check_open()
-        run = await self.get(run_id)
+        await self._authorize("runs.signal", run_id)
+        sent = await self._deliver_signal(run_id, name, payload)
+        await self._audit("run.signal", run_id, name=name, delivered=sent)
+        return sent
+
+    async def _deliver_signal(self, run_id: str, name: str, payload: Any) -> bool:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
         if run.status.finished:
             raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
         sent = await self.store.send_signal(run_id, name, _serde.dumps(payload), now=time.time())
@@ -625,7 +699,7 @@ class Client:
             if entry[0].due(time.time()):
                 entry[0].poke()
         elif self.execute:
-            await self.resume([run_id])
+            await self._resume([run_id])
         else:
             await self.store.notify_work()
         return sent
@@ -667,7 +741,7 @@ class Client:
             free = concurrency - len(self._driving)
             if free > 0:
                 try:
-                    await self.resume(limit=free)
+                    await self._resume(limit=free)
                 except Exception:
                     log.exception("claiming runs failed; retrying")
             waiter = asyncio.ensure_future(self.store.wait_for_work(self.poll_interval))
@@ -682,6 +756,7 @@ class Client:
         it; every other step that finished in the earlier run is reused, not executed again.
         ``input`` replaces the run input (the reused steps keep their earlier results)."""
         self._check_open()
+        await self._authorize("runs.fork", run_id)
         parent = await self.get(run_id)
         wf = self._workflow_for(parent)
         if from_step not in wf.steps:
@@ -711,6 +786,7 @@ class Client:
                 keep.append(Event(**{**_event_fields(ev), "data": json.dumps(data)}))
         payload = parent.input if input is _UNSET else _serde.dumps(wf.validate_input(input))
         rid = new_id()
+        await self._audit("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET)
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
         return RunHandle(self, rid)
 
@@ -726,7 +802,7 @@ class Client:
         if not created and rid not in self._driving:
             run = await self.get(rid)
             if not run.status.finished:
-                await self.resume([rid])
+                await self._resume([rid])
         return await self.wait(rid)
 
 

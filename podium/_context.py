@@ -114,6 +114,32 @@ class StepContext:
         """
         return await self._executor.wait_signal(self, signal, timeout, default)
 
+    async def approval(
+        self,
+        payload: Any = None,
+        *,
+        title: str = "",
+        role: str | None = None,
+        timeout: float | None = None,
+        default: Any = _RAISE,
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Ask a person to approve, reject or edit ``payload``, durably (see :meth:`wait_for`).
+
+        The request appears in the approvals inbox (``podium approvals``, ``client.approvals()``);
+        an approver decides with ``client.decide(...)`` / ``podium approve``. Returns the decision:
+        ``{"approved": bool, "by": str, "comment": str, "payload": ..., "edited": bool}``. With
+        ``timeout`` (an SLA), ``default`` is returned when nobody decides in time (for example
+        ``{"approved": False, "by": "sla"}``); with no default the step fails. ``role`` restricts who
+        may decide.
+        """
+        from ._models import step_key
+
+        label = name or f"approval:{step_key(self.step_id, self.iteration, self.index)}"
+        info = {"title": title or f"approve step {self.step_id}", "payload": payload, "role": role}
+        result: dict[str, Any] = await self._executor.wait_signal(self, label, timeout, default, info)
+        return result
+
     async def sleep(self, seconds: float) -> None:
         """A durable timer: the run is parked for ``seconds`` and survives restarts meanwhile."""
         self._calls["__sleep__"] = n = self._calls.get("__sleep__", 0) + 1

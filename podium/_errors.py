@@ -7,6 +7,9 @@ Three families, kept apart so that handling one never swallows another::
     ├── ConfigError                  a store URL, an option or an input is wrong
     │   └── InputValidationError     a run input or a step value does not match its declared type
     ├── NotFound                     a run, step or workflow that does not exist
+    ├── AuthError                    no valid token: unknown, expired or revoked
+    │   └── PermissionDenied         the principal lacks the permission for this action
+    ├── KillSwitchActive             a kill switch stops what was asked
     ├── StepError                    raised by step code to control retries
     │   └── NonRetryableError        fail the step now, whatever its retry policy says
     ├── StepTimeout                  a step attempt ran past its timeout (retryable)
@@ -50,6 +53,18 @@ class InputValidationError(ConfigError):
 
 class NotFound(PodiumError):
     """The run, step or workflow asked for does not exist."""
+
+
+class AuthError(PodiumError):
+    """The token is missing, unknown, expired or revoked."""
+
+
+class PermissionDenied(AuthError):
+    """The acting principal lacks the permission an action needs."""
+
+
+class KillSwitchActive(PodiumError):
+    """A kill switch forbids this (a workflow, step kind, provider, or everything is switched off)."""
 
 
 class StepError(PodiumError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import hashlib
 import inspect
 import json
 import logging
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _serde
+from ._audit import event_bytes
 from ._context import _RAISE, StepContext
 from ._errors import (
     InputValidationError,
@@ -100,8 +102,10 @@ class RunExecutor:
         self.handoff: set[str] = set()  # worker labels that steps here need and this engine lacks
         self.signals: dict[str, str | None] | None = None
         self.wait_deadlines: dict[_Key, float | None] = {}
+        self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
+            self._digest.update(event_bytes(ev.seq, ev.type, ev.ts, ev.step, ev.iteration, ev.index, ev.attempt, ev.data))
 
     def _learn(self, ev: Event) -> None:
         t = ev.type
@@ -138,11 +142,12 @@ class RunExecutor:
         run_update: dict[str, Any] | None = None,
     ) -> None:
         self._seq += 1
+        ts = time.time()
         ev = Event(
             run_id=self.run_id,
             seq=self._seq,
             type=type,
-            ts=time.time(),
+            ts=ts,
             step=step,
             iteration=iteration,
             index=index,
@@ -150,6 +155,7 @@ class RunExecutor:
             data=data,
         )
         await self.store.append((ev,), run_update)
+        self._digest.update(event_bytes(self._seq, type, ts, step, iteration, index, attempt, data))
         if self._listeners:
             for fn in self._listeners:
                 try:
@@ -270,7 +276,9 @@ class RunExecutor:
             self._wake.set_result(None)
         return True
 
-    async def wait_signal(self, ctx: StepContext, name: str, timeout: float | None, default: Any) -> Any:
+    async def wait_signal(
+        self, ctx: StepContext, name: str, timeout: float | None, default: Any, info: dict[str, Any] | None = None
+    ) -> Any:
         key = (f"{ctx.step_id}/signal:{name}", ctx.iteration, ctx.index)
         rec = self.recorded.get(key)
         if rec is not None and rec[0] == "completed":
@@ -291,9 +299,10 @@ class RunExecutor:
             return _serde.loads(payload)
         if key not in self.wait_deadlines:
             deadline = now + timeout if timeout is not None else None
-            await self.emit(
-                EventType.STEP_WAITING, key[0], key[1], key[2], 1, json.dumps({"signal": name, "deadline": deadline})
-            )
+            waiting: dict[str, Any] = {"signal": name, "deadline": deadline}
+            if info is not None:
+                waiting["approval"] = info
+            await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, json.dumps(waiting, default=str))
             self.wait_deadlines[key] = deadline
         deadline = self.wait_deadlines[key]
         if deadline is not None and now >= deadline:
@@ -361,6 +370,7 @@ class RunExecutor:
         self.run.output = output
         self.run.error = err
         self.run.finished_at = now
+        await self.client._audit_run_end(self.run_id, status, self.wf.name, self._digest.hexdigest(), self._seq)
 
     async def _schedule(self) -> None:
         wf = self.wf
@@ -464,6 +474,12 @@ class RunExecutor:
                 self.state[sid] = _SKIPPED
                 await self.emit(EventType.STEP_SKIPPED, sid, it, None, 0, json.dumps({"reason": reason}))
                 return self._release(sid)
+            if args is not None and self.client._switches:
+                off = self.client.switched_off(self.wf.name, s.kind)
+                if off is not None:  # paused at this step boundary until the switch is cleared
+                    self.parked[sid] = ({"__killswitch__"}, None)
+                    self.state[sid] = _PARKED
+                    return None
             if args is not None and s.labels and not labels_ok(s.labels_text, self.client.labels):
                 self.handoff.update(s.labels)
                 return None

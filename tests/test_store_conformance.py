@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -222,7 +223,9 @@ async def test_reopen_keeps_everything(store_url):
 
 
 async def test_new_fields_round_trip(store):
-    run = _run("r1", queue="bulk", priority=5, tenant="acme", labels="gpu", wake_at=12.5, status=RunStatus.WAITING)
+    run = _run(
+        "r1", queue="bulk", priority=5, tenant="acme", labels="gpu", wake_at=12.5, status=RunStatus.WAITING
+    )
     await store.create_run(run)
     assert await store.get_run("r1") == run
 
@@ -271,7 +274,9 @@ async def test_claim_by_queue_label_and_priority(store):
     await store.create_run(_run("gpu2", created=0.2, queue="q", labels="gpu,big"))
     got = await store.claim_runs("cpu-worker", lease_seconds=5, limit=10, now=now, queues=["q"], labels=[])
     assert [r.id for r in got] == ["high", "low"]
-    got = await store.claim_runs("gpu-worker", lease_seconds=5, limit=10, now=now, queues=["q"], labels=["gpu"])
+    got = await store.claim_runs(
+        "gpu-worker", lease_seconds=5, limit=10, now=now, queues=["q"], labels=["gpu"]
+    )
     assert [r.id for r in got] == ["gpu"]
     got = await store.claim_runs("any", lease_seconds=5, limit=10, now=now)  # labels=None: any
     assert [r.id for r in got] == ["gpu2", "other"]
@@ -295,3 +300,59 @@ async def test_fair_between_tenants(store):
     await store.create_run(_run("small1", created=101.0, tenant="small"))
     got = [r.id for r in await store.claim_runs("w", lease_seconds=5, limit=4, now=now)]
     assert got == ["flood0", "small0", "flood1", "small1"]
+
+
+async def test_audit_chain_is_linear_and_ordered(store):
+    from podium._audit import AuditEntry, verify
+
+    for i in range(5):
+        await store.append_audit(
+            AuditEntry(ts=float(i), actor="a", action=f"act{i}", target="t", data=json.dumps({"i": i}))
+        )
+    entries = await store.list_audit()
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[1].prev_hash == entries[0].hash
+    assert verify(entries) == (5, None)
+    assert [e.seq for e in await store.list_audit(after=3)] == [4, 5]
+    assert [e.seq for e in await store.list_audit(limit=2)] == [1, 2]
+
+
+async def test_concurrent_audit_appends_keep_one_chain(store_url):
+    import asyncio
+
+    from podium._audit import AuditEntry, verify
+
+    stores = (
+        [open_store(store_url) for _ in range(3)]
+        if not store_url.startswith("memory")
+        else [open_store(store_url)]
+    )
+    for s in stores:
+        await s.open()
+    try:
+        await asyncio.gather(
+            *(
+                s.append_audit(AuditEntry(ts=1.0, actor=f"w{i}", action="x"))
+                for i in range(30)
+                for s in stores
+            )
+        )
+        entries = await stores[0].list_audit()
+        assert len(entries) == 30 * len(stores)
+        assert verify(entries)[1] is None
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_settings(store):
+    assert await store.kv_get("users", "ada") is None
+    await store.kv_put("users", "ada", '{"roles":["admin"]}')
+    await store.kv_put("users", "bob", "{}")
+    await store.kv_put("users", "bob", '{"roles":["viewer"]}')
+    await store.kv_put("tokens", "h1", "{}")
+    assert await store.kv_get("users", "bob") == '{"roles":["viewer"]}'
+    assert await store.kv_list("users") == {"ada": '{"roles":["admin"]}', "bob": '{"roles":["viewer"]}'}
+    await store.kv_put("users", "ada", None)
+    assert await store.kv_list("users") == {"bob": '{"roles":["viewer"]}'}
+    assert await store.kv_list("nothing") == {}

@@ -9,6 +9,7 @@ import click
 
 from . import (
     _db,  # noqa: F401
+    _gov,  # noqa: F401  (users, tokens, audit, approvals, killswitch)
     _runs,  # noqa: F401  (registers the run commands)
     _work,  # noqa: F401
     _yaml,  # noqa: F401  (validate, graph, init)

@@ -35,6 +35,13 @@ def cli() -> None:
     """Podium: durable AI orchestration. Workflows survive crashes and resume where they stopped."""
 
 
+def make_client(db: str | None, **kw: Any) -> Any:
+    """The engine client every command uses, acting with $PODIUM_TOKEN when it is set."""
+    from podium import Client
+
+    return Client(db, token=os.environ.get("PODIUM_TOKEN") or None, **kw)
+
+
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
     """Print one clear paragraph on stderr and exit."""
     console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -71,5 +71,7 @@ async def migrate_to(target: str, db: str | None) -> int:
             await dst.close()
     finally:
         await src.close()
-    console().print(f"copied {copied} run(s) from {src.url} to {dst.url}; {kept} were there already", highlight=False)
+    console().print(
+        f"copied {copied} run(s) from {src.url} to {dst.url}; {kept} were there already", highlight=False
+    )
     return EXIT_OK

@@ -16,6 +16,7 @@ from ._app import (
     db_option,
     fail,
     load_ref,
+    make_client,
     parse_input,
     run_async,
 )
@@ -80,9 +81,7 @@ def _parked(client: Any, run: Any) -> int:
 
 
 def _client(db: str | None, **kw: Any) -> Any:
-    from podium import Client
-
-    return Client(db, **kw)
+    return make_client(db, **kw)
 
 
 @cli.command()

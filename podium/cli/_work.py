@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, load_ref, parse_input, run_async
+from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse_input, run_async
 
 
 @cli.command()
@@ -63,7 +63,7 @@ async def worker(
     Start as many as you like, on as many machines as share the store (PostgreSQL). A worker takes
     over the runs of a worker that died once its lease expires; finished steps are never redone.
     """
-    from podium import Client, ConfigError
+    from podium import ConfigError
 
     limits: dict[str, int] = {}
     for spec in queue_limits:
@@ -71,7 +71,7 @@ async def worker(
         if not sep or not n.isdigit():
             raise ConfigError(f"--queue-limit {spec!r} must look like QUEUE=N, e.g. --queue-limit bulk=4")
         limits[name] = int(n)
-    client = Client(
+    client = make_client(
         db,
         labels=list(labels),
         queues=list(queues) or None,
@@ -134,10 +134,8 @@ def _worker_log(out: Any) -> Any:
 @run_async
 async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str | None) -> int:
     """Send signal NAME to a run waiting in ctx.wait_for(NAME), and drive the run on."""
-    from podium import Client
-
     payload = parse_input(payload_text)
-    async with Client(db, recover=False) as client:
+    async with make_client(db, recover=False) as client:
         sent = await client.signal(run_id, name, payload)
         if not sent:
             console().print(

@@ -16,6 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from .._audit import AuditEntry
 from .._models import Event, RunRecord, RunStatus
 
 #: Runs-table fields that :meth:`Store.append` may update.
@@ -174,6 +175,29 @@ class Store(ABC):
     @abstractmethod
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         """The signals a run has received, by name."""
+
+    # -- governance: the audit log and small settings -----------------------------------------------
+
+    @abstractmethod
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        """Append ``entry`` to the audit log, serialised with every other writer: assign the next
+        ``seq``, chain it to the last entry's hash (:func:`podium._audit.chain_hash`) and return it."""
+
+    @abstractmethod
+    async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        """Audit entries with ``seq > after``, oldest first."""
+
+    @abstractmethod
+    async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
+        """Set (or, with None, delete) a setting: users, tokens, kill switches, policies..."""
+
+    @abstractmethod
+    async def kv_get(self, namespace: str, key: str) -> str | None:
+        """One setting, or None."""
+
+    @abstractmethod
+    async def kv_list(self, namespace: str) -> dict[str, str]:
+        """Every setting of a namespace."""
 
     @abstractmethod
     async def unfinished_owners(self) -> list[str]:

@@ -8,6 +8,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from .._audit import GENESIS, AuditEntry, chain_hash
 from .._errors import LeaseLost, NotFound
 from .._models import Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, labels_ok
@@ -24,6 +25,8 @@ class MemoryStore(Store):
         self._events: dict[str, list[Event]] = {}
         self._signals: dict[str, dict[str, str | None]] = {}
         self._work: asyncio.Event | None = None
+        self._audit: list[AuditEntry] = []
+        self._kv: dict[str, dict[str, str]] = {}
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._work is None:
@@ -202,6 +205,30 @@ class MemoryStore(Store):
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self._signals.get(run_id, {}))
+
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        e = dataclasses.replace(entry)
+        e.seq = len(self._audit) + 1
+        e.prev_hash = self._audit[-1].hash if self._audit else GENESIS
+        e.hash = chain_hash(e.prev_hash, e)
+        self._audit.append(e)
+        return dataclasses.replace(e)
+
+    async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        return [dataclasses.replace(e) for e in self._audit if e.seq > after][:limit]
+
+    async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
+        ns = self._kv.setdefault(namespace, {})
+        if value is None:
+            ns.pop(key, None)
+        else:
+            ns[key] = value
+
+    async def kv_get(self, namespace: str, key: str) -> str | None:
+        return self._kv.get(namespace, {}).get(key)
+
+    async def kv_list(self, namespace: str) -> dict[str, str]:
+        return dict(self._kv.get(namespace, {}))
 
     async def unfinished_owners(self) -> list[str]:
         return sorted({r.owner for r in self._runs.values() if r.status in _UNFINISHED and r.owner})

@@ -7,11 +7,13 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from .._audit import GENESIS, AuditEntry, chain_hash
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store
@@ -76,6 +78,28 @@ MIGRATIONS: list[tuple[int, str]] = [
             payload TEXT,
             created_at REAL NOT NULL,
             PRIMARY KEY (run_id, name)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE kv (
+            ns TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (ns, key)
         ) WITHOUT ROWID;
         """,
     ),
@@ -454,6 +478,51 @@ class SQLiteStore(Store):
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self.db.execute("SELECT name, payload FROM signals WHERE run_id=?", (run_id,)).fetchall())
+
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        db = self.db
+        e = dataclasses.replace(entry)
+        db.execute("BEGIN IMMEDIATE")  # serialises writers across processes: the chain stays linear
+        try:
+            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+            e.seq, e.prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
+            e.hash = chain_hash(e.prev_hash, e)
+            db.execute(
+                "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
+                (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return e
+
+    async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
+        rows = self.db.execute(
+            "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, limit),
+        )
+        return [
+            AuditEntry(seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7])
+            for r in rows
+        ]
+
+    async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM kv WHERE ns=? AND key=?", (namespace, key))
+        else:
+            self.db.execute(
+                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,strftime('%s','now')) "
+                "ON CONFLICT (ns, key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                (namespace, key, value),
+            )
+
+    async def kv_get(self, namespace: str, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM kv WHERE ns=? AND key=?", (namespace, key)).fetchone()
+        return row[0] if row else None
+
+    async def kv_list(self, namespace: str) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM kv WHERE ns=? ORDER BY key", (namespace,)).fetchall())
 
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(

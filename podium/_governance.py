@@ -1,0 +1,135 @@
+"""Identity and access: roles, principals, API tokens (stored hashed), and the permission check.
+
+Every action a surface can take maps to one permission. A principal (a user, a service account,
+or the local single user) holds roles; a token may narrow them further with scopes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+#: Every permission, one per action a surface can take.
+PERMISSIONS: tuple[str, ...] = (
+    "workflows.read",
+    "workflows.deploy",
+    "runs.read",
+    "payloads.read",
+    "runs.start",
+    "runs.cancel",
+    "runs.resume",
+    "runs.fork",
+    "runs.signal",
+    "approvals.read",
+    "approvals.decide",
+    "policies.write",
+    "killswitch.use",
+    "audit.read",
+    "users.manage",
+)
+
+_VIEW = {"workflows.read", "runs.read", "approvals.read"}
+#: Built-in roles. Custom roles are stored beside them (``podium users role NAME PERM...``).
+BUILTIN_ROLES: dict[str, frozenset[str]] = {
+    "viewer": frozenset(_VIEW),
+    "operator": frozenset(
+        _VIEW | {"payloads.read", "runs.start", "runs.cancel", "runs.resume", "runs.fork", "runs.signal"}
+    ),
+    "approver": frozenset(_VIEW | {"payloads.read", "approvals.decide"}),
+    "admin": frozenset(PERMISSIONS),
+    "worker": frozenset({"workflows.read", "runs.read", "payloads.read", "runs.resume", "runs.signal"}),
+}
+
+TOKEN_PREFIX = "pod_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Principal:
+    """Who is acting, and what they may do."""
+
+    name: str
+    roles: tuple[str, ...] = ()
+    permissions: frozenset[str] = frozenset()
+    """The union of the roles' permissions, narrowed by the token's scopes."""
+    local: bool = False
+    """True in local mode: no users are defined in the store, and the single local user may do everything."""
+    service: bool = False
+    token_name: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @classmethod
+    def local_user(cls) -> Principal:
+        return cls(name="local", roles=("admin",), permissions=frozenset(PERMISSIONS), local=True)
+
+    @classmethod
+    def engine(cls) -> Principal:
+        return cls(name="engine", roles=("admin",), permissions=frozenset(PERMISSIONS), service=True)
+
+
+@dataclass(kw_only=True)
+class User:
+    name: str
+    roles: list[str] = field(default_factory=list)
+    service: bool = False
+    disabled: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps({"roles": self.roles, "service": self.service, "disabled": self.disabled})
+
+    @classmethod
+    def from_json(cls, name: str, text: str) -> User:
+        d = json.loads(text)
+        return cls(
+            name=name,
+            roles=list(d.get("roles", [])),
+            service=bool(d.get("service")),
+            disabled=bool(d.get("disabled")),
+        )
+
+
+def new_token() -> str:
+    """A new API token: shown once, stored only as its hash."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(kw_only=True)
+class TokenRecord:
+    user: str
+    name: str
+    scopes: list[str] | None = None
+    """Permissions the token is limited to (None: all of the user's)."""
+    created_at: float = field(default_factory=time.time)
+    expires_at: float | None = None
+    revoked: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "user": self.user,
+                "name": self.name,
+                "scopes": self.scopes,
+                "created_at": self.created_at,
+                "expires_at": self.expires_at,
+                "revoked": self.revoked,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> TokenRecord:
+        return cls(**json.loads(text))
+
+
+def role_permissions(roles: list[str] | tuple[str, ...], custom: dict[str, frozenset[str]]) -> frozenset[str]:
+    perms: set[str] = set()
+    for role in roles:
+        perms |= BUILTIN_ROLES.get(role) or custom.get(role) or frozenset()
+    return frozenset(perms)

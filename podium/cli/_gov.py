@@ -1,0 +1,297 @@
+"""Governance commands: users, tokens, audit, approvals, kill switches."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import click
+
+from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, make_client, parse_input, run_async
+
+
+@cli.group()
+def users() -> None:
+    """Users, service accounts and roles (needs users.manage; in local mode, anyone)."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option(
+    "--role",
+    "-r",
+    "roles",
+    multiple=True,
+    required=True,
+    help="viewer, operator, approver, admin, worker or a custom role.",
+)
+@click.option("--service", is_flag=True, help="A service account (for workers and integrations).")
+@click.option("--token", "with_token", is_flag=True, help="Also create an API token for the user and print it.")
+@db_option
+@run_async
+async def users_add(name: str, roles: tuple[str, ...], service: bool, with_token: bool, db: str | None) -> int:
+    """Create or update a user with ROLEs.
+
+    The first user is created in local mode (no users yet); add --token to get that user's API
+    token at once, since from then on every command needs one (PODIUM_TOKEN).
+    """
+    async with make_client(db, recover=False) as c:
+        await c.create_user(name, list(roles), service=service)
+        token = await c.create_token(name) if with_token else None
+    kind = " (service account)" if service else ""
+    console(stderr=True).print(f"user {name}: roles {', '.join(roles)}{kind}", highlight=False)
+    if token:
+        click.echo(token)
+        console(stderr=True).print("store the token now: only its hash is kept (export PODIUM_TOKEN=...)")
+    return EXIT_OK
+
+
+@users.command("list")
+@db_option
+@run_async
+async def users_list(db: str | None) -> int:
+    """List users."""
+    async with make_client(db, recover=False) as c:
+        for u in await c.users():
+            flags = " service" if u.service else ""
+            flags += " disabled" if u.disabled else ""
+            click.echo(f"{u.name}\t{','.join(u.roles)}{flags}")
+    return EXIT_OK
+
+
+@users.command("disable")
+@click.argument("name")
+@db_option
+@run_async
+async def users_disable(name: str, db: str | None) -> int:
+    """Disable a user: their tokens stop working."""
+    async with make_client(db, recover=False) as c:
+        await c.disable_user(name)
+    console().print(f"user {name} disabled", highlight=False)
+    return EXIT_OK
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("permissions", nargs=-1, required=True)
+@db_option
+@run_async
+async def users_role(name: str, permissions: tuple[str, ...], db: str | None) -> int:
+    """Define a custom role NAME as a set of PERMISSIONS (runs.read, runs.start, audit.read...)."""
+    async with make_client(db, recover=False) as c:
+        await c.define_role(name, list(permissions))
+    console().print(f"role {name}: {', '.join(permissions)}", highlight=False)
+    return EXIT_OK
+
+
+@cli.group()
+def tokens() -> None:
+    """API tokens (stored hashed; shown once)."""
+
+
+@tokens.command("create")
+@click.argument("user")
+@click.option("--name", default="default", show_default=True, help="A label to revoke it by.")
+@click.option("--scope", "scopes", multiple=True, help="Limit the token to these permissions (repeatable).")
+@click.option("--ttl", type=float, default=None, help="Seconds until it expires (default: never).")
+@db_option
+@run_async
+async def tokens_create(
+    user: str, name: str, scopes: tuple[str, ...], ttl: float | None, db: str | None
+) -> int:
+    """Create an API token for USER and print it (only this once)."""
+    async with make_client(db, recover=False) as c:
+        token = await c.create_token(user, name=name, scopes=list(scopes) or None, ttl=ttl)
+    click.echo(token)
+    console(stderr=True).print(
+        "store it now: only its hash is kept. Use it with: export PODIUM_TOKEN=...", highlight=False
+    )
+    return EXIT_OK
+
+
+@tokens.command("revoke")
+@click.argument("user")
+@click.argument("name")
+@db_option
+@run_async
+async def tokens_revoke(user: str, name: str, db: str | None) -> int:
+    """Revoke USER's tokens called NAME."""
+    async with make_client(db, recover=False) as c:
+        n = await c.revoke_token(user, name)
+    console().print(f"revoked {n} token(s)", highlight=False)
+    return EXIT_OK
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@db_option
+@run_async
+async def audit_verify(db: str | None) -> int:
+    """Check the hash chain and every ended run's history; name the first bad entry."""
+    async with make_client(db, recover=False) as c:
+        n, problem = await c.verify_audit()
+    if problem:
+        console(stderr=True).print(f"[bold red]tampered[/]: {problem} ({n} entries read)", highlight=False)
+        return EXIT_RUN_FAILED
+    console().print(
+        f"[green]ok[/]: {n} entries, chain intact, run histories match their digests", highlight=False
+    )
+    return EXIT_OK
+
+
+@audit.command("export")
+@click.option(
+    "--out", "-o", type=click.Path(dir_okay=False), default="-", help="File to write (default: stdout)."
+)
+@db_option
+@run_async
+async def audit_export(out: str, db: str | None) -> int:
+    """Write the audit log as JSON lines."""
+    async with make_client(db, recover=False) as c:
+        lines = [
+            json.dumps(
+                {
+                    "seq": e.seq,
+                    "ts": e.ts,
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "data": e.details(),
+                    "prev_hash": e.prev_hash,
+                    "hash": e.hash,
+                },
+                ensure_ascii=False,
+            )
+            for e in await c.audit_log(limit=10_000_000)
+        ]
+    with click.open_file(out, "w") as fh:
+        for line in lines:
+            fh.write(line + "\n")
+    if out != "-":
+        console().print(f"wrote {len(lines)} entries to {out}", highlight=False)
+    return EXIT_OK
+
+
+@cli.command()
+@db_option
+@run_async
+async def approvals(db: str | None) -> int:
+    """The approvals inbox: runs waiting for a person's decision."""
+    async with make_client(db, recover=False) as c:
+        inbox = await c.approvals()
+    if not inbox:
+        console().print("no approvals waiting")
+        return EXIT_OK
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold")
+    for col in ("run", "workflow", "request", "title", "role", "payload", "waiting"):
+        table.add_column(col)
+    for a in inbox:
+        table.add_row(
+            a["run_id"], a["workflow"], a["name"], a.get("title", ""), a.get("role") or "-",
+            json.dumps(a.get("payload"), ensure_ascii=False)[:60], f"{time.time() - a['requested_at']:.0f} s",
+        )  # fmt: skip
+    console().print(table)
+    return EXIT_OK
+
+
+async def _decide(
+    run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None
+) -> int:
+    async with make_client(db, recover=False) as c:
+        if name is None:
+            pending = await c.approvals(run_id=run_id)
+            if len(pending) != 1:
+                names = ", ".join(a["name"] for a in pending) or "none"
+                raise click.UsageError(
+                    f"run {run_id} has {len(pending)} open requests ({names}): name one with --request"
+                )
+            name = pending[0]["name"]
+        payload = parse_input(payload_text) if payload_text else None
+        await c.decide(run_id, name, approve=approve, comment=comment, payload=payload)
+        entry = c._driving.get(run_id)
+        if entry is not None:  # this process drives the run on until it finishes or parks again
+            await asyncio.shield(entry[0].finished)
+        run = await c.get(run_id)
+    verb = "approved" if approve else "rejected"
+    console().print(f"{verb} {name} of run {run_id}; the run is now {run.status.value}", highlight=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--request", "name", help="Which request (default: the run's only open one).")
+@click.option("--comment", "-m", default="", help="Why.")
+@click.option("--payload", "payload_text", metavar="JSON|@FILE", help="Approve an edited payload instead.")
+@db_option
+@run_async
+async def approve(
+    run_id: str, name: str | None, comment: str, payload_text: str | None, db: str | None
+) -> int:
+    """Approve a waiting request (optionally with an edited payload); the run continues."""
+    return await _decide(run_id, name, True, comment, payload_text, db)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--request", "name", help="Which request (default: the run's only open one).")
+@click.option("--comment", "-m", default="", help="Why.")
+@db_option
+@run_async
+async def reject(run_id: str, name: str | None, comment: str, db: str | None) -> int:
+    """Reject a waiting request; the run continues with the rejection."""
+    return await _decide(run_id, name, False, comment, None, db)
+
+
+@cli.group()
+def killswitch() -> None:
+    """Switch off an agent, a workflow, a step kind, a provider, or everything."""
+
+
+@killswitch.command("set")
+@click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
+@click.argument("name", default="*")
+@click.option("--mode", type=click.Choice(["pause", "cancel"]), default="pause", show_default=True)
+@click.option("--reason", "-m", default="", help="Why (recorded in the audit log).")
+@db_option
+@run_async
+async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str | None) -> int:
+    """Switch SCOPE NAME off: its runs pause (or are cancelled) at their next step."""
+    async with make_client(db, recover=False) as c:
+        await c.set_switch(scope, name, mode=mode, reason=reason)
+    console().print(f"switched off {scope}:{name} ({mode})", highlight=False)
+    return EXIT_OK
+
+
+@killswitch.command("clear")
+@click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
+@click.argument("name", default="*")
+@db_option
+@run_async
+async def killswitch_clear(scope: str, name: str, db: str | None) -> int:
+    """Switch SCOPE NAME back on; paused runs continue."""
+    async with make_client(db) as c:
+        woken = await c.clear_switch(scope, name)
+        await c.drain()
+    console().print(f"switched on {scope}:{name}; {woken} paused run(s) woken", highlight=False)
+    return EXIT_OK
+
+
+@killswitch.command("list")
+@db_option
+@run_async
+async def killswitch_list(db: str | None) -> int:
+    """Active kill switches."""
+    async with make_client(db, recover=False) as c:
+        active = await c.switches()
+    for key, v in active.items():
+        click.echo(f"{key}\t{v['mode']}\tby {v['by']}\t{v.get('reason', '')}")
+    if not active:
+        console().print("no kill switch is on")
+    return EXIT_OK

@@ -1,0 +1,75 @@
+"""Governance from the command line: users and tokens, approvals, the audit log, kill switches."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+FLOW = (
+    "import podium\n"
+    "wf = podium.Workflow('refund')\n\n"
+    "@wf.step\n"
+    "async def ask(ctx: podium.StepContext, input):\n"
+    "    d = await ctx.approval(input, title='refund?', role='approver')\n"
+    "    return {'approved': d['approved'], 'amount': d['payload']['amount'], 'by': d['by']}\n"
+)
+
+
+def cli(tmp: Path, *args: str, token: str | None = None, check: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PODIUM_DB": f"sqlite:///{tmp}/gov.db", "COLUMNS": "200"}
+    env.pop("PODIUM_TOKEN", None)
+    if token:
+        env["PODIUM_TOKEN"] = token
+    proc = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", *args],
+        cwd=tmp, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == check, f"{args}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def test_governance_from_the_cli(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(FLOW)
+    root = cli(tmp_path, "users", "add", "root", "--role", "admin", "--token").stdout.strip()
+    assert root.startswith("pod_")
+    assert "needs an API token" in cli(tmp_path, "runs", check=2).stderr  # users exist: local mode is over
+    cli(tmp_path, "users", "add", "alice", "--role", "approver", token=root)
+    alice = cli(tmp_path, "tokens", "create", "alice", token=root).stdout.strip()
+    assert (
+        "may not runs.start"
+        in cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=alice, check=2).stderr
+    )
+
+    cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=root, check=3)  # parked for approval
+    inbox = cli(tmp_path, "approvals", token=alice).stdout
+    assert "refund?" in inbox and "approver" in inbox
+    run_id = json.loads(cli(tmp_path, "runs", "--json", token=root).stdout.splitlines()[0])["id"]
+    out = cli(tmp_path, "approve", run_id, "-m", "fine", "--payload", '{"amount": 50}', token=alice).stdout
+    assert "approved" in out and "completed" in out
+    shown = json.loads(cli(tmp_path, "show", run_id, "--json", token=root).stdout)
+    assert shown["run"]["output"] == {"approved": True, "amount": 50, "by": "alice"}
+    assert "no approvals waiting" in cli(tmp_path, "approvals", token=alice).stdout
+
+    cli(tmp_path, "killswitch", "set", "workflow", "refund", "-m", "incident", token=root)
+    assert "incident" in cli(tmp_path, "killswitch", "list", token=root).stdout
+    assert "switched off" in cli(tmp_path, "run", "flows:wf", "--input", "{}", token=root, check=2).stderr
+    cli(tmp_path, "killswitch", "clear", "workflow", "refund", token=root)
+
+    assert "chain intact" in cli(tmp_path, "audit", "verify", token=root).stdout
+    exported = [json.loads(line) for line in cli(tmp_path, "audit", "export", token=root).stdout.splitlines()]
+    actions = [e["action"] for e in exported]
+    for action in ("user.put", "token.create", "run.start", "approval.decide", "killswitch.set", "run.end"):
+        assert action in actions
+    assert not any(root in json.dumps(e) or alice in json.dumps(e) for e in exported)  # no secrets
+
+    db = sqlite3.connect(tmp_path / "gov.db")
+    db.execute("UPDATE audit SET data = '{\"approved\": false}' WHERE action = 'approval.decide'")
+    db.commit()
+    db.close()
+    bad = cli(tmp_path, "audit", "verify", token=root, check=1).stderr
+    assert "tampered" in bad and "was edited" in bad
