@@ -704,6 +704,14 @@ class Client(Governed):
             await self.store.notify_work()
         return sent
 
+    async def usage(self, *, run_id: str | None = None, workflow: str | None = None) -> Any:
+        """Tokens, cost and latency of model and tool calls, rolled up per step, model, run and kind
+        (see ``podium.ai.usage``)."""
+        from .ai import usage
+
+        await self._authorize("runs.read", run_id or workflow or "")
+        return await usage(self, run_id=run_id, workflow=workflow)
+
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (``ticket.created``...) to every subscriber of this store:
         in this process, and in every process sharing a PostgreSQL store. From step code use

@@ -205,11 +205,15 @@ class RunExecutor:
                     },
                 )
                 return
-            output = self._workflow_output()
             try:
-                payload = _serde.dumps(output)
+                payload = _serde.dumps(self._workflow_output())
             except SerializationError as exc:
                 await self._finish(RunStatus.FAILED, error=error_info(exc, with_traceback=False))
+                return
+            except Exception as exc:
+                err = error_info(exc)
+                err["message"] = f"the output of workflow {self.wf.name!r} could not be computed: {type(exc).__name__}: {exc}"
+                await self._finish(RunStatus.FAILED, error=err)
                 return
             await self._finish(RunStatus.COMPLETED, output=payload)
         except _StepFailed as exc:
@@ -503,8 +507,12 @@ class RunExecutor:
         if lp is not None and self.state[s.id] is _DONE:
             again = (s.id, it + 1) in self.loop_decisions
             if not again:
-                cargs = self._bind(s.loop_params, s) or {}
-                again = bool(lp.while_(**cargs))
+                try:
+                    again = bool(lp.while_(**(self._bind(s.loop_params, s) or {})))
+                except Exception as exc:
+                    err = error_info(exc)
+                    err["message"] = f"loop condition of step {s.id!r} raised {type(exc).__name__}: {exc}"
+                    raise _StepFailed(s.id, err) from None
                 if again:
                     if it + 1 >= lp.max_iterations:
                         raise _StepFailed(

@@ -728,3 +728,39 @@ async def test_durable_call_timeout(client):
             return str(exc)
 
     assert "did not finish within 0.05s" in await client.run(wf)
+
+
+async def test_failing_loop_condition_fails_the_run(client):
+    wf = Workflow("badloop")
+
+    @wf.step(loop=Loop(to="spin", while_=lambda spin: spin["missing"], max_iterations=3))
+    async def spin():
+        return {}
+
+    with pytest.raises(RunFailed, match="loop condition of step 'spin' raised KeyError"):
+        await client.run(wf)
+
+
+async def test_failing_output_function_fails_the_run(client):
+    wf = Workflow("badoutput", output=lambda a: a["nope"])
+
+    @wf.step
+    async def a():
+        return {}
+
+    with pytest.raises(RunFailed, match="output of workflow 'badoutput' could not be computed"):
+        await client.run(wf)
+
+
+async def test_usage_is_queryable_through_the_client(client):
+    from podium.ai import UsageReport
+
+    wf = Workflow("nousage")
+
+    @wf.step
+    async def a():
+        return 1
+
+    handle = await client.start(wf)
+    await handle.result()
+    assert isinstance(await client.usage(run_id=handle.id), UsageReport)
