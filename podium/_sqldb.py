@@ -65,10 +65,23 @@ class Database:
 
     dialect: str = "sqlite"
     url: str = ""
+    _users = 0
 
-    async def open(self) -> None: ...
+    async def open(self) -> None:
+        """Connect (counted: a database shared by several users closes with the last one)."""
+        self._users += 1
+        if self._users == 1:
+            await self._connect()
 
-    async def close(self) -> None: ...
+    async def close(self) -> None:
+        if self._users > 0:
+            self._users -= 1
+            if self._users == 0:
+                await self._disconnect()
+
+    async def _connect(self) -> None: ...
+
+    async def _disconnect(self) -> None: ...
 
     async def __aenter__(self) -> Database:
         await self.open()
@@ -156,9 +169,7 @@ class SQLiteDatabase(Database):
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
-    async def open(self) -> None:
-        if self._conn is not None:
-            return
+    async def _connect(self) -> None:
         try:
             if self.path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
@@ -171,8 +182,9 @@ class SQLiteDatabase(Database):
         conn.execute("PRAGMA busy_timeout=10000")
         self._conn = conn
 
-    async def close(self) -> None:
-        if self._conn is not None:
+    async def _disconnect(self) -> None:
+        # An in-process database lives as long as this object: its data is in the connection.
+        if self._conn is not None and self.path != ":memory:":
             self._conn.close()
             self._conn = None
 
@@ -222,9 +234,7 @@ class PostgresDatabase(Database):
         self.max_size = max_size
         self._pool: Any = None
 
-    async def open(self) -> None:
-        if self._pool is not None:
-            return
+    async def _connect(self) -> None:
         try:
             from psycopg_pool import AsyncConnectionPool
         except ImportError as exc:
@@ -244,7 +254,7 @@ class PostgresDatabase(Database):
             raise ConfigError(f"cannot connect to PostgreSQL for memory tables: {exc}") from exc
         self._pool = pool
 
-    async def close(self) -> None:
+    async def _disconnect(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
@@ -322,10 +332,17 @@ async def has_table(db: Database, name: str) -> bool:
     return bool(row and row[0])
 
 
-async def replace_text(db: Database, table: str, column: str, old: str, new: str) -> int:
-    """``UPDATE table SET column = replace(column, old, new)`` where it occurs; returns rows changed."""
+async def replace_text(
+    db: Database, table: str, column: str, old: str, new: str, key: str | None = None
+) -> list[Any]:
+    """``UPDATE table SET column = replace(column, old, new)`` where it occurs; returns the ``key``
+    column (default ``column``) of every row changed."""
     find = "strpos" if db.dialect == "postgres" else "instr"
-    return await db.execute(
-        f"UPDATE {table} SET {column} = replace({column}, ?, ?) WHERE {find}({column}, ?) > 0",
-        (old, new, old),
-    )
+    return [
+        r[0]
+        for r in await db.fetchall(
+            f"UPDATE {table} SET {column} = replace({column}, ?, ?) WHERE {find}({column}, ?) > 0 "
+            f"RETURNING {key or column}",
+            (old, new, old),
+        )
+    ]

@@ -10,6 +10,7 @@ import click
 from . import (
     _db,  # noqa: F401
     _gov,  # noqa: F401  (users, tokens, audit, approvals, killswitch)
+    _kb,  # noqa: F401  (kb ingest/search/list, forget, memory show/prune/erasures)
     _runs,  # noqa: F401  (registers the run commands)
     _work,  # noqa: F401
     _yaml,  # noqa: F401  (validate, graph, init)

@@ -44,8 +44,21 @@ def _forms(values: Sequence[str]) -> list[str]:
     return sorted(out, key=lambda s: (-len(s), s))
 
 
-async def _redact_column(db: Database, table: str, column: str, forms: Sequence[str]) -> int:
-    return sum([await replace_text(db, table, column, f, REDACTED) for f in forms])
+async def _redact_column(
+    db: Database,
+    table: str,
+    column: str,
+    forms: Sequence[str],
+    key: str | None = None,
+    seen: set[Any] | None = None,
+) -> int:
+    changed = 0
+    for f in forms:
+        keys = await replace_text(db, table, column, f, REDACTED, key)
+        changed += len(keys)
+        if seen is not None:
+            seen.update(keys)
+    return changed
 
 
 async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -> Erasure:
@@ -102,17 +115,53 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
     """Replace ``forms`` in the run store's stored payloads."""
     store = mem.run_store
     if store is not None and store.url.startswith("memory"):
-        return _redact_memory_store(store, forms)
-    db = mem.db
-    if not await has_table(db, "runs"):
+        counts, runs = _redact_memory_store(store, forms)
+        await _audit_redactions(store, sorted(runs))
+        return counts
+    if not await has_table(mem.db, "runs"):
         return {}
+    if store is None:  # opened by URL: reach the run store's audit log through a store of our own
+        from ..storage import open_store
+
+        store = open_store(mem.db.url)
+        await store.open()
+        try:
+            return await _redact_tables(mem.db, store, forms)
+        finally:
+            await store.close()
+    return await _redact_tables(mem.db, store, forms)
+
+
+async def _redact_tables(db: Database, store: Any, forms: Sequence[str]) -> dict[str, int]:
     counts = {"runs_redacted": 0, "events_redacted": 0, "signals_redacted": 0}
+    runs: set[str] = set()
     for col in ("input", "output", "error"):
-        counts["runs_redacted"] += await _redact_column(db, "runs", col, forms)
-    counts["events_redacted"] = await _redact_column(db, "events", "data", forms)
+        counts["runs_redacted"] += await _redact_column(db, "runs", col, forms, "id", runs)
+    counts["events_redacted"] = await _redact_column(db, "events", "data", forms, "run_id", runs)
     if await has_table(db, "signals"):
-        counts["signals_redacted"] = await _redact_column(db, "signals", "payload", forms)
+        counts["signals_redacted"] = await _redact_column(db, "signals", "payload", forms, "run_id", runs)
+    await _audit_redactions(store, sorted(runs))
     return counts
+
+
+async def _audit_redactions(store: Any, run_ids: Sequence[str]) -> None:
+    """With governance's audit log, anchor each redacted run's new history digest (``run.redact``),
+    so the log says the history was changed on purpose, and by what."""
+    if store is None or not run_ids or not hasattr(store, "append_audit"):
+        return
+    from .._audit import AuditEntry, run_digest
+
+    for run_id in run_ids:
+        digest = run_digest(await store.load_events(run_id))
+        await store.append_audit(
+            AuditEntry(
+                ts=time.time(),
+                actor="memory",
+                action="run.redact",
+                target=run_id,
+                data=json.dumps({"digest": digest, "reason": "podium forget"}),
+            )
+        )
 
 
 def _scrub(text: str | None, forms: Sequence[str]) -> str | None:
@@ -123,25 +172,28 @@ def _scrub(text: str | None, forms: Sequence[str]) -> str | None:
     return text
 
 
-def _redact_memory_store(store: Any, forms: Sequence[str]) -> dict[str, int]:
+def _redact_memory_store(store: Any, forms: Sequence[str]) -> tuple[dict[str, int], set[str]]:
     """The in-process run store (``memory://``) keeps records in dicts; rewrite them in place."""
     runs = events = 0
+    touched: set[str] = set()
     for run in store._runs.values():
         for col in ("input", "output", "error"):
             new = _scrub(getattr(run, col), forms)
             if new != getattr(run, col):
                 setattr(run, col, new)
                 runs += 1
-    for log in store._events.values():
+                touched.add(run.id)
+    for run_id, log in store._events.items():
         for i, ev in enumerate(log):
             new = _scrub(ev.data, forms)
             if new != ev.data:
                 log[i] = dataclasses.replace(ev, data=new)
                 events += 1
+                touched.add(run_id)
     for signals in store._signals.values():
         for name, payload in list(signals.items()):
             signals[name] = _scrub(payload, forms)
-    return {"runs_redacted": runs, "events_redacted": events}
+    return {"runs_redacted": runs, "events_redacted": events}, touched
 
 
 async def prune(mem: Memory, now: float) -> dict[str, int]:

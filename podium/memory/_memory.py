@@ -79,13 +79,12 @@ class Memory(MemoryStore):
         from ..storage import Store, default_url
 
         self.run_store: Store | None = None
-        self._owns_db = False
         if isinstance(target, Database):
             self.db = target
         elif isinstance(target, Store):
             self.db, self.run_store = database_for(target), target
         else:
-            self.db, self._owns_db = open_database(target or default_url()), True
+            self.db = open_database(target or default_url())
         self._embedder_spec = embedder
         self.retention: dict[str, Retention] = dict(retention or {})
         self._vector_method = vector_index
@@ -123,7 +122,6 @@ class Memory(MemoryStore):
         if self._vectors is not None:
             await self._vectors.close()
             self._vectors = None
-        if self._owns_db:
             await self.db.close()
 
     async def __aenter__(self) -> Memory:

@@ -1,0 +1,135 @@
+"""Documents from files: plain text, Markdown, HTML (stdlib parser) and PDF (``pypdf``, an extra).
+
+A loader returns :class:`Document` sections: one for text, Markdown and HTML, one per page for a
+PDF, so that chunks can cite the page they come from.
+"""
+
+from __future__ import annotations
+
+import html.parser
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
+                 ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Document:
+    """The text of a source, in sections (a PDF's pages), with what is known about it."""
+
+    source: str
+    """Where it came from (a path or a URL); the document's id within a knowledge base."""
+    title: str
+    type: str
+    """``text``, ``markdown``, ``html`` or ``pdf``."""
+    sections: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    """``(text, metadata)`` pairs; a PDF page carries ``{"page": n}``."""
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(t for t, _ in self.sections)
+
+
+class _HTMLText(html.parser.HTMLParser):
+    _SKIP = {"script", "style", "noscript", "template", "svg", "head"}
+    _BLOCK = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article",
+              "pre", "blockquote", "table", "ul", "ol", "header", "footer", "title"}  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self._SKIP:
+            self._skip += 1
+        if tag == "title":
+            self._in_title = True
+        if tag in self._BLOCK:
+            self.parts.append("\n\n" if tag.startswith("h") or tag == "p" else "\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP and self._skip:
+            self._skip -= 1
+        if tag == "title":
+            self._in_title = False
+        if tag in self._BLOCK:
+            self.parts.append("\n\n" if tag.startswith("h") or tag == "p" else "\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self._skip:
+            self.parts.append(data)
+
+
+def html_text(markup: str) -> tuple[str, str]:
+    """The visible text and the ``<title>`` of an HTML page."""
+    p = _HTMLText()
+    p.feed(markup)
+    p.close()
+    text = re.sub(r"[ \t\r\f\v]+", " ", "".join(p.parts))
+    text = re.sub(r"\s*\n\s*\n\s*", "\n\n", text)
+    return text.strip(), " ".join(p.title.split())
+
+
+def _markdown_title(text: str) -> str | None:
+    m = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
+    return m.group(1).strip() if m else None
+
+
+def pdf_pages(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
+    try:
+        from pypdf import PdfReader
+    except ImportError:
+        raise ImportError("PDF ingest needs pypdf: pip install 'podium[knowledge]'") from None
+    reader = PdfReader(str(path))
+    title = None
+    if reader.metadata is not None and reader.metadata.title:
+        title = str(reader.metadata.title)
+    return [page.extract_text() or "" for page in reader.pages], title
+
+
+def load(path: str | os.PathLike[str], *, type: str | None = None) -> Document:
+    """Read one file. The type comes from the suffix (``.txt .md .html .htm .pdf``) unless given."""
+    p = Path(path)
+    kind = type or TEXT_SUFFIXES.get(p.suffix.lower())
+    if kind is None:
+        raise ValueError(
+            f"{p}: cannot tell the document type from {p.suffix!r}; supported: {', '.join(sorted(TEXT_SUFFIXES))}"
+        )
+    if kind == "pdf":
+        pages, title = pdf_pages(p)
+        sections = [(t, {"page": i}) for i, t in enumerate(pages, 1) if t.strip()]
+        return Document(source=str(p), title=title or p.stem, type="pdf", sections=sections)
+    raw = p.read_text(encoding="utf-8", errors="replace")
+    return from_text(raw, source=str(p), type=kind, title=None, default_title=p.stem)
+
+
+def from_text(
+    raw: str, *, source: str, type: str = "text", title: str | None = None, default_title: str | None = None
+) -> Document:
+    """A document from text already in hand (``type`` ``text``, ``markdown`` or ``html``)."""
+    if type == "html":
+        text, found = html_text(raw)
+        return Document(source=source, title=title or found or default_title or source, type="html",
+                        sections=[(text, {})])  # fmt: skip
+    if type == "markdown":
+        title = title or _markdown_title(raw)
+    return Document(source=source, title=title or default_title or source, type=type, sections=[(raw, {})])
+
+
+def discover(path: str | os.PathLike[str]) -> list[Path]:
+    """The supported files at ``path``: the file itself, or every one under a folder, sorted."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if not p.is_dir():
+        raise FileNotFoundError(f"{p}: no such file or folder")
+    return sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in TEXT_SUFFIXES)

@@ -1,0 +1,242 @@
+"""Memory, run state and knowledge from workflows (Python and YAML), erasure of run payloads, run
+pruning, and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import podium
+from podium import RetryPolicy, StepContext, memory
+from podium.memory import Memory, RunState
+
+DATA = Path(__file__).parent / "data" / "kb"
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+async def client(store_url):
+    async with podium.Client(store_url) as c:
+        memory.attach(c, Memory(c.store, embedder="hash:256"))
+        yield c
+        await memory.memory_for(c).close()
+
+
+async def test_run_state_is_shared_and_replay_safe(client):
+    wf = podium.Workflow("state")
+    attempts: list[int] = []
+
+    @wf.step
+    async def plan(ctx: StepContext, input):
+        state = memory.run_state(ctx)
+        await state.update({"budget": 100, "customer": input["customer"]})
+        return "planned"
+
+    @wf.step(retry=RetryPolicy(max_attempts=2))
+    async def spend(ctx: StepContext, plan):
+        state = memory.run_state(ctx)
+        budget = await state.get("budget")
+        await state.set("budget", budget - 30)  # logged: a retry does not spend twice
+        attempts.append(ctx.attempt)
+        if ctx.attempt == 1:
+            raise RuntimeError("flaky")
+        return await state.get("budget")
+
+    @wf.step
+    async def report(ctx: StepContext, spend):
+        state = memory.run_state(ctx)
+        await state.delete("customer")
+        return await state.all()
+
+    handle = await client.start(wf, {"customer": "customer:42"})
+    assert await handle.result() == {"budget": 70}
+    assert attempts == [1, 2]
+    h = await client.history(handle.id)
+    assert h.step("spend").output == 70
+    direct = RunState(memory.memory_for(client), handle.id)
+    assert await direct.all() == {"budget": 70}
+
+
+async def test_step_memory_is_durable(client):
+    wf = podium.Workflow("mem")
+
+    @wf.step(retry=RetryPolicy(max_attempts=2))
+    async def learn(ctx: StepContext, input):
+        mem = memory.of(ctx)
+        await mem.remember("customer:42", "prefers email", kind="fact", metadata={"source": "chat"})
+        await mem.relate("customer:42", "owns", "account:7")
+        if ctx.attempt == 1:
+            raise RuntimeError("crash after the writes")
+        found = await mem.recall("customer:42", "email preference", k=3)
+        near = await mem.neighbors("account:7")
+        return {"found": [i.text for i in found], "run": found[0].run_id, "near": [r.entity.id for r in near]}
+
+    out = await client.run(wf, {})
+    assert out["found"] == ["prefers email"] and out["near"] == ["customer:42"]
+    items = await memory.memory_for(client).recall("customer:42")
+    assert len(items) == 1 and items[0].step == "learn" and items[0].run_id == out["run"]
+
+
+YAML = """
+name: yaml-memory
+steps:
+  - id: docs
+    uses: kb_ingest
+    with: {kb: handbook, paths: "DATA"}
+  - id: note
+    uses: remember
+    needs: [docs]
+    with: {entity: "customer:{{ input.customer }}", text: "asked about {{ input.question }}", kind: event}
+  - id: owns
+    uses: relate
+    with: {src: "customer:{{ input.customer }}", relation: owns, dst: "account:{{ input.account }}"}
+  - id: ticket
+    uses: entity
+    with: {id: "ticket:T1", properties: {status: delayed}}
+  - id: raised
+    uses: relate
+    needs: [ticket]
+    with: {src: "ticket:T1", relation: raised_by, dst: "customer:{{ input.customer }}"}
+  - id: state
+    uses: run_state
+    with: {set: {question: "{{ input.question }}"}}
+  - id: history
+    uses: recall
+    needs: [note]
+    with: {entity: "customer:{{ input.customer }}", query: "{{ input.question }}", k: 3, within: 3600}
+  - id: related
+    uses: graph_query
+    needs: [owns, raised]
+    with: {start: "ticket:T1", hops: 2, type: account}
+  - id: sources
+    uses: retrieve
+    needs: [docs]
+    with: {kb: handbook, query: "{{ input.question }}", k: 2, hybrid: true}
+  - id: answer
+    uses: set
+    with:
+      context: "{{ steps.sources.output.context }}"
+      cites: "{{ steps.sources.output.citations }}"
+      history: "{{ steps.history.output.text }}"
+      accounts: "{{ steps.related.output.ids }}"
+      state: "{{ steps.state.output }}"
+"""
+
+
+async def test_yaml_memory_and_knowledge_steps(client):
+    from podium import yaml as podium_yaml
+
+    wf = podium_yaml.load_text(YAML.replace("DATA", str(DATA)))
+    await client.run(wf, {"customer": 42, "account": 7, "question": "duplicate charge on my statement"})
+    h = await client.history((await client.list(limit=1))[0].id)
+    answer = h.step("answer").output
+    assert answer["context"].startswith("[1] (") and "\n\n[2] (" in answer["context"]
+    assert "billing.html" in str(answer["cites"]) and "Invoices and billing" in answer["context"]
+    assert "asked about duplicate charge on my statement" in answer["history"]
+    assert answer["accounts"] == ["account:7"]
+    assert answer["state"] == {"question": "duplicate charge on my statement"}
+    assert h.step("docs").output["added"] == 12
+
+
+def test_yaml_kinds_have_schemas():
+    from podium import yaml as podium_yaml
+
+    problems = podium_yaml.validate_text(
+        "name: bad\nsteps:\n  - id: r\n    uses: recall\n    with: {k: 0, nope: 1}\n"
+        "  - id: k\n    uses: retrieve\n    with: {query: x}\n"
+    )
+    text = " ".join(str(p) for p in problems)
+    assert "nope" in text and "kb" in text
+
+
+async def test_forget_redacts_run_payloads(client):
+    wf = podium.Workflow("crm")
+
+    @wf.step
+    async def note(ctx: StepContext, input):
+        await memory.of(ctx).remember(input["customer"], f"{input['email']} wants a refund", kind="event")
+        return {"summary": f"refund for {input['customer']} ({input['email']})"}
+
+    run = await client.start(wf, {"customer": "customer:42", "email": "ann@example.com"})
+    await run.result()
+    other = await client.run(wf, {"customer": "customer:8", "email": "bo@example.com"})
+    mem = memory.memory_for(client)
+    erasure = await mem.forget("customer:42", values=["ann@example.com"], reason="ticket 12")
+    assert erasure.counts["memory_items"] == 1
+    assert erasure.counts["runs_redacted"] >= 1 and erasure.counts["events_redacted"] >= 1
+    record = await client.get(run.id)
+    h = await client.history(run.id)
+    for text in (record.input, record.output, json.dumps(h.step("note").output)):
+        assert "ann@example.com" not in text and "customer:42" not in text and "[redacted]" in text
+    assert h.step("note").output == {"summary": "refund for [redacted] ([redacted])"}
+    assert other == {"summary": "refund for customer:8 (bo@example.com)"}
+    assert await mem.recall("customer:42") == []
+    assert [e.reason for e in await mem.erasures()] == ["ticket 12"]
+
+
+async def test_prune_runs_deletes_finished_runs_and_their_state(client):
+    wf = podium.Workflow("short")
+
+    @wf.step
+    async def s(ctx: StepContext, input):
+        await memory.run_state(ctx).set("k", 1)
+        return 1
+
+    ids = [(await client.start(wf, i)).id for i in range(3)]
+    for rid in ids:
+        await client.result(rid)
+    mem = memory.memory_for(client)
+    assert await mem.prune_runs(older_than=3600) == 0
+    assert await mem.prune_runs(older_than=0, now=time.time() + 1) == 3
+    assert await client.list() == []
+    assert await RunState(mem, ids[0]).all() == {}
+
+
+def _podium(*args: str, db: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PODIUM_DB": db, "PODIUM_EMBEDDER": "hash:256", "COLUMNS": "200"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", *args],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def test_cli_kb_memory_and_forget(tmp_path):
+    db = f"sqlite:///{tmp_path}/cli.db"
+    out = _podium("kb", "ingest", str(DATA), "--kb", "hb", "--chunk-size", "400", db=db).stdout
+    assert "hb: 12 added" in out
+    assert "12 unchanged" in _podium("kb", "ingest", str(DATA), "--kb", "hb", db=db).stdout
+    found = json.loads(
+        _podium("kb", "search", "hb", "charged twice on my invoice", "--json", "-k", "2", db=db).stdout
+    )
+    assert found[0]["source"].endswith("billing.html") and found[0]["citation"] == "Invoices and billing"
+    assert "hb: 12 documents" in _podium("kb", "list", db=db).stdout
+
+    async def seed() -> None:
+        async with Memory(db, embedder="hash:256") as mem:
+            await mem.upsert_entity("customer:42", properties={"name": "Ann Lee"})
+            await mem.remember("customer:42", "Ann Lee prefers email")
+
+    import asyncio
+
+    asyncio.run(seed())
+    shown = json.loads(_podium("memory", "show", "customer:42", "--json", db=db).stdout)
+    assert (
+        shown["entity"]["properties"] == {"name": "Ann Lee"}
+        and shown["items"][0]["text"] == "Ann Lee prefers email"
+    )
+    assert (
+        "erased customer:42"
+        in _podium("forget", "customer:42", "--yes", "--reason", "request 7", db=db).stdout
+    )
+    assert "nothing remembered" in _podium("memory", "show", "customer:42", db=db).stdout
+    assert "request 7" in _podium("memory", "erasures", db=db).stdout
+    assert "0 run(s) deleted" in _podium("memory", "prune", "--runs-older-than", "30d", db=db).stdout
