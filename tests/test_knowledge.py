@@ -169,3 +169,36 @@ async def test_retrieval_quality_with_minilm(hybrid):
             top = [Path(p.source).name for p in await kb.search(q["query"], k=5, hybrid=hybrid)]
             found += q["source"] in top
     assert found / len(queries) >= 0.9
+
+
+async def test_openai_compatible_embedder_plugs_into_memory():
+    """openai:/ollama: embedders speak /v1/embeddings; a mock server answers with hashed vectors."""
+    import httpx
+
+    from podium.embeddings import get_embedder
+    from podium.embeddings.hashing import HashEmbedder
+
+    seen: list[dict] = []
+    ref = HashEmbedder(64)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append({"url": str(request.url), "auth": request.headers.get("authorization"), **body})
+        vecs = ref.encode(body["input"]).tolist()
+        return httpx.Response(
+            200, json={"data": [{"index": i, "embedding": v} for i, v in reversed(list(enumerate(vecs)))]}
+        )
+
+    emb = get_embedder("ollama:nomic-embed-text", transport=httpx.MockTransport(answer))
+    assert emb.name == "ollama:nomic-embed-text"
+    out = await emb.embed(["refund my order", "reset my password"])
+    assert out.shape == (2, 64) and abs(float(out[0] @ ref.encode(["refund my order"])[0]) - 1) < 1e-5
+    assert seen[0]["url"] == "http://127.0.0.1:11434/v1/embeddings" and seen[0]["model"] == "nomic-embed-text"
+    oa = get_embedder("openai:text-embedding-3-small", api_key="k", base_url="http://127.0.0.1:9/v1",
+                      transport=httpx.MockTransport(answer))  # fmt: skip
+    async with Memory("memory://", embedder=oa) as mem:
+        await mem.remember("customer:1", "wants a refund for order 7")
+        await mem.remember("customer:1", "changed the delivery address")
+        assert (await mem.recall("customer:1", "refund order", k=1))[0].text == "wants a refund for order 7"
+        assert mem.collection == "memory@openai:text-embedding-3-small"
+    assert seen[-1]["auth"] == "Bearer k"

@@ -3,7 +3,8 @@
 >>> embedder = get_embedder("local:all-minilm-l6-v2")     # 384 dims, CPU, no torch, no network
 >>> vectors = await embedder.embed(["refund my order", "reset my password"])   # (2, 384) float32
 
-``hash:256`` is a model-free bag-of-words embedder for tests.
+``hash:256`` is a model-free bag-of-words embedder for tests. ``openai:MODEL``, ``ollama:MODEL`` (and
+``vllm:``, ``lmstudio:``, ``llamacpp:``) call an OpenAI-compatible ``/v1/embeddings`` endpoint.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ def get_embedder(spec: str = "local:all-minilm-l6-v2", **options: Any) -> Embedd
         from .hashing import HashEmbedder
 
         return HashEmbedder(int(name or 256), **options)
+    from .remote import BASE_URLS, OpenAIEmbedder
+
+    if provider in BASE_URLS and name:
+        return OpenAIEmbedder(name, provider=provider, **options)
     raise ModelNotAvailable(
         f"unknown embedder {spec!r}: use 'local:all-minilm-l6-v2' (or local:NAME with model=PATH.onnx "
-        "and tokenizer=PATH.json), or 'hash:256'"
+        "and tokenizer=PATH.json), 'openai:MODEL', 'ollama:MODEL' or 'hash:256'"
     )
 
 
