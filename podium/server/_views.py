@@ -1,0 +1,122 @@
+"""Engine records as JSON for the API: runs, steps, events, workflow graphs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from .._history import fold
+from .._models import Event, RunRecord
+from .._workflow import Workflow
+
+
+def payload(text: str | None) -> Any:
+    """A stored payload as plain JSON (tagged values stay tagged objects)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "version": run.version,
+        "status": run.status.value,
+        "input": payload(run.input),
+        "output": payload(run.output),
+        "error": payload(run.error),
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "parent_run_id": run.parent_run_id,
+        "forked_from": run.forked_from,
+        "fork_step": run.fork_step,
+        "queue": run.queue,
+        "priority": run.priority,
+        "tenant": run.tenant,
+    }
+
+
+def event_json(ev: Event, *, data: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "seq": ev.seq,
+        "type": ev.type,
+        "ts": ev.ts,
+        "step": ev.step,
+        "iteration": ev.iteration,
+        "index": ev.index,
+        "attempt": ev.attempt,
+    }
+    if data:
+        out["data"] = payload(ev.data)
+    return out
+
+
+def steps_json(events: list[Event], usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One entry per step execution, with its calls (``step/call`` sub-steps: prompts, model
+    responses, tool results) and their usage."""
+    calls: dict[str, list[dict[str, Any]]] = {}
+    for ev in events:
+        if ev.step and "/" in ev.step:
+            calls.setdefault(ev.step.split("/", 1)[0], []).append(event_json(ev))
+    out = []
+    for v in fold([e for e in events if not (e.step and "/" in e.step)], decode=False):
+        out.append(
+            {
+                "step": v.step,
+                "key": v.key,
+                "iteration": v.iteration,
+                "index": v.index,
+                "status": v.status.value,
+                "attempts": v.attempts,
+                "started_at": v.started_at,
+                "finished_at": v.finished_at,
+                "duration": v.duration,
+                "output": v.output,
+                "error": v.error,
+                "errors": v.errors,
+                "reason": v.reason,
+                "reused_from": v.reused_from,
+                "calls": calls.get(v.step, []),
+                "usage": (usage or {}).get(v.key),
+            }
+        )
+    return out
+
+
+def usage_json(report: Any) -> dict[str, Any]:
+    return {
+        "total": dataclasses.asdict(report.total),
+        "by_step": {k: dataclasses.asdict(u) for k, u in report.by_step().items()},
+        "calls": [
+            {"step": c.step, "call": c.call, "kind": c.kind, "model": c.model, **dataclasses.asdict(c.usage)}
+            for c in report.calls
+        ],
+    }
+
+
+def workflow_json(wf: Workflow, *, versions: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "name": wf.name,
+        "version": wf.version,
+        "versions": versions or [wf.version],
+        "description": wf.description,
+        "ref": wf.ref,
+        "triggers": list(getattr(wf, "triggers", []) or []),
+        "steps": [
+            {
+                "id": s.id,
+                "kind": s.kind,
+                "deps": list(s.deps),
+                "description": s.description,
+                "map": s.map,
+                "loop": s.loop is not None,
+            }
+            for s in (wf.steps[i] for i in (wf.order or tuple(wf.steps)))
+        ],
+    }

@@ -1,0 +1,128 @@
+"""The HTTP server: ``create_app(Settings(...))`` builds a FastAPI app around ONE engine client that
+also executes runs (its worker loop runs in the background) and the trigger runner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import __version__
+
+log = logging.getLogger("podium.server")
+
+
+@dataclass(kw_only=True)
+class Settings:
+    """How ``podium serve`` runs."""
+
+    store: str | None = None
+    """Store URL (default: ``$PODIUM_DB`` or ``.podium/podium.db``)."""
+    token: str | None = None
+    """The server's own API token (needed once the store has users): what triggers act as."""
+    workflows: Sequence[Any] = ()
+    """Workflows to register: :class:`~podium.Workflow` objects or references (``module:attr``, YAML files)."""
+    execute: bool = True
+    """Drive runs in this process (its worker loop claims runs from the store)."""
+    concurrency: int = 100
+    deploy_dir: str = ".podium/workflows"
+    """Where deployed YAML workflows are kept as files (so any process can resume their runs)."""
+    timezone: str = "UTC"
+    """Time zone of cron schedules that do not name one."""
+    misfire: str = "run_once"
+    """Schedules missed while the server was down: ``run_once`` (fire the latest), ``skip``, ``run_all``."""
+    misfire_grace: float = 60.0
+    """Seconds late a fire time may be and still count as on time."""
+    trigger_interval: float = 1.0
+    rules: Sequence[Any] = ()
+    """Threshold rules (:class:`podium.server.triggers.Rule` or dicts)."""
+    watch: dict[str, str] = field(default_factory=dict)
+    """Watched folders: ``{folder: workflow}``; each new file starts a run."""
+    triggers: bool = True
+    """Run the trigger loop (schedules, watched folders, emitted events)."""
+    client_options: dict[str, Any] = field(default_factory=dict)
+
+
+def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
+    """The FastAPI application. Pass ``client`` to serve an existing (unopened or open) client."""
+    from fastapi import FastAPI
+
+    from . import errors, routes_events, routes_gov, routes_runs
+    from .dashboard import mount
+    from .metrics import Metrics
+
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from .._client import Client, load_workflow
+        from .triggers import Triggers
+
+        c = client or Client(
+            settings.store, token=settings.token, execute=settings.execute, **settings.client_options
+        )
+        for wf in settings.workflows:
+            c.register(load_workflow(wf) if isinstance(wf, str) else wf)
+        app.state.metrics.attach(c)
+        await c.open()
+        app.state.client = c
+        await _load_deployed(c, settings)
+        trig = Triggers(c, settings)
+        app.state.triggers = trig
+        stop = asyncio.Event()
+        tasks = []
+        if settings.execute:
+            tasks.append(asyncio.create_task(c.work(stop, concurrency=settings.concurrency)))
+        if settings.triggers:
+            await trig.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            await trig.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if client is None:
+                await c.close()
+
+    app = FastAPI(
+        title="Podium",
+        version=__version__,
+        description="Durable AI orchestration: runs, approvals, events, audit and kill switches. "
+        "Authenticate with 'Authorization: Bearer pod_...' once the store has users.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    errors.install(app)
+    app.include_router(routes_runs.router)
+    app.include_router(routes_gov.router)
+    app.include_router(routes_events.router)
+    mount(app)
+
+    @app.middleware("http")
+    async def count(request: Any, call_next: Any) -> Any:
+        response = await call_next(request)
+        route = request.scope.get("route")
+        app.state.metrics.inc(
+            "podium_http_requests_total",
+            method=request.method,
+            route=getattr(route, "path", "other"),
+            status=str(response.status_code),
+        )
+        return response
+
+    return app
+
+
+async def _load_deployed(client: Any, settings: Settings) -> None:
+    """Register the YAML workflows deployed through the API (kept in the store)."""
+    from .routes_gov import DEPLOYED, deploy
+
+    for key, text in sorted((await client.store.kv_list(DEPLOYED)).items()):
+        try:
+            client.register(deploy(settings, text))
+        except Exception as exc:
+            log.error("deployed workflow %s no longer loads: %s", key, exc)

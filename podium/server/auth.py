@@ -1,0 +1,45 @@
+"""Who is calling: ``Authorization: Bearer pod_...`` -> ``client.authenticate`` -> the request acts
+as that principal (``client.acting_as``), so the engine's RBAC and audit apply to every endpoint.
+
+A store without users is in local mode: requests without a token act as the local user. The
+dashboard's live stream (``EventSource`` cannot send headers) may pass the token as ``?token=``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+
+from .._errors import AuthError
+from .._governance import Principal
+from .._governed import USERS
+
+
+async def principal_for(client: Any, authorization: str | None, query_token: str | None = None) -> Principal:
+    token: str | None = None
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthError("the Authorization header must be 'Bearer <token>' (a pod_... API token)")
+        token = value.strip()
+    elif query_token:
+        token = query_token
+    if token is not None:
+        principal: Principal = await client.authenticate(token)
+        return principal
+    if await client.store.kv_list(USERS):
+        raise AuthError(
+            "this server has users: send an API token as 'Authorization: Bearer pod_...' "
+            "(an admin creates one with 'podium tokens create USER')"
+        )
+    return Principal.local_user()
+
+
+async def acting(request: Request) -> AsyncIterator[Principal]:
+    """FastAPI dependency: the caller, set as the acting principal for the rest of the request."""
+    client = request.app.state.client
+    who = await principal_for(client, request.headers.get("authorization"), request.query_params.get("token"))
+    with client.acting_as(who):
+        yield who

@@ -1,0 +1,81 @@
+"""Events in (``POST /api/events/{type}``), triggers, dead letters, and the metrics scrape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi.responses import PlainTextResponse
+
+from .._governance import Principal
+from .auth import acting
+
+router = APIRouter()
+
+
+@router.post("/api/events/{event_type}", tags=["events"], status_code=202, summary="Ingest an event")
+async def ingest(
+    event_type: str,
+    request: Request,
+    payload: Any = Body(default=None),
+    idempotency_key: str | None = Header(default=None, description="The same key never starts a second run."),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    """Starts one run of every workflow subscribed to ``event_type`` (``on: ticket.created``) and of
+    every threshold rule the payload crosses. The payload is checked against each workflow's input
+    first (422 if it does not fit any). Runs that cannot start are dead-lettered."""
+    app = request.app
+    result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, idempotency_key)
+    app.state.metrics.inc("podium_events_ingested_total", type=event_type)
+    return result
+
+
+@router.get(
+    "/api/triggers", tags=["events"], summary="Schedules, event subscriptions, rules, watched folders"
+)
+async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    app = request.app
+    await app.state.client._authorize("workflows.read")
+    t = app.state.triggers
+    return {
+        "schedules": await t.schedule_states(),
+        "subscriptions": [{"event": e, "workflow": w} for e, w, _ in t.subscriptions],
+        "rules": [
+            {"name": r.name, "when": r.when, "event": r.event, "workflow": r.workflow} for r in t.rules
+        ],
+        "watch": [{"folder": f, "workflow": w} for f, w in app.state.settings.watch.items()],
+    }
+
+
+@router.get("/api/deadletters", tags=["events"], summary="Events that could not start their run")
+async def dead_letters(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    await request.app.state.client._authorize("runs.read")
+    return {"dead_letters": await request.app.state.triggers.dead_letters()}
+
+
+@router.post("/api/deadletters/{letter_id}/replay", tags=["events"], summary="Try a dead letter again")
+async def replay(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    result: dict[str, Any] = await request.app.state.triggers.replay(letter_id)
+    return result
+
+
+@router.delete("/api/deadletters/{letter_id}", tags=["events"], summary="Drop a dead letter")
+async def discard(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    await request.app.state.client._authorize("runs.cancel")
+    await request.app.state.triggers.discard(letter_id)
+    return {"discarded": letter_id}
+
+
+@router.get(
+    "/metrics", tags=["observability"], response_class=PlainTextResponse, summary="Prometheus metrics"
+)
+async def metrics(request: Request, who: Principal = Depends(acting)) -> PlainTextResponse:
+    app = request.app
+    await app.state.client._authorize("runs.read")
+    text = await app.state.metrics.render(app.state.triggers)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+
+@router.get("/healthz", tags=["observability"], summary="Liveness")
+async def healthz() -> dict[str, Any]:
+    return {"ok": True}

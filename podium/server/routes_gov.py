@@ -1,0 +1,171 @@
+"""Workflows (list, versions, deploy), approvals, audit, kill switches and who-am-I."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from .._governance import Principal
+from ._views import workflow_json
+from .auth import acting
+
+router = APIRouter(prefix="/api")
+
+DEPLOYED = "workflows"  # kv namespace: "name@version" -> YAML text
+
+
+@router.get("/me", tags=["auth"], summary="Who the token stands for")
+async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
+    return {
+        "name": who.name,
+        "roles": list(who.roles),
+        "permissions": sorted(who.permissions),
+        "local": who.local,
+        "service": who.service,
+    }
+
+
+@router.get("/workflows", tags=["workflows"], summary="Registered workflows, latest version of each")
+async def list_workflows(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    client = request.app.state.client
+    await client._authorize("workflows.read")
+    versions: dict[str, list[str]] = {}
+    for name, version in client._workflows:
+        versions.setdefault(name, []).append(version)
+    return {
+        "workflows": [
+            workflow_json(client.workflow(name), versions=sorted(vs)) for name, vs in sorted(versions.items())
+        ]
+    }
+
+
+@router.get("/workflows/{name}", tags=["workflows"], summary="A workflow's graph and versions")
+async def get_workflow(
+    name: str, request: Request, version: str | None = None, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    client = request.app.state.client
+    await client._authorize("workflows.read", f"workflow:{name}")
+    versions = sorted(v for n, v in client._workflows if n == name)
+    return workflow_json(client.workflow(name, version), versions=versions)
+
+
+@router.post(
+    "/workflows",
+    tags=["workflows"],
+    status_code=201,
+    summary="Deploy a YAML workflow",
+    openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
+)
+async def deploy_workflow(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    client = request.app.state.client
+    await client._authorize("workflows.deploy")
+    text = (await request.body()).decode("utf-8", errors="replace")
+    wf = deploy(request.app.state.settings, text)
+    client.register(wf)
+    await client.store.kv_put(DEPLOYED, f"{wf.name}@{wf.version}", text)
+    await client._audit("workflow.deploy", f"workflow:{wf.name}", version=wf.version)
+    request.app.state.triggers.refresh()
+    return workflow_json(wf, versions=sorted(v for n, v in client._workflows if n == wf.name))
+
+
+def deploy(settings: Any, text: str) -> Any:
+    """Check and load a YAML workflow, and keep it as a file so other processes can resume its runs."""
+    from .._errors import ConfigError
+    from ..yaml import load_file, load_text
+
+    if not text.strip():
+        raise ConfigError("the request body must be a YAML workflow (Content-Type: application/yaml)")
+    wf = load_text(text, "<deployed>", base_dir=settings.deploy_dir)
+    os.makedirs(settings.deploy_dir, exist_ok=True)
+    path = os.path.join(settings.deploy_dir, f"{wf.name}@{wf.version}.yaml".replace("/", "_"))
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return load_file(path)
+
+
+class Decision(BaseModel):
+    approve: bool
+    comment: str = ""
+    payload: Any = Field(default=None, description="An edited payload (what the run continues with).")
+    edited: bool = Field(default=False, description="Send `payload` as an edit (even if it is null).")
+
+
+@router.get("/approvals", tags=["approvals"], summary="Open approval requests")
+async def list_approvals(
+    request: Request, run_id: str | None = None, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    items = await request.app.state.client.approvals(run_id=run_id)
+    if not who.can("payloads.read"):
+        items = [{**a, "payload": None} for a in items]
+    return {"approvals": items}
+
+
+@router.post("/approvals/{run_id}/{name}", tags=["approvals"], summary="Approve, reject or edit a request")
+async def decide(
+    run_id: str, name: str, body: Decision, request: Request, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    payload = body.payload if (body.edited or body.payload is not None) else None
+    sent = await request.app.state.client.decide(
+        run_id, name, approve=body.approve, comment=body.comment, payload=payload
+    )
+    return {"decided": sent, "approved": body.approve, "by": who.name}
+
+
+@router.get("/audit", tags=["audit"], summary="Audit log entries, oldest first")
+async def audit(
+    request: Request,
+    after: int = Query(default=0, ge=0),
+    limit: int = Query(default=200, ge=1, le=5000),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    entries = await request.app.state.client.audit_log(after=after, limit=limit)
+    return {
+        "entries": [
+            {
+                "seq": e.seq,
+                "ts": e.ts,
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "data": e.details(),
+            }
+            for e in entries
+        ]
+    }
+
+
+@router.get("/audit/verify", tags=["audit"], summary="Check the audit hash chain and run digests")
+async def audit_verify(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    n, problem = await request.app.state.client.verify_audit()
+    return {"entries": n, "intact": problem is None, "problem": problem}
+
+
+class Switch(BaseModel):
+    scope: str = Field(description="all, workflow, kind, provider or agent")
+    name: str = "*"
+    mode: str = Field(default="pause", description="pause or cancel")
+    reason: str = ""
+
+
+@router.get("/switches", tags=["kill switches"], summary="Kill switches that are on")
+async def switches(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    await request.app.state.client._authorize("runs.read")
+    return {"switches": await request.app.state.client.switches()}
+
+
+@router.post("/switches", tags=["kill switches"], summary="Switch something off")
+async def set_switch(body: Switch, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    client = request.app.state.client
+    await client.set_switch(body.scope, body.name, mode=body.mode, reason=body.reason)
+    return {"switches": await client.switches()}
+
+
+@router.delete("/switches/{scope}/{name}", tags=["kill switches"], summary="Switch back on")
+async def clear_switch(
+    scope: str, name: str, request: Request, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    woken = await request.app.state.client.clear_switch(scope, name)
+    return {"woken": woken}

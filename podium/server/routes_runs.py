@@ -1,0 +1,215 @@
+"""Runs: start, list, inspect, control, and a live event stream (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from .._governance import Principal
+from .._models import Event
+from ._views import event_json, run_json, steps_json, usage_json
+from .auth import acting
+
+router = APIRouter(prefix="/api", tags=["runs"])
+
+
+def idempotent_run_id(*parts: str) -> str:
+    """A run id derived from an idempotency key: starting twice with it starts one run."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+
+class StartRun(BaseModel):
+    workflow: str = Field(description="The workflow's name.")
+    input: Any = Field(
+        default=None, description="The run input (validated against the workflow's input type)."
+    )
+    version: str | None = Field(default=None, description="A registered version (default: the latest).")
+    queue: str = "default"
+    priority: int = 0
+    tenant: str | None = None
+    idempotency_key: str | None = Field(
+        default=None, description="Starting again with the same key returns the same run."
+    )
+
+
+class ForkRun(BaseModel):
+    from_step: str
+    input: Any = None
+    replace_input: bool = Field(default=False, description="Use `input` as the new run input.")
+
+
+class Signal(BaseModel):
+    name: str
+    payload: Any = None
+
+
+@router.post("/runs", status_code=201, summary="Start a run")
+async def start_run(
+    body: StartRun,
+    request: Request,
+    idempotency_key: str | None = Header(default=None),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    client = request.app.state.client
+    wf = client.workflow(body.workflow, body.version)
+    key = body.idempotency_key or idempotency_key
+    run_id = idempotent_run_id("run", wf.name, key) if key else None
+    existed = run_id is not None and await client.store.get_run(run_id) is not None
+    handle = await client.start(
+        wf, body.input, run_id=run_id, queue=body.queue, priority=body.priority, tenant=body.tenant
+    )
+    run = await client.get(handle.id)
+    return {"run": run_json(run), "duplicate": existed}
+
+
+@router.get("/runs", summary="List runs, newest first")
+async def list_runs(
+    request: Request,
+    workflow: str | None = None,
+    status: str | None = Query(default=None, description="Comma-separated statuses, e.g. running,waiting"),
+    limit: int = Query(default=50, ge=1, le=1000),
+    offset: int = Query(default=0, ge=0, le=10_000_000),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    client = request.app.state.client
+    statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
+    runs = await client.list(workflow=workflow, status=statuses, limit=limit, offset=offset)
+    return {
+        "runs": [run_json(r) for r in runs],
+        "limit": limit,
+        "offset": offset,
+        "next_offset": offset + limit if len(runs) == limit else None,
+    }
+
+
+@router.get("/runs/{run_id}", summary="A run with its steps, calls and usage")
+async def get_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    client = request.app.state.client
+    hist = await client.history(run_id)
+    usage: dict[str, Any] | None = None
+    if who.can("payloads.read"):
+        from ..ai import usage_of
+
+        try:
+            report = usage_of(hist)
+            usage = usage_json(report)
+        except Exception:  # usage is a convenience: a run without model calls has none
+            usage = None
+    by_step = {k: v for k, v in (usage or {}).get("by_step", {}).items()}
+    graph = None
+    try:
+        from ._views import workflow_json
+
+        graph = workflow_json(client.workflow(hist.run.workflow, hist.run.version))
+    except Exception:
+        graph = None
+    return {
+        "run": run_json(hist.run),
+        "steps": steps_json(hist.events, by_step),
+        "usage": usage,
+        "workflow": graph,
+        "events": len(hist.events),
+    }
+
+
+@router.get("/runs/{run_id}/events", summary="A run's event log")
+async def run_events(
+    run_id: str, request: Request, after: int = Query(default=0, ge=0), who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    hist = await request.app.state.client.history(run_id)
+    return {"events": [event_json(e) for e in hist.events if e.seq > after]}
+
+
+@router.post("/runs/{run_id}/cancel", summary="Cancel a run")
+async def cancel_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    run = await request.app.state.client.cancel(run_id, wait=5.0)
+    return {"run": run_json(run)}
+
+
+@router.post("/runs/{run_id}/resume", summary="Resume a run no live engine drives")
+async def resume_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    client = request.app.state.client
+    await client.get(run_id)
+    resumed = await client.resume([run_id])
+    return {"resumed": resumed}
+
+
+@router.post("/runs/{run_id}/fork", status_code=201, summary="Fork a run from a step")
+async def fork_run(
+    run_id: str, body: ForkRun, request: Request, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    client = request.app.state.client
+    kw = {"input": body.input} if body.replace_input else {}
+    handle = await client.fork(run_id, body.from_step, **kw)
+    return {"run": run_json(await client.get(handle.id))}
+
+
+@router.post("/runs/{run_id}/signal", summary="Send a signal to a waiting run")
+async def signal_run(
+    run_id: str, body: Signal, request: Request, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    sent = await request.app.state.client.signal(run_id, body.name, body.payload)
+    return {"delivered": sent}
+
+
+@router.get(
+    "/runs/{run_id}/stream",
+    summary="Live events of a run (server-sent events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> StreamingResponse:
+    client = request.app.state.client
+    await client.get(run_id)  # checks runs.read and that the run exists
+    return StreamingResponse(
+        _stream(client, who, run_id, request),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _stream(client: Any, who: Principal, run_id: str, request: Request) -> AsyncIterator[str]:
+    """Events from the store (runs driven anywhere), woken early by this process's own events."""
+    wake = asyncio.Event()
+
+    def listener(ev: Event) -> None:
+        if ev.run_id == run_id:
+            wake.set()
+
+    unsubscribe = client.subscribe(listener)
+    seq = 0
+    data = who.can("payloads.read")
+    try:
+        yield "retry: 1000\n\n"
+        while True:
+            with client.acting_as(who):
+                events = await client.store.load_events(run_id, after=seq)
+                run = await client.store.get_run(run_id)
+            for ev in events:
+                seq = ev.seq
+                yield f"id: {ev.seq}\nevent: step\ndata: {json.dumps(event_json(ev, data=data))}\n\n"
+            if run is None or run.status.finished:
+                yield f"event: end\ndata: {json.dumps({'status': run.status.value if run else None})}\n\n"
+                return
+            if await request.is_disconnected():
+                return
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), 0.5)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+    finally:
+        unsubscribe()
+
+
+@router.get("/runs/{run_id}/usage", summary="Tokens, cost and latency of a run's model and tool calls")
+async def run_usage(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    report = await request.app.state.client.usage(run_id=run_id)
+    return usage_json(report)

@@ -1,0 +1,363 @@
+"""What starts runs without a person: cron schedules, event subscriptions (``on: ticket.created``),
+threshold rules over event values (``churn_score > 0.8``), files dropped into a watched folder, and
+events emitted by other workflows (``ctx.emit``).
+
+Delivery is at-least-once with dedup: every run a trigger starts gets an id derived from what
+caused it (the schedule and its fire time, the event's idempotency key, the file's path, size and
+mtime), and starting a run with an existing id starts nothing. So a restart, a retry or a second
+server never doubles a run. An event that cannot start its run (a kill switch, a store failure) is
+kept in a dead-letter list (``GET /api/deadletters``) and can be replayed.
+
+State lives in the client's store (key-value namespaces ``schedules``, ``deadletters``,
+``filedrops``), so it survives restarts and is shared by every process on the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import fnmatch
+import hashlib
+import json
+import logging
+import operator
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from .._errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
+
+log = logging.getLogger("podium.triggers")
+
+SCHEDULES, DEADLETTERS, FILEDROPS = "schedules", "deadletters", "filedrops"
+MISFIRE_POLICIES = ("run_once", "skip", "run_all")
+
+
+def derived_id(*parts: str) -> str:
+    """A run id derived from what caused the run: the same cause, the same run."""
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rule:
+    """Start ``workflow`` when an event's payload crosses a threshold: ``when="churn_score > 0.8"``."""
+
+    name: str
+    when: str
+    """``FIELD OP NUMBER``; FIELD may be dotted (``scores.churn``); OP is one of > >= < <= == !=."""
+    workflow: str
+    event: str = "*"
+    """Which event types the rule looks at (``*`` and ``?`` wildcards)."""
+
+    def check(self) -> tuple[str, Any, float]:
+        m = _RULE.fullmatch(self.when.strip())
+        if m is None:
+            raise ConfigError(
+                f"rule {self.name!r}: {self.when!r} is not a threshold; write FIELD OP NUMBER, e.g. 'churn_score > 0.8'"
+            )
+        return m["field"], _OPS[m["op"]], float(m["value"])
+
+    def matches(self, event_type: str, payload: Any) -> bool:
+        if not fnmatch.fnmatchcase(event_type, self.event) or not isinstance(payload, dict):
+            return False
+        field, op, threshold = self.check()
+        value: Any = payload
+        for part in field.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return False
+            value = value[part]
+        return isinstance(value, int | float) and not isinstance(value, bool) and bool(op(value, threshold))
+
+
+_RULE = re.compile(r"(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>-?\d+(\.\d+)?)")
+_OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Schedule:
+    key: str
+    cron: str
+    workflow: str
+    timezone: str
+    input: Any = None
+
+
+class Triggers:
+    """Runs the triggers of one server's client. ``start()`` launches the background loop."""
+
+    def __init__(self, client: Any, settings: Any) -> None:
+        self.client = client
+        self.settings = settings
+        self.rules = [Rule(**r) if isinstance(r, dict) else r for r in settings.rules]
+        for r in self.rules:
+            r.check()
+        if settings.misfire not in MISFIRE_POLICIES:
+            raise ConfigError(
+                f"misfire policy {settings.misfire!r} is not one of {', '.join(MISFIRE_POLICIES)}"
+            )
+        self.schedules: list[Schedule] = []
+        self.subscriptions: list[tuple[str, str, Any]] = []
+        self.fired = 0
+        self.ingested = 0
+        self._task: asyncio.Task[None] | None = None
+        self._unsubscribe: Any = None
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the triggers declared by the registered workflows (after a deploy)."""
+        schedules, subs = [], []
+        for (name, _version), wf in sorted(self.client._workflows.items()):
+            if self.client._latest.get(name) is not wf:
+                continue
+            for i, t in enumerate(getattr(wf, "triggers", None) or []):
+                if not isinstance(t, dict):
+                    continue
+                if "schedule" in t:
+                    tz = t.get("timezone") or self.settings.timezone
+                    schedules.append(
+                        Schedule(f"{name}:{i}:{t['schedule']}:{tz}", t["schedule"], name, tz, t.get("input"))
+                    )
+                elif "event" in t:
+                    subs.append((str(t["event"]), name, t.get("input")))
+        self.schedules, self.subscriptions = schedules, subs
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._unsubscribe = await self.client.on("*", self._on_emitted)
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._unsubscribe is not None:
+            with contextlib.suppress(Exception):
+                await self._unsubscribe()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("trigger tick failed; retrying")
+            await asyncio.sleep(self.settings.trigger_interval)
+
+    async def tick(self, now: float | None = None) -> list[str]:
+        """Fire due schedules and pick up dropped files; returns the ids of the runs started."""
+        now = time.time() if now is None else now
+        started = []
+        for s in self.schedules:
+            started += await self._tick_schedule(s, now)
+        for folder, workflow in self.settings.watch.items():
+            started += await self._scan(folder, workflow)
+        return started
+
+    # -- schedules ------------------------------------------------------------------------------
+
+    async def _tick_schedule(self, s: Schedule, now: float) -> list[str]:
+        from zoneinfo import ZoneInfo
+
+        from croniter import croniter
+
+        store = self.client.store
+        state = await store.kv_get(SCHEDULES, s.key)
+        if state is None:  # first sight: start counting from now, do not replay history
+            await store.kv_put(SCHEDULES, s.key, json.dumps({"last": now}))
+            return []
+        last = json.loads(state)["last"]
+        it = croniter(s.cron, dt.datetime.fromtimestamp(last, ZoneInfo(s.timezone)))
+        due: list[float] = []
+        nxt = it.get_next(float)
+        while nxt <= now and len(due) < 10_000:
+            due.append(nxt)
+            nxt = it.get_next(float)
+        if not due:
+            return []
+        policy, grace = self.settings.misfire, self.settings.misfire_grace
+        late = [t for t in due if now - t > grace]
+        if policy == "run_all":
+            fire = due[-100:]
+        elif policy == "skip":
+            fire = [t for t in due if now - t <= grace][-1:]
+        else:
+            fire = due[-1:]
+        if late:
+            log.warning("schedule %s missed %d fire time(s); misfire policy %s", s.key, len(late), policy)
+        ids = []
+        for t in fire:
+            rid = derived_id("schedule", s.key, f"{t:.0f}")
+            payload = s.input if s.input is not None else {"scheduled_at": t}
+            if await self._start(s.workflow, payload, rid, source="schedule", event=s.cron, key=f"{t:.0f}"):
+                ids.append(rid)
+        # Recorded after starting: a crash in between re-derives the same run ids, so nothing doubles.
+        await store.kv_put(SCHEDULES, s.key, json.dumps({"last": due[-1]}))
+        return ids
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def subscribers(self, event_type: str) -> list[tuple[str, Any]]:
+        return [
+            (wf, inp) for pattern, wf, inp in self.subscriptions if fnmatch.fnmatchcase(event_type, pattern)
+        ]
+
+    async def ingest(self, event_type: str, payload: Any, key: str | None) -> dict[str, Any]:
+        """An event posted to the API: validate it against every subscribed workflow's input, then
+        start one run per subscriber (and per matching rule), deduplicated by ``key``."""
+        key = key or uuid.uuid4().hex
+        targets = [(wf, payload if inp is None else inp, "event") for wf, inp in self.subscribers(event_type)]
+        targets += [
+            (r.workflow, payload, f"rule:{r.name}") for r in self.rules if r.matches(event_type, payload)
+        ]
+        problems = []
+        for wf_name, value, _ in targets:
+            try:
+                self.client.workflow(wf_name).validate_input(value)
+            except (InputValidationError, NotFound) as exc:
+                problems.append(f"{wf_name}: {exc}")
+        if problems:
+            raise InputValidationError(
+                f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
+            )
+        self.ingested += 1
+        runs, duplicates, dead = [], [], []
+        for wf_name, value, source in targets:
+            rid = derived_id(source, event_type, wf_name, key)
+            if await self.client.store.get_run(rid) is not None:
+                duplicates.append(rid)
+                continue
+            if await self._start(wf_name, value, rid, source=source, event=event_type, key=key):
+                runs.append(rid)
+            else:
+                dead.append(rid)
+        return {
+            "event": event_type,
+            "idempotency_key": key,
+            "subscribers": [t[0] for t in targets],
+            "runs": runs,
+            "duplicates": duplicates,
+            "dead_lettered": dead,
+        }
+
+    async def _on_emitted(self, topic: str, payload: Any) -> None:
+        key = payload.get("idempotency_key") if isinstance(payload, dict) else None
+        key = str(key) if key is not None else uuid.uuid4().hex
+        for wf_name, inp in self.subscribers(topic):
+            await self._start(
+                wf_name,
+                payload if inp is None else inp,
+                derived_id("event", topic, wf_name, key),
+                source="emitted",
+                event=topic,
+                key=key,
+            )
+        for r in self.rules:
+            if r.matches(topic, payload):
+                await self._start(
+                    r.workflow,
+                    payload,
+                    derived_id(f"rule:{r.name}", topic, r.workflow, key),
+                    source=f"rule:{r.name}",
+                    event=topic,
+                    key=key,
+                )
+
+    # -- files ----------------------------------------------------------------------------------
+
+    async def _scan(self, folder: str, workflow: str) -> list[str]:
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return []
+        ids = []
+        for name in names:
+            path = os.path.abspath(os.path.join(folder, name))
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            st = os.stat(path)
+            if time.time() - st.st_mtime < 0.2:  # still being written; next scan
+                continue
+            mark = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+            if await self.client.store.kv_get(FILEDROPS, mark) is not None:
+                continue
+            rid = derived_id("file", mark)
+            payload = {"path": path, "name": name, "size": st.st_size}
+            if await self._start(workflow, payload, rid, source="file", event=path, key=mark):
+                ids.append(rid)
+            await self.client.store.kv_put(FILEDROPS, mark, rid)
+        return ids
+
+    # -- starting and dead letters ----------------------------------------------------------------
+
+    async def _start(
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
+    ) -> bool:
+        """Start the run (idempotently); on failure keep the event as a dead letter and return False."""
+        try:
+            await self.client.start(workflow, payload, run_id=rid)
+            self.fired += 1
+            return True
+        except AuthError:
+            raise  # the caller may not start it: a 401/403 for them, not a dead letter
+        except (PodiumError, OSError) as exc:
+            letter = {
+                "id": rid,
+                "source": source,
+                "event": event,
+                "key": key,
+                "workflow": workflow,
+                "payload": payload,
+                "error": str(exc),
+                "error_type": type(exc).__name__,
+                "ts": time.time(),
+            }
+            await self.client.store.kv_put(DEADLETTERS, rid, json.dumps(letter, default=str))
+            log.warning("%s %s could not start %s: %s (dead-lettered)", source, event, workflow, exc)
+            return False
+
+    async def dead_letters(self) -> list[dict[str, Any]]:
+        letters = [json.loads(v) for v in (await self.client.store.kv_list(DEADLETTERS)).values()]
+        return sorted(letters, key=lambda d: d["ts"])
+
+    async def replay(self, letter_id: str) -> dict[str, Any]:
+        text = await self.client.store.kv_get(DEADLETTERS, letter_id)
+        if text is None:
+            raise NotFound(f"no dead letter {letter_id!r}; list them with GET /api/deadletters")
+        d = json.loads(text)
+        await self.client.start(d["workflow"], d["payload"], run_id=d["id"])  # raises: stays dead-lettered
+        await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+        return {"run_id": d["id"], "replayed": True}
+
+    async def discard(self, letter_id: str) -> None:
+        if await self.client.store.kv_get(DEADLETTERS, letter_id) is None:
+            raise NotFound(f"no dead letter {letter_id!r}")
+        await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+
+    async def schedule_states(self) -> list[dict[str, Any]]:
+        from zoneinfo import ZoneInfo
+
+        from croniter import croniter
+
+        out = []
+        for s in self.schedules:
+            state = await self.client.store.kv_get(SCHEDULES, s.key)
+            last = json.loads(state)["last"] if state else None
+            nxt = croniter(
+                s.cron, dt.datetime.fromtimestamp(last or time.time(), ZoneInfo(s.timezone))
+            ).get_next(float)
+            out.append(
+                {"workflow": s.workflow, "cron": s.cron, "timezone": s.timezone, "last": last, "next": nxt}
+            )
+        return out
