@@ -12,13 +12,23 @@ from .._workflow import Workflow
 
 
 def payload(text: str | None) -> Any:
-    """A stored payload as plain JSON (tagged values stay tagged objects)."""
+    """A stored payload as plain JSON: dataclasses and pydantic models become their fields."""
     if text is None:
         return None
     try:
-        return json.loads(text)
+        return plain(json.loads(text))
     except ValueError:
         return text
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$podium" in value and "value" in value:
+            return plain(value["value"])
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:
@@ -77,7 +87,7 @@ def steps_json(events: list[Event], usage: dict[str, Any] | None = None) -> list
                 "started_at": v.started_at,
                 "finished_at": v.finished_at,
                 "duration": v.duration,
-                "output": v.output,
+                "output": plain(v.output),
                 "error": v.error,
                 "errors": v.errors,
                 "reason": v.reason,

@@ -61,3 +61,31 @@ def offer(input: dict) -> str:
 
 
 ALL = [hello, tickets, review, churn]
+
+
+nightly = podium.Workflow("nightly")
+nightly.triggers = [{"schedule": "0 2 * * *", "timezone": "Europe/Paris"}]  # type: ignore[attr-defined]
+
+
+@nightly.step
+def report(input: dict) -> float:
+    return float(input["scheduled_at"])
+
+
+files = podium.Workflow("files")
+
+
+@files.step
+def size(input: dict) -> int:
+    return int(input["size"])
+
+
+announcer = podium.Workflow("announcer")
+
+
+@announcer.step
+async def announce(input: dict, ctx: podium.StepContext) -> None:
+    await ctx.emit("ticket.created", {"id": 7, "subject": "emitted", "idempotency_key": "emit-7"})
+
+
+TRIGGERS = [*ALL, nightly, files, announcer]

@@ -1,0 +1,121 @@
+"""Triggers: cron schedules (time zones, misfires, no double firing across restarts), event
+subscriptions with idempotency keys, threshold rules, watched folders, emitted events, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from . import flows
+from .test_api import wait_status
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def at(y: int, mo: int, d: int, h: int, mi: int = 0) -> float:
+    return dt.datetime(y, mo, d, h, mi, tzinfo=PARIS).timestamp()
+
+
+async def test_schedule_fires_once_per_time_across_restarts(server: Any, store_url: str) -> None:
+    kw = {"workflows": flows.TRIGGERS, "triggers": False, "misfire": "run_once"}
+    async with server(store_url, **kw) as (app, _):
+        trig = app.state.triggers
+        assert await trig.tick(at(2024, 3, 30, 12)) == []  # first sight: starts counting, no backfill
+        assert await trig.tick(at(2024, 3, 31, 1, 59)) == []
+        fired = await trig.tick(at(2024, 3, 31, 2, 30))  # the DST night: 02:00 Paris does not exist
+        assert len(fired) == 1
+    async with server(store_url, **kw) as (app, http):  # a restart fires nothing twice
+        trig = app.state.triggers
+        assert await trig.tick(at(2024, 3, 31, 2, 40)) == []
+        # down for three nights: run_once fires the latest missed time only
+        fired += await trig.tick(at(2024, 4, 3, 9))
+        assert len(fired) == 2
+        body = await wait_status(http, fired[1], "completed")
+        assert body["run"]["output"] == at(2024, 4, 3, 2)
+        sched = (await http.get("/api/triggers")).json()["schedules"][0]
+        assert sched["timezone"] == "Europe/Paris" and sched["next"] == at(2024, 4, 4, 2)
+
+
+async def test_misfire_skip_and_run_all(server: Any) -> None:
+    async with server("memory://", workflows=flows.TRIGGERS, triggers=False, misfire="skip") as (app, _):
+        trig = app.state.triggers
+        await trig.tick(at(2024, 1, 1, 12))
+        assert await trig.tick(at(2024, 1, 4, 12)) == []  # all three missed beyond the grace: skipped
+        assert len(await trig.tick(at(2024, 1, 5, 2, 0) + 30)) == 1  # 30 s late: within the grace
+    async with server("memory://", workflows=flows.TRIGGERS, triggers=False, misfire="run_all") as (app, _):
+        trig = app.state.triggers
+        await trig.tick(at(2024, 1, 1, 12))
+        assert len(await trig.tick(at(2024, 1, 4, 12))) == 3
+
+
+async def test_events_validated_deduplicated_and_dead_lettered(server: Any, store_url: str) -> None:
+    async with server(store_url, workflows=flows.TRIGGERS) as (_, http):
+        bad = await http.post("/api/events/ticket.created", json={"id": "nope"})
+        assert bad.status_code == 422 and "tickets" in bad.json()["error"]["message"]
+        ticket = {"id": 1, "subject": "site down"}
+        first = await http.post("/api/events/ticket.created", json=ticket, headers={"Idempotency-Key": "t-1"})
+        again = await http.post("/api/events/ticket.created", json=ticket, headers={"Idempotency-Key": "t-1"})
+        assert first.status_code == 202, first.text
+        assert len(first.json()["runs"]) == 1 and again.json()["runs"] == []
+        assert again.json()["duplicates"] == first.json()["runs"]
+        body = await wait_status(http, first.json()["runs"][0], "completed")
+        assert body["run"]["output"] == "urgent"
+        nobody = await http.post("/api/events/nobody.listens", json={})
+        assert nobody.status_code == 202 and nobody.json()["subscribers"] == []
+
+        # a kill switch stops the run from starting: the event is kept and can be replayed
+        await http.post(
+            "/api/switches", json={"scope": "workflow", "name": "tickets", "reason": "maintenance"}
+        )
+        r = await http.post(
+            "/api/events/ticket.created", json={"id": 2, "subject": "x"}, headers={"Idempotency-Key": "t-2"}
+        )
+        assert r.status_code == 202 and len(r.json()["dead_lettered"]) == 1
+        letters = (await http.get("/api/deadletters")).json()["dead_letters"]
+        assert [d["event"] for d in letters] == ["ticket.created"] and "maintenance" in letters[0]["error"]
+        stuck = await http.post(f"/api/deadletters/{letters[0]['id']}/replay")
+        assert stuck.status_code == 409
+        await http.delete("/api/switches/workflow/tickets")
+        replayed = await http.post(f"/api/deadletters/{letters[0]['id']}/replay")
+        assert replayed.status_code == 200, replayed.text
+        await wait_status(http, replayed.json()["run_id"], "completed")
+        assert (await http.get("/api/deadletters")).json()["dead_letters"] == []
+
+
+async def test_threshold_rule_emitted_events_and_file_drops(server: Any, tmp_path: Any) -> None:
+    drop = tmp_path / "inbox"
+    drop.mkdir()
+    rules = [{"name": "churn", "when": "churn_score > 0.8", "workflow": "retention", "event": "customer.*"}]
+    async with server("memory://", workflows=flows.TRIGGERS, rules=rules, watch={str(drop): "files"}) as (
+        app,
+        http,
+    ):
+        low = await http.post("/api/events/customer.scored", json={"customer": "a", "churn_score": 0.3})
+        high = await http.post("/api/events/customer.scored", json={"customer": "b", "churn_score": 0.93})
+        assert low.json()["runs"] == [] and len(high.json()["runs"]) == 1
+        body = await wait_status(http, high.json()["runs"][0], "completed")
+        assert body["run"]["output"] == "offer for b"
+
+        # a workflow's ctx.emit starts the subscribed workflow (once, by the event's idempotency key)
+        r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
+        await wait_status(http, r.json()["run"]["id"], "completed")
+        for _ in range(200):
+            runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
+            if runs and runs[0]["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert [r["input"]["subject"] for r in runs] == ["emitted"]
+
+        (drop / "a.csv").write_text("1,2,3\n")
+        os.utime(drop / "a.csv", (1, 1))
+        for _ in range(200):
+            runs = (await http.get("/api/runs", params={"workflow": "files"})).json()["runs"]
+            if runs and runs[0]["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert len(runs) == 1 and runs[0]["output"] == 6
+        await app.state.triggers.tick()
+        assert len((await http.get("/api/runs", params={"workflow": "files"})).json()["runs"]) == 1
