@@ -6,30 +6,76 @@ and every step's result is kept: a run survives a crash and resumes without redo
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._client import Client, RunHandle, load_workflow
-from ._context import StepContext
-from ._errors import (
-    ConfigError,
-    DefinitionError,
-    InputValidationError,
-    LeaseLost,
-    NonRetryableError,
-    NotFound,
-    PodiumError,
-    RunCancelled,
-    RunFailed,
-    SerializationError,
-    StepError,
-    StepTimeout,
-    StoreError,
-)
-from ._history import RunHistory
-from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
-from ._workflow import Loop, Workflow
-from .storage import Store, open_store
+if TYPE_CHECKING:
+    from ._client import Client, RunHandle, load_workflow
+    from ._context import StepContext
+    from ._errors import (
+        ConfigError,
+        DefinitionError,
+        InputValidationError,
+        LeaseLost,
+        NonRetryableError,
+        NotFound,
+        PodiumError,
+        RunCancelled,
+        RunFailed,
+        SerializationError,
+        StepError,
+        StepTimeout,
+        StoreError,
+    )
+    from ._history import RunHistory
+    from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
+    from ._workflow import Loop, Workflow
+    from .storage import Store, open_store
+
+# Names are imported on first use (PEP 562), so that `podium --help` and `import podium` stay fast.
+_LAZY = {
+    "Client": "._client",
+    "RunHandle": "._client",
+    "load_workflow": "._client",
+    "StepContext": "._context",
+    "RunHistory": "._history",
+    "Loop": "._workflow",
+    "Workflow": "._workflow",
+    "Store": ".storage",
+    "open_store": ".storage",
+    **dict.fromkeys(
+        (
+            "ConfigError",
+            "DefinitionError",
+            "InputValidationError",
+            "LeaseLost",
+            "NonRetryableError",
+            "NotFound",
+            "PodiumError",
+            "RunCancelled",
+            "RunFailed",
+            "SerializationError",
+            "StepError",
+            "StepTimeout",
+            "StoreError",
+        ),
+        "._errors",
+    ),
+    **dict.fromkeys(
+        ("Event", "EventType", "RetryPolicy", "RunRecord", "RunStatus", "StepStatus", "StepView"), "._models"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'podium' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 
@@ -76,8 +122,12 @@ def run(
     Uses an in-memory store unless ``store`` says otherwise (``"sqlite:///podium.db"``).
     """
 
+    from ._client import Client
+
     async def main() -> Any:
         async with Client(store, **client_options) as client:
             return await client.run(workflow, input)
+
+    import asyncio
 
     return asyncio.run(main())

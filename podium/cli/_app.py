@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import os
@@ -66,6 +65,8 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        import asyncio
+
         from podium import PodiumError
 
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 
@@ -27,10 +26,14 @@ def users() -> None:
     help="viewer, operator, approver, admin, worker or a custom role.",
 )
 @click.option("--service", is_flag=True, help="A service account (for workers and integrations).")
-@click.option("--token", "with_token", is_flag=True, help="Also create an API token for the user and print it.")
+@click.option(
+    "--token", "with_token", is_flag=True, help="Also create an API token for the user and print it."
+)
 @db_option
 @run_async
-async def users_add(name: str, roles: tuple[str, ...], service: bool, with_token: bool, db: str | None) -> int:
+async def users_add(
+    name: str, roles: tuple[str, ...], service: bool, with_token: bool, db: str | None
+) -> int:
     """Create or update a user with ROLEs.
 
     The first user is created in local mode (no users yet); add --token to get that user's API
@@ -204,6 +207,8 @@ async def approvals(db: str | None) -> int:
 async def _decide(
     run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None
 ) -> int:
+    import asyncio
+
     async with make_client(db, recover=False) as c:
         if name is None:
             pending = await c.approvals(run_id=run_id)

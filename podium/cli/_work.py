@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal as _signal
 from typing import Any
 
@@ -63,6 +62,8 @@ async def worker(
     Start as many as you like, on as many machines as share the store (PostgreSQL). A worker takes
     over the runs of a worker that died once its lease expires; finished steps are never redone.
     """
+    import asyncio
+
     from podium import ConfigError
 
     limits: dict[str, int] = {}
@@ -134,6 +135,8 @@ def _worker_log(out: Any) -> Any:
 @run_async
 async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str | None) -> int:
     """Send signal NAME to a run waiting in ctx.wait_for(NAME), and drive the run on."""
+    import asyncio
+
     payload = parse_input(payload_text)
     async with make_client(db, recover=False) as client:
         sent = await client.signal(run_id, name, payload)
