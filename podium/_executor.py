@@ -141,11 +141,16 @@ class RunExecutor:
         data: str | None = None,
         run_update: dict[str, Any] | None = None,
     ) -> None:
-        self._seq += 1
+        self._seq = seq = self._seq + 1
         ts = time.time()
+        if run_update is None and not self._listeners:
+            # The hot path of every step: no Event object, one INSERT.
+            await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
+            self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
+            return
         ev = Event(
             run_id=self.run_id,
-            seq=self._seq,
+            seq=seq,
             type=type,
             ts=ts,
             step=step,
@@ -155,7 +160,7 @@ class RunExecutor:
             data=data,
         )
         await self.store.append((ev,), run_update)
-        self._digest.update(event_bytes(self._seq, type, ts, step, iteration, index, attempt, data))
+        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if self._listeners:
             for fn in self._listeners:
                 try:

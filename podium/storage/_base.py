@@ -104,6 +104,24 @@ class Store(ABC):
         Raises :class:`LeaseLost` if an event's ``(run_id, seq)`` already exists.
         """
 
+    async def append_one(
+        self,
+        run_id: str,
+        seq: int,
+        type: str,
+        ts: float,
+        step: str | None,
+        iteration: int,
+        index: int | None,
+        attempt: int,
+        data: str | None,
+    ) -> None:
+        """Append one event with no run update: the hot path of every step. Same semantics as
+        :meth:`append`; backends may override it to skip building an :class:`Event`."""
+        await self.append(
+            (Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data),)
+        )
+
     @abstractmethod
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None."""

@@ -271,6 +271,23 @@ class SQLiteStore(Store):
             db.execute("ROLLBACK")
             raise
 
+    async def append_one(
+        self,
+        run_id: str,
+        seq: int,
+        type: str,
+        ts: float,
+        step: str | None,
+        iteration: int,
+        index: int | None,
+        attempt: int,
+        data: str | None,
+    ) -> None:
+        try:
+            self.db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
+        except sqlite3.IntegrityError as exc:
+            raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
+
     def _conflict(self, event: Event) -> Exception:
         if self.db.execute("SELECT 1 FROM runs WHERE id=?", (event.run_id,)).fetchone() is None:
             return NotFound(f"run {event.run_id} does not exist")
