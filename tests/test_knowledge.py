@@ -202,3 +202,19 @@ async def test_openai_compatible_embedder_plugs_into_memory():
         assert (await mem.recall("customer:1", "refund order", k=1))[0].text == "wants a refund for order 7"
         assert mem.collection == "memory@openai:text-embedding-3-small"
     assert seen[-1]["auth"] == "Bearer k"
+
+
+async def test_forget_redacts_knowledge_chunks(mem):
+    from podium.knowledge import Document
+
+    kb = KnowledgeBase(mem, "crm", chunk_size=200, overlap=20)
+    await kb.ingest([
+        Document(source="notes", title="Notes", type="text", sections=[("Ann Lee (ann@example.com) renews in May.", {})]),
+        Document(source="other", title="Other", type="text", sections=[("Bo renews in June.", {})]),
+    ])  # fmt: skip
+    await mem.upsert_entity("customer:42", properties={"name": "Ann Lee", "email": "ann@example.com"})
+    erasure = await mem.forget("customer:42")
+    assert erasure.counts["kb_chunks_redacted"] == 1
+    [p] = await kb.search("who renews in May", k=1, where={"source": "notes"}, hybrid=True)
+    assert p.text == "[redacted] ([redacted]) renews in May."
+    assert (await kb.search("Bo renews", k=1))[0].text == "Bo renews in June."

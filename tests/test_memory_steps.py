@@ -178,6 +178,12 @@ async def test_forget_redacts_run_payloads(client):
     assert other == {"summary": "refund for customer:8 (bo@example.com)"}
     assert await mem.recall("customer:42") == []
     assert [e.reason for e in await mem.erasures()] == ["ticket 12"]
+    if hasattr(client.store, "list_audit"):  # governance's audit log anchors the new history digest
+        from podium._audit import run_digest
+
+        redactions = [e for e in await client.store.list_audit() if e.action == "run.redact"]
+        assert [e.target for e in redactions] == [run.id]
+        assert redactions[0].details()["digest"] == run_digest(await client.store.load_events(run.id))
 
 
 async def test_prune_runs_deletes_finished_runs_and_their_state(client):
