@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .._history import fold
-from .._models import Event, RunRecord
+from .._models import Event, EventType, RunRecord
 from .._workflow import Workflow
 
 
@@ -74,8 +74,17 @@ def steps_json(events: list[Event], usage: dict[str, Any] | None = None) -> list
     for ev in events:
         if ev.step and "/" in ev.step:
             calls.setdefault(ev.step.split("/", 1)[0], []).append(event_json(ev))
+    # A step parked in ctx.wait_for/approval logs its wait on a "step/signal:..." sub-step: show
+    # the step itself as waiting.
+    own = [
+        dataclasses.replace(e, step=e.step.split("/", 1)[0])
+        if e.type == EventType.STEP_WAITING and e.step
+        else e
+        for e in events
+        if not (e.step and "/" in e.step) or e.type == EventType.STEP_WAITING
+    ]
     out = []
-    for v in fold([e for e in events if not (e.step and "/" in e.step)], decode=False):
+    for v in fold(own, decode=False):
         out.append(
             {
                 "step": v.step,

@@ -1,0 +1,309 @@
+// Podium dashboard: vanilla JavaScript over the JSON API. Hash routes: #/runs, #/run/ID, #/approvals,
+// #/audit, #/metrics, #/switches. The token (if the server has users) is kept in localStorage.
+"use strict";
+
+const $ = (sel, el = document) => el.querySelector(sel);
+const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const json = (v) => esc(JSON.stringify(v, null, 2));
+const when = (ts) => (ts ? new Date(ts * 1000).toLocaleString() : "");
+const secs = (s) => (s == null ? "" : s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(2)} s`);
+const badge = (s) => `<span class="status s-${esc(s)}" data-status="${esc(s)}">${esc(s)}</span>`;
+let token = localStorage.getItem("podium-token") || "";
+let stream = null;
+let timer = null;
+
+async function api(path, opts = {}) {
+  const headers = { ...(opts.headers || {}) };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, { ...opts, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
+  if (r.status === 401) { showLogin(); throw new Error("log in first"); }
+  const text = await r.text();
+  const data = r.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
+  if (!r.ok) throw new Error(data?.error?.message || `HTTP ${r.status}`);
+  return data;
+}
+
+function toast(msg) {
+  const t = $("#toast");
+  t.textContent = msg; t.style.display = "block";
+  setTimeout(() => (t.style.display = "none"), 3500);
+}
+
+function showLogin(message = "") {
+  $("#login-error").textContent = message;
+  const d = $("#login");
+  if (!d.open) d.showModal();
+}
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  token = $("#token").value.trim();
+  try {
+    const me = await fetch("/api/me", { headers: { Authorization: `Bearer ${token}` } }).then((r) => r.json());
+    if (me.error) throw new Error(me.error.message);
+    localStorage.setItem("podium-token", token);
+    $("#login").close();
+    route();
+  } catch (err) { $("#login-error").textContent = err.message; }
+});
+$("#logout").addEventListener("click", () => { localStorage.removeItem("podium-token"); token = ""; showLogin(); });
+
+async function whoami() {
+  const me = await api("/api/me");
+  $("#who").textContent = me.local ? "local mode" : `${me.name} (${me.roles.join(", ")})`;
+  $("#logout").hidden = me.local;
+  return me;
+}
+
+// -- runs list ------------------------------------------------------------------------------------
+async function runsPage(view, params) {
+  const wfs = (await api("/api/workflows")).workflows;
+  view.innerHTML = `<h1>Runs</h1>
+    <div class="filters">
+      <select id="f-wf"><option value="">all workflows</option>${wfs.map((w) => `<option>${esc(w.name)}</option>`).join("")}</select>
+      <select id="f-status"><option value="">any status</option>${["pending", "running", "waiting", "completed", "failed", "cancelled"].map((s) => `<option>${s}</option>`).join("")}</select>
+      <span class="mute" id="live">live</span>
+      <span style="margin-left:auto"></span>
+      <select id="start-wf">${wfs.map((w) => `<option>${esc(w.name)}</option>`).join("")}</select>
+      <input id="start-input" placeholder='input JSON, e.g. {"name": "Ada"}' size="30">
+      <button id="start">Start run</button>
+    </div>
+    <table><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Created</th><th>Duration</th></tr></thead><tbody id="runs"></tbody></table>`;
+  $("#f-wf").value = params.get("workflow") || "";
+  $("#f-status").value = params.get("status") || "";
+  const refresh = async () => {
+    const q = new URLSearchParams({ limit: "100" });
+    if ($("#f-wf").value) q.set("workflow", $("#f-wf").value);
+    if ($("#f-status").value) q.set("status", $("#f-status").value);
+    const { runs } = await api(`/api/runs?${q}`);
+    $("#runs").innerHTML = runs.map((r) => `<tr class="link" data-run="${esc(r.id)}">
+      <td><code>${esc(r.id)}</code></td><td>${esc(r.workflow)} <span class="mute">v${esc(r.version)}</span></td>
+      <td>${badge(r.status)}</td><td>${when(r.created_at)}</td>
+      <td>${secs(r.finished_at && r.started_at ? r.finished_at - r.started_at : null)}</td></tr>`).join("")
+      || `<tr><td colspan="5" class="mute">No runs yet.</td></tr>`;
+  };
+  view.addEventListener("click", (e) => { const tr = e.target.closest("tr[data-run]"); if (tr) location.hash = `#/run/${tr.dataset.run}`; });
+  $("#f-wf").onchange = $("#f-status").onchange = refresh;
+  $("#start").onclick = async () => {
+    try {
+      const input = $("#start-input").value.trim() ? JSON.parse($("#start-input").value) : {};
+      const { run } = await api("/api/runs", { method: "POST", body: { workflow: $("#start-wf").value, input } });
+      location.hash = `#/run/${run.id}`;
+    } catch (err) { toast(err.message); }
+  };
+  await refresh();
+  timer = setInterval(refresh, 1500);
+}
+
+// -- run page: graph + step inspector ---------------------------------------------------------------
+function layout(steps) {
+  const depth = {};
+  const byId = Object.fromEntries(steps.map((s) => [s.id, s]));
+  const d = (id, seen = new Set()) => {
+    if (depth[id] != null) return depth[id];
+    if (seen.has(id)) return 0;
+    seen.add(id);
+    const deps = (byId[id]?.deps || []).filter((x) => byId[x]);
+    return (depth[id] = deps.length ? 1 + Math.max(...deps.map((x) => d(x, seen))) : 0);
+  };
+  steps.forEach((s) => d(s.id));
+  const cols = {};
+  steps.forEach((s) => (cols[depth[s.id]] = cols[depth[s.id]] || []).push(s.id));
+  const pos = {};
+  Object.entries(cols).forEach(([c, ids]) => ids.forEach((id, i) => (pos[id] = { x: 20 + c * 190, y: 20 + i * 70 })));
+  return pos;
+}
+
+function graphSvg(steps, status, selected) {
+  const pos = layout(steps);
+  const w = Math.max(...Object.values(pos).map((p) => p.x)) + 180;
+  const h = Math.max(...Object.values(pos).map((p) => p.y)) + 70;
+  const colors = { completed: "#3fb97c", running: "#4f8cff", waiting: "#e3a93b", failed: "#e5534b", cancelled: "#8b8f9c", skipped: "#5f6b85", pending: "#2a3550" };
+  const edges = steps.flatMap((s) => s.deps.filter((d) => pos[d]).map((d) => {
+    const a = pos[d], b = pos[s.id];
+    return `<path d="M${a.x + 150},${a.y + 22} C${a.x + 170},${a.y + 22} ${b.x - 20},${b.y + 22} ${b.x},${b.y + 22}"/>`;
+  }));
+  const nodes = steps.map((s) => {
+    const p = pos[s.id], st = status[s.id] || "pending";
+    return `<g data-step="${esc(s.id)}"><rect class="${s.id === selected ? "sel" : ""}" data-step="${esc(s.id)}" data-status="${esc(st)}" x="${p.x}" y="${p.y}" width="150" height="44" fill="${colors[st] || colors.pending}"/>
+      <text x="${p.x + 10}" y="${p.y + 19}">${esc(s.id)}</text><text x="${p.x + 10}" y="${p.y + 35}" opacity=".8">${esc(st)}${s.kind ? " · " + esc(s.kind) : ""}</text></g>`;
+  });
+  return `<svg class="graph" viewBox="0 0 ${w} ${h}" style="max-height:${h + 10}px"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#4a5678"/></marker></defs>${edges.join("")}${nodes.join("")}</svg>`;
+}
+
+function inspector(step, usage) {
+  if (!step) return `<p class="mute">Select a step in the graph to inspect it.</p>`;
+  const u = step.usage || {};
+  const calls = step.calls.filter((c) => c.type === "step_completed" || c.type === "step_failed");
+  return `<h2>Step <code>${esc(step.key)}</code> ${badge(step.status)}</h2>
+    <div class="kv">
+      <div>attempts</div><div>${step.attempts}</div>
+      <div>latency</div><div>${secs(step.duration)}</div>
+      <div>tokens</div><div>${u.input_tokens != null ? `${u.input_tokens} in / ${u.output_tokens} out` : "–"}</div>
+      <div>cost</div><div>${u.cost != null ? u.cost.toFixed(6) : "–"}</div>
+      ${step.reason ? `<div>reason</div><div>${esc(step.reason)}</div>` : ""}
+      ${step.reused_from ? `<div>reused from</div><div><a href="#/run/${esc(step.reused_from)}">${esc(step.reused_from)}</a></div>` : ""}
+    </div>
+    <h2>Output</h2><pre>${json(step.output)}</pre>
+    ${step.error ? `<h2>Error</h2><pre class="error">${json(step.error)}</pre>` : ""}
+    ${step.errors.length > (step.error ? 1 : 0) ? `<h2>Failed attempts</h2><pre>${json(step.errors)}</pre>` : ""}
+    ${calls.length ? `<h2>Calls (prompts, responses, tools)</h2>${calls.map((c) => `<div class="mute">${esc(c.step.split("/").slice(1).join("/"))}</div><pre>${json(c.data)}</pre>`).join("")}` : ""}`;
+}
+
+async function runPage(view, id) {
+  let selected = null;
+  let data = null;
+  const render = () => {
+    const r = data.run;
+    const status = {};
+    data.steps.forEach((s) => (status[s.step] = s.status));
+    const steps = data.workflow?.steps || data.steps.map((s) => ({ id: s.step, deps: [], kind: null }));
+    const step = data.steps.filter((s) => s.step === selected).pop();
+    view.innerHTML = `<h1>Run <code>${esc(r.id)}</code> ${badge(r.status)}</h1>
+      <div class="filters">
+        <span>${esc(r.workflow)} v${esc(r.version)}</span><span class="mute">created ${when(r.created_at)}</span>
+        ${r.forked_from ? `<span>forked from <a href="#/run/${esc(r.forked_from)}">${esc(r.forked_from)}</a></span>` : ""}
+        <span style="margin-left:auto"></span>
+        ${["completed", "failed", "cancelled"].includes(r.status) ? "" : `<button class="danger" id="cancel">Cancel</button>`}
+        ${selected ? `<button class="secondary" id="fork">Fork from ${esc(selected)}</button>` : ""}
+      </div>
+      <div class="grid"><div>
+        ${graphSvg(steps, status, selected)}
+        <h2>Input</h2><pre>${json(r.input)}</pre>
+        ${r.output != null ? `<h2>Output</h2><pre>${json(r.output)}</pre>` : ""}
+        ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
+        ${data.usage && data.usage.calls.length ? `<h2>Usage</h2><div class="kv"><div>tokens</div><div>${data.usage.total.input_tokens} in / ${data.usage.total.output_tokens} out</div><div>cost</div><div>${(data.usage.total.cost || 0).toFixed(6)}</div><div>model latency</div><div>${secs(data.usage.total.latency)}</div></div>` : ""}
+      </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>`;
+    view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
+    if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
+    if ($("#fork")) $("#fork").onclick = () => api(`/api/runs/${id}/fork`, { method: "POST", body: { from_step: selected } })
+      .then(({ run }) => (location.hash = `#/run/${run.id}`), (e) => toast(e.message));
+  };
+  const load = async () => { data = await api(`/api/runs/${id}`); render(); };
+  await load();
+  let pending = false;
+  const url = `/api/runs/${id}/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+  stream = new EventSource(url);
+  const reload = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } };
+  stream.addEventListener("step", reload);
+  stream.addEventListener("end", () => { stream.close(); load(); });
+}
+
+// -- approvals ----------------------------------------------------------------------------------------
+async function approvalsPage(view) {
+  const refresh = async () => {
+    const { approvals } = await api("/api/approvals");
+    $("#inbox-count").textContent = approvals.length || "";
+    view.innerHTML = `<h1>Approvals inbox</h1>` + (approvals.map((a, i) => `<div class="panel approval" data-approval="${esc(a.run_id)}/${esc(a.name)}">
+      <b>${esc(a.title)}</b> <span class="mute">${esc(a.workflow)} · step ${esc(a.step)} · run <a href="#/run/${esc(a.run_id)}">${esc(a.run_id)}</a> · ${when(a.requested_at)}${a.role ? ` · needs role ${esc(a.role)}` : ""}${a.deadline ? ` · due ${when(a.deadline)}` : ""}</span>
+      <textarea id="payload-${i}">${json(a.payload)}</textarea>
+      <input id="comment-${i}" placeholder="comment" size="50">
+      <div class="actions"><button data-i="${i}" data-act="approve">Approve</button><button class="secondary" data-i="${i}" data-act="edit">Approve with edits</button><button class="danger" data-i="${i}" data-act="reject">Reject</button></div>
+    </div>`).join("") || `<p class="mute">Nothing waits for a decision.</p>`);
+    view.querySelectorAll("button[data-act]").forEach((b) => (b.onclick = async () => {
+      const a = approvals[b.dataset.i];
+      const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value };
+      if (b.dataset.act === "edit") { try { body.payload = JSON.parse($(`#payload-${b.dataset.i}`).value); body.edited = true; } catch (e) { return toast(`payload is not JSON: ${e.message}`); } }
+      try {
+        await api(`/api/approvals/${a.run_id}/${encodeURIComponent(a.name)}`, { method: "POST", body });
+        toast(body.approve ? "Approved" : "Rejected");
+        refresh();
+      } catch (e) { toast(e.message); }
+    }));
+  };
+  await refresh();
+}
+
+// -- audit --------------------------------------------------------------------------------------------
+async function auditPage(view) {
+  const [{ entries }, check] = await Promise.all([api("/api/audit?limit=500"), api("/api/audit/verify")]);
+  view.innerHTML = `<h1>Audit log</h1><p>${check.intact ? `<span class="status s-completed">chain intact</span> ${check.entries} entries verified` : `<span class="status s-failed">tampered</span> ${esc(check.problem)}`}</p>
+    <table><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>Target</th><th>Details</th></tr></thead><tbody>
+    ${entries.slice().reverse().map((e) => `<tr><td>${e.seq}</td><td>${when(e.ts)}</td><td>${esc(e.actor)}</td><td><code>${esc(e.action)}</code></td><td><code>${esc(e.target)}</code></td><td><code>${esc(JSON.stringify(e.data))}</code></td></tr>`).join("")}</tbody></table>`;
+}
+
+// -- metrics ------------------------------------------------------------------------------------------
+function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    const m = line.match(/^([a-z_]+)(?:\{(.*)\})? ([-0-9.e+Inf]+)$/);
+    if (!m) continue;
+    const labels = {};
+    (m[2] || "").replace(/(\w+)="((?:[^"\\]|\\.)*)"/g, (_, k, v) => (labels[k] = v));
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+function barChart(title, rows) {
+  if (!rows.length) return `<div class="panel"><h2>${esc(title)}</h2><p class="mute">No data yet.</p></div>`;
+  const max = Math.max(...rows.map((r) => r.value), 1e-9);
+  const h = rows.length * 26 + 10;
+  return `<div class="panel"><h2>${esc(title)}</h2><svg class="chart" viewBox="0 0 420 ${h}" width="100%">${rows.map((r, i) => `
+    <text x="0" y="${i * 26 + 20}">${esc(r.label)}</text>
+    <rect class="bar ${r.cls || ""}" x="150" y="${i * 26 + 6}" height="18" width="${Math.max(2, (r.value / max) * 220)}"/>
+    <text x="${156 + (r.value / max) * 220}" y="${i * 26 + 20}">${esc(r.text ?? r.value)}</text>`).join("")}</svg></div>`;
+}
+
+async function metricsPage(view) {
+  const m = parseMetrics(await api("/metrics"));
+  const get = (n) => m.filter((x) => x.name === n);
+  const sum = (n) => get(n).reduce((a, x) => a + x.value, 0);
+  const gauge = (n, s) => (get(n).find((x) => !s || x.labels.status === s) || { value: 0 }).value;
+  const cls = { completed: "ok", failed: "fail" };
+  const runs = get("podium_runs_total").map((x) => ({ label: `${x.labels.workflow} ${x.labels.status}`, value: x.value, cls: cls[x.labels.status] }));
+  const cnt = Object.fromEntries(get("podium_step_duration_seconds_count").map((x) => [`${x.labels.workflow}.${x.labels.step}`, x.value]));
+  const lat = get("podium_step_duration_seconds_sum").map((x) => { const k = `${x.labels.workflow}.${x.labels.step}`; const v = x.value / (cnt[k] || 1); return { label: k, value: v, text: secs(v) }; });
+  const tokens = get("podium_tokens_total").map((x) => ({ label: `${x.labels.model} ${x.labels.direction}`, value: x.value }));
+  const http = get("podium_http_requests_total").filter((x) => x.labels.route.startsWith("/api")).sort((a, b) => b.value - a.value).slice(0, 8).map((x) => ({ label: `${x.labels.method} ${x.labels.route}`.slice(0, 24), value: x.value }));
+  view.innerHTML = `<h1>Metrics</h1><div class="cards">
+    <div class="card"><b>${sum("podium_runs_total")}</b><span>runs ended</span></div>
+    <div class="card"><b>${gauge("podium_runs", "running")}</b><span>running</span></div>
+    <div class="card"><b>${gauge("podium_runs", "waiting")}</b><span>waiting</span></div>
+    <div class="card"><b>${gauge("podium_queue_depth")}</b><span>queue depth</span></div>
+    <div class="card"><b>${sum("podium_events_ingested_total")}</b><span>events ingested</span></div>
+    <div class="card"><b>${gauge("podium_dead_letters")}</b><span>dead letters</span></div>
+    <div class="card"><b>${sum("podium_cost_total").toFixed(4)}</b><span>model cost</span></div>
+  </div><div class="charts">${barChart("Runs by workflow and status", runs)}${barChart("Mean step latency", lat)}${barChart("Tokens by model", tokens)}${barChart("API requests", http)}</div>
+  <p class="mute">Prometheus scrapes <code>/metrics</code>.</p>`;
+}
+
+// -- kill switches ------------------------------------------------------------------------------------
+async function switchesPage(view) {
+  const refresh = async () => {
+    const { switches } = await api("/api/switches");
+    view.innerHTML = `<h1>Kill switches</h1>
+      <div class="filters"><select id="k-scope">${["workflow", "kind", "provider", "agent", "all"].map((s) => `<option>${s}</option>`).join("")}</select>
+      <input id="k-name" placeholder="name (e.g. a workflow)"><select id="k-mode"><option>pause</option><option>cancel</option></select>
+      <input id="k-reason" placeholder="reason" size="30"><button class="danger" id="k-set">Switch off</button></div>
+      <table><thead><tr><th>Switch</th><th>Mode</th><th>Reason</th><th>By</th><th>Since</th><th></th></tr></thead><tbody>
+      ${Object.entries(switches).map(([k, v]) => `<tr><td><code>${esc(k)}</code></td><td>${esc(v.mode)}</td><td>${esc(v.reason)}</td><td>${esc(v.by)}</td><td>${when(v.ts)}</td><td><button class="secondary" data-clear="${esc(k)}">Switch on</button></td></tr>`).join("") || `<tr><td colspan="6" class="mute">Everything is on.</td></tr>`}</tbody></table>`;
+    $("#k-set").onclick = () => api("/api/switches", { method: "POST", body: { scope: $("#k-scope").value, name: $("#k-name").value || "*", mode: $("#k-mode").value, reason: $("#k-reason").value } }).then(refresh, (e) => toast(e.message));
+    view.querySelectorAll("[data-clear]").forEach((b) => (b.onclick = () => { const [s, ...n] = b.dataset.clear.split(":"); api(`/api/switches/${s}/${encodeURIComponent(n.join(":"))}`, { method: "DELETE" }).then(refresh, (e) => toast(e.message)); }));
+  };
+  await refresh();
+}
+
+async function route() {
+  if (stream) { stream.close(); stream = null; }
+  if (timer) { clearInterval(timer); timer = null; }
+  const old = $("#view");
+  const view = old.cloneNode(false); // drop old listeners
+  old.replaceWith(view);
+  const [path, query] = (location.hash.slice(1) || "/runs").split("?");
+  const parts = path.split("/").filter(Boolean);
+  document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === (parts[0] === "run" ? "runs" : parts[0])));
+  try {
+    await whoami();
+    api("/api/approvals").then((r) => ($("#inbox-count").textContent = r.approvals.length || ""), () => {});
+    const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, switches: switchesPage };
+    if (parts[0] === "run") await runPage(view, parts[1]);
+    else await (pages[parts[0]] || runsPage)(view, new URLSearchParams(query || ""));
+  } catch (err) {
+    view.innerHTML = `<p class="error">${esc(err.message)}</p>`;
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();

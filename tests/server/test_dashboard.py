@@ -1,0 +1,172 @@
+"""The dashboard end to end: ``podium serve`` on 127.0.0.1, driven by headless Chromium (Playwright).
+
+Logs in with a token, watches a run's graph change colour live, approves a pending request with an
+edit from the inbox, and keeps screenshots of the main pages in docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """A real server on a free port with users: (url, admin token, approver token)."""
+    db = f"sqlite:///{tmp_path_factory.mktemp('serve')}/podium.db"
+
+    async def users() -> tuple[str, str]:
+        import podium
+
+        async with podium.Client(db) as c:
+            await c.create_user("root", ["admin"])
+            await c.create_user("amy", ["approver", "operator"])
+            return await c.create_token("root"), await c.create_token("amy")
+
+    root, amy = asyncio.run(users())
+    port = _free_port()
+    env = {**os.environ, "PODIUM_TOKEN": root, "PYTHONPATH": str(ROOT)}
+    wfs = [a for w in ("hello", "review", "tickets") for a in ("-w", f"tests.server.flows:{w}")]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from podium.cli import main; main()",
+            "serve",
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *wfs,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        else:
+            proc.kill()
+            pytest.fail(f"podium serve did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
+        yield {"url": url, "root": root, "amy": amy}
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_answers_with_openapi_and_401(served: dict[str, Any]) -> None:
+    url = served["url"]
+    assert httpx.get(f"{url}/api/runs").status_code == 401
+    assert httpx.get(f"{url}/api/runs", headers={"Authorization": "Bearer pod_x"}).status_code == 401
+    spec = httpx.get(f"{url}/openapi.json").json()
+    assert spec["info"]["title"] == "Podium" and "/api/runs/{run_id}/stream" in spec["paths"]
+    assert "<title>Podium</title>" in httpx.get(url).text
+
+
+def test_dashboard_login_live_graph_and_approval(served: dict[str, Any]) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed and could not be (apt-get install -y chromium)")
+    url, root, amy = served["url"], served["root"], served["amy"]
+    auth = {"Authorization": f"Bearer {root}"}
+    httpx.post(f"{url}/api/runs", json={"workflow": "hello", "input": {"name": "Ada"}}, headers=auth)
+    httpx.post(f"{url}/api/events/ticket.created", json={"id": 1, "subject": "site down"}, headers=auth)
+    rid = httpx.post(
+        f"{url}/api/runs", json={"workflow": "review", "input": {"topic": "release notes"}}, headers=auth
+    ).json()["run"]["id"]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1360, "height": 820})
+        page.set_default_timeout(10_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(url)
+        page.wait_for_selector("#login[open]")
+        page.fill("#token", "pod_wrong")
+        page.click("#login-submit")
+        page.wait_for_selector("#login-error:has-text('unknown API token')")
+        page.fill("#token", amy)
+        page.click("#login-submit")
+        page.wait_for_selector(f"tr[data-run='{rid}']")
+        page.wait_for_selector("#who:has-text('amy')")
+        page.wait_for_selector(f"tr[data-run='{rid}'] [data-status='waiting']")
+        page.screenshot(path=str(SHOTS / "runs.png"))
+
+        page.click(f"tr[data-run='{rid}']")
+        page.wait_for_selector("svg.graph")
+        page.wait_for_selector("rect[data-step='approve'][data-status='waiting']")
+        page.click("g[data-step='draft']")
+        page.wait_for_selector("#inspector:has-text('draft for release notes')")
+        page.screenshot(path=str(SHOTS / "run.png"))
+
+        # approve with an edit from the inbox; the run page turns green live
+        page.goto(f"{url}/#/approvals")
+        page.wait_for_selector(f"[data-approval^='{rid}']")
+        page.fill("#payload-0", '{"text": "edited in the browser"}')
+        page.fill("#comment-0", "ship it")
+        page.screenshot(path=str(SHOTS / "approvals.png"))
+        page.click("button[data-act='edit']")
+        page.wait_for_selector("text=Nothing waits for a decision.")
+        page.goto(f"{url}/#/run/{rid}")
+        page.wait_for_selector("rect[data-step='publish'][data-status='completed']")
+        page.wait_for_selector("h1 [data-status='completed']")
+        assert "published: edited in the browser" in page.inner_text("main")
+
+        page.goto(f"{url}/#/switches")
+        page.wait_for_selector("text=Everything is on.")
+        page.screenshot(path=str(SHOTS / "switches.png"))
+        page.goto(f"{url}/#/metrics")
+        page.wait_for_selector("text=Runs by workflow and status")
+        page.screenshot(path=str(SHOTS / "metrics.png"))
+        # amy may not read the audit log: the page says so; the admin sees it intact
+        page.goto(f"{url}/#/audit")
+        page.wait_for_selector(".error:has-text('audit.read')")
+        page.evaluate(f"localStorage.setItem('podium-token', {root!r})")
+        page.reload()
+        page.wait_for_selector("text=chain intact")
+        assert "approval.decide" in page.inner_text("main")
+        page.screenshot(path=str(SHOTS / "audit.png"))
+        browser.close()
+    run = httpx.get(f"{url}/api/runs/{rid}", headers=auth).json()["run"]
+    assert run["status"] == "completed" and run["output"] == "published: edited in the browser"
