@@ -220,14 +220,22 @@ class Governed:
         n, problem = verify(entries)
         if problem:
             return n, problem
+        # The latest anchor of each run: its end, or a later recorded redaction (podium forget).
+        anchors: dict[str, AuditEntry] = {}
+        pruned: set[str] = set()
         for e in entries:
-            if e.action != "run.end":
+            if e.action in ("run.end", "run.redact"):
+                anchors[e.target] = e
+            elif e.action == "run.prune":
+                pruned.add(e.target)
+        for run_id, e in anchors.items():
+            if run_id in pruned:
                 continue
-            digest = e.details().get("digest")
-            events = await self.store.load_events(e.target)
-            if run_digest(events) != digest:
+            events = await self.store.load_events(run_id)
+            if run_digest(events) != e.details().get("digest"):
+                what = "deleted" if not events else "changed"
                 return n, (
-                    f"run {e.target}'s history was changed after it ended: it no longer matches the digest "
+                    f"run {run_id}'s history was {what} after it ended: it no longer matches the digest "
                     f"recorded in audit entry {e.seq}"
                 )
         return n, None

@@ -332,3 +332,29 @@ async def test_viewer_sees_runs_without_payloads(shared_store):
 def test_permissions_are_distinct_and_roles_known():
     assert len(set(PERMISSIONS)) == len(PERMISSIONS)
     assert set(BUILTIN_ROLES) == {"viewer", "operator", "approver", "admin", "worker"}
+
+
+async def test_audit_verify_accepts_recorded_redaction_and_pruning(tmp_path):
+    """`podium forget` rewrites run payloads and pruning deletes runs: both are recorded in the
+    audit log, so verify accepts them; an unrecorded deletion is still caught."""
+    pytest.importorskip("numpy")
+    from podium.memory import Memory
+
+    url = f"sqlite:///{tmp_path}/forget.db"
+    async with Client(url) as c:
+        kept = await c.start(_wf(), {"email": "ann@example.com"})
+        await kept.result()
+        old = await c.start(_wf(), 2)
+        await old.result()
+        async with Memory(c.store, embedder="hash:64") as mem:
+            await mem.forget("customer:ann", values=["ann@example.com"], reason="GDPR request")
+            assert (await c.verify_audit())[1] is None  # redaction recorded: accepted
+            await mem.prune_runs(older_than=-1)  # prune every finished run
+        assert (await c.verify_audit())[1] is None  # pruning recorded: accepted
+    db = sqlite3.connect(tmp_path / "forget.db")
+    db.execute("DELETE FROM audit WHERE action = 'run.prune'")
+    db.commit()
+    db.close()
+    async with Client(url, recover=False) as c:
+        problem = (await c.verify_audit())[1] or ""
+    assert "missing" in problem or "deleted" in problem

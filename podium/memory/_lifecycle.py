@@ -255,6 +255,13 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
         await db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
+    if store is not None and ids and hasattr(store, "append_audit"):
+        from .._audit import AuditEntry
+
+        for rid in ids:  # deleting history on purpose is recorded, so audit verify expects it
+            await store.append_audit(
+                AuditEntry(ts=time.time(), actor="memory", action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
+            )
     return len(ids)
 
 
