@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+# PODIUM_SCREENSHOTS=1 refreshes the pictures in docs/; otherwise they go to a temporary folder.
 SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = [
@@ -102,7 +103,7 @@ def test_serve_answers_with_openapi_and_401(served: dict[str, Any]) -> None:
     assert "<title>Podium</title>" in httpx.get(url).text
 
 
-def test_dashboard_login_live_graph_and_approval(served: dict[str, Any]) -> None:
+def test_dashboard_login_live_graph_and_approval(served: dict[str, Any], tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed and could not be (apt-get install -y chromium)")
@@ -113,11 +114,12 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any]) -> None
     rid = httpx.post(
         f"{url}/api/runs", json={"workflow": "review", "input": {"topic": "release notes"}}, headers=auth
     ).json()["run"]["id"]
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = SHOTS if os.environ.get("PODIUM_SCREENSHOTS") else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         page = browser.new_page(viewport={"width": 1360, "height": 820})
-        page.set_default_timeout(10_000)
+        page.set_default_timeout(20_000)
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -131,21 +133,21 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any]) -> None
         page.wait_for_selector(f"tr[data-run='{rid}']")
         page.wait_for_selector("#who:has-text('amy')")
         page.wait_for_selector(f"tr[data-run='{rid}'] [data-status='waiting']")
-        page.screenshot(path=str(SHOTS / "runs.png"))
+        page.screenshot(path=str(shots / "runs.png"))
 
         page.click(f"tr[data-run='{rid}']")
         page.wait_for_selector("svg.graph")
         page.wait_for_selector("rect[data-step='approve'][data-status='waiting']")
         page.click("g[data-step='draft']")
         page.wait_for_selector("#inspector:has-text('draft for release notes')")
-        page.screenshot(path=str(SHOTS / "run.png"))
+        page.screenshot(path=str(shots / "run.png"))
 
         # approve with an edit from the inbox; the run page turns green live
         page.goto(f"{url}/#/approvals")
         page.wait_for_selector(f"[data-approval^='{rid}']")
         page.fill("#payload-0", '{"text": "edited in the browser"}')
         page.fill("#comment-0", "ship it")
-        page.screenshot(path=str(SHOTS / "approvals.png"))
+        page.screenshot(path=str(shots / "approvals.png"))
         page.click("button[data-act='edit']")
         page.wait_for_selector("text=Nothing waits for a decision.")
         page.goto(f"{url}/#/run/{rid}")
@@ -155,10 +157,10 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any]) -> None
 
         page.goto(f"{url}/#/switches")
         page.wait_for_selector("text=Everything is on.")
-        page.screenshot(path=str(SHOTS / "switches.png"))
+        page.screenshot(path=str(shots / "switches.png"))
         page.goto(f"{url}/#/metrics")
         page.wait_for_selector("text=Runs by workflow and status")
-        page.screenshot(path=str(SHOTS / "metrics.png"))
+        page.screenshot(path=str(shots / "metrics.png"))
         # amy may not read the audit log: the page says so; the admin sees it intact
         page.goto(f"{url}/#/audit")
         page.wait_for_selector(".error:has-text('audit.read')")
@@ -166,7 +168,7 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any]) -> None
         page.reload()
         page.wait_for_selector("text=chain intact")
         assert "approval.decide" in page.inner_text("main")
-        page.screenshot(path=str(SHOTS / "audit.png"))
+        page.screenshot(path=str(shots / "audit.png"))
         browser.close()
     run = httpx.get(f"{url}/api/runs/{rid}", headers=auth).json()["run"]
     assert run["status"] == "completed" and run["output"] == "published: edited in the browser"
