@@ -157,6 +157,7 @@ class Client(Governed):
         self.audit_enabled = audit
         self._principal = Principal.local_user()
         self._switches: dict[str, dict[str, Any]] = {}
+        self._policies: dict[str, Any] = {}
         self._unsubscribers: builtins.list[Callable[[], Any]] = []
         self._unloadable: set[str] = set()
         self._dead: builtins.list[str] = []
@@ -181,7 +182,7 @@ class Client(Governed):
         await self.store.open()
         try:
             self._principal = await self._resolve_principal(self._token)
-            self._switches = await self.switches()
+            await self._refresh_switches()
         except BaseException:
             await self.store.close()
             raise
@@ -754,7 +755,10 @@ class Client(Governed):
                     log.exception("claiming runs failed; retrying")
             waiter = asyncio.ensure_future(self.store.wait_for_work(self.poll_interval))
             stopper = asyncio.ensure_future(stop.wait())
-            done = [t for _, t in list(self._driving.values())]
+            # A run finishing frees a slot; waking on it matters only when every slot is taken
+            # (claiming after every completion would flood the store with claims).
+            full = len(self._driving) >= concurrency
+            done = [t for _, t in list(self._driving.values())] if full else []
             await asyncio.wait([waiter, stopper, *done], return_when=asyncio.FIRST_COMPLETED)
             for t in (waiter, stopper):
                 t.cancel()

@@ -85,6 +85,9 @@ class RunExecutor:
         self.finished = asyncio.get_running_loop().create_future()
         self._listeners = client._listeners
         self._marked: set[tuple[_Key, int]] = set()
+        self.usage_tokens = 0  # model usage so far, for run budgets (see podium._policy)
+        self.usage_cost = 0.0
+        self.budget_waived = False
         self._seq = events[-1].seq if events else 0
         self._ready: deque[str] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -143,10 +146,11 @@ class RunExecutor:
     ) -> None:
         self._seq = seq = self._seq + 1
         ts = time.time()
+        # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
+        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if run_update is None and not self._listeners:
             # The hot path of every step: no Event object, one INSERT.
             await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
-            self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
             return
         ev = Event(
             run_id=self.run_id,
@@ -160,7 +164,6 @@ class RunExecutor:
             data=data,
         )
         await self.store.append((ev,), run_update)
-        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if self._listeners:
             for fn in self._listeners:
                 try:

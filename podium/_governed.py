@@ -24,6 +24,7 @@ from ._governance import (
     token_hash,
 )
 from ._models import EventType, RunStatus
+from ._policy import POLICIES, Policy
 
 if TYPE_CHECKING:
     from .storage import Store
@@ -41,6 +42,7 @@ class Governed:
     audit_enabled: bool
     _principal: Principal
     _switches: dict[str, dict[str, Any]]
+    _policies: dict[str, Policy]
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -311,6 +313,7 @@ class Governed:
 
     async def _refresh_switches(self) -> None:
         self._switches = await self.switches()
+        self._policies = await self.policies()
 
     async def _apply_switches(self) -> None:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""
@@ -319,6 +322,25 @@ class Governed:
     async def _waiting_on(self, run_id: str) -> list[str]:
         """The signal names a parked run waits for."""
         raise NotImplementedError  # the client implements it
+
+    # -- policies -------------------------------------------------------------------------------
+
+    async def set_policy(self, workflow: str, policy: Policy | None) -> None:
+        """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
+        await self._authorize("policies.write", f"workflow:{workflow}")
+        await self.store.kv_put(POLICIES, workflow, policy.to_json() if policy else None)
+        await self._audit("policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None)
+        await self._refresh_policies()
+
+    async def policies(self) -> dict[str, Policy]:
+        return {k: Policy.from_json(v) for k, v in (await self.store.kv_list(POLICIES)).items()}
+
+    def policy_for(self, workflow: str) -> Policy | None:
+        """The policy in force for ``workflow`` (cached; refreshed with the kill switches)."""
+        return self._policies.get(workflow) or self._policies.get("*")
+
+    async def _refresh_policies(self) -> None:
+        self._policies = await self.policies()
 
     # -- approvals ------------------------------------------------------------------------------
 

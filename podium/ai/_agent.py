@@ -168,6 +168,12 @@ class Agent:
             known = ", ".join(sorted(tools)) or "none"
             error = f"there is no tool named {call.name!r}; tools: {known}"
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=error), _NOTHING
+        from .._policy import PolicyViolation, check_tool
+
+        try:
+            await check_tool(ctx, call.name)
+        except PolicyViolation as exc:  # refused even though the model asked; the model is told why
+            return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING
         result = await durable(
             ctx,
             run_tool,

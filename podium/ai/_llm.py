@@ -28,8 +28,15 @@ async def _complete(model: Model, request: Request) -> Response:
 
 
 async def complete(ctx: StepContext | None, model: Model, request: Request, *, name: str) -> Response:
-    """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage."""
-    return await durable(ctx, _complete, model, request, name=name)
+    """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage. The
+    workflow's policy (allowed providers, run budget) and kill switches are checked first."""
+    from .._policy import account, check_model
+
+    members = getattr(model, "models", None) or [model]
+    await check_model(ctx, [str(getattr(m, "provider", "")) for m in members])
+    response = await durable(ctx, _complete, model, request, name=name)
+    account(ctx, getattr(response, "usage", None))
+    return response
 
 
 async def llm(

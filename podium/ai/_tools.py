@@ -68,7 +68,10 @@ async def call_tool(
     Transient failures (``ToolError(retryable=True)``, timeouts) are retried with backoff; a final
     failure raises :class:`~podium.models.ToolError`.
     """
+    from .._policy import check_tool
+
     t = as_tool(tool)
+    await check_tool(ctx, t.name)
     result = await durable(ctx, run_tool, t, dict(arguments or {}), "", retry, name=name or f"tool.{t.name}")
     if not result.ok:
         raise ToolError(f"tool {t.name!r} failed: {result.error}")
