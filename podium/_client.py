@@ -33,6 +33,7 @@ from ._governance import Principal
 from ._governed import Governed
 from ._history import RunHistory, fold
 from ._models import Event, EventType, RunRecord, RunStatus, new_id
+from ._versions import Versioned
 from ._workflow import Workflow
 from .storage import Store, open_store
 
@@ -79,7 +80,7 @@ class RunHandle:
         return await self.client.wait(self.id, timeout=timeout)
 
 
-class Client(Governed):
+class Client(Governed, Versioned):
     """Starts, drives, inspects and controls runs on one store.
 
     ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless
@@ -286,6 +287,8 @@ class Client(Governed):
         ``queue``, ``priority`` (higher first) and ``tenant`` (for fairness) say how workers pick
         it up when this client does not execute runs itself (``Client(execute=False)``)."""
         self._check_open()
+        if isinstance(workflow, str) and workflow not in self._latest:
+            await self._load_deployed(workflow)
         wf = self.register(workflow) if isinstance(workflow, Workflow) else self.workflow(workflow)
         await self._authorize("runs.start", f"workflow:{wf.name}")
         off = self.switched_off(wf.name)
@@ -659,6 +662,8 @@ class Client(Governed):
             if run.id in self._driving:
                 continue
             try:
+                if (run.workflow, run.version) not in self._workflows:
+                    await self._load_deployed(run.workflow, run.version)
                 wf = self._workflow_for(run)
             except Exception as exc:
                 if run.id not in self._unloadable:
@@ -770,6 +775,8 @@ class Client(Governed):
         self._check_open()
         await self._authorize("runs.fork", run_id)
         parent = await self.get(run_id)
+        if (parent.workflow, parent.version) not in self._workflows:
+            await self._load_deployed(parent.workflow, parent.version)
         wf = self._workflow_for(parent)
         if from_step not in wf.steps:
             import difflib

@@ -73,3 +73,18 @@ def test_governance_from_the_cli(tmp_path: Path) -> None:
     db.close()
     bad = cli(tmp_path, "audit", "verify", token=root, check=1).stderr
     assert "tampered" in bad and "was edited" in bad
+
+
+def test_versions_from_the_cli(tmp_path: Path) -> None:
+    flow = tmp_path / "hello.yaml"
+    flow.write_text('name: hello\nversion: "1"\nsteps:\n  - id: say\n    uses: set\n    with: {text: "one"}\n')
+    assert "version 1 (active)" in cli(tmp_path, "deploy", str(flow)).stdout
+    flow.write_text(flow.read_text().replace('"one"', '"two"'))
+    assert "version 1.2 (active)" in cli(tmp_path, "deploy", str(flow)).stdout
+    listing = cli(tmp_path, "versions", "hello").stdout.splitlines()
+    assert listing[0].startswith("  1\t") and listing[1].startswith("* 1.2\t")
+    assert '+    with: {text: "two"}' in cli(tmp_path, "diff", "hello", "1", "1.2").stdout
+    assert '"text": "two"' in cli(tmp_path, "run", "hello").stdout
+    assert "version 1 is active" in cli(tmp_path, "rollback", "hello").stdout
+    assert '"text": "one"' in cli(tmp_path, "run", "hello").stdout
+    assert "has no version '7'" in cli(tmp_path, "rollback", "hello", "--to", "7", check=2).stderr

@@ -300,3 +300,62 @@ async def killswitch_list(db: str | None) -> int:
     if not active:
         console().print("no kill switch is on")
     return EXIT_OK
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@db_option
+@run_async
+async def deploy(file: str, db: str | None) -> int:
+    """Deploy a YAML workflow FILE as a new version (kept in the store) and make it active."""
+    async with make_client(db, recover=False) as c:
+        wf = await c.deploy(file)
+    console().print(
+        f"deployed {wf.name} version {wf.version} (active); start it with: podium run {wf.name}",
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("name")
+@db_option
+@run_async
+async def versions(name: str, db: str | None) -> int:
+    """List the deployed versions of workflow NAME."""
+    async with make_client(db, recover=False) as c:
+        rows = await c.versions(name)
+    if not rows:
+        console().print(f"workflow {name!r} has no deployed versions; deploy one with: podium deploy FILE")
+    for v in rows:
+        mark = "*" if v["active"] else " "
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["ts"]))
+        click.echo(f"{mark} {v['version']}\t{when}\tby {v['by']}\t{v['hash'][:12]}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--to", "to", default=None, help="The version to make active (default: the one before).")
+@db_option
+@run_async
+async def rollback(name: str, to: str | None, db: str | None) -> int:
+    """Make an earlier version of workflow NAME active again (running runs keep their version)."""
+    async with make_client(db, recover=False) as c:
+        version = await c.rollback(name, to=to)
+    console().print(f"{name}: version {version} is active", highlight=False)
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("a")
+@click.argument("b")
+@db_option
+@run_async
+async def diff(name: str, a: str, b: str, db: str | None) -> int:
+    """Show what changed in workflow NAME between versions A and B."""
+    async with make_client(db, recover=False) as c:
+        text = await c.diff(name, a, b)
+    click.echo(text or f"versions {a} and {b} of {name} are identical")
+    return EXIT_OK

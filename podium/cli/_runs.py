@@ -104,13 +104,20 @@ async def run(
     priority: int,
     tenant: str | None,
 ) -> int:
-    """Run WORKFLOW (MODULE:WORKFLOW, FILE.py:WORKFLOW or FILE.yaml) and show its steps live.
+    """Run WORKFLOW (MODULE:WORKFLOW, FILE.py:WORKFLOW, FILE.yaml, or the name of a deployed
+    workflow) and show its steps live.
 
-    Exit code 0 when the run completes, 1 when it fails or is cancelled, 2 for a usage error.
+    Exit code 0 when the run completes, 1 when it fails or is cancelled, 2 for a usage error, 3 when
+    the run is left waiting (for a signal, an approval or a worker).
     """
+    import os
+
     from ._render import Progress
 
-    wf = load_ref(workflow)
+    deployed = (
+        ":" not in workflow and not workflow.endswith((".yaml", ".yml")) and not os.path.exists(workflow)
+    )
+    wf: Any = workflow if deployed else load_ref(workflow)
     value = parse_input(input_text)
     if submit:
         async with _client(db, execute=False) as client:
@@ -122,7 +129,10 @@ async def run(
             client.subscribe(Progress(console()))
         handle = await client.start(wf, value)
         if not quiet:
-            console().print(f"[bold]run[/] {handle.id}  [bold]{wf.name}[/] v{wf.version}", highlight=False)
+            run = await client.get(handle.id)
+            console().print(
+                f"[bold]run[/] {handle.id}  [bold]{run.workflow}[/] v{run.version}", highlight=False
+            )
         return await _finish(client, handle.id, quiet=quiet)
 
 
