@@ -103,6 +103,9 @@ class Client(Governed, Versioned):
     :param token: the API token to act with. Required once the store has users; without users
         (local mode) the client acts as the single local user, who may do everything.
     :param audit: write the hash-chained audit log (run starts and ends, decisions, changes).
+    :param principal: act as this principal without a token: for trusted in-process services (the
+        HTTP server acts as ``Principal.engine()`` for its background work and as each caller,
+        through :meth:`acting_as`, for requests).
     :param started_event_after: a step attempt still running after this many seconds is recorded as
         running (found by the maintenance sweep every ``poll_interval``); quicker steps are recorded
         once, when they finish, so that a durable step costs one commit.
@@ -126,6 +129,7 @@ class Client(Governed, Versioned):
         queue_limits: dict[str, int] | None = None,
         token: str | None = None,
         audit: bool = True,
+        principal: Principal | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         self.owner = f"{_HOST}:{os.getpid()}:{os.urandom(3).hex()}"
@@ -155,6 +159,7 @@ class Client(Governed, Versioned):
         self._work_event: asyncio.Event | None = None
         self._handler_tasks: set[asyncio.Task[Any]] = set()
         self._token = token
+        self._given_principal = principal
         self.audit_enabled = audit
         self._principal = Principal.local_user()
         self._switches: dict[str, dict[str, Any]] = {}
@@ -182,7 +187,7 @@ class Client(Governed, Versioned):
             return
         await self.store.open()
         try:
-            self._principal = await self._resolve_principal(self._token)
+            self._principal = self._given_principal or await self._resolve_principal(self._token)
             await self._refresh_switches()
         except BaseException:
             await self.store.close()
@@ -239,6 +244,13 @@ class Client(Governed, Versioned):
         self._workflows[(wf.name, wf.version)] = wf
         self._latest[wf.name] = wf
         return wf
+
+    def workflows(self) -> dict[str, builtins.list[str]]:
+        """Registered workflows: name -> versions."""
+        out: dict[str, builtins.list[str]] = {}
+        for name, version in sorted(self._workflows):
+            out.setdefault(name, []).append(version)
+        return out
 
     def workflow(self, name: str, version: str | None = None) -> Workflow:
         """A registered workflow by name (latest registered version unless ``version`` is given)."""
@@ -374,6 +386,9 @@ class Client(Governed, Versioned):
             if has_slot:
                 self._release_slot()
             return False
+        for listener in self._listeners:  # live views see the start too (later events come from the executor)
+            with contextlib.suppress(Exception):
+                listener(first)
         if self.execute:
             self._drive(wf, run, [first, *copied], admitted=has_slot)
         else:

@@ -358,3 +358,16 @@ async def test_audit_verify_accepts_recorded_redaction_and_pruning(tmp_path):
     async with Client(url, recover=False) as c:
         problem = (await c.verify_audit())[1] or ""
     assert "missing" in problem or "deleted" in problem
+
+
+async def test_trusted_service_principal_and_start_events(shared_store):
+    from podium._governance import Principal
+
+    token = await _admin_token(shared_store)
+    del token
+    async with Client(shared_store, principal=Principal.engine()) as svc:  # no token needed in-process
+        seen: list[str] = []
+        svc.subscribe(lambda ev: seen.append(ev.type))
+        await svc.run(_wf(), 1)
+        assert seen[0] == "run_started" and seen[-1] == "run_completed"
+        assert svc.workflows() == {"gov": ["1"]}
