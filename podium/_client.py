@@ -386,13 +386,13 @@ class Client(Governed, Versioned):
             if has_slot:
                 self._release_slot()
             return False
-        for listener in self._listeners:  # live views see the start too (later events come from the executor)
-            with contextlib.suppress(Exception):
-                listener(first)
         if self.execute:
             self._drive(wf, run, [first, *copied], admitted=has_slot)
         else:
             await self.store.notify_work()
+        for listener in self._listeners:  # live views see the start too (later events come from the executor)
+            with contextlib.suppress(Exception):
+                listener(first)
         return True
 
     def _try_admit(self) -> bool:

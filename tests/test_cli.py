@@ -89,7 +89,7 @@ def test_failed_run_exits_1_and_show_has_the_traceback(db: str, tmp_path: Path) 
     [
         (["run", "nosuchmodule:wf"], "cannot import module 'nosuchmodule'"),
         (["run", "examples.demo:nope"], "has no workflow named 'nope'; workflows there: workflow"),
-        (["run", "examples.demo"], "does not name a workflow"),
+        (["run", "examples.demo"], "is neither a deployed workflow nor a workflow reference"),
         (["run", "examples.demo:workflow", "--input", "{bad json"], "--input is not valid JSON"),
         (["run", "examples.demo:workflow", "--input", "@/no/such/file.json"], "cannot read input file"),
         (["show", "nope"], "no run with id 'nope'"),

@@ -112,6 +112,8 @@ async def run(
     """
     import os
 
+    from podium import NotFound
+
     from ._render import Progress
 
     deployed = (
@@ -127,7 +129,16 @@ async def run(
     async with _client(db, recover=False) as client:
         if not quiet:
             client.subscribe(Progress(console()))
-        handle = await client.start(wf, value)
+        try:
+            handle = await client.start(wf, value)
+        except NotFound:
+            if not deployed:
+                raise
+            fail(
+                f"{workflow!r} is neither a deployed workflow nor a workflow reference; use a deployed "
+                "workflow's name (podium deploy FILE), MODULE:WORKFLOW (e.g. examples.demo:workflow) or a "
+                "YAML file"
+            )
         if not quiet:
             run = await client.get(handle.id)
             console().print(
