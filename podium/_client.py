@@ -208,21 +208,27 @@ class Client(Governed, Versioned):
             with contextlib.suppress(Exception):
                 await unsubscribe()
         self._unsubscribers.clear()
+        # Every wait here is bounded: a driver call that does not return promptly after cancellation
+        # must not keep the process from stopping (unfinished runs are resumed later anyway).
         if self._maintenance is not None:
             self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+            await asyncio.wait({self._maintenance}, timeout=5)
             self._maintenance = None
         driving = list(self._driving.values())
         for ex, task in driving:
             ex.reason = "shutdown"
             task.cancel()
         if driving:
-            await asyncio.gather(*(t for _, t in driving), return_exceptions=True)
+            _, late = await asyncio.wait({t for _, t in driving}, timeout=10)
+            if late:
+                log.warning("%d run(s) did not stop within 10 s of shutdown; handing them back", len(late))
             with contextlib.suppress(Exception):
-                await self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving])
+                await asyncio.wait_for(self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5)
         self._open = False
-        await self.store.close()
+        try:
+            await asyncio.wait_for(self.store.close(), 10)
+        except TimeoutError:
+            log.warning("closing the store %s took over 10 s; giving up on it", self.store.url)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self) -> None:
