@@ -39,8 +39,8 @@ class AuditEntry:
 
 
 def chain_hash(prev_hash: str, e: AuditEntry) -> str:
-    """The hash of entry ``e`` chained to ``prev_hash``: SHA-256 over a canonical encoding."""
-    body = json.dumps([prev_hash, e.seq, repr(e.ts), e.actor, e.action, e.target, e.data], ensure_ascii=False)
+    """The hash of entry ``e`` chained to ``prev_hash``: SHA-256 over its fields, unit-separated."""
+    body = f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}"
     return hashlib.sha256(body.encode()).hexdigest()
 
 

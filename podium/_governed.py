@@ -198,7 +198,7 @@ class Governed:
             actor=actor or self.principal.name,
             action=action,
             target=target,
-            data=json.dumps(data, ensure_ascii=False, default=str, sort_keys=True),
+            data=json.dumps(data, ensure_ascii=False, default=str),
         )
         await self.store.append_audit(entry)
 

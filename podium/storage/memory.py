@@ -74,6 +74,27 @@ class MemoryStore(Store):
                 run.owner = None
                 run.lease_expires_at = None
 
+    async def append_one(
+        self,
+        run_id: str,
+        seq: int,
+        type: str,
+        ts: float,
+        step: str | None,
+        iteration: int,
+        index: int | None,
+        attempt: int,
+        data: str | None,
+    ) -> None:
+        log = self._events.get(run_id)
+        if log is None:
+            raise NotFound(f"run {run_id} does not exist")
+        if log and log[-1].seq >= seq:
+            raise LeaseLost(f"event {seq} of run {run_id} already written: another engine owns it")
+        log.append(
+            Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
+        )
+
     async def get_run(self, run_id: str) -> RunRecord | None:
         run = self._runs.get(run_id)
         return dataclasses.replace(run) if run else None
@@ -207,12 +228,12 @@ class MemoryStore(Store):
         return dict(self._signals.get(run_id, {}))
 
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        e = dataclasses.replace(entry)
-        e.seq = len(self._audit) + 1
-        e.prev_hash = self._audit[-1].hash if self._audit else GENESIS
-        e.hash = chain_hash(e.prev_hash, e)
-        self._audit.append(e)
-        return dataclasses.replace(e)
+        # The caller hands over a fresh entry: it is kept as is (no copy), and not to be changed after.
+        entry.seq = len(self._audit) + 1
+        entry.prev_hash = self._audit[-1].hash if self._audit else GENESIS
+        entry.hash = chain_hash(entry.prev_hash, entry)
+        self._audit.append(entry)
+        return entry
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         return [dataclasses.replace(e) for e in self._audit if e.seq > after][:limit]
