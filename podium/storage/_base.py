@@ -26,6 +26,34 @@ UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at",
 CLAIMABLE = ("pending", "running")
 
 
+def pick_fair(
+    rows: Sequence[Sequence[Any]],
+    *,
+    limit: int,
+    labels: Sequence[str] | None,
+    queue_limits: dict[str, int] | None,
+    held: dict[str, dict[Any, int]],
+) -> list[str]:
+    """Choose up to ``limit`` of the candidate runs ``rows`` — ``(id, queue, tenant, labels,
+    priority, workflow)``, oldest first within a priority — in fair order: highest priority, then the
+    tenant and the workflow holding the fewest runs (counts in ``held``, updated as runs are taken),
+    skipping runs whose labels the claimer lacks and queues at their cap."""
+    per_tenant, per_workflow, per_queue = held["tenant"], held["workflow"], held["queue"]
+    candidates = [(i, r) for i, r in enumerate(rows) if labels_ok(r[3], labels)]
+    ids: list[str] = []
+    while candidates and len(ids) < limit:
+        candidates.sort(key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0]))
+        rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
+        cap = (queue_limits or {}).get(queue)
+        if cap is not None and per_queue.get(queue, 0) >= cap:
+            continue
+        ids.append(rid)
+        per_queue[queue] = per_queue.get(queue, 0) + 1
+        per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
+        per_workflow[workflow] = per_workflow.get(workflow, 0) + 1
+    return ids
+
+
 def labels_ok(needed: str | None, have: Sequence[str] | None) -> bool:
     """Whether a worker with labels ``have`` (None: any) may run steps that need ``needed``."""
     if not needed or have is None:

@@ -11,7 +11,7 @@ from typing import Any
 from .._audit import GENESIS, AuditEntry, chain_hash
 from .._errors import LeaseLost, NotFound
 from .._models import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store, labels_ok
+from ._base import UPDATABLE, Store, pick_fair
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 
@@ -139,9 +139,9 @@ class MemoryStore(Store):
         def held(r: RunRecord) -> bool:
             return r.owner is not None and (r.lease_expires_at or 0) >= now and r.status in _UNFINISHED
 
-        per_queue: dict[str, int] = {}
-        per_tenant: dict[str | None, int] = {}
-        per_workflow: dict[str, int] = {}
+        per_queue: dict[Any, int] = {}
+        per_tenant: dict[Any, int] = {}
+        per_workflow: dict[Any, int] = {}
         for r in self._runs.values():
             if held(r):
                 per_queue[r.queue] = per_queue.get(r.queue, 0) + 1
@@ -153,32 +153,27 @@ class MemoryStore(Store):
                 return r.cancel_requested or (r.wake_at is not None and r.wake_at <= now)
             return r.status in (RunStatus.PENDING, RunStatus.RUNNING)
 
-        candidates = [
-            r
-            for r in self._runs.values()
-            if ready(r)
-            and (wanted is None or r.id in wanted)
-            and (queues is None or r.queue in queues)
-            and labels_ok(r.labels, labels)
-            and (r.owner is None or (r.lease_expires_at or 0) < now or r.owner in steal_from)
-        ]
+        candidates = sorted(
+            (
+                r
+                for r in self._runs.values()
+                if ready(r)
+                and (wanted is None or r.id in wanted)
+                and (queues is None or r.queue in queues)
+                and (r.owner is None or (r.lease_expires_at or 0) < now or r.owner in steal_from)
+            ),
+            key=lambda r: (-r.priority, r.created_at, r.id),
+        )
+        rows = [(r.id, r.queue, r.tenant, r.labels, r.priority, r.workflow) for r in candidates]
+        held_counts: dict[str, dict[Any, int]] = {"tenant": per_tenant, "workflow": per_workflow, "queue": per_queue}
         claimed: list[RunRecord] = []
-        while candidates and len(claimed) < limit:
-            candidates.sort(
-                key=lambda r: (-r.priority, per_tenant.get(r.tenant, 0), per_workflow.get(r.workflow, 0), r.created_at, r.id)
-            )
-            run = candidates.pop(0)
-            cap = (queue_limits or {}).get(run.queue)
-            if cap is not None and per_queue.get(run.queue, 0) >= cap:
-                continue
+        for rid in pick_fair(rows, limit=limit, labels=labels, queue_limits=queue_limits, held=held_counts):
+            run = self._runs[rid]
             run.owner = owner
             run.lease_expires_at = now + lease_seconds
             if run.status is RunStatus.WAITING:
                 run.status = RunStatus.RUNNING
                 run.wake_at = None
-            per_queue[run.queue] = per_queue.get(run.queue, 0) + 1
-            per_tenant[run.tenant] = per_tenant.get(run.tenant, 0) + 1
-            per_workflow[run.workflow] = per_workflow.get(run.workflow, 0) + 1
             claimed.append(dataclasses.replace(run))
         return claimed
 

@@ -50,7 +50,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from .._audit import GENESIS, AuditEntry, chain_hash
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store, labels_ok
+from ._base import UPDATABLE, Store, pick_fair
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -640,21 +640,7 @@ class PostgresStore(Store):
                 [*params, window],
             )
             rows = await cur.fetchall()
-            per_tenant, per_workflow, per_queue = counts["tenant"], counts["workflow"], counts["queue"]
-            candidates = [(i, r) for i, r in enumerate(rows) if labels_ok(r[3], labels)]
-            ids: list[str] = []
-            while candidates and len(ids) < limit:
-                candidates.sort(
-                    key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0])
-                )
-                rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
-                cap = (queue_limits or {}).get(queue)
-                if cap is not None and per_queue.get(queue, 0) >= cap:
-                    continue
-                ids.append(rid)
-                per_queue[queue] = per_queue.get(queue, 0) + 1
-                per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
-                per_workflow[workflow] = per_workflow.get(workflow, 0) + 1
+            ids = pick_fair(rows, limit=limit, labels=labels, queue_limits=queue_limits, held=counts)
             if not ids:
                 return []
             cur = await conn.execute(

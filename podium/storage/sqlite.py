@@ -16,8 +16,7 @@ from typing import Any
 from .._audit import GENESIS, AuditEntry, chain_hash
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store
-from ._base import labels_ok as _labels_ok
+from ._base import UPDATABLE, Store, pick_fair
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -396,18 +395,8 @@ class SQLiteStore(Store):
             # Fairness depends on held counts that change as we claim, so the final order is made here.
             window = max(limit * 20, 200)
             rows = db.execute(sql + " ORDER BY priority DESC, created_at, id LIMIT ?", [*params, window]).fetchall()
-            candidates = [(i, r) for i, r in enumerate(rows) if _labels_ok(r[3], labels)]
-            ids: list[str] = []
-            while candidates and len(ids) < limit:
-                candidates.sort(key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0]))
-                rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
-                cap = (queue_limits or {}).get(queue)
-                if cap is not None and per_queue.get(queue, 0) >= cap:
-                    continue
-                ids.append(rid)
-                per_queue[queue] = per_queue.get(queue, 0) + 1
-                per_tenant[tenant] = per_tenant.get(tenant, 0) + 1
-                per_workflow[workflow] = per_workflow.get(workflow, 0) + 1
+            held = {"tenant": per_tenant, "workflow": per_workflow, "queue": per_queue}
+            ids = pick_fair(rows, limit=limit, labels=labels, queue_limits=queue_limits, held=held)
             for rid in ids:
                 db.execute(
                     "UPDATE runs SET owner=?, lease_expires_at=?, "
