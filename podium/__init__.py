@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._client import Client, RunHandle, load_workflow
+    from ._client import Client, RunHandle
     from ._context import StepContext
     from ._errors import (
         ConfigError,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         StoreError,
     )
     from ._history import RunHistory
+    from ._loading import load_workflow
     from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
     from ._workflow import Loop, Workflow
     from .storage import Store, open_store
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "Client": "._client",
     "RunHandle": "._client",
-    "load_workflow": "._client",
+    "load_workflow": "._loading",
     "StepContext": "._context",
     "RunHistory": "._history",
     "Loop": "._workflow",

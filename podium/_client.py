@@ -7,13 +7,10 @@ import builtins
 import collections
 import concurrent.futures
 import contextlib
-import importlib
-import importlib.util
 import json
 import logging
 import os
 import socket
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -32,9 +29,11 @@ from ._executor import RunExecutor
 from ._governance import Principal
 from ._governed import Governed
 from ._history import RunHistory, fold
+from ._loading import guess_ref, load_workflow
 from ._models import Event, EventType, RunRecord, RunStatus, new_id
 from ._versions import Versioned
 from ._workflow import Workflow
+from ._working import Working
 from .storage import Store, open_store
 
 log = logging.getLogger("podium.engine")
@@ -80,7 +79,7 @@ class RunHandle:
         return await self.client.wait(self.id, timeout=timeout)
 
 
-class Client(Governed, Versioned):
+class Client(Governed, Versioned, Working):
     """Starts, drives, inspects and controls runs on one store.
 
     ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless
@@ -223,7 +222,9 @@ class Client(Governed, Versioned):
             if late:
                 log.warning("%d run(s) did not stop within 10 s of shutdown; handing them back", len(late))
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5)
+                await asyncio.wait_for(
+                    self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5
+                )
         self._open = False
         try:
             await asyncio.wait_for(self.store.close(), 10)
@@ -246,7 +247,7 @@ class Client(Governed, Versioned):
         """Make ``wf`` known to this client (checks it). Returns it."""
         wf.freeze()
         if wf.ref is None:
-            wf.ref = _guess_ref(wf)
+            wf.ref = guess_ref(wf)
         self._workflows[(wf.name, wf.version)] = wf
         self._latest[wf.name] = wf
         return wf
@@ -455,44 +456,6 @@ class Client(Governed, Versioned):
             if not ex.finished.done():
                 ex.finished.set_result(None)
 
-    # -- background work ------------------------------------------------------------------------
-
-    async def _maintain(self) -> None:
-        """Renew leases and act on cancellation requests from other processes."""
-        last_renew = time.monotonic()
-        while True:
-            await asyncio.sleep(self.poll_interval)
-            ids = list(self._driving)
-            if not ids:
-                continue
-            try:
-                now = time.time()
-                await self._refresh_switches()
-                if self._switches:
-                    await self._apply_switches()
-                for ex, _ in list(self._driving.values()):
-                    if ex.running:
-                        await ex.mark_started(self.started_event_after)
-                    if ex.parked:
-                        ex.signals = await self.store.get_signals(ex.run_id)
-                        if ex.due(now):
-                            ex.poke()
-                for rid in await self.store.cancel_requests(ids):
-                    await self._cancel_local(rid)
-                if time.monotonic() - last_renew >= self.lease_seconds / 3:
-                    last_renew = time.monotonic()
-                    kept = await self.store.renew_leases(
-                        self.owner, ids, lease_seconds=self.lease_seconds, now=time.time()
-                    )
-                    for rid in set(ids) - kept:
-                        entry = self._driving.get(rid)
-                        if entry is not None and not entry[0].finished.done():
-                            log.warning("run %s: lease lost to another engine; stopping here", rid)
-                            entry[0].reason = "shutdown"
-                            entry[1].cancel()
-            except Exception:
-                log.exception("engine maintenance failed; retrying")
-
     # -- inspecting -----------------------------------------------------------------------------
 
     async def get(self, run_id: str) -> RunRecord:
@@ -616,20 +579,6 @@ class Client(Governed, Versioned):
                 return await self.get(run_id)
         return await self.wait(run_id, timeout=wait)
 
-    async def _apply_switches(self) -> None:
-        for rid, (ex, _) in list(self._driving.items()):
-            off = self.switched_off(ex.wf.name)
-            if off is not None and off.get("mode") == "cancel" and ex.reason is None:
-                await self._audit("run.cancel", rid, actor="engine", reason="kill switch")
-                await self._cancel_local(rid)
-
-    async def _waiting_on(self, run_id: str) -> builtins.list[str]:
-        events = await self.store.load_events(run_id)
-        for ev in reversed(events):
-            if ev.type == EventType.RUN_WAITING and ev.data:
-                return list(json.loads(ev.data).get("signals", []))
-        return []
-
     def _workflow_for_or_stub(self, run: RunRecord) -> Workflow:
         try:
             return self._workflow_for(run)
@@ -647,7 +596,9 @@ class Client(Governed, Versioned):
         await asyncio.gather(task, return_exceptions=True)
         return True
 
-    async def resume(self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000) -> builtins.list[str]:
+    async def resume(
+        self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000
+    ) -> builtins.list[str]:
         """Continue unfinished runs that no live engine drives (all of them, or ``run_ids``). Finished
         steps are not executed again; a step that was in flight is attempted again. Returns the ids
         of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
@@ -658,14 +609,18 @@ class Client(Governed, Versioned):
             await self._audit("run.resume", ",".join(ids[:50]), count=len(ids))
         return ids
 
-    async def _resume(self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000) -> builtins.list[str]:
+    async def _resume(
+        self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000
+    ) -> builtins.list[str]:
         self._check_open()
         if not self.execute:
             raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
         # Looking for dead owners on this host costs a query: a worker's frequent claims do it every few seconds.
         if run_ids is not None or time.monotonic() - self._dead_checked > 5:
             self._dead_checked = time.monotonic()
-            self._dead = [o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)]
+            self._dead = [
+                o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)
+            ]
         dead = self._dead
         claimed = await self.store.claim_runs(
             self.owner,
@@ -739,56 +694,6 @@ class Client(Governed, Versioned):
         await self._authorize("runs.read", run_id or workflow or "")
         return await usage(self, run_id=run_id, workflow=workflow)
 
-    async def emit(self, topic: str, payload: Any = None) -> None:
-        """Publish an application event (``ticket.created``...) to every subscriber of this store:
-        in this process, and in every process sharing a PostgreSQL store. From step code use
-        ``await ctx.emit(...)``, which is durable (not re-sent when the step is replayed)."""
-        self._check_open()
-        await self.store.publish(topic, _serde.dumps(payload))
-
-    async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
-        """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
-        ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
-        handler runs as a task. Returns an async unsubscribe function."""
-        import fnmatch
-
-        self._check_open()
-        loop = asyncio.get_running_loop()
-
-        def deliver(topic: str, payload: str) -> None:
-            if not fnmatch.fnmatchcase(topic, pattern):
-                return
-            result = handler(topic, _serde.loads(payload))
-            if asyncio.iscoroutine(result):
-                task = loop.create_task(result)
-                self._handler_tasks.add(task)
-                task.add_done_callback(self._handler_tasks.discard)
-
-        unsubscribe = await self.store.subscribe(deliver)
-        self._unsubscribers.append(unsubscribe)
-        return unsubscribe
-
-    async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
-        """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)
-        from this client's queues, with its labels, and drive up to ``concurrency`` at once."""
-        self._check_open()
-        while not stop.is_set():
-            free = concurrency - len(self._driving)
-            if free > 0:
-                try:
-                    await self._resume(limit=free)
-                except Exception:
-                    log.exception("claiming runs failed; retrying")
-            waiter = asyncio.ensure_future(self.store.wait_for_work(self.poll_interval))
-            stopper = asyncio.ensure_future(stop.wait())
-            # A run finishing frees a slot; waking on it matters only when every slot is taken
-            # (claiming after every completion would flood the store with claims).
-            full = len(self._driving) >= concurrency
-            done = [t for _, t in list(self._driving.values())] if full else []
-            await asyncio.wait([waiter, stopper, *done], return_when=asyncio.FIRST_COMPLETED)
-            for t in (waiter, stopper):
-                t.cancel()
-
     async def fork(self, run_id: str, from_step: str, *, input: Any = _UNSET) -> RunHandle:
         """Start a new run, linked to ``run_id``, that re-executes ``from_step`` and every step after
         it; every other step that finished in the earlier run is reused, not executed again.
@@ -846,20 +751,6 @@ class Client(Governed, Versioned):
         return await self.wait(rid)
 
 
-def _guess_ref(wf: Workflow) -> str | None:
-    """Where ``wf`` can be imported from in another process, if it is a module-level name."""
-    module = sys.modules.get(wf.module or "")
-    if module is None:
-        return None
-    for name, value in vars(module).items():
-        if value is wf:
-            if wf.module == "__main__":
-                path = getattr(module, "__file__", None)
-                return f"{os.path.abspath(path)}:{name}" if path else None
-            return f"{wf.module}:{name}"
-    return None
-
-
 def _event_fields(e: Event) -> dict[str, Any]:
     return {
         "run_id": e.run_id,
@@ -872,54 +763,3 @@ def _event_fields(e: Event) -> dict[str, Any]:
         "attempt": e.attempt,
         "data": e.data,
     }
-
-
-def load_workflow(ref: str) -> Workflow:
-    """Load a workflow from ``module:attribute``, ``path/to/file.py:attribute`` or a YAML file."""
-    if ref.endswith((".yaml", ".yml")):
-        try:
-            from .yaml import load_file
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})"
-            ) from None
-        loaded: Workflow = load_file(ref)
-        if loaded.ref is None:
-            loaded.ref = os.path.abspath(ref)
-        return loaded
-    module_name, sep, attr = ref.partition(":")
-    if not sep or not attr:
-        raise ConfigError(f"workflow reference {ref!r} must look like 'package.module:workflow'")
-    try:
-        if module_name.endswith(".py") or os.sep in module_name:
-            path = os.path.abspath(module_name)
-            if not os.path.exists(path):
-                raise ConfigError(f"workflow file {module_name!r} does not exist")
-            name = "podium_user_" + os.path.splitext(os.path.basename(path))[0]
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise ConfigError(f"cannot load {module_name!r} as a Python module")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-        else:
-            module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            f"cannot import module {module_name!r} for workflow {ref!r}: {exc}; run podium from the folder "
-            "that contains it, or add that folder to PYTHONPATH"
-        ) from None
-    wf = getattr(module, attr, None)
-    if not isinstance(wf, Workflow):
-        found = sorted(k for k, v in vars(module).items() if isinstance(v, Workflow))
-        raise ConfigError(
-            f"{module_name} has no workflow named {attr!r}"
-            + (
-                f"; workflows there: {', '.join(found)}"
-                if found
-                else "; define one with podium.Workflow(...)"
-            )
-        )
-    if wf.ref is None:
-        wf.ref = ref
-    return wf

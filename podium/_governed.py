@@ -43,6 +43,7 @@ class Governed:
     _principal: Principal
     _switches: dict[str, dict[str, Any]]
     _policies: dict[str, Policy]
+    _driving: dict[str, Any]
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -317,11 +318,22 @@ class Governed:
 
     async def _apply_switches(self) -> None:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""
+        for rid, (ex, _) in list(self._driving.items()):
+            off = self.switched_off(ex.wf.name)
+            if off is not None and off.get("mode") == "cancel" and ex.reason is None:
+                await self._audit("run.cancel", rid, actor="engine", reason="kill switch")
+                await self._cancel_local(rid)
+
+    async def _cancel_local(self, run_id: str) -> bool:
         raise NotImplementedError  # the client implements it
 
     async def _waiting_on(self, run_id: str) -> list[str]:
         """The signal names a parked run waits for."""
-        raise NotImplementedError  # the client implements it
+        events = await self.store.load_events(run_id)
+        for ev in reversed(events):
+            if ev.type == EventType.RUN_WAITING and ev.data:
+                return list(json.loads(ev.data).get("signals", []))
+        return []
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -329,7 +341,9 @@ class Governed:
         """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
         await self._authorize("policies.write", f"workflow:{workflow}")
         await self.store.kv_put(POLICIES, workflow, policy.to_json() if policy else None)
-        await self._audit("policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None)
+        await self._audit(
+            "policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None
+        )
         await self._refresh_policies()
 
     async def policies(self) -> dict[str, Policy]:

@@ -1,0 +1,77 @@
+"""Finding workflows: import ``module:attr`` or ``file.py:attr``, compile a YAML file, and work
+out how a workflow can be found again in another process (its ``ref``)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+from ._errors import ConfigError
+from ._workflow import Workflow
+
+
+def guess_ref(wf: Workflow) -> str | None:
+    """Where ``wf`` can be imported from in another process, if it is a module-level name."""
+    module = sys.modules.get(wf.module or "")
+    if module is None:
+        return None
+    for name, value in vars(module).items():
+        if value is wf:
+            if wf.module == "__main__":
+                path = getattr(module, "__file__", None)
+                return f"{os.path.abspath(path)}:{name}" if path else None
+            return f"{wf.module}:{name}"
+    return None
+
+
+def load_workflow(ref: str) -> Workflow:
+    """Load a workflow from ``module:attribute``, ``path/to/file.py:attribute`` or a YAML file."""
+    if ref.endswith((".yaml", ".yml")):
+        try:
+            from .yaml import load_file
+        except ImportError as exc:
+            raise ConfigError(
+                f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})"
+            ) from None
+        loaded: Workflow = load_file(ref)
+        if loaded.ref is None:
+            loaded.ref = os.path.abspath(ref)
+        return loaded
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not attr:
+        raise ConfigError(f"workflow reference {ref!r} must look like 'package.module:workflow'")
+    try:
+        if module_name.endswith(".py") or os.sep in module_name:
+            path = os.path.abspath(module_name)
+            if not os.path.exists(path):
+                raise ConfigError(f"workflow file {module_name!r} does not exist")
+            name = "podium_user_" + os.path.splitext(os.path.basename(path))[0]
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise ConfigError(f"cannot load {module_name!r} as a Python module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"cannot import module {module_name!r} for workflow {ref!r}: {exc}; run podium from the folder "
+            "that contains it, or add that folder to PYTHONPATH"
+        ) from None
+    wf = getattr(module, attr, None)
+    if not isinstance(wf, Workflow):
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Workflow))
+        raise ConfigError(
+            f"{module_name} has no workflow named {attr!r}"
+            + (
+                f"; workflows there: {', '.join(found)}"
+                if found
+                else "; define one with podium.Workflow(...)"
+            )
+        )
+    if wf.ref is None:
+        wf.ref = ref
+    return wf
