@@ -25,6 +25,7 @@ Control-flow signals derive from ``BaseException`` (like ``asyncio.CancelledErro
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 
@@ -126,3 +127,11 @@ class _Suspend(BaseException):
 
 class _Shutdown(BaseException):
     """Internal: the engine is shutting down and hands the run back unfinished (not a cancellation)."""
+
+
+def error_info(exc: BaseException, *, with_traceback: bool = True) -> dict[str, Any]:
+    """A stored error: type, message, and the traceback (for ``show``)."""
+    info: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)}
+    if with_traceback:
+        info["traceback"] = "".join(traceback.format_exception(exc))
+    return info

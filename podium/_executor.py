@@ -8,21 +8,18 @@ that is not a pure function of recorded outputs (loop continuation) is itself lo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import hashlib
-import inspect
 import json
 import logging
 import time
-import traceback
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import _serde
 from ._audit import event_bytes
-from ._context import _RAISE, StepContext
+from ._context import StepContext
 from ._errors import (
     InputValidationError,
     LeaseLost,
@@ -32,8 +29,10 @@ from ._errors import (
     StepTimeout,
     _Shutdown,
     _Suspend,
+    error_info,
 )
-from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, step_key
+from ._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ._waits import Waits
 from ._workflow import CTX, INPUT, StepDef, Workflow, _Binding
 from .storage._base import labels_ok
 
@@ -58,15 +57,7 @@ class _StepFailed(Exception):
         self.error = error
 
 
-def error_info(exc: BaseException, *, with_traceback: bool = True) -> dict[str, Any]:
-    """A stored error: type, message, and the traceback (for ``show``)."""
-    info: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)}
-    if with_traceback:
-        info["traceback"] = "".join(traceback.format_exception(exc))
-    return info
-
-
-class RunExecutor:
+class RunExecutor(Waits):
     """Drives one run to a final state, writing every state change to the store."""
 
     def __init__(self, client: Client, wf: Workflow, run: RunRecord, events: list[Event]) -> None:
@@ -108,7 +99,9 @@ class RunExecutor:
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
-            self._digest.update(event_bytes(ev.seq, ev.type, ev.ts, ev.step, ev.iteration, ev.index, ev.attempt, ev.data))
+            self._digest.update(
+                event_bytes(ev.seq, ev.type, ev.ts, ev.step, ev.iteration, ev.index, ev.attempt, ev.data)
+            )
 
     def _learn(self, ev: Event) -> None:
         t = ev.type
@@ -220,7 +213,9 @@ class RunExecutor:
                 return
             except Exception as exc:
                 err = error_info(exc)
-                err["message"] = f"the output of workflow {self.wf.name!r} could not be computed: {type(exc).__name__}: {exc}"
+                err["message"] = (
+                    f"the output of workflow {self.wf.name!r} could not be computed: {type(exc).__name__}: {exc}"
+                )
                 await self._finish(RunStatus.FAILED, error=err)
                 return
             await self._finish(RunStatus.COMPLETED, output=payload)
@@ -250,91 +245,6 @@ class RunExecutor:
         finally:
             if not self.finished.done():
                 self.finished.set_result(None)
-
-    async def _park(self) -> None:
-        """Every step that could run has; some wait for a signal or timer: release the run."""
-        deadlines = [d for _, d in self.parked.values() if d is not None]
-        wake_at = min(deadlines) if deadlines else None
-        names = sorted({n for names, _ in self.parked.values() for n in names})
-        await self.emit(
-            EventType.RUN_WAITING,
-            data=json.dumps({"steps": sorted(self.parked), "signals": names, "wake_at": wake_at}),
-            run_update={"status": RunStatus.WAITING, "wake_at": wake_at},
-        )
-        self.run.status = RunStatus.WAITING
-        self.run.wake_at = wake_at
-        # A signal sent between our last look and the status change would not have woken the run.
-        signals = await self.store.get_signals(self.run_id)
-        if any(n in signals for n in names):
-            with contextlib.suppress(LeaseLost):
-                await self.store.send_signal(self.run_id, f"__wake__:{self._seq}", None, now=time.time())
-
-    async def _hand_off(self) -> None:
-        """A ready step needs worker labels this engine lacks: give the run to a worker that has them."""
-        labels = ",".join(sorted(self.handoff))
-        await self.emit(EventType.RUN_HANDED_OFF, data=json.dumps({"labels": labels}), run_update={"labels": labels})
-        await self.store.release_runs(self.client.owner, [self.run_id])
-        self.run.labels = labels
-
-    def poke(self) -> bool:
-        """Re-run the parked steps (a signal arrived or a timer ran out). True if any was parked."""
-        if not self.parked:
-            return False
-        for sid in list(self.parked):
-            del self.parked[sid]
-            self.state.pop(sid, None)
-            self._ready.append(sid)
-        if self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-        return True
-
-    async def wait_signal(
-        self, ctx: StepContext, name: str, timeout: float | None, default: Any, info: dict[str, Any] | None = None
-    ) -> Any:
-        key = (f"{ctx.step_id}/signal:{name}", ctx.iteration, ctx.index)
-        rec = self.recorded.get(key)
-        if rec is not None and rec[0] == "completed":
-            data = _serde.loads(rec[1]) if rec[1] else {}
-            if data.get("timed_out"):
-                if default is _RAISE:
-                    raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
-                return default
-            return data.get("output")
-        if self.signals is None or name not in self.signals:
-            self.signals = await self.store.get_signals(self.run_id)
-        now = time.time()
-        if name in self.signals:
-            payload = self.signals[name] or "null"
-            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
-            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
-            self.recorded[key] = ("completed", data)
-            return _serde.loads(payload)
-        if key not in self.wait_deadlines:
-            deadline = now + timeout if timeout is not None else None
-            waiting: dict[str, Any] = {"signal": name, "deadline": deadline}
-            if info is not None:
-                waiting["approval"] = info
-            await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, json.dumps(waiting, default=str))
-            self.wait_deadlines[key] = deadline
-        deadline = self.wait_deadlines[key]
-        if deadline is not None and now >= deadline:
-            out = "null" if default is _RAISE else _serde.dumps(default)
-            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
-            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
-            self.recorded[key] = ("completed", data)
-            if default is _RAISE:
-                raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
-            return default
-        raise _Suspend(name, deadline)
-
-    def due(self, now: float) -> bool:
-        """Whether a parked step can go on: its signal arrived or its timer ran out."""
-        for names, deadline in self.parked.values():
-            if deadline is not None and deadline <= now:
-                return True
-            if self.signals is not None and names & set(self.signals):
-                return True
-        return False
 
     async def _abandon(self) -> None:
         for t in list(self._tasks):
@@ -382,7 +292,9 @@ class RunExecutor:
         self.run.output = output
         self.run.error = err
         self.run.finished_at = now
-        await self.client._audit_run_end(self.run_id, status, self.wf.name, self._digest.hexdigest(), self._seq)
+        await self.client._audit_run_end(
+            self.run_id, status, self.wf.name, self._digest.hexdigest(), self._seq
+        )
 
     async def _schedule(self) -> None:
         wf = self.wf
@@ -701,81 +613,6 @@ class RunExecutor:
                 f"step {s.id!r} attempt {attempt} did not finish within its timeout of {s.timeout}s "
                 "(the sync function's thread was abandoned)"
             ) from None
-
-    async def durable_call(
-        self,
-        ctx: StepContext,
-        name: str,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        retry: RetryPolicy,
-        timeout: float | None,
-    ) -> Any:
-        """Run ``fn`` as a durable sub-step of the step in ``ctx``: its result is logged, and a retried
-        or resumed step gets the logged result instead of calling ``fn`` again."""
-        key = (f"{ctx.step_id}/{name}", ctx.iteration, ctx.index)
-        rec = self.recorded.get(key)
-        if rec is not None and rec[0] == "completed":
-            return _serde.loads(rec[1]).get("output") if rec[1] else None
-        attempt = self.failed_attempts.get(key, 0) + 1
-        while True:
-            t0 = time.time()
-            self.running[key] = (t0, attempt)
-            try:
-                if inspect.iscoroutinefunction(fn):
-                    coro = fn(*args, **kwargs)
-                    value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
-                else:
-                    fut = asyncio.get_running_loop().run_in_executor(
-                        self.client._pool, functools.partial(fn, *args, **kwargs)
-                    )
-                    value = await (asyncio.wait_for(fut, timeout) if timeout else fut)
-                payload = _serde.dumps(value)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                del self.running[key]
-                if timeout and isinstance(exc, TimeoutError):
-                    exc = StepTimeout(
-                        f"call {name!r} in step {ctx.step_id!r} did not finish within {timeout}s"
-                    )
-                err = error_info(exc)
-                if retry.should_retry(exc, attempt):
-                    delay = retry.delay(attempt)
-                    err["retry_in"] = round(delay, 3)
-                    await self.emit(
-                        EventType.STEP_RETRYING,
-                        key[0],
-                        key[1],
-                        key[2],
-                        attempt,
-                        json.dumps({"started": t0, "error": err}),
-                    )
-                    await asyncio.sleep(delay)
-                    attempt += 1
-                    continue
-                await self.emit(
-                    EventType.STEP_FAILED,
-                    key[0],
-                    key[1],
-                    key[2],
-                    attempt,
-                    json.dumps({"started": t0, "error": err}),
-                )
-                self.failed_attempts[key] = attempt
-                raise exc from None
-            del self.running[key]
-            await self.emit(
-                EventType.STEP_COMPLETED,
-                key[0],
-                key[1],
-                key[2],
-                attempt,
-                f'{{"started":{t0!r},"output":{payload}}}',
-            )
-            self.recorded[key] = ("completed", f'{{"output":{payload}}}')
-            return value
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
         rec = await self.client._run_child(self, wf, child_input, key, step_id)

@@ -1,0 +1,219 @@
+"""The executor's waiting half: durable calls inside a step, signals and timers (parking a run),
+and handing a run to a worker with the labels a step needs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+import json
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from . import _serde
+from ._context import _RAISE, StepContext
+from ._errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
+from ._models import EventType, RetryPolicy, RunStatus
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._models import RunRecord
+    from .storage import Store
+
+_Key = tuple[str, int, "int | None"]
+
+
+class Waits:
+    """Mixed into :class:`RunExecutor`."""
+
+    client: Client
+    store: Store
+    run: RunRecord
+    run_id: str
+    recorded: dict[Any, tuple[str, Any]]
+    failed_attempts: dict[Any, int]
+    running: dict[Any, tuple[float, int]]
+    parked: dict[str, tuple[set[str], float | None]]
+    handoff: set[str]
+    signals: dict[str, str | None] | None
+    wait_deadlines: dict[Any, float | None]
+    state: dict[str, Any]
+    _ready: Any
+    _wake: asyncio.Future[None] | None
+    _seq: int
+
+    async def emit(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError  # the executor implements it
+
+    async def durable_call(
+        self,
+        ctx: StepContext,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy,
+        timeout: float | None,
+    ) -> Any:
+        """Run ``fn`` as a durable sub-step of the step in ``ctx``: its result is logged, and a retried
+        or resumed step gets the logged result instead of calling ``fn`` again."""
+        key = (f"{ctx.step_id}/{name}", ctx.iteration, ctx.index)
+        rec = self.recorded.get(key)
+        if rec is not None and rec[0] == "completed":
+            return _serde.loads(rec[1]).get("output") if rec[1] else None
+        attempt = self.failed_attempts.get(key, 0) + 1
+        while True:
+            t0 = time.time()
+            self.running[key] = (t0, attempt)
+            try:
+                if inspect.iscoroutinefunction(fn):
+                    coro = fn(*args, **kwargs)
+                    value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+                else:
+                    fut = asyncio.get_running_loop().run_in_executor(
+                        self.client._pool, functools.partial(fn, *args, **kwargs)
+                    )
+                    value = await (asyncio.wait_for(fut, timeout) if timeout else fut)
+                payload = _serde.dumps(value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                del self.running[key]
+                if timeout and isinstance(exc, TimeoutError):
+                    exc = StepTimeout(
+                        f"call {name!r} in step {ctx.step_id!r} did not finish within {timeout}s"
+                    )
+                err = error_info(exc)
+                if retry.should_retry(exc, attempt):
+                    delay = retry.delay(attempt)
+                    err["retry_in"] = round(delay, 3)
+                    await self.emit(
+                        EventType.STEP_RETRYING,
+                        key[0],
+                        key[1],
+                        key[2],
+                        attempt,
+                        json.dumps({"started": t0, "error": err}),
+                    )
+                    await asyncio.sleep(delay)
+                    attempt += 1
+                    continue
+                await self.emit(
+                    EventType.STEP_FAILED,
+                    key[0],
+                    key[1],
+                    key[2],
+                    attempt,
+                    json.dumps({"started": t0, "error": err}),
+                )
+                self.failed_attempts[key] = attempt
+                raise exc from None
+            del self.running[key]
+            await self.emit(
+                EventType.STEP_COMPLETED,
+                key[0],
+                key[1],
+                key[2],
+                attempt,
+                f'{{"started":{t0!r},"output":{payload}}}',
+            )
+            self.recorded[key] = ("completed", f'{{"output":{payload}}}')
+            return value
+
+    async def _park(self) -> None:
+        """Every step that could run has; some wait for a signal or timer: release the run."""
+        deadlines = [d for _, d in self.parked.values() if d is not None]
+        wake_at = min(deadlines) if deadlines else None
+        names = sorted({n for names, _ in self.parked.values() for n in names})
+        await self.emit(
+            EventType.RUN_WAITING,
+            data=json.dumps({"steps": sorted(self.parked), "signals": names, "wake_at": wake_at}),
+            run_update={"status": RunStatus.WAITING, "wake_at": wake_at},
+        )
+        self.run.status = RunStatus.WAITING
+        self.run.wake_at = wake_at
+        # A signal sent between our last look and the status change would not have woken the run.
+        signals = await self.store.get_signals(self.run_id)
+        if any(n in signals for n in names):
+            with contextlib.suppress(LeaseLost):
+                await self.store.send_signal(self.run_id, f"__wake__:{self._seq}", None, now=time.time())
+
+    async def _hand_off(self) -> None:
+        """A ready step needs worker labels this engine lacks: give the run to a worker that has them."""
+        labels = ",".join(sorted(self.handoff))
+        await self.emit(
+            EventType.RUN_HANDED_OFF, data=json.dumps({"labels": labels}), run_update={"labels": labels}
+        )
+        await self.store.release_runs(self.client.owner, [self.run_id])
+        self.run.labels = labels
+
+    def poke(self) -> bool:
+        """Re-run the parked steps (a signal arrived or a timer ran out). True if any was parked."""
+        if not self.parked:
+            return False
+        for sid in list(self.parked):
+            del self.parked[sid]
+            self.state.pop(sid, None)
+            self._ready.append(sid)
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        return True
+
+    async def wait_signal(
+        self,
+        ctx: StepContext,
+        name: str,
+        timeout: float | None,
+        default: Any,
+        info: dict[str, Any] | None = None,
+    ) -> Any:
+        key = (f"{ctx.step_id}/signal:{name}", ctx.iteration, ctx.index)
+        rec = self.recorded.get(key)
+        if rec is not None and rec[0] == "completed":
+            data = _serde.loads(rec[1]) if rec[1] else {}
+            if data.get("timed_out"):
+                if default is _RAISE:
+                    raise NonRetryableError(
+                        f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s"
+                    )
+                return default
+            return data.get("output")
+        if self.signals is None or name not in self.signals:
+            self.signals = await self.store.get_signals(self.run_id)
+        now = time.time()
+        if name in self.signals:
+            payload = self.signals[name] or "null"
+            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
+            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+            self.recorded[key] = ("completed", data)
+            return _serde.loads(payload)
+        if key not in self.wait_deadlines:
+            deadline = now + timeout if timeout is not None else None
+            waiting: dict[str, Any] = {"signal": name, "deadline": deadline}
+            if info is not None:
+                waiting["approval"] = info
+            await self.emit(
+                EventType.STEP_WAITING, key[0], key[1], key[2], 1, json.dumps(waiting, default=str)
+            )
+            self.wait_deadlines[key] = deadline
+        deadline = self.wait_deadlines[key]
+        if deadline is not None and now >= deadline:
+            out = "null" if default is _RAISE else _serde.dumps(default)
+            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
+            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+            self.recorded[key] = ("completed", data)
+            if default is _RAISE:
+                raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
+            return default
+        raise _Suspend(name, deadline)
+
+    def due(self, now: float) -> bool:
+        """Whether a parked step can go on: its signal arrived or its timer ran out."""
+        for names, deadline in self.parked.values():
+            if deadline is not None and deadline <= now:
+                return True
+            if self.signals is not None and names & set(self.signals):
+                return True
+        return False
