@@ -93,6 +93,7 @@ def test_failed_run_exits_1_and_show_has_the_traceback(db: str, tmp_path: Path) 
         (["run", "examples.demo:workflow", "--input", "{bad json"], "--input is not valid JSON"),
         (["run", "examples.demo:workflow", "--input", "@/no/such/file.json"], "cannot read input file"),
         (["show", "nope"], "no run with id 'nope'"),
+        (["show", "run[bold]"], "no run with id 'run[bold]'"),  # brackets are text, not markup
         (["cancel", "nope"], "no run with id 'nope'"),
         (["runs", "--status", "weird"], "statuses are"),
         (["runs", "--db", "mysql://x"], "unknown store URL"),

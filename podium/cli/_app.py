@@ -43,7 +43,9 @@ def make_client(db: str | None, **kw: Any) -> Any:
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
     """Print one clear paragraph on stderr and exit."""
-    console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
 
 

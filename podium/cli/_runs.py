@@ -53,8 +53,10 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         return EXIT_OK
     err = json.loads(run.error) if run.error else {}
     where = f" at step {err['step']!r}" if err.get("step") else ""
+    from rich.markup import escape
+
     console(stderr=True).print(
-        f"[bold red]{run.status.value}[/] run {run_id}{where}: {err.get('message', '')}\n"
+        f"[bold red]{run.status.value}[/] run {run_id}{escape(where)}: {escape(err.get('message', ''))}\n"
         f"  see the details with: podium show {run_id}",
         highlight=False,
     )
