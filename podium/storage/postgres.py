@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import re
@@ -47,10 +46,10 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._audit import GENESIS, AuditEntry, chain_hash
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
+from ._pg_governance import PgGovernance
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -138,8 +137,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
-#: Key of the advisory lock that serialises audit appends (the chain must stay linear).
-AUDIT_LOCK_KEY = 0x706F6469756D0002
 
 #: The LISTEN/NOTIFY channel that tells workers new work may be ready.
 CHANNEL = "podium_work"
@@ -263,7 +260,7 @@ def _redact(url: str) -> str:
     return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", url)
 
 
-class PostgresStore(Store):
+class PostgresStore(PgGovernance, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
     :param url: ``postgresql://user:password@host:port/database[?libpq-params]``.
@@ -734,56 +731,6 @@ class PostgresStore(Store):
             await conn.close()
 
         return unsubscribe
-
-    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        e = dataclasses.replace(entry)
-        async with self._connection() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
-            cur = await conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            row = await cur.fetchone()
-            e.seq, e.prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            e.hash = chain_hash(e.prev_hash, e)
-            await conn.execute(
-                "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash),
-            )
-        return e
-
-    async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE seq > %s "
-                "ORDER BY seq LIMIT %s",
-                (after, limit),
-            )
-            rows = await cur.fetchall()
-        return [
-            AuditEntry(seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7])
-            for r in rows
-        ]
-
-    async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
-        async with self._connection() as conn:
-            if value is None:
-                await conn.execute("DELETE FROM kv WHERE ns = %s AND key = %s", (namespace, key))
-            else:
-                await conn.execute(
-                    "INSERT INTO kv (ns, key, value) VALUES (%s, %s, %s) ON CONFLICT (ns, key) "
-                    "DO UPDATE SET value = EXCLUDED.value, updated_at = extract(epoch from now())",
-                    (namespace, key, value),
-                )
-
-    async def kv_get(self, namespace: str, key: str) -> str | None:
-        async with self._connection() as conn:
-            cur = await conn.execute("SELECT value FROM kv WHERE ns = %s AND key = %s", (namespace, key))
-            row = await cur.fetchone()
-        return row[0] if row else None
-
-    async def kv_list(self, namespace: str) -> dict[str, str]:
-        async with self._connection() as conn:
-            cur = await conn.execute("SELECT key, value FROM kv WHERE ns = %s ORDER BY key", (namespace,))
-            return {r[0]: r[1] for r in await cur.fetchall()}
 
     async def notify_work(self) -> None:
         async with self._connection() as conn:
