@@ -39,6 +39,18 @@ def _workflow(calls: list[str], gate: asyncio.Event | None = None) -> Workflow:
     return wf
 
 
+async def _handed_back_mid_run(store, wf: Workflow, calls: list[str]) -> str:
+    """Start a run, wait until it is inside step `second`, then stop the engine without draining:
+    the run is left unfinished and unowned. Returns its id."""
+    c1 = Client(store, workflows=[wf])
+    await c1.open()
+    handle = await c1.start(wf, 1)
+    while "second" not in calls:
+        await asyncio.sleep(0.01)
+    await c1.close()
+    return handle.id
+
+
 async def test_shutdown_hands_back_and_resume_continues(shared_store):
     calls: list[str] = []
     gate = asyncio.Event()
@@ -127,28 +139,18 @@ async def test_cancel_of_an_orphaned_run_is_recorded(shared_store):
     calls: list[str] = []
     gate = asyncio.Event()
     wf = _workflow(calls, gate)
-    c1 = Client(shared_store, workflows=[wf])
-    await c1.open()
-    handle = await c1.start(wf, 1)
-    while "second" not in calls:
-        await asyncio.sleep(0.01)
-    await c1.close()
+    run_id = await _handed_back_mid_run(shared_store, wf, calls)
     async with Client(shared_store, recover=False) as c2:
-        run = await c2.cancel(handle.id)
+        run = await c2.cancel(run_id)
         assert run.status is RunStatus.CANCELLED
-        assert (await c2.history(handle.id)).events[-1].type == "run_cancelled"
+        assert (await c2.history(run_id)).events[-1].type == "run_cancelled"
 
 
 async def test_runs_are_pinned_to_their_version(shared_store):
     calls: list[str] = []
     gate = asyncio.Event()
     wf = _workflow(calls, gate)
-    c1 = Client(shared_store, workflows=[wf])
-    await c1.open()
-    handle = await c1.start(wf, 1)
-    while "second" not in calls:
-        await asyncio.sleep(0.01)
-    await c1.close()
+    run_id = await _handed_back_mid_run(shared_store, wf, calls)
 
     newer = Workflow("handover", version="4")
 
@@ -158,11 +160,11 @@ async def test_runs_are_pinned_to_their_version(shared_store):
 
     async with Client(shared_store, workflows=[newer], recover=False) as c2:
         assert await c2.resume() == []  # version 3 is not registered: the run waits for it
-        assert (await c2.get(handle.id)).status is RunStatus.RUNNING
+        assert (await c2.get(run_id)).status is RunStatus.RUNNING
         c2.register(wf)
         gate.set()
-        assert await c2.resume() == [handle.id]
-        assert await c2.result(handle.id) == 5
+        assert await c2.resume() == [run_id]
+        assert await c2.result(run_id) == 5
 
 
 async def test_queued_runs_wait_as_pending(shared_store):
