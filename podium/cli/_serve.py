@@ -45,6 +45,25 @@ from ._app import EXIT_OK, cli, db_option, fail
 @click.option("--no-execute", is_flag=True, help="Serve the API only; separate workers run the runs.")
 @click.option("--concurrency", "-c", default=100, show_default=True, help="Runs driven at once.")
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="PODIUM_LOG_FORMAT",
+    default="text",
+    show_default=True,
+    help="Log lines as text or one JSON object per line ($PODIUM_LOG_FORMAT).",
+)
+@click.option(
+    "--alerts",
+    "alerts_file",
+    metavar="FILE",
+    help="Alert rules and channels (webhook, email) from a YAML or JSON file; see docs/observability.md.",
+)
+@click.option(
+    "--otel",
+    is_flag=True,
+    help="Export OpenTelemetry traces (OTLP if opentelemetry-exporter-otlp is installed, else the console).",
+)
 def serve(
     db: str | None,
     host: str,
@@ -57,6 +76,9 @@ def serve(
     no_execute: bool,
     concurrency: int,
     log_level: str,
+    log_format: str,
+    alerts_file: str | None,
+    otel: bool,
 ) -> None:
     """Run Podium as a service: the HTTP API (/docs), the dashboard (/), triggers and a worker.
 
@@ -84,6 +106,19 @@ def serve(
                 f"--rule {spec!r} must look like NAME:WORKFLOW:FIELD>VALUE, e.g. churn:retention:churn_score>0.8"
             )
         parsed.append(Rule(name=parts[0], workflow=parts[1], when=parts[2]))
+    from podium import ConfigError
+    from podium.telemetry import configure_logging, load_alerts
+
+    otel_provider = None
+    try:
+        configure_logging(log_format, log_level)
+        alerts = load_alerts(alerts_file) if alerts_file else None
+        if otel:
+            from podium.telemetry import tracer_provider
+
+            otel_provider = tracer_provider()
+    except (ConfigError, ImportError) as exc:
+        fail(str(exc))
     settings = Settings(
         store=db,
         token=os.environ.get("PODIUM_TOKEN") or None,
@@ -94,7 +129,10 @@ def serve(
         misfire=misfire,
         watch=folders,
         rules=parsed,
+        alerts=alerts,
+        otel=otel_provider or False,
     )
     click.echo(f"podium serve on http://{host}:{port}  (dashboard /, API docs /docs, metrics /metrics)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    # Our handler formats every log line, uvicorn's included (log_config=None keeps uvicorn's own off).
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None)
     raise SystemExit(EXIT_OK)

@@ -44,6 +44,12 @@ class Settings:
     triggers: bool = True
     """Run the trigger loop (schedules, watched folders, emitted events)."""
     client_options: dict[str, Any] = field(default_factory=dict)
+    alerts: Any = None
+    """Alert rules: an alerts file (YAML or JSON) or a :class:`podium.telemetry.Alerts` (see docs/observability.md)."""
+    otel: Any = False
+    """OpenTelemetry traces: True (OTLP if installed, else console), ``"otlp"``, ``"console"``, or a TracerProvider."""
+    log_format: str | None = None
+    """``json`` or ``text``: configure the process's logging (None leaves it alone)."""
 
 
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
@@ -59,6 +65,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from .._client import Client, load_workflow
+        from ..telemetry import start_telemetry
         from .triggers import Triggers
 
         c = client or Client(
@@ -67,6 +74,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         for wf in settings.workflows:
             c.register(load_workflow(wf) if isinstance(wf, str) else wf)
         app.state.metrics.attach(c)
+        app.state.telemetry = await start_telemetry(c, settings)
         await c.open()
         app.state.client = c
         await _load_deployed(c, settings)
@@ -84,6 +92,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
             stop.set()
             await trig.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await app.state.telemetry.stop()
             if client is None:
                 await c.close()
 
