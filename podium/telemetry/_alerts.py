@@ -404,12 +404,16 @@ class Alerts:
                     break
 
     async def _poll(self) -> None:
+        last_problem = ""
         while True:
             await asyncio.sleep(self.poll_interval)
             try:
                 await self.check()
+                last_problem = ""
             except Exception as exc:
-                log.error("alerts: cannot check approvals and running runs: %s", exc)
+                if str(exc) != last_problem:  # once per distinct problem, not every poll
+                    log.error("alerts: cannot check approvals and running runs: %s", exc)
+                last_problem = str(exc)
 
     # -- delivery --------------------------------------------------------------------------------
 

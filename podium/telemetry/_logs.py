@@ -110,7 +110,7 @@ def configure_logging(
         )
     lvl = level if level is not None else os.environ.get("PODIUM_LOG_LEVEL") or "INFO"
     if isinstance(lvl, str):
-        name = lvl.upper()
+        name = {"TRACE": "DEBUG", "WARN": "WARNING"}.get(lvl.upper(), lvl.upper())  # uvicorn's names too
         if not isinstance(logging.getLevelName(name), int):
             raise ConfigError(f"unknown log level {lvl!r}; use debug, info, warning, error or critical")
         lvl = logging.getLevelName(name)

@@ -45,6 +45,8 @@ class _Run:
     context: Any = None  # the run's span context, kept after a segment ends (resumed runs join it)
     calls: dict[tuple[str, int, int | None], list[Event]] = field(default_factory=dict)
     """Durable calls logged by step executions that have not ended yet, by (step, iteration, index)."""
+    waits: dict[tuple[str, int, int | None], float] = field(default_factory=dict)
+    """When each signal wait (an approval...) began, by its (step/signal:name, iteration, index)."""
 
 
 class Tracing:
@@ -116,23 +118,21 @@ class Tracing:
 
     # -- spans -----------------------------------------------------------------------------------
 
-    def _root(self, ev: Event, st: _Run) -> Any:
+    def _root(self, run_id: str, st: _Run, ts: float) -> Any:
         if st.span is None:
             trace = self._trace
             parent = None
             if st.context is not None:  # a resumed run: its new segment joins the run's trace
                 parent = trace.set_span_in_context(trace.NonRecordingSpan(st.context))
             elif st.parent_run and st.parent_run in self._runs:  # a sub-workflow: under its parent run
-                pst = self._runs[st.parent_run]
-                if pst.context is not None:
-                    parent = trace.set_span_in_context(trace.NonRecordingSpan(pst.context))
+                parent = trace.set_span_in_context(self._root(st.parent_run, self._runs[st.parent_run], ts))
             st.span = self.tracer.start_span(
                 f"run {st.workflow}",
                 context=parent,
                 kind=trace.SpanKind.INTERNAL,
-                start_time=_ns(st.started if st.started is not None else ev.ts),
+                start_time=_ns(st.started if st.started is not None else ts),
                 attributes={
-                    "podium.run.id": ev.run_id,
+                    "podium.run.id": run_id,
                     "podium.workflow.name": st.workflow,
                     "podium.workflow.version": st.version,
                 },
@@ -142,7 +142,7 @@ class Tracing:
         return st.span
 
     def _end_run(self, ev: Event, st: _Run, status: str) -> None:
-        span = self._root(ev, st)
+        span = self._root(ev.run_id, st, ev.ts)
         span.set_attribute("podium.run.status", status)
         if status == "failed":
             err = error_of({"error": data_of(ev)}) or {}
@@ -164,7 +164,7 @@ class Tracing:
         data = data_of(ev)
         status = ev.type.removeprefix("step_")
         start = started_of(ev, data) if status != "skipped" else ev.ts
-        root = self._root(ev, st)
+        root = self._root(ev.run_id, st, ev.ts)
         attrs: dict[str, Any] = {
             "podium.run.id": ev.run_id,
             "podium.workflow.name": st.workflow,
@@ -188,7 +188,7 @@ class Tracing:
         if err is not None and status in ("failed", "retrying"):
             self._error(span, err)
         calls = st.calls.pop((ev.step or "", ev.iteration, ev.index), [])
-        self._call_spans(span, calls)
+        self._call_spans(st, span, calls)
         span.end(end_time=_ns(ev.ts))
 
     def _parked_step_span(
@@ -209,20 +209,21 @@ class Tracing:
             attrs["podium.step.index"] = idx
         span = self.tracer.start_span(
             f"step {sid}",
-            context=trace.set_span_in_context(self._root(ev, st)),
+            context=trace.set_span_in_context(self._root(ev.run_id, st, ev.ts)),
             start_time=_ns(start),
             attributes=attrs,
         )
-        self._call_spans(span, calls)
+        self._call_spans(st, span, calls)
         span.end(end_time=_ns(ev.ts))
 
-    def _call_spans(self, step_span: Any, calls: list[Event]) -> None:
+    def _call_spans(self, st: _Run, step_span: Any, calls: list[Event]) -> None:
         trace = self._trace
         ctx = trace.set_span_in_context(step_span)
         for c in calls:
             data = data_of(c)
             name = (c.step or "").split("/", 1)[1]
             if c.type == "step_waiting":
+                st.waits[(c.step or "", c.iteration, c.index)] = c.ts
                 step_span.add_event(
                     "podium.wait",
                     {"podium.signal": str(data.get("signal", "")), "podium.approval": "approval" in data},
@@ -232,6 +233,12 @@ class Tracing:
             call = call_of(name, data)
             span_name, kind, attrs = _call_shape(call)
             attrs["podium.call.attempt"] = c.attempt
+            if call.kind == "wait":
+                began = st.waits.pop((c.step or "", c.iteration, c.index), None)
+                if began is not None:
+                    attrs["podium.waited_seconds"] = round(c.ts - began, 3)
+                if data.get("timed_out"):
+                    attrs["podium.timed_out"] = True
             span = self.tracer.start_span(
                 span_name, context=ctx, kind=kind, start_time=_ns(started_of(c, data)), attributes=attrs
             )
@@ -278,6 +285,10 @@ def _call_shape(call: Call) -> tuple[str, Any, dict[str, Any]]:
         if call.tool_call_id:
             attrs["gen_ai.tool.call.id"] = call.tool_call_id
         return f"execute_tool {call.tool}", SpanKind.INTERNAL, attrs
+    if call.kind == "wait":
+        signal = call.name.removeprefix("signal:")
+        attrs["podium.signal"] = signal
+        return f"wait {signal}", SpanKind.INTERNAL, attrs
     return f"call {call.name}", SpanKind.INTERNAL, attrs
 
 

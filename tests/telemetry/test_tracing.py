@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="tracing needs the 'otel' extra: pip install 'podium[otel]'")
@@ -143,3 +145,43 @@ async def test_a_skipped_step_and_a_failed_model_call(client, spans):
     assert call.status.status_code is StatusCode.ERROR
     assert call.attributes["gen_ai.operation.name"] == "chat"
     assert call.parent.span_id == got["step ask"].context.span_id
+
+
+async def test_a_run_that_waits_for_an_approval_and_a_sub_workflow(client, spans):
+    provider, exporter = spans
+    child = podium.Workflow("child")
+
+    @child.step
+    async def inner(input: dict) -> int:
+        return 1
+
+    wf = podium.Workflow("refunds")
+
+    @wf.step
+    async def approve(ctx: StepContext) -> dict:
+        decision = await ctx.approval({"amount": 90}, title="refund?")
+        await ctx.run_workflow(child, {})
+        return decision
+
+    instrument(client, provider)
+    run_id = (await client.start(wf, {})).id
+    for _ in range(100):
+        if await client.approvals():
+            break
+        await asyncio.sleep(0.02)
+    await client.decide(run_id, (await client.approvals())[0]["name"], approve=True)
+    await client.wait(run_id)
+
+    got = exporter.get_finished_spans()
+    runs = [s for s in got if s.name == "run refunds"]
+    # One span per stretch of running: until it waits, then from the resume to the end, one trace.
+    assert [s.attributes["podium.run.status"] for s in runs] == ["waiting", "completed"]
+    assert runs[1].parent.span_id == runs[0].context.span_id
+    assert len({s.context.trace_id for s in got}) == 1
+    steps = [s for s in got if s.name == "step approve"]
+    assert [s.attributes["podium.step.status"] for s in steps] == ["waiting", "completed"]
+    assert steps[0].events[0].name == "podium.wait"
+    wait = next(s for s in got if s.name == "wait approval:approve")
+    assert wait.parent.span_id == steps[1].context.span_id and wait.attributes["podium.waited_seconds"] >= 0
+    child_run = next(s for s in got if s.name == "run child")
+    assert child_run.parent.span_id == runs[1].context.span_id  # under the parent run
