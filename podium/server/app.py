@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
 
     from . import errors, routes_events, routes_gov, routes_runs
     from .dashboard import mount
+    from .mcp import add_endpoint as add_mcp_endpoint
     from .metrics import Metrics
 
     settings = settings or Settings()
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from .._client import Client, load_workflow
         from ..telemetry import start_telemetry
+        from .mcp import sessions as mcp_sessions
         from .triggers import Triggers
 
         c = client or Client(
@@ -87,7 +89,8 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         if settings.triggers:
             await trig.start()
         try:
-            yield
+            async with mcp_sessions(app):  # the /mcp endpoint's MCP sessions (mcp.py)
+                yield
         finally:
             stop.set()
             await trig.stop()
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_gov.router)
     app.include_router(routes_events.router)
     mount(app)
+    add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
 
     @app.middleware("http")
     async def count(request: Any, call_next: Any) -> Any:

@@ -1,0 +1,93 @@
+"""``podium mcp``: workflows and the approvals inbox as MCP tools, over stdio or streamable HTTP."""
+
+from __future__ import annotations
+
+import click
+
+from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, run_async
+
+
+@cli.command(name="mcp")
+@db_option
+@click.option(
+    "--workflow",
+    "-w",
+    "workflows",
+    multiple=True,
+    metavar="REF",
+    help="Offer these workflows (MODULE:WORKFLOW or FILE.yaml; repeatable).",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["stdio", "http"]),
+    default="stdio",
+    show_default=True,
+    help="stdio: an MCP client starts this command; http: serve streamable HTTP at /mcp.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (http).")
+@click.option("--port", "-p", default=8090, show_default=True, help="Port to listen on (http).")
+@click.option(
+    "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
+)
+@click.option("--log-level", default="warning", show_default=True, help="Log level (http).")
+def mcp_command(
+    db: str | None,
+    workflows: tuple[str, ...],
+    transport: str,
+    host: str,
+    port: int,
+    no_execute: bool,
+    log_level: str,
+) -> None:
+    """Serve Podium to MCP clients (Claude Desktop, IDEs, agents): a run_<workflow> tool per
+    workflow, start_run, get_run, list_runs, list_approvals and decide_approval.
+
+    Over stdio the tools act as $PODIUM_TOKEN (or the local user while the store has no users);
+    over http every request needs 'Authorization: Bearer pod_...' once the store has users.
+    Every call is checked against the caller's role and audited.
+    """
+    loaded = [load_ref(ref) for ref in workflows]
+    _check_identity(db)  # before importing the MCP SDK, which takes seconds
+    try:
+        from podium.server import mcp as server_mcp
+
+        server_mcp._sdk()
+    except Exception as exc:
+        fail(f"{exc}")
+        return
+    client = make_client(db, workflows=loaded, execute=not no_execute)
+    if transport == "stdio":
+        _stdio(client)
+        return
+    try:
+        import uvicorn
+    except ImportError:
+        fail("podium mcp --transport http needs uvicorn: pip install 'podium[server]'")
+        return
+    click.echo(f"podium mcp on http://{host}:{port}/mcp", err=True)
+    uvicorn.run(server_mcp.http_app(client, host=host), host=host, port=port, log_level=log_level)
+    raise SystemExit(EXIT_OK)
+
+
+def _check_identity(db: str | None) -> None:
+    """Fail now, in one line, if the server cannot act ($PODIUM_TOKEN missing or wrong)."""
+    import asyncio
+
+    from podium import PodiumError
+
+    async def check() -> None:
+        async with make_client(db, execute=False, recover=False):
+            pass
+
+    try:
+        asyncio.run(check())
+    except PodiumError as exc:
+        fail(str(exc))
+
+
+@run_async
+async def _stdio(client: object) -> int:
+    from podium.server.mcp import serve_stdio
+
+    await serve_stdio(client)
+    return EXIT_OK
