@@ -242,3 +242,22 @@ async def test_a_broken_channel_is_logged_and_never_breaks_the_run(client, caplo
     errors = " | ".join(r.getMessage() for r in caplog.records)
     assert "not delivered to dead" in errors and "not delivered to wrong" in errors and "HTTP 400" in errors
     assert "not delivered to mail" in errors and "not delivered to flaky" not in errors
+
+
+async def test_policy_refused(client):
+    from podium._policy import Policy
+
+    wf = podium.Workflow("private")
+
+    @wf.step(on_error="continue")
+    async def ask(ctx: StepContext) -> str:
+        return (await ai.llm(ctx, "hi", model=Gateway().model(ScriptedModel()))).text
+
+    await client.set_policy("private", Policy(allowed_providers=["local"]))
+    alerts = Alerts([AlertRule(name="refusals", kind="policy_refused", severity="info")])
+    alerts.attach(client)
+    run_id = await run(client, wf)
+    assert [a.kind for a in alerts.sent] == ["policy_refused"]
+    assert alerts.sent[0].details["run_id"] == run_id and alerts.sent[0].details["provider"] == "scripted"
+    assert "provider 'scripted'" in alerts.sent[0].title
+    await alerts.stop()
