@@ -10,6 +10,10 @@ from .._history import fold
 from .._models import Event, EventType, RunRecord
 from .._workflow import Workflow
 
+#: The largest integer a store's integer columns hold (SQLite INTEGER, PostgreSQL BIGINT): bounds
+#: sequence-number parameters, so a huge one is a 422, not an overflow in the driver.
+MAX_SEQ = 2**63 - 1
+
 
 def payload(text: str | None) -> Any:
     """A stored payload as plain JSON: dataclasses and pydantic models become their fields."""

@@ -22,6 +22,7 @@ from .._errors import (
     SerializationError,
     StoreError,
 )
+from ..models._errors import ModelNotAvailable
 
 log = logging.getLogger("podium.server")
 
@@ -37,7 +38,9 @@ ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (ConfigError, 400, "bad_request"),
     (RunFailed, 409, "run_failed"),
     (StoreError, 503, "store_unavailable"),
+    (ModelNotAvailable, 503, "model_unavailable"),
     (PodiumError, 400, "podium_error"),
+    (ImportError, 503, "dependency_missing"),
 )
 
 

@@ -25,6 +25,8 @@ async def ingest(
     every threshold rule the payload crosses. The payload is checked against each workflow's input
     first (422 if it does not fit any). Runs that cannot start are dead-lettered."""
     app = request.app
+    # Check first: a refused start inside the trigger runner would only be dead-lettered.
+    await app.state.client._authorize("runs.start", f"event:{event_type}")
     result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, idempotency_key)
     app.state.metrics.inc("podium_events_ingested_total", type=event_type)
     return result
@@ -55,6 +57,7 @@ async def dead_letters(request: Request, who: Principal = Depends(acting)) -> di
 
 @router.post("/api/deadletters/{letter_id}/replay", tags=["events"], summary="Try a dead letter again")
 async def replay(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    await request.app.state.client._authorize("runs.start", f"deadletter:{letter_id}")
     result: dict[str, Any] = await request.app.state.triggers.replay(letter_id)
     return result
 

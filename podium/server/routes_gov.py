@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from .._governance import Principal
-from ._views import workflow_json
+from ._views import MAX_SEQ, workflow_json
 from .auth import acting
 
 router = APIRouter(prefix="/api")
@@ -117,7 +117,7 @@ async def decide(
 @router.get("/audit", tags=["audit"], summary="Audit log entries, oldest first")
 async def audit(
     request: Request,
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_SEQ, description="Entries after this sequence number."),
     limit: int = Query(default=200, ge=1, le=5000),
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from .._governance import Principal
 from .._models import Event
-from ._views import event_json, run_json, steps_json, usage_json
+from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
 from .auth import acting
 
 router = APIRouter(prefix="/api", tags=["runs"])
@@ -82,11 +82,99 @@ async def list_runs(
     statuses = [s.strip() for s in status.split(",") if s.strip()] if status else None
     runs = await client.list(workflow=workflow, status=statuses, limit=limit, offset=offset)
     return {
-        "runs": [run_json(r) for r in runs],
+        "runs": [run_view(r, who) for r in runs],
         "limit": limit,
         "offset": offset,
         "next_offset": offset + limit if len(runs) == limit else None,
     }
+
+
+def run_view(run: Any, who: Principal) -> dict[str, Any]:
+    """A run as JSON, without its input and output for a caller lacking ``payloads.read``."""
+    out = run_json(run)
+    if not who.can("payloads.read"):
+        out["input"] = out["output"] = HIDDEN
+    return out
+
+
+HIDDEN = "[hidden: needs payloads.read]"
+UNFINISHED = ("pending", "running", "waiting")
+
+
+@router.get(
+    "/runs/stream",
+    summary="Live run status changes (server-sent events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_runs(
+    request: Request,
+    workflow: str | None = Query(default=None, description="Only runs of this workflow."),
+    timeout: float | None = Query(
+        default=None,
+        gt=0,
+        le=86_400,
+        description="End the stream after this many seconds (clients reconnect).",
+    ),
+    who: Principal = Depends(acting),
+) -> StreamingResponse:
+    """`event: ready` once connected, then `event: run` with the run (as in `GET /api/runs`) each
+    time a run starts or changes status, whichever process drives it."""
+    client = request.app.state.client
+    await client.list(workflow=workflow, limit=1)  # checks runs.read before the stream starts
+    return StreamingResponse(
+        _run_changes(client, who, workflow, request, timeout),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+async def _run_changes(
+    client: Any, who: Principal, workflow: str | None, request: Request, timeout: float | None
+) -> AsyncIterator[str]:
+    """Polls the store (runs driven by any process) for the newest runs and the unfinished ones,
+    woken early by this process's own events; sends the runs whose status changed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout if timeout else None
+    wake = asyncio.Event()
+    unsubscribe = client.subscribe(lambda ev: wake.set())
+    seen: dict[str, tuple[Any, ...]] = {}
+
+    async def changed() -> list[Any]:
+        with client.acting_as(who):
+            runs = {r.id: r for r in await client.list(workflow=workflow, limit=100)}
+            runs.update(
+                (r.id, r) for r in await client.list(workflow=workflow, status=UNFINISHED, limit=1000)
+            )
+            for rid, mark in seen.items():  # unfinished runs that left both lists have finished
+                if rid not in runs and mark[0] in UNFINISHED:
+                    run = await client.store.get_run(rid)
+                    if run is not None:
+                        runs[rid] = run
+        out = []
+        for run in runs.values():
+            mark = (run.status.value, run.started_at, run.finished_at)
+            if seen.get(run.id) != mark:
+                seen[run.id] = mark
+                out.append(run)
+        return sorted(out, key=lambda r: r.created_at)
+
+    try:
+        await changed()  # what the client already has (it lists runs when the stream is ready)
+        yield "retry: 1000\n\nevent: ready\ndata: {}\n\n"
+        while deadline is None or loop.time() < deadline:
+            wake.clear()
+            try:
+                await asyncio.wait_for(wake.wait(), 0.5)
+                await asyncio.sleep(0.05)  # let a burst of events land: one query for all of them
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+            if await request.is_disconnected():
+                return
+            for run in await changed():
+                yield f"id: {run.id}\nevent: run\ndata: {json.dumps(run_view(run, who))}\n\n"
+    finally:
+        unsubscribe()
 
 
 @router.get("/runs/{run_id}", summary="A run with its steps, calls and usage")
@@ -121,7 +209,10 @@ async def get_run(run_id: str, request: Request, who: Principal = Depends(acting
 
 @router.get("/runs/{run_id}/events", summary="A run's event log")
 async def run_events(
-    run_id: str, request: Request, after: int = Query(default=0, ge=0), who: Principal = Depends(acting)
+    run_id: str,
+    request: Request,
+    after: int = Query(default=0, ge=0, le=MAX_SEQ),
+    who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     hist = await request.app.state.client.history(run_id)
     return {"events": [event_json(e) for e in hist.events if e.seq > after]}
@@ -136,6 +227,7 @@ async def cancel_run(run_id: str, request: Request, who: Principal = Depends(act
 @router.post("/runs/{run_id}/resume", summary="Resume a run no live engine drives")
 async def resume_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
+    await client._authorize("runs.resume", run_id)
     await client.get(run_id)
     resumed = await client.resume([run_id])
     return {"resumed": resumed}

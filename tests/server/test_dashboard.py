@@ -1,7 +1,8 @@
 """The dashboard end to end: ``podium serve`` on 127.0.0.1, driven by headless Chromium (Playwright).
 
-Logs in with a token, watches a run's graph change colour live, approves a pending request with an
-edit from the inbox, and keeps screenshots of the main pages in docs/screenshots/.
+Logs in with a token, sees a new run appear in the live runs list, watches a run's graph change
+colour live, approves a pending request with an edit from the inbox, and keeps screenshots of the
+main pages in docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -133,6 +134,14 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any], tmp_pat
         page.wait_for_selector(f"tr[data-run='{rid}']")
         page.wait_for_selector("#who:has-text('amy')")
         page.wait_for_selector(f"tr[data-run='{rid}'] [data-status='waiting']")
+        # the list is live (server-sent events, polling off): a run started elsewhere shows up
+        page.wait_for_selector("#live[data-mode='live']")
+        new = httpx.post(
+            f"{url}/api/runs", json={"workflow": "hello", "input": {"name": "Live"}}, headers=auth
+        )
+        page.wait_for_selector(
+            f"tr[data-run='{new.json()['run']['id']}'] [data-status='completed']", timeout=5000
+        )
         page.screenshot(path=str(shots / "runs.png"))
 
         page.click(f"tr[data-run='{rid}']")

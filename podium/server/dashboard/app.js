@@ -84,7 +84,28 @@ async function runsPage(view, params) {
       || `<tr><td colspan="5" class="mute">No runs yet.</td></tr>`;
   };
   view.addEventListener("click", (e) => { const tr = e.target.closest("tr[data-run]"); if (tr) location.hash = `#/run/${tr.dataset.run}`; });
-  $("#f-wf").onchange = $("#f-status").onchange = refresh;
+  // Live: the server sends an event each time a run starts or changes status; the list is fetched
+  // again (at most every 200 ms). While the stream is down, the list is polled instead.
+  let pending = false;
+  const soon = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; refresh().catch(() => {}); }, 200); } };
+  const poll = (on) => {
+    if (on && !timer) timer = setInterval(() => refresh().catch(() => {}), 1500);
+    if (!on && timer) { clearInterval(timer); timer = null; }
+    $("#live").textContent = on ? "polling" : "live";
+    $("#live").dataset.mode = on ? "polling" : "live";
+  };
+  const listen = () => {
+    if (stream) stream.close();
+    const q = new URLSearchParams();
+    if ($("#f-wf").value) q.set("workflow", $("#f-wf").value);
+    if (token) q.set("token", token);
+    stream = new EventSource(`/api/runs/stream?${q}`);
+    stream.addEventListener("ready", () => { poll(false); soon(); });
+    stream.addEventListener("run", soon);
+    stream.onerror = () => poll(true); // EventSource reconnects by itself; "ready" stops the polling
+  };
+  $("#f-wf").onchange = () => { listen(); refresh(); };
+  $("#f-status").onchange = refresh;
   $("#start").onclick = async () => {
     try {
       const input = $("#start-input").value.trim() ? JSON.parse($("#start-input").value) : {};
@@ -93,7 +114,8 @@ async function runsPage(view, params) {
     } catch (err) { toast(err.message); }
   };
   await refresh();
-  timer = setInterval(refresh, 1500);
+  poll(true);
+  listen();
 }
 
 // -- run page: graph + step inspector ---------------------------------------------------------------

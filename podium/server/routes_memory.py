@@ -1,0 +1,284 @@
+"""Memory and knowledge over HTTP: entity memory (recall, remember), the entity graph (an entity,
+its relations, multi-hop queries) and knowledge bases (list, search with citations, add a document).
+
+Everything goes through the memory beside the server's run store (``podium.memory.memory_for``), the
+same one workflow steps use. Reads need ``memory.read``; writes need ``memory.write`` and are audited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from .._governance import Principal
+from .auth import acting
+from .errors import ApiError
+
+router = APIRouter(prefix="/api")
+
+ENTITY = Path(description="An entity id, `type:key` (e.g. `customer:42`).", min_length=1, max_length=500)
+KB_NAME = Path(description="A knowledge base name.", min_length=1, max_length=200, pattern=r"^[\w.-]+$")
+
+
+def _memory(request: Request) -> Any:
+    from ..memory import memory_for
+
+    return memory_for(request.app.state.client)
+
+
+async def _allow(request: Request, permission: str, target: str) -> None:
+    await request.app.state.client._authorize(permission, target)
+
+
+def json_object(text: str | None, name: str) -> dict[str, Any] | None:
+    """A JSON object passed in a query parameter (``where={"channel": "email"}``)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ApiError(
+            422,
+            "invalid_request",
+            f'query parameter {name!r} must be a JSON object, e.g. {name}={{"channel": "email"}}; got {text[:80]!r}',
+        )
+    return value
+
+
+def csv(text: str | None) -> list[str] | None:
+    """``a,b`` -> ``["a", "b"]`` (None when empty)."""
+    items = [p.strip() for p in (text or "").split(",") if p.strip()]
+    return items or None
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+# -- entity memory ---------------------------------------------------------------------------------
+
+
+class Remember(BaseModel):
+    text: str = Field(min_length=1, max_length=100_000, description="What to remember, in words (embedded).")
+    kind: str = Field(default="fact", min_length=1, max_length=100, description="fact, event, summary...")
+    data: Any = Field(default=None, description="Optional structured payload (JSON).")
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Filterable fields.")
+    ttl: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Seconds until it expires."
+    )
+
+
+@router.get("/memory/{entity}", tags=["memory"], summary="Recall what is remembered about an entity")
+async def recall(
+    request: Request,
+    entity: str = ENTITY,
+    query: str | None = Query(
+        default=None, max_length=10_000, description="Rank by similarity to this text."
+    ),
+    kind: str | None = Query(default=None, description="Comma-separated kinds, e.g. fact,event"),
+    limit: int = Query(default=20, ge=1, le=1000),
+    since: float | None = Query(
+        default=None, allow_inf_nan=False, description="Created at or after (epoch s)."
+    ),
+    until: float | None = Query(
+        default=None, allow_inf_nan=False, description="Created at or before (epoch s)."
+    ),
+    where: str | None = Query(default=None, description='Metadata filter as JSON, e.g. {"channel": "email"}'),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    """Newest first; with `query`, the most similar first (each item has a `score`)."""
+    await _allow(request, "memory.read", f"entity:{entity}")
+    filters = json_object(where, "where")
+    items = await _memory(request).recall(
+        entity, query, kind=csv(kind), k=limit, since=since, until=until, where=filters
+    )
+    return {"entity": entity, "items": [_plain(i) for i in items]}
+
+
+@router.post(
+    "/memory/{entity}", tags=["memory"], status_code=201, summary="Remember something about an entity"
+)
+async def remember(
+    body: Remember, request: Request, entity: str = ENTITY, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    client = request.app.state.client
+    await _allow(request, "memory.write", f"entity:{entity}")
+    item = await _memory(request).remember(
+        entity, body.text, kind=body.kind, data=body.data, metadata=body.metadata, ttl=body.ttl
+    )
+    await client._audit("memory.remember", f"entity:{entity}", item=item.id, kind=item.kind)
+    return {"item": _plain(item)}
+
+
+# -- entity graph ----------------------------------------------------------------------------------
+
+
+class Relate(BaseModel):
+    src: str = Field(min_length=1, max_length=500, description="The source entity (`ticket:T1`).")
+    relation: str = Field(min_length=1, max_length=200, description="The relation (`affects`).")
+    dst: str = Field(min_length=1, max_length=500, description="The target entity (`renewal:R9`).")
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get("/graph/{entity}", tags=["memory"], summary="An entity's properties and relations")
+async def entity(
+    request: Request,
+    entity: str = ENTITY,
+    direction: Literal["out", "in", "both"] = "both",
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    await _allow(request, "memory.read", f"entity:{entity}")
+    mem = _memory(request)
+    node = await mem.get_entity(entity)
+    if node is None:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no entity {entity!r} in the graph; steps create entities with memory.of(ctx).relate(...) "
+            "or remember(...), or POST /api/graph/relations",
+        )
+    rels = await mem.relations(entity, direction=direction)
+    return {"entity": _plain(node), "relations": [_plain(r) for r in rels]}
+
+
+@router.get("/graph/{entity}/neighbors", tags=["memory"], summary="Entities within N hops, or along a path")
+async def neighbors(
+    request: Request,
+    entity: str = ENTITY,
+    hops: int = Query(default=1, ge=1, le=6, description="How many edges away (breadth-first)."),
+    relations: str | None = Query(default=None, description="Follow only these relations (comma-separated)."),
+    direction: Literal["out", "in", "both"] = "both",
+    path: str | None = Query(
+        default=None,
+        description="A relation path instead of hops, comma-separated; `<rel` follows an edge backwards "
+        "(e.g. `<supplied_by,<contains`).",
+    ),
+    type: str | None = Query(default=None, description="Only entities of these types (comma-separated)."),
+    where: str | None = Query(default=None, description='Property filter as JSON, e.g. {"status": "open"}'),
+    limit: int = Query(default=100, ge=1, le=1000),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    """Each result has the entity, `hops` and the `path` of edges that reached it."""
+    await _allow(request, "memory.read", f"entity:{entity}")
+    mem = _memory(request)
+    filters = json_object(where, "where")
+    types = csv(type)
+    steps = csv(path)
+    if steps:
+        if any(not s.lstrip("<") for s in steps):
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"path {path!r}: every step names a relation, e.g. <supplied_by,<contains",
+            )
+        found = (await mem.follow(entity, *steps, type=types, where=filters))[:limit]
+    else:
+        found = await mem.neighbors(
+            entity,
+            hops=hops,
+            relations=csv(relations),
+            direction=direction,
+            type=types,
+            where=filters,
+            limit=limit,
+        )
+    return {"start": entity, "reached": [_plain(r) for r in found]}
+
+
+@router.post("/graph/relations", tags=["memory"], status_code=201, summary="Relate two entities")
+async def relate(body: Relate, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    """Upserts the edge `src -relation-> dst`; unknown entities are created."""
+    client = request.app.state.client
+    await _allow(request, "memory.write", f"entity:{body.src}")
+    rel = await _memory(request).relate(body.src, body.relation, body.dst, body.properties)
+    await client._audit("memory.relate", f"entity:{body.src}", relation=body.relation, dst=body.dst)
+    return {"relation": _plain(rel)}
+
+
+# -- knowledge bases -------------------------------------------------------------------------------
+
+
+class Document(BaseModel):
+    source: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Where it comes from (its key: the same source again updates it).",
+    )
+    text: str = Field(min_length=1, max_length=5_000_000)
+    type: Literal["text", "markdown", "html"] = "text"
+    title: str | None = Field(default=None, max_length=1000)
+    metadata: dict[str, Any] = Field(default_factory=dict, description="Added to every chunk (filterable).")
+
+
+async def _bases(request: Request) -> list[dict[str, Any]]:
+    from ..knowledge import knowledge_bases
+
+    bases: list[dict[str, Any]] = await knowledge_bases(_memory(request))
+    return bases
+
+
+@router.get("/kb", tags=["knowledge"], summary="Knowledge bases: documents, chunks and embedder")
+async def list_kbs(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    await _allow(request, "memory.read", "kb:*")
+    return {"knowledge_bases": await _bases(request)}
+
+
+@router.get("/kb/{name}/search", tags=["knowledge"], summary="Retrieve passages with citations")
+async def search(
+    request: Request,
+    name: str = KB_NAME,
+    query: str = Query(min_length=1, max_length=10_000, description="What to look for."),
+    k: int = Query(default=5, ge=1, le=100),
+    where: str | None = Query(
+        default=None, description='Chunk metadata filter as JSON, e.g. {"type": "markdown"}'
+    ),
+    hybrid: bool = Query(default=True, description="Fuse keyword (BM25) and vector rankings."),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    """Returns `passages` (text, score, source, title, page, heading, metadata, citation, ref `[n]`),
+    `context` (numbered passages for a prompt) and `citations` (the numbered source list)."""
+    from ..knowledge import retrieve
+
+    await _allow(request, "memory.read", f"kb:{name}")
+    filters = json_object(where, "where")
+    await _existing(request, name)
+    result: dict[str, Any] = await retrieve(
+        None, name, query, k=k, where=filters, hybrid=hybrid, memory=_memory(request)
+    )
+    return {"kb": name, "query": query, **result}
+
+
+@router.post("/kb/{name}/documents", tags=["knowledge"], status_code=201, summary="Add or update a document")
+async def add_document(
+    body: Document, request: Request, name: str = KB_NAME, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    """Chunks, embeds and stores a text document (created on first use; an unchanged document is
+    skipped). Files and folders are ingested with `podium kb ingest`."""
+    from ..knowledge import from_text, knowledge_base
+
+    client = request.app.state.client
+    await _allow(request, "memory.write", f"kb:{name}")
+    doc = from_text(body.text, source=body.source, type=body.type, title=body.title)
+    report = await knowledge_base(_memory(request), name).ingest([doc], metadata=body.metadata)
+    await client._audit("kb.ingest", f"kb:{name}", source=body.source)
+    out = dataclasses.asdict(report)
+    out["duplicates"] = [list(d) for d in report.duplicates]
+    return {"kb": name, "report": out}
+
+
+async def _existing(request: Request, name: str) -> None:
+    """Searching must not create a base (opening an unknown one does): 404 instead."""
+    names = [b["name"] for b in await _bases(request)]
+    if name not in names:
+        raise ApiError(
+            404,
+            "not_found",
+            f"no knowledge base {name!r}; there are: {', '.join(names) or 'none'}. Create it with "
+            f"'podium kb ingest PATH --kb {name}' or POST /api/kb/{name}/documents",
+        )
