@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request
@@ -79,6 +80,9 @@ def parse_policy(body: Any, workflow: str) -> Policy:
         raise ApiError(422, "invalid_policy", f"{where}: {problems}") from None
     except (ConfigError, TypeError, ValueError) as exc:
         raise ApiError(422, "invalid_policy", f"{where}: {exc}") from None
+    for name, value in dataclasses.asdict(policy).items():
+        if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN/Infinity extensions
+            raise ApiError(422, "invalid_policy", f"{where}: {name} must be a finite number, got {value}")
     return policy
 
 

@@ -164,6 +164,12 @@ async def test_policies_crud_and_validation(server: Any, store_url: str) -> None
             ({"allowed_tools": "lookup"}, "allowed_tools"),
             ([1, 2], "JSON object"),
         ]
+        nan = await http.put(
+            "/api/policies/hello",
+            content='{"max_run_cost": NaN}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert nan.status_code == 422 and "finite" in nan.json()["error"]["message"], nan.text
         for bad, needle in cases:
             r = await http.put("/api/policies/hello", json=bad)
             assert r.status_code == 422, (bad, r.text)
