@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import ConfigError, NotFound, PodiumError, RunStatus
 from .._governance import Principal
-from ._views import payload, plain
+from ._views import payload, plain, steps_json
 from .errors import ERROR_CODES
 from .routes_runs import idempotent_run_id
 
@@ -426,16 +426,16 @@ class PodiumTools:
         if run.status is RunStatus.WAITING:
             out["waiting_for"] = await self._open_requests(run_id)
         steps = []
-        for s in hist.steps:
-            if "/" in s.step:  # a step's own model and tool calls: get_run summarises steps
-                continue
-            item: dict[str, Any] = {"step": s.step, "status": s.status.value, "attempts": s.attempts}
-            if s.index is not None:
-                item["index"] = s.index
-            if s.iteration:
-                item["iteration"] = s.iteration
-            if s.error:
-                item["error"] = s.error.get("message", s.error)
+        for s in steps_json(hist.events):  # as the HTTP API shows them: a parked step is "waiting"
+            item = {k: s[k] for k in ("step", "status", "attempts")}
+            if s["index"] is not None:
+                item["index"] = s["index"]
+            if s["iteration"]:
+                item["iteration"] = s["iteration"]
+            if s["error"]:
+                item["error"] = (
+                    s["error"].get("message", s["error"]) if isinstance(s["error"], dict) else s["error"]
+                )
             steps.append(item)
         out["steps"] = steps
         return out

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import BaseModel
 
 import podium
 
@@ -137,6 +138,55 @@ async def test_stdio_acts_as_podium_token(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "PODIUM_TOKEN" in proc.stderr and "Traceback" not in proc.stderr
 
 
+class Item(BaseModel):
+    sku: str
+    qty: int = 1
+
+
+class Order(BaseModel):
+    customer: str
+    items: list[Item]
+
+
+orders = podium.Workflow("orders/eu v2", input=Order, description="Price an order.")
+
+
+@orders.step
+def total(input: Order) -> int:
+    return sum(i.qty for i in input.items)
+
+
+async def test_in_process_schemas_and_errors() -> None:
+    """The SDK's in-process client: nested input schemas, tool names, and engine errors as tool errors."""
+    from podium.server.mcp import PodiumMCP
+
+    async with podium.Client("memory://", workflows=[orders, flows.hello]) as engine:
+        async with mcp.Client(PodiumMCP(engine).server) as client:
+            tools = {t.name: t for t in (await client.list_tools()).tools}
+            schema = tools["run_orders_eu_v2"].input_schema
+            assert tools["run_orders_eu_v2"].description.startswith("Start a run of Price an order")
+            order = schema["properties"]["input"]
+            assert order["required"] == ["customer", "items"] and schema["required"] == ["input"]
+            assert (
+                order["properties"]["items"]["items"]["$ref"] == "#/$defs/Item" and "Item" in schema["$defs"]
+            )
+            done = await call(
+                client, "run_orders_eu_v2", {"input": {"customer": "c", "items": [{"sku": "a", "qty": 2}]}}
+            )
+            assert done["output"] == 2
+
+            assert (await error_of(client, "get_run", {"run_id": "nope"})).startswith("not_found:")
+            assert (
+                await error_of(client, "decide_approval", {"run_id": done["run_id"], "approve": True})
+            ).startswith("not_found:")
+            assert (await error_of(client, "run_nope")).startswith("not_found: no tool 'run_nope'")
+            await engine.set_switch("workflow", "hello", reason="maintenance")
+            off = await error_of(client, "run_hello", {"input": {}})
+            assert off.startswith("kill_switch_active:") and "maintenance" in off
+            runs = (await call(client, "list_runs", {"status": ["completed"]}))["runs"]
+            assert [r["run_id"] for r in runs] == [done["run_id"]]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -221,3 +271,30 @@ def leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for e in exc.exceptions for leaf in leaves(e)]
     return [exc]
+
+
+async def test_podium_mcp_over_http(tmp_path: Path) -> None:
+    """``podium mcp --transport http``: the endpoint alone, as its own process."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    tokens = await users(db)
+    port = free_port()
+    env = {**stdio(db).env, "PODIUM_TOKEN": tokens["admin"]}
+    args = [*PODIUM, "mcp", "--db", db, *FLOWS, "--transport", "http", "--port", str(port)]
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with httpx.AsyncClient() as http:
+            for _ in range(300):
+                assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                try:
+                    r = await http.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            assert r.status_code == 401 and "podium tokens create" in r.json()["error"]["message"]
+        async with as_user(url, tokens["operator"]) as operator:
+            done = await call(operator, "run_hello", {"input": {"name": "http"}})
+            assert done["output"] == "HELLO HTTP"
+    finally:
+        proc.terminate()
+        proc.wait(10)
