@@ -106,6 +106,10 @@ async def test_stdio_tools_runs_and_approvals(tmp_path: Path) -> None:
         waiting = await call(client, "start_run", {"workflow": "review", "input": {"topic": "mcp"}})
         assert waiting["status"] == "waiting"
         assert waiting["waiting_for"][0]["title"] == "publish the draft?"
+        assert [(st["step"], st["status"]) for st in waiting["steps"]] == [
+            ("draft", "completed"),
+            ("approve", "waiting"),
+        ]
         inbox = (await call(client, "list_approvals"))["approvals"]
         assert [(a["run_id"], a["payload"]) for a in inbox] == [
             (waiting["run_id"], {"text": "draft for mcp"})
