@@ -168,6 +168,7 @@ class Client(Governed, Versioned, Working):
         self._dead: builtins.list[str] = []
         self._dead_checked = float("-inf")
         self._listeners: list[Callable[[Event], None]] = []
+        self._audit_listeners = []
         self._driving: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
         self._maintenance: asyncio.Task[None] | None = None
         self._open = False
@@ -317,7 +318,7 @@ class Client(Governed, Versioned, Working):
                 "clear the switch with 'podium killswitch clear' to start runs again"
             )
         value = wf.validate_input(input)
-        payload = _serde.dumps(value)
+        payload = self._stored_input(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
         await self._audit("run.start", rid, workflow=wf.name, version=wf.version, queue=queue)
         await self._create_and_drive(
@@ -535,6 +536,15 @@ class Client(Governed, Versioned, Working):
             raise RunCancelled(msg, run_id=run_id, error=err)
         raise RunFailed(msg, run_id=run_id, error=err)
 
+    def _stored_input(self, workflow: str, payload: str) -> str:
+        """A run's input as it is stored: redacted when the workflow's policy says ``payloads``."""
+        policy = self.policy_for(workflow) if self._policies else None
+        if policy is not None and "payloads" in policy.redact:
+            from .guardrails import redact_json
+
+            return redact_json(payload)
+        return payload
+
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``listener`` with every event this client writes (live progress). Returns an unsubscribe."""
         self._listeners.append(listener)
@@ -729,7 +739,7 @@ class Client(Governed, Versioned, Working):
                 if ev.type != EventType.LOOP_ITERATION:
                     data["reused_from"] = run_id
                 keep.append(Event(**{**_event_fields(ev), "data": json.dumps(data)}))
-        payload = parent.input if input is _UNSET else _serde.dumps(wf.validate_input(input))
+        payload = parent.input if input is _UNSET else self._stored_input(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
         await self._audit("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET)
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
@@ -740,7 +750,7 @@ class Client(Governed, Versioned, Working):
     ) -> RunRecord:
         self.register(wf)
         rid = key.replace(":", ".")
-        payload = _serde.dumps(wf.validate_input(child_input))
+        payload = self._stored_input(wf.name, _serde.dumps(wf.validate_input(child_input)))
         created = await self._create_and_drive(
             wf, rid, payload, timeout=wf.timeout, parent=(parent.run_id, step_id)
         )

@@ -34,6 +34,7 @@ from ._errors import (
 from ._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
 from ._waits import Waits
 from ._workflow import CTX, INPUT, StepDef, Workflow, _Binding
+from .guardrails import redact_json
 from .storage._base import labels_ok
 
 if TYPE_CHECKING:
@@ -67,6 +68,8 @@ class RunExecutor(Waits):
         self.run = run
         self.run_id = run.id
         self.input = _serde.loads(run.input)
+        policy = client.policy_for(wf.name) if client._policies else None
+        self.redact_payloads = policy is not None and "payloads" in policy.redact
         self.outputs: dict[str, Any] = {}
         self.prev_outputs: dict[str, Any] = {}
         self.state: dict[str, StepStatus] = {}
@@ -526,6 +529,9 @@ class RunExecutor(Waits):
                     if s.output_validator is not None:
                         value = s.output_validator(value, f"output of step {s.id!r}")
                 payload = "null" if value is None else _serde.dumps(value)
+                if self.redact_payloads and value is not None:  # the policy keeps PII out of the store
+                    payload = redact_json(payload)
+                    value = _serde.loads(payload)
             except asyncio.CancelledError:
                 raise
             except _Suspend as sus:

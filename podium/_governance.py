@@ -23,6 +23,8 @@ PERMISSIONS: tuple[str, ...] = (
     "runs.resume",
     "runs.fork",
     "runs.signal",
+    "memory.read",
+    "memory.write",
     "approvals.read",
     "approvals.decide",
     "policies.write",
@@ -36,11 +38,15 @@ _VIEW = {"workflows.read", "runs.read", "approvals.read"}
 BUILTIN_ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset(_VIEW),
     "operator": frozenset(
-        _VIEW | {"payloads.read", "runs.start", "runs.cancel", "runs.resume", "runs.fork", "runs.signal"}
+        _VIEW
+        | {"payloads.read", "runs.start", "runs.cancel", "runs.resume", "runs.fork", "runs.signal"}
+        | {"memory.read", "memory.write"}
     ),
-    "approver": frozenset(_VIEW | {"payloads.read", "approvals.decide"}),
+    "approver": frozenset(_VIEW | {"payloads.read", "approvals.decide", "memory.read"}),
     "admin": frozenset(PERMISSIONS),
-    "worker": frozenset({"workflows.read", "runs.read", "payloads.read", "runs.resume", "runs.signal"}),
+    "worker": frozenset(
+        {"workflows.read", "runs.read", "payloads.read", "runs.resume", "runs.signal", "memory.read", "memory.write"}
+    ),
 }
 
 TOKEN_PREFIX = "pod_"

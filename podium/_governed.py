@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _serde
@@ -29,6 +30,8 @@ from ._policy import POLICIES, Policy
 if TYPE_CHECKING:
     from .storage import Store
 
+log = logging.getLogger("podium.governance")
+
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("podium_principal", default=None)
 
 USERS, TOKENS, ROLES, SWITCHES = "users", "tokens", "roles", "switches"
@@ -44,6 +47,7 @@ class Governed:
     _switches: dict[str, dict[str, Any]]
     _policies: dict[str, Policy]
     _driving: dict[str, Any]
+    _audit_listeners: list[Callable[[AuditEntry], None]]
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -202,6 +206,17 @@ class Governed:
             data=json.dumps(data, ensure_ascii=False, default=str),
         )
         await self.store.append_audit(entry)
+        for listener in self._audit_listeners:
+            try:
+                listener(entry)
+            except Exception:  # a broken observer (an alert sender) must not fail the audited action
+                log.exception("audit listener %r failed", listener)
+
+    def subscribe_audit(self, listener: Callable[[AuditEntry], None]) -> Callable[[], None]:
+        """Call ``listener`` with every audit entry this client writes (alerts on budgets, refusals...).
+        Returns an unsubscribe."""
+        self._audit_listeners.append(listener)
+        return lambda: self._audit_listeners.remove(listener) if listener in self._audit_listeners else None
 
     async def audit_log(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Audit entries, oldest first."""
@@ -287,7 +302,9 @@ class Governed:
         woken = 0
         for run in await self.store.list_runs(status=[RunStatus.WAITING], limit=100_000):
             if "__killswitch__" in json.dumps(await self._waiting_on(run.id)):
-                await self.store.send_signal(run.id, f"__unpause__:{time.time_ns()}", None, now=time.time())
+                # Delivered like any signal: this client resumes the run at once if it executes runs;
+                # otherwise a worker picks it up.
+                await self._deliver_signal(run.id, f"__unpause__:{time.time_ns()}", None)  # type: ignore[attr-defined]
                 woken += 1
         return woken
 

@@ -1,11 +1,14 @@
-"""Per-workflow policies: which tools and model providers a workflow's steps may use, and token
-and cost budgets per run. Enforced at call time by the model and tool layer (``podium.ai``), so a
-tool the policy forbids is refused even when a model asks for it; refusals are audited."""
+"""Per-workflow policies: which tools and model providers a workflow's steps may use; token and
+cost budgets per run, per day and per entity; PII redaction of prompts, outputs and stored payloads;
+and validators a model's output must pass (banned content, tone). Enforced at call time by the model
+and tool layer (``podium.ai``), so a tool the policy forbids is refused even when a model asks for
+it; refusals and violations are audited."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigError, NonRetryableError
@@ -14,6 +17,8 @@ if TYPE_CHECKING:
     from ._context import StepContext
 
 POLICIES = "policies"
+SPEND = "spend"  # "day:WORKFLOW:YYYY-MM-DD:tokens|cost" and "entity:WORKFLOW:ENTITY:YYYY-MM-DD:..." -> total
+REDACT_TARGETS = ("prompts", "outputs", "payloads")
 
 
 @dataclass(kw_only=True)
@@ -28,19 +33,87 @@ class Policy:
     """Tokens (in + out) one run may spend on model calls."""
     max_run_cost: float | None = None
     """US dollars one run may spend on model calls."""
+    max_daily_tokens: int | None = None
+    """Tokens all of the workflow's runs together may spend per UTC day."""
+    max_daily_cost: float | None = None
+    """US dollars all of the workflow's runs together may spend per UTC day."""
+    max_entity_tokens: int | None = None
+    """Tokens the runs for one entity (a customer, an account) may spend per UTC day."""
+    max_entity_cost: float | None = None
+    """US dollars the runs for one entity may spend per UTC day."""
+    entity_field: str | None = None
+    """Which field of the run's input names its entity (``customer_id``; dotted paths reach into
+    nested objects). None: the run's tenant."""
     on_exceed: str = "stop"
     """``stop`` (the step fails) or ``approval`` (a person may let the run go on)."""
+    redact: list[str] = field(default_factory=list)
+    """Where PII is replaced by placeholders (``[EMAIL]``, ``[CARD]``...): ``prompts`` (before they
+    reach any model), ``outputs`` (model answers), ``payloads`` (run inputs, step outputs and call
+    results, before they are stored and handed on)."""
+    pii_local_only: bool = False
+    """A prompt that holds PII may only go to a local model (provider ``local``)."""
+    banned: list[str] = field(default_factory=list)
+    """Words, phrases or ``re:`` regular expressions a model's answer must not contain."""
+    tone: list[str] = field(default_factory=list)
+    """Tones a model's answer must not have, e.g. ``["hostile"]`` (see :mod:`podium.validators`)."""
+    tone_threshold: float = 0.6
+    """Confidence at which a forbidden tone counts."""
+    on_violation: str = "block"
+    """When an answer fails a validator: ``block`` (the step fails) or ``approval`` (a person may
+    pass it, or edit it)."""
 
     def __post_init__(self) -> None:
         if self.on_exceed not in ("stop", "approval"):
             raise ConfigError(f"policy on_exceed must be 'stop' or 'approval', got {self.on_exceed!r}")
+        if self.on_violation not in ("block", "approval"):
+            raise ConfigError(f"policy on_violation must be 'block' or 'approval', got {self.on_violation!r}")
+        bad = [t for t in self.redact if t not in REDACT_TARGETS]
+        if bad:
+            raise ConfigError(f"policy redact: unknown target(s) {bad}; use any of {list(REDACT_TARGETS)}")
+        if self.tone:
+            from .validators import TONES
+
+            unknown = [t for t in self.tone if t not in TONES]
+            if unknown:
+                raise ConfigError(f"policy tone: unknown tone(s) {unknown}; known tones: {sorted(TONES)}")
+        for pattern in self.banned:
+            if pattern.startswith("re:"):
+                import re
+
+                try:
+                    re.compile(pattern[3:])
+                except re.error as exc:
+                    raise ConfigError(f"policy banned: {pattern!r} is not a valid regular expression: {exc}") from None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
-        return cls(**json.loads(text))
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """A policy from a mapping (a JSON body, a YAML file); unknown fields are a clear error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            import difflib
+
+            hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u) for u in unknown]
+            raise ConfigError(f"unknown policy field(s) {', '.join(hints)}; fields are: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    @property
+    def has_output_checks(self) -> bool:
+        return bool(self.banned or self.tone)
+
+    @property
+    def has_spend_limits(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.max_daily_tokens, self.max_daily_cost, self.max_entity_tokens, self.max_entity_cost)
+        )
 
 
 class PolicyViolation(NonRetryableError):
@@ -85,9 +158,11 @@ async def check_model(ctx: StepContext | None, providers: list[str]) -> None:
         return
     over = []
     if policy.max_run_tokens is not None and ex.usage_tokens >= policy.max_run_tokens:
-        over.append(f"{ex.usage_tokens} tokens of {policy.max_run_tokens}")
+        over.append(f"{ex.usage_tokens} tokens of {policy.max_run_tokens} for the run")
     if policy.max_run_cost is not None and ex.usage_cost >= policy.max_run_cost:
-        over.append(f"${ex.usage_cost:.4f} of ${policy.max_run_cost:.4f}")
+        over.append(f"${ex.usage_cost:.4f} of ${policy.max_run_cost:.4f} for the run")
+    if policy.has_spend_limits:
+        over.extend(await _spend_over(ex, policy))
     if not over:
         return
     await ex.client._audit("policy.budget", ex.run_id, actor="engine", spent=over, on_exceed=policy.on_exceed)
@@ -99,6 +174,99 @@ async def check_model(ctx: StepContext | None, providers: list[str]) -> None:
             ex.budget_waived = True
             return
     raise PolicyViolation(f"run {ex.run_id} reached its budget ({'; '.join(over)}); raise it with podium policy set")
+
+
+def _day(now: float | None = None) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(time.time() if now is None else now))
+
+
+def entity_of(ex: Any, policy: Policy) -> str | None:
+    """The entity a run is for: ``policy.entity_field`` of its input, or its tenant."""
+    if policy.entity_field is None:
+        return ex.run.tenant
+    value: Any = ex.input
+    for part in policy.entity_field.split("."):
+        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        if value is None:
+            return None
+    return str(value)
+
+
+def _spend_keys(ex: Any, policy: Policy) -> dict[str, str]:
+    day = _day()
+    keys = {"day": f"day:{ex.wf.name}:{day}"}
+    entity = entity_of(ex, policy)
+    if entity is not None:
+        keys["entity"] = f"entity:{ex.wf.name}:{entity}:{day}"
+    return keys
+
+
+async def _spend_over(ex: Any, policy: Policy) -> list[str]:
+    """Which daily and per-entity budgets the workflow has spent (totals shared by every process)."""
+    keys = _spend_keys(ex, policy)
+    over = []
+    limits = {
+        "day": (policy.max_daily_tokens, policy.max_daily_cost, "today"),
+        "entity": (policy.max_entity_tokens, policy.max_entity_cost, f"today for entity {entity_of(ex, policy)!r}"),
+    }
+    for scope, key in keys.items():
+        max_tokens, max_cost, what = limits[scope]
+        if max_tokens is not None:
+            spent = float(await ex.store.kv_get(SPEND, f"{key}:tokens") or 0)
+            if spent >= max_tokens:
+                over.append(f"{int(spent)} tokens of {max_tokens} {what}")
+        if max_cost is not None:
+            spent = float(await ex.store.kv_get(SPEND, f"{key}:cost") or 0)
+            if spent >= max_cost:
+                over.append(f"${spent:.4f} of ${max_cost:.4f} {what}")
+    return over
+
+
+async def charge(ctx: StepContext | None, usage: Any) -> None:
+    """Add a live model call's usage to the day's and the entity's totals (atomic in the store, so
+    every worker counts against the same budget). Replayed calls are not charged again."""
+    ex, policy = _scope(ctx)
+    if policy is None or usage is None or not policy.has_spend_limits:
+        return
+    tokens = int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
+    cost = float(getattr(usage, "cost", 0.0) or 0.0)
+    for key in _spend_keys(ex, policy).values():
+        if tokens:
+            await ex.store.kv_incr(SPEND, f"{key}:tokens", tokens)
+        if cost:
+            await ex.store.kv_incr(SPEND, f"{key}:cost", cost)
+
+
+async def check_agent(ctx: StepContext | None, agent: str) -> None:
+    """Honour an ``agent`` kill switch between an agent's iterations: ``pause`` parks the run (it
+    goes on where it stopped once the switch is cleared); ``cancel`` fails the step."""
+    if ctx is None:
+        return
+    ex = ctx._executor
+    off = ex.client._switches.get(f"agent:{agent}") if ex.client._switches else None
+    if off is None:
+        return
+    if off.get("mode") == "cancel":
+        await audit(ctx, "policy.refuse", agent=agent, reason="kill switch")
+        raise PolicyViolation(
+            f"agent {agent!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')})"
+        )
+    from ._errors import _Suspend
+
+    raise _Suspend("__killswitch__", None)
+
+
+def policy_of(ctx: StepContext | None) -> Policy | None:
+    """The policy that governs the run of ``ctx`` (None outside a run or when none is set)."""
+    return _scope(ctx)[1]
+
+
+async def audit(ctx: StepContext | None, action: str, **data: Any) -> None:
+    """Record a decision made inside a step (a model call, a tool call, a route) in the audit log."""
+    if ctx is None:
+        return
+    ex = ctx._executor
+    await ex.client._audit(action, ex.run_id, actor="engine", workflow=ex.wf.name, step=ctx.step_id, **data)
 
 
 def account(ctx: StepContext | None, usage: Any) -> None:

@@ -16,6 +16,7 @@ from . import _serde
 from ._context import _RAISE, StepContext
 from ._errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
 from ._models import EventType, RetryPolicy, RunStatus
+from .guardrails import redact_json
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -43,6 +44,7 @@ class Waits:
     _ready: Any
     _wake: asyncio.Future[None] | None
     _seq: int
+    redact_payloads: bool
 
     async def emit(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError  # the executor implements it
@@ -77,6 +79,9 @@ class Waits:
                     )
                     value = await (asyncio.wait_for(fut, timeout) if timeout else fut)
                 payload = _serde.dumps(value)
+                if self.redact_payloads:  # the policy keeps PII out of the store
+                    payload = redact_json(payload)
+                    value = _serde.loads(payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Finding", "contains_pii", "find_pii", "redact", "redact_value"]
+__all__ = ["Finding", "contains_pii", "find_pii", "redact", "redact_json", "redact_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +133,24 @@ def redact_value(value: Any, *, kinds: Iterable[str] | None = None) -> Any:
     if isinstance(value, list | tuple):
         return [redact_value(v, kinds=kinds) for v in value]
     return value
+
+
+_TAG_FIELDS = {"$podium", "type", "b64", "iso", "str"}
+
+
+def redact_json(text: str, *, kinds: Iterable[str] | None = None) -> str:
+    """Redact every string value of a stored payload (Podium's JSON payload format), keeping its keys
+    and the type tags of encoded objects intact, so it still reads back."""
+    import json
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return redact(v, kinds=kinds)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, dict):
+            tagged = "$podium" in v
+            return {k: x if tagged and k in _TAG_FIELDS else walk(x) for k, x in v.items()}
+        return v
+
+    return json.dumps(walk(json.loads(text)), ensure_ascii=False, separators=(",", ":"))

@@ -116,6 +116,8 @@ async def test_role_by_action_matrix(shared_store):
             "audit.read": lambda: c.audit_log(limit=1),
             "users.manage": lambda: c.users(),
             "workflows.deploy": lambda: c._authorize("workflows.deploy"),
+            "memory.read": lambda: c._authorize("memory.read"),
+            "memory.write": lambda: c._authorize("memory.write"),
         }
         await actions[permission]()
 

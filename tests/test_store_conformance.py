@@ -356,3 +356,24 @@ async def test_settings(store):
     await store.kv_put("users", "ada", None)
     assert await store.kv_list("users") == {"bob": '{"roles":["viewer"]}'}
     assert await store.kv_list("nothing") == {}
+
+
+async def test_counters_add_up_atomically(store_url):
+    """kv_incr from several store instances (processes share a database the same way) loses no add."""
+    import asyncio
+
+    stores = (
+        [open_store(store_url) for _ in range(3)]
+        if not store_url.startswith("memory")
+        else [open_store(store_url)]
+    )
+    for s in stores:
+        await s.open()
+    try:
+        assert await stores[0].kv_incr("budget", "day", 1.5) == 1.5
+        await asyncio.gather(*(s.kv_incr("budget", "day", 0.25) for _ in range(20) for s in stores))
+        assert float(await stores[0].kv_get("budget", "day")) == pytest.approx(1.5 + 0.25 * 20 * len(stores))
+        assert await stores[-1].kv_incr("budget", "other", -2) == -2
+    finally:
+        for s in stores:
+            await s.close()

@@ -12,7 +12,7 @@ from ..tools import Tool, ToolResult, Toolset, resolve_tools
 from ._durable import durable
 from ._llm import complete, resolve_model
 from ._structured import OutputType
-from ._tools import TOOL_RETRY, run_tool
+from ._tools import TOOL_RETRY, live_tool
 
 if TYPE_CHECKING:
     from .._context import StepContext
@@ -100,7 +100,10 @@ class Agent:
         messages.append(Message.user(input if isinstance(input, str) else json.dumps(input, default=str)))
         usage = ZERO_USAGE
         results: list[ToolResult] = []
+        from .._policy import check_agent
+
         for i in range(self.max_iterations):
+            await check_agent(ctx, self.name)
             budget = self.max_tokens_per_call
             if self.max_tokens is not None:
                 left = self.max_tokens - usage.total_tokens
@@ -176,7 +179,7 @@ class Agent:
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING
         result = await durable(
             ctx,
-            run_tool,
+            live_tool(ctx),
             tool,
             dict(call.arguments),
             call.id,

@@ -23,20 +23,23 @@ def resolve_model(model: str | Sequence[str] | Model | None, gateway: Gateway | 
     return gw.model(model)
 
 
-async def _complete(model: Model, request: Request) -> Response:
-    return await model.complete(request)
-
-
 async def complete(ctx: StepContext | None, model: Model, request: Request, *, name: str) -> Response:
-    """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage. The
-    workflow's policy (allowed providers, run budget) and kill switches are checked first."""
+    """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage.
+
+    The workflow's policy applies around it: kill switches, allowed providers and budgets are checked
+    first; prompts are redacted (or kept off remote models) as it says; the live call is audited
+    (model, prompt hash, tokens, cost) and charged to the day's and the entity's budgets; the answer
+    is redacted and validated before the step sees it."""
     from .._policy import account, check_model
+    from . import _guard
 
     members = getattr(model, "models", None) or [model]
-    await check_model(ctx, [str(getattr(m, "provider", "")) for m in members])
-    response = await durable(ctx, _complete, model, request, name=name)
+    providers = [str(getattr(m, "provider", "")) for m in members]
+    await check_model(ctx, providers)
+    request = await _guard.prepare(ctx, request, providers)
+    response = await durable(ctx, _guard.live_call(ctx, model), request, name=name)
     account(ctx, getattr(response, "usage", None))
-    return response
+    return await _guard.check(ctx, response, name=name)
 
 
 async def llm(

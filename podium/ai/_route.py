@@ -110,7 +110,27 @@ class Router:
 
     async def decide(self, ctx: StepContext | None, text: str) -> RouteDecision:
         """The route for ``text`` (a durable call: ``step/route``)."""
-        return await durable(ctx, self._decide, text, name=self.name)
+        return await durable(ctx, self._decide_audited(ctx), text, name=self.name)
+
+    def _decide_audited(self, ctx: StepContext | None) -> Any:
+        from .._policy import audit
+
+        async def decide(text: str) -> RouteDecision:
+            d = await self._decide(text)
+            await audit(
+                ctx,
+                "route.decision",
+                router=self.name,
+                route=d.route,
+                confidence=d.confidence,
+                by=d.by,
+                label=d.label,
+                reason=d.reason,
+                escalate=d.escalate,
+            )
+            return d
+
+        return decide
 
     async def _decide(self, text: str) -> RouteDecision:
         for rule in self.rules:

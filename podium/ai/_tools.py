@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +57,30 @@ async def run_tool(
     )
 
 
+def live_tool(ctx: StepContext | None) -> Any:
+    """:func:`run_tool` as a durable call runs it: each real call (not a replay) is audited."""
+    from .._policy import audit
+
+    async def tool_call(
+        tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY
+    ) -> ToolResult:
+        result = await run_tool(tool, arguments, call_id, retry)
+        args = json.dumps(arguments, sort_keys=True, default=str, ensure_ascii=False)
+        await audit(
+            ctx,
+            "tool.call",
+            tool=tool.name,
+            arguments_hash=hashlib.sha256(args.encode()).hexdigest(),
+            ok=result.ok,
+            error=result.error,
+            latency=round(result.latency, 4),
+        )
+        return result
+
+    tool_call.__name__ = "run_tool"
+    return tool_call
+
+
 async def call_tool(
     ctx: StepContext | None,
     tool: Tool | Any,
@@ -72,7 +98,9 @@ async def call_tool(
 
     t = as_tool(tool)
     await check_tool(ctx, t.name)
-    result = await durable(ctx, run_tool, t, dict(arguments or {}), "", retry, name=name or f"tool.{t.name}")
+    result = await durable(
+        ctx, live_tool(ctx), t, dict(arguments or {}), "", retry, name=name or f"tool.{t.name}"
+    )
     if not result.ok:
         raise ToolError(f"tool {t.name!r} failed: {result.error}")
     return result.value

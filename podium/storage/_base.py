@@ -246,5 +246,10 @@ class Store(ABC):
         """Every setting of a namespace."""
 
     @abstractmethod
+    async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
+        """Add ``amount`` to a numeric setting (missing: 0) atomically across processes; return the
+        new total. Budgets (tokens and cost per day, per entity) are counted with it."""
+
+    @abstractmethod
     async def unfinished_owners(self) -> list[str]:
         """Distinct owners of unfinished runs (to look for dead ones on this host)."""

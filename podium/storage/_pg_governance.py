@@ -70,3 +70,14 @@ class PgGovernance:
         async with self._connection() as conn:
             cur = await conn.execute("SELECT key, value FROM kv WHERE ns = %s ORDER BY key", (namespace,))
             return {r[0]: r[1] for r in await cur.fetchall()}
+
+    async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "INSERT INTO kv (ns, key, value) VALUES (%s, %s, %s::double precision::text) "
+                "ON CONFLICT (ns, key) DO UPDATE SET value = (kv.value::double precision + %s)::text, "
+                "updated_at = extract(epoch from now()) RETURNING value",
+                (namespace, key, float(amount), float(amount)),
+            )
+            row = await cur.fetchone()
+        return float(row[0]) if row else float(amount)

@@ -246,5 +246,11 @@ class MemoryStore(Store):
     async def kv_list(self, namespace: str) -> dict[str, str]:
         return dict(self._kv.get(namespace, {}))
 
+    async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
+        ns = self._kv.setdefault(namespace, {})
+        total = float(ns.get(key) or 0) + amount
+        ns[key] = repr(total)
+        return total
+
     async def unfinished_owners(self) -> list[str]:
         return sorted({r.owner for r in self._runs.values() if r.status in _UNFINISHED and r.owner})

@@ -530,6 +530,16 @@ class SQLiteStore(Store):
     async def kv_list(self, namespace: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM kv WHERE ns=? ORDER BY key", (namespace,)).fetchall())
 
+    async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
+        # One statement: SQLite's write lock makes it atomic across processes.
+        row = self.db.execute(
+            "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,CAST(? AS TEXT),strftime('%s','now')) "
+            "ON CONFLICT (ns, key) DO UPDATE SET value=CAST(CAST(kv.value AS REAL) + ? AS TEXT), "
+            "updated_at=excluded.updated_at RETURNING value",
+            (namespace, key, float(amount), float(amount)),
+        ).fetchone()
+        return float(row[0])
+
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(
             "SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?,?)", _UNFINISHED
