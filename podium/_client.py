@@ -31,6 +31,7 @@ from ._governed import Governed
 from ._history import RunHistory, fold
 from ._loading import guess_ref, load_workflow
 from ._models import Event, EventType, RunRecord, RunStatus, new_id
+from ._prompts import Prompts
 from ._versions import Versioned
 from ._workflow import Workflow
 from ._working import Working
@@ -79,7 +80,7 @@ class RunHandle:
         return await self.client.wait(self.id, timeout=timeout)
 
 
-class Client(Governed, Versioned, Working):
+class Client(Governed, Versioned, Prompts, Working):
     """Starts, drives, inspects and controls runs on one store.
 
     ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless

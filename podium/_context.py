@@ -12,6 +12,7 @@ _RAISE: Any = object()  # "no default": a wait that times out fails the step
 
 if TYPE_CHECKING:
     from ._executor import RunExecutor
+    from ._prompts import PromptVersion
     from ._workflow import Workflow
 
 _logger = logging.getLogger("podium.step")
@@ -97,6 +98,16 @@ class StepContext:
         label = base if n == 0 else f"{base}-{n + 1}"
         return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout)
 
+    async def prompt(self, name: str) -> PromptVersion:
+        """The stored prompt ``name`` (see ``client.put_prompt``), at the version this run first read:
+        a run keeps one version of each prompt for its whole life, across steps, retries and
+        resumes, even when a new version is put meanwhile. Use ``.render(**values)`` on it."""
+        ex = self._executor
+        version = ex.prompt_pins.get(name) or _pinned(ex, name)
+        pv: PromptVersion = await self.call(ex.client._prompt, name, version, name=f"prompt:{name}")
+        ex.prompt_pins[name] = pv.version
+        return pv
+
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (see ``Client.emit``) exactly once for this step execution:
         the publication is a durable call, so a replayed step does not send it again."""
@@ -155,3 +166,19 @@ class StepContext:
 
     def __repr__(self) -> str:
         return f"<StepContext run={self.run_id} step={self.step_id} attempt={self.attempt}>"
+
+
+def _pinned(ex: RunExecutor, name: str) -> str | None:
+    """The version of prompt ``name`` an earlier step of this run read (from the replayed log)."""
+    import re
+
+    from . import _serde
+
+    label = re.compile(rf"prompt:{re.escape(name)}(-\d+)?")
+    for (key, _, _), (status, data) in ex.recorded.items():
+        if status == "completed" and data and label.fullmatch(key.partition("/")[2]):
+            pv = _serde.loads(data).get("output")
+            version = getattr(pv, "version", None) or (pv.get("version") if isinstance(pv, dict) else None)
+            if version:
+                return str(version)
+    return None

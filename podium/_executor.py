@@ -70,6 +70,7 @@ class RunExecutor(Waits):
         self.input = _serde.loads(run.input)
         policy = client.policy_for(wf.name) if client._policies else None
         self.redact_payloads = policy is not None and "payloads" in policy.redact
+        self.prompt_pins: dict[str, str] = {}
         self.outputs: dict[str, Any] = {}
         self.prev_outputs: dict[str, Any] = {}
         self.state: dict[str, StepStatus] = {}

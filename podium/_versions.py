@@ -1,13 +1,20 @@
-"""Workflow versions kept in the store: deploy, list, diff, roll back. A deployed YAML workflow is
-stored with its exact text, so a run pinned to an old version resumes with that version's
-definition, in any process, even after the file changed."""
+"""Workflow versions kept in the store: deploy, list, diff, roll back.
+
+A deployed YAML workflow is stored with its exact text, so a run pinned to an old version resumes
+with that version's definition, in any process, even after the file changed. A deployed Python
+workflow is stored as a snapshot of its definition (every step's options and source code) and its
+fingerprint: the snapshot makes versions diffable and auditable, and the fingerprint lets any
+process that imports the same code resume the runs pinned to that version (and refuse code that
+changed without a deploy)."""
 
 from __future__ import annotations
 
 import difflib
 import hashlib
+import inspect
 import json
 import os
+import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -27,15 +34,25 @@ class Versioned:
 
     store: Store
 
-    async def deploy(self, source: str, *, base_dir: str | None = None) -> Workflow:
-        """Deploy a YAML workflow (a file path, or its text) as a new version and make it active.
+    async def deploy(self, source: str | Workflow, *, base_dir: str | None = None) -> Workflow:
+        """Deploy a workflow as a new version and make it active: a YAML file path or text, or a
+        Python workflow (a :class:`Workflow`, or its reference ``module:attr`` / ``file.py:attr``).
 
-        Every change makes a version: deploying text whose declared version already exists with
-        other content stores it as ``VERSION.N``; deploying the same text again changes nothing.
-        Runs stay pinned to the version they started on."""
-        from .yaml import load_text
+        Every change makes a version: deploying a definition whose declared version already exists
+        with other content stores it as ``VERSION.N``; deploying the same definition again changes
+        nothing. Runs stay pinned to the version they started on."""
+        from ._loading import load_workflow
+        from ._workflow import Workflow
 
         await self._authorize("workflows.deploy")  # type: ignore[attr-defined]
+        if isinstance(source, Workflow):
+            return await self._deploy_python(source)
+        if not os.path.exists(source) and "\n" not in source and ":" in source and not source.lstrip().startswith(
+            ("name:", "{")
+        ):
+            return await self._deploy_python(load_workflow(source))
+        from .yaml import load_text
+
         if os.path.exists(source):
             base_dir = base_dir or os.path.dirname(os.path.abspath(source))
             with open(source, encoding="utf-8") as fh:
@@ -44,6 +61,19 @@ class Versioned:
         else:
             text, filename = source, "<deployed>"
         wf = load_text(text, filename, base_dir=base_dir)
+        return await self._store_version(wf, text, {"kind": "yaml", "base_dir": base_dir})
+
+    async def _deploy_python(self, wf: Workflow) -> Workflow:
+        wf.freeze()
+        if wf.ref is None:
+            from ._loading import guess_ref
+
+            wf.ref = guess_ref(wf)
+        wf.version = getattr(wf, "declared_version", None) or wf.version
+        wf.declared_version = wf.version  # type: ignore[attr-defined]
+        return await self._store_version(wf, python_snapshot(wf), {"kind": "python", "ref": wf.ref})
+
+    async def _store_version(self, wf: Workflow, text: str, extra: dict[str, Any]) -> Workflow:
         digest = hashlib.sha256(text.encode()).hexdigest()
         existing = await self.store.kv_list(META)
         same = [k for k, v in existing.items() if k.startswith(f"{wf.name}@") and json.loads(v)["hash"] == digest]
@@ -54,11 +84,12 @@ class Versioned:
             while f"{wf.name}@{version}" in existing:
                 n += 1
                 version = f"{wf.version}.{n}"
-            meta = {"hash": digest, "by": self.principal.name, "ts": time.time(), "base_dir": base_dir}  # type: ignore[attr-defined]
+            meta = {"hash": digest, "by": self.principal.name, "ts": time.time(), **extra}  # type: ignore[attr-defined]
             await self.store.kv_put(TEXTS, f"{wf.name}@{version}", text)
             await self.store.kv_put(META, f"{wf.name}@{version}", json.dumps(meta))
         wf.version = version
-        wf.ref = None
+        if extra.get("kind") != "python":
+            wf.ref = None
         await self.store.kv_put(ACTIVE, wf.name, version)
         self.register(wf)  # type: ignore[attr-defined]
         await self._audit("workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same))  # type: ignore[attr-defined]
@@ -122,11 +153,76 @@ class Versioned:
         if text is None:
             return None
         meta_text = await self.store.kv_get(META, f"{name}@{version}")
-        base_dir = json.loads(meta_text).get("base_dir") if meta_text else None
-        wf = load_text(text, f"<{name}@{version}>", base_dir=base_dir)
+        meta = json.loads(meta_text) if meta_text else {}
+        if meta.get("kind") == "python":
+            wf = self._workflows.get((name, version)) or self._load_python(name, version, meta)  # type: ignore[attr-defined]
+        else:
+            wf = load_text(text, f"<{name}@{version}>", base_dir=meta.get("base_dir"))
+            wf.ref = None
         wf.version = version
-        wf.ref = None
         self.register(wf)  # type: ignore[attr-defined]
         if await self.store.kv_get(ACTIVE, name) == version:
             self._latest[name] = wf  # type: ignore[attr-defined]
         return wf
+
+    def _load_python(self, name: str, version: str, meta: dict[str, Any]) -> Workflow:
+        """The code of a deployed Python version, from its reference, if it is still that code."""
+        from ._errors import DefinitionError
+        from ._loading import load_workflow
+
+        ref = meta.get("ref")
+        if not ref:
+            raise DefinitionError(
+                f"version {version} of Python workflow {name!r} was deployed without an importable "
+                "reference; register it with client.register(...) in the process that resumes its runs"
+            )
+        loaded = load_workflow(ref)
+        loaded.freeze()
+        if hashlib.sha256(python_snapshot(loaded).encode()).hexdigest() != meta["hash"]:
+            raise DefinitionError(
+                f"{ref} no longer holds version {version} of workflow {name!r}: its code changed since "
+                f"that version was deployed. Runs pinned to {version} need that code; deploy the new code "
+                f"as a new version with 'podium deploy {ref}' (see 'podium diff {name} ...')"
+            )
+        if getattr(loaded, "declared_version", None) is None:
+            loaded.declared_version = loaded.version  # type: ignore[attr-defined]
+        return loaded
+
+
+def _source(fn: Any) -> str:
+    try:
+        return textwrap.dedent(inspect.getsource(fn)).rstrip()
+    except (OSError, TypeError):
+        return f"# source not available: {getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!r}"
+
+
+def python_snapshot(wf: Workflow) -> str:
+    """A readable, diffable description of a Python workflow: its options and each step's options and
+    source code. Its SHA-256 is the version's fingerprint (the version label itself is left out)."""
+    out = [f"# workflow {wf.name} (Python)"]
+    if wf.description:
+        out.append(f"# {wf.description}")
+    for attr in ("timeout", "max_concurrency", "input_type", "output_type"):
+        value = getattr(wf, attr, None)
+        if value is not None:
+            out.append(f"# {attr}: {getattr(value, '__qualname__', value)!r}")
+    for s in wf.steps.values():
+        options = {
+            "needs": list(s.deps),
+            "map": s.map,
+            "max_parallel": s.max_parallel,
+            "retry": repr(s.retry),
+            "timeout": s.timeout,
+            "kind": s.kind,
+            "on_error": s.on_error,
+            "labels": list(s.labels),
+            "loop": repr(s.loop) if s.loop is not None else None,
+            "subworkflow": s.child.name if s.child is not None else None,
+        }
+        shown = {k: v for k, v in options.items() if v not in (None, [], "fail")}
+        out.append("")
+        out.append(f"## step {s.id} {json.dumps(shown, sort_keys=True, default=str)}")
+        if s.when is not None:
+            out.append(f"# when: {_source(s.when)}")
+        out.append(_source(s.fn))
+    return "\n".join(out) + "\n"

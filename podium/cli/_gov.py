@@ -7,7 +7,7 @@ import time
 
 import click
 
-from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, make_client, parse_input, run_async
+from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, make_client, parse_input, run_async
 
 
 @cli.group()
@@ -303,13 +303,21 @@ async def killswitch_list(db: str | None) -> int:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", metavar="FILE|REF")
 @db_option
 @run_async
-async def deploy(file: str, db: str | None) -> int:
-    """Deploy a YAML workflow FILE as a new version (kept in the store) and make it active."""
+async def deploy(source: str, db: str | None) -> int:
+    """Deploy a workflow as a new version (kept in the store) and make it active.
+
+    FILE is a YAML workflow; REF a Python one (module:attr or file.py:attr), stored as a snapshot of
+    its steps' options and code, so versions can be diffed and runs resume only on the same code.
+    """
+    import os
+
+    if not os.path.exists(source) and ":" not in source:
+        fail(f"{source!r} is neither a file nor a Python reference like 'myapp.flows:orders'")
     async with make_client(db, recover=False) as c:
-        wf = await c.deploy(file)
+        wf = await c.deploy(source)
     console().print(
         f"deployed {wf.name} version {wf.version} (active); start it with: podium run {wf.name}",
         highlight=False,

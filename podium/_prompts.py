@@ -1,0 +1,155 @@
+"""Versioned prompts kept in the store: every change is a version; a run reads each prompt once and
+keeps that version for its whole life, even if a new one is deployed meanwhile.
+
+    await client.put_prompt("triage.system", "You sort support tickets for {company}...")
+    # in a step:
+    p = await ctx.prompt("triage.system")            # pinned for this run
+    system = p.render(company="Acme")
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import string
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._errors import ConfigError, NotFound
+
+if TYPE_CHECKING:
+    from .storage import Store
+
+PROMPTS = "prompts"  # "name@version" -> {"text", "hash", "by", "ts", "description"}
+ACTIVE_PROMPT = "prompt_active"  # name -> the version new runs read
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptVersion:
+    """One version of a prompt."""
+
+    name: str
+    version: str
+    text: str
+    hash: str = ""
+    by: str = ""
+    ts: float = 0.0
+    description: str = ""
+
+    def render(self, **values: Any) -> str:
+        """The text with ``{placeholders}`` filled in; a missing value is a clear error."""
+        names = {f for _, f, _, _ in string.Formatter().parse(self.text) if f}
+        missing = sorted(n for n in names if n.split(".")[0].split("[")[0] not in values)
+        if missing:
+            raise ConfigError(
+                f"prompt {self.name!r} version {self.version} needs {', '.join(missing)}; pass them to "
+                f"render(...) (write {{{{ and }}}} for literal braces)"
+            )
+        return self.text.format(**values)
+
+
+class Prompts:
+    """Prompt versions for the client (mixed into :class:`podium.Client`)."""
+
+    store: Store
+
+    async def put_prompt(self, name: str, text: str, *, description: str = "") -> PromptVersion:
+        """Store ``text`` as the next version of prompt ``name`` and make it active (the same text
+        again changes nothing). Needs ``workflows.deploy``; audited."""
+        await self._authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
+        if not name or "@" in name:
+            raise ConfigError(f"prompt name {name!r} must be non-empty and must not contain '@'")
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        versions = await self._prompt_versions(name)
+        same = [v for v in versions if v.hash == digest]
+        if same:
+            pv = same[-1]
+        else:
+            number = max((int(v.version) for v in versions if v.version.isdigit()), default=0) + 1
+            pv = PromptVersion(
+                name=name,
+                version=str(number),
+                text=text,
+                hash=digest,
+                by=self.principal.name,  # type: ignore[attr-defined]
+                ts=time.time(),
+                description=description,
+            )
+            record = {k: getattr(pv, k) for k in ("text", "hash", "by", "ts", "description")}
+            await self.store.kv_put(PROMPTS, f"{name}@{pv.version}", json.dumps(record))
+        await self.store.kv_put(ACTIVE_PROMPT, name, pv.version)
+        await self._audit("prompt.put", f"prompt:{name}", version=pv.version, hash=digest, unchanged=bool(same))  # type: ignore[attr-defined]
+        return pv
+
+    async def prompt(self, name: str, version: str | None = None) -> PromptVersion:
+        """A prompt's active version, or ``version``."""
+        await self._authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
+        return await self._prompt(name, version)
+
+    async def _prompt(self, name: str, version: str | None = None) -> PromptVersion:
+        version = version or await self.store.kv_get(ACTIVE_PROMPT, name)
+        if version is None:
+            known = sorted(await self.store.kv_list(ACTIVE_PROMPT))
+            hint = difflib.get_close_matches(name, known, 1)
+            raise NotFound(
+                f"no prompt named {name!r}"
+                + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f"; store one with 'podium prompts put {name} FILE' or client.put_prompt(...)"
+            )
+        text = await self.store.kv_get(PROMPTS, f"{name}@{version}")
+        if text is None:
+            raise NotFound(f"prompt {name!r} has no version {version!r}; see 'podium prompts versions {name}'")
+        return PromptVersion(name=name, version=version, **json.loads(text))
+
+    async def prompt_versions(self, name: str) -> list[dict[str, Any]]:
+        """Every version of prompt ``name``, oldest first, with which is active."""
+        await self._authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
+        active = await self.store.kv_get(ACTIVE_PROMPT, name)
+        return [
+            {"version": v.version, "active": v.version == active, "hash": v.hash, "by": v.by, "ts": v.ts,
+             "description": v.description}
+            for v in await self._prompt_versions(name)
+        ]
+
+    async def prompts(self) -> dict[str, str]:
+        """Every prompt's name and active version."""
+        await self._authorize("workflows.read")  # type: ignore[attr-defined]
+        return await self.store.kv_list(ACTIVE_PROMPT)
+
+    async def _prompt_versions(self, name: str) -> list[PromptVersion]:
+        out = []
+        for key, text in (await self.store.kv_list(PROMPTS)).items():
+            n, _, version = key.rpartition("@")
+            if n == name:
+                out.append(PromptVersion(name=name, version=version, **json.loads(text)))
+        out.sort(key=lambda v: (v.ts, v.version))
+        return out
+
+    async def rollback_prompt(self, name: str, *, to: str | None = None) -> str:
+        """Make an earlier version of a prompt active (the one before the active one, or ``to``)."""
+        await self._authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
+        versions = [v.version for v in await self._prompt_versions(name)]
+        if not versions:
+            raise NotFound(f"no prompt named {name!r}")
+        active = await self.store.kv_get(ACTIVE_PROMPT, name)
+        if to is None:
+            i = versions.index(active) if active in versions else len(versions)
+            if i == 0:
+                raise ConfigError(f"version {active} is the first version of prompt {name!r}: nothing to roll back to")
+            to = versions[i - 1]
+        elif to not in versions:
+            raise NotFound(f"prompt {name!r} has no version {to!r}; versions: {', '.join(versions)}")
+        await self.store.kv_put(ACTIVE_PROMPT, name, to)
+        await self._audit("prompt.rollback", f"prompt:{name}", from_version=active, to_version=to)  # type: ignore[attr-defined]
+        return to
+
+    async def diff_prompt(self, name: str, a: str, b: str) -> str:
+        """A unified diff between two versions of a prompt."""
+        pa, pb = await self.prompt(name, a), await self.prompt(name, b)
+        return "".join(
+            difflib.unified_diff(
+                pa.text.splitlines(keepends=True), pb.text.splitlines(keepends=True), f"{name}@{a}", f"{name}@{b}"
+            )
+        )

@@ -1,0 +1,149 @@
+"""Versions of Python workflows (snapshot + fingerprint) and of prompts; runs stay pinned."""
+
+from __future__ import annotations
+
+import asyncio
+import textwrap
+
+import pytest
+
+from podium import Client, RunStatus, open_store
+from podium._errors import ConfigError, DefinitionError, NotFound
+
+FLOW = '''
+from podium import StepContext, Workflow
+
+wf = Workflow("refunds", version="1")
+
+
+@wf.step
+async def decide(ctx: StepContext, input):
+    {decide_body}
+
+
+@wf.step
+async def finish(ctx: StepContext, decide):
+    approved = await ctx.wait_for("go")
+    prompt = await ctx.prompt("refund.reply")
+    return {{"decision": decide, "approved": approved, "reply": prompt.render(name="Ana"), "v": prompt.version}}
+'''
+
+
+def write_flow(path, decide_body: str) -> str:
+    path.write_text(textwrap.dedent(FLOW.format(decide_body=decide_body)))
+    return f"{path}:wf"
+
+
+def _shared(store_url: str):
+    return open_store(store_url) if store_url.startswith("memory") else store_url
+
+
+async def _wait_status(c: Client, run_id: str, status: RunStatus) -> None:
+    for _ in range(500):
+        if (await c.get(run_id)).status is status:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"run {run_id} never became {status}")
+
+
+async def test_python_workflow_versions_pin_runs_to_their_code(store_url, tmp_path):
+    store = _shared(store_url)
+    flow = tmp_path / "flows.py"
+    ref = write_flow(flow, 'return "refund"')
+    async with Client(store, poll_interval=0.02) as c:
+        await c.put_prompt("refund.reply", "Hello {name}, your refund is on its way.")
+        wf = await c.deploy(ref)
+        assert wf.version == "1"
+        again = await c.deploy(ref)  # same code: no new version
+        assert again.version == "1"
+        [v1] = await c.versions("refunds")
+        assert v1["kind"] == "python" and v1["ref"] == ref and v1["active"]
+        handle = await c.start("refunds", {"order": 7})
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+
+    # The code changes without a deploy: the pinned run must not resume on it.
+    ref = write_flow(flow, 'return "refund in full"  # changed policy')
+    async with Client(store, poll_interval=0.02) as c:
+        with pytest.raises(DefinitionError, match="its code changed since that version was deployed"):
+            await c._load_deployed("refunds", "1")
+        wf2 = await c.deploy(ref)
+        assert wf2.version == "1.2"  # same declared version, other code: a new version
+        diff = await c.diff("refunds", "1", "1.2")
+        assert '-    return "refund"' in diff and '+    return "refund in full"' in diff
+        assert [v["version"] for v in await c.versions("refunds") if v["active"]] == ["1.2"]
+
+    # Back to the first code: the run pinned to version 1 resumes in a new process.
+    write_flow(flow, 'return "refund"')
+    async with Client(store, poll_interval=0.02) as c:
+        await c.put_prompt("refund.reply", "Dear {name}, refunded.")
+        await c.signal(handle.id, "go", True)
+        out = await c.result(handle.id, timeout=10)
+        assert out == {"decision": "refund", "approved": True, "reply": "Dear Ana, refunded.", "v": "2"}
+        assert (await c.get(handle.id)).version == "1"
+        actions = [e.action for e in await c.audit_log()]
+        assert actions.count("workflow.deploy") == 3 and "prompt.put" in actions
+
+
+async def test_prompts_are_versioned_and_a_run_keeps_the_version_it_read(store_url):
+    from podium import StepContext, Workflow
+
+    wf = Workflow("greeter")
+
+    @wf.step
+    async def first(ctx: StepContext):
+        return (await ctx.prompt("greeting")).render(name="Bo")
+
+    @wf.step
+    async def second(ctx: StepContext, first):
+        await ctx.wait_for("next")
+        return [first, (await ctx.prompt("greeting")).render(name="Bo")]
+
+    async with Client(_shared(store_url), poll_interval=0.02) as c:
+        assert (await c.put_prompt("greeting", "Hi {name}")).version == "1"
+        handle = await c.start(wf)
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+        assert (await c.put_prompt("greeting", "Good day, {name}.", description="formal")).version == "2"
+        assert (await c.put_prompt("greeting", "Good day, {name}.")).version == "2"  # unchanged
+        await c.signal(handle.id, "next")
+        assert await c.result(handle.id, timeout=10) == ["Hi Bo", "Hi Bo"]  # pinned to version 1
+
+        later = await c.start(wf)
+        await _wait_status(c, later.id, RunStatus.WAITING)
+        await c.signal(later.id, "next")
+        assert await c.result(later.id, timeout=10) == ["Good day, Bo.", "Good day, Bo."]
+
+        assert "-Hi {name}" in await c.diff_prompt("greeting", "1", "2")
+        assert await c.rollback_prompt("greeting") == "1"
+        assert (await c.prompt("greeting")).text == "Hi {name}"
+        rows = await c.prompt_versions("greeting")
+        assert [(r["version"], r["active"]) for r in rows] == [("1", True), ("2", False)]
+        assert rows[1]["description"] == "formal"
+
+        with pytest.raises(ConfigError, match="needs name"):
+            (await c.prompt("greeting")).render()
+        with pytest.raises(NotFound, match="did you mean 'greeting'"):
+            await c.prompt("greting")
+
+
+def test_prompt_cli_round_trip(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from podium.cli import cli
+
+    monkeypatch.setenv("PODIUM_DB", f"sqlite:///{tmp_path}/p.db")
+    monkeypatch.delenv("PODIUM_TOKEN", raising=False)
+    (tmp_path / "v1.txt").write_text("Summarise: {ticket}\n")
+    (tmp_path / "v2.txt").write_text("Summarise briefly: {ticket}\n")
+    r = CliRunner()
+    assert "version 1 is active" in r.invoke(cli, ["prompts", "put", "summary", str(tmp_path / "v1.txt")]).output
+    assert "version 2 is active" in r.invoke(cli, ["prompts", "put", "summary", str(tmp_path / "v2.txt"), "-m", "shorter"]).output
+    assert r.invoke(cli, ["prompts", "list"]).output.strip() == "summary\t2"
+    assert r.invoke(cli, ["prompts", "show", "summary", "-v", "1"]).output == "Summarise: {ticket}\n"
+    assert "+Summarise briefly" in r.invoke(cli, ["prompts", "diff", "summary", "1", "2"]).output
+    assert "version 1 is active" in r.invoke(cli, ["prompts", "rollback", "summary"]).output
+    versions = r.invoke(cli, ["prompts", "versions", "summary"]).output.splitlines()
+    assert versions[0].startswith("* 1") and "shorter" in versions[1]
+    missing = r.invoke(cli, ["prompts", "show", "nope"])
+    assert missing.exit_code != 0 and "no prompt named 'nope'" in missing.output
+    bad = r.invoke(cli, ["deploy", "no-such-thing"])
+    assert bad.exit_code == 2 and "neither a file nor a Python reference" in bad.output
