@@ -67,6 +67,12 @@ class Policy:
             raise ConfigError(f"policy on_exceed must be 'stop' or 'approval', got {self.on_exceed!r}")
         if self.on_violation not in ("block", "approval"):
             raise ConfigError(f"policy on_violation must be 'block' or 'approval', got {self.on_violation!r}")
+        for name in ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0):
+                raise ConfigError(f"policy {name} must be a number >= 0 (or None for no limit), got {value!r}")
+        if not 0 <= self.tone_threshold <= 1:
+            raise ConfigError(f"policy tone_threshold must be between 0 and 1, got {self.tone_threshold!r}")
         bad = [t for t in self.redact if t not in REDACT_TARGETS]
         if bad:
             raise ConfigError(f"policy redact: unknown target(s) {bad}; use any of {list(REDACT_TARGETS)}")
