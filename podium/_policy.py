@@ -7,6 +7,7 @@ it; refusals and violations are audited."""
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -69,8 +70,10 @@ class Policy:
             raise ConfigError(f"policy on_violation must be 'block' or 'approval', got {self.on_violation!r}")
         for name in ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0):
-                raise ConfigError(f"policy {name} must be a number >= 0 (or None for no limit), got {value!r}")
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0
+            ):
+                raise ConfigError(f"policy {name} must be a finite number >= 0 (or None for no limit), got {value!r}")
         if not 0 <= self.tone_threshold <= 1:
             raise ConfigError(f"policy tone_threshold must be between 0 and 1, got {self.tone_threshold!r}")
         bad = [t for t in self.redact if t not in REDACT_TARGETS]

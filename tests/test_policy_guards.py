@@ -98,7 +98,7 @@ def test_bad_policies_say_what_is_wrong():
         Policy(banned=["re:(unclosed"])
     with pytest.raises(ConfigError, match="redact: unknown target"):
         Policy(redact=["logs"])
-    with pytest.raises(ConfigError, match="max_entity_cost must be a number >= 0"):
+    with pytest.raises(ConfigError, match="max_entity_cost must be a finite number >= 0"):
         Policy(max_entity_cost=-1)
     with pytest.raises(ConfigError, match="tone_threshold must be between 0 and 1"):
         Policy(tone=["hostile"], tone_threshold=1.5)
