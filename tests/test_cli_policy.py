@@ -1,0 +1,230 @@
+"""Policies from the command line: podium policy list / show / set / clear, file errors, permissions,
+and a policy set by the CLI enforced on a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FLOW = (
+    "import podium\n"
+    "from podium import ai\n"
+    "from podium.models.testing import ScriptedModel\n\n"
+    "model = ScriptedModel(default='Invest now: guaranteed returns of 20%!')\n"
+    "wf = podium.Workflow('answerer')\n\n"
+    "@wf.step\n"
+    "async def reply(ctx: podium.StepContext, input):\n"
+    "    return (await ai.llm(ctx, f'Reply to: {input}', model=model)).text\n"
+)
+
+FULL_POLICY = """\
+allowed_tools: [lookup_order, search_kb]
+allowed_providers: [local]
+max_run_tokens: 20_000
+max_run_cost: 0.5
+max_daily_tokens: 1000000
+max_daily_cost: 20
+max_entity_tokens: 50000
+max_entity_cost: 1.0
+entity_field: customer_id
+on_exceed: approval
+redact: [prompts, payloads]
+pii_local_only: true
+banned: ["guaranteed returns", 're:\\bwire\\s+money\\b']
+tone: [hostile]
+tone_threshold: 0.7
+on_violation: approval
+"""
+
+
+def cli(tmp: Path, *args: str, token: str | None = None, check: int = 0) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PODIUM_DB": f"sqlite:///{tmp}/pol.db", "COLUMNS": "200"}
+    env.pop("PODIUM_TOKEN", None)
+    if token:
+        env["PODIUM_TOKEN"] = token
+    proc = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", *args],
+        cwd=tmp, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == check, f"{args}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def shown(tmp: Path, workflow: str, **kw: str) -> dict:
+    return json.loads(cli(tmp, "policy", "show", workflow, "--json", **kw).stdout)
+
+
+def test_set_from_flags_show_list_and_clear(tmp_path: Path) -> None:
+    assert "no policies set" in cli(tmp_path, "policy", "list").stdout
+    out = cli(
+        tmp_path, "policy", "set", "support", "--allow-tool", "lookup_order", "--allow-tool", "search_kb",
+        "--allow-provider", "local", "--max-run-tokens", "20000", "--max-run-cost", "0.5",
+        "--max-daily-tokens", "100000", "--max-daily-cost", "5", "--max-entity-tokens", "3000",
+        "--max-entity-cost", "0.25", "--entity-field", "customer.id", "--on-exceed", "approval",
+        "--redact", "prompts", "--redact", "outputs", "--pii-local-only", "--ban", "wire money",
+        "--tone", "hostile", "--tone-threshold", "0.8", "--on-violation", "approval",
+    ).stdout  # fmt: skip
+    assert "policy of support:" in out and "max_run_tokens=20000" in out
+    assert shown(tmp_path, "support") == {
+        "allowed_tools": ["lookup_order", "search_kb"],
+        "allowed_providers": ["local"],
+        "max_run_tokens": 20000,
+        "max_run_cost": 0.5,
+        "max_daily_tokens": 100000,
+        "max_daily_cost": 5.0,
+        "max_entity_tokens": 3000,
+        "max_entity_cost": 0.25,
+        "entity_field": "customer.id",
+        "on_exceed": "approval",
+        "redact": ["prompts", "outputs"],
+        "pii_local_only": True,
+        "banned": ["wire money"],
+        "tone": ["hostile"],
+        "tone_threshold": 0.8,
+        "on_violation": "approval",
+    }
+    readable = cli(tmp_path, "policy", "show", "support").stdout
+    assert "lookup_order, search_kb" in readable and "max_run_tokens     20000  *" in readable
+
+    # '*' is the default: shown (and said so) for a workflow without its own policy
+    cli(tmp_path, "policy", "set", "*", "--allow-provider", "local", "--allow-provider", "ollama")
+    other = cli(tmp_path, "policy", "show", "billing")
+    assert "the default '*' applies" in other.stdout and "local, ollama" in other.stdout
+    as_json = cli(tmp_path, "policy", "show", "billing", "--json")
+    assert json.loads(as_json.stdout)["allowed_providers"] == ["local", "ollama"]
+    assert "the default '*' applies" in as_json.stderr
+
+    listing = cli(tmp_path, "policy", "list").stdout.splitlines()
+    assert listing[0] == "*\tallowed_providers=local,ollama"
+    assert listing[1].startswith("support\tallowed_tools=lookup_order,search_kb allowed_providers=local")
+
+    # a set without --merge replaces the whole policy
+    cli(tmp_path, "policy", "set", "support", "--max-run-tokens", "10")
+    assert shown(tmp_path, "support")["allowed_tools"] is None
+
+    assert "the default '*' now applies" in cli(tmp_path, "policy", "clear", "support").stdout
+    assert "nothing to clear" in cli(tmp_path, "policy", "clear", "support").stdout
+    assert shown(tmp_path, "support")["allowed_providers"] == ["local", "ollama"]  # falls back to '*'
+    cli(tmp_path, "policy", "clear", "*")
+    assert "no policy applies to support" in cli(tmp_path, "policy", "show", "support").stdout
+    assert cli(tmp_path, "policy", "show", "support", "--json").stdout.strip() == "null"
+
+
+def test_set_from_a_yaml_file_with_every_field_and_merge(tmp_path: Path) -> None:
+    (tmp_path / "policy.yaml").write_text(FULL_POLICY)
+    cli(tmp_path, "policy", "set", "support", "--file", "policy.yaml")
+    policy = shown(tmp_path, "support")
+    assert policy["max_run_tokens"] == 20000 and policy["max_daily_cost"] == 20.0
+    assert policy["banned"] == ["guaranteed returns", "re:\\bwire\\s+money\\b"]
+    assert policy["pii_local_only"] is True and policy["tone_threshold"] == 0.7
+
+    # --merge keeps every other field; flags win over the file; list flags replace the list
+    cli(tmp_path, "policy", "set", "support", "--merge", "--max-run-tokens", "500", "--ban", "crypto")
+    merged = shown(tmp_path, "support")
+    assert merged == {**policy, "max_run_tokens": 500, "banned": ["crypto"]}
+    cli(tmp_path, "policy", "set", "support", "--merge", "--unset", "banned", "--unset", "allowed_tools")
+    assert shown(tmp_path, "support") == {**merged, "banned": [], "allowed_tools": None}
+
+    # a JSON file, e.g. the output of show --json, round-trips
+    (tmp_path / "p.json").write_text(cli(tmp_path, "policy", "show", "support", "--json").stdout)
+    cli(tmp_path, "policy", "set", "copy", "-f", "p.json")
+    assert shown(tmp_path, "copy") == shown(tmp_path, "support")
+
+    # --merge on a workflow without its own policy starts from the default '*'
+    cli(tmp_path, "policy", "set", "*", "--allow-provider", "local")
+    out = cli(tmp_path, "policy", "set", "billing", "--merge", "--max-run-cost", "1").stdout
+    assert "started from the default '*'" in out
+    assert shown(tmp_path, "billing")["allowed_providers"] == ["local"]
+    note = cli(tmp_path, "policy", "set", "refunds", "--max-run-cost", "1").stdout
+    assert "replaces the default '*'" in note
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("max_run_tokens: 100\nmax_tokens: 5\n", "p.yaml", "unknown policy field(s) 'max_tokens' (did you mean 'max_run_tokens'?)"),
+        ("banned: [a\nmax_run_cost: 1\n", "p.yaml", "not valid YAML (line 2"),
+        ('{"banned": [1,}', "p.json", "not valid JSON (line 1"),
+        ("max_run_tokens: lots\n", "p.yaml", "field 'max_run_tokens' must be a whole number"),
+        ("max_run_tokens: 2.5\n", "p.yaml", "field 'max_run_tokens' must be a whole number"),
+        ("redact: prompts\n", "p.yaml", "field 'redact' must be a list of strings, got 'prompts'; write it like  redact: [prompts, payloads]"),
+        ("pii_local_only: maybe\n", "p.yaml", "field 'pii_local_only' must be true or false"),
+        ("max_daily_cost: -1\n", "p.yaml", "field 'max_daily_cost' is a budget and cannot be negative"),
+        ("max_entity_tokens: -10\n", "p.yaml", "field 'max_entity_tokens' is a budget and cannot be negative"),
+        ("max_run_cost: .inf\n", "p.yaml", "field 'max_run_cost' must be a finite number"),
+        ("tone_threshold: 1.5\n", "p.yaml", "field 'tone_threshold' is a confidence between 0 and 1"),
+        ("tone: [angry]\n", "p.yaml", "unknown tone(s) ['angry']"),
+        ("on_exceed: ask\n", "p.yaml", "on_exceed must be 'stop' or 'approval'"),
+        ("redact: [everything]\n", "p.yaml", "redact: unknown target(s) ['everything']"),
+        ("banned: ['re:(']\n", "p.yaml", "is not a valid regular expression"),
+        ("", "p.yaml", "the file is empty"),
+        ("- a\n- b\n", "p.yaml", "a policy file holds a mapping of fields"),
+    ],
+)  # fmt: skip
+def test_a_bad_policy_file_is_one_clear_line(tmp_path: Path, text: str, name: str, expected: str) -> None:
+    (tmp_path / name).write_text(text)
+    err = cli(tmp_path, "policy", "set", "support", "--file", name, check=2).stderr
+    assert err.startswith(f"error: {name}: ") and expected in err, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "no policies set" in cli(tmp_path, "policy", "list").stdout  # nothing was stored
+
+
+def test_bad_flags_and_missing_file(tmp_path: Path) -> None:
+    assert (
+        "cannot read policy file 'nope.yaml'"
+        in cli(tmp_path, "policy", "set", "a", "-f", "nope.yaml", check=2).stderr
+    )
+    assert (
+        "-3 is not in the range"
+        in cli(tmp_path, "policy", "set", "a", "--max-run-tokens", "-3", check=2).stderr
+    )
+    assert (
+        "not in the range 0<=x<=1"
+        in cli(tmp_path, "policy", "set", "a", "--tone-threshold", "2", check=2).stderr
+    )
+    assert "unknown tone(s)" in cli(tmp_path, "policy", "set", "a", "--tone", "angry", check=2).stderr
+    assert "nothing to set" in cli(tmp_path, "policy", "set", "a", check=2).stderr
+    assert (
+        "not a policy field"
+        in cli(tmp_path, "policy", "set", "a", "--merge", "--unset", "nope", check=2).stderr
+    )
+
+
+def test_changing_a_policy_needs_policies_write(tmp_path: Path) -> None:
+    root = cli(tmp_path, "users", "add", "root", "--role", "admin", "--token").stdout.strip()
+    cli(tmp_path, "users", "add", "vera", "--role", "viewer", token=root)
+    vera = cli(tmp_path, "tokens", "create", "vera", token=root).stdout.strip()
+    cli(tmp_path, "policy", "set", "support", "--max-run-tokens", "100", token=root)
+
+    for args in (
+        ("set", "support", "--max-run-tokens", "5"),
+        ("set", "other", "--merge", "--ban", "x"),
+        ("clear", "support"),
+    ):
+        err = cli(tmp_path, "policy", *args, token=vera, check=2).stderr
+        assert "vera (roles: viewer) may not policies.write" in err, err
+    assert shown(tmp_path, "support", token=vera)["max_run_tokens"] == 100  # viewers may read
+    assert cli(tmp_path, "policy", "list", token=vera).stdout.startswith("support\t")
+    assert "needs an API token" in cli(tmp_path, "policy", "list", check=2).stderr
+
+    exported = [json.loads(line) for line in cli(tmp_path, "audit", "export", token=root).stdout.splitlines()]
+    assert [e["data"]["policy"]["max_run_tokens"] for e in exported if e["action"] == "policy.set"] == [100]
+    assert any(
+        e["action"] == "access.denied" and e["data"].get("permission") == "policies.write" for e in exported
+    )
+
+
+def test_a_policy_set_by_the_cli_is_enforced_on_a_run(tmp_path: Path) -> None:
+    (tmp_path / "flows.py").write_text(FLOW)
+    cli(tmp_path, "policy", "set", "answerer", "--ban", "guaranteed returns")
+    failed = cli(tmp_path, "run", "flows:wf", "--input", '"should I invest?"', check=1)
+    assert "banned content: 'guaranteed returns'" in failed.stdout + failed.stderr
+    cli(tmp_path, "policy", "clear", "answerer")
+    ok = cli(tmp_path, "run", "flows:wf", "--input", '"again"', "-q").stdout
+    assert "guaranteed returns of 20%" in ok
