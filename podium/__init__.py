@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from ._history import RunHistory
     from ._loading import load_workflow
     from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
+    from ._policy import Policy, PolicyViolation
+    from ._prompts import PromptVersion
     from ._workflow import Loop, Workflow
     from .storage import Store, open_store
 
@@ -40,6 +42,9 @@ _LAZY = {
     "StepContext": "._context",
     "RunHistory": "._history",
     "Loop": "._workflow",
+    "Policy": "._policy",
+    "PolicyViolation": "._policy",
+    "PromptVersion": "._prompts",
     "Workflow": "._workflow",
     "Store": ".storage",
     "open_store": ".storage",
@@ -92,6 +97,9 @@ __all__ = [
     "NonRetryableError",
     "NotFound",
     "PodiumError",
+    "Policy",
+    "PolicyViolation",
+    "PromptVersion",
     "RetryPolicy",
     "RunCancelled",
     "RunFailed",

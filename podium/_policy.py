@@ -111,6 +111,10 @@ class Policy:
 
             hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u) for u in unknown]
             raise ConfigError(f"unknown policy field(s) {', '.join(hints)}; fields are: {', '.join(sorted(known))}")
+        for name in ("allowed_tools", "allowed_providers", "redact", "banned", "tone"):
+            value = data.get(name)
+            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"policy {name} must be a list of strings, e.g. {name}: [a, b]; got {value!r}")
         return cls(**data)
 
     @property

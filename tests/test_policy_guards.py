@@ -102,6 +102,8 @@ def test_bad_policies_say_what_is_wrong():
         Policy(max_entity_cost=-1)
     with pytest.raises(ConfigError, match="tone_threshold must be between 0 and 1"):
         Policy(tone=["hostile"], tone_threshold=1.5)
+    with pytest.raises(ConfigError, match="redact must be a list of strings"):
+        Policy.from_dict({"redact": "prompts"})
     with pytest.raises(ConfigError, match="did you mean 'max_daily_cost'"):
         Policy.from_dict({"max_daily_costs": 3})
 
