@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
     from ._policy import Policy, PolicyViolation
     from ._prompts import PromptVersion
-    from ._workflow import Loop, Workflow
+    from ._workflow import Escalate, Loop, Workflow
     from .storage import Store, open_store
 
 # Names are imported on first use (PEP 562), so that `podium --help` and `import podium` stay fast.
@@ -42,6 +42,7 @@ _LAZY = {
     "StepContext": "._context",
     "RunHistory": "._history",
     "Loop": "._workflow",
+    "Escalate": "._workflow",
     "Policy": "._policy",
     "PolicyViolation": "._policy",
     "PromptVersion": "._prompts",
@@ -89,6 +90,7 @@ __all__ = [
     "Client",
     "ConfigError",
     "DefinitionError",
+    "Escalate",
     "Event",
     "EventType",
     "InputValidationError",

@@ -583,7 +583,8 @@ class RunExecutor(Waits):
 
     async def _call(self, s: StepDef, it: int, idx: int | None, attempt: int, args: dict[str, Any]) -> Any:
         key = f"{self.run_id}:{step_key(s.id, it, idx)}"
-        if s.takes_ctx:
+        ctx = None
+        if s.takes_ctx or s.escalate is not None:
             ctx = StepContext(self, s.id, it, idx, attempt, key)
             for b in s.params:
                 if b.source == CTX:
@@ -591,8 +592,14 @@ class RunExecutor(Waits):
         limit = self.client._kind_limits.get(s.kind) if s.kind else None
         if limit is not None:
             async with limit:
-                return await self._invoke(s, args, key, attempt)
-        return await self._invoke(s, args, key, attempt)
+                value = await self._invoke(s, args, key, attempt)
+        else:
+            value = await self._invoke(s, args, key, attempt)
+        if s.escalate is not None and ctx is not None:
+            from ._escalate import escalate
+
+            value = await escalate(ctx, s.escalate, value)
+        return value
 
     async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int) -> Any:
         if s.child is not None:

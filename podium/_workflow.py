@@ -39,6 +39,36 @@ class Loop:
     """Loop again while this returns true."""
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Escalate:
+    """Ask a person when a step is not sure: after the step returns, if the confidence in its output
+    is below ``below``, the run parks in the approvals inbox with the output; the approver passes
+    it, edits it (the step's output becomes the edited value) or rejects it (the step fails).
+
+    ``@wf.step(escalate=Escalate(below=0.8))`` on a step returning a classification, a route
+    decision, or a dict with a ``confidence``.
+    """
+
+    below: float
+    """Confidence (0 to 1) under which a person decides."""
+    field: str = "confidence"
+    """Where the output holds its confidence: an attribute or key, dotted for nested ones."""
+    role: str | None = None
+    """Only holders of this role (or admins) may decide."""
+    title: str = ""
+    """What the approver sees (default: the step and its confidence)."""
+    timeout: float | None = None
+    """Seconds to wait for a person; then ``on_timeout`` applies."""
+    on_timeout: str = "reject"
+    """``reject`` (the step fails) or ``accept`` (the output stands) when nobody decides in time."""
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.below <= 1:
+            raise DefinitionError(f"Escalate(below=...) must be between 0 and 1, got {self.below!r}")
+        if self.on_timeout not in ("reject", "accept"):
+            raise DefinitionError(f"Escalate on_timeout must be 'reject' or 'accept', got {self.on_timeout!r}")
+
+
 class _Validator:
     """Checks (and coerces) a value against a type annotation, through pydantic, imported lazily."""
 
@@ -136,6 +166,7 @@ class StepDef:
     child: Workflow | None = None
     labels: tuple[str, ...] = ()
     """Worker labels this step needs (``gpu``, ``bulk``): only workers that have them run it."""
+    escalate: Escalate | None = None
     description: str = ""
     # Filled by Workflow.freeze():
     deps: tuple[str, ...] = ()
@@ -208,6 +239,7 @@ class Workflow:
         loop: Loop | None = None,
         on_error: str = "fail",
         labels: Sequence[str] = (),
+        escalate: Escalate | None = None,
     ) -> Any:
         """Register a step. Use as ``@wf.step`` or ``@wf.step(retry=RetryPolicy(max_attempts=3))``.
 
@@ -227,6 +259,8 @@ class Workflow:
             treated like a skipped step by its dependents).
         :param labels: worker labels the step needs (``["gpu"]``); an engine without them hands the
             run to a worker that has them (``podium worker --label gpu``).
+        :param escalate: an :class:`Escalate`: a person approves, edits or rejects the output when
+            its confidence is low.
         """
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -243,6 +277,7 @@ class Workflow:
                 loop=loop,
                 on_error=on_error,
                 labels=labels,
+                escalate=escalate,
             )
             return f
 
@@ -286,6 +321,7 @@ class Workflow:
             loop=None,
             on_error="fail",
             labels=(),
+            escalate=None,
             child=workflow,
         )
 
@@ -336,6 +372,11 @@ class Workflow:
             raise DefinitionError(
                 f"step {id!r}: retry must be a podium.RetryPolicy, got {type(retry).__name__}"
             )
+        escalate = opts["escalate"]
+        if escalate is not None and not isinstance(escalate, Escalate):
+            raise DefinitionError(
+                f"step {id!r}: escalate must be a podium.Escalate(below=...), got {type(escalate).__name__}"
+            )
         hints = _type_hints(fn)
         ret = hints.get("return", _EMPTY)
         self.steps[id] = StepDef(
@@ -358,6 +399,7 @@ class Workflow:
             labels_text=",".join(sorted(opts["labels"])),
             output_validator=None if ret in (None, type(None)) or child is not None else _validator_for(ret),
             child=child,
+            escalate=escalate,
             description=(inspect.getdoc(fn) or "").split("\n")[0],
             source_line=_where(fn),
         )
@@ -423,6 +465,7 @@ class Workflow:
                 and s.timeout is None
                 and s.kind is None
                 and s.output_validator is None
+                and s.escalate is None
                 and not s.takes_ctx
             )
             s.data_deps = frozenset(data)

@@ -15,6 +15,7 @@ PUBLIC = [
     "Client",
     "ConfigError",
     "DefinitionError",
+    "Escalate",
     "Event",
     "EventType",
     "InputValidationError",

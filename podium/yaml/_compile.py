@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import InputValidationError, NonRetryableError
-from .._workflow import Loop, Workflow
+from .._workflow import Escalate, Loop, Workflow
 from ._expr import EvaluationError, Expr, evaluate_tree
 from ._plan import Plan, StepPlan
 from ._registry import SUBWORKFLOW
@@ -393,6 +393,7 @@ class Compiler:
             loop=loop,
             on_error="continue" if p.fallback is not None else s.on_error,
             labels=s.labels,
+            escalate=Escalate(**s.escalate) if s.escalate else None,
         )
 
     def loop_condition(self, p: StepPlan) -> Callable[..., Any]:

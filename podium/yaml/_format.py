@@ -122,6 +122,21 @@ _STEP: dict[str, Any] = {
             "type": "string",
             "description": "Concurrency class: Client(limits={class: n}) caps how many such steps run at once.",
         },
+        "escalate": {
+            "type": "object",
+            "description": "Ask a person when the step is not sure: below this confidence its output goes to the "
+            "approvals inbox to be accepted, edited or rejected.",
+            "additionalProperties": False,
+            "required": ["below"],
+            "properties": {
+                "below": {"type": "number", "minimum": 0, "maximum": 1},
+                "field": {"type": "string", "description": "Where the output holds its confidence (default: confidence)."},
+                "role": {"type": "string"},
+                "title": {"type": "string"},
+                "timeout": _DURATION,
+                "on_timeout": {"enum": ["reject", "accept"]},
+            },
+        },
     },
 }
 

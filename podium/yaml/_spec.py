@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +66,7 @@ class StepSpec:
     on_error: str = "fail"
     concurrency: str | None = None
     labels: list[str] = field(default_factory=list)
+    escalate: dict[str, Any] | None = None
     description: str = ""
 
     @property
@@ -483,7 +484,34 @@ def _parse_step(node: Any, index: int, span: Span, rep: Reporter) -> StepSpec | 
             step.concurrency = v.strip()
         else:
             bad("concurrency", f"'concurrency' must be a name, not {_kind(v)}")
+    if "escalate" in node:
+        step.escalate = _parse_escalate(node["escalate"], bad)
     return step
+
+
+_ESCALATE_HINT = "escalate: {below: 0.8, role: approver, timeout: 4h}"
+
+
+def _parse_escalate(v: Any, bad: Callable[..., None]) -> dict[str, Any] | None:
+    if not isinstance(v, dict):
+        bad("escalate", f"'escalate' must be a mapping, not {_kind(v)}", _ESCALATE_HINT)
+        return None
+    unknown = sorted(set(v) - {"below", "field", "role", "title", "timeout", "on_timeout"})
+    below = v.get("below")
+    if unknown:
+        bad("escalate", f"'escalate' has unknown field(s) {', '.join(unknown)}", _ESCALATE_HINT)
+    elif not isinstance(below, int | float) or isinstance(below, bool) or not 0 <= below <= 1:
+        bad("escalate", f"'escalate.below' must be a confidence between 0 and 1, not {_kind(below)}", _ESCALATE_HINT)
+    elif v.get("on_timeout", "reject") not in ("reject", "accept"):
+        bad("escalate", "'escalate.on_timeout' must be reject or accept", _ESCALATE_HINT)
+    elif "timeout" in v and parse_duration(v["timeout"]) is None:
+        bad("escalate", f"'escalate.timeout' must be a duration like '4h', not {_kind(v['timeout'])}", _ESCALATE_HINT)
+    else:
+        out = {k: v[k] for k in v}
+        if "timeout" in out:
+            out["timeout"] = parse_duration(out["timeout"])
+        return out
+    return None
 
 
 def _parse_loop(node: YMap, sid: str, rep: Reporter) -> LoopSpec | None:

@@ -1,0 +1,57 @@
+"""A step's :class:`~podium.Escalate`: a person decides when the step's output is not confident."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from ._errors import NonRetryableError
+
+if TYPE_CHECKING:
+    from ._context import StepContext
+    from ._workflow import Escalate
+
+_MISSING = object()
+
+
+def confidence_of(value: Any, field: str) -> Any:
+    """The confidence held in ``value`` at ``field`` (attribute or key, dotted), or _MISSING."""
+    for part in field.split("."):
+        value = value.get(part, _MISSING) if isinstance(value, dict) else getattr(value, part, _MISSING)
+        if value is _MISSING:
+            return _MISSING
+    return value
+
+
+async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
+    confidence = confidence_of(value, rule.field)
+    if confidence is _MISSING or isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise NonRetryableError(
+            f"step {ctx.step_id!r} escalates below a confidence of {rule.below}, but its output "
+            f"({type(value).__name__}) has no number at {rule.field!r}; return a value with that field, "
+            f"or set Escalate(field=...)"
+        )
+    if confidence >= rule.below:
+        return value
+    default = {"approved": rule.on_timeout == "accept", "by": "sla", "comment": "no decision in time"}
+    from . import _serde
+
+    shown = json.loads(_serde.dumps(value))  # what the approver sees and may edit
+    decision = await ctx.approval(
+        {"output": shown, "confidence": confidence},
+        title=rule.title or f"step {ctx.step_id!r} is only {confidence:.0%} confident (below {rule.below:.0%}): accept?",
+        role=rule.role,
+        timeout=rule.timeout,
+        default=default,
+        name=f"approval:escalate:{ctx.step_id}:{ctx.iteration}:{ctx.index}",
+    )
+    if not decision.get("approved"):
+        comment = decision.get("comment")
+        raise NonRetryableError(
+            f"step {ctx.step_id!r}: confidence {confidence:.2f} is below {rule.below} and "
+            f"{decision.get('by') or 'the approver'} rejected the output" + (f": {comment}" if comment else "")
+        )
+    payload = decision.get("payload")
+    if decision.get("edited") and isinstance(payload, dict) and "output" in payload:
+        return payload["output"]  # decoded already: tagged objects come back as themselves
+    return value
