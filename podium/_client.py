@@ -311,6 +311,8 @@ class Client(Governed, Versioned, Prompts, Working):
         if isinstance(workflow, str) and workflow not in self._latest:
             await self._load_deployed(workflow)
         wf = self.register(workflow) if isinstance(workflow, Workflow) else self.workflow(workflow)
+        if wf._resolved_for is not self:  # once per definition: its deployed version
+            wf = await self._resolve_version(wf)
         await self._authorize("runs.start", f"workflow:{wf.name}")
         off = self.switched_off(wf.name)
         if off is not None:
@@ -496,7 +498,7 @@ class Client(Governed, Versioned, Prompts, Working):
         if not self.principal.can("payloads.read"):  # the shape of the run, without its data
             hidden = '"[hidden: needs payloads.read]"'
             run.input = run.output = hidden
-            events = [Event(**{**_event_fields(e), "data": None}) for e in events]
+            events = [Event(**{**_event_fields(e), "data": _without_payload(e.data)}) for e in events]
         return RunHistory(run=run, steps=fold(events), events=events)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
@@ -760,6 +762,28 @@ class Client(Governed, Versioned, Prompts, Working):
             if not run.status.finished:
                 await self._resume([rid])
         return await self.wait(rid)
+
+
+_HIDDEN = "[hidden: needs payloads.read]"
+_SHAPE = ("started", "owner", "format", "reason", "signals", "steps", "wake_at", "signal", "deadline", "labels")
+
+
+def _without_payload(data: str | None) -> str | None:
+    """An event's data for a principal without ``payloads.read``: timings and structure, no values."""
+    if not data:
+        return data
+    try:
+        d = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(d, dict):
+        return None
+    kept: dict[str, Any] = {k: v for k, v in d.items() if k in _SHAPE}
+    if "output" in d:
+        kept["output"] = _HIDDEN
+    if isinstance(d.get("error"), dict):
+        kept["error"] = {"type": d["error"].get("type"), "message": _HIDDEN}
+    return json.dumps(kept)
 
 
 def _event_fields(e: Event) -> dict[str, Any]:

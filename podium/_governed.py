@@ -132,6 +132,15 @@ class Governed:
         await self._audit("user.put", f"user:{name}", roles=roles, service=service)
         return user
 
+    async def grant(self, name: str, roles: list[str]) -> User:
+        """Add ``roles`` to user ``name`` (keeping the roles it has)."""
+        await self._authorize("users.manage", f"user:{name}")
+        text = await self.store.kv_get(USERS, name)
+        if text is None:
+            raise NotFound(f"no user {name!r}; create it with 'podium users add {name} --role ROLE'")
+        user = User.from_json(name, text)
+        return await self.create_user(name, sorted(set(user.roles) | set(roles)), service=user.service)
+
     async def disable_user(self, name: str) -> None:
         await self._authorize("users.manage", f"user:{name}")
         text = await self.store.kv_get(USERS, name)

@@ -30,6 +30,8 @@ class Policy:
     """Tool names its steps and agents may call (None: any)."""
     allowed_providers: list[str] | None = None
     """Model providers it may call, e.g. ``["local"]`` to keep data on this machine (None: any)."""
+    approve_tools: list[str] = field(default_factory=list)
+    """Tools a person must approve before each call (the approver may edit the arguments)."""
     max_run_tokens: int | None = None
     """Tokens (in + out) one run may spend on model calls."""
     max_run_cost: float | None = None
@@ -73,7 +75,7 @@ class Policy:
             if value is not None and (
                 not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0
             ):
-                raise ConfigError(f"policy {name} must be a finite number >= 0 (or None for no limit), got {value!r}")
+                raise ConfigError(f"policy {name} must be a finite number >= 0 (or null for no limit), got {value!r}")
         if not 0 <= self.tone_threshold <= 1:
             raise ConfigError(f"policy tone_threshold must be between 0 and 1, got {self.tone_threshold!r}")
         bad = [t for t in self.redact if t not in REDACT_TARGETS]
@@ -111,7 +113,7 @@ class Policy:
 
             hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u) for u in unknown]
             raise ConfigError(f"unknown policy field(s) {', '.join(hints)}; fields are: {', '.join(sorted(known))}")
-        for name in ("allowed_tools", "allowed_providers", "redact", "banned", "tone"):
+        for name in ("allowed_tools", "allowed_providers", "approve_tools", "redact", "banned", "tone"):
             value = data.get(name)
             if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise ConfigError(f"policy {name} must be a list of strings, e.g. {name}: [a, b]; got {value!r}")
@@ -140,15 +142,37 @@ def _scope(ctx: StepContext | None) -> tuple[Any, Policy | None]:
     return ex, ex.client.policy_for(ex.wf.name)
 
 
-async def check_tool(ctx: StepContext | None, tool: str) -> None:
-    """Refuse (and audit) a tool call the policy does not allow."""
+async def check_tool(ctx: StepContext | None, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
+    policy says needs approval. Returns the arguments to call it with (an approver may edit them)."""
+    args = dict(arguments or {})
     ex, policy = _scope(ctx)
-    if policy is None or policy.allowed_tools is None or tool in policy.allowed_tools:
-        return
-    await ex.client._audit("policy.refuse", ex.run_id, actor="engine", tool=tool, step=ctx.step_id if ctx else None)
-    raise PolicyViolation(
-        f"workflow {ex.wf.name!r} may not call tool {tool!r}; its policy allows: {', '.join(policy.allowed_tools) or 'none'}"
+    if policy is None or ctx is None:
+        return args
+    if policy.allowed_tools is not None and tool not in policy.allowed_tools:
+        await ex.client._audit("policy.refuse", ex.run_id, actor="engine", tool=tool, step=ctx.step_id)
+        raise PolicyViolation(
+            f"workflow {ex.wf.name!r} may not call tool {tool!r}; its policy allows: "
+            f"{', '.join(policy.allowed_tools) or 'none'}"
+        )
+    if tool not in policy.approve_tools:
+        return args
+    ctx._calls["__tool_approval__"] = n = ctx._calls.get("__tool_approval__", 0) + 1
+    decision = await ctx.approval(
+        {"tool": tool, "arguments": args},
+        title=f"call tool {tool!r} in step {ctx.step_id!r}?",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{n}",
     )
+    if not decision.get("approved"):
+        comment = decision.get("comment")
+        raise PolicyViolation(
+            f"{decision.get('by') or 'the approver'} did not approve calling tool {tool!r}"
+            + (f": {comment}" if comment else "")
+        )
+    edited = decision.get("payload")
+    if decision.get("edited") and isinstance(edited, dict) and isinstance(edited.get("arguments"), dict):
+        return dict(edited["arguments"])
+    return args
 
 
 async def check_model(ctx: StepContext | None, providers: list[str]) -> None:
@@ -186,7 +210,10 @@ async def check_model(ctx: StepContext | None, providers: list[str]) -> None:
         if decision.get("approved"):
             ex.budget_waived = True
             return
-    raise PolicyViolation(f"run {ex.run_id} reached its budget ({'; '.join(over)}); raise it with podium policy set")
+    raise PolicyViolation(
+        f"run {ex.run_id} of {ex.wf.name!r} reached a budget of its policy ({'; '.join(over)}); raise it with "
+        f"'podium policy set {ex.wf.name} --merge ...'"
+    )
 
 
 def _day(now: float | None = None) -> str:

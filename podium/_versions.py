@@ -69,8 +69,7 @@ class Versioned:
             from ._loading import guess_ref
 
             wf.ref = guess_ref(wf)
-        wf.version = getattr(wf, "declared_version", None) or wf.version
-        wf.declared_version = wf.version  # type: ignore[attr-defined]
+        wf.version = wf.declared_version
         return await self._store_version(wf, python_snapshot(wf), {"kind": "python", "ref": wf.ref})
 
     async def _store_version(self, wf: Workflow, text: str, extra: dict[str, Any]) -> Workflow:
@@ -92,7 +91,42 @@ class Versioned:
             wf.ref = None
         await self.store.kv_put(ACTIVE, wf.name, version)
         self.register(wf)  # type: ignore[attr-defined]
+        wf._resolved_for = self
         await self._audit("workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same))  # type: ignore[attr-defined]
+        return wf
+
+    async def _resolve_version(self, wf: Workflow) -> Workflow:
+        """Label ``wf`` with the deployed version whose definition it is, once per client.
+
+        A workflow with deployed versions may only run as one of them: code or YAML that changed
+        without a deploy is refused, so that no run is recorded as a version it is not."""
+        if wf._resolved_for is self:
+            return wf
+        prefix = f"{wf.name}@"
+        metas = {k[len(prefix):]: json.loads(v) for k, v in (await self.store.kv_list(META)).items() if k.startswith(prefix)}
+        if metas:
+            digest = definition_hash(wf)
+            match = sorted((m["ts"], v) for v, m in metas.items() if m["hash"] == digest)
+            if not match:
+                from ._errors import DefinitionError
+
+                where = wf.ref or getattr(wf, "source_file", None) or "this definition"
+                raise DefinitionError(
+                    f"workflow {wf.name!r} has deployed versions ({', '.join(sorted(metas))}), and {where} "
+                    f"matches none of them: it changed since it was deployed. Deploy it as a new version "
+                    f"('podium deploy ...') or start the deployed one by name ('podium run {wf.name}')"
+                )
+            version = match[-1][1]
+            if wf.version != version:
+                registry = self._workflows  # type: ignore[attr-defined]
+                if registry.get((wf.name, wf.version)) is wf:
+                    del registry[(wf.name, wf.version)]
+                wf.version = version
+                registry[(wf.name, version)] = wf
+                latest = self._latest  # type: ignore[attr-defined]
+                if latest.get(wf.name) is None or latest[wf.name].version == version:
+                    latest[wf.name] = wf
+        wf._resolved_for = self
         return wf
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
@@ -122,8 +156,10 @@ class Versioned:
             to = versions[i - 1]
         elif to not in versions:
             raise NotFound(f"workflow {name!r} has no version {to!r}; versions: {', '.join(versions)}")
+        wf = await self._load_deployed(name, to)  # refuses (changing nothing) if it cannot be loaded
         await self.store.kv_put(ACTIVE, name, to)
-        await self._load_deployed(name, to)
+        if wf is not None:
+            self._latest[name] = wf  # type: ignore[attr-defined]
         await self._audit("workflow.rollback", f"workflow:{name}", from_version=active, to_version=to)  # type: ignore[attr-defined]
         return to
 
@@ -161,6 +197,7 @@ class Versioned:
             wf.ref = None
         wf.version = version
         self.register(wf)  # type: ignore[attr-defined]
+        wf._resolved_for = self
         if await self.store.kv_get(ACTIVE, name) == version:
             self._latest[name] = wf  # type: ignore[attr-defined]
         return wf
@@ -181,12 +218,18 @@ class Versioned:
         if hashlib.sha256(python_snapshot(loaded).encode()).hexdigest() != meta["hash"]:
             raise DefinitionError(
                 f"{ref} no longer holds version {version} of workflow {name!r}: its code changed since "
-                f"that version was deployed. Runs pinned to {version} need that code; deploy the new code "
-                f"as a new version with 'podium deploy {ref}' (see 'podium diff {name} ...')"
+                f"that version was deployed. Running version {version} (to resume its runs, or to roll "
+                f"back to it) needs that code importable again, e.g. from its release; to run the new "
+                f"code, deploy it as a new version with 'podium deploy {ref}'"
             )
-        if getattr(loaded, "declared_version", None) is None:
-            loaded.declared_version = loaded.version  # type: ignore[attr-defined]
         return loaded
+
+
+def definition_hash(wf: Workflow) -> str:
+    """The fingerprint a deployed version is known by: SHA-256 of its YAML text, or of the snapshot
+    of a Python workflow."""
+    text = wf.source_text
+    return hashlib.sha256((text if text is not None else python_snapshot(wf)).encode()).hexdigest()
 
 
 def _source(fn: Any) -> str:

@@ -218,6 +218,11 @@ class Workflow:
         self.module: str | None = sys._getframe(1).f_globals.get("__name__")
         self.ref: str | None = None
         """How to load this workflow in another process (``module:attr`` or a YAML path); set by loaders."""
+        self.declared_version = self.version
+        """The version written in the definition (``version`` may become ``1.2`` when deployed)."""
+        self.source_text: str | None = None
+        """A YAML workflow's text (its fingerprint); None for Python workflows."""
+        self._resolved_for: Any = None  # the client that matched it to a deployed version
 
     def __repr__(self) -> str:
         return f"<Workflow {self.name} v{self.version} ({len(self.steps)} steps)>"

@@ -40,10 +40,11 @@ def test_governance_from_the_cli(tmp_path: Path) -> None:
     assert "needs an API token" in cli(tmp_path, "runs", check=2).stderr  # users exist: local mode is over
     cli(tmp_path, "users", "add", "alice", "--role", "approver", token=root)
     alice = cli(tmp_path, "tokens", "create", "alice", token=root).stdout.strip()
-    assert (
-        "may not runs.start"
-        in cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=alice, check=2).stderr
-    )
+    refused = cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=alice, check=2).stderr
+    assert "may not runs.start" in refused and "podium users grant alice ROLE" in refused
+    assert "roles approver, operator" in cli(tmp_path, "users", "grant", "alice", "operator", token=root).stderr
+    assert "alice\tapprover,operator" in cli(tmp_path, "users", "list", token=root).stdout
+    cli(tmp_path, "users", "add", "alice", "--role", "approver", token=root)  # back to approver only
 
     cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=root, check=3)  # parked for approval
     inbox = cli(tmp_path, "approvals", token=alice).stdout

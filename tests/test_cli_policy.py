@@ -64,7 +64,7 @@ def test_set_from_flags_show_list_and_clear(tmp_path: Path) -> None:
     assert "no policies set" in cli(tmp_path, "policy", "list").stdout
     out = cli(
         tmp_path, "policy", "set", "support", "--allow-tool", "lookup_order", "--allow-tool", "search_kb",
-        "--allow-provider", "local", "--max-run-tokens", "20000", "--max-run-cost", "0.5",
+        "--approve-tool", "refund", "--allow-provider", "local", "--max-run-tokens", "20000", "--max-run-cost", "0.5",
         "--max-daily-tokens", "100000", "--max-daily-cost", "5", "--max-entity-tokens", "3000",
         "--max-entity-cost", "0.25", "--entity-field", "customer.id", "--on-exceed", "approval",
         "--redact", "prompts", "--redact", "outputs", "--pii-local-only", "--ban", "wire money",
@@ -74,6 +74,7 @@ def test_set_from_flags_show_list_and_clear(tmp_path: Path) -> None:
     assert shown(tmp_path, "support") == {
         "allowed_tools": ["lookup_order", "search_kb"],
         "allowed_providers": ["local"],
+        "approve_tools": ["refund"],
         "max_run_tokens": 20000,
         "max_run_cost": 0.5,
         "max_daily_tokens": 100000,

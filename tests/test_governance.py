@@ -329,6 +329,8 @@ async def test_viewer_sees_runs_without_payloads(shared_store):
         h = await v.history(handle.id)
         assert "4111" not in json.dumps([e.data for e in h.events]) + (h.run.input or "")
         assert h.step("work").status.value == "completed"
+        assert h.step("work").output == "[hidden: needs payloads.read]"
+        assert h.step("work").started_at is not None  # timings stay visible
 
 
 def test_permissions_are_distinct_and_roles_known():

@@ -88,7 +88,7 @@ async def test_run_budget_stops_or_asks(store_url):
 
     async with Client(store_url, poll_interval=0.02) as c:
         await c.set_policy("spender", Policy(max_run_tokens=1000))
-        with pytest.raises(RunFailed, match="reached its budget"):
+        with pytest.raises(RunFailed, match="reached a budget of its policy"):
             await c.run(wf)
         await c.set_policy("spender", Policy(max_run_cost=0.01, on_exceed="approval"))
         handle = await c.start(wf)

@@ -287,3 +287,38 @@ async def test_model_calls_tool_calls_and_routes_are_audited(store_url):
         [route] = [e.details() for e in log if e.action == "route.decision"]
         assert route["route"] == "orders" and route["confidence"] == 1.0 and route["by"] == "rule"
         assert (await c.verify_audit())[1] is None
+
+
+@tool
+def refund(order_id: int) -> str:
+    """Refund an order."""
+    return f"refunded {order_id}"
+
+
+async def test_a_tool_the_policy_names_needs_a_person_first(store_url):
+    def asks(req):
+        return not any(m.role == "tool" for m in req.messages)
+
+    model = ScriptedModel([(asks, [ToolCall(id="1", name="refund", arguments={"order_id": 7})])], default="done")
+    wf = Workflow("guarded-tools")
+
+    @wf.step
+    async def answer(ctx: StepContext, input):
+        result = await ai.Agent(model=model, tools=[lookup, refund], max_iterations=3).run(ctx, input)
+        return [(t.name, t.ok, t.value, t.error) for t in result.tool_calls]
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("guarded-tools", Policy(approve_tools=["refund"]))
+        handle = await c.start(wf, "refund order 7")
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=handle.id)
+        assert req["payload"] == {"tool": "refund", "arguments": {"order_id": 7}}
+        await c.decide(handle.id, req["name"], approve=True, payload={"tool": "refund", "arguments": {"order_id": 8}})
+        assert await c.result(handle.id, timeout=10) == [["refund", True, "refunded 8", None]]
+
+        second = await c.start(wf, "refund order 7 again")
+        await _wait_status(c, second.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=second.id)
+        await c.decide(second.id, req["name"], approve=False, comment="already refunded")
+        [(name, ok, _, error)] = await c.result(second.id, timeout=10)
+        assert (name, ok) == ("refund", False) and "did not approve calling tool 'refund': already refunded" in error

@@ -147,3 +147,36 @@ def test_prompt_cli_round_trip(tmp_path, monkeypatch):
     assert missing.exit_code != 0 and "no prompt named 'nope'" in missing.output
     bad = r.invoke(cli, ["deploy", "no-such-thing"])
     assert bad.exit_code == 2 and "neither a file nor a Python reference" in bad.output
+
+
+async def test_runs_are_recorded_as_the_deployed_version_they_are(store_url, tmp_path):
+    """Starting a definition directly (a file, a module) labels the run with the deployed version
+    whose definition it is; one that matches no deployed version is refused; a rollback that cannot
+    load its version changes nothing."""
+    import podium.yaml as pyaml
+
+    store = _shared(store_url)
+    flow = tmp_path / "hello.yaml"
+    flow.write_text('name: hello\nversion: "1"\nsteps:\n  - id: greet\n    uses: set\n    with: {text: "Hello"}\n')
+    async with Client(store) as c:
+        await c.deploy(str(flow))
+        flow.write_text(flow.read_text().replace("Hello", "Hi"))
+        await c.deploy(str(flow))  # 1.2
+    async with Client(store) as c:
+        handle = await c.start(pyaml.load_file(flow))
+        await handle.result()
+        assert (await c.get(handle.id)).version == "1.2"
+        flow.write_text(flow.read_text().replace("Hi", "Hey"))
+        with pytest.raises(DefinitionError, match=r"matches none of them: it changed since it was deployed"):
+            await c.start(pyaml.load_file(flow))
+
+    py = tmp_path / "pyflow.py"
+    ref = write_flow(py, 'return "refund"')
+    async with Client(store) as c:
+        await c.deploy(ref)
+        ref = write_flow(py, 'return "refund twice"  # longer')
+        await c.deploy(ref)  # refunds 1.2
+    async with Client(store) as c:  # a new process: version 1's code is gone
+        with pytest.raises(DefinitionError, match="needs that code importable again"):
+            await c.rollback("refunds", to="1")
+        assert [v["version"] for v in await c.versions("refunds") if v["active"]] == ["1.2"]

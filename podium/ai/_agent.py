@@ -174,14 +174,14 @@ class Agent:
         from .._policy import PolicyViolation, check_tool
 
         try:
-            await check_tool(ctx, call.name)
+            arguments = await check_tool(ctx, call.name, dict(call.arguments))
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING
         result = await durable(
             ctx,
             live_tool(ctx),
             tool,
-            dict(call.arguments),
+            arguments,
             call.id,
             self.tool_retry,
             name=f"{self.name}.{call.name}",

@@ -104,7 +104,7 @@ async def _violation(
 ) -> Response:
     from ..validators import OutputBlocked
 
-    what = "; ".join(f"{p['validator']}: {p['problem']}" for p in problems)
+    what = "; ".join(p["problem"] for p in problems)
     if policy.on_violation == "approval":
         decision = await ctx.approval(
             {"answer": response.text, "problems": problems},

@@ -97,10 +97,8 @@ async def call_tool(
     from .._policy import check_tool
 
     t = as_tool(tool)
-    await check_tool(ctx, t.name)
-    result = await durable(
-        ctx, live_tool(ctx), t, dict(arguments or {}), "", retry, name=name or f"tool.{t.name}"
-    )
+    args = await check_tool(ctx, t.name, arguments)
+    result = await durable(ctx, live_tool(ctx), t, args, "", retry, name=name or f"tool.{t.name}")
     if not result.ok:
         raise ToolError(f"tool {t.name!r} failed: {result.error}")
     return result.value

@@ -50,6 +50,19 @@ async def users_add(
     return EXIT_OK
 
 
+@users.command("grant")
+@click.argument("name")
+@click.argument("roles", nargs=-1, required=True)
+@db_option
+@run_async
+async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
+    """Give user NAME more ROLES (it keeps the ones it has)."""
+    async with make_client(db, recover=False) as c:
+        user = await c.grant(name, list(roles))
+    console(stderr=True).print(f"user {name}: roles {', '.join(user.roles)}", highlight=False)
+    return EXIT_OK
+
+
 @users.command("list")
 @db_option
 @run_async
@@ -334,7 +347,7 @@ async def versions(name: str, db: str | None) -> int:
     async with make_client(db, recover=False) as c:
         rows = await c.versions(name)
     if not rows:
-        console().print(f"workflow {name!r} has no deployed versions; deploy one with: podium deploy FILE")
+        fail(f"workflow {name!r} has no deployed versions; deploy one with: podium deploy FILE|REF")
     for v in rows:
         mark = "*" if v["active"] else " "
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["ts"]))

@@ -29,6 +29,7 @@ _KINDS: dict[str, tuple[str, str]] = {
 
 _EXAMPLES = {
     "allowed_tools": "[lookup_order, search_kb]",
+    "approve_tools": "[refund]",
     "allowed_providers": "[local]",
     "redact": "[prompts, payloads]",
     "banned": '["guaranteed returns"]',
@@ -257,6 +258,13 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
 )
 @click.option(
     "--allow-tool", "allowed_tools", multiple=True, metavar="TOOL", help="A tool it may call (repeatable)."
+)
+@click.option(
+    "--approve-tool",
+    "approve_tools",
+    multiple=True,
+    metavar="TOOL",
+    help="A tool a person must approve before each call (repeatable).",
 )
 @click.option(
     "--allow-provider",

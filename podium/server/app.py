@@ -28,8 +28,9 @@ class Settings:
     execute: bool = True
     """Drive runs in this process (its worker loop claims runs from the store)."""
     concurrency: int = 100
-    deploy_dir: str = ".podium/workflows"
-    """Where deployed YAML workflows are kept as files (so any process can resume their runs)."""
+    deploy_dir: str | None = None
+    """Folder that relative paths and ``uses: module:fn`` modules of YAML workflows deployed over
+    the API are resolved from (default: the working directory). Their text is kept in the store."""
     timezone: str = "UTC"
     """Time zone of cron schedules that do not name one."""
     misfire: str = "run_once"
@@ -133,11 +134,21 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
 
 
 async def _load_deployed(client: Any, settings: Settings) -> None:
-    """Register the YAML workflows deployed through the API (kept in the store)."""
-    from .routes_gov import DEPLOYED, deploy
+    """Serve the active version of every deployed workflow, and label the workflows given on the
+    command line with the deployed version they are (a definition that changed without a deploy is
+    not served: runs must never be recorded as a version they are not)."""
+    from .._versions import ACTIVE
 
-    for key, text in sorted((await client.store.kv_list(DEPLOYED)).items()):
+    for name in sorted(await client.store.kv_list(ACTIVE)):
         try:
-            client.register(deploy(settings, text))
+            await client._load_deployed(name)
         except Exception as exc:
-            log.error("deployed workflow %s no longer loads: %s", key, exc)
+            log.error("deployed workflow %s no longer loads: %s", name, exc)
+    for key, wf in list(client._workflows.items()):
+        try:
+            await client._resolve_version(wf)
+        except Exception as exc:
+            log.error("not serving %s: %s", key[0], exc)
+            del client._workflows[key]
+            if client._latest.get(wf.name) is wf:
+                del client._latest[wf.name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,7 +13,6 @@ from .auth import acting
 
 router = APIRouter(prefix="/api")
 
-DEPLOYED = "workflows"  # kv namespace: "name@version" -> YAML text
 
 
 @router.get("/me", tags=["auth"], summary="Who the token stands for")
@@ -60,30 +58,18 @@ async def get_workflow(
     openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
 async def deploy_workflow(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    from .._errors import ConfigError
+
     client = request.app.state.client
     await client._authorize("workflows.deploy")
     text = (await request.body()).decode("utf-8", errors="replace")
-    wf = deploy(request.app.state.settings, text)
-    client.register(wf)
-    await client.store.kv_put(DEPLOYED, f"{wf.name}@{wf.version}", text)
-    await client._audit("workflow.deploy", f"workflow:{wf.name}", version=wf.version)
-    request.app.state.triggers.refresh()
-    return workflow_json(wf, versions=sorted(v for n, v in client._workflows if n == wf.name))
-
-
-def deploy(settings: Any, text: str) -> Any:
-    """Check and load a YAML workflow, and keep it as a file so other processes can resume its runs."""
-    from .._errors import ConfigError
-    from ..yaml import load_file, load_text
-
     if not text.strip():
         raise ConfigError("the request body must be a YAML workflow (Content-Type: application/yaml)")
-    wf = load_text(text, "<deployed>", base_dir=settings.deploy_dir)
-    os.makedirs(settings.deploy_dir, exist_ok=True)
-    path = os.path.join(settings.deploy_dir, f"{wf.name}@{wf.version}.yaml".replace("/", "_"))
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    return load_file(path)
+    # The engine's deploy: a new version only when the text changed, kept in the store (so every
+    # process resumes its runs with it), made active, audited.
+    wf = await client.deploy(text, base_dir=request.app.state.settings.deploy_dir)
+    request.app.state.triggers.refresh()
+    return workflow_json(wf, versions=sorted(v for n, v in client._workflows if n == wf.name))
 
 
 class Decision(BaseModel):

@@ -79,6 +79,7 @@ class Loader:
             for message in exc.problems:
                 rep.at(spec.node.span, message, "definition")
             return None, rep.problems
+        wf.source_text = text  # its fingerprint (see podium._versions)
         return wf, []
 
     def load_path(self, path: str) -> tuple[Workflow | None, list[Problem]]:
