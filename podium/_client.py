@@ -310,7 +310,13 @@ class Client(Governed, Versioned, Prompts, Working):
         self._check_open()
         if isinstance(workflow, str) and workflow not in self._latest:
             await self._load_deployed(workflow)
-        wf = self.register(workflow) if isinstance(workflow, Workflow) else self.workflow(workflow)
+        if isinstance(workflow, Workflow):
+            if self._workflows.get((workflow.name, workflow.version)) is workflow:
+                self._latest[workflow.name] = wf = workflow  # registered (and checked) already
+            else:
+                wf = self.register(workflow)
+        else:
+            wf = self.workflow(workflow)
         if wf._resolved_for is not self:  # once per definition: its deployed version
             wf = await self._resolve_version(wf)
         await self._authorize("runs.start", f"workflow:{wf.name}")

@@ -142,20 +142,37 @@ def _scope(ctx: StepContext | None) -> tuple[Any, Policy | None]:
     return ex, ex.client.policy_for(ex.wf.name)
 
 
-async def check_tool(ctx: StepContext | None, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+def _policies(ctx: StepContext, agent: str | None) -> list[tuple[str, Policy]]:
+    """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``)."""
+    ex = ctx._executor
+    out = []
+    policy = ex.client.policy_for(ex.wf.name)
+    if policy is not None:
+        out.append((f"workflow {ex.wf.name!r}", policy))
+    if agent is not None and ex.client._policies:
+        agent_policy = ex.client._policies.get(f"agent:{agent}")
+        if agent_policy is not None:
+            out.append((f"agent {agent!r}", agent_policy))
+    return out
+
+
+async def check_tool(
+    ctx: StepContext | None, tool: str, arguments: dict[str, Any] | None = None, *, agent: str | None = None
+) -> dict[str, Any]:
     """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
     policy says needs approval. Returns the arguments to call it with (an approver may edit them)."""
     args = dict(arguments or {})
-    ex, policy = _scope(ctx)
-    if policy is None or ctx is None:
+    if ctx is None:
         return args
-    if policy.allowed_tools is not None and tool not in policy.allowed_tools:
-        await ex.client._audit("policy.refuse", ex.run_id, actor="engine", tool=tool, step=ctx.step_id)
-        raise PolicyViolation(
-            f"workflow {ex.wf.name!r} may not call tool {tool!r}; its policy allows: "
-            f"{', '.join(policy.allowed_tools) or 'none'}"
-        )
-    if tool not in policy.approve_tools:
+    ex = ctx._executor
+    scoped = _policies(ctx, agent)
+    for who, policy in scoped:
+        if policy.allowed_tools is not None and tool not in policy.allowed_tools:
+            await ex.client._audit("policy.refuse", ex.run_id, actor="engine", tool=tool, step=ctx.step_id, agent=agent)
+            raise PolicyViolation(
+                f"{who} may not call tool {tool!r}; its policy allows: {', '.join(policy.allowed_tools) or 'none'}"
+            )
+    if not any(tool in policy.approve_tools for _, policy in scoped):
         return args
     ctx._calls["__tool_approval__"] = n = ctx._calls.get("__tool_approval__", 0) + 1
     decision = await ctx.approval(
@@ -175,22 +192,24 @@ async def check_tool(ctx: StepContext | None, tool: str, arguments: dict[str, An
     return args
 
 
-async def check_model(ctx: StepContext | None, providers: list[str]) -> None:
+async def check_model(ctx: StepContext | None, providers: list[str], *, agent: str | None = None) -> None:
     """Refuse a model call to a provider the policy or a kill switch forbids, or over budget."""
     ex, policy = _scope(ctx)
-    if ex is None:
+    if ex is None or ctx is None:
         return
+    scoped = _policies(ctx, agent) if (policy is not None or agent is not None) else []
     for provider in providers:
         off = ex.client.switched_off(ex.wf.name, provider=provider)
         if off is not None:
             await ex.client._audit("policy.refuse", ex.run_id, actor="engine", provider=provider, reason="kill switch")
             raise PolicyViolation(f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})")
-        if policy is not None and policy.allowed_providers is not None and provider not in policy.allowed_providers:
-            await ex.client._audit("policy.refuse", ex.run_id, actor="engine", provider=provider)
-            raise PolicyViolation(
-                f"workflow {ex.wf.name!r} may not call provider {provider!r}; its policy allows: "
-                f"{', '.join(policy.allowed_providers) or 'none'}"
-            )
+        for who, p in scoped:
+            if p.allowed_providers is not None and provider not in p.allowed_providers:
+                await ex.client._audit("policy.refuse", ex.run_id, actor="engine", provider=provider, agent=agent)
+                raise PolicyViolation(
+                    f"{who} may not call provider {provider!r}; its policy allows: "
+                    f"{', '.join(p.allowed_providers) or 'none'}"
+                )
     if policy is None or ex.budget_waived:
         return
     over = []

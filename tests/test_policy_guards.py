@@ -322,3 +322,28 @@ async def test_a_tool_the_policy_names_needs_a_person_first(store_url):
         await c.decide(second.id, req["name"], approve=False, comment="already refunded")
         [(name, ok, _, error)] = await c.result(second.id, timeout=10)
         assert (name, ok) == ("refund", False) and "did not approve calling tool 'refund': already refunded" in error
+
+
+async def test_an_agent_has_its_own_policy(store_url):
+    def asks(req):
+        return not any(m.role == "tool" for m in req.messages)
+
+    model = ScriptedModel([(asks, [ToolCall(id="1", name="refund", arguments={"order_id": 7})])], default="ok", provider="openai")
+    wf = Workflow("two-agents")
+
+    @wf.step
+    async def answer(ctx: StepContext, input):
+        out = []
+        for name in ("junior", "senior"):
+            result = await ai.Agent(model=model, tools=[lookup, refund], name=name, max_iterations=2).run(ctx, input)
+            out.append([name, [(t.name, t.ok) for t in result.tool_calls]])
+        return out
+
+    async with Client(store_url) as c:
+        await c.set_policy("agent:junior", Policy(allowed_tools=["lookup"]))
+        assert await c.run(wf, "refund 7") == [["junior", [["refund", False]]], ["senior", [["refund", True]]]]
+        [refusal] = [e.details() for e in await c.audit_log() if e.action == "policy.refuse"]
+        assert refusal["agent"] == "junior" and refusal["tool"] == "refund"
+        await c.set_policy("agent:senior", Policy(allowed_providers=["local"]))
+        with pytest.raises(RunFailed, match="agent 'senior' may not call provider 'openai'"):
+            await c.run(wf, "refund 7 again")

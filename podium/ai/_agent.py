@@ -115,7 +115,7 @@ class Agent:
                 max_tokens=budget,
                 temperature=self.temperature,
             )
-            response = await complete(ctx, model, request, name=f"{self.name}.model")
+            response = await complete(ctx, model, request, name=f"{self.name}.model", agent=self.name)
             usage = usage + response.usage
             messages.append(Message.assistant(response.text, response.tool_calls))
             turn_results: list[ToolResult] = []
@@ -174,7 +174,7 @@ class Agent:
         from .._policy import PolicyViolation, check_tool
 
         try:
-            arguments = await check_tool(ctx, call.name, dict(call.arguments))
+            arguments = await check_tool(ctx, call.name, dict(call.arguments), agent=self.name)
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING
         result = await durable(

@@ -23,7 +23,9 @@ def resolve_model(model: str | Sequence[str] | Model | None, gateway: Gateway | 
     return gw.model(model)
 
 
-async def complete(ctx: StepContext | None, model: Model, request: Request, *, name: str) -> Response:
+async def complete(
+    ctx: StepContext | None, model: Model, request: Request, *, name: str, agent: str | None = None
+) -> Response:
     """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage.
 
     The workflow's policy applies around it: kill switches, allowed providers and budgets are checked
@@ -35,7 +37,7 @@ async def complete(ctx: StepContext | None, model: Model, request: Request, *, n
 
     members = getattr(model, "models", None) or [model]
     providers = [str(getattr(m, "provider", "")) for m in members]
-    await check_model(ctx, providers)
+    await check_model(ctx, providers, agent=agent)
     request = await _guard.prepare(ctx, request, providers)
     response = await durable(ctx, _guard.live_call(ctx, model), request, name=name)
     account(ctx, getattr(response, "usage", None))
