@@ -657,6 +657,7 @@ class Client(Governed, Versioned, Prompts, Working):
             if run.id in self._driving:
                 continue
             try:
+                await self._check_pinned(run.workflow, run.version)
                 if (run.workflow, run.version) not in self._workflows:
                     await self._load_deployed(run.workflow, run.version)
                 wf = self._workflow_for(run)
@@ -720,6 +721,7 @@ class Client(Governed, Versioned, Prompts, Working):
         self._check_open()
         await self._authorize("runs.fork", run_id)
         parent = await self.get(run_id)
+        await self._check_pinned(parent.workflow, parent.version)
         if (parent.workflow, parent.version) not in self._workflows:
             await self._load_deployed(parent.workflow, parent.version)
         wf = self._workflow_for(parent)
@@ -758,6 +760,8 @@ class Client(Governed, Versioned, Prompts, Working):
         self, parent: RunExecutor, wf: Workflow, child_input: Any, key: str, step_id: str
     ) -> RunRecord:
         self.register(wf)
+        if wf._resolved_for is not self:
+            wf = await self._resolve_version(wf)
         rid = key.replace(":", ".")
         payload = self._stored_input(wf.name, _serde.dumps(wf.validate_input(child_input)))
         created = await self._create_and_drive(

@@ -108,6 +108,17 @@ class StepContext:
         ex.prompt_pins[name] = pv.version
         return pv
 
+    def _next_label(self, name: str) -> str:
+        """The label the next ``call(..., name=name)`` will be logged under (stable across replays)."""
+        n = self._calls.get(name, 0)
+        return name if n == 0 else f"{name}-{n + 1}"
+
+    def _replaying(self, name: str) -> bool:
+        """Whether the next ``call(..., name=name)`` has a logged result (it replays; nothing runs)."""
+        label = self._next_label(name)
+        rec = self._executor.recorded.get((f"{self.step_id}/{label}", self.iteration, self.index))
+        return rec is not None and rec[0] == "completed"
+
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (see ``Client.emit``) exactly once for this step execution:
         the publication is a durable call, so a replayed step does not send it again."""

@@ -83,6 +83,7 @@ class RunExecutor(Waits):
         self.usage_tokens = 0  # model usage so far, for run budgets (see podium._policy)
         self.usage_cost = 0.0
         self.budget_waived = False
+        self.usage_loaded = False  # the usage of calls already in the log is summed on first need
         self._seq = events[-1].seq if events else 0
         self._ready: deque[str] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -590,16 +591,22 @@ class RunExecutor(Waits):
                 if b.source == CTX:
                     args = {**args, b.name: ctx}
         limit = self.client._kind_limits.get(s.kind) if s.kind else None
-        if limit is not None:
-            async with limit:
-                value = await self._invoke(s, args, key, attempt)
-        else:
-            value = await self._invoke(s, args, key, attempt)
-        if s.escalate is not None and ctx is not None:
-            from ._escalate import escalate
 
-            value = await escalate(ctx, s.escalate, value)
-        return value
+        async def produce() -> Any:
+            if limit is not None:
+                async with limit:
+                    return await self._invoke(s, args, key, attempt)
+            return await self._invoke(s, args, key, attempt)
+
+        if s.escalate is None or ctx is None:
+            return await produce()
+        from ._escalate import escalate
+        from ._models import NO_RETRY
+
+        # The output a person decides on is logged first: the step resumes after the decision with
+        # that same output, not a new one (and without repeating its side effects).
+        value = await self.durable_call(ctx, "output", produce, (), {}, NO_RETRY, None)
+        return await escalate(ctx, s.escalate, value)
 
     async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int) -> Any:
         if s.child is not None:

@@ -113,10 +113,20 @@ class Policy:
 
             hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u) for u in unknown]
             raise ConfigError(f"unknown policy field(s) {', '.join(hints)}; fields are: {', '.join(sorted(known))}")
+        data = dict(data)
         for name in ("allowed_tools", "allowed_providers", "approve_tools", "redact", "banned", "tone"):
             value = data.get(name)
-            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            if value is None and name in data and name not in ("allowed_tools", "allowed_providers"):
+                data[name] = []  # an empty YAML key: none
+            elif value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise ConfigError(f"policy {name} must be a list of strings, e.g. {name}: [a, b]; got {value!r}")
+        for name, kind in (("pii_local_only", bool), ("tone_threshold", (int, float)), ("entity_field", str),
+                           ("on_exceed", str), ("on_violation", str)):
+            value = data.get(name)
+            if name in data and value is None and name in ("pii_local_only", "tone_threshold", "on_exceed", "on_violation"):
+                del data[name]  # null: the default
+            elif value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+                raise ConfigError(f"policy {name} has the wrong type: got {value!r}")
         return cls(**data)
 
     @property
@@ -157,7 +167,12 @@ def _policies(ctx: StepContext, agent: str | None) -> list[tuple[str, Policy]]:
 
 
 async def check_tool(
-    ctx: StepContext | None, tool: str, arguments: dict[str, Any] | None = None, *, agent: str | None = None
+    ctx: StepContext | None,
+    tool: str,
+    arguments: dict[str, Any] | None = None,
+    *,
+    agent: str | None = None,
+    call: str | None = None,
 ) -> dict[str, Any]:
     """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
     policy says needs approval. Returns the arguments to call it with (an approver may edit them)."""
@@ -174,11 +189,12 @@ async def check_tool(
             )
     if not any(tool in policy.approve_tools for _, policy in scoped):
         return args
-    ctx._calls["__tool_approval__"] = n = ctx._calls.get("__tool_approval__", 0) + 1
+    # Named after the durable call it guards, so a resumed step asks the same question again.
+    label = ctx._next_label(call or f"tool.{tool}")
     decision = await ctx.approval(
         {"tool": tool, "arguments": args},
         title=f"call tool {tool!r} in step {ctx.step_id!r}?",
-        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{n}",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
@@ -187,7 +203,12 @@ async def check_tool(
             + (f": {comment}" if comment else "")
         )
     edited = decision.get("payload")
-    if decision.get("edited") and isinstance(edited, dict) and isinstance(edited.get("arguments"), dict):
+    if decision.get("edited"):
+        if not (isinstance(edited, dict) and isinstance(edited.get("arguments"), dict)):
+            raise PolicyViolation(
+                f"the approver's edit of the call to tool {tool!r} must look like "
+                f'{{"tool": ..., "arguments": {{...}}}}, got {str(edited)[:200]}; the tool was not called'
+            )
         return dict(edited["arguments"])
     return args
 
@@ -212,6 +233,8 @@ async def check_model(ctx: StepContext | None, providers: list[str], *, agent: s
                 )
     if policy is None or ex.budget_waived:
         return
+    if not ex.usage_loaded:
+        _load_usage(ex)
     over = []
     if policy.max_run_tokens is not None and ex.usage_tokens >= policy.max_run_tokens:
         over.append(f"{ex.usage_tokens} tokens of {policy.max_run_tokens} for the run")
@@ -328,10 +351,30 @@ async def audit(ctx: StepContext | None, action: str, **data: Any) -> None:
     await ex.client._audit(action, ex.run_id, actor="engine", workflow=ex.wf.name, step=ctx.step_id, **data)
 
 
+def _load_usage(ex: Any) -> None:
+    """The run's usage so far, from the calls its log holds (made before this engine took it up).
+    Done before this engine's first live call, which :func:`account` adds itself."""
+    from . import _serde
+
+    ex.usage_loaded = True
+    for status, data in ex.recorded.values():
+        if status != "completed" or not data or '"input_tokens"' not in data:
+            continue
+        try:
+            usage = getattr(_serde.loads(data).get("output"), "usage", None)
+        except Exception:
+            continue
+        if usage is not None:
+            ex.usage_tokens += int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
+            ex.usage_cost += float(getattr(usage, "cost", 0.0) or 0.0)
+
+
 def account(ctx: StepContext | None, usage: Any) -> None:
-    """Add a model call's usage to its run's running totals (live and replayed calls alike)."""
+    """Add a live model call's usage to its run's running totals."""
     if ctx is None or usage is None:
         return
     ex = ctx._executor
+    if not ex.usage_loaded:  # not needed yet: _load_usage will find this call in the log
+        return
     ex.usage_tokens += int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
     ex.usage_cost += float(getattr(usage, "cost", 0.0) or 0.0)

@@ -9,6 +9,7 @@ changed without a deploy)."""
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import inspect
@@ -128,6 +129,23 @@ class Versioned:
                     latest[wf.name] = wf
         wf._resolved_for = self
         return wf
+
+    async def _check_pinned(self, name: str, version: str) -> None:
+        """Before resuming a run pinned to ``name@version``: a registered workflow that claims that
+        version but is another deployed definition (its code changed in place) must not run it."""
+        registry = self._workflows  # type: ignore[attr-defined]
+        wf = registry.get((name, version))
+        if wf is None or wf._resolved_for is self:
+            return
+        meta_text = await self.store.kv_get(META, f"{name}@{version}")
+        if meta_text is None:  # never deployed: pinned by its declared version alone
+            return
+        if json.loads(meta_text)["hash"] == definition_hash(wf):
+            wf._resolved_for = self
+            return
+        del registry[(name, version)]  # the deployed version is loaded (or refused) instead
+        with contextlib.suppress(Exception):
+            await self._resolve_version(wf)
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""

@@ -120,3 +120,23 @@ async def test_yaml_steps_escalate_too():
     bad = text.replace("below: 0.7", "below: high")
     with pytest.raises(Exception, match="escalate.below' must be a confidence between 0 and 1"):
         pyaml.load_text(bad, "test.yaml", base_dir=str(ROOT))
+
+
+async def test_the_person_decides_on_the_output_the_step_resumes_with(store_url):
+    """The output is logged before the person sees it: after the decision the step does not run
+    again (no repeated side effects, no different output)."""
+    runs: list[int] = []
+    wf = Workflow("logged-output")
+
+    @wf.step(escalate=Escalate(below=0.9))
+    async def guess():
+        runs.append(1)
+        return {"label": f"guess-{len(runs)}", "confidence": 0.5}
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        handle = await c.start(wf)
+        req = await _waiting(c, handle.id)
+        assert req["payload"]["output"]["label"] == "guess-1"
+        await c.decide(handle.id, req["name"], approve=True)
+        assert await c.result(handle.id, timeout=10) == {"label": "guess-1", "confidence": 0.5}
+        assert len(runs) == 1

@@ -347,3 +347,103 @@ async def test_an_agent_has_its_own_policy(store_url):
         await c.set_policy("agent:senior", Policy(allowed_providers=["local"]))
         with pytest.raises(RunFailed, match="agent 'senior' may not call provider 'openai'"):
             await c.run(wf, "refund 7 again")
+
+
+# -- regressions: what a resumed run must not do again ------------------------------------------
+
+
+async def test_a_resumed_run_is_not_charged_or_checked_again_for_calls_it_replays(store_url):
+    costly = Response(text="ok", usage=Usage(input_tokens=100, output_tokens=50, cost=0.0))
+    model = ScriptedModel(default=costly)
+    wf = Workflow("replayed-budget")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        text = (await ai.llm(ctx, "hi", model=model)).text  # 150 tokens: the day's budget is now spent
+        decision = await ctx.approval({"text": text}, title="send it?")
+        return [text, decision["approved"]]
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("replayed-budget", Policy(max_daily_tokens=100))
+        handle = await c.start(wf)
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=handle.id)
+        await c.decide(handle.id, req["name"], approve=True)
+        assert await c.result(handle.id, timeout=10) == ["ok", True]  # the replayed call is not re-checked
+        assert len(model.requests) == 1
+        budget = [e for e in await c.audit_log() if e.action == "policy.budget"]
+        assert budget == []
+
+
+async def test_the_run_budget_counts_calls_made_before_a_resume(store_url):
+    costly = Response(text="ok", usage=Usage(input_tokens=100, output_tokens=50, cost=0.0))
+    model = ScriptedModel(default=costly)
+    wf = Workflow("resumed-budget")
+
+    @wf.step
+    async def first(ctx: StepContext):
+        return (await ai.llm(ctx, "one", model=model)).text
+
+    @wf.step
+    async def second(ctx: StepContext, first):
+        await ctx.wait_for("go")
+        return (await ai.llm(ctx, "two", model=model)).text
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("resumed-budget", Policy(max_run_tokens=100))
+        handle = await c.start(wf)
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+        await c.signal(handle.id, "go")
+        with pytest.raises(RunFailed, match="150 tokens of 100 for the run"):
+            await c.result(handle.id, timeout=10)
+        assert len(model.requests) == 1
+
+
+async def test_each_fanned_out_answer_gets_its_own_decision(store_url):
+    model = ScriptedModel(default="wire money now")
+    wf = Workflow("fanned")
+
+    @wf.step
+    async def items():
+        return [0, 1, 2]
+
+    @wf.step(map="items")
+    async def reply(ctx: StepContext, items):
+        return (await ai.llm(ctx, f"item {items}", model=model)).text
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("fanned", Policy(banned=["wire money"], on_violation="approval"))
+        handle = await c.start(wf)
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+        requests = await c.approvals(run_id=handle.id)
+        assert len({r["name"] for r in requests}) == 3
+        for i, r in enumerate(sorted(requests, key=lambda r: r["name"])):
+            await c.decide(handle.id, r["name"], approve=True, payload={"answer": f"edited {i}"})
+        assert sorted(await c.result(handle.id, timeout=10)) == ["edited 0", "edited 1", "edited 2"]
+
+
+async def test_two_guarded_tool_calls_in_one_step_each_get_their_own_decision(store_url):
+    calls = iter([[ToolCall(id="1", name="refund", arguments={"order_id": 1})], [ToolCall(id="2", name="refund", arguments={"order_id": 2})]])
+
+    def reply(req):
+        n = sum(1 for m in req.messages if m.role == "tool")
+        return next(calls) if n < 2 else "done"
+
+    model = ScriptedModel([(None, reply)])
+    wf = Workflow("two-refunds")
+
+    @wf.step
+    async def answer(ctx: StepContext, input):
+        result = await ai.Agent(model=model, tools=[refund], max_iterations=4).run(ctx, input)
+        return [t.value for t in result.tool_calls]
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("two-refunds", Policy(approve_tools=["refund"]))
+        handle = await c.start(wf, "refund both")
+        for order in (1, 2):
+            await _wait_status(c, handle.id, RunStatus.WAITING)
+            [req] = await c.approvals(run_id=handle.id)
+            assert req["payload"]["arguments"] == {"order_id": order}
+            await c.decide(handle.id, req["name"], approve=True)
+            await asyncio.sleep(0.05)
+        assert await c.result(handle.id, timeout=10) == ["refunded 1", "refunded 2"]

@@ -180,3 +180,26 @@ async def test_runs_are_recorded_as_the_deployed_version_they_are(store_url, tmp
         with pytest.raises(DefinitionError, match="needs that code importable again"):
             await c.rollback("refunds", to="1")
         assert [v["version"] for v in await c.versions("refunds") if v["active"]] == ["1.2"]
+
+
+async def test_a_worker_with_changed_code_does_not_resume_runs_pinned_to_the_old_code(store_url, tmp_path):
+    from podium import load_workflow
+
+    if store_url.startswith("memory"):
+        pytest.skip("a memory store does not outlive its client")
+    flow = tmp_path / "pinned.py"
+    ref = write_flow(flow, 'return "code A"')
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.put_prompt("refund.reply", "Hi {name}")
+        await c.deploy(ref)
+        handle = await c.start("refunds", {})
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+    ref = write_flow(flow, 'return "code B"  # edited in place')
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.deploy(ref)  # 1.2
+    async with Client(store_url, poll_interval=0.02) as c:
+        wf = c.register(load_workflow(ref))  # a worker importing today's module: declares version 1
+        await c.signal(handle.id, "go", True)
+        await asyncio.sleep(0.5)
+        assert (await c.get(handle.id)).status is not RunStatus.COMPLETED  # not run on code B
+        assert wf.version == "1.2"  # recognised as the deployed version it is

@@ -103,7 +103,8 @@ class Agent:
         from .._policy import check_agent
 
         for i in range(self.max_iterations):
-            await check_agent(ctx, self.name)
+            if ctx is None or not ctx._replaying(f"{self.name}.model"):
+                await check_agent(ctx, self.name)
             budget = self.max_tokens_per_call
             if self.max_tokens is not None:
                 left = self.max_tokens - usage.total_tokens
@@ -173,8 +174,10 @@ class Agent:
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=error), _NOTHING
         from .._policy import PolicyViolation, check_tool
 
+        arguments = dict(call.arguments)
         try:
-            arguments = await check_tool(ctx, call.name, dict(call.arguments), agent=self.name)
+            if ctx is not None and not ctx._replaying(f"{self.name}.{call.name}"):  # checked when it ran
+                arguments = await check_tool(ctx, call.name, arguments, agent=self.name, call=f"{self.name}.{call.name}")
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING
         result = await durable(

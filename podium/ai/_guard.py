@@ -9,12 +9,26 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from .._policy import PolicyViolation, audit, charge, policy_of
+from .._policy import PolicyViolation, account, audit, charge, policy_of
 from ..models import Model, Request, Response
 
 if TYPE_CHECKING:
     from .._context import StepContext
     from .._policy import Policy
+
+
+def _redact_answer(text: str) -> str:
+    """Redact an answer; a JSON answer (structured output) has only its string values redacted, so
+    numbers such as ids stay numbers and it still parses."""
+    from ..guardrails import redact, redact_json
+
+    stripped = text.strip()
+    if stripped[:1] in ("{", "["):
+        try:
+            return redact_json(stripped)
+        except ValueError:
+            pass
+    return redact(text)
 
 
 def prompt_hash(request: Request) -> str:
@@ -30,6 +44,11 @@ async def prepare(ctx: StepContext | None, request: Request, providers: list[str
         return request
     from ..guardrails import contains_pii, redact
 
+    if "prompts" in policy.redact:
+        messages = tuple(
+            dataclasses.replace(m, content=redact(m.content)) if m.content else m for m in request.messages
+        )
+        request = dataclasses.replace(request, messages=messages)
     remote = sorted({p for p in providers if p != "local"})
     if policy.pii_local_only and remote and any(contains_pii(m.content) for m in request.messages):
         await audit(ctx, "policy.refuse", providers=remote, reason="PII in prompt")
@@ -38,11 +57,6 @@ async def prepare(ctx: StepContext | None, request: Request, providers: list[str
             f"the call would go to {', '.join(remote)}; use model='local:...', or redact the prompt "
             f"first (policy redact: [prompts])"
         )
-    if "prompts" in policy.redact:
-        messages = tuple(
-            dataclasses.replace(m, content=redact(m.content)) if m.content else m for m in request.messages
-        )
-        request = dataclasses.replace(request, messages=messages)
     return request
 
 
@@ -64,6 +78,7 @@ def live_call(ctx: StepContext | None, model: Model) -> Any:
             latency=round(usage.latency, 4),
             tool_calls=[c.name for c in response.tool_calls],
         )
+        account(ctx, usage)
         await charge(ctx, usage)
         return response
 
@@ -77,9 +92,8 @@ async def check(ctx: StepContext | None, response: Response, *, name: str) -> Re
     if policy is None or (not policy.has_output_checks and "outputs" not in policy.redact):
         return response
     if "outputs" in policy.redact and response.text:
-        from ..guardrails import redact
 
-        response = response.replace(text=redact(response.text))
+        response = response.replace(text=_redact_answer(response.text))
     if not policy.has_output_checks or not response.text:
         return response
     assert ctx is not None  # policy_of returns None outside a run
@@ -109,11 +123,16 @@ async def _violation(
         decision = await ctx.approval(
             {"answer": response.text, "problems": problems},
             title=f"a model answer in step {ctx.step_id!r} failed its checks ({what}): pass it?",
-            name=f"approval:output:{ctx.step_id}/{name}:{ctx._calls.get(name + '.check', 0)}",
+            name=f"approval:output:{ctx.step_id}:{ctx.iteration}:{ctx.index}/{name}:{ctx._calls.get(name + '.check', 0)}",
         )
         if decision.get("approved"):
             edited = decision.get("payload")
-            if decision.get("edited") and isinstance(edited, dict) and isinstance(edited.get("answer"), str):
+            if decision.get("edited"):
+                if not (isinstance(edited, dict) and isinstance(edited.get("answer"), str)):
+                    raise OutputBlocked(
+                        f"step {ctx.step_id!r}: the approver's edit must look like {{\"answer\": \"...\"}}, got "
+                        f"{str(edited)[:200]}; the answer was not used"
+                    )
                 return response.replace(text=edited["answer"])
             return response
         raise OutputBlocked(

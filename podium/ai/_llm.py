@@ -32,15 +32,17 @@ async def complete(
     first; prompts are redacted (or kept off remote models) as it says; the live call is audited
     (model, prompt hash, tokens, cost) and charged to the day's and the entity's budgets; the answer
     is redacted and validated before the step sees it."""
-    from .._policy import account, check_model
+    from .._policy import check_model
     from . import _guard
 
-    members = getattr(model, "models", None) or [model]
-    providers = [str(getattr(m, "provider", "")) for m in members]
-    await check_model(ctx, providers, agent=agent)
-    request = await _guard.prepare(ctx, request, providers)
+    # A call that replays its logged answer was checked (and charged) when it ran: checking it
+    # again against budgets spent since, or a switch set since, would fail a resumed run.
+    if ctx is None or not ctx._replaying(name):
+        members = getattr(model, "models", None) or [model]
+        providers = [str(getattr(m, "provider", "")) for m in members]
+        await check_model(ctx, providers, agent=agent)
+        request = await _guard.prepare(ctx, request, providers)
     response = await durable(ctx, _guard.live_call(ctx, model), request, name=name)
-    account(ctx, getattr(response, "usage", None))
     return await _guard.check(ctx, response, name=name)
 
 
