@@ -279,6 +279,7 @@ def python_snapshot(wf: Workflow) -> str:
             "labels": list(s.labels),
             "loop": repr(s.loop) if s.loop is not None else None,
             "subworkflow": s.child.name if s.child is not None else None,
+            "escalate": repr(s.escalate) if s.escalate is not None else None,
         }
         shown = {k: v for k, v in options.items() if v not in (None, [], "fail")}
         out.append("")
