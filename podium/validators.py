@@ -17,7 +17,6 @@ another model.
 from __future__ import annotations
 
 import abc
-import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -121,16 +120,16 @@ class BannedContent(Validator):
 
 
 _tone_classifier: Any = None
-_tone_lock = asyncio.Lock()
 
 
 async def _default_tone_classifier() -> Classifier:
+    # No lock (a module-level asyncio lock would bind to one event loop): two first calls at once
+    # both fit the same small classifier, and either result will do.
     global _tone_classifier
-    async with _tone_lock:
-        if _tone_classifier is None:
-            from .classifiers import EmbeddingClassifier
+    if _tone_classifier is None:
+        from .classifiers import EmbeddingClassifier
 
-            _tone_classifier = await EmbeddingClassifier(TONES).fit()
+        _tone_classifier = await EmbeddingClassifier(TONES).fit()
     return _tone_classifier
 
 
