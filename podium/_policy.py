@@ -252,6 +252,11 @@ async def check_model(ctx: StepContext | None, providers: list[str], *, agent: s
         if decision.get("approved"):
             ex.budget_waived = True
             return
+        comment = decision.get("comment")
+        raise PolicyViolation(
+            f"run {ex.run_id} of {ex.wf.name!r} reached a budget of its policy ({'; '.join(over)}) and "
+            f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
+        )
     raise PolicyViolation(
         f"run {ex.run_id} of {ex.wf.name!r} reached a budget of its policy ({'; '.join(over)}); raise it with "
         f"'podium policy set {ex.wf.name} --merge ...'"
