@@ -447,3 +447,28 @@ async def test_two_guarded_tool_calls_in_one_step_each_get_their_own_decision(st
             await c.decide(handle.id, req["name"], approve=True)
             await asyncio.sleep(0.05)
         assert await c.result(handle.id, timeout=10) == ["refunded 1", "refunded 2"]
+
+
+async def test_llm_classifiers_and_routers_go_through_the_policy(store_url):
+    from podium.classifiers import LLMClassifier
+
+    model = ScriptedModel(default={"label": "billing", "confidence": 0.9}, provider="openai")
+    classifier = LLMClassifier({"billing": "money", "tech": "bugs"}, model=model)
+    router = ai.Router(routes={"billing": lambda ctx, x: "to billing", "tech": lambda ctx, x: "to tech"}, classifier=classifier, name="desk")
+    wf = Workflow("classified")
+
+    @wf.step
+    async def sort(ctx: StepContext, input):
+        c = await ai.classify(ctx, input, classifier)
+        routed = await router.run(ctx, input)
+        return [c.label, routed.output]
+
+    async with Client(store_url) as c:
+        await c.set_policy("classified", Policy(redact=["prompts"]))
+        assert await c.run(wf, "refund ana@example.com") == ["billing", "to billing"]
+        assert all("ana@example.com" not in m.content for r in model.requests for m in r.messages)
+        calls = [e.details() for e in await c.audit_log() if e.action == "model.call"]
+        assert [call["step"] for call in calls] == ["sort", "sort"]
+        await c.set_policy("classified", Policy(allowed_providers=["local"]))
+        with pytest.raises(RunFailed, match="may not call provider 'openai'"):
+            await c.run(wf, "another")

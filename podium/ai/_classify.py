@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..classifiers import Classification, Classifier
+from ..classifiers.llm import LLMClassifier
 from ._durable import durable
 
 if TYPE_CHECKING:
@@ -20,6 +21,19 @@ async def classify(
 ) -> Classification:
     """Classify ``text`` (logged as ``step/classify``): ``label``, ``confidence``, every label's score.
 
-    Route or escalate on ``confidence``: it is what a threshold compares.
+    Route or escalate on ``confidence``: it is what a threshold compares. An LLM classifier's model
+    call goes through :func:`podium.ai.llm`'s path (``step/NAME.model``), so the workflow's policy
+    (providers, redaction, budgets, audit) applies to it.
     """
+    if ctx is not None and isinstance(classifier, LLMClassifier):
+        return await classify_with_llm(ctx, classifier, text, name=name)
     return await durable(ctx, _classify, classifier, text, name=name)
+
+
+async def classify_with_llm(
+    ctx: StepContext, classifier: LLMClassifier, text: str, *, name: str
+) -> Classification:
+    from ._llm import complete
+
+    response = await complete(ctx, classifier.resolved_model(), classifier.request(text), name=f"{name}.model")
+    return classifier.parse(response)

@@ -109,14 +109,24 @@ class Router:
             )
 
     async def decide(self, ctx: StepContext | None, text: str) -> RouteDecision:
-        """The route for ``text`` (a durable call: ``step/route``)."""
-        return await durable(ctx, self._decide_audited(ctx), text, name=self.name)
+        """The route for ``text`` (a durable call: ``step/route``). An LLM classifier's model call
+        is made first, through the policy (``step/route.classify.model``)."""
+        known: Classification | None = None
+        if (
+            ctx is not None
+            and isinstance(self.classifier, LLMClassifier)
+            and not any(rule.matches(text) for rule in self.rules)
+        ):
+            from ._classify import classify_with_llm
 
-    def _decide_audited(self, ctx: StepContext | None) -> Any:
+            known = await classify_with_llm(ctx, self.classifier, text, name=f"{self.name}.classify")
+        return await durable(ctx, self._decide_audited(ctx, known), text, name=self.name)
+
+    def _decide_audited(self, ctx: StepContext | None, known: Classification | None = None) -> Any:
         from .._policy import audit
 
         async def decide(text: str) -> RouteDecision:
-            d = await self._decide(text)
+            d = await self._decide(text, known)
             await audit(
                 ctx,
                 "route.decision",
@@ -132,7 +142,7 @@ class Router:
 
         return decide
 
-    async def _decide(self, text: str) -> RouteDecision:
+    async def _decide(self, text: str, known: Classification | None = None) -> RouteDecision:
         for rule in self.rules:
             if rule.matches(text):
                 return RouteDecision(
@@ -140,7 +150,7 @@ class Router:
                 )
         c: Classification | None = None
         if isinstance(self.classifier, Classifier):
-            c = await self.classifier.classify(text)
+            c = known or await self.classifier.classify(text)
             route = self.labels.get(c.label, c.label)
             if route in self.routes and c.confidence >= self.threshold:
                 return RouteDecision(

@@ -54,21 +54,25 @@ class LLMClassifier(Classifier):
         lines.append('Answer with JSON: {"label": <label>, "confidence": <0 to 1>}.')
         return "\n".join(lines)
 
+    def resolved_model(self) -> Model:
+        """The model it asks (named models come from the default gateway)."""
+        return self.model_spec if isinstance(self.model_spec, Model) else default_gateway().model(self.model_spec)
+
+    def request(self, text: str) -> Request:
+        """The request that classifies ``text``."""
+        return Request(
+            messages=(Message.system(self.prompt()), Message.user(text)),
+            output_schema=self.schema,
+            output_name="classification",
+            max_tokens=self.max_tokens,
+            temperature=0.0,
+        )
+
     async def classify(self, text: str) -> Classification:
-        model = (
-            self.model_spec
-            if isinstance(self.model_spec, Model)
-            else default_gateway().model(self.model_spec)
-        )
-        response = await model.complete(
-            Request(
-                messages=(Message.system(self.prompt()), Message.user(text)),
-                output_schema=self.schema,
-                output_name="classification",
-                max_tokens=self.max_tokens,
-                temperature=0.0,
-            )
-        )
+        return self.parse(await self.resolved_model().complete(self.request(text)))
+
+    def parse(self, response: Any) -> Classification:
+        """The classification in a model's answer (the first label at confidence 0 if it has none)."""
         try:
             data = json.loads(response.text)
             label = str(data["label"])
