@@ -694,7 +694,8 @@ class Client(Governed, Versioned, Prompts, Working):
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
         if run.status.finished:
             raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
-        sent = await self.store.send_signal(run_id, name, _serde.dumps(payload), now=time.time())
+        stored = self._stored_input(run.workflow, _serde.dumps(payload))  # redacted if the policy says so
+        sent = await self.store.send_signal(run_id, name, stored, now=time.time())
         entry = self._driving.get(run_id)
         if entry is not None and not entry[0].finished.done():
             entry[0].signals = await self.store.get_signals(run_id)

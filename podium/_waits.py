@@ -199,9 +199,10 @@ class Waits:
             waiting: dict[str, Any] = {"signal": name, "deadline": deadline}
             if info is not None:
                 waiting["approval"] = info
-            await self.emit(
-                EventType.STEP_WAITING, key[0], key[1], key[2], 1, json.dumps(waiting, default=str)
-            )
+            data = json.dumps(waiting, default=str)
+            if self.redact_payloads:  # an approval request shows the step's data: keep PII out of it
+                data = redact_json(data)
+            await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
             self.wait_deadlines[key] = deadline
         deadline = self.wait_deadlines[key]
         if deadline is not None and now >= deadline:

@@ -472,3 +472,24 @@ async def test_llm_classifiers_and_routers_go_through_the_policy(store_url):
         await c.set_policy("classified", Policy(allowed_providers=["local"]))
         with pytest.raises(RunFailed, match="may not call provider 'openai'"):
             await c.run(wf, "another")
+
+
+async def test_payload_redaction_covers_approval_requests_and_decisions(store_url):
+    wf = Workflow("redacted-approvals")
+
+    @wf.step
+    async def ask(ctx: StepContext, input):
+        decision = await ctx.approval({"note": "customer bob@example.org called"}, title="ok?")
+        return decision["payload"]
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("redacted-approvals", Policy(redact=["payloads"]))
+        handle = await c.start(wf, {})
+        await _wait_status(c, handle.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=handle.id)
+        assert req["payload"] == {"note": "customer [EMAIL] called"}
+        await c.decide(handle.id, req["name"], approve=True, payload={"note": "call ana@example.com back"})
+        assert await c.result(handle.id, timeout=10) == {"note": "call [EMAIL] back"}
+        stored = "".join(e.data or "" for e in await c.store.load_events(handle.id))
+        stored += json.dumps(await c.store.get_signals(handle.id))
+        assert "example.org" not in stored and "ana@example.com" not in stored
