@@ -7,6 +7,7 @@ import builtins
 import collections
 import concurrent.futures
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from ._errors import (
 from ._executor import RunExecutor
 from ._governance import Principal
 from ._governed import Governed
-from ._history import RunHistory, fold
+from ._history import RunHistory, fold, without_payloads
 from ._loading import guess_ref, load_workflow
 from ._models import Event, EventType, RunRecord, RunStatus, new_id
 from ._prompts import Prompts
@@ -392,7 +393,7 @@ class Client(Governed, Versioned, Prompts, Working):
             ts=now,
             data=json.dumps(data),
         )
-        copied = [Event(**{**_event_fields(e), "run_id": rid, "seq": i + 2}) for i, e in enumerate(events)]
+        copied = [dataclasses.replace(e, run_id=rid, seq=i + 2) for i, e in enumerate(events)]
         try:
             created = await self.store.create_run(run, [first, *copied])
         except BaseException:
@@ -504,7 +505,7 @@ class Client(Governed, Versioned, Prompts, Working):
         if not self.principal.can("payloads.read"):  # the shape of the run, without its data
             hidden = '"[hidden: needs payloads.read]"'
             run.input = run.output = hidden
-            events = [Event(**{**_event_fields(e), "data": _without_payload(e.data)}) for e in events]
+            events = without_payloads(events)
         return RunHistory(run=run, steps=fold(events), events=events)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
@@ -750,7 +751,7 @@ class Client(Governed, Versioned, Prompts, Working):
                 data = json.loads(ev.data) if ev.data else {}
                 if ev.type != EventType.LOOP_ITERATION:
                     data["reused_from"] = run_id
-                keep.append(Event(**{**_event_fields(ev), "data": json.dumps(data)}))
+                keep.append(dataclasses.replace(ev, data=json.dumps(data)))
         payload = parent.input if input is _UNSET else self._stored_input(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
         await self._audit("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET)
@@ -773,39 +774,3 @@ class Client(Governed, Versioned, Prompts, Working):
             if not run.status.finished:
                 await self._resume([rid])
         return await self.wait(rid)
-
-
-_HIDDEN = "[hidden: needs payloads.read]"
-_SHAPE = ("started", "owner", "format", "reason", "signals", "steps", "wake_at", "signal", "deadline", "labels")
-
-
-def _without_payload(data: str | None) -> str | None:
-    """An event's data for a principal without ``payloads.read``: timings and structure, no values."""
-    if not data:
-        return data
-    try:
-        d = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(d, dict):
-        return None
-    kept: dict[str, Any] = {k: v for k, v in d.items() if k in _SHAPE}
-    if "output" in d:
-        kept["output"] = _HIDDEN
-    if isinstance(d.get("error"), dict):
-        kept["error"] = {"type": d["error"].get("type"), "message": _HIDDEN}
-    return json.dumps(kept)
-
-
-def _event_fields(e: Event) -> dict[str, Any]:
-    return {
-        "run_id": e.run_id,
-        "seq": e.seq,
-        "type": e.type,
-        "ts": e.ts,
-        "step": e.step,
-        "iteration": e.iteration,
-        "index": e.index,
-        "attempt": e.attempt,
-        "data": e.data,
-    }

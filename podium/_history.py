@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterable
@@ -95,3 +96,30 @@ class RunHistory:
     @property
     def error(self) -> dict[str, Any] | None:
         return json.loads(self.run.error) if self.run.error else None
+
+
+_HIDDEN = "[hidden: needs payloads.read]"
+_SHAPE = ("started", "owner", "format", "reason", "signals", "steps", "wake_at", "signal", "deadline", "labels")
+
+
+def _without_payload(data: str | None) -> str | None:
+    """An event's data for a principal without ``payloads.read``: timings and structure, no values."""
+    if not data:
+        return data
+    try:
+        d = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(d, dict):
+        return None
+    kept: dict[str, Any] = {k: v for k, v in d.items() if k in _SHAPE}
+    if "output" in d:
+        kept["output"] = _HIDDEN
+    if isinstance(d.get("error"), dict):
+        kept["error"] = {"type": d["error"].get("type"), "message": _HIDDEN}
+    return json.dumps(kept)
+
+
+def without_payloads(events: Iterable[Event]) -> list[Event]:
+    """A run's events as a principal without ``payloads.read`` sees them: timings and structure, no values."""
+    return [dataclasses.replace(e, data=_without_payload(e.data)) for e in events]
