@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._errors import ConfigError, NotFound
+from ._versions import rollback_target
 
 if TYPE_CHECKING:
     from .storage import Store
@@ -134,13 +135,7 @@ class Prompts:
         if not versions:
             raise NotFound(f"no prompt named {name!r}")
         active = await self.store.kv_get(ACTIVE_PROMPT, name)
-        if to is None:
-            i = versions.index(active) if active in versions else len(versions)
-            if i == 0:
-                raise ConfigError(f"version {active} is the first version of prompt {name!r}: nothing to roll back to")
-            to = versions[i - 1]
-        elif to not in versions:
-            raise NotFound(f"prompt {name!r} has no version {to!r}; versions: {', '.join(versions)}")
+        to = rollback_target(versions, active, to, f"prompt {name!r}")
         await self.store.kv_put(ACTIVE_PROMPT, name, to)
         await self._audit("prompt.rollback", f"prompt:{name}", from_version=active, to_version=to)  # type: ignore[attr-defined]
         return to

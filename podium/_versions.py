@@ -167,13 +167,7 @@ class Versioned:
         if not versions:
             raise NotFound(f"workflow {name!r} has no deployed versions; deploy one with 'podium deploy FILE'")
         active = await self.store.kv_get(ACTIVE, name)
-        if to is None:
-            i = versions.index(active) if active in versions else len(versions)
-            if i == 0:
-                raise ConfigError(f"version {active} is the first deployed version of {name!r}: nothing to roll back to")
-            to = versions[i - 1]
-        elif to not in versions:
-            raise NotFound(f"workflow {name!r} has no version {to!r}; versions: {', '.join(versions)}")
+        to = rollback_target(versions, active, to, f"workflow {name!r}")
         wf = await self._load_deployed(name, to)  # refuses (changing nothing) if it cannot be loaded
         await self.store.kv_put(ACTIVE, name, to)
         if wf is not None:
@@ -241,6 +235,18 @@ class Versioned:
                 f"code, deploy it as a new version with 'podium deploy {ref}'"
             )
         return loaded
+
+
+def rollback_target(versions: list[str], active: str | None, to: str | None, what: str) -> str:
+    """The version a rollback makes active: ``to`` if it exists, else the one before ``active``."""
+    if to is None:
+        i = versions.index(active) if active in versions else len(versions)
+        if i == 0:
+            raise ConfigError(f"version {active} is the first version of {what}: nothing to roll back to")
+        return versions[i - 1]
+    if to not in versions:
+        raise NotFound(f"{what} has no version {to!r}; versions: {', '.join(versions)}")
+    return to
 
 
 def definition_hash(wf: Workflow) -> str:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any
 
 import click
 
 from ._app import EXIT_OK, cli, db_option, make_client, run_async
+from ._gov import echo_versions
 
 
 @cli.group()
@@ -63,10 +63,7 @@ async def prompts_versions(name: str, db: str | None) -> int:
     """List a prompt's versions (* marks the active one)."""
     async with make_client(db, recover=False) as c:
         rows = await c.prompt_versions(name)
-    for v in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["ts"]))
-        note = f"\t{v['description']}" if v["description"] else ""
-        click.echo(f"{'*' if v['active'] else ' '} {v['version']}\t{when}\tby {v['by']}\t{v['hash'][:12]}{note}")
+    echo_versions(rows)
     return EXIT_OK
 
 
