@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import click
 
@@ -348,11 +349,17 @@ async def versions(name: str, db: str | None) -> int:
         rows = await c.versions(name)
     if not rows:
         fail(f"workflow {name!r} has no deployed versions; deploy one with: podium deploy FILE|REF")
+    echo_versions(rows)
+    return EXIT_OK
+
+
+def echo_versions(rows: list[dict[str, Any]]) -> None:
+    """One line per version: * for the active one, when, by whom, hash (and what changed, if said)."""
     for v in rows:
         mark = "*" if v["active"] else " "
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v["ts"]))
-        click.echo(f"{mark} {v['version']}\t{when}\tby {v['by']}\t{v['hash'][:12]}")
-    return EXIT_OK
+        note = f"\t{v['description']}" if v.get("description") else ""
+        click.echo(f"{mark} {v['version']}\t{when}\tby {v['by']}\t{v['hash'][:12]}{note}")
 
 
 @cli.command()
