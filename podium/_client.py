@@ -320,7 +320,7 @@ class Client(Governed, Versioned, Prompts, Working):
             wf = self.workflow(workflow)
         if wf._resolved_for is not self:  # once per definition: its deployed version
             wf = await self._resolve_version(wf)
-        await self._authorize("runs.start", f"workflow:{wf.name}")
+        await self.authorize("runs.start", f"workflow:{wf.name}")
         off = self.switched_off(wf.name)
         if off is not None:
             raise KillSwitchActive(
@@ -472,7 +472,7 @@ class Client(Governed, Versioned, Prompts, Working):
     async def get(self, run_id: str) -> RunRecord:
         """The run's record; raises :class:`NotFound`."""
         self._check_open()
-        await self._authorize("runs.read", run_id)
+        await self.authorize("runs.read", run_id)
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
@@ -489,7 +489,7 @@ class Client(Governed, Versioned, Prompts, Working):
     ) -> list[RunRecord]:
         """Runs, newest first."""
         self._check_open()
-        await self._authorize("runs.read")
+        await self.authorize("runs.read")
         try:
             statuses = [RunStatus(s) for s in status] if status else None
         except ValueError as exc:
@@ -565,7 +565,7 @@ class Client(Governed, Versioned, Prompts, Working):
     async def cancel(self, run_id: str, *, wait: float = 10.0) -> RunRecord:
         """Cancel an unfinished run (and its unfinished child runs). Running steps are cancelled and
         recorded as such. Returns the run's record (unchanged if it had already finished)."""
-        await self._authorize("runs.cancel", run_id)
+        await self.authorize("runs.cancel", run_id)
         run = await self.get(run_id)
         if not run.status.finished:
             await self._audit("run.cancel", run_id)
@@ -623,7 +623,7 @@ class Client(Governed, Versioned, Prompts, Working):
         steps are not executed again; a step that was in flight is attempted again. Returns the ids
         of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
         (and logged)."""
-        await self._authorize("runs.resume")
+        await self.authorize("runs.resume")
         ids = await self._resume(run_ids, limit=limit)
         if ids:
             await self._audit("run.resume", ",".join(ids[:50]), count=len(ids))
@@ -684,7 +684,7 @@ class Client(Governed, Versioned, Prompts, Working):
         The first signal of a name wins: returns False if the run already had one. A parked run is
         woken: this client drives it on if it executes runs, else a worker picks it up."""
         self._check_open()
-        await self._authorize("runs.signal", run_id)
+        await self.authorize("runs.signal", run_id)
         sent = await self._deliver_signal(run_id, name, payload)
         await self._audit("run.signal", run_id, name=name, delivered=sent)
         return sent
@@ -713,7 +713,7 @@ class Client(Governed, Versioned, Prompts, Working):
         (see ``podium.ai.usage``)."""
         from .ai import usage
 
-        await self._authorize("runs.read", run_id or workflow or "")
+        await self.authorize("runs.read", run_id or workflow or "")
         return await usage(self, run_id=run_id, workflow=workflow)
 
     async def fork(self, run_id: str, from_step: str, *, input: Any = _UNSET) -> RunHandle:
@@ -721,7 +721,7 @@ class Client(Governed, Versioned, Prompts, Working):
         it; every other step that finished in the earlier run is reused, not executed again.
         ``input`` replaces the run input (the reused steps keep their earlier results)."""
         self._check_open()
-        await self._authorize("runs.fork", run_id)
+        await self.authorize("runs.fork", run_id)
         parent = await self.get(run_id)
         await self._check_pinned(parent.workflow, parent.version)
         if (parent.workflow, parent.version) not in self._workflows:

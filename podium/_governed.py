@@ -106,7 +106,9 @@ class Governed:
         finally:
             _acting.reset(reset)
 
-    async def _authorize(self, permission: str, target: str = "") -> Principal:
+    async def authorize(self, permission: str, target: str = "") -> Principal:
+        """The acting principal, if it holds ``permission``; otherwise audit the refusal and raise
+        :class:`PermissionDenied`. Every surface checks through here."""
         who = self.principal
         if who.can(permission):
             return who
@@ -122,7 +124,7 @@ class Governed:
 
     async def create_user(self, name: str, roles: list[str], *, service: bool = False) -> User:
         """Create (or update) a user or service account with ``roles``."""
-        await self._authorize("users.manage", f"user:{name}")
+        await self.authorize("users.manage", f"user:{name}")
         known = set(BUILTIN_ROLES) | set(await self._custom_roles())
         unknown = [r for r in roles if r not in known]
         if unknown:
@@ -134,7 +136,7 @@ class Governed:
 
     async def grant(self, name: str, roles: list[str]) -> User:
         """Add ``roles`` to user ``name`` (keeping the roles it has)."""
-        await self._authorize("users.manage", f"user:{name}")
+        await self.authorize("users.manage", f"user:{name}")
         text = await self.store.kv_get(USERS, name)
         if text is None:
             raise NotFound(f"no user {name!r}; create it with 'podium users add {name} --role ROLE'")
@@ -142,7 +144,7 @@ class Governed:
         return await self.create_user(name, sorted(set(user.roles) | set(roles)), service=user.service)
 
     async def disable_user(self, name: str) -> None:
-        await self._authorize("users.manage", f"user:{name}")
+        await self.authorize("users.manage", f"user:{name}")
         text = await self.store.kv_get(USERS, name)
         if text is None:
             raise NotFound(f"no user {name!r}")
@@ -152,12 +154,12 @@ class Governed:
         await self._audit("user.disable", f"user:{name}")
 
     async def users(self) -> list[User]:
-        await self._authorize("users.manage")
+        await self.authorize("users.manage")
         return [User.from_json(k, v) for k, v in (await self.store.kv_list(USERS)).items()]
 
     async def define_role(self, name: str, permissions: list[str]) -> None:
         """Define a custom role as a set of permissions."""
-        await self._authorize("users.manage", f"role:{name}")
+        await self.authorize("users.manage", f"role:{name}")
         if name in BUILTIN_ROLES:
             raise ConfigError(f"{name!r} is a built-in role; choose another name")
         bad = [p for p in permissions if p not in PERMISSIONS]
@@ -172,7 +174,7 @@ class Governed:
         self, user: str, *, name: str = "default", scopes: list[str] | None = None, ttl: float | None = None
     ) -> str:
         """Create an API token for ``user``; returns it (the only time it is shown: only its hash is kept)."""
-        await self._authorize("users.manage", f"user:{user}")
+        await self.authorize("users.manage", f"user:{user}")
         if await self.store.kv_get(USERS, user) is None:
             raise NotFound(f"no user {user!r}; create it first with 'podium users add {user} --role ROLE'")
         if scopes is not None:
@@ -191,7 +193,7 @@ class Governed:
 
     async def revoke_token(self, user: str, name: str) -> int:
         """Revoke ``user``'s tokens called ``name``; returns how many."""
-        await self._authorize("users.manage", f"user:{user}")
+        await self.authorize("users.manage", f"user:{user}")
         n = 0
         for key, text in (await self.store.kv_list(TOKENS)).items():
             rec = TokenRecord.from_json(text)
@@ -229,13 +231,13 @@ class Governed:
 
     async def audit_log(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Audit entries, oldest first."""
-        await self._authorize("audit.read")
+        await self.authorize("audit.read")
         return await self.store.list_audit(after=after, limit=limit)
 
     async def verify_audit(self) -> tuple[int, str | None]:
         """Check the whole audit chain, and every ended run's history against the digest anchored
         in the log when it ended. Returns (entries checked, the first problem or None)."""
-        await self._authorize("audit.read")
+        await self.authorize("audit.read")
         entries: list[AuditEntry] = []
         after = 0
         while True:
@@ -295,7 +297,7 @@ class Governed:
             )
         if mode not in ("pause", "cancel"):
             raise ConfigError(f"kill switch mode must be 'pause' or 'cancel', got {mode!r}")
-        who = await self._authorize("killswitch.use", f"{scope}:{name}")
+        who = await self.authorize("killswitch.use", f"{scope}:{name}")
         value = {"mode": mode, "reason": reason, "by": who.name, "ts": time.time()}
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", json.dumps(value))
         self._switches[f"{scope}:{name}"] = value
@@ -304,7 +306,7 @@ class Governed:
 
     async def clear_switch(self, scope: str, name: str = "*") -> int:
         """Switch back on; paused runs continue. Returns how many parked runs were woken."""
-        await self._authorize("killswitch.use", f"{scope}:{name}")
+        await self.authorize("killswitch.use", f"{scope}:{name}")
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", None)
         self._switches.pop(f"{scope}:{name}", None)
         await self._audit("killswitch.clear", f"{scope}:{name}")
@@ -365,7 +367,7 @@ class Governed:
 
     async def set_policy(self, workflow: str, policy: Policy | None) -> None:
         """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
-        await self._authorize("policies.write", f"workflow:{workflow}")
+        await self.authorize("policies.write", f"workflow:{workflow}")
         await self.store.kv_put(POLICIES, workflow, policy.to_json() if policy else None)
         await self._audit(
             "policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None
@@ -386,7 +388,7 @@ class Governed:
 
     async def approvals(self, *, run_id: str | None = None) -> list[dict[str, Any]]:
         """Open approval requests: runs parked in ``ctx.approval(...)`` without a decision yet."""
-        await self._authorize("approvals.read")
+        await self.authorize("approvals.read")
         runs = (
             [await self.store.get_run(run_id)]
             if run_id
@@ -429,7 +431,7 @@ class Governed:
     ) -> bool:
         """Approve or reject an approval request, optionally with an edited ``payload``. The decision
         is audited and resumes the run. Returns False if the request was already decided."""
-        who = await self._authorize("approvals.decide", run_id)
+        who = await self.authorize("approvals.decide", run_id)
         pending = [a for a in await self.approvals(run_id=run_id) if a["name"] == name]
         if not pending:
             raise NotFound(

@@ -59,7 +59,7 @@ class Prompts:
     async def put_prompt(self, name: str, text: str, *, description: str = "") -> PromptVersion:
         """Store ``text`` as the next version of prompt ``name`` and make it active (the same text
         again changes nothing). Needs ``workflows.deploy``; audited."""
-        await self._authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
         if not name or "@" in name:
             raise ConfigError(f"prompt name {name!r} must be non-empty and must not contain '@'")
         digest = hashlib.sha256(text.encode()).hexdigest()
@@ -86,7 +86,7 @@ class Prompts:
 
     async def prompt(self, name: str, version: str | None = None) -> PromptVersion:
         """A prompt's active version, or ``version``."""
-        await self._authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
         return await self._prompt(name, version)
 
     async def _prompt(self, name: str, version: str | None = None) -> PromptVersion:
@@ -106,7 +106,7 @@ class Prompts:
 
     async def prompt_versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of prompt ``name``, oldest first, with which is active."""
-        await self._authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
         active = await self.store.kv_get(ACTIVE_PROMPT, name)
         return [
             {"version": v.version, "active": v.version == active, "hash": v.hash, "by": v.by, "ts": v.ts,
@@ -116,7 +116,7 @@ class Prompts:
 
     async def prompts(self) -> dict[str, str]:
         """Every prompt's name and active version."""
-        await self._authorize("workflows.read")  # type: ignore[attr-defined]
+        await self.authorize("workflows.read")  # type: ignore[attr-defined]
         return await self.store.kv_list(ACTIVE_PROMPT)
 
     async def _prompt_versions(self, name: str) -> list[PromptVersion]:
@@ -130,7 +130,7 @@ class Prompts:
 
     async def rollback_prompt(self, name: str, *, to: str | None = None) -> str:
         """Make an earlier version of a prompt active (the one before the active one, or ``to``)."""
-        await self._authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
         versions = [v.version for v in await self._prompt_versions(name)]
         if not versions:
             raise NotFound(f"no prompt named {name!r}")

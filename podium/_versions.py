@@ -45,7 +45,7 @@ class Versioned:
         from ._loading import load_workflow
         from ._workflow import Workflow
 
-        await self._authorize("workflows.deploy")  # type: ignore[attr-defined]
+        await self.authorize("workflows.deploy")  # type: ignore[attr-defined]
         if isinstance(source, Workflow):
             return await self._deploy_python(source)
         if not os.path.exists(source) and "\n" not in source and ":" in source and not source.lstrip().startswith(
@@ -149,7 +149,7 @@ class Versioned:
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""
-        await self._authorize("workflows.read", f"workflow:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.read", f"workflow:{name}")  # type: ignore[attr-defined]
         active = await self.store.kv_get(ACTIVE, name)
         out = []
         for key, text in (await self.store.kv_list(META)).items():
@@ -162,7 +162,7 @@ class Versioned:
 
     async def rollback(self, name: str, *, to: str | None = None) -> str:
         """Make an earlier version active again (the one before the active one, or ``to``)."""
-        await self._authorize("workflows.deploy", f"workflow:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.deploy", f"workflow:{name}")  # type: ignore[attr-defined]
         versions = [v["version"] for v in await self.versions(name)]
         if not versions:
             raise NotFound(f"workflow {name!r} has no deployed versions; deploy one with 'podium deploy FILE'")
@@ -177,7 +177,7 @@ class Versioned:
 
     async def diff(self, name: str, a: str, b: str) -> str:
         """A unified diff between two deployed versions' definitions."""
-        await self._authorize("workflows.read", f"workflow:{name}")  # type: ignore[attr-defined]
+        await self.authorize("workflows.read", f"workflow:{name}")  # type: ignore[attr-defined]
         texts = []
         for v in (a, b):
             text = await self.store.kv_get(TEXTS, f"{name}@{v}")

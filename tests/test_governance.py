@@ -103,21 +103,21 @@ async def test_role_by_action_matrix(shared_store):
         actions = {
             "workflows.read": lambda: c.list(limit=1),  # workflows are read through runs here
             "runs.read": lambda: c.get(done.id),
-            "payloads.read": lambda: c._authorize("payloads.read"),
+            "payloads.read": lambda: c.authorize("payloads.read"),
             "runs.start": lambda: c.start(wf, 2),
             "runs.cancel": lambda: c.cancel(done.id),
             "runs.resume": lambda: c.resume([done.id]),
             "runs.fork": lambda: c.fork(done.id, "work"),
-            "runs.signal": lambda: c._authorize("runs.signal"),
+            "runs.signal": lambda: c.authorize("runs.signal"),
             "approvals.read": lambda: c.approvals(),
-            "approvals.decide": lambda: c._authorize("approvals.decide"),
-            "policies.write": lambda: c._authorize("policies.write"),
+            "approvals.decide": lambda: c.authorize("approvals.decide"),
+            "policies.write": lambda: c.authorize("policies.write"),
             "killswitch.use": lambda: c.set_switch("workflow", "nothing-real", reason="matrix"),
             "audit.read": lambda: c.audit_log(limit=1),
             "users.manage": lambda: c.users(),
-            "workflows.deploy": lambda: c._authorize("workflows.deploy"),
-            "memory.read": lambda: c._authorize("memory.read"),
-            "memory.write": lambda: c._authorize("memory.write"),
+            "workflows.deploy": lambda: c.authorize("workflows.deploy"),
+            "memory.read": lambda: c.authorize("memory.read"),
+            "memory.write": lambda: c.authorize("memory.write"),
         }
         await actions[permission]()
 

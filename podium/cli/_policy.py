@@ -187,7 +187,7 @@ def policy() -> None:
 async def policy_list(db: str | None) -> int:
     """Every policy set, by workflow ('*' is the default for all)."""
     async with make_client(db, recover=False) as c:
-        await c._authorize("workflows.read", "policies")
+        await c.authorize("workflows.read", "policies")
         policies = await c.policies()
     if not policies:
         console().print(
@@ -206,7 +206,7 @@ async def policy_list(db: str | None) -> int:
 async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     """The policy in force for WORKFLOW (its own, else the default '*')."""
     async with make_client(db, recover=False) as c:
-        await c._authorize("workflows.read", f"workflow:{workflow}")
+        await c.authorize("workflows.read", f"workflow:{workflow}")
         policies = await c.policies()
     source = workflow if workflow in policies else DEFAULT if DEFAULT in policies else None
     note = (
@@ -350,7 +350,7 @@ async def policy_set(
             f"(an empty policy allows everything; to remove one use: podium policy clear {workflow})"
         )
     async with make_client(db, recover=False) as c:
-        await c._authorize("policies.write", f"workflow:{workflow}")
+        await c.authorize("policies.write", f"workflow:{workflow}")
         current = await c.policies()
         base: dict[str, Any] = {}
         started = None
@@ -388,7 +388,7 @@ async def policy_set(
 async def policy_clear(workflow: str, db: str | None) -> int:
     """Remove the policy of WORKFLOW (it falls back to the default '*', if set)."""
     async with make_client(db, recover=False) as c:
-        await c._authorize("policies.write", f"workflow:{workflow}")
+        await c.authorize("policies.write", f"workflow:{workflow}")
         current = await c.policies()
         if workflow in current:
             await c.set_policy(workflow, None)

@@ -305,7 +305,7 @@ class PodiumTools:
                 raise ToolFailure(error_code(exc), str(exc)) from None
 
     async def _list_workflows(self, args: NoArgs) -> dict[str, Any]:
-        await self.client._authorize("workflows.read")  # the engine's check: refusals are audited
+        await self.client.authorize("workflows.read")  # the engine's check: refusals are audited
         out = []
         for name, versions in self.client.workflows().items():
             wf = self.client.workflow(name)

@@ -26,7 +26,7 @@ async def ingest(
     first (422 if it does not fit any). Runs that cannot start are dead-lettered."""
     app = request.app
     # Check first: a refused start inside the trigger runner would only be dead-lettered.
-    await app.state.client._authorize("runs.start", f"event:{event_type}")
+    await app.state.client.authorize("runs.start", f"event:{event_type}")
     result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, idempotency_key)
     app.state.metrics.inc("podium_events_ingested_total", type=event_type)
     return result
@@ -37,7 +37,7 @@ async def ingest(
 )
 async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     app = request.app
-    await app.state.client._authorize("workflows.read")
+    await app.state.client.authorize("workflows.read")
     t = app.state.triggers
     return {
         "schedules": await t.schedule_states(),
@@ -51,20 +51,20 @@ async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[s
 
 @router.get("/api/deadletters", tags=["events"], summary="Events that could not start their run")
 async def dead_letters(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
-    await request.app.state.client._authorize("runs.read")
+    await request.app.state.client.authorize("runs.read")
     return {"dead_letters": await request.app.state.triggers.dead_letters()}
 
 
 @router.post("/api/deadletters/{letter_id}/replay", tags=["events"], summary="Try a dead letter again")
 async def replay(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
-    await request.app.state.client._authorize("runs.start", f"deadletter:{letter_id}")
+    await request.app.state.client.authorize("runs.start", f"deadletter:{letter_id}")
     result: dict[str, Any] = await request.app.state.triggers.replay(letter_id)
     return result
 
 
 @router.delete("/api/deadletters/{letter_id}", tags=["events"], summary="Drop a dead letter")
 async def discard(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
-    await request.app.state.client._authorize("runs.cancel")
+    await request.app.state.client.authorize("runs.cancel")
     await request.app.state.triggers.discard(letter_id)
     return {"discarded": letter_id}
 
@@ -74,7 +74,7 @@ async def discard(letter_id: str, request: Request, who: Principal = Depends(act
 )
 async def metrics(request: Request, who: Principal = Depends(acting)) -> PlainTextResponse:
     app = request.app
-    await app.state.client._authorize("runs.read")
+    await app.state.client.authorize("runs.read")
     text = await app.state.metrics.render(app.state.triggers)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 

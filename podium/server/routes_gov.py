@@ -29,7 +29,7 @@ async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
 @router.get("/workflows", tags=["workflows"], summary="Registered workflows, latest version of each")
 async def list_workflows(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
-    await client._authorize("workflows.read")
+    await client.authorize("workflows.read")
     versions: dict[str, list[str]] = {}
     for name, version in client._workflows:
         versions.setdefault(name, []).append(version)
@@ -45,7 +45,7 @@ async def get_workflow(
     name: str, request: Request, version: str | None = None, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
-    await client._authorize("workflows.read", f"workflow:{name}")
+    await client.authorize("workflows.read", f"workflow:{name}")
     versions = sorted(v for n, v in client._workflows if n == name)
     return workflow_json(client.workflow(name, version), versions=versions)
 
@@ -61,7 +61,7 @@ async def deploy_workflow(request: Request, who: Principal = Depends(acting)) ->
     from .._errors import ConfigError
 
     client = request.app.state.client
-    await client._authorize("workflows.deploy")
+    await client.authorize("workflows.deploy")
     text = (await request.body()).decode("utf-8", errors="replace")
     if not text.strip():
         raise ConfigError("the request body must be a YAML workflow (Content-Type: application/yaml)")
@@ -138,7 +138,7 @@ class Switch(BaseModel):
 
 @router.get("/switches", tags=["kill switches"], summary="Kill switches that are on")
 async def switches(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
-    await request.app.state.client._authorize("runs.read")
+    await request.app.state.client.authorize("runs.read")
     return {"switches": await request.app.state.client.switches()}
 
 

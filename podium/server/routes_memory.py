@@ -31,7 +31,7 @@ def _memory(request: Request) -> Any:
 
 
 async def _allow(request: Request, permission: str, target: str) -> None:
-    await request.app.state.client._authorize(permission, target)
+    await request.app.state.client.authorize(permission, target)
 
 
 def json_object(text: str | None, name: str) -> dict[str, Any] | None:

@@ -93,7 +93,7 @@ def policy_json(policy: Policy) -> dict[str, Any]:
 @router.get("/policies", summary="Every policy set, by workflow (`*`: the default)")
 async def list_policies(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
-    await client._authorize("workflows.read", "policies")
+    await client.authorize("workflows.read", "policies")
     policies = await client.policies()
     return {"policies": {name: policy_json(p) for name, p in sorted(policies.items())}}
 
@@ -103,7 +103,7 @@ async def get_policy(
     request: Request, workflow: str = WORKFLOW, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
-    await client._authorize("workflows.read", f"workflow:{workflow}")
+    await client.authorize("workflows.read", f"workflow:{workflow}")
     policy = (await client.policies()).get(workflow)
     if policy is None:
         raise ApiError(
@@ -129,7 +129,7 @@ async def put_policy(
 ) -> dict[str, Any]:
     """Fields left out take their defaults (the whole policy is replaced). Needs `policies.write`."""
     client = request.app.state.client
-    await client._authorize("policies.write", f"workflow:{workflow}")
+    await client.authorize("policies.write", f"workflow:{workflow}")
     policy = parse_policy(body, workflow)
     await client.set_policy(workflow, policy)
     return {"workflow": workflow, "policy": policy_json(policy)}
@@ -140,7 +140,7 @@ async def delete_policy(
     request: Request, workflow: str = WORKFLOW, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
-    await client._authorize("policies.write", f"workflow:{workflow}")
+    await client.authorize("policies.write", f"workflow:{workflow}")
     existed = workflow in await client.policies()
     if existed:
         await client.set_policy(workflow, None)

@@ -227,7 +227,7 @@ async def cancel_run(run_id: str, request: Request, who: Principal = Depends(act
 @router.post("/runs/{run_id}/resume", summary="Resume a run no live engine drives")
 async def resume_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
-    await client._authorize("runs.resume", run_id)
+    await client.authorize("runs.resume", run_id)
     await client.get(run_id)
     resumed = await client.resume([run_id])
     return {"resumed": resumed}
