@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import psycopg
 
-from podium._models import Event, RunRecord, RunStatus
+from podium.records import Event, RunRecord, RunStatus
 from podium.storage.postgres import PostgresStore
 
 DEFAULT_URL = os.environ.get("PODIUM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

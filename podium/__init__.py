@@ -9,16 +9,27 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._client import Client, RunHandle
-    from ._context import StepContext
-    from ._errors import (
+    from .engine.client import Client, RunHandle
+    from .engine.context import StepContext
+    from .engine.history import RunHistory
+    from .engine.loading import load_workflow
+    from .engine.prompts import PromptVersion
+    from .engine.workflow import Escalate, Loop, Workflow
+    from .errors import (
+        AuthError,
         ConfigError,
+        ControlSignal,
         DefinitionError,
+        ExecutionError,
         InputValidationError,
+        KillSwitchActive,
         LeaseLost,
         NonRetryableError,
         NotFound,
+        OutputBlocked,
+        PermissionDenied,
         PodiumError,
+        PolicyViolation,
         RunCancelled,
         RunFailed,
         SerializationError,
@@ -26,38 +37,40 @@ if TYPE_CHECKING:
         StepTimeout,
         StoreError,
     )
-    from ._history import RunHistory
-    from ._loading import load_workflow
-    from ._models import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
-    from ._policy import Policy, PolicyViolation
-    from ._prompts import PromptVersion
-    from ._workflow import Escalate, Loop, Workflow
+    from .governance.policy import Policy
+    from .records import Event, EventType, RetryPolicy, RunRecord, RunStatus, StepStatus, StepView
     from .storage import Store, open_store
 
 # Names are imported on first use (PEP 562), so that `podium --help` and `import podium` stay fast.
 _LAZY = {
-    "Client": "._client",
-    "RunHandle": "._client",
-    "load_workflow": "._loading",
-    "StepContext": "._context",
-    "RunHistory": "._history",
-    "Loop": "._workflow",
-    "Escalate": "._workflow",
-    "Policy": "._policy",
-    "PolicyViolation": "._policy",
-    "PromptVersion": "._prompts",
-    "Workflow": "._workflow",
+    "Client": ".engine.client",
+    "RunHandle": ".engine.client",
+    "load_workflow": ".engine.loading",
+    "StepContext": ".engine.context",
+    "RunHistory": ".engine.history",
+    "Loop": ".engine.workflow",
+    "Escalate": ".engine.workflow",
+    "Policy": ".governance.policy",
+    "PromptVersion": ".engine.prompts",
+    "Workflow": ".engine.workflow",
     "Store": ".storage",
     "open_store": ".storage",
     **dict.fromkeys(
         (
+            "AuthError",
             "ConfigError",
+            "ControlSignal",
             "DefinitionError",
+            "ExecutionError",
             "InputValidationError",
+            "KillSwitchActive",
             "LeaseLost",
             "NonRetryableError",
             "NotFound",
+            "OutputBlocked",
+            "PermissionDenied",
             "PodiumError",
+            "PolicyViolation",
             "RunCancelled",
             "RunFailed",
             "SerializationError",
@@ -65,10 +78,10 @@ _LAZY = {
             "StepTimeout",
             "StoreError",
         ),
-        "._errors",
+        ".errors",
     ),
     **dict.fromkeys(
-        ("Event", "EventType", "RetryPolicy", "RunRecord", "RunStatus", "StepStatus", "StepView"), "._models"
+        ("Event", "EventType", "RetryPolicy", "RunRecord", "RunStatus", "StepStatus", "StepView"), ".records"
     ),
 }
 
@@ -87,17 +100,23 @@ def __getattr__(name: str) -> Any:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthError",
     "Client",
     "ConfigError",
+    "ControlSignal",
     "DefinitionError",
     "Escalate",
     "Event",
     "EventType",
+    "ExecutionError",
     "InputValidationError",
+    "KillSwitchActive",
     "LeaseLost",
     "Loop",
     "NonRetryableError",
     "NotFound",
+    "OutputBlocked",
+    "PermissionDenied",
     "PodiumError",
     "Policy",
     "PolicyViolation",
@@ -133,7 +152,7 @@ def run(
     Uses an in-memory store unless ``store`` says otherwise (``"sqlite:///podium.db"``).
     """
 
-    from ._client import Client
+    from .engine.client import Client
 
     async def main() -> Any:
         async with Client(store, **client_options) as client:

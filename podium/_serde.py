@@ -32,7 +32,7 @@ import json
 import uuid
 from typing import Any
 
-from ._errors import SerializationError
+from .errors import SerializationError
 
 FORMAT_VERSION = 1
 _TAG = "$podium"

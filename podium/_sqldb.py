@@ -19,7 +19,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from ._errors import ConfigError, StoreError
+from .errors import ConfigError, StoreError
 
 #: Dialect-specific type names used in migrations.
 TYPES = {

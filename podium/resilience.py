@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import ConfigError
+from .errors import ConfigError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]

@@ -10,8 +10,8 @@ import sqlite3
 import pytest
 
 from podium import Client, RunStatus, StepContext, Workflow, open_store
-from podium._errors import AuthError, KillSwitchActive, PermissionDenied
-from podium._governance import BUILTIN_ROLES, PERMISSIONS
+from podium.errors import AuthError, KillSwitchActive, PermissionDenied
+from podium.governance.identity import BUILTIN_ROLES, PERMISSIONS
 
 
 @pytest.fixture
@@ -365,7 +365,7 @@ async def test_audit_verify_accepts_recorded_redaction_and_pruning(tmp_path):
 
 
 async def test_trusted_service_principal_and_start_events(shared_store):
-    from podium._governance import Principal
+    from podium.governance.identity import Principal
 
     token = await _admin_token(shared_store)
     del token

@@ -179,7 +179,7 @@ async def test_forget_redacts_run_payloads(client):
     assert await mem.recall("customer:42") == []
     assert [e.reason for e in await mem.erasures()] == ["ticket 12"]
     if hasattr(client.store, "list_audit"):  # governance's audit log anchors the new history digest
-        from podium._audit import run_digest
+        from podium.governance.audit import run_digest
 
         redactions = [e for e in await client.store.list_audit() if e.action == "run.redact"]
         assert [e.target for e in redactions] == [run.id]

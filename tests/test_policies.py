@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from podium import Client, RunFailed, RunStatus, StepContext, Workflow, ai
-from podium._policy import Policy
+from podium.governance.policy import Policy
 from podium.models import Response, ToolCall, Usage
 from podium.models.testing import ScriptedModel
 from podium.tools import tool
@@ -103,7 +103,7 @@ async def test_run_budget_stops_or_asks(store_url):
 
 async def test_policy_needs_permission(store_url):
     from podium import open_store
-    from podium._errors import PermissionDenied
+    from podium.errors import PermissionDenied
 
     store = open_store(store_url) if store_url.startswith("memory") else store_url
     async with Client(store) as c:

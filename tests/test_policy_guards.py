@@ -10,8 +10,8 @@ import json
 import pytest
 
 from podium import Client, RetryPolicy, RunFailed, RunStatus, StepContext, Workflow, ai
-from podium._errors import ConfigError
-from podium._policy import Policy
+from podium.errors import ConfigError
+from podium.governance.policy import Policy
 from podium.models import Response, ToolCall, Usage
 from podium.models.testing import ScriptedModel
 from podium.tools import tool
@@ -155,7 +155,7 @@ async def test_daily_budget_is_shared_by_every_client_of_the_store(store_url):
     store = open_store(store_url) if store_url.startswith("memory") else store_url
     async with Client(store) as a, Client(store) as b:
         await a.set_policy("per-customer", Policy(max_daily_cost=1.0))
-        await b._refresh_policies()
+        await b.governance.refresh()
         assert await a.run(wf, {}) == "ok"
         assert await b.run(wf, {}) == "ok"
         assert await a.run(wf, {}) == "ok"  # $1.20 spent now

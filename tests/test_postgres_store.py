@@ -18,7 +18,7 @@ pytestmark = pytest.mark.postgres
 psycopg = pytest.importorskip("psycopg")
 
 from podium import ConfigError, LeaseLost, NotFound, RunStatus, StoreError, open_store  # noqa: E402
-from podium._models import Event, RunRecord  # noqa: E402
+from podium.records import Event, RunRecord  # noqa: E402
 
 
 def _store_module():

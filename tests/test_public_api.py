@@ -12,17 +12,23 @@ import podium
 PKG = Path(podium.__file__).parent
 
 PUBLIC = [
+    "AuthError",
     "Client",
     "ConfigError",
+    "ControlSignal",
     "DefinitionError",
     "Escalate",
     "Event",
     "EventType",
+    "ExecutionError",
     "InputValidationError",
+    "KillSwitchActive",
     "LeaseLost",
     "Loop",
     "NonRetryableError",
     "NotFound",
+    "OutputBlocked",
+    "PermissionDenied",
     "PodiumError",
     "Policy",
     "PolicyViolation",
@@ -72,7 +78,7 @@ def _imports(path: Path) -> set[str]:
     return found
 
 
-ENGINE = {"podium._executor", "podium._client", "podium._context"}
+ENGINE = {"podium.engine.executor", "podium.engine.client", "podium.engine.context"}
 SURFACES = ("podium.cli",)
 
 
@@ -82,8 +88,8 @@ def test_layers_point_one_way():
         module = ".".join(path.relative_to(PKG.parent).with_suffix("").parts)
         deps = _imports(path)
         if module.startswith("podium.storage") or module in {
-            "podium._models",
-            "podium._errors",
+            "podium.records",
+            "podium.errors",
             "podium._serde",
         }:
             assert not deps & ENGINE, f"{module} imports the engine: {deps & ENGINE}"

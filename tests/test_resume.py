@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from podium import Client, RunStatus, StepStatus, Workflow, open_store
-from podium._client import _owner_alive
+from podium.engine.worker import owner_alive as _owner_alive
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ async def test_engine_start_recovers_runs_of_a_dead_owner(shared_store):
     while "second" not in calls:
         await asyncio.sleep(0.01)
     # Simulate a crash: the process is gone but its lease is still in the store.
-    for _, task in list(c1._driving.values()):
+    for task in c1.driving.tasks():
         task.cancel()
     await asyncio.sleep(0.01)
     store = c1.store

@@ -58,7 +58,10 @@ async def test_wait_parks_the_run_and_a_signal_resumes_it_in_a_new_engine(shared
         await _until(parked)
         run = await c1.get(handle.id)
         assert run.owner is None and run.wake_at == pytest.approx(time.time() + 3600, abs=30)
-        assert not c1._driving  # no task, no thread, no lease held while waiting
+        async def let_go():
+            return not c1.driving
+
+        await _until(let_go)  # no task, no thread, no lease held while waiting
     # a different engine (a restart) delivers the decision
     async with Client(shared_store, workflows=[wf]) as c2:
         assert await c2.signal(handle.id, "approval", {"ok": True, "by": "maria"})

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from podium import LeaseLost, NotFound, RunStatus, open_store
-from podium._models import Event, RunRecord
+from podium.records import Event, RunRecord
 
 
 def _run(
@@ -303,7 +303,7 @@ async def test_fair_between_tenants(store):
 
 
 async def test_audit_chain_is_linear_and_ordered(store):
-    from podium._audit import AuditEntry, verify
+    from podium.governance.audit import AuditEntry, verify
 
     for i in range(5):
         await store.append_audit(
@@ -320,7 +320,7 @@ async def test_audit_chain_is_linear_and_ordered(store):
 async def test_concurrent_audit_appends_keep_one_chain(store_url):
     import asyncio
 
-    from podium._audit import AuditEntry, verify
+    from podium.governance.audit import AuditEntry, verify
 
     stores = (
         [open_store(store_url) for _ in range(3)]

@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from podium._errors import ConfigError
 from podium._sqldb import open_database
+from podium.errors import ConfigError
 from podium.vectors import ExactVectorIndex, open_index
 
 

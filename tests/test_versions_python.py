@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from podium import Client, RunStatus, open_store
-from podium._errors import ConfigError, DefinitionError, NotFound
+from podium.errors import ConfigError, DefinitionError, NotFound
 
 FLOW = '''
 from podium import StepContext, Workflow
@@ -65,7 +65,7 @@ async def test_python_workflow_versions_pin_runs_to_their_code(store_url, tmp_pa
     ref = write_flow(flow, 'return "refund in full"  # changed policy')
     async with Client(store, poll_interval=0.02) as c:
         with pytest.raises(DefinitionError, match="its code changed since that version was deployed"):
-            await c._load_deployed("refunds", "1")
+            await c.deployments.load_deployed("refunds", "1")
         wf2 = await c.deploy(ref)
         assert wf2.version == "1.2"  # same declared version, other code: a new version
         diff = await c.diff("refunds", "1", "1.2")

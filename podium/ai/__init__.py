@@ -13,7 +13,7 @@ resumed step never repeats a finished call. Pass ``None`` instead of a context t
 
 from __future__ import annotations
 
-from ._accounting import CallUsage, UsageReport, format_usage, usage, usage_of
+from ..engine.usage import CallUsage, UsageReport, format_usage, usage, usage_of
 from ._agent import Agent, AgentResult, AgentTurn
 from ._classify import classify
 from ._durable import durable

@@ -15,7 +15,7 @@ from ._structured import OutputType
 from ._tools import TOOL_RETRY, live_tool
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
 
 FINAL = "final_result"
 
@@ -100,10 +100,10 @@ class Agent:
         messages.append(Message.user(input if isinstance(input, str) else json.dumps(input, default=str)))
         usage = ZERO_USAGE
         results: list[ToolResult] = []
-        from .._policy import check_agent
+        from ..governance.enforcement import check_agent
 
         for i in range(self.max_iterations):
-            if ctx is None or not ctx._replaying(f"{self.name}.model"):
+            if ctx is None or not ctx.replaying(f"{self.name}.model"):
                 await check_agent(ctx, self.name)
             budget = self.max_tokens_per_call
             if self.max_tokens is not None:
@@ -172,11 +172,12 @@ class Agent:
             known = ", ".join(sorted(tools)) or "none"
             error = f"there is no tool named {call.name!r}; tools: {known}"
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=error), _NOTHING
-        from .._policy import PolicyViolation, check_tool
+        from ..governance.enforcement import check_tool
+        from ..governance.policy import PolicyViolation
 
         arguments = dict(call.arguments)
         try:
-            if ctx is not None and not ctx._replaying(f"{self.name}.{call.name}"):  # checked when it ran
+            if ctx is not None and not ctx.replaying(f"{self.name}.{call.name}"):  # checked when it ran
                 arguments = await check_tool(ctx, call.name, arguments, agent=self.name, call=f"{self.name}.{call.name}")
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING

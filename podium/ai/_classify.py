@@ -9,7 +9,7 @@ from ..classifiers.llm import LLMClassifier
 from ._durable import durable
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
 
 
 async def _classify(classifier: Classifier, text: str) -> Classification:

@@ -9,18 +9,19 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from .._policy import PolicyViolation, account, audit, charge, policy_of
+from ..governance.enforcement import account, audit, charge, policy_of
+from ..governance.policy import PolicyViolation
 from ..models import Model, Request, Response
 
 if TYPE_CHECKING:
-    from .._context import StepContext
-    from .._policy import Policy
+    from ..engine.context import StepContext
+    from ..governance.policy import Policy
 
 
 def _redact_answer(text: str) -> str:
     """Redact an answer; a JSON answer (structured output) has only its string values redacted, so
     numbers such as ids stay numbers and it still parses."""
-    from ..guardrails import redact, redact_json
+    from ..governance.pii import redact, redact_json
 
     stripped = text.strip()
     if stripped[:1] in ("{", "["):
@@ -42,7 +43,7 @@ async def prepare(ctx: StepContext | None, request: Request, providers: list[str
     policy = policy_of(ctx)
     if policy is None:
         return request
-    from ..guardrails import contains_pii, redact
+    from ..governance.pii import contains_pii, redact
 
     if "prompts" in policy.redact:
         messages = tuple(
@@ -105,7 +106,7 @@ async def check(ctx: StepContext | None, response: Response, *, name: str) -> Re
 
 
 async def _judge(ctx: StepContext, policy: Policy, text: str) -> list[dict[str, str]]:
-    from ..validators import check_output, validators_for
+    from ..governance.validators import check_output, validators_for
 
     problems = await check_output(text, validators_for(policy))
     if problems:
@@ -116,14 +117,14 @@ async def _judge(ctx: StepContext, policy: Policy, text: str) -> list[dict[str, 
 async def _violation(
     ctx: StepContext, policy: Policy, response: Response, problems: list[dict[str, str]], name: str
 ) -> Response:
-    from ..validators import OutputBlocked
+    from ..governance.validators import OutputBlocked
 
     what = "; ".join(p["problem"] for p in problems)
     if policy.on_violation == "approval":
         decision = await ctx.approval(
             {"answer": response.text, "problems": problems},
             title=f"a model answer in step {ctx.step_id!r} failed its checks ({what}): pass it?",
-            name=f"approval:output:{ctx.step_id}:{ctx.iteration}:{ctx.index}/{name}:{ctx._calls.get(name + '.check', 0)}",
+            name=f"approval:output:{ctx.step_id}:{ctx.iteration}:{ctx.index}/{name}:{ctx.call_count(name + '.check')}",
         )
         if decision.get("approved"):
             edited = decision.get("payload")

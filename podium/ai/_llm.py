@@ -11,7 +11,7 @@ from ._durable import durable
 from ._structured import OutputType
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
     from ..tools import Tool
 
 
@@ -32,12 +32,12 @@ async def complete(
     first; prompts are redacted (or kept off remote models) as it says; the live call is audited
     (model, prompt hash, tokens, cost) and charged to the day's and the entity's budgets; the answer
     is redacted and validated before the step sees it."""
-    from .._policy import check_model
+    from ..governance.enforcement import check_model
     from . import _guard
 
     # A call that replays its logged answer was checked (and charged) when it ran: checking it
     # again against budgets spent since, or a switch set since, would fail a resumed run.
-    if ctx is None or not ctx._replaying(name):
+    if ctx is None or not ctx.replaying(name):
         members = getattr(model, "models", None) or [model]
         providers = [str(getattr(m, "provider", "")) for m in members]
         await check_model(ctx, providers, agent=agent)

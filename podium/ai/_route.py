@@ -9,14 +9,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._workflow import Workflow
 from ..classifiers import Classification, Classifier, LLMClassifier
+from ..engine.workflow import Workflow
 from ..models import Model
 from ._agent import Agent
 from ._durable import durable
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
 
 Specialist = Agent | Workflow | Callable[..., Any]
 
@@ -123,7 +123,7 @@ class Router:
         return await durable(ctx, self._decide_audited(ctx, known), text, name=self.name)
 
     def _decide_audited(self, ctx: StepContext | None, known: Classification | None = None) -> Any:
-        from .._policy import audit
+        from ..governance.enforcement import audit
 
         async def decide(text: str) -> RouteDecision:
             d = await self._decide(text, known)

@@ -8,14 +8,14 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
-from .._errors import SerializationError
+from ..errors import SerializationError
 from ..models import ToolError
 from ..resilience import Backoff, retry_call
 from ..tools import Tool, ToolResult, as_tool
 from ._durable import durable
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
 
 TOOL_RETRY = Backoff(max_attempts=3, initial=0.5)
 
@@ -59,7 +59,7 @@ async def run_tool(
 
 def live_tool(ctx: StepContext | None) -> Any:
     """:func:`run_tool` as a durable call runs it: each real call (not a replay) is audited."""
-    from .._policy import audit
+    from ..governance.enforcement import audit
 
     async def tool_call(
         tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY
@@ -94,12 +94,12 @@ async def call_tool(
     Transient failures (``ToolError(retryable=True)``, timeouts) are retried with backoff; a final
     failure raises :class:`~podium.models.ToolError`.
     """
-    from .._policy import check_tool
+    from ..governance.enforcement import check_tool
 
     t = as_tool(tool)
     label = name or f"tool.{t.name}"
     args = dict(arguments or {})
-    if ctx is not None and not ctx._replaying(label):  # a replayed call was checked when it ran
+    if ctx is not None and not ctx.replaying(label):  # a replayed call was checked when it ran
         args = await check_tool(ctx, t.name, args, call=label)
     result = await durable(ctx, live_tool(ctx), t, args, "", retry, name=label)
     if not result.ok:

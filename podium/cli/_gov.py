@@ -221,7 +221,6 @@ async def approvals(db: str | None) -> int:
 async def _decide(
     run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None
 ) -> int:
-    import asyncio
 
     async with make_client(db, recover=False) as c:
         if name is None:
@@ -234,9 +233,7 @@ async def _decide(
             name = pending[0]["name"]
         payload = parse_input(payload_text) if payload_text else None
         await c.decide(run_id, name, approve=approve, comment=comment, payload=payload)
-        entry = c._driving.get(run_id)
-        if entry is not None:  # this process drives the run on until it finishes or parks again
-            await asyncio.shield(entry[0].finished)
+        await c.driving.settled(run_id)  # this process drives the run on until it finishes or parks
         run = await c.get(run_id)
     verb = "approved" if approve else "rejected"
     console().print(f"{verb} {name} of run {run_id}; the run is now {run.status.value}", highlight=False)

@@ -51,7 +51,7 @@ def mcp_command(
     try:
         from podium.server import mcp as server_mcp
 
-        server_mcp._sdk()
+        server_mcp.sdk()
     except Exception as exc:
         fail(f"{exc}")
         return

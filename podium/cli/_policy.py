@@ -14,7 +14,7 @@ from ._app import EXIT_OK, cli, console, db_option, fail, make_client, run_async
 
 DEFAULT = "*"
 
-# What each kind of field (by its annotation in podium._policy.Policy) must hold, with an example.
+# What each kind of field (by its annotation in podium.governance.policy.Policy) must hold, with an example.
 _KINDS: dict[str, tuple[str, str]] = {
     "list[str] | None": ("a list of strings (or null for 'any')", "[a, b]"),
     "list[str]": ("a list of strings", "[a, b]"),
@@ -40,7 +40,7 @@ _EXAMPLES = {
 
 
 def _fields() -> dict[str, dataclasses.Field[Any]]:
-    from podium._policy import Policy
+    from podium.governance.policy import Policy
 
     return {f.name: f for f in dataclasses.fields(Policy)}
 
@@ -91,8 +91,8 @@ def _range_problems(data: dict[str, Any]) -> list[str]:
 
 def _build(data: dict[str, Any], source: str) -> Any:
     """A Policy from ``data``; any problem ends the command with one line naming ``source``."""
-    from podium._errors import ConfigError
-    from podium._policy import Policy
+    from podium.errors import ConfigError
+    from podium.governance.policy import Policy
 
     known = _fields()
     if set(data) - set(known):
@@ -160,7 +160,7 @@ def _plain(policy: Any) -> dict[str, Any]:
 
 def _summary(policy: Any) -> str:
     """The fields that differ from their defaults, compactly (``-`` if none)."""
-    from podium._policy import Policy
+    from podium.governance.policy import Policy
 
     defaults = _plain(Policy())
     parts = []
@@ -223,7 +223,7 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
         console().print(note, highlight=False, markup=False)
     if source is None:
         return EXIT_OK
-    from podium._policy import Policy
+    from podium.governance.policy import Policy
 
     defaults = _plain(Policy())
     width = max(len(n) for n in defaults)

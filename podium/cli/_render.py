@@ -8,8 +8,8 @@ import json
 import time
 from typing import Any
 
-from podium._history import RunHistory
-from podium._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from podium.engine.history import RunHistory
+from podium.records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
 
 STATUS_STYLE = {
     "completed": "green",

@@ -33,9 +33,8 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         run = await client.get(run_id)
         if run.status.finished:
             break
-        entry = client._driving.get(run_id)
-        if entry is not None:
-            await asyncio.shield(entry[0].finished)
+        if run_id in client.driving:
+            await client.driving.settled(run_id)
             continue
         if run.status is RunStatus.WAITING or run.owner is None:
             return _parked(client, run)

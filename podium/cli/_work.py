@@ -97,7 +97,7 @@ async def worker(
     try:
         await client.work(stop, concurrency=concurrency)
         out.print(
-            f"stopping: letting {len(client._driving)} running run(s) finish (up to {grace:.0f} s)",
+            f"stopping: letting {len(client.driving)} running run(s) finish (up to {grace:.0f} s)",
             highlight=False,
         )
         try:
@@ -135,7 +135,6 @@ def _worker_log(out: Any) -> Any:
 @run_async
 async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str | None) -> int:
     """Send signal NAME to a run waiting in ctx.wait_for(NAME), and drive the run on."""
-    import asyncio
 
     payload = parse_input(payload_text)
     async with make_client(db, recover=False) as client:
@@ -146,9 +145,7 @@ async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str |
             )
             return EXIT_OK
         console().print(f"sent {name!r} to run {run_id}", highlight=False)
-        entry = client._driving.get(run_id)
-        if entry is not None:  # this process drives it on until it finishes or parks again
-            await asyncio.shield(entry[0].finished)
+        await client.driving.settled(run_id)  # this process drives it on until it finishes or parks
         run = await client.get(run_id)
         console().print(f"run {run_id}: {run.status.value}", highlight=False)
     return EXIT_OK

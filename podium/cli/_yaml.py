@@ -146,7 +146,7 @@ def graph(workflow: str, fmt: str | None, output: str | None) -> None:
     Steps in one layer can run at the same time. Mermaid output written to a .md file is fenced,
     ready to paste in documentation. SVG and PNG need Graphviz's 'dot' program.
     """
-    from podium import _graph
+    from podium.engine import graph as _graph
 
     ext = os.path.splitext(output)[1].lower() if output else ""
     fmt = fmt or _FORMATS.get(ext, "text")

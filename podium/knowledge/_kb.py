@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import ConfigError
 from ..embeddings import Embedder
+from ..errors import ConfigError
 from ..memory import Memory
 from ..vectors import matches
 from ._chunking import chunk_text

@@ -13,7 +13,7 @@ from ..memory._steps import store_of
 from ._kb import KnowledgeBase, format_context
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
 
 _BASES: weakref.WeakKeyDictionary[Memory, dict[str, KnowledgeBase]] = weakref.WeakKeyDictionary()
 

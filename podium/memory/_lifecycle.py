@@ -149,7 +149,7 @@ async def _audit_redactions(store: Any, run_ids: Sequence[str]) -> None:
     so the log says the history was changed on purpose, and by what."""
     if store is None or not run_ids or not hasattr(store, "append_audit"):
         return
-    from .._audit import AuditEntry, run_digest
+    from ..governance.audit import AuditEntry, run_digest
 
     for run_id in run_ids:
         digest = run_digest(await store.load_events(run_id))
@@ -256,7 +256,7 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
         part = ids[i : i + 500]
         await db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
     if store is not None and ids and hasattr(store, "append_audit"):
-        from .._audit import AuditEntry
+        from ..governance.audit import AuditEntry
 
         for rid in ids:  # deleting history on purpose is recorded, so audit verify expects it
             await store.append_audit(

@@ -15,7 +15,7 @@ from .. import _serde
 from ._steps import memory_for, store_of
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
     from ._memory import Memory
 
 _MISSING: Any = object()

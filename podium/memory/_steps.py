@@ -18,7 +18,7 @@ from ._memory import Memory
 from ._models import Entity, Erasure, MemoryItem, Reached, Relation
 
 if TYPE_CHECKING:
-    from .._context import StepContext
+    from ..engine.context import StepContext
     from ..storage import Store
 
 _ATTACHED: weakref.WeakKeyDictionary[Any, Memory] = weakref.WeakKeyDictionary()
@@ -26,8 +26,7 @@ _ATTACHED: weakref.WeakKeyDictionary[Any, Memory] = weakref.WeakKeyDictionary()
 
 def store_of(ctx: StepContext) -> Store:
     """The run store a step's run lives in."""
-    executor = getattr(ctx, "_executor", None)
-    store = getattr(executor, "store", None)
+    store = getattr(ctx, "store", None)
     if store is None:
         raise RuntimeError("podium.memory needs a step context from a running workflow (ctx)")
     return store

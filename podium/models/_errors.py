@@ -1,6 +1,6 @@
 """Errors of the model and tool layer.
 
-They extend Podium's tree (see ``podium._errors``) and carry their retry intent, so that a step's
+They extend Podium's tree (see ``podium.errors``) and carry their retry intent, so that a step's
 :class:`~podium.RetryPolicy`, the :class:`~podium.models.Gateway` and fallback chains all read it the
 same way::
 
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import PodiumError
+from ..errors import ExecutionError
 
 
-class ModelError(PodiumError):
+class ModelError(ExecutionError):
     """A model or tool call did not give a usable answer.
 
     ``retryable`` tells retry loops whether trying again may help; ``non_retryable`` is its

@@ -249,7 +249,7 @@ class Gateway:
 
     def model(self, spec: str | Sequence[str] | Model | None = None) -> Model:
         """A ready model for ``spec`` (default: :func:`default_model_spec`), with its fallbacks."""
-        from . import default_model_spec, get_model
+        from ._factory import default_model_spec, get_model
 
         if isinstance(spec, Model):
             return self.guard(spec)

@@ -6,9 +6,9 @@ import dataclasses
 import json
 from typing import Any
 
-from .._history import fold
-from .._models import Event, EventType, RunRecord
-from .._workflow import Workflow
+from ..engine.history import fold
+from ..engine.workflow import Workflow
+from ..records import Event, EventType, RunRecord
 
 #: The largest integer a store's integer columns hold (SQLite INTEGER, PostgreSQL BIGINT): bounds
 #: sequence-number parameters, so a huge one is a 422, not an overflow in the driver.

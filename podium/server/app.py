@@ -66,7 +66,8 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from .._client import Client, load_workflow
+        from ..engine.client import Client
+        from ..engine.loading import load_workflow
         from ..telemetry import start_telemetry
         from .mcp import sessions as mcp_sessions
         from .triggers import Triggers
@@ -137,18 +138,16 @@ async def _load_deployed(client: Any, settings: Settings) -> None:
     """Serve the active version of every deployed workflow, and label the workflows given on the
     command line with the deployed version they are (a definition that changed without a deploy is
     not served: runs must never be recorded as a version they are not)."""
-    from .._versions import ACTIVE
+    from ..engine.versions import ACTIVE
 
     for name in sorted(await client.store.kv_list(ACTIVE)):
         try:
-            await client._load_deployed(name)
+            await client.deployments.load_deployed(name)
         except Exception as exc:
             log.error("deployed workflow %s no longer loads: %s", name, exc)
-    for key, wf in list(client._workflows.items()):
+    for wf in client.registry:
         try:
-            await client._resolve_version(wf)
+            await client.deployments.resolve(wf)
         except Exception as exc:
-            log.error("not serving %s: %s", key[0], exc)
-            del client._workflows[key]
-            if client._latest.get(wf.name) is wf:
-                del client._latest[wf.name]
+            log.error("not serving %s: %s", wf.name, exc)
+            client.registry.remove(wf)

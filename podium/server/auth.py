@@ -12,9 +12,9 @@ from typing import Any
 
 from starlette.requests import Request
 
-from .._errors import AuthError
-from .._governance import Principal
-from .._governed import USERS
+from ..errors import AuthError
+from ..governance.identity import Principal
+from ..governance.service import USERS
 
 
 async def principal_for(client: Any, authorization: str | None, query_token: str | None = None) -> Principal:

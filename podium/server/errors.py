@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .._errors import (
+from ..errors import (
     AuthError,
     ConfigError,
     DefinitionError,
@@ -33,9 +33,9 @@ ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
     (NotFound, 404, "not_found"),
     (KillSwitchActive, 409, "kill_switch_active"),
     (InputValidationError, 422, "invalid_input"),
+    (ConfigError, 400, "bad_request"),
     (DefinitionError, 422, "invalid_workflow"),
     (SerializationError, 422, "not_serializable"),
-    (ConfigError, 400, "bad_request"),
     (RunFailed, 409, "run_failed"),
     (StoreError, 503, "store_unavailable"),
     (ModelNotAvailable, 503, "model_unavailable"),

@@ -25,8 +25,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import PodiumError, __version__
-from .._errors import AuthError
-from .._governance import Principal
+from ..errors import AuthError
+from ..governance.identity import Principal
 from .auth import principal_for
 from .errors import body
 from .mcp_tools import PodiumTools, ToolFailure
@@ -43,7 +43,7 @@ INSTRUCTIONS = (
 )
 
 
-def _sdk() -> Any:
+def sdk() -> Any:
     try:
         import mcp.server.lowlevel
         import mcp.server.stdio
@@ -62,7 +62,7 @@ class PodiumMCP:
     """
 
     def __init__(self, client: Any, *, principal: Principal | None = None) -> None:
-        mcp = _sdk()
+        mcp = sdk()
         self.client = client
         self.principal = principal
         self.tools = PodiumTools(client)
@@ -129,7 +129,7 @@ class PodiumMCP:
 
     async def run_stdio(self) -> None:
         """Serve one MCP client over this process's stdin and stdout until it disconnects."""
-        mcp = _sdk()
+        mcp = sdk()
         async with mcp.server.stdio.stdio_server() as (read, write):
             await self.server.run(read, write, self.server.create_initialization_options())
 
@@ -138,7 +138,7 @@ class PodiumMCP:
 
         With a loopback ``host``, requests must name a loopback Host and Origin (DNS rebinding
         protection, as the SDK does for local servers)."""
-        mcp = _sdk()
+        mcp = sdk()
         security = None
         if host in LOOPBACK:
             security = mcp.server.transport_security.TransportSecuritySettings(

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import ConfigError, NotFound, PodiumError, RunStatus
-from .._governance import Principal
+from ..governance.identity import Principal
 from ._views import payload, plain, steps_json
 from .errors import ERROR_CODES
 from .routes_runs import idempotent_run_id

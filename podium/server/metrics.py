@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from .._models import Event, RunStatus
+from ..records import Event, RunStatus
 
 log = logging.getLogger("podium.metrics")
 
@@ -88,8 +88,8 @@ class Metrics:
     def _on_event(self, ev: Event) -> None:
         wf = self._workflow.get(ev.run_id)
         if wf is None and self.client is not None:
-            entry = self.client._driving.get(ev.run_id)
-            wf = entry[0].wf.name if entry else "?"
+            ex = self.client.driving.get(ev.run_id)
+            wf = ex.wf.name if ex is not None else "?"
             self._workflow[ev.run_id] = wf
         wf = wf or "?"
         t = ev.type
@@ -98,8 +98,8 @@ class Metrics:
         elif t in ("run_completed", "run_failed", "run_cancelled"):
             status = t.removeprefix("run_")
             self.inc("podium_runs_total", workflow=wf, status=status)
-            entry = self.client._driving.get(ev.run_id) if self.client is not None else None
-            started = entry[0].run.started_at or entry[0].run.created_at if entry else None
+            ex = self.client.driving.get(ev.run_id) if self.client is not None else None
+            started = ex.run.started_at or ex.run.created_at if ex is not None else None
             if started:
                 self.observe("podium_run_duration_seconds", max(0.0, ev.ts - started), workflow=wf)
             self._workflow.pop(ev.run_id, None)
@@ -129,7 +129,7 @@ class Metrics:
 
     async def _usage(self, run_id: str, wf: str) -> None:
         """Tokens and cost of a finished run, read from its logged model calls."""
-        from .._history import RunHistory, fold
+        from ..engine.history import RunHistory, fold
 
         try:
             events = await self.client.store.load_events(run_id)
@@ -190,7 +190,7 @@ class Metrics:
             lines += [
                 "# HELP podium_runs_driving Runs this process drives now.",
                 "# TYPE podium_runs_driving gauge",
-                f"podium_runs_driving {len(self.client._driving)}",
+                f"podium_runs_driving {len(self.client.driving)}",
             ]
             if triggers is not None:
                 dead = len(await store.kv_list("deadletters"))

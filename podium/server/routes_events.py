@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import PlainTextResponse
 
-from .._governance import Principal
+from ..governance.identity import Principal
 from .auth import acting
 
 router = APIRouter()

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
-from .._governance import Principal
+from ..governance.identity import Principal
 from ._views import MAX_SEQ, workflow_json
 from .auth import acting
 
@@ -30,9 +30,7 @@ async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
 async def list_workflows(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
     await client.authorize("workflows.read")
-    versions: dict[str, list[str]] = {}
-    for name, version in client._workflows:
-        versions.setdefault(name, []).append(version)
+    versions = client.workflows()
     return {
         "workflows": [
             workflow_json(client.workflow(name), versions=sorted(vs)) for name, vs in sorted(versions.items())
@@ -46,7 +44,7 @@ async def get_workflow(
 ) -> dict[str, Any]:
     client = request.app.state.client
     await client.authorize("workflows.read", f"workflow:{name}")
-    versions = sorted(v for n, v in client._workflows if n == name)
+    versions = client.registry.versions(name)
     return workflow_json(client.workflow(name, version), versions=versions)
 
 
@@ -58,7 +56,7 @@ async def get_workflow(
     openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
 async def deploy_workflow(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
-    from .._errors import ConfigError
+    from ..errors import ConfigError
 
     client = request.app.state.client
     await client.authorize("workflows.deploy")
@@ -69,7 +67,7 @@ async def deploy_workflow(request: Request, who: Principal = Depends(acting)) ->
     # process resumes its runs with it), made active, audited.
     wf = await client.deploy(text, base_dir=request.app.state.settings.deploy_dir)
     request.app.state.triggers.refresh()
-    return workflow_json(wf, versions=sorted(v for n, v in client._workflows if n == wf.name))
+    return workflow_json(wf, versions=client.registry.versions(wf.name))
 
 
 class Decision(BaseModel):

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from .._governance import Principal
+from ..governance.identity import Principal
 from .auth import acting
 from .errors import ApiError
 
@@ -112,7 +112,7 @@ async def remember(
     item = await _memory(request).remember(
         entity, body.text, kind=body.kind, data=body.data, metadata=body.metadata, ttl=body.ttl
     )
-    await client._audit("memory.remember", f"entity:{entity}", item=item.id, kind=item.kind)
+    await client.record_audit("memory.remember", f"entity:{entity}", item=item.id, kind=item.kind)
     return {"item": _plain(item)}
 
 
@@ -197,7 +197,7 @@ async def relate(body: Relate, request: Request, who: Principal = Depends(acting
     client = request.app.state.client
     await _allow(request, "memory.write", f"entity:{body.src}")
     rel = await _memory(request).relate(body.src, body.relation, body.dst, body.properties)
-    await client._audit("memory.relate", f"entity:{body.src}", relation=body.relation, dst=body.dst)
+    await client.record_audit("memory.relate", f"entity:{body.src}", relation=body.relation, dst=body.dst)
     return {"relation": _plain(rel)}
 
 
@@ -266,7 +266,7 @@ async def add_document(
     await _allow(request, "memory.write", f"kb:{name}")
     doc = from_text(body.text, source=body.source, type=body.type, title=body.title)
     report = await knowledge_base(_memory(request), name).ingest([doc], metadata=body.metadata)
-    await client._audit("kb.ingest", f"kb:{name}", source=body.source)
+    await client.record_audit("kb.ingest", f"kb:{name}", source=body.source)
     out = dataclasses.asdict(report)
     out["duplicates"] = [list(d) for d in report.duplicates]
     return {"kb": name, "report": out}

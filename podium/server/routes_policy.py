@@ -1,4 +1,4 @@
-"""Per-workflow policies over HTTP: list, read, set and remove (``podium._policy.Policy``).
+"""Per-workflow policies over HTTP: list, read, set and remove (``podium.governance.policy.Policy``).
 
 The request body is checked against the ``Policy`` dataclass itself (its fields and their types), so a
 field added to ``Policy`` is accepted here without a change. Reading needs ``workflows.read``;
@@ -14,9 +14,9 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request
 
-from .._errors import ConfigError
-from .._governance import Principal
-from .._policy import Policy
+from ..errors import ConfigError
+from ..governance.identity import Principal
+from ..governance.policy import Policy
 from .auth import acting
 from .errors import ApiError
 

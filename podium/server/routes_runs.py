@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from .._governance import Principal
-from .._models import Event
+from ..governance.identity import Principal
+from ..records import Event
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
 from .auth import acting
 

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
+from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
 
 log = logging.getLogger("podium.triggers")
 
@@ -117,8 +117,9 @@ class Triggers:
     def refresh(self) -> None:
         """Read the triggers declared by the registered workflows (after a deploy)."""
         schedules, subs = [], []
-        for (name, _version), wf in sorted(self.client._workflows.items()):
-            if self.client._latest.get(name) is not wf:
+        for wf in sorted(self.client.registry, key=lambda w: (w.name, w.version)):
+            name = wf.name
+            if not self.client.registry.is_latest(wf):
                 continue
             for i, t in enumerate(getattr(wf, "triggers", None) or []):
                 if not isinstance(t, dict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 from ._base import Store
 
 __all__ = ["Store", "default_url", "open_store"]

@@ -16,8 +16,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from .._audit import AuditEntry
-from .._models import Event, RunRecord, RunStatus
+from ..records import AuditEntry, Event, RunRecord, RunStatus
 
 #: Runs-table fields that :meth:`Store.append` may update.
 UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at", "wake_at", "labels"})
@@ -227,7 +226,7 @@ class Store(ABC):
     @abstractmethod
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
         """Append ``entry`` to the audit log, serialised with every other writer: assign the next
-        ``seq``, chain it to the last entry's hash (:func:`podium._audit.chain_hash`) and return it."""
+        ``seq``, chain it to the last entry's hash (:func:`podium.governance.audit.chain_hash`) and return it."""
 
     @abstractmethod
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:

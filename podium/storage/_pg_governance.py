@@ -7,7 +7,7 @@ import dataclasses
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from .._audit import GENESIS, AuditEntry, chain_hash
+from ..records import GENESIS, AuditEntry, chain_hash
 
 #: Key of the advisory lock that serialises audit appends (the chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002

@@ -8,9 +8,8 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from .._audit import GENESIS, AuditEntry, chain_hash
-from .._errors import LeaseLost, NotFound
-from .._models import Event, RunRecord, RunStatus
+from ..errors import LeaseLost, NotFound
+from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_hash
 from ._base import UPDATABLE, Store, pick_fair
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)

@@ -46,8 +46,8 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._errors import ConfigError, LeaseLost, NotFound, StoreError
-from .._models import Event, RunRecord, RunStatus
+from ..errors import ConfigError, LeaseLost, NotFound, StoreError
+from ..records import Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
 from ._pg_governance import PgGovernance
 

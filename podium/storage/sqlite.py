@@ -13,9 +13,8 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from .._audit import GENESIS, AuditEntry, chain_hash
-from .._errors import ConfigError, LeaseLost, NotFound, StoreError
-from .._models import Event, RunRecord, RunStatus
+from ..errors import ConfigError, LeaseLost, NotFound, StoreError
+from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_hash
 from ._base import UPDATABLE, Store, pick_fair
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.

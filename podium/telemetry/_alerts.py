@@ -18,18 +18,17 @@ repeats in between are counted and reported with the next alert. An approval req
 from __future__ import annotations
 
 import asyncio
-import datetime as _dt
 import fnmatch
 import logging
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from .._errors import ConfigError
-from .._models import Event
-from ._channels import Channel
+from ..errors import ConfigError
+from ..records import Event
+from ._channels import Alert, Channel
 from ._events import RUN_ENDS, data_of, error_of, started_of, workflow_of
 
 log = logging.getLogger("podium.alerts")
@@ -90,42 +89,6 @@ class AlertRule:
     def matches(self, workflow: str) -> bool:
         return self.workflow is None or fnmatch.fnmatchcase(workflow, self.workflow)
 
-
-@dataclass(kw_only=True)
-class Alert:
-    """One alert, as channels receive it."""
-
-    rule: str
-    kind: str
-    severity: str
-    title: str
-    """One line: what happened."""
-    text: str
-    """A paragraph: what happened, where, and what to look at."""
-    ts: float = field(default_factory=time.time)
-    details: dict[str, Any] = field(default_factory=dict)
-    """``run_id``, ``workflow``, ``step``, ``duration``, ``error``... as they apply."""
-    suppressed: int = 0
-    """Alerts of this rule and subject held back by the cooldown since the last one sent."""
-
-    @property
-    def time(self) -> str:
-        return _dt.datetime.fromtimestamp(self.ts, _dt.UTC).isoformat(timespec="seconds")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The webhook body."""
-        return {
-            "text": f"[{self.severity}] {self.title}\n{self.text}",
-            "rule": self.rule,
-            "kind": self.kind,
-            "severity": self.severity,
-            "title": self.title,
-            "message": self.text,
-            "ts": self.ts,
-            "time": self.time,
-            "details": self.details,
-            "suppressed": self.suppressed,
-        }
 
 
 class Alerts:
@@ -393,7 +356,8 @@ class Alerts:
             # Forget decided requests, so the set does not grow forever.
             self._once = {k for k in self._once if k[0] not in {r.name for r in slas} or k[1] in open_keys}
         runs = [r for r in self.rules if r.kind == "latency_slo" and r.step is None]
-        for run_id, (ex, _task) in list(getattr(self.client, "_driving", {}).items()):
+        for ex, _task in self.client.driving.items():
+            run_id = ex.run_id
             start = ex.run.started_at or self._started.get(run_id)
             if not runs or not start or ("latency-run", run_id) in self._once:
                 continue

@@ -8,14 +8,50 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import datetime as _dt
 import smtplib
 import ssl
+import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from ._alerts import Alert
+
+@dataclass(kw_only=True)
+class Alert:
+    """One alert, as channels receive it."""
+
+    rule: str
+    kind: str
+    severity: str
+    title: str
+    """One line: what happened."""
+    text: str
+    """A paragraph: what happened, where, and what to look at."""
+    ts: float = field(default_factory=time.time)
+    details: dict[str, Any] = field(default_factory=dict)
+    """``run_id``, ``workflow``, ``step``, ``duration``, ``error``... as they apply."""
+    suppressed: int = 0
+    """Alerts of this rule and subject held back by the cooldown since the last one sent."""
+
+    @property
+    def time(self) -> str:
+        return _dt.datetime.fromtimestamp(self.ts, _dt.UTC).isoformat(timespec="seconds")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The webhook body."""
+        return {
+            "text": f"[{self.severity}] {self.title}\n{self.text}",
+            "rule": self.rule,
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.text,
+            "ts": self.ts,
+            "time": self.time,
+            "details": self.details,
+            "suppressed": self.suppressed,
+        }
 
 
 class DeliveryError(Exception):
@@ -51,7 +87,7 @@ class Webhook(Channel):
 
     def __post_init__(self) -> None:
         if not self.url.startswith(("http://", "https://")):
-            from .._errors import ConfigError
+            from ..errors import ConfigError
 
             raise ConfigError(f"webhook url must start with http:// or https://, got {self.url!r}")
 
@@ -105,7 +141,7 @@ class Email(Channel):
     name: str = "email"
 
     def __post_init__(self) -> None:
-        from .._errors import ConfigError
+        from ..errors import ConfigError
 
         if isinstance(self.to, str):
             self.to = [self.to]

@@ -33,7 +33,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .._errors import ConfigError
+from ..errors import ConfigError
 from ._alerts import AlertRule, Alerts
 from ._channels import Email, Webhook, channel_from_dict
 

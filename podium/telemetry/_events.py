@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._models import Event
+from ..records import Event
 
 RUN_ENDS = ("run_completed", "run_failed", "run_cancelled")
 STEP_ENDS = ("step_completed", "step_failed", "step_retrying", "step_cancelled")
@@ -121,8 +121,7 @@ def call_of(name: str, data: dict[str, Any]) -> Call:
 
 def workflow_of(client: Any, run_id: str) -> tuple[str, Any]:
     """The workflow name and run record of a run this client drives (``("?", None)`` otherwise)."""
-    entry = getattr(client, "_driving", {}).get(run_id) if client is not None else None
-    if not entry:
+    ex = client.driving.get(run_id) if client is not None else None
+    if ex is None:
         return "?", None
-    ex = entry[0]
     return ex.wf.name, ex.run

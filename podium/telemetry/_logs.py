@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Any, TextIO
 
-from .._models import Event
+from ..records import Event
 from ._events import RUN_ENDS, data_of, error_of, started_of, workflow_of
 
 FORMATS = ("text", "json")
@@ -101,7 +101,7 @@ def configure_logging(
     ``format`` defaults to ``$PODIUM_LOG_FORMAT``, else ``text``; ``level`` to ``$PODIUM_LOG_LEVEL``,
     else ``INFO``. Calling it again replaces the handler it installed before. Returns the handler.
     """
-    from .._errors import ConfigError
+    from ..errors import ConfigError
 
     fmt = (format or os.environ.get("PODIUM_LOG_FORMAT") or "text").lower()
     if fmt not in FORMATS:

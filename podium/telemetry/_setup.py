@@ -23,7 +23,7 @@ def tracer_provider(exporter: str = "auto", *, service_name: str = "podium") -> 
     except ImportError as exc:
         raise ImportError(INSTALL_HINT) from exc
     if exporter not in ("auto", "otlp", "console"):
-        from .._errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(f"trace exporter must be auto, otlp or console; got {exporter!r}")
     span_exporter: Any = None

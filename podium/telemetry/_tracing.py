@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
-from .._models import Event
+from ..records import Event
 from ._events import RUN_ENDS, STEP_ENDS, Call, call_of, data_of, error_of, started_of, workflow_of
 
 log = logging.getLogger("podium.telemetry")

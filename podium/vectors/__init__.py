@@ -41,7 +41,7 @@ async def open_index(db: Database, method: str | None = None) -> VectorIndex:
 
         index = PgVectorIndex(db)
     elif method == "pgvector":
-        from .._errors import ConfigError
+        from ..errors import ConfigError
 
         raise ConfigError(
             f"vector index 'pgvector' needs PostgreSQL with the vector extension; {db.url} has none"

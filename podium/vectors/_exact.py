@@ -16,8 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import ConfigError
 from .._sqldb import Database, Tx
+from ..errors import ConfigError
 from ._base import Hit, VectorIndex
 from ._matrix import Matrix, unit_rows
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .._errors import ConfigError
 from .._sqldb import Database
+from ..errors import ConfigError
 from ._base import Hit, VectorIndex, matches
 from ._matrix import unit_rows
 

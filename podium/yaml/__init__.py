@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from .._workflow import Workflow
+from ..engine.workflow import Workflow
 from ._format import schema_text, workflow_schema
 from ._load import Loader, base_dir_for
 from ._problems import Problem, WorkflowFileError

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import InputValidationError, NonRetryableError
-from .._workflow import Escalate, Loop, Workflow
+from ..engine.workflow import Escalate, Loop, Workflow
+from ..errors import InputValidationError, NonRetryableError
 from ._expr import EvaluationError, Expr, evaluate_tree
 from ._plan import Plan, StepPlan
 from ._registry import SUBWORKFLOW

@@ -7,8 +7,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .._errors import DefinitionError
-from .._workflow import Workflow
+from ..engine.workflow import Workflow
+from ..errors import DefinitionError
 from ._compile import Compiler
 from ._plan import Planner
 from ._problems import Problem
@@ -79,7 +79,7 @@ class Loader:
             for message in exc.problems:
                 rep.at(spec.node.span, message, "definition")
             return None, rep.problems
-        wf.source_text = text  # its fingerprint (see podium._versions)
+        wf.source_text = text  # its fingerprint (see podium.engine.versions)
         return wf, []
 
     def load_path(self, path: str) -> tuple[Workflow | None, list[Problem]]:

@@ -24,11 +24,10 @@ from ._python import PythonFunction, Refused, looks_like_ref, resolve_function
 from ._registry import SUBWORKFLOW, StepType
 from ._schema import compatible, lookup, schema_types, validate
 from ._source import Span, YMap, key_span, offset_span, value_span
-from ._spec import Reporter, StepSpec, WorkflowSpec
+from ._spec import Loader, Reporter, StepSpec, WorkflowSpec
 
 if TYPE_CHECKING:
-    from .._workflow import Workflow
-    from ._load import Loader
+    from ..engine.workflow import Workflow
 
 STEP_NAMES = frozenset({"input", "steps", "run", "previous"})
 ITEM_NAMES = frozenset({"item", "index"})

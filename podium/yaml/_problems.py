@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._errors import DefinitionError
+from ..errors import DefinitionError
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

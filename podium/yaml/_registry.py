@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import DefinitionError, StepError
+from ..errors import DefinitionError, StepError
 from ._schema import check_schema
 
 log = logging.getLogger("podium.yaml")

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from .._errors import ConfigError
-from .._models import RetryPolicy
+from ..errors import ConfigError
+from ..records import RetryPolicy
 from ._format import (
     DURATION_PATTERN,
     LOOP_FIELDS,
@@ -26,6 +26,10 @@ from ._format import (
 from ._problems import Problem
 from ._schema import check_schema, compact, is_json_schema
 from ._source import NOWHERE, Span, YMap, YSeq, key_span, value_span
+
+if TYPE_CHECKING:
+    from ..engine.workflow import Workflow
+    from ._registry import StepTypes
 
 RESERVED_IDS = frozenset({"input", "ctx", "steps", "item", "index", "previous", "run", "loop", "range"})
 _STEP_ID = re.compile(STEP_ID_PATTERN)
@@ -609,3 +613,16 @@ def _parse_retry(node: YMap, sid: str, rep: Reporter) -> RetryPolicy | None:
     except (ConfigError, TypeError) as exc:
         rep.at(span, str(exc), step=sid)
         return None
+
+
+class Loader(Protocol):
+    """What planning asks of the loader that reads a file (its module allow-list, its step kinds,
+    and subworkflows named by file)."""
+
+    @property
+    def modules(self) -> Sequence[str]: ...
+
+    @property
+    def registry(self) -> StepTypes: ...
+
+    def load_child(self, ref: str, base_dir: str) -> tuple[Workflow | None, str, str | None]: ...

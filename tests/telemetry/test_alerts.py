@@ -156,7 +156,7 @@ async def test_latency_slo_fires_for_a_run_still_running(client):
 
 
 async def test_budget_reached_from_the_audit_log(client):
-    from podium._policy import Policy
+    from podium.governance.policy import Policy
 
     model = ScriptedModel(default="a fairly long answer from the model")
     wf = podium.Workflow("spender")
@@ -245,7 +245,7 @@ async def test_a_broken_channel_is_logged_and_never_breaks_the_run(client, caplo
 
 
 async def test_policy_refused(client):
-    from podium._policy import Policy
+    from podium.governance.policy import Policy
 
     wf = podium.Workflow("private")
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ._workflow import StepDef, Workflow
+from .workflow import StepDef, Workflow
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,62 +4,45 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import collections
 import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import logging
 import os
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _serde
-from ._errors import (
+from .. import _serde
+from ..errors import (
     ConfigError,
-    DefinitionError,
     KillSwitchActive,
     NotFound,
     RunCancelled,
     RunFailed,
     StoreError,
 )
-from ._executor import RunExecutor
-from ._governance import Principal
-from ._governed import Governed
-from ._history import RunHistory, fold, without_payloads
-from ._loading import guess_ref, load_workflow
-from ._models import Event, EventType, RunRecord, RunStatus, new_id
-from ._prompts import Prompts
-from ._versions import Versioned
-from ._workflow import Workflow
-from ._working import Working
-from .storage import Store, open_store
+from ..governance.identity import Principal, User
+from ..governance.service import EngineControl, Governance
+from ..records import Event, EventType, RunRecord, RunStatus, new_id
+from ..storage import Store, open_store
+from . import worker
+from .driving import DrivenRuns
+from .executor import RunExecutor
+from .history import RunHistory, fold, reusable_events, without_payloads
+from .prompts import PromptLibrary, PromptVersion
+from .registry import WorkflowRegistry
+from .versions import Deployments
+from .workflow import Workflow
+
+if TYPE_CHECKING:
+    from ..governance.audit import AuditEntry
+    from ..governance.policy import Policy
 
 log = logging.getLogger("podium.engine")
 
 _UNSET: Any = object()
-_HOST = socket.gethostname()
-
-
-def _owner_alive(owner: str) -> bool:
-    """Whether the engine named ``owner`` (``host:pid:nonce``) may still be running."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != _HOST or not pid_text.isdigit():
-        return True  # another machine: only its lease can tell
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class RunHandle:
@@ -81,7 +64,7 @@ class RunHandle:
         return await self.client.wait(self.id, timeout=timeout)
 
 
-class Client(Governed, Versioned, Prompts, Working):
+class Client:
     """Starts, drives, inspects and controls runs on one store.
 
     ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless
@@ -133,45 +116,49 @@ class Client(Governed, Versioned, Prompts, Working):
         principal: Principal | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
-        self.owner = f"{_HOST}:{os.getpid()}:{os.urandom(3).hex()}"
-        self._workflows: dict[tuple[str, str], Workflow] = {}
-        self._latest: dict[str, Workflow] = {}
-        for wf in workflows:
-            self.register(wf)
+        self.owner = f"{worker.HOST}:{os.getpid()}:{os.urandom(3).hex()}"
         if max_concurrent_runs < 1:
             raise ConfigError("max_concurrent_runs must be >= 1")
         self.max_concurrent_runs = max_concurrent_runs
-        self._admitted = 0
-        self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.registry = WorkflowRegistry()
+        """The workflows this client knows, by name and version."""
+        self.driving = DrivenRuns(max_concurrent_runs)
+        """The runs this client drives now (live executors)."""
+        self.governance = Governance(
+            self.store,
+            audit=audit,
+            engine=EngineControl(driving=self.driving.active, cancel=self.driving.cancel, deliver=self._deliver_signal),
+        )
+        """Identity, roles, audit, kill switches, policies and approvals for this client."""
+        self.deployments = Deployments(self.store, self.governance, self.registry)
+        """Deployed workflow versions."""
+        self.prompt_library = PromptLibrary(self.store, self.governance)
+        """Versioned prompts."""
+        for wf in workflows:
+            self.register(wf)
         self._limit_spec = dict(limits or {})
         self._kind_limits: dict[str, asyncio.Semaphore] = {}
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.recover = recover
-        self._pool = concurrent.futures.ThreadPoolExecutor(
+        self.thread_pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=thread_pool_size or min(32, (os.cpu_count() or 1) + 4),
             thread_name_prefix="podium-step",
         )
+        """Threads that run synchronous step functions."""
         self.started_event_after = started_event_after
         self.execute = execute
         self.labels = list(labels) if labels is not None else None
         self.queues = list(queues) if queues is not None else None
         self.queue_limits = dict(queue_limits or {})
-        self._work_event: asyncio.Event | None = None
         self._handler_tasks: set[asyncio.Task[Any]] = set()
         self._token = token
         self._given_principal = principal
-        self.audit_enabled = audit
-        self._principal = Principal.local_user()
-        self._switches: dict[str, dict[str, Any]] = {}
-        self._policies: dict[str, Any] = {}
         self._unsubscribers: builtins.list[Callable[[], Any]] = []
-        self._unloadable: set[str] = set()
-        self._dead: builtins.list[str] = []
-        self._dead_checked = float("-inf")
-        self._listeners: list[Callable[[Event], None]] = []
-        self._audit_listeners = []
-        self._driving: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
+        self.claims = worker.Claims()
+        """What the claim loop remembers between claims (dead owners, runs that do not load)."""
+        self.listeners: builtins.list[Callable[[Event], None]] = []
+        """Called with every event this client writes (see :meth:`subscribe`)."""
         self._maintenance: asyncio.Task[None] | None = None
         self._open = False
 
@@ -189,15 +176,14 @@ class Client(Governed, Versioned, Prompts, Working):
             return
         await self.store.open()
         try:
-            self._principal = self._given_principal or await self._resolve_principal(self._token)
-            await self._refresh_switches()
+            await self.governance.open(self._token, self._given_principal)
         except BaseException:
             await self.store.close()
             raise
         self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
         self._open = True
         if self.recover and self.execute:
-            await self._resume()
+            await self.take_over()
 
     async def close(self, *, drain: bool = False) -> None:
         """Stop. With ``drain`` wait for the runs this client drives to finish; otherwise hand them
@@ -216,7 +202,7 @@ class Client(Governed, Versioned, Prompts, Working):
             self._maintenance.cancel()
             await asyncio.wait({self._maintenance}, timeout=5)
             self._maintenance = None
-        driving = list(self._driving.values())
+        driving = self.driving.items()
         for ex, task in driving:
             ex.reason = "shutdown"
             task.cancel()
@@ -233,12 +219,12 @@ class Client(Governed, Versioned, Prompts, Working):
             await asyncio.wait_for(self.store.close(), 10)
         except TimeoutError:
             log.warning("closing the store %s took over 10 s; giving up on it", self.store.url)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.thread_pool.shutdown(wait=False, cancel_futures=True)
 
     async def drain(self) -> None:
         """Wait until every run this client drives has finished."""
-        while self._driving:
-            await asyncio.gather(*(t for _, t in list(self._driving.values())), return_exceptions=True)
+        while self.driving:
+            await asyncio.gather(*self.driving.tasks(), return_exceptions=True)
 
     def _check_open(self) -> None:
         if not self._open:
@@ -248,47 +234,15 @@ class Client(Governed, Versioned, Prompts, Working):
 
     def register(self, wf: Workflow) -> Workflow:
         """Make ``wf`` known to this client (checks it). Returns it."""
-        wf.freeze()
-        if wf.ref is None:
-            wf.ref = guess_ref(wf)
-        self._workflows[(wf.name, wf.version)] = wf
-        self._latest[wf.name] = wf
-        return wf
+        return self.registry.register(wf)
 
     def workflows(self) -> dict[str, builtins.list[str]]:
         """Registered workflows: name -> versions."""
-        out: dict[str, builtins.list[str]] = {}
-        for name, version in sorted(self._workflows):
-            out.setdefault(name, []).append(version)
-        return out
+        return self.registry.names()
 
     def workflow(self, name: str, version: str | None = None) -> Workflow:
         """A registered workflow by name (latest registered version unless ``version`` is given)."""
-        wf = self._latest.get(name) if version is None else self._workflows.get((name, version))
-        if wf is None:
-            known = ", ".join(sorted(f"{n}@{v}" for n, v in self._workflows)) or "none"
-            raise NotFound(
-                f"workflow {name!r}{f' version {version}' if version else ''} is not registered (known: {known})"
-            )
-        return wf
-
-    def _workflow_for(self, run: RunRecord) -> Workflow:
-        wf = self._workflows.get((run.workflow, run.version))
-        if wf is not None:
-            return wf
-        if run.workflow_ref:
-            loaded = load_workflow(run.workflow_ref)
-            if loaded.version != run.version:
-                raise DefinitionError(
-                    f"run {run.id} was started on version {run.version} of {run.workflow!r}, but "
-                    f"{run.workflow_ref} now defines version {loaded.version}; runs are pinned to their version: "
-                    f"register version {run.version} to finish it"
-                )
-            return self.register(loaded)
-        raise NotFound(
-            f"run {run.id} needs workflow {run.workflow!r} version {run.version}, which is not registered "
-            "and was started without a loadable reference; register it with client.register(...)"
-        )
+        return self.registry.require(name, version)
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -309,28 +263,28 @@ class Client(Governed, Versioned, Prompts, Working):
         ``queue``, ``priority`` (higher first) and ``tenant`` (for fairness) say how workers pick
         it up when this client does not execute runs itself (``Client(execute=False)``)."""
         self._check_open()
-        if isinstance(workflow, str) and workflow not in self._latest:
-            await self._load_deployed(workflow)
+        if isinstance(workflow, str) and self.registry.latest(workflow) is None:
+            await self.deployments.load_deployed(workflow)
         if isinstance(workflow, Workflow):
-            if self._workflows.get((workflow.name, workflow.version)) is workflow:
-                self._latest[workflow.name] = wf = workflow  # registered (and checked) already
+            if self.registry.get(workflow.name, workflow.version) is workflow:
+                self.registry.set_latest(wf := workflow)  # registered (and checked) already
             else:
                 wf = self.register(workflow)
         else:
             wf = self.workflow(workflow)
-        if wf._resolved_for is not self:  # once per definition: its deployed version
-            wf = await self._resolve_version(wf)
+        if wf.resolved_by is not self.deployments:  # once per definition: its deployed version
+            wf = await self.deployments.resolve(wf)
         await self.authorize("runs.start", f"workflow:{wf.name}")
-        off = self.switched_off(wf.name)
+        off = self.governance.switched_off(wf.name)
         if off is not None:
             raise KillSwitchActive(
                 f"workflow {wf.name!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
                 "clear the switch with 'podium killswitch clear' to start runs again"
             )
         value = wf.validate_input(input)
-        payload = self._stored_input(wf.name, _serde.dumps(value))
+        payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
-        await self._audit("run.start", rid, workflow=wf.name, version=wf.version, queue=queue)
+        await self.governance.record("run.start", rid, workflow=wf.name, version=wf.version, queue=queue)
         await self._create_and_drive(
             wf,
             rid,
@@ -362,7 +316,7 @@ class Client(Governed, Versioned, Prompts, Working):
         tenant: str | None = None,
     ) -> bool:
         now = time.time()
-        has_slot = self._try_admit() if self.execute else False
+        has_slot = self.driving.try_admit() if self.execute else False
         status = RunStatus.RUNNING if has_slot else RunStatus.PENDING
         run = RunRecord(
             id=rid,
@@ -398,55 +352,36 @@ class Client(Governed, Versioned, Prompts, Working):
             created = await self.store.create_run(run, [first, *copied])
         except BaseException:
             if has_slot:
-                self._release_slot()
+                self.driving.release()
             raise
         if not created:
             if has_slot:
-                self._release_slot()
+                self.driving.release()
             return False
         if self.execute:
-            self._drive(wf, run, [first, *copied], admitted=has_slot)
+            self.drive_run(wf, run, [first, *copied], admitted=has_slot)
         else:
             await self.store.notify_work()
-        for listener in self._listeners:  # live views see the start too (later events come from the executor)
+        for listener in self.listeners:  # live views see the start too (later events come from the executor)
             with contextlib.suppress(Exception):
                 listener(first)
         return True
 
-    def _try_admit(self) -> bool:
-        if self._admitted < self.max_concurrent_runs:
-            self._admitted += 1
-            return True
-        return False
-
-    async def _admit(self) -> None:
-        while not self._try_admit():
-            fut = asyncio.get_running_loop().create_future()
-            self._slot_waiters.append(fut)
-            await fut
-
-    def _release_slot(self) -> None:
-        self._admitted -= 1
-        while self._slot_waiters:
-            fut = self._slot_waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                break
-
-    def _drive(
+    def drive_run(
         self, wf: Workflow, run: RunRecord, events: list[Event], *, admitted: bool = False
     ) -> RunExecutor:
+        """Drive a run this client holds (created or claimed) in a task of its own."""
         ex = RunExecutor(self, wf, run, events)
         task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
-        self._driving[run.id] = (ex, task)
-        if self._maintenance is None and type(self.store).__name__ != "MemoryStore":
-            self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
+        self.driving.add(ex, task)
+        if self._maintenance is None:
+            self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
         return ex
 
     async def _drive_task(self, ex: RunExecutor, admitted: bool) -> None:
         try:
             if not admitted:
-                await self._admit()
+                await self.driving.admit()
                 admitted = True
             if ex.run.status is RunStatus.PENDING:
                 now = time.time()
@@ -462,8 +397,8 @@ class Client(Governed, Versioned, Prompts, Working):
             log.exception("run %s: engine error", ex.run_id)
         finally:
             if admitted:
-                self._release_slot()
-            self._driving.pop(ex.run_id, None)
+                self.driving.release()
+            self.driving.discard(ex.run_id)
             if not ex.finished.done():
                 ex.finished.set_result(None)
 
@@ -511,21 +446,21 @@ class Client(Governed, Versioned, Prompts, Working):
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait until the run is finished and return its record."""
         self._check_open()
-        entry = self._driving.get(run_id)
-        if entry is not None:
-            await asyncio.wait_for(asyncio.shield(entry[0].finished), timeout)
-            if entry[0].run.status.finished:
-                return entry[0].run
+        ex = self.driving.get(run_id)
+        if ex is not None:
+            await asyncio.wait_for(asyncio.shield(ex.finished), timeout)
+            if ex.run.status.finished:
+                return ex.run
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
         while True:
             run = await self.get(run_id)
             if run.status.finished:
                 return run
-            entry = self._driving.get(run_id)
-            if entry is not None:
+            ex = self.driving.get(run_id)
+            if ex is not None:
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                await asyncio.wait_for(asyncio.shield(entry[0].finished), left)
+                await asyncio.wait_for(asyncio.shield(ex.finished), left)
                 continue
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(
@@ -546,19 +481,10 @@ class Client(Governed, Versioned, Prompts, Working):
             raise RunCancelled(msg, run_id=run_id, error=err)
         raise RunFailed(msg, run_id=run_id, error=err)
 
-    def _stored_input(self, workflow: str, payload: str) -> str:
-        """A run's input as it is stored: redacted when the workflow's policy says ``payloads``."""
-        policy = self.policy_for(workflow) if self._policies else None
-        if policy is not None and "payloads" in policy.redact:
-            from .guardrails import redact_json
-
-            return redact_json(payload)
-        return payload
-
     def subscribe(self, listener: Callable[[Event], None]) -> Callable[[], None]:
         """Call ``listener`` with every event this client writes (live progress). Returns an unsubscribe."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        self.listeners.append(listener)
+        return lambda: self.listeners.remove(listener) if listener in self.listeners else None
 
     # -- controlling ----------------------------------------------------------------------------
 
@@ -568,53 +494,19 @@ class Client(Governed, Versioned, Prompts, Working):
         await self.authorize("runs.cancel", run_id)
         run = await self.get(run_id)
         if not run.status.finished:
-            await self._audit("run.cancel", run_id)
+            await self.governance.record("run.cancel", run_id)
         if run.status.finished:
             return run
         for child in await self.store.list_runs(
             parent_run_id=run_id, status=[RunStatus.PENDING, RunStatus.RUNNING]
         ):
             await self.cancel(child.id, wait=wait)
-        if await self._cancel_local(run_id):
+        if await self.driving.cancel(run_id):
             return await self.wait(run_id)
         await self.store.request_cancel(run_id)
-        # Nobody alive drives it: take it over and record the cancellation here.
-        if run.owner is None or not _owner_alive(run.owner) or (run.lease_expires_at or 0) < time.time():
-            claimed = await self.store.claim_runs(
-                self.owner,
-                lease_seconds=self.lease_seconds,
-                limit=1,
-                now=time.time(),
-                run_ids=[run_id],
-                steal_from=[run.owner] if run.owner else [],
-            )
-            if claimed:
-                events = await self.store.load_events(run_id)
-                ex = RunExecutor(self, self._workflow_for_or_stub(claimed[0]), claimed[0], events)
-                ex.reason = "cancelled"
-                await ex._stop_running_steps()
-                await ex._finish(
-                    RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
-                )
-                return await self.get(run_id)
+        if await worker.cancel_orphan(self, run):  # nobody alive drives it: recorded here
+            return await self.get(run_id)
         return await self.wait(run_id, timeout=wait)
-
-    def _workflow_for_or_stub(self, run: RunRecord) -> Workflow:
-        try:
-            return self._workflow_for(run)
-        except Exception:
-            return Workflow(run.workflow, version=run.version)
-
-    async def _cancel_local(self, run_id: str) -> bool:
-        entry = self._driving.get(run_id)
-        if entry is None:
-            return False
-        ex, task = entry
-        if ex.reason is None:
-            ex.reason = "cancelled"
-            task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        return True
 
     async def resume(
         self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000
@@ -624,59 +516,20 @@ class Client(Governed, Versioned, Prompts, Working):
         of the runs now driven by this client; runs whose workflow cannot be loaded are left as they are
         (and logged)."""
         await self.authorize("runs.resume")
-        ids = await self._resume(run_ids, limit=limit)
+        ids = await self.take_over(run_ids, limit=limit)
         if ids:
-            await self._audit("run.resume", ",".join(ids[:50]), count=len(ids))
+            await self.governance.record("run.resume", ",".join(ids[:50]), count=len(ids))
         return ids
 
-    async def _resume(
+    async def take_over(
         self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000
     ) -> builtins.list[str]:
+        """Claim and drive unfinished runs no live engine drives (the engine's own recovery and
+        claim loop; no permission check: surfaces call :meth:`resume`)."""
         self._check_open()
         if not self.execute:
             raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
-        # Looking for dead owners on this host costs a query: a worker's frequent claims do it every few seconds.
-        if run_ids is not None or time.monotonic() - self._dead_checked > 5:
-            self._dead_checked = time.monotonic()
-            self._dead = [
-                o for o in await self.store.unfinished_owners() if o != self.owner and not _owner_alive(o)
-            ]
-        dead = self._dead
-        claimed = await self.store.claim_runs(
-            self.owner,
-            lease_seconds=self.lease_seconds,
-            limit=limit,
-            now=time.time(),
-            run_ids=run_ids,
-            steal_from=dead,
-            queues=self.queues,
-            labels=self.labels,
-            queue_limits=self.queue_limits or None,
-        )
-        resumed = []
-        for run in claimed:
-            if run.id in self._driving:
-                continue
-            try:
-                await self._check_pinned(run.workflow, run.version)
-                if (run.workflow, run.version) not in self._workflows:
-                    await self._load_deployed(run.workflow, run.version)
-                wf = self._workflow_for(run)
-            except Exception as exc:
-                if run.id not in self._unloadable:
-                    self._unloadable.add(run.id)
-                    log.error("cannot resume run %s: %s", run.id, exc)
-                await self.store.release_runs(self.owner, [run.id])
-                continue
-            events = await self.store.load_events(run.id)
-            ex = self._drive(wf, run, events)
-            await ex.emit(
-                EventType.RUN_RESUMED,
-                data=json.dumps({"owner": self.owner}),
-                run_update={"labels": None} if run.labels else None,
-            )
-            resumed.append(run.id)
-        return resumed
+        return await worker.take_over(self, run_ids, limit)
 
     async def signal(self, run_id: str, name: str, payload: Any = None) -> bool:
         """Send signal ``name`` with ``payload`` to a run (what ``ctx.wait_for(name)`` returns).
@@ -686,7 +539,7 @@ class Client(Governed, Versioned, Prompts, Working):
         self._check_open()
         await self.authorize("runs.signal", run_id)
         sent = await self._deliver_signal(run_id, name, payload)
-        await self._audit("run.signal", run_id, name=name, delivered=sent)
+        await self.governance.record("run.signal", run_id, name=name, delivered=sent)
         return sent
 
     async def _deliver_signal(self, run_id: str, name: str, payload: Any) -> bool:
@@ -695,15 +548,15 @@ class Client(Governed, Versioned, Prompts, Working):
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
         if run.status.finished:
             raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
-        stored = self._stored_input(run.workflow, _serde.dumps(payload))  # redacted if the policy says so
+        stored = self.governance.stored_payload(run.workflow, _serde.dumps(payload))  # redacted if the policy says so
         sent = await self.store.send_signal(run_id, name, stored, now=time.time())
-        entry = self._driving.get(run_id)
-        if entry is not None and not entry[0].finished.done():
-            entry[0].signals = await self.store.get_signals(run_id)
-            if entry[0].due(time.time()):
-                entry[0].poke()
+        ex = self.driving.get(run_id)
+        if ex is not None and not ex.finished.done():
+            ex.signals = await self.store.get_signals(run_id)
+            if ex.due(time.time()):
+                ex.poke()
         elif self.execute:
-            await self._resume([run_id])
+            await self.take_over([run_id])
         else:
             await self.store.notify_work()
         return sent
@@ -711,7 +564,7 @@ class Client(Governed, Versioned, Prompts, Working):
     async def usage(self, *, run_id: str | None = None, workflow: str | None = None) -> Any:
         """Tokens, cost and latency of model and tool calls, rolled up per step, model, run and kind
         (see ``podium.ai.usage``)."""
-        from .ai import usage
+        from .usage import usage
 
         await self.authorize("runs.read", run_id or workflow or "")
         return await usage(self, run_id=run_id, workflow=workflow)
@@ -723,54 +576,219 @@ class Client(Governed, Versioned, Prompts, Working):
         self._check_open()
         await self.authorize("runs.fork", run_id)
         parent = await self.get(run_id)
-        await self._check_pinned(parent.workflow, parent.version)
-        if (parent.workflow, parent.version) not in self._workflows:
-            await self._load_deployed(parent.workflow, parent.version)
-        wf = self._workflow_for(parent)
+        await self.deployments.check_pinned(parent.workflow, parent.version)
+        if (parent.workflow, parent.version) not in self.registry:
+            await self.deployments.load_deployed(parent.workflow, parent.version)
+        wf = self.registry.for_run(parent)
         if from_step not in wf.steps:
             import difflib
 
             close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
             raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
-        redo = {from_step}
-        stack = [from_step]
-        while stack:
-            for d in wf.steps[stack.pop()].dependents:
-                if d not in redo:
-                    redo.add(d)
-                    stack.append(d)
-        for loop_step, body in wf.loop_bodies.items():
-            if redo & set(body):
-                redo |= set(body) | {loop_step}
-        keep = []
-        for ev in await self.store.load_events(run_id):
-            if ev.step is None or ev.step.split("/", 1)[0] in redo:  # "step/call" sub-steps follow their step
-                continue
-            if ev.type in (EventType.STEP_COMPLETED, EventType.STEP_SKIPPED, EventType.LOOP_ITERATION):
-                data = json.loads(ev.data) if ev.data else {}
-                if ev.type != EventType.LOOP_ITERATION:
-                    data["reused_from"] = run_id
-                keep.append(dataclasses.replace(ev, data=json.dumps(data)))
-        payload = parent.input if input is _UNSET else self._stored_input(wf.name, _serde.dumps(wf.validate_input(input)))
+        keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id)
+        payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
-        await self._audit("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET)
+        await self.governance.record("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET)
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
         return RunHandle(self, rid)
 
-    async def _run_child(
-        self, parent: RunExecutor, wf: Workflow, child_input: Any, key: str, step_id: str
+    async def run_child(
+        self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str
     ) -> RunRecord:
+        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``."""
         self.register(wf)
-        if wf._resolved_for is not self:
-            wf = await self._resolve_version(wf)
+        if wf.resolved_by is not self.deployments:
+            wf = await self.deployments.resolve(wf)
         rid = key.replace(":", ".")
-        payload = self._stored_input(wf.name, _serde.dumps(wf.validate_input(child_input)))
+        payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)))
         created = await self._create_and_drive(
-            wf, rid, payload, timeout=wf.timeout, parent=(parent.run_id, step_id)
+            wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id)
         )
-        if not created and rid not in self._driving:
+        if not created and rid not in self.driving:
             run = await self.get(rid)
             if not run.status.finished:
-                await self._resume([rid])
+                await self.take_over([rid])
         return await self.wait(rid)
+
+    def kind_limit(self, kind: str) -> asyncio.Semaphore | None:
+        """The concurrency cap on steps of ``kind`` in this client (see ``limits``), if any."""
+        return self._kind_limits.get(kind)
+
+    # -- application events and the claim loop ---------------------------------------------------
+
+    async def emit(self, topic: str, payload: Any = None) -> None:
+        """Publish an application event (``ticket.created``...) to every subscriber of this store:
+        in this process, and in every process sharing a PostgreSQL store. From step code use
+        ``await ctx.emit(...)``, which is durable (not re-sent when the step is replayed)."""
+        self._check_open()
+        await self.store.publish(topic, _serde.dumps(payload))
+
+    async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
+        """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
+        ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
+        handler runs as a task. Returns an async unsubscribe function."""
+        import fnmatch
+
+        self._check_open()
+        loop = asyncio.get_running_loop()
+
+        def deliver(topic: str, payload: str) -> None:
+            if not fnmatch.fnmatchcase(topic, pattern):
+                return
+            result = handler(topic, _serde.loads(payload))
+            if asyncio.iscoroutine(result):
+                task = loop.create_task(result)
+                self._handler_tasks.add(task)
+                task.add_done_callback(self._handler_tasks.discard)
+
+        unsubscribe = await self.store.subscribe(deliver)
+        self._unsubscribers.append(unsubscribe)
+        return unsubscribe
+
+    async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
+        """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)
+        from this client's queues, with its labels, and drive up to ``concurrency`` at once."""
+        self._check_open()
+        await worker.work(self, stop, concurrency)
+
+    # -- governance: each delegates to ``self.governance`` (podium/governance/service.py) ---------
+
+    @property
+    def principal(self) -> Principal:
+        """Who this client acts as now (see :meth:`acting_as`)."""
+        return self.governance.principal
+
+    def acting_as(self, principal: Principal) -> contextlib.AbstractContextManager[None]:
+        """Act as ``principal`` inside the block (an HTTP request handler sets its caller here)."""
+        return self.governance.acting_as(principal)
+
+    async def authenticate(self, token: str) -> Principal:
+        """The principal an API token stands for. Raises :class:`AuthError` if it is not valid."""
+        return await self.governance.authenticate(token)
+
+    async def authorize(self, permission: str, target: str = "") -> Principal:
+        """The acting principal if it holds ``permission``; otherwise the refusal is audited and
+        :class:`PermissionDenied` raised. Every surface checks through here."""
+        return await self.governance.authorize(permission, target)
+
+    async def create_user(self, name: str, roles: builtins.list[str], *, service: bool = False) -> User:
+        """Create (or update) a user or service account with ``roles``."""
+        return await self.governance.create_user(name, roles, service=service)
+
+    async def grant(self, name: str, roles: builtins.list[str]) -> User:
+        """Add ``roles`` to user ``name`` (keeping the roles it has)."""
+        return await self.governance.grant(name, roles)
+
+    async def disable_user(self, name: str) -> None:
+        await self.governance.disable_user(name)
+
+    async def users(self) -> builtins.list[User]:
+        return await self.governance.users()
+
+    async def define_role(self, name: str, permissions: builtins.list[str]) -> None:
+        """Define a custom role as a set of permissions."""
+        await self.governance.define_role(name, permissions)
+
+    async def create_token(
+        self, user: str, *, name: str = "default", scopes: builtins.list[str] | None = None, ttl: float | None = None
+    ) -> str:
+        """Create an API token for ``user``; returns it (the only time it is shown: only its hash is kept)."""
+        return await self.governance.create_token(user, name=name, scopes=scopes, ttl=ttl)
+
+    async def revoke_token(self, user: str, name: str) -> int:
+        """Revoke ``user``'s tokens called ``name``; returns how many."""
+        return await self.governance.revoke_token(user, name)
+
+    async def record_audit(self, action: str, target: str = "", **data: Any) -> None:
+        """Append an entry to the audit log as the acting principal (surfaces record what they did)."""
+        await self.governance.record(action, target, **data)
+
+    def subscribe_audit(self, listener: Callable[[AuditEntry], None]) -> Callable[[], None]:
+        """Call ``listener`` with every audit entry this client writes. Returns an unsubscribe."""
+        return self.governance.subscribe_audit(listener)
+
+    async def audit_log(self, *, after: int = 0, limit: int = 1000) -> builtins.list[AuditEntry]:
+        """Audit entries, oldest first."""
+        return await self.governance.audit_log(after=after, limit=limit)
+
+    async def verify_audit(self) -> tuple[int, str | None]:
+        """Check the audit chain and every ended run's history against its anchored digest."""
+        return await self.governance.verify_audit()
+
+    async def set_switch(self, scope: str, name: str = "*", *, mode: str = "pause", reason: str = "") -> None:
+        """Switch off a workflow, a step kind, a provider, an agent, or everything (``scope='all'``)."""
+        await self.governance.set_switch(scope, name, mode=mode, reason=reason)
+
+    async def clear_switch(self, scope: str, name: str = "*") -> int:
+        """Switch back on; paused runs continue. Returns how many parked runs were woken."""
+        return await self.governance.clear_switch(scope, name)
+
+    async def switches(self) -> dict[str, dict[str, Any]]:
+        return await self.governance.switches()
+
+    def switched_off(
+        self, workflow: str, kind: str | None = None, *, provider: str | None = None, agent: str | None = None
+    ) -> dict[str, Any] | None:
+        """The kill switch that stops this, if any."""
+        return self.governance.switched_off(workflow, kind, provider=provider, agent=agent)
+
+    async def set_policy(self, workflow: str, policy: Policy | None) -> None:
+        """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
+        await self.governance.set_policy(workflow, policy)
+
+    async def policies(self) -> dict[str, Policy]:
+        return await self.governance.policies()
+
+    def policy_for(self, workflow: str) -> Policy | None:
+        """The policy in force for ``workflow``."""
+        return self.governance.policy_for(workflow)
+
+    async def approvals(self, *, run_id: str | None = None) -> builtins.list[dict[str, Any]]:
+        """Open approval requests: runs parked in ``ctx.approval(...)`` without a decision yet."""
+        return await self.governance.approvals(run_id=run_id)
+
+    async def decide(self, run_id: str, name: str, *, approve: bool, comment: str = "", payload: Any = None) -> bool:
+        """Approve or reject an approval request (optionally with an edited ``payload``); audited,
+        resumes the run. Returns False if it was already decided."""
+        return await self.governance.decide(run_id, name, approve=approve, comment=comment, payload=payload)
+
+    # -- versions and prompts: delegate to ``self.deployments`` and ``self.prompt_library`` ---------
+
+    async def deploy(self, source: str | Workflow, *, base_dir: str | None = None) -> Workflow:
+        """Deploy a workflow as a new version and make it active (a YAML file or text, a
+        :class:`Workflow`, or its reference ``module:attr``); runs stay pinned to their version."""
+        return await self.deployments.deploy(source, base_dir=base_dir)
+
+    async def versions(self, name: str) -> builtins.list[dict[str, Any]]:
+        """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""
+        return await self.deployments.versions(name)
+
+    async def rollback(self, name: str, *, to: str | None = None) -> str:
+        """Make an earlier version active again (the one before the active one, or ``to``)."""
+        return await self.deployments.rollback(name, to=to)
+
+    async def diff(self, name: str, a: str, b: str) -> str:
+        """A unified diff between two deployed versions' definitions."""
+        return await self.deployments.diff(name, a, b)
+
+    async def put_prompt(self, name: str, text: str, *, description: str = "") -> PromptVersion:
+        """Store ``text`` as the next version of prompt ``name`` and make it active."""
+        return await self.prompt_library.put_prompt(name, text, description=description)
+
+    async def prompt(self, name: str, version: str | None = None) -> PromptVersion:
+        """A prompt's active version, or ``version``."""
+        return await self.prompt_library.prompt(name, version)
+
+    async def prompt_versions(self, name: str) -> builtins.list[dict[str, Any]]:
+        return await self.prompt_library.prompt_versions(name)
+
+    async def prompts(self) -> dict[str, str]:
+        """Every prompt's name and active version."""
+        return await self.prompt_library.prompts()
+
+    async def rollback_prompt(self, name: str, *, to: str | None = None) -> str:
+        return await self.prompt_library.rollback_prompt(name, to=to)
+
+    async def diff_prompt(self, name: str, a: str, b: str) -> str:
+        return await self.prompt_library.diff_prompt(name, a, b)

@@ -7,11 +7,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._history import RunHistory
 from ..models._base import Response, Usage
+from .history import RunHistory
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from typing import Protocol
+
+    from ..records import RunRecord
+
+    class Client(Protocol):
+        async def history(self, run_id: str) -> RunHistory: ...
+
+        async def list(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

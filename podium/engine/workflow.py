@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import DefinitionError, InputValidationError
-from ._models import NO_RETRY, RetryPolicy
+from ..errors import DefinitionError, InputValidationError
+from ..records import NO_RETRY, RetryPolicy
 
 INPUT = "input"
 """Parameter name bound to the run's input."""
@@ -222,7 +222,7 @@ class Workflow:
         """The version written in the definition (``version`` may become ``1.2`` when deployed)."""
         self.source_text: str | None = None
         """A YAML workflow's text (its fingerprint); None for Python workflows."""
-        self._resolved_for: Any = None  # the client that matched it to a deployed version
+        self.resolved_by: Any = None  # the client that matched it to a deployed version
 
     def __repr__(self) -> str:
         return f"<Workflow {self.name} v{self.version} ({len(self.steps)} steps)>"

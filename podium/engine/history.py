@@ -7,10 +7,13 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import _serde
-from ._models import Event, EventType, RunRecord, StepStatus, StepView
+from .. import _serde
+from ..records import Event, EventType, RunRecord, StepStatus, StepView
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
 
 _FINAL_STEP = {
     EventType.STEP_COMPLETED: StepStatus.COMPLETED,
@@ -84,7 +87,7 @@ class RunHistory:
             if v.step == step_id and (iteration is None or v.iteration == iteration) and v.index == index
         ]
         if not matches:
-            from ._errors import NotFound
+            from ..errors import NotFound
 
             raise NotFound(f"run {self.run.id} has no record of step {step_id!r}")
         return max(matches, key=lambda v: v.iteration)
@@ -123,3 +126,28 @@ def _without_payload(data: str | None) -> str | None:
 def without_payloads(events: Iterable[Event]) -> list[Event]:
     """A run's events as a principal without ``payloads.read`` sees them: timings and structure, no values."""
     return [dataclasses.replace(e, data=_without_payload(e.data)) for e in events]
+
+
+def reusable_events(wf: Workflow, events: Iterable[Event], from_step: str, run_id: str) -> list[Event]:
+    """The events of run ``run_id`` that a fork re-executing ``from_step`` keeps: every finished step
+    that neither is ``from_step`` nor depends on it (a loop's body goes whole), marked as reused."""
+    redo = {from_step}
+    stack = [from_step]
+    while stack:
+        for d in wf.steps[stack.pop()].dependents:
+            if d not in redo:
+                redo.add(d)
+                stack.append(d)
+    for loop_step, body in wf.loop_bodies.items():
+        if redo & set(body):
+            redo |= set(body) | {loop_step}
+    keep = []
+    for ev in events:
+        if ev.step is None or ev.step.split("/", 1)[0] in redo:  # "step/call" sub-steps follow their step
+            continue
+        if ev.type in (EventType.STEP_COMPLETED, EventType.STEP_SKIPPED, EventType.LOOP_ITERATION):
+            data = json.loads(ev.data) if ev.data else {}
+            if ev.type != EventType.LOOP_ITERATION:
+                data["reused_from"] = run_id
+            keep.append(dataclasses.replace(ev, data=json.dumps(data)))
+    return keep

@@ -1,5 +1,11 @@
-"""The governance half of the engine client: who may do what, the audit log, approvals, kill
-switches. Mixed into :class:`podium.Client`, so every surface that calls the client inherits it."""
+"""The governance service: who may do what, the audit log, approvals, kill switches and policies.
+
+One :class:`Governance` belongs to each engine client (``client.governance``); the client's public
+methods for users, tokens, audit, switches, policies and approvals delegate to it, so every surface
+that calls the client goes through the same checks. Governance never imports the engine: what it
+needs of the engine it governs (the runs it drives, cancelling one, delivering a decision) it gets
+as the small :class:`EngineControl` port at construction.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,14 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import _serde
-from ._audit import AuditEntry, run_digest, verify
-from ._errors import AuthError, ConfigError, NotFound, PermissionDenied
-from ._governance import (
+from ..errors import AuthError, ConfigError, NotFound, PermissionDenied
+from ..records import EventType, RunStatus
+from .audit import AuditEntry, run_digest, verify
+from .identity import (
     BUILTIN_ROLES,
     PERMISSIONS,
     Principal,
@@ -24,11 +31,10 @@ from ._governance import (
     role_permissions,
     token_hash,
 )
-from ._models import EventType, RunStatus
-from ._policy import POLICIES, Policy
+from .policy import POLICIES, Policy
 
 if TYPE_CHECKING:
-    from .storage import Store
+    from ..storage import Store
 
 log = logging.getLogger("podium.governance")
 
@@ -38,16 +44,37 @@ USERS, TOKENS, ROLES, SWITCHES = "users", "tokens", "roles", "switches"
 SWITCH_SCOPES = ("all", "workflow", "kind", "provider", "agent")
 
 
-class Governed:
-    """Identity, RBAC, audit, approvals and kill switches for the client."""
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EngineControl:
+    """What governance asks of the engine it governs."""
 
-    store: Store
-    audit_enabled: bool
-    _principal: Principal
-    _switches: dict[str, dict[str, Any]]
-    _policies: dict[str, Policy]
-    _driving: dict[str, Any]
-    _audit_listeners: list[Callable[[AuditEntry], None]]
+    driving: Callable[[], list[tuple[str, str]]]
+    """The runs this engine drives now and that are not already stopping: (run id, workflow)."""
+    cancel: Callable[[str], Awaitable[bool]]
+    """Cancel a run this engine drives (a ``cancel`` kill switch)."""
+    deliver: Callable[[str, str, Any], Awaitable[bool]]
+    """Deliver a decision to a parked run (the approval path; no permission check of its own)."""
+
+
+class Governance:
+    """Identity, RBAC, audit, approvals, kill switches and policies over one store."""
+
+    def __init__(self, store: Store, *, audit: bool = True, engine: EngineControl | None = None) -> None:
+        self.store = store
+        self.audit_enabled = audit
+        self.engine = engine
+        self.principal_default = Principal.local_user()
+        """Who the client acts as outside :meth:`acting_as` (resolved from its token on open)."""
+        self.switch_cache: dict[str, dict[str, Any]] = {}
+        """Kill switches in force, refreshed by the engine's maintenance sweep."""
+        self.policy_cache: dict[str, Policy] = {}
+        """Policies in force, refreshed with the switches."""
+        self._audit_listeners: list[Callable[[AuditEntry], None]] = []
+
+    async def open(self, token: str | None, principal: Principal | None) -> None:
+        """Resolve who the client acts as and load switches and policies."""
+        self.principal_default = principal or await self._resolve_principal(token)
+        await self.refresh()
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -95,7 +122,7 @@ class Governed:
     @property
     def principal(self) -> Principal:
         """Who this client acts as now (see :meth:`acting_as`)."""
-        return _acting.get() or self._principal
+        return _acting.get() or self.principal_default
 
     @contextlib.contextmanager
     def acting_as(self, principal: Principal) -> Iterator[None]:
@@ -112,7 +139,7 @@ class Governed:
         who = self.principal
         if who.can(permission):
             return who
-        await self._audit("access.denied", target, actor=who.name, permission=permission)
+        await self.record("access.denied", target, actor=who.name, permission=permission)
         roles = ", ".join(who.roles) or "none"
         raise PermissionDenied(
             f"{who.name} (roles: {roles}) may not {permission}"
@@ -131,7 +158,7 @@ class Governed:
             raise ConfigError(f"unknown role(s) {', '.join(unknown)}; roles are: {', '.join(sorted(known))}")
         user = User(name=name, roles=list(roles), service=service)
         await self.store.kv_put(USERS, name, user.to_json())
-        await self._audit("user.put", f"user:{name}", roles=roles, service=service)
+        await self.record("user.put", f"user:{name}", roles=roles, service=service)
         return user
 
     async def grant(self, name: str, roles: list[str]) -> User:
@@ -151,7 +178,7 @@ class Governed:
         user = User.from_json(name, text)
         user.disabled = True
         await self.store.kv_put(USERS, name, user.to_json())
-        await self._audit("user.disable", f"user:{name}")
+        await self.record("user.disable", f"user:{name}")
 
     async def users(self) -> list[User]:
         await self.authorize("users.manage")
@@ -168,7 +195,7 @@ class Governed:
                 f"unknown permission(s) {', '.join(bad)}; permissions are: {', '.join(PERMISSIONS)}"
             )
         await self.store.kv_put(ROLES, name, json.dumps(sorted(permissions)))
-        await self._audit("role.put", f"role:{name}", permissions=sorted(permissions))
+        await self.record("role.put", f"role:{name}", permissions=sorted(permissions))
 
     async def create_token(
         self, user: str, *, name: str = "default", scopes: list[str] | None = None, ttl: float | None = None
@@ -186,7 +213,7 @@ class Governed:
         token = new_token()
         rec = TokenRecord(user=user, name=name, scopes=scopes, expires_at=time.time() + ttl if ttl else None)
         await self.store.kv_put(TOKENS, token_hash(token), rec.to_json())
-        await self._audit(
+        await self.record(
             "token.create", f"user:{user}", token=name, scopes=scopes, expires_at=rec.expires_at
         )
         return token
@@ -201,12 +228,13 @@ class Governed:
                 rec.revoked = True
                 await self.store.kv_put(TOKENS, key, rec.to_json())
                 n += 1
-        await self._audit("token.revoke", f"user:{user}", token=name, count=n)
+        await self.record("token.revoke", f"user:{user}", token=name, count=n)
         return n
 
     # -- audit ----------------------------------------------------------------------------------
 
-    async def _audit(self, action: str, target: str = "", *, actor: str | None = None, **data: Any) -> None:
+    async def record(self, action: str, target: str = "", *, actor: str | None = None, **data: Any) -> None:
+        """Append an entry to the audit log (as the acting principal unless ``actor`` is given)."""
         if not self.audit_enabled:
             return
         entry = AuditEntry(
@@ -269,12 +297,12 @@ class Governed:
                 )
         return n, None
 
-    async def _audit_run_end(
+    async def record_run_end(
         self, run_id: str, status: RunStatus, workflow: str, digest: str, events: int
     ) -> None:
         if not self.audit_enabled:
             return
-        await self._audit(
+        await self.record(
             "run.end",
             run_id,
             actor="engine",
@@ -300,22 +328,23 @@ class Governed:
         who = await self.authorize("killswitch.use", f"{scope}:{name}")
         value = {"mode": mode, "reason": reason, "by": who.name, "ts": time.time()}
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", json.dumps(value))
-        self._switches[f"{scope}:{name}"] = value
-        await self._audit("killswitch.set", f"{scope}:{name}", mode=mode, reason=reason)
-        await self._apply_switches()
+        self.switch_cache[f"{scope}:{name}"] = value
+        await self.record("killswitch.set", f"{scope}:{name}", mode=mode, reason=reason)
+        await self.apply_switches()
 
     async def clear_switch(self, scope: str, name: str = "*") -> int:
         """Switch back on; paused runs continue. Returns how many parked runs were woken."""
         await self.authorize("killswitch.use", f"{scope}:{name}")
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", None)
-        self._switches.pop(f"{scope}:{name}", None)
-        await self._audit("killswitch.clear", f"{scope}:{name}")
+        self.switch_cache.pop(f"{scope}:{name}", None)
+        await self.record("killswitch.clear", f"{scope}:{name}")
         woken = 0
         for run in await self.store.list_runs(status=[RunStatus.WAITING], limit=100_000):
             if "__killswitch__" in json.dumps(await self._waiting_on(run.id)):
                 # Delivered like any signal: this client resumes the run at once if it executes runs;
                 # otherwise a worker picks it up.
-                await self._deliver_signal(run.id, f"__unpause__:{time.time_ns()}", None)  # type: ignore[attr-defined]
+                if self.engine is not None:
+                    await self.engine.deliver(run.id, f"__unpause__:{time.time_ns()}", None)
                 woken += 1
         return woken
 
@@ -326,7 +355,7 @@ class Governed:
         self, workflow: str, kind: str | None = None, *, provider: str | None = None, agent: str | None = None
     ) -> dict[str, Any] | None:
         """The switch that stops this, if any (looked up in memory: cheap enough for every step)."""
-        sw = self._switches
+        sw = self.switch_cache
         if not sw:
             return None
         for key in (
@@ -340,20 +369,24 @@ class Governed:
                 return sw[key]
         return None
 
-    async def _refresh_switches(self) -> None:
-        self._switches = await self.switches()
-        self._policies = await self.policies()
+    def switch(self, key: str) -> dict[str, Any] | None:
+        """The switch set on exactly ``key`` (``agent:NAME``...), if any."""
+        return self.switch_cache.get(key) if self.switch_cache else None
 
-    async def _apply_switches(self) -> None:
+    async def refresh(self) -> None:
+        """Reload kill switches and policies from the store (other processes may have changed them)."""
+        self.switch_cache = await self.switches()
+        self.policy_cache = await self.policies()
+
+    async def apply_switches(self) -> None:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""
-        for rid, (ex, _) in list(self._driving.items()):
-            off = self.switched_off(ex.wf.name)
-            if off is not None and off.get("mode") == "cancel" and ex.reason is None:
-                await self._audit("run.cancel", rid, actor="engine", reason="kill switch")
-                await self._cancel_local(rid)
-
-    async def _cancel_local(self, run_id: str) -> bool:
-        raise NotImplementedError  # the client implements it
+        if self.engine is None:
+            return
+        for rid, workflow in self.engine.driving():
+            off = self.switched_off(workflow)
+            if off is not None and off.get("mode") == "cancel":
+                await self.record("run.cancel", rid, actor="engine", reason="kill switch")
+                await self.engine.cancel(rid)
 
     async def _waiting_on(self, run_id: str) -> list[str]:
         """The signal names a parked run waits for."""
@@ -369,20 +402,32 @@ class Governed:
         """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
         await self.authorize("policies.write", f"workflow:{workflow}")
         await self.store.kv_put(POLICIES, workflow, policy.to_json() if policy else None)
-        await self._audit(
+        await self.record(
             "policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None
         )
-        await self._refresh_policies()
+        self.policy_cache = await self.policies()
 
     async def policies(self) -> dict[str, Policy]:
         return {k: Policy.from_json(v) for k, v in (await self.store.kv_list(POLICIES)).items()}
 
     def policy_for(self, workflow: str) -> Policy | None:
         """The policy in force for ``workflow`` (cached; refreshed with the kill switches)."""
-        return self._policies.get(workflow) or self._policies.get("*")
+        cache = self.policy_cache
+        return (cache.get(workflow) or cache.get("*")) if cache else None
 
-    async def _refresh_policies(self) -> None:
-        self._policies = await self.policies()
+    def stored_payload(self, workflow: str, payload: str) -> str:
+        """A payload (run input, signal) as it is stored: redacted when the workflow's policy says
+        ``payloads``."""
+        policy = self.policy_for(workflow)
+        if policy is not None and "payloads" in policy.redact:
+            from .pii import redact_json
+
+            return redact_json(payload)
+        return payload
+
+    def agent_policy(self, agent: str) -> Policy | None:
+        """The policy in force for agent ``agent`` (``agent:NAME``), if any."""
+        return self.policy_cache.get(f"agent:{agent}") if self.policy_cache else None
 
     # -- approvals ------------------------------------------------------------------------------
 
@@ -450,7 +495,7 @@ class Governed:
             "payload": payload if payload is not None else request.get("payload"),
             "edited": payload is not None,
         }
-        await self._audit(
+        await self.record(
             "approval.decide",
             run_id,
             name=name,
@@ -458,8 +503,9 @@ class Governed:
             comment=comment,
             edited=payload is not None,
         )
-        sent: bool = await self._deliver_signal(run_id, name, decision)  # type: ignore[attr-defined]
-        return sent
+        if self.engine is None:
+            raise ConfigError("this governance service has no engine to deliver decisions to")
+        return await self.engine.deliver(run_id, name, decision)
 
 
-__all__ = ["Governed", "_serde"]
+__all__ = ["EngineControl", "Governance"]

@@ -6,14 +6,16 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ._models import NO_RETRY, RetryPolicy
+from ..records import NO_RETRY, RetryPolicy
 
 _RAISE: Any = object()  # "no default": a wait that times out fails the step
 
 if TYPE_CHECKING:
-    from ._executor import RunExecutor
-    from ._prompts import PromptVersion
-    from ._workflow import Workflow
+    from ..governance.enforcement import RunGovernance
+    from ..storage import Store
+    from .ports import StepHost
+    from .prompts import PromptVersion
+    from .workflow import Workflow
 
 _logger = logging.getLogger("podium.step")
 
@@ -27,6 +29,7 @@ class StepContext:
         "_executor",
         "_log",
         "attempt",
+        "governance",
         "idempotency_key",
         "index",
         "input",
@@ -38,7 +41,7 @@ class StepContext:
     )
 
     def __init__(
-        self, executor: RunExecutor, step_id: str, iteration: int, index: int | None, attempt: int, key: str
+        self, executor: StepHost, step_id: str, iteration: int, index: int | None, attempt: int, key: str
     ):
         self._executor = executor
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
@@ -60,6 +63,13 @@ class StepContext:
         self.workflow_version: str = executor.wf.version
         self.input: Any = executor.input
         """The run's input."""
+        self.governance: RunGovernance = executor.governance
+        """The policies, kill switches, audit and budgets over this run (used by ``podium.ai``)."""
+
+    @property
+    def store(self) -> Store:
+        """The store the run lives in (for plug-ins, such as memory, that keep data beside it)."""
+        return self._executor.store
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
@@ -104,18 +114,22 @@ class StepContext:
         resumes, even when a new version is put meanwhile. Use ``.render(**values)`` on it."""
         ex = self._executor
         version = ex.prompt_pins.get(name) or _pinned(ex, name)
-        pv: PromptVersion = await self.call(ex.client._prompt, name, version, name=f"prompt:{name}")
+        pv: PromptVersion = await self.call(ex.client.prompt_library.load, name, version, name=f"prompt:{name}")
         ex.prompt_pins[name] = pv.version
         return pv
 
-    def _next_label(self, name: str) -> str:
+    def call_count(self, name: str) -> int:
+        """How many ``call(..., name=name)`` this step execution has made so far."""
+        return self._calls.get(name, 0)
+
+    def next_call_name(self, name: str) -> str:
         """The label the next ``call(..., name=name)`` will be logged under (stable across replays)."""
         n = self._calls.get(name, 0)
         return name if n == 0 else f"{name}-{n + 1}"
 
-    def _replaying(self, name: str) -> bool:
+    def replaying(self, name: str) -> bool:
         """Whether the next ``call(..., name=name)`` has a logged result (it replays; nothing runs)."""
-        label = self._next_label(name)
+        label = self.next_call_name(name)
         rec = self._executor.recorded.get((f"{self.step_id}/{label}", self.iteration, self.index))
         return rec is not None and rec[0] == "completed"
 
@@ -155,7 +169,7 @@ class StepContext:
         ``{"approved": False, "by": "sla"}``); with no default the step fails. ``role`` restricts who
         may decide.
         """
-        from ._models import step_key
+        from ..records import step_key
 
         label = name or f"approval:{step_key(self.step_id, self.iteration, self.index)}"
         info = {"title": title or f"approve step {self.step_id}", "payload": payload, "role": role}
@@ -179,11 +193,11 @@ class StepContext:
         return f"<StepContext run={self.run_id} step={self.step_id} attempt={self.attempt}>"
 
 
-def _pinned(ex: RunExecutor, name: str) -> str | None:
+def _pinned(ex: StepHost, name: str) -> str | None:
     """The version of prompt ``name`` an earlier step of this run read (from the replayed log)."""
     import re
 
-    from . import _serde
+    from .. import _serde
 
     label = re.compile(rf"prompt:{re.escape(name)}(-\d+)?")
     for (key, _, _), (status, data) in ex.recorded.items():

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import os
 import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._errors import ConfigError
+from .errors import ConfigError
 
 
 class RunStatus(enum.StrEnum):
@@ -208,3 +210,37 @@ def step_key(step: str, iteration: int = 0, index: int | None = None) -> str:
 def new_id() -> str:
     """A time-ordered, random run id (24 hex characters)."""
     return f"{int(time.time() * 1000):012x}{os.urandom(6).hex()}"
+
+
+# -- the audit log's records (written by every store, checked by podium.governance.audit) ------
+
+GENESIS = "0" * 64
+
+
+@dataclass(kw_only=True, slots=True)
+class AuditEntry:
+    """One audit record: who did what to what, when and why."""
+
+    seq: int = 0
+    """Position in the log, from 1 (assigned by the store)."""
+    ts: float
+    actor: str
+    """The user, token or service account (``local`` in local mode, ``engine`` for the engine itself)."""
+    action: str
+    """What happened: ``run.start``, ``run.cancel``, ``approval.decide``, ``killswitch.set``..."""
+    target: str = ""
+    """What it happened to: a run id, a workflow name, a user..."""
+    data: str = "{}"
+    """Details as JSON text: the reason, a decision, a prompt hash, tokens and cost..."""
+    prev_hash: str = GENESIS
+    hash: str = ""
+
+    def details(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(self.data) if self.data else {}
+        return result
+
+
+def chain_hash(prev_hash: str, e: AuditEntry) -> str:
+    """The hash of entry ``e`` chained to ``prev_hash``: SHA-256 over its fields, unit-separated."""
+    body = f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}"
+    return hashlib.sha256(body.encode()).hexdigest()

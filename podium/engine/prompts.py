@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigError, NotFound
-from ._versions import rollback_target
+from ..errors import ConfigError, NotFound
+from .versions import rollback_target
 
 if TYPE_CHECKING:
-    from .storage import Store
+    from ..governance.service import Governance
+    from ..storage import Store
 
 PROMPTS = "prompts"  # "name@version" -> {"text", "hash", "by", "ts", "description"}
 ACTIVE_PROMPT = "prompt_active"  # name -> the version new runs read
@@ -51,15 +52,18 @@ class PromptVersion:
         return self.text.format(**values)
 
 
-class Prompts:
-    """Prompt versions for the client (mixed into :class:`podium.Client`)."""
+class PromptLibrary:
+    """Versioned prompts kept in the store (``client.prompt_library``; the client's prompt methods
+    delegate here)."""
 
-    store: Store
+    def __init__(self, store: Store, governance: Governance) -> None:
+        self.store = store
+        self.governance = governance
 
     async def put_prompt(self, name: str, text: str, *, description: str = "") -> PromptVersion:
         """Store ``text`` as the next version of prompt ``name`` and make it active (the same text
         again changes nothing). Needs ``workflows.deploy``; audited."""
-        await self.authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.deploy", f"prompt:{name}")
         if not name or "@" in name:
             raise ConfigError(f"prompt name {name!r} must be non-empty and must not contain '@'")
         digest = hashlib.sha256(text.encode()).hexdigest()
@@ -74,22 +78,23 @@ class Prompts:
                 version=str(number),
                 text=text,
                 hash=digest,
-                by=self.principal.name,  # type: ignore[attr-defined]
+                by=self.governance.principal.name,
                 ts=time.time(),
                 description=description,
             )
             record = {k: getattr(pv, k) for k in ("text", "hash", "by", "ts", "description")}
             await self.store.kv_put(PROMPTS, f"{name}@{pv.version}", json.dumps(record))
         await self.store.kv_put(ACTIVE_PROMPT, name, pv.version)
-        await self._audit("prompt.put", f"prompt:{name}", version=pv.version, hash=digest, unchanged=bool(same))  # type: ignore[attr-defined]
+        await self.governance.record("prompt.put", f"prompt:{name}", version=pv.version, hash=digest, unchanged=bool(same))
         return pv
 
     async def prompt(self, name: str, version: str | None = None) -> PromptVersion:
         """A prompt's active version, or ``version``."""
-        await self.authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
-        return await self._prompt(name, version)
+        await self.governance.authorize("workflows.read", f"prompt:{name}")
+        return await self.load(name, version)
 
-    async def _prompt(self, name: str, version: str | None = None) -> PromptVersion:
+    async def load(self, name: str, version: str | None = None) -> PromptVersion:
+        """Read a prompt without a permission check (for a run, whose workflow was allowed to start)."""
         version = version or await self.store.kv_get(ACTIVE_PROMPT, name)
         if version is None:
             known = sorted(await self.store.kv_list(ACTIVE_PROMPT))
@@ -106,7 +111,7 @@ class Prompts:
 
     async def prompt_versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of prompt ``name``, oldest first, with which is active."""
-        await self.authorize("workflows.read", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.read", f"prompt:{name}")
         active = await self.store.kv_get(ACTIVE_PROMPT, name)
         return [
             {"version": v.version, "active": v.version == active, "hash": v.hash, "by": v.by, "ts": v.ts,
@@ -116,7 +121,7 @@ class Prompts:
 
     async def prompts(self) -> dict[str, str]:
         """Every prompt's name and active version."""
-        await self.authorize("workflows.read")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.read")
         return await self.store.kv_list(ACTIVE_PROMPT)
 
     async def _prompt_versions(self, name: str) -> list[PromptVersion]:
@@ -130,14 +135,14 @@ class Prompts:
 
     async def rollback_prompt(self, name: str, *, to: str | None = None) -> str:
         """Make an earlier version of a prompt active (the one before the active one, or ``to``)."""
-        await self.authorize("workflows.deploy", f"prompt:{name}")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.deploy", f"prompt:{name}")
         versions = [v.version for v in await self._prompt_versions(name)]
         if not versions:
             raise NotFound(f"no prompt named {name!r}")
         active = await self.store.kv_get(ACTIVE_PROMPT, name)
         to = rollback_target(versions, active, to, f"prompt {name!r}")
         await self.store.kv_put(ACTIVE_PROMPT, name, to)
-        await self._audit("prompt.rollback", f"prompt:{name}", from_version=active, to_version=to)  # type: ignore[attr-defined]
+        await self.governance.record("prompt.rollback", f"prompt:{name}", from_version=active, to_version=to)
         return to
 
     async def diff_prompt(self, name: str, a: str, b: str) -> str:

@@ -17,10 +17,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _serde
-from ._audit import event_bytes
-from ._context import StepContext
-from ._errors import (
+from .. import _serde
+from ..errors import (
     InputValidationError,
     LeaseLost,
     NonRetryableError,
@@ -31,14 +29,17 @@ from ._errors import (
     _Suspend,
     error_info,
 )
-from ._models import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
-from ._waits import Waits
-from ._workflow import CTX, INPUT, StepDef, Workflow, _Binding
-from .guardrails import redact_json
-from .storage._base import labels_ok
+from ..governance.audit import event_bytes
+from ..governance.enforcement import RunGovernance
+from ..governance.pii import redact_json
+from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ..storage._base import labels_ok
+from .context import StepContext
+from .waits import Waits
+from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
 if TYPE_CHECKING:
-    from ._client import Client
+    from .ports import RunHost
 
 log = logging.getLogger("podium.engine")
 
@@ -61,15 +62,24 @@ class _StepFailed(Exception):
 class RunExecutor(Waits):
     """Drives one run to a final state, writing every state change to the store."""
 
-    def __init__(self, client: Client, wf: Workflow, run: RunRecord, events: list[Event]) -> None:
+    def __init__(self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event]) -> None:
         self.client = client
         self.store = client.store
         self.wf = wf
         self.run = run
         self.run_id = run.id
         self.input = _serde.loads(run.input)
-        policy = client.policy_for(wf.name) if client._policies else None
+        policy = client.governance.policy_for(wf.name)
         self.redact_payloads = policy is not None and "payloads" in policy.redact
+        self.governance = RunGovernance(
+            client.governance,
+            client.store,
+            run_id=run.id,
+            workflow=wf.name,
+            tenant=run.tenant,
+            run_input=self.input,
+            recorded=lambda: self.recorded.values(),
+        )
         self.prompt_pins: dict[str, str] = {}
         self.outputs: dict[str, Any] = {}
         self.prev_outputs: dict[str, Any] = {}
@@ -78,12 +88,8 @@ class RunExecutor(Waits):
         self.running: dict[_Key, tuple[float, int]] = {}
         self.reason: str | None = None  # why the driver task was cancelled: cancelled|shutdown|timeout
         self.finished = asyncio.get_running_loop().create_future()
-        self._listeners = client._listeners
+        self._listeners = client.listeners
         self._marked: set[tuple[_Key, int]] = set()
-        self.usage_tokens = 0  # model usage so far, for run budgets (see podium._policy)
-        self.usage_cost = 0.0
-        self.budget_waived = False
-        self.usage_loaded = False  # the usage of calls already in the log is summed on first need
         self._seq = events[-1].seq if events else 0
         self._ready: deque[str] = deque()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -257,6 +263,12 @@ class RunExecutor(Waits):
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def record_cancelled(self) -> None:
+        """Record this run as cancelled here (an engine took over a run nobody drives to cancel it)."""
+        self.reason = "cancelled"
+        await self._stop_running_steps()
+        await self._finish(RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"})
+
     async def _stop_running_steps(self) -> None:
         await self._abandon()
         for (step, it, idx), (t0, attempt) in list(self.running.items()):
@@ -297,7 +309,7 @@ class RunExecutor(Waits):
         self.run.output = output
         self.run.error = err
         self.run.finished_at = now
-        await self.client._audit_run_end(
+        await self.client.governance.record_run_end(
             self.run_id, status, self.wf.name, self._digest.hexdigest(), self._seq
         )
 
@@ -403,8 +415,8 @@ class RunExecutor(Waits):
                 self.state[sid] = _SKIPPED
                 await self.emit(EventType.STEP_SKIPPED, sid, it, None, 0, json.dumps({"reason": reason}))
                 return self._release(sid)
-            if args is not None and self.client._switches:
-                off = self.client.switched_off(self.wf.name, s.kind)
+            if args is not None and self.client.governance.switch_cache:
+                off = self.client.governance.switched_off(self.wf.name, s.kind)
                 if off is not None:  # paused at this step boundary until the switch is cleared
                     self.parked[sid] = ({"__killswitch__"}, None)
                     self.state[sid] = _PARKED
@@ -590,7 +602,7 @@ class RunExecutor(Waits):
             for b in s.params:
                 if b.source == CTX:
                     args = {**args, b.name: ctx}
-        limit = self.client._kind_limits.get(s.kind) if s.kind else None
+        limit = self.client.kind_limit(s.kind) if s.kind else None
 
         async def produce() -> Any:
             if limit is not None:
@@ -600,8 +612,8 @@ class RunExecutor(Waits):
 
         if s.escalate is None or ctx is None:
             return await produce()
-        from ._escalate import escalate
-        from ._models import NO_RETRY
+        from ..records import NO_RETRY
+        from .escalation import escalate
 
         # The output a person decides on is logged first: the step resumes after the decision with
         # that same output, not a new one (and without repeating its side effects).
@@ -623,7 +635,7 @@ class RunExecutor(Waits):
                     f"step {s.id!r} attempt {attempt} did not finish within its timeout of {s.timeout}s"
                 ) from None
         call: Callable[[], Any] = functools.partial(s.fn, **args)
-        fut = asyncio.get_running_loop().run_in_executor(self.client._pool, call)
+        fut = asyncio.get_running_loop().run_in_executor(self.client.thread_pool, call)
         if s.timeout is None:
             return await fut
         try:
@@ -636,7 +648,7 @@ class RunExecutor(Waits):
             ) from None
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
-        rec = await self.client._run_child(self, wf, child_input, key, step_id)
+        rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
         if rec.status is not RunStatus.COMPLETED:
             err = json.loads(rec.error) if rec.error else {}
             raise NonRetryableError(

@@ -19,21 +19,27 @@ import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._errors import ConfigError, NotFound
+from ..errors import ConfigError, NotFound
 
 if TYPE_CHECKING:
-    from ._workflow import Workflow
-    from .storage import Store
+    from ..governance.service import Governance
+    from ..storage import Store
+    from .registry import WorkflowRegistry
+    from .workflow import Workflow
 
 TEXTS = "workflows"  # "name@version" -> YAML text (shared with the HTTP API's deploy endpoint)
 META = "workflow_versions"  # "name@version" -> {"hash", "by", "ts", "base_dir"}
 ACTIVE = "workflow_active"  # name -> version that starts new runs
 
 
-class Versioned:
-    """Deploy/rollback/versions/diff for the client (mixed into :class:`podium.Client`)."""
+class Deployments:
+    """Deploy, list, diff and roll back workflow versions (``client.deployments``; the client's
+    ``deploy``/``versions``/``rollback``/``diff`` delegate here)."""
 
-    store: Store
+    def __init__(self, store: Store, governance: Governance, registry: WorkflowRegistry) -> None:
+        self.store = store
+        self.governance = governance
+        self.registry = registry
 
     async def deploy(self, source: str | Workflow, *, base_dir: str | None = None) -> Workflow:
         """Deploy a workflow as a new version and make it active: a YAML file path or text, or a
@@ -42,17 +48,17 @@ class Versioned:
         Every change makes a version: deploying a definition whose declared version already exists
         with other content stores it as ``VERSION.N``; deploying the same definition again changes
         nothing. Runs stay pinned to the version they started on."""
-        from ._loading import load_workflow
-        from ._workflow import Workflow
+        from .loading import load_workflow
+        from .workflow import Workflow
 
-        await self.authorize("workflows.deploy")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.deploy")
         if isinstance(source, Workflow):
-            return await self._deploy_python(source)
+            return await self.deploy_python(source)
         if not os.path.exists(source) and "\n" not in source and ":" in source and not source.lstrip().startswith(
             ("name:", "{")
         ):
-            return await self._deploy_python(load_workflow(source))
-        from .yaml import load_text
+            return await self.deploy_python(load_workflow(source))
+        from .loading import load_text
 
         if os.path.exists(source):
             base_dir = base_dir or os.path.dirname(os.path.abspath(source))
@@ -64,10 +70,10 @@ class Versioned:
         wf = load_text(text, filename, base_dir=base_dir)
         return await self._store_version(wf, text, {"kind": "yaml", "base_dir": base_dir})
 
-    async def _deploy_python(self, wf: Workflow) -> Workflow:
+    async def deploy_python(self, wf: Workflow) -> Workflow:
         wf.freeze()
         if wf.ref is None:
-            from ._loading import guess_ref
+            from .loading import guess_ref
 
             wf.ref = guess_ref(wf)
         wf.version = wf.declared_version
@@ -84,24 +90,24 @@ class Versioned:
             while f"{wf.name}@{version}" in existing:
                 n += 1
                 version = f"{wf.version}.{n}"
-            meta = {"hash": digest, "by": self.principal.name, "ts": time.time(), **extra}  # type: ignore[attr-defined]
+            meta = {"hash": digest, "by": self.governance.principal.name, "ts": time.time(), **extra}
             await self.store.kv_put(TEXTS, f"{wf.name}@{version}", text)
             await self.store.kv_put(META, f"{wf.name}@{version}", json.dumps(meta))
         wf.version = version
         if extra.get("kind") != "python":
             wf.ref = None
         await self.store.kv_put(ACTIVE, wf.name, version)
-        self.register(wf)  # type: ignore[attr-defined]
-        wf._resolved_for = self
-        await self._audit("workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same))  # type: ignore[attr-defined]
+        self.registry.register(wf)
+        wf.resolved_by = self
+        await self.governance.record("workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same))
         return wf
 
-    async def _resolve_version(self, wf: Workflow) -> Workflow:
+    async def resolve(self, wf: Workflow) -> Workflow:
         """Label ``wf`` with the deployed version whose definition it is, once per client.
 
         A workflow with deployed versions may only run as one of them: code or YAML that changed
         without a deploy is refused, so that no run is recorded as a version it is not."""
-        if wf._resolved_for is self:
+        if wf.resolved_by is self:
             return wf
         prefix = f"{wf.name}@"
         metas = {k[len(prefix):]: json.loads(v) for k, v in (await self.store.kv_list(META)).items() if k.startswith(prefix)}
@@ -109,7 +115,7 @@ class Versioned:
             digest = definition_hash(wf)
             match = sorted((m["ts"], v) for v, m in metas.items() if m["hash"] == digest)
             if not match:
-                from ._errors import DefinitionError
+                from ..errors import DefinitionError
 
                 where = wf.ref or getattr(wf, "source_file", None) or "this definition"
                 raise DefinitionError(
@@ -119,37 +125,29 @@ class Versioned:
                 )
             version = match[-1][1]
             if wf.version != version:
-                registry = self._workflows  # type: ignore[attr-defined]
-                if registry.get((wf.name, wf.version)) is wf:
-                    del registry[(wf.name, wf.version)]
-                wf.version = version
-                registry[(wf.name, version)] = wf
-                latest = self._latest  # type: ignore[attr-defined]
-                if latest.get(wf.name) is None or latest[wf.name].version == version:
-                    latest[wf.name] = wf
-        wf._resolved_for = self
+                self.registry.relabel(wf, version)
+        wf.resolved_by = self
         return wf
 
-    async def _check_pinned(self, name: str, version: str) -> None:
+    async def check_pinned(self, name: str, version: str) -> None:
         """Before resuming a run pinned to ``name@version``: a registered workflow that claims that
         version but is another deployed definition (its code changed in place) must not run it."""
-        registry = self._workflows  # type: ignore[attr-defined]
-        wf = registry.get((name, version))
-        if wf is None or wf._resolved_for is self:
+        wf = self.registry.get(name, version)
+        if wf is None or wf.resolved_by is self:
             return
         meta_text = await self.store.kv_get(META, f"{name}@{version}")
         if meta_text is None:  # never deployed: pinned by its declared version alone
             return
         if json.loads(meta_text)["hash"] == definition_hash(wf):
-            wf._resolved_for = self
+            wf.resolved_by = self
             return
-        del registry[(name, version)]  # the deployed version is loaded (or refused) instead
+        self.registry.remove(wf)  # the deployed version is loaded (or refused) instead
         with contextlib.suppress(Exception):
-            await self._resolve_version(wf)
+            await self.resolve(wf)
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""
-        await self.authorize("workflows.read", f"workflow:{name}")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.read", f"workflow:{name}")
         active = await self.store.kv_get(ACTIVE, name)
         out = []
         for key, text in (await self.store.kv_list(META)).items():
@@ -162,22 +160,22 @@ class Versioned:
 
     async def rollback(self, name: str, *, to: str | None = None) -> str:
         """Make an earlier version active again (the one before the active one, or ``to``)."""
-        await self.authorize("workflows.deploy", f"workflow:{name}")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.deploy", f"workflow:{name}")
         versions = [v["version"] for v in await self.versions(name)]
         if not versions:
             raise NotFound(f"workflow {name!r} has no deployed versions; deploy one with 'podium deploy FILE'")
         active = await self.store.kv_get(ACTIVE, name)
         to = rollback_target(versions, active, to, f"workflow {name!r}")
-        wf = await self._load_deployed(name, to)  # refuses (changing nothing) if it cannot be loaded
+        wf = await self.load_deployed(name, to)  # refuses (changing nothing) if it cannot be loaded
         await self.store.kv_put(ACTIVE, name, to)
         if wf is not None:
-            self._latest[name] = wf  # type: ignore[attr-defined]
-        await self._audit("workflow.rollback", f"workflow:{name}", from_version=active, to_version=to)  # type: ignore[attr-defined]
+            self.registry.set_latest(wf)
+        await self.governance.record("workflow.rollback", f"workflow:{name}", from_version=active, to_version=to)
         return to
 
     async def diff(self, name: str, a: str, b: str) -> str:
         """A unified diff between two deployed versions' definitions."""
-        await self.authorize("workflows.read", f"workflow:{name}")  # type: ignore[attr-defined]
+        await self.governance.authorize("workflows.read", f"workflow:{name}")
         texts = []
         for v in (a, b):
             text = await self.store.kv_get(TEXTS, f"{name}@{v}")
@@ -190,9 +188,9 @@ class Versioned:
             )
         )
 
-    async def _load_deployed(self, name: str, version: str | None = None) -> Workflow | None:
+    async def load_deployed(self, name: str, version: str | None = None) -> Workflow | None:
         """Register a deployed version from the store (the active one by default); None if not deployed."""
-        from .yaml import load_text
+        from .loading import load_text
 
         version = version or await self.store.kv_get(ACTIVE, name)
         if version is None:
@@ -203,21 +201,21 @@ class Versioned:
         meta_text = await self.store.kv_get(META, f"{name}@{version}")
         meta = json.loads(meta_text) if meta_text else {}
         if meta.get("kind") == "python":
-            wf = self._workflows.get((name, version)) or self._load_python(name, version, meta)  # type: ignore[attr-defined]
+            wf = self.registry.get(name, version) or self._load_python(name, version, meta)
         else:
             wf = load_text(text, f"<{name}@{version}>", base_dir=meta.get("base_dir"))
             wf.ref = None
         wf.version = version
-        self.register(wf)  # type: ignore[attr-defined]
-        wf._resolved_for = self
+        self.registry.register(wf)
+        wf.resolved_by = self
         if await self.store.kv_get(ACTIVE, name) == version:
-            self._latest[name] = wf  # type: ignore[attr-defined]
+            self.registry.set_latest(wf)
         return wf
 
     def _load_python(self, name: str, version: str, meta: dict[str, Any]) -> Workflow:
         """The code of a deployed Python version, from its reference, if it is still that code."""
-        from ._errors import DefinitionError
-        from ._loading import load_workflow
+        from ..errors import DefinitionError
+        from .loading import load_workflow
 
         ref = meta.get("ref")
         if not ref:

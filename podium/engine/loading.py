@@ -7,9 +7,10 @@ import importlib
 import importlib.util
 import os
 import sys
+from typing import Any
 
-from ._errors import ConfigError
-from ._workflow import Workflow
+from ..errors import ConfigError
+from .workflow import Workflow
 
 
 def guess_ref(wf: Workflow) -> str | None:
@@ -26,16 +27,30 @@ def guess_ref(wf: Workflow) -> str | None:
     return None
 
 
+#: Definition formats other than Python, by name: the module and its functions that compile a file
+#: and a text. They are found by name (like storage and model plug-ins), so the engine does not
+#: import them.
+FORMATS = {"yaml": ("podium.yaml", "load_file", "load_text")}
+
+
+def _format(kind: str, which: int) -> Any:
+    module, *functions = FORMATS[kind]
+    try:
+        return getattr(importlib.import_module(module), functions[which])
+    except ImportError as exc:
+        raise ConfigError(f"cannot load {kind.upper()} workflows: {module} is not available ({exc})") from None
+
+
+def load_text(text: str, filename: str, *, base_dir: str | None = None, kind: str = "yaml") -> Workflow:
+    """Compile a workflow definition held as text (a deployed YAML version)."""
+    loaded: Workflow = _format(kind, 1)(text, filename, base_dir=base_dir)
+    return loaded
+
+
 def load_workflow(ref: str) -> Workflow:
-    """Load a workflow from ``module:attribute``, ``path/to/file.py:attribute`` or a YAML file."""
+    """Load a workflow from ``module:attr``, ``path/to/file.py:attr`` or a YAML file."""
     if ref.endswith((".yaml", ".yml")):
-        try:
-            from .yaml import load_file
-        except ImportError as exc:
-            raise ConfigError(
-                f"cannot load YAML workflow {ref!r}: YAML support is not available ({exc})"
-            ) from None
-        loaded: Workflow = load_file(ref)
+        loaded: Workflow = _format("yaml", 0)(ref)
         if loaded.ref is None:
             loaded.ref = os.path.abspath(ref)
         return loaded

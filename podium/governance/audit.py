@@ -1,4 +1,7 @@
-"""The audit log's entries and its hash chain.
+"""Checking the audit log's hash chain, and the digest of a run's history anchored in it.
+
+The entry record and the chaining rule are core types (:mod:`podium.records`), since every store
+writes them.
 
 Every entry holds the hash of the entry before it, so editing, deleting or reordering any entry
 breaks the chain from that point on; :func:`verify` names the first entry that does not fit.
@@ -7,41 +10,10 @@ breaks the chain from that point on; :func:`verify` names the first entry that d
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-GENESIS = "0" * 64
-
-
-@dataclass(kw_only=True, slots=True)
-class AuditEntry:
-    """One audit record: who did what to what, when and why."""
-
-    seq: int = 0
-    """Position in the log, from 1 (assigned by the store)."""
-    ts: float
-    actor: str
-    """The user, token or service account (``local`` in local mode, ``engine`` for the engine itself)."""
-    action: str
-    """What happened: ``run.start``, ``run.cancel``, ``approval.decide``, ``killswitch.set``..."""
-    target: str = ""
-    """What it happened to: a run id, a workflow name, a user..."""
-    data: str = "{}"
-    """Details as JSON text: the reason, a decision, a prompt hash, tokens and cost..."""
-    prev_hash: str = GENESIS
-    hash: str = ""
-
-    def details(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(self.data) if self.data else {}
-        return result
-
-
-def chain_hash(prev_hash: str, e: AuditEntry) -> str:
-    """The hash of entry ``e`` chained to ``prev_hash``: SHA-256 over its fields, unit-separated."""
-    body = f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}"
-    return hashlib.sha256(body.encode()).hexdigest()
+from ..records import GENESIS, AuditEntry, chain_hash
 
 
 def verify(entries: Iterable[AuditEntry]) -> tuple[int, str | None]:
@@ -92,3 +64,6 @@ def run_digest(events: Iterable[Any]) -> str:
     for e in events:
         h.update(event_bytes(e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data))
     return h.hexdigest()
+
+
+__all__ = ["GENESIS", "AuditEntry", "chain_hash", "event_bytes", "run_digest", "verify"]

@@ -12,16 +12,16 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import _serde
-from ._context import _RAISE, StepContext
-from ._errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
-from ._models import EventType, RetryPolicy, RunStatus
-from .guardrails import redact_json
+from .. import _serde
+from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
+from ..governance.pii import redact_json
+from ..records import EventType, RetryPolicy, RunStatus
+from .context import _RAISE, StepContext
 
 if TYPE_CHECKING:
-    from ._client import Client
-    from ._models import RunRecord
-    from .storage import Store
+    from ..records import RunRecord
+    from ..storage import Store
+    from .ports import RunHost
 
 _Key = tuple[str, int, "int | None"]
 
@@ -29,7 +29,7 @@ _Key = tuple[str, int, "int | None"]
 class Waits:
     """Mixed into :class:`RunExecutor`."""
 
-    client: Client
+    client: RunHost
     store: Store
     run: RunRecord
     run_id: str
@@ -75,7 +75,7 @@ class Waits:
                     value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
                 else:
                     fut = asyncio.get_running_loop().run_in_executor(
-                        self.client._pool, functools.partial(fn, *args, **kwargs)
+                        self.client.thread_pool, functools.partial(fn, *args, **kwargs)
                     )
                     value = await (asyncio.wait_for(fut, timeout) if timeout else fut)
                 payload = _serde.dumps(value)

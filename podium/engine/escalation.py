@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from ._errors import NonRetryableError
+from ..errors import NonRetryableError
 
 if TYPE_CHECKING:
-    from ._context import StepContext
-    from ._workflow import Escalate
+    from .context import StepContext
+    from .workflow import Escalate
 
 _MISSING = object()
 
@@ -34,7 +34,7 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
     if confidence >= rule.below:
         return value
     default = {"approved": rule.on_timeout == "accept", "by": "sla", "comment": "no decision in time"}
-    from . import _serde
+    from .. import _serde
 
     shown = json.loads(_serde.dumps(value))  # what the approver sees and may edit
     decision = await ctx.approval(

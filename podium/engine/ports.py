@@ -1,0 +1,72 @@
+"""The engine's inner ports: what the executor of a run needs of the engine that drives it, and what
+a step context needs of its executor. The client implements :class:`RunHost` and the executor
+:class:`StepHost`; tests can drive an executor with a fake host."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..governance.enforcement import RunGovernance
+    from ..governance.service import Governance
+    from ..records import Event, RetryPolicy, RunRecord
+    from ..storage import Store
+    from .prompts import PromptLibrary
+    from .workflow import Workflow
+
+
+class RunHost(Protocol):
+    """What the executor of one run asks of its engine."""
+
+    store: Store
+    owner: str
+    """The engine's owner id: it holds the run's lease under this name."""
+    labels: list[str] | None
+    governance: Governance
+    listeners: list[Callable[[Event], None]]
+    """Called with every event the executor writes."""
+    thread_pool: concurrent.futures.Executor
+    """Where synchronous step functions run."""
+    prompt_library: PromptLibrary
+
+    def kind_limit(self, kind: str) -> asyncio.Semaphore | None: ...
+
+    async def run_child(
+        self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str
+    ) -> RunRecord: ...
+
+    async def emit(self, topic: str, payload: Any = None) -> None: ...
+
+
+class StepHost(Protocol):
+    """What a step context asks of the executor of its run."""
+
+    run_id: str
+    wf: Workflow
+    input: Any
+    store: Store
+    client: RunHost
+    governance: RunGovernance
+    prev_outputs: dict[str, Any]
+    prompt_pins: dict[str, str]
+    recorded: dict[Any, tuple[str, Any]]
+
+    async def durable_call(
+        self,
+        ctx: Any,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: RetryPolicy,
+        timeout: float | None,
+    ) -> Any: ...
+
+    async def wait_signal(
+        self, ctx: Any, name: str, timeout: float | None, default: Any, info: dict[str, Any] | None = None
+    ) -> Any: ...
+
+    async def run_child(self, workflow: Workflow, input: Any, key: str, step_id: str) -> Any: ...

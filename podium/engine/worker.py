@@ -1,0 +1,199 @@
+"""Background work of an engine: the maintenance sweep (leases, cancellation requests from other
+processes, parked steps and timers, kill switches) and the claim loop of ``podium worker``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from ..errors import ConfigError
+from ..records import EventType
+
+if TYPE_CHECKING:
+    from ..governance.service import Governance
+    from ..records import Event, RunRecord
+    from .driving import DrivenRuns
+    from .executor import RunExecutor
+    from .ports import RunHost
+    from .registry import WorkflowRegistry
+    from .versions import Deployments
+    from .workflow import Workflow
+
+    class Client(RunHost, Protocol):
+        """What background work asks of the engine client it runs in."""
+
+        driving: DrivenRuns
+        governance: Governance
+        registry: WorkflowRegistry
+        deployments: Deployments
+        claims: Claims
+        execute: bool
+        poll_interval: float
+        lease_seconds: float
+        started_event_after: float
+        queues: list[str] | None
+        queue_limits: dict[str, int]
+
+        def drive_run(self, wf: Workflow, run: RunRecord, events: list[Event]) -> RunExecutor: ...
+
+        async def take_over(self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000) -> list[str]: ...
+
+log = logging.getLogger("podium.engine")
+
+HOST = socket.gethostname()
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the engine named ``owner`` (``host:pid:nonce``) may still be running."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != HOST or not pid_text.isdigit():
+        return True  # another machine: only its lease can tell
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def maintain(client: Client) -> None:
+    """Renew leases, fire due timers and act on cancellation requests and kill switches, every
+    ``poll_interval``, while the client drives runs."""
+    last_renew = time.monotonic()
+    driving, store, governance = client.driving, client.store, client.governance
+    while True:
+        await asyncio.sleep(client.poll_interval)
+        ids = driving.ids()
+        if not ids:
+            continue
+        try:
+            now = time.time()
+            await governance.refresh()
+            if governance.switch_cache:
+                await governance.apply_switches()
+            for ex, _ in driving.items():
+                if ex.running:
+                    await ex.mark_started(client.started_event_after)
+                if ex.parked:
+                    ex.signals = await store.get_signals(ex.run_id)
+                    if ex.due(now):
+                        ex.poke()
+            for rid in await store.cancel_requests(ids):
+                await driving.cancel(rid)
+            if time.monotonic() - last_renew >= client.lease_seconds / 3:
+                last_renew = time.monotonic()
+                kept = await store.renew_leases(client.owner, ids, lease_seconds=client.lease_seconds, now=time.time())
+                for rid in set(ids) - kept:
+                    if driving.get(rid) is not None:
+                        log.warning("run %s: lease lost to another engine; stopping here", rid)
+                        driving.stop(rid)
+        except Exception:
+            log.exception("engine maintenance failed; retrying")
+
+
+async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
+    """Claim ready runs until ``stop`` is set, driving up to ``concurrency`` at once."""
+    driving = client.driving
+    while not stop.is_set():
+        free = concurrency - len(driving)
+        if free > 0:
+            try:
+                await client.take_over(limit=free)
+            except Exception:
+                log.exception("claiming runs failed; retrying")
+        waiter = asyncio.ensure_future(client.store.wait_for_work(client.poll_interval))
+        stopper = asyncio.ensure_future(stop.wait())
+        # A run finishing frees a slot; waking on it matters only when every slot is taken
+        # (claiming after every completion would flood the store with claims).
+        done = driving.tasks() if len(driving) >= concurrency else []
+        await asyncio.wait([waiter, stopper, *done], return_when=asyncio.FIRST_COMPLETED)
+        for t in (waiter, stopper):
+            t.cancel()
+
+
+@dataclass
+class Claims:
+    """What an engine's claims remember: owners found dead on this host (looked up at most every
+    few seconds: a worker claims often), and runs that could not be loaded (logged once)."""
+
+    dead: list[str] = field(default_factory=list)
+    checked_at: float = float("-inf")
+    unloadable: set[str] = field(default_factory=set)
+
+
+async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -> list[str]:
+    """Claim ready runs no live engine holds (``run_ids``, or any) and drive them in ``client``."""
+    if not client.execute:
+        raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
+    store, claims = client.store, client.claims
+    if run_ids is not None or time.monotonic() - claims.checked_at > 5:
+        claims.checked_at = time.monotonic()
+        claims.dead = [o for o in await store.unfinished_owners() if o != client.owner and not owner_alive(o)]
+    claimed = await store.claim_runs(
+        client.owner,
+        lease_seconds=client.lease_seconds,
+        limit=limit,
+        now=time.time(),
+        run_ids=run_ids,
+        steal_from=claims.dead,
+        queues=client.queues,
+        labels=client.labels,
+        queue_limits=client.queue_limits or None,
+    )
+    resumed = []
+    for run in claimed:
+        if run.id in client.driving:
+            continue
+        try:
+            await client.deployments.check_pinned(run.workflow, run.version)
+            if (run.workflow, run.version) not in client.registry:
+                await client.deployments.load_deployed(run.workflow, run.version)
+            wf = client.registry.for_run(run)
+        except Exception as exc:
+            if run.id not in claims.unloadable:
+                claims.unloadable.add(run.id)
+                log.error("cannot resume run %s: %s", run.id, exc)
+            await store.release_runs(client.owner, [run.id])
+            continue
+        ex = client.drive_run(wf, run, await store.load_events(run.id))
+        await ex.emit(
+            EventType.RUN_RESUMED,
+            data=json.dumps({"owner": client.owner}),
+            run_update={"labels": None} if run.labels else None,
+        )
+        resumed.append(run.id)
+    return resumed
+
+
+async def cancel_orphan(client: Client, run: RunRecord) -> bool:
+    """Record the cancellation of ``run`` here if no live engine drives it. False if one may."""
+    from .executor import RunExecutor
+
+    if run.owner is not None and owner_alive(run.owner) and (run.lease_expires_at or 0) >= time.time():
+        return False
+    claimed = await client.store.claim_runs(
+        client.owner,
+        lease_seconds=client.lease_seconds,
+        limit=1,
+        now=time.time(),
+        run_ids=[run.id],
+        steal_from=[run.owner] if run.owner else [],
+    )
+    if not claimed:
+        return False
+    events = await client.store.load_events(run.id)
+    ex = RunExecutor(client, client.registry.for_run(claimed[0], stub=True), claimed[0], events)
+    await ex.record_cancelled()
+    return True

@@ -1,0 +1,299 @@
+"""Policies and kill switches enforced inside a run, at call time: the model and tool layer
+(``podium.ai``) asks here before each model or tool call, and reports usage after it.
+
+Governance does not reach into the engine: a step context offers the :class:`RunScope` port, whose
+``governance`` is a :class:`RunGovernance` that the executor builds for each run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .. import _serde
+from ..errors import _Suspend
+from .policy import SPEND, Policy, PolicyViolation
+
+if TYPE_CHECKING:
+    from ..storage import Store
+    from .service import Governance
+
+
+class RunGovernance:
+    """Governance as one run sees it: the policies over it, kill switches, its audit entries, and the
+    model usage it has spent (for budgets)."""
+
+    def __init__(
+        self,
+        service: Governance,
+        store: Store,
+        *,
+        run_id: str,
+        workflow: str,
+        tenant: str | None,
+        run_input: Any,
+        recorded: Callable[[], Iterable[tuple[str, Any]]],
+    ) -> None:
+        self.service = service
+        self.store = store
+        self.run_id = run_id
+        self.workflow = workflow
+        self.tenant = tenant
+        self.run_input = run_input
+        self._recorded = recorded
+        self.tokens = 0
+        """Model tokens this run has spent so far (loaded from its log on first need)."""
+        self.cost = 0.0
+        self.budget_waived = False
+        """A person let the run go on past its budget."""
+        self.usage_loaded = False
+
+    @property
+    def policy(self) -> Policy | None:
+        """The workflow's policy (or the ``*`` default), if any."""
+        return self.service.policy_for(self.workflow)
+
+    def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
+        """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``)."""
+        out = []
+        policy = self.policy
+        if policy is not None:
+            out.append((f"workflow {self.workflow!r}", policy))
+        if agent is not None:
+            agent_policy = self.service.agent_policy(agent)
+            if agent_policy is not None:
+                out.append((f"agent {agent!r}", agent_policy))
+        return out
+
+    async def audit(self, action: str, **data: Any) -> None:
+        await self.service.record(action, self.run_id, actor="engine", **data)
+
+    def load_usage(self) -> None:
+        """The run's usage so far, from the calls its log holds (made before this engine took it up).
+        Done before this engine's first live call, which :meth:`account` adds itself."""
+        self.usage_loaded = True
+        for status, data in self._recorded():
+            if status != "completed" or not data or '"input_tokens"' not in data:
+                continue
+            try:
+                usage = getattr(_serde.loads(data).get("output"), "usage", None)
+            except Exception:
+                continue
+            if usage is not None:
+                self.add(usage)
+
+    def add(self, usage: Any) -> None:
+        self.tokens += int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
+        self.cost += float(getattr(usage, "cost", 0.0) or 0.0)
+
+    def entity(self, policy: Policy) -> str | None:
+        """The entity a run is for: ``policy.entity_field`` of its input, or its tenant."""
+        if policy.entity_field is None:
+            return self.tenant
+        value: Any = self.run_input
+        for part in policy.entity_field.split("."):
+            value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+            if value is None:
+                return None
+        return str(value)
+
+    def spend_keys(self, policy: Policy) -> dict[str, str]:
+        day = time.strftime("%Y-%m-%d", time.gmtime())
+        keys = {"day": f"day:{self.workflow}:{day}"}
+        entity = self.entity(policy)
+        if entity is not None:
+            keys["entity"] = f"entity:{self.workflow}:{entity}:{day}"
+        return keys
+
+    async def spend_over(self, policy: Policy) -> list[str]:
+        """Which daily and per-entity budgets the workflow has spent (totals shared by every process)."""
+        over = []
+        limits = {
+            "day": (policy.max_daily_tokens, policy.max_daily_cost, "today"),
+            "entity": (policy.max_entity_tokens, policy.max_entity_cost, f"today for entity {self.entity(policy)!r}"),
+        }
+        for scope, key in self.spend_keys(policy).items():
+            max_tokens, max_cost, what = limits[scope]
+            if max_tokens is not None:
+                spent = float(await self.store.kv_get(SPEND, f"{key}:tokens") or 0)
+                if spent >= max_tokens:
+                    over.append(f"{int(spent)} tokens of {max_tokens} {what}")
+            if max_cost is not None:
+                spent = float(await self.store.kv_get(SPEND, f"{key}:cost") or 0)
+                if spent >= max_cost:
+                    over.append(f"${spent:.4f} of ${max_cost:.4f} {what}")
+        return over
+
+
+class RunScope(Protocol):
+    """What enforcement asks of the step a call is made in (a :class:`podium.StepContext`)."""
+
+    run_id: str
+    step_id: str
+    iteration: int
+    index: int | None
+
+    @property
+    def governance(self) -> RunGovernance: ...
+
+    def next_call_name(self, name: str) -> str: ...
+
+    async def approval(
+        self, payload: Any = None, *, title: str = "", role: str | None = None, timeout: float | None = None,
+        default: Any = ..., name: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
+async def check_tool(
+    ctx: RunScope | None,
+    tool: str,
+    arguments: dict[str, Any] | None = None,
+    *,
+    agent: str | None = None,
+    call: str | None = None,
+) -> dict[str, Any]:
+    """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
+    policy says needs approval. Returns the arguments to call it with (an approver may edit them)."""
+    args = dict(arguments or {})
+    if ctx is None:
+        return args
+    gov = ctx.governance
+    scoped = gov.policies(agent)
+    for who, policy in scoped:
+        if policy.allowed_tools is not None and tool not in policy.allowed_tools:
+            await gov.audit("policy.refuse", tool=tool, step=ctx.step_id, agent=agent)
+            raise PolicyViolation(
+                f"{who} may not call tool {tool!r}; its policy allows: {', '.join(policy.allowed_tools) or 'none'}"
+            )
+    if not any(tool in policy.approve_tools for _, policy in scoped):
+        return args
+    # Named after the durable call it guards, so a resumed step asks the same question again.
+    label = ctx.next_call_name(call or f"tool.{tool}")
+    decision = await ctx.approval(
+        {"tool": tool, "arguments": args},
+        title=f"call tool {tool!r} in step {ctx.step_id!r}?",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
+    )
+    if not decision.get("approved"):
+        comment = decision.get("comment")
+        raise PolicyViolation(
+            f"{decision.get('by') or 'the approver'} did not approve calling tool {tool!r}"
+            + (f": {comment}" if comment else "")
+        )
+    edited = decision.get("payload")
+    if decision.get("edited"):
+        if not (isinstance(edited, dict) and isinstance(edited.get("arguments"), dict)):
+            raise PolicyViolation(
+                f"the approver's edit of the call to tool {tool!r} must look like "
+                f'{{"tool": ..., "arguments": {{...}}}}, got {str(edited)[:200]}; the tool was not called'
+            )
+        return dict(edited["arguments"])
+    return args
+
+
+async def check_model(ctx: RunScope | None, providers: list[str], *, agent: str | None = None) -> None:
+    """Refuse a model call to a provider the policy or a kill switch forbids, or over budget."""
+    if ctx is None:
+        return
+    gov = ctx.governance
+    policy = gov.policy
+    scoped = gov.policies(agent) if (policy is not None or agent is not None) else []
+    for provider in providers:
+        off = gov.service.switched_off(gov.workflow, provider=provider)
+        if off is not None:
+            await gov.audit("policy.refuse", provider=provider, reason="kill switch")
+            raise PolicyViolation(f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})")
+        for who, p in scoped:
+            if p.allowed_providers is not None and provider not in p.allowed_providers:
+                await gov.audit("policy.refuse", provider=provider, agent=agent)
+                raise PolicyViolation(
+                    f"{who} may not call provider {provider!r}; its policy allows: "
+                    f"{', '.join(p.allowed_providers) or 'none'}"
+                )
+    if policy is None or gov.budget_waived:
+        return
+    if not gov.usage_loaded:
+        gov.load_usage()
+    over = []
+    if policy.max_run_tokens is not None and gov.tokens >= policy.max_run_tokens:
+        over.append(f"{gov.tokens} tokens of {policy.max_run_tokens} for the run")
+    if policy.max_run_cost is not None and gov.cost >= policy.max_run_cost:
+        over.append(f"${gov.cost:.4f} of ${policy.max_run_cost:.4f} for the run")
+    if policy.has_spend_limits:
+        over.extend(await gov.spend_over(policy))
+    if not over:
+        return
+    await gov.audit("policy.budget", spent=over, on_exceed=policy.on_exceed)
+    if policy.on_exceed == "approval":
+        decision = await ctx.approval(
+            {"spent": over}, title=f"run budget reached ({'; '.join(over)}): let it continue?", name="approval:budget"
+        )
+        if decision.get("approved"):
+            gov.budget_waived = True
+            return
+        comment = decision.get("comment")
+        raise PolicyViolation(
+            f"run {gov.run_id} of {gov.workflow!r} reached a budget of its policy ({'; '.join(over)}) and "
+            f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
+        )
+    raise PolicyViolation(
+        f"run {gov.run_id} of {gov.workflow!r} reached a budget of its policy ({'; '.join(over)}); raise it with "
+        f"'podium policy set {gov.workflow} --merge ...'"
+    )
+
+
+async def charge(ctx: RunScope | None, usage: Any) -> None:
+    """Add a live model call's usage to the day's and the entity's totals (atomic in the store, so
+    every worker counts against the same budget). Replayed calls are not charged again."""
+    if ctx is None or usage is None:
+        return
+    gov = ctx.governance
+    policy = gov.policy
+    if policy is None or not policy.has_spend_limits:
+        return
+    tokens = int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
+    cost = float(getattr(usage, "cost", 0.0) or 0.0)
+    for key in gov.spend_keys(policy).values():
+        if tokens:
+            await gov.store.kv_incr(SPEND, f"{key}:tokens", tokens)
+        if cost:
+            await gov.store.kv_incr(SPEND, f"{key}:cost", cost)
+
+
+async def check_agent(ctx: RunScope | None, agent: str) -> None:
+    """Honour an ``agent`` kill switch between an agent's iterations: ``pause`` parks the run (it
+    goes on where it stopped once the switch is cleared); ``cancel`` fails the step."""
+    if ctx is None:
+        return
+    off = ctx.governance.service.switch(f"agent:{agent}")
+    if off is None:
+        return
+    if off.get("mode") == "cancel":
+        await audit(ctx, "policy.refuse", agent=agent, reason="kill switch")
+        raise PolicyViolation(
+            f"agent {agent!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')})"
+        )
+    raise _Suspend("__killswitch__", None)
+
+
+def policy_of(ctx: RunScope | None) -> Policy | None:
+    """The policy that governs the run of ``ctx`` (None outside a run or when none is set)."""
+    return ctx.governance.policy if ctx is not None else None
+
+
+async def audit(ctx: RunScope | None, action: str, **data: Any) -> None:
+    """Record a decision made inside a step (a model call, a tool call, a route) in the audit log."""
+    if ctx is None:
+        return
+    gov = ctx.governance
+    await gov.audit(action, workflow=gov.workflow, step=ctx.step_id, **data)
+
+
+def account(ctx: RunScope | None, usage: Any) -> None:
+    """Add a live model call's usage to its run's running totals."""
+    if ctx is None or usage is None:
+        return
+    gov = ctx.governance
+    if gov.usage_loaded:  # else not needed yet: load_usage will find this call in the log
+        gov.add(usage)

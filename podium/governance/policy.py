@@ -1,0 +1,183 @@
+"""Per-workflow policies: which tools and model providers a workflow's steps may use; token and
+cost budgets per run, per day and per entity; PII redaction of prompts, outputs and stored payloads;
+and validators a model's output must pass (banned content, tone). This module holds policies as
+data; :mod:`podium.governance.enforcement` enforces them at call time for the model and tool layer
+(``podium.ai``), so a tool the policy forbids is refused even when a model asks for it; refusals and
+violations are audited."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..errors import ConfigError, PolicyViolation
+
+POLICIES = "policies"
+SPEND = "spend"  # "day:WORKFLOW:YYYY-MM-DD:tokens|cost" and "entity:WORKFLOW:ENTITY:YYYY-MM-DD:..." -> total
+REDACT_TARGETS = ("prompts", "outputs", "payloads")
+
+#: The tones a policy can ban, each with example sentences (the tone validator is trained on them).
+TONES: dict[str, list[str]] = {
+    "polite": [
+        "Thank you for reaching out. I have looked into your order and it will arrive on Friday.",
+        "I'm sorry for the trouble. Here is how we can fix this together.",
+        "Happy to help! Your refund has been processed and should appear within five days.",
+        "We appreciate your patience while we review your request.",
+        "Could you please send us the invoice number so we can check the charge?",
+        "Thanks for letting us know; I have passed your feedback to the team.",
+        "Please find the summary of your account below. Let me know if anything is unclear.",
+        "Good news: the issue has been resolved and your service is back to normal.",
+    ],
+    "neutral": [
+        "The order was shipped on 12 March and is expected on 15 March.",
+        "Invoice 4471 totals 320 euros and is due at the end of the month.",
+        "The ticket is assigned to the billing team with priority medium.",
+        "Churn risk for this account is 0.82, above the threshold of 0.8.",
+        "The contract renews on 1 June for twelve months.",
+        "Three items are out of stock; the rest will ship today.",
+        "The summary lists the customer's last five interactions.",
+        "Status: pending review. Next step: manager approval.",
+    ],
+    "hostile": [
+        "That is a stupid question and you should know the answer already.",
+        "Stop wasting my time with your pathetic complaints.",
+        "You're an idiot if you think we'll refund you.",
+        "Shut up and read the manual like everyone else.",
+        "Nobody cares about your problem. Deal with it yourself.",
+        "Your complaint is worthless and so are you.",
+        "If you contact us again we will make you regret it.",
+        "What a ridiculous, incompetent customer you are.",
+    ],
+    "dismissive": [
+        "Whatever. Not our problem.",
+        "We don't have time for this, try somewhere else.",
+        "That's just how it is, nothing we can do, goodbye.",
+        "Read the FAQ. We won't answer this.",
+        "Your issue isn't important enough to look into.",
+        "Can't help you. Don't ask again.",
+        "Not going to bother checking that.",
+        "Figure it out yourself.",
+    ],
+}
+
+
+@dataclass(kw_only=True)
+class Policy:
+    """What a workflow (or, under the name ``*``, every workflow) may use."""
+
+    allowed_tools: list[str] | None = None
+    """Tool names its steps and agents may call (None: any)."""
+    allowed_providers: list[str] | None = None
+    """Model providers it may call, e.g. ``["local"]`` to keep data on this machine (None: any)."""
+    approve_tools: list[str] = field(default_factory=list)
+    """Tools a person must approve before each call (the approver may edit the arguments)."""
+    max_run_tokens: int | None = None
+    """Tokens (in + out) one run may spend on model calls."""
+    max_run_cost: float | None = None
+    """US dollars one run may spend on model calls."""
+    max_daily_tokens: int | None = None
+    """Tokens all of the workflow's runs together may spend per UTC day."""
+    max_daily_cost: float | None = None
+    """US dollars all of the workflow's runs together may spend per UTC day."""
+    max_entity_tokens: int | None = None
+    """Tokens the runs for one entity (a customer, an account) may spend per UTC day."""
+    max_entity_cost: float | None = None
+    """US dollars the runs for one entity may spend per UTC day."""
+    entity_field: str | None = None
+    """Which field of the run's input names its entity (``customer_id``; dotted paths reach into
+    nested objects). None: the run's tenant."""
+    on_exceed: str = "stop"
+    """``stop`` (the step fails) or ``approval`` (a person may let the run go on)."""
+    redact: list[str] = field(default_factory=list)
+    """Where PII is replaced by placeholders (``[EMAIL]``, ``[CARD]``...): ``prompts`` (before they
+    reach any model), ``outputs`` (model answers), ``payloads`` (run inputs, step outputs and call
+    results, before they are stored and handed on)."""
+    pii_local_only: bool = False
+    """A prompt that holds PII may only go to a local model (provider ``local``)."""
+    banned: list[str] = field(default_factory=list)
+    """Words, phrases or ``re:`` regular expressions a model's answer must not contain."""
+    tone: list[str] = field(default_factory=list)
+    """Tones a model's answer must not have, e.g. ``["hostile"]`` (see :mod:`podium.governance.validators`)."""
+    tone_threshold: float = 0.6
+    """Confidence at which a forbidden tone counts."""
+    on_violation: str = "block"
+    """When an answer fails a validator: ``block`` (the step fails) or ``approval`` (a person may
+    pass it, or edit it)."""
+
+    def __post_init__(self) -> None:
+        if self.on_exceed not in ("stop", "approval"):
+            raise ConfigError(f"policy on_exceed must be 'stop' or 'approval', got {self.on_exceed!r}")
+        if self.on_violation not in ("block", "approval"):
+            raise ConfigError(f"policy on_violation must be 'block' or 'approval', got {self.on_violation!r}")
+        for name in ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost"):
+            value = getattr(self, name)
+            if value is not None and (
+                not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value) or value < 0
+            ):
+                raise ConfigError(f"policy {name} must be a finite number >= 0 (or null for no limit), got {value!r}")
+        if not 0 <= self.tone_threshold <= 1:
+            raise ConfigError(f"policy tone_threshold must be between 0 and 1, got {self.tone_threshold!r}")
+        bad = [t for t in self.redact if t not in REDACT_TARGETS]
+        if bad:
+            raise ConfigError(f"policy redact: unknown target(s) {bad}; use any of {list(REDACT_TARGETS)}")
+        if self.tone:
+            unknown = [t for t in self.tone if t not in TONES]
+            if unknown:
+                raise ConfigError(f"policy tone: unknown tone(s) {unknown}; known tones: {sorted(TONES)}")
+        for pattern in self.banned:
+            if pattern.startswith("re:"):
+                import re
+
+                try:
+                    re.compile(pattern[3:])
+                except re.error as exc:
+                    raise ConfigError(f"policy banned: {pattern!r} is not a valid regular expression: {exc}") from None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Policy:
+        """A policy from a mapping (a JSON body, a YAML file); unknown fields are a clear error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            import difflib
+
+            hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u) for u in unknown]
+            raise ConfigError(f"unknown policy field(s) {', '.join(hints)}; fields are: {', '.join(sorted(known))}")
+        data = dict(data)
+        for name in ("allowed_tools", "allowed_providers", "approve_tools", "redact", "banned", "tone"):
+            value = data.get(name)
+            if value is None and name in data and name not in ("allowed_tools", "allowed_providers"):
+                data[name] = []  # an empty YAML key: none
+            elif value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"policy {name} must be a list of strings, e.g. {name}: [a, b]; got {value!r}")
+        for name, kind in (("pii_local_only", bool), ("tone_threshold", (int, float)), ("entity_field", str),
+                           ("on_exceed", str), ("on_violation", str)):
+            value = data.get(name)
+            if name in data and value is None and name in ("pii_local_only", "tone_threshold", "on_exceed", "on_violation"):
+                del data[name]  # null: the default
+            elif value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+                raise ConfigError(f"policy {name} has the wrong type: got {value!r}")
+        return cls(**data)
+
+    @property
+    def has_output_checks(self) -> bool:
+        return bool(self.banned or self.tone)
+
+    @property
+    def has_spend_limits(self) -> bool:
+        return any(
+            v is not None
+            for v in (self.max_daily_tokens, self.max_daily_cost, self.max_entity_tokens, self.max_entity_cost)
+        )
+
+
+__all__ = ["POLICIES", "REDACT_TARGETS", "SPEND", "TONES", "Policy", "PolicyViolation"]
