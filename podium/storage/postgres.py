@@ -48,7 +48,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .._errors import ConfigError, LeaseLost, NotFound, StoreError
 from .._models import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store, pick_fair
+from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
 from ._pg_governance import PgGovernance
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
@@ -163,6 +163,14 @@ _EVENTS_INSERT = (
 )
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
+#: Payload columns rewritten by :meth:`PostgresStore.redact_payloads`: (table, column, run id column).
+_PAYLOADS = (
+    ("runs", "input", "id"),
+    ("runs", "output", "id"),
+    ("runs", "error", "id"),
+    ("events", "data", "run_id"),
+    ("signals", "payload", "run_id"),
+)
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
 
@@ -780,3 +788,51 @@ class PostgresStore(PgGovernance, Store):
             )
             rows = await cur.fetchall()
         return sorted(r[0] for r in rows)
+
+    # -- retention and erasure ----------------------------------------------------------------
+
+    async def finished_run_ids(self, *, before: float) -> list[str]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM runs WHERE status = ANY(%s::text[]) AND finished_at IS NOT NULL "
+                "AND finished_at < %s ORDER BY finished_at, id",
+                (list(FINISHED), before),
+            )
+            return [r[0] for r in await cur.fetchall()]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        async with self._connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT id FROM runs WHERE id = ANY(%s::text[]) AND status = ANY(%s::text[]) FOR UPDATE",
+                (ids, list(FINISHED)),
+            )
+            found = [r[0] for r in await cur.fetchall()]
+            if found:
+                for table in ("events", "signals"):
+                    await conn.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s::text[])", (found,))
+                await conn.execute("DELETE FROM runs WHERE id = ANY(%s::text[])", (found,))
+        kept = set(found)
+        return [rid for rid in ids if rid in kept]
+
+    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+        counts = {"runs": 0, "events": 0, "signals": 0}
+        touched: set[str] = set()
+        async with self._connection() as conn, conn.transaction():
+            for table, col, key in _PAYLOADS:
+                for text in texts:
+                    if not text:
+                        continue
+                    cur = await conn.execute(
+                        f"UPDATE {table} SET {col} = replace({col}, %s, %s) WHERE strpos({col}, %s) > 0 "
+                        f"RETURNING {key}",
+                        (text, replacement, text),
+                    )
+                    keys = [r[0] for r in await cur.fetchall()]
+                    counts[table] += len(keys)
+                    touched.update(keys)
+        return Redaction(
+            runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
+        )
