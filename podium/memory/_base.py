@@ -55,6 +55,17 @@ class MemoryStore(abc.ABC):
         """One item by id."""
 
     @abc.abstractmethod
+    async def get_many(self, item_ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items of these ids that exist, by id (expired ones included: this is a lookup, not
+        a recall)."""
+
+    @abc.abstractmethod
+    async def reindex(self, item_ids: Sequence[str]) -> int:
+        """Embed these items' text again and replace their vectors (after their text changed in
+        place, as :meth:`forget` does to items that mention the forgotten entity); returns how
+        many items were found."""
+
+    @abc.abstractmethod
     async def delete(self, item_ids: Sequence[str]) -> int:
         """Remove items (and their vectors); returns how many existed."""
 
