@@ -439,7 +439,7 @@ class Client(Governed, Versioned, Prompts, Working):
         ex = RunExecutor(self, wf, run, events)
         task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
         self._driving[run.id] = (ex, task)
-        if self._maintenance is None and type(self.store).__name__ != "MemoryStore":
+        if self._maintenance is None and not self.store.in_process:
             self._maintenance = asyncio.get_running_loop().create_task(self._maintain())
         return ex
 

@@ -1,6 +1,6 @@
-"""The memory store conformance suite: entity memory, graph, retention and erasure on every backend
-(memory, SQLite, PostgreSQL). Uses the model-free ``hash`` embedder; MiniLM quality is tested in
-tests/test_knowledge.py."""
+"""The memory conformance suite (:class:`podium.memory.MemoryBackend`): entity memory, graph,
+retention and erasure on every backend (memory, SQLite, PostgreSQL). Uses the model-free ``hash``
+embedder; MiniLM quality is tested in tests/test_knowledge.py."""
 
 from __future__ import annotations
 

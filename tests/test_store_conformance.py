@@ -57,6 +57,10 @@ async def test_create_and_get_round_trip(store):
     assert [(e.seq, e.type, e.data) for e in events] == [(1, "run_started", '{"x":1}')]
 
 
+async def test_in_process_only_for_memory(store, store_url):
+    assert store.in_process is store_url.startswith("memory://")
+
+
 async def test_get_missing_run_is_none(store):
     assert await store.get_run("nope") is None
     assert await store.load_events("nope") == []

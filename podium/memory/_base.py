@@ -1,4 +1,4 @@
-"""The memory store interface: long-term memory keyed by entity, and the entity graph."""
+"""The memory interface: long-term memory keyed by entity, and the entity graph."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 from ._models import Entity, Erasure, MemoryItem, Reached, Relation
 
 
-class MemoryStore(abc.ABC):
+class MemoryBackend(abc.ABC):
     """What steps remember about entities, and how entities relate. Every backend passes
     ``tests/test_memory_conformance.py``; :class:`~podium.memory.Memory` implements it over SQL
-    for ``memory://``, SQLite and PostgreSQL."""
+    for ``memory://``, SQLite and PostgreSQL. (Not to be confused with the run store of
+    ``memory://``, :class:`podium.storage.memory.MemoryStore`.)"""
 
     # -- entity memory -----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-""":class:`Memory`: the memory store over SQL, for ``memory://``, SQLite and PostgreSQL."""
+""":class:`Memory`: the memory backend over SQL, for ``memory://``, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from .._sqldb import Database, database_for, open_database
 from ..embeddings import Embedder
 from ..vectors import VectorIndex, open_index
 from . import _graph, _lifecycle
-from ._base import MemoryStore
+from ._base import MemoryBackend
 from ._models import Entity, Erasure, MemoryItem, Reached, Relation, Retention
 from ._schema import MIGRATIONS
 
@@ -50,7 +50,7 @@ def _item(r: Sequence[Any], score: float | None = None) -> MemoryItem:
     )
 
 
-class Memory(MemoryStore):
+class Memory(MemoryBackend):
     """Entity memory and the entity graph, with vectors for semantic recall.
 
     ::

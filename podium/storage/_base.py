@@ -87,6 +87,9 @@ class Store(ABC):
     url: str
     auto_migrate: bool = True
     """Apply pending migrations on :meth:`open` (``podium db upgrade`` turns this off to report them)."""
+    in_process: bool = False
+    """Whether the data lives in this process only (``memory://``): no other engine can share it,
+    so there are no leases to renew nor requests from other processes to watch for."""
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""

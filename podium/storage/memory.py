@@ -19,6 +19,8 @@ _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 class MemoryStore(Store):
     """Keeps runs and events in dicts. Copies records in and out so callers never share state."""
 
+    in_process = True
+
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._runs: dict[str, RunRecord] = {}
