@@ -1,6 +1,6 @@
-"""The memory store conformance suite: entity memory, graph, retention and erasure on every backend
-(memory, SQLite, PostgreSQL). Uses the model-free ``hash`` embedder; MiniLM quality is tested in
-tests/test_knowledge.py."""
+"""The memory conformance suite (:class:`podium.memory.MemoryBackend`): entity memory, graph,
+retention and erasure on every backend (memory, SQLite, PostgreSQL). Uses the model-free ``hash``
+embedder; MiniLM quality is tested in tests/test_knowledge.py."""
 
 from __future__ import annotations
 
@@ -58,6 +58,24 @@ async def test_same_id_replaces_and_delete(mem):
     assert [i.text for i in await mem.recall("customer:1", "second")] == ["second"]
     assert await mem.delete(["fixed"]) == 1
     assert await mem.recall("customer:1", "second") == [] and await mem.get("fixed") is None
+
+
+async def test_get_many_and_reindex(mem):
+    now = time.time()
+    a = await mem.remember("customer:1", "the invoice total was wrong", kind="event")
+    b = await mem.remember("customer:2", "likes the mobile app", data={"n": 1})
+    gone = await mem.remember("customer:1", "short-lived", ttl=0.01, at=now - 1)
+    assert await mem.get_many([b.id, "missing", a.id, a.id]) == {a.id: a, b.id: b}
+    assert (await mem.get_many([gone.id]))[gone.id].text == "short-lived"  # a lookup, not a recall
+    assert await mem.get_many([]) == {}
+    before = await mem.recall(None, "wrong invoice total", k=1)
+    assert await mem.reindex([a.id, "missing", b.id]) == 2
+    assert await mem.reindex([]) == 0
+    after = await mem.recall(None, "wrong invoice total", k=1)
+    assert [(h.id, h.score) for h in after] == [(h.id, h.score) for h in before] and after[0].id == a.id
+    assert [i.text for i in await mem.recall("customer:2", "mobile app", where={"kind": "fact"})] == [
+        "likes the mobile app"
+    ]  # the vector keeps its metadata
 
 
 async def test_ttl_expiry_and_retention_policies(mem):

@@ -204,6 +204,48 @@ async def test_prune_runs_deletes_finished_runs_and_their_state(client):
     assert await RunState(mem, ids[0]).all() == {}
 
 
+async def test_memory_opened_by_url_reaches_the_runs_through_a_store(store_url):
+    """``podium forget`` and ``podium memory prune`` open the memory by URL: the runs beside it are
+    redacted (and the redactions audited) and pruned through a run store opened for the purpose.
+    A ``memory://`` URL names a new, empty process-local database: there are no runs to reach."""
+    wf = podium.Workflow("crm")
+
+    @wf.step
+    async def note(ctx: StepContext, input):
+        return {"summary": f"call {input['email']}"}
+
+    async with podium.Client(store_url) as client:
+        run = await client.start(wf, {"email": "ann@example.com"})
+        await run.result()
+        async with Memory(store_url, embedder="hash:64") as mem:
+            erasure = await mem.forget("customer:42", values=["ann@example.com"])
+            pruned = await mem.prune_runs(older_than=0, now=time.time() + 1)
+        redactions = [e.target for e in await client.store.list_audit() if e.action == "run.redact"]
+        if store_url.startswith("memory"):
+            assert "runs_redacted" not in erasure.counts and pruned == 0 and redactions == []
+            assert "ann@example.com" in (await client.get(run.id)).output
+        else:  # the run's input and output each held the address once
+            assert erasure.counts["runs_redacted"] == 2 and erasure.counts["events_redacted"] >= 1
+            assert erasure.counts["signals_redacted"] == 0
+            assert redactions == [run.id] and pruned == 1
+            assert await client.list() == []
+
+
+async def test_memory_without_runs_leaves_the_database_without_run_tables(tmp_path):
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/memory-only.db"
+    async with Memory(url, embedder="hash:64") as mem:
+        await mem.remember("customer:42", "ann@example.com prefers email")
+        erasure = await mem.forget("customer:42", values=["ann@example.com"])
+        assert await mem.prune_runs(older_than=0) == 0
+    assert erasure.counts["memory_items"] == 1 and "runs_redacted" not in erasure.counts
+    db = sqlite3.connect(tmp_path / "memory-only.db")
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    db.close()
+    assert not tables & {"runs", "events", "signals", "audit"}
+
+
 def _podium(*args: str, db: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PODIUM_DB": db, "PODIUM_EMBEDDER": "hash:256", "COLUMNS": "200"}
     proc = subprocess.run(

@@ -104,3 +104,19 @@ def test_import_is_light():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == ""
+
+
+def test_store_classes_have_one_name_each():
+    """``MemoryStore`` is the run store of ``memory://`` and nothing else (the memory layer's
+    interface is ``MemoryBackend``). Code tells stores apart by what they declare
+    (``Store.in_process``), never by comparing ``type(store).__name__``."""
+    import re
+    from collections import Counter
+
+    defined: Counter[str] = Counter()
+    for path in PKG.rglob("*.py"):
+        text = path.read_text()
+        defined.update(n.name for n in ast.walk(ast.parse(text)) if isinstance(n, ast.ClassDef))
+        assert not re.search(r"__name__\s*[!=]=\s*[\"']\w*Store[\"']", text), f"{path} tests a class by name"
+    assert {name: n for name, n in defined.items() if name.endswith("Store") and n > 1} == {}
+    assert defined["MemoryStore"] == 1

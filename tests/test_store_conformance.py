@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -54,6 +55,10 @@ async def test_create_and_get_round_trip(store):
     assert got == run
     events = await store.load_events("r1")
     assert [(e.seq, e.type, e.data) for e in events] == [(1, "run_started", '{"x":1}')]
+
+
+async def test_in_process_only_for_memory(store, store_url):
+    assert store.in_process is store_url.startswith("memory://")
 
 
 async def test_get_missing_run_is_none(store):
@@ -377,3 +382,89 @@ async def test_counters_add_up_atomically(store_url):
     finally:
         for s in stores:
             await s.close()
+
+
+# -- retention and erasure: what `podium memory prune` and `podium forget` do through the store ------
+
+
+async def test_finished_run_ids_lists_finished_runs_before_a_time(store):
+    await store.create_run(_run("late", status=RunStatus.COMPLETED, finished_at=300.0))
+    await store.create_run(_run("done", status=RunStatus.COMPLETED, finished_at=100.0))
+    await store.create_run(_run("failed", status=RunStatus.FAILED, finished_at=200.0))
+    await store.create_run(_run("cancelled", status=RunStatus.CANCELLED, finished_at=150.0))
+    await store.create_run(_run("no-time", status=RunStatus.COMPLETED))
+    for status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING):  # never listed
+        await store.create_run(_run(f"open-{status.value}", status=status, finished_at=50.0))
+    assert await store.finished_run_ids(before=250.0) == ["done", "cancelled", "failed"]
+    assert await store.finished_run_ids(before=200.0) == ["done", "cancelled"]
+    assert await store.finished_run_ids(before=100.0) == []
+    assert await store.finished_run_ids(before=1e12) == ["done", "cancelled", "failed", "late"]
+
+
+async def test_delete_runs_takes_their_events_and_signals_and_spares_unfinished_runs(store):
+    now = time.time()
+    await store.create_run(
+        _run("old", status=RunStatus.COMPLETED, finished_at=1.0), [_ev("old", 1), _ev("old", 2)]
+    )
+    await store.send_signal("old", "approve", '{"ok":true}', now=now)
+    await store.create_run(_run("busy", owner="me", lease_expires_at=now + 60), [_ev("busy", 1)])
+    await store.send_signal("busy", "approve", None, now=now)
+    assert await store.delete_runs(["old", "busy", "ghost", "old"]) == ["old"]
+    assert await store.get_run("old") is None
+    assert await store.load_events("old") == [] and await store.get_signals("old") == {}
+    assert (await store.get_run("busy")).owner == "me"
+    assert [e.seq for e in await store.load_events("busy")] == [1]
+    assert await store.get_signals("busy") == {"approve": None}
+    assert await store.delete_runs([]) == []
+    # Nothing of the deleted run is left behind: its id starts afresh.
+    assert await store.create_run(_run("old"), [_ev("old", 1)])
+    assert await store.send_signal("old", "approve", '"again"', now=now)
+    assert await store.get_signals("old") == {"approve": '"again"'}
+
+
+async def test_delete_runs_in_bulk(store):
+    ids = [f"r{i:04d}" for i in range(1200)]  # more than SQLite takes in one statement's parameters
+    for rid in ids:
+        await store.create_run(_run(rid, status=RunStatus.FAILED, finished_at=5.0), [_ev(rid, 1)])
+    assert await store.finished_run_ids(before=10.0) == ids
+    assert await store.delete_runs(ids) == ids
+    assert await store.list_runs(limit=10) == [] and await store.finished_run_ids(before=10.0) == []
+
+
+async def test_redact_payloads_rewrites_runs_events_and_signals(store):
+    now = time.time()
+    ann = {"email": "ann@example.com", "name": "Ann Lee"}
+    await store.create_run(
+        dataclasses.replace(
+            _run("r1", status=RunStatus.FAILED, finished_at=now),
+            input=json.dumps(ann),
+            output=json.dumps("hi Ann Lee"),
+            error="Ann Lee Smith, not Ann Lee",
+        ),
+        [_ev("r1", 1, "run_started", data=json.dumps(ann)), _ev("r1", 2, data='{"n":1}')],
+    )
+    await store.send_signal("r1", "reply", json.dumps("from Ann Lee"), now=now)
+    await store.create_run(_run("r2"), [_ev("r2", 1, data='"Bo"')])
+    await store.send_signal("r2", "reply", None, now=now)
+    await store.create_run(_run("r3"))
+    await store.send_signal("r3", "contact", json.dumps(ann["email"]), now=now)
+    before = {rid: await store.load_events(rid) for rid in ("r1", "r2")}
+
+    done = await store.redact_payloads(["Ann Lee Smith", "ann@example.com", "", "Ann Lee"], "[redacted]")
+    # One count per text and row: r1's input holds two of the texts, its error two.
+    assert (done.runs, done.events, done.signals) == (5, 2, 2)
+    assert done.run_ids == ["r1", "r3"]
+    r1 = await store.get_run("r1")
+    assert json.loads(r1.input) == {"email": "[redacted]", "name": "[redacted]"}
+    assert json.loads(r1.output) == "hi [redacted]" and r1.error == "[redacted], not [redacted]"
+    assert (r1.status, r1.workflow, r1.finished_at) == (RunStatus.FAILED, "wf", now)
+    events = await store.load_events("r1")
+    assert json.loads(events[0].data) == {"email": "[redacted]", "name": "[redacted]"}
+    assert events[1] == before["r1"][1]
+    assert [(e.seq, e.type, e.ts) for e in events] == [(e.seq, e.type, e.ts) for e in before["r1"]]
+    assert await store.get_signals("r1") == {"reply": json.dumps("from [redacted]")}
+    assert await store.get_signals("r3") == {"contact": '"[redacted]"'}
+    assert (await store.get_run("r2")).input == '{"a":1}'
+    assert await store.load_events("r2") == before["r2"] and await store.get_signals("r2") == {"reply": None}
+    again = await store.redact_payloads(["Ann Lee", "ann@example.com"], "[redacted]")
+    assert (again.runs, again.events, again.signals, again.run_ids) == (0, 0, 0, [])

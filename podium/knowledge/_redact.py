@@ -11,7 +11,7 @@ from ..vectors import VectorIndex
 
 async def redact_chunks(db: Database, vectors: VectorIndex, forms: Sequence[str], replacement: str) -> int:
     """Replace ``forms`` in chunk text and embed the changed chunks again; returns how many."""
-    from ..memory import resolve_embedder
+    from ..memory._embedder import resolve_embedder
 
     find = "strpos" if db.dialect == "postgres" else "instr"
     changed: dict[str, tuple[str, str, str]] = {}

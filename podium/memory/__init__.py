@@ -20,7 +20,7 @@ The tables live beside the run store's (same file or database) with their own mi
 
 from __future__ import annotations
 
-from ._base import MemoryStore
+from ._base import MemoryBackend
 from ._memory import Memory, resolve_embedder
 from ._models import Entity, Erasure, MemoryItem, Reached, Relation, Retention
 from ._state import RunState, run_state
@@ -30,8 +30,8 @@ __all__ = [
     "Entity",
     "Erasure",
     "Memory",
+    "MemoryBackend",
     "MemoryItem",
-    "MemoryStore",
     "Reached",
     "Relation",
     "Retention",

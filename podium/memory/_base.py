@@ -1,4 +1,4 @@
-"""The memory store interface: long-term memory keyed by entity, and the entity graph."""
+"""The memory interface: long-term memory keyed by entity, and the entity graph."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any
 from ._models import Entity, Erasure, MemoryItem, Reached, Relation
 
 
-class MemoryStore(abc.ABC):
+class MemoryBackend(abc.ABC):
     """What steps remember about entities, and how entities relate. Every backend passes
     ``tests/test_memory_conformance.py``; :class:`~podium.memory.Memory` implements it over SQL
-    for ``memory://``, SQLite and PostgreSQL."""
+    for ``memory://``, SQLite and PostgreSQL. (Not to be confused with the run store of
+    ``memory://``, :class:`podium.storage.memory.MemoryStore`.)"""
 
     # -- entity memory -----------------------------------------------------------------------------
 
@@ -53,6 +54,17 @@ class MemoryStore(abc.ABC):
     @abc.abstractmethod
     async def get(self, item_id: str) -> MemoryItem | None:
         """One item by id."""
+
+    @abc.abstractmethod
+    async def get_many(self, item_ids: Sequence[str]) -> dict[str, MemoryItem]:
+        """The items of these ids that exist, by id (expired ones included: this is a lookup, not
+        a recall)."""
+
+    @abc.abstractmethod
+    async def reindex(self, item_ids: Sequence[str]) -> int:
+        """Embed these items' text again and replace their vectors (after their text changed in
+        place, as :meth:`forget` does to items that mention the forgotten entity); returns how
+        many items were found."""
 
     @abc.abstractmethod
     async def delete(self, item_ids: Sequence[str]) -> int:

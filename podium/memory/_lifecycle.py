@@ -1,32 +1,55 @@
 """Erasure (``forget``), retention (``prune``) and run pruning.
 
+The memory layer owns its tables (``mem_*``); run data it reaches only through the run store's
+public interface (:class:`~podium.storage.Store`), whatever the backend.
+
 ``forget(entity)`` deletes the entity's memory items and vectors, its graph node and every edge
 touching it, and replaces its identifying text with ``[redacted]`` wherever else it appears: other
 entities' memory items (re-embedded), graph properties, run state, knowledge-base chunks
 (re-embedded), and the run store's payloads (``runs.input/output/error``, ``events.data``,
-``signals.payload``). Identifying text is the entity id, the values passed in, and the entity's
-``name``, ``email`` and ``phone`` properties. What it cannot reach is listed in ``docs/memory.md``.
+``signals.payload``, through :meth:`Store.redact_payloads`). Identifying text is the entity id, the
+values passed in, and the entity's ``name``, ``email`` and ``phone`` properties. What it cannot reach is listed in ``docs/memory.md``.
 The erasure is recorded in ``mem_erasures`` with the id's SHA-256 digest, never the id itself.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from .._sqldb import Database, has_table, replace_text
 from ._models import Erasure
 
 if TYPE_CHECKING:
-    from ._memory import Memory
+    from collections.abc import Sequence
+
+    from ..storage import Store
+    from ..vectors import VectorIndex
+    from ._models import Entity, Retention
+
+
+class Memory(Protocol):
+    """What the life-cycle rules (erasure, retention, pruning) ask of the memory they run on."""
+
+    db: Database
+    run_store: Store | None
+    retention: dict[str, Retention]
+
+    @property
+    def vectors(self) -> VectorIndex: ...
+
+    async def get_entity(self, id: str) -> Entity | None: ...
+
+    async def delete(self, item_ids: Sequence[str]) -> int: ...
+
+    async def reindex(self, item_ids: Sequence[str]) -> int: ...
 
 REDACTED = "[redacted]"
 IDENTIFYING = ("name", "email", "phone")
-_FINISHED = ("completed", "failed", "cancelled")
 
 
 def sha256(text: str) -> str:
@@ -44,20 +67,12 @@ def _forms(values: Sequence[str]) -> list[str]:
     return sorted(out, key=lambda s: (-len(s), s))
 
 
-async def _redact_column(
-    db: Database,
-    table: str,
-    column: str,
-    forms: Sequence[str],
-    key: str | None = None,
-    seen: set[Any] | None = None,
-) -> int:
+async def _redact_column(db: Database, table: str, column: str, forms: Sequence[str]) -> int:
+    """Redact ``forms`` in one column of the memory layer's own tables; returns the rows changed
+    (a row holding two forms counts twice, as in :meth:`Store.redact_payloads`)."""
     changed = 0
     for f in forms:
-        keys = await replace_text(db, table, column, f, REDACTED, key)
-        changed += len(keys)
-        if seen is not None:
-            seen.update(keys)
+        changed += len(await replace_text(db, table, column, f, REDACTED))
     return changed
 
 
@@ -86,9 +101,7 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
         touched.update(r[0] for r in rows)
     for col in ("text", "data", "metadata"):
         await _redact_column(db, "mem_items", col, forms)
-    for item in (await mem._by_ids(sorted(touched))).values():
-        vec = await mem.embedder.embed([item.text])
-        await mem.vectors.upsert(mem.collection, [item.id], vec, [mem._vector_meta(item)])
+    await mem.reindex(sorted(touched))
     counts["memory_items_redacted"] = len(touched)
     counts["entities_redacted"] = await _redact_column(db, "mem_entities", "properties", forms)
     counts["relations_redacted"] = await _redact_column(db, "mem_relations", "properties", forms)
@@ -112,42 +125,38 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
 
 
 async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
-    """Replace ``forms`` in the run store's stored payloads."""
-    store = mem.run_store
-    if store is not None and store.url.startswith("memory"):
-        counts, runs = _redact_memory_store(store, forms)
-        await _audit_redactions(store, sorted(runs))
-        return counts
-    if not await has_table(mem.db, "runs"):
-        return {}
-    if store is None:  # opened by URL: reach the run store's audit log through a store of our own
-        from ..storage import open_store
-
-        store = open_store(mem.db.url)
-        await store.open()
-        try:
-            return await _redact_tables(mem.db, store, forms)
-        finally:
-            await store.close()
-    return await _redact_tables(mem.db, store, forms)
+    """Replace ``forms`` in the run store's stored payloads, through its public interface."""
+    async with _run_store(mem) as store:
+        if store is None:
+            return {}
+        done = await store.redact_payloads(forms, REDACTED)
+        await _audit_redactions(store, done.run_ids)
+    return {"runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals}
 
 
-async def _redact_tables(db: Database, store: Any, forms: Sequence[str]) -> dict[str, int]:
-    counts = {"runs_redacted": 0, "events_redacted": 0, "signals_redacted": 0}
-    runs: set[str] = set()
-    for col in ("input", "output", "error"):
-        counts["runs_redacted"] += await _redact_column(db, "runs", col, forms, "id", runs)
-    counts["events_redacted"] = await _redact_column(db, "events", "data", forms, "run_id", runs)
-    if await has_table(db, "signals"):
-        counts["signals_redacted"] = await _redact_column(db, "signals", "payload", forms, "run_id", runs)
-    await _audit_redactions(store, sorted(runs))
-    return counts
+@contextlib.asynccontextmanager
+async def _run_store(mem: Memory) -> AsyncIterator[Store | None]:
+    """The run store beside the memory tables: the one the memory was opened with, else one opened
+    on the same URL for the duration (and closed after). None when that database holds no runs: a
+    store opened here never creates the run tables."""
+    if mem.run_store is not None:
+        yield mem.run_store
+        return
+    from ..storage import open_store
+
+    store = open_store(mem.db.url)
+    store.auto_migrate = False
+    await store.open()
+    try:
+        yield store if await store.schema_version() > 0 else None
+    finally:
+        await store.close()
 
 
-async def _audit_redactions(store: Any, run_ids: Sequence[str]) -> None:
+async def _audit_redactions(store: Store, run_ids: Sequence[str]) -> None:
     """With governance's audit log, anchor each redacted run's new history digest (``run.redact``),
     so the log says the history was changed on purpose, and by what."""
-    if store is None or not run_ids or not hasattr(store, "append_audit"):
+    if not run_ids:
         return
     from ..governance.audit import AuditEntry, run_digest
 
@@ -162,38 +171,6 @@ async def _audit_redactions(store: Any, run_ids: Sequence[str]) -> None:
                 data=json.dumps({"digest": digest, "reason": "podium forget"}),
             )
         )
-
-
-def _scrub(text: str | None, forms: Sequence[str]) -> str | None:
-    if text is None:
-        return None
-    for f in forms:
-        text = text.replace(f, REDACTED)
-    return text
-
-
-def _redact_memory_store(store: Any, forms: Sequence[str]) -> tuple[dict[str, int], set[str]]:
-    """The in-process run store (``memory://``) keeps records in dicts; rewrite them in place."""
-    runs = events = 0
-    touched: set[str] = set()
-    for run in store._runs.values():
-        for col in ("input", "output", "error"):
-            new = _scrub(getattr(run, col), forms)
-            if new != getattr(run, col):
-                setattr(run, col, new)
-                runs += 1
-                touched.add(run.id)
-    for run_id, log in store._events.items():
-        for i, ev in enumerate(log):
-            new = _scrub(ev.data, forms)
-            if new != ev.data:
-                log[i] = dataclasses.replace(ev, data=new)
-                events += 1
-                touched.add(run_id)
-    for signals in store._signals.values():
-        for name, payload in list(signals.items()):
-            signals[name] = _scrub(payload, forms)
-    return {"runs_redacted": runs, "events_redacted": events}, touched
 
 
 async def prune(mem: Memory, now: float) -> dict[str, int]:
@@ -224,39 +201,18 @@ async def prune(mem: Memory, now: float) -> dict[str, int]:
 
 
 async def prune_runs(mem: Memory, cutoff: float) -> int:
-    store, db = mem.run_store, mem.db
-    if store is not None and store.url.startswith("memory"):
-        ids = [
-            r.id
-            for r in store._runs.values()  # type: ignore[attr-defined]
-            if r.status.value in _FINISHED and r.finished_at is not None and r.finished_at < cutoff
-        ]
-        for rid in ids:
-            for table in (store._runs, store._events, store._signals):  # type: ignore[attr-defined]
-                table.pop(rid, None)
-    else:
-        if not await has_table(db, "runs"):
+    async with _run_store(mem) as store:
+        if store is None:
             return 0
-        marks = ",".join("?" * len(_FINISHED))
-        rows = await db.fetchall(
-            f"SELECT id FROM runs WHERE status IN ({marks}) AND finished_at IS NOT NULL AND finished_at < ?",
-            (*_FINISHED, cutoff),
-        )
-        ids = [r[0] for r in rows]
-        tables = ["events", "signals", "runs"] if await has_table(db, "signals") else ["events", "runs"]
-        for i in range(0, len(ids), 500):
-            part = ids[i : i + 500]
-            async with db.transaction() as tx:
-                for table in tables:
-                    col = "id" if table == "runs" else "run_id"
-                    await tx.execute(
-                        f"DELETE FROM {table} WHERE {col} IN ({','.join('?' * len(part))})", part
-                    )
+        ids = await store.delete_runs(await store.finished_run_ids(before=cutoff))
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
-        await db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
-    if store is not None and ids and hasattr(store, "append_audit"):
-        from ..governance.audit import AuditEntry
+        await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
+    # Recorded only in the store the memory was opened with (as before: ``podium memory prune``,
+    # which opens the memory by URL, records nothing).
+    store = mem.run_store
+    if store is not None and ids:
+        from ..records import AuditEntry
 
         for rid in ids:  # deleting history on purpose is recorded, so audit verify expects it
             await store.append_audit(

@@ -1,4 +1,4 @@
-""":class:`Memory`: the memory store over SQL, for ``memory://``, SQLite and PostgreSQL."""
+""":class:`Memory`: the memory backend over SQL, for ``memory://``, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,25 +13,12 @@ from .._sqldb import Database, database_for, open_database
 from ..embeddings import Embedder
 from ..vectors import VectorIndex, open_index
 from . import _graph, _lifecycle
-from ._base import MemoryStore
+from ._base import MemoryBackend
+from ._embedder import resolve_embedder
 from ._models import Entity, Erasure, MemoryItem, Reached, Relation, Retention
 from ._schema import MIGRATIONS
 
-DEFAULT_EMBEDDER = "local:all-minilm-l6-v2"
 _ITEM_COLS = "id, entity, kind, text, data, metadata, created_at, expires_at, run_id, step"
-_EMBEDDERS: dict[str, Embedder] = {}
-
-
-def resolve_embedder(spec: str | Embedder | None) -> Embedder:
-    """An embedder by ``provider:model`` (loaded once per process: models take seconds to load)."""
-    if isinstance(spec, Embedder):
-        return spec
-    from ..embeddings import get_embedder
-
-    spec = spec or DEFAULT_EMBEDDER
-    if spec not in _EMBEDDERS:
-        _EMBEDDERS[spec] = get_embedder(spec)
-    return _EMBEDDERS[spec]
 
 
 def _item(r: Sequence[Any], score: float | None = None) -> MemoryItem:
@@ -50,7 +37,7 @@ def _item(r: Sequence[Any], score: float | None = None) -> MemoryItem:
     )
 
 
-class Memory(MemoryStore):
+class Memory(MemoryBackend):
     """Entity memory and the entity graph, with vectors for semantic recall.
 
     ::
@@ -209,7 +196,7 @@ class Memory(MemoryStore):
         want = k
         while True:
             hits = await self.vectors.search(self.collection, qvec, want, where=vec_where or None, ids=ids)
-            found = await self._by_ids([h.id for h in hits])
+            found = await self.get_many([h.id for h in hits])
             out = [
                 _item_with(found[h.id], h.score)
                 for h in hits
@@ -248,17 +235,29 @@ class Memory(MemoryStore):
             items = [i for i in items if matches(i.metadata, where)]
         return items[:k] if k is not None else items
 
-    async def _by_ids(self, ids: Sequence[str]) -> dict[str, MemoryItem]:
-        if not ids:
-            return {}
-        rows = await self.db.fetchall(
-            f"SELECT {_ITEM_COLS} FROM mem_items WHERE id IN ({','.join('?' * len(ids))})", list(ids)
-        )
-        return {r[0]: _item(r) for r in rows}
+    async def get_many(self, item_ids: Sequence[str]) -> dict[str, MemoryItem]:
+        await self.open()
+        ids = list(dict.fromkeys(item_ids))
+        found: dict[str, MemoryItem] = {}
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = await self.db.fetchall(
+                f"SELECT {_ITEM_COLS} FROM mem_items WHERE id IN ({','.join('?' * len(part))})", part
+            )
+            found.update((r[0], _item(r)) for r in rows)
+        return found
 
     async def get(self, item_id: str) -> MemoryItem | None:
         await self.open()
-        return (await self._by_ids([item_id])).get(item_id)
+        return (await self.get_many([item_id])).get(item_id)
+
+    async def reindex(self, item_ids: Sequence[str]) -> int:
+        await self.open()
+        items = await self.get_many(item_ids)
+        for item in items.values():
+            vector = await self.embedder.embed([item.text])
+            await self.vectors.upsert(self.collection, [item.id], vector, [self._vector_meta(item)])
+        return len(items)
 
     async def delete(self, item_ids: Sequence[str]) -> int:
         await self.open()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from ..errors import ConfigError
-from ._base import Store
+from ._base import Redaction, Store
 
-__all__ = ["Store", "default_url", "open_store"]
+__all__ = ["Redaction", "Store", "default_url", "open_store"]
 
 ENV_VAR = "PODIUM_DB"
 

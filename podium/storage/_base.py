@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..records import AuditEntry, Event, RunRecord, RunStatus
@@ -23,6 +24,24 @@ UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at",
 
 #: Statuses an engine may claim (``waiting`` only once its ``wake_at`` has passed).
 CLAIMABLE = ("pending", "running")
+
+#: Final statuses: runs that :meth:`Store.finished_run_ids` lists and :meth:`Store.delete_runs` deletes.
+FINISHED = ("completed", "failed", "cancelled")
+
+
+@dataclass(kw_only=True)
+class Redaction:
+    """What :meth:`Store.redact_payloads` changed. Each count adds, for every text and column, the
+    rows in which that text was replaced (a row holding two of the texts counts twice)."""
+
+    runs: int = 0
+    """Replacements in runs' ``input``, ``output`` and ``error``."""
+    events: int = 0
+    """Replacements in events' ``data``."""
+    signals: int = 0
+    """Replacements in signals' ``payload``."""
+    run_ids: list[str] = field(default_factory=list)
+    """The runs whose row, events or signals changed, sorted."""
 
 
 def pick_fair(
@@ -67,6 +86,9 @@ class Store(ABC):
     url: str
     auto_migrate: bool = True
     """Apply pending migrations on :meth:`open` (``podium db upgrade`` turns this off to report them)."""
+    in_process: bool = False
+    """Whether the data lives in this process only (``memory://``): no other engine can share it,
+    so there are no leases to renew nor requests from other processes to watch for."""
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""
@@ -252,3 +274,23 @@ class Store(ABC):
     @abstractmethod
     async def unfinished_owners(self) -> list[str]:
         """Distinct owners of unfinished runs (to look for dead ones on this host)."""
+
+    # -- retention and erasure (``podium memory prune``, ``podium forget``) ----------------------------
+
+    @abstractmethod
+    async def finished_run_ids(self, *, before: float) -> list[str]:
+        """Ids of the finished runs (completed, failed, cancelled) whose ``finished_at`` is earlier
+        than ``before``, oldest first."""
+
+    @abstractmethod
+    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        """Delete these runs with their events and signals, atomically; returns the ids deleted.
+        Unfinished and unknown runs are left alone (an engine may hold them). Deleting history is
+        the caller's to record in the audit log."""
+
+    @abstractmethod
+    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+        """Replace every occurrence of each of ``texts``, in order, with ``replacement`` in every
+        run's stored payloads: the run's ``input``, ``output`` and ``error``, its events' ``data``
+        and its signals' ``payload``. Empty texts are ignored. Nothing else changes (sequence
+        numbers, statuses, times)."""

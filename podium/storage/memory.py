@@ -10,13 +10,15 @@ from typing import Any
 
 from ..errors import LeaseLost, NotFound
 from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_hash
-from ._base import UPDATABLE, Store, pick_fair
+from ._base import UPDATABLE, Redaction, Store, pick_fair
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class MemoryStore(Store):
     """Keeps runs and events in dicts. Copies records in and out so callers never share state."""
+
+    in_process = True
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
@@ -253,3 +255,56 @@ class MemoryStore(Store):
 
     async def unfinished_owners(self) -> list[str]:
         return sorted({r.owner for r in self._runs.values() if r.status in _UNFINISHED and r.owner})
+
+    async def finished_run_ids(self, *, before: float) -> list[str]:
+        done = sorted(
+            (r.finished_at, r.id)
+            for r in self._runs.values()
+            if r.status.finished and r.finished_at is not None and r.finished_at < before
+        )
+        return [rid for _, rid in done]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        deleted = []
+        for rid in dict.fromkeys(run_ids):
+            run = self._runs.get(rid)
+            if run is not None and run.status.finished:
+                del self._runs[rid]
+                self._events.pop(rid, None)
+                self._signals.pop(rid, None)
+                deleted.append(rid)
+        return deleted
+
+    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+        texts = [t for t in texts if t]
+        out = Redaction()
+        touched: set[str] = set()
+
+        def scrub(value: str | None, run_id: str) -> tuple[str | None, int]:
+            hits = 0
+            for text in texts:
+                if value is not None and text in value:
+                    value = value.replace(text, replacement)
+                    hits += 1
+            if hits:
+                touched.add(run_id)
+            return value, hits
+
+        for run in self._runs.values():
+            for col in ("input", "output", "error"):
+                new, hits = scrub(getattr(run, col), run.id)
+                if hits:
+                    setattr(run, col, new)
+                    out.runs += hits
+        for run_id, log in self._events.items():
+            for i, ev in enumerate(log):
+                data, hits = scrub(ev.data, run_id)
+                if hits:
+                    log[i] = dataclasses.replace(ev, data=data)
+                    out.events += hits
+        for run_id, box in self._signals.items():
+            for name, payload in box.items():
+                box[name], hits = scrub(payload, run_id)
+                out.signals += hits
+        out.run_ids = sorted(touched)
+        return out

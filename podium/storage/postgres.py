@@ -48,97 +48,10 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import Event, RunRecord, RunStatus
-from ._base import UPDATABLE, Store, pick_fair
+from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
 from ._pg_governance import PgGovernance
+from ._pg_schema import MIGRATIONS
 
-#: Versioned schema migrations, applied in order; never edit a released one, add a new one.
-MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE runs (
-            id TEXT COLLATE "C" PRIMARY KEY,
-            workflow TEXT NOT NULL,
-            version TEXT NOT NULL,
-            status TEXT NOT NULL,
-            input TEXT,
-            output TEXT,
-            error TEXT,
-            created_at DOUBLE PRECISION NOT NULL,
-            started_at DOUBLE PRECISION,
-            finished_at DOUBLE PRECISION,
-            parent_run_id TEXT COLLATE "C",
-            parent_step TEXT,
-            forked_from TEXT COLLATE "C",
-            fork_step TEXT,
-            workflow_ref TEXT,
-            owner TEXT COLLATE "C",
-            lease_expires_at DOUBLE PRECISION,
-            cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
-        );
-        CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
-        CREATE INDEX runs_workflow ON runs (workflow, created_at DESC);
-        CREATE INDEX runs_status ON runs (status);
-        CREATE INDEX runs_parent ON runs (parent_run_id);
-        CREATE TABLE events (
-            run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            seq BIGINT NOT NULL,
-            type TEXT NOT NULL,
-            ts DOUBLE PRECISION NOT NULL,
-            step TEXT,
-            iteration INTEGER NOT NULL DEFAULT 0,
-            idx INTEGER,
-            attempt INTEGER NOT NULL DEFAULT 0,
-            data TEXT,
-            PRIMARY KEY (run_id, seq)
-        );
-        """,
-    ),
-    (
-        2,
-        """
-        ALTER TABLE runs ADD COLUMN wake_at DOUBLE PRECISION;
-        ALTER TABLE runs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
-        ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE runs ADD COLUMN tenant TEXT;
-        ALTER TABLE runs ADD COLUMN labels TEXT;
-        CREATE INDEX runs_ready ON runs (status, queue, priority DESC, created_at);
-        CREATE INDEX runs_wake ON runs (wake_at) WHERE status = 'waiting';
-        CREATE TABLE signals (
-            run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            payload TEXT,
-            created_at DOUBLE PRECISION NOT NULL,
-            PRIMARY KEY (run_id, name)
-        );
-        """,
-    ),
-    (
-        3,
-        """
-        CREATE TABLE audit (
-            seq BIGINT PRIMARY KEY,
-            ts DOUBLE PRECISION NOT NULL,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL,
-            target TEXT NOT NULL,
-            data TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        );
-        CREATE TABLE kv (
-            ns TEXT COLLATE "C" NOT NULL,
-            key TEXT COLLATE "C" NOT NULL,
-            value TEXT NOT NULL,
-            updated_at DOUBLE PRECISION NOT NULL DEFAULT extract(epoch from now()),
-            PRIMARY KEY (ns, key)
-        );
-        """,
-    ),
-]
-
-
-#: The LISTEN/NOTIFY channel that tells workers new work may be ready.
 CHANNEL = "podium_work"
 #: The channel that carries application events between processes.
 EVENTS_CHANNEL = "podium_events"
@@ -163,6 +76,14 @@ _EVENTS_INSERT = (
 )
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
+#: Payload columns rewritten by :meth:`PostgresStore.redact_payloads`: (table, column, run id column).
+_PAYLOADS = (
+    ("runs", "input", "id"),
+    ("runs", "output", "id"),
+    ("runs", "error", "id"),
+    ("events", "data", "run_id"),
+    ("signals", "payload", "run_id"),
+)
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
 
@@ -780,3 +701,51 @@ class PostgresStore(PgGovernance, Store):
             )
             rows = await cur.fetchall()
         return sorted(r[0] for r in rows)
+
+    # -- retention and erasure ----------------------------------------------------------------
+
+    async def finished_run_ids(self, *, before: float) -> list[str]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM runs WHERE status = ANY(%s::text[]) AND finished_at IS NOT NULL "
+                "AND finished_at < %s ORDER BY finished_at, id",
+                (list(FINISHED), before),
+            )
+            return [r[0] for r in await cur.fetchall()]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        async with self._connection() as conn, conn.transaction():
+            cur = await conn.execute(
+                "SELECT id FROM runs WHERE id = ANY(%s::text[]) AND status = ANY(%s::text[]) FOR UPDATE",
+                (ids, list(FINISHED)),
+            )
+            found = [r[0] for r in await cur.fetchall()]
+            if found:
+                for table in ("events", "signals"):
+                    await conn.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s::text[])", (found,))
+                await conn.execute("DELETE FROM runs WHERE id = ANY(%s::text[])", (found,))
+        kept = set(found)
+        return [rid for rid in ids if rid in kept]
+
+    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+        counts = {"runs": 0, "events": 0, "signals": 0}
+        touched: set[str] = set()
+        async with self._connection() as conn, conn.transaction():
+            for table, col, key in _PAYLOADS:
+                for text in texts:
+                    if not text:
+                        continue
+                    cur = await conn.execute(
+                        f"UPDATE {table} SET {col} = replace({col}, %s, %s) WHERE strpos({col}, %s) > 0 "
+                        f"RETURNING {key}",
+                        (text, replacement, text),
+                    )
+                    keys = [r[0] for r in await cur.fetchall()]
+                    counts[table] += len(keys)
+                    touched.update(keys)
+        return Redaction(
+            runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
+        )

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_hash
-from ._base import UPDATABLE, Store, pick_fair
+from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -110,6 +110,15 @@ _RUN_COLS = (
 )
 _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
+_FINISHED_MARKS = ",".join("?" * len(FINISHED))
+#: Payload columns rewritten by :meth:`SQLiteStore.redact_payloads`: (table, column, run id column).
+_PAYLOADS = (
+    ("runs", "input", "id"),
+    ("runs", "output", "id"),
+    ("runs", "error", "id"),
+    ("events", "data", "run_id"),
+    ("signals", "payload", "run_id"),
+)
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
@@ -544,3 +553,68 @@ class SQLiteStore(Store):
             "SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?,?)", _UNFINISHED
         )
         return sorted(r[0] for r in rows)
+
+    async def finished_run_ids(self, *, before: float) -> list[str]:
+        rows = self.db.execute(
+            f"SELECT id FROM runs WHERE status IN ({_FINISHED_MARKS}) "
+            "AND finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at, id",
+            (*FINISHED, before),
+        )
+        return [r[0] for r in rows]
+
+    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+        ids = list(dict.fromkeys(run_ids))
+        deleted: list[str] = []
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for i in range(0, len(ids), 500):  # SQLite limits the parameters of one statement
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                found = [
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM runs WHERE id IN ({marks}) AND status IN ({_FINISHED_MARKS})",
+                        (*part, *FINISHED),
+                    )
+                ]
+                if not found:
+                    continue
+                marks = ",".join("?" * len(found))
+                for table, col in (("events", "run_id"), ("signals", "run_id"), ("runs", "id")):
+                    db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", found)
+                deleted += found
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        kept = set(deleted)
+        return [rid for rid in ids if rid in kept]
+
+    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+        counts = {"runs": 0, "events": 0, "signals": 0}
+        touched: set[str] = set()
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, col, key in _PAYLOADS:
+                for text in texts:
+                    if not text:
+                        continue
+                    keys = [
+                        r[0]
+                        for r in db.execute(
+                            f"UPDATE {table} SET {col} = replace({col}, ?, ?) WHERE instr({col}, ?) > 0 "
+                            f"RETURNING {key}",
+                            (text, replacement, text),
+                        ).fetchall()
+                    ]
+                    counts[table] += len(keys)
+                    touched.update(keys)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return Redaction(
+            runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
+        )
