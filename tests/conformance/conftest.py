@@ -122,8 +122,11 @@ def llama_server(llama_ready: None) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def llama_embedding_server(llama_ready: None) -> Iterator[str]:
-    """The same server in embedding mode: a real OpenAI-compatible ``/v1/embeddings`` endpoint."""
-    yield from _llama_server("--embedding", "true")
+    """The same server in embedding mode: a real OpenAI-compatible ``/v1/embeddings`` endpoint.
+
+    SmolLM2 is a causal model whose file names no pooling: mean pooling gives one vector per text.
+    """
+    yield from _llama_server("--embedding", "true", "--kv_overrides", "llama.pooling_type=int:1")
 
 
 @pytest.fixture
