@@ -60,7 +60,7 @@ class OpenAIEmbedder(Embedder):
     def encode(self, texts: Sequence[str]) -> Any:
         import httpx
 
-        from ..models._errors import ModelNotAvailable
+        from ..models._errors import ModelNotAvailable, ProviderError
 
         np = numpy()
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
@@ -76,8 +76,24 @@ class OpenAIEmbedder(Embedder):
                     raise ModelNotAvailable(
                         f"embeddings from {self.name} at {self.base_url} failed: {exc}"
                     ) from exc
-                data = sorted(r.json()["data"], key=lambda d: d.get("index", 0))
-                rows.extend(d["embedding"] for d in data)
+                try:
+                    data = sorted(r.json()["data"], key=lambda d: d.get("index", 0))
+                    got = [[float(x) for x in d["embedding"]] for d in data]
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    raise ProviderError(
+                        f"{self.name} at {self.base_url} answered something other than embeddings: "
+                        f"{r.text[:200]!r}",
+                        provider=self.name.partition(":")[0],
+                        retryable=True,
+                    ) from exc
+                if len(got) != len(batch) or len({len(v) for v in [*rows[:1], *got]}) != 1:
+                    raise ProviderError(
+                        f"{self.name} at {self.base_url} answered {len(got)} vectors of sizes "
+                        f"{sorted({len(v) for v in got})} for {len(batch)} texts",
+                        provider=self.name.partition(":")[0],
+                        retryable=True,
+                    )
+                rows.extend(got)
         if not rows:
             return np.zeros((0, self.dimension), dtype=np.float32)
         matrix = np.asarray(rows, dtype=np.float32)

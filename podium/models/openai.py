@@ -167,7 +167,8 @@ def _message(m: Message) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
     out: dict[str, Any] = {"role": m.role, "content": m.content}
     if m.tool_calls:
-        out["content"] = m.content or None
+        # Content stays a string, "" when there is none: the API also takes null or no content next to
+        # tool_calls, but llama.cpp's server refuses null, and its chat templates need the field.
         out["tool_calls"] = [
             {
                 "id": c.id,

@@ -74,7 +74,13 @@ class HttpTool(Tool):
                 retry_after=retry_after(response.headers),
             )
         if "json" in response.headers.get("content-type", ""):
-            return response.json()
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ToolError(
+                    f"tool {self.name!r}: {self.method} {url} answered invalid JSON: {response.text[:300]!r}",
+                    retryable=True,
+                ) from exc
         return response.text
 
     async def aclose(self) -> None:

@@ -74,9 +74,21 @@ class FunctionTool(Tool):
             detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ToolError(f"tool {self.name!r} got invalid arguments: {detail}") from None
         kwargs = {k: getattr(args, k) for k in type(args).model_fields}
-        if self.is_async:
-            return await self.fn(**kwargs)
-        return await asyncio.to_thread(self.fn, **kwargs)
+        try:
+            if self.is_async:
+                return await self.fn(**kwargs)
+            return await asyncio.to_thread(self.fn, **kwargs)
+        except ToolError:
+            raise
+        except Exception as exc:
+            # Tool.call fails with ToolError; the function's own error is its cause. Retryable as
+            # Podium reads any error: its ``retryable`` flag, else connection errors and timeouts.
+            flag = getattr(exc, "retryable", None)
+            raise ToolError(
+                f"tool {self.name!r} failed: {type(exc).__name__}: {exc}",
+                retryable=bool(flag) if flag is not None else isinstance(exc, TimeoutError | ConnectionError),
+                retry_after=getattr(exc, "retry_after", None),
+            ) from exc
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
