@@ -36,6 +36,7 @@ from ._prompts import Prompts
 from ._versions import Versioned
 from ._workflow import Workflow
 from ._working import Working
+from .governance.capabilities import Manager as CapabilityManager
 from .storage import Store, open_store
 
 log = logging.getLogger("podium.engine")
@@ -81,7 +82,7 @@ class RunHandle:
         return await self.client.wait(self.id, timeout=timeout)
 
 
-class Client(Governed, Versioned, Prompts, Working):
+class Client(Governed, Versioned, Prompts, Working, CapabilityManager):
     """Starts, drives, inspects and controls runs on one store.
 
     ``async with Client("sqlite:///podium.db") as client:`` opens the store and, unless

@@ -223,6 +223,7 @@ class Planner:
                 p.args = self.compile_value(s.with_, s.node, ("with",), sid, names, p.refs, "with")
             if p.kind is not None:
                 self.check_kind_args(p)
+                self.check_capabilities(p)
             else:
                 self.check_python_args(p)
         p.uses_ctx = (
@@ -348,6 +349,41 @@ class Planner:
                     )
                 continue
             self.check_value_type(p, name, value, props[name], f"{s.uses} argument {name!r}")
+
+    def check_capabilities(self, p: StepPlan) -> None:
+        """What the step reaches (tools, servers, hosts, files) must be written in the file, not
+        computed, and registered (see podium.governance.capabilities)."""
+        assert p.kind is not None
+        hook = p.kind.capabilities
+        if hook is None:
+            return
+        from ..governance.capabilities import check_use, python_capability
+
+        s = p.spec
+        w = s.with_ if s.with_ is not None else YMap(s.node.span)
+        caps = self.loader.capabilities
+        for use in hook(w):
+            span = _span_at(w, use.at)
+            if use.problem is not None:
+                self.problem(span, use.problem, "capability", s.id, use.hint)
+            elif use.python is not None:
+                if caps is not None and python_capability(caps, use.python) is not None:
+                    continue
+                try:
+                    resolve_function(use.python, base_dir=self.base_dir, modules=self.loader.modules)
+                except Refused as exc:
+                    self.problem(
+                        span,
+                        f"the tool {use.python!r} is not allowed: {exc.message}",
+                        "capability",
+                        s.id,
+                        f"{exc.hint + '; or ' if exc.hint else ''}an admin registers it with podium tools add "
+                        f"NAME --python {use.python}, and the step names it: {{name: NAME}}",
+                    )
+            elif caps is not None:
+                why = check_use(use, caps)
+                if why is not None:
+                    self.problem(span, why[0], "capability", s.id, why[1] or None)
 
     def check_value_type(self, p: StepPlan, name: Any, value: Any, schema: Any, label: str) -> None:
         w = p.spec.with_
@@ -777,6 +813,19 @@ class Planner:
                     p.id,
                     f"'to' must be {p.id!r} itself or a step it depends on (through with, needs or if)",
                 )
+
+
+def _span_at(node: Any, at: tuple[Any, ...]) -> Span:
+    """Where the value at path ``at`` (keys and indexes) inside ``node`` is written."""
+    span = getattr(node, "span", Span(1, 1))
+    for key in at:
+        if isinstance(node, YMap) and key in node:
+            span, node = value_span(node, key), node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            span, node = value_span(node, key), node[key]
+        else:
+            break
+    return span
 
 
 def _ancestors(sid: str, deps: dict[str, set[str]]) -> set[str]:
