@@ -198,3 +198,172 @@ async def test_attack_path_parameters_are_percent_encoded(web: tuple[int, list[s
     await tool.call({"order_id": "7?admin=1#x"})
     await tool.aclose()
     assert seen == ["/orders/42%2F..%2F..%2Fadmin%2Fusers", "/orders/%2E%2E", "/orders/7%3Fadmin%3D1%23x"]
+
+
+def _tool_flow(tool: str) -> str:
+    return f"name: call\nsteps:\n  - id: call\n    uses: tool\n    with: {tool}\n"
+
+
+async def test_attack_ssrf_registered_http_tool_cannot_reach_loopback_or_probe_ports(
+    kinds: Any, tmp_path: Path, web: tuple[int, list[str]]
+) -> None:
+    port, seen = web
+    shut = closed_port()
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.add_capability("open", "http", {"url": f"http://127.0.0.1:{port}/x", "method": "GET"})
+        await client.add_capability("closed", "http", {"url": f"http://127.0.0.1:{shut}/x", "method": "GET"})
+        await client.add_capability("byname", "http", {"url": f"http://localhost:{port}/x", "method": "GET"})
+        await client.add_capability("mapped", "http", {"url": f"http://[::ffff:127.0.0.1]:{port}/x", "method": "GET"})
+        caps = await client.capabilities()
+        errors = {}
+        for name in ("open", "closed", "byname", "mapped"):
+            wf = podium_yaml.load_text(_tool_flow(f"{{name: {name}}}"), registry=kinds, capabilities=caps)
+            with pytest.raises(podium.RunFailed) as err:
+                await client.run(wf, {})
+            errors[name] = err.value.error["message"]
+        assert seen == [], "a denied host was connected to"
+        for name, message in errors.items():
+            assert "may not reach" in message and "--allow-private" in message, message
+        # an open port and a closed one give the same answer: nothing tells them apart
+        same = errors["open"].replace(str(port), "P").replace("open", "N")
+        assert same == errors["closed"].replace(str(shut), "P").replace("closed", "N")
+        assert "localhost" in errors["byname"] and "127.0.0.1" in errors["byname"]
+        # an admin's explicit allow lets it through
+        await client.add_capability(
+            "open", "http", {"url": f"http://127.0.0.1:{port}/x/{{id}}", "method": "GET"}, allow_private=True
+        )
+        wf = podium_yaml.load_text(
+            _tool_flow("{name: open, arguments: {id: '1/../../admin'}}"), registry=kinds, capabilities=caps
+        )
+        assert await client.run(wf, {}) is not None
+        assert seen == ["/x/1%2F..%2F..%2Fadmin"]
+
+
+async def test_attack_file_escapes_by_dots_links_and_templates(kinds: Any, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "policy.md").write_text("# Refunds\nWithin 30 days.")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the root password is hunter2")
+    (docs / "link.txt").symlink_to(secret)
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.add_capability("docs", "files", {"root": str(docs)})
+        caps = await client.capabilities()
+        # a computed path needs root:, which it cannot leave
+        bad = podium_yaml.validate_text(_ingest_flow('"{{ input.path }}"'), registry=kinds, capabilities=caps)
+        assert [(p.line, p.code) for p in bad] == [(5, "capability")] and "root" in bad[0].message
+        for paths, extra in (('"../secret.txt"', ", root: docs"), ('"link.txt"', ", root: docs"),
+                             ('"{{ input.path }}"', ", root: docs"), (json.dumps(str(secret)), "")):  # fmt: skip
+            wf = podium_yaml.load_text(_ingest_flow(paths, extra), registry=kinds)
+            with pytest.raises(podium.RunFailed) as err:
+                await client.run(wf, {"path": "../secret.txt"})
+            assert "hunter2" not in json.dumps(err.value.error)
+            assert "outside" in err.value.error["message"], err.value.error
+        # the registered folder itself works (the escaping link refused, so name the file)
+        wf = podium_yaml.load_text(_ingest_flow('"policy.md"', ", root: docs"), registry=kinds, capabilities=caps)
+        await client.run(wf, {})
+        h = await client.history((await client.list(limit=1))[0].id)
+        assert "30 days" in h.step("get").output["context"]
+
+
+def test_unregistered_names_are_problems_with_position_and_fix(kinds: Any) -> None:
+    flow = """name: calls
+steps:
+  - id: a
+    uses: tool
+    with: {name: crm, arguments: {id: 1}}
+  - id: b
+    uses: agent
+    with:
+      input: hi
+      tools: [{mcp: files, name: read}, {name: "{{ input.tool }}"}]
+  - id: c
+    uses: agent
+    with: {input: hi, tools: "{{ input.tools }}"}
+"""
+    problems = podium_yaml.validate_text(flow, "calls.yaml", registry=kinds, capabilities={})
+    found = [(p.line, p.column, p.step, p.code) for p in problems if p.code == "capability"]
+    assert found == [(5, 18, "a", "capability"), (10, 21, "b", "capability"), (10, 48, "b", "capability"),
+                     (13, 30, "c", "capability")], problems  # fmt: skip
+    crm = next(p for p in problems if p.step == "a")
+    assert "'crm' is not registered" in crm.message and "podium tools add crm --http" in (crm.hint or "")
+    assert str(crm).startswith("calls.yaml:5:18: step 'a': ")
+    from podium.governance.capabilities import make_capability
+
+    caps = {
+        "crm": make_capability("crm", "http", {"url": "https://crm.example/api/{id}", "method": "GET"}),
+        "files": make_capability("files", "mcp", {"command": ["python", "-m", "files_server"]}),
+    }
+    problems = podium_yaml.validate_text(flow, "calls.yaml", registry=kinds, capabilities=caps)
+    assert [(p.line, p.step) for p in problems if p.code == "capability"] == [(10, "b"), (13, "c")]
+    # a registered name of the wrong kind is refused too
+    problems = podium_yaml.validate_text(_tool_flow("{mcp: crm, name: x}"), registry=kinds, capabilities=caps)
+    assert problems and "registered as a http capability" in problems[0].message
+
+
+def test_registering_checks_what_is_registered() -> None:
+    from podium import ConfigError
+    from podium.governance.capabilities import make_capability
+
+    for kind, target, why in [
+        ("http", {"url": "http://{host}.example/x"}, "host"),
+        ("http", {"url": "file:///etc/passwd"}, "http"),
+        ("http", {"url": "https://user:pw@example.com/"}, "credentials"),
+        ("files", {"root": "/"}, "narrower"),
+        ("files", {"root": "relative/dir"}, "absolute"),
+        ("python", {"function": "os.system"}, "package.module:function"),
+        ("ftp", {}, "unknown capability kind"),
+    ]:
+        with pytest.raises(ConfigError, match=why):
+            make_capability("x", kind, target)
+    with pytest.raises(ConfigError, match="allow_private"):
+        make_capability("x", "files", {"root": "/tmp"}, allow_private=True)
+
+
+async def test_registered_python_tool_and_removal_stop_runs(kinds: Any, tmp_path: Path) -> None:
+    flow = _tool_flow("{name: textlen, arguments: {text: abc}}")
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        wf = podium_yaml.load_text(flow, registry=kinds)
+        with pytest.raises(podium.RunFailed, match="'textlen' is not registered.*podium tools add textlen"):
+            await client.run(wf, {})
+        await client.add_capability("textlen", "python", {"function": "tests.capability_helpers:text_length"})
+        assert await client.run(wf, {}) is not None
+        h = await client.history((await client.list(limit=1))[0].id)
+        assert h.step("call").output == 3
+        assert await client.remove_capability("textlen") is True
+        with pytest.raises(podium.RunFailed, match="not registered"):
+            await client.run(wf, {})
+        actions = [e.action for e in await client.audit_log()]
+        assert "capability.add" in actions and "capability.remove" in actions
+
+
+async def test_only_admins_manage_the_registry(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/p.db"
+    async with podium.Client(db) as root:
+        await root.create_user("root", ["admin"])
+        admin_token = await root.create_token("root")
+        await root.create_user("op", ["operator"])
+        op_token = await root.create_token("op")
+    env = {"PODIUM_DB": db}
+    proc = podium_cli("tools", "add", "docs", "--files", str(tmp_path), env={**env, "PODIUM_TOKEN": op_token})
+    assert proc.returncode == 2 and "may not tools.manage" in proc.stderr, proc.stderr
+    proc = podium_cli("tools", "add", "docs", "--files", str(tmp_path), env={**env, "PODIUM_TOKEN": admin_token})
+    assert proc.returncode == 0, proc.stderr
+    proc = podium_cli("tools", "add", "crm", "--http", "http://127.0.0.1:1/{id}", "--method", "GET",
+                      "--allow-private", env={**env, "PODIUM_TOKEN": admin_token})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    listing = podium_cli("tools", "list", env={**env, "PODIUM_TOKEN": op_token})
+    assert listing.returncode == 0, listing.stderr
+    assert f"docs\tfiles\t{os.path.realpath(tmp_path)}" in listing.stdout
+    assert "crm\thttp\tGET http://127.0.0.1:1/{id} (private addresses allowed)" in listing.stdout
+    proc = podium_cli("tools", "remove", "crm", env={**env, "PODIUM_TOKEN": op_token})
+    assert proc.returncode == 2 and "may not tools.manage" in proc.stderr
+    proc = podium_cli("tools", "remove", "crm", env={**env, "PODIUM_TOKEN": admin_token})
+    assert proc.returncode == 0 and "removed crm" in proc.stdout
+    # podium validate reads the same registry
+    flow = tmp_path / "flow.yaml"
+    flow.write_text(_ingest_flow('"a.md"', ", root: docs"))
+    assert podium_cli("validate", str(flow), env={**env, "PODIUM_TOKEN": op_token}).returncode == 0
+    flow.write_text(_tool_flow("{name: crm}"))
+    proc = podium_cli("validate", str(flow), env={**env, "PODIUM_TOKEN": op_token})
+    assert proc.returncode == 2 and f"{flow}:5:" in proc.stderr and "'crm' is not registered" in proc.stderr
