@@ -39,7 +39,7 @@ def kinds() -> Any:
 class _Recorder(http.server.BaseHTTPRequestHandler):
     seen: list[str]
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         self.seen.append(self.path)
         body = json.dumps({"path": self.path}).encode()
         self.send_response(200)
@@ -71,7 +71,9 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def podium_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def podium_cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [sys.executable, "-c", "from podium.cli import main; main()", *args],
         cwd=cwd,
@@ -108,7 +110,9 @@ steps:
         '{http: {url: "http://127.0.0.1:9/"}}',
     ],
 )
-async def test_attack_a_workflow_file_cannot_pick_code_or_commands(kinds: Any, tmp_path: Path, tool: str) -> None:
+async def test_attack_a_workflow_file_cannot_pick_code_or_commands(
+    kinds: Any, tmp_path: Path, tool: str
+) -> None:
     marker = tmp_path / "pwned"
     text = f"name: attack\nsteps:\n  - id: pwn\n    uses: tool\n    with: {tool.replace('MARKER', str(marker))}\n"
     problems = podium_yaml.validate_text(text, registry=kinds)
@@ -169,7 +173,9 @@ steps:
 """
 
 
-async def test_attack_kb_ingest_cannot_read_files_outside_registered_roots(kinds: Any, tmp_path: Path) -> None:
+async def test_attack_kb_ingest_cannot_read_files_outside_registered_roots(
+    kinds: Any, tmp_path: Path
+) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("the root password is hunter2")
     text = _ingest_flow(json.dumps([str(secret)]))
@@ -213,7 +219,9 @@ async def test_attack_ssrf_registered_http_tool_cannot_reach_loopback_or_probe_p
         await client.add_capability("open", "http", {"url": f"http://127.0.0.1:{port}/x", "method": "GET"})
         await client.add_capability("closed", "http", {"url": f"http://127.0.0.1:{shut}/x", "method": "GET"})
         await client.add_capability("byname", "http", {"url": f"http://localhost:{port}/x", "method": "GET"})
-        await client.add_capability("mapped", "http", {"url": f"http://[::ffff:127.0.0.1]:{port}/x", "method": "GET"})
+        await client.add_capability(
+            "mapped", "http", {"url": f"http://[::ffff:127.0.0.1]:{port}/x", "method": "GET"}
+        )
         caps = await client.capabilities()
         errors = {}
         for name in ("open", "closed", "byname", "mapped"):
@@ -222,7 +230,7 @@ async def test_attack_ssrf_registered_http_tool_cannot_reach_loopback_or_probe_p
                 await client.run(wf, {})
             errors[name] = err.value.error["message"]
         assert seen == [], "a denied host was connected to"
-        for name, message in errors.items():
+        for message in errors.values():
             assert "may not reach" in message and "--allow-private" in message, message
         # an open port and a closed one give the same answer: nothing tells them apart
         same = errors["open"].replace(str(port), "P").replace("open", "N")
@@ -260,7 +268,9 @@ async def test_attack_file_escapes_by_dots_links_and_templates(kinds: Any, tmp_p
             assert "hunter2" not in json.dumps(err.value.error)
             assert "outside" in err.value.error["message"], err.value.error
         # the registered folder itself works (the escaping link refused, so name the file)
-        wf = podium_yaml.load_text(_ingest_flow('"policy.md"', ", root: docs"), registry=kinds, capabilities=caps)
+        wf = podium_yaml.load_text(
+            _ingest_flow('"policy.md"', ", root: docs"), registry=kinds, capabilities=caps
+        )
         await client.run(wf, {})
         h = await client.history((await client.list(limit=1))[0].id)
         assert "30 days" in h.step("get").output["context"]
@@ -347,7 +357,9 @@ async def test_only_admins_manage_the_registry(tmp_path: Path) -> None:
     env = {"PODIUM_DB": db}
     proc = podium_cli("tools", "add", "docs", "--files", str(tmp_path), env={**env, "PODIUM_TOKEN": op_token})
     assert proc.returncode == 2 and "may not tools.manage" in proc.stderr, proc.stderr
-    proc = podium_cli("tools", "add", "docs", "--files", str(tmp_path), env={**env, "PODIUM_TOKEN": admin_token})
+    proc = podium_cli(
+        "tools", "add", "docs", "--files", str(tmp_path), env={**env, "PODIUM_TOKEN": admin_token}
+    )
     assert proc.returncode == 0, proc.stderr
     proc = podium_cli("tools", "add", "crm", "--http", "http://127.0.0.1:1/{id}", "--method", "GET",
                       "--allow-private", env={**env, "PODIUM_TOKEN": admin_token})  # fmt: skip

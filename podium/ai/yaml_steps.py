@@ -79,7 +79,9 @@ def _tool_uses(spec: Any, at: tuple[str | int, ...] = ()) -> list[Any]:
         if is_template(value):
             return templated((*at, key), what)
         if isinstance(value, Mapping):
-            flag = {"http": "--http URL [--method GET]", "mcp": "--mcp 'COMMAND ARGS' (or --mcp-url URL)"}[key]
+            flag = {"http": "--http URL [--method GET]", "mcp": "--mcp 'COMMAND ARGS' (or --mcp-url URL)"}[
+                key
+            ]
             return Use(
                 at=(*at, key),
                 problem=f"{what} cannot be defined in a workflow file: a file could then start any command "
@@ -103,7 +105,12 @@ def _tool_uses(spec: Any, at: tuple[str | int, ...] = ()) -> list[Any]:
         if is_template(ref):
             return [templated((*at, "python"), "the python function of a tool")]
         if not isinstance(ref, str):
-            return [Use(at=(*at, "python"), problem=f"python names a function as package.module:function, got {ref!r}")]
+            return [
+                Use(
+                    at=(*at, "python"),
+                    problem=f"python names a function as package.module:function, got {ref!r}",
+                )
+            ]
         return [Use(at=(*at, "python"), python=ref)]
     if "name" in spec:
         return [named("name", tool_kinds(), "a tool")]

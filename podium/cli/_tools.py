@@ -6,6 +6,7 @@ Adding and removing need ``tools.manage`` (admins); listing needs ``workflows.re
 from __future__ import annotations
 
 import shlex
+from typing import Any
 
 import click
 
@@ -52,7 +53,9 @@ async def tools_list(as_json: bool, db: str | None) -> int:
 @tools.command("add")
 @click.argument("name")
 @click.option("--python", "function", metavar="PKG.MOD:FN", help="A Python function.")
-@click.option("--http", "url", metavar="URL", help="An HTTP endpoint; {placeholders} in its path take arguments.")
+@click.option(
+    "--http", "url", metavar="URL", help="An HTTP endpoint; {placeholders} in its path take arguments."
+)
 @click.option("--method", default="POST", show_default=True, help="The HTTP method (with --http).")
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE", help="An HTTP header (repeatable).")
 @click.option("--mcp", "command", metavar="'CMD ARGS'", help="An MCP server started as this command (stdio).")
@@ -96,6 +99,7 @@ async def tools_add(
             f"name exactly one thing to register (got {', '.join(given) or 'none'}): --python PKG.MOD:FN, "
             "--http URL, --mcp 'CMD ARGS', --mcp-url URL or --files DIR"
         )
+    target: dict[str, Any]
     if function:
         kind, target = "python", {"function": function}
     elif url:

@@ -184,7 +184,11 @@ def _check_mcp(t: dict[str, Any]) -> dict[str, Any]:
         command = t.get("command")
         if isinstance(command, str):
             command = shlex.split(command)
-        if not isinstance(command, list | tuple) or not command or not all(isinstance(c, str) for c in command):
+        if (
+            not isinstance(command, list | tuple)
+            or not command
+            or not all(isinstance(c, str) for c in command)
+        ):
             raise ConfigError("an mcp capability is a command (a list of words) or a url")
         out = {"command": list(command)}
         if t.get("env"):
@@ -209,7 +213,11 @@ def _check_files(t: dict[str, Any]) -> dict[str, Any]:
 register_kind(Kind(name="python", check=_check_python, describe=lambda t: t["function"], tool=True))
 register_kind(
     Kind(
-        name="http", check=_check_http, describe=lambda t: f"{t['method']} {t['url']}", tool=True, network=True
+        name="http",
+        check=_check_http,
+        describe=lambda t: f"{t['method']} {t['url']}",
+        tool=True,
+        network=True,
     )
 )
 register_kind(
@@ -326,10 +334,10 @@ class Manager:
     ) -> Capability:
         """Register (or replace) what workflow files may use as ``name`` (needs ``tools.manage``)::
 
-            await client.add_capability("crm", "http", {"url": "https://crm/api/{id}", "method": "GET"})
-            await client.add_capability("lookup", "python", {"function": "myproject.tools:lookup"})
-            await client.add_capability("files", "mcp", {"command": ["python", "-m", "files_server"]})
-            await client.add_capability("handbook", "files", {"root": "/srv/handbook"})
+        await client.add_capability("crm", "http", {"url": "https://crm/api/{id}", "method": "GET"})
+        await client.add_capability("lookup", "python", {"function": "myproject.tools:lookup"})
+        await client.add_capability("files", "mcp", {"command": ["python", "-m", "files_server"]})
+        await client.add_capability("handbook", "files", {"root": "/srv/handbook"})
         """
         who = await self.authorize(PERMISSION, f"capability:{name}")  # type: ignore[attr-defined]
         cap = make_capability(
@@ -398,7 +406,10 @@ def check_use(use: Use, caps: Mapping[str, Capability]) -> tuple[str, str] | Non
                 f"an admin adds it with {add_command(use.name, kind)}; podium tools list shows what is",
             )
         if use.kinds and cap.kind not in use.kinds:
-            return (f"{use.name!r} is registered as a {cap.kind} capability, not {' or '.join(use.kinds)}", "")
+            return (
+                f"{use.name!r} is registered as a {cap.kind} capability, not {' or '.join(use.kinds)}",
+                "",
+            )
         return None
     if use.path is not None:
         roots = _roots(caps, use.root)
@@ -420,7 +431,10 @@ def _roots(caps: Mapping[str, Capability], root: str | None) -> list[str] | tupl
     if root is not None:
         cap = caps.get(root)
         if cap is None or cap.kind != "files":
-            return (f"files {root!r} is not registered", f"an admin adds it with {add_command(root, 'files')}")
+            return (
+                f"files {root!r} is not registered",
+                f"an admin adds it with {add_command(root, 'files')}",
+            )
         return [cap.target["root"]]
     return [c.target["root"] for c in caps.values() if c.kind == "files"]
 
@@ -512,7 +526,9 @@ async def resolve_checked(url: str, *, allow_private: bool, what: str, fix: str)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
-        raise CapabilityDenied(f"{what}: cannot resolve the host {host!r} ({exc.__class__.__name__})") from None
+        raise CapabilityDenied(
+            f"{what}: cannot resolve the host {host!r} ({exc.__class__.__name__})"
+        ) from None
     addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise CapabilityDenied(f"{what}: the host {host!r} has no address")

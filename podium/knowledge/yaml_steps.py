@@ -53,7 +53,11 @@ def _kb_ingest_uses(w: Mapping[str, Any]) -> list[Any]:
             return [templated(("root",), "kb_ingest's root")]
         uses.append(Use(at=("root",), kinds=("files",), name=str(root)))
     paths = w.get("paths")
-    listed = [(("paths",), paths)] if not isinstance(paths, list) else [(("paths", i), p) for i, p in enumerate(paths)]
+    listed = (
+        [(("paths",), paths)]
+        if not isinstance(paths, list)
+        else [(("paths", i), p) for i, p in enumerate(paths)]
+    )
     for at, path in listed:
         if not isinstance(path, str):
             continue

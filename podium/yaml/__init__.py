@@ -40,7 +40,9 @@ __all__ = [
 
 
 def load_file(
-    path: str | os.PathLike[str], *, registry: StepTypes | None = None,
+    path: str | os.PathLike[str],
+    *,
+    registry: StepTypes | None = None,
     modules: Sequence[str] = (),
     capabilities: Mapping[str, Any] | None = None,
 ) -> Workflow:
@@ -79,7 +81,9 @@ def load_text(
 
 
 def check_file(
-    path: str | os.PathLike[str], *, registry: StepTypes | None = None,
+    path: str | os.PathLike[str],
+    *,
+    registry: StepTypes | None = None,
     modules: Sequence[str] = (),
     capabilities: Mapping[str, Any] | None = None,
 ) -> tuple[Workflow | None, list[Problem]]:
@@ -88,7 +92,9 @@ def check_file(
 
 
 def validate_file(
-    path: str | os.PathLike[str], *, registry: StepTypes | None = None,
+    path: str | os.PathLike[str],
+    *,
+    registry: StepTypes | None = None,
     modules: Sequence[str] = (),
     capabilities: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
@@ -106,4 +112,6 @@ def validate_text(
     capabilities: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
     """Every problem of a workflow given as YAML text."""
-    return Loader(registry, modules, capabilities).load_text(text, filename, base_dir=base_dir_for(filename, base_dir))[1]
+    return Loader(registry, modules, capabilities).load_text(
+        text, filename, base_dir=base_dir_for(filename, base_dir)
+    )[1]

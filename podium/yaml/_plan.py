@@ -819,9 +819,8 @@ def _span_at(node: Any, at: tuple[Any, ...]) -> Span:
     """Where the value at path ``at`` (keys and indexes) inside ``node`` is written."""
     span = getattr(node, "span", Span(1, 1))
     for key in at:
-        if isinstance(node, YMap) and key in node:
-            span, node = value_span(node, key), node[key]
-        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+        found = isinstance(node, YMap) and key in node
+        if found or (isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)):
             span, node = value_span(node, key), node[key]
         else:
             break
