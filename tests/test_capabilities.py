@@ -379,3 +379,19 @@ async def test_only_admins_manage_the_registry(tmp_path: Path) -> None:
     flow.write_text(_tool_flow("{name: crm}"))
     proc = podium_cli("validate", str(flow), env={**env, "PODIUM_TOKEN": op_token})
     assert proc.returncode == 2 and f"{flow}:5:" in proc.stderr and "'crm' is not registered" in proc.stderr
+
+
+async def test_registered_mcp_server_from_yaml(kinds: Any, tmp_path: Path) -> None:
+    pytest.importorskip("mcp")
+    server = str(ROOT / "tests" / "ai" / "mcp_server.py")
+    flow = _tool_flow("{mcp: calc, name: add, arguments: {a: 2, b: 40}}")
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.add_capability("calc", "mcp", {"command": [sys.executable, server]})
+        wf = podium_yaml.load_text(flow, registry=kinds, capabilities=await client.capabilities())
+        await client.run(wf, {})
+        h = await client.history((await client.list(limit=1))[0].id)
+        assert h.step("call").output == 42
+        # an MCP server URL on loopback needs the explicit allow, checked before connecting
+        await client.add_capability("calc", "mcp", {"url": f"http://127.0.0.1:{closed_port()}/mcp"})
+        with pytest.raises(podium.RunFailed, match="loopback address.*--allow-private"):
+            await client.run(wf, {})

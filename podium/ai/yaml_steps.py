@@ -144,21 +144,19 @@ async def _tool_from(ctx: Any, spec: Any) -> Tool | Toolset:
     if problems:
         raise caps.CapabilityDenied(f"{where}: {problems[0].problem}")
     store = store_of(ctx)
-    if "python" in spec:
-        ref = str(spec["python"])
-        cap = caps.python_capability(await caps.load(store), ref)
-        if cap is None:
-            from ..yaml._python import Refused, resolve_function
+    if "python" in spec:  # a project function, by the uses: rule (checked again here)
+        from ..yaml._python import Refused, resolve_function
 
-            try:
-                fn = resolve_function(ref, base_dir=None)
-            except Refused as exc:
-                raise caps.CapabilityDenied(
-                    f"{where}: the tool {ref!r} is not allowed: {exc.message}; an admin registers it with "
-                    f"podium tools add NAME --python {ref}"
-                ) from None
-            return as_tool(fn.fn)
-    elif "mcp" in spec:
+        ref = str(spec["python"])
+        try:
+            fn = resolve_function(ref, base_dir=None)
+        except Refused as exc:
+            raise caps.CapabilityDenied(
+                f"{where}: the tool {ref!r} is not allowed: {exc.message}; an admin registers it with "
+                f"podium tools add NAME --python {ref}, and the step names it: {{name: NAME}}"
+            ) from None
+        return as_tool(fn.fn)
+    if "mcp" in spec:
         cap = await caps.require(store, spec["mcp"], ("mcp",), where=where)
     elif "http" in spec:
         cap = await caps.require(store, spec["http"], ("http",), where=where)

@@ -357,7 +357,7 @@ class Planner:
         hook = p.kind.capabilities
         if hook is None:
             return
-        from ..governance.capabilities import check_use, python_capability
+        from ..governance.capabilities import check_use
 
         s = p.spec
         w = s.with_ if s.with_ is not None else YMap(s.node.span)
@@ -367,8 +367,7 @@ class Planner:
             if use.problem is not None:
                 self.problem(span, use.problem, "capability", s.id, use.hint)
             elif use.python is not None:
-                if caps is not None and python_capability(caps, use.python) is not None:
-                    continue
+                # Project functions only (the uses: rule); a registered function is named: {name: NAME}.
                 try:
                     resolve_function(use.python, base_dir=self.base_dir, modules=self.loader.modules)
                 except Refused as exc:
