@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from .engine.workflow import Escalate, Loop, Workflow
     from .errors import (
         AuthError,
+        CapabilityDenied,
         ConfigError,
         ControlSignal,
         DefinitionError,
@@ -58,6 +59,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "AuthError",
+            "CapabilityDenied",
             "ConfigError",
             "ControlSignal",
             "DefinitionError",
@@ -101,6 +103,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AuthError",
+    "CapabilityDenied",
     "Client",
     "ConfigError",
     "ControlSignal",

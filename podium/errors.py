@@ -15,8 +15,9 @@ Three branches, kept apart so that handling one never swallows another::
         ├── KillSwitchActive           a kill switch stops what was asked
         ├── StepError                  raised by step code to control retries
         │   └── NonRetryableError      fail the step now, whatever its retry policy says
-        │       └── PolicyViolation    a call the workflow's policy forbids (tool, provider, budget)
-        │           └── OutputBlocked  a model's answer failed a validator of the policy
+        │       ├── PolicyViolation    a call the workflow's policy forbids (tool, provider, budget)
+        │       │   └── OutputBlocked  a model's answer failed a validator of the policy
+        │       └── CapabilityDenied   a workflow reached for something not registered for it
         ├── StepTimeout                a step attempt ran past its timeout (retryable)
         ├── RunFailed                  a run ended failed; carries the run id and the step error
         │   └── RunCancelled           a run ended cancelled
@@ -143,6 +144,12 @@ class SerializationError(ExecutionError):
 
 class PolicyViolation(NonRetryableError):
     """A call the workflow's policy does not allow (a tool, a provider, a budget)."""
+
+
+class CapabilityDenied(NonRetryableError):
+    """A workflow reached for something that is not registered, or not allowed by its entry (a
+    function, an MCP server, a host, a folder). Fails the step at once: the message says what,
+    where, and how an admin allows it."""
 
 
 class OutputBlocked(PolicyViolation):

@@ -115,6 +115,7 @@ async def test_role_by_action_matrix(shared_store):
             "killswitch.use": lambda: c.set_switch("workflow", "nothing-real", reason="matrix"),
             "audit.read": lambda: c.audit_log(limit=1),
             "users.manage": lambda: c.users(),
+            "tools.manage": lambda: c.remove_capability("nothing-real"),
             "workflows.deploy": lambda: c.authorize("workflows.deploy"),
             "memory.read": lambda: c.authorize("memory.read"),
             "memory.write": lambda: c.authorize("memory.write"),

@@ -88,7 +88,7 @@ name: yaml-memory
 steps:
   - id: docs
     uses: kb_ingest
-    with: {kb: handbook, paths: "DATA"}
+    with: {kb: handbook, root: kbdata, paths: "."}
   - id: note
     uses: remember
     needs: [docs]
@@ -132,7 +132,8 @@ steps:
 async def test_yaml_memory_and_knowledge_steps(client):
     from podium import yaml as podium_yaml
 
-    wf = podium_yaml.load_text(YAML.replace("DATA", str(DATA)))
+    wf = podium_yaml.load_text(YAML)
+    await client.add_capability("kbdata", "files", {"root": str(DATA)})  # what the file may read
     await client.run(wf, {"customer": 42, "account": 7, "question": "duplicate charge on my statement"})
     h = await client.history((await client.list(limit=1))[0].id)
     answer = h.step("answer").output

@@ -13,6 +13,7 @@ PKG = Path(podium.__file__).parent
 
 PUBLIC = [
     "AuthError",
+    "CapabilityDenied",
     "Client",
     "ConfigError",
     "ControlSignal",

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from ..classifiers import Classifier, EmbeddingClassifier, LLMClassifier
-from ..tools import HttpTool, Tool, Toolset
+from ..tools import HttpTool, Tool, Toolset, as_tool
 from ._agent import Agent
 from ._classify import classify
 from ._llm import llm
@@ -61,27 +62,147 @@ def _classifier(labels: Any, method: str, embedder: str, model: str | None) -> C
     return _cached("classifier", [labels, method, embedder, model], build)
 
 
-def _tool_from(spec: dict[str, Any]) -> Tool | Toolset:
-    if "http" in spec:
-        h = dict(spec["http"])
-        return _cached(
-            "http", h, lambda: HttpTool(h.pop("name", spec.get("name", "http")), h.pop("url"), **h)
-        )
+_TOOL_FORMS = "{name: NAME}, {mcp: SERVER, name: TOOL} or {python: package.module:function}"
+
+
+def _tool_uses(spec: Any, at: tuple[str | int, ...] = ()) -> list[Any]:
+    """What one tool spec of a workflow file reaches (see podium.governance.capabilities.Use)."""
+    from ..governance.capabilities import Use, is_template, templated, tool_kinds
+
+    if is_template(spec):
+        return [templated(at, "a tool")]
+    if not isinstance(spec, Mapping):
+        return [Use(at=at, problem=f"a tool is {_TOOL_FORMS}, got {spec!r}")]
+
+    def named(key: str, kinds: tuple[str, ...], what: str) -> Use:
+        value = spec[key]
+        if is_template(value):
+            return templated((*at, key), what)
+        if isinstance(value, Mapping):
+            flag = {"http": "--http URL [--method GET]", "mcp": "--mcp 'COMMAND ARGS' (or --mcp-url URL)"}[
+                key
+            ]
+            return Use(
+                at=(*at, key),
+                problem=f"{what} cannot be defined in a workflow file: a file could then start any command "
+                "or reach any host; it names one an admin registered",
+                hint=f"an admin registers it with podium tools add NAME {flag}, and the step names it: "
+                + (f"{{{key}: NAME}}" if key == "mcp" else "{name: NAME}"),
+            )
+        if not isinstance(value, str):
+            return Use(at=(*at, key), problem=f"{what} is a registered name, got {value!r}")
+        return Use(at=(*at, key), kinds=kinds, name=value)
+
     if "mcp" in spec:
+        uses = [named("mcp", ("mcp",), "an MCP server")]
+        if is_template(spec.get("name")):
+            uses.append(templated((*at, "name"), "the MCP tool's name"))
+        return uses
+    if "http" in spec:
+        return [named("http", ("http",), "an HTTP tool")]
+    if "python" in spec:
+        ref = spec["python"]
+        if is_template(ref):
+            return [templated((*at, "python"), "the python function of a tool")]
+        if not isinstance(ref, str):
+            return [
+                Use(
+                    at=(*at, "python"),
+                    problem=f"python names a function as package.module:function, got {ref!r}",
+                )
+            ]
+        return [Use(at=(*at, "python"), python=ref)]
+    if "name" in spec:
+        return [named("name", tool_kinds(), "a tool")]
+    return [Use(at=at, problem=f"a tool names what an admin registered: {_TOOL_FORMS}")]
+
+
+def _tool_step_uses(w: Mapping[str, Any]) -> list[Any]:
+    return _tool_uses({k: v for k, v in w.items() if k != "arguments"})
+
+
+def _agent_step_uses(w: Mapping[str, Any]) -> list[Any]:
+    from ..governance.capabilities import Use, is_template, templated
+
+    tools = w.get("tools")
+    if tools is None:
+        return []
+    if is_template(tools):
+        return [templated(("tools",), "an agent's tools")]
+    if not isinstance(tools, list):
+        return [Use(at=("tools",), problem=f"tools is a list of {_TOOL_FORMS}")]
+    return [u for i, t in enumerate(tools) for u in _tool_uses(t, ("tools", i))]
+
+
+async def _tool_from(ctx: Any, spec: Any) -> Tool | Toolset:
+    """The tool a workflow file names, through the capability registry in the run's store."""
+    from ..governance import capabilities as caps
+    from ..memory._steps import store_of
+
+    where = f"step {ctx.step_id!r}"
+    problems = [u for u in _tool_uses(spec) if u.problem is not None]
+    if problems:
+        raise caps.CapabilityDenied(f"{where}: {problems[0].problem}")
+    store = store_of(ctx)
+    if "python" in spec:  # a project function, by the uses: rule (checked again here)
+        from ..yaml._python import Refused, resolve_function
+
+        ref = str(spec["python"])
+        try:
+            fn = resolve_function(ref, base_dir=None)
+        except Refused as exc:
+            raise caps.CapabilityDenied(
+                f"{where}: the tool {ref!r} is not allowed: {exc.message}; an admin registers it with "
+                f"podium tools add NAME --python {ref}, and the step names it: {{name: NAME}}"
+            ) from None
+        return as_tool(fn.fn)
+    if "mcp" in spec:
+        cap = await caps.require(store, spec["mcp"], ("mcp",), where=where)
+    elif "http" in spec:
+        cap = await caps.require(store, spec["http"], ("http",), where=where)
+    else:
+        cap = await caps.require(store, spec["name"], caps.tool_kinds(), where=where)
+    return await _tool_for(cap, spec, where)
+
+
+async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str) -> Tool | Toolset:
+    t = cap.target
+    if cap.kind == "python":
+        module, _, attr = t["function"].partition(":")
+        from ..tools import FunctionTool
+
+        fn = getattr(importlib.import_module(module), attr)  # registered by an admin: trusted
+        return _cached("python", cap.to_json(), lambda: FunctionTool(fn, name=cap.name))
+    if cap.kind == "http":
+        return _cached(
+            "http",
+            cap.to_json(),
+            lambda: HttpTool(
+                cap.name,
+                t["url"],
+                method=t.get("method", "POST"),
+                description=t.get("description") or cap.description,
+                parameters=t.get("parameters"),
+                headers=t.get("headers"),
+                allow_private=cap.allow_private,
+            ),
+        )
+    if cap.kind == "mcp":
+        from ..governance.capabilities import resolve_checked
         from ..tools.mcp import MCPToolset
 
-        m = spec["mcp"]
-        target = m["url"] if "url" in m else list(m["command"])
-        opts = {k: m[k] for k in ("prefix", "include", "env", "cwd") if k in m}
-        return _cached("mcp", m, lambda: MCPToolset(target, **opts))
-    if "python" in spec:
-        module, _, attr = str(spec["python"]).partition(":")
-        from ..tools import as_tool
-
-        return as_tool(getattr(importlib.import_module(module), attr))
-    raise ValueError(
-        f"a tool is {{http: {{...}}}}, {{mcp: {{...}}}} or {{python: module:function}}, got {spec!r}"
-    )
+        if "url" in t:
+            await resolve_checked(
+                t["url"],
+                allow_private=cap.allow_private,
+                what=f"{where}: MCP server {cap.name!r}",
+                fix=f"podium tools add {cap.name} --mcp-url {t['url']} --allow-private",
+            )
+        target = t["url"] if "url" in t else list(t["command"])
+        opts = {k: spec[k] for k in ("prefix", "include") if k in spec}
+        key = [cap.to_json(), opts]
+        return _cached("mcp", key, lambda: MCPToolset(target, env=t.get("env"), cwd=t.get("cwd"), **opts))
+    raise ValueError(f"{where}: a {cap.kind} capability ({cap.name!r}) is not a tool")
 
 
 async def _llm_step(
@@ -122,8 +243,8 @@ async def _classify_step(
 
 
 async def _tool_step(ctx: Any, arguments: dict[str, Any] | None = None, **spec: Any) -> Any:
-    """Calls a tool (http, mcp with name, or python) and returns its value."""
-    made = _tool_from(spec)
+    """Calls a registered tool (name, or mcp with name) or a project function (python)."""
+    made = await _tool_from(ctx, spec)
     if isinstance(made, Toolset):
         tools = {t.name: t for t in await made.tools()}
         if spec.get("name") not in tools:
@@ -147,7 +268,7 @@ async def _agent_step(
     agent = Agent(
         model=model,
         instructions=instructions,
-        tools=[_tool_from(t) for t in tools or ()],
+        tools=[await _tool_from(ctx, t) for t in tools or ()],
         max_iterations=max_iterations,
         max_tokens=max_tokens,
         output=output,
@@ -238,10 +359,15 @@ _KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
         {
             "type": "object",
             "properties": {
-                "http": {"type": "object", "description": "{url, method, name, description, headers}"},
-                "mcp": {"type": "object", "description": "{command: [...]} or {url: ...}"},
-                "python": {"type": "string", "description": "module:function"},
-                "name": {"type": "string", "description": "the tool's name (MCP)"},
+                "name": {
+                    "type": "string",
+                    "description": "a registered tool (podium tools list); with mcp, the server's tool",
+                },
+                "mcp": {"description": "a registered MCP server's name"},
+                "http": {"description": "a registered HTTP tool's name (same as name)"},
+                "python": {"type": "string", "description": "package.module:function of the project"},
+                "prefix": {"type": "string"},
+                "include": {"type": "array", "items": {"type": "string"}},
                 "arguments": {"type": "object"},
             },
             "additionalProperties": False,
@@ -292,9 +418,15 @@ _KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
 def step_types() -> list[Any]:
     """The model step types, as ``podium.yaml.StepType``s (the YAML package is imported here)."""
     registry = importlib.import_module("podium.yaml._registry")
+    hooks = {"tool": _tool_step_uses, "agent": _agent_step_uses}
     return [
         registry.StepType(
-            name=name, fn=fn, args=args, description=(fn.__doc__ or "").split("\n")[0], concurrency=None
+            name=name,
+            fn=fn,
+            args=args,
+            description=(fn.__doc__ or "").split("\n")[0],
+            concurrency=None,
+            capabilities=hooks.get(name),
         )
         for name, (fn, args) in _KINDS.items()
     ]

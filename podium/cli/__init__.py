@@ -16,6 +16,7 @@ from . import (
     _prompts,  # noqa: F401  (podium prompts: versioned prompts)
     _runs,  # noqa: F401  (registers the run commands)
     _serve,  # noqa: F401  (podium serve: HTTP API, dashboard, triggers)
+    _tools,  # noqa: F401  (podium tools: the capability registry of workflow files)
     _work,  # noqa: F401
     _yaml,  # noqa: F401  (validate, graph, init)
 )

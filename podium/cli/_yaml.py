@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, fail, load_ref
+from ._app import EXIT_OK, EXIT_USER_ERROR, cli, db_option, fail, load_ref, make_client
 
 _YAML = (".yaml", ".yml")
 
@@ -41,14 +41,37 @@ def _expand(refs: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _check(ref: str) -> tuple[list[dict[str, Any]], int]:
+def _capabilities(db: str | None) -> dict[str, Any]:
+    """The capability registry of the store (empty when there is no store yet: nothing is registered)."""
+    import asyncio
+
+    from podium.storage import default_url
+
+    url = db or default_url()
+    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+        return {}
+
+    async def read() -> dict[str, Any]:
+        async with make_client(url, recover=False, execute=False) as client:
+            return dict(await client.capabilities())
+
+    from podium import PodiumError
+
+    try:
+        return asyncio.run(read())
+    except PodiumError as exc:
+        fail(f"cannot read the capability registry from {url}: {exc}")
+        return {}
+
+
+def _check(ref: str, capabilities: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], int]:
     """Problems of one workflow (as dicts) and its number of steps."""
     from podium import DefinitionError, PodiumError
 
     if ref.endswith(_YAML):
         from podium.yaml import check_file
 
-        wf, problems = check_file(ref)
+        wf, problems = check_file(ref, capabilities=capabilities)
         return [p.to_dict() for p in problems], len(wf.steps) if wf is not None else 0
     if ":" not in ref:
         return [_problem(ref, f"{ref!r} is neither a .yaml file nor MODULE:WORKFLOW")], 0
@@ -84,18 +107,21 @@ def _format(p: dict[str, Any]) -> str:
 @cli.command()
 @click.argument("workflows", nargs=-1, required=True, metavar="FILE|MODULE:WORKFLOW...")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON (one object per workflow).")
-def validate(workflows: tuple[str, ...], as_json: bool) -> None:
+@db_option
+def validate(workflows: tuple[str, ...], as_json: bool, db: str | None) -> None:
     """Check workflows without running them and report every problem at once.
 
     YAML files are checked for structure, unknown step kinds, references (steps.<id>.output,
     input fields), missing or unknown arguments, types, needs, loops and cycles; each problem comes
-    with file:line:column, the step and a hint. A folder checks every .yaml file in it. Exit code 0
-    when everything is valid, 2 when anything is not.
+    with file:line:column, the step and a hint. A folder checks every .yaml file in it. Tools, MCP
+    servers, HTTP hosts and folders a file names are checked against the capability registry of the
+    store (--db; see podium tools list). Exit code 0 when everything is valid, 2 when anything is not.
     """
     refs = _expand(workflows)
+    caps = _capabilities(db) if any(r.endswith(_YAML) for r in refs) else None
     results: list[dict[str, Any]] = []
     for ref in refs:
-        problems, steps = _check(ref)
+        problems, steps = _check(ref, caps)
         results.append({"workflow": ref, "valid": not problems, "steps": steps, "problems": problems})
     invalid = [r for r in results if not r["valid"]]
     if as_json:

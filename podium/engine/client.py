@@ -38,6 +38,7 @@ from .workflow import Workflow
 
 if TYPE_CHECKING:
     from ..governance.audit import AuditEntry
+    from ..governance.capabilities import Capability
     from ..governance.policy import Policy
 
 log = logging.getLogger("podium.engine")
@@ -317,36 +318,20 @@ class Client:
     ) -> bool:
         now = time.time()
         has_slot = self.driving.try_admit() if self.execute else False
-        status = RunStatus.RUNNING if has_slot else RunStatus.PENDING
         run = RunRecord(
-            id=rid,
-            workflow=wf.name,
-            version=wf.version,
-            status=status,
-            input=payload,
-            created_at=now,
-            started_at=now if has_slot else None,
-            parent_run_id=parent[0] if parent else None,
-            parent_step=parent[1] if parent else None,
-            forked_from=fork[0] if fork else None,
-            fork_step=fork[1] if fork else None,
-            workflow_ref=wf.ref,
+            id=rid, workflow=wf.name, version=wf.version, input=payload, created_at=now,
+            status=RunStatus.RUNNING if has_slot else RunStatus.PENDING, started_at=now if has_slot else None,
+            parent_run_id=parent[0] if parent else None, parent_step=parent[1] if parent else None,
+            forked_from=fork[0] if fork else None, fork_step=fork[1] if fork else None, workflow_ref=wf.ref,
             owner=self.owner if self.execute else None,
             lease_expires_at=now + self.lease_seconds if self.execute else None,
-            queue=queue,
-            priority=priority,
-            tenant=tenant,
-        )
+            queue=queue, priority=priority, tenant=tenant,
+        )  # fmt: skip
         data: dict[str, Any] = {"owner": self.owner, "format": _serde.FORMAT_VERSION}
         if timeout:
             data["timeout"] = timeout
-        first = Event(
-            run_id=rid,
-            seq=1,
-            type=EventType.RUN_STARTED if has_slot else EventType.RUN_QUEUED,
-            ts=now,
-            data=json.dumps(data),
-        )
+        kind = EventType.RUN_STARTED if has_slot else EventType.RUN_QUEUED
+        first = Event(run_id=rid, seq=1, type=kind, ts=now, data=json.dumps(data))
         copied = [dataclasses.replace(e, run_id=rid, seq=i + 2) for i, e in enumerate(events)]
         try:
             created = await self.store.create_run(run, [first, *copied])
@@ -752,6 +737,22 @@ class Client:
         """Approve or reject an approval request (optionally with an edited ``payload``); audited,
         resumes the run. Returns False if it was already decided."""
         return await self.governance.decide(run_id, name, approve=approve, comment=comment, payload=payload)
+
+    async def capabilities(self) -> dict[str, Capability]:
+        """The capability registry: what workflow files may use, by name (needs ``workflows.read``)."""
+        return await self.governance.capabilities()
+
+    async def add_capability(
+        self, name: str, kind: str, target: dict[str, Any], *, allow_private: bool = False, description: str = ""
+    ) -> Capability:
+        """Register (or replace) what workflow files may use as ``name`` (needs ``tools.manage``)."""
+        return await self.governance.add_capability(
+            name, kind, target, allow_private=allow_private, description=description
+        )
+
+    async def remove_capability(self, name: str) -> bool:
+        """Unregister ``name``; runs that use it fail from their next use (needs ``tools.manage``)."""
+        return await self.governance.remove_capability(name)
 
     # -- versions and prompts: delegate to ``self.deployments`` and ``self.prompt_library`` ---------
 

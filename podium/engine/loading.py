@@ -41,9 +41,12 @@ def _format(kind: str, which: int) -> Any:
         raise ConfigError(f"cannot load {kind.upper()} workflows: {module} is not available ({exc})") from None
 
 
-def load_text(text: str, filename: str, *, base_dir: str | None = None, kind: str = "yaml") -> Workflow:
-    """Compile a workflow definition held as text (a deployed YAML version)."""
-    loaded: Workflow = _format(kind, 1)(text, filename, base_dir=base_dir)
+def load_text(
+    text: str, filename: str, *, base_dir: str | None = None, kind: str = "yaml", **options: Any
+) -> Workflow:
+    """Compile a workflow definition held as text (a deployed YAML version); ``options`` go to the
+    format's compiler (for YAML: ``capabilities``, the registry its references are checked against)."""
+    loaded: Workflow = _format(kind, 1)(text, filename, base_dir=base_dir, **options)
     return loaded
 
 

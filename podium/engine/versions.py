@@ -67,7 +67,10 @@ class Deployments:
             filename = source
         else:
             text, filename = source, "<deployed>"
-        wf = load_text(text, filename, base_dir=base_dir)
+        from ..governance.capabilities import load as registered
+
+        # Checked against the capability registry: a file may use only what an admin registered.
+        wf = load_text(text, filename, base_dir=base_dir, capabilities=await registered(self.store))
         return await self._store_version(wf, text, {"kind": "yaml", "base_dir": base_dir})
 
     async def deploy_python(self, wf: Workflow) -> Workflow:

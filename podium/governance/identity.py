@@ -31,6 +31,7 @@ PERMISSIONS: tuple[str, ...] = (
     "killswitch.use",
     "audit.read",
     "users.manage",
+    "tools.manage",
 )
 
 _VIEW = {"workflows.read", "runs.read", "approvals.read"}

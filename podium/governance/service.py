@@ -14,13 +14,15 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, ConfigError, NotFound, PermissionDenied
 from ..records import EventType, RunStatus
+from . import capabilities
 from .audit import AuditEntry, run_digest, verify
+from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
     PERMISSIONS,
@@ -428,6 +430,48 @@ class Governance:
     def agent_policy(self, agent: str) -> Policy | None:
         """The policy in force for agent ``agent`` (``agent:NAME``), if any."""
         return self.policy_cache.get(f"agent:{agent}") if self.policy_cache else None
+
+    # -- capabilities: what workflow files may reach (podium/governance/capabilities.py) ----------
+
+    async def capabilities(self) -> dict[str, Capability]:
+        """The registry: what workflow files may use, by name (needs ``workflows.read``)."""
+        await self.authorize("workflows.read", "capabilities")
+        return await capabilities.load(self.store)
+
+    async def add_capability(
+        self,
+        name: str,
+        kind: str,
+        target: Mapping[str, Any],
+        *,
+        allow_private: bool = False,
+        description: str = "",
+    ) -> Capability:
+        """Register (or replace) what workflow files may use as ``name`` (needs ``tools.manage``)::
+
+        await client.add_capability("crm", "http", {"url": "https://crm/api/{id}", "method": "GET"})
+        await client.add_capability("lookup", "python", {"function": "myproject.tools:lookup"})
+        await client.add_capability("files", "mcp", {"command": ["python", "-m", "files_server"]})
+        await client.add_capability("handbook", "files", {"root": "/srv/handbook"})
+        """
+        who = await self.authorize(capabilities.PERMISSION, f"capability:{name}")
+        cap = capabilities.make_capability(
+            name, kind, target, allow_private=allow_private, description=description, added_by=who.name
+        )
+        await self.store.kv_put(capabilities.NAMESPACE, name, cap.to_json())
+        await self.record(
+            "capability.add", f"capability:{name}", kind=kind, spec=cap.target, allow_private=allow_private
+        )
+        return cap
+
+    async def remove_capability(self, name: str) -> bool:
+        """Unregister ``name``; runs that use it fail from their next use (needs ``tools.manage``)."""
+        await self.authorize(capabilities.PERMISSION, f"capability:{name}")
+        if await self.store.kv_get(capabilities.NAMESPACE, name) is None:
+            return False
+        await self.store.kv_put(capabilities.NAMESPACE, name, None)
+        await self.record("capability.remove", f"capability:{name}")
+        return True
 
     # -- approvals ------------------------------------------------------------------------------
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 import string
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from ..models._errors import ToolError
 from ..models._http import RETRYABLE_STATUS, ClientPool, httpx_module, retry_after
@@ -31,6 +33,7 @@ class HttpTool(Tool):
         parameters: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
+        allow_private: bool = True,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             raise ValueError(f"tool name {name!r}: use 1-64 letters, digits, '_' or '-'")
@@ -46,23 +49,65 @@ class HttpTool(Tool):
         }
         self._placeholders = set(placeholders)
         self.headers = dict(headers or {})
-        self._pool = ClientPool(timeout=timeout)
+        self.allow_private = allow_private
+        # Not following redirects, and no proxy from the environment: the host checked is the host reached.
+        self._pool = ClientPool(timeout=timeout, follow_redirects=False, trust_env=allow_private)
+
+    def expand(self, args: dict[str, Any]) -> str:
+        """The URL with its placeholders filled, each value percent-encoded as one path segment
+        (``/``, ``?``, ``#`` and ``%`` included, and ``.``/``..`` whole), so that an argument can
+        never change which path is asked for. Removes the placeholders from ``args``."""
+        values = {}
+        for key in self._placeholders:
+            if key not in args:
+                raise ToolError(f"tool {self.name!r} needs the argument {key!r}")
+            value = args.pop(key)
+            text = value if isinstance(value, str) else json.dumps(value) if value is None else str(value)
+            if text == "":
+                raise ToolError(f"tool {self.name!r}: the argument {key!r} is empty")
+            encoded = quote(text, safe="")
+            if encoded.strip(".") == "":
+                encoded = encoded.replace(".", "%2E")
+            values[key] = encoded
+        url = self.url.format(**values)
+        path = urlsplit(url).path
+        if any(seg in (".", "..") for seg in path.split("/")):
+            raise ToolError(f"tool {self.name!r}: the arguments would make a '.' or '..' path segment")
+        return url
 
     async def call(self, arguments: dict[str, Any]) -> Any:
         httpx = httpx_module()
         args = dict(arguments or {})
-        try:
-            url = self.url.format(**{k: args.pop(k) for k in self._placeholders})
-        except KeyError as exc:
-            raise ToolError(f"tool {self.name!r} needs the argument {exc.args[0]!r}") from None
+        url = self.expand(args)
         in_query = self.method in ("GET", "DELETE", "HEAD")
+        target, headers, extensions = url, dict(self.headers), {}
+        if not self.allow_private:
+            # Resolve and check before connecting, then connect to the address checked (no second
+            # lookup that could answer differently); Host and TLS still name the host.
+            from ..errors import CapabilityDenied
+            from ._network import resolve_checked
+
+            try:
+                pinned = await resolve_checked(
+                    url,
+                    allow_private=False,
+                    what=f"tool {self.name!r}",
+                    fix=f"podium tools add {self.name} --http {self.url} --allow-private",
+                )
+            except CapabilityDenied as exc:
+                raise ToolError(str(exc), retryable=False) from None
+            parsed = httpx.URL(url)
+            target = str(parsed.copy_with(host=pinned.ip))
+            headers["Host"] = parsed.netloc.decode("ascii")
+            extensions["sni_hostname"] = pinned.host
         try:
             response = await self._pool.get().request(
                 self.method,
-                url,
+                target,
                 params=args if in_query and args else None,
                 json=None if in_query else args,
-                headers=self.headers,
+                headers=headers,
+                extensions=extensions or None,
             )
         except httpx.TransportError as exc:
             raise ToolError(f"tool {self.name!r}: cannot reach {url}: {exc!r}", retryable=True) from exc

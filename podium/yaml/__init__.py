@@ -12,7 +12,8 @@ The format is described in ``docs/yaml.md`` and by the JSON Schema in ``schema.j
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..engine.workflow import Workflow
 from ._format import schema_text, workflow_schema
@@ -39,16 +40,22 @@ __all__ = [
 
 
 def load_file(
-    path: str | os.PathLike[str], *, registry: StepTypes | None = None, modules: Sequence[str] = ()
+    path: str | os.PathLike[str],
+    *,
+    registry: StepTypes | None = None,
+    modules: Sequence[str] = (),
+    capabilities: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """Load the workflow file at ``path``. Raises :class:`WorkflowFileError` listing every problem.
 
     :param registry: step types ``uses:`` can name (default: :data:`default_registry`).
     :param modules: module prefixes that Python steps may name even outside the project (installed
         packages); ``PODIUM_YAML_MODULES`` adds more.
+    :param capabilities: the capability registry (``await client.capabilities()``) to check the
+        names the file uses against; without it, names are checked when the steps run.
     """
     name = os.fspath(path)
-    wf, problems = Loader(registry, modules).load_path(name)
+    wf, problems = Loader(registry, modules, capabilities).load_path(name)
     if wf is None:
         raise WorkflowFileError(name, problems)
     return wf
@@ -61,10 +68,11 @@ def load_text(
     registry: StepTypes | None = None,
     modules: Sequence[str] = (),
     base_dir: str | None = None,
+    capabilities: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """Load a workflow from YAML text; ``filename`` names it in problems, ``base_dir`` (default: the
     file's folder, else the working directory) is where relative paths and modules are found."""
-    wf, problems = Loader(registry, modules).load_text(
+    wf, problems = Loader(registry, modules, capabilities).load_text(
         text, filename, base_dir=base_dir_for(filename, base_dir)
     )
     if wf is None:
@@ -73,17 +81,25 @@ def load_text(
 
 
 def check_file(
-    path: str | os.PathLike[str], *, registry: StepTypes | None = None, modules: Sequence[str] = ()
+    path: str | os.PathLike[str],
+    *,
+    registry: StepTypes | None = None,
+    modules: Sequence[str] = (),
+    capabilities: Mapping[str, Any] | None = None,
 ) -> tuple[Workflow | None, list[Problem]]:
     """The workflow file at ``path`` and its problems: ``(workflow, [])`` or ``(None, problems)``."""
-    return Loader(registry, modules).load_path(os.fspath(path))
+    return Loader(registry, modules, capabilities).load_path(os.fspath(path))
 
 
 def validate_file(
-    path: str | os.PathLike[str], *, registry: StepTypes | None = None, modules: Sequence[str] = ()
+    path: str | os.PathLike[str],
+    *,
+    registry: StepTypes | None = None,
+    modules: Sequence[str] = (),
+    capabilities: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
     """Every problem of the workflow file at ``path`` (an empty list when it is valid)."""
-    return Loader(registry, modules).load_path(os.fspath(path))[1]
+    return Loader(registry, modules, capabilities).load_path(os.fspath(path))[1]
 
 
 def validate_text(
@@ -93,6 +109,9 @@ def validate_text(
     registry: StepTypes | None = None,
     modules: Sequence[str] = (),
     base_dir: str | None = None,
+    capabilities: Mapping[str, Any] | None = None,
 ) -> list[Problem]:
     """Every problem of a workflow given as YAML text."""
-    return Loader(registry, modules).load_text(text, filename, base_dir=base_dir_for(filename, base_dir))[1]
+    return Loader(registry, modules, capabilities).load_text(
+        text, filename, base_dir=base_dir_for(filename, base_dir)
+    )[1]

@@ -491,3 +491,10 @@ def tree_exprs(tree: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[An
     elif isinstance(tree, dict):
         for k, v in tree.items():
             yield from tree_exprs(v, (*path, k))
+
+
+def step_refs(expr: Any) -> list[str]:
+    """The steps an expression reads (``steps.NAME...``)."""
+    if not isinstance(expr, Expr):
+        return []
+    return [str(r.path[0]) for r in expr.refs if r.root == "steps" and r.path]

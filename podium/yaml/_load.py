@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..engine.workflow import Workflow
@@ -32,9 +32,17 @@ class Loader:
     """Loads workflow files with one registry and module policy; shared by a file and its
     subworkflows (so that a cycle of files is found, and a file is compiled once)."""
 
-    def __init__(self, registry: StepTypes | None = None, modules: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        registry: StepTypes | None = None,
+        modules: Sequence[str] = (),
+        capabilities: Mapping[str, Any] | None = None,
+    ) -> None:
         self.registry = registry if registry is not None else default_registry
         self.modules = tuple(modules)
+        self.capabilities = capabilities
+        """The capability registry (name -> Capability) to check references against; None: not
+        known here, so names are checked when the steps run (paths and templates are checked always)."""
         self.stack: list[str] = []
         self.cache: dict[str, Workflow] = {}
         self.child_problems: list[Problem] = []

@@ -18,6 +18,7 @@ from ._expr import (
     compile_tree,
     has_template,
     json_type,
+    step_refs,
     tree_exprs,
 )
 from ._python import PythonFunction, Refused, looks_like_ref, resolve_function
@@ -198,7 +199,7 @@ class Planner:
                 p.needs.append(nid)
         if s.if_ is not None:
             p.condition = self.compile_condition(s.if_, s.node, "if", sid, p.refs, "if")
-            p.if_refs = set(_step_refs(p.condition))
+            p.if_refs = set(step_refs(p.condition))
         if s.for_each is not None:
             self.analyze_items(p)
         if s.loop is not None:
@@ -222,6 +223,7 @@ class Planner:
                 p.args = self.compile_value(s.with_, s.node, ("with",), sid, names, p.refs, "with")
             if p.kind is not None:
                 self.check_kind_args(p)
+                self.check_capabilities(p)
             else:
                 self.check_python_args(p)
         p.uses_ctx = (
@@ -347,6 +349,15 @@ class Planner:
                     )
                 continue
             self.check_value_type(p, name, value, props[name], f"{s.uses} argument {name!r}")
+
+    def check_capabilities(self, p: StepPlan) -> None:
+        """What the step reaches (tools, servers, hosts, files) must be written in the file, not
+        computed, and registered (see podium.governance.capabilities)."""
+        from ._reach import capability_problems
+
+        assert p.kind is not None
+        for span, message, hint in capability_problems(p.spec, p.kind, self.loader, self.base_dir):
+            self.problem(span, message, "capability", p.spec.id, hint)
 
     def check_value_type(self, p: StepPlan, name: Any, value: Any, schema: Any, label: str) -> None:
         w = p.spec.with_
@@ -787,9 +798,3 @@ def _ancestors(sid: str, deps: dict[str, set[str]]) -> set[str]:
                 seen.add(d)
                 stack.append(d)
     return seen
-
-
-def _step_refs(expr: Any) -> list[str]:
-    if not isinstance(expr, Expr):
-        return []
-    return [str(r.path[0]) for r in expr.refs if r.root == "steps" and r.path]

@@ -22,7 +22,8 @@ class Problem:
     code: str
     """A stable class name for the problem: ``yaml``, ``structure``, ``unknown-kind``, ``unknown-step``,
     ``unknown-reference``, ``missing-argument``, ``unknown-argument``, ``type-mismatch``, ``expression``,
-    ``cycle``, ``loop``, ``python``, ``subworkflow``, ``input-schema``."""
+    ``cycle``, ``loop``, ``python``, ``subworkflow``, ``input-schema``, ``capability`` (a tool, server,
+    host or path that is not registered, or chosen by a template)."""
     step: str | None = None
     """The id of the step it is about, if any."""
     hint: str | None = None

@@ -82,8 +82,12 @@ def _allowed_prefixes(modules: Sequence[str]) -> list[str]:
     return [*modules, *env]
 
 
-def import_module(name: str, *, base_dir: str, modules: Sequence[str] = ()) -> Any:
-    """Import module ``name`` for a workflow file in ``base_dir``, if the policy allows it."""
+def import_module(name: str, *, base_dir: str | None, modules: Sequence[str] = ()) -> Any:
+    """Import module ``name`` for a workflow file in ``base_dir``, if the policy allows it.
+
+    With ``base_dir`` None (a step running, where the file's folder is not known) the module need
+    not be under a project folder, but every other rule holds: no standard library, no Podium, no
+    private names, nothing installed in site-packages unless allowed by prefix."""
     if not _DOTTED.match(name):
         raise Refused(f"{name!r} is not a module name", "write package.module:function")
     parts = name.split(".")
@@ -97,19 +101,20 @@ def import_module(name: str, *, base_dir: str, modules: Sequence[str] = ()) -> A
             "wrap what you need in a function of your project, or register a step type",
         )
     allowed = any(name == p or name.startswith(p + ".") for p in _allowed_prefixes(modules))
-    roots = list(dict.fromkeys([os.path.abspath(base_dir), project_root(base_dir)]))
+    roots = list(dict.fromkeys([os.path.abspath(base_dir), project_root(base_dir)])) if base_dir else []
     if not allowed:
         spec = _find_top(top, roots)
         if spec is None:
             raise Refused(
                 f"cannot find module {top!r}",
                 f"run podium from your project folder, or put the module next to the workflow file or in its "
-                f"project root ({roots[-1]})",
+                f"project root ({roots[-1] if roots else os.getcwd()})",
             )
         places = list(spec.submodule_search_locations or []) or ([spec.origin] if spec.origin else [])
         trusted = [os.getcwd(), *roots]
         ok = bool(places) and all(
-            not any(_under(p, d) for d in _installed_dirs()) and any(_under(p, t) for t in trusted)
+            not any(_under(p, d) for d in _installed_dirs())
+            and (base_dir is None or any(_under(p, t) for t in trusted))
             for p in places
         )
         if not ok:
@@ -205,7 +210,7 @@ class PythonFunction:
             raise ValueError(f"expected {label}: {detail}") from None
 
 
-def resolve_function(ref: str, *, base_dir: str, modules: Sequence[str] = ()) -> PythonFunction:
+def resolve_function(ref: str, *, base_dir: str | None, modules: Sequence[str] = ()) -> PythonFunction:
     """The function named by ``ref`` (``package.module:function``), checked against the policy."""
     module_name, _, attr = ref.partition(":")
     if not module_name or not _IDENT.match(attr):

@@ -43,6 +43,10 @@ class StepType:
     description: str = ""
     concurrency: str | None = None
     """Default concurrency class (``Client(limits={...})``), e.g. ``"llm"``."""
+    capabilities: Callable[[Mapping[str, Any]], list[Any]] | None = None
+    """What the step reaches outside the engine, found in its (unrendered) ``with:`` mapping: a list
+    of :class:`podium.governance.capabilities.Use`. Validation refuses templates in those fields and
+    names the registry does not hold, with the file, line and column."""
 
     @property
     def takes_ctx(self) -> bool:

@@ -1,0 +1,65 @@
+"""Reaching hosts safely: resolve a URL's host once, refuse loopback, private and link-local
+addresses unless explicitly allowed, and connect to the very address that was checked."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ..errors import CapabilityDenied
+
+
+def blocked_reason(ip: str) -> str | None:
+    """Why a workflow may not reach ``ip`` without an explicit allow, or None."""
+    addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    if addr.is_loopback:
+        return "a loopback address"
+    if addr.is_link_local:
+        return "a link-local address"
+    if addr.is_private or addr.is_unspecified or addr.is_reserved or addr.is_multicast or not addr.is_global:
+        return "a private or reserved address"
+    return None
+
+
+@dataclass(kw_only=True)
+class Pinned:
+    """A host resolved and checked: connect to ``ip``, and say ``host`` (Host header, TLS SNI)."""
+
+    host: str
+    port: int
+    ip: str
+    addresses: list[str] = field(default_factory=list)
+
+
+async def resolve_checked(url: str, *, allow_private: bool, what: str, fix: str) -> Pinned:
+    """Resolve ``url``'s host and check every address it resolves to, before any connection.
+
+    A loopback, private or link-local address (or a name resolving to one) raises
+    :class:`CapabilityDenied` unless ``allow_private``. The message is the same whether a service
+    listens there or not: nothing has connected yet, so it cannot tell open ports from closed ones."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise CapabilityDenied(
+            f"{what}: cannot resolve the host {host!r} ({exc.__class__.__name__})"
+        ) from None
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise CapabilityDenied(f"{what}: the host {host!r} has no address")
+    if not allow_private:
+        for ip in addresses:
+            why = blocked_reason(ip)
+            if why is not None:
+                raise CapabilityDenied(
+                    f"{what}: the host {host!r} is {why} ({ip}), which workflows may not reach; nothing was "
+                    f"sent. If the service is meant to be reachable, an admin allows it: {fix}"
+                )
+    return Pinned(host=host, port=port, ip=addresses[0], addresses=addresses)
