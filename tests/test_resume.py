@@ -88,7 +88,8 @@ async def test_engine_start_recovers_runs_of_a_dead_owner(shared_store):
     store = c1.store
     run = await store.get_run(handle.id)
     assert run.owner == c1.owner
-    dead = f"{c1.owner.split(':')[0]}:999999999:gone"  # this host, a pid that does not exist
+    host, _, ns, _ = c1.owner.split(":")
+    dead = f"{host}:999999999:{ns}:gone"  # this host and PID namespace, a pid that does not exist
     assert not _owner_alive(dead)
     await store.release_runs(c1.owner, [handle.id])
     await store.claim_runs(dead, lease_seconds=3600, limit=1, now=0.0, run_ids=[handle.id])

@@ -117,7 +117,7 @@ class Client:
         principal: Principal | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
-        self.owner = f"{worker.HOST}:{os.getpid()}:{os.urandom(3).hex()}"
+        self.owner = worker.new_owner()
         if max_concurrent_runs < 1:
             raise ConfigError("max_concurrent_runs must be >= 1")
         self.max_concurrent_runs = max_concurrent_runs
@@ -158,6 +158,7 @@ class Client:
         self._unsubscribers: builtins.list[Callable[[], Any]] = []
         self.claims = worker.Claims()
         """What the claim loop remembers between claims (dead owners, runs that do not load)."""
+        self.timers: dict[str, float] = {}  # parked runs this client wakes: run id -> when
         self.listeners: builtins.list[Callable[[Event], None]] = []
         """Called with every event this client writes (see :meth:`subscribe`)."""
         self._maintenance: asyncio.Task[None] | None = None
@@ -183,8 +184,10 @@ class Client:
             raise
         self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
         self._open = True
+        if self.execute:
+            self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
         if self.recover and self.execute:
-            await self.take_over()
+            await worker.recover(self)
 
     async def close(self, *, drain: bool = False) -> None:
         """Stop. With ``drain`` wait for the runs this client drives to finish; otherwise hand them
@@ -523,6 +526,7 @@ class Client:
         woken: this client drives it on if it executes runs, else a worker picks it up."""
         self._check_open()
         await self.authorize("runs.signal", run_id)
+        await self.governance.check_signal(run_id, name)  # approvals and timers are not signals
         sent = await self._deliver_signal(run_id, name, payload)
         await self.governance.record("run.signal", run_id, name=name, delivered=sent)
         return sent
@@ -596,6 +600,11 @@ class Client:
                 await self.take_over([rid])
         return await self.wait(rid)
 
+    def wake_at(self, run_id: str, when: float) -> None:
+        """Take parked run ``run_id`` up again at ``when`` (its timer or deadline), if this client executes runs."""
+        if self.execute:
+            self.timers[run_id] = min(when, self.timers.get(run_id, when))
+
     def kind_limit(self, kind: str) -> asyncio.Semaphore | None:
         """The concurrency cap on steps of ``kind`` in this client (see ``limits``), if any."""
         return self._kind_limits.get(kind)
@@ -613,21 +622,8 @@ class Client:
         """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
         ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
         handler runs as a task. Returns an async unsubscribe function."""
-        import fnmatch
-
         self._check_open()
-        loop = asyncio.get_running_loop()
-
-        def deliver(topic: str, payload: str) -> None:
-            if not fnmatch.fnmatchcase(topic, pattern):
-                return
-            result = handler(topic, _serde.loads(payload))
-            if asyncio.iscoroutine(result):
-                task = loop.create_task(result)
-                self._handler_tasks.add(task)
-                task.add_done_callback(self._handler_tasks.discard)
-
-        unsubscribe = await self.store.subscribe(deliver)
+        unsubscribe = await self.store.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
         self._unsubscribers.append(unsubscribe)
         return unsubscribe
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 
 _RAISE: Any = object()  # "no default": a wait that times out fails the step
@@ -172,6 +173,8 @@ class StepContext:
         from ..records import step_key
 
         label = name or f"approval:{step_key(self.step_id, self.iteration, self.index)}"
+        if not label.startswith(APPROVAL_PREFIX):  # decided only through the approval path (client.decide)
+            label = APPROVAL_PREFIX + label
         info = {"title": title or f"approve step {self.step_id}", "payload": payload, "role": role}
         result: dict[str, Any] = await self._executor.wait_signal(self, label, timeout, default, info)
         return result

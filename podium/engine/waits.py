@@ -139,6 +139,8 @@ class Waits:
         )
         self.run.status = RunStatus.WAITING
         self.run.wake_at = wake_at
+        if wake_at is not None:  # this engine wakes it then, unless a worker or a signal does first
+            self.client.wake_at(self.run_id, wake_at)
         # A signal sent between our last look and the status change would not have woken the run.
         signals = await self.store.get_signals(self.run_id)
         if any(n in signals for n in names):

@@ -4,17 +4,19 @@ processes, parked steps and timers, kill switches) and the claim loop of ``podiu
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import json
 import logging
 import os
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from .. import _serde
 from ..errors import ConfigError
-from ..records import EventType
+from ..records import EventType, RunStatus
 
 if TYPE_CHECKING:
     from ..governance.service import Governance
@@ -34,12 +36,15 @@ if TYPE_CHECKING:
         registry: WorkflowRegistry
         deployments: Deployments
         claims: Claims
+        timers: dict[str, float]
         execute: bool
         poll_interval: float
         lease_seconds: float
         started_event_after: float
         queues: list[str] | None
         queue_limits: dict[str, int]
+
+        def wake_at(self, run_id: str, when: float) -> None: ...
 
         def drive_run(self, wf: Workflow, run: RunRecord, events: list[Event]) -> RunExecutor: ...
 
@@ -50,13 +55,34 @@ log = logging.getLogger("podium.engine")
 HOST = socket.gethostname()
 
 
+def _pid_namespace() -> str:
+    """This process's PID namespace (and boot), so that a pid is only ever judged where it means
+    something: two containers can share a hostname (host networking) but not their pids."""
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip()[:8]
+        return f"{ns:x}.{boot}"
+    except OSError:
+        return "nons"
+
+
+PID_NS = _pid_namespace()
+
+
+def new_owner() -> str:
+    """A per-process engine instance id: ``host:pid:pid-namespace:nonce``."""
+    return f"{HOST}:{os.getpid()}:{PID_NS}:{os.urandom(4).hex()}"
+
+
 def owner_alive(owner: str) -> bool:
-    """Whether the engine named ``owner`` (``host:pid:nonce``) may still be running."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != HOST or not pid_text.isdigit():
-        return True  # another machine: only its lease can tell
-    pid = int(pid_text)
+    """Whether the engine named ``owner`` may still be running. Only an engine on this host, in this
+    PID namespace and boot, whose pid no longer exists is known dead; anything else (another machine,
+    another container sharing the hostname, an older owner format) is judged by its lease alone."""
+    parts = owner.split(":")
+    if len(parts) != 4 or parts[0] != HOST or parts[2] != PID_NS or parts[2] == "nons" or not parts[1].isdigit():
+        return True
+    pid = int(parts[1])
     if pid == os.getpid():
         return True
     try:
@@ -75,6 +101,8 @@ async def maintain(client: Client) -> None:
     driving, store, governance = client.driving, client.store, client.governance
     while True:
         await asyncio.sleep(client.poll_interval)
+        if client.timers:
+            await wake_due(client)
         ids = driving.ids()
         if not ids:
             continue
@@ -101,6 +129,48 @@ async def maintain(client: Client) -> None:
                         driving.stop(rid)
         except Exception:
             log.exception("engine maintenance failed; retrying")
+
+
+async def recover(client: Client) -> None:
+    """On open: resume the runs whose engine died, and wake parked runs when their timers fall due."""
+    await client.take_over()
+    for run in await client.store.list_runs(status=[RunStatus.WAITING], limit=100_000):
+        if run.wake_at is not None:
+            client.wake_at(run.id, run.wake_at)
+
+
+async def wake_due(client: Client) -> None:
+    """Claim the parked runs whose timer or deadline is due (in this process: an embedded client
+    needs no worker for ``ctx.sleep`` or an approval's timeout)."""
+    now = time.time()
+    due = [rid for rid, when in client.timers.items() if when <= now]
+    for rid in due:
+        client.timers.pop(rid, None)
+    try:
+        await client.take_over(due)
+    except Exception:
+        log.exception("waking %d parked run(s) failed; retrying", len(due))
+        for rid in due:
+            client.timers.setdefault(rid, now)
+
+
+def topic_handler(
+    pattern: str, handler: Callable[[str, Any], Any], tasks: set[asyncio.Task[Any]]
+) -> Callable[[str, str], None]:
+    """A store subscriber that calls ``handler(topic, payload)`` for topics matching ``pattern``
+    (an async handler runs as a task, kept in ``tasks`` while it runs)."""
+    loop = asyncio.get_running_loop()
+
+    def deliver(topic: str, payload: str) -> None:
+        if not fnmatch.fnmatchcase(topic, pattern):
+            return
+        result = handler(topic, _serde.loads(payload))
+        if asyncio.iscoroutine(result):
+            task = loop.create_task(result)
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+    return deliver
 
 
 async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:

@@ -44,6 +44,10 @@ _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("podi
 
 USERS, TOKENS, ROLES, SWITCHES = "users", "tokens", "roles", "switches"
 SWITCH_SCOPES = ("all", "workflow", "kind", "provider", "agent")
+#: Waits under these names are answered only by the engine: approvals through :meth:`Governance.decide`
+#: (with its role check and audit), timers and kill switches by the engine itself.
+APPROVAL_PREFIX = "approval:"
+RESERVED_SIGNALS = (APPROVAL_PREFIX, "__")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -472,6 +476,19 @@ class Governance:
         await self.store.kv_put(capabilities.NAMESPACE, name, None)
         await self.record("capability.remove", f"capability:{name}")
         return True
+
+    async def check_signal(self, run_id: str, name: str) -> None:
+        """Refuse (and audit) a signal under a name only the engine answers: an approval cannot be
+        given by sending a signal, nor a timer or a kill switch ended."""
+        if not name.startswith(RESERVED_SIGNALS):
+            return
+        who = self.principal
+        await self.record("signal.refuse", run_id, name=name, reason="reserved name")
+        raise PermissionDenied(
+            f"{who.name} may not send signal {name!r} to run {run_id}: names starting with "
+            f"{' or '.join(repr(p) for p in RESERVED_SIGNALS)} are answered only by the engine; an "
+            "approval is decided with 'podium approve' / client.decide(), which checks the approver's role"
+        )
 
     # -- approvals ------------------------------------------------------------------------------
 

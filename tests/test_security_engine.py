@@ -1,0 +1,164 @@
+"""Attacks on the engine's own guarantees (from the security review), each reproduced as a test:
+approvals forged with a signal, timers and approval deadlines that never fired in an embedded
+client, and runs taken over from a live worker that shares a hostname."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from podium import Client, PermissionDenied, RunStatus, StepContext, Workflow, open_store
+
+
+@pytest.fixture
+def shared_store(store_url):
+    return open_store(store_url) if store_url.startswith("memory") else store_url
+
+
+def _payment() -> Workflow:
+    wf = Workflow("payment")
+
+    @wf.step
+    async def approve(ctx: StepContext, input):
+        decision = await ctx.approval({"amount": input}, title="pay?", role="cfo", timeout=3600)
+        return {"paid": bool(decision["approved"]), "by": decision["by"]}
+
+    return wf
+
+
+async def _tokens(store, **users: str) -> dict[str, str]:
+    async with Client(store, recover=False) as local:
+        await local.create_user("root", ["admin"])
+        await local.define_role("cfo", ["runs.read", "approvals.read", "approvals.decide", "payloads.read"])
+        tokens = {"root": await local.create_token("root")}
+        for name, role in users.items():
+            await local.create_user(name, [role])
+            tokens[name] = await local.create_token(name)
+        return tokens
+
+
+async def test_attack_an_operator_cannot_forge_an_approval_with_a_signal(shared_store):
+    wf = _payment()
+    tokens = await _tokens(shared_store, mallory="operator", carol="cfo")
+    async with Client(shared_store, workflows=[wf], token=tokens["root"]) as admin:
+        run = await admin.start(wf, 10_000)
+
+        async def parked() -> bool:
+            return (await admin.get(run.id)).status is RunStatus.WAITING
+
+        while not await parked():
+            await asyncio.sleep(0.01)
+        [request] = await admin.approvals(run_id=run.id)
+    async with Client(shared_store, workflows=[wf], token=tokens["mallory"]) as mallory:
+        forged = {"approved": True, "by": "cfo", "comment": "", "payload": None, "edited": False}
+        for name in (request["name"], "__timer__:1"):
+            with pytest.raises(PermissionDenied, match="answered only by the engine"):
+                await mallory.signal(run.id, name, forged)
+        # The same name without its prefix is an ordinary signal: it answers no approval.
+        assert await mallory.signal(run.id, request["name"].removeprefix("approval:"), forged)
+        await mallory.driving.settled(run.id)
+        assert (await mallory.get(run.id)).status is RunStatus.WAITING  # not approved
+    async with Client(shared_store, workflows=[wf], token=tokens["root"]) as admin:
+        refused = [e for e in await admin.audit_log() if e.action == "signal.refuse"]
+        assert len(refused) == 2 and {e.actor for e in refused} == {"mallory"}
+    async with Client(shared_store, workflows=[wf], token=tokens["carol"]) as carol:
+        assert await carol.decide(run.id, request["name"], approve=True, comment="ok")
+        assert await carol.result(run.id, timeout=30) == {"paid": True, "by": "carol"}
+
+
+async def test_a_custom_approval_name_is_still_an_approval(shared_store):
+    wf = Workflow("custom")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return (await ctx.approval("x", name="manager-ok", timeout=3600))["approved"]
+
+    async with Client(shared_store, workflows=[wf]) as c:
+        run = await c.start(wf)
+        while not await c.approvals(run_id=run.id):
+            await asyncio.sleep(0.01)
+        [request] = await c.approvals(run_id=run.id)
+        assert request["name"] == "approval:manager-ok"
+        with pytest.raises(PermissionDenied):
+            await c.signal(run.id, "approval:manager-ok", {"approved": True})
+        assert await c.decide(run.id, "approval:manager-ok", approve=False)
+        assert await c.result(run.id, timeout=30) is False
+
+
+async def test_durable_timers_and_approval_deadlines_fire_in_an_embedded_client(shared_store):
+    """No resume() and no worker: the client that parked the run wakes it when its timer is due."""
+    wf = Workflow("timers")
+
+    @wf.step
+    async def nap(ctx: StepContext):
+        await ctx.sleep(1)
+        return "rested"
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        decision = await ctx.approval("x", timeout=1, default={"approved": False, "by": "sla"})
+        return decision["by"]
+
+    async with Client(shared_store, workflows=[wf], poll_interval=0.1) as c:
+        t0 = time.monotonic()
+        run = await c.start(wf)
+        assert await c.result(run.id, timeout=30) == {"nap": "rested", "ask": "sla"}
+        assert time.monotonic() - t0 < 5  # both waits (1 s each, in parallel) fired on their own
+
+
+async def test_a_restarted_client_wakes_runs_parked_by_the_previous_one(store_url):
+    if store_url.startswith("memory"):
+        pytest.skip("a memory store does not outlive its client")
+    wf = Workflow("restart_timer")
+
+    @wf.step
+    async def nap(ctx: StepContext):
+        await ctx.sleep(1)
+        return "done"
+
+    async with Client(store_url, workflows=[wf], poll_interval=0.1) as c1:
+        run = await c1.start(wf)
+        while (await c1.get(run.id)).status is not RunStatus.WAITING:
+            await asyncio.sleep(0.01)
+    async with Client(store_url, workflows=[wf], poll_interval=0.1) as c2:
+        assert await c2.result(run.id, timeout=30) == "done"
+
+
+def test_owner_ids_name_the_pid_namespace_so_a_container_sharing_the_hostname_is_not_judged_dead():
+    from podium.engine.worker import HOST, PID_NS, new_owner, owner_alive
+
+    mine = new_owner()
+    host, _pid, ns, _nonce = mine.split(":")
+    assert (host, ns) == (HOST, PID_NS) and owner_alive(mine)
+    assert not owner_alive(f"{HOST}:999999999:{PID_NS}:x")  # here, and its pid is gone: dead
+    # Same hostname, another container (PID namespace): pid 999999999 means nothing here.
+    assert owner_alive(f"{HOST}:999999999:other-ns:x")
+    assert owner_alive(f"{HOST}:999999999:x")  # an older owner format: the lease decides
+    assert owner_alive("elsewhere:1:ns:x")
+
+
+async def test_attack_a_live_workers_run_is_not_taken_over_by_a_worker_sharing_its_hostname(store_url):
+    from podium.engine.worker import HOST
+
+    if store_url.startswith("memory"):
+        pytest.skip("one process only")
+    wf = Workflow("held")
+
+    @wf.step
+    async def work():
+        return "done"
+
+    async with Client(store_url, workflows=[wf], recover=False, execute=False) as c:
+        run = await c.start(wf)
+    other = f"{HOST}:999999999:other-container:abcd"  # alive in its own PID namespace
+    store = open_store(store_url)
+    await store.open()
+    try:
+        assert await store.claim_runs(other, lease_seconds=3600, limit=1, now=time.time(), run_ids=[run.id])
+    finally:
+        await store.close()
+    async with Client(store_url, workflows=[wf]) as c2:  # recovers on open: must not steal it
+        assert (await c2.get(run.id)).owner == other
+        assert run.id not in c2.driving
