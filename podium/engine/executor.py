@@ -180,6 +180,10 @@ class RunExecutor(Waits):
         and are not recorded yet, so that other processes see long steps as running."""
         limit = time.time() - older_than
         for key, (t0, attempt) in list(self.running.items()):
+            # Checked again at each one: an earlier write awaited, and the run may be stopping (its
+            # attempts recorded as cancelled) since; a late "started" would outlive the cancellation.
+            if self.reason is not None or self.running.get(key) != (t0, attempt):
+                continue
             if t0 <= limit and (key, attempt) not in self._marked:
                 self._marked.add((key, attempt))
                 await self.emit(
