@@ -9,7 +9,7 @@ import functools
 import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
@@ -27,7 +27,7 @@ _Key = tuple[str, int, "int | None"]
 
 
 class Waits:
-    """Mixed into :class:`RunExecutor`."""
+    """The waiting half of :class:`RunExecutor` (mixed into it): durable calls, signals, timers."""
 
     client: RunHost
     store: Store
@@ -45,9 +45,7 @@ class Waits:
     _wake: asyncio.Future[None] | None
     _seq: int
     redact_payloads: bool
-
-    async def emit(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError  # the executor implements it
+    emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
 
     async def durable_call(
         self,
