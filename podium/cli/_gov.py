@@ -8,7 +8,18 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, make_client, parse_input, run_async
+from ._app import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    cli,
+    console,
+    db_option,
+    fail,
+    make_client,
+    parse_input,
+    requires,
+    run_async,
+)
 
 
 @cli.group()
@@ -32,6 +43,7 @@ def users() -> None:
 )
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
 async def users_add(
     name: str, roles: tuple[str, ...], service: bool, with_token: bool, db: str | None
 ) -> int:
@@ -56,6 +68,7 @@ async def users_add(
 @click.argument("roles", nargs=-1, required=True)
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
 async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
     """Give user NAME more ROLES (it keeps the ones it has)."""
     async with make_client(db, recover=False) as c:
@@ -67,6 +80,7 @@ async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
 @users.command("list")
 @db_option
 @run_async
+@requires("users.manage")
 async def users_list(db: str | None) -> int:
     """List users."""
     async with make_client(db, recover=False) as c:
@@ -81,6 +95,7 @@ async def users_list(db: str | None) -> int:
 @click.argument("name")
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
 async def users_disable(name: str, db: str | None) -> int:
     """Disable a user: their tokens stop working."""
     async with make_client(db, recover=False) as c:
@@ -94,6 +109,7 @@ async def users_disable(name: str, db: str | None) -> int:
 @click.argument("permissions", nargs=-1, required=True)
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"role:{kw['name']}")
 async def users_role(name: str, permissions: tuple[str, ...], db: str | None) -> int:
     """Define a custom role NAME as a set of PERMISSIONS (runs.read, runs.start, audit.read...)."""
     async with make_client(db, recover=False) as c:
@@ -114,6 +130,7 @@ def tokens() -> None:
 @click.option("--ttl", type=float, default=None, help="Seconds until it expires (default: never).")
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['user']}")
 async def tokens_create(
     user: str, name: str, scopes: tuple[str, ...], ttl: float | None, db: str | None
 ) -> int:
@@ -132,6 +149,7 @@ async def tokens_create(
 @click.argument("name")
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['user']}")
 async def tokens_revoke(user: str, name: str, db: str | None) -> int:
     """Revoke USER's tokens called NAME."""
     async with make_client(db, recover=False) as c:
@@ -148,6 +166,7 @@ def audit() -> None:
 @audit.command("verify")
 @db_option
 @run_async
+@requires("audit.read")
 async def audit_verify(db: str | None) -> int:
     """Check the hash chain and every ended run's history; name the first bad entry."""
     async with make_client(db, recover=False) as c:
@@ -167,6 +186,7 @@ async def audit_verify(db: str | None) -> int:
 )
 @db_option
 @run_async
+@requires("audit.read", lambda kw: "audit:export")
 async def audit_export(out: str, db: str | None) -> int:
     """Write the audit log as JSON lines."""
     async with make_client(db, recover=False) as c:
@@ -197,6 +217,7 @@ async def audit_export(out: str, db: str | None) -> int:
 @cli.command()
 @db_option
 @run_async
+@requires("approvals.read")
 async def approvals(db: str | None) -> int:
     """The approvals inbox: runs waiting for a person's decision."""
     async with make_client(db, recover=False) as c:
@@ -250,6 +271,7 @@ async def _decide(
 @click.option("--payload", "payload_text", metavar="JSON|@FILE", help="Approve an edited payload instead.")
 @db_option
 @run_async
+@requires("approvals.decide", lambda kw: kw["run_id"])
 async def approve(
     run_id: str, name: str | None, comment: str, payload_text: str | None, db: str | None
 ) -> int:
@@ -263,6 +285,7 @@ async def approve(
 @click.option("--comment", "-m", default="", help="Why.")
 @db_option
 @run_async
+@requires("approvals.decide", lambda kw: kw["run_id"])
 async def reject(run_id: str, name: str | None, comment: str, db: str | None) -> int:
     """Reject a waiting request; the run continues with the rejection."""
     return await _decide(run_id, name, False, comment, None, db)
@@ -280,6 +303,7 @@ def killswitch() -> None:
 @click.option("--reason", "-m", default="", help="Why (recorded in the audit log).")
 @db_option
 @run_async
+@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name']}")
 async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str | None) -> int:
     """Switch SCOPE NAME off: its runs pause (or are cancelled) at their next step."""
     async with make_client(db, recover=False) as c:
@@ -293,6 +317,7 @@ async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str 
 @click.argument("name", default="*")
 @db_option
 @run_async
+@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name']}")
 async def killswitch_clear(scope: str, name: str, db: str | None) -> int:
     """Switch SCOPE NAME back on; paused runs continue."""
     async with make_client(db) as c:
@@ -305,6 +330,7 @@ async def killswitch_clear(scope: str, name: str, db: str | None) -> int:
 @killswitch.command("list")
 @db_option
 @run_async
+@requires("runs.read", lambda kw: "switches")
 async def killswitch_list(db: str | None) -> int:
     """Active kill switches."""
     async with make_client(db, recover=False) as c:
@@ -320,6 +346,7 @@ async def killswitch_list(db: str | None) -> int:
 @click.argument("source", metavar="FILE|REF")
 @db_option
 @run_async
+@requires("workflows.deploy", lambda kw: kw["source"])
 async def deploy(source: str, db: str | None) -> int:
     """Deploy a workflow as a new version (kept in the store) and make it active.
 
@@ -343,6 +370,7 @@ async def deploy(source: str, db: str | None) -> int:
 @click.argument("name")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"workflow:{kw['name']}")
 async def versions(name: str, db: str | None) -> int:
     """List the deployed versions of workflow NAME."""
     async with make_client(db, recover=False) as c:
@@ -367,6 +395,7 @@ def echo_versions(rows: list[dict[str, Any]]) -> None:
 @click.option("--to", "to", default=None, help="The version to make active (default: the one before).")
 @db_option
 @run_async
+@requires("workflows.deploy", lambda kw: f"workflow:{kw['name']}")
 async def rollback(name: str, to: str | None, db: str | None) -> int:
     """Make an earlier version of workflow NAME active again (running runs keep their version)."""
     async with make_client(db, recover=False) as c:
@@ -381,6 +410,7 @@ async def rollback(name: str, to: str | None, db: str | None) -> int:
 @click.argument("b")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"workflow:{kw['name']}")
 async def diff(name: str, a: str, b: str, db: str | None) -> int:
     """Show what changed in workflow NAME between versions A and B."""
     async with make_client(db, recover=False) as c:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, console, db_option, fail, run_async
+from ._app import EXIT_OK, EXIT_USER_ERROR, acting_name, cli, console, db_option, fail, requires, run_async
 
 embedder_option = click.option(
     "--embedder",
@@ -57,6 +57,7 @@ def kb() -> None:
 @embedder_option
 @db_option
 @run_async
+@requires("memory.write", lambda kw: f"kb:{kw['name']}")
 async def kb_ingest(
     paths: tuple[str, ...],
     name: str,
@@ -95,6 +96,7 @@ async def kb_ingest(
 @embedder_option
 @db_option
 @run_async
+@requires("memory.read", lambda kw: f"kb:{kw['name']}")
 async def kb_search(
     name: str,
     query: str,
@@ -141,6 +143,7 @@ async def kb_search(
 @kb.command(name="list")
 @db_option
 @run_async
+@requires("memory.read", lambda kw: "kb:*")
 async def kb_list(db: str | None) -> int:
     """List knowledge bases: documents, chunks and embedder."""
     from podium.knowledge import knowledge_bases
@@ -168,6 +171,7 @@ async def kb_list(db: str | None) -> int:
 @embedder_option
 @db_option
 @run_async
+@requires("memory.forget", lambda kw: f"entity:{kw['entity']}")
 async def forget(
     entity: str, values: tuple[str, ...], reason: str, yes: bool, embedder: str | None, db: str | None
 ) -> int:
@@ -178,6 +182,7 @@ async def forget(
     if not yes and not click.confirm(f"Erase {entity} everywhere? This cannot be undone", default=False):
         return EXIT_USER_ERROR
     async with Memory(db, embedder=embedder) as mem:
+        mem.actor = acting_name() or mem.actor  # the audit log names who erased, not "memory"
         erasure = await mem.forget(entity, values=values, reason=reason)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(erasure.counts.items()) if v)
     console().print(f"erased {entity}: {counts or 'nothing found'} (erasure #{erasure.id})", highlight=False)
@@ -197,6 +202,7 @@ def memory() -> None:
 @embedder_option
 @db_option
 @run_async
+@requires("memory.read", lambda kw: f"entity:{kw['entity']}")
 async def memory_show(
     entity: str, query: str | None, k: int, as_json: bool, embedder: str | None, db: str | None
 ) -> int:
@@ -241,11 +247,13 @@ async def memory_show(
 )
 @db_option
 @run_async
+@requires("memory.prune", lambda kw: "memory")
 async def memory_prune(runs_older_than: str | None, db: str | None) -> int:
     """Delete expired memories, and finished runs past an age (with their events and run state)."""
     from podium.memory import Memory
 
     async with Memory(db, embedder="hash:8") as mem:  # pruning embeds nothing
+        mem.actor = acting_name() or mem.actor
         counts = await mem.prune()
         runs = await mem.prune_runs(older_than=_duration(runs_older_than)) if runs_older_than else 0
     done = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no expired memories"
@@ -256,6 +264,7 @@ async def memory_prune(runs_older_than: str | None, db: str | None) -> int:
 @memory.command(name="erasures")
 @db_option
 @run_async
+@requires("audit.read", lambda kw: "erasures")
 async def memory_erasures(db: str | None) -> int:
     """List recorded erasures (entity ids are kept only as SHA-256 digests)."""
     import time

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, run_async
+from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, requires, run_async
 
 
 @cli.command(name="mcp")
@@ -30,6 +30,7 @@ from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, run_asyn
     "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
 )
 @click.option("--log-level", default="warning", show_default=True, help="Log level (http).")
+@requires("runs.resume", lambda kw: "mcp")
 def mcp_command(
     db: str | None,
     workflows: tuple[str, ...],

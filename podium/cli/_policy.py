@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, fail, make_client, run_async
+from ._app import EXIT_OK, cli, console, db_option, fail, make_client, requires, run_async
 
 DEFAULT = "*"
 
@@ -184,6 +184,7 @@ def policy() -> None:
 @policy.command("list")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: "policies")
 async def policy_list(db: str | None) -> int:
     """Every policy set, by workflow ('*' is the default for all)."""
     async with make_client(db, recover=False) as c:
@@ -203,6 +204,7 @@ async def policy_list(db: str | None) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the policy as JSON (usable with set --file).")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     """The policy in force for WORKFLOW (its own, else the default '*')."""
     async with make_client(db, recover=False) as c:
@@ -323,6 +325,7 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
 )
 @db_option
 @run_async
+@requires("policies.write", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_set(
     workflow: str, file: str | None, merge: bool, unset: tuple[str, ...], db: str | None, **flags: Any
 ) -> int:
@@ -385,6 +388,7 @@ async def policy_set(
 @click.argument("workflow")
 @db_option
 @run_async
+@requires("policies.write", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_clear(workflow: str, db: str | None) -> int:
     """Remove the policy of WORKFLOW (it falls back to the default '*', if set)."""
     async with make_client(db, recover=False) as c:

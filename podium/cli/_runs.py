@@ -18,6 +18,7 @@ from ._app import (
     load_ref,
     make_client,
     parse_input,
+    requires,
     run_async,
 )
 
@@ -96,6 +97,7 @@ def _client(db: str | None, **kw: Any) -> Any:
 @click.option("--priority", default=0, show_default=True, help="With --submit: higher runs first.")
 @click.option("--tenant", default=None, help="With --submit: whose run it is (for fair scheduling).")
 @run_async
+@requires("runs.start", lambda kw: f"workflow:{kw['workflow']}")
 async def run(
     workflow: str,
     input_text: str | None,
@@ -157,6 +159,7 @@ async def run(
 @click.option("--offset", default=0, help="Skip this many (for paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @run_async
+@requires("runs.read")
 async def runs(
     db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool
 ) -> int:
@@ -193,6 +196,7 @@ async def runs(
 @click.option("--json", "as_json", is_flag=True, help="Print the full history (steps and events) as JSON.")
 @click.option("--full", is_flag=True, help="Do not shorten outputs; show every attempt's traceback.")
 @run_async
+@requires("runs.read", lambda kw: kw["run_id"])
 async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
     """Show a run: its steps with status, attempts, timings, outputs and errors."""
     from ._render import show_run
@@ -248,6 +252,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
 @click.argument("run_ids", nargs=-1)
 @db_option
 @run_async
+@requires("runs.resume")
 async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
     """Continue unfinished runs (all, or RUN_IDS) left by a crashed or stopped engine.
 
@@ -279,6 +284,7 @@ async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
 @click.argument("run_id")
 @db_option
 @run_async
+@requires("runs.cancel", lambda kw: kw["run_id"])
 async def cancel(run_id: str, db: str | None) -> int:
     """Cancel an unfinished run; its running steps are cancelled and recorded."""
     async with _client(db, recover=False) as client:
@@ -305,6 +311,7 @@ async def cancel(run_id: str, db: str | None) -> int:
 )
 @db_option
 @run_async
+@requires("runs.fork", lambda kw: kw["run_id"])
 async def fork(
     run_id: str, from_step: str, input_text: str | None, workflow_ref: str | None, db: str | None
 ) -> int:

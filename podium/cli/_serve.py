@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, fail
+from ._app import EXIT_OK, cli, db_option, fail, requires
 
 
 @cli.command()
@@ -64,6 +64,7 @@ from ._app import EXIT_OK, cli, db_option, fail
     is_flag=True,
     help="Export OpenTelemetry traces (OTLP if opentelemetry-exporter-otlp is installed, else the console).",
 )
+@requires("runs.resume", lambda kw: "serve")
 def serve(
     db: str | None,
     host: str,

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse_input, run_async
+from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse_input, requires, run_async
 
 
 @cli.command()
@@ -47,6 +47,7 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
     help="On SIGTERM/SIGINT, seconds to let running runs finish before handing them back.",
 )
 @run_async
+@requires("runs.resume", lambda kw: "worker")
 async def worker(
     db: str | None,
     queues: tuple[str, ...],
@@ -133,6 +134,7 @@ def _worker_log(out: Any) -> Any:
 )
 @db_option
 @run_async
+@requires("runs.signal", lambda kw: kw["run_id"])
 async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str | None) -> int:
     """Send signal NAME to a run waiting in ctx.wait_for(NAME), and drive the run on."""
     import asyncio

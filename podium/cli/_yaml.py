@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, fail, load_ref
+from ._app import EXIT_OK, EXIT_USER_ERROR, cli, fail, load_ref, requires
 
 _YAML = (".yaml", ".yml")
 
@@ -84,6 +84,7 @@ def _format(p: dict[str, Any]) -> str:
 @cli.command()
 @click.argument("workflows", nargs=-1, required=True, metavar="FILE|MODULE:WORKFLOW...")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON (one object per workflow).")
+@requires(None)
 def validate(workflows: tuple[str, ...], as_json: bool) -> None:
     """Check workflows without running them and report every problem at once.
 
@@ -140,6 +141,7 @@ _FORMATS = {
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal."
 )
+@requires(None)
 def graph(workflow: str, fmt: str | None, output: str | None) -> None:
     """Show a workflow's graph: its steps layer by layer, as Mermaid, or as DOT/SVG/PNG (Graphviz).
 
@@ -203,6 +205,7 @@ def _write(path: str, text: str) -> None:
 @click.argument("folder", default=".", type=click.Path(file_okay=False))
 @click.option("--name", help="Project name (default: the folder's name); also names its Python package.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@requires(None)
 def init(folder: str, name: str | None, force: bool) -> None:
     """Start a project in FOLDER: an example workflow, its Python steps, a config file and a README.
 

@@ -116,7 +116,7 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
     store = mem.run_store
     if store is not None and store.url.startswith("memory"):
         counts, runs = _redact_memory_store(store, forms)
-        await _audit_redactions(store, sorted(runs))
+        await _audit_redactions(store, sorted(runs), mem.actor)
         return counts
     if not await has_table(mem.db, "runs"):
         return {}
@@ -126,13 +126,13 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
         store = open_store(mem.db.url)
         await store.open()
         try:
-            return await _redact_tables(mem.db, store, forms)
+            return await _redact_tables(mem.db, store, forms, mem.actor)
         finally:
             await store.close()
-    return await _redact_tables(mem.db, store, forms)
+    return await _redact_tables(mem.db, store, forms, mem.actor)
 
 
-async def _redact_tables(db: Database, store: Any, forms: Sequence[str]) -> dict[str, int]:
+async def _redact_tables(db: Database, store: Any, forms: Sequence[str], actor: str) -> dict[str, int]:
     counts = {"runs_redacted": 0, "events_redacted": 0, "signals_redacted": 0}
     runs: set[str] = set()
     for col in ("input", "output", "error"):
@@ -140,11 +140,11 @@ async def _redact_tables(db: Database, store: Any, forms: Sequence[str]) -> dict
     counts["events_redacted"] = await _redact_column(db, "events", "data", forms, "run_id", runs)
     if await has_table(db, "signals"):
         counts["signals_redacted"] = await _redact_column(db, "signals", "payload", forms, "run_id", runs)
-    await _audit_redactions(store, sorted(runs))
+    await _audit_redactions(store, sorted(runs), actor)
     return counts
 
 
-async def _audit_redactions(store: Any, run_ids: Sequence[str]) -> None:
+async def _audit_redactions(store: Any, run_ids: Sequence[str], actor: str = "memory") -> None:
     """With governance's audit log, anchor each redacted run's new history digest (``run.redact``),
     so the log says the history was changed on purpose, and by what."""
     if store is None or not run_ids or not hasattr(store, "append_audit"):
@@ -156,7 +156,7 @@ async def _audit_redactions(store: Any, run_ids: Sequence[str]) -> None:
         await store.append_audit(
             AuditEntry(
                 ts=time.time(),
-                actor="memory",
+                actor=actor,
                 action="run.redact",
                 target=run_id,
                 data=json.dumps({"digest": digest, "reason": "podium forget"}),
@@ -255,14 +255,32 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
         await db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
-    if store is not None and ids and hasattr(store, "append_audit"):
-        from .._audit import AuditEntry
-
-        for rid in ids:  # deleting history on purpose is recorded, so audit verify expects it
-            await store.append_audit(
-                AuditEntry(ts=time.time(), actor="memory", action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
-            )
+    if ids:
+        await _audit_prunes(mem, store, ids, cutoff)
     return len(ids)
+
+
+async def _audit_prunes(mem: Memory, store: Any, ids: Sequence[str], cutoff: float) -> None:
+    """Deleting history on purpose is recorded (``run.prune``, by ``mem.actor``), so that audit
+    verify expects it. Opened by URL, the run store's audit log is reached through a store of our own."""
+    from .._audit import AuditEntry
+
+    own = store is None
+    if own:
+        from ..storage import open_store
+
+        store = open_store(mem.db.url)
+        await store.open()
+    try:
+        if not hasattr(store, "append_audit"):
+            return
+        for rid in ids:
+            await store.append_audit(
+                AuditEntry(ts=time.time(), actor=mem.actor, action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
+            )
+    finally:
+        if own:
+            await store.close()
 
 
 async def erasures(db: Database) -> list[Erasure]:

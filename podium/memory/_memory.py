@@ -90,6 +90,8 @@ class Memory(MemoryStore):
         self._vector_method = vector_index
         self._vectors: VectorIndex | None = None
         self._open_lock = asyncio.Lock()
+        #: Who the audit entries of forget and prune_runs name (a surface sets the caller's name).
+        self.actor = "memory"
 
     def __repr__(self) -> str:
         return f"<Memory {self.db.url}>"
