@@ -45,11 +45,17 @@ def make_client(db: str | None, **kw: Any) -> Any:
 
 #: Who passed the permission check of the running command (``requires``): the commands that write
 #: audit entries themselves (forget, memory prune) record this name as the actor.
-_actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("podium_cli_actor", default=None)
+_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("podium_cli_actor", default=None)
 
 
 def acting_name() -> str | None:
     """The name of the principal the running command was authorized as (None before the check)."""
+    who = _actor.get()
+    return None if who is None else str(who.name)
+
+
+def acting_principal() -> Any:
+    """The principal the running command was authorized as (None before the check)."""
     return _actor.get()
 
 
@@ -57,10 +63,11 @@ def acting_name() -> str | None:
 GOVERNED_SCHEMA = 3
 
 
-async def check_permission(db: str | None, permission: str, target: str = "", *, migrate: bool = True) -> str:
+async def check_permission(db: str | None, permission: str, target: str = "", *, migrate: bool = True) -> Any:
     """Open the store as $PODIUM_TOKEN (or the local user) and check ``permission`` through the
     client's public ``authorize``: the same check, refusal message and audit entry as the HTTP API.
-    Done before the command touches anything (a refused command changes nothing); returns the name.
+    Done before the command touches anything (a refused command changes nothing); returns the
+    principal.
 
     With ``migrate=False`` (``podium db upgrade``) the store's schema is left as it is: a store older
     than users and tokens can only be in local mode."""
@@ -75,8 +82,10 @@ async def check_permission(db: str | None, permission: str, target: str = "", *,
         finally:
             await store.close()
         if not governed:
-            _actor.set("local")
-            return "local"
+            from podium._governance import Principal
+
+            _actor.set(Principal.local_user())
+            return _actor.get()
         from podium import Client
 
         store = open_store(db)
@@ -86,8 +95,8 @@ async def check_permission(db: str | None, permission: str, target: str = "", *,
         client = make_client(db, execute=False, recover=False)
     async with client as c:
         who = await c.authorize(permission, target)
-    _actor.set(who.name)
-    return str(who.name)
+    _actor.set(who)
+    return who
 
 
 def requires(
@@ -125,9 +134,10 @@ def requires(
                 from podium import PodiumError
 
                 try:
-                    asyncio.run(check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate))
+                    who = asyncio.run(check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate))
                 except PodiumError as exc:
                     fail(str(exc))
+                _actor.set(who)  # asyncio.run ran the check in a copy of this context
                 return fn(*args, **kwargs)
 
         checked.podium_permission = perm  # type: ignore[attr-defined]
@@ -186,13 +196,13 @@ def parse_input(text: str | None) -> Any:
     if text.startswith("@"):
         path = text[1:]
         source = path
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            fail(f"cannot read input file {path!r}: {exc.strerror}")
+        text = read_text(path, "the input file")
+    from podium.governance.limits import JsonProblem, loads
+
     try:
-        return json.loads(text)
+        return loads(text)
+    except JsonProblem as exc:
+        fail(f"{source}: {exc}")
     except json.JSONDecodeError as exc:
         fail(
             f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
@@ -200,11 +210,32 @@ def parse_input(text: str | None) -> Any:
         )
 
 
+def read_text(path: str, what: str) -> str:
+    """The text of a file a user named, or one line saying why it cannot be read (missing, a folder,
+    not UTF-8 text)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        fail(
+            f"{path}: {what} must be UTF-8 text, but byte {exc.start} is not ({exc.reason}); "
+            "name the text file (YAML or JSON), not a binary one"
+        )
+    except IsADirectoryError:
+        fail(f"{path} is a folder; name the {what} file")
+    except OSError as exc:
+        fail(f"cannot read {what} {path!r}: {exc.strerror}")
+    raise AssertionError("unreachable")
+
+
 def load_ref(ref: str) -> Any:
     """Load a workflow from MODULE:WORKFLOW, FILE.py:WORKFLOW or a YAML file."""
     from podium import load_workflow
 
-    if ":" not in ref and not ref.endswith((".yaml", ".yml")):
+    module, _, attr = ref.partition(":")
+    if (":" not in ref and not ref.endswith((".yaml", ".yml"))) or (
+        ":" in ref and not os.path.exists(ref) and (not module.strip() or not attr.strip() or ":" in attr)
+    ):
         fail(
             f"{ref!r} does not name a workflow; use MODULE:WORKFLOW (e.g. examples.demo:workflow) "
             "or a YAML file"

@@ -17,6 +17,7 @@ from ._app import (
     fail,
     make_client,
     parse_input,
+    read_text,
     requires,
     run_async,
 )
@@ -127,7 +128,7 @@ def tokens() -> None:
 @click.argument("user")
 @click.option("--name", default="default", show_default=True, help="A label to revoke it by.")
 @click.option("--scope", "scopes", multiple=True, help="Limit the token to these permissions (repeatable).")
-@click.option("--ttl", type=float, default=None, help="Seconds until it expires (default: never).")
+@click.option("--ttl", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds until it expires (default: never).")
 @db_option
 @run_async
 @requires("users.manage", lambda kw: f"user:{kw['user']}")
@@ -296,16 +297,40 @@ def killswitch() -> None:
     """Switch off an agent, a workflow, a step kind, a provider, or everything."""
 
 
+def _switch_name(scope: str, name: str | None, every: bool, verb: str) -> str:
+    """NAME, or ``*`` when told explicitly (``--all``, or the scope ``all``): never by omission."""
+    if scope == "all":
+        if name not in (None, "*"):
+            fail(f"scope 'all' takes no NAME; run: podium killswitch {verb} all")
+        return "*"
+    if name is not None and every:
+        fail(f"give either NAME or --all, not both: podium killswitch {verb} {scope} {name}")
+    if name is None and not every:
+        fail(
+            f"name the {scope} to switch {'off' if verb == 'set' else 'back on'} "
+            f"(podium killswitch {verb} {scope} NAME), or pass --all for every {scope}"
+        )
+    return "*" if every else str(name)
+
+
 @killswitch.command("set")
 @click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
-@click.argument("name", default="*")
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="Every workflow (kind, provider, agent) of SCOPE.")
 @click.option("--mode", type=click.Choice(["pause", "cancel"]), default="pause", show_default=True)
 @click.option("--reason", "-m", default="", help="Why (recorded in the audit log).")
 @db_option
 @run_async
-@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name']}")
-async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str | None) -> int:
-    """Switch SCOPE NAME off: its runs pause (or are cancelled) at their next step."""
+@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name'] or '*'}")
+async def killswitch_set(
+    scope: str, name: str | None, every: bool, mode: str, reason: str, db: str | None
+) -> int:
+    """Switch SCOPE NAME off: its runs pause (or are cancelled) at their next step.
+
+    Name what to switch off (podium killswitch set workflow refunds); switching off a whole scope
+    takes --all (podium killswitch set provider --all), and everything: podium killswitch set all.
+    """
+    name = _switch_name(scope, name, every, "set")
     async with make_client(db, recover=False) as c:
         await c.set_switch(scope, name, mode=mode, reason=reason)
     console().print(f"switched off {scope}:{name} ({mode})", highlight=False)
@@ -314,12 +339,14 @@ async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str 
 
 @killswitch.command("clear")
 @click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
-@click.argument("name", default="*")
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="The switch set with --all on SCOPE.")
 @db_option
 @run_async
-@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name']}")
-async def killswitch_clear(scope: str, name: str, db: str | None) -> int:
+@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name'] or '*'}")
+async def killswitch_clear(scope: str, name: str | None, every: bool, db: str | None) -> int:
     """Switch SCOPE NAME back on; paused runs continue."""
+    name = _switch_name(scope, name, every, "clear")
     async with make_client(db) as c:
         woken = await c.clear_switch(scope, name)
         await c.drain()
@@ -357,6 +384,8 @@ async def deploy(source: str, db: str | None) -> int:
 
     if not os.path.exists(source) and ":" not in source:
         fail(f"{source!r} is neither a file nor a Python reference like 'myapp.flows:orders'")
+    if os.path.isfile(source):
+        read_text(source, "a workflow file")  # one clear line for a binary or unreadable file
     async with make_client(db, recover=False) as c:
         wf = await c.deploy(source)
     console().print(

@@ -52,8 +52,8 @@ def kb() -> None:
 @click.option(
     "--meta", multiple=True, metavar="KEY=VALUE", help="Metadata added to every chunk (repeatable)."
 )
-@click.option("--chunk-size", default=1000, show_default=True, help="Characters per chunk at most.")
-@click.option("--overlap", default=150, show_default=True, help="Characters repeated between chunks.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Characters per chunk at most.")
+@click.option("--overlap", type=click.IntRange(min=0), default=150, show_default=True, help="Characters repeated between chunks.")
 @embedder_option
 @db_option
 @run_async
@@ -87,7 +87,7 @@ async def kb_ingest(
 @kb.command(name="search")
 @click.argument("name")
 @click.argument("query")
-@click.option("-k", default=5, show_default=True, help="Passages to return.")
+@click.option("-k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Passages to return.")
 @click.option(
     "--where", multiple=True, metavar="KEY=VALUE", help="Only chunks whose metadata matches (repeatable)."
 )
@@ -197,7 +197,7 @@ def memory() -> None:
 @memory.command(name="show")
 @click.argument("entity")
 @click.option("--query", default=None, help="Rank memories by similarity to this text.")
-@click.option("-k", default=20, show_default=True)
+@click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @embedder_option
 @db_option

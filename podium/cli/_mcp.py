@@ -25,7 +25,7 @@ from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, requires
     help="stdio: an MCP client starts this command; http: serve streamable HTTP at /mcp.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (http).")
-@click.option("--port", "-p", default=8090, show_default=True, help="Port to listen on (http).")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Port to listen on (http).")
 @click.option(
     "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
 )

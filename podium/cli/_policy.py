@@ -120,12 +120,21 @@ def _read_file(path: str) -> dict[str, Any]:
     try:
         with click.open_file(path, encoding="utf-8") as fh:
             text = fh.read()
+    except UnicodeDecodeError as exc:
+        fail(
+            f"{name}: a policy file must be UTF-8 text (YAML or JSON), but byte {exc.start} is not "
+            f"({exc.reason}); name the policy file, e.g. --file policy.yaml"
+        )
     except OSError as exc:
         fail(f"cannot read policy file {name!r}: {exc.strerror}")
     data: Any
     if path.endswith(".json"):
+        from podium.governance.limits import JsonProblem, loads
+
         try:
-            data = json.loads(text)
+            data = loads(text)
+        except JsonProblem as exc:
+            fail(f"{name}: {exc}")
         except json.JSONDecodeError as exc:
             fail(
                 f'{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); fix the file, e.g. {{"banned": ["wire money"]}}'
@@ -135,6 +144,8 @@ def _read_file(path: str) -> dict[str, Any]:
 
         try:
             data = yaml.safe_load(text)
+        except RecursionError:
+            fail(f"{name}: the YAML is nested too deeply; a policy is a flat mapping of fields")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""

@@ -155,8 +155,8 @@ async def run(
 @db_option
 @click.option("--workflow", "-w", help="Only runs of this workflow.")
 @click.option("--status", "-s", multiple=True, help="Only runs with this status (repeatable).")
-@click.option("--limit", "-n", default=20, show_default=True, help="How many runs to list.")
-@click.option("--offset", default=0, help="Skip this many (for paging).")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=20, show_default=True, help="How many runs to list.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many (for paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @run_async
 @requires("runs.read")

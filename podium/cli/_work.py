@@ -18,7 +18,7 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
 @click.option(
     "--label", "-l", "labels", multiple=True, help="A label this worker has, e.g. gpu (repeatable)."
 )
-@click.option("--concurrency", "-c", default=100, show_default=True, help="Runs driven at once.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=100, show_default=True, help="Runs driven at once.")
 @click.option(
     "--queue-limit",
     "queue_limits",
@@ -36,12 +36,14 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
 )
 @click.option(
     "--lease-seconds",
+    type=click.FloatRange(min=1),
     default=30.0,
     show_default=True,
     help="Lease on each claimed run; renewed every third of it.",
 )
 @click.option(
     "--grace",
+    type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
     help="On SIGTERM/SIGINT, seconds to let running runs finish before handing them back.",

@@ -51,6 +51,10 @@ class Settings:
     """OpenTelemetry traces: True (OTLP if installed, else console), ``"otlp"``, ``"console"``, or a TracerProvider."""
     log_format: str | None = None
     """``json`` or ``text``: configure the process's logging (None leaves it alone)."""
+    max_request_bytes: int = 10 * 1024 * 1024
+    """The largest request body accepted (larger ones are answered 413)."""
+    max_json_depth: int = 64
+    """How deep a JSON request body may nest (deeper ones are answered 422)."""
 
 
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
