@@ -166,7 +166,7 @@ def test_every_command_checks_its_permission_for_every_role(
         "run", "cancel", "resume", "fork", "signal", "approve", "reject", "killswitch set",
         "killswitch clear", "policy set", "policy clear", "prompts put", "prompts rollback",
         "users add", "users grant", "users disable", "users role", "tokens create", "tokens revoke",
-        "audit export", "worker", "serve", "mcp",
+        "audit export", "worker", "serve",
     ):  # fmt: skip
         assert verb in refused_for_viewer, verb
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, requires, run_async
+from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_ref, make_client, requires, run_async
 
 
 @cli.command(name="mcp")
@@ -30,7 +30,7 @@ from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, requires
     "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
 )
 @click.option("--log-level", default="warning", show_default=True, help="Log level (http).")
-@requires("runs.resume", lambda kw: "mcp")
+@requires("workflows.read", lambda kw: "mcp")
 def mcp_command(
     db: str | None,
     workflows: tuple[str, ...],
@@ -56,7 +56,11 @@ def mcp_command(
     except Exception as exc:
         fail(f"{exc}")
         return
-    client = make_client(db, workflows=loaded, execute=not no_execute)
+    who = acting_principal()
+    # Every tool checks its own permission; taking over unfinished runs at start needs runs.resume.
+    client = make_client(
+        db, workflows=loaded, execute=not no_execute, recover=who is None or who.can("runs.resume")
+    )
     if transport == "stdio":
         _stdio(client)
         return

@@ -121,6 +121,12 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_policy.router)
     mount(app)
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
+    from .limits import RequestLimits
+
+    # Body size, JSON depth, NaN/Infinity and lone surrogates: refused before any route runs (limits.py).
+    app.add_middleware(
+        RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth
+    )
 
     @app.middleware("http")
     async def count(request: Any, call_next: Any) -> Any:
