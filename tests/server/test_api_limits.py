@@ -29,7 +29,7 @@ def assert_error(r: Any, status: int, *says: str) -> None:
 
 @pytest.mark.parametrize("depth", [400, 900])
 async def test_deeply_nested_input_is_a_422_not_a_500(server: Any, depth: int) -> None:
-    async with server("memory://", workflows=flows.ALL) as (app, http):
+    async with server("memory://", workflows=flows.ALL) as (_app, http):
         body = json.dumps({"workflow": "hello", "input": {"deep": nested(depth)}})
         r = await http.post("/api/runs", content=body, headers={"content-type": "application/json"})
         assert_error(r, 422, "nested deeper than")
@@ -37,7 +37,7 @@ async def test_deeply_nested_input_is_a_422_not_a_500(server: Any, depth: int) -
 
 async def test_deeply_nested_memory_data_is_a_422(server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_EMBEDDER", "hash:64")
-    async with server("memory://") as (app, http):
+    async with server("memory://") as (_app, http):
         body = json.dumps({"text": "likes tea", "data": nested(900)})
         r = await http.post("/api/memory/customer:1", content=body, headers={"content-type": "application/json"})
         assert_error(r, 422, "nested deeper than")
@@ -54,7 +54,7 @@ async def test_deeply_nested_memory_data_is_a_422(server: Any, monkeypatch: pyte
     ],
 )
 async def test_lone_surrogates_are_a_4xx(server: Any, method: str, path: str, body: str | None) -> None:
-    async with server("memory://", workflows=flows.ALL) as (app, http):
+    async with server("memory://", workflows=flows.ALL) as (_app, http):
         headers = {"content-type": "application/json"}
         r = await http.request(method, path, content=body, headers=headers)
         if "%ED" in path:  # invalid UTF-8 in a URL arrives as U+FFFD: no surrogate, no crash
@@ -83,7 +83,7 @@ async def test_request_size_is_limited(tmp_path: Any) -> None:
     from .conftest import serve
 
     assert Settings().max_request_bytes == 10 * 1024 * 1024
-    async with serve(Settings(store="memory://", workflows=flows.ALL, max_request_bytes=2000)) as (app, http):
+    async with serve(Settings(store="memory://", workflows=flows.ALL, max_request_bytes=2000)) as (_app, http):
         big = json.dumps({"workflow": "hello", "input": {"name": "x" * 5000}})
         r = await http.post("/api/runs", content=big, headers={"content-type": "application/json"})
         assert_error(r, 413, "2000 bytes")
@@ -116,7 +116,7 @@ async def test_query_token_only_on_the_live_streams(server: Any) -> None:
 
 
 async def test_idempotency_keys_are_scoped_per_tenant(server: Any) -> None:
-    async with server("memory://", workflows=flows.ALL) as (app, http):
+    async with server("memory://", workflows=flows.ALL) as (_app, http):
         body = {"workflow": "hello", "input": {"name": "x"}, "idempotency_key": "order-1"}
         a = (await http.post("/api/runs", json={**body, "tenant": "acme"})).json()
         b = (await http.post("/api/runs", json={**body, "tenant": "globex"})).json()
@@ -127,7 +127,7 @@ async def test_idempotency_keys_are_scoped_per_tenant(server: Any) -> None:
 
 
 async def test_a_kill_switch_with_a_slash_in_its_name_can_be_cleared(server: Any) -> None:
-    async with server("memory://", workflows=flows.ALL) as (app, http):
+    async with server("memory://", workflows=flows.ALL) as (_app, http):
         r = await http.post("/api/switches", json={"scope": "provider", "name": "openai/gpt-4o"})
         assert r.status_code == 200 and "provider:openai/gpt-4o" in r.json()["switches"]
         r = await http.delete("/api/switches/provider/openai/gpt-4o")
@@ -136,7 +136,7 @@ async def test_a_kill_switch_with_a_slash_in_its_name_can_be_cleared(server: Any
 
 
 async def test_a_scope_wide_kill_switch_needs_an_explicit_name(server: Any) -> None:
-    async with server("memory://", workflows=flows.ALL) as (app, http):
+    async with server("memory://", workflows=flows.ALL) as (_app, http):
         assert_error(await http.post("/api/switches", json={"scope": "workflow"}), 422, "name")
         r = await http.post("/api/switches", json={"scope": "workflow", "name": "*"})
         assert r.status_code == 200 and "workflow:*" in r.json()["switches"]
