@@ -223,6 +223,11 @@ class Governed:
             except Exception:  # a broken observer (an alert sender) must not fail the audited action
                 log.exception("audit listener %r failed", listener)
 
+    async def record(self, action: str, target: str = "", **data: Any) -> None:
+        """Write an audit entry as the acting principal: for surfaces that act beside the client
+        (the trigger runner, CLI commands, memory routes)."""
+        await self._audit(action, target, **data)
+
     def subscribe_audit(self, listener: Callable[[AuditEntry], None]) -> Callable[[], None]:
         """Call ``listener`` with every audit entry this client writes (alerts on budgets, refusals...).
         Returns an unsubscribe."""

@@ -110,3 +110,17 @@ def test_serve_without_a_token_on_a_store_with_users_says_so(
     # With users, any address is allowed: every request needs a token.
     assert invoke({**env, "PODIUM_TOKEN": token}, "serve", "--host", "0.0.0.0").exit_code == 0
     assert calls and calls[0]["host"] == "0.0.0.0"
+
+
+def test_validate_checks_cron_with_file_and_line(env: dict[str, str], tmp_path: Path) -> None:
+    pytest.importorskip("croniter")
+    flow = tmp_path / "nightly.yaml"
+    flow.write_text(
+        'name: nightly\nversion: "1"\ntriggers:\n  - schedule: "99 99 * * *"\n'
+        "steps:\n  - id: greet\n    uses: set\n    with: {text: hi}\n"
+    )
+    result = invoke(env, "validate", str(flow))
+    assert result.exit_code == EXIT_USER_ERROR
+    assert f"{flow}:4" in result.stderr and "99 99 * * *" in result.stderr and "out of range" in result.stderr
+    flow.write_text(flow.read_text().replace("99 99 * * *", "0 2 * * *"))
+    assert invoke(env, "validate", str(flow)).exit_code == 0

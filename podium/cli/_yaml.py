@@ -49,7 +49,10 @@ def _check(ref: str) -> tuple[list[dict[str, Any]], int]:
         from podium.yaml import check_file
 
         wf, problems = check_file(ref)
-        return [p.to_dict() for p in problems], len(wf.steps) if wf is not None else 0
+        found = [p.to_dict() for p in problems]
+        if wf is not None and not found:
+            found = _schedule_problems(ref, wf)
+        return found, len(wf.steps) if wf is not None else 0
     if ":" not in ref:
         return [_problem(ref, f"{ref!r} is neither a .yaml file nor MODULE:WORKFLOW")], 0
     try:
@@ -59,7 +62,38 @@ def _check(ref: str) -> tuple[list[dict[str, Any]], int]:
         return [_problem(ref, p) for p in exc.problems], 0
     except PodiumError as exc:
         return [_problem(ref, str(exc))], 0
-    return [], len(wf.steps)
+    return _schedule_problems(ref, wf), len(wf.steps)
+
+
+def _schedule_problems(ref: str, wf: Any) -> list[dict[str, Any]]:
+    """Schedules checked with croniter, as the server's trigger runner will read them (a character
+    check lets '99 99 * * *' through), each with the file and line of its cron string."""
+    from podium.cron import cron_problem
+
+    out = []
+    for t in getattr(wf, "triggers", None) or []:
+        if not isinstance(t, dict) or "schedule" not in t:
+            continue
+        message = cron_problem(t["schedule"], t.get("timezone"))
+        if message:
+            p = _problem(ref, message)
+            p.update(code="schedule", line=_line_of(ref, str(t["schedule"])), column=1)
+            if p["line"] is None:
+                p["column"] = None
+            out.append(p)
+    return out
+
+
+def _line_of(path: str, text: str) -> int | None:
+    """The line of a YAML file that holds ``text`` (the first ``schedule:`` line with it, else any)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    hits = [i for i, line in enumerate(lines, 1) if text in line]
+    keyed = [i for i in hits if "schedule" in lines[i - 1]]
+    return (keyed or hits or [None])[0]
 
 
 def _problem(ref: str, message: str) -> dict[str, Any]:
