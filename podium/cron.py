@@ -20,7 +20,7 @@ def cron_problem(expr: Any, timezone: str | None = None) -> str | None:
     from zoneinfo import ZoneInfo
 
     try:
-        tz = ZoneInfo(timezone) if timezone else dt.timezone.utc
+        tz = ZoneInfo(timezone) if timezone else dt.UTC
     except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
         return f"schedule {expr!r}: time zone {timezone!r} is unknown ({exc}); use an IANA name such as Europe/Paris"
     try:

@@ -93,7 +93,8 @@ def _line_of(path: str, text: str) -> int | None:
         return None
     hits = [i for i, line in enumerate(lines, 1) if text in line]
     keyed = [i for i in hits if "schedule" in lines[i - 1]]
-    return (keyed or hits or [None])[0]
+    first = keyed or hits
+    return first[0] if first else None
 
 
 def _problem(ref: str, message: str) -> dict[str, Any]:
