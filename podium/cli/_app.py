@@ -196,7 +196,7 @@ def parse_input(text: str | None) -> Any:
     if text.startswith("@"):
         path = text[1:]
         source = path
-        text = read_text(path, "the input file")
+        text = read_text(path, "input file")
     from podium.governance.limits import JsonProblem, loads
 
     try:

@@ -43,9 +43,11 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         await asyncio.sleep(0.05)
     out = console()
     if run.status is RunStatus.COMPLETED:
+        from podium.governance.secrets import mask
+
         from ._render import plain
 
-        text = json.dumps(loads(run.output), default=plain, ensure_ascii=False)
+        text = json.dumps(mask(json.loads(json.dumps(loads(run.output), default=plain))), ensure_ascii=False)
         if quiet:
             click.echo(text)
         else:
@@ -242,7 +244,9 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
         doc["run"]["status"] = h.run.status.value
         for k in ("input", "output", "error"):
             doc["run"][k] = loads_plain(doc["run"][k])
-        click.echo(json.dumps(doc, default=str, ensure_ascii=False, indent=2))
+        from podium.governance.secrets import mask
+
+        click.echo(json.dumps(mask(json.loads(json.dumps(doc, default=str))), ensure_ascii=False, indent=2))
     else:
         show_run(console(), h, full=full)
     return EXIT_OK
