@@ -195,6 +195,7 @@ def test_refused_verbs_change_nothing_and_are_audited_as_the_caller(store: dict[
     denied = [e for e in entries if e.action == "access.denied"]
     assert {e.actor for e in denied} == {"u-viewer"}
     assert {e.details()["permission"] for e in denied} >= {"memory.prune", "memory.forget", "data.export"}
+    assert not any("alice@example.com" in e.target for e in denied)  # an erasure target is personal data
 
 
 def test_forget_and_prune_are_audited_as_the_real_actor(store: dict[str, Any]) -> None:
@@ -205,6 +206,12 @@ def test_forget_and_prune_are_audited_as_the_real_actor(store: dict[str, Any]) -
     assert result.exit_code == 0, result.output + result.stderr
     result = runner.invoke(cli, ["memory", "prune", "--runs-older-than", "0s"], env=env)
     assert result.exit_code == 0 and "1 run(s) deleted" in result.output, result.output + result.stderr
+    copy = store["tmp"] / "copy.db"
+    result = runner.invoke(cli, ["db", "migrate-to", f"sqlite:///{copy}"], env=env)
+    assert result.exit_code == 0, result.output + result.stderr
     entries = asyncio.run(_audit(store["db"], admin))
-    by_action = {e.action: e.actor for e in entries if e.action in ("run.redact", "run.prune")}
-    assert by_action == {"run.redact": "u-admin", "run.prune": "u-admin"}
+    actions = ("run.redact", "run.prune", "memory.forget", "memory.prune", "data.export")
+    by_action = {e.action: e.actor for e in entries if e.action in actions}
+    assert by_action == dict.fromkeys(actions, "u-admin")
+    forgot = next(e for e in entries if e.action == "memory.forget")
+    assert "alice@example.com" not in forgot.data  # the erased entity is kept only as a digest

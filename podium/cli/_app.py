@@ -99,6 +99,13 @@ async def check_permission(db: str | None, permission: str, target: str = "", *,
     return who
 
 
+async def record(db: str | None, action: str, target: str = "", **data: Any) -> None:
+    """Audit what a command did that the engine client did not record itself (it went through
+    memory or a raw store), as the caller (``client.record``)."""
+    async with make_client(db, execute=False, recover=False) as c:
+        await c.record(action, target, **data)
+
+
 def requires(
     permission: str | None, target: Callable[[dict[str, Any]], str] | None = None, *, migrate: bool = True
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

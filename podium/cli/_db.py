@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, requires, run_async
+from ._app import EXIT_OK, cli, console, db_option, record, requires, run_async
 
 
 @cli.group()
@@ -73,6 +73,10 @@ async def migrate_to(target: str, db: str | None) -> int:
             await dst.close()
     finally:
         await src.close()
+    import re
+
+    where = re.sub(r"//[^/@]*@", "//", dst.url)  # no credentials in the audit log
+    await record(db, "data.export", f"store:{where}", copied=copied, kept=kept)
     console().print(
         f"copied {copied} run(s) from {src.url} to {dst.url}; {kept} were there already", highlight=False
     )

@@ -9,7 +9,18 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, acting_name, cli, console, db_option, fail, requires, run_async
+from ._app import (
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    acting_name,
+    cli,
+    console,
+    db_option,
+    fail,
+    record,
+    requires,
+    run_async,
+)
 
 embedder_option = click.option(
     "--embedder",
@@ -39,6 +50,12 @@ def _duration(text: str) -> float:
         fail(f"duration {text!r}: use a number of seconds or 30d, 12h, 15m, 2w")
     assert m is not None
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @cli.group()
@@ -74,6 +91,7 @@ async def kb_ingest(
     async with Memory(db, embedder=embedder) as mem:
         base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
         r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"))
+    await record(db, "kb.ingest", f"kb:{name}", added=r.added, updated=r.updated, files=len(paths))
     console().print(
         f"{name}: {r.added} added, {r.updated} updated, {r.unchanged} unchanged, {len(r.duplicates)} duplicate(s); "
         f"{r.chunks_embedded} chunks embedded, {r.chunks_removed} removed in {r.seconds:.1f}s",
@@ -171,7 +189,7 @@ async def kb_list(db: str | None) -> int:
 @embedder_option
 @db_option
 @run_async
-@requires("memory.forget", lambda kw: f"entity:{kw['entity']}")
+@requires("memory.forget", lambda kw: f"entity-sha256:{_digest(kw['entity'])}")  # not the entity: PII
 async def forget(
     entity: str, values: tuple[str, ...], reason: str, yes: bool, embedder: str | None, db: str | None
 ) -> int:
@@ -184,6 +202,9 @@ async def forget(
     async with Memory(db, embedder=embedder) as mem:
         mem.actor = acting_name() or mem.actor  # the audit log names who erased, not "memory"
         erasure = await mem.forget(entity, values=values, reason=reason)
+    # The entity itself is personal data: the audit log keeps its digest, like the erasure record.
+    await record(db, "memory.forget", f"erasure:{erasure.id}", entity_sha256=erasure.entity_sha256,
+                 reason=reason, counts=erasure.counts)  # fmt: skip
     counts = ", ".join(f"{k} {v}" for k, v in sorted(erasure.counts.items()) if v)
     console().print(f"erased {entity}: {counts or 'nothing found'} (erasure #{erasure.id})", highlight=False)
     return EXIT_OK
@@ -256,6 +277,7 @@ async def memory_prune(runs_older_than: str | None, db: str | None) -> int:
         mem.actor = acting_name() or mem.actor
         counts = await mem.prune()
         runs = await mem.prune_runs(older_than=_duration(runs_older_than)) if runs_older_than else 0
+    await record(db, "memory.prune", "memory", memories=counts, runs=runs, older_than=runs_older_than)
     done = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no expired memories"
     console().print(f"pruned {done}; {runs} run(s) deleted", highlight=False)
     return EXIT_OK
