@@ -119,6 +119,11 @@ async def test_role_by_action_matrix(shared_store):
             "workflows.deploy": lambda: c.authorize("workflows.deploy"),
             "memory.read": lambda: c.authorize("memory.read"),
             "memory.write": lambda: c.authorize("memory.write"),
+            # Checked by the surfaces (podium memory prune, forget, db migrate-to, db upgrade).
+            "memory.prune": lambda: c.authorize("memory.prune"),
+            "memory.forget": lambda: c.authorize("memory.forget"),
+            "data.export": lambda: c.authorize("data.export"),
+            "store.manage": lambda: c.authorize("store.manage"),
         }
         await actions[permission]()
 

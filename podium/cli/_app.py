@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import inspect
 import json
 import os
 import sys
@@ -39,6 +41,116 @@ def make_client(db: str | None, **kw: Any) -> Any:
     from podium import Client
 
     return Client(db, token=os.environ.get("PODIUM_TOKEN") or None, **kw)
+
+
+#: Who passed the permission check of the running command (``requires``): the commands that write
+#: audit entries themselves (forget, memory prune) record this name as the actor.
+_actor: contextvars.ContextVar[Any] = contextvars.ContextVar("podium_cli_actor", default=None)
+
+
+def acting_name() -> str | None:
+    """The name of the principal the running command was authorized as (None before the check)."""
+    who = _actor.get()
+    return None if who is None else str(who.name)
+
+
+def acting_principal() -> Any:
+    """The principal the running command was authorized as (None before the check)."""
+    return _actor.get()
+
+
+#: The schema version that added users and tokens (the ``kv`` table) to every store kind.
+GOVERNED_SCHEMA = 3
+
+
+async def check_permission(db: str | None, permission: str, target: str = "", *, migrate: bool = True) -> Any:
+    """Open the store as $PODIUM_TOKEN (or the local user) and check ``permission`` through the
+    client's public ``authorize``: the same check, refusal message and audit entry as the HTTP API.
+    Done before the command touches anything (a refused command changes nothing); returns the
+    principal.
+
+    With ``migrate=False`` (``podium db upgrade``) the store's schema is left as it is: a store older
+    than users and tokens can only be in local mode."""
+    if not migrate:
+        from podium import open_store
+
+        store = open_store(db)
+        store.auto_migrate = False
+        await store.open()
+        try:
+            governed = await store.schema_version() >= GOVERNED_SCHEMA
+        finally:
+            await store.close()
+        if not governed:
+            from podium.governance.identity import Principal
+
+            _actor.set(Principal.local_user())
+            return _actor.get()
+        from podium import Client
+
+        store = open_store(db)
+        store.auto_migrate = False
+        client = Client(store, token=os.environ.get("PODIUM_TOKEN") or None, execute=False, recover=False)
+    else:
+        client = make_client(db, execute=False, recover=False)
+    async with client as c:
+        who = await c.authorize(permission, target)
+    _actor.set(who)
+    return who
+
+
+async def record(db: str | None, action: str, target: str = "", **data: Any) -> None:
+    """Audit what a command did that the engine client did not record itself (it went through
+    memory or a raw store), as the caller (``client.record``)."""
+    async with make_client(db, execute=False, recover=False) as c:
+        await c.record_audit(action, target, **data)
+
+
+def requires(
+    permission: str | None, target: Callable[[dict[str, Any]], str] | None = None, *, migrate: bool = True
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare (and check) the permission a command needs; ``None`` for a command that works on local
+    files only and never opens a store (validate, graph, init).
+
+    Every command declares one: tests/test_cli_permissions.py walks every command of the group and
+    every built-in role, and fails for a command without it. Put it under ``@run_async`` (async
+    commands) or directly on a plain command (the check then runs in its own event loop)."""
+
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if permission is None:
+            fn.podium_permission = None  # type: ignore[attr-defined]
+            return fn
+        perm: str = permission
+
+        def where(kwargs: dict[str, Any]) -> str:
+            return target(kwargs) if target else ""
+
+        if inspect.iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def checked(*args: Any, **kwargs: Any) -> Any:
+                await check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate)
+                return await fn(*args, **kwargs)
+
+        else:
+
+            @functools.wraps(fn)
+            def checked(*args: Any, **kwargs: Any) -> Any:
+                import asyncio
+
+                from podium import PodiumError
+
+                try:
+                    who = asyncio.run(check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate))
+                except PodiumError as exc:
+                    fail(str(exc))
+                _actor.set(who)  # asyncio.run ran the check in a copy of this context
+                return fn(*args, **kwargs)
+
+        checked.podium_permission = perm  # type: ignore[attr-defined]
+        return checked
+
+    return deco
 
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
@@ -91,13 +203,13 @@ def parse_input(text: str | None) -> Any:
     if text.startswith("@"):
         path = text[1:]
         source = path
-        try:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-        except OSError as exc:
-            fail(f"cannot read input file {path!r}: {exc.strerror}")
+        text = read_text(path, "input file")
+    from podium.governance.limits import JsonProblem, loads
+
     try:
-        return json.loads(text)
+        return loads(text)
+    except JsonProblem as exc:
+        fail(f"{source}: {exc}")
     except json.JSONDecodeError as exc:
         fail(
             f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
@@ -105,11 +217,32 @@ def parse_input(text: str | None) -> Any:
         )
 
 
+def read_text(path: str, what: str) -> str:
+    """The text of a file a user named, or one line saying why it cannot be read (missing, a folder,
+    not UTF-8 text)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        fail(
+            f"{path}: {what} must be UTF-8 text, but byte {exc.start} is not ({exc.reason}); "
+            "name the text file (YAML or JSON), not a binary one"
+        )
+    except IsADirectoryError:
+        fail(f"{path} is a folder; name the {what} file")
+    except OSError as exc:
+        fail(f"cannot read {what} {path!r}: {exc.strerror}")
+    raise AssertionError("unreachable")
+
+
 def load_ref(ref: str) -> Any:
     """Load a workflow from MODULE:WORKFLOW, FILE.py:WORKFLOW or a YAML file."""
     from podium import load_workflow
 
-    if ":" not in ref and not ref.endswith((".yaml", ".yml")):
+    module, _, attr = ref.partition(":")
+    if (":" not in ref and not ref.endswith((".yaml", ".yml"))) or (
+        ":" in ref and not os.path.exists(ref) and (not module.strip() or not attr.strip() or ":" in attr)
+    ):
         fail(
             f"{ref!r} does not name a workflow; use MODULE:WORKFLOW (e.g. examples.demo:workflow) "
             "or a YAML file"

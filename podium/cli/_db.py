@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, run_async
+from ._app import EXIT_OK, cli, console, db_option, record, requires, run_async
 
 
 @cli.group()
@@ -15,6 +15,7 @@ def db() -> None:
 @db.command()
 @db_option
 @run_async
+@requires("store.manage", lambda kw: "store", migrate=False)
 async def upgrade(db: str | None) -> int:
     """Apply pending schema migrations to the store (opening a store does this too)."""
     from podium import open_store
@@ -36,6 +37,7 @@ async def upgrade(db: str | None) -> int:
 @click.argument("target")
 @db_option
 @run_async
+@requires("data.export", lambda kw: f"store:{kw['target']}")
 async def migrate_to(target: str, db: str | None) -> int:
     """Copy every run, event and signal from the current store into TARGET (e.g. PostgreSQL).
 
@@ -71,6 +73,10 @@ async def migrate_to(target: str, db: str | None) -> int:
             await dst.close()
     finally:
         await src.close()
+    import re
+
+    where = re.sub(r"//[^/@]*@", "//", dst.url)  # no credentials in the audit log
+    await record(db, "data.export", f"store:{where}", copied=copied, kept=kept)
     console().print(
         f"copied {copied} run(s) from {src.url} to {dst.url}; {kept} were there already", highlight=False
     )

@@ -8,7 +8,19 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, make_client, parse_input, run_async
+from ._app import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    cli,
+    console,
+    db_option,
+    fail,
+    make_client,
+    parse_input,
+    read_text,
+    requires,
+    run_async,
+)
 
 
 @cli.group()
@@ -32,6 +44,7 @@ def users() -> None:
 )
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
 async def users_add(
     name: str, roles: tuple[str, ...], service: bool, with_token: bool, db: str | None
 ) -> int:
@@ -56,6 +69,7 @@ async def users_add(
 @click.argument("roles", nargs=-1, required=True)
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
 async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
     """Give user NAME more ROLES (it keeps the ones it has)."""
     async with make_client(db, recover=False) as c:
@@ -67,6 +81,7 @@ async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
 @users.command("list")
 @db_option
 @run_async
+@requires("users.manage")
 async def users_list(db: str | None) -> int:
     """List users."""
     async with make_client(db, recover=False) as c:
@@ -81,6 +96,7 @@ async def users_list(db: str | None) -> int:
 @click.argument("name")
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
 async def users_disable(name: str, db: str | None) -> int:
     """Disable a user: their tokens stop working."""
     async with make_client(db, recover=False) as c:
@@ -94,6 +110,7 @@ async def users_disable(name: str, db: str | None) -> int:
 @click.argument("permissions", nargs=-1, required=True)
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"role:{kw['name']}")
 async def users_role(name: str, permissions: tuple[str, ...], db: str | None) -> int:
     """Define a custom role NAME as a set of PERMISSIONS (runs.read, runs.start, audit.read...)."""
     async with make_client(db, recover=False) as c:
@@ -111,9 +128,10 @@ def tokens() -> None:
 @click.argument("user")
 @click.option("--name", default="default", show_default=True, help="A label to revoke it by.")
 @click.option("--scope", "scopes", multiple=True, help="Limit the token to these permissions (repeatable).")
-@click.option("--ttl", type=float, default=None, help="Seconds until it expires (default: never).")
+@click.option("--ttl", type=click.FloatRange(min=0, min_open=True), default=None, help="Seconds until it expires (default: never).")
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['user']}")
 async def tokens_create(
     user: str, name: str, scopes: tuple[str, ...], ttl: float | None, db: str | None
 ) -> int:
@@ -132,6 +150,7 @@ async def tokens_create(
 @click.argument("name")
 @db_option
 @run_async
+@requires("users.manage", lambda kw: f"user:{kw['user']}")
 async def tokens_revoke(user: str, name: str, db: str | None) -> int:
     """Revoke USER's tokens called NAME."""
     async with make_client(db, recover=False) as c:
@@ -148,6 +167,7 @@ def audit() -> None:
 @audit.command("verify")
 @db_option
 @run_async
+@requires("audit.read")
 async def audit_verify(db: str | None) -> int:
     """Check the hash chain and every ended run's history; name the first bad entry."""
     async with make_client(db, recover=False) as c:
@@ -167,6 +187,7 @@ async def audit_verify(db: str | None) -> int:
 )
 @db_option
 @run_async
+@requires("audit.read", lambda kw: "audit:export")
 async def audit_export(out: str, db: str | None) -> int:
     """Write the audit log as JSON lines."""
     async with make_client(db, recover=False) as c:
@@ -197,6 +218,7 @@ async def audit_export(out: str, db: str | None) -> int:
 @cli.command()
 @db_option
 @run_async
+@requires("approvals.read")
 async def approvals(db: str | None) -> int:
     """The approvals inbox: runs waiting for a person's decision."""
     async with make_client(db, recover=False) as c:
@@ -247,6 +269,7 @@ async def _decide(
 @click.option("--payload", "payload_text", metavar="JSON|@FILE", help="Approve an edited payload instead.")
 @db_option
 @run_async
+@requires("approvals.decide", lambda kw: kw["run_id"])
 async def approve(
     run_id: str, name: str | None, comment: str, payload_text: str | None, db: str | None
 ) -> int:
@@ -260,6 +283,7 @@ async def approve(
 @click.option("--comment", "-m", default="", help="Why.")
 @db_option
 @run_async
+@requires("approvals.decide", lambda kw: kw["run_id"])
 async def reject(run_id: str, name: str | None, comment: str, db: str | None) -> int:
     """Reject a waiting request; the run continues with the rejection."""
     return await _decide(run_id, name, False, comment, None, db)
@@ -270,15 +294,40 @@ def killswitch() -> None:
     """Switch off an agent, a workflow, a step kind, a provider, or everything."""
 
 
+def _switch_name(scope: str, name: str | None, every: bool, verb: str) -> str:
+    """NAME, or ``*`` when told explicitly (``--all``, or the scope ``all``): never by omission."""
+    if scope == "all":
+        if name not in (None, "*"):
+            fail(f"scope 'all' takes no NAME; run: podium killswitch {verb} all")
+        return "*"
+    if name is not None and every:
+        fail(f"give either NAME or --all, not both: podium killswitch {verb} {scope} {name}")
+    if name is None and not every:
+        fail(
+            f"name the {scope} to switch {'off' if verb == 'set' else 'back on'} "
+            f"(podium killswitch {verb} {scope} NAME), or pass --all for every {scope}"
+        )
+    return "*" if every else str(name)
+
+
 @killswitch.command("set")
 @click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
-@click.argument("name", default="*")
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="Every workflow (kind, provider, agent) of SCOPE.")
 @click.option("--mode", type=click.Choice(["pause", "cancel"]), default="pause", show_default=True)
 @click.option("--reason", "-m", default="", help="Why (recorded in the audit log).")
 @db_option
 @run_async
-async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str | None) -> int:
-    """Switch SCOPE NAME off: its runs pause (or are cancelled) at their next step."""
+@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name'] or '*'}")
+async def killswitch_set(
+    scope: str, name: str | None, every: bool, mode: str, reason: str, db: str | None
+) -> int:
+    """Switch SCOPE NAME off: its runs pause (or are cancelled) at their next step.
+
+    Name what to switch off (podium killswitch set workflow refunds); switching off a whole scope
+    takes --all (podium killswitch set provider --all), and everything: podium killswitch set all.
+    """
+    name = _switch_name(scope, name, every, "set")
     async with make_client(db, recover=False) as c:
         await c.set_switch(scope, name, mode=mode, reason=reason)
     console().print(f"switched off {scope}:{name} ({mode})", highlight=False)
@@ -287,11 +336,14 @@ async def killswitch_set(scope: str, name: str, mode: str, reason: str, db: str 
 
 @killswitch.command("clear")
 @click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
-@click.argument("name", default="*")
+@click.argument("name", required=False)
+@click.option("--all", "every", is_flag=True, help="The switch set with --all on SCOPE.")
 @db_option
 @run_async
-async def killswitch_clear(scope: str, name: str, db: str | None) -> int:
+@requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name'] or '*'}")
+async def killswitch_clear(scope: str, name: str | None, every: bool, db: str | None) -> int:
     """Switch SCOPE NAME back on; paused runs continue."""
+    name = _switch_name(scope, name, every, "clear")
     async with make_client(db) as c:
         woken = await c.clear_switch(scope, name)
         await c.drain()
@@ -302,6 +354,7 @@ async def killswitch_clear(scope: str, name: str, db: str | None) -> int:
 @killswitch.command("list")
 @db_option
 @run_async
+@requires("runs.read", lambda kw: "switches")
 async def killswitch_list(db: str | None) -> int:
     """Active kill switches."""
     async with make_client(db, recover=False) as c:
@@ -317,6 +370,7 @@ async def killswitch_list(db: str | None) -> int:
 @click.argument("source", metavar="FILE|REF")
 @db_option
 @run_async
+@requires("workflows.deploy", lambda kw: kw["source"])
 async def deploy(source: str, db: str | None) -> int:
     """Deploy a workflow as a new version (kept in the store) and make it active.
 
@@ -327,6 +381,8 @@ async def deploy(source: str, db: str | None) -> int:
 
     if not os.path.exists(source) and ":" not in source:
         fail(f"{source!r} is neither a file nor a Python reference like 'myapp.flows:orders'")
+    if os.path.isfile(source):
+        read_text(source, "a workflow file")  # one clear line for a binary or unreadable file
     async with make_client(db, recover=False) as c:
         wf = await c.deploy(source)
     console().print(
@@ -340,6 +396,7 @@ async def deploy(source: str, db: str | None) -> int:
 @click.argument("name")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"workflow:{kw['name']}")
 async def versions(name: str, db: str | None) -> int:
     """List the deployed versions of workflow NAME."""
     async with make_client(db, recover=False) as c:
@@ -364,6 +421,7 @@ def echo_versions(rows: list[dict[str, Any]]) -> None:
 @click.option("--to", "to", default=None, help="The version to make active (default: the one before).")
 @db_option
 @run_async
+@requires("workflows.deploy", lambda kw: f"workflow:{kw['name']}")
 async def rollback(name: str, to: str | None, db: str | None) -> int:
     """Make an earlier version of workflow NAME active again (running runs keep their version)."""
     async with make_client(db, recover=False) as c:
@@ -378,6 +436,7 @@ async def rollback(name: str, to: str | None, db: str | None) -> int:
 @click.argument("b")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"workflow:{kw['name']}")
 async def diff(name: str, a: str, b: str, db: str | None) -> int:
     """Show what changed in workflow NAME between versions A and B."""
     async with make_client(db, recover=False) as c:

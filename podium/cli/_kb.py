@@ -9,7 +9,18 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, console, db_option, fail, run_async
+from ._app import (
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    acting_name,
+    cli,
+    console,
+    db_option,
+    fail,
+    record,
+    requires,
+    run_async,
+)
 
 embedder_option = click.option(
     "--embedder",
@@ -41,6 +52,12 @@ def _duration(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
 
 
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 @cli.group()
 def kb() -> None:
     """Knowledge bases: ingest documents, search them."""
@@ -52,11 +69,12 @@ def kb() -> None:
 @click.option(
     "--meta", multiple=True, metavar="KEY=VALUE", help="Metadata added to every chunk (repeatable)."
 )
-@click.option("--chunk-size", default=1000, show_default=True, help="Characters per chunk at most.")
-@click.option("--overlap", default=150, show_default=True, help="Characters repeated between chunks.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Characters per chunk at most.")
+@click.option("--overlap", type=click.IntRange(min=0), default=150, show_default=True, help="Characters repeated between chunks.")
 @embedder_option
 @db_option
 @run_async
+@requires("memory.write", lambda kw: f"kb:{kw['name']}")
 async def kb_ingest(
     paths: tuple[str, ...],
     name: str,
@@ -73,6 +91,7 @@ async def kb_ingest(
     async with Memory(db, embedder=embedder) as mem:
         base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
         r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"))
+    await record(db, "kb.ingest", f"kb:{name}", added=r.added, updated=r.updated, files=len(paths))
     console().print(
         f"{name}: {r.added} added, {r.updated} updated, {r.unchanged} unchanged, {len(r.duplicates)} duplicate(s); "
         f"{r.chunks_embedded} chunks embedded, {r.chunks_removed} removed in {r.seconds:.1f}s",
@@ -86,7 +105,7 @@ async def kb_ingest(
 @kb.command(name="search")
 @click.argument("name")
 @click.argument("query")
-@click.option("-k", default=5, show_default=True, help="Passages to return.")
+@click.option("-k", type=click.IntRange(1, 1000), default=5, show_default=True, help="Passages to return.")
 @click.option(
     "--where", multiple=True, metavar="KEY=VALUE", help="Only chunks whose metadata matches (repeatable)."
 )
@@ -95,6 +114,7 @@ async def kb_ingest(
 @embedder_option
 @db_option
 @run_async
+@requires("memory.read", lambda kw: f"kb:{kw['name']}")
 async def kb_search(
     name: str,
     query: str,
@@ -141,6 +161,7 @@ async def kb_search(
 @kb.command(name="list")
 @db_option
 @run_async
+@requires("memory.read", lambda kw: "kb:*")
 async def kb_list(db: str | None) -> int:
     """List knowledge bases: documents, chunks and embedder."""
     from podium.knowledge import knowledge_bases
@@ -168,6 +189,7 @@ async def kb_list(db: str | None) -> int:
 @embedder_option
 @db_option
 @run_async
+@requires("memory.forget", lambda kw: f"entity-sha256:{_digest(kw['entity'])}")  # not the entity: PII
 async def forget(
     entity: str, values: tuple[str, ...], reason: str, yes: bool, embedder: str | None, db: str | None
 ) -> int:
@@ -178,7 +200,11 @@ async def forget(
     if not yes and not click.confirm(f"Erase {entity} everywhere? This cannot be undone", default=False):
         return EXIT_USER_ERROR
     async with Memory(db, embedder=embedder) as mem:
+        mem.actor = acting_name() or mem.actor  # the audit log names who erased, not "memory"
         erasure = await mem.forget(entity, values=values, reason=reason)
+    # The entity itself is personal data: the audit log keeps its digest, like the erasure record.
+    await record(db, "memory.forget", f"erasure:{erasure.id}", entity_sha256=erasure.entity_sha256,
+                 reason=reason, counts=erasure.counts)  # fmt: skip
     counts = ", ".join(f"{k} {v}" for k, v in sorted(erasure.counts.items()) if v)
     console().print(f"erased {entity}: {counts or 'nothing found'} (erasure #{erasure.id})", highlight=False)
     return EXIT_OK
@@ -192,11 +218,12 @@ def memory() -> None:
 @memory.command(name="show")
 @click.argument("entity")
 @click.option("--query", default=None, help="Rank memories by similarity to this text.")
-@click.option("-k", default=20, show_default=True)
+@click.option("-k", type=click.IntRange(1, 10_000), default=20, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @embedder_option
 @db_option
 @run_async
+@requires("memory.read", lambda kw: f"entity:{kw['entity']}")
 async def memory_show(
     entity: str, query: str | None, k: int, as_json: bool, embedder: str | None, db: str | None
 ) -> int:
@@ -241,13 +268,16 @@ async def memory_show(
 )
 @db_option
 @run_async
+@requires("memory.prune", lambda kw: "memory")
 async def memory_prune(runs_older_than: str | None, db: str | None) -> int:
     """Delete expired memories, and finished runs past an age (with their events and run state)."""
     from podium.memory import Memory
 
     async with Memory(db, embedder="hash:8") as mem:  # pruning embeds nothing
+        mem.actor = acting_name() or mem.actor
         counts = await mem.prune()
         runs = await mem.prune_runs(older_than=_duration(runs_older_than)) if runs_older_than else 0
+    await record(db, "memory.prune", "memory", memories=counts, runs=runs, older_than=runs_older_than)
     done = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no expired memories"
     console().print(f"pruned {done}; {runs} run(s) deleted", highlight=False)
     return EXIT_OK
@@ -256,6 +286,7 @@ async def memory_prune(runs_older_than: str | None, db: str | None) -> int:
 @memory.command(name="erasures")
 @db_option
 @run_async
+@requires("audit.read", lambda kw: "erasures")
 async def memory_erasures(db: str | None) -> int:
     """List recorded erasures (entity ids are kept only as SHA-256 digests)."""
     import time

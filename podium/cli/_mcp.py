@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, run_async
+from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_ref, make_client, requires, run_async
 
 
 @cli.command(name="mcp")
@@ -25,11 +25,12 @@ from ._app import EXIT_OK, cli, db_option, fail, load_ref, make_client, run_asyn
     help="stdio: an MCP client starts this command; http: serve streamable HTTP at /mcp.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (http).")
-@click.option("--port", "-p", default=8090, show_default=True, help="Port to listen on (http).")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8090, show_default=True, help="Port to listen on (http).")
 @click.option(
     "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
 )
 @click.option("--log-level", default="warning", show_default=True, help="Log level (http).")
+@requires("workflows.read", lambda kw: "mcp")
 def mcp_command(
     db: str | None,
     workflows: tuple[str, ...],
@@ -55,7 +56,11 @@ def mcp_command(
     except Exception as exc:
         fail(f"{exc}")
         return
-    client = make_client(db, workflows=loaded, execute=not no_execute)
+    who = acting_principal()
+    # Every tool checks its own permission; taking over unfinished runs at start needs runs.resume.
+    client = make_client(
+        db, workflows=loaded, execute=not no_execute, recover=who is None or who.can("runs.resume")
+    )
     if transport == "stdio":
         _stdio(client)
         return

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, fail, make_client, run_async
+from ._app import EXIT_OK, cli, console, db_option, fail, make_client, requires, run_async
 
 DEFAULT = "*"
 
@@ -120,12 +120,21 @@ def _read_file(path: str) -> dict[str, Any]:
     try:
         with click.open_file(path, encoding="utf-8") as fh:
             text = fh.read()
+    except UnicodeDecodeError as exc:
+        fail(
+            f"{name}: a policy file must be UTF-8 text (YAML or JSON), but byte {exc.start} is not "
+            f"({exc.reason}); name the policy file, e.g. --file policy.yaml"
+        )
     except OSError as exc:
         fail(f"cannot read policy file {name!r}: {exc.strerror}")
     data: Any
     if path.endswith(".json"):
+        from podium.governance.limits import JsonProblem, loads
+
         try:
-            data = json.loads(text)
+            data = loads(text)
+        except JsonProblem as exc:
+            fail(f"{name}: {exc}")
         except json.JSONDecodeError as exc:
             fail(
                 f'{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); fix the file, e.g. {{"banned": ["wire money"]}}'
@@ -135,6 +144,8 @@ def _read_file(path: str) -> dict[str, Any]:
 
         try:
             data = yaml.safe_load(text)
+        except RecursionError:
+            fail(f"{name}: the YAML is nested too deeply; a policy is a flat mapping of fields")
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -184,6 +195,7 @@ def policy() -> None:
 @policy.command("list")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: "policies")
 async def policy_list(db: str | None) -> int:
     """Every policy set, by workflow ('*' is the default for all)."""
     async with make_client(db, recover=False) as c:
@@ -203,6 +215,7 @@ async def policy_list(db: str | None) -> int:
 @click.option("--json", "as_json", is_flag=True, help="Print the policy as JSON (usable with set --file).")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     """The policy in force for WORKFLOW (its own, else the default '*')."""
     async with make_client(db, recover=False) as c:
@@ -323,6 +336,7 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
 )
 @db_option
 @run_async
+@requires("policies.write", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_set(
     workflow: str, file: str | None, merge: bool, unset: tuple[str, ...], db: str | None, **flags: Any
 ) -> int:
@@ -385,6 +399,7 @@ async def policy_set(
 @click.argument("workflow")
 @db_option
 @run_async
+@requires("policies.write", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_clear(workflow: str, db: str | None) -> int:
     """Remove the policy of WORKFLOW (it falls back to the default '*', if set)."""
     async with make_client(db, recover=False) as c:

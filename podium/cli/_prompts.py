@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, make_client, run_async
+from ._app import EXIT_OK, cli, db_option, make_client, requires, run_async
 from ._gov import echo_versions
 
 
@@ -22,6 +22,7 @@ def prompts() -> None:
 @click.option("--description", "-m", default="", help="What changed.")
 @db_option
 @run_async
+@requires("workflows.deploy", lambda kw: f"prompt:{kw['name']}")
 async def prompts_put(name: str, file: Any, description: str, db: str | None) -> int:
     """Store FILE ('-' for stdin) as the next version of prompt NAME and make it active."""
     text = file.read()
@@ -34,6 +35,7 @@ async def prompts_put(name: str, file: Any, description: str, db: str | None) ->
 @prompts.command("list")
 @db_option
 @run_async
+@requires("workflows.read")
 async def prompts_list(db: str | None) -> int:
     """Every prompt and its active version."""
     async with make_client(db, recover=False) as c:
@@ -47,6 +49,7 @@ async def prompts_list(db: str | None) -> int:
 @click.option("--version", "-v", default=None, help="A version (default: the active one).")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"prompt:{kw['name']}")
 async def prompts_show(name: str, version: str | None, db: str | None) -> int:
     """Print a prompt's text."""
     async with make_client(db, recover=False) as c:
@@ -59,6 +62,7 @@ async def prompts_show(name: str, version: str | None, db: str | None) -> int:
 @click.argument("name")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"prompt:{kw['name']}")
 async def prompts_versions(name: str, db: str | None) -> int:
     """List a prompt's versions (* marks the active one)."""
     async with make_client(db, recover=False) as c:
@@ -73,6 +77,7 @@ async def prompts_versions(name: str, db: str | None) -> int:
 @click.argument("b")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: f"prompt:{kw['name']}")
 async def prompts_diff(name: str, a: str, b: str, db: str | None) -> int:
     """What changed in prompt NAME between versions A and B."""
     async with make_client(db, recover=False) as c:
@@ -86,6 +91,7 @@ async def prompts_diff(name: str, a: str, b: str, db: str | None) -> int:
 @click.option("--to", "to", default=None, help="The version to make active (default: the one before).")
 @db_option
 @run_async
+@requires("workflows.deploy", lambda kw: f"prompt:{kw['name']}")
 async def prompts_rollback(name: str, to: str | None, db: str | None) -> int:
     """Make an earlier version of prompt NAME active (running runs keep the version they read)."""
     async with make_client(db, recover=False) as c:

@@ -64,7 +64,13 @@ def plain(value: Any) -> Any:
 
 
 def short(value: Any, width: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=plain, ensure_ascii=False)
+    """``value`` on one line, at most ``width`` characters, with secrets masked (``api_key``: ``***``)."""
+    from podium.secret import mask, redact
+
+    if isinstance(value, str):
+        text = redact(value)
+    else:
+        text = json.dumps(mask(json.loads(json.dumps(value, default=plain))), ensure_ascii=False)
     text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -90,6 +96,8 @@ def runs_table(runs: list[RunRecord]) -> Any:
 
 def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
     from rich.table import Table
+
+    from podium.secret import redact
 
     r = h.run
     console.print(f"[bold]run[/] {r.id}  [bold]{r.workflow}[/] v{r.version}  {status_text(r.status.value)}")
@@ -129,14 +137,14 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
         console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
     err = h.error
     if err:
-        console.print(f"[bold red]error[/] {err.get('message', '')}", highlight=False)
+        console.print(f"[bold red]error[/] {redact(err.get('message', ''))}", highlight=False)
     for v in h.steps:
         for i, e in enumerate(v.errors):
             tb = e.get("traceback")
             if tb and (full or e is v.error):
                 label = "final" if e is v.error else f"attempt {i + 1}"
                 console.print(f"\n[bold]{v.key}[/] {label} traceback:", highlight=False)
-                console.print(tb.rstrip(), markup=False, highlight=False)
+                console.print(redact(tb.rstrip()), markup=False, highlight=False)
 
 
 class Progress:

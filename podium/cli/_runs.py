@@ -18,6 +18,7 @@ from ._app import (
     load_ref,
     make_client,
     parse_input,
+    requires,
     run_async,
 )
 
@@ -41,9 +42,11 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         await asyncio.sleep(0.05)
     out = console()
     if run.status is RunStatus.COMPLETED:
+        from podium.secret import mask
+
         from ._render import plain
 
-        text = json.dumps(loads(run.output), default=plain, ensure_ascii=False)
+        text = json.dumps(mask(json.loads(json.dumps(loads(run.output), default=plain))), ensure_ascii=False)
         if quiet:
             click.echo(text)
         else:
@@ -95,6 +98,7 @@ def _client(db: str | None, **kw: Any) -> Any:
 @click.option("--priority", default=0, show_default=True, help="With --submit: higher runs first.")
 @click.option("--tenant", default=None, help="With --submit: whose run it is (for fair scheduling).")
 @run_async
+@requires("runs.start", lambda kw: f"workflow:{kw['workflow']}")
 async def run(
     workflow: str,
     input_text: str | None,
@@ -152,10 +156,11 @@ async def run(
 @db_option
 @click.option("--workflow", "-w", help="Only runs of this workflow.")
 @click.option("--status", "-s", multiple=True, help="Only runs with this status (repeatable).")
-@click.option("--limit", "-n", default=20, show_default=True, help="How many runs to list.")
-@click.option("--offset", default=0, help="Skip this many (for paging).")
+@click.option("--limit", "-n", type=click.IntRange(1, 100_000), default=20, show_default=True, help="How many runs to list.")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip this many (for paging).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a table.")
 @run_async
+@requires("runs.read")
 async def runs(
     db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool
 ) -> int:
@@ -192,6 +197,7 @@ async def runs(
 @click.option("--json", "as_json", is_flag=True, help="Print the full history (steps and events) as JSON.")
 @click.option("--full", is_flag=True, help="Do not shorten outputs; show every attempt's traceback.")
 @run_async
+@requires("runs.read", lambda kw: kw["run_id"])
 async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
     """Show a run: its steps with status, attempts, timings, outputs and errors."""
     from ._render import show_run
@@ -237,7 +243,9 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
         doc["run"]["status"] = h.run.status.value
         for k in ("input", "output", "error"):
             doc["run"][k] = loads_plain(doc["run"][k])
-        click.echo(json.dumps(doc, default=str, ensure_ascii=False, indent=2))
+        from podium.secret import mask
+
+        click.echo(json.dumps(mask(json.loads(json.dumps(doc, default=str))), ensure_ascii=False, indent=2))
     else:
         show_run(console(), h, full=full)
     return EXIT_OK
@@ -247,6 +255,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
 @click.argument("run_ids", nargs=-1)
 @db_option
 @run_async
+@requires("runs.resume")
 async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
     """Continue unfinished runs (all, or RUN_IDS) left by a crashed or stopped engine.
 
@@ -278,6 +287,7 @@ async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
 @click.argument("run_id")
 @db_option
 @run_async
+@requires("runs.cancel", lambda kw: kw["run_id"])
 async def cancel(run_id: str, db: str | None) -> int:
     """Cancel an unfinished run; its running steps are cancelled and recorded."""
     async with _client(db, recover=False) as client:
@@ -304,6 +314,7 @@ async def cancel(run_id: str, db: str | None) -> int:
 )
 @db_option
 @run_async
+@requires("runs.fork", lambda kw: kw["run_id"])
 async def fork(
     run_id: str, from_step: str, input_text: str | None, workflow_ref: str | None, db: str | None
 ) -> int:

@@ -6,13 +6,13 @@ import os
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, fail
+from ._app import EXIT_OK, acting_principal, cli, db_option, fail, requires
 
 
 @cli.command()
 @db_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", "-p", default=8080, show_default=True, help="Port to listen on.")
+@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
 @click.option(
     "--workflow",
     "-w",
@@ -43,7 +43,7 @@ from ._app import EXIT_OK, cli, db_option, fail
     help="Threshold rule over event payloads, e.g. churn:retention:churn_score>0.8.",
 )
 @click.option("--no-execute", is_flag=True, help="Serve the API only; separate workers run the runs.")
-@click.option("--concurrency", "-c", default=100, show_default=True, help="Runs driven at once.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=100, show_default=True, help="Runs driven at once.")
 @click.option("--log-level", default="info", show_default=True)
 @click.option(
     "--log-format",
@@ -60,10 +60,25 @@ from ._app import EXIT_OK, cli, db_option, fail
     help="Alert rules and channels (webhook, email) from a YAML or JSON file; see docs/observability.md.",
 )
 @click.option(
+    "--allow-remote-local-mode",
+    is_flag=True,
+    help="Listen on a non-loopback --host although the store has no users (every caller is trusted as "
+    "the local admin). Without it, local mode serves 127.0.0.1/::1 only.",
+)
+@click.option(
+    "--max-request-size",
+    type=click.IntRange(min=1),
+    default=10 * 1024 * 1024,
+    show_default=True,
+    metavar="BYTES",
+    help="Largest request body accepted; larger ones are answered 413.",
+)
+@click.option(
     "--otel",
     is_flag=True,
     help="Export OpenTelemetry traces (OTLP if opentelemetry-exporter-otlp is installed, else the console).",
 )
+@requires("runs.resume", lambda kw: "serve")
 def serve(
     db: str | None,
     host: str,
@@ -78,13 +93,25 @@ def serve(
     log_level: str,
     log_format: str,
     alerts_file: str | None,
+    allow_remote_local_mode: bool,
+    max_request_size: int,
     otel: bool,
 ) -> None:
     """Run Podium as a service: the HTTP API (/docs), the dashboard (/), triggers and a worker.
 
     Once the store has users, requests need 'Authorization: Bearer pod_...', and the server itself
-    acts with $PODIUM_TOKEN (a service account for its schedules and events).
+    acts with $PODIUM_TOKEN (a service account for its schedules and events; it needs runs.resume).
+    Without users (local mode) every caller is trusted, so it listens on loopback addresses only
+    unless --allow-remote-local-mode says otherwise.
     """
+    who = acting_principal()
+    if who is not None and who.local and not _loopback(host) and not allow_remote_local_mode:
+        fail(
+            f"this store has no users (local mode: every caller may do everything), so podium serve "
+            f"listens on loopback only, not on {host}; add an admin first: podium users add NAME --role "
+            "admin --token (then export PODIUM_TOKEN=... for the server), or serve a trusted network "
+            "deliberately with --allow-remote-local-mode"
+        )
     try:
         import uvicorn
 
@@ -131,8 +158,24 @@ def serve(
         rules=parsed,
         alerts=alerts,
         otel=otel_provider or False,
+        max_request_bytes=max_request_size,
     )
     click.echo(f"podium serve on http://{host}:{port}  (dashboard /, API docs /docs, metrics /metrics)")
     # Our handler formats every log line, uvicorn's included (log_config=None keeps uvicorn's own off).
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None)
+    try:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or --host")
     raise SystemExit(EXIT_OK)
+
+
+def _loopback(host: str) -> bool:
+    """True for an address only this machine reaches (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host.strip("[]").lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, console, db_option, fail, make_client, run_async
+from ._app import EXIT_OK, EXIT_USER_ERROR, cli, console, db_option, fail, make_client, requires, run_async
 
 
 @cli.group()
@@ -27,6 +27,7 @@ def tools() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per capability.")
 @db_option
 @run_async
+@requires("workflows.read", lambda kw: "capabilities")
 async def tools_list(as_json: bool, db: str | None) -> int:
     """Every registered capability: name, kind and what it reaches."""
     async with make_client(db, recover=False, execute=False) as c:
@@ -70,6 +71,7 @@ async def tools_list(as_json: bool, db: str | None) -> int:
 @click.option("--description", "-d", default="", help="What it is for (shown in the list).")
 @db_option
 @run_async
+@requires("tools.manage", lambda kw: f"capability:{kw['name']}")
 async def tools_add(
     name: str,
     function: str | None,
@@ -131,6 +133,7 @@ def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:
 @click.argument("name")
 @db_option
 @run_async
+@requires("tools.manage", lambda kw: f"capability:{kw['name']}")
 async def tools_remove(name: str, db: str | None) -> int:
     """Unregister NAME: runs that use it fail from their next use of it."""
     async with make_client(db, recover=False, execute=False) as c:

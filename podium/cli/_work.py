@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse_input, run_async
+from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse_input, requires, run_async
 
 
 @cli.command()
@@ -18,7 +18,7 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
 @click.option(
     "--label", "-l", "labels", multiple=True, help="A label this worker has, e.g. gpu (repeatable)."
 )
-@click.option("--concurrency", "-c", default=100, show_default=True, help="Runs driven at once.")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=100, show_default=True, help="Runs driven at once.")
 @click.option(
     "--queue-limit",
     "queue_limits",
@@ -36,17 +36,20 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
 )
 @click.option(
     "--lease-seconds",
+    type=click.FloatRange(min=1),
     default=30.0,
     show_default=True,
     help="Lease on each claimed run; renewed every third of it.",
 )
 @click.option(
     "--grace",
+    type=click.FloatRange(min=0),
     default=30.0,
     show_default=True,
     help="On SIGTERM/SIGINT, seconds to let running runs finish before handing them back.",
 )
 @run_async
+@requires("runs.resume", lambda kw: "worker")
 async def worker(
     db: str | None,
     queues: tuple[str, ...],
@@ -133,6 +136,7 @@ def _worker_log(out: Any) -> Any:
 )
 @db_option
 @run_async
+@requires("runs.signal", lambda kw: kw["run_id"])
 async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str | None) -> int:
     """Send signal NAME to a run waiting in ctx.wait_for(NAME), and drive the run on."""
 

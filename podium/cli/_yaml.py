@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, db_option, fail, load_ref, make_client
+from ._app import EXIT_OK, EXIT_USER_ERROR, cli, db_option, fail, load_ref, make_client, requires
 
 _YAML = (".yaml", ".yml")
 
@@ -72,7 +72,10 @@ def _check(ref: str, capabilities: dict[str, Any] | None = None) -> tuple[list[d
         from podium.yaml import check_file
 
         wf, problems = check_file(ref, capabilities=capabilities)
-        return [p.to_dict() for p in problems], len(wf.steps) if wf is not None else 0
+        found = [p.to_dict() for p in problems]
+        if wf is not None and not found:
+            found = _schedule_problems(ref, wf)
+        return found, len(wf.steps) if wf is not None else 0
     if ":" not in ref:
         return [_problem(ref, f"{ref!r} is neither a .yaml file nor MODULE:WORKFLOW")], 0
     try:
@@ -82,7 +85,39 @@ def _check(ref: str, capabilities: dict[str, Any] | None = None) -> tuple[list[d
         return [_problem(ref, p) for p in exc.problems], 0
     except PodiumError as exc:
         return [_problem(ref, str(exc))], 0
-    return [], len(wf.steps)
+    return _schedule_problems(ref, wf), len(wf.steps)
+
+
+def _schedule_problems(ref: str, wf: Any) -> list[dict[str, Any]]:
+    """Schedules checked with croniter, as the server's trigger runner will read them (a character
+    check lets '99 99 * * *' through), each with the file and line of its cron string."""
+    from podium.yaml._cron import cron_problem
+
+    out = []
+    for t in getattr(wf, "triggers", None) or []:
+        if not isinstance(t, dict) or "schedule" not in t:
+            continue
+        message = cron_problem(t["schedule"], t.get("timezone"))
+        if message:
+            p = _problem(ref, message)
+            p.update(code="schedule", line=_line_of(ref, str(t["schedule"])), column=1)
+            if p["line"] is None:
+                p["column"] = None
+            out.append(p)
+    return out
+
+
+def _line_of(path: str, text: str) -> int | None:
+    """The line of a YAML file that holds ``text`` (the first ``schedule:`` line with it, else any)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    hits = [i for i, line in enumerate(lines, 1) if text in line]
+    keyed = [i for i in hits if "schedule" in lines[i - 1]]
+    first = keyed or hits
+    return first[0] if first else None
 
 
 def _problem(ref: str, message: str) -> dict[str, Any]:
@@ -108,6 +143,7 @@ def _format(p: dict[str, Any]) -> str:
 @click.argument("workflows", nargs=-1, required=True, metavar="FILE|MODULE:WORKFLOW...")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON (one object per workflow).")
 @db_option
+@requires(None)
 def validate(workflows: tuple[str, ...], as_json: bool, db: str | None) -> None:
     """Check workflows without running them and report every problem at once.
 
@@ -166,6 +202,7 @@ _FORMATS = {
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of the terminal."
 )
+@requires(None)
 def graph(workflow: str, fmt: str | None, output: str | None) -> None:
     """Show a workflow's graph: its steps layer by layer, as Mermaid, or as DOT/SVG/PNG (Graphviz).
 
@@ -229,6 +266,7 @@ def _write(path: str, text: str) -> None:
 @click.argument("folder", default=".", type=click.Path(file_okay=False))
 @click.option("--name", help="Project name (default: the folder's name); also names its Python package.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@requires(None)
 def init(folder: str, name: str | None, force: bool) -> None:
     """Start a project in FOLDER: an example workflow, its Python steps, a config file and a README.
 

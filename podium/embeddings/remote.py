@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from ..secret import Secret
 from ._base import Embedder, l2_normalize, numpy
 
 #: Default base URLs by provider (``PODIUM_<PROVIDER>_BASE_URL`` overrides them, as for models).
@@ -31,7 +32,7 @@ class OpenAIEmbedder(Embedder):
         *,
         provider: str = "openai",
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         dimension: int = 0,
         batch_size: int = 64,
         normalize: bool = True,
@@ -44,7 +45,7 @@ class OpenAIEmbedder(Embedder):
         if provider == "openai":
             env = env or os.environ.get("OPENAI_BASE_URL")
         self.base_url = (base_url or env or BASE_URLS.get(provider) or BASE_URLS["openai"]).rstrip("/")
-        self.api_key = (
+        self.api_key = Secret.wrap(  # shows as *** everywhere; revealed only for the header
             api_key
             if api_key is not None
             else os.environ.get("OPENAI_API_KEY")
@@ -63,7 +64,7 @@ class OpenAIEmbedder(Embedder):
         from ..models._errors import ModelNotAvailable, ProviderError
 
         np = numpy()
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        headers = {"Authorization": f"Bearer {self.api_key.reveal()}"} if self.api_key else {}
         rows: list[list[float]] = []
         with httpx.Client(timeout=self.timeout, transport=self._transport, headers=headers) as http:
             for batch in self._batches(list(texts)):

@@ -25,6 +25,10 @@ PERMISSIONS: tuple[str, ...] = (
     "runs.signal",
     "memory.read",
     "memory.write",
+    "memory.prune",  # retention: delete expired memories and old finished runs (podium memory prune)
+    "memory.forget",  # erasure: redact an entity everywhere (podium forget)
+    "data.export",  # copy the whole store, payloads included, elsewhere (podium db migrate-to)
+    "store.manage",  # schema migrations (podium db upgrade)
     "approvals.read",
     "approvals.decide",
     "policies.write",

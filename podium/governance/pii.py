@@ -33,9 +33,38 @@ class Finding:
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}\b")
 _CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+# A phone-number candidate: not inside a word, a path, an id (INV-2024-00123, #2024...) or a dotted
+# number (an IP address, a version). Candidates are then checked by _phone_ok.
 _PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){2,4}(?!\w)"
+    r"(?<![\w+/#.:-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{1,5}(?:[ .-]?\d{1,5}){1,5}(?![\w/:-]|\.\d)"
 )
+_GROUPS = re.compile(r"\d+")
+
+
+def _phone_ok(text: str) -> bool:
+    """Whether a candidate is written like a phone number rather than a date, an IP address, an
+    amount or an invoice/order number. Precise rather than eager: a bare run of digits is not a phone.
+
+    * international: ``+CC ...`` (8 to 15 digits) or ``00CC ...`` (11 to 17);
+    * an area code in parentheses: ``(555) 123-4567``;
+    * a national number with its trunk prefix 0: ``020 7946 0958``, ``07700 900123`` (9 to 12 digits,
+      in groups of two or more);
+    * the North American 3-3-4 grouping with one kind of separator: ``555-123-4567``, ``555.123.4567``.
+    """
+    digits = re.sub(r"\D", "", text)
+    groups = _GROUPS.findall(text)
+    seps = set(re.findall(r"[ .-]", text))
+    if text.startswith("+"):
+        return 8 <= len(digits) <= 15
+    if "(" in text:
+        return 7 <= len(digits) <= 15
+    if "." in seps and len(groups) >= 3 and all(len(g) <= 3 for g in groups):
+        return False  # dotted quads and versions
+    if text.startswith("00"):
+        return 11 <= len(digits) <= 17 and len(groups) >= 2
+    if digits.startswith("0") and 9 <= len(digits) <= 12 and len(seps) <= 1:
+        return len(groups) >= 2 and all(len(g) >= 2 for g in groups) and len(groups[0]) <= 5
+    return [len(g) for g in groups] == [3, 3, 4] and groups[0][0] in "23456789" and len(seps) == 1
 _SSN = re.compile(r"\b(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}\b")  # US social security number
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")  # UK national insurance number
 
@@ -82,8 +111,7 @@ def find_pii(text: str, *, kinds: Iterable[str] | None = None, use_presidio: boo
     for m in _NINO.finditer(text):
         add("NINO", m)
     for m in _PHONE.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if 7 <= len(digits) <= 15:
+        if _phone_ok(m.group()):
             add("PHONE", m)
     if use_presidio:
         found.extend(_presidio(text, wanted))

@@ -370,6 +370,10 @@ class Governance:
             f"kind:{kind}" if kind else "",
             f"provider:{provider}" if provider else "",
             f"agent:{agent}" if agent else "",
+            "workflow:*",  # a whole scope, switched off explicitly (podium killswitch set SCOPE --all)
+            "kind:*" if kind else "",
+            "provider:*" if provider else "",
+            "agent:*" if agent else "",
         ):
             if key and key in sw:
                 return sw[key]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from ._base import MemoryBackend
 from ._memory import Memory, resolve_embedder
-from ._models import Entity, Erasure, MemoryItem, Reached, Relation, Retention
+from ._records import Entity, Erasure, MemoryItem, Reached, Relation, Retention
 from ._state import RunState, run_state
 from ._steps import StepMemory, attach, memory_for, of
 

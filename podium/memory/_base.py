@@ -6,7 +6,7 @@ import abc
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._models import Entity, Erasure, MemoryItem, Reached, Relation
+from ._records import Entity, Erasure, MemoryItem, Reached, Relation
 
 
 class MemoryBackend(abc.ABC):

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._sqldb import Database, Tx
 from ..vectors import matches
-from ._models import Entity, Reached, Relation
+from ._records import Entity, Reached, Relation
 
 _ENTITY_COLS = "id, type, properties, created_at, updated_at"
 _REL_COLS = "src, relation, dst, properties, created_at"

@@ -22,14 +22,14 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from .._sqldb import Database, has_table, replace_text
-from ._models import Erasure
+from ._records import Erasure
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ..storage import Store
     from ..vectors import VectorIndex
-    from ._models import Entity, Retention
+    from ._records import Entity, Retention
 
 
 class Memory(Protocol):
@@ -38,6 +38,8 @@ class Memory(Protocol):
     db: Database
     run_store: Store | None
     retention: dict[str, Retention]
+    actor: str
+    """Who the changes are recorded as (the caller of ``podium forget``, ``podium memory prune``)."""
 
     @property
     def vectors(self) -> VectorIndex: ...
@@ -130,7 +132,7 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
         if store is None:
             return {}
         done = await store.redact_payloads(forms, REDACTED)
-        await _audit_redactions(store, done.run_ids)
+        await _audit_redactions(store, done.run_ids, mem.actor)
     return {"runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals}
 
 
@@ -153,7 +155,7 @@ async def _run_store(mem: Memory) -> AsyncIterator[Store | None]:
         await store.close()
 
 
-async def _audit_redactions(store: Store, run_ids: Sequence[str]) -> None:
+async def _audit_redactions(store: Store, run_ids: Sequence[str], actor: str = "memory") -> None:
     """With governance's audit log, anchor each redacted run's new history digest (``run.redact``),
     so the log says the history was changed on purpose, and by what."""
     if not run_ids:
@@ -165,7 +167,7 @@ async def _audit_redactions(store: Store, run_ids: Sequence[str]) -> None:
         await store.append_audit(
             AuditEntry(
                 ts=time.time(),
-                actor="memory",
+                actor=actor,
                 action="run.redact",
                 target=run_id,
                 data=json.dumps({"digest": digest, "reason": "podium forget"}),
@@ -205,20 +207,23 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
         if store is None:
             return 0
         ids = await store.delete_runs(await store.finished_run_ids(before=cutoff))
+        if ids:
+            await _audit_prunes(store, ids, cutoff, mem.actor)
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
         await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
-    # Recorded only in the store the memory was opened with (as before: ``podium memory prune``,
-    # which opens the memory by URL, records nothing).
-    store = mem.run_store
-    if store is not None and ids:
-        from ..records import AuditEntry
-
-        for rid in ids:  # deleting history on purpose is recorded, so audit verify expects it
-            await store.append_audit(
-                AuditEntry(ts=time.time(), actor="memory", action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
-            )
     return len(ids)
+
+
+async def _audit_prunes(store: Store, ids: Sequence[str], cutoff: float, actor: str) -> None:
+    """Deleting history on purpose is recorded (``run.prune``, by the actor), so that audit verify
+    expects it, whether the memory was opened with the store or by URL."""
+    from ..records import AuditEntry
+
+    for rid in ids:
+        await store.append_audit(
+            AuditEntry(ts=time.time(), actor=actor, action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
+        )
 
 
 async def erasures(db: Database) -> list[Erasure]:

@@ -15,7 +15,7 @@ from ..vectors import VectorIndex, open_index
 from . import _graph, _lifecycle
 from ._base import MemoryBackend
 from ._embedder import resolve_embedder
-from ._models import Entity, Erasure, MemoryItem, Reached, Relation, Retention
+from ._records import Entity, Erasure, MemoryItem, Reached, Relation, Retention
 from ._schema import MIGRATIONS
 
 _ITEM_COLS = "id, entity, kind, text, data, metadata, created_at, expires_at, run_id, step"
@@ -77,6 +77,8 @@ class Memory(MemoryBackend):
         self._vector_method = vector_index
         self._vectors: VectorIndex | None = None
         self._open_lock = asyncio.Lock()
+        #: Who the audit entries of forget and prune_runs name (a surface sets the caller's name).
+        self.actor = "memory"
 
     def __repr__(self) -> str:
         return f"<Memory {self.db.url}>"

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._memory import Memory
-from ._models import Entity, Erasure, MemoryItem, Reached, Relation
+from ._records import Entity, Erasure, MemoryItem, Reached, Relation
 
 if TYPE_CHECKING:
     from ..engine.context import StepContext

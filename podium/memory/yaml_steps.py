@@ -20,7 +20,7 @@ import importlib
 import time
 from typing import Any
 
-from ._models import MemoryItem, Reached
+from ._records import MemoryItem, Reached
 from ._state import run_state
 from ._steps import of
 

@@ -12,6 +12,7 @@ import os
 import time
 from typing import Any
 
+from ..secret import Secret
 from ._base import Message, Model, Request, Response, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._http import ClientPool, post_json
@@ -31,7 +32,7 @@ class AnthropicModel(Model):
         *,
         provider: str = "anthropic",
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         timeout: float = 120.0,
         default_max_tokens: int = 1024,
         headers: dict[str, str] | None = None,
@@ -42,7 +43,8 @@ class AnthropicModel(Model):
         self.base_url = (
             base_url or os.environ.get("ANTHROPIC_BASE_URL") or "https://api.anthropic.com"
         ).rstrip("/")
-        self.api_key = api_key or os.environ.get("ANTHROPIC_API_KEY")
+        # A Secret: shows as *** in reprs, logs and errors; revealed only for the request header.
+        self.api_key = Secret.wrap(api_key or os.environ.get("ANTHROPIC_API_KEY"))
         self.default_max_tokens = default_max_tokens
         self.headers = dict(headers or {})
         # transport: an httpx transport, e.g. httpx.MockTransport to replay recorded exchanges.
@@ -102,7 +104,7 @@ class AnthropicModel(Model):
                 f"anthropic:{self.name} needs an API key: set ANTHROPIC_API_KEY (or pass api_key=...), "
                 "or use a local model such as 'local:smollm2-135m'"
             )
-        headers = {"x-api-key": self.api_key, "anthropic-version": API_VERSION, **self.headers}
+        headers = {"x-api-key": self.api_key.reveal(), "anthropic-version": API_VERSION, **self.headers}
         t0 = time.monotonic()
         data = await post_json(
             self._pool, self.provider, f"{self.base_url}/v1/messages", self.body(request), headers

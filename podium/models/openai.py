@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any
 
+from ..secret import Secret
 from ._base import Message, Model, Request, Response, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._http import ClientPool, post_json
@@ -39,7 +40,7 @@ class OpenAIModel(Model):
         *,
         provider: str = "openai",
         base_url: str | None = None,
-        api_key: str | None = None,
+        api_key: str | Secret | None = None,
         structured: str = "json_schema",
         timeout: float = 120.0,
         headers: dict[str, str] | None = None,
@@ -56,7 +57,8 @@ class OpenAIModel(Model):
         if not base_url:
             raise ModelNotAvailable(f"{provider}:{name} needs base_url=... (or ${env})")
         self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
+        # A Secret: shows as *** in reprs, logs and errors; revealed only for the request header.
+        self.api_key = Secret.wrap(api_key)
         if structured not in ("json_schema", "json_object", "prompt"):
             raise ValueError(f"structured must be json_schema, json_object or prompt, got {structured!r}")
         self.structured = structured
@@ -117,7 +119,7 @@ class OpenAIModel(Model):
             )
         headers = {**self.headers}
         if self.api_key:
-            headers["authorization"] = f"Bearer {self.api_key}"
+            headers["authorization"] = f"Bearer {self.api_key.reveal()}"
         t0 = time.monotonic()
         data = await post_json(
             self._pool, self.provider, f"{self.base_url}/chat/completions", self.body(request), headers

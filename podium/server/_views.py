@@ -16,13 +16,16 @@ MAX_SEQ = 2**63 - 1
 
 
 def payload(text: str | None) -> Any:
-    """A stored payload as plain JSON: dataclasses and pydantic models become their fields."""
+    """A stored payload as plain JSON: dataclasses and pydantic models become their fields; secret
+    fields (``api_key``, ``password``...) show as ``***`` (podium.secret)."""
+    from ..secret import mask, redact
+
     if text is None:
         return None
     try:
-        return plain(json.loads(text))
+        return mask(plain(json.loads(text)))
     except ValueError:
-        return text
+        return redact(text)
 
 
 def plain(value: Any) -> Any:
@@ -74,6 +77,8 @@ def event_json(ev: Event, *, data: bool = True) -> dict[str, Any]:
 def steps_json(events: list[Event], usage: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """One entry per step execution, with its calls (``step/call`` sub-steps: prompts, model
     responses, tool results) and their usage."""
+    from ..secret import mask
+
     calls: dict[str, list[dict[str, Any]]] = {}
     for ev in events:
         if ev.step and "/" in ev.step:
@@ -100,9 +105,9 @@ def steps_json(events: list[Event], usage: dict[str, Any] | None = None) -> list
                 "started_at": v.started_at,
                 "finished_at": v.finished_at,
                 "duration": v.duration,
-                "output": plain(v.output),
-                "error": v.error,
-                "errors": v.errors,
+                "output": mask(plain(v.output)),
+                "error": mask(v.error),
+                "errors": mask(v.errors),
                 "reason": v.reason,
                 "reused_from": v.reused_from,
                 "calls": calls.get(v.step, []),

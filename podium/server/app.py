@@ -51,6 +51,10 @@ class Settings:
     """OpenTelemetry traces: True (OTLP if installed, else console), ``"otlp"``, ``"console"``, or a TracerProvider."""
     log_format: str | None = None
     """``json`` or ``text``: configure the process's logging (None leaves it alone)."""
+    max_request_bytes: int = 10 * 1024 * 1024
+    """The largest request body accepted (larger ones are answered 413)."""
+    max_json_depth: int = 64
+    """How deep a JSON request body may nest (deeper ones are answered 422)."""
 
 
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
@@ -118,6 +122,12 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_policy.router)
     mount(app)
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
+    from .limits import RequestLimits
+
+    # Body size, JSON depth, NaN/Infinity and lone surrogates: refused before any route runs (limits.py).
+    app.add_middleware(
+        RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth
+    )
 
     @app.middleware("http")
     async def count(request: Any, call_next: Any) -> Any:

@@ -2,7 +2,9 @@
 as that principal (``client.acting_as``), so the engine's RBAC and audit apply to every endpoint.
 
 A store without users is in local mode: requests without a token act as the local user. The
-dashboard's live stream (``EventSource`` cannot send headers) may pass the token as ``?token=``.
+live streams alone (``EventSource`` cannot send headers) may pass the token as ``?token=``
+(dependency :func:`acting_stream`); every other route answers 401 to a ``?token=``, so that tokens
+are not written to access logs and browser histories by requests that have no need to.
 """
 
 from __future__ import annotations
@@ -39,6 +41,19 @@ async def principal_for(client: Any, authorization: str | None, query_token: str
 
 async def acting(request: Request) -> AsyncIterator[Principal]:
     """FastAPI dependency: the caller, set as the acting principal for the rest of the request."""
+    if "token" in request.query_params:
+        raise AuthError(
+            "?token= is accepted only by the live streams (/api/runs/stream, /api/runs/{id}/stream); "
+            "send the token as the header 'Authorization: Bearer pod_...'"
+        )
+    client = request.app.state.client
+    who = await principal_for(client, request.headers.get("authorization"))
+    with client.acting_as(who):
+        yield who
+
+
+async def acting_stream(request: Request) -> AsyncIterator[Principal]:
+    """:func:`acting` for the server-sent event streams: the token may also come as ``?token=``."""
     client = request.app.state.client
     who = await principal_for(client, request.headers.get("authorization"), request.query_params.get("token"))
     with client.acting_as(who):

@@ -330,9 +330,15 @@ class PodiumTools:
     async def _start(
         self, workflow: str, version: str | None, input: Any, wait: float, key: str | None
     ) -> dict[str, Any]:
+        from ..governance.limits import value_problem
+
+        problem = value_problem(input, where="input")  # the HTTP API's checks (limits.py), for MCP
+        if problem:
+            raise ToolFailure("invalid_input", problem)
         wf = self.client.workflow(workflow, version)
+        # The same key scope as POST /api/runs without a tenant: one key, one run, whichever surface.
         handle = await self.client.start(
-            wf, input, run_id=idempotent_run_id("run", wf.name, key) if key else None
+            wf, input, run_id=idempotent_run_id("run", "", wf.name, key) if key else None
         )
         return await self._settle(handle.id, wait)
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from ..governance.identity import Principal
 from ._views import MAX_SEQ, workflow_json
 from .auth import acting
+from .errors import ApiError
 
 router = APIRouter(prefix="/api")
 
@@ -129,7 +130,12 @@ async def audit_verify(request: Request, who: Principal = Depends(acting)) -> di
 
 class Switch(BaseModel):
     scope: str = Field(description="all, workflow, kind, provider or agent")
-    name: str = "*"
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="What to switch off; `*` for the whole scope (explicitly). Not needed for scope `all`.",
+    )
     mode: str = Field(default="pause", description="pause or cancel")
     reason: str = ""
 
@@ -143,11 +149,18 @@ async def switches(request: Request, who: Principal = Depends(acting)) -> dict[s
 @router.post("/switches", tags=["kill switches"], summary="Switch something off")
 async def set_switch(body: Switch, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
-    await client.set_switch(body.scope, body.name, mode=body.mode, reason=body.reason)
+    if body.name is None and body.scope in ("workflow", "kind", "provider", "agent"):
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"name the {body.scope} to switch off in 'name', or send name '*' to switch off every "
+            f"{body.scope} (explicitly)",
+        )
+    await client.set_switch(body.scope, body.name or "*", mode=body.mode, reason=body.reason)
     return {"switches": await client.switches()}
 
 
-@router.delete("/switches/{scope}/{name}", tags=["kill switches"], summary="Switch back on")
+@router.delete("/switches/{scope}/{name:path}", tags=["kill switches"], summary="Switch back on")
 async def clear_switch(
     scope: str, name: str, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:

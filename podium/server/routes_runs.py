@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from ..governance.identity import Principal
 from ..records import Event
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
-from .auth import acting
+from .auth import acting, acting_stream
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
@@ -60,7 +60,8 @@ async def start_run(
     client = request.app.state.client
     wf = client.workflow(body.workflow, body.version)
     key = body.idempotency_key or idempotency_key
-    run_id = idempotent_run_id("run", wf.name, key) if key else None
+    # Scoped per tenant: one tenant's key never returns (or blocks) another tenant's run.
+    run_id = idempotent_run_id("run", body.tenant or "", wf.name, key) if key else None
     existed = run_id is not None and await client.store.get_run(run_id) is not None
     handle = await client.start(
         wf, body.input, run_id=run_id, queue=body.queue, priority=body.priority, tenant=body.tenant
@@ -116,7 +117,7 @@ async def stream_runs(
         le=86_400,
         description="End the stream after this many seconds (clients reconnect).",
     ),
-    who: Principal = Depends(acting),
+    who: Principal = Depends(acting_stream),
 ) -> StreamingResponse:
     """`event: ready` once connected, then `event: run` with the run (as in `GET /api/runs`) each
     time a run starts or changes status, whichever process drives it."""
@@ -257,7 +258,9 @@ async def signal_run(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> StreamingResponse:
+async def stream_run(
+    run_id: str, request: Request, who: Principal = Depends(acting_stream)
+) -> StreamingResponse:
     client = request.app.state.client
     await client.get(run_id)  # checks runs.read and that the run exists
     return StreamingResponse(

@@ -91,6 +91,8 @@ class Schedule:
     workflow: str
     timezone: str
     input: Any = None
+    error: str | None = None
+    """Why it cannot fire (a bad cron string or time zone): it is skipped, and reported once."""
 
 
 class Triggers:
@@ -112,6 +114,7 @@ class Triggers:
         self.ingested = 0
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
+        self._broken: dict[str, str] = {}
         self.refresh()
 
     def refresh(self) -> None:
@@ -125,9 +128,18 @@ class Triggers:
                 if not isinstance(t, dict):
                     continue
                 if "schedule" in t:
+                    from ..yaml._cron import cron_problem
+
                     tz = t.get("timezone") or self.settings.timezone
                     schedules.append(
-                        Schedule(f"{name}:{i}:{t['schedule']}:{tz}", t["schedule"], name, tz, t.get("input"))
+                        Schedule(
+                            f"{name}:{i}:{t['schedule']}:{tz}",
+                            str(t["schedule"]),
+                            name,
+                            tz,
+                            t.get("input"),
+                            error=cron_problem(t["schedule"], tz),
+                        )
                     )
                 elif "event" in t:
                     subs.append((str(t["event"]), name, t.get("input")))
@@ -157,14 +169,39 @@ class Triggers:
             await asyncio.sleep(self.settings.trigger_interval)
 
     async def tick(self, now: float | None = None) -> list[str]:
-        """Fire due schedules and pick up dropped files; returns the ids of the runs started."""
+        """Fire due schedules and pick up dropped files; returns the ids of the runs started.
+
+        Each trigger fails alone: a schedule or folder that raises is reported (logged and audited as
+        ``trigger.failed``, once until it works again) and the others still fire."""
         now = time.time() if now is None else now
         started = []
         for s in self.schedules:
-            started += await self._tick_schedule(s, now)
+            if s.error is not None:
+                await self._failed(f"schedule:{s.key}", s.workflow, s.error)
+                continue
+            try:
+                started += await self._tick_schedule(s, now)
+                self._broken.pop(f"schedule:{s.key}", None)
+            except Exception as exc:
+                await self._failed(f"schedule:{s.key}", s.workflow, f"schedule {s.cron!r}: {exc}")
         for folder, workflow in self.settings.watch.items():
-            started += await self._scan(folder, workflow)
+            try:
+                started += await self._scan(folder, workflow)
+                self._broken.pop(f"folder:{folder}", None)
+            except Exception as exc:
+                await self._failed(f"folder:{folder}", workflow, f"watched folder {folder!r}: {exc}")
         return started
+
+    async def _failed(self, trigger: str, workflow: str, error: str) -> None:
+        """Report a trigger that cannot fire: once (not every tick) until it works again."""
+        if self._broken.get(trigger) == error:
+            return
+        self._broken[trigger] = error
+        log.error("trigger %s of workflow %s cannot fire: %s (the other triggers go on)", trigger, workflow, error)
+        try:
+            await self.client.record_audit("trigger.failed", trigger, workflow=workflow, error=error)
+        except Exception:  # the report must not stop the loop either
+            log.exception("could not audit the failure of trigger %s", trigger)
 
     # -- schedules ------------------------------------------------------------------------------
 
@@ -355,10 +392,19 @@ class Triggers:
         for s in self.schedules:
             state = await self.client.store.kv_get(SCHEDULES, s.key)
             last = json.loads(state)["last"] if state else None
-            nxt = croniter(
-                s.cron, dt.datetime.fromtimestamp(last or time.time(), ZoneInfo(s.timezone))
-            ).get_next(float)
+            nxt = None
+            if s.error is None:
+                nxt = croniter(
+                    s.cron, dt.datetime.fromtimestamp(last or time.time(), ZoneInfo(s.timezone))
+                ).get_next(float)
             out.append(
-                {"workflow": s.workflow, "cron": s.cron, "timezone": s.timezone, "last": last, "next": nxt}
+                {
+                    "workflow": s.workflow,
+                    "cron": s.cron,
+                    "timezone": s.timezone,
+                    "last": last,
+                    "next": nxt,
+                    "error": s.error or self._broken.get(f"schedule:{s.key}"),
+                }
             )
         return out

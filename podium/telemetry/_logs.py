@@ -10,7 +10,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import re
 import sys
 from typing import Any, TextIO
 
@@ -24,25 +23,19 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
     "taskName",
     "color_message",  # uvicorn's copy of the message with terminal colours
 }
-_SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key|cookie", re.I)
-_SECRET_TEXT = [
-    (re.compile(r"pod_[A-Za-z0-9_\-]{6,}"), "pod_***"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=]+"), r"\1***"),
-    (re.compile(r"(?i)([?&](?:token|api_key|apikey|access_token)=)[^&\s\"']+"), r"\1***"),
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), "sk-***"),
-]
-
-
 def redact(text: str) -> str:
-    """``text`` with API tokens, bearer credentials and ``?token=`` query values masked."""
-    for pattern, repl in _SECRET_TEXT:
-        text = pattern.sub(repl, text)
-    return text
+    """``text`` with API tokens, bearer credentials, ``?token=`` query values and the values of
+    ``password=``/``"api_key": "..."`` pairs masked (podium.secret)."""
+    from ..secret import redact as _redact
+
+    return _redact(text)
 
 
 def _clean(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(key) and not key.endswith(("tokens", "_count")):
-        return "***"
+    from ..secret import MASK, Secret, is_secret_key
+
+    if isinstance(value, Secret) or (key and is_secret_key(key)):
+        return MASK
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):

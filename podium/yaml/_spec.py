@@ -329,6 +329,12 @@ def _parse_triggers(doc: YMap, rep: Reporter) -> list[Any]:
                     hint="five fields, e.g. '0 9 * * 1-5', or @hourly/@daily/@weekly/@monthly",
                 )
                 continue
+            from ._cron import cron_problem  # the trigger runner's own parser (croniter), when installed
+
+            problem = cron_problem(value, t.get("timezone") if isinstance(t, Mapping) else None)
+            if problem is not None:
+                rep.at(vspan, problem)
+                continue
         elif kind == "webhook":
             path = value.get("path") if isinstance(value, Mapping) else value
             if not isinstance(path, str) or not path.startswith("/"):

@@ -189,6 +189,11 @@ async def test_in_process_schemas_and_errors() -> None:
             assert off.startswith("kill_switch_active:") and "maintenance" in off
             runs = (await call(client, "list_runs", {"status": ["completed"]}))["runs"]
             assert [r["run_id"] for r in runs] == [done["run_id"]]
+            deep: Any = "x"
+            for _ in range(100):  # the HTTP API's limits apply to MCP inputs too
+                deep = [deep]
+            too_deep = await error_of(client, "start_run", {"workflow": "orders/eu v2", "input": {"a": deep}})
+            assert too_deep.startswith("invalid_input:") and "nested deeper than" in too_deep
 
 
 def free_port() -> int:

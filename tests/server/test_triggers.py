@@ -119,3 +119,34 @@ async def test_threshold_rule_emitted_events_and_file_drops(server: Any, tmp_pat
         assert len(runs) == 1 and runs[0]["output"] == 6
         await app.state.triggers.tick()
         assert len((await http.get("/api/runs", params={"workflow": "files"})).json()["runs"]) == 1
+
+
+async def test_a_bad_schedule_fails_alone_and_is_reported(server: Any, caplog: Any) -> None:
+    """One bad cron string (it passed a character check) must not stop the other schedules nor the
+    watched folders: driven tick by tick with an injected clock, the healthy schedule keeps firing."""
+    import logging
+
+    import podium
+
+    broken = podium.Workflow("broken")
+    broken.triggers = [{"schedule": "99 99 * * *"}]  # type: ignore[attr-defined]
+
+    @broken.step
+    def never(input: dict) -> None:
+        return None
+
+    async with server("memory://", workflows=[*flows.TRIGGERS, broken], triggers=False) as (app, http):
+        trig = app.state.triggers
+        entries: list[Any] = []
+        app.state.client.subscribe_audit(entries.append)
+        with caplog.at_level(logging.ERROR, logger="podium.server"):
+            assert await trig.tick(at(2024, 1, 1, 12)) == []  # first sight of the healthy one
+            fired = await trig.tick(at(2024, 1, 2, 2, 0) + 1)
+            fired += await trig.tick(at(2024, 1, 3, 2, 0) + 1)
+        assert len(fired) == 2  # nightly fired on both nights next to the broken one
+        failed = [e for e in entries if e.action == "trigger.failed"]
+        assert len(failed) == 1 and "99 99 * * *" in failed[0].data  # reported once, not every tick
+        assert sum("99 99 * * *" in r.getMessage() for r in caplog.records) == 1
+        states = {s["workflow"]: s for s in (await http.get("/api/triggers")).json()["schedules"]}
+        assert "out of range" in states["broken"]["error"] and states["broken"]["next"] is None
+        assert states["nightly"]["error"] is None

@@ -1,0 +1,135 @@
+"""Secrets (API keys, passwords, tokens): a value that shows as ``***`` wherever it goes, and masking
+for the places where secrets arrive as plain data.
+
+:class:`Secret` wraps a string: ``str()``, ``repr()``, f-strings, logs, pydantic's JSON and Podium's
+payload store all see ``***``; only :meth:`Secret.reveal` gives the value, at the one place that
+needs it (the HTTP header of a provider call). A Secret is never persisted: stored in a run, it is
+stored as ``***`` (pass secrets through the environment, or resolve them inside the step).
+
+:func:`mask` is for data that was not wrapped: every field whose name says it holds a secret
+(``api_key``, ``password``, ``token``, ``authorization``, ``secret``, ``cookie``...) is shown as
+``***``, and known credential shapes in text (``pod_...``, ``Bearer ...``, ``sk-...``) are masked.
+The CLI (``podium show``), the HTTP API's run views and the JSON and text logs show data through it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+MASK = "***"
+
+#: Field names that hold secrets. Counters (``*_tokens``, ``*_count``) are not secrets.
+SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key|apikey|cookie|credential", re.I)
+_NOT_SECRET = re.compile(r"(tokens|_count|_at|token_name|_type)$", re.I)
+
+_SECRET_TEXT: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"pod_[A-Za-z0-9_\-]{6,}"), "pod_***"),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=~+/]+"), r"\1***"),
+    (re.compile(r"(?i)([?&](?:token|api_key|apikey|access_token|key|password)=)[^&\s\"']+"), r"\1***"),
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), "sk-***"),
+    (re.compile(r"\b(?:ghp|gho|ghs|github_pat|xox[abprs])_?-?[A-Za-z0-9_\-]{10,}"), "***"),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "AKIA***"),
+    # "api_key": "...", 'password': '...', api_key=..., password: ... inside messages
+    (
+        re.compile(
+            r"""(?ix)
+            ((?:["']?)[\w-]*(?:password|passwd|secret|api[_-]?key|apikey|authorization|cookie|credential|
+                (?<![a-z])token)(?:["']?)\s*[:=]\s*)
+            (?!bearer\s|basic\s|pod_\*|sk-\*|\*\*\*)
+            ("[^"]*"|'[^']*'|[^\s,;}&'")\]]+)
+            """
+        ),
+        lambda m: m.group(1) + (m.group(2)[0] + MASK + m.group(2)[0] if m.group(2)[0] in "\"'" else MASK),
+    ),
+]
+
+
+def is_secret_key(key: str) -> bool:
+    """True when a field called ``key`` holds a secret (``api_key``, ``password``; not ``max_tokens``)."""
+    return bool(SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
+
+
+def redact(text: str) -> str:
+    """``text`` with credentials masked: API tokens, bearer values, ``?token=`` query values,
+    ``sk-`` keys, and the values of ``password=``/``"api_key": "..."`` pairs."""
+    for pattern, repl in _SECRET_TEXT:
+        text = pattern.sub(repl, text)
+    return text
+
+
+def mask(value: Any, key: str = "") -> Any:
+    """``value`` (JSON-like data) as it may be shown: secret fields and :class:`Secret` values as
+    ``***``, credentials in text masked. The value itself is not changed."""
+    if isinstance(value, Secret):
+        return MASK
+    if key and is_secret_key(key) and value is not None and not isinstance(value, bool | int | float | dict | list):
+        return MASK
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: mask(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask(v) for v in value]
+    return value
+
+
+class Secret:
+    """A secret string that shows as ``***`` everywhere; :meth:`reveal` gives the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret) -> None:
+        self._value = value.reveal() if isinstance(value, Secret) else str(value)
+
+    @classmethod
+    def wrap(cls, value: str | Secret | None) -> Secret | None:
+        """``value`` as a Secret (None stays None)."""
+        return None if value is None else value if isinstance(value, Secret) else cls(value)
+
+    def reveal(self) -> str:
+        """The secret itself: use it where it is needed (an HTTP header), never to show or store."""
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __format__(self, spec: str) -> str:
+        return MASK
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Secret):
+            return self._value == other._value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> Any:  # pickling would write the value: refuse, like json does
+        raise TypeError("a Secret cannot be pickled; pass it through the environment")
+
+    # Podium's payload store (and anything that duck-types pydantic) keeps only the mask.
+    def model_dump(self, mode: str = "python", **kw: Any) -> str:
+        return MASK
+
+    @classmethod
+    def model_validate(cls, value: Any) -> Secret:
+        return cls(value if isinstance(value, str | Secret) else str(value))
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            lambda v: v if isinstance(v, Secret) else cls(str(v)),
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: MASK),
+        )
+
+
+__all__ = ["MASK", "Secret", "is_secret_key", "mask", "redact"]

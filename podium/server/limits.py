@@ -1,0 +1,110 @@
+"""Request limits, applied before any route runs (a plain ASGI middleware).
+
+* The body may be at most ``Settings.max_request_bytes`` (default 10 MB): larger ones are answered
+  413, whether announced by ``Content-Length`` or not (the body is counted as it arrives).
+* A JSON body may nest at most ``Settings.max_json_depth`` levels, may not hold ``NaN`` or
+  ``Infinity`` (which JSON has no place for, and which would be stored as ``null``), nor a lone UTF-16
+  surrogate (``\\ud800``, which no store can hold): 422, naming the field.
+* The URL path may not hold a lone surrogate either (a policy or kill-switch name): 422.
+
+The checks themselves live in :mod:`podium.governance.limits`, shared with the CLI and MCP.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from ..governance.limits import text_depth, text_problem, value_problem
+from .errors import body as error_body
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class RequestLimits:
+    def __init__(self, app: Any, *, max_bytes: int, max_depth: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        problem = text_problem(scope.get("path", ""), where="the URL path")
+        if problem:
+            await _answer(send, 422, "invalid_request", problem)
+            return
+        if scope.get("method") not in _WITH_BODY:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        too_big = (
+            f"the request body is larger than this server accepts ({self.max_bytes} bytes); send less, "
+            "or raise the limit with podium serve --max-request-size"
+        )
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await _answer(send, 413, "request_too_large", too_big)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _answer(send, 413, "request_too_large", too_big)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        kind = headers.get("content-type", "").split(";")[0].strip().lower()
+        if body and (not kind or kind == "application/json" or kind.endswith("+json")):
+            problem = self._json_problem(body)
+            if problem:
+                await _answer(send, 422, "invalid_request", f"the request body: {problem}")
+                return
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _json_problem(self, body: bytes) -> str | None:
+        if text_depth(body) > self.max_depth:
+            return (
+                f"the JSON is nested deeper than {self.max_depth} levels; send a flatter document (nest "
+                f"objects and arrays at most {self.max_depth} levels deep)"
+            )
+        try:
+            value = json.loads(body)
+        except ValueError:
+            return None  # not JSON: the route's own validation says what it expected
+        return value_problem(value, max_depth=self.max_depth)
+
+
+async def _answer(send: Send, status: int, code: str, message: str) -> None:
+    payload = json.dumps(error_body(code, message)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
