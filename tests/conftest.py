@@ -37,6 +37,15 @@ def _pg_reason() -> str | None:
 _PG_SKIP = _pg_reason()
 
 
+@pytest.fixture(autouse=True)
+def audit_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test signs its audit log with a key of its own, outside its store and outside ``~``
+    (the path is in ``PODIUM_AUDIT_KEY``, so CLI subprocesses use it too)."""
+    path = str(tmp_path_factory.mktemp("auditkey") / "audit.key")
+    monkeypatch.setenv("PODIUM_AUDIT_KEY", path)
+    return path
+
+
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
     """A URL of a fresh, empty store of each kind."""

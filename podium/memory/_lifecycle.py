@@ -154,22 +154,20 @@ async def _run_store(mem: Memory) -> AsyncIterator[Store | None]:
 
 
 async def _audit_redactions(store: Store, run_ids: Sequence[str]) -> None:
-    """With governance's audit log, anchor each redacted run's new history digest (``run.redact``),
-    so the log says the history was changed on purpose, and by what."""
+    """Anchor each redacted run's new history digest and record (``run.redact``, signed with the
+    store's audit key like every entry), so the log says the history was changed on purpose."""
     if not run_ids:
         return
-    from ..governance.audit import AuditEntry, run_digest
+    from ..governance.audit import AuditEntry, record_hash, run_digest
 
     for run_id in run_ids:
-        digest = run_digest(await store.load_events(run_id))
+        events = await store.load_events(run_id)
+        run = await store.get_run(run_id)
+        data = {"digest": run_digest(events), "events": events[-1].seq if events else 0, "reason": "podium forget"}
+        if run is not None:
+            data["record"] = record_hash(run)
         await store.append_audit(
-            AuditEntry(
-                ts=time.time(),
-                actor="memory",
-                action="run.redact",
-                target=run_id,
-                data=json.dumps({"digest": digest, "reason": "podium forget"}),
-            )
+            AuditEntry(ts=time.time(), actor="memory", action="run.redact", target=run_id, data=json.dumps(data))
         )
 
 
@@ -205,19 +203,18 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
         if store is None:
             return 0
         ids = await store.delete_runs(await store.finished_run_ids(before=cutoff))
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
-    # Recorded only in the store the memory was opened with (as before: ``podium memory prune``,
-    # which opens the memory by URL, records nothing).
-    store = mem.run_store
-    if store is not None and ids:
+        # Deleting history on purpose is recorded in the store it was deleted from (the one the
+        # memory was opened with, or the one ``podium memory prune`` opened by URL), so that
+        # ``podium audit verify`` expects it.
         from ..records import AuditEntry
 
-        for rid in ids:  # deleting history on purpose is recorded, so audit verify expects it
+        for rid in ids:
             await store.append_audit(
                 AuditEntry(ts=time.time(), actor="memory", action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
             )
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
     return len(ids)
 
 
