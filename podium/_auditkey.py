@@ -169,10 +169,12 @@ class AuditKeys:
         finally:
             os.close(fd)
 
-    def heads(self) -> tuple[dict[int, str], list[str]]:
-        """The head log: seq -> hash, and the lines that are not genuine (bad mac, unreadable)."""
-        path = self.head_path
-        out: dict[int, str] = {}
+    def heads(self, path: Path | None = None) -> tuple[list[tuple[int, str]], list[str]]:
+        """The head log (or a checkpoint file written by :meth:`checkpoint`): (seq, hash) of entries
+        written, and the lines that are not genuine (bad mac, unreadable). Lines of other stores
+        in a checkpoint file are skipped."""
+        path = path or self.head_path
+        out: list[tuple[int, str]] = []
         bad: list[str] = []
         if path is None or not path.exists():
             return out, bad
@@ -182,6 +184,8 @@ class AuditKeys:
                 continue
             try:
                 rec = json.loads(line)
+                if rec.get("store", self.store) != self.store:
+                    continue
                 seq, h, mac = int(rec["seq"]), str(rec["hash"]), str(rec["mac"])
                 kid, _, tag = mac.partition(":")
             except (ValueError, KeyError, TypeError):
@@ -192,10 +196,19 @@ class AuditKeys:
             if not key or not hmac.compare_digest(want, tag):
                 bad.append(f"line {n} (entry {seq}) is not signed with the audit key")
                 continue
-            if out.get(seq, h) != h:
-                bad.append(f"line {n} names a second hash for entry {seq}")
-            out[seq] = h
+            out.append((seq, h))
         return out, bad
+
+    def checkpoint(self, path: Path, seq: int, hash: str) -> dict[str, object]:
+        """Append a signed checkpoint of this store's head to ``path`` (a file to keep elsewhere:
+        another host, WORM storage); ``podium audit verify --checkpoints PATH`` checks it."""
+        import time
+
+        rec: dict[str, object] = {"store": self.store, "seq": seq, "hash": hash, "at": time.time()}
+        rec["mac"] = self.mac(f"{self.store}|{seq}|{hash}")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        return rec
 
     def compact(self, seq: int, hash: str) -> None:
         """Replace the head log by its last line, once every line was found in the store."""

@@ -58,7 +58,7 @@ def entry_signed(e: AuditEntry, keys: Mapping[str, bytes]) -> bool | None:
 
 
 def check_chain(
-    entries: Iterable[AuditEntry], keys: Mapping[str, bytes], heads: Mapping[int, str] | None = None
+    entries: Iterable[AuditEntry], keys: Mapping[str, bytes], heads: Sequence[tuple[int, str]] = ()
 ) -> ChainCheck:
     """Check a whole log, oldest first, against ``keys`` (key id -> key) and the head log ``heads``
     (seq -> hash, entries known to have been written)."""
@@ -100,20 +100,17 @@ def check_chain(
             seen[e.seq] = e.hash
         prev, expected_seq = e.hash, expected_seq + 1
     out.last = (expected_seq - 1, prev) if n else None
-    for seq in sorted(heads or ()):
-        assert heads is not None
+    for seq, h in sorted(set(heads)):
         if seq not in seen:
             out.problem = (
                 f"entries after {expected_seq - 1} were deleted: the head log outside the store records "
                 f"entry {seq}"
-                if seq >= expected_seq
-                else f"entry {seq} recorded in the head log is not in the store"
             )
             return out
-        if seen[seq] != heads[seq]:
+        if seen[seq] != h:
             out.problem = (
                 f"entry {seq} is not the entry the head log outside the store recorded: the log was "
-                f"rewritten from entry {seq} or earlier"
+                f"rewritten from entry {seq} or earlier (entries deleted and others written in their place)"
             )
             return out
     return out

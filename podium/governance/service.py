@@ -14,8 +14,9 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, ConfigError, NotFound, PermissionDenied
@@ -281,12 +282,16 @@ class Governance:
         check = await self.check_audit()
         return check.entries, check.problem
 
-    async def check_audit(self, *, compact: bool = True) -> ChainCheck:
-        """:meth:`verify_audit` in full: the chain check, with where keyed entries start. A clean
-        check compacts the head log to its last line (``compact``)."""
+    async def check_audit(self, *, checkpoints: Sequence[str] = (), compact: bool = True) -> ChainCheck:
+        """:meth:`verify_audit` in full: the chain check, with where keyed entries start, also
+        against checkpoint files (``podium audit checkpoint``). A clean check compacts a long head
+        log to its last line (``compact``)."""
         await self.authorize("audit.read")
         keys = self.store.audit_keys
         heads, bad = keys.heads()
+        for path in checkpoints:
+            more, wrong = keys.heads(Path(path))
+            heads, bad = heads + more, bad + [f"{path}: {w}" for w in wrong]
         entries: list[AuditEntry] = []
         after = 0
         while page := await self.store.list_audit(after=after, limit=5000):
@@ -296,7 +301,7 @@ class Governance:
         if check.problem:
             return check
         if bad:
-            check.problem = f"the head log {keys.head_path} was tampered with: {bad[0]}"
+            check.problem = f"the head log {keys.head_path} or a checkpoint was tampered with: {bad[0]}"
             return check
         by_run: dict[str, list[AuditEntry]] = {}
         for e in entries:
@@ -311,7 +316,7 @@ class Governance:
             if problem:
                 check.problem = problem
                 return check
-        if compact and check.last and len(heads) > 1:
+        if compact and check.last and len(heads) > 1000:  # keep the head log small
             keys.compact(*check.last)
         return check
 
