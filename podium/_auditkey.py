@@ -19,6 +19,7 @@ longer fits: delete the file named in the message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -145,24 +146,28 @@ class AuditKeys:
 
     # -- the head log ---------------------------------------------------------------------------
 
-    @property
+    @functools.cached_property
     def head_path(self) -> Path | None:
         if self.path is None:
             return None
         name = hashlib.sha256(self.store.encode()).hexdigest()[:20]
         return self.path.parent / "audit-heads" / f"{name}.jsonl"
 
+    @functools.cached_property
+    def _head_file(self) -> str | None:
+        return None if self.head_path is None else os.fspath(self.head_path)
+
     def note_head(self, seq: int, hash: str) -> None:
         """Append (seq, hash) of an entry just committed to the head log (one small O_APPEND write,
         atomic between processes)."""
-        path = self.head_path
+        path = self._head_file
         if path is None:
             return
-        line = json.dumps({"seq": seq, "hash": hash, "mac": self.mac(f"{self.store}|{seq}|{hash}")}) + "\n"
+        line = f'{{"seq": {seq}, "hash": "{hash}", "mac": "{self.mac(f"{self.store}|{seq}|{hash}")}"}}\n'
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, line.encode())
