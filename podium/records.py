@@ -240,7 +240,12 @@ class AuditEntry:
         return result
 
 
+def chain_body(prev_hash: str, e: AuditEntry) -> bytes:
+    """The bytes of entry ``e`` chained to ``prev_hash`` that its hash covers (fields unit-separated)."""
+    return f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}".encode()
+
+
 def chain_hash(prev_hash: str, e: AuditEntry) -> str:
-    """The hash of entry ``e`` chained to ``prev_hash``: SHA-256 over its fields, unit-separated."""
-    body = f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}"
-    return hashlib.sha256(body.encode()).hexdigest()
+    """The unkeyed (legacy) hash of entry ``e`` chained to ``prev_hash``: plain SHA-256. Stores sign
+    new entries with their audit key instead (:mod:`podium._auditkey`)."""
+    return hashlib.sha256(chain_body(prev_hash, e)).hexdigest()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -35,6 +35,28 @@ def _pg_reason() -> str | None:
 
 
 _PG_SKIP = _pg_reason()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_audit_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A key for module- and session-scoped fixtures too (set up before any per-test fixture), so
+    no test ever writes ``~/.podium/audit.key``."""
+    old = os.environ.get("PODIUM_AUDIT_KEY")
+    os.environ["PODIUM_AUDIT_KEY"] = str(tmp_path_factory.mktemp("auditkey-session") / "audit.key")
+    yield
+    if old is None:
+        os.environ.pop("PODIUM_AUDIT_KEY", None)
+    else:
+        os.environ["PODIUM_AUDIT_KEY"] = old
+
+
+@pytest.fixture(autouse=True)
+def audit_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test signs its audit log with a key of its own, outside its store and outside ``~``
+    (the path is in ``PODIUM_AUDIT_KEY``, so CLI subprocesses use it too)."""
+    path = str(tmp_path_factory.mktemp("auditkey") / "audit.key")
+    monkeypatch.setenv("PODIUM_AUDIT_KEY", path)
+    return path
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

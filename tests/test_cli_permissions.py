@@ -65,6 +65,7 @@ ARGS: dict[str, list[str]] = {
     "mcp": ["--no-execute"],
     "tools add": ["crm-{role}", "--http", "https://crm.example.com/api/{{id}}", "--method", "GET"],
     "tools remove": ["crm-{role}"],
+    "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
 }
 
 
@@ -168,7 +169,7 @@ def test_every_command_checks_its_permission_for_every_role(
         "run", "cancel", "resume", "fork", "signal", "approve", "reject", "killswitch set",
         "killswitch clear", "policy set", "policy clear", "prompts put", "prompts rollback",
         "users add", "users grant", "users disable", "users role", "tokens create", "tokens revoke",
-        "audit export", "worker", "serve", "tools add", "tools remove",
+        "audit export", "worker", "serve", "tools add", "tools remove", "audit checkpoint", "audit rotate-key",
     ):  # fmt: skip
         assert verb in refused_for_viewer, verb
 

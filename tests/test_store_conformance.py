@@ -317,7 +317,7 @@ async def test_audit_chain_is_linear_and_ordered(store):
     entries = await store.list_audit()
     assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
     assert entries[1].prev_hash == entries[0].hash
-    assert verify(entries) == (5, None)
+    assert verify(entries, store.audit_keys.all()) == (5, None)
     assert [e.seq for e in await store.list_audit(after=3)] == [4, 5]
     assert [e.seq for e in await store.list_audit(limit=2)] == [1, 2]
 
@@ -344,7 +344,7 @@ async def test_concurrent_audit_appends_keep_one_chain(store_url):
         )
         entries = await stores[0].list_audit()
         assert len(entries) == 30 * len(stores)
-        assert verify(entries)[1] is None
+        assert verify(entries, stores[0].audit_keys.all())[1] is None
     finally:
         for s in stores:
             await s.close()

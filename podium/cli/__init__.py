@@ -8,8 +8,9 @@ import sys
 import click
 
 from . import (
+    _audit,  # noqa: F401  (audit verify/export/checkpoint/rotate-key)
     _db,  # noqa: F401
-    _gov,  # noqa: F401  (users, tokens, audit, approvals, killswitch)
+    _gov,  # noqa: F401  (users, tokens, approvals, killswitch)
     _kb,  # noqa: F401  (kb ingest/search/list, forget, memory show/prune/erasures)
     _mcp,  # noqa: F401  (podium mcp: workflows and approvals as MCP tools)
     _policy,  # noqa: F401  (policy list/show/set/clear)

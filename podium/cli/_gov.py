@@ -1,4 +1,4 @@
-"""Governance commands: users, tokens, audit, approvals, kill switches."""
+"""Governance commands: users, tokens, approvals, kill switches (the audit log: ``_audit``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import click
 
 from ._app import (
     EXIT_OK,
-    EXIT_RUN_FAILED,
     cli,
     console,
     db_option,
@@ -156,62 +155,6 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
     async with make_client(db, recover=False) as c:
         n = await c.revoke_token(user, name)
     console().print(f"revoked {n} token(s)", highlight=False)
-    return EXIT_OK
-
-
-@cli.group()
-def audit() -> None:
-    """The tamper-evident audit log."""
-
-
-@audit.command("verify")
-@db_option
-@run_async
-@requires("audit.read")
-async def audit_verify(db: str | None) -> int:
-    """Check the hash chain and every ended run's history; name the first bad entry."""
-    async with make_client(db, recover=False) as c:
-        n, problem = await c.verify_audit()
-    if problem:
-        console(stderr=True).print(f"[bold red]tampered[/]: {problem} ({n} entries read)", highlight=False)
-        return EXIT_RUN_FAILED
-    console().print(
-        f"[green]ok[/]: {n} entries, chain intact, run histories match their digests", highlight=False
-    )
-    return EXIT_OK
-
-
-@audit.command("export")
-@click.option(
-    "--out", "-o", type=click.Path(dir_okay=False), default="-", help="File to write (default: stdout)."
-)
-@db_option
-@run_async
-@requires("audit.read", lambda kw: "audit:export")
-async def audit_export(out: str, db: str | None) -> int:
-    """Write the audit log as JSON lines."""
-    async with make_client(db, recover=False) as c:
-        lines = [
-            json.dumps(
-                {
-                    "seq": e.seq,
-                    "ts": e.ts,
-                    "actor": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "data": e.details(),
-                    "prev_hash": e.prev_hash,
-                    "hash": e.hash,
-                },
-                ensure_ascii=False,
-            )
-            for e in await c.audit_log(limit=10_000_000)
-        ]
-    with click.open_file(out, "w") as fh:
-        for line in lines:
-            fh.write(line + "\n")
-    if out != "-":
-        console().print(f"wrote {len(lines)} entries to {out}", highlight=False)
     return EXIT_OK
 
 

@@ -23,6 +23,7 @@ from ..errors import (
     RunFailed,
     StoreError,
 )
+from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
 from ..governance.service import EngineControl, Governance
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
@@ -88,6 +89,8 @@ class Client:
     :param token: the API token to act with. Required once the store has users; without users
         (local mode) the client acts as the single local user, who may do everything.
     :param audit: write the hash-chained audit log (run starts and ends, decisions, changes).
+    :param audit_key: the key file that signs the audit log (default: ``PODIUM_AUDIT_KEY``, else
+        ``~/.podium/audit.key``; created 0600 on first use). See docs/governance.md.
     :param principal: act as this principal without a token: for trusted in-process services (the
         HTTP server acts as ``Principal.engine()`` for its background work and as each caller,
         through :meth:`acting_as`, for requests).
@@ -115,8 +118,11 @@ class Client:
         token: str | None = None,
         audit: bool = True,
         principal: Principal | None = None,
+        audit_key: str | os.PathLike[str] | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
+        if audit_key is not None:
+            self.store.audit_key = os.fspath(audit_key)
         self.owner = worker.new_owner()
         if max_concurrent_runs < 1:
             raise ConfigError("max_concurrent_runs must be >= 1")
@@ -288,7 +294,7 @@ class Client:
         value = wf.validate_input(input)
         payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
-        await self.governance.record("run.start", rid, workflow=wf.name, version=wf.version, queue=queue)
+        await self.governance.record("run.start", rid, workflow=wf.name, version=wf.version, queue=queue, input=payload_hash(payload))
         await self._create_and_drive(
             wf,
             rid,
@@ -355,11 +361,10 @@ class Client:
                 listener(first)
         return True
 
-    def drive_run(
-        self, wf: Workflow, run: RunRecord, events: list[Event], *, admitted: bool = False
-    ) -> RunExecutor:
-        """Drive a run this client holds (created or claimed) in a task of its own."""
-        ex = RunExecutor(self, wf, run, events)
+    def drive_run(self, wf: Workflow, run: RunRecord, events: list[Event], *, admitted: bool = False, refused: str | None = None) -> RunExecutor:
+        """Drive a run this client holds (created or claimed) in a task of its own (``refused``: why
+        it may not go on; it fails at once)."""
+        ex = RunExecutor(self, wf, run, events, refused=refused)
         task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
         self.driving.add(ex, task)
         if self._maintenance is None:
@@ -578,7 +583,7 @@ class Client:
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
-        await self.governance.record("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET)
+        await self.governance.record("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"))
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
         return RunHandle(self, rid)
 

@@ -62,8 +62,12 @@ class _StepFailed(Exception):
 class RunExecutor(Waits):
     """Drives one run to a final state, writing every state change to the store."""
 
-    def __init__(self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event]) -> None:
+    def __init__(
+        self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None
+    ) -> None:
         self.client = client
+        self.refused = refused
+        """Why this run must not go on (its history does not match its audit anchors): it fails at once."""
         self.store = client.store
         self.wf = wf
         self.run = run
@@ -195,6 +199,11 @@ class RunExecutor(Waits):
     async def drive(self) -> None:
         """Run to a final state (or until cancelled for shutdown). Sets :attr:`finished`."""
         try:
+            if self.refused is not None:
+                await self._finish(
+                    RunStatus.FAILED, error={"type": "podium.HistoryMismatch", "message": self.refused}
+                )
+                return
             try:
                 if self.deadline is not None:
                     async with asyncio.timeout_at(
@@ -313,9 +322,12 @@ class RunExecutor(Waits):
         self.run.output = output
         self.run.error = err
         self.run.finished_at = now
-        await self.client.governance.record_run_end(
-            self.run_id, status, self.wf.name, self._digest.hexdigest(), self._seq
-        )
+        await self.client.governance.record_run_end(self.run, self.wf.name, self._digest.hexdigest(), self._seq)
+
+    async def checkpoint(self, why: str) -> None:
+        """Anchor the history so far in the audit log (the run parks or is handed off), so that a
+        resume can tell an edited history from the one this engine wrote."""
+        await self.client.governance.record_checkpoint(self.run, self._digest.hexdigest(), self._seq, why)
 
     async def _schedule(self) -> None:
         wf = self.wf

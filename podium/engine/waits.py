@@ -47,6 +47,9 @@ class Waits:
     redact_payloads: bool
     emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
 
+    async def checkpoint(self, why: str) -> None:
+        raise NotImplementedError  # the executor implements it
+
     async def durable_call(
         self,
         ctx: StepContext,
@@ -139,6 +142,7 @@ class Waits:
         self.run.wake_at = wake_at
         if wake_at is not None:  # this engine wakes it then, unless a worker or a signal does first
             self.client.wake_at(self.run_id, wake_at)
+        await self.checkpoint("park")
         # A signal sent between our last look and the status change would not have woken the run.
         signals = await self.store.get_signals(self.run_id)
         if any(n in signals for n in names):
@@ -151,6 +155,7 @@ class Waits:
         await self.emit(
             EventType.RUN_HANDED_OFF, data=json.dumps({"labels": labels}), run_update={"labels": labels}
         )
+        await self.checkpoint("hand-off")
         await self.store.release_runs(self.client.owner, [self.run_id])
         self.run.labels = labels
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
         def wake_at(self, run_id: str, when: float) -> None: ...
 
-        def drive_run(self, wf: Workflow, run: RunRecord, events: list[Event]) -> RunExecutor: ...
+        def drive_run(self, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None) -> RunExecutor: ...
 
         async def take_over(self, run_ids: Sequence[str] | None = None, *, limit: int = 10_000) -> list[str]: ...
 
@@ -237,7 +237,11 @@ async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -
                 log.error("cannot resume run %s: %s", run.id, exc)
             await store.release_runs(client.owner, [run.id])
             continue
-        ex = client.drive_run(wf, run, await store.load_events(run.id))
+        events = await store.load_events(run.id)
+        refused = await client.governance.check_history(run, events)  # an edited history fails, not resumes
+        if refused:
+            log.error("run %s is not resumed: %s", run.id, refused)
+        ex = client.drive_run(wf, run, events, refused=refused)
         await ex.emit(
             EventType.RUN_RESUMED,
             data=json.dumps({"owner": client.owner}),

@@ -1,44 +1,126 @@
-"""Checking the audit log's hash chain, and the digest of a run's history anchored in it.
+"""Checking the audit log's chain, the head log kept outside the store, and each run's history and
+record against the anchors the log holds for it.
 
 The entry record and the chaining rule are core types (:mod:`podium.records`), since every store
-writes them.
+writes them; the key that signs entries and the head log live in :mod:`podium._auditkey`.
 
-Every entry holds the hash of the entry before it, so editing, deleting or reordering any entry
-breaks the chain from that point on; :func:`verify` names the first entry that does not fit.
+Every entry holds the hash of the entry before it, signed with the audit key (HMAC-SHA256), so
+editing, deleting, inserting or reordering entries breaks the chain from that point on, and
+rebuilding the chain needs the key. Deleting the last entries is caught by the head log.
+:func:`verify` names the first entry that does not fit.
+
+A run's history is anchored at its start (``run.start``/``run.fork``: the hash of its input), when
+it parks or is handed off (``run.checkpoint``: the digest of its events so far), when it ends
+(``run.end``: the digest of all its events and the hash of its record: input, output, status,
+error), and when its history is changed on purpose (``run.redact`` by ``podium forget``,
+``run.prune`` by retention). :func:`check_run` checks a run against them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import hmac
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from ..records import GENESIS, AuditEntry, chain_hash
+from .._auditkey import KEY_ENV, PREFIX
+from ..records import GENESIS, AuditEntry, RunRecord, chain_body, chain_hash
+
+#: Audit actions that anchor a run's history or record.
+RUN_ANCHORS = frozenset({"run.start", "run.fork", "run.checkpoint", "run.end", "run.redact", "run.prune"})
+
+#: The message (its start) of a run refused on resume because its stored history was changed.
+HISTORY_MISMATCH = "history does not match its audit digest"
 
 
-def verify(entries: Iterable[AuditEntry]) -> tuple[int, str | None]:
-    """Check a whole log, oldest first. Returns (entries checked, problem); the problem names the
-    first entry that was edited, removed or moved, or is None when the chain holds."""
+@dataclass(slots=True)
+class ChainCheck:
+    entries: int = 0
+    problem: str | None = None
+    keyed_from: int | None = None
+    """The first entry signed with a key (entries before it are legacy, plain SHA-256)."""
+    last: tuple[int, str] | None = None
+    """(seq, hash) of the last entry."""
+
+
+def entry_signed(e: AuditEntry, keys: Mapping[str, bytes]) -> bool | None:
+    """Whether ``e``'s keyed hash matches its content and its own prev_hash; None for a legacy entry
+    or one signed by a key not in ``keys``."""
+    if not e.hash.startswith(PREFIX):
+        return None
+    kid, _, tag = e.hash[len(PREFIX) :].partition(":")
+    key = keys.get(kid)
+    if key is None:
+        return None
+    return hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag)
+
+
+def check_chain(
+    entries: Iterable[AuditEntry], keys: Mapping[str, bytes], heads: Sequence[tuple[int, str]] = ()
+) -> ChainCheck:
+    """Check a whole log, oldest first, against ``keys`` (key id -> key) and the head log ``heads``
+    (seq -> hash, entries known to have been written)."""
+    out = ChainCheck()
     prev, expected_seq, n = GENESIS, 1, 0
+    seen: dict[int, str] = {}
     for e in entries:
         n += 1
+        out.entries = n
         if e.seq != expected_seq:
-            return (
-                n,
-                f"entry {expected_seq} is missing (found entry {e.seq} in its place): entries were deleted or reordered",
-            )
+            out.problem = f"entry {expected_seq} is missing (found entry {e.seq} in its place): entries were deleted or reordered"
+            return out
         if e.prev_hash != prev:
-            return (
-                n,
-                f"entry {e.seq} ({e.action} by {e.actor}) does not follow entry {e.seq - 1}: the log was reordered or an entry replaced",
+            out.problem = f"entry {e.seq} ({e.action} by {e.actor}) does not follow entry {e.seq - 1}: the log was reordered or an entry replaced"
+            return out
+        if e.hash.startswith(PREFIX):
+            kid = e.hash[len(PREFIX) :].partition(":")[0]
+            if kid not in keys:
+                out.problem = (
+                    f"entry {e.seq} is signed with audit key {kid}, which is not available here: point "
+                    f"{KEY_ENV} at that key file (a rotated key is kept as audit.key.{kid}) to verify it"
+                )
+                return out
+            if not entry_signed(e, keys):
+                out.problem = f"entry {e.seq} ({e.action} by {e.actor}) was edited after it was written: its keyed hash does not match its content"
+                return out
+            if out.keyed_from is None:
+                out.keyed_from = e.seq
+        elif out.keyed_from is not None:
+            out.problem = (
+                f"entry {e.seq} ({e.action} by {e.actor}) is not signed with the audit key, although entry "
+                f"{out.keyed_from} and later ones are: it was written or rewritten without the key"
             )
-        if chain_hash(prev, e) != e.hash:
-            return (
-                n,
-                f"entry {e.seq} ({e.action} by {e.actor}) was edited after it was written: its hash does not match its content",
-            )
+            return out
+        elif chain_hash(prev, e) != e.hash:
+            out.problem = f"entry {e.seq} ({e.action} by {e.actor}) was edited after it was written: its hash does not match its content"
+            return out
+        if heads:
+            seen[e.seq] = e.hash
         prev, expected_seq = e.hash, expected_seq + 1
-    return n, None
+    out.last = (expected_seq - 1, prev) if n else None
+    for seq, h in sorted(set(heads)):
+        if seq not in seen:
+            out.problem = (
+                f"entries after {expected_seq - 1} were deleted: the head log outside the store records "
+                f"entry {seq}"
+            )
+            return out
+        if seen[seq] != h:
+            out.problem = (
+                f"entry {seq} is not the entry the head log outside the store recorded: the log was "
+                f"rewritten from entry {seq} or earlier (entries deleted and others written in their place)"
+            )
+            return out
+    return out
+
+
+def verify(entries: Iterable[AuditEntry], keys: Mapping[str, bytes] | None = None) -> tuple[int, str | None]:
+    """Check a whole log, oldest first. Returns (entries checked, problem); the problem names the
+    first entry that was edited, removed or moved, or is None when the chain holds."""
+    check = check_chain(entries, keys or {})
+    return check.entries, check.problem
 
 
 def event_bytes(
@@ -66,4 +148,90 @@ def run_digest(events: Iterable[Any]) -> str:
     return h.hexdigest()
 
 
-__all__ = ["GENESIS", "AuditEntry", "chain_hash", "event_bytes", "run_digest", "verify"]
+def payload_hash(payload: str | None) -> str:
+    """The hash of a run's stored input (anchored at its start)."""
+    return hashlib.sha256(("\x00" if payload is None else payload).encode()).hexdigest()
+
+
+def record_hash(run: RunRecord) -> str:
+    """The hash of what a run's record says about it: input, output, status and error."""
+    body = json.dumps([run.input, run.output, str(run.status.value), run.error])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def check_run(run_id: str, run: RunRecord | None, events: Sequence[Any], anchors: Sequence[AuditEntry]) -> str | None:
+    """Check one run (None: not in the store) and its events against its audit anchors (authentic
+    entries, oldest first). Returns the first problem, or None."""
+    start = 0
+    for i, a in enumerate(anchors):
+        if a.action in ("run.redact", "run.prune"):
+            start = i  # changed on purpose: earlier anchors describe the history before the change
+    current = [a for a in anchors[start:] if a.action in RUN_ANCHORS]
+    if not current:
+        return None
+    if current[0].action == "run.prune":
+        return None
+    if run is None:
+        return f"run {run_id} was deleted, but the audit log records no pruning of it (see audit entry {current[-1].seq})"
+    prefix: dict[int, str] = {}
+    wanted = {int(a.details().get("events") or 0) for a in current}
+    h = hashlib.sha256()
+    last = 0
+    for e in events:
+        h.update(event_bytes(e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data))
+        last = e.seq
+        if e.seq in wanted:
+            prefix[e.seq] = h.hexdigest()
+    whole = h.hexdigest()
+    ended = False
+    for a in current:
+        d = a.details()
+        if a.action == "run.end":
+            ended = True
+        if "input" in d and d["input"] != payload_hash(run.input):
+            return f"run {run_id}'s input was changed: it no longer matches the hash recorded in audit entry {a.seq}"
+        if "digest" in d:
+            n = d.get("events")
+            if n is None:  # written before checkpoints: the digest of the whole history
+                got = whole
+            elif a.action == "run.end" and last != n:
+                got = "" if last < n else "events added"
+            else:
+                got = prefix.get(int(n), "")
+            if got != d["digest"]:
+                what = "deleted" if not events else "changed"
+                when = "after it ended" if a.action == "run.end" else "after it was recorded"
+                return (
+                    f"run {run_id}'s history was {what} {when}: it no longer matches the digest "
+                    f"recorded in audit entry {a.seq}"
+                )
+        if "record" in d and d["record"] != record_hash(run):
+            return (
+                f"run {run_id}'s record (input, output, status or error) was changed: it no longer matches "
+                f"audit entry {a.seq}"
+            )
+    cancelled = run.status.value == "cancelled" and any(a.action == "run.cancel" for a in anchors)
+    if run.status.finished and not ended and not cancelled and not any(a.action == "run.redact" for a in current):
+        return (
+            f"run {run_id} is marked {run.status.value}, but the audit log records no end of it "
+            f"(its last anchor is entry {current[-1].seq})"
+        )
+    return None
+
+
+__all__ = [
+    "GENESIS",
+    "HISTORY_MISMATCH",
+    "RUN_ANCHORS",
+    "AuditEntry",
+    "ChainCheck",
+    "chain_hash",
+    "check_chain",
+    "check_run",
+    "entry_signed",
+    "event_bytes",
+    "payload_hash",
+    "record_hash",
+    "run_digest",
+    "verify",
+]

@@ -14,14 +14,25 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, ConfigError, NotFound, PermissionDenied
-from ..records import EventType, RunStatus
+from ..records import Event, EventType, RunRecord, RunStatus
 from . import capabilities
-from .audit import AuditEntry, run_digest, verify
+from .audit import (
+    HISTORY_MISMATCH,
+    RUN_ANCHORS,
+    AuditEntry,
+    ChainCheck,
+    check_chain,
+    check_run,
+    entry_signed,
+    payload_hash,
+    record_hash,
+)
 from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
@@ -269,53 +280,85 @@ class Governance:
         return await self.store.list_audit(after=after, limit=limit)
 
     async def verify_audit(self) -> tuple[int, str | None]:
-        """Check the whole audit chain, and every ended run's history against the digest anchored
-        in the log when it ended. Returns (entries checked, the first problem or None)."""
+        """Check the whole audit chain (signed with the audit key), the head log kept outside the
+        store, and every anchored run's history and record. Returns (entries checked, the first
+        problem or None)."""
+        check = await self.check_audit()
+        return check.entries, check.problem
+
+    async def check_audit(self, *, checkpoints: Sequence[str] = (), compact: bool = True) -> ChainCheck:
+        """:meth:`verify_audit` in full: the chain check, with where keyed entries start, also
+        against checkpoint files (``podium audit checkpoint``). A clean check compacts a long head
+        log to its last line (``compact``)."""
         await self.authorize("audit.read")
+        keys = self.store.audit_keys
+        heads, bad = keys.heads()
+        for path in checkpoints:
+            more, wrong = keys.heads(Path(path))
+            heads, bad = heads + more, bad + [f"{path}: {w}" for w in wrong]
         entries: list[AuditEntry] = []
         after = 0
-        while True:
-            page = await self.store.list_audit(after=after, limit=5000)
-            if not page:
-                break
+        while page := await self.store.list_audit(after=after, limit=5000):
             entries.extend(page)
             after = page[-1].seq
-        n, problem = verify(entries)
-        if problem:
-            return n, problem
-        # The latest anchor of each run: its end, or a later recorded redaction (podium forget).
-        anchors: dict[str, AuditEntry] = {}
-        pruned: set[str] = set()
+        check = check_chain(entries, keys.all(), heads)
+        if check.problem:
+            return check
+        if bad:
+            check.problem = f"the head log {keys.head_path} or a checkpoint was tampered with: {bad[0]}"
+            return check
+        by_run: dict[str, list[AuditEntry]] = {}
         for e in entries:
-            if e.action in ("run.end", "run.redact"):
-                anchors[e.target] = e
-            elif e.action == "run.prune":
-                pruned.add(e.target)
-        for run_id, e in anchors.items():
-            if run_id in pruned:
+            if e.action in RUN_ANCHORS or e.action == "run.cancel":
+                by_run.setdefault(e.target, []).append(e)
+        for run_id, anchors in by_run.items():
+            if not any(a.action in RUN_ANCHORS for a in anchors):
                 continue
-            events = await self.store.load_events(run_id)
-            if run_digest(events) != e.details().get("digest"):
-                what = "deleted" if not events else "changed"
-                return n, (
-                    f"run {run_id}'s history was {what} after it ended: it no longer matches the digest "
-                    f"recorded in audit entry {e.seq}"
-                )
-        return n, None
+            run = await self.store.get_run(run_id)
+            events = await self.store.load_events(run_id) if run is not None else []
+            problem = check_run(run_id, run, events, anchors)
+            if problem:
+                check.problem = problem
+                return check
+        if compact and check.last and len(heads) > 1000:  # keep the head log small
+            keys.compact(*check.last)
+        return check
+
+    async def check_history(self, run: RunRecord, events: list[Event]) -> str | None:
+        """Before a run resumes: do its record and history still match the latest anchors the audit
+        log holds for it (only entries whose keyed hash checks out count)? The problem, or None."""
+        if not self.audit_enabled:
+            return None
+        keys = self.store.audit_keys.all()
+        anchors = [e for e in await self.store.audit_for(run.id) if entry_signed(e, keys)]
+        problem = check_run(run.id, run, events, anchors)
+        if problem:
+            return f"run {run.id}'s {HISTORY_MISMATCH}: {problem}"
+        return None
+
+    async def record_checkpoint(self, run: RunRecord, digest: str, events: int, why: str) -> None:
+        """Anchor an unfinished run's history so far (it parks or is handed off)."""
+        if not self.audit_enabled:
+            return
+        await self.record(
+            "run.checkpoint", run.id, actor="engine", why=why, events=events, digest=digest,
+            input=payload_hash(run.input),
+        )  # fmt: skip
 
     async def record_run_end(
-        self, run_id: str, status: RunStatus, workflow: str, digest: str, events: int
+        self, run: RunRecord, workflow: str, digest: str, events: int
     ) -> None:
         if not self.audit_enabled:
             return
         await self.record(
             "run.end",
-            run_id,
+            run.id,
             actor="engine",
             workflow=workflow,
-            status=status.value,
+            status=run.status.value,
             events=events,
             digest=digest,
+            record=record_hash(run),
         )
 
     # -- kill switches --------------------------------------------------------------------------

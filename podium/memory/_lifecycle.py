@@ -156,22 +156,20 @@ async def _run_store(mem: Memory) -> AsyncIterator[Store | None]:
 
 
 async def _audit_redactions(store: Store, run_ids: Sequence[str], actor: str = "memory") -> None:
-    """With governance's audit log, anchor each redacted run's new history digest (``run.redact``),
-    so the log says the history was changed on purpose, and by what."""
+    """Anchor each redacted run's new history digest and record (``run.redact``, signed with the
+    store's audit key like every entry), so the log says the history was changed on purpose."""
     if not run_ids:
         return
-    from ..governance.audit import AuditEntry, run_digest
+    from ..governance.audit import AuditEntry, record_hash, run_digest
 
     for run_id in run_ids:
-        digest = run_digest(await store.load_events(run_id))
+        events = await store.load_events(run_id)
+        run = await store.get_run(run_id)
+        data = {"digest": run_digest(events), "events": events[-1].seq if events else 0, "reason": "podium forget"}
+        if run is not None:
+            data["record"] = record_hash(run)
         await store.append_audit(
-            AuditEntry(
-                ts=time.time(),
-                actor=actor,
-                action="run.redact",
-                target=run_id,
-                data=json.dumps({"digest": digest, "reason": "podium forget"}),
-            )
+            AuditEntry(ts=time.time(), actor=actor, action="run.redact", target=run_id, data=json.dumps(data))
         )
 
 

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._auditkey import AuditKeys, store_identity
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 
 #: Runs-table fields that :meth:`Store.append` may update.
@@ -89,6 +90,17 @@ class Store(ABC):
     in_process: bool = False
     """Whether the data lives in this process only (``memory://``): no other engine can share it,
     so there are no leases to renew nor requests from other processes to watch for."""
+    audit_key: str | None = None
+    """The audit key file (``Client(audit_key=...)``); None: ``PODIUM_AUDIT_KEY`` or ``~/.podium/audit.key``."""
+
+    @property
+    def audit_keys(self) -> AuditKeys:
+        """The key that signs this store's audit entries, and its head log (kept outside the store)."""
+        made: tuple[str | None, AuditKeys] | None = self.__dict__.get("_audit_keys")
+        if made is None or made[0] != self.audit_key:
+            made = (self.audit_key, AuditKeys(self.audit_key, store_identity(self.url), ephemeral=self.in_process))
+            self.__dict__["_audit_keys"] = made
+        return made[1]
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""
@@ -248,11 +260,22 @@ class Store(ABC):
     @abstractmethod
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
         """Append ``entry`` to the audit log, serialised with every other writer: assign the next
-        ``seq``, chain it to the last entry's hash (:func:`podium.governance.audit.chain_hash`) and return it."""
+        ``seq``, chain it to the last entry's hash signed with :attr:`audit_keys`, and return it. Once
+        committed, the entry's (seq, hash) is added to the head log (``audit_keys.note_head``)."""
 
     @abstractmethod
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Audit entries with ``seq > after``, oldest first."""
+
+    async def audit_for(self, target: str) -> list[AuditEntry]:
+        """The audit entries about ``target`` (a run id...), oldest first. Backends with an index
+        on the target override this scan."""
+        out: list[AuditEntry] = []
+        after = 0
+        while page := await self.list_audit(after=after, limit=5000):
+            out.extend(e for e in page if e.target == target)
+            after = page[-1].seq
+        return out
 
     @abstractmethod
     async def kv_put(self, namespace: str, key: str, value: str | None) -> None:

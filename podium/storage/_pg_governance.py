@@ -7,7 +7,8 @@ import dataclasses
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from ..records import GENESIS, AuditEntry, chain_hash
+from .._auditkey import AuditKeys
+from ..records import GENESIS, AuditEntry, chain_body
 
 #: Key of the advisory lock that serialises audit appends (the chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002
@@ -19,6 +20,8 @@ class PgGovernance:
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # PostgresStore provides it
 
+    audit_keys: AuditKeys  # Store provides it
+
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
         e = dataclasses.replace(entry)
         async with self._connection() as conn, conn.transaction():
@@ -26,13 +29,29 @@ class PgGovernance:
             cur = await conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
             row = await cur.fetchone()
             e.seq, e.prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            e.hash = chain_hash(e.prev_hash, e)
+            e.hash = self.audit_keys.sign(chain_body(e.prev_hash, e))
             await conn.execute(
                 "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash),
             )
+        self.audit_keys.note_head(e.seq, e.hash)
         return e
+
+    async def audit_for(self, target: str) -> list[AuditEntry]:
+        async with self._connection() as conn:
+            cur = await conn.execute(
+                "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE target = %s "
+                "ORDER BY seq",
+                (target,),
+            )
+            rows = await cur.fetchall()
+        return [
+            AuditEntry(
+                seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7]
+            )
+            for r in rows
+        ]
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         async with self._connection() as conn:

@@ -87,6 +87,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        4,
+        """
+        -- the audit entries about one run, read when the run resumes (its latest checkpoint)
+        CREATE INDEX audit_target ON audit (target, seq);
+        """,
+    ),
 ]
 
 

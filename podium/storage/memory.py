@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LeaseLost, NotFound
-from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_hash
+from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_body
 from ._base import UPDATABLE, Redaction, Store, pick_fair
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
@@ -227,7 +227,7 @@ class MemoryStore(Store):
         # The caller hands over a fresh entry: it is kept as is (no copy), and not to be changed after.
         entry.seq = len(self._audit) + 1
         entry.prev_hash = self._audit[-1].hash if self._audit else GENESIS
-        entry.hash = chain_hash(entry.prev_hash, entry)
+        entry.hash = self.audit_keys.sign(chain_body(entry.prev_hash, entry))
         self._audit.append(entry)
         return entry
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
-from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_hash
+from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_body
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
@@ -99,6 +99,13 @@ MIGRATIONS: list[tuple[int, str]] = [
             updated_at REAL NOT NULL,
             PRIMARY KEY (ns, key)
         ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        4,
+        """
+        -- the audit entries about one run, read when the run resumes (its latest checkpoint)
+        CREATE INDEX audit_target ON audit (target, seq);
         """,
     ),
 ]
@@ -500,7 +507,7 @@ class SQLiteStore(Store):
         try:
             row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             e.seq, e.prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            e.hash = chain_hash(e.prev_hash, e)
+            e.hash = self.audit_keys.sign(chain_body(e.prev_hash, e))
             db.execute(
                 "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
                 (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash),
@@ -509,7 +516,18 @@ class SQLiteStore(Store):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self.audit_keys.note_head(e.seq, e.hash)
         return e
+
+    async def audit_for(self, target: str) -> list[AuditEntry]:
+        rows = self.db.execute(
+            "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE target = ? ORDER BY seq",
+            (target,),
+        )
+        return [
+            AuditEntry(seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7])
+            for r in rows
+        ]
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         rows = self.db.execute(

@@ -1,0 +1,228 @@
+"""The audit log's key and its head log: the part of the audit trail kept OUTSIDE the database.
+
+An attacker who can write the database can rewrite a plain hash chain and recompute every hash.
+So every audit entry is chained with HMAC-SHA256 under a secret key kept in a file, not in the
+store (``PODIUM_AUDIT_KEY``, or ``Client(audit_key=PATH)``; default ``~/.podium/audit.key``). The
+file is created, mode 0600, the first time an entry is written.
+
+A keyed hash reads ``hmac:KEYID:HEX``; KEYID (12 hex digits of the key's SHA-256) names the key, so
+a rotated key (``podium audit rotate-key``: the old key is kept beside the new one as
+``audit.key.KEYID``) still verifies the entries it signed. A hash without the prefix is a legacy
+entry (plain SHA-256, written before keys existed), accepted only before the first keyed entry.
+
+A chain, keyed or not, cannot show that its LAST entries were deleted. So every append also adds a
+line ``{"seq", "hash", "mac"}`` to this store's head log, ``audit-heads/STORE.jsonl`` beside the
+key: every line must still be in the store (the log is compacted to its last line after a clean
+``podium audit verify``). A store deleted and created again on purpose leaves a head log that no
+longer fits: delete the file named in the message.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+KEY_ENV = "PODIUM_AUDIT_KEY"
+"""Environment variable naming the key file."""
+DEFAULT_KEY = "~/.podium/audit.key"
+PREFIX = "hmac:"
+_KEYID = re.compile(r"^[0-9a-f]{12}$")
+
+
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(key).hexdigest()[:12]
+
+
+def default_key_path() -> Path:
+    return Path(os.environ.get(KEY_ENV) or DEFAULT_KEY).expanduser()
+
+
+def store_identity(url: str) -> str:
+    """A stable name of the store behind ``url`` (SQLite: the resolved file; others: the URL without
+    its password)."""
+    if url.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
+    parts = urlsplit(url)
+    if parts.password is not None:
+        host = parts.hostname or ""
+        netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+class AuditKeys:
+    """The audit key of one store: signs new entries, checks old ones, and keeps the head log.
+
+    ``path=None`` with ``ephemeral=True`` (``memory://`` stores) holds a random key in memory and
+    keeps no head log: such a store dies with its process."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, store: str, *, ephemeral: bool = False) -> None:
+        self.path = None if ephemeral else Path(path).expanduser() if path else default_key_path()
+        self.store = store
+        self._key: tuple[str, bytes] | None = None
+        if ephemeral:
+            raw = secrets.token_bytes(32)
+            self._key = (key_id(raw), raw)
+
+    # -- the key --------------------------------------------------------------------------------
+
+    def current(self, *, create: bool = True) -> tuple[str, bytes] | None:
+        """(key id, key): read from the key file, created 0600 if missing and ``create``."""
+        if self._key is None and self.path is not None:
+            try:
+                raw = bytes.fromhex(self.path.read_text().strip())
+            except FileNotFoundError:
+                if not create:
+                    return None
+                raw = self._create()
+            except ValueError as exc:
+                raise ValueError(f"audit key file {self.path} is not a hex key: {exc}") from exc
+            self._key = (key_id(raw), raw)
+        return self._key
+
+    def _create(self) -> bytes:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        raw = secrets.token_bytes(32)
+        tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(raw.hex() + "\n")
+        try:
+            os.link(tmp, self.path)  # atomic, and never replaces a key another process made first
+        except FileExistsError:
+            raw = bytes.fromhex(self.path.read_text().strip())
+        finally:
+            tmp.unlink()
+        return raw
+
+    def all(self) -> dict[str, bytes]:
+        """Every key this machine holds for verifying: the current one and the retired ones."""
+        keys: dict[str, bytes] = {}
+        cur = self.current(create=False)
+        if cur:
+            keys[cur[0]] = cur[1]
+        if self.path is not None and self.path.parent.is_dir():
+            for old in self.path.parent.glob(self.path.name + ".*"):
+                kid = old.name.rsplit(".", 1)[-1]
+                if _KEYID.match(kid):
+                    keys.setdefault(kid, bytes.fromhex(old.read_text().strip()))
+        return keys
+
+    def rotate(self) -> tuple[str | None, str]:
+        """Retire the current key (kept as ``audit.key.KEYID`` to verify what it signed) and create a
+        new one. Returns (old key id, new key id)."""
+        if self.path is None:
+            raise ValueError("an in-memory store's key cannot be rotated")
+        old = self.current(create=False)
+        if old is not None:
+            os.replace(self.path, self.path.with_name(f"{self.path.name}.{old[0]}"))
+        self._key = None
+        new = self.current()
+        assert new is not None
+        return (old[0] if old else None), new[0]
+
+    # -- hashing --------------------------------------------------------------------------------
+
+    def _signing_key(self) -> tuple[str, bytes]:
+        key = self.current()
+        assert key is not None  # create=True
+        return key
+
+    def sign(self, body: bytes) -> str:
+        kid, key = self._signing_key()
+        return f"{PREFIX}{kid}:{hmac.new(key, body, hashlib.sha256).hexdigest()}"
+
+    def mac(self, text: str) -> str:
+        kid, key = self._signing_key()
+        return f"{kid}:{hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]}"
+
+    # -- the head log ---------------------------------------------------------------------------
+
+    @functools.cached_property
+    def head_path(self) -> Path | None:
+        if self.path is None:
+            return None
+        name = hashlib.sha256(self.store.encode()).hexdigest()[:20]
+        return self.path.parent / "audit-heads" / f"{name}.jsonl"
+
+    @functools.cached_property
+    def _head_file(self) -> str | None:
+        return None if self.head_path is None else os.fspath(self.head_path)
+
+    def note_head(self, seq: int, hash: str) -> None:
+        """Append (seq, hash) of an entry just committed to the head log (one small O_APPEND write,
+        atomic between processes)."""
+        path = self._head_file
+        if path is None:
+            return
+        line = f'{{"seq": {seq}, "hash": "{hash}", "mac": "{self.mac(f"{self.store}|{seq}|{hash}")}"}}\n'
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def heads(self, path: Path | None = None) -> tuple[list[tuple[int, str]], list[str]]:
+        """The head log (or a checkpoint file written by :meth:`checkpoint`): (seq, hash) of entries
+        written, and the lines that are not genuine (bad mac, unreadable). Lines of other stores
+        in a checkpoint file are skipped."""
+        path = path or self.head_path
+        out: list[tuple[int, str]] = []
+        bad: list[str] = []
+        if path is None or not path.exists():
+            return out, bad
+        keys = self.all()
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if rec.get("store", self.store) != self.store:
+                    continue
+                seq, h, mac = int(rec["seq"]), str(rec["hash"]), str(rec["mac"])
+                kid, _, tag = mac.partition(":")
+            except (ValueError, KeyError, TypeError):
+                bad.append(f"line {n} is unreadable")
+                continue
+            key = keys.get(kid)
+            want = hmac.new(key, f"{self.store}|{seq}|{h}".encode(), hashlib.sha256).hexdigest()[:32] if key else ""
+            if not key or not hmac.compare_digest(want, tag):
+                bad.append(f"line {n} (entry {seq}) is not signed with the audit key")
+                continue
+            out.append((seq, h))
+        return out, bad
+
+    def checkpoint(self, path: Path, seq: int, hash: str) -> dict[str, object]:
+        """Append a signed checkpoint of this store's head to ``path`` (a file to keep elsewhere:
+        another host, WORM storage); ``podium audit verify --checkpoints PATH`` checks it."""
+        import time
+
+        rec: dict[str, object] = {"store": self.store, "seq": seq, "hash": hash, "at": time.time()}
+        rec["mac"] = self.mac(f"{self.store}|{seq}|{hash}")
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        return rec
+
+    def compact(self, seq: int, hash: str) -> None:
+        """Replace the head log by its last line, once every line was found in the store."""
+        path = self.head_path
+        if path is None or not path.exists():
+            return
+        line = json.dumps({"seq": seq, "hash": hash, "mac": self.mac(f"{self.store}|{seq}|{hash}")}) + "\n"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(line)
+        os.replace(tmp, path)
