@@ -124,3 +124,20 @@ def test_validate_checks_cron_with_file_and_line(env: dict[str, str], tmp_path: 
     assert "nightly.yaml:4" in result.stderr and "99 99 * * *" in result.stderr and "out of range" in result.stderr
     flow.write_text(flow.read_text().replace("99 99 * * *", "0 2 * * *"))
     assert invoke(env, "validate", str(flow)).exit_code == 0
+
+
+def test_mcp_over_http_in_local_mode_stays_on_loopback_and_limits_bodies(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("mcp")
+    uvicorn = pytest.importorskip("uvicorn")
+    apps: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append((app, kw)))
+    refused = invoke(env, "mcp", "--transport", "http", "--host", "0.0.0.0", "--no-execute")
+    assert refused.exit_code == EXIT_USER_ERROR and not apps
+    assert "local mode" in refused.stderr and "--allow-remote-local-mode" in refused.stderr
+    ok = invoke(env, "mcp", "--transport", "http", "--host", "127.0.0.1", "--no-execute", "--max-request-size", "2048")
+    assert ok.exit_code == 0 and apps[0][1]["host"] == "127.0.0.1"
+    from podium.server.limits import RequestLimits
+
+    assert isinstance(apps[0][0], RequestLimits) and apps[0][0].max_bytes == 2048

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_ref, make_client, requires, run_async
+from ._serve import _loopback
 
 
 @cli.command(name="mcp")
@@ -30,6 +31,14 @@ from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_ref, mak
     "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
 )
 @click.option("--log-level", default="warning", show_default=True, help="Log level (http).")
+@click.option(
+    "--allow-remote-local-mode", is_flag=True,
+    help="Listen (http) on a non-loopback --host although the store has no users (every caller trusted).",
+)  # fmt: skip
+@click.option(
+    "--max-request-size", "max_request_bytes", type=click.IntRange(1024), default=10 * 1024 * 1024,
+    show_default=True, help="Largest request body accepted (http), in bytes; larger ones get 413.",
+)  # fmt: skip
 @requires("workflows.read", lambda kw: "mcp")
 def mcp_command(
     db: str | None,
@@ -39,6 +48,8 @@ def mcp_command(
     port: int,
     no_execute: bool,
     log_level: str,
+    allow_remote_local_mode: bool,
+    max_request_bytes: int,
 ) -> None:
     """Serve Podium to MCP clients (Claude Desktop, IDEs, agents): a run_<workflow> tool per
     workflow, start_run, get_run, list_runs, list_approvals and decide_approval.
@@ -57,6 +68,12 @@ def mcp_command(
         fail(f"{exc}")
         return
     who = acting_principal()
+    if transport == "http" and who is not None and who.local and not _loopback(host) and not allow_remote_local_mode:
+        fail(
+            f"this store has no users (local mode: every caller may do everything), so podium mcp listens "
+            f"on loopback only, not on {host}; add an admin first (podium users add NAME --role admin "
+            "--token), or serve a trusted network deliberately with --allow-remote-local-mode"
+        )
     # Every tool checks its own permission; taking over unfinished runs at start needs runs.resume.
     client = make_client(
         db, workflows=loaded, execute=not no_execute, recover=who is None or who.can("runs.resume")
@@ -69,8 +86,12 @@ def mcp_command(
     except ImportError:
         fail("podium mcp --transport http needs uvicorn: pip install 'podium[server]'")
         return
+    from podium.governance.limits import MAX_JSON_DEPTH
+    from podium.server.limits import RequestLimits
+
+    app = RequestLimits(server_mcp.http_app(client, host=host), max_bytes=max_request_bytes, max_depth=MAX_JSON_DEPTH)
     click.echo(f"podium mcp on http://{host}:{port}/mcp", err=True)
-    uvicorn.run(server_mcp.http_app(client, host=host), host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
     raise SystemExit(EXIT_OK)
 
 
