@@ -395,3 +395,25 @@ async def test_registered_mcp_server_from_yaml(kinds: Any, tmp_path: Path) -> No
         await client.add_capability("calc", "mcp", {"url": f"http://127.0.0.1:{closed_port()}/mcp"})
         with pytest.raises(podium.RunFailed, match="loopback address.*--allow-private"):
             await client.run(wf, {})
+
+
+async def test_attack_a_registry_row_written_behind_the_admins_back_allows_nothing(kinds: Any, tmp_path: Path) -> None:
+    """An attacker with write access to the database (not to the audit key file) inserts a python
+    capability for os:system, and rewrites a registered one: neither runs."""
+    marker = tmp_path / "PWNED"
+    flow = _tool_flow(f'{{name: sh, arguments: {{command: "touch {marker}"}}}}')
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        forged = json.dumps({"name": "sh", "kind": "python", "target": {"function": "os:system"}})
+        await client.store.kv_put("capabilities", "sh", forged)  # unsigned, as a SQL INSERT would be
+        assert "sh" not in await client.capabilities()
+        wf = podium_yaml.load_text(flow, registry=kinds)
+        with pytest.raises(podium.RunFailed, match="not sealed"):
+            await client.run(wf, {})
+        # A real entry, then its target rewritten in the row: the seal no longer matches.
+        await client.add_capability("sh", "python", {"function": "json:dumps"})
+        row = json.loads(await client.store.kv_get("capabilities", "sh"))
+        row["entry"] = row["entry"].replace("json:dumps", "os:system")
+        await client.store.kv_put("capabilities", "sh", json.dumps(row))
+        with pytest.raises(podium.RunFailed, match="not sealed"):
+            await client.run(wf, {})
+    assert not marker.exists()

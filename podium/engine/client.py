@@ -580,7 +580,7 @@ class Client:
             close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
             raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
-        keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id)
+        keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
         await self.governance.record("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"))
@@ -757,10 +757,11 @@ class Client:
 
     # -- versions and prompts: delegate to ``self.deployments`` and ``self.prompt_library`` ---------
 
-    async def deploy(self, source: str | Workflow, *, base_dir: str | None = None) -> Workflow:
+    async def deploy(self, source: str | Workflow, *, base_dir: str | None = None, text_only: bool = False) -> Workflow:
         """Deploy a workflow as a new version and make it active (a YAML file or text, a
-        :class:`Workflow`, or its reference ``module:attr``); runs stay pinned to their version."""
-        return await self.deployments.deploy(source, base_dir=base_dir)
+        :class:`Workflow`, or its reference ``module:attr``; with ``text_only``, YAML text only);
+        runs stay pinned to their version."""
+        return await self.deployments.deploy(source, base_dir=base_dir, text_only=text_only)
 
     async def versions(self, name: str) -> builtins.list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""

@@ -128,11 +128,22 @@ def without_payloads(events: Iterable[Event]) -> list[Event]:
     return [dataclasses.replace(e, data=_without_payload(e.data)) for e in events]
 
 
-def reusable_events(wf: Workflow, events: Iterable[Event], from_step: str, run_id: str) -> list[Event]:
+def reusable_events(
+    wf: Workflow, events: Iterable[Event], from_step: str, run_id: str, *, new_input: bool = False
+) -> list[Event]:
     """The events of run ``run_id`` that a fork re-executing ``from_step`` keeps: every finished step
-    that neither is ``from_step`` nor depends on it (a loop's body goes whole), marked as reused."""
+    that neither is ``from_step`` nor depends on it (a loop's body goes whole), marked as reused.
+    With ``new_input``, a step that asked a person (an approval, an escalation) is executed again
+    too: a decision about one input is not a decision about another."""
+    events = list(events)
     redo = {from_step}
-    stack = [from_step]
+    if new_input:
+        redo |= {
+            ev.step.split("/", 1)[0]
+            for ev in events
+            if ev.type == EventType.STEP_WAITING and ev.step and ev.data and '"approval"' in ev.data
+        }
+    stack = list(redo)
     while stack:
         for d in wf.steps[stack.pop()].dependents:
             if d not in redo:

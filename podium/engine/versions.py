@@ -41,9 +41,13 @@ class Deployments:
         self.governance = governance
         self.registry = registry
 
-    async def deploy(self, source: str | Workflow, *, base_dir: str | None = None) -> Workflow:
+    async def deploy(
+        self, source: str | Workflow, *, base_dir: str | None = None, text_only: bool = False
+    ) -> Workflow:
         """Deploy a workflow as a new version and make it active: a YAML file path or text, or a
         Python workflow (a :class:`Workflow`, or its reference ``module:attr`` / ``file.py:attr``).
+        With ``text_only`` (what a remote caller sends: the HTTP API), ``source`` is YAML text and
+        nothing else: never a path to read or a module to import.
 
         Every change makes a version: deploying a definition whose declared version already exists
         with other content stores it as ``VERSION.N``; deploying the same definition again changes
@@ -54,11 +58,12 @@ class Deployments:
         await self.governance.authorize("workflows.deploy")
         if isinstance(source, Workflow):
             return await self.deploy_python(source)
+        if text_only:
+            return await self._deploy_text(source, "<deployed>", base_dir)
         if not os.path.exists(source) and "\n" not in source and ":" in source and not source.lstrip().startswith(
             ("name:", "{")
         ):
             return await self.deploy_python(load_workflow(source))
-        from .loading import load_text
 
         if os.path.exists(source):
             base_dir = base_dir or os.path.dirname(os.path.abspath(source))
@@ -67,7 +72,11 @@ class Deployments:
             filename = source
         else:
             text, filename = source, "<deployed>"
+        return await self._deploy_text(text, filename, base_dir)
+
+    async def _deploy_text(self, text: str, filename: str, base_dir: str | None) -> Workflow:
         from ..governance.capabilities import load as registered
+        from .loading import load_text
 
         # Checked against the capability registry: a file may use only what an admin registered.
         wf = load_text(text, filename, base_dir=base_dir, capabilities=await registered(self.store))

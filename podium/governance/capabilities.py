@@ -22,6 +22,7 @@ What the registry enforces, and where:
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -36,6 +37,8 @@ from ..tools._network import resolve_checked
 
 if TYPE_CHECKING:
     from ..storage import Store
+
+log = logging.getLogger("podium.governance")
 
 NAMESPACE = "capabilities"
 """The store's key-value namespace of the registry: name -> the capability as JSON."""
@@ -257,14 +260,46 @@ def make_capability(
 # -- the registry in a store --------------------------------------------------------------------
 
 
+def seal(store: Store, cap: Capability) -> str:
+    """The stored form of ``cap``: its JSON and an HMAC with the store's audit key (kept outside the
+    database), so that a row written into the registry behind the admin's back allows nothing."""
+    text = cap.to_json()
+    return json.dumps({"entry": text, "mac": store.audit_keys.mac(f"capability\x1f{cap.name}\x1f{text}")})
+
+
+def unseal(store: Store, name: str, stored: str) -> Capability | None:
+    """The capability stored as ``stored`` if its seal is valid and it still passes its kind's
+    checks; None for a forged, edited, unsigned or damaged entry (it allows nothing)."""
+    import hmac as _hmac
+
+    try:
+        sealed = json.loads(stored)
+        text, mac = sealed["entry"], sealed["mac"]
+        kid, _, _digest = str(mac).partition(":")
+        key = store.audit_keys.all().get(kid)
+        if key is None:
+            return None
+        expected = _hmac.new(key, f"capability\x1f{name}\x1f{text}".encode(), "sha256").hexdigest()[:32]
+        if not _hmac.compare_digest(f"{kid}:{expected}", str(mac)):
+            return None
+        cap = Capability.from_json(text)
+        if cap.name != name:
+            return None
+        checked = make_capability(cap.name, cap.kind, cap.target, allow_private=cap.allow_private)
+        return Capability(**{**asdict(cap), "target": checked.target})
+    except (ValueError, KeyError, TypeError, ConfigError):
+        return None
+
+
 async def load(store: Store) -> dict[str, Capability]:
-    """Every registered capability, by name."""
+    """Every registered capability whose seal holds, by name (see :func:`seal`)."""
     out = {}
     for name, text in (await store.kv_list(NAMESPACE)).items():
-        try:
-            out[name] = Capability.from_json(text)
-        except (ValueError, KeyError, TypeError):
-            continue  # a damaged entry allows nothing
+        cap = unseal(store, name, text)
+        if cap is not None:
+            out[name] = cap
+        else:
+            log.warning("capability %r in the store is not sealed with the audit key: it allows nothing", name)
     return out
 
 
@@ -288,7 +323,13 @@ async def require(store: Store, name: Any, kinds: Sequence[str], *, where: str =
     text = await store.kv_get(NAMESPACE, name)
     if text is None:
         raise CapabilityDenied(not_registered(name, kinds, where))
-    cap = Capability.from_json(text)
+    cap = unseal(store, name, text)
+    if cap is None:
+        raise CapabilityDenied(
+            f"{where + ': ' if where else ''}{name!r} is in the registry but not sealed with this "
+            "engine's audit key (written behind the admin's back, or with another key): it allows "
+            f"nothing; an admin registers it again with {add_command(name, kinds[0] if kinds else 'python')}"
+        )
     if kinds and cap.kind not in kinds:
         raise CapabilityDenied(
             f"{where + ': ' if where else ''}{name!r} is registered as a {cap.kind} capability, "

@@ -509,7 +509,7 @@ class Governance:
         cap = capabilities.make_capability(
             name, kind, target, allow_private=allow_private, description=description, added_by=who.name
         )
-        await self.store.kv_put(capabilities.NAMESPACE, name, cap.to_json())
+        await self.store.kv_put(capabilities.NAMESPACE, name, capabilities.seal(self.store, cap))
         await self.record(
             "capability.add", f"capability:{name}", kind=kind, spec=cap.target, allow_private=allow_private
         )

@@ -44,7 +44,12 @@ class RequestLimits:
         if scope.get("method") not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
+        headers = dict(raw)
+        for name in ("content-type", "content-length", "transfer-encoding"):
+            if sum(1 for k, _ in raw if k == name) > 1:  # the framework reads the first, a dict the last
+                await _answer(send, 400, "invalid_request", f"the request has more than one {name} header; send one")
+                return
         too_big = (
             f"the request body is larger than this server accepts ({self.max_bytes} bytes); send less, "
             "or raise the limit with podium serve --max-request-size"

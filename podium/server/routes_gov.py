@@ -66,7 +66,8 @@ async def deploy_workflow(request: Request, who: Principal = Depends(acting)) ->
         raise ConfigError("the request body must be a YAML workflow (Content-Type: application/yaml)")
     # The engine's deploy: a new version only when the text changed, kept in the store (so every
     # process resumes its runs with it), made active, audited.
-    wf = await client.deploy(text, base_dir=request.app.state.settings.deploy_dir)
+    # Text only: a body that looks like a path or a module reference is never read or imported.
+    wf = await client.deploy(text, base_dir=request.app.state.settings.deploy_dir, text_only=True)
     request.app.state.triggers.refresh()
     return workflow_json(wf, versions=client.registry.versions(wf.name))
 

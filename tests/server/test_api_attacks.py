@@ -1,0 +1,74 @@
+"""Attacks from the second security review, over HTTP: a deploy body that names a server-side file
+or module, an approval skipped by forking with a new input, and a duplicated Content-Type header
+that once slipped past the request limits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from podium import Client, StepContext, Workflow
+
+
+async def test_a_deploy_body_is_yaml_text_never_a_path_or_a_module(server: Any, store_url: str, tmp_path: Path) -> None:
+    payload = tmp_path / "payload.py"
+    marker = tmp_path / "PWNED"
+    payload.write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET-7")
+    async with server(store_url) as (_app, http):
+        for body in (f"{payload}:wf", str(secret), "antigravity:x", f"{tmp_path}/flow.yaml"):
+            r = await http.post("/api/workflows", content=body, headers={"content-type": "application/yaml"})
+            assert r.status_code in (400, 422), (body, r.status_code, r.text)
+            assert "TOPSECRET" not in r.text
+    assert not marker.exists()
+
+
+def _approved_payment(paid: list[int]) -> Workflow:
+    wf = Workflow("payment")
+
+    @wf.step
+    async def approve(ctx: StepContext, input: dict[str, int]) -> bool:
+        decision = await ctx.approval(input, title="pay?", timeout=3600)
+        return bool(decision["approved"])
+
+    @wf.step
+    def pay(input: dict[str, int], approve: bool) -> str:
+        if approve:
+            paid.append(input["amount"])
+        return f"paid {input['amount']}" if approve else "refused"
+
+    return wf
+
+
+async def test_forking_with_a_new_input_asks_the_approval_again(store_url: str) -> None:
+    paid: list[int] = []
+    wf = _approved_payment(paid)
+    async with Client(store_url, workflows=[wf]) as c:
+        run = await c.start(wf, {"amount": 10})
+        while not await c.approvals(run_id=run.id):
+            await c.driving.settled(run.id)
+        [request] = await c.approvals(run_id=run.id)
+        await c.decide(run.id, request["name"], approve=True)
+        assert await c.result(run.id, timeout=30) == "paid 10"
+        same = await c.fork(run.id, "pay")  # same input: the decision stands
+        assert await same.result(timeout=30) == "paid 10"
+        bigger = await c.fork(run.id, "pay", input={"amount": 1_000_000})
+        await c.driving.settled(bigger.id)
+        assert [a["run_id"] for a in await c.approvals(run_id=bigger.id)] == [bigger.id]  # asked again
+        assert paid == [10, 10]
+
+
+async def test_a_duplicated_content_type_cannot_skip_the_json_checks(server: Any, store_url: str) -> None:
+    from .flows import hello
+
+    dup = [("content-type", "application/json"), ("content-type", "text/plain")]
+    async with server(store_url, workflows=[hello]) as (_app, http):
+        for body in (
+            '{"workflow":"hello","input":{"x":NaN}}',
+            '{"workflow":"hello","input":{"d":' + "[" * 300 + "]" * 300 + "}}",
+            '{"workflow":"hello","input":{"s":"\\ud800"}}',
+        ):
+            r = await http.post("/api/runs", content=body, headers=dup)
+            assert r.status_code in (400, 415, 422), (r.status_code, r.text)
+        assert (await http.get("/api/runs")).status_code == 200
