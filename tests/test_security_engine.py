@@ -162,3 +162,35 @@ async def test_attack_a_live_workers_run_is_not_taken_over_by_a_worker_sharing_i
     async with Client(store_url, workflows=[wf]) as c2:  # recovers on open: must not steal it
         assert (await c2.get(run.id)).owner == other
         assert run.id not in c2.driving
+
+
+async def test_attack_a_run_inserted_into_the_runs_table_is_not_executed(tmp_path, audit_key):
+    """An attacker with write access to the database inserts a pending run: no engine runs it, and
+    audit verify names it."""
+    import sqlite3
+
+    paid: list[int] = []
+    wf = Workflow("pay")
+
+    @wf.step
+    def pay(input):
+        paid.append(input["amount"])
+        return input["amount"]
+
+    url = f"sqlite:///{tmp_path}/ins.db"
+    async with Client(url, workflows=[wf]) as c:
+        assert await c.run(wf, {"amount": 5}) == 5  # a legitimate run: anchored
+    db = sqlite3.connect(tmp_path / "ins.db")
+    db.execute(
+        "INSERT INTO runs (id, workflow, version, status, input, created_at, queue, priority, cancel_requested) "
+        "VALUES ('01a23ce0cb648ab9dcdeFORGED', 'pay', ?, 'pending', '{\"amount\": 999999}', ?, 'default', 0, 0)",
+        (wf.version, time.time()),
+    )
+    db.commit()
+    db.close()
+    async with Client(url, workflows=[wf]) as c:  # recovers on open: claims the forged run
+        run = await c.wait("01a23ce0cb648ab9dcdeFORGED", timeout=30)
+        assert run.status is RunStatus.FAILED and "no entry in the audit log" in (run.error or "")
+        problem = (await c.verify_audit())[1] or ""
+    assert paid == [5]
+    assert "01a23ce0cb648ab9dcdeFORGED" in problem and "no entry in the audit log" in problem

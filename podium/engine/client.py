@@ -596,6 +596,9 @@ class Client:
             wf = await self.deployments.resolve(wf)
         rid = key.replace(":", ".")
         payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)))
+        if not await self.store.get_run(rid):  # anchored before it exists, like any started run
+            await self.governance.record("run.start", rid, actor="engine", workflow=wf.name, version=wf.version,
+                                         parent=parent_run_id, input=payload_hash(payload))  # fmt: skip
         created = await self._create_and_drive(
             wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id)
         )

@@ -322,6 +322,9 @@ class RunExecutor(Waits):
         self.run.output = output
         self.run.error = err
         self.run.finished_at = now
+        if self.refused is not None:  # no end anchor vouches for a history that did not check out
+            await self.client.governance.record("run.refuse", self.run_id, actor="engine", reason=self.refused[:500])
+            return
         await self.client.governance.record_run_end(self.run, self.wf.name, self._digest.hexdigest(), self._seq)
 
     async def checkpoint(self, why: str) -> None:

@@ -311,6 +311,14 @@ class Governance:
         for e in entries:
             if e.action in RUN_ANCHORS or e.action == "run.cancel":
                 by_run.setdefault(e.target, []).append(e)
+        anchored = {rid for rid, anchors in by_run.items() if any(a.action in RUN_ANCHORS for a in anchors)}
+        for record in await self.store.list_runs(limit=1_000_000):
+            if record.id not in anchored and entries:
+                check.problem = (
+                    f"run {record.id} ({record.workflow}, {record.status.value}) has no entry in the audit "
+                    "log: it was written into the runs table behind the engine's back"
+                )
+                return check
         for run_id, anchors in by_run.items():
             if not any(a.action in RUN_ANCHORS for a in anchors):
                 continue
@@ -330,7 +338,15 @@ class Governance:
         if not self.audit_enabled:
             return None
         keys = self.store.audit_keys.all()
-        anchors = [e for e in await self.store.audit_for(run.id) if entry_signed(e, keys)]
+        every = await self.store.audit_for(run.id)
+        anchors = [e for e in every if entry_signed(e, keys)]
+        if not any(e.action in RUN_ANCHORS for e in every):
+            # Every run an engine creates is anchored when it starts (start, fork, child): a run
+            # with no anchor at all was written into the runs table behind the engine's back.
+            return (
+                f"run {run.id} has no entry in the audit log (no run.start): it was not started by an "
+                "engine with auditing on, so it is not run; start it again through the client or the API"
+            )
         problem = check_run(run.id, run, events, anchors)
         if problem:
             return f"run {run.id}'s {HISTORY_MISMATCH}: {problem}"
