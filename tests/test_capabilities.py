@@ -417,3 +417,19 @@ async def test_attack_a_registry_row_written_behind_the_admins_back_allows_nothi
         with pytest.raises(podium.RunFailed, match="not sealed"):
             await client.run(wf, {})
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    "ip", ["127.0.0.1", "::1", "::ffff:127.0.0.1", "2002:7f00:1::", "2002:a00:1::", "169.254.169.254", "10.1.2.3", "0.0.0.0"]
+)
+def test_loopback_private_and_wrapped_addresses_are_blocked(ip: str) -> None:
+    from podium.tools._network import blocked_reason
+
+    assert blocked_reason(ip) is not None
+
+
+@pytest.mark.parametrize("ip", ["8.8.8.8", "2002:808:808::", "2606:4700:4700::1111"])
+def test_public_addresses_are_not_blocked(ip: str) -> None:
+    from podium.tools._network import blocked_reason
+
+    assert blocked_reason(ip) is None

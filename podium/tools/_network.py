@@ -15,8 +15,10 @@ from ..errors import CapabilityDenied
 def blocked_reason(ip: str) -> str | None:
     """Why a workflow may not reach ``ip`` without an explicit allow, or None."""
     addr = ipaddress.ip_address(ip.split("%", 1)[0])
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address):  # an IPv4 address wrapped in IPv6 is judged as itself
+        inner = addr.ipv4_mapped or addr.sixtofour or (addr.teredo[1] if addr.teredo else None)
+        if inner is not None:
+            addr = inner
     if addr.is_loopback:
         return "a loopback address"
     if addr.is_link_local:
