@@ -148,6 +148,7 @@ class Waits:
         if any(n in signals for n in names):
             with contextlib.suppress(LeaseLost):
                 await self.store.send_signal(self.run_id, f"__wake__:{self._seq}", None, now=time.time())
+            self.client.wake_at(self.run_id, time.time())  # and this engine takes it up at its next sweep
 
     async def _hand_off(self) -> None:
         """A ready step needs worker labels this engine lacks: give the run to a worker that has them."""

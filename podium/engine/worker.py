@@ -224,7 +224,9 @@ async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -
     )
     resumed = []
     for run in claimed:
-        if run.id in client.driving:
+        if run.id in client.driving:  # its executor here is still finishing: hand it back, try again
+            await store.release_runs(client.owner, [run.id])
+            client.wake_at(run.id, time.time())
             continue
         try:
             await client.deployments.check_pinned(run.workflow, run.version)
