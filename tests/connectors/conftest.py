@@ -116,7 +116,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if failure is not None:
             self._send(failure[0], {"error": "induced"}, failure[1])
             return
-        path, _, query = self.path.partition("?")
+        path = self.path.partition("?")[0]
         parts = path.strip("/").split("/")
         if method == "GET" and path == "/openapi.json":
             return self._send(200, SPEC)
