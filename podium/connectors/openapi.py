@@ -144,7 +144,10 @@ class OpenApiConnector(Connector):
     async def health(self) -> dict[str, Any]:
         httpx = httpx_module()
         try:
+            await resolve_checked(self.base_url, allow_private=self.allow_private, what="openapi health", fix="")
             response = await self._pool.get().request("HEAD", self.base_url + "/")
+        except CapabilityDenied:
+            return {"ok": False, "error": "the host is not allowed", "breaker": self.breaker.state}
         except httpx.TransportError as exc:
             return {"ok": False, "error": f"{type(exc).__name__}", "breaker": self.breaker.state}
         return {"ok": response.status_code < 500, "status": response.status_code, "breaker": self.breaker.state}

@@ -56,7 +56,7 @@ class SqlConnector(Connector):
         self,
         url: str,
         *,
-        tables: list[str] | None = None,
+        tables: list[str] | str | None = None,
         updated_column: str = "updated_at",
         pool_size: int = 5,
         timeout: float = 30.0,
@@ -64,6 +64,8 @@ class SqlConnector(Connector):
         if not isinstance(url, str) or "://" not in url:
             raise ConfigError(f"a sql connector needs a database URL, got {url!r}")
         self.url = _url(url)
+        if isinstance(tables, str):  # from a registered capability: "orders,customers"
+            tables = [t.strip() for t in tables.split(",") if t.strip()]
         self.tables = list(tables) if tables is not None else None
         self.updated_column = updated_column
         self.timeout = timeout

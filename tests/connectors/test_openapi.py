@@ -128,3 +128,10 @@ def test_an_unknown_kind_and_a_bad_spec_are_config_errors(crm: Crm) -> None:
         open_connector("openapi", spec={"swagger": "2.0"}, base_url=crm.url)
     with pytest.raises(ConfigError, match="base_url"):
         open_connector("openapi", spec={"openapi": "3.0.0", "paths": {}})
+
+
+async def test_health(api: Any, crm: Crm, crm_spec: dict[str, Any]) -> None:
+    assert (await api.health())["ok"]
+    closed = open_connector("openapi", spec=crm_spec, base_url=crm.url)  # loopback not allowed
+    assert (await closed.health()) == {"ok": False, "error": "the host is not allowed", "breaker": "closed"}
+    await closed.close()
