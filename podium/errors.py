@@ -24,6 +24,8 @@ Three branches, kept apart so that handling one never swallows another::
         ├── StoreError                 the store could not do what was asked
         │   └── LeaseLost              another engine owns this run now; stop touching it
         ├── SerializationError         a value cannot be stored (not JSON, dataclass or pydantic)
+        ├── ConnectorError             a connector's operation failed (``retryable``, ``retry_after``)
+        │   └── ConnectorCircuitOpen   the connector's breaker is open after repeated failures
         └── ModelError                 (podium.models) a model or tool call gave no usable answer
             ├── ProviderError          the provider answered with an error or could not be reached
             │   ├── RateLimited        ... because of a rate limit (retryable, after Retry-After)
@@ -140,6 +142,41 @@ class LeaseLost(StoreError):
 
 class SerializationError(ExecutionError):
     """A value cannot be serialized for the store."""
+
+
+class ConnectorError(ExecutionError):
+    """A connector's operation failed (see :mod:`podium.connectors`).
+
+    ``retryable`` says whether trying again may help (a timeout, HTTP 429 or 5xx, a lost connection);
+    ``retry_after`` is the seconds the system asked to wait, if it said. A non-retryable error (HTTP
+    4xx, a constraint violation, an unknown operation) also fails the step at once, whatever its
+    retry policy says."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        connector: str = "",
+        operation: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.non_retryable = not retryable
+        self.retry_after = retry_after
+        self.connector = connector
+        self.operation = operation
+        self.status = status
+
+
+class ConnectorCircuitOpen(ConnectorError):
+    """The connector's circuit breaker is open after repeated failures: calls fail fast until
+    ``retry_after`` seconds pass and one probe call is let through."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, connector: str = "") -> None:
+        super().__init__(message, retryable=True, retry_after=retry_after, connector=connector)
 
 
 class PolicyViolation(NonRetryableError):

@@ -34,7 +34,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     (
         "plug-ins",
-        ("podium.storage", "podium.models", "podium.embeddings", "podium.tools", "podium.vectors", "podium.classifiers"),
+        (
+            "podium.storage",
+            "podium.models",
+            "podium.embeddings",
+            "podium.tools",
+            "podium.vectors",
+            "podium.classifiers",
+            "podium.connectors",
+        ),
     ),
     ("governance", ("podium.governance", "podium.guardrails")),
     ("engine", ("podium.engine",)),

@@ -65,6 +65,7 @@ ARGS: dict[str, list[str]] = {
     "mcp": ["--no-execute"],
     "tools add": ["crm-{role}", "--http", "https://crm.example.com/api/{{id}}", "--method", "GET"],
     "tools remove": ["crm-{role}"],
+    "connectors add": ["orders-{role}", "sql", "--set", "url_env=ORDERS_DB_URL"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
 }
 

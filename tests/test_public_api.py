@@ -16,6 +16,8 @@ PUBLIC = [
     "CapabilityDenied",
     "Client",
     "ConfigError",
+    "ConnectorCircuitOpen",
+    "ConnectorError",
     "ControlSignal",
     "DefinitionError",
     "Escalate",

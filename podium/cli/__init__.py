@@ -9,6 +9,7 @@ import click
 
 from . import (
     _audit,  # noqa: F401  (audit verify/export/checkpoint/rotate-key)
+    _connectors,  # noqa: F401  (podium connectors: kinds and registered connectors)
     _db,  # noqa: F401
     _gov,  # noqa: F401  (users, tokens, approvals, killswitch)
     _kb,  # noqa: F401  (kb ingest/search/list, forget, memory show/prune/erasures)

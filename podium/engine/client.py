@@ -15,14 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
-from ..errors import (
-    ConfigError,
-    KillSwitchActive,
-    NotFound,
-    RunCancelled,
-    RunFailed,
-    StoreError,
-)
+from ..errors import ConfigError, KillSwitchActive, NotFound, RunCancelled, RunFailed, StoreError
 from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
 from ..governance.service import EngineControl, Governance
@@ -41,6 +34,7 @@ if TYPE_CHECKING:
     from ..governance.audit import AuditEntry
     from ..governance.capabilities import Capability
     from ..governance.policy import Policy
+    from .ports import ConnectorPort
 
 log = logging.getLogger("podium.engine")
 
@@ -97,6 +91,7 @@ class Client:
     :param started_event_after: a step attempt still running after this many seconds is recorded as
         running (found by the maintenance sweep every ``poll_interval``); quicker steps are recorded
         once, when they finish, so that a durable step costs one commit.
+    :param connectors: what step code reaches as ``ctx.connector(name)`` (closed with the client).
     """
 
     def __init__(
@@ -119,6 +114,7 @@ class Client:
         audit: bool = True,
         principal: Principal | None = None,
         audit_key: str | os.PathLike[str] | None = None,
+        connectors: dict[str, ConnectorPort] | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
         if audit_key is not None:
@@ -165,6 +161,7 @@ class Client:
         self.claims = worker.Claims()
         """What the claim loop remembers between claims (dead owners, runs that do not load)."""
         self.timers: dict[str, float] = {}  # parked runs this client wakes: run id -> when
+        self.connectors: dict[str, ConnectorPort] = dict(connectors or {})
         self.listeners: builtins.list[Callable[[Event], None]] = []
         """Called with every event this client writes (see :meth:`subscribe`)."""
         self._maintenance: asyncio.Task[None] | None = None
@@ -230,6 +227,8 @@ class Client:
         except TimeoutError:
             log.warning("closing the store %s took over 10 s; giving up on it", self.store.url)
         self.thread_pool.shutdown(wait=False, cancel_futures=True)
+        with contextlib.suppress(Exception):  # connectors given to the client
+            await asyncio.wait_for(asyncio.gather(*(c.close() for c in self.connectors.values())), 10)
 
     async def drain(self) -> None:
         """Wait until every run this client drives has finished."""
@@ -612,6 +611,10 @@ class Client:
         """Take parked run ``run_id`` up again at ``when`` (its timer or deadline), if this client executes runs."""
         if self.execute:
             self.timers[run_id] = min(when, self.timers.get(run_id, when))
+
+    def add_connector(self, name: str, connector: ConnectorPort) -> None:
+        """Let step code reach ``connector`` as ``ctx.connector(name)`` (replacing one of that name)."""
+        self.connectors[name] = connector
 
     def kind_limit(self, kind: str) -> asyncio.Semaphore | None:
         """The concurrency cap on steps of ``kind`` in this client (see ``limits``), if any."""

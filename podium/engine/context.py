@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotFound
 from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 
@@ -14,7 +15,7 @@ _RAISE: Any = object()  # "no default": a wait that times out fails the step
 if TYPE_CHECKING:
     from ..governance.enforcement import RunGovernance
     from ..storage import Store
-    from .ports import StepHost
+    from .ports import ConnectorPort, StepHost
     from .prompts import PromptVersion
     from .workflow import Workflow
 
@@ -108,6 +109,21 @@ class StepContext:
         self._calls[base] = n + 1
         label = base if n == 0 else f"{base}-{n + 1}"
         return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout)
+
+    def connector(self, name: str, *, fallback: Callable[[], ConnectorPort] | None = None) -> Any:
+        """The connector the client holds as ``name`` (``Client(connectors={...})``,
+        ``client.add_connector``), bound to this step: ``await ctx.connector("crm").call("update_contact",
+        {...})``. Each call is a durable sub-step ``connector:NAME.OPERATION`` (never repeated once it
+        has succeeded), audited, retried and behind the connector's breaker (see
+        :mod:`podium.connectors`). ``fallback()`` builds one when the client holds none by that name."""
+        found = self._executor.client.connectors.get(name) or (fallback() if fallback is not None else None)
+        if found is None:
+            known = ", ".join(sorted(self._executor.client.connectors)) or "none"
+            raise NotFound(
+                f"step {self.step_id!r} asked for connector {name!r}, which this client does not hold "
+                f"(it holds: {known}); add it with Client(connectors={{{name!r}: ...}}) or client.add_connector()"
+            )
+        return found.bind(self, name)
 
     async def prompt(self, name: str) -> PromptVersion:
         """The stored prompt ``name`` (see ``client.put_prompt``), at the version this run first read:

@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from .workflow import Workflow
 
 
+class ConnectorPort(Protocol):
+    """A connector as the engine holds it (a :class:`podium.connectors.Connector`; the engine does
+    not import connectors): it binds to a step context, and is closed with the client."""
+
+    def bind(self, scope: Any, name: str) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
 class RunHost(Protocol):
     """What the executor of one run asks of its engine."""
 
@@ -31,6 +40,8 @@ class RunHost(Protocol):
     thread_pool: concurrent.futures.Executor
     """Where synchronous step functions run."""
     prompt_library: PromptLibrary
+    connectors: dict[str, ConnectorPort]
+    """Connectors step code reaches by name (``ctx.connector(name)``)."""
 
     def kind_limit(self, kind: str) -> asyncio.Semaphore | None: ...
 

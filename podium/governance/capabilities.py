@@ -51,6 +51,8 @@ _FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Z
 
 def add_command(name: str, kind: str, example: str | None = None) -> str:
     """The ``podium tools add`` line that registers ``name`` as ``kind``."""
+    if kind == "connector":
+        return f"podium connectors add {name} {example or 'sql --set url_env=CRM_DB_URL'}"
     return f"podium tools add {name} --{kind} {example or _EXAMPLES.get(kind, 'VALUE')}"
 
 
@@ -225,6 +227,40 @@ register_kind(
     )
 )
 register_kind(Kind(name="files", check=_check_files, describe=lambda t: f"{t['root']}{os.sep}**"))
+
+
+def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
+    """A connector: its kind and settings (``{"kind": "sql", "url_env": "CRM_DB"}``, ``{"kind":
+    "openapi", "spec": "/srv/crm.yaml", "base_url": "https://crm.example.com"}``). Settings are
+    stored in the registry, so a secret is named by the environment variable that holds it."""
+    from ..connectors import available_kinds
+
+    kind = str(t.get("kind") or "")
+    if kind not in available_kinds():
+        raise ConfigError(f"a connector capability names its kind, one of {', '.join(available_kinds())}; got {kind!r}")
+    settings = {k: v for k, v in t.items() if k != "kind"}
+    url = settings.get("url")
+    if isinstance(url, str) and urlsplit(url).password:
+        raise ConfigError(
+            "a connector capability's url must not hold a password (the registry is readable by "
+            "workflow readers); put the URL in an environment variable and register url_env: NAME"
+        )
+    if "base_url" in settings:
+        check_url(str(settings["base_url"]), "the connector's base_url")
+    if kind == "openapi" and not isinstance(settings.get("spec"), str | dict):
+        raise ConfigError("an openapi connector capability names its spec (a file path)")
+    return {"kind": kind, **settings}
+
+
+register_kind(
+    Kind(
+        name="connector",
+        check=_check_connector,
+        describe=lambda t: f"{t['kind']} connector "
+        + str(t.get("base_url") or t.get("url") or (f"${t['url_env']}" if t.get("url_env") else "")),
+        network=True,
+    )
+)
 
 
 def make_capability(

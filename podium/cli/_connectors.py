@@ -1,0 +1,76 @@
+"""``podium connectors``: the kinds of connector this installation has, and the connectors an admin
+registered for workflow files (list, add). Listing needs ``workflows.read``; adding ``tools.manage``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from ._app import EXIT_OK, cli, db_option, fail, make_client, requires, run_async
+
+
+@cli.group()
+def connectors() -> None:
+    """Business systems workflows act in: SQL databases, REST APIs described by OpenAPI (docs/connectors.md)."""
+
+
+@connectors.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@db_option
+@run_async
+@requires("workflows.read", lambda kw: "capabilities")
+async def connectors_list(as_json: bool, db: str | None) -> int:
+    """The connector kinds available, and the connectors registered in the store (--db)."""
+    from podium.connectors import available_kinds
+
+    kinds = available_kinds()
+    registered: dict[str, Any] = {}
+    if db:
+        async with make_client(db, recover=False, execute=False) as c:
+            registered = {n: cap for n, cap in (await c.capabilities()).items() if cap.kind == "connector"}
+    if as_json:
+        for kind in kinds:
+            click.echo(json.dumps({"kind": kind}))
+        for name in sorted(registered):
+            click.echo(registered[name].to_json())
+        return EXIT_OK
+    click.echo("kinds: " + ", ".join(kinds))
+    if db:
+        if not registered:
+            click.echo("no connector is registered: an admin adds one with podium connectors add NAME KIND --set KEY=VALUE")
+        for name in sorted(registered):
+            cap = registered[name]
+            click.echo(f"{name}\t{cap.target['kind']}\t{cap.summary}" + (f"\t{cap.description}" if cap.description else ""))
+    return EXIT_OK
+
+
+@connectors.command("add")
+@click.argument("name")
+@click.argument("kind")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="A setting (repeatable): url_env, spec, base_url...")
+@click.option("--allow-private", is_flag=True, help="Let it reach loopback, private and link-local addresses.")
+@click.option("--description", "-d", default="", help="What it is for (shown in the list).")
+@db_option
+@run_async
+@requires("tools.manage", lambda kw: f"capability:{kw['name']}")
+async def connectors_add(
+    name: str, kind: str, settings: tuple[str, ...], allow_private: bool, description: str, db: str | None
+) -> int:
+    """Register connector NAME of KIND, so that workflow files may use it (uses: connector).
+
+    \b
+    podium connectors add crm openapi --set spec=/srv/crm.yaml --set base_url=https://crm.example.com
+    podium connectors add orders sql --set url_env=ORDERS_DB_URL
+    """
+    target: dict[str, Any] = {"kind": kind}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            fail(f"--set takes KEY=VALUE, got {item!r}")
+        target[key] = value
+    async with make_client(db, recover=False, execute=False) as c:
+        cap = await c.add_capability(name, "connector", target, allow_private=allow_private, description=description)
+    click.echo(f"registered {cap.name} (connector): {cap.summary}")
+    return EXIT_OK

@@ -1,0 +1,75 @@
+"""The kinds of connector, and :func:`open_connector`: a connector from a kind and its settings.
+
+A kind is registered as a factory, or as ``"package.module:Class"`` text imported on first use, so
+that listing kinds imports no client library::
+
+    register_kind("crm", "my_package.crm:CrmConnector")
+    crm = open_connector("crm", base_url="https://crm.example.com")
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import ConfigError
+from ._base import Connector
+
+Factory = Callable[..., Connector]
+
+_KINDS: dict[str, Factory | str] = {
+    "sql": "podium.connectors.sql:SqlConnector",
+    "openapi": "podium.connectors.openapi:OpenApiConnector",
+}
+_KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def register_kind(kind: str, factory: Factory | str, *, replace: bool = False) -> None:
+    """Add a kind of connector: ``factory(**settings)`` returns a :class:`Connector` (a class works),
+    or ``"package.module:Class"`` names one, imported when first opened."""
+    if not _KIND.match(kind):
+        raise ConfigError(f"connector kind {kind!r}: use lowercase letters, digits, '_' and '-'")
+    if kind in _KINDS and not replace:
+        raise ConfigError(f"connector kind {kind!r} is already registered; pass replace=True to override it")
+    if not (callable(factory) or (isinstance(factory, str) and ":" in factory)):
+        raise ConfigError(f"connector kind {kind!r}: the factory must be callable or 'package.module:Class'")
+    _KINDS[kind] = factory
+
+
+def available_kinds() -> list[str]:
+    """Every registered kind, sorted."""
+    return sorted(_KINDS)
+
+
+def factory(kind: str) -> Factory:
+    """The factory of ``kind`` (importing it if it was registered by name)."""
+    found = _KINDS.get(kind)
+    if found is None:
+        raise ConfigError(f"unknown connector kind {kind!r}; kinds are: {', '.join(available_kinds())}")
+    if isinstance(found, str):
+        module, _, attr = found.partition(":")
+        try:
+            found = getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            raise ConfigError(
+                f"the {kind} connector needs a library that is not installed ({exc.name}): "
+                "pip install 'podium[connectors]'"
+            ) from exc
+        _KINDS[kind] = found
+    assert callable(found)
+    return found
+
+
+def open_connector(kind: str, **settings: Any) -> Connector:
+    """A connector of ``kind`` built from ``settings`` (not yet connected: it connects on first use,
+    or ``await connector.open()``)::
+
+        db = open_connector("sql", url="postgresql://app@db/crm")
+        crm = open_connector("openapi", spec="crm.yaml", base_url="https://crm.example.com")
+    """
+    connector = factory(kind)(**settings)
+    if not isinstance(connector, Connector):
+        raise ConfigError(f"the {kind} connector factory returned a {type(connector).__name__}, not a Connector")
+    return connector

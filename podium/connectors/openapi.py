@@ -1,0 +1,232 @@
+"""REST APIs described by an OpenAPI 3 document: each ``operationId`` becomes a typed operation.
+
+The arguments of an operation are its parameters by name (path, query and header parameters), plus
+``body`` for a JSON request body. Path parameters are percent-encoded as one path segment each, so
+an argument can never change which path is asked for. The host is resolved and checked before any
+connection: loopback, private and link-local addresses are refused unless the connector is built
+with ``allow_private=True``. Unsafe methods (POST, PUT, PATCH, DELETE) send the call's
+``Idempotency-Key`` header, stable across retries and resumes: a server that honours it applies the
+call once (effectively-once); otherwise delivery is at-least-once. HTTP 429 and 503 honour
+``Retry-After``; 5xx and transport errors are retryable; other 4xx are not.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ..errors import CapabilityDenied, ConfigError, ConnectorError
+from ..models._http import ClientPool, httpx_module, retry_after
+from ..tools._network import resolve_checked
+from ._base import Connector, Operation
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_SAFE = {"GET", "HEAD", "OPTIONS"}
+_RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+
+
+def load_spec(spec: dict[str, Any] | str) -> dict[str, Any]:
+    """An OpenAPI document from a mapping, or a JSON/YAML file path."""
+    if isinstance(spec, dict):
+        doc = spec
+    elif isinstance(spec, str) and os.path.isfile(os.path.expanduser(spec)):
+        import yaml
+
+        with open(os.path.expanduser(spec), encoding="utf-8") as f:
+            doc = yaml.safe_load(f)
+    else:
+        raise ConfigError(f"an openapi connector's spec is a mapping or a file (JSON or YAML), got {spec!r}")
+    if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3"):
+        raise ConfigError("the spec is not an OpenAPI 3 document (no `openapi: 3.x` field)")
+    return doc
+
+
+def _resolve(doc: dict[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
+    """``node`` with its local ``$ref``s inlined (a recursive reference is left as ``{}``)."""
+    if isinstance(node, list):
+        return [_resolve(doc, n, seen) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if not ref.startswith("#/") or ref in seen:
+            return {}
+        target: Any = doc
+        for part in ref[2:].split("/"):
+            target = target.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(target, dict) else {}
+        return _resolve(doc, target, (*seen, ref))
+    return {k: _resolve(doc, v, seen) for k, v in node.items()}
+
+
+class _Route:
+    __slots__ = ("body", "method", "params", "path")
+
+    def __init__(self, method: str, path: str, params: list[dict[str, Any]], body: bool) -> None:
+        self.method, self.path, self.params, self.body = method, path, params, body
+
+
+class OpenApiConnector(Connector):
+    """An HTTP API from its OpenAPI document (``spec``: a mapping or a file) at ``base_url``."""
+
+    kind = "openapi"
+
+    def __init__(
+        self,
+        spec: dict[str, Any] | str,
+        base_url: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        allow_private: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
+        doc = load_spec(spec)
+        servers = doc.get("servers") or [{}]
+        url = base_url or str(servers[0].get("url") or "")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"an openapi connector needs an absolute http(s) base_url, got {url!r}")
+        self.base_url = url.rstrip("/")
+        self.headers = dict(headers or {})
+        self.allow_private = allow_private
+        self.title = str((doc.get("info") or {}).get("title") or "")
+        self._ops: dict[str, Operation] = {}
+        self._routes: dict[str, _Route] = {}
+        for path, item in (doc.get("paths") or {}).items():
+            item = _resolve(doc, item)
+            for method in _METHODS:
+                spec_op = item.get(method)
+                if isinstance(spec_op, dict) and spec_op.get("operationId"):
+                    self._add(doc, path, method.upper(), spec_op, item.get("parameters") or [])
+        self._pool = ClientPool(timeout=timeout, follow_redirects=False, trust_env=False)
+
+    def _add(self, doc: dict[str, Any], path: str, method: str, op: dict[str, Any], shared: list[Any]) -> None:
+        name = re.sub(r"[^A-Za-z0-9_]", "_", str(op["operationId"]))
+        params = {(p.get("in"), p.get("name")): p for p in [*shared, *(op.get("parameters") or [])]}
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        kept = []
+        for (where, pname), p in params.items():
+            if where not in ("path", "query", "header") or not pname:
+                continue
+            kept.append(p)
+            props[pname] = {**(p.get("schema") or {"type": "string"}), **({"description": p["description"]} if p.get("description") else {})}
+            if p.get("required") or where == "path":
+                required.append(pname)
+        content = ((op.get("requestBody") or {}).get("content") or {}).get("application/json")
+        if content is not None:
+            props["body"] = content.get("schema") or {"type": "object"}
+            if (op.get("requestBody") or {}).get("required"):
+                required.append("body")
+        responses = op.get("responses") or {}
+        ok = next((responses[c] for c in ("200", "201", "202") if c in responses), None) or {}
+        out = ((ok.get("content") or {}).get("application/json") or {}).get("schema")
+        schema: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False}
+        if required:
+            schema["required"] = required
+        self._ops[name] = Operation(
+            name=name,
+            description=str(op.get("summary") or op.get("description") or f"{method} {path}")[:500],
+            input=schema,
+            output=out,
+            safe=method in _SAFE,
+        )
+        self._routes[name] = _Route(method, path, kept, content is not None)
+
+    def operations(self) -> list[Operation]:
+        return list(self._ops.values())
+
+    async def close(self) -> None:
+        await self._pool.aclose()
+
+    async def health(self) -> dict[str, Any]:
+        httpx = httpx_module()
+        try:
+            await resolve_checked(self.base_url, allow_private=self.allow_private, what="openapi health", fix="")
+            response = await self._pool.get().request("HEAD", self.base_url + "/")
+        except CapabilityDenied:
+            return {"ok": False, "error": "the host is not allowed", "breaker": self.breaker.state}
+        except httpx.TransportError as exc:
+            return {"ok": False, "error": f"{type(exc).__name__}", "breaker": self.breaker.state}
+        return {"ok": response.status_code < 500, "status": response.status_code, "breaker": self.breaker.state}
+
+    def request_for(self, operation: str, arguments: dict[str, Any]) -> tuple[str, str, dict[str, Any], dict[str, str], Any]:
+        """``(method, url, query, headers, body)`` for a call; raises a non-retryable error for bad arguments."""
+        self.operation(operation)
+        route = self._routes[operation]
+        args = dict(arguments or {})
+        path, query, headers = route.path, {}, {}
+        for p in route.params:
+            pname, where = p["name"], p["in"]
+            if pname not in args:
+                if p.get("required") or where == "path":
+                    raise ConnectorError(f"openapi: {operation} needs the argument {pname!r}", operation=operation)
+                continue
+            value = args.pop(pname)
+            text = value if isinstance(value, str) else json.dumps(value)
+            if where == "path":
+                if text == "":
+                    raise ConnectorError(f"openapi: {operation}: the argument {pname!r} is empty", operation=operation)
+                encoded = quote(text, safe="")
+                if encoded.strip(".") == "":
+                    encoded = encoded.replace(".", "%2E")
+                path = path.replace("{" + pname + "}", encoded)
+            elif where == "query":
+                query[pname] = text
+            else:
+                headers[pname] = text
+        body = args.pop("body", None) if route.body else None
+        if args:
+            raise ConnectorError(
+                f"openapi: {operation} takes no argument {', '.join(map(repr, sorted(args)))}", operation=operation
+            )
+        return route.method, self.base_url + path, query, headers, body
+
+    async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        httpx = httpx_module()
+        method, url, query, extra, body = self.request_for(operation, arguments)
+        headers = {**self.headers, **extra}
+        if idempotency_key and method not in _SAFE:
+            headers["Idempotency-Key"] = idempotency_key
+        target, extensions = url, {}
+        try:
+            pinned = await resolve_checked(
+                url,
+                allow_private=self.allow_private,
+                what=f"openapi connector {self.title or self.base_url!r}",
+                fix="build the connector with allow_private=True (podium connectors: see docs/connectors.md)",
+            )
+        except CapabilityDenied as exc:
+            raise ConnectorError(str(exc), operation=operation) from None
+        if not self.allow_private:  # connect to the address checked, still naming the host
+            parsed = httpx.URL(url)
+            target = str(parsed.copy_with(host=pinned.ip))
+            headers["Host"] = parsed.netloc.decode("ascii")
+            extensions["sni_hostname"] = pinned.host
+        try:
+            response = await self._pool.get().request(
+                method, target, params=query or None, json=body, headers=headers, extensions=extensions or None
+            )
+        except httpx.TransportError as exc:
+            raise ConnectorError(
+                f"openapi: {method} {url} could not be reached ({type(exc).__name__})", retryable=True, operation=operation
+            ) from exc
+        status = response.status_code
+        if status >= 400:
+            raise ConnectorError(
+                f"openapi: {operation} ({method} {url}) answered HTTP {status}: {response.text[:200]}",
+                retryable=status in _RETRYABLE,
+                retry_after=retry_after(response.headers) if status in (429, 503) else None,
+                operation=operation,
+                status=status,
+            )
+        if not response.content:
+            return None
+        if "json" in response.headers.get("content-type", ""):
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ConnectorError(f"openapi: {operation} answered invalid JSON", retryable=True) from exc
+        return response.text

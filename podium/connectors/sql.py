@@ -1,0 +1,362 @@
+"""SQL databases through SQLAlchemy Core: PostgreSQL, MariaDB/MySQL, SQLite (``pip install 'podium[connectors]'``).
+
+Operations (every value is a bound parameter; table and column names are checked against the
+reflected schema, never pasted into SQL):
+
+* ``query``: rows of ``table`` matching ``where`` (equality), or a parameterised ``SELECT`` given as
+  ``sql`` with ``:name`` placeholders and ``params`` (a single SELECT or WITH statement, run in a
+  transaction that is rolled back);
+* ``insert``: one row (``values``) or many (``rows``);
+* ``update``: set ``values`` on the rows matching ``where`` (an empty ``where`` is refused);
+* ``upsert``: insert ``values``, or update the row with the same ``key`` columns;
+* ``changes``: rows whose ``column`` (default ``updated_at``) is past ``cursor``, oldest first, and
+  the cursor to pass next time (keyset on the column and the primary key, so ties are never lost).
+
+Delivery: ``query`` and ``changes`` are reads; ``upsert`` and ``update`` with absolute values are
+idempotent; ``insert`` is at-least-once when a run crashes between the commit and its log entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import re
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from ..errors import ConfigError, ConnectorError
+from ._base import Connector, Operation
+
+_TABLE = {"type": "string", "description": "Table name."}
+_ROW = {"type": "object", "description": "Column -> value."}
+_SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
+
+
+def _url(url: str) -> str:
+    """The SQLAlchemy URL, with the drivers Podium installs (psycopg 3, PyMySQL)."""
+    for plain, driver in (
+        ("postgresql://", "postgresql+psycopg://"),
+        ("postgres://", "postgresql+psycopg://"),
+        ("mysql://", "mysql+pymysql://"),
+        ("mariadb://", "mariadb+pymysql://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+class SqlConnector(Connector):
+    """A SQL database. ``tables`` limits which tables the operations may touch (default: any)."""
+
+    kind = "sql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        tables: list[str] | str | None = None,
+        updated_column: str = "updated_at",
+        pool_size: int = 5,
+        timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigError(f"a sql connector needs a database URL, got {url!r}")
+        self.url = _url(url)
+        if isinstance(tables, str):  # from a registered capability: "orders,customers"
+            tables = [t.strip() for t in tables.split(",") if t.strip()]
+        self.tables = list(tables) if tables is not None else None
+        self.updated_column = updated_column
+        self.timeout = timeout
+        self._pool_size = pool_size
+        self._engine: sa.Engine | None = None
+        self._meta = sa.MetaData()
+        self._lock = asyncio.Lock()
+
+    def operations(self) -> list[Operation]:
+        table = {**_TABLE, "enum": self.tables} if self.tables else _TABLE
+        where = {"type": "object", "description": "Column -> value; rows must match all (equality)."}
+        return [
+            Operation(
+                name="query",
+                description="Read rows of a table matching `where`, or run a parameterised SELECT (`sql`, `params`).",
+                input={
+                    "type": "object",
+                    "properties": {
+                        "table": table,
+                        "where": where,
+                        "columns": {"type": "array", "items": {"type": "string"}},
+                        "order_by": {"type": "array", "items": {"type": "string"}},
+                        "sql": {"type": "string", "description": "SELECT ... WHERE x = :x"},
+                        "params": {"type": "object"},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
+                    },
+                },
+                output={"type": "array", "items": {"type": "object"}},
+                safe=True,
+            ),
+            Operation(
+                name="insert",
+                description="Insert one row (`values`) or several (`rows`).",
+                input={
+                    "type": "object",
+                    "properties": {"table": table, "values": _ROW, "rows": {"type": "array", "items": _ROW}},
+                    "required": ["table"],
+                },
+                output={"type": "object"},
+            ),
+            Operation(
+                name="update",
+                description="Set `values` on the rows matching `where`.",
+                input={
+                    "type": "object",
+                    "properties": {"table": table, "values": _ROW, "where": where},
+                    "required": ["table", "values", "where"],
+                },
+                output={"type": "object"},
+            ),
+            Operation(
+                name="upsert",
+                description="Insert `values`, or update the row whose `key` columns match.",
+                input={
+                    "type": "object",
+                    "properties": {
+                        "table": table,
+                        "values": _ROW,
+                        "key": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    },
+                    "required": ["table", "values", "key"],
+                },
+                output={"type": "object"},
+            ),
+            Operation(
+                name="changes",
+                description="Rows changed after `cursor` (oldest first) and the next cursor.",
+                input={
+                    "type": "object",
+                    "properties": {
+                        "table": table,
+                        "column": {"type": "string", "default": self.updated_column},
+                        "cursor": {"description": "The cursor a previous call returned (null: from the start)."},
+                        "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 100},
+                    },
+                    "required": ["table"],
+                },
+                output={"type": "object", "properties": {"rows": {"type": "array"}, "cursor": {}}},
+                safe=True,
+            ),
+        ]
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._engine is None:
+            args = {} if self.url.startswith("sqlite") else {"pool_size": self._pool_size, "pool_timeout": self.timeout}
+            self._engine = sa.create_engine(self.url, pool_pre_ping=True, **args)
+
+    async def close(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await asyncio.to_thread(engine.dispose)
+
+    async def health(self) -> dict[str, Any]:
+        try:
+            await self._run(lambda conn: conn.execute(sa.text("SELECT 1")).scalar(), write=False)
+        except ConnectorError as exc:
+            return {"ok": False, "error": str(exc), "breaker": self.breaker.state}
+        return {"ok": True, "breaker": self.breaker.state}
+
+    # -- calls -----------------------------------------------------------------------------------
+
+    async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        self.operation(operation)
+        args = dict(arguments or {})
+        if operation == "query" and args.get("sql") is not None:
+            return await self._select(str(args["sql"]), dict(args.get("params") or {}), int(args.get("limit") or 1000))
+        table = await self._table(args.get("table"))
+        if operation == "query":
+            return await self._run(lambda conn: self._query(conn, table, args), write=False)
+        if operation == "insert":
+            return await self._run(lambda conn: self._insert(conn, table, args))
+        if operation == "update":
+            return await self._run(lambda conn: self._update(conn, table, args))
+        if operation == "upsert":
+            return await self._run(lambda conn: self._upsert(conn, table, args))
+        return await self._run(lambda conn: self._changes(conn, table, args), write=False)
+
+    async def _run(self, fn: Any, *, write: bool = True) -> Any:
+        """``fn(connection)`` in a thread, in one transaction: committed, or rolled back for a read."""
+        await self.open()
+        engine = self._engine
+        assert engine is not None
+
+        def work() -> Any:
+            with engine.connect() as conn:
+                try:
+                    value = fn(conn)
+                except BaseException:
+                    conn.rollback()
+                    raise
+                conn.commit() if write else conn.rollback()
+                return value
+
+        try:
+            return await asyncio.to_thread(work)
+        except ConnectorError:
+            raise
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
+            raise ConnectorError(f"sql: the database did not answer: {_reason(exc)}", retryable=True) from exc
+        except sa_exc.SQLAlchemyError as exc:
+            raise ConnectorError(f"sql: the database refused the statement: {_reason(exc)}") from exc
+
+    async def _table(self, name: Any) -> sa.Table:
+        if not isinstance(name, str) or not name:
+            raise ConnectorError("sql: name the table (`table`)")
+        if self.tables is not None and name not in self.tables:
+            raise ConnectorError(f"sql: table {name!r} is not one this connector may use ({', '.join(self.tables)})")
+        found = self._meta.tables.get(name)
+        if found is not None:
+            return found
+        async with self._lock:
+            try:
+                await self._run(lambda conn: self._meta.reflect(conn, only=[name]), write=False)
+            except ConnectorError as exc:
+                if "Could not reflect" in str(exc) or "NoSuchTable" in str(exc):
+                    raise ConnectorError(f"sql: there is no table {name!r}") from exc
+                raise
+        return self._meta.tables[name]
+
+    async def _select(self, sql: str, params: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        if not _SELECT.match(sql) or ";" in sql.strip().rstrip(";"):
+            raise ConnectorError("sql: `sql` must be a single SELECT (or WITH) statement; values go in `params`")
+
+        def select(conn: sa.Connection) -> list[dict[str, Any]]:
+            return [dict(m) for m in conn.execute(sa.text(sql), params).mappings().fetchmany(limit)]
+
+        return await self._run(select, write=False)
+
+    @staticmethod
+    def _columns(table: sa.Table, names: Any, what: str) -> list[sa.Column[Any]]:
+        if not isinstance(names, dict | list):
+            raise ConnectorError(f"sql: `{what}` must be a mapping of column names")
+        unknown = [n for n in names if n not in table.c]
+        if unknown:
+            raise ConnectorError(
+                f"sql: table {table.name!r} has no column {', '.join(map(repr, unknown))} (in `{what}`); "
+                f"its columns are: {', '.join(table.c.keys())}"
+            )
+        return [table.c[n] for n in names]
+
+    def _where(self, table: sa.Table, where: Any, *, required: bool = False) -> list[Any]:
+        where = where or {}
+        if required and not where:
+            raise ConnectorError("sql: `where` is empty, which would change every row; name the rows to change")
+        cols = self._columns(table, where, "where")
+        return [c == _coerce(c, where[c.name]) for c in cols]
+
+    def _query(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> list[dict[str, Any]]:
+        cols = self._columns(table, args["columns"], "columns") if args.get("columns") else [table]
+        stmt = sa.select(*cols).where(*self._where(table, args.get("where")))
+        if args.get("order_by"):
+            stmt = stmt.order_by(*self._columns(table, args["order_by"], "order_by"))
+        stmt = stmt.limit(int(args.get("limit") or 1000))
+        return [dict(m) for m in conn.execute(stmt).mappings()]
+
+    def _insert(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> dict[str, Any]:
+        rows = args.get("rows") if args.get("rows") is not None else [args.get("values") or {}]
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and r for r in rows):
+            raise ConnectorError("sql: insert needs `values` (a row) or `rows` (a list of rows)")
+        clean = [{c.name: _coerce(c, r[c.name]) for c in self._columns(table, r, "values")} for r in rows]
+        result = conn.execute(sa.insert(table), clean)
+        out: dict[str, Any] = {"inserted": len(clean)}
+        if len(clean) == 1 and result.inserted_primary_key is not None:
+            out["key"] = list(result.inserted_primary_key)
+        return out
+
+    def _update(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> dict[str, Any]:
+        values = args.get("values") or {}
+        cols = self._columns(table, values, "values")
+        if not cols:
+            raise ConnectorError("sql: update needs `values`")
+        stmt = sa.update(table).where(*self._where(table, args.get("where"), required=True))
+        result = conn.execute(stmt.values({c.name: _coerce(c, values[c.name]) for c in cols}))
+        return {"updated": result.rowcount}
+
+    def _upsert(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> dict[str, Any]:
+        values = args.get("values") or {}
+        key = args.get("key") or []
+        cols = self._columns(table, values, "values")
+        self._columns(table, key, "key")
+        if not key or any(k not in values for k in key):
+            raise ConnectorError("sql: upsert needs `key` columns, each with a value in `values`")
+        row = {c.name: _coerce(c, values[c.name]) for c in cols}
+        changed = {k: v for k, v in row.items() if k not in key} or {key[0]: row[key[0]]}
+        dialect = conn.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            mod = __import__(f"sqlalchemy.dialects.{dialect}", fromlist=["insert"])
+            ins = mod.insert(table).values(row)
+            stmt = ins.on_conflict_do_update(index_elements=key, set_={k: ins.excluded[k] for k in changed})
+            conn.execute(stmt)
+        elif dialect in ("mysql", "mariadb"):
+            from sqlalchemy.dialects import mysql
+
+            ins = mysql.insert(table).values(row)
+            conn.execute(ins.on_duplicate_key_update({k: ins.inserted[k] for k in changed}))
+        else:  # portable fallback: update, then insert if nothing matched (inside one transaction)
+            where = [table.c[k] == row[k] for k in key]
+            if conn.execute(sa.update(table).where(*where).values(changed)).rowcount == 0:
+                conn.execute(sa.insert(table).values(row))
+        return {"upserted": 1, "key": {k: row[k] for k in key}}
+
+    def _changes(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> dict[str, Any]:
+        name = args.get("column") or self.updated_column
+        (col,) = self._columns(table, [name], "column")
+        pk = list(table.primary_key.columns)
+        tie = pk[0] if len(pk) == 1 else None
+        cursor = args.get("cursor")
+        after, after_key = (cursor.get("after"), cursor.get("key")) if isinstance(cursor, dict) else (cursor, None)
+        stmt = sa.select(table)
+        if after is not None:
+            after = _coerce(col, after)
+            if tie is not None and after_key is not None:
+                stmt = stmt.where(sa.or_(col > after, sa.and_(col == after, tie > _coerce(tie, after_key))))
+            else:
+                stmt = stmt.where(col > after)
+        stmt = stmt.order_by(col, *([tie] if tie is not None else [])).limit(int(args.get("limit") or 100))
+        rows = [dict(m) for m in conn.execute(stmt).mappings()]
+        if not rows:
+            return {"rows": [], "cursor": cursor}
+        last = rows[-1]
+        value = last[col.name]
+        return {
+            "rows": rows,
+            "cursor": {
+                "after": value.isoformat() if isinstance(value, _dt.date | _dt.time) else value,
+                "key": last[tie.name] if tie is not None else None,
+            },
+        }
+
+
+def _coerce(col: sa.Column[Any], value: Any) -> Any:
+    """A value as the column's type wants it: ISO text for a date or time column becomes one."""
+    if isinstance(value, str):
+        try:
+            kind = col.type.python_type
+        except NotImplementedError:
+            return value
+        try:
+            if kind is _dt.datetime:
+                return _dt.datetime.fromisoformat(value)
+            if kind is _dt.date:
+                return _dt.date.fromisoformat(value)
+        except ValueError:
+            raise ConnectorError(f"sql: column {col.name!r} holds a {kind.__name__}, got {value!r}") from None
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    """The driver's message without the statement and its parameters (which may hold personal data)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).splitlines()[0] if str(orig or exc) else type(exc).__name__
+    return f"{type(orig or exc).__name__}: {text}"[:300]

@@ -1,0 +1,38 @@
+"""``podium connectors list`` and ``add``: the kinds, and the connectors registered in a store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _podium(*args: str, db: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env.pop("PODIUM_DB", None)
+    if db:
+        env["PODIUM_DB"] = db
+    return subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", *args],
+        env=env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )
+
+
+def test_list_kinds_then_add_and_list_registered(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/p.db"
+    out = _podium("connectors", "list", "--db", db)
+    assert out.returncode == 0, out.stderr
+    assert "openapi" in out.stdout and "sql" in out.stdout and "no connector is registered" in out.stdout
+    added = _podium("connectors", "add", "orders", "sql", "--set", "url_env=ORDERS_DB_URL", "-d", "orders", "--db", db)
+    assert added.returncode == 0, added.stderr
+    bad = _podium("connectors", "add", "x", "sql", "--set", "url=postgresql://u:pw@h/d", "--db", db)
+    assert bad.returncode != 0 and "url_env" in bad.stderr and "Traceback" not in bad.stderr
+    listed = _podium("connectors", "list", "--json", "--db", db)
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert {"kind": "sql"} in rows
+    (orders,) = [r for r in rows if r.get("name") == "orders"]
+    assert orders["target"] == {"kind": "sql", "url_env": "ORDERS_DB_URL"}
