@@ -293,7 +293,7 @@ class Client:
         value = wf.validate_input(input)
         payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
-        await self.governance.record("run.start", rid, workflow=wf.name, version=wf.version, queue=queue, input=payload_hash(payload))
+        await self.governance.record_start(rid, wf.name, wf.version, payload, queue=queue)
         await self._create_and_drive(
             wf,
             rid,
@@ -573,12 +573,6 @@ class Client:
         if (parent.workflow, parent.version) not in self.registry:
             await self.deployments.load_deployed(parent.workflow, parent.version)
         wf = self.registry.for_run(parent)
-        if from_step not in wf.steps:
-            import difflib
-
-            close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
-            raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
@@ -596,8 +590,7 @@ class Client:
         rid = key.replace(":", ".")
         payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)))
         if not await self.store.get_run(rid):  # anchored before it exists, like any started run
-            await self.governance.record("run.start", rid, actor="engine", workflow=wf.name, version=wf.version,
-                                         parent=parent_run_id, input=payload_hash(payload))  # fmt: skip
+            await self.governance.record_start(rid, wf.name, wf.version, payload, actor="engine", parent=parent_run_id)
         created = await self._create_and_drive(
             wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id)
         )

@@ -135,6 +135,14 @@ def reusable_events(
     that neither is ``from_step`` nor depends on it (a loop's body goes whole), marked as reused.
     With ``new_input``, a step that asked a person (an approval, an escalation) is executed again
     too: a decision about one input is not a decision about another."""
+    if from_step not in wf.steps:
+        import difflib
+
+        from ..errors import NotFound
+
+        close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
+        raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
     events = list(events)
     redo = {from_step}
     if new_input:

@@ -352,6 +352,15 @@ class Governance:
             return f"run {run.id}'s {HISTORY_MISMATCH}: {problem}"
         return None
 
+    async def record_start(
+        self, run_id: str, workflow: str, version: str, payload: str, *, actor: str | None = None, **data: Any
+    ) -> None:
+        """Anchor a run before it exists (``run.start``, with its input's hash): an engine resumes only
+        runs it can find anchored."""
+        await self.record(
+            "run.start", run_id, actor=actor, workflow=workflow, version=version, input=payload_hash(payload), **data
+        )
+
     async def record_checkpoint(self, run: RunRecord, digest: str, events: int, why: str) -> None:
         """Anchor an unfinished run's history so far (it parks or is handed off)."""
         if not self.audit_enabled:
