@@ -7,12 +7,18 @@ answers, they skip and say why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
+# The MCP SDK binds sys.stderr as stdio_client's default errlog when it is first imported: import it
+# now, not inside a CliRunner (which swaps sys.stderr for a stream without a fileno).
+with contextlib.suppress(ImportError):
+    import mcp.client.stdio  # noqa: F401
 
 PG_URL = os.environ.get("PODIUM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
