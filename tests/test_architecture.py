@@ -52,13 +52,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ),
     ("surfaces", ("podium.cli", "podium.server")),
 ]
-#: Known exceptions, each with its reason. Keep this list short.
-ALLOWED = {
-    # Output validators judge tone with a classifier and check schemas with the structured-output
-    # adapter; they are governance, but sit on the model layer. They are imported lazily, at check time.
-    ("podium.governance.validators", "podium.ai._structured"),
-    ("podium.governance.validators", "podium.classifiers"),
-}
+#: Known exceptions, each with its reason. Keep this list short (it is empty now).
+ALLOWED: set[tuple[str, str]] = set()
 
 
 def _layer(module: str) -> int:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..models import ZERO_USAGE, Gateway, Message, Model, Request, Response, ToolCall, ToolSpec, Usage
+from ..models._structured import OutputType
 from ..tools import Tool, ToolResult, Toolset, resolve_tools
 from ._durable import durable
 from ._llm import complete, resolve_model
-from ._structured import OutputType
 from ._tools import TOOL_RETRY, live_tool
 
 if TYPE_CHECKING:

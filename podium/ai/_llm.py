@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..models import Gateway, Message, Model, OutputInvalid, Request, Response, default_gateway
 from ..models._gateway import FallbackModel, GuardedModel
+from ..models._structured import OutputType
 from ._durable import durable
-from ._structured import OutputType
 
 if TYPE_CHECKING:
     from ..engine.context import StepContext

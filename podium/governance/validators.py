@@ -116,7 +116,7 @@ class Schema(Validator):
     name: str = "schema"
 
     async def check(self, text: str) -> str | None:
-        from ..ai._structured import OutputType
+        from ..models._structured import OutputType
 
         try:
             OutputType(self.schema).parse(text)

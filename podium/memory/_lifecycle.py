@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -51,6 +52,11 @@ class Memory(Protocol):
     async def reindex(self, item_ids: Sequence[str]) -> int: ...
 
 REDACTED = "[redacted]"
+
+#: Erasure (``podium forget``) reaches the tables of the layers built on memory through these: table
+#: -> ``"module:function(db, vectors, forms, replacement) -> rows changed"``. Named, not imported, so
+#: memory does not depend on the layers above it; a layer that adds tables adds its entry.
+ERASERS: dict[str, str] = {"kb_chunks": "podium.knowledge._redact:redact_chunks"}
 IDENTIFYING = ("name", "email", "phone")
 
 
@@ -109,10 +115,11 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
     counts["relations_redacted"] = await _redact_column(db, "mem_relations", "properties", forms)
     counts["run_state_redacted"] = await _redact_column(db, "mem_run_state", "value", forms)
 
-    if await has_table(db, "kb_chunks"):
-        from ..knowledge._redact import redact_chunks
-
-        counts["kb_chunks_redacted"] = await redact_chunks(db, mem.vectors, forms, REDACTED)
+    for table, ref in ERASERS.items():  # layers built on memory that keep their own tables
+        if await has_table(db, table):
+            module, _, attr = ref.partition(":")
+            redact_rows = getattr(importlib.import_module(module), attr)
+            counts[f"{table}_redacted"] = await redact_rows(db, mem.vectors, forms, REDACTED)
     counts.update(await redact_runs(mem, forms))
 
     at = time.time()
