@@ -7,51 +7,22 @@ HTTP endpoints) are started on 127.0.0.1, once per session where they are slow t
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
+from netguard import guard_loopback
 
 import podium
 from podium.models import set_default_gateway
 
 
-def _loopback(address: object) -> bool:
-    if not isinstance(address, tuple):
-        return True  # AF_UNIX paths
-    host = str(address[0])
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse connections to anything but this machine."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def connect(self: socket.socket, address: object) -> None:
-        if not _loopback(address):
-            raise ConnectionRefusedError(f"tests may not connect to {address!r}: only loopback is allowed")
-        return real_connect(self, address)  # type: ignore[arg-type]
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        if not _loopback(address):
-            raise ConnectionRefusedError(f"tests may not connect to {address!r}: only loopback is allowed")
-        return real_connect_ex(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_MODEL", "OPENAI_BASE_URL"):
-        monkeypatch.delenv(key, raising=False)
+    guard_loopback(monkeypatch, hide=("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_MODEL", "OPENAI_BASE_URL"))
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,7 @@ to install it; ``scripts/test`` installs everything.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import subprocess
 import tempfile
 import warnings
@@ -32,48 +30,13 @@ from conformance_helpers import (
     wait_for_port,
     without_extra_buffers,
 )
-
-
-def _loopback(address: object) -> bool:
-    if not isinstance(address, tuple):
-        return True  # AF_UNIX paths
-    host = str(address[0])
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+from netguard import guard_loopback
 
 
 @pytest.fixture(autouse=True)
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Refuse connections to anything but this machine, and hide provider keys and defaults."""
-    real_connect = socket.socket.connect
-    real_connect_ex = socket.socket.connect_ex
-
-    def connect(self: socket.socket, address: object) -> None:
-        if not _loopback(address):
-            raise ConnectionRefusedError(f"tests may not connect to {address!r}: only loopback is allowed")
-        return real_connect(self, address)  # type: ignore[arg-type]
-
-    def connect_ex(self: socket.socket, address: object) -> int:
-        if not _loopback(address):
-            raise ConnectionRefusedError(f"tests may not connect to {address!r}: only loopback is allowed")
-        return real_connect_ex(self, address)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    for key in (
-        "OPENAI_API_KEY",
-        "OPENAI_BASE_URL",
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_BASE_URL",
-        "PODIUM_MODEL",
-        "PODIUM_LLAMACPP_BASE_URL",
-        "PODIUM_OPENAI_BASE_URL",
-    ):
-        monkeypatch.delenv(key, raising=False)
+    guard_loopback(monkeypatch, hide=("OPENAI_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "PODIUM_MODEL", "PODIUM_LLAMACPP_BASE_URL", "PODIUM_OPENAI_BASE_URL"))
 
 
 @pytest.fixture(scope="session")
