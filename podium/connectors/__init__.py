@@ -21,6 +21,7 @@ from __future__ import annotations
 from ..errors import ConnectorCircuitOpen, ConnectorError
 from ._base import BoundConnector, Connector, Operation, arguments_hash
 from ._registry import available_kinds, open_connector, register_kind
+from ._stats import ConnectorStats
 from ._tools import OperationTool, connector_tools
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Connector",
     "ConnectorCircuitOpen",
     "ConnectorError",
+    "ConnectorStats",
     "Operation",
     "OperationTool",
     "arguments_hash",

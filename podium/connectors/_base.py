@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
 from ..resilience import Backoff, BreakerPolicy, CircuitBreaker, Limiter, RateLimit, retry_call
+from ._stats import ConnectorStats
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -55,6 +56,7 @@ class Connector(abc.ABC):
 
     _breaker: CircuitBreaker | None = None
     _limiter: Limiter | None = None
+    _stats: ConnectorStats | None = None
 
     @abc.abstractmethod
     def operations(self) -> list[Operation]:
@@ -73,7 +75,7 @@ class Connector(abc.ABC):
 
     async def health(self) -> dict[str, Any]:
         """Whether the system answers, with details (``{"ok": bool, ...}``)."""
-        return {"ok": True, "breaker": self.breaker.state}
+        return {"ok": True, "breaker": self.breaker.state, **self.stats.snapshot()}
 
     # -- shared machinery ----------------------------------------------------------------------
 
@@ -86,6 +88,13 @@ class Connector(abc.ABC):
         raise ConnectorError(
             f"{self.kind} connector has no operation {name!r}; its operations are: {known}", operation=name
         )
+
+    @property
+    def stats(self) -> ConnectorStats:
+        """This connector's health figures (calls, errors, latency, credentials, drift)."""
+        if self._stats is None:
+            self._stats = ConnectorStats()
+        return self._stats
 
     @property
     def breaker(self) -> CircuitBreaker:
@@ -119,6 +128,7 @@ class Connector(abc.ABC):
                     retry_after=wait,
                     connector=what,
                 )
+            t0 = time.monotonic()
             try:
                 if self._limiter is not None:
                     async with self._limiter.slot():
@@ -126,12 +136,14 @@ class Connector(abc.ABC):
                 else:
                     value = await self.call(operation, arguments, idempotency_key=idempotency_key)
             except ConnectorError as exc:
+                self.stats.observe(time.monotonic() - t0, ok=False)
                 if exc.retryable:  # a 4xx says nothing about the system's health
                     self.breaker.failure(str(exc)[:200])
                 else:
                     self.breaker.success()
                 raise
             except Exception as exc:
+                self.stats.observe(time.monotonic() - t0, ok=False)
                 self.breaker.failure(f"{type(exc).__name__}: {exc}"[:200])
                 raise ConnectorError(
                     f"connector {what!r}: {operation} failed: {type(exc).__name__}: {exc}",
@@ -139,11 +151,15 @@ class Connector(abc.ABC):
                     connector=what,
                     operation=operation,
                 ) from exc
+            self.stats.observe(time.monotonic() - t0, ok=True)
             self.breaker.success()
             return value
 
         def never_open(exc: BaseException) -> bool:  # an open circuit is not waited out inside one call
-            return not isinstance(exc, ConnectorCircuitOpen) and bool(getattr(exc, "retryable", False))
+            again = not isinstance(exc, ConnectorCircuitOpen) and bool(getattr(exc, "retryable", False))
+            if again:
+                self.stats.retries += 1
+            return again
 
         return await retry_call(once, retry or self.retry, retry_if=never_open)
 
