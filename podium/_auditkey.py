@@ -41,7 +41,11 @@ def key_id(key: bytes) -> str:
 
 
 def default_key_path() -> Path:
-    return Path(os.environ.get(KEY_ENV) or DEFAULT_KEY).expanduser()
+    if os.environ.get(KEY_ENV):
+        return Path(os.environ[KEY_ENV]).expanduser()
+    from .settings import setting
+
+    return Path(setting("audit_key") or DEFAULT_KEY).expanduser()
 
 
 def store_identity(url: str) -> str:

@@ -9,6 +9,7 @@ import click
 
 from . import (
     _audit,  # noqa: F401  (audit verify/export/checkpoint/rotate-key)
+    _config,  # noqa: F401  (config show: the effective settings)
     _connectors,  # noqa: F401  (podium connectors: kinds and registered connectors)
     _db,  # noqa: F401
     _gov,  # noqa: F401  (users, tokens, approvals, killswitch)

@@ -53,12 +53,16 @@ def greet(name: str) -> str:
 '''
 
 _CONFIG = """\
-# Podium settings for this project.
+# Podium settings for this project (podium config show prints the effective values and their
+# sources). PODIUM_<NAME> environment variables and command-line flags override them.
 [podium]
-# Where runs are stored. Until Podium reads this file, pass --db URL or set PODIUM_DB;
-# the default is this same SQLite file, .podium/podium.db in the working directory.
+# Where runs are stored: every command run anywhere in this project uses it. A relative SQLite
+# path is relative to this file's folder.
 db = "sqlite:///.podium/podium.db"
 workflows = "workflows"
+# model = "local:smollm2-135m"     # default model ("provider:model")
+# log_format = "json"              # text or json
+# serve_port = 8321                # podium serve
 """
 
 _README = """\

@@ -11,8 +11,10 @@ from ._app import EXIT_OK, acting_principal, cli, db_option, fail, requires
 
 @cli.command()
 @db_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", "-p", type=click.IntRange(0, 65535), default=8080, show_default=True, help="Port to listen on.")
+@click.option("--host", default=None, help="Interface to listen on (default: serve_host, 127.0.0.1).")
+@click.option(
+    "--port", "-p", type=click.IntRange(0, 65535), default=None, help="Port to listen on (default: serve_port, 8321)."
+)
 @click.option(
     "--workflow",
     "-w",
@@ -81,8 +83,8 @@ from ._app import EXIT_OK, acting_principal, cli, db_option, fail, requires
 @requires("runs.resume", lambda kw: "serve")
 def serve(
     db: str | None,
-    host: str,
-    port: int,
+    host: str | None,
+    port: int | None,
     workflows: tuple[str, ...],
     timezone: str,
     misfire: str,
@@ -104,6 +106,14 @@ def serve(
     Without users (local mode) every caller is trusted, so it listens on loopback addresses only
     unless --allow-remote-local-mode says otherwise.
     """
+    from podium import PodiumError
+    from podium.settings import load_settings
+
+    try:
+        configured = load_settings({"serve_host": host, "serve_port": port})
+    except PodiumError as exc:
+        fail(str(exc))
+    host, port = configured.values.serve_host, configured.values.serve_port
     who = acting_principal()
     if who is not None and who.local and not _loopback(host) and not allow_remote_local_mode:
         fail(

@@ -48,7 +48,9 @@ def memory_for(target: Any) -> Memory:
     store = getattr(target, "store", target)
     mem = _ATTACHED.get(store)
     if mem is None:
-        mem = _ATTACHED[store] = Memory(store, embedder=os.environ.get("PODIUM_EMBEDDER") or None)
+        from ..settings import setting
+
+        mem = _ATTACHED[store] = Memory(store, embedder=os.environ.get("PODIUM_EMBEDDER") or setting("embedder"))
     return mem
 
 

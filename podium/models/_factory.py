@@ -72,8 +72,11 @@ def get_model(spec: str, **options: Any) -> Model:
 def default_model_spec() -> str:
     """The model used when none is named: ``$PODIUM_MODEL``; else OpenAI if ``OPENAI_API_KEY`` is set;
     else Anthropic if ``ANTHROPIC_API_KEY`` is set; else the embedded local model (no key needed)."""
-    if os.environ.get("PODIUM_MODEL"):
-        return os.environ["PODIUM_MODEL"]
+    from ..settings import setting
+
+    configured = setting("model")  # $PODIUM_MODEL, else podium.toml / [tool.podium]
+    if configured:
+        return str(configured)
     if os.environ.get("OPENAI_API_KEY"):
         return DEFAULT_OPENAI
     if os.environ.get("ANTHROPIC_API_KEY"):

@@ -71,11 +71,13 @@ def load(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> tuple[A
                     "local models need llama-cpp-python: pip install 'podium[local]' "
                     "(it compiles llama.cpp, about 5 minutes on 2 cores)"
                 ) from None
+            from ..settings import setting
+
             llama = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
                 n_threads=n_threads
-                or int(os.environ.get("PODIUM_LOCAL_THREADS") or 0)
+                or int(setting("local_threads") or 0)
                 or os.cpu_count()
                 or 2,
                 verbose=False,

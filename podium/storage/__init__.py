@@ -13,8 +13,13 @@ ENV_VAR = "PODIUM_DB"
 
 
 def default_url() -> str:
-    """The store used when none is given: ``$PODIUM_DB``, else ``.podium/podium.db`` in the working directory."""
-    return os.environ.get(ENV_VAR) or "sqlite:///.podium/podium.db"
+    """The store used when none is given: ``$PODIUM_DB``, else ``db`` in the project's ``podium.toml``
+    or ``[tool.podium]``, else ``.podium/podium.db`` in the working directory (:mod:`podium.settings`)."""
+    if os.environ.get(ENV_VAR):  # the common case, without reading any file
+        return os.environ[ENV_VAR]
+    from ..settings import setting
+
+    return str(setting("db"))
 
 
 def open_store(url: str | None = None) -> Store:

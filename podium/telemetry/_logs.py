@@ -96,11 +96,19 @@ def configure_logging(
     """
     from ..errors import ConfigError
 
+    if format is None and not os.environ.get("PODIUM_LOG_FORMAT"):
+        from ..settings import setting
+
+        format = setting("log_format")
     fmt = (format or os.environ.get("PODIUM_LOG_FORMAT") or "text").lower()
     if fmt not in FORMATS:
         raise ConfigError(
             f"log format must be 'text' or 'json', got {fmt!r} (check --log-format or PODIUM_LOG_FORMAT)"
         )
+    if level is None and not os.environ.get("PODIUM_LOG_LEVEL"):
+        from ..settings import setting
+
+        level = setting("log_level")
     lvl = level if level is not None else os.environ.get("PODIUM_LOG_LEVEL") or "INFO"
     if isinstance(lvl, str):
         name = {"TRACE": "DEBUG", "WARN": "WARNING"}.get(lvl.upper(), lvl.upper())  # uvicorn's names too
