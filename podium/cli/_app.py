@@ -30,6 +30,15 @@ db_option = click.option(
 )
 
 
+json_option = click.option("--json", "as_json", is_flag=True, help="One JSON object per line (for scripts).")
+
+
+def emit_json(rows: Any) -> None:
+    """Print each row as one JSON line (what every listing command's ``--json`` prints)."""
+    for row in rows:
+        click.echo(json.dumps(row, ensure_ascii=False, default=str, sort_keys=True))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="podium", prog_name="podium")
 def cli() -> None:

@@ -13,7 +13,9 @@ from ._app import (
     cli,
     console,
     db_option,
+    emit_json,
     fail,
+    json_option,
     make_client,
     parse_input,
     read_text,
@@ -78,16 +80,21 @@ async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
 
 
 @users.command("list")
+@json_option
 @db_option
 @run_async
 @requires("users.manage")
-async def users_list(db: str | None) -> int:
+async def users_list(as_json: bool, db: str | None) -> int:
     """List users."""
     async with make_client(db, recover=False) as c:
-        for u in await c.users():
-            flags = " service" if u.service else ""
-            flags += " disabled" if u.disabled else ""
-            click.echo(f"{u.name}\t{','.join(u.roles)}{flags}")
+        found = await c.users()
+    if as_json:
+        emit_json({"name": u.name, "roles": list(u.roles), "service": u.service, "disabled": u.disabled} for u in found)
+        return EXIT_OK
+    for u in found:
+        flags = " service" if u.service else ""
+        flags += " disabled" if u.disabled else ""
+        click.echo(f"{u.name}\t{','.join(u.roles)}{flags}")
     return EXIT_OK
 
 
@@ -159,13 +166,17 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
 
 
 @cli.command()
+@json_option
 @db_option
 @run_async
 @requires("approvals.read")
-async def approvals(db: str | None) -> int:
+async def approvals(as_json: bool, db: str | None) -> int:
     """The approvals inbox: runs waiting for a person's decision."""
     async with make_client(db, recover=False) as c:
         inbox = await c.approvals()
+    if as_json:
+        emit_json(inbox)
+        return EXIT_OK
     if not inbox:
         console().print("no approvals waiting")
         return EXIT_OK
@@ -295,13 +306,17 @@ async def killswitch_clear(scope: str, name: str | None, every: bool, db: str | 
 
 
 @killswitch.command("list")
+@json_option
 @db_option
 @run_async
 @requires("runs.read", lambda kw: "switches")
-async def killswitch_list(db: str | None) -> int:
+async def killswitch_list(as_json: bool, db: str | None) -> int:
     """Active kill switches."""
     async with make_client(db, recover=False) as c:
         active = await c.switches()
+    if as_json:
+        emit_json({"switch": key, **v} for key, v in active.items())
+        return EXIT_OK
     for key, v in active.items():
         click.echo(f"{key}\t{v['mode']}\tby {v['by']}\t{v.get('reason', '')}")
     if not active:
@@ -337,15 +352,19 @@ async def deploy(source: str, db: str | None) -> int:
 
 @cli.command()
 @click.argument("name")
+@json_option
 @db_option
 @run_async
 @requires("workflows.read", lambda kw: f"workflow:{kw['name']}")
-async def versions(name: str, db: str | None) -> int:
+async def versions(name: str, as_json: bool, db: str | None) -> int:
     """List the deployed versions of workflow NAME."""
     async with make_client(db, recover=False) as c:
         rows = await c.versions(name)
     if not rows:
         fail(f"workflow {name!r} has no deployed versions; deploy one with: podium deploy FILE|REF")
+    if as_json:
+        emit_json(rows)
+        return EXIT_OK
     echo_versions(rows)
     return EXIT_OK
 

@@ -16,7 +16,9 @@ from ._app import (
     cli,
     console,
     db_option,
+    emit_json,
     fail,
+    json_option,
     record,
     requires,
     run_async,
@@ -159,16 +161,20 @@ async def kb_search(
 
 
 @kb.command(name="list")
+@json_option
 @db_option
 @run_async
 @requires("memory.read", lambda kw: "kb:*")
-async def kb_list(db: str | None) -> int:
+async def kb_list(as_json: bool, db: str | None) -> int:
     """List knowledge bases: documents, chunks and embedder."""
     from podium.knowledge import knowledge_bases
     from podium.memory import Memory
 
     async with Memory(db) as mem:
         bases = await knowledge_bases(mem)
+    if as_json:
+        emit_json(bases)
+        return EXIT_OK
     for b in bases:
         console().print(
             f"{b['name']}: {b['documents']} documents, {b['chunks']} chunks ({b['embedder']})",
@@ -284,17 +290,22 @@ async def memory_prune(runs_older_than: str | None, db: str | None) -> int:
 
 
 @memory.command(name="erasures")
+@json_option
 @db_option
 @run_async
 @requires("audit.read", lambda kw: "erasures")
-async def memory_erasures(db: str | None) -> int:
+async def memory_erasures(as_json: bool, db: str | None) -> int:
     """List recorded erasures (entity ids are kept only as SHA-256 digests)."""
+    import dataclasses
     import time
 
     from podium.memory import Memory
 
     async with Memory(db, embedder="hash:8") as mem:
         records = await mem.erasures()
+    if as_json:
+        emit_json(dataclasses.asdict(e) if dataclasses.is_dataclass(e) else vars(e) for e in records)
+        return EXIT_OK
     for e in records:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
         console().print(

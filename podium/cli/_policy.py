@@ -10,7 +10,18 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, fail, make_client, requires, run_async
+from ._app import (
+    EXIT_OK,
+    cli,
+    console,
+    db_option,
+    emit_json,
+    fail,
+    json_option,
+    make_client,
+    requires,
+    run_async,
+)
 
 DEFAULT = "*"
 
@@ -193,14 +204,18 @@ def policy() -> None:
 
 
 @policy.command("list")
+@json_option
 @db_option
 @run_async
 @requires("workflows.read", lambda kw: "policies")
-async def policy_list(db: str | None) -> int:
+async def policy_list(as_json: bool, db: str | None) -> int:
     """Every policy set, by workflow ('*' is the default for all)."""
     async with make_client(db, recover=False) as c:
         await c.authorize("workflows.read", "policies")
         policies = await c.policies()
+    if as_json:
+        emit_json({"workflow": name, "policy": policies[name]} for name in sorted(policies))
+        return EXIT_OK
     if not policies:
         console().print(
             "no policies set; set one with: podium policy set WORKFLOW ...", highlight=False, markup=False

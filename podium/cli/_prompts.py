@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, make_client, requires, run_async
+from ._app import EXIT_OK, cli, db_option, emit_json, json_option, make_client, requires, run_async
 from ._gov import echo_versions
 
 
@@ -33,14 +33,19 @@ async def prompts_put(name: str, file: Any, description: str, db: str | None) ->
 
 
 @prompts.command("list")
+@json_option
 @db_option
 @run_async
 @requires("workflows.read")
-async def prompts_list(db: str | None) -> int:
+async def prompts_list(as_json: bool, db: str | None) -> int:
     """Every prompt and its active version."""
     async with make_client(db, recover=False) as c:
-        for name, version in sorted((await c.prompts()).items()):
-            click.echo(f"{name}\t{version}")
+        found = sorted((await c.prompts()).items())
+    if as_json:
+        emit_json({"name": name, "active_version": version} for name, version in found)
+        return EXIT_OK
+    for name, version in found:
+        click.echo(f"{name}\t{version}")
     return EXIT_OK
 
 
@@ -60,13 +65,17 @@ async def prompts_show(name: str, version: str | None, db: str | None) -> int:
 
 @prompts.command("versions")
 @click.argument("name")
+@json_option
 @db_option
 @run_async
 @requires("workflows.read", lambda kw: f"prompt:{kw['name']}")
-async def prompts_versions(name: str, db: str | None) -> int:
+async def prompts_versions(name: str, as_json: bool, db: str | None) -> int:
     """List a prompt's versions (* marks the active one)."""
     async with make_client(db, recover=False) as c:
         rows = await c.prompt_versions(name)
+    if as_json:
+        emit_json(rows)
+        return EXIT_OK
     echo_versions(rows)
     return EXIT_OK
 
