@@ -38,7 +38,7 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
             await client.driving.settled(run_id)
             continue
         if run.status is RunStatus.WAITING or run.owner is None:
-            return _parked(client, run)
+            return _parked(client, run, await _approvals_of(client, run))
         await asyncio.sleep(0.05)
     out = console()
     if run.status is RunStatus.COMPLETED:
@@ -65,11 +65,33 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
     return EXIT_RUN_FAILED
 
 
-def _parked(client: Any, run: Any) -> int:
-    """The run left this process unfinished: it waits for a signal or timer, or for a worker."""
+async def _approvals_of(client: Any, run: Any) -> list[dict[str, Any]]:
+    """The approvals the run waits for (empty when it waits for something else or they cannot be read)."""
+    from podium import PodiumError, RunStatus
+
+    if run.status is not RunStatus.WAITING:
+        return []
+    try:
+        return list(await client.approvals(run_id=run.id))
+    except PodiumError:  # a caller who may not read approvals still gets the generic hint
+        return []
+
+
+def _parked(client: Any, run: Any, approvals: list[dict[str, Any]]) -> int:
+    """The run left this process unfinished: it waits for a person, a signal or timer, or a worker."""
+    from rich.markup import escape
+
     from podium import RunStatus
 
-    if run.status is RunStatus.WAITING:
+    if approvals:
+        which = "" if len(approvals) == 1 else " " + approvals[0]["name"]
+        titles = "; ".join(f"{a['name']}: {a.get('title') or 'approval'}" for a in approvals)
+        console().print(
+            f"[bold blue]waiting[/] run {run.id} waits for a person's decision ({escape(titles)}); decide with: "
+            f"podium approve {run.id}{which}  or  podium reject {run.id}{which} (the inbox: podium approvals)",
+            highlight=False,
+        )
+    elif run.status is RunStatus.WAITING:
         console().print(
             f"[bold blue]waiting[/] run {run.id} is parked until a signal or timer wakes it; see what it waits "
             f"for with: podium show {run.id}; wake it with: podium signal {run.id} NAME --payload JSON",

@@ -49,49 +49,10 @@ class OutputType:
 
 
 def _check_schema(data: Any, schema: dict[str, Any]) -> None:
-    try:
-        import jsonschema
-    except ImportError:  # a structural check covers the common cases
-        _basic_check(data, schema, "value")
-        return
+    import jsonschema  # a base dependency: maximum, pattern, additionalProperties... are always checked
+
     try:
         jsonschema.validate(data, schema)
     except jsonschema.ValidationError as exc:
         where = ".".join(map(str, exc.absolute_path)) or "value"
         raise ValueError(f"{where}: {exc.message}") from None
-
-
-_JSON_TYPES: dict[str, Any] = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "integer": int,
-    "number": (int, float),
-    "boolean": bool,
-    "null": type(None),
-}
-
-
-def _basic_check(data: Any, schema: dict[str, Any], where: str) -> None:
-    kind = schema.get("type")
-    if (
-        isinstance(kind, str)
-        and kind in _JSON_TYPES
-        and (
-            not isinstance(data, _JSON_TYPES[kind])
-            or (kind in ("integer", "number") and isinstance(data, bool))
-        )
-    ):
-        raise ValueError(f"{where}: expected {kind}, got {type(data).__name__}")
-    if "enum" in schema and data not in schema["enum"]:
-        raise ValueError(f"{where}: {data!r} is not one of {schema['enum']}")
-    if isinstance(data, dict):
-        for key in schema.get("required", ()):
-            if key not in data:
-                raise ValueError(f"{where}: missing required property {key!r}")
-        for key, sub in (schema.get("properties") or {}).items():
-            if key in data and isinstance(sub, dict):
-                _basic_check(data[key], sub, f"{where}.{key}")
-    if isinstance(data, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(data):
-            _basic_check(item, schema["items"], f"{where}[{i}]")
