@@ -274,6 +274,22 @@ async def test_typed_inputs_and_outputs_are_validated(client):
         await client.start(wf, {"id": "not a number"})
 
 
+async def test_an_input_the_first_step_cannot_take_is_refused_before_the_run_starts(client):
+    wf = Workflow("untyped_workflow")
+
+    @wf.step
+    async def load(input: dict) -> int:
+        return len(input)
+
+    with pytest.raises(podium.InputValidationError) as caught:
+        await client.start(wf)  # no input: the step needs a dict
+    message = str(caught.value)
+    assert "step 'load' argument 'input'" in message and "no input was given" in message
+    assert "errors.pydantic.dev" not in message and "input_value" not in message
+    assert [r for r in await client.list() if r.workflow == "untyped_workflow"] == []  # nothing recorded
+    assert await client.run(wf, {"a": 1}) == 1
+
+
 async def test_bad_output_type_fails_the_step_without_retry(client):
     wf = Workflow("badout")
     calls = []

@@ -87,10 +87,19 @@ class _Validator:
             return self._adapter.validate_python(value)
         except Exception as exc:
             name = getattr(self.annotation, "__name__", repr(self.annotation))
-            detail = str(exc).replace("\n", "; ")
-            raise InputValidationError(
-                f"{where}: expected {name}, got {type(value).__name__}: {detail}"
-            ) from None
+            raise InputValidationError(f"{where}: expected {name}, got {type(value).__name__}: {_problems(exc)}") from None
+
+
+def _problems(exc: Exception) -> str:
+    """pydantic's errors as ``field: message`` (no links, no repeated input), else the text."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc).replace("\n", "; ")
+    parts = []
+    for err in errors(include_url=False):
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        parts.append(f"{loc}: {err.get('msg', '')}" if loc else str(err.get("msg", "")))
+    return "; ".join(parts) or str(exc).replace("\n", "; ")
 
 
 def _validator_for(annotation: Any) -> _Validator | None:
@@ -412,10 +421,20 @@ class Workflow:
     # -- checking -------------------------------------------------------------------------------
 
     def validate_input(self, value: Any) -> Any:
-        """Check the run input against the declared input type; returns the (coerced) value."""
-        if self._input_validator is None:
-            return value
-        return self._input_validator(value, f"input of workflow {self.name!r}")
+        """Check the run input against the declared input type, else against the types of the step
+        arguments that take the input; returns the (coerced) value. A run with an input its first
+        steps cannot take is refused before it starts (nothing is recorded)."""
+        if self._input_validator is not None:
+            return self._input_validator(value, f"input of workflow {self.name!r}")
+        for s in self.steps.values():
+            for b in s.params:
+                if b.source == INPUT and b.validator is not None:
+                    try:
+                        b.validator(value, f"step {s.id!r} argument {b.name!r}")
+                    except InputValidationError as exc:
+                        hint = " (no input was given: pass one, e.g. podium run ... --input JSON)" if value is None else ""
+                        raise InputValidationError(f"the input of workflow {self.name!r} does not fit {exc}{hint}") from None
+        return value
 
     def freeze(self) -> Workflow:
         """Check the whole graph and fix it for running. Raises one :class:`DefinitionError` listing
