@@ -82,12 +82,15 @@ def runs_table(runs: list[RunRecord]) -> Any:
     table.add_column("id", no_wrap=True, min_width=24)
     for col in ("workflow", "version", "status", "started", "duration"):
         table.add_column(col, no_wrap=col in ("status", "started"))
+    from podium.engine.worker import orphan_reason
+
     for r in runs:
+        orphan = orphan_reason(r)
         table.add_row(
             r.id,
             r.workflow,
             r.version,
-            status_text(r.status.value),
+            status_text(r.status.value) + (f" [yellow]({orphan}: podium resume)[/]" if orphan else ""),
             when(r.started_at or r.created_at),
             duration(r.started_at, r.finished_at) if r.started_at else "-",
         )

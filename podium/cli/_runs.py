@@ -192,6 +192,8 @@ async def runs(
     async with _client(db, recover=False) as client:
         rows = await client.list(workflow=workflow, status=list(status) or None, limit=limit, offset=offset)
     if as_json:
+        from podium.engine.worker import orphan_reason
+
         for r in rows:
             click.echo(
                 json.dumps(
@@ -200,6 +202,7 @@ async def runs(
                         "workflow": r.workflow,
                         "version": r.version,
                         "status": r.status.value,
+                        "orphaned": orphan_reason(r),
                         "created_at": r.created_at,
                         "started_at": r.started_at,
                         "finished_at": r.finished_at,

@@ -94,6 +94,19 @@ def owner_alive(owner: str) -> bool:
     return True
 
 
+def orphan_reason(run: Any, now: float | None = None) -> str | None:
+    """Why a run recorded as running is not being driven by anyone, or None: ``owner died`` (its
+    engine on this host is gone) or ``lease expired`` (no heartbeat from its engine in time). Such a
+    run continues at the next ``podium resume`` or when any engine opens the store."""
+    if run.status is not RunStatus.RUNNING or not run.owner:
+        return None
+    if not owner_alive(run.owner):
+        return "owner died"
+    if run.lease_expires_at is not None and run.lease_expires_at < (time.time() if now is None else now):
+        return "lease expired"
+    return None
+
+
 async def maintain(client: Client) -> None:
     """Renew leases, fire due timers and act on cancellation requests and kill switches, every
     ``poll_interval``, while the client drives runs."""
