@@ -19,7 +19,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from .errors import ConfigError, StoreError
+from .errors import ConfigError, StoreError, install_hint
 
 #: Dialect-specific type names used in migrations.
 TYPES = {
@@ -238,7 +238,7 @@ class PostgresDatabase(Database):
         try:
             from psycopg_pool import AsyncConnectionPool
         except ImportError as exc:
-            raise ConfigError(f"PostgreSQL needs psycopg: pip install 'podium[postgres]' ({exc})") from exc
+            raise ConfigError(f"PostgreSQL needs psycopg: {install_hint('postgres')} ({exc})") from exc
         pool = AsyncConnectionPool(
             self.url,
             kwargs={"autocommit": True},

@@ -221,3 +221,28 @@ def error_info(exc: BaseException, *, with_traceback: bool = True) -> dict[str, 
     if with_traceback:
         info["traceback"] = "".join(traceback.format_exception(exc))
     return info
+
+
+def install_hint(extra: str) -> str:
+    """The command that installs ``extra`` for this installation of Podium: ``pip install -e
+    '/path/to/podium[server]'`` for a source checkout (Podium is not on a package index yet), else
+    ``pip install 'podium[server]'``. What every missing-dependency message tells the user to run."""
+    import json
+    from importlib import metadata
+    from urllib.parse import unquote, urlparse
+
+    found: dict[str, Any] = {}
+    for dist in metadata.distributions(name="podium"):  # a checkout's own egg-info may come first
+        try:
+            text = dist.read_text("direct_url.json")
+            found = json.loads(text) if text else {}
+        except ValueError:
+            continue
+        if found:
+            break
+    url = found.get("url", "")
+    if url.startswith("file://"):
+        path = unquote(urlparse(url).path)
+        editable = found.get("dir_info", {}).get("editable", False)
+        return f"pip install {'-e ' if editable else ''}'{path}[{extra}]'"
+    return f"pip install 'podium[{extra}]'"

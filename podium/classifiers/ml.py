@@ -10,6 +10,7 @@ from typing import Any
 
 from ..embeddings import Embedder, get_embedder
 from ..embeddings._base import numpy
+from ..errors import install_hint
 from ..models._base import Usage
 from ._base import Classification, Classifier, from_probabilities, softmax
 
@@ -76,7 +77,7 @@ class OnnxClassifier(Classifier):
             from ..models._errors import ModelNotAvailable
 
             raise ModelNotAvailable(
-                "ONNX classifiers need onnxruntime: pip install 'podium[embeddings]'"
+                f"ONNX classifiers need onnxruntime: {install_hint('embeddings')}"
             ) from None
         self.path = str(path)
         self.labels = list(labels)

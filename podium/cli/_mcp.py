@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import install_hint
 from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_ref, make_client, requires, run_async
 from ._serve import _loopback
 
@@ -84,7 +85,7 @@ def mcp_command(
     try:
         import uvicorn
     except ImportError:
-        fail("podium mcp --transport http needs uvicorn: pip install 'podium[server]'")
+        fail(f"podium mcp --transport http needs uvicorn: {install_hint('server')}")
         return
     from podium.governance.limits import MAX_JSON_DEPTH
     from podium.server.limits import RequestLimits

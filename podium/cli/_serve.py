@@ -6,6 +6,7 @@ import os
 
 import click
 
+from ..errors import install_hint
 from ._app import EXIT_OK, acting_principal, cli, db_option, fail, requires
 
 
@@ -127,7 +128,7 @@ def serve(
 
         from podium.server import Rule, Settings, create_app
     except ImportError as exc:
-        fail(f"{exc}; install the server with: pip install 'podium[server]'")
+        fail(f"{exc}; install the server with: {install_hint('server')}")
         return
     folders: dict[str, str] = {}
     for spec in watch:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, install_hint
 from ._base import Connector
 
 Factory = Callable[..., Connector]
@@ -55,7 +55,7 @@ def factory(kind: str) -> Factory:
         except ImportError as exc:
             raise ConfigError(
                 f"the {kind} connector needs a library that is not installed ({exc.name}): "
-                "pip install 'podium[connectors]'"
+                f"{install_hint('connectors')}"
             ) from exc
         _KINDS[kind] = found
     assert callable(found)

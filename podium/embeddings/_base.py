@@ -7,6 +7,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import install_hint
+
 
 def numpy() -> Any:
     try:
@@ -14,7 +16,7 @@ def numpy() -> Any:
     except ImportError:
         from ..models._errors import ModelNotAvailable
 
-        raise ModelNotAvailable("embeddings need numpy: pip install 'podium[embeddings]'") from None
+        raise ModelNotAvailable(f"embeddings need numpy: {install_hint('embeddings')}") from None
     return numpy
 
 

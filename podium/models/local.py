@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..errors import install_hint
 from ._base import Model, Request, Response, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 
@@ -68,7 +69,7 @@ def load(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> tuple[A
                 from llama_cpp import Llama
             except ImportError:
                 raise ModelNotAvailable(
-                    "local models need llama-cpp-python: pip install 'podium[local]' "
+                    f"local models need llama-cpp-python: {install_hint('local')} "
                     "(it compiles llama.cpp, about 5 minutes on 2 cores)"
                 ) from None
             from ..settings import setting

@@ -5,10 +5,12 @@ Needs the ``server`` extra: ``pip install 'podium[server]'``.
 
 from __future__ import annotations
 
+from ..errors import install_hint
+
 try:
     import fastapi  # noqa: F401
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    raise ImportError("the Podium server needs FastAPI and uvicorn: pip install 'podium[server]'") from exc
+    raise ImportError(f"the Podium server needs FastAPI and uvicorn: {install_hint('server')}") from exc
 
 from .app import Settings, create_app
 from .triggers import Rule

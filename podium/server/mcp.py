@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import PodiumError, __version__
-from ..errors import AuthError
+from ..errors import AuthError, install_hint
 from ..governance.identity import Principal
 from .auth import principal_for
 from .errors import body
@@ -50,7 +50,7 @@ def sdk() -> Any:
         import mcp.server.streamable_http_manager
         import mcp.server.transport_security
     except ImportError:
-        raise PodiumError("the MCP server needs the MCP SDK: pip install 'podium[mcp]'") from None
+        raise PodiumError(f"the MCP server needs the MCP SDK: {install_hint('mcp')}") from None
     return mcp
 
 

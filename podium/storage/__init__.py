@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ..errors import ConfigError
+from ..errors import ConfigError, install_hint
 from ._base import Redaction, Store
 
 __all__ = ["Redaction", "Store", "default_url", "open_store"]
@@ -43,7 +43,7 @@ def open_store(url: str | None = None) -> Store:
             from .postgres import PostgresStore
         except ImportError as exc:
             raise ConfigError(
-                f"the PostgreSQL store needs psycopg: pip install 'podium[postgres]' ({exc})"
+                f"the PostgreSQL store needs psycopg: {install_hint('postgres')} ({exc})"
             ) from exc
         return PostgresStore(url)
     raise ConfigError(

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import __version__
+from ..errors import install_hint
 from ..records import Event
 from ._events import RUN_ENDS, STEP_ENDS, Call, call_of, data_of, error_of, started_of, workflow_of
 
 log = logging.getLogger("podium.telemetry")
 
-INSTALL_HINT = "OpenTelemetry is not installed; install it with: pip install 'podium[otel]'"
+INSTALL_HINT = f"OpenTelemetry is not installed; install it with: {install_hint('otel')}"
 _MAX_RUNS = 10_000  # runs remembered at once (a process that only starts runs never ends them)
 
 

@@ -16,6 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import install_hint
 from ..models._errors import ModelNotAvailable, ToolError
 from ._base import Tool, Toolset
 
@@ -24,7 +25,7 @@ def _mcp() -> Any:
     try:
         import mcp
     except ImportError:
-        raise ModelNotAvailable("MCP tools need the MCP SDK: pip install 'podium[mcp]'") from None
+        raise ModelNotAvailable(f"MCP tools need the MCP SDK: {install_hint('mcp')}") from None
     return mcp
 
 
