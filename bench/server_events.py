@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 import httpx
@@ -25,9 +24,16 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=32)
-    ap.add_argument("--db", default=None)
+    ap.add_argument("--server", default="sqlite", help="'sqlite' (default) or a PostgreSQL admin URL")
     args = ap.parse_args()
-    db = args.db or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _scratch import scratch_database
+
+    with scratch_database(args.server) as db:  # never a database it did not create
+        await _bench(db, args)
+
+
+async def _bench(db: str, args: argparse.Namespace) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -2,9 +2,11 @@
 SIGKILL at random and restarted, over and over. Then it checks that every run completed, that no
 step that finished was executed again, and that no step ever ran on two workers at once.
 
-    python bench/torture.py --runs 1000 --workers 3 --db postgresql://postgres@127.0.0.1/podium_torture
+    python bench/torture.py --runs 1000 --workers 3 [--server postgresql://postgres@127.0.0.1/postgres]
 
-(The CI runs a smaller count through tests/test_torture.py.) Exit code 0 when every check holds.
+It works in a database of its own, created on --server and dropped at the end (--keep keeps it).
+(The CI runs a smaller count through tests/test_torture.py.) Exit code 0 when every check holds,
+including that workers really were killed (a run with no kill proves nothing).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "tests" / "crashapp"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(APP))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _scratch import scratch_database, server_from_env  # noqa: E402
 
 CONCURRENCY = 20
 
@@ -138,7 +142,8 @@ def check(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    p.add_argument("--server", default=server_from_env(), help="PostgreSQL admin URL, or 'sqlite'")
+    p.add_argument("--keep", action="store_true", help="keep the benchmark's database afterwards")
     p.add_argument("--runs", type=int, default=1000)
     p.add_argument("--workers", type=int, default=3)
     p.add_argument("--kill-every", type=float, default=0.5, help="seconds between kills, on average")
@@ -150,9 +155,14 @@ def main() -> None:
     os.environ["PODIUM_TORTURE_SLEEP"] = str(args.step_sleep)
     global CONCURRENCY
     CONCURRENCY = args.concurrency
-    result = asyncio.run(torture(args.db, args.runs, args.workers, args.kill_every, args.lease, args.timeout))
+    with scratch_database(args.server, keep=args.keep) as db:
+        result = asyncio.run(torture(db, args.runs, args.workers, args.kill_every, args.lease, args.timeout))
+    killed = result["kills"] > 0 or args.kill_every <= 0
+    result["ok"] = result["finished_steps_redone"] == 0 and result["concurrent_executions"] == 0 and killed
+    if not killed:
+        result["problem"] = "no worker was killed: the runs finished before the first kill; raise --runs or lower --kill-every"
     print(json.dumps(result))
-    ok = result["finished_steps_redone"] == 0 and result["concurrent_executions"] == 0
+    ok = result["ok"]
     sys.exit(0 if ok else 1)
 
 

@@ -1,7 +1,9 @@
 """Scale-out benchmarks: throughput with 1, 2 and 4 worker processes, pickup latency, and the
 durable step on the chosen store beside a raw INSERT+COMMIT floor measured in the same run.
 
-    python bench/workers.py --db postgresql://postgres@127.0.0.1:5432/podium_bench [--json]
+    python bench/workers.py [--server postgresql://postgres@127.0.0.1:5432/postgres] [--json]
+
+It works in a database of its own, created on --server and dropped at the end.
 
 The database is emptied first (its runs tables are dropped): point it at a scratch database.
 """
@@ -158,21 +160,7 @@ async def _floor(db: str, repeats: int) -> float:
     return min(floor_sqlite(folder) for _ in range(repeats)) / 200
 
 
-async def reset(db: str) -> None:
-    if db.startswith("postgres"):
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
-            await conn.execute("DROP TABLE IF EXISTS signals, events, runs, schema_migrations CASCADE")
-    else:
-        path = db.removeprefix("sqlite:///")
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
-
-
 async def main_async(args: argparse.Namespace) -> None:
-    await reset(args.db)
     rows = [await durable_step(args.db, 5)]
     _emit(rows[-1], args.json)
     for n in (1, 2, 4):
@@ -188,11 +176,16 @@ def _emit(row: dict, as_json: bool) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--db", required=True)
+    p.add_argument("--server", default=None, help="PostgreSQL admin URL (default $PODIUM_BENCH_PG or the local server), or 'sqlite'")
     p.add_argument("--runs", type=int, default=1000)
     p.add_argument("--samples", type=int, default=40)
     p.add_argument("--json", action="store_true")
-    asyncio.run(main_async(p.parse_args()))
+    args = p.parse_args()
+    from _scratch import scratch_database, server_from_env
+
+    with scratch_database(args.server or server_from_env()) as db:  # never a database it did not create
+        args.db = db
+        asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":
