@@ -85,6 +85,17 @@ async def mem(store_url):
         yield m
 
 
+def test_comments_in_code_blocks_are_not_headings(tmp_path):
+    md = (
+        "# Install\n\nRun this:\n\n```bash\n# create the environment\npython3 -m venv .venv\n```\n\n"
+        "More text about installing.\n\n~~~python\n# a comment\nx = 1\n~~~\n\n## Use\n\n" + "Use it well. " * 20
+    )
+    heads = {c.heading for c in chunk_text(md, size=40, overlap=5)}
+    assert heads == {"Install", "Use"}, heads
+    (tmp_path / "a.md").write_text("```sh\n# not a title\n```\n\n# Real title\n\ntext\n")
+    assert load(tmp_path / "a.md").title == "Real title"
+
+
 async def test_ingest_search_reingest_and_dedup(mem, tmp_path):
     docs = tmp_path / "docs"
     shutil.copytree(DATA, docs)

@@ -82,8 +82,16 @@ def html_text(markup: str) -> tuple[str, str]:
 
 
 def _markdown_title(text: str) -> str | None:
+    from ._chunking import headings
+
     m = re.search(r"^#\s+(.+)$", text, re.MULTILINE)
-    return m.group(1).strip() if m else None
+    if m is None:
+        return None
+    real = {at for at, _ in headings(text)}
+    for m in re.finditer(r"^#\s+(.+)$", text, re.MULTILINE):
+        if m.start() in real:
+            return m.group(1).strip()
+    return None
 
 
 def pdf_pages(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
