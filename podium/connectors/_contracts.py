@@ -122,11 +122,37 @@ def inline_refs(schema: Any, root: Any = None, seen: tuple[str, ...] = ()) -> An
     return {k: inline_refs(v, root, seen) for k, v in schema.items() if k not in ("$defs", "definitions")}
 
 
+def from_openapi(schema: Any) -> Any:
+    """An OpenAPI 3.0 schema as JSON Schema: ``nullable: true`` admits null, and boolean
+    ``exclusiveMinimum``/``exclusiveMaximum`` become numbers (3.1 documents are unchanged)."""
+    if isinstance(schema, list):
+        return [from_openapi(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: from_openapi(v) for k, v in schema.items() if k != "nullable"}
+    if schema.get("nullable") is True:
+        t = out.get("type")
+        if isinstance(t, str):
+            out["type"] = [t, "null"]
+        elif "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    for bound, edge in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if isinstance(out.get(bound), bool) and out.pop(bound) and edge in out:  # a False one just goes
+            out[bound] = out.pop(edge)
+    return out
+
+
+def _validator(schema: dict[str, Any]) -> Any:
+    try:
+        from jsonschema import Draft202012Validator
+    except ImportError as exc:
+        raise ConfigError("checking connector results against their contracts needs jsonschema: pip install 'podium[connectors]'") from exc
+    return Draft202012Validator(schema)
+
+
 def diff(schema: dict[str, Any], value: Any) -> list[Drift]:
     """How ``value`` departs from ``schema`` (empty when it matches)."""
-    from jsonschema import Draft202012Validator
-
-    errors = list(Draft202012Validator(schema).iter_errors(value))
+    errors = list(_validator(schema).iter_errors(value))
     if not errors:
         return []
     return _classify(inline_refs(schema), value, errors)
@@ -363,11 +389,9 @@ class Contracts:
 
     def validate(self, operation: str, schema: dict[str, Any], value: Any) -> list[Drift]:
         """The drift of ``value`` against ``schema`` (a compiled validator is kept per operation)."""
-        from jsonschema import Draft202012Validator
-
         cached = self._validators.get(operation)
         if cached is None or cached[0] is not schema:
-            cached = (schema, Draft202012Validator(schema))
+            cached = (schema, _validator(schema))
             self._validators[operation] = cached
         if cached[1].is_valid(value):
             return []

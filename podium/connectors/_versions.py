@@ -77,7 +77,7 @@ def gone_error(
     """The error for an answer that says this version of ``operation`` is gone, or None."""
     state = notices(connector)
     link = successor(headers) or state.deprecated.get(operation, {}).get("successor", "")
-    if status != 410 and not (status == 404 and (link or operation in state.deprecated)):
+    if status != 410 and not (status == 404 and link):  # a plain 404 is a missing record, not a version
         return None
     said = " ".join(body.split())[:200] or "(no body)"
     text = (

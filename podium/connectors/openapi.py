@@ -25,6 +25,7 @@ from ..models._http import ClientPool, httpx_module, retry_after
 from ..tools._network import resolve_checked
 from . import _versions
 from ._base import Connector, Operation
+from ._contracts import from_openapi
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -133,7 +134,7 @@ class OpenApiConnector(Connector):
             name=name,
             description=str(op.get("summary") or op.get("description") or f"{method} {path}")[:500],
             input=schema,
-            output=out,
+            output=from_openapi(out) if isinstance(out, dict) else None,  # the contract results are checked against
             safe=method in _SAFE,
         )
         self._routes[name] = _Route(method, path, kept, content is not None)

@@ -318,3 +318,12 @@ async def test_yaml_mapping_and_cli_replay(api: Shifting, tmp_path: Path) -> Non
         assert "email" in json.loads(learned.stdout)["required"]
         missing = _podium("quarantine", "show", "q-nope", "--db", db)
         assert missing.returncode != 0 and "no quarantined item" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_openapi_3_0_nullable_fields_are_not_drift() -> None:
+    from podium.connectors._contracts import from_openapi
+
+    schema = from_openapi({"type": "object", "properties": {"note": {"type": "string", "nullable": True}, "n": {"type": "number", "minimum": 0, "exclusiveMinimum": True}}})
+    assert diff(schema, {"note": None, "n": 1}) == []
+    assert [d.kind for d in diff(schema, {"note": 3, "n": 1})] == ["type_changed"]
+    assert [d.kind for d in diff(schema, {"n": 0})] == ["invalid"]
