@@ -25,7 +25,8 @@ Three branches, kept apart so that handling one never swallows another::
         │   └── LeaseLost              another engine owns this run now; stop touching it
         ├── SerializationError         a value cannot be stored (not JSON, dataclass or pydantic)
         ├── ConnectorError             a connector's operation failed (``retryable``, ``retry_after``)
-        │   └── ConnectorCircuitOpen   the connector's breaker is open after repeated failures
+        │   ├── ConnectorCircuitOpen   the connector's breaker is open after repeated failures
+        │   └── ConnectorDrift         a result did not match its operation's contract (quarantined)
         └── ModelError                 (podium.models) a model or tool call gave no usable answer
             ├── ProviderError          the provider answered with an error or could not be reached
             │   ├── RateLimited        ... because of a rate limit (retryable, after Retry-After)
@@ -177,6 +178,30 @@ class ConnectorCircuitOpen(ConnectorError):
 
     def __init__(self, message: str, *, retry_after: float | None = None, connector: str = "") -> None:
         super().__init__(message, retryable=True, retry_after=retry_after, connector=connector)
+
+
+class ConnectorDrift(ConnectorError):
+    """A connector's result did not match its operation's contract (a field missing, renamed,
+    retyped, nested, an unknown enum value). The result was set aside in the quarantine
+    (``quarantine_id``; ``podium quarantine show ID``) before anything used it. ``diff`` lists what
+    changed (``{"kind", "path", "message", ...}``). Never retryable: calling again gets the same shape;
+    add a field mapping and replay the item (``podium quarantine replay ID``)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        diff: list[dict[str, Any]] | None = None,
+        payload: Any = None,
+        quarantine_id: str | None = None,
+        connector: str = "",
+        operation: str = "",
+    ) -> None:
+        super().__init__(message, connector=connector, operation=operation)
+        self.diff = list(diff or [])
+        self.payload = payload
+        """The raw result as the system sent it (business data: never logged nor audited)."""
+        self.quarantine_id = quarantine_id
 
 
 class PolicyViolation(NonRetryableError):

@@ -66,6 +66,9 @@ ARGS: dict[str, list[str]] = {
     "tools add": ["crm-{role}", "--http", "https://crm.example.com/api/{{id}}", "--method", "GET"],
     "tools remove": ["crm-{role}"],
     "connectors add": ["orders-{role}", "sql", "--set", "url_env=ORDERS_DB_URL"],
+    "connectors learn": ["orders", "query"],
+    "quarantine show": ["q-0"],
+    "quarantine replay": ["--all"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
 }
 

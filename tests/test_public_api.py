@@ -17,6 +17,7 @@ PUBLIC = [
     "Client",
     "ConfigError",
     "ConnectorCircuitOpen",
+    "ConnectorDrift",
     "ConnectorError",
     "ControlSignal",
     "DefinitionError",

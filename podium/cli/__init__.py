@@ -17,6 +17,7 @@ from . import (
     _mcp,  # noqa: F401  (podium mcp: workflows and approvals as MCP tools)
     _policy,  # noqa: F401  (policy list/show/set/clear)
     _prompts,  # noqa: F401  (podium prompts: versioned prompts)
+    _quarantine,  # noqa: F401  (podium quarantine list/show/replay, podium connectors learn)
     _runs,  # noqa: F401  (registers the run commands)
     _serve,  # noqa: F401  (podium serve: HTTP API, dashboard, triggers)
     _tools,  # noqa: F401  (podium tools: the capability registry of workflow files)

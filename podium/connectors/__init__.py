@@ -13,13 +13,18 @@
 
 Every call made through ``ctx.connector(...)`` is a durable sub-step (never repeated once it has
 succeeded), audited without its values, retried with backoff that honours ``Retry-After``, and
-behind the connector's circuit breaker. See docs/connectors.md.
+behind the connector's circuit breaker. Its result is mapped (field mappings) and checked against
+the operation's contract before the step sees it; a result that drifted is quarantined, and the run
+parks, fails the step or skips it per ``on_drift``. See docs/connectors.md.
 """
 
 from __future__ import annotations
 
-from ..errors import ConnectorCircuitOpen, ConnectorError
+from ..errors import ConnectorCircuitOpen, ConnectorDrift, ConnectorError
 from ._base import BoundConnector, Connector, Operation, arguments_hash
+from ._contracts import Contracts, Drift, diff, learn_schema
+from ._mapping import FieldMapping
+from ._quarantine import QuarantineItem
 from ._registry import available_kinds, open_connector, register_kind
 from ._stats import ConnectorStats
 from ._tools import OperationTool, connector_tools
@@ -28,13 +33,20 @@ __all__ = [
     "BoundConnector",
     "Connector",
     "ConnectorCircuitOpen",
+    "ConnectorDrift",
     "ConnectorError",
     "ConnectorStats",
+    "Contracts",
+    "Drift",
+    "FieldMapping",
     "Operation",
     "OperationTool",
+    "QuarantineItem",
     "arguments_hash",
     "available_kinds",
     "connector_tools",
+    "diff",
+    "learn_schema",
     "open_connector",
     "register_kind",
 ]

@@ -11,8 +11,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
+from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorDrift, ConnectorError
 from ..resilience import Backoff, BreakerPolicy, CircuitBreaker, Limiter, RateLimit, retry_call
+from . import _versions
+from ._contracts import Contracts
+from ._quarantine import is_marker, set_aside, settle
 from ._stats import ConnectorStats
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
@@ -57,6 +60,7 @@ class Connector(abc.ABC):
     _breaker: CircuitBreaker | None = None
     _limiter: Limiter | None = None
     _stats: ConnectorStats | None = None
+    _contracts: Contracts | None = None
 
     @abc.abstractmethod
     def operations(self) -> list[Operation]:
@@ -97,6 +101,18 @@ class Connector(abc.ABC):
         return self._stats
 
     @property
+    def contracts(self) -> Contracts:
+        """The operations' contracts, field mappings and drift policy (``open_connector(...,
+        contracts=, mappings=, on_drift=)``; see docs/connectors.md)."""
+        if self._contracts is None:
+            self._contracts = Contracts()
+        return self._contracts
+
+    @contracts.setter
+    def contracts(self, value: Contracts) -> None:
+        self._contracts = value
+
+    @property
     def breaker(self) -> CircuitBreaker:
         """This connector's circuit breaker (one per connector object, shared by every run)."""
         if self._breaker is None:
@@ -113,7 +129,9 @@ class Connector(abc.ABC):
         retry: Backoff | None = None,
     ) -> Any:
         """:meth:`call` behind the breaker and the rate limit, retried with backoff (honouring
-        ``retry_after``). Raises :class:`~podium.ConnectorCircuitOpen` while the breaker is open."""
+        ``retry_after``). Raises :class:`~podium.ConnectorCircuitOpen` while the breaker is open. The
+        result is mapped and checked against the operation's contract: :class:`~podium.ConnectorDrift`
+        when it does not match."""
         self.operation(operation)  # unknown operations fail before anything is sent
         what = label or self.kind
         if self._limiter is None and self.rate_limit is not None:
@@ -161,7 +179,8 @@ class Connector(abc.ABC):
                 self.stats.retries += 1
             return again
 
-        return await retry_call(once, retry or self.retry, retry_if=never_open)
+        value = await retry_call(once, retry or self.retry, retry_if=never_open)
+        return self.contracts.check(self, operation, value, name=what)
 
     def bind(self, scope: Any, name: str) -> BoundConnector:
         """This connector as step code uses it: every call a durable, audited sub-step of ``scope``
@@ -193,19 +212,28 @@ class BoundConnector:
         args = dict(arguments or {})
         label = f"connector:{self.name}.{operation}"
         key = f"{self.scope.idempotency_key}/{self.scope.next_call_name(label)}"
-        return await self.scope.call(self._live, operation, args, key, name=label)
+        value = await self.scope.call(self._live, operation, args, key, name=label)
+        return await settle(self, operation, value) if is_marker(value) else value
 
     async def _live(self, operation: str, args: dict[str, Any], key: str) -> Any:
         t0 = time.monotonic()
         outcome, error = "ok", None
         try:
-            return await self.connector.guarded_call(operation, args, idempotency_key=key, label=self.name)
+            await self.connector.contracts.refresh(getattr(self.scope, "store", None), self.name, operation)
+            value = await self.connector.guarded_call(operation, args, idempotency_key=key, label=self.name)
+            if is_marker(value):  # a system cannot make a run park or fail by answering with the marker
+                raise ConnectorError(f"connector {self.name!r}: {operation} answered with a reserved key", operation=operation)
+            return value
+        except ConnectorDrift as exc:  # set aside before anything uses it; the step sees it per policy
+            outcome, error = "drift", "ConnectorDrift"
+            return await set_aside(self, operation, key, exc)
         except ConnectorError as exc:
             outcome = "retryable" if exc.retryable else "failed"
             error = type(exc).__name__ + (f" (HTTP {exc.status})" if exc.status else "")
             raise
         finally:
             await audit_call(self.scope, self.name, operation, args, outcome, error, time.monotonic() - t0)
+            await _versions.flush(self.connector, self.scope, self.name)
 
 
 def arguments_hash(arguments: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ConfigError, install_hint
 from ._base import Connector
+from ._contracts import Contracts
 
 Factory = Callable[..., Connector]
 
@@ -68,8 +69,33 @@ def open_connector(kind: str, **settings: Any) -> Connector:
 
         db = open_connector("sql", url="postgresql://app@db/crm")
         crm = open_connector("openapi", spec="crm.yaml", base_url="https://crm.example.com")
+
+    Every kind also takes ``contracts`` (``{operation: pydantic model | JSON Schema | file}``),
+    ``mappings`` (``{operation: field mapping}`` or a YAML file) and ``on_drift`` (``park``, ``fail``
+    or ``skip``, or ``{operation: policy, "*": default}``): see docs/connectors.md.
     """
+    drift = {k: settings.pop(k) for k in ("contracts", "mappings", "on_drift") if k in settings}
     connector = factory(kind)(**settings)
     if not isinstance(connector, Connector):
         raise ConfigError(f"the {kind} connector factory returned a {type(connector).__name__}, not a Connector")
+    if drift:
+        declared = drift.get("contracts")
+        if isinstance(declared, str):  # a file of {operation: schema}
+            declared = _schema_file(declared)
+        connector.contracts = Contracts(declared=declared, mappings=drift.get("mappings"), on_drift=drift.get("on_drift", "park"))
     return connector
+
+
+def _schema_file(path: str) -> dict[str, Any]:
+    import os
+
+    import yaml
+
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the contracts file {path}: {exc.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a contracts file maps each operation to its JSON Schema")
+    return data

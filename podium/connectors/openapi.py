@@ -7,7 +7,9 @@ connection: loopback, private and link-local addresses are refused unless the co
 with ``allow_private=True``. Unsafe methods (POST, PUT, PATCH, DELETE) send the call's
 ``Idempotency-Key`` header, stable across retries and resumes: a server that honours it applies the
 call once (effectively-once); otherwise delivery is at-least-once. HTTP 429 and 503 honour
-``Retry-After``; 5xx and transport errors are retryable; other 4xx are not.
+``Retry-After``; 5xx and transport errors are retryable; other 4xx are not. ``Deprecation`` and
+``Sunset`` headers are warned about and audited once per operation; a 410, or a 404 once a new
+version was announced, is a non-retryable error that says to update the spec (see ``_versions``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from urllib.parse import quote, urlsplit
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
 from ..tools._network import resolve_checked
+from . import _versions
 from ._base import Connector, Operation
+from ._contracts import from_openapi
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -130,7 +134,7 @@ class OpenApiConnector(Connector):
             name=name,
             description=str(op.get("summary") or op.get("description") or f"{method} {path}")[:500],
             input=schema,
-            output=out,
+            output=from_openapi(out) if isinstance(out, dict) else None,  # the contract results are checked against
             safe=method in _SAFE,
         )
         self._routes[name] = _Route(method, path, kept, content is not None)
@@ -214,7 +218,11 @@ class OpenApiConnector(Connector):
                 f"openapi: {method} {url} could not be reached ({type(exc).__name__})", retryable=True, operation=operation
             ) from exc
         status = response.status_code
+        where = f"openapi connector {self.title or self.base_url!r}"
         if status >= 400:
+            gone = _versions.gone_error(self, operation, where, f"{method} {url}", status, response.headers, response.text)
+            if gone is not None:  # this version of the API is retired: no retry, no breaker, a clear fix
+                raise gone
             raise ConnectorError(
                 f"openapi: {operation} ({method} {url}) answered HTTP {status}: {response.text[:200]}",
                 retryable=status in _RETRYABLE,
@@ -222,6 +230,7 @@ class OpenApiConnector(Connector):
                 operation=operation,
                 status=status,
             )
+        _versions.note_deprecation(self, operation, response.headers, where)
         if not response.content:
             return None
         if "json" in response.headers.get("content-type", ""):

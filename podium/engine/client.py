@@ -26,6 +26,7 @@ from .driving import DrivenRuns
 from .executor import RunExecutor
 from .history import RunHistory, fold, reusable_events, without_payloads
 from .prompts import PromptLibrary, PromptVersion
+from .quarantine import QuarantineDesk
 from .registry import WorkflowRegistry
 from .versions import Deployments
 from .workflow import Workflow
@@ -136,6 +137,7 @@ class Client:
         self.deployments = Deployments(self.store, self.governance, self.registry)
         """Deployed workflow versions."""
         self.prompt_library = PromptLibrary(self.store, self.governance)
+        self.quarantine = QuarantineDesk(self)  # drifted connector results: list, get, replay, learn
         """Versioned prompts."""
         for wf in workflows:
             self.register(wf)

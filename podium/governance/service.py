@@ -58,7 +58,8 @@ SWITCH_SCOPES = ("all", "workflow", "kind", "provider", "agent")
 #: Waits under these names are answered only by the engine: approvals through :meth:`Governance.decide`
 #: (with its role check and audit), timers and kill switches by the engine itself.
 APPROVAL_PREFIX = "approval:"
-RESERVED_SIGNALS = (APPROVAL_PREFIX, "__")
+QUARANTINE_PREFIX = "quarantine:"  # answered by a replay that checked the contract (client.quarantine)
+RESERVED_SIGNALS = (APPROVAL_PREFIX, QUARANTINE_PREFIX, "__")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -559,7 +560,8 @@ class Governance:
         raise PermissionDenied(
             f"{who.name} may not send signal {name!r} to run {run_id}: names starting with "
             f"{' or '.join(repr(p) for p in RESERVED_SIGNALS)} are answered only by the engine; an "
-            "approval is decided with 'podium approve' / client.decide(), which checks the approver's role"
+            "approval is decided with 'podium approve' / client.decide(), which checks the approver's role; "
+            "a quarantined item is replayed with 'podium quarantine replay', which checks its contract"
         )
 
     # -- approvals ------------------------------------------------------------------------------

@@ -9,6 +9,10 @@ Kinds of rule:
 ``budget_reached``     a run reached its token or cost budget (audit action ``policy.budget``)
 ``policy_refused``     a policy or kill switch refused a model or tool call (``policy.refuse``)
 ``approval_sla_missed``  an approval request has been open longer than ``seconds``
+``connector_drift``    a connector's result drifted from its contract and was quarantined
+                       (``connector.drift``)
+``connector_api_change``  an API marked an operation deprecated, or retired it (HTTP 410; audit
+                       ``connector.deprecated``, ``connector.gone``)
 =====================  ===========================================================================
 
 A rule fires at most once per ``cooldown`` seconds for the same subject (its workflow, or its step);
@@ -33,7 +37,22 @@ from ._events import RUN_ENDS, data_of, error_of, started_of, workflow_of
 
 log = logging.getLogger("podium.alerts")
 
-KINDS = ("run_failed", "latency_slo", "budget_reached", "policy_refused", "approval_sla_missed")
+KINDS = (
+    "run_failed",
+    "latency_slo",
+    "budget_reached",
+    "policy_refused",
+    "approval_sla_missed",
+    "connector_drift",
+    "connector_api_change",
+)
+_AUDIT_KINDS = {
+    "policy.budget": "budget_reached",
+    "policy.refuse": "policy_refused",
+    "connector.drift": "connector_drift",
+    "connector.deprecated": "connector_api_change",
+    "connector.gone": "connector_api_change",
+}
 SEVERITIES = ("info", "warning", "critical")
 
 
@@ -278,7 +297,7 @@ class Alerts:
             log.exception("alerts: cannot evaluate audit entry %s", getattr(entry, "action", "?"))
 
     def _on_audit(self, entry: Any) -> None:
-        kind = {"policy.budget": "budget_reached", "policy.refuse": "policy_refused"}.get(entry.action)
+        kind = _AUDIT_KINDS.get(entry.action)
         if kind is None:
             return
         run_id = entry.target
@@ -287,7 +306,9 @@ class Alerts:
         for r in self.rules:
             if r.kind != kind or not r.matches(wf):
                 continue
-            if kind == "budget_reached":
+            if kind in ("connector_drift", "connector_api_change"):
+                title, text = _connector_alert(entry.action, wf, run_id, d)
+            elif kind == "budget_reached":
                 spent = "; ".join(map(str, d.get("spent") or [])) or "its budget"
                 title = f"run of {wf} reached its budget"
                 text = f"Run {run_id} of workflow {wf!r} reached its budget ({spent}); " + (
@@ -423,3 +444,17 @@ class Alerts:
 
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
+
+
+def _connector_alert(action: str, wf: str, run_id: str, d: dict[str, Any]) -> tuple[str, str]:
+    """Title and text of a connector alert (from an audit entry that holds no business values)."""
+    where = f"connector {d.get('connector')!r} {d.get('operation')}"
+    if action == "connector.drift":
+        kinds = ", ".join(sorted({f"{x.get('kind')} {x.get('path')}" for x in d.get("drift") or []})) or "a change"
+        return (
+            f"{where} drifted from its contract",
+            f"Run {run_id} of workflow {wf!r}: the result of {where} changed shape ({kinds}). It was quarantined "
+            f"as {d.get('quarantine_id')} (policy {d.get('policy')}). Add a field mapping, then "
+            f"'podium quarantine replay {d.get('quarantine_id')}'.",
+        )
+    return f"{where}: the API version is changing", str(d.get("message") or action)
