@@ -36,6 +36,8 @@ def use_db(path: str, *, faults: tuple[str, ...] = ()) -> str:
 
 
 def _db() -> sqlite3.Connection:
+    if not os.path.exists(DB["path"]):
+        use_db(DB["path"])
     con = sqlite3.connect(DB["path"])
     con.row_factory = sqlite3.Row
     return con

@@ -67,6 +67,9 @@ ARGS: dict[str, list[str]] = {
     "tools remove": ["crm-{role}"],
     "connectors add": ["orders-{role}", "sql", "--set", "url_env=ORDERS_DB_URL"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
+    "capabilities list": ["--skills", "examples.margins:skills"],
+    "goal": ["check stock of a vendor", "--skills", "examples.margins:skills", "--context", '{"vendor": "Bean Co"}'],
+    "plan show": ["{run}"],
 }
 
 

@@ -39,7 +39,7 @@ async def pursue(
     approval (``podium approve RUN``)."""
     wf = client.workflows().get(name) and client.workflow(name)
     if wf is None or getattr(wf, "goal_skills", None) is not skills:
-        wf = goal_workflow(client, skills, planner=planner, policy=policy, name=name)
+        wf = goal_workflow(skills, planner=planner, policy=policy, name=name)
         wf.goal_skills = skills  # type: ignore[attr-defined]
         client.register(wf)
     roles = list(client.principal.roles)

@@ -26,7 +26,6 @@ STEP = "pursue"
 
 @dataclass(frozen=True, kw_only=True)
 class _Goal:
-    client: Any
     skills: Skills
     planner: Any
     policy: GoalPolicy
@@ -34,15 +33,19 @@ class _Goal:
 
 
 def goal_workflow(
-    client: Any, skills: Skills, *, planner: Any = None, policy: GoalPolicy | None = None, name: str = "goal"
+    skills: Skills, *, planner: Any = None, policy: GoalPolicy | None = None, name: str = "goal"
 ) -> Workflow:
-    """The workflow that pursues goals over ``skills``: input ``{"goal", "context", "roles"}``."""
-    g = _Goal(client=client, skills=skills, planner=planner or RulePlanner(), policy=policy or GoalPolicy(), name=name)
+    """The workflow that pursues goals over ``skills``: input ``{"goal", "context", "roles"}``.
+
+    Planner, policy and skills are part of the definition, never of the input: whoever starts a goal
+    run cannot lift its approvals or budget."""
+    g = _Goal(skills=skills, planner=planner or RulePlanner(), policy=policy or GoalPolicy(), name=name)
     wf = Workflow(name, version=f"{skills.name}-{len(skills)}", description="Pursue a goal with a validated plan")
 
     @wf.step(id=STEP, retry=NO_RETRY)
     async def pursue(ctx: Any, input: Any) -> Any:
-        return await _pursue(g, ctx, input)
+        # The engine driving this run: its security registry, governance policy, history and audit.
+        return await _pursue(g, ctx._executor.client, ctx, input)
 
     return wf
 
@@ -65,11 +68,11 @@ async def _keep(record: dict[str, Any], client: Any, run_id: str) -> dict[str, A
 
 
 async def _make_plan(
-    g: _Goal, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], roles: list[str]
+    g: _Goal, client: Any, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], roles: list[str]
 ) -> tuple[Plan | None, dict[str, Any]]:
     """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome."""
     policy = g.policy
-    gov = g.client.policy_for(g.name)
+    gov = client.policy_for(g.name)
     problems: list[str] = []
     attempts = 0
     plan: Plan | None = None
@@ -108,7 +111,7 @@ async def _make_plan(
         "latency": latency,
         "scopes": {s.id: sorted(s.args) for s in plan.steps} if plan else {},
     }
-    record = await ctx.call(_keep, record, g.client, ctx.run_id, name="plan")
+    record = await ctx.call(_keep, record, client, ctx.run_id, name="plan")
     return (plan if ok else None), record
 
 
@@ -132,16 +135,16 @@ async def _child_state(client: Any, run_id: str) -> dict[str, Any]:
     return {"outputs": outputs, "failed": failed, "error": error}
 
 
-async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
+async def _pursue(g: _Goal, client: Any, ctx: Any, input: Any) -> Any:
     if not isinstance(input, dict) or not isinstance(input.get("goal"), str) or not input["goal"].strip():
         raise NonRetryableError('a goal run takes {"goal": "what to achieve", "context": {...}}')
     goal, context = input["goal"].strip(), dict(input.get("context") or {})
     roles = list(input.get("roles") or [])
     policy = g.policy
-    registered = await ctx.call(_registered, g.client, name="registry")
+    registered = await ctx.call(_registered, client, name="registry")
     usable = tuple(s for s in g.skills.usable(roles) if policy.allowed_skills is None or s.name in policy.allowed_skills)
     request = PlanRequest(goal=goal, skills=usable, context=context, max_steps=policy.max_steps)
-    plan, record = await _make_plan(g, ctx, request, 1, "initial plan", registered, roles)
+    plan, record = await _make_plan(g, client, ctx, request, 1, "initial plan", registered, roles)
     outputs: dict[str, Any] = {}
     records = [record]
     n = 1
@@ -169,7 +172,7 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
             out = await ctx.run_workflow(wf, {"kept": kept_in}, name=f"plan-{n}")
         except NonRetryableError as exc:
             child = f"{ctx.idempotency_key}/plan-{n}".replace(":", ".")
-            state = await ctx.call(_child_state, g.client, child, name="outcome")
+            state = await ctx.call(_child_state, client, child, name="outcome")
             outputs.update(state["outputs"])
             if n > policy.max_replans:
                 raise NonRetryableError(
@@ -181,13 +184,13 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                 request, previous=plan.to_dict(), done=dict(outputs), failed=state["failed"], error=state["error"] or str(exc)
             )
             plan, record = await _make_plan(
-                g, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, roles
+                g, client, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, roles
             )
             records.append(record)
             continue
         del out  # the child's output is its sinks; every finished step's output is read instead
         child = f"{ctx.idempotency_key}/plan-{n}".replace(":", ".")
-        state = await ctx.call(_child_state, g.client, child, name="outcome")
+        state = await ctx.call(_child_state, client, child, name="outcome")
         outputs.update(state["outputs"])
         return {"goal": goal, "status": "completed", "plans": n, "replans": n - 1, "outputs": outputs}
 

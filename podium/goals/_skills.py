@@ -17,22 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from ..tools._control import CONTROL_WORDS, is_control_name
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,47}$")
 KINDS = ("specialist", "workflow", "connector", "tool")
 
-#: Names of powers no planner or agent may ever hold: deciding approvals, changing policy, managing
-#: users and tokens, switching kill switches. A skill whose name (or target) is one of them is refused.
-CONTROL_WORDS = (
-    "approv", "decide", "decision", "polic", "kill", "switch", "grant", "revoke", "token", "role", "users",
-    "create_user", "disable_user", "budget", "capabilit", "permission",
-)
-
-
-def is_control_name(name: str) -> bool:
-    """Whether ``name`` names a control power (approvals, policy, users, kill switches, budgets)."""
-    low = name.lower().replace("-", "_")
-    return any(word in low for word in CONTROL_WORDS)
+#: Skills are refused when their name or target names a control power (approvals, policy, users,
+#: kill switches, budgets): those stay with people.
+__all__ = ["CONTROL_WORDS", "Skill", "Skills", "is_control_name", "load_skills"]
 
 
 @dataclass(frozen=True, kw_only=True)
