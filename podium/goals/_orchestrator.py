@@ -13,6 +13,7 @@ from typing import Any
 
 from ..engine.workflow import Workflow
 from ..errors import ConfigError, NonRetryableError
+from ..models import OutputInvalid
 from ..records import NO_RETRY
 from ._plan import Plan
 from ._planners import PlanRequest, RulePlanner
@@ -94,7 +95,7 @@ async def _make_plan(
                 max_cost=gov.max_run_cost if gov else None,
             )
             problems = [str(p) for p in found]
-        except (ConfigError, ValueError) as exc:  # a malformed answer (or a model's invalid output)
+        except (ConfigError, ValueError, OutputInvalid) as exc:  # a malformed answer, a model's invalid output
             plan, problems = None, [str(exc)]
         if not problems:
             break
