@@ -131,23 +131,23 @@ def _obj(props: dict[str, Any], required: tuple[str, ...] | None = None) -> dict
     return {"type": "object", "properties": props, "required": list(props if required is None else required)}
 
 
-S, N, I = {"type": "string"}, {"type": "number"}, {"type": "integer"}
+S, N, INT = {"type": "string"}, {"type": "number"}, {"type": "integer"}
 skills = Skills(
     [
         Skill(name="inventory_check", description="Which products a vendor supplies and how many are in stock",
               fn=inventory_check, input=_obj({"vendor": S}),
-              output=_obj({"vendor": S, "skus": {"type": "array"}, "units": I, "confidence": N}),
+              output=_obj({"vendor": S, "skus": {"type": "array"}, "units": INT, "confidence": N}),
               keywords=("vendor", "inventory", "stock"), cost=0.0005, latency=0.2),
         Skill(name="pricing_analyze", description="Margins before and after a cost increase, and prices that keep them",
               fn=pricing_analyze, input=_obj({"vendor": S, "increase_pct": N}),
               output=_obj({"skus": {"type": "array"}, "margin_before": N, "margin_after": N, "proposed": {"type": "object"}}),
               keywords=("price", "pricing", "margin"), cost=0.002, latency=1.0),
         Skill(name="pricing_update", description="Change the storefront prices (writes)", fn=pricing_update,
-              input=_obj({"proposed": {"type": "object"}}), output=_obj({"updated": I, "proposed": {"type": "object"}}),
+              input=_obj({"proposed": {"type": "object"}}), output=_obj({"updated": INT, "proposed": {"type": "object"}}),
               keywords=("protect", "reprice"), tags=("write",), fallback="pricing_request", cost=0.001, latency=0.5),
         Skill(name="pricing_request", description="File a price-change request for the category manager to review",
               fn=pricing_request, input=_obj({"proposed": {"type": "object"}}),
-              output=_obj({"request_id": S, "updated": I}), cost=0.0005, latency=0.2),
+              output=_obj({"request_id": S, "updated": INT}), cost=0.0005, latency=0.2),
         Skill(name="finance_alert", description="Tell finance about a margin change", fn=finance_alert,
               input=_obj({"vendor": S, "margin_after": N}), output=_obj({"alerted": {"type": "boolean"}, "message": S}),
               keywords=("finance", "margin", "alert"), cost=0.0002, latency=0.1),

@@ -68,7 +68,7 @@ ARGS: dict[str, list[str]] = {
     "connectors add": ["orders-{role}", "sql", "--set", "url_env=ORDERS_DB_URL"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
     "capabilities list": ["--skills", "examples.margins:skills"],
-    "goal": ["check stock of a vendor", "--skills", "examples.margins:skills", "--context", '{"vendor": "Bean Co"}'],
+    "goal": ["check stock of a vendor", "--skills", "examples.margins:skills"],
     "plan show": ["{run}"],
 }
 

@@ -11,7 +11,19 @@ import os
 
 import click
 
-from ._app import EXIT_OK, EXIT_RUN_FAILED, EXIT_WAITING, cli, console, db_option, fail, make_client, parse_input, requires, run_async
+from ._app import (
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_WAITING,
+    cli,
+    console,
+    db_option,
+    fail,
+    make_client,
+    parse_input,
+    requires,
+    run_async,
+)
 
 skills_option = click.option(
     "--skills", "skills_ref", envvar="PODIUM_SKILLS", metavar="MODULE:ATTR",
@@ -93,7 +105,8 @@ async def goal_cmd(goal: str, context_text: str | None, approve: bool, planner: 
             run = await goals.settle(c, handle.id)
         console().print("\n" + await goals.show_plan(c, handle.id), markup=False, highlight=False)
         if run.status.value != "completed":
-            console().print(f"\nrun {handle.id} {run.status.value}: {run.error or ''}", markup=False, highlight=False)
+            message = json.loads(run.error).get("message", "") if run.error else ""
+            console().print(f"\nrun {handle.id} {run.status.value}: {message}", markup=False, highlight=False)
             return EXIT_RUN_FAILED
         click.echo(json.dumps(await c.result(handle.id), default=str, indent=2))
     return EXIT_OK

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._orchestrator import goal_workflow, plans_of, render
 from ._plan import Plan, PlanStep, to_yaml
-from ._planners import LLMPlanner, PlanRequest, Planner, RulePlanner, make_planner, plan_schema
+from ._planners import LLMPlanner, Planner, PlanRequest, RulePlanner, make_planner, plan_schema
 from ._policy import GoalPolicy
 from ._run import LowConfidence, compile_plan
 from ._skills import CONTROL_WORDS, Skill, Skills, is_control_name, load_skills

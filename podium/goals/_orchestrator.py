@@ -213,9 +213,9 @@ def plans_of(history: Any) -> list[dict[str, Any]]:
     """Every plan record of a goal run, in order, from its history."""
     out = []
     for v in history.steps:
-        if v.step == f"{STEP}/plan" or v.step.startswith(f"{STEP}/plan-"):
-            if v.status.value == "completed" and isinstance(v.output, dict):
-                out.append(v.output)
+        named = v.step == f"{STEP}/plan" or v.step.startswith(f"{STEP}/plan-")
+        if named and v.status.value == "completed" and isinstance(v.output, dict):
+            out.append(v.output)
     return sorted(out, key=lambda r: r.get("n", 0))
 
 
