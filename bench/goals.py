@@ -22,9 +22,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import podium  # noqa: E402
-from examples import margins  # noqa: E402
-from podium import goals  # noqa: E402
+import podium
+from examples import margins
+from podium import goals
 
 C = {"vendor": "Acme Foods", "increase_pct": 14}
 CU = {"customer": "cust-42"}
@@ -122,7 +122,7 @@ def main() -> None:
 
         resolve_path("smollm2-135m")
         planners.append(("local-smollm2-135m", goals.LLMPlanner("local:smollm2-135m", name="local")))
-    except Exception as exc:  # noqa: BLE001 - report why the local model is skipped
+    except Exception as exc:
         print(json.dumps({"bench": "goals", "planner": "local", "skipped": str(exc)[:200]}))
     url = os.environ.get("PODIUM_BENCH_PLANNER_URL")
     if url:
