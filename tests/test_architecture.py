@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "ai, memory, knowledge, yaml",
         ("podium.ai", "podium.memory", "podium.knowledge", "podium.yaml", "podium.telemetry", "podium.validators"),
     ),
+    ("goals", ("podium.goals",)),
     ("surfaces", ("podium.cli", "podium.server")),
 ]
 #: Known exceptions, each with its reason. Keep this list short (it is empty now).

@@ -70,6 +70,9 @@ ARGS: dict[str, list[str]] = {
     "quarantine show": ["q-0"],
     "quarantine replay": ["--all"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
+    "capabilities list": ["--skills", "examples.margins:skills"],
+    "goal": ["check stock of a vendor", "--skills", "examples.margins:skills"],
+    "plan show": ["{run}"],
 }
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..models import ZERO_USAGE, Gateway, Message, Model, Request, Response, ToolCall, ToolSpec, Usage
 from ..models._structured import OutputType
 from ..tools import Tool, ToolResult, Toolset, resolve_tools
+from ..tools._control import without_control
 from ._durable import durable
 from ._llm import complete, resolve_model
 from ._tools import TOOL_RETRY, live_tool
@@ -88,7 +89,9 @@ class Agent:
     ) -> AgentResult:
         """Run the loop on ``input`` (text, or anything JSON) after earlier ``history``."""
         model = resolve_model(self.model, self.gateway)
-        tools = await resolve_tools(self.tools)
+        # Never a control power (decide_approval from Podium's own MCP server, say): an agent
+        # must not be able to approve its own requests or change its policy.
+        tools = without_control(await resolve_tools(self.tools))
         shape = OutputType(self.output) if self.output is not None else None
         specs = [t.spec for t in tools.values()]
         if shape is not None:

@@ -5,7 +5,7 @@ RBAC checks and audit log apply exactly as they do to the CLI and the HTTP API. 
 these tools on the wire (stdio and streamable HTTP).
 
 Tools: one ``run_<workflow>`` per registered workflow, plus ``list_workflows``, ``start_run``,
-``get_run``, ``list_runs``, ``list_approvals`` and ``decide_approval``.
+``get_run``, ``list_runs``, ``get_plan`` (goal runs), ``list_approvals`` and ``decide_approval``.
 """
 
 from __future__ import annotations
@@ -99,6 +99,10 @@ class ListRunsArgs(_Args):
 class ListApprovalsArgs(_Args):
     workflow: str | None = Field(default=None, description="Only requests of this workflow's runs.")
     run_id: str | None = Field(default=None, description="Only this run's requests.")
+
+
+class GetPlanArgs(_Args):
+    run_id: str = Field(description="A goal run (started with podium goal or POST /api/goals).")
 
 
 class DecideArgs(_Args):
@@ -215,6 +219,18 @@ class PodiumTools:
                 ),
                 ListApprovalsArgs,
                 self._list_approvals,
+            ),
+            "get_plan": (
+                ToolSpec(
+                    name="get_plan",
+                    title="Plans of a goal run",
+                    description="Every plan and replan of a goal run: its steps, why, problems, estimated cost "
+                    "and the context each step was given, with a text graph. Needs runs.read.",
+                    input_schema=_schema(GetPlanArgs),
+                    read_only=True,
+                ),
+                GetPlanArgs,
+                self._get_plan,
             ),
             "decide_approval": (
                 ToolSpec(
@@ -344,6 +360,16 @@ class PodiumTools:
 
     async def _get_run(self, args: GetRunArgs) -> dict[str, Any]:
         return await self._settle(args.run_id, args.wait_seconds)
+
+    async def _get_plan(self, args: GetPlanArgs) -> dict[str, Any]:
+        from .. import goals
+
+        await self.client.authorize("runs.read", args.run_id)
+        history = await self.client.history(args.run_id)
+        records = goals.plans_of(history)
+        if not records:
+            raise ToolFailure("not_found", f"run {args.run_id} is not a goal run (it has no plan)")
+        return {"run_id": args.run_id, "plans": records, "graph": goals.render(history)}
 
     async def _list_runs(self, args: ListRunsArgs) -> dict[str, Any]:
         runs = await self.client.list(workflow=args.workflow, status=args.status, limit=args.limit)

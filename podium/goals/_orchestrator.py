@@ -1,0 +1,240 @@
+"""The goal run: plan, validate (repairing a bounded number of times), approve, run, re-plan the rest.
+
+One workflow, one step (``pursue``). Every plan is a durable call (``pursue/plan``, ``plan-2``...)
+holding the plan, why it was made, its problems and its estimate; each plan runs as a child run of
+its own pinned workflow version. A resumed goal run replays all of it from the log.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine.workflow import Workflow
+from ..errors import ConfigError, NonRetryableError
+from ..models import OutputInvalid
+from ..records import NO_RETRY
+from ._plan import Plan
+from ._planners import PlanRequest, RulePlanner
+from ._policy import GoalPolicy
+from ._run import compile_plan
+from ._skills import Skills
+from ._validate import estimate, validate_plan
+
+STEP = "pursue"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Goal:
+    skills: Skills
+    planner: Any
+    policy: GoalPolicy
+    name: str
+
+
+def goal_workflow(
+    skills: Skills, *, planner: Any = None, policy: GoalPolicy | None = None, name: str = "goal"
+) -> Workflow:
+    """The workflow that pursues goals over ``skills``: input ``{"goal", "context", "roles"}``.
+
+    Planner, policy and skills are part of the definition, never of the input: whoever starts a goal
+    run cannot lift its approvals or budget."""
+    g = _Goal(skills=skills, planner=planner or RulePlanner(), policy=policy or GoalPolicy(), name=name)
+    wf = Workflow(name, version=f"{skills.name}-{len(skills)}", description="Pursue a goal with a validated plan")
+
+    @wf.step(id=STEP, retry=NO_RETRY)
+    async def pursue(ctx: Any, input: Any) -> Any:
+        # The engine driving this run: its security registry, governance policy, history and audit.
+        return await _pursue(g, ctx._executor.client, ctx, input)
+
+    return wf
+
+
+async def _registered(client: Any) -> dict[str, str]:
+    return {k: v.kind for k, v in (await client.capabilities()).items()}
+
+
+async def _keep(record: dict[str, Any], client: Any, run_id: str) -> dict[str, Any]:
+    # Once per plan (a durable call): the audit entry and the record are written together.
+    await client.record_audit(
+        "goal.plan" if record["n"] == 1 else "goal.replan",
+        run_id,
+        n=record["n"],
+        reason=record["reason"],
+        steps=[s["skill"] for s in record["plan"]["steps"]],
+        valid=not record["problems"],
+    )
+    return record
+
+
+async def _make_plan(
+    g: _Goal, client: Any, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], roles: list[str]
+) -> tuple[Plan | None, dict[str, Any]]:
+    """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome."""
+    policy = g.policy
+    gov = client.policy_for(g.name)
+    problems: list[str] = []
+    attempts = 0
+    plan: Plan | None = None
+    data: Any = None
+    kept = dict((request.previous or {}).get("kept") or {})
+    kept.update({s["id"]: s["skill"] for s in (request.previous or {}).get("steps", []) if s["id"] in request.done})
+    for attempt in range(policy.max_repairs + 1):
+        attempts = attempt + 1
+        try:
+            data = await g.planner.plan(ctx, _replace(request, problems=tuple(problems)))
+            plan = Plan.from_data(data, goal=request.goal, kept=kept)
+            found = validate_plan(
+                plan,
+                g.skills,
+                roles=roles,
+                policy=policy,
+                registered_tools=registered,
+                allowed_tools=gov.allowed_tools if gov else None,
+                max_cost=gov.max_run_cost if gov else None,
+            )
+            problems = [str(p) for p in found]
+        except (ConfigError, ValueError, OutputInvalid) as exc:  # a malformed answer, a model's invalid output
+            plan, problems = None, [str(exc)]
+        if not problems:
+            break
+    cost, latency = estimate(plan, g.skills) if plan else (0.0, 0.0)
+    ok = plan is not None and not problems
+    record = {
+        "n": n,
+        "reason": why + (f" ({plan.reason})" if plan and plan.reason else ""),
+        "planner": getattr(g.planner, "name", type(g.planner).__name__),
+        "attempts": attempts,
+        "problems": problems,
+        "plan": plan.to_dict() if plan else {"goal": request.goal, "steps": [], "kept": kept, "raw": data},
+        "cost": cost,
+        "latency": latency,
+        "scopes": {s.id: sorted(s.args) for s in plan.steps} if plan else {},
+    }
+    record = await ctx.call(_keep, record, client, ctx.run_id, name="plan")
+    return (plan if ok else None), record
+
+
+def _replace(request: PlanRequest, **changes: Any) -> PlanRequest:
+    from dataclasses import replace
+
+    return replace(request, **changes)
+
+
+async def _child_state(client: Any, run_id: str) -> dict[str, Any]:
+    hist = await client.history(run_id)
+    outputs, failed, error = {}, None, ""
+    for v in hist.steps:
+        if "/" in v.step:
+            continue
+        if v.status.value == "completed":
+            outputs[v.step] = v.output
+        elif v.status.value == "failed" and failed is None:
+            failed = v.step
+            error = (v.error or {}).get("message", "") if isinstance(v.error, dict) else str(v.error)
+    return {"outputs": outputs, "failed": failed, "error": error}
+
+
+async def _pursue(g: _Goal, client: Any, ctx: Any, input: Any) -> Any:
+    if not isinstance(input, dict) or not isinstance(input.get("goal"), str) or not input["goal"].strip():
+        raise NonRetryableError('a goal run takes {"goal": "what to achieve", "context": {...}}')
+    goal, context = input["goal"].strip(), dict(input.get("context") or {})
+    roles = list(input.get("roles") or [])
+    policy = g.policy
+    registered = await ctx.call(_registered, client, name="registry")
+    usable = tuple(s for s in g.skills.usable(roles) if policy.allowed_skills is None or s.name in policy.allowed_skills)
+    request = PlanRequest(goal=goal, skills=usable, context=context, max_steps=policy.max_steps)
+    plan, record = await _make_plan(g, client, ctx, request, 1, "initial plan", registered, roles)
+    outputs: dict[str, Any] = {}
+    records = [record]
+    n = 1
+    while True:
+        if plan is None:
+            raise NonRetryableError(
+                f"no valid plan for {goal!r} after {record['attempts']} tries: " + "; ".join(record["problems"][:5])
+            )
+        why = policy.needs_approval(plan, g.skills, record["cost"])
+        if why:
+            decision = await ctx.approval(
+                {"plan": plan.to_dict(), "graph": plan.graph(), "cost": record["cost"], "why": why},
+                title=f"approve plan {n} for: {goal}"[:200],
+                role=policy.approver_role,
+                name=f"plan-{n}",
+            )
+            if not decision.get("approved"):
+                return {"goal": goal, "status": "rejected", "by": decision.get("by"), "comment": decision.get("comment", ""),
+                        "plans": n, "outputs": outputs}
+            if decision.get("edited"):
+                plan = _edited(g, plan, decision.get("payload"), roles, registered)
+        wf, _text = compile_plan(plan, g.skills, name=f"{g.name}-plan", floor=policy.min_confidence)
+        kept_in = {k: outputs[k] for k in plan.kept if k in outputs}
+        try:
+            out = await ctx.run_workflow(wf, {"kept": kept_in}, name=f"plan-{n}")
+        except NonRetryableError as exc:
+            child = f"{ctx.idempotency_key}/plan-{n}".replace(":", ".")
+            state = await ctx.call(_child_state, client, child, name="outcome")
+            outputs.update(state["outputs"])
+            if n > policy.max_replans:
+                raise NonRetryableError(
+                    f"goal {goal!r}: step {state['failed']!r} failed and the replanning budget "
+                    f"({policy.max_replans}) is spent: {state['error'] or exc}"
+                ) from None
+            n += 1
+            request = _replace(
+                request, previous=plan.to_dict(), done=dict(outputs), failed=state["failed"], error=state["error"] or str(exc)
+            )
+            plan, record = await _make_plan(
+                g, client, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, roles
+            )
+            records.append(record)
+            continue
+        del out  # the child's output is its sinks; every finished step's output is read instead
+        child = f"{ctx.idempotency_key}/plan-{n}".replace(":", ".")
+        state = await ctx.call(_child_state, client, child, name="outcome")
+        outputs.update(state["outputs"])
+        return {"goal": goal, "status": "completed", "plans": n, "replans": n - 1, "outputs": outputs}
+
+
+def _edited(g: _Goal, plan: Plan, payload: Any, roles: list[str], registered: dict[str, str]) -> Plan:
+    """The plan an approver edited: checked like any plan (an edit cannot smuggle in a skill)."""
+    data = payload.get("plan") if isinstance(payload, dict) else None
+    try:
+        edited = Plan.from_data(data, goal=plan.goal, kept=plan.kept)
+    except ConfigError as exc:
+        raise NonRetryableError(f"the edited plan is not valid: {exc}") from None
+    problems = validate_plan(edited, g.skills, roles=roles, policy=g.policy, registered_tools=registered)
+    if problems:
+        raise NonRetryableError("the edited plan is not valid: " + "; ".join(map(str, problems)))
+    return edited
+
+
+def plans_of(history: Any) -> list[dict[str, Any]]:
+    """Every plan record of a goal run, in order, from its history."""
+    out = []
+    for v in history.steps:
+        named = v.step == f"{STEP}/plan" or v.step.startswith(f"{STEP}/plan-")
+        if named and v.status.value == "completed" and isinstance(v.output, dict):
+            out.append(v.output)
+    return sorted(out, key=lambda r: r.get("n", 0))
+
+
+def render(history: Any) -> str:
+    """``podium plan show``: every plan of a goal run as a text graph, with why and its status."""
+    plans = plans_of(history)
+    if not plans:
+        raise ConfigError(f"run {history.run.id} is not a goal run (it has no plan); start one with podium goal")
+    lines = [f"run {history.run.id}  {history.run.status.value}"]
+    for rec in plans:
+        plan = Plan.from_data({"steps": rec["plan"].get("steps", [])}, goal=rec["plan"].get("goal", ""),
+                              kept=rec["plan"].get("kept") or {}, reason=rec.get("reason", ""))
+        head = "plan" if rec["n"] == 1 else "replan"
+        lines.append("")
+        lines.append(f"{head} {rec['n']} by {rec.get('planner')} ({rec['attempts']} tries, est. ${rec['cost']:.4f}, "
+                     f"~{rec['latency']:.1f}s)")
+        lines.append(plan.graph())
+        for p in rec.get("problems", []):
+            lines.append(f"  problem: {p}")
+        if rec.get("scopes"):
+            lines.append("  context given to each step: " + json.dumps(rec["scopes"], sort_keys=True))
+    return "\n".join(lines)
