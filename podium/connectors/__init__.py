@@ -1,4 +1,5 @@
-"""Connectors: the business systems a workflow acts in (databases, REST APIs), as typed operations.
+"""Connectors: the business systems a workflow acts in (databases, REST APIs, message brokers), as
+typed operations.
 
 ::
 
@@ -20,16 +21,22 @@ from __future__ import annotations
 
 from ..errors import ConnectorCircuitOpen, ConnectorError
 from ._base import BoundConnector, Connector, Operation, arguments_hash
+from ._broker import BrokerConnector, Delivery, Message
 from ._registry import available_kinds, open_connector, register_kind
 from ._stats import ConnectorStats
 from ._tools import OperationTool, connector_tools
+from .consumer import Consumer
 
 __all__ = [
     "BoundConnector",
+    "BrokerConnector",
     "Connector",
     "ConnectorCircuitOpen",
     "ConnectorError",
     "ConnectorStats",
+    "Consumer",
+    "Delivery",
+    "Message",
     "Operation",
     "OperationTool",
     "arguments_hash",
