@@ -1,4 +1,5 @@
-"""Connectors: the business systems a workflow acts in (databases, REST APIs), as typed operations.
+"""Connectors: the business systems a workflow acts in (databases, REST APIs, message brokers), as
+typed operations.
 
 ::
 
@@ -22,23 +23,29 @@ from __future__ import annotations
 
 from ..errors import ConnectorCircuitOpen, ConnectorDrift, ConnectorError
 from ._base import BoundConnector, Connector, Operation, arguments_hash
+from ._broker import BrokerConnector, Delivery, Message
 from ._contracts import Contracts, Drift, diff, learn_schema
 from ._mapping import FieldMapping
 from ._quarantine import QuarantineItem
 from ._registry import available_kinds, open_connector, register_kind
 from ._stats import ConnectorStats
 from ._tools import OperationTool, connector_tools
+from .consumer import Consumer
 
 __all__ = [
     "BoundConnector",
+    "BrokerConnector",
     "Connector",
     "ConnectorCircuitOpen",
     "ConnectorDrift",
     "ConnectorError",
     "ConnectorStats",
+    "Consumer",
     "Contracts",
+    "Delivery",
     "Drift",
     "FieldMapping",
+    "Message",
     "Operation",
     "OperationTool",
     "QuarantineItem",

@@ -23,6 +23,10 @@ Factory = Callable[..., Connector]
 _KINDS: dict[str, Factory | str] = {
     "sql": "podium.connectors.sql:SqlConnector",
     "openapi": "podium.connectors.openapi:OpenApiConnector",
+    "nats": "podium.connectors.broker_nats:NatsConnector",
+    "redis": "podium.connectors.broker_redis:RedisConnector",
+    "amqp": "podium.connectors.broker_amqp:AmqpConnector",
+    "mqtt": "podium.connectors.broker_mqtt:MqttConnector",
 }
 _KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 

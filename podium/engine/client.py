@@ -20,7 +20,7 @@ from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
 from ..governance.service import EngineControl, Governance
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
-from ..storage import Store, open_store
+from ..storage import Store, open_bus, open_store
 from . import worker
 from .driving import DrivenRuns
 from .executor import RunExecutor
@@ -86,6 +86,7 @@ class Client:
     :param audit: write the hash-chained audit log (run starts and ends, decisions, changes).
     :param audit_key: the key file that signs the audit log (default: ``PODIUM_AUDIT_KEY``, else
         ``~/.podium/audit.key``; created 0600 on first use). See docs/governance.md.
+    :param event_bus: ``nats://host:4222`` wakes engines on other machines through NATS (default: ``PODIUM_EVENT_BUS``).
     :param principal: act as this principal without a token: for trusted in-process services (the
         HTTP server acts as ``Principal.engine()`` for its background work and as each caller,
         through :meth:`acting_as`, for requests).
@@ -116,8 +117,10 @@ class Client:
         principal: Principal | None = None,
         audit_key: str | os.PathLike[str] | None = None,
         connectors: dict[str, ConnectorPort] | None = None,
+        event_bus: str | None = None,
     ) -> None:
         self.store = store if isinstance(store, Store) else open_store(store)
+        self.events = open_bus(event_bus, self.store)  # wake-ups and events: the store, or NATS (storage/bus.py)
         if audit_key is not None:
             self.store.audit_key = os.fspath(audit_key)
         self.owner = worker.new_owner()
@@ -229,8 +232,8 @@ class Client:
         except TimeoutError:
             log.warning("closing the store %s took over 10 s; giving up on it", self.store.url)
         self.thread_pool.shutdown(wait=False, cancel_futures=True)
-        with contextlib.suppress(Exception):  # connectors given to the client
-            await asyncio.wait_for(asyncio.gather(*(c.close() for c in self.connectors.values())), 10)
+        with contextlib.suppress(Exception):  # connectors given to the client, and a bus in front of the store
+            await asyncio.wait_for(asyncio.gather(*(c.close() for c in [*self.connectors.values(), self.events] if c is not self.store)), 10)
 
     async def drain(self) -> None:
         """Wait until every run this client drives has finished."""
@@ -356,7 +359,7 @@ class Client:
         if self.execute:
             self.drive_run(wf, run, [first, *copied], admitted=has_slot)
         else:
-            await self.store.notify_work()
+            await self.events.notify_work()
         for listener in self.listeners:  # live views see the start too (later events come from the executor)
             with contextlib.suppress(Exception):
                 listener(first)
@@ -553,7 +556,7 @@ class Client:
         elif self.execute:
             await self.take_over([run_id])
         else:
-            await self.store.notify_work()
+            await self.events.notify_work()
         return sent
 
     async def usage(self, *, run_id: str | None = None, workflow: str | None = None) -> Any:
@@ -622,14 +625,14 @@ class Client:
         in this process, and in every process sharing a PostgreSQL store. From step code use
         ``await ctx.emit(...)``, which is durable (not re-sent when the step is replayed)."""
         self._check_open()
-        await self.store.publish(topic, _serde.dumps(payload))
+        await self.events.publish(topic, _serde.dumps(payload))
 
     async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
         """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
         ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
         handler runs as a task. Returns an async unsubscribe function."""
         self._check_open()
-        unsubscribe = await self.store.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
+        unsubscribe = await self.events.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
         self._unsubscribers.append(unsubscribe)
         return unsubscribe
 

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         started_event_after: float
         queues: list[str] | None
         queue_limits: dict[str, int]
+        events: Any
 
         def wake_at(self, run_id: str, when: float) -> None: ...
 
@@ -196,7 +197,7 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
                 await client.take_over(limit=free)
             except Exception:
                 log.exception("claiming runs failed; retrying")
-        waiter = asyncio.ensure_future(client.store.wait_for_work(client.poll_interval))
+        waiter = asyncio.ensure_future(client.events.wait_for_work(client.poll_interval))
         stopper = asyncio.ensure_future(stop.wait())
         # A run finishing frees a slot; waking on it matters only when every slot is taken
         # (claiming after every completion would flood the store with claims).

@@ -1,6 +1,7 @@
 """What starts runs without a person: cron schedules, event subscriptions (``on: ticket.created``),
-threshold rules over event values (``churn_score > 0.8``), files dropped into a watched folder, and
-events emitted by other workflows (``ctx.emit``).
+threshold rules over event values (``churn_score > 0.8``), files dropped into a watched folder,
+events emitted by other workflows (``ctx.emit``), and broker messages (``nats:``, ``redis:``,
+``amqp:``, ``mqtt:``; see broker_triggers.py).
 
 Delivery is at-least-once with dedup: every run a trigger starts gets an id derived from what
 caused it (the schedule and its fire time, the event's idempotency key, the file's path, size and
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
+from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 
 log = logging.getLogger("podium.triggers")
 
@@ -110,6 +112,8 @@ class Triggers:
             )
         self.schedules: list[Schedule] = []
         self.subscriptions: list[tuple[str, str, Any]] = []
+        self.brokers: list[BrokerTrigger] = []
+        self.consumers = BrokerConsumers(client, self._failed)
         self.fired = 0
         self.ingested = 0
         self._task: asyncio.Task[None] | None = None
@@ -119,11 +123,12 @@ class Triggers:
 
     def refresh(self) -> None:
         """Read the triggers declared by the registered workflows (after a deploy)."""
-        schedules, subs = [], []
+        schedules, subs, brokers = [], [], []
         for wf in sorted(self.client.registry, key=lambda w: (w.name, w.version)):
             name = wf.name
             if not self.client.registry.is_latest(wf):
                 continue
+            brokers += broker_triggers(name, getattr(wf, "triggers", None) or [])
             for i, t in enumerate(getattr(wf, "triggers", None) or []):
                 if not isinstance(t, dict):
                     continue
@@ -143,15 +148,18 @@ class Triggers:
                     )
                 elif "event" in t:
                     subs.append((str(t["event"]), name, t.get("input")))
-        self.schedules, self.subscriptions = schedules, subs
+        self.schedules, self.subscriptions, self.brokers = schedules, subs, brokers
+        self.consumers.sync(brokers)
 
     # -- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._unsubscribe = await self.client.on("*", self._on_emitted)
         self._task = asyncio.get_running_loop().create_task(self._loop())
+        self.consumers.start(self.brokers)
 
     async def stop(self) -> None:
+        await self.consumers.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

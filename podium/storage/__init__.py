@@ -6,8 +6,9 @@ import os
 
 from ..errors import ConfigError, install_hint
 from ._base import Redaction, Store
+from .bus import EventBus, NatsBus, open_bus
 
-__all__ = ["Redaction", "Store", "default_url", "open_store"]
+__all__ = ["EventBus", "NatsBus", "Redaction", "Store", "default_url", "open_bus", "open_store"]
 
 ENV_VAR = "PODIUM_DB"
 

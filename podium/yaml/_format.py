@@ -140,8 +140,22 @@ _STEP: dict[str, Any] = {
     },
 }
 
+def _broker_trigger(kind: str) -> dict[str, Any]:
+    """A broker trigger's settings (checked in full by podium.connectors._sources)."""
+    from ..connectors._sources import COMMON, FIELDS
+
+    fields: dict[str, Any] = {f: {} for f in FIELDS[kind]}
+    fields["connector"] = {"type": "string", "description": "a registered connector's name"}
+    return {
+        "type": "object",
+        "description": f"Start a run per {kind} message (docs/connectors.md).",
+        "required": ["connector", *(f for f, need in FIELDS[kind].items() if need)],
+        "properties": {**fields, **{c: {} for c in COMMON if c != "connector"}},
+    }
+
+
 _TRIGGER = {
-    "description": "How runs start (validated now; servers act on them): 'manual', or one of schedule, webhook, event.",
+    "description": "How runs start (validated now; servers act on them): 'manual', or one of schedule, webhook, event, nats, redis, amqp, mqtt.",
     "anyOf": [
         {"const": "manual"},
         {
@@ -170,10 +184,11 @@ _TRIGGER = {
                     ]
                 },
                 "event": {"type": "string", "minLength": 1},
+                **{kind: _broker_trigger(kind) for kind in ("nats", "redis", "amqp", "mqtt")},
                 "input": {"description": "The run input this trigger starts runs with (templated later)."},
                 "description": {"type": "string"},
             },
-            "anyOf": [{"required": ["schedule"]}, {"required": ["webhook"]}, {"required": ["event"]}],
+            "anyOf": [{"required": [k]} for k in ("schedule", "webhook", "event", "nats", "redis", "amqp", "mqtt")],
         },
     ],
 }

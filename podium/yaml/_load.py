@@ -9,6 +9,7 @@ from typing import Any
 
 from ..engine.workflow import Workflow
 from ..errors import DefinitionError
+from ._broker_triggers import registry_problems
 from ._compile import Compiler
 from ._plan import Planner
 from ._problems import Problem
@@ -75,6 +76,9 @@ class Loader:
         spec = parse_workflow(doc, rep)
         if spec is None:
             return None, rep.problems
+        if self.capabilities is not None and spec.triggers:  # broker triggers name registered connectors
+            for span, message, hint in registry_problems(spec.node, self.capabilities):
+                rep.at(span, message, "capability", hint=hint)
         first_child = len(self.child_problems)
         plan = Planner(spec, rep, self, base_dir).run()
         rep.problems.extend(self.child_problems[first_child:])

@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..connectors._sources import BROKER_KINDS
 from ..errors import ConfigError
 from ..records import RetryPolicy
+from ._broker_triggers import check_broker
 from ._format import (
     DURATION_PATTERN,
     LOOP_FIELDS,
@@ -36,6 +38,7 @@ _STEP_ID = re.compile(STEP_ID_PATTERN)
 _DURATION = re.compile(DURATION_PATTERN)
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,\-?LW#]+$")
+_TRIGGER_KINDS = ("schedule", "webhook", "event", *BROKER_KINDS)
 _CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 _MISTAKES = {
     "when": "if", "condition": "if", "depends_on": "needs", "after": "needs", "map": "for_each",
@@ -300,24 +303,28 @@ def _parse_triggers(doc: YMap, rep: Reporter) -> list[Any]:
             continue
         if not isinstance(t, YMap):
             rep.at(
-                span, f"a trigger is 'manual' or a mapping with schedule, webhook or event, not {_kind(t)}"
+                span, f"a trigger is 'manual' or a mapping with schedule, webhook, event or a broker, not {_kind(t)}"
             )
             continue
-        _unknown_keys(
-            rep, t, frozenset({"schedule", "webhook", "event", "input", "description"}), "a trigger"
-        )
-        kinds = [k for k in ("schedule", "webhook", "event") if k in t]
+        _unknown_keys(rep, t, frozenset({*_TRIGGER_KINDS, "input", "description"}), "a trigger")
+        kinds = [k for k in _TRIGGER_KINDS if k in t]
         if len(kinds) != 1:
             rep.at(
                 span,
-                "a trigger needs exactly one of schedule, webhook or event"
+                "a trigger needs exactly one of schedule, webhook, event, nats, redis, amqp or mqtt"
                 + (f" (it has {', '.join(kinds)})" if kinds else ""),
             )
             continue
         kind = kinds[0]
         value = t[kind]
         vspan = value_span(t, kind)
-        if kind == "schedule":
+        if kind in BROKER_KINDS:
+            problems = check_broker(kind, value, vspan)
+            for where, message, hint in problems:
+                rep.at(where, message, hint=hint)
+            if problems:
+                continue
+        elif kind == "schedule":
             ok = isinstance(value, str) and (
                 value.strip() in _CRON_MACROS
                 or (len(value.split()) == 5 and all(_CRON_FIELD.match(f) for f in value.split()))

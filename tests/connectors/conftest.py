@@ -224,3 +224,14 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
             print(f"SKIP PostgreSQL: {why}")
         return str(request.getfixturevalue("pg_url"))
     return _mariadb(request)
+
+
+BROKER_PORTS = {"nats": 4222, "redis": 6379, "amqp": 5672, "mqtt": 1883}
+
+
+def need_broker(kind: str) -> None:
+    """Skip (saying why, also on stdout) when the broker of ``kind`` does not answer on 127.0.0.1."""
+    why = _up(BROKER_PORTS[kind])
+    if why:
+        print(f"SKIP {kind}: {why}")
+        pytest.skip(f"{kind} is down: {why}")

@@ -27,6 +27,7 @@ def test_list_kinds_then_add_and_list_registered(tmp_path: Path) -> None:
     out = _podium("connectors", "list", "--db", db)
     assert out.returncode == 0, out.stderr
     assert "openapi" in out.stdout and "sql" in out.stdout and "no connector is registered" in out.stdout
+    assert all(k in out.stdout for k in ("nats", "redis", "amqp", "mqtt")), out.stdout
     added = _podium("connectors", "add", "orders", "sql", "--set", "url_env=ORDERS_DB_URL", "-d", "orders", "--db", db)
     assert added.returncode == 0, added.stderr
     bad = _podium("connectors", "add", "x", "sql", "--set", "url=postgresql://u:pw@h/d", "--db", db)
