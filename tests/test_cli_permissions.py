@@ -67,6 +67,8 @@ ARGS: dict[str, list[str]] = {
     "tools remove": ["crm-{role}"],
     "connectors add": ["orders-{role}", "sql", "--set", "url_env=ORDERS_DB_URL"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
+    "secrets set": ["CRM_TOKEN", "--from-env", "PODIUM_DB"],
+    "secrets delete": ["CRM_TOKEN"],
 }
 
 
@@ -171,6 +173,7 @@ def test_every_command_checks_its_permission_for_every_role(
         "killswitch clear", "policy set", "policy clear", "prompts put", "prompts rollback",
         "users add", "users grant", "users disable", "users role", "tokens create", "tokens revoke",
         "audit export", "worker", "serve", "tools add", "tools remove", "audit checkpoint", "audit rotate-key",
+        "secrets set", "secrets list", "secrets delete",
     ):  # fmt: skip
         assert verb in refused_for_viewer, verb
 

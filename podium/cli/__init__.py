@@ -17,6 +17,7 @@ from . import (
     _policy,  # noqa: F401  (policy list/show/set/clear)
     _prompts,  # noqa: F401  (podium prompts: versioned prompts)
     _runs,  # noqa: F401  (registers the run commands)
+    _secrets,  # noqa: F401  (podium secrets: the encrypted secret store)
     _serve,  # noqa: F401  (podium serve: HTTP API, dashboard, triggers)
     _tools,  # noqa: F401  (podium tools: the capability registry of workflow files)
     _work,  # noqa: F401

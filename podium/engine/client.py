@@ -18,6 +18,7 @@ from .. import _serde
 from ..errors import ConfigError, KillSwitchActive, NotFound, RunCancelled, RunFailed, StoreError
 from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
+from ..governance.secrets import Secrets
 from ..governance.service import EngineControl, Governance
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
 from ..storage import Store, open_store
@@ -137,6 +138,8 @@ class Client:
         """Deployed workflow versions."""
         self.prompt_library = PromptLibrary(self.store, self.governance)
         """Versioned prompts."""
+        self.secrets = Secrets(self.store, self.governance)
+        """The store's encrypted secrets (``secret:NAME`` in connector settings; docs/connectors.md)."""
         for wf in workflows:
             self.register(wf)
         self._limit_spec = dict(limits or {})
