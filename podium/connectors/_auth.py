@@ -28,6 +28,7 @@ import base64
 import hashlib
 import json
 import time
+import weakref
 from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
@@ -119,6 +120,11 @@ class HttpAuth:
         )
         """The names of the secrets these credentials use."""
 
+    async def aclose(self) -> None:
+        """Release the token endpoint's HTTP client."""
+        if self.oauth is not None:
+            await self.oauth.aclose()
+
     @property
     def plain(self) -> bool:
         """No secret and no token: the headers are fixed text."""
@@ -195,6 +201,13 @@ class OAuth2Token:
         self.token: dict[str, Any] | None = None
         self.refresh: str | None = None  # the rotated refresh token, once the server sent one
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+    async def aclose(self) -> None:
+        """Close the token endpoint's HTTP client of the running event loop."""
+        oauth = self._clients.pop(asyncio.get_running_loop(), None)
+        if oauth is not None:
+            await oauth.aclose()
 
     def _valid(self) -> str | None:
         token = self.token
@@ -247,20 +260,25 @@ class OAuth2Token:
         secret = await self.creds.value(auth["client_secret"], "auth.client_secret") if auth.get("client_secret") else None
         extra = {k: auth[k] for k in ("audience",) if auth.get(k)}
         asked = time.time()  # the token's lifetime counts from before the request (Authlib rounds it down)
-        try:
-            async with AsyncOAuth2Client(
+        loop = asyncio.get_running_loop()
+        oauth = self._clients.get(loop)
+        if oauth is None or oauth.is_closed:  # one per event loop: making one costs ~0.1 s (its TLS context)
+            oauth = AsyncOAuth2Client(
                 client_id=str(auth["client_id"]),
-                client_secret=secret,
                 scope=auth.get("scope"),
                 timeout=self.timeout,
                 trust_env=False,
                 follow_redirects=False,
-            ) as oauth:
-                if auth["type"] == "oauth2_refresh_token":
-                    current = self.refresh or await self.creds.value(auth["refresh_token"], "auth.refresh_token")
-                    token = await oauth.refresh_token(url, refresh_token=current, **extra)
-                else:
-                    token = await oauth.fetch_token(url, grant_type="client_credentials", **extra)
+            )
+            self._clients[loop] = oauth
+        oauth.client_secret = secret  # read at each request: a rotated secret is used at once
+        oauth.token_endpoint_auth_method = "client_secret_basic" if secret else "none"
+        try:
+            if auth["type"] == "oauth2_refresh_token":
+                current = self.refresh or await self.creds.value(auth["refresh_token"], "auth.refresh_token")
+                token = await oauth.refresh_token(url, refresh_token=current, **extra)
+            else:
+                token = await oauth.fetch_token(url, grant_type="client_credentials", **extra)
         except OAuthError as exc:
             if again and exc.error == "invalid_client" and self.creds.source is not None:
                 self.creds.source.forget()  # the client secret may have been rotated meanwhile

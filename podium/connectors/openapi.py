@@ -165,6 +165,7 @@ class OpenApiConnector(Connector):
 
     async def close(self) -> None:
         await self._pool.aclose()
+        await self.credentials.aclose()
 
     async def health(self) -> dict[str, Any]:
         httpx = httpx_module()
