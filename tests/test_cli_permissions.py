@@ -73,6 +73,8 @@ ARGS: dict[str, list[str]] = {
     "capabilities list": ["--skills", "examples.margins:skills"],
     "goal": ["check stock of a vendor", "--skills", "examples.margins:skills"],
     "plan show": ["{run}"],
+    "secrets set": ["CRM_TOKEN", "--from-env", "PODIUM_DB"],
+    "secrets delete": ["CRM_TOKEN"],
 }
 
 
@@ -177,6 +179,7 @@ def test_every_command_checks_its_permission_for_every_role(
         "killswitch clear", "policy set", "policy clear", "prompts put", "prompts rollback",
         "users add", "users grant", "users disable", "users role", "tokens create", "tokens revoke",
         "audit export", "worker", "serve", "tools add", "tools remove", "audit checkpoint", "audit rotate-key",
+        "secrets set", "secrets list", "secrets delete",
     ):  # fmt: skip
         assert verb in refused_for_viewer, verb
 

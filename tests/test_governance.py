@@ -116,6 +116,7 @@ async def test_role_by_action_matrix(shared_store):
             "audit.read": lambda: c.audit_log(limit=1),
             "users.manage": lambda: c.users(),
             "tools.manage": lambda: c.remove_capability("nothing-real"),
+            "secrets.manage": lambda: c.secrets.list(),
             "workflows.deploy": lambda: c.authorize("workflows.deploy"),
             "memory.read": lambda: c.authorize("memory.read"),
             "memory.write": lambda: c.authorize("memory.write"),

@@ -20,6 +20,7 @@ from . import (
     _prompts,  # noqa: F401  (podium prompts: versioned prompts)
     _quarantine,  # noqa: F401  (podium quarantine list/show/replay, podium connectors learn)
     _runs,  # noqa: F401  (registers the run commands)
+    _secrets,  # noqa: F401  (podium secrets: the encrypted secret store)
     _serve,  # noqa: F401  (podium serve: HTTP API, dashboard, triggers)
     _tools,  # noqa: F401  (podium tools: the capability registry of workflow files)
     _work,  # noqa: F401

@@ -63,13 +63,23 @@ async def connectors_add(
     \b
     podium connectors add crm openapi --set spec=/srv/crm.yaml --set base_url=https://crm.example.com
     podium connectors add orders sql --set url_env=ORDERS_DB_URL
+    podium connectors add crm openapi --set spec=/srv/crm.yaml --set token=secret:CRM_TOKEN
+    podium connectors add crm openapi --set spec=/srv/crm.yaml --set auth.type=oauth2_client_credentials \\
+        --set auth.token_url=https://id.example.com/token --set auth.client_id=podium \\
+        --set auth.client_secret=secret:CRM_CLIENT_SECRET
+
+    Credentials are secret:NAME references to the secret store (podium secrets set NAME), never values.
     """
     target: dict[str, Any] = {"kind": kind}
     for item in settings:
         key, sep, value = item.partition("=")
         if not sep or not key:
             fail(f"--set takes KEY=VALUE, got {item!r}")
-        target[key] = value
+        head, dot, sub = key.partition(".")  # auth.client_secret=secret:X, headers.X-API-Key=secret:K
+        if dot and head in ("auth", "headers") and sub:
+            target.setdefault(head, {})[sub] = value
+        else:
+            target[key] = value
     async with make_client(db, recover=False, execute=False) as c:
         cap = await c.add_capability(name, "connector", target, allow_private=allow_private, description=description)
     click.echo(f"registered {cap.name} (connector): {cap.summary}")

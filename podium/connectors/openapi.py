@@ -10,6 +10,10 @@ call once (effectively-once); otherwise delivery is at-least-once. HTTP 429 and 
 ``Retry-After``; 5xx and transport errors are retryable; other 4xx are not. ``Deprecation`` and
 ``Sunset`` headers are warned about and audited once per operation; a 410, or a 404 once a new
 version was announced, is a non-retryable error that says to update the spec (see ``_versions``).
+
+Credentials (``headers`` values, ``token``, ``auth``: bearer, API key, basic, OAuth2 client
+credentials or refresh token) are ``secret:NAME`` references read from the secret store at call
+time; an HTTP 401 is answered once with fresh credentials inside the same call (see ``_auth``).
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
 from ..tools._network import resolve_checked
 from . import _versions
+from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
 from ._contracts import from_openapi
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _SAFE = {"GET", "HEAD", "OPTIONS"}
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
+_FIX = "build the connector with allow_private=True (podium connectors: see docs/connectors.md)"
 
 
 def load_spec(spec: dict[str, Any] | str) -> dict[str, Any]:
@@ -82,9 +88,12 @@ class OpenApiConnector(Connector):
         spec: dict[str, Any] | str,
         base_url: str | None = None,
         *,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, Any] | None = None,
         allow_private: bool = False,
         timeout: float = 30.0,
+        auth: dict[str, Any] | str | None = None,
+        token: Any = None,
+        secrets: SecretSource | None = None,
     ) -> None:
         doc = load_spec(spec)
         servers = doc.get("servers") or [{}]
@@ -93,8 +102,12 @@ class OpenApiConnector(Connector):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(f"an openapi connector needs an absolute http(s) base_url, got {url!r}")
         self.base_url = url.rstrip("/")
-        self.headers = dict(headers or {})
         self.allow_private = allow_private
+        self.credentials = HttpAuth(
+            headers, parse_auth(auth, token=token), stats=self.stats, check_url=self._check_token_url, timeout=timeout
+        )
+        """Headers and credentials, resolved at call time (``secret:NAME``, OAuth2: see ``_auth``)."""
+        self.credentials.source = secrets
         self.title = str((doc.get("info") or {}).get("title") or "")
         self._ops: dict[str, Operation] = {}
         self._routes: dict[str, _Route] = {}
@@ -142,8 +155,21 @@ class OpenApiConnector(Connector):
     def operations(self) -> list[Operation]:
         return list(self._ops.values())
 
+    @property
+    def secrets(self) -> SecretSource | None:
+        """Where ``secret:NAME`` settings are read; a Client lends its store's when this is None."""
+        return self.credentials.source
+
+    @secrets.setter
+    def secrets(self, source: SecretSource | None) -> None:
+        self.credentials.source = source
+
+    async def _check_token_url(self, url: str) -> None:
+        await resolve_checked(url, allow_private=self.allow_private, what="an OAuth2 token_url", fix=_FIX)
+
     async def close(self) -> None:
         await self._pool.aclose()
+        await self.credentials.aclose()
 
     async def health(self) -> dict[str, Any]:
         httpx = httpx_module()
@@ -191,40 +217,45 @@ class OpenApiConnector(Connector):
     async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
         httpx = httpx_module()
         method, url, query, extra, body = self.request_for(operation, arguments)
-        headers = {**self.headers, **extra}
         if idempotency_key and method not in _SAFE:
-            headers["Idempotency-Key"] = idempotency_key
+            extra["Idempotency-Key"] = idempotency_key
         target, extensions = url, {}
         try:
             pinned = await resolve_checked(
-                url,
-                allow_private=self.allow_private,
-                what=f"openapi connector {self.title or self.base_url!r}",
-                fix="build the connector with allow_private=True (podium connectors: see docs/connectors.md)",
+                url, allow_private=self.allow_private, what=f"openapi connector {self.title or self.base_url!r}", fix=_FIX
             )
         except CapabilityDenied as exc:
             raise ConnectorError(str(exc), operation=operation) from None
         if not self.allow_private:  # connect to the address checked, still naming the host
             parsed = httpx.URL(url)
             target = str(parsed.copy_with(host=pinned.ip))
-            headers["Host"] = parsed.netloc.decode("ascii")
+            extra["Host"] = parsed.netloc.decode("ascii")
             extensions["sni_hostname"] = pinned.host
-        try:
-            response = await self._pool.get().request(
-                method, target, params=query or None, json=body, headers=headers, extensions=extensions or None
-            )
-        except httpx.TransportError as exc:
-            raise ConnectorError(
-                f"openapi: {method} {url} could not be reached ({type(exc).__name__})", retryable=True, operation=operation
-            ) from exc
+        for attempt in (1, 2):  # a 401 is answered once with fresh credentials (rotated, re-fetched)
+            try:
+                sent, mark = await self.credentials.headers()
+            except ConnectorError as exc:
+                exc.operation = operation
+                raise
+            try:
+                response = await self._pool.get().request(
+                    method, target, params=query or None, json=body, headers={**sent, **extra}, extensions=extensions or None
+                )
+            except httpx.TransportError as exc:
+                raise ConnectorError(
+                    f"openapi: {method} {url} could not be reached ({type(exc).__name__})", retryable=True, operation=operation
+                ) from exc
+            if response.status_code != 401 or attempt == 2 or not await self.credentials.rejected(mark):
+                break
         status = response.status_code
         where = f"openapi connector {self.title or self.base_url!r}"
         if status >= 400:
             gone = _versions.gone_error(self, operation, where, f"{method} {url}", status, response.headers, response.text)
             if gone is not None:  # this version of the API is retired: no retry, no breaker, a clear fix
                 raise gone
+            refused = "; the credentials were refused (auth, secret:NAME: podium secrets set NAME)" if status == 401 else ""
             raise ConnectorError(
-                f"openapi: {operation} ({method} {url}) answered HTTP {status}: {response.text[:200]}",
+                f"openapi: {operation} ({method} {url}) answered HTTP {status}: {response.text[:200]}{refused}",
                 retryable=status in _RETRYABLE,
                 retry_after=retry_after(response.headers) if status in (429, 503) else None,
                 operation=operation,

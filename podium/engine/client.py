@@ -18,6 +18,7 @@ from .. import _serde
 from ..errors import ConfigError, KillSwitchActive, NotFound, RunCancelled, RunFailed, StoreError
 from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
+from ..governance.secrets import Secrets
 from ..governance.service import EngineControl, Governance
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
 from ..storage import Store, open_bus, open_store
@@ -142,6 +143,8 @@ class Client:
         self.prompt_library = PromptLibrary(self.store, self.governance)
         self.quarantine = QuarantineDesk(self)  # drifted connector results: list, get, replay, learn
         """Versioned prompts."""
+        self.secrets = Secrets(self.store, self.governance)
+        """The store's encrypted secrets (``secret:NAME`` in connector settings; docs/connectors.md)."""
         for wf in workflows:
             self.register(wf)
         self._limit_spec = dict(limits or {})

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NotFound
 from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
+from ..storage.secrets import secret_store
 
 _RAISE: Any = object()  # "no default": a wait that times out fails the step
 
@@ -123,6 +124,8 @@ class StepContext:
                 f"step {self.step_id!r} asked for connector {name!r}, which this client does not hold "
                 f"(it holds: {known}); add it with Client(connectors={{{name!r}: ...}}) or client.add_connector()"
             )
+        if getattr(found, "secrets", False) is None:  # it reads secret:NAME settings from the run's store
+            found.secrets = secret_store(self._executor.client.store)  # type: ignore[attr-defined]
         return found.bind(self, name)
 
     async def prompt(self, name: str) -> PromptVersion:

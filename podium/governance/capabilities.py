@@ -249,7 +249,27 @@ def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
         check_url(str(settings["base_url"]), "the connector's base_url")
     if kind == "openapi" and not isinstance(settings.get("spec"), str | dict):
         raise ConfigError("an openapi connector capability names its spec (a file path)")
+    _check_credentials(settings)
     return {"kind": kind, **settings}
+
+
+def _check_credentials(settings: dict[str, Any]) -> None:
+    """Credentials in a connector's settings are ``secret:NAME`` references to the secret store,
+    never values: the registry is readable by workflow readers."""
+    from ..connectors._auth import parse_auth, ref_name
+    from ..secret import is_secret_key
+
+    if settings.get("auth") is not None or settings.get("token") is not None:
+        parse_auth(settings.get("auth"), token=settings.get("token"))
+    headers = settings.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise ConfigError("a connector's headers are a mapping of header name to value")
+    for key, value in [*headers.items(), *((k, v) for k, v in settings.items() if k not in ("auth", "token", "headers"))]:
+        if is_secret_key(str(key)) and not str(key).endswith(("_env", "_url")) and ref_name(value) is None:
+            raise ConfigError(
+                f"the connector setting {key!r} holds a credential in clear text (the registry is readable by "
+                f"workflow readers): store it with podium secrets set NAME and register {key}=secret:NAME"
+            )
 
 
 register_kind(

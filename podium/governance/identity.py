@@ -36,6 +36,7 @@ PERMISSIONS: tuple[str, ...] = (
     "audit.read",
     "users.manage",
     "tools.manage",
+    "secrets.manage",  # the secret store: set, list, read, delete (podium secrets)
 )
 
 _VIEW = {"workflows.read", "runs.read", "approvals.read"}
