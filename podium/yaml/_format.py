@@ -150,7 +150,7 @@ def _broker_trigger(kind: str) -> dict[str, Any]:
         "type": "object",
         "description": f"Start a run per {kind} message (docs/connectors.md).",
         "required": ["connector", *(f for f, need in FIELDS[kind].items() if need)],
-        "properties": {**fields, **{c: {} for c in COMMON if c != "connector"}},
+        "properties": {**fields, **{c: {} for c in sorted(COMMON) if c != "connector"}},
     }
 
 
