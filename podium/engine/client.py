@@ -132,17 +132,15 @@ class Client:
         """The workflows this client knows, by name and version."""
         self.driving = DrivenRuns(max_concurrent_runs)
         """The runs this client drives now (live executors)."""
-        self.governance = Governance(
-            self.store,
-            audit=audit,
-            engine=EngineControl(driving=self.driving.active, cancel=self.driving.cancel, deliver=self._deliver_signal),
-        )
+        control = EngineControl(driving=self.driving.active, cancel=self.driving.cancel, deliver=self._deliver_signal)
+        self.governance = Governance(self.store, audit=audit, engine=control)
         """Identity, roles, audit, kill switches, policies and approvals for this client."""
         self.deployments = Deployments(self.store, self.governance, self.registry)
         """Deployed workflow versions."""
         self.prompt_library = PromptLibrary(self.store, self.governance)
-        self.quarantine = QuarantineDesk(self)  # drifted connector results: list, get, replay, learn
         """Versioned prompts."""
+        self.quarantine = QuarantineDesk(self)
+        """Drifted connector results: list, get, replay, learn (docs/connectors.md)."""
         self.secrets = Secrets(self.store, self.governance)
         """The store's encrypted secrets (``secret:NAME`` in connector settings; docs/connectors.md)."""
         for wf in workflows:
@@ -152,10 +150,8 @@ class Client:
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
         self.recover = recover
-        self.thread_pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=thread_pool_size or min(32, (os.cpu_count() or 1) + 4),
-            thread_name_prefix="podium-step",
-        )
+        threads = thread_pool_size or min(32, (os.cpu_count() or 1) + 4)
+        self.thread_pool: concurrent.futures.Executor = concurrent.futures.ThreadPoolExecutor(threads, "podium-step")
         """Threads that run synchronous step functions."""
         self.started_event_after = started_event_after
         self.execute = execute
