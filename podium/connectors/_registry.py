@@ -22,6 +22,8 @@ Factory = Callable[..., Connector]
 _KINDS: dict[str, Factory | str] = {
     "sql": "podium.connectors.sql:SqlConnector",
     "openapi": "podium.connectors.openapi:OpenApiConnector",
+    "smtp": "podium.connectors.smtp:SmtpConnector",
+    "webhook": "podium.connectors.webhook:WebhookConnector",
 }
 _KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 

@@ -224,3 +224,6 @@ def sql_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
             print(f"SKIP PostgreSQL: {why}")
         return str(request.getfixturevalue("pg_url"))
     return _mariadb(request)
+
+
+from .standins import hook, mailbox  # noqa: E402, F401  (fixtures: a webhook endpoint, an SMTP server)
