@@ -66,6 +66,9 @@ ARGS: dict[str, list[str]] = {
     "tools add": ["crm-{role}", "--http", "https://crm.example.com/api/{{id}}", "--method", "GET"],
     "tools remove": ["crm-{role}"],
     "connectors add": ["orders-{role}", "sql", "--set", "url_env=ORDERS_DB_URL"],
+    "outbox list": ["--source", "orders"],
+    "outbox relay": ["--source", "orders", "--once"],
+    "outbox retry": ["--source", "orders", "some-key"],
     "audit checkpoint": ["-o", "{tmp}/heads-{role}.jsonl"],
 }
 

@@ -10,8 +10,10 @@ that listing kinds imports no client library::
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError
@@ -75,3 +77,37 @@ def open_connector(kind: str, **settings: Any) -> Connector:
     if not isinstance(connector, Connector):
         raise ConfigError(f"the {kind} connector factory returned a {type(connector).__name__}, not a Connector")
     return connector
+
+
+#: Kinds whose factory takes ``allow_private`` (the capability's flag is passed to them).
+PRIVATE_AWARE = {"openapi", "webhook"}
+_OPENED: dict[str, tuple[str, Connector]] = {}
+
+
+def open_registered(target: Mapping[str, Any], *, allow_private: bool = False, name: str = "") -> Connector:
+    """The connector a registered capability describes (``{"kind": "sql", "url_env": "ORDERS_DB"}``),
+    opened once per process and settings, so that every run, the outbox relay and the health report
+    share one object (and its breaker and figures). ``url_env`` names the environment variable that
+    holds the URL (the registry is readable by workflow readers, so it never holds a secret)."""
+    key = json.dumps([dict(target), allow_private], sort_keys=True, default=str)
+    found = _OPENED.get(key)
+    if found is None:
+        settings = {k: v for k, v in target.items() if k != "kind"}
+        env = settings.pop("url_env", None)
+        if env:
+            if not os.environ.get(str(env)):
+                raise ConfigError(
+                    f"connector {name or target.get('kind')!r}: its URL is in the environment variable {env}, "
+                    "which is not set in this process"
+                )
+            settings["url"] = os.environ[str(env)]
+        if target.get("kind") in PRIVATE_AWARE:
+            settings["allow_private"] = allow_private
+        found = (name, open_connector(str(target.get("kind")), **settings))
+        _OPENED[key] = found
+    return found[1]
+
+
+def opened_registered() -> dict[str, Connector]:
+    """The registered connectors this process has opened, by capability name."""
+    return {name: c for name, c in _OPENED.values() if name}

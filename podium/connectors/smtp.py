@@ -231,8 +231,9 @@ class SmtpConnector(Connector):
                 operation=operation,
             ) from None
         except smtplib.SMTPResponseException as exc:
+            said = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
             raise ConnectorError(
-                f"smtp {self.host}:{self.port} answered {exc.smtp_code}: {exc.smtp_error.decode(errors='replace')[:200]}",
+                f"smtp {self.host}:{self.port} answered {exc.smtp_code}: {said[:200]}",
                 retryable=400 <= exc.smtp_code < 500,
                 operation=operation,
             ) from None

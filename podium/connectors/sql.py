@@ -33,7 +33,7 @@ from sqlalchemy import exc as sa_exc
 
 from ..errors import ConfigError, ConnectorError
 from ._base import Connector, Operation
-from .outbox import NOT_APPLIED, RESERVED_PREFIX, Outbox
+from .outbox import NOT_APPLIED, RESERVED_PREFIX, Outbox, OutboxMessage
 
 _TABLE = {"type": "string", "description": "Table name."}
 _ROW = {"type": "object", "description": "Column -> value."}
@@ -365,6 +365,30 @@ class SqlConnector(Connector):
         if not self._outbox_ready:
             await self._run(self.outbox.create)
             self._outbox_ready = True
+
+    @property
+    def outbox_in_use(self) -> bool:
+        """Whether this process has used (or created) the outbox of this database."""
+        return self._outbox_ready
+
+    async def outbox_messages(
+        self, *, status: str | None = None, target: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Messages of this database's outbox, oldest first."""
+        await self.ensure_outbox()
+        return list(
+            await self._run(lambda conn: self.outbox.list(conn, status=status, target=target, limit=limit), write=False)
+        )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Messages of the outbox per status (``pending``, ``sent``, ``failed``)."""
+        await self.ensure_outbox()
+        return dict(await self._run(self.outbox.counts, write=False))
+
+    async def outbox_retry(self, key: str) -> bool:
+        """Put unsent message ``key`` back in line for delivery now; False if there is none."""
+        await self.ensure_outbox()
+        return bool(await self._run(lambda conn: self.outbox.retry(conn, key)))
 
     async def _transact(self, args: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         writes, messages = args.get("writes") or [], args.get("messages") or []
