@@ -316,7 +316,7 @@ async function connectorsPage(view) {
         <td>${ok(c)} <span class="mute">${esc(c.error || c.health?.error || "")}</span></td>
         <td data-breaker="${esc(c.breaker ?? "")}">${c.breaker ? tag(c.breaker, c.breaker === "closed" ? "completed" : c.breaker === "open" ? "failed" : "waiting") : "–"}</td>
         <td>${c.calls ?? "–"}</td><td>${c.errors ?? "–"}</td>
-        <td>${secs(c.latency_p50)}</td><td>${secs(c.latency_p95)}</td>
+        <td>${c.latency_p50 == null ? "–" : secs(c.latency_p50)}</td><td>${c.latency_p95 == null ? "–" : secs(c.latency_p95)}</td>
         <td>${expiry(c.token_expires_in)}</td><td>${c.drifted ?? "–"}</td><td>${c.quarantine_depth ?? "–"}</td></tr>`).join("")
         || `<tr><td colspan="11" class="mute">No connector: pass Client(connectors=...) or register one with podium connectors add.</td></tr>`}
       </tbody></table>
