@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -184,5 +184,13 @@ def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> 
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _shipped_kinds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The shipped webhook kind (tests/connectors/webhook_connector.py, the docs' example, replaces
+    it in this process when its test module is imported)."""
+    from podium.connectors import _registry
+
     monkeypatch.delenv("PODIUM_TEST_UNSET_URL", raising=False)
+    before = _registry._KINDS["webhook"]
+    _registry._KINDS["webhook"] = WebhookConnector
+    yield
+    _registry._KINDS["webhook"] = before

@@ -152,3 +152,18 @@ async def test_in_a_run_a_retried_step_does_not_send_twice(mailbox: Mailbox, tmp
     async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf], connectors={"mail": mail}) as client:
         out = await client.run(wf, "ada@example.com")
     assert len(mailbox.received) == 1 and out["message_id"] == mailbox.received[0][2]["Message-ID"]
+
+
+async def test_the_registry_never_holds_the_password(mailbox: Mailbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: an admin registers the password itself, which every workflow reader could read."""
+    target = {"kind": "smtp", "host": "127.0.0.1", "port": str(mailbox.port), "sender": "p@example.com", "username": "podium"}
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        with pytest.raises(ConfigError, match="password_env"):
+            await client.add_capability("mail", "connector", {**target, "password": "s3cret"})
+        cap = await client.add_capability("mail", "connector", {**target, "password_env": "SMTP_PASS"})
+    from podium.connectors._registry import open_registered
+
+    monkeypatch.setenv("SMTP_PASS", "s3cret")
+    mail = open_registered(cap.target, name="mail")
+    await mail.call("send", {"to": "ada@example.com", "subject": "s", "text": "t"})
+    assert mailbox.logins == ["podium"]
