@@ -22,7 +22,7 @@ def outbox() -> None:
     """Messages recorded with business writes (sql transact), delivered by the relay (docs/connectors.md)."""
 
 
-async def _connectors(client: Any, source: str) -> tuple[Any, dict[str, Any]]:
+async def registered(client: Any, source: str) -> tuple[Any, dict[str, Any]]:
     """The source sql connector and every other registered connector, by name."""
     from podium.connectors._registry import open_registered
     from podium.connectors.sql import SqlConnector
@@ -58,7 +58,7 @@ async def _connectors(client: Any, source: str) -> tuple[Any, dict[str, Any]]:
 async def outbox_list(source: str, status: str | None, target: str | None, limit: int, as_json: bool, db: str | None) -> int:
     """Messages of the outbox, oldest first (their arguments are not shown: they may hold personal data)."""
     async with make_client(db, recover=False, execute=False) as c:
-        sql, _ = await _connectors(c, source)
+        sql, _ = await registered(c, source)
         rows = await sql.outbox_messages(status=status, target=target, limit=limit)
         counts = await sql.outbox_counts()
         await sql.close()
@@ -93,7 +93,7 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
     from podium.connectors.relay import OutboxRelay
 
     async with make_client(db, recover=False, execute=False) as c:
-        sql, targets = await _connectors(c, source)
+        sql, targets = await registered(c, source)
     relay = OutboxRelay(sql, targets, lease=lease)
     out = console()
     if once:
@@ -118,7 +118,7 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
 async def outbox_retry(source: str, key: str, db: str | None) -> int:
     """Put message KEY (failed, or pending and waiting for its backoff) back in line for delivery now."""
     async with make_client(db, recover=False, execute=False) as c:
-        sql, _ = await _connectors(c, source)
+        sql, _ = await registered(c, source)
         done = await sql.outbox_retry(key)
         await c.record_audit("outbox.retry", f"outbox:{source}", key=key, found=done)
     if not done:

@@ -78,7 +78,9 @@ class OutboxRelay:
         self.connectors = dict(connectors)
         self.batch, self.lease, self.backoff = batch, lease, backoff
         self._slots = asyncio.Semaphore(concurrency)
-        self.owner = f"{socket.gethostname()[:40]}:{os.getpid()}:{id(self) % 100000}"
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{id(self) % 100000}"
+        """Who this relay is (host, process), in the rows it leases."""
+        self._claims = 0
 
     @property
     def table(self) -> sa.Table:
@@ -92,73 +94,83 @@ class OutboxRelay:
         t, now = self.table, time.time()
         free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now)
 
+        self._claims += 1
+        token = f"{self.owner}#{self._claims}"  # this claim's mark on the rows it wins
+
         def work(conn: sa.Connection) -> list[OutboxMessage]:
-            stmt = (
-                sa.select(t)
+            due = (
+                sa.select(t.c.id)
                 .where(t.c.status == "pending", t.c.next_at <= now, t.c.target.in_(sorted(self.connectors)), free)
                 .order_by(t.c.id)
                 .limit(self.batch)
             )
-            taken = []
-            for row in conn.execute(stmt).mappings().all():
-                # A conditional update per row: two relays never both win the same lease.
-                won = conn.execute(
-                    sa.update(t)
-                    .where(t.c.id == row["id"], t.c.status == "pending", free)
-                    .values(lease_until=now + self.lease, lease_owner=self.owner)
-                ).rowcount
-                if won == 1:
-                    taken.append(message(row))
-            return taken
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            # One conditional update: a row another relay leased in the meantime no longer matches,
+            # so two relays never both win the same message.
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id.in_(ids), t.c.status == "pending", free)
+                .values(lease_until=now + self.lease, lease_owner=token)
+            )
+            won = sa.select(t).where(t.c.id.in_(ids), t.c.lease_owner == token).order_by(t.c.id)
+            return [message(row) for row in conn.execute(won).mappings()]
 
         return list(await self.source._run(work))
 
-    async def deliver(self, msg: OutboxMessage) -> str:
-        """Deliver one claimed message and record the outcome: ``sent``, ``retrying`` or ``failed``."""
+    async def _send(self, msg: OutboxMessage) -> tuple[str, dict[str, Any]]:
+        """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
         connector = self.connectors[msg.target]
+        attempts = msg.attempts + 1
         async with self._slots:
             try:
                 result = await connector.guarded_call(
                     msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target
                 )
             except ConnectorError as exc:
-                return await self._failed(msg, exc)
-        t = self.table
+                again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
+                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
+                if again:
+                    values["next_at"] = time.time() + self.backoff.delay(attempts, exc.retry_after)
+                else:
+                    values["status"] = "failed"
+                return ("retrying" if again else "failed"), values
         text = json.dumps(result, default=str)
-        await self.source._run(
-            lambda conn: conn.execute(
-                sa.update(t)
-                .where(t.c.id == msg.id, t.c.status == "pending")
-                .values(
-                    status="sent",
-                    sent_at=time.time(),
-                    attempts=msg.attempts + 1,
-                    lease_until=None,
-                    last_error=None,
-                    result=text if len(text) <= 10_000 else None,
-                )
-            )
-        )
-        return "sent"
+        return "sent", {
+            "status": "sent",
+            "sent_at": time.time(),
+            "attempts": attempts,
+            "lease_until": None,
+            "last_error": None,
+            "result": text if len(text) <= 10_000 else None,
+        }
 
-    async def _failed(self, msg: OutboxMessage, exc: ConnectorError) -> str:
-        attempts = msg.attempts + 1
-        again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
-        values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
-        if again:
-            values["next_at"] = time.time() + self.backoff.delay(attempts, exc.retry_after)
-        else:
-            values["status"] = "failed"
+    async def _record(self, done: list[tuple[OutboxMessage, dict[str, Any]]]) -> None:
+        """Write the outcomes of a batch in one transaction (a message another relay has marked
+        meanwhile, after this one's lease ran out, is left as that relay marked it)."""
         t = self.table
-        await self.source._run(
-            lambda conn: conn.execute(sa.update(t).where(t.c.id == msg.id, t.c.status == "pending").values(**values))
-        )
-        return "retrying" if again else "failed"
+
+        def work(conn: sa.Connection) -> None:
+            for msg, values in done:
+                conn.execute(sa.update(t).where(t.c.id == msg.id, t.c.status == "pending").values(**values))
+
+        if done:
+            await self.source._run(work)
+
+    async def deliver(self, msg: OutboxMessage) -> str:
+        """Deliver one claimed message and record the outcome: ``sent``, ``retrying`` or ``failed``."""
+        outcome, values = await self._send(msg)
+        await self._record([(msg, values)])
+        return outcome
 
     async def run_once(self) -> Delivery:
-        """Claim what is due and deliver it (concurrently, up to ``concurrency`` at a time)."""
+        """Claim what is due, deliver it (up to ``concurrency`` at a time), and record the outcomes
+        in one transaction: a relay that dies before that re-delivers the batch (same keys)."""
         claimed = await self.claim()
-        outcomes = await asyncio.gather(*(self.deliver(m) for m in claimed))
+        sent = await asyncio.gather(*(self._send(m) for m in claimed))
+        await self._record([(m, values) for m, (_, values) in zip(claimed, sent, strict=True)])
+        outcomes = [o for o, _ in sent]
         return Delivery(
             sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed")
         )

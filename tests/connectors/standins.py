@@ -58,6 +58,8 @@ class _HookHandler(http.server.BaseHTTPRequestHandler):
         with hook.lock:
             hook.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
             failure = hook.failures.pop(0) if hook.failures else None
+            if failure is None:  # applied once per key, before the answer goes out
+                hook.effects.setdefault(key or f"#{len(hook.requests)}", body)
         hook.arrived.set()
         if hook.hold is not None:
             hook.hold.wait(60)
@@ -68,8 +70,6 @@ class _HookHandler(http.server.BaseHTTPRequestHandler):
                 self.send_header(k, v)
             self.send_header("Content-Type", "application/json")
         else:
-            with hook.lock:
-                hook.effects.setdefault(key or f"#{len(hook.requests)}", body)
             data = b"ok"  # what Slack answers
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -194,3 +195,36 @@ def _shipped_kinds(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     _registry._KINDS["webhook"] = WebhookConnector
     yield
     _registry._KINDS["webhook"] = before
+
+
+def test_a_worker_relays_an_outbox_beside_its_runs(hook: Hook, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path}/p.db"
+    orders_url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(orders_url)
+    for args in (
+        ["orders", "sql", "--set", "url_env=ORDERS_URL"],
+        ["slack", "webhook", "--set", "url_env=SLACK_URL", "--allow-private"],
+    ):
+        assert _podium("connectors", "add", *args, "--db", db).returncode == 0
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.update(ORDERS_URL=orders_url, SLACK_URL=hook.url)
+    env.pop("PODIUM_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from podium.cli import main; main()", "worker", "--db", db, "--outbox", "orders"],
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        import asyncio
+
+        async def write() -> None:
+            orders = SqlConnector(orders_url)
+            await orders.call("transact", place(4), idempotency_key="k4")
+            await orders.close()
+
+        asyncio.run(write())
+        assert hook.arrived.wait(120), "the worker's relay delivered nothing"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0]
+    assert list(hook.effects) == ["k4/message-0"]
+    assert "relaying the outbox of orders -> slack" in output and proc.returncode == 0, output
