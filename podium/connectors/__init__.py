@@ -24,6 +24,20 @@ from ._registry import available_kinds, open_connector, register_kind
 from ._stats import ConnectorStats
 from ._tools import OperationTool, connector_tools
 
+
+def __getattr__(name: str) -> object:
+    """``Outbox`` and ``OutboxRelay`` on first use: they import SQLAlchemy (the connectors extra)."""
+    if name == "Outbox":
+        from .outbox import Outbox
+
+        return Outbox
+    if name == "OutboxRelay":
+        from .relay import OutboxRelay
+
+        return OutboxRelay
+    raise AttributeError(f"module 'podium.connectors' has no attribute {name!r}")
+
+
 __all__ = [
     "BoundConnector",
     "Connector",
@@ -32,6 +46,8 @@ __all__ = [
     "ConnectorStats",
     "Operation",
     "OperationTool",
+    "Outbox",
+    "OutboxRelay",
     "arguments_hash",
     "available_kinds",
     "connector_tools",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 import time
@@ -39,6 +40,8 @@ from ..resilience import Backoff
 from ._base import Connector
 from .outbox import OutboxMessage, message
 from .sql import SqlConnector
+
+log = logging.getLogger("podium.connectors.relay")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -181,7 +184,11 @@ class OutboxRelay:
         while not stop.is_set():
             try:
                 done = await self.run_once()
-            except ConnectorError:
+            except ConnectorError as exc:  # the database is down: wait, the messages are safe in it
+                log.warning("outbox relay %s: %s", self.owner, exc)
+                done = Delivery()
+            except Exception:  # never let one bad batch stop the relay; its leases run out
+                log.exception("outbox relay %s: a batch failed", self.owner)
                 done = Delivery()
             if done.handled and done.handled >= self.batch:
                 continue

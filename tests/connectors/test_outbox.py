@@ -218,3 +218,47 @@ async def test_a_relay_killed_between_delivery_and_mark_delivers_once_at_a_dedup
     assert keys == ["run-7/save/connector:orders.transact/message-0"] * 2  # delivered twice, same key
     assert list(hook.effects) == keys[:1]  # applied once
     await db.close()
+
+
+CHECKOUT = """name: checkout
+steps:
+  - id: save
+    uses: connector
+    with:
+      connector: orders
+      operation: transact
+      arguments:
+        writes: [{op: insert, table: orders, values: {id: "{{ input.id }}", item: "{{ input.item }}", qty: 1}}]
+        messages: [{target: slack, operation: post, arguments: {text: "order {{ input.id }} placed"}}]
+"""
+
+
+async def test_from_a_workflow_file_with_registered_connectors(
+    hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from podium import yaml as podium_yaml
+    from podium.connectors import _registry as kinds
+    from podium.connectors._registry import open_registered, opened_registered
+    from podium.yaml import _registry
+    from podium.yaml.connector_steps import connector_step
+
+    monkeypatch.setitem(kinds._KINDS, "webhook", WebhookConnector)  # the docs' example replaces it in tests
+    orders_url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(orders_url)
+    monkeypatch.setenv("ORDERS_URL", orders_url)
+    monkeypatch.setenv("SLACK_URL", hook.url)
+    steps = _registry.StepTypes([*_registry.builtin_step_types(), connector_step], entry_points=False)
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.add_capability("orders", "connector", {"kind": "sql", "url_env": "ORDERS_URL"})
+        cap = await client.add_capability(
+            "slack", "connector", {"kind": "webhook", "url_env": "SLACK_URL"}, allow_private=True
+        )
+        wf = podium_yaml.load_text(CHECKOUT, registry=steps, capabilities=await client.capabilities())
+        out = await client.run(wf, {"id": 11, "item": "desk"})
+        assert out["repeated"] is False
+        db = opened_registered()["orders"]  # the object the run used
+        slack = open_registered(cap.target, allow_private=cap.allow_private, name="slack")
+        assert isinstance(db, SqlConnector) and isinstance(slack, WebhookConnector)
+        assert (await OutboxRelay(db, {"slack": slack}).run_once()).sent == 1
+    assert [b["text"] for b in hook.effects.values()] == ["order 11 placed"]
+    assert await db.call("query", {"table": "orders"}) == [{"id": 11, "item": "desk", "qty": 1}]
