@@ -248,7 +248,8 @@ def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
     from ..secret import is_secret_key
 
     for key, value in settings.items():  # a password, token or key in the registry would be readable
-        if is_secret_key(key) and not key.endswith("_env") and not str(value).startswith("secret:"):
+        where = key.endswith(("_env", "_url", "_uri", "_endpoint", "_name", "_file", "_path"))  # says where, not what
+        if is_secret_key(key) and not where and not str(value).startswith("secret:"):
             raise ConfigError(
                 f"a connector capability's {key!r} must not hold the secret itself (the registry is readable "
                 f"by workflow readers); put it in an environment variable and register {key}_env: NAME"

@@ -167,3 +167,15 @@ async def test_the_registry_never_holds_the_password(mailbox: Mailbox, tmp_path:
     mail = open_registered(cap.target, name="mail")
     await mail.call("send", {"to": "ada@example.com", "subject": "s", "text": "t"})
     assert mailbox.logins == ["podium"]
+
+
+async def test_settings_that_say_where_a_secret_is_are_not_secrets(tmp_path: Path) -> None:
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        cap = await client.add_capability(
+            "crm",
+            "connector",
+            {"kind": "webhook", "url_env": "HOOK", "token_url": "https://auth.example.com/token", "api_key": "secret:CRM"},
+        )
+        assert cap.target["token_url"] == "https://auth.example.com/token"
+        with pytest.raises(ConfigError, match="api_key_env"):
+            await client.add_capability("crm", "connector", {"kind": "webhook", "url_env": "HOOK", "api_key": "abc123"})

@@ -323,7 +323,7 @@ async function connectorsPage(view) {
       <p class="mute">Calls, errors and latency are this server's; <code>podium connectors status</code> probes from the command line; Prometheus scrapes <code>podium_connector_*</code> from <code>/metrics</code>.</p>`;
   };
   await refresh();
-  timer = setInterval(() => refresh().catch(() => {}), 5000);
+  timer = setInterval(() => refresh().catch(() => {}), 10000);
 }
 
 // -- kill switches ------------------------------------------------------------------------------------
