@@ -13,7 +13,7 @@ from ._app import EXIT_OK, cli, db_option, fail, make_client, requires, run_asyn
 
 @cli.group()
 def connectors() -> None:
-    """Business systems workflows act in: SQL databases, REST APIs described by OpenAPI (docs/connectors.md)."""
+    """Business systems workflows act in: SQL databases, REST APIs (OpenAPI), webhooks, e-mail (docs/connectors.md)."""
 
 
 @connectors.command("list")
