@@ -13,7 +13,8 @@ from ._app import EXIT_OK, cli, db_option, fail, make_client, requires, run_asyn
 
 @cli.group()
 def connectors() -> None:
-    """Business systems workflows act in: SQL databases, REST APIs (OpenAPI), message brokers (docs/connectors.md)."""
+    """Business systems workflows act in: SQL databases, REST APIs (OpenAPI), message brokers, webhooks,
+    e-mail (docs/connectors.md)."""
 
 
 @connectors.command("list")
@@ -84,3 +85,56 @@ async def connectors_add(
         cap = await c.add_capability(name, "connector", target, allow_private=allow_private, description=description)
     click.echo(f"registered {cap.name} (connector): {cap.summary}")
     return EXIT_OK
+
+
+@connectors.command("status")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per connector, one per line.")
+@click.option("--no-probe", is_flag=True, help="Figures only: do not call each system's health check.")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds per probe.")
+@db_option
+@run_async
+@requires("workflows.read", lambda kw: "capabilities")
+async def connectors_status(as_json: bool, no_probe: bool, timeout: float, db: str | None) -> int:
+    """Health of every registered connector: probe, breaker, calls, errors, p50/p95 latency, token
+    expiry, drift and quarantine depth. Calls and latency are this process's (a server's live figures
+    are in its /metrics and on the dashboard's Connectors page). Exits 1 when one is down."""
+    from podium.connectors._health import statuses
+
+    async with make_client(db, recover=False, execute=False) as c:
+        found = await statuses(c, check=not no_probe, timeout=timeout)
+    if as_json:
+        for item in found:
+            click.echo(json.dumps(item, default=str))
+    else:
+        if not found:
+            click.echo("no connector is registered: an admin adds one with podium connectors add NAME KIND --set KEY=VALUE")
+        for item in found:
+            click.echo(_status_line(item))
+    return 1 if any(item.get("ok") is False for item in found) else EXIT_OK
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f}ms"
+
+
+def _status_line(item: dict[str, Any]) -> str:
+    if item.get("kind") is None:
+        return f"{item['name']}\t-\tERROR\t{item.get('error', '')}"
+    health = "ok" if item["ok"] else "DOWN" if item["ok"] is False else "-"
+    why = (item.get("health") or {}).get("error")
+    expiry = item["token_expires_in"]
+    return "\t".join(
+        [
+            item["name"],
+            item["kind"],
+            health + (f" ({why})" if why else ""),
+            f"breaker={item['breaker']}",
+            f"calls={item['calls']}",
+            f"errors={item['errors']}",
+            f"p50={_ms(item['latency_p50'])}",
+            f"p95={_ms(item['latency_p95'])}",
+            f"token={'-' if expiry is None else f'{expiry:.0f}s'}",
+            f"drift={item['drifted']}",
+            f"quarantine={item['quarantine_depth']}",
+        ]
+    )

@@ -48,6 +48,13 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
     show_default=True,
     help="On SIGTERM/SIGINT, seconds to let running runs finish before handing them back.",
 )
+@click.option(
+    "--outbox",
+    "outboxes",
+    multiple=True,
+    metavar="SQL_CONNECTOR",
+    help="Also relay this registered sql connector's outbox (repeatable; see podium outbox).",
+)
 @run_async
 @requires("runs.resume", lambda kw: "worker")
 async def worker(
@@ -59,6 +66,7 @@ async def worker(
     workflows: tuple[str, ...],
     lease_seconds: float,
     grace: float,
+    outboxes: tuple[str, ...] = (),
 ) -> int:
     """Claim runs from the store and drive them, until stopped.
 
@@ -92,12 +100,15 @@ async def worker(
     out = console()
     client.subscribe(_worker_log(out))
     await client.open()
+    relays: list[asyncio.Task[None]] = []
     out.print(
         f"[bold]worker[/] {client.owner} on {client.store.url}  queues={','.join(queues) or 'all'}  "
         f"labels={','.join(labels) or '-'}  concurrency={concurrency}",
         highlight=False,
     )
     try:
+        for source in outboxes:  # outbox relays beside the runs (podium outbox)
+            relays.append(asyncio.create_task(await _relay(client, source, stop, out)))
         await client.work(stop, concurrency=concurrency)
         out.print(
             f"stopping: letting {len(client.driving)} running run(s) finish (up to {grace:.0f} s)",
@@ -108,8 +119,21 @@ async def worker(
         except TimeoutError:
             out.print("grace period over: handing the remaining runs back", highlight=False)
     finally:
+        stop.set()
+        await asyncio.gather(*relays, return_exceptions=True)
         await client.close()
     return EXIT_OK
+
+
+async def _relay(client: Any, source: str, stop: Any, out: Any) -> Any:
+    """The relay of registered sql connector ``source``'s outbox, as a coroutine to run until ``stop``."""
+    from podium.connectors.relay import OutboxRelay
+
+    from ._outbox import registered
+
+    sql, targets = await registered(client, source)
+    out.print(f"relaying the outbox of {source} -> {', '.join(targets) or 'no target'}", highlight=False)
+    return OutboxRelay(sql, targets).run(stop)
 
 
 def _worker_log(out: Any) -> Any:

@@ -32,6 +32,20 @@ from ._stats import ConnectorStats
 from ._tools import OperationTool, connector_tools
 from .consumer import Consumer
 
+
+def __getattr__(name: str) -> object:
+    """``Outbox`` and ``OutboxRelay`` on first use: they import SQLAlchemy (the connectors extra)."""
+    if name == "Outbox":
+        from .outbox import Outbox
+
+        return Outbox
+    if name == "OutboxRelay":
+        from .relay import OutboxRelay
+
+        return OutboxRelay
+    raise AttributeError(f"module 'podium.connectors' has no attribute {name!r}")
+
+
 __all__ = [
     "BoundConnector",
     "BrokerConnector",
@@ -48,6 +62,8 @@ __all__ = [
     "Message",
     "Operation",
     "OperationTool",
+    "Outbox",
+    "OutboxRelay",
     "QuarantineItem",
     "arguments_hash",
     "available_kinds",

@@ -10,8 +10,10 @@ that listing kinds imports no client library::
 from __future__ import annotations
 
 import importlib
+import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import ConfigError, install_hint
@@ -27,6 +29,8 @@ _KINDS: dict[str, Factory | str] = {
     "redis": "podium.connectors.broker_redis:RedisConnector",
     "amqp": "podium.connectors.broker_amqp:AmqpConnector",
     "mqtt": "podium.connectors.broker_mqtt:MqttConnector",
+    "smtp": "podium.connectors.smtp:SmtpConnector",
+    "webhook": "podium.connectors.webhook:WebhookConnector",
 }
 _KIND = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -103,3 +107,35 @@ def _schema_file(path: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a contracts file maps each operation to its JSON Schema")
     return data
+#: Kinds whose factory takes ``allow_private`` (the capability's flag is passed to them).
+PRIVATE_AWARE = {"openapi", "webhook"}
+_OPENED: dict[str, tuple[str, Connector]] = {}
+
+
+def open_registered(target: Mapping[str, Any], *, allow_private: bool = False, name: str = "") -> Connector:
+    """The connector a registered capability describes (``{"kind": "sql", "url_env": "ORDERS_DB"}``),
+    opened once per process and settings, so that every run, the outbox relay and the health report
+    share one object (and its breaker and figures). ``url_env`` names the environment variable that
+    holds the URL (the registry is readable by workflow readers, so it never holds a secret)."""
+    key = json.dumps([dict(target), allow_private], sort_keys=True, default=str)
+    found = _OPENED.get(key)
+    if found is None:
+        settings = {k: v for k, v in target.items() if k != "kind"}
+        env = settings.pop("url_env", None)
+        if env:
+            if not os.environ.get(str(env)):
+                raise ConfigError(
+                    f"connector {name or target.get('kind')!r}: its URL is in the environment variable {env}, "
+                    "which is not set in this process"
+                )
+            settings["url"] = os.environ[str(env)]
+        if target.get("kind") in PRIVATE_AWARE:
+            settings["allow_private"] = allow_private
+        found = (name, open_connector(str(target.get("kind")), **settings))
+        _OPENED[key] = found
+    return found[1]
+
+
+def opened_registered() -> dict[str, Connector]:
+    """The registered connectors this process has opened, by capability name."""
+    return {name: c for name, c in _OPENED.values() if name}

@@ -10,10 +10,14 @@ reflected schema, never pasted into SQL):
 * ``update``: set ``values`` on the rows matching ``where`` (an empty ``where`` is refused);
 * ``upsert``: insert ``values``, or update the row with the same ``key`` columns;
 * ``changes``: rows whose ``column`` (default ``updated_at``) is past ``cursor``, oldest first, and
-  the cursor to pass next time (keyset on the column and the primary key, so ties are never lost).
+  the cursor to pass next time (keyset on the column and the primary key, so ties are never lost);
+* ``transact``: several ``writes`` (insert, update, upsert) and the ``messages`` they imply, recorded
+  in the transactional outbox (:mod:`podium.connectors.outbox`), in ONE transaction, applied once
+  per idempotency key (a repeated call returns the first result and writes nothing).
 
 Delivery: ``query`` and ``changes`` are reads; ``upsert`` and ``update`` with absolute values are
-idempotent; ``insert`` is at-least-once when a run crashes between the commit and its log entry.
+idempotent; ``insert`` is at-least-once when a run crashes between the commit and its log entry;
+``transact`` is effectively-once (its key is recorded in the same transaction as its writes).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import re
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +33,7 @@ from sqlalchemy import exc as sa_exc
 
 from ..errors import ConfigError, ConnectorError
 from ._base import Connector, Operation
+from .outbox import NOT_APPLIED, RESERVED_PREFIX, Outbox, OutboxMessage
 
 _TABLE = {"type": "string", "description": "Table name."}
 _ROW = {"type": "object", "description": "Column -> value."}
@@ -73,6 +79,9 @@ class SqlConnector(Connector):
         self._engine: sa.Engine | None = None
         self._meta = sa.MetaData()
         self._lock = asyncio.Lock()
+        self.outbox = Outbox()
+        """The transactional outbox in this database (created on the first ``transact``)."""
+        self._outbox_ready = False
 
     def operations(self) -> list[Operation]:
         table = {**_TABLE, "enum": self.tables} if self.tables else _TABLE
@@ -146,6 +155,44 @@ class SqlConnector(Connector):
                 output={"type": "object", "properties": {"rows": {"type": "array"}, "cursor": {}}},
                 safe=True,
             ),
+            Operation(
+                name="transact",
+                description="Apply `writes` and record `messages` in the outbox in one transaction (once per key).",
+                input={
+                    "type": "object",
+                    "properties": {
+                        "writes": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "op": {"enum": ["insert", "update", "upsert"]},
+                                    "table": table,
+                                    "values": _ROW,
+                                    "rows": {"type": "array", "items": _ROW},
+                                    "where": where,
+                                    "key": {"type": "array", "items": {"type": "string"}},
+                                },
+                                "required": ["op", "table"],
+                            },
+                        },
+                        "messages": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "target": {"type": "string", "description": "The connector that delivers it."},
+                                    "operation": {"type": "string"},
+                                    "arguments": {"type": "object"},
+                                    "key": {"type": "string", "description": "Its idempotency key (default: derived)."},
+                                },
+                                "required": ["target", "operation"],
+                            },
+                        },
+                    },
+                },
+                output={"type": "object", "properties": {"results": {"type": "array"}, "messages": {"type": "array"}}},
+            ),
         ]
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -172,6 +219,8 @@ class SqlConnector(Connector):
     async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
         self.operation(operation)
         args = dict(arguments or {})
+        if operation == "transact":
+            return await self._transact(args, idempotency_key)
         if operation == "query" and args.get("sql") is not None:
             return await self._select(str(args["sql"]), dict(args.get("params") or {}), int(args.get("limit") or 1000))
         table = await self._table(args.get("table"))
@@ -213,6 +262,8 @@ class SqlConnector(Connector):
     async def _table(self, name: Any) -> sa.Table:
         if not isinstance(name, str) or not name:
             raise ConnectorError("sql: name the table (`table`)")
+        if name.lower().startswith(RESERVED_PREFIX):  # a workflow must not forge outbox messages
+            raise ConnectorError(f"sql: table {name!r} is the outbox's; messages go in through `transact`")
         if self.tables is not None and name not in self.tables:
             raise ConnectorError(f"sql: table {name!r} is not one this connector may use ({', '.join(self.tables)})")
         found = self._meta.tables.get(name)
@@ -308,6 +359,83 @@ class SqlConnector(Connector):
             if conn.execute(sa.update(table).where(*where).values(changed)).rowcount == 0:
                 conn.execute(sa.insert(table).values(row))
         return {"upserted": 1, "key": {k: row[k] for k in key}}
+
+    async def ensure_outbox(self) -> None:
+        """Create the outbox tables in this database if they are missing."""
+        if not self._outbox_ready:
+            await self._run(self.outbox.create)
+            self._outbox_ready = True
+
+    @property
+    def outbox_in_use(self) -> bool:
+        """Whether this process has used (or created) the outbox of this database."""
+        return self._outbox_ready
+
+    async def outbox_messages(
+        self, *, status: str | None = None, target: str | None = None, limit: int = 100
+    ) -> list[OutboxMessage]:
+        """Messages of this database's outbox, oldest first."""
+        await self.ensure_outbox()
+        return list(
+            await self._run(lambda conn: self.outbox.list(conn, status=status, target=target, limit=limit), write=False)
+        )
+
+    async def outbox_counts(self) -> dict[str, int]:
+        """Messages of the outbox per status (``pending``, ``sent``, ``failed``)."""
+        await self.ensure_outbox()
+        return dict(await self._run(self.outbox.counts, write=False))
+
+    async def outbox_retry(self, key: str) -> bool:
+        """Put unsent message ``key`` back in line for delivery now; False if there is none."""
+        await self.ensure_outbox()
+        return bool(await self._run(lambda conn: self.outbox.retry(conn, key)))
+
+    async def _transact(self, args: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
+        writes, messages = args.get("writes") or [], args.get("messages") or []
+        unknown = sorted(set(args) - {"writes", "messages"})
+        if unknown or not isinstance(writes, list) or not isinstance(messages, list):
+            raise ConnectorError("sql: transact takes `writes` and `messages`, two lists", operation="transact")
+        if not writes and not messages:
+            raise ConnectorError("sql: transact needs `writes` or `messages`", operation="transact")
+        steps = {"insert": self._insert, "update": self._update, "upsert": self._upsert}
+        plan = []
+        for i, w in enumerate(writes):
+            if not isinstance(w, dict) or w.get("op") not in steps:
+                raise ConnectorError(f"sql: transact writes[{i}] needs `op`: insert, update or upsert", operation="transact")
+            plan.append((steps[w["op"]], await self._table(w.get("table")), w))
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or not m.get("target") or not m.get("operation"):
+                raise ConnectorError(f"sql: transact messages[{i}] needs `target` and `operation`", operation="transact")
+        await self.ensure_outbox()
+        key = idempotency_key or f"transact:{uuid.uuid4()}"
+
+        def work(conn: sa.Connection) -> dict[str, Any]:
+            prior = self.outbox.applied_result(conn, key)
+            if prior is not NOT_APPLIED:
+                return {**prior, "repeated": True}
+            results = [fn(conn, table, w) for fn, table, w in plan]
+            keys = [
+                self.outbox.add(
+                    conn,
+                    target=m["target"],
+                    operation=m["operation"],
+                    arguments=m.get("arguments") or {},
+                    key=str(m.get("key") or f"{key}/message-{i}"),
+                )
+                for i, m in enumerate(messages)
+            ]
+            result = {"results": results, "messages": keys}
+            self.outbox.mark_applied(conn, key, result)
+            return {**result, "repeated": False}
+
+        try:
+            return await self._run(work)
+        except ConnectorError:
+            # The same key applied by a concurrent call in the meantime: that call's result stands.
+            prior = await self._run(lambda conn: self.outbox.applied_result(conn, key), write=False)
+            if prior is NOT_APPLIED:
+                raise
+            return {**prior, "repeated": True}
 
     def _changes(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("column") or self.updated_column

@@ -245,6 +245,15 @@ def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
             "a connector capability's url must not hold a password (the registry is readable by "
             "workflow readers); put the URL in an environment variable and register url_env: NAME"
         )
+    from ..secret import is_secret_key
+
+    for key, value in settings.items():  # a password, token or key in the registry would be readable
+        where = key.endswith(("_env", "_url", "_uri", "_endpoint", "_name", "_file", "_path"))  # says where, not what
+        if is_secret_key(key) and not where and not str(value).startswith("secret:"):
+            raise ConfigError(
+                f"a connector capability's {key!r} must not hold the secret itself (the registry is readable "
+                f"by workflow readers); put it in an environment variable and register {key}_env: NAME"
+            )
     if "base_url" in settings:
         check_url(str(settings["base_url"]), "the connector's base_url")
     if kind == "openapi" and not isinstance(settings.get("spec"), str | dict):

@@ -61,7 +61,16 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     """The FastAPI application. Pass ``client`` to serve an existing (unopened or open) client."""
     from fastapi import FastAPI
 
-    from . import errors, routes_events, routes_goals, routes_gov, routes_memory, routes_policy, routes_runs
+    from . import (
+        errors,
+        routes_connectors,
+        routes_events,
+        routes_goals,
+        routes_gov,
+        routes_memory,
+        routes_policy,
+        routes_runs,
+    )
     from .dashboard import mount
     from .mcp import add_endpoint as add_mcp_endpoint
     from .metrics import Metrics
@@ -121,6 +130,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_memory.router)
     app.include_router(routes_policy.router)
     app.include_router(routes_goals.router)
+    app.include_router(routes_connectors.router)
     mount(app)
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
     from .limits import RequestLimits

@@ -192,6 +192,9 @@ class Metrics:
                 "# TYPE podium_runs_driving gauge",
                 f"podium_runs_driving {len(self.client.driving)}",
             ]
+            from .metrics_connectors import connector_lines
+
+            lines += await connector_lines(self.client)
             if triggers is not None:
                 dead = len(await store.kv_list("deadletters"))
                 lines += [

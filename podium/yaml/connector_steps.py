@@ -16,14 +16,10 @@ otherwise one is opened from the registered settings.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from typing import Any
 
 from ._registry import StepType
-
-_OPENED: dict[str, Any] = {}
 
 
 def _uses(w: Mapping[str, Any]) -> list[Any]:
@@ -37,22 +33,13 @@ def _uses(w: Mapping[str, Any]) -> list[Any]:
     return [Use(at=("connector",), kinds=("connector",), name=name)]
 
 
-def _opener(target: dict[str, Any], allow_private: bool) -> Any:
+def _opener(target: dict[str, Any], allow_private: bool, name: str = "") -> Any:
     """A function that opens (once per process and settings) the connector a capability describes."""
 
     def open_it() -> Any:
-        from ..connectors import open_connector
+        from ..connectors._registry import open_registered
 
-        key = json.dumps([target, allow_private], sort_keys=True, default=str)
-        if key not in _OPENED:
-            settings = {k: v for k, v in target.items() if k != "kind"}
-            env = settings.pop("url_env", None)
-            if env:
-                settings["url"] = os.environ.get(str(env), "")
-            if target["kind"] == "openapi":
-                settings["allow_private"] = allow_private
-            _OPENED[key] = open_connector(target["kind"], **settings)
-        return _OPENED[key]
+        return open_registered(target, allow_private=allow_private, name=name)
 
     return open_it
 
@@ -62,7 +49,7 @@ async def _connector(ctx: Any, connector: str, operation: str, arguments: dict[s
     from ..governance import capabilities as caps
 
     cap = await caps.require(ctx.store, connector, ("connector",), where=f"step {ctx.step_id!r}")
-    bound = ctx.connector(connector, fallback=_opener(cap.target, cap.allow_private))
+    bound = ctx.connector(connector, fallback=_opener(cap.target, cap.allow_private, connector))
     return await bound.call(operation, dict(arguments or {}))
 
 

@@ -235,3 +235,4 @@ def need_broker(kind: str) -> None:
     if why:
         print(f"SKIP {kind}: {why}")
         pytest.skip(f"{kind} is down: {why}")
+from .standins import hook, mailbox  # noqa: E402, F401  (fixtures: a webhook endpoint, an SMTP server)

@@ -48,7 +48,7 @@ def _row(i: int, minutes: int, **kw: Any) -> dict[str, Any]:
 
 
 async def test_insert_query_update(db: Any) -> None:
-    assert [o.name for o in db.operations()] == ["query", "insert", "update", "upsert", "changes"]
+    assert [o.name for o in db.operations()] == ["query", "insert", "update", "upsert", "changes", "transact"]
     assert await db.call("insert", {"table": "contacts", "values": _row(1, 0)}) == {"inserted": 1, "key": [1]}
     await db.call("insert", {"table": "contacts", "rows": [_row(2, 1), _row(3, 2)]})
     rows = await db.call("query", {"table": "contacts", "where": {"id": 2}})

@@ -53,6 +53,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         async with podium.Client(db) as c:
             await c.create_user("root", ["admin"])
             await c.create_user("amy", ["approver", "operator"])
+            # a registered connector whose system is down (nothing listens on port 9): the Connectors page
+            await c.add_capability(
+                "crm-hook", "connector", {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}, allow_private=True
+            )
             return await c.create_token("root"), await c.create_token("amy")
 
     root, amy = asyncio.run(users())
@@ -170,6 +174,10 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any], tmp_pat
         page.goto(f"{url}/#/metrics")
         page.wait_for_selector("text=Runs by workflow and status")
         page.screenshot(path=str(shots / "metrics.png"))
+        page.goto(f"{url}/#/connectors")
+        page.wait_for_selector("tr[data-connector='crm-hook'][data-ok='false'] [data-status='down']")
+        page.wait_for_selector("tr[data-connector='crm-hook'] [data-breaker='closed']")
+        page.screenshot(path=str(shots / "connectors.png"))
         # amy may not read the audit log: the page says so; the admin sees it intact
         page.goto(f"{url}/#/audit")
         page.wait_for_selector(".error:has-text('audit.read')")

@@ -1,5 +1,5 @@
 // Podium dashboard: vanilla JavaScript over the JSON API. Hash routes: #/runs, #/run/ID, #/approvals,
-// #/audit, #/metrics, #/switches. The token (if the server has users) is kept in localStorage.
+// #/audit, #/metrics, #/connectors, #/switches. The token (if the server has users) is kept in localStorage.
 "use strict";
 
 const $ = (sel, el = document) => el.querySelector(sel);
@@ -291,6 +291,41 @@ async function metricsPage(view) {
   <p class="mute">Prometheus scrapes <code>/metrics</code>.</p>`;
 }
 
+// -- connectors: health of every connector the server holds or has registered ---------------------
+function expiry(s) {
+  if (s == null) return "–";
+  if (s <= 0) return `<span class="error">expired</span>`;
+  return s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
+}
+
+async function connectorsPage(view) {
+  const refresh = async () => {
+    const { connectors } = await api("/api/connectors");
+    const tag = (text, cls) => `<span class="status s-${cls}" data-status="${esc(text)}">${esc(text)}</span>`;
+    const ok = (c) => (c.ok === true ? tag("ok", "completed") : c.ok === false ? tag("down", "failed") : "–");
+    view.innerHTML = `<h1>Connectors</h1>
+      <div class="cards">
+        <div class="card"><b>${connectors.length}</b><span>connectors</span></div>
+        <div class="card"><b>${connectors.filter((c) => c.ok === false).length}</b><span>down</span></div>
+        <div class="card"><b>${connectors.filter((c) => c.breaker && c.breaker !== "closed").length}</b><span>breakers open</span></div>
+        <div class="card"><b>${connectors.reduce((a, c) => a + (c.quarantine_depth || 0), 0)}</b><span>quarantined</span></div>
+      </div>
+      <table><thead><tr><th>Connector</th><th>Kind</th><th>Health</th><th>Breaker</th><th>Calls</th><th>Errors</th><th>p50</th><th>p95</th><th>Token expires</th><th>Drift</th><th>Quarantine</th></tr></thead><tbody>
+      ${connectors.map((c) => `<tr data-connector="${esc(c.name)}" data-ok="${esc(c.ok)}">
+        <td><code>${esc(c.name)}</code></td><td>${esc(c.kind ?? "")}</td>
+        <td>${ok(c)} <span class="mute">${esc(c.error || c.health?.error || "")}</span></td>
+        <td data-breaker="${esc(c.breaker ?? "")}">${c.breaker ? tag(c.breaker, c.breaker === "closed" ? "completed" : c.breaker === "open" ? "failed" : "waiting") : "–"}</td>
+        <td>${c.calls ?? "–"}</td><td>${c.errors ?? "–"}</td>
+        <td>${c.latency_p50 == null ? "–" : secs(c.latency_p50)}</td><td>${c.latency_p95 == null ? "–" : secs(c.latency_p95)}</td>
+        <td>${expiry(c.token_expires_in)}</td><td>${c.drifted ?? "–"}</td><td>${c.quarantine_depth ?? "–"}</td></tr>`).join("")
+        || `<tr><td colspan="11" class="mute">No connector: pass Client(connectors=...) or register one with podium connectors add.</td></tr>`}
+      </tbody></table>
+      <p class="mute">Calls, errors and latency are this server's; <code>podium connectors status</code> probes from the command line; Prometheus scrapes <code>podium_connector_*</code> from <code>/metrics</code>.</p>`;
+  };
+  await refresh();
+  timer = setInterval(() => refresh().catch(() => {}), 10000);
+}
+
 // -- kill switches ------------------------------------------------------------------------------------
 async function switchesPage(view) {
   const refresh = async () => {
@@ -319,7 +354,7 @@ async function route() {
   try {
     await whoami();
     api("/api/approvals").then((r) => ($("#inbox-count").textContent = r.approvals.length || ""), () => {});
-    const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, switches: switchesPage };
+    const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, connectors: connectorsPage, switches: switchesPage };
     if (parts[0] === "run") await runPage(view, parts[1]);
     else await (pages[parts[0]] || runsPage)(view, new URLSearchParams(query || ""));
   } catch (err) {

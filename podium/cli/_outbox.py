@@ -1,0 +1,127 @@
+"""``podium outbox``: the transactional outbox of a registered sql connector's database (list,
+relay, retry). The relay delivers through registered connectors only (docs/connectors.md,
+"Exactly-once effects"). Listing needs ``runs.read``; relaying and retrying ``runs.resume``."""
+
+from __future__ import annotations
+
+import json
+import signal as _signal
+from typing import Any
+
+import click
+
+from ._app import EXIT_OK, cli, console, db_option, fail, make_client, requires, run_async
+
+_source = click.option(
+    "--source", "-s", required=True, metavar="NAME", help="The registered sql connector whose database holds the outbox."
+)
+
+
+@cli.group()
+def outbox() -> None:
+    """Messages recorded with business writes (sql transact), delivered by the relay (docs/connectors.md)."""
+
+
+async def registered(client: Any, source: str) -> tuple[Any, dict[str, Any]]:
+    """The source sql connector and every other registered connector, by name."""
+    from podium.connectors._registry import open_registered
+    from podium.connectors.sql import SqlConnector
+
+    caps = {n: cap for n, cap in (await client.capabilities()).items() if cap.kind == "connector"}
+    if source not in caps:
+        fail(
+            f"--source {source!r} is not a registered connector (registered: {', '.join(sorted(caps)) or 'none'}); "
+            "an admin adds it with podium connectors add NAME sql --set url_env=VARIABLE"
+        )
+    db = open_registered(caps[source].target, allow_private=caps[source].allow_private, name=source)
+    if not isinstance(db, SqlConnector):
+        fail(f"--source {source!r} is a {db.kind} connector; the outbox lives in a sql connector's database")
+    targets: dict[str, Any] = {}
+    for name, cap in sorted(caps.items()):
+        if name != source:
+            try:
+                targets[name] = open_registered(cap.target, allow_private=cap.allow_private, name=name)
+            except Exception as exc:  # one target that cannot open here does not stop the others
+                console(stderr=True).print(f"[yellow]skipping {name}[/]: {exc}", highlight=False)
+    return db, targets
+
+
+@outbox.command("list")
+@_source
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None, help="Only these.")
+@click.option("--target", default=None, metavar="NAME", help="Only messages for this connector.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@db_option
+@run_async
+@requires("runs.read", lambda kw: f"outbox:{kw['source']}")
+async def outbox_list(source: str, status: str | None, target: str | None, limit: int, as_json: bool, db: str | None) -> int:
+    """Messages of the outbox, oldest first (their arguments are not shown: they may hold personal data)."""
+    async with make_client(db, recover=False, execute=False) as c:
+        sql, _ = await registered(c, source)
+        rows = await sql.outbox_messages(status=status, target=target, limit=limit)
+        counts = await sql.outbox_counts()
+        await sql.close()
+    if as_json:
+        for m in rows:
+            click.echo(json.dumps(m.to_json()))
+        return EXIT_OK
+    click.echo("  ".join(f"{s}={n}" for s, n in counts.items()))
+    for m in rows:
+        error = f"\t{m.last_error}" if m.last_error else ""
+        click.echo(f"{m.id}\t{m.status}\t{m.target}.{m.operation}\tattempts={m.attempts}\t{m.key}{error}")
+    return EXIT_OK
+
+
+@outbox.command("relay")
+@_source
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (exit 1 if some failed).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
+@click.option("--lease", type=click.FloatRange(min=0.5), default=60.0, show_default=True, help="Seconds a claimed message is this relay's.")
+@db_option
+@run_async
+@requires("runs.resume", lambda kw: f"outbox:{kw['source']}")
+async def outbox_relay(source: str, once: bool, interval: float, lease: float, db: str | None) -> int:
+    """Deliver the outbox's messages through the registered connectors they name, until stopped.
+
+    Each message goes with its idempotency key; it is marked sent only after the target accepted it,
+    so a relay stopped at any point re-delivers at most the messages it had in hand (same keys).
+    Run as many relays as you like: each message is leased to one at a time.
+    """
+    import asyncio
+
+    from podium.connectors.relay import OutboxRelay
+
+    async with make_client(db, recover=False, execute=False) as c:
+        sql, targets = await registered(c, source)
+    relay = OutboxRelay(sql, targets, lease=lease)
+    out = console()
+    if once:
+        done = await relay.run_once()
+        out.print(f"sent={done.sent} retrying={done.retrying} failed={done.failed}", highlight=False)
+        return 1 if done.failed else EXIT_OK
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (_signal.SIGTERM, _signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    out.print(f"[bold]relay[/] {relay.owner}: outbox of {source} -> {', '.join(targets) or 'no target'}", highlight=False)
+    await relay.run(stop, interval=interval)
+    return EXIT_OK
+
+
+@outbox.command("retry")
+@_source
+@click.argument("key")
+@db_option
+@run_async
+@requires("runs.resume", lambda kw: f"outbox:{kw['source']}")
+async def outbox_retry(source: str, key: str, db: str | None) -> int:
+    """Put message KEY (failed, or pending and waiting for its backoff) back in line for delivery now."""
+    async with make_client(db, recover=False, execute=False) as c:
+        sql, _ = await registered(c, source)
+        done = await sql.outbox_retry(key)
+        await c.record_audit("outbox.retry", f"outbox:{source}", key=key, found=done)
+    if not done:
+        fail(f"the outbox of {source!r} has no unsent message with key {key!r} (podium outbox list --source {source})")
+    click.echo(f"{key}: back in line for delivery")
+    return EXIT_OK

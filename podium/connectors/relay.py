@@ -1,0 +1,207 @@
+"""The outbox relay: delivers the messages of a database's outbox through connector operations.
+
+::
+
+    relay = OutboxRelay(orders_db, {"slack": slack_hook, "events": nats})
+    await relay.run_once()                      # deliver what is due, once
+    async with relay.running(interval=1.0):     # or in the background, until the block ends
+        ...
+
+Each message is claimed with a lease (so several relays, in several processes, can share an outbox
+and a message is in one relay's hands at a time), delivered with
+``connector.guarded_call(operation, arguments, idempotency_key=row.key)`` (the connector's retries,
+Retry-After, breaker), then marked ``sent``. A retryable failure puts it back with exponential
+backoff (or the system's Retry-After); a non-retryable one parks it as ``failed`` (kept, listed,
+``podium outbox retry KEY`` puts it back). No message is ever deleted. A relay that dies between the
+delivery and the mark leaves the lease to expire; the message is then delivered again, with the same
+key: at-least-once, and effectively-once at a target that deduplicates by key.
+
+A relay only delivers to the connectors it is given: a message for another target waits for a relay
+that holds it (deny by default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
+from ..resilience import Backoff
+from ._base import Connector
+from .outbox import OutboxMessage, message
+from .sql import SqlConnector
+
+log = logging.getLogger("podium.connectors.relay")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivery:
+    """What one :meth:`OutboxRelay.run_once` did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retrying + self.failed
+
+
+class OutboxRelay:
+    """Delivers ``source``'s outbox through ``connectors`` (name -> connector).
+
+    ``lease`` is how long a claimed message is this relay's (longer than a delivery takes);
+    ``backoff`` spaces the attempts of a message that keeps failing (``max_attempts`` on it: after
+    that many relay attempts the message is parked as failed; the default never gives up).
+    """
+
+    def __init__(
+        self,
+        source: SqlConnector,
+        connectors: Mapping[str, Connector],
+        *,
+        batch: int = 100,
+        concurrency: int = 8,
+        lease: float = 60.0,
+        backoff: Backoff = Backoff(max_attempts=1_000_000, initial=1.0, max_delay=300.0),
+    ) -> None:
+        if not isinstance(source, SqlConnector):
+            raise ConfigError(f"an outbox relay reads a sql connector's database, got {type(source).__name__}")
+        self.source = source
+        self.connectors = dict(connectors)
+        self.batch, self.lease, self.backoff = batch, lease, backoff
+        self._slots = asyncio.Semaphore(concurrency)
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{id(self) % 100000}"
+        """Who this relay is (host, process), in the rows it leases."""
+        self._claims = 0
+
+    @property
+    def table(self) -> sa.Table:
+        return self.source.outbox.messages
+
+    async def claim(self) -> list[OutboxMessage]:
+        """Due messages for the connectors this relay holds, each leased to it (oldest first)."""
+        if not self.connectors:
+            return []
+        await self.source.ensure_outbox()
+        t, now = self.table, time.time()
+        free = sa.or_(t.c.lease_until.is_(None), t.c.lease_until < now)
+
+        self._claims += 1
+        token = f"{self.owner}#{self._claims}"  # this claim's mark on the rows it wins
+
+        def work(conn: sa.Connection) -> list[OutboxMessage]:
+            due = (
+                sa.select(t.c.id)
+                .where(t.c.status == "pending", t.c.next_at <= now, t.c.target.in_(sorted(self.connectors)), free)
+                .order_by(t.c.id)
+                .limit(self.batch)
+            )
+            ids = list(conn.execute(due).scalars())
+            if not ids:
+                return []
+            # One conditional update: a row another relay leased in the meantime no longer matches,
+            # so two relays never both win the same message.
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id.in_(ids), t.c.status == "pending", free)
+                .values(lease_until=now + self.lease, lease_owner=token)
+            )
+            won = sa.select(t).where(t.c.id.in_(ids), t.c.lease_owner == token).order_by(t.c.id)
+            return [message(row) for row in conn.execute(won).mappings()]
+
+        return list(await self.source._run(work))
+
+    async def _send(self, msg: OutboxMessage) -> tuple[str, dict[str, Any]]:
+        """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
+        connector = self.connectors[msg.target]
+        attempts = msg.attempts + 1
+        async with self._slots:
+            try:
+                result = await connector.guarded_call(
+                    msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target
+                )
+            except ConnectorError as exc:
+                again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
+                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
+                if again:
+                    values["next_at"] = time.time() + self.backoff.delay(attempts, exc.retry_after)
+                else:
+                    values["status"] = "failed"
+                return ("retrying" if again else "failed"), values
+        text = json.dumps(result, default=str)
+        return "sent", {
+            "status": "sent",
+            "sent_at": time.time(),
+            "attempts": attempts,
+            "lease_until": None,
+            "last_error": None,
+            "result": text if len(text) <= 10_000 else None,
+        }
+
+    async def _record(self, done: list[tuple[OutboxMessage, dict[str, Any]]]) -> None:
+        """Write the outcomes of a batch in one transaction (a message another relay has marked
+        meanwhile, after this one's lease ran out, is left as that relay marked it)."""
+        t = self.table
+
+        def work(conn: sa.Connection) -> None:
+            for msg, values in done:
+                conn.execute(sa.update(t).where(t.c.id == msg.id, t.c.status == "pending").values(**values))
+
+        if done:
+            await self.source._run(work)
+
+    async def deliver(self, msg: OutboxMessage) -> str:
+        """Deliver one claimed message and record the outcome: ``sent``, ``retrying`` or ``failed``."""
+        outcome, values = await self._send(msg)
+        await self._record([(msg, values)])
+        return outcome
+
+    async def run_once(self) -> Delivery:
+        """Claim what is due, deliver it (up to ``concurrency`` at a time), and record the outcomes
+        in one transaction: a relay that dies before that re-delivers the batch (same keys)."""
+        claimed = await self.claim()
+        sent = await asyncio.gather(*(self._send(m) for m in claimed))
+        await self._record([(m, values) for m, (_, values) in zip(claimed, sent, strict=True)])
+        outcomes = [o for o, _ in sent]
+        return Delivery(
+            sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed")
+        )
+
+    async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
+        """Deliver until ``stop`` is set: at once while there is work, else every ``interval`` seconds.
+        A database that does not answer is waited out (the messages are safe in it)."""
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except ConnectorError as exc:  # the database is down: wait, the messages are safe in it
+                log.warning("outbox relay %s: %s", self.owner, exc)
+                done = Delivery()
+            except Exception:  # never let one bad batch stop the relay; its leases run out
+                log.exception("outbox relay %s: a batch failed", self.owner)
+                done = Delivery()
+            if done.handled and done.handled >= self.batch:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, interval: float = 1.0) -> AsyncIterator[OutboxRelay]:
+        """Run the relay in the background for the duration of the block."""
+        stop = asyncio.Event()
+        task = asyncio.create_task(self.run(stop, interval=interval))
+        try:
+            yield self
+        finally:
+            stop.set()
+            await task

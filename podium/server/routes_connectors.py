@@ -1,0 +1,25 @@
+"""Connector health for the dashboard's Connectors page: ``GET /api/connectors``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from ..governance.identity import Principal
+from .auth import acting
+
+router = APIRouter(prefix="/api")
+
+
+@router.get("/connectors", tags=["connectors"], summary="Health of every connector (held and registered)")
+async def connectors(
+    request: Request,
+    check: bool = Query(default=True, description="Probe each system (health()); false: figures only."),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    from ..connectors._health import statuses
+
+    client = request.app.state.client
+    await client.authorize("workflows.read")
+    return {"connectors": await statuses(client, check=check, timeout=3.0)}
