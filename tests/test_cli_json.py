@@ -16,7 +16,7 @@ from podium.cli import cli
 LISTING = {
     "runs", "approvals", "versions", "users list", "killswitch list", "kb list", "memory erasures",
     "policy list", "prompts list", "prompts versions", "connectors list", "tools list", "config show",
-    "capabilities list", "quarantine list", "secrets list",
+    "capabilities list", "quarantine list", "secrets list", "outbox list", "connectors status",
 }  # fmt: skip
 
 

@@ -57,15 +57,28 @@ def test_percentiles_from_the_histogram() -> None:
     assert percentile(stats.snapshot()["latency_buckets"], 1.0) == 10.0
 
 
-async def test_quarantine_depth_is_zero_without_a_quarantine() -> None:
-    assert await quarantine_depth(object(), "crm") == 0
+async def test_quarantine_depth_counts_open_items_of_the_connector(tmp_path: Any) -> None:
+    import time
 
-    class Store:
-        async def quarantine_depth(self, connector: str) -> int:
-            return {"crm": 4}[connector]
+    from podium.connectors._quarantine import QuarantineBook, QuarantineItem
+    from podium.storage import open_store
 
-    assert await quarantine_depth(Store(), "crm") == 4
-    assert await quarantine_depth(Store(), "other") == 0  # KeyError here: a missing table says 0
+    assert await quarantine_depth(object(), "crm") == 0  # not a store: nothing to count
+    store = open_store(f"sqlite:///{tmp_path}/q.db")
+    await store.open()
+    try:
+        assert await quarantine_depth(store, "crm") == 0
+        now = time.time()
+        for i, (name, status) in enumerate([("crm", "parked"), ("crm", "resolved"), ("erp", "parked")]):
+            await QuarantineBook(store).put(
+                QuarantineItem(id=f"q-{i:020x}", connector=name, operation="getContact", run_id=None, step_id=None,
+                               workflow=None, policy="park", status=status, payload={}, diff=[], created_at=now,
+                               updated_at=now)  # fmt: skip
+            )
+        assert await quarantine_depth(store, "crm") == 1  # the resolved one is not waiting
+        assert await quarantine_depth(store, "erp") == 1
+    finally:
+        await store.close()
 
 
 @contextlib.asynccontextmanager
