@@ -73,7 +73,7 @@ async def test_quarantine_depth_counts_open_items_of_the_connector(tmp_path: Any
             await QuarantineBook(store).put(
                 QuarantineItem(id=f"q-{i:020x}", connector=name, operation="getContact", run_id=None, step_id=None,
                                workflow=None, policy="park", status=status, payload={}, diff=[], created_at=now,
-                               updated_at=now)  # fmt: skip
+                               updated_at=now)
             )
         assert await quarantine_depth(store, "crm") == 1  # the resolved one is not waiting
         assert await quarantine_depth(store, "erp") == 1

@@ -112,7 +112,9 @@ async def test_errors_are_json_with_stable_codes(server: Any) -> None:
         assert r.status_code == 409 and r.json()["error"]["code"] == "kill_switch_active"
         assert "killswitch clear" in r.json()["error"]["message"]
         assert (await http.delete("/api/switches/workflow/hello")).status_code == 200
-        assert (await http.post("/api/runs", json={"workflow": "hello"})).status_code == 201
+        no_input = await http.post("/api/runs", json={"workflow": "hello"})  # greet needs a dict
+        assert no_input.status_code == 422 and "step 'greet' argument 'input'" in no_input.json()["error"]["message"]
+        assert (await http.post("/api/runs", json={"workflow": "hello", "input": {}})).status_code == 201
 
         spec = (await http.get("/openapi.json")).json()
         assert {"/api/runs", "/api/approvals", "/api/events/{event_type}", "/metrics"} <= set(spec["paths"])
