@@ -80,6 +80,10 @@ class Scenario:
                     break
                 await asyncio.sleep(0.02)
             assert (await c.get(h.id)).status is RunStatus.WAITING
+            for _ in range(500):  # the park's anchor is written just after the status changes
+                if any(e.action == "run.checkpoint" and e.target == h.id for e in await c.audit_log()):
+                    break
+                await asyncio.sleep(0.02)
             assert await c.verify_audit() == (len(await c.audit_log()), None)
 
     # -- raw access, as the attacker has it ------------------------------------------------------
