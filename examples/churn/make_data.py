@@ -5,7 +5,7 @@
 ``python examples/churn/make_data.py [OUT_DIR]`` writes train.csv, holdout.csv, batch_clean.csv,
 batch_drift.csv (a later population: newer customers, higher prices, and support tickets that now
 weigh more on churn), batch_schema.csv (an export whose schema changed) and customers.csv (to score,
-no ``churned``). The figures follow published telco-churn shapes: churn about 25%, higher for new
+no ``churned``) with outcomes.csv (what happened to them). The figures follow published telco-churn shapes: churn about 25%, higher for new
 customers on monthly plans with many tickets and stale logins.
 """
 
@@ -68,6 +68,8 @@ def main(out: Path) -> None:
         r["monthly_fee"] = f"${r.pop('monthly_charges')}"
     write(out / "batch_schema.csv", schema, [c if c != "monthly_charges" else "monthly_fee" for c in COLUMNS])
     write(out / "customers.csv", customers(300, seed=6, start=7000, drift=True), COLUMNS[:-1])
+    # What happened to those customers afterwards (the outcome-tracking half of the example).
+    write(out / "outcomes.csv", customers(300, seed=6, start=7000, drift=True), ["customer_id", "churned"])
 
 
 if __name__ == "__main__":
