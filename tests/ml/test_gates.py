@@ -178,3 +178,28 @@ async def test_gate_results_reach_metrics():
         text = await metrics.render()
     assert 'podium_gate_checks_total{outcome="quarantine",result="fail",rule="range:monthly_charges",step="load",workflow="load-m"} 1' in text
     assert 'podium_gate_quarantined_rows_total{step="load",workflow="load-m"} 1' in text
+
+
+async def test_business_metrics_reach_metrics_once_per_step():
+    pytest.importorskip("fastapi")
+    from podium.server.metrics import Metrics
+
+    wf = Workflow("kpi")
+
+    @wf.step
+    async def report(ctx):
+        await ctx.metric("retention_rate", 0.81, group="treated")
+        await ctx.metric("retention_actions", 3, kind="counter")
+        with pytest.raises(ValueError, match="metric 'bad name'"):
+            await ctx.metric("bad name", 1)
+        return "ok"
+
+    async with Client("memory://") as c:
+        metrics = Metrics()
+        metrics.attach(c)
+        assert await c.run(wf) == "ok"
+        assert await c.run(wf) == "ok"
+        text = await metrics.render()
+    assert 'podium_business_retention_rate{group="treated",workflow="kpi"} 0.81' in text
+    assert "# TYPE podium_business_retention_rate gauge" in text
+    assert 'podium_business_retention_actions{workflow="kpi"} 6' in text
