@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,8 @@ from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 from ..storage.secrets import secret_store
 
-_RAISE: Any = object()  # "no default": a wait that times out fails the step
+_RAISE: Any = object()
+_METRIC = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # "no default": a wait that times out fails the step
 
 if TYPE_CHECKING:
     from ..governance.enforcement import RunGovernance
@@ -158,6 +160,18 @@ class StepContext:
         the publication is a durable call, so a replayed step does not send it again."""
         await self.call(self._executor.client.emit, topic, payload, name=f"emit:{topic}")
 
+    async def metric(self, name: str, value: float, *, kind: str = "gauge", **labels: Any) -> None:
+        """Report a business figure (a retention rate, actions taken, revenue kept) once for this
+        step execution. It is logged with the step and reaches ``/metrics`` as
+        ``podium_business_NAME{workflow=..., **labels}``: ``kind="gauge"`` sets it, ``"counter"`` adds."""
+        if not _METRIC.fullmatch(name) or kind not in ("gauge", "counter"):
+            raise ValueError(
+                f"step {self.step_id!r}: metric {name!r} ({kind!r}) is not valid: name it with letters, "
+                "digits and '_' (starting with a letter), kind 'gauge' or 'counter'"
+            )
+        figure = {"metric": name, "value": float(value), "kind": kind, "labels": {k: str(v) for k, v in labels.items()}}
+        await self.call(_figure, figure, name=f"metric:{name}")
+
     async def wait_for(self, signal: str, *, timeout: float | None = None, default: Any = _RAISE) -> Any:
         """Wait, durably, for ``signal`` to be sent to this run (``client.signal(run_id, signal, payload)``)
         and return its payload.
@@ -215,10 +229,12 @@ class StepContext:
         return f"<StepContext run={self.run_id} step={self.step_id} attempt={self.attempt}>"
 
 
+def _figure(figure: dict[str, Any]) -> dict[str, Any]:
+    return figure  # logged as the call's output, which /metrics reads
+
+
 def _pinned(ex: StepHost, name: str) -> str | None:
     """The version of prompt ``name`` an earlier step of this run read (from the replayed log)."""
-    import re
-
     from .. import _serde
 
     label = re.compile(rf"prompt:{re.escape(name)}(-\d+)?")

@@ -616,7 +616,7 @@ class RunExecutor(Waits):
     async def _call(self, s: StepDef, it: int, idx: int | None, attempt: int, args: dict[str, Any]) -> Any:
         key = f"{self.run_id}:{step_key(s.id, it, idx)}"
         ctx = None
-        if s.takes_ctx or s.escalate is not None:
+        if s.takes_ctx or s.escalate is not None or s.gate is not None:
             ctx = StepContext(self, s.id, it, idx, attempt, key)
             for b in s.params:
                 if b.source == CTX:
@@ -629,15 +629,17 @@ class RunExecutor(Waits):
                     return await self._invoke(s, args, key, attempt)
             return await self._invoke(s, args, key, attempt)
 
-        if s.escalate is None or ctx is None:
+        if (s.escalate is None and s.gate is None) or ctx is None:
             return await produce()
         from ..records import NO_RETRY
         from .escalation import escalate
 
-        # The output a person decides on is logged first: the step resumes after the decision with
-        # that same output, not a new one (and without repeating its side effects).
+        # The output a gate checks or a person decides on is logged first: the step resumes after
+        # the decision with that same output, not a new one (and without repeating its side effects).
         value = await self.durable_call(ctx, "output", produce, (), {}, NO_RETRY, None)
-        return await escalate(ctx, s.escalate, value)
+        if s.gate is not None:
+            value = await s.gate(ctx, value)
+        return value if s.escalate is None else await escalate(ctx, s.escalate, value)
 
     async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int) -> Any:
         if s.child is not None:

@@ -176,6 +176,9 @@ class StepDef:
     labels: tuple[str, ...] = ()
     """Worker labels this step needs (``gpu``, ``bulk``): only workers that have them run it."""
     escalate: Escalate | None = None
+    gate: Callable[..., Any] | None = None
+    """Checks the output before it is recorded: ``await gate(ctx, output)`` returns the output to
+    record (possibly with rows set aside) or raises; see :class:`podium.ml.Gate`."""
     description: str = ""
     # Filled by Workflow.freeze():
     deps: tuple[str, ...] = ()
@@ -254,6 +257,7 @@ class Workflow:
         on_error: str = "fail",
         labels: Sequence[str] = (),
         escalate: Escalate | None = None,
+        gate: Callable[..., Any] | None = None,
     ) -> Any:
         """Register a step. Use as ``@wf.step`` or ``@wf.step(retry=RetryPolicy(max_attempts=3))``.
 
@@ -275,6 +279,9 @@ class Workflow:
             run to a worker that has them (``podium worker --label gpu``).
         :param escalate: an :class:`Escalate`: a person approves, edits or rejects the output when
             its confidence is low.
+        :param gate: a data-quality gate over the output (:class:`podium.ml.Gate`, or any async
+            ``gate(ctx, output) -> output``): it runs after the function and before the output is
+            recorded, and may halt the run for a person, set bad rows aside, or warn.
         """
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -292,6 +299,7 @@ class Workflow:
                 on_error=on_error,
                 labels=labels,
                 escalate=escalate,
+                gate=gate,
             )
             return f
 
@@ -336,6 +344,7 @@ class Workflow:
             on_error="fail",
             labels=(),
             escalate=None,
+            gate=None,
             child=workflow,
         )
 
@@ -391,6 +400,11 @@ class Workflow:
             raise DefinitionError(
                 f"step {id!r}: escalate must be a podium.Escalate(below=...), got {type(escalate).__name__}"
             )
+        gate = opts["gate"]
+        if gate is not None and not callable(gate):
+            raise DefinitionError(
+                f"step {id!r}: gate must be a podium.ml.Gate (or an async gate(ctx, output)), got {type(gate).__name__}"
+            )
         hints = _type_hints(fn)
         ret = hints.get("return", _EMPTY)
         self.steps[id] = StepDef(
@@ -414,6 +428,7 @@ class Workflow:
             output_validator=None if ret in (None, type(None)) or child is not None else _validator_for(ret),
             child=child,
             escalate=escalate,
+            gate=gate,
             description=(inspect.getdoc(fn) or "").split("\n")[0],
             source_line=_where(fn),
         )
@@ -490,6 +505,7 @@ class Workflow:
                 and s.kind is None
                 and s.output_validator is None
                 and s.escalate is None
+                and s.gate is None
                 and not s.takes_ctx
             )
             s.data_deps = frozenset(data)

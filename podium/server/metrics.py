@@ -60,7 +60,10 @@ class Metrics:
             "podium_events_ingested_total": "Events accepted by POST /api/events/{type}.",
             "podium_trigger_runs_total": "Runs started by triggers (schedules, events, rules, files).",
             "podium_http_requests_total": "HTTP requests, by method, route and status.",
+            "podium_gate_checks_total": "Data-quality gate rules checked, by step, rule, outcome and result.",
+            "podium_gate_quarantined_rows_total": "Rows a gate set aside (quarantined).",
         }
+        self.gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
         self._workflow: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.client: Any = None
@@ -115,8 +118,35 @@ class Metrics:
                 self.observe(
                     "podium_step_duration_seconds", max(0.0, ev.ts - started), workflow=wf, step=ev.step
                 )
+        elif t == "step_completed" and ev.step and ev.step.partition("/")[2].startswith(("gate:", "metric:")):
+            self._figures(wf, ev)
         elif t == "step_retrying":
             self.inc("podium_step_retries_total", workflow=wf, step=ev.step or "?")
+
+    def _figures(self, wf: str, ev: Event) -> None:
+        """A step's gate report (``podium.ml.Gate``) or business figure (``ctx.metric``), from its log."""
+        out = json.loads(ev.data or "{}").get("output")
+        if not isinstance(out, dict):
+            return
+        if "/metric:" in (ev.step or "") and isinstance(out.get("metric"), str):
+            name = "podium_business_" + out["metric"]
+            labels = {k: str(v) for k, v in (out.get("labels") or {}).items() if k.isidentifier()}
+            key = tuple(sorted({**labels, "workflow": wf}.items()))
+            if out.get("kind") == "counter":
+                self.inc(name, float(out["value"]), **dict(key))
+            else:
+                self.gauges.setdefault(name, {})[key] = float(out["value"])
+            self.help.setdefault(name, f"Business figure {out['metric']!r} reported by workflows (ctx.metric).")
+            return
+        step = (ev.step or "").partition("/")[0]
+        for r in out.get("rules") or ():
+            self.inc(
+                "podium_gate_checks_total", workflow=wf, step=step, rule=str(r.get("rule")),
+                outcome=str(r.get("on")), result="pass" if r.get("ok") else "fail",
+            )
+        bad = {i for r in out.get("rules") or () if r.get("on") == "quarantine" and not r.get("ok") for i in r.get("bad") or ()}
+        if bad:
+            self.inc("podium_gate_quarantined_rows_total", float(len(bad)), workflow=wf, step=step)
 
     def _spawn(self, coro: Any) -> None:
         try:
@@ -171,6 +201,9 @@ class Metrics:
                     le = "+Inf" if bound == float("inf") else f"{bound:g}"
                     lines.append(f"{name}_bucket{_labels((*k, ('le', le)))} {acc}")
                 lines += [f"{name}_sum{_labels(k)} {h.sum:g}", f"{name}_count{_labels(k)} {h.n}"]
+        for name, gseries in sorted(self.gauges.items()):
+            lines += [f"# HELP {name} {self.help.get(name, name)}", f"# TYPE {name} gauge"]
+            lines += [f"{name}{_labels(k)} {v:g}" for k, v in sorted(gseries.items())]
         if self.client is not None:
             store = self.client.store
             lines += [

@@ -1,0 +1,133 @@
+"""Scoring rows with a registered model inside a step, with the model version in the audit and in
+the store; outcomes fed back as labels; performance per model version; and the monitor that says
+when to retrain (prediction drift, a performance drop), as an event threshold rules act on."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from ._drift import compare, load_reference, save_reference
+from ._registry import Registry, registry_for
+from ._table import Rows
+
+PREDICTIONS = "ml_predictions"
+OUTCOMES = "ml_outcomes"
+
+
+def _scores_ref(model: str, version: str) -> str:
+    return f"{model}@{version}:scores"
+
+
+async def predict(
+    ctx: Any,
+    model: str,
+    rows: Rows,
+    *,
+    registry: Registry | str | None = None,
+    version: str | None = None,
+    id_field: str = "customer_id",
+) -> list[dict[str, Any]]:
+    """Score ``rows`` with ``model`` (its champion, or ``version``) as a durable sub-step of the step
+    in ``ctx``: ``[{id, score, model, version}]``. The model name and version go to the audit log and,
+    with every id and score, to the store, so "which model version made this decision" has an
+    answer and outcomes recorded later (:func:`record_outcome`) measure that version."""
+    reg = registry if isinstance(registry, Registry) else registry_for(registry)
+    label = f"predict:{model}"
+    live = not ctx.replaying(label)
+    scored: dict[str, Any] = await ctx.call(_score, reg, model, rows, version, name=label)
+    v, scores = scored["version"], scored["scores"]
+    ids = [str(r.get(id_field, i)) for i, r in enumerate(rows)]
+    if live:
+        await ctx.governance.audit("model.predict", step=ctx.step_id, model=model, version=v, rows=len(rows))
+        key = f"{model}:{ctx.run_id}:{ctx.step_id}:{ctx.iteration}:{ctx.index}"
+        entry = {"model": model, "version": v, "ids": ids, "scores": scores, "at": time.time(), "run_id": ctx.run_id}
+        await ctx.store.kv_put(PREDICTIONS, key, json.dumps(entry))
+    return [{"id": i, "score": round(s, 6), "model": model, "version": v} for i, s in zip(ids, scores, strict=True)]
+
+
+def _score(reg: Registry, model: str, rows: Rows, version: str | None) -> dict[str, Any]:
+    v, scores = reg.score(model, rows, version)
+    return {"version": v, "scores": scores}
+
+
+async def remember_scores(store: Any, model: str, version: str, scores: list[float]) -> None:
+    """Keep a version's scores on its holdout: the reference prediction drift is measured against."""
+    await save_reference(store, _scores_ref(model, version), [{"score": s} for s in scores])
+
+
+async def record_outcome(store: Any, model: str, entity: str, outcome: int | bool, **details: Any) -> None:
+    """What really happened to ``entity`` (did the customer churn?): a label for the predictions made
+    about it, which :func:`performance` scores per model version."""
+    entry = {"outcome": int(outcome), "at": time.time(), **details}
+    await store.kv_put(OUTCOMES, f"{model}:{entity}", json.dumps(entry, default=str))
+
+
+async def performance(store: Any, model: str) -> dict[str, dict[str, float]]:
+    """Per model version: how its predictions fared against the outcomes recorded since
+    (``n``, ``roc_auc`` when both outcomes occur, ``accuracy`` at 0.5, ``positive_rate``)."""
+    outcomes = {
+        k.partition(":")[2]: json.loads(v)["outcome"]
+        for k, v in (await store.kv_list(OUTCOMES)).items()
+        if v and k.startswith(model + ":")
+    }
+    latest: dict[tuple[str, str], tuple[float, float]] = {}
+    for k, raw in (await store.kv_list(PREDICTIONS)).items():
+        if not raw or not k.startswith(model + ":"):
+            continue
+        e = json.loads(raw)
+        for i, s in zip(e["ids"], e["scores"], strict=True):
+            if i in outcomes and latest.get((e["version"], i), (0.0, 0.0))[0] <= e["at"]:
+                latest[(e["version"], i)] = (e["at"], s)
+    out: dict[str, dict[str, float]] = {}
+    for version in sorted({v for v, _ in latest}, key=lambda x: int(x) if x.isdigit() else 0):
+        pairs = [(outcomes[i], s) for (v, i), (_, s) in latest.items() if v == version]
+        y = [a for a, _ in pairs]
+        p = [s for _, s in pairs]
+        figures = {
+            "n": float(len(pairs)),
+            "accuracy": round(sum(int(s >= 0.5) == a for a, s in pairs) / len(pairs), 4),
+            "positive_rate": round(sum(y) / len(y), 4),
+        }
+        if len(set(y)) > 1:
+            from sklearn.metrics import roc_auc_score
+
+            figures["roc_auc"] = round(float(roc_auc_score(y, p)), 4)
+        out[version] = figures
+    return out
+
+
+async def monitor(
+    ctx: Any,
+    model: str,
+    scores: list[float],
+    version: str,
+    *,
+    psi: float = 0.2,
+    min_auc: float | None = None,
+    topic: str = "ml.monitor",
+) -> dict[str, Any]:
+    """Look at a batch of ``scores`` by ``version``: prediction drift (PSI against the version's
+    holdout scores, see :func:`remember_scores`) and, when outcomes are in, its ROC AUC. Emits
+    ``topic`` with the figures and ``retrain`` (1 or 0), once per step execution, so a threshold rule
+    (``Rule(when="retrain >= 1", event="ml.monitor", workflow="churn-retrain")``) starts retraining."""
+    ref = await load_reference(ctx.store, _scores_ref(model, version))
+    figures: dict[str, Any] = {"model": model, "version": version, "rows": len(scores)}
+    reasons = []
+    if ref is not None and scores and "score" in ref["columns"]:
+        drift = compare(ref["columns"]["score"], [{"score": s} for s in scores], "score")
+        figures["score_psi"] = drift["psi"]
+        if drift["psi"] > psi:
+            reasons.append(f"prediction drift (PSI {drift['psi']} > {psi})")
+    if min_auc is not None:
+        auc = (await performance(ctx.store, model)).get(version, {}).get("roc_auc")
+        if auc is not None:
+            figures["roc_auc"] = auc
+            if auc < min_auc:
+                reasons.append(f"ROC AUC {auc} < {min_auc}")
+    figures["retrain"] = int(bool(reasons))
+    figures["reasons"] = reasons
+    figures["idempotency_key"] = f"{ctx.run_id}:{ctx.step_id}:{ctx.iteration}:{ctx.index}"
+    await ctx.emit(topic, figures)
+    return figures
