@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     """The FastAPI application. Pass ``client`` to serve an existing (unopened or open) client."""
     from fastapi import FastAPI
 
-    from . import errors, routes_events, routes_gov, routes_memory, routes_policy, routes_runs
+    from . import errors, openapi, routes_events, routes_gov, routes_memory, routes_policy, routes_runs
     from .dashboard import mount
     from .mcp import add_endpoint as add_mcp_endpoint
     from .metrics import Metrics
@@ -109,8 +109,12 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         title="Podium",
         version=__version__,
         description="Durable AI orchestration: runs, approvals, events, audit and kill switches. "
-        "Authenticate with 'Authorization: Bearer pod_...' once the store has users.",
+        "Authenticate with 'Authorization: Bearer pod_...' once the store has users. Every error "
+        'answers {"error": {"code", "message"}} (ErrorBody). Generate a typed client from this '
+        "document (docs/server.md, 'A typed client').",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served offline by openapi.install
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -121,6 +125,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_memory.router)
     app.include_router(routes_policy.router)
     mount(app)
+    openapi.install(app)  # the finished /openapi.json; /docs and /redoc without a CDN
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
     from .limits import RequestLimits
 
