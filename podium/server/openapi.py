@@ -72,8 +72,11 @@ def documented(
     }
 
 
-def _error(code: int) -> dict[str, Any]:
-    return {"description": ERRORS[code], "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
+def _error(code: int, description: str | None = None) -> dict[str, Any]:
+    if description in (None, "", "Validation Error"):  # FastAPI's own 422 text
+        description = None
+    text = description or ERRORS.get(code) or "An error (ErrorBody)."
+    return {"description": text, "content": {"application/json": {"schema": {"$ref": ERROR_REF}}}}
 
 
 def finish(spec: dict[str, Any]) -> dict[str, Any]:
@@ -87,8 +90,8 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
             for code in list(responses):
                 # Errors are always JSON ErrorBody: FastAPI would give a text/plain route (/metrics)
                 # text/plain errors, and a 422 its own HTTPValidationError.
-                if code[0] in "45":
-                    responses[code] = _error(int(code))
+                if code[0] in "45" and code.isdigit():
+                    responses[code] = _error(int(code), responses[code].get("description"))
             needed = list(BODY_ERRORS) if method in BODY_METHODS else []
             if op.get("parameters"):
                 needed.append(422)
