@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
 
     from . import (
         errors,
+        openapi,
         routes_connectors,
         routes_events,
         routes_goals,
@@ -118,8 +119,12 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         title="Podium",
         version=__version__,
         description="Durable AI orchestration: runs, approvals, events, audit and kill switches. "
-        "Authenticate with 'Authorization: Bearer pod_...' once the store has users.",
+        "Authenticate with 'Authorization: Bearer pod_...' once the store has users. Every error "
+        'answers {"error": {"code", "message"}} (ErrorBody). Generate a typed client from this '
+        "document (docs/server.md, 'A typed client').",
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served offline by openapi.install
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -132,6 +137,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_goals.router)
     app.include_router(routes_connectors.router)
     mount(app)
+    openapi.install(app)  # the finished /openapi.json; /docs and /redoc without a CDN
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
     from .limits import RequestLimits
 

@@ -12,11 +12,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from fastapi import Security
+from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
 from ..errors import AuthError
 from ..governance.identity import Principal
 from ..governance.service import USERS
+from .openapi import BEARER_DESCRIPTION as BEARER
+
+# Declared for the OpenAPI document (the bearer scheme on every route that authenticates); the
+# header itself is read by principal_for below, which gives the errors a person can act on.
+bearer = HTTPBearer(auto_error=False, scheme_name="bearerAuth", bearerFormat="pod_...", description=BEARER)
+stream_token = APIKeyQuery(
+    name="token",
+    auto_error=False,
+    scheme_name="streamToken",
+    description="The live streams only (EventSource cannot send headers): the API token as ?token=pod_...",
+)
 
 
 async def principal_for(client: Any, authorization: str | None, query_token: str | None = None) -> Principal:
@@ -39,7 +52,9 @@ async def principal_for(client: Any, authorization: str | None, query_token: str
     return Principal.local_user()
 
 
-async def acting(request: Request) -> AsyncIterator[Principal]:
+async def acting(
+    request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)
+) -> AsyncIterator[Principal]:
     """FastAPI dependency: the caller, set as the acting principal for the rest of the request."""
     if "token" in request.query_params:
         raise AuthError(
@@ -52,7 +67,11 @@ async def acting(request: Request) -> AsyncIterator[Principal]:
         yield who
 
 
-async def acting_stream(request: Request) -> AsyncIterator[Principal]:
+async def acting_stream(
+    request: Request,
+    _: HTTPAuthorizationCredentials | None = Security(bearer),
+    __: str | None = Security(stream_token),
+) -> AsyncIterator[Principal]:
     """:func:`acting` for the server-sent event streams: the token may also come as ``?token=``."""
     client = request.app.state.client
     who = await principal_for(client, request.headers.get("authorization"), request.query_params.get("token"))

@@ -6,14 +6,95 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, Field
 
 from ..governance.identity import Principal
 from .auth import acting
+from .openapi import documented
 
 router = APIRouter()
 
 
-@router.post("/api/events/{event_type}", tags=["events"], status_code=202, summary="Ingest an event")
+# -- answers (described in the OpenAPI document) ---------------------------------------------------
+
+
+class Ingested(BaseModel):
+    event: str
+    idempotency_key: str
+    subscribers: list[str] = Field(description="The workflows (and rules' workflows) it was sent to.")
+    runs: list[str] = Field(description="The runs started.")
+    duplicates: list[str] = Field(description="Runs this key had already started.")
+    dead_lettered: list[str] = Field(description="Runs that could not start (see /api/deadletters).")
+
+
+class ScheduleState(BaseModel):
+    workflow: str
+    cron: str
+    timezone: str
+    last: float | None = None
+    next: float | None = None
+    error: str | None = None
+
+
+class Subscription(BaseModel):
+    event: str
+    workflow: str
+
+
+class RuleView(BaseModel):
+    name: str
+    when: str = Field(description="`FIELD OP NUMBER`, e.g. `churn_score > 0.8`.")
+    event: str = Field(description="The event types it looks at (`*` and `?` wildcards).")
+    workflow: str
+
+
+class WatchedFolder(BaseModel):
+    folder: str
+    workflow: str
+
+
+class TriggerList(BaseModel):
+    schedules: list[ScheduleState]
+    subscriptions: list[Subscription]
+    rules: list[RuleView]
+    watch: list[WatchedFolder]
+
+
+class DeadLetter(BaseModel):
+    id: str = Field(description="The run id it would have started.")
+    source: str
+    event: str
+    key: str
+    workflow: str
+    payload: Any = None
+    error: str
+    error_type: str
+    ts: float
+
+
+class DeadLetterList(BaseModel):
+    dead_letters: list[DeadLetter]
+
+
+class Replayed(BaseModel):
+    run_id: str
+    replayed: bool
+
+
+class Discarded(BaseModel):
+    discarded: str
+
+
+class Health(BaseModel):
+    ok: bool
+
+
+@router.post(
+    "/api/events/{event_type}",
+    tags=["events"],
+    **documented("ingestEvent", Ingested, 409, 422, status=202),
+    summary="Ingest an event",
+)
 async def ingest(
     event_type: str,
     request: Request,
@@ -33,7 +114,10 @@ async def ingest(
 
 
 @router.get(
-    "/api/triggers", tags=["events"], summary="Schedules, event subscriptions, rules, watched folders"
+    "/api/triggers",
+    tags=["events"],
+    **documented("listTriggers", TriggerList),
+    summary="Schedules, event subscriptions, rules, watched folders",
 )
 async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     app = request.app
@@ -49,20 +133,35 @@ async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[s
     }
 
 
-@router.get("/api/deadletters", tags=["events"], summary="Events that could not start their run")
+@router.get(
+    "/api/deadletters",
+    tags=["events"],
+    **documented("listDeadLetters", DeadLetterList),
+    summary="Events that could not start their run",
+)
 async def dead_letters(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     await request.app.state.client.authorize("runs.read")
     return {"dead_letters": await request.app.state.triggers.dead_letters()}
 
 
-@router.post("/api/deadletters/{letter_id}/replay", tags=["events"], summary="Try a dead letter again")
+@router.post(
+    "/api/deadletters/{letter_id}/replay",
+    tags=["events"],
+    **documented("replayDeadLetter", Replayed, 404, 409, 422),
+    summary="Try a dead letter again",
+)
 async def replay(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     await request.app.state.client.authorize("runs.start", f"deadletter:{letter_id}")
     result: dict[str, Any] = await request.app.state.triggers.replay(letter_id)
     return result
 
 
-@router.delete("/api/deadletters/{letter_id}", tags=["events"], summary="Drop a dead letter")
+@router.delete(
+    "/api/deadletters/{letter_id}",
+    tags=["events"],
+    **documented("discardDeadLetter", Discarded, 404),
+    summary="Drop a dead letter",
+)
 async def discard(letter_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     await request.app.state.client.authorize("runs.cancel")
     await request.app.state.triggers.discard(letter_id)
@@ -70,7 +169,11 @@ async def discard(letter_id: str, request: Request, who: Principal = Depends(act
 
 
 @router.get(
-    "/metrics", tags=["observability"], response_class=PlainTextResponse, summary="Prometheus metrics"
+    "/metrics",
+    tags=["observability"],
+    **documented("getMetrics", None, content="text/plain"),
+    response_class=PlainTextResponse,
+    summary="Prometheus metrics",
 )
 async def metrics(request: Request, who: Principal = Depends(acting)) -> PlainTextResponse:
     app = request.app
@@ -79,6 +182,8 @@ async def metrics(request: Request, who: Principal = Depends(acting)) -> PlainTe
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
 
 
-@router.get("/healthz", tags=["observability"], summary="Liveness")
+@router.get(
+    "/healthz", tags=["observability"], **documented("getHealth", Health, auth=False), summary="Liveness"
+)
 async def healthz() -> dict[str, Any]:
     return {"ok": True}

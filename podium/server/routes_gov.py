@@ -11,12 +11,84 @@ from ..governance.identity import Principal
 from ._views import MAX_SEQ, workflow_json
 from .auth import acting
 from .errors import ApiError
+from .openapi import documented
+from .schemas import WorkflowView
 
 router = APIRouter(prefix="/api")
 
 
+# -- answers (described in the OpenAPI document) ---------------------------------------------------
 
-@router.get("/me", tags=["auth"], summary="Who the token stands for")
+
+class Me(BaseModel):
+    name: str
+    roles: list[str]
+    permissions: list[str]
+    local: bool = Field(description="True in local mode (a store without users, no token).")
+    service: bool
+
+
+class WorkflowList(BaseModel):
+    workflows: list[WorkflowView]
+
+
+class Approval(BaseModel):
+    run_id: str
+    workflow: str
+    step: str | None = None
+    name: str = Field(description="The approval's signal name: decide it at /api/approvals/{run_id}/{name}.")
+    requested_at: float
+    deadline: float | None = None
+    title: str | None = None
+    payload: Any = Field(default=None, description="What to approve (null without payloads.read).")
+    role: str | None = Field(default=None, description="The role that may decide, if restricted.")
+
+
+class ApprovalList(BaseModel):
+    approvals: list[Approval]
+
+
+class Decided(BaseModel):
+    decided: bool = Field(description="False if it had already been decided.")
+    approved: bool
+    by: str
+
+
+class AuditEntry(BaseModel):
+    seq: int
+    ts: float
+    actor: str
+    action: str = Field(description="run.start, run.cancel, approval.decide, killswitch.set...")
+    target: str
+    data: Any = None
+
+
+class AuditLog(BaseModel):
+    entries: list[AuditEntry]
+
+
+class AuditCheck(BaseModel):
+    entries: int
+    intact: bool
+    problem: str | None = Field(default=None, description="The first broken link, if any.")
+
+
+class SwitchState(BaseModel):
+    mode: str
+    reason: str
+    by: str
+    ts: float
+
+
+class SwitchList(BaseModel):
+    switches: dict[str, SwitchState] = Field(description="By `scope:name`.")
+
+
+class Woken(BaseModel):
+    woken: int = Field(description="How many paused runs were woken.")
+
+
+@router.get("/me", tags=["auth"], **documented("getMe", Me), summary="Who the token stands for")
 async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
     return {
         "name": who.name,
@@ -27,7 +99,12 @@ async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
     }
 
 
-@router.get("/workflows", tags=["workflows"], summary="Registered workflows, latest version of each")
+@router.get(
+    "/workflows",
+    tags=["workflows"],
+    **documented("listWorkflows", WorkflowList),
+    summary="Registered workflows, latest version of each",
+)
 async def list_workflows(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
     await client.authorize("workflows.read")
@@ -39,7 +116,12 @@ async def list_workflows(request: Request, who: Principal = Depends(acting)) -> 
     }
 
 
-@router.get("/workflows/{name}", tags=["workflows"], summary="A workflow's graph and versions")
+@router.get(
+    "/workflows/{name}",
+    tags=["workflows"],
+    **documented("getWorkflow", WorkflowView, 404),
+    summary="A workflow's graph and versions",
+)
 async def get_workflow(
     name: str, request: Request, version: str | None = None, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
@@ -52,9 +134,19 @@ async def get_workflow(
 @router.post(
     "/workflows",
     tags=["workflows"],
-    status_code=201,
+    **documented("deployWorkflow", WorkflowView, 400, 422, status=201),
     summary="Deploy a YAML workflow",
-    openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The workflow's YAML text (any content type is read as text).",
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                # what generated clients can send (openapi-python-client has no YAML bodies)
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
 )
 async def deploy_workflow(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     from ..errors import ConfigError
@@ -79,7 +171,12 @@ class Decision(BaseModel):
     edited: bool = Field(default=False, description="Send `payload` as an edit (even if it is null).")
 
 
-@router.get("/approvals", tags=["approvals"], summary="Open approval requests")
+@router.get(
+    "/approvals",
+    tags=["approvals"],
+    **documented("listApprovals", ApprovalList),
+    summary="Open approval requests",
+)
 async def list_approvals(
     request: Request, run_id: str | None = None, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
@@ -89,7 +186,12 @@ async def list_approvals(
     return {"approvals": items}
 
 
-@router.post("/approvals/{run_id}/{name}", tags=["approvals"], summary="Approve, reject or edit a request")
+@router.post(
+    "/approvals/{run_id}/{name}",
+    tags=["approvals"],
+    **documented("decideApproval", Decided, 404),
+    summary="Approve, reject or edit a request",
+)
 async def decide(
     run_id: str, name: str, body: Decision, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
@@ -100,7 +202,9 @@ async def decide(
     return {"decided": sent, "approved": body.approve, "by": who.name}
 
 
-@router.get("/audit", tags=["audit"], summary="Audit log entries, oldest first")
+@router.get(
+    "/audit", tags=["audit"], **documented("listAudit", AuditLog), summary="Audit log entries, oldest first"
+)
 async def audit(
     request: Request,
     after: int = Query(default=0, ge=0, le=MAX_SEQ, description="Entries after this sequence number."),
@@ -123,7 +227,12 @@ async def audit(
     }
 
 
-@router.get("/audit/verify", tags=["audit"], summary="Check the audit hash chain and run digests")
+@router.get(
+    "/audit/verify",
+    tags=["audit"],
+    **documented("verifyAudit", AuditCheck),
+    summary="Check the audit hash chain and run digests",
+)
 async def audit_verify(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     n, problem = await request.app.state.client.verify_audit()
     return {"entries": n, "intact": problem is None, "problem": problem}
@@ -141,13 +250,20 @@ class Switch(BaseModel):
     reason: str = ""
 
 
-@router.get("/switches", tags=["kill switches"], summary="Kill switches that are on")
+@router.get(
+    "/switches",
+    tags=["kill switches"],
+    **documented("listSwitches", SwitchList),
+    summary="Kill switches that are on",
+)
 async def switches(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     await request.app.state.client.authorize("runs.read")
     return {"switches": await request.app.state.client.switches()}
 
 
-@router.post("/switches", tags=["kill switches"], summary="Switch something off")
+@router.post(
+    "/switches", tags=["kill switches"], **documented("setSwitch", SwitchList), summary="Switch something off"
+)
 async def set_switch(body: Switch, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
     if body.name is None and body.scope in ("workflow", "kind", "provider", "agent"):
@@ -161,7 +277,12 @@ async def set_switch(body: Switch, request: Request, who: Principal = Depends(ac
     return {"switches": await client.switches()}
 
 
-@router.delete("/switches/{scope}/{name:path}", tags=["kill switches"], summary="Switch back on")
+@router.delete(
+    "/switches/{scope}/{name:path}",
+    tags=["kill switches"],
+    **documented("clearSwitch", Woken, 400),
+    summary="Switch back on",
+)
 async def clear_switch(
     scope: str, name: str, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:

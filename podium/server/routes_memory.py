@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from ..governance.identity import Principal
 from .auth import acting
 from .errors import ApiError
+from .openapi import documented
 
 router = APIRouter(prefix="/api")
 
@@ -61,6 +62,115 @@ def _plain(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+# -- answers (described in the OpenAPI document; the JSON is podium.memory's records as dicts) ------
+
+
+class MemoryItem(BaseModel):
+    id: str
+    entity: str
+    kind: str
+    text: str
+    data: Any = None
+    metadata: dict[str, Any]
+    created_at: float
+    expires_at: float | None = None
+    run_id: str | None = None
+    step: str | None = None
+    score: float | None = Field(default=None, description="Similarity to the query (recall with `query`).")
+
+
+class Recalled(BaseModel):
+    entity: str
+    items: list[MemoryItem]
+
+
+class Remembered(BaseModel):
+    item: MemoryItem
+
+
+class Entity(BaseModel):
+    id: str
+    type: str
+    properties: dict[str, Any]
+    created_at: float
+    updated_at: float
+
+
+class Relation(BaseModel):
+    src: str
+    relation: str
+    dst: str
+    properties: dict[str, Any]
+    created_at: float
+
+
+class EntityView(BaseModel):
+    entity: Entity
+    relations: list[Relation]
+
+
+class Reached(BaseModel):
+    entity: Entity
+    hops: int
+    path: list[Relation] = Field(description="The edges that reached it, from the start.")
+
+
+class Neighbors(BaseModel):
+    start: str
+    reached: list[Reached]
+
+
+class Related(BaseModel):
+    relation: Relation
+
+
+class KnowledgeBase(BaseModel):
+    name: str
+    embedder: str
+    documents: int
+    chunks: int
+
+
+class KnowledgeBaseList(BaseModel):
+    knowledge_bases: list[KnowledgeBase]
+
+
+class Passage(BaseModel):
+    id: str
+    text: str
+    score: float
+    source: str
+    title: str
+    page: int | None = None
+    heading: str | None = None
+    metadata: dict[str, Any]
+    citation: str = Field(description="`title, p. 3` or `title § heading`.")
+    ref: str = Field(description="`[n]`, as numbered in `context`.")
+
+
+class SearchResult(BaseModel):
+    kb: str
+    query: str
+    passages: list[Passage]
+    context: str = Field(description="The passages numbered [1]... with their citations, for a prompt.")
+    citations: list[str]
+
+
+class IngestReport(BaseModel):
+    added: int
+    updated: int
+    unchanged: int
+    duplicates: list[list[str]] = Field(description="[source, the source it duplicates] pairs.")
+    chunks_embedded: int
+    chunks_removed: int
+    seconds: float
+
+
+class DocumentAdded(BaseModel):
+    kb: str
+    report: IngestReport
+
+
 # -- entity memory ---------------------------------------------------------------------------------
 
 
@@ -74,7 +184,12 @@ class Remember(BaseModel):
     )
 
 
-@router.get("/memory/{entity}", tags=["memory"], summary="Recall what is remembered about an entity")
+@router.get(
+    "/memory/{entity}",
+    tags=["memory"],
+    **documented("recallMemory", Recalled, 422),
+    summary="Recall what is remembered about an entity",
+)
 async def recall(
     request: Request,
     entity: str = ENTITY,
@@ -102,7 +217,10 @@ async def recall(
 
 
 @router.post(
-    "/memory/{entity}", tags=["memory"], status_code=201, summary="Remember something about an entity"
+    "/memory/{entity}",
+    tags=["memory"],
+    **documented("rememberMemory", Remembered, 422, status=201),
+    summary="Remember something about an entity",
 )
 async def remember(
     body: Remember, request: Request, entity: str = ENTITY, who: Principal = Depends(acting)
@@ -126,7 +244,12 @@ class Relate(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.get("/graph/{entity}", tags=["memory"], summary="An entity's properties and relations")
+@router.get(
+    "/graph/{entity}",
+    tags=["memory"],
+    **documented("getEntity", EntityView, 404, 422),
+    summary="An entity's properties and relations",
+)
 async def entity(
     request: Request,
     entity: str = ENTITY,
@@ -147,7 +270,12 @@ async def entity(
     return {"entity": _plain(node), "relations": [_plain(r) for r in rels]}
 
 
-@router.get("/graph/{entity}/neighbors", tags=["memory"], summary="Entities within N hops, or along a path")
+@router.get(
+    "/graph/{entity}/neighbors",
+    tags=["memory"],
+    **documented("listNeighbors", Neighbors, 422),
+    summary="Entities within N hops, or along a path",
+)
 async def neighbors(
     request: Request,
     entity: str = ENTITY,
@@ -191,7 +319,12 @@ async def neighbors(
     return {"start": entity, "reached": [_plain(r) for r in found]}
 
 
-@router.post("/graph/relations", tags=["memory"], status_code=201, summary="Relate two entities")
+@router.post(
+    "/graph/relations",
+    tags=["memory"],
+    **documented("relateEntities", Related, 422, status=201),
+    summary="Relate two entities",
+)
 async def relate(body: Relate, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     """Upserts the edge `src -relation-> dst`; unknown entities are created."""
     client = request.app.state.client
@@ -223,13 +356,23 @@ async def _bases(request: Request) -> list[dict[str, Any]]:
     return bases
 
 
-@router.get("/kb", tags=["knowledge"], summary="Knowledge bases: documents, chunks and embedder")
+@router.get(
+    "/kb",
+    tags=["knowledge"],
+    **documented("listKnowledgeBases", KnowledgeBaseList),
+    summary="Knowledge bases: documents, chunks and embedder",
+)
 async def list_kbs(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     await _allow(request, "memory.read", "kb:*")
     return {"knowledge_bases": await _bases(request)}
 
 
-@router.get("/kb/{name}/search", tags=["knowledge"], summary="Retrieve passages with citations")
+@router.get(
+    "/kb/{name}/search",
+    tags=["knowledge"],
+    **documented("searchKnowledgeBase", SearchResult, 404, 422),
+    summary="Retrieve passages with citations",
+)
 async def search(
     request: Request,
     name: str = KB_NAME,
@@ -254,7 +397,12 @@ async def search(
     return {"kb": name, "query": query, **result}
 
 
-@router.post("/kb/{name}/documents", tags=["knowledge"], status_code=201, summary="Add or update a document")
+@router.post(
+    "/kb/{name}/documents",
+    tags=["knowledge"],
+    **documented("addDocument", DocumentAdded, 422, status=201),
+    summary="Add or update a document",
+)
 async def add_document(
     body: Document, request: Request, name: str = KB_NAME, who: Principal = Depends(acting)
 ) -> dict[str, Any]:

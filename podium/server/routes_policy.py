@@ -13,12 +13,14 @@ import math
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Path, Request
+from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
 from ..governance.identity import Principal
 from ..governance.policy import Policy
 from .auth import acting
 from .errors import ApiError
+from .openapi import documented
 
 router = APIRouter(prefix="/api", tags=["policies"])
 
@@ -46,6 +48,20 @@ def _schema() -> dict[str, Any]:
     if not schema or "$defs" in schema:  # nested definitions would need rewriting for OpenAPI
         return {"type": "object", "additionalProperties": True}
     return {**schema, "additionalProperties": False}
+
+
+class PolicyView(BaseModel):
+    workflow: str
+    policy: Policy
+
+
+class PolicyList(BaseModel):
+    policies: dict[str, Policy] = Field(description="By workflow name (`*`: the default).")
+
+
+class PolicyDeleted(BaseModel):
+    workflow: str
+    deleted: bool = Field(description="False if no policy was set.")
 
 
 def field_names() -> list[str]:
@@ -90,7 +106,11 @@ def policy_json(policy: Policy) -> dict[str, Any]:
     return dataclasses.asdict(policy)
 
 
-@router.get("/policies", summary="Every policy set, by workflow (`*`: the default)")
+@router.get(
+    "/policies",
+    **documented("listPolicies", PolicyList),
+    summary="Every policy set, by workflow (`*`: the default)",
+)
 async def list_policies(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
     await client.authorize("workflows.read", "policies")
@@ -98,7 +118,11 @@ async def list_policies(request: Request, who: Principal = Depends(acting)) -> d
     return {"policies": {name: policy_json(p) for name, p in sorted(policies.items())}}
 
 
-@router.get("/policies/{workflow}", summary="The policy set for a workflow")
+@router.get(
+    "/policies/{workflow}",
+    **documented("getPolicy", PolicyView, 404),
+    summary="The policy set for a workflow",
+)
 async def get_policy(
     request: Request, workflow: str = WORKFLOW, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
@@ -118,6 +142,7 @@ async def get_policy(
 
 @router.put(
     "/policies/{workflow}",
+    **documented("putPolicy", PolicyView, 422),
     summary="Set (replace) the policy of a workflow",
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": _schema()}}}},
 )
@@ -135,7 +160,11 @@ async def put_policy(
     return {"workflow": workflow, "policy": policy_json(policy)}
 
 
-@router.delete("/policies/{workflow}", summary="Remove the policy of a workflow")
+@router.delete(
+    "/policies/{workflow}",
+    **documented("deletePolicy", PolicyDeleted),
+    summary="Remove the policy of a workflow",
+)
 async def delete_policy(
     request: Request, workflow: str = WORKFLOW, who: Principal = Depends(acting)
 ) -> dict[str, Any]:

@@ -16,6 +16,8 @@ from ..governance.identity import Principal
 from ..records import Event
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
 from .auth import acting, acting_stream
+from .openapi import documented
+from .schemas import Run, RunEnvelope, RunEvent, Step, UsageReport, WorkflowView
 
 router = APIRouter(prefix="/api", tags=["runs"])
 
@@ -50,7 +52,44 @@ class Signal(BaseModel):
     payload: Any = None
 
 
-@router.post("/runs", status_code=201, summary="Start a run")
+# -- answers (described in the OpenAPI document; the JSON is built by _views.py) -------------------
+
+
+class StartedRun(BaseModel):
+    run: Run
+    duplicate: bool = Field(description="The idempotency key had already started this run.")
+
+
+class RunList(BaseModel):
+    runs: list[Run]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(
+        default=None, description="The next page's offset; null on the last page."
+    )
+
+
+class RunDetail(BaseModel):
+    run: Run
+    steps: list[Step]
+    usage: UsageReport | None = Field(default=None, description="Null without payloads.read.")
+    workflow: WorkflowView | None = Field(default=None, description="The graph, if its version is loaded.")
+    events: int = Field(description="How many events the run's log holds.")
+
+
+class EventList(BaseModel):
+    events: list[RunEvent]
+
+
+class Resumed(BaseModel):
+    resumed: list[str] = Field(description="The runs this server took up again.")
+
+
+class SignalSent(BaseModel):
+    delivered: bool = Field(description="False if a signal of that name had already been delivered.")
+
+
+@router.post("/runs", **documented("startRun", StartedRun, 404, 409, 422, status=201), summary="Start a run")
 async def start_run(
     body: StartRun,
     request: Request,
@@ -70,7 +109,7 @@ async def start_run(
     return {"run": run_json(run), "duplicate": existed}
 
 
-@router.get("/runs", summary="List runs, newest first")
+@router.get("/runs", **documented("listRuns", RunList, 422), summary="List runs, newest first")
 async def list_runs(
     request: Request,
     workflow: str | None = None,
@@ -104,9 +143,9 @@ UNFINISHED = ("pending", "running", "waiting")
 
 @router.get(
     "/runs/stream",
+    **documented("streamRuns", None, 422, content="text/event-stream"),
     summary="Live run status changes (server-sent events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_runs(
     request: Request,
@@ -178,7 +217,9 @@ async def _run_changes(
         unsubscribe()
 
 
-@router.get("/runs/{run_id}", summary="A run with its steps, calls and usage")
+@router.get(
+    "/runs/{run_id}", **documented("getRun", RunDetail, 404), summary="A run with its steps, calls and usage"
+)
 async def get_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
     hist = await client.history(run_id)
@@ -208,7 +249,9 @@ async def get_run(run_id: str, request: Request, who: Principal = Depends(acting
     }
 
 
-@router.get("/runs/{run_id}/events", summary="A run's event log")
+@router.get(
+    "/runs/{run_id}/events", **documented("listRunEvents", EventList, 404), summary="A run's event log"
+)
 async def run_events(
     run_id: str,
     request: Request,
@@ -219,13 +262,17 @@ async def run_events(
     return {"events": [event_json(e) for e in hist.events if e.seq > after]}
 
 
-@router.post("/runs/{run_id}/cancel", summary="Cancel a run")
+@router.post("/runs/{run_id}/cancel", **documented("cancelRun", RunEnvelope, 404), summary="Cancel a run")
 async def cancel_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     run = await request.app.state.client.cancel(run_id, wait=5.0)
     return {"run": run_json(run)}
 
 
-@router.post("/runs/{run_id}/resume", summary="Resume a run no live engine drives")
+@router.post(
+    "/runs/{run_id}/resume",
+    **documented("resumeRun", Resumed, 404),
+    summary="Resume a run no live engine drives",
+)
 async def resume_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
     await client.authorize("runs.resume", run_id)
@@ -234,7 +281,11 @@ async def resume_run(run_id: str, request: Request, who: Principal = Depends(act
     return {"resumed": resumed}
 
 
-@router.post("/runs/{run_id}/fork", status_code=201, summary="Fork a run from a step")
+@router.post(
+    "/runs/{run_id}/fork",
+    **documented("forkRun", RunEnvelope, 404, 409, status=201),
+    summary="Fork a run from a step",
+)
 async def fork_run(
     run_id: str, body: ForkRun, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
@@ -244,7 +295,11 @@ async def fork_run(
     return {"run": run_json(await client.get(handle.id))}
 
 
-@router.post("/runs/{run_id}/signal", summary="Send a signal to a waiting run")
+@router.post(
+    "/runs/{run_id}/signal",
+    **documented("signalRun", SignalSent, 404),
+    summary="Send a signal to a waiting run",
+)
 async def signal_run(
     run_id: str, body: Signal, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
@@ -254,9 +309,9 @@ async def signal_run(
 
 @router.get(
     "/runs/{run_id}/stream",
+    **documented("streamRun", None, 404, content="text/event-stream"),
     summary="Live events of a run (server-sent events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_run(
     run_id: str, request: Request, who: Principal = Depends(acting_stream)
@@ -304,7 +359,11 @@ async def _stream(client: Any, who: Principal, run_id: str, request: Request) ->
         unsubscribe()
 
 
-@router.get("/runs/{run_id}/usage", summary="Tokens, cost and latency of a run's model and tool calls")
+@router.get(
+    "/runs/{run_id}/usage",
+    **documented("getRunUsage", UsageReport, 404),
+    summary="Tokens, cost and latency of a run's model and tool calls",
+)
 async def run_usage(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     report = await request.app.state.client.usage(run_id=run_id)
     return usage_json(report)
