@@ -5,14 +5,27 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel
 
 from ..governance.identity import Principal
 from .auth import acting
+from .openapi import documented
 
 router = APIRouter(prefix="/api")
 
 
-@router.get("/connectors", tags=["connectors"], summary="Health of every connector (held and registered)")
+class ConnectorHealthList(BaseModel):
+    connectors: list[dict[str, Any]]
+    """Per connector: kind, health, breaker, calls, errors, latency percentiles, token expiry,
+    drift count and quarantine depth."""
+
+
+@router.get(
+    "/connectors",
+    tags=["connectors"],
+    **documented("listConnectorHealth", ConnectorHealthList, 422),
+    summary="Health of every connector (held and registered)",
+)
 async def connectors(
     request: Request,
     check: bool = Query(default=True, description="Probe each system (health()); false: figures only."),

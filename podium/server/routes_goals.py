@@ -10,15 +10,36 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel
 
 from ..governance.identity import Principal
 from .auth import acting
 from .errors import ApiError
+from .openapi import documented
 
 router = APIRouter(prefix="/api", tags=["goals"])
 
 
-@router.post("/goals", summary="Pursue a goal with a validated plan over the configured skills")
+class GoalStarted(BaseModel):
+    run_id: str
+    plan: str
+    """Where the run's plans are read (``GET /api/runs/{run_id}/plan``)."""
+
+
+class GoalPlans(BaseModel):
+    run_id: str
+    status: str
+    plans: list[dict[str, Any]]
+    """Every plan and replan, with its reason, steps, approval and cost estimate."""
+    graph: str
+    """The plans as a text graph (what ``podium plan show`` prints)."""
+
+
+@router.post(
+    "/goals",
+    **documented("pursueGoal", GoalStarted, 409, 422),
+    summary="Pursue a goal with a validated plan over the configured skills",
+)
 async def start_goal(
     request: Request,
     goal: str = Body(..., embed=True, min_length=1, max_length=2000),
@@ -39,7 +60,7 @@ async def start_goal(
     return {"run_id": handle.id, "plan": f"/api/runs/{handle.id}/plan"}
 
 
-@router.get("/runs/{run_id}/plan", summary="Every plan and replan of a goal run")
+@router.get("/runs/{run_id}/plan", **documented("getRunPlan", GoalPlans, 404), summary="Every plan and replan of a goal run")
 async def run_plan(request: Request, run_id: str, who: Principal = Depends(acting)) -> dict[str, Any]:
     from .. import goals
 
