@@ -38,6 +38,14 @@ class Pinned:
     addresses: list[str] = field(default_factory=list)
 
 
+def _ip_literal(host: str) -> str | None:
+    """``host`` as a canonical IP address when it is one (IPv4, or IPv6 without brackets)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
+
+
 async def resolve_checked(url: str, *, allow_private: bool, what: str, fix: str) -> Pinned:
     """Resolve ``url``'s host and check every address it resolves to, before any connection.
 
@@ -47,13 +55,17 @@ async def resolve_checked(url: str, *, allow_private: bool, what: str, fix: str)
     parts = urlsplit(url)
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise CapabilityDenied(
-            f"{what}: cannot resolve the host {host!r} ({exc.__class__.__name__})"
-        ) from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    literal = _ip_literal(host)
+    if literal is not None:  # an address, not a name: nothing to resolve (and no thread hop per call)
+        addresses = [literal]
+    else:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise CapabilityDenied(
+                f"{what}: cannot resolve the host {host!r} ({exc.__class__.__name__})"
+            ) from None
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise CapabilityDenied(f"{what}: the host {host!r} has no address")
     if not allow_private:
