@@ -319,6 +319,11 @@ def _schema_of(spec: Any, where: str) -> dict[str, Any]:
     raise ConfigError(f"{where}: a contract is a pydantic model, a JSON Schema mapping or a JSON/YAML file; got {spec!r}")
 
 
+EVENT = "event"
+"""The contract name of the messages a broker trigger consumes (``contracts={"event": Model}``,
+``mappings={"event": {...}}``): a message that drifts is quarantined before it starts a run."""
+
+
 class Contracts:
     """One connector's contracts, field mappings and drift policy (``connector.contracts``)."""
 
@@ -347,7 +352,7 @@ class Contracts:
     def schema(self, connector: Any, operation: str) -> dict[str, Any] | None:
         """The contract of ``operation`` (declared, learned or the connector's own), or None."""
         found = self.declared.get(operation) or self.learned.get(operation)
-        if found is None:
+        if found is None and operation != EVENT:  # consumed events have only a declared or learned one
             found = connector.operation(operation).output
         return found or None
 

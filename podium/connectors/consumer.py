@@ -23,8 +23,9 @@ import logging
 import time
 from typing import Any
 
-from ..errors import AuthError, ConnectorError, PodiumError, StoreError
-from ._broker import BrokerConnector, Delivery
+from ..errors import AuthError, ConnectorDrift, ConnectorError, PodiumError, StoreError
+from ._broker import BrokerConnector, Delivery, Message
+from ._contracts import EVENT
 
 log = logging.getLogger("podium.triggers")
 
@@ -66,6 +67,8 @@ class Consumer:
         self.duplicates = 0
         """Messages whose run already existed (redelivered, or published twice)."""
         self.dead_lettered = 0
+        self.quarantined = 0
+        """Messages set aside because they did not match the event contract."""
 
     async def poll(self, timeout: float | None = None) -> list[str]:
         """Receive one batch and handle it; the ids of the runs started (duplicates excluded)."""
@@ -88,8 +91,16 @@ class Consumer:
             self.duplicates += 1
             await delivery.ack()
             return None
+        contracts = self.connector.contracts
+        await contracts.refresh(store, self.name, EVENT)
         try:
-            await self.client.start(self.workflow, m.envelope() if self.envelope else m.payload, run_id=rid)
+            payload = contracts.check(self.connector, EVENT, m.payload, name=self.name)
+        except ConnectorDrift as exc:  # set aside before it starts anything; replayed once mapped
+            await self._quarantine(rid, m, exc)
+            await delivery.ack()
+            return None
+        try:
+            await self.client.start(self.workflow, {**m.envelope(), "payload": payload} if self.envelope else payload, run_id=rid)
         except AuthError:
             await delivery.retry()
             raise
@@ -106,6 +117,27 @@ class Consumer:
         self.started += 1
         await delivery.ack()
         return rid
+
+    async def _quarantine(self, rid: str, m: Message, exc: ConnectorDrift) -> None:
+        """Keep a drifted message in the quarantine (``podium quarantine``); a replay that passes the
+        contract starts its run, with the same run id."""
+        from ._quarantine import QuarantineBook, QuarantineItem, quarantine_id
+
+        now = time.time()
+        item = QuarantineItem(
+            id=quarantine_id(f"event/{rid}"), connector=self.name, operation=EVENT, run_id=rid, step_id=None,
+            workflow=self.workflow, policy="park", status="parked", payload=m.payload, diff=exc.diff,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        if await QuarantineBook(self.client.store).put(item):
+            self.connector.stats.quarantined += 1
+            self.quarantined += 1
+        kinds = sorted({d.get("kind", "") for d in exc.diff})
+        await self.client.governance.record(
+            "connector.drift", rid, connector=self.name, operation=EVENT, quarantine=item.id, policy="park", kinds=kinds,
+            paths=[d.get("path") for d in exc.diff],
+        )  # fmt: skip
+        log.warning("%s message %s drifted from its event contract; quarantined as %s", self.name, m.key, item.id)
 
     async def _dead_letter(self, rid: str, key: str, source: str, payload: Any, exc: Exception) -> None:
         letter = {

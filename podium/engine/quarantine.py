@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from .. import _serde
-from ..connectors._contracts import KV_NAMESPACE, learn_schema
+from ..connectors._contracts import EVENT, KV_NAMESPACE, learn_schema
 from ..connectors._quarantine import OPEN, QuarantineBook, QuarantineItem, is_marker
 from ..errors import ConfigError, ConnectorDrift, NotFound
 from ..records import EventType
@@ -88,7 +88,13 @@ class QuarantineDesk:
             await self.client.governance.record("quarantine.replay", item.run_id or "", id=item.id, resolved=False)
             return {**out, "resolved": False, "status": item.status, "diff": exc.diff}
         resolution = f"marked resolved (policy {item.policy}: the run did not wait for it)"
-        if item.status == "parked" and item.run_id:
+        if item.operation == EVENT and item.workflow and item.run_id:  # a consumed message: start its run now
+            if await self.client.store.get_run(item.run_id) is None:
+                await self.client.start(item.workflow, mapped, run_id=item.run_id)
+                resolution = f"started run {item.run_id}"
+            else:
+                resolution = f"marked resolved (run {item.run_id} exists)"
+        elif item.status == "parked" and item.run_id:
             run = await self.client.store.get_run(item.run_id)
             if run is None or run.status.finished:
                 resolution = f"marked resolved (run {item.run_id} is {run.status.value if run else 'gone'})"
@@ -104,6 +110,11 @@ class QuarantineDesk:
         held = self.client.connectors.get(name)
         if held is not None and hasattr(held, "contracts"):
             return held
+        from ..connectors._registry import opened_registered
+
+        opened = opened_registered().get(name)  # the one this process's triggers and steps share
+        if opened is not None:
+            return opened
         from ..connectors import open_connector
         from ..governance import capabilities as caps
 

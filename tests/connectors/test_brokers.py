@@ -267,3 +267,54 @@ def test_bad_trigger_sources_say_which_field() -> None:
     with pytest.raises(ConfigError, match="qos"):
         check_source("mqtt", {"topic": "a/#", "qos": 0}, name="wf")
     assert check_source("redis", {"stream": "s"}, name="my flow")["group"] == "podium-my_flow"
+
+
+async def test_a_message_that_drifts_from_its_event_contract_is_quarantined_then_replayed(tmp_path: Path) -> None:
+    """A consumed message is checked against the connector's event contract before it starts a run:
+    a drifted one waits in the quarantine (no run, nothing lost) and a replay after the mapping starts
+    its run, once."""
+    from .brokers import RedisHarness
+
+    need_broker("redis")
+    broker = RedisHarness()
+    wf = Workflow("orders-in-contract")
+
+    @wf.step
+    async def handle(ctx, input):
+        return input["amount"] * 2
+
+    contract = {
+        "type": "object",
+        "properties": {"order": {"type": "string"}, "amount": {"type": "number"}},
+        "required": ["order", "amount"],
+    }
+    conn = open_connector("redis", url="redis://127.0.0.1:6379/0", contracts={"event": contract})
+    try:
+        async with Client(_db(tmp_path), workflows=[wf], connectors={"bus": conn}) as client:
+            consumer = Consumer(client, conn, workflow=wf.name, source=broker.source(), name="bus")
+            await broker.publish_raw({"order": "A1", "amount": 5}, "m-ok")
+            await broker.publish_raw({"order": "A2", "total": 7}, "m-renamed")  # the publisher renamed a field
+            started: list[str] = []
+
+            async def settled() -> bool:
+                started.extend(await consumer.poll(timeout=0.5))
+                return consumer.started + consumer.quarantined >= 2
+
+            await _eventually(settled, "both messages")
+            assert started == [run_id_for("bus", wf.name, "m-ok")] and consumer.quarantined == 1
+            drifted = run_id_for("bus", wf.name, "m-renamed")
+            assert await client.store.get_run(drifted) is None  # nothing started from a drifted message
+            (item,) = await client.quarantine.list()
+            assert item.operation == "event" and item.run_id == drifted and item.diff[0]["kind"] == "renamed"
+            assert (await client.quarantine.replay(item.id))[0]["resolved"] is False  # still drifts: kept
+            conn.contracts.mappings.set("event", {"rename": {"total": "amount"}})
+            (done,) = await client.quarantine.replay(all=True)
+            assert done["resolved"] and done["resolution"] == f"started run {drifted}"
+            assert await client.result(drifted, timeout=30) == 14
+            assert await client.quarantine.depth() == 0
+            assert (await client.quarantine.replay(item.id))[0]["status"] == "resolved"  # replaying again starts nothing
+            actions = [e.action for e in await client.audit_log()]
+            assert "connector.drift" in actions and "quarantine.replay" in actions
+    finally:
+        await broker.cleanup()
+        await conn.close()
