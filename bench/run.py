@@ -8,6 +8,7 @@ Workloads (see docs/benchmarks.md for the bars and the latest figures):
   fanout         one step fans out to 200 no-op steps + join  floor: asyncio.gather of 200 no-op tasks
   concurrent_io  200 concurrent runs x 5 steps of sleep(20ms)  floor: the same with plain asyncio
   durable_chain  the chain on the SQLite store                floor: raw sqlite3 INSERT+COMMIT per step
+  durable_chain_power  the same, power-loss safe (fsync)   floor: the same INSERT+COMMIT with synchronous=FULL
   many_runs      10,000 concurrent runs of 2 sleeping steps on the SQLite store; peak RSS reported
   startup        `podium --help` in a fresh process            floor: `python -c pass`
 Each figure is the best of several repeats, to keep the machine's noise out of it.
@@ -110,11 +111,11 @@ async def floor_concurrent_io() -> float:
     return time.perf_counter() - t
 
 
-def floor_sqlite(folder: str, n: int = N) -> float:
+def floor_sqlite(folder: str, n: int = N, *, fsync: bool = False) -> float:
     path = os.path.join(folder, f"floor-{time.perf_counter_ns()}.db")
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA synchronous=FULL" if fsync else "PRAGMA synchronous=NORMAL")
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, data TEXT)")
     t = time.perf_counter()
     for _ in range(n):
@@ -183,19 +184,25 @@ async def bench_concurrent_io(repeats: int) -> dict[str, Any]:
     )
 
 
-async def bench_durable_chain(repeats: int, folder: str) -> dict[str, Any]:
+async def bench_durable_chain(repeats: int, folder: str, *, power: bool = False) -> dict[str, Any]:
+    """The chain on SQLite; with ``power`` the power-loss-safe mode (fsync per commit) against its own
+    floor, a raw INSERT+COMMIT with ``synchronous=FULL``."""
+    from podium.storage.sqlite import SQLiteStore
+
     wf = chain_workflow()
     runs: list[float] = []
     floors: list[float] = []
-    async with Client(f"sqlite:///{folder}/durable.db") as c:
+    name = "durable_chain_power" if power else "durable_chain"
+    store = SQLiteStore(f"sqlite:///{folder}/{name}.db", durability="power" if power else "crash")
+    async with Client(store) as c:
         await c.run(wf)
         for _ in range(repeats):  # interleave engine and floor so both see the same disk weather
             t = time.perf_counter()
             await c.run(wf)
             runs.append(time.perf_counter() - t)
-            floors.append(floor_sqlite(folder))
+            floors.append(floor_sqlite(folder, fsync=power))
     seconds, floor = min(runs), min(floors)
-    return _row("durable_chain", N, seconds, seconds / N, floor / N, ratio=round(seconds / floor, 2))
+    return _row(name, N, seconds, seconds / N, floor / N, ratio=round(seconds / floor, 2))
 
 
 async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
@@ -261,13 +268,14 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="podium-bench-") as folder:
         wanted = set(
-            args.only or ["chain", "fanout", "concurrent_io", "durable_chain", "many_runs", "startup"]
+            args.only or ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "many_runs", "startup"]
         )
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("chain", lambda: bench_chain(args.repeats)),
             ("fanout", lambda: bench_fanout(args.repeats)),
             ("concurrent_io", lambda: bench_concurrent_io(max(3, args.repeats // 3))),
             ("durable_chain", lambda: bench_durable_chain(args.repeats, folder)),
+            ("durable_chain_power", lambda: bench_durable_chain(args.repeats, folder, power=True)),
             ("many_runs", lambda: bench_many_runs(folder, args.many)),
         ]
         for name, fn in steps:

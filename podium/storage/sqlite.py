@@ -1,4 +1,8 @@
-"""SQLite store: the embedded default. One file, WAL journal, ``synchronous=NORMAL``.
+"""SQLite store: the embedded default. One file, WAL journal, ``synchronous=NORMAL``: a commit
+survives a crash of the process (the default, ``durability="crash"``), not a power loss. With
+``durability="power"`` (the ``durability`` setting, ``PODIUM_DURABILITY=power``, or
+``SQLiteStore(url, durability="power")``) every commit is fsynced before it returns
+(``synchronous=FULL``).
 
 Statements run on the event loop's thread: a WAL commit without fsync takes about as long as a
 thread hop would, so handing it to a thread pool would only add latency. The busy timeout lets
@@ -163,7 +167,15 @@ def _event_row(e: Event) -> tuple[Any, ...]:
 class SQLiteStore(Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, durability: str | None = None) -> None:
+        if durability is None:
+            from ..settings import setting
+
+            durability = str(setting("durability"))
+        if durability not in ("crash", "power"):
+            raise ConfigError(f"durability must be 'crash' or 'power', got {durability!r}")
+        self.durability = durability
+        """``crash``: safe against a crash of the process; ``power``: also against a power loss."""
         self.url = url
         path = url.removeprefix("sqlite://")
         if path.startswith("/"):  # sqlite:///rel.db -> rel.db; sqlite:////abs.db -> /abs.db
@@ -189,7 +201,7 @@ class SQLiteStore(Store):
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA synchronous=FULL" if self.durability == "power" else "PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
         self._db = db
