@@ -8,6 +8,7 @@ LM Studio) or ``json_object`` with a schema (llama.cpp server), chosen by ``stru
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -17,6 +18,7 @@ from ..secret import Secret
 from ._base import Message, Model, Request, Response, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._http import ClientPool, post_json
+from ._strict import drop_optional_nulls, to_strict
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
 
@@ -30,6 +32,9 @@ class OpenAIModel(Model):
     :param structured: ``json_schema``, ``json_object`` (with ``schema``, for llama.cpp) or ``prompt``.
     :param timeout: seconds for one HTTP request.
     :param headers: extra HTTP headers.
+    :param strict: send ``json_schema`` output with ``strict: true`` (the schema rewritten into the
+        form strict mode takes; see ``_strict``). Default: on for provider ``openai``, off for
+        compatible servers, which may not know the field.
     """
 
     native_structured_output = True
@@ -46,6 +51,7 @@ class OpenAIModel(Model):
         headers: dict[str, str] | None = None,
         transport: Any = None,
         max_tokens_field: str | None = None,
+        strict: bool | None = None,
     ) -> None:
         self.provider = provider
         self.name = name
@@ -62,6 +68,7 @@ class OpenAIModel(Model):
         if structured not in ("json_schema", "json_object", "prompt"):
             raise ValueError(f"structured must be json_schema, json_object or prompt, got {structured!r}")
         self.structured = structured
+        self.strict = provider == "openai" if strict is None else strict
         self.native_structured_output = structured != "prompt"
         # OpenAI's newer models take max_completion_tokens; compatible servers take max_tokens.
         self.max_tokens_field = max_tokens_field or (
@@ -100,10 +107,11 @@ class OpenAIModel(Model):
         schema = request.output_schema
         if schema is not None:
             if self.structured == "json_schema":
-                body["response_format"] = {
-                    "type": "json_schema",
-                    "json_schema": {"name": request.output_name, "schema": schema},
-                }
+                spec: dict[str, Any] = {"name": request.output_name, "schema": schema}
+                if self.strict:
+                    sent, strict = to_strict(schema)
+                    spec = {**spec, "schema": sent if strict else schema, "strict": strict}
+                body["response_format"] = {"type": "json_schema", "json_schema": spec}
             elif self.structured == "json_object":
                 body["response_format"] = {"type": "json_object", "schema": schema}
             else:
@@ -121,10 +129,13 @@ class OpenAIModel(Model):
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key.reveal()}"
         t0 = time.monotonic()
-        data = await post_json(
-            self._pool, self.provider, f"{self.base_url}/chat/completions", self.body(request), headers
-        )
-        return self.parse(data, latency=time.monotonic() - t0)
+        body = self.body(request)
+        data = await post_json(self._pool, self.provider, f"{self.base_url}/chat/completions", body, headers)
+        response = self.parse(data, latency=time.monotonic() - t0)
+        fmt = body.get("response_format") or {}
+        if request.output_schema is not None and (fmt.get("json_schema") or {}).get("strict") and response.text:
+            response = dataclasses.replace(response, text=drop_optional_nulls(response.text, request.output_schema))
+        return response
 
     def parse(self, data: dict[str, Any], *, latency: float = 0.0) -> Response:
         """The :class:`Response` for a decoded ``chat.completion`` object."""

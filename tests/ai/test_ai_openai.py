@@ -170,3 +170,52 @@ def test_openai_request_body_and_response_shape():
     assert r.tool_calls[0].arguments == {"order_id": 42} and r.finish_reason == "tool_calls"
     assert (r.usage.input_tokens, r.usage.output_tokens) == (57, 17)
     assert r.usage.cost == pytest.approx((57 * 0.15 + 17 * 0.60) / 1e6)
+
+
+def test_openai_structured_output_is_strict_and_optional_fields_come_back_absent():
+    """Strict mode: every property required and nullable when optional, no extra properties; the
+    model's null for an optional field is dropped so the caller's schema sees it absent."""
+    import json
+
+    import httpx
+
+    from podium.models._strict import drop_optional_nulls, to_strict
+
+    class Address(BaseModel):
+        city: str
+        zip: str | None = None
+
+    class Contact(BaseModel):
+        name: str
+        age: int = 0
+        address: Address
+        tags: list[str] = []
+
+    schema = Contact.model_json_schema()
+    sent = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        answer = {"name": "Ada", "age": None, "address": {"city": "Paris", "zip": None}, "tags": None}
+        return httpx.Response(200, json={"choices": [{"message": {"content": json.dumps(answer)}, "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 5, "completion_tokens": 5}})  # fmt: skip
+
+    model = get_model("openai:gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(handler))
+    request = Request(messages=(Message.user("who?"),), output_schema=schema, output_name="Contact", max_tokens=50)
+    r = __import__("asyncio").run(model.complete(request))
+    spec = sent[0]["response_format"]["json_schema"]
+    assert spec["strict"] is True
+    strict = spec["schema"]
+    assert strict["additionalProperties"] is False and set(strict["required"]) == {"name", "age", "address", "tags"}
+    assert strict["properties"]["age"]["anyOf"][1] == {"type": "null"}
+    address = strict["$defs"]["Address"]
+    assert address["additionalProperties"] is False and set(address["required"]) == {"city", "zip"}
+    assert Contact.model_validate_json(r.text) == Contact(name="Ada", address=Address(city="Paris", zip=None))
+    assert json.loads(r.text)["address"] == {"city": "Paris", "zip": None}  # zip is nullable in the caller's schema: kept
+    # a free-form mapping has no strict form: sent as it is, strict off
+    loose, ok = to_strict({"type": "object", "properties": {"meta": {"type": "object"}}})
+    assert ok is False
+    assert drop_optional_nulls("not json", schema) == "not json"
+    compatible = get_model("vllm:qwen", base_url="http://127.0.0.1:9/v1")  # compatible servers: no strict field
+    body = compatible.body(request)
+    assert "strict" not in body["response_format"]["json_schema"]
