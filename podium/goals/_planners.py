@@ -128,24 +128,22 @@ class RulePlanner:
 # -- the model planner -----------------------------------------------------------------------------
 
 
-def plan_schema(skills: Sequence[Skill], *, max_steps: int = 8, reason: bool = True) -> dict[str, Any]:
+def plan_schema(
+    skills: Sequence[Skill], *, max_steps: int = 8, reason: bool = True, ids: bool = True
+) -> dict[str, Any]:
     """The JSON Schema of a plan over ``skills``: each step names one of them (a constant per
     alternative) with that skill's own argument schema, so a model decoding under it can only name
-    real skills with well-formed arguments."""
+    real skills with well-formed arguments. ``reason=False, ids=False`` is the compact form for
+    small local models: fewer tokens to decode (step ids are then given by the planner)."""
     alternatives = []
     for sk in skills:
         props = {k: dict(v) for k, v in sk.properties.items()}
+        fields: dict[str, Any] = {"skill": {"type": "string", "enum": [sk.name]}}
+        if ids:
+            fields["id"] = {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,23}$"}
+        fields["args"] = {"type": "object", "properties": props, "additionalProperties": False}
         alternatives.append(
-            {
-                "type": "object",
-                "properties": {
-                    "skill": {"type": "string", "enum": [sk.name]},
-                    "id": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,23}$"},
-                    "args": {"type": "object", "properties": props, "additionalProperties": False},
-                },
-                "required": ["skill", "id", "args"],
-                "additionalProperties": False,
-            }
+            {"type": "object", "properties": fields, "required": list(fields), "additionalProperties": False}
         )
     schema: dict[str, Any] = {
         "type": "object",
@@ -178,12 +176,34 @@ class LLMPlanner:
 
     :param model: a model spec (``local:smollm2-135m``, ``openai:gpt-4o-mini``), a model, or None
         (the default model). Use :meth:`at_url` for any OpenAI-compatible server.
+    :param compact: decode the compact plan (no reason, no step ids, at most ``max_steps`` steps)
+        from a one-line-per-skill catalogue: what makes a small local model affordable.
+    :param max_repairs: at most this many repairs of an invalid plan (None: the goal policy's).
     """
 
-    def __init__(self, model: Any = None, *, max_tokens: int = 400, name: str = "llm") -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        max_tokens: int = 400,
+        name: str = "llm",
+        compact: bool = False,
+        max_steps: int | None = None,
+        max_repairs: int | None = None,
+    ) -> None:
         self.model = model
         self.max_tokens = max_tokens
         self.name = name
+        self.compact = compact
+        self.max_steps = max_steps
+        self.max_repairs = max_repairs
+
+    @classmethod
+    def local(cls, model: str = "local:smollm2-135m", **kw: Any) -> LLMPlanner:
+        """The embedded model, made affordable: the compact plan, at most 3 steps and 120 tokens,
+        one repair. (SmolLM2-135M on 2 busy cores decodes some 10-20 tokens a second.)"""
+        kw = {"max_tokens": 120, "name": "local", "compact": True, "max_steps": 3, "max_repairs": 1, **kw}
+        return cls(model, **kw)
 
     @classmethod
     def at_url(cls, url: str, model: str = "default", *, api_key: str | None = None, **kw: Any) -> LLMPlanner:
@@ -198,7 +218,10 @@ class LLMPlanner:
         parts = [f"Goal: {request.goal}"]
         if request.context:
             parts.append("Context: " + json.dumps(dict(request.context), sort_keys=True, default=str)[:1500])
-        parts.append("Skills:\n" + Skills(request.skills).catalogue(()))
+        if self.compact:  # name and purpose only: the grammar already carries each skill's arguments
+            parts.append("Skills:\n" + "\n".join(f"- {s.name}: {s.description}" for s in request.skills))
+        else:
+            parts.append("Skills:\n" + Skills(request.skills).catalogue())
         if request.previous is not None:
             parts.append(
                 f"Step {request.failed} failed: {request.error[:300]}. Finished steps (kept, do not plan them "
@@ -215,7 +238,8 @@ class LLMPlanner:
     async def plan(self, ctx: Any, request: PlanRequest) -> dict[str, Any]:
         from ..ai import llm
 
-        schema = plan_schema(request.skills, max_steps=request.max_steps)
+        most = min(request.max_steps, self.max_steps or request.max_steps)
+        schema = plan_schema(request.skills, max_steps=most, reason=not self.compact, ids=not self.compact)
         response = await llm(
             ctx,
             self.prompt(request),
@@ -229,6 +253,15 @@ class LLMPlanner:
         )
         data = dict(response.output)
         steps = [dict(s) for s in data.get("steps", [])]
+        taken = set(request.done) | set((request.previous or {}).get("kept") or {})
+        for s in steps:  # the compact form has no ids: the skill's name, numbered when it repeats
+            if "id" not in s and isinstance(s.get("skill"), str):
+                sid, n = s["skill"], 1
+                while sid in taken:
+                    n += 1
+                    sid = f"{s['skill']}_{n}"
+                s["id"] = sid
+            taken.add(s.get("id", ""))
         kept = dict((request.previous or {}).get("kept") or {})
         kept.update({s["id"]: s["skill"] for s in (request.previous or {}).get("steps", []) if s["id"] in request.done})
         _wire(steps, {s.name: s for s in request.skills}, kept)
@@ -244,7 +277,7 @@ def make_planner(spec: str | None) -> Any:
     if not spec or spec == "rules":
         return RulePlanner()
     if spec == "local":
-        return LLMPlanner("local:smollm2-135m")
+        return LLMPlanner.local()
     if spec.startswith(("http://", "https://")):
         return LLMPlanner.at_url(spec, os.environ.get("PODIUM_PLANNER_MODEL", "default"))
     if spec.startswith("model:"):

@@ -26,16 +26,12 @@ async def start_goal(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     from ..errors import ConfigError
-    from ..goals.default import build
+    from ..goals.default import start
 
-    client = request.app.state.client
-    await client.authorize("runs.start", "goal")
-    try:
-        wf = build()
+    try:  # planned for the caller's roles, which the engine reads from the audit log (not from here)
+        handle = await start(request.app.state.client, goal, context)
     except ConfigError as exc:
         raise ApiError(409, "not_configured", str(exc)) from None
-    client.register(wf)
-    handle = await client.start(wf, {"goal": goal, "context": context, "roles": list(who.roles)})
     return {"run_id": handle.id, "plan": f"/api/runs/{handle.id}/plan"}
 
 

@@ -193,6 +193,8 @@ def test_agent_with_podiums_own_mcp_server_gets_no_decide_approval(tmp_path: Pat
 
     every, kept = asyncio.run(main())
     assert "decide_approval" in every and "decide_approval" not in kept and "list_workflows" in kept
+    assert "pursue_goal" in kept  # a goal is planned for the caller's roles: not a control power
+    assert not {n for n in kept if any(w in n for w in ("approv", "decide", "polic", "user", "switch", "kill"))}
 
 
 def test_yaml_goal_step_is_registered() -> None:
