@@ -20,6 +20,7 @@ from ._policy import GoalPolicy
 from ._run import LowConfidence, compile_plan
 from ._skills import CONTROL_WORDS, Skill, Skills, is_control_name, load_skills
 from ._validate import PlanProblem, estimate, validate_plan
+from ._view import describe
 
 
 async def pursue(
@@ -94,6 +95,7 @@ __all__ = [
     "Skill",
     "Skills",
     "compile_plan",
+    "describe",
     "estimate",
     "goal_workflow",
     "is_control_name",

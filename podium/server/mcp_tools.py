@@ -406,11 +406,7 @@ class PodiumTools:
         from .. import goals
 
         await self.client.authorize("runs.read", args.run_id)
-        history = await self.client.history(args.run_id)
-        records = goals.plans_of(history)
-        if not records:
-            raise ToolFailure("not_found", f"run {args.run_id} is not a goal run (it has no plan)")
-        return {"run_id": args.run_id, "plans": records, "graph": goals.render(history)}
+        return await goals.describe(self.client, args.run_id)
 
     async def _list_runs(self, args: ListRunsArgs) -> dict[str, Any]:
         runs = await self.client.list(workflow=args.workflow, status=args.status, limit=args.limit)

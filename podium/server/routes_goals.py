@@ -41,8 +41,4 @@ async def run_plan(request: Request, run_id: str, who: Principal = Depends(actin
 
     client = request.app.state.client
     await client.authorize("runs.read", run_id)
-    history = await client.history(run_id)
-    records = goals.plans_of(history)
-    if not records:
-        raise ApiError(404, "not_found", f"run {run_id} is not a goal run (it has no plan)")
-    return {"run_id": run_id, "status": history.run.status.value, "plans": records, "graph": goals.render(history)}
+    return await goals.describe(client, run_id)  # with each plan's approval and its steps' status

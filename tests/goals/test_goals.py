@@ -32,7 +32,7 @@ def _plan(steps: list[dict[str, Any]], **kw: Any) -> Plan:
 def test_example_plans_waits_for_approval_runs_and_replans_after_a_failure(tmp_path: Path) -> None:
     margins.use_db(str(tmp_path / "shop.db"), faults=("pricing_update",))
 
-    async def main() -> tuple[Any, str, list[dict[str, Any]], list[Any]]:
+    async def main() -> tuple[Any, str, list[dict[str, Any]], list[Any], dict[str, Any]]:
         async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
             h = await goals.pursue(client, margins.GOAL, skills=margins.skills, context=margins.CONTEXT,
                                    policy=margins.POLICY)
@@ -42,9 +42,15 @@ def test_example_plans_waits_for_approval_runs_and_replans_after_a_failure(tmp_p
             assert req["name"] == "approval:plan-1" and "pricing_update" in req["payload"]["why"]
             await client.decide(h.id, req["name"], approve=True, comment="go")
             out = await h.result(timeout=120)
-            return out, await goals.show_plan(client, h.id), await goals.plans(client, h.id), await client.audit_log()
+            return (out, await goals.show_plan(client, h.id), await goals.plans(client, h.id), await client.audit_log(),
+                    await goals.describe(client, h.id))
 
-    out, shown, records, audit = asyncio.run(main())
+    out, shown, records, audit, seen = asyncio.run(main())
+    assert seen["plans"][0]["approval"]["state"] == "approved" and seen["plans"][0]["approval"]["comment"] == "go"
+    assert seen["plans"][0]["step_status"]["pricing_update"] == "failed"
+    second = dict(seen["plans"][1]["step_status"])
+    assert second.pop("finance_alert") in ("kept", "completed")  # it ran beside pricing_update in plan 1
+    assert second == {"inventory_check": "kept", "pricing_analyze": "kept", "pricing_update_alt": "completed"}
     assert out["status"] == "completed" and out["replans"] == 1
     assert out["outputs"]["pricing_update_alt"]["request_id"].startswith("PR-")
     assert "replan 2" in shown and "[kept] pricing_analyze" in shown and "pricing_update failed" in shown
@@ -228,6 +234,9 @@ def test_http_and_mcp_show_the_plans(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 assert (await client.wait(rid, timeout=60)).status.value == "completed"
                 body = (await http.get(f"/api/runs/{rid}/plan")).json()
                 assert body["plans"][0]["plan"]["steps"][0]["skill"] == "inventory_check"
+                assert body["plans"][0]["approval"] == {"state": "not needed"}
+                assert body["plans"][0]["step_status"] == {"inventory_check": "completed"}
+                assert body["plans"][0]["run"]["status"] == "completed"
                 assert (await http.get("/api/runs/nope/plan")).status_code == 404
                 out = await PodiumTools(client).call(Principal.local_user(), "get_plan", {"run_id": rid})
                 assert "inventory_check" in out["graph"]
