@@ -242,3 +242,21 @@ def test_http_and_mcp_show_the_plans(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 assert "inventory_check" in out["graph"]
 
     asyncio.run(main())
+
+
+def test_compact_planner_chooses_skills_and_the_planner_wires_them() -> None:
+    """The small-model form: the model only names skills (an enum of the caller's); each is used
+    once, given its arguments from the context by name, and ordered and wired by data flow."""
+    model = ScriptedModel([(None, {"skills": ["pricing_update", "pricing_analyze", "pricing_update"]})])
+    planner = LLMPlanner(model, compact=True, max_steps=3)
+    usable = tuple(s for s in margins.skills if s.name != "billing_adjust")
+    request = goals.PlanRequest(goal=margins.GOAL, skills=usable, context={**margins.CONTEXT, "note": "x"})
+    data = asyncio.run(planner.plan(None, request))
+    assert [(s["id"], s["args"], s["needs"]) for s in data["steps"]] == [
+        ("pricing_analyze", {"vendor": "Acme Foods", "increase_pct": 14}, []),
+        ("pricing_update", {}, ["pricing_analyze"]),
+    ]
+    assert validate_plan(Plan.from_data(data, goal="g"), margins.skills) == []
+    schema = model.requests[0].output_schema
+    assert schema["properties"]["skills"]["items"]["enum"] == [s.name for s in usable]  # billing_adjust not offered
+    assert schema["properties"]["skills"]["maxItems"] == 3
