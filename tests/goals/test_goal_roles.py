@@ -158,3 +158,27 @@ def test_http_start_run_cannot_claim_roles(tmp_path: Path, monkeypatch: pytest.M
                 await tools.call(viewer, "pursue_goal", {"goal": GOAL})
 
     asyncio.run(main())
+
+
+def test_a_fork_plans_for_whoever_forked(tmp_path: Path) -> None:
+    """olga forks fin's goal run (runs.fork): the fork is hers, so it is planned for her roles, not
+    for the roles of the run she forked."""
+    db = f"sqlite:///{tmp_path}/p.db"
+
+    async def main() -> None:
+        async with podium.Client(db) as local:
+            tokens = await _people(local)
+        wf = goals.goal_workflow(SKILLS, policy=NEVER)
+        async with podium.Client(db, token=tokens["fin"]) as c:
+            c.register(wf)
+            first = await c.start(wf, {"goal": GOAL})
+            _, records = await _outcome(c, first.id)
+            assert _skills_of(records) == {"lookup", "payroll"}
+        async with podium.Client(db, token=tokens["olga"]) as c:
+            c.register(wf)
+            fork = await c.fork(first.id, "pursue")
+            out, records = await _outcome(c, fork.id)
+            assert _skills_of(records) == {"lookup"} and "payroll" not in out["outputs"]
+            assert records[0]["for"] == {"by": "olga", "roles": ["operator"]}
+
+    asyncio.run(main())
