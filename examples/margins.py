@@ -21,7 +21,8 @@ from typing import Any
 from podium.goals import GoalPolicy, Skill, Skills
 
 HERE = Path(__file__).parent
-DB = {"path": os.path.join(tempfile.gettempdir(), "podium-margins.db")}
+# The shop database; PODIUM_MARGINS_DB points a server process (podium serve) at the one a test made.
+DB = {"path": os.environ.get("PODIUM_MARGINS_DB") or os.path.join(tempfile.gettempdir(), "podium-margins.db")}
 
 
 def use_db(path: str, *, faults: tuple[str, ...] = ()) -> str:

@@ -84,12 +84,10 @@ async def goal_cmd(goal: str, context_text: str | None, approve: bool, planner: 
         fail("--context must be a JSON object, e.g. --context '{\"vendor\": \"Acme Foods\"}'")
     _skills(skills_ref)
     os.environ["PODIUM_PLANNER"] = planner
-    from podium.goals.default import build
+    from podium.goals.default import start
 
     async with make_client(db) as c:
-        wf = build()
-        c.register(wf)
-        handle = await c.start(wf, {"goal": goal, "context": context, "roles": list(c.principal.roles)})
+        handle = await start(c, goal, context)
         run = await goals.settle(c, handle.id)
         console().print(await goals.show_plan(c, handle.id), markup=False, highlight=False)
         while not run.status.finished:

@@ -17,6 +17,7 @@ _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,63}")  # "no default": a wait that
 
 if TYPE_CHECKING:
     from ..governance.enforcement import RunGovernance
+    from ..governance.identity import Principal
     from ..storage import Store
     from .ports import ConnectorPort, StepHost
     from .prompts import PromptVersion
@@ -85,6 +86,14 @@ class StepContext:
                 {"run_id": self.run_id, "step_id": self.step_id, "attempt": self.attempt},
             )
         return self._log
+
+    async def started_by(self) -> Principal | None:
+        """Who started this run (for a child run: who started its root run), from the signed audit
+        log, with the roles they held then; never from the run's input, which whoever starts a run
+        writes. The local user in local mode; None when the log cannot say (trust nobody then).
+        Step code that acts for the caller (``podium.goals`` offers a planner only the skills the
+        caller's roles may use) asks here."""
+        return await self.governance.service.started_by(self.run_id)
 
     def previous(self, step_id: str, default: Any = None) -> Any:
         """Inside a loop: the output ``step_id`` had in the previous iteration (``default`` in the first)."""

@@ -10,6 +10,7 @@ See ``docs/goals.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ._orchestrator import goal_workflow, plans_of, render
@@ -19,6 +20,7 @@ from ._policy import GoalPolicy
 from ._run import LowConfidence, compile_plan
 from ._skills import CONTROL_WORDS, Skill, Skills, is_control_name, load_skills
 from ._validate import PlanProblem, estimate, validate_plan
+from ._view import describe
 
 
 async def pursue(
@@ -31,19 +33,23 @@ async def pursue(
     policy: GoalPolicy | None = None,
     name: str = "goal",
     run_id: str | None = None,
+    roles: Sequence[str] | None = None,
 ) -> Any:
     """Start pursuing ``goal`` as a durable run; returns its :class:`~podium.RunHandle`.
 
-    The plan is made for the client's principal: only skills their roles may use are offered to the
-    planner and accepted by the validator. The run waits for a person when ``policy`` asks for
-    approval (``podium approve RUN``)."""
+    The plan is made for the principal that starts the run (the client's, or the one it acts as):
+    only skills their roles may use are offered to the planner and accepted by the validator.
+    ``roles`` narrows them further (it never adds one the principal does not hold). The run waits
+    for a person when ``policy`` asks for approval (``podium approve RUN``)."""
     wf = client.workflows().get(name) and client.workflow(name)
     if wf is None or getattr(wf, "goal_skills", None) is not skills:
         wf = goal_workflow(skills, planner=planner, policy=policy, name=name)
         wf.goal_skills = skills  # type: ignore[attr-defined]
         client.register(wf)
-    roles = list(client.principal.roles)
-    return await client.start(wf, {"goal": goal, "context": context or {}, "roles": roles}, run_id=run_id)
+    given: dict[str, Any] = {"goal": goal, "context": context or {}}
+    if roles is not None:
+        given["roles"] = list(roles)
+    return await client.start(wf, given, run_id=run_id)
 
 
 async def settle(client: Any, run_id: str, timeout: float = 120.0) -> Any:
@@ -89,6 +95,7 @@ __all__ = [
     "Skill",
     "Skills",
     "compile_plan",
+    "describe",
     "estimate",
     "goal_workflow",
     "is_control_name",

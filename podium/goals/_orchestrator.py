@@ -11,8 +11,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.history import fold
 from ..engine.workflow import Workflow
 from ..errors import ConfigError, NonRetryableError
+from ..governance import capabilities
 from ..models import OutputInvalid
 from ..records import NO_RETRY
 from ._plan import Plan
@@ -36,51 +38,75 @@ class _Goal:
 def goal_workflow(
     skills: Skills, *, planner: Any = None, policy: GoalPolicy | None = None, name: str = "goal"
 ) -> Workflow:
-    """The workflow that pursues goals over ``skills``: input ``{"goal", "context", "roles"}``.
+    """The workflow that pursues goals over ``skills``: input ``{"goal", "context"}``, and optionally
+    ``"roles"`` to narrow the caller's roles (never to widen them).
 
     Planner, policy and skills are part of the definition, never of the input: whoever starts a goal
-    run cannot lift its approvals or budget."""
+    run cannot lift its approvals or budget. The roles a plan is made for are those of the principal
+    that started the run (for a child run, its root run), as the signed audit log records them."""
     g = _Goal(skills=skills, planner=planner or RulePlanner(), policy=policy or GoalPolicy(), name=name)
     wf = Workflow(name, version=f"{skills.name}-{len(skills)}", description="Pursue a goal with a validated plan")
 
     @wf.step(id=STEP, retry=NO_RETRY)
     async def pursue(ctx: Any, input: Any) -> Any:
-        # The engine driving this run: its security registry, governance policy, history and audit.
-        return await _pursue(g, ctx._executor.client, ctx, input)
+        return await _pursue(g, ctx, input)
 
     return wf
 
 
-async def _registered(client: Any) -> dict[str, str]:
-    return {k: v.kind for k, v in (await client.capabilities()).items()}
+async def _registered(store: Any) -> dict[str, str]:
+    # The security registry as the engine reads it (no caller's permission involved).
+    return {k: v.kind for k, v in (await capabilities.load(store)).items()}
 
 
-async def _keep(record: dict[str, Any], client: Any, run_id: str) -> dict[str, Any]:
+async def _starter(ctx: Any) -> dict[str, Any]:
+    """Whom this goal run plans for: who started it, from the audit log (``roles`` None: every role)."""
+    who = await ctx.started_by()
+    if who is None:
+        return {"by": None, "roles": []}
+    return {"by": who.name, "roles": None if who.local else list(who.roles)}
+
+
+def _roles(starter: dict[str, Any], asked: Any) -> list[str] | None:
+    """The starter's roles, narrowed by the input's ``roles`` if it gives some (never widened)."""
+    held = starter["roles"]
+    if asked is None:
+        return held if held is None else list(held)
+    if not isinstance(asked, list) or not all(isinstance(r, str) for r in asked):
+        raise NonRetryableError('"roles" in a goal run\'s input narrows the caller\'s roles: a list of role names')
+    return list(asked) if held is None else [r for r in asked if r in held]
+
+
+async def _keep(record: dict[str, Any], ctx: Any) -> dict[str, Any]:
     # Once per plan (a durable call): the audit entry and the record are written together.
-    await client.record_audit(
+    await ctx.governance.audit(
         "goal.plan" if record["n"] == 1 else "goal.replan",
-        run_id,
         n=record["n"],
         reason=record["reason"],
         steps=[s["skill"] for s in record["plan"]["steps"]],
         valid=not record["problems"],
+        planned_for=record["for"],
     )
     return record
 
 
 async def _make_plan(
-    g: _Goal, client: Any, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], roles: list[str]
+    g: _Goal, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], who: dict[str, Any]
 ) -> tuple[Plan | None, dict[str, Any]]:
     """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome."""
     policy = g.policy
-    gov = client.policy_for(g.name)
+    roles = who["roles"]
+    gov = ctx.governance.policy
     problems: list[str] = []
     attempts = 0
     plan: Plan | None = None
     data: Any = None
     kept = dict((request.previous or {}).get("kept") or {})
     kept.update({s["id"]: s["skill"] for s in (request.previous or {}).get("steps", []) if s["id"] in request.done})
-    for attempt in range(policy.max_repairs + 1):
+    repairs = policy.max_repairs
+    if getattr(g.planner, "max_repairs", None) is not None:  # a small model rarely fixes its own plan
+        repairs = min(repairs, g.planner.max_repairs)
+    for attempt in range(repairs + 1):
         attempts = attempt + 1
         try:
             data = await g.planner.plan(ctx, _replace(request, problems=tuple(problems)))
@@ -111,8 +137,9 @@ async def _make_plan(
         "cost": cost,
         "latency": latency,
         "scopes": {s.id: sorted(s.args) for s in plan.steps} if plan else {},
+        "for": who,
     }
-    record = await ctx.call(_keep, record, client, ctx.run_id, name="plan")
+    record = await ctx.call(_keep, record, ctx, name="plan")
     return (plan if ok else None), record
 
 
@@ -122,10 +149,10 @@ def _replace(request: PlanRequest, **changes: Any) -> PlanRequest:
     return replace(request, **changes)
 
 
-async def _child_state(client: Any, run_id: str) -> dict[str, Any]:
-    hist = await client.history(run_id)
+async def _child_state(store: Any, run_id: str) -> dict[str, Any]:
+    # The engine's own read of its child (whoever started the goal may not read payloads).
     outputs, failed, error = {}, None, ""
-    for v in hist.steps:
+    for v in fold(await store.load_events(run_id)):
         if "/" in v.step:
             continue
         if v.status.value == "completed":
@@ -136,16 +163,18 @@ async def _child_state(client: Any, run_id: str) -> dict[str, Any]:
     return {"outputs": outputs, "failed": failed, "error": error}
 
 
-async def _pursue(g: _Goal, client: Any, ctx: Any, input: Any) -> Any:
+async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
     if not isinstance(input, dict) or not isinstance(input.get("goal"), str) or not input["goal"].strip():
         raise NonRetryableError('a goal run takes {"goal": "what to achieve", "context": {...}}')
     goal, context = input["goal"].strip(), dict(input.get("context") or {})
-    roles = list(input.get("roles") or [])
+    starter = await ctx.call(_starter, ctx, name="starter")
+    who = {"by": starter["by"], "roles": _roles(starter, input.get("roles"))}
+    roles = who["roles"]
     policy = g.policy
-    registered = await ctx.call(_registered, client, name="registry")
+    registered = await ctx.call(_registered, ctx.store, name="registry")
     usable = tuple(s for s in g.skills.usable(roles) if policy.allowed_skills is None or s.name in policy.allowed_skills)
     request = PlanRequest(goal=goal, skills=usable, context=context, max_steps=policy.max_steps)
-    plan, record = await _make_plan(g, client, ctx, request, 1, "initial plan", registered, roles)
+    plan, record = await _make_plan(g, ctx, request, 1, "initial plan", registered, who)
     outputs: dict[str, Any] = {}
     records = [record]
     n = 1
@@ -173,7 +202,7 @@ async def _pursue(g: _Goal, client: Any, ctx: Any, input: Any) -> Any:
             out = await ctx.run_workflow(wf, {"kept": kept_in}, name=f"plan-{n}")
         except NonRetryableError as exc:
             child = f"{ctx.idempotency_key}/plan-{n}".replace(":", ".")
-            state = await ctx.call(_child_state, client, child, name="outcome")
+            state = await ctx.call(_child_state, ctx.store, child, name="outcome")
             outputs.update(state["outputs"])
             if n > policy.max_replans:
                 raise NonRetryableError(
@@ -185,18 +214,18 @@ async def _pursue(g: _Goal, client: Any, ctx: Any, input: Any) -> Any:
                 request, previous=plan.to_dict(), done=dict(outputs), failed=state["failed"], error=state["error"] or str(exc)
             )
             plan, record = await _make_plan(
-                g, client, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, roles
+                g, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, who
             )
             records.append(record)
             continue
         del out  # the child's output is its sinks; every finished step's output is read instead
         child = f"{ctx.idempotency_key}/plan-{n}".replace(":", ".")
-        state = await ctx.call(_child_state, client, child, name="outcome")
+        state = await ctx.call(_child_state, ctx.store, child, name="outcome")
         outputs.update(state["outputs"])
         return {"goal": goal, "status": "completed", "plans": n, "replans": n - 1, "outputs": outputs}
 
 
-def _edited(g: _Goal, plan: Plan, payload: Any, roles: list[str], registered: dict[str, str]) -> Plan:
+def _edited(g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str]) -> Plan:
     """The plan an approver edited: checked like any plan (an edit cannot smuggle in a skill)."""
     data = payload.get("plan") if isinstance(payload, dict) else None
     try:

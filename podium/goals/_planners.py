@@ -166,10 +166,59 @@ def plan_schema(skills: Sequence[Skill], *, max_steps: int = 8, reason: bool = T
     return schema
 
 
+def choice_schema(skills: Sequence[Skill], *, max_steps: int = 3) -> dict[str, Any]:
+    """The compact form for small models: only which skills, in order (``{"skills": [...]}``, each
+    an enum of the caller's skills). The planner gives the arguments (from the context, by name) and
+    wires the steps by data flow: a few tokens to decode instead of a few hundred."""
+    return {
+        "type": "object",
+        "properties": {
+            "skills": {
+                "type": "array",
+                "items": {"type": "string", "enum": [s.name for s in skills]},
+                "minItems": 1,
+                "maxItems": max_steps,
+            }
+        },
+        "required": ["skills"],
+        "additionalProperties": False,
+    }
+
+
+def _from_choice(names: Any, request: PlanRequest, by_name: Mapping[str, Skill]) -> list[dict[str, Any]]:
+    """Steps for the skills a model chose: each once, its arguments from the context by name (only
+    the ones it takes), ordered so that a step comes after the steps producing what it needs."""
+    chosen = [by_name[n] for n in dict.fromkeys(names or []) if n in by_name]
+    ordered: list[Skill] = []
+    while chosen:  # place a skill once nothing left unplaced produces a required input it lacks
+        def ready(sk: Skill) -> bool:
+            wanted = {r for r in sk.required if r not in request.context}
+            return not any(wanted & set(o.produces) for o in chosen if o is not sk)
+
+        nxt = next((sk for sk in chosen if ready(sk)), chosen[0])
+        ordered.append(nxt)
+        chosen.remove(nxt)
+    taken = set(request.done) | set((request.previous or {}).get("kept") or {})
+    steps = []
+    for sk in ordered:
+        sid, n = sk.name, 1
+        while sid in taken:
+            n += 1
+            sid = f"{sk.name}_{n}"
+        taken.add(sid)
+        args = {k: request.context[k] for k in sk.properties if k in request.context}
+        steps.append({"id": sid, "skill": sk.name, "args": args, "needs": []})
+    return steps
+
+
 SYSTEM = (
     "You are a planner. Turn the goal into a short plan: a list of steps, each calling one skill from "
     "the list with literal arguments. Use only the listed skills. Arguments you leave out are taken "
     "from earlier steps' outputs of the same name. Answer with JSON only."
+)
+CHOOSE = (
+    "You choose the skills that reach the goal: the fewest that do it, in order, only from the list. "
+    "Answer with JSON only."
 )
 
 
@@ -178,12 +227,35 @@ class LLMPlanner:
 
     :param model: a model spec (``local:smollm2-135m``, ``openai:gpt-4o-mini``), a model, or None
         (the default model). Use :meth:`at_url` for any OpenAI-compatible server.
+    :param compact: the model only chooses which skills (:func:`choice_schema`, from a one line per
+        skill catalogue); arguments come from the context by name and steps are wired by data flow.
+        What makes a small local model affordable.
+    :param max_repairs: at most this many repairs of an invalid plan (None: the goal policy's).
     """
 
-    def __init__(self, model: Any = None, *, max_tokens: int = 400, name: str = "llm") -> None:
+    def __init__(
+        self,
+        model: Any = None,
+        *,
+        max_tokens: int = 400,
+        name: str = "llm",
+        compact: bool = False,
+        max_steps: int | None = None,
+        max_repairs: int | None = None,
+    ) -> None:
         self.model = model
         self.max_tokens = max_tokens
         self.name = name
+        self.compact = compact
+        self.max_steps = max_steps
+        self.max_repairs = max_repairs
+
+    @classmethod
+    def local(cls, model: str = "local:smollm2-135m", **kw: Any) -> LLMPlanner:
+        """The embedded model, made affordable: the compact form (it chooses up to 3 skills), at
+        most 48 tokens, one repair."""
+        kw = {"max_tokens": 48, "name": "local", "compact": True, "max_steps": 3, "max_repairs": 1, **kw}
+        return cls(model, **kw)
 
     @classmethod
     def at_url(cls, url: str, model: str = "default", *, api_key: str | None = None, **kw: Any) -> LLMPlanner:
@@ -195,10 +267,12 @@ class LLMPlanner:
     def prompt(self, request: PlanRequest) -> str:
         from ._skills import Skills
 
+        if self.compact:
+            return self._short_prompt(request)
         parts = [f"Goal: {request.goal}"]
         if request.context:
             parts.append("Context: " + json.dumps(dict(request.context), sort_keys=True, default=str)[:1500])
-        parts.append("Skills:\n" + Skills(request.skills).catalogue(()))
+        parts.append("Skills:\n" + Skills(request.skills).catalogue())
         if request.previous is not None:
             parts.append(
                 f"Step {request.failed} failed: {request.error[:300]}. Finished steps (kept, do not plan them "
@@ -212,14 +286,32 @@ class LLMPlanner:
             parts.append("Your last plan was refused: " + "; ".join(request.problems)[:1500] + ". Fix it.")
         return "\n\n".join(parts)
 
+    def _short_prompt(self, request: PlanRequest) -> str:
+        # The compact form: each skill by name and purpose, the names of the known facts (their
+        # values go to the steps, not to the model), the goal last (small models heed the end).
+        parts = ["Skills:\n" + "\n".join(f"- {s.name}: {s.description}" for s in request.skills)]
+        if request.context:
+            parts.append("Known facts: " + ", ".join(sorted(request.context))[:600])
+        if request.previous is not None:
+            parts.append(f"Done: {', '.join(request.done) or 'nothing'}. Step {request.failed} failed: "
+                         f"{request.error[:200]}. Choose skills for the rest only.")
+        if request.problems:
+            parts.append("Your last choice was refused: " + "; ".join(request.problems)[:600])
+        parts.append(f"Goal: {request.goal}\nWhich skills reach this goal?")
+        return "\n\n".join(parts)
+
     async def plan(self, ctx: Any, request: PlanRequest) -> dict[str, Any]:
         from ..ai import llm
 
-        schema = plan_schema(request.skills, max_steps=request.max_steps)
+        most = min(request.max_steps, self.max_steps or request.max_steps)
+        if self.compact:
+            schema = choice_schema(request.skills, max_steps=most)
+        else:
+            schema = plan_schema(request.skills, max_steps=most)
         response = await llm(
             ctx,
             self.prompt(request),
-            system=SYSTEM,
+            system=CHOOSE if self.compact else SYSTEM,
             model=self.model,
             output=schema,
             max_tokens=self.max_tokens,
@@ -228,10 +320,14 @@ class LLMPlanner:
             name="planner",
         )
         data = dict(response.output)
+        by_name = {s.name: s for s in request.skills}
+        if self.compact:
+            names = list(dict.fromkeys(data.get("skills") or []))
+            data = {"reason": f"{self.name}: the model chose {', '.join(names)}", "steps": _from_choice(names, request, by_name)}
         steps = [dict(s) for s in data.get("steps", [])]
         kept = dict((request.previous or {}).get("kept") or {})
         kept.update({s["id"]: s["skill"] for s in (request.previous or {}).get("steps", []) if s["id"] in request.done})
-        _wire(steps, {s.name: s for s in request.skills}, kept)
+        _wire(steps, by_name, kept)
         data["steps"] = steps
         return data
 
@@ -244,7 +340,7 @@ def make_planner(spec: str | None) -> Any:
     if not spec or spec == "rules":
         return RulePlanner()
     if spec == "local":
-        return LLMPlanner("local:smollm2-135m")
+        return LLMPlanner.local()
     if spec.startswith(("http://", "https://")):
         return LLMPlanner.at_url(spec, os.environ.get("PODIUM_PLANNER_MODEL", "default"))
     if spec.startswith("model:"):

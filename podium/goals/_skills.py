@@ -101,9 +101,9 @@ class Skill:
     def produces(self) -> Mapping[str, Any]:
         return self.output.get("properties", {}) or {}
 
-    def allowed(self, roles: Iterable[str]) -> bool:
-        """Whether a caller holding ``roles`` may use it."""
-        return not self.roles or bool(set(self.roles) & set(roles))
+    def allowed(self, roles: Iterable[str] | None) -> bool:
+        """Whether a caller holding ``roles`` may use it (None: every role, the local user)."""
+        return not self.roles or roles is None or bool(set(self.roles) & set(roles))
 
     def info(self) -> dict[str, Any]:
         """JSON view (what ``podium capabilities list --json`` prints)."""
@@ -162,11 +162,11 @@ class Skills:
     def names(self) -> list[str]:
         return list(self._skills)
 
-    def usable(self, roles: Sequence[str]) -> list[Skill]:
-        """The skills a caller holding ``roles`` may use (what a planner is shown)."""
+    def usable(self, roles: Sequence[str] | None) -> list[Skill]:
+        """The skills a caller holding ``roles`` may use (what a planner is shown; None: every role)."""
         return [s for s in self._skills.values() if s.allowed(roles)]
 
-    def catalogue(self, roles: Sequence[str]) -> str:
+    def catalogue(self, roles: Sequence[str] | None = None) -> str:
         """One line per usable skill: what a planner's prompt lists."""
         lines = []
         for s in self.usable(roles):

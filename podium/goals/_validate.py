@@ -71,7 +71,7 @@ def validate_plan(
     plan: Plan,
     skills: Skills,
     *,
-    roles: Sequence[str] = (),
+    roles: Sequence[str] | None = (),
     policy: GoalPolicy | None = None,
     registered_tools: Mapping[str, Any] | None = None,
     allowed_tools: Sequence[str] | None = None,
@@ -79,7 +79,8 @@ def validate_plan(
 ) -> list[PlanProblem]:
     """Every problem of ``plan`` (an empty list: it may run).
 
-    :param roles: the caller's roles; a skill they may not use is a problem.
+    :param roles: the caller's roles (None: every role, the local user); a skill they may not use is
+        a problem.
     :param registered_tools: the security registry (``await client.capabilities()``): a tool skill
         must name one of its entries.
     :param allowed_tools: the workflow policy's ``allowed_tools`` (None: no restriction).
@@ -110,7 +111,7 @@ def validate_plan(
             bad(s.id, "skill", f"there is no skill {s.skill!r}; the skills are: {known}")
             continue
         if s.skill not in usable:
-            bad(s.id, "skill", f"your roles ({', '.join(roles) or 'none'}) may not use {s.skill!r} (it needs one of: "
+            bad(s.id, "skill", f"your roles ({', '.join(roles or ()) or 'none'}) may not use {s.skill!r} (it needs one of: "
                 f"{', '.join(sk.roles)})")
         if policy.allowed_skills is not None and s.skill not in policy.allowed_skills:
             bad(s.id, "skill", f"the goal's policy allows only {', '.join(policy.allowed_skills)}")

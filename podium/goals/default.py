@@ -38,3 +38,14 @@ def __getattr__(name: str) -> Any:
     if name == "workflow":
         return build()
     raise AttributeError(name)
+
+
+async def start(client: Any, goal: str, context: dict[str, Any] | None = None) -> Any:
+    """Start a run of the configured goal workflow as the client's acting principal (what
+    ``POST /api/goals``, the MCP tool ``pursue_goal`` and ``podium goal`` do): it needs
+    ``runs.start``, and the plan is made for that principal's roles. Raises ConfigError when no
+    skill registry is configured."""
+    await client.authorize("runs.start", "goal")
+    wf = build()
+    client.register(wf)
+    return await client.start(wf, {"goal": goal, "context": dict(context or {})})

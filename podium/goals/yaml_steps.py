@@ -9,8 +9,9 @@
         context: {vendor: "{{ input.vendor }}", increase_pct: "{{ input.pct }}"}
 
 The registry is not named by the file (that would let a file select code): it is the one the
-operator configured as ``$PODIUM_SKILLS`` (``module:attribute``). A goal step plans with no role, so
-only skills open to every role are offered; plans needing approval wait like any approval.
+operator configured as ``$PODIUM_SKILLS`` (``module:attribute``). The goal runs as a child run, so
+it plans for whoever started the workflow (the audit log says who, with their roles): only the
+skills their roles may use are offered. Plans needing approval wait like any approval.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ async def _goal(
     skills = load_skills(ref)
     policy = GoalPolicy(approve=approve, max_cost=max_cost, max_replans=max_replans)
     wf = goal_workflow(skills, planner=make_planner(planner), policy=policy, name="goal")
-    return await ctx.run_workflow(wf, {"goal": goal, "context": context or {}, "roles": []}, name="goal")
+    return await ctx.run_workflow(wf, {"goal": goal, "context": context or {}}, name="goal")
 
 
 goal_step = StepType(

@@ -358,9 +358,57 @@ class Governance:
     ) -> None:
         """Anchor a run before it exists (``run.start``, with its input's hash): an engine resumes only
         runs it can find anchored."""
+        if actor is None:  # who started it, and as what: step code reads it back (started_by)
+            who = self.principal
+            data = {**data, "roles": list(who.roles), **({"local": True} if who.local else {})}
         await self.record(
             "run.start", run_id, actor=actor, workflow=workflow, version=version, input=payload_hash(payload), **data
         )
+
+    async def started_by(self, run_id: str) -> Principal | None:
+        """Who started run ``run_id``, from the audit log (never from the run's input): the actor of
+        its signed ``run.start`` (or ``run.fork``) entry, with the roles it held then. A child run
+        was started by the engine for its parent: the answer is whoever started the root run.
+
+        The local user (local mode, no users in the store) is :meth:`Principal.local_user` with
+        ``local=True``. None when the log does not say (auditing off in a store with users, or an
+        actor that is no longer a user and whose roles were not recorded): trust nobody then."""
+        keys = self.store.audit_keys.all()
+        seen: set[str] = set()
+        rid: str | None = run_id
+        while rid is not None and rid not in seen:
+            seen.add(rid)
+            run = await self.store.get_run(rid)
+            if run is not None and run.parent_run_id:  # started by the engine, for its parent's step
+                rid = run.parent_run_id
+                continue
+            starts = [
+                e for e in await self.store.audit_for(rid)
+                if e.action in ("run.start", "run.fork") and e.actor != "engine" and entry_signed(e, keys)
+            ]  # fmt: skip
+            if starts:
+                return await self._as_started(starts[0])
+            break
+        if not self.audit_enabled and not await self.store.kv_list(USERS):
+            return Principal.local_user()  # no users: only the local user can have started it
+        return None
+
+    async def _as_started(self, entry: AuditEntry) -> Principal | None:
+        data = json.loads(entry.data or "{}")
+        if data.get("local"):
+            return Principal.local_user()
+        custom = await self._custom_roles()
+        if isinstance(data.get("roles"), list):
+            roles = tuple(str(r) for r in data["roles"])
+            return Principal(name=entry.actor, roles=roles, permissions=role_permissions(roles, custom))
+        text = await self.store.kv_get(USERS, entry.actor)  # an entry without roles (a fork): the user's now
+        if text is None:
+            users = await self.store.kv_list(USERS)
+            return Principal.local_user() if entry.actor == "local" and not users else None
+        user = User.from_json(entry.actor, text)
+        if user.disabled:
+            return None
+        return Principal(name=user.name, roles=tuple(user.roles), permissions=role_permissions(user.roles, custom))
 
     async def record_checkpoint(self, run: RunRecord, digest: str, events: int, why: str) -> None:
         """Anchor an unfinished run's history so far (it parks or is handed off)."""

@@ -5,7 +5,8 @@ RBAC checks and audit log apply exactly as they do to the CLI and the HTTP API. 
 these tools on the wire (stdio and streamable HTTP).
 
 Tools: one ``run_<workflow>`` per registered workflow, plus ``list_workflows``, ``start_run``,
-``get_run``, ``list_runs``, ``get_plan`` (goal runs), ``list_approvals`` and ``decide_approval``.
+``get_run``, ``list_runs``, ``pursue_goal`` and ``get_plan`` (goal runs), ``list_approvals`` and
+``decide_approval``.
 """
 
 from __future__ import annotations
@@ -103,6 +104,15 @@ class ListApprovalsArgs(_Args):
 
 class GetPlanArgs(_Args):
     run_id: str = Field(description="A goal run (started with podium goal or POST /api/goals).")
+
+
+class PursueGoalArgs(_Args):
+    goal: str = Field(min_length=1, max_length=2000, description="What to achieve, in words.")
+    context: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Facts the plan may use (a JSON object); each step is given only the fields it takes.",
+    )
+    wait_seconds: float = _WAIT
 
 
 class DecideArgs(_Args):
@@ -219,6 +229,19 @@ class PodiumTools:
                 ),
                 ListApprovalsArgs,
                 self._list_approvals,
+            ),
+            "pursue_goal": (
+                ToolSpec(
+                    name="pursue_goal",
+                    title="Pursue a goal",
+                    description="Plan a goal over the skills the server's operator configured, for your roles "
+                    "only; the plan is validated before anything runs, may wait for a person's approval, runs "
+                    "durably and is re-planned if a step fails. Answers the run (as start_run does) and the "
+                    "plan as a text graph. Needs runs.start.",
+                    input_schema=_schema(PursueGoalArgs),
+                ),
+                PursueGoalArgs,
+                self._pursue_goal,
             ),
             "get_plan": (
                 ToolSpec(
@@ -361,15 +384,29 @@ class PodiumTools:
     async def _get_run(self, args: GetRunArgs) -> dict[str, Any]:
         return await self._settle(args.run_id, args.wait_seconds)
 
+    async def _pursue_goal(self, args: PursueGoalArgs) -> dict[str, Any]:
+        from .. import goals
+        from ..goals.default import start
+        from ..governance.limits import value_problem
+
+        problem = value_problem(args.context, where="context")  # the HTTP API's checks, for MCP
+        if problem:
+            raise ToolFailure("invalid_input", problem)
+        try:  # the same door as POST /api/goals: runs.start, planned for the caller's own roles
+            handle = await start(self.client, args.goal, args.context)
+        except ConfigError as exc:
+            raise ToolFailure("not_configured", str(exc)) from None
+        out = await self._settle(handle.id, args.wait_seconds)
+        history = await self.client.history(handle.id)
+        if goals.plans_of(history):
+            out["plan"] = goals.render(history)
+        return out
+
     async def _get_plan(self, args: GetPlanArgs) -> dict[str, Any]:
         from .. import goals
 
         await self.client.authorize("runs.read", args.run_id)
-        history = await self.client.history(args.run_id)
-        records = goals.plans_of(history)
-        if not records:
-            raise ToolFailure("not_found", f"run {args.run_id} is not a goal run (it has no plan)")
-        return {"run_id": args.run_id, "plans": records, "graph": goals.render(history)}
+        return await goals.describe(self.client, args.run_id)
 
     async def _list_runs(self, args: ListRunsArgs) -> dict[str, Any]:
         runs = await self.client.list(workflow=args.workflow, status=args.status, limit=args.limit)

@@ -47,16 +47,12 @@ async def start_goal(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     from ..errors import ConfigError
-    from ..goals.default import build
+    from ..goals.default import start
 
-    client = request.app.state.client
-    await client.authorize("runs.start", "goal")
-    try:
-        wf = build()
+    try:  # planned for the caller's roles, which the engine reads from the audit log (not from here)
+        handle = await start(request.app.state.client, goal, context)
     except ConfigError as exc:
         raise ApiError(409, "not_configured", str(exc)) from None
-    client.register(wf)
-    handle = await client.start(wf, {"goal": goal, "context": context, "roles": list(who.roles)})
     return {"run_id": handle.id, "plan": f"/api/runs/{handle.id}/plan"}
 
 
@@ -66,8 +62,4 @@ async def run_plan(request: Request, run_id: str, who: Principal = Depends(actin
 
     client = request.app.state.client
     await client.authorize("runs.read", run_id)
-    history = await client.history(run_id)
-    records = goals.plans_of(history)
-    if not records:
-        raise ApiError(404, "not_found", f"run {run_id} is not a goal run (it has no plan)")
-    return {"run_id": run_id, "status": history.run.status.value, "plans": records, "graph": goals.render(history)}
+    return await goals.describe(client, run_id)  # with each plan's approval and its steps' status

@@ -32,7 +32,7 @@ def _plan(steps: list[dict[str, Any]], **kw: Any) -> Plan:
 def test_example_plans_waits_for_approval_runs_and_replans_after_a_failure(tmp_path: Path) -> None:
     margins.use_db(str(tmp_path / "shop.db"), faults=("pricing_update",))
 
-    async def main() -> tuple[Any, str, list[dict[str, Any]], list[Any]]:
+    async def main() -> tuple[Any, str, list[dict[str, Any]], list[Any], dict[str, Any]]:
         async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
             h = await goals.pursue(client, margins.GOAL, skills=margins.skills, context=margins.CONTEXT,
                                    policy=margins.POLICY)
@@ -42,9 +42,15 @@ def test_example_plans_waits_for_approval_runs_and_replans_after_a_failure(tmp_p
             assert req["name"] == "approval:plan-1" and "pricing_update" in req["payload"]["why"]
             await client.decide(h.id, req["name"], approve=True, comment="go")
             out = await h.result(timeout=120)
-            return out, await goals.show_plan(client, h.id), await goals.plans(client, h.id), await client.audit_log()
+            return (out, await goals.show_plan(client, h.id), await goals.plans(client, h.id), await client.audit_log(),
+                    await goals.describe(client, h.id))
 
-    out, shown, records, audit = asyncio.run(main())
+    out, shown, records, audit, seen = asyncio.run(main())
+    assert seen["plans"][0]["approval"]["state"] == "approved" and seen["plans"][0]["approval"]["comment"] == "go"
+    assert seen["plans"][0]["step_status"]["pricing_update"] == "failed"
+    second = dict(seen["plans"][1]["step_status"])
+    assert second.pop("finance_alert") in ("kept", "completed")  # it ran beside pricing_update in plan 1
+    assert second == {"inventory_check": "kept", "pricing_analyze": "kept", "pricing_update_alt": "completed"}
     assert out["status"] == "completed" and out["replans"] == 1
     assert out["outputs"]["pricing_update_alt"]["request_id"].startswith("PR-")
     assert "replan 2" in shown and "[kept] pricing_analyze" in shown and "pricing_update failed" in shown
@@ -193,6 +199,8 @@ def test_agent_with_podiums_own_mcp_server_gets_no_decide_approval(tmp_path: Pat
 
     every, kept = asyncio.run(main())
     assert "decide_approval" in every and "decide_approval" not in kept and "list_workflows" in kept
+    assert "pursue_goal" in kept  # a goal is planned for the caller's roles: not a control power
+    assert not {n for n in kept if any(w in n for w in ("approv", "decide", "polic", "user", "switch", "kill"))}
 
 
 def test_yaml_goal_step_is_registered() -> None:
@@ -226,8 +234,29 @@ def test_http_and_mcp_show_the_plans(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 assert (await client.wait(rid, timeout=60)).status.value == "completed"
                 body = (await http.get(f"/api/runs/{rid}/plan")).json()
                 assert body["plans"][0]["plan"]["steps"][0]["skill"] == "inventory_check"
+                assert body["plans"][0]["approval"] == {"state": "not needed"}
+                assert body["plans"][0]["step_status"] == {"inventory_check": "completed"}
+                assert body["plans"][0]["run"]["status"] == "completed"
                 assert (await http.get("/api/runs/nope/plan")).status_code == 404
                 out = await PodiumTools(client).call(Principal.local_user(), "get_plan", {"run_id": rid})
                 assert "inventory_check" in out["graph"]
 
     asyncio.run(main())
+
+
+def test_compact_planner_chooses_skills_and_the_planner_wires_them() -> None:
+    """The small-model form: the model only names skills (an enum of the caller's); each is used
+    once, given its arguments from the context by name, and ordered and wired by data flow."""
+    model = ScriptedModel([(None, {"skills": ["pricing_update", "pricing_analyze", "pricing_update"]})])
+    planner = LLMPlanner(model, compact=True, max_steps=3)
+    usable = tuple(s for s in margins.skills if s.name != "billing_adjust")
+    request = goals.PlanRequest(goal=margins.GOAL, skills=usable, context={**margins.CONTEXT, "note": "x"})
+    data = asyncio.run(planner.plan(None, request))
+    assert [(s["id"], s["args"], s["needs"]) for s in data["steps"]] == [
+        ("pricing_analyze", {"vendor": "Acme Foods", "increase_pct": 14}, []),
+        ("pricing_update", {}, ["pricing_analyze"]),
+    ]
+    assert validate_plan(Plan.from_data(data, goal="g"), margins.skills) == []
+    schema = model.requests[0].output_schema
+    assert schema["properties"]["skills"]["items"]["enum"] == [s.name for s in usable]  # billing_adjust not offered
+    assert schema["properties"]["skills"]["maxItems"] == 3

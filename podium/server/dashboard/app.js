@@ -119,7 +119,7 @@ async function runsPage(view, params) {
 }
 
 // -- run page: graph + step inspector ---------------------------------------------------------------
-function layout(steps) {
+function layout(steps, colw = 190) {
   const depth = {};
   const byId = Object.fromEntries(steps.map((s) => [s.id, s]));
   const d = (id, seen = new Set()) => {
@@ -133,22 +133,23 @@ function layout(steps) {
   const cols = {};
   steps.forEach((s) => (cols[depth[s.id]] = cols[depth[s.id]] || []).push(s.id));
   const pos = {};
-  Object.entries(cols).forEach(([c, ids]) => ids.forEach((id, i) => (pos[id] = { x: 20 + c * 190, y: 20 + i * 70 })));
+  Object.entries(cols).forEach(([c, ids]) => ids.forEach((id, i) => (pos[id] = { x: 20 + c * colw, y: 20 + i * 70 })));
   return pos;
 }
 
-function graphSvg(steps, status, selected) {
-  const pos = layout(steps);
-  const w = Math.max(...Object.values(pos).map((p) => p.x)) + 180;
+// ``attr`` names the nodes (data-step: the run's steps, clickable; data-plan-step: a plan's), ``bw`` their width.
+function graphSvg(steps, status, selected, attr = "step", bw = 150) {
+  const pos = layout(steps, bw + 40);
+  const w = Math.max(...Object.values(pos).map((p) => p.x)) + bw + 30;
   const h = Math.max(...Object.values(pos).map((p) => p.y)) + 70;
-  const colors = { completed: "#3fb97c", running: "#4f8cff", waiting: "#e3a93b", failed: "#e5534b", cancelled: "#8b8f9c", skipped: "#5f6b85", pending: "#2a3550" };
+  const colors = { completed: "#3fb97c", running: "#4f8cff", waiting: "#e3a93b", failed: "#e5534b", cancelled: "#8b8f9c", skipped: "#5f6b85", pending: "#2a3550", planned: "#2a3550", kept: "#2f6f5a" };
   const edges = steps.flatMap((s) => s.deps.filter((d) => pos[d]).map((d) => {
     const a = pos[d], b = pos[s.id];
-    return `<path d="M${a.x + 150},${a.y + 22} C${a.x + 170},${a.y + 22} ${b.x - 20},${b.y + 22} ${b.x},${b.y + 22}"/>`;
+    return `<path d="M${a.x + bw},${a.y + 22} C${a.x + bw + 20},${a.y + 22} ${b.x - 20},${b.y + 22} ${b.x},${b.y + 22}"/>`;
   }));
   const nodes = steps.map((s) => {
     const p = pos[s.id], st = status[s.id] || "pending";
-    return `<g data-step="${esc(s.id)}"><rect class="${s.id === selected ? "sel" : ""}" data-step="${esc(s.id)}" data-status="${esc(st)}" x="${p.x}" y="${p.y}" width="150" height="44" fill="${colors[st] || colors.pending}"/>
+    return `<g data-${attr}="${esc(s.id)}"><rect class="${s.id === selected ? "sel" : ""}" data-${attr}="${esc(s.id)}" data-status="${esc(st)}" x="${p.x}" y="${p.y}" width="${bw}" height="44" fill="${colors[st] || colors.pending}"/>
       <text x="${p.x + 10}" y="${p.y + 19}">${esc(s.id)}</text><text x="${p.x + 10}" y="${p.y + 35}" opacity=".8">${esc(st)}${s.kind ? " · " + esc(s.kind) : ""}</text></g>`;
   });
   return `<svg class="graph" viewBox="0 0 ${w} ${h}" style="max-height:${h + 10}px"><defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#4a5678"/></marker></defs>${edges.join("")}${nodes.join("")}</svg>`;
@@ -173,9 +174,33 @@ function inspector(step, usage) {
     ${calls.length ? `<h2>Calls (prompts, responses, tools)</h2>${calls.map((c) => `<div class="mute">${esc(c.step.split("/").slice(1).join("/"))}</div><pre>${json(c.data)}</pre>`).join("")}` : ""}`;
 }
 
+// A goal run's plans (GET /api/runs/ID/plan): each plan and replan as a graph of its skills, why it
+// was made, for whom, its approval, and its steps' status in the child run that ran it.
+function planView(goal) {
+  const head = (p) => {
+    const a = p.approval, who = p.for || {};
+    const roles = who.roles === null ? "every role" : (who.roles || []).join(", ") || "no role";
+    return `<b>${p.n === 1 ? "Plan" : "Replan"} ${p.n}</b>
+      <span class="status plan-approval a-${esc(a.state.replace(" ", "-"))}" data-approval-state="${esc(a.state)}">approval: ${esc(a.state)}${a.by ? ` by ${esc(a.by)}` : ""}</span>
+      ${p.run ? `<a href="#/run/${esc(p.run.id)}">run ${badge(p.run.status)}</a>` : ""}
+      <span class="mute">${esc(p.planner)} · ${p.attempts} ${p.attempts === 1 ? "try" : "tries"} · est. $${Number(p.cost).toFixed(4)} · ~${Number(p.latency).toFixed(1)} s · for ${esc(who.by || "nobody")} (${esc(roles)})</span>`;
+  };
+  return `<h2>Plans <span class="mute">(${goal.plans.length})</span></h2>` + goal.plans.map((p) => {
+    const kept = Object.entries(p.plan.kept || {}).map(([id, skill]) => ({ id, deps: [], kind: skill }));
+    const steps = kept.concat(p.plan.steps.map((s) => ({ id: s.id, deps: s.needs || [], kind: s.skill })));
+    const a = p.approval;
+    return `<div class="panel plan" data-plan="${p.n}"><div class="plan-head">${head(p)}</div>
+      <div class="plan-why" data-reason>${esc(p.reason)}</div>
+      ${a.comment || a.edited ? `<div class="mute">approver: ${esc(a.comment)}${a.edited ? " (edited the plan)" : ""}</div>` : ""}
+      ${steps.length ? graphSvg(steps, p.step_status || {}, null, "plan-step", 200) : ""}
+      ${p.problems.length ? `<pre class="error">${p.problems.map(esc).join("\n")}</pre>` : ""}</div>`;
+  }).join("");
+}
+
 async function runPage(view, id) {
   let selected = null;
   let data = null;
+  let goal = null;
   const render = () => {
     const r = data.run;
     const status = {};
@@ -192,6 +217,7 @@ async function runPage(view, id) {
       </div>
       <div class="grid"><div>
         ${graphSvg(steps, status, selected)}
+        ${goal ? planView(goal) : ""}
         <h2>Input</h2><pre>${json(r.input)}</pre>
         ${r.output != null ? `<h2>Output</h2><pre>${json(r.output)}</pre>` : ""}
         ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
@@ -202,7 +228,12 @@ async function runPage(view, id) {
     if ($("#fork")) $("#fork").onclick = () => api(`/api/runs/${id}/fork`, { method: "POST", body: { from_step: selected } })
       .then(({ run }) => (location.hash = `#/run/${run.id}`), (e) => toast(e.message));
   };
-  const load = async () => { data = await api(`/api/runs/${id}`); render(); };
+  const isGoal = (d) => d.steps.some((s) => s.calls.some((c) => /^[^/]+\/plan(-\d+)?$/.test(c.step || "")));
+  const load = async () => {
+    data = await api(`/api/runs/${id}`);
+    goal = isGoal(data) ? await api(`/api/runs/${id}/plan`).catch(() => null) : null;
+    render();
+  };
   await load();
   let pending = false;
   const url = `/api/runs/${id}/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
