@@ -213,7 +213,7 @@ def test_openai_structured_output_is_strict_and_optional_fields_come_back_absent
     assert Contact.model_validate_json(r.text) == Contact(name="Ada", address=Address(city="Paris", zip=None))
     assert json.loads(r.text)["address"] == {"city": "Paris", "zip": None}  # zip is nullable in the caller's schema: kept
     # a free-form mapping has no strict form: sent as it is, strict off
-    loose, ok = to_strict({"type": "object", "properties": {"meta": {"type": "object"}}})
+    _loose, ok = to_strict({"type": "object", "properties": {"meta": {"type": "object"}}})
     assert ok is False
     assert drop_optional_nulls("not json", schema) == "not json"
     compatible = get_model("vllm:qwen", base_url="http://127.0.0.1:9/v1")  # compatible servers: no strict field
