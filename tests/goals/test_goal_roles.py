@@ -182,3 +182,26 @@ def test_a_fork_plans_for_whoever_forked(tmp_path: Path) -> None:
             assert records[0]["for"] == {"by": "olga", "roles": ["operator"]}
 
     asyncio.run(main())
+
+
+def test_cli_goal_waits_for_approval_then_approves_and_replans(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """``podium goal`` plans for the caller, stops at the plan's approval (exit 3), and with
+    ``--approve`` approves it, runs it and shows the replan after the injected failure."""
+    from click.testing import CliRunner
+
+    from examples import margins
+    from podium.cli import cli
+
+    margins.use_db(str(tmp_path / "shop.db"), faults=("pricing_update",))
+    for var in ("PODIUM_TOKEN", "PODIUM_SKILLS", "PODIUM_PLANNER", "PODIUM_GOAL_APPROVE"):
+        monkeypatch.delenv(var, raising=False)
+    env = {"PODIUM_DB": f"sqlite:///{tmp_path}/p.db"}
+    args = ["goal", margins.GOAL, "--skills", "examples.margins:skills", "--context",
+            '{"vendor": "Acme Foods", "increase_pct": 14}']
+    waiting = CliRunner().invoke(cli, args, env=env)
+    assert waiting.exit_code == 3, waiting.output
+    assert "waiting for approval (approval:plan-1)" in waiting.output and "pricing_update" in waiting.output
+    done = CliRunner().invoke(cli, [*args, "--approve"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "replan 2" in done.output and "pricing_update_alt" in done.output
