@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _serde
 from ..engine.history import fold
 from ..engine.workflow import Workflow
 from ..errors import ConfigError, NonRetryableError
@@ -163,6 +164,17 @@ async def _child_state(store: Any, run_id: str) -> dict[str, Any]:
     return {"outputs": outputs, "failed": failed, "error": error}
 
 
+CONTEXT_SIGNAL = "context"
+"""The signal that changes a goal run's context (``podium signal RUN context --payload '{...}'``): its
+payload is merged over the context; a plan not yet running is made again for it."""
+
+
+async def _context_signal(store: Any, run_id: str) -> Any:
+    # A look at the run's signals without waiting (a durable call: a resumed run sees what it saw).
+    text = (await store.get_signals(run_id)).get(CONTEXT_SIGNAL)
+    return _serde.loads(text) if text else None
+
+
 async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
     if not isinstance(input, dict) or not isinstance(input.get("goal"), str) or not input["goal"].strip():
         raise NonRetryableError('a goal run takes {"goal": "what to achieve", "context": {...}}')
@@ -196,6 +208,17 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                         "plans": n, "outputs": outputs}
             if decision.get("edited"):
                 plan = _edited(g, plan, decision.get("payload"), roles, registered)
+        fresh = await ctx.call(_context_signal, ctx.store, ctx.run_id, name=f"context-{n}")
+        if isinstance(fresh, dict) and {**context, **fresh} != context and n <= policy.max_replans:
+            changed = sorted(k for k in fresh if context.get(k) != fresh[k])
+            context = {**context, **fresh}  # the world moved while the plan waited: plan the rest again
+            n += 1
+            request = _replace(request, context=context, previous=plan.to_dict(), done=dict(outputs))
+            plan, record = await _make_plan(
+                g, ctx, request, n, f"replan: the context changed ({', '.join(changed)})", registered, who
+            )
+            records.append(record)
+            continue
         wf, _text = compile_plan(plan, g.skills, name=f"{g.name}-plan", floor=policy.min_confidence)
         kept_in = {k: outputs[k] for k in plan.kept if k in outputs}
         try:

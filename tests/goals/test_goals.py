@@ -60,6 +60,31 @@ def test_example_plans_waits_for_approval_runs_and_replans_after_a_failure(tmp_p
     assert "goal.plan" in actions and "goal.replan" in actions
 
 
+def test_a_context_change_while_the_plan_waits_makes_a_new_plan(shop: str, tmp_path: Path) -> None:
+    """The vendor's increase changed while the plan waited for its approver: the approved plan is not
+    run; the goal is planned again for the new context, and that plan is approved and run."""
+
+    async def main() -> tuple[Any, list[dict[str, Any]], list[str]]:
+        async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+            h = await goals.pursue(client, margins.GOAL, skills=margins.skills, context=margins.CONTEXT,
+                                   policy=margins.POLICY)
+            assert (await goals.settle(client, h.id, timeout=120)).status.value == "waiting"
+            await client.signal(h.id, "context", {"increase_pct": 20})
+            [first] = await client.approvals(run_id=h.id)
+            await client.decide(h.id, first["name"], approve=True)
+            assert (await goals.settle(client, h.id, timeout=120)).status.value == "waiting"
+            [second] = await client.approvals(run_id=h.id)
+            assert second["name"] == "approval:plan-2"
+            await client.decide(h.id, second["name"], approve=True)
+            out = await h.result(timeout=120)
+            return out, await goals.plans(client, h.id), [e.action for e in await client.audit_log()]
+
+    out, records, actions = asyncio.run(main())
+    assert out["status"] == "completed" and out["plans"] == 2
+    assert records[1]["reason"].startswith("replan: the context changed (increase_pct)")
+    assert "goal.replan" in actions
+
+
 def test_rejected_plan_never_runs(shop: str, tmp_path: Path) -> None:
     async def main() -> Any:
         async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
