@@ -113,6 +113,8 @@ class Triggers:
         self.schedules: list[Schedule] = []
         self.subscriptions: list[tuple[str, str, Any]] = []
         self.brokers: list[BrokerTrigger] = []
+        self.webhooks: dict[tuple[str, str], tuple[str, Any]] = {}
+        """(method, path) -> (workflow, input template or None): the YAML ``webhook:`` triggers."""
         self.consumers = BrokerConsumers(client, self._failed)
         self.fired = 0
         self.ingested = 0
@@ -124,6 +126,7 @@ class Triggers:
     def refresh(self) -> None:
         """Read the triggers declared by the registered workflows (after a deploy)."""
         schedules, subs, brokers = [], [], []
+        hooks: dict[tuple[str, str], tuple[str, Any]] = {}
         for wf in sorted(self.client.registry, key=lambda w: (w.name, w.version)):
             name = wf.name
             if not self.client.registry.is_latest(wf):
@@ -148,7 +151,18 @@ class Triggers:
                     )
                 elif "event" in t:
                     subs.append((str(t["event"]), name, t.get("input")))
-        self.schedules, self.subscriptions, self.brokers = schedules, subs, brokers
+                elif "webhook" in t:
+                    hook = t["webhook"]
+                    path = str(hook.get("path") if isinstance(hook, dict) else hook)
+                    method = str(hook.get("method", "POST") if isinstance(hook, dict) else "POST").upper()
+                    other = hooks.get((method, path))
+                    if other is not None and other[0] != name:
+                        raise ConfigError(
+                            f"workflows {other[0]!r} and {name!r} both declare the webhook {method} {path}; "
+                            "give one of them another path"
+                        )
+                    hooks[(method, path)] = (name, t.get("input"))
+        self.schedules, self.subscriptions, self.brokers, self.webhooks = schedules, subs, brokers, hooks
         self.consumers.sync(brokers)
 
     # -- life cycle -----------------------------------------------------------------------------

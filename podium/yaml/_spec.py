@@ -344,8 +344,13 @@ def _parse_triggers(doc: YMap, rep: Reporter) -> list[Any]:
                 continue
         elif kind == "webhook":
             path = value.get("path") if isinstance(value, Mapping) else value
-            if not isinstance(path, str) or not path.startswith("/"):
-                rep.at(vspan, "a webhook needs a path starting with '/'", hint="webhook: /hooks/tickets")
+            if not isinstance(path, str) or not re.fullmatch(r"/hooks(/[A-Za-z0-9._~-]+)+", path):
+                rep.at(
+                    vspan,
+                    f"a webhook path is /hooks/ followed by letters, digits, '.', '_', '~' or '-' segments "
+                    f"(podium serve answers it there), not {path!r}",
+                    hint="webhook: /hooks/tickets",
+                )
                 continue
             if isinstance(value, YMap):
                 _unknown_keys(rep, value, frozenset({"path", "method"}), "a webhook")
