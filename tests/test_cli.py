@@ -214,8 +214,15 @@ def test_db_migrate_to_another_store(db: str, tmp_path: Path) -> None:
     podium("run", "examples.demo:workflow", "-q", "--input", '{"order_id": 3, "amount": 10}', db=db)
     run_id = _last_run_id(db)
     target = f"sqlite:///{tmp_path}/target.db"
-    assert "copied 1 run(s)" in podium("db", "migrate-to", target, db=db).stdout
+    (tmp_path / "prompt.txt").write_text("Hello {{ name }}")
+    podium("prompts", "put", "greeting", str(tmp_path / "prompt.txt"), db=db)
+    podium("policy", "set", "order-demo", "--max-run-tokens", "100", db=db)
+    moved = podium("db", "migrate-to", target, db=db).stdout
+    assert "copied 1 run(s)" in moved and "policies 1" in moved and "prompts 1" in moved
+    assert "left in" in moved and "the audit log (" in moved and "capabilities (" in moved  # says what stays
     assert "copied 0 run(s)" in podium("db", "migrate-to", target, db=db).stdout  # idempotent
+    assert "greeting" in podium("prompts", "list", db=target).stdout
+    assert "order-demo" in podium("policy", "list", db=target).stdout
     before = json.loads(podium("show", run_id, "--json", db=db).stdout)
     after = json.loads(podium("show", run_id, "--json", db=target).stdout)
     assert before["events"] == after["events"] and before["run"]["output"] == after["run"]["output"]

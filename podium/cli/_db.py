@@ -39,9 +39,14 @@ async def upgrade(db: str | None) -> int:
 @run_async
 @requires("data.export", lambda kw: f"store:{kw['target']}")
 async def migrate_to(target: str, db: str | None) -> int:
-    """Copy every run, event and signal from the current store into TARGET (e.g. PostgreSQL).
+    """Copy a project's store into TARGET (e.g. PostgreSQL): every run with its events and signals,
+    and the project's records (users, tokens, roles, kill switches, policies, prompts, deployed
+    workflow versions, secrets, learned contracts, ML references and outcomes, dead letters).
 
-    Runs already in TARGET are left as they are, so it is safe to run again. Stop the engines
+    What is not moved is named at the end with how to move it: the audit log (signed for this
+    store: keep verifying it here, or podium audit export), capabilities (sealed to this store:
+    register them again), memory, knowledge bases, the connector quarantine and outbox. Records
+    and runs already in TARGET are left as they are, so it is safe to run again. Stop the engines
     that use the current store first; unfinished runs are copied without their leases, and the
     first engine on TARGET resumes them.
     """
@@ -69,6 +74,17 @@ async def migrate_to(target: str, db: str | None) -> int:
                         copied += 1
                     else:
                         kept += 1
+            records: dict[str, int] = {}
+            for ns in PROJECT_RECORDS:
+                for key, value in (await src.kv_list(ns)).items():
+                    if await dst.kv_get(ns, key) is None:
+                        await dst.kv_put(ns, key, value)
+                        records[ns] = records.get(ns, 0) + 1
+            audit_entries, after = 0, 0
+            while page := await src.list_audit(after=after, limit=5000):
+                audit_entries += len(page)
+                after = page[-1].seq
+            capabilities = len(await src.kv_list("capabilities"))
         finally:
             await dst.close()
     finally:
@@ -76,8 +92,30 @@ async def migrate_to(target: str, db: str | None) -> int:
     import re
 
     where = re.sub(r"//[^/@]*@", "//", dst.url)  # no credentials in the audit log
-    await record(db, "data.export", f"store:{where}", copied=copied, kept=kept)
+    await record(db, "data.export", f"store:{where}", copied=copied, kept=kept, records=records)
+    moved = ", ".join(f"{ns} {n}" for ns, n in sorted(records.items())) or "none new"
     console().print(
-        f"copied {copied} run(s) from {src.url} to {dst.url}; {kept} were there already", highlight=False
+        f"copied {copied} run(s) from {src.url} to {dst.url} ({kept} were there already) and the project's "
+        f"records ({moved})",
+        highlight=False,
+        markup=False,
+    )
+    console().print(
+        f"left in {src.url}: the audit log ({audit_entries} entries, signed for that store: keep verifying it "
+        "there, or keep a copy with podium audit export); capabilities "
+        f"({capabilities}, sealed to that store: register them again on the target with podium tools add / "
+        "podium connectors add); memory, knowledge bases, the connector quarantine and the outbox (their "
+        "tables are not copied yet: ingest again, or copy them with your database's own tools)",
+        highlight=False,
+        markup=False,
     )
     return EXIT_OK
+
+
+#: The key-value records of a project that migrate-to copies (the capability registry and the audit
+#: log are sealed to their store and are named instead).
+PROJECT_RECORDS = (
+    "users", "tokens", "roles", "switches", "policies", "prompts", "prompt_active", "workflows",
+    "workflow_versions", "workflow_active", "secrets", "connector.contracts", "ml_references",
+    "ml_predictions", "ml_outcomes", "ml_quarantine", "deadletters", "schedules",
+)  # fmt: skip
