@@ -87,12 +87,21 @@ async def kb_ingest(
     db: str | None,
 ) -> int:
     """Ingest files or folders (.txt .md .html .pdf) into a knowledge base; unchanged ones are skipped."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from podium.knowledge import KnowledgeBase
     from podium.memory import Memory
 
-    async with Memory(db, embedder=embedder) as mem:
-        base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
-        r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("loading the embedder", total=None)
+
+        def step(done: int, total: int, source: str) -> None:
+            bar.update(task, completed=done, total=total, description=f"ingesting {source[-48:]}" if source else "done")
+
+        async with Memory(db, embedder=embedder) as mem:
+            base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
+            r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"), progress=step)
     await record(db, "kb.ingest", f"kb:{name}", added=r.added, updated=r.updated, files=len(paths))
     console().print(
         f"{name}: {r.added} added, {r.updated} updated, {r.unchanged} unchanged, {len(r.duplicates)} duplicate(s); "

@@ -7,7 +7,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,18 +161,26 @@ class KnowledgeBase:
         paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str] | Document],
         *,
         metadata: Mapping[str, Any] | None = None,
+        progress: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
         """Ingest files, folders (every supported file inside) or :class:`Document`s. A document
         whose content is unchanged since its last ingest is skipped; a changed one gets only its
-        new chunks embedded and its vanished chunks removed."""
+        new chunks embedded and its vanished chunks removed. ``progress(done, total, source)`` is
+        called before each document (for a progress bar)."""
         await self.open()
         started = time.perf_counter()
         report = IngestReport()
         items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+        files: list[Any] = []
         for item in items:
-            docs = [item] if isinstance(item, Document) else [load(f) for f in discover(item)]
-            for doc in docs:
-                await self._ingest_one(doc, dict(metadata or {}), report)
+            files += [item] if isinstance(item, Document) else discover(item)
+        for i, f in enumerate(files):
+            if progress is not None:
+                progress(i, len(files), str(f.source if isinstance(f, Document) else f))
+            doc = f if isinstance(f, Document) else load(f)
+            await self._ingest_one(doc, dict(metadata or {}), report)
+        if progress is not None:
+            progress(len(files), len(files), "")
         report.seconds = time.perf_counter() - started
         return report
 
