@@ -55,6 +55,29 @@ from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse
     metavar="SQL_CONNECTOR",
     help="Also relay this registered sql connector's outbox (repeatable; see podium outbox).",
 )
+@click.option(
+    "--health-port",
+    type=click.IntRange(0, 65535),
+    envvar="PODIUM_HEALTH_PORT",
+    default=None,
+    help="Serve /healthz, /readyz and /metrics on this port (off by default; the Helm chart uses 8322; "
+    "needs the server extra) [$PODIUM_HEALTH_PORT].",
+)
+@click.option(
+    "--health-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="PODIUM_HEALTH_HOST",
+    help="Interface of the health port (0.0.0.0 in a pod, for the kubelet's probes and Prometheus).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    envvar="PODIUM_LOG_FORMAT",
+    default=None,
+    help="Log lines as text or one JSON object per line (default: the log_format setting) [$PODIUM_LOG_FORMAT].",
+)
+@click.option("--log-level", default=None, help="debug, info, warning... (default: the log_level setting).")
 @run_async
 @requires("runs.resume", lambda kw: "worker")
 async def worker(
@@ -67,6 +90,10 @@ async def worker(
     lease_seconds: float,
     grace: float,
     outboxes: tuple[str, ...] = (),
+    health_port: int | None = None,
+    health_host: str = "127.0.0.1",
+    log_format: str | None = None,
+    log_level: str | None = None,
 ) -> int:
     """Claim runs from the store and drive them, until stopped.
 
@@ -74,9 +101,13 @@ async def worker(
     over the runs of a worker that died once its lease expires; finished steps are never redone.
     """
     import asyncio
+    import contextlib
 
     from podium import ConfigError
+    from podium.telemetry import configure_logging, log_runs
 
+    configure_logging(log_format, log_level)  # also $PODIUM_LOG_FORMAT and the settings files
+    json_logs = _json_logs()
     limits: dict[str, int] = {}
     for spec in queue_limits:
         name, sep, n = spec.partition("=")
@@ -97,32 +128,100 @@ async def worker(
     loop = asyncio.get_running_loop()
     for sig in (_signal.SIGTERM, _signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    out = console()
-    client.subscribe(_worker_log(out))
+    out = _Say(console(), json_logs)
+    log_runs(client)  # run ends and step failures as log records (JSON lines with --log-format json)
+    if not json_logs:
+        client.subscribe(_worker_log(out))
+    stopping = asyncio.Event()
+    health = await _health_metrics(client, health_port)
     await client.open()
     relays: list[asyncio.Task[None]] = []
-    out.print(
+    out(
         f"[bold]worker[/] {client.owner} on {client.store.url}  queues={','.join(queues) or 'all'}  "
         f"labels={','.join(labels) or '-'}  concurrency={concurrency}",
-        highlight=False,
-    )
+        owner=client.owner, queues=list(queues), labels=list(labels), concurrency=concurrency,
+    )  # fmt: skip
+    exits = contextlib.AsyncExitStack()
     try:
+        if health is not None:
+            await _serve_health(exits, client, health, health_host, health_port or 0, stopping, out)
         for source in outboxes:  # outbox relays beside the runs (podium outbox)
             relays.append(asyncio.create_task(await _relay(client, source, stop, out)))
         await client.work(stop, concurrency=concurrency)
-        out.print(
-            f"stopping: letting {len(client.driving)} running run(s) finish (up to {grace:.0f} s)",
-            highlight=False,
-        )
+        stopping.set()  # /readyz answers 503 from here on
+        out(f"stopping: letting {len(client.driving)} running run(s) finish (up to {grace:.0f} s)")
         try:
             await asyncio.wait_for(client.drain(), grace)
         except TimeoutError:
-            out.print("grace period over: handing the remaining runs back", highlight=False)
+            out("grace period over: handing the remaining runs back")
     finally:
         stop.set()
+        stopping.set()
         await asyncio.gather(*relays, return_exceptions=True)
+        await exits.aclose()
         await client.close()
     return EXIT_OK
+
+
+class _Say:
+    """The worker's own lines: on the console as text, or log records (logger ``podium.worker``)
+    when logs are JSON, so that a container's output is one JSON object per line."""
+
+    def __init__(self, out: Any, json_logs: bool) -> None:
+        self.out, self.json_logs = out, json_logs
+
+    def __call__(self, text: str, **fields: Any) -> None:
+        if self.json_logs:
+            import logging
+            import re
+
+            logging.getLogger("podium.worker").info(re.sub(r"\[/?[a-z ]*\]", "", text), extra=fields)
+        else:
+            self.out.print(text, highlight=False)
+
+    def print(self, text: str, **_: Any) -> None:
+        self(text)
+
+
+def _json_logs() -> bool:
+    """Whether the log handler configure_logging installed writes JSON."""
+    import logging
+
+    from podium.telemetry import JsonFormatter
+
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)
+
+
+async def _health_metrics(client: Any, port: int | None) -> Any:
+    """The worker's metrics (attached before the client opens, to count the runs it recovers), or
+    None without ``--health-port``."""
+    if port is None:
+        return None
+    from podium import ConfigError
+    from podium.errors import install_hint
+
+    try:
+        from podium.server.health import worker_families
+        from podium.server.metrics import Metrics
+    except ImportError as exc:
+        raise ConfigError(f"--health-port needs the server extra ({exc}); install it with: {install_hint('server')}") from None
+    metrics = Metrics(store_gauges=False)  # the API server reports the store's gauges, once
+    metrics.extra.append(worker_families)
+    metrics.attach(client)
+    return metrics
+
+
+async def _serve_health(exits: Any, client: Any, metrics: Any, host: str, port: int, stopping: Any, out: Any) -> None:
+    from podium import ConfigError
+    from podium.server.health import health_app, serving
+
+    try:
+        bound = await exits.enter_async_context(serving(health_app(client, metrics, stopping), host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"--health-port {port}: cannot listen on {host}:{port}: {exc.strerror or exc}; choose another port"
+        ) from None
+    out(f"health on http://{host}:{bound}  (/healthz, /readyz, /metrics)", health_port=bound)
 
 
 async def _relay(client: Any, source: str, stop: Any, out: Any) -> Any:

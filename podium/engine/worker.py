@@ -137,8 +137,10 @@ async def maintain(client: Client) -> None:
             if time.monotonic() - last_renew >= client.lease_seconds / 3:
                 last_renew = time.monotonic()
                 kept = await store.renew_leases(client.owner, ids, lease_seconds=client.lease_seconds, now=time.time())
+                client.claims.renewed += len(kept)
                 for rid in set(ids) - kept:
                     if driving.get(rid) is not None:
+                        client.claims.lost += 1
                         log.warning("run %s: lease lost to another engine; stopping here", rid)
                         driving.stop(rid)
         except Exception:
@@ -196,6 +198,7 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
             try:
                 await client.take_over(limit=free)
             except Exception:
+                client.claims.claim_failures += 1
                 log.exception("claiming runs failed; retrying")
         waiter = asyncio.ensure_future(client.events.wait_for_work(client.poll_interval))
         stopper = asyncio.ensure_future(stop.wait())
@@ -210,11 +213,20 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
 @dataclass
 class Claims:
     """What an engine's claims remember: owners found dead on this host (looked up at most every
-    few seconds: a worker claims often), and runs that could not be loaded (logged once)."""
+    few seconds: a worker claims often), and runs that could not be loaded (logged once); and the
+    counts a worker's ``/metrics`` reports (podium.server.health)."""
 
     dead: list[str] = field(default_factory=list)
     checked_at: float = float("-inf")
     unloadable: set[str] = field(default_factory=set)
+    claimed: int = 0
+    """Runs claimed and driven (new, handed back, orphaned, woken)."""
+    claim_failures: int = 0
+    """Claim rounds of the worker loop that raised (the store refused or was down)."""
+    renewed: int = 0
+    """Leases renewed on runs this engine drives."""
+    lost: int = 0
+    """Runs whose lease another engine had taken when this one came to renew it."""
 
 
 async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -> list[str]:
@@ -264,6 +276,7 @@ async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -
             run_update={"labels": None} if run.labels else None,
         )
         resumed.append(run.id)
+    claims.claimed += len(resumed)
     return resumed
 
 

@@ -1,16 +1,27 @@
-"""Prometheus metrics (text format 0.0.4), fed by the events this server's client writes.
+"""Prometheus metrics, exposed with the official client (``prometheus-client``).
 
-Counters and histograms are this process's; gauges (queue depth, runs per status, dead letters)
-are read from the store when scraped, so they hold for every process sharing it.
+Counters and histograms are this process's: official ``Counter``/``Histogram`` objects fed by the
+events this process's client writes (runs, steps, retries, tokens, gates, HTTP requests). What is
+read at scrape time (runs per status and queue depth from the store, runs driven now, dead letters,
+business figures, connector health, a worker's claims and leases) is a custom collector built for
+each scrape: the reads are async, so :meth:`Metrics.render` makes them first and the collector then
+yields the families. Rendering, escaping and number formatting are the client's (exact: a counter of
+12,345,678 tokens prints ``1.2345678e+07``, which parses back to 12345678).
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import json
 import logging
+import re
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 from ..records import Event, RunStatus
 
@@ -18,64 +29,133 @@ log = logging.getLogger("podium.metrics")
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800)
 
+#: The process's own instruments: name -> (kind, help, label names). Label names are sorted, so a
+#: series reads the same as the hand-written format did (``{status="completed",workflow="hello"}``).
+INSTRUMENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "podium_runs_total": ("counter", "Runs that ended, by workflow and status.", ("status", "workflow")),
+    "podium_runs_started_total": ("counter", "Runs started or resumed by this process.", ("workflow",)),
+    "podium_steps_total": (
+        "counter", "Step executions that ended, by workflow, step and status.", ("status", "step", "workflow"),
+    ),
+    "podium_step_retries_total": ("counter", "Step attempts that failed and were retried.", ("step", "workflow")),
+    "podium_run_duration_seconds": ("histogram", "Run wall time, start to end.", ("workflow",)),
+    "podium_step_duration_seconds": ("histogram", "Step execution time (last attempt).", ("step", "workflow")),
+    "podium_tokens_total": (
+        "counter", "Model tokens, by workflow, model and direction.", ("direction", "model", "workflow"),
+    ),
+    "podium_cost_total": ("counter", "Model cost in the provider's currency, by workflow and model.", ("model", "workflow")),
+    "podium_events_ingested_total": ("counter", "Events accepted by POST /api/events/{type}.", ("type",)),
+    "podium_http_requests_total": ("counter", "HTTP requests, by method, route and status.", ("method", "route", "status")),
+    "podium_gate_checks_total": (
+        "counter",
+        "Data-quality gate rules checked, by step, rule, outcome and result.",
+        ("outcome", "result", "rule", "step", "workflow"),
+    ),
+    "podium_gate_quarantined_rows_total": ("counter", "Rows a gate set aside (quarantined).", ("step", "workflow")),
+}  # fmt: skip
 
-def _labels(labels: tuple[tuple[str, str], ...]) -> str:
-    if not labels:
-        return ""
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-    return "{" + inner + "}"
+#: Business figures (``ctx.metric``) kept per process: at most this many names, and this many label
+#: sets per name. Label values can come from data a run saw (a customer id), so without a cap a
+#: workflow could grow the server's memory and every scrape without bound; past it, figures are
+#: dropped and logged once per name.
+MAX_BUSINESS_METRICS = 200
+MAX_BUSINESS_SERIES = 1000
+_LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # Prometheus label names, less the reserved "__" ones
+_Key = tuple[tuple[str, str], ...]
 
 
-def _escape(v: str) -> str:
-    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class Business:
+    """The business figures reported with ``ctx.metric(...)``: gauges set, counters added."""
 
-
-class Histogram:
     def __init__(self) -> None:
-        self.counts = [0] * (len(BUCKETS) + 1)
-        self.sum = 0.0
-        self.n = 0
+        self.series: dict[str, tuple[str, str, dict[_Key, float]]] = {}
+        """Family name (``podium_business_NAME``, no ``_total``) -> (kind, NAME as reported, series)."""
+        self._names: dict[str, str] = {}
+        """Every sample name a family exposes or reserves -> the family."""
+        self._warned: set[str] = set()
 
-    def observe(self, v: float) -> None:
-        self.counts[bisect.bisect_left(BUCKETS, v)] += 1
-        self.sum += v
-        self.n += 1
+    def record(self, name: str, kind: str, value: float, labels: dict[str, str]) -> None:
+        family = "podium_business_" + (name.removesuffix("_total") if kind == "counter" else name)
+        known = self.series.get(family)
+        if known is None:
+            # A counter F exposes F_total (and may expose F_created): a gauge of that name would clash.
+            names = (family, family + "_total", family + "_created") if kind == "counter" else (family,)
+            clash = next((self._names[n] for n in names if n in self._names), None)
+            if clash is not None:
+                return self._drop(family, f"its name clashes with {clash}")
+            if len(self.series) >= MAX_BUSINESS_METRICS:
+                return self._drop(family, f"more than {MAX_BUSINESS_METRICS} business metrics")
+            known = self.series[family] = (kind, name, {})
+            self._names.update(dict.fromkeys(names, family))
+        if known[0] != kind:
+            return self._drop(family, f"reported as a {kind} after being a {known[0]}")
+        key = tuple(sorted(labels.items()))
+        series = known[2]
+        if key not in series and len(series) >= MAX_BUSINESS_SERIES:
+            return self._drop(family, f"more than {MAX_BUSINESS_SERIES} label sets")
+        series[key] = series.get(key, 0.0) + value if kind == "counter" else value
+        return None
+
+    def _drop(self, family: str, why: str) -> None:
+        if family not in self._warned:
+            self._warned.add(family)
+            log.warning("metrics: figures of %s are dropped (%s); each reason is logged once", family, why)
+
+    def families(self) -> Iterator[Metric]:
+        for family, (kind, name, series) in sorted(self.series.items()):
+            doc = f"Business figure {name!r} reported by workflows (ctx.metric)."
+            fam: Metric = CounterMetricFamily(family, doc) if kind == "counter" else GaugeMetricFamily(family, doc)
+            sample = family + "_total" if kind == "counter" else family
+            # Samples of their own: label sets may differ between figures of one name.
+            fam.samples += [Sample(sample, dict(key), value) for key, value in sorted(series.items())]
+            yield fam
+
+
+class _Scrape:
+    """One scrape: the registry's instruments, then the families read for this scrape."""
+
+    def __init__(self, registry: CollectorRegistry, families: Iterable[Metric]) -> None:
+        self.registry, self.families = registry, list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+        yield from self.families
 
 
 class Metrics:
-    """In-process counters and histograms, plus store-read gauges at scrape time."""
+    """This process's instruments and business figures, plus what a scrape reads from the store.
 
-    def __init__(self) -> None:
-        self.counters: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-        self.histograms: dict[str, dict[tuple[tuple[str, str], ...], Histogram]] = {}
-        self.help: dict[str, str] = {
-            "podium_runs_total": "Runs that ended, by workflow and status.",
-            "podium_runs_started_total": "Runs started or resumed by this process.",
-            "podium_steps_total": "Step executions that ended, by workflow, step and status.",
-            "podium_step_retries_total": "Step attempts that failed and were retried.",
-            "podium_run_duration_seconds": "Run wall time, start to end.",
-            "podium_step_duration_seconds": "Step execution time (last attempt).",
-            "podium_tokens_total": "Model tokens, by workflow, model and direction.",
-            "podium_cost_total": "Model cost in the provider's currency, by workflow and model.",
-            "podium_events_ingested_total": "Events accepted by POST /api/events/{type}.",
-            "podium_trigger_runs_total": "Runs started by triggers (schedules, events, rules, files).",
-            "podium_http_requests_total": "HTTP requests, by method, route and status.",
-            "podium_gate_checks_total": "Data-quality gate rules checked, by step, rule, outcome and result.",
-            "podium_gate_quarantined_rows_total": "Rows a gate set aside (quarantined).",
-        }
-        self.gauges: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    ``store_gauges``: read runs per status and queue depth from the store on each scrape (the API
+    server does; workers leave it to the server, so that N workers do not make N reads a scrape).
+    """
+
+    def __init__(self, *, store_gauges: bool = True) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.instruments: dict[str, Counter | Histogram] = {}
+        for name, (kind, doc, labels) in INSTRUMENTS.items():
+            if kind == "counter":
+                self.instruments[name] = Counter(name, doc, labels, registry=self.registry)
+            else:
+                self.instruments[name] = Histogram(name, doc, labels, buckets=BUCKETS, registry=self.registry)
+        self.business = Business()
+        self.store_gauges = store_gauges
+        self.extra: list[Any] = []
+        """Async callables ``(client) -> list of families`` read on each scrape (a worker's claims)."""
         self._workflow: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self.client: Any = None
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        series = self.counters.setdefault(name, {})
-        series[key] = series.get(key, 0.0) + value
+        """Add ``value`` to counter ``name`` (one of :data:`INSTRUMENTS`) for ``labels``."""
+        instrument = self.instruments[name]
+        assert isinstance(instrument, Counter), f"{name} is not a counter"
+        instrument.labels(**labels).inc(value)
 
     def observe(self, name: str, value: float, **labels: str) -> None:
-        key = tuple(sorted(labels.items()))
-        self.histograms.setdefault(name, {}).setdefault(key, Histogram()).observe(value)
+        """One observation of histogram ``name`` (one of :data:`INSTRUMENTS`)."""
+        instrument = self.instruments[name]
+        assert isinstance(instrument, Histogram), f"{name} is not a histogram"
+        instrument.labels(**labels).observe(value)
 
     def attach(self, client: Any) -> None:
         self.client = client
@@ -107,6 +187,8 @@ class Metrics:
                 self.observe("podium_run_duration_seconds", max(0.0, ev.ts - started), workflow=wf)
             self._workflow.pop(ev.run_id, None)
             self._spawn(self._usage(ev.run_id, wf))
+        elif t in ("run_waiting", "run_handed_off"):
+            self._workflow.pop(ev.run_id, None)  # another process (or a later claim) ends it
         elif (
             t in ("step_completed", "step_failed", "step_skipped", "step_cancelled")
             and ev.step
@@ -129,21 +211,16 @@ class Metrics:
         if not isinstance(out, dict):
             return
         if "/metric:" in (ev.step or "") and isinstance(out.get("metric"), str):
-            name = "podium_business_" + out["metric"]
-            labels = {k: str(v) for k, v in (out.get("labels") or {}).items() if k.isidentifier()}
-            key = tuple(sorted({**labels, "workflow": wf}.items()))
-            if out.get("kind") == "counter":
-                self.inc(name, float(out["value"]), **dict(key))
-            else:
-                self.gauges.setdefault(name, {})[key] = float(out["value"])
-            self.help.setdefault(name, f"Business figure {out['metric']!r} reported by workflows (ctx.metric).")
+            labels = {k: str(v) for k, v in (out.get("labels") or {}).items() if _LABEL.fullmatch(str(k))}
+            kind = "counter" if out.get("kind") == "counter" else "gauge"
+            self.business.record(out["metric"], kind, float(out["value"]), {**labels, "workflow": wf})
             return
         step = (ev.step or "").partition("/")[0]
         for r in out.get("rules") or ():
             self.inc(
                 "podium_gate_checks_total", workflow=wf, step=step, rule=str(r.get("rule")),
                 outcome=str(r.get("on")), result="pass" if r.get("ok") else "fail",
-            )
+            )  # fmt: skip
         bad = {i for r in out.get("rules") or () if r.get("on") == "quarantine" and not r.get("ok") for i in r.get("bad") or ()}
         if bad:
             self.inc("podium_gate_quarantined_rows_total", float(len(bad)), workflow=wf, step=step)
@@ -172,70 +249,52 @@ class Metrics:
             for c in report.calls:
                 if c.kind == "tool":
                     continue
-                self.inc(
-                    "podium_tokens_total", c.usage.input_tokens, workflow=wf, model=c.model, direction="input"
-                )
-                self.inc(
-                    "podium_tokens_total",
-                    c.usage.output_tokens,
-                    workflow=wf,
-                    model=c.model,
-                    direction="output",
-                )
+                for direction, n in (("input", c.usage.input_tokens), ("output", c.usage.output_tokens)):
+                    self.inc("podium_tokens_total", n, workflow=wf, model=c.model, direction=direction)
                 if c.usage.cost:
                     self.inc("podium_cost_total", c.usage.cost, workflow=wf, model=c.model)
         except Exception:
             log.debug("metrics: no usage for run %s", run_id, exc_info=True)
 
-    async def render(self, triggers: Any = None) -> str:
-        lines: list[str] = []
-        for name, series in sorted(self.counters.items()):
-            lines += [f"# HELP {name} {self.help.get(name, name)}", f"# TYPE {name} counter"]
-            lines += [f"{name}{_labels(k)} {v:g}" for k, v in sorted(series.items())]
-        for name, hs in sorted(self.histograms.items()):
-            lines += [f"# HELP {name} {self.help.get(name, name)}", f"# TYPE {name} histogram"]
-            for k, h in sorted(hs.items()):
-                acc = 0
-                for bound, c in zip((*BUCKETS, float("inf")), h.counts, strict=True):
-                    acc += c
-                    le = "+Inf" if bound == float("inf") else f"{bound:g}"
-                    lines.append(f"{name}_bucket{_labels((*k, ('le', le)))} {acc}")
-                lines += [f"{name}_sum{_labels(k)} {h.sum:g}", f"{name}_count{_labels(k)} {h.n}"]
-        for name, gseries in sorted(self.gauges.items()):
-            lines += [f"# HELP {name} {self.help.get(name, name)}", f"# TYPE {name} gauge"]
-            lines += [f"{name}{_labels(k)} {v:g}" for k, v in sorted(gseries.items())]
-        if self.client is not None:
-            store = self.client.store
-            lines += [
-                "# HELP podium_runs Runs in the store by status (unfinished ones).",
-                "# TYPE podium_runs gauge",
-            ]
+    async def families(self, triggers: Any = None) -> list[Metric]:
+        """What this scrape reads: the store's gauges, this process's runs, business figures,
+        connectors, and the ``extra`` readers."""
+        out: list[Metric] = list(self.business.families())
+        client = self.client
+        if client is None:
+            return out
+        store = client.store
+        if self.store_gauges:
+            unfinished = GaugeMetricFamily(
+                "podium_runs_unfinished", "Runs in the store that have not ended, by status.", labels=["status"]
+            )
+            counts = {}
             for status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING):
-                n = len(await store.list_runs(status=[status], limit=100_000))
-                lines.append(f'podium_runs{{status="{status.value}"}} {n}')
-                if status is RunStatus.PENDING:
-                    pending = n
-            lines += [
-                "# HELP podium_queue_depth Runs waiting for a worker.",
-                "# TYPE podium_queue_depth gauge",
-                f"podium_queue_depth {pending}",
+                counts[status] = len(await store.list_runs(status=[status], limit=100_000))
+                unfinished.add_metric([status.value], counts[status])
+            out += [
+                unfinished,
+                GaugeMetricFamily("podium_queue_depth", "Runs waiting for a worker.", value=counts[RunStatus.PENDING]),
             ]
-            lines += [
-                "# HELP podium_runs_driving Runs this process drives now.",
-                "# TYPE podium_runs_driving gauge",
-                f"podium_runs_driving {len(self.client.driving)}",
-            ]
-            from .metrics_connectors import connector_lines
+        out.append(GaugeMetricFamily("podium_runs_driving", "Runs this process drives now.", value=len(client.driving)))
+        from .metrics_connectors import connector_families
 
-            lines += await connector_lines(self.client)
-            if triggers is not None:
-                dead = len(await store.kv_list("deadletters"))
-                lines += [
-                    "# HELP podium_dead_letters Events that could not start their run.",
-                    "# TYPE podium_dead_letters gauge",
-                    f"podium_dead_letters {dead}",
-                ]
-        return "\n".join(lines) + "\n"
+        out += await connector_families(client)
+        for read in self.extra:
+            out += await read(client)
+        if triggers is not None:
+            dead = len(await store.kv_list("deadletters"))
+            out.append(GaugeMetricFamily("podium_dead_letters", "Events that could not start their run.", value=dead))
+        return out
+
+    async def render(self, triggers: Any = None, *, accept: str = "") -> str:
+        """The exposition text (the Prometheus text format, or OpenMetrics when ``accept`` asks)."""
+        return (await self.exposition(triggers, accept=accept))[0].decode()
+
+    async def exposition(self, triggers: Any = None, *, accept: str = "") -> tuple[bytes, str]:
+        """``(body, content type)`` of a scrape, in the format the scraper's ``Accept`` header asks for."""
+        encoder, content_type = choose_encoder(accept)
+        return encoder(_Scrape(self.registry, await self.families(triggers))), content_type
 
 
 def _started(ev: Event) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from ..governance.identity import Principal
@@ -175,15 +175,33 @@ async def discard(letter_id: str, request: Request, who: Principal = Depends(act
     response_class=PlainTextResponse,
     summary="Prometheus metrics",
 )
-async def metrics(request: Request, who: Principal = Depends(acting)) -> PlainTextResponse:
+async def metrics(request: Request, who: Principal = Depends(acting)) -> Response:
+    """This server's metrics in the Prometheus text format (OpenMetrics when the scraper's
+    ``Accept`` asks for it), rendered by prometheus-client (docs/observability.md lists them)."""
     app = request.app
     await app.state.client.authorize("runs.read")
-    text = await app.state.metrics.render(app.state.triggers)
-    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+    body, content_type = await app.state.metrics.exposition(
+        app.state.triggers, accept=request.headers.get("accept", "")
+    )
+    return Response(body, media_type=content_type)
 
 
 @router.get(
     "/healthz", tags=["observability"], **documented("getHealth", Health, auth=False), summary="Liveness"
 )
 async def healthz() -> dict[str, Any]:
+    return {"ok": True}
+
+
+@router.get(
+    "/readyz",
+    tags=["observability"],
+    **documented("getReady", Health, 503, auth=False),
+    summary="Readiness",
+)
+async def readyz(request: Request) -> dict[str, Any]:
+    """200 when the store answers a read within 5 s; 503 (``store_unavailable``) otherwise."""
+    from .health import check_ready
+
+    await check_ready(getattr(request.app.state, "client", None))
     return {"ok": True}

@@ -120,6 +120,10 @@ async def test_metrics_and_api_show_every_connector(hook: Hook, tmp_path: Path) 
         assert 'podium_connector_calls_total{connector="ops",kind="webhook"} 0' in text
         assert 'podium_outbox_messages{connector="orders",status="pending"} 1' in text
         assert "podium_connector_token_expiry_seconds" not in text  # no credential that expires
+        from prometheus_client.parser import text_string_to_metric_families
+
+        names = [f.name for f in text_string_to_metric_families(text)]  # the official parser accepts it
+        assert len(names) == len(set(names)) and "podium_connector_latency_seconds" in names
         slack.stats.token_expires_at = time.time() + 600
         text = (await http.get("/metrics")).text
         left = re.search(r'podium_connector_token_expiry_seconds\{connector="slack",kind="webhook"\} ([0-9.]+)', text)

@@ -202,4 +202,5 @@ async def test_business_metrics_reach_metrics_once_per_step():
         text = await metrics.render()
     assert 'podium_business_retention_rate{group="treated",workflow="kpi"} 0.81' in text
     assert "# TYPE podium_business_retention_rate gauge" in text
-    assert 'podium_business_retention_actions{workflow="kpi"} 6' in text
+    # A counter's sample ends in _total (prometheus-client renders it; values print as 6.0).
+    assert 'podium_business_retention_actions_total{workflow="kpi"} 6' in text

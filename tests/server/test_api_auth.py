@@ -12,7 +12,7 @@ import pytest
 
 from . import flows
 
-PUBLIC = {("GET", "/healthz"), ("GET", "/")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/")}
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 #: A body each mutating route accepts (so the permission check, not validation, answers).

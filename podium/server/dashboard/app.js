@@ -312,8 +312,8 @@ async function metricsPage(view) {
   const http = get("podium_http_requests_total").filter((x) => x.labels.route.startsWith("/api")).sort((a, b) => b.value - a.value).slice(0, 8).map((x) => ({ label: `${x.labels.method} ${x.labels.route}`.slice(0, 24), value: x.value }));
   view.innerHTML = `<h1>Metrics</h1><div class="cards">
     <div class="card"><b>${sum("podium_runs_total")}</b><span>runs ended</span></div>
-    <div class="card"><b>${gauge("podium_runs", "running")}</b><span>running</span></div>
-    <div class="card"><b>${gauge("podium_runs", "waiting")}</b><span>waiting</span></div>
+    <div class="card"><b>${gauge("podium_runs_unfinished", "running")}</b><span>running</span></div>
+    <div class="card"><b>${gauge("podium_runs_unfinished", "waiting")}</b><span>waiting</span></div>
     <div class="card"><b>${gauge("podium_queue_depth")}</b><span>queue depth</span></div>
     <div class="card"><b>${sum("podium_events_ingested_total")}</b><span>events ingested</span></div>
     <div class="card"><b>${gauge("podium_dead_letters")}</b><span>dead letters</span></div>
