@@ -52,6 +52,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "serve_host": ("127.0.0.1", "podium serve: address to listen on"),
     "serve_port": (8321, "podium serve: port to listen on"),
     "local_threads": (None, "Threads of the embedded model (unset: the cores)"),
+    "prices": (None, "A TOML file of model prices (USD per 1M tokens) over the dated built-in table"),
     "durability": ("crash", "SQLite stores: crash (no fsync per commit) or power (fsync before a commit returns)"),
 }
 
@@ -81,6 +82,7 @@ def settings_model() -> type[Any]:
         serve_port: int = f("serve_port", ge=0, le=65535)
         local_threads: int | None = f("local_threads", ge=1)
         durability: Literal["crash", "power"] = f("durability")
+        prices: str | None = f("prices")
 
         @classmethod
         def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any, **__: Any) -> tuple[Any, ...]:

@@ -22,7 +22,7 @@ from ..resilience import (
 )
 from ._base import Model, Request, Response
 from ._errors import AllModelsFailed, CircuitOpen, ModelError, ProviderError
-from ._prices import DEFAULT_PRICES, Price, find_price
+from ._prices import Price, configured_prices, find_price
 
 
 def estimate_tokens(request: Request) -> int:
@@ -206,7 +206,7 @@ class Gateway:
         self.breaker_policy = breaker
         self.retry = retry
         self.timeout = timeout
-        self.prices = {**DEFAULT_PRICES, **(prices or {})}
+        self.prices = {**configured_prices(), **(prices or {})}
         self.fallbacks = {k: list(v) for k, v in (fallbacks or {}).items()}
         self.options = {k: dict(v) for k, v in (options or {}).items()}
         self.clock = clock

@@ -1,4 +1,14 @@
-"""Prices per model, for the cost of each call. Configure your own: ``Gateway(prices={...})``."""
+"""Prices per model, for the cost of each call.
+
+The table below is dated (:data:`PRICES_CHECKED`): list prices change, so override it, most
+specific last: a TOML file named by the ``prices`` setting (podium.toml, ``PODIUM_PRICES``)::
+
+    # prices.toml: US dollars per million tokens
+    ["openai:gpt-4o-mini"]
+    input = 0.15
+    output = 0.60
+
+then ``Gateway(prices={...})`` in code."""
 
 from __future__ import annotations
 
@@ -21,8 +31,10 @@ class Price:
 
 FREE = Price(input=0.0, output=0.0)
 
-# List prices published by the providers (standard tier, USD per 1M tokens), checked 2025. They change:
-# pass your own table for billing-grade figures.
+PRICES_CHECKED = "2025-06"
+"""When the providers' published list prices below were last checked (standard tier, USD per 1M
+tokens). They change: use the ``prices`` setting or ``Gateway(prices=...)`` for billing-grade figures."""
+
 DEFAULT_PRICES: dict[str, Price] = {
     "openai:gpt-4o-mini": Price(input=0.15, output=0.60),
     "openai:gpt-4o": Price(input=2.50, output=10.00),
@@ -56,3 +68,37 @@ def find_price(spec: str, table: Mapping[str, Price]) -> Price | None:
     if best is not None:
         return table[best]
     return table.get(provider)
+
+
+def load_prices(path: str) -> dict[str, Price]:
+    """A price table from a TOML file (``["provider:model"]`` tables with ``input`` and ``output``);
+    a mistake names the file, the entry and the fix."""
+    import tomllib
+
+    from ..errors import ConfigError
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the prices file {path}: {exc.strerror}; fix the prices setting") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    out: dict[str, Price] = {}
+    for spec, entry in data.items():
+        try:
+            out[spec] = Price(input=float(entry["input"]), output=float(entry["output"]))
+        except (KeyError, TypeError, ValueError):
+            raise ConfigError(
+                f"{path}: [{spec!r}] needs numbers input and output (US dollars per million tokens)"
+            ) from None
+    return out
+
+
+def configured_prices() -> dict[str, Price]:
+    """The defaults with the ``prices`` setting's file over them."""
+    from ..settings import setting
+
+    path = setting("prices")
+    return {**DEFAULT_PRICES, **(load_prices(str(path)) if path else {})}
+
