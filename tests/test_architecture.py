@@ -48,7 +48,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("engine", ("podium.engine",)),
     (
         "ai, memory, knowledge, yaml",
-        ("podium.ai", "podium.memory", "podium.knowledge", "podium.yaml", "podium.telemetry", "podium.validators", "podium.ml"),
+        ("podium.ai", "podium.memory", "podium.knowledge", "podium.yaml", "podium.telemetry", "podium.validators", "podium.ml", "podium.sandbox"),
     ),
     ("goals", ("podium.goals",)),
     ("surfaces", ("podium.cli", "podium.server")),

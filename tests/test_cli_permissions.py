@@ -35,6 +35,7 @@ ARGS: dict[str, list[str]] = {
     "db migrate-to": ["sqlite:///{tmp}/copy.db"],
     "deploy": ["{tmp}/hello.yaml"],
     "run": ["{tmp}/hello.yaml"],
+    "demo": ["no-such-scenario"],  # allowed roles stop at "no scenario" (the real run: tests/test_demo.py)
     "validate": ["{tmp}/hello.yaml"],
     "graph": ["{tmp}/hello.yaml"],
     "init": ["{tmp}/proj-{role}"],

@@ -12,6 +12,7 @@ from . import (
     _config,  # noqa: F401  (config show: the effective settings)
     _connectors,  # noqa: F401  (podium connectors: kinds and registered connectors)
     _db,  # noqa: F401
+    _demo,  # noqa: F401  (podium demo: the sandbox company and the scenarios)
     _goals,  # noqa: F401  (capabilities list, goal, plan show: goal-driven orchestration)
     _gov,  # noqa: F401  (users, tokens, approvals, killswitch)
     _kb,  # noqa: F401  (kb ingest/search/list, forget, memory show/prune/erasures)

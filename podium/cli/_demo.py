@@ -1,0 +1,181 @@
+"""``podium demo [NAME]``: start the sandbox company, run a scenario on embedded defaults, show the
+outcome and what each system received, stop the sandbox. See docs/scenarios.md.
+
+A scenario is ``examples/scenarios/NAME.py``: its ``workflow``, and ``DEMO_INPUTS`` (the inputs the
+demo runs, in order; default: ``[{}]``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, make_client, requires, run_async
+
+
+def scenarios_dir() -> Path:
+    """``examples/scenarios`` of this checkout (beside the package), else of the working directory."""
+    import podium
+
+    beside = Path(podium.__file__).resolve().parent.parent / "examples" / "scenarios"
+    return beside if beside.is_dir() else Path("examples") / "scenarios"
+
+
+def available() -> list[str]:
+    folder = scenarios_dir()
+    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")) if folder.is_dir() else []
+
+
+async def _warm(out: Any) -> None:
+    """Load the embedder and the model before the first run, saying so (they take seconds)."""
+    import asyncio
+
+    from podium.ai import resolve_model
+    from podium.memory import resolve_embedder
+
+    started = time.monotonic()
+    with out.status("loading the embedding model (MiniLM, int8 ONNX)..."):
+        await resolve_embedder(None).embed(["warm up"])
+    out.print(f"  [green]✓[/] embeddings ready [dim]({time.monotonic() - started:.1f} s)[/]", highlight=False)
+    started = time.monotonic()
+    model = resolve_model(None)
+    name = getattr(model, "name", None) or type(model).__name__
+    if hasattr(model, "llama"):  # the embedded model: load its weights now, in a thread
+        with out.status(f"loading the embedded model {name}..."):
+            await asyncio.to_thread(lambda: model.llama)
+    out.print(f"  [green]✓[/] model ready: {name} [dim]({time.monotonic() - started:.1f} s)[/]", highlight=False)
+
+
+async def _decide(client: Any, run_id: str, approvals: list[dict[str, Any]], how: str, out: Any) -> None:
+    for a in approvals:
+        out.print(f"  [bold blue]approval requested[/]: {a.get('title') or a['name']}", highlight=False)
+        out.print_json(json.dumps(a.get("payload"), ensure_ascii=False, default=str))
+        if how == "ask" and sys.stdin.isatty():
+            approve = click.confirm("  approve this reply?", default=True)
+            by = "you"
+        else:
+            approve = how != "reject"
+            by = "the demo (--decide approve|reject|ask)"
+        await client.decide(run_id, a["name"], approve=approve, comment=f"decided by {by}")
+        out.print(f"  {'approved' if approve else 'rejected'} by {by}", highlight=False)
+
+
+async def _drive(client: Any, run_id: str, how: str, out: Any) -> Any:
+    """Wait for the run; answer its approvals; return its final record."""
+    import asyncio
+
+    from podium import RunStatus
+
+    while True:
+        run = await client.get(run_id)
+        if run.status.finished:
+            return run
+        if run_id in client.driving:
+            await client.driving.settled(run_id)
+            continue
+        if run.status is RunStatus.WAITING:
+            pending = list(await client.approvals(run_id=run_id))
+            if not pending:
+                return run  # parked on something the demo cannot answer
+            await _decide(client, run_id, pending, how, out)
+            await client.resume(run_id) if run_id not in client.driving else None
+            continue
+        await asyncio.sleep(0.05)
+
+
+def _show_received(company: Any, out: Any) -> None:
+    from rich.table import Table
+
+    table = Table(title="what each system received", show_lines=False)
+    for col in ("system", "operation", "what"):
+        table.add_column(col, overflow="fold")
+    for row in company.received():
+        table.add_row(row["system"], row["operation"], json.dumps(row["body"], ensure_ascii=False)[:400])
+    out.print(table)
+
+
+@cli.command()
+@click.argument("name", required=False, default="support")
+@click.option("--input", "-i", "input_text", metavar="JSON", help="Run this input instead of the scenario's samples.")
+@click.option(
+    "--decide",
+    type=click.Choice(["ask", "approve", "reject"]),
+    default="ask",
+    show_default=True,
+    help="How approvals are answered: ask (on a terminal; approve otherwise), approve or reject.",
+)
+@db_option
+@run_async
+@requires("runs.start", lambda kw: f"workflow:{kw['name']}")
+async def demo(name: str, input_text: str | None, decide: str, db: str | None) -> int:
+    """Run scenario NAME (default: support) against the sandbox company, on embedded defaults.
+
+    Starts the sandbox (a CRM, a support desk, a marketing tool, an ERP and a finance mailbox on
+    127.0.0.1), loads the local models, runs the scenario's sample inputs, prints each outcome and
+    what every system received, and stops the sandbox. The runs stay in the store: podium show RUN_ID.
+    """
+    from podium.sandbox import Sandbox, use
+
+    from ._app import parse_input
+    from ._render import Progress
+
+    if name not in available():
+        fail(f"no scenario {name!r}; scenarios are: {', '.join(available()) or 'none'} (in {scenarios_dir()})")
+    out = console()
+    module = _load(scenarios_dir() / f"{name}.py")
+    workflow = module.workflow
+    inputs = [parse_input(input_text)] if input_text else list(getattr(module, "DEMO_INPUTS", None) or [{}])
+    started = time.monotonic()
+    out.print(f"[bold]== podium demo {name}[/]: starting the sandbox company", highlight=False)
+    company = Sandbox().start()
+    use(company)
+    failed = False
+    try:
+        for system, url in company.urls.items():
+            out.print(f"  [green]✓[/] {system:<13} {url}  (OpenAPI: {url}/openapi.json)", highlight=False)
+        assert company.smtp is not None
+        out.print(f"  [green]✓[/] finance mail  smtp://{company.smtp[0]}:{company.smtp[1]}", highlight=False)
+        await _warm(out)
+        async with make_client(db, connectors=company.connectors()) as client:
+            client.subscribe(Progress(out))
+            for value in inputs:
+                out.print(f"[bold]== run[/] {json.dumps(value, ensure_ascii=False)}", highlight=False)
+                handle = await client.start(workflow, value)
+                run = await _drive(client, handle.id, decide, out)
+                if run.status.value == "completed":
+                    from podium._serde import loads
+
+                    out.print(f"[bold green]completed[/] run {handle.id}", highlight=False)
+                    out.print_json(json.dumps(loads(run.output), ensure_ascii=False, default=str))
+                else:
+                    failed = True
+                    err = json.loads(run.error) if run.error else {}
+                    out.print(f"[bold red]{run.status.value}[/] run {handle.id}: {err.get('message', '')}", highlight=False)
+        _show_received(company, out)
+        for mail in company.mails():
+            out.print(f"[bold]finance mailbox[/]: to {mail['recipients']}: {mail['subject']}\n{mail['body']}", highlight=False)
+    finally:
+        use(None)
+        company.stop()
+    out.print(f"[bold]== done[/] in {time.monotonic() - started:.0f} s; the sandbox is stopped", highlight=False)
+    return EXIT_RUN_FAILED if failed else EXIT_OK
+
+
+def _load(path: Path) -> Any:
+    """The scenario's module (its ``workflow`` and ``DEMO_INPUTS``)."""
+    import importlib.util
+
+    name = f"podium_scenario_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if not hasattr(module, "workflow"):
+        fail(f"{path} defines no `workflow`; a scenario module must define one")
+    return module

@@ -1,0 +1,215 @@
+"""The sandbox company's HTTP systems: a CRM, a support desk, a marketing tool and an ERP, each a small
+Starlette app with its own OpenAPI document (served at ``/openapi.json``), backed by the company's
+SQLite database. Workflows reach them through the ``openapi`` connector, exactly as they would reach
+the real systems; nothing here is imported by a workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ._db import connect, log, rows
+
+Handler = Callable[[Request, Any], Awaitable[Any]]
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+
+
+class _Api:
+    """One system: its routes and the OpenAPI document that describes them."""
+
+    def __init__(self, system: str, title: str, db: Path) -> None:
+        self.system, self.db = system, db
+        self.doc: dict[str, Any] = {
+            "openapi": "3.0.3",
+            "info": {"title": title, "version": "1.0"},
+            "paths": {},
+        }
+        self.routes: list[Route] = [Route("/openapi.json", self._openapi), Route("/_received", self._received)]
+
+    async def _openapi(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.doc)
+
+    async def _received(self, request: Request) -> JSONResponse:
+        with connect(self.db) as conn:
+            return JSONResponse(rows(conn, "SELECT operation, body, at FROM received WHERE system = ? ORDER BY id", (self.system,)))
+
+    def op(
+        self,
+        method: str,
+        path: str,
+        operation_id: str,
+        summary: str,
+        fn: Callable[..., Any],
+        *,
+        query: dict[str, dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None,
+        required: tuple[str, ...] = (),
+    ) -> None:
+        """Add ``operation_id``: ``fn(conn, path_params, query, body)`` returns the JSON answer, or
+        ``(status, answer)``. Writes are logged as received."""
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": _STR}
+            for name in (p.strip("{}") for p in path.split("/") if p.startswith("{"))
+        ]
+        params += [{"name": k, "in": "query", "required": False, "schema": s} for k, s in (query or {}).items()]
+        spec: dict[str, Any] = {"operationId": operation_id, "summary": summary, "parameters": params,
+                                "responses": {"200": {"description": "OK"}, "404": {"description": "not found"}}}
+        if body is not None:
+            schema = {"type": "object", "properties": body, "required": list(required)}
+            spec["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        self.doc["paths"].setdefault(path, {})[method.lower()] = spec
+        writes = method.upper() != "GET"
+
+        async def endpoint(request: Request) -> JSONResponse:
+            payload: dict[str, Any] = {}
+            if body is not None:
+                try:
+                    payload = json.loads(await request.body() or b"{}")
+                except ValueError:
+                    return JSONResponse({"error": "the body is not JSON"}, status_code=400)
+                missing = [k for k in required if k not in payload]
+                if not isinstance(payload, dict) or missing:
+                    return JSONResponse({"error": f"missing fields: {missing}"}, status_code=422)
+            with connect(self.db) as conn:
+                answer = fn(conn, dict(request.path_params), dict(request.query_params), payload)
+                status, answer = answer if isinstance(answer, tuple) else (200, answer)
+                if writes and status < 300:
+                    log(conn, self.system, operation_id, {**request.path_params, **payload})
+            return JSONResponse(answer, status_code=status)
+
+        self.routes.append(Route(path, endpoint, methods=[method.upper()]))
+
+    def app(self) -> Starlette:
+        return Starlette(routes=self.routes)
+
+
+def _one(conn: Any, sql: str, params: tuple[Any, ...], what: str) -> Any:
+    found = rows(conn, sql, params)
+    return found[0] if found else (404, {"error": f"no {what} {params[0]!r}"})
+
+
+def crm(db: Path) -> _Api:
+    api = _Api("crm", "Northwind CRM", db)
+    api.op("GET", "/customers", "listCustomers", "All customers",
+           lambda c, p, q, b: rows(c, "SELECT * FROM customers ORDER BY id"))
+    api.op("GET", "/customers/{customer_id}", "getCustomer", "One customer",
+           lambda c, p, q, b: _one(c, "SELECT * FROM customers WHERE id = ?", (p["customer_id"],), "customer"))
+    api.op("GET", "/customers/{customer_id}/interactions", "listInteractions", "A customer's history, newest first",
+           lambda c, p, q, b: rows(c, "SELECT at, channel, text FROM interactions WHERE customer_id = ? ORDER BY at DESC", (p["customer_id"],)))
+
+    def task(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
+        cur = c.execute("INSERT INTO tasks (customer_id, title, due, owner) VALUES (?, ?, ?, ?)",
+                        (p["customer_id"], b["title"], b.get("due"), b.get("owner", "account-team")))
+        return 201, {"task_id": cur.lastrowid}
+
+    api.op("POST", "/customers/{customer_id}/tasks", "createTask", "A follow-up task for a person", task,
+           body={"title": _STR, "due": _STR, "owner": _STR}, required=("title",))
+    return api
+
+
+def support_desk(db: Path) -> _Api:
+    api = _Api("support_desk", "Northwind Support Desk", db)
+
+    def create(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
+        cur = c.execute("INSERT INTO tickets (customer_id, message, status, priority, created_at) VALUES (?, ?, 'open', ?, ?)",
+                        (b["customer_id"], b["message"], b.get("priority", "normal"), time.time()))
+        return 201, {"ticket_id": cur.lastrowid, "status": "open"}
+
+    def reply(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
+        if not rows(c, "SELECT id FROM tickets WHERE id = ?", (p["ticket_id"],)):
+            return 404, {"error": f"no ticket {p['ticket_id']!r}"}
+        cur = c.execute("INSERT INTO replies (ticket_id, text, author, at) VALUES (?, ?, ?, ?)",
+                        (p["ticket_id"], b["text"], b.get("author", "podium"), time.time()))
+        c.execute("UPDATE tickets SET status = 'answered', intent = ? WHERE id = ?", (b.get("intent"), p["ticket_id"]))
+        return 201, {"reply_id": cur.lastrowid, "status": "answered"}
+
+    def escalate(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
+        n = c.execute("UPDATE tickets SET status = 'escalated', intent = ?, priority = 'high' WHERE id = ?",
+                      (b.get("intent"), p["ticket_id"])).rowcount
+        return (201, {"status": "escalated", "queue": b.get("queue", "humans")}) if n else (404, {"error": "no such ticket"})
+
+    api.op("POST", "/tickets", "createTicket", "Open a ticket", create,
+           body={"customer_id": _STR, "message": _STR, "priority": _STR}, required=("customer_id", "message"))
+    api.op("GET", "/tickets", "listTickets", "Tickets, newest first", lambda c, p, q, b: rows(
+        c, "SELECT * FROM tickets WHERE (? IS NULL OR status = ?) ORDER BY id DESC", (q.get("status"), q.get("status"))),
+        query={"status": _STR})
+    api.op("GET", "/tickets/{ticket_id}", "getTicket", "A ticket and its replies", lambda c, p, q, b: (
+        {**t, "replies": rows(c, "SELECT text, author, at FROM replies WHERE ticket_id = ?", (p["ticket_id"],))}
+        if (t := _one(c, "SELECT * FROM tickets WHERE id = ?", (p["ticket_id"],), "ticket")) and isinstance(t, dict) else t))
+    api.op("POST", "/tickets/{ticket_id}/replies", "replyToTicket", "Send a reply to the customer", reply,
+           body={"text": _STR, "author": _STR, "intent": _STR}, required=("text",))
+    api.op("POST", "/tickets/{ticket_id}/escalations", "escalateTicket", "Hand the ticket to a person", escalate,
+           body={"reason": _STR, "queue": _STR, "intent": _STR}, required=("reason",))
+    return api
+
+
+def marketing(db: Path) -> _Api:
+    api = _Api("marketing", "Northwind Marketing", db)
+    api.op("GET", "/campaigns", "listCampaigns", "Campaigns", lambda c, p, q, b: rows(c, "SELECT * FROM campaigns"))
+
+    def enrol(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
+        if not rows(c, "SELECT id FROM campaigns WHERE id = ?", (p["campaign_id"],)):
+            return 404, {"error": f"no campaign {p['campaign_id']!r}"}
+        c.execute("INSERT OR REPLACE INTO campaign_members VALUES (?, ?, ?)", (p["campaign_id"], b["customer_id"], b.get("note")))
+        return 201, {"enrolled": b["customer_id"], "campaign": p["campaign_id"]}
+
+    api.op("POST", "/campaigns/{campaign_id}/members", "addToCampaign", "Enrol a customer in a campaign", enrol,
+           body={"customer_id": _STR, "note": _STR}, required=("customer_id",))
+    api.op("GET", "/campaigns/{campaign_id}/members", "listCampaignMembers", "Who a campaign reaches",
+           lambda c, p, q, b: rows(c, "SELECT customer_id, note FROM campaign_members WHERE campaign_id = ?", (p["campaign_id"],)))
+    return api
+
+
+def erp(db: Path) -> _Api:
+    api = _Api("erp", "Northwind ERP (catalogue and purchase orders)", db)
+    api.op("GET", "/products", "listProducts", "The catalogue", lambda c, p, q, b: rows(
+        c, "SELECT * FROM products WHERE (? IS NULL OR vendor = ?) ORDER BY sku", (q.get("vendor"), q.get("vendor"))),
+        query={"vendor": _STR})
+    api.op("GET", "/products/{sku}", "getProduct", "One product",
+           lambda c, p, q, b: _one(c, "SELECT * FROM products WHERE sku = ?", (p["sku"],), "product"))
+
+    def update(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
+        fields = {k: v for k, v in b.items() if k in ("unit_cost", "list_price", "channels", "stock")}
+        if not fields:
+            return 422, {"error": "nothing to update: give unit_cost, list_price, channels or stock"}
+        n = c.execute(f"UPDATE products SET {', '.join(f'{k} = ?' for k in fields)} WHERE sku = ?",
+                      (*fields.values(), p["sku"])).rowcount
+        return (200, {"updated": p["sku"], **fields}) if n else (404, {"error": f"no product {p['sku']!r}"})
+
+    api.op("PATCH", "/products/{sku}", "updateProduct", "Change a product's cost, price, channels or stock", update,
+           body={"unit_cost": {"type": "number"}, "list_price": {"type": "number"}, "channels": _STR, "stock": _INT})
+    api.op("GET", "/purchase-orders", "listPurchaseOrders", "Purchase orders", lambda c, p, q, b: rows(
+        c, "SELECT * FROM purchase_orders WHERE (? IS NULL OR status = ?) ORDER BY po_id", (q.get("status"), q.get("status"))),
+        query={"status": _STR})
+
+    def flag(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
+        n = c.execute("UPDATE purchase_orders SET flag = ? WHERE po_id = ?", (b["reason"], p["po_id"])).rowcount
+        return (201, {"flagged": p["po_id"]}) if n else (404, {"error": f"no purchase order {p['po_id']!r}"})
+
+    api.op("POST", "/purchase-orders/{po_id}/flags", "flagPurchaseOrder", "Flag a purchase order for review", flag,
+           body={"reason": _STR}, required=("reason",))
+    return api
+
+
+def mailbox(db: Path) -> _Api:
+    """The finance mailbox's reading side: what the SMTP server received."""
+    api = _Api("mailbox", "Northwind finance mailbox", db)
+    api.op("GET", "/messages", "listMessages", "Received mail, newest first", lambda c, p, q, b: rows(
+        c, "SELECT id, sender, recipients, subject, body, message_id, at FROM mails ORDER BY id DESC"))
+    return api
+
+
+#: Every HTTP system of the sandbox: name -> factory.
+SYSTEMS: dict[str, Callable[[Path], _Api]] = {
+    "crm": crm, "support_desk": support_desk, "marketing": marketing, "erp": erp, "mailbox": mailbox,
+}
