@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,11 @@ from podium.classifiers import EmbeddingClassifier
 from podium.guardrails import find_pii, redact
 from podium.knowledge import ingest, retrieve
 
-from ._common import path_of, read_jsonl
+try:
+    from ._common import path_of, read_jsonl
+except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import path_of, read_jsonl  # type: ignore[no-redef]
 
 SAMPLE_INPUT = {"questions": "examples/scenarios/data/answer_questions.jsonl"}
 INJECTION = re.compile(

@@ -17,13 +17,19 @@ cluster. The alert goes through the connector the client holds as ``exec_alerts`
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from podium import ConfigError, Workflow, ai
 from podium.classifiers import EmbeddingClassifier
 
-from ._common import Outbox, home, path_of, read_jsonl
+try:
+    from ._common import Outbox, home, path_of, read_jsonl
+except ImportError:  # loaded by file path: podium run examples/scenarios/feedback.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import Outbox, home, path_of, read_jsonl  # type: ignore[no-redef]
 
 SENTIMENTS = ("positive", "neutral", "negative")
 SAMPLE_INPUT = {"messages": "examples/scenarios/data/feedback_messages.jsonl"}

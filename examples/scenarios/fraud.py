@@ -22,11 +22,17 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
+from pathlib import Path
 from typing import Any
 
 from podium import ConfigError, Workflow
 
-from ._common import path_of
+try:
+    from ._common import path_of
+except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import path_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
