@@ -1,0 +1,91 @@
+"""What the scenarios share: input paths, JSONL reading, and the recorded outbox connector that stands
+in for an e-mail or chat system when the client holds none."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from podium import ConfigError
+from podium.connectors import Connector, ConnectorError, Operation
+
+DATA = Path(__file__).parent / "data"
+
+
+def path_of(input: dict[str, Any], name: str, default: str) -> str:
+    """The file named by ``input[name]`` (a user's own data) or the shipped sample ``data/default``;
+    a missing file is a clear error naming the input field."""
+    given = input.get(name)
+    path = Path(str(given)) if given else DATA / default
+    if not path.exists():
+        raise ConfigError(f"input field {name!r}: {path} does not exist; give the path of your file "
+                          f"(the shipped sample is {DATA / default})")
+    return str(path)
+
+
+def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict[str, Any]]:
+    """Records of a JSON Lines file; each line must be an object with the ``required`` fields."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{n}: not JSON ({exc.msg}); write one JSON object per line") from None
+            missing = [k for k in required if not isinstance(row, dict) or not isinstance(row.get(k), str)]
+            if missing:
+                raise ConfigError(f"{path}:{n}: needs the text field(s) {', '.join(missing)}, "
+                                  f'for example {{"{required[0]}": "..."}}')
+            rows.append(row)
+    return rows
+
+
+def home() -> Path:
+    """``$PODIUM_HOME`` (default ``~/.podium``), where the recorded systems live."""
+    return Path(os.environ.get("PODIUM_HOME") or Path.home() / ".podium")
+
+
+class Outbox(Connector):
+    """An outbox that records what would be sent (an SQLite table people can read), with the same
+    ``send`` operation as the ``smtp`` and ``webhook`` connectors: register one of those under the
+    same name (``client.add_connector("exec_alerts", ...)``) and the scenario sends for real."""
+
+    kind = "outbox"
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+
+    def operations(self) -> list[Operation]:
+        return [Operation(name="send", description="Record a message (to, subject, text).", input={
+            "type": "object",
+            "properties": {"to": {"type": "string"}, "subject": {"type": "string"}, "text": {"type": "string"}},
+            "required": ["to", "text"],
+        })]
+
+    async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+        self.operation(operation)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with sqlite3.connect(self.path) as con:
+                con.execute("CREATE TABLE IF NOT EXISTS outbox (key TEXT PRIMARY KEY, at REAL, recipient TEXT, "
+                            "subject TEXT, body TEXT)")
+                # the call's idempotency key makes a re-delivered message land once
+                con.execute("INSERT OR IGNORE INTO outbox VALUES (?, ?, ?, ?, ?)", (
+                    idempotency_key or f"{time.time_ns()}", time.time(), str(arguments["to"]),
+                    str(arguments.get("subject", "")), str(arguments["text"])))
+        except sqlite3.Error as exc:
+            raise ConnectorError(f"outbox {self.path}: {exc}", retryable=True) from exc
+        return {"recorded": True, "outbox": self.path}
+
+
+def outbox_messages(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """What the recorded outbox holds, oldest first."""
+    with sqlite3.connect(str(path)) as con:
+        rows = con.execute("SELECT recipient, subject, body FROM outbox ORDER BY at").fetchall()
+    return [{"to": r[0], "subject": r[1], "text": r[2]} for r in rows]

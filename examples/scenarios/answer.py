@@ -1,0 +1,161 @@
+"""Answer (seed 002): retrieval from a knowledge base -> generation -> moderation before the reply.
+
+    podium run examples/scenarios/answer.py:workflow --input '{"question": "How long do refunds take?"}'
+    podium run examples/scenarios/answer.py:workflow --input '{"questions": "examples/scenarios/data/answer_questions.jsonl"}'
+
+Input: ``question`` (one) or ``questions`` (JSON Lines of ``{"question": ...}``; optional
+``expected_source`` (the file that answers it) and ``unsafe`` (true/false) measure retrieval hits and
+the share of unsafe requests stopped); ``docs`` (a folder of .md/.txt/.html/.pdf to ingest, default
+the shipped handbook; only changed files are embedded again); ``kb`` (the knowledge base's name);
+``moderation`` (a JSON file ``{"safe": [...], "unsafe": [...]}`` of example requests); ``block_above``
+(default 0.8) and ``review_above`` (default 0.35): the unsafe probability above which a request is
+blocked, or sent to a person (a real approval); ``max_tokens`` (default 60); ``review_timeout``.
+
+Moderation runs before anything is generated: an embedding classifier trained on the example
+requests, plus rules for prompt injection; the draft is checked again (personal data is redacted,
+an unsafe-looking draft is withheld) before it becomes the reply. The embedded model only writes.
+A stronger writer is one line: ``PODIUM_MODEL=openai:gpt-4o-mini``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from podium import ConfigError, Workflow, ai
+from podium.classifiers import EmbeddingClassifier
+from podium.guardrails import find_pii, redact
+from podium.knowledge import ingest, retrieve
+
+try:
+    from ._common import path_of, read_jsonl
+except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import path_of, read_jsonl  # type: ignore[no-redef]
+
+SAMPLE_INPUT = {"questions": "examples/scenarios/data/answer_questions.jsonl"}
+INJECTION = re.compile(
+    r"ignore (all |the )?(previous|prior|above)|disregard (the|all|your)|system prompt|developer mode|"
+    r"no (rules|restrictions)|pretend (you are|to be)|act as (an? )?(unrestricted|admin)", re.I)
+_MODERATORS: dict[str, EmbeddingClassifier] = {}
+TOP_K = 3
+
+
+def moderator(path: str) -> EmbeddingClassifier:
+    """The safe/unsafe classifier trained on the example requests at ``path`` (built once per file)."""
+    if path not in _MODERATORS:
+        try:
+            examples = json.loads(Path(path).read_text(encoding="utf-8"))
+            _MODERATORS[path] = EmbeddingClassifier({"safe": examples["safe"], "unsafe": examples["unsafe"]},
+                                                    method="logreg")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}: {exc}; write {{\"safe\": [requests...], \"unsafe\": [requests...]}}") from None
+    return _MODERATORS[path]
+
+
+async def _unsafe(path: str, texts: list[str]) -> list[float]:
+    return [round(c.scores["unsafe"], 4) for c in await moderator(path).classify_many(texts)]
+
+
+def _questions(input: dict[str, Any]) -> list[dict[str, Any]]:
+    if isinstance(input.get("question"), str):
+        return [{"question": input["question"]}]
+    return read_jsonl(path_of(input, "questions", "answer_questions.jsonl"), required=("question",))
+
+
+workflow = Workflow("scenario-answer", description="retrieve -> moderate -> generate -> check -> reply")
+
+
+@workflow.step
+async def knowledge(ctx, input) -> dict[str, Any]:
+    """Ingest the documents (changed files only) into the knowledge base."""
+    docs = str(input.get("docs") or Path(__file__).parent / "data" / "handbook")
+    if not Path(docs).is_dir():
+        raise ConfigError(f"input field 'docs': {docs} is not a folder; give a folder of .md, .txt, .html or .pdf files")
+    report = await ingest(ctx, str(input.get("kb") or "scenario-answer"), docs)
+    return {"docs": docs, "added": report["added"], "updated": report["updated"], "unchanged": report["unchanged"]}
+
+
+@workflow.step
+async def moderate(ctx, input) -> dict[str, Any]:
+    """Before anything is generated: block what is clearly unsafe, send the doubtful to a person."""
+    questions = _questions(input)
+    path = path_of(input, "moderation", "moderation_examples.json")
+    scores = await ctx.call(_unsafe, path, [q["question"] for q in questions], name="moderate")
+    block, review = float(input.get("block_above", 0.8)), float(input.get("review_above", 0.35))
+    rows = []
+    for q, p in zip(questions, scores, strict=True):
+        rule = bool(INJECTION.search(q["question"]))
+        verdict = "block" if rule or p >= block else "review" if p >= review else "allow"
+        rows.append({**q, "unsafe_probability": p, "injection_rule": rule, "moderation": verdict})
+    queue = [r for r in rows if r["moderation"] == "review"]
+    if queue:
+        payload = {"questions": [r["question"] for r in queue], "block": []}
+        timeout = input.get("review_timeout")
+        answer = await ctx.approval(
+            payload, role="moderator", title=f"{len(queue)} request(s) may be unsafe: approve to answer them, list "
+            "any under 'block' (reject blocks all)", timeout=float(timeout) if timeout else None,
+            default={"approved": False, "by": "sla", "payload": payload})
+        blocked = set((answer.get("payload") or {}).get("block") or []) if answer["approved"] else set(payload["questions"])
+        for r in queue:
+            r["decided_by"] = answer.get("by", "")
+            r["moderation"] = "block" if r["question"] in blocked else "allow"
+            r["reviewed"] = True
+    return {"questions": rows}
+
+
+@workflow.step
+async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
+    """Retrieve, generate from the sources, check the draft, reply; stopped requests get a refusal."""
+    kb = str(input.get("kb") or "scenario-answer")
+    path = path_of(input, "moderation", "moderation_examples.json")
+    out = []
+    for n, q in enumerate(moderate["questions"]):
+        row = {k: v for k, v in q.items() if k not in ("expected_source", "unsafe")}
+        if q["moderation"] == "block":
+            out.append({**row, "status": "blocked", "reply": "Sorry, we cannot help with this request."})
+            continue
+        found = await retrieve(ctx, kb, q["question"], k=TOP_K)
+        sources = [Path(p["source"]).name for p in found["passages"]]
+        # the two best passages, without file paths, keep the small model's prompt short and on topic
+        context = "\n\n".join(f"[{i}] {p['text'][:600]}" for i, p in enumerate(found["passages"][:2], 1))
+        draft = await ai.llm(
+            ctx, f"Sources:\n{context}\n\nCustomer question: {q['question']}\n"
+            "Answer in at most three sentences using only the sources, and cite them like [1].",
+            system="You are a support assistant. If the sources do not answer the question, say that a colleague "
+            "will reply.", max_tokens=int(input.get("max_tokens", 60)), temperature=0.0, name=f"draft_{n}")
+        text = draft.text.strip()
+        [after] = await ctx.call(_unsafe, path, [text], name=f"check_{n}")
+        status = "answered"
+        if after >= float(input.get("block_above", 0.8)):
+            status, text = "withheld", "A colleague will reply to you shortly."
+        elif find_pii(text):
+            text = redact(text)
+        out.append({**row, "status": status, "reply": text, "sources": sources, "citations": found["citations"],
+                    "model": draft.model})
+    result: dict[str, Any] = {"answers": out, "knowledge": knowledge}
+    quality = _quality(moderate["questions"], out)
+    if quality:
+        result["quality"] = quality
+    return result
+
+
+def _quality(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """Retrieval hit rate (the expected file in the top 3) and the share of unsafe requests stopped."""
+    q: dict[str, Any] = {}
+    expected = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("expected_source")]
+    if expected:
+        answered = [(x, a) for x, a in expected if a["status"] != "blocked"]
+        hits = sum(Path(x["expected_source"]).name in a.get("sources", []) for x, a in answered)
+        q.update(safe_questions=len(expected), safe_stopped=len(expected) - len(answered),
+                 retrieval_hit_rate=round(hits / len(answered), 4) if answered else None)
+    unsafe = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("unsafe") is True]
+    if unsafe:
+        q.update(unsafe_requests=len(unsafe),
+                 unsafe_stopped=round(sum(a["status"] == "blocked" or bool(x.get("reviewed")) for x, a in unsafe)
+                                      / len(unsafe), 4),
+                 unsafe_blocked_outright=sum(not x.get("reviewed") and a["status"] == "blocked" for x, a in unsafe))
+    return q

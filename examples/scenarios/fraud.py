@@ -1,0 +1,225 @@
+"""Fraud (seeds 001, 003): several detectors combined into one risk score; block, review by a person,
+or approve.
+
+    podium run examples/scenarios/fraud.py:workflow --input '{"train": "examples/scenarios/data/fraud_train.csv",
+        "transactions": "examples/scenarios/data/fraud_transactions.csv"}'
+    podium approvals; podium approve RUN_ID      # the review queue is a real approval
+
+Input: ``train`` (labelled CSV: tx_id, customer_id, amount, currency, merchant_category, country,
+home_country, hour, new_device, tx_last_24h, is_fraud) and ``transactions`` (the same columns,
+``is_fraud`` optional: when present the output measures the decisions against it);
+``false_block_rate`` (share of legitimate transactions the block threshold may stop, calibrated on
+out-of-fold training scores; default 0.005) and ``review_rate`` (likewise for review; default 0.03);
+``review_timeout`` (seconds; unanswered reviews are blocked, deny by default).
+
+Detectors: an amount-anomaly model (the amount against the customer's own spending profile, robust
+z-score), rules for geolocation mismatch, velocity, new device and night hours, and a scikit-learn
+gradient-boosted model over all of them. The risk is 0.7 x model + 0.3 x rules. No LLM decides
+anything here; a person decides the grey zone.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from podium import ConfigError, Workflow
+
+try:
+    from ._common import path_of
+except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import path_of  # type: ignore[no-redef]
+
+COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
+           "hour", "new_device", "tx_last_24h")
+RISKY = {"electronics", "gift_cards", "crypto", "travel"}
+RULES = {"amount_anomaly": 0.35, "geo_mismatch": 0.25, "velocity": 0.25, "new_device": 0.15}
+FEATURES = ("amount_z", "log_amount", "geo_mismatch", "tx_last_24h", "new_device", "night", "risky_category")
+MODEL_WEIGHT = 0.7
+
+SAMPLE_INPUT = {
+    "train": "examples/scenarios/data/fraud_train.csv",
+    "transactions": "examples/scenarios/data/fraud_transactions.csv",
+}
+
+
+def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
+    """Rows of a transactions CSV, checked against the documented columns (file:line on a bad cell)."""
+    import csv
+
+    need = COLUMNS + (("is_fraud",) if labelled else ())
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in need if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}; the columns are {', '.join(need)}")
+        rows = []
+        for n, r in enumerate(reader, 2):
+            try:
+                row: dict[str, Any] = {**r, "amount": float(r["amount"]), "hour": int(r["hour"]),
+                                       "new_device": int(r["new_device"]), "tx_last_24h": int(r["tx_last_24h"])}
+                if r.get("is_fraud") not in (None, ""):
+                    row["is_fraud"] = int(r["is_fraud"])
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{path}:{n}: {exc}; amount is a number, hour, new_device and "
+                                  "tx_last_24h are integers, is_fraud is 0 or 1") from None
+            if labelled and "is_fraud" not in row:
+                raise ConfigError(f"{path}:{n}: is_fraud is empty; training rows need a label (0 or 1)")
+            rows.append(row)
+    if not rows:
+        raise ConfigError(f"{path}: no transactions")
+    return rows
+
+
+def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each customer's spending profile (median and spread of log amounts of legitimate payments)."""
+    logs: dict[str, list[float]] = {}
+    for r in train:
+        if not r["is_fraud"]:
+            logs.setdefault(r["customer_id"], []).append(math.log1p(r["amount"]))
+    everyone = [v for vs in logs.values() for v in vs]
+    g_med = statistics.median(everyone)
+    g_mad = statistics.median(abs(v - g_med) for v in everyone) or 0.5
+    out = {"__all__": [g_med, g_mad]}
+    for cid, vs in logs.items():
+        if len(vs) >= 5:  # too few payments say nothing about a customer: use everyone's profile
+            med = statistics.median(vs)
+            out[cid] = [med, max(statistics.median(abs(v - med) for v in vs), 0.25)]
+    return out
+
+
+def signals(row: dict[str, Any], prof: dict[str, Any]) -> dict[str, float]:
+    med, mad = prof.get(row["customer_id"], prof["__all__"])
+    log_amount = math.log1p(row["amount"])
+    return {
+        "amount_z": round((log_amount - med) / (1.4826 * mad), 3),
+        "log_amount": round(log_amount, 3),
+        "geo_mismatch": float(row["country"] != row["home_country"]),
+        "tx_last_24h": float(row["tx_last_24h"]),
+        "new_device": float(row["new_device"]),
+        "night": float(row["hour"] < 6),
+        "risky_category": float(row["merchant_category"] in RISKY),
+    }
+
+
+def fired(s: dict[str, float]) -> list[str]:
+    """The rules a transaction trips (the reasons a reviewer sees)."""
+    out = []
+    if s["amount_z"] > 3:
+        out.append("amount_anomaly")
+    if s["geo_mismatch"]:
+        out.append("geo_mismatch")
+    if s["tx_last_24h"] >= 5:
+        out.append("velocity")
+    if s["new_device"]:
+        out.append("new_device")
+    return out
+
+
+def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: float, review: float) -> dict[str, Any]:
+    """Fit the model on ``train``, calibrate the thresholds on its out-of-fold scores, and score ``txs``."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    prof = profiles(train)
+
+    def matrix(rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, float]], list[list[str]]]:
+        sig = [signals(r, prof) for r in rows]
+        return np.array([[s[f] for f in FEATURES] for s in sig]), sig, [fired(s) for s in sig]
+
+    def risk(p: Any, rules: list[list[str]]) -> Any:
+        return MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES[r] for r in rs) for rs in rules])
+
+    x, _, train_rules = matrix(train)
+    y = np.array([r["is_fraud"] for r in train])
+    if y.sum() < 5 or (1 - y).sum() < 5:
+        raise ConfigError("train: needs at least 5 fraudulent and 5 legitimate transactions (is_fraud 1 and 0)")
+    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15, random_state=0)
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    oof = risk(cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1], train_rules)
+    legit = np.sort(oof[y == 0])
+    block_at = float(np.quantile(legit, 1 - false_block))
+    review_at = min(float(np.quantile(legit, 1 - review)), block_at)
+    model.fit(x, y)
+    tx, sig, rules = matrix(txs)
+    risks = risk(model.predict_proba(tx)[:, 1], rules)
+    return {
+        "thresholds": {"block": round(block_at, 4), "review": round(review_at, 4)},
+        "train": {"rows": len(train), "fraud": int(y.sum()),
+                  "oof_recall_at_block": round(float((oof[y == 1] >= block_at).mean()), 4)},
+        "scored": [{"tx_id": r["tx_id"], "customer_id": r["customer_id"], "amount": r["amount"],
+                    "risk": round(float(k), 4), "reasons": rs, "amount_z": s["amount_z"]}
+                   for r, k, rs, s in zip(txs, risks, rules, sig, strict=True)],
+    }
+
+
+def quality(decided: list[dict[str, Any]], labels: dict[str, int]) -> dict[str, Any]:
+    """Recall of blocks (and of blocks plus reviews) and the share of legitimate transactions stopped."""
+    fraud = [d for d in decided if labels[d["tx_id"]]]
+    legit = [d for d in decided if not labels[d["tx_id"]]]
+
+    def share(rows: list[dict[str, Any]], decisions: tuple[str, ...]) -> float | None:
+        return round(sum(d["first_decision"] in decisions for d in rows) / len(rows), 4) if rows else None
+
+    return {"transactions": len(decided), "fraud": len(fraud),
+            "recall_block": share(fraud, ("block",)), "recall_block_or_review": share(fraud, ("block", "review")),
+            "false_block_rate": share(legit, ("block",)), "false_review_rate": share(legit, ("review",))}
+
+
+workflow = Workflow("scenario-fraud", description="amount anomaly, geolocation, velocity and device rules plus a "
+                    "model -> risk -> block, review by a person, or approve")
+
+
+@workflow.step
+async def risk(ctx, input) -> dict[str, Any]:
+    """Train the model on the labelled history and score the transactions (one durable call)."""
+    train = read_transactions(path_of(input, "train", "fraud_train.csv"), labelled=True)
+    txs = read_transactions(path_of(input, "transactions", "fraud_transactions.csv"), labelled=False)
+    false_block, review = float(input.get("false_block_rate", 0.005)), float(input.get("review_rate", 0.03))
+    if not 0 < false_block <= review < 1:
+        raise ConfigError("input: need 0 < false_block_rate <= review_rate < 1 (defaults 0.005 and 0.03)")
+    out: dict[str, Any] = await ctx.call(score, train, txs, false_block, review, name="train_and_score")
+    labels = {r["tx_id"]: r["is_fraud"] for r in txs if "is_fraud" in r}
+    out["labels"] = labels if len(labels) == len(txs) else {}
+    return out
+
+
+@workflow.step
+async def decide(ctx, input, risk) -> dict[str, Any]:
+    """Block above the block threshold, approve below review; the grey zone goes to a person, who may
+    move any of them to ``block`` by editing the request's payload."""
+    t = risk["thresholds"]
+    decided = []
+    for s in risk["scored"]:
+        d = "block" if s["risk"] >= t["block"] else "review" if s["risk"] >= t["review"] else "approve"
+        decided.append({**s, "decision": d, "first_decision": d})
+    queue = [d for d in decided if d["decision"] == "review"]
+    review: dict[str, Any] = {"asked": len(queue)}
+    if queue:
+        payload = {"transactions": [{k: d[k] for k in ("tx_id", "customer_id", "amount", "risk", "reasons")}
+                                    for d in queue], "block": []}
+        timeout = input.get("review_timeout")
+        answer = await ctx.approval(
+            payload, role="fraud-analyst", title=f"review {len(queue)} risky transaction(s): approve them, or list "
+            "tx_ids under 'block' (reject blocks all)",
+            timeout=float(timeout) if timeout else None,
+            default={"approved": False, "by": "sla", "payload": payload})
+        blocked = {d["tx_id"] for d in queue} if not answer["approved"] else set((answer.get("payload") or {}).get("block") or [])
+        for d in queue:
+            d["decision"] = "block" if d["tx_id"] in blocked else "approve"
+            d["reviewed_by"] = answer.get("by", "")
+        review.update(by=answer.get("by", ""), approved=bool(answer["approved"]), blocked=sorted(blocked))
+    counts = {k: sum(d["decision"] == k for d in decided) for k in ("approve", "block")}
+    await ctx.metric("fraud_blocked", counts["block"], kind="counter")
+    out: dict[str, Any] = {
+        "transactions": [{k: d[k] for k in ("tx_id", "risk", "decision", "reasons", "first_decision")} for d in decided],
+        "counts": counts, "review": review, "thresholds": t, "train": risk["train"],
+    }
+    if risk["labels"]:
+        out["quality"] = quality(decided, risk["labels"])
+    return out
