@@ -59,7 +59,7 @@ async def test_held_out_quality_and_a_rejected_review_blocks(tmp_path, monkeypat
         req = await _decide(c, handle.id, approve=False, comment="block the lot")
         out = await c.result(handle.id, timeout=600)
     q = out["quality"]
-    # measured on transactions never used for training: docs/scenarios-more.md states the figures
+    # measured on transactions never used for training: docs/scenarios.md states the figures
     assert q["transactions"] == 2500 and q["false_block_rate"] <= 0.01 and q["recall_block"] >= 0.6
     assert q["recall_block_or_review"] >= q["recall_block"]
     assert req is not None and out["review"]["approved"] is False
