@@ -106,6 +106,7 @@ class StepContext:
         name: str | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
+        executor: str | None = None,
         **kwargs: Any,
     ) -> Any:
         """Call ``fn(*args, **kwargs)`` as a durable sub-step (a model call, a tool call...).
@@ -115,12 +116,19 @@ class StepContext:
         so an agent loop inside one step does not repeat finished calls. Calls are named
         ``name`` (default: the function's name) and numbered in order within the step, so keep their
         order deterministic. A call that still fails after ``retry`` raises its error here.
+        ``executor`` runs it elsewhere (``"ray"``; :attr:`executor` is the step's own).
         """
         base: str = name or str(getattr(fn, "__name__", "call"))
         n = self._calls.get(base, 0)
         self._calls[base] = n + 1
         label = base if n == 0 else f"{base}-{n + 1}"
-        return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout)
+        return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout, executor)
+
+    @property
+    def executor(self) -> str | None:
+        """The step's ``executor`` (``@wf.step(executor="ray")``): where its heavy ``ctx.call`` calls go."""
+        step = self._executor.wf.steps.get(self.step_id)
+        return None if step is None else step.executor
 
     def connector(self, name: str, *, fallback: Callable[[], ConnectorPort] | None = None) -> Any:
         """The connector the client holds as ``name`` (``Client(connectors={...})``,

@@ -642,6 +642,11 @@ class RunExecutor(Waits):
         return value if s.escalate is None else await escalate(ctx, s.escalate, value)
 
     async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int) -> Any:
+        if s.executor is not None and not s.takes_ctx:  # elsewhere (Ray); a ctx step sends its ctx.calls
+            from .remote import run_remote
+
+            fn = functools.partial(s.fn, **args)
+            return await run_remote(s.executor, fn, key=f"{key}:{attempt}", timeout=s.timeout, what=f"step {s.id!r}")
         if s.child is not None:
             child_input = s.fn(**args)
             return await self.run_child(s.child, child_input, key, s.id)

@@ -76,6 +76,7 @@ class StepHost(Protocol):
         kwargs: dict[str, Any],
         retry: RetryPolicy,
         timeout: float | None,
+        executor: str | None = None,
     ) -> Any: ...
 
     async def wait_signal(

@@ -59,6 +59,7 @@ class Waits:
         kwargs: dict[str, Any],
         retry: RetryPolicy,
         timeout: float | None,
+        executor: str | None = None,
     ) -> Any:
         """Run ``fn`` as a durable sub-step of the step in ``ctx``: its result is logged, and a retried
         or resumed step gets the logged result instead of calling ``fn`` again."""
@@ -71,7 +72,12 @@ class Waits:
             t0 = time.time()
             self.running[key] = (t0, attempt)
             try:
-                if inspect.iscoroutinefunction(fn):
+                if executor is not None:  # elsewhere (Ray): see podium/engine/remote.py
+                    from .remote import run_remote
+
+                    work, where = functools.partial(fn, *args, **kwargs), f"call {name!r} in step {ctx.step_id!r}"
+                    value = await run_remote(executor, work, key=f"{ctx.idempotency_key}/{name}:{attempt}", timeout=timeout, what=where)
+                elif inspect.iscoroutinefunction(fn):
                     coro = fn(*args, **kwargs)
                     value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
                 else:

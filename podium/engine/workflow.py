@@ -179,6 +179,8 @@ class StepDef:
     gate: Callable[..., Any] | None = None
     """Checks the output before it is recorded: ``await gate(ctx, output)`` returns the output to
     record (possibly with rows set aside) or raises; see :class:`podium.ml.Gate`."""
+    executor: str | None = None
+    """Where the work runs (``"ray"``; see :mod:`podium.engine.remote`); None: in this process."""
     description: str = ""
     # Filled by Workflow.freeze():
     deps: tuple[str, ...] = ()
@@ -258,6 +260,7 @@ class Workflow:
         labels: Sequence[str] = (),
         escalate: Escalate | None = None,
         gate: Callable[..., Any] | None = None,
+        executor: str | None = None,
     ) -> Any:
         """Register a step. Use as ``@wf.step`` or ``@wf.step(retry=RetryPolicy(max_attempts=3))``.
 
@@ -282,6 +285,8 @@ class Workflow:
         :param gate: a data-quality gate over the output (:class:`podium.ml.Gate`, or any async
             ``gate(ctx, output) -> output``): it runs after the function and before the output is
             recorded, and may halt the run for a person, set bad rows aside, or warn.
+        :param executor: run the function elsewhere, e.g. ``"ray"`` (docs/ml.md); its result is
+            recorded like any step's. A step taking ``ctx`` runs here; ``ctx.call(fn, executor=ctx.executor)`` sends work there.
         """
 
         def register(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -300,6 +305,7 @@ class Workflow:
                 labels=labels,
                 escalate=escalate,
                 gate=gate,
+                executor=executor,
             )
             return f
 
@@ -345,6 +351,7 @@ class Workflow:
             labels=(),
             escalate=None,
             gate=None,
+            executor=None,
             child=workflow,
         )
 
@@ -405,6 +412,8 @@ class Workflow:
             raise DefinitionError(
                 f"step {id!r}: gate must be a podium.ml.Gate (or an async gate(ctx, output)), got {type(gate).__name__}"
             )
+        if opts["executor"] is not None and not (isinstance(opts["executor"], str) and opts["executor"]):
+            raise DefinitionError(f"step {id!r}: executor must be a name like 'ray', got {opts['executor']!r}")
         hints = _type_hints(fn)
         ret = hints.get("return", _EMPTY)
         self.steps[id] = StepDef(
@@ -429,6 +438,7 @@ class Workflow:
             child=child,
             escalate=escalate,
             gate=gate,
+            executor=opts["executor"],
             description=(inspect.getdoc(fn) or "").split("\n")[0],
             source_line=_where(fn),
         )
@@ -506,6 +516,7 @@ class Workflow:
                 and s.output_validator is None
                 and s.escalate is None
                 and s.gate is None
+                and s.executor is None
                 and not s.takes_ctx
             )
             s.data_deps = frozenset(data)

@@ -28,15 +28,18 @@ async def predict(
     registry: Registry | str | None = None,
     version: str | None = None,
     id_field: str = "customer_id",
+    executor: str | None = None,
 ) -> list[dict[str, Any]]:
     """Score ``rows`` with ``model`` (its champion, or ``version``) as a durable sub-step of the step
     in ``ctx``: ``[{id, score, model, version}]``. The model name and version go to the audit log and,
     with every id and score, to the store, so "which model version made this decision" has an
-    answer and outcomes recorded later (:func:`record_outcome`) measure that version."""
-    reg = registry if isinstance(registry, Registry) else registry_for(registry)
+    answer and outcomes recorded later (:func:`record_outcome`) measure that version. The scoring runs
+    on ``executor`` (default: the step's, ``@wf.step(executor="ray")``), else in a thread here."""
+    uri = registry.uri if isinstance(registry, Registry) else registry_for(registry).uri
     label = f"predict:{model}"
     live = not ctx.replaying(label)
-    scored: dict[str, Any] = await ctx.call(_score, reg, model, rows, version, name=label)
+    where = executor or getattr(ctx, "executor", None)
+    scored: dict[str, Any] = await ctx.call(_score, uri, model, rows, version, name=label, executor=where)
     v, scores = scored["version"], scored["scores"]
     ids = [str(r.get(id_field, i)) for i, r in enumerate(rows)]
     if live:
@@ -47,8 +50,9 @@ async def predict(
     return [{"id": i, "score": round(s, 6), "model": model, "version": v} for i, s in zip(ids, scores, strict=True)]
 
 
-def _score(reg: Registry, model: str, rows: Rows, version: str | None) -> dict[str, Any]:
-    v, scores = reg.score(model, rows, version)
+def _score(uri: str, model: str, rows: Rows, version: str | None) -> dict[str, Any]:
+    # By URI, not by Registry object: it may run in another process (Ray), where registry_for caches.
+    v, scores = registry_for(uri).score(model, rows, version)
     return {"version": v, "scores": scores}
 
 

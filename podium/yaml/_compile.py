@@ -394,6 +394,8 @@ class Compiler:
             on_error="continue" if p.fallback is not None else s.on_error,
             labels=s.labels,
             escalate=Escalate(**s.escalate) if s.escalate else None,
+            gate=s.gate,
+            executor=s.executor,
         )
 
     def loop_condition(self, p: StepPlan) -> Callable[..., Any]:

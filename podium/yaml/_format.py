@@ -137,6 +137,43 @@ _STEP: dict[str, Any] = {
                 "on_timeout": {"enum": ["reject", "accept"]},
             },
         },
+        "gate": {
+            "description": "A data-quality gate over the step's output (docs/ml.md): rules checked before the output "
+            "is recorded; a failing rule halts the run for a person, sets bad rows aside (quarantine), asks for "
+            "approval (escalate) or warns. A list of rules, or a mapping with 'rules'.",
+            "anyOf": [
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/gate_rule"}},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["rules"],
+                    "properties": {
+                        "rules": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/gate_rule"}},
+                        "name": {"type": "string"},
+                        "rows": {"type": "string", "description": "Where the records are in the output (a key)."},
+                        "role": {"type": "string", "description": "Who may accept halted or escalated data."},
+                        "timeout": _DURATION,
+                        "on_timeout": {"enum": ["reject", "accept"]},
+                        "report": {"type": "string", "description": "Put the gate's findings in the output under this key."},
+                    },
+                },
+            ],
+        },
+        "executor": {
+            "type": "string",
+            "description": "Where the step's heavy work runs: 'ray' (a local Ray started on demand, or "
+            "$PODIUM_RAY_ADDRESS). Default: in the engine's process.",
+        },
+    },
+}
+
+_GATE_RULE: dict[str, Any] = {
+    "type": "object",
+    "required": ["rule"],
+    "description": "One gate rule: {rule: range, column: age, min: 0, on: quarantine}.",
+    "properties": {
+        "rule": {"enum": ["schema", "nulls", "range", "unique", "row_count", "fresh", "drift", "anomaly"]},
+        "on": {"enum": ["halt", "quarantine", "escalate", "warn"]},
     },
 }
 
@@ -226,7 +263,7 @@ _WORKFLOW: dict[str, Any] = {
             "type": ["string", "object", "array"],
         },
     },
-    "$defs": {"step": _STEP, "trigger": _TRIGGER},
+    "$defs": {"step": _STEP, "trigger": _TRIGGER, "gate_rule": _GATE_RULE},
 }
 
 WORKFLOW_FIELDS = frozenset(_WORKFLOW["properties"])

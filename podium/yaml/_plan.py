@@ -176,7 +176,7 @@ class Planner:
                 schema = None
         if schema is not None and p.spec.for_each is not None:
             schema = {"type": "array", "items": schema}
-        p.output_schema = schema
+        p.output_schema = schema if p.spec.gate is None else None  # a gate's report adds a field
 
     # -- one step -------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..connectors._sources import BROKER_KINDS
-from ..errors import ConfigError
+from ..errors import ConfigError, DefinitionError
 from ..records import RetryPolicy
 from ._broker_triggers import check_broker
 from ._format import (
@@ -74,6 +74,9 @@ class StepSpec:
     concurrency: str | None = None
     labels: list[str] = field(default_factory=list)
     escalate: dict[str, Any] | None = None
+    gate: Any = None
+    """A :class:`podium.ml.Gate` built from ``gate:``."""
+    executor: str | None = None
     description: str = ""
 
     @property
@@ -508,7 +511,57 @@ def _parse_step(node: Any, index: int, span: Span, rep: Reporter) -> StepSpec | 
             bad("concurrency", f"'concurrency' must be a name, not {_kind(v)}")
     if "escalate" in node:
         step.escalate = _parse_escalate(node["escalate"], bad)
+    if "gate" in node:
+        step.gate = _parse_gate(node, sid, rep)
+    if "executor" in node:
+        v = node["executor"]
+        if isinstance(v, str) and v.strip():
+            step.executor = v.strip()
+        else:
+            bad("executor", f"'executor' must be the name of an executor like ray, not {_kind(v)}", "executor: ray")
     return step
+
+
+_GATE_HINT = "gate: {rows: rows, rules: [{rule: range, column: age, min: 0, on: quarantine}]}"
+
+
+def _parse_gate(node: YMap, sid: str, rep: Reporter) -> Any:
+    """A :class:`podium.ml.Gate`; each rule's mistake is reported at the rule's own line."""
+    v = node["gate"]
+    try:
+        from ..ml import Gate
+        from ..ml._rules import rule_from
+    except ImportError as exc:
+        rep.at(value_span(node, "gate"), f"'gate' needs NumPy and SciPy ({exc})", step=sid, hint="pip install 'podium[ml]'")
+        return None
+    rules = v if isinstance(v, YSeq) else v.get("rules") if isinstance(v, YMap) else None
+    if not isinstance(rules, YSeq) or not rules:
+        rep.at(value_span(node, "gate"), "'gate' must be a list of rules or a mapping with 'rules'", step=sid, hint=_GATE_HINT)
+        return None
+    ok = True
+    for i, r in enumerate(rules):
+        if not isinstance(r, YMap):
+            rep.at(value_span(rules, i), f"gate rule {i + 1} must be a mapping, not {_kind(r)}", step=sid, hint=_GATE_HINT)
+            ok = False
+            continue
+        try:
+            rule_from(_plain(r), f"gate rule {i + 1}")
+        except DefinitionError as exc:
+            rep.at(value_span(rules, i), str(exc), step=sid)
+            ok = False
+    if not ok:
+        return None
+    spec = _plain(v)
+    if isinstance(spec, dict) and "timeout" in spec:
+        spec["timeout"] = parse_duration(spec["timeout"])
+        if spec["timeout"] is None:
+            rep.at(value_span(v, "timeout"), "'gate.timeout' must be a duration like '4h'", step=sid, hint=_GATE_HINT)
+            return None
+    try:
+        return Gate.from_spec(spec, "")
+    except (DefinitionError, TypeError) as exc:
+        rep.at(value_span(node, "gate"), str(exc).removeprefix(": "), step=sid, hint=_GATE_HINT)
+        return None
 
 
 _ESCALATE_HINT = "escalate: {below: 0.8, role: approver, timeout: 4h}"

@@ -222,6 +222,7 @@ async function runPage(view, id) {
         ${r.output != null ? `<h2>Output</h2><pre>${json(r.output)}</pre>` : ""}
         ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
         ${data.usage && data.usage.calls.length ? `<h2>Usage</h2><div class="kv"><div>tokens</div><div>${data.usage.total.input_tokens} in / ${data.usage.total.output_tokens} out</div><div>cost</div><div>${(data.usage.total.cost || 0).toFixed(6)}</div><div>model latency</div><div>${secs(data.usage.total.latency)}</div></div>` : ""}
+        ${gatesSection(data)}
       </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>`;
     view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
     if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
@@ -241,6 +242,47 @@ async function runPage(view, id) {
   const reload = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } };
   stream.addEventListener("step", reload);
   stream.addEventListener("end", () => { stream.close(); load(); });
+}
+
+// -- run page: data-quality gates (the reports of the STEP/gate:NAME sub-steps, docs/ml.md) ----------
+function gateReports(steps) {
+  const seen = new Set();
+  const all = steps.flatMap((s) => s.calls).filter((c) => !seen.has(c.seq) && seen.add(c.seq));
+  const at = (c) => `${c.iteration}:${c.index}`;
+  return all.filter((c) => c.type === "step_completed" && /^[^/]+\/gate:/.test(c.step) && c.data?.output?.rules).map((c) => {
+    const [step, name] = [c.step.split("/")[0], c.step.split("/gate:")[1]];
+    const mine = (prefix) => all.filter((x) => x.step.startsWith(`${step}/${prefix}`) && at(x) === at(c));
+    const put = mine(`quarantine:${name}`).find((x) => x.type === "step_completed");
+    const asked = mine(`signal:approval:gate:${step}:${name}:`);
+    const decided = asked.find((x) => x.type === "step_completed")?.data?.output;
+    return { step, name, report: c.data.output, iteration: c.iteration, index: c.index,
+      quarantined: put?.data?.output?.rows || 0, asked: asked.length > 0, decided };
+  });
+}
+
+function gatesSection(data) {
+  const gates = gateReports(data.steps);
+  if (!gates.length) return "";
+  const outcome = (o) => `<span class="outcome o-${esc(o)}" data-outcome-chip="${esc(o)}">${esc(o)}</span>`;
+  const verdict = (g) => {
+    if (g.report.passed) return `<span class="status s-completed">passed</span>`;
+    const d = g.decided;
+    const person = !g.asked ? "" : d ? ` · ${d.approved ? "accepted" : "rejected"} by ${esc(d.by || "a person")}${d.comment ? ` (“${esc(d.comment)}”)` : ""}`
+      : ` · <a href="#/approvals">waiting for a person</a>`;
+    return `<span class="status s-failed">failed</span>${g.quarantined ? ` · ${g.quarantined} row(s) quarantined` : ""}${person}`;
+  };
+  const figures = (f) => Object.entries(f || {}).map(([k, v]) => `${esc(k)} ${esc(typeof v === "object" ? JSON.stringify(v) : v)}`).join(", ");
+  return `<section class="gates"><h2>Data-quality gates</h2>${gates.map((g) => `
+    <div class="gate panel" data-gate="${esc(g.name)}" data-gate-step="${esc(g.step)}" data-passed="${g.report.passed}">
+      <div class="gate-head"><b>${esc(g.name)}</b> on step <code>${esc(g.step)}${g.index != null ? `[${g.index}]` : ""}</code>
+        <span class="mute">${g.report.rows} rows checked in ${g.report.seconds < 0.001 ? "<1 ms" : secs(g.report.seconds)}</span> ${verdict(g)}</div>
+      <table><thead><tr><th>rule</th><th>on failure</th><th>result</th><th>bad rows</th><th>report</th></tr></thead><tbody>
+      ${g.report.rules.map((r) => `<tr data-rule="${esc(r.rule)}" data-outcome="${esc(r.on)}" data-ok="${r.ok}">
+        <td><code>${esc(r.rule)}</code></td><td>${outcome(r.on)}</td>
+        <td>${r.ok ? `<span class="status s-completed">ok</span>` : `<span class="status s-failed">failed</span>`}</td>
+        <td>${(r.bad || []).length}</td>
+        <td>${esc(r.detail)}${r.figures && Object.keys(r.figures).length ? `<div class="mute">${figures(r.figures)}</div>` : ""}</td></tr>`).join("")}
+      </tbody></table></div>`).join("")}</section>`;
 }
 
 // -- approvals ----------------------------------------------------------------------------------------
