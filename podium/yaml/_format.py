@@ -330,7 +330,15 @@ def published_registry() -> StepTypes:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = getattr(ep, "dist", None)
         if dist is not None and dist.name == "podium" and ep.name not in registry.names():
-            obj = ep.load()
+            try:
+                obj = ep.load()
+            except ImportError as exc:  # an install out of step with its metadata: say so, go on
+                import logging
+
+                logging.getLogger("podium.yaml").warning(
+                    "step kind %r (%s) cannot be loaded: %s; reinstall Podium (pip install -e .)", ep.name, ep.value, exc
+                )
+                continue
             if isinstance(obj, StepType):
                 registry.add(obj)
     return registry
