@@ -1,21 +1,26 @@
 """The ML loop, measured: one JSON line per figure.
 
-    python bench/ml_loop.py [--data DIR] [--batches N]
+    python bench/ml_loop.py [--data DIR] [--batches N] [--only ray]
 
 DIR holds train.csv, holdout.csv and batch_drift.csv in the churn columns (customer_id,
 tenure_months, monthly_charges, support_tickets_90d, last_login_days, plan, churned); the default is
 the shipped sample (examples/churn/data). Figures: the champion's holdout quality; deploy-if-better
 decisions (never deploys a model worse on the holdout metric); the drift gate on a batch with a
 changed schema, on batches with an injected distribution shift and on clean batches (resampled
-from the holdout); time from drift detection to a retrained, deployed model; gate overhead per 10,000 rows.
+from the holdout); time from drift detection to a retrained, deployed model; gate overhead per 10,000 rows;
+the Ray executor's overhead per step against the same step in-process (Ray binds every address: run
+this in a loopback-only network namespace, see docs/ml.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
+import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -24,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from podium import Client  # noqa: E402
+from podium import Client, Workflow  # noqa: E402
 from podium.ml import Drift, Gate, Nulls, Range, Registry, Schema, Unique, read_csv, save_reference  # noqa: E402
 
 FEATURES = ["tenure_months", "monthly_charges", "support_tickets_90d", "last_login_days", "plan"]
@@ -57,12 +62,7 @@ def shifted(rows: list[dict], rng: random.Random) -> list[dict]:
     return out
 
 
-async def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(ROOT / "examples" / "churn" / "data"))
-    ap.add_argument("--batches", type=int, default=40)
-    ap.add_argument("--size", type=int, default=500)
-    args = ap.parse_args()
+async def loop_figures(args: argparse.Namespace) -> None:
     data = Path(args.data)
     train, holdout = read_csv(str(data / "train.csv")), read_csv(str(data / "holdout.csv"))
     drift = read_csv(str(data / "batch_drift.csv"))
@@ -127,7 +127,65 @@ async def main() -> None:
         t0 = time.perf_counter()
         full.evaluate(big, refs)
         emit("gate_seconds_per_10k_rows", round(time.perf_counter() - t0, 3), rules=len(full.rules))
-    emit("ray_step_overhead", None, note="the Ray executor is not built yet (docs/ml.md)")
+
+
+def _square(input: int) -> int:
+    return input * input
+
+
+def _fit(rows: list[dict], holdout: list[dict]) -> float:
+    from podium.ml._registry import Registry as _Reg
+
+    reg = _Reg(f"sqlite:///{tempfile.mkdtemp()}/mlflow.db")
+    return float(reg.train("churn", rows, target="churned", features=FEATURES, holdout=holdout)["metrics"]["roc_auc"])
+
+
+async def ray_figures(data: Path, runs: int) -> None:
+    """The same one-step workflow in-process and on Ray (a local Ray on 127.0.0.1): wall time per run."""
+    if importlib.util.find_spec("ray") is None:
+        emit("ray_step_overhead_ms", None, skipped="Ray is not installed: pip install 'podium[ray]'")
+        return
+    here, there = Workflow("square-here"), Workflow("square-on-ray")
+    here.step(_square, id="square")
+    there.step(_square, id="square", executor="ray")
+    train, holdout = read_csv(str(data / "train.csv")), read_csv(str(data / "holdout.csv"))
+    fit_here, fit_there = Workflow("fit-here"), Workflow("fit-on-ray")
+    fit_here.step(lambda input: _fit(*input), id="fit")
+    fit_there.step(lambda input: _fit(*input), id="fit", executor="ray")
+    async with Client(f"sqlite:///{tempfile.mkdtemp()}/podium.db") as c:
+        t0 = time.perf_counter()
+        await c.run(there, 2)  # starts the local Ray and the results actor
+        emit("ray_first_step_seconds", round(time.perf_counter() - t0, 2), note="includes starting a local Ray")
+        times: dict[str, list[float]] = {"here": [], "there": []}
+        for i in range(runs):  # interleaved, so load on the machine hits both alike
+            for name, wf in (("here", here), ("there", there)):
+                t0 = time.perf_counter()
+                assert await c.run(wf, i) == i * i
+                times[name].append(time.perf_counter() - t0)
+        here_ms, there_ms = (statistics.median(times[k]) * 1000 for k in ("here", "there"))
+        emit("ray_step_overhead_ms", round(there_ms - here_ms, 1), in_process_run_ms=round(here_ms, 1),
+             ray_run_ms=round(there_ms, 1), runs=runs, statistic="median wall time of a one-step run")
+        for name, wf in (("in_process", fit_here), ("ray", fit_there)):
+            t0 = time.perf_counter()
+            auc = await c.run(wf, [train, holdout])
+            emit(f"train_step_seconds_{name}", round(time.perf_counter() - t0, 2), roc_auc=round(auc, 4),
+                 rows=len(train), note="fit + MLflow log + register, cold process for Ray's worker")
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default=str(ROOT / "examples" / "churn" / "data"))
+    ap.add_argument("--batches", type=int, default=40)
+    ap.add_argument("--size", type=int, default=500)
+    ap.add_argument("--runs", type=int, default=30, help="runs per side for the Ray overhead")
+    ap.add_argument("--only", choices=["ray"], help="measure only this part")
+    args = ap.parse_args()
+    if args.only != "ray":
+        await loop_figures(args)
+    if args.only == "ray" or os.environ.get("PODIUM_BENCH_RAY"):
+        await ray_figures(Path(args.data), args.runs)
+    else:
+        emit("ray_step_overhead_ms", None, skipped="run with --only ray inside a loopback-only namespace (docs/ml.md)")
 
 
 if __name__ == "__main__":

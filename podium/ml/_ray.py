@@ -16,6 +16,7 @@ e.g. one started with ``ray start --head``).
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import threading
 import time
@@ -107,24 +108,38 @@ class RayExecutor:
             return self._actor
         with self._lock:
             if self._actor is None:
-                try:
-                    import ray
-                except ImportError:
-                    raise ConfigError("executor 'ray' needs Ray: pip install 'podium[ray]'") from None
-                if not ray.is_initialized():
-                    address = self.address or os.environ.get("PODIUM_RAY_ADDRESS")
-                    if address:
-                        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, **self.init)
-                    else:  # a local Ray on loopback only, without its dashboard
-                        settings = {"include_dashboard": False, "_node_ip_address": "127.0.0.1", **self.init}
-                        ray.init(namespace=NAMESPACE, log_to_driver=False, **settings)
-                task = ray.remote(max_retries=0)(_call)
-                actor = ray.remote(_Results).options(
-                    name=ACTOR, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, max_concurrency=1000,
-                    num_cpus=0,
-                )
-                self._actor = actor.remote(task)
+                # Ray ties the processes a local start spawns to the spawning *thread* (a parent-death
+                # signal): start them on a thread that lives as long as the process, not a pool's.
+                done: concurrent.futures.Future[Any] = concurrent.futures.Future()
+                threading.Thread(target=self._start, args=(done,), name="podium-ray", daemon=True).start()
+                self._actor = done.result()
         return self._actor
+
+    def _start(self, done: concurrent.futures.Future[Any]) -> None:
+        try:
+            done.set_result(self._connect())
+        except BaseException as exc:
+            done.set_exception(exc)
+            return
+        threading.Event().wait()  # keep the thread (and a local Ray) alive with the process
+
+    def _connect(self) -> Any:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("executor 'ray' needs Ray: pip install 'podium[ray]'") from None
+        if not ray.is_initialized():
+            address = self.address or os.environ.get("PODIUM_RAY_ADDRESS")
+            if address:
+                ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, **self.init)
+            else:  # a local Ray on loopback only, without its dashboard
+                settings = {"include_dashboard": False, "_node_ip_address": "127.0.0.1", **self.init}
+                ray.init(namespace=NAMESPACE, log_to_driver=False, **settings)
+        task = ray.remote(max_retries=0)(_call)
+        actor = ray.remote(_Results).options(
+            name=ACTOR, namespace=NAMESPACE, lifetime="detached", get_if_exists=True, max_concurrency=1000, num_cpus=0
+        )
+        return actor.remote(task)
 
     async def run(self, fn: Callable[[], Any], *, key: str) -> Any:
         import ray
