@@ -37,8 +37,18 @@ __all__ = [
     "durable",
     "format_usage",
     "llm",
+    "predict",
     "resolve_model",
     "run_tool",
     "usage",
     "usage_of",
 ]
+
+
+async def predict(ctx: object, model: str, rows: list[dict[str, object]], **options: object) -> object:
+    """Score tabular ``rows`` with the champion of registered ``model`` (MLflow), recording the
+    model name and version with every prediction: :func:`podium.ml.predict` (the ``ml`` extra)."""
+    from ..ml import predict as ml_predict
+
+    return await ml_predict(ctx, model, rows, **options)
+
