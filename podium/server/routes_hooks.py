@@ -35,11 +35,12 @@ async def _call(request: Request, path: str, idempotency_key: str | None) -> dic
     app = request.app
     method, full = request.method, f"/hooks/{path}"
     found = app.state.triggers.webhooks.get((method, full))
+    client = app.state.client
     if found is None:
+        await client.authorize("runs.start", f"webhook:{full}")  # who may not start runs learns nothing more
         known = ", ".join(f"{m} {p}" for m, p in sorted(app.state.triggers.webhooks)) or "none"
         raise ApiError(404, "not_found", f"no workflow declares the webhook {method} {full} (declared here: {known})")
     workflow, template = found
-    client = app.state.client
     await client.authorize("runs.start", f"workflow:{workflow}")
     raw = await request.body()
     try:

@@ -18,6 +18,9 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 #: A body each mutating route accepts (so the permission check, not validation, answers).
 BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/goals"): {"goal": "check stock of a vendor"},
+    ("POST", "/hooks/{path:path}"): {},
+    ("PUT", "/hooks/{path:path}"): {},
+    ("PATCH", "/hooks/{path:path}"): {},
     ("POST", "/api/runs"): {"workflow": "hello"},
     ("POST", "/api/runs/{run_id}/fork"): {"from_step": "greet"},
     ("POST", "/api/runs/{run_id}/signal"): {"name": "go"},
