@@ -45,8 +45,9 @@ _LOADED: dict[tuple[str, int, str | None], tuple[Any, threading.Lock]] = {}
 _LOADING = threading.Lock()
 _OPTIONS = {"chat_format": str, "n_ctx": int, "n_threads": int, "max_string": int, "temperature": float}
 """Options a model name may carry after ``?``."""
-GGUF_TEMPLATE = "chat_template.default"
-"""llama-cpp-python's name of the chat format a GGUF file's own template gives."""
+_RANGES = {"n_ctx": (128, 1 << 17), "n_threads": (1, 256), "max_string": (1, 1 << 16), "temperature": (0.0, 2.0)}
+"""Bounds of the options: a model name can come from a workflow file, which must not be able to
+make the process allocate a context of any size."""
 
 
 def resolve_path(name: str, path: str | os.PathLike[str] | None = None) -> Path:
@@ -179,8 +180,10 @@ class LocalModel(Model):
         self.temperature = float(given.get("temperature", temperature))
         self.chat_format = given.get("chat_format", chat_format)
         self.max_string = int(given.get("max_string", max_string))
-        if self.max_string < 1:
-            raise ModelNotAvailable(f"local:{name}: max_string must be at least 1, not {self.max_string}")
+        for option, (low, high) in _RANGES.items():
+            value = getattr(self, option)
+            if value is not None and not low <= value <= high:
+                raise ModelNotAvailable(f"local:{name}: {option}={value} is out of range; give {low} to {high}")
         if self.chat_format not in (None, "", "gguf") and importlib.util.find_spec("llama_cpp") is not None:
             _check_chat_format(self.chat_format, name)
 

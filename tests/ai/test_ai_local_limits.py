@@ -198,6 +198,8 @@ def test_chat_format_option_in_the_name_or_as_a_keyword():
         get_model("local:smollm2-135m?chatformat=chatml")
     with pytest.raises(ModelNotAvailable, match="n_ctx='big' is not a valid int"):
         get_model("local:smollm2-135m?n_ctx=big")
+    with pytest.raises(ModelNotAvailable, match="n_ctx=1000000000 is out of range; give 128 to"):
+        get_model("local:smollm2-135m?n_ctx=1000000000")  # a workflow file must not size the memory
 
 
 @needs_model
