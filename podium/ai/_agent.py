@@ -39,7 +39,8 @@ class AgentResult:
     output: Any
     """The final answer: text, or the validated structured output."""
     stop_reason: str
-    """``done``, ``stop_condition``, ``max_iterations`` or ``max_tokens``."""
+    """``done``, ``forced_answer`` (a steered model was made to answer, see :attr:`Agent.steer`),
+    ``stop_condition``, ``max_iterations`` or ``max_tokens``."""
     iterations: int
     usage: Usage
     messages: tuple[Message, ...] = ()
@@ -77,7 +78,15 @@ class Agent:
     temperature: float | None = None
     first_tool_choice: str | None = None
     """Tool choice of the first model call: ``required`` makes the model look something up before it
-    answers (small models otherwise tend to answer at once), or a tool name to force."""
+    answers (small models otherwise tend to answer at once), or a tool name to force. None: ``auto``,
+    or ``required`` for a steered model that has tools."""
+    steer: bool | None = None
+    """Steer a small model to an end. Small models call the same tool again and again, or never call
+    one: steered, the first call must use a tool (unless ``first_tool_choice`` says otherwise), a
+    call identical to an earlier one is not run again, and the turn after it (and the last
+    iteration) must answer: no tools, or only ``final_result``. The run then ends with
+    ``stop_reason="forced_answer"``. None: as the model says (``Model.steer_agents``, true for the
+    embedded ``local:`` models); capable models are not steered."""
     name: str = "agent"
     gateway: Gateway | None = None
     tool_retry: Any = TOOL_RETRY
@@ -100,9 +109,14 @@ class Agent:
         if self.instructions:
             messages.append(Message.system(self.instructions))
         messages.extend(history)
+        first = len(messages)
         messages.append(Message.user(input if isinstance(input, str) else json.dumps(input, default=str)))
         usage = ZERO_USAGE
         results: list[ToolResult] = []
+        steer = bool(getattr(model, "steer_agents", False)) if self.steer is None else self.steer
+        steer = steer and bool(specs)
+        seen: set[str] = set()
+        force = False  # this turn must answer (steered: after a repeated call, or the last iteration)
         from ..governance.enforcement import check_agent
 
         for i in range(self.max_iterations):
@@ -112,15 +126,26 @@ class Agent:
             if self.max_tokens is not None:
                 left = self.max_tokens - usage.total_tokens
                 budget = left if budget is None else min(budget, left)
+            force = force or (steer and i > 0 and i == self.max_iterations - 1)
+            if force:  # the question again: a small model has lost it under the tool calls by now
+                messages.append(Message.user(_ANSWER_NOW.format(question=messages[first].content)))
             request = Request(
                 messages=tuple(messages),
                 tools=tuple(specs),
-                tool_choice="required" if shape is not None else (self.first_tool_choice if i == 0 else None),
+                tool_choice=self._choice(i, shape, steer, force),
                 max_tokens=budget,
                 temperature=self.temperature,
             )
             response = await complete(ctx, model, request, name=f"{self.name}.model", agent=self.name)
             usage = usage + response.usage
+            keys = [_call_key(c) for c in response.tool_calls if c.name != FINAL]
+            if steer and keys and all(k in seen for k in keys):
+                # The same call again: its result is already above. Not run twice; the next turn answers.
+                force = True
+                if self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
+                    return self._result(response.text, "max_tokens", i + 1, usage, messages, results)
+                continue
+            seen.update(keys)
             messages.append(Message.assistant(response.text, response.tool_calls))
             turn_results: list[ToolResult] = []
             final: Any = _NOTHING
@@ -134,26 +159,41 @@ class Agent:
             turn = AgentTurn(iteration=i, response=response, tool_results=tuple(turn_results), usage=usage)
             end = None
             if final is not _NOTHING:
-                end, output = "done", final
+                end, output = ("forced_answer" if force else "done"), final
             elif not response.tool_calls and shape is None:
-                end, output = "done", response.text
+                end, output = ("forced_answer" if force else "done"), response.text
             elif self.stop is not None and self.stop(turn):
                 end, output = "stop_condition", response.text
             elif self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
                 end, output = "max_tokens", response.text
             if end is not None:
-                return AgentResult(
-                    output=output,
-                    stop_reason=end,
-                    iterations=i + 1,
-                    usage=usage,
-                    messages=tuple(messages),
-                    tool_calls=tuple(results),
-                )
+                return self._result(output, end, i + 1, usage, messages, results)
+        return self._result(
+            messages[-1].content if messages[-1].role == "assistant" else None,
+            "max_iterations",
+            self.max_iterations,
+            usage,
+            messages,
+            results,
+        )
+
+    def _choice(self, i: int, shape: OutputType | None, steer: bool, force: bool) -> str | None:
+        if force:
+            return FINAL if shape is not None else "none"
+        if shape is not None:
+            return "required"
+        if i == 0:
+            return self.first_tool_choice or ("required" if steer else None)
+        return None
+
+    @staticmethod
+    def _result(
+        output: Any, end: str, iterations: int, usage: Usage, messages: list[Message], results: list[ToolResult]
+    ) -> AgentResult:
         return AgentResult(
-            output=messages[-1].content if messages[-1].role == "assistant" else None,
-            stop_reason="max_iterations",
-            iterations=self.max_iterations,
+            output=output,
+            stop_reason=end,
+            iterations=iterations,
             usage=usage,
             messages=tuple(messages),
             tool_calls=tuple(results),
@@ -194,6 +234,13 @@ class Agent:
             name=f"{self.name}.{call.name}",
         )
         return result, _NOTHING
+
+
+_ANSWER_NOW = "{question} Answer in one sentence with what the tools returned."
+
+
+def _call_key(call: ToolCall) -> str:
+    return json.dumps([call.name, call.arguments], sort_keys=True, default=str)
 
 
 class _Nothing:

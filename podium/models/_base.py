@@ -172,6 +172,10 @@ class Model(abc.ABC):
     """Model name, the part after the colon."""
     native_structured_output: bool = False
     """Whether the backend constrains decoding to ``output_schema`` (else it is asked in the prompt)."""
+    steer_agents: bool = False
+    """Whether an :class:`~podium.ai.Agent` steers this model to an end: small models call the same
+    tool again and again, so a repeated identical call, or the last iteration, gets a forced final
+    answer instead. True for the embedded llama.cpp models."""
 
     @property
     def spec(self) -> str:

@@ -52,6 +52,7 @@ class GuardedModel(Model):
         self.provider = model.provider
         self.name = model.name
         self.native_structured_output = model.native_structured_output
+        self.steer_agents = model.steer_agents
         self.breaker = gateway.breaker(model.spec)
         self.limiter = gateway.limiter(model.spec)
 
@@ -149,6 +150,7 @@ class FallbackModel(Model):
         self.provider = self.models[0].provider
         self.name = self.models[0].name
         self.native_structured_output = all(m.native_structured_output for m in self.models)
+        self.steer_agents = any(m.steer_agents for m in self.models)
 
     @property
     def spec(self) -> str:

