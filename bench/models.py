@@ -16,9 +16,10 @@ Workloads (figures and bars in docs/benchmarks.md):
   embed       MiniLM int8 ONNX embeddings: sentences per second, batches of 32.
   structured  SmolLM2 structured output through ai.llm: a 3-field pydantic model over 20 support
               tickets; valid at the first try, valid after one repair, answers cut by the token limit.
-  agent       SmolLM2 in an ai.Agent with 2 Python tools over 10 questions, with the first call free
-              (auto) and forced (required): a tool called, the right tool and arguments first, the run
-              ended with an answer (not at the iteration limit), the answer holds the tool's fact.
+  agent       SmolLM2 in an ai.Agent with 2 Python tools over 10 questions, with the first call as by
+              default, free (auto) and forced (required): a tool called, the right tool and arguments
+              first, the run ended with an answer (not at the iteration limit), the answer holds the
+              tool's fact.
   chatformat  a copy of the SmolLM2 GGUF with its chat template removed, loaded with the default
               chat format: which format it gets, and right answers to 10 easy questions, beside the
               original file with its own template.
@@ -310,7 +311,7 @@ async def agent(n: int) -> list[dict[str, Any]]:
     ] + [(f"How many units of {k} do we have in stock?", "get_stock", {"sku": k}, k, str(v)) for k, v in STOCK.items()]
     model = get_model("local:smollm2-135m")
     rows = []
-    for first in ("auto", "required"):
+    for first in (None, "auto", "required"):  # None: the default (steered models: required)
         called = right = ended = correct = iterations = 0
         t0 = time.perf_counter()
         for question, name, arguments, key, fact in tasks[:n]:
@@ -337,7 +338,7 @@ async def agent(n: int) -> list[dict[str, Any]]:
             {
                 "bench": "agent",
                 "model": model.spec,
-                "first_tool_choice": first,
+                "first_tool_choice": first or "default",
                 "tasks": n,
                 "called_a_tool": called,
                 "right_first_call": right,
