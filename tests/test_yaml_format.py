@@ -334,7 +334,7 @@ def test_triggers_are_validated() -> None:
     )
     problems = pyaml.validate_text(text, "t.yaml")
     assert [p.line for p in problems] == [4, 5, 6, 7]
-    assert "not a cron expression" in problems[0].message and "path starting with '/'" in problems[1].message
+    assert "not a cron expression" in problems[0].message and "a webhook path is /hooks/" in problems[1].message
 
 
 def test_yaml_12_scalars_keep_text_as_text() -> None:

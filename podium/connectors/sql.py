@@ -361,9 +361,21 @@ class SqlConnector(Connector):
         return {"upserted": 1, "key": {k: row[k] for k in key}}
 
     async def ensure_outbox(self) -> None:
-        """Create the outbox tables in this database if they are missing."""
-        if not self._outbox_ready:
-            await self._run(self.outbox.create)
+        """Create the outbox tables in this database if they are missing. Two creators at once (the
+        relay and a run, or two processes) may both find them missing: the one that loses the race
+        sees them there on a second look."""
+        if self._outbox_ready:
+            return
+        lock = self.__dict__.setdefault("_outbox_lock", asyncio.Lock())
+        async with lock:
+            if self._outbox_ready:
+                return
+            try:
+                await self._run(self.outbox.create)
+            except ConnectorError as exc:
+                if "already exists" not in str(exc) and "Duplicate" not in str(exc):
+                    raise
+                await self._run(self.outbox.create)  # created meanwhile by another: checkfirst sees it now
             self._outbox_ready = True
 
     @property

@@ -102,7 +102,10 @@ def test_run_page_shows_plans_approval_and_replan(goal_server: dict[str, Any], t
         page.wait_for_selector(f"{plan2} rect[data-plan-step='pricing_update_alt'][data-status='completed']")
         assert "replan after pricing_update failed" in page.inner_text(f"{plan2} [data-reason]")
         assert "approver: go" in page.inner_text(plan1)
-        page.locator("h2:has-text('Plans')").scroll_into_view_if_needed()
+        # The run page re-renders while it polls: scroll in one step in the page, not through a handle
+        # that a re-render may detach.
+        page.wait_for_selector("h2:has-text('Plans')")
+        page.evaluate("[...document.querySelectorAll('h2')].find(h => h.textContent.includes('Plans'))?.scrollIntoView()")
         page.screenshot(path=str(shots / "plan.png"), full_page=True)
         browser.close()
     assert not errors, errors
