@@ -42,6 +42,11 @@ def register_executor(name: str, executor: RemoteExecutor, *, replace: bool = Fa
         _executors[name] = executor
 
 
+def known_executors() -> list[str]:
+    """The names ``executor=`` may use: registered ones and the entry points (none is loaded)."""
+    return sorted({*_executors, *(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))})
+
+
 def executor_named(name: str) -> RemoteExecutor:
     """The executor called ``name``, loading it from the ``podium.executors`` entry points if needed."""
     with _lock:

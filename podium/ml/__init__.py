@@ -25,6 +25,7 @@ _LAZY = {
     "remember_scores": "._predict",
     "Action": "._actions",
     "act": "._actions",
+    "RayExecutor": "._ray",  # steps on Ray (executor="ray"); imports Ray only when used
 }
 
 
@@ -53,6 +54,7 @@ __all__ = [  # noqa: RUF022 (the lazy names last)
     "release",
     "save_reference",
     "Action",
+    "RayExecutor",
     "Registry",
     "act",
     "monitor",

@@ -14,6 +14,7 @@ step's output takes the fallback's output when the step has none.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import os
@@ -197,7 +198,7 @@ class Compiler:
     def prepare(self, p: StepPlan) -> _Parts:
         parts = _Parts(plan=p)
         params = [inspect.Parameter("input", KW)]
-        if p.uses_ctx:
+        if p.uses_ctx or p.spec.executor:  # a step on an executor sends its call through ctx.call
             params.append(inspect.Parameter("ctx", KW))
         taken = {"input", "ctx"}
         presence: list[tuple[str, ...]] = []
@@ -493,6 +494,8 @@ class Compiler:
                     args["ctx"] = kw.get("ctx")
                 return v, args
 
+            if s.executor is not None and not takes_ctx:
+                return self.offload(prepare_kind, kind.fn, s.executor, check_loop), True, _EMPTY
             if kind.is_async:
 
                 async def run_kind_async(kw: dict[str, Any]) -> Any:
@@ -533,6 +536,8 @@ class Compiler:
             return v, args
 
         returns = fn.hints.get("return", _EMPTY)
+        if s.executor is not None and not fn.takes_ctx:
+            return self.offload(prepare_python, fn.fn, s.executor, check_loop), True, returns
         if fn.is_async:
 
             async def run_python_async(kw: dict[str, Any]) -> Any:
@@ -550,6 +555,19 @@ class Compiler:
             return out
 
         return run_python, False, returns
+
+    @staticmethod
+    def offload(prepare: Callable[..., Any], target: Callable[..., Any], executor: str, check_loop: Any) -> Any:
+        """The step renders its arguments here and sends only the call, a durable sub-step, to the
+        executor (Ray): templates and the compiled step stay in the engine."""
+
+        async def run_elsewhere(kw: dict[str, Any]) -> Any:
+            v, args = prepare(kw)
+            out = await kw["ctx"].call(functools.partial(target, **args), executor=executor, name=executor)
+            check_loop(v, out)
+            return out
+
+        return run_elsewhere
 
     def loop_check(self, p: StepPlan) -> Callable[[dict[str, Any], Any], None]:
         """Evaluate the loop condition inside the step, so that a condition that cannot be evaluated

@@ -515,8 +515,13 @@ def _parse_step(node: Any, index: int, span: Span, rep: Reporter) -> StepSpec | 
         step.gate = _parse_gate(node, sid, rep)
     if "executor" in node:
         v = node["executor"]
-        if isinstance(v, str) and v.strip():
+        from ..engine.remote import known_executors
+
+        if isinstance(v, str) and v.strip() in known_executors():
             step.executor = v.strip()
+        elif isinstance(v, str) and v.strip():
+            bad("executor", f"executor {v.strip()!r} is not known (known: {', '.join(known_executors()) or 'none'})",
+                "executor: ray (pip install 'podium[ray]')")
         else:
             bad("executor", f"'executor' must be the name of an executor like ray, not {_kind(v)}", "executor: ray")
     return step

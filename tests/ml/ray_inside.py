@@ -83,6 +83,23 @@ async def test_a_yaml_step_with_executor_ray_trains_on_ray(tmp_path, monkeypatch
     assert await actor.submitted.remote(f"{rid}:train/train:1")  # the training went through Ray
 
 
+async def test_yaml_steps_without_ctx_render_here_and_call_on_ray(tmp_path):
+    """A built-in kind and a Python function: templates render in the engine (they do not travel),
+    the call runs in a Ray worker as a durable sub-step."""
+    import podium.yaml as pyaml
+
+    wf = pyaml.load_text(
+        "name: yaml-on-ray\nsteps:\n  - id: a\n    uses: set\n    executor: ray\n    with: {x: '{{ input.n * 2 }}'}\n"
+        "  - id: b\n    uses: tests.ml.ray_flows:heavy\n    executor: ray\n    with: {input: {n: '{{ steps.a.output.x }}'}}\n",
+        base_dir=str(ROOT),
+    )
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        out = await c.run(wf, {"n": 5})
+        h = await c.history((await c.list(limit=1))[0].id)
+    assert out["sum"] == sum(i * i for i in range(10)) and out["pid"] != os.getpid()
+    assert h.step("a").output == {"x": 10} and h.step("b/ray").output == out
+
+
 ENGINE = """
 import asyncio, sys
 from podium import Client

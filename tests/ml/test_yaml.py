@@ -103,6 +103,7 @@ BAD_GATES = [
     ("gate: yes", 6, "'gate' must be a list of rules or a mapping with 'rules'"),
     ("gate: [a]", 6, "gate rule 1 must be a mapping"),
     ("executor: [ray]", 6, "'executor' must be the name of an executor like ray"),
+    ("executor: rya", 6, "executor 'rya' is not known (known: ray"),
 ]
 
 
