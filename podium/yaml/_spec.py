@@ -527,17 +527,23 @@ def _parse_step(node: Any, index: int, span: Span, rep: Reporter) -> StepSpec | 
     return step
 
 
+GATES, GATE_RULES = "podium.ml", "podium.ml._rules"
+"""Where ``gate:`` is parsed (the ML room's ``Gate`` and ``rule_from``), named rather than imported."""
 _GATE_HINT = "gate: {rows: rows, rules: [{rule: range, column: age, min: 0, on: quarantine}]}"
 
 
 def _parse_gate(node: YMap, sid: str, rep: Reporter) -> Any:
     """A :class:`podium.ml.Gate`; each rule's mistake is reported at the rule's own line."""
     v = node["gate"]
-    try:
-        from ..ml import Gate
-        from ..ml._rules import rule_from
+    try:  # reached by name, like step kinds: the YAML room does not import the ML room
+        import importlib
+
+        Gate = importlib.import_module(GATES).Gate
+        rule_from = importlib.import_module(GATE_RULES).rule_from
     except ImportError as exc:
-        rep.at(value_span(node, "gate"), f"'gate' needs NumPy and SciPy ({exc})", step=sid, hint="pip install 'podium[ml]'")
+        from ..errors import install_hint
+
+        rep.at(value_span(node, "gate"), f"'gate' needs NumPy and SciPy ({exc})", step=sid, hint=install_hint("ml"))
         return None
     rules = v if isinstance(v, YSeq) else v.get("rules") if isinstance(v, YMap) else None
     if not isinstance(rules, YSeq) or not rules:
