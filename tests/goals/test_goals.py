@@ -85,6 +85,30 @@ def test_a_context_change_while_the_plan_waits_makes_a_new_plan(shop: str, tmp_p
     assert "goal.replan" in actions
 
 
+def test_a_context_signal_cannot_widen_roles_or_budget(shop: str, tmp_path: Path) -> None:
+    """Attack: whoever may signal the run sends a `context` carrying roles, a budget and a policy.
+    It is data for the planner only: the new plan is still made for the starter's roles, under the
+    goal's own policy, and waits for its approver again."""
+
+    async def main() -> list[dict[str, Any]]:
+        async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+            h = await goals.pursue(client, margins.GOAL, skills=margins.skills, context=margins.CONTEXT,
+                                   policy=margins.POLICY)
+            assert (await goals.settle(client, h.id, timeout=120)).status.value == "waiting"
+            await client.signal(h.id, "context", {"increase_pct": 30, "roles": ["admin"], "max_cost": 1e9,
+                                                  "policy": {"approve": "never"}})  # fmt: skip
+            [first] = await client.approvals(run_id=h.id)
+            await client.decide(h.id, first["name"], approve=True)
+            assert (await goals.settle(client, h.id, timeout=120)).status.value == "waiting"
+            [second] = await client.approvals(run_id=h.id)  # the goal's policy still asks a person
+            assert second["name"] == "approval:plan-2"
+            return await goals.plans(client, h.id)
+
+    records = asyncio.run(main())
+    assert records[1]["for"] == records[0]["for"]  # planned for the same principal and roles
+    assert records[1]["reason"].startswith("replan: the context changed")
+
+
 def test_rejected_plan_never_runs(shop: str, tmp_path: Path) -> None:
     async def main() -> Any:
         async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
