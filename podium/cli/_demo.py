@@ -27,8 +27,18 @@ def scenarios_dir() -> Path:
 
 
 def available() -> list[str]:
+    """The scenarios: modules of the folder that define a top-level ``workflow`` (read, not imported:
+    helper scripts such as a data generator are not scenarios)."""
+    import re
+
     folder = scenarios_dir()
-    return sorted(p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    defines = re.compile(r"^workflow\s*[:=]", re.MULTILINE)
+    return sorted(
+        p.stem for p in folder.glob("*.py")
+        if not p.stem.startswith("_") and defines.search(p.read_text(encoding="utf-8", errors="replace"))
+    )
 
 
 async def _warm(out: Any) -> None:
