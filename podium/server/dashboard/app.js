@@ -9,6 +9,11 @@ const when = (ts) => (ts ? new Date(ts * 1000).toLocaleString() : "");
 const secs = (s) => (s == null ? "" : s < 1 ? `${Math.round(s * 1000)} ms` : `${s.toFixed(2)} s`);
 const badge = (s) => `<span class="status s-${esc(s)}" data-status="${esc(s)}">${esc(s)}</span>`;
 let token = localStorage.getItem("podium-token") || "";
+// Pages living in their own files (dashboard/*.js, loaded after this one) register here:
+// Podium.page("name", async (view, params, parts) => {...}) serves #/name.
+const extraPages = {};
+window.Podium = { $, esc, json, when, secs, badge, api: (...a) => api(...a), toast: (m) => toast(m), page: (name, fn) => { extraPages[name] = fn; }, onLeave: (fn) => leaveHooks.push(fn) };
+const leaveHooks = [];
 let stream = null;
 let timer = null;
 
@@ -418,6 +423,7 @@ async function switchesPage(view) {
 async function route() {
   if (stream) { stream.close(); stream = null; }
   if (timer) { clearInterval(timer); timer = null; }
+  while (leaveHooks.length) { try { leaveHooks.pop()(); } catch (_) { /* a page's cleanup never blocks navigation */ } }
   const old = $("#view");
   const view = old.cloneNode(false); // drop old listeners
   old.replaceWith(view);
@@ -427,13 +433,14 @@ async function route() {
   try {
     await whoami();
     api("/api/approvals").then((r) => ($("#inbox-count").textContent = r.approvals.length || ""), () => {});
-    const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, connectors: connectorsPage, switches: switchesPage };
+    const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, connectors: connectorsPage, switches: switchesPage, ...extraPages };
     if (parts[0] === "run") await runPage(view, parts[1]);
-    else await (pages[parts[0]] || runsPage)(view, new URLSearchParams(query || ""));
+    else await (pages[parts[0]] || runsPage)(view, new URLSearchParams(query || ""), parts);
   } catch (err) {
     view.innerHTML = `<p class="error">${esc(err.message)}</p>`;
   }
 }
 
 window.addEventListener("hashchange", route);
-route();
+// Page files are plain scripts after this one: route once they have registered.
+window.addEventListener("DOMContentLoaded", route);
