@@ -172,6 +172,9 @@ def marketing(db: Path) -> _Api:
 
 def erp(db: Path) -> _Api:
     api = _Api("erp", "Northwind ERP (catalogue and purchase orders)", db)
+    from ._catalogue import catalogue_operations  # the batch operations a price change uses
+
+    catalogue_operations(api)
     api.op("GET", "/products", "listProducts", "The catalogue", lambda c, p, q, b: rows(
         c, "SELECT * FROM products WHERE (? IS NULL OR vendor = ?) ORDER BY sku", (q.get("vendor"), q.get("vendor"))),
         query={"vendor": _STR})

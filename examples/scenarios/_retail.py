@@ -1,0 +1,153 @@
+"""What the retail scenarios (pricing, recommend) share: strict readers for their CSV files, and the
+business systems they act on (a connector the client holds, else the sandbox company's).
+
+Every reader checks the documented columns and each cell; a bad file is a ``ConfigError`` that
+names the file, the line and the column expected, so anyone can run the scenarios on their own data.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from podium import ConfigError
+
+CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
+PURCHASE_ORDERS = ("po_id", "sku", "qty", "unit_cost", "status")
+INVENTORY = ("sku", "warehouse", "qty")
+ORDERS = ("customer_id", "sku", "ts")
+
+_opened: dict[tuple[int, str], Any] = {}
+
+
+def system(ctx: Any, name: str) -> Any:
+    """The connector ``name`` the client holds, else the sandbox company's (started on first use)."""
+
+    def sandbox() -> Any:
+        from podium.sandbox import shared
+
+        company = shared()
+        key = (id(company), name)
+        if key not in _opened:
+            _opened[key] = company.connector(name)
+        return _opened[key]
+
+    return ctx.connector(name, fallback=sandbox)
+
+
+def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    """``(line, row)`` of a CSV file with at least ``columns`` (extra columns are ignored)."""
+    try:
+        f = open(path, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); give the path of a CSV file") from None
+    with f:
+        reader = csv.DictReader(f)
+        header = [h.strip() for h in reader.fieldnames or []]
+        missing = [c for c in columns if c not in header]
+        if missing:
+            raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
+                              f"{', '.join(columns)}")
+        reader.fieldnames = header
+        for row in reader:
+            if not any((v or "").strip() for k, v in row.items() if k is not None):
+                continue  # a blank line
+            yield reader.line_num, {k: (row.get(k) or "").strip() for k in columns}
+
+
+def _number(path: str, line: int, column: str, text: str, what: str = "a number",
+            ok: Callable[[float], bool] = lambda v: True) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or not ok(value):
+        raise ConfigError(f"{path}:{line}: column {column} is {text!r}; it must be {what}")
+    return value
+
+
+def _text(path: str, line: int, column: str, text: str) -> str:
+    if not text:
+        raise ConfigError(f"{path}:{line}: column {column} is empty; give a value")
+    return text
+
+
+def read_catalogue(path: str, *, for_margins: bool = True) -> dict[str, dict[str, Any]]:
+    """sku -> product (vendor, unit_cost, list_price, min_margin_pct, channels as a list, line).
+    A SKU listed twice is an error naming both lines."""
+    out: dict[str, dict[str, Any]] = {}
+    for n, r in _rows(path, CATALOGUE):
+        sku = _text(path, n, "sku", r["sku"])
+        if sku in out:
+            raise ConfigError(f"{path}:{n}: duplicate sku {sku!r} (first on line {out[sku]['line']}); "
+                              "list each product once")
+        out[sku] = {
+            "sku": sku,
+            "vendor": _text(path, n, "vendor", r["vendor"]),
+            "unit_cost": _number(path, n, "unit_cost", r["unit_cost"], "a number >= 0", lambda v: v >= 0),
+            "list_price": _number(path, n, "list_price", r["list_price"], "a number > 0", lambda v: v > 0),
+            "min_margin_pct": _number(path, n, "min_margin_pct", r["min_margin_pct"], "a percentage below 100",
+                                      lambda v: v < 100) if for_margins or r["min_margin_pct"] else 0.0,
+            "channels": [c.strip() for c in r["channels"].split(";") if c.strip()],
+            "line": n,
+        }
+    return out
+
+
+def read_purchase_orders(path: str) -> list[dict[str, Any]]:
+    """The purchase orders, in file order; a ``po_id`` listed twice is an error naming both lines."""
+    seen: dict[str, int] = {}
+    out = []
+    for n, r in _rows(path, PURCHASE_ORDERS):
+        po = _text(path, n, "po_id", r["po_id"])
+        if po in seen:
+            raise ConfigError(f"{path}:{n}: duplicate po_id {po!r} (first on line {seen[po]}); list each order once")
+        seen[po] = n
+        out.append({
+            "po_id": po,
+            "sku": _text(path, n, "sku", r["sku"]),
+            "qty": _number(path, n, "qty", r["qty"], "a number >= 0", lambda v: v >= 0),
+            "unit_cost": _number(path, n, "unit_cost", r["unit_cost"], "a number >= 0", lambda v: v >= 0),
+            "status": _text(path, n, "status", r["status"]),
+            "line": n,
+        })
+    return out
+
+
+def read_inventory(path: str) -> dict[str, dict[str, int]]:
+    """sku -> {warehouse: qty}; the same (sku, warehouse) on several lines adds up (bins, lots)."""
+    out: dict[str, dict[str, int]] = {}
+    for n, r in _rows(path, INVENTORY):
+        qty = _number(path, n, "qty", r["qty"], "a whole number", lambda v: v == int(v))
+        sku, where = _text(path, n, "sku", r["sku"]), _text(path, n, "warehouse", r["warehouse"])
+        stock = out.setdefault(sku, {})
+        stock[where] = stock.get(where, 0) + int(qty)
+    return out
+
+
+def _timestamp(path: str, line: int, text: str) -> float:
+    from datetime import datetime, timezone
+
+    try:
+        return float(text)  # seconds since the epoch
+    except ValueError:
+        pass
+    try:
+        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"{path}:{line}: column ts is {text!r}; it must be an ISO 8601 date or time "
+                          "(2026-03-01 or 2026-03-01T10:15:00) or seconds since 1970") from None
+    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def read_orders(path: str) -> list[dict[str, Any]]:
+    """The order lines (customer_id, sku, ts as seconds since the epoch), oldest first."""
+    out = []
+    for n, r in _rows(path, ORDERS):
+        out.append({"customer_id": _text(path, n, "customer_id", r["customer_id"]),
+                    "sku": _text(path, n, "sku", r["sku"]), "ts": _timestamp(path, n, _text(path, n, "ts", r["ts"])),
+                    "line": n})
+    out.sort(key=lambda o: (o["ts"], o["line"]))
+    return out
