@@ -1,0 +1,235 @@
+"""Recommend (seed 003): products for a customer, only what is in stock, at the current price, with a
+delivery estimate, from what customers bought together; optionally handed to the marketing tool.
+
+    podium demo recommend
+    podium run examples/scenarios/recommend.py:workflow --input '{"customer_id": "C004", "k": 5}'
+
+Input: ``customer_id``; ``k`` (default 5); the files ``catalogue`` (CSV: sku, vendor, unit_cost,
+list_price, min_margin_pct, channels; ``list_price`` is the current price), ``inventory`` (CSV: sku,
+warehouse, qty) and ``orders`` (CSV: customer_id, sku, ts), default the shipped samples;
+``exclude_owned`` (default true: nothing the customer already bought); ``delivery_days`` (warehouse
+-> working days to deliver; default rotterdam 1, leipzig 2, lyon 3, digital 0),
+``default_delivery_days`` (5, for any other warehouse), ``today`` (ISO date the estimate counts
+from; default today); ``campaign`` (a marketing campaign id: the customer is enrolled with the
+recommendations as the note); ``evaluate`` (true: also measure the hit rate on each customer's
+latest order, held out).
+
+The recommender is item-to-item collaborative filtering on the orders: two products are similar when
+the same customers bought both (co-occurrence, cosine-normalised by how many bought each); a product's
+score for a customer is the sum of its similarity to everything the customer bought. Products with
+no signal are ranked by popularity. No model decides anything here.
+
+Rules that always hold: a product is recommended only when it is in the catalogue and its quantity
+summed over all warehouses is above 0; its price is the catalogue's ``list_price``; it ships from the
+fastest warehouse that holds it (fewest delivery days; on a tie, the one holding most), and ``by`` is
+``today`` plus those working days (Monday to Friday).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from podium import ConfigError, Workflow
+
+try:
+    from ._common import path_of
+    from ._retail import read_catalogue, read_inventory, read_orders, system
+except ImportError:  # loaded by file path: podium run examples/scenarios/recommend.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import path_of  # type: ignore[no-redef]
+    from _retail import read_catalogue, read_inventory, read_orders, system  # type: ignore[no-redef]
+
+DELIVERY_DAYS = {"rotterdam": 1, "leipzig": 2, "lyon": 3, "digital": 0}
+DEFAULT_DELIVERY_DAYS = 5
+
+SAMPLE_INPUT = {
+    "customer_id": "C004", "k": 5,
+    "catalogue": "examples/scenarios/data/retail_catalogue.csv",
+    "inventory": "examples/scenarios/data/retail_inventory.csv",
+    "orders": "examples/scenarios/data/retail_orders.csv",
+}
+
+#: What ``podium demo recommend`` runs: a regular customer (enrolled in the gear campaign) and a new one.
+DEMO_INPUTS = [
+    {"customer_id": "C004", "k": 5, "campaign": "CMP-GEAR"},
+    {"customer_id": "C999", "k": 3},
+]
+
+
+class Recommender:
+    """Item-to-item co-occurrence over customers' purchases (what each customer ever bought)."""
+
+    def __init__(self, orders: list[dict[str, Any]]) -> None:
+        self.bought: dict[str, set[str]] = defaultdict(set)
+        for o in orders:
+            self.bought[o["customer_id"]].add(o["sku"])
+        self.count: Counter[str] = Counter(s for skus in self.bought.values() for s in skus)
+        self.together: dict[str, Counter[str]] = defaultdict(Counter)
+        for skus in self.bought.values():
+            for a in skus:
+                for b in skus:
+                    if a != b:
+                        self.together[a][b] += 1
+
+    def similarity(self, a: str, b: str) -> float:
+        n = self.together[a][b] if a in self.together else 0
+        return n / math.sqrt(self.count[a] * self.count[b]) if n else 0.0
+
+    def rank(self, customer: str, candidates: list[str], k: int) -> list[dict[str, Any]]:
+        """The top ``k`` of ``candidates`` for ``customer``, each with its score and the reason."""
+        history = sorted(self.bought.get(customer, set()))
+        scored = []
+        for sku in candidates:
+            parts = [(self.similarity(h, sku), h) for h in history]
+            score = sum(p for p, _ in parts)
+            best = max(parts, default=(0.0, ""))
+            scored.append((-score, -self.count[sku], sku, best[1]))
+        scored.sort()
+        out = []
+        for neg, _, sku, because in scored[:k]:
+            if -neg > 0:
+                reason = (f"{self.together[because][sku]} customer(s) who bought {because} also bought it")
+            elif self.count[sku]:
+                reason = f"popular: bought by {self.count[sku]} customer(s)"
+            else:
+                reason = "in stock; not ordered by anyone yet"
+            out.append({"sku": sku, "score": round(-neg, 4), "reason": reason})
+        return out
+
+
+def working_days_after(start: date, days: int) -> date:
+    d = start
+    while days > 0:
+        d += timedelta(days=1)
+        if d.weekday() < 5:
+            days -= 1
+    return d
+
+
+def delivery(stock: dict[str, int], days: dict[str, int], default: int, today: date) -> dict[str, Any]:
+    """The fastest warehouse holding the product (on a tie, the one holding most) and the date."""
+    d, _, where = min((days.get(w.casefold(), default), -q, w) for w, q in stock.items() if q > 0)
+    return {"warehouse": where, "days": d, "by": working_days_after(today, d).isoformat()}
+
+
+def options(input: dict[str, Any]) -> dict[str, Any]:
+    """The run's settings, checked (a clear error naming the field)."""
+    k = input.get("k", 5)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
+        raise ConfigError(f'input field "k" is {k!r}; give a whole number from 1 to 100')
+    given = input.get("delivery_days") or {}
+    if not isinstance(given, dict) or not all(isinstance(v, int) and v >= 0 for v in given.values()):
+        raise ConfigError('input field "delivery_days" must map warehouse names to whole days >= 0, '
+                          'for example {"rotterdam": 1}')
+    default = input.get("default_delivery_days", DEFAULT_DELIVERY_DAYS)
+    if isinstance(default, bool) or not isinstance(default, int) or default < 0:
+        raise ConfigError(f'input field "default_delivery_days" is {default!r}; give whole days >= 0')
+    try:
+        today = date.fromisoformat(str(input.get("today") or date.today().isoformat()))
+    except ValueError:
+        raise ConfigError(f'input field "today" is {input.get("today")!r}; give an ISO date such as 2026-12-01') from None
+    days = {**DELIVERY_DAYS, **{str(w).casefold(): v for w, v in given.items()}}
+    return {"k": k, "days": days, "default": default, "today": today,
+            "exclude_owned": input.get("exclude_owned", True) is not False}
+
+
+def recommend_for(customer: str, model: Recommender, catalogue: dict[str, Any], stock: dict[str, dict[str, int]],
+                  opt: dict[str, Any]) -> list[dict[str, Any]]:
+    """The recommendations of ``customer``: in stock, at the current price, with a delivery estimate."""
+    owned = model.bought.get(customer, set()) if opt["exclude_owned"] else set()
+    candidates = [s for s in sorted(catalogue) if sum(stock.get(s, {}).values()) > 0 and s not in owned]
+    out = []
+    for r in model.rank(customer, candidates, opt["k"]):
+        sku = r["sku"]
+        out.append({"sku": sku, "price": catalogue[sku]["list_price"], "in_stock": sum(stock[sku].values()),
+                    "delivery": delivery(stock[sku], opt["days"], opt["default"], opt["today"]),
+                    "reason": r["reason"], "score": r["score"]})
+    return out
+
+
+def evaluate(catalogue: dict[str, Any], stock: dict[str, dict[str, int]], orders: list[dict[str, Any]],
+             opt: dict[str, Any]) -> dict[str, Any]:
+    """Hold out each customer's latest order line (when it is not a repeat of something bought before),
+    train on the rest, and count how often the held-out product is among the ``k`` recommended; beside
+    it the same count for "the k most popular in-stock products" (the baseline to beat)."""
+    last: dict[str, dict[str, Any]] = {}
+    for o in orders:  # oldest first: the last one seen is the latest
+        last[o["customer_id"]] = o
+    held = {id(o) for o in last.values()}
+    train = [o for o in orders if id(o) not in held]
+    model = Recommender(train)
+    popular = Recommender([])
+    popular.count = model.count
+    hits = base = evaluated = in_stock = hits_in_stock = 0
+    shown = out_of_stock = stale = 0
+    for customer, o in sorted(last.items()):
+        if o["sku"] in model.bought.get(customer, set()) or not model.bought.get(customer):
+            continue  # a repeat purchase, or a customer with nothing else to learn from
+        evaluated += 1
+        recs = recommend_for(customer, model, catalogue, stock, opt)
+        pop = [r["sku"] for r in popular.rank(customer, [r for r in sorted(catalogue) if sum(stock.get(r, {}).values()) > 0
+                                                          and r not in model.bought[customer]], opt["k"])]
+        hit = o["sku"] in {r["sku"] for r in recs}
+        hits += hit
+        base += o["sku"] in pop
+        if sum(stock.get(o["sku"], {}).values()) > 0:
+            in_stock += 1
+            hits_in_stock += hit
+        shown += len(recs)
+        out_of_stock += sum(sum(stock.get(r["sku"], {}).values()) <= 0 for r in recs)
+        stale += sum(r["price"] != catalogue[r["sku"]]["list_price"] for r in recs)
+    return {"customers": evaluated, "k": opt["k"],
+            "hit_rate": round(hits / evaluated, 4) if evaluated else None,
+            "popularity_hit_rate": round(base / evaluated, 4) if evaluated else None,
+            "hit_rate_when_in_stock": round(hits_in_stock / in_stock, 4) if in_stock else None,
+            "recommendations": shown, "out_of_stock": out_of_stock, "stale_price": stale}
+
+
+workflow = Workflow("scenario-recommend", description="orders -> item co-occurrence -> in-stock products at the "
+                    "current price with a delivery estimate -> marketing")
+
+
+@workflow.step
+async def recommend(ctx, input) -> dict[str, Any]:
+    """Read the files and rank the in-stock products for the customer (one durable step)."""
+    if not isinstance(input, dict) or not str(input.get("customer_id") or "").strip():
+        raise ConfigError('the recommend scenario needs input {"customer_id": "C004"} (and optionally "k")')
+    customer = str(input["customer_id"]).strip()
+    opt = options(input)
+    catalogue = read_catalogue(path_of(input, "catalogue", "retail_catalogue.csv"), for_margins=False)
+    stock = read_inventory(path_of(input, "inventory", "retail_inventory.csv"))
+    orders = read_orders(path_of(input, "orders", "retail_orders.csv"))
+    model = Recommender(orders)
+    recs = recommend_for(customer, model, catalogue, stock, opt)
+    out: dict[str, Any] = {
+        "customer_id": customer, "known_customer": customer in model.bought,
+        "bought": sorted(model.bought.get(customer, set())), "recommendations": recs,
+        "today": opt["today"].isoformat(),
+        "catalogue": {"products": len(catalogue), "in_stock": sum(sum(stock.get(s, {}).values()) > 0 for s in catalogue)},
+    }
+    if input.get("evaluate"):
+        out["quality"] = evaluate(catalogue, stock, orders, opt)
+    return out
+
+
+@workflow.step
+async def push(ctx, input, recommend) -> dict[str, Any]:
+    """Enrol the customer in the marketing campaign ``campaign``, the recommendations as the note."""
+    campaign = input.get("campaign")
+    if not campaign or not recommend["recommendations"]:
+        return {"pushed": False}
+    note = "recommended: " + ", ".join(f"{r['sku']} ({r['price']:.2f}, by {r['delivery']['by']})"
+                                       for r in recommend["recommendations"])
+    await system(ctx, "marketing").call("addToCampaign", {"campaign_id": str(campaign), "body": {
+        "customer_id": recommend["customer_id"], "note": note}})
+    return {"pushed": True, "campaign": str(campaign), "note": note}
+
+
+@workflow.step
+async def outcome(recommend, push) -> dict[str, Any]:
+    return {**recommend, "marketing": push}
