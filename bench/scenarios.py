@@ -53,6 +53,7 @@ SCENARIOS = [
     Scenario(name="answer", module="examples.scenarios.answer",
              input={"questions": str(DATA / "answer_questions.jsonl")}, approve=False),
 ]
+SCENARIOS += importlib.import_module("bench._retail").scenarios(Scenario)  # pricing, recommend (+ unseen data)
 
 
 async def measure(s: Scenario, home: str) -> dict[str, Any]:
@@ -85,6 +86,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PODIUM_HOME", home)
         os.environ.setdefault("PODIUM_AUDIT_KEY", f"{home}/audit.key")
+        os.environ.setdefault("PODIUM_SANDBOX_DIR", f"{home}/sandbox")  # systems a scenario acts on, if it needs them
         for s in SCENARIOS:
             if wanted is None or s.name in wanted:
                 print(json.dumps(asyncio.run(measure(s, home))), flush=True)

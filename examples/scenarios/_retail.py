@@ -8,8 +8,11 @@ names the file, the line and the column expected, so anyone can run the scenario
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Callable, Iterator
+from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from podium import ConfigError
@@ -40,21 +43,20 @@ def system(ctx: Any, name: str) -> Any:
 def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` of a CSV file with at least ``columns`` (extra columns are ignored)."""
     try:
-        f = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc.strerror}); give the path of a CSV file") from None
-    with f:
-        reader = csv.DictReader(f)
-        header = [h.strip() for h in reader.fieldnames or []]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
-                              f"{', '.join(columns)}")
-        reader.fieldnames = header
-        for row in reader:
-            if not any((v or "").strip() for k, v in row.items() if k is not None):
-                continue  # a blank line
-            yield reader.line_num, {k: (row.get(k) or "").strip() for k in columns}
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); give the path of a UTF-8 CSV file") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
+                          f"{', '.join(columns)}")
+    reader.fieldnames = header
+    for row in reader:
+        if not any((v or "").strip() for k, v in row.items() if k is not None):
+            continue  # a blank line
+        yield reader.line_num, {k: (row.get(k) or "").strip() for k in columns}
 
 
 def _number(path: str, line: int, column: str, text: str, what: str = "a number",
@@ -128,7 +130,7 @@ def read_inventory(path: str) -> dict[str, dict[str, int]]:
 
 
 def _timestamp(path: str, line: int, text: str) -> float:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         return float(text)  # seconds since the epoch
@@ -139,7 +141,7 @@ def _timestamp(path: str, line: int, text: str) -> float:
     except ValueError:
         raise ConfigError(f"{path}:{line}: column ts is {text!r}; it must be an ISO 8601 date or time "
                           "(2026-03-01 or 2026-03-01T10:15:00) or seconds since 1970") from None
-    return (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
 
 
 def read_orders(path: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def generate(seed: int = 3, customers: int = 60, extra: int = 32) -> dict[str, l
     by_cat: dict[str, list[str]] = {}
     for sku, cat in category.items():
         by_cat.setdefault(cat, []).append(sku)
-    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
     orders: list[dict[str, Any]] = []
     for c in range(1, customers + 1):
         likes = rnd.sample(CATEGORIES, rnd.choice((1, 1, 2)))

@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("uvicorn", reason="the sandbox needs uvicorn: pip install -e '.[demo]'")
 pytest.importorskip("aiosmtpd", reason="the sandbox mailbox needs aiosmtpd: pip install -e '.[demo]'")
 
-from podium import Client, RunFailed, RunStatus  # noqa: E402
-from podium.sandbox import Sandbox  # noqa: E402
+from podium import Client, RunFailed, RunStatus
+from podium.sandbox import Sandbox
 
-from .conftest import needs_local  # noqa: E402
+from .conftest import needs_local
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "scenarios" / "data"

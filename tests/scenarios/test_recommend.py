@@ -14,10 +14,10 @@ import pytest
 pytest.importorskip("uvicorn", reason="the sandbox needs uvicorn: pip install -e '.[demo]'")
 pytest.importorskip("aiosmtpd", reason="the sandbox mailbox needs aiosmtpd: pip install -e '.[demo]'")
 
-from podium import Client, RunFailed  # noqa: E402
-from podium.sandbox import Sandbox  # noqa: E402
+from podium import Client, RunFailed
+from podium.sandbox import Sandbox
 
-from .test_pricing import write_csv  # noqa: E402
+from .test_pricing import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "scenarios" / "data"
@@ -40,7 +40,7 @@ async def test_the_sample_customer_gets_in_stock_items_and_is_enrolled_in_the_ca
     recs = out["recommendations"]
     assert len(recs) == 5 and out["known_customer"]
     stock = totals(DATA / "retail_inventory.csv")
-    prices = {r["sku"]: float(r["list_price"]) for r in csv.DictReader(open(DATA / "retail_catalogue.csv"))}
+    prices = {r["sku"]: float(r["list_price"]) for r in table(DATA / "retail_catalogue.csv")}
     for r in recs:
         assert stock[r["sku"]] > 0 and r["in_stock"] == stock[r["sku"]] and r["price"] == prices[r["sku"]]
         assert r["sku"] not in out["bought"] and r["reason"]
@@ -50,11 +50,15 @@ async def test_the_sample_customer_gets_in_stock_items_and_is_enrolled_in_the_ca
     assert out["marketing"]["pushed"] is True
 
 
+def table(path: Path | str) -> list[dict[str, str]]:
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
 def totals(path: Path) -> dict[str, int]:
     out: dict[str, int] = {}
-    with open(path, encoding="utf-8") as f:
-        for r in csv.DictReader(f):
-            out[r["sku"]] = out.get(r["sku"], 0) + int(r["qty"])
+    for r in table(path):
+        out[r["sku"]] = out.get(r["sku"], 0) + int(r["qty"])
     return out
 
 
@@ -71,7 +75,7 @@ def random_shop(rnd: random.Random, folder: Path) -> dict[str, str]:
     for c in range(80):
         group = skus[(c % 3) * 20:(c % 3) * 20 + 20]
         for _ in range(rnd.randint(2, 7)):
-            sku = rnd.choice(group) if rnd.random() < 0.8 else rnd.choice(skus + ["GONE-1"])
+            sku = rnd.choice(group) if rnd.random() < 0.8 else rnd.choice([*skus, "GONE-1"])
             orders.append([f"K{c:03d}", sku, f"2026-{rnd.randint(1, 11):02d}-{rnd.randint(1, 28):02d}T10:00:00Z"])
     return {"catalogue": write_csv(folder / "cat.csv", CATALOGUE, cat),
             "inventory": write_csv(folder / "inv.csv", ["sku", "warehouse", "qty"], inv),
@@ -87,9 +91,9 @@ async def test_random_shops_it_never_saw_get_no_out_of_stock_and_no_stale_price(
         per_wh: dict[str, dict[str, int]] = {}
         for r in csv.DictReader(f):
             per_wh.setdefault(r["sku"], {})[r["warehouse"]] = int(r["qty"])
-    prices = {r["sku"]: float(r["list_price"]) for r in csv.DictReader(open(files["catalogue"]))}
+    prices = {r["sku"]: float(r["list_price"]) for r in table(files["catalogue"])}
     bought: dict[str, set[str]] = {}
-    for r in csv.DictReader(open(files["orders"])):
+    for r in table(files["orders"]):
         bought.setdefault(r["customer_id"], set()).add(r["sku"])
     eligible = {s for s in prices if sum(per_wh.get(s, {}).values()) > 0}
     for customer in ("K000", "K001", "K002", "K077", "NEWCOMER"):
