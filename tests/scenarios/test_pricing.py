@@ -234,3 +234,22 @@ async def test_the_embedded_model_writes_only_the_opening_and_never_a_wrong_numb
     facts = f"acme 8 2027-01-01 12 {len(out['below_margin_skus'])} {len(out['flagged_pos'])}"
     assert pricing._numbers(opening) <= pricing._numbers(facts)  # whoever wrote it, no made-up figure
     assert len(out["flagged_pos"]) == 3  # the arithmetic decided, not the model
+
+
+@needs_local
+@pytest.mark.timeout(900)
+def test_podium_demo_pricing_runs_unattended(tmp_path, monkeypatch):
+    """The demo's two events: the routine one is applied at once, the large one after the approval
+    the demo gives; the ERP and the finance mailbox received both."""
+    from click.testing import CliRunner
+
+    from podium.cli import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["demo", "pricing", "--decide", "approve", "--db", f"sqlite:///{tmp_path}/demo.db"])
+    out = result.output
+    assert result.exit_code == 0, out
+    assert out.count("completed") == 2 and "approval requested" in out and "+25%" in out
+    assert out.count("flagPurchaseOrders") >= 2 and out.count("publishListings") >= 6
+    assert "finance mailbox: to finance@northwind.example" in out and "the sandbox is stopped" in out

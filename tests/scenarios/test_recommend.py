@@ -144,3 +144,21 @@ async def test_bad_files_are_refused_with_line_and_column(tmp_path, file, header
         await run(tmp_path, {"k": 3})
     with pytest.raises(RunFailed, match='"k" is 0'):
         await run(tmp_path, {"customer_id": "C001", "k": 0})
+
+
+@pytest.mark.timeout(900)
+def test_podium_demo_recommend_runs_unattended(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from podium.cli import cli
+
+    from .conftest import LOCAL_SKIP
+
+    if LOCAL_SKIP:
+        pytest.skip(LOCAL_SKIP)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    result = CliRunner().invoke(cli, ["demo", "recommend", "--db", f"sqlite:///{tmp_path}/demo.db"])
+    out = result.output
+    assert result.exit_code == 0, out
+    assert out.count("completed") == 2 and '"known_customer": false' in out and "addToCampaign" in out
