@@ -84,10 +84,13 @@ def event(input: Any) -> dict[str, Any]:
     limit = input.get("approve_above_pct", APPROVE_ABOVE_PCT)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; give a percentage >= 0, or null never to ask')
+    timeout = input.get("approval_timeout")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+        raise ConfigError(f'input field "approval_timeout" is {timeout!r}; give seconds (> 0), or leave it out to wait')
     writer = str(input.get("writer") or "model")
     if writer not in ("model", "template"):
         raise ConfigError(f'input field "writer" is {writer!r}; use "model" or "template"')
-    return {"vendor": vendor, "change_pct": float(pct), "effective": effective,
+    return {"vendor": vendor, "change_pct": float(pct), "effective": effective, "approval_timeout": timeout,
             "approve_above_pct": None if limit is None else float(limit), "writer": writer,
             "finance_to": str(input.get("finance_to") or FINANCE)}
 
@@ -154,7 +157,7 @@ async def analyse(ctx, input) -> dict[str, Any]:
 
 
 @workflow.step
-async def approve(ctx, input, analyse) -> dict[str, Any]:
+async def approve(ctx, analyse) -> dict[str, Any]:
     """A change at least ``approve_above_pct`` large waits for a pricing manager; smaller ones go ahead."""
     ev = analyse["event"]
     if not analyse["vendor_found"]:
@@ -162,7 +165,7 @@ async def approve(ctx, input, analyse) -> dict[str, Any]:
     limit = ev["approve_above_pct"]
     if limit is None or abs(ev["change_pct"]) < limit:
         return {"needed": False, "approved": True, "by": "policy"}
-    timeout = input.get("approval_timeout")
+    timeout = ev["approval_timeout"]
     decision = await ctx.approval(
         {"vendor": ev["vendor"], "change_pct": ev["change_pct"], "effective": ev["effective"],
          "skus": len(analyse["skus"]), "below_margin_skus": analyse["below_margin_skus"],

@@ -186,6 +186,8 @@ async def test_bad_inputs_say_what_to_give(company, tmp_path):
         await run(company, tmp_path, {"vendor": "acme", "change_pct": 5, "purchase_orders": po})
     with pytest.raises(RunFailed, match='"change_pct" is -120'):
         await run(company, tmp_path, {"vendor": "acme", "change_pct": -120})
+    with pytest.raises(RunFailed, match='"approval_timeout" is \x27soon\x27'):
+        await run(company, tmp_path, {"vendor": "acme", "change_pct": 5, "approval_timeout": "soon"})
     with pytest.raises(RunFailed, match='"effective" is \'next week\''):
         await run(company, tmp_path, {"vendor": "acme", "change_pct": 5, "effective": "next week"})
     with pytest.raises(RunFailed, match="input field 'catalogue': .*nope.csv does not exist"):
@@ -253,3 +255,14 @@ def test_podium_demo_pricing_runs_unattended(tmp_path, monkeypatch):
     assert out.count("completed") == 2 and "approval requested" in out and "+25%" in out
     assert out.count("flagPurchaseOrders") >= 2 and out.count("publishListings") >= 6
     assert "finance mailbox: to finance@northwind.example" in out and "the sandbox is stopped" in out
+
+
+async def test_an_unanswered_large_change_is_not_applied(company, tmp_path):
+    from examples.scenarios import pricing
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors=company.connectors(), poll_interval=0.05) as c:
+        handle = await c.start(pricing.workflow, {"vendor": "kitewire", "change_pct": -40, "approval_timeout": 1,
+                                                  "writer": "template"})
+        out = await c.result(handle.id, timeout=120)
+    assert out["approval"]["needed"] and out["approval"]["by"].startswith("sla") and out["applied"] is False
+    assert company.received() == [] and company.mails() == []
