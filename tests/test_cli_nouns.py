@@ -92,3 +92,35 @@ def test_new_forms_and_old_verbs_print_the_same(tmp_path: Path, monkeypatch: pyt
     assert podium("versions", "hello", "--json") == podium("workflows", "versions", "hello", "--json")
     assert len(podium("workflows", "versions", "hello", "--json").splitlines()) == 1
     assert podium("diff", "hello", "1", "1") == podium("workflows", "diff", "hello", "1", "1")
+
+
+def test_an_old_verb_tells_a_person_the_new_form_on_a_terminal_only(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    flow = tmp_path / "hello.yaml"
+    flow.write_text(FLOW)
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root, "PODIUM_DB": f"sqlite:///{tmp_path}/p.db"}
+    command = [sys.executable, "-c", "from podium.cli import main; main()", "validate", str(flow)]
+    piped = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert piped.returncode == 0 and "is now" not in piped.stderr  # scripts see what they always saw
+    main, secondary = pty.openpty()
+    try:
+        on_tty = subprocess.run(command, stdout=subprocess.PIPE, stderr=secondary, env=env, timeout=120)
+        os.close(secondary)
+        said = b""
+        while True:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the terminal closed: everything was read
+                break
+            if not chunk:
+                break
+            said += chunk
+    finally:
+        os.close(main)
+    assert on_tty.returncode == 0 and on_tty.stdout == piped.stdout.encode()
+    assert "note: 'podium validate' is now 'podium workflows validate'" in said.decode()
