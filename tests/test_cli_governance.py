@@ -47,8 +47,8 @@ def test_governance_from_the_cli(tmp_path: Path) -> None:
     cli(tmp_path, "users", "add", "alice", "--role", "approver", token=root)  # back to approver only
 
     parked = cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=root, check=3).stdout
-    assert "waits for a person's decision" in parked and "podium approve " in parked  # not "podium signal"
-    assert "podium signal" not in parked and "refund?" in parked
+    assert "waits for a person's decision" in parked and "podium approvals approve " in parked  # not "podium runs signal"
+    assert "podium runs signal" not in parked and "refund?" in parked
     inbox = cli(tmp_path, "approvals", token=alice).stdout
     assert "refund?" in inbox and "approver" in inbox
     run_id = json.loads(cli(tmp_path, "runs", "--json", token=root).stdout.splitlines()[0])["id"]

@@ -14,7 +14,7 @@ from podium.cli import cli
 
 #: Commands that list things. A new listing command belongs here (and needs the shared json_option).
 LISTING = {
-    "runs", "approvals", "versions", "users list", "killswitch list", "kb list", "memory erasures",
+    "runs list", "approvals list", "workflows versions", "versions", "users list", "killswitch list", "kb list", "memory erasures",
     "policy list", "prompts list", "prompts versions", "connectors list", "tools list", "config show",
     "capabilities list", "quarantine list", "secrets list", "outbox list", "connectors status",
 }  # fmt: skip
@@ -40,7 +40,10 @@ def test_every_listing_command_has_json() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        ["approvals", "--json"],
+        ["approvals", "--json"],  # the noun alone is its listing, as before the noun groups
+        ["approvals", "list", "--json"],
+        ["runs", "--json"],
+        ["runs", "list", "--json"],
         ["users", "list", "--json"],
         ["killswitch", "list", "--json"],
         ["policy", "list", "--json"],

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from podium import Client
 from podium.cli import cli
-from podium.cli._app import EXIT_USER_ERROR
+from podium.cli._app import ALIASES, EXIT_USER_ERROR
 from podium.governance.identity import BUILTIN_ROLES, PERMISSIONS
 
 FLOW = 'name: hello\nversion: "1"\nsteps:\n  - id: greet\n    uses: set\n    with: {text: "alice@example.com"}\n'
@@ -80,6 +80,10 @@ ARGS: dict[str, list[str]] = {
     "secrets set": ["CRM_TOKEN", "--from-env", "PODIUM_DB"],
     "secrets delete": ["CRM_TOKEN"],
 }
+#: The noun-group forms take what the old top-level verbs took (podium.cli._app.ALIASES), and
+#: ``podium runs start`` what ``podium run`` takes: both forms are walked.
+ARGS.update({new: ARGS[old] for old, new in ALIASES.items() if old in ARGS})
+ARGS["runs start"] = ARGS["run"]
 
 
 def commands(group: click.Group = cli, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
@@ -184,6 +188,8 @@ def test_every_command_checks_its_permission_for_every_role(
         "users add", "users grant", "users disable", "users role", "tokens create", "tokens revoke",
         "audit export", "worker", "serve", "tools add", "tools remove", "audit checkpoint", "audit rotate-key",
         "secrets set", "secrets list", "secrets delete",
+        "runs start", "runs cancel", "runs resume", "runs fork", "runs signal", "approvals approve",
+        "approvals reject", "workflows deploy", "workflows rollback", "memory forget",
     ):  # fmt: skip
         assert verb in refused_for_viewer, verb
 

@@ -112,7 +112,8 @@ def test_podium_demo_support_end_to_end(tmp_path: Path, monkeypatch: pytest.Monk
     which the demo gives (--decide approve), and is then answered. The desk received both replies."""
     if (why := _embedded()) is not None:
         pytest.skip(why)
-    for var in ("PODIUM_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_TOKEN", "PODIUM_EMBEDDER"):
+    for var in ("PODIUM_MODEL", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "PODIUM_TOKEN", "PODIUM_EMBEDDER",
+                "PODIUM_SANDBOX_DIR", "PODIUM_EVENT_BUS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.chdir(tmp_path)
     from podium.cli import cli
@@ -124,6 +125,12 @@ def test_podium_demo_support_end_to_end(tmp_path: Path, monkeypatch: pytest.Monk
     assert "approval requested" in out and '"escalated": true' in out
     assert out.count("replyToTicket") >= 2 and out.count("createTicket") >= 2  # what the support desk received
     assert "model ready" in out and "the sandbox is stopped" in out
+    # What the systems received stays beside the store, where podium serve's Sandbox page reads it.
+    from podium.sandbox import report
+
+    kept = report(tmp_path / "sandbox")
+    assert kept["exists"] and {s["name"]: s["count"] for s in kept["systems"]}["support_desk"] >= 4
+    assert "ticket.opened" in out  # the business events published on the bus
 
 
 @pytest.mark.timeout(900)

@@ -54,4 +54,4 @@ def test_podium_runs_marks_a_run_whose_engine_died(tmp_path: Path) -> None:
     (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
     assert row["status"] == "running" and row["orphaned"] == "owner died"
     table = CliRunner().invoke(cli, ["runs", "--db", db])
-    assert "owner died" in table.stdout and "podium resume" in table.stdout
+    assert "owner died" in table.stdout and "podium runs resume" in table.stdout

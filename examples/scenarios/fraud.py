@@ -3,7 +3,7 @@ or approve.
 
     podium run examples/scenarios/fraud.py:workflow --input '{"train": "examples/scenarios/data/fraud_train.csv",
         "transactions": "examples/scenarios/data/fraud_transactions.csv"}'
-    podium approvals; podium approve RUN_ID      # the review queue is a real approval
+    podium approvals; podium approvals approve RUN_ID      # the review queue is a real approval
 
 Input: ``train`` (labelled CSV: tx_id, customer_id, amount, currency, merchant_category, country,
 home_country, hour, new_device, tx_last_24h, is_fraud) and ``transactions`` (the same columns,

@@ -28,7 +28,9 @@ from . import (
     _work,  # noqa: F401
     _yaml,  # noqa: F401  (validate, graph, init)
 )
-from ._app import cli
+from ._app import cli, install_aliases
+
+install_aliases()  # the older top-level verbs (show, approve...), hidden, after every command exists
 
 
 def main() -> None:

@@ -42,7 +42,98 @@ def emit_json(rows: Any) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="podium", prog_name="podium")
 def cli() -> None:
-    """Podium: durable AI orchestration. Workflows survive crashes and resume where they stopped."""
+    """Podium: durable AI orchestration. Workflows survive crashes and resume where they stopped.
+
+    Commands are nouns with their verbs (podium runs show RUN_ID, podium approvals approve RUN_ID,
+    podium workflows deploy FILE), beside the commands that start something: init, demo, run,
+    serve, worker and mcp. The older top-level verbs (show, approve, deploy...) still work.
+    """
+
+
+class NounGroup(click.Group):
+    """The verbs of one noun (``podium runs list``). A noun that was a listing command by itself
+    keeps working as one: given no verb, or only options (``podium runs --json``), it runs ``default``."""
+
+    def __init__(self, *args: Any, default: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if self.default and (not args or (args[0].startswith("-") and args[0] not in ("-h", "--help"))):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group("runs", cls=NounGroup, default="list")
+def runs_group() -> None:
+    """Runs: start, list, show, cancel, resume, fork, signal (podium runs alone lists them)."""
+
+
+@cli.group("approvals", cls=NounGroup, default="list")
+def approvals_group() -> None:
+    """The approvals inbox: list the requests waiting for a person, approve or reject them
+    (podium approvals alone lists them)."""
+
+
+@cli.group("workflows")
+def workflows_group() -> None:
+    """Workflow definitions: validate and graph files, deploy versions, list, diff and roll them back."""
+
+
+@cli.group("goals")
+def goals_group() -> None:
+    """Goal-driven runs: pursue a goal over the skills (plans: podium plan show; skills: podium capabilities list)."""
+
+
+#: The older top-level verbs and the command each now is. Every one keeps working, hidden from
+#: ``podium --help``; its help names the new form (installed by :func:`install_aliases`).
+ALIASES: dict[str, str] = {
+    "show": "runs show",
+    "cancel": "runs cancel",
+    "resume": "runs resume",
+    "fork": "runs fork",
+    "signal": "runs signal",
+    "approve": "approvals approve",
+    "reject": "approvals reject",
+    "deploy": "workflows deploy",
+    "versions": "workflows versions",
+    "rollback": "workflows rollback",
+    "diff": "workflows diff",
+    "validate": "workflows validate",
+    "graph": "workflows graph",
+    "forget": "memory forget",
+    "goal": "goals start",
+}
+
+
+def _alias(old: str, new: str, command: click.Command) -> click.Command:
+    import copy
+
+    alias = copy.copy(command)
+    alias.name = old
+    alias.hidden = True
+    alias.short_help = f"Old name of 'podium {new}'."
+    alias.help = f"Old name of 'podium {new}' (kept working; use the new form).\n\n{command.help or ''}"
+    target = command.callback
+    assert target is not None
+
+    @functools.wraps(target)
+    def noted(*args: Any, **kwargs: Any) -> Any:
+        if sys.stderr.isatty():  # people see the new form; scripts' output stays exactly as it was
+            click.echo(f"note: 'podium {old}' is now 'podium {new}'", err=True)
+        return target(*args, **kwargs)
+
+    alias.callback = noted
+    return alias
+
+
+def install_aliases() -> None:
+    """Register every old top-level verb of :data:`ALIASES` as a hidden alias of its new command."""
+    for old, new in ALIASES.items():
+        group, verb = new.split()
+        noun = cli.commands[group]
+        assert isinstance(noun, click.Group)
+        cli.add_command(_alias(old, new, noun.commands[verb]), old)
 
 
 def make_client(db: str | None, **kw: Any) -> Any:
@@ -195,7 +286,7 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..
         try:
             code = asyncio.run(fn(*args, **kwargs))
         except KeyboardInterrupt:
-            console(stderr=True).print("[yellow]interrupted[/]: unfinished runs resume with 'podium resume'")
+            console(stderr=True).print("[yellow]interrupted[/]: unfinished runs resume with 'podium runs resume'")
             sys.exit(EXIT_INTERRUPTED)
         except PodiumError as exc:
             fail(str(exc))

@@ -107,6 +107,12 @@ def _show_received(company: Any, out: Any) -> None:
     for row in company.received():
         table.add_row(row["system"], row["operation"], json.dumps(row["body"], ensure_ascii=False)[:400])
     out.print(table)
+    topics: dict[str, int] = {}
+    for event in company.events():
+        topics[event["topic"]] = topics.get(event["topic"], 0) + 1
+    if topics:
+        shown = ", ".join(f"{topic} x{n}" for topic, n in topics.items())
+        out.print(f"[bold]business events published on the event bus[/]: {shown}", highlight=False)
 
 
 @cli.command()
@@ -125,11 +131,13 @@ def _show_received(company: Any, out: Any) -> None:
 async def demo(name: str, input_text: str | None, decide: str, db: str | None) -> int:
     """Run scenario NAME (default: support) against the sandbox company, on embedded defaults.
 
-    Starts the sandbox (a CRM, a support desk, a marketing tool, an ERP and a finance mailbox on
-    127.0.0.1), loads the local models, runs the scenario's sample inputs, prints each outcome and
-    what every system received, and stops the sandbox. The runs stay in the store: podium show RUN_ID.
+    Starts the sandbox afresh (a CRM, a support desk, a marketing tool, an ERP and a finance mailbox
+    on 127.0.0.1, with an event bus), loads the local models, runs the scenario's sample inputs,
+    prints each outcome and what every system received, and stops the sandbox. The runs stay in the
+    store (podium runs show RUN_ID), and what the systems received stays beside it: podium serve
+    shows it on the dashboard's Sandbox page.
     """
-    from podium.sandbox import Sandbox, use
+    from podium.sandbox import Sandbox, default_directory, use
 
     from ._app import parse_input
     from ._render import Progress
@@ -142,7 +150,7 @@ async def demo(name: str, input_text: str | None, decide: str, db: str | None) -
     inputs = [parse_input(input_text)] if input_text else list(getattr(module, "DEMO_INPUTS", None) or [{}])
     started = time.monotonic()
     out.print(f"[bold]== podium demo {name}[/]: starting the sandbox company", highlight=False)
-    company = Sandbox().start()
+    company = Sandbox(default_directory(db), fresh=True).start()
     use(company)
     failed = False
     try:
@@ -153,6 +161,7 @@ async def demo(name: str, input_text: str | None, decide: str, db: str | None) -
         await _warm(out)
         async with make_client(db, connectors=company.connectors()) as client:
             client.subscribe(Progress(out))
+            await company.attach(client)  # the company's business events go on the client's bus
             for value in inputs:
                 out.print(f"[bold]== run[/] {json.dumps(value, ensure_ascii=False)}", highlight=False)
                 handle = await client.start(workflow, value)
@@ -166,13 +175,18 @@ async def demo(name: str, input_text: str | None, decide: str, db: str | None) -
                     failed = True
                     err = json.loads(run.error) if run.error else {}
                     out.print(f"[bold red]{run.status.value}[/] run {handle.id}: {err.get('message', '')}", highlight=False)
+            await company.detach()
         _show_received(company, out)
         for mail in company.mails():
             out.print(f"[bold]finance mailbox[/]: to {mail['recipients']}: {mail['subject']}\n{mail['body']}", highlight=False)
     finally:
         use(None)
         company.stop()
-    out.print(f"[bold]== done[/] in {time.monotonic() - started:.0f} s; the sandbox is stopped", highlight=False)
+    out.print(
+        f"[bold]== done[/] in {time.monotonic() - started:.0f} s; the sandbox is stopped. What its systems received "
+        f"stays in {company.directory}: podium serve shows it on the dashboard's Sandbox page.",
+        highlight=False,
+    )
     return EXIT_RUN_FAILED if failed else EXIT_OK
 
 

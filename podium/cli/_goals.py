@@ -1,4 +1,4 @@
-"""``podium capabilities list``, ``podium goal`` and ``podium plan show``: goal-driven orchestration.
+"""``podium capabilities list``, ``podium goals start`` and ``podium plan show``: goal-driven orchestration.
 
 The skill registry is the operator's (``--skills MODULE:ATTR`` or ``$PODIUM_SKILLS``); the planner
 ``--planner`` (``rules``, ``local``, ``model:SPEC`` or an OpenAI-compatible URL, or ``$PODIUM_PLANNER``).
@@ -19,6 +19,7 @@ from ._app import (
     console,
     db_option,
     fail,
+    goals_group,
     make_client,
     parse_input,
     requires,
@@ -65,7 +66,7 @@ async def capabilities_list(as_json: bool, skills_ref: str | None, db: str | Non
     return EXIT_OK
 
 
-@cli.command("goal")
+@goals_group.command("start")
 @click.argument("goal")
 @click.option("--context", "context_text", metavar="JSON|@FILE", help="Facts the plan may use, as JSON.")
 @click.option("--approve", is_flag=True, help="Approve the plan yourself (needs approvals.decide) instead of waiting.")
@@ -94,8 +95,8 @@ async def goal_cmd(goal: str, context_text: str | None, approve: bool, planner: 
             open_ = await c.approvals(run_id=handle.id)
             if not approve:
                 names = ", ".join(r["name"] for r in open_)
-                console().print(f"\nwaiting for approval ({names}): podium approve {handle.id}  "
-                                f"(or podium reject {handle.id})", markup=False, highlight=False)
+                console().print(f"\nwaiting for approval ({names}): podium approvals approve {handle.id}  "
+                                f"(or podium approvals reject {handle.id})", markup=False, highlight=False)
                 return EXIT_WAITING
             await c.authorize("approvals.decide", handle.id)
             for r in open_:

@@ -10,6 +10,7 @@ import click
 
 from ._app import (
     EXIT_OK,
+    approvals_group,
     cli,
     console,
     db_option,
@@ -21,6 +22,7 @@ from ._app import (
     read_text,
     requires,
     run_async,
+    workflows_group,
 )
 
 
@@ -165,7 +167,7 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
     return EXIT_OK
 
 
-@cli.command()
+@approvals_group.command("list")
 @json_option
 @db_option
 @run_async
@@ -216,7 +218,7 @@ async def _decide(
     return EXIT_OK
 
 
-@cli.command()
+@approvals_group.command("approve")
 @click.argument("run_id")
 @click.option("--request", "name", help="Which request (default: the run's only open one).")
 @click.option("--comment", "-m", default="", help="Why.")
@@ -231,7 +233,7 @@ async def approve(
     return await _decide(run_id, name, True, comment, payload_text, db)
 
 
-@cli.command()
+@approvals_group.command("reject")
 @click.argument("run_id")
 @click.option("--request", "name", help="Which request (default: the run's only open one).")
 @click.option("--comment", "-m", default="", help="Why.")
@@ -324,7 +326,7 @@ async def killswitch_list(as_json: bool, db: str | None) -> int:
     return EXIT_OK
 
 
-@cli.command()
+@workflows_group.command("deploy")
 @click.argument("source", metavar="FILE|REF")
 @db_option
 @run_async
@@ -350,7 +352,7 @@ async def deploy(source: str, db: str | None) -> int:
     return EXIT_OK
 
 
-@cli.command()
+@workflows_group.command("versions")
 @click.argument("name")
 @json_option
 @db_option
@@ -361,7 +363,7 @@ async def versions(name: str, as_json: bool, db: str | None) -> int:
     async with make_client(db, recover=False) as c:
         rows = await c.versions(name)
     if not rows:
-        fail(f"workflow {name!r} has no deployed versions; deploy one with: podium deploy FILE|REF")
+        fail(f"workflow {name!r} has no deployed versions; deploy one with: podium workflows deploy FILE|REF")
     if as_json:
         emit_json(rows)
         return EXIT_OK
@@ -378,7 +380,7 @@ def echo_versions(rows: list[dict[str, Any]]) -> None:
         click.echo(f"{mark} {v['version']}\t{when}\tby {v['by']}\t{v['hash'][:12]}{note}")
 
 
-@cli.command()
+@workflows_group.command("rollback")
 @click.argument("name")
 @click.option("--to", "to", default=None, help="The version to make active (default: the one before).")
 @db_option
@@ -392,7 +394,7 @@ async def rollback(name: str, to: str | None, db: str | None) -> int:
     return EXIT_OK
 
 
-@cli.command()
+@workflows_group.command("diff")
 @click.argument("name")
 @click.argument("a")
 @click.argument("b")

@@ -1,4 +1,4 @@
-"""Commands for memory and knowledge: ``podium kb ingest|search|list``, ``podium forget``,
+"""Commands for memory and knowledge: ``podium kb ingest|search|list``, ``podium memory forget``,
 ``podium memory show|prune|erasures``. Heavy imports stay inside the command bodies."""
 
 from __future__ import annotations
@@ -194,7 +194,12 @@ async def kb_list(as_json: bool, db: str | None) -> int:
     return EXIT_OK
 
 
-@cli.command()
+@cli.group()
+def memory() -> None:
+    """Long-term memory: inspect an entity, erase one everywhere, apply retention, list erasures."""
+
+
+@memory.command(name="forget")
 @click.argument("entity")
 @click.option(
     "--value", "values", multiple=True, help="Other text that identifies it (a name, an email); repeatable."
@@ -223,11 +228,6 @@ async def forget(
     counts = ", ".join(f"{k} {v}" for k, v in sorted(erasure.counts.items()) if v)
     console().print(f"erased {entity}: {counts or 'nothing found'} (erasure #{erasure.id})", highlight=False)
     return EXIT_OK
-
-
-@cli.group()
-def memory() -> None:
-    """Long-term memory: inspect an entity, apply retention, list erasures."""
 
 
 @memory.command(name="show")

@@ -90,7 +90,7 @@ def runs_table(runs: list[RunRecord]) -> Any:
             r.id,
             r.workflow,
             r.version,
-            status_text(r.status.value) + (f" [yellow]({orphan}: podium resume)[/]" if orphan else ""),
+            status_text(r.status.value) + (f" [yellow]({orphan}: podium runs resume)[/]" if orphan else ""),
             when(r.started_at or r.created_at),
             duration(r.started_at, r.finished_at) if r.started_at else "-",
         )

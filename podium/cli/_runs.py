@@ -1,4 +1,4 @@
-"""Commands about runs: run, runs, show, resume, cancel, fork."""
+"""Commands about runs: run (also runs start), runs list, show, resume, cancel, fork."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from ._app import (
     parse_input,
     requires,
     run_async,
+    runs_group,
 )
 
 
@@ -59,7 +60,7 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
 
     console(stderr=True).print(
         f"[bold red]{run.status.value}[/] run {run_id}{escape(where)}: {escape(err.get('message', ''))}\n"
-        f"  see the details with: podium show {run_id}",
+        f"  see the details with: podium runs show {run_id}",
         highlight=False,
     )
     return EXIT_RUN_FAILED
@@ -84,17 +85,17 @@ def _parked(client: Any, run: Any, approvals: list[dict[str, Any]]) -> int:
     from podium import RunStatus
 
     if approvals:
-        which = "" if len(approvals) == 1 else " " + approvals[0]["name"]
+        which = "" if len(approvals) == 1 else f" --request {approvals[0]['name']}"
         titles = "; ".join(f"{a['name']}: {a.get('title') or 'approval'}" for a in approvals)
         console().print(
             f"[bold blue]waiting[/] run {run.id} waits for a person's decision ({escape(titles)}); decide with: "
-            f"podium approve {run.id}{which}  or  podium reject {run.id}{which} (the inbox: podium approvals)",
+            f"podium approvals approve {run.id}{which}  or  podium approvals reject {run.id}{which} (the inbox: podium approvals)",
             highlight=False,
         )
     elif run.status is RunStatus.WAITING:
         console().print(
             f"[bold blue]waiting[/] run {run.id} is parked until a signal or timer wakes it; see what it waits "
-            f"for with: podium show {run.id}; wake it with: podium signal {run.id} NAME --payload JSON",
+            f"for with: podium runs show {run.id}; wake it with: podium runs signal {run.id} NAME --payload JSON",
             highlight=False,
         )
     else:
@@ -135,7 +136,8 @@ async def run(
     workflow) and show its steps live.
 
     Exit code 0 when the run completes, 1 when it fails or is cancelled, 2 for a usage error, 3 when
-    the run is left waiting (for a signal, an approval or a worker).
+    the run is left waiting (for a signal, an approval or a worker). The same command as
+    podium runs start.
     """
     import os
 
@@ -163,7 +165,7 @@ async def run(
                 raise
             fail(
                 f"{workflow!r} is neither a deployed workflow nor a workflow reference; use a deployed "
-                "workflow's name (podium deploy FILE), MODULE:WORKFLOW (e.g. examples.demo:workflow) or a "
+                "workflow's name (podium workflows deploy FILE), MODULE:WORKFLOW (e.g. examples.demo:workflow) or a "
                 "YAML file"
             )
         if not quiet:
@@ -174,7 +176,10 @@ async def run(
         return await _finish(client, handle.id, quiet=quiet)
 
 
-@cli.command()
+runs_group.add_command(run, "start")  # podium run is the everyday form of podium runs start
+
+
+@runs_group.command("list")
 @db_option
 @click.option("--workflow", "-w", help="Only runs of this workflow.")
 @click.option("--status", "-s", multiple=True, help="Only runs with this status (repeatable).")
@@ -216,7 +221,7 @@ async def runs(
     return EXIT_OK
 
 
-@cli.command()
+@runs_group.command("show")
 @click.argument("run_id")
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full history (steps and events) as JSON.")
@@ -276,7 +281,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
     return EXIT_OK
 
 
-@cli.command()
+@runs_group.command("resume")
 @click.argument("run_ids", nargs=-1)
 @db_option
 @run_async
@@ -308,7 +313,7 @@ async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
         return code
 
 
-@cli.command()
+@runs_group.command("cancel")
 @click.argument("run_id")
 @db_option
 @run_async
@@ -325,7 +330,7 @@ async def cancel(run_id: str, db: str | None) -> int:
     return EXIT_OK if after.status.value == "cancelled" else EXIT_RUN_FAILED
 
 
-@cli.command()
+@runs_group.command("fork")
 @click.argument("run_id")
 @click.option("--from", "from_step", required=True, metavar="STEP", help="Re-run from this step on.")
 @click.option(

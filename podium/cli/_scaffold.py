@@ -9,7 +9,7 @@ import sys
 
 _WORKFLOW = """\
 # yaml-language-server: $schema=../workflow.schema.json
-# A first workflow. Check it:  podium validate workflows/hello.yaml
+# A first workflow. Check it:  podium workflows validate workflows/hello.yaml
 # Run it:                      podium run workflows/hello.yaml --input '{{"name": "Ada"}}'
 name: hello
 version: "1"
@@ -76,13 +76,13 @@ Workflows for [Podium](https://github.com/), durable AI orchestration.
 
 ```sh
 pip install podium
-podium validate workflows/                                      # check every workflow file
+podium workflows validate workflows/                                      # check every workflow file
 podium run workflows/hello.yaml --input '{{"name": "Ada"}}'     # run one, with live progress
-podium graph workflows/hello.yaml                               # see its steps
+podium workflows graph workflows/hello.yaml                               # see its steps
 podium runs                                                     # what ran, stored in .podium/podium.db
 ```
 
-Runs are durable: stop one half-way (Ctrl-C) and `podium resume` finishes it without redoing the
+Runs are durable: stop one half-way (Ctrl-C) and `podium runs resume` finishes it without redoing the
 steps that completed. Editors that know JSON Schema (VS Code with the YAML extension) validate and
 complete the workflow files with `workflow.schema.json`.
 """

@@ -7,7 +7,18 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, load_ref, make_client, parse_input, requires, run_async
+from ._app import (
+    EXIT_OK,
+    cli,
+    console,
+    db_option,
+    load_ref,
+    make_client,
+    parse_input,
+    requires,
+    run_async,
+    runs_group,
+)
 
 
 @cli.command()
@@ -251,7 +262,7 @@ def _worker_log(out: Any) -> Any:
     return log
 
 
-@cli.command(name="signal")
+@runs_group.command("signal")
 @click.argument("run_id")
 @click.argument("name")
 @click.option(

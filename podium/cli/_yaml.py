@@ -12,7 +12,17 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, db_option, fail, load_ref, make_client, requires
+from ._app import (
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    cli,
+    db_option,
+    fail,
+    load_ref,
+    make_client,
+    requires,
+    workflows_group,
+)
 
 _YAML = (".yaml", ".yml")
 
@@ -139,7 +149,7 @@ def _format(p: dict[str, Any]) -> str:
     return head + (f"\n    hint: {p['hint']}" if p.get("hint") else "")
 
 
-@cli.command()
+@workflows_group.command("validate")
 @click.argument("workflows", nargs=-1, required=True, metavar="FILE|MODULE:WORKFLOW...")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON (one object per workflow).")
 @db_option
@@ -190,7 +200,7 @@ _FORMATS = {
 }
 
 
-@cli.command()
+@workflows_group.command("graph")
 @click.argument("workflow", metavar="FILE|MODULE:WORKFLOW")
 @click.option(
     "--format",
@@ -291,8 +301,8 @@ def init(folder: str, name: str | None, force: bool) -> None:
     here = "" if os.path.abspath(folder) == os.getcwd() else f"  cd {folder}\n"
     click.echo(
         f"\nnext:\n{here}"
-        "  podium validate workflows/hello.yaml\n"
+        "  podium workflows validate workflows/hello.yaml\n"
         '  podium run workflows/hello.yaml --input \'{"name": "Ada"}\'\n'
-        "  podium graph workflows/hello.yaml\n"
+        "  podium workflows graph workflows/hello.yaml\n"
         f"Step functions live in {package}/steps.py; the file format is described in workflow.schema.json."
     )

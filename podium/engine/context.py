@@ -214,7 +214,7 @@ class StepContext:
         """Ask a person to approve, reject or edit ``payload``, durably (see :meth:`wait_for`).
 
         The request appears in the approvals inbox (``podium approvals``, ``client.approvals()``);
-        an approver decides with ``client.decide(...)`` / ``podium approve``. Returns the decision:
+        an approver decides with ``client.decide(...)`` / ``podium approvals approve``. Returns the decision:
         ``{"approved": bool, "by": str, "comment": str, "payload": ..., "edited": bool}``. With
         ``timeout`` (an SLA), ``default`` is returned when nobody decides in time (for example
         ``{"approved": False, "by": "sla"}``); with no default the step fails. ``role`` restricts who

@@ -133,7 +133,7 @@ class Deployments:
                 raise DefinitionError(
                     f"workflow {wf.name!r} has deployed versions ({', '.join(sorted(metas))}), and {where} "
                     f"matches none of them: it changed since it was deployed. Deploy it as a new version "
-                    f"('podium deploy ...') or start the deployed one by name ('podium run {wf.name}')"
+                    f"('podium workflows deploy ...') or start the deployed one by name ('podium run {wf.name}')"
                 )
             version = match[-1][1]
             if wf.version != version:
@@ -175,7 +175,7 @@ class Deployments:
         await self.governance.authorize("workflows.deploy", f"workflow:{name}")
         versions = [v["version"] for v in await self.versions(name)]
         if not versions:
-            raise NotFound(f"workflow {name!r} has no deployed versions; deploy one with 'podium deploy FILE'")
+            raise NotFound(f"workflow {name!r} has no deployed versions; deploy one with 'podium workflows deploy FILE'")
         active = await self.store.kv_get(ACTIVE, name)
         to = rollback_target(versions, active, to, f"workflow {name!r}")
         wf = await self.load_deployed(name, to)  # refuses (changing nothing) if it cannot be loaded
@@ -242,7 +242,7 @@ class Deployments:
                 f"{ref} no longer holds version {version} of workflow {name!r}: its code changed since "
                 f"that version was deployed. Running version {version} (to resume its runs, or to roll "
                 f"back to it) needs that code importable again, e.g. from its release; to run the new "
-                f"code, deploy it as a new version with 'podium deploy {ref}'"
+                f"code, deploy it as a new version with 'podium workflows deploy {ref}'"
             )
         return loaded
 

@@ -98,7 +98,7 @@ def owner_alive(owner: str) -> bool:
 def orphan_reason(run: Any, now: float | None = None) -> str | None:
     """Why a run recorded as running is not being driven by anyone, or None: ``owner died`` (its
     engine on this host is gone) or ``lease expired`` (no heartbeat from its engine in time). Such a
-    run continues at the next ``podium resume`` or when any engine opens the store."""
+    run continues at the next ``podium runs resume`` or when any engine opens the store."""
     if run.status is not RunStatus.RUNNING or not run.owner:
         return None
     if not owner_alive(run.owner):

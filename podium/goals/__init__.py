@@ -40,7 +40,7 @@ async def pursue(
     The plan is made for the principal that starts the run (the client's, or the one it acts as):
     only skills their roles may use are offered to the planner and accepted by the validator.
     ``roles`` narrows them further (it never adds one the principal does not hold). The run waits
-    for a person when ``policy`` asks for approval (``podium approve RUN``)."""
+    for a person when ``policy`` asks for approval (``podium approvals approve RUN``)."""
     wf = client.workflows().get(name) and client.workflow(name)
     if wf is None or getattr(wf, "goal_skills", None) is not skills:
         wf = goal_workflow(skills, planner=planner, policy=policy, name=name)

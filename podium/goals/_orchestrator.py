@@ -165,7 +165,7 @@ async def _child_state(store: Any, run_id: str) -> dict[str, Any]:
 
 
 CONTEXT_SIGNAL = "context"
-"""The signal that changes a goal run's context (``podium signal RUN context --payload '{...}'``): its
+"""The signal that changes a goal run's context (``podium runs signal RUN context --payload '{...}'``): its
 payload is merged over the context; a plan not yet running is made again for it."""
 
 
@@ -275,7 +275,7 @@ def render(history: Any) -> str:
     """``podium plan show``: every plan of a goal run as a text graph, with why and its status."""
     plans = plans_of(history)
     if not plans:
-        raise ConfigError(f"run {history.run.id} is not a goal run (it has no plan); start one with podium goal")
+        raise ConfigError(f"run {history.run.id} is not a goal run (it has no plan); start one with podium goals start")
     lines = [f"run {history.run.id}  {history.run.status.value}"]
     for rec in plans:
         plan = Plan.from_data({"steps": rec["plan"].get("steps", [])}, goal=rec["plan"].get("goal", ""),

@@ -41,7 +41,7 @@ async def describe(client: Any, run_id: str) -> dict[str, Any]:
     history = await client.history(run_id)
     records = plans_of(history)
     if not records:
-        raise NotFound(f"run {run_id} is not a goal run (it has no plan); start one with podium goal or POST /api/goals")
+        raise NotFound(f"run {run_id} is not a goal run (it has no plan); start one with podium goals start or POST /api/goals")
     approvals = _approvals(history)
     children = {r.id.rpartition("/")[2]: r for r in await client.list(parent_run_id=run_id, limit=1000)}
     plans = []

@@ -1,5 +1,5 @@
 """The goal workflow an operator configures, loadable by reference (``podium.goals.default:workflow``)
-so that any process (``podium approve``, a worker) can resume a goal run.
+so that any process (``podium approvals approve``, a worker) can resume a goal run.
 
 Configured by the environment, never by a run's input: ``PODIUM_SKILLS`` (``module:attribute`` of
 a :class:`~podium.goals.Skills`), ``PODIUM_PLANNER`` (``rules``, ``local``, ``model:SPEC`` or a
@@ -42,7 +42,7 @@ def __getattr__(name: str) -> Any:
 
 async def start(client: Any, goal: str, context: dict[str, Any] | None = None) -> Any:
     """Start a run of the configured goal workflow as the client's acting principal (what
-    ``POST /api/goals``, the MCP tool ``pursue_goal`` and ``podium goal`` do): it needs
+    ``POST /api/goals``, the MCP tool ``pursue_goal`` and ``podium goals start`` do): it needs
     ``runs.start``, and the plan is made for that principal's roles. Raises ConfigError when no
     skill registry is configured."""
     await client.authorize("runs.start", "goal")

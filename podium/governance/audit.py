@@ -12,7 +12,7 @@ rebuilding the chain needs the key. Deleting the last entries is caught by the h
 A run's history is anchored at its start (``run.start``/``run.fork``: the hash of its input), when
 it parks or is handed off (``run.checkpoint``: the digest of its events so far), when it ends
 (``run.end``: the digest of all its events and the hash of its record: input, output, status,
-error), and when its history is changed on purpose (``run.redact`` by ``podium forget``,
+error), and when its history is changed on purpose (``run.redact`` by ``podium memory forget``,
 ``run.prune`` by retention). :func:`check_run` checks a run against them.
 """
 

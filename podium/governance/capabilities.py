@@ -10,7 +10,7 @@ Each kind is a :class:`Kind`; a new kind (a connector, say) is added with :func:
 
 What the registry enforces, and where:
 
-* **when a file is validated** (``podium validate``, ``client.deploy``, ``POST /api/workflows``): a
+* **when a file is validated** (``podium workflows validate``, ``client.deploy``, ``POST /api/workflows``): a
   reference to an unregistered name, a field that selects code, a command, a host or a path written
   as a template, and inline tool definitions are problems with ``file:line:column``;
 * **when a step runs**: the name is looked up again in the store's registry (a removed capability

@@ -26,7 +26,7 @@ PERMISSIONS: tuple[str, ...] = (
     "memory.read",
     "memory.write",
     "memory.prune",  # retention: delete expired memories and old finished runs (podium memory prune)
-    "memory.forget",  # erasure: redact an entity everywhere (podium forget)
+    "memory.forget",  # erasure: redact an entity everywhere (podium memory forget)
     "data.export",  # copy the whole store, payloads included, elsewhere (podium db migrate-to)
     "store.manage",  # schema migrations (podium db upgrade)
     "approvals.read",

@@ -608,7 +608,7 @@ class Governance:
         raise PermissionDenied(
             f"{who.name} may not send signal {name!r} to run {run_id}: names starting with "
             f"{' or '.join(repr(p) for p in RESERVED_SIGNALS)} are answered only by the engine; an "
-            "approval is decided with 'podium approve' / client.decide(), which checks the approver's role; "
+            "approval is decided with 'podium approvals approve' / client.decide(), which checks the approver's role; "
             "a quarantined item is replayed with 'podium quarantine replay', which checks its contract"
         )
 

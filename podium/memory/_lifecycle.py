@@ -40,7 +40,7 @@ class Memory(Protocol):
     run_store: Store | None
     retention: dict[str, Retention]
     actor: str
-    """Who the changes are recorded as (the caller of ``podium forget``, ``podium memory prune``)."""
+    """Who the changes are recorded as (the caller of ``podium memory forget``, ``podium memory prune``)."""
 
     @property
     def vectors(self) -> VectorIndex: ...
@@ -53,7 +53,7 @@ class Memory(Protocol):
 
 REDACTED = "[redacted]"
 
-#: Erasure (``podium forget``) reaches the tables of the layers built on memory through these: table
+#: Erasure (``podium memory forget``) reaches the tables of the layers built on memory through these: table
 #: -> ``"module:function(db, vectors, forms, replacement) -> rows changed"``. Named, not imported, so
 #: memory does not depend on the layers above it; a layer that adds tables adds its entry.
 ERASERS: dict[str, str] = {"kb_chunks": "podium.knowledge._redact:redact_chunks"}

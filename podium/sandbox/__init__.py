@@ -12,13 +12,20 @@ package. Workflows reach them only through the connector layer (``openapi``, ``s
             await client.run(workflow, {...})
         print(company.received())          # what each system received
 
-``podium demo`` starts one, runs a scenario, shows what each system received, and stops it. See
-``docs/scenarios.md``.
+Its systems publish business events (``ticket.opened``, ``order.created``, ``price.changed``...) on an
+event bus, so workflows can be triggered by them: NATS when one is configured, else the bus of the
+client the sandbox is attached to (``await company.attach(client)``).
+
+``podium demo`` starts one in :func:`default_directory`, runs a scenario, shows what each system
+received, and stops it; ``podium serve`` shows the same records on the dashboard's Sandbox page
+(:func:`report`). See ``docs/scenarios.md``.
 """
 
 from __future__ import annotations
 
-from ._company import Sandbox, shared, use
+from ._company import Sandbox, default_directory, shared, use
 from ._db import sample
+from ._events import EVENTS
+from ._report import report
 
-__all__ = ["Sandbox", "sample", "shared", "use"]
+__all__ = ["EVENTS", "Sandbox", "default_directory", "report", "sample", "shared", "use"]

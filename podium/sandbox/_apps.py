@@ -1,7 +1,8 @@
 """The sandbox company's HTTP systems: a CRM, a support desk, a marketing tool and an ERP, each a small
 Starlette app with its own OpenAPI document (served at ``/openapi.json``), backed by the company's
 SQLite database. Workflows reach them through the ``openapi`` connector, exactly as they would reach
-the real systems; nothing here is imported by a workflow.
+the real systems; nothing here is imported by a workflow. A write that is a business fact (a ticket
+opened, an order created, a vendor's price change) is also published as an event (``_events.EVENTS``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ._db import connect, log, rows
+from ._db import connect, log, publish, rows
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
 _STR = {"type": "string"}
@@ -35,6 +36,8 @@ class _Api:
             "paths": {},
         }
         self.routes: list[Route] = [Route("/openapi.json", self._openapi), Route("/_received", self._received)]
+        self.notify: Callable[[], None] = lambda: None
+        """Called after an event is put in the outbox (the sandbox wakes its event relay)."""
 
     async def _openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(self.doc)
@@ -54,9 +57,11 @@ class _Api:
         query: dict[str, dict[str, Any]] | None = None,
         body: dict[str, Any] | None = None,
         required: tuple[str, ...] = (),
+        event: str | None = None,
     ) -> None:
         """Add ``operation_id``: ``fn(conn, path_params, query, body)`` returns the JSON answer, or
-        ``(status, answer)``. Writes are logged as received."""
+        ``(status, answer)``. Writes are logged as received; a successful one with ``event`` also
+        publishes that business event (what was sent and what was answered)."""
         params = [
             {"name": name, "in": "path", "required": True, "schema": _STR}
             for name in (p.strip("{}") for p in path.split("/") if p.startswith("{"))
@@ -85,6 +90,10 @@ class _Api:
                 status, answer = answer if isinstance(answer, tuple) else (200, answer)
                 if writes and status < 300:
                     log(conn, self.system, operation_id, {**request.path_params, **payload})
+                    if event is not None:
+                        publish(conn, self.system, event, {**request.path_params, **payload, **answer})
+            if event is not None and status < 300:
+                self.notify()
             return JSONResponse(answer, status_code=status)
 
         self.routes.append(Route(path, endpoint, methods=[method.upper()]))
@@ -113,7 +122,7 @@ def crm(db: Path) -> _Api:
         return 201, {"task_id": cur.lastrowid}
 
     api.op("POST", "/customers/{customer_id}/tasks", "createTask", "A follow-up task for a person", task,
-           body={"title": _STR, "due": _STR, "owner": _STR}, required=("title",))
+           body={"title": _STR, "due": _STR, "owner": _STR}, required=("title",), event="task.created")
     return api
 
 
@@ -139,7 +148,8 @@ def support_desk(db: Path) -> _Api:
         return (201, {"status": "escalated", "queue": b.get("queue", "humans")}) if n else (404, {"error": "no such ticket"})
 
     api.op("POST", "/tickets", "createTicket", "Open a ticket", create,
-           body={"customer_id": _STR, "message": _STR, "priority": _STR}, required=("customer_id", "message"))
+           body={"customer_id": _STR, "message": _STR, "priority": _STR}, required=("customer_id", "message"),
+           event="ticket.opened")
     api.op("GET", "/tickets", "listTickets", "Tickets, newest first", lambda c, p, q, b: rows(
         c, "SELECT * FROM tickets WHERE (? IS NULL OR status = ?) ORDER BY id DESC", (q.get("status"), q.get("status"))),
         query={"status": _STR})
@@ -147,9 +157,9 @@ def support_desk(db: Path) -> _Api:
         {**t, "replies": rows(c, "SELECT text, author, at FROM replies WHERE ticket_id = ?", (p["ticket_id"],))}
         if (t := _one(c, "SELECT * FROM tickets WHERE id = ?", (p["ticket_id"],), "ticket")) and isinstance(t, dict) else t))
     api.op("POST", "/tickets/{ticket_id}/replies", "replyToTicket", "Send a reply to the customer", reply,
-           body={"text": _STR, "author": _STR, "intent": _STR}, required=("text",))
+           body={"text": _STR, "author": _STR, "intent": _STR}, required=("text",), event="ticket.answered")
     api.op("POST", "/tickets/{ticket_id}/escalations", "escalateTicket", "Hand the ticket to a person", escalate,
-           body={"reason": _STR, "queue": _STR, "intent": _STR}, required=("reason",))
+           body={"reason": _STR, "queue": _STR, "intent": _STR}, required=("reason",), event="ticket.escalated")
     return api
 
 
@@ -164,7 +174,7 @@ def marketing(db: Path) -> _Api:
         return 201, {"enrolled": b["customer_id"], "campaign": p["campaign_id"]}
 
     api.op("POST", "/campaigns/{campaign_id}/members", "addToCampaign", "Enrol a customer in a campaign", enrol,
-           body={"customer_id": _STR, "note": _STR}, required=("customer_id",))
+           body={"customer_id": _STR, "note": _STR}, required=("customer_id",), event="campaign.joined")
     api.op("GET", "/campaigns/{campaign_id}/members", "listCampaignMembers", "Who a campaign reaches",
            lambda c, p, q, b: rows(c, "SELECT customer_id, note FROM campaign_members WHERE campaign_id = ?", (p["campaign_id"],)))
     return api
@@ -200,7 +210,39 @@ def erp(db: Path) -> _Api:
         return (201, {"flagged": p["po_id"]}) if n else (404, {"error": f"no purchase order {p['po_id']!r}"})
 
     api.op("POST", "/purchase-orders/{po_id}/flags", "flagPurchaseOrder", "Flag a purchase order for review", flag,
-           body={"reason": _STR}, required=("reason",))
+           body={"reason": _STR}, required=("reason",), event="po.flagged")
+
+    def order(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
+        qty = b["qty"]
+        if not isinstance(qty, int) or qty < 1:
+            return 422, {"error": f"qty must be a whole number of at least 1, not {qty!r}"}
+        found = rows(c, "SELECT list_price, stock FROM products WHERE sku = ?", (b["sku"],))
+        if not found:
+            return 404, {"error": f"no product {b['sku']!r}"}
+        if found[0]["stock"] < qty:
+            return 409, {"error": f"only {found[0]['stock']} of {b['sku']!r} in stock"}
+        amount = round(qty * found[0]["list_price"], 2)
+        c.execute("UPDATE products SET stock = stock - ? WHERE sku = ?", (qty, b["sku"]))
+        cur = c.execute("INSERT INTO orders (customer_id, sku, qty, amount, at) VALUES (?, ?, ?, ?, ?)",
+                        (b["customer_id"], b["sku"], qty, amount, time.time()))
+        return 201, {"order_id": cur.lastrowid, "amount": amount}
+
+    api.op("POST", "/orders", "createOrder", "Order a product for a customer (published as order.created)", order,
+           body={"customer_id": _STR, "sku": _STR, "qty": _INT}, required=("customer_id", "sku", "qty"),
+           event="order.created")
+
+    def price_change(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
+        skus = [r["sku"] for r in rows(c, "SELECT sku FROM products WHERE vendor = ? ORDER BY sku", (b["vendor"],))]
+        if not skus:
+            return 404, {"error": f"no product from vendor {b['vendor']!r}"}
+        if not isinstance(b["change_pct"], int | float):
+            return 422, {"error": f"change_pct must be a number, not {b['change_pct']!r}"}
+        return 201, {"skus": skus}
+
+    api.op("POST", "/price-changes", "announcePriceChange",
+           "A vendor's price change, as the vendor announced it (published as price.changed)", price_change,
+           body={"vendor": _STR, "change_pct": {"type": "number"}, "effective": _STR},
+           required=("vendor", "change_pct"), event="price.changed")
     return api
 
 

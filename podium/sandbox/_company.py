@@ -1,8 +1,9 @@
 """The sandbox company: its systems running on free ports of 127.0.0.1, and the connectors that reach them.
 
-One background thread runs one event loop that serves every HTTP system (uvicorn) and the SMTP
-mailbox (aiosmtpd), so the sandbox works beside any caller: the ``podium demo`` command, a test, or a
-workflow step started by ``podium run`` (see :func:`shared`).
+One background thread runs one event loop that serves every HTTP system (uvicorn), the SMTP
+mailbox (aiosmtpd) and the relay of the company's event bus (``_events.py``), so the sandbox works
+beside any caller: the ``podium demo`` command, a test, or a workflow step started by ``podium run``
+(see :func:`shared`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, install_hint
-from ._db import connect, rows, sample, seed
+from ._db import connect, reset, rows, sample, seed
 
 
 def _bound() -> socket.socket:
@@ -41,13 +42,27 @@ class Sandbox:
             company.received()                          # what each system received
 
     :param directory: where its database lives; default a fresh temporary folder (removed on stop).
-        An existing database is reused, not seeded again.
+        An existing database is reused, not seeded again (see :func:`default_directory`).
+    :param fresh: start from the sample data again, dropping what an earlier sandbox in ``directory``
+        received.
+    :param event_bus: ``nats://host:4222`` publishes the company's business events on NATS (default
+        ``$PODIUM_EVENT_BUS``); without one they go on the bus of the client given to :meth:`attach`.
     """
 
-    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str] | None = None, *, fresh: bool = False, event_bus: str | None = None
+    ) -> None:
         self._tmp = None if directory is not None else tempfile.TemporaryDirectory(prefix="podium-sandbox-")
         self.directory = Path(directory if directory is not None else self._tmp.name)  # type: ignore[union-attr]
         self.db = self.directory / "company.db"
+        self.fresh = fresh
+        self.event_bus = event_bus or os.environ.get("PODIUM_EVENT_BUS") or None
+        if self.event_bus is not None and not self.event_bus.startswith(("nats://", "tls://")):
+            raise ConfigError(
+                f"sandbox event bus {self.event_bus!r}: the bus is a nats:// URL (nats://127.0.0.1:4222), "
+                "or none for the bus of the client the sandbox is attached to"
+            )
+        self.relay: Any = None
         self.urls: dict[str, str] = {}
         """System name -> base URL (``http://127.0.0.1:PORT``)."""
         self.smtp: tuple[str, int] | None = None
@@ -65,6 +80,8 @@ class Sandbox:
             import uvicorn  # noqa: F401
         except ImportError as exc:
             raise ConfigError(f"the sandbox company needs {exc.name}: {install_hint('demo')}") from exc
+        if self.fresh:
+            reset(self.db)
         seed(self.db)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="podium-sandbox", daemon=True)
@@ -85,20 +102,25 @@ class Sandbox:
         import uvicorn
 
         from ._apps import SYSTEMS
+        from ._events import Relay
         from ._mailbox import start_smtp
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
+        self.relay = Relay(self.db, self.event_bus)
         servers: list[tuple[Any, socket.socket]] = []
         for name, make in SYSTEMS.items():
             sock = _bound()
-            config = uvicorn.Config(make(self.db).app(), log_level="warning", access_log=False, lifespan="off")
+            system = make(self.db)
+            system.notify = self.relay.wake
+            config = uvicorn.Config(system.app(), log_level="warning", access_log=False, lifespan="off")
             servers.append((uvicorn.Server(config), sock))
             self.urls[name] = f"http://127.0.0.1:{sock.getsockname()[1]}"
         smtp_sock = _bound()
         self.smtp = ("127.0.0.1", smtp_sock.getsockname()[1])
-        smtp = await start_smtp(self.db, smtp_sock)
+        smtp = await start_smtp(self.db, smtp_sock, self.relay.wake)
         tasks = [asyncio.create_task(server.serve(sockets=[sock])) for server, sock in servers]
+        tasks.append(asyncio.create_task(self.relay.run(self._stop)))
         while not all(server.started for server, _ in servers):
             if any(t.done() for t in tasks):
                 raise ConfigError("a sandbox system stopped while starting")
@@ -127,6 +149,26 @@ class Sandbox:
         self.stop()
 
     # -- what workflows and people see ------------------------------------------------------------
+    async def attach(self, client: Any) -> None:
+        """Put the company's business events on ``client``'s event bus, and record the events it
+        carries from others (await it in the client's event loop). With a NATS ``event_bus`` the
+        sandbox publishes there itself; give the client the same bus (``Client(event_bus=...)``)."""
+        if self.relay is None:
+            raise ConfigError("the sandbox is not running: start it first (Sandbox().start())")
+        await self.relay.attach(client)
+
+    async def detach(self) -> None:
+        """Stop using the attached client's bus (before the client closes); events wait in the outbox."""
+        if self.relay is not None:
+            await self.relay.detach()
+
+    def events(self) -> list[dict[str, Any]]:
+        """The business events the company published, oldest first: topic, system, payload, at,
+        sent_at (None while it waits for a bus)."""
+        with connect(self.db) as conn:
+            found = rows(conn, "SELECT topic, system, payload, at, sent_at FROM events ORDER BY id")
+        return [{**r, "payload": json.loads(r["payload"])} for r in found]
+
     def connector(self, name: str) -> Any:
         """The connector a workflow uses for system ``name``: ``crm``, ``support_desk``, ``marketing``,
         ``erp`` (openapi, from the system's own OpenAPI document), ``finance_mail`` (smtp) or
@@ -168,19 +210,34 @@ class Sandbox:
             return rows(conn, "SELECT * FROM mails ORDER BY id DESC")
 
 
+def default_directory(db: str | None = None) -> Path:
+    """Where the sandbox company keeps its database when no folder is named: ``$PODIUM_SANDBOX_DIR``,
+    else a ``sandbox`` folder beside the SQLite store ``db`` (default: the store every command uses,
+    so ``.podium/sandbox``), else ``.podium/sandbox``. ``podium demo``, ``podium run`` and
+    ``podium serve`` all resolve it this way, so the dashboard shows what the demo's systems received."""
+    if os.environ.get("PODIUM_SANDBOX_DIR"):
+        return Path(os.environ["PODIUM_SANDBOX_DIR"])
+    from ..storage import default_url
+
+    url = (db or default_url()).split("?", 1)[0]
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else (url if "://" not in url else "")
+    if path and path != ":memory:":
+        return Path(path).parent / "sandbox"
+    return Path(".podium") / "sandbox"
+
+
 _shared: Sandbox | None = None
 _shared_lock = threading.Lock()
 
 
 def shared() -> Sandbox:
-    """The sandbox of this process, started on first use, kept in ``.podium/sandbox`` (or
-    ``$PODIUM_SANDBOX_DIR``) so that tickets and mail survive to the next process: this is what a
+    """The sandbox of this process, started on first use, kept in :func:`default_directory` (the
+    ``sandbox`` folder beside the store) so that tickets and mail survive to the next process: this is what a
     scenario uses when it runs under ``podium run`` with no connector registered for a system."""
     global _shared
     with _shared_lock:
         if _shared is None:
-            where = os.environ.get("PODIUM_SANDBOX_DIR") or os.path.join(".podium", "sandbox")
-            _shared = Sandbox(where).start()
+            _shared = Sandbox(default_directory()).start()
         return _shared
 
 

@@ -1,7 +1,9 @@
 """The sandbox company's database: one SQLite file seeded from the sample data shipped in the package.
 
 Every business system (CRM, support desk, marketing, ERP, mailbox) keeps its tables here, and every
-write a system receives is also logged in ``received``: that log is what ``podium demo`` shows.
+write a system receives is also logged in ``received``: that log is what ``podium demo`` and the
+dashboard's Sandbox page show. Business events the systems publish wait in ``events`` (an outbox)
+until the event bus has taken them (``sent_at``).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+import uuid
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,10 @@ CREATE TABLE IF NOT EXISTS purchase_orders (po_id TEXT PRIMARY KEY, sku TEXT, qt
 CREATE TABLE IF NOT EXISTS mails (id INTEGER PRIMARY KEY, sender TEXT, recipients TEXT, subject TEXT,
     body TEXT, message_id TEXT, at REAL);
 CREATE TABLE IF NOT EXISTS received (id INTEGER PRIMARY KEY, system TEXT, operation TEXT, body TEXT, at REAL);
+CREATE TABLE IF NOT EXISTS orders (id INTEGER PRIMARY KEY, customer_id TEXT, sku TEXT, qty INTEGER, amount REAL,
+    at REAL);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, event_id TEXT UNIQUE, system TEXT, topic TEXT,
+    payload TEXT, at REAL, sent_at REAL);
 """
 
 _SEEDED = ("customers", "interactions", "products", "purchase_orders", "campaigns")
@@ -49,6 +56,12 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     return conn
+
+
+def reset(path: Path) -> None:
+    """Remove the company database (and its WAL files): the next :func:`seed` starts afresh."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def seed(path: Path) -> bool:
@@ -76,6 +89,19 @@ def log(conn: sqlite3.Connection, system: str, operation: str, body: Any) -> Non
         "INSERT INTO received (system, operation, body, at) VALUES (?, ?, ?, ?)",
         (system, operation, json.dumps(body, ensure_ascii=False, default=str), time.time()),
     )
+
+
+def publish(conn: sqlite3.Connection, system: str, topic: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Put business event ``topic`` in the outbox; the sandbox's event relay sends it on the bus.
+    The payload carries ``idempotency_key`` (the event's id: a trigger starts one run per event,
+    however often the bus delivers it) and ``source`` (``northwind.SYSTEM``)."""
+    event_id = uuid.uuid4().hex
+    payload = {**data, "idempotency_key": event_id, "source": f"northwind.{system}"}
+    conn.execute(
+        "INSERT INTO events (event_id, system, topic, payload, at) VALUES (?, ?, ?, ?, ?)",
+        (event_id, system, topic, json.dumps(payload, ensure_ascii=False, default=str), time.time()),
+    )
+    return payload
 
 
 def rows(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:

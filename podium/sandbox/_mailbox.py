@@ -6,17 +6,19 @@ from __future__ import annotations
 import email
 import email.policy
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ._db import connect, log
+from ._db import connect, log, publish
 
 
 class MailboxHandler:
     """aiosmtpd handler: store every message, as received, in the ``mails`` table."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, notify: Callable[[], None] = lambda: None) -> None:
         self.db = db
+        self.notify = notify
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
@@ -36,15 +38,17 @@ class MailboxHandler:
                 (*row.values(), time.time()),
             )
             log(conn, "finance_mailbox", "mail", {k: row[k] for k in ("recipients", "subject", "message_id")})
+            publish(conn, "finance_mailbox", "mail.received", {k: row[k] for k in ("sender", "recipients", "subject", "message_id")})
+        self.notify()
         return "250 Message accepted for delivery"
 
 
-async def start_smtp(db: Path, sock: Any) -> Any:
+async def start_smtp(db: Path, sock: Any, notify: Callable[[], None] = lambda: None) -> Any:
     """Serve SMTP on the bound socket ``sock`` in the running loop; returns the asyncio server."""
     import asyncio
 
     from aiosmtpd.smtp import SMTP
 
-    handler = MailboxHandler(db)
+    handler = MailboxHandler(db, notify)
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: SMTP(handler, hostname="mailbox.northwind.example"), sock=sock)

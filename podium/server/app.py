@@ -55,6 +55,9 @@ class Settings:
     """The largest request body accepted (larger ones are answered 413)."""
     max_json_depth: int = 64
     """How deep a JSON request body may nest (deeper ones are answered 422)."""
+    sandbox_dir: str | None = None
+    """The sandbox company's folder shown by ``GET /api/sandbox`` (default: beside the store, as
+    ``podium demo`` uses it; see :func:`podium.sandbox.default_directory`)."""
 
 
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         routes_memory,
         routes_policy,
         routes_runs,
+        routes_sandbox,
     )
     from .dashboard import mount
     from .mcp import add_endpoint as add_mcp_endpoint
@@ -137,6 +141,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_policy.router)
     app.include_router(routes_goals.router)
     app.include_router(routes_connectors.router)
+    app.include_router(routes_sandbox.router)
     app.include_router(routes_hooks.router)
     mount(app)
     openapi.install(app)  # the finished /openapi.json; /docs and /redoc without a CDN

@@ -103,7 +103,7 @@ class ListApprovalsArgs(_Args):
 
 
 class GetPlanArgs(_Args):
-    run_id: str = Field(description="A goal run (started with podium goal or POST /api/goals).")
+    run_id: str = Field(description="A goal run (started with podium goals start or POST /api/goals).")
 
 
 class PursueGoalArgs(_Args):

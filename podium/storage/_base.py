@@ -298,7 +298,7 @@ class Store(ABC):
     async def unfinished_owners(self) -> list[str]:
         """Distinct owners of unfinished runs (to look for dead ones on this host)."""
 
-    # -- retention and erasure (``podium memory prune``, ``podium forget``) ----------------------------
+    # -- retention and erasure (``podium memory prune``, ``podium memory forget``) ----------------------------
 
     @abstractmethod
     async def finished_run_ids(self, *, before: float) -> list[str]:

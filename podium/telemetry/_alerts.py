@@ -227,7 +227,7 @@ class Alerts:
                         severity=r.severity,
                         title=f"run of {wf} failed{where}",
                         text=f"Run {ev.run_id} of workflow {wf!r} failed{where}: "
-                        f"{err.get('message', 'no error recorded')}. See 'podium show {ev.run_id}'.",
+                        f"{err.get('message', 'no error recorded')}. See 'podium runs show {ev.run_id}'.",
                         details={
                             "run_id": ev.run_id,
                             "workflow": wf,
@@ -362,7 +362,7 @@ class Alerts:
                             title=f"approval {title!r} waiting for {waited / 60:.0f} min",
                             text=f"Approval request {a['name']!r} of run {a['run_id']} (workflow "
                             f"{a.get('workflow')!r}, step {a.get('step')!r}) has been open {waited:.0f}s; "
-                            f"its SLA is {r.seconds:g}s. Decide it in the dashboard or with 'podium approve'.",
+                            f"its SLA is {r.seconds:g}s. Decide it in the dashboard or with 'podium approvals approve'.",
                             details={
                                 "run_id": a["run_id"],
                                 "workflow": a.get("workflow"),

@@ -1,6 +1,6 @@
 """Cron expressions of schedule triggers, checked with croniter (the ``server`` extra) the way the
 trigger runner reads them, so that a schedule that would fail at its first tick fails validation
-instead (``podium validate``, and the server when it reads its triggers)."""
+instead (``podium workflows validate``, and the server when it reads its triggers)."""
 
 from __future__ import annotations
 

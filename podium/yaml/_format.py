@@ -44,7 +44,7 @@ _STEP: dict[str, Any] = {
             "description": "What the step runs: a registered step type (set, log, sleep, fail, subworkflow, "
             "and plug-in kinds) or a Python function as package.module:function.",
         },
-        "description": {"type": "string", "description": "What the step is for (shown by 'podium show')."},
+        "description": {"type": "string", "description": "What the step is for (shown by 'podium runs show')."},
         "with": {
             "type": "object",
             "description": "Arguments, templated: strings may use {{ input... }} and {{ steps.<id>.output... }}. A "
