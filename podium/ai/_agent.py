@@ -232,6 +232,7 @@ class Agent:
             call.id,
             self.tool_retry,
             name=f"{self.name}.{call.name}",
+            trace={"kind": "tool", "tool": call.name, "arguments": arguments, "agent": self.name},
         )
         return result, _NOTHING
 

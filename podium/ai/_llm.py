@@ -42,8 +42,38 @@ async def complete(
         providers = [str(getattr(m, "provider", "")) for m in members]
         await check_model(ctx, providers, agent=agent)
         request = await _guard.prepare(ctx, request, providers)
-    response = await durable(ctx, _guard.live_call(ctx, model), request, name=name)
+    response = await durable(ctx, _guard.live_call(ctx, model), request, name=name, trace=request_trace(model, request, agent))
     return await _guard.check(ctx, response, name=name)
+
+
+def request_trace(model: Model, request: Request, agent: str | None = None) -> dict[str, Any]:
+    """What the run trace keeps of a model call besides its answer: the messages as sent (after
+    the policy's redaction; redacted again before storage), the tools offered and the settings."""
+
+    def message(m: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.name:
+            out["name"] = m.name
+        if m.tool_calls:
+            out["tool_calls"] = [{"name": c.name, "arguments": c.arguments} for c in m.tool_calls]
+        return out
+
+    note: dict[str, Any] = {
+        "kind": "model",
+        "model": model.spec,
+        "provider": str(getattr(model, "provider", "")),
+        "messages": [message(m) for m in request.messages],
+    }
+    if request.tools:
+        note["tools"] = [t.name for t in request.tools]
+    if request.output_schema is not None:
+        note["output_schema"] = request.output_name
+    for key in ("tool_choice", "max_tokens", "temperature"):
+        if getattr(request, key) is not None:
+            note[key] = getattr(request, key)
+    if agent:
+        note["agent"] = agent
+    return note
 
 
 async def llm(

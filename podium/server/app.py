@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         routes_memory,
         routes_policy,
         routes_runs,
+        routes_trace,
     )
     from .dashboard import mount
     from .mcp import add_endpoint as add_mcp_endpoint
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.state.metrics = Metrics()
     errors.install(app)
     app.include_router(routes_runs.router)
+    app.include_router(routes_trace.router)
     app.include_router(routes_gov.router)
     app.include_router(routes_events.router)
     app.include_router(routes_memory.router)
