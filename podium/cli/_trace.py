@@ -144,6 +144,9 @@ def show_trace(con: Any, doc: dict[str, Any], *, full: bool = False) -> None:
         f"{_money(t.get('cost'))} · {_secs(t.get('latency'))} in models · {t['tool_calls']} tool/connector calls",
         highlight=False,
     )
+    for child in doc.get("children") or []:
+        con.print(f"started run {escape(child['id'])} ({escape(child['workflow'])}) {status_text(child['status'])}: "
+                  f"podium show {escape(child['id'])} --trace", highlight=False)
     if doc.get("payloads_hidden"):
         con.print("[yellow]you lack payloads.read: prompts, answers and arguments are not shown[/]")
     step = None

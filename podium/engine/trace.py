@@ -265,9 +265,16 @@ def trace_of(history: RunHistory, *, hidden: bool = False, now: float | None = N
 
 async def run_trace(client: Any, run_id: str) -> dict[str, Any]:
     """The trace of run ``run_id`` as ``client``'s principal may see it (``runs.read``; the text
-    of prompts, answers and arguments needs ``payloads.read``)."""
+    of prompts, answers and arguments needs ``payloads.read``), with the runs it started
+    (``children``: a routed workflow, a goal's plans), each with its own trace."""
     history = await client.history(run_id)
-    return trace_of(history, hidden=not client.principal.can("payloads.read"))
+    doc = trace_of(history, hidden=not client.principal.can("payloads.read"))
+    children = await client.list(parent_run_id=run_id, limit=1000)
+    doc["children"] = [
+        {"id": r.id, "workflow": r.workflow, "status": r.status.value, "created_at": r.created_at}
+        for r in sorted(children, key=lambda r: r.created_at)
+    ]
+    return doc
 
 
 __all__ = ["run_trace", "trace_of"]

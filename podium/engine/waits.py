@@ -30,8 +30,7 @@ TRACE_TEXT_LIMIT = 20_000
 
 
 def trace_prompts() -> bool:
-    """The ``trace_prompts`` setting (files and environment; read per traced call, which is cheap
-    next to a model call, so a changed setting applies at once)."""
+    """The ``trace_prompts`` setting (files and environment)."""
     from ..settings import setting
 
     return bool(setting("trace_prompts"))
@@ -77,6 +76,8 @@ class Waits:
     _wake: asyncio.Future[None] | None
     _seq: int
     redact_payloads: bool
+    trace_on: bool | None = None
+    """The ``trace_prompts`` setting for this run (None: not read yet)."""
     emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
 
     async def checkpoint(self, why: str) -> None:
@@ -102,7 +103,9 @@ class Waits:
         if rec is not None and rec[0] == "completed":
             return _serde.loads(rec[1]).get("output") if rec[1] else None
         attempt = self.failed_attempts.get(key, 0) + 1
-        note = f',"trace":{trace_note(trace)}' if trace and trace_prompts() else ""
+        if trace and self.trace_on is None:  # read once per run, at its first traced call
+            self.trace_on = trace_prompts()
+        note = f',"trace":{trace_note(trace)}' if trace and self.trace_on else ""
         while True:
             t0 = time.time()
             self.running[key] = (t0, attempt)

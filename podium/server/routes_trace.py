@@ -69,6 +69,13 @@ class TraceRow(BaseModel):
     segments: list[TraceSegment]
 
 
+class TraceChild(BaseModel):
+    id: str
+    workflow: str
+    status: str
+    created_at: float
+
+
 class RunTrace(BaseModel):
     run: TraceRun
     now: float = Field(description="The server's clock when the trace was read (open segments end here).")
@@ -77,6 +84,7 @@ class RunTrace(BaseModel):
     totals: TraceTotals
     calls: list[TraceEntry]
     timeline: list[TraceRow]
+    children: list[TraceChild] = Field(description="Runs this run started (a routed workflow, a goal's plans), oldest first.")
 
 
 @router.get(

@@ -141,6 +141,7 @@
         <div class="card"><b data-total="tool_calls">${esc(t.tool_calls)}</b><span>tool &amp; connector calls</span></div>
       </div>
       ${data.payloads_hidden ? `<p class="mute">You lack payloads.read: prompts, answers and arguments are hidden.</p>` : ""}
+      ${(data.children || []).length ? `<div class="mute" data-children>runs it started: ${data.children.map((c) => `<a href="#/run/${esc(c.id)}">${esc(c.workflow)}</a> ${Podium.badge(c.status)}`).join(" · ")}</div>` : ""}
       <h3>Timeline</h3>${gantt(data) || `<p class="mute">Nothing has run yet.</p>`}
       <div class="filters"><h3 style="margin:0">Calls and decisions</h3>
         <select id="trace-kind" aria-label="show"><option value="">all (${data.calls.length})</option>${kinds.map((k) => `<option value="${esc(k)}"${k === only ? " selected" : ""}>${esc(k)} (${data.calls.filter((c) => c.kind === k).length})</option>`).join("")}</select>
