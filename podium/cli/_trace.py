@@ -42,7 +42,7 @@ def _entry(c: dict[str, Any], full: bool) -> list[str]:
     kind = c["kind"]
     tag = f"[bold]{kind:<9}[/]"
     failed = " [red](failed)[/]" if c.get("status") == "failed" else ""
-    agent = f" [dim]agent {escape(str(c['agent']))}, iteration {c.get('iteration', 1)}[/]" if c.get("agent") else ""
+    agent = f" · [dim]agent {escape(str(c['agent']))}, iteration {c.get('iteration', 1)}[/]" if c.get("agent") else ""
     if kind == "model":
         cached = f", {c['cached_tokens']} cached" if c.get("cached_tokens") else ""
         lines = [
@@ -115,7 +115,8 @@ def timeline_lines(doc: dict[str, Any]) -> list[str]:
     out = [f"[bold]timeline[/] [dim]({_secs(span)}; █ attempt, [red]█[/] failed, · backoff, ░ waiting)[/]"]
     for r in rows:
         cells = [" "] * _BAR
-        for s in r["segments"]:
+        # attempts last: a failed attempt stays visible beside the backoff that follows it
+        for s in sorted(r["segments"], key=lambda s: s["kind"] == "attempt"):
             if s["kind"] not in _FILL:
                 continue
             a = int((s["start"] - t0) / span * (_BAR - 1))

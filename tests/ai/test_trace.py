@@ -237,3 +237,28 @@ async def test_connector_calls_keep_their_arguments(client):
     [call] = (await run_trace(client, run_id))["calls"]
     assert (call["kind"], call["connector"], call["operation"]) == ("connector", "crm", "update_contact")
     assert call["arguments"] == {"id": 3, "email": "[EMAIL]"} and call["result"] == {"updated": 3}
+
+
+async def test_forget_erases_from_stored_prompts(client):
+    """``podium forget`` (the store's payload redaction) reaches the stored prompts: a name the
+    detectors do not know is erased from the trace like from every other payload."""
+    wf, _ = support_flow()
+    run_id = (await client.start(wf, {"text": "order 7 for Ana Quixote"})).id
+    await _waiting(client, run_id)
+    assert "Quixote" in json.dumps(await run_trace(client, run_id))
+    await client.store.redact_payloads(["Ana Quixote"], "[ERASED]")
+    trace = json.dumps(await run_trace(client, run_id))
+    assert "Quixote" not in trace and "order 7 for [ERASED]" in trace
+
+
+async def test_a_classification_with_its_confidence(client):
+    wf = podium.Workflow("classify-trace")
+
+    @wf.step
+    async def label(ctx: StepContext, input: dict) -> str:
+        return (await ai.classify(ctx, input["text"], Fixed())).label
+
+    run_id = (await client.start(wf, {"text": "my invoice is wrong"})).id
+    assert await client.result(run_id, timeout=30) == "billing"
+    [c] = (await run_trace(client, run_id))["calls"]
+    assert (c["kind"], c["label"], c["confidence"], c["method"]) == ("classify", "billing", 0.83, "fixed")
