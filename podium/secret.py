@@ -48,6 +48,9 @@ _SECRET_TEXT: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
 ]
 
 
+_ANY_HINT = re.compile("|".join(re.escape(h) for _, _, hints in _SECRET_TEXT for h in hints))
+
+
 def is_secret_key(key: str) -> bool:
     """True when a field called ``key`` holds a secret (``api_key``, ``password``; not ``max_tokens``)."""
     return bool(SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
@@ -57,6 +60,8 @@ def redact(text: str) -> str:
     """``text`` with credentials masked: API tokens, bearer values, ``?token=`` query values,
     ``sk-`` keys, and the values of ``password=``/``"api_key": "..."`` pairs."""
     lowered = text.lower()
+    if _ANY_HINT.search(lowered) is None:
+        return text
     for pattern, repl, hints in _SECRET_TEXT:
         if any(h in lowered for h in hints):
             text = pattern.sub(repl, text)

@@ -45,6 +45,8 @@ def trace_note(trace: Mapping[str, Any]) -> str:
 
     def walk(v: Any) -> Any:
         if isinstance(v, str):
+            if len(v) < 6:  # shorter than any address, number or key the detectors find
+                return v
             cut = redact(v[:TRACE_TEXT_LIMIT])
             return cut + f" [... {len(v) - TRACE_TEXT_LIMIT} more characters]" if len(v) > TRACE_TEXT_LIMIT else cut
         if isinstance(v, dict):
