@@ -4,6 +4,8 @@ connector-free tool call and a person's approval. Used by the trace tests (API, 
 
 from __future__ import annotations
 
+import asyncio
+
 import podium
 from podium import RetryPolicy, StepContext, ai
 from podium.classifiers import Classification, Classifier
@@ -36,17 +38,27 @@ def _first(req):
     return req.messages[-1].role == "user"
 
 
+def _after(seconds: float, response: Response):
+    """A reply that takes a model's time (the timeline shows the call)."""
+
+    async def reply(request):
+        await asyncio.sleep(seconds)
+        return response
+
+    return reply
+
+
 model = ScriptedModel(
     [
-        (_first, Response(
+        (_first, _after(0.35, Response(
             tool_calls=(ToolCall(id="c1", name="lookup_order", arguments={"order_id": 7}),),
             finish_reason="tool_calls",
             usage=Usage(input_tokens=412, output_tokens=18, cached_tokens=256),
-        )),
-        (None, Response(
+        ))),
+        (None, _after(0.5, Response(
             text="Your order 7 was refunded: 42.50 EUR will be back on your card in 3 days. <b>Thanks</b>",
             usage=Usage(input_tokens=468, output_tokens=31, cached_tokens=384),
-        )),
+        ))),
     ],
     provider="openai",
     name="gpt-4o-mini",
@@ -66,6 +78,7 @@ support = podium.Workflow("support")
 @support.step(retry=RetryPolicy(max_attempts=2, initial_interval=0.3))
 async def triage(ctx: StepContext, input: dict) -> str:
     if ctx.attempt == 1:
+        await asyncio.sleep(0.2)
         raise ConnectionError("the ticket system did not answer")
     decision = await router.decide(ctx, input["text"])
     return decision.route

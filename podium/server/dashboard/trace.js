@@ -122,7 +122,7 @@
       }).join("");
       return `<g data-row="${esc(r.step)}"><text x="4" y="${y + 14}">${esc(r.step.length > 22 ? `${r.step.slice(0, 21)}…` : r.step)}</text>${segs}</g>`;
     }).join("");
-    return `<svg class="gantt" viewBox="0 0 ${w} ${rows.length * rh + 20}" role="img" aria-label="timeline">${ticks}${bars}</svg>
+    return `<div class="gantt-wrap"><svg class="gantt" viewBox="0 0 ${w} ${rows.length * rh + 20}" role="img" aria-label="timeline">${ticks}${bars}</svg></div>
       <div class="legend mute"><span class="lg g-attempt"></span>attempt <span class="lg gs-retry"></span>failed attempt <span class="lg g-backoff"></span>backoff <span class="lg g-wait"></span>waiting <span class="lg g-call"></span>call</div>`;
   }
 
