@@ -207,7 +207,7 @@ async function runPage(view, id) {
   let data = null;
   let goal = null;
   let trace = null; // GET /api/runs/ID/trace, drawn by trace.js
-  Podium.trace.reset();
+  Podium.trace?.reset();
   const render = () => {
     const r = data.run;
     const status = {};
@@ -231,8 +231,8 @@ async function runPage(view, id) {
         ${data.usage && data.usage.calls.length ? `<h2>Usage</h2><div class="kv"><div>tokens</div><div>${data.usage.total.input_tokens} in / ${data.usage.total.output_tokens} out</div><div>cost</div><div>${(data.usage.total.cost || 0).toFixed(6)}</div><div>model latency</div><div>${secs(data.usage.total.latency)}</div></div>` : ""}
         ${gatesSection(data)}
       </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>
-      ${Podium.trace.view(trace)}`;
-    Podium.trace.bind(view, render);
+      ${Podium.trace ? Podium.trace.view(trace) : ""}`;
+    Podium.trace?.bind(view, render);
     view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
     if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
     if ($("#fork")) $("#fork").onclick = () => api(`/api/runs/${id}/fork`, { method: "POST", body: { from_step: selected } })
