@@ -262,3 +262,31 @@ async def test_a_classification_with_its_confidence(client):
     assert await client.result(run_id, timeout=30) == "billing"
     [c] = (await run_trace(client, run_id))["calls"]
     assert (c["kind"], c["label"], c["confidence"], c["method"]) == ("classify", "billing", 0.83, "fixed")
+
+
+async def test_providers_report_prompt_cache_hits():
+    """Cached input tokens (the trace's cache hits) as OpenAI and Anthropic report them, through the gateway."""
+    import httpx
+
+    from podium.models import Gateway, get_model
+
+    def openai(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={
+            "id": "c", "object": "chat.completion", "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 2048, "completion_tokens": 3, "prompt_tokens_details": {"cached_tokens": 1920}},
+        })
+
+    def anthropic(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={
+            "id": "m", "type": "message", "role": "assistant", "model": "claude-3-5-haiku-latest",
+            "content": [{"type": "text", "text": "hi"}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 10, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1500, "output_tokens": 2},
+        })
+
+    gw = Gateway()
+    a = await ai.llm(None, "hello", model=gw.model(get_model("openai:gpt-4o-mini", api_key="sk-test", transport=httpx.MockTransport(openai))))
+    b = await ai.llm(None, "hello", model=gw.model(get_model("anthropic:claude-3-5-haiku-latest", api_key="sk-ant-test", transport=httpx.MockTransport(anthropic))))
+    assert (a.usage.input_tokens, a.usage.cached_tokens) == (2048, 1920)
+    assert (b.usage.input_tokens, b.usage.cached_tokens) == (1510, 1500)
+    assert (a.usage + b.usage).cached_tokens == 3420
