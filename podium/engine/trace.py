@@ -90,6 +90,7 @@ def _entry(call: str, data: dict[str, Any], ev: Event) -> dict[str, Any]:
             model=spec,
             provider=note.get("provider") or spec.partition(":")[0],
             prompt=note.get("messages"),
+            earlier=note.get("earlier", 0),
             tools=note.get("tools", []),
             settings={k: note[k] for k in ("tool_choice", "max_tokens", "temperature", "output_schema") if k in note},
             response={
@@ -167,6 +168,7 @@ def trace_of(history: RunHistory, *, hidden: bool = False, now: float | None = N
     calls: list[dict[str, Any]] = []
     waiting: dict[tuple[str, int, int | None], dict[str, Any]] = {}
     turns: dict[tuple[str, str], int] = {}
+    prompts: dict[tuple[str, str], list[Any] | None] = {}
 
     def row(ev: Event, step: str) -> _Row:
         key = step_key(step, ev.iteration, ev.index)
@@ -214,10 +216,15 @@ def trace_of(history: RunHistory, *, hidden: bool = False, now: float | None = N
             continue
         entry = _entry(call, data, ev)
         entry.update(step=r.key, seq=ev.seq, ts=ev.ts, started=started)
+        earlier = entry.pop("earlier", 0)
         if entry["kind"] == "model" and _AGENT_MODEL.match(call):
             agent = entry.get("agent") or _AGENT_MODEL.match(call).group("agent")  # type: ignore[union-attr]
             n = turns[(r.key, agent)] = turns.get((r.key, agent), 0) + 1
             entry.update(agent=agent, iteration=n)
+            if entry.get("prompt") is not None:  # an agent's call stored only its new messages
+                before = prompts.get((r.key, agent))
+                entry["prompt"] = None if earlier and (before is None or len(before) < earlier) else (before or [])[:earlier] + entry["prompt"]
+                prompts[(r.key, agent)] = entry["prompt"]
         elif entry.get("agent"):
             entry["iteration"] = turns.get((r.key, entry["agent"]), 1)
         if key in waiting:  # a wait that ended: its entry becomes the outcome, in the request's place

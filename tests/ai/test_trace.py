@@ -290,3 +290,33 @@ async def test_providers_report_prompt_cache_hits():
     assert (a.usage.input_tokens, a.usage.cached_tokens) == (2048, 1920)
     assert (b.usage.input_tokens, b.usage.cached_tokens) == (1510, 1500)
     assert (a.usage + b.usage).cached_tokens == 3420
+
+
+async def test_an_agent_stores_each_message_once(client):
+    """An agent's later calls store only the messages their previous call did not: the log grows
+    with the conversation, not with its square, and the trace still shows each call's whole prompt."""
+    model = ScriptedModel(
+        [
+            (lambda r: len(r.messages) == 2, ToolCall(id="a", name="lookup_order", arguments={"order_id": 1})),
+            (lambda r: len(r.messages) == 4, ToolCall(id="b", name="lookup_order", arguments={"order_id": 2})),
+            (None, "Both refunded."),
+        ],
+        provider="openai",
+        name="gpt-4o-mini",
+    )
+    helper = ai.Agent(model=model, instructions="Answer about orders.", tools=[lookup_order], name="helper")
+    wf = podium.Workflow("agent-trace")
+
+    @wf.step
+    async def answer(ctx: StepContext, input: dict) -> str:
+        return str((await helper.run(ctx, input["text"])).output)
+
+    run_id = (await client.start(wf, {"text": "orders 1 and 2?"})).id
+    assert await client.result(run_id, timeout=30) == "Both refunded."
+    stored = [json.loads(e.data)["trace"] for e in await client.store.load_events(run_id)
+              if e.data and '"trace"' in e.data and '"kind":"model"' in e.data]
+    assert [(n.get("earlier", 0), len(n["messages"])) for n in stored] == [(0, 2), (2, 2), (4, 2)]
+    models = [c for c in (await run_trace(client, run_id))["calls"] if c["kind"] == "model"]
+    assert [len(c["prompt"]) for c in models] == [2, 4, 6]
+    assert [m["role"] for m in models[2]["prompt"]] == ["system", "user", "assistant", "tool", "assistant", "tool"]
+    assert models[2]["prompt"][:4] == models[1]["prompt"]
