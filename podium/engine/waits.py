@@ -47,7 +47,8 @@ def trace_note(trace: Mapping[str, Any]) -> str:
         if isinstance(v, str):
             if len(v) < 6:  # shorter than any address, number or key the detectors find
                 return v
-            cut = redact(v[:TRACE_TEXT_LIMIT])
+            # redacted before it is cut, so an address across the cut is not kept in part
+            cut = redact(v[: TRACE_TEXT_LIMIT + 256])[:TRACE_TEXT_LIMIT]
             return cut + f" [... {len(v) - TRACE_TEXT_LIMIT} more characters]" if len(v) > TRACE_TEXT_LIMIT else cut
         if isinstance(v, dict):
             return {str(k): walk(x) for k, x in v.items()}

@@ -320,3 +320,12 @@ async def test_an_agent_stores_each_message_once(client):
     assert [len(c["prompt"]) for c in models] == [2, 4, 6]
     assert [m["role"] for m in models[2]["prompt"]] == ["system", "user", "assistant", "tool", "assistant", "tool"]
     assert models[2]["prompt"][:4] == models[1]["prompt"]
+
+
+def test_long_texts_are_cut_after_redaction():
+    from podium.engine.waits import TRACE_TEXT_LIMIT, trace_note
+
+    text = "x" * (TRACE_TEXT_LIMIT - 10) + f" {MAIL} and the rest"
+    kept = json.loads(trace_note({"messages": [{"role": "user", "content": text}]}))["messages"][0]["content"]
+    assert "lopez" not in kept and "[EM" in kept and kept.endswith("more characters]")
+    assert len(kept) < TRACE_TEXT_LIMIT + 40
