@@ -23,13 +23,15 @@ MASK = "***"
 SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key|apikey|cookie|credential", re.I)
 _NOT_SECRET = re.compile(r"(tokens|_count|_at|token_name|_type)$", re.I)
 
-_SECRET_TEXT: list[tuple[re.Pattern[str], Any]] = [
-    (re.compile(r"pod_[A-Za-z0-9_\-]{6,}"), "pod_***"),
-    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=~+/]+"), r"\1***"),
-    (re.compile(r"(?i)([?&](?:token|api_key|apikey|access_token|key|password)=)[^&\s\"']+"), r"\1***"),
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), "sk-***"),
-    (re.compile(r"\b(?:ghp|gho|ghs|github_pat|xox[abprs])_?-?[A-Za-z0-9_\-]{10,}"), "***"),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "AKIA***"),
+#: (pattern, replacement, hints): a pattern runs only on text that holds one of its hints (lowercase),
+#: which keeps masking a long prompt or log line cheap when it holds no credential.
+_SECRET_TEXT: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
+    (re.compile(r"pod_[A-Za-z0-9_\-]{6,}"), "pod_***", ("pod_",)),
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=~+/]+"), r"\1***", ("bearer",)),
+    (re.compile(r"(?i)([?&](?:token|api_key|apikey|access_token|key|password)=)[^&\s\"']+"), r"\1***", ("token=", "key=", "password=")),
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), "sk-***", ("sk-",)),
+    (re.compile(r"\b(?:ghp|gho|ghs|github_pat|xox[abprs])_?-?[A-Za-z0-9_\-]{10,}"), "***", ("ghp", "gho", "ghs", "github_pat", "xox")),
+    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "AKIA***", ("akia",)),
     # "api_key": "...", 'password': '...', api_key=..., password: ... inside messages
     (
         re.compile(
@@ -41,8 +43,12 @@ _SECRET_TEXT: list[tuple[re.Pattern[str], Any]] = [
             """
         ),
         lambda m: m.group(1) + (m.group(2)[0] + MASK + m.group(2)[0] if m.group(2)[0] in "\"'" else MASK),
+        ("password", "passwd", "secret", "api", "authorization", "cookie", "credential", "token"),
     ),
 ]
+
+
+_ANY_HINT = re.compile("|".join(re.escape(h) for _, _, hints in _SECRET_TEXT for h in hints))
 
 
 def is_secret_key(key: str) -> bool:
@@ -53,8 +59,12 @@ def is_secret_key(key: str) -> bool:
 def redact(text: str) -> str:
     """``text`` with credentials masked: API tokens, bearer values, ``?token=`` query values,
     ``sk-`` keys, and the values of ``password=``/``"api_key": "..."`` pairs."""
-    for pattern, repl in _SECRET_TEXT:
-        text = pattern.sub(repl, text)
+    lowered = text.lower()
+    if _ANY_HINT.search(lowered) is None:
+        return text
+    for pattern, repl, hints in _SECRET_TEXT:
+        if any(h in lowered for h in hints):
+            text = pattern.sub(repl, text)
     return text
 
 

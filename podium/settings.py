@@ -54,6 +54,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "local_threads": (None, "Threads of the embedded model (unset: the cores)"),
     "prices": (None, "A TOML file of model prices (USD per 1M tokens) over the dated built-in table"),
     "durability": ("crash", "SQLite stores: crash (no fsync per commit) or power (fsync before a commit returns)"),
+    "trace_prompts": (True, "Keep model prompts and tool/connector arguments with the run for its trace (redacted); false keeps none"),
 }
 
 
@@ -83,6 +84,7 @@ def settings_model() -> type[Any]:
         local_threads: int | None = f("local_threads", ge=1)
         durability: Literal["crash", "power"] = f("durability")
         prices: str | None = f("prices")
+        trace_prompts: bool = f("trace_prompts")
 
         @classmethod
         def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any, **__: Any) -> tuple[Any, ...]:

@@ -117,6 +117,7 @@ class Agent:
         steer = steer and bool(specs)
         seen: set[str] = set()
         force = False  # this turn must answer (steered: after a repeated call, or the last iteration)
+        traced = 0  # messages the trace already holds from this loop's earlier model calls
         from ..governance.enforcement import check_agent
 
         for i in range(self.max_iterations):
@@ -136,7 +137,8 @@ class Agent:
                 max_tokens=budget,
                 temperature=self.temperature,
             )
-            response = await complete(ctx, model, request, name=f"{self.name}.model", agent=self.name)
+            response = await complete(ctx, model, request, name=f"{self.name}.model", agent=self.name, traced=traced)
+            traced = len(request.messages)
             usage = usage + response.usage
             keys = [_call_key(c) for c in response.tool_calls if c.name != FINAL]
             if steer and keys and all(k in seen for k in keys):
@@ -232,6 +234,7 @@ class Agent:
             call.id,
             self.tool_retry,
             name=f"{self.name}.{call.name}",
+            trace={"kind": "tool", "tool": call.name, "arguments": arguments, "agent": self.name},
         )
         return result, _NOTHING
 

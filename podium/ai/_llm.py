@@ -24,14 +24,22 @@ def resolve_model(model: str | Sequence[str] | Model | None, gateway: Gateway | 
 
 
 async def complete(
-    ctx: StepContext | None, model: Model, request: Request, *, name: str, agent: str | None = None
+    ctx: StepContext | None,
+    model: Model,
+    request: Request,
+    *,
+    name: str,
+    agent: str | None = None,
+    traced: int = 0,
 ) -> Response:
     """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage.
 
     The workflow's policy applies around it: kill switches, allowed providers and budgets are checked
     first; prompts are redacted (or kept off remote models) as it says; the live call is audited
     (model, prompt hash, tokens, cost) and charged to the day's and the entity's budgets; the answer
-    is redacted and validated before the step sees it."""
+    is redacted and validated before the step sees it. ``traced``: how many of the request's first
+    messages an earlier call of this conversation already kept for the trace (an agent's loop), so
+    only the new ones are stored."""
     from ..governance.enforcement import check_model
     from . import _guard
 
@@ -42,8 +50,43 @@ async def complete(
         providers = [str(getattr(m, "provider", "")) for m in members]
         await check_model(ctx, providers, agent=agent)
         request = await _guard.prepare(ctx, request, providers)
-    response = await durable(ctx, _guard.live_call(ctx, model), request, name=name)
+    note = request_trace(model, request, agent, since=traced)
+    response = await durable(ctx, _guard.live_call(ctx, model), request, name=name, trace=note)
     return await _guard.check(ctx, response, name=name)
+
+
+def request_trace(model: Model, request: Request, agent: str | None = None, *, since: int = 0) -> dict[str, Any]:
+    """What the run trace keeps of a model call besides its answer: the messages as sent (after
+    the policy's redaction; redacted again before storage), the tools offered and the settings.
+    With ``since``, the first ``since`` messages are left out (``"earlier": since``): the agent's
+    previous call kept them, and the trace puts them back, so a long loop stores each message once."""
+
+    def message(m: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.name:
+            out["name"] = m.name
+        if m.tool_calls:
+            out["tool_calls"] = [{"name": c.name, "arguments": c.arguments} for c in m.tool_calls]
+        return out
+
+    note: dict[str, Any] = {
+        "kind": "model",
+        "model": model.spec,
+        "provider": str(getattr(model, "provider", "")),
+        "messages": [message(m) for m in request.messages[since:]],
+    }
+    if since:
+        note["earlier"] = since
+    if request.tools:
+        note["tools"] = [t.name for t in request.tools]
+    if request.output_schema is not None:
+        note["output_schema"] = request.output_name
+    for key in ("tool_choice", "max_tokens", "temperature"):
+        if getattr(request, key) is not None:
+            note[key] = getattr(request, key)
+    if agent:
+        note["agent"] = agent
+    return note
 
 
 async def llm(

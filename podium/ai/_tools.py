@@ -101,7 +101,7 @@ async def call_tool(
     args = dict(arguments or {})
     if ctx is not None and not ctx.replaying(label):  # a replayed call was checked when it ran
         args = await check_tool(ctx, t.name, args, call=label)
-    result = await durable(ctx, live_tool(ctx), t, args, "", retry, name=label)
+    result = await durable(ctx, live_tool(ctx), t, args, "", retry, name=label, trace={"kind": "tool", "tool": t.name, "arguments": args})
     if not result.ok:
         raise ToolError(f"tool {t.name!r} failed: {result.error}")
     return result.value

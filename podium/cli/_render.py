@@ -134,8 +134,11 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
     console.print(table)
     from podium.ai import format_usage, usage_of  # tokens, latency and cost of model and tool calls
 
-    for line in format_usage(usage_of(h)):
+    lines = format_usage(usage_of(h))
+    for line in lines:
         console.print(line, highlight=False)
+    if lines:
+        console.print(f"[dim]prompts, answers, tool calls and a timeline: podium show {r.id} --trace[/]", highlight=False)
     if r.status is RunStatus.COMPLETED:
         console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
     err = h.error

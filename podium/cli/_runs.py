@@ -226,12 +226,28 @@ async def runs(
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full history (steps and events) as JSON.")
 @click.option("--full", is_flag=True, help="Do not shorten outputs; show every attempt's traceback.")
+@click.option(
+    "--trace", "trace", is_flag=True,
+    help="Show what the AI did: model calls (prompt, answer, tokens, cost), tools, decisions, approvals, timeline.",
+)
 @run_async
 @requires("runs.read", lambda kw: kw["run_id"])
-async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
-    """Show a run: its steps with status, attempts, timings, outputs and errors."""
+async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bool) -> int:
+    """Show a run: its steps with status, attempts, timings, outputs and errors (--trace: its AI trace)."""
     from ._render import show_run
 
+    if trace:
+        from podium.engine.trace import run_trace
+
+        from ._trace import show_trace
+
+        async with _client(db, recover=False) as client:
+            traced = await run_trace(client, run_id)
+        if as_json:
+            click.echo(json.dumps(traced, ensure_ascii=False, indent=2))
+        else:
+            show_trace(console(), traced, full=full)
+        return EXIT_OK
     async with _client(db, recover=False) as client:
         h = await client.history(run_id)
     if as_json:

@@ -212,7 +212,8 @@ class BoundConnector:
         args = dict(arguments or {})
         label = f"connector:{self.name}.{operation}"
         key = f"{self.scope.idempotency_key}/{self.scope.next_call_name(label)}"
-        value = await self.scope.call(self._live, operation, args, key, name=label)
+        trace = {"kind": "connector", "connector": self.name, "operation": operation, "arguments": args}
+        value = await self.scope.call(self._live, operation, args, key, name=label, trace=trace)
         return await settle(self, operation, value) if is_marker(value) else value
 
     async def _live(self, operation: str, args: dict[str, Any], key: str) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
@@ -107,6 +107,7 @@ class StepContext:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         executor: str | None = None,
+        trace: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> Any:
         """Call ``fn(*args, **kwargs)`` as a durable sub-step (a model call, a tool call...).
@@ -117,12 +118,17 @@ class StepContext:
         ``name`` (default: the function's name) and numbered in order within the step, so keep their
         order deterministic. A call that still fails after ``retry`` raises its error here.
         ``executor`` runs it elsewhere (``"ray"``; :attr:`executor` is the step's own).
+        ``trace`` is what the run trace shows about a call that really runs (a model call's prompt,
+        a tool's arguments): stored with its record, secrets and personal data redacted first, and
+        not at all with the ``trace_prompts = false`` setting. It is never part of the result.
         """
         base: str = name or str(getattr(fn, "__name__", "call"))
         n = self._calls.get(base, 0)
         self._calls[base] = n + 1
         label = base if n == 0 else f"{base}-{n + 1}"
-        return await self._executor.durable_call(self, label, fn, args, kwargs, retry or NO_RETRY, timeout, executor)
+        return await self._executor.durable_call(
+            self, label, fn, args, kwargs, retry or NO_RETRY, timeout, executor, trace
+        )
 
     @property
     def executor(self) -> str | None:

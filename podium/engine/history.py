@@ -102,6 +102,7 @@ class RunHistory:
 
 
 _HIDDEN = "[hidden: needs payloads.read]"
+_TRACE_SHAPE = ("kind", "model", "provider", "tool", "connector", "operation", "agent")
 _SHAPE = ("started", "owner", "format", "reason", "signals", "steps", "wake_at", "signal", "deadline", "labels")
 
 
@@ -118,6 +119,8 @@ def _without_payload(data: str | None) -> str | None:
     kept: dict[str, Any] = {k: v for k, v in d.items() if k in _SHAPE}
     if "output" in d:
         kept["output"] = _HIDDEN
+    if isinstance(d.get("trace"), dict):  # what was called (names), not with what
+        kept["trace"] = {k: v for k, v in d["trace"].items() if k in _TRACE_SHAPE}
     if isinstance(d.get("error"), dict):
         kept["error"] = {"type": d["error"].get("type"), "message": _HIDDEN}
     return json.dumps(kept)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ class StepHost(Protocol):
         retry: RetryPolicy,
         timeout: float | None,
         executor: str | None = None,
+        trace: Mapping[str, Any] | None = None,
     ) -> Any: ...
 
     async def wait_signal(

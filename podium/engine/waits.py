@@ -9,7 +9,7 @@ import functools
 import inspect
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
@@ -24,6 +24,40 @@ if TYPE_CHECKING:
     from .ports import RunHost
 
 _Key = tuple[str, int, "int | None"]
+
+#: The longest text a trace keeps of one prompt message or argument (the rest is cut, and said so).
+TRACE_TEXT_LIMIT = 20_000
+
+
+def trace_prompts() -> bool:
+    """The ``trace_prompts`` setting (files and environment)."""
+    from ..settings import setting
+
+    return bool(setting("trace_prompts"))
+
+
+def trace_note(trace: Mapping[str, Any]) -> str:
+    """``trace`` as stored: JSON with credentials masked (podium.secret) and personal data redacted
+    (podium.governance.pii) in every string, long texts cut. Trace text is untrusted model and tool
+    input: it is kept for people to read, never fed back to a run."""
+    from ..governance.pii import redact
+    from ..secret import mask
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            if len(v) < 6:  # shorter than any address, number or key the detectors find
+                return v
+            # redacted before it is cut, so an address across the cut is not kept in part
+            cut = redact(v[: TRACE_TEXT_LIMIT + 256])[:TRACE_TEXT_LIMIT]
+            return cut + f" [... {len(v) - TRACE_TEXT_LIMIT} more characters]" if len(v) > TRACE_TEXT_LIMIT else cut
+        if isinstance(v, dict):
+            return {str(k): walk(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [walk(x) for x in v]
+        return v if v is None or isinstance(v, bool | int | float) else walk(str(v))
+
+    plain = json.loads(json.dumps(dict(trace), default=str))
+    return json.dumps(walk(mask(plain)), ensure_ascii=False, separators=(",", ":"))
 
 
 class Waits:
@@ -45,6 +79,8 @@ class Waits:
     _wake: asyncio.Future[None] | None
     _seq: int
     redact_payloads: bool
+    trace_on: bool | None = None
+    """The ``trace_prompts`` setting for this run (None: not read yet)."""
     emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
 
     async def checkpoint(self, why: str) -> None:
@@ -60,14 +96,19 @@ class Waits:
         retry: RetryPolicy,
         timeout: float | None,
         executor: str | None = None,
+        trace: Mapping[str, Any] | None = None,
     ) -> Any:
         """Run ``fn`` as a durable sub-step of the step in ``ctx``: its result is logged, and a retried
-        or resumed step gets the logged result instead of calling ``fn`` again."""
+        or resumed step gets the logged result instead of calling ``fn`` again. ``trace`` (what the
+        run trace shows: a prompt, arguments) is stored with the record, redacted."""
         key = (f"{ctx.step_id}/{name}", ctx.iteration, ctx.index)
         rec = self.recorded.get(key)
         if rec is not None and rec[0] == "completed":
             return _serde.loads(rec[1]).get("output") if rec[1] else None
         attempt = self.failed_attempts.get(key, 0) + 1
+        if trace and self.trace_on is None:  # read once per run, at its first traced call
+            self.trace_on = trace_prompts()
+        note = f',"trace":{trace_note(trace)}' if trace and self.trace_on else ""
         while True:
             t0 = time.time()
             self.running[key] = (t0, attempt)
@@ -118,7 +159,7 @@ class Waits:
                     key[1],
                     key[2],
                     attempt,
-                    json.dumps({"started": t0, "error": err}),
+                    json.dumps({"started": t0, "error": err})[:-1] + note + "}",
                 )
                 self.failed_attempts[key] = attempt
                 raise exc from None
@@ -129,7 +170,7 @@ class Waits:
                 key[1],
                 key[2],
                 attempt,
-                f'{{"started":{t0!r},"output":{payload}}}',
+                f'{{"started":{t0!r},"output":{payload}{note}}}',
             )
             self.recorded[key] = ("completed", f'{{"output":{payload}}}')
             return value

@@ -119,6 +119,8 @@ class Usage:
     cost: float | None = None
     """US dollars from the price table; None when the price is unknown."""
     calls: int = 1
+    cached_tokens: int = 0
+    """Input tokens the provider served from its prompt cache (counted in ``input_tokens`` too)."""
 
     @property
     def total_tokens(self) -> int:
@@ -132,6 +134,7 @@ class Usage:
             latency=self.latency + other.latency,
             cost=cost,
             calls=self.calls + other.calls,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
 

@@ -118,6 +118,7 @@ class GuardedModel(Model):
                 latency=gw.clock() - t0,
                 cost=cost,
                 calls=usage.calls,
+                cached_tokens=usage.cached_tokens,
             ),
             trail=(*trail, *resp.trail),
         )

@@ -146,6 +146,7 @@ class AnthropicModel(Model):
                 + int(usage.get("cache_read_input_tokens") or 0),
                 output_tokens=int(usage.get("output_tokens") or 0),
                 latency=latency,
+                cached_tokens=int(usage.get("cache_read_input_tokens") or 0),
             ),
         )
 

@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         routes_policy,
         routes_runs,
         routes_sandbox,
+        routes_trace,
     )
     from .dashboard import mount
     from .mcp import add_endpoint as add_mcp_endpoint
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.state.metrics = Metrics()
     errors.install(app)
     app.include_router(routes_runs.router)
+    app.include_router(routes_trace.router)
     app.include_router(routes_gov.router)
     app.include_router(routes_events.router)
     app.include_router(routes_memory.router)

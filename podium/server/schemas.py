@@ -83,6 +83,7 @@ class Usage(BaseModel):
     latency: float = Field(description="Seconds, wall clock.")
     cost: float | None = Field(default=None, description="US dollars; null when the price is unknown.")
     calls: int
+    cached_tokens: int = Field(default=0, description="Input tokens served from the provider's prompt cache.")
 
 
 class CallUsage(Usage):

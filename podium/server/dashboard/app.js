@@ -206,6 +206,8 @@ async function runPage(view, id) {
   let selected = null;
   let data = null;
   let goal = null;
+  let trace = null; // GET /api/runs/ID/trace, drawn by trace.js
+  Podium.trace?.reset();
   const render = () => {
     const r = data.run;
     const status = {};
@@ -228,7 +230,9 @@ async function runPage(view, id) {
         ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
         ${data.usage && data.usage.calls.length ? `<h2>Usage</h2><div class="kv"><div>tokens</div><div>${data.usage.total.input_tokens} in / ${data.usage.total.output_tokens} out</div><div>cost</div><div>${(data.usage.total.cost || 0).toFixed(6)}</div><div>model latency</div><div>${secs(data.usage.total.latency)}</div></div>` : ""}
         ${gatesSection(data)}
-      </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>`;
+      </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>
+      ${Podium.trace ? Podium.trace.view(trace) : ""}`;
+    Podium.trace?.bind(view, render);
     view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
     if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
     if ($("#fork")) $("#fork").onclick = () => api(`/api/runs/${id}/fork`, { method: "POST", body: { from_step: selected } })
@@ -236,7 +240,7 @@ async function runPage(view, id) {
   };
   const isGoal = (d) => d.steps.some((s) => s.calls.some((c) => /^[^/]+\/plan(-\d+)?$/.test(c.step || "")));
   const load = async () => {
-    data = await api(`/api/runs/${id}`);
+    [data, trace] = await Promise.all([api(`/api/runs/${id}`), api(`/api/runs/${id}/trace`).catch(() => null)]);
     goal = isGoal(data) ? await api(`/api/runs/${id}/plan`).catch(() => null) : null;
     render();
   };
