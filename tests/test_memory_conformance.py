@@ -114,6 +114,17 @@ async def test_entities_and_relations(mem):
     assert [x.id for x in await mem.find_entities(type="account", where={"status": "open"})] == ["account:8"]
 
 
+async def test_find_entities_by_id_text(mem):
+    for eid in ("customer:42", "customer:420", "Vendor:ACME_1", "vendor:acmex1", "order:100%", "acme"):
+        await mem.upsert_entity(eid)
+    assert [e.id for e in await mem.find_entities(search="ACME")] == ["acme", "Vendor:ACME_1", "vendor:acmex1"]
+    # % and _ are literal text, not LIKE wildcards
+    assert [e.id for e in await mem.find_entities(search="acme_")] == ["Vendor:ACME_1"]
+    assert [e.id for e in await mem.find_entities(search="0%")] == ["order:100%"]
+    assert [e.id for e in await mem.find_entities(search="42", type="customer", limit=1)] == ["customer:42"]
+    assert await mem.find_entities(search="nobody") == []
+
+
 async def _business_graph(mem):
     await mem.upsert_entity("customer:42", properties={"name": "Ann Lee"})
     await mem.upsert_entity("ticket:T1", properties={"status": "delayed"})

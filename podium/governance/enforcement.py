@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
 from ..errors import _Suspend
-from .policy import SPEND, Policy, PolicyViolation
+from .policy import SPEND, Policy, PolicyViolation, provider_refusal, tool_refusal
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -160,12 +160,10 @@ async def check_tool(
         return args
     gov = ctx.governance
     scoped = gov.policies(agent)
-    for who, policy in scoped:
-        if policy.allowed_tools is not None and tool not in policy.allowed_tools:
-            await gov.audit("policy.refuse", tool=tool, step=ctx.step_id, agent=agent)
-            raise PolicyViolation(
-                f"{who} may not call tool {tool!r}; its policy allows: {', '.join(policy.allowed_tools) or 'none'}"
-            )
+    refused = tool_refusal(scoped, tool)
+    if refused is not None:
+        await gov.audit("policy.refuse", tool=tool, step=ctx.step_id, agent=agent)
+        raise PolicyViolation(refused)
     if not any(tool in policy.approve_tools for _, policy in scoped):
         return args
     # Named after the durable call it guards, so a resumed step asks the same question again.
@@ -204,13 +202,10 @@ async def check_model(ctx: RunScope | None, providers: list[str], *, agent: str 
         if off is not None:
             await gov.audit("policy.refuse", provider=provider, reason="kill switch")
             raise PolicyViolation(f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})")
-        for who, p in scoped:
-            if p.allowed_providers is not None and provider not in p.allowed_providers:
-                await gov.audit("policy.refuse", provider=provider, agent=agent)
-                raise PolicyViolation(
-                    f"{who} may not call provider {provider!r}; its policy allows: "
-                    f"{', '.join(p.allowed_providers) or 'none'}"
-                )
+        refused = provider_refusal(scoped, provider)
+        if refused is not None:
+            await gov.audit("policy.refuse", provider=provider, agent=agent)
+            raise PolicyViolation(refused)
     if policy is None or gov.budget_waived:
         return
     if not gov.usage_loaded:

@@ -180,4 +180,23 @@ class Policy:
         )
 
 
+def tool_refusal(scoped: list[tuple[str, Policy]], tool: str) -> str | None:
+    """Why the policies over a call (``(who, policy)`` pairs) refuse ``tool``, or None."""
+    for who, policy in scoped:
+        if policy.allowed_tools is not None and tool not in policy.allowed_tools:
+            return f"{who} may not call tool {tool!r}; its policy allows: {', '.join(policy.allowed_tools) or 'none'}"
+    return None
+
+
+def provider_refusal(scoped: list[tuple[str, Policy]], provider: str) -> str | None:
+    """Why the policies over a call refuse model provider ``provider``, or None."""
+    for who, policy in scoped:
+        if policy.allowed_providers is not None and provider not in policy.allowed_providers:
+            return (
+                f"{who} may not call provider {provider!r}; its policy allows: "
+                f"{', '.join(policy.allowed_providers) or 'none'}"
+            )
+    return None
+
+
 __all__ = ["POLICIES", "REDACT_TARGETS", "SPEND", "TONES", "Policy", "PolicyViolation"]

@@ -88,9 +88,15 @@ class MemoryBackend(abc.ABC):
 
     @abc.abstractmethod
     async def find_entities(
-        self, *, type: str | None = None, where: Mapping[str, Any] | None = None, limit: int = 100
+        self,
+        *,
+        type: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        search: str | None = None,
     ) -> list[Entity]:
-        """Entities of a type whose properties match ``where``."""
+        """Entities of a type whose properties match ``where``, ordered by id; with ``search``, only
+        those whose id contains that text (any case), ids starting with it first."""
 
     @abc.abstractmethod
     async def relate(

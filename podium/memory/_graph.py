@@ -82,17 +82,34 @@ async def get_entities(db: Database, ids: Sequence[str]) -> dict[str, Entity]:
 
 
 async def find_entities(
-    db: Database, type: str | None, where: Mapping[str, Any] | None, limit: int
+    db: Database, type: str | None, where: Mapping[str, Any] | None, limit: int, search: str | None = None
 ) -> list[Entity]:
-    sql, params = f"SELECT {_ENTITY_COLS} FROM mem_entities", []
+    conds: list[str] = []
+    params: list[Any] = []
     if type is not None:
-        sql, params = sql + " WHERE type=?", [type]
+        conds.append("type=?")
+        params.append(type)
+    if search:
+        # LIKE with the text's own % and _ escaped; lower() on both sides (PostgreSQL's LIKE is
+        # case-sensitive, SQLite's is not for ASCII only).
+        conds.append("lower(id) LIKE ? ESCAPE '!'")
+        params.append("%" + _like(search.lower()) + "%")
+    sql = f"SELECT {_ENTITY_COLS} FROM mem_entities"
+    if conds:
+        sql += " WHERE " + " AND ".join(conds)
     found = [
         e
         for e in map(_entity, await db.fetchall(sql + " ORDER BY id", params))
         if matches(e.properties, where)
     ]
+    if search:
+        needle = search.lower()
+        found.sort(key=lambda e: (not e.id.lower().startswith(needle), e.id))
     return found[:limit]
+
+
+def _like(text: str) -> str:
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 async def relate(

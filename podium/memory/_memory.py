@@ -293,10 +293,15 @@ class Memory(MemoryBackend):
         return (await _graph.get_entities(self.db, [id])).get(id)
 
     async def find_entities(
-        self, *, type: str | None = None, where: Mapping[str, Any] | None = None, limit: int = 100
+        self,
+        *,
+        type: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        limit: int = 100,
+        search: str | None = None,
     ) -> list[Entity]:
         await self.open()
-        return await _graph.find_entities(self.db, type, where, limit)
+        return await _graph.find_entities(self.db, type, where, limit, search)
 
     async def relate(
         self, src: str, relation: str, dst: str, properties: Mapping[str, Any] | None = None

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         routes_goals,
         routes_gov,
         routes_hooks,
+        routes_insights,
         routes_memory,
         routes_policy,
         routes_runs,
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_goals.router)
     app.include_router(routes_connectors.router)
     app.include_router(routes_sandbox.router)
+    app.include_router(routes_insights.router)
     app.include_router(routes_hooks.router)
     mount(app)
     openapi.install(app)  # the finished /openapi.json; /docs and /redoc without a CDN

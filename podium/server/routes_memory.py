@@ -124,6 +124,23 @@ class Related(BaseModel):
     relation: Relation
 
 
+class EntityList(BaseModel):
+    entities: list[Entity]
+
+
+class KnowledgeDocument(BaseModel):
+    source: str
+    title: str | None = None
+    type: str | None = None
+    chunks: int
+    updated_at: float
+
+
+class KnowledgeDocumentList(BaseModel):
+    kb: str
+    documents: list[KnowledgeDocument]
+
+
 class KnowledgeBase(BaseModel):
     name: str
     embedder: str
@@ -242,6 +259,30 @@ class Relate(BaseModel):
     relation: str = Field(min_length=1, max_length=200, description="The relation (`affects`).")
     dst: str = Field(min_length=1, max_length=500, description="The target entity (`renewal:R9`).")
     properties: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get(
+    "/graph",
+    tags=["memory"],
+    **documented("searchEntities", EntityList, 422),
+    summary="Find entities by id text and type",
+)
+async def find_entities(
+    request: Request,
+    search: str | None = Query(
+        default=None, max_length=500, description="Text the id contains (any case), e.g. `acme`."
+    ),
+    type: str | None = Query(default=None, max_length=200, description="Only entities of this type."),
+    where: str | None = Query(default=None, description='Property filter as JSON, e.g. {"status": "open"}'),
+    limit: int = Query(default=50, ge=1, le=500),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    """Ids starting with `search` come first, then the others that contain it, each group by id."""
+    await _allow(request, "memory.read", "entity:*")
+    found = await _memory(request).find_entities(
+        type=type or None, where=json_object(where, "where"), limit=limit, search=search or None
+    )
+    return {"entities": [_plain(e) for e in found]}
 
 
 @router.get(
@@ -365,6 +406,21 @@ async def _bases(request: Request) -> list[dict[str, Any]]:
 async def list_kbs(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     await _allow(request, "memory.read", "kb:*")
     return {"knowledge_bases": await _bases(request)}
+
+
+@router.get(
+    "/kb/{name}/documents",
+    tags=["knowledge"],
+    **documented("listDocuments", KnowledgeDocumentList, 404, 422),
+    summary="The documents of a knowledge base",
+)
+async def list_documents(request: Request, name: str = KB_NAME, who: Principal = Depends(acting)) -> dict[str, Any]:
+    """Each document's source, title, type, chunk count and when it was last ingested."""
+    from ..knowledge import knowledge_base
+
+    await _allow(request, "memory.read", f"kb:{name}")
+    await _existing(request, name)
+    return {"kb": name, "documents": await knowledge_base(_memory(request), name).documents()}
 
 
 @router.get(

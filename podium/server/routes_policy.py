@@ -1,8 +1,11 @@
-"""Per-workflow policies over HTTP: list, read, set and remove (``podium.governance.policy.Policy``).
+"""Per-workflow policies over HTTP: list, read, set and remove (``podium.governance.policy.Policy``),
+every version a policy had (from the audit log), and what a policy decides for a tool, a model
+provider or an answer (a dry run of the checks made at call time).
 
 The request body is checked against the ``Policy`` dataclass itself (its fields and their types), so a
-field added to ``Policy`` is accepted here without a change. Reading needs ``workflows.read``;
-setting and removing need ``policies.write`` (checked and audited by the engine client).
+field added to ``Policy`` is accepted here without a change. Reading needs ``workflows.read`` (the
+history also ``audit.read``); setting and removing need ``policies.write`` (checked and audited by
+the engine client).
 """
 
 from __future__ import annotations
@@ -10,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Body, Depends, Path, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from ..errors import ConfigError
@@ -174,3 +177,130 @@ async def delete_policy(
     if existed:
         await client.set_policy(workflow, None)
     return {"workflow": workflow, "deleted": existed}
+
+
+# -- versions and decisions ------------------------------------------------------------------------
+
+
+class PolicyVersion(BaseModel):
+    seq: int = Field(description="The audit entry that set it.")
+    ts: float
+    by: str
+    policy: Policy | None = Field(description="Null: the policy was removed.")
+
+
+class PolicyHistory(BaseModel):
+    workflow: str
+    versions: list[PolicyVersion] = Field(description="Oldest first; the last one is in force.")
+
+
+Outcome = Literal["allowed", "refused", "approval"]
+
+
+class PolicyCheck(BaseModel):
+    check: Literal["tool", "provider", "answer"]
+    subject: str
+    outcome: Outcome
+    reason: str
+
+
+class PolicyDecision(BaseModel):
+    workflow: str
+    applies: list[str] = Field(description="The policies over the call (the workflow's or `*`, the agent's).")
+    decision: Outcome = Field(description="The strictest outcome of the checks.")
+    checks: list[PolicyCheck]
+    not_checked: list[str] = Field(description="What only a run can tell (budgets, tone).")
+
+
+@router.get(
+    "/policies/{workflow}/history",
+    **documented("listPolicyVersions", PolicyHistory),
+    summary="Every version of a workflow's policy, from the audit log",
+)
+async def policy_history(
+    request: Request, workflow: str = WORKFLOW, who: Principal = Depends(acting)
+) -> dict[str, Any]:
+    """Each `policy.set` entry of the audit log for the workflow: when, by whom, and the policy."""
+    client = request.app.state.client
+    await client.authorize("workflows.read", f"workflow:{workflow}")
+    await client.authorize("audit.read", f"workflow:{workflow}")
+    versions = [
+        {"seq": e.seq, "ts": e.ts, "by": e.actor, "policy": e.details().get("policy")}
+        for e in await client.store.audit_for(f"workflow:{workflow}")
+        if e.action == "policy.set"
+    ]
+    return {"workflow": workflow, "versions": versions}
+
+
+@router.get(
+    "/policies/{workflow}/decision",
+    **documented("checkPolicy", PolicyDecision, 422),
+    summary="What the policy decides for a tool, a provider or an answer",
+)
+async def policy_decision(
+    request: Request,
+    workflow: str = WORKFLOW,
+    tool: str | None = Query(default=None, max_length=200, description="A tool a step or agent would call."),
+    provider: str | None = Query(default=None, max_length=200, description="A model provider, e.g. `openai`."),
+    agent: str | None = Query(default=None, max_length=200, description="The agent making the call, if any."),
+    answer: str | None = Query(default=None, max_length=10_000, description="A model answer to check."),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
+    """The checks a run makes at call time, without a run: the allowed tools and providers, tools
+    needing approval, kill switches on providers, and banned content. Nothing is audited."""
+    from ..governance.policy import provider_refusal, tool_refusal
+    from ..governance.validators import BannedContent
+
+    client = request.app.state.client
+    await client.authorize("workflows.read", f"workflow:{workflow}")
+    if not (tool or provider or answer):
+        raise ApiError(422, "invalid_request", "give a tool, a provider or an answer to check, e.g. ?tool=search")
+    policies = await client.policies()
+    scoped: list[tuple[str, Policy]] = []
+    own = policies.get(workflow) or policies.get("*")
+    if own is not None:
+        scoped.append((f"workflow {workflow!r}", own))
+    if agent and policies.get(f"agent:{agent}") is not None:
+        scoped.append((f"agent {agent!r}", policies[f"agent:{agent}"]))
+    checks: list[dict[str, Any]] = []
+    if tool:
+        refused = tool_refusal(scoped, tool)
+        approvers = [w for w, p in scoped if tool in p.approve_tools]
+        checks.append(
+            _check("tool", tool, refused)
+            if refused or not approvers
+            else {"check": "tool", "subject": tool, "outcome": "approval",
+                  "reason": f"{approvers[0]} asks a person to approve each call of {tool!r}"}
+        )  # fmt: skip
+    if provider:
+        off = client.governance.switched_off(workflow, provider=provider, agent=agent)
+        if off is not None:
+            checks.append(_check("provider", provider, f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})"))
+        else:
+            checks.append(_check("provider", provider, provider_refusal(scoped, provider)))
+    if answer:
+        checks.append(await _answer_check(scoped, answer, BannedContent))
+    order = {"allowed": 0, "approval": 1, "refused": 2}
+    return {
+        "workflow": workflow,
+        "applies": [w for w, _ in scoped],
+        "decision": max((c["outcome"] for c in checks), key=order.__getitem__),
+        "checks": checks,
+        "not_checked": ["budgets (they depend on a run's spending)", "tone (judged by a model at run time)"],
+    }
+
+
+def _check(kind: str, subject: str, refused: str | None) -> dict[str, Any]:
+    if refused:
+        return {"check": kind, "subject": subject, "outcome": "refused", "reason": refused}
+    return {"check": kind, "subject": subject, "outcome": "allowed", "reason": "no policy over the call forbids it"}
+
+
+async def _answer_check(scoped: list[tuple[str, Policy]], answer: str, banned: Any) -> dict[str, Any]:
+    subject = answer[:80] + ("…" if len(answer) > 80 else "")
+    for who_, policy in scoped:
+        problem = await banned(policy.banned).check(answer) if policy.banned else None
+        if problem:
+            outcome = "approval" if policy.on_violation == "approval" else "refused"
+            return {"check": "answer", "subject": subject, "outcome": outcome, "reason": f"{who_}: the answer {problem}"}
+    return {"check": "answer", "subject": subject, "outcome": "allowed", "reason": "no banned content"}

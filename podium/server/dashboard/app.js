@@ -74,7 +74,7 @@ async function runsPage(view, params) {
       <input id="start-input" placeholder='input JSON, e.g. {"name": "Ada"}' size="30">
       <button id="start">Start run</button>
     </div>
-    <table><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Created</th><th>Duration</th></tr></thead><tbody id="runs"></tbody></table>`;
+    <div class="table-wrap"><table><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Created</th><th>Duration</th></tr></thead><tbody id="runs"></tbody></table></div>`;
   $("#f-wf").value = params.get("workflow") || "";
   $("#f-status").value = params.get("status") || "";
   const refresh = async () => {
@@ -323,8 +323,8 @@ async function approvalsPage(view) {
 async function auditPage(view) {
   const [{ entries }, check] = await Promise.all([api("/api/audit?limit=500"), api("/api/audit/verify")]);
   view.innerHTML = `<h1>Audit log</h1><p>${check.intact ? `<span class="status s-completed">chain intact</span> ${check.entries} entries verified` : `<span class="status s-failed">tampered</span> ${esc(check.problem)}`}</p>
-    <table><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>Target</th><th>Details</th></tr></thead><tbody>
-    ${entries.slice().reverse().map((e) => `<tr><td>${e.seq}</td><td>${when(e.ts)}</td><td>${esc(e.actor)}</td><td><code>${esc(e.action)}</code></td><td><code>${esc(e.target)}</code></td><td><code>${esc(JSON.stringify(e.data))}</code></td></tr>`).join("")}</tbody></table>`;
+    <div class="table-wrap"><table class="audit"><thead><tr><th>#</th><th>When</th><th>Actor</th><th>Action</th><th>Target</th><th>Details</th></tr></thead><tbody>
+    ${entries.slice().reverse().map((e) => `<tr><td>${e.seq}</td><td class="nowrap">${when(e.ts)}</td><td>${esc(e.actor)}</td><td><code>${esc(e.action)}</code></td><td class="text"><code>${esc(e.target)}</code></td><td class="text"><code>${esc(JSON.stringify(e.data))}</code></td></tr>`).join("")}</tbody></table></div>`;
 }
 
 // -- metrics ------------------------------------------------------------------------------------------
@@ -392,7 +392,7 @@ async function connectorsPage(view) {
         <div class="card"><b>${connectors.filter((c) => c.breaker && c.breaker !== "closed").length}</b><span>breakers open</span></div>
         <div class="card"><b>${connectors.reduce((a, c) => a + (c.quarantine_depth || 0), 0)}</b><span>quarantined</span></div>
       </div>
-      <table><thead><tr><th>Connector</th><th>Kind</th><th>Health</th><th>Breaker</th><th>Calls</th><th>Errors</th><th>p50</th><th>p95</th><th>Token expires</th><th>Drift</th><th>Quarantine</th></tr></thead><tbody>
+      <div class="table-wrap"><table><thead><tr><th>Connector</th><th>Kind</th><th>Health</th><th>Breaker</th><th>Calls</th><th>Errors</th><th>p50</th><th>p95</th><th>Token expires</th><th>Drift</th><th>Quarantine</th></tr></thead><tbody>
       ${connectors.map((c) => `<tr data-connector="${esc(c.name)}" data-ok="${esc(c.ok)}">
         <td><code>${esc(c.name)}</code></td><td>${esc(c.kind ?? "")}</td>
         <td>${ok(c)} <span class="mute">${esc(c.error || c.health?.error || "")}</span></td>
@@ -401,7 +401,7 @@ async function connectorsPage(view) {
         <td>${c.latency_p50 == null ? "–" : secs(c.latency_p50)}</td><td>${c.latency_p95 == null ? "–" : secs(c.latency_p95)}</td>
         <td>${expiry(c.token_expires_in)}</td><td>${c.drifted ?? "–"}</td><td>${c.quarantine_depth ?? "–"}</td></tr>`).join("")
         || `<tr><td colspan="11" class="mute">No connector: pass Client(connectors=...) or register one with podium connectors add.</td></tr>`}
-      </tbody></table>
+      </tbody></table></div>
       <p class="mute">Calls, errors and latency are this server's; <code>podium connectors status</code> probes from the command line; Prometheus scrapes <code>podium_connector_*</code> from <code>/metrics</code>.</p>`;
   };
   await refresh();
@@ -416,8 +416,8 @@ async function switchesPage(view) {
       <div class="filters"><select id="k-scope">${["workflow", "kind", "provider", "agent", "all"].map((s) => `<option>${s}</option>`).join("")}</select>
       <input id="k-name" placeholder="name (e.g. a workflow)"><select id="k-mode"><option>pause</option><option>cancel</option></select>
       <input id="k-reason" placeholder="reason" size="30"><button class="danger" id="k-set">Switch off</button></div>
-      <table><thead><tr><th>Switch</th><th>Mode</th><th>Reason</th><th>By</th><th>Since</th><th></th></tr></thead><tbody>
-      ${Object.entries(switches).map(([k, v]) => `<tr><td><code>${esc(k)}</code></td><td>${esc(v.mode)}</td><td>${esc(v.reason)}</td><td>${esc(v.by)}</td><td>${when(v.ts)}</td><td><button class="secondary" data-clear="${esc(k)}">Switch on</button></td></tr>`).join("") || `<tr><td colspan="6" class="mute">Everything is on.</td></tr>`}</tbody></table>`;
+      <div class="table-wrap"><table><thead><tr><th>Switch</th><th>Mode</th><th>Reason</th><th>By</th><th>Since</th><th></th></tr></thead><tbody>
+      ${Object.entries(switches).map(([k, v]) => `<tr><td><code>${esc(k)}</code></td><td>${esc(v.mode)}</td><td>${esc(v.reason)}</td><td>${esc(v.by)}</td><td>${when(v.ts)}</td><td><button class="secondary" data-clear="${esc(k)}">Switch on</button></td></tr>`).join("") || `<tr><td colspan="6" class="mute">Everything is on.</td></tr>`}</tbody></table></div>`;
     $("#k-set").onclick = () => api("/api/switches", { method: "POST", body: { scope: $("#k-scope").value, name: $("#k-name").value || "*", mode: $("#k-mode").value, reason: $("#k-reason").value } }).then(refresh, (e) => toast(e.message));
     view.querySelectorAll("[data-clear]").forEach((b) => (b.onclick = () => { const [s, ...n] = b.dataset.clear.split(":"); api(`/api/switches/${s}/${encodeURIComponent(n.join(":"))}`, { method: "DELETE" }).then(refresh, (e) => toast(e.message)); }));
   };
