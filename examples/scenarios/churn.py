@@ -17,7 +17,7 @@ Input: ``train`` (labelled CSV: customer_id, tenure_months, monthly_charges, sup
 last_login_days, plan, churned) and ``customers`` (the same columns without churned; with churned
 filled in, the output measures the scores: ROC AUC). Optional: ``holdout`` (labelled CSV to test
 on; default a stratified quarter of ``train``), ``outcomes`` (CSV customer_id, churned: what happened
-later, recorded now), ``threshold`` (0.5: high risk at or above), ``review_margin`` (0.1: scores in
+later, recorded now), ``threshold`` (0.5: high risk at or above), ``review_margin`` (0.05: scores in
 [threshold - margin, threshold) go to a person), ``approve_offer_above`` (60: an offer worth more,
 in the customer's currency, needs the retention lead), ``max_customers`` (50 treated per run, the
 riskiest first), ``campaign`` (``CMP-RETAIN``), ``review_timeout`` (seconds; unanswered: nobody in
@@ -54,6 +54,8 @@ MODEL = "scenario-churn"
 CAMPAIGN = "CMP-RETAIN"
 DISCOUNT, MONTHS = 0.20, 3
 """The retention offer: 20% off for 3 months (the sandbox's CMP-RETAIN campaign)."""
+MONITOR_MIN = 100
+"""Scores a batch needs before its score distribution is compared with the model's holdout scores."""
 TRAINED = "scenario_churn_treated"
 """Store namespace: who was treated, by which run (the outcomes workflow reads it)."""
 
@@ -91,7 +93,7 @@ def settings(input: dict[str, Any]) -> Settings:
         except (TypeError, ValueError):
             raise ConfigError(f"input field {name!r}: {input.get(name)!r} is not a number (default {default})") from None
 
-    s = Settings(number("threshold", 0.5), number("review_margin", 0.1), number("approve_offer_above", 60.0),
+    s = Settings(number("threshold", 0.5), number("review_margin", 0.05), number("approve_offer_above", 60.0),
                  int(number("max_customers", 50)), str(input.get("campaign") or CAMPAIGN),
                  number("review_timeout", 0) or None)
     if not 0 < s.threshold < 1 or not 0 <= s.margin < s.threshold or s.max_customers < 0:
@@ -193,7 +195,10 @@ async def score(ctx: Any, data: dict[str, Any], train: dict[str, Any]) -> dict[s
         seen.add(c[fmt.ID])
     scored = await predict(ctx, MODEL, customers, registry=data["registry"])
     version = scored[0]["version"]
-    watch = await monitor(ctx, MODEL, [s["score"] for s in scored], version)
+    if len(scored) >= MONITOR_MIN:
+        watch = await monitor(ctx, MODEL, [s["score"] for s in scored], version)
+    else:  # a PSI over a handful of scores is noise, not drift
+        watch = {"retrain": 0, "reasons": [f"not checked: fewer than {MONITOR_MIN} scores"]}
     out: dict[str, Any] = {
         "version": version,
         "scores": [{"customer_id": c[fmt.ID], "score": round(s["score"], 4), "plan": c["plan"],

@@ -6,6 +6,7 @@ system refuses, outcomes recorded; on the shipped samples and on freshly generat
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -141,7 +142,7 @@ async def test_a_refused_offer_undoes_the_task_and_the_priority(tmp_path, monkey
     desk = company.connector("support_desk")
     [ticket] = await desk.call("listTickets", {})
     assert ticket["customer_id"] == cid and ticket["status"] == "cancelled"
-    assert audit and audit[0].details["undone"] == [f"support_priority:{cid}", f"crm_task:{cid}"]
+    assert audit and json.loads(audit[0].data)["undone"] == [f"support_priority:{cid}", f"crm_task:{cid}"]
 
 
 @pytest.mark.parametrize(("content", "error"), [
