@@ -85,7 +85,14 @@ def _input(input: Any) -> dict[str, Any]:
     return input
 
 
-workflow = Workflow("scenario-ml-pipeline", output=lambda score: score,
+def _summary(score: dict[str, Any]) -> dict[str, Any]:
+    # Every score stays in the score step's output (podium show RUN_ID) and in the store (predict);
+    # the run's output names the ten riskiest customers.
+    riskiest = sorted(score["scores"], key=lambda s: (-s["score"], s["customer_id"]))[:10]
+    return {**{k: v for k, v in score.items() if k != "scores"}, "riskiest": riskiest}
+
+
+workflow = Workflow("scenario-ml-pipeline", output=_summary,
                     description="collect -> clean -> train -> test -> deploy if better -> score batch, drift flags retraining")
 
 

@@ -39,14 +39,14 @@ async def test_deploys_only_if_better_and_flags_drift(tmp_path, monkeypatch):
         assert first["deployed"] is True and first["deploy"]["champion_version"] is None
         assert first["holdout_metric"]["name"] == "roc_auc" and first["holdout_metric"]["value"] > 0.65
         assert first["drifted"] is False and first["retraining"]["flagged"] is False
-        assert first["batch_rows"] == 500 and len(first["scores"]) == 500 and first["version"] == "1"
+        assert first["batch_rows"] == 500 and first["version"] == "1" and len(first["riskiest"]) == 10
 
         # the same data again: the candidate is not better than the champion, so it is not deployed;
         # a later population drifts, and retraining is flagged through ml.monitor
         second = await c.run(ml_pipeline.workflow, {**base, "batch": str(DATA / "churn_batch_drift.csv")})
         assert second["deployed"] is False and second["deploy"]["version"] == "2"
         assert second["holdout_metric"]["value"] == second["holdout_metric"]["champion_value"]
-        assert second["version"] == "1" and {s["customer_id"][:2] for s in second["scores"]} == {"C5"}
+        assert second["version"] == "1" and {s["customer_id"][:2] for s in second["riskiest"]} == {"C5"}
         assert second["drifted"] is True and second["retraining"]["flagged"] is True
         assert any(r.startswith("feature drift") for r in second["drift"]["reasons"])
         for _ in range(200):
@@ -82,7 +82,7 @@ async def test_unseen_data_in_the_documented_format(tmp_path, monkeypatch):
         drift = await c.run(ml_pipeline.workflow, {"train": str(files["train"]), "holdout": str(files["holdout"]),
                                                    "batch": str(files["batch_drift"])})
     assert calm["deployed"] and calm["holdout_metric"]["value"] > 0.65 and calm["quarantined"]["train"] == 2
-    assert calm["drifted"] is False and calm["unseen_plans"] == {"family": 1} and len(calm["scores"]) == 500
+    assert calm["drifted"] is False and calm["unseen_plans"] == {"family": 1} and calm["batch_rows"] == 500
     assert drift["drifted"] is True and drift["deployed"] is False
 
 
