@@ -177,3 +177,23 @@ def test_without_mlflow_the_error_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)
     with pytest.raises(ConfigError, match=r"needs mlflow: pip install .*\[ml\]"):
         _churn_format.require_ml()
+
+
+async def test_the_undo_operations_of_the_sandbox_systems(company):
+    """What compensation calls: each write of the churn actions has its undo in the system's OpenAPI."""
+    from podium import ConnectorError
+
+    crm, desk, marketing = (company.connector(n) for n in ("crm", "support_desk", "marketing"))
+    task = await crm.call("createTask", {"customer_id": "C001", "body": {"title": "call"}})
+    assert [t["task_id"] for t in await crm.call("listTasks", {"customer_id": "C001"})] == [task["task_id"]]
+    assert await crm.call("deleteTask", {"customer_id": "C001", "task_id": str(task["task_id"])}) == {"deleted": task["task_id"]}
+    assert await crm.call("listTasks", {"customer_id": "C001"}) == []
+    await marketing.call("addToCampaign", {"campaign_id": "CMP-RETAIN", "body": {"customer_id": "C001"}})
+    await marketing.call("removeFromCampaign", {"campaign_id": "CMP-RETAIN", "customer_id": "C001"})
+    assert await marketing.call("listCampaignMembers", {"campaign_id": "CMP-RETAIN"}) == []
+    ticket = await desk.call("createTicket", {"body": {"customer_id": "C001", "message": "hi", "priority": "high"}})
+    assert (await desk.call("updateTicket", {"ticket_id": str(ticket["ticket_id"]), "body": {"status": "cancelled"}}))["status"] == "cancelled"
+    with pytest.raises(ConnectorError, match="HTTP 404"):
+        await crm.call("deleteTask", {"customer_id": "C001", "task_id": "999"})
+    with pytest.raises(ConnectorError, match="HTTP 422"):
+        await desk.call("updateTicket", {"ticket_id": str(ticket["ticket_id"]), "body": {}})
