@@ -106,3 +106,39 @@ async def test_bad_files_fail_with_file_line_and_column(tmp_path, monkeypatch, w
             await c.run(ml_pipeline.workflow, {which: str(bad)})
         with pytest.raises(RunFailed, match="input field 'metric': 'auc' is not one of roc_auc"):
             await c.run(ml_pipeline.workflow, {"metric": "auc"})
+
+
+async def test_a_drifted_batch_starts_retraining_through_a_server_rule(tmp_path, monkeypatch):
+    """The flag is an ml.monitor event with retrain=1: a threshold rule on the server starts the
+    retraining workflow, once for the drifted batch and never for the calm one."""
+    pytest.importorskip("fastapi", reason="the server needs the 'server' extra: pip install 'podium[server]'")
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import ml_pipeline
+    from podium import Workflow
+    from podium.server import Rule, Settings, create_app
+
+    retrain = Workflow("retrain-churn")
+
+    @retrain.step
+    async def start(input: dict) -> dict:
+        return {"model": input["model"], "reasons": input["reasons"]}
+
+    rule = Rule(name="retrain-on-drift", when="retrain >= 1", event="ml.monitor", workflow="retrain-churn")
+    settings = Settings(store=f"sqlite:///{tmp_path}/p.db", workflows=[ml_pipeline.workflow, retrain], rules=[rule],
+                        deploy_dir=str(tmp_path / "d"), trigger_interval=0.05)
+    app = create_app(settings)
+    base = {k: str(ROOT / v) for k, v in ml_pipeline.SAMPLE_INPUT.items()}
+    async with app.router.lifespan_context(app):
+        client = app.state.client
+        calm = await client.run(ml_pipeline.workflow, base)
+        drift = await client.run(ml_pipeline.workflow, {**base, "batch": str(DATA / "churn_batch_drift.csv")})
+        assert calm["drifted"] is False and drift["drifted"] is True
+        for _ in range(600):
+            runs = list(await client.list(workflow="retrain-churn"))
+            if runs and runs[0].status.finished:
+                break
+            await asyncio.sleep(0.05)
+        assert len(runs) == 1, runs
+        out = await client.result(runs[0].id, timeout=30)
+    # one flag per run: monitor()'s when the scores drifted too, else the feature drift's
+    assert out["model"] == ml_pipeline.MODEL and out["reasons"] and set(out["reasons"]) <= set(drift["drift"]["reasons"])
