@@ -104,7 +104,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ.setdefault("PODIUM_HOME", home)
         os.environ.setdefault("PODIUM_AUDIT_KEY", f"{home}/audit.key")
-        os.environ.setdefault("PODIUM_SANDBOX_DIR", f"{home}/sandbox")  # scenarios that act on the sandbox company
+        os.environ.setdefault("PODIUM_SANDBOX_DIR", f"{home}/sandbox")  # systems a scenario acts on, if it needs them
         for s in SCENARIOS:
             if wanted is None or s.name in wanted:
                 print(json.dumps(asyncio.run(measure(s, home))), flush=True)

@@ -100,6 +100,9 @@ def _one(conn: Any, sql: str, params: tuple[Any, ...], what: str) -> Any:
 
 def crm(db: Path) -> _Api:
     api = _Api("crm", "Northwind CRM", db)
+    from ._undo import crm_undo  # what compensation calls (the churn scenario)
+
+    crm_undo(api)
     api.op("GET", "/customers", "listCustomers", "All customers",
            lambda c, p, q, b: rows(c, "SELECT * FROM customers ORDER BY id"))
     api.op("GET", "/customers/{customer_id}", "getCustomer", "One customer",
@@ -114,20 +117,14 @@ def crm(db: Path) -> _Api:
 
     api.op("POST", "/customers/{customer_id}/tasks", "createTask", "A follow-up task for a person", task,
            body={"title": _STR, "due": _STR, "owner": _STR}, required=("title",))
-    api.op("GET", "/customers/{customer_id}/tasks", "listTasks", "A customer's open tasks",
-           lambda c, p, q, b: rows(c, "SELECT id AS task_id, title, due, owner FROM tasks WHERE customer_id = ? ORDER BY id",
-                                   (p["customer_id"],)))
-
-    def drop_task(c: Any, p: dict[str, str], q: Any, b: Any) -> Any:
-        n = c.execute("DELETE FROM tasks WHERE id = ? AND customer_id = ?", (p["task_id"], p["customer_id"])).rowcount
-        return {"deleted": int(p["task_id"])} if n else (404, {"error": f"no task {p['task_id']!r}"})
-
-    api.op("DELETE", "/customers/{customer_id}/tasks/{task_id}", "deleteTask", "Withdraw a task (undo)", drop_task)
     return api
 
 
 def support_desk(db: Path) -> _Api:
     api = _Api("support_desk", "Northwind Support Desk", db)
+    from ._undo import support_desk_undo  # what compensation calls (the churn scenario)
+
+    support_desk_undo(api)
 
     def create(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
         cur = c.execute("INSERT INTO tickets (customer_id, message, status, priority, created_at) VALUES (?, ?, 'open', ?, ?)",
@@ -159,22 +156,14 @@ def support_desk(db: Path) -> _Api:
            body={"text": _STR, "author": _STR, "intent": _STR}, required=("text",))
     api.op("POST", "/tickets/{ticket_id}/escalations", "escalateTicket", "Hand the ticket to a person", escalate,
            body={"reason": _STR, "queue": _STR, "intent": _STR}, required=("reason",))
-
-    def update(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
-        fields = {k: v for k, v in b.items() if k in ("status", "priority")}
-        if not fields:
-            return 422, {"error": "nothing to update: give status or priority"}
-        n = c.execute(f"UPDATE tickets SET {', '.join(f'{k} = ?' for k in fields)} WHERE id = ?",
-                      (*fields.values(), p["ticket_id"])).rowcount
-        return (200, {"ticket_id": int(p["ticket_id"]), **fields}) if n else (404, {"error": f"no ticket {p['ticket_id']!r}"})
-
-    api.op("PATCH", "/tickets/{ticket_id}", "updateTicket", "Change a ticket's status or priority (cancelled: undo)",
-           update, body={"status": _STR, "priority": _STR})
     return api
 
 
 def marketing(db: Path) -> _Api:
     api = _Api("marketing", "Northwind Marketing", db)
+    from ._undo import marketing_undo  # what compensation calls (the churn scenario)
+
+    marketing_undo(api)
     api.op("GET", "/campaigns", "listCampaigns", "Campaigns", lambda c, p, q, b: rows(c, "SELECT * FROM campaigns"))
 
     def enrol(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
@@ -187,14 +176,6 @@ def marketing(db: Path) -> _Api:
            body={"customer_id": _STR, "note": _STR}, required=("customer_id",))
     api.op("GET", "/campaigns/{campaign_id}/members", "listCampaignMembers", "Who a campaign reaches",
            lambda c, p, q, b: rows(c, "SELECT customer_id, note FROM campaign_members WHERE campaign_id = ?", (p["campaign_id"],)))
-
-    def leave(c: Any, p: dict[str, str], q: Any, b: Any) -> Any:
-        n = c.execute("DELETE FROM campaign_members WHERE campaign_id = ? AND customer_id = ?",
-                      (p["campaign_id"], p["customer_id"])).rowcount
-        return {"removed": p["customer_id"]} if n else (404, {"error": f"{p['customer_id']!r} is not in {p['campaign_id']!r}"})
-
-    api.op("DELETE", "/campaigns/{campaign_id}/members/{customer_id}", "removeFromCampaign",
-           "Take a customer out of a campaign (undo)", leave)
     return api
 
 
