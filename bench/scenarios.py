@@ -52,6 +52,25 @@ SCENARIOS = [
              input={"messages": str(DATA / "feedback_holdout.jsonl"), "min_cluster": 3}),
     Scenario(name="answer", module="examples.scenarios.answer",
              input={"questions": str(DATA / "answer_questions.jsonl")}, approve=False),
+    # churn: AUC on 600 labelled customers never trained on; every approval (grey zone, offers) approved
+    Scenario(name="churn", module="examples.scenarios.churn",
+             input={"train": str(DATA / "churn_train.csv"), "customers": str(DATA / "churn_holdout.csv"),
+                    "max_customers": 1000},
+             metric=lambda out: {"roc_auc": out["quality"]["roc_auc"], "holdout_auc": out["model"]["holdout_auc"],
+                                 "actions_per_high_risk": out["actions_per_high_risk"], "high_risk": out["high_risk"],
+                                 "reviewed": out["reviewed"], "treated": out["treated"],
+                                 "offer_source": out["offer"]["source"]}),
+    # ml_pipeline twice on one registry: a batch like the training data, then a drifted one
+    Scenario(name="ml_pipeline", module="examples.scenarios.ml_pipeline",
+             input={"train": str(DATA / "churn_train.csv"), "holdout": str(DATA / "churn_holdout.csv"),
+                    "batch": str(DATA / "churn_batch.csv")},
+             metric=lambda out: {"holdout_auc": out["holdout_metric"]["value"], "deployed": out["deployed"],
+                                 "drifted": out["drifted"], "batch_rows": out["batch_rows"]}),
+    Scenario(name="ml_pipeline_drift", module="examples.scenarios.ml_pipeline",
+             input={"train": str(DATA / "churn_train.csv"), "holdout": str(DATA / "churn_holdout.csv"),
+                    "batch": str(DATA / "churn_batch_drift.csv")},
+             metric=lambda out: {"holdout_auc": out["holdout_metric"]["value"], "deployed": out["deployed"],
+                                 "drifted": out["drifted"], "drift": out["drift"]["reasons"]}),
 ]
 SCENARIOS += importlib.import_module("bench._retail").scenarios(Scenario)  # pricing, recommend (+ unseen data)
 

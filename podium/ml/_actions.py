@@ -11,6 +11,7 @@ from typing import Any
 from ..errors import DefinitionError, NonRetryableError
 
 Args = Mapping[str, Any] | Callable[[Any], Mapping[str, Any]]
+Connect = Callable[[str], Any]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,19 +39,24 @@ class Action:
                 )
 
 
-async def _run(ctx: Any, spec: Any, label: str, result: Any, undo: bool) -> Any:
+async def _run(ctx: Any, spec: Any, label: str, result: Any, undo: bool, connect: Connect | None) -> Any:
     if callable(spec):
         args = (ctx, result) if undo else (ctx,)
         return await ctx.call(spec, *args, name=label)
     connector, operation, arguments = spec
     args = arguments(result) if callable(arguments) else arguments
-    return await ctx.connector(connector).call(operation, dict(args))
+    bound = connect(connector) if connect is not None else ctx.connector(connector)
+    return await bound.call(operation, dict(args))
 
 
-async def act(ctx: Any, actions: Sequence[Action], *, context: Any = None) -> dict[str, Any]:
+async def act(
+    ctx: Any, actions: Sequence[Action], *, context: Any = None, connect: Connect | None = None
+) -> dict[str, Any]:
     """Do ``actions`` in order inside the step in ``ctx``. Returns ``{done: {name: result}, declined:
     [names]}``. If one fails, the done ones are undone (newest first) and the step fails with what
-    failed and what was undone. ``context`` (the score, the customer) is shown to approvers."""
+    failed and what was undone. ``context`` (the score, the customer) is shown to approvers.
+    ``connect(name)`` gives the step's connector for an action's connector name (default
+    ``ctx.connector(name)``; e.g. ``lambda n: ctx.connector(n, fallback=...)``)."""
     done: list[tuple[Action, Any]] = []
     declined: list[str] = []
     for a in actions:
@@ -66,13 +72,13 @@ async def act(ctx: Any, actions: Sequence[Action], *, context: Any = None) -> di
                 await ctx.governance.audit("action.declined", step=ctx.step_id, action=a.name)
                 continue
         try:
-            result = await _run(ctx, a.do, f"act:{a.name}", None, undo=False)
+            result = await _run(ctx, a.do, f"act:{a.name}", None, undo=False, connect=connect)
         except Exception as exc:
             undone = []
             for prev, res in reversed(done):
                 if prev.undo is None:
                     continue
-                await _run(ctx, prev.undo, f"undo:{prev.name}", res, undo=True)
+                await _run(ctx, prev.undo, f"undo:{prev.name}", res, undo=True, connect=connect)
                 undone.append(prev.name)
             await ctx.governance.audit("action.compensated", step=ctx.step_id, failed=a.name, undone=undone)
             raise NonRetryableError(

@@ -109,6 +109,9 @@ def _one(conn: Any, sql: str, params: tuple[Any, ...], what: str) -> Any:
 
 def crm(db: Path) -> _Api:
     api = _Api("crm", "Northwind CRM", db)
+    from ._undo import crm_undo  # what compensation calls (the churn scenario)
+
+    crm_undo(api)
     api.op("GET", "/customers", "listCustomers", "All customers",
            lambda c, p, q, b: rows(c, "SELECT * FROM customers ORDER BY id"))
     api.op("GET", "/customers/{customer_id}", "getCustomer", "One customer",
@@ -128,6 +131,9 @@ def crm(db: Path) -> _Api:
 
 def support_desk(db: Path) -> _Api:
     api = _Api("support_desk", "Northwind Support Desk", db)
+    from ._undo import support_desk_undo  # what compensation calls (the churn scenario)
+
+    support_desk_undo(api)
 
     def create(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
         cur = c.execute("INSERT INTO tickets (customer_id, message, status, priority, created_at) VALUES (?, ?, 'open', ?, ?)",
@@ -165,6 +171,9 @@ def support_desk(db: Path) -> _Api:
 
 def marketing(db: Path) -> _Api:
     api = _Api("marketing", "Northwind Marketing", db)
+    from ._undo import marketing_undo  # what compensation calls (the churn scenario)
+
+    marketing_undo(api)
     api.op("GET", "/campaigns", "listCampaigns", "Campaigns", lambda c, p, q, b: rows(c, "SELECT * FROM campaigns"))
 
     def enrol(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:

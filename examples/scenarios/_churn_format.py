@@ -1,0 +1,166 @@
+"""The churn column format the ``churn`` and ``ml_pipeline`` scenarios read, checked cell by cell,
+and what both need around it: the training data gate, the MLflow registry they use, AUC.
+
+    customer_id, tenure_months, monthly_charges, support_tickets_90d, last_login_days, plan, churned
+
+``churned`` (0 or 1; also true/false, yes/no) only in labelled files. Column order is free and other
+columns are ignored. A mistake is a :class:`~podium.ConfigError` naming the file, line and column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from podium import ConfigError
+from podium.ml import Gate, Range, Unique
+
+ID = "customer_id"
+TARGET = "churned"
+NUMBERS = ("tenure_months", "monthly_charges", "support_tickets_90d", "last_login_days")
+FEATURES = (*NUMBERS, "plan")
+COLUMNS = (ID, *FEATURES)
+UNKNOWN_PLAN = "unknown"
+"""What an empty ``plan`` cell becomes (a category of its own, never a crash)."""
+_LABELS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
+
+#: The training data gate: repeated customers and impossible values are set aside (quarantined, with
+#: the reason in the run's log), the rest flows on.
+TRAIN_GATE = Gate(
+    name="train_data",
+    rows="rows",
+    report="quality",
+    rules=[
+        Unique(columns=[ID], on="quarantine"),
+        Range(column="tenure_months", min=0, max=1200, on="quarantine"),
+        Range(column="monthly_charges", min=0, max=100_000, on="quarantine"),
+        Range(column="support_tickets_90d", min=0, max=10_000, on="quarantine"),
+        Range(column="last_login_days", min=0, max=36_500, on="quarantine"),
+    ],
+)
+
+
+def read(path: str, *, labelled: bool | None) -> list[dict[str, Any]]:
+    """The rows of a churn-format CSV. ``labelled=True``: ``churned`` is required in every row;
+    ``None``: kept when the file has the column (to measure), else absent; ``False``: ignored."""
+    rows: list[dict[str, Any]] = []
+    if not Path(path).is_file():
+        raise ConfigError(f"{path}: not a file; give the path of a CSV file")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        try:
+            header = [h.strip().lower() for h in next(reader, [])]
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8 CSV") from None
+        need = (*COLUMNS, TARGET) if labelled else COLUMNS
+        missing = [c for c in need if c not in header]
+        if missing:
+            raise ConfigError(
+                f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
+                f"(found: {', '.join(header) or 'nothing'})"
+            )
+        at = {c: header.index(c) for c in (*COLUMNS, TARGET) if c in header}
+        with_label = TARGET in at and labelled is not False
+        try:
+            for record in reader:
+                line = reader.line_num
+                if not any(cell.strip() for cell in record):
+                    continue
+                rows.append(_row(path, line, record, at, with_label))
+        except csv.Error as exc:
+            raise ConfigError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    if not rows:
+        raise ConfigError(f"{path}: no customers (only a header); give one row per customer")
+    if labelled is None and with_label and any(TARGET not in r for r in rows):
+        for r in rows:  # a partly labelled file to score: the labels cannot measure anything
+            r.pop(TARGET, None)
+    return rows
+
+
+def _row(path: str, line: int, record: list[str], at: dict[str, int], with_label: bool) -> dict[str, Any]:
+    def cell(name: str) -> str:
+        i = at[name]
+        return record[i].strip() if i < len(record) else ""
+
+    def where(name: str) -> str:
+        return f"{path}:{line}: column {at[name] + 1} ({name})"
+
+    row: dict[str, Any] = {ID: cell(ID)}
+    if not row[ID]:
+        raise ConfigError(f"{where(ID)} is empty; every row needs a customer id")
+    for name in NUMBERS:
+        text = cell(name)
+        try:
+            value = float(text)
+        except ValueError:
+            what = "empty" if not text else f"{text!r}, not a number"
+            raise ConfigError(f"{where(name)} is {what}; write plain numbers such as 12 or 64.5 (no units, "
+                              "currency signs or thousands separators)") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{where(name)} is {text!r}; give a finite number")
+        row[name] = int(value) if value.is_integer() else value
+    row["plan"] = cell("plan").lower() or UNKNOWN_PLAN
+    if with_label:
+        text = cell(TARGET).lower()
+        if text in _LABELS:
+            row[TARGET] = _LABELS[text]
+        elif text:
+            raise ConfigError(f"{where(TARGET)} is {text!r}; churned is 0 or 1 (or true/false, yes/no)")
+    return row
+
+
+def check_labels(path: str, rows: list[dict[str, Any]], least: int = 10) -> None:
+    """Training needs enough customers of both kinds."""
+    unlabelled = [i for i, r in enumerate(rows) if TARGET not in r]
+    if unlabelled:
+        raise ConfigError(f"{path}: {len(unlabelled)} row(s) have an empty churned cell; label every "
+                          "training row 0 or 1")
+    churned = sum(r[TARGET] for r in rows)
+    if churned < least or len(rows) - churned < least:
+        raise ConfigError(f"{path}: {churned} churned and {len(rows) - churned} retained customers; training "
+                          f"needs at least {least} of each")
+
+
+def unseen_plans(train: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Plans in ``rows`` the model never saw: they are scored without a plan effect (one-hot
+    encoding ignores them), and reported so a person knows."""
+    known = {r["plan"] for r in train}
+    return dict(Counter(r["plan"] for r in rows if r["plan"] not in known))
+
+
+def registry_uri(input: dict[str, Any]) -> str:
+    """The MLflow registry: ``input["registry"]``, ``$PODIUM_MLFLOW_URI``, ``$PODIUM_HOME/mlflow.db``
+    when ``PODIUM_HOME`` is set, else a SQLite file in the project's ``.podium`` folder (beside the
+    default store)."""
+    uri = input.get("registry") or os.environ.get("PODIUM_MLFLOW_URI")
+    if uri:
+        return str(uri)
+    folder = Path(os.environ["PODIUM_HOME"]) if os.environ.get("PODIUM_HOME") else Path(".podium")
+    return f"sqlite:///{folder.resolve() / 'mlflow.db'}"
+
+
+def require_ml() -> None:
+    """A clear message, before any work, when the ml extra is missing."""
+    from podium.errors import install_hint
+
+    try:
+        import mlflow  # noqa: F401
+        import sklearn  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"this scenario trains a model in MLflow and needs {exc.name}: "
+                          f"{install_hint('ml')}") from None
+
+
+def auc(labels: list[int], scores: list[float]) -> float | None:
+    """ROC AUC (None when only one outcome occurs)."""
+    if len(set(labels)) < 2:
+        return None
+    from sklearn.metrics import roc_auc_score
+
+    return round(float(roc_auc_score(labels, scores)), 4)
