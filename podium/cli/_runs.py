@@ -119,6 +119,11 @@ def _client(db: str | None, **kw: Any) -> Any:
 @click.option("--queue", default="default", show_default=True, help="With --submit: the queue.")
 @click.option("--priority", default=0, show_default=True, help="With --submit: higher runs first.")
 @click.option("--tenant", default=None, help="With --submit: whose run it is (for fair scheduling).")
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Print model answers as they are generated (default: when the output is a terminal).",
+)
 @run_async
 @requires("runs.start", lambda kw: f"workflow:{kw['workflow']}")
 async def run(
@@ -130,6 +135,7 @@ async def run(
     queue: str,
     priority: int,
     tenant: str | None,
+    stream: bool | None,
 ) -> int:
     """Run WORKFLOW (MODULE:WORKFLOW, FILE.py:WORKFLOW, FILE.yaml, or the name of a deployed
     workflow) and show its steps live.
@@ -154,10 +160,23 @@ async def run(
         click.echo(handle.id)
         return EXIT_OK
     async with _client(db, recover=False) as client:
+        import sys
+
+        from ._stream import TokenPrinter
+
+        printer = None
+        if stream or (stream is None and not quiet and sys.stdout.isatty()):
+            from podium.ai import token_topic
+
+            printer = TokenPrinter(sys.stderr if quiet else sys.stdout)  # --quiet: stdout is the output
+            client.subscribe(printer.break_line)
+            await client.on(token_topic("*"), printer)
         if not quiet:
             client.subscribe(Progress(console()))
         try:
             handle = await client.start(wf, value)
+            if printer is not None:
+                printer.follow(handle.id)
         except NotFound:
             if not deployed:
                 raise

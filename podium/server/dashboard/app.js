@@ -203,6 +203,7 @@ function planView(goal) {
 }
 
 async function runPage(view, id) {
+  const live = {}; // the text of model calls as it is generated, by stream id (token events)
   let selected = null;
   let data = null;
   let goal = null;
@@ -228,6 +229,7 @@ async function runPage(view, id) {
         ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
         ${data.usage && data.usage.calls.length ? `<h2>Usage</h2><div class="kv"><div>tokens</div><div>${data.usage.total.input_tokens} in / ${data.usage.total.output_tokens} out</div><div>cost</div><div>${(data.usage.total.cost || 0).toFixed(6)}</div><div>model latency</div><div>${secs(data.usage.total.latency)}</div></div>` : ""}
         ${gatesSection(data)}
+        <div id="live-text">${liveText(live)}</div>
       </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>`;
     view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
     if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
@@ -247,6 +249,26 @@ async function runPage(view, id) {
   const reload = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } };
   stream.addEventListener("step", reload);
   stream.addEventListener("end", () => { stream.close(); load(); });
+  stream.addEventListener("token", (e) => {
+    liveToken(live, JSON.parse(e.data));
+    const box = $("#live-text");
+    if (box) box.innerHTML = liveText(live);
+  });
+}
+
+// -- run page: model answers while they are generated (event: token; docs/models.md#streaming) ------
+function liveToken(live, t) {
+  const s = (live[t.stream] ||= { where: `${t.step}/${t.call}`, text: "", state: "generating" });
+  if (t.kind === "text") s.text += t.text;
+  else if (t.kind === "restart") { s.text = ""; s.state = "started again"; }
+  else if (t.kind === "end") s.state = t.finish === "error" ? "failed" : "done";
+}
+
+function liveText(live) {
+  const all = Object.values(live);
+  if (!all.length) return "";
+  return `<h2>Live model text</h2>${all.map((s) => `<div class="mute">${esc(s.where)} · ${esc(s.state)}</div>
+    <pre class="live">${esc(s.text)}</pre>`).join("")}`;
 }
 
 // -- run page: data-quality gates (the reports of the STEP/gate:NAME sub-steps, docs/ml.md) ----------
