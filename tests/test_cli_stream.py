@@ -65,11 +65,10 @@ def test_no_stream_when_piped_or_turned_off(tmp_path: Path) -> None:
 def test_a_terminal_gets_the_stream_by_default(tmp_path: Path) -> None:
     main, sub = pty.openpty()
     env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "from podium.cli import main; main()", "run", _flow(tmp_path),
-         "--db", f"sqlite:///{tmp_path}/t.db"],  # fmt: skip
-        stdin=subprocess.DEVNULL, stdout=sub, stderr=sub, env=env, cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
+    cmd = [sys.executable, "-c", "from podium.cli import main; main()", "run", _flow(tmp_path)]
+    cmd += ["--db", f"sqlite:///{tmp_path}/t.db"]
+    root = Path(__file__).parent.parent
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=sub, stderr=sub, env=env, cwd=root)
     os.close(sub)
     seen = b""
     deadline = time.monotonic() + 120
