@@ -317,6 +317,10 @@ async def signal_run(
 async def stream_run(
     run_id: str, request: Request, who: Principal = Depends(acting_stream)
 ) -> StreamingResponse:
+    """`event: ready` once listening, `event: step` with each event of the run's log (the log so far
+    first), `event: token` with the text of model calls as it is generated (for callers with
+    `payloads.read`; not stored, see docs/models.md#streaming), and `event: end` with the final
+    status."""
     client = request.app.state.client
     await client.get(run_id)  # checks runs.read and that the run exists
     return StreamingResponse(
@@ -347,7 +351,7 @@ async def _stream(client: Any, who: Principal, run_id: str, request: Request) ->
     # through the store's (PostgreSQL) or NATS event bus. See podium/ai/_stream.py.
     stop_tokens = await client.on(live_topic(run_id), token) if data else None
     try:
-        yield "retry: 1000\n\n"
+        yield "retry: 1000\n\nevent: ready\ndata: {}\n\n"  # listening: token events from here on reach this stream
         while True:
             with client.acting_as(who):
                 events = await client.store.load_events(run_id, after=seq)

@@ -35,10 +35,13 @@ class Slow(Model):
     async def complete(self, request: Request) -> Response:
         raise AssertionError("a plain-text llm() call streams")
 
+    def __init__(self, delay: float = 0.1) -> None:
+        self.delay = delay
+
     async def stream(self, request: Request, sink: TextSink) -> Response:
         for word in WORDS:
             await sink.text(word)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(self.delay)
         return Response(text="".join(WORDS), model=self.spec, usage=Usage(output_tokens=len(WORDS)))
 
 
@@ -50,7 +53,7 @@ async def reply(ctx: StepContext, input: dict[str, Any]) -> str:
     while not GATE.is_set():
         await asyncio.sleep(0.01)
     model = input.get("model")
-    spec: Any = model if model else Slow()
+    spec: Any = model if model else Slow(float(input.get("delay", 0.1)))
     return (await ai.llm(ctx, "When does my order ship?", model=spec, max_tokens=32, temperature=0)).text
 
 
@@ -110,10 +113,10 @@ def read_stream(url: str, token: str, received: list[tuple[str, Any, float]]) ->
                 event, data = None, None
 
 
-def start(live: dict[str, str], model: str | None = None) -> str:
+def start(live: dict[str, str], model: str | None = None, **more: Any) -> str:
     r = httpx.post(
         f"{live['url']}/api/runs",
-        json={"workflow": "answer", "input": {"model": model} if model else {}},
+        json={"workflow": "answer", "input": {**({"model": model} if model else {}), **more}},
         headers={"Authorization": f"Bearer {live['admin']}"},
     )
     assert r.status_code in (200, 201), r.text
@@ -129,10 +132,9 @@ def run_and_follow(live: dict[str, str], who: str, model: str | None = None) -> 
     )
     reader.start()
     deadline = time.monotonic() + 20
-    while not received:
+    while not any(e == "ready" for e, _, _ in received):  # the server listens for the run's tokens
         assert time.monotonic() < deadline, "the stream did not connect"
         time.sleep(0.02)
-    time.sleep(0.3)  # the server subscribes to the run's tokens right after the response starts
     GATE.set()
     reader.join(300)
     assert not reader.is_alive(), "the stream did not end with the run"

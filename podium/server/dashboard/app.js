@@ -224,12 +224,12 @@ async function runPage(view, id) {
       <div class="grid"><div>
         ${graphSvg(steps, status, selected)}
         ${goal ? planView(goal) : ""}
+        <div id="live-text">${liveText(live)}</div>
         <h2>Input</h2><pre>${json(r.input)}</pre>
         ${r.output != null ? `<h2>Output</h2><pre>${json(r.output)}</pre>` : ""}
         ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
         ${data.usage && data.usage.calls.length ? `<h2>Usage</h2><div class="kv"><div>tokens</div><div>${data.usage.total.input_tokens} in / ${data.usage.total.output_tokens} out</div><div>cost</div><div>${(data.usage.total.cost || 0).toFixed(6)}</div><div>model latency</div><div>${secs(data.usage.total.latency)}</div></div>` : ""}
         ${gatesSection(data)}
-        <div id="live-text">${liveText(live)}</div>
       </div><div class="panel" id="inspector">${inspector(step, data.usage)}</div></div>`;
     view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
     if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
@@ -249,6 +249,7 @@ async function runPage(view, id) {
   const reload = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } };
   stream.addEventListener("step", reload);
   stream.addEventListener("end", () => { stream.close(); load(); });
+  stream.addEventListener("ready", () => (view.dataset.stream = id)); // listening: tokens from here on
   stream.addEventListener("token", (e) => {
     liveToken(live, JSON.parse(e.data));
     const box = $("#live-text");
