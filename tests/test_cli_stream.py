@@ -86,3 +86,79 @@ def test_a_terminal_gets_the_stream_by_default(tmp_path: Path) -> None:
     text = seen.decode(errors="replace")
     assert proc.returncode == 0, text
     assert "reply/llm: Your parcel ]0;pwnedships" in text and "\x1b]0;" not in text
+
+
+CRASHING = '''
+import asyncio, os
+from pathlib import Path
+import podium
+from podium import StepContext, ai
+from podium.models import Model, Response, Usage
+
+HERE = Path(__file__).parent
+WORDS = ["The ", "parcel ", "left ", "the ", "warehouse ", "today."]
+
+
+class Halting(Model):
+    """Streams WORDS; while the file 'hang' exists, stops for good after two of them."""
+
+    provider, name = "halting", "words"
+
+    async def complete(self, request):
+        raise AssertionError("streamed")
+
+    async def stream(self, request, sink):
+        for i, word in enumerate(WORDS):
+            with open(HERE / "pieces.log", "a") as f:
+                f.write(f"{os.getpid()} {i}\\n")
+            await sink.text(word)
+            if i == 1 and (HERE / "hang").exists():
+                await asyncio.sleep(3600)  # the test kills the process here, mid-answer
+            await asyncio.sleep(0.05)
+        return Response(text="".join(WORDS), model=self.spec, usage=Usage(output_tokens=len(WORDS)))
+
+
+wf = podium.Workflow("crashing")
+
+
+@wf.step
+async def write(ctx: StepContext, input):
+    return (await ai.llm(ctx, "Where is my parcel?", model=Halting())).text
+'''
+
+
+def test_a_crash_mid_stream_resumes_with_the_whole_answer_logged_once(tmp_path: Path) -> None:
+    import signal
+    import sqlite3
+
+    (tmp_path / "crashing.py").write_text(CRASHING)
+    (tmp_path / "hang").touch()
+    pieces = tmp_path / "pieces.log"
+    db = f"sqlite:///{tmp_path}/c.db"
+    root = Path(__file__).parent.parent
+    cmd = [sys.executable, "-c", "from podium.cli import main; main()"]
+    first = subprocess.Popen([*cmd, "run", f"{tmp_path}/crashing.py:wf", "--stream", "--db", db],
+                             cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (pieces.exists() and len(pieces.read_text().splitlines()) >= 2):
+        assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+        time.sleep(0.02)
+    time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)
+    out, _ = first.communicate()
+    assert "▸ write/llm: The parcel " in out and "warehouse" not in out  # the text so far, live
+    (tmp_path / "hang").unlink()
+
+    second = podium("resume", "--stream", "--db", db, cwd=root)
+    # the cut call ran again and streamed again from its start, in the new process
+    assert "write/llm: The parcel left the warehouse today." in second.stdout
+    starts = [line.split() for line in pieces.read_text().splitlines()]
+    assert [i for pid, i in starts if pid == str(first.pid)] == ["0", "1"]
+    assert [i for pid, i in starts if pid != str(first.pid)] == [str(i) for i in range(6)]
+    conn = sqlite3.connect(tmp_path / "c.db")
+    logged = conn.execute(
+        "SELECT count(*) FROM events WHERE step = 'write/llm' AND type = 'step_completed'"
+    ).fetchone()[0]
+    status, output = conn.execute("SELECT status, output FROM runs").fetchone()
+    conn.close()
+    assert logged == 1 and status == "completed" and "The parcel left the warehouse today." in output

@@ -298,17 +298,31 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool) -> int:
 @cli.command()
 @click.argument("run_ids", nargs=-1)
 @db_option
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Print model answers as they are generated (default: when the output is a terminal).",
+)
 @run_async
 @requires("runs.resume")
-async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
+async def resume(run_ids: tuple[str, ...], db: str | None, stream: bool | None) -> int:
     """Continue unfinished runs (all, or RUN_IDS) left by a crashed or stopped engine.
 
     Finished steps are not executed again; a step that was running is attempted again with the same
-    idempotency key.
+    idempotency key. A model call that was cut mid-answer runs again and streams from its start.
     """
+    import sys
+
     from ._render import Progress
+    from ._stream import TokenPrinter
 
     async with _client(db, recover=False) as client:
+        if stream or (stream is None and sys.stdout.isatty()):
+            from podium.ai import token_topic
+
+            printer = TokenPrinter(every_run=True)
+            client.subscribe(printer.break_line)
+            await client.on(token_topic("*"), printer)
         client.subscribe(Progress(console()))
         if run_ids:
             for rid in run_ids:

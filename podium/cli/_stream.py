@@ -20,8 +20,9 @@ def clean(text: str) -> str:
 class TokenPrinter:
     """Prints the text of the run's streamed model calls under a ``step/call`` heading."""
 
-    def __init__(self, out: TextIO | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, *, every_run: bool = False) -> None:
         self.out = out or sys.stdout
+        self.every_run = every_run
         self.run_id: str | None = None
         self.early: list[dict[str, Any]] = []
         self.open = False  # a line of model text is being written
@@ -31,15 +32,16 @@ class TokenPrinter:
         self.run_id = run_id
         early, self.early = self.early, []
         for event in early:
-            self._show(event)
+            if event.get("run_id") == run_id:
+                self._show(event)
 
     def __call__(self, _topic: str, event: Any) -> None:
         if not isinstance(event, dict):
             return
-        if self.run_id is None:
-            self.early.append(event)
-        elif event.get("run_id") == self.run_id:
+        if self.every_run or event.get("run_id") == self.run_id:
             self._show(event)
+        elif self.run_id is None:
+            self.early.append(event)
 
     def break_line(self, *_: Any) -> None:
         """End a line of model text before another line is printed (a step event)."""
@@ -51,6 +53,8 @@ class TokenPrinter:
     def _show(self, event: dict[str, Any]) -> None:
         kind = event.get("kind")
         where = clean(f"{event.get('step')}/{event.get('call')}")
+        if self.every_run:
+            where = clean(f"{event.get('run_id')} {where}")
         if kind == "start":
             self.break_line()
             self.out.write(f"  ▸ {where}: ")
