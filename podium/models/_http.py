@@ -126,13 +126,26 @@ async def post_sse(
     pool: ClientPool, provider: str, url: str, body: Any, headers: dict[str, str]
 ) -> AsyncIterator[tuple[str, Any]]:
     """POST ``body`` and yield ``(event, data)`` for each server-sent event of the answer, ``data``
-    decoded from JSON (``[DONE]`` ends the stream); failures become :class:`ProviderError`."""
+    decoded from JSON (``[DONE]`` ends the stream); an answer that is not an event stream comes as
+    one event ``whole``. Failures become :class:`ProviderError`."""
     httpx = httpx_module()
     try:
         async with pool.get().stream("POST", url, json=body, headers=headers) as response:
             if response.status_code >= 400:
                 await response.aread()
                 raise error_for(provider, response, error_message(response))
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                # A server that ignores "stream": its whole answer, as event "whole".
+                body = await response.aread()
+                try:
+                    yield "whole", json.loads(body)
+                except ValueError as exc:
+                    raise ProviderError(
+                        f"{provider} answered with neither an event stream nor JSON: {body[:200]!r}",
+                        provider=provider,
+                        retryable=True,
+                    ) from exc
+                return
             event, data = "message", []
             async for line in response.aiter_lines():
                 if line.startswith("data:"):

@@ -116,6 +116,11 @@ class AnthropicModel(Model):
         partial: dict[int, list[str]] = {}
         url = f"{self.base_url}/v1/messages"
         async for event, data in post_sse(self._pool, self.provider, url, body, headers):
+            if event == "whole":  # the server answered without streaming
+                whole = self.parse(data if isinstance(data, dict) else {}, request, latency=time.monotonic() - t0)
+                if whole.text:
+                    await sink.text(whole.text)
+                return whole
             kind = data.get("type", event) if isinstance(data, dict) else event
             if kind == "error":
                 raise ProviderError(f"anthropic streamed {str(data)[:300]}", provider=self.provider, retryable=True)

@@ -155,7 +155,12 @@ class OpenAIModel(Model):
         finish: str | None = None
         usage: dict[str, Any] = {}
         url = f"{self.base_url}/chat/completions"
-        async for _event, chunk in post_sse(self._pool, self.provider, url, body, headers):
+        async for event, chunk in post_sse(self._pool, self.provider, url, body, headers):
+            if event == "whole":  # the server answered without streaming
+                whole = self._finish(request, body, self.parse(chunk, latency=time.monotonic() - t0))
+                if whole.text:
+                    await sink.text(whole.text)
+                return whole
             if not isinstance(chunk, dict):
                 continue
             if isinstance(chunk.get("error"), dict | str):
