@@ -204,6 +204,7 @@ function planView(goal) {
 
 async function runPage(view, id) {
   const live = {}; // the text of model calls as it is generated, by stream id (token events)
+  delete view.dataset.stream; // set again when this run's stream listens
   let selected = null;
   let data = null;
   let goal = null;
