@@ -109,7 +109,13 @@ class _InstantLlama:
     def tokenize(self, text: bytes, add_bos: bool = True) -> list[int]:
         return list(range(len(text) // 4))
 
-    def create_chat_completion(self, **kwargs: Any) -> dict[str, Any]:
+    n_tokens = 17
+
+    def create_chat_completion(self, **kwargs: Any) -> Any:
+        if kwargs.get("stream"):  # the pieces of a streamed answer (ai.llm streams plain text in a run)
+            pieces = ["The ", "sea ", "is ", "wide."]
+            return iter([{"choices": [{"delta": {"content": p}, "finish_reason": None}]} for p in pieces]
+                        + [{"choices": [{"delta": {}, "finish_reason": "stop"}]}])  # fmt: skip
         return {
             "choices": [{"message": {"content": "The sea is wide."}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 5},
@@ -145,16 +151,18 @@ async def machinery(n: int) -> dict[str, Any]:
         wf = podium.Workflow("bench-calls")
 
         @wf.step
-        async def calls(ctx: StepContext) -> int:
+        async def calls(ctx: StepContext, input: bool) -> int:
             for _ in range(n):
-                await ai.llm(ctx, PROMPT, model=guarded, max_tokens=32, temperature=0.0)
+                await ai.llm(ctx, PROMPT, model=guarded, max_tokens=32, temperature=0.0, stream=input)
             return n
 
         async with podium.Client(f"sqlite:///{tmp}/bench.db") as client:
-            await client.run(wf)
-            t0 = time.perf_counter()
-            await client.run(wf)
-            per["durable"] = (time.perf_counter() - t0) / n
+            # stream=True: what a plain-text call in a run does by default (token events on the bus)
+            for label, stream in (("durable_no_stream", False), ("durable", True)):
+                await client.run(wf, stream)
+                t0 = time.perf_counter()
+                await client.run(wf, stream)
+                per[label] = (time.perf_counter() - t0) / n
     return {f"{k}_us": round(v * 1e6, 1) for k, v in per.items()}
 
 

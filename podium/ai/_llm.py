@@ -9,6 +9,7 @@ from ..models import Gateway, Message, Model, OutputInvalid, Request, Response, 
 from ..models._gateway import FallbackModel, GuardedModel
 from ..models._structured import OutputType
 from ._durable import durable
+from ._stream import OnText
 
 if TYPE_CHECKING:
     from ..engine.context import StepContext
@@ -31,6 +32,8 @@ async def complete(
     name: str,
     agent: str | None = None,
     traced: int = 0,
+    stream: bool | None = False,
+    on_text: OnText | None = None,
 ) -> Response:
     """One durable model call: ``request`` to ``model``, logged as ``name`` with its usage.
 
@@ -39,9 +42,12 @@ async def complete(
     (model, prompt hash, tokens, cost) and charged to the day's and the entity's budgets; the answer
     is redacted and validated before the step sees it. ``traced``: how many of the request's first
     messages an earlier call of this conversation already kept for the trace (an agent's loop), so
-    only the new ones are stored."""
+    only the new ones are stored.
+
+    ``stream`` (see :func:`podium.ai._stream.wanted`) sends the text as it is generated to the run's
+    token topic and to ``on_text``; the logged answer stays the whole one."""
     from ..governance.enforcement import check_model
-    from . import _guard
+    from . import _guard, _stream
 
     # A call that replays its logged answer was checked (and charged) when it ran: checking it
     # again against budgets spent since, or a switch set since, would fail a resumed run.
@@ -51,7 +57,10 @@ async def complete(
         await check_model(ctx, providers, agent=agent)
         request = await _guard.prepare(ctx, request, providers)
     note = request_trace(model, request, agent, since=traced)
-    response = await durable(ctx, _guard.live_call(ctx, model), request, name=name, trace=note)
+    live = None
+    if _stream.wanted(ctx, request, stream, on_text):
+        live = _stream.LiveText(ctx, ctx.next_call_name(name) if ctx is not None else name, on_text)
+    response = await durable(ctx, _guard.live_call(ctx, model, live), request, name=name, trace=note)
     return await _guard.check(ctx, response, name=name)
 
 
@@ -106,6 +115,8 @@ async def llm(
     repair: int = 1,
     name: str = "llm",
     gateway: Gateway | None = None,
+    stream: bool | None = None,
+    on_text: OnText | None = None,
 ) -> Response:
     """Call a model from a step: ``await llm(ctx, "Summarise: ...", model="openai:gpt-4o-mini")``.
 
@@ -121,6 +132,13 @@ async def llm(
         (use :class:`Agent` to run them in a loop).
     :param model: ``"provider:model"``, a fallback chain ``"a|b|c"`` or a list, or a :class:`Model`
         (default: :func:`~podium.models.default_model_spec`).
+    :param stream: send the answer's text as it is generated: to the run's token events
+        (``podium.tokens.<run_id>``: what ``podium run`` prints and the dashboard shows) and to
+        ``on_text``. Default: plain-text answers stream, structured and tool answers do not. The
+        logged answer is the whole text either way, and a replayed call does not stream again.
+        A run whose policy redacts or validates answers never streams (docs/models.md#streaming).
+    :param on_text: called with each piece of text (a function, sync or async, or a
+        :class:`~podium.models.TextSink`), also outside a workflow.
     """
     chosen = resolve_model(model, gateway)
     msgs: list[Message] = []
@@ -143,7 +161,7 @@ async def llm(
         stop=tuple(stop),
         seed=seed,
     )
-    response = await complete(ctx, chosen, request, name=name)
+    response = await complete(ctx, chosen, request, name=name, stream=stream, on_text=on_text)
     if shape is None or response.tool_calls:
         return response
     problems = []
@@ -170,7 +188,7 @@ async def llm(
             stop=tuple(stop),
             seed=seed,
         )
-        response = await complete(ctx, chosen, request, name=name)
+        response = await complete(ctx, chosen, request, name=name, stream=stream, on_text=on_text)
     err = OutputInvalid(
         f"{response.model or chosen.spec} gave no valid {shape.name} after {repair + 1} tries: "
         + " | ".join(problems),

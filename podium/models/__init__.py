@@ -10,7 +10,7 @@ accounted step.
 
 from __future__ import annotations
 
-from ._base import ZERO_USAGE, Message, Model, Request, Response, ToolCall, ToolSpec, Usage
+from ._base import ZERO_USAGE, Message, Model, Request, Response, TextSink, ToolCall, ToolSpec, Usage
 from ._errors import (
     AllModelsFailed,
     CassetteMiss,
@@ -59,6 +59,7 @@ __all__ = [
     "RateLimited",
     "Request",
     "Response",
+    "TextSink",
     "ToolCall",
     "ToolError",
     "ToolSpec",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 
 def _tuple(obj: Any, name: str) -> None:
@@ -166,6 +166,17 @@ class Response:
         return dataclasses.replace(self, **changes)
 
 
+class TextSink(Protocol):
+    """Where a streamed answer's text goes as it is generated (see :meth:`Model.stream`)."""
+
+    async def text(self, delta: str) -> None:
+        """The next piece of the answer's text."""
+
+    async def restart(self) -> None:
+        """Forget the text sent so far: the attempt that sent it failed and the call starts again
+        (a retry, or the next model of a fallback chain)."""
+
+
 class Model(abc.ABC):
     """A chat model behind one method. Get one with :func:`podium.models.get_model`."""
 
@@ -188,6 +199,16 @@ class Model(abc.ABC):
     @abc.abstractmethod
     async def complete(self, request: Request) -> Response:
         """Answer ``request``. Raises :class:`~podium.models.ProviderError` (or a subclass) on failure."""
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        """Answer ``request`` like :meth:`complete`, sending the text to ``sink`` as it comes.
+
+        The returned :class:`Response` is the whole answer, the same as :meth:`complete` would give
+        (it is what a durable call logs). Providers that cannot stream send the text in one piece."""
+        response = await self.complete(request)
+        if response.text:
+            await sink.text(response.text)
+        return response
 
     async def aclose(self) -> None:
         """Release connections or loaded weights. The model may be used again afterwards."""

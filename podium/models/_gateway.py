@@ -20,7 +20,7 @@ from ..resilience import (
     is_retryable,
     retry_call,
 )
-from ._base import Model, Request, Response
+from ._base import Model, Request, Response, TextSink
 from ._errors import AllModelsFailed, CircuitOpen, ModelError, ProviderError
 from ._prices import Price, configured_prices, find_price
 
@@ -43,6 +43,29 @@ def _failure(spec: str, exc: BaseException, attempt: int | None = None) -> dict[
     return entry
 
 
+class _Attempts:
+    """A sink passed through retries and fallbacks: an attempt after one that sent text first tells
+    the consumer to forget that text (:meth:`TextSink.restart`)."""
+
+    def __init__(self, sink: TextSink) -> None:
+        self.sink = sink
+        self.sent = False
+
+    async def next_attempt(self) -> None:
+        if self.sent:
+            self.sent = False
+            await self.sink.restart()
+
+    async def text(self, delta: str) -> None:
+        if delta:
+            self.sent = True
+            await self.sink.text(delta)
+
+    async def restart(self) -> None:
+        self.sent = False
+        await self.sink.restart()
+
+
 class GuardedModel(Model):
     """A model behind a limiter, a breaker, retries and a timeout; fills in latency and cost."""
 
@@ -57,6 +80,12 @@ class GuardedModel(Model):
         self.limiter = gateway.limiter(model.spec)
 
     async def complete(self, request: Request) -> Response:
+        return await self._guarded(request, None)
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        return await self._guarded(request, _Attempts(sink))
+
+    async def _guarded(self, request: Request, sink: _Attempts | None) -> Response:
         gw = self.gateway
         spec = self.spec
         trail: list[dict[str, Any]] = []
@@ -74,12 +103,14 @@ class GuardedModel(Model):
                 )
             if self.breaker.state == "half_open":
                 trail.append({"model": spec, "breaker": "half_open", "note": "probe call"})
+            if sink is not None:
+                await sink.next_attempt()
             if self.limiter is None:
-                return await self._call(request)
+                return await self._call(request, sink)
             async with self.limiter.slot(estimate) as waited:
                 if waited:
                     trail.append({"model": spec, "rate_limit_wait": round(waited, 3)})
-                resp = await self._call(request)
+                resp = await self._call(request, sink)
             self.limiter.settle(estimate, resp.usage.total_tokens)
             return resp
 
@@ -123,13 +154,14 @@ class GuardedModel(Model):
             trail=(*trail, *resp.trail),
         )
 
-    async def _call(self, request: Request) -> Response:
+    async def _call(self, request: Request, sink: TextSink | None) -> Response:
         timeout = self.gateway.timeout
+        call = self.inner.complete(request) if sink is None else self.inner.stream(request, sink)
         if timeout is None:
-            return await self.inner.complete(request)
+            return await call
         try:
             async with asyncio.timeout(timeout):
-                return await self.inner.complete(request)
+                return await call
         except TimeoutError:
             raise ProviderError(
                 f"{self.spec} did not answer within {timeout}s (Gateway(timeout=...))",
@@ -158,10 +190,20 @@ class FallbackModel(Model):
         return "|".join(m.spec for m in self.models)
 
     async def complete(self, request: Request) -> Response:
+        return await self._chain(request, None)
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        return await self._chain(request, _Attempts(sink))
+
+    async def _chain(self, request: Request, sink: _Attempts | None) -> Response:
         trail: list[dict[str, Any]] = []
         for i, model in enumerate(self.models):
             try:
-                resp = await model.complete(request)
+                if sink is None:
+                    resp = await model.complete(request)
+                else:
+                    await sink.next_attempt()
+                    resp = await model.stream(request, sink)
             except (ModelError, OSError, TimeoutError) as exc:
                 trail.extend(getattr(exc, "trail", ()) or [_failure(model.spec, exc)])
                 if i + 1 < len(self.models):

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ._errors import ModelNotAvailable, ProviderError, RateLimited
@@ -117,4 +119,57 @@ async def post_json(pool: ClientPool, provider: str, url: str, body: Any, header
             f"{provider} answered with something other than JSON: {response.text[:200]!r}",
             provider=provider,
             retryable=True,
+        ) from exc
+
+
+async def post_sse(
+    pool: ClientPool, provider: str, url: str, body: Any, headers: dict[str, str]
+) -> AsyncIterator[tuple[str, Any]]:
+    """POST ``body`` and yield ``(event, data)`` for each server-sent event of the answer, ``data``
+    decoded from JSON (``[DONE]`` ends the stream); an answer that is not an event stream comes as
+    one event ``whole``. Failures become :class:`ProviderError`."""
+    httpx = httpx_module()
+    try:
+        async with pool.get().stream("POST", url, json=body, headers=headers) as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise error_for(provider, response, error_message(response))
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                # A server that ignores "stream": its whole answer, as event "whole".
+                body = await response.aread()
+                try:
+                    yield "whole", json.loads(body)
+                except ValueError as exc:
+                    raise ProviderError(
+                        f"{provider} answered with neither an event stream nor JSON: {body[:200]!r}",
+                        provider=provider,
+                        retryable=True,
+                    ) from exc
+                return
+            event, data = "message", []
+            async for line in response.aiter_lines():
+                if line.startswith("data:"):
+                    data.append(line[5:].removeprefix(" "))
+                elif line.startswith("event:"):
+                    event = line[6:].strip()
+                elif not line and data:
+                    text = "\n".join(data)
+                    event, data = "message", []
+                    if text.strip() == "[DONE]":
+                        return
+                    try:
+                        yield event, json.loads(text)
+                    except ValueError as exc:
+                        raise ProviderError(
+                            f"{provider} streamed something other than JSON: {text[:200]!r}",
+                            provider=provider,
+                            retryable=True,
+                        ) from exc
+                elif not line:
+                    event = "message"
+    except httpx.TimeoutException as exc:
+        raise ProviderError(f"{provider} at {url} timed out: {exc!r}", provider=provider, retryable=True) from exc
+    except httpx.TransportError as exc:
+        raise ProviderError(
+            f"cannot reach {provider} at {url} (or the stream broke): {exc!r}", provider=provider, retryable=True
         ) from exc

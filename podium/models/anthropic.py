@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from ..secret import Secret
-from ._base import Message, Model, Request, Response, ToolCall, Usage
+from ._base import Message, Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
-from ._http import ClientPool, post_json
+from ._http import ClientPool, post_json, post_sse
 
 API_VERSION = "2023-06-01"
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
@@ -98,13 +98,62 @@ class AnthropicModel(Model):
                 body["tool_choice"] = {"type": "tool", "name": choice}
         return body
 
-    async def complete(self, request: Request) -> Response:
+    def _headers(self) -> dict[str, str]:
         if not self.api_key:
             raise ModelNotAvailable(
                 f"anthropic:{self.name} needs an API key: set ANTHROPIC_API_KEY (or pass api_key=...), "
                 "or use a local model such as 'local:smollm2-135m'"
             )
-        headers = {"x-api-key": self.api_key.reveal(), "anthropic-version": API_VERSION, **self.headers}
+        return {"x-api-key": self.api_key.reveal(), "anthropic-version": API_VERSION, **self.headers}
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        """``stream: true``: text deltas go to ``sink``; the events are gathered into the same
+        ``message`` that :meth:`complete` reads (tool inputs from their ``input_json_delta`` parts)."""
+        headers = self._headers()
+        t0 = time.monotonic()
+        body = {**self.body(request), "stream": True}
+        message: dict[str, Any] = {"content": [], "usage": {}}
+        partial: dict[int, list[str]] = {}
+        url = f"{self.base_url}/v1/messages"
+        async for event, data in post_sse(self._pool, self.provider, url, body, headers):
+            if event == "whole":  # the server answered without streaming
+                whole = self.parse(data if isinstance(data, dict) else {}, request, latency=time.monotonic() - t0)
+                if whole.text:
+                    await sink.text(whole.text)
+                return whole
+            kind = data.get("type", event) if isinstance(data, dict) else event
+            if kind == "error":
+                raise ProviderError(f"anthropic streamed {str(data)[:300]}", provider=self.provider, retryable=True)
+            if kind == "message_start":
+                start = data.get("message") or {}
+                message["usage"] = dict(start.get("usage") or {})
+            elif kind == "content_block_start":
+                message["content"].append(dict(data.get("content_block") or {}))
+            elif kind == "content_block_delta" and message["content"]:
+                index = int(data.get("index", len(message["content"]) - 1))
+                block = message["content"][min(index, len(message["content"]) - 1)]
+                delta = data.get("delta") or {}
+                if delta.get("type") == "text_delta":
+                    block["text"] = block.get("text", "") + delta.get("text", "")
+                    await sink.text(delta.get("text", ""))
+                elif delta.get("type") == "input_json_delta":
+                    partial.setdefault(index, []).append(delta.get("partial_json", ""))
+            elif kind == "message_delta":
+                message["stop_reason"] = (data.get("delta") or {}).get("stop_reason")
+                message["usage"].update(data.get("usage") or {})
+        for index, pieces in partial.items():
+            try:
+                message["content"][index]["input"] = json.loads("".join(pieces) or "{}")
+            except (ValueError, IndexError) as exc:
+                raise ProviderError(
+                    f"anthropic streamed a tool input that is not JSON: {''.join(pieces)[:200]!r}",
+                    provider=self.provider,
+                    retryable=True,
+                ) from exc
+        return self.parse(message, request, latency=time.monotonic() - t0)
+
+    async def complete(self, request: Request) -> Response:
+        headers = self._headers()
         t0 = time.monotonic()
         data = await post_json(
             self._pool, self.provider, f"{self.base_url}/v1/messages", self.body(request), headers

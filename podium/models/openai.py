@@ -15,9 +15,9 @@ import time
 from typing import Any
 
 from ..secret import Secret
-from ._base import Message, Model, Request, Response, ToolCall, Usage
+from ._base import Message, Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
-from ._http import ClientPool, post_json
+from ._http import ClientPool, post_json, post_sse
 from ._strict import drop_optional_nulls, to_strict
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
@@ -32,6 +32,8 @@ class OpenAIModel(Model):
     :param structured: ``json_schema``, ``json_object`` (with ``schema``, for llama.cpp) or ``prompt``.
     :param timeout: seconds for one HTTP request.
     :param headers: extra HTTP headers.
+    :param stream_usage: when streaming, ask for the token counts in the last chunk
+        (``stream_options.include_usage``); turn off for a server that refuses the field.
     :param strict: send ``json_schema`` output with ``strict: true`` (the schema rewritten into the
         form strict mode takes; see ``_strict``). Default: on for provider ``openai``, off for
         compatible servers, which may not know the field.
@@ -52,6 +54,7 @@ class OpenAIModel(Model):
         transport: Any = None,
         max_tokens_field: str | None = None,
         strict: bool | None = None,
+        stream_usage: bool = True,
     ) -> None:
         self.provider = provider
         self.name = name
@@ -75,6 +78,7 @@ class OpenAIModel(Model):
             "max_completion_tokens" if provider == "openai" else "max_tokens"
         )
         self.headers = dict(headers or {})
+        self.stream_usage = stream_usage
         # transport: an httpx transport, e.g. httpx.MockTransport to replay recorded exchanges.
         self._pool = ClientPool(timeout=timeout, **({"transport": transport} if transport else {}))
 
@@ -119,7 +123,7 @@ class OpenAIModel(Model):
                 messages.insert(0, {"role": "system", "content": hint})
         return body
 
-    async def complete(self, request: Request) -> Response:
+    def _headers(self) -> dict[str, str]:
         if self.provider == "openai" and not self.api_key and "api.openai.com" in self.base_url:
             raise ModelNotAvailable(
                 f"openai:{self.name} needs an API key: set OPENAI_API_KEY (or pass api_key=...), "
@@ -128,10 +132,73 @@ class OpenAIModel(Model):
         headers = {**self.headers}
         if self.api_key:
             headers["authorization"] = f"Bearer {self.api_key.reveal()}"
+        return headers
+
+    async def complete(self, request: Request) -> Response:
+        headers = self._headers()
         t0 = time.monotonic()
         body = self.body(request)
         data = await post_json(self._pool, self.provider, f"{self.base_url}/chat/completions", body, headers)
-        response = self.parse(data, latency=time.monotonic() - t0)
+        return self._finish(request, body, self.parse(data, latency=time.monotonic() - t0))
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        """``stream: true``: the text deltas go to ``sink``; tool calls and usage are gathered from
+        the chunks into the same :class:`Response` as :meth:`complete` gives."""
+        headers = self._headers()
+        t0 = time.monotonic()
+        body = {**self.body(request), "stream": True}
+        if self.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        text: list[str] = []
+        pieces = 0
+        calls: dict[int, dict[str, Any]] = {}
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        url = f"{self.base_url}/chat/completions"
+        async for event, chunk in post_sse(self._pool, self.provider, url, body, headers):
+            if event == "whole":  # the server answered without streaming
+                whole = self._finish(request, body, self.parse(chunk, latency=time.monotonic() - t0))
+                if whole.text:
+                    await sink.text(whole.text)
+                return whole
+            if not isinstance(chunk, dict):
+                continue
+            if isinstance(chunk.get("error"), dict | str):
+                raise ProviderError(f"{self.provider} streamed an error: {str(chunk['error'])[:300]}",
+                                    provider=self.provider, retryable=True)  # fmt: skip
+            usage = chunk.get("usage") or usage
+            for choice in chunk.get("choices") or ():
+                delta = choice.get("delta") or {}
+                if delta.get("content"):
+                    pieces += 1
+                    text.append(delta["content"])
+                    await sink.text(delta["content"])
+                for tc in delta.get("tool_calls") or ():
+                    slot = calls.setdefault(int(tc.get("index") or 0), {"id": None, "name": "", "arguments": ""})
+                    fn = tc.get("function") or {}
+                    slot["id"] = slot["id"] or tc.get("id")
+                    # The name comes whole in the call's first chunk (llama.cpp's server repeats it in each).
+                    slot["name"] = slot["name"] or fn.get("name") or ""
+                    slot["arguments"] += fn.get("arguments") or ""
+                finish = choice.get("finish_reason") or finish
+        message: dict[str, Any] = {"content": "".join(text)}
+        if calls:
+            message["tool_calls"] = [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for _, c in sorted(calls.items())
+            ]
+        estimated = not usage
+        if estimated:  # a server that ignores stream_options (llama.cpp's): about a token a chunk
+            chars = sum(len(m.content) for m in request.messages)
+            usage = {"prompt_tokens": chars // 4, "completion_tokens": pieces + 8 * len(calls)}
+        data = {"choices": [{"message": message, "finish_reason": finish}], "usage": usage}
+        response = self._finish(request, body, self.parse(data, latency=time.monotonic() - t0))
+        if estimated:
+            note = {"model": self.spec, "note": "token counts estimated: the server streamed none"}
+            response = response.replace(trail=(*response.trail, note))
+        return response
+
+    def _finish(self, request: Request, body: dict[str, Any], response: Response) -> Response:
         fmt = body.get("response_format") or {}
         if request.output_schema is not None and (fmt.get("json_schema") or {}).get("strict") and response.text:
             response = dataclasses.replace(response, text=drop_optional_nulls(response.text, request.output_schema))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _serde
-from ._base import Model, Request, Response, ToolCall, Usage
+from ._base import Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import CassetteMiss, ModelError
 
 Match = str | re.Pattern[str] | Callable[[Request], bool] | None
@@ -118,6 +118,13 @@ class ScriptedModel(Model):
             model=self.spec,
             usage=Usage(input_tokens=prompt, output_tokens=_tokens(text) + 8 * len(calls)),
         )
+
+    async def stream(self, request: Request, sink: TextSink) -> Response:
+        """The scripted answer, its text sent word by word (a word and the spaces after it)."""
+        response = await self.complete(request)
+        for piece in re.findall(r"\S+\s*|\s+", response.text):
+            await sink.text(piece)
+        return response
 
 
 _END = object()

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from ..ai import token_topic as live_topic
 from ..governance.identity import Principal
 from ..records import Event
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
@@ -316,6 +317,10 @@ async def signal_run(
 async def stream_run(
     run_id: str, request: Request, who: Principal = Depends(acting_stream)
 ) -> StreamingResponse:
+    """`event: ready` once listening, `event: step` with each event of the run's log (the log so far
+    first), `event: token` with the text of model calls as it is generated (for callers with
+    `payloads.read`; not stored, see docs/models.md#streaming), and `event: end` with the final
+    status."""
     client = request.app.state.client
     await client.get(run_id)  # checks runs.read and that the run exists
     return StreamingResponse(
@@ -326,22 +331,33 @@ async def stream_run(
 
 
 async def _stream(client: Any, who: Principal, run_id: str, request: Request) -> AsyncIterator[str]:
-    """Events from the store (runs driven anywhere), woken early by this process's own events."""
+    """Events from the store (runs driven anywhere), woken early by this process's own events;
+    with ``payloads.read``, the text of model calls as it is generated (``event: token``)."""
     wake = asyncio.Event()
+    tokens: list[Any] = []
 
     def listener(ev: Event) -> None:
         if ev.run_id == run_id:
             wake.set()
 
+    def token(_topic: str, payload: Any) -> None:
+        tokens.append(payload)
+        wake.set()
+
     unsubscribe = client.subscribe(listener)
     seq = 0
     data = who.can("payloads.read")
+    # Token events are not stored: they reach this stream from this process, and from others
+    # through the store's (PostgreSQL) or NATS event bus. See podium/ai/_stream.py.
+    stop_tokens = await client.on(live_topic(run_id), token) if data else None
     try:
-        yield "retry: 1000\n\n"
+        yield "retry: 1000\n\nevent: ready\ndata: {}\n\n"  # listening: token events from here on reach this stream
         while True:
             with client.acting_as(who):
                 events = await client.store.load_events(run_id, after=seq)
                 run = await client.store.get_run(run_id)
+            while tokens:
+                yield f"event: token\ndata: {json.dumps(tokens.pop(0))}\n\n"
             for ev in events:
                 seq = ev.seq
                 yield f"id: {ev.seq}\nevent: step\ndata: {json.dumps(event_json(ev, data=data))}\n\n"
@@ -357,6 +373,8 @@ async def _stream(client: Any, who: Principal, run_id: str, request: Request) ->
                 yield ": keep-alive\n\n"
     finally:
         unsubscribe()
+        if stop_tokens is not None:
+            await stop_tokens()
 
 
 @router.get(

