@@ -158,6 +158,11 @@ class Store(ABC):
         """Insert a run and its first events atomically. Returns False (and writes nothing) when a
         run with the same id exists: starting a run with a fixed id is idempotent."""
 
+    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
+        """:meth:`create_run` for several runs (distinct ids) in one transaction: whether each was
+        created. Backends override it so that a group of starts costs one commit."""
+        return [await self.create_run(run, events) for run, events in items]
+
     @abstractmethod
     async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
         """Append events (all of one run) and apply ``run_update`` to its row, in one transaction.
@@ -196,8 +201,22 @@ class Store(ABC):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, filtered by workflow name, statuses and parent run."""
+        """Runs, newest first (``created_at``, then ``id``, both descending), filtered by workflow
+        name, statuses and parent run. ``before`` is a cursor: only runs that come after
+        ``(created_at, id)`` in that order (the last run of the previous page)."""
+
+    async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
+        """How many runs have each of ``statuses`` (backends count in SQL rather than list)."""
+        return {s: len(await self.list_runs(status=[s], limit=10_000_000)) for s in statuses}
+
+    async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
+        """``(run id, wake_at)`` of the waiting runs whose ``wake_at`` is at or before ``before``,
+        earliest first: the timers an engine arms (backends read them from an index)."""
+        runs = await self.list_runs(status=[RunStatus.WAITING], limit=10_000_000)
+        due = sorted((r.wake_at, r.id) for r in runs if r.wake_at is not None and r.wake_at <= before)
+        return [(rid, when) for when, rid in due[:limit]]
 
     @abstractmethod
     async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:
