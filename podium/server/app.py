@@ -130,9 +130,10 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.state.settings = settings
     app.state.metrics = Metrics()
     errors.install(app)
+    # Routes are matched in order: the hot ones (event ingest, health checks) first.
+    app.include_router(routes_events.router)
     app.include_router(routes_runs.router)
     app.include_router(routes_gov.router)
-    app.include_router(routes_events.router)
     app.include_router(routes_memory.router)
     app.include_router(routes_policy.router)
     app.include_router(routes_goals.router)
