@@ -154,9 +154,9 @@ async def maintain(client: Client) -> None:
                 kept = await store.renew_leases(client.owner, ids, lease_seconds=client.lease_seconds, now=time.time())
                 client.claims.renewed += len(kept)
                 for rid in set(ids) - kept:
-                    ex = driving.get(rid)
+                    holder = driving.get(rid)
                     # A run that parks gives its lease up itself, then finishes its checkpoint here.
-                    if ex is not None and ex.run.status is RunStatus.RUNNING:
+                    if holder is not None and holder.run.status is RunStatus.RUNNING:
                         client.claims.lost += 1
                         log.warning("run %s: lease lost to another engine; stopping here", rid)
                         driving.stop(rid)
