@@ -1,7 +1,7 @@
 """Many parked runs in one store: 100,000 runs waiting on a signal, an approval or a far timer,
 served by one ``podium serve``. One JSON line per figure:
 
-* ``populate_runs_per_s``: the runs started (through the Python client, 2,000 at a time) until
+* ``populate_runs_per_s``: the runs started (through the Python client, 2,000 at a time, 200 on PostgreSQL) until
   every one was parked;
 * ``rss_mb``: the server's resident memory on an empty store, then holding the parked runs, then
   after their timers fired (bounded: parked runs are not held in memory);
@@ -56,19 +56,20 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def populate(db: str, n: int) -> tuple[float, list[str]]:
-    """Start ``n`` runs that park (a third on a signal, an approval, a timer a month away)."""
+async def populate(db: str, n: int, chunk: int) -> tuple[float, list[str]]:
+    """Start ``n`` runs that park (a third on a signal, an approval, a timer a month away),
+    ``chunk`` at a time."""
     import podium
 
     far = time.time() + 30 * 86400
     signal_ids: list[str] = []
     t0 = time.perf_counter()
     async with podium.Client(db, workflows=[parked], max_concurrent_runs=2000) as client:
-        for start in range(0, n, 2000):
+        for start in range(0, n, chunk):
             handles = await asyncio.gather(
                 *(
                     client.start(parked, {"kind": KINDS[i % 3], "n": i, "at": far})
-                    for i in range(start, min(n, start + 2000))
+                    for i in range(start, min(n, start + chunk))
                 )
             )
             await client.drain()
@@ -198,7 +199,8 @@ async def wait_status(http: httpx.AsyncClient, ids: list[str], statuses: set[str
 
 
 async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, str]) -> None:
-    rate, signal_ids = await populate(db, args.runs)
+    # PostgreSQL: fewer at once, as every start waits for the cluster-wide audit lock (issue 19 item 1)
+    rate, signal_ids = await populate(db, args.runs, 2000 if backend == "sqlite" else 200)
     emit(backend, "populate_runs_per_s", round(rate), runs=args.runs)
     one = Server(db, env)
     emit(backend, "ready_s", round(await one.start(), 2), when=f"cold start, {args.runs} parked runs")

@@ -92,8 +92,6 @@ def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) of process ``pid`` so far."""
     with open(f"/proc/{pid}/stat") as fh:
         fields = fh.read().rpartition(")")[2].split()
-    if os.environ.get("SPLIT"):
-        print("utime", int(fields[11]), "stime", int(fields[12]))
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
