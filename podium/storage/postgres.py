@@ -487,7 +487,10 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         if workflow is not None:
             where.append("workflow = %s")
             params.append(workflow)
-        if status is not None:
+        if status is not None and len(status) == 1:  # equality: the runs_status index gives the order
+            where.append("status = %s")
+            params.append(RunStatus(status[0]).value)
+        elif status is not None:
             where.append("status = ANY(%s::text[])")
             params.append([RunStatus(s).value for s in status])
         if parent_run_id is not None:
