@@ -1,7 +1,7 @@
 """Load test of ``POST /api/events/{type}`` on one real ``podium serve`` (127.0.0.1), SQLite and
 PostgreSQL: N unique events from C concurrent HTTP/1.1 keep-alive connections, each event posted
-twice with the same ``Idempotency-Key`` (a sender that retries). Each unique event starts one run of
-a one-step workflow, executed by the same server.
+twice with the same ``Idempotency-Key`` (a sender that retries; ``--posts 1``: once). Each unique
+event starts one run of a one-step workflow, executed by the same server.
 
 Then the server is killed (``kill -9``, right after the last answer) and started again, and the
 store is read back: every acknowledged event must have its run (0 lost: an answer is given only
@@ -118,8 +118,8 @@ async def ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not get ready")
 
 
-async def load(port: int, events: int, clients: int) -> dict[str, Any]:
-    """Post every event twice (same key) from ``clients`` connections; check every answer."""
+async def load(port: int, events: int, clients: int, posts: int = 2) -> dict[str, Any]:
+    """Post every event ``posts`` times (same key) from ``clients`` connections; check every answer."""
     keys = iter(range(events))
     acked: list[str] = []
     problems: list[str] = []
@@ -129,7 +129,7 @@ async def load(port: int, events: int, clients: int) -> dict[str, Any]:
         for i in keys:
             key = f"k{i}"
             body = json.dumps({"id": i, "subject": f"ticket {i}"}).encode()
-            for attempt in range(2):  # an at-least-once sender retries: the key dedups
+            for attempt in range(posts):  # an at-least-once sender retries: the key dedups
                 status, answer = await conn.post(f"/api/events/{EVENT}", body, {"Idempotency-Key": key})
                 expected = {"runs": [run_id_for(key)], "duplicates": []}
                 if attempt:
@@ -167,16 +167,16 @@ async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, 
     try:
         await ready(url, proc)
         cpu0 = cpu_seconds(proc.pid)
-        got = await load(port, args.events, args.clients)
+        got = await load(port, args.events, args.clients, args.posts)
         cpu = cpu_seconds(proc.pid) - cpu0
         proc.send_signal(signal.SIGKILL)  # right after the last answer: what was answered must be there
         proc.wait(10)
         elapsed, acked, problems = got["elapsed"], got["acked"], got["problems"]
         emit(backend, "unique_events_per_s", round(args.events / elapsed), events=args.events,
              clients=args.clients, seconds=round(elapsed, 2), floor=1000)  # fmt: skip
-        emit(backend, "posts_per_s", round(2 * args.events / elapsed), posts=2 * args.events)
+        emit(backend, "posts_per_s", round(args.posts * args.events / elapsed), posts=args.posts * args.events)
         # The machine is shared: the server's own CPU per event says what one core would sustain.
-        emit(backend, "server_cpu_us_per_event", round(cpu / args.events * 1e6), posts_per_event=2,
+        emit(backend, "server_cpu_us_per_event", round(cpu / args.events * 1e6), posts_per_event=args.posts,
              events_per_core_s=round(args.events / cpu) if cpu else None)  # fmt: skip
         emit(backend, "wrong_answers", len(problems), first=problems[:3])
         proc = spawn(db, port, env)
@@ -196,6 +196,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=64)
+    ap.add_argument("--posts", type=int, default=2, help="posts per event (1: no retry; 2: each retried once)")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--server", default=None, help="PostgreSQL admin URL (default $PODIUM_BENCH_PG or the local one)")
     args = ap.parse_args()
