@@ -12,6 +12,8 @@ corrupting the log. Every backend passes ``tests/store_conformance.py``.
 from __future__ import annotations
 
 import asyncio
+import collections
+import heapq
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,11 +60,30 @@ def pick_fair(
     tenant and the workflow holding the fewest runs (counts in ``held``, updated as runs are taken),
     skipping runs whose labels the claimer lacks and queues at their cap."""
     per_tenant, per_workflow, per_queue = held["tenant"], held["workflow"], held["queue"]
-    candidates = [(i, r) for i, r in enumerate(rows) if labels_ok(r[3], labels)]
+    # Candidates of one (priority, tenant, workflow) are taken oldest first, so only the head of
+    # each group competes: a heap of groups, whose keys are refreshed when popped (counts only grow
+    # as runs are taken, so a popped group whose key is still current holds the fairest run).
+    groups: dict[tuple[Any, ...], collections.deque[tuple[int, Sequence[Any]]]] = {}
+    for i, r in enumerate(rows):
+        if labels_ok(r[3], labels):
+            groups.setdefault((r[4], r[2], r[5]), collections.deque()).append((i, r))
+
+    def key(group: tuple[Any, ...]) -> tuple[Any, ...]:
+        priority, tenant, workflow = group
+        return (-priority, per_tenant.get(tenant, 0), per_workflow.get(workflow, 0), groups[group][0][0])
+
+    heap = [(key(g), g) for g in groups]
+    heapq.heapify(heap)
     ids: list[str] = []
-    while candidates and len(ids) < limit:
-        candidates.sort(key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0]))
-        rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
+    while heap and len(ids) < limit:
+        stored, group = heapq.heappop(heap)
+        if (current := key(group)) != stored:
+            heapq.heappush(heap, (current, group))
+            continue
+        _, row = groups[group].popleft()
+        if groups[group]:
+            heapq.heappush(heap, (key(group), group))
+        rid, queue, tenant, _, _, workflow = row
         cap = (queue_limits or {}).get(queue)
         if cap is not None and per_queue.get(queue, 0) >= cap:
             continue
