@@ -1,10 +1,11 @@
-"""Workflows the worker benchmark submits (imported by the worker processes by module name)."""
+"""Workflows the benchmarks submit (imported by worker and server processes by module name)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
-from podium import Workflow
+from podium import StepContext, Workflow
 
 io3 = Workflow("bench-io3")
 
@@ -23,3 +24,19 @@ noop = Workflow("bench-noop")
 @noop.step
 async def only() -> None:
     return None
+
+parked = Workflow("bench-parked")
+
+
+@parked.step
+async def wait(input: dict, ctx: StepContext) -> float | None:
+    """Parks the run: on a signal (``go``), an approval, or a timer due at ``input["at"]`` (epoch
+    seconds). Returns when it went on (the timer's lateness is that minus ``at``)."""
+    kind = input["kind"]
+    if kind == "signal":
+        await ctx.wait_for("go")
+    elif kind == "approval":
+        await ctx.approval({"n": input.get("n")}, title="bench approval")
+    else:
+        await ctx.sleep(max(0.0, float(input["at"]) - time.time()))
+    return time.time()

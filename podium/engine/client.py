@@ -46,9 +46,11 @@ _UNSET: Any = object()
 class RunHandle:
     """A started run. ``await handle.result()`` waits for it and returns its output."""
 
-    def __init__(self, client: Client, run_id: str) -> None:
+    def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
         self.client = client
         self.id = run_id
+        self.created = created
+        """False when a run with this id existed: starting it again started nothing."""
 
     def __repr__(self) -> str:
         return f"<RunHandle {self.id}>"
@@ -164,7 +166,7 @@ class Client:
         self._unsubscribers: builtins.list[Callable[[], Any]] = []
         self.claims = worker.Claims()
         """What the claim loop remembers between claims (dead owners, runs that do not load)."""
-        self.timers: dict[str, float] = {}  # parked runs this client wakes: run id -> when
+        self.timers = worker.Timers()  # parked runs this client wakes soon: run id -> when (engine/timers.py)
         self.connectors: dict[str, ConnectorPort] = dict(connectors or {})
         self.listeners: builtins.list[Callable[[Event], None]] = []
         """Called with every event this client writes (see :meth:`subscribe`)."""
@@ -298,16 +300,10 @@ class Client:
         payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
         await self.governance.record_start(rid, wf.name, wf.version, payload, queue=queue)
-        await self._create_and_drive(
-            wf,
-            rid,
-            payload,
-            timeout=timeout if timeout is not None else wf.timeout,
-            queue=queue,
-            priority=priority,
-            tenant=tenant,
+        created = await self._create_and_drive(
+            wf, rid, payload, timeout=timeout if timeout is not None else wf.timeout, queue=queue, priority=priority, tenant=tenant
         )
-        return RunHandle(self, rid)
+        return RunHandle(self, rid, created=created)
 
     async def run(self, workflow: Workflow | str, input: Any = None, **kw: Any) -> Any:
         """Start a run, wait for it, and return its output (raises :class:`RunFailed` on failure)."""
@@ -417,8 +413,9 @@ class Client:
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first."""
+        """Runs, newest first; ``before``: those after ``(created_at, id)``, the last of a page."""
         self._check_open()
         await self.authorize("runs.read")
         try:
@@ -426,7 +423,7 @@ class Client:
         except ValueError as exc:
             raise ConfigError(f"{exc}; statuses are: {', '.join(s.value for s in RunStatus)}") from None
         return await self.store.list_runs(
-            workflow=workflow, status=statuses, parent_run_id=parent_run_id, limit=limit, offset=offset
+            workflow=workflow, status=statuses, parent_run_id=parent_run_id, limit=limit, offset=offset, before=before
         )
 
     async def history(self, run_id: str) -> RunHistory:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import _serde
 from ..errors import ConfigError
 from ..records import EventType, RunStatus
+from .timers import Timers
 
 if TYPE_CHECKING:
     from ..governance.service import Governance
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
         registry: WorkflowRegistry
         deployments: Deployments
         claims: Claims
-        timers: dict[str, float]
+        timers: Timers
         execute: bool
         poll_interval: float
         lease_seconds: float
@@ -113,10 +114,24 @@ async def maintain(client: Client) -> None:
     ``poll_interval``, while the client drives runs."""
     last_renew = time.monotonic()
     driving, store, governance = client.driving, client.store, client.governance
+    timers = client.timers
+    next_sweep = time.monotonic() + client.poll_interval
     while True:
-        await asyncio.sleep(client.poll_interval)
-        if client.timers:
+        pause = next_sweep - time.monotonic()
+        soonest = timers.next_due()
+        if soonest is not None:  # a timer fires on time, not at the next sweep
+            pause = min(pause, soonest - time.time())
+        await asyncio.sleep(max(0.0, pause))
+        if time.time() >= timers.next_load:
+            try:
+                await timers.load(store, time.time())
+            except Exception:
+                log.exception("reading the timers due soon failed; retrying")
+        if timers:
             await wake_due(client)
+        if time.monotonic() < next_sweep:
+            continue  # woken for a timer: the rest of the sweep keeps its pace
+        next_sweep = time.monotonic() + client.poll_interval
         ids = driving.ids()
         if not ids:
             continue
@@ -139,7 +154,9 @@ async def maintain(client: Client) -> None:
                 kept = await store.renew_leases(client.owner, ids, lease_seconds=client.lease_seconds, now=time.time())
                 client.claims.renewed += len(kept)
                 for rid in set(ids) - kept:
-                    if driving.get(rid) is not None:
+                    holder = driving.get(rid)
+                    # A run that parks gives its lease up itself, then finishes its checkpoint here.
+                    if holder is not None and holder.run.status is RunStatus.RUNNING:
                         client.claims.lost += 1
                         log.warning("run %s: lease lost to another engine; stopping here", rid)
                         driving.stop(rid)
@@ -150,24 +167,29 @@ async def maintain(client: Client) -> None:
 async def recover(client: Client) -> None:
     """On open: resume the runs whose engine died, and wake parked runs when their timers fall due."""
     await client.take_over()
-    for run in await client.store.list_runs(status=[RunStatus.WAITING], limit=100_000):
-        if run.wake_at is not None:
-            client.wake_at(run.id, run.wake_at)
+    await client.timers.load(client.store, time.time())  # the rest are read in as they come due
 
 
 async def wake_due(client: Client) -> None:
     """Claim the parked runs whose timer or deadline is due (in this process: an embedded client
     needs no worker for ``ctx.sleep`` or an approval's timeout)."""
     now = time.time()
-    due = [rid for rid, when in client.timers.items() if when <= now]
-    for rid in due:
-        client.timers.pop(rid, None)
-    try:
-        await client.take_over(due)
-    except Exception:
-        log.exception("waking %d parked run(s) failed; retrying", len(due))
-        for rid in due:
-            client.timers.setdefault(rid, now)
+    due = client.timers.pop_due(now)
+    for i in range(0, len(due), WAKE_BATCH):
+        part = due[i : i + WAKE_BATCH]
+        if i:
+            await asyncio.sleep(0)  # the runs woken so far go on before the next ones are claimed
+        try:
+            await client.take_over(part)
+        except Exception:
+            log.exception("waking %d parked run(s) failed; retrying", len(due) - i)
+            for rid in due[i:]:
+                client.timers[rid] = now + client.poll_interval
+            return
+
+
+#: Parked runs claimed in one go when their timers fall due together.
+WAKE_BATCH = 50
 
 
 def topic_handler(

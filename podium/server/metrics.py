@@ -268,10 +268,9 @@ class Metrics:
             unfinished = GaugeMetricFamily(
                 "podium_runs_unfinished", "Runs in the store that have not ended, by status.", labels=["status"]
             )
-            counts = {}
-            for status in (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING):
-                counts[status] = len(await store.list_runs(status=[status], limit=100_000))
-                unfinished.add_metric([status.value], counts[status])
+            counts = await store.count_runs((RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING))
+            for status, n in counts.items():
+                unfinished.add_metric([status.value], n)
             out += [
                 unfinished,
                 GaugeMetricFamily("podium_queue_depth", "Runs waiting for a worker.", value=counts[RunStatus.PENDING]),

@@ -121,6 +121,8 @@ class Triggers:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._broken: dict[str, str] = {}
+        self._inflight: dict[str, asyncio.Future[str]] = {}
+        """Run ids being started by an event now: run id -> what came of it."""
         self.refresh()
 
     def refresh(self) -> None:
@@ -292,16 +294,12 @@ class Triggers:
                 f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
             )
         self.ingested += 1
-        runs, duplicates, dead = [], [], []
+        outcomes: dict[str, list[str]] = {"run": [], "duplicate": [], "dead": []}
         for wf_name, value, source in targets:
             rid = derived_id(source, event_type, wf_name, key)
-            if await self.client.store.get_run(rid) is not None:
-                duplicates.append(rid)
-                continue
-            if await self._start(wf_name, value, rid, source=source, event=event_type, key=key):
-                runs.append(rid)
-            else:
-                dead.append(rid)
+            outcome = await self._start_once(wf_name, value, rid, source=source, event=event_type, key=key)
+            outcomes[outcome].append(rid)
+        runs, duplicates, dead = outcomes["run"], outcomes["duplicate"], outcomes["dead"]
         return {
             "event": event_type,
             "idempotency_key": key,
@@ -361,14 +359,43 @@ class Triggers:
 
     # -- starting and dead letters ----------------------------------------------------------------
 
+    async def _start_once(
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
+    ) -> str:
+        """Start run ``rid`` unless it exists: ``run`` (started), ``duplicate`` (it existed, or the
+        same event, posted at the same time, started it) or ``dead`` (dead-lettered). The same event
+        posted concurrently to this server is started (and audited) once, the later posts waiting
+        for the first; posted to several servers, the store's unique run id keeps it to one run."""
+        while (first := self._inflight.get(rid)) is not None:
+            outcome = await asyncio.shield(first)
+            if outcome != "error":  # the first post raised (refused): this one tries for itself
+                return "dead" if outcome == "dead" else "duplicate"
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._inflight[rid] = done
+        outcome = "error"
+        try:
+            if await self.client.store.get_run(rid) is not None:
+                outcome = "duplicate"
+            else:
+                outcome = await self._launch(workflow, payload, rid, source=source, event=event, key=key)
+            return outcome
+        finally:
+            del self._inflight[rid]
+            done.set_result(outcome)
+
     async def _start(
         self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
     ) -> bool:
         """Start the run (idempotently); on failure keep the event as a dead letter and return False."""
+        return await self._launch(workflow, payload, rid, source=source, event=event, key=key) != "dead"
+
+    async def _launch(self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str) -> str:
+        """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
+        was dead-lettered (``dead``)."""
         try:
-            await self.client.start(workflow, payload, run_id=rid)
+            handle = await self.client.start(workflow, payload, run_id=rid)
             self.fired += 1
-            return True
+            return "run" if handle.created else "duplicate"
         except AuthError:
             raise  # the caller may not start it: a 401/403 for them, not a dead letter
         except (PodiumError, OSError) as exc:
@@ -385,7 +412,7 @@ class Triggers:
             }
             await self.client.store.kv_put(DEADLETTERS, rid, json.dumps(letter, default=str))
             log.warning("%s %s could not start %s: %s (dead-lettered)", source, event, workflow, exc)
-            return False
+            return "dead"
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         letters = [json.loads(v) for v in (await self.client.store.kv_list(DEADLETTERS)).values()]

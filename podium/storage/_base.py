@@ -12,6 +12,8 @@ corrupting the log. Every backend passes ``tests/store_conformance.py``.
 from __future__ import annotations
 
 import asyncio
+import collections
+import heapq
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,11 +60,30 @@ def pick_fair(
     tenant and the workflow holding the fewest runs (counts in ``held``, updated as runs are taken),
     skipping runs whose labels the claimer lacks and queues at their cap."""
     per_tenant, per_workflow, per_queue = held["tenant"], held["workflow"], held["queue"]
-    candidates = [(i, r) for i, r in enumerate(rows) if labels_ok(r[3], labels)]
+    # Candidates of one (priority, tenant, workflow) are taken oldest first, so only the head of
+    # each group competes: a heap of groups, whose keys are refreshed when popped (counts only grow
+    # as runs are taken, so a popped group whose key is still current holds the fairest run).
+    groups: dict[tuple[Any, ...], collections.deque[tuple[int, Sequence[Any]]]] = {}
+    for i, r in enumerate(rows):
+        if labels_ok(r[3], labels):
+            groups.setdefault((r[4], r[2], r[5]), collections.deque()).append((i, r))
+
+    def key(group: tuple[Any, ...]) -> tuple[Any, ...]:
+        priority, tenant, workflow = group
+        return (-priority, per_tenant.get(tenant, 0), per_workflow.get(workflow, 0), groups[group][0][0])
+
+    heap = [(key(g), g) for g in groups]
+    heapq.heapify(heap)
     ids: list[str] = []
-    while candidates and len(ids) < limit:
-        candidates.sort(key=lambda c: (-c[1][4], per_tenant.get(c[1][2], 0), per_workflow.get(c[1][5], 0), c[0]))
-        rid, queue, tenant, _, _, workflow = candidates.pop(0)[1]
+    while heap and len(ids) < limit:
+        stored, group = heapq.heappop(heap)
+        if (current := key(group)) != stored:
+            heapq.heappush(heap, (current, group))
+            continue
+        _, row = groups[group].popleft()
+        if groups[group]:
+            heapq.heappush(heap, (key(group), group))
+        rid, queue, tenant, _, _, workflow = row
         cap = (queue_limits or {}).get(queue)
         if cap is not None and per_queue.get(queue, 0) >= cap:
             continue
@@ -158,6 +179,11 @@ class Store(ABC):
         """Insert a run and its first events atomically. Returns False (and writes nothing) when a
         run with the same id exists: starting a run with a fixed id is idempotent."""
 
+    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
+        """:meth:`create_run` for several runs (distinct ids) in one transaction: whether each was
+        created. Backends override it so that a group of starts costs one commit."""
+        return [await self.create_run(run, events) for run, events in items]
+
     @abstractmethod
     async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
         """Append events (all of one run) and apply ``run_update`` to its row, in one transaction.
@@ -196,8 +222,22 @@ class Store(ABC):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        """Runs, newest first, filtered by workflow name, statuses and parent run."""
+        """Runs, newest first (``created_at``, then ``id``, both descending), filtered by workflow
+        name, statuses and parent run. ``before`` is a cursor: only runs that come after
+        ``(created_at, id)`` in that order (the last run of the previous page)."""
+
+    async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
+        """How many runs have each of ``statuses`` (backends count in SQL rather than list)."""
+        return {s: len(await self.list_runs(status=[s], limit=10_000_000)) for s in statuses}
+
+    async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
+        """``(run id, wake_at)`` of the waiting runs whose ``wake_at`` is at or before ``before``,
+        earliest first: the timers an engine arms (backends read them from an index)."""
+        runs = await self.list_runs(status=[RunStatus.WAITING], limit=10_000_000)
+        due = sorted((r.wake_at, r.id) for r in runs if r.wake_at is not None and r.wake_at <= before)
+        return [(rid, when) for when, rid in due[:limit]]
 
     @abstractmethod
     async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:

@@ -94,6 +94,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_target ON audit (target, seq);
         """,
     ),
+    (
+        5,
+        """
+        -- list and filter many runs by status (and workflow), newest first, a page at a time
+        DROP INDEX runs_status;
+        CREATE INDEX runs_status ON runs (status, created_at DESC, id DESC);
+        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at DESC, id DESC);
+        -- claims find the few held, cancelled or due runs among many parked ones without a scan
+        CREATE INDEX runs_owned ON runs (owner) WHERE owner IS NOT NULL;
+        CREATE INDEX runs_cancel ON runs (status) WHERE cancel_requested;
+        """,
+    ),
 ]
 
 

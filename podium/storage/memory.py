@@ -46,7 +46,11 @@ class MemoryStore(Store):
         self._runs[run.id] = dataclasses.replace(run)
         self._events[run.id] = []
         if events:
-            await self.append(events)
+            try:
+                await self.append(events)
+            except BaseException:  # all or nothing, like the other stores' transaction
+                del self._runs[run.id], self._events[run.id]
+                raise
         return True
 
     async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
@@ -108,6 +112,7 @@ class MemoryStore(Store):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
         rows = [
             r
@@ -115,6 +120,7 @@ class MemoryStore(Store):
             if (workflow is None or r.workflow == workflow)
             and (status is None or r.status in status)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
+            and (before is None or (r.created_at, r.id) < before)
         ]
         rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
         return [dataclasses.replace(r) for r in rows[offset : offset + limit]]

@@ -49,7 +49,9 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
+from ._group import GroupCommit
 from ._pg_governance import PgGovernance
+from ._pg_runs import PgRuns
 from ._pg_schema import MIGRATIONS
 
 CHANNEL = "podium_work"
@@ -74,6 +76,11 @@ _EVENTS_INSERT = (
     f"INSERT INTO events ({_EVENT_COLS}) SELECT * FROM unnest("
     "%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[])"
 )
+_CREATE_RUN = (
+    f"WITH r AS (INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join(['%s'] * len(_RUN_FIELDS))}) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id)"
+)
+_CREATE_EVENTS = f", e AS ({_EVENTS_INSERT} WHERE EXISTS (SELECT 1 FROM r))"
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
 #: Payload columns rewritten by :meth:`PostgresStore.redact_payloads`: (table, column, run id column).
@@ -181,7 +188,7 @@ def _redact(url: str) -> str:
     return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", url)
 
 
-class PostgresStore(PgGovernance, Store):
+class PostgresStore(PgRuns, PgGovernance, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
     :param url: ``postgresql://user:password@host:port/database[?libpq-params]``.
@@ -230,6 +237,8 @@ class PostgresStore(PgGovernance, Store):
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
         self._listener: psycopg.AsyncConnection[TupleRow] | None = None
         self._open_lock = asyncio.Lock()
+        self.group = GroupCommit(self.create_runs)
+        """Starts made together share one transaction (see ``_group.py``)."""
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where}>"
@@ -393,24 +402,35 @@ class PostgresStore(PgGovernance, Store):
     # -- runs and events ----------------------------------------------------------------------
 
     async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
-        sql = (
-            f"WITH r AS (INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join(['%s'] * len(_RUN_FIELDS))}) "
-            "ON CONFLICT (id) DO NOTHING RETURNING id)"
-        )
-        params: list[Any] = list(_run_params(run))
-        if events:
-            sql += f", e AS ({_EVENTS_INSERT} WHERE EXISTS (SELECT 1 FROM r))"
-            params += _event_columns(events)
-        sql += " SELECT count(*) FROM r"
+        return await self.group.create_run(run, events)
+
+    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
+        # One statement per run (its row and, if it is new, its events), pipelined by executemany
+        # inside one transaction: a few round trips and one commit for the whole group.
+        created = [False] * len(items)
         async with self._connection() as conn:
             try:
-                cur = await conn.execute(sql, params)
+                async with conn.transaction():
+                    for with_events in (True, False):
+                        part = [i for i, (_, ev) in enumerate(items) if bool(ev) is with_events]
+                        if not part:
+                            continue
+                        sql = _CREATE_RUN + (_CREATE_EVENTS if with_events else "") + " SELECT count(*) FROM r"
+                        params = [
+                            [*_run_params(items[i][0]), *(_event_columns(items[i][1]) if with_events else [])]
+                            for i in part
+                        ]
+                        cur = conn.cursor()
+                        await cur.executemany(sql, params, returning=True)
+                        for i in part:
+                            row = await cur.fetchone()
+                            created[i] = bool(row and row[0])
+                            cur.nextset()
             except pg_errors.UniqueViolation as exc:  # two events with one seq
-                raise LeaseLost(f"duplicate event sequence numbers for new run {run.id}") from exc
+                raise LeaseLost(f"duplicate event sequence numbers in new run(s) {items[0][0].id}...") from exc
             except pg_errors.ForeignKeyViolation as exc:
-                raise ValueError(f"events given with run {run.id} belong to another run") from exc
-            row = await cur.fetchone()
-        return bool(row and row[0])
+                raise ValueError("events given with a new run belong to another run") from exc
+        return created
 
     async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
         if not events:
@@ -460,18 +480,25 @@ class PostgresStore(PgGovernance, Store):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
         where: list[str] = []
         params: list[Any] = []
         if workflow is not None:
             where.append("workflow = %s")
             params.append(workflow)
-        if status is not None:
+        if status is not None and len(status) == 1:  # equality: the runs_status index gives the order
+            where.append("status = %s")
+            params.append(RunStatus(status[0]).value)
+        elif status is not None:
             where.append("status = ANY(%s::text[])")
             params.append([RunStatus(s).value for s in status])
         if parent_run_id is not None:
             where.append("parent_run_id = %s")
             params.append(parent_run_id)
+        if before is not None:
+            where.append("(created_at, id) < (%s, %s)")
+            params.extend(before)
         sql = f"SELECT {_RUN_COLS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)

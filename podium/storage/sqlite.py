@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_body
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
+from ._group import GroupCommit
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -112,6 +113,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX audit_target ON audit (target, seq);
         """,
     ),
+    (
+        5,
+        """
+        -- list and filter many runs by status (and workflow), newest first, a page at a time
+        DROP INDEX runs_status;
+        CREATE INDEX runs_status ON runs (status, created_at DESC, id DESC);
+        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at DESC, id DESC);
+        -- claims find the few held, cancelled or due runs among many parked ones without a scan
+        CREATE INDEX runs_owned ON runs (owner) WHERE owner IS NOT NULL;
+        CREATE INDEX runs_cancel ON runs (status) WHERE cancel_requested = 1;
+        """,
+    ),
 ]
 
 _RUN_COLS = (
@@ -184,6 +197,8 @@ class SQLiteStore(Store):
             raise ConfigError(f"store URL {url!r} names no file; use sqlite:///podium.db")
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self.group = GroupCommit(self.create_runs)
+        """Starts made together share one transaction (see ``_group.py``)."""
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -250,28 +265,31 @@ class SQLiteStore(Store):
             self._db = None
 
     async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
+        return await self.group.create_run(run, events)
+
+    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
         db = self.db
+        created = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            cur = db.execute(
-                f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
-                (
-                    run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
-                    run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
-                    run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
-                    int(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
-                ),
-            )  # fmt: skip
-            if cur.rowcount == 0:
-                db.execute("ROLLBACK")
-                return False
-            if events:
-                db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+            for run, events in items:
+                cur = db.execute(
+                    f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
+                    (
+                        run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
+                        run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
+                        run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
+                        int(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
+                    ),
+                )  # fmt: skip
+                created.append(cur.rowcount == 1)
+                if created[-1] and events:
+                    db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
             db.execute("COMMIT")
-            return True
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return created
 
     async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
         db = self.db
@@ -343,22 +361,50 @@ class SQLiteStore(Store):
         parent_run_id: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        before: tuple[float, str] | None = None,
     ) -> list[RunRecord]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[Any] = []
         if workflow is not None:
             where.append("workflow=?")
             params.append(workflow)
-        if status is not None:
-            where.append(f"status IN ({','.join('?' * len(status))})")
-            params.extend(RunStatus(s).value for s in status)
         if parent_run_id is not None:
             where.append("parent_run_id=?")
             params.append(parent_run_id)
-        sql = f"SELECT {_RUN_COLS} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?"
-        return [_run(r) for r in self.db.execute(sql, [*params, limit, offset])]
+        if before is not None:
+            where.append("(created_at, id) < (?, ?)")
+            params.extend(before)
+        order = " ORDER BY created_at DESC, id DESC LIMIT ?"
+        statuses = list(dict.fromkeys(RunStatus(s).value for s in status)) if status is not None else None
+        if statuses is None or len(statuses) == 1:
+            if statuses:
+                where.append("status=?")
+                params.append(statuses[0])
+            sql = f"SELECT {_RUN_COLS} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+            rows = self.db.execute(sql + order + " OFFSET ?", [*params, limit, offset])
+            return [_run(r) for r in rows]
+        # Several statuses: the newest of each from the runs_status index, then merged. (One scan
+        # in creation order would read every run when the statuses asked for are rare.)
+        part = f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs WHERE " + " AND ".join(["status=?", *where]) + order + ")"
+        sql = " UNION ALL ".join([part] * len(statuses)) + order + " OFFSET ?"
+        args = [a for value in statuses for a in (value, *params, limit + offset)]
+        return [_run(r) for r in self.db.execute(sql, [*args, limit, offset])]
+
+    async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
+        marks = ",".join("?" * len(statuses))
+        rows = self.db.execute(
+            f"SELECT status, COUNT(*) FROM runs WHERE status IN ({marks}) GROUP BY status",
+            [RunStatus(s).value for s in statuses],
+        )
+        found = {RunStatus(r[0]): r[1] for r in rows}
+        return {RunStatus(s): found.get(RunStatus(s), 0) for s in statuses}
+
+    async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
+        rows = self.db.execute(
+            "SELECT id, wake_at FROM runs WHERE status='waiting' AND wake_at <= ? ORDER BY wake_at LIMIT ?",
+            (before, limit),
+        )
+        return [(r[0], r[1]) for r in rows]
 
     async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:
         rows = self.db.execute(
@@ -397,32 +443,41 @@ class SQLiteStore(Store):
         if run_ids is not None and not run_ids:
             return []
         db = self.db
-        params: list[Any] = [now, now, *steal_from]
-        sql = (
-            "SELECT id, queue, tenant, labels, priority, workflow FROM runs WHERE (status IN ('pending','running') OR "
-            "(status='waiting' AND (cancel_requested=1 OR wake_at <= ?))) "
-            "AND (owner IS NULL OR lease_expires_at < ?"
+        common: list[Any] = [now, *steal_from]
+        free = (
+            "(owner IS NULL OR lease_expires_at < ?"
             f"{' OR owner IN (' + ','.join('?' * len(steal_from)) + ')' if steal_from else ''})"
         )
         if run_ids is not None:
-            sql += f" AND id IN ({','.join('?' * len(run_ids))})"
-            params.extend(run_ids)
+            free += f" AND id IN ({','.join('?' * len(run_ids))})"
+            common.extend(run_ids)
         if queues is not None:
-            sql += f" AND queue IN ({','.join('?' * len(queues))})"
-            params.extend(queues)
-        held_sql = (
-            "SELECT {col}, COUNT(*) FROM runs WHERE owner IS NOT NULL AND lease_expires_at >= ? "
-            "AND status IN ('pending','running','waiting') GROUP BY {col}"
+            free += f" AND queue IN ({','.join('?' * len(queues))})"
+            common.extend(queues)
+        # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a scan of
+        # every parked run.
+        cols = "SELECT id, queue, tenant, labels, priority, workflow, created_at FROM runs WHERE"
+        sql = (
+            f"{cols} status IN ('pending','running') AND {free} "
+            f"UNION {cols} status='waiting' AND wake_at <= ? AND {free} "
+            f"UNION {cols} status='waiting' AND cancel_requested=1 AND {free}"
         )
+        params = [*common, now, *common, *common]
         db.execute("BEGIN IMMEDIATE")
         try:
-            per_tenant: dict[Any, int] = dict(db.execute(held_sql.format(col="tenant"), (now,)).fetchall())
-            per_workflow: dict[Any, int] = dict(db.execute(held_sql.format(col="workflow"), (now,)).fetchall())
-            per_queue: dict[Any, int] = dict(db.execute(held_sql.format(col="queue"), (now,)).fetchall())
+            held: dict[str, dict[Any, int]] = {"tenant": {}, "workflow": {}, "queue": {}}
+            for tenant, workflow, queue, n in db.execute(
+                "SELECT tenant, workflow, queue, COUNT(*) FROM runs WHERE owner IS NOT NULL AND "
+                "lease_expires_at >= ? AND status IN ('pending','running','waiting') GROUP BY tenant, workflow, queue",
+                (now,),
+            ):
+                for col, value in (("tenant", tenant), ("workflow", workflow), ("queue", queue)):
+                    held[col][value] = held[col].get(value, 0) + n
             # Fairness depends on held counts that change as we claim, so the final order is made here.
             window = max(limit * 20, 200)
-            rows = db.execute(sql + " ORDER BY priority DESC, created_at, id LIMIT ?", [*params, window]).fetchall()
-            held = {"tenant": per_tenant, "workflow": per_workflow, "queue": per_queue}
+            rows = [
+                r[:6] for r in db.execute(sql + " ORDER BY priority DESC, created_at, id LIMIT ?", [*params, window])
+            ]
             ids = pick_fair(rows, limit=limit, labels=labels, queue_limits=queue_limits, held=held)
             for rid in ids:
                 db.execute(

@@ -74,14 +74,20 @@ async function runsPage(view, params) {
       <input id="start-input" placeholder='input JSON, e.g. {"name": "Ada"}' size="30">
       <button id="start">Start run</button>
     </div>
-    <div class="table-wrap"><table><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Created</th><th>Duration</th></tr></thead><tbody id="runs"></tbody></table></div>`;
+    <div class="table-wrap"><table><thead><tr><th>Run</th><th>Workflow</th><th>Status</th><th>Created</th><th>Duration</th></tr></thead><tbody id="runs"></tbody></table></div>
+    <p><button id="newest" hidden>Newest runs</button> <button id="older" hidden>Older runs</button></p>`;
   $("#f-wf").value = params.get("workflow") || "";
   $("#f-status").value = params.get("status") || "";
+  let cursor = null; // a page of older runs (GET /api/runs?cursor=): pages by cursor stay fast at any depth
   const refresh = async () => {
     const q = new URLSearchParams({ limit: "100" });
     if ($("#f-wf").value) q.set("workflow", $("#f-wf").value);
     if ($("#f-status").value) q.set("status", $("#f-status").value);
-    const { runs } = await api(`/api/runs?${q}`);
+    if (cursor) q.set("cursor", cursor);
+    const { runs, next_cursor } = await api(`/api/runs?${q}`);
+    $("#older").hidden = !next_cursor;
+    $("#older").dataset.cursor = next_cursor || "";
+    $("#newest").hidden = !cursor;
     $("#runs").innerHTML = runs.map((r) => `<tr class="link" data-run="${esc(r.id)}">
       <td><code>${esc(r.id)}</code></td><td>${esc(r.workflow)} <span class="mute">v${esc(r.version)}</span></td>
       <td>${badge(r.status)}</td><td>${when(r.created_at)}</td>
@@ -109,8 +115,10 @@ async function runsPage(view, params) {
     stream.addEventListener("run", soon);
     stream.onerror = () => poll(true); // EventSource reconnects by itself; "ready" stops the polling
   };
-  $("#f-wf").onchange = () => { listen(); refresh(); };
-  $("#f-status").onchange = refresh;
+  $("#f-wf").onchange = () => { cursor = null; listen(); refresh(); };
+  $("#f-status").onchange = () => { cursor = null; refresh(); };
+  $("#older").onclick = () => { cursor = $("#older").dataset.cursor; refresh(); };
+  $("#newest").onclick = () => { cursor = null; refresh(); };
   $("#start").onclick = async () => {
     try {
       const input = $("#start-input").value.trim() ? JSON.parse($("#start-input").value) : {};

@@ -1,0 +1,117 @@
+"""Stores holding many runs (every backend): pages by cursor, counts, the timers due soon, group
+commit of concurrent starts, and claims that find the few ready runs among many parked ones."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from podium import RunStatus, open_store
+from podium.records import Event, RunRecord
+
+
+def _run(rid: str, *, created: float, workflow: str = "wf", status: RunStatus = RunStatus.WAITING, **kw) -> RunRecord:
+    return RunRecord(id=rid, workflow=workflow, version="1", status=status, input="{}", created_at=created, **kw)
+
+
+def _ev(rid: str, seq: int) -> Event:
+    return Event(run_id=rid, seq=seq, type="run_started", ts=time.time())
+
+
+@pytest.fixture
+async def store(store_url):
+    s = open_store(store_url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def _walk(store, size: int, **filters) -> list[str]:
+    ids: list[str] = []
+    before = None
+    while True:
+        page = await store.list_runs(limit=size, before=before, **filters)
+        ids += [r.id for r in page]
+        if len(page) < size:
+            return ids
+        before = (page[-1].created_at, page[-1].id)
+
+
+async def test_pages_by_cursor_cover_every_run_once_in_order(store):
+    # Ties on created_at are ordered by id: a page boundary inside a tie loses and repeats nothing.
+    for i in range(23):
+        status = RunStatus.WAITING if i % 3 else RunStatus.COMPLETED
+        await store.create_run(_run(f"r{i:02d}", created=1000.0 + i // 4, workflow="ab"[i % 2], status=status))
+    everything = [r.id for r in await store.list_runs(limit=1000)]
+    assert len(everything) == 23
+    for size in (1, 4, 5, 7, 23, 50):
+        assert await _walk(store, size) == everything
+    waiting_a = [r.id for r in await store.list_runs(workflow="a", status=[RunStatus.WAITING], limit=1000)]
+    assert waiting_a and await _walk(store, 3, workflow="a", status=[RunStatus.WAITING]) == waiting_a
+
+
+async def test_a_cursor_is_stable_while_new_runs_arrive(store):
+    for i in range(10):
+        await store.create_run(_run(f"old{i}", created=1000.0 + i))
+    first = await store.list_runs(limit=4)
+    for i in range(5):  # newer runs than the first page: they must not shift the next pages
+        await store.create_run(_run(f"new{i}", created=5000.0 + i))
+    rest = await store.list_runs(limit=100, before=(first[-1].created_at, first[-1].id))
+    assert [r.id for r in first + rest] == [f"old{i}" for i in range(9, -1, -1)]
+
+
+async def test_count_runs_by_status(store):
+    for i, status in enumerate([RunStatus.WAITING] * 3 + [RunStatus.PENDING, RunStatus.COMPLETED]):
+        await store.create_run(_run(f"r{i}", created=1000.0 + i, status=status))
+    counts = await store.count_runs([RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING])
+    assert counts == {RunStatus.PENDING: 1, RunStatus.RUNNING: 0, RunStatus.WAITING: 3}
+
+
+async def test_due_timers_are_the_waiting_runs_due_by_then_earliest_first(store):
+    now = time.time()
+    await store.create_run(_run("late", created=1.0, wake_at=now + 500))
+    await store.create_run(_run("soon", created=2.0, wake_at=now + 20))
+    await store.create_run(_run("overdue", created=3.0, wake_at=now - 5))
+    await store.create_run(_run("no-timer", created=4.0))
+    await store.create_run(_run("running", created=5.0, status=RunStatus.RUNNING, wake_at=now))
+    assert [rid for rid, _ in await store.due_timers(now + 60)] == ["overdue", "soon"]
+    assert await store.due_timers(now + 60, limit=1) == [("overdue", now - 5)]
+
+
+async def test_concurrent_starts_share_commits_and_each_id_is_created_once(store):
+    ids = [f"k{i % 40}" for i in range(120)]  # each id started three times, at once
+    results = await asyncio.gather(
+        *(store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)]) for rid in ids)
+    )
+    created = [rid for rid, ok in zip(ids, results, strict=True) if ok]
+    assert sorted(created) == sorted(set(ids))
+    assert len(await store.list_runs(limit=1000)) == 40
+    for rid in set(ids):
+        assert [e.seq for e in await store.load_events(rid)] == [1]
+
+
+async def test_a_bad_start_fails_alone_in_its_group(store):
+    good = [store.create_run(_run(f"g{i}", created=1000.0), [_ev(f"g{i}", 1)]) for i in range(5)]
+    bad = store.create_run(_run("bad", created=1000.0), [_ev("bad", 1), _ev("bad", 1)])  # one seq twice
+    results = await asyncio.gather(*good, bad, return_exceptions=True)
+    assert results[:5] == [True] * 5
+    assert isinstance(results[5], Exception)
+    assert await store.get_run("bad") is None
+    assert len(await store.list_runs(limit=100)) == 5
+
+
+async def test_claims_find_the_ready_runs_among_many_parked_ones(store):
+    now = time.time()
+    parked = [_run(f"p{i:03d}", created=1000.0 + i, wake_at=now + 3600 if i % 2 else None) for i in range(300)]
+    for run in parked:
+        await store.create_run(run)
+    await store.create_run(_run("pending", created=2000.0, status=RunStatus.PENDING))
+    await store.create_run(_run("due", created=2001.0, wake_at=now - 1))
+    await store.create_run(_run("cancelled", created=2002.0))
+    await store.request_cancel("cancelled")
+    claimed = await store.claim_runs("me", lease_seconds=30, limit=100, now=now)
+    assert sorted(r.id for r in claimed) == ["cancelled", "due", "pending"]
+    assert await store.claim_runs("other", lease_seconds=30, limit=100, now=now) == []
+    assert await store.unfinished_owners() == ["me"]
