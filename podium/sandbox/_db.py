@@ -174,8 +174,10 @@ class Database:
                 self.engine = sa.create_engine(parsed, pool_pre_ping=True, pool_size=4,
                                                connect_args={"connect_timeout": 10})
         except ImportError as exc:
-            extra = "postgres" if backend == "postgresql" else "connectors"
-            raise ConfigError(f"{source}: {self.shown} needs the {exc.name} driver: {install_hint(extra)}") from None
+            ours = {"postgresql": ("psycopg", "postgres")}.get(backend, ("pymysql", "connectors"))
+            fix = (install_hint(ours[1]) if exc.name == ours[0] else
+                   f"pip install the module, or use the driver Podium installs: {backend}+{ours[0]}://")
+            raise ConfigError(f"{source}: {self.shown} needs the {exc.name} driver: {fix}") from None
         except sa.exc.NoSuchModuleError:
             raise ConfigError(f"{source}: SQLAlchemy has no driver {parsed.drivername!r} ({self.shown}); use "
                               f"{_EXAMPLES}") from None
