@@ -333,3 +333,21 @@ def test_podium_demo_sandbox_db_refuses_a_bad_url_before_running(tmp_path: Path)
     result = CliRunner().invoke(cli, ["demo", "pricing", "--db", f"sqlite:///{tmp_path}/d.db", "--sandbox-db", "oracle://u@h/db"])
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "--sandbox-db" in result.output and "not 'oracle'" in result.output
+
+
+async def test_api_sandbox_reads_the_sandbox_database_on_postgresql(
+    server: Any, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PODIUM_SANDBOX_DB", raising=False)
+    monkeypatch.delenv("PODIUM_EVENT_BUS", raising=False)
+    with Sandbox(tmp_path / "company", database=pg_url) as company:
+        async with httpx.AsyncClient() as web:
+            r = await web.post(f"{company.urls['crm']}/customers/C002/tasks", json={"title": "from pg"})
+            assert r.status_code == 201
+    async with server(f"sqlite:///{tmp_path}/podium.db", sandbox_db=pg_url) as (_, http):
+        data = (await http.get("/api/sandbox")).json()
+    assert data["exists"] is True and data["database"] == company.db.shown
+    crm = next(s for s in data["systems"] if s["name"] == "crm")
+    assert crm["count"] == 1 and crm["received"][0]["body"] == {"customer_id": "C002", "title": "from pg"}
+    async with server(f"sqlite:///{tmp_path}/podium.db") as (_, http):  # without it: the SQLite file, none here
+        assert (await http.get("/api/sandbox")).json()["exists"] is False
