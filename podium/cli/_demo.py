@@ -190,16 +190,17 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
         company.stop()
     out.print(
         f"[bold]== done[/] in {time.monotonic() - started:.0f} s; the sandbox is stopped. What its systems received "
-        f"stays in {_kept(company)}: podium serve shows it on the dashboard's Sandbox page.",
+        f"stays in {_kept(company)} shows it on the dashboard's Sandbox page.",
         highlight=False,
     )
     return EXIT_RUN_FAILED if failed else EXIT_OK
 
 
 def _kept(company: Any) -> str:
+    """Where what the systems received stays, and the command that shows it."""
     if company.db.path is not None:
-        return str(company.directory)
-    return f"{company.db.shown} (give podium serve PODIUM_SANDBOX_DB=URL to show it)"
+        return f"{company.directory}: podium serve"
+    return f"{company.db.shown}: PODIUM_SANDBOX_DB=URL podium serve"
 
 
 def _load(path: Path) -> Any:

@@ -351,3 +351,29 @@ async def test_api_sandbox_reads_the_sandbox_database_on_postgresql(
     assert crm["count"] == 1 and crm["received"][0]["body"] == {"customer_id": "C002", "title": "from pg"}
     async with server(f"sqlite:///{tmp_path}/podium.db") as (_, http):  # without it: the SQLite file, none here
         assert (await http.get("/api/sandbox")).json()["exists"] is False
+
+
+@pytest.mark.timeout(900)
+def test_podium_demo_pricing_with_sandbox_db_on_postgresql(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from podium.cli import cli
+    from tests.scenarios.conftest import LOCAL_SKIP
+
+    if LOCAL_SKIP:
+        pytest.skip(LOCAL_SKIP)
+    for var in ("PODIUM_SANDBOX_DB", "PODIUM_SANDBOX_DIR", "PODIUM_EVENT_BUS", "PODIUM_MODEL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    args = ["demo", "pricing", "--decide", "approve", "--db", f"sqlite:///{tmp_path}/demo.db", "--sandbox-db", pg_url]
+    result = CliRunner().invoke(cli, args)
+    out = result.output
+    assert result.exit_code == 0, out
+    assert out.count("completed") == 2 and "PODIUM_SANDBOX_DB=URL podium serve" in out
+    assert not (tmp_path / "sandbox" / "company.db").exists()  # nothing went to the SQLite file
+    kept = report(tmp_path / "sandbox", database=pg_url)
+    counts = {s["name"]: s["count"] for s in kept["systems"]}
+    assert kept["exists"] and counts["erp"] >= 8 and counts["finance_mailbox"] == 2
