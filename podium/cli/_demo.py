@@ -125,10 +125,16 @@ def _show_received(company: Any, out: Any) -> None:
     show_default=True,
     help="How approvals are answered: ask (on a terminal; approve otherwise), approve or reject.",
 )
+@click.option(
+    "--sandbox-db",
+    metavar="URL",
+    help="The sandbox company's database: postgresql://user@host:5432/NAME or mysql+pymysql://user@host:3306/NAME "
+    "(the database must exist; default: $PODIUM_SANDBOX_DB, else a SQLite file beside the store).",
+)
 @db_option
 @run_async
 @requires("runs.start", lambda kw: f"workflow:{kw['name']}")
-async def demo(name: str, input_text: str | None, decide: str, db: str | None) -> int:
+async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str | None, db: str | None) -> int:
     """Run scenario NAME (default: support) against the sandbox company, on embedded defaults.
 
     Starts the sandbox afresh (a CRM, a support desk, a marketing tool, an ERP and a finance mailbox
@@ -150,7 +156,7 @@ async def demo(name: str, input_text: str | None, decide: str, db: str | None) -
     inputs = [parse_input(input_text)] if input_text else list(getattr(module, "DEMO_INPUTS", None) or [{}])
     started = time.monotonic()
     out.print(f"[bold]== podium demo {name}[/]: starting the sandbox company", highlight=False)
-    company = Sandbox(default_directory(db), fresh=True).start()
+    company = Sandbox(default_directory(db), fresh=True, database=sandbox_db).start()
     use(company)
     failed = False
     try:
@@ -184,10 +190,17 @@ async def demo(name: str, input_text: str | None, decide: str, db: str | None) -
         company.stop()
     out.print(
         f"[bold]== done[/] in {time.monotonic() - started:.0f} s; the sandbox is stopped. What its systems received "
-        f"stays in {company.directory}: podium serve shows it on the dashboard's Sandbox page.",
+        f"stays in {_kept(company)} shows it on the dashboard's Sandbox page.",
         highlight=False,
     )
     return EXIT_RUN_FAILED if failed else EXIT_OK
+
+
+def _kept(company: Any) -> str:
+    """Where what the systems received stays, and the command that shows it."""
+    if company.db.path is not None:
+        return f"{company.directory}: podium serve"
+    return f"{company.db.shown}: PODIUM_SANDBOX_DB=URL podium serve"
 
 
 def _load(path: Path) -> Any:

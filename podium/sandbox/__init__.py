@@ -2,8 +2,9 @@
 
 A CRM, a support desk, a marketing tool and an ERP (catalogue and purchase orders) are small HTTP
 services with OpenAPI documents on free ports of 127.0.0.1; a finance mailbox is an SMTP server whose
-mail people can read. All are backed by one SQLite database seeded from sample data shipped in the
-package. Workflows reach them only through the connector layer (``openapi``, ``smtp``, ``sql``)::
+mail people can read. All are backed by one SQL database (a SQLite file by default; PostgreSQL or
+MariaDB by URL: ``Sandbox(database="postgresql://...")``, ``$PODIUM_SANDBOX_DB``) seeded from sample
+data shipped in the package. Workflows reach them only through the connector layer (``openapi``, ``smtp``, ``sql``)::
 
     from podium.sandbox import Sandbox
 

@@ -1,6 +1,6 @@
 """The sandbox company's HTTP systems: a CRM, a support desk, a marketing tool and an ERP, each a small
 Starlette app with its own OpenAPI document (served at ``/openapi.json``), backed by the company's
-SQLite database. Workflows reach them through the ``openapi`` connector, exactly as they would reach
+SQL database. Workflows reach them through the ``openapi`` connector, exactly as they would reach
 the real systems; nothing here is imported by a workflow. A write that is a business fact (a ticket
 opened, an order created, a vendor's price change) is also published as an event (``_events.EVENTS``).
 """
@@ -10,15 +10,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DataError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ._db import connect, log, publish, rows
+from ._db import Database, connect, log, publish, rows
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
 _STR = {"type": "string"}
@@ -28,7 +28,7 @@ _INT = {"type": "integer"}
 class _Api:
     """One system: its routes and the OpenAPI document that describes them."""
 
-    def __init__(self, system: str, title: str, db: Path) -> None:
+    def __init__(self, system: str, title: str, db: Database) -> None:
         self.system, self.db = system, db
         self.doc: dict[str, Any] = {
             "openapi": "3.0.3",
@@ -85,13 +85,17 @@ class _Api:
                 missing = [k for k in required if k not in payload]
                 if not isinstance(payload, dict) or missing:
                     return JSONResponse({"error": f"missing fields: {missing}"}, status_code=422)
-            with connect(self.db) as conn:
-                answer = fn(conn, dict(request.path_params), dict(request.query_params), payload)
-                status, answer = answer if isinstance(answer, tuple) else (200, answer)
-                if writes and status < 300:
-                    log(conn, self.system, operation_id, {**request.path_params, **payload})
-                    if event is not None:
-                        publish(conn, self.system, event, {**request.path_params, **payload, **answer})
+            try:
+                with connect(self.db) as conn:
+                    answer = fn(conn, dict(request.path_params), dict(request.query_params), payload)
+                    status, answer = answer if isinstance(answer, tuple) else (200, answer)
+                    if writes and status < 300:
+                        log(conn, self.system, operation_id, {**request.path_params, **payload})
+                        if event is not None:
+                            publish(conn, self.system, event, {**request.path_params, **payload, **answer})
+            except DataError as exc:  # PostgreSQL and MariaDB check types that SQLite takes as they come
+                why = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "wrong type"
+                return JSONResponse({"error": f"a value does not fit its column: {why}"}, status_code=422)
             if event is not None and status < 300:
                 self.notify()
             return JSONResponse(answer, status_code=status)
@@ -102,12 +106,21 @@ class _Api:
         return Starlette(routes=self.routes)
 
 
+def _where(query: dict[str, str], column: str) -> str:
+    """An optional equality filter on ``column`` (a fixed name), when the query gives it."""
+    return f"WHERE {column} = ?" if query.get(column) is not None else ""
+
+
+def _values(query: dict[str, str], column: str) -> tuple[Any, ...]:
+    return (query[column],) if query.get(column) is not None else ()
+
+
 def _one(conn: Any, sql: str, params: tuple[Any, ...], what: str) -> Any:
     found = rows(conn, sql, params)
     return found[0] if found else (404, {"error": f"no {what} {params[0]!r}"})
 
 
-def crm(db: Path) -> _Api:
+def crm(db: Database) -> _Api:
     api = _Api("crm", "Northwind CRM", db)
     from ._undo import crm_undo  # what compensation calls (the churn scenario)
 
@@ -120,33 +133,33 @@ def crm(db: Path) -> _Api:
            lambda c, p, q, b: rows(c, "SELECT at, channel, text FROM interactions WHERE customer_id = ? ORDER BY at DESC", (p["customer_id"],)))
 
     def task(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
-        cur = c.execute("INSERT INTO tasks (customer_id, title, due, owner) VALUES (?, ?, ?, ?)",
-                        (p["customer_id"], b["title"], b.get("due"), b.get("owner", "account-team")))
-        return 201, {"task_id": cur.lastrowid}
+        task_id = c.insert("tasks", {"customer_id": p["customer_id"], "title": b["title"], "due": b.get("due"),
+                                     "owner": b.get("owner", "account-team")})
+        return 201, {"task_id": task_id}
 
     api.op("POST", "/customers/{customer_id}/tasks", "createTask", "A follow-up task for a person", task,
            body={"title": _STR, "due": _STR, "owner": _STR}, required=("title",), event="task.created")
     return api
 
 
-def support_desk(db: Path) -> _Api:
+def support_desk(db: Database) -> _Api:
     api = _Api("support_desk", "Northwind Support Desk", db)
     from ._undo import support_desk_undo  # what compensation calls (the churn scenario)
 
     support_desk_undo(api)
 
     def create(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
-        cur = c.execute("INSERT INTO tickets (customer_id, message, status, priority, created_at) VALUES (?, ?, 'open', ?, ?)",
-                        (b["customer_id"], b["message"], b.get("priority", "normal"), time.time()))
-        return 201, {"ticket_id": cur.lastrowid, "status": "open"}
+        ticket_id = c.insert("tickets", {"customer_id": b["customer_id"], "message": b["message"], "status": "open",
+                                         "priority": b.get("priority", "normal"), "created_at": time.time()})
+        return 201, {"ticket_id": ticket_id, "status": "open"}
 
     def reply(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
         if not rows(c, "SELECT id FROM tickets WHERE id = ?", (p["ticket_id"],)):
             return 404, {"error": f"no ticket {p['ticket_id']!r}"}
-        cur = c.execute("INSERT INTO replies (ticket_id, text, author, at) VALUES (?, ?, ?, ?)",
-                        (p["ticket_id"], b["text"], b.get("author", "podium"), time.time()))
+        reply_id = c.insert("replies", {"ticket_id": int(p["ticket_id"]), "text": b["text"],
+                                        "author": b.get("author", "podium"), "at": time.time()})
         c.execute("UPDATE tickets SET status = 'answered', intent = ? WHERE id = ?", (b.get("intent"), p["ticket_id"]))
-        return 201, {"reply_id": cur.lastrowid, "status": "answered"}
+        return 201, {"reply_id": reply_id, "status": "answered"}
 
     def escalate(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
         n = c.execute("UPDATE tickets SET status = 'escalated', intent = ?, priority = 'high' WHERE id = ?",
@@ -157,8 +170,7 @@ def support_desk(db: Path) -> _Api:
            body={"customer_id": _STR, "message": _STR, "priority": _STR}, required=("customer_id", "message"),
            event="ticket.opened")
     api.op("GET", "/tickets", "listTickets", "Tickets, newest first", lambda c, p, q, b: rows(
-        c, "SELECT * FROM tickets WHERE (? IS NULL OR status = ?) ORDER BY id DESC", (q.get("status"), q.get("status"))),
-        query={"status": _STR})
+        c, f"SELECT * FROM tickets {_where(q, 'status')} ORDER BY id DESC", _values(q, 'status')), query={"status": _STR})
     api.op("GET", "/tickets/{ticket_id}", "getTicket", "A ticket and its replies", lambda c, p, q, b: (
         {**t, "replies": rows(c, "SELECT text, author, at FROM replies WHERE ticket_id = ?", (p["ticket_id"],))}
         if (t := _one(c, "SELECT * FROM tickets WHERE id = ?", (p["ticket_id"],), "ticket")) and isinstance(t, dict) else t))
@@ -169,7 +181,7 @@ def support_desk(db: Path) -> _Api:
     return api
 
 
-def marketing(db: Path) -> _Api:
+def marketing(db: Database) -> _Api:
     api = _Api("marketing", "Northwind Marketing", db)
     from ._undo import marketing_undo  # what compensation calls (the churn scenario)
 
@@ -179,7 +191,8 @@ def marketing(db: Path) -> _Api:
     def enrol(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
         if not rows(c, "SELECT id FROM campaigns WHERE id = ?", (p["campaign_id"],)):
             return 404, {"error": f"no campaign {p['campaign_id']!r}"}
-        c.execute("INSERT OR REPLACE INTO campaign_members VALUES (?, ?, ?)", (p["campaign_id"], b["customer_id"], b.get("note")))
+        c.upsert("campaign_members", [{"campaign_id": p["campaign_id"], "customer_id": b["customer_id"],
+                                       "note": b.get("note")}], key=("campaign_id", "customer_id"))
         return 201, {"enrolled": b["customer_id"], "campaign": p["campaign_id"]}
 
     api.op("POST", "/campaigns/{campaign_id}/members", "addToCampaign", "Enrol a customer in a campaign", enrol,
@@ -189,14 +202,13 @@ def marketing(db: Path) -> _Api:
     return api
 
 
-def erp(db: Path) -> _Api:
+def erp(db: Database) -> _Api:
     api = _Api("erp", "Northwind ERP (catalogue and purchase orders)", db)
     from ._catalogue import catalogue_operations  # the batch operations a price change uses
 
     catalogue_operations(api)
     api.op("GET", "/products", "listProducts", "The catalogue", lambda c, p, q, b: rows(
-        c, "SELECT * FROM products WHERE (? IS NULL OR vendor = ?) ORDER BY sku", (q.get("vendor"), q.get("vendor"))),
-        query={"vendor": _STR})
+        c, f"SELECT * FROM products {_where(q, 'vendor')} ORDER BY sku", _values(q, 'vendor')), query={"vendor": _STR})
     api.op("GET", "/products/{sku}", "getProduct", "One product",
            lambda c, p, q, b: _one(c, "SELECT * FROM products WHERE sku = ?", (p["sku"],), "product"))
 
@@ -211,7 +223,7 @@ def erp(db: Path) -> _Api:
     api.op("PATCH", "/products/{sku}", "updateProduct", "Change a product's cost, price, channels or stock", update,
            body={"unit_cost": {"type": "number"}, "list_price": {"type": "number"}, "channels": _STR, "stock": _INT})
     api.op("GET", "/purchase-orders", "listPurchaseOrders", "Purchase orders", lambda c, p, q, b: rows(
-        c, "SELECT * FROM purchase_orders WHERE (? IS NULL OR status = ?) ORDER BY po_id", (q.get("status"), q.get("status"))),
+        c, f"SELECT * FROM purchase_orders {_where(q, 'status')} ORDER BY po_id", _values(q, 'status')),
         query={"status": _STR})
 
     def flag(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
@@ -232,9 +244,9 @@ def erp(db: Path) -> _Api:
             return 409, {"error": f"only {found[0]['stock']} of {b['sku']!r} in stock"}
         amount = round(qty * found[0]["list_price"], 2)
         c.execute("UPDATE products SET stock = stock - ? WHERE sku = ?", (qty, b["sku"]))
-        cur = c.execute("INSERT INTO orders (customer_id, sku, qty, amount, at) VALUES (?, ?, ?, ?, ?)",
-                        (b["customer_id"], b["sku"], qty, amount, time.time()))
-        return 201, {"order_id": cur.lastrowid, "amount": amount}
+        order_id = c.insert("orders", {"customer_id": b["customer_id"], "sku": b["sku"], "qty": qty, "amount": amount,
+                                       "at": time.time()})
+        return 201, {"order_id": order_id, "amount": amount}
 
     api.op("POST", "/orders", "createOrder", "Order a product for a customer (published as order.created)", order,
            body={"customer_id": _STR, "sku": _STR, "qty": _INT}, required=("customer_id", "sku", "qty"),
@@ -255,7 +267,7 @@ def erp(db: Path) -> _Api:
     return api
 
 
-def mailbox(db: Path) -> _Api:
+def mailbox(db: Database) -> _Api:
     """The finance mailbox's reading side: what the SMTP server received."""
     api = _Api("mailbox", "Northwind finance mailbox", db)
     api.op("GET", "/messages", "listMessages", "Received mail, newest first", lambda c, p, q, b: rows(
@@ -264,6 +276,6 @@ def mailbox(db: Path) -> _Api:
 
 
 #: Every HTTP system of the sandbox: name -> factory.
-SYSTEMS: dict[str, Callable[[Path], _Api]] = {
+SYSTEMS: dict[str, Callable[[Database], _Api]] = {
     "crm": crm, "support_desk": support_desk, "marketing": marketing, "erp": erp, "mailbox": mailbox,
 }

@@ -14,9 +14,6 @@ from typing import Any
 
 from ._db import rows
 
-LISTINGS = """CREATE TABLE IF NOT EXISTS listings (channel TEXT, sku TEXT, unit_cost REAL, list_price REAL,
-    effective TEXT, at REAL, PRIMARY KEY (channel, sku))"""
-
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
 _PRODUCT = {"type": "object", "properties": {
@@ -59,15 +56,14 @@ def update_products(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
 def publish_listings(c: Any, p: dict[str, str], q: Any, b: dict[str, Any]) -> Any:
     if problem := _bad(b["items"], ("sku", "unit_cost", "list_price")):
         return 422, {"error": f"items: {problem}"}
-    c.execute(LISTINGS)
     now = time.time()
-    c.executemany("INSERT OR REPLACE INTO listings VALUES (?, ?, ?, ?, ?, ?)", [
-        (p["channel"], i["sku"], i["unit_cost"], i["list_price"], b.get("effective"), now) for i in b["items"]])
+    c.upsert("listings", [{"channel": p["channel"], "sku": i["sku"], "unit_cost": i["unit_cost"],
+                           "list_price": i["list_price"], "effective": b.get("effective"), "at": now}
+                          for i in b["items"]], key=("channel", "sku"))
     return 200, {"channel": p["channel"], "published": len(b["items"]), "effective": b.get("effective")}
 
 
 def list_listings(c: Any, p: dict[str, str], q: Any, b: Any) -> Any:
-    c.execute(LISTINGS)
     return rows(c, "SELECT sku, unit_cost, list_price, effective FROM listings WHERE channel = ? ORDER BY sku",
                 (p["channel"],))
 
@@ -76,8 +72,9 @@ def flag_orders(c: Any, p: Any, q: Any, b: dict[str, Any]) -> Any:
     if problem := _bad(b["flags"], ("po_id", "sku", "reason")):
         return 422, {"error": f"flags: {problem}"}
     for f in b["flags"]:
-        c.execute("INSERT OR IGNORE INTO purchase_orders (po_id, sku, qty, unit_cost, status) VALUES (?, ?, ?, ?, ?)",
-                  (f["po_id"], f["sku"], f.get("qty"), f.get("unit_cost"), f.get("status", "open")))
+        c.upsert("purchase_orders", [{"po_id": f["po_id"], "sku": f["sku"], "qty": f.get("qty"),
+                                      "unit_cost": f.get("unit_cost"), "status": f.get("status", "open")}],
+                 key=("po_id",), replace=False)
         c.execute("UPDATE purchase_orders SET flag = ? WHERE po_id = ?", (f["reason"], f["po_id"]))
     return 201, {"flagged": [f["po_id"] for f in b["flags"]]}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, install_hint
-from ._db import connect, reset, rows, sample, seed
+from ._db import Database, connect, rows, sample
 
 
 def _bound() -> socket.socket:
@@ -47,14 +47,27 @@ class Sandbox:
         received.
     :param event_bus: ``nats://host:4222`` publishes the company's business events on NATS (default
         ``$PODIUM_EVENT_BUS``); without one they go on the bus of the client given to :meth:`attach`.
+    :param database: the SQL database of every system: ``postgresql://user@host:5432/NAME`` or
+        ``mysql+pymysql://user@host:3306/NAME`` (the database must exist; the sandbox creates its tables),
+        default ``$PODIUM_SANDBOX_DB``, else the SQLite file ``company.db`` in ``directory``.
     """
 
     def __init__(
-        self, directory: str | os.PathLike[str] | None = None, *, fresh: bool = False, event_bus: str | None = None
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        fresh: bool = False,
+        event_bus: str | None = None,
+        database: str | None = None,
     ) -> None:
         self._tmp = None if directory is not None else tempfile.TemporaryDirectory(prefix="podium-sandbox-")
         self.directory = Path(directory if directory is not None else self._tmp.name)  # type: ignore[union-attr]
-        self.db = self.directory / "company.db"
+        try:
+            self.db = open_database(self.directory, database)
+        except BaseException:
+            if self._tmp is not None:
+                self._tmp.cleanup()
+            raise
         self.fresh = fresh
         self.event_bus = event_bus or os.environ.get("PODIUM_EVENT_BUS") or None
         if self.event_bus is not None and not self.event_bus.startswith(("nats://", "tls://")):
@@ -76,13 +89,18 @@ class Sandbox:
         """Seed the database (if new) and start every system; returns when all of them answer."""
         try:
             import aiosmtpd  # noqa: F401
+            import sqlalchemy  # noqa: F401
             import starlette  # noqa: F401
             import uvicorn  # noqa: F401
         except ImportError as exc:
             raise ConfigError(f"the sandbox company needs {exc.name}: {install_hint('demo')}") from exc
-        if self.fresh:
-            reset(self.db)
-        seed(self.db)
+        try:
+            if self.fresh:
+                self.db.reset()
+            self.db.seed()
+        except BaseException:
+            self.stop()
+            raise
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(ready,), name="podium-sandbox", daemon=True)
         self._thread.start()
@@ -139,6 +157,7 @@ class Sandbox:
             self._loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(30)
         self._thread = None
+        self.db.dispose()
         if self._tmp is not None:
             self._tmp.cleanup()
 
@@ -190,7 +209,7 @@ class Sandbox:
                 allowed_recipients=[f"@{company['domain']}"],
             )
         if name == "company_db":
-            return open_connector("sql", url=f"sqlite:///{self.db}", tables=["products", "purchase_orders"])
+            return open_connector("sql", url=self.db.url, tables=["products", "purchase_orders"])
         known = ", ".join([*self.urls, "finance_mail", "company_db"])
         raise ConfigError(f"the sandbox has no system {name!r}; it has: {known}")
 
@@ -200,14 +219,24 @@ class Sandbox:
 
     def received(self, system: str | None = None) -> list[dict[str, Any]]:
         """What the systems received (writes and mail), oldest first: system, operation, body."""
+        where, params = ("WHERE system = ?", (system,)) if system is not None else ("", ())
         with connect(self.db) as conn:
-            found = rows(conn, "SELECT system, operation, body, at FROM received WHERE (? IS NULL OR system = ?) ORDER BY id", (system, system))
+            found = rows(conn, f"SELECT system, operation, body, at FROM received {where} ORDER BY id", params)
         return [{**r, "body": json.loads(r["body"])} for r in found]
 
     def mails(self) -> list[dict[str, Any]]:
         """The finance mailbox, newest first."""
         with connect(self.db) as conn:
             return rows(conn, "SELECT * FROM mails ORDER BY id DESC")
+
+
+def open_database(directory: Path, url: str | None = None) -> Database:
+    """The company database: ``url``, else ``$PODIUM_SANDBOX_DB``, else ``company.db`` in ``directory``."""
+    if url:
+        return Database(url, source="the sandbox's database (Sandbox(database=...), podium demo --sandbox-db)")
+    if os.environ.get("PODIUM_SANDBOX_DB"):
+        return Database(os.environ["PODIUM_SANDBOX_DB"], source="$PODIUM_SANDBOX_DB")
+    return Database(f"sqlite:///{directory / 'company.db'}")
 
 
 def default_directory(db: str | None = None) -> Path:

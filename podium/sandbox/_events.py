@@ -22,10 +22,9 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from ._db import connect, log, rows
+from ._db import Database, connect, log, rows
 
 logger = logging.getLogger("podium.sandbox")
 
@@ -49,7 +48,7 @@ BUS_SYSTEM = "event_bus"
 class Relay:
     """Runs in the sandbox's event loop: sends the outbox to the bus, records what the bus brings."""
 
-    def __init__(self, db: Path, url: str | None) -> None:
+    def __init__(self, db: Database, url: str | None) -> None:
         self.db = db
         self.url = url
         """The NATS URL the sandbox publishes to itself (None: an attached client's bus)."""

@@ -7,16 +7,15 @@ import email
 import email.policy
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from ._db import connect, log, publish
+from ._db import Database, connect, log, publish
 
 
 class MailboxHandler:
     """aiosmtpd handler: store every message, as received, in the ``mails`` table."""
 
-    def __init__(self, db: Path, notify: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: Database, notify: Callable[[], None] = lambda: None) -> None:
         self.db = db
         self.notify = notify
 
@@ -43,7 +42,7 @@ class MailboxHandler:
         return "250 Message accepted for delivery"
 
 
-async def start_smtp(db: Path, sock: Any, notify: Callable[[], None] = lambda: None) -> Any:
+async def start_smtp(db: Database, sock: Any, notify: Callable[[], None] = lambda: None) -> Any:
     """Serve SMTP on the bound socket ``sock`` in the running loop; returns the asyncio server."""
     import asyncio
 

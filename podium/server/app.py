@@ -58,6 +58,9 @@ class Settings:
     sandbox_dir: str | None = None
     """The sandbox company's folder shown by ``GET /api/sandbox`` (default: beside the store, as
     ``podium demo`` uses it; see :func:`podium.sandbox.default_directory`)."""
+    sandbox_db: str | None = None
+    """The sandbox company's database URL when it is not ``company.db`` in that folder (default
+    ``$PODIUM_SANDBOX_DB``): ``postgresql://...`` or ``mysql+pymysql://...``, as ``podium demo --sandbox-db``."""
 
 
 def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:

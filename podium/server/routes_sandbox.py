@@ -1,8 +1,8 @@
 """What each system of the sandbox company received, for the dashboard's Sandbox page: ``GET /api/sandbox``.
 
 Read from the sandbox's database in the folder ``podium demo`` and ``podium run`` use
-(:func:`podium.sandbox.default_directory`: beside the server's store, or ``$PODIUM_SANDBOX_DIR``);
-the sandbox need not be running."""
+(:func:`podium.sandbox.default_directory`: beside the server's store, or ``$PODIUM_SANDBOX_DIR``), or
+from the database named by ``$PODIUM_SANDBOX_DB``; the sandbox need not be running."""
 
 from __future__ import annotations
 
@@ -49,7 +49,8 @@ class SandboxEvent(BaseModel):
 
 
 class SandboxReport(BaseModel):
-    directory: str = Field(description="The sandbox's folder (its database is `company.db` there).")
+    directory: str = Field(description="The sandbox's folder (its SQLite database is `company.db` there).")
+    database: str = Field(description="The database read (its URL, without a password).")
     exists: bool = Field(description="False when no sandbox has run in that folder (every list is empty).")
     systems: list[SandboxSystem]
     mails: list[SandboxMail] = Field(description="The finance mailbox, newest first.")
@@ -59,7 +60,7 @@ class SandboxReport(BaseModel):
 @router.get(
     "/sandbox",
     tags=["sandbox"],
-    **documented("getSandbox", SandboxReport, 422),
+    **documented("getSandbox", SandboxReport, 400, 422),
     summary="What each system of the sandbox company received (podium demo)",
 )
 async def sandbox(
@@ -73,4 +74,4 @@ async def sandbox(
     await request.app.state.client.authorize("payloads.read", "sandbox")
     settings = request.app.state.settings
     folder = settings.sandbox_dir or default_directory(settings.store)
-    return await asyncio.to_thread(report, folder, limit=limit)
+    return await asyncio.to_thread(report, folder, limit=limit, database=settings.sandbox_db)
