@@ -50,3 +50,44 @@ def test_show_trace_text_and_json(tmp_path: Path) -> None:
 
     missing = podium("show", "nope", "--trace", db=db, check=None)
     assert missing.returncode != 0 and "no run with id 'nope'" in missing.stderr
+
+
+HOSTILE = "ok\x1b[2J\x1b]52;c;cm0gLXJmIH4=\x1b\\\x9b31m\x07done"
+
+
+def _hostile_doc() -> dict:
+    model = {"kind": "model", "call": "helper.model", "step": f"answer{HOSTILE}", "status": "completed",
+             "model": f"openai:x{HOSTILE}", "prompt": [{"role": f"user{HOSTILE}", "content": HOSTILE,
+             "tool_calls": [{"name": HOSTILE, "arguments": {"q": HOSTILE}}]}],
+             "response": {"text": HOSTILE, "tool_calls": [{"name": HOSTILE, "arguments": HOSTILE}]},
+             "trail": [HOSTILE], "agent": HOSTILE}  # fmt: skip
+    tool = {"kind": "tool", "call": "t", "step": "answer", "status": "completed", "tool": HOSTILE,
+            "arguments": {"x": HOSTILE}, "ok": True, "result": HOSTILE}
+    approval = {"kind": "approval", "call": "signal:approval:x", "step": "review", "status": "completed",
+                "title": HOSTILE, "approved": True, "by": HOSTILE, "comment": HOSTILE}
+    return {"run": {"id": "r1", "workflow": HOSTILE, "version": "1", "status": "completed", "created_at": 1.0},
+            "now": 2.0, "payloads_hidden": False,
+            "totals": {"model_calls": 1, "tool_calls": 1, "input_tokens": 1, "output_tokens": 1, "cost": None, "latency": 0.1},
+            "calls": [model, tool, approval], "children": [{"id": HOSTILE, "workflow": HOSTILE, "status": "completed"}],
+            "timeline": [{"step": HOSTILE, "segments": [{"kind": "attempt", "start": 1.0, "end": 2.0}]}]}  # fmt: skip
+
+
+def test_trace_text_cannot_drive_the_terminal() -> None:
+    """The attack: a model answer, tool name, step id or approval comment holding terminal control
+    sequences (clear the screen, OSC 52 writes the clipboard, an 8-bit CSI). Printed, they show as
+    visible escapes; they never reach the terminal as controls."""
+    import io
+
+    from rich.console import Console
+
+    from podium.cli._trace import as_json, show_trace
+
+    buf = io.StringIO()
+    show_trace(Console(file=buf, force_terminal=True, width=300), _hostile_doc(), full=True)
+    out = buf.getvalue()
+    for control in ("\x1b[2J", "\x1b]52", "\x9b", "\x07"):
+        assert control not in out, repr(control)
+    assert "ok\\x1b[2J" in out and "done" in out
+    text = as_json(_hostile_doc())
+    assert not any(c in text for c in ("\x1b", "\x9b", "\x07"))
+    assert json.loads(text)["calls"][0]["response"]["text"] == HOSTILE  # the data itself is unchanged

@@ -1,12 +1,14 @@
 """``podium show RUN --trace``: a run's AI trace in the terminal (podium.engine.trace).
 
 Every text in a trace came from a model, a tool or a user: it is printed escaped (never read as
-rich markup) and, unless ``--full``, shortened.
+rich markup, and with its control characters shown as ``\x1b``, so a model's answer cannot clear
+the screen or write the clipboard through terminal escape sequences) and, unless ``--full``, shortened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ._render import duration, status_text, when
@@ -14,11 +16,25 @@ from ._render import duration, status_text, when
 _SHORT = 300
 _BAR = 48
 _FILL = {"attempt": "█", "backoff": "·", "wait": "░"}
+#: C0 controls but newline and tab, DEL and the C1 controls (``\x9b`` is a CSI on 8-bit terminals).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text: Any) -> str:
+    """``text`` safe to print: no rich markup, control characters shown as ``\\xNN``."""
+    from rich.markup import escape as markup
+
+    return markup(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
+
+
+def as_json(doc: dict[str, Any]) -> str:
+    """The trace as JSON for ``--json``: C1 control characters written as ``\\u009b`` escapes (JSON
+    already escapes the C0 ones), so piping it to a terminal cannot drive it either."""
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _cut(text: Any, full: bool) -> str:
-    from rich.markup import escape
-
     s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
     if not full and len(s) > _SHORT:
         s = s[:_SHORT] + f"… ({len(s) - _SHORT} more characters; --full shows all)"
@@ -37,8 +53,6 @@ def _secs(v: Any) -> str:
 
 def _entry(c: dict[str, Any], full: bool) -> list[str]:
     """Lines of one trace entry (the first is its head)."""
-    from rich.markup import escape
-
     kind = c["kind"]
     tag = f"[bold]{kind:<9}[/]"
     failed = " [red](failed)[/]" if c.get("status") == "failed" else ""
@@ -102,8 +116,6 @@ def _entry(c: dict[str, Any], full: bool) -> list[str]:
 
 def timeline_lines(doc: dict[str, Any]) -> list[str]:
     """A text Gantt chart: one row per step execution, attempts █, backoffs ·, waits ░, failures red."""
-    from rich.markup import escape
-
     rows = doc.get("timeline") or []
     if not rows:
         return []
@@ -131,8 +143,6 @@ def timeline_lines(doc: dict[str, Any]) -> list[str]:
 
 
 def show_trace(con: Any, doc: dict[str, Any], *, full: bool = False) -> None:
-    from rich.markup import escape
-
     run, t = doc["run"], doc["totals"]
     con.print(
         f"[bold]Trace of run {escape(run['id'])}[/] ({escape(run['workflow'])} v{escape(str(run['version']))}) "
