@@ -136,14 +136,11 @@ def _hook(d: dict[str, Any]) -> Any:
             cls: Any = _import_type(d["type"])
         except Exception:
             return d["value"]
-        if not isinstance(cls, type) or not (
-            dataclasses.is_dataclass(cls) if tag == "dataclass" else callable(getattr(cls, "model_validate", None))
-        ):
+        make = getattr(cls, "model_validate", None) if tag == "pydantic" else cls
+        if not isinstance(cls, type) or not callable(make) or (tag == "dataclass" and not dataclasses.is_dataclass(cls)):
             return d["value"]  # a payload names what to build: only data classes, never any callable
         try:
-            if tag == "pydantic":
-                return cls.model_validate(d["value"])
-            return cls(**d["value"])
+            return make(d["value"]) if tag == "pydantic" else make(**d["value"])
         except Exception:
             return d["value"]
     if tag == "bytes":
