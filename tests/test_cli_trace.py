@@ -91,3 +91,32 @@ def test_trace_text_cannot_drive_the_terminal() -> None:
     text = as_json(_hostile_doc())
     assert not any(c in text for c in ("\x1b", "\x9b", "\x07"))
     assert json.loads(text)["calls"][0]["response"]["text"] == HOSTILE  # the data itself is unchanged
+
+
+def test_podium_runs_show_cannot_drive_the_terminal_either() -> None:
+    """The same attack on the run view: a step's output and error message with control sequences
+    and rich markup print as text."""
+    import io
+
+    from rich.console import Console
+
+    from podium.cli._render import show_run
+
+    wf = pd.Workflow("hostile-output")
+
+    @wf.step
+    async def answer(input: dict) -> str:
+        return f"[link=http://evil.test]click[/link]{HOSTILE}"
+
+    async def go() -> object:
+        async with pd.Client("memory://") as c:
+            run = await c.start(wf, {})
+            await c.result(run.id, timeout=30)
+            return await c.history(run.id)
+
+    buf = io.StringIO()
+    show_run(Console(file=buf, force_terminal=True, width=300), asyncio.run(go()), full=True)  # type: ignore[arg-type]
+    out = buf.getvalue()
+    for control in ("\x1b[2J", "\x1b]52", "\x9b", "\x07", "\x1b]8;"):  # \x1b]8; is a rich [link]
+        assert control not in out, repr(control)
+    assert "[link=http://evil.test]click[/link]" in out

@@ -11,22 +11,11 @@ import json
 import re
 from typing import Any
 
-from ._render import duration, status_text, when
+from ._render import duration, escape, status_text, when
 
 _SHORT = 300
 _BAR = 48
 _FILL = {"attempt": "█", "backoff": "·", "wait": "░"}
-#: C0 controls but newline and tab, DEL and the C1 controls (``\x9b`` is a CSI on 8-bit terminals).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def escape(text: Any) -> str:
-    """``text`` safe to print: no rich markup, control characters shown as ``\\xNN``."""
-    from rich.markup import escape as markup
-
-    return markup(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
-
-
 def as_json(doc: dict[str, Any]) -> str:
     """The trace as JSON for ``--json``: C1 control characters written as ``\\u009b`` escapes (JSON
     already escapes the C0 ones), so piping it to a terminal cannot drive it either."""
@@ -56,11 +45,11 @@ def _entry(c: dict[str, Any], full: bool) -> list[str]:
     kind = c["kind"]
     tag = f"[bold]{kind:<9}[/]"
     failed = " [red](failed)[/]" if c.get("status") == "failed" else ""
-    agent = f" · [dim]agent {escape(str(c['agent']))}, iteration {c.get('iteration', 1)}[/]" if c.get("agent") else ""
+    agent = f" · [dim]agent {escape(str(c['agent']))}, iteration {escape(c.get('iteration', 1))}[/]" if c.get("agent") else ""
     if kind == "model":
-        cached = f", {c['cached_tokens']} cached" if c.get("cached_tokens") else ""
+        cached = f", {escape(c['cached_tokens'])} cached" if c.get("cached_tokens") else ""
         lines = [
-            f"{tag} {escape(c.get('model') or '?')}  {c.get('input_tokens') or 0} in / {c.get('output_tokens') or 0} out{cached}"
+            f"{tag} {escape(c.get('model') or '?')}  {escape(c.get('input_tokens') or 0)} in / {escape(c.get('output_tokens') or 0)} out{cached}"
             f" · {_secs(c.get('latency'))} · {_money(c.get('cost'))}{failed}{agent}"
         ]
         if c.get("prompt") is None:
@@ -91,13 +80,13 @@ def _entry(c: dict[str, Any], full: bool) -> list[str]:
         return [f"{tag} → {escape(str(what))} (confidence {conf_s}{extra}){esc}{why}"]
     if kind == "gate":
         verdict = "[green]passed[/]" if c.get("passed") else "[red]failed[/]"
-        lines = [f"{tag} {escape(str(c.get('gate')))}: {verdict}, {c.get('rows')} rows"]
+        lines = [f"{tag} {escape(str(c.get('gate')))}: {verdict}, {escape(c.get('rows'))} rows"]
         lines += [f"    {'ok ' if r.get('ok') else '[red]bad[/]'} {escape(str(r.get('rule')))} ({escape(str(r.get('on')))}) {_cut(r.get('detail') or '', full)}" for r in c.get("rules") or []]
         return lines
     if kind == "plan":
         steps = ", ".join(f"{s.get('id')}={s.get('skill')}" for s in c.get("steps") or [])
         head = "plan" if c.get("n") == 1 else "replan"
-        return [f"{tag} {head} {c.get('n')} by {escape(str(c.get('planner')))}: {_cut(c.get('reason') or '', full)}",
+        return [f"{tag} {head} {escape(c.get('n'))} by {escape(str(c.get('planner')))}: {_cut(c.get('reason') or '', full)}",
                 f"    steps: {escape(steps) or '-'}"]
     if kind == "approval":
         title = _cut(c.get("title") or c.get("name") or "", full)
