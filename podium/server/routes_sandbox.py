@@ -68,9 +68,12 @@ async def sandbox(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     from ..sandbox import default_directory, report
+    from ..secret import mask
 
-    # What the systems were sent is business data written by workflows: the same permission as run payloads.
+    # What the systems were sent is business data written by workflows: the same permission as run
+    # payloads, and shown as the run views show them (secret fields and credentials masked).
     await request.app.state.client.authorize("payloads.read", "sandbox")
     settings = request.app.state.settings
     folder = settings.sandbox_dir or default_directory(settings.store)
-    return await asyncio.to_thread(report, folder, limit=limit)
+    shown: dict[str, Any] = mask(await asyncio.to_thread(report, folder, limit=limit))
+    return shown
