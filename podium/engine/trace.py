@@ -83,6 +83,8 @@ def _entry(call: str, data: dict[str, Any], ev: Event) -> dict[str, Any]:
     entry: dict[str, Any] = {"call": call, "status": ev.type.removeprefix("step_"), "attempts": ev.attempt}
     if "error" in data:
         entry["error"] = data["error"]
+    if isinstance(note.get("omitted"), int):  # too large to keep: what was called, without its text
+        entry["omitted"] = note["omitted"]
     if kind_of == "Response" or note.get("kind") == "model":
         resp = output if isinstance(output, dict) else {}
         usage = resp.get("usage") or {}

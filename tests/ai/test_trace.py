@@ -362,3 +362,19 @@ def test_long_texts_are_cut_after_redaction():
     kept = json.loads(trace_note({"messages": [{"role": "user", "content": text}]}))["messages"][0]["content"]
     assert "lopez" not in kept and "[EM" in kept and kept.endswith("more characters]")
     assert len(kept) < TRACE_TEXT_LIMIT + 40
+
+
+def test_a_huge_note_is_not_stored_whole():
+    """The attack: one call whose arguments are many texts (each under the per-text cut), 50 MB in
+    all, written into the run's log and sent whole with every read of the trace. A note over the
+    limit keeps what was called, and says how much was left out."""
+    from podium.engine.waits import TRACE_NOTE_LIMIT, trace_note
+
+    rows = [f"row {i} " + "x" * 19_000 for i in range(2_500)]
+    note = trace_note({"kind": "tool", "tool": "bulk_load", "arguments": {"rows": rows}, "agent": "loader"})
+    assert len(note) < TRACE_NOTE_LIMIT
+    kept = json.loads(note)
+    assert (kept["kind"], kept["tool"], kept["agent"]) == ("tool", "bulk_load", "loader")
+    assert "arguments" not in kept and kept["omitted"] > 40_000_000
+    small = json.loads(trace_note({"kind": "tool", "tool": "t", "arguments": {"a": "b"}}))
+    assert small == {"kind": "tool", "tool": "t", "arguments": {"a": "b"}}
