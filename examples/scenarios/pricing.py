@@ -7,7 +7,7 @@ margin are flagged in the ERP, and finance gets an e-mail.
         --input '{"vendor": "acme", "change_pct": 8, "effective": "2027-01-01"}'
     podium approvals; podium approvals approve RUN_ID   # a change of 20% or more waits for a person
 
-Input: the event ``vendor``, ``change_pct`` (a number above -100; negative for a price cut) and
+Input: the event ``vendor``, ``change_pct`` (a number above -100, at most 10000; negative for a price cut) and
 ``effective`` (ISO date; default today); the files ``catalogue`` (CSV: sku, vendor, unit_cost,
 list_price, min_margin_pct, channels, where channels is ``;``-separated) and ``purchase_orders``
 (CSV: po_id, sku, qty, unit_cost, status), default the shipped samples; ``approve_above_pct``
@@ -112,9 +112,9 @@ def event(input: Any) -> dict[str, Any]:
     if isinstance(pct, str):
         with contextlib.suppress(ValueError):
             pct = float(pct.strip().rstrip("%"))
-    if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct) or pct <= -100:
+    if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct) or not -100 < pct <= 10_000:
         raise ConfigError(f'input field "change_pct" is {input.get("change_pct")!r}; give the change in percent, '
-                          "a number above -100 (8 for +8%, -5 for a 5% cut)")
+                          "a number above -100 and at most 10000 (8 for +8%, -5 for a 5% cut)")
     effective = str(input.get("effective") or date.today().isoformat())
     try:
         date.fromisoformat(effective)

@@ -320,3 +320,13 @@ async def test_attack_a_device_or_a_huge_file_as_the_catalogue_is_refused(compan
         with pytest.raises(RunFailed, match=why):
             await asyncio.wait_for(run(company, tmp_path, {"vendor": "acme", "change_pct": 8, "catalogue": path}), 60)
     assert company.received() == []
+
+
+def test_a_change_too_large_to_compute_is_a_clear_error():
+    """``change_pct`` 1e306 made the new cost infinite and the analysis fail with an OverflowError."""
+    from examples.scenarios import pricing
+    from podium import ConfigError
+
+    with pytest.raises(ConfigError, match='"change_pct" is 1e\\+306.*at most 10000'):
+        pricing.event({"vendor": "acme", "change_pct": 1e306})
+    assert pricing.event({"vendor": "acme", "change_pct": 10_000})["change_pct"] == 10_000
