@@ -23,7 +23,8 @@ Only :func:`dumps` writes tags: a dict in the data that holds a ``$podium`` key 
 event's payload, JSON a tool fetched) is written as a ``dict`` tag and reads back as the same dict,
 never as an object. A tag found in stored text (an older store, a message another party put on the
 event bus) makes only a dataclass or a pydantic model; any other named type reads as its plain
-``value`` (instantiating whatever a payload names would run any importable callable).
+``value`` (instantiating whatever a payload names would run any importable callable), and only
+from a module the process has already imported (importing one runs its code).
 
 If a tagged type can no longer be imported (code changed), the plain ``value`` is returned so that
 history stays readable. Anything else raises :class:`SerializationError` naming the type.
@@ -35,8 +36,8 @@ import base64
 import dataclasses
 import datetime as _dt
 import decimal
-import importlib
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -118,8 +119,13 @@ def _type_ref(cls: type) -> str:
 
 
 def _import_type(ref: str) -> Any:
+    """The class ``ref`` names, from a module this process has already imported (the workflow's
+    own, Podium's): a payload naming a module must not make the engine import it (importing runs
+    the module's code)."""
     module, _, qual = ref.partition(":")
-    obj: Any = importlib.import_module(module)
+    if module not in sys.modules:
+        raise LookupError(f"module {module!r} is not imported")
+    obj: Any = sys.modules[module]
     for part in qual.split("."):
         obj = getattr(obj, part)
     return obj

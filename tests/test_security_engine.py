@@ -251,3 +251,17 @@ async def test_data_holding_the_tag_key_shows_as_it_was_sent():
         assert plain(json.loads((await client.get(run.id)).input)) == {"$podium": "x"}
         [call] = (await run_trace(client, run.id))["calls"]
         assert call["result"] == {"$podium": "x", "n": 1}
+
+
+def test_attack_a_tag_cannot_make_the_engine_import_a_module():
+    """A stored tag naming a module nobody imported (``antigravity`` opens a web browser on import)
+    reads as its plain value: importing a module runs its code."""
+    import json
+    import sys
+
+    from podium import _serde
+
+    assert "antigravity" not in sys.modules
+    raw = json.dumps({"$podium": "dataclass", "type": "antigravity:X", "value": {"a": 1}})
+    assert _serde.loads(raw) == {"a": 1}
+    assert "antigravity" not in sys.modules
