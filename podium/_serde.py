@@ -24,7 +24,7 @@ event's payload, JSON a tool fetched) is written as a ``dict`` tag and reads bac
 never as an object. A tag found in stored text (an older store, a message another party put on the
 event bus) makes only a dataclass or a pydantic model; any other named type reads as its plain
 ``value`` (instantiating whatever a payload names would run any importable callable), and only
-from a module the process has already imported (importing one runs its code).
+from a package the process has already imported (importing one runs its code).
 
 If a tagged type can no longer be imported (code changed), the plain ``value`` is returned so that
 history stays readable. Anything else raises :class:`SerializationError` naming the type.
@@ -36,6 +36,7 @@ import base64
 import dataclasses
 import datetime as _dt
 import decimal
+import importlib
 import json
 import sys
 import uuid
@@ -119,13 +120,13 @@ def _type_ref(cls: type) -> str:
 
 
 def _import_type(ref: str) -> Any:
-    """The class ``ref`` names, from a module this process has already imported (the workflow's
-    own, Podium's): a payload naming a module must not make the engine import it (importing runs
-    the module's code)."""
+    """The class ``ref`` names, from a package this process has already imported (the workflow's
+    own, Podium's; a module of it may still be imported, as a resumed run needs): a payload naming
+    another package must not make the engine import it (importing runs the package's code)."""
     module, _, qual = ref.partition(":")
-    if module not in sys.modules:
-        raise LookupError(f"module {module!r} is not imported")
-    obj: Any = sys.modules[module]
+    if module.partition(".")[0] not in sys.modules:
+        raise LookupError(f"package of {module!r} is not imported")
+    obj: Any = importlib.import_module(module)
     for part in qual.split("."):
         obj = getattr(obj, part)
     return obj

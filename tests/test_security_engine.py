@@ -265,3 +265,19 @@ def test_attack_a_tag_cannot_make_the_engine_import_a_module():
     raw = json.dumps({"$podium": "dataclass", "type": "antigravity:X", "value": {"a": 1}})
     assert _serde.loads(raw) == {"a": 1}
     assert "antigravity" not in sys.modules
+
+
+def test_a_stored_object_of_a_module_not_yet_imported_reads_back_after_a_restart():
+    """A resumed run in a fresh process reads its steps' objects before the code that would import
+    their module ran: a module of an imported package (Podium's, the workflow's) is imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, podium; from podium import _serde\n"
+        "assert 'podium.classifiers._base' not in sys.modules, 'imported already'\n"
+        "raw = '{\"$podium\":\"dataclass\",\"type\":\"podium.classifiers._base:Classification\",\"value\":{\"label\":\"a\",\"confidence\":0.5}}'\n"
+        "print(type(_serde.loads(raw)).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "Classification", out.stderr
