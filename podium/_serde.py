@@ -15,7 +15,16 @@ datetime    ``iso``: ISO 8601 text (also ``date``, ``time``)       datetime / da
 decimal     ``str``                                                decimal.Decimal
 uuid        ``str``                                                uuid.UUID
 set         ``items``                                              set
+dict        ``items``: ``[key, value]`` pairs of a plain dict      the dict
+            that has a ``$podium`` key of its own
 ==========  =====================================================  ============================
+
+Only :func:`dumps` writes tags: a dict in the data that holds a ``$podium`` key (run input, an
+event's payload, JSON a tool fetched) is written as a ``dict`` tag and reads back as the same dict,
+never as an object. A tag found in stored text (an older store, a message another party put on the
+event bus) makes only a dataclass or a pydantic model; any other named type reads as its plain
+``value`` (instantiating whatever a payload names would run any importable callable), and only
+from a package the process has already imported (importing one runs its code).
 
 If a tagged type can no longer be imported (code changed), the plain ``value`` is returned so that
 history stays readable. Anything else raises :class:`SerializationError` naming the type.
@@ -29,6 +38,7 @@ import datetime as _dt
 import decimal
 import importlib
 import json
+import sys
 import uuid
 from typing import Any
 
@@ -65,13 +75,40 @@ def _default(obj: Any) -> Any:
     )
 
 
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+_KEY = f'"{_TAG}":'
+
+
+def _escaped(value: Any) -> Any:
+    """``value`` with every dict that holds a ``$podium`` key of its own written as a ``dict`` tag."""
+    if isinstance(value, dict):
+        inner = {k: _escaped(v) for k, v in value.items()}
+        return {_TAG: "dict", "items": [[k, v] for k, v in inner.items()]} if _TAG in value else inner
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def _default_escaped(obj: Any) -> Any:
+    return {k: v if k == _TAG else _escaped(v) for k, v in _default(obj).items()}
 
 
 def dumps(value: Any) -> str:
     """Encode ``value`` as payload text (format version 1)."""
+    tags = 0
+
+    def default(obj: Any) -> Any:
+        nonlocal tags
+        tags += 1
+        return _default(obj)
+
     try:
-        return _encoder.encode(value)
+        text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=default).encode(value)
+        # Every tag is one of ours unless the data itself holds the key: then write it escaped.
+        if text.count(_KEY) > tags:
+            text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default_escaped).encode(
+                _escaped(value)
+            )
+        return text
     except SerializationError:
         raise
     except (TypeError, ValueError) as exc:  # circular references, bad keys
@@ -83,7 +120,12 @@ def _type_ref(cls: type) -> str:
 
 
 def _import_type(ref: str) -> Any:
+    """The class ``ref`` names, from a package this process has already imported (the workflow's
+    own, Podium's; a module of it may still be imported, as a resumed run needs): a payload naming
+    another package must not make the engine import it (importing runs the package's code)."""
     module, _, qual = ref.partition(":")
+    if module.partition(".")[0] not in sys.modules:
+        raise LookupError(f"package of {module!r} is not imported")
     obj: Any = importlib.import_module(module)
     for part in qual.split("."):
         obj = getattr(obj, part)
@@ -94,15 +136,18 @@ def _hook(d: dict[str, Any]) -> Any:
     tag = d.get(_TAG)
     if tag is None:
         return d
+    if tag == "dict":
+        return {str(k): v for k, v in d["items"]}
     if tag == "dataclass" or tag == "pydantic":
         try:
-            cls = _import_type(d["type"])
+            cls: Any = _import_type(d["type"])
         except Exception:
             return d["value"]
+        make = getattr(cls, "model_validate", None) if tag == "pydantic" else cls
+        if not isinstance(cls, type) or not callable(make) or (tag == "dataclass" and not dataclasses.is_dataclass(cls)):
+            return d["value"]  # a payload names what to build: only data classes, never any callable
         try:
-            if tag == "pydantic":
-                return cls.model_validate(d["value"])
-            return cls(**d["value"])
+            return make(d["value"]) if tag == "pydantic" else make(**d["value"])
         except Exception:
             return d["value"]
     if tag == "bytes":

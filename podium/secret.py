@@ -8,7 +8,9 @@ stored as ``***`` (pass secrets through the environment, or resolve them inside 
 
 :func:`mask` is for data that was not wrapped: every field whose name says it holds a secret
 (``api_key``, ``password``, ``token``, ``authorization``, ``secret``, ``cookie``...) is shown as
-``***``, and known credential shapes in text (``pod_...``, ``Bearer ...``, ``sk-...``) are masked.
+``***`` (a list or mapping under such a name: every text in it), and known credential shapes in
+text (``pod_...``, ``Bearer ...``, ``Basic ...``, ``sk-...``, a URL's ``user:password@``, PEM
+private keys) are masked.
 The CLI (``podium runs show``), the HTTP API's run views and the JSON and text logs show data through it.
 """
 
@@ -32,6 +34,17 @@ _SECRET_TEXT: list[tuple[re.Pattern[str], Any, tuple[str, ...]]] = [
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), "sk-***", ("sk-",)),
     (re.compile(r"\b(?:ghp|gho|ghs|github_pat|xox[abprs])_?-?[A-Za-z0-9_\-]{10,}"), "***", ("ghp", "gho", "ghs", "github_pat", "xox")),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "AKIA***", ("akia",)),
+    # HTTP basic credentials (base64 of user:password): a token with a digit, + / or =, so prose
+    # ("basic understanding") is left alone
+    (re.compile(r"(?i)\b(basic\s+)(?=[A-Za-z0-9+/]*[0-9+/=])[A-Za-z0-9+/]{8,}={0,2}(?![A-Za-z0-9+/=])"), r"\1***", ("basic",)),
+    # a password in a URL: postgresql://user:PASSWORD@host, https://user:PASSWORD@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/?#@\"']+:)[^\s/?#@\"']+@"), r"\1***@", ("://",)),
+    # PEM private keys, also cut off before their END line
+    (
+        re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)", re.S),
+        r"-----BEGIN \1PRIVATE KEY-----***-----END \1PRIVATE KEY-----",
+        ("private key",),
+    ),
     # "api_key": "...", 'password': '...', api_key=..., password: ... inside messages
     (
         re.compile(
@@ -73,8 +86,8 @@ def mask(value: Any, key: str = "") -> Any:
     ``***``, credentials in text masked. The value itself is not changed."""
     if isinstance(value, Secret):
         return MASK
-    if key and is_secret_key(key) and value is not None and not isinstance(value, bool | int | float | dict | list):
-        return MASK
+    if key and is_secret_key(key) and value is not None:
+        return _hidden(value)
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
@@ -82,6 +95,17 @@ def mask(value: Any, key: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [mask(v) for v in value]
     return value
+
+
+def _hidden(value: Any) -> Any:
+    """A secret field's value as shown: every text in it masked, however nested (``{"password":
+    ["..."]}``, ``{"secret": {"value": "..."}}``); numbers and flags (``{"token": {"expires_in": 60}}``)
+    kept."""
+    if isinstance(value, dict):
+        return {k: _hidden(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_hidden(v) for v in value]
+    return value if value is None or isinstance(value, bool | int | float) else MASK
 
 
 class Secret:

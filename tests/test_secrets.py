@@ -50,6 +50,28 @@ def test_mask_and_redact() -> None:
     assert "abc123" not in text and "hunter2" not in text and "t0k3n" not in text and '"x": 1' in text
 
 
+
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAx1Zb9Qk\n-----END RSA PRIVATE KEY-----"
+
+
+def test_credentials_the_first_masking_missed() -> None:
+    """The attack (review of the run trace): credentials that reached the store and every view in
+    clear: a secret-named field holding a list or mapping, HTTP basic credentials, a URL's password,
+    a PEM private key."""
+    data = {"password": ["hunter2secret"], "client_secret": {"value": "s3cr3t-value", "ttl": 60},
+            "headers": [["Authorization", "Basic dXNlcjpwYXNzd29yZA=="]],
+            "dsn": "postgresql://admin:S3cretPass@db.internal:5432/shop", "key_file": PEM}  # fmt: skip
+    shown = json.dumps(mask(data))
+    for leaked in ("hunter2secret", "s3cr3t-value", "dXNlcjpwYXNzd29yZA", "S3cretPass", "MIIEowIBAAKCAQEAx1Zb9Qk"):
+        assert leaked not in shown, leaked
+    assert '"ttl": 60' in shown and "postgresql://admin:***@db.internal:5432/shop" in shown
+    text = redact(f'curl -H "Authorization: Basic dXNlcjpwYXNzd29yZA==" https://u:pw123@x.example/ and {PEM[:60]}')
+    assert "dXNlcjpwYXNz" not in text and "pw123" not in text and "MIIEowIBAAKC" not in text
+    # prose and plain URLs are left alone
+    prose = "a basic understanding of https://example.com:8080/path and https://user@host.example/x"
+    assert redact(prose) == prose
+
+
 async def test_provider_keys_are_secrets_revealed_only_in_the_request() -> None:
     from podium.models import Message, Request
     from podium.models.openai import OpenAIModel

@@ -194,3 +194,90 @@ async def test_attack_a_run_inserted_into_the_runs_table_is_not_executed(tmp_pat
         problem = (await c.verify_audit())[1] or ""
     assert paid == [5]
     assert "01a23ce0cb648ab9dcdeFORGED" in problem and "no entry in the audit log" in problem
+
+
+def _forged(path: str) -> dict:
+    """A payload shaped like the store's own tag for a stored object, naming a class that runs a command."""
+    return {"$podium": "dataclass", "type": "subprocess:Popen", "value": {"args": ["touch", path]}}
+
+
+async def test_attack_a_forged_type_tag_in_data_runs_no_code(tmp_path):
+    """The attack: run input, an event payload or a tool's result (JSON from anywhere) holding
+    ``{"$podium": "dataclass", "type": "subprocess:Popen", ...}`` was stored as it was and, read back
+    for the step, instantiated: any importable callable ran with the attacker's arguments. Data is now
+    stored so that it reads back as the same data, and a stored tag (an older store, a message put on
+    the bus by another party) instantiates only a dataclass or a pydantic model."""
+    from podium import _serde
+
+    marker = tmp_path / "pwned"
+    seen: list = []
+    wf = Workflow("echo-input")
+
+    @wf.step
+    async def look(ctx: StepContext, input):
+        seen.append(input)
+        fetched = await ctx.call(lambda: {"body": _forged(str(marker) + "-tool")}, name="fetch")
+        return {"input": input, "fetched": fetched}
+
+    async with Client("memory://") as client:
+        out = await client.run(wf, {"x": _forged(str(marker))})
+    assert not marker.exists() and not (tmp_path / "pwned-tool").exists()
+    assert seen == [{"x": _forged(str(marker))}]  # the step got the data as it was sent
+    assert out == {"input": {"x": _forged(str(marker))}, "fetched": {"body": _forged(str(marker) + "-tool")}}
+    for value in (_forged("a"), {"$podium": "dict", "items": []}, [{"$podium": 1, "k": {"$podium": None}}]):
+        assert _serde.loads(_serde.dumps(value)) == value  # a dict holding the key round-trips
+
+    import json
+
+    raw = json.dumps({"x": _forged(str(marker))})  # written by someone else, not by _serde.dumps
+    assert _serde.loads(raw) == {"x": {"args": ["touch", str(marker)]}} and not marker.exists()
+
+
+async def test_data_holding_the_tag_key_shows_as_it_was_sent():
+    from podium.engine.trace import run_trace
+    from podium.server._views import plain
+
+    wf = Workflow("echo-tagged")
+
+    @wf.step
+    async def look(ctx: StepContext, input):
+        return await ctx.call(lambda: {"$podium": "x", "n": 1}, name="fetch")
+
+    async with Client("memory://") as client:
+        run = await client.start(wf, {"$podium": "x"})
+        await client.result(run.id, timeout=30)
+        import json
+
+        assert plain(json.loads((await client.get(run.id)).input)) == {"$podium": "x"}
+        [call] = (await run_trace(client, run.id))["calls"]
+        assert call["result"] == {"$podium": "x", "n": 1}
+
+
+def test_attack_a_tag_cannot_make_the_engine_import_a_module():
+    """A stored tag naming a module nobody imported (``antigravity`` opens a web browser on import)
+    reads as its plain value: importing a module runs its code."""
+    import json
+    import sys
+
+    from podium import _serde
+
+    assert "antigravity" not in sys.modules
+    raw = json.dumps({"$podium": "dataclass", "type": "antigravity:X", "value": {"a": 1}})
+    assert _serde.loads(raw) == {"a": 1}
+    assert "antigravity" not in sys.modules
+
+
+def test_a_stored_object_of_a_module_not_yet_imported_reads_back_after_a_restart():
+    """A resumed run in a fresh process reads its steps' objects before the code that would import
+    their module ran: a module of an imported package (Podium's, the workflow's) is imported."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, podium; from podium import _serde\n"
+        "assert 'podium.classifiers._base' not in sys.modules, 'imported already'\n"
+        "raw = '{\"$podium\":\"dataclass\",\"type\":\"podium.classifiers._base:Classification\",\"value\":{\"label\":\"a\",\"confidence\":0.5}}'\n"
+        "print(type(_serde.loads(raw)).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "Classification", out.stderr

@@ -24,6 +24,10 @@ ORDERS = ("customer_id", "sku", "ts")
 
 _opened: dict[tuple[int, str], Any] = {}
 
+#: The largest CSV file a scenario reads (a run's input names the file: a device such as /dev/zero,
+#: or a file of gigabytes, must not take the worker's memory).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
 
 def system(ctx: Any, name: str) -> Any:
     """The connector ``name`` the client holds, else the sandbox company's (started on first use)."""
@@ -43,7 +47,13 @@ def system(ctx: Any, name: str) -> Any:
 def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """``(line, row)`` of a CSV file with at least ``columns`` (extra columns are ignored)."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"{path}: not a regular file; give the path of a UTF-8 CSV file")
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB ({file.stat().st_size // 2**20} MB); "
+                              "split it, or load it into a database and read it through a connector")
+        text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}); give the path of a UTF-8 CSV file") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))

@@ -5,15 +5,18 @@ margin are flagged in the ERP, and finance gets an e-mail.
     podium demo pricing
     podium run examples/scenarios/pricing.py:workflow \\
         --input '{"vendor": "acme", "change_pct": 8, "effective": "2027-01-01"}'
-    podium approvals; podium approve RUN_ID      # a change of 20% or more waits for a person
+    podium approvals; podium approvals approve RUN_ID   # a change of 20% or more waits for a person
 
-Input: the event ``vendor``, ``change_pct`` (a number above -100; negative for a price cut) and
+Input: the event ``vendor``, ``change_pct`` (a number above -100, at most 10000; negative for a price cut) and
 ``effective`` (ISO date; default today); the files ``catalogue`` (CSV: sku, vendor, unit_cost,
 list_price, min_margin_pct, channels, where channels is ``;``-separated) and ``purchase_orders``
 (CSV: po_id, sku, qty, unit_cost, status), default the shipped samples; ``approve_above_pct``
-(default 20: a change at least this large, up or down, waits for a ``pricing-manager``'s approval;
-``null`` never asks), ``approval_timeout`` (seconds; unanswered means rejected), ``finance_to``
-(default finance@northwind.example) and ``writer`` (``model``, the default, or ``template``).
+(a change at least this large, up or down, waits for a ``pricing-manager``'s approval; the input may
+only lower the limit, never raise it or switch the approval off: that is the operator's, set with
+``PODIUM_PRICING_APPROVE_ABOVE_PCT`` where the workers run, default 20, ``off`` never asks),
+``approval_timeout`` (seconds; unanswered means rejected), ``finance_to`` (default
+finance@northwind.example; only an address of that domain, so the input cannot mail the margins
+elsewhere) and ``writer`` (``model``, the default, or ``template``).
 
 The arithmetic decides, never a model: new cost = unit_cost x (1 + change_pct / 100); new margin =
 (list_price - new cost) / list_price x 100; a product of the vendor is below margin when its new
@@ -48,6 +51,39 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/pricin
 
 APPROVE_ABOVE_PCT = 20.0
 FINANCE = "finance@northwind.example"
+#: Where the operator sets the approval limit (a percentage, or ``off``): the run's input cannot.
+LIMIT_ENV = "PODIUM_PRICING_APPROVE_ABOVE_PCT"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def approval_limit() -> float | None:
+    """The operator's approval limit: ``$PODIUM_PRICING_APPROVE_ABOVE_PCT`` (``off``: never ask), default 20."""
+    import os
+
+    given = os.environ.get(LIMIT_ENV, "").strip()
+    if not given:
+        return APPROVE_ABOVE_PCT
+    if given.lower() in ("off", "none", "never"):
+        return None
+    try:
+        value = float(given.rstrip("%"))
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"{LIMIT_ENV} is {given!r}; give a percentage >= 0 (20), or off never to ask for approval")
+    return value
+
+
+def finance_address(given: Any) -> str:
+    """``finance_to`` if it is one address of the finance mailbox's domain, else a clear error."""
+    if not given:
+        return FINANCE
+    domain = FINANCE.rpartition("@")[2]
+    text = str(given)
+    if not re.fullmatch(r"[A-Za-z0-9._%+\-]+@" + re.escape(domain), text, re.IGNORECASE):
+        raise ConfigError(f'input field "finance_to" is {text!r}; give one address @{domain} (the mail holds '
+                          "margins and purchase orders: it goes to the company's finance team only)")
+    return text
 
 SAMPLE_INPUT = {
     "vendor": "acme", "change_pct": 8, "effective": "2027-01-01",
@@ -69,21 +105,30 @@ def event(input: Any) -> dict[str, Any]:
     vendor = str(input.get("vendor") or "").strip()
     if not vendor:
         raise ConfigError('input field "vendor" is missing: name the vendor whose prices change')
+    if _CONTROL.search(vendor) or len(vendor) > 200:
+        raise ConfigError(f'input field "vendor" is {vendor[:80]!r}; give the vendor\'s name as in the catalogue '
+                          "(one line, at most 200 characters)")
     pct = input.get("change_pct")
     if isinstance(pct, str):
         with contextlib.suppress(ValueError):
             pct = float(pct.strip().rstrip("%"))
-    if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct) or pct <= -100:
+    if isinstance(pct, bool) or not isinstance(pct, int | float) or not math.isfinite(pct) or not -100 < pct <= 10_000:
         raise ConfigError(f'input field "change_pct" is {input.get("change_pct")!r}; give the change in percent, '
-                          "a number above -100 (8 for +8%, -5 for a 5% cut)")
+                          "a number above -100 and at most 10000 (8 for +8%, -5 for a 5% cut)")
     effective = str(input.get("effective") or date.today().isoformat())
     try:
         date.fromisoformat(effective)
     except ValueError:
         raise ConfigError(f'input field "effective" is {effective!r}; give an ISO date such as 2027-01-01') from None
-    limit = input.get("approve_above_pct", APPROVE_ABOVE_PCT)
+    ceiling = approval_limit()
+    limit = input.get("approve_above_pct", ceiling)
+    now = "no limit (approval is off)" if ceiling is None else f"the limit of {ceiling:g}%"
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
-        raise ConfigError(f'input field "approve_above_pct" is {limit!r}; give a percentage >= 0, or null never to ask')
+        raise ConfigError(f'input field "approve_above_pct" is {limit!r}; give a percentage >= 0: it can only lower '
+                          f"{now} (the operator sets the limit with {LIMIT_ENV})")
+    if ceiling is not None and (limit is None or limit > ceiling):
+        raise ConfigError(f'input field "approve_above_pct" is {limit!r}; a run can only lower {now}, never raise '
+                          f"it or switch the approval off: the operator sets it with {LIMIT_ENV}")
     timeout = input.get("approval_timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
         raise ConfigError(f'input field "approval_timeout" is {timeout!r}; give seconds (> 0), or leave it out to wait')
@@ -92,7 +137,7 @@ def event(input: Any) -> dict[str, Any]:
         raise ConfigError(f'input field "writer" is {writer!r}; use "model" or "template"')
     return {"vendor": vendor, "change_pct": float(pct), "effective": effective, "approval_timeout": timeout,
             "approve_above_pct": None if limit is None else float(limit), "writer": writer,
-            "finance_to": str(input.get("finance_to") or FINANCE)}
+            "finance_to": finance_address(input.get("finance_to"))}
 
 
 def price_for(cost: float, floor_pct: float) -> float:

@@ -102,6 +102,10 @@ class Recommender:
         return out
 
 
+#: The longest delivery time the input may give (the estimate counts working days one by one).
+MAX_DELIVERY_DAYS = 365
+
+
 def working_days_after(start: date, days: int) -> date:
     d = start
     while days > 0:
@@ -123,12 +127,15 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
         raise ConfigError(f'input field "k" is {k!r}; give a whole number from 1 to 100')
     given = input.get("delivery_days") or {}
-    if not isinstance(given, dict) or not all(isinstance(v, int) and v >= 0 for v in given.values()):
-        raise ConfigError('input field "delivery_days" must map warehouse names to whole days >= 0, '
-                          'for example {"rotterdam": 1}')
+    if not isinstance(given, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_DELIVERY_DAYS for v in given.values()
+    ):
+        raise ConfigError('input field "delivery_days" must map warehouse names to whole days >= 0 and at most '
+                          f'{MAX_DELIVERY_DAYS}, for example {{"rotterdam": 1}}')
     default = input.get("default_delivery_days", DEFAULT_DELIVERY_DAYS)
-    if isinstance(default, bool) or not isinstance(default, int) or default < 0:
-        raise ConfigError(f'input field "default_delivery_days" is {default!r}; give whole days >= 0')
+    if isinstance(default, bool) or not isinstance(default, int) or not 0 <= default <= MAX_DELIVERY_DAYS:
+        raise ConfigError(f'input field "default_delivery_days" is {default!r}; give whole days >= 0 and at most '
+                          f"{MAX_DELIVERY_DAYS}")
     try:
         today = date.fromisoformat(str(input.get("today") or date.today().isoformat()))
     except ValueError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import json
+import re
 import time
 from typing import Any
 
@@ -63,8 +64,22 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+#: C0 controls but newline and tab, DEL and the C1 controls (``\x9b`` is a CSI on 8-bit terminals).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def escape(text: Any) -> str:
+    """``text`` (a run's data: written by users, models, tools) safe to print: no rich markup, and
+    control characters shown as ``\\xNN`` (a terminal escape sequence in a model's answer could
+    clear the screen or write the clipboard)."""
+    from rich.markup import escape as markup
+
+    return markup(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
+
+
 def short(value: Any, width: int = 60) -> str:
-    """``value`` on one line, at most ``width`` characters, with secrets masked (``api_key``: ``***``)."""
+    """``value`` on one line, at most ``width`` characters, with secrets masked (``api_key``: ``***``),
+    escaped for printing (:func:`escape`)."""
     from podium.secret import mask, redact
 
     if isinstance(value, str):
@@ -72,7 +87,7 @@ def short(value: Any, width: int = 60) -> str:
     else:
         text = json.dumps(mask(json.loads(json.dumps(value, default=plain))), ensure_ascii=False)
     text = text.replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def runs_table(runs: list[RunRecord]) -> Any:
@@ -143,14 +158,14 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
         console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
     err = h.error
     if err:
-        console.print(f"[bold red]error[/] {redact(err.get('message', ''))}", highlight=False)
+        console.print(f"[bold red]error[/] {escape(redact(err.get('message', '')))}", highlight=False)
     for v in h.steps:
         for i, e in enumerate(v.errors):
             tb = e.get("traceback")
             if tb and (full or e is v.error):
                 label = "final" if e is v.error else f"attempt {i + 1}"
                 console.print(f"\n[bold]{v.key}[/] {label} traceback:", highlight=False)
-                console.print(redact(tb.rstrip()), markup=False, highlight=False)
+                console.print(_CONTROL.sub("?", redact(tb.rstrip())), markup=False, highlight=False)
 
 
 class Progress:

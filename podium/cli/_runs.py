@@ -258,12 +258,13 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bo
     if trace:
         from podium.engine.trace import run_trace
 
+        from ._trace import as_json as trace_json
         from ._trace import show_trace
 
         async with _client(db, recover=False) as client:
             traced = await run_trace(client, run_id)
         if as_json:
-            click.echo(json.dumps(traced, ensure_ascii=False, indent=2))
+            click.echo(trace_json(traced))
         else:
             show_trace(console(), traced, full=full)
         return EXIT_OK

@@ -1,24 +1,29 @@
 """``podium show RUN --trace``: a run's AI trace in the terminal (podium.engine.trace).
 
 Every text in a trace came from a model, a tool or a user: it is printed escaped (never read as
-rich markup) and, unless ``--full``, shortened.
+rich markup, and with its control characters shown as ``\x1b``, so a model's answer cannot clear
+the screen or write the clipboard through terminal escape sequences) and, unless ``--full``, shortened.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from ._render import duration, status_text, when
+from ._render import duration, escape, status_text, when
 
 _SHORT = 300
 _BAR = 48
 _FILL = {"attempt": "█", "backoff": "·", "wait": "░"}
+def as_json(doc: dict[str, Any]) -> str:
+    """The trace as JSON for ``--json``: C1 control characters written as ``\\u009b`` escapes (JSON
+    already escapes the C0 ones), so piping it to a terminal cannot drive it either."""
+    text = json.dumps(doc, ensure_ascii=False, indent=2)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _cut(text: Any, full: bool) -> str:
-    from rich.markup import escape
-
     s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
     if not full and len(s) > _SHORT:
         s = s[:_SHORT] + f"… ({len(s) - _SHORT} more characters; --full shows all)"
@@ -37,16 +42,14 @@ def _secs(v: Any) -> str:
 
 def _entry(c: dict[str, Any], full: bool) -> list[str]:
     """Lines of one trace entry (the first is its head)."""
-    from rich.markup import escape
-
     kind = c["kind"]
     tag = f"[bold]{kind:<9}[/]"
     failed = " [red](failed)[/]" if c.get("status") == "failed" else ""
-    agent = f" · [dim]agent {escape(str(c['agent']))}, iteration {c.get('iteration', 1)}[/]" if c.get("agent") else ""
+    agent = f" · [dim]agent {escape(str(c['agent']))}, iteration {escape(c.get('iteration', 1))}[/]" if c.get("agent") else ""
     if kind == "model":
-        cached = f", {c['cached_tokens']} cached" if c.get("cached_tokens") else ""
+        cached = f", {escape(c['cached_tokens'])} cached" if c.get("cached_tokens") else ""
         lines = [
-            f"{tag} {escape(c.get('model') or '?')}  {c.get('input_tokens') or 0} in / {c.get('output_tokens') or 0} out{cached}"
+            f"{tag} {escape(c.get('model') or '?')}  {escape(c.get('input_tokens') or 0)} in / {escape(c.get('output_tokens') or 0)} out{cached}"
             f" · {_secs(c.get('latency'))} · {_money(c.get('cost'))}{failed}{agent}"
         ]
         if c.get("prompt") is None:
@@ -77,13 +80,13 @@ def _entry(c: dict[str, Any], full: bool) -> list[str]:
         return [f"{tag} → {escape(str(what))} (confidence {conf_s}{extra}){esc}{why}"]
     if kind == "gate":
         verdict = "[green]passed[/]" if c.get("passed") else "[red]failed[/]"
-        lines = [f"{tag} {escape(str(c.get('gate')))}: {verdict}, {c.get('rows')} rows"]
+        lines = [f"{tag} {escape(str(c.get('gate')))}: {verdict}, {escape(c.get('rows'))} rows"]
         lines += [f"    {'ok ' if r.get('ok') else '[red]bad[/]'} {escape(str(r.get('rule')))} ({escape(str(r.get('on')))}) {_cut(r.get('detail') or '', full)}" for r in c.get("rules") or []]
         return lines
     if kind == "plan":
         steps = ", ".join(f"{s.get('id')}={s.get('skill')}" for s in c.get("steps") or [])
         head = "plan" if c.get("n") == 1 else "replan"
-        return [f"{tag} {head} {c.get('n')} by {escape(str(c.get('planner')))}: {_cut(c.get('reason') or '', full)}",
+        return [f"{tag} {head} {escape(c.get('n'))} by {escape(str(c.get('planner')))}: {_cut(c.get('reason') or '', full)}",
                 f"    steps: {escape(steps) or '-'}"]
     if kind == "approval":
         title = _cut(c.get("title") or c.get("name") or "", full)
@@ -102,8 +105,6 @@ def _entry(c: dict[str, Any], full: bool) -> list[str]:
 
 def timeline_lines(doc: dict[str, Any]) -> list[str]:
     """A text Gantt chart: one row per step execution, attempts █, backoffs ·, waits ░, failures red."""
-    from rich.markup import escape
-
     rows = doc.get("timeline") or []
     if not rows:
         return []
@@ -131,8 +132,6 @@ def timeline_lines(doc: dict[str, Any]) -> list[str]:
 
 
 def show_trace(con: Any, doc: dict[str, Any], *, full: bool = False) -> None:
-    from rich.markup import escape
-
     run, t = doc["run"], doc["totals"]
     con.print(
         f"[bold]Trace of run {escape(run['id'])}[/] ({escape(run['workflow'])} v{escape(str(run['version']))}) "

@@ -53,5 +53,12 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
         )
     payload = decision.get("payload")
     if decision.get("edited") and isinstance(payload, dict) and "output" in payload:
-        return payload["output"]  # decoded already: tagged objects come back as themselves
+        # The approver edited the output as shown (tagged JSON): decode it here, on purpose, into the
+        # step's type. Stored data never decodes its own tags (podium._serde); this does, for a person
+        # allowed to decide, and still builds only a dataclass or pydantic model of a loaded module.
+        edited = payload["output"]
+        try:
+            return _serde.loads(json.dumps(edited))
+        except TypeError:  # decoded already (a decision stored by an earlier version)
+            return edited
     return value

@@ -37,6 +37,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         if "$podium" in value and "value" in value:
             return _plain(value["value"])
+        if value.get("$podium") == "dict" and isinstance(value.get("items"), list):  # data holding the key
+            return {str(p[0]): _plain(p[1]) for p in value["items"] if isinstance(p, list) and len(p) == 2}
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
@@ -81,6 +83,8 @@ def _entry(call: str, data: dict[str, Any], ev: Event) -> dict[str, Any]:
     entry: dict[str, Any] = {"call": call, "status": ev.type.removeprefix("step_"), "attempts": ev.attempt}
     if "error" in data:
         entry["error"] = data["error"]
+    if isinstance(note.get("omitted"), int):  # too large to keep: what was called, without its text
+        entry["omitted"] = note["omitted"]
     if kind_of == "Response" or note.get("kind") == "model":
         resp = output if isinstance(output, dict) else {}
         usage = resp.get("usage") or {}

@@ -27,6 +27,14 @@ _Key = tuple[str, int, "int | None"]
 
 #: The longest text a trace keeps of one prompt message or argument (the rest is cut, and said so).
 TRACE_TEXT_LIMIT = 20_000
+#: The most text one call's trace note keeps in all; over it, only what was called is kept.
+TRACE_NOTE_LIMIT = 1_000_000
+_NOTE_SHAPE = ("kind", "model", "provider", "tool", "connector", "operation", "agent", "tools",
+               "tool_choice", "max_tokens", "temperature", "output_schema")
+
+
+class _TooBig(Exception):
+    pass
 
 
 def trace_prompts() -> bool:
@@ -39,12 +47,20 @@ def trace_prompts() -> bool:
 def trace_note(trace: Mapping[str, Any]) -> str:
     """``trace`` as stored: JSON with credentials masked (podium.secret) and personal data redacted
     (podium.governance.pii) in every string, long texts cut. Trace text is untrusted model and tool
-    input: it is kept for people to read, never fed back to a run."""
+    input: it is kept for people to read, never fed back to a run. A note whose texts come to more
+    than ``TRACE_NOTE_LIMIT`` characters (after each is cut) keeps only what was called, with
+    ``omitted``: the characters left out (the log and every read of the trace stay small)."""
     from ..governance.pii import redact
     from ..secret import mask
 
+    budget = TRACE_NOTE_LIMIT
+
     def walk(v: Any) -> Any:
+        nonlocal budget
         if isinstance(v, str):
+            budget -= min(len(v), TRACE_TEXT_LIMIT + 40)
+            if budget < 0:
+                raise _TooBig
             if len(v) < 6:  # shorter than any address, number or key the detectors find
                 return v
             # redacted before it is cut, so an address across the cut is not kept in part
@@ -56,8 +72,13 @@ def trace_note(trace: Mapping[str, Any]) -> str:
             return [walk(x) for x in v]
         return v if v is None or isinstance(v, bool | int | float) else walk(str(v))
 
-    plain = json.loads(json.dumps(dict(trace), default=str))
-    return json.dumps(walk(mask(plain)), ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(dict(trace), default=str)
+    plain = json.loads(text)
+    try:
+        return json.dumps(walk(mask(plain)), ensure_ascii=False, separators=(",", ":"))
+    except _TooBig:
+        kept = {k: plain[k] for k in _NOTE_SHAPE if k in plain}
+        return json.dumps(mask(kept) | {"omitted": len(text)}, ensure_ascii=False, separators=(",", ":"))
 
 
 class Waits:

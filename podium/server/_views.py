@@ -32,6 +32,8 @@ def plain(value: Any) -> Any:
     if isinstance(value, dict):
         if "$podium" in value and "value" in value:
             return plain(value["value"])
+        if value.get("$podium") == "dict" and isinstance(value.get("items"), list):  # data holding the key
+            return {str(p[0]): plain(p[1]) for p in value["items"] if isinstance(p, list) and len(p) == 2}
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [plain(v) for v in value]

@@ -69,9 +69,12 @@ async def sandbox(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     from ..sandbox import default_directory, report
+    from ..secret import mask
 
-    # What the systems were sent is business data written by workflows: the same permission as run payloads.
+    # What the systems were sent is business data written by workflows: the same permission as run
+    # payloads, and shown as the run views show them (secret fields and credentials masked).
     await request.app.state.client.authorize("payloads.read", "sandbox")
     settings = request.app.state.settings
     folder = settings.sandbox_dir or default_directory(settings.store)
-    return await asyncio.to_thread(report, folder, limit=limit, database=settings.sandbox_db)
+    shown: dict[str, Any] = mask(await asyncio.to_thread(report, folder, limit=limit, database=settings.sandbox_db))
+    return shown

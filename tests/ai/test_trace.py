@@ -239,6 +239,39 @@ async def test_connector_calls_keep_their_arguments(client):
     assert call["arguments"] == {"id": 3, "email": "[EMAIL]"} and call["result"] == {"updated": 3}
 
 
+async def test_connector_credentials_in_arguments_are_not_stored(client):
+    """The attack: a step hands a connector a DSN with its password, a basic-auth header in a list,
+    a secret-named field holding a mapping and a PEM key. None of them reaches the stored trace."""
+    from podium.connectors import Connector, Operation
+
+    class Db(Connector):
+        kind = "db"
+
+        def operations(self):
+            return [Operation(name="copy", description="Copy a table")]
+
+        async def call(self, operation, arguments, *, idempotency_key=None):
+            return {"copied": True}
+
+    client.add_connector("db", Db())
+    wf = podium.Workflow("creds-trace")
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END PRIVATE KEY-----"
+    args = {"to": "postgresql://etl:Pa55w0rd-x@db.internal/shop", "headers": [["Authorization", "Basic ZXRsOlBhNTV3MHJk"]],
+            "secret": {"value": "plain-s3cret-value"}, "tls": {"cert": "c.pem", "key": pem}}
+
+    @wf.step
+    async def sync(ctx: StepContext, input: dict) -> dict:
+        return await ctx.connector("db").call("copy", args)
+
+    run_id = (await client.start(wf, {})).id
+    await client.result(run_id, timeout=30)
+    stored = json.dumps([e.data for e in await client.store.load_events(run_id)])
+    for leaked in ("Pa55w0rd-x", "ZXRsOlBhNTV3MHJk", "plain-s3cret-value", "MIIEvQIBADANBgkqhkiG9w0B"):
+        assert leaked not in stored, leaked
+    [call] = (await run_trace(client, run_id))["calls"]
+    assert call["arguments"]["to"] == "postgresql://etl:***@db.internal/shop"
+
+
 async def test_forget_erases_from_stored_prompts(client):
     """``podium forget`` (the store's payload redaction) reaches the stored prompts: a name the
     detectors do not know is erased from the trace like from every other payload."""
@@ -329,3 +362,19 @@ def test_long_texts_are_cut_after_redaction():
     kept = json.loads(trace_note({"messages": [{"role": "user", "content": text}]}))["messages"][0]["content"]
     assert "lopez" not in kept and "[EM" in kept and kept.endswith("more characters]")
     assert len(kept) < TRACE_TEXT_LIMIT + 40
+
+
+def test_a_huge_note_is_not_stored_whole():
+    """The attack: one call whose arguments are many texts (each under the per-text cut), 50 MB in
+    all, written into the run's log and sent whole with every read of the trace. A note over the
+    limit keeps what was called, and says how much was left out."""
+    from podium.engine.waits import TRACE_NOTE_LIMIT, trace_note
+
+    rows = [f"row {i} " + "x" * 19_000 for i in range(2_500)]
+    note = trace_note({"kind": "tool", "tool": "bulk_load", "arguments": {"rows": rows}, "agent": "loader"})
+    assert len(note) < TRACE_NOTE_LIMIT
+    kept = json.loads(note)
+    assert (kept["kind"], kept["tool"], kept["agent"]) == ("tool", "bulk_load", "loader")
+    assert "arguments" not in kept and kept["omitted"] > 40_000_000
+    small = json.loads(trace_note({"kind": "tool", "tool": "t", "arguments": {"a": "b"}}))
+    assert small == {"kind": "tool", "tool": "t", "arguments": {"a": "b"}}

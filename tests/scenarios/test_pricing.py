@@ -113,12 +113,13 @@ def random_files(rnd: random.Random, folder: Path, n: int) -> tuple[str, str, li
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
-async def test_random_catalogues_it_never_saw_are_flagged_exactly(company, tmp_path, seed):
+async def test_random_catalogues_it_never_saw_are_flagged_exactly(company, tmp_path, seed, monkeypatch):
+    monkeypatch.setenv("PODIUM_PRICING_APPROVE_ABOVE_PCT", "off")  # the operator's setting: no approval asked
     rnd = random.Random(seed)
     catalogue, orders, vendors = random_files(rnd, tmp_path, 150)
     vendor, pct = rnd.choice(vendors), round(rnd.uniform(-30, 45), 2)
     out = await run(company, tmp_path, {"vendor": vendor, "change_pct": pct, "effective": "2027-03-01",
-                                        "catalogue": catalogue, "purchase_orders": orders, "approve_above_pct": None})
+                                        "catalogue": catalogue, "purchase_orders": orders})
     below, flagged = expected(catalogue, orders, vendor, pct)
     assert set(out["below_margin_skus"]) == below
     assert sorted(out["flagged_pos"]) == sorted(flagged)
@@ -266,3 +267,66 @@ async def test_an_unanswered_large_change_is_not_applied(company, tmp_path):
         out = await c.result(handle.id, timeout=120)
     assert out["approval"]["needed"] and out["approval"]["by"].startswith("sla") and out["applied"] is False
     assert company.received() == [] and company.mails() == []
+
+
+async def test_attack_the_run_input_cannot_switch_off_the_approval(company, tmp_path):
+    """The attack: whoever starts the run (or publishes the price.changed event that starts it)
+    passes approve_above_pct null or 100, and a +25% change is applied with nobody asked. The input
+    may only ask for approval more often; the limit itself is the operator's."""
+    for loosened in (None, 30, 100):
+        with pytest.raises(RunFailed, match="approve_above_pct.*only lower"):
+            await run(company, tmp_path, {"vendor": "kitewire", "change_pct": 25, "approve_above_pct": loosened})
+    assert company.received() == []
+    from examples.scenarios import pricing
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors=company.connectors()) as c:  # stricter is fine
+        handle = await c.start(pricing.workflow, {"vendor": "acme", "change_pct": 8, "approve_above_pct": 5, "writer": "template"})
+        req = await _parked(c, handle.id)
+        assert "+8%" in req["title"] and company.received() == []
+        await c.cancel(handle.id)
+
+
+async def test_the_operator_sets_the_approval_limit(company, tmp_path, monkeypatch):
+    monkeypatch.setenv("PODIUM_PRICING_APPROVE_ABOVE_PCT", "30")
+    out = await run(company, tmp_path, {"vendor": "kitewire", "change_pct": 25})
+    assert out["applied"] and out["approval"]["by"] == "policy"
+    monkeypatch.setenv("PODIUM_PRICING_APPROVE_ABOVE_PCT", "lots")
+    with pytest.raises(RunFailed, match="PODIUM_PRICING_APPROVE_ABOVE_PCT is 'lots'"):
+        await run(company, tmp_path, {"vendor": "kitewire", "change_pct": 25})
+
+
+async def test_attack_the_finance_mail_goes_nowhere_else(company, tmp_path):
+    """The attack: the run's input (or an event's payload) sends the margins and purchase orders to
+    an outside address, adds a recipient or a header, or puts a line break in the subject through
+    the vendor's name. Refused before any system is touched."""
+    for to in ("spy@evil.example", "finance@northwind.example, spy@evil.example",
+               "finance@northwind.example\r\nBcc: spy@evil.example", "spy@evil.example?@northwind.example"):
+        with pytest.raises(RunFailed, match='"finance_to"'):
+            await run(company, tmp_path, {"vendor": "acme", "change_pct": 8, "finance_to": to})
+    with pytest.raises(RunFailed, match='"vendor"'):
+        await run(company, tmp_path, {"vendor": "acme\r\nBcc: spy@evil.example", "change_pct": 8})
+    assert company.received() == []
+    out = await run(company, tmp_path, {"vendor": "acme", "change_pct": 8, "finance_to": "Treasury@Northwind.example"})
+    assert company.mails()[0]["recipients"] == "Treasury@Northwind.example" and out["applied"]
+
+
+async def test_attack_a_device_or_a_huge_file_as_the_catalogue_is_refused(company, tmp_path):
+    """The attack: ``"catalogue": "/dev/zero"`` read without end (memory, the worker), or a file of
+    gigabytes. Refused at once, naming the field's file."""
+    huge = tmp_path / "huge.csv"
+    with open(huge, "wb") as f:
+        f.truncate(2 * 1024**3)  # sparse: costs no disk
+    for path, why in (("/dev/zero", "not a regular file"), (str(huge), "larger than")):
+        with pytest.raises(RunFailed, match=why):
+            await asyncio.wait_for(run(company, tmp_path, {"vendor": "acme", "change_pct": 8, "catalogue": path}), 60)
+    assert company.received() == []
+
+
+def test_a_change_too_large_to_compute_is_a_clear_error():
+    """``change_pct`` 1e306 made the new cost infinite and the analysis fail with an OverflowError."""
+    from examples.scenarios import pricing
+    from podium import ConfigError
+
+    with pytest.raises(ConfigError, match='"change_pct" is 1e\\+306.*at most 10000'):
+        pricing.event({"vendor": "acme", "change_pct": 1e306})
+    assert pricing.event({"vendor": "acme", "change_pct": 10_000})["change_pct"] == 10_000

@@ -14,7 +14,7 @@ import pytest
 pytest.importorskip("uvicorn", reason="the sandbox needs uvicorn: pip install -e '.[demo]'")
 pytest.importorskip("aiosmtpd", reason="the sandbox mailbox needs aiosmtpd: pip install -e '.[demo]'")
 
-from podium import Client, RunFailed
+from podium import Client, ConfigError, RunFailed
 from podium.sandbox import Sandbox
 
 from .test_pricing import write_csv
@@ -162,3 +162,18 @@ def test_podium_demo_recommend_runs_unattended(tmp_path, monkeypatch):
     out = result.output
     assert result.exit_code == 0, out
     assert out.count("completed") == 2 and '"known_customer": false' in out and "addToCampaign" in out
+
+
+def test_attack_a_delivery_time_of_a_billion_days_is_refused_at_once():
+    """The attack: ``"default_delivery_days": 10**15`` counted working days one by one, in the
+    engine's event loop: the worker stopped answering for every run. Refused, naming the field."""
+    import time
+
+    from examples.scenarios import recommend
+
+    started = time.monotonic()
+    for bad in ({"default_delivery_days": 10**15}, {"delivery_days": {"rotterdam": 10**9}}):
+        with pytest.raises(ConfigError, match="delivery_days.*at most 365"):
+            recommend.options({"k": 3, **bad})
+    assert time.monotonic() - started < 5
+    assert recommend.options({"k": 3, "default_delivery_days": 365})["default"] == 365

@@ -200,3 +200,47 @@ async def test_api_sandbox_empty_then_what_each_system_received(
         assert r.status_code == 200 and r.json()["systems"][1]["count"] == 1
         r = await http.get("/api/sandbox", params={"limit": 0}, headers={"Authorization": f"Bearer {operator}"})
         assert r.status_code == 422
+
+
+async def test_attack_an_order_posted_to_the_erp_cannot_run_code_in_the_workflow(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack: anyone who reaches the sandbox ERP's HTTP port (no login: it is a demo company)
+    posts an order whose body holds the payload store's tag for an object; the ``order.created``
+    event carries it to the trigger, the run's input held it, and reading that input back ran
+    ``subprocess.Popen`` in the server. Now it is data, and the run sees it as sent."""
+    monkeypatch.delenv("PODIUM_EVENT_BUS", raising=False)
+    marker = tmp_path / "pwned"
+    forged = {"$podium": "dataclass", "type": "subprocess:Popen", "value": {"args": ["touch", str(marker)]}}
+    with Sandbox(tmp_path / "company") as company:
+        conns = company.connectors()
+        async with server("memory://", workflows=[followup], client_options={"connectors": conns}) as (app, _):
+            await company.attach(app.state.client)
+            async with httpx.AsyncClient() as web:
+                r = await web.post(f"{company.urls['erp']}/orders",
+                                   json={"customer_id": "C001", "sku": "TP-30", "qty": 1, "note": forged})
+            assert r.status_code == 201, r.text
+            client = app.state.client
+            [run] = await _until("the followup run", lambda: client.list(workflow="followup"))
+            await client.result(run.id, timeout=60)
+            history = await client.history(run.id)
+            assert podium._serde.loads(history.run.input)["note"] == forged
+            await company.detach()
+        await asyncio.gather(*(c.close() for c in conns.values()))
+    assert not marker.exists()
+
+
+async def test_api_sandbox_masks_credentials_like_every_run_view(
+    server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a workflow sent a system is shown as the run views show data: secret fields masked."""
+    monkeypatch.delenv("PODIUM_SANDBOX_DIR", raising=False)
+    monkeypatch.delenv("PODIUM_EVENT_BUS", raising=False)
+    store = f"sqlite:///{tmp_path}/podium.db"
+    async with server(store) as (_, http):
+        with Sandbox(default_directory(store)) as company:
+            async with httpx.AsyncClient() as web:
+                await web.post(f"{company.urls['support_desk']}/tickets",
+                               json={"customer_id": "C001", "message": "my api_key=sk-live-abcdefghijklmnop", "password": "hunter22"})
+        text = (await http.get("/api/sandbox")).text
+    assert "hunter22" not in text and "sk-live-abcdefghijklmnop" not in text and "sk-***" in text

@@ -256,12 +256,17 @@ async function runPage(view, id) {
     render();
   };
   await load();
-  let pending = false;
+  // One read of the run (and its trace) at a time: events that arrive meanwhile get one read after it.
+  let pending = false, reading = Promise.resolve();
   const url = `/api/runs/${id}/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
   stream = new EventSource(url);
-  const reload = () => { if (!pending) { pending = true; setTimeout(() => { pending = false; load(); }, 150); } };
+  const reload = () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => { reading = reading.then(() => { pending = false; return load(); }).catch(() => {}); }, 150);
+  };
   stream.addEventListener("step", reload);
-  stream.addEventListener("end", () => { stream.close(); load(); });
+  stream.addEventListener("end", () => { stream.close(); reload(); });
   stream.addEventListener("ready", () => (view.dataset.stream = id)); // listening: tokens from here on
   stream.addEventListener("token", (e) => {
     liveToken(live, JSON.parse(e.data));
