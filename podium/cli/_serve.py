@@ -185,7 +185,7 @@ def serve(
 
 def _http_parts() -> tuple[str, str]:
     """uvicorn's HTTP parser and event loop: httptools and uvloop when installed (the server extra
-    brings them, as ``uvicorn[standard]``; about a third less CPU per request), else h11 and asyncio."""
+    brings them, as ``uvicorn[standard]``; a little less CPU per request), else h11 and asyncio."""
     from importlib.util import find_spec
 
     return ("httptools" if find_spec("httptools") else "h11"), ("uvloop" if find_spec("uvloop") else "asyncio")
