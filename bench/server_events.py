@@ -189,23 +189,31 @@ async def count_runs(url: str) -> list[str]:
                 return ids
 
 
-async def drained(url: str, events: int, proc: subprocess.Popen[bytes], acked_after: float, cpu0: float, backend: str) -> None:
-    """Wait until the server has also run every event's run (it acknowledges before executing):
-    events per second from the first post to the last run completed, and all the CPU it took."""
+async def drained(url: str, events: int, procs: list[subprocess.Popen[bytes]], acked_after: float, cpu0: float, backend: str) -> None:
+    """Wait until every event's run has also been executed (the server acknowledges before running
+    it, and with ``--workers`` the workers run it): events per second from the first post to the
+    last run ended, and the CPU of the server and its workers together."""
     t0 = time.perf_counter() - acked_after
     async with httpx.AsyncClient(base_url=url, timeout=60) as http:
         while True:
             text = (await http.get("/metrics")).text
-            done = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                       if line.startswith("podium_runs_total{") and 'workflow="tickets"' in line)  # fmt: skip
-            if done >= events:
+            left = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("podium_runs_unfinished{"))  # fmt: skip
+            if not left:
                 break
             if time.perf_counter() - t0 > 3600:
-                raise SystemExit(f"only {done:.0f} of {events} runs completed in an hour")
+                raise SystemExit(f"{left:.0f} of {events} runs still unfinished after an hour")
             await asyncio.sleep(0.2)
-    elapsed, cpu = time.perf_counter() - t0, cpu_seconds(proc.pid) - cpu0
+    elapsed, cpu = time.perf_counter() - t0, sum(cpu_seconds(p.pid) for p in procs) - cpu0
     emit(backend, "executed_events_per_s", round(events / elapsed), seconds=round(elapsed, 2), floor=1000)
-    emit(backend, "server_cpu_us_per_executed_event", round(cpu / events * 1e6), events_per_core_s=round(events / cpu))
+    emit(backend, "cpu_us_per_executed_event", round(cpu / events * 1e6), events_per_core_s=round(events / cpu),
+         processes=len(procs))  # fmt: skip
+
+
+def spawn_workers(db: str, env: dict[str, str], n: int) -> list[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-c", "from podium.cli import main; main()", "worker", "--db", db,
+               "--log-level", "warning", "-w", "tests.server.flows:tickets"]  # fmt: skip
+    return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL) for _ in range(n)]
 
 
 async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, str]) -> None:
@@ -214,13 +222,17 @@ async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, 
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     proc = spawn(db, port, env, args)
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         await ready(url, proc)
+        workers = spawn_workers(db, env, args.workers)
+        await asyncio.sleep(2 if workers else 0)  # the workers open the store and start polling
         cpu0 = cpu_seconds(proc.pid)
+        wcpu0 = sum(cpu_seconds(w.pid) for w in workers)
         got = await load(port, args.events, args.clients, args.posts, args.batch)
         cpu = cpu_seconds(proc.pid) - cpu0
         if args.drain:
-            await drained(url, args.events, proc, got["elapsed"], cpu0, backend)
+            await drained(url, args.events, [proc, *workers], got["elapsed"], cpu0 + wcpu0, backend)
         proc.send_signal(signal.SIGKILL)  # right after the last answer: what was answered must be there
         proc.wait(10)
         elapsed, acked, problems = got["elapsed"], got["acked"], got["problems"]
@@ -239,9 +251,10 @@ async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, 
         emit(backend, "runs_per_key", len(ids) / max(1, len(expected)), runs=len(ids), keys=len(expected),
              unexpected=len(set(ids) - expected), repeated=len(ids) - len(set(ids)))  # fmt: skip
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(20)
+        for p in (proc, *workers):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(60)
 
 
 async def main() -> None:
@@ -252,15 +265,18 @@ async def main() -> None:
     ap.add_argument("--batch", type=int, default=0, help="events per POST /api/events (0: one POST /api/events/{type} each)")
     ap.add_argument("--no-execute", action="store_true", help="podium serve --no-execute: accept only (runs stay queued for workers)")
     ap.add_argument("--plain", action="store_true", help="serve with h11 and asyncio even if httptools and uvloop are installed")
+    ap.add_argument("--workers", type=int, default=0, help="also start this many podium worker processes on the store")
     ap.add_argument("--drain", action="store_true", help="also wait for every run to complete before the kill (figures: executed_events_per_s)")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--server", default=None, help="PostgreSQL admin URL (default $PODIUM_BENCH_PG or the local one)")
     args = ap.parse_args()
-    if args.drain and args.no_execute:
-        ap.error("--drain waits for the server to run the runs: not with --no-execute")
+    if args.drain and args.no_execute and not args.workers:
+        ap.error("--drain waits for the runs to be run: with --no-execute, give --workers N")
     fast = not args.plain and all(find_spec(m) for m in ("httptools", "uvloop"))
     MODE.update(mode=f"batch {args.batch}" if args.batch else "single", http="httptools+uvloop" if fast else "h11+asyncio",
-                execute=not args.no_execute)  # fmt: skip
+                execute="workers" if args.no_execute and args.workers else not args.no_execute)  # fmt: skip
+    if args.workers:
+        MODE["workers"] = args.workers
     with tempfile.TemporaryDirectory(prefix="podium-ingest-") as keys:
         path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
         env = {**os.environ, "PYTHONPATH": path, "PODIUM_AUDIT_KEY": os.path.join(keys, "audit.key")}
