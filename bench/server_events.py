@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.util import find_spec
 from typing import Any
 
 import httpx
@@ -47,8 +49,13 @@ from _scratch import scratch_database, server_from_env  # noqa: E402
 EVENT = "ticket.created"
 
 
+MODE: dict[str, Any] = {}
+"""How this invocation serves and posts (single or batch, HTTP parts, executing or not): on every line."""
+
+
 def emit(backend: str, figure: str, value: Any, **extra: Any) -> None:
-    print(json.dumps({"bench": "server_events", "backend": backend, "figure": figure, "value": value, **extra}), flush=True)
+    line = {"bench": "server_events", "backend": backend, "figure": figure, "value": value, **MODE, **extra}
+    print(json.dumps({**line, "load": [round(x, 1) for x in os.getloadavg()]}), flush=True)
 
 
 def run_id_for(key: str) -> str:
@@ -95,10 +102,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def spawn(db: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn(db: str, port: int, env: dict[str, str], args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    # --plain: as if httptools and uvloop were not installed (podium serve then uses h11 and asyncio).
+    hide = "import sys; sys.modules['httptools'] = sys.modules['uvloop'] = None; " if args.plain else ""
+    extra = ["--no-execute"] if args.no_execute else []
     return subprocess.Popen(
-        [sys.executable, "-c", "from podium.cli import main; main()", "serve", "--db", db, "--port", str(port),
-         "--log-level", "warning", "-w", "tests.server.flows:tickets"],
+        [sys.executable, "-c", hide + "from podium.cli import main; main()", "serve", "--db", db, "--port", str(port),
+         "--log-level", "warning", "-w", "tests.server.flows:tickets", *extra],
         cwd=ROOT,
         env=env,
     )  # fmt: skip
@@ -118,13 +128,34 @@ async def ready(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not get ready")
 
 
-async def load(port: int, events: int, clients: int, posts: int = 2) -> dict[str, Any]:
-    """Post every event ``posts`` times (same key) from ``clients`` connections; check every answer."""
+async def load(port: int, events: int, clients: int, posts: int = 2, batch: int = 0) -> dict[str, Any]:
+    """Post every event ``posts`` times (same key) from ``clients`` connections, one by one or
+    ``batch`` at a time (``POST /api/events``); check every answer."""
     keys = iter(range(events))
     acked: list[str] = []
     problems: list[str] = []
 
+    async def batches() -> None:
+        conn = Connection(port)
+        while chunk := list(itertools.islice(keys, batch)):
+            body = json.dumps({"events": [
+                {"type": EVENT, "idempotency_key": f"k{i}", "payload": {"id": i, "subject": f"ticket {i}"}} for i in chunk
+            ]}).encode()  # fmt: skip
+            for attempt in range(posts):  # the whole batch again, as a sender that timed out would
+                status, answer = await conn.post("/api/events", body, {})
+                got = answer.get("events") or []
+                for i, item in zip(chunk, got, strict=False):
+                    rid = run_id_for(f"k{i}")
+                    fine = item["new"] and item["runs"] == [rid] if not attempt else item["duplicates"] == [rid]
+                    if not fine:
+                        problems.append(f"k{i} attempt {attempt + 1}: {item}")
+                if status != 202 or len(got) != len(chunk):
+                    problems.append(f"batch from k{chunk[0]} attempt {attempt + 1}: {status} {str(answer)[:300]}")
+            acked.extend(f"k{i}" for i in chunk)
+
     async def client() -> None:
+        if batch:
+            return await batches()
         conn = Connection(port)
         for i in keys:
             key = f"k{i}"
@@ -158,17 +189,50 @@ async def count_runs(url: str) -> list[str]:
                 return ids
 
 
+async def drained(url: str, events: int, procs: list[subprocess.Popen[bytes]], acked_after: float, cpu0: float, backend: str) -> None:
+    """Wait until every event's run has also been executed (the server acknowledges before running
+    it, and with ``--workers`` the workers run it): events per second from the first post to the
+    last run ended, and the CPU of the server and its workers together."""
+    t0 = time.perf_counter() - acked_after
+    async with httpx.AsyncClient(base_url=url, timeout=60) as http:
+        while True:
+            text = (await http.get("/metrics")).text
+            left = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                       if line.startswith("podium_runs_unfinished{"))  # fmt: skip
+            if not left:
+                break
+            if time.perf_counter() - t0 > 3600:
+                raise SystemExit(f"{left:.0f} of {events} runs still unfinished after an hour")
+            await asyncio.sleep(0.2)
+    elapsed, cpu = time.perf_counter() - t0, sum(cpu_seconds(p.pid) for p in procs) - cpu0
+    emit(backend, "executed_events_per_s", round(events / elapsed), seconds=round(elapsed, 2), floor=1000)
+    emit(backend, "cpu_us_per_executed_event", round(cpu / events * 1e6), events_per_core_s=round(events / cpu),
+         processes=len(procs))  # fmt: skip
+
+
+def spawn_workers(db: str, env: dict[str, str], n: int) -> list[subprocess.Popen[bytes]]:
+    command = [sys.executable, "-c", "from podium.cli import main; main()", "worker", "--db", db,
+               "--log-level", "warning", "-w", "tests.server.flows:tickets"]  # fmt: skip
+    return [subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL) for _ in range(n)]
+
+
 async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, str]) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"http://127.0.0.1:{port}"
-    proc = spawn(db, port, env)
+    proc = spawn(db, port, env, args)
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         await ready(url, proc)
+        workers = spawn_workers(db, env, args.workers)
+        await asyncio.sleep(2 if workers else 0)  # the workers open the store and start polling
         cpu0 = cpu_seconds(proc.pid)
-        got = await load(port, args.events, args.clients, args.posts)
+        wcpu0 = sum(cpu_seconds(w.pid) for w in workers)
+        got = await load(port, args.events, args.clients, args.posts, args.batch)
         cpu = cpu_seconds(proc.pid) - cpu0
+        if args.drain:
+            await drained(url, args.events, [proc, *workers], got["elapsed"], cpu0 + wcpu0, backend)
         proc.send_signal(signal.SIGKILL)  # right after the last answer: what was answered must be there
         proc.wait(10)
         elapsed, acked, problems = got["elapsed"], got["acked"], got["problems"]
@@ -179,7 +243,7 @@ async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, 
         emit(backend, "server_cpu_us_per_event", round(cpu / args.events * 1e6), posts_per_event=args.posts,
              events_per_core_s=round(args.events / cpu) if cpu else None)  # fmt: skip
         emit(backend, "wrong_answers", len(problems), first=problems[:3])
-        proc = spawn(db, port, env)
+        proc = spawn(db, port, env, args)
         await ready(url, proc)
         ids = await count_runs(url)
         expected = {run_id_for(k) for k in acked}
@@ -187,9 +251,10 @@ async def bench(backend: str, db: str, args: argparse.Namespace, env: dict[str, 
         emit(backend, "runs_per_key", len(ids) / max(1, len(expected)), runs=len(ids), keys=len(expected),
              unexpected=len(set(ids) - expected), repeated=len(ids) - len(set(ids)))  # fmt: skip
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(20)
+        for p in (proc, *workers):
+            if p.poll() is None:
+                p.terminate()
+                p.wait(60)
 
 
 async def main() -> None:
@@ -197,11 +262,24 @@ async def main() -> None:
     ap.add_argument("--events", type=int, default=10_000)
     ap.add_argument("--clients", type=int, default=64)
     ap.add_argument("--posts", type=int, default=2, help="posts per event (1: no retry; 2: each retried once)")
+    ap.add_argument("--batch", type=int, default=0, help="events per POST /api/events (0: one POST /api/events/{type} each)")
+    ap.add_argument("--no-execute", action="store_true", help="podium serve --no-execute: accept only (runs stay queued for workers)")
+    ap.add_argument("--plain", action="store_true", help="serve with h11 and asyncio even if httptools and uvloop are installed")
+    ap.add_argument("--workers", type=int, default=0, help="also start this many podium worker processes on the store")
+    ap.add_argument("--drain", action="store_true", help="also wait for every run to complete before the kill (figures: executed_events_per_s)")
     ap.add_argument("--backend", choices=("sqlite", "postgres", "both"), default="both")
     ap.add_argument("--server", default=None, help="PostgreSQL admin URL (default $PODIUM_BENCH_PG or the local one)")
     args = ap.parse_args()
+    if args.drain and args.no_execute and not args.workers:
+        ap.error("--drain waits for the runs to be run: with --no-execute, give --workers N")
+    fast = not args.plain and all(find_spec(m) for m in ("httptools", "uvloop"))
+    MODE.update(mode=f"batch {args.batch}" if args.batch else "single", http="httptools+uvloop" if fast else "h11+asyncio",
+                execute="workers" if args.no_execute and args.workers else not args.no_execute)  # fmt: skip
+    if args.workers:
+        MODE["workers"] = args.workers
     with tempfile.TemporaryDirectory(prefix="podium-ingest-") as keys:
-        env = {**os.environ, "PYTHONPATH": ROOT, "PODIUM_AUDIT_KEY": os.path.join(keys, "audit.key")}
+        path = os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "PYTHONPATH": path, "PODIUM_AUDIT_KEY": os.path.join(keys, "audit.key")}
         for backend in ("sqlite", "postgres") if args.backend == "both" else (args.backend,):
             server = "sqlite" if backend == "sqlite" else (args.server or server_from_env())
             with scratch_database(server) as db:

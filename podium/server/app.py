@@ -55,6 +55,8 @@ class Settings:
     """The largest request body accepted (larger ones are answered 413)."""
     max_json_depth: int = 64
     """How deep a JSON request body may nest (deeper ones are answered 422)."""
+    max_batch_events: int = 1000
+    """The most events one ``POST /api/events`` may carry (more are answered 413)."""
     sandbox_dir: str | None = None
     """The sandbox company's folder shown by ``GET /api/sandbox`` (default: beside the store, as
     ``podium demo`` uses it; see :func:`podium.sandbox.default_directory`)."""

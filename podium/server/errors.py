@@ -47,10 +47,12 @@ ERROR_CODES: tuple[tuple[type[BaseException], int, str], ...] = (
 class ApiError(Exception):
     """An error the server itself raises (a bad header, a conflict), with its status and code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.extra = extra
+        """More fields of the error body (``problems``: each bad item of a batch)."""
 
 
 def body(code: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -59,7 +61,7 @@ def body(code: str, message: str, **extra: Any) -> dict[str, Any]:
 
 def status_and_body(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, ApiError):
-        return exc.status, body(exc.code, str(exc))
+        return exc.status, body(exc.code, str(exc), **exc.extra)
     for cls, status, code in ERROR_CODES:
         if isinstance(exc, cls):
             extra: dict[str, Any] = {}

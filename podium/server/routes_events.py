@@ -1,4 +1,5 @@
-"""Events in (``POST /api/events/{type}``), triggers, dead letters, and the metrics scrape."""
+"""Events in (``POST /api/events/{type}``, many at once ``POST /api/events``), triggers, dead
+letters, and the metrics scrape."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..governance.identity import Principal
 from .auth import acting
+from .errors import ApiError
 from .openapi import documented
 
 router = APIRouter()
@@ -25,6 +27,29 @@ class Ingested(BaseModel):
     runs: list[str] = Field(description="The runs started.")
     duplicates: list[str] = Field(description="Runs this key had already started.")
     dead_lettered: list[str] = Field(description="Runs that could not start (see /api/deadletters).")
+
+
+class BatchEvent(BaseModel):
+    type: str = Field(min_length=1, max_length=200, description="The event type, e.g. `ticket.created`.")
+    idempotency_key: str = Field(
+        min_length=1, max_length=200, description="The same key (and type) never starts a second run."
+    )
+    payload: Any = None
+
+
+class EventBatch(BaseModel):
+    events: list[BatchEvent] = Field(description="The events, each with its own idempotency key.")
+
+
+class BatchItem(Ingested):
+    index: int = Field(description="The event's place in the batch (from 0).")
+    new: bool = Field(description="True if this post started a run; false for a key seen before.")
+
+
+class BatchIngested(BaseModel):
+    events: list[BatchItem] = Field(description="One answer per event, in the batch's order.")
+    new: int = Field(description="Events that started runs.")
+    duplicates: int = Field(description="Events whose key had started their runs already.")
 
 
 class ScheduleState(BaseModel):
@@ -111,6 +136,43 @@ async def ingest(
     result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, idempotency_key)
     app.state.metrics.inc("podium_events_ingested_total", type=event_type)
     return result
+
+
+@router.post(
+    "/api/events",
+    tags=["events"],
+    **documented("ingestEvents", BatchIngested, 409, 413, 422, status=202),
+    summary="Ingest many events at once",
+)
+async def ingest_many(batch: EventBatch, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    """Up to ``max_batch_events`` (default 1,000; more: 413) events, each like one
+    ``POST /api/events/{type}`` with its own idempotency key. The whole batch is checked first: if
+    any event does not fit its workflows the batch is refused (422, ``problems`` lists each bad
+    event's index and field) and nothing starts. The answer (202) comes once every run is durable;
+    posting the batch again (after a timeout, say) starts nothing twice."""
+    app = request.app
+    limit = app.state.settings.max_batch_events
+    if len(batch.events) > limit:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"the batch has {len(batch.events)} events; this server takes at most {limit} per request "
+            "(podium serve's max_batch_events): split it into smaller batches",
+        )
+    if not batch.events:
+        raise ApiError(422, "invalid_request", "the batch has no events: send {\"events\": [{\"type\": ..., "
+                       "\"idempotency_key\": ..., \"payload\": ...}]}")  # fmt: skip
+    for event_type in sorted({e.type for e in batch.events}):  # refused: nothing starts
+        await app.state.client.authorize("runs.start", f"event:{event_type}")
+    answers = await app.state.triggers.ingest_many([(e.type, e.payload, e.idempotency_key) for e in batch.events])
+    for i, (event, answer) in enumerate(zip(batch.events, answers, strict=True)):
+        answer["index"], answer["new"] = i, bool(answer["runs"])
+        app.state.metrics.inc("podium_events_ingested_total", type=event.type)
+    return {
+        "events": answers,
+        "new": sum(a["new"] for a in answers),
+        "duplicates": sum(1 for a in answers if a["duplicates"] and not a["runs"]),
+    }
 
 
 @router.get(

@@ -32,11 +32,28 @@ from typing import Any
 
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
+from .errors import ApiError
 
 log = logging.getLogger("podium.triggers")
 
 SCHEDULES, DEADLETTERS, FILEDROPS = "schedules", "deadletters", "filedrops"
 MISFIRE_POLICIES = ("run_once", "skip", "run_all")
+
+
+class InvalidBatch(ApiError):
+    """Events of a batch that do not fit their workflows: the batch is refused whole (422), its
+    ``problems`` naming each bad event's index and field."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        shown = "; ".join(f"event {p['index']} ({p['field']}): {p['message']}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(
+            422,
+            "invalid_input",
+            f"{len({p['index'] for p in problems})} event(s) of the batch do not fit the workflows subscribed "
+            f"to them, so none was started: {shown}{more}; fix them (or leave them out) and post the batch again",
+            problems=problems,
+        )
 
 
 def derived_id(*parts: str) -> str:
@@ -278,35 +295,66 @@ class Triggers:
     async def ingest(self, event_type: str, payload: Any, key: str | None) -> dict[str, Any]:
         """An event posted to the API: validate it against every subscribed workflow's input, then
         start one run per subscriber (and per matching rule), deduplicated by ``key``."""
-        key = key or uuid.uuid4().hex
+        targets = self._targets(event_type, payload)
+        problems = self._misfits(targets)
+        if problems:
+            raise InputValidationError(
+                f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
+            )
+        self.ingested += 1
+        return await self._start_targets(event_type, key or uuid.uuid4().hex, targets)
+
+    async def ingest_many(self, events: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
+        """Events posted together, ``(type, payload, idempotency key)`` each: all are checked first
+        and one that does not fit refuses the whole batch (:class:`InvalidBatch`, nothing started);
+        then every run starts at once, so their starts share a few commits (the store's group
+        commit). Returns once every run is durable: one answer per event, in order. A key posted
+        twice in the batch (or before) starts one run; the first mention of it is the new one."""
+        plans, problems = [], []
+        for i, (event_type, payload, _) in enumerate(events):
+            targets = self._targets(event_type, payload)
+            problems += [{"index": i, "field": "payload", "message": p} for p in self._misfits(targets)]
+            plans.append(targets)
+        if problems:
+            raise InvalidBatch(problems)
+        for wf in sorted({t[0] for targets in plans for t in targets}):  # refused: nothing starts
+            await self.client.authorize("runs.start", f"workflow:{wf}")
+        self.ingested += len(events)
+        return list(
+            await asyncio.gather(
+                *(self._start_targets(t, key, targets) for (t, _, key), targets in zip(events, plans, strict=True))
+            )
+        )
+
+    def _targets(self, event_type: str, payload: Any) -> list[tuple[str, Any, str]]:
+        """(workflow, its input, source) for each run the event starts."""
         targets = [(wf, payload if inp is None else inp, "event") for wf, inp in self.subscribers(event_type)]
-        targets += [
+        return targets + [
             (r.workflow, payload, f"rule:{r.name}") for r in self.rules if r.matches(event_type, payload)
         ]
+
+    def _misfits(self, targets: list[tuple[str, Any, str]]) -> list[str]:
         problems = []
         for wf_name, value, _ in targets:
             try:
                 self.client.workflow(wf_name).validate_input(value)
             except (InputValidationError, NotFound) as exc:
                 problems.append(f"{wf_name}: {exc}")
-        if problems:
-            raise InputValidationError(
-                f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
-            )
-        self.ingested += 1
+        return problems
+
+    async def _start_targets(self, event_type: str, key: str, targets: list[tuple[str, Any, str]]) -> dict[str, Any]:
         outcomes: dict[str, list[str]] = {"run": [], "duplicate": [], "dead": []}
         for wf_name, value, source in targets:
             rid = derived_id(source, event_type, wf_name, key)
             outcome = await self._start_once(wf_name, value, rid, source=source, event=event_type, key=key)
             outcomes[outcome].append(rid)
-        runs, duplicates, dead = outcomes["run"], outcomes["duplicate"], outcomes["dead"]
         return {
             "event": event_type,
             "idempotency_key": key,
             "subscribers": [t[0] for t in targets],
-            "runs": runs,
-            "duplicates": duplicates,
-            "dead_lettered": dead,
+            "runs": outcomes["run"],
+            "duplicates": outcomes["duplicate"],
+            "dead_lettered": outcomes["dead"],
         }
 
     async def _on_emitted(self, topic: str, payload: Any) -> None:

@@ -31,6 +31,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/kb/{name}/documents"): {"source": "a.txt", "text": "hello"},
     ("PUT", "/api/policies/{workflow}"): {"max_run_tokens": 10},
     ("POST", "/api/events/{event_type}"): {"id": 1, "subject": "x"},
+    ("POST", "/api/events"): {"events": [{"type": "ticket.created", "idempotency_key": "k", "payload": {"id": 1, "subject": "x"}}]},
 }
 #: POST routes without a JSON body.
 BODYLESS = {
