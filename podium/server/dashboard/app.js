@@ -266,7 +266,9 @@ async function runPage(view, id) {
     setTimeout(() => { reading = reading.then(() => { pending = false; return load(); }).catch(() => {}); }, 150);
   };
   stream.addEventListener("step", reload);
-  stream.addEventListener("end", () => { stream.close(); reload(); });
+  // The run ended: always one more read after the ones under way (never folded into a pending one),
+  // and a second try if that read fails (a busy server), so the page never stays on "running".
+  stream.addEventListener("end", () => { stream.close(); reading = reading.then(load).catch(() => new Promise((ok) => setTimeout(ok, 500)).then(load)).catch(() => {}); });
   stream.addEventListener("ready", () => (view.dataset.stream = id)); // listening: tokens from here on
   stream.addEventListener("token", (e) => {
     liveToken(live, JSON.parse(e.data));
