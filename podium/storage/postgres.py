@@ -47,9 +47,9 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
-from ..records import Event, RunRecord, RunStatus
+from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
-from ._pg_governance import PgGovernance
+from ._pg_governance import AUDIT_INSERT, AUDIT_INSERT_IF_NEW, PgGovernance
 from ._pg_schema import MIGRATIONS
 
 CHANNEL = "podium_work"
@@ -341,6 +341,8 @@ class PostgresStore(PgGovernance, Store):
             raise StoreError(f"PostgreSQL store {self._where}: {_one_line(exc)}") from exc
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._close_audit()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -392,7 +394,7 @@ class PostgresStore(PgGovernance, Store):
 
     # -- runs and events ----------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
         sql = (
             f"WITH r AS (INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join(['%s'] * len(_RUN_FIELDS))}) "
             "ON CONFLICT (id) DO NOTHING RETURNING id)"
@@ -401,37 +403,73 @@ class PostgresStore(PgGovernance, Store):
         if events:
             sql += f", e AS ({_EVENTS_INSERT} WHERE EXISTS (SELECT 1 FROM r))"
             params += _event_columns(events)
-        sql += " SELECT count(*) FROM r"
-        async with self._connection() as conn:
-            try:
-                cur = await conn.execute(sql, params)
-            except pg_errors.UniqueViolation as exc:  # two events with one seq
-                raise LeaseLost(f"duplicate event sequence numbers for new run {run.id}") from exc
-            except pg_errors.ForeignKeyViolation as exc:
-                raise ValueError(f"events given with run {run.id} belong to another run") from exc
-            row = await cur.fetchone()
+        if audit is None:
+            return await self._create(run, sql + " SELECT count(*) FROM r", params)
+        # its start anchor, written by the same statement, and only if the run is new
+        sql += f", a AS ({AUDIT_INSERT_IF_NEW}) SELECT count(*) FROM r"
+        async with self._chained(audit) as e, self._connection() as conn:
+            cur = await conn.execute("SELECT nextval('audit_seq')")
+            e.seq = (await cur.fetchone() or (0,))[0]
+            self._sign(e)
+            row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
+            created = await self._create(run, sql, params + row, conn)
+            if not created:
+                e.seq = 0
+        return created
+
+    async def _create(
+        self, run: RunRecord, sql: str, params: list[Any], conn: psycopg.AsyncConnection[TupleRow] | None = None
+    ) -> bool:
+        if conn is None:
+            async with self._connection() as conn:
+                return await self._create(run, sql, params, conn)
+        try:
+            cur = await conn.execute(sql, params)
+        except pg_errors.UniqueViolation as exc:  # two events with one seq
+            raise LeaseLost(f"duplicate event sequence numbers for new run {run.id}") from exc
+        except pg_errors.ForeignKeyViolation as exc:
+            raise ValueError(f"events given with run {run.id} belong to another run") from exc
+        row = await cur.fetchone()
         return bool(row and row[0])
 
-    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+    async def append(
+        self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
+    ) -> None:
         if not events:
             raise ValueError("append needs at least one event")
-        sql, params = _insert_events(events)
+        insert, params = _insert_events(events)
+        ctes, tail, tail_params = [f"e AS ({insert})"], "SELECT 1", []
+        if audit is not None:  # a run's end anchor, written by the same statement as its final state
+            ctes.append(f"a AS ({AUDIT_INSERT})")
         if run_update:
             sets, values = self._update_sets(run_update)
-            sql = f"WITH e AS ({sql}) UPDATE runs SET {sets} WHERE id = %s"
-            params += [*values, events[0].run_id]
+            tail, tail_params = f"UPDATE runs SET {sets} WHERE id = %s", [*values, events[0].run_id]
+        sql = insert if len(ctes) == 1 and not run_update else f"WITH {', '.join(ctes)} {tail}"
+        if audit is None:
+            await self._append(sql, params + tail_params, events[0])
+            return
+        async with self._chained(audit) as e, self._connection() as conn:
+            cur = await conn.execute("SELECT nextval('audit_seq')")
+            e.seq = (await cur.fetchone() or (0,))[0]
+            self._sign(e)
+            row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
+            await self._append(sql, params + row + tail_params, events[0], conn)
+
+    async def _append(
+        self, sql: str, params: list[Any], ev: Event, conn: psycopg.AsyncConnection[TupleRow] | None = None
+    ) -> None:
         # Autocommit: one statement is its own transaction. With one event and no update this is
         # a single INSERT + COMMIT, the hot path of every step.
-        async with self._connection() as conn:
-            try:
-                await conn.execute(sql, params)
-            except pg_errors.UniqueViolation as exc:
-                ev = events[0]
-                raise LeaseLost(
-                    f"event {ev.seq} of run {ev.run_id} already written: another engine owns it"
-                ) from exc
-            except pg_errors.ForeignKeyViolation as exc:
-                raise NotFound(f"run {events[0].run_id} does not exist") from exc
+        if conn is None:
+            async with self._connection() as conn:
+                await self._append(sql, params, ev, conn)
+            return
+        try:
+            await conn.execute(sql, params)
+        except pg_errors.UniqueViolation as exc:
+            raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it") from exc
+        except pg_errors.ForeignKeyViolation as exc:
+            raise NotFound(f"run {ev.run_id} does not exist") from exc
 
     @staticmethod
     def _update_sets(update: dict[str, Any]) -> tuple[str, list[Any]]:
