@@ -119,14 +119,15 @@ def _check_one_chain(name: str, entries: list[AuditEntry], first_prev: str, keys
         if e.prev_hash != prev:
             what = "the last legacy entry" if n == 1 and name == ANCHOR_CHAIN else f"entry {n - 1} of its chain"
             return f"{_name(e)} does not follow {what}: the log was reordered or an entry replaced"
+        if e.seq <= last_seq:
+            return f"{_name(e)} comes before entry {last_seq} in the log but after it in audit chain {name}: reordered"
+        prev, last_seq = e.hash, e.seq
+    for e in entries:  # the links hold: now is each entry what was signed?
         if not e.hash.startswith(PREFIX):
             return f"{_name(e)} of audit chain {name} is not signed with the audit key: it was written or rewritten without the key"
         problem = _signature_problem(e, keys)
         if problem:
             return problem
-        if e.seq <= last_seq:
-            return f"{_name(e)} comes before entry {last_seq} in the log but after it in audit chain {name}: reordered"
-        prev, last_seq = e.hash, e.seq
     return None
 
 
