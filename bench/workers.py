@@ -188,12 +188,12 @@ def scale(server: str | None, workload: str, workers: int, runs: int, concurrenc
     with scratch_database(server) as db:
         asyncio.run(_submit(db, wf, runs))
         procs = _workers(db, workers, concurrency)
-        marks: list[tuple[float, int]] = []
+        marks: list[tuple[float, int, float]] = []  # (time, runs finished, the workers' CPU seconds)
         try:
             deadline = time.monotonic() + 600
             while True:
                 done, failed = _finished(db)
-                marks.append((time.monotonic(), done))
+                marks.append((time.monotonic(), done, sum(_cpu_seconds(p.pid) for p in procs)))
                 if failed:
                     raise SystemExit(f"{failed} runs failed or were cancelled")
                 if done >= runs:
@@ -205,6 +205,7 @@ def scale(server: str | None, workload: str, workers: int, runs: int, concurrenc
             _stop(procs)
     lo, hi = _at(marks, runs * 0.1), _at(marks, runs * 0.9)
     rate = (hi[1] - lo[1]) / (hi[0] - lo[0])
+    cpu = (hi[2] - lo[2]) / (hi[1] - lo[1])  # in the same window: no start-up
     return {
         "workload": f"scale_{workload}",
         "workers": workers,
@@ -212,12 +213,22 @@ def scale(server: str | None, workload: str, workers: int, runs: int, concurrenc
         "concurrency": concurrency,
         "runs_per_s": round(rate, 1),
         **({"ideal_runs_per_s": round(workers * concurrency / 0.25, 1)} if workload == "io" else {}),
+        "worker_cpu_ms_per_run": round(cpu * 1000, 2),
         "cores": os.cpu_count(),
         "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 
-def _at(marks: list[tuple[float, int]], count: float) -> tuple[float, int]:
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _at(marks: list[tuple[float, int, float]], count: float) -> tuple[float, int, float]:
     """The first poll at which at least ``count`` runs had finished."""
     return next(m for m in marks if m[1] >= count)
 

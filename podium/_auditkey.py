@@ -109,7 +109,20 @@ class AuditKeys:
         return raw
 
     def all(self) -> dict[str, bytes]:
-        """Every key this machine holds for verifying: the current one and the retired ones."""
+        """Every key this machine holds for verifying: the current one and the retired ones. Read
+        again only when the key folder or the key file changed (each resumed run asks)."""
+        if self.path is None:
+            return self._read_all()
+        try:
+            stamp = (self.path.parent.stat().st_mtime_ns, self.path.stat().st_mtime_ns)
+        except OSError:
+            return self._read_all()
+        cached = self.__dict__.get("_all")
+        if cached is None or cached[0] != stamp:
+            cached = self.__dict__["_all"] = (stamp, self._read_all())
+        return dict(cached[1])
+
+    def _read_all(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}
         cur = self.current(create=False)
         if cur:
