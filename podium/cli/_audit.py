@@ -139,6 +139,8 @@ async def audit_export(out: str, db: str | None) -> int:
                     "data": e.details(),
                     "prev_hash": e.prev_hash,
                     "hash": e.hash,
+                    "chain": e.chain,
+                    "cseq": e.cseq,
                 },
                 ensure_ascii=False,
             )

@@ -4,10 +4,14 @@ record against the anchors the log holds for it.
 The entry record and the chaining rule are core types (:mod:`podium.records`), since every store
 writes them; the key that signs entries and the head log live in :mod:`podium._auditkey`.
 
-Every entry holds the hash of the entry before it, signed with the audit key (HMAC-SHA256), so
-editing, deleting, inserting or reordering entries breaks the chain from that point on, and
-rebuilding the chain needs the key. Deleting the last entries is caught by the head log.
-:func:`verify` names the first entry that does not fit.
+Every writer (an open store) chains its own entries: each holds the hash of the entry before it in
+its chain, signed with the audit key (HMAC-SHA256) over its chain, its place in it and its place in
+the whole log, so editing, deleting, inserting or reordering entries breaks a chain, and rebuilding
+one needs the key. The shared anchor chain records every writer chain's head now and then
+(:mod:`podium.storage._audit`), so cutting a chain's tail or deleting a whole chain is caught too;
+the head log outside the store covers what was written since the last anchor. Entries written
+before chains existed form the legacy chain, linear by ``seq``. :func:`check_chain` names the first
+entry that does not fit.
 
 A run's history is anchored at its start (``run.start``/``run.fork``: the hash of its input), when
 it parks or is handed off (``run.checkpoint``: the digest of its events so far), when it ends

@@ -702,8 +702,13 @@ class PostgresStore(PgGovernance, Store):
             if self._listener is None or self._listener.closed:
                 self._listener = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 await self._listener.execute(f"LISTEN {CHANNEL}")
+            woken = False
             async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                woken = True
                 break
+            if woken:  # a burst of notifications (many runs submitted) is one wake-up, one claim
+                async for _ in self._listener.notifies(timeout=0):
+                    pass
         except psycopg.Error:
             if self._listener is not None:
                 await self._listener.close()
