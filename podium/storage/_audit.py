@@ -103,7 +103,11 @@ class ChainedAudit:
             c.cseq, c.head = e.cseq, e.hash
             due = time.monotonic() - c.anchored_at >= self.audit_anchor_interval
             if due:
-                await self._anchor(c)
+                try:
+                    await self._anchor(c)
+                except Exception:  # the entry is committed: its writer must not see a failure
+                    log.warning("could not anchor the audit chain; trying again later", exc_info=True)
+                    due = False
         self.audit_keys.note_head(e.seq, e.hash)
         if not due and c.timer is None:
             c.timer = asyncio.get_running_loop().call_later(self.audit_anchor_interval, self._anchor_later, c)
