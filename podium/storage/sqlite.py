@@ -561,7 +561,7 @@ class SQLiteStore(ChainedAudit, Store):
     def _insert_entry(self, e: AuditEntry) -> None:
         """Number, sign and insert ``e`` inside the caller's transaction."""
         db = self.db
-        e.seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit").fetchone()[0]
+        e.seq = (db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0) + 1
         self._sign(e)
         db.execute(_AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 
