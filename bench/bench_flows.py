@@ -25,6 +25,17 @@ noop = Workflow("bench-noop")
 async def only() -> None:
     return None
 
+
+io5 = Workflow("bench-io5")
+"""Five steps in a line, each awaiting 50 ms: the I/O-bound run of the scale-out benchmark."""
+
+io5.step(_io, id="fetch")
+io5.step(_io, id="parse", needs=["fetch"])
+io5.step(_io, id="enrich", needs=["parse"])
+io5.step(_io, id="score", needs=["enrich"])
+io5.step(_io, id="store", needs=["score"])
+
+
 parked = Workflow("bench-parked")
 
 

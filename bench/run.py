@@ -9,7 +9,8 @@ Workloads (see docs/benchmarks.md for the bars and the latest figures):
   concurrent_io  200 concurrent runs x 5 steps of sleep(20ms)  floor: the same with plain asyncio
   durable_chain  the chain on the SQLite store                floor: raw sqlite3 INSERT+COMMIT per step
   durable_chain_power  the same, power-loss safe (fsync)   floor: the same INSERT+COMMIT with synchronous=FULL
-  many_runs      10,000 concurrent runs of 2 sleeping steps on the SQLite store; peak RSS reported
+  many_runs      10,000 concurrent runs of 2 sleeping steps on the SQLite store; peak RSS and CPU per run
+                 reported                                    floor: the same tasks in plain asyncio
   startup        `podium --help` in a fresh process            floor: `python -c pass`
 Each figure is the best of several repeats, to keep the machine's noise out of it.
 """
@@ -208,7 +209,7 @@ async def bench_durable_chain(repeats: int, folder: str, *, power: bool = False)
 async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
     wf = sleep_workflow(2, 0.01)
     async with Client(f"sqlite:///{folder}/many.db", max_concurrent_runs=n) as c:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         handles = [await c.start(wf) for _ in range(n)]
         failures = 0
         for h in handles:
@@ -216,19 +217,38 @@ async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
                 await h.result()
             except podium.RunFailed:
                 failures += 1
-        seconds = time.perf_counter() - t
+        seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
         completed = len(await c.list(status=["completed"], limit=n + 1))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    floor, floor_cpu = await _many_floor(n)
     return _row(
         "many_runs",
         n,
         seconds,
         seconds / (n * 2),
-        None,
+        floor / (n * 2),
+        floor_seconds=round(floor, 3),
+        ratio=round(seconds / floor, 2),
+        cpu_us_per_run=round(cpu / n * 1e6, 1),
+        overhead_cpu_us_per_run=round((cpu - floor_cpu) / n * 1e6, 1),
         failures=failures,
         completed=completed,
         peak_rss_mb=round(rss_mb, 1),
     )
+
+
+async def _many_floor(n: int) -> tuple[float, float]:
+    """The same load in plain asyncio: ``n`` tasks started one by one, each awaiting 2 x 10 ms.
+    Returns (seconds, CPU seconds)."""
+
+    async def run() -> None:
+        for _ in range(2):
+            await asyncio.sleep(0.01)
+
+    t, cpu = time.perf_counter(), time.process_time()
+    tasks = [asyncio.ensure_future(run()) for _ in range(n)]
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - t, time.process_time() - cpu
 
 
 def bench_startup(repeats: int) -> dict[str, Any]:

@@ -1,17 +1,24 @@
-"""Scale-out benchmarks: throughput with 1, 2 and 4 worker processes, pickup latency, and the
+"""Scale-out benchmarks: throughput with 1, 2, 4 and 8 worker processes, pickup latency, and the
 durable step on the chosen store beside a raw INSERT+COMMIT floor measured in the same run.
 
     python bench/workers.py [--server postgresql://postgres@127.0.0.1:5432/postgres] [--json]
+                            [--only durable scale_io scale_cpu pickup] [--workers 1 2 4 8]
 
-It works in a database of its own, created on --server and dropped at the end.
+Every figure works in a database of its own, created on --server and dropped after it.
 
-The database is emptied first (its runs tables are dropped): point it at a scratch database.
+``scale_io`` is the I/O-bound workload: runs of 5 steps that each await 50 ms, every worker driving
+up to ``--io-concurrency`` runs at once, so one worker's ideal is concurrency / 0.25 s runs/s and N
+workers' is N times that (the bar: at least 0.8 x N x one worker). ``scale_cpu`` is the CPU-light
+case: runs of one no-op step, where the machine's cores (reported beside it, with the load
+average) bound throughput, not the workers. The runs are all submitted before the workers start,
+and throughput is taken between 10% and 90% of them finished (no process start-up, no tail).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -24,12 +31,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from bench_flows import io3, noop  # noqa: E402
+from bench_flows import io5, noop  # noqa: E402
 
 import podium  # noqa: E402
 
 
-def _workers(db: str, n: int) -> list[subprocess.Popen[bytes]]:
+def _workers(db: str, n: int, concurrency: int = 500) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "PODIUM_DB": db}
     return [
         subprocess.Popen(
@@ -39,7 +46,7 @@ def _workers(db: str, n: int) -> list[subprocess.Popen[bytes]]:
                 "from podium.cli import main; main()",
                 "worker",
                 "--concurrency",
-                "500",
+                str(concurrency),
                 "--grace",
                 "1",
             ],
@@ -71,25 +78,6 @@ async def _wait_all(api: podium.Client, ids: list[str], timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit(f"{len(wanted - done)} runs unfinished after {timeout}s")
         await asyncio.sleep(0.05 if len(ids) > 1 else 0.002)
-
-
-async def throughput(db: str, workers: int, runs: int) -> dict:
-    procs = _workers(db, workers)
-    try:
-        async with podium.Client(db, execute=False) as api:
-            await asyncio.sleep(1.5)  # let the workers start
-            t = time.perf_counter()
-            ids = [(await api.start(io3)).id for _ in range(runs)]
-            await _wait_all(api, ids, 300)
-            seconds = time.perf_counter() - t
-    finally:
-        _stop(procs)
-    return {
-        "workload": f"io_runs_{workers}_workers",
-        "n": runs,
-        "seconds": round(seconds, 3),
-        "runs_per_s": round(runs / seconds, 1),
-    }
 
 
 async def pickup(db: str, samples: int) -> dict:
@@ -160,14 +148,115 @@ async def _floor(db: str, repeats: int) -> float:
     return min(floor_sqlite(folder) for _ in range(repeats)) / 200
 
 
+async def _submit(db: str, wf: podium.Workflow, runs: int) -> None:
+    async with podium.Client(db, execute=False) as api:
+        sem = asyncio.Semaphore(16)
+
+        async def one() -> None:
+            async with sem:
+                await api.start(wf)
+
+        await asyncio.gather(*(one() for _ in range(runs)))
+
+
+def _finished(db: str) -> tuple[int, int]:
+    """(completed, failed or cancelled) runs, read directly: one cheap query per poll."""
+    if db.startswith("postgres"):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'completed'), "
+                "count(*) FILTER (WHERE status IN ('failed', 'cancelled')) FROM runs"
+            ).fetchone()
+    else:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(db.removeprefix("sqlite:///"))) as conn:
+            row = conn.execute(
+                "SELECT sum(status = 'completed'), sum(status IN ('failed', 'cancelled')) FROM runs"
+            ).fetchone()
+    assert row is not None
+    return int(row[0] or 0), int(row[1] or 0)
+
+
+def scale(server: str | None, workload: str, workers: int, runs: int, concurrency: int) -> dict:
+    """Throughput of ``workers`` worker processes over ``runs`` runs submitted up front."""
+    from _scratch import scratch_database
+
+    wf = io5 if workload == "io" else noop
+    with scratch_database(server) as db:
+        asyncio.run(_submit(db, wf, runs))
+        procs = _workers(db, workers, concurrency)
+        marks: list[tuple[float, int, float]] = []  # (time, runs finished, the workers' CPU seconds)
+        try:
+            deadline = time.monotonic() + 600
+            while True:
+                done, failed = _finished(db)
+                marks.append((time.monotonic(), done, sum(_cpu_seconds(p.pid) for p in procs)))
+                if failed:
+                    raise SystemExit(f"{failed} runs failed or were cancelled")
+                if done >= runs:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{runs - done} runs unfinished after 600 s")
+                time.sleep(0.1)
+        finally:
+            _stop(procs)
+    lo, hi = _at(marks, runs * 0.1), _at(marks, runs * 0.9)
+    rate = (hi[1] - lo[1]) / (hi[0] - lo[0])
+    cpu = (hi[2] - lo[2]) / (hi[1] - lo[1])  # in the same window: no start-up
+    return {
+        "workload": f"scale_{workload}",
+        "workers": workers,
+        "n": runs,
+        "concurrency": concurrency,
+        "runs_per_s": round(rate, 1),
+        **({"ideal_runs_per_s": round(workers * concurrency / 0.25, 1)} if workload == "io" else {}),
+        "worker_cpu_ms_per_run": round(cpu * 1000, 2),
+        "cores": os.cpu_count(),
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _at(marks: list[tuple[float, int, float]], count: float) -> tuple[float, int, float]:
+    """The first poll at which at least ``count`` runs had finished."""
+    return next(m for m in marks if m[1] >= count)
+
+
 async def main_async(args: argparse.Namespace) -> None:
-    rows = [await durable_step(args.db, 5)]
-    _emit(rows[-1], args.json)
-    for n in (1, 2, 4):
-        rows.append(await throughput(args.db, n, args.runs))
-        _emit(rows[-1], args.json)
-    rows.append(await pickup(args.db, args.samples))
-    _emit(rows[-1], args.json)
+    if "durable" in args.only:
+        _emit(await durable_step(args.db, 5), args.json)
+    if "pickup" in args.only:
+        _emit(await pickup(args.db, args.samples), args.json)
+
+
+def _scaling(args: argparse.Namespace, server: str | None) -> None:
+    for workload in ("io", "cpu"):
+        if f"scale_{workload}" not in args.only:
+            continue
+        one: float | None = None
+        for n in args.workers:
+            per = args.io_runs if workload == "io" else args.cpu_runs
+            conc = args.io_concurrency if workload == "io" else args.cpu_concurrency
+            row = scale(server, workload, n, per * n, conc)
+            if n == 1:
+                one = row["runs_per_s"]
+            if one:
+                row["vs_one_worker"] = round(row["runs_per_s"] / one, 2)
+                if workload == "io":
+                    row["bar"] = round(0.8 * n, 2)
+                    row["meets_bar"] = row["runs_per_s"] >= 0.8 * n * one
+            _emit(row, args.json)
 
 
 def _emit(row: dict, as_json: bool) -> None:
@@ -177,15 +266,24 @@ def _emit(row: dict, as_json: bool) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--server", default=None, help="PostgreSQL admin URL (default $PODIUM_BENCH_PG or the local server), or 'sqlite'")
-    p.add_argument("--runs", type=int, default=1000)
+    p.add_argument("--only", nargs="+", default=["durable", "scale_io", "scale_cpu", "pickup"],
+                   choices=["durable", "scale_io", "scale_cpu", "pickup"])  # fmt: skip
+    p.add_argument("--workers", nargs="+", type=int, default=[1, 2, 4, 8], help="Worker counts to measure (start with 1).")
+    p.add_argument("--io-runs", type=int, default=400, help="I/O-bound runs per worker.")
+    p.add_argument("--io-concurrency", type=int, default=10, help="Runs each worker drives at once (I/O-bound).")
+    p.add_argument("--cpu-runs", type=int, default=1000, help="CPU-light runs per worker.")
+    p.add_argument("--cpu-concurrency", type=int, default=100, help="Runs each worker drives at once (CPU-light).")
     p.add_argument("--samples", type=int, default=40)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     from _scratch import scratch_database, server_from_env
 
-    with scratch_database(args.server or server_from_env()) as db:  # never a database it did not create
-        args.db = db
-        asyncio.run(main_async(args))
+    server = args.server or server_from_env()
+    if {"durable", "pickup"} & set(args.only):
+        with scratch_database(server) as db:  # never a database it did not create
+            args.db = db
+            asyncio.run(main_async(args))
+    _scaling(args, server)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ entry (plain SHA-256, written before keys existed), accepted only before the fir
 A chain, keyed or not, cannot show that its LAST entries were deleted. So every append also adds a
 line ``{"seq", "hash", "mac"}`` to this store's head log, ``audit-heads/STORE.jsonl`` beside the
 key: every line must still be in the store (the log is compacted to its last line after a clean
-``podium audit verify``). A store deleted and created again on purpose leaves a head log that no
+``podium audit verify``: to the heads that pin every chain down). A store deleted and created again on purpose leaves a head log that no
 longer fits: delete the file named in the message.
 """
 
@@ -26,6 +26,7 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -108,7 +109,20 @@ class AuditKeys:
         return raw
 
     def all(self) -> dict[str, bytes]:
-        """Every key this machine holds for verifying: the current one and the retired ones."""
+        """Every key this machine holds for verifying: the current one and the retired ones. Read
+        again only when the key folder or the key file changed (each resumed run asks)."""
+        if self.path is None:
+            return self._read_all()
+        try:
+            stamp = (self.path.parent.stat().st_mtime_ns, self.path.stat().st_mtime_ns)
+        except OSError:
+            return self._read_all()
+        cached = self.__dict__.get("_all")
+        if cached is None or cached[0] != stamp:
+            cached = self.__dict__["_all"] = (stamp, self._read_all())
+        return dict(cached[1])
+
+    def _read_all(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}
         cur = self.current(create=False)
         if cur:
@@ -219,14 +233,17 @@ class AuditKeys:
             fh.write(json.dumps(rec) + "\n")
         return rec
 
-    def compact(self, seq: int, hash: str) -> None:
-        """Replace the head log by its last line, once every line was found in the store."""
+    def compact(self, heads: Sequence[tuple[int, str]]) -> None:
+        """Replace the head log by ``heads`` (the entries that pin the log down, see
+        :attr:`podium.governance.audit.ChainCheck.heads`), once every line was found in the store."""
         path = self.head_path
-        if path is None or not path.exists():
+        if path is None or not path.exists() or not heads:
             return
-        line = json.dumps({"seq": seq, "hash": hash, "mac": self.mac(f"{self.store}|{seq}|{hash}")}) + "\n"
+        lines = "".join(
+            json.dumps({"seq": seq, "hash": h, "mac": self.mac(f"{self.store}|{seq}|{h}")}) + "\n" for seq, h in heads
+        )
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(line)
+            fh.write(lines)
         os.replace(tmp, path)

@@ -215,6 +215,10 @@ def new_id() -> str:
 # -- the audit log's records (written by every store, checked by podium.governance.audit) ------
 
 GENESIS = "0" * 64
+#: The shared chain of the audit log that anchors every writer's chain (see podium/storage/_audit.py).
+ANCHOR_CHAIN = "anchors"
+#: The action of an anchor entry: its target is the chain it anchors, its data that chain's head.
+ANCHOR_ACTION = "audit.anchor"
 
 
 @dataclass(kw_only=True, slots=True)
@@ -222,7 +226,8 @@ class AuditEntry:
     """One audit record: who did what to what, when and why."""
 
     seq: int = 0
-    """Position in the log, from 1 (assigned by the store)."""
+    """Position in the whole log, from 1 (assigned by the store; unique, increasing within a chain,
+    and signed, but not gap-free: concurrent writers draw from one sequence)."""
     ts: float
     actor: str
     """The user, token or service account (``local`` in local mode, ``engine`` for the engine itself)."""
@@ -233,7 +238,14 @@ class AuditEntry:
     data: str = "{}"
     """Details as JSON text: the reason, a decision, a prompt hash, tokens and cost..."""
     prev_hash: str = GENESIS
+    """The hash of the entry before this one in its chain."""
     hash: str = ""
+    chain: str | None = None
+    """The chain it belongs to: a writer's own chain (one per open store), ``anchors`` (the global
+    sequence of checkpoints of those chains), or None for an entry written before chains existed
+    (the single legacy chain, ordered by ``seq``)."""
+    cseq: int = 0
+    """Position in its chain, from 1 (0 for a legacy entry)."""
 
     def details(self) -> dict[str, Any]:
         result: dict[str, Any] = json.loads(self.data) if self.data else {}
@@ -241,8 +253,14 @@ class AuditEntry:
 
 
 def chain_body(prev_hash: str, e: AuditEntry) -> bytes:
-    """The bytes of entry ``e`` chained to ``prev_hash`` that its hash covers (fields unit-separated)."""
-    return f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}".encode()
+    """The bytes of entry ``e`` chained to ``prev_hash`` that its hash covers (fields unit-separated).
+    An entry of a chain also covers its chain, its place in it and its place in the whole log."""
+    if e.chain is None:
+        return f"{prev_hash}\x1f{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}\x1f{e.data}".encode()
+    return (
+        f"{prev_hash}\x1f{e.chain}\x1e{e.cseq}\x1e{e.seq}\x1f{e.ts!r}\x1f{e.actor}\x1f{e.action}\x1f{e.target}"
+        f"\x1f{e.data}"
+    ).encode()
 
 
 def chain_hash(prev_hash: str, e: AuditEntry) -> str:

@@ -121,7 +121,7 @@ def test_resume_with_nothing_to_do(db: str) -> None:
 
 
 def test_db_upgrade(db: str) -> None:
-    assert "schema version 5" in podium("db", "upgrade", db=db).stdout
+    assert "schema version 6" in podium("db", "upgrade", db=db).stdout
 
 
 def test_help_lists_commands() -> None:
@@ -149,7 +149,7 @@ def test_sqlite_upgrade_from_the_previous_schema(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     db = f"sqlite:///{path}"
-    assert "schema version 5 (applied 2, 3, 4, 5)" in podium("db", "upgrade", db=db).stdout
+    assert "schema version 6 (applied 2, 3, 4, 5, 6)" in podium("db", "upgrade", db=db).stdout
     table = podium("runs", db=db).stdout
     assert "old-run" in table and "legacy" in table
 

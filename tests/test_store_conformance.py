@@ -315,14 +315,36 @@ async def test_audit_chain_is_linear_and_ordered(store):
             AuditEntry(ts=float(i), actor="a", action=f"act{i}", target="t", data=json.dumps({"i": i}))
         )
     entries = await store.list_audit()
-    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
-    assert entries[1].prev_hash == entries[0].hash
-    assert verify(entries, store.audit_keys.all()) == (5, None)
-    assert [e.seq for e in await store.list_audit(after=3)] == [4, 5]
-    assert [e.seq for e in await store.list_audit(limit=2)] == [1, 2]
+    own = [e for e in entries if e.chain != "anchors"]
+    assert [e.cseq for e in own] == [1, 2, 3, 4, 5] and len({e.chain for e in own}) == 1
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+    assert own[1].prev_hash == own[0].hash
+    assert entries[0].action == "audit.anchor" and entries[0].target == own[0].chain  # registered first
+    assert verify(entries, store.audit_keys.all()) == (len(entries), None)
+    assert [e.seq for e in await store.list_audit(after=entries[2].seq)] == [e.seq for e in entries[3:]]
+    assert [e.seq for e in await store.list_audit(limit=2)] == [e.seq for e in entries[:2]]
 
 
-async def test_concurrent_audit_appends_keep_one_chain(store_url):
+async def test_audit_entry_written_with_the_run_it_describes(store):
+    """A start anchor is written by the run's creation, and not at all when the run existed; an end
+    anchor by the run's final write, and not at all when that write is refused."""
+    from podium.errors import LeaseLost
+    from podium.governance.audit import AuditEntry, verify
+
+    def anchor(action: str) -> AuditEntry:
+        return AuditEntry(ts=1.0, actor="engine", action=action, target="r1")
+
+    assert await store.create_run(_run("r1"), [_ev("r1", 1)], audit=anchor("run.start"))
+    assert not await store.create_run(_run("r1"), [_ev("r1", 1)], audit=anchor("run.start"))
+    with pytest.raises(LeaseLost):
+        await store.append([_ev("r1", 1)], {"status": RunStatus.COMPLETED}, audit=anchor("run.end"))
+    await store.append([_ev("r1", 2)], {"status": RunStatus.COMPLETED}, audit=anchor("run.end"))
+    entries = await store.list_audit()
+    assert [e.action for e in entries if e.target == "r1"] == ["run.start", "run.end"]
+    assert verify(entries, store.audit_keys.all()) == (len(entries), None)
+
+
+async def test_concurrent_audit_appends_keep_every_chain(store_url):
     import asyncio
 
     from podium.governance.audit import AuditEntry, verify
@@ -342,8 +364,11 @@ async def test_concurrent_audit_appends_keep_one_chain(store_url):
                 for s in stores
             )
         )
+        for s in stores:
+            await s.anchor_audit()
         entries = await stores[0].list_audit()
-        assert len(entries) == 30 * len(stores)
+        assert len([e for e in entries if e.action == "x"]) == 30 * len(stores)
+        assert len({e.chain for e in entries if e.action == "x"}) == len(stores)
         assert verify(entries, stores[0].audit_keys.all())[1] is None
     finally:
         for s in stores:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from podium import RunStatus, open_store
-from podium.records import Event, RunRecord
+from podium.records import AuditEntry, Event, RunRecord
 
 
 def _run(rid: str, *, created: float, workflow: str = "wf", status: RunStatus = RunStatus.WAITING, **kw) -> RunRecord:
@@ -100,6 +100,50 @@ async def test_a_bad_start_fails_alone_in_its_group(store):
     assert isinstance(results[5], Exception)
     assert await store.get_run("bad") is None
     assert len(await store.list_runs(limit=100)) == 5
+
+
+def _start(rid: str) -> AuditEntry:
+    return AuditEntry(ts=1.0, actor="engine", action="run.start", target=rid)
+
+
+def _starts_in_chain(entries: list[AuditEntry]) -> list[AuditEntry]:
+    own = [e for e in entries if e.chain != "anchors" and e.chain is not None]
+    assert len({e.chain for e in own}) <= 1  # one store, one chain
+    assert [e.cseq for e in own] == list(range(1, len(own) + 1))  # no gap, no fork
+    return own
+
+
+async def test_grouped_starts_write_each_new_runs_audit_entry_in_the_same_commit(store):
+    from podium.governance.audit import verify
+
+    assert await store.create_run(_run("k0", created=1000.0), [_ev("k0", 1)], audit=_start("k0"))  # exists before
+    ids = [f"k{i % 40}" for i in range(120)]  # each id started three times, at once
+    results = await asyncio.gather(
+        *(store.create_run(_run(rid, created=1000.0), [_ev(rid, 1)], audit=_start(rid)) for rid in ids)
+    )
+    assert sum(results) == 39 and not results[0]
+    group = getattr(store, "group", None)
+    if group is not None:  # SQLite and PostgreSQL group the starts: far fewer commits than runs
+        assert group.batches < 20
+    entries = await store.list_audit(limit=10_000)
+    starts = _starts_in_chain(entries)
+    assert sorted(e.target for e in starts) == sorted(set(ids))  # one entry per run, only when it was created
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+    assert verify(entries, store.audit_keys.all()) == (len(entries), None)
+
+
+async def test_a_bad_start_in_an_audited_group_leaves_the_chain_whole(store):
+    from podium.governance.audit import verify
+
+    good = [store.create_run(_run(f"g{i}", created=1000.0), [_ev(f"g{i}", 1)], audit=_start(f"g{i}")) for i in range(5)]
+    bad = store.create_run(_run("bad", created=1000.0), [_ev("bad", 1), _ev("bad", 1)], audit=_start("bad"))
+    results = await asyncio.gather(*good, bad, return_exceptions=True)
+    assert results[:5] == [True] * 5 and isinstance(results[5], Exception)
+    assert await store.create_run(_run("after", created=1000.0), [_ev("after", 1)], audit=_start("after"))
+    entries = await store.list_audit(limit=10_000)
+    starts = _starts_in_chain(entries)
+    assert sorted(e.target for e in starts) == sorted([*(f"g{i}" for i in range(5)), "after"])
+    assert verify(entries, store.audit_keys.all()) == (len(entries), None)
 
 
 async def test_claims_find_the_ready_runs_among_many_parked_ones(store):

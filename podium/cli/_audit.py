@@ -85,16 +85,21 @@ async def audit_verify(checkpoints: tuple[str, ...], db: str | None) -> int:
 @_store_must_exist
 @requires("audit.read", lambda kw: "audit:checkpoint")
 async def audit_checkpoint(out: str, db: str | None) -> int:
-    """Append the log's current head (last entry, signed) to a file kept outside the store, so that
-    'podium audit verify --checkpoints FILE' detects entries deleted after it."""
+    """Append the log's current heads (signed: the anchor chain's last entry and the last entry of
+    every chain written since its last anchor) to a file kept outside the store, so that 'podium
+    audit verify --checkpoints FILE' detects entries deleted after it."""
     async with make_client(_existing(db), recover=False) as c:
-        await c.authorize("audit.read")
-        last = (await c.audit_log(after=0, limit=10_000_000) or [None])[-1]
-        if last is None:
+        check = await c.governance.check_audit(compact=False)
+        if check.problem:
+            fail(f"the audit log does not verify, so its head is not checkpointed: {check.problem}")
+        if not check.heads:
             fail("the audit log is empty: nothing to checkpoint")
-        assert last is not None
-        rec = c.store.audit_keys.checkpoint(Path(out), last.seq, last.hash)
-    console().print(f"checkpoint: entry {rec['seq']} ({rec['hash']}) appended to {out}", highlight=False)
+        for seq, h in check.heads:
+            c.store.audit_keys.checkpoint(Path(out), seq, h)
+    last = max(check.heads)
+    console().print(
+        f"checkpoint: {len(check.heads)} head(s), up to entry {last[0]} ({last[1]}), appended to {out}", highlight=False
+    )
     return EXIT_OK
 
 
@@ -134,6 +139,8 @@ async def audit_export(out: str, db: str | None) -> int:
                     "data": e.details(),
                     "prev_hash": e.prev_hash,
                     "hash": e.hash,
+                    "chain": e.chain,
+                    "cseq": e.cseq,
                 },
                 ensure_ascii=False,
             )

@@ -299,10 +299,11 @@ class Client:
         value = wf.validate_input(input)
         payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
-        await self.governance.record_start(rid, wf.name, wf.version, payload, queue=queue)
+        anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, queue=queue)
         created = await self._create_and_drive(
-            wf, rid, payload, timeout=timeout if timeout is not None else wf.timeout, queue=queue, priority=priority, tenant=tenant
-        )
+            wf, rid, payload, timeout=timeout if timeout is not None else wf.timeout, queue=queue, priority=priority,
+            tenant=tenant, anchor=anchor,
+        )  # fmt: skip
         return RunHandle(self, rid, created=created)
 
     async def run(self, workflow: Workflow | str, input: Any = None, **kw: Any) -> Any:
@@ -323,7 +324,9 @@ class Client:
         queue: str = "default",
         priority: int = 0,
         tenant: str | None = None,
+        anchor: AuditEntry | None = None,
     ) -> bool:
+        """Create the run, with its start anchor ``anchor`` in the same transaction, and drive it."""
         now = time.time()
         has_slot = self.driving.try_admit() if self.execute else False
         run = RunRecord(
@@ -342,7 +345,7 @@ class Client:
         first = Event(run_id=rid, seq=1, type=kind, ts=now, data=json.dumps(data))
         copied = [dataclasses.replace(e, run_id=rid, seq=i + 2) for i, e in enumerate(events)]
         try:
-            created = await self.store.create_run(run, [first, *copied])
+            created = await self.store.create_run(run, [first, *copied], audit=anchor)
         except BaseException:
             if has_slot:
                 self.driving.release()
@@ -351,6 +354,8 @@ class Client:
             if has_slot:
                 self.driving.release()
             return False
+        if anchor is not None:
+            self.governance.announce(anchor)
         if self.execute:
             self.drive_run(wf, run, [first, *copied], admitted=has_slot)
         else:
@@ -577,8 +582,8 @@ class Client:
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
-        await self.governance.record("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"))
-        await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep)
+        anchor = self.governance.entry("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"))
+        await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep, anchor=anchor)
         return RunHandle(self, rid)
 
     async def run_child(
@@ -590,11 +595,8 @@ class Client:
             wf = await self.deployments.resolve(wf)
         rid = key.replace(":", ".")
         payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)))
-        if not await self.store.get_run(rid):  # anchored before it exists, like any started run
-            await self.governance.record_start(rid, wf.name, wf.version, payload, actor="engine", parent=parent_run_id)
-        created = await self._create_and_drive(
-            wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id)
-        )
+        anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, actor="engine", parent=parent_run_id)
+        created = await self._create_and_drive(wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id), anchor=anchor)
         if not created and rid not in self.driving:
             run = await self.get(rid)
             if not run.status.finished:

@@ -8,6 +8,7 @@ that is not a pure function of recorded outputs (loop continuation) is itself lo
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import json
@@ -151,11 +152,27 @@ class RunExecutor(Waits):
         attempt: int = 0,
         data: str | None = None,
         run_update: dict[str, Any] | None = None,
+        end: RunRecord | None = None,
     ) -> None:
+        """Record one event; with ``end`` (the run's record as it ends), also its ``run.end`` audit
+        anchor, in the same transaction as the event and ``run_update``."""
         self._seq = seq = self._seq + 1
         ts = time.time()
         # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
         self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
+        if end is not None:
+            governance = self.client.governance
+            anchor = governance.run_end_entry(end, self.wf.name, self._digest.hexdigest(), seq)
+            ev = Event(run_id=self.run_id, seq=seq, type=type, ts=ts, data=data)
+            await self.store.append((ev,), run_update, audit=anchor)
+            if anchor is not None:
+                governance.announce(anchor)
+            for fn in self._listeners:
+                try:
+                    fn(ev)
+                except Exception:  # a listener must never break a run
+                    log.exception("event listener failed")
+            return
         if run_update is None and not self._listeners:
             # The hot path of every step: no Event object, one INSERT.
             await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
@@ -313,19 +330,21 @@ class RunExecutor(Waits):
         }[status]
         err = json.dumps(error) if error else None
         now = time.time()
+        # No end anchor vouches for a history that did not check out; otherwise the anchor is
+        # written with the final state, so no reader sees the run finished and unanchored.
+        end = None if self.refused is not None else dataclasses.replace(self.run, status=status, output=output, error=err)
         await self.emit(
             etype,
             data=err,
             run_update={"status": status, "output": output, "error": err, "finished_at": now},
+            end=end,
         )
         self.run.status = status
         self.run.output = output
         self.run.error = err
         self.run.finished_at = now
-        if self.refused is not None:  # no end anchor vouches for a history that did not check out
+        if self.refused is not None:
             await self.client.governance.record("run.refuse", self.run_id, actor="engine", reason=self.refused[:500])
-            return
-        await self.client.governance.record_run_end(self.run, self.wf.name, self._digest.hexdigest(), self._seq)
 
     async def checkpoint(self, why: str) -> None:
         """Anchor the history so far in the audit log (the run parks or is handed off), so that a

@@ -165,8 +165,12 @@ async def maintain(client: Client) -> None:
 
 
 async def recover(client: Client) -> None:
-    """On open: resume the runs whose engine died, and wake parked runs when their timers fall due."""
-    await client.take_over()
+    """On open: resume the runs whose engine died, and wake parked runs when their timers fall due.
+    It claims no more runs than the client drives at once: a worker that claimed the whole backlog
+    would hold it (leased, queued behind its own slots) while the other workers stood idle."""
+    free = client.driving.max_concurrent - len(client.driving)
+    if free > 0:
+        await client.take_over(limit=free)
     await client.timers.load(client.store, time.time())  # the rest are read in as they come due
 
 
@@ -214,20 +218,26 @@ def topic_handler(
 async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
     """Claim ready runs until ``stop`` is set, driving up to ``concurrency`` at once."""
     driving = client.driving
+    # With a backlog, a finished run's slot is claimed again once a tenth of the slots are free:
+    # one claim per finished run would cost a claim query per run, each scanning the runs held.
+    batch = max(1, concurrency // 10)
+    backlog, eager = True, True
     while not stop.is_set():
         free = concurrency - len(driving)
-        if free > 0:
+        if free >= batch or (free > 0 and eager):
             try:
-                await client.take_over(limit=free)
+                backlog = len(await client.take_over(limit=free)) >= free
             except Exception:
                 client.claims.claim_failures += 1
                 log.exception("claiming runs failed; retrying")
         waiter = asyncio.ensure_future(client.events.wait_for_work(client.poll_interval))
         stopper = asyncio.ensure_future(stop.wait())
-        # A run finishing frees a slot; waking on it matters only when every slot is taken
-        # (claiming after every completion would flood the store with claims).
-        done = driving.tasks() if len(driving) >= concurrency else []
-        await asyncio.wait([waiter, stopper, *done], return_when=asyncio.FIRST_COMPLETED)
+        # A run finishing frees a slot: wake on it when every slot is taken or the last claim
+        # filled every free one (more work is likely waiting). Otherwise new work comes with a
+        # notification: claiming after every completion would flood the store with empty claims.
+        done = driving.tasks() if backlog or len(driving) >= concurrency else []
+        woke, _ = await asyncio.wait([waiter, stopper, *done], return_when=asyncio.FIRST_COMPLETED)
+        eager = waiter in woke or not backlog  # notified, polled, or no backlog: claim what is free
         for t in (waiter, stopper):
             t.cancel()
 

@@ -4,10 +4,14 @@ record against the anchors the log holds for it.
 The entry record and the chaining rule are core types (:mod:`podium.records`), since every store
 writes them; the key that signs entries and the head log live in :mod:`podium._auditkey`.
 
-Every entry holds the hash of the entry before it, signed with the audit key (HMAC-SHA256), so
-editing, deleting, inserting or reordering entries breaks the chain from that point on, and
-rebuilding the chain needs the key. Deleting the last entries is caught by the head log.
-:func:`verify` names the first entry that does not fit.
+Every writer (an open store) chains its own entries: each holds the hash of the entry before it in
+its chain, signed with the audit key (HMAC-SHA256) over its chain, its place in it and its place in
+the whole log, so editing, deleting, inserting or reordering entries breaks a chain, and rebuilding
+one needs the key. The shared anchor chain records every writer chain's head now and then
+(:mod:`podium.storage._audit`), so cutting a chain's tail or deleting a whole chain is caught too;
+the head log outside the store covers what was written since the last anchor. Entries written
+before chains existed form the legacy chain, linear by ``seq``. :func:`check_chain` names the first
+entry that does not fit.
 
 A run's history is anchored at its start (``run.start``/``run.fork``: the hash of its input), when
 it parks or is handed off (``run.checkpoint``: the digest of its events so far), when it ends
@@ -22,11 +26,11 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._auditkey import KEY_ENV, PREFIX
-from ..records import GENESIS, AuditEntry, RunRecord, chain_body, chain_hash
+from ..records import ANCHOR_ACTION, ANCHOR_CHAIN, GENESIS, AuditEntry, RunRecord, chain_body, chain_hash
 
 #: Audit actions that anchor a run's history or record.
 RUN_ANCHORS = frozenset({"run.start", "run.fork", "run.checkpoint", "run.end", "run.redact", "run.prune"})
@@ -42,7 +46,11 @@ class ChainCheck:
     keyed_from: int | None = None
     """The first entry signed with a key (entries before it are legacy, plain SHA-256)."""
     last: tuple[int, str] | None = None
-    """(seq, hash) of the last entry."""
+    """(seq, hash) of the last entry of the whole log."""
+    heads: list[tuple[int, str]] = field(default_factory=list)
+    """(seq, hash) of the entries that pin the whole log down: the anchor chain's last entry, the
+    last entry of every chain written since its last anchor, the legacy chain's last entry while
+    no anchor seals it. A checkpoint records these."""
 
 
 def entry_signed(e: AuditEntry, keys: Mapping[str, bytes]) -> bool | None:
@@ -57,63 +65,168 @@ def entry_signed(e: AuditEntry, keys: Mapping[str, bytes]) -> bool | None:
     return hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag)
 
 
-def check_chain(
-    entries: Iterable[AuditEntry], keys: Mapping[str, bytes], heads: Sequence[tuple[int, str]] = ()
-) -> ChainCheck:
-    """Check a whole log, oldest first, against ``keys`` (key id -> key) and the head log ``heads``
-    (seq -> hash, entries known to have been written)."""
-    out = ChainCheck()
-    prev, expected_seq, n = GENESIS, 1, 0
-    seen: dict[int, str] = {}
+def _name(e: AuditEntry) -> str:
+    return f"entry {e.seq} ({e.action} by {e.actor})"
+
+
+def _signature_problem(e: AuditEntry, keys: Mapping[str, bytes]) -> str | None:
+    kid = e.hash[len(PREFIX) :].partition(":")[0]
+    if kid not in keys:
+        return (
+            f"entry {e.seq} is signed with audit key {kid}, which is not available here: point "
+            f"{KEY_ENV} at that key file (a rotated key is kept as audit.key.{kid}) to verify it"
+        )
+    if not entry_signed(e, keys):
+        return f"{_name(e)} was edited after it was written: its keyed hash does not match its content"
+    return None
+
+
+def _check_legacy(entries: list[AuditEntry], keys: Mapping[str, bytes], out: ChainCheck) -> str:
+    """The chain of entries written before per-writer chains: linear by ``seq`` from 1. Returns its
+    last hash (what the first anchor links to); sets ``out.problem`` if it is broken."""
+    prev, expected_seq = GENESIS, 1
     for e in entries:
-        n += 1
-        out.entries = n
         if e.seq != expected_seq:
             out.problem = f"entry {expected_seq} is missing (found entry {e.seq} in its place): entries were deleted or reordered"
-            return out
+            return prev
         if e.prev_hash != prev:
-            out.problem = f"entry {e.seq} ({e.action} by {e.actor}) does not follow entry {e.seq - 1}: the log was reordered or an entry replaced"
-            return out
+            out.problem = f"{_name(e)} does not follow entry {e.seq - 1}: the log was reordered or an entry replaced"
+            return prev
         if e.hash.startswith(PREFIX):
-            kid = e.hash[len(PREFIX) :].partition(":")[0]
-            if kid not in keys:
-                out.problem = (
-                    f"entry {e.seq} is signed with audit key {kid}, which is not available here: point "
-                    f"{KEY_ENV} at that key file (a rotated key is kept as audit.key.{kid}) to verify it"
-                )
-                return out
-            if not entry_signed(e, keys):
-                out.problem = f"entry {e.seq} ({e.action} by {e.actor}) was edited after it was written: its keyed hash does not match its content"
-                return out
+            out.problem = _signature_problem(e, keys)
+            if out.problem:
+                return prev
             if out.keyed_from is None:
                 out.keyed_from = e.seq
         elif out.keyed_from is not None:
             out.problem = (
-                f"entry {e.seq} ({e.action} by {e.actor}) is not signed with the audit key, although entry "
-                f"{out.keyed_from} and later ones are: it was written or rewritten without the key"
+                f"{_name(e)} is not signed with the audit key, although entry {out.keyed_from} and later "
+                "ones are: it was written or rewritten without the key"
             )
-            return out
+            return prev
         elif chain_hash(prev, e) != e.hash:
-            out.problem = f"entry {e.seq} ({e.action} by {e.actor}) was edited after it was written: its hash does not match its content"
-            return out
-        if heads:
-            seen[e.seq] = e.hash
+            out.problem = f"{_name(e)} was edited after it was written: its hash does not match its content"
+            return prev
         prev, expected_seq = e.hash, expected_seq + 1
-    out.last = (expected_seq - 1, prev) if n else None
+    return prev
+
+
+def _check_one_chain(name: str, entries: list[AuditEntry], first_prev: str, keys: Mapping[str, bytes]) -> str | None:
+    """One writer's chain (or the anchor chain), in ``cseq`` order: whole, linked, signed."""
+    prev, last_seq = first_prev, 0
+    for n, e in enumerate(entries, 1):
+        if e.cseq != n:
+            return (
+                f"entry {n} of audit chain {name} is missing (found its entry {e.cseq}, log entry {e.seq}, in "
+                "its place): entries were deleted"
+            )
+        if e.prev_hash != prev:
+            what = "the last legacy entry" if n == 1 and name == ANCHOR_CHAIN else f"entry {n - 1} of its chain"
+            return f"{_name(e)} does not follow {what}: the log was reordered or an entry replaced"
+        if e.seq <= last_seq:
+            return f"{_name(e)} comes before entry {last_seq} in the log but after it in audit chain {name}: reordered"
+        prev, last_seq = e.hash, e.seq
+    for e in entries:  # the links hold: now is each entry what was signed?
+        if not e.hash.startswith(PREFIX):
+            return f"{_name(e)} of audit chain {name} is not signed with the audit key: it was written or rewritten without the key"
+        problem = _signature_problem(e, keys)
+        if problem:
+            return problem
+    return None
+
+
+def check_chain(
+    entries: Iterable[AuditEntry], keys: Mapping[str, bytes], heads: Sequence[tuple[int, str]] = ()
+) -> ChainCheck:
+    """Check a whole log, oldest first, against ``keys`` (key id -> key) and the head log ``heads``
+    ((seq, hash) of entries known to have been written).
+
+    Each chain must be whole, linked and signed; the anchor chain must start where the legacy chain
+    ends; every anchor must find the entry it records in the chain it names; every chain must be
+    registered by an anchor; every entry of the head log must still be there."""
+    out = ChainCheck()
+    legacy: list[AuditEntry] = []
+    chains: dict[str, list[AuditEntry]] = {}
+    seen: dict[int, str] = {}
+    first_chained: AuditEntry | None = None
+    for e in entries:
+        out.entries += 1
+        seen[e.seq] = e.hash
+        out.last = (e.seq, e.hash)
+        if e.chain is None:
+            if first_chained is not None:
+                out.problem = (
+                    f"{_name(e)} belongs to no audit chain but comes after entry {first_chained.seq}, written "
+                    "in a chain: it was added behind the engine's back (or by a Podium older than the store)"
+                )
+                return out
+            legacy.append(e)
+        else:
+            if first_chained is None:
+                first_chained = e
+            chains.setdefault(e.chain, []).append(e)
+    legacy_head = _check_legacy(legacy, keys, out)
+    if out.problem:
+        return out
+    for name, chain in chains.items():
+        chain.sort(key=lambda e: e.cseq)
+        out.problem = _check_one_chain(name, chain, legacy_head if name == ANCHOR_CHAIN else GENESIS, keys)
+        if out.problem:
+            return out
+        if out.keyed_from is None or chain[0].seq < out.keyed_from:
+            out.keyed_from = chain[0].seq
+    out.problem = _check_anchors(chains, out)
+    if out.problem:
+        return out
+    if legacy and ANCHOR_CHAIN not in chains:
+        out.heads.insert(0, (legacy[-1].seq, legacy[-1].hash))
     for seq, h in sorted(set(heads)):
         if seq not in seen:
             out.problem = (
-                f"entries after {expected_seq - 1} were deleted: the head log outside the store records "
-                f"entry {seq}"
+                f"entry {seq} was deleted: the head log outside the store (or a checkpoint) records it, and "
+                "it is no longer in the store"
             )
             return out
         if seen[seq] != h:
             out.problem = (
-                f"entry {seq} is not the entry the head log outside the store recorded: the log was "
-                f"rewritten from entry {seq} or earlier (entries deleted and others written in their place)"
+                f"entry {seq} is not the entry the head log outside the store (or a checkpoint) recorded: the "
+                f"log was rewritten from entry {seq} or earlier (entries deleted and others written in their place)"
             )
             return out
     return out
+
+
+def _check_anchors(chains: Mapping[str, list[AuditEntry]], out: ChainCheck) -> str | None:
+    anchored: dict[str, int] = {}
+    for a in chains.get(ANCHOR_CHAIN, ()):
+        if a.action != ANCHOR_ACTION:
+            return f"{_name(a)} is in the anchor chain but is not an anchor"
+        d = a.details()
+        name, n, h = str(d.get("chain")), int(d.get("cseq") or 0), str(d.get("hash"))
+        chain = chains.get(name, [])
+        if n > len(chain):
+            return (
+                f"entries {len(chain) + 1} to {n} of audit chain {name} were deleted: anchor entry {a.seq} "
+                f"records that chain up to its entry {n}"
+            )
+        if n and chain[n - 1].hash != h:
+            return (
+                f"entry {n} of audit chain {name} is not the one anchor entry {a.seq} recorded: the chain was "
+                "rewritten"
+            )
+        anchored[name] = max(anchored.get(name, 0), n)
+    for name, chain in chains.items():
+        if name == ANCHOR_CHAIN:
+            out.heads.append((chain[-1].seq, chain[-1].hash))
+            continue
+        if name not in anchored:
+            return (
+                f"audit chain {name} (entries {chain[0].seq} to {chain[-1].seq} of the log) is registered by no "
+                "anchor: it was written behind the engine's back, or its anchors were deleted"
+            )
+        if anchored[name] < len(chain):
+            out.heads.append((chain[-1].seq, chain[-1].hash))
+    return None
 
 
 def verify(entries: Iterable[AuditEntry], keys: Mapping[str, bytes] | None = None) -> tuple[int, str | None]:

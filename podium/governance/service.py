@@ -255,14 +255,21 @@ class Governance:
         """Append an entry to the audit log (as the acting principal unless ``actor`` is given)."""
         if not self.audit_enabled:
             return
-        entry = AuditEntry(
+        entry = self._entry(action, target, actor, data)
+        await self.store.append_audit(entry)
+        self.announce(entry)
+
+    def _entry(self, action: str, target: str, actor: str | None, data: Mapping[str, Any]) -> AuditEntry:
+        return AuditEntry(
             ts=time.time(),
             actor=actor or self.principal.name,
             action=action,
             target=target,
             data=json.dumps(data, ensure_ascii=False, default=str),
         )
-        await self.store.append_audit(entry)
+
+    def announce(self, entry: AuditEntry) -> None:
+        """Tell the audit listeners about ``entry``, once it is written."""
         for listener in self._audit_listeners:
             try:
                 listener(entry)
@@ -290,10 +297,23 @@ class Governance:
     async def check_audit(self, *, checkpoints: Sequence[str] = (), compact: bool = True) -> ChainCheck:
         """:meth:`verify_audit` in full: the chain check, with where keyed entries start, also
         against checkpoint files (``podium audit checkpoint``). A clean check compacts a long head
-        log to its last line (``compact``)."""
+        log to the heads that pin the log down (``compact``)."""
         await self.authorize("audit.read")
+        check, logged = await self._check_audit(checkpoints)
+        if check.problem:
+            # Writers commit concurrently and draw seq numbers before they commit, so a read racing
+            # them can see an anchor without the entry it records: a real problem is still there
+            # when the log is read again.
+            check, logged = await self._check_audit(checkpoints)
+        if not check.problem and compact and logged > 1000:
+            self.store.audit_keys.compact(check.heads)  # keep the head log small
+        return check
+
+    async def _check_audit(self, checkpoints: Sequence[str]) -> tuple[ChainCheck, int]:
+        """The check, and how many lines the head log has."""
         keys = self.store.audit_keys
         heads, bad = keys.heads()
+        logged = heads
         for path in checkpoints:
             more, wrong = keys.heads(Path(path))
             heads, bad = heads + more, bad + [f"{path}: {w}" for w in wrong]
@@ -304,34 +324,44 @@ class Governance:
             after = page[-1].seq
         check = check_chain(entries, keys.all(), heads)
         if check.problem:
-            return check
+            return check, len(logged)
         if bad:
             check.problem = f"the head log {keys.head_path} or a checkpoint was tampered with: {bad[0]}"
-            return check
+            return check, len(logged)
         by_run: dict[str, list[AuditEntry]] = {}
         for e in entries:
             if e.action in RUN_ANCHORS or e.action == "run.cancel":
                 by_run.setdefault(e.target, []).append(e)
         anchored = {rid for rid, anchors in by_run.items() if any(a.action in RUN_ANCHORS for a in anchors)}
         for record in await self.store.list_runs(limit=1_000_000):
-            if record.id not in anchored and entries:
+            if record.id not in anchored and entries and not await self._anchored_since(record.id):
                 check.problem = (
                     f"run {record.id} ({record.workflow}, {record.status.value}) has no entry in the audit "
                     "log: it was written into the runs table behind the engine's back"
                 )
-                return check
+                return check, len(logged)
         for run_id, anchors in by_run.items():
             if not any(a.action in RUN_ANCHORS for a in anchors):
                 continue
             run = await self.store.get_run(run_id)
             events = await self.store.load_events(run_id) if run is not None else []
             problem = check_run(run_id, run, events, anchors)
+            if problem and run is not None and run.status.finished:
+                # It may have ended after the log was read: its end anchor is written with its
+                # final state. Check it against its signed anchors as they are now.
+                known = keys.all()
+                fresh = [e for e in await self.store.audit_for(run_id) if entry_signed(e, known)]
+                problem = check_run(run_id, run, events, fresh)
             if problem:
                 check.problem = problem
-                return check
-        if compact and check.last and len(heads) > 1000:  # keep the head log small
-            keys.compact(*check.last)
-        return check
+                return check, len(logged)
+        return check, len(logged)
+
+    async def _anchored_since(self, run_id: str) -> bool:
+        """Whether a run missing from the log as read has a signed anchor now (it was started after
+        the read: its start anchor is written with the run)."""
+        keys = self.store.audit_keys.all()
+        return any(e.action in RUN_ANCHORS and entry_signed(e, keys) for e in await self.store.audit_for(run_id))
 
     async def check_history(self, run: RunRecord, events: list[Event]) -> str | None:
         """Before a run resumes: do its record and history still match the latest anchors the audit
@@ -357,13 +387,27 @@ class Governance:
         self, run_id: str, workflow: str, version: str, payload: str, *, actor: str | None = None, **data: Any
     ) -> None:
         """Anchor a run before it exists (``run.start``, with its input's hash): an engine resumes only
-        runs it can find anchored."""
+        runs it can find anchored. The client writes it with the run instead (:meth:`start_entry`)."""
+        entry = self.start_entry(run_id, workflow, version, payload, actor=actor, **data)
+        if entry is not None:
+            await self.store.append_audit(entry)
+            self.announce(entry)
+
+    def start_entry(
+        self, run_id: str, workflow: str, version: str, payload: str, *, actor: str | None = None, **data: Any
+    ) -> AuditEntry | None:
+        """The ``run.start`` anchor of a new run, for the client to write in the transaction that
+        creates the run (``Store.create_run(audit=)``) and then :meth:`announce`; None when auditing
+        is off."""
         if actor is None:  # who started it, and as what: step code reads it back (started_by)
             who = self.principal
             data = {**data, "roles": list(who.roles), **({"local": True} if who.local else {})}
-        await self.record(
-            "run.start", run_id, actor=actor, workflow=workflow, version=version, input=payload_hash(payload), **data
-        )
+        return self.entry("run.start", run_id, actor=actor, workflow=workflow, version=version, input=payload_hash(payload), **data)
+
+    def entry(self, action: str, target: str = "", *, actor: str | None = None, **data: Any) -> AuditEntry | None:
+        """An audit entry to write with the state it describes, then :meth:`announce`; None when
+        auditing is off."""
+        return self._entry(action, target, actor, data) if self.audit_enabled else None
 
     async def started_by(self, run_id: str) -> Principal | None:
         """Who started run ``run_id``, from the audit log (never from the run's input): the actor of
@@ -419,21 +463,16 @@ class Governance:
             input=payload_hash(run.input),
         )  # fmt: skip
 
-    async def record_run_end(
-        self, run: RunRecord, workflow: str, digest: str, events: int
-    ) -> None:
+    def run_end_entry(self, run: RunRecord, workflow: str, digest: str, events: int) -> AuditEntry | None:
+        """The ``run.end`` anchor of ``run`` (its record as it ends, the digest of its ``events``
+        events), for the executor to write with the run's final state (``Store.append(audit=)``)
+        and then :meth:`announce`; None when auditing is off."""
         if not self.audit_enabled:
-            return
-        await self.record(
-            "run.end",
-            run.id,
-            actor="engine",
-            workflow=workflow,
-            status=run.status.value,
-            events=events,
-            digest=digest,
-            record=record_hash(run),
-        )
+            return None
+        return self._entry(
+            "run.end", run.id, "engine",
+            {"workflow": workflow, "status": run.status.value, "events": events, "digest": digest, "record": record_hash(run)},
+        )  # fmt: skip
 
     # -- kill switches --------------------------------------------------------------------------
 

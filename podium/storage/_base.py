@@ -175,18 +175,26 @@ class Store(ABC):
         return unsubscribe
 
     @abstractmethod
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
-        """Insert a run and its first events atomically. Returns False (and writes nothing) when a
-        run with the same id exists: starting a run with a fixed id is idempotent."""
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
+        """Insert a run and its first events atomically, with ``audit`` (its ``run.start`` or
+        ``run.fork`` anchor) appended to this store's audit chain in the same transaction. Returns
+        False (and writes nothing, not even ``audit``) when a run with the same id exists: starting
+        a run with a fixed id is idempotent."""
 
-    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
-        """:meth:`create_run` for several runs (distinct ids) in one transaction: whether each was
-        created. Backends override it so that a group of starts costs one commit."""
-        return [await self.create_run(run, events) for run, events in items]
+    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event], AuditEntry | None]]) -> list[bool]:
+        """:meth:`create_run` for several runs (distinct ids; each with its events and its audit entry
+        or None) in one transaction: whether each was created. The entries of the runs created go
+        into this store's audit chain one after the other, in that transaction; a run that existed
+        writes none. Backends override it so that a group of starts costs one commit."""
+        return [await self.create_run(run, events, audit=audit) for run, events, audit in items]
 
     @abstractmethod
-    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
-        """Append events (all of one run) and apply ``run_update`` to its row, in one transaction.
+    async def append(
+        self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
+    ) -> None:
+        """Append events (all of one run) and apply ``run_update`` to its row, in one transaction,
+        with the audit entry ``audit`` (a run's end anchor) appended to this store's audit chain in
+        that same transaction (as :meth:`append_audit` would).
 
         Raises :class:`LeaseLost` if an event's ``(run_id, seq)`` already exists.
         """
@@ -299,9 +307,16 @@ class Store(ABC):
 
     @abstractmethod
     async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        """Append ``entry`` to the audit log, serialised with every other writer: assign the next
-        ``seq``, chain it to the last entry's hash signed with :attr:`audit_keys`, and return it. Once
-        committed, the entry's (seq, hash) is added to the head log (``audit_keys.note_head``)."""
+        """Append ``entry`` to this store's own audit chain (no lock shared with other writers):
+        assign the next ``seq`` of the whole log and the next place in the chain, chain it to the
+        chain's last entry signed with :attr:`audit_keys`, and return it; the chain's head is
+        anchored in the shared anchor chain now and then (:class:`podium.storage._audit.ChainedAudit`,
+        which the built-in stores mix in). Once committed, the entry's (seq, hash) is added to the
+        head log (``audit_keys.note_head``)."""
+
+    async def anchor_audit(self) -> None:
+        """Record this store's audit chain head in the shared anchor chain now (stores that chain
+        their audit log do it now and then by themselves, and when they close)."""
 
     @abstractmethod
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:

@@ -6,6 +6,11 @@ Each caller of :meth:`GroupCommit.create_run` waits until the transaction holdin
 committed: nothing is acknowledged before it is durable. Starts queue while a commit is under way
 (PostgreSQL) and for one turn of the event loop, never longer. A batch that fails (a bad event in one
 run) is written again one run at a time, so each caller gets its own answer or error.
+
+A run may come with its audit entry (its ``run.start``): the store writes it in the same transaction,
+only for a run that is new, placing the entries of the batch one after the other in its audit chain
+(:meth:`podium.storage._audit.ChainedAudit._chained_many`). A failed batch moves the chain not at all,
+so writing its runs again one by one leaves no gap in it.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
-from ..records import Event, RunRecord
+from ..records import AuditEntry, Event, RunRecord
 
-Write = Callable[[Sequence[tuple[RunRecord, Sequence[Event]]]], Awaitable[list[bool]]]
+NewRun = tuple[RunRecord, Sequence[Event], AuditEntry | None]
+"""A run to create: its record, its first events, and its start audit entry (None: none)."""
+Write = Callable[[Sequence[NewRun]], Awaitable[list[bool]]]
 
 #: The most runs one transaction holds (a larger burst takes several).
 MAX_BATCH = 500
@@ -26,16 +33,16 @@ class GroupCommit:
 
     def __init__(self, write: Write) -> None:
         self._write = write
-        self._queue: list[tuple[RunRecord, Sequence[Event], asyncio.Future[bool]]] = []
+        self._queue: list[tuple[NewRun, asyncio.Future[bool]]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         """Transactions written (with :attr:`runs`: how well starts were grouped)."""
         self.runs = 0
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event]) -> bool:
+    async def create_run(self, run: RunRecord, events: Sequence[Event], audit: AuditEntry | None = None) -> bool:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[bool] = loop.create_future()
-        self._queue.append((run, events, done))
+        self._queue.append(((run, events, audit), done))
         if self._task is None:
             self._task = loop.create_task(self._flush())
         return await done
@@ -48,29 +55,29 @@ class GroupCommit:
                 await self._commit(batch)
         finally:
             self._task = None
-            for _, _, done in self._queue:  # cancelled (the loop is closing): nobody writes them
+            for _, done in self._queue:  # cancelled (the loop is closing): nobody writes them
                 if not done.done():
                     done.cancel()
             self._queue = []
 
-    async def _commit(self, batch: list[tuple[RunRecord, Sequence[Event], asyncio.Future[bool]]]) -> None:
+    async def _commit(self, batch: list[tuple[NewRun, asyncio.Future[bool]]]) -> None:
         try:
-            results = await self._write([(run, events) for run, events, _ in batch])
+            results = await self._write([item for item, _ in batch])
         except asyncio.CancelledError:
-            for _, _, done in batch:
+            for _, done in batch:
                 if not done.done():
                     done.cancel()
             raise
         except Exception as exc:
             if len(batch) == 1:
-                if not batch[0][2].done():
-                    batch[0][2].set_exception(exc)
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
                 return
             for one in batch:  # who is to blame: each run alone
                 await self._commit([one])
             return
         self.batches += 1
         self.runs += len(batch)
-        for (_, _, done), created in zip(batch, results, strict=True):
+        for (_, done), created in zip(batch, results, strict=True):
             if not done.done():
                 done.set_result(created)

@@ -1,72 +1,81 @@
-"""PostgreSQL tables of governance: the hash-chained audit log and the key-value settings
-(users, tokens, kill switches, policies, versions). Mixed into :class:`PostgresStore`."""
+"""PostgreSQL tables of governance: the audit log's chains (:mod:`podium.storage._audit`) and the
+key-value settings (users, tokens, kill switches, policies, versions). Mixed into :class:`PostgresStore`."""
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from .._auditkey import AuditKeys
-from ..records import GENESIS, AuditEntry, chain_body
+import psycopg
+from psycopg.rows import TupleRow
 
-#: Key of the advisory lock that serialises audit appends (the chain must stay linear).
+from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry
+from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
+
+#: Key of the advisory lock that serialises anchor appends (the anchor chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002
+AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 
-class PgGovernance:
+class PgGovernance(ChainedAudit):
     """Audit log and settings on PostgreSQL."""
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # PostgresStore provides it
 
-    audit_keys: AuditKeys  # Store provides it
+    async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT nextval('audit_seq')")
+            e.seq = (await cur.fetchone())[0]
+            sign(e)
+            await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 
-    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        e = dataclasses.replace(entry)
+    async def _audit_insert_many(
+        self, conn: psycopg.AsyncConnection[TupleRow], entries: list[AuditEntry], place: Callable[[AuditEntry], AuditEntry]
+    ) -> None:
+        """Write ``entries`` in this store's chain, in order, inside the caller's transaction (the runs
+        of a group commit: ``place`` comes from :meth:`ChainedAudit._chained_many`)."""
+        cur = await conn.execute("SELECT nextval('audit_seq') FROM generate_series(1, %s)", (len(entries),))
+        seqs = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+        rows = []
+        for entry, seq in zip(entries, seqs, strict=True):
+            e = place(entry)
+            e.seq = seq
+            self._sign(e)
+            rows.append((e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
+        await conn.cursor().executemany(AUDIT_INSERT, rows)
+
+    async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
         async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
-            cur = await conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            row = await cur.fetchone()
-            e.seq, e.prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            e.hash = self.audit_keys.sign(chain_body(e.prev_hash, e))
-            await conn.execute(
-                "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash),
+            cur = await conn.execute(
+                "SELECT cseq, hash FROM audit WHERE chain = %s ORDER BY cseq DESC LIMIT 1", (ANCHOR_CHAIN,)
             )
-        self.audit_keys.note_head(e.seq, e.hash)
-        return e
+            row = await cur.fetchone()
+            if row is None:  # the first anchor seals the legacy chain, if any
+                cur = await conn.execute("SELECT hash FROM audit WHERE chain IS NULL ORDER BY seq DESC LIMIT 1")
+                legacy = await cur.fetchone()
+                row = (0, legacy[0] if legacy else GENESIS)
+            e.cseq, e.prev_hash = row[0] + 1, row[1]
+            cur = await conn.execute("SELECT nextval('audit_seq')")
+            e.seq = (await cur.fetchone())[0]
+            sign(e)
+            await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE target = %s "
-                "ORDER BY seq",
-                (target,),
-            )
+            cur = await conn.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = %s ORDER BY seq", (target,))
             rows = await cur.fetchall()
-        return [
-            AuditEntry(
-                seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7]
-            )
-            for r in rows
-        ]
+        return [entry_from_row(r) for r in rows]
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE seq > %s "
-                "ORDER BY seq LIMIT %s",
-                (after, limit),
+                f"SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s", (after, limit)
             )
             rows = await cur.fetchall()
-        return [
-            AuditEntry(
-                seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7]
-            )
-            for r in rows
-        ]
+        return [entry_from_row(r) for r in rows]
 
     async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
         async with self._connection() as conn:

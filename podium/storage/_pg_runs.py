@@ -1,5 +1,7 @@
-"""PostgreSQL reads over many runs: counts by status and the timers due soon, each answered from an
-index (``runs_status``, ``runs_wake``). Mixed into :class:`PostgresStore`."""
+"""PostgreSQL rows of runs and events (their columns, parameters and insert statements, shared by
+:mod:`podium.storage.postgres`), and reads over many runs: counts by status and the timers due soon,
+each answered from an index (``runs_status``, ``runs_wake``). :class:`PgRuns` is mixed into
+:class:`PostgresStore`."""
 
 from __future__ import annotations
 
@@ -7,7 +9,78 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from ..records import RunStatus
+from ..records import Event, RunRecord, RunStatus
+
+_RUN_FIELDS = (
+    "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
+    "finished_at", "parent_run_id", "parent_step", "forked_from", "fork_step", "workflow_ref", "owner",
+    "lease_expires_at", "cancel_requested", "wake_at", "queue", "priority", "tenant", "labels",
+)  # fmt: skip
+_RUN_COLS = ", ".join(_RUN_FIELDS)
+_EVENT_COLS = "run_id, seq, type, ts, step, iteration, idx, attempt, data"
+_EVENT_INSERT = f"INSERT INTO events ({_EVENT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+_EVENTS_INSERT = (
+    f"INSERT INTO events ({_EVENT_COLS}) SELECT * FROM unnest("
+    "%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[])"
+)
+_CREATE_RUN = (
+    f"WITH r AS (INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join(['%s'] * len(_RUN_FIELDS))}) "
+    "ON CONFLICT (id) DO NOTHING RETURNING id)"
+)
+_CREATE_EVENTS = f", e AS ({_EVENTS_INSERT} WHERE EXISTS (SELECT 1 FROM r))"
+
+
+def _run(row: Sequence[Any]) -> RunRecord:
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        version=row[2],
+        status=RunStatus(row[3]),
+        input=row[4],
+        output=row[5],
+        error=row[6],
+        created_at=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        parent_run_id=row[10],
+        parent_step=row[11],
+        forked_from=row[12],
+        fork_step=row[13],
+        workflow_ref=row[14],
+        owner=row[15],
+        lease_expires_at=row[16],
+        cancel_requested=bool(row[17]),
+        wake_at=row[18],
+        queue=row[19],
+        priority=row[20],
+        tenant=row[21],
+        labels=row[22],
+    )
+
+
+def _run_params(run: RunRecord) -> tuple[Any, ...]:
+    return (
+        run.id, run.workflow, run.version, RunStatus(run.status).value, run.input, run.output, run.error,
+        run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
+        run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
+        bool(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
+    )  # fmt: skip
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
+
+
+def _insert_events(events: Sequence[Event]) -> tuple[str, list[Any]]:
+    """One statement inserting ``events``: VALUES for one, unnest of column arrays for several (so
+    the statement text, and its prepared plan, does not depend on the batch size)."""
+    if len(events) == 1:
+        return _EVENT_INSERT, list(_event_row(events[0]))
+    return _EVENTS_INSERT, _event_columns(events)
+
+
+def _event_columns(events: Sequence[Event]) -> list[Any]:
+    return [list(col) for col in zip(*map(_event_row, events), strict=True)]
 
 
 class PgRuns:

@@ -106,6 +106,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX runs_cancel ON runs (status) WHERE cancel_requested;
         """,
     ),
+    (
+        6,
+        """
+        -- one audit chain per writer, anchored in the shared chain 'anchors' (storage/_audit.py);
+        -- entries written before keep chain NULL: the legacy chain, ordered by seq
+        ALTER TABLE audit ADD COLUMN chain TEXT COLLATE "C";
+        ALTER TABLE audit ADD COLUMN cseq BIGINT;
+        CREATE UNIQUE INDEX audit_chain ON audit (chain, cseq) WHERE chain IS NOT NULL;
+        CREATE SEQUENCE audit_seq;
+        SELECT setval('audit_seq', COALESCE((SELECT MAX(seq) FROM audit), 0) + 1, false);
+        """,
+    ),
 ]
 
 

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import LeaseLost, NotFound
-from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_body
+from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
+from ._audit import ChainedAudit, Sign
 from ._base import UPDATABLE, Redaction, Store, pick_fair
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 
 
-class MemoryStore(Store):
+class MemoryStore(ChainedAudit, Store):
     """Keeps runs and events in dicts. Copies records in and out so callers never share state."""
 
     in_process = True
@@ -40,20 +41,40 @@ class MemoryStore(Store):
         if self._work is not None:
             self._work.set()
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
         if run.id in self._runs:
             return False
+        if audit is not None:
+            async with self._chained(audit) as entry:
+                if run.id in self._runs:  # created while this waited for the chain
+                    return False
+                self._create(run, events)
+                await self._audit_insert(entry, self._sign)
+            return True
+        self._create(run, events)
+        return True
+
+    def _create(self, run: RunRecord, events: Sequence[Event]) -> None:
         self._runs[run.id] = dataclasses.replace(run)
         self._events[run.id] = []
         if events:
             try:
-                await self.append(events)
+                self._append(events, None)
             except BaseException:  # all or nothing, like the other stores' transaction
                 del self._runs[run.id], self._events[run.id]
                 raise
-        return True
 
-    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+    async def append(
+        self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
+    ) -> None:
+        if audit is not None:
+            async with self._chained(audit) as entry:
+                self._append(events, run_update)
+                await self._audit_insert(entry, self._sign)  # no await point before it: one step
+            return
+        self._append(events, run_update)
+
+    def _append(self, events: Sequence[Event], run_update: dict[str, Any] | None) -> None:
         if events:
             log = self._events.get(events[0].run_id)
             if log is None:
@@ -229,13 +250,15 @@ class MemoryStore(Store):
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self._signals.get(run_id, {}))
 
-    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        # The caller hands over a fresh entry: it is kept as is (no copy), and not to be changed after.
-        entry.seq = len(self._audit) + 1
-        entry.prev_hash = self._audit[-1].hash if self._audit else GENESIS
-        entry.hash = self.audit_keys.sign(chain_body(entry.prev_hash, entry))
-        self._audit.append(entry)
-        return entry
+    async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
+        e.seq = len(self._audit) + 1
+        sign(e)
+        self._audit.append(e)
+
+    async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
+        last = next((a for a in reversed(self._audit) if a.chain == ANCHOR_CHAIN), None)
+        e.cseq, e.prev_hash = (last.cseq + 1, last.hash) if last else (1, GENESIS)
+        await self._audit_insert(e, sign)
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         return [dataclasses.replace(e) for e in self._audit if e.seq > after][:limit]

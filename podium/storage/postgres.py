@@ -47,11 +47,21 @@ from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
-from ..records import Event, RunRecord, RunStatus
+from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
-from ._group import GroupCommit
-from ._pg_governance import PgGovernance
-from ._pg_runs import PgRuns
+from ._group import GroupCommit, NewRun
+from ._pg_governance import AUDIT_INSERT, PgGovernance
+from ._pg_runs import (
+    _CREATE_EVENTS,
+    _CREATE_RUN,
+    _EVENT_COLS,
+    _RUN_COLS,
+    PgRuns,
+    _event_columns,
+    _insert_events,
+    _run,
+    _run_params,
+)
 from ._pg_schema import MIGRATIONS
 
 CHANNEL = "podium_work"
@@ -63,24 +73,6 @@ MAX_EVENT_BYTES = 7000
 #: Key of the advisory lock that serialises schema migrations (per database).
 MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
 
-_RUN_FIELDS = (
-    "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
-    "finished_at", "parent_run_id", "parent_step", "forked_from", "fork_step", "workflow_ref", "owner",
-    "lease_expires_at", "cancel_requested", "wake_at", "queue", "priority", "tenant", "labels",
-)  # fmt: skip
-_RUN_COLS = ", ".join(_RUN_FIELDS)
-_RUN_COLS_Q = ", ".join(f"runs.{c}" for c in _RUN_FIELDS)
-_EVENT_COLS = "run_id, seq, type, ts, step, iteration, idx, attempt, data"
-_EVENT_INSERT = f"INSERT INTO events ({_EVENT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-_EVENTS_INSERT = (
-    f"INSERT INTO events ({_EVENT_COLS}) SELECT * FROM unnest("
-    "%s::text[], %s::bigint[], %s::text[], %s::float8[], %s::text[], %s::int[], %s::int[], %s::int[], %s::text[])"
-)
-_CREATE_RUN = (
-    f"WITH r AS (INSERT INTO runs ({_RUN_COLS}) VALUES ({', '.join(['%s'] * len(_RUN_FIELDS))}) "
-    "ON CONFLICT (id) DO NOTHING RETURNING id)"
-)
-_CREATE_EVENTS = f", e AS ({_EVENTS_INSERT} WHERE EXISTS (SELECT 1 FROM r))"
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
 #: Payload columns rewritten by :meth:`PostgresStore.redact_payloads`: (table, column, run id column).
@@ -93,59 +85,6 @@ _PAYLOADS = (
 )
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
-
-
-def _run(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(
-        id=row[0],
-        workflow=row[1],
-        version=row[2],
-        status=RunStatus(row[3]),
-        input=row[4],
-        output=row[5],
-        error=row[6],
-        created_at=row[7],
-        started_at=row[8],
-        finished_at=row[9],
-        parent_run_id=row[10],
-        parent_step=row[11],
-        forked_from=row[12],
-        fork_step=row[13],
-        workflow_ref=row[14],
-        owner=row[15],
-        lease_expires_at=row[16],
-        cancel_requested=bool(row[17]),
-        wake_at=row[18],
-        queue=row[19],
-        priority=row[20],
-        tenant=row[21],
-        labels=row[22],
-    )
-
-
-def _run_params(run: RunRecord) -> tuple[Any, ...]:
-    return (
-        run.id, run.workflow, run.version, RunStatus(run.status).value, run.input, run.output, run.error,
-        run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
-        run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
-        bool(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
-    )  # fmt: skip
-
-
-def _event_row(e: Event) -> tuple[Any, ...]:
-    return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
-
-
-def _insert_events(events: Sequence[Event]) -> tuple[str, list[Any]]:
-    """One statement inserting ``events``: VALUES for one, unnest of column arrays for several (so
-    the statement text, and its prepared plan, does not depend on the batch size)."""
-    if len(events) == 1:
-        return _EVENT_INSERT, list(_event_row(events[0]))
-    return _EVENTS_INSERT, _event_columns(events)
-
-
-def _event_columns(events: Sequence[Event]) -> list[Any]:
-    return [list(col) for col in zip(*map(_event_row, events), strict=True)]
 
 
 def _alive(conn: psycopg.AsyncConnection[Any]) -> bool:
@@ -350,6 +289,8 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             raise StoreError(f"PostgreSQL store {self._where}: {_one_line(exc)}") from exc
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._close_audit()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -401,18 +342,28 @@ class PostgresStore(PgRuns, PgGovernance, Store):
 
     # -- runs and events ----------------------------------------------------------------------
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
-        return await self.group.create_run(run, events)
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
+        return await self.group.create_run(run, events, audit)
 
-    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
+    async def create_runs(self, items: Sequence[NewRun]) -> list[bool]:
+        if all(audit is None for _, _, audit in items):
+            return await self._create_runs(items, None)
+        async with self._chained_many() as place:  # the chain is held until the transaction committed
+            return await self._create_runs(items, place)
+        return []  # not reached (for type checkers: the context manager could swallow)
+
+    async def _create_runs(
+        self, items: Sequence[NewRun], place: Callable[[AuditEntry], AuditEntry] | None
+    ) -> list[bool]:
         # One statement per run (its row and, if it is new, its events), pipelined by executemany
-        # inside one transaction: a few round trips and one commit for the whole group.
+        # inside one transaction; then the audit entries of the runs that are new, numbered and
+        # signed in chain order: a few round trips and one commit for the whole group.
         created = [False] * len(items)
         async with self._connection() as conn:
             try:
                 async with conn.transaction():
                     for with_events in (True, False):
-                        part = [i for i, (_, ev) in enumerate(items) if bool(ev) is with_events]
+                        part = [i for i, (_, ev, _) in enumerate(items) if bool(ev) is with_events]
                         if not part:
                             continue
                         sql = _CREATE_RUN + (_CREATE_EVENTS if with_events else "") + " SELECT count(*) FROM r"
@@ -426,32 +377,53 @@ class PostgresStore(PgRuns, PgGovernance, Store):
                             row = await cur.fetchone()
                             created[i] = bool(row and row[0])
                             cur.nextset()
+                    new = [a for (_, _, a), c in zip(items, created, strict=True) if c and a is not None]
+                    if new and place is not None:
+                        await self._audit_insert_many(conn, new, place)
             except pg_errors.UniqueViolation as exc:  # two events with one seq
                 raise LeaseLost(f"duplicate event sequence numbers in new run(s) {items[0][0].id}...") from exc
             except pg_errors.ForeignKeyViolation as exc:
                 raise ValueError("events given with a new run belong to another run") from exc
         return created
 
-    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+    async def append(
+        self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
+    ) -> None:
         if not events:
             raise ValueError("append needs at least one event")
-        sql, params = _insert_events(events)
+        insert, params = _insert_events(events)
+        ctes, tail, tail_params = [f"e AS ({insert})"], "SELECT 1", []
+        if audit is not None:  # a run's end anchor, written by the same statement as its final state
+            ctes.append(f"a AS ({AUDIT_INSERT})")
         if run_update:
             sets, values = self._update_sets(run_update)
-            sql = f"WITH e AS ({sql}) UPDATE runs SET {sets} WHERE id = %s"
-            params += [*values, events[0].run_id]
+            tail, tail_params = f"UPDATE runs SET {sets} WHERE id = %s", [*values, events[0].run_id]
+        sql = insert if len(ctes) == 1 and not run_update else f"WITH {', '.join(ctes)} {tail}"
+        if audit is None:
+            await self._append(sql, params + tail_params, events[0])
+            return
+        async with self._chained(audit) as e, self._connection() as conn:
+            cur = await conn.execute("SELECT nextval('audit_seq')")
+            e.seq = (await cur.fetchone() or (0,))[0]
+            self._sign(e)
+            row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
+            await self._append(sql, params + row + tail_params, events[0], conn)
+
+    async def _append(
+        self, sql: str, params: list[Any], ev: Event, conn: psycopg.AsyncConnection[TupleRow] | None = None
+    ) -> None:
         # Autocommit: one statement is its own transaction. With one event and no update this is
         # a single INSERT + COMMIT, the hot path of every step.
-        async with self._connection() as conn:
-            try:
-                await conn.execute(sql, params)
-            except pg_errors.UniqueViolation as exc:
-                ev = events[0]
-                raise LeaseLost(
-                    f"event {ev.seq} of run {ev.run_id} already written: another engine owns it"
-                ) from exc
-            except pg_errors.ForeignKeyViolation as exc:
-                raise NotFound(f"run {events[0].run_id} does not exist") from exc
+        if conn is None:
+            async with self._connection() as conn:
+                await self._append(sql, params, ev, conn)
+            return
+        try:
+            await conn.execute(sql, params)
+        except pg_errors.UniqueViolation as exc:
+            raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it") from exc
+        except pg_errors.ForeignKeyViolation as exc:
+            raise NotFound(f"run {ev.run_id} does not exist") from exc
 
     @staticmethod
     def _update_sets(update: dict[str, Any]) -> tuple[str, list[Any]]:
@@ -691,8 +663,13 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             if self._listener is None or self._listener.closed:
                 self._listener = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
                 await self._listener.execute(f"LISTEN {CHANNEL}")
+            woken = False
             async for _ in self._listener.notifies(timeout=timeout, stop_after=1):
+                woken = True
                 break
+            if woken:  # a burst of notifications (many runs submitted) is one wake-up, one claim
+                async for _ in self._listener.notifies(timeout=0):
+                    pass
         except psycopg.Error:
             if self._listener is not None:
                 await self._listener.close()

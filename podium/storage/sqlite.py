@@ -11,16 +11,16 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
-from ..records import GENESIS, AuditEntry, Event, RunRecord, RunStatus, chain_body
+from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
+from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
-from ._group import GroupCommit
+from ._group import GroupCommit, NewRun
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
@@ -125,6 +125,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX runs_cancel ON runs (status) WHERE cancel_requested = 1;
         """,
     ),
+    (
+        6,
+        """
+        -- one audit chain per writer, anchored in the shared chain 'anchors' (storage/_audit.py);
+        -- entries written before keep chain NULL: the legacy chain, ordered by seq
+        ALTER TABLE audit ADD COLUMN chain TEXT;
+        ALTER TABLE audit ADD COLUMN cseq INTEGER;
+        CREATE UNIQUE INDEX audit_chain ON audit (chain, cseq) WHERE chain IS NOT NULL;
+        """,
+    ),
 ]
 
 _RUN_COLS = (
@@ -132,6 +142,7 @@ _RUN_COLS = (
     "parent_run_id, parent_step, forked_from, fork_step, workflow_ref, owner, lease_expires_at, cancel_requested, "
     "wake_at, queue, priority, tenant, labels"
 )
+_AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 _FINISHED_MARKS = ",".join("?" * len(FINISHED))
@@ -177,7 +188,7 @@ def _event_row(e: Event) -> tuple[Any, ...]:
     return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
 
 
-class SQLiteStore(Store):
+class SQLiteStore(ChainedAudit, Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
     def __init__(self, url: str, *, durability: str | None = None) -> None:
@@ -261,18 +272,27 @@ class SQLiteStore(Store):
 
     async def close(self) -> None:
         if self._db is not None:
-            self._db.close()
-            self._db = None
+            await self._close_audit()
+        db, self._db = self._db, None
+        if db is not None:
+            db.close()
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event] = ()) -> bool:
-        return await self.group.create_run(run, events)
+    async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
+        return await self.group.create_run(run, events, audit)
 
-    async def create_runs(self, items: Sequence[tuple[RunRecord, Sequence[Event]]]) -> list[bool]:
+    async def create_runs(self, items: Sequence[NewRun]) -> list[bool]:
+        if all(audit is None for _, _, audit in items):
+            return self._create_tx(items, None)
+        async with self._chained_many() as place:  # taken before the transaction: no await inside it
+            return self._create_tx(items, place)
+        return []  # not reached (for type checkers: the context manager could swallow)
+
+    def _create_tx(self, items: Sequence[NewRun], place: Callable[[AuditEntry], AuditEntry] | None) -> list[bool]:
         db = self.db
         created = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for run, events in items:
+            for run, events, audit in items:
                 cur = db.execute(
                     f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
                     (
@@ -283,17 +303,23 @@ class SQLiteStore(Store):
                     ),
                 )  # fmt: skip
                 created.append(cur.rowcount == 1)
-                if created[-1] and events:
+                if not created[-1]:  # it existed: nothing of it is written, not even its audit entry
+                    continue
+                if events:
                     db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+                if audit is not None and place is not None:
+                    self._insert_entry(place(audit))  # the next place in the chain, numbered and signed
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return created
 
-    async def append(self, events: Sequence[Event], run_update: dict[str, Any] | None = None) -> None:
+    async def append(
+        self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
+    ) -> None:
         db = self.db
-        if len(events) == 1 and not run_update:
+        if len(events) == 1 and not run_update and audit is None:
             # The hot path of every step: one statement is its own transaction.
             try:
                 db.execute(_EVENT_INSERT, _event_row(events[0]))
@@ -302,11 +328,21 @@ class SQLiteStore(Store):
             return
         if not events:
             raise ValueError("append needs at least one event")
+        if audit is None:
+            self._append_tx(events, run_update, None)
+            return
+        async with self._chained(audit) as entry:
+            self._append_tx(events, run_update, entry)
+
+    def _append_tx(self, events: Sequence[Event], run_update: dict[str, Any] | None, entry: AuditEntry | None) -> None:
+        db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
             if run_update:
                 self._update_run(events[0].run_id, run_update)
+            if entry is not None:
+                self._insert_entry(entry)
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             db.execute("ROLLBACK")
@@ -567,44 +603,47 @@ class SQLiteStore(Store):
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self.db.execute("SELECT name, payload FROM signals WHERE run_id=?", (run_id,)).fetchall())
 
-    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+    async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
         db = self.db
-        e = dataclasses.replace(entry)
-        db.execute("BEGIN IMMEDIATE")  # serialises writers across processes: the chain stays linear
+        db.execute("BEGIN IMMEDIATE")  # the next seq of the whole log (a quick write lock, as for any write)
         try:
-            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-            e.seq, e.prev_hash = (row[0] + 1, row[1]) if row else (1, GENESIS)
-            e.hash = self.audit_keys.sign(chain_body(e.prev_hash, e))
-            db.execute(
-                "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?)",
-                (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash),
-            )
+            self._insert_entry(e)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        self.audit_keys.note_head(e.seq, e.hash)
-        return e
+
+    def _insert_entry(self, e: AuditEntry) -> None:
+        """Number, sign and insert ``e`` inside the caller's transaction."""
+        db = self.db
+        e.seq = (db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0) + 1
+        self._sign(e)
+        db.execute(_AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
+
+    async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")  # serialises anchor writers across processes: the anchor chain stays linear
+        try:
+            row = db.execute(
+                "SELECT cseq, hash FROM audit WHERE chain = ? ORDER BY cseq DESC LIMIT 1", (ANCHOR_CHAIN,)
+            ).fetchone()
+            if row is None:  # the first anchor seals the legacy chain, if any
+                legacy = db.execute("SELECT hash FROM audit WHERE chain IS NULL ORDER BY seq DESC LIMIT 1").fetchone()
+                row = (0, legacy[0] if legacy else GENESIS)
+            e.cseq, e.prev_hash = row[0] + 1, row[1]
+            self._insert_entry(e)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
-        rows = self.db.execute(
-            "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE target = ? ORDER BY seq",
-            (target,),
-        )
-        return [
-            AuditEntry(seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7])
-            for r in rows
-        ]
+        rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = ? ORDER BY seq", (target,))
+        return [entry_from_row(r) for r in rows]
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
-        rows = self.db.execute(
-            "SELECT seq, ts, actor, action, target, data, prev_hash, hash FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
-        )
-        return [
-            AuditEntry(seq=r[0], ts=r[1], actor=r[2], action=r[3], target=r[4], data=r[5], prev_hash=r[6], hash=r[7])
-            for r in rows
-        ]
+        rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [entry_from_row(r) for r in rows]
 
     async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
         if value is None:
