@@ -128,7 +128,7 @@ def serve(
 
         from podium.server import Rule, Settings, create_app
     except ImportError as exc:
-        fail(f"{exc}; install the server with: {install_hint('server')}")
+        fail(missing_dependency(exc))
         return
     folders: dict[str, str] = {}
     for spec in watch:
@@ -172,12 +172,23 @@ def serve(
         max_request_bytes=max_request_size,
     )
     click.echo(f"podium serve on http://{host}:{port}  (dashboard /, API docs /docs, metrics /metrics)")
+    try:  # the server's modules import their libraries (prometheus-client, croniter...) as they build
+        app = create_app(settings)
+    except ImportError as exc:
+        fail(missing_dependency(exc))
     # Our handler formats every log line, uvicorn's included (log_config=None keeps uvicorn's own off).
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, log_config=None)
+        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or --host")
     raise SystemExit(EXIT_OK)
+
+
+def missing_dependency(exc: ImportError) -> str:
+    """What ``podium serve`` says when a library of the server is not installed: which one, and the
+    command that installs the ``server`` extra (instead of a traceback)."""
+    what = f"the server needs {exc.name}" if exc.name else f"the server cannot start ({exc})"
+    return f"{what}, which is not installed; install the server with: {install_hint('server')}"
 
 
 def _loopback(host: str) -> bool:
