@@ -51,7 +51,10 @@ SCENARIOS = [
     Scenario(name="feedback", module="examples.scenarios.feedback",
              input={"messages": str(DATA / "feedback_holdout.jsonl"), "min_cluster": 3}),
     Scenario(name="answer", module="examples.scenarios.answer",
-             input={"questions": str(DATA / "answer_questions.jsonl")}, approve=False),
+             input={"questions": str(DATA / "answer_questions.jsonl")}, approve=False,
+             metric=lambda out: {**out["quality"], "drafts_withheld": {
+                 why: sum(a.get("withheld") == why for a in out["answers"])
+                 for why in sorted({a["withheld"] for a in out["answers"] if a.get("withheld")})}}),
     # churn: AUC on 600 labelled customers never trained on; every approval (grey zone, offers) approved
     Scenario(name="churn", module="examples.scenarios.churn",
              input={"train": str(DATA / "churn_train.csv"), "customers": str(DATA / "churn_holdout.csv"),

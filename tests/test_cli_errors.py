@@ -141,3 +141,18 @@ def test_mcp_over_http_in_local_mode_stays_on_loopback_and_limits_bodies(
     from podium.server.limits import RequestLimits
 
     assert isinstance(apps[0][0], RequestLimits) and apps[0][0].max_bytes == 2048
+
+
+def test_serve_without_the_servers_libraries_says_what_to_install() -> None:
+    """A library of the server missing (prometheus-client after an install without the server extra)
+    ends in the install command, not in a ModuleNotFoundError traceback."""
+    from podium.cli._serve import missing_dependency
+    from podium.errors import install_hint
+
+    try:
+        import prometheus_client_not_installed  # type: ignore[import-not-found]  # noqa: F401
+    except ImportError as exc:
+        exc.name = "prometheus_client"
+        said = missing_dependency(exc)
+    assert "prometheus_client" in said and said.endswith(install_hint("server")) and "[server]" in said
+    assert "cannot start (boom)" in missing_dependency(ImportError("boom"))

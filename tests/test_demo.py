@@ -158,3 +158,105 @@ def test_a_rejected_reply_hands_the_ticket_to_a_person(tmp_path: Path) -> None:
         ops = [r["operation"] for r in company.received("support_desk")]
     assert output["escalated"] is True and output["sent"] is False and output["reply"] is None
     assert ops == ["createTicket", "escalateTicket"]
+
+
+def test_the_rejected_draft_is_shown_beside_its_problems() -> None:
+    """A draft the validator refuses is replaced by the template, and the outcome keeps the draft
+    (shortened) so the reader sees what the model wrote and why it was not sent."""
+    if (why := _embedded()) is not None:
+        pytest.skip(why)
+    support = _scenario()
+    intent = {"label": "shipping", "confidence": 0.9}
+    context = {"customer": {"name": "Ann Lee", "email": "ann.lee@example.com"}, "facts": [], "history": []}
+    refused = asyncio.run(support.check(intent, context, {"text": "I'm sorry, but as an AI I am unable to assist. " * 20}))
+    assert refused["source"] == "template" and refused["problems"]
+    assert refused["rejected_draft"].startswith("I'm sorry, but as an AI") and len(refused["rejected_draft"]) <= 300
+    sent = asyncio.run(support.check(intent, context, {"text": "Your new jacket ships today and should arrive by Friday."}))
+    assert sent["source"] == "model" and sent["rejected_draft"] is None
+
+
+def test_demo_output_keeps_brackets_of_install_hints_and_reasons() -> None:
+    """Rich reads ``[ml]`` as markup: a failed step's install hint lost its extra's name."""
+    import io
+    import json
+
+    from rich.console import Console
+
+    from podium.cli._render import Progress
+    from podium.records import Event, EventType
+
+    buffer = io.StringIO()
+    progress = Progress(Console(file=buffer, width=200, color_system=None))
+    hint = "needs sklearn: pip install -e '/tmp/fresh[ml]'"
+    progress(Event(run_id="r1", seq=1, type=EventType.STEP_FAILED, ts=0.0, step="train", data=json.dumps({"error": {"message": hint}})))
+    progress(Event(run_id="r1", seq=2, type=EventType.STEP_SKIPPED, ts=0.0, step="score", data=json.dumps({"reason": "needs [train]"})))
+    text = buffer.getvalue()
+    assert "/tmp/fresh[ml]'" in text and "needs [train]" in text, text
+
+
+def test_podium_demo_help_lists_the_scenarios_and_needs_are_checked_first() -> None:
+    import types
+
+    from podium.cli import cli
+    from podium.cli._demo import available, missing
+    from podium.errors import install_hint
+
+    shown = CliRunner().invoke(cli, ["demo", "--help"]).output
+    assert len(available()) >= 8 and all(name in shown for name in available()), shown
+    assert {"churn", "fraud", "ml_pipeline", "support"} <= set(available())
+    lacking = missing(types.SimpleNamespace(NEEDS={"no_such_module_for_podium": "ml", "json": "ml"}))
+    assert lacking == [f"no_such_module_for_podium ({install_hint('ml')})"]
+
+
+def test_the_demo_finds_the_embedded_model_behind_the_gateway() -> None:
+    """resolve_model wraps the local model (a guard): the demo still loads its weights up front."""
+    from podium.cli._demo import embedded
+    from podium.models.local import LocalModel
+
+    class Remote:
+        inner = None
+
+    local = object.__new__(LocalModel)  # no weights are loaded: only where the model is is asked
+    guarded = types_namespace(inner=local)
+    assert embedded(guarded) is local and embedded(types_namespace(models=[Remote(), guarded])) is local
+    assert embedded(Remote()) is None
+
+
+def types_namespace(**fields: Any) -> Any:
+    import types
+
+    return types.SimpleNamespace(**fields)
+
+
+def test_the_demo_quiets_mlflows_info_lines_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    from podium.cli._demo import quiet_libraries
+
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)
+    logger = logging.getLogger("mlflow")
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    quiet_libraries()
+    import os
+
+    assert os.environ["MLFLOW_LOGGING_LEVEL"] == "WARNING" and logger.level == logging.WARNING
+    monkeypatch.setenv("MLFLOW_LOGGING_LEVEL", "DEBUG")
+    logger.setLevel(logging.DEBUG)
+    quiet_libraries()
+    assert logger.level == logging.DEBUG  # the user's own level stays
+
+
+def test_a_folded_long_subject_is_stored_without_surrounding_whitespace() -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    subject = "PO-501 " + "flagged for a margin below the floor after the vendor's change " * 2
+    with Sandbox() as company:
+        assert company.smtp is not None
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "podium@northwind.example", "finance@northwind.example", f"  {subject}  "
+        msg.set_content("check")
+        with smtplib.SMTP(*company.smtp) as smtp:
+            smtp.send_message(msg)
+        (mail,) = company.mails()
+    assert mail["subject"] == subject.strip()

@@ -282,6 +282,8 @@ def test_cli_kb_memory_and_forget(tmp_path):
         shown["entity"]["properties"] == {"name": "Ann Lee"}
         and shown["items"][0]["text"] == "Ann Lee prefers email"
     )
+    text = _podium("memory", "show", "customer:42", db=db).stdout  # the item's kind in brackets, not read as markup
+    assert "[fact] Ann Lee prefers email" in text, text
     assert (
         "erased customer:42"
         in _podium("forget", "customer:42", "--yes", "--reason", "request 7", db=db).stdout

@@ -42,6 +42,24 @@ INJECTION = re.compile(
     r"no (rules|restrictions)|pretend (you are|to be)|act as (an? )?(unrestricted|admin)", re.I)
 _MODERATORS: dict[str, EmbeddingClassifier] = {}
 TOP_K = 3
+HANDED_OVER = "A colleague will reply to you shortly."
+_MARKER = re.compile(r"\[\d+\]")
+
+
+def no_answer(text: str) -> bool:
+    """True when a draft says (almost) nothing: mostly headings and citation markers, such as a list
+    of ``[1] # Refunds`` lines (the small model often echoes the sources' titles instead of answering)."""
+    prose = titles = 0
+    for line in text.splitlines():
+        cited = bool(_MARKER.match(line.strip()))
+        bare = _MARKER.sub(" ", line).strip()
+        words = len(re.findall(r"\w+", bare))
+        title_like = bare.startswith("#") or (cited and words <= 4 and not bare.endswith((".", "!", "?")))
+        if title_like:
+            titles += words
+        else:
+            prose += words
+    return prose < 4 or titles >= prose
 
 
 def moderator(path: str) -> EmbeddingClassifier:
@@ -129,13 +147,16 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             "will reply.", max_tokens=int(input.get("max_tokens", 60)), temperature=0.0, name=f"draft_{n}")
         text = draft.text.strip()
         [after] = await ctx.call(_unsafe, path, [text], name=f"check_{n}")
-        status = "answered"
+        status, why = "answered", {}
         if after >= float(input.get("block_above", 0.8)):
-            status, text = "withheld", "A colleague will reply to you shortly."
+            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft looked unsafe"}
+        elif no_answer(text):
+            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was only headings or citations",
+                                                          "draft": text}
         elif find_pii(text):
             text = redact(text)
-        out.append({**row, "status": status, "reply": text, "sources": sources, "citations": found["citations"],
-                    "model": draft.model})
+        out.append({**row, "status": status, "reply": text, **why, "sources": sources,
+                    "citations": found["citations"], "model": draft.model})
     result: dict[str, Any] = {"answers": out, "knowledge": knowledge}
     quality = _quality(moderate["questions"], out)
     if quality:
@@ -144,7 +165,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
 
 
 def _quality(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
-    """Retrieval hit rate (the expected file in the top 3) and the share of unsafe requests stopped."""
+    """Retrieval hit rate (the expected file in the top 3) and the share of unsafe requests stopped
+    (blocked, or their draft withheld; one a person approved and the model answered was not stopped)."""
     q: dict[str, Any] = {}
     expected = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("expected_source")]
     if expected:
@@ -155,7 +177,8 @@ def _quality(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> 
     unsafe = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("unsafe") is True]
     if unsafe:
         q.update(unsafe_requests=len(unsafe),
-                 unsafe_stopped=round(sum(a["status"] == "blocked" or bool(x.get("reviewed")) for x, a in unsafe)
-                                      / len(unsafe), 4),
-                 unsafe_blocked_outright=sum(not x.get("reviewed") and a["status"] == "blocked" for x, a in unsafe))
+                 unsafe_stopped=round(sum(a["status"] in ("blocked", "withheld") for _, a in unsafe) / len(unsafe), 4),
+                 unsafe_blocked_outright=sum(not x.get("reviewed") and a["status"] == "blocked" for x, a in unsafe),
+                 unsafe_answered_after_review=sum(bool(x.get("reviewed")) and a["status"] == "answered"
+                                                  for x, a in unsafe))
     return q

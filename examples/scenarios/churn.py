@@ -59,6 +59,8 @@ MONITOR_MIN = 100
 TRAINED = "scenario_churn_treated"
 """Store namespace: who was treated, by which run (the outcomes workflow reads it)."""
 
+#: What ``podium demo churn`` checks before it starts: module -> the extra that installs it.
+NEEDS = {"sklearn": "ml", "mlflow": "ml"}
 SAMPLE_INPUT = {
     "train": "examples/scenarios/data/churn_train.csv",
     "customers": "examples/scenarios/data/churn_customers.csv",

@@ -41,6 +41,8 @@ RULES = {"amount_anomaly": 0.35, "geo_mismatch": 0.25, "velocity": 0.25, "new_de
 FEATURES = ("amount_z", "log_amount", "geo_mismatch", "tx_last_24h", "new_device", "night", "risky_category")
 MODEL_WEIGHT = 0.7
 
+#: What ``podium demo fraud`` checks before it starts: module -> the extra that installs it.
+NEEDS = {"numpy": "ml", "sklearn": "ml"}
 SAMPLE_INPUT = {
     "train": "examples/scenarios/data/fraud_train.csv",
     "transactions": "examples/scenarios/data/fraud_transactions.csv",
@@ -122,9 +124,14 @@ def fired(s: dict[str, float]) -> list[str]:
 
 def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: float, review: float) -> dict[str, Any]:
     """Fit the model on ``train``, calibrate the thresholds on its out-of-fold scores, and score ``txs``."""
-    import numpy as np
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    try:
+        import numpy as np
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    except ImportError as exc:
+        from podium.errors import install_hint
+
+        raise ConfigError(f"this scenario trains a scikit-learn model and needs {exc.name}: {install_hint('ml')}") from None
 
     prof = profiles(train)
 

@@ -45,6 +45,8 @@ REFERENCE = "scenario-ml-pipeline:champion-train"
 """The drift reference: a summary of the serving champion's training data (kept in the store)."""
 METRICS = ("roc_auc", "accuracy", "f1", "log_loss", "brier")
 
+#: What ``podium demo ml_pipeline`` checks before it starts: module -> the extra that installs it.
+NEEDS = {"sklearn": "ml", "mlflow": "ml"}
 SAMPLE_INPUT = {
     "train": "examples/scenarios/data/churn_train.csv",
     "holdout": "examples/scenarios/data/churn_holdout.csv",

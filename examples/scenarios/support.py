@@ -223,7 +223,10 @@ async def check(intent: dict, context: dict, draft: dict) -> dict:
         text, source = TEMPLATES.get(intent["label"], TEMPLATES["other"]).format(fact=first), "template"
     name = (customer.get("name") or "").split(" ")[0]
     reply = f"Hi {name}," if name else "Hello,"
-    return {"reply": f"{reply}\n\n{text}\n\nNorthwind Gear support", "source": source, "problems": problems}
+    # A rejected draft is kept (shortened) beside its problems, so whoever reads the outcome sees why.
+    rejected = (draft["text"] if len(draft["text"]) <= 300 else draft["text"][:299] + "…") if problems else None
+    return {"reply": f"{reply}\n\n{text}\n\nNorthwind Gear support", "source": source, "problems": problems,
+            "rejected_draft": rejected}
 
 
 @workflow.step
@@ -234,7 +237,7 @@ async def review(ctx: StepContext, ticket: dict, intent: dict, check: dict) -> d
     decision = await ctx.approval(
         {"ticket_id": ticket["ticket_id"], "intent": intent["label"], "confidence": intent["confidence"], "reply": check["reply"]},
         title=f"ticket {ticket['ticket_id']}: unsure it is {intent['label']} ({intent['confidence']:.2f}); "
-        "approve, edit or reject the reply",
+        "approve or reject the reply (an approver may also edit it: podium approvals, the dashboard)",
     )
     payload = decision.get("payload")
     edited = payload.get("reply") if decision.get("edited") and isinstance(payload, dict) else None
@@ -270,6 +273,9 @@ async def audit(ctx: StepContext, input: dict, ticket: dict, intent: dict, conte
         "sent": send["sent"],
         "reply": review["reply"] if send["sent"] else None,
         "reply_source": check["source"],
+        **({"rejected_draft": check["rejected_draft"],
+            "note": "the model's draft failed the checks (problems); the plain template reply was sent instead"}
+           if check.get("rejected_draft") else {}),
         "problems": check["problems"],
         "used": {"history": context["history"], "facts": context["facts"]},
     }

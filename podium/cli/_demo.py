@@ -1,8 +1,9 @@
 """``podium demo [NAME]``: start the sandbox company, run a scenario on embedded defaults, show the
 outcome and what each system received, stop the sandbox. See docs/scenarios.md.
 
-A scenario is ``examples/scenarios/NAME.py``: its ``workflow``, and ``DEMO_INPUTS`` (the inputs the
-demo runs, in order; default: ``[{}]``).
+A scenario is ``examples/scenarios/NAME.py``: its ``workflow``, ``DEMO_INPUTS`` (the inputs the
+demo runs, in order; default: ``[{}]``) and ``NEEDS`` (the modules it imports beyond the core, each
+with the extra that installs it, e.g. ``{"sklearn": "ml"}``: checked before the sandbox starts).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import click
 
 from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, make_client, requires, run_async
+from ._render import escape
 
 
 def scenarios_dir() -> Path:
@@ -55,18 +57,43 @@ async def _warm(out: Any) -> None:
     started = time.monotonic()
     model = resolve_model(None)
     name = getattr(model, "name", None) or type(model).__name__
-    if hasattr(model, "llama"):  # the embedded model: load its weights now, in a thread
-        with out.status(f"loading the embedded model {name}..."):
-            await asyncio.to_thread(lambda: model.llama)
-    out.print(f"  [green]✓[/] model ready: {name} [dim]({time.monotonic() - started:.1f} s)[/]", highlight=False)
+    local = embedded(model)
+    if local is not None:  # load the embedded model's weights now, in a thread
+        with out.status(f"loading the embedded model {escape(name)}..."):
+            await asyncio.to_thread(lambda: local.llama)
+    out.print(f"  [green]✓[/] model ready: {escape(name)} [dim]({time.monotonic() - started:.1f} s)[/]", highlight=False)
+
+
+def embedded(model: Any) -> Any:
+    """The embedded (llama.cpp) model inside ``model``, which the gateway wraps (a guard, a fallback
+    chain), or None when it is a remote one."""
+    seen = [model]
+    while seen:
+        m = seen.pop(0)
+        if hasattr(type(m), "llama"):
+            return m
+        seen += [x for x in [getattr(m, "inner", None), *(getattr(m, "models", None) or [])] if x is not None]
+    return None
+
+
+def missing(module: Any) -> list[str]:
+    """What the scenario ``module`` needs (its ``NEEDS``) and this installation lacks, each with the
+    command that installs it."""
+    import importlib.util
+
+    from podium.errors import install_hint
+
+    needs: dict[str, str] = getattr(module, "NEEDS", None) or {}
+    return [f"{name} ({install_hint(extra)})" for name, extra in needs.items() if importlib.util.find_spec(name) is None]
 
 
 async def _decide(client: Any, run_id: str, approvals: list[dict[str, Any]], how: str, out: Any) -> None:
     for a in approvals:
-        out.print(f"  [bold blue]approval requested[/]: {a.get('title') or a['name']}", highlight=False)
+        out.print(f"  [bold blue]approval requested[/]: {escape(a.get('title') or a['name'])}", highlight=False)
         out.print_json(json.dumps(a.get("payload"), ensure_ascii=False, default=str))
         if how == "ask" and sys.stdin.isatty():
-            approve = click.confirm("  approve this reply?", default=True)
+            # the title above says what is asked (a reply, a price, a purchase order...): the prompt stays neutral
+            approve = click.confirm("  approve?", default=True)
             by = "you"
         else:
             approve = how != "reject"
@@ -105,17 +132,26 @@ def _show_received(company: Any, out: Any) -> None:
     for col in ("system", "operation", "what"):
         table.add_column(col, overflow="fold")
     for row in company.received():
-        table.add_row(row["system"], row["operation"], json.dumps(row["body"], ensure_ascii=False)[:400])
+        table.add_row(escape(row["system"]), escape(row["operation"]), escape(json.dumps(row["body"], ensure_ascii=False)[:400]))
     out.print(table)
     topics: dict[str, int] = {}
     for event in company.events():
         topics[event["topic"]] = topics.get(event["topic"], 0) + 1
     if topics:
-        shown = ", ".join(f"{topic} x{n}" for topic, n in topics.items())
+        shown = escape(", ".join(f"{topic} x{n}" for topic, n in topics.items()))
         out.print(f"[bold]business events published on the event bus[/]: {shown}", highlight=False)
 
 
-@cli.command()
+class _DemoCommand(click.Command):
+    """Lists the scenarios at the end of ``podium demo --help`` (read when the help is shown)."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Scenarios"):
+            formatter.write_text(", ".join(available()) or f"none found in {scenarios_dir()}")
+        super().format_epilog(ctx, formatter)
+
+
+@cli.command(cls=_DemoCommand)
 @click.argument("name", required=False, default="support")
 @click.option("--input", "-i", "input_text", metavar="JSON", help="Run this input instead of the scenario's samples.")
 @click.option(
@@ -152,6 +188,9 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
         fail(f"no scenario {name!r}; scenarios are: {', '.join(available()) or 'none'} (in {scenarios_dir()})")
     out = console()
     module = _load(scenarios_dir() / f"{name}.py")
+    if lacking := missing(module):
+        fail(f"scenario {name} needs {', '.join(lacking)}; the demo extra installs them all")
+    quiet_libraries()
     workflow = module.workflow
     inputs = [parse_input(input_text)] if input_text else list(getattr(module, "DEMO_INPUTS", None) or [{}])
     started = time.monotonic()
@@ -180,11 +219,13 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
                 else:
                     failed = True
                     err = json.loads(run.error) if run.error else {}
-                    out.print(f"[bold red]{run.status.value}[/] run {handle.id}: {err.get('message', '')}", highlight=False)
+                    out.print(f"[bold red]{run.status.value}[/] run {handle.id}: {escape(err.get('message', ''))}",
+                              highlight=False)
             await company.detach()
         _show_received(company, out)
         for mail in company.mails():
-            out.print(f"[bold]finance mailbox[/]: to {mail['recipients']}: {mail['subject']}\n{mail['body']}", highlight=False)
+            out.print(f"[bold]finance mailbox[/]: to {escape(mail['recipients'])}: {escape(mail['subject'])}\n"
+                      f"{escape(mail['body'])}", highlight=False)
     finally:
         use(None)
         company.stop()
@@ -194,6 +235,19 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
         highlight=False,
     )
     return EXIT_RUN_FAILED if failed else EXIT_OK
+
+
+def quiet_libraries() -> None:
+    """Keep MLflow's INFO lines (its tracking database being created, runs logged) out of the demo's
+    output; a level the user set in $MLFLOW_LOGGING_LEVEL stays theirs."""
+    import logging
+    import os
+
+    if "MLFLOW_LOGGING_LEVEL" in os.environ:
+        return
+    os.environ["MLFLOW_LOGGING_LEVEL"] = "WARNING"  # MLflow sets its loggers from it when imported
+    for name in ("mlflow", "alembic"):  # and when it already was
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _kept(company: Any) -> str:

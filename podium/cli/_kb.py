@@ -108,8 +108,10 @@ async def kb_ingest(
         f"{r.chunks_embedded} chunks embedded, {r.chunks_removed} removed in {r.seconds:.1f}s",
         highlight=False,
     )
+    from ._render import escape
+
     for source, twin in r.duplicates:
-        console().print(f"  skipped {source}: same content as {twin}", highlight=False)
+        console().print(f"  skipped {escape(source)}: same content as {escape(twin)}", highlight=False)
     return EXIT_OK
 
 
@@ -258,19 +260,22 @@ async def memory_show(
             "relations": [dataclasses.asdict(r) for r in rels],
         }, indent=2, default=str))  # fmt: skip
         return EXIT_OK
+    from ._render import escape
+
     if node is None and not items:
-        console().print(f"nothing remembered about {entity}", highlight=False)
+        console().print(f"nothing remembered about {escape(entity)}", highlight=False)
         return EXIT_OK
     if node is not None:
-        console().print(f"[bold]{node.id}[/] ({node.type}) {json.dumps(node.properties)}", highlight=False)
+        console().print(f"[bold]{escape(node.id)}[/] ({escape(node.type)}) {escape(json.dumps(node.properties))}",
+                        highlight=False)
     for r in rels:
-        console().print(f"  {r.src} -{r.relation}-> {r.dst}", highlight=False)
+        console().print(f"  {escape(r.src)} -{escape(r.relation)}-> {escape(r.dst)}", highlight=False)
     import time
 
     for i in items:
         age = time.strftime("%Y-%m-%d %H:%M", time.localtime(i.created_at))
         score = f" {i.score:.2f}" if i.score is not None else ""
-        console().print(f"  [dim]{age}[/] [{i.kind}]{score} {i.text}", highlight=False)
+        console().print(f"  [dim]{age}[/] {escape(f'[{i.kind}]')}{score} {escape(i.text)}", highlight=False)
     return EXIT_OK
 
 

@@ -42,7 +42,9 @@ async def registered(client: Any, source: str) -> tuple[Any, dict[str, Any]]:
             try:
                 targets[name] = open_registered(cap.target, allow_private=cap.allow_private, name=name)
             except Exception as exc:  # one target that cannot open here does not stop the others
-                console(stderr=True).print(f"[yellow]skipping {name}[/]: {exc}", highlight=False)
+                from ._render import escape
+
+                console(stderr=True).print(f"[yellow]skipping {escape(name)}[/]: {escape(exc)}", highlight=False)
     return db, targets
 
 

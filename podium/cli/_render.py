@@ -118,7 +118,7 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
     from podium.secret import redact
 
     r = h.run
-    console.print(f"[bold]run[/] {r.id}  [bold]{r.workflow}[/] v{r.version}  {status_text(r.status.value)}")
+    console.print(f"[bold]run[/] {r.id}  [bold]{escape(r.workflow)}[/] v{escape(r.version)}  {status_text(r.status.value)}")
     console.print(
         f"  started {when(r.started_at)}  duration {duration(r.started_at, r.finished_at)}"
         + (f"  forked from {r.forked_from} at step {r.fork_step}" if r.forked_from else "")
@@ -137,7 +137,7 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
         elif v.error:
             detail = f"[red]{short(v.error.get('type', '').rsplit('.', 1)[-1] + ': ' + v.error.get('message', ''), 200 if full else 80)}[/]"
         elif v.reason:
-            detail = f"[dim]{v.reason}[/]"
+            detail = f"[dim]{escape(v.reason)}[/]"
         table.add_row(
             v.key,
             status_text(v.status.value),
@@ -191,7 +191,7 @@ class Progress:
                 highlight=False,
             )
         elif t == EventType.STEP_SKIPPED:
-            self.console.print(f"  [dim]↷ {key} skipped: {data.get('reason', '')}[/]", highlight=False)
+            self.console.print(f"  [dim]↷ {key} skipped: {escape(data.get('reason', ''))}[/]", highlight=False)
         elif t == EventType.STEP_FAILED:
             err = data.get("error", {})
             self.console.print(

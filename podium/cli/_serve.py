@@ -128,7 +128,7 @@ def serve(
 
         from podium.server import Rule, Settings, create_app
     except ImportError as exc:
-        fail(f"{exc}; install the server with: {install_hint('server')}")
+        fail(missing_dependency(exc))
         return
     folders: dict[str, str] = {}
     for spec in watch:
@@ -173,11 +173,13 @@ def serve(
     )
     http, loop = _http_parts()
     click.echo(f"podium serve on http://{host}:{port}  (dashboard /, API docs /docs, metrics /metrics; {http}, {loop})")
+    try:  # the server's modules import their libraries (prometheus-client, croniter...) as they build
+        app = create_app(settings)
+    except ImportError as exc:
+        fail(missing_dependency(exc))
     # Our handler formats every log line, uvicorn's included (log_config=None keeps uvicorn's own off).
     try:
-        uvicorn.run(
-            create_app(settings), host=host, port=port, log_level=log_level, log_config=None, http=http, loop=loop
-        )
+        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None, http=http, loop=loop)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or --host")
     raise SystemExit(EXIT_OK)
@@ -189,6 +191,13 @@ def _http_parts() -> tuple[str, str]:
     from importlib.util import find_spec
 
     return ("httptools" if find_spec("httptools") else "h11"), ("uvloop" if find_spec("uvloop") else "asyncio")
+
+
+def missing_dependency(exc: ImportError) -> str:
+    """What ``podium serve`` says when a library of the server is not installed: which one, and the
+    command that installs the ``server`` extra (instead of a traceback)."""
+    what = f"the server needs {exc.name}" if exc.name else f"the server cannot start ({exc})"
+    return f"{what}, which is not installed; install the server with: {install_hint('server')}"
 
 
 def _loopback(host: str) -> bool:

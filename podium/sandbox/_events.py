@@ -44,6 +44,9 @@ EVENTS: dict[str, str] = {
 #: The system name under which events received from the bus are recorded.
 BUS_SYSTEM = "event_bus"
 
+#: The prefix of the topics Podium itself publishes on a bus (``podium.tokens.<run_id>``...): not business events.
+PODIUM_TOPICS = "podium."
+
 
 class Relay:
     """Runs in the sandbox's event loop: sends the outbox to the bus, records what the bus brings."""
@@ -151,7 +154,10 @@ class Relay:
 
     # -- in -----------------------------------------------------------------------------------
     def receive(self, topic: str, payload: Any) -> None:
-        """Record an event from the bus, unless the company published it itself."""
+        """Record an event from the bus, unless the company published it itself or it is Podium's own
+        (``podium.``: a run's streamed model tokens, its progress), which no system of the company receives."""
+        if topic.startswith(PODIUM_TOPICS):
+            return
         key = payload.get("idempotency_key") if isinstance(payload, dict) else None
         with connect(self.db) as conn:
             if key is not None and rows(conn, "SELECT 1 FROM events WHERE event_id = ?", (str(key),)):

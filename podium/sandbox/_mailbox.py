@@ -27,7 +27,7 @@ class MailboxHandler:
         row = {
             "sender": envelope.mail_from,
             "recipients": ", ".join(envelope.rcpt_tos),
-            "subject": str(msg.get("Subject", "")),
+            "subject": str(msg.get("Subject", "")).strip(),  # a folded long subject keeps its line break's space
             "body": body,
             "message_id": str(msg.get("Message-ID", "")),
         }

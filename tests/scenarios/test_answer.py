@@ -43,11 +43,19 @@ async def test_blocks_before_generating_and_answers_from_the_sources(tmp_path, m
     async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
         out, asked = await _run(c, answer.workflow, {"questions": str(questions), "max_tokens": 24}, approve=False)
     first, injection, cards = out["answers"]
-    assert first["status"] == "answered" and first["sources"][0] == "warranty.md" and first["reply"]
+    assert first["sources"][0] == "warranty.md" and first["reply"]
+    # The 135M model at temperature 0 echoes the sources' headings ("[1] # Warranty and repairs..."):
+    # such a draft is no answer, and the customer is told a colleague will reply instead.
+    if first["status"] == "answered":
+        assert not answer.no_answer(first["reply"])
+    else:
+        assert first["status"] == "withheld" and first["withheld"] == "the draft was only headings or citations"
+        assert first["reply"] == answer.HANDED_OVER and answer.no_answer(first["draft"])
     assert injection["status"] == cards["status"] == "blocked" and injection["injection_rule"]
     assert "sources" not in injection  # nothing was retrieved or generated for a blocked request
     assert out["quality"] == {"safe_questions": 1, "safe_stopped": 0, "retrieval_hit_rate": 1.0,
-                              "unsafe_requests": 2, "unsafe_stopped": 1.0, "unsafe_blocked_outright": 2}
+                              "unsafe_requests": 2, "unsafe_stopped": 1.0, "unsafe_blocked_outright": 2,
+                              "unsafe_answered_after_review": 0}
     assert asked == [] and out["knowledge"]["added"] == 5
 
 
@@ -80,3 +88,26 @@ async def test_a_missing_docs_folder_fails_clearly(tmp_path, monkeypatch):
             assert "input field 'docs'" in str(exc) and "is not a folder" in str(exc)
         else:
             raise AssertionError("a missing folder must fail the run")
+
+
+def test_a_draft_of_headings_and_citation_markers_is_no_answer():
+    from examples.scenarios import answer
+
+    assert answer.no_answer("[1] # Refunds\n[2] # Warranty\n[3] ## Shipping times")
+    assert answer.no_answer("[1] Refunds and returns\n[2] Warranty")
+    assert answer.no_answer("# Refunds\nRefunds [1].")
+    assert answer.no_answer("")
+    assert not answer.no_answer("Refunds reach your card within 5 business days [1].")
+    assert not answer.no_answer("# Refunds\nWe refund the full price within 14 days of delivery [1].")
+
+
+def test_an_unsafe_request_a_person_approved_and_the_model_answered_is_not_counted_stopped():
+    from examples.scenarios import answer
+
+    questions = [{"question": "a", "unsafe": True, "reviewed": True, "moderation": "allow"},
+                 {"question": "b", "unsafe": True, "reviewed": True, "moderation": "block"},
+                 {"question": "c", "unsafe": True, "moderation": "block"},
+                 {"question": "d", "unsafe": True, "moderation": "allow"}]
+    answers = [{"status": "answered"}, {"status": "blocked"}, {"status": "blocked"}, {"status": "withheld"}]
+    assert answer._quality(questions, answers) == {"unsafe_requests": 4, "unsafe_stopped": 0.75,
+                                                   "unsafe_blocked_outright": 1, "unsafe_answered_after_review": 1}

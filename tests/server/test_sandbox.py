@@ -103,6 +103,22 @@ async def test_events_wait_in_the_outbox_until_a_bus_takes_them(tmp_path: Path, 
         assert seen == [("ticket.opened", "broken zip")] and company.events()[0]["sent_at"] is not None
 
 
+async def test_podiums_own_topics_are_not_recorded_as_received(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run's streamed model tokens (``podium.tokens.<run_id>``) go on the same bus as business events:
+    the company records the latter only, so "what each system received" is not filled with tokens."""
+    monkeypatch.delenv("PODIUM_EVENT_BUS", raising=False)
+    with Sandbox(tmp_path / "company") as company:
+        async with podium.Client("memory://") as client:
+            await company.attach(client)
+            await client.emit("podium.tokens.run-1", {"text": "Hel"})
+            await client.emit("podium.tokens.run-1", {"text": "lo"})
+            await client.emit("invoice.paid", {"invoice": "INV-8"})
+            got = await _until("the invoice event", lambda: company.received("event_bus"))
+            await company.detach()
+        assert [r["operation"] for r in got] == ["invoice.paid"]
+        assert all(not r["operation"].startswith("podium.") for r in company.received())
+
+
 def _nats_down() -> str | None:
     with socket.socket() as s:
         s.settimeout(1)
