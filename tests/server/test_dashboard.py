@@ -166,6 +166,7 @@ def test_dashboard_login_live_graph_and_approval(served: dict[str, Any], tmp_pat
         page.goto(f"{url}/#/run/{rid}")
         page.wait_for_selector("rect[data-step='publish'][data-status='completed']")
         page.wait_for_selector("h1 [data-status='completed']")
+        page.wait_for_load_state("networkidle")  # the page's last read after the run's end has landed
         assert "published: edited in the browser" in page.inner_text("main")
 
         page.goto(f"{url}/#/switches")

@@ -64,6 +64,7 @@ def test_the_run_page_shows_gate_reports(tmp_path: Path) -> None:
             # Rows set aside and a warning: the data flowed on.
             page.goto(f"{url}/#/run/{ok}")
             page.wait_for_selector("h1 [data-status='completed']")
+            page.wait_for_load_state("networkidle")  # the page's last read after the run's end has landed
             gate = page.locator("[data-gate='customers'][data-gate-step='load']")
             gate.wait_for()
             assert gate.get_attribute("data-passed") == "false"

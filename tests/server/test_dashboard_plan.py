@@ -95,6 +95,7 @@ def test_run_page_shows_plans_approval_and_replan(goal_server: dict[str, Any], t
                        headers=auth)
         assert r.status_code == 200, r.text
         page.wait_for_selector("h1 [data-status='completed']")
+        page.wait_for_load_state("networkidle")  # the page's last read after the run's end has landed
         page.wait_for_selector(f"{plan1} [data-approval-state='approved']")
         page.wait_for_selector(f"{plan1} rect[data-plan-step='pricing_update'][data-status='failed']")
         plan2 = "[data-plan='2']"

@@ -107,6 +107,7 @@ def test_the_run_page_shows_the_trace(tmp_path: Path) -> None:
             httpx.post(f"{url}/api/approvals/{rid}/{req['name']}", headers=auth,
                        json={"approve": True, "comment": "refund confirmed in the ledger"}).raise_for_status()
             page.wait_for_selector("h1 [data-status='completed']")
+            page.wait_for_load_state("networkidle")  # the page's last read after the run's end has landed
             done = page.locator("[data-trace] details[data-kind='approval']")
             page.wait_for_selector("[data-trace] details[data-kind='approval'] [data-approved='true']")
             assert done.locator("[data-by]").inner_text() == "root"
