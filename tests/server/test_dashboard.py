@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .served import ROOT, free_port, serve
+
 # PODIUM_SCREENSHOTS=1 refreshes the pictures in docs/; otherwise they go to a temporary folder.
 SHOTS = ROOT / "docs" / "screenshots"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -36,10 +33,7 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_free_port = free_port  # the other browser tests' name for it
 
 
 @pytest.fixture(scope="module")
@@ -60,39 +54,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             return await c.create_token("root"), await c.create_token("amy")
 
     root, amy = asyncio.run(users())
-    port = _free_port()
-    env = {**os.environ, "PODIUM_TOKEN": root, "PYTHONPATH": str(ROOT)}
     wfs = [a for w in ("hello", "review", "tickets") for a in ("-w", f"tests.server.flows:{w}")]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from podium.cli import main; main()",
-            "serve",
-            "--db",
-            db,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            *wfs,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve(db, *wfs, token=root)
     try:
-        for _ in range(200):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            proc.kill()
-            pytest.fail(f"podium serve did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
         yield {"url": url, "root": root, "amy": amy}
     finally:
         proc.terminate()

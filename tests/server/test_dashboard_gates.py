@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -16,7 +13,8 @@ import pytest
 
 pytest.importorskip("scipy", reason="gates need the ml extra: pip install 'podium[ml]'")
 
-from .test_dashboard import ARGS, CHROMIUM, ROOT, SHOTS, _free_port
+from .served import serve
+from .test_dashboard import ARGS, CHROMIUM, SHOTS
 
 
 def test_the_run_page_shows_gate_reports(tmp_path: Path) -> None:
@@ -33,22 +31,9 @@ def test_the_run_page_shows_gate_reports(tmp_path: Path) -> None:
             return await c.create_token("root")
 
     root = asyncio.run(admin())
-    port = _free_port()
-    env = {**os.environ, "PODIUM_TOKEN": root, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-c", "from podium.cli import main; main()", "serve", "--db", db, "--port", str(port),
-           "--log-level", "warning", "-w", "tests.server.gate_flows:batch"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {root}"}
+    proc, url = serve(db, "-w", "tests.server.gate_flows:batch", token=root)
+    auth = {"Authorization": f"Bearer {root}"}
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            proc.kill()
-            pytest.fail(f"podium serve did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
         ok = httpx.post(f"{url}/api/runs", json={"workflow": "batch", "input": {}}, headers=auth).json()["run"]["id"]
         bad = httpx.post(f"{url}/api/runs", json={"workflow": "batch", "input": {"broken": True}}, headers=auth).json()["run"]["id"]
         shots = SHOTS if os.environ.get("PODIUM_SCREENSHOTS") else tmp_path

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +18,8 @@ import pytest
 
 import podium
 
-from .test_dashboard import ARGS, CHROMIUM, ROOT, _free_port
+from .served import serve
+from .test_dashboard import ARGS, CHROMIUM
 
 busy = podium.Workflow("busy")
 
@@ -39,23 +37,8 @@ def test_a_busy_run_gets_one_read_at_a_time(tmp_path: Path) -> None:
     if not os.path.exists(CHROMIUM):
         pytest.skip("chromium is not installed and could not be (apt-get install -y chromium)")
     db = f"sqlite:///{tmp_path}/podium.db"
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("PODIUM_TOKEN", None)
-    cmd = [sys.executable, "-c", "from podium.cli import main; main()", "serve", "--db", db, "--port", str(port),
-           "--log-level", "warning", "-w", "tests.server.test_dashboard_live_load:busy"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve(db, "-w", "tests.server.test_dashboard_live_load:busy")
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            proc.kill()
-            pytest.fail(f"podium serve did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
         rid = httpx.post(f"{url}/api/runs", json={"workflow": "busy", "input": {"calls": 150}}).json()["run"]["id"]
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)

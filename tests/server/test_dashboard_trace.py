@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .test_dashboard import ARGS, CHROMIUM, ROOT, SHOTS, _free_port
+from .served import serve
+from .test_dashboard import ARGS, CHROMIUM, SHOTS
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
 
@@ -34,22 +32,9 @@ def test_the_run_page_shows_the_trace(tmp_path: Path) -> None:
             return await c.create_token("root")
 
     root = asyncio.run(admin())
-    port = _free_port()
-    env = {**os.environ, "PODIUM_TOKEN": root, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-c", "from podium.cli import main; main()", "serve", "--db", db, "--port", str(port),
-           "--log-level", "warning", "-w", "tests.server.trace_flows:support"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url, auth = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {root}"}
+    proc, url = serve(db, "-w", "tests.server.trace_flows:support", token=root)
+    auth = {"Authorization": f"Bearer {root}"}
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        else:
-            proc.kill()
-            pytest.fail(f"podium serve did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
         text = f"Hi, where is the refund for order 7? Reply to ana.lopez@example.com {HOSTILE}"
         rid = httpx.post(f"{url}/api/runs", json={"workflow": "support", "input": {"text": text}}, headers=auth).json()["run"]["id"]
         shots = SHOTS if os.environ.get("PODIUM_SCREENSHOTS") else tmp_path
