@@ -372,3 +372,32 @@ class Store(ABC):
         run's stored payloads: the run's ``input``, ``output`` and ``error``, its events' ``data``
         and its signals' ``payload``. Empty texts are ignored. Nothing else changes (sequence
         numbers, statuses, times)."""
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A run from a ``runs`` row in the column order every SQL store uses (SQLite, PostgreSQL)."""
+    return RunRecord(
+        id=row[0],
+        workflow=row[1],
+        version=row[2],
+        status=RunStatus(row[3]),
+        input=row[4],
+        output=row[5],
+        error=row[6],
+        created_at=row[7],
+        started_at=row[8],
+        finished_at=row[9],
+        parent_run_id=row[10],
+        parent_step=row[11],
+        forked_from=row[12],
+        fork_step=row[13],
+        workflow_ref=row[14],
+        owner=row[15],
+        lease_expires_at=row[16],
+        cancel_requested=bool(row[17]),
+        wake_at=row[18],
+        queue=row[19],
+        priority=row[20],
+        tenant=row[21],
+        labels=row[22],
+    )

@@ -10,6 +10,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ..records import Event, RunRecord, RunStatus
+from ._base import run_from_row
 
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
@@ -30,32 +31,7 @@ _CREATE_RUN = (
 _CREATE_EVENTS = f", e AS ({_EVENTS_INSERT} WHERE EXISTS (SELECT 1 FROM r))"
 
 
-def _run(row: Sequence[Any]) -> RunRecord:
-    return RunRecord(
-        id=row[0],
-        workflow=row[1],
-        version=row[2],
-        status=RunStatus(row[3]),
-        input=row[4],
-        output=row[5],
-        error=row[6],
-        created_at=row[7],
-        started_at=row[8],
-        finished_at=row[9],
-        parent_run_id=row[10],
-        parent_step=row[11],
-        forked_from=row[12],
-        fork_step=row[13],
-        workflow_ref=row[14],
-        owner=row[15],
-        lease_expires_at=row[16],
-        cancel_requested=bool(row[17]),
-        wake_at=row[18],
-        queue=row[19],
-        priority=row[20],
-        tenant=row[21],
-        labels=row[22],
-    )
+_run = run_from_row
 
 
 def _run_params(run: RunRecord) -> tuple[Any, ...]:

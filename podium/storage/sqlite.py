@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
-from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
+from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair, run_from_row
 from ._group import GroupCommit, NewRun
 
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
@@ -156,32 +156,7 @@ _PAYLOADS = (
 )
 
 
-def _run(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(
-        id=row[0],
-        workflow=row[1],
-        version=row[2],
-        status=RunStatus(row[3]),
-        input=row[4],
-        output=row[5],
-        error=row[6],
-        created_at=row[7],
-        started_at=row[8],
-        finished_at=row[9],
-        parent_run_id=row[10],
-        parent_step=row[11],
-        forked_from=row[12],
-        fork_step=row[13],
-        workflow_ref=row[14],
-        owner=row[15],
-        lease_expires_at=row[16],
-        cancel_requested=bool(row[17]),
-        wake_at=row[18],
-        queue=row[19],
-        priority=row[20],
-        tenant=row[21],
-        labels=row[22],
-    )
+_run = run_from_row
 
 
 def _event_row(e: Event) -> tuple[Any, ...]:
