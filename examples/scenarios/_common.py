@@ -89,3 +89,21 @@ def outbox_messages(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     with sqlite3.connect(str(path)) as con:
         rows = con.execute("SELECT recipient, subject, body FROM outbox ORDER BY at").fetchall()
     return [{"to": r[0], "subject": r[1], "text": r[2]} for r in rows]
+
+
+_opened: dict[tuple[int, str], Any] = {}
+
+
+def system(ctx: Any, name: str) -> Any:
+    """The connector ``name`` the client holds, else the sandbox company's (started on first use)."""
+
+    def sandbox() -> Any:
+        from podium.sandbox import shared
+
+        company = shared()
+        key = (id(company), name)
+        if key not in _opened:
+            _opened[key] = company.connector(name)
+        return _opened[key]
+
+    return ctx.connector(name, fallback=sandbox)

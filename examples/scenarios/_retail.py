@@ -17,31 +17,21 @@ from typing import Any
 
 from podium import ConfigError
 
+try:
+    from ._common import system as system  # the scenarios take it from here too
+except ImportError:  # loaded by file path, beside _common.py
+    from _common import system as system  # type: ignore[no-redef]
+
 CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
 PURCHASE_ORDERS = ("po_id", "sku", "qty", "unit_cost", "status")
 INVENTORY = ("sku", "warehouse", "qty")
 ORDERS = ("customer_id", "sku", "ts")
 
-_opened: dict[tuple[int, str], Any] = {}
 
 #: The largest CSV file a scenario reads (a run's input names the file: a device such as /dev/zero,
 #: or a file of gigabytes, must not take the worker's memory).
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
-
-def system(ctx: Any, name: str) -> Any:
-    """The connector ``name`` the client holds, else the sandbox company's (started on first use)."""
-
-    def sandbox() -> Any:
-        from podium.sandbox import shared
-
-        company = shared()
-        key = (id(company), name)
-        if key not in _opened:
-            _opened[key] = company.connector(name)
-        return _opened[key]
-
-    return ctx.connector(name, fallback=sandbox)
 
 
 def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:

@@ -44,11 +44,11 @@ from podium.validators import BannedContent, check_output
 
 try:
     from . import _churn_format as fmt
-    from ._common import DATA, path_of
+    from ._common import DATA, path_of, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/churn.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     import _churn_format as fmt  # type: ignore[no-redef]
-    from _common import DATA, path_of  # type: ignore[no-redef]
+    from _common import DATA, path_of, system  # type: ignore[no-redef]
 
 MODEL = "scenario-churn"
 CAMPAIGN = "CMP-RETAIN"
@@ -112,22 +112,7 @@ def _input(input: Any) -> dict[str, Any]:
     return input
 
 
-_opened: dict[tuple[int, str], Any] = {}
 
-
-def system(ctx: Any, name: str) -> Any:
-    """The connector ``name`` the client holds, else the sandbox company's (started on first use)."""
-
-    def sandbox() -> Any:
-        from podium.sandbox import shared
-
-        company = shared()
-        key = (id(company), name)
-        if key not in _opened:
-            _opened[key] = company.connector(name)
-        return _opened[key]
-
-    return ctx.connector(name, fallback=sandbox)
 
 
 def split(rows: list[dict[str, Any]], share: float = 0.25) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
