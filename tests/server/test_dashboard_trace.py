@@ -105,13 +105,12 @@ def test_the_run_page_shows_the_trace(tmp_path: Path) -> None:
             assert page.locator("[data-trace] details.tentry").count() == 2
             page.select_option("#trace-kind", "")
             page.locator("[data-trace] details[data-kind='approval'] summary").click()  # fold it for the picture
-            page.locator("[data-trace] h2").scroll_into_view_if_needed()
             page.evaluate("document.querySelector('[data-trace] h2').scrollIntoView({block: 'start'})")
             page.screenshot(path=str(shots / "trace.png"))
 
             # At a phone's width the trace wraps instead of running off the screen.
             page.set_viewport_size({"width": 390, "height": 844})
-            page.locator("[data-trace] details[data-kind='model']").first.scroll_into_view_if_needed()
+            page.evaluate("document.querySelector(\"[data-trace] details[data-kind='model']\").scrollIntoView()")
             wide = page.evaluate("""() => [...document.querySelectorAll('[data-trace], [data-trace] details, [data-trace] summary')]
                 .filter((el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.outerHTML.slice(0, 80))""")
             assert wide == [], wide
