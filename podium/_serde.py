@@ -182,3 +182,18 @@ def loads_plain(text: str | None) -> Any:
     if text is None:
         return None
     return json.loads(text)
+
+
+def untagged(value: Any) -> Any:
+    """Stored payload JSON (already parsed) as plain data: Podium's type tags replaced by the value
+    they wrap, and escaped data (its own ``$podium`` key) shown as it was. For display, never for
+    rebuilding objects (:func:`loads` does that)."""
+    if isinstance(value, dict):
+        if "$podium" in value and "value" in value:
+            return untagged(value["value"])
+        if value.get("$podium") == "dict" and isinstance(value.get("items"), list):  # data holding the key
+            return {str(p[0]): untagged(p[1]) for p in value["items"] if isinstance(p, list) and len(p) == 2}
+        return {k: untagged(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [untagged(v) for v in value]
+    return value

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._serde import untagged
 from ..records import Event, EventType, step_key
 
 if TYPE_CHECKING:
@@ -32,17 +33,7 @@ _FINAL = {EventType.STEP_COMPLETED.value, EventType.STEP_FAILED.value, EventType
 _APPROVAL = "signal:approval:"
 
 
-def _plain(value: Any) -> Any:
-    """Stored payload JSON without Podium's type tags."""
-    if isinstance(value, dict):
-        if "$podium" in value and "value" in value:
-            return _plain(value["value"])
-        if value.get("$podium") == "dict" and isinstance(value.get("items"), list):  # data holding the key
-            return {str(p[0]): _plain(p[1]) for p in value["items"] if isinstance(p, list) and len(p) == 2}
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
+_plain = untagged  # stored payload JSON without type tags
 
 
 def _type(value: Any) -> str:

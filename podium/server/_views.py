@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+from .._serde import untagged
 from ..engine.history import fold
 from ..engine.workflow import Workflow
 from ..records import Event, EventType, RunRecord
@@ -28,16 +29,7 @@ def payload(text: str | None) -> Any:
         return redact(text)
 
 
-def plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        if "$podium" in value and "value" in value:
-            return plain(value["value"])
-        if value.get("$podium") == "dict" and isinstance(value.get("items"), list):  # data holding the key
-            return {str(p[0]): plain(p[1]) for p in value["items"] if isinstance(p, list) and len(p) == 2}
-        return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+plain = untagged
 
 
 def run_json(run: RunRecord) -> dict[str, Any]:
