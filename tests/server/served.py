@@ -4,6 +4,7 @@ its own output."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -53,3 +54,16 @@ def serve(db: str, *args: str, token: str | None = None) -> tuple[subprocess.Pop
         proc.kill()
         raise
     return proc, url
+
+
+def admin_token(db: str) -> str:
+    """A user ``root`` with the admin role in the store at ``db``, and a token of theirs."""
+
+    async def make() -> str:
+        import podium
+
+        async with podium.Client(db) as c:
+            await c.create_user("root", ["admin"])
+            return await c.create_token("root")
+
+    return asyncio.run(make())

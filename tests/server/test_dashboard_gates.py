@@ -4,7 +4,6 @@ person's decision. ``podium serve`` on 127.0.0.1 driven by headless Chromium (Pl
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 pytest.importorskip("scipy", reason="gates need the ml extra: pip install 'podium[ml]'")
 
-from .served import serve
+from .served import admin_token, serve
 from .test_dashboard import ARGS, CHROMIUM, SHOTS
 
 
@@ -23,14 +22,7 @@ def test_the_run_page_shows_gate_reports(tmp_path: Path) -> None:
         pytest.skip("chromium is not installed and could not be (apt-get install -y chromium)")
     db = f"sqlite:///{tmp_path}/podium.db"
 
-    async def admin() -> str:
-        import podium
-
-        async with podium.Client(db) as c:
-            await c.create_user("root", ["admin"])
-            return await c.create_token("root")
-
-    root = asyncio.run(admin())
+    root = admin_token(db)
     proc, url = serve(db, "-w", "tests.server.gate_flows:batch", token=root)
     auth = {"Authorization": f"Bearer {root}"}
     try:

@@ -5,14 +5,13 @@ hostile text shown as text. PODIUM_SCREENSHOTS=1 refreshes docs/screenshots/trac
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .served import serve
+from .served import admin_token, serve
 from .test_dashboard import ARGS, CHROMIUM, SHOTS
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
@@ -24,14 +23,7 @@ def test_the_run_page_shows_the_trace(tmp_path: Path) -> None:
         pytest.skip("chromium is not installed and could not be (apt-get install -y chromium)")
     db = f"sqlite:///{tmp_path}/podium.db"
 
-    async def admin() -> str:
-        import podium
-
-        async with podium.Client(db) as c:
-            await c.create_user("root", ["admin"])
-            return await c.create_token("root")
-
-    root = asyncio.run(admin())
+    root = admin_token(db)
     proc, url = serve(db, "-w", "tests.server.trace_flows:support", token=root)
     auth = {"Authorization": f"Bearer {root}"}
     try:
