@@ -552,6 +552,7 @@ class Client:
         ex = self.driving.get(run_id)
         if ex is not None and not ex.finished.done():
             ex.signals = await self.store.get_signals(run_id)
+            ex.signal_news()  # a step held in memory for a deadline due soon
             if ex.due(time.time()):
                 ex.poke()
         elif self.execute:

@@ -33,6 +33,12 @@ _NOTE_SHAPE = ("kind", "model", "provider", "tool", "connector", "operation", "a
                "tool_choice", "max_tokens", "temperature", "output_schema")
 
 
+#: A wait whose deadline is at most this many seconds away is waited in memory, holding the run,
+#: instead of parking it: a run claimed shortly before its timer (``timers.EARLY``) goes on at
+#: the instant it is due, not after being claimed and replayed then.
+HOLD = 5.0
+
+
 class _TooBig(Exception):
     pass
 
@@ -98,6 +104,8 @@ class Waits:
     state: dict[str, Any]
     _ready: Any
     _wake: asyncio.Future[None] | None
+    _news: asyncio.Future[None] | None = None
+    """Set while steps wait in memory for a timer due soon (see :meth:`_hold`)."""
     _seq: int
     redact_payloads: bool
     trace_on: bool | None = None
@@ -261,33 +269,59 @@ class Waits:
             return data.get("output")
         if self.signals is None or name not in self.signals:
             self.signals = await self.store.get_signals(self.run_id)
-        now = time.time()
-        if name in self.signals:
-            payload = self.signals[name] or "null"
-            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
-            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
-            self.recorded[key] = ("completed", data)
-            return _serde.loads(payload)
-        if key not in self.wait_deadlines:
-            deadline = now + timeout if timeout is not None else None
-            waiting: dict[str, Any] = {"signal": name, "deadline": deadline}
-            if info is not None:
-                waiting["approval"] = info
-            data = json.dumps(waiting, default=str)
-            if self.redact_payloads:  # an approval request shows the step's data: keep PII out of it
-                data = redact_json(data)
-            await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
-            self.wait_deadlines[key] = deadline
-        deadline = self.wait_deadlines[key]
-        if deadline is not None and now >= deadline:
-            out = "null" if default is _RAISE else _serde.dumps(default)
-            data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
-            await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
-            self.recorded[key] = ("completed", data)
-            if default is _RAISE:
-                raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
-            return default
-        raise _Suspend(name, deadline)
+        while True:
+            now = time.time()
+            if name in self.signals:
+                payload = self.signals[name] or "null"
+                data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
+                await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+                self.recorded[key] = ("completed", data)
+                return _serde.loads(payload)
+            if key not in self.wait_deadlines:
+                deadline = now + timeout if timeout is not None else None
+                waiting: dict[str, Any] = {"signal": name, "deadline": deadline}
+                if info is not None:
+                    waiting["approval"] = info
+                data = json.dumps(waiting, default=str)
+                if self.redact_payloads:  # an approval request shows the step's data: keep PII out of it
+                    data = redact_json(data)
+                await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
+                self.wait_deadlines[key] = deadline
+            deadline = self.wait_deadlines[key]
+            if deadline is not None and now >= deadline:
+                out = "null" if default is _RAISE else _serde.dumps(default)
+                data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
+                await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+                self.recorded[key] = ("completed", data)
+                if default is _RAISE:
+                    raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
+                return default
+            if deadline is None or deadline - now > HOLD:
+                raise _Suspend(name, deadline)
+            await self._hold(name, deadline)  # due soon: wait here, holding the run, not parked
+
+    async def _hold(self, name: str, deadline: float) -> None:
+        """Wait in memory until ``deadline`` or until signal ``name`` is here, whichever is first
+        (:meth:`signal_news` wakes the holders to look)."""
+        loop = asyncio.get_running_loop()
+        while self.signals is None or name not in self.signals:
+            left = deadline - time.time()
+            if left <= 0:
+                return
+            if self._news is None:
+                self._news = loop.create_future()
+            await asyncio.wait([self._news], timeout=left)
+
+    @property
+    def holding(self) -> bool:
+        """Whether a step waits in memory for a timer due soon (or its signal)."""
+        return self._news is not None
+
+    def signal_news(self) -> None:
+        """:attr:`signals` was read again: the steps held in memory look whether theirs is there."""
+        news, self._news = self._news, None
+        if news is not None and not news.done():
+            news.set_result(None)
 
     def due(self, now: float) -> bool:
         """Whether a parked step can go on: its signal arrived or its timer ran out."""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import _serde
 from ..errors import ConfigError
 from ..records import EventType, RunStatus
-from .timers import Timers
+from .timers import EARLY, Timers
 
 if TYPE_CHECKING:
     from ..governance.service import Governance
@@ -120,7 +120,7 @@ async def maintain(client: Client) -> None:
         pause = next_sweep - time.monotonic()
         soonest = timers.next_due()
         if soonest is not None:  # a timer fires on time, not at the next sweep
-            pause = min(pause, soonest - time.time())
+            pause = min(pause, soonest - EARLY - time.time())
         await asyncio.sleep(max(0.0, pause))
         if time.time() >= timers.next_load:
             try:
@@ -143,8 +143,9 @@ async def maintain(client: Client) -> None:
             for ex, _ in driving.items():
                 if ex.running:
                     await ex.mark_started(client.started_event_after)
-                if ex.parked:
+                if ex.parked or ex.holding:  # a signal sent through another process
                     ex.signals = await store.get_signals(ex.run_id)
+                    ex.signal_news()
                     if ex.due(now):
                         ex.poke()
             for rid in await store.cancel_requests(ids):
@@ -178,13 +179,15 @@ async def wake_due(client: Client) -> None:
     """Claim the parked runs whose timer or deadline is due (in this process: an embedded client
     needs no worker for ``ctx.sleep`` or an approval's timeout)."""
     now = time.time()
-    due = client.timers.pop_due(now)
+    # Claimed a little early: the run is replayed up to its wait, which it then waits in memory
+    # (waits.HOLD), so it goes on when due even if a thousand timers fall due at that instant.
+    due = client.timers.pop_due(now + EARLY)
     for i in range(0, len(due), WAKE_BATCH):
         part = due[i : i + WAKE_BATCH]
         if i:
             await asyncio.sleep(0)  # the runs woken so far go on before the next ones are claimed
         try:
-            await client.take_over(part)
+            await take_over(client, part, len(part), due_by=now + EARLY)
         except Exception:
             log.exception("waking %d parked run(s) failed; retrying", len(due) - i)
             for rid in due[i:]:
@@ -261,8 +264,11 @@ class Claims:
     """Runs whose lease another engine had taken when this one came to renew it."""
 
 
-async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -> list[str]:
-    """Claim ready runs no live engine holds (``run_ids``, or any) and drive them in ``client``."""
+async def take_over(
+    client: Client, run_ids: Sequence[str] | None, limit: int, due_by: float | None = None
+) -> list[str]:
+    """Claim ready runs no live engine holds (``run_ids``, or any) and drive them in ``client``
+    (parked runs whose timers are due by ``due_by``, default now)."""
     if not client.execute:
         raise ConfigError("this client does not execute runs (execute=False); resume them with a worker")
     store, claims = client.store, client.claims
@@ -279,6 +285,7 @@ async def take_over(client: Client, run_ids: Sequence[str] | None, limit: int) -
         queues=client.queues,
         labels=client.labels,
         queue_limits=client.queue_limits or None,
+        due_by=due_by,
     )
     resumed = []
     for run in claimed:

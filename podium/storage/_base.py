@@ -264,10 +264,12 @@ class Store(ABC):
         queues: Sequence[str] | None = None,
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
+        due_by: float | None = None,
     ) -> list[RunRecord]:
         """Take the lease of up to ``limit`` runs that are ready and that nobody holds.
 
-        Ready: ``pending`` or ``running``, or ``waiting`` with ``wake_at <= now``. Nobody holds it:
+        Ready: ``pending`` or ``running``, or ``waiting`` with ``wake_at <= due_by`` (default
+        ``now``; an engine claims a run shortly before its timer is due). Nobody holds it:
         no owner, an expired lease, or an owner listed in ``steal_from`` (known dead). Restrict to
         ``run_ids`` if given, to ``queues`` if given, and to runs whose ``labels`` are a subset of
         ``labels`` (None: any). ``queue_limits`` caps how many runs of a queue may be held at once

@@ -161,6 +161,7 @@ class MemoryStore(ChainedAudit, Store):
         queues: Sequence[str] | None = None,
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
+        due_by: float | None = None,
     ) -> list[RunRecord]:
         wanted = set(run_ids) if run_ids is not None else None
 
@@ -178,7 +179,7 @@ class MemoryStore(ChainedAudit, Store):
 
         def ready(r: RunRecord) -> bool:
             if r.status is RunStatus.WAITING:
-                return r.cancel_requested or (r.wake_at is not None and r.wake_at <= now)
+                return r.cancel_requested or (r.wake_at is not None and r.wake_at <= (now if due_by is None else due_by))
             return r.status in (RunStatus.PENDING, RunStatus.RUNNING)
 
         candidates = sorted(

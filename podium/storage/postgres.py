@@ -516,6 +516,7 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         queues: Sequence[str] | None = None,
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
+        due_by: float | None = None,
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -523,7 +524,7 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             "(status IN ('pending', 'running') OR (status = 'waiting' AND (cancel_requested OR wake_at <= %s))) "
             "AND (owner IS NULL OR lease_expires_at < %s OR owner = ANY(%s::text[]))"
         )
-        params: list[Any] = [now, now, list(steal_from)]
+        params: list[Any] = [now if due_by is None else due_by, now, list(steal_from)]
         if run_ids is not None:
             where += " AND id = ANY(%s::text[])"
             params.append(list(run_ids))

@@ -450,6 +450,7 @@ class SQLiteStore(ChainedAudit, Store):
         queues: Sequence[str] | None = None,
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
+        due_by: float | None = None,
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -473,7 +474,7 @@ class SQLiteStore(ChainedAudit, Store):
             f"UNION {cols} status='waiting' AND wake_at <= ? AND {free} "
             f"UNION {cols} status='waiting' AND cancel_requested=1 AND {free}"
         )
-        params = [*common, now, *common, *common]
+        params = [*common, now if due_by is None else due_by, *common, *common]
         db.execute("BEGIN IMMEDIATE")
         try:
             held: dict[str, dict[Any, int]] = {"tenant": {}, "workflow": {}, "queue": {}}
