@@ -6,7 +6,17 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+
 from podium import Client, RunStatus, StepContext, Workflow
+from podium.engine import waits, worker
+
+
+@pytest.fixture
+def short_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs sleep about a second: held in memory they would never park (waits.HOLD)."""
+    monkeypatch.setattr(waits, "HOLD", 0.2)
+    monkeypatch.setattr(worker, "EARLY", 0.2)
 
 
 def sleeper(seconds: float) -> Workflow:
@@ -27,7 +37,7 @@ async def _status(client: Client, run_id: str, status: RunStatus, timeout: float
         await asyncio.sleep(0.02)
 
 
-async def test_a_timer_beyond_the_horizon_is_not_held_yet_fires(store_url):
+async def test_a_timer_beyond_the_horizon_is_not_held_yet_fires(store_url, short_hold):
     wf = sleeper(1.5)
     client = Client(store_url, workflows=[wf], poll_interval=0.05)
     client.timers.horizon = 0.5  # timers due later than 0.5 s are left in the store for now
@@ -40,7 +50,7 @@ async def test_a_timer_beyond_the_horizon_is_not_held_yet_fires(store_url):
         assert woke >= started + 1.5
 
 
-async def test_timers_fire_after_a_restart(store_url):
+async def test_timers_fire_after_a_restart(store_url, short_hold):
     if store_url == "memory://":
         return  # a memory store does not outlive its engine
     wf = sleeper(1.0)
@@ -56,3 +66,83 @@ async def test_timers_fire_after_a_restart(store_url):
             woke = await second.result(h.id, timeout=15)
             assert woke >= due - 0.01
         assert not second.timers
+
+
+def until(at: float) -> Workflow:
+    wf = Workflow("until")
+
+    @wf.step
+    async def nap(input: dict, ctx: StepContext) -> float:
+        await ctx.sleep(max(0.0, input["at"] - time.time()))
+        return time.time()
+
+    return wf
+
+
+async def test_timers_due_at_one_instant_are_claimed_before_it_and_go_on_at_it(store_url):
+    """A burst of timers due together: each run is claimed and replayed up to its sleep shortly
+    before the instant (worker.EARLY), waits there in memory, and goes on at the instant, never
+    before it (claiming a thousand runs at the instant itself made the last ones seconds late)."""
+    from podium import EventType
+
+    wf = until(0)
+    async with Client(store_url, workflows=[wf], poll_interval=0.05) as client:
+        at = time.time() + worker.EARLY + waits.HOLD + 1.5  # parks first: due later than HOLD
+        handles = [await client.start(wf, {"at": at}) for _ in range(20)]
+        for h in handles:
+            await _status(client, h.id, RunStatus.WAITING)
+        for h in handles:
+            went_on = await client.result(h.id, timeout=30)
+            assert went_on >= at  # a timer never fires early
+            resumed = [e.ts for e in await client.store.load_events(h.id) if e.type == EventType.RUN_RESUMED]
+            assert resumed and resumed[-1] < at  # claimed and replayed before it was due
+
+
+def answer_within(timeout: float) -> Workflow:
+    wf = Workflow("answer")
+
+    @wf.step
+    async def ask(ctx: StepContext) -> str:
+        return await ctx.wait_for("go", timeout=timeout, default="timed out")
+
+    return wf
+
+
+async def _waiting_step(client: Client, run_id: str) -> None:
+    from podium import EventType
+
+    deadline = time.monotonic() + 20
+    while not any(e.type == EventType.STEP_WAITING for e in await client.store.load_events(run_id)):
+        assert time.monotonic() < deadline, "the step never reached its wait"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_signal_ends_a_wait_held_in_memory_at_once(store_url, monkeypatch):
+    monkeypatch.setattr(waits, "HOLD", 60.0)  # a 30 s timeout is held in memory, not parked
+    wf = answer_within(30)
+    async with Client(store_url, workflows=[wf], poll_interval=0.05) as client:
+        t0 = time.monotonic()
+        handle = await client.start(wf)
+        await _waiting_step(client, handle.id)
+        assert (await client.get(handle.id)).status is RunStatus.RUNNING  # held, not parked
+        await client.signal(handle.id, "go", "yes")
+        assert await client.result(handle.id, timeout=30) == "yes"
+        assert time.monotonic() - t0 < 30  # the signal, not the timeout, ended the wait
+
+
+async def test_a_signal_from_another_process_ends_a_held_wait(tmp_path, monkeypatch):
+    monkeypatch.setattr(waits, "HOLD", 60.0)
+    db = f"sqlite:///{tmp_path}/shared.db"
+    wf = answer_within(30)
+    stop = asyncio.Event()
+    async with Client(db, workflows=[wf], poll_interval=0.05) as engine:
+        working = asyncio.ensure_future(engine.work(stop))
+        async with Client(db, workflows=[wf], execute=False) as api:
+            t0 = time.monotonic()
+            handle = await api.start(wf)
+            await _waiting_step(api, handle.id)
+            await api.signal(handle.id, "go", "yes")  # the engine's sweep reads it
+            assert await api.result(handle.id, timeout=30) == "yes"
+            assert time.monotonic() - t0 < 30
+        stop.set()
+        await asyncio.wait_for(working, 30)

@@ -108,9 +108,13 @@ async def test_durable_timers_and_approval_deadlines_fire_in_an_embedded_client(
         assert time.monotonic() - t0 < 5  # both waits (1 s each, in parallel) fired on their own
 
 
-async def test_a_restarted_client_wakes_runs_parked_by_the_previous_one(store_url):
+async def test_a_restarted_client_wakes_runs_parked_by_the_previous_one(store_url, monkeypatch):
     if store_url.startswith("memory"):
         pytest.skip("a memory store does not outlive its client")
+    from podium.engine import waits, worker
+
+    monkeypatch.setattr(waits, "HOLD", 0.2)  # a 1 s sleep parks (not waited in memory)
+    monkeypatch.setattr(worker, "EARLY", 0.2)
     wf = Workflow("restart_timer")
 
     @wf.step

@@ -57,6 +57,15 @@ async def test_create_and_get_round_trip(store):
     assert [(e.seq, e.type, e.data) for e in events] == [(1, "run_started", '{"x":1}')]
 
 
+async def test_existing_runs_names_the_ids_that_are_runs(store):
+    await store.create_run(_run("ex-1"))
+    await store.create_run(_run("ex-2"))
+    assert await store.existing_runs([]) == set()
+    assert await store.existing_runs(["ex-1", "nope", "ex-2", "ex-1"]) == {"ex-1", "ex-2"}
+    many = [f"absent-{i}" for i in range(1200)] + ["ex-2"]  # more than one query's parameters
+    assert await store.existing_runs(many) == {"ex-2"}
+
+
 async def test_in_process_only_for_memory(store, store_url):
     assert store.in_process is store_url.startswith("memory://")
 

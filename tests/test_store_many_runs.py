@@ -159,3 +159,57 @@ async def test_claims_find_the_ready_runs_among_many_parked_ones(store):
     assert sorted(r.id for r in claimed) == ["cancelled", "due", "pending"]
     assert await store.claim_runs("other", lease_seconds=30, limit=100, now=now) == []
     assert await store.unfinished_owners() == ["me"]
+
+
+async def test_a_burst_of_wake_ups_is_sent_once_and_each_caller_gets_one_sent_after_it_asked():
+    from podium.storage._group import Coalesce
+
+    sent: list[int] = []
+    gate = asyncio.Event()
+
+    async def send() -> None:
+        sent.append(len(sent))
+        await gate.wait()
+
+    wake = Coalesce(send)
+    first = asyncio.ensure_future(wake())
+    await asyncio.sleep(0)  # the first call is under way (held at the gate)
+    burst = [asyncio.ensure_future(wake()) for _ in range(100)]
+    await asyncio.sleep(0)
+    assert sent == [0] and not any(b.done() for b in burst)  # they wait for a call of their own
+    gate.set()
+    await asyncio.gather(first, *burst)
+    assert wake.calls == 2  # the first, then one for the whole burst
+
+
+async def test_a_failed_wake_up_reaches_its_callers_and_the_next_call_tries_again():
+    from podium.storage._group import Coalesce
+
+    fail = [True]
+
+    async def send() -> None:
+        if fail[0]:
+            raise ConnectionError("down")
+
+    wake = Coalesce(send)
+    with pytest.raises(ConnectionError):
+        await wake()
+    fail[0] = False
+    await wake()
+    assert wake.calls == 2
+
+
+async def test_runs_started_without_executing_send_one_wake_up_per_burst_on_postgres(store_url):
+    if not store_url.startswith("postgres"):
+        pytest.skip("NOTIFY wake-ups are PostgreSQL's")
+    import podium
+
+    wf = podium.Workflow("burst")
+
+    @wf.step
+    def one() -> int:
+        return 1
+
+    async with podium.Client(store_url, workflows=[wf], execute=False) as api:
+        await asyncio.gather(*(api.start(wf) for _ in range(50)))
+        assert 1 <= api.store._notify.calls < 10  # type: ignore[attr-defined]

@@ -225,6 +225,9 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
     # one claim per finished run would cost a claim query per run, each scanning the runs held.
     batch = max(1, concurrency // 10)
     backlog, eager = True, True
+    # Listen before the first claim: a run started between that claim and the first wait would
+    # otherwise wake nobody (a bus subscribes on its first wait) and wait for the next poll.
+    await client.events.wait_for_work(0)
     while not stop.is_set():
         free = concurrency - len(driving)
         if free >= batch or (free > 0 and eager):

@@ -320,9 +320,12 @@ class Triggers:
         for wf in sorted({t[0] for targets in plans for t in targets}):  # refused: nothing starts
             await self.client.authorize("runs.start", f"workflow:{wf}")
         self.ingested += len(events)
+        # The runs these keys started before (a batch posted again): one query, not one per event.
+        ids = [derived_id(src, t, wf, key) for (t, _, key), targets in zip(events, plans, strict=True) for wf, _, src in targets]
+        known = await self.client.store.existing_runs(ids)
         return list(
             await asyncio.gather(
-                *(self._start_targets(t, key, targets) for (t, _, key), targets in zip(events, plans, strict=True))
+                *(self._start_targets(t, key, targets, known) for (t, _, key), targets in zip(events, plans, strict=True))
             )
         )
 
@@ -342,11 +345,17 @@ class Triggers:
                 problems.append(f"{wf_name}: {exc}")
         return problems
 
-    async def _start_targets(self, event_type: str, key: str, targets: list[tuple[str, Any, str]]) -> dict[str, Any]:
+    async def _start_targets(
+        self, event_type: str, key: str, targets: list[tuple[str, Any, str]], known: set[str] | None = None
+    ) -> dict[str, Any]:
+        """Start the event's runs; ``known``: run ids found in the store already (None: look each up)."""
         outcomes: dict[str, list[str]] = {"run": [], "duplicate": [], "dead": []}
         for wf_name, value, source in targets:
             rid = derived_id(source, event_type, wf_name, key)
-            outcome = await self._start_once(wf_name, value, rid, source=source, event=event_type, key=key)
+            if known is not None and rid in known:
+                outcomes["duplicate"].append(rid)
+                continue
+            outcome = await self._start_once(wf_name, value, rid, source=source, event=event_type, key=key, look=known is None)
             outcomes[outcome].append(rid)
         return {
             "event": event_type,
@@ -408,7 +417,7 @@ class Triggers:
     # -- starting and dead letters ----------------------------------------------------------------
 
     async def _start_once(
-        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, look: bool = True
     ) -> str:
         """Start run ``rid`` unless it exists: ``run`` (started), ``duplicate`` (it existed, or the
         same event, posted at the same time, started it) or ``dead`` (dead-lettered). The same event
@@ -422,7 +431,7 @@ class Triggers:
         self._inflight[rid] = done
         outcome = "error"
         try:
-            if await self.client.store.get_run(rid) is not None:
+            if look and await self.client.store.get_run(rid) is not None:  # else the store's unique id decides
                 outcome = "duplicate"
             else:
                 outcome = await self._launch(workflow, payload, rid, source=source, event=event, key=key)

@@ -221,6 +221,10 @@ class Store(ABC):
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None."""
 
+    async def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of ``run_ids`` are runs in this store (one query in backends that override it)."""
+        return {rid for rid in run_ids if await self.get_run(rid) is not None}
+
     @abstractmethod
     async def list_runs(
         self,

@@ -81,3 +81,43 @@ class GroupCommit:
         for (_, done), created in zip(batch, results, strict=True):
             if not done.done():
                 done.set_result(created)
+
+
+class Coalesce:
+    """Calls ``fn`` on behalf of many callers: the calls made while one is under way share the next
+    one (a burst of run starts sends one wake-up, not one each). Each caller returns after a call
+    of ``fn`` that began after it asked, or gets that call's error."""
+
+    def __init__(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._fn = fn
+        self._next: asyncio.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.calls = 0
+        """How many times ``fn`` was called."""
+
+    async def __call__(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._next is None:
+            self._next = loop.create_future()
+        fut = self._next
+        if self._task is None:
+            self._task = loop.create_task(self._run())
+        await asyncio.shield(fut)
+
+    async def _run(self) -> None:
+        try:
+            while self._next is not None:
+                fut, self._next = self._next, None
+                try:
+                    self.calls += 1
+                    await self._fn()
+                except Exception as exc:
+                    fut.set_exception(exc)
+                    fut.exception()  # retrieved: a caller that went away leaves no warning
+                else:
+                    fut.set_result(None)
+        finally:
+            self._task = None
+            if self._next is not None and not self._next.done():  # cancelled (the loop is closing)
+                self._next.cancel()
+                self._next = None

@@ -125,6 +125,9 @@ class MemoryStore(ChainedAudit, Store):
         run = self._runs.get(run_id)
         return dataclasses.replace(run) if run else None
 
+    async def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        return {rid for rid in run_ids if rid in self._runs}
+
     async def list_runs(
         self,
         *,

@@ -49,7 +49,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
-from ._group import GroupCommit, NewRun
+from ._group import Coalesce, GroupCommit, NewRun
 from ._pg_governance import AUDIT_INSERT, PgGovernance
 from ._pg_runs import (
     _CREATE_EVENTS,
@@ -178,6 +178,7 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         self._open_lock = asyncio.Lock()
         self.group = GroupCommit(self.create_runs)
         """Starts made together share one transaction (see ``_group.py``)."""
+        self._notify = Coalesce(self._notify_now)
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where}>"
@@ -444,6 +445,13 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             row = await cur.fetchone()
         return _run(row) if row else None
 
+    async def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT id FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
+            return {r[0] for r in await cur.fetchall()}
+
     async def list_runs(
         self,
         *,
@@ -654,6 +662,9 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         return unsubscribe
 
     async def notify_work(self) -> None:
+        await self._notify()  # a burst of calls sends one NOTIFY (after the calls asked)
+
+    async def _notify_now(self) -> None:
         async with self._connection() as conn:
             await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
 

@@ -364,6 +364,14 @@ class SQLiteStore(ChainedAudit, Store):
         row = self.db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
         return _run(row) if row else None
 
+    async def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        ids = list(dict.fromkeys(run_ids))
+        for i in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
+            part = ids[i : i + 500]
+            found.update(r[0] for r in self.db.execute(f"SELECT id FROM runs WHERE id IN ({','.join('?' * len(part))})", part))
+        return found
+
     async def list_runs(
         self,
         *,
