@@ -213,3 +213,52 @@ async def test_runs_started_without_executing_send_one_wake_up_per_burst_on_post
     async with podium.Client(store_url, workflows=[wf], execute=False) as api:
         await asyncio.gather(*(api.start(wf) for _ in range(50)))
         assert 1 <= api.store._notify.calls < 10  # type: ignore[attr-defined]
+
+
+def _end(rid: str) -> AuditEntry:
+    return AuditEntry(ts=2.0, actor="engine", action="run.end", target=rid)
+
+
+async def test_appends_of_many_runs_at_once_are_each_written_and_a_taken_seq_fails_alone(store):
+    """Steps of many runs at the same moment (PostgreSQL groups them into shared transactions): each
+    append lands, and one whose event is already written (another engine took the run) gets its
+    own LeaseLost while the others of its group are written."""
+    from podium import LeaseLost
+
+    ids = [f"a{i}" for i in range(60)]
+    for rid in ids:
+        await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)])
+    await asyncio.gather(*(store.append([_ev(rid, 2)]) for rid in ids))
+    appends = getattr(store, "appends", None)
+    if appends is not None:  # grouped: fewer transactions than appends
+        assert appends.batches < appends.runs
+    results = await asyncio.gather(
+        *(store.append([_ev(rid, 2 if rid == "a7" else 3)], {"status": RunStatus.RUNNING}) for rid in ids),
+        return_exceptions=True,
+    )
+    assert isinstance(results[7], LeaseLost)
+    assert [r for i, r in enumerate(results) if i != 7] == [None] * 59
+    for rid in ids:
+        assert [e.seq for e in await store.load_events(rid)] == ([1, 2] if rid == "a7" else [1, 2, 3])
+
+
+async def test_runs_ending_together_write_their_audit_entries_in_chain_order(store):
+    from podium.governance.audit import verify
+
+    ids = [f"e{i}" for i in range(40)]
+    for rid in ids:
+        await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)], audit=_start(rid))
+    bad = "e5"  # its end event is already written: the group is retried and only it fails
+    await store.append([_ev(bad, 2)])
+    results = await asyncio.gather(
+        *(store.append([_ev(rid, 2)], {"status": RunStatus.COMPLETED}, audit=_end(rid)) for rid in ids),
+        return_exceptions=True,
+    )
+    assert isinstance(results[5], Exception) and [r for i, r in enumerate(results) if i != 5] == [None] * 39
+    entries = await store.list_audit(limit=10_000)
+    own = _starts_in_chain(entries)
+    assert sorted(e.target for e in own if e.action == "run.end") == sorted(set(ids) - {bad})
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)
+    assert verify(entries, store.audit_keys.all()) == (len(entries), None)
+    assert (await store.get_run("e0")).status is RunStatus.COMPLETED
+    assert (await store.get_run(bad)).status is RunStatus.RUNNING  # its failed end changed nothing

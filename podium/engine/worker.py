@@ -290,8 +290,9 @@ async def take_over(
         queue_limits=client.queue_limits or None,
         due_by=due_by,
     )
-    resumed = []
-    for run in claimed:
+
+    ready: list[tuple[RunRecord, Workflow]] = []
+    for run in claimed:  # one at a time: a deployed version is loaded once
         if run.id in client.driving:  # its executor here is still finishing: hand it back, try again
             await store.release_runs(client.owner, [run.id])
             client.wake_at(run.id, time.time())
@@ -300,13 +301,14 @@ async def take_over(
             await client.deployments.check_pinned(run.workflow, run.version)
             if (run.workflow, run.version) not in client.registry:
                 await client.deployments.load_deployed(run.workflow, run.version)
-            wf = client.registry.for_run(run)
+            ready.append((run, client.registry.for_run(run)))
         except Exception as exc:
             if run.id not in claims.unloadable:
                 claims.unloadable.add(run.id)
                 log.error("cannot resume run %s: %s", run.id, exc)
             await store.release_runs(client.owner, [run.id])
-            continue
+
+    async def resume(run: RunRecord, wf: Workflow) -> bool:
         events = await store.load_events(run.id)
         refused = await client.governance.check_history(run, events)  # an edited history fails, not resumes
         if refused:
@@ -317,8 +319,19 @@ async def take_over(
             data=json.dumps({"owner": client.owner}),
             run_update={"labels": None} if run.labels else None,
         )
-        resumed.append(run.id)
+        return True
+
+    # Together: on PostgreSQL each run's reads and its resume record overlap (a burst of timers
+    # due at one instant, a worker taking over a dead one's runs).
+    if len(ready) == 1:  # no task for one (a signal's wake-up returns before the run goes on)
+        done: list[bool | BaseException] = [await resume(*ready[0])]
+    else:
+        done = await asyncio.gather(*(resume(run, wf) for run, wf in ready), return_exceptions=True)
+    resumed = [run.id for (run, _), ok in zip(ready, done, strict=True) if ok is True]
     claims.claimed += len(resumed)
+    for failed in done:
+        if isinstance(failed, BaseException):
+            raise failed  # the store failed: the caller retries (the runs resumed go on)
     return resumed
 
 

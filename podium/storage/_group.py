@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
 
 from ..records import AuditEntry, Event, RunRecord
 
@@ -24,25 +25,31 @@ NewRun = tuple[RunRecord, Sequence[Event], AuditEntry | None]
 """A run to create: its record, its first events, and its start audit entry (None: none)."""
 Write = Callable[[Sequence[NewRun]], Awaitable[list[bool]]]
 
-#: The most runs one transaction holds (a larger burst takes several).
+#: The most items one transaction holds (a larger burst takes several).
 MAX_BATCH = 500
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-class GroupCommit:
-    """Creates runs through ``write`` (a store's ``create_runs``), grouping concurrent calls."""
 
-    def __init__(self, write: Write) -> None:
+class GroupWrite(Generic[T, R]):
+    """Writes items through ``write`` (all of a batch in one transaction, one result each),
+    grouping the calls of :meth:`submit` made at the same moment. A batch that fails is written
+    again one item at a time, so each caller gets its own answer or error."""
+
+    def __init__(self, write: Callable[[Sequence[T]], Awaitable[list[R]]]) -> None:
         self._write = write
-        self._queue: list[tuple[NewRun, asyncio.Future[bool]]] = []
+        self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
-        """Transactions written (with :attr:`runs`: how well starts were grouped)."""
+        """Transactions written (with :attr:`runs`: how well the calls were grouped)."""
         self.runs = 0
+        """Items written."""
 
-    async def create_run(self, run: RunRecord, events: Sequence[Event], audit: AuditEntry | None = None) -> bool:
+    async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[bool] = loop.create_future()
-        self._queue.append(((run, events, audit), done))
+        done: asyncio.Future[R] = loop.create_future()
+        self._queue.append((item, done))
         if self._task is None:
             self._task = loop.create_task(self._flush())
         return await done
@@ -50,7 +57,7 @@ class GroupCommit:
     async def _flush(self) -> None:
         try:
             while self._queue:
-                await asyncio.sleep(0)  # the starts made in this turn of the loop join the batch
+                await asyncio.sleep(0)  # the calls made in this turn of the loop join the batch
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
                 await self._commit(batch)
         finally:
@@ -60,7 +67,7 @@ class GroupCommit:
                     done.cancel()
             self._queue = []
 
-    async def _commit(self, batch: list[tuple[NewRun, asyncio.Future[bool]]]) -> None:
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         try:
             results = await self._write([item for item, _ in batch])
         except asyncio.CancelledError:
@@ -73,14 +80,21 @@ class GroupCommit:
                 if not batch[0][1].done():
                     batch[0][1].set_exception(exc)
                 return
-            for one in batch:  # who is to blame: each run alone
+            for one in batch:  # who is to blame: each alone
                 await self._commit([one])
             return
         self.batches += 1
         self.runs += len(batch)
-        for (_, done), created in zip(batch, results, strict=True):
+        for (_, done), result in zip(batch, results, strict=True):
             if not done.done():
-                done.set_result(created)
+                done.set_result(result)
+
+
+class GroupCommit(GroupWrite[NewRun, bool]):
+    """Creates runs through ``write`` (a store's ``create_runs``), grouping concurrent calls."""
+
+    async def create_run(self, run: RunRecord, events: Sequence[Event], audit: AuditEntry | None = None) -> bool:
+        return await self.submit((run, events, audit))
 
 
 class Coalesce:

@@ -49,7 +49,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
-from ._group import Coalesce, GroupCommit, NewRun
+from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._pg_governance import AUDIT_INSERT, PgGovernance
 from ._pg_runs import (
     _CREATE_EVENTS,
@@ -127,6 +127,11 @@ def _redact(url: str) -> str:
     return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", url)
 
 
+_Audited = tuple[str, list[Any], list[Any], Event, AuditEntry]
+"""An append with an audit entry: its statement, the parameters before and after the entry's row,
+its first event, the entry."""
+
+
 class PostgresStore(PgRuns, PgGovernance, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
@@ -179,6 +184,10 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         self.group = GroupCommit(self.create_runs)
         """Starts made together share one transaction (see ``_group.py``)."""
         self._notify = Coalesce(self._notify_now)
+        self.appends: GroupWrite[tuple[str, list[Any], Event], None] = GroupWrite(self._append_many)
+        """Appends made at the same moment share one transaction (steps of many runs)."""
+        self.audited: GroupWrite[_Audited, None] = GroupWrite(self._append_audited)
+        """So do appends with an audit entry (runs' ends), their entries placed in chain order."""
 
     def __repr__(self) -> str:
         return f"<PostgresStore {self._where}>"
@@ -403,21 +412,34 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         if audit is None:
             await self._append(sql, params + tail_params, events[0])
             return
-        async with self._chained(audit) as e, self._connection() as conn:
-            cur = await conn.execute("SELECT nextval('audit_seq')")
-            e.seq = (await cur.fetchone() or (0,))[0]
-            self._sign(e)
-            row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
-            await self._append(sql, params + row + tail_params, events[0], conn)
+        await self.audited.submit((sql, params, tail_params, events[0], audit))
+
+    async def _append_audited(self, items: Sequence[_Audited]) -> list[None]:
+        """Appends that carry an audit entry (runs' ends), several in one transaction: the entries
+        numbered and signed in chain order (``_chained_many``); a failure moves the chain not at
+        all and the group is written again one append at a time."""
+        async with self._chained_many() as place, self._connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT nextval('audit_seq') FROM generate_series(1, %s)", (len(items),))
+            seqs = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+            async with contextlib.AsyncExitStack() as stack:
+                if len(items) > 1:  # pipelined; an error fails the group (then each is tried alone)
+                    await stack.enter_async_context(conn.pipeline())
+                for (sql, params, tail, ev, audit), seq in zip(items, seqs, strict=True):
+                    e = place(audit)
+                    e.seq = seq
+                    self._sign(e)
+                    row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
+                    await self._append(sql, params + row + tail, ev, conn)
+        return [None] * len(items)
 
     async def _append(
         self, sql: str, params: list[Any], ev: Event, conn: psycopg.AsyncConnection[TupleRow] | None = None
     ) -> None:
         # Autocommit: one statement is its own transaction. With one event and no update this is
-        # a single INSERT + COMMIT, the hot path of every step.
+        # a single INSERT + COMMIT, the hot path of every step. Appends made at the same moment
+        # (many runs stepping at once) share one transaction (:meth:`_append_many`).
         if conn is None:
-            async with self._connection() as conn:
-                await self._append(sql, params, ev, conn)
+            await self.appends.submit((sql, params, ev))
             return
         try:
             await conn.execute(sql, params)
@@ -425,6 +447,19 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it") from exc
         except pg_errors.ForeignKeyViolation as exc:
             raise NotFound(f"run {ev.run_id} does not exist") from exc
+
+    async def _append_many(self, items: Sequence[tuple[str, list[Any], Event]]) -> list[None]:
+        """Appends of several runs in one transaction, their statements pipelined: one commit
+        (one WAL flush) for the group. Any failure fails the group, which is then written one
+        append at a time (each caller gets its own error: LeaseLost, NotFound)."""
+        async with self._connection() as conn:
+            if len(items) == 1:
+                await self._append(*items[0], conn)
+            else:
+                async with conn.transaction(), conn.pipeline():
+                    for sql, params, _ in items:
+                        await conn.execute(sql, params)
+        return [None] * len(items)
 
     @staticmethod
     def _update_sets(update: dict[str, Any]) -> tuple[str, list[Any]]:
