@@ -73,7 +73,10 @@ async def test_escalation_survives_an_engine_restart(store_url):
         assert await c.result(handle.id, timeout=10) == "routed to sales"
 
 
-async def test_escalation_timeout_takes_the_declared_outcome():
+async def test_escalation_timeout_takes_the_declared_outcome(monkeypatch):
+    from podium.engine import waits
+
+    monkeypatch.setattr(waits, "HOLD", 0.0)  # park on the request (else a 0.05 s timeout is waited in memory)
     wf = Workflow("sla")
 
     @wf.step(escalate=Escalate(below=0.9, field="score.value", timeout=0.05, on_timeout="accept"))
