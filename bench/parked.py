@@ -9,6 +9,8 @@ served by one ``podium serve``. One JSON line per figure:
   (``restart_to_ready_s``); then a signal sent to one old parked run must finish it;
 * ``list_ms``: ``GET /api/runs`` latencies (first page, filtered by status and workflow, every page
   by cursor, one deep page by offset);
+* ``approvals_ms``: ``GET /api/approvals`` latencies with a third of the runs parked on an approval
+  (the first page of 100, and every page of 1,000 by cursor, which must see each request once);
 * ``timer_lateness``: ``--timers`` runs started over HTTP sleep until one instant (or instants spread
   over ``--spread`` seconds), the server is killed (``kill -9``) and started again before it: how
   late after its instant each run went on (p50, p99, max; all must fire).
@@ -165,6 +167,26 @@ async def listing(backend: str, http: httpx.AsyncClient, n: int) -> None:
     assert len(seen) >= n, f"the cursor walk saw {len(seen)} waiting runs of {n}"
     deep = [(await timed_get(http, "/api/runs", status="waiting", limit=50, offset=max(0, n - 1000)))[0] for _ in range(5)]
     emit(backend, "list_ms", round(statistics.median(deep), 2), query=f"offset={max(0, n - 1000)}, 50 runs (for comparison)")
+    await approvals(backend, http, len(range(1, n, 3)))
+
+
+async def approvals(backend: str, http: httpx.AsyncClient, asked: int) -> None:
+    """The approvals inbox over the parked runs: first-page latency, and a cursor walk that sees each
+    of the ``asked`` requests once."""
+    first = [(await timed_get(http, "/api/approvals"))[0] for _ in range(20)]
+    emit(backend, "approvals_ms", round(statistics.median(first), 2), query="first page, 100 requests",
+         p99=round(pct(first, 99), 2), open_requests=asked)  # fmt: skip
+    pages, seen, cursor = [], [], None
+    while True:
+        params: dict[str, Any] = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        ms, page = await timed_get(http, "/api/approvals", **params)
+        pages.append(ms)
+        seen += [(a["run_id"], a["name"]) for a in page["approvals"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    emit(backend, "approvals_ms", round(statistics.median(pages), 2), query="every page by cursor, 1000 requests",
+         p99=round(pct(pages, 99), 2), pages=len(pages), requests_seen=len(seen))  # fmt: skip
+    assert len(seen) == len(set(seen)) == asked, f"the cursor walk saw {len(seen)} requests ({len(set(seen))} distinct) of {asked}"
 
 
 async def start_timers(http: httpx.AsyncClient, count: int, at: float, spread: float) -> list[str]:

@@ -10,7 +10,7 @@ import sqlite3
 import pytest
 
 from podium import Client, RunStatus, StepContext, Workflow, open_store
-from podium.errors import AuthError, KillSwitchActive, PermissionDenied
+from podium.errors import AuthError, ConfigError, KillSwitchActive, PermissionDenied
 from podium.governance.identity import BUILTIN_ROLES, PERMISSIONS
 
 
@@ -260,6 +260,31 @@ async def test_low_confidence_escalates_to_a_human_across_a_restart(shared_store
     async with Client(shared_store, token=root) as c:
         decided = [e for e in await c.audit_log() if e.action == "approval.decide"]
         assert decided[-1].actor == "alice" and decided[-1].details()["approved"] is True
+
+
+async def test_approvals_inbox_pages_and_a_decision_leaves_it(shared_store):
+    wf = _approval_wf([])
+    async with Client(shared_store, workflows=[wf]) as c:
+        handles = [await c.start(wf, {"amount": 200 + i}) for i in range(5)]
+        for h in handles:
+            while (await c.get(h.id)).status is not RunStatus.WAITING:
+                await asyncio.sleep(0.01)
+        first = await c.approvals(limit=3)
+        second = await c.approvals(limit=3, after=first[-1])
+        assert len(first) == 3 and len(second) == 2
+        assert sorted(a["run_id"] for a in first + second) == sorted(h.id for h in handles)
+        assert await c.approvals(after=second[-1]) == []
+        assert [a["payload"]["amount"] for a in await c.approvals(run_id=handles[4].id)] == [204]
+        assert len(await c.approvals(workflow="refund-approval")) == 5 and await c.approvals(workflow="x") == []
+        with pytest.raises(ConfigError, match="limit must be 1 to 1000"):
+            await c.approvals(limit=1001)
+        with pytest.raises(ConfigError, match="not an approval request"):
+            await c.approvals(after={"run_id": "r"})
+        decided = first[0]
+        assert await c.decide(decided["run_id"], decided["name"], approve=False)
+        left = await c.approvals()
+        assert len(left) == 4 and decided["run_id"] not in {a["run_id"] for a in left}
+        assert await c.result(decided["run_id"], timeout=5) == "refused"
 
 
 async def test_approval_sla_takes_the_default(shared_store):

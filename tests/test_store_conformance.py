@@ -502,3 +502,118 @@ async def test_redact_payloads_rewrites_runs_events_and_signals(store):
     assert await store.load_events("r2") == before["r2"] and await store.get_signals("r2") == {"reply": None}
     again = await store.redact_payloads(["Ann Lee", "ann@example.com"], "[redacted]")
     assert (again.runs, again.events, again.signals, again.run_ids) == (0, 0, 0, [])
+
+
+def _ask(rid: str, seq: int, name: str, *, ts: float = 0.0, approval: object = True, step: str = "s") -> Event:
+    """The ``step_waiting`` event of ``ctx.approval()`` (``approval=None``: a plain signal wait)."""
+    data: dict = {"signal": name, "deadline": None}
+    if approval is not None:
+        data["approval"] = {"title": f"approve {name}", "payload": {"n": seq}, "role": None}
+    return Event(
+        run_id=rid, seq=seq, type="step_waiting", ts=ts or time.time(), step=f"{step}/signal:{name}",
+        attempt=1, data=json.dumps(data),
+    )  # fmt: skip
+
+
+async def _inbox(store, **kw) -> list[tuple[str, str]]:
+    return [(a.event.run_id, a.name) for a in await store.open_approvals(**kw)]
+
+
+async def test_open_approvals_follow_requests_signals_timeouts_and_run_ends(store):
+    await store.create_run(_run("r1"), [_ev("r1", 1, "run_started")])
+    await store.append([_ask("r1", 2, "approval:a", ts=10.0)])
+    await store.append_one("r1", 3, "step_waiting", 11.0, "t/signal:__timer__:1", 0, None, 1, '{"signal":"__timer__:1","deadline":99}')
+    await store.append_one("r1", 4, "step_waiting", 12.0, "u/signal:go", 0, None, 1, '{"signal":"go","deadline":null}')
+    [a] = await store.open_approvals()
+    assert (a.workflow, a.name, a.event.run_id, a.event.seq, a.event.step, a.event.ts) == ("wf", "approval:a", "r1", 2, "s/signal:approval:a", 10.0)
+    assert json.loads(a.event.data)["approval"]["title"] == "approve approval:a"
+    # the hot path (one event, no run update) opens a request too, and a signal closes it
+    await store.create_run(_run("r2", workflow="other"), [_ev("r2", 1, "run_started")])
+    ask = _ask("r2", 2, "approval:b", ts=20.0)
+    await store.append_one("r2", 2, ask.type, ask.ts, ask.step, 0, None, 1, ask.data)
+    await store.append([_ev("r2", 3, "run_waiting")], {"status": RunStatus.WAITING})
+    assert await _inbox(store) == [("r1", "approval:a"), ("r2", "approval:b")]
+    assert await _inbox(store, workflow="other") == [("r2", "approval:b")]
+    assert await _inbox(store, run_id="r1") == [("r1", "approval:a")]
+    assert await _inbox(store, run_id="r1", workflow="other") == []
+    assert await store.send_signal("r2", "approval:b", '{"approved":true}', now=time.time())
+    assert await _inbox(store) == [("r1", "approval:a")]
+    # a wait that timed out is no longer a request
+    await store.create_run(_run("r3"), [_ev("r3", 1, "run_started"), _ask("r3", 2, "approval:c", ts=30.0)])
+    assert await _inbox(store, run_id="r3") == [("r3", "approval:c")]
+    done = '{"started":1,"signal":"approval:c","timed_out":true,"output":null}'
+    await store.append_one("r3", 3, "step_completed", time.time(), "s/signal:approval:c", 0, None, 1, done)
+    assert await _inbox(store, run_id="r3") == []
+    # a run that ends (cancelled while it waited) takes its requests with it
+    await store.append([_ask("r1", 5, "approval:d", ts=13.0)])
+    await store.append([_ev("r1", 6, "run_cancelled")], {"status": RunStatus.CANCELLED, "finished_at": 1.0})
+    assert await _inbox(store) == []
+    # a signal that came before the wait was written: nothing to decide
+    await store.create_run(_run("r4"), [_ev("r4", 1, "run_started")])
+    await store.send_signal("r4", "approval:e", None, now=time.time())
+    await store.append([_ask("r4", 2, "approval:e")])
+    assert await _inbox(store) == []
+    # a run created with its log (a fork, a copied store): open if it is unfinished
+    await store.create_run(_run("r5"), [_ev("r5", 1, "run_started"), _ask("r5", 2, "approval:f", ts=50.0)])
+    await store.create_run(
+        _run("r6", status=RunStatus.COMPLETED), [_ev("r6", 1, "run_started"), _ask("r6", 2, "approval:g")]
+    )
+    assert await _inbox(store) == [("r5", "approval:f")]
+    # the request is read from the log as it is now (a later erasure shows), and goes with the run
+    await store.redact_payloads(["approve approval:f"], "[erased]")
+    assert json.loads((await store.open_approvals())[0].event.data)["approval"]["title"] == "[erased]"
+    await store.append([_ev("r5", 3, "run_failed")], {"status": RunStatus.FAILED, "finished_at": 2.0})
+    assert await store.delete_runs(["r5", "r6"]) == ["r5", "r6"]
+    assert await store.open_approvals() == []
+
+
+async def test_open_approvals_page_by_cursor_sees_every_request_once(store):
+    asked = []
+    for i in range(7):
+        rid = f"p{i}"
+        names = [f"approval:{k}" for k in ("x", "y", "z")[: 1 + i % 3]]
+        # several requests asked at the same instant: the run id and name order them
+        events = [_ev(rid, 1, "run_started")] + [_ask(rid, 2 + j, n, ts=100.0 + i // 2) for j, n in enumerate(names)]
+        await store.create_run(_run(rid), events)
+        asked += [(100.0 + i // 2, rid, n) for n in names]
+    pages, after = [], None
+    while page := await store.open_approvals(after=after, limit=4):
+        pages.append(page)
+        last = page[-1]
+        after = (last.event.ts, last.event.run_id, last.name)
+    seen = [(a.event.ts, a.event.run_id, a.name) for p in pages for a in p]
+    assert seen == sorted(asked) and len(pages) == -(-len(asked) // 4)
+    assert [len(p) for p in pages[:-1]] == [4] * (len(pages) - 1)
+
+
+async def test_a_store_migrated_to_the_inbox_index_lists_the_requests_already_open(store_url):
+    if store_url.startswith("memory://"):
+        pytest.skip("the memory store has no schema to migrate")
+    old = open_store(store_url)
+    old.auto_migrate = False
+    await old.open()
+    try:
+        await old.migrate(6)  # the schema before the approvals index
+        await old.create_run(_run("open"), [_ev("open", 1, "run_started"), _ask("open", 2, "approval:a", ts=5.0)])
+        await old.append([_ask("open", 3, "approval:b", ts=6.0, step="t")])
+        await old.create_run(_run("answered"), [_ev("answered", 1, "run_started"), _ask("answered", 2, "approval:a")])
+        await old.send_signal("answered", "approval:a", None, now=time.time())
+        timed_out = '{"started":1,"signal":"approval:a","timed_out":true,"output":null}'
+        await old.create_run(
+            _run("late"),
+            [_ev("late", 1, "run_started"), _ask("late", 2, "approval:a"),
+             _ev("late", 3, step="s/signal:approval:a", data=timed_out)],
+        )  # fmt: skip
+        await old.create_run(_run("ended", status=RunStatus.FAILED), [_ev("ended", 1, "run_started"), _ask("ended", 2, "approval:a")])
+        await old.create_run(_run("timer"), [_ev("timer", 1, "run_started"), _ask("timer", 2, "__timer__:1", approval=None)])
+    finally:
+        await old.close()
+    async with open_store(store_url) as new:
+        assert await new.schema_version() >= 7
+        found = await new.open_approvals()
+        assert [(a.event.run_id, a.name, a.event.seq, a.event.ts) for a in found] == [
+            ("open", "approval:a", 2, 5.0),
+            ("open", "approval:b", 3, 6.0),
+        ]
+        await new.send_signal("open", "approval:a", None, now=time.time())  # kept from now on
+        assert await _inbox(new) == [("open", "approval:b")]

@@ -168,14 +168,18 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
 
 
 @approvals_group.command("list")
+@click.option("--workflow", help="Only requests of this workflow's runs.")
+@click.option(
+    "--limit", type=click.IntRange(1, 1000), default=100, show_default=True, help="At most this many, oldest first."
+)
 @json_option
 @db_option
 @run_async
 @requires("approvals.read")
-async def approvals(as_json: bool, db: str | None) -> int:
-    """The approvals inbox: runs waiting for a person's decision."""
+async def approvals(workflow: str | None, limit: int, as_json: bool, db: str | None) -> int:
+    """The approvals inbox: runs waiting for a person's decision, oldest first."""
     async with make_client(db, recover=False) as c:
-        inbox = await c.approvals()
+        inbox = await c.approvals(workflow=workflow, limit=limit)
     if as_json:
         emit_json(inbox)
         return EXIT_OK
@@ -193,6 +197,9 @@ async def approvals(as_json: bool, db: str | None) -> int:
             json.dumps(a.get("payload"), ensure_ascii=False)[:60], f"{time.time() - a['requested_at']:.0f} s",
         )  # fmt: skip
     console().print(table)
+    if len(inbox) == limit:
+        more = "--limit 1000" if limit < 1000 else "GET /api/approvals?cursor= (page by page)"
+        console().print(f"the {limit} oldest requests shown; more may wait: see them with {more}", highlight=False)
     return EXIT_OK
 
 

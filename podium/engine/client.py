@@ -733,9 +733,9 @@ class Client:
         """The policy in force for ``workflow``."""
         return self.governance.policy_for(workflow)
 
-    async def approvals(self, *, run_id: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Open approval requests: runs parked in ``ctx.approval(...)`` without a decision yet."""
-        return await self.governance.approvals(run_id=run_id)
+    async def approvals(self, *, run_id: str | None = None, **page: Any) -> builtins.list[dict[str, Any]]:
+        """Open approval requests, oldest first, a page at a time (``workflow=``, ``limit=``, ``after=``: Governance.approvals)."""
+        return await self.governance.approvals(run_id=run_id, **page)
 
     async def decide(self, run_id: str, name: str, *, approve: bool, comment: str = "", payload: Any = None) -> bool:
         """Approve or reject an approval request (optionally with an edited ``payload``); audited,

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AuthError, ConfigError, NotFound, PermissionDenied
 from ..records import Event, EventType, RunRecord, RunStatus
+from ..storage._base import MAX_APPROVALS_PAGE
 from . import capabilities
 from .audit import (
     HISTORY_MISMATCH,
@@ -653,38 +654,50 @@ class Governance:
 
     # -- approvals ------------------------------------------------------------------------------
 
-    async def approvals(self, *, run_id: str | None = None) -> list[dict[str, Any]]:
-        """Open approval requests: runs parked in ``ctx.approval(...)`` without a decision yet."""
+    async def approvals(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        limit: int = 100,
+        after: Mapping[str, Any] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Open approval requests: runs parked in ``ctx.approval(...)`` without a decision yet, oldest
+        first, at most ``limit`` (1 to 1000). The next page: ``after=`` the last request of this one.
+        Read from the store's index of open requests: a page costs the same however many runs are
+        parked."""
         await self.authorize("approvals.read")
-        runs = (
-            [await self.store.get_run(run_id)]
-            if run_id
-            else await self.store.list_runs(status=[RunStatus.WAITING, RunStatus.RUNNING], limit=10_000)
-        )
+        if not 1 <= limit <= MAX_APPROVALS_PAGE:
+            raise ConfigError(
+                f"approvals: limit must be 1 to {MAX_APPROVALS_PAGE} requests a page, got {limit}; "
+                "read further pages with after=<the last request of the previous page>"
+            )
+        position = None
+        if after is not None:
+            try:
+                position = (float(after["requested_at"]), str(after["run_id"]), str(after["name"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ConfigError(
+                    f"approvals: after={after!r} is not an approval request; pass the last request "
+                    "(a dict with requested_at, run_id and name) of the previous page"
+                ) from exc
+        found = await self.store.open_approvals(run_id=run_id, workflow=workflow, after=position, limit=limit)
         inbox = []
-        for run in runs:
-            if run is None:
-                continue
-            events = await self.store.load_events(run.id)
-            signals = await self.store.get_signals(run.id)
-            for ev in events:
-                if ev.type != EventType.STEP_WAITING or not ev.data:
-                    continue
-                data = json.loads(ev.data)
-                info = data.get("approval")
-                if info is None or data["signal"] in signals:
-                    continue
-                inbox.append(
-                    {
-                        "run_id": run.id,
-                        "workflow": run.workflow,
-                        "step": ev.step.split("/", 1)[0] if ev.step else None,
-                        "name": data["signal"],
-                        "requested_at": ev.ts,
-                        "deadline": data.get("deadline"),
-                        **info,
-                    }
-                )
+        for a in found:
+            ev = a.event
+            data = json.loads(ev.data or "{}")
+            info = data.get("approval")
+            inbox.append(
+                {
+                    "run_id": ev.run_id,
+                    "workflow": a.workflow,
+                    "step": ev.step.split("/", 1)[0] if ev.step else None,
+                    "name": a.name,
+                    "requested_at": ev.ts,
+                    "deadline": data.get("deadline"),
+                    **(info if isinstance(info, dict) else {}),
+                }
+            )
         return inbox
 
     async def decide(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 from typing import Any
@@ -142,3 +143,22 @@ def workflow_json(wf: Workflow, *, versions: list[str] | None = None) -> dict[st
             for s in (wf.steps[i] for i in (wf.order or tuple(wf.steps)))
         ],
     }
+
+
+def approval_cursor(request: dict[str, Any]) -> str:
+    """An opaque page cursor of the approvals inbox: the position (request time, run id, name) of a
+    page's last request."""
+    where = [request["requested_at"], request["run_id"], request["name"]]
+    return base64.urlsafe_b64encode(json.dumps(where).encode()).decode().rstrip("=")
+
+
+def approval_after(cursor: str) -> dict[str, Any] | None:
+    """The position an :func:`approval_cursor` holds, as ``client.approvals(after=)`` takes it; None
+    for a text that is not such a cursor."""
+    try:
+        at, run_id, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        return None
+    if isinstance(at, int | float) and not isinstance(at, bool) and isinstance(run_id, str) and isinstance(name, str):
+        return {"requested_at": float(at), "run_id": run_id, "name": name}
+    return None

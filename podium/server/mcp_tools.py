@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import ConfigError, NotFound, PodiumError, RunStatus
 from ..governance.identity import Principal
-from ._views import payload, plain, steps_json
+from ._views import approval_after, approval_cursor, payload, plain, steps_json
 from .errors import ERROR_CODES
 from .routes_runs import idempotent_run_id
 
@@ -100,6 +100,10 @@ class ListRunsArgs(_Args):
 class ListApprovalsArgs(_Args):
     workflow: str | None = Field(default=None, description="Only requests of this workflow's runs.")
     run_id: str | None = Field(default=None, description="Only this run's requests.")
+    limit: int = Field(default=100, ge=1, le=1000, description="At most this many requests (oldest first).")
+    cursor: str | None = Field(
+        default=None, max_length=2000, description="The next_cursor of the previous answer: the requests after it."
+    )
 
 
 class GetPlanArgs(_Args):
@@ -226,8 +230,9 @@ class PodiumTools:
                 ToolSpec(
                     name="list_approvals",
                     title="Approvals inbox",
-                    description="Open approval requests: runs parked until a person approves or rejects "
-                    "(run_id, name, workflow, step, title, payload, role, deadline).",
+                    description="Open approval requests, oldest first: runs parked until a person approves or "
+                    "rejects (run_id, name, workflow, step, title, payload, role, deadline); a full page "
+                    "gives next_cursor for the next one.",
                     input_schema=_schema(ListApprovalsArgs),
                     read_only=True,
                 ),
@@ -449,12 +454,14 @@ class PodiumTools:
         }
 
     async def _list_approvals(self, args: ListApprovalsArgs) -> dict[str, Any]:
-        items = await self.client.approvals(run_id=args.run_id)
-        if args.workflow is not None:
-            items = [a for a in items if a.get("workflow") == args.workflow]
+        after = approval_after(args.cursor) if args.cursor else None
+        if args.cursor and after is None:
+            raise ConfigError(f"cursor {args.cursor[:40]!r} is not a next_cursor list_approvals gave; call it without one")
+        items = await self.client.approvals(run_id=args.run_id, workflow=args.workflow, limit=args.limit, after=after)
+        next_cursor = approval_cursor(items[-1]) if len(items) == args.limit else None
         if not self.client.principal.can("payloads.read"):
             items = [{**a, "payload": "[hidden: needs payloads.read]"} for a in items]
-        return {"approvals": [plain(a) for a in items]}
+        return {"approvals": [plain(a) for a in items], "next_cursor": next_cursor}
 
     async def _decide(self, args: DecideArgs) -> dict[str, Any]:
         name = args.name

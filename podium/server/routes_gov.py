@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ..governance.identity import Principal
-from ._views import MAX_SEQ, workflow_json
+from ._views import MAX_SEQ, approval_after, approval_cursor, workflow_json
 from .auth import acting
 from .errors import ApiError
 from .openapi import documented
@@ -45,7 +45,12 @@ class Approval(BaseModel):
 
 
 class ApprovalList(BaseModel):
-    approvals: list[Approval]
+    approvals: list[Approval] = Field(description="Oldest request first.")
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` for the next page (read from an index: fast however many runs are "
+        "parked); null on the last page.",
+    )
 
 
 class Decided(BaseModel):
@@ -174,16 +179,32 @@ class Decision(BaseModel):
 @router.get(
     "/approvals",
     tags=["approvals"],
-    **documented("listApprovals", ApprovalList),
-    summary="Open approval requests",
+    **documented("listApprovals", ApprovalList, 422),
+    summary="Open approval requests, oldest first",
 )
 async def list_approvals(
-    request: Request, run_id: str | None = None, who: Principal = Depends(acting)
+    request: Request,
+    run_id: str | None = None,
+    workflow: str | None = Query(default=None, description="Only requests of this workflow's runs."),
+    limit: int = Query(default=100, ge=1, le=1000),
+    cursor: str | None = Query(
+        default=None, max_length=2000, description="The `next_cursor` of the previous page: the requests after it."
+    ),
+    who: Principal = Depends(acting),
 ) -> dict[str, Any]:
-    items = await request.app.state.client.approvals(run_id=run_id)
+    after = approval_after(cursor) if cursor else None
+    if cursor and after is None:
+        raise ApiError(
+            422, "invalid_cursor", f"cursor {cursor[:40]!r} is not a next_cursor this API gave; start again without one"
+        )
+    items = await request.app.state.client.approvals(run_id=run_id, workflow=workflow, limit=limit, after=after)
+    last = items[-1] if len(items) == limit else None
     if not who.can("payloads.read"):
         items = [{**a, "payload": None} for a in items]
-    return {"approvals": items}
+    return {
+        "approvals": items,
+        "next_cursor": approval_cursor(last) if last else None,
+    }
 
 
 @router.post(

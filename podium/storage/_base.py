@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import heapq
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -45,6 +46,48 @@ class Redaction:
     """Replacements in signals' ``payload``."""
     run_ids: list[str] = field(default_factory=list)
     """The runs whose row, events or signals changed, sorted."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OpenApproval:
+    """An approval request nobody has decided yet (:meth:`Store.open_approvals`)."""
+
+    workflow: str
+    """The workflow of the run that asks."""
+    name: str
+    """The approval's signal name (what decides it)."""
+    event: Event
+    """The ``step_waiting`` event that asked: its ``ts`` is when, its ``data`` the request."""
+
+
+#: The most approval requests :meth:`Store.open_approvals` answers at once.
+MAX_APPROVALS_PAGE = 1000
+
+
+def approval_asked(type: str, data: str | None) -> str | None:
+    """The signal name of an approval request if an event of ``type`` with ``data`` asks for one
+    (a ``step_waiting`` event whose JSON has ``approval`` and a ``signal`` name), else None. The
+    SQL stores' triggers apply the same test."""
+    if type != "step_waiting" or not data or '"approval"' not in data:
+        return None
+    try:
+        d = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(d, dict) or d.get("approval") is None or not isinstance(d.get("signal"), str):
+        return None
+    return d["signal"]
+
+
+def wait_ended(type: str, step: str | None, data: str | None) -> str | None:
+    """The signal name whose wait an event ends (a signal wait completed, e.g. timed out), else None."""
+    if type != "step_completed" or not step or "/signal:" not in step or not data:
+        return None
+    try:
+        d = json.loads(data)
+    except ValueError:
+        return None
+    return d.get("signal") if isinstance(d, dict) and isinstance(d.get("signal"), str) else None
 
 
 def pick_fair(
@@ -308,6 +351,23 @@ class Store(ABC):
     @abstractmethod
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         """The signals a run has received, by name."""
+
+    @abstractmethod
+    async def open_approvals(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        after: tuple[float, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[OpenApproval]:
+        """The approval requests of unfinished runs that no signal has answered and that have not
+        timed out, oldest first (by request time, run id, name), at most ``limit``
+        (:data:`MAX_APPROVALS_PAGE`), filtered by run and workflow. ``after`` is a cursor: only
+        requests after ``(requested_at, run_id, name)`` in that order. One request per run and name
+        (a signal answers every wait of its name). Backends keep an index of the open requests,
+        updated in the transaction that writes the request's ``step_waiting`` event, its signal,
+        the wait's end or the run's end, so a page costs the same with any number of parked runs."""
 
     # -- governance: the audit log and small settings -----------------------------------------------
 

@@ -1,6 +1,7 @@
 """PostgreSQL rows of runs and events (their columns, parameters and insert statements, shared by
-:mod:`podium.storage.postgres`), and reads over many runs: counts by status and the timers due soon,
-each answered from an index (``runs_status``, ``runs_wake``). :class:`PgRuns` is mixed into
+:mod:`podium.storage.postgres`), and reads over many runs: counts by status, the timers due soon and
+the open approval requests, each answered from an index (``runs_status``, ``runs_wake``,
+``approvals_inbox``). :class:`PgRuns` is mixed into
 :class:`PostgresStore`."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ..records import Event, RunRecord, RunStatus
-from ._base import run_from_row
+from ._base import MAX_APPROVALS_PAGE, OpenApproval, run_from_row
 
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
@@ -60,7 +61,7 @@ def _event_columns(events: Sequence[Event]) -> list[Any]:
 
 
 class PgRuns:
-    """Counting and timer reads on PostgreSQL."""
+    """Counting, timer and approvals-inbox reads on PostgreSQL."""
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # PostgresStore provides it
@@ -81,3 +82,35 @@ class PgRuns:
                 (before, limit),
             )
             return [(r[0], r[1]) for r in await cur.fetchall()]
+
+    async def open_approvals(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        after: tuple[float, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[OpenApproval]:
+        where: list[str] = ["NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = a.run_id AND s.name = a.name)"]
+        params: list[Any] = []
+        for col, value in (("a.run_id", run_id), ("a.workflow", workflow)):
+            if value is not None:
+                where.append(f"{col} = %s")
+                params.append(value)
+        if after is not None:
+            where.append("(a.requested_at, a.run_id, a.name) > (%s, %s, %s)")
+            params.extend(after)
+        sql = (
+            f"SELECT a.workflow, a.name, {', '.join('e.' + c for c in _EVENT_COLS.split(', '))} "
+            "FROM approvals a JOIN events e ON e.run_id = a.run_id AND e.seq = a.seq WHERE "
+            + " AND ".join(where)
+            + " ORDER BY a.requested_at, a.run_id, a.name LIMIT %s"
+        )
+        async with self._connection() as conn:
+            cur = await conn.execute(sql, [*params, min(limit, MAX_APPROVALS_PAGE)])
+            rows = await cur.fetchall()
+        return [OpenApproval(workflow=r[0], name=r[1], event=_event(r[2:])) for r in rows]
+
+
+def _event(r: Sequence[Any]) -> Event:
+    return Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])

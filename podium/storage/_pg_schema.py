@@ -118,6 +118,88 @@ MIGRATIONS: list[tuple[int, str]] = [
         SELECT setval('audit_seq', COALESCE((SELECT MAX(seq) FROM audit), 0) + 1, false);
         """,
     ),
+    (
+        7,
+        """
+        -- The approvals inbox: one row per open approval request (a run parked in ctx.approval()
+        -- with no decision yet), read a page at a time from an index however many runs are parked.
+        -- Triggers keep it in the transaction of the write that opens or closes a request, so
+        -- every writer keeps it: a step's wait, a fork or a copied store (their events), a signal,
+        -- a wait that timed out, a run's end; deleting a run deletes its rows.
+        CREATE TABLE approvals (
+            run_id TEXT COLLATE "C" NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT COLLATE "C" NOT NULL,
+            seq BIGINT NOT NULL,
+            workflow TEXT NOT NULL,
+            requested_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (run_id, name)
+        );
+        CREATE INDEX approvals_inbox ON approvals (requested_at, run_id, name);
+        CREATE INDEX approvals_workflow ON approvals (workflow, requested_at, run_id, name);
+        -- the signal named by an event's data (that asks for approval if asked), or NULL
+        CREATE FUNCTION podium_signal_of(data TEXT, asked BOOLEAN) RETURNS TEXT LANGUAGE plpgsql IMMUTABLE AS $$
+        DECLARE d json;
+        BEGIN
+            d := data::json;
+            IF json_typeof(d) = 'object' AND json_typeof(d->'signal') = 'string'
+                AND (NOT asked OR coalesce(json_typeof(d->'approval'), 'null') <> 'null') THEN
+                RETURN d->>'signal';
+            END IF;
+            RETURN NULL;
+        EXCEPTION WHEN others THEN
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION podium_approvals_open() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE asked TEXT := podium_signal_of(NEW.data, TRUE);
+        BEGIN
+            IF asked IS NOT NULL THEN
+                INSERT INTO approvals (run_id, name, seq, workflow, requested_at)
+                SELECT NEW.run_id, asked, NEW.seq, r.workflow, NEW.ts FROM runs r
+                WHERE r.id = NEW.run_id AND r.status IN ('pending', 'running', 'waiting')
+                    AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = NEW.run_id AND s.name = asked)
+                ON CONFLICT (run_id, name) DO NOTHING;
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE FUNCTION podium_approvals_close() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_TABLE_NAME = 'signals' THEN
+                DELETE FROM approvals WHERE run_id = NEW.run_id AND name = NEW.name;
+            ELSIF TG_TABLE_NAME = 'runs' THEN
+                DELETE FROM approvals WHERE run_id = NEW.id;
+            ELSE  -- a signal wait completed (timed out): its event names the signal
+                DELETE FROM approvals WHERE run_id = NEW.run_id AND name = podium_signal_of(NEW.data, FALSE);
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER approvals_open AFTER INSERT ON events FOR EACH ROW
+            WHEN (NEW.type = 'step_waiting' AND strpos(NEW.data, '"approval"') > 0)
+            EXECUTE FUNCTION podium_approvals_open();
+        CREATE TRIGGER approvals_timed_out AFTER INSERT ON events FOR EACH ROW
+            WHEN (NEW.type = 'step_completed' AND strpos(NEW.step, '/signal:') > 0)
+            EXECUTE FUNCTION podium_approvals_close();
+        CREATE TRIGGER approvals_decided AFTER INSERT ON signals FOR EACH ROW
+            EXECUTE FUNCTION podium_approvals_close();
+        CREATE TRIGGER approvals_ended AFTER UPDATE OF status ON runs FOR EACH ROW
+            WHEN (NEW.status IN ('completed', 'failed', 'cancelled'))
+            EXECUTE FUNCTION podium_approvals_close();
+        -- the requests already open: asked by an unfinished run, not answered, not timed out
+        INSERT INTO approvals (run_id, name, seq, workflow, requested_at)
+        SELECT e.run_id, podium_signal_of(e.data, TRUE), e.seq, r.workflow, e.ts
+        FROM runs r JOIN events e ON e.run_id = r.id
+        WHERE r.status IN ('pending', 'running', 'waiting') AND e.type = 'step_waiting'
+            AND strpos(e.data, '"approval"') > 0 AND podium_signal_of(e.data, TRUE) IS NOT NULL
+            AND NOT EXISTS (
+                SELECT 1 FROM signals s WHERE s.run_id = e.run_id AND s.name = podium_signal_of(e.data, TRUE)
+            )
+            AND NOT EXISTS (
+                SELECT 1 FROM events c WHERE c.run_id = e.run_id AND c.seq > e.seq AND c.type = 'step_completed'
+                    AND c.step = e.step AND c.iteration = e.iteration AND c.idx IS NOT DISTINCT FROM e.idx
+            )
+        ORDER BY e.run_id, e.seq
+        ON CONFLICT (run_id, name) DO NOTHING;
+        """,
+    ),
 ]
 
 

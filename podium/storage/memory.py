@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 from collections.abc import Sequence
@@ -11,7 +12,16 @@ from typing import Any
 from ..errors import LeaseLost, NotFound
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import ChainedAudit, Sign
-from ._base import UPDATABLE, Redaction, Store, pick_fair
+from ._base import (
+    MAX_APPROVALS_PAGE,
+    UPDATABLE,
+    OpenApproval,
+    Redaction,
+    Store,
+    approval_asked,
+    pick_fair,
+    wait_ended,
+)
 
 _UNFINISHED = (RunStatus.PENDING, RunStatus.RUNNING, RunStatus.WAITING)
 
@@ -29,6 +39,8 @@ class MemoryStore(ChainedAudit, Store):
         self._work: asyncio.Event | None = None
         self._audit: list[AuditEntry] = []
         self._kv: dict[str, dict[str, str]] = {}
+        self._approvals: dict[tuple[str, str], Event] = {}
+        """The open approval requests by (run id, name): the event that asked (see open_approvals)."""
 
     async def wait_for_work(self, timeout: float) -> None:
         if self._work is None:
@@ -88,6 +100,8 @@ class MemoryStore(ChainedAudit, Store):
                 last = ev.seq
             log.extend(events)
             run_id = events[0].run_id
+            for ev in events:
+                self._track(ev)
         if run_update:
             if not events:
                 raise ValueError("run_update needs at least one event")
@@ -99,6 +113,21 @@ class MemoryStore(ChainedAudit, Store):
             if run.status.finished or run.status is RunStatus.WAITING:
                 run.owner = None
                 run.lease_expires_at = None
+            if run.status.finished:
+                self._close_approvals(run_id)
+
+    def _track(self, ev: Event) -> None:
+        """Open or close the approval request ``ev`` asks for or ends (the SQL stores' triggers)."""
+        if (name := approval_asked(ev.type, ev.data)) is not None:
+            run = self._runs[ev.run_id]
+            if not run.status.finished and name not in self._signals.get(ev.run_id, {}):
+                self._approvals.setdefault((ev.run_id, name), ev)
+        elif (name := wait_ended(ev.type, ev.step, ev.data)) is not None:
+            self._approvals.pop((ev.run_id, name), None)
+
+    def _close_approvals(self, run_id: str) -> None:
+        for key in [k for k in self._approvals if k[0] == run_id]:
+            del self._approvals[key]
 
     async def append_one(
         self,
@@ -117,9 +146,10 @@ class MemoryStore(ChainedAudit, Store):
             raise NotFound(f"run {run_id} does not exist")
         if log and log[-1].seq >= seq:
             raise LeaseLost(f"event {seq} of run {run_id} already written: another engine owns it")
-        log.append(
-            Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
-        )
+        ev = Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
+        log.append(ev)
+        if type in ("step_waiting", "step_completed"):
+            self._track(ev)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         run = self._runs.get(run_id)
@@ -246,6 +276,7 @@ class MemoryStore(ChainedAudit, Store):
         if name in box:
             return False
         box[name] = payload
+        self._approvals.pop((run_id, name), None)
         if run.status is RunStatus.WAITING:
             run.wake_at = now if run.wake_at is None else min(run.wake_at, now)
         await self.notify_work()
@@ -253,6 +284,28 @@ class MemoryStore(ChainedAudit, Store):
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self._signals.get(run_id, {}))
+
+    async def open_approvals(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        after: tuple[float, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[OpenApproval]:
+        found = sorted(
+            (ev.ts, rid, name)
+            for (rid, name), ev in self._approvals.items()
+            if (run_id is None or rid == run_id)
+            and (workflow is None or self._runs[rid].workflow == workflow)
+            and (after is None or (ev.ts, rid, name) > after)
+        )[: min(limit, MAX_APPROVALS_PAGE)]
+        out = []
+        for _, rid, name in found:
+            log, seq = self._events[rid], self._approvals[(rid, name)].seq
+            ev = log[bisect.bisect_left(log, seq, key=lambda e: e.seq)]  # as stored now (redacted...)
+            out.append(OpenApproval(workflow=self._runs[rid].workflow, name=name, event=dataclasses.replace(ev)))
+        return out
 
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
         e.seq = len(self._audit) + 1
@@ -305,6 +358,7 @@ class MemoryStore(ChainedAudit, Store):
                 del self._runs[rid]
                 self._events.pop(rid, None)
                 self._signals.pop(rid, None)
+                self._close_approvals(rid)
                 deleted.append(rid)
         return deleted
 

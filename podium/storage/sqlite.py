@@ -19,123 +19,18 @@ from typing import Any
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
-from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair, run_from_row
+from ._base import (
+    FINISHED,
+    MAX_APPROVALS_PAGE,
+    UPDATABLE,
+    OpenApproval,
+    Redaction,
+    Store,
+    pick_fair,
+    run_from_row,
+)
 from ._group import GroupCommit, NewRun
-
-#: Versioned schema migrations, applied in order; never edit a released one, add a new one.
-MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE runs (
-            id TEXT PRIMARY KEY,
-            workflow TEXT NOT NULL,
-            version TEXT NOT NULL,
-            status TEXT NOT NULL,
-            input TEXT,
-            output TEXT,
-            error TEXT,
-            created_at REAL NOT NULL,
-            started_at REAL,
-            finished_at REAL,
-            parent_run_id TEXT,
-            parent_step TEXT,
-            forked_from TEXT,
-            fork_step TEXT,
-            workflow_ref TEXT,
-            owner TEXT,
-            lease_expires_at REAL,
-            cancel_requested INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
-        CREATE INDEX runs_workflow ON runs (workflow, created_at DESC);
-        CREATE INDEX runs_status ON runs (status);
-        CREATE INDEX runs_parent ON runs (parent_run_id);
-        CREATE TABLE events (
-            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            seq INTEGER NOT NULL,
-            type TEXT NOT NULL,
-            ts REAL NOT NULL,
-            step TEXT,
-            iteration INTEGER NOT NULL DEFAULT 0,
-            idx INTEGER,
-            attempt INTEGER NOT NULL DEFAULT 0,
-            data TEXT,
-            PRIMARY KEY (run_id, seq)
-        ) WITHOUT ROWID;
-        """,
-    ),
-    (
-        2,
-        """
-        ALTER TABLE runs ADD COLUMN wake_at REAL;
-        ALTER TABLE runs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
-        ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE runs ADD COLUMN tenant TEXT;
-        ALTER TABLE runs ADD COLUMN labels TEXT;
-        CREATE INDEX runs_ready ON runs (status, queue, priority DESC, created_at);
-        CREATE INDEX runs_wake ON runs (wake_at) WHERE status = 'waiting';
-        CREATE TABLE signals (
-            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            payload TEXT,
-            created_at REAL NOT NULL,
-            PRIMARY KEY (run_id, name)
-        ) WITHOUT ROWID;
-        """,
-    ),
-    (
-        3,
-        """
-        CREATE TABLE audit (
-            seq INTEGER PRIMARY KEY,
-            ts REAL NOT NULL,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL,
-            target TEXT NOT NULL,
-            data TEXT NOT NULL,
-            prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL
-        );
-        CREATE TABLE kv (
-            ns TEXT NOT NULL,
-            key TEXT NOT NULL,
-            value TEXT NOT NULL,
-            updated_at REAL NOT NULL,
-            PRIMARY KEY (ns, key)
-        ) WITHOUT ROWID;
-        """,
-    ),
-    (
-        4,
-        """
-        -- the audit entries about one run, read when the run resumes (its latest checkpoint)
-        CREATE INDEX audit_target ON audit (target, seq);
-        """,
-    ),
-    (
-        5,
-        """
-        -- list and filter many runs by status (and workflow), newest first, a page at a time
-        DROP INDEX runs_status;
-        CREATE INDEX runs_status ON runs (status, created_at DESC, id DESC);
-        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at DESC, id DESC);
-        -- claims find the few held, cancelled or due runs among many parked ones without a scan
-        CREATE INDEX runs_owned ON runs (owner) WHERE owner IS NOT NULL;
-        CREATE INDEX runs_cancel ON runs (status) WHERE cancel_requested = 1;
-        """,
-    ),
-    (
-        6,
-        """
-        -- one audit chain per writer, anchored in the shared chain 'anchors' (storage/_audit.py);
-        -- entries written before keep chain NULL: the legacy chain, ordered by seq
-        ALTER TABLE audit ADD COLUMN chain TEXT;
-        ALTER TABLE audit ADD COLUMN cseq INTEGER;
-        CREATE UNIQUE INDEX audit_chain ON audit (chain, cseq) WHERE chain IS NOT NULL;
-        """,
-    ),
-]
+from ._sqlite_schema import MIGRATIONS
 
 _RUN_COLS = (
     "id, workflow, version, status, input, output, error, created_at, started_at, finished_at, "
@@ -157,6 +52,22 @@ _PAYLOADS = (
 
 
 _run = run_from_row
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script, each whole (a trigger's body holds semicolons)."""
+    out, buf = [], ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n;"):
+                out.append(buf)
+            buf = ""
+    return out
+
+
+def _event(r: Sequence[Any]) -> Event:
+    return Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
 
 
 def _event_row(e: Event) -> tuple[Any, ...]:
@@ -234,9 +145,8 @@ class SQLiteStore(ChainedAudit, Store):
                 if self._schema_version() >= version:  # another process got there first
                     db.execute("ROLLBACK")
                     continue
-                for stmt in sql.split(";"):
-                    if stmt.strip():
-                        db.execute(stmt)
+                for stmt in _statements(sql):
+                    db.execute(stmt)
                 db.execute("INSERT INTO schema_migrations VALUES (?, strftime('%s','now'))", (version,))
                 db.execute("COMMIT")
             except BaseException:
@@ -431,20 +341,7 @@ class SQLiteStore(ChainedAudit, Store):
             "WHERE run_id=? AND seq>? ORDER BY seq",
             (run_id, after),
         )
-        return [
-            Event(
-                run_id=r[0],
-                seq=r[1],
-                type=r[2],
-                ts=r[3],
-                step=r[4],
-                iteration=r[5],
-                index=r[6],
-                attempt=r[7],
-                data=r[8],
-            )
-            for r in rows
-        ]
+        return [_event(r) for r in rows]
 
     async def claim_runs(
         self,
@@ -586,6 +483,32 @@ class SQLiteStore(ChainedAudit, Store):
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self.db.execute("SELECT name, payload FROM signals WHERE run_id=?", (run_id,)).fetchall())
+
+    async def open_approvals(
+        self,
+        *,
+        run_id: str | None = None,
+        workflow: str | None = None,
+        after: tuple[float, str, str] | None = None,
+        limit: int = 100,
+    ) -> list[OpenApproval]:
+        where: list[str] = ["NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = a.run_id AND s.name = a.name)"]
+        params: list[Any] = []
+        for col, value in (("a.run_id", run_id), ("a.workflow", workflow)):
+            if value is not None:
+                where.append(f"{col} = ?")
+                params.append(value)
+        if after is not None:
+            where.append("(a.requested_at, a.run_id, a.name) > (?, ?, ?)")
+            params.extend(after)
+        rows = self.db.execute(
+            "SELECT a.workflow, a.name, e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.idx, e.attempt, e.data "
+            "FROM approvals a JOIN events e ON e.run_id = a.run_id AND e.seq = a.seq WHERE "
+            + " AND ".join(where)
+            + " ORDER BY a.requested_at, a.run_id, a.name LIMIT ?",
+            [*params, min(limit, MAX_APPROVALS_PAGE)],
+        )
+        return [OpenApproval(workflow=r[0], name=r[1], event=_event(r[2:])) for r in rows]
 
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
         db = self.db

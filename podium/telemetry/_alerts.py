@@ -341,7 +341,7 @@ class Alerts:
         slas = [r for r in self.rules if r.kind == "approval_sla_missed"]
         if slas:
             open_keys = set()
-            for a in await self.client.approvals():
+            for a in await self._overdue(now - min(r.seconds or 0 for r in slas)):
                 key = f"{a['run_id']}/{a['name']}"
                 open_keys.add(key)
                 waited = now - float(a["requested_at"])
@@ -387,6 +387,18 @@ class Alerts:
                     self._once.add(("latency-run", run_id))
                     self._latency(r, ex.wf.name, run_id, None, now - start, "running")
                     break
+
+    async def _overdue(self, asked_before: float) -> list[dict[str, Any]]:
+        """The open approval requests asked before ``asked_before``: the inbox's pages, oldest first,
+        up to the first request asked later (younger ones have missed no SLA yet, nor been alerted)."""
+        found: list[dict[str, Any]] = []
+        page = await self.client.approvals(limit=1000)
+        while page:
+            found += [a for a in page if a["requested_at"] < asked_before]
+            if len(page) < 1000 or page[-1]["requested_at"] >= asked_before:
+                break
+            page = await self.client.approvals(limit=1000, after=page[-1])
+        return found
 
     async def _poll(self) -> None:
         last_problem = ""

@@ -84,6 +84,38 @@ async def test_approval_decided_over_http_and_stream(server: Any, store_url: str
         assert "event: step" in text and "run_completed" in text and '"status": "completed"' in text
 
 
+async def test_approvals_inbox_pages_by_cursor(server: Any, store_url: str) -> None:
+    async with server(store_url, workflows=flows.ALL) as (_app, http):
+        rids = []
+        for i in range(5):
+            r = await http.post("/api/runs", json={"workflow": "review", "input": {"topic": f"t{i}"}})
+            rids.append(r.json()["run"]["id"])
+        for rid in rids:
+            await wait_status(http, rid, "waiting")
+        first = (await http.get("/api/approvals", params={"limit": 3})).json()
+        assert len(first["approvals"]) == 3 and first["next_cursor"]
+        second = (await http.get("/api/approvals", params={"limit": 3, "cursor": first["next_cursor"]})).json()
+        assert len(second["approvals"]) == 2 and second["next_cursor"] is None
+        seen = [a["run_id"] for a in first["approvals"] + second["approvals"]]
+        assert sorted(seen) == sorted(rids) and len(set(seen)) == 5  # each request once, oldest first
+        times = [a["requested_at"] for a in first["approvals"] + second["approvals"]]
+        assert times == sorted(times)
+        one = (await http.get("/api/approvals", params={"workflow": "review", "limit": 100})).json()
+        assert len(one["approvals"]) == 5 and one["next_cursor"] is None
+        assert (await http.get("/api/approvals", params={"workflow": "hello"})).json()["approvals"] == []
+
+        # a decided request leaves the inbox at once
+        decided = first["approvals"][0]
+        r = await http.post(f"/api/approvals/{decided['run_id']}/{decided['name']}", json={"approve": True})
+        assert r.status_code == 200, r.text
+        left = (await http.get("/api/approvals")).json()["approvals"]
+        assert decided["run_id"] not in [a["run_id"] for a in left] and len(left) == 4
+
+        bad = await http.get("/api/approvals", params={"cursor": "not-a-cursor"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+        assert (await http.get("/api/approvals", params={"limit": 1001})).status_code == 422
+
+
 async def test_errors_are_json_with_stable_codes(server: Any) -> None:
     async with server("memory://", workflows=flows.ALL) as (_app, http):
         cases = [

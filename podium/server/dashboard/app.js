@@ -334,16 +334,27 @@ function gatesSection(data) {
 }
 
 // -- approvals ----------------------------------------------------------------------------------------
+const inboxCount = (r) => (r.next_cursor ? `${r.approvals.length}+` : r.approvals.length || "");
+
 async function approvalsPage(view) {
+  let pages = 1; // the inbox is read a page (100, oldest first) at a time; "More" reads the next one
   const refresh = async () => {
-    const { approvals } = await api("/api/approvals");
-    $("#inbox-count").textContent = approvals.length || "";
+    let r = await api("/api/approvals");
+    $("#inbox-count").textContent = inboxCount(r);
+    const approvals = [...r.approvals];
+    for (let p = 1; p < pages && r.next_cursor; p++) {
+      r = await api(`/api/approvals?cursor=${encodeURIComponent(r.next_cursor)}`);
+      approvals.push(...r.approvals);
+    }
     view.innerHTML = `<h1>Approvals inbox</h1>` + (approvals.map((a, i) => `<div class="panel approval" data-approval="${esc(a.run_id)}/${esc(a.name)}">
       <b>${esc(a.title)}</b> <span class="mute">${esc(a.workflow)} · step ${esc(a.step)} · run <a href="#/run/${esc(a.run_id)}">${esc(a.run_id)}</a> · ${when(a.requested_at)}${a.role ? ` · needs role ${esc(a.role)}` : ""}${a.deadline ? ` · due ${when(a.deadline)}` : ""}</span>
       <textarea id="payload-${i}">${json(a.payload)}</textarea>
       <input id="comment-${i}" placeholder="comment" size="50">
       <div class="actions"><button data-i="${i}" data-act="approve">Approve</button><button class="secondary" data-i="${i}" data-act="edit">Approve with edits</button><button class="danger" data-i="${i}" data-act="reject">Reject</button></div>
-    </div>`).join("") || `<p class="mute">Nothing waits for a decision.</p>`);
+    </div>`).join("") || `<p class="mute">Nothing waits for a decision.</p>`)
+      + (r.next_cursor ? `<p><button class="secondary" id="inbox-more">More (the next ${r.approvals.length})</button></p>` : "");
+    const more = $("#inbox-more");
+    if (more) more.onclick = () => { pages += 1; refresh(); };
     view.querySelectorAll("button[data-act]").forEach((b) => (b.onclick = async () => {
       const a = approvals[b.dataset.i];
       const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value };
@@ -475,7 +486,7 @@ async function route() {
   document.querySelectorAll("[data-nav]").forEach((a) => a.classList.toggle("active", a.dataset.nav === (parts[0] === "run" ? "runs" : parts[0])));
   try {
     await whoami();
-    api("/api/approvals").then((r) => ($("#inbox-count").textContent = r.approvals.length || ""), () => {});
+    api("/api/approvals").then((r) => ($("#inbox-count").textContent = inboxCount(r)), () => {});
     const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, connectors: connectorsPage, switches: switchesPage, ...extraPages };
     if (parts[0] === "run") await runPage(view, parts[1]);
     else await (pages[parts[0]] || runsPage)(view, new URLSearchParams(query || ""), parts);

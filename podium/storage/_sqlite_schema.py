@@ -1,0 +1,179 @@
+"""The SQLite store's tables: versioned migrations, applied in order by
+:meth:`podium.storage.sqlite.SQLiteStore.open`."""
+
+from __future__ import annotations
+
+#: Versioned schema migrations, applied in order; never edit a released one, add a new one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            version TEXT NOT NULL,
+            status TEXT NOT NULL,
+            input TEXT,
+            output TEXT,
+            error TEXT,
+            created_at REAL NOT NULL,
+            started_at REAL,
+            finished_at REAL,
+            parent_run_id TEXT,
+            parent_step TEXT,
+            forked_from TEXT,
+            fork_step TEXT,
+            workflow_ref TEXT,
+            owner TEXT,
+            lease_expires_at REAL,
+            cancel_requested INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_created ON runs (created_at DESC, id DESC);
+        CREATE INDEX runs_workflow ON runs (workflow, created_at DESC);
+        CREATE INDEX runs_status ON runs (status);
+        CREATE INDEX runs_parent ON runs (parent_run_id);
+        CREATE TABLE events (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            type TEXT NOT NULL,
+            ts REAL NOT NULL,
+            step TEXT,
+            iteration INTEGER NOT NULL DEFAULT 0,
+            idx INTEGER,
+            attempt INTEGER NOT NULL DEFAULT 0,
+            data TEXT,
+            PRIMARY KEY (run_id, seq)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        2,
+        """
+        ALTER TABLE runs ADD COLUMN wake_at REAL;
+        ALTER TABLE runs ADD COLUMN queue TEXT NOT NULL DEFAULT 'default';
+        ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN tenant TEXT;
+        ALTER TABLE runs ADD COLUMN labels TEXT;
+        CREATE INDEX runs_ready ON runs (status, queue, priority DESC, created_at);
+        CREATE INDEX runs_wake ON runs (wake_at) WHERE status = 'waiting';
+        CREATE TABLE signals (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            payload TEXT,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        3,
+        """
+        CREATE TABLE audit (
+            seq INTEGER PRIMARY KEY,
+            ts REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE kv (
+            ns TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (ns, key)
+        ) WITHOUT ROWID;
+        """,
+    ),
+    (
+        4,
+        """
+        -- the audit entries about one run, read when the run resumes (its latest checkpoint)
+        CREATE INDEX audit_target ON audit (target, seq);
+        """,
+    ),
+    (
+        5,
+        """
+        -- list and filter many runs by status (and workflow), newest first, a page at a time
+        DROP INDEX runs_status;
+        CREATE INDEX runs_status ON runs (status, created_at DESC, id DESC);
+        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at DESC, id DESC);
+        -- claims find the few held, cancelled or due runs among many parked ones without a scan
+        CREATE INDEX runs_owned ON runs (owner) WHERE owner IS NOT NULL;
+        CREATE INDEX runs_cancel ON runs (status) WHERE cancel_requested = 1;
+        """,
+    ),
+    (
+        6,
+        """
+        -- one audit chain per writer, anchored in the shared chain 'anchors' (storage/_audit.py);
+        -- entries written before keep chain NULL: the legacy chain, ordered by seq
+        ALTER TABLE audit ADD COLUMN chain TEXT;
+        ALTER TABLE audit ADD COLUMN cseq INTEGER;
+        CREATE UNIQUE INDEX audit_chain ON audit (chain, cseq) WHERE chain IS NOT NULL;
+        """,
+    ),
+    (
+        7,
+        """
+        -- The approvals inbox: one row per open approval request (a run parked in ctx.approval()
+        -- with no decision yet), read a page at a time from an index however many runs are parked.
+        -- Triggers keep it in the transaction of the write that opens or closes a request, so
+        -- every writer keeps it: a step's wait, a fork or a copied store (their events), a signal,
+        -- a wait that timed out, a run's end; deleting a run deletes its rows.
+        CREATE TABLE approvals (
+            run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            workflow TEXT NOT NULL,
+            requested_at REAL NOT NULL,
+            PRIMARY KEY (run_id, name)
+        ) WITHOUT ROWID;
+        CREATE INDEX approvals_inbox ON approvals (requested_at, run_id, name);
+        CREATE INDEX approvals_workflow ON approvals (workflow, requested_at, run_id, name);
+        CREATE TRIGGER approvals_open AFTER INSERT ON events
+        WHEN NEW.type = 'step_waiting' AND instr(NEW.data, '"approval"') > 0 AND json_valid(NEW.data)
+        BEGIN
+            INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at)
+            SELECT NEW.run_id, json_extract(NEW.data, '$.signal'), NEW.seq, r.workflow, NEW.ts FROM runs r
+            WHERE r.id = NEW.run_id AND r.status IN ('pending', 'running', 'waiting')
+                AND json_type(NEW.data, '$.signal') = 'text' AND json_type(NEW.data, '$.approval') <> 'null'
+                AND NOT EXISTS (
+                    SELECT 1 FROM signals s WHERE s.run_id = NEW.run_id AND s.name = json_extract(NEW.data, '$.signal')
+                );
+        END;
+        CREATE TRIGGER approvals_timed_out AFTER INSERT ON events
+        WHEN NEW.type = 'step_completed' AND instr(NEW.step, '/signal:') > 0 AND json_valid(NEW.data)
+        BEGIN
+            DELETE FROM approvals WHERE run_id = NEW.run_id AND name = json_extract(NEW.data, '$.signal');
+        END;
+        CREATE TRIGGER approvals_decided AFTER INSERT ON signals
+        BEGIN
+            DELETE FROM approvals WHERE run_id = NEW.run_id AND name = NEW.name;
+        END;
+        CREATE TRIGGER approvals_ended AFTER UPDATE OF status ON runs
+        WHEN NEW.status IN ('completed', 'failed', 'cancelled')
+        BEGIN
+            DELETE FROM approvals WHERE run_id = NEW.id;
+        END;
+        -- the requests already open: asked by an unfinished run, not answered, not timed out
+        INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at)
+        SELECT e.run_id, json_extract(e.data, '$.signal'), e.seq, r.workflow, e.ts
+        FROM runs r JOIN events e ON e.run_id = r.id
+        WHERE r.status IN ('pending', 'running', 'waiting') AND e.type = 'step_waiting'
+            AND instr(e.data, '"approval"') > 0 AND json_valid(e.data)
+            AND json_type(e.data, '$.signal') = 'text' AND json_type(e.data, '$.approval') <> 'null'
+            AND NOT EXISTS (
+                SELECT 1 FROM signals s WHERE s.run_id = e.run_id AND s.name = json_extract(e.data, '$.signal')
+            )
+            AND NOT EXISTS (
+                SELECT 1 FROM events c WHERE c.run_id = e.run_id AND c.seq > e.seq AND c.type = 'step_completed'
+                    AND c.step = e.step AND c.iteration = e.iteration AND c.idx IS e.idx
+            )
+        ORDER BY e.run_id, e.seq;
+        """,
+    ),
+]
