@@ -61,7 +61,7 @@ def _event_columns(events: Sequence[Event]) -> list[Any]:
 
 
 class PgRuns:
-    """Counting, timer and approvals-inbox reads on PostgreSQL."""
+    """Counting, existence, timer and approvals-inbox reads on PostgreSQL."""
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # PostgresStore provides it
@@ -74,6 +74,13 @@ class PgRuns:
             )
             found = {RunStatus(r[0]): int(r[1]) for r in await cur.fetchall()}
         return {RunStatus(s): found.get(RunStatus(s), 0) for s in statuses}
+
+    async def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
+        if not run_ids:
+            return set()
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT id FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
+            return {r[0] for r in await cur.fetchall()}
 
     async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
         async with self._connection() as conn:

@@ -480,13 +480,6 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             row = await cur.fetchone()
         return _run(row) if row else None
 
-    async def existing_runs(self, run_ids: Sequence[str]) -> set[str]:
-        if not run_ids:
-            return set()
-        async with self._connection() as conn:
-            cur = await conn.execute("SELECT id FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
-            return {r[0] for r in await cur.fetchall()}
-
     async def list_runs(
         self,
         *,
