@@ -79,15 +79,17 @@ def until(at: float) -> Workflow:
     return wf
 
 
-async def test_timers_due_at_one_instant_are_claimed_before_it_and_go_on_at_it(store_url):
+async def test_timers_due_at_one_instant_are_claimed_before_it_and_go_on_at_it(store_url, monkeypatch):
     """A burst of timers due together: each run is claimed and replayed up to its sleep shortly
     before the instant (worker.EARLY), waits there in memory, and goes on at the instant, never
     before it (claiming a thousand runs at the instant itself made the last ones seconds late)."""
     from podium import EventType
 
+    monkeypatch.setattr(worker, "EARLY", 1.5)  # shorter than the defaults, to keep the test short
+    monkeypatch.setattr(waits, "HOLD", 2.0)
     wf = until(0)
     async with Client(store_url, workflows=[wf], poll_interval=0.05) as client:
-        at = time.time() + worker.EARLY + waits.HOLD + 1.5  # parks first: due later than HOLD
+        at = time.time() + worker.EARLY + waits.HOLD + 1.0  # parks first: due later than HOLD
         handles = [await client.start(wf, {"at": at}) for _ in range(20)]
         for h in handles:
             await _status(client, h.id, RunStatus.WAITING)

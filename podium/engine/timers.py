@@ -17,7 +17,7 @@ from typing import Any
 HORIZON = 60.0
 #: Seconds before a timer is due that its run is claimed and replayed up to the wait (where it
 #: waits in memory: ``waits.HOLD`` must be larger).
-EARLY = 2.0
+EARLY = 5.0
 #: The most timers read in at once (a burst due together is read in several rounds).
 MAX_LOADED = 50_000
 

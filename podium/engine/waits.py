@@ -36,7 +36,7 @@ _NOTE_SHAPE = ("kind", "model", "provider", "tool", "connector", "operation", "a
 #: A wait whose deadline is at most this many seconds away is waited in memory, holding the run,
 #: instead of parking it: a run claimed shortly before its timer (``timers.EARLY``) goes on at
 #: the instant it is due, not after being claimed and replayed then.
-HOLD = 2.5
+HOLD = 5.5
 
 
 class _TooBig(Exception):
