@@ -262,3 +262,16 @@ async def test_runs_ending_together_write_their_audit_entries_in_chain_order(sto
     assert verify(entries, store.audit_keys.all()) == (len(entries), None)
     assert (await store.get_run("e0")).status is RunStatus.COMPLETED
     assert (await store.get_run(bad)).status is RunStatus.RUNNING  # its failed end changed nothing
+
+
+async def test_runs_ending_at_the_same_moment_share_commits(store):
+    ids = [f"t{i}" for i in range(30)]
+    for rid in ids:
+        await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)], audit=_start(rid))
+    await asyncio.gather(*(store.append([_ev(rid, 2)], {"status": RunStatus.COMPLETED}, audit=_end(rid)) for rid in ids))
+    audited = getattr(store, "audited", None)
+    if audited is not None:  # SQLite and PostgreSQL: fewer transactions than runs ended
+        assert audited.runs == 30 and audited.batches < 30
+    assert {(await store.get_run(rid)).status for rid in ids} == {RunStatus.COMPLETED}
+    ends = [e for e in await store.list_audit(limit=1000) if e.action == "run.end"]
+    assert sorted(e.target for e in ends) == sorted(ids)

@@ -29,7 +29,7 @@ from ._base import (
     pick_fair,
     run_from_row,
 )
-from ._group import GroupCommit, NewRun
+from ._group import GroupCommit, GroupWrite, NewRun
 from ._sqlite_schema import MIGRATIONS
 
 _RUN_COLS = (
@@ -74,6 +74,10 @@ def _event_row(e: Event) -> tuple[Any, ...]:
     return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
 
 
+_Audited = tuple[Sequence[Event], "dict[str, Any] | None", AuditEntry]
+"""An append with an audit entry: its events, its run update, the entry."""
+
+
 class SQLiteStore(ChainedAudit, Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
@@ -95,6 +99,8 @@ class SQLiteStore(ChainedAudit, Store):
         self.path = path
         self._db: sqlite3.Connection | None = None
         self.group = GroupCommit(self.create_runs)
+        self.audited: GroupWrite[_Audited, None] = GroupWrite(self._append_audited)
+        """Appends with an audit entry (runs' ends) made at the same moment share one transaction."""
         """Starts made together share one transaction (see ``_group.py``)."""
 
     @property
@@ -214,20 +220,32 @@ class SQLiteStore(ChainedAudit, Store):
         if not events:
             raise ValueError("append needs at least one event")
         if audit is None:
-            self._append_tx(events, run_update, None)
+            self._append_tx([(events, run_update, None)], None)
             return
-        async with self._chained(audit) as entry:
-            self._append_tx(events, run_update, entry)
+        await self.audited.submit((events, run_update, audit))  # runs ending together: one commit
 
-    def _append_tx(self, events: Sequence[Event], run_update: dict[str, Any] | None, entry: AuditEntry | None) -> None:
+    async def _append_audited(self, items: Sequence[_Audited]) -> list[None]:
+        async with self._chained_many() as place:  # taken before the transaction: no await inside it
+            self._append_tx(items, place)
+        return [None] * len(items)
+
+    def _append_tx(
+        self,
+        items: Sequence[tuple[Sequence[Event], dict[str, Any] | None, AuditEntry | None]],
+        place: Callable[[AuditEntry], AuditEntry] | None,
+    ) -> None:
+        """Appends, each with its run update and audit entry (placed in the chain by ``place``,
+        then numbered and signed before the next is placed), in one transaction."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
+        events: Sequence[Event] = items[0][0]
         try:
-            db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
-            if run_update:
-                self._update_run(events[0].run_id, run_update)
-            if entry is not None:
-                self._insert_entry(entry)
+            for events, run_update, entry in items:
+                db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+                if run_update:
+                    self._update_run(events[0].run_id, run_update)
+                if entry is not None and place is not None:
+                    self._insert_entry(place(entry))
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             db.execute("ROLLBACK")
