@@ -66,6 +66,19 @@ async def test_existing_runs_names_the_ids_that_are_runs(store):
     assert await store.existing_runs(many) == {"ex-2"}
 
 
+async def test_runs_read_at_the_same_moment_each_get_their_own_record(store):
+    import asyncio
+
+    await store.create_run(_run("r-1"))
+    await store.create_run(_run("r-2"))
+    a, b, c, missing = await asyncio.gather(
+        store.get_run("r-1"), store.get_run("r-1"), store.get_run("r-2"), store.get_run("nope")
+    )
+    assert (a.id, b.id, c.id, missing) == ("r-1", "r-1", "r-2", None)
+    a.status = RunStatus.FAILED  # a caller changing its copy changes nobody else's
+    assert b.status is RunStatus.RUNNING
+
+
 async def test_in_process_only_for_memory(store, store_url):
     assert store.in_process is store_url.startswith("memory://")
 

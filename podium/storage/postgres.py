@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -187,6 +188,7 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         self.appends: GroupWrite[tuple[str, list[Any], Event], None] = GroupWrite(self._append_many)
         """Appends made at the same moment share one transaction (steps of many runs)."""
         self.audited: GroupWrite[_Audited, None] = GroupWrite(self._append_audited)
+        self.reads: GroupWrite[str, RunRecord | None] = GroupWrite(self._get_runs)
         """So do appends with an audit entry (runs' ends), their entries placed in chain order."""
 
     def __repr__(self) -> str:
@@ -475,10 +477,13 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         return sets, list(values.values())
 
     async def get_run(self, run_id: str) -> RunRecord | None:
+        return await self.reads.submit(run_id)  # reads at the same moment: one query
+
+    async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
         async with self._connection() as conn:
-            cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = %s", (run_id,))
-            row = await cur.fetchone()
-        return _run(row) if row else None
+            cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
+            found = {r.id: r for r in map(_run, await cur.fetchall())}
+        return [dataclasses.replace(found[i]) if i in found else None for i in run_ids]
 
     async def list_runs(
         self,
