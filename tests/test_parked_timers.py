@@ -148,3 +148,28 @@ async def test_a_signal_from_another_process_ends_a_held_wait(tmp_path, monkeypa
             assert time.monotonic() - t0 < 30
         stop.set()
         await asyncio.wait_for(working, 30)
+
+
+async def test_a_workflow_paused_during_a_held_wait_does_not_go_on_until_the_switch_is_cleared(store_url, monkeypatch):
+    """A wait held in memory is a parked wait that did not park: a kill switch set meanwhile stops
+    the step at the end of the wait, as it would have stopped the parked run when it woke."""
+    monkeypatch.setattr(waits, "HOLD", 60.0)
+    after: list[float] = []
+    wf = Workflow("paused-sleeper")
+
+    @wf.step
+    async def nap(ctx: StepContext) -> str:
+        await ctx.sleep(0.5)
+        after.append(time.time())  # the side effect after the timer
+        return "woke"
+
+    async with Client(store_url, workflows=[wf], poll_interval=0.05) as client:
+        handle = await client.start(wf)
+        await _waiting_step(client, handle.id)
+        await client.set_switch("workflow", "paused-sleeper", reason="incident")
+        await _status(client, handle.id, RunStatus.WAITING)  # parked by the switch at the wait's end
+        assert after == []
+        await client.clear_switch("workflow", "paused-sleeper")
+        await client.resume()
+        assert await client.result(handle.id, timeout=20) == "woke"
+        assert len(after) == 1

@@ -299,6 +299,15 @@ class Waits:
             if deadline is None or deadline - now > HOLD:
                 raise _Suspend(name, deadline)
             await self._hold(name, deadline)  # due soon: wait here, holding the run, not parked
+            if name not in self.signals and self._switched_off(ctx):
+                raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
+
+    def _switched_off(self, ctx: StepContext) -> bool:
+        """Whether a kill switch set during a held wait stops the step (it acts at the wait's end)."""
+        gov, wf = self.client.governance, getattr(self, "wf", None)
+        if wf is None or not gov.switch_cache:
+            return False
+        return gov.switched_off(wf.name, wf.steps[ctx.step_id].kind) is not None
 
     async def _hold(self, name: str, deadline: float) -> None:
         """Wait in memory until ``deadline`` or until signal ``name`` is here, whichever is first
