@@ -64,6 +64,30 @@ class OpenApproval:
 MAX_APPROVALS_PAGE = 1000
 
 
+def approvals_query(
+    mark: str, run_id: str | None, workflow: str | None, after: tuple[float, str, str] | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The SQL (with ``mark`` as its placeholder: ``?`` or ``%s``) and parameters of
+    :meth:`Store.open_approvals` on the ``approvals`` table: the request's workflow and name,
+    then its ``step_waiting`` event's columns."""
+    where: list[str] = ["NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = a.run_id AND s.name = a.name)"]
+    params: list[Any] = []
+    for col, value in (("a.run_id", run_id), ("a.workflow", workflow)):
+        if value is not None:
+            where.append(f"{col} = {mark}")
+            params.append(value)
+    if after is not None:
+        where.append(f"(a.requested_at, a.run_id, a.name) > ({mark}, {mark}, {mark})")
+        params.extend(after)
+    sql = (
+        "SELECT a.workflow, a.name, e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.idx, e.attempt, e.data "
+        "FROM approvals a JOIN events e ON e.run_id = a.run_id AND e.seq = a.seq WHERE "
+        + " AND ".join(where)
+        + f" ORDER BY a.requested_at, a.run_id, a.name LIMIT {mark}"
+    )
+    return sql, [*params, min(limit, MAX_APPROVALS_PAGE)]
+
+
 def approval_asked(type: str, data: str | None) -> str | None:
     """The signal name of an approval request if an event of ``type`` with ``data`` asks for one
     (a ``step_waiting`` event whose JSON has ``approval`` and a ``signal`` name), else None. The

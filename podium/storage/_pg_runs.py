@@ -11,7 +11,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from ..records import Event, RunRecord, RunStatus
-from ._base import MAX_APPROVALS_PAGE, OpenApproval, run_from_row
+from ._base import OpenApproval, approvals_query, run_from_row
 
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
@@ -98,23 +98,8 @@ class PgRuns:
         after: tuple[float, str, str] | None = None,
         limit: int = 100,
     ) -> list[OpenApproval]:
-        where: list[str] = ["NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = a.run_id AND s.name = a.name)"]
-        params: list[Any] = []
-        for col, value in (("a.run_id", run_id), ("a.workflow", workflow)):
-            if value is not None:
-                where.append(f"{col} = %s")
-                params.append(value)
-        if after is not None:
-            where.append("(a.requested_at, a.run_id, a.name) > (%s, %s, %s)")
-            params.extend(after)
-        sql = (
-            f"SELECT a.workflow, a.name, {', '.join('e.' + c for c in _EVENT_COLS.split(', '))} "
-            "FROM approvals a JOIN events e ON e.run_id = a.run_id AND e.seq = a.seq WHERE "
-            + " AND ".join(where)
-            + " ORDER BY a.requested_at, a.run_id, a.name LIMIT %s"
-        )
         async with self._connection() as conn:
-            cur = await conn.execute(sql, [*params, min(limit, MAX_APPROVALS_PAGE)])
+            cur = await conn.execute(*approvals_query("%s", run_id, workflow, after, limit))
             rows = await cur.fetchall()
         return [OpenApproval(workflow=r[0], name=r[1], event=_event(r[2:])) for r in rows]
 

@@ -21,11 +21,11 @@ from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunSt
 from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
 from ._base import (
     FINISHED,
-    MAX_APPROVALS_PAGE,
     UPDATABLE,
     OpenApproval,
     Redaction,
     Store,
+    approvals_query,
     pick_fair,
     run_from_row,
 )
@@ -510,22 +510,7 @@ class SQLiteStore(ChainedAudit, Store):
         after: tuple[float, str, str] | None = None,
         limit: int = 100,
     ) -> list[OpenApproval]:
-        where: list[str] = ["NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = a.run_id AND s.name = a.name)"]
-        params: list[Any] = []
-        for col, value in (("a.run_id", run_id), ("a.workflow", workflow)):
-            if value is not None:
-                where.append(f"{col} = ?")
-                params.append(value)
-        if after is not None:
-            where.append("(a.requested_at, a.run_id, a.name) > (?, ?, ?)")
-            params.extend(after)
-        rows = self.db.execute(
-            "SELECT a.workflow, a.name, e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.idx, e.attempt, e.data "
-            "FROM approvals a JOIN events e ON e.run_id = a.run_id AND e.seq = a.seq WHERE "
-            + " AND ".join(where)
-            + " ORDER BY a.requested_at, a.run_id, a.name LIMIT ?",
-            [*params, min(limit, MAX_APPROVALS_PAGE)],
-        )
+        rows = self.db.execute(*approvals_query("?", run_id, workflow, after, limit))
         return [OpenApproval(workflow=r[0], name=r[1], event=_event(r[2:])) for r in rows]
 
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
