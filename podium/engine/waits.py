@@ -290,7 +290,8 @@ class Waits:
                 self.wait_deadlines[key] = deadline
             deadline = self.wait_deadlines[key]
             if deadline is not None and now >= deadline:
-                if held:  # the signals seen while held may be stale: one sent in time wins over the default
+                if held and not name.startswith("__timer__:"):  # nobody sends a sleep's signal
+                    # the signals seen while held may be stale: one sent in time wins over the default
                     self.signals, held = await self.store.get_signals(self.run_id), False
                     continue
                 out = "null" if default is _RAISE else _serde.dumps(default)

@@ -83,7 +83,7 @@ async def test_a_forged_approvals_cursor_is_refused_cleanly(server: Any, store_u
     def forged(where: Any) -> str:
         return base64.urlsafe_b64encode(json.dumps(where).encode()).decode().rstrip("=")
 
-    big = base64.urlsafe_b64encode(b'[1' + b"0" * 400 + b', "r", "n"]').decode()
+    big = base64.urlsafe_b64encode(b"[1" + b"0" * 400 + b', "r", "n"]').decode()
     async with server(store_url) as (_app, http):
         for params in (
             {"cursor": big},
