@@ -287,6 +287,27 @@ async def test_approvals_inbox_pages_and_a_decision_leaves_it(shared_store):
         assert await c.result(decided["run_id"], timeout=5) == "refused"
 
 
+async def test_a_request_beyond_the_first_page_can_be_decided(shared_store):
+    """Attack: a run whose input asks more than a page (100) of approvals at once (a map step):
+    decide() looked for the request in the run's first page only, so the later ones could not be
+    decided and ran into their SLA default."""
+    wf = Workflow("many-asks")
+
+    @wf.step(map="input")
+    async def ask(ctx: StepContext, input):
+        return (await ctx.approval({"item": input}, timeout=3600, default={"approved": False}))["approved"]
+
+    async with Client(shared_store, workflows=[wf]) as c:
+        handle = await c.start(wf, list(range(105)))
+        while (await c.get(handle.id)).status is not RunStatus.WAITING:
+            await asyncio.sleep(0.01)
+        first = await c.approvals(run_id=handle.id)
+        rest = await c.approvals(run_id=handle.id, after=first[-1])
+        assert len(first) == 100 and len(rest) == 5
+        assert await c.decide(handle.id, rest[-1]["name"], approve=True)
+        assert rest[-1]["name"] not in {a["name"] for a in await c.approvals(run_id=handle.id, limit=1000)}
+
+
 async def test_approval_sla_takes_the_default(shared_store):
     wf = Workflow("sla-approval")
 

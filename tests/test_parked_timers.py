@@ -173,3 +173,22 @@ async def test_a_workflow_paused_during_a_held_wait_does_not_go_on_until_the_swi
         await client.resume()
         assert await client.result(handle.id, timeout=20) == "woke"
         assert len(after) == 1
+
+
+async def test_a_signal_stored_before_a_held_deadline_is_not_answered_with_the_default(store_url, monkeypatch):
+    """Attack: a wait held in memory (waits.HOLD) looked only at the signals its engine last read
+    (the sweep, every poll_interval): a signal another process stored before the deadline, but
+    after that read, was answered with the timed-out default (an approval decided in time, audited
+    as approved, went on as if nobody had decided). The deadline reads the store's signals once
+    more before it times the wait out."""
+    if store_url == "memory://":
+        return  # another process needs a shared store
+    monkeypatch.setattr(waits, "HOLD", 60.0)
+    wf = answer_within(2.0)
+    async with Client(store_url, workflows=[wf], poll_interval=30) as engine:  # no sweep before the deadline
+        handle = await engine.start(wf)
+        await _waiting_step(engine, handle.id)
+        assert (await engine.get(handle.id)).status is RunStatus.RUNNING  # held, not parked
+        async with Client(store_url, workflows=[wf], execute=False) as api:
+            await api.signal(handle.id, "go", "yes")  # stored well before the deadline
+        assert await engine.result(handle.id, timeout=30) == "yes"

@@ -269,6 +269,7 @@ class Waits:
             return data.get("output")
         if self.signals is None or name not in self.signals:
             self.signals = await self.store.get_signals(self.run_id)
+        held = False
         while True:
             now = time.time()
             if name in self.signals:
@@ -289,6 +290,10 @@ class Waits:
                 self.wait_deadlines[key] = deadline
             deadline = self.wait_deadlines[key]
             if deadline is not None and now >= deadline:
+                if held and not name.startswith("__timer__:"):  # nobody sends a sleep's signal
+                    # the signals seen while held may be stale: one sent in time wins over the default
+                    self.signals, held = await self.store.get_signals(self.run_id), False
+                    continue
                 out = "null" if default is _RAISE else _serde.dumps(default)
                 data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
                 await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
@@ -299,6 +304,7 @@ class Waits:
             if deadline is None or deadline - now > HOLD:
                 raise _Suspend(name, deadline)
             await self._hold(name, deadline)  # due soon: wait here, holding the run, not parked
+            held = True
             if name not in self.signals and self._switched_off(ctx):
                 raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
 

@@ -700,6 +700,20 @@ class Governance:
             )
         return inbox
 
+    async def _open_request(self, run_id: str, name: str) -> dict[str, Any]:
+        """The run's open request ``name``, looked for in all its pages (a run may ask many at once)."""
+        after = None
+        while True:
+            page = await self.approvals(run_id=run_id, limit=MAX_APPROVALS_PAGE, after=after)
+            for a in page:
+                if a["name"] == name:
+                    return a
+            if len(page) < MAX_APPROVALS_PAGE:
+                raise NotFound(
+                    f"run {run_id} has no open approval request {name!r}; see them with 'podium approvals'"
+                )
+            after = page[-1]
+
     async def decide(
         self,
         run_id: str,
@@ -712,12 +726,7 @@ class Governance:
         """Approve or reject an approval request, optionally with an edited ``payload``. The decision
         is audited and resumes the run. Returns False if the request was already decided."""
         who = await self.authorize("approvals.decide", run_id)
-        pending = [a for a in await self.approvals(run_id=run_id) if a["name"] == name]
-        if not pending:
-            raise NotFound(
-                f"run {run_id} has no open approval request {name!r}; see them with 'podium approvals'"
-            )
-        request = pending[0]
+        request = await self._open_request(run_id, name)
         required = request.get("role")
         if required and required not in self.principal.roles and "admin" not in self.principal.roles:
             raise PermissionDenied(

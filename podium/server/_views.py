@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import math
 from typing import Any
 
 from .._serde import untagged
@@ -159,6 +160,12 @@ def approval_after(cursor: str) -> dict[str, Any] | None:
         at, run_id, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError):
         return None
-    if isinstance(at, int | float) and not isinstance(at, bool) and isinstance(run_id, str) and isinstance(name, str):
-        return {"requested_at": float(at), "run_id": run_id, "name": name}
-    return None
+    if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(run_id, str) or not isinstance(name, str):
+        return None
+    try:
+        when = float(at)
+    except OverflowError:  # an integer no float holds: no cursor this API gave
+        return None
+    if not math.isfinite(when) or "\x00" in run_id + name:  # nor NaN, nor a NUL byte no store keeps
+        return None
+    return {"requested_at": when, "run_id": run_id, "name": name}

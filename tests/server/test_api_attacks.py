@@ -72,3 +72,27 @@ async def test_a_duplicated_content_type_cannot_skip_the_json_checks(server: Any
             r = await http.post("/api/runs", content=body, headers=dup)
             assert r.status_code in (400, 415, 422), (r.status_code, r.text)
         assert (await http.get("/api/runs")).status_code == 200
+
+
+async def test_a_forged_approvals_cursor_is_refused_cleanly(server: Any, store_url: str) -> None:
+    """Attack: cursors the API never gave (a number too big for a float, NaN, a NUL byte PostgreSQL
+    cannot store, SQL text): each is a 200 with no rows or a 422, never a 500 or a traceback."""
+    import base64
+    import json
+
+    def forged(where: Any) -> str:
+        return base64.urlsafe_b64encode(json.dumps(where).encode()).decode().rstrip("=")
+
+    big = base64.urlsafe_b64encode(b"[1" + b"0" * 400 + b', "r", "n"]').decode()
+    async with server(store_url) as (_app, http):
+        for params in (
+            {"cursor": big},
+            {"cursor": base64.urlsafe_b64encode(b'[NaN, "r", "n"]').decode()},
+            {"cursor": forged([1.0, "r\x00", "n"])},
+            {"cursor": forged([1.0, "r') OR 1=1 --", "n"])},
+        ):
+            r = await http.get("/api/approvals", params=params)
+            assert r.status_code in (200, 422), (params, r.status_code, r.text)
+            assert "Traceback" not in r.text and "psycopg" not in r.text.lower()
+            if r.status_code == 200:
+                assert r.json()["approvals"] == []
