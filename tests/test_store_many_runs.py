@@ -275,3 +275,29 @@ async def test_runs_ending_at_the_same_moment_share_commits(store):
     assert {(await store.get_run(rid)).status for rid in ids} == {RunStatus.COMPLETED}
     ends = [e for e in await store.list_audit(limit=1000) if e.action == "run.end"]
     assert sorted(e.target for e in ends) == sorted(ids)
+
+
+async def test_a_write_cancelled_while_queued_is_not_made():
+    from podium.storage._group import GroupWrite
+
+    written: list[int] = []
+    gate = asyncio.Event()
+
+    async def write(items):
+        await gate.wait()  # the first group is being written while the next ones queue
+        written.extend(items)
+        return [None] * len(items)
+
+    group: GroupWrite[int, None] = GroupWrite(write)
+    first = asyncio.ensure_future(group.submit(1))
+    while not group._task or not group._queue == []:  # the first group has left the queue
+        await asyncio.sleep(0)
+    dropped = asyncio.ensure_future(group.submit(2))
+    kept = asyncio.ensure_future(group.submit(3))
+    await asyncio.sleep(0)  # both queued behind the write under way
+    dropped.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await dropped
+    gate.set()
+    await asyncio.gather(first, kept)
+    assert written == [1, 3]

@@ -52,7 +52,13 @@ class GroupWrite(Generic[T, R]):
         self._queue.append((item, done))
         if self._task is None:
             self._task = loop.create_task(self._flush())
-        return await done
+        try:
+            return await done
+        except asyncio.CancelledError:
+            # Cancelled while still queued: its write is not made behind its back (a run cancelled
+            # as it ended does not also end completed). Once its group is being written, it lands.
+            self._queue = [q for q in self._queue if q[1] is not done]
+            raise
 
     async def _flush(self) -> None:
         try:
