@@ -290,7 +290,7 @@ async def test_a_write_cancelled_while_queued_is_not_made():
 
     group: GroupWrite[int, None] = GroupWrite(write)
     first = asyncio.ensure_future(group.submit(1))
-    while not group._task or not group._queue == []:  # the first group has left the queue
+    while group._task is None or group._queue:  # until the first group has left the queue
         await asyncio.sleep(0)
     dropped = asyncio.ensure_future(group.submit(2))
     kept = asyncio.ensure_future(group.submit(3))
