@@ -47,7 +47,7 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from ..errors import ConfigError, LeaseLost, NotFound, StoreError
+from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
@@ -128,9 +128,8 @@ def _redact(url: str) -> str:
     return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", url)
 
 
+# An append with an audit entry: statement, parameters before and after the entry's row, first event, entry.
 _Audited = tuple[str, list[Any], list[Any], Event, AuditEntry]
-"""An append with an audit entry: its statement, the parameters before and after the entry's row,
-its first event, the entry."""
 
 
 class PostgresStore(PgRuns, PgGovernance, Store):
@@ -297,6 +296,8 @@ class PostgresStore(PgRuns, PgGovernance, Store):
                 f"no connection to the PostgreSQL store {self._where} within {self.timeout:g}s "
                 f"({_one_line(exc)}); is the server up and max_connections large enough?"
             ) from exc
+        except psycopg.DataError as exc:  # a value it cannot hold (a NUL byte in text): the caller's mistake
+            raise InputValidationError(f"PostgreSQL store {self._where} refused a value: {_one_line(exc)}") from exc
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL store {self._where}: {_one_line(exc)}") from exc
 
@@ -478,7 +479,6 @@ class PostgresStore(PgRuns, PgGovernance, Store):
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         return await self.reads.submit(run_id)  # reads at the same moment: one query
-
     async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
         async with self._connection() as conn:
             cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))

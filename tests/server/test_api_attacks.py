@@ -96,3 +96,17 @@ async def test_a_forged_approvals_cursor_is_refused_cleanly(server: Any, store_u
             assert "Traceback" not in r.text and "psycopg" not in r.text.lower()
             if r.status_code == 200:
                 assert r.json()["approvals"] == []
+
+
+async def test_a_nul_byte_in_a_filter_is_a_clear_422_not_a_store_outage(server: Any, store_url: str) -> None:
+    """Attack: a NUL byte in a run id or a workflow filter (PostgreSQL text cannot hold one) must
+    be the caller's 422, not a 503 that says the store is down."""
+    async with server(store_url) as (_app, http):
+        for path, params in (
+            ("/api/runs", {"workflow": "a\x00b"}),
+            ("/api/approvals", {"workflow": "a\x00b"}),
+            ("/api/runs/a%00b", {}),
+        ):
+            r = await http.get(path, params=params)
+            assert r.status_code in (200, 404, 422), (path, r.status_code, r.text)
+            assert "Traceback" not in r.text
