@@ -308,7 +308,7 @@ async def take_over(
                 log.error("cannot resume run %s: %s", run.id, exc)
             await store.release_runs(client.owner, [run.id])
 
-    async def resume(run: RunRecord, wf: Workflow) -> bool:
+    async def resume(run: RunRecord, wf: Workflow) -> None:
         events = await store.load_events(run.id)
         refused = await client.governance.check_history(run, events)  # an edited history fails, not resumes
         if refused:
@@ -319,15 +319,15 @@ async def take_over(
             data=json.dumps({"owner": client.owner}),
             run_update={"labels": None} if run.labels else None,
         )
-        return True
 
     # Together: on PostgreSQL each run's reads and its resume record overlap (a burst of timers
     # due at one instant, a worker taking over a dead one's runs).
     if len(ready) == 1:  # no task for one (a signal's wake-up returns before the run goes on)
-        done: list[bool | BaseException] = [await resume(*ready[0])]
+        await resume(*ready[0])
+        done: list[BaseException | None] = [None]
     else:
         done = await asyncio.gather(*(resume(run, wf) for run, wf in ready), return_exceptions=True)
-    resumed = [run.id for (run, _), ok in zip(ready, done, strict=True) if ok is True]
+    resumed = [run.id for (run, _), failed in zip(ready, done, strict=True) if failed is None]
     claims.claimed += len(resumed)
     for failed in done:
         if isinstance(failed, BaseException):

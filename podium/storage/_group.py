@@ -1,4 +1,8 @@
-"""Group commit of new runs: the runs started at the same moment (many event posts, a fan-out of
+"""Group commit: writes made at the same moment share one transaction (:class:`GroupWrite`: runs'
+ends with their audit entries, on PostgreSQL also step events and run reads), and a burst of calls
+to one action shares one call (:class:`Coalesce`: the workers' wake-up).
+
+Runs first (:class:`GroupCommit`): the runs started at the same moment (many event posts, a fan-out of
 child runs, ``asyncio.gather`` of starts) share one transaction, so a burst of N starts costs one
 commit instead of N (one fsync with ``durability="power"`` or on PostgreSQL).
 
@@ -23,7 +27,6 @@ from ..records import AuditEntry, Event, RunRecord
 
 NewRun = tuple[RunRecord, Sequence[Event], AuditEntry | None]
 """A run to create: its record, its first events, and its start audit entry (None: none)."""
-Write = Callable[[Sequence[NewRun]], Awaitable[list[bool]]]
 
 #: The most items one transaction holds (a larger burst takes several).
 MAX_BATCH = 500
