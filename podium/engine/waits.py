@@ -267,6 +267,11 @@ class Waits:
                     )
                 return default
             return data.get("output")
+        if timeout is not None and timeout != timeout:  # NaN (from a run input, say): never due
+            what = "ctx.sleep()'s duration" if name.startswith("__timer__:") else f"the timeout of {name!r}"
+            raise NonRetryableError(
+                f"step {ctx.step_id!r}: {what} is not a number of seconds (NaN); give a number of seconds"
+            )
         if self.signals is None or name not in self.signals:
             self.signals = await self.store.get_signals(self.run_id)
         held = False
