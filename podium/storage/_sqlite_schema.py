@@ -176,4 +176,19 @@ MIGRATIONS: list[tuple[int, str]] = [
         ORDER BY e.run_id, e.seq;
         """,
     ),
+    (
+        8,
+        """
+        -- Fewer index pages written by each run's start and end (in WAL mode every dirty page costs
+        -- writes at COMMIT). The lists read runs_status or runs_workflow_status, one range per status
+        -- (storage/sqlite.py list_runs); claims read runs_status, runs_wake and runs_cancel.
+        DROP INDEX runs_created;
+        DROP INDEX runs_workflow;
+        DROP INDEX runs_ready;
+        -- only child runs have a parent: top-level runs write no entry
+        DROP INDEX runs_parent;
+        CREATE INDEX runs_parent ON runs (parent_run_id, created_at DESC, id DESC)
+            WHERE parent_run_id IS NOT NULL;
+        """,
+    ),
 ]

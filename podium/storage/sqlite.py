@@ -323,15 +323,24 @@ class SQLiteStore(ChainedAudit, Store):
             params.extend(before)
         order = " ORDER BY created_at DESC, id DESC LIMIT ?"
         statuses = list(dict.fromkeys(RunStatus(s).value for s in status)) if status is not None else None
-        if statuses is None or len(statuses) == 1:
+        if statuses == []:
+            return []  # no status asked for: no run matches
+        if parent_run_id is not None or (statuses is not None and len(statuses) == 1):
+            # One index range: a run's children (the partial runs_parent index), or one status
+            # (runs_status, or runs_workflow_status with a workflow).
             if statuses:
-                where.append("status=?")
-                params.append(statuses[0])
-            sql = f"SELECT {_RUN_COLS} FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+                where.append(f"status IN ({','.join('?' * len(statuses))})")
+                params.extend(statuses)
+            # (A parent's children by INDEXED BY: the planner would take workflow and status from
+            # runs_workflow_status, a range of every parked run of the workflow.)
+            index = " INDEXED BY runs_parent" if parent_run_id is not None else ""
+            sql = f"SELECT {_RUN_COLS} FROM runs{index} WHERE " + " AND ".join(where)
             rows = self.db.execute(sql + order + " OFFSET ?", [*params, limit, offset])
             return [_run(r) for r in rows]
-        # Several statuses: the newest of each from the runs_status index, then merged. (One scan
-        # in creation order would read every run when the statuses asked for are rare.)
+        # Several statuses, or all of them: the newest of each from the runs_status (or
+        # runs_workflow_status) index, then merged. No index is kept in creation order alone: each
+        # run's start and end would write it too (migration 8).
+        statuses = statuses if statuses is not None else [s.value for s in RunStatus]
         part = f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs WHERE " + " AND ".join(["status=?", *where]) + order + ")"
         sql = " UNION ALL ".join([part] * len(statuses)) + order + " OFFSET ?"
         args = [a for value in statuses for a in (value, *params, limit + offset)]
@@ -348,7 +357,9 @@ class SQLiteStore(ChainedAudit, Store):
 
     async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
         rows = self.db.execute(
-            "SELECT id, wake_at FROM runs WHERE status='waiting' AND wake_at <= ? ORDER BY wake_at LIMIT ?",
+            # INDEXED BY: without statistics the planner prefers status=? in runs_status, every parked run
+            "SELECT id, wake_at FROM runs INDEXED BY runs_wake WHERE status='waiting' AND wake_at <= ? "
+            "ORDER BY wake_at LIMIT ?",
             (before, limit),
         )
         return [(r[0], r[1]) for r in rows]
@@ -389,20 +400,25 @@ class SQLiteStore(ChainedAudit, Store):
         if queues is not None:
             free += f" AND queue IN ({','.join('?' * len(queues))})"
             common.extend(queues)
-        # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a scan of
-        # every parked run.
-        cols = "SELECT id, queue, tenant, labels, priority, workflow, created_at FROM runs WHERE"
+        # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a read of
+        # every parked run. INDEXED BY: with no statistics the planner would take status='waiting'
+        # from runs_status, which holds every parked run (tests/test_sqlite_plans.py).
+        # (Runs claimed by id are found by their primary key.)
+        cols = "SELECT id, queue, tenant, labels, priority, workflow, created_at FROM runs"
+        by = ("", "", "") if run_ids is not None else ("runs_status", "runs_wake", "runs_cancel")
+        on = [f" INDEXED BY {index}" if index else "" for index in by]
         sql = (
-            f"{cols} status IN ('pending','running') AND {free} "
-            f"UNION {cols} status='waiting' AND wake_at <= ? AND {free} "
-            f"UNION {cols} status='waiting' AND cancel_requested=1 AND {free}"
+            f"{cols}{on[0]} WHERE status IN ('pending','running') AND {free} "
+            f"UNION {cols}{on[1]} WHERE status='waiting' AND wake_at <= ? AND {free} "
+            f"UNION {cols}{on[2]} WHERE status='waiting' AND cancel_requested=1 AND {free}"
         )
         params = [*common, now if due_by is None else due_by, *common, *common]
         db.execute("BEGIN IMMEDIATE")
         try:
             held: dict[str, dict[Any, int]] = {"tenant": {}, "workflow": {}, "queue": {}}
             for tenant, workflow, queue, n in db.execute(
-                "SELECT tenant, workflow, queue, COUNT(*) FROM runs WHERE owner IS NOT NULL AND "
+                "SELECT tenant, workflow, queue, COUNT(*) FROM runs INDEXED BY runs_owned "
+                "WHERE owner IS NOT NULL AND "
                 "lease_expires_at >= ? AND status IN ('pending','running','waiting') GROUP BY tenant, workflow, queue",
                 (now,),
             ):
@@ -584,7 +600,9 @@ class SQLiteStore(ChainedAudit, Store):
 
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(
-            "SELECT DISTINCT owner FROM runs WHERE owner IS NOT NULL AND status IN (?,?,?)", _UNFINISHED
+            "SELECT DISTINCT owner FROM runs INDEXED BY runs_owned "
+            "WHERE owner IS NOT NULL AND status IN (?,?,?)",
+            _UNFINISHED,
         )
         return sorted(r[0] for r in rows)
 

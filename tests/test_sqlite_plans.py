@@ -1,0 +1,222 @@
+"""The SQLite store reads runs from an index, never by walking the whole table or every parked
+run: EXPLAIN QUERY PLAN of each statement the list, claim, timer and owner queries really send.
+Migration 8 dropped the indexes a run's start and end no longer pay for (runs_created,
+runs_workflow, runs_ready; runs_parent became partial); a store migrated from schema 7 lists the
+same runs as before."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podium import RunStatus
+from podium.records import RunRecord
+from podium.storage.sqlite import SQLiteStore
+
+
+class _Recorder:
+    """A connection that notes each statement sent through it."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self.sent: list[tuple[str, Any]] = []
+
+    def execute(self, sql: str, params: Any = ()) -> Any:
+        self.sent.append((sql, params))
+        return self._db.execute(sql, params)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def _run(
+    rid: str, created: float, *, status: RunStatus = RunStatus.WAITING, workflow: str = "wf", **kw: Any
+) -> RunRecord:
+    return RunRecord(
+        id=rid, workflow=workflow, version="1", status=status, input="{}", created_at=created, **kw
+    )
+
+
+def _runs() -> Iterator[RunRecord]:
+    """Parked runs of two workflows, a few of every other status, children of p000."""
+    statuses = list(RunStatus)
+    for i in range(60):
+        yield _run(
+            f"p{i:03d}",
+            1000.0 + i,
+            status=RunStatus.WAITING if i % 4 else statuses[i // 4 % len(statuses)],
+            workflow=f"wf{i % 2}",
+            parent_run_id="p000" if i % 7 == 3 else None,
+            wake_at=time.time() + 3600 if i % 3 == 0 else None,
+        )
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = SQLiteStore(f"sqlite:///{tmp_path}/plans.db")
+    await s.open()
+    for run in _runs():
+        await s.create_run(run)
+    yield s
+    await s.close()
+
+
+def _plans(store: SQLiteStore, sent: list[tuple[str, Any]]) -> list[tuple[str, list[str]]]:
+    out = []
+    for sql, params in sent:
+        if sql.split()[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK"):
+            continue
+        out.append((sql, [r[3] for r in store.db.execute("EXPLAIN QUERY PLAN " + sql, params)]))
+    return out
+
+
+async def _record(store: SQLiteStore, call: Any) -> list[tuple[str, list[str]]]:
+    raw = store._db
+    rec = _Recorder(raw)
+    store._db = rec  # type: ignore[assignment]
+    try:
+        await call()
+    finally:
+        store._db = raw
+    assert rec.sent
+    return _plans(store, rec.sent)
+
+
+_LISTS = {
+    "all": {},
+    "all, a page on": {"before": (1030.0, "p030")},
+    "all, offset": {"offset": 10},
+    "workflow": {"workflow": "wf1"},
+    "workflow, a page on": {"workflow": "wf1", "before": (1030.0, "p030")},
+    "one status": {"status": [RunStatus.WAITING]},
+    "one status, workflow, a page on": {
+        "status": [RunStatus.WAITING],
+        "workflow": "wf0",
+        "before": (1030.0, "p030"),
+    },
+    "several statuses": {"status": [RunStatus.WAITING, RunStatus.RUNNING]},
+    "several statuses, workflow": {"status": [RunStatus.WAITING, RunStatus.FAILED], "workflow": "wf0"},
+    "children": {"parent_run_id": "p000"},
+    "children, statuses, workflow": {
+        "parent_run_id": "p000",
+        "status": [RunStatus.WAITING],
+        "workflow": "wf1",
+    },
+}
+
+
+@pytest.mark.parametrize("filters", list(_LISTS.values()), ids=list(_LISTS))
+async def test_each_list_reads_index_ranges_only(store, filters):
+    plans = await _record(store, lambda: store.list_runs(limit=5, **filters))
+    for sql, plan in plans:
+        reads = [line for line in plan if re.match(r"(SCAN|SEARCH) runs\b", line)]
+        assert reads, (sql, plan)
+        for line in reads:
+            # a SEARCH of an index range, never a SCAN of the table or of a whole index
+            assert re.match(
+                r"SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent) ", line
+            ), (sql, plan)
+        if "parent_run_id" in filters:
+            assert all("runs_parent" in line for line in reads), plan
+
+
+def _indexes_read(plan: list[str]) -> list[str]:
+    """The indexes of runs a plan reads, in order; fails on a scan of the table or of an index."""
+    out = []
+    for line in plan:
+        if re.match(r"(SCAN|SEARCH) runs\b", line):
+            m = re.match(r"SEARCH runs USING (?:COVERING )?INDEX (\w+) ", line)
+            assert m, plan
+            out.append(m.group(1))
+    return out
+
+
+async def test_claims_timers_and_owners_read_the_few_ready_or_held_runs_not_every_parked_one(store):
+    # runs_status holds every parked run under status='waiting': the waiting runs that are due or
+    # cancelled come from runs_wake and runs_cancel, the held ones from runs_owned
+    now = time.time()
+    claims = {
+        "claim": lambda: store.claim_runs("me", lease_seconds=30, limit=5, now=now),
+        "claim of a queue, stealing": lambda: store.claim_runs(
+            "me", lease_seconds=30, limit=5, now=now, queues=["default"], steal_from=["gone"]
+        ),
+    }
+    for name, call in claims.items():
+        plans = await _record(store, call)
+        ready = [_indexes_read(plan) for sql, plan in plans if "UNION" in sql]
+        assert ready == [["runs_status", "runs_wake", "runs_cancel"]], (name, plans)
+        held = [_indexes_read(plan) for sql, plan in plans if "COUNT(*)" in sql]
+        assert held == [["runs_owned"]], (name, plans)
+    for call, index in (
+        (lambda: store.due_timers(now), "runs_wake"),
+        (lambda: store.unfinished_owners(), "runs_owned"),
+        (lambda: store.count_runs(list(RunStatus)), "runs_status"),
+    ):
+        assert [_indexes_read(plan) for _, plan in await _record(store, call)] == [[index]]
+
+
+async def test_runs_claimed_by_id_are_found_by_their_key(store):
+    plans = await _record(
+        store, lambda: store.claim_runs("me", lease_seconds=30, limit=5, now=time.time(), run_ids=["p004"])
+    )
+    union = [plan for sql, plan in plans if "UNION" in sql]
+    assert union and all(
+        "sqlite_autoindex_runs_1" in line for line in union[0] if line.startswith("SEARCH runs")
+    )
+
+
+def _indexes(store: SQLiteStore) -> dict[str, str]:
+    return dict(
+        store.db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='runs' AND sql IS NOT NULL"
+        )
+    )
+
+
+async def test_a_store_of_schema_7_migrates_and_lists_the_same_runs(tmp_path: Path):
+    url = f"sqlite:///{tmp_path}/v7.db"
+    old = SQLiteStore(url)
+    old.auto_migrate = False
+    await old.open()
+    try:
+        assert await old.migrate(7) == [1, 2, 3, 4, 5, 6, 7]
+        assert {"runs_created", "runs_workflow", "runs_ready"} <= set(_indexes(old))
+        runs = list(_runs())
+        for run in runs:
+            await old.create_run(run)
+        before = {name: [r.id for r in await old.list_runs(limit=100, **f)] for name, f in _LISTS.items()}
+    finally:
+        await old.close()
+    new = SQLiteStore(url)
+    await new.open()
+    try:
+        assert await new.schema_version() == 8
+        indexes = _indexes(new)
+        assert not {"runs_created", "runs_workflow", "runs_ready"} & set(indexes)
+        assert "WHERE parent_run_id IS NOT NULL" in indexes["runs_parent"]
+        after = {name: [r.id for r in await new.list_runs(limit=100, **f)] for name, f in _LISTS.items()}
+        assert after == before
+        # and what they should be, from the runs themselves
+        newest = sorted(runs, key=lambda r: (r.created_at, r.id), reverse=True)
+        assert after["all"] == [r.id for r in newest]
+        assert after["all, offset"] == [r.id for r in newest][10:]
+        assert after["all, a page on"] == [r.id for r in newest if (r.created_at, r.id) < (1030.0, "p030")]
+        assert after["workflow"] == [r.id for r in newest if r.workflow == "wf1"]
+        assert after["children"] == [r.id for r in newest if r.parent_run_id == "p000"]
+        assert after["several statuses, workflow"] == [
+            r.id for r in newest if r.workflow == "wf0" and r.status in (RunStatus.WAITING, RunStatus.FAILED)
+        ]
+        # a page at a time, by cursor, every run once
+        seen, cursor = [], None
+        while page := await new.list_runs(limit=7, before=cursor):
+            seen += [r.id for r in page]
+            cursor = (page[-1].created_at, page[-1].id)
+        assert seen == after["all"]
+        assert await new.list_runs(status=[]) == []
+    finally:
+        await new.close()
