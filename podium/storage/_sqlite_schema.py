@@ -181,7 +181,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         """
         -- Fewer index pages written by each run's start and end (in WAL mode every dirty page costs
         -- writes at COMMIT). The lists read runs_status or runs_workflow_status, one range per status
-        -- (storage/sqlite.py list_runs); claims read runs_status, runs_wake and runs_cancel.
+        -- (storage/sqlite.py list_runs), and claims read runs_status, runs_wake and runs_cancel.
         DROP INDEX runs_created;
         DROP INDEX runs_workflow;
         DROP INDEX runs_ready;
