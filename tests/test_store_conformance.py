@@ -630,3 +630,19 @@ async def test_a_store_migrated_to_the_inbox_index_lists_the_requests_already_op
         ]
         await new.send_signal("open", "approval:a", None, now=time.time())  # kept from now on
         assert await _inbox(new) == [("open", "approval:b")]
+
+
+async def test_an_approval_asked_or_timed_out_through_the_one_event_path_opens_and_closes_its_request(store):
+    """The engine writes a step's wait and its timed-out end through ``append_one``: the inbox
+    follows it like any other write (on SQLite the store keeps it, in the same transaction)."""
+    await store.create_run(_run("r1"), [_ev("r1", 1, "run_started")])
+    ask = _ask("r1", 2, "approval:x", ts=7.0)
+    await store.append_one("r1", 2, ask.type, ask.ts, ask.step, 0, None, 1, ask.data)
+    assert await _inbox(store) == [("r1", "approval:x")]
+    done = '{"started":1,"signal":"approval:x","timed_out":true,"output":null}'
+    await store.append_one("r1", 3, "step_completed", 8.0, "s/signal:approval:x", 0, None, 1, done)
+    assert await _inbox(store) == []
+    bad = '{"signal": 5, "approval": {}}'  # not a request: no row, no error
+    await store.append_one("r1", 4, "step_waiting", 9.0, "t/signal:5", 0, None, 1, bad)
+    await store.append_one("r1", 5, "step_waiting", 9.0, "t/signal:y", 0, None, 1, '{"approval": not json')
+    assert await _inbox(store) == [] and [e.seq for e in await store.load_events("r1")] == [1, 2, 3, 4, 5]

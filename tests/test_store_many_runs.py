@@ -20,6 +20,11 @@ def _ev(rid: str, seq: int) -> Event:
     return Event(run_id=rid, seq=seq, type="run_started", ts=time.time())
 
 
+def _group(store, name: str):
+    """The store's group of writes ``name`` (PostgreSQL: one per kind; SQLite: one for all), or None."""
+    return getattr(store, name, None) or getattr(store, "writes", None)
+
+
 @pytest.fixture
 async def store(store_url):
     s = open_store(store_url)
@@ -122,7 +127,7 @@ async def test_grouped_starts_write_each_new_runs_audit_entry_in_the_same_commit
         *(store.create_run(_run(rid, created=1000.0), [_ev(rid, 1)], audit=_start(rid)) for rid in ids)
     )
     assert sum(results) == 39 and not results[0]
-    group = getattr(store, "group", None)
+    group = _group(store, "group")
     if group is not None:  # SQLite and PostgreSQL group the starts: far fewer commits than runs
         assert group.batches < 20
     entries = await store.list_audit(limit=10_000)
@@ -230,7 +235,7 @@ async def test_appends_of_many_runs_at_once_are_each_written_and_a_taken_seq_fai
         await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)])
     await asyncio.gather(*(store.append([_ev(rid, 2)]) for rid in ids))
     appends = getattr(store, "appends", None)
-    if appends is not None:  # grouped: fewer transactions than appends
+    if appends is not None:  # PostgreSQL groups them: fewer transactions than appends
         assert appends.batches < appends.runs
     results = await asyncio.gather(
         *(store.append([_ev(rid, 2 if rid == "a7" else 3)], {"status": RunStatus.RUNNING}) for rid in ids),
@@ -268,10 +273,11 @@ async def test_runs_ending_at_the_same_moment_share_commits(store):
     ids = [f"t{i}" for i in range(30)]
     for rid in ids:
         await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)], audit=_start(rid))
+    audited = _group(store, "audited")
+    before = (audited.runs, audited.batches) if audited is not None else (0, 0)
     await asyncio.gather(*(store.append([_ev(rid, 2)], {"status": RunStatus.COMPLETED}, audit=_end(rid)) for rid in ids))
-    audited = getattr(store, "audited", None)
     if audited is not None:  # SQLite and PostgreSQL: fewer transactions than runs ended
-        assert audited.runs == 30 and audited.batches < 30
+        assert audited.runs - before[0] == 30 and audited.batches - before[1] < 30
     assert {(await store.get_run(rid)).status for rid in ids} == {RunStatus.COMPLETED}
     ends = [e for e in await store.list_audit(limit=1000) if e.action == "run.end"]
     assert sorted(e.target for e in ends) == sorted(ids)
@@ -301,3 +307,54 @@ async def test_a_write_cancelled_while_queued_is_not_made():
     gate.set()
     await asyncio.gather(first, kept)
     assert written == [1, 3]
+
+
+async def test_sqlite_steps_of_many_runs_join_the_transaction_being_gathered_and_a_conflict_fails_alone(tmp_path):
+    """On SQLite the first write of a turn of the event loop is made at once; the run starts and
+    ends that follow in the same turn are gathered into one transaction, and steps' events made
+    meanwhile ride in it. One whose seq is already taken gets its own LeaseLost; the others land."""
+    from podium import LeaseLost
+    from podium.storage.sqlite import SQLiteStore
+
+    async with SQLiteStore(f"sqlite:///{tmp_path}/g.db") as store:
+        for rid in ("a", "b"):
+            await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)])
+        before = (store.writes.batches, store.writes.runs)
+
+        def step(rid: str, seq: int):
+            return store.append_one(rid, seq, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}')
+
+        ok = await asyncio.gather(
+            store.create_run(_run("c", created=1001.0, status=RunStatus.RUNNING), [_ev("c", 1)]),  # at once
+            store.create_run(_run("d", created=1002.0, status=RunStatus.RUNNING), [_ev("d", 1)]),  # gathers
+            step("a", 2),
+            step("b", 2),
+        )
+        assert ok == [True, True, None, None]
+        assert store.writes.runs - before[1] == 4 and store.writes.batches - before[0] == 2  # rode together
+        results = await asyncio.gather(
+            store.create_run(_run("e", created=1003.0, status=RunStatus.RUNNING), [_ev("e", 1)]),
+            store.create_run(_run("f", created=1004.0, status=RunStatus.RUNNING), [_ev("f", 1)]),
+            step("a", 2),  # taken: written just above
+            step("b", 3),
+            step("a", 3),
+            return_exceptions=True,
+        )
+        assert results[:2] == [True, True] and isinstance(results[2], LeaseLost) and results[3:] == [None, None]
+        assert [(e.seq, e.type) for e in await store.load_events("a")] == [(1, "run_started"), (2, "step_completed"), (3, "step_completed")]
+        assert [e.seq for e in await store.load_events("b")] == [1, 2, 3]
+        assert {r.id for r in await store.list_runs()} == {"a", "b", "c", "d", "e", "f"}
+
+
+async def test_sqlite_a_lone_run_writes_its_steps_without_waiting_for_a_group(tmp_path):
+    """One run alone: its starts, steps and end are written at once (no turn of the loop waited for
+    a group that nobody joins)."""
+    from podium.storage.sqlite import SQLiteStore
+
+    async with SQLiteStore(f"sqlite:///{tmp_path}/l.db") as store:
+        assert await store.create_run(_run("a", created=1000.0, status=RunStatus.RUNNING), [_ev("a", 1)], audit=_start("a"))
+        assert not store.writes.gathering
+        await store.append_one("a", 2, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}')
+        await store.append([_ev("a", 3)], {"status": RunStatus.COMPLETED}, audit=_end("a"))
+        assert not store.writes.gathering and store.writes.batches == store.writes.runs == 2
+        assert [e.seq for e in await store.load_events("a")] == [1, 2, 3]

@@ -40,17 +40,33 @@ class GroupWrite(Generic[T, R]):
     grouping the calls of :meth:`submit` made at the same moment. A batch that fails is written
     again one item at a time, so each caller gets its own answer or error."""
 
-    def __init__(self, write: Callable[[Sequence[T]], Awaitable[list[R]]]) -> None:
+    def __init__(self, write: Callable[[Sequence[T]], Awaitable[list[R]]], *, eager: bool = False) -> None:
         self._write = write
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
         self._task: asyncio.Task[None] | None = None
+        self.eager = eager
+        """The first write of a turn of the event loop is made at once, alone; only the writes that
+        follow it in the same turn are gathered (a lone writer never waits for a turn: SQLite,
+        whose writes do not block on I/O)."""
+        self._turn: object = None
         self.batches = 0
         """Transactions written (with :attr:`runs`: how well the calls were grouped)."""
         self.runs = 0
         """Items written."""
 
+    @property
+    def gathering(self) -> bool:
+        """Whether a group is being gathered or written now: a write made now can join it."""
+        return self._task is not None
+
     async def submit(self, item: T) -> R:
         loop = asyncio.get_running_loop()
+        if self.eager and self._task is None and self._turn is None:
+            self._turn = loop.call_soon(self._turn_over)  # later writes of this turn gather
+            results = await self._write([item])
+            self.batches += 1
+            self.runs += 1
+            return results[0]
         done: asyncio.Future[R] = loop.create_future()
         self._queue.append((item, done))
         if self._task is None:
@@ -62,6 +78,9 @@ class GroupWrite(Generic[T, R]):
             # as it ended does not also end completed). Once its group is being written, it lands.
             self._queue = [q for q in self._queue if q[1] is not done]
             raise
+
+    def _turn_over(self) -> None:
+        self._turn = None
 
     async def _flush(self) -> None:
         try:

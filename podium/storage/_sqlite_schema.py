@@ -191,4 +191,15 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE parent_run_id IS NOT NULL;
         """,
     ),
+    (
+        9,
+        """
+        -- The approvals inbox is kept by the store's own statements in the transaction that writes a
+        -- request's event (storage/sqlite.py _keep_inbox), not by a trigger on every event: the two
+        -- AFTER INSERT triggers cost every step's event ~1 us. Signals and run ends keep their
+        -- triggers (they are not on a step's path).
+        DROP TRIGGER approvals_open;
+        DROP TRIGGER approvals_timed_out;
+        """,
+    ),
 ]

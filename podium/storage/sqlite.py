@@ -11,6 +11,7 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -29,7 +30,7 @@ from ._base import (
     pick_fair,
     run_from_row,
 )
-from ._group import GroupCommit, GroupWrite, NewRun
+from ._group import GroupWrite, NewRun
 from ._sqlite_schema import MIGRATIONS
 
 _RUN_COLS = (
@@ -66,6 +67,38 @@ def _statements(script: str) -> list[str]:
     return out
 
 
+#: The schema version from which this store keeps the approvals inbox itself (before: triggers).
+_INBOX_BY_STORE = 9
+_APPROVAL_OPEN = (
+    "INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at) "
+    "SELECT r.id, ?, ?, r.workflow, ? FROM runs r WHERE r.id = ? AND r.status IN ('pending', 'running', 'waiting') "
+    "AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = r.id AND s.name = ?)"
+)
+
+
+def _inbox_change(type: str, step: str | None, data: str | None) -> tuple[str, str] | None:
+    """What an event does to the approvals inbox: ("open", name) for the wait of ``ctx.approval()``
+    (a ``step_waiting`` with an ``approval``), ("close", name) for a signal wait that timed out (the
+    ``step_completed`` of its ``/signal:`` sub-step), else None. Cheap for every other event."""
+    if type == "step_waiting":
+        if not data or '"approval"' not in data:
+            return None
+        kind = "open"
+    elif type == "step_completed" and step is not None and "/signal:" in step and data:
+        kind = "close"
+    else:
+        return None
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("signal"), str):
+        return None
+    if kind == "open" and body.get("approval") is None:
+        return None
+    return kind, body["signal"]
+
+
 def _event(r: Sequence[Any]) -> Event:
     return Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
 
@@ -74,8 +107,9 @@ def _event_row(e: Event) -> tuple[Any, ...]:
     return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
 
 
-_Audited = tuple[Sequence[Event], "dict[str, Any] | None", AuditEntry]
-"""An append with an audit entry: its events, its run update, the entry."""
+_Write = tuple[Any, Any, "AuditEntry | None"]
+"""One write of a group: a run to create (:data:`NewRun`: its record, first events, audit entry)
+or an append (its events, its run update, its audit entry or None)."""
 
 
 class SQLiteStore(ChainedAudit, Store):
@@ -98,10 +132,12 @@ class SQLiteStore(ChainedAudit, Store):
             raise ConfigError(f"store URL {url!r} names no file; use sqlite:///podium.db")
         self.path = path
         self._db: sqlite3.Connection | None = None
-        self.group = GroupCommit(self.create_runs)
-        self.audited: GroupWrite[_Audited, None] = GroupWrite(self._append_audited)
-        """Appends with an audit entry (runs' ends) made at the same moment share one transaction."""
-        """Starts made together share one transaction (see ``_group.py``)."""
+        self._keeps_inbox = True
+        self.writes: GroupWrite[_Write, bool] = GroupWrite(self._write_many, eager=True)
+        """Writes made at the same moment share one transaction (see ``_group.py``): the first write
+        of a turn of the event loop is made at once, the run starts and ends that follow it in the
+        same turn are gathered into one, and a step's event joins a transaction being gathered (many
+        runs at once) or is written on its own (one run: no wait)."""
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -125,6 +161,7 @@ class SQLiteStore(ChainedAudit, Store):
         self._db = db
         if self.auto_migrate:
             self._migrate()
+        self._keeps_inbox = self._schema_version() >= _INBOX_BY_STORE
 
     async def schema_version(self) -> int:
         return self._schema_version()
@@ -159,6 +196,7 @@ class SQLiteStore(ChainedAudit, Store):
                 db.execute("ROLLBACK")
                 raise
             applied.append(version)
+        self._keeps_inbox = self._schema_version() >= _INBOX_BY_STORE
         return applied
 
     async def close(self) -> None:
@@ -169,90 +207,85 @@ class SQLiteStore(ChainedAudit, Store):
             db.close()
 
     async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
-        return await self.group.create_run(run, events, audit)
+        return await self.writes.submit((run, events, audit))
 
     async def create_runs(self, items: Sequence[NewRun]) -> list[bool]:
-        if all(audit is None for _, _, audit in items):
-            return self._create_tx(items, None)
-        async with self._chained_many() as place:  # taken before the transaction: no await inside it
-            return self._create_tx(items, place)
-        return []  # not reached (for type checkers: the context manager could swallow)
-
-    def _create_tx(self, items: Sequence[NewRun], place: Callable[[AuditEntry], AuditEntry] | None) -> list[bool]:
-        db = self.db
-        created = []
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for run, events, audit in items:
-                cur = db.execute(
-                    f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
-                    (
-                        run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
-                        run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
-                        run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
-                        int(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
-                    ),
-                )  # fmt: skip
-                created.append(cur.rowcount == 1)
-                if not created[-1]:  # it existed: nothing of it is written, not even its audit entry
-                    continue
-                if events:
-                    db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
-                if audit is not None and place is not None:
-                    self._insert_entry(place(audit))  # the next place in the chain, numbered and signed
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return created
+        return await self._write_many(items)
 
     async def append(
         self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
     ) -> None:
-        db = self.db
-        if len(events) == 1 and not run_update and audit is None:
-            # The hot path of every step: one statement is its own transaction.
+        if (
+            len(events) == 1 and not run_update and audit is None and not self.writes.gathering
+            and _inbox_change(events[0].type, events[0].step, events[0].data) is None
+        ):  # fmt: skip
+            # The hot path of every step of a lone run: one statement is its own transaction.
             try:
-                db.execute(_EVENT_INSERT, _event_row(events[0]))
+                self.db.execute(_EVENT_INSERT, _event_row(events[0]))
             except sqlite3.IntegrityError as exc:
                 raise self._conflict(events[0]) from exc
             return
         if not events:
             raise ValueError("append needs at least one event")
-        if audit is None:
-            self._append_tx([(events, run_update, None)], None)
+        if audit is None and not self.writes.gathering:
+            self._write_tx([(events, run_update, None)], None)
             return
-        await self.audited.submit((events, run_update, audit))  # runs ending together: one commit
+        await self.writes.submit((events, run_update, audit))  # runs ending together: one commit
 
-    async def _append_audited(self, items: Sequence[_Audited]) -> list[None]:
+    async def _write_many(self, items: Sequence[_Write]) -> list[bool]:
+        if all(item[2] is None for item in items):
+            return self._write_tx(items, None)
         async with self._chained_many() as place:  # taken before the transaction: no await inside it
-            self._append_tx(items, place)
-        return [None] * len(items)
+            return self._write_tx(items, place)
+        return []  # not reached (for type checkers: the context manager could swallow)
 
-    def _append_tx(
-        self,
-        items: Sequence[tuple[Sequence[Event], dict[str, Any] | None, AuditEntry | None]],
-        place: Callable[[AuditEntry], AuditEntry] | None,
-    ) -> None:
-        """Appends, each with its run update and audit entry (placed in the chain by ``place``,
-        then numbered and signed before the next is placed), in one transaction."""
+    def _write_tx(self, items: Sequence[_Write], place: Callable[[AuditEntry], AuditEntry] | None) -> list[bool]:
+        """Runs to create (whether each was new) and appends (each with its run update), each with
+        its audit entry (placed in the chain by ``place``, then numbered and signed before the next
+        is placed), in one transaction."""
         db = self.db
+        out: list[bool] = []
+        first: Event | None = None
         db.execute("BEGIN IMMEDIATE")
-        events: Sequence[Event] = items[0][0]
         try:
-            for events, run_update, entry in items:
-                db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
-                if run_update:
-                    self._update_run(events[0].run_id, run_update)
-                if entry is not None and place is not None:
-                    self._insert_entry(place(entry))
+            for item in items:
+                if isinstance(item[0], RunRecord):
+                    run, events, audit = item
+                    cur = db.execute(
+                        f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
+                        (
+                            run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
+                            run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
+                            run.forked_from, run.fork_step, run.workflow_ref, run.owner, run.lease_expires_at,
+                            int(run.cancel_requested), run.wake_at, run.queue, run.priority, run.tenant, run.labels,
+                        ),
+                    )  # fmt: skip
+                    out.append(cur.rowcount == 1)
+                    if not out[-1]:  # it existed: nothing of it is written, not even its audit entry
+                        continue
+                    if events:
+                        db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+                        self._keep_inbox(events)
+                else:
+                    events, run_update, audit = item
+                    first = events[0]
+                    db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
+                    if run_update:
+                        self._update_run(first.run_id, run_update)
+                    self._keep_inbox(events)
+                    out.append(True)
+                if audit is not None and place is not None:
+                    self._insert_entry(place(audit))  # the next place in the chain, numbered and signed
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             db.execute("ROLLBACK")
-            raise self._conflict(events[0]) from exc
+            if first is not None and len(items) == 1:  # an event already written: who owns the run
+                raise self._conflict(first) from exc
+            raise
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return out
 
     async def append_one(
         self,
@@ -266,10 +299,31 @@ class SQLiteStore(ChainedAudit, Store):
         attempt: int,
         data: str | None,
     ) -> None:
+        if self.writes.gathering or (type == "step_waiting" or (type == "step_completed" and step and "/signal:" in step)):
+            # Many runs at once: it rides in the transaction being gathered. Or it may open or
+            # close an approval request: written with the inbox's row, in one transaction.
+            ev = Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
+            await self.append((ev,))
+            return
         try:
             self.db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
         except sqlite3.IntegrityError as exc:
             raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
+
+    def _keep_inbox(self, events: Sequence[Event]) -> None:
+        """Open or close the approval requests these events make (inside the caller's transaction,
+        after the events and their run's row are written)."""
+        if not self._keeps_inbox:  # an older schema: no inbox, or its triggers keep it
+            return
+        for e in events:
+            change = _inbox_change(e.type, e.step, e.data)
+            if change is None:
+                continue
+            kind, name = change
+            if kind == "open":
+                self.db.execute(_APPROVAL_OPEN, (name, e.seq, e.ts, e.run_id, name))
+            else:
+                self.db.execute("DELETE FROM approvals WHERE run_id = ? AND name = ?", (e.run_id, name))
 
     def _conflict(self, event: Event) -> Exception:
         if self.db.execute("SELECT 1 FROM runs WHERE id=?", (event.run_id,)).fetchone() is None:

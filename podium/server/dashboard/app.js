@@ -106,6 +106,7 @@ async function runsPage(view, params) {
     $("#live").dataset.mode = on ? "polling" : "live";
   };
   const listen = () => {
+    if (!view.isConnected) return; // left for another page while loading: its stream is not ours to close
     if (stream) stream.close();
     const q = new URLSearchParams();
     if ($("#f-wf").value) q.set("workflow", $("#f-wf").value);
@@ -256,21 +257,22 @@ async function runPage(view, id) {
     render();
   };
   await load();
+  if (!view.isConnected) return; // left for another page while loading: open no stream for this one
   // One read of the run (and its trace) at a time: events that arrive meanwhile get one read after it.
   let pending = false, reading = Promise.resolve();
   const url = `/api/runs/${id}/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
-  stream = new EventSource(url);
+  const es = (stream = new EventSource(url)); // the handlers close this one, whatever page opened since
   const reload = () => {
     if (pending) return;
     pending = true;
     setTimeout(() => { reading = reading.then(() => { pending = false; return load(); }).catch(() => {}); }, 150);
   };
-  stream.addEventListener("step", reload);
+  es.addEventListener("step", reload);
   // The run ended: always one more read after the ones under way (never folded into a pending one),
   // and a second try if that read fails (a busy server), so the page never stays on "running".
-  stream.addEventListener("end", () => { stream.close(); reading = reading.then(load).catch(() => new Promise((ok) => setTimeout(ok, 500)).then(load)).catch(() => {}); });
-  stream.addEventListener("ready", () => (view.dataset.stream = id)); // listening: tokens from here on
-  stream.addEventListener("token", (e) => {
+  es.addEventListener("end", () => { es.close(); reading = reading.then(load).catch(() => new Promise((ok) => setTimeout(ok, 500)).then(load)).catch(() => {}); });
+  es.addEventListener("ready", () => (view.dataset.stream = id)); // listening: tokens from here on
+  es.addEventListener("token", (e) => {
     liveToken(live, JSON.parse(e.data));
     const box = $("#live-text");
     if (box) box.innerHTML = liveText(live);
