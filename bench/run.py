@@ -10,7 +10,10 @@ Workloads (see docs/benchmarks.md for the bars and the latest figures):
   durable_chain  the chain on the SQLite store                floor: raw sqlite3 INSERT+COMMIT per step
   durable_chain_power  the same, power-loss safe (fsync)   floor: the same INSERT+COMMIT with synchronous=FULL
   many_runs      10,000 concurrent runs of 2 sleeping steps on the SQLite store; peak RSS and CPU per run
-                 reported                                    floor: the same tasks in plain asyncio
+                 reported                                    floor: the same tasks in plain asyncio;
+                 storage floor: the rows each run must write (its runs row, four events, two audit entries),
+                 by raw sqlite3 on the same schema, one commit per start (each caller waits for its own)
+                 with the steps and the end of another run riding in it
   startup        `podium --help` in a fresh process            floor: `python -c pass`
 Each figure is the best of several repeats, to keep the machine's noise out of it.
 """
@@ -221,6 +224,7 @@ async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
         completed = len(await c.list(status=["completed"], limit=n + 1))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     floor, floor_cpu = await _many_floor(n)
+    storage, storage_cpu = await _many_storage_floor(folder, n)
     return _row(
         "many_runs",
         n,
@@ -231,6 +235,9 @@ async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
         ratio=round(seconds / floor, 2),
         cpu_us_per_run=round(cpu / n * 1e6, 1),
         overhead_cpu_us_per_run=round((cpu - floor_cpu) / n * 1e6, 1),
+        storage_floor_seconds=round(storage, 3),
+        ratio_to_storage_floor=round(seconds / (storage + floor), 2),
+        storage_cpu_us_per_run=round(storage_cpu / n * 1e6, 1),
         failures=failures,
         completed=completed,
         peak_rss_mb=round(rss_mb, 1),
@@ -249,6 +256,70 @@ async def _many_floor(n: int) -> tuple[float, float]:
     tasks = [asyncio.ensure_future(run()) for _ in range(n)]
     await asyncio.gather(*tasks)
     return time.perf_counter() - t, time.process_time() - cpu
+
+
+async def _many_storage_floor(folder: str, n: int) -> tuple[float, float]:
+    """What the durable writes of ``n`` runs cost SQLite alone, done the cheapest correct way: the
+    store's own schema (its tables, indexes and triggers), one transaction per run start (each
+    start is acknowledged after its commit, so sequential starts cannot share one), and the two
+    step events and the end (event, status update, audit entry) of an earlier run in that same
+    transaction. No engine, no signing. Returns (seconds, CPU seconds)."""
+    from podium.storage.sqlite import SQLiteStore
+
+    path = f"{folder}/storage-floor-{time.perf_counter_ns()}.db"
+    async with SQLiteStore(f"sqlite:///{path}"):  # the schema, migrated
+        pass
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    cols = (
+        "id, workflow, version, status, input, created_at, started_at, owner, lease_expires_at, queue, priority"
+    )
+    event = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
+    audit = "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    lag = 50  # the run whose steps and end ride in a start's transaction
+    ids = [podium.records.new_id() for _ in range(n)]
+    sig = "hmac:000000000000:" + "0" * 64
+    cseq = 0
+
+    def entry(action: str, rid: str, data: str) -> None:
+        nonlocal cseq
+        cseq += 1
+        seq = (db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0) + 1
+        db.execute(audit, (seq, time.time(), "engine", action, rid, data, sig, sig, "bench", cseq))
+
+    def finish(rid: str) -> None:
+        now = time.time()
+        for seq, step in ((2, "s0"), (3, "s1")):
+            db.execute(event, (rid, seq, "step_completed", now, step, 0, None, 1, f'{{"started":{now!r},"output":null}}'))
+        db.execute(event, (rid, 4, "run_completed", now, None, 0, None, 0, None))
+        db.execute(
+            "UPDATE runs SET status='completed', output='null', finished_at=?, owner=NULL, lease_expires_at=NULL WHERE id=?",
+            (now, rid),
+        )
+        entry("run.end", rid, '{"workflow":"sleep2","status":"completed","events":4,"digest":"' + "0" * 64 + '"}')
+
+    t, cpu = time.perf_counter(), time.process_time()
+    for i, rid in enumerate(ids):
+        now = time.time()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute(
+            f"INSERT INTO runs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (rid, "sleep2", "1", "running", "null", now, now, "bench-owner", now + 30, "default", 0),
+        )
+        db.execute(event, (rid, 1, "run_started", now, None, 0, None, 0, '{"owner":"bench-owner","format":1}'))
+        entry("run.start", rid, '{"workflow":"sleep2","version":"1","input":"' + "0" * 64 + '","roles":["admin"]}')
+        if i >= lag:
+            finish(ids[i - lag])
+        db.execute("COMMIT")
+    db.execute("BEGIN IMMEDIATE")
+    for rid in ids[max(0, n - lag) :]:
+        finish(rid)
+    db.execute("COMMIT")
+    elapsed, cpu = time.perf_counter() - t, time.process_time() - cpu
+    db.close()
+    return elapsed, cpu
 
 
 def bench_startup(repeats: int) -> dict[str, Any]:

@@ -646,3 +646,18 @@ async def test_an_approval_asked_or_timed_out_through_the_one_event_path_opens_a
     await store.append_one("r1", 4, "step_waiting", 9.0, "t/signal:5", 0, None, 1, bad)
     await store.append_one("r1", 5, "step_waiting", 9.0, "t/signal:y", 0, None, 1, '{"approval": not json')
     assert await _inbox(store) == [] and [e.seq for e in await store.load_events("r1")] == [1, 2, 3, 4, 5]
+
+
+async def test_append_at_once_writes_now_or_says_to_use_append_one(store):
+    """``append_at_once`` either writes the event now (True) or writes nothing (False: the caller
+    goes through ``append_one``); a seq already written is a LeaseLost either way."""
+    await store.create_run(_run("r1"), [_ev("r1", 1, "run_started")])
+    if store.append_at_once("r1", 2, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}'):
+        with pytest.raises(LeaseLost):
+            store.append_at_once("r1", 2, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}')
+    else:
+        assert [e.seq for e in await store.load_events("r1")] == [1]
+        await store.append_one("r1", 2, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}')
+    assert [(e.seq, e.step) for e in await store.load_events("r1")] == [(1, None), (2, "s")]
+    with pytest.raises(LeaseLost):
+        await store.append_one("r1", 2, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}')

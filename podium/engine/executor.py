@@ -70,6 +70,7 @@ class RunExecutor(Waits):
         self.refused = refused
         """Why this run must not go on (its history does not match its audit anchors): it fails at once."""
         self.store = client.store
+        self._at_once = client.store.append_at_once
         self.wf = wf
         self.run = run
         self.run_id = run.id
@@ -143,6 +144,19 @@ class RunExecutor(Waits):
 
     # -- recording ------------------------------------------------------------------------------
 
+    def _emit_now(self, type: str, step: str, iteration: int, index: int | None, attempt: int, data: str) -> bool:
+        """:meth:`emit` of a step's event, made at once if the store can (no listeners, no run
+        update); False: nothing was recorded, call :meth:`emit`."""
+        if self._listeners:
+            return False
+        seq = self._seq + 1
+        ts = time.time()
+        if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+            return False
+        self._seq = seq
+        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
+        return True
+
     async def emit(
         self,
         type: str,
@@ -174,8 +188,9 @@ class RunExecutor(Waits):
                     log.exception("event listener failed")
             return
         if run_update is None and not self._listeners:
-            # The hot path of every step: no Event object, one INSERT.
-            await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
+            # The hot path of every step: no Event object, one INSERT (made at once if the store can).
+            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+                await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
             return
         ev = Event(
             run_id=self.run_id,
@@ -475,6 +490,8 @@ class RunExecutor(Waits):
         else:
             self.outputs[sid] = value
             self.state[sid] = _DONE
+        if s.loop is None:
+            return self._release(sid)
         return await self._after(s, it)
 
     async def _after(self, s: StepDef, it: int) -> None:
@@ -617,9 +634,9 @@ class RunExecutor(Waits):
                     continue
                 return await self._fail(s, it, idx, attempt, err, t0)
             del running[key]
-            await self.emit(
-                EventType.STEP_COMPLETED, s.id, it, idx, attempt, f'{{"started":{t0!r},"output":{payload}}}'
-            )
+            data = f'{{"started":{t0!r},"output":{payload}}}'
+            if not self._emit_now(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data):
+                await self.emit(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
             return value
 
     async def _fail(

@@ -266,6 +266,23 @@ class Store(ABC):
         Raises :class:`LeaseLost` if an event's ``(run_id, seq)`` already exists.
         """
 
+    def append_at_once(
+        self,
+        run_id: str,
+        seq: int,
+        type: str,
+        ts: float,
+        step: str | None,
+        iteration: int,
+        index: int | None,
+        attempt: int,
+        data: str | None,
+    ) -> bool:
+        """Write one event with no run update now, without waiting, if this store can (SQLite and
+        memory: a lone step's event); False when it must go through :meth:`append_one` instead.
+        Raises what :meth:`append_one` would."""
+        return False
+
     async def append_one(
         self,
         run_id: str,

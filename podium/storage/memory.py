@@ -141,6 +141,20 @@ class MemoryStore(ChainedAudit, Store):
         attempt: int,
         data: str | None,
     ) -> None:
+        self.append_at_once(run_id, seq, type, ts, step, iteration, index, attempt, data)
+
+    def append_at_once(
+        self,
+        run_id: str,
+        seq: int,
+        type: str,
+        ts: float,
+        step: str | None,
+        iteration: int,
+        index: int | None,
+        attempt: int,
+        data: str | None,
+    ) -> bool:
         log = self._events.get(run_id)
         if log is None:
             raise NotFound(f"run {run_id} does not exist")
@@ -150,6 +164,7 @@ class MemoryStore(ChainedAudit, Store):
         log.append(ev)
         if type in ("step_waiting", "step_completed"):
             self._track(ev)
+        return True
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         run = self._runs.get(run_id)

@@ -11,7 +11,6 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -26,9 +25,11 @@ from ._base import (
     OpenApproval,
     Redaction,
     Store,
+    approval_asked,
     approvals_query,
     pick_fair,
     run_from_row,
+    wait_ended,
 )
 from ._group import GroupWrite, NewRun
 from ._sqlite_schema import MIGRATIONS
@@ -74,29 +75,6 @@ _APPROVAL_OPEN = (
     "SELECT r.id, ?, ?, r.workflow, ? FROM runs r WHERE r.id = ? AND r.status IN ('pending', 'running', 'waiting') "
     "AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.run_id = r.id AND s.name = ?)"
 )
-
-
-def _inbox_change(type: str, step: str | None, data: str | None) -> tuple[str, str] | None:
-    """What an event does to the approvals inbox: ("open", name) for the wait of ``ctx.approval()``
-    (a ``step_waiting`` with an ``approval``), ("close", name) for a signal wait that timed out (the
-    ``step_completed`` of its ``/signal:`` sub-step), else None. Cheap for every other event."""
-    if type == "step_waiting":
-        if not data or '"approval"' not in data:
-            return None
-        kind = "open"
-    elif type == "step_completed" and step is not None and "/signal:" in step and data:
-        kind = "close"
-    else:
-        return None
-    try:
-        body = json.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(body, dict) or not isinstance(body.get("signal"), str):
-        return None
-    if kind == "open" and body.get("approval") is None:
-        return None
-    return kind, body["signal"]
 
 
 def _event(r: Sequence[Any]) -> Event:
@@ -215,16 +193,10 @@ class SQLiteStore(ChainedAudit, Store):
     async def append(
         self, events: Sequence[Event], run_update: dict[str, Any] | None = None, *, audit: AuditEntry | None = None
     ) -> None:
-        if (
-            len(events) == 1 and not run_update and audit is None and not self.writes.gathering
-            and _inbox_change(events[0].type, events[0].step, events[0].data) is None
-        ):  # fmt: skip
-            # The hot path of every step of a lone run: one statement is its own transaction.
-            try:
-                self.db.execute(_EVENT_INSERT, _event_row(events[0]))
-            except sqlite3.IntegrityError as exc:
-                raise self._conflict(events[0]) from exc
-            return
+        if len(events) == 1 and not run_update and audit is None:
+            e = events[0]
+            if self.append_at_once(e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data):
+                return
         if not events:
             raise ValueError("append needs at least one event")
         if audit is None and not self.writes.gathering:
@@ -287,6 +259,32 @@ class SQLiteStore(ChainedAudit, Store):
             raise
         return out
 
+    def append_at_once(
+        self,
+        run_id: str,
+        seq: int,
+        type: str,
+        ts: float,
+        step: str | None,
+        iteration: int,
+        index: int | None,
+        attempt: int,
+        data: str | None,
+    ) -> bool:
+        # A step of a lone run: one statement, its own transaction. Not when a group is gathering
+        # (many runs at once: the event rides in it), nor for an event that may open or close an
+        # approval request (written with the inbox's row, in one transaction).
+        if (
+            self.writes.gathering or self._db is None or type == "step_waiting"
+            or (type == "step_completed" and step is not None and "/signal:" in step)
+        ):  # fmt: skip
+            return False
+        try:
+            self._db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
+        except sqlite3.IntegrityError as exc:
+            raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
+        return True
+
     async def append_one(
         self,
         run_id: str,
@@ -299,16 +297,9 @@ class SQLiteStore(ChainedAudit, Store):
         attempt: int,
         data: str | None,
     ) -> None:
-        if self.writes.gathering or (type == "step_waiting" or (type == "step_completed" and step and "/signal:" in step)):
-            # Many runs at once: it rides in the transaction being gathered. Or it may open or
-            # close an approval request: written with the inbox's row, in one transaction.
+        if not self.append_at_once(run_id, seq, type, ts, step, iteration, index, attempt, data):
             ev = Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
             await self.append((ev,))
-            return
-        try:
-            self.db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
-        except sqlite3.IntegrityError as exc:
-            raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
 
     def _keep_inbox(self, events: Sequence[Event]) -> None:
         """Open or close the approval requests these events make (inside the caller's transaction,
@@ -316,13 +307,9 @@ class SQLiteStore(ChainedAudit, Store):
         if not self._keeps_inbox:  # an older schema: no inbox, or its triggers keep it
             return
         for e in events:
-            change = _inbox_change(e.type, e.step, e.data)
-            if change is None:
-                continue
-            kind, name = change
-            if kind == "open":
+            if (name := approval_asked(e.type, e.data)) is not None:
                 self.db.execute(_APPROVAL_OPEN, (name, e.seq, e.ts, e.run_id, name))
-            else:
+            elif (name := wait_ended(e.type, e.step, e.data)) is not None:
                 self.db.execute("DELETE FROM approvals WHERE run_id = ? AND name = ?", (e.run_id, name))
 
     def _conflict(self, event: Event) -> Exception:
