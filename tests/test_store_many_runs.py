@@ -358,3 +358,25 @@ async def test_sqlite_a_lone_run_writes_its_steps_without_waiting_for_a_group(tm
         await store.append([_ev("a", 3)], {"status": RunStatus.COMPLETED}, audit=_end("a"))
         assert not store.writes.gathering and store.writes.batches == store.writes.runs == 2
         assert [e.seq for e in await store.load_events("a")] == [1, 2, 3]
+
+
+async def test_sqlite_inbox_kept_when_another_process_migrates_the_store_under_a_running_one(tmp_path):
+    """A store left at schema 8 (its triggers keep the inbox) by a process that does not migrate;
+    another process migrates it (the triggers are dropped: the store's statements keep it now). The
+    first process's next approval request must still reach the inbox."""
+    from podium.storage.sqlite import SQLiteStore
+
+    url = f"sqlite:///{tmp_path}/m.db"
+    first = SQLiteStore(url)
+    first.auto_migrate = False
+    await first.open()
+    try:
+        await first.migrate(8)
+        await first.create_run(_run("r1", created=1000.0, status=RunStatus.RUNNING), [_ev("r1", 1)])
+        async with SQLiteStore(url) as other:  # migrates to the latest schema
+            assert await other.schema_version() >= 9
+        ask = '{"signal":"approval:go","deadline":null,"approval":{"title":"go?"}}'
+        await first.append([Event(run_id="r1", seq=2, type="step_waiting", ts=5.0, step="s/signal:approval:go", data=ask)])
+        assert [a.name for a in await first.open_approvals()] == ["approval:go"]
+    finally:
+        await first.close()

@@ -68,8 +68,9 @@ def _statements(script: str) -> list[str]:
     return out
 
 
-#: The schema version from which this store keeps the approvals inbox itself (before: triggers).
-_INBOX_BY_STORE = 9
+#: The schema version that has the approvals inbox (its triggers, dropped in version 9, kept it
+#: too: the store's statements and the triggers do the same idempotent writes).
+_INBOX = 7
 _APPROVAL_OPEN = (
     "INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at) "
     "SELECT r.id, ?, ?, r.workflow, ? FROM runs r WHERE r.id = ? AND r.status IN ('pending', 'running', 'waiting') "
@@ -139,7 +140,7 @@ class SQLiteStore(ChainedAudit, Store):
         self._db = db
         if self.auto_migrate:
             self._migrate()
-        self._keeps_inbox = self._schema_version() >= _INBOX_BY_STORE
+        self._keeps_inbox = self._schema_version() >= _INBOX
 
     async def schema_version(self) -> int:
         return self._schema_version()
@@ -174,7 +175,7 @@ class SQLiteStore(ChainedAudit, Store):
                 db.execute("ROLLBACK")
                 raise
             applied.append(version)
-        self._keeps_inbox = self._schema_version() >= _INBOX_BY_STORE
+        self._keeps_inbox = self._schema_version() >= _INBOX
         return applied
 
     async def close(self) -> None:
@@ -304,9 +305,13 @@ class SQLiteStore(ChainedAudit, Store):
     def _keep_inbox(self, events: Sequence[Event]) -> None:
         """Open or close the approval requests these events make (inside the caller's transaction,
         after the events and their run's row are written)."""
-        if not self._keeps_inbox:  # an older schema: no inbox, or its triggers keep it
-            return
         for e in events:
+            if e.type not in ("step_waiting", "step_completed"):
+                continue
+            if not self._keeps_inbox:  # an older schema when opened: migrated since by another process?
+                self._keeps_inbox = self._schema_version() >= _INBOX
+                if not self._keeps_inbox:
+                    return
             if (name := approval_asked(e.type, e.data)) is not None:
                 self.db.execute(_APPROVAL_OPEN, (name, e.seq, e.ts, e.run_id, name))
             elif (name := wait_ended(e.type, e.step, e.data)) is not None:
