@@ -122,8 +122,8 @@ class RunExecutor(Waits):
 
     def _learn(self, ev: Event) -> None:
         t = ev.type
-        if t == EventType.RUN_STARTED or t == EventType.RUN_QUEUED:
-            data = json.loads(ev.data) if ev.data else {}
+        if (t == EventType.RUN_STARTED or t == EventType.RUN_QUEUED) and ev.data and '"timeout"' in ev.data:
+            data = json.loads(ev.data)
             if data.get("timeout"):
                 self.deadline = ev.ts + data["timeout"]
         if ev.step is None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import secrets
@@ -112,7 +111,10 @@ class ChainedAudit:
             if placed and not placed[-1].seq:
                 placed.pop()  # not written: its place in the chain goes to this one
             cseq, head = (placed[-1].cseq, placed[-1].hash) if placed else (c.cseq, c.head)
-            e = dataclasses.replace(entry, chain=c.id, cseq=cseq + 1, prev_hash=head)
+            e = AuditEntry(
+                seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action, target=entry.target,
+                data=entry.data, prev_hash=head, hash=entry.hash, chain=c.id, cseq=cseq + 1,
+            )  # fmt: skip
             placed.append(e)
             return e
 
