@@ -208,6 +208,41 @@ async def test_loop_limit_fails_clearly(client):
         await client.run(wf)
 
 
+async def test_a_loop_records_each_iterations_completion_with_its_decision(client):
+    """Each pass writes the looping step's completion and the decision to loop again together (one
+    transaction: a crash cannot keep one without the other); a condition that raises or a limit
+    reached still records the step's completion before the run fails."""
+    wf = Workflow("three")
+
+    @wf.step(loop=Loop(to="spin", while_=lambda spin: spin < 2, max_iterations=5))
+    async def spin(ctx: StepContext):
+        return ctx.iteration
+
+    handle = await client.start(wf)
+    assert await handle.result() == 2
+    kinds = [(e.type, e.step, e.iteration) for e in await client.store.load_events(handle.id)]
+    assert kinds[1:] == [
+        ("step_completed", "spin", 0), ("loop_iteration", "spin", 1),
+        ("step_completed", "spin", 1), ("loop_iteration", "spin", 2),
+        ("step_completed", "spin", 2), ("run_completed", None, 0),
+    ]  # fmt: skip
+
+    def broken(spin):
+        raise KeyError("no such field")
+
+    bad = Workflow("bad-condition")
+    bad.step(_iteration, id="spin", loop=Loop(to="spin", while_=broken, max_iterations=5))
+    handle = await client.start(bad)
+    with pytest.raises(RunFailed, match="loop condition of step 'spin' raised KeyError"):
+        await handle.result()
+    kinds = [(e.type, e.step) for e in await client.store.load_events(handle.id)]
+    assert kinds[1:] == [("step_completed", "spin"), ("run_failed", None)]
+
+
+async def _iteration(ctx: StepContext):
+    return ctx.iteration
+
+
 async def test_sub_workflow(client):
     child = Workflow("child")
 

@@ -107,6 +107,8 @@ class RunExecutor(Waits):
         self.recorded: dict[_Key, tuple[str, Any]] = {}
         self.failed_attempts: dict[_Key, int] = {}
         self.loop_decisions: set[tuple[str, int]] = set()
+        # Looping steps' completions not yet written: each goes with its loop decision (_after).
+        self._unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = {}
         self.deadline: float | None = None
         # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
         self.parked: dict[str, tuple[set[str], float | None]] = {}
@@ -495,32 +497,63 @@ class RunExecutor(Waits):
         return await self._after(s, it)
 
     async def _after(self, s: StepDef, it: int) -> None:
+        """A looping step finished: decide whether to loop again, and record its completion with
+        that decision in one transaction (an iteration costs one commit, not two)."""
         lp = s.loop
+        done = self._unrecorded.pop(s.id, None)  # its completion, held back for the decision
+        again = False
+        failure: dict[str, Any] | None = None
         if lp is not None and self.state[s.id] is _DONE:
             again = (s.id, it + 1) in self.loop_decisions
+            decided = again
             if not again:
                 try:
                     again = bool(lp.while_(**(self._bind(s.loop_params, s) or {})))
                 except Exception as exc:
-                    err = error_info(exc)
-                    err["message"] = f"loop condition of step {s.id!r} raised {type(exc).__name__}: {exc}"
-                    raise _StepFailed(s.id, err) from None
-                if again:
-                    if it + 1 >= lp.max_iterations:
-                        raise _StepFailed(
-                            s.id,
-                            {
-                                "type": "podium.LoopLimitExceeded",
-                                "message": f"step {s.id!r} looped back to {lp.to!r} {lp.max_iterations} times "
-                                f"(max_iterations={lp.max_iterations}) and its loop condition still holds; "
-                                f"raise max_iterations or make the condition end the loop",
-                            },
-                        )
-                    await self.emit(EventType.LOOP_ITERATION, s.id, it + 1)
-            if again:
-                self._restart_loop(s.id, it + 1)
-                return
+                    failure = error_info(exc)
+                    failure["message"] = f"loop condition of step {s.id!r} raised {type(exc).__name__}: {exc}"
+                if again and it + 1 >= lp.max_iterations:
+                    again = False
+                    failure = {
+                        "type": "podium.LoopLimitExceeded",
+                        "message": f"step {s.id!r} looped back to {lp.to!r} {lp.max_iterations} times "
+                        f"(max_iterations={lp.max_iterations}) and its loop condition still holds; "
+                        f"raise max_iterations or make the condition end the loop",
+                    }
+            events = [done] if done is not None else []
+            if again and not decided:
+                events.append((EventType.LOOP_ITERATION, s.id, it + 1, None, 0, None))
+            await self._emit_all(events)
+            if failure is not None:
+                raise _StepFailed(s.id, failure) from None
+        elif done is not None:
+            await self._emit_all([done])
+        if again:
+            self._restart_loop(s.id, it + 1)
+            return
         self._release(s.id)
+
+    async def _emit_all(self, items: list[tuple[str, str | None, int, int | None, int, str | None]]) -> None:
+        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction."""
+        if len(items) <= 1:
+            for item in items:
+                await self.emit(*item)
+            return
+        evs = []
+        for type, step, iteration, index, attempt, data in items:
+            self._seq = seq = self._seq + 1
+            ts = time.time()
+            self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
+            evs.append(
+                Event(run_id=self.run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
+            )  # fmt: skip
+        await self.store.append(evs)
+        for ev in evs:
+            for fn in self._listeners:
+                try:
+                    fn(ev)
+                except Exception:  # a listener must never break a run
+                    log.exception("event listener failed")
 
     def _restart_loop(self, loop_step: str, it: int) -> None:
         body = self.wf.loop_bodies[loop_step]
@@ -635,6 +668,9 @@ class RunExecutor(Waits):
                 return await self._fail(s, it, idx, attempt, err, t0)
             del running[key]
             data = f'{{"started":{t0!r},"output":{payload}}}'
+            if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
+                self._unrecorded[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
+                return value
             if not self._emit_now(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data):
                 await self.emit(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
             return value
