@@ -9,6 +9,7 @@ Workloads (see docs/benchmarks.md for the bars and the latest figures):
   concurrent_io  200 concurrent runs x 5 steps of sleep(20ms)  floor: the same with plain asyncio
   durable_chain  the chain on the SQLite store                floor: raw sqlite3 INSERT+COMMIT per step
   durable_chain_power  the same, power-loss safe (fsync)   floor: the same INSERT+COMMIT with synchronous=FULL
+  durable_loop   a step looping 200 times on the SQLite store   floor: raw sqlite3 INSERT+COMMIT per pass
   many_runs      10,000 concurrent runs of 2 sleeping steps on the SQLite store; peak RSS and CPU per run
                  reported                                    floor: the same tasks in plain asyncio;
                  storage floor: the rows each run must write (its runs row, four events, two audit entries),
@@ -209,6 +210,41 @@ async def bench_durable_chain(repeats: int, folder: str, *, power: bool = False)
     return _row(name, N, seconds, seconds / N, floor / N, ratio=round(seconds / floor, 2))
 
 
+def loop_workflow(n: int = N) -> Workflow:
+    """One step looping ``n`` times (its condition counts the passes of the run under way)."""
+    from podium.engine.workflow import Loop
+
+    wf = Workflow(f"loop{n}")
+    passes = {"n": 0}
+
+    def again() -> bool:
+        passes["n"] += 1
+        if passes["n"] < n:
+            return True
+        passes["n"] = 0
+        return False
+
+    wf.step(_noop, id="spin", loop=Loop(to="spin", while_=again, max_iterations=n + 1))
+    return wf
+
+
+async def bench_durable_loop(repeats: int, folder: str) -> dict[str, Any]:
+    from podium.storage.sqlite import SQLiteStore
+
+    wf = loop_workflow()
+    runs: list[float] = []
+    floors: list[float] = []
+    async with Client(SQLiteStore(f"sqlite:///{folder}/durable_loop.db")) as c:
+        await c.run(wf)
+        for _ in range(repeats):  # interleaved with the floor, as durable_chain
+            t = time.perf_counter()
+            await c.run(wf)
+            runs.append(time.perf_counter() - t)
+            floors.append(floor_sqlite(folder))
+    seconds, floor = min(runs), min(floors)
+    return _row("durable_loop", N, seconds, seconds / N, floor / N, ratio=round(seconds / floor, 2))
+
+
 async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
     wf = sleep_workflow(2, 0.01)
     async with Client(f"sqlite:///{folder}/many.db", max_concurrent_runs=n) as c:
@@ -359,7 +395,8 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="podium-bench-") as folder:
         wanted = set(
-            args.only or ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "many_runs", "startup"]
+            args.only
+            or ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "durable_loop", "many_runs", "startup"]
         )
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("chain", lambda: bench_chain(args.repeats)),
@@ -367,6 +404,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("concurrent_io", lambda: bench_concurrent_io(max(3, args.repeats // 3))),
             ("durable_chain", lambda: bench_durable_chain(args.repeats, folder)),
             ("durable_chain_power", lambda: bench_durable_chain(args.repeats, folder, power=True)),
+            ("durable_loop", lambda: bench_durable_loop(args.repeats, folder)),
             ("many_runs", lambda: bench_many_runs(folder, args.many)),
         ]
         for name, fn in steps:
