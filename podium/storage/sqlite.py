@@ -276,7 +276,7 @@ class SQLiteStore(ChainedAudit, Store):
         # (many runs at once: the event rides in it), nor for an event that may open or close an
         # approval request (written with the inbox's row, in one transaction).
         if (
-            self.writes.gathering or self._db is None or type == "step_waiting"
+            self.writes._task is not None or self._db is None or type == "step_waiting"
             or (type == "step_completed" and step is not None and "/signal:" in step)
         ):  # fmt: skip
             return False
