@@ -41,6 +41,8 @@ _RUN_COLS = (
 )
 _AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
+#: The UPDATE statement of each shape of run update (its fields, and whether the run stays held).
+_UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 _FINISHED_MARKS = ",".join("?" * len(FINISHED))
 #: Payload columns rewritten by :meth:`SQLiteStore.redact_payloads`: (table, column, run id column).
@@ -323,16 +325,20 @@ class SQLiteStore(ChainedAudit, Store):
         return LeaseLost(f"event {event.seq} of run {event.run_id} already written: another engine owns it")
 
     def _update_run(self, run_id: str, update: dict[str, Any]) -> None:
-        bad = set(update) - UPDATABLE
-        if bad:
-            raise ValueError(f"cannot update run fields {sorted(bad)}")
-        values = {k: (v.value if isinstance(v, RunStatus) else v) for k, v in update.items()}
-        sets = ", ".join(f"{k}=?" for k in values)
-        params = list(values.values())
-        status = values.get("status")
-        if status is not None and status not in (RunStatus.PENDING.value, RunStatus.RUNNING.value):
-            sets += ", owner=NULL, lease_expires_at=NULL"  # finished or waiting: nobody holds it
-        self.db.execute(f"UPDATE runs SET {sets} WHERE id=?", [*params, run_id])
+        params = [v.value if isinstance(v, RunStatus) else v for v in update.values()]
+        status = update.get("status")
+        held = status is None or status in (RunStatus.PENDING, RunStatus.RUNNING)
+        key = (tuple(update), held)
+        sql = _UPDATES.get(key)
+        if sql is None:
+            bad = set(update) - UPDATABLE
+            if bad:
+                raise ValueError(f"cannot update run fields {sorted(bad)}")
+            sets = ", ".join(f"{k}=?" for k in update)
+            if not held:
+                sets += ", owner=NULL, lease_expires_at=NULL"  # finished or waiting: nobody holds it
+            sql = _UPDATES[key] = f"UPDATE runs SET {sets} WHERE id=?"
+        self.db.execute(sql, [*params, run_id])
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         row = self.db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
