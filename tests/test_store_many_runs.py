@@ -380,3 +380,88 @@ async def test_sqlite_inbox_kept_when_another_process_migrates_the_store_under_a
         assert [a.name for a in await first.open_approvals()] == ["approval:go"]
     finally:
         await first.close()
+
+
+async def test_sqlite_a_run_cancelled_while_its_steps_event_is_gathered_leaves_no_hole_in_its_log(tmp_path):
+    """Review: a step's event that joins a group being gathered (other runs starting at that moment)
+    waits in the group's queue. A run cancelled right then (its step's task cancelled) must not lose
+    that event while its next ones (the run's end, seq+1) are written: the log would have a hole
+    and the end's audit digest, which covers the lost event, would not match the stored history."""
+    from podium import Client, Workflow
+    from podium.governance.audit import check_run
+
+    async with Client(f"sqlite:///{tmp_path}/h.db", poll_interval=0.05) as client:
+        store = client.store
+        wf = Workflow("holes")
+        held = asyncio.Event()
+        others: list[asyncio.Future] = []
+
+        @wf.step
+        async def one():
+            # Other runs start at this moment: their group is being written while this step's event
+            # is made (the audit chain, held here, keeps it being written until the test lets go).
+            await store._own_chain().lock.acquire()
+            held.set()
+            for rid in ("x1", "x2"):
+                others.append(asyncio.ensure_future(store.create_run(_run(rid, created=1.0), [_ev(rid, 1)], audit=_start(rid))))
+            while not store.writes.gathering or store.writes._queue:  # the second start's group is being written
+                await asyncio.sleep(0)
+            return 1
+
+        @wf.step
+        async def two(one):
+            await asyncio.sleep(30)
+
+        handle = await client.start(wf)
+        await asyncio.wait_for(held.wait(), 5)
+
+        def queued(type_: str) -> bool:
+            return any(
+                not isinstance(item[0], RunRecord) and item[0][0].run_id == handle.id and item[0][0].type == type_
+                for item, _ in store.writes._queue
+            )
+
+        for _ in range(1000):  # the step's event reaches the queue within a few turns of the loop
+            if queued("step_completed"):
+                break
+            await asyncio.sleep(0)
+        assert queued("step_completed")
+        cancel = asyncio.ensure_future(client.driving.cancel(handle.id))  # as the worker does on a cancel request
+        for _ in range(1000):
+            if queued("run_cancelled"):
+                break
+            await asyncio.sleep(0)
+        store._own_chain().lock.release()
+        await asyncio.wait_for(cancel, 5)
+        await asyncio.gather(*others)
+        events = await store.load_events(handle.id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
+        run = await store.get_run(handle.id)
+        assert run.status is RunStatus.CANCELLED
+        assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None
+
+
+async def test_a_write_that_lands_is_made_even_if_its_caller_is_cancelled_while_queued():
+    """``submit(lands=True)`` (a run's step event): cancelling its caller does not take it out of
+    the queue; the writes queued after it stay after it."""
+    from podium.storage._group import GroupWrite
+
+    written: list[int] = []
+    gate = asyncio.Event()
+
+    async def write(items):
+        await gate.wait()
+        written.extend(items)
+        return [None] * len(items)
+
+    group: GroupWrite[int, None] = GroupWrite(write)
+    first = asyncio.ensure_future(group.submit(1))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first group is being written
+    step = asyncio.ensure_future(group.submit(2, lands=True))
+    after = asyncio.ensure_future(group.submit(3, lands=True))
+    await asyncio.sleep(0)
+    step.cancel()
+    gate.set()
+    await asyncio.gather(first, after)
+    assert step.cancelled() and written == [1, 2, 3]

@@ -203,7 +203,10 @@ class SQLiteStore(ChainedAudit, Store):
         if audit is None and not self.writes.gathering:
             self._write_tx([(events, run_update, None)], None)
             return
-        await self.writes.submit((events, run_update, audit))  # runs ending together: one commit
+        # Runs ending together: one commit. A step's event (no audit entry) joining a group lands
+        # even if its caller is cancelled meanwhile, as when it is written at once: the executor has
+        # counted its seq, and the run's next events (its end) would follow a hole.
+        await self.writes.submit((events, run_update, audit), lands=audit is None)
 
     async def _write_many(self, items: Sequence[_Write]) -> list[bool]:
         if all(item[2] is None for item in items):
