@@ -511,3 +511,57 @@ async def test_list_runs_matches_a_plain_filter_for_every_combination_of_filters
         seen += [r.id for r in page]
         before = (page[-1].created_at, page[-1].id)
     assert seen == plain(None, None, None, None, 0, 1000)
+
+
+async def test_a_mixed_group_with_a_taken_end_fails_that_end_alone_and_keeps_the_chain_and_inbox(store):
+    """Review (SQLite: one group for starts, steps and ends): starts, steps (one asking for an
+    approval) and ends with audit entries made together, one end's seq taken. That end alone gets
+    LeaseLost; every other write lands once, the audit chain has no gap or fork, and the inbox holds
+    the request asked by the group's step."""
+    from podium import LeaseLost
+    from podium.governance.audit import verify
+
+    for rid in ("e0", "e1", "e2", "s0"):
+        await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)], audit=_start(rid))
+    await store.append([_ev("e1", 2)])  # e1's seq 2 is taken: its end below conflicts
+    ask = '{"signal":"approval:go","deadline":null,"approval":{"title":"go?"}}'
+    waits = Event(run_id="s0", seq=2, type="step_waiting", ts=5.0, step="s/signal:approval:go", data=ask)
+    results = await asyncio.gather(
+        store.create_run(_run("n0", created=1001.0), [_ev("n0", 1)], audit=_start("n0")),
+        store.create_run(_run("n1", created=1002.0), [_ev("n1", 1)], audit=_start("n1")),
+        *(store.append([_ev(rid, 2)], {"status": RunStatus.COMPLETED}, audit=_end(rid)) for rid in ("e0", "e1", "e2")),
+        store.append([waits], {"status": RunStatus.WAITING}),
+        return_exceptions=True,
+    )
+    assert results[:3] == [True, True, None] and isinstance(results[3], LeaseLost) and results[4:] == [None, None]
+    assert [(a.event.run_id, a.name) for a in await store.open_approvals()] == [("s0", "approval:go")]
+    assert (await store.get_run("e1")).status is RunStatus.RUNNING
+    entries = await store.list_audit(limit=10_000)
+    own = [e for e in entries if e.chain != "anchors" and e.chain is not None]
+    assert [e.cseq for e in own] == list(range(1, len(own) + 1))
+    assert sorted((e.action, e.target) for e in own if e.action == "run.end") == [("run.end", "e0"), ("run.end", "e2")]
+    assert verify(entries, store.audit_keys.all()) == (len(entries), None)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="migration 9 dropped the inbox triggers that a process still running the code of 11c98fa "
+    "(which opens a newer schema without complaint) relies on: its requests never reach the inbox",
+)
+async def test_sqlite_a_process_of_the_previous_release_still_fills_the_inbox_after_migration_9(tmp_path):
+    """Review: a rolling upgrade. One process (new code) migrates the file to schema 9; another,
+    still on the previous code, writes a step's approval request the way it did (one plain INSERT
+    of the event, the triggers keeping the inbox). The request must be listed."""
+    import sqlite3
+
+    from podium.storage.sqlite import _EVENT_INSERT, SQLiteStore
+
+    url = f"sqlite:///{tmp_path}/r.db"
+    async with SQLiteStore(url) as store:
+        assert await store.schema_version() >= 9
+        await store.create_run(_run("r1", created=1000.0, status=RunStatus.RUNNING), [_ev("r1", 1)])
+        old = sqlite3.connect(f"{tmp_path}/r.db", isolation_level=None)  # 11c98fa's append_one
+        ask = '{"signal":"approval:go","deadline":null,"approval":{"title":"go?"}}'
+        old.execute(_EVENT_INSERT, ("r1", 2, "step_waiting", 5.0, "s/signal:approval:go", 0, None, 1, ask))
+        old.close()
+        assert [a.name for a in await store.open_approvals()] == ["approval:go"]
