@@ -59,7 +59,11 @@ class GroupWrite(Generic[T, R]):
         """Whether a group is being gathered or written now: a write made now can join it."""
         return self._task is not None
 
-    async def submit(self, item: T) -> R:
+    async def submit(self, item: T, *, lands: bool = False) -> R:
+        """Write ``item`` (with the others of its group) and return its result. Cancelled while
+        still queued, it is not written, unless ``lands``: then it is written all the same (a run's
+        step event, whose seq and digest its writer has already counted: dropping it would leave a
+        hole in the run's log under the events written after it)."""
         loop = asyncio.get_running_loop()
         if self.eager and self._task is None and self._turn is None:
             self._turn = loop.call_soon(self._turn_over)  # later writes of this turn gather
@@ -76,7 +80,8 @@ class GroupWrite(Generic[T, R]):
         except asyncio.CancelledError:
             # Cancelled while still queued: its write is not made behind its back (a run cancelled
             # as it ended does not also end completed). Once its group is being written, it lands.
-            self._queue = [q for q in self._queue if q[1] is not done]
+            if not lands:
+                self._queue = [q for q in self._queue if q[1] is not done]
             raise
 
     def _turn_over(self) -> None:

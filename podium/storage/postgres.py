@@ -442,7 +442,7 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         # a single INSERT + COMMIT, the hot path of every step. Appends made at the same moment
         # (many runs stepping at once) share one transaction (:meth:`_append_many`).
         if conn is None:
-            await self.appends.submit((sql, params, ev))
+            await self.appends.submit((sql, params, ev), lands=True)  # a step: see GroupWrite.submit
             return
         try:
             await conn.execute(sql, params)

@@ -73,6 +73,8 @@ def _statements(script: str) -> list[str]:
 #: The schema version that has the approvals inbox (its triggers, dropped in version 9, kept it
 #: too: the store's statements and the triggers do the same idempotent writes).
 _INBOX = 7
+#: The schema version from which every index named by INDEXED BY exists (runs_owned, runs_cancel).
+_HINTED = 5
 _APPROVAL_OPEN = (
     "INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at) "
     "SELECT r.id, ?, ?, r.workflow, ? FROM runs r WHERE r.id = ? AND r.status IN ('pending', 'running', 'waiting') "
@@ -114,6 +116,9 @@ class SQLiteStore(ChainedAudit, Store):
         self.path = path
         self._db: sqlite3.Connection | None = None
         self._keeps_inbox = True
+        self._hints = True
+        """Whether the schema has every index the queries name with INDEXED BY (an older one, left
+        by ``auto_migrate=False``, lacks runs_owned and runs_cancel: the queries go without)."""
         self.writes: GroupWrite[_Write, bool] = GroupWrite(self._write_many, eager=True)
         """Writes made at the same moment share one transaction (see ``_group.py``): the first write
         of a turn of the event loop is made at once, the run starts and ends that follow it in the
@@ -143,6 +148,7 @@ class SQLiteStore(ChainedAudit, Store):
         if self.auto_migrate:
             self._migrate()
         self._keeps_inbox = self._schema_version() >= _INBOX
+        self._hints = self._schema_version() >= _HINTED
 
     async def schema_version(self) -> int:
         return self._schema_version()
@@ -178,6 +184,7 @@ class SQLiteStore(ChainedAudit, Store):
                 raise
             applied.append(version)
         self._keeps_inbox = self._schema_version() >= _INBOX
+        self._hints = self._schema_version() >= _HINTED
         return applied
 
     async def close(self) -> None:
@@ -205,7 +212,10 @@ class SQLiteStore(ChainedAudit, Store):
         if audit is None and not self.writes.gathering:
             self._write_tx([(events, run_update, None)], None)
             return
-        await self.writes.submit((events, run_update, audit))  # runs ending together: one commit
+        # Runs ending together: one commit. A step's event (no audit entry) joining a group lands
+        # even if its caller is cancelled meanwhile, as when it is written at once: the executor has
+        # counted its seq, and the run's next events (its end) would follow a hole.
+        await self.writes.submit((events, run_update, audit), lands=audit is None)
 
     async def _write_many(self, items: Sequence[_Write]) -> list[bool]:
         if all(item[2] is None for item in items):
@@ -319,6 +329,10 @@ class SQLiteStore(ChainedAudit, Store):
             elif (name := wait_ended(e.type, e.step, e.data)) is not None:
                 self.db.execute("DELETE FROM approvals WHERE run_id = ? AND name = ?", (e.run_id, name))
 
+    def _by(self, index: str) -> str:
+        """``INDEXED BY index`` if the schema has the hinted indexes (see :attr:`_hints`)."""
+        return f" INDEXED BY {index}" if self._hints else ""
+
     def _conflict(self, event: Event) -> Exception:
         if self.db.execute("SELECT 1 FROM runs WHERE id=?", (event.run_id,)).fetchone() is None:
             return NotFound(f"run {event.run_id} does not exist")
@@ -385,7 +399,7 @@ class SQLiteStore(ChainedAudit, Store):
                 params.extend(statuses)
             # (A parent's children by INDEXED BY: the planner would take workflow and status from
             # runs_workflow_status, a range of every parked run of the workflow.)
-            index = " INDEXED BY runs_parent" if parent_run_id is not None else ""
+            index = self._by("runs_parent") if parent_run_id is not None else ""
             sql = f"SELECT {_RUN_COLS} FROM runs{index} WHERE " + " AND ".join(where)
             rows = self.db.execute(sql + order + " OFFSET ?", [*params, limit, offset])
             return [_run(r) for r in rows]
@@ -410,7 +424,7 @@ class SQLiteStore(ChainedAudit, Store):
     async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
         rows = self.db.execute(
             # INDEXED BY: without statistics the planner prefers status=? in runs_status, every parked run
-            "SELECT id, wake_at FROM runs INDEXED BY runs_wake WHERE status='waiting' AND wake_at <= ? "
+            f"SELECT id, wake_at FROM runs{self._by('runs_wake')} WHERE status='waiting' AND wake_at <= ? "
             "ORDER BY wake_at LIMIT ?",
             (before, limit),
         )
@@ -458,7 +472,7 @@ class SQLiteStore(ChainedAudit, Store):
         # (Runs claimed by id are found by their primary key.)
         cols = "SELECT id, queue, tenant, labels, priority, workflow, created_at FROM runs"
         by = ("", "", "") if run_ids is not None else ("runs_status", "runs_wake", "runs_cancel")
-        on = [f" INDEXED BY {index}" if index else "" for index in by]
+        on = [self._by(index) if index else "" for index in by]
         sql = (
             f"{cols}{on[0]} WHERE status IN ('pending','running') AND {free} "
             f"UNION {cols}{on[1]} WHERE status='waiting' AND wake_at <= ? AND {free} "
@@ -469,7 +483,7 @@ class SQLiteStore(ChainedAudit, Store):
         try:
             held: dict[str, dict[Any, int]] = {"tenant": {}, "workflow": {}, "queue": {}}
             for tenant, workflow, queue, n in db.execute(
-                "SELECT tenant, workflow, queue, COUNT(*) FROM runs INDEXED BY runs_owned "
+                f"SELECT tenant, workflow, queue, COUNT(*) FROM runs{self._by('runs_owned')} "
                 "WHERE owner IS NOT NULL AND "
                 "lease_expires_at >= ? AND status IN ('pending','running','waiting') GROUP BY tenant, workflow, queue",
                 (now,),
@@ -652,7 +666,7 @@ class SQLiteStore(ChainedAudit, Store):
 
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(
-            "SELECT DISTINCT owner FROM runs INDEXED BY runs_owned "
+            f"SELECT DISTINCT owner FROM runs{self._by('runs_owned')} "
             "WHERE owner IS NOT NULL AND status IN (?,?,?)",
             _UNFINISHED,
         )
