@@ -567,11 +567,6 @@ async def test_sqlite_a_process_of_the_previous_release_still_fills_the_inbox_af
         assert [a.name for a in await store.open_approvals()] == ["approval:go"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run's end (with its audit entry) not yet written when its run is cancelled is dropped, "
-    "but the executor has counted its seq and digest: the cancel's end follows a hole (11c98fa too)",
-)
 async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_leaves_no_hole(tmp_path):
     """Review: the run's end waits for the store's audit chain (held by another writer) when the run
     is cancelled. Its end is not written; the cancel's end must not leave that seq empty, and the

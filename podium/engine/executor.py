@@ -176,13 +176,21 @@ class RunExecutor(Waits):
         anchor, in the same transaction as the event and ``run_update``."""
         self._seq = seq = self._seq + 1
         ts = time.time()
+        before = self._digest.copy() if end is not None else None
         # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
         self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if end is not None:
             governance = self.client.governance
             anchor = governance.run_end_entry(end, self.wf.name, self._digest.hexdigest(), seq)
             ev = Event(run_id=self.run_id, seq=seq, type=type, ts=ts, data=data)
-            await self.store.append((ev,), run_update, audit=anchor)
+            try:
+                await self.store.append((ev,), run_update, audit=anchor)
+            except asyncio.CancelledError:
+                # This end was not written, or lands from a group already under way: the next
+                # end (the cancellation's) takes the same seq, so exactly one of them is stored
+                # (the other finds the seq taken) and no hole is left under it.
+                self._seq, self._digest = seq - 1, before  # type: ignore[assignment]
+                raise
             if anchor is not None:
                 governance.announce(anchor)
             for fn in self._listeners:
@@ -286,10 +294,13 @@ class RunExecutor(Waits):
             await self._finish(RunStatus.FAILED, error=err)
         except asyncio.CancelledError:
             if self.reason == "cancelled":
-                await self._stop_running_steps()
-                await self._finish(
-                    RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
-                )
+                try:
+                    await self._stop_running_steps()
+                    await self._finish(
+                        RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
+                    )
+                except LeaseLost:  # the run's own end landed just before: it ended, not cancelled
+                    log.info("run %s ended before its cancellation could be recorded", self.run_id)
             else:
                 await self._abandon()
                 if self.reason != "shutdown":
