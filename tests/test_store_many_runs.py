@@ -543,28 +543,35 @@ async def test_a_mixed_group_with_a_taken_end_fails_that_end_alone_and_keeps_the
     assert verify(entries, store.audit_keys.all()) == (len(entries), None)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="migration 9 dropped the inbox triggers that a process still running the code of 11c98fa "
-    "(which opens a newer schema without complaint) relies on: its requests never reach the inbox",
-)
 async def test_sqlite_a_process_of_the_previous_release_still_fills_the_inbox_after_migration_9(tmp_path):
-    """Review: a rolling upgrade. One process (new code) migrates the file to schema 9; another,
-    still on the previous code, writes a step's approval request the way it did (one plain INSERT
-    of the event, the triggers keeping the inbox). The request must be listed."""
+    """Review: a rolling upgrade. One process (new code) migrates the file past schema 9 (no event
+    triggers); another, still on the previous release, asks for an approval the way it did (one plain
+    INSERT of the event, relying on the triggers), then parks the run. The request is listed once the
+    run parks; a later timeout of that wait, written the old way, leaves the inbox when it parks again."""
     import sqlite3
 
     from podium.storage.sqlite import _EVENT_INSERT, SQLiteStore
 
     url = f"sqlite:///{tmp_path}/r.db"
     async with SQLiteStore(url) as store:
-        assert await store.schema_version() >= 9
+        assert await store.schema_version() >= 10
         await store.create_run(_run("r1", created=1000.0, status=RunStatus.RUNNING), [_ev("r1", 1)])
-        old = sqlite3.connect(f"{tmp_path}/r.db", isolation_level=None)  # 11c98fa's append_one
+        old = sqlite3.connect(f"{tmp_path}/r.db", isolation_level=None)  # 11c98fa's statements
         ask = '{"signal":"approval:go","deadline":null,"approval":{"title":"go?"}}'
         old.execute(_EVENT_INSERT, ("r1", 2, "step_waiting", 5.0, "s/signal:approval:go", 0, None, 1, ask))
+        park = "UPDATE runs SET status=?, wake_at=?, owner=NULL, lease_expires_at=NULL WHERE id=?"
+        old.execute("BEGIN IMMEDIATE")
+        old.execute(_EVENT_INSERT, ("r1", 3, "run_waiting", 5.0, None, 0, None, 0, None))
+        old.execute(park, ("waiting", None, "r1"))
+        old.execute("COMMIT")
+        [asked] = await store.open_approvals()
+        assert (asked.name, asked.event.seq, asked.event.ts, asked.workflow) == ("approval:go", 2, 5.0, "wf")
+        old.execute("UPDATE runs SET status='running' WHERE id='r1'")  # taken up again; the wait times out
+        done = '{"started":5,"signal":"approval:go","timed_out":true,"output":null}'
+        old.execute(_EVENT_INSERT, ("r1", 4, "step_completed", 9.0, "s/signal:approval:go", 0, None, 1, done))
+        old.execute(park, ("waiting", 99.0, "r1"))  # parks on something else
         old.close()
-        assert [a.name for a in await store.open_approvals()] == ["approval:go"]
+        assert await store.open_approvals() == []
 
 
 async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_leaves_no_hole(tmp_path):

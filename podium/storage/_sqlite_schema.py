@@ -202,4 +202,31 @@ MIGRATIONS: list[tuple[int, str]] = [
         DROP TRIGGER approvals_timed_out;
         """,
     ),
+    (
+        10,
+        """
+        -- A run that parks has its open requests listed again from its own events: a process of a
+        -- release before schema 9 (still running during an upgrade) writes requests without the
+        -- store's inbox statements, and its run parks right after asking. Parking is rare beside
+        -- steps: this trigger costs no step anything.
+        CREATE TRIGGER approvals_parked AFTER UPDATE OF status ON runs
+        WHEN NEW.status = 'waiting'
+        BEGIN
+            DELETE FROM approvals WHERE run_id = NEW.id;
+            INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at)
+            SELECT e.run_id, json_extract(e.data, '$.signal'), e.seq, NEW.workflow, e.ts FROM events e
+            WHERE e.run_id = NEW.id AND e.type = 'step_waiting'
+                AND instr(e.data, '"approval"') > 0 AND json_valid(e.data)
+                AND json_type(e.data, '$.signal') = 'text' AND json_type(e.data, '$.approval') <> 'null'
+                AND NOT EXISTS (
+                    SELECT 1 FROM signals s WHERE s.run_id = e.run_id AND s.name = json_extract(e.data, '$.signal')
+                )
+                AND NOT EXISTS (
+                    SELECT 1 FROM events c WHERE c.run_id = e.run_id AND c.seq > e.seq AND c.type = 'step_completed'
+                        AND c.step = e.step AND c.iteration = e.iteration AND c.idx IS e.idx
+                )
+            ORDER BY e.seq;
+        END;
+        """,
+    ),
 ]
