@@ -609,3 +609,43 @@ async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_le
         assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
         run = await store.get_run(handle.id)
         assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None
+
+
+async def test_sqlite_a_failing_run_cancelled_while_its_end_waits_for_the_audit_chain_still_ends(tmp_path):
+    """Review 2: as above, but the run ends because a step failed (its end is written from drive's
+    step-failure handler). The cancellation interrupts that end: the run must still end (failed or
+    cancelled), with no hole under its end and a digest that matches."""
+    from podium import Client, NonRetryableError, Workflow
+    from podium.governance.audit import check_run
+
+    async with Client(f"sqlite:///{tmp_path}/e.db", poll_interval=0.05) as client:
+        store = client.store
+        wf = Workflow("fails")
+        lock = store._own_chain().lock
+
+        @wf.step
+        async def one():
+            await lock.acquire()  # another writer holds the chain as this run ends
+            raise NonRetryableError("no")
+
+        handle = await client.start(wf)
+        for _ in range(1000):
+            if lock.locked() and lock._waiters:  # the run's end waits for the chain
+                break
+            await asyncio.sleep(0)
+        assert lock._waiters
+        end = lock._waiters[0]
+        cancel = asyncio.ensure_future(client.driving.cancel(handle.id))
+        for _ in range(1000):
+            if end.cancelled():
+                break
+            await asyncio.sleep(0)
+        for _ in range(100):
+            await asyncio.sleep(0)
+        lock.release()
+        await asyncio.wait_for(cancel, 5)
+        run = await store.get_run(handle.id)
+        assert run.status.finished, run.status
+        events = await store.load_events(handle.id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
+        assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None

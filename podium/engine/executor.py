@@ -243,6 +243,35 @@ class RunExecutor(Waits):
     async def drive(self) -> None:
         """Run to a final state (or until cancelled for shutdown). Sets :attr:`finished`."""
         try:
+            await self._drive()
+        except asyncio.CancelledError:
+            if self.reason == "cancelled":
+                try:
+                    await self._stop_running_steps()
+                    await self._finish(
+                        RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
+                    )
+                except LeaseLost:  # the run's own end landed just before: it ended, not cancelled
+                    log.info("run %s ended before its cancellation could be recorded", self.run_id)
+            else:
+                await self._abandon()
+                if self.reason != "shutdown":
+                    raise
+        except (LeaseLost, _Shutdown) as exc:
+            log.warning("run %s: %s; this engine stops driving it", self.run_id, exc)
+            await self._abandon()
+        except BaseException as exc:
+            await self._abandon()
+            if not self.finished.done():
+                self.finished.set_exception(exc)
+            raise
+        finally:
+            if not self.finished.done():
+                self.finished.set_result(None)
+
+    async def _drive(self) -> None:
+        # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
+        try:
             if self.refused is not None:
                 await self._finish(
                     RunStatus.FAILED, error={"type": "podium.HistoryMismatch", "message": self.refused}
@@ -292,30 +321,6 @@ class RunExecutor(Waits):
             err = dict(exc.error)
             err["step"] = exc.step
             await self._finish(RunStatus.FAILED, error=err)
-        except asyncio.CancelledError:
-            if self.reason == "cancelled":
-                try:
-                    await self._stop_running_steps()
-                    await self._finish(
-                        RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"}
-                    )
-                except LeaseLost:  # the run's own end landed just before: it ended, not cancelled
-                    log.info("run %s ended before its cancellation could be recorded", self.run_id)
-            else:
-                await self._abandon()
-                if self.reason != "shutdown":
-                    raise
-        except (LeaseLost, _Shutdown) as exc:
-            log.warning("run %s: %s; this engine stops driving it", self.run_id, exc)
-            await self._abandon()
-        except BaseException as exc:
-            await self._abandon()
-            if not self.finished.done():
-                self.finished.set_exception(exc)
-            raise
-        finally:
-            if not self.finished.done():
-                self.finished.set_result(None)
 
     async def _abandon(self) -> None:
         for t in list(self._tasks):
@@ -332,6 +337,7 @@ class RunExecutor(Waits):
     async def _stop_running_steps(self) -> None:
         await self._abandon()
         for (step, it, idx), (t0, attempt) in list(self.running.items()):
+            del self.running[step, it, idx]  # a cancellation of this loop does not record it twice
             await self.emit(
                 EventType.STEP_CANCELLED,
                 step,
