@@ -815,3 +815,37 @@ async def test_usage_is_queryable_through_the_client(client):
     handle = await client.start(wf)
     await handle.result()
     assert isinstance(await client.usage(run_id=handle.id), UsageReport)
+
+
+async def test_a_looping_step_that_asks_for_approval_records_each_pass_once(client):
+    """Review 2: a looping step parks on an approval in each pass; each pass's completion is written
+    once, with its loop decision, after the decision arrives (the run resumed from its log), and the
+    run's end anchor matches its events."""
+    from podium.governance.audit import check_run
+
+    wf = Workflow("approve-loop")
+
+    @wf.step(loop=Loop(to="ask", while_=lambda ask: ask < 2, max_iterations=5))
+    async def ask(ctx: StepContext):
+        await ctx.approval({"pass": ctx.iteration})
+        return ctx.iteration
+
+    handle = await client.start(wf)
+    for it in range(3):
+        for _ in range(500):
+            pending = await client.approvals(run_id=handle.id)
+            if pending:
+                break
+            await asyncio.sleep(0.01)
+        assert len(pending) == 1, (it, pending)
+        await client.decide(handle.id, pending[0]["name"], approve=True)
+    assert await handle.result() == 2
+    events = await client.store.load_events(handle.id)
+    done = [(e.step, e.iteration) for e in events if e.type == "step_completed" and e.step == "ask"]
+    assert done == [("ask", 0), ("ask", 1), ("ask", 2)]
+    for i, e in enumerate(events):
+        if e.type == "loop_iteration":
+            assert (events[i - 1].type, events[i - 1].step) == ("step_completed", "ask")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    run = await client.store.get_run(handle.id)
+    assert check_run(handle.id, run, events, await client.store.audit_for(handle.id)) is None

@@ -240,3 +240,40 @@ async def test_a_store_left_at_an_older_schema_still_claims_lists_and_finds_time
             assert await store.unfinished_owners() == ["me"]
         finally:
             await store.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="schema 10's approvals_parked trigger walks every event of the run on each park (no index "
+    "reaches its step_waiting events): ~5 ms a park at 100,000 events, quadratic for a run that "
+    "parks each loop iteration (ctx.sleep in a long loop)",
+)
+async def test_a_run_with_many_events_parks_at_the_cost_of_one_with_few(tmp_path: Path) -> None:
+    """Review 2: the work SQLite does to park a run (its VM steps, counted, not timed) does not grow
+    with the number of the run's events that are not requests."""
+    from podium.records import Event
+
+    async def park_cost(n: int) -> int:
+        async with SQLiteStore(f"sqlite:///{tmp_path}/c{n}.db") as s:
+            await s.create_run(
+                _run("r", 1.0, status=RunStatus.RUNNING), [Event(run_id="r", seq=1, type="run_started", ts=1.0)]
+            )
+            evs = [
+                Event(run_id="r", seq=i, type="step_completed", ts=1.0, step="s", iteration=i, data="{}")
+                for i in range(2, n)
+            ]
+            for i in range(0, len(evs), 5000):
+                await s.append(evs[i : i + 5000])
+            steps = [0]
+
+            def count() -> int:
+                steps[0] += 1
+                return 0
+
+            s.db.set_progress_handler(count, 100)
+            await s.append([Event(run_id="r", seq=n, type="run_waiting", ts=1.0)], {"status": RunStatus.WAITING})
+            s.db.set_progress_handler(None, 100)
+            return steps[0]
+
+    few, many = await park_cost(100), await park_cost(20_000)
+    assert many < 3 * few + 10, (few, many)

@@ -4,6 +4,7 @@ commit of concurrent starts, and claims that find the few ready runs among many 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -649,3 +650,46 @@ async def test_sqlite_a_failing_run_cancelled_while_its_end_waits_for_the_audit_
         events = await store.load_events(handle.id)
         assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
         assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None
+
+
+async def test_sqlite_a_run_that_parks_keeps_exactly_its_open_requests(tmp_path):
+    """Review 2: schema 10's park trigger lists a run's requests again from its events. It must list
+    what the store's own statements listed: not an answered request, one that timed out, a plain
+    signal wait, a request whose decision (signal) was stored before it was asked, nor a request
+    of an earlier loop iteration that timed out; a request asked by two map items once."""
+    from podium.storage.sqlite import SQLiteStore
+
+    def ask(name: str, approval: bool = True) -> str:
+        extra = {"approval": {"title": "t"}} if approval else {}
+        return json.dumps({"signal": name, "deadline": None, **extra})
+
+    def done(name: str, timed_out: bool = False) -> str:
+        extra = {"timed_out": True} if timed_out else {}
+        return json.dumps({"started": 1, "signal": name, **extra, "output": None})
+
+    async with SQLiteStore(f"sqlite:///{tmp_path}/p.db") as store:
+        await store.create_run(_run("r", created=1.0, status=RunStatus.RUNNING), [_ev("r", 1)])
+        await store.send_signal("r", "approval:early", '"yes"', now=1.0)
+        seq = 1
+        rows = [
+            ("step_waiting", "a/signal:approval:a", 0, None, ask("approval:a")),
+            ("step_waiting", "b/signal:approval:b", 0, None, ask("approval:b")),
+            ("step_completed", "b/signal:approval:b", 0, None, done("approval:b", True)),
+            ("step_waiting", "p/signal:plain", 0, None, ask("plain", approval=False)),
+            ("step_waiting", "m/signal:approval:m", 0, 0, ask("approval:m")),
+            ("step_waiting", "m/signal:approval:m", 0, 1, ask("approval:m")),
+            ("step_waiting", "e/signal:approval:early", 0, None, ask("approval:early")),
+            ("step_waiting", "l/signal:approval:l", 0, None, ask("approval:l")),
+            ("step_completed", "l/signal:approval:l", 0, None, done("approval:l", True)),
+            ("step_waiting", "l/signal:approval:l", 1, None, ask("approval:l")),
+            ("step_waiting", "o/signal:approval:o", 0, None, ask("approval:o")),
+        ]
+        for type_, step, it, idx, data in rows:
+            seq += 1
+            await store.append([Event(run_id="r", seq=seq, type=type_, ts=float(seq), step=step, iteration=it, index=idx, attempt=1, data=data)])
+        await store.send_signal("r", "approval:a", '"ok"', now=20.0)  # answered (its wait completes later)
+        before = [(a.name, a.event.seq) for a in await store.open_approvals()]
+        assert before == [("approval:m", 6), ("approval:l", 11), ("approval:o", 12)]
+        seq += 1  # parks on a timer while the requests are open
+        await store.append([Event(run_id="r", seq=seq, type="run_waiting", ts=30.0)], {"status": RunStatus.WAITING, "wake_at": 99.0})
+        assert [(a.name, a.event.seq) for a in await store.open_approvals()] == before
