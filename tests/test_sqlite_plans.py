@@ -242,12 +242,6 @@ async def test_a_store_left_at_an_older_schema_still_claims_lists_and_finds_time
             await store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="schema 10's approvals_parked trigger walks every event of the run on each park (no index "
-    "reaches its step_waiting events): ~5 ms a park at 100,000 events, quadratic for a run that "
-    "parks each loop iteration (ctx.sleep in a long loop)",
-)
 async def test_a_run_with_many_events_parks_at_the_cost_of_one_with_few(tmp_path: Path) -> None:
     """Review 2: the work SQLite does to park a run (its VM steps, counted, not timed) does not grow
     with the number of the run's events that are not requests."""

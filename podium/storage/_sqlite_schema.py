@@ -207,14 +207,17 @@ MIGRATIONS: list[tuple[int, str]] = [
         """
         -- A run that parks has its open requests listed again from its own events: a process of a
         -- release before schema 9 (still running during an upgrade) writes requests without the
-        -- store's inbox statements, and its run parks right after asking. Parking is rare beside
-        -- steps: this trigger costs no step anything.
+        -- store's inbox statements, and its run parks right after asking. The partial index reaches
+        -- a run's requests without reading its other events (an insert of any other event only
+        -- tests its type), so parking costs the same for a run of ten events or of a million.
+        CREATE INDEX events_waiting ON events (run_id, seq) WHERE type = 'step_waiting';
         CREATE TRIGGER approvals_parked AFTER UPDATE OF status ON runs
         WHEN NEW.status = 'waiting'
         BEGIN
             DELETE FROM approvals WHERE run_id = NEW.id;
             INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at)
-            SELECT e.run_id, json_extract(e.data, '$.signal'), e.seq, NEW.workflow, e.ts FROM events e
+            SELECT e.run_id, json_extract(e.data, '$.signal'), e.seq, NEW.workflow, e.ts
+            FROM events e INDEXED BY events_waiting
             WHERE e.run_id = NEW.id AND e.type = 'step_waiting'
                 AND instr(e.data, '"approval"') > 0 AND json_valid(e.data)
                 AND json_type(e.data, '$.signal') = 'text' AND json_type(e.data, '$.approval') <> 'null'
