@@ -296,7 +296,9 @@ class Store(ABC):
         data: str | None,
     ) -> None:
         """Append one event with no run update: the hot path of every step. Same semantics as
-        :meth:`append`; backends may override it to skip building an :class:`Event`."""
+        :meth:`append`: written at once if the store can (:meth:`append_at_once`), else appended."""
+        if self.append_at_once(run_id, seq, type, ts, step, iteration, index, attempt, data):
+            return
         await self.append(
             (Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data),)
         )

@@ -129,20 +129,6 @@ class MemoryStore(ChainedAudit, Store):
         for key in [k for k in self._approvals if k[0] == run_id]:
             del self._approvals[key]
 
-    async def append_one(
-        self,
-        run_id: str,
-        seq: int,
-        type: str,
-        ts: float,
-        step: str | None,
-        iteration: int,
-        index: int | None,
-        attempt: int,
-        data: str | None,
-    ) -> None:
-        self.append_at_once(run_id, seq, type, ts, step, iteration, index, attempt, data)
-
     def append_at_once(
         self,
         run_id: str,

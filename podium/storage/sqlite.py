@@ -298,22 +298,6 @@ class SQLiteStore(ChainedAudit, Store):
             raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
         return True
 
-    async def append_one(
-        self,
-        run_id: str,
-        seq: int,
-        type: str,
-        ts: float,
-        step: str | None,
-        iteration: int,
-        index: int | None,
-        attempt: int,
-        data: str | None,
-    ) -> None:
-        if not self.append_at_once(run_id, seq, type, ts, step, iteration, index, attempt, data):
-            ev = Event(run_id=run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
-            await self.append((ev,))
-
     def _keep_inbox(self, events: Sequence[Event]) -> None:
         """Open or close the approval requests these events make (inside the caller's transaction,
         after the events and their run's row are written)."""

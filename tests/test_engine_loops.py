@@ -1,0 +1,130 @@
+"""Loops (``Loop``) on every store backend: passes, limits, failing conditions, and how each pass's
+completion is recorded with its decision."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from podium import Client, Loop, RunFailed, StepContext, Workflow
+
+
+@pytest.fixture
+async def client(store_url):
+    async with Client(store_url, poll_interval=0.05) as c:
+        yield c
+
+
+async def test_bounded_agent_loop(client):
+    wf = Workflow("agent")
+
+    @wf.step
+    async def think(ctx: StepContext, input):
+        last = ctx.previous("act", 0)
+        return {"plan": last + 1, "iteration": ctx.iteration}
+
+    @wf.step(loop=Loop(to="think", while_=lambda act: act < 3, max_iterations=10))
+    async def act(think):
+        return think["plan"]
+
+    @wf.step
+    async def answer(act):
+        return f"done after {act}"
+
+    handle = await client.start(wf, None)
+    assert await handle.result() == "done after 3"
+    h = await client.history(handle.id)
+    assert [(v.step, v.iteration) for v in h.steps if v.step == "act"] == [("act", 0), ("act", 1), ("act", 2)]
+    assert h.step("think").output == {"plan": 3, "iteration": 2}
+
+
+async def test_loop_limit_fails_clearly(client):
+    wf = Workflow("forever")
+
+    @wf.step(loop=Loop(to="spin", while_=lambda: True, max_iterations=4))
+    async def spin(ctx: StepContext):
+        return ctx.iteration
+
+    with pytest.raises(RunFailed, match=r"looped back to 'spin' 4 times \(max_iterations=4\)"):
+        await client.run(wf)
+
+
+async def test_a_loop_records_each_iterations_completion_with_its_decision(client):
+    """Each pass writes the looping step's completion and the decision to loop again together (one
+    transaction: a crash cannot keep one without the other); a condition that raises or a limit
+    reached still records the step's completion before the run fails."""
+    wf = Workflow("three")
+
+    @wf.step(loop=Loop(to="spin", while_=lambda spin: spin < 2, max_iterations=5))
+    async def spin(ctx: StepContext):
+        return ctx.iteration
+
+    handle = await client.start(wf)
+    assert await handle.result() == 2
+    kinds = [(e.type, e.step, e.iteration) for e in await client.store.load_events(handle.id)]
+    assert kinds[1:] == [
+        ("step_completed", "spin", 0), ("loop_iteration", "spin", 1),
+        ("step_completed", "spin", 1), ("loop_iteration", "spin", 2),
+        ("step_completed", "spin", 2), ("run_completed", None, 0),
+    ]  # fmt: skip
+
+    def broken(spin):
+        raise KeyError("no such field")
+
+    bad = Workflow("bad-condition")
+    bad.step(_iteration, id="spin", loop=Loop(to="spin", while_=broken, max_iterations=5))
+    handle = await client.start(bad)
+    with pytest.raises(RunFailed, match="loop condition of step 'spin' raised KeyError"):
+        await handle.result()
+    kinds = [(e.type, e.step) for e in await client.store.load_events(handle.id)]
+    assert kinds[1:] == [("step_completed", "spin"), ("run_failed", None)]
+
+
+async def _iteration(ctx: StepContext):
+    return ctx.iteration
+
+
+async def test_failing_loop_condition_fails_the_run(client):
+    wf = Workflow("badloop")
+
+    @wf.step(loop=Loop(to="spin", while_=lambda spin: spin["missing"], max_iterations=3))
+    async def spin():
+        return {}
+
+    with pytest.raises(RunFailed, match="loop condition of step 'spin' raised KeyError"):
+        await client.run(wf)
+
+
+async def test_a_looping_step_that_asks_for_approval_records_each_pass_once(client):
+    """Review 2: a looping step parks on an approval in each pass; each pass's completion is written
+    once, with its loop decision, after the decision arrives (the run resumed from its log), and the
+    run's end anchor matches its events."""
+    from podium.governance.audit import check_run
+
+    wf = Workflow("approve-loop")
+
+    @wf.step(loop=Loop(to="ask", while_=lambda ask: ask < 2, max_iterations=5))
+    async def ask(ctx: StepContext):
+        await ctx.approval({"pass": ctx.iteration})
+        return ctx.iteration
+
+    handle = await client.start(wf)
+    for it in range(3):
+        for _ in range(500):
+            pending = await client.approvals(run_id=handle.id)
+            if pending:
+                break
+            await asyncio.sleep(0.01)
+        assert len(pending) == 1, (it, pending)
+        await client.decide(handle.id, pending[0]["name"], approve=True)
+    assert await handle.result() == 2
+    events = await client.store.load_events(handle.id)
+    done = [(e.step, e.iteration) for e in events if e.type == "step_completed" and e.step == "ask"]
+    assert done == [("ask", 0), ("ask", 1), ("ask", 2)]
+    for i, e in enumerate(events):
+        if e.type == "loop_iteration":
+            assert (events[i - 1].type, events[i - 1].step) == ("step_completed", "ask")
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    run = await client.store.get_run(handle.id)
+    assert check_run(handle.id, run, events, await client.store.audit_for(handle.id)) is None
