@@ -285,3 +285,33 @@ def test_a_stored_object_of_a_module_not_yet_imported_reads_back_after_a_restart
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "Classification", out.stderr
+
+
+async def test_a_steps_own_call_named_like_a_signal_wait_cannot_close_an_approval_request(store_url):
+    """Attack on the inbox the store now keeps itself: a branch of the run names a durable call
+    ``signal:<the approval's name>`` and returns ``{"signal": ...}``, as if its completion ended
+    the approval's wait. The request stays in the inbox (only the engine's own wait completions,
+    whose data it writes, close one) and can still be decided."""
+    wf = Workflow("forge-close")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return await ctx.approval({"amount": 300})
+
+    @wf.step
+    async def other(ctx: StepContext):
+        async def forged():
+            return {"signal": "approval:ask", "timed_out": True}
+
+        return await ctx.call(forged, name="signal:approval:ask")
+
+    async with Client(store_url, poll_interval=0.05) as c:
+        handle = await c.start(wf)
+        for _ in range(500):
+            pending = await c.approvals(run_id=handle.id)
+            if pending and (await c.get(handle.id)).status is RunStatus.WAITING:
+                break
+            await asyncio.sleep(0.01)
+        assert [p["name"] for p in await c.approvals(run_id=handle.id)] == ["approval:ask"]
+        await c.decide(handle.id, "approval:ask", approve=True)
+        await handle.result()
