@@ -67,6 +67,13 @@ def test_user_mistakes_end_in_one_clear_error(env: dict[str, str], args: list[st
         assert text in result.stderr, (args, text, result.stderr)
 
 
+def test_a_store_file_that_is_not_a_database_is_named_with_what_to_do(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "notes.db").write_text("meeting notes, not a database\n")
+    result = invoke({"PODIUM_DB": f"sqlite:///{tmp_path}/notes.db"}, "runs")
+    assert result.exit_code == EXIT_USER_ERROR, (result.output, result.stderr)
+    assert "notes.db" in result.stderr and "not a SQLite database" in result.stderr and "--db" in result.stderr
+
+
 def test_killswitch_all_of_a_scope_is_explicit(env: dict[str, str]) -> None:
     assert invoke(env, "killswitch", "set", "workflow", "--all").exit_code == 0
     assert "workflow:*" in invoke(env, "killswitch", "list").output

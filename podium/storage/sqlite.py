@@ -140,7 +140,14 @@ class SQLiteStore(ChainedAudit, Store):
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
-        db.execute("PRAGMA journal_mode=WAL")
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:  # a file that is not a database (or not one SQLite can read)
+            db.close()
+            raise ConfigError(
+                f"{self.path!r} is not a SQLite database ({exc}); point --db / PODIUM_DB at a Podium store, "
+                "or at a path where none exists yet to create one"
+            ) from exc
         db.execute("PRAGMA synchronous=FULL" if self.durability == "power" else "PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
