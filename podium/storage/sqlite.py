@@ -154,8 +154,7 @@ class SQLiteStore(ChainedAudit, Store):
         self._db = db
         if self.auto_migrate:
             self._migrate()
-        self._keeps_inbox = self._schema_version() >= _INBOX
-        self._hints = self._schema_version() >= _HINTED
+        self._note_schema()
 
     async def schema_version(self) -> int:
         return self._schema_version()
@@ -190,8 +189,7 @@ class SQLiteStore(ChainedAudit, Store):
                 db.execute("ROLLBACK")
                 raise
             applied.append(version)
-        self._keeps_inbox = self._schema_version() >= _INBOX
-        self._hints = self._schema_version() >= _HINTED
+        self._note_schema()
         return applied
 
     async def close(self) -> None:
@@ -319,6 +317,12 @@ class SQLiteStore(ChainedAudit, Store):
                 self.db.execute(_APPROVAL_OPEN, (name, e.seq, e.ts, e.run_id, name))
             elif (name := wait_ended(e.type, e.step, e.data)) is not None:
                 self.db.execute("DELETE FROM approvals WHERE run_id = ? AND name = ?", (e.run_id, name))
+
+    def _note_schema(self) -> None:
+        """What the schema it is at lets this store use (after opening or migrating)."""
+        version = self._schema_version()
+        self._keeps_inbox = version >= _INBOX
+        self._hints = version >= _HINTED
 
     def _by(self, index: str) -> str:
         """``INDEXED BY index`` if the schema has the hinted indexes (see :attr:`_hints`)."""
