@@ -62,10 +62,13 @@ async def test_wait_parks_the_run_and_a_signal_resumes_it_in_a_new_engine(shared
             return not c1.driving
 
         await _until(let_go)  # no task, no thread, no lease held while waiting
-    # a different engine (a restart) delivers the decision
+    # a different process (an API that executes nothing) delivers the decision, then a late one: the
+    # run cannot have finished in between, so "first wins" is checked, not raced
+    async with Client(shared_store, workflows=[wf], execute=False) as api:
+        assert await api.signal(handle.id, "approval", {"ok": True, "by": "maria"})
+        assert not await api.signal(handle.id, "approval", {"ok": False, "by": "late"})  # first wins
+    # a different engine (a restart) drives the woken run on
     async with Client(shared_store, workflows=[wf]) as c2:
-        assert await c2.signal(handle.id, "approval", {"ok": True, "by": "maria"})
-        assert not await c2.signal(handle.id, "approval", {"ok": False, "by": "late"})  # first wins
         assert await c2.result(handle.id) == "paid"
         h = await c2.history(handle.id)
     assert calls == ["lookup", "decided", "pay"]  # the durable lookup was not repeated on wake
