@@ -310,12 +310,6 @@ async def test_non_utf8_database_is_config_error(pg_database: Callable[[str], st
     await store.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a run's end (audited group) can commit before a step event of the same run still landing "
-    "(appends group, another connection) after its writer was cancelled; a fix waiting for it hung a "
-    "two-server test once, so it was taken back: see docs/status.md",
-)
 async def test_a_runs_end_waits_for_its_cancelled_step_event_still_landing(pg_url: str) -> None:
     """A step's event whose writer was cancelled while it waited in the appends group still lands
     (its seq and digest are counted). The run's end goes through another group, on another

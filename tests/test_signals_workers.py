@@ -249,3 +249,34 @@ async def test_labelled_step_is_handed_to_a_worker_with_the_label(shared_store):
             assert await gpu.resume() == [handle.id]
             assert await gpu.result(handle.id) == "trained: 6"
     assert where == {"prepare": "cpu", "train": "gpu"}
+
+
+async def test_a_long_step_is_recorded_as_running_once_and_a_short_one_not_at_all(shared_store):
+    """The engine's sweep records a step attempt still running after ``started_event_after`` (other
+    processes see it running), once; a step that ends sooner writes no such event."""
+    release = asyncio.Event()
+    wf = Workflow("long-and-short")
+
+    @wf.step
+    async def short():
+        return 1
+
+    @wf.step
+    async def long(short):
+        await release.wait()
+        return short + 1
+
+    async with Client(shared_store, workflows=[wf], poll_interval=0.02, started_event_after=0.05) as c:
+        handle = await c.start(wf)
+
+        async def seen_running():
+            h = await c.history(handle.id)
+            return any(s.step == "long" and s.status is StepStatus.RUNNING for s in h.steps)
+
+        await _until(seen_running)
+        await asyncio.sleep(0.1)  # more sweeps: the attempt is not recorded again
+        release.set()
+        assert await handle.result() == 2
+        types = [(e.type, e.step) for e in (await c.history(handle.id)).events]
+    assert types.count(("step_started", "long")) == 1
+    assert ("step_started", "short") not in types

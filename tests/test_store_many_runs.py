@@ -693,3 +693,56 @@ async def test_sqlite_a_run_that_parks_keeps_exactly_its_open_requests(tmp_path)
         seq += 1  # parks on a timer while the requests are open
         await store.append([Event(run_id="r", seq=seq, type="run_waiting", ts=30.0)], {"status": RunStatus.WAITING, "wake_at": 99.0})
         assert [(a.name, a.event.seq) for a in await store.open_approvals()] == before
+
+
+async def test_a_runs_end_commits_after_its_step_event_still_landing(store):
+    """A step's event whose writer was cancelled while it waited in a group still lands (its seq
+    and digest are counted); the run's end, written next through another group (PostgreSQL: another
+    connection), must not commit before it: once the end is written, the log has no hole."""
+    for _ in range(5):  # the race is one of timing: several tries
+        rid = f"land{_}"
+        await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)])
+        others = [f"{rid}-o{i}" for i in range(3)]
+        for o in others:
+            await store.create_run(_run(o, created=1000.0, status=RunStatus.RUNNING), [_ev(o, 1)])
+        data = '{"started":1,"output":null}'
+        busy = [asyncio.ensure_future(store.append_one(o, 2, "step_completed", 1.0, "s", 0, None, 1, data)) for o in others]
+        step = asyncio.ensure_future(store.append_one(rid, 2, "step_completed", 1.0, "s", 0, None, 1, data))
+        await asyncio.sleep(0)  # queued behind the others (or written at once by a store that can)
+        step.cancel()
+        await asyncio.gather(step, return_exceptions=True)
+        await store.append([_ev(rid, 3)], {"status": RunStatus.COMPLETED}, audit=_end(rid))
+        assert [e.seq for e in await store.load_events(rid)] == [1, 2, 3]
+        await asyncio.gather(*busy)
+
+
+async def test_waiting_for_a_landing_write_is_bounded():
+    """GroupWrite.landed waits for a write whose caller was cancelled (``lands``) until it is made,
+    but never longer than its timeout: a write held by another process's lock must not hold the
+    run's end for ever."""
+    from podium.storage._group import GroupWrite
+
+    gate = asyncio.Event()
+    written: list[str] = []
+
+    async def write(items):
+        await gate.wait()
+        written.extend(items)
+        return [None for _ in items]
+
+    group: GroupWrite[str, None] = GroupWrite(write)
+    caller = asyncio.ensure_future(group.submit("step", lands=True, key="r"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # its group is being written (held at the gate)
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
+    waited = asyncio.ensure_future(group.landed("r", timeout=0.05))
+    await asyncio.wait_for(waited, 5)  # returned at its timeout, the write still held
+    assert written == []
+    end = asyncio.ensure_future(group.landed("r", timeout=30))
+    await asyncio.sleep(0)
+    assert not end.done()  # waits for the write while it is under way...
+    gate.set()
+    await asyncio.wait_for(end, 5)  # ...and returns once it is made
+    assert written == ["step"]
+    await group.landed("r")  # nothing left on its way: at once

@@ -223,6 +223,12 @@ class RunExecutor(Waits):
                 except Exception:  # a listener must never break a run
                     log.exception("event listener failed")
 
+    def to_mark(self, limit: float) -> bool:
+        """Whether a step attempt started before ``limit`` is not recorded as running yet (the
+        engine's sweep asks every run it drives: no coroutine for the many that have none)."""
+        marked = self._marked
+        return any(t0 <= limit and (key, attempt) not in marked for key, (t0, attempt) in self.running.items())
+
     async def mark_started(self, older_than: float) -> None:
         """Record as running the step attempts that started more than ``older_than`` seconds ago
         and are not recorded yet, so that other processes see long steps as running."""

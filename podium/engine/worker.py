@@ -140,8 +140,9 @@ async def maintain(client: Client) -> None:
             await governance.refresh()
             if governance.switch_cache:
                 await governance.apply_switches()
+            marked_before = now - client.started_event_after
             for ex, _ in driving.items():
-                if ex.running:
+                if ex.running and ex.to_mark(marked_before):
                     await ex.mark_started(client.started_event_after)
                 if ex.parked or ex.holding:  # a signal sent through another process
                     ex.signals = await store.get_signals(ex.run_id)

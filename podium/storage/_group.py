@@ -20,6 +20,8 @@ so writing its runs again one by one leaves no gap in it.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -33,6 +35,8 @@ MAX_BATCH = 500
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 
 class GroupWrite(Generic[T, R]):
@@ -49,6 +53,7 @@ class GroupWrite(Generic[T, R]):
         follow it in the same turn are gathered (a lone writer never waits for a turn: SQLite,
         whose writes do not block on I/O)."""
         self._turn: object = None
+        self._landing: dict[object, asyncio.Future[R]] = {}
         self.batches = 0
         """Transactions written (with :attr:`runs`: how well the calls were grouped)."""
         self.runs = 0
@@ -59,11 +64,12 @@ class GroupWrite(Generic[T, R]):
         """Whether a group is being gathered or written now: a write made now can join it."""
         return self._task is not None
 
-    async def submit(self, item: T, *, lands: bool = False) -> R:
+    async def submit(self, item: T, *, lands: bool = False, key: object = None) -> R:
         """Write ``item`` (with the others of its group) and return its result. Cancelled while
         still queued, it is not written, unless ``lands``: then it is written all the same (a run's
         step event, whose seq and digest its writer has already counted: dropping it would leave a
-        hole in the run's log under the events written after it)."""
+        hole in the run's log under the events written after it), and :meth:`landed` with its
+        ``key`` (its run) waits until it is."""
         loop = asyncio.get_running_loop()
         if self.eager and self._task is None and self._turn is None:
             self._turn = loop.call_soon(self._turn_over)  # later writes of this turn gather
@@ -76,13 +82,34 @@ class GroupWrite(Generic[T, R]):
         if self._task is None:
             self._task = loop.create_task(self._flush())
         try:
-            return await done
+            return await (asyncio.shield(done) if lands else done)
         except asyncio.CancelledError:
             # Cancelled while still queued: its write is not made behind its back (a run cancelled
             # as it ended does not also end completed). Once its group is being written, it lands.
             if not lands:
                 self._queue = [q for q in self._queue if q[1] is not done]
+            elif not done.done():
+                if key is not None:
+                    self._landing[key] = done
+                done.add_done_callback(functools.partial(self._landed, key))
             raise
+
+    def _landed(self, key: object, done: asyncio.Future[R]) -> None:
+        if key is not None and self._landing.get(key) is done:
+            del self._landing[key]
+        if not done.cancelled():
+            done.exception()  # retrieved: its caller went away, and its run's next write will tell
+
+    async def landed(self, key: object, *, timeout: float = 10.0) -> None:
+        """Wait until the write of ``key`` whose caller was cancelled (``lands``) is made or failed,
+        so that a later write of the same run does not commit before it on another connection.
+        Never longer than ``timeout`` seconds: a write held that long (a lock another process
+        keeps) must not hold the run's end for ever; that is logged."""
+        done = self._landing.get(key)
+        if done is not None:
+            finished, _ = await asyncio.wait([done], timeout=timeout)
+            if not finished:
+                log.warning("a step event of run %s is still being written after %.0f s; its end goes on", key, timeout)
 
     def _turn_over(self) -> None:
         self._turn = None

@@ -413,8 +413,8 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             tail, tail_params = f"UPDATE runs SET {sets} WHERE id = %s", [*values, events[0].run_id]
         sql = insert if len(ctes) == 1 and not run_update else f"WITH {', '.join(ctes)} {tail}"
         if audit is None:
-            await self._append(sql, params + tail_params, events[0])
-            return
+            return await self._append(sql, params + tail_params, events[0])
+        await self.appends.landed(events[0].run_id)  # a step of this run still landing commits first
         await self.audited.submit((sql, params, tail_params, events[0], audit))
 
     async def _append_audited(self, items: Sequence[_Audited]) -> list[None]:
@@ -442,7 +442,7 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         # a single INSERT + COMMIT, the hot path of every step. Appends made at the same moment
         # (many runs stepping at once) share one transaction (:meth:`_append_many`).
         if conn is None:
-            await self.appends.submit((sql, params, ev), lands=True)  # a step: see GroupWrite.submit
+            await self.appends.submit((sql, params, ev), lands=True, key=ev.run_id)  # see GroupWrite.submit
             return
         try:
             await conn.execute(sql, params)
