@@ -92,8 +92,19 @@ def _default_escaped(obj: Any) -> Any:
     return {k: v if k == _TAG else _escaped(v) for k, v in _default(obj).items()}
 
 
+_PLAIN = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""Plain JSON values (most payloads): one encoder, made once."""
+
+
 def dumps(value: Any) -> str:
     """Encode ``value`` as payload text (format version 1)."""
+    try:
+        text = _PLAIN.encode(value)
+    except (TypeError, ValueError):  # a value to tag (or a bad one: the tagged encoding says what)
+        pass
+    else:
+        if _KEY not in text:
+            return text
     tags = 0
 
     def default(obj: Any) -> Any:

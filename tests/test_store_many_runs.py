@@ -608,6 +608,8 @@ async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_le
         await asyncio.wait_for(cancel, 5)
         events = await store.load_events(handle.id)
         assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
+        # the step's completion, held back to go with the run's end, went with the cancel's end
+        assert [(e.type, e.step) for e in events][-2:] == [("step_completed", "one"), ("run_cancelled", None)]
         run = await store.get_run(handle.id)
         assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None
 
@@ -746,3 +748,42 @@ async def test_waiting_for_a_landing_write_is_bounded():
     await asyncio.wait_for(end, 5)  # ...and returns once it is made
     assert written == ["step"]
     await group.landed("r")  # nothing left on its way: at once
+
+
+async def test_sqlite_a_runs_last_step_is_written_with_its_end_in_one_transaction(tmp_path):
+    """The completion of a run's last step is held back and written with the run's end (one commit,
+    not two); an earlier step's is written at once, before the next step starts."""
+    from podium import Client, Workflow
+
+    wf = Workflow("two")
+
+    @wf.step
+    async def first():
+        return 1
+
+    @wf.step
+    async def second(first):
+        return first + 1
+
+    async with Client(f"sqlite:///{tmp_path}/t.db") as client:
+        await client.run(wf)  # warm: the workflow registered, the audit chain anchored
+        db = client.store.db
+        log: list[str] = []
+        db.set_trace_callback(log.append)
+        handle = await client.start(wf)
+        assert await handle.result() == 2
+        db.set_trace_callback(None)
+        events = await client.store.load_events(handle.id)
+    assert [(e.type, e.step) for e in events] == [
+        ("run_started", None), ("step_completed", "first"), ("step_completed", "second"), ("run_completed", None),
+    ]  # fmt: skip
+    transactions: list[list[str]] = []
+    for sql in log:
+        if sql.startswith("BEGIN"):
+            transactions.append([])
+        elif transactions and not sql.startswith("COMMIT"):
+            transactions[-1].append(sql)
+    ends = [t for t in transactions if any("'run_completed'" in s for s in t)]
+    assert len(ends) == 1
+    assert any("'step_completed'" in s and "'second'" in s for s in ends[0])  # in the end's transaction
+    assert not any("'first'" in s for s in ends[0])  # written before the second step ran

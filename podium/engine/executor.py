@@ -36,6 +36,7 @@ from ..governance.pii import redact_json
 from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
 from ..storage._base import labels_ok
 from .context import StepContext
+from .recording import Recording
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
@@ -60,7 +61,7 @@ class _StepFailed(Exception):
         self.error = error
 
 
-class RunExecutor(Waits):
+class RunExecutor(Recording, Waits):
     """Drives one run to a final state, writing every state change to the store."""
 
     def __init__(
@@ -110,6 +111,8 @@ class RunExecutor(Waits):
         self.loop_decisions: set[tuple[str, int]] = set()
         # Looping steps' completions not yet written: each goes with its loop decision (_after).
         self._unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = {}
+        # The run's last step's completion, not yet written: it goes with the run's end (one commit).
+        self._held: tuple[str, str | None, int, int | None, int, str | None] | None = None
         self.deadline: float | None = None
         # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
         self.parked: dict[str, tuple[set[str], float | None]] = {}
@@ -144,105 +147,6 @@ class RunExecutor(Waits):
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_WAITING:
             self.wait_deadlines[key] = json.loads(ev.data).get("deadline") if ev.data else None
-
-    # -- recording ------------------------------------------------------------------------------
-
-    def _emit_now(self, type: str, step: str, iteration: int, index: int | None, attempt: int, data: str) -> bool:
-        """:meth:`emit` of a step's event, made at once if the store can (no listeners, no run
-        update); False: nothing was recorded, call :meth:`emit`."""
-        if self._listeners:
-            return False
-        seq = self._seq + 1
-        ts = time.time()
-        if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
-            return False
-        self._seq = seq
-        # event_bytes(), inline: the step's hot path
-        self._digest.update(f"{seq}\x1f{type}\x1f{ts!r}\x1f{step}\x1f{iteration}\x1f{index}\x1f{attempt}\x1f{data}\x1e".encode())
-        return True
-
-    async def emit(
-        self,
-        type: str,
-        step: str | None = None,
-        iteration: int = 0,
-        index: int | None = None,
-        attempt: int = 0,
-        data: str | None = None,
-        run_update: dict[str, Any] | None = None,
-        end: RunRecord | None = None,
-    ) -> None:
-        """Record one event; with ``end`` (the run's record as it ends), also its ``run.end`` audit
-        anchor, in the same transaction as the event and ``run_update``."""
-        self._seq = seq = self._seq + 1
-        ts = time.time()
-        before = self._digest.copy() if end is not None else None
-        # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
-        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
-        if end is not None:
-            governance = self.client.governance
-            anchor = governance.run_end_entry(end, self.wf.name, self._digest.hexdigest(), seq)
-            ev = Event(run_id=self.run_id, seq=seq, type=type, ts=ts, data=data)
-            try:
-                await self.store.append((ev,), run_update, audit=anchor)
-            except asyncio.CancelledError:
-                # This end was not written, or lands from a group already under way: the next
-                # end (the cancellation's) takes the same seq, so exactly one of them is stored
-                # (the other finds the seq taken) and no hole is left under it.
-                self._seq, self._digest = seq - 1, before  # type: ignore[assignment]
-                raise
-            if anchor is not None:
-                governance.announce(anchor)
-            for fn in self._listeners:
-                try:
-                    fn(ev)
-                except Exception:  # a listener must never break a run
-                    log.exception("event listener failed")
-            return
-        if run_update is None and not self._listeners:
-            # The hot path of every step: no Event object, one INSERT (made at once if the store can).
-            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
-                await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
-            return
-        ev = Event(
-            run_id=self.run_id,
-            seq=seq,
-            type=type,
-            ts=ts,
-            step=step,
-            iteration=iteration,
-            index=index,
-            attempt=attempt,
-            data=data,
-        )
-        await self.store.append((ev,), run_update)
-        if self._listeners:
-            for fn in self._listeners:
-                try:
-                    fn(ev)
-                except Exception:  # a listener must never break a run
-                    log.exception("event listener failed")
-
-    def to_mark(self, limit: float) -> bool:
-        """Whether a step attempt started before ``limit`` is not recorded as running yet (the
-        engine's sweep asks every run it drives: no coroutine for the many that have none)."""
-        marked = self._marked
-        return any(t0 <= limit and (key, attempt) not in marked for key, (t0, attempt) in self.running.items())
-
-    async def mark_started(self, older_than: float) -> None:
-        """Record as running the step attempts that started more than ``older_than`` seconds ago
-        and are not recorded yet, so that other processes see long steps as running."""
-        limit = time.time() - older_than
-        for key, (t0, attempt) in list(self.running.items()):
-            # Checked again at each one: an earlier write awaited, and the run may be stopping (its
-            # attempts recorded as cancelled) since; a late "started" would outlive the cancellation.
-            if self.reason is not None or self.running.get(key) != (t0, attempt):
-                continue
-            if t0 <= limit and (key, attempt) not in self._marked:
-                self._marked.add((key, attempt))
-                await self.emit(
-                    EventType.STEP_STARTED, key[0], key[1], key[2], attempt, f'{{"started":{t0!r}}}'
-                )
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -558,28 +462,6 @@ class RunExecutor(Waits):
             return
         self._release(s.id)
 
-    async def _emit_all(self, items: list[tuple[str, str | None, int, int | None, int, str | None]]) -> None:
-        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction."""
-        if len(items) <= 1:
-            for item in items:
-                await self.emit(*item)
-            return
-        evs = []
-        for type, step, iteration, index, attempt, data in items:
-            self._seq = seq = self._seq + 1
-            ts = time.time()
-            self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
-            evs.append(
-                Event(run_id=self.run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
-            )  # fmt: skip
-        await self.store.append(evs)
-        for ev in evs:
-            for fn in self._listeners:
-                try:
-                    fn(ev)
-                except Exception:  # a listener must never break a run
-                    log.exception("event listener failed")
-
     def _restart_loop(self, loop_step: str, it: int) -> None:
         body = self.wf.loop_bodies[loop_step]
         inside = set(body)
@@ -696,9 +578,21 @@ class RunExecutor(Waits):
             if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
                 self._unrecorded[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
                 return value
+            if idx is None and self._last(s.id):  # written with the run's end (_finish), one commit
+                self._held = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
+                return value
             if not self._emit_now(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data):
                 await self.emit(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
             return value
+
+    def _last(self, sid: str) -> bool:
+        """Whether step ``sid``, just completed, is the last of the run: every other step settled,
+        nothing ready, running, parked or handed off (run inline, so no task of its own)."""
+        return (
+            not self._tasks and not self._ready and not self.parked and not self.handoff and self.reason is None
+            and sid not in self.state and len(self.state) == len(self.wf.steps) - 1
+            and self.deadline is None
+        )  # fmt: skip
 
     async def _fail(
         self, s: StepDef, it: int, idx: int | None, attempt: int, err: dict[str, Any], t0: float

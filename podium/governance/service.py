@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from ..storage import Store
 
 log = logging.getLogger("podium.governance")
+_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
+"""An audit entry's details as JSON text (one encoder, made once)."""
 
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("podium_principal", default=None)
 
@@ -266,7 +268,7 @@ class Governance:
             actor=actor or self.principal.name,
             action=action,
             target=target,
-            data=json.dumps(data, ensure_ascii=False, default=str),
+            data=_ENCODE(data),
         )
 
     def announce(self, entry: AuditEntry) -> None:

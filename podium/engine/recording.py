@@ -1,0 +1,184 @@
+"""The recording half of :class:`~podium.engine.executor.RunExecutor` (mixed into it): every
+event of a run is written here, in sequence order, with the digest of the run's history that its
+``run.end`` audit anchor covers. A step's event is written at once where the store can (one
+statement, no coroutine); the run's last step's completion is held back and written with the
+run's end, in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..governance.audit import event_bytes
+from ..records import Event, EventType, RunRecord
+
+if TYPE_CHECKING:
+    from ..storage import Store
+    from .ports import RunHost
+    from .workflow import Workflow
+
+log = logging.getLogger("podium.engine")
+
+_Key = tuple[str, int, int | None]
+_Item = tuple[str, str | None, int, int | None, int, str | None]
+"""An event to write: (type, step, iteration, index, attempt, data)."""
+
+
+class Recording:
+    """Writes a run's events (mixed into the executor, which sets these attributes)."""
+
+    client: RunHost
+    store: Store
+    wf: Workflow
+    run_id: str
+    reason: str | None
+    running: dict[_Key, tuple[float, int]]
+    _marked: set[tuple[_Key, int]]
+    _listeners: list[Callable[[Event], None]]
+    _at_once: Callable[..., bool]
+    _seq: int
+    _digest: Any  # hashlib's sha256 object
+    _held: _Item | None
+
+    def _emit_now(self, type: str, step: str, iteration: int, index: int | None, attempt: int, data: str) -> bool:
+        """:meth:`emit` of a step's event, made at once if the store can (no listeners, no run
+        update); False: nothing was recorded, call :meth:`emit`."""
+        if self._listeners or self._held is not None:
+            return False
+        seq = self._seq + 1
+        ts = time.time()
+        if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+            return False
+        self._seq = seq
+        # event_bytes(), inline: the step's hot path
+        self._digest.update(f"{seq}\x1f{type}\x1f{ts!r}\x1f{step}\x1f{iteration}\x1f{index}\x1f{attempt}\x1f{data}\x1e".encode())
+        return True
+
+    async def emit(
+        self,
+        type: str,
+        step: str | None = None,
+        iteration: int = 0,
+        index: int | None = None,
+        attempt: int = 0,
+        data: str | None = None,
+        run_update: dict[str, Any] | None = None,
+        end: RunRecord | None = None,
+    ) -> None:
+        """Record one event; with ``end`` (the run's record as it ends), also its ``run.end`` audit
+        anchor, in the same transaction as the event and ``run_update`` (and the last step's
+        completion held back for it)."""
+        held = self._held
+        if held is not None and end is None:
+            self._held = None
+            await self._emit_all([held])  # written first: the log keeps the order things happened in
+        seq0, before = self._seq, self._digest.copy() if end is not None else None
+        evs: list[Event] = []
+        if end is not None and held is not None:
+            self._held = None
+            h_type, h_step, h_it, h_idx, h_attempt, h_data = held
+            self._seq = h_seq = seq0 + 1
+            h_ts = time.time()
+            self._digest.update(event_bytes(h_seq, h_type, h_ts, h_step, h_it, h_idx, h_attempt, h_data))
+            evs.append(
+                Event(run_id=self.run_id, seq=h_seq, type=h_type, ts=h_ts, step=h_step, iteration=h_it, index=h_idx, attempt=h_attempt, data=h_data)
+            )  # fmt: skip
+        self._seq = seq = self._seq + 1
+        ts = time.time()
+        # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
+        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
+        if end is not None:
+            governance = self.client.governance
+            anchor = governance.run_end_entry(end, self.wf.name, self._digest.hexdigest(), seq)
+            evs.append(Event(run_id=self.run_id, seq=seq, type=type, ts=ts, data=data))
+            try:
+                await self.store.append(evs, run_update, audit=anchor)
+            except asyncio.CancelledError:
+                # This end was not written, or lands from a group already under way: the next
+                # end (the cancellation's) takes the same seqs (with the same held step), so
+                # exactly one of them is stored (the other finds the seq taken), no hole under it.
+                self._seq, self._digest, self._held = seq0, before, held
+                raise
+            except BaseException:
+                self._held = held  # not written: a later end (the failure's) writes it
+                raise
+            if anchor is not None:
+                governance.announce(anchor)
+            for ev in evs:
+                for fn in self._listeners:
+                    try:
+                        fn(ev)
+                    except Exception:  # a listener must never break a run
+                        log.exception("event listener failed")
+            return
+        if run_update is None and not self._listeners:
+            # The hot path of every step: no Event object, one INSERT (made at once if the store can).
+            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+                await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
+            return
+        ev = Event(
+            run_id=self.run_id,
+            seq=seq,
+            type=type,
+            ts=ts,
+            step=step,
+            iteration=iteration,
+            index=index,
+            attempt=attempt,
+            data=data,
+        )
+        await self.store.append((ev,), run_update)
+        if self._listeners:
+            for fn in self._listeners:
+                try:
+                    fn(ev)
+                except Exception:  # a listener must never break a run
+                    log.exception("event listener failed")
+
+    def to_mark(self, limit: float) -> bool:
+        """Whether a step attempt started before ``limit`` is not recorded as running yet (the
+        engine's sweep asks every run it drives: no coroutine for the many that have none)."""
+        marked = self._marked
+        return any(t0 <= limit and (key, attempt) not in marked for key, (t0, attempt) in self.running.items())
+
+    async def mark_started(self, older_than: float) -> None:
+        """Record as running the step attempts that started more than ``older_than`` seconds ago
+        and are not recorded yet, so that other processes see long steps as running."""
+        limit = time.time() - older_than
+        for key, (t0, attempt) in list(self.running.items()):
+            # Checked again at each one: an earlier write awaited, and the run may be stopping (its
+            # attempts recorded as cancelled) since; a late "started" would outlive the cancellation.
+            if self.reason is not None or self.running.get(key) != (t0, attempt):
+                continue
+            if t0 <= limit and (key, attempt) not in self._marked:
+                self._marked.add((key, attempt))
+                await self.emit(
+                    EventType.STEP_STARTED, key[0], key[1], key[2], attempt, f'{{"started":{t0!r}}}'
+                )
+
+    async def _emit_all(self, items: list[tuple[str, str | None, int, int | None, int, str | None]]) -> None:
+        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction."""
+        if self._held is not None:  # the completion held back for the end goes first
+            items, self._held = [self._held, *items], None
+        if len(items) <= 1:
+            for item in items:
+                await self.emit(*item)
+            return
+        evs = []
+        for type, step, iteration, index, attempt, data in items:
+            self._seq = seq = self._seq + 1
+            ts = time.time()
+            self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
+            evs.append(
+                Event(run_id=self.run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
+            )  # fmt: skip
+        await self.store.append(evs)
+        for ev in evs:
+            for fn in self._listeners:
+                try:
+                    fn(ev)
+                except Exception:  # a listener must never break a run
+                    log.exception("event listener failed")
