@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..governance.audit import event_bytes
@@ -75,25 +75,13 @@ class Recording:
         if held is not None and end is None:
             self._held = None
             await self._emit_all([held])  # written first: the log keeps the order things happened in
-        seq0, before = self._seq, self._digest.copy() if end is not None else None
-        evs: list[Event] = []
-        if end is not None and held is not None:
-            self._held = None
-            h_type, h_step, h_it, h_idx, h_attempt, h_data = held
-            self._seq = h_seq = seq0 + 1
-            h_ts = time.time()
-            self._digest.update(event_bytes(h_seq, h_type, h_ts, h_step, h_it, h_idx, h_attempt, h_data))
-            evs.append(
-                Event(run_id=self.run_id, seq=h_seq, type=h_type, ts=h_ts, step=h_step, iteration=h_it, index=h_idx, attempt=h_attempt, data=h_data)
-            )  # fmt: skip
-        self._seq = seq = self._seq + 1
-        ts = time.time()
-        # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
-        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if end is not None:
+            seq0, before = self._seq, self._digest.copy()
+            self._held = None
+            # The digest follows sequence order, so it is updated before the (possibly concurrent) write.
+            evs = self._numbered([*([held] if held is not None else []), (type, None, 0, None, 0, data)])
             governance = self.client.governance
-            anchor = governance.run_end_entry(end, self.wf.name, self._digest.hexdigest(), seq)
-            evs.append(Event(run_id=self.run_id, seq=seq, type=type, ts=ts, data=data))
+            anchor = governance.run_end_entry(end, self.wf.name, self._digest.hexdigest(), self._seq)
             try:
                 await self.store.append(evs, run_update, audit=anchor)
             except asyncio.CancelledError:
@@ -107,13 +95,11 @@ class Recording:
                 raise
             if anchor is not None:
                 governance.announce(anchor)
-            for ev in evs:
-                for fn in self._listeners:
-                    try:
-                        fn(ev)
-                    except Exception:  # a listener must never break a run
-                        log.exception("event listener failed")
+            self._tell(evs)
             return
+        self._seq = seq = self._seq + 1
+        ts = time.time()
+        self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if run_update is None and not self._listeners:
             # The hot path of every step: no Event object, one INSERT (made at once if the store can).
             if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
@@ -131,7 +117,11 @@ class Recording:
             data=data,
         )
         await self.store.append((ev,), run_update)
-        if self._listeners:
+        self._tell((ev,))
+
+    def _tell(self, evs: Sequence[Event]) -> None:
+        """Pass events just written to the client's listeners (live views)."""
+        for ev in evs:
             for fn in self._listeners:
                 try:
                     fn(ev)
@@ -167,6 +157,12 @@ class Recording:
             for item in items:
                 await self.emit(*item)
             return
+        evs = self._numbered(items)
+        await self.store.append(evs)
+        self._tell(evs)
+
+    def _numbered(self, items: Sequence[_Item]) -> list[Event]:
+        """Events of this run for ``items``, given the next seqs and added to the digest."""
         evs = []
         for type, step, iteration, index, attempt, data in items:
             self._seq = seq = self._seq + 1
@@ -175,10 +171,4 @@ class Recording:
             evs.append(
                 Event(run_id=self.run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
             )  # fmt: skip
-        await self.store.append(evs)
-        for ev in evs:
-            for fn in self._listeners:
-                try:
-                    fn(ev)
-                except Exception:  # a listener must never break a run
-                    log.exception("event listener failed")
+        return evs
