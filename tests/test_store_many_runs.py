@@ -787,3 +787,59 @@ async def test_sqlite_a_runs_last_step_is_written_with_its_end_in_one_transactio
     assert len(ends) == 1
     assert any("'step_completed'" in s and "'second'" in s for s in ends[0])  # in the end's transaction
     assert not any("'first'" in s for s in ends[0])  # written before the second step ran
+
+
+async def test_sqlite_runs_stepping_in_one_turn_share_a_transaction(tmp_path):
+    """Many runs whose steps end in the same turn of the event loop: the first step event is written
+    at once, the others gather into one group (a handful of commits, not one per run); one run's
+    successive steps are still written at once."""
+    from podium import Client, Workflow
+
+    go, then = asyncio.Event(), asyncio.Event()
+    wf = Workflow("wait-then-wait")
+
+    @wf.step
+    async def first():
+        await go.wait()
+        return 1
+
+    @wf.step
+    async def second(first):
+        await then.wait()
+        return first + 1
+
+    async with Client(f"sqlite:///{tmp_path}/t.db") as client:
+        handles = [await client.start(wf) for _ in range(20)]
+        db = client.store.db
+        log: list[str] = []
+        db.set_trace_callback(log.append)
+        go.set()  # every run's first step ends in the same turn; none writes anything else then
+
+        async def written() -> int:
+            n = 0
+            for h in handles:
+                n += [e.type for e in await client.store.load_events(h.id)].count("step_completed")
+            return n
+
+        for _ in range(1000):
+            if await written() == 20:
+                break
+            await asyncio.sleep(0)
+        db.set_trace_callback(None)
+        then.set()
+        assert [await h.result() for h in handles] == [2] * 20
+    units: list[list[str]] = []  # transactions, and statements made outside one
+    inside = False
+    for sql in log:
+        if sql.startswith("BEGIN"):
+            units.append([])
+            inside = True
+        elif sql.startswith("COMMIT"):
+            inside = False
+        elif inside:
+            units[-1].append(sql)
+        elif sql.startswith("INSERT"):
+            units.append([sql])
+    firsts = [u for u in units if any("'step_completed'" in s and "'first'" in s for s in u)]
+    assert sum(sum("'first'" in s for s in u) for u in firsts) == 20
+    assert len(firsts) <= 3, [len(u) for u in firsts]  # at once, the next direct, the rest in a group

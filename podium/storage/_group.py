@@ -53,6 +53,8 @@ class GroupWrite(Generic[T, R]):
         follow it in the same turn are gathered (a lone writer never waits for a turn: SQLite,
         whose writes do not block on I/O)."""
         self._turn: object = None
+        self._turn_key: tuple[object, object] = (None, None)
+        """The turn's mark and the key that wrote at once in it (:meth:`at_once`)."""
         self._landing: dict[object, asyncio.Future[R]] = {}
         self.batches = 0
         """Transactions written (with :attr:`runs`: how well the calls were grouped)."""
@@ -69,10 +71,12 @@ class GroupWrite(Generic[T, R]):
         still queued, it is not written, unless ``lands``: then it is written all the same (a run's
         step event, whose seq and digest its writer has already counted: dropping it would leave a
         hole in the run's log under the events written after it), and :meth:`landed` with its
-        ``key`` (its run) waits until it is."""
+        ``key`` (its run) waits until it is. A write made at once (eager) lets the later writes of
+        its ``key`` in this turn be made at once too (:meth:`at_once`)."""
         loop = asyncio.get_running_loop()
         if self.eager and self._task is None and self._turn is None:
             self._turn = loop.call_soon(self._turn_over)  # later writes of this turn gather
+            self._turn_key = (self._turn, key)  # except this key's own (at_once)
             results = await self._write([item])
             self.batches += 1
             self.runs += 1
@@ -110,6 +114,19 @@ class GroupWrite(Generic[T, R]):
             finished, _ = await asyncio.wait([done], timeout=timeout)
             if not finished:
                 log.warning("a step event of run %s is still being written after %.0f s; its end goes on", key, timeout)
+
+    def at_once(self, key: object) -> bool:
+        """Whether a write of ``key`` (a run) may be made at once, outside any group (eager only):
+        not while a group is gathering, nor after a write of another key or a direct write in this
+        turn of the event loop. Then it goes through :meth:`submit`, and the writes of the many runs
+        stepping in one turn share one transaction; one run's successive writes stay at once."""
+        if self._task is not None:
+            return False
+        if self._turn is None:
+            self._turn = asyncio.get_running_loop().call_soon(self._turn_over)
+            self._turn_key = (self._turn, key)
+            return True
+        return self._turn_key[0] is self._turn and self._turn_key[1] == key
 
     def _turn_over(self) -> None:
         self._turn = None

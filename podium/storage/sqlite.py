@@ -200,7 +200,7 @@ class SQLiteStore(ChainedAudit, Store):
             db.close()
 
     async def create_run(self, run: RunRecord, events: Sequence[Event] = (), *, audit: AuditEntry | None = None) -> bool:
-        return await self.writes.submit((run, events, audit))
+        return await self.writes.submit((run, events, audit), key=run.id)
 
     async def create_runs(self, items: Sequence[NewRun]) -> list[bool]:
         return await self._write_many(items)
@@ -214,13 +214,13 @@ class SQLiteStore(ChainedAudit, Store):
                 return
         if not events:
             raise ValueError("append needs at least one event")
-        if audit is None and not self.writes.gathering:
+        if audit is None and self.writes.at_once(events[0].run_id):  # else it rides in this turn's group
             self._write_tx([(events, run_update, None)], None)
             return
         # Runs ending together: one commit. A step's event (no audit entry) joining a group lands
         # even if its caller is cancelled meanwhile, as when it is written at once: the executor has
         # counted its seq, and the run's next events (its end) would follow a hole.
-        await self.writes.submit((events, run_update, audit), lands=audit is None)
+        await self.writes.submit((events, run_update, audit), lands=audit is None, key=events[0].run_id)
 
     async def _write_many(self, items: Sequence[_Write]) -> list[bool]:
         if all(item[2] is None for item in items):
@@ -290,11 +290,13 @@ class SQLiteStore(ChainedAudit, Store):
         data: str | None,
     ) -> bool:
         # A step of a lone run: one statement, its own transaction. Not when a group is gathering
-        # (many runs at once: the event rides in it), nor for an event that may open or close an
-        # approval request (written with the inbox's row, in one transaction).
+        # or another run wrote at once in this turn of the loop (many runs at once: the event
+        # rides in the group), nor for an event that may open or close an approval request
+        # (written with the inbox's row, in one transaction).
         if (
-            self.writes._task is not None or self._db is None or type == "step_waiting"
+            self._db is None or type == "step_waiting"
             or (type == "step_completed" and step is not None and "/signal:" in step)
+            or not self.writes.at_once(run_id)
         ):  # fmt: skip
             return False
         try:
