@@ -55,6 +55,65 @@ class _Chain:
         self.task: asyncio.Future[None] | None = None
 
 
+class _Hold:
+    """The chain held for one transaction's entries (:meth:`ChainedAudit._chained_many`): a plain
+    class, not a generator, as every run's start and end goes through it."""
+
+    __slots__ = ("chain", "placed", "store")
+
+    def __init__(self, store: ChainedAudit, chain: _Chain) -> None:
+        self.store = store
+        self.chain = chain
+        self.placed: list[AuditEntry] = []
+
+    def place(self, entry: AuditEntry) -> AuditEntry:
+        placed, c = self.placed, self.chain
+        if placed and not placed[-1].seq:
+            placed.pop()  # not written: its place in the chain goes to this one
+        cseq, head = (placed[-1].cseq, placed[-1].hash) if placed else (c.cseq, c.head)
+        e = AuditEntry(
+            seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action, target=entry.target,
+            data=entry.data, prev_hash=head, hash=entry.hash, chain=c.id, cseq=cseq + 1,
+        )  # fmt: skip
+        placed.append(e)
+        return e
+
+    async def __aenter__(self) -> Callable[[AuditEntry], AuditEntry]:
+        c = self.chain
+        await c.lock.acquire()
+        try:
+            if c.anchored < 0:
+                await self.store._anchor(c)  # register the chain before its first entry
+        except BaseException:
+            c.lock.release()
+            raise
+        return self.place
+
+    async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
+        c, placed, store = self.chain, self.placed, self.store
+        try:
+            if exc_type is not None:
+                return  # the block failed: the chain does not move
+            if placed and not placed[-1].seq:  # the last one was not written after all (its run existed)
+                placed.pop()
+            if not placed:
+                return
+            e = placed[-1]
+            c.cseq, c.head = e.cseq, e.hash
+            due = time.monotonic() - c.anchored_at >= store.audit_anchor_interval
+            if due:
+                try:
+                    await store._anchor(c)
+                except Exception:  # the entries are committed: their writers must not see a failure
+                    log.warning("could not anchor the audit chain; trying again later", exc_info=True)
+                    due = False
+        finally:
+            c.lock.release()
+        store.audit_keys.note_head(e.seq, e.hash)
+        if not due and c.timer is None:
+            c.timer = asyncio.get_running_loop().call_later(store.audit_anchor_interval, store._anchor_later, c)
+
+
 class ChainedAudit:
     """The audit-log half of a store: per-writer chains plus periodic anchors (mixed into stores)."""
 
@@ -96,48 +155,15 @@ class ChainedAudit:
         async with self._chained_many() as place:
             yield place(entry)
 
-    @contextlib.asynccontextmanager
-    async def _chained_many(self) -> AsyncIterator[Callable[[AuditEntry], AuditEntry]]:
+    def _chained_many(self) -> _Hold:
         """Hold this store's chain for several entries written by one transaction (the runs of a
-        group commit): yields ``place(entry)``, which returns a copy of ``entry`` placed after the
-        one placed before (the chain's head at first). The backend numbers and signs each placed
-        entry before it places the next (the next one links to its hash); an entry left unnumbered
-        is not written, and the next one placed takes its place in the chain, so the chain gets no
-        gap. The chain moves on only if the block succeeds, to the last numbered entry."""
-        c = self._own_chain()
-        placed: list[AuditEntry] = []
-
-        def place(entry: AuditEntry) -> AuditEntry:
-            if placed and not placed[-1].seq:
-                placed.pop()  # not written: its place in the chain goes to this one
-            cseq, head = (placed[-1].cseq, placed[-1].hash) if placed else (c.cseq, c.head)
-            e = AuditEntry(
-                seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action, target=entry.target,
-                data=entry.data, prev_hash=head, hash=entry.hash, chain=c.id, cseq=cseq + 1,
-            )  # fmt: skip
-            placed.append(e)
-            return e
-
-        async with c.lock:
-            if c.anchored < 0:
-                await self._anchor(c)  # register the chain before its first entry
-            yield place
-            if placed and not placed[-1].seq:  # the last one was not written after all (its run existed)
-                placed.pop()
-            if not placed:
-                return
-            e = placed[-1]
-            c.cseq, c.head = e.cseq, e.hash
-            due = time.monotonic() - c.anchored_at >= self.audit_anchor_interval
-            if due:
-                try:
-                    await self._anchor(c)
-                except Exception:  # the entries are committed: their writers must not see a failure
-                    log.warning("could not anchor the audit chain; trying again later", exc_info=True)
-                    due = False
-        self.audit_keys.note_head(e.seq, e.hash)
-        if not due and c.timer is None:
-            c.timer = asyncio.get_running_loop().call_later(self.audit_anchor_interval, self._anchor_later, c)
+        group commit): ``async with`` gives ``place(entry)``, which returns a copy of ``entry``
+        placed after the one placed before (the chain's head at first). The backend numbers and
+        signs each placed entry before it places the next (the next one links to its hash); an
+        entry left unnumbered is not written, and the next one placed takes its place in the chain,
+        so the chain gets no gap. The chain moves on only if the block succeeds, to the last
+        numbered entry."""
+        return _Hold(self, self._own_chain())
 
     def _anchor_later(self, c: _Chain) -> None:
         c.timer = None
