@@ -113,6 +113,7 @@ class RunExecutor(Recording, Waits):
         self._unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = {}
         # The run's last step's completion, not yet written: it goes with the run's end (one commit).
         self._held: tuple[str, str | None, int, int | None, int, str | None] | None = None
+        self._settled_last = len(wf.steps) - 1  # steps settled when the last one completes
         self.deadline: float | None = None
         # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
         self.parked: dict[str, tuple[set[str], float | None]] = {}
@@ -578,7 +579,7 @@ class RunExecutor(Recording, Waits):
             if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
                 self._unrecorded[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
                 return value
-            if idx is None and self._last(s.id):  # written with the run's end (_finish), one commit
+            if len(self.state) == self._settled_last and idx is None and self._last(s.id):  # see _last
                 self._held = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
                 return value
             if not self._emit_now(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data):
@@ -586,12 +587,12 @@ class RunExecutor(Recording, Waits):
             return value
 
     def _last(self, sid: str) -> bool:
-        """Whether step ``sid``, just completed, is the last of the run: every other step settled,
-        nothing ready, running, parked or handed off (run inline, so no task of its own)."""
+        """Whether step ``sid``, just completed, is the last of the run (every other step settled,
+        nothing ready, running, parked or handed off; run inline, so no task of its own): its
+        completion is then written with the run's end (:meth:`_finish`), one commit."""
         return (
             not self._tasks and not self._ready and not self.parked and not self.handoff and self.reason is None
-            and sid not in self.state and len(self.state) == len(self.wf.steps) - 1
-            and self.deadline is None
+            and sid not in self.state and self.deadline is None
         )  # fmt: skip
 
     async def _fail(
