@@ -280,3 +280,50 @@ async def test_a_long_step_is_recorded_as_running_once_and_a_short_one_not_at_al
         types = [(e.type, e.step) for e in (await c.history(handle.id)).events]
     assert types.count(("step_started", "long")) == 1
     assert ("step_started", "short") not in types
+
+
+async def test_a_decision_that_arrives_as_its_request_times_out_is_refused_and_audited_void(store_url):
+    """Attack (review): an approver's decision read the request while it was open, then reached the
+    store only after the wait had timed out. It must not be stored as a decision the run ignored
+    (the audit log would say "approved" while the run took the default): it is refused, decide
+    answers False, and the audit log says the decision had no effect (approval.void)."""
+    gate = asyncio.Event()
+    wf = Workflow("sla-approval")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return await ctx.approval({"n": 1}, timeout=0.5, default={"approved": False, "by": "sla"})
+
+    @wf.step
+    async def after(ask):
+        await gate.wait()  # the run stays unfinished while the decision is delivered
+        return ask
+
+    async with Client(store_url, workflows=[wf]) as c:
+        handle = await c.start(wf)
+
+        async def asked():
+            return bool(await c.approvals(run_id=handle.id))
+
+        await _until(asked)
+        [request] = await c.approvals(run_id=handle.id)
+        lock = c.store._own_chain().lock
+        await lock.acquire()  # the audit chain is busy: the decision waits after reading the request
+        decision = asyncio.ensure_future(c.decide(handle.id, request["name"], approve=True))
+
+        async def decision_waits():
+            return bool(lock._waiters)
+
+        await _until(decision_waits)
+
+        async def timed_out():
+            return any(s.step.endswith("/signal:" + request["name"]) for s in (await c.history(handle.id)).steps if s.status is StepStatus.COMPLETED)
+
+        await _until(timed_out)
+        lock.release()
+        assert await asyncio.wait_for(decision, 10) is False
+        gate.set()
+        assert await handle.result() == {"approved": False, "by": "sla"}
+        assert await c.store.get_signals(handle.id) == {}
+        actions = [e.action for e in await c.store.audit_for(handle.id)]
+    assert "approval.decide" in actions and "approval.void" in actions

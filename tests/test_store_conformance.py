@@ -561,9 +561,12 @@ async def test_open_approvals_follow_requests_signals_timeouts_and_run_ends(stor
     await store.append([_ask("r1", 5, "approval:d", ts=13.0)])
     await store.append([_ev("r1", 6, "run_cancelled")], {"status": RunStatus.CANCELLED, "finished_at": 1.0})
     assert await _inbox(store) == []
-    # a signal that came before the wait was written: nothing to decide
+    # a decision before its request was asked is refused (nothing open to decide); one copied from
+    # another store as it was is kept, and then there is nothing to decide
     await store.create_run(_run("r4"), [_ev("r4", 1, "run_started")])
-    await store.send_signal("r4", "approval:e", None, now=time.time())
+    assert not await store.send_signal("r4", "approval:e", None, now=time.time())
+    assert await store.get_signals("r4") == {}
+    assert await store.send_signal("r4", "approval:e", None, now=time.time(), copied=True)
     await store.append([_ask("r4", 2, "approval:e")])
     assert await _inbox(store) == []
     # a run created with its log (a fork, a copied store): open if it is unfinished
@@ -661,3 +664,32 @@ async def test_append_at_once_writes_now_or_says_to_use_append_one(store):
     assert [(e.seq, e.step) for e in await store.load_events("r1")] == [(1, None), (2, "s")]
     with pytest.raises(LeaseLost):
         await store.append_one("r1", 2, "step_completed", 1.0, "s", 0, None, 1, '{"output":null}')
+
+
+async def test_a_decision_and_its_waits_timeout_never_both_count(store):
+    """A decision sent as its wait times out either wins (the timeout is not written: end_wait
+    answers False) or is refused (send_signal answers False once the timeout is written); never
+    stored and ignored. A plain signal is not refused after its wait ended (it is not a request)."""
+    done = '{"started":1,"signal":"approval:x","timed_out":true,"output":null}'
+    timeout = Event(run_id="a", seq=3, type="step_completed", ts=2.0, step="s/signal:approval:x", attempt=1, data=done)
+    # the decision first: the timeout is not written
+    await store.create_run(_run("a"), [_ev("a", 1, "run_started"), _ask("a", 2, "approval:x")])
+    assert await store.send_signal("a", "approval:x", '{"approved":true}', now=time.time())
+    assert not await store.end_wait(timeout, "approval:x")
+    assert [e.seq for e in await store.load_events("a")] == [1, 2]
+    # the timeout first: the decision is refused, and stored nowhere
+    await store.create_run(_run("b"), [_ev("b", 1, "run_started"), _ask("b", 2, "approval:x")])
+    assert await store.end_wait(dataclasses.replace(timeout, run_id="b"), "approval:x")
+    assert [e.seq for e in await store.load_events("b")] == [1, 2, 3]
+    assert await _inbox(store, run_id="b") == []
+    assert not await store.send_signal("b", "approval:x", '{"approved":true}', now=time.time())
+    assert await store.get_signals("b") == {}
+    # a plain signal after its wait timed out is still stored (first wins applies to it alone)
+    plain = '{"started":1,"signal":"go","timed_out":true,"output":null}'
+    await store.create_run(_run("c"), [_ev("c", 1, "run_started"), _ask("c", 2, "go", approval=None)])
+    ended = Event(run_id="c", seq=3, type="step_completed", ts=2.0, step="s/signal:go", attempt=1, data=plain)
+    assert await store.end_wait(ended, "go")
+    assert await store.send_signal("c", "go", "1", now=time.time())
+    # end_wait keeps the log's fencing: a taken seq is another engine's
+    with pytest.raises(LeaseLost):
+        await store.end_wait(dataclasses.replace(timeout, run_id="b"), "approval:y")

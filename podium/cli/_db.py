@@ -70,7 +70,7 @@ async def migrate_to(target: str, db: str | None) -> int:
                     events = await src.load_events(run.id)
                     if await dst.create_run(run, events):
                         for name, payload in (await src.get_signals(run.id)).items():
-                            await dst.send_signal(run.id, name, payload, now=run.created_at)
+                            await dst.send_signal(run.id, name, payload, now=run.created_at, copied=True)
                         copied += 1
                     else:
                         kept += 1

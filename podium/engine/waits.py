@@ -111,6 +111,7 @@ class Waits:
     trace_on: bool | None = None
     """The ``trace_prompts`` setting for this run (None: not read yet)."""
     emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
+    end_wait: Callable[..., Awaitable[bool]]  # the executor's: a wait's timeout, unless its signal came
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -301,7 +302,13 @@ class Waits:
                     continue
                 out = "null" if default is _RAISE else _serde.dumps(default)
                 data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
-                await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+                if name.startswith("__timer__:"):  # a sleep's end: nobody sends its signal
+                    await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+                elif not await self.end_wait(key[0], key[1], key[2], data, name):
+                    # the signal was stored after it was last read, before this timeout could be
+                    # written: it is taken (a decision the store accepted is never ignored)
+                    self.signals = await self.store.get_signals(self.run_id)
+                    continue
                 self.recorded[key] = ("completed", data)
                 if default is _RAISE:
                     raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")

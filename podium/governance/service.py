@@ -726,7 +726,8 @@ class Governance:
         payload: Any = None,
     ) -> bool:
         """Approve or reject an approval request, optionally with an edited ``payload``. The decision
-        is audited and resumes the run. Returns False if the request was already decided."""
+        is audited and resumes the run. Returns False if the request was already decided or its
+        wait timed out meanwhile (audited too, as ``approval.void``: the decision had no effect)."""
         who = await self.authorize("approvals.decide", run_id)
         request = await self._open_request(run_id, name)
         required = request.get("role")
@@ -751,7 +752,13 @@ class Governance:
         )
         if self.engine is None:
             raise ConfigError("this governance service has no engine to deliver decisions to")
-        return await self.engine.deliver(run_id, name, decision)
+        delivered = await self.engine.deliver(run_id, name, decision)
+        if not delivered:  # the entry above says what was decided; this one, that it had no effect
+            await self.record(
+                "approval.void", run_id, name=name,
+                reason="the request was decided by someone else or timed out before this decision reached it",
+            )  # fmt: skip
+        return delivered
 
 
 __all__ = ["EngineControl", "Governance"]

@@ -103,6 +103,10 @@ def approval_asked(type: str, data: str | None) -> str | None:
     return d["signal"]
 
 
+APPROVAL_SIGNAL = "approval:"
+"""The prefix of an approval request's signal: its decision is stored only while it is open."""
+
+
 def wait_ended(type: str, step: str | None, data: str | None) -> str | None:
     """The signal name whose wait an event ends (a signal wait completed, e.g. timed out), else None."""
     if type != "step_completed" or not step or "/signal:" not in step or not data:
@@ -386,10 +390,26 @@ class Store(ABC):
         """Those of ``run_ids`` that have a pending cancellation request."""
 
     @abstractmethod
-    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+    async def send_signal(
+        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+    ) -> bool:
         """Deliver signal ``name`` (payload text) to a run. The first signal of a name wins: returns
-        False if the run already had one. A waiting run is made ready (``wake_at = now``).
+        False if the run already had one. A decision on an approval request (a name starting with
+        :data:`APPROVAL_SIGNAL`) is stored only while the request is open (in the inbox): False once
+        its wait has ended (timed out); not so for a signal ``copied`` from another store as it
+        was (``podium db copy``). A waiting run is made ready (``wake_at = now``).
         Raises :class:`NotFound` for an unknown run."""
+
+    async def end_wait(self, event: Event, signal: str) -> bool:
+        """Write ``event``, the timed-out end of a wait for ``signal``, unless that signal was stored
+        meanwhile (then nothing is written: False, and the waiter takes the signal). With
+        :meth:`send_signal`, a decision sent as its wait times out either wins or is refused, never
+        stored and ignored. This default suits a store whose calls do not interleave (memory);
+        the SQL stores make the check and the write one transaction."""
+        if signal in await self.get_signals(event.run_id):
+            return False
+        await self.append((event,))
+        return True
 
     @abstractmethod
     async def get_signals(self, run_id: str) -> dict[str, str | None]:

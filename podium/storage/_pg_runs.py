@@ -10,8 +10,11 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
+from psycopg import errors as pg_errors
+
+from ..errors import LeaseLost, NotFound
 from ..records import Event, RunRecord, RunStatus
-from ._base import OpenApproval, approvals_query, run_from_row
+from ._base import APPROVAL_SIGNAL, OpenApproval, approvals_query, run_from_row
 
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at",
@@ -60,11 +63,69 @@ def _event_columns(events: Sequence[Event]) -> list[Any]:
     return [list(col) for col in zip(*map(_event_row, events), strict=True)]
 
 
+#: The channel that wakes the workers (a run to take up).
+CHANNEL = "podium_work"
+
+
 class PgRuns:
-    """Counting, existence, timer and approvals-inbox reads on PostgreSQL."""
+    """Counting, existence, timer and approvals-inbox reads, and signals, on PostgreSQL."""
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # PostgresStore provides it
+
+    # -- signals and wake-ups -----------------------------------------------------------------
+
+    async def send_signal(
+        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+    ) -> bool:
+        # The run's row is locked first, in a statement of its own (the checks after it then see
+        # what a concurrent end_wait committed): a decision and its wait's timeout are serialised.
+        async with self._connection() as conn, conn.transaction():
+            cur = await conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run_id,))
+            if await cur.fetchone() is None:
+                raise NotFound(f"run {run_id} does not exist")
+            if not copied and name.startswith(APPROVAL_SIGNAL) and await self._has_inbox(conn):
+                cur = await conn.execute("SELECT 1 FROM approvals WHERE run_id = %s AND name = %s", (run_id, name))
+                if await cur.fetchone() is None:
+                    return False  # the request is no longer open: its wait timed out (or it was decided)
+            cur = await conn.execute(
+                "WITH s AS (INSERT INTO signals (run_id, name, payload, created_at) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (run_id, name) DO NOTHING RETURNING run_id), "
+                "u AS (UPDATE runs SET wake_at = LEAST(COALESCE(wake_at, %s), %s) "
+                "WHERE id IN (SELECT run_id FROM s) AND status = 'waiting' RETURNING id) "
+                "SELECT (SELECT count(*) FROM s), (SELECT count(*) FROM u), pg_notify(%s, '')",
+                (run_id, name, payload, now, now, now, CHANNEL),
+            )
+            row = await cur.fetchone()
+        return bool(row and row[0])
+
+    async def _has_inbox(self, conn: Any) -> bool:
+        """Whether the approvals inbox table exists (schema 7; a store opened without migrating
+        may be older). Known once seen: a table is never dropped."""
+        if not self.__dict__.get("_inbox_table"):
+            cur = await conn.execute("SELECT to_regclass('approvals') IS NOT NULL")
+            row = await cur.fetchone()
+            self.__dict__["_inbox_table"] = bool(row and row[0])
+        return bool(self.__dict__["_inbox_table"])
+
+    async def end_wait(self, event: Event, signal: str) -> bool:
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (event.run_id,))  # as send_signal
+            cur = await conn.execute("SELECT 1 FROM signals WHERE run_id = %s AND name = %s", (event.run_id, signal))
+            if await cur.fetchone() is not None:
+                return False
+            try:
+                await conn.execute(_EVENT_INSERT, _event_row(event))
+            except pg_errors.UniqueViolation as exc:
+                raise LeaseLost(f"event {event.seq} of run {event.run_id} already written: another engine owns it") from exc
+            except pg_errors.ForeignKeyViolation as exc:
+                raise NotFound(f"run {event.run_id} does not exist") from exc
+        return True
+
+    async def get_signals(self, run_id: str) -> dict[str, str | None]:
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT name, payload FROM signals WHERE run_id = %s", (run_id,))
+            return {r[0]: r[1] for r in await cur.fetchall()}
 
     async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
         async with self._connection() as conn:

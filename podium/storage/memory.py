@@ -13,6 +13,7 @@ from ..errors import LeaseLost, NotFound
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import ChainedAudit, Sign
 from ._base import (
+    APPROVAL_SIGNAL,
     MAX_APPROVALS_PAGE,
     UPDATABLE,
     OpenApproval,
@@ -269,13 +270,15 @@ class MemoryStore(ChainedAudit, Store):
     async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
         return [rid for rid in run_ids if (r := self._runs.get(rid)) is not None and r.cancel_requested]
 
-    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+    async def send_signal(
+        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+    ) -> bool:
         run = self._runs.get(run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist")
         box = self._signals.setdefault(run_id, {})
-        if name in box:
-            return False
+        if name in box or (not copied and name.startswith(APPROVAL_SIGNAL) and (run_id, name) not in self._approvals):
+            return False  # decided already, or an approval request no longer open (timed out)
         box[name] = payload
         self._approvals.pop((run_id, name), None)
         if run.status is RunStatus.WAITING:

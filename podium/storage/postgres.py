@@ -57,6 +57,7 @@ from ._pg_runs import (
     _CREATE_RUN,
     _EVENT_COLS,
     _RUN_COLS,
+    CHANNEL,
     PgRuns,
     _event_columns,
     _insert_events,
@@ -65,7 +66,6 @@ from ._pg_runs import (
 )
 from ._pg_schema import MIGRATIONS
 
-CHANNEL = "podium_work"
 #: The channel that carries application events between processes.
 EVENTS_CHANNEL = "podium_events"
 #: NOTIFY payloads are limited to 8000 bytes; keep room for the topic.
@@ -636,27 +636,6 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             await conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
 
     # -- signals and wake-ups -----------------------------------------------------------------
-
-    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
-        sql = (
-            "WITH r AS (SELECT id FROM runs WHERE id = %s), "
-            "s AS (INSERT INTO signals (run_id, name, payload, created_at) SELECT id, %s, %s, %s FROM r "
-            "ON CONFLICT (run_id, name) DO NOTHING RETURNING run_id), "
-            "u AS (UPDATE runs SET wake_at = LEAST(COALESCE(wake_at, %s), %s) "
-            "WHERE id IN (SELECT run_id FROM s) AND status = 'waiting' RETURNING id) "
-            "SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM s), (SELECT count(*) FROM u), pg_notify(%s, '')"
-        )
-        async with self._connection() as conn:
-            cur = await conn.execute(sql, (run_id, name, payload, now, now, now, CHANNEL))
-            row = await cur.fetchone()
-        if not row or not row[0]:
-            raise NotFound(f"run {run_id} does not exist")
-        return bool(row[1])
-
-    async def get_signals(self, run_id: str) -> dict[str, str | None]:
-        async with self._connection() as conn:
-            cur = await conn.execute("SELECT name, payload FROM signals WHERE run_id = %s", (run_id,))
-            return {r[0]: r[1] for r in await cur.fetchall()}
 
     cross_process_events = True
 

@@ -20,6 +20,7 @@ from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
 from ._base import (
+    APPROVAL_SIGNAL,
     FINISHED,
     UPDATABLE,
     OpenApproval,
@@ -561,12 +562,20 @@ class SQLiteStore(ChainedAudit, Store):
             )
         ]
 
-    async def send_signal(self, run_id: str, name: str, payload: str | None, *, now: float) -> bool:
+    async def send_signal(
+        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+    ) -> bool:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
                 raise NotFound(f"run {run_id} does not exist")
+            if (
+                not copied and name.startswith(APPROVAL_SIGNAL) and self._keeps_inbox
+                and db.execute("SELECT 1 FROM approvals WHERE run_id=? AND name=?", (run_id, name)).fetchone() is None
+            ):  # fmt: skip
+                db.execute("ROLLBACK")
+                return False  # the request is no longer open: its wait timed out (or it was decided)
             cur = db.execute(
                 "INSERT OR IGNORE INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)",
                 (run_id, name, payload, now),
@@ -581,6 +590,24 @@ class SQLiteStore(ChainedAudit, Store):
             db.execute("ROLLBACK")
             raise
         return bool(cur.rowcount)
+
+    async def end_wait(self, event: Event, signal: str) -> bool:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")  # no other writer between the check and the write
+        try:
+            if db.execute("SELECT 1 FROM signals WHERE run_id=? AND name=?", (event.run_id, signal)).fetchone():
+                db.execute("ROLLBACK")
+                return False
+            db.execute(_EVENT_INSERT, _event_row(event))
+            self._keep_inbox((event,))
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            db.execute("ROLLBACK")
+            raise self._conflict(event) from exc
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return True
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self.db.execute("SELECT name, payload FROM signals WHERE run_id=?", (run_id,)).fetchall())
