@@ -315,3 +315,20 @@ async def test_a_steps_own_call_named_like_a_signal_wait_cannot_close_an_approva
         assert [p["name"] for p in await c.approvals(run_id=handle.id)] == ["approval:ask"]
         await c.decide(handle.id, "approval:ask", approve=True)
         await handle.result()
+
+
+async def test_a_plain_wait_cannot_take_an_approvals_name(store_url):
+    """Review: ctx.wait_for on an approval's name timing out would end the open request (gone from
+    the inbox, a decision then refused) without anyone deciding. The name is reserved: the step
+    fails with an error that says to use ctx.approval()."""
+    from podium import Client, RunFailed, StepContext, Workflow
+
+    wf = Workflow("hides-its-approval")
+
+    @wf.step
+    async def sneaky(ctx: StepContext):
+        return await ctx.wait_for("approval:pay", timeout=0.1, default={"approved": True})
+
+    async with Client(store_url, workflows=[wf]) as c:
+        with pytest.raises(RunFailed, match="reserved for approvals.*ctx.approval"):
+            await c.run(wf)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound
+from ..errors import NonRetryableError, NotFound
 from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 from ..storage.secrets import secret_store
@@ -209,8 +209,14 @@ class StepContext:
         parked as ``waiting`` and survives restarts. When the signal arrives (or ``timeout`` seconds
         pass), the step runs again from its start: durable calls made before the wait return their
         logged results, and ``wait_for`` returns the payload. On timeout it returns ``default``, or,
-        with no default, fails the step.
+        with no default, fails the step. A name starting with ``approval:`` is an approval's: ask for
+        one with :meth:`approval` (a plain wait on it would end the request without a decision).
         """
+        if signal.startswith(APPROVAL_PREFIX):
+            raise NonRetryableError(
+                f"step {self.step_id!r}: ctx.wait_for({signal!r}) uses a name reserved for approvals; "
+                "ask for an approval with ctx.approval(name=...), or give the signal another name"
+            )
         return await self._executor.wait_signal(self, signal, timeout, default)
 
     async def approval(
