@@ -29,7 +29,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .._auditkey import AuditKeys
 from ..records import ANCHOR_ACTION, ANCHOR_CHAIN, GENESIS, AuditEntry, chain_body
@@ -59,11 +59,19 @@ class _Hold:
     """The chain held for one transaction's entries (:meth:`ChainedAudit._chained_many`): a plain
     class, not a generator, as every run's start and end goes through it."""
 
-    __slots__ = ("chain", "placed", "store")
+    __slots__ = ("anchor", "anchor_later", "chain", "placed", "store")
 
-    def __init__(self, store: ChainedAudit, chain: _Chain) -> None:
+    def __init__(
+        self,
+        store: ChainedAudit,
+        chain: _Chain,
+        anchor: Callable[[_Chain], Awaitable[None]],
+        anchor_later: Callable[[_Chain], None],
+    ) -> None:
         self.store = store
         self.chain = chain
+        self.anchor = anchor
+        self.anchor_later = anchor_later
         self.placed: list[AuditEntry] = []
 
     def place(self, entry: AuditEntry) -> AuditEntry:
@@ -83,7 +91,7 @@ class _Hold:
         await c.lock.acquire()
         try:
             if c.anchored < 0:
-                await self.store._anchor(c)  # register the chain before its first entry
+                await self.anchor(c)  # register the chain before its first entry
         except BaseException:
             c.lock.release()
             raise
@@ -103,7 +111,7 @@ class _Hold:
             due = time.monotonic() - c.anchored_at >= store.audit_anchor_interval
             if due:
                 try:
-                    await store._anchor(c)
+                    await self.anchor(c)
                 except Exception:  # the entries are committed: their writers must not see a failure
                     log.warning("could not anchor the audit chain; trying again later", exc_info=True)
                     due = False
@@ -111,7 +119,7 @@ class _Hold:
             c.lock.release()
         store.audit_keys.note_head(e.seq, e.hash)
         if not due and c.timer is None:
-            c.timer = asyncio.get_running_loop().call_later(store.audit_anchor_interval, store._anchor_later, c)
+            c.timer = asyncio.get_running_loop().call_later(store.audit_anchor_interval, self.anchor_later, c)
 
 
 class ChainedAudit:
@@ -163,7 +171,7 @@ class ChainedAudit:
         entry left unnumbered is not written, and the next one placed takes its place in the chain,
         so the chain gets no gap. The chain moves on only if the block succeeds, to the last
         numbered entry."""
-        return _Hold(self, self._own_chain())
+        return _Hold(self, self._own_chain(), self._anchor, self._anchor_later)
 
     def _anchor_later(self, c: _Chain) -> None:
         c.timer = None

@@ -120,13 +120,15 @@ class GroupWrite(Generic[T, R]):
         not while a group is gathering, nor after a write of another key or a direct write in this
         turn of the event loop. Then it goes through :meth:`submit`, and the writes of the many runs
         stepping in one turn share one transaction; one run's successive writes stay at once."""
+        turn = self._turn
+        if turn is not None:  # the most frequent answer first: a lone run's next step, same turn
+            mark = self._turn_key
+            return self._task is None and mark[0] is turn and mark[1] == key
         if self._task is not None:
             return False
-        if self._turn is None:
-            self._turn = asyncio.get_running_loop().call_soon(self._turn_over)
-            self._turn_key = (self._turn, key)
-            return True
-        return self._turn_key[0] is self._turn and self._turn_key[1] == key
+        self._turn = asyncio.get_running_loop().call_soon(self._turn_over)
+        self._turn_key = (self._turn, key)
+        return True
 
     def _turn_over(self) -> None:
         self._turn = None

@@ -299,10 +299,7 @@ class SQLiteStore(ChainedAudit, Store):
             or (type == "step_completed" and step is not None and "/signal:" in step)
         ):  # fmt: skip
             return False
-        w = self.writes
-        # at_once(), its most frequent answer inlined (the hot path of a lone run): this run's turn
-        mine = w._task is None and w._turn is not None and w._turn_key[0] is w._turn and w._turn_key[1] == run_id
-        if not mine and not w.at_once(run_id):
+        if not self.writes.at_once(run_id):
             return False
         try:
             self._db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
