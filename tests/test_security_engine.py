@@ -321,7 +321,7 @@ async def test_a_plain_wait_cannot_take_an_approvals_name(store_url):
     """Review: ctx.wait_for on an approval's name timing out would end the open request (gone from
     the inbox, a decision then refused) without anyone deciding. The name is reserved: the step
     fails with an error that says to use ctx.approval()."""
-    from podium import Client, RunFailed, StepContext, Workflow
+    from podium import Client, RunFailed, Workflow
 
     wf = Workflow("hides-its-approval")
 
@@ -332,3 +332,24 @@ async def test_a_plain_wait_cannot_take_an_approvals_name(store_url):
     async with Client(store_url, workflows=[wf]) as c:
         with pytest.raises(RunFailed, match="reserved for approvals.*ctx.approval"):
             await c.run(wf)
+
+
+async def test_a_run_that_recorded_a_plain_wait_on_an_approvals_name_replays_it(store_url):
+    """Review: the refusal above applies to new waits only: a run that recorded such a wait (before
+    the name was reserved) replays it from its log."""
+    if store_url.startswith("memory"):
+        pytest.skip("a memory store does not outlive its client")
+    from podium import Client, Workflow
+
+    wf = Workflow("old-plain-wait")
+
+    @wf.step
+    async def old(ctx):
+        return await ctx.wait_for("approval:pay", timeout=3600)
+
+    async with Client(store_url, workflows=[wf], execute=False) as c:
+        handle = await c.start(wf)
+        done = '{"started":1,"signal":"approval:pay","output":{"ok":true}}'
+        await c.store.append_one(handle.id, 2, "step_completed", time.time(), "old/signal:approval:pay", 0, None, 1, done)
+    async with Client(store_url, workflows=[wf]) as c:
+        assert await c.result(handle.id) == {"ok": True}

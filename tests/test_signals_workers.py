@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from podium import Client, RunStatus, StepContext, StepStatus, Workflow, open_store
+from podium import Client, Loop, RunStatus, StepContext, StepStatus, Workflow, open_store
 
 
 @pytest.fixture
@@ -327,3 +327,128 @@ async def test_a_decision_that_arrives_as_its_request_times_out_is_refused_and_a
         assert await c.store.get_signals(handle.id) == {}
         actions = [e.action for e in await c.store.audit_for(handle.id)]
     assert "approval.decide" in actions and "approval.void" in actions
+
+
+async def test_a_late_decision_on_a_timed_out_request_is_not_taken_by_the_next_request_of_that_name(store_url):
+    """Attack (review, evening): a request with a given name (``ctx.approval(name="pay")``) in a loop times out and the
+    loop asks again under the same name, for a larger amount. An approver who read (and approved)
+    the FIRST request (100) has his decision reach the store after the first request timed out and
+    the second one (1,000,000) was opened. The decision must be refused (approval.void): it was
+    about a request that no longer exists. Instead the store only checks that *a* request of that
+    name is open, stores the decision, and the second request is approved with the first request's
+    payload (the approver never saw the amount 1,000,000)."""
+    wf = Workflow("loop-approval")
+
+    @wf.step(loop=Loop(to="ask", while_=lambda ask: ask["by"] == "sla", max_iterations=3))
+    async def ask(ctx: StepContext):
+        amount = 100 if ctx.iteration == 0 else 1_000_000
+        timeout = 0.5 if ctx.iteration == 0 else 30
+        return await ctx.approval({"amount": amount}, name="pay", timeout=timeout, default={"approved": False, "by": "sla"})
+
+    async with Client(store_url, workflows=[wf]) as c:
+        handle = await c.start(wf)
+
+        async def asked(amount):
+            reqs = await c.approvals(run_id=handle.id)
+            return bool(reqs) and reqs[0]["payload"] == {"amount": amount}
+
+        await _until(lambda: asked(100))
+        [first] = await c.approvals(run_id=handle.id)
+        lock = c.store._own_chain().lock
+        await lock.acquire()  # the decision waits after reading the first request
+        decision = asyncio.ensure_future(c.decide(handle.id, first["name"], approve=True))
+
+        async def decision_waits():
+            return bool(lock._waiters)
+
+        await _until(decision_waits)
+        await _until(lambda: asked(1_000_000))  # the first timed out; the loop asked again
+        lock.release()
+        delivered = await asyncio.wait_for(decision, 10)
+        result = None
+        if delivered:
+            result = await asyncio.wait_for(handle.result(), 10)
+        else:
+            await c.cancel(handle.id)
+    assert delivered is False, (
+        f"a decision read on the request for 100 was taken by the request for 1,000,000: the run got {result}"
+    )
+
+
+async def test_a_late_decision_does_not_bypass_the_role_the_next_request_of_that_name_requires(store_url):
+    """Attack (review, evening; same hole, worse): the first request needs no role, the one asked again under the
+    same name after it timed out needs role "cfo". An approver without "cfo" reads the first
+    request; his decision lands on the second one: the role check was made against the request he
+    read, and the store only checks that a request of that name is open. The cfo-only request is
+    approved by someone who is not a cfo."""
+    from podium.governance.identity import Principal
+
+    wf = Workflow("loop-approval-role")
+
+    @wf.step(loop=Loop(to="ask", while_=lambda ask: ask["by"] == "sla", max_iterations=3))
+    async def ask(ctx: StepContext):
+        first = ctx.iteration == 0
+        return await ctx.approval(
+            {"amount": 100 if first else 1_000_000}, name="pay", role=None if first else "cfo",
+            timeout=0.5 if first else 30, default={"approved": False, "by": "sla"},
+        )  # fmt: skip
+
+    clerk = Principal(name="clerk", roles=("clerk",), permissions=frozenset({"approvals.decide", "approvals.read"}))
+    async with Client(store_url, workflows=[wf]) as c:
+        handle = await c.start(wf)
+
+        async def asked(role):
+            reqs = await c.approvals(run_id=handle.id)
+            return bool(reqs) and reqs[0].get("role") == role
+
+        await _until(lambda: asked(None))
+        lock = c.store._own_chain().lock
+        await lock.acquire()
+        with c.acting_as(clerk):
+            decision = asyncio.ensure_future(c.decide(handle.id, "approval:pay", approve=True))
+
+        async def decision_waits():
+            return bool(lock._waiters)
+
+        await _until(decision_waits)
+        await _until(lambda: asked("cfo"))
+        lock.release()
+        delivered = await asyncio.wait_for(decision, 10)
+        result = await asyncio.wait_for(handle.result(), 10) if delivered is True else None
+        if delivered is not True:
+            await c.cancel(handle.id)
+        actions = [e.action for e in await c.store.audit_for(handle.id)]
+    assert delivered is False, f"a clerk's decision approved the cfo-only request: {result}"
+    assert "approval.void" in actions
+
+
+async def test_a_decision_that_lands_just_before_the_timeout_wins_and_leaves_a_whole_log(store_url):
+    """Review: the decision lands just before the request is closed for the timeout (close_request
+    answers False); the wait takes it; the log has no hole and the run.end anchor's digest verifies."""
+    wf = Workflow("wins")
+
+    @wf.step
+    async def ask(ctx: StepContext):
+        return await ctx.approval({"n": 1}, timeout=0.3, default={"approved": False, "by": "sla"})
+
+    @wf.step
+    async def after(ask):
+        return ask["approved"]
+
+    async with Client(store_url, workflows=[wf]) as c:
+        real, calls = c.store.close_request, []
+
+        async def decided_first(run_id, signal):
+            calls.append(signal)
+            if len(calls) == 1:
+                assert await c.decide(run_id, signal, approve=True)
+            return await real(run_id, signal)
+
+        c.store.close_request = decided_first
+        handle = await c.start(wf)
+        assert await asyncio.wait_for(handle.result(), 10) is True
+        seqs = [e.seq for e in await c.store.load_events(handle.id)]
+        assert seqs == list(range(1, len(seqs) + 1))
+        assert len(calls) == 1
+        _, problem = await c.verify_audit()
+    assert problem is None

@@ -667,29 +667,30 @@ async def test_append_at_once_writes_now_or_says_to_use_append_one(store):
 
 
 async def test_a_decision_and_its_waits_timeout_never_both_count(store):
-    """A decision sent as its wait times out either wins (the timeout is not written: end_wait
-    answers False) or is refused (send_signal answers False once the timeout is written); never
-    stored and ignored. A plain signal is not refused after its wait ended (it is not a request)."""
-    done = '{"started":1,"signal":"approval:x","timed_out":true,"output":null}'
-    timeout = Event(run_id="a", seq=3, type="step_completed", ts=2.0, step="s/signal:approval:x", attempt=1, data=done)
-    # the decision first: the timeout is not written
+    """Before a wait for an approval times out, its request is closed unless its decision is stored:
+    the decision either wins (close_request answers False, the waiter takes it) or is refused
+    (send_signal answers False once the request is closed); never stored and ignored. A decision
+    names the request it decides (``request``: its asking event's seq): a later request of the
+    same name is not decided by it."""
+    # the decision first: the request cannot be closed, the waiter takes the decision
     await store.create_run(_run("a"), [_ev("a", 1, "run_started"), _ask("a", 2, "approval:x")])
-    assert await store.send_signal("a", "approval:x", '{"approved":true}', now=time.time())
-    assert not await store.end_wait(timeout, "approval:x")
-    assert [e.seq for e in await store.load_events("a")] == [1, 2]
-    # the timeout first: the decision is refused, and stored nowhere
+    assert await store.send_signal("a", "approval:x", '{"approved":true}', now=time.time(), request=2)
+    assert not await store.close_request("a", "approval:x")
+    # the close first: the decision is refused, and stored nowhere
     await store.create_run(_run("b"), [_ev("b", 1, "run_started"), _ask("b", 2, "approval:x")])
-    assert await store.end_wait(dataclasses.replace(timeout, run_id="b"), "approval:x")
-    assert [e.seq for e in await store.load_events("b")] == [1, 2, 3]
+    assert await store.close_request("b", "approval:x")
     assert await _inbox(store, run_id="b") == []
     assert not await store.send_signal("b", "approval:x", '{"approved":true}', now=time.time())
     assert await store.get_signals("b") == {}
-    # a plain signal after its wait timed out is still stored (first wins applies to it alone)
-    plain = '{"started":1,"signal":"go","timed_out":true,"output":null}'
-    await store.create_run(_run("c"), [_ev("c", 1, "run_started"), _ask("c", 2, "go", approval=None)])
-    ended = Event(run_id="c", seq=3, type="step_completed", ts=2.0, step="s/signal:go", attempt=1, data=plain)
-    assert await store.end_wait(ended, "go")
-    assert await store.send_signal("c", "go", "1", now=time.time())
-    # end_wait keeps the log's fencing: a taken seq is another engine's
-    with pytest.raises(LeaseLost):
-        await store.end_wait(dataclasses.replace(timeout, run_id="b"), "approval:y")
+    # a decision read on an earlier request of that name does not decide the one open now
+    await store.create_run(_run("c"), [_ev("c", 1, "run_started"), _ask("c", 2, "approval:x")])
+    assert await store.close_request("c", "approval:x")
+    done = '{"started":1,"signal":"approval:x","timed_out":true,"output":null}'
+    await store.append([Event(run_id="c", seq=3, type="step_completed", ts=2.0, step="s/signal:approval:x", attempt=1, data=done)])
+    await store.append([_ask("c", 4, "approval:x")])  # asked again (a loop), same name
+    assert not await store.send_signal("c", "approval:x", '{"approved":true}', now=time.time(), request=2)
+    assert await store.send_signal("c", "approval:x", '{"approved":true}', now=time.time(), request=4)
+    # a plain signal is not a request: closing does nothing to it
+    await store.create_run(_run("d"), [_ev("d", 1, "run_started"), _ask("d", 2, "go", approval=None)])
+    assert await store.close_request("d", "go")
+    assert await store.send_signal("d", "go", "1", now=time.time())

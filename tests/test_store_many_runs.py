@@ -844,3 +844,64 @@ async def test_sqlite_runs_stepping_in_one_turn_share_a_transaction(tmp_path):
     firsts = [u for u in units if any("'step_completed'" in s and "'first'" in s for s in u)]
     assert sum(sum("'first'" in s for s in u) for u in firsts) == 20
     assert len(firsts) <= 3, [len(u) for u in firsts]  # at once, the next direct, the rest in a group
+
+
+async def test_sqlite_a_store_opened_on_an_older_schema_refuses_a_late_decision_once_migrated(tmp_path):
+    """Review (evening): a process opened the store at schema 6 (no inbox) without migrating, and
+    another process migrated it since. A decision this process sends after the request was closed
+    for its timeout must be refused: it looks the schema up again rather than trusting what it
+    read when it opened."""
+    from podium.storage.sqlite import SQLiteStore
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    old = SQLiteStore(url)
+    old.auto_migrate = False
+    await old.open()
+    await old.migrate(6)
+    old._note_schema()  # as if opened at schema 6
+    assert not old._keeps_inbox
+    ask = json.dumps({"signal": "approval:x", "deadline": 1.0, "approval": {"title": "t"}})
+    async with SQLiteStore(url) as new:  # another process upgrades the store
+        await new.create_run(
+            _run("r", created=1.0, status=RunStatus.RUNNING),
+            [_ev("r", 1), Event(run_id="r", seq=2, type="step_waiting", ts=1.0, step="s/signal:approval:x", attempt=1, data=ask)],
+        )
+        assert [a.name for a in await old.open_approvals(run_id="r")] == ["approval:x"]  # listed: decidable
+        assert await new.close_request("r", "approval:x")  # closed for its timeout
+    try:
+        stored = await old.send_signal("r", "approval:x", '{"approved":true}', now=2.0)
+    finally:
+        await old.close()
+    assert stored is False, "a decision was stored after its request was closed (and would be ignored)"
+
+
+async def test_a_decision_and_a_close_racing_on_two_connections_never_both_count(store_url):
+    """Review (evening): two store objects (two connections on SQLite and PostgreSQL) close a
+    request and decide it at the same moment, many times: exactly one wins each time."""
+    if store_url.startswith("memory"):
+        pytest.skip("a memory store is one object: there are no two connections")
+    from podium import open_store
+
+    a, b = open_store(store_url), open_store(store_url)
+    await a.open()
+    await b.open()
+    ask = json.dumps({"signal": "approval:x", "deadline": 1.0, "approval": {"title": "t"}})
+    try:
+        both = []
+        for i in range(40):
+            rid = f"race{i}"
+            await a.create_run(
+                _run(rid, created=1.0, status=RunStatus.RUNNING),
+                [_ev(rid, 1), Event(run_id=rid, seq=2, type="step_waiting", ts=1.0, step="s/signal:approval:x", attempt=1, data=ask)],
+            )
+            closed, sent = await asyncio.gather(
+                a.close_request(rid, "approval:x"),
+                b.send_signal(rid, "approval:x", '{"approved":true}', now=2.0, request=2),
+            )
+            stored = "approval:x" in await a.get_signals(rid)
+            if closed == sent or stored != sent:
+                both.append((i, closed, sent, stored))
+        assert both == []
+    finally:
+        await a.close()
+        await b.close()

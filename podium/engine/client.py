@@ -541,14 +541,14 @@ class Client:
         await self.governance.record("run.signal", run_id, name=name, delivered=sent)
         return sent
 
-    async def _deliver_signal(self, run_id: str, name: str, payload: Any) -> bool:
+    async def _deliver_signal(self, run_id: str, name: str, payload: Any, *, request: int | None = None) -> bool:
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
         if run.status.finished:
             raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
         stored = self.governance.stored_payload(run.workflow, _serde.dumps(payload))  # redacted if the policy says so
-        sent = await self.store.send_signal(run_id, name, stored, now=time.time())
+        sent = await self.store.send_signal(run_id, name, stored, now=time.time(), request=request)
         ex = self.driving.get(run_id)
         if ex is not None and not ex.finished.done():
             ex.signals = await self.store.get_signals(run_id)

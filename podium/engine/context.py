@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NonRetryableError, NotFound
+from ..errors import NotFound
 from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 from ..storage.secrets import secret_store
@@ -212,12 +212,7 @@ class StepContext:
         with no default, fails the step. A name starting with ``approval:`` is an approval's: ask for
         one with :meth:`approval` (a plain wait on it would end the request without a decision).
         """
-        if signal.startswith(APPROVAL_PREFIX):
-            raise NonRetryableError(
-                f"step {self.step_id!r}: ctx.wait_for({signal!r}) uses a name reserved for approvals; "
-                "ask for an approval with ctx.approval(name=...), or give the signal another name"
-            )
-        return await self._executor.wait_signal(self, signal, timeout, default)
+        return await self._executor.wait_signal(self, signal, timeout, default, plain=True)
 
     async def approval(
         self,

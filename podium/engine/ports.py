@@ -81,7 +81,14 @@ class StepHost(Protocol):
     ) -> Any: ...
 
     async def wait_signal(
-        self, ctx: Any, name: str, timeout: float | None, default: Any, info: dict[str, Any] | None = None
+        self,
+        ctx: Any,
+        name: str,
+        timeout: float | None,
+        default: Any,
+        info: dict[str, Any] | None = None,
+        *,
+        plain: bool = False,
     ) -> Any: ...
 
     async def run_child(self, workflow: Workflow, input: Any, key: str, step_id: str) -> Any: ...

@@ -119,26 +119,6 @@ class Recording:
         await self.store.append((ev,), run_update)
         self._tell((ev,))
 
-    async def end_wait(self, step: str, iteration: int, index: int | None, data: str, signal: str) -> bool:
-        """Record the timed-out end of a wait for ``signal`` (its ``step_completed``), unless that
-        signal was stored meanwhile: False then, nothing recorded (the waiter takes the signal).
-        The store checks and writes in one transaction (:meth:`Store.end_wait`)."""
-        if self._held is not None:  # not expected (a step is running), but the log keeps its order
-            held, self._held = self._held, None
-            await self._emit_all([held])
-        seq0, before = self._seq, self._digest.copy()
-        (ev,) = self._numbered([(EventType.STEP_COMPLETED, step, iteration, index, 1, data)])
-        try:
-            written = await self.store.end_wait(ev, signal)
-        except BaseException:
-            self._seq, self._digest = seq0, before
-            raise
-        if not written:
-            self._seq, self._digest = seq0, before
-            return False
-        self._tell((ev,))
-        return True
-
     def _tell(self, evs: Sequence[Event]) -> None:
         """Pass events just written to the client's listeners (live views)."""
         for ev in evs:

@@ -16,6 +16,7 @@ from .. import _serde
 from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
 from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
+from ..storage._base import APPROVAL_SIGNAL
 from .context import _RAISE, StepContext
 
 if TYPE_CHECKING:
@@ -111,7 +112,6 @@ class Waits:
     trace_on: bool | None = None
     """The ``trace_prompts`` setting for this run (None: not read yet)."""
     emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
-    end_wait: Callable[..., Awaitable[bool]]  # the executor's: a wait's timeout, unless its signal came
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -256,6 +256,8 @@ class Waits:
         timeout: float | None,
         default: Any,
         info: dict[str, Any] | None = None,
+        *,
+        plain: bool = False,
     ) -> Any:
         key = (f"{ctx.step_id}/signal:{name}", ctx.iteration, ctx.index)
         rec = self.recorded.get(key)
@@ -268,6 +270,11 @@ class Waits:
                     )
                 return default
             return data.get("output")
+        if plain and name.startswith(APPROVAL_SIGNAL):
+            raise NonRetryableError(
+                f"step {ctx.step_id!r}: ctx.wait_for({name!r}) uses a name reserved for approvals; "
+                "ask for an approval with ctx.approval(name=...), or give the signal another name"
+            )
         if timeout is not None and timeout != timeout:  # NaN (from a run input, say): never due
             what = "ctx.sleep()'s duration" if name.startswith("__timer__:") else f"the timeout of {name!r}"
             raise NonRetryableError(
@@ -302,13 +309,12 @@ class Waits:
                     continue
                 out = "null" if default is _RAISE else _serde.dumps(default)
                 data = f'{{"started":{now!r},"signal":{json.dumps(name)},"timed_out":true,"output":{out}}}'
-                if name.startswith("__timer__:"):  # a sleep's end: nobody sends its signal
-                    await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
-                elif not await self.end_wait(key[0], key[1], key[2], data, name):
-                    # the signal was stored after it was last read, before this timeout could be
-                    # written: it is taken (a decision the store accepted is never ignored)
+                if info is not None and not await self.store.close_request(self.run_id, name):
+                    # a decision was stored after the signals were last read: it is taken (one
+                    # the store accepted is never ignored); once closed, a late one is refused
                     self.signals = await self.store.get_signals(self.run_id)
                     continue
+                await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
                 self.recorded[key] = ("completed", data)
                 if default is _RAISE:
                     raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")

@@ -73,8 +73,9 @@ class EngineControl:
     """The runs this engine drives now and that are not already stopping: (run id, workflow)."""
     cancel: Callable[[str], Awaitable[bool]]
     """Cancel a run this engine drives (a ``cancel`` kill switch)."""
-    deliver: Callable[[str, str, Any], Awaitable[bool]]
-    """Deliver a decision to a parked run (the approval path; no permission check of its own)."""
+    deliver: Callable[..., Awaitable[bool]]
+    """Deliver a decision to a parked run (the approval path; no permission check of its own):
+    ``deliver(run_id, name, payload, request=seq)``, ``request`` the seq of the request decided."""
 
 
 class Governance:
@@ -695,6 +696,7 @@ class Governance:
                     "workflow": a.workflow,
                     "step": ev.step.split("/", 1)[0] if ev.step else None,
                     "name": a.name,
+                    "seq": ev.seq,
                     "requested_at": ev.ts,
                     "deadline": data.get("deadline"),
                     **(info if isinstance(info, dict) else {}),
@@ -752,12 +754,14 @@ class Governance:
         )
         if self.engine is None:
             raise ConfigError("this governance service has no engine to deliver decisions to")
-        delivered = await self.engine.deliver(run_id, name, decision)
+        void = "the request was decided by someone else, timed out or was asked again before this decision reached it"
+        try:
+            delivered = await self.engine.deliver(run_id, name, decision, request=request.get("seq"))
+        except ConfigError as exc:  # the run ended meanwhile (cancelled, failed, timed out)
+            await self.record("approval.void", run_id, name=name, reason=str(exc))
+            raise
         if not delivered:  # the entry above says what was decided; this one, that it had no effect
-            await self.record(
-                "approval.void", run_id, name=name,
-                reason="the request was decided by someone else or timed out before this decision reached it",
-            )  # fmt: skip
+            await self.record("approval.void", run_id, name=name, reason=void)
         return delivered
 
 

@@ -391,25 +391,30 @@ class Store(ABC):
 
     @abstractmethod
     async def send_signal(
-        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+        self,
+        run_id: str,
+        name: str,
+        payload: str | None,
+        *,
+        now: float,
+        request: int | None = None,
+        copied: bool = False,
     ) -> bool:
         """Deliver signal ``name`` (payload text) to a run. The first signal of a name wins: returns
         False if the run already had one. A decision on an approval request (a name starting with
-        :data:`APPROVAL_SIGNAL`) is stored only while the request is open (in the inbox): False once
-        its wait has ended (timed out); not so for a signal ``copied`` from another store as it
-        was (``podium db copy``). A waiting run is made ready (``wake_at = now``).
+        :data:`APPROVAL_SIGNAL`) is stored only while the request is open (in the inbox), and with
+        ``request`` only if the open one is that request (the ``seq`` of its asking event: not a
+        later request of the same name): False otherwise. Not so for a signal ``copied`` from
+        another store as it was (``podium db copy``). A waiting run is made ready (``wake_at = now``).
         Raises :class:`NotFound` for an unknown run."""
 
-    async def end_wait(self, event: Event, signal: str) -> bool:
-        """Write ``event``, the timed-out end of a wait for ``signal``, unless that signal was stored
-        meanwhile (then nothing is written: False, and the waiter takes the signal). With
-        :meth:`send_signal`, a decision sent as its wait times out either wins or is refused, never
-        stored and ignored. This default suits a store whose calls do not interleave (memory);
-        the SQL stores make the check and the write one transaction."""
-        if signal in await self.get_signals(event.run_id):
-            return False
-        await self.append((event,))
-        return True
+    async def close_request(self, run_id: str, signal: str) -> bool:
+        """Before the engine writes the timeout of a wait for approval ``signal``: close its request
+        (out of the inbox) unless its decision is stored already. False: it is, and the waiter takes
+        it. True: closed, and a decision sent from now on is refused (:meth:`send_signal`), so a
+        decision and a timeout never both count. The SQL stores check and close in one transaction;
+        this default suits a store without an inbox of its own."""
+        return signal not in await self.get_signals(run_id)
 
     @abstractmethod
     async def get_signals(self, run_id: str) -> dict[str, str | None]:

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from psycopg import errors as pg_errors
-
-from ..errors import LeaseLost, NotFound
+from ..errors import NotFound
 from ..records import Event, RunRecord, RunStatus
 from ._base import APPROVAL_SIGNAL, OpenApproval, approvals_query, run_from_row
 
@@ -76,7 +74,14 @@ class PgRuns:
     # -- signals and wake-ups -----------------------------------------------------------------
 
     async def send_signal(
-        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+        self,
+        run_id: str,
+        name: str,
+        payload: str | None,
+        *,
+        now: float,
+        request: int | None = None,
+        copied: bool = False,
     ) -> bool:
         # The run's row is locked first, in a statement of its own (the checks after it then see
         # what a concurrent end_wait committed): a decision and its wait's timeout are serialised.
@@ -85,9 +90,10 @@ class PgRuns:
             if await cur.fetchone() is None:
                 raise NotFound(f"run {run_id} does not exist")
             if not copied and name.startswith(APPROVAL_SIGNAL) and await self._has_inbox(conn):
-                cur = await conn.execute("SELECT 1 FROM approvals WHERE run_id = %s AND name = %s", (run_id, name))
-                if await cur.fetchone() is None:
-                    return False  # the request is no longer open: its wait timed out (or it was decided)
+                cur = await conn.execute("SELECT seq FROM approvals WHERE run_id = %s AND name = %s", (run_id, name))
+                asked = await cur.fetchone()
+                if asked is None or (request is not None and asked[0] != request):
+                    return False  # no longer open (timed out, decided), or a later request of the same name
             cur = await conn.execute(
                 "WITH s AS (INSERT INTO signals (run_id, name, payload, created_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (run_id, name) DO NOTHING RETURNING run_id), "
@@ -108,18 +114,14 @@ class PgRuns:
             self.__dict__["_inbox_table"] = bool(row and row[0])
         return bool(self.__dict__["_inbox_table"])
 
-    async def end_wait(self, event: Event, signal: str) -> bool:
+    async def close_request(self, run_id: str, signal: str) -> bool:
         async with self._connection() as conn, conn.transaction():
-            await conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (event.run_id,))  # as send_signal
-            cur = await conn.execute("SELECT 1 FROM signals WHERE run_id = %s AND name = %s", (event.run_id, signal))
+            await conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run_id,))  # as send_signal
+            cur = await conn.execute("SELECT 1 FROM signals WHERE run_id = %s AND name = %s", (run_id, signal))
             if await cur.fetchone() is not None:
                 return False
-            try:
-                await conn.execute(_EVENT_INSERT, _event_row(event))
-            except pg_errors.UniqueViolation as exc:
-                raise LeaseLost(f"event {event.seq} of run {event.run_id} already written: another engine owns it") from exc
-            except pg_errors.ForeignKeyViolation as exc:
-                raise NotFound(f"run {event.run_id} does not exist") from exc
+            if await self._has_inbox(conn):
+                await conn.execute("DELETE FROM approvals WHERE run_id = %s AND name = %s", (run_id, signal))
         return True
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:

@@ -271,19 +271,36 @@ class MemoryStore(ChainedAudit, Store):
         return [rid for rid in run_ids if (r := self._runs.get(rid)) is not None and r.cancel_requested]
 
     async def send_signal(
-        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+        self,
+        run_id: str,
+        name: str,
+        payload: str | None,
+        *,
+        now: float,
+        request: int | None = None,
+        copied: bool = False,
     ) -> bool:
         run = self._runs.get(run_id)
         if run is None:
             raise NotFound(f"run {run_id} does not exist")
         box = self._signals.setdefault(run_id, {})
-        if name in box or (not copied and name.startswith(APPROVAL_SIGNAL) and (run_id, name) not in self._approvals):
-            return False  # decided already, or an approval request no longer open (timed out)
+        if name in box:
+            return False
+        if not copied and name.startswith(APPROVAL_SIGNAL):
+            asked = self._approvals.get((run_id, name))
+            if asked is None or (request is not None and asked.seq != request):
+                return False  # no longer open (timed out), or a later request of the same name
         box[name] = payload
         self._approvals.pop((run_id, name), None)
         if run.status is RunStatus.WAITING:
             run.wake_at = now if run.wake_at is None else min(run.wake_at, now)
         await self.notify_work()
+        return True
+
+    async def close_request(self, run_id: str, signal: str) -> bool:
+        if signal in self._signals.get(run_id, {}):
+            return False
+        self._approvals.pop((run_id, signal), None)
         return True
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:

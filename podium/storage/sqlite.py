@@ -560,19 +560,25 @@ class SQLiteStore(ChainedAudit, Store):
         ]
 
     async def send_signal(
-        self, run_id: str, name: str, payload: str | None, *, now: float, copied: bool = False
+        self,
+        run_id: str,
+        name: str,
+        payload: str | None,
+        *,
+        now: float,
+        request: int | None = None,
+        copied: bool = False,
     ) -> bool:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             if db.execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is None:
                 raise NotFound(f"run {run_id} does not exist")
-            if (
-                not copied and name.startswith(APPROVAL_SIGNAL) and self._keeps_inbox
-                and db.execute("SELECT 1 FROM approvals WHERE run_id=? AND name=?", (run_id, name)).fetchone() is None
-            ):  # fmt: skip
-                db.execute("ROLLBACK")
-                return False  # the request is no longer open: its wait timed out (or it was decided)
+            if not copied and name.startswith(APPROVAL_SIGNAL) and self._has_inbox():
+                asked = db.execute("SELECT seq FROM approvals WHERE run_id=? AND name=?", (run_id, name)).fetchone()
+                if asked is None or (request is not None and asked[0] != request):
+                    db.execute("ROLLBACK")
+                    return False  # no longer open (timed out, decided), or a later request of the same name
             cur = db.execute(
                 "INSERT OR IGNORE INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)",
                 (run_id, name, payload, now),
@@ -588,23 +594,27 @@ class SQLiteStore(ChainedAudit, Store):
             raise
         return bool(cur.rowcount)
 
-    async def end_wait(self, event: Event, signal: str) -> bool:
+    async def close_request(self, run_id: str, signal: str) -> bool:
         db = self.db
-        db.execute("BEGIN IMMEDIATE")  # no other writer between the check and the write
+        db.execute("BEGIN IMMEDIATE")  # no decision stored between the check and the close
         try:
-            if db.execute("SELECT 1 FROM signals WHERE run_id=? AND name=?", (event.run_id, signal)).fetchone():
+            if db.execute("SELECT 1 FROM signals WHERE run_id=? AND name=?", (run_id, signal)).fetchone():
                 db.execute("ROLLBACK")
                 return False
-            db.execute(_EVENT_INSERT, _event_row(event))
-            self._keep_inbox((event,))
+            if self._has_inbox():
+                db.execute("DELETE FROM approvals WHERE run_id=? AND name=?", (run_id, signal))
             db.execute("COMMIT")
-        except sqlite3.IntegrityError as exc:
-            db.execute("ROLLBACK")
-            raise self._conflict(event) from exc
         except BaseException:
             db.execute("ROLLBACK")
             raise
         return True
+
+    def _has_inbox(self) -> bool:
+        """Whether the approvals table exists (schema 7), read again while it does not: another
+        process may have migrated the store since this one opened it."""
+        if not self._keeps_inbox:
+            self._note_schema()
+        return self._keeps_inbox
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
         return dict(self.db.execute("SELECT name, payload FROM signals WHERE run_id=?", (run_id,)).fetchall())
