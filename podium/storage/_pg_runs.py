@@ -84,7 +84,7 @@ class PgRuns:
         copied: bool = False,
     ) -> bool:
         # The run's row is locked first, in a statement of its own (the checks after it then see
-        # what a concurrent end_wait committed): a decision and its wait's timeout are serialised.
+        # what a concurrent close_request committed): a decision and its wait's timeout are serialised.
         async with self._connection() as conn, conn.transaction():
             cur = await conn.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run_id,))
             if await cur.fetchone() is None:
