@@ -7,6 +7,9 @@ on the same table, microseconds per:
 
   raw     psycopg, one autocommit connection: INSERT INTO events ... (one implicit transaction)
   store   PostgresStore.append([event])  (pool checkout, liveness check, the same INSERT)
+  run     a whole run of two no-op steps through Client.run (``--runs`` of them, sequential),
+          beside three raw INSERT+COMMITs: the commits a two-step run makes (its start, its first
+          step, its end with its last step)
 
 and the CPU time this process spent per append (the client-side cost, less sensitive to a busy
 machine than wall time). Each figure is the best of 3 rounds of ``--n`` sequential appends. The server is named by --url,
@@ -59,7 +62,29 @@ async def store_round(store: PostgresStore, run_id: str, n: int) -> tuple[float,
     return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
 
 
-async def main(admin_url: str, n: int, no_sync: bool = False) -> None:
+async def runs_round(url: str, n: int) -> tuple[float, float]:
+    from podium import Client, Workflow
+
+    wf = Workflow("two")
+
+    @wf.step
+    async def first() -> int:
+        return 1
+
+    @wf.step
+    async def second(first: int) -> int:
+        return first + 1
+
+    async with Client(url) as c:
+        for _ in range(20):  # warm: the workflow registered, the audit chain anchored
+            await c.run(wf)
+        t0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            await c.run(wf)
+        return (time.perf_counter() - t0) / n, (time.process_time() - c0) / n
+
+
+async def main(admin_url: str, n: int, no_sync: bool = False, runs: int = 0) -> None:
     name = f"podium_bench_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -86,6 +111,7 @@ async def main(admin_url: str, n: int, no_sync: bool = False) -> None:
                         raw.append(await raw_round(url, rid, n))
                     else:
                         via_store.append(await store_round(store, rid, n))
+        whole = [await runs_round(url, runs) for _ in range(3)] if runs else []
         with psycopg.connect(url) as conn:
             sync_commit = conn.execute("SHOW synchronous_commit").fetchone()
             version = conn.execute("SHOW server_version").fetchone()
@@ -94,6 +120,11 @@ async def main(admin_url: str, n: int, no_sync: bool = False) -> None:
         for label, rounds in (("raw psycopg INSERT+COMMIT", raw), ("store.append([event])", via_store)):
             wall, cpu = min(w for w, _ in rounds), min(c for _, c in rounds)
             print(f"{label:28}{wall * 1e6:8.1f} us wall   ({cpu * 1e6:6.1f} us of client CPU)")
+        if whole:
+            wall, cpu = min(w for w, _ in whole), min(c for _, c in whole)
+            floor = 3 * min(w for w, _ in raw)
+            print(f"{'a two-step run (Client.run)':28}{wall * 1e6:8.1f} us wall   ({cpu * 1e6:6.1f} us of client CPU); "
+                  f"floor, three raw commits: {floor * 1e6:.1f} us ({wall / floor:.2f}x)")  # fmt: skip
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -105,12 +136,13 @@ if __name__ == "__main__":
         "--url", default=DEFAULT_URL, help="an existing database to create the scratch one from"
     )
     parser.add_argument("--n", type=int, default=2000, help="appends per round")
+    parser.add_argument("--runs", type=int, default=500, help="two-step runs per round (0: none)")
     parser.add_argument(
         "--no-sync",
         action="store_true",
         help="also measure with synchronous_commit=off (not durable: isolates the client-side overhead)",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.url, args.n))
+    asyncio.run(main(args.url, args.n, runs=args.runs))
     if args.no_sync:
-        asyncio.run(main(args.url, args.n, no_sync=True))
+        asyncio.run(main(args.url, args.n, no_sync=True, runs=args.runs))
