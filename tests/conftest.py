@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -76,6 +77,17 @@ def store_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str
     if _PG_SKIP:
         pytest.skip(_PG_SKIP)
     return _fresh_pg_database(request)
+
+
+@pytest.fixture
+async def store(store_url: str) -> Any:
+    """An open store of each kind (a test file may define its own ``store``)."""
+    from podium import open_store
+
+    s = open_store(store_url)
+    await s.open()
+    yield s
+    await s.close()
 
 
 @pytest.fixture

@@ -30,14 +30,6 @@ def _ev(rid: str, seq: int, type: str = "step_completed", **kw) -> Event:
     return Event(run_id=rid, seq=seq, type=type, ts=time.time(), **kw)
 
 
-@pytest.fixture
-async def store(store_url):
-    s = open_store(store_url)
-    await s.open()
-    yield s
-    await s.close()
-
-
 async def test_create_and_get_round_trip(store):
     run = _run(
         "r1",

@@ -8,30 +8,17 @@ import json
 import time
 
 import pytest
+from store_helpers import end_entry as _end
+from store_helpers import new_run as _run
+from store_helpers import started as _ev
 
-from podium import RunStatus, open_store
+from podium import RunStatus
 from podium.records import AuditEntry, Event, RunRecord
-
-
-def _run(rid: str, *, created: float, workflow: str = "wf", status: RunStatus = RunStatus.WAITING, **kw) -> RunRecord:
-    return RunRecord(id=rid, workflow=workflow, version="1", status=status, input="{}", created_at=created, **kw)
-
-
-def _ev(rid: str, seq: int) -> Event:
-    return Event(run_id=rid, seq=seq, type="run_started", ts=time.time())
 
 
 def _group(store, name: str):
     """The store's group of writes ``name`` (PostgreSQL: one per kind; SQLite: one for all), or None."""
     return getattr(store, name, None) or getattr(store, "writes", None)
-
-
-@pytest.fixture
-async def store(store_url):
-    s = open_store(store_url)
-    await s.open()
-    yield s
-    await s.close()
 
 
 async def _walk(store, size: int, **filters) -> list[str]:
@@ -219,10 +206,6 @@ async def test_runs_started_without_executing_send_one_wake_up_per_burst_on_post
     async with podium.Client(store_url, workflows=[wf], execute=False) as api:
         await asyncio.gather(*(api.start(wf) for _ in range(50)))
         assert 1 <= api.store._notify.calls < 10  # type: ignore[attr-defined]
-
-
-def _end(rid: str) -> AuditEntry:
-    return AuditEntry(ts=2.0, actor="engine", action="run.end", target=rid)
 
 
 async def test_appends_of_many_runs_at_once_are_each_written_and_a_taken_seq_fails_alone(store):
@@ -575,85 +558,6 @@ async def test_sqlite_a_process_of_the_previous_release_still_fills_the_inbox_af
         assert await store.open_approvals() == []
 
 
-async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_leaves_no_hole(tmp_path):
-    """Review: the run's end waits for the store's audit chain (held by another writer) when the run
-    is cancelled. Its end is not written; the cancel's end must not leave that seq empty, and the
-    digest the cancel's end anchors must match the stored events."""
-    from podium import Client, Workflow
-    from podium.governance.audit import check_run
-
-    async with Client(f"sqlite:///{tmp_path}/e.db", poll_interval=0.05) as client:
-        store = client.store
-        wf = Workflow("ends")
-        lock = store._own_chain().lock
-
-        @wf.step
-        async def one():
-            await lock.acquire()  # another writer holds the chain as this run ends
-            return 1
-
-        handle = await client.start(wf)
-        for _ in range(1000):
-            if lock.locked() and lock._waiters:  # the run's end waits for the chain
-                break
-            await asyncio.sleep(0)
-        assert lock._waiters
-        end = lock._waiters[0]
-        cancel = asyncio.ensure_future(client.driving.cancel(handle.id))
-        for _ in range(1000):  # the end's wait is cancelled; the cancel's end waits for the chain next
-            if end.cancelled() and any(w is not end for w in lock._waiters):
-                break
-            await asyncio.sleep(0)
-        lock.release()
-        await asyncio.wait_for(cancel, 5)
-        events = await store.load_events(handle.id)
-        assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
-        # the step's completion, held back to go with the run's end, went with the cancel's end
-        assert [(e.type, e.step) for e in events][-2:] == [("step_completed", "one"), ("run_cancelled", None)]
-        run = await store.get_run(handle.id)
-        assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None
-
-
-async def test_sqlite_a_failing_run_cancelled_while_its_end_waits_for_the_audit_chain_still_ends(tmp_path):
-    """Review 2: as above, but the run ends because a step failed (its end is written from drive's
-    step-failure handler). The cancellation interrupts that end: the run must still end (failed or
-    cancelled), with no hole under its end and a digest that matches."""
-    from podium import Client, NonRetryableError, Workflow
-    from podium.governance.audit import check_run
-
-    async with Client(f"sqlite:///{tmp_path}/e.db", poll_interval=0.05) as client:
-        store = client.store
-        wf = Workflow("fails")
-        lock = store._own_chain().lock
-
-        @wf.step
-        async def one():
-            await lock.acquire()  # another writer holds the chain as this run ends
-            raise NonRetryableError("no")
-
-        handle = await client.start(wf)
-        for _ in range(1000):
-            if lock.locked() and lock._waiters:  # the run's end waits for the chain
-                break
-            await asyncio.sleep(0)
-        assert lock._waiters
-        end = lock._waiters[0]
-        cancel = asyncio.ensure_future(client.driving.cancel(handle.id))
-        for _ in range(1000):
-            if end.cancelled():
-                break
-            await asyncio.sleep(0)
-        for _ in range(100):
-            await asyncio.sleep(0)
-        lock.release()
-        await asyncio.wait_for(cancel, 5)
-        run = await store.get_run(handle.id)
-        assert run.status.finished, run.status
-        events = await store.load_events(handle.id)
-        assert [e.seq for e in events] == list(range(1, len(events) + 1)), [(e.seq, e.type) for e in events]
-        assert check_run(handle.id, run, events, await store.audit_for(handle.id)) is None
-
-
 async def test_sqlite_a_run_that_parks_keeps_exactly_its_open_requests(tmp_path):
     """Review 2: schema 10's park trigger lists a run's requests again from its events. It must list
     what the store's own statements listed: not an answered request, one that timed out, a plain
@@ -696,212 +600,3 @@ async def test_sqlite_a_run_that_parks_keeps_exactly_its_open_requests(tmp_path)
         seq += 1  # parks on a timer while the requests are open
         await store.append([Event(run_id="r", seq=seq, type="run_waiting", ts=30.0)], {"status": RunStatus.WAITING, "wake_at": 99.0})
         assert [(a.name, a.event.seq) for a in await store.open_approvals()] == before
-
-
-async def test_a_runs_end_commits_after_its_step_event_still_landing(store):
-    """A step's event whose writer was cancelled while it waited in a group still lands (its seq
-    and digest are counted); the run's end, written next through another group (PostgreSQL: another
-    connection), must not commit before it: once the end is written, the log has no hole."""
-    for _ in range(5):  # the race is one of timing: several tries
-        rid = f"land{_}"
-        await store.create_run(_run(rid, created=1000.0, status=RunStatus.RUNNING), [_ev(rid, 1)])
-        others = [f"{rid}-o{i}" for i in range(3)]
-        for o in others:
-            await store.create_run(_run(o, created=1000.0, status=RunStatus.RUNNING), [_ev(o, 1)])
-        data = '{"started":1,"output":null}'
-        busy = [asyncio.ensure_future(store.append_one(o, 2, "step_completed", 1.0, "s", 0, None, 1, data)) for o in others]
-        step = asyncio.ensure_future(store.append_one(rid, 2, "step_completed", 1.0, "s", 0, None, 1, data))
-        await asyncio.sleep(0)  # queued behind the others (or written at once by a store that can)
-        step.cancel()
-        await asyncio.gather(step, return_exceptions=True)
-        await store.append([_ev(rid, 3)], {"status": RunStatus.COMPLETED}, audit=_end(rid))
-        assert [e.seq for e in await store.load_events(rid)] == [1, 2, 3]
-        await asyncio.gather(*busy)
-
-
-async def test_waiting_for_a_landing_write_is_bounded():
-    """GroupWrite.landed waits for a write whose caller was cancelled (``lands``) until it is made,
-    but never longer than its timeout: a write held by another process's lock must not hold the
-    run's end for ever."""
-    from podium.storage._group import GroupWrite
-
-    gate = asyncio.Event()
-    written: list[str] = []
-
-    async def write(items):
-        await gate.wait()
-        written.extend(items)
-        return [None for _ in items]
-
-    group: GroupWrite[str, None] = GroupWrite(write)
-    caller = asyncio.ensure_future(group.submit("step", lands=True, key="r"))
-    await asyncio.sleep(0)
-    await asyncio.sleep(0)  # its group is being written (held at the gate)
-    caller.cancel()
-    await asyncio.gather(caller, return_exceptions=True)
-    waited = asyncio.ensure_future(group.landed("r", timeout=0.05))
-    await asyncio.wait_for(waited, 5)  # returned at its timeout, the write still held
-    assert written == []
-    end = asyncio.ensure_future(group.landed("r", timeout=30))
-    await asyncio.sleep(0)
-    assert not end.done()  # waits for the write while it is under way...
-    gate.set()
-    await asyncio.wait_for(end, 5)  # ...and returns once it is made
-    assert written == ["step"]
-    await group.landed("r")  # nothing left on its way: at once
-
-
-async def test_sqlite_a_runs_last_step_is_written_with_its_end_in_one_transaction(tmp_path):
-    """The completion of a run's last step is held back and written with the run's end (one commit,
-    not two); an earlier step's is written at once, before the next step starts."""
-    from podium import Client, Workflow
-
-    wf = Workflow("two")
-
-    @wf.step
-    async def first():
-        return 1
-
-    @wf.step
-    async def second(first):
-        return first + 1
-
-    async with Client(f"sqlite:///{tmp_path}/t.db") as client:
-        await client.run(wf)  # warm: the workflow registered, the audit chain anchored
-        db = client.store.db
-        log: list[str] = []
-        db.set_trace_callback(log.append)
-        handle = await client.start(wf)
-        assert await handle.result() == 2
-        db.set_trace_callback(None)
-        events = await client.store.load_events(handle.id)
-    assert [(e.type, e.step) for e in events] == [
-        ("run_started", None), ("step_completed", "first"), ("step_completed", "second"), ("run_completed", None),
-    ]  # fmt: skip
-    transactions: list[list[str]] = []
-    for sql in log:
-        if sql.startswith("BEGIN"):
-            transactions.append([])
-        elif transactions and not sql.startswith("COMMIT"):
-            transactions[-1].append(sql)
-    ends = [t for t in transactions if any("'run_completed'" in s for s in t)]
-    assert len(ends) == 1
-    assert any("'step_completed'" in s and "'second'" in s for s in ends[0])  # in the end's transaction
-    assert not any("'first'" in s for s in ends[0])  # written before the second step ran
-
-
-async def test_sqlite_runs_stepping_in_one_turn_share_a_transaction(tmp_path):
-    """Many runs whose steps end in the same turn of the event loop: the first step event is written
-    at once, the others gather into one group (a handful of commits, not one per run); one run's
-    successive steps are still written at once."""
-    from podium import Client, Workflow
-
-    go, then = asyncio.Event(), asyncio.Event()
-    wf = Workflow("wait-then-wait")
-
-    @wf.step
-    async def first():
-        await go.wait()
-        return 1
-
-    @wf.step
-    async def second(first):
-        await then.wait()
-        return first + 1
-
-    async with Client(f"sqlite:///{tmp_path}/t.db") as client:
-        handles = [await client.start(wf) for _ in range(20)]
-        db = client.store.db
-        log: list[str] = []
-        db.set_trace_callback(log.append)
-        go.set()  # every run's first step ends in the same turn; none writes anything else then
-
-        async def written() -> int:
-            n = 0
-            for h in handles:
-                n += [e.type for e in await client.store.load_events(h.id)].count("step_completed")
-            return n
-
-        for _ in range(1000):
-            if await written() == 20:
-                break
-            await asyncio.sleep(0)
-        db.set_trace_callback(None)
-        then.set()
-        assert [await h.result() for h in handles] == [2] * 20
-    units: list[list[str]] = []  # transactions, and statements made outside one
-    inside = False
-    for sql in log:
-        if sql.startswith("BEGIN"):
-            units.append([])
-            inside = True
-        elif sql.startswith("COMMIT"):
-            inside = False
-        elif inside:
-            units[-1].append(sql)
-        elif sql.startswith("INSERT"):
-            units.append([sql])
-    firsts = [u for u in units if any("'step_completed'" in s and "'first'" in s for s in u)]
-    assert sum(sum("'first'" in s for s in u) for u in firsts) == 20
-    assert len(firsts) <= 3, [len(u) for u in firsts]  # at once, the next direct, the rest in a group
-
-
-async def test_sqlite_a_store_opened_on_an_older_schema_refuses_a_late_decision_once_migrated(tmp_path):
-    """Review (evening): a process opened the store at schema 6 (no inbox) without migrating, and
-    another process migrated it since. A decision this process sends after the request was closed
-    for its timeout must be refused: it looks the schema up again rather than trusting what it
-    read when it opened."""
-    from podium.storage.sqlite import SQLiteStore
-
-    url = f"sqlite:///{tmp_path}/p.db"
-    old = SQLiteStore(url)
-    old.auto_migrate = False
-    await old.open()
-    await old.migrate(6)
-    old._note_schema()  # as if opened at schema 6
-    assert not old._keeps_inbox
-    ask = json.dumps({"signal": "approval:x", "deadline": 1.0, "approval": {"title": "t"}})
-    async with SQLiteStore(url) as new:  # another process upgrades the store
-        await new.create_run(
-            _run("r", created=1.0, status=RunStatus.RUNNING),
-            [_ev("r", 1), Event(run_id="r", seq=2, type="step_waiting", ts=1.0, step="s/signal:approval:x", attempt=1, data=ask)],
-        )
-        assert [a.name for a in await old.open_approvals(run_id="r")] == ["approval:x"]  # listed: decidable
-        assert await new.close_request("r", "approval:x")  # closed for its timeout
-    try:
-        stored = await old.send_signal("r", "approval:x", '{"approved":true}', now=2.0)
-    finally:
-        await old.close()
-    assert stored is False, "a decision was stored after its request was closed (and would be ignored)"
-
-
-async def test_a_decision_and_a_close_racing_on_two_connections_never_both_count(store_url):
-    """Review (evening): two store objects (two connections on SQLite and PostgreSQL) close a
-    request and decide it at the same moment, many times: exactly one wins each time."""
-    if store_url.startswith("memory"):
-        pytest.skip("a memory store is one object: there are no two connections")
-    from podium import open_store
-
-    a, b = open_store(store_url), open_store(store_url)
-    await a.open()
-    await b.open()
-    ask = json.dumps({"signal": "approval:x", "deadline": 1.0, "approval": {"title": "t"}})
-    try:
-        both = []
-        for i in range(40):
-            rid = f"race{i}"
-            await a.create_run(
-                _run(rid, created=1.0, status=RunStatus.RUNNING),
-                [_ev(rid, 1), Event(run_id=rid, seq=2, type="step_waiting", ts=1.0, step="s/signal:approval:x", attempt=1, data=ask)],
-            )
-            closed, sent = await asyncio.gather(
-                a.close_request(rid, "approval:x"),
-                b.send_signal(rid, "approval:x", '{"approved":true}', now=2.0, request=2),
-            )
-            stored = "approval:x" in await a.get_signals(rid)
-            if closed == sent or stored != sent:
-                both.append((i, closed, sent, stored))
-        assert both == []
-    finally:
-        await a.close()
-        await b.close()
