@@ -75,8 +75,7 @@ class GroupWrite(Generic[T, R]):
         its ``key`` in this turn be made at once too (:meth:`at_once`)."""
         loop = asyncio.get_running_loop()
         if self.eager and self._task is None and self._turn is None:
-            self._turn = loop.call_soon(self._turn_over)  # later writes of this turn gather
-            self._turn_key = (self._turn, key)  # except this key's own (at_once)
+            self._mark_turn(key)  # later writes of this turn gather, except this key's own (at_once)
             results = await self._write([item])
             self.batches += 1
             self.runs += 1
@@ -126,9 +125,14 @@ class GroupWrite(Generic[T, R]):
             return self._task is None and mark[0] is turn and mark[1] == key
         if self._task is not None:
             return False
+        self._mark_turn(key)
+        return True
+
+    def _mark_turn(self, key: object) -> None:
+        """This turn of the loop has had its write made at once, by ``key``; the mark goes at the
+        next turn."""
         self._turn = asyncio.get_running_loop().call_soon(self._turn_over)
         self._turn_key = (self._turn, key)
-        return True
 
     def _turn_over(self) -> None:
         self._turn = None

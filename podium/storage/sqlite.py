@@ -313,10 +313,8 @@ class SQLiteStore(ChainedAudit, Store):
         for e in events:
             if e.type not in ("step_waiting", "step_completed"):
                 continue
-            if not self._keeps_inbox:  # an older schema when opened: migrated since by another process?
-                self._keeps_inbox = self._schema_version() >= _INBOX
-                if not self._keeps_inbox:
-                    return
+            if not self._has_inbox():
+                return
             if (name := approval_asked(e.type, e.data)) is not None:
                 self.db.execute(_APPROVAL_OPEN, (name, e.seq, e.ts, e.run_id, name))
             elif (name := wait_ended(e.type, e.step, e.data)) is not None:
@@ -612,8 +610,8 @@ class SQLiteStore(ChainedAudit, Store):
     def _has_inbox(self) -> bool:
         """Whether the approvals table exists (schema 7), read again while it does not: another
         process may have migrated the store since this one opened it."""
-        if not self._keeps_inbox:
-            self._note_schema()
+        if not self._keeps_inbox:  # an older schema when opened: migrated since by another process?
+            self._keeps_inbox = self._schema_version() >= _INBOX
         return self._keeps_inbox
 
     async def get_signals(self, run_id: str) -> dict[str, str | None]:
