@@ -91,3 +91,16 @@ def test_versions_from_the_cli(tmp_path: Path) -> None:
     assert "version 1 is active" in cli(tmp_path, "rollback", "hello").stdout
     assert '"text": "one"' in cli(tmp_path, "run", "hello").stdout
     assert "has no version '7'" in cli(tmp_path, "rollback", "hello", "--to", "7", check=2).stderr
+
+
+def test_approve_names_what_is_wrong_with_the_run_or_its_requests(tmp_path: Path) -> None:
+    """Bad input to `podium approvals approve`: an unknown run says so (not "0 open requests"), and
+    a run with nothing left to decide says which state it is in and where to look."""
+    (tmp_path / "flows.py").write_text(FLOW)
+    unknown = cli(tmp_path, "approvals", "approve", "nosuchrun", "-m", "ok", check=2).stderr
+    assert "no run with id 'nosuchrun'" in unknown and "open requests" not in unknown
+    cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', check=3)
+    run_id = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"]
+    assert "approved" in cli(tmp_path, "approvals", "approve", run_id, "-m", "fine").stdout
+    again = cli(tmp_path, "approvals", "approve", run_id, "-m", "twice", check=2).stderr
+    assert f"run {run_id} (completed) has no open approval request" in again and "podium approvals" in again

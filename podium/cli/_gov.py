@@ -210,14 +210,24 @@ async def _decide(
     async with make_client(db, recover=False) as c:
         if name is None:
             pending = await c.approvals(run_id=run_id)
+            if not pending:
+                run = await c.get(run_id)  # an unknown run is said so (NotFound)
+                raise click.UsageError(
+                    f"run {run_id} ({run.status.value}) has no open approval request; see the inbox with 'podium approvals'"
+                )
             if len(pending) != 1:
-                names = ", ".join(a["name"] for a in pending) or "none"
+                names = ", ".join(a["name"] for a in pending)
                 raise click.UsageError(
                     f"run {run_id} has {len(pending)} open requests ({names}): name one with --request"
                 )
             name = pending[0]["name"]
         payload = parse_input(payload_text) if payload_text else None
-        await c.decide(run_id, name, approve=approve, comment=comment, payload=payload)
+        if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload):
+            raise click.ClickException(
+                f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "
+                "else, timed out or was asked again meanwhile (audited as approval.void); see 'podium runs show "
+                f"{run_id}'"
+            )
         await c.driving.settled(run_id)  # this process drives the run on until it finishes or parks
         run = await c.get(run_id)
     verb = "approved" if approve else "rejected"
