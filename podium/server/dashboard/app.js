@@ -362,8 +362,10 @@ async function approvalsPage(view) {
       const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value };
       if (b.dataset.act === "edit") { try { body.payload = JSON.parse($(`#payload-${b.dataset.i}`).value); body.edited = true; } catch (e) { return toast(`payload is not JSON: ${e.message}`); } }
       try {
-        await api(`/api/approvals/${a.run_id}/${encodeURIComponent(a.name)}`, { method: "POST", body });
-        toast(body.approve ? "Approved" : "Rejected");
+        const done = await api(`/api/approvals/${a.run_id}/${encodeURIComponent(a.name)}`, { method: "POST", body });
+        toast(done.decided === false
+          ? "No effect: the request was decided by someone else, timed out or was asked again (audited as void)"
+          : (body.approve ? "Approved" : "Rejected"));
         refresh();
       } catch (e) { toast(e.message); }
     }));
