@@ -33,7 +33,7 @@ from ..errors import (
 from ..governance.audit import event_bytes
 from ..governance.enforcement import RunGovernance
 from ..governance.pii import redact_json
-from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, loop_again, looped, step_key
 from ..storage._base import labels_ok
 from .context import StepContext
 from .recording import Recording
@@ -138,6 +138,8 @@ class RunExecutor(Recording, Waits):
         key = (ev.step, ev.iteration, ev.index)
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
+            if ev.index is None and ev.data and ev.step in self.wf.loop_bodies and looped(ev.data):
+                self.loop_decisions.add((ev.step, ev.iteration + 1))
         elif t == EventType.STEP_SKIPPED:
             self.recorded[key] = ("skipped", ev.data)
         elif t == EventType.STEP_FAILED:
@@ -450,10 +452,13 @@ class RunExecutor(Recording, Waits):
                         f"(max_iterations={lp.max_iterations}) and its loop condition still holds; "
                         f"raise max_iterations or make the condition end the loop",
                     }
-            events = [done] if done is not None else []
             if again and not decided:
-                events.append((EventType.LOOP_ITERATION, s.id, it + 1, None, 0, None))
-            await self._emit_all(events)
+                if done is not None:  # the decision rides in the completion: one event per pass
+                    done = (*done[:5], loop_again(done[5]))
+                else:  # (not reached: a recorded completion has its decision) as the older logs did
+                    done = (EventType.LOOP_ITERATION, s.id, it + 1, None, 0, None)
+            if done is not None:
+                await self._emit_all([done])
             if failure is not None:
                 raise _StepFailed(s.id, failure) from None
         elif done is not None:
