@@ -200,6 +200,34 @@ async def test_failed_batch_writes_nothing(pg_url):
         assert (await store.get_run("r1")).status is RunStatus.RUNNING
 
 
+async def test_a_failed_audited_creation_writes_nothing_and_the_store_goes_on(pg_url):
+    """A run's creation is written in one pipelined transaction (BEGIN, its row and events, the audit
+    numbers; then its audit entry and COMMIT): one that fails (two events with one seq) leaves no row,
+    no event and no audit entry, its writer's chain where it was, and the connection usable."""
+    from podium import Client
+    from podium.records import AuditEntry
+
+    def start(rid: str) -> AuditEntry:
+        return AuditEntry(ts=time.time(), actor="engine", action="run.start", target=rid)
+
+    async with open_store(pg_url) as store:
+        await store.create_run(_run("ok1"), [_ev("ok1", 1)], audit=start("ok1"))
+        with pytest.raises(LeaseLost, match="duplicate event sequence numbers"):
+            await store.create_run(_run("bad"), [_ev("bad", 1), _ev("bad", 1)], audit=start("bad"))
+        assert await store.get_run("bad") is None and await store.load_events("bad") == []
+        assert await store.audit_for("bad") == []
+        for rid in ("ok2", "ok3"):  # the same pool's connections go on
+            await store.create_run(_run(rid), [_ev(rid, 1)], audit=start(rid))
+        assert await store.create_run(_run("ok3"), [_ev("ok3", 1)], audit=start("ok3")) is False
+        assert [a.target for a in await store.audit_for("ok3")] == ["ok3"]  # a run that existed: no second entry
+        entries = [e for e in await store.list_audit() if e.action == "run.start"]
+        assert [e.target for e in entries] == ["ok1", "ok2", "ok3"]
+        assert [e.cseq for e in entries] == sorted(e.cseq for e in entries)
+    async with Client(pg_url) as c:  # the chain is whole: nothing of the failed creation in it
+        checked, problem = await c.verify_audit()
+        assert problem is None and checked >= 3
+
+
 async def test_payload_text_round_trips_byte_for_byte(pg_url):
     payloads = [
         '{"b": 1,   "a": 2}',

@@ -16,6 +16,8 @@ from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
 #: Key of the advisory lock that serialises anchor appends (the anchor chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002
 AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+NEXT_SEQS = "SELECT nextval('audit_seq') FROM generate_series(1, %s)"
+"""The audit log's next numbers (as many as asked, ascending)."""
 
 
 class PgGovernance(ChainedAudit):
@@ -32,12 +34,15 @@ class PgGovernance(ChainedAudit):
             await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 
     async def _audit_insert_many(
-        self, conn: psycopg.AsyncConnection[TupleRow], entries: list[AuditEntry], place: Callable[[AuditEntry], AuditEntry]
+        self,
+        conn: psycopg.AsyncConnection[TupleRow],
+        entries: list[AuditEntry],
+        place: Callable[[AuditEntry], AuditEntry],
+        seqs: list[int],
     ) -> None:
         """Write ``entries`` in this store's chain, in order, inside the caller's transaction (the runs
-        of a group commit: ``place`` comes from :meth:`ChainedAudit._chained_many`)."""
-        cur = await conn.execute("SELECT nextval('audit_seq') FROM generate_series(1, %s)", (len(entries),))
-        seqs = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+        of a group commit: ``place`` comes from :meth:`ChainedAudit._chained_many`), numbered by
+        ``seqs`` (from the audit sequence, ascending: the chain follows the log's order)."""
         rows = []
         for entry, seq in zip(entries, seqs, strict=True):
             e = place(entry)

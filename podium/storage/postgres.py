@@ -51,7 +51,7 @@ from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, Sto
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
-from ._pg_governance import AUDIT_INSERT, PgGovernance
+from ._pg_governance import AUDIT_INSERT, NEXT_SEQS, PgGovernance
 from ._pg_runs import (
     _CREATE_EVENTS,
     _CREATE_RUN,
@@ -369,12 +369,19 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         self, items: Sequence[NewRun], place: Callable[[AuditEntry], AuditEntry] | None
     ) -> list[bool]:
         # One statement per run (its row and, if it is new, its events), pipelined by executemany
-        # inside one transaction; then the audit entries of the runs that are new, numbered and
-        # signed in chain order: a few round trips and one commit for the whole group.
+        # inside one transaction, with the audit log's next numbers fetched in the same round trip;
+        # then the audit entries of the runs that are new, numbered and signed in chain order, and
+        # the commit, in a second round trip: two round trips and one commit for the whole group.
         created = [False] * len(items)
+        audited = sum(1 for _, _, a in items if a is not None) if place is not None else 0
         async with self._connection() as conn:
             try:
-                async with conn.transaction():
+                # BEGIN and COMMIT sent in the pipeline (a transaction() block syncs at its start and
+                # end: a round trip more); on an error the pool rolls the connection back.
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    numbers = await conn.execute(NEXT_SEQS, (audited,)) if audited else None
+                    cursors = []
                     for with_events in (True, False):
                         part = [i for i, (_, ev, _) in enumerate(items) if bool(ev) is with_events]
                         if not part:
@@ -386,13 +393,18 @@ class PostgresStore(PgRuns, PgGovernance, Store):
                         ]
                         cur = conn.cursor()
                         await cur.executemany(sql, params, returning=True)
+                        cursors.append((cur, part))
+                    for cur, part in cursors:  # the first fetch ends the first round trip
                         for i in part:
                             row = await cur.fetchone()
                             created[i] = bool(row and row[0])
                             cur.nextset()
                     new = [a for (_, _, a), c in zip(items, created, strict=True) if c and a is not None]
-                    if new and place is not None:
-                        await self._audit_insert_many(conn, new, place)
+                    if new and place is not None and numbers is not None:
+                        # numbers of runs that existed are not used: gaps, as a rolled-back one leaves
+                        seqs = sorted(r[0] for r in await numbers.fetchall())[: len(new)]
+                        await self._audit_insert_many(conn, new, place, seqs)
+                    await conn.execute("COMMIT")
             except pg_errors.UniqueViolation as exc:  # two events with one seq
                 raise LeaseLost(f"duplicate event sequence numbers in new run(s) {items[0][0].id}...") from exc
             except pg_errors.ForeignKeyViolation as exc:
@@ -421,11 +433,15 @@ class PostgresStore(PgRuns, PgGovernance, Store):
         """Appends that carry an audit entry (runs' ends), several in one transaction: the entries
         numbered and signed in chain order (``_chained_many``); a failure moves the chain not at
         all and the group is written again one append at a time."""
-        async with self._chained_many() as place, self._connection() as conn, conn.transaction():
-            cur = await conn.execute("SELECT nextval('audit_seq') FROM generate_series(1, %s)", (len(items),))
+        async with self._chained_many() as place, self._connection() as conn:
+            # The numbers first (a sequence is not transactional: one unused leaves a gap), then
+            # one statement per end: alone, it is its own transaction (one round trip); several
+            # share one, pipelined. The chain is held until they committed.
+            cur = await conn.execute(NEXT_SEQS, (len(items),))
             seqs = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
             async with contextlib.AsyncExitStack() as stack:
                 if len(items) > 1:  # pipelined; an error fails the group (then each is tried alone)
+                    await stack.enter_async_context(conn.transaction())
                     await stack.enter_async_context(conn.pipeline())
                 for (sql, params, tail, ev, audit), seq in zip(items, seqs, strict=True):
                     e = place(audit)
