@@ -154,13 +154,24 @@ class AuditKeys:
         assert key is not None  # create=True
         return key
 
-    def sign(self, body: bytes) -> str:
+    def _keyed(self, body: bytes) -> tuple[str, str]:
+        """(key id, HMAC-SHA256 of ``body`` in hex) under the current key, from a copy of an HMAC
+        keyed once (the key's padding is not hashed again for every entry)."""
         kid, key = self._signing_key()
-        return f"{PREFIX}{kid}:{hmac.new(key, body, hashlib.sha256).hexdigest()}"
+        base = self.__dict__.get("_hmac")
+        if base is None or base[0] != kid:
+            base = self.__dict__["_hmac"] = (kid, hmac.new(key, digestmod=hashlib.sha256))
+        h = base[1].copy()
+        h.update(body)
+        return kid, h.hexdigest()
+
+    def sign(self, body: bytes) -> str:
+        kid, digest = self._keyed(body)
+        return f"{PREFIX}{kid}:{digest}"
 
     def mac(self, text: str) -> str:
-        kid, key = self._signing_key()
-        return f"{kid}:{hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]}"
+        kid, digest = self._keyed(text.encode())
+        return f"{kid}:{digest[:32]}"
 
     # -- the head log ---------------------------------------------------------------------------
 

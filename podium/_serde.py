@@ -183,7 +183,7 @@ _decoder = json.JSONDecoder(object_hook=_hook)
 
 def loads(text: str | None) -> Any:
     """Decode payload text written by :func:`dumps`. ``None`` reads as ``None``."""
-    if text is None:
+    if text is None or text == "null":  # no value (a run without input, a step without output)
         return None
     return _decoder.decode(text)
 

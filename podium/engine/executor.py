@@ -79,15 +79,6 @@ class RunExecutor(Recording, Waits):
         self.input = _serde.loads(run.input)
         policy = client.governance.policy_for(wf.name)
         self.redact_payloads = policy is not None and "payloads" in policy.redact
-        self.governance = RunGovernance(
-            client.governance,
-            client.store,
-            run_id=run.id,
-            workflow=wf.name,
-            tenant=run.tenant,
-            run_input=self.input,
-            recorded=lambda: self.recorded.values(),
-        )
         self.prompt_pins: dict[str, str] = {}
         self.outputs: dict[str, Any] = {}
         self.prev_outputs: dict[str, Any] = {}
@@ -126,6 +117,20 @@ class RunExecutor(Recording, Waits):
             self._digest.update(
                 event_bytes(ev.seq, ev.type, ev.ts, ev.step, ev.iteration, ev.index, ev.attempt, ev.data)
             )
+
+    @functools.cached_property
+    def governance(self) -> RunGovernance:
+        """The run's budgets, policies and approvals, made for the first step that asks (most runs'
+        steps never do: no object, no closure per run)."""
+        return RunGovernance(
+            self._governance,
+            self.store,
+            run_id=self.run_id,
+            workflow=self.wf.name,
+            tenant=self.run.tenant,
+            run_input=self.input,
+            recorded=self.recorded.values,
+        )
 
     def _learn(self, ev: Event) -> None:
         t = ev.type

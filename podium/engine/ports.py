@@ -62,10 +62,12 @@ class StepHost(Protocol):
     input: Any
     store: Store
     client: RunHost
-    governance: RunGovernance
     prev_outputs: dict[str, Any]
     prompt_pins: dict[str, str]
     recorded: dict[Any, tuple[str, Any]]
+
+    @property
+    def governance(self) -> RunGovernance: ...
 
     async def durable_call(
         self,
