@@ -98,6 +98,8 @@ _PLAIN = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 def dumps(value: Any) -> str:
     """Encode ``value`` as payload text (format version 1)."""
+    if value is None:  # a step or run without a value: no encoder
+        return "null"
     try:
         text = _PLAIN.encode(value)
     except (TypeError, ValueError):  # a value to tag (or a bad one: the tagged encoding says what)

@@ -8,7 +8,6 @@ that is not a pure function of recorded outputs (loop continuation) is itself lo
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import hashlib
 import json
@@ -286,7 +285,7 @@ class RunExecutor(Recording, Waits):
         now = time.time()
         # No end anchor vouches for a history that did not check out; otherwise the anchor is
         # written with the final state, so no reader sees the run finished and unanchored.
-        end = None if self.refused is not None else dataclasses.replace(self.run, status=status, output=output, error=err)
+        end = None if self.refused is not None else self._ended(status, output, err)
         await self.emit(
             etype,
             data=err,
@@ -299,6 +298,14 @@ class RunExecutor(Recording, Waits):
         self.run.finished_at = now
         if self.refused is not None:
             await self.client.governance.record("run.refuse", self.run_id, actor="engine", reason=self.refused[:500])
+
+    def _ended(self, status: RunStatus, output: str | None, error: str | None) -> RunRecord:
+        """What the run's ``run.end`` anchor covers of its record as it ends (not a copy of it all)."""
+        r = self.run
+        return RunRecord(
+            id=r.id, workflow=r.workflow, version=r.version, status=status, input=r.input, output=output, error=error,
+            created_at=r.created_at, tenant=r.tenant,
+        )  # fmt: skip
 
     async def checkpoint(self, why: str) -> None:
         """Anchor the history so far in the audit log (the run parks or is handed off), so that a
