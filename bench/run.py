@@ -15,6 +15,7 @@ Workloads (see docs/benchmarks.md for the bars and the latest figures):
                  storage floor: the rows each run must write (its runs row, four events, two audit entries),
                  by raw sqlite3 on the same schema, one commit per start (each caller waits for its own)
                  with the steps and the end of another run riding in it
+  many_runs_gathered  the same runs started in asyncio.gather chunks of 100 (creations share commits)
   startup        `podium --help` in a fresh process            floor: `python -c pass`
 Each figure is the best of several repeats, to keep the machine's noise out of it.
 """
@@ -245,11 +246,19 @@ async def bench_durable_loop(repeats: int, folder: str) -> dict[str, Any]:
     return _row("durable_loop", N, seconds, seconds / N, floor / N, ratio=round(seconds / floor, 2))
 
 
-async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
+async def bench_many_runs(folder: str, n: int, *, gathered: int = 0) -> dict[str, Any]:
+    """``n`` runs of two sleeps, started one by one (each acknowledged after its own commit), or,
+    with ``gathered``, in ``asyncio.gather`` chunks of that many (their creations share commits)."""
     wf = sleep_workflow(2, 0.01)
-    async with Client(f"sqlite:///{folder}/many.db", max_concurrent_runs=n) as c:
+    name = "many_runs_gathered" if gathered else "many_runs"
+    async with Client(f"sqlite:///{folder}/{name}.db", max_concurrent_runs=n) as c:
         t, cpu = time.perf_counter(), time.process_time()
-        handles = [await c.start(wf) for _ in range(n)]
+        if gathered:
+            handles = []
+            for i in range(0, n, gathered):
+                handles += await asyncio.gather(*(c.start(wf) for _ in range(min(gathered, n - i))))
+        else:
+            handles = [await c.start(wf) for _ in range(n)]
         failures = 0
         for h in handles:
             try:
@@ -260,9 +269,9 @@ async def bench_many_runs(folder: str, n: int) -> dict[str, Any]:
         completed = len(await c.list(status=["completed"], limit=n + 1))
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     floor, floor_cpu = await _many_floor(n)
-    storage, storage_cpu = await _many_storage_floor(folder, n)
+    storage, storage_cpu = await _many_storage_floor(folder, n, batch=gathered or 1)
     return _row(
-        "many_runs",
+        name,
         n,
         seconds,
         seconds / (n * 2),
@@ -294,12 +303,13 @@ async def _many_floor(n: int) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - cpu
 
 
-async def _many_storage_floor(folder: str, n: int) -> tuple[float, float]:
+async def _many_storage_floor(folder: str, n: int, *, batch: int = 1) -> tuple[float, float]:
     """What the durable writes of ``n`` runs cost SQLite alone, done the cheapest correct way: the
     store's own schema (its tables, indexes and triggers), one transaction per run start (each
     start is acknowledged after its commit, so sequential starts cannot share one), and the two
     step events and the end (event, status update, audit entry) of an earlier run in that same
-    transaction. No engine, no signing. Returns (seconds, CPU seconds)."""
+    transaction. No engine, no signing. With ``batch``, one transaction per ``batch`` starts (as
+    when they are started together). Returns (seconds, CPU seconds)."""
     from podium.storage.sqlite import SQLiteStore
 
     path = f"{folder}/storage-floor-{time.perf_counter_ns()}.db"
@@ -339,7 +349,8 @@ async def _many_storage_floor(folder: str, n: int) -> tuple[float, float]:
     t, cpu = time.perf_counter(), time.process_time()
     for i, rid in enumerate(ids):
         now = time.time()
-        db.execute("BEGIN IMMEDIATE")
+        if i % batch == 0:
+            db.execute("BEGIN IMMEDIATE")
         db.execute(
             f"INSERT INTO runs ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (rid, "sleep2", "1", "running", "null", now, now, "bench-owner", now + 30, "default", 0),
@@ -348,7 +359,8 @@ async def _many_storage_floor(folder: str, n: int) -> tuple[float, float]:
         entry("run.start", rid, '{"workflow":"sleep2","version":"1","input":"' + "0" * 64 + '","roles":["admin"]}')
         if i >= lag:
             finish(ids[i - lag])
-        db.execute("COMMIT")
+        if i % batch == batch - 1 or i == n - 1:
+            db.execute("COMMIT")
     db.execute("BEGIN IMMEDIATE")
     for rid in ids[max(0, n - lag) :]:
         finish(rid)
@@ -396,7 +408,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="podium-bench-") as folder:
         wanted = set(
             args.only
-            or ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "durable_loop", "many_runs", "startup"]
+            or ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "durable_loop", "many_runs", "many_runs_gathered", "startup"]
         )
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("chain", lambda: bench_chain(args.repeats)),
@@ -406,6 +418,7 @@ async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
             ("durable_chain_power", lambda: bench_durable_chain(args.repeats, folder, power=True)),
             ("durable_loop", lambda: bench_durable_loop(args.repeats, folder)),
             ("many_runs", lambda: bench_many_runs(folder, args.many)),
+            ("many_runs_gathered", lambda: bench_many_runs(folder, args.many, gathered=100)),
         ]
         for name, fn in steps:
             if name in wanted:
