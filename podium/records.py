@@ -64,22 +64,6 @@ class EventType(enum.StrEnum):
     STEP_CANCELLED = "step_cancelled"
     STEP_WAITING = "step_waiting"
     LOOP_ITERATION = "loop_iteration"
-    """A loop's decision to go round again, in logs written before the decision rode in the looping
-    step's completion (:func:`loop_again`); still read on resume."""
-
-
-def loop_again(data: str | None) -> str:
-    """A looping step's completion data (``{"started":...,"output":...}``, as the engine writes it)
-    marked with the loop's decision to go round again: ``"again":true`` before the output. One event
-    per pass records both the step's result and the one decision a resume cannot recompute."""
-    if not data:
-        return '{"again":true}'
-    return data.replace(',"output":', ',"again":true,"output":', 1)
-
-
-def looped(data: str) -> bool:
-    """Whether a looping step's completion data carries the decision to go round again."""
-    return '"again"' in data and json.loads(data).get("again") is True
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -54,9 +54,10 @@ async def test_loop_limit_fails_clearly(client):
 
 
 async def test_a_loop_records_each_iterations_completion_with_its_decision(client):
-    """Each pass writes one event: the looping step's completion, carrying the decision to loop
-    again (a crash cannot keep one without the other); a condition that raises or a limit reached
-    still records the step's completion before the run fails."""
+    """Each pass writes the looping step's completion and the decision to loop again together (one
+    statement on SQLite, one transaction elsewhere: a crash cannot keep one without the other); a
+    condition that raises or a limit reached still records the step's completion before the run
+    fails."""
     wf = Workflow("three")
 
     @wf.step(loop=Loop(to="spin", while_=lambda spin: spin < 2, max_iterations=5))
@@ -67,11 +68,10 @@ async def test_a_loop_records_each_iterations_completion_with_its_decision(clien
     assert await handle.result() == 2
     kinds = [(e.type, e.step, e.iteration) for e in await client.store.load_events(handle.id)]
     assert kinds[1:] == [
-        ("step_completed", "spin", 0), ("step_completed", "spin", 1), ("step_completed", "spin", 2),
-        ("run_completed", None, 0),
+        ("step_completed", "spin", 0), ("loop_iteration", "spin", 1),
+        ("step_completed", "spin", 1), ("loop_iteration", "spin", 2),
+        ("step_completed", "spin", 2), ("run_completed", None, 0),
     ]  # fmt: skip
-    passes = [json.loads(e.data) for e in await client.store.load_events(handle.id) if e.type == "step_completed"]
-    assert [(p["output"], p.get("again")) for p in passes] == [(0, True), (1, True), (2, None)]
 
     def broken(spin):
         raise KeyError("no such field")
@@ -127,9 +127,44 @@ async def test_a_resumed_loop_follows_the_decision_in_its_log(client, store_url)
     assert calls == [0, 1]  # pass 0's decision came from the log; pass 1's was asked
 
 
-async def test_a_log_with_loop_iteration_events_resumes(client):
-    """Logs written before a pass's decision rode in its completion hold a ``loop_iteration`` event
-    after it: a run with such a log goes round again as its log says."""
+async def test_a_resumed_loop_does_not_ask_again_a_pass_whose_log_says_stop(client, store_url):
+    """Review: a loop's "no" is in its log too: the pass's completion with no ``loop_iteration``
+    after it (the two are written together). A run resumed after its loop ended does not ask the
+    condition again for that pass (now it would say yes and run a pass the run never had)."""
+    calls: list[int] = []
+    wf = Workflow("stopped-once")
+
+    def condition(spin: int) -> bool:
+        calls.append(spin)
+        return len(calls) > 1  # "no" the first time, "yes" if asked again
+
+    @wf.step(loop=Loop(to="spin", while_=condition, max_iterations=5))
+    async def spin(ctx: StepContext):
+        return ctx.iteration
+
+    @wf.step
+    async def after(ctx: StepContext, spin: int):
+        await ctx.wait_for("go", timeout=60)
+        return spin
+
+    handle = await client.start(wf)
+    for _ in range(1000):
+        run = await client.get(handle.id)
+        if run.status is RunStatus.WAITING:
+            break
+        await asyncio.sleep(0.01)
+    assert run.status is RunStatus.WAITING and calls == [0]
+    await client.close()
+    async with Client(client.store if store_url.startswith("memory") else store_url) as again:
+        again.registry.register(wf)
+        await again.signal(handle.id, "go")
+        assert await again.result(handle.id, timeout=30) == 0
+    assert calls == [0]  # the log's "no" stood: the condition was not asked again
+
+
+async def test_a_run_taken_over_from_its_log_loops_as_the_log_says(client):
+    """A run handed to an engine with a log whose last pass decided to go round again (its
+    ``loop_iteration`` event) goes round again without asking the condition for that pass."""
     calls: list[int] = []
     wf = Workflow("older-log")
     wf.step(_iteration, id="spin", loop=Loop(to="spin", while_=_counted_once(calls), max_iterations=5))
@@ -151,7 +186,7 @@ async def test_a_log_with_loop_iteration_events_resumes(client):
     done = await client.get(run.id)
     assert (done.status, done.error) == (RunStatus.COMPLETED, None)
     assert await client.result(run.id, timeout=30) == 2
-    assert calls == [1, 2]  # pass 0's decision came from its loop_iteration event: first asked at pass 1
+    assert calls == [1, 2]  # pass 0's decision came from the log: the condition was first asked at pass 1
 
 
 async def test_failing_loop_condition_fails_the_run(client):
@@ -197,23 +232,3 @@ async def test_a_looping_step_that_asks_for_approval_records_each_pass_once(clie
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     run = await client.store.get_run(handle.id)
     assert check_run(handle.id, run, events, await client.store.audit_for(handle.id)) is None
-
-
-def test_the_cli_shows_a_pass_that_loops_again_from_either_log_format() -> None:
-    """``podium run`` prints a pass that goes round again, whether its decision rides in the
-    completion or, in an older log, follows it as a ``loop_iteration`` event."""
-    import io
-
-    from rich.console import Console
-
-    from podium.cli._render import Progress
-    from podium.records import loop_again
-
-    buffer = io.StringIO()
-    progress = Progress(Console(file=buffer, width=200, color_system=None))
-    progress(Event(run_id="r", seq=2, type="step_completed", ts=1.0, step="spin", data=loop_again('{"started":0.5,"output":0}')))
-    progress(Event(run_id="r", seq=3, type="step_completed", ts=2.0, step="spin", iteration=1, data='{"started":1.5,"output":1}'))
-    progress(Event(run_id="r", seq=4, type="loop_iteration", ts=2.0, step="spin", iteration=2))
-    lines = [line.strip() for line in buffer.getvalue().splitlines()]
-    assert [line.split()[0] for line in lines] == ["✓", "⟲", "✓", "⟲"], lines
-    assert lines[1] == "⟲ spin loops (iteration 1)" and lines[3] == "⟲ spin loops (iteration 2)", lines

@@ -187,6 +187,61 @@ async def test_sqlite_a_runs_last_step_is_written_with_its_end_in_one_transactio
     assert not any("'first'" in s for s in ends[0])  # written before the second step ran
 
 
+async def test_sqlite_a_loop_pass_is_one_statement(tmp_path):
+    """A loop pass's completion and its decision to go round again are one multi-row INSERT (atomic
+    as one statement), with no BEGIN or COMMIT around it."""
+    from podium import Client, Loop, StepContext, Workflow
+
+    wf = Workflow("three")
+
+    @wf.step(loop=Loop(to="spin", while_=lambda spin: spin < 2, max_iterations=5))
+    async def spin(ctx: StepContext):
+        return ctx.iteration
+
+    async with Client(f"sqlite:///{tmp_path}/l.db") as client:
+        await client.run(wf)  # warm
+        log: list[str] = []
+        client.store.db.set_trace_callback(log.append)
+        handle = await client.start(wf)
+        assert await handle.result() == 2
+        client.store.db.set_trace_callback(None)
+    passes = [sql for sql in log if "'loop_iteration'" in sql]
+    assert len(passes) == 2, log
+    for sql in passes:
+        assert sql.startswith("INSERT INTO events") and "'step_completed'" in sql, sql
+        before = log[log.index(sql) - 1]
+        assert not before.startswith("BEGIN"), before
+
+
+async def test_a_runs_rows_written_at_once_are_all_or_none(store):
+    """``Store.append_rows_at_once``: a store that writes them at once writes every row or none (a
+    seq already taken fails them all with LeaseLost); one that cannot says so and writes nothing."""
+    from podium import LeaseLost
+
+    await store.create_run(_run("r1", created=1.0, status=RunStatus.RUNNING), [_ev("r1", 1)])
+    rows = [
+        ("r1", 2, "step_completed", 2.0, "spin", 0, None, 1, '{"started":1.5,"output":0}'),
+        ("r1", 3, "loop_iteration", 2.0, "spin", 1, None, 0, None),
+    ]
+    if not store.append_rows_at_once(rows):
+        assert [e.seq for e in await store.load_events("r1")] == [1]  # nothing written: append them
+        return
+    assert [(e.seq, e.type) for e in await store.load_events("r1")] == [
+        (1, "run_started"), (2, "step_completed"), (3, "loop_iteration"),
+    ]  # fmt: skip
+    await asyncio.sleep(0)  # the next turn of the loop (SQLite writes at once once per run per turn)
+    clash = [
+        ("r1", 4, "step_completed", 3.0, "spin", 1, None, 1, '{"started":2.5,"output":1}'),
+        ("r1", 3, "loop_iteration", 3.0, "spin", 2, None, 0, None),
+    ]
+    try:
+        written = store.append_rows_at_once(clash)
+    except LeaseLost:
+        written = None
+    assert written is None  # the taken seq fails the pair
+    assert [e.seq for e in await store.load_events("r1")] == [1, 2, 3]  # and neither row is there
+
+
 async def test_sqlite_runs_stepping_in_one_turn_share_a_transaction(tmp_path):
     """Many runs whose steps end in the same turn of the event loop: the first step event is written
     at once, the others gather into one group (a handful of commits, not one per run); one run's

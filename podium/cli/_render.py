@@ -179,10 +179,8 @@ class Progress:
         key = step_key(ev.step, ev.iteration, ev.index) if ev.step else ""
         data = json.loads(ev.data) if ev.data and t != EventType.STEP_COMPLETED else {}
         if t == EventType.STEP_COMPLETED:
-            done = json.loads(ev.data) if ev.data else {}
-            self.console.print(f"  [green]✓[/] {key} [dim]{duration(done.get('started'), ev.ts)}[/]", highlight=False)
-            if done.get("again") is True:  # a looping step's pass, with the decision to go round again
-                self.console.print(f"  [blue]⟲[/] {ev.step} loops (iteration {ev.iteration + 1})", highlight=False)
+            started = json.loads(ev.data).get("started") if ev.data else None
+            self.console.print(f"  [green]✓[/] {key} [dim]{duration(started, ev.ts)}[/]", highlight=False)
         elif t == EventType.STEP_STARTED:
             self.console.print(f"  [cyan]…[/] {key} running", highlight=False)
         elif t == EventType.STEP_RETRYING:

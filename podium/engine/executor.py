@@ -32,7 +32,7 @@ from ..errors import (
 from ..governance.audit import event_bytes
 from ..governance.enforcement import RunGovernance
 from ..governance.pii import redact_json
-from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, loop_again, looped, step_key
+from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
 from ..storage._base import labels_ok
 from .context import StepContext
 from .recording import Recording
@@ -142,8 +142,6 @@ class RunExecutor(Recording, Waits):
         key = (ev.step, ev.iteration, ev.index)
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
-            if ev.index is None and ev.data and ev.step in self.wf.loop_bodies and looped(ev.data):
-                self.loop_decisions.add((ev.step, ev.iteration + 1))
         elif t == EventType.STEP_SKIPPED:
             self.recorded[key] = ("skipped", ev.data)
         elif t == EventType.STEP_FAILED:
@@ -449,8 +447,11 @@ class RunExecutor(Recording, Waits):
         failure: dict[str, Any] | None = None
         if lp is not None and self.state[s.id] is _DONE:
             again = (s.id, it + 1) in self.loop_decisions
-            decided = again
-            if not again:
+            # A pass replayed from the log has its decision there: a loop_iteration after it, or
+            # none for "no" (the two are written together). Only a map step's pass (its items
+            # written one by one, the decision after them) may lack it: that one is asked again.
+            decided = again or (done is None and s.map is None)
+            if not decided:
                 try:
                     again = bool(lp.while_(**(self._bind(s.loop_params, s) or {})))
                 except Exception as exc:
@@ -464,13 +465,10 @@ class RunExecutor(Recording, Waits):
                         f"(max_iterations={lp.max_iterations}) and its loop condition still holds; "
                         f"raise max_iterations or make the condition end the loop",
                     }
+            events = [done] if done is not None else []
             if again and not decided:
-                if done is not None:  # the decision rides in the completion: one event per pass
-                    done = (*done[:5], loop_again(done[5]))
-                else:  # (not reached: a recorded completion has its decision) as the older logs did
-                    done = (EventType.LOOP_ITERATION, s.id, it + 1, None, 0, None)
-            if done is not None:
-                await self._emit_all([done])
+                events.append((EventType.LOOP_ITERATION, s.id, it + 1, None, 0, None))
+            await self._emit_all(events)
             if failure is not None:
                 raise _StepFailed(s.id, failure) from None
         elif done is not None:

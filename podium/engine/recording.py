@@ -157,9 +157,25 @@ class Recording:
             for item in items:
                 await self.emit(*item)
             return
+        if not self._listeners and self._rows_now(items):
+            return
         evs = self._numbered(items)
         await self.store.append(evs)
         self._tell(evs)
+
+    def _rows_now(self, items: Sequence[_Item]) -> bool:
+        """Events of this run written at once, all or none, if the store can (a loop pass: the
+        step's completion and the decision); False: nothing was recorded, write them otherwise."""
+        seq, run_id, rows = self._seq, self.run_id, []
+        for type, step, iteration, index, attempt, data in items:
+            seq += 1
+            rows.append((run_id, seq, type, time.time(), step, iteration, index, attempt, data))
+        if not self.store.append_rows_at_once(rows):
+            return False
+        self._seq = seq
+        for r in rows:
+            self._digest.update(event_bytes(*r[1:]))
+        return True
 
     def _numbered(self, items: Sequence[_Item]) -> list[Event]:
         """Events of this run for ``items``, given the next seqs and added to the digest."""

@@ -23,6 +23,9 @@ from typing import Any
 from .._auditkey import AuditKeys, store_identity
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 
+EventRow = tuple[str, int, str, float, "str | None", int, "int | None", int, "str | None"]
+"""An event as a row: (run_id, seq, type, ts, step, iteration, index, attempt, data)."""
+
 #: Runs-table fields that :meth:`Store.append` may update.
 UPDATABLE = frozenset({"status", "output", "error", "started_at", "finished_at", "wake_at", "labels"})
 
@@ -285,6 +288,12 @@ class Store(ABC):
         """Write one event with no run update now, without waiting, if this store can (SQLite and
         memory: a lone step's event); False when it must go through :meth:`append_one` instead.
         Raises what :meth:`append_one` would."""
+        return False
+
+    def append_rows_at_once(self, rows: Sequence[EventRow]) -> bool:
+        """:meth:`append_at_once` of several events of one run, all or none (a loop pass: the
+        step's completion and the decision to go round again), each row ``(run_id, seq, type, ts,
+        step, iteration, index, attempt, data)``; False when they must go through :meth:`append`."""
         return False
 
     async def append_one(

@@ -16,6 +16,7 @@ from ._base import (
     APPROVAL_SIGNAL,
     MAX_APPROVALS_PAGE,
     UPDATABLE,
+    EventRow,
     OpenApproval,
     Redaction,
     Store,
@@ -151,6 +152,23 @@ class MemoryStore(ChainedAudit, Store):
         log.append(ev)
         if type in ("step_waiting", "step_completed"):
             self._track(ev)
+        return True
+
+    def append_rows_at_once(self, rows: Sequence[EventRow]) -> bool:
+        run_id = rows[0][0]
+        log = self._events.get(run_id)
+        if log is None:
+            raise NotFound(f"run {run_id} does not exist")
+        last = log[-1].seq if log else 0
+        for r in rows:  # all or none: every seq new and in order before any is written
+            if r[1] <= last:
+                raise LeaseLost(f"event {r[1]} of run {run_id} already written: another engine owns it")
+            last = r[1]
+        for r in rows:
+            ev = Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
+            log.append(ev)
+            if ev.type in ("step_waiting", "step_completed"):
+                self._track(ev)
         return True
 
     async def get_run(self, run_id: str) -> RunRecord | None:

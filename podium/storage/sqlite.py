@@ -23,6 +23,7 @@ from ._base import (
     APPROVAL_SIGNAL,
     FINISHED,
     UPDATABLE,
+    EventRow,
     OpenApproval,
     Redaction,
     Store,
@@ -305,6 +306,22 @@ class SQLiteStore(ChainedAudit, Store):
             self._db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
         except sqlite3.IntegrityError as exc:
             raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
+        return True
+
+    def append_rows_at_once(self, rows: Sequence[EventRow]) -> bool:
+        # One multi-row INSERT: atomic as one statement, no BEGIN and COMMIT around it. Not for
+        # events that may open or close an approval request (written with the inbox's rows).
+        if self._db is None:
+            return False
+        for r in rows:
+            if r[2] == "step_waiting" or (r[2] == "step_completed" and r[4] is not None and "/signal:" in r[4]):
+                return False
+        if not self.writes.at_once(rows[0][0]):
+            return False
+        try:
+            self._db.execute(_EVENT_INSERT + ",(?,?,?,?,?,?,?,?,?)" * (len(rows) - 1), [v for r in rows for v in r])
+        except sqlite3.IntegrityError as exc:
+            raise self._conflict(Event(run_id=rows[0][0], seq=rows[0][1], type=rows[0][2], ts=rows[0][3])) from exc
         return True
 
     def _keep_inbox(self, events: Sequence[Event]) -> None:
