@@ -357,3 +357,46 @@ async def test_a_decision_and_a_close_racing_on_two_connections_never_both_count
     finally:
         await a.close()
         await b.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+async def test_a_write_that_committed_but_reported_an_interruption_does_not_wedge_the_audit_chain(
+    backend, tmp_path, request
+):
+    """Review (before this change, every later audited write failed): a run's creation commits, then
+    its caller sees a cancellation (the event loop closing as COMMIT went out, a connection lost
+    after it). The chain did not move in memory, so the next entry took a place already taken. Now
+    an interrupted hold reads the chain's head back from the store before the next entry."""
+    from podium import Client
+    from podium.records import AuditEntry
+
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else f"sqlite:///{tmp_path}/w.db"
+    async with Client(url) as client:
+        store = client.store
+
+        def start(rid: str) -> AuditEntry:
+            return AuditEntry(ts=1.0, actor="engine", action="run.start", target=rid)
+
+        await store.create_run(_run("warm", created=1.0, status=RunStatus.RUNNING), [_ev("warm", 1)], audit=start("warm"))
+        name = "_create_runs" if backend == "postgres" else "_write_tx"
+        real = getattr(store, name)
+
+        async def committed_then_interrupted(*args):
+            await real(*args)
+            raise asyncio.CancelledError
+
+        def committed_then_interrupted_sync(*args):
+            real(*args)
+            raise asyncio.CancelledError
+
+        setattr(store, name, committed_then_interrupted if backend == "postgres" else committed_then_interrupted_sync)
+        with pytest.raises(asyncio.CancelledError):
+            await store.create_runs([(_run("lost", created=2.0, status=RunStatus.RUNNING), [_ev("lost", 1)], start("lost"))])
+        setattr(store, name, real)
+        assert await store.get_run("lost") is not None  # it did commit
+        assert await store.create_run(_run("after", created=3.0, status=RunStatus.RUNNING), [_ev("after", 1)], audit=start("after"))
+        entries = [e for e in await store.list_audit() if e.action == "run.start"]
+        assert [e.target for e in entries] == ["warm", "lost", "after"]
+        assert [e.cseq for e in entries] == sorted({e.cseq for e in entries})  # no place taken twice
+        checked, problem = await client.verify_audit()
+        assert problem is None and checked >= 3, problem

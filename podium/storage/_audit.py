@@ -42,7 +42,7 @@ Sign = Callable[[AuditEntry], None]
 class _Chain:
     """This store's own chain: its id, its head, and how much of it is anchored."""
 
-    __slots__ = ("anchored", "anchored_at", "cseq", "head", "id", "lock", "task", "timer")
+    __slots__ = ("anchored", "anchored_at", "cseq", "head", "id", "lock", "task", "timer", "unsure")
 
     def __init__(self) -> None:
         self.id = secrets.token_hex(8)
@@ -53,13 +53,17 @@ class _Chain:
         self.lock = asyncio.Lock()
         self.timer: asyncio.TimerHandle | None = None
         self.task: asyncio.Future[None] | None = None
+        self.unsure = False
+        """A write holding the chain failed or was interrupted: whether it committed is unknown
+        (a cancellation as COMMIT went out, a connection lost then), so the head is read back
+        from the store before the next entry is placed."""
 
 
 class _Hold:
     """The chain held for one transaction's entries (:meth:`ChainedAudit._chained_many`): a plain
     class, not a generator, as every run's start and end goes through it."""
 
-    __slots__ = ("anchor", "anchor_later", "chain", "placed", "store")
+    __slots__ = ("anchor", "anchor_later", "chain", "head", "placed", "store")
 
     def __init__(
         self,
@@ -67,11 +71,13 @@ class _Hold:
         chain: _Chain,
         anchor: Callable[[_Chain], Awaitable[None]],
         anchor_later: Callable[[_Chain], None],
+        head: Callable[[str], Awaitable[tuple[int, str] | None]],
     ) -> None:
         self.store = store
         self.chain = chain
         self.anchor = anchor
         self.anchor_later = anchor_later
+        self.head = head
         self.placed: list[AuditEntry] = []
 
     def place(self, entry: AuditEntry) -> AuditEntry:
@@ -90,6 +96,11 @@ class _Hold:
         c = self.chain
         await c.lock.acquire()
         try:
+            if c.unsure:
+                head = await self.head(c.id)
+                if head is not None:
+                    c.cseq, c.head = head
+                c.unsure = False
             if c.anchored < 0:
                 await self.anchor(c)  # register the chain before its first entry
         except BaseException:
@@ -100,8 +111,9 @@ class _Hold:
     async def __aexit__(self, exc_type: object, exc: object, tb: object) -> None:
         c, placed, store = self.chain, self.placed, self.store
         try:
-            if exc_type is not None:
-                return  # the block failed: the chain does not move
+            if exc_type is not None:  # the block failed: the chain moves only as far as the store says
+                c.unsure = c.unsure or bool(placed)
+                return
             if placed and not placed[-1].seq:  # the last one was not written after all (its run existed)
                 placed.pop()
             if not placed:
@@ -131,6 +143,10 @@ class ChainedAudit:
 
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
         """Give ``e`` the next ``seq`` of the whole log, ``sign(e)``, insert it (no lock)."""
+        raise NotImplementedError
+
+    async def _audit_chain_head(self, chain: str) -> tuple[int, str] | None:
+        """(cseq, hash) of the last entry of ``chain`` in the store; None if it has none."""
         raise NotImplementedError
 
     async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
@@ -171,7 +187,7 @@ class ChainedAudit:
         entry left unnumbered is not written, and the next one placed takes its place in the chain,
         so the chain gets no gap. The chain moves on only if the block succeeds, to the last
         numbered entry."""
-        return _Hold(self, self._own_chain(), self._anchor, self._anchor_later)
+        return _Hold(self, self._own_chain(), self._anchor, self._anchor_later, self._audit_chain_head)
 
     def _anchor_later(self, c: _Chain) -> None:
         c.timer = None

@@ -51,6 +51,12 @@ class PgGovernance(ChainedAudit):
             rows.append((e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
         await conn.cursor().executemany(AUDIT_INSERT, rows)
 
+    async def _audit_chain_head(self, chain: str) -> tuple[int, str] | None:
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT cseq, hash FROM audit WHERE chain = %s ORDER BY cseq DESC LIMIT 1", (chain,))
+            row = await cur.fetchone()
+        return (row[0], row[1]) if row else None
+
     async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
         async with self._connection() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))

@@ -351,6 +351,10 @@ class MemoryStore(ChainedAudit, Store):
         sign(e)
         self._audit.append(e)
 
+    async def _audit_chain_head(self, chain: str) -> tuple[int, str] | None:
+        last = next((a for a in reversed(self._audit) if a.chain == chain), None)
+        return (last.cseq, last.hash) if last else None
+
     async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
         last = next((a for a in reversed(self._audit) if a.chain == ANCHOR_CHAIN), None)
         e.cseq, e.prev_hash = (last.cseq + 1, last.hash) if last else (1, GENESIS)

@@ -662,6 +662,12 @@ class SQLiteStore(ChainedAudit, Store):
         self._sign(e)
         db.execute(_AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 
+    async def _audit_chain_head(self, chain: str) -> tuple[int, str] | None:
+        row = self.db.execute(
+            "SELECT cseq, hash FROM audit WHERE chain = ? ORDER BY cseq DESC LIMIT 1", (chain,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
     async def _audit_insert_anchor(self, e: AuditEntry, sign: Sign) -> None:
         db = self.db
         db.execute("BEGIN IMMEDIATE")  # serialises anchor writers across processes: the anchor chain stays linear
