@@ -106,7 +106,7 @@ def dumps(value: Any) -> str:
         pass
     else:
         if _KEY not in text:
-            return text
+            return text if text.isascii() else _storable(text)
     tags = 0
 
     def default(obj: Any) -> Any:
@@ -121,11 +121,25 @@ def dumps(value: Any) -> str:
             text = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default_escaped).encode(
                 _escaped(value)
             )
-        return text
+        return _storable(text)
     except SerializationError:
         raise
     except (TypeError, ValueError) as exc:  # circular references, bad keys
         raise SerializationError(f"cannot store value: {exc}") from exc
+
+
+def _storable(text: str) -> str:
+    """``text`` if it is valid Unicode: a lone surrogate (bytes decoded with ``surrogateescape``, a
+    broken ``\\ud800`` escape) cannot be written as UTF-8 by any store, nor hashed into the audit."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise SerializationError(
+            f"cannot store value: it holds {text[exc.start : exc.end]!a} (a lone surrogate, not valid Unicode "
+            f"text) at character {exc.start} of its JSON; decode bytes with errors='replace', or keep them as "
+            f"base64"
+        ) from None
+    return text
 
 
 def _type_ref(cls: type) -> str:

@@ -734,3 +734,27 @@ async def test_usage_is_queryable_through_the_client(client):
     handle = await client.start(wf)
     await handle.result()
     assert isinstance(await client.usage(run_id=handle.id), UsageReport)
+
+
+async def test_text_that_is_not_valid_unicode_gets_a_clear_error_and_the_run_ends(client):
+    """Review: a lone surrogate (bytes decoded with surrogateescape, a broken escape) in a run's input
+    raised a raw UnicodeEncodeError from the store, and in a step's output left the run's end
+    unwritten ("engine error"). Now the input is refused saying what and where, the step fails with
+    that message and the run ends failed; an audit comment holding one is kept (as an escape)."""
+    wf = Workflow("surrogates")
+
+    @wf.step
+    async def echo(input):
+        return input + "\ud800" if input.startswith("bad") else input
+
+    with pytest.raises(podium.SerializationError, match=r"'\\udc00' \(a lone surrogate, not valid Unicode text\)"):
+        await client.start(wf, "in\udc00put")
+    handle = await client.start(wf, "bad output")
+    with pytest.raises(RunFailed, match=r"step 'echo'.*lone surrogate.*errors='replace'"):
+        await handle.result()
+    assert (await client.get(handle.id)).status is RunStatus.FAILED
+    assert await client.run(wf, "fine") == "fine"  # the store goes on
+    await client.governance.record("run.note", handle.id, reason="odd \udfff text")
+    notes = [e for e in await client.store.audit_for(handle.id) if e.action == "run.note"]
+    assert notes[0].details()["reason"] == "odd \udfff text"
+    assert (await client.verify_audit())[1] is None

@@ -51,8 +51,10 @@ if TYPE_CHECKING:
     from ..storage import Store
 
 log = logging.getLogger("podium.governance")
-_ENCODE = json.JSONEncoder(ensure_ascii=False, default=str).encode
-"""An audit entry's details as JSON text (one encoder, made once)."""
+_ENCODE = json.JSONEncoder(default=str).encode
+"""An audit entry's details as JSON text (one encoder, made once). ASCII, so that any text a caller
+gives (a comment, a reason: a lone surrogate too) is written as escapes that every store and the
+signature can take."""
 
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("podium_principal", default=None)
 
