@@ -26,6 +26,7 @@ import json
 import os
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -78,9 +79,20 @@ class AuditKeys:
 
     # -- the key --------------------------------------------------------------------------------
 
+    recheck_seconds = 1.0
+    """How often a key in use is checked against its file: a key rotated by another process
+    (``podium audit rotate-key``) is signed with from then on, not only after a restart."""
+
     def current(self, *, create: bool = True) -> tuple[str, bytes] | None:
         """(key id, key): read from the key file, created 0600 if missing and ``create``."""
+        if self._key is not None and self.path is not None:
+            now = time.monotonic()
+            if now >= self.__dict__.get("_checked", 0.0) + self.recheck_seconds:
+                self.__dict__["_checked"] = now
+                if self._stamp() != self.__dict__.get("_read"):
+                    self._key = None  # the file changed: read it again
         if self._key is None and self.path is not None:
+            self.__dict__["_read"] = self._stamp()
             try:
                 raw = bytes.fromhex(self.path.read_text().strip())
             except FileNotFoundError:
@@ -91,6 +103,15 @@ class AuditKeys:
                 raise ValueError(f"audit key file {self.path} is not a hex key: {exc}") from exc
             self._key = (key_id(raw), raw)
         return self._key
+
+    def _stamp(self) -> tuple[int, int] | None:
+        """The key file's identity and last change (None: no file)."""
+        assert self.path is not None
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     def _create(self) -> bytes:
         assert self.path is not None

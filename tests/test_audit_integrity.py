@@ -104,6 +104,26 @@ async def test_rotation_keeps_old_entries_verifiable_and_a_missing_key_is_named(
     assert f"audit key {old}" in problem and "PODIUM_AUDIT_KEY" in problem
 
 
+async def test_a_key_rotated_by_another_process_is_signed_with_from_then_on(tmp_path: Path, audit_key: str) -> None:
+    """Review: a running engine kept signing with its cached key after ``podium audit rotate-key``
+    in another process (a key retired because it leaked went on signing until a restart). The key
+    in use is checked against its file (at most every ``recheck_seconds``)."""
+    from podium._auditkey import PREFIX, AuditKeys
+
+    url = f"sqlite:///{tmp_path}/other.db"
+    async with Client(url) as c:
+        keys = c.store.audit_keys
+        keys.recheck_seconds = 0.0  # check at every signature (the default: once a second)
+        await c.run(_wf(), 1)
+        before = keys.current()
+        assert before is not None
+        _, new = AuditKeys(audit_key, "another process").rotate()
+        await c.run(_wf(), 2)
+        last = (await c.audit_log())[-1]
+        assert last.hash.startswith(f"{PREFIX}{new}:") and new != before[0]
+        assert (await c.verify_audit())[1] is None
+
+
 async def test_checkpoint_file_detects_truncation_where_the_head_log_is_gone(tmp_path: Path, audit_key: str) -> None:
     """Verifying on another machine (no head log there), with a checkpoint file kept elsewhere."""
     url = f"sqlite:///{tmp_path}/cp.db"
