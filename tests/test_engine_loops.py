@@ -100,6 +100,23 @@ def _counted_once(calls: list[int]):
     return condition
 
 
+async def _parked_then_taken_over(client: Client, store_url: str, wf: Workflow, calls: list[int]) -> object:
+    """Start ``wf``, wait until it parks on the signal "go" (its condition asked once), close the
+    engine, and let another one take the run over from its log and finish it; returns its output."""
+    handle = await client.start(wf)
+    for _ in range(1000):
+        run = await client.get(handle.id)
+        if run.status is RunStatus.WAITING:
+            break
+        await asyncio.sleep(0.01)
+    assert run.status is RunStatus.WAITING and calls == [0]
+    await client.close()  # the engine goes; another takes the run over from its log
+    async with Client(client.store if store_url.startswith("memory") else store_url) as again:
+        again.registry.register(wf)
+        await again.signal(handle.id, "go")
+        return await again.result(handle.id, timeout=30)
+
+
 async def test_a_resumed_loop_follows_the_decision_in_its_log(client, store_url):
     """The loop went round again before the engine stopped: the resumed run does not ask the
     condition again for that pass (it would now say no) but takes the decision from the log."""
@@ -112,18 +129,7 @@ async def test_a_resumed_loop_follows_the_decision_in_its_log(client, store_url)
             await ctx.wait_for("go", timeout=60)
         return ctx.iteration
 
-    handle = await client.start(wf)
-    for _ in range(1000):
-        run = await client.get(handle.id)
-        if run.status is RunStatus.WAITING:
-            break
-        await asyncio.sleep(0.01)
-    assert run.status is RunStatus.WAITING and calls == [0]
-    await client.close()  # the engine goes; another takes the run over from its log
-    async with Client(client.store if store_url.startswith("memory") else store_url) as again:
-        again.registry.register(wf)
-        await again.signal(handle.id, "go")
-        assert await again.result(handle.id, timeout=30) == 1
+    assert await _parked_then_taken_over(client, store_url, wf, calls) == 1
     assert calls == [0, 1]  # pass 0's decision came from the log; pass 1's was asked
 
 
@@ -147,18 +153,7 @@ async def test_a_resumed_loop_does_not_ask_again_a_pass_whose_log_says_stop(clie
         await ctx.wait_for("go", timeout=60)
         return spin
 
-    handle = await client.start(wf)
-    for _ in range(1000):
-        run = await client.get(handle.id)
-        if run.status is RunStatus.WAITING:
-            break
-        await asyncio.sleep(0.01)
-    assert run.status is RunStatus.WAITING and calls == [0]
-    await client.close()
-    async with Client(client.store if store_url.startswith("memory") else store_url) as again:
-        again.registry.register(wf)
-        await again.signal(handle.id, "go")
-        assert await again.result(handle.id, timeout=30) == 0
+    assert await _parked_then_taken_over(client, store_url, wf, calls) == 0
     assert calls == [0]  # the log's "no" stood: the condition was not asked again
 
 
