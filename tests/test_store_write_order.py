@@ -16,6 +16,23 @@ from podium import RunStatus
 from podium.records import Event
 
 
+async def _cancel_while_its_end_waits(client, run_id: str, lock: asyncio.Lock) -> tuple[asyncio.Future, asyncio.Future]:
+    """Wait until the run's end waits for the audit chain (``lock``, held by its step), cancel the
+    run, and wait until that wait is cancelled. Returns (the end's wait, the cancellation)."""
+    for _ in range(1000):
+        if lock.locked() and lock._waiters:  # the run's end waits for the chain
+            break
+        await asyncio.sleep(0)
+    assert lock._waiters
+    end = lock._waiters[0]
+    cancel = asyncio.ensure_future(client.driving.cancel(run_id))
+    for _ in range(1000):
+        if end.cancelled():
+            break
+        await asyncio.sleep(0)
+    return end, cancel
+
+
 async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_leaves_no_hole(tmp_path):
     """Review: the run's end waits for the store's audit chain (held by another writer) when the run
     is cancelled. Its end is not written; the cancel's end must not leave that seq empty, and the
@@ -34,15 +51,9 @@ async def test_sqlite_a_run_cancelled_while_its_end_waits_for_the_audit_chain_le
             return 1
 
         handle = await client.start(wf)
-        for _ in range(1000):
-            if lock.locked() and lock._waiters:  # the run's end waits for the chain
-                break
-            await asyncio.sleep(0)
-        assert lock._waiters
-        end = lock._waiters[0]
-        cancel = asyncio.ensure_future(client.driving.cancel(handle.id))
-        for _ in range(1000):  # the end's wait is cancelled; the cancel's end waits for the chain next
-            if end.cancelled() and any(w is not end for w in lock._waiters):
+        end, cancel = await _cancel_while_its_end_waits(client, handle.id, lock)
+        for _ in range(1000):  # the cancel's end waits for the chain next
+            if any(w is not end for w in lock._waiters):
                 break
             await asyncio.sleep(0)
         lock.release()
@@ -73,17 +84,7 @@ async def test_sqlite_a_failing_run_cancelled_while_its_end_waits_for_the_audit_
             raise NonRetryableError("no")
 
         handle = await client.start(wf)
-        for _ in range(1000):
-            if lock.locked() and lock._waiters:  # the run's end waits for the chain
-                break
-            await asyncio.sleep(0)
-        assert lock._waiters
-        end = lock._waiters[0]
-        cancel = asyncio.ensure_future(client.driving.cancel(handle.id))
-        for _ in range(1000):
-            if end.cancelled():
-                break
-            await asyncio.sleep(0)
+        _, cancel = await _cancel_while_its_end_waits(client, handle.id, lock)
         for _ in range(100):
             await asyncio.sleep(0)
         lock.release()

@@ -127,7 +127,7 @@ class Client:
         if audit_key is not None:
             self.store.audit_key = os.fspath(audit_key)
         self.owner = worker.new_owner()
-        self._started = (self.owner, json.dumps({"owner": self.owner, "format": _serde.FORMAT_VERSION}))  # run_started's data
+        self._started = json.dumps({"owner": self.owner, "format": _serde.FORMAT_VERSION})  # run_started's data
         if max_concurrent_runs < 1:
             raise ConfigError("max_concurrent_runs must be >= 1")
         self.max_concurrent_runs = max_concurrent_runs
@@ -339,8 +339,8 @@ class Client:
             lease_expires_at=now + self.lease_seconds if self.execute else None,
             queue=queue, priority=priority, tenant=tenant,
         )  # fmt: skip
-        fresh = timeout or self.owner != self._started[0]  # else the same data as every run before
-        text = json.dumps({"owner": self.owner, "format": _serde.FORMAT_VERSION, **({"timeout": timeout} if timeout else {})}) if fresh else self._started[1]
+        # The same data for every run started without a timeout (the owner is the client's, for life).
+        text = json.dumps({"owner": self.owner, "format": _serde.FORMAT_VERSION, "timeout": timeout}) if timeout else self._started
         kind = EventType.RUN_STARTED if has_slot else EventType.RUN_QUEUED
         first = Event(run_id=rid, seq=1, type=kind, ts=now, data=text)
         copied = [dataclasses.replace(e, run_id=rid, seq=i + 2) for i, e in enumerate(events)]

@@ -17,6 +17,7 @@ from ..records import Event, EventType, RunRecord
 
 if TYPE_CHECKING:
     from ..storage import Store
+    from ..storage._base import EventRow
     from .ports import RunHost
     from .workflow import Workflow
 
@@ -166,25 +167,32 @@ class Recording:
     def _rows_now(self, items: Sequence[_Item]) -> bool:
         """Events of this run written at once, all or none, if the store can (a loop pass: the
         step's completion and the decision); False: nothing was recorded, write them otherwise."""
-        seq, run_id, rows = self._seq, self.run_id, []
-        for type, step, iteration, index, attempt, data in items:
-            seq += 1
-            rows.append((run_id, seq, type, time.time(), step, iteration, index, attempt, data))
+        rows = self._rows(items)
         if not self.store.append_rows_at_once(rows):
             return False
-        self._seq = seq
-        for r in rows:
-            self._digest.update(event_bytes(*r[1:]))
+        self._count(rows)
         return True
 
     def _numbered(self, items: Sequence[_Item]) -> list[Event]:
         """Events of this run for ``items``, given the next seqs and added to the digest."""
-        evs = []
+        rows = self._rows(items)
+        self._count(rows)
+        return [
+            Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
+            for r in rows
+        ]
+
+    def _rows(self, items: Sequence[_Item]) -> list[EventRow]:
+        """``items`` as rows of this run with the next seqs (not counted yet: :meth:`_count`)."""
+        seq, run_id = self._seq, self.run_id
+        rows: list[EventRow] = []
         for type, step, iteration, index, attempt, data in items:
-            self._seq = seq = self._seq + 1
-            ts = time.time()
-            self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
-            evs.append(
-                Event(run_id=self.run_id, seq=seq, type=type, ts=ts, step=step, iteration=iteration, index=index, attempt=attempt, data=data)
-            )  # fmt: skip
-        return evs
+            seq += 1
+            rows.append((run_id, seq, type, time.time(), step, iteration, index, attempt, data))
+        return rows
+
+    def _count(self, rows: Sequence[EventRow]) -> None:
+        """Rows written (or about to be, in order): their seqs taken, their bytes in the digest."""
+        self._seq = rows[-1][1]
+        for r in rows:
+            self._digest.update(event_bytes(*r[1:]))

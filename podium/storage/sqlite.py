@@ -88,6 +88,12 @@ def _event(r: Sequence[Any]) -> Event:
     return Event(run_id=r[0], seq=r[1], type=r[2], ts=r[3], step=r[4], iteration=r[5], index=r[6], attempt=r[7], data=r[8])
 
 
+def _asks_or_answers(type: str, step: str | None) -> bool:
+    """Whether an event may open or close an approval request (a step's wait, the end of a wait):
+    written with the inbox's rows, in a transaction, never at once."""
+    return type == "step_waiting" or (type == "step_completed" and step is not None and "/signal:" in step)
+
+
 def _event_row(e: Event) -> tuple[Any, ...]:
     return (e.run_id, e.seq, e.type, e.ts, e.step, e.iteration, e.index, e.attempt, e.data)
 
@@ -295,10 +301,7 @@ class SQLiteStore(ChainedAudit, Store):
         # or another run wrote at once in this turn of the loop (many runs at once: the event
         # rides in the group), nor for an event that may open or close an approval request
         # (written with the inbox's row, in one transaction).
-        if (
-            self._db is None or type == "step_waiting"
-            or (type == "step_completed" and step is not None and "/signal:" in step)
-        ):  # fmt: skip
+        if self._db is None or _asks_or_answers(type, step):
             return False
         if not self.writes.at_once(run_id):
             return False
@@ -309,13 +312,9 @@ class SQLiteStore(ChainedAudit, Store):
         return True
 
     def append_rows_at_once(self, rows: Sequence[EventRow]) -> bool:
-        # One multi-row INSERT: atomic as one statement, no BEGIN and COMMIT around it. Not for
-        # events that may open or close an approval request (written with the inbox's rows).
-        if self._db is None:
+        # One multi-row INSERT: atomic as one statement, no BEGIN and COMMIT around it.
+        if self._db is None or any(_asks_or_answers(r[2], r[4]) for r in rows):
             return False
-        for r in rows:
-            if r[2] == "step_waiting" or (r[2] == "step_completed" and r[4] is not None and "/signal:" in r[4]):
-                return False
         if not self.writes.at_once(rows[0][0]):
             return False
         try:
