@@ -100,18 +100,23 @@ def _counted_once(calls: list[int]):
     return condition
 
 
-async def _parked_then_taken_over(client: Client, store_url: str, wf: Workflow, calls: list[int]) -> object:
-    """Start ``wf``, wait until it parks on the signal "go" (its condition asked once), close the
-    engine, and let another one take the run over from its log and finish it; returns its output."""
+async def _parked_then_taken_over(
+    client: Client, store_url: str, wf: Workflow, calls: list, meanwhile=None, first: object = 0
+) -> object:
+    """Start ``wf``, wait until it parks on the signal "go" (its condition asked once, with ``first``), close the
+    engine, and let another one (after ``meanwhile(its store)``, if given) take the run over from
+    its log and finish it; returns its output."""
     handle = await client.start(wf)
     for _ in range(1000):
         run = await client.get(handle.id)
         if run.status is RunStatus.WAITING:
             break
         await asyncio.sleep(0.01)
-    assert run.status is RunStatus.WAITING and calls == [0]
+    assert run.status is RunStatus.WAITING and calls == [first], (run.status, run.error, calls)
     await client.close()  # the engine goes; another takes the run over from its log
     async with Client(client.store if store_url.startswith("memory") else store_url) as again:
+        if meanwhile is not None:
+            await meanwhile(again.store)
         again.registry.register(wf)
         await again.signal(handle.id, "go")
         return await again.result(handle.id, timeout=30)
@@ -131,6 +136,46 @@ async def test_a_resumed_loop_follows_the_decision_in_its_log(client, store_url)
 
     assert await _parked_then_taken_over(client, store_url, wf, calls) == 1
     assert calls == [0, 1]  # pass 0's decision came from the log; pass 1's was asked
+
+
+async def test_payload_redaction_cannot_erase_a_loops_decision(client, store_url):
+    """Review (attack): payload redaction (``podium memory forget``) rewrites every event's data with
+    plain text replacement. A decision kept in data ("again": true inside the completion) could be
+    erased by forgetting a value such as "again" or "true", and the resumed run would skip a pass
+    its log had decided. The decision is an event of its own, with no data: redacting every text it
+    shows leaves it, and the resumed run goes round again as its log says (and, the redaction
+    anchored as `podium memory forget` anchors it, the parked run resumes at all: it used to be
+    refused, its redaction anchor covering a status that was bound to change)."""
+    calls: list[int] = []
+    wf = Workflow("redacted-loop")
+
+    def condition(spin: dict) -> bool:
+        calls.append(spin)
+        return len(calls) == 1  # "yes" the first time, "no" if asked again
+
+    @wf.step(loop=Loop(to="spin", while_=condition, max_iterations=5))
+    async def spin(ctx: StepContext):
+        if ctx.iteration == 1:
+            await ctx.wait_for("go", timeout=60)
+        return {"again": True, "note": "true loop_iteration spin"}  # a tool's output naming it all
+
+    async def forget(store) -> None:  # as `podium memory forget` does: rewrite, then anchor the change
+        from podium.memory._lifecycle import _audit_redactions
+
+        done = await store.redact_payloads(["again", "loop_iteration", "spin", "iteration"], "[REDACTED]")
+        assert done.run_ids
+        await _audit_redactions(store, done.run_ids)
+
+    shown = {"again": True, "note": "true loop_iteration spin"}
+    out = await _parked_then_taken_over(client, store_url, wf, calls, forget, first=shown)
+    assert out == shown  # pass 1 ran again (fresh output); pass 0's decision came from the log
+    assert calls == [shown, shown]  # asked at pass 0, then at pass 1 only
+    async with Client(client.store if store_url.startswith("memory") else store_url) as c:
+        run_id = (await c.list(workflow="redacted-loop"))[0].id
+        events = await c.store.load_events(run_id)
+    first = next(e for e in events if e.type == "step_completed")
+    assert json.loads(first.data)["output"] == {"[REDACTED]": True, "note": "true [REDACTED] [REDACTED]"}
+    assert [(e.type, e.iteration) for e in events if e.type == "loop_iteration"] == [("loop_iteration", 1)]
 
 
 async def test_a_resumed_loop_does_not_ask_again_a_pass_whose_log_says_stop(client, store_url):

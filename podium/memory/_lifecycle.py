@@ -167,14 +167,16 @@ async def _audit_redactions(store: Store, run_ids: Sequence[str], actor: str = "
     store's audit key like every entry), so the log says the history was changed on purpose."""
     if not run_ids:
         return
-    from ..governance.audit import AuditEntry, record_hash, run_digest
+    from ..governance.audit import AuditEntry, payload_hash, record_hash, run_digest
 
     for run_id in run_ids:
         events = await store.load_events(run_id)
         run = await store.get_run(run_id)
         data = {"digest": run_digest(events), "events": events[-1].seq if events else 0, "reason": "podium forget"}
-        if run is not None:
+        if run is not None and run.status.finished:
             data["record"] = record_hash(run)
+        elif run is not None:  # it goes on (its status and output will change): its input alone
+            data["input"] = payload_hash(run.input)
         await store.append_audit(
             AuditEntry(ts=time.time(), actor=actor, action="run.redact", target=run_id, data=json.dumps(data))
         )
