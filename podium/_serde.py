@@ -106,7 +106,7 @@ def dumps(value: Any) -> str:
         pass
     else:
         if _KEY not in text:
-            return text if text.isascii() else _storable(text)
+            return _storable(text)
     tags = 0
 
     def default(obj: Any) -> Any:
@@ -131,6 +131,8 @@ def dumps(value: Any) -> str:
 def _storable(text: str) -> str:
     """``text`` if it is valid Unicode: a lone surrogate (bytes decoded with ``surrogateescape``, a
     broken ``\\ud800`` escape) cannot be written as UTF-8 by any store, nor hashed into the audit."""
+    if text.isascii():
+        return text
     try:
         text.encode()
     except UnicodeEncodeError as exc:
