@@ -386,6 +386,60 @@ async def test_viewer_sees_runs_without_payloads(shared_store):
         assert h.step("work").started_at is not None  # timings stay visible
 
 
+async def test_python_client_hides_payloads_as_the_api_does(shared_store):
+    """Attack: a viewer (runs.read, no payloads.read) read a run's input and output through the
+    Python client's get, list and wait, and its result, which the API and history() hide."""
+    async with Client(shared_store) as c:
+        handle = await c.start(_wf(), {"secret": "card 4111"})
+        await handle.result()
+        await c.create_user("v", ["viewer"])
+        token = await c.create_token("v")
+        await c.create_user("a", ["admin"])
+        admin_token = await c.create_token("a")
+    async with Client(shared_store, token=token, recover=False) as v:
+        seen = [await v.get(handle.id), *(await v.list()), await v.wait(handle.id)]
+        assert all(r.id == handle.id and r.status is RunStatus.COMPLETED for r in seen)
+        for r in seen:
+            assert "4111" not in (r.input or "") + (r.output or "")
+            assert r.input == r.output == '"[hidden: needs payloads.read]"'
+        with pytest.raises(PermissionDenied, match="may not payloads.read"):
+            await v.result(handle.id)
+    async with Client(shared_store, token=admin_token, recover=False) as admin:
+        denied = [e for e in await admin.audit_log(limit=10_000) if e.action == "access.denied"]
+        assert any(e.target == handle.id and "payloads.read" in e.data for e in denied)
+
+
+async def test_waiting_on_a_driven_run_needs_runs_read(shared_store):
+    """Attack: a principal that may start runs but not read them got a run's record and output
+    from wait()/result() while this client drove the run (the in-memory path skipped the check)."""
+    async with Client(shared_store, recover=False) as local:
+        await local.define_role("starter", ["runs.start", "workflows.read"])
+        await local.create_user("s", ["starter"])
+        token = await local.create_token("s")
+    go = asyncio.Event()
+    wf = Workflow("gated")
+
+    @wf.step
+    async def work(input):
+        await go.wait()
+        return {"secret": "card 4111"}
+
+    async with Client(shared_store, token=token) as s:
+        handle = await s.start(wf)
+        assert handle.id in s.driving
+        reads = [asyncio.ensure_future(r) for r in (s.wait(handle.id), s.result(handle.id), handle.result())]
+        await asyncio.sleep(0)  # one turn: each read is under way (before the fix: waiting on the run in memory)
+        go.set()
+        for read in reads:
+            with pytest.raises(PermissionDenied, match="may not runs.read"):
+                await read
+        for read in (s.get, s.wait, s.result):
+            with pytest.raises(PermissionDenied, match="may not runs.read"):
+                await read(handle.id)
+        with pytest.raises(PermissionDenied, match="may not runs.read"):
+            await s.list()
+
+
 def test_permissions_are_distinct_and_roles_known():
     assert len(set(PERMISSIONS)) == len(PERMISSIONS)
     assert set(BUILTIN_ROLES) == {"viewer", "operator", "approver", "admin", "worker"}

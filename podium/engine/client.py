@@ -25,7 +25,8 @@ from ..storage import Store, open_bus, open_store
 from . import worker
 from .driving import DrivenRuns
 from .executor import RunExecutor
-from .history import RunHistory, fold, reusable_events, without_payloads
+from .handle import RunHandle
+from .history import RunHistory, fold, reusable_events, shown, without_payloads
 from .prompts import PromptLibrary, PromptVersion
 from .quarantine import QuarantineDesk
 from .registry import WorkflowRegistry
@@ -41,27 +42,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("podium.engine")
 
 _UNSET: Any = object()
-
-
-class RunHandle:
-    """A started run. ``await handle.result()`` waits for it and returns its output."""
-
-    def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
-        self.client = client
-        self.id = run_id
-        self.created = created
-        """False when a run with this id existed: starting it again started nothing."""
-
-    def __repr__(self) -> str:
-        return f"<RunHandle {self.id}>"
-
-    async def result(self, timeout: float | None = None) -> Any:
-        """The run's output once it finishes; raises :class:`RunFailed` or :class:`RunCancelled`."""
-        return await self.client.result(self.id, timeout=timeout)
-
-    async def wait(self, timeout: float | None = None) -> RunRecord:
-        """The run's final record, whatever its status."""
-        return await self.client.wait(self.id, timeout=timeout)
 
 
 class Client:
@@ -402,9 +382,12 @@ class Client:
     # -- inspecting -----------------------------------------------------------------------------
 
     async def get(self, run_id: str) -> RunRecord:
-        """The run's record; raises :class:`NotFound`."""
+        """The run's record (without ``payloads.read``, its input and output hidden); raises :class:`NotFound`."""
         self._check_open()
-        await self.authorize("runs.read", run_id)
+        return shown(await self._record(run_id), await self.authorize("runs.read", run_id))
+
+    async def _record(self, run_id: str) -> RunRecord:
+        """The run's record as stored, for the engine's own use (no permission check)."""
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
@@ -422,28 +405,31 @@ class Client:
     ) -> list[RunRecord]:
         """Runs, newest first; ``before``: those after ``(created_at, id)``, the last of a page."""
         self._check_open()
-        await self.authorize("runs.read")
+        who = await self.authorize("runs.read")
         try:
             statuses = [RunStatus(s) for s in status] if status else None
         except ValueError as exc:
             raise ConfigError(f"{exc}; statuses are: {', '.join(s.value for s in RunStatus)}") from None
-        return await self.store.list_runs(
+        runs = await self.store.list_runs(
             workflow=workflow, status=statuses, parent_run_id=parent_run_id, limit=limit, offset=offset, before=before
         )
+        return [shown(r, who) for r in runs]
 
     async def history(self, run_id: str) -> RunHistory:
         """Everything recorded about a run: steps, attempts, outputs, errors, timings, events."""
         run = await self.get(run_id)
         events = await self.store.load_events(run_id)
         if not self.principal.can("payloads.read"):  # the shape of the run, without its data
-            hidden = '"[hidden: needs payloads.read]"'
-            run.input = run.output = hidden
             events = without_payloads(events)
         return RunHistory(run=run, steps=fold(events), events=events)
 
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
-        """Wait until the run is finished and return its record."""
+        """Wait until the run is finished and return its record (as :meth:`get` shows it)."""
         self._check_open()
+        return shown(await self._settled(run_id, timeout), await self.authorize("runs.read", run_id))
+
+    async def _settled(self, run_id: str, timeout: float | None = None) -> RunRecord:
+        """The run's record once it is finished, for the engine's own use (no permission check)."""
         ex = self.driving.get(run_id)
         if ex is not None:
             await asyncio.wait_for(asyncio.shield(ex.finished), timeout)
@@ -452,7 +438,7 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
         while True:
-            run = await self.get(run_id)
+            run = await self._record(run_id)
             if run.status.finished:
                 return run
             ex = self.driving.get(run_id)
@@ -468,8 +454,12 @@ class Client:
             delay = min(delay * 2, 0.5)
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:
-        """The output of a finished run (waiting for it); raises :class:`RunFailed`/:class:`RunCancelled`."""
-        run = await self.wait(run_id, timeout)
+        """The output of a finished run (waiting for it); raises :class:`RunFailed`/:class:`RunCancelled`.
+        Needs ``runs.read`` and ``payloads.read``: the output is the run's data."""
+        self._check_open()
+        await self.authorize("runs.read", run_id)
+        await self.authorize("payloads.read", run_id)
+        run = await self._settled(run_id, timeout)
         if run.status is RunStatus.COMPLETED:
             return _serde.loads(run.output)
         err = json.loads(run.error) if run.error else {}
@@ -575,7 +565,8 @@ class Client:
         ``input`` replaces the run input (the reused steps keep their earlier results)."""
         self._check_open()
         await self.authorize("runs.fork", run_id)
-        parent = await self.get(run_id)
+        await self.authorize("runs.read", run_id)
+        parent = await self._record(run_id)  # its input is copied, not shown
         await self.deployments.check_pinned(parent.workflow, parent.version)
         if (parent.workflow, parent.version) not in self.registry:
             await self.deployments.load_deployed(parent.workflow, parent.version)
@@ -598,11 +589,9 @@ class Client:
         payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)))
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, actor="engine", parent=parent_run_id)
         created = await self._create_and_drive(wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id), anchor=anchor)
-        if not created and rid not in self.driving:
-            run = await self.get(rid)
-            if not run.status.finished:
-                await self.take_over([rid])
-        return await self.wait(rid)
+        if not created and rid not in self.driving and not (await self._record(rid)).status.finished:
+            await self.take_over([rid])
+        return await self._settled(rid)
 
     def wake_at(self, run_id: str, when: float) -> None:
         """Take parked run ``run_id`` up again at ``when`` (its timer or deadline), if this client executes runs."""

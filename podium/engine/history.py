@@ -13,6 +13,7 @@ from .. import _serde
 from ..records import Event, EventType, RunRecord, StepStatus, StepView
 
 if TYPE_CHECKING:
+    from ..governance.identity import Principal
     from .workflow import Workflow
 
 _FINAL_STEP = {
@@ -124,6 +125,15 @@ def _without_payload(data: str | None) -> str | None:
     if isinstance(d.get("error"), dict):
         kept["error"] = {"type": d["error"].get("type"), "message": _HIDDEN}
     return json.dumps(kept)
+
+
+def shown(run: RunRecord, who: Principal) -> RunRecord:
+    """A run's record as ``who`` may see it: without ``payloads.read``, its input and output are
+    hidden (a copy; the record itself is left as it is)."""
+    if who.can("payloads.read"):
+        return run
+    hidden = json.dumps(_HIDDEN)
+    return dataclasses.replace(run, input=hidden, output=None if run.output is None else hidden)
 
 
 def without_payloads(events: Iterable[Event]) -> list[Event]:

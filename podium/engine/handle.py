@@ -1,0 +1,31 @@
+"""A started run's handle (:meth:`Client.start` returns one)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..records import RunRecord
+    from .client import Client
+
+
+class RunHandle:
+    """A started run. ``await handle.result()`` waits for it and returns its output."""
+
+    def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
+        self.client = client
+        self.id = run_id
+        self.created = created
+        """False when a run with this id existed: starting it again started nothing."""
+
+    def __repr__(self) -> str:
+        return f"<RunHandle {self.id}>"
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """The run's output once it finishes; raises :class:`RunFailed` or :class:`RunCancelled`
+        (needs ``runs.read`` and ``payloads.read``)."""
+        return await self.client.result(self.id, timeout=timeout)
+
+    async def wait(self, timeout: float | None = None) -> RunRecord:
+        """The run's final record, whatever its status."""
+        return await self.client.wait(self.id, timeout=timeout)
