@@ -243,9 +243,11 @@ async def test_low_confidence_escalates_to_a_human_across_a_restart(shared_store
         assert [(a["run_id"], a["title"], a["role"]) for a in inbox] == [
             (handle.id, "refund 500?", "approver")
         ]
+        assert inbox[0]["payload"] is None  # what to approve is run data: hidden as on the API (attack: it was shown)
         with pytest.raises(PermissionDenied):
             await v.decide(handle.id, inbox[0]["name"], approve=True)
     async with Client(shared_store, token=alice, workflows=[wf]) as a:
+        assert (await a.approvals())[0]["payload"] == {"amount": 500}
         name = (await a.approvals())[0]["name"]
         assert await a.decide(
             handle.id, name, approve=True, comment="ok, but cap it", payload={"amount": 300}

@@ -670,8 +670,15 @@ class Governance:
         """Open approval requests: runs parked in ``ctx.approval(...)`` without a decision yet, oldest
         first, at most ``limit`` (1 to 1000). The next page: ``after=`` the last request of this one.
         Read from the store's index of open requests: a page costs the same however many runs are
-        parked."""
-        await self.authorize("approvals.read")
+        parked. Without ``payloads.read``, a request's ``payload`` (what to approve) is None, as on the API."""
+        who = await self.authorize("approvals.read")
+        inbox = await self._inbox(run_id, workflow, limit, after)
+        return inbox if who.can("payloads.read") else [{**a, "payload": None} for a in inbox]
+
+    async def _inbox(
+        self, run_id: str | None, workflow: str | None, limit: int, after: Mapping[str, Any] | None
+    ) -> list[dict[str, Any]]:
+        """A page of open requests as stored, payloads included (callers check the permissions)."""
         if not 1 <= limit <= MAX_APPROVALS_PAGE:
             raise ConfigError(
                 f"approvals: limit must be 1 to {MAX_APPROVALS_PAGE} requests a page, got {limit}; "
@@ -707,10 +714,12 @@ class Governance:
         return inbox
 
     async def _open_request(self, run_id: str, name: str) -> dict[str, Any]:
-        """The run's open request ``name``, looked for in all its pages (a run may ask many at once)."""
+        """The run's open request ``name``, looked for in all its pages (a run may ask many at once),
+        with its payload (the decision's default)."""
+        await self.authorize("approvals.read")
         after = None
         while True:
-            page = await self.approvals(run_id=run_id, limit=MAX_APPROVALS_PAGE, after=after)
+            page = await self._inbox(run_id, None, MAX_APPROVALS_PAGE, after)
             for a in page:
                 if a["name"] == name:
                     return a
