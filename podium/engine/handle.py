@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..records import RunRecord
-    from .client import Client
+
+
+class Client(Protocol):
+    """What a handle asks of the client that started its run (:class:`podium.Client`)."""
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any: ...
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord: ...
 
 
 class RunHandle:
