@@ -244,6 +244,7 @@ class SQLiteStore(ChainedAudit, Store):
         db = self.db
         out: list[bool] = []
         first: Event | None = None
+        seq = 0  # the last audit number given in this transaction (0: none yet; the lock is held)
         db.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
@@ -273,7 +274,7 @@ class SQLiteStore(ChainedAudit, Store):
                     self._keep_inbox(events)
                     out.append(True)
                 if audit is not None and place is not None:
-                    self._insert_entry(place(audit))  # the next place in the chain, numbered and signed
+                    seq = self._insert_entry(place(audit), seq)  # the next place in the chain, numbered and signed
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             db.execute("ROLLBACK")
@@ -654,12 +655,14 @@ class SQLiteStore(ChainedAudit, Store):
             db.execute("ROLLBACK")
             raise
 
-    def _insert_entry(self, e: AuditEntry) -> None:
-        """Number, sign and insert ``e`` inside the caller's transaction."""
+    def _insert_entry(self, e: AuditEntry, after: int = 0) -> int:
+        """Number, sign and insert ``e`` inside the caller's write transaction; returns its number.
+        ``after``: the number of the entry this transaction inserted last (none: 0, looked up)."""
         db = self.db
-        e.seq = (db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0) + 1
+        e.seq = (after or db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0) + 1
         self._sign(e)
         db.execute(_AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
+        return e.seq
 
     async def _audit_chain_head(self, chain: str) -> tuple[int, str] | None:
         row = self.db.execute(
