@@ -19,6 +19,7 @@ import weakref
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from ._redact import redact_stored, stored_forms
 from .errors import ConfigError, StoreError, install_hint
 
 #: Dialect-specific type names used in migrations.
@@ -346,3 +347,27 @@ async def replace_text(
             (old, new, old),
         )
     ]
+
+
+async def redact_json(
+    db: Database, table: str, column: str, key: str, texts: Sequence[str], new: str
+) -> dict[Any, int]:
+    """Replace ``texts`` by ``new`` inside the JSON of ``column`` (in strings and keys, and a number
+    that is a whole text: :func:`podium._redact.redact_stored`), in one transaction. Returns the
+    ``key`` (one column, or a tuple for ``"a, b"``) of every row changed, with how many of the
+    texts it held."""
+    forms = stored_forms(texts)
+    if not forms:
+        return {}
+    find = "strpos" if db.dialect == "postgres" else "instr"
+    where = " OR ".join([f"{find}({column}, ?) > 0"] * len(forms))
+    lock = " FOR UPDATE" if db.dialect == "postgres" else ""  # SQLite's transaction holds the write lock
+    by_key = " AND ".join(f"{k.strip()} = ?" for k in key.split(","))
+    changed: dict[Any, int] = {}
+    async with db.transaction() as tx:
+        for *row_key, text in await tx.fetchall(f"SELECT {key}, {column} FROM {table} WHERE {where}{lock}", forms):
+            text, hits = redact_stored(text, texts, new)
+            if hits:
+                await tx.execute(f"UPDATE {table} SET {column} = ? WHERE {by_key}", (text, *row_key))
+                changed[row_key[0] if len(row_key) == 1 else tuple(row_key)] = hits
+    return changed

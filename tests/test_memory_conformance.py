@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from podium.memory import Memory, Retention
+from podium.memory import Memory, Retention, RunState
 
 
 @pytest.fixture
@@ -191,3 +191,30 @@ async def test_forget_erases_and_records(mem):
     [record] = await mem.erasures()
     assert record == erasure and record.reason == "GDPR request 12"
     assert "customer:42" not in repr(record) and len(record.entity_sha256) == 64
+
+
+async def test_forget_leaves_the_json_of_items_graph_and_run_state_readable(mem):
+    """Review (attack): an item's data and metadata, entity and relation properties and run state
+    are JSON, and were redacted as plain text: forgetting ``123`` turned the number ``41234`` into
+    ``4[redacted]4`` and the item, entity, relation or state failed when read back. Values are now
+    replaced inside JSON strings and keys; a number that is the whole value is replaced by the
+    string; other numbers and literals are left. An item's text is plain text, replaced as text."""
+    doc = {"customer": "Ann 123", "amount": 41234, "flag": True, "note": "Zoë 'Z'", "ref": 123}
+    want = {"customer": "[redacted]", "amount": 41234, "flag": True, "note": "[redacted] 'Z'", "ref": "[redacted]"}
+    await mem.upsert_entity("customer:123", properties={"name": "Ann 123"})
+    item = await mem.remember("account:7", "Ann 123 paid invoice 41234", data=doc, metadata={"n": 41234, "ref": 123})
+    await mem.upsert_entity("account:7", properties=doc)
+    await mem.relate("account:7", "owned_by", "vendor:9", properties=doc)
+    await RunState(mem, "run-1").set("seen", doc)
+    await mem.remember("vendor:9", "numbers only", data={"n": 41234, "ok": True, "none": None})
+
+    erasure = await mem.forget("customer:123", values=["123", "true", "null", "Zoë"])
+    got = await mem.get(item.id)
+    assert got is not None and (got.data, got.metadata) == (want, {"n": 41234, "ref": "[redacted]"})
+    assert got.text == "[redacted] paid invoice 4[redacted]4"  # plain text: replaced as text
+    assert (await mem.get_entity("account:7")).properties == want
+    assert [r.properties for r in await mem.relations("vendor:9")] == [want]
+    assert await RunState(mem, "run-1").all() == {"seen": want}
+    assert [i.data for i in await mem.recall("vendor:9")] == [{"n": 41234, "ok": True, "none": None}]
+    counts = {k: erasure.counts[k] for k in ("memory_items_redacted", "entities_redacted", "relations_redacted", "run_state_redacted")}
+    assert counts == {"memory_items_redacted": 1, "entities_redacted": 3, "relations_redacted": 3, "run_state_redacted": 3}

@@ -3,6 +3,7 @@ pruning, and the CLI commands."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -185,6 +186,46 @@ async def test_forget_redacts_run_payloads(client):
         redactions = [e for e in await client.store.list_audit() if e.action == "run.redact"]
         assert [e.target for e in redactions] == [run.id]
         assert redactions[0].details()["digest"] == run_digest(await client.store.load_events(run.id))
+
+
+async def test_forget_leaves_runs_readable_and_a_parked_run_resumes(client):
+    """Review (attack): ``forget`` replaced plain text over the runs' stored JSON. Forgetting ``123``
+    turned the amount ``41234`` into ``4[redacted]4``: the ended run's history could not be read and
+    the parked run, replayed from its log when its signal came, failed; a value with a quote and a
+    non-ASCII character (stored escaped, as the codec writes it) was not found at all. Now the
+    values are replaced inside the payloads' strings, both runs read, and the parked one resumes
+    (its redaction anchored, as ``forget`` anchors it) with the numbers it had."""
+    wf = podium.Workflow("billing")
+
+    @wf.step
+    async def bill(ctx: StepContext, input):
+        return {"customer": input["customer"], "amount": 41234, "paid": True, "ref": 123}
+
+    @wf.step
+    async def confirm(ctx: StepContext, bill):
+        await ctx.wait_for("go", timeout=60)
+        return {"amount": bill["amount"] + 1, "paid": bill["paid"], "who": bill["customer"], "ref": bill["ref"]}
+
+    zoe = 'Zoë "Z"'
+    ended = await client.start(wf, {"customer": f"{zoe} 123"})
+    await client.signal(ended.id, "go")
+    await ended.result()
+    parked = await client.start(wf, {"customer": f"{zoe} 123"})
+    for _ in range(1000):
+        if (await client.get(parked.id)).status is podium.RunStatus.WAITING:
+            break
+        await asyncio.sleep(0.01)
+    erasure = await memory.memory_for(client).forget("customer:9", values=["123", "true", zoe])
+    assert erasure.counts["runs_redacted"] >= 3 and erasure.counts["events_redacted"] >= 4
+    want = {"customer": "[redacted] [redacted]", "amount": 41234, "paid": True, "ref": "[redacted]"}
+    h = await client.history(ended.id)
+    assert h.step("bill").output == want
+    assert h.step("confirm").output == {"amount": 41235, "paid": True, "who": "[redacted] [redacted]", "ref": "[redacted]"}
+    assert json.loads((await client.get(ended.id)).input) == {"customer": "[redacted] [redacted]"}
+    assert (await client.history(parked.id)).step("bill").output == want
+    await client.signal(parked.id, "go")
+    assert await parked.result(timeout=30) == h.step("confirm").output
+    assert (await client.verify_audit())[1] is None
 
 
 async def test_prune_runs_deletes_finished_runs_and_their_state(client):

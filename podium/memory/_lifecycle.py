@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .._sqldb import Database, has_table, replace_text
+from .._sqldb import Database, has_table, redact_json, replace_text
 from ._records import Erasure
 
 if TYPE_CHECKING:
@@ -65,8 +65,9 @@ def sha256(text: str) -> str:
 
 
 def _forms(values: Sequence[str]) -> list[str]:
-    """Each value as it appears in plain text and inside JSON strings (escaped), longest first so
-    that a value containing another is replaced whole."""
+    """Each value as it is and JSON-escaped (as it appears in plain text that quotes JSON), longest
+    first so that a value containing another is replaced whole. JSON columns are decoded before
+    replacing (:func:`podium._redact.redact_stored`): there the plain form matches."""
     out = set()
     for v in values:
         if v and len(v) >= 3:
@@ -75,13 +76,10 @@ def _forms(values: Sequence[str]) -> list[str]:
     return sorted(out, key=lambda s: (-len(s), s))
 
 
-async def _redact_column(db: Database, table: str, column: str, forms: Sequence[str]) -> int:
-    """Redact ``forms`` in one column of the memory layer's own tables; returns the rows changed
-    (a row holding two forms counts twice, as in :meth:`Store.redact_payloads`)."""
-    changed = 0
-    for f in forms:
-        changed += len(await replace_text(db, table, column, f, REDACTED))
-    return changed
+async def _redact_json(db: Database, table: str, column: str, key: str, forms: Sequence[str]) -> int:
+    """Redact ``forms`` inside one JSON column of the memory layer's own tables; returns the rows
+    changed (a row holding two forms counts twice, as in :meth:`Store.redact_payloads`)."""
+    return sum((await redact_json(db, table, column, key, forms, REDACTED)).values())
 
 
 async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -> Erasure:
@@ -98,22 +96,18 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
     counts["relations"] = await db.execute("DELETE FROM mem_relations WHERE src=? OR dst=?", (entity, entity))
     counts["entities"] = await db.execute("DELETE FROM mem_entities WHERE id=?", (entity,))
 
-    # Other entities' items that mention it: redact the text, then embed it again.
+    # Other entities' items that mention it: redact the text (plain text) and the data and metadata
+    # (JSON), then embed the item again.
     touched: set[str] = set()
     for f in forms:
-        find = "strpos" if db.dialect == "postgres" else "instr"
-        rows = await db.fetchall(
-            f"SELECT id FROM mem_items WHERE {find}(text, ?) > 0 OR {find}(data, ?) > 0 OR {find}(metadata, ?) > 0",
-            (f, f, f),
-        )
-        touched.update(r[0] for r in rows)
-    for col in ("text", "data", "metadata"):
-        await _redact_column(db, "mem_items", col, forms)
+        touched.update(await replace_text(db, "mem_items", "text", f, REDACTED, key="id"))
+    for col in ("data", "metadata"):
+        touched.update(await redact_json(db, "mem_items", col, "id", forms, REDACTED))
     await mem.reindex(sorted(touched))
     counts["memory_items_redacted"] = len(touched)
-    counts["entities_redacted"] = await _redact_column(db, "mem_entities", "properties", forms)
-    counts["relations_redacted"] = await _redact_column(db, "mem_relations", "properties", forms)
-    counts["run_state_redacted"] = await _redact_column(db, "mem_run_state", "value", forms)
+    counts["entities_redacted"] = await _redact_json(db, "mem_entities", "properties", "id", forms)
+    counts["relations_redacted"] = await _redact_json(db, "mem_relations", "properties", "src, relation, dst", forms)
+    counts["run_state_redacted"] = await _redact_json(db, "mem_run_state", "value", "run_id, key", forms)
 
     for table, ref in ERASERS.items():  # layers built on memory that keep their own tables
         if await has_table(db, table):

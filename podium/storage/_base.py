@@ -16,11 +16,12 @@ import collections
 import heapq
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .._auditkey import AuditKeys, store_identity
+from .._redact import redact_stored
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 
 EventRow = tuple[str, int, str, float, "str | None", int, "int | None", int, "str | None"]
@@ -511,10 +512,51 @@ class Store(ABC):
 
     @abstractmethod
     async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
-        """Replace every occurrence of each of ``texts``, in order, with ``replacement`` in every
-        run's stored payloads: the run's ``input``, ``output`` and ``error``, its events' ``data``
-        and its signals' ``payload``. Empty texts are ignored. Nothing else changes (sequence
-        numbers, statuses, times)."""
+        """Replace each of ``texts``, in order, with ``replacement`` in every run's stored payloads:
+        the run's ``input``, ``output`` and ``error``, its events' ``data`` and its signals'
+        ``payload``, atomically. In JSON the texts are replaced inside strings (values and keys,
+        however the string was escaped), and a number whose whole text is one of them becomes the
+        replacement string; other numbers, literals, structure and Podium's type tags are left, so
+        every payload still reads (:func:`podium._redact.redact_stored`). A payload that is not
+        JSON is replaced as plain text. Empty texts are ignored. Only payloads that change are
+        written, in the encoding they had; nothing else changes (sequence numbers, statuses,
+        times)."""
+
+
+#: Payload columns rewritten by the SQL stores' :meth:`Store.redact_payloads`: table, column, the
+#: columns of a row's key (the run id first).
+PAYLOADS = (
+    ("runs", "input", ("id",)),
+    ("runs", "output", ("id",)),
+    ("runs", "error", ("id",)),
+    ("events", "data", ("run_id", "seq")),
+    ("signals", "payload", ("run_id", "name")),
+)
+
+
+def redaction_sql(table: str, column: str, key: Sequence[str], forms: int, find: str, mark: str) -> tuple[str, str]:
+    """One payload column's statements: the SELECT of each row's key and text where ``find``
+    (``instr``, ``strpos``) sees any of ``forms`` parameters, and the UPDATE of one row's text by
+    key (the text first). ``mark`` is the dialect's placeholder."""
+    where = " OR ".join([f"{find}({column}, {mark}) > 0"] * forms)
+    by_key = " AND ".join(f"{k} = {mark}" for k in key)
+    return (
+        f"SELECT {', '.join(key)}, {column} FROM {table} WHERE {where}",
+        f"UPDATE {table} SET {column} = {mark} WHERE {by_key}",
+    )
+
+
+def redacted_rows(
+    rows: Iterable[Sequence[Any]], texts: Sequence[str], replacement: str
+) -> list[tuple[str, Sequence[Any], int]]:
+    """Of rows ``(key..., text)`` read by :func:`redaction_sql`'s SELECT, those that change: their
+    new text, key, and how many of ``texts`` they held."""
+    out: list[tuple[str, Sequence[Any], int]] = []
+    for *key, text in rows:
+        new, hits = redact_stored(text, texts, replacement)
+        if hits:
+            out.append((new, key, hits))
+    return out
 
 
 def run_from_row(row: Sequence[Any]) -> RunRecord:

@@ -9,6 +9,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
+from .._redact import redact_stored, stored_forms
 from ..errors import LeaseLost, NotFound
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import ChainedAudit, Sign
@@ -406,19 +407,17 @@ class MemoryStore(ChainedAudit, Store):
         return deleted
 
     async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
-        texts = [t for t in texts if t]
+        forms = stored_forms(texts)
         out = Redaction()
         touched: set[str] = set()
 
         def scrub(value: str | None, run_id: str) -> tuple[str | None, int]:
-            hits = 0
-            for text in texts:
-                if value is not None and text in value:
-                    value = value.replace(text, replacement)
-                    hits += 1
+            if value is None or not any(f in value for f in forms):
+                return value, 0
+            new, hits = redact_stored(value, texts, replacement)
             if hits:
                 touched.add(run_id)
-            return value, hits
+            return new, hits
 
         for run in self._runs.values():
             for col in ("input", "output", "error"):

@@ -47,9 +47,10 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from .._redact import stored_forms
 from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
-from ._base import FINISHED, UPDATABLE, Redaction, Store, pick_fair
+from ._base import FINISHED, PAYLOADS, UPDATABLE, Redaction, Store, pick_fair, redacted_rows, redaction_sql
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS, PgGovernance
 from ._pg_runs import (
@@ -76,14 +77,6 @@ MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
 
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
-#: Payload columns rewritten by :meth:`PostgresStore.redact_payloads`: (table, column, run id column).
-_PAYLOADS = (
-    ("runs", "input", "id"),
-    ("runs", "output", "id"),
-    ("runs", "error", "id"),
-    ("events", "data", "run_id"),
-    ("signals", "payload", "run_id"),
-)
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
 
@@ -777,19 +770,15 @@ class PostgresStore(PgRuns, PgGovernance, Store):
     async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
         counts = {"runs": 0, "events": 0, "signals": 0}
         touched: set[str] = set()
+        forms = stored_forms(texts)
         async with self._connection() as conn, conn.transaction():
-            for table, col, key in _PAYLOADS:
-                for text in texts:
-                    if not text:
-                        continue
-                    cur = await conn.execute(
-                        f"UPDATE {table} SET {col} = replace({col}, %s, %s) WHERE strpos({col}, %s) > 0 "
-                        f"RETURNING {key}",
-                        (text, replacement, text),
-                    )
-                    keys = [r[0] for r in await cur.fetchall()]
-                    counts[table] += len(keys)
-                    touched.update(keys)
+            for table, col, key in PAYLOADS if forms else ():
+                select, update = redaction_sql(table, col, key, len(forms), "strpos", "%s")
+                cur = await conn.execute(select + " FOR UPDATE", forms)  # nobody writes them meanwhile
+                for new, row_key, hits in redacted_rows(await cur.fetchall(), texts, replacement):
+                    await conn.execute(update, (new, *row_key))
+                    counts[table] += hits
+                    touched.add(row_key[0])
         return Redaction(
             runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
         )

@@ -16,12 +16,14 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._redact import stored_forms
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
 from ._base import (
     APPROVAL_SIGNAL,
     FINISHED,
+    PAYLOADS,
     UPDATABLE,
     EventRow,
     OpenApproval,
@@ -30,6 +32,8 @@ from ._base import (
     approval_asked,
     approvals_query,
     pick_fair,
+    redacted_rows,
+    redaction_sql,
     run_from_row,
     wait_ended,
 )
@@ -47,14 +51,6 @@ _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx
 _UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
 _FINISHED_MARKS = ",".join("?" * len(FINISHED))
-#: Payload columns rewritten by :meth:`SQLiteStore.redact_payloads`: (table, column, run id column).
-_PAYLOADS = (
-    ("runs", "input", "id"),
-    ("runs", "output", "id"),
-    ("runs", "error", "id"),
-    ("events", "data", "run_id"),
-    ("signals", "payload", "run_id"),
-)
 
 
 _run = run_from_row
@@ -770,23 +766,16 @@ class SQLiteStore(ChainedAudit, Store):
     async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
         counts = {"runs": 0, "events": 0, "signals": 0}
         touched: set[str] = set()
+        forms = stored_forms(texts)
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            for table, col, key in _PAYLOADS:
-                for text in texts:
-                    if not text:
-                        continue
-                    keys = [
-                        r[0]
-                        for r in db.execute(
-                            f"UPDATE {table} SET {col} = replace({col}, ?, ?) WHERE instr({col}, ?) > 0 "
-                            f"RETURNING {key}",
-                            (text, replacement, text),
-                        ).fetchall()
-                    ]
-                    counts[table] += len(keys)
-                    touched.update(keys)
+            for table, col, key in PAYLOADS if forms else ():
+                select, update = redaction_sql(table, col, key, len(forms), "instr", "?")
+                for new, row_key, hits in redacted_rows(db.execute(select, forms).fetchall(), texts, replacement):
+                    db.execute(update, (new, *row_key))
+                    counts[table] += hits
+                    touched.add(row_key[0])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -1,0 +1,136 @@
+"""Erasure inside stored JSON (``podium memory forget``, :meth:`podium.storage.Store.redact_payloads`).
+
+A forgotten value is replaced where it is data: inside JSON strings, object keys included. A
+number whose whole text is the value (an id standing alone) becomes the replacement string; other
+numbers, ``true``, ``false``, ``null`` and the structure are left, so the payload still reads.
+Podium's type tags (:mod:`podium._serde`) keep their shape: the ``$podium`` key, the tag, the type
+a dataclass or model names and its field names. A date, decimal or UUID whose whole text is the
+value becomes the replacement string; one that merely contains it is left (it must still parse);
+``bytes`` are left (base64 text holds no readable value). Text that is not JSON (a plain error
+message) is replaced as plain text.
+
+A changed payload is written back in the encoding it was found in (compact or spaced, ASCII-only
+or not), so that the store's other payloads and this one read alike.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ._serde import _TAG
+
+#: Tags that wrap one string (their whole value) under this key.
+_SCALARS = {"datetime": "iso", "date": "iso", "time": "iso", "decimal": "str", "uuid": "str"}
+
+
+class _Int(int):
+    """A JSON integer that remembers its text (compared whole with the values)."""
+
+    text: str
+
+
+class _Float(float):
+    """A JSON number with a fraction or exponent that remembers its text."""
+
+    text: str
+
+
+def _int(text: str) -> _Int:
+    n = _Int(text)
+    n.text = text
+    return n
+
+
+def _float(text: str) -> _Float:
+    n = _Float(text)
+    n.text = text
+    return n
+
+
+_DECODER = json.JSONDecoder(parse_int=_int, parse_float=_float)
+
+
+def stored_forms(texts: Sequence[str]) -> list[str]:
+    """What to look for in stored text to find ``texts``: each as it is, and as it appears inside a
+    JSON string written with and without ASCII escapes (a quote, a backslash, a non-ASCII character
+    are escaped). A row holding none of these holds none of the texts."""
+    out: dict[str, None] = {}
+    for t in texts:
+        if t:
+            out[t] = out[json.dumps(t, ensure_ascii=False)[1:-1]] = out[json.dumps(t)[1:-1]] = None
+    return list(out)
+
+
+def redact_stored(stored: str, texts: Sequence[str], replacement: str) -> tuple[str, int]:
+    """``stored`` with each of ``texts`` replaced, in order, by ``replacement`` where it is data
+    (see the module's docstring), and how many of the texts were replaced. Empty texts are
+    ignored. Text that is not JSON is replaced as plain text."""
+    texts = [t for t in dict.fromkeys(texts) if t]
+    hit: set[str] = set()
+    try:
+        value = _DECODER.decode(stored)
+    except ValueError:  # not JSON: plain text
+        for t in texts:
+            if t in stored:
+                stored = stored.replace(t, replacement)
+                hit.add(t)
+        return stored, len(hit)
+
+    def string(s: str) -> str:
+        for t in texts:
+            if t in s:
+                s = s.replace(t, replacement)
+                hit.add(t)
+        return s
+
+    def whole(text: str, keep: Any) -> Any:
+        if text in texts:
+            hit.add(text)
+            return replacement
+        return keep
+
+    def walk(v: Any) -> Any:
+        if isinstance(v, str):
+            return string(v)
+        if isinstance(v, _Int | _Float):
+            return whole(v.text, v)
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if not isinstance(v, dict):
+            return v  # true, false, null, NaN
+        tag = v.get(_TAG)
+        if not isinstance(tag, str):
+            return {string(k): walk(x) for k, x in v.items()}
+        inner = v.get(_SCALARS.get(tag, ""))
+        if isinstance(inner, str) and len(v) == 2:
+            return whole(inner, v)
+        if tag == "bytes":
+            return v
+        if tag in ("dataclass", "pydantic") and "value" in v:  # the type and its field names are code
+            fields = v["value"]
+            if isinstance(fields, dict):
+                return {**v, "value": {k: walk(x) for k, x in fields.items()}}
+            return {**v, "value": walk(fields)}
+        return {k: x if k == _TAG else walk(x) for k, x in v.items()}  # the tag's own keys are its shape
+
+    new = walk(value)
+    if not hit:
+        return stored, 0
+    return _encoder(stored, value).encode(new), len(hit)
+
+
+_COMPACT, _SPACED = (",", ":"), (", ", ": ")
+
+
+def _encoder(stored: str, value: Any) -> json.JSONEncoder:
+    """The encoder that wrote ``stored`` (``value`` decoded): ASCII escapes if the text is ASCII
+    (with no other characters both encodings agree), spaced separators if they reproduce it (as
+    ``json.dumps`` writes), else compact (as :func:`podium._serde.dumps` writes)."""
+    ascii = stored.isascii()
+    compact = json.JSONEncoder(ensure_ascii=ascii, separators=_COMPACT)
+    if compact.encode(value) == stored:
+        return compact
+    spaced = json.JSONEncoder(ensure_ascii=ascii, separators=_SPACED)
+    return spaced if spaced.encode(value) == stored else compact
