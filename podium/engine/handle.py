@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ..records import RunRecord
-    from .client import Client
+
+
+class _Runs(Protocol):
+    """What a handle asks of its client (a :class:`Client`; not imported: the client imports this)."""
+
+    async def result(self, run_id: str, timeout: float | None = None) -> Any: ...
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord: ...
 
 
 class RunHandle:
     """A started run. ``await handle.result()`` waits for it and returns its output."""
 
-    def __init__(self, client: Client, run_id: str, *, created: bool = True) -> None:
+    def __init__(self, client: _Runs, run_id: str, *, created: bool = True) -> None:
         self.client = client
         self.id = run_id
         self.created = created
