@@ -484,3 +484,43 @@ async def test_trusted_service_principal_and_start_events(shared_store):
         await svc.run(_wf(), 1)
         assert seen[0] == "run_started" and seen[-1] == "run_completed"
         assert svc.workflows() == {"gov": ["1"]}
+
+
+async def test_application_events_need_the_permissions_the_api_asks(shared_store):
+    """Attack: a viewer's client.emit published an event, which starts every workflow subscribed to
+    it (podium serve's triggers), although POST /api/events needs runs.start; and a viewer's
+    client.on received every event's payload, a run's live model text included, which the API's
+    run stream sends only with payloads.read. Step code still emits under any driver (a worker)."""
+    async with Client(shared_store, recover=False) as local:
+        tokens = {}
+        for role in ("viewer", "operator", "worker"):
+            await local.create_user(role[0], [role])
+            tokens[role] = await local.create_token(role[0])
+    wf = Workflow("announce")
+
+    @wf.step
+    async def tell(ctx: StepContext, input):
+        await ctx.emit("ticket.created", {"id": input})
+        return input
+
+    heard: list = []
+    async with Client(shared_store, token=tokens["operator"], recover=False, execute=False) as o:
+        await o.on("ticket.*", lambda topic, payload: heard.append(payload))
+        async with Client(shared_store, token=tokens["viewer"], recover=False) as v:
+            with pytest.raises(PermissionDenied, match="may not runs.start on event:ticket.created"):
+                await v.emit("ticket.created", {"id": "forged"})
+            with pytest.raises(PermissionDenied, match="may not payloads.read"):
+                await v.on("podium.tokens.*", lambda topic, payload: heard.append(payload))
+        await o.emit("ticket.created", {"id": 1})
+        handle = await o.start(wf, 2)  # driven below by a worker, which may not start runs itself
+        async with Client(shared_store, token=tokens["worker"], recover=False, workflows=[wf]) as w:
+            told: list = []
+            await w.on("ticket.*", lambda topic, payload: told.append(payload))  # a worker holds payloads.read
+            assert await w.resume([handle.id]) == [handle.id]
+            assert (await w.wait(handle.id, timeout=10)).status is RunStatus.COMPLETED
+            assert told == [{"id": 2}]
+        for _ in range(200):
+            if heard:
+                break
+            await asyncio.sleep(0.01)
+        assert heard[0] == {"id": 1} and {"id": "forged"} not in heard

@@ -610,16 +610,27 @@ class Client:
 
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (``ticket.created``...) to every subscriber of this store:
-        in this process, and in every process sharing a PostgreSQL store. From step code use
+        in this process, and in every process sharing a PostgreSQL store. Needs ``runs.start``, as
+        ``POST /api/events`` does: an event starts the workflows subscribed to it. From step code use
         ``await ctx.emit(...)``, which is durable (not re-sent when the step is replayed)."""
         self._check_open()
+        await self.authorize("runs.start", f"event:{topic}")
+        await self._publish(topic, payload)
+
+    async def _publish(self, topic: str, payload: Any) -> None:  # the engine's own (step code): no check
         await self.events.publish(topic, _serde.dumps(payload))
 
     async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
         """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
         ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
-        handler runs as a task. Returns an async unsubscribe function."""
+        handler runs as a task. Returns an async unsubscribe function. Needs ``payloads.read``: events
+        carry data (a run's model text as it is generated, as the API's run stream sends it)."""
         self._check_open()
+        await self.authorize("payloads.read", f"events:{pattern}")
+        return await self._listen(pattern, handler)
+
+    async def _listen(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
+        """:meth:`on` for the engine's own use (the server's triggers): no permission check."""
         unsubscribe = await self.events.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
         self._unsubscribers.append(unsubscribe)
         return unsubscribe
