@@ -524,3 +524,26 @@ async def test_application_events_need_the_permissions_the_api_asks(shared_store
                 break
             await asyncio.sleep(0.01)
         assert heard[0] == {"id": 1} and {"id": "forged"} not in heard
+
+
+async def test_a_failed_runs_error_message_is_a_payload(shared_store):
+    """Attack: a viewer read a failed run's error message (step code's exception text, which quotes
+    the data it failed on) from get, list and wait, while history() and the API's steps and events
+    hide that same message without payloads.read."""
+    wf = Workflow("declines")
+
+    @wf.step
+    async def charge(input):
+        raise ValueError(f"card {input['card']} declined")
+
+    async with Client(shared_store, recover=False) as local:
+        handle = await local.start(wf, {"card": "4111 1111 1111 1111"})
+        assert (await local.wait(handle.id)).status is RunStatus.FAILED
+        assert "4111" in (await local.get(handle.id)).error
+        await local.create_user("v", ["viewer"])
+        token = await local.create_token("v")
+    async with Client(shared_store, token=token, recover=False) as v:
+        for run in (await v.get(handle.id), *(await v.list()), await v.wait(handle.id), (await v.history(handle.id)).run):
+            error = json.loads(run.error)
+            assert "4111" not in run.error and error["message"] == "[hidden: needs payloads.read]"
+            assert error["type"] == "builtins.ValueError"  # what failed stays visible, not with what

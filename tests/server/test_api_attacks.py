@@ -135,3 +135,26 @@ async def test_a_viewer_reads_no_payload_from_the_dead_letters(server: Any, stor
         assert letter["payload"] == "[hidden: needs payloads.read]" and letter["event"] == "ticket.created"
         full = (await http.get("/api/deadletters", headers=admin)).json()["dead_letters"]
         assert full[0]["payload"] == ticket and "maintenance" in full[0]["error"]
+
+
+async def test_a_viewer_reads_no_error_message_over_the_api(server: Any, store_url: str) -> None:
+    """Attack: GET /api/runs/{id} and GET /api/runs gave a viewer a failed run's error message
+    (the exception text quotes the data), which the same answer's steps hide."""
+    wf = Workflow("declines")
+
+    @wf.step
+    async def charge(input: dict[str, str]) -> None:
+        raise ValueError(f"card {input['card']} declined")
+
+    async with server(store_url, workflows=[wf]) as (app, http):
+        c = app.state.client
+        handle = await c.start(wf, {"card": "4111 1111 1111 1111"})
+        await c.wait(handle.id)
+        await c.create_user("vic", ["viewer"])
+        viewer = {"Authorization": f"Bearer {await c.create_token('vic')}"}
+        for url in (f"/api/runs/{handle.id}", "/api/runs", f"/api/runs/{handle.id}/events"):
+            r = await http.get(url, headers=viewer)
+            assert r.status_code == 200, (url, r.text[:200])
+            assert "4111" not in r.text, url
+        run = (await http.get(f"/api/runs/{handle.id}", headers=viewer)).json()["run"]
+        assert run["error"]["type"] == "builtins.ValueError" and run["error"]["step"] == "charge"
