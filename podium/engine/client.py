@@ -581,7 +581,9 @@ class Client:
     async def run_child(
         self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str
     ) -> RunRecord:
-        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``."""
+        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``,
+        which this client drives (the engine's own path, no permission check: never a way to start runs)."""
+        self.driving.require(parent_run_id)
         self.register(wf)
         if wf.resolved_by is not self.deployments:
             wf = await self.deployments.resolve(wf)
@@ -623,14 +625,9 @@ class Client:
     async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
         """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
         ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
-        handler runs as a task. Returns an async unsubscribe function. Needs ``payloads.read``: events
-        carry data (a run's model text as it is generated, as the API's run stream sends it)."""
+        handler runs as a task; returns an async unsubscribe. Needs ``payloads.read``: events carry data."""
         self._check_open()
         await self.authorize("payloads.read", f"events:{pattern}")
-        return await self._listen(pattern, handler)
-
-    async def _listen(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
-        """:meth:`on` for the engine's own use (the server's triggers): no permission check."""
         unsubscribe = await self.events.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
         self._unsubscribers.append(unsubscribe)
         return unsubscribe
