@@ -484,3 +484,66 @@ async def test_trusted_service_principal_and_start_events(shared_store):
         await svc.run(_wf(), 1)
         assert seen[0] == "run_started" and seen[-1] == "run_completed"
         assert svc.workflows() == {"gov": ["1"]}
+
+
+async def test_application_events_need_the_permissions_the_api_asks(shared_store):
+    """Attack: a viewer's client.emit published an event, which starts every workflow subscribed to
+    it (podium serve's triggers), although POST /api/events needs runs.start; and a viewer's
+    client.on received every event's payload, a run's live model text included, which the API's
+    run stream sends only with payloads.read. Step code still emits under any driver (a worker)."""
+    async with Client(shared_store, recover=False) as local:
+        tokens = {}
+        for role in ("viewer", "operator", "worker"):
+            await local.create_user(role[0], [role])
+            tokens[role] = await local.create_token(role[0])
+    wf = Workflow("announce")
+
+    @wf.step
+    async def tell(ctx: StepContext, input):
+        await ctx.emit("ticket.created", {"id": input})
+        return input
+
+    heard: list = []
+    async with Client(shared_store, token=tokens["operator"], recover=False, execute=False) as o:
+        await o.on("ticket.*", lambda topic, payload: heard.append(payload))
+        async with Client(shared_store, token=tokens["viewer"], recover=False) as v:
+            with pytest.raises(PermissionDenied, match="may not runs.start on event:ticket.created"):
+                await v.emit("ticket.created", {"id": "forged"})
+            with pytest.raises(PermissionDenied, match="may not payloads.read"):
+                await v.on("podium.tokens.*", lambda topic, payload: heard.append(payload))
+        await o.emit("ticket.created", {"id": 1})
+        handle = await o.start(wf, 2)  # driven below by a worker, which may not start runs itself
+        async with Client(shared_store, token=tokens["worker"], recover=False, workflows=[wf]) as w:
+            told: list = []
+            await w.on("ticket.*", lambda topic, payload: told.append(payload))  # a worker holds payloads.read
+            assert await w.resume([handle.id]) == [handle.id]
+            assert (await w.wait(handle.id, timeout=10)).status is RunStatus.COMPLETED
+            assert told == [{"id": 2}]
+        for _ in range(200):
+            if heard:
+                break
+            await asyncio.sleep(0.01)
+        assert heard[0] == {"id": 1} and {"id": "forged"} not in heard
+
+
+async def test_a_failed_runs_error_message_is_a_payload(shared_store):
+    """Attack: a viewer read a failed run's error message (step code's exception text, which quotes
+    the data it failed on) from get, list and wait, while history() and the API's steps and events
+    hide that same message without payloads.read."""
+    wf = Workflow("declines")
+
+    @wf.step
+    async def charge(input):
+        raise ValueError(f"card {input['card']} declined")
+
+    async with Client(shared_store, recover=False) as local:
+        handle = await local.start(wf, {"card": "4111 1111 1111 1111"})
+        assert (await local.wait(handle.id)).status is RunStatus.FAILED
+        assert "4111" in (await local.get(handle.id)).error
+        await local.create_user("v", ["viewer"])
+        token = await local.create_token("v")
+    async with Client(shared_store, token=token, recover=False) as v:
+        for run in (await v.get(handle.id), *(await v.list()), await v.wait(handle.id), (await v.history(handle.id)).run):
+            error = json.loads(run.error)
+            assert "4111" not in run.error and error["message"] == "[hidden: needs payloads.read]"
+            assert error["type"] == "builtins.ValueError"  # what failed stays visible, not with what

@@ -353,3 +353,30 @@ async def test_a_run_that_recorded_a_plain_wait_on_an_approvals_name_replays_it(
         await c.store.append_one(handle.id, 2, "step_completed", time.time(), "old/signal:approval:pay", 0, None, 1, done)
     async with Client(store_url, workflows=[wf]) as c:
         assert await c.result(handle.id) == {"ok": True}
+
+
+async def test_attack_a_viewer_cannot_start_a_run_through_run_child(shared_store):
+    """Attack: Client.run_child (the engine's path for a step's child run) is public and checks
+    nothing: a viewer, refused by start(), started a run with it and got back its record, output
+    included. Now it serves only steps of runs this client drives."""
+    tokens = await _tokens(shared_store, vic="viewer")
+    wf = Workflow("secretive")
+
+    @wf.step
+    async def work(input):
+        return {"echo": input, "secret": "card 4111"}
+
+    parent = Workflow("parent")
+
+    @parent.step
+    async def spawn(ctx: StepContext, input):
+        return await ctx.run_workflow(wf, input)
+
+    async with Client(shared_store, token=tokens["vic"], recover=False) as v:
+        with pytest.raises(PermissionDenied, match="may not runs.start"):
+            await v.start(wf, 1)
+        with pytest.raises(PermissionDenied, match="not driven by this client"):
+            await v.run_child("someone-elses-run", wf, {"x": 1}, "k1", "spawn")
+    async with Client(shared_store, token=tokens["root"], recover=False) as root:
+        assert await root.list(workflow="secretive") == []  # the viewer started nothing
+        assert await root.run(parent, 2) == {"echo": 2, "secret": "card 4111"}  # a step's child run still runs

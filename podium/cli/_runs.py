@@ -167,7 +167,8 @@ async def run(
         from ._stream import TokenPrinter
 
         printer = None
-        if stream or (stream is None and not quiet and sys.stdout.isatty()):
+        # The model's text as it comes is the run's data: shown to those with payloads.read (as the API's stream).
+        if (stream or (stream is None and not quiet and sys.stdout.isatty())) and client.principal.can("payloads.read"):
             from podium.ai import token_topic
 
             printer = TokenPrinter(sys.stderr if quiet else sys.stdout)  # --quiet: stdout is the output
@@ -339,7 +340,7 @@ async def resume(run_ids: tuple[str, ...], db: str | None, stream: bool | None) 
     from ._stream import TokenPrinter
 
     async with _client(db, recover=False) as client:
-        if stream or (stream is None and sys.stdout.isatty()):
+        if (stream or (stream is None and sys.stdout.isatty())) and client.principal.can("payloads.read"):
             from podium.ai import token_topic
 
             printer = TokenPrinter(every_run=True)

@@ -581,7 +581,9 @@ class Client:
     async def run_child(
         self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str
     ) -> RunRecord:
-        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``."""
+        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``,
+        which this client drives (the engine's own path, no permission check: never a way to start runs)."""
+        self.driving.require(parent_run_id)
         self.register(wf)
         if wf.resolved_by is not self.deployments:
             wf = await self.deployments.resolve(wf)
@@ -610,16 +612,22 @@ class Client:
 
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (``ticket.created``...) to every subscriber of this store:
-        in this process, and in every process sharing a PostgreSQL store. From step code use
+        in this process, and in every process sharing a PostgreSQL store. Needs ``runs.start``, as
+        ``POST /api/events`` does: an event starts the workflows subscribed to it. From step code use
         ``await ctx.emit(...)``, which is durable (not re-sent when the step is replayed)."""
         self._check_open()
+        await self.authorize("runs.start", f"event:{topic}")
+        await self._publish(topic, payload)
+
+    async def _publish(self, topic: str, payload: Any) -> None:  # the engine's own (step code): no check
         await self.events.publish(topic, _serde.dumps(payload))
 
     async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
         """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
         ``?`` wildcards, e.g. ``ticket.*``), from this process or, on PostgreSQL, any other. An async
-        handler runs as a task. Returns an async unsubscribe function."""
+        handler runs as a task; returns an async unsubscribe. Needs ``payloads.read``: events carry data."""
         self._check_open()
+        await self.authorize("payloads.read", f"events:{pattern}")
         unsubscribe = await self.events.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
         self._unsubscribers.append(unsubscribe)
         return unsubscribe

@@ -181,13 +181,13 @@ class StepContext:
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (see ``Client.emit``) exactly once for this step execution:
         the publication is a durable call, so a replayed step does not send it again."""
-        await self.call(self._executor.client.emit, topic, payload, name=f"emit:{topic}")
+        await self.call(self._executor.client._publish, topic, payload, name=f"emit:{topic}")
 
     async def publish_live(self, topic: str, payload: Any = None) -> None:
         """Publish an application event that is not durable (see ``Client.emit``): nothing is logged,
         a replayed step does not send it, and a step attempted again sends it again. For previews
         such as the text of a model call while it is generated (``podium.tokens.<run_id>``)."""
-        await self._executor.client.emit(topic, payload)
+        await self._executor.client._publish(topic, payload)
 
     async def metric(self, name: str, value: float, *, kind: str = "gauge", **labels: Any) -> None:
         """Report a business figure (a retention rate, actions taken, revenue kept) once for this

@@ -8,6 +8,8 @@ import collections
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from ..errors import PermissionDenied
+
 if TYPE_CHECKING:
     from .executor import RunExecutor
 
@@ -53,6 +55,12 @@ class DrivenRuns:
 
     def discard(self, run_id: str) -> None:
         self._runs.pop(run_id, None)
+
+    def require(self, run_id: str) -> None:
+        """Raise :class:`PermissionDenied` unless this client drives run ``run_id`` (the engine's own
+        paths for a run's steps, such as starting a child run, check nothing else)."""
+        if run_id not in self._runs:
+            raise PermissionDenied(f"run {run_id} is not driven by this client: start runs with start()")
 
     def get(self, run_id: str) -> RunExecutor | None:
         """The executor driving ``run_id`` here, if any."""

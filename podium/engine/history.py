@@ -128,12 +128,27 @@ def _without_payload(data: str | None) -> str | None:
 
 
 def shown(run: RunRecord, who: Principal) -> RunRecord:
-    """A run's record as ``who`` may see it: without ``payloads.read``, its input and output are
-    hidden (a copy; the record itself is left as it is)."""
+    """A run's record as ``who`` may see it: without ``payloads.read``, its input, output and error
+    message are hidden (a copy; the record itself is left as it is)."""
     if who.can("payloads.read"):
         return run
     hidden = json.dumps(_HIDDEN)
-    return dataclasses.replace(run, input=hidden, output=None if run.output is None else hidden)
+    return dataclasses.replace(
+        run, input=hidden, output=None if run.output is None else hidden, error=_without_message(run.error)
+    )
+
+
+def _without_message(error: str | None) -> str | None:
+    """A run's error without its message (step code's exception text quotes the data it failed on):
+    the step and the type of error stay."""
+    if not error:
+        return error
+    try:
+        d = json.loads(error)
+    except ValueError:
+        d = {}
+    kept = {k: d[k] for k in ("type", "step") if isinstance(d, dict) and k in d}
+    return json.dumps({**kept, "message": _HIDDEN})
 
 
 def without_payloads(events: Iterable[Event]) -> list[Event]:

@@ -13,6 +13,7 @@ from ..governance.identity import Principal
 from .auth import acting
 from .errors import ApiError
 from .openapi import documented
+from .routes_runs import HIDDEN
 
 router = APIRouter()
 
@@ -202,8 +203,11 @@ async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[s
     summary="Events that could not start their run",
 )
 async def dead_letters(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
-    await request.app.state.client.authorize("runs.read")
-    return {"dead_letters": await request.app.state.triggers.dead_letters()}
+    who = await request.app.state.client.authorize("runs.read")
+    letters = await request.app.state.triggers.dead_letters()
+    if not who.can("payloads.read"):  # the payload is the input of the run it was to start; errors quote it
+        letters = [{**d, "payload": HIDDEN, "error": HIDDEN} for d in letters]
+    return {"dead_letters": letters}
 
 
 @router.post(

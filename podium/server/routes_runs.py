@@ -14,6 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from ..ai import token_topic as live_topic
+from ..engine.history import shown
 from ..governance.identity import Principal
 from ..records import Event
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
@@ -163,8 +164,8 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 def run_view(run: Any, who: Principal) -> dict[str, Any]:
-    """A run as JSON, without its input and output for a caller lacking ``payloads.read``."""
-    out = run_json(run)
+    """A run as JSON, without its input, output and error message for a caller lacking ``payloads.read``."""
+    out = run_json(shown(run, who))  # also a run read from the store directly (the runs stream)
     if not who.can("payloads.read"):
         out["input"] = out["output"] = HIDDEN
     return out

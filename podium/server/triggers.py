@@ -187,7 +187,7 @@ class Triggers:
     # -- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._unsubscribe = await self.client.on("*", self._on_emitted)
+        self._unsubscribe = await self.client.on("*", self._on_emitted)  # as the server: payloads.read
         self._task = asyncio.get_running_loop().create_task(self._loop())
         self.consumers.start(self.brokers)
 

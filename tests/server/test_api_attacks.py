@@ -110,3 +110,51 @@ async def test_a_nul_byte_in_a_filter_is_a_clear_422_not_a_store_outage(server: 
             r = await http.get(path, params=params)
             assert r.status_code in (200, 404, 422), (path, r.status_code, r.text)
             assert "Traceback" not in r.text
+
+
+async def test_a_viewer_reads_no_payload_from_the_dead_letters(server: Any, store_url: str) -> None:
+    """Attack: GET /api/deadletters (runs.read) gave a viewer each dead-lettered event's payload,
+    the input of the run it was to start, and its error (which can quote it), which every run view
+    hides without payloads.read."""
+    from . import flows
+
+    async with server(store_url, workflows=flows.TRIGGERS) as (app, http):
+        c = app.state.client
+        await c.set_switch("workflow", "tickets", reason="maintenance")
+        ticket = {"id": 7, "subject": "card 4111 1111 1111 1111"}
+        r = await http.post("/api/events/ticket.created", json=ticket, headers={"Idempotency-Key": "t-7"})
+        assert r.status_code == 202 and len(r.json()["dead_lettered"]) == 1
+        await c.create_user("root", ["admin"])
+        await c.create_user("vic", ["viewer"])
+        viewer = {"Authorization": f"Bearer {await c.create_token('vic')}"}
+        admin = {"Authorization": f"Bearer {await c.create_token('root')}"}
+        seen = await http.get("/api/deadletters", headers=viewer)
+        assert seen.status_code == 200 and len(seen.json()["dead_letters"]) == 1
+        assert "4111" not in seen.text
+        [letter] = seen.json()["dead_letters"]
+        assert letter["payload"] == "[hidden: needs payloads.read]" and letter["event"] == "ticket.created"
+        full = (await http.get("/api/deadletters", headers=admin)).json()["dead_letters"]
+        assert full[0]["payload"] == ticket and "maintenance" in full[0]["error"]
+
+
+async def test_a_viewer_reads_no_error_message_over_the_api(server: Any, store_url: str) -> None:
+    """Attack: GET /api/runs/{id} and GET /api/runs gave a viewer a failed run's error message
+    (the exception text quotes the data), which the same answer's steps hide."""
+    wf = Workflow("declines")
+
+    @wf.step
+    async def charge(input: dict[str, str]) -> None:
+        raise ValueError(f"card {input['card']} declined")
+
+    async with server(store_url, workflows=[wf]) as (app, http):
+        c = app.state.client
+        handle = await c.start(wf, {"card": "4111 1111 1111 1111"})
+        await c.wait(handle.id)
+        await c.create_user("vic", ["viewer"])
+        viewer = {"Authorization": f"Bearer {await c.create_token('vic')}"}
+        for url in (f"/api/runs/{handle.id}", "/api/runs", f"/api/runs/{handle.id}/events"):
+            r = await http.get(url, headers=viewer)
+            assert r.status_code == 200, (url, r.text[:200])
+            assert "4111" not in r.text, url
+        run = (await http.get(f"/api/runs/{handle.id}", headers=viewer)).json()["run"]
+        assert run["error"]["type"] == "builtins.ValueError" and run["error"]["step"] == "charge"
