@@ -374,6 +374,20 @@ async def test_kill_switch_cancel_mode(shared_store):
         await c.clear_switch("all")
 
 
+async def test_a_switched_off_workflow_cannot_be_forked(shared_store):
+    """Attack: a fork started a new run of a workflow whose kill switch refuses new runs."""
+    wf = _wf()
+    async with Client(shared_store) as c:
+        handle = await c.start(wf, 1)
+        await handle.result()
+        await c.set_switch("workflow", "gov", reason="incident 7")
+        with pytest.raises(KillSwitchActive, match="incident 7"):
+            await c.fork(handle.id, "work")
+        assert [r.id for r in await c.list()] == [handle.id]  # no new run
+        await c.clear_switch("workflow", "gov")
+        assert await (await c.fork(handle.id, "work")).result() == 1
+
+
 async def test_viewer_sees_runs_without_payloads(shared_store):
     async with Client(shared_store) as c:
         handle = await c.start(_wf(), {"secret": "card 4111"})
@@ -440,6 +454,27 @@ async def test_waiting_on_a_driven_run_needs_runs_read(shared_store):
                 await read(handle.id)
         with pytest.raises(PermissionDenied, match="may not runs.read"):
             await s.list()
+
+
+async def test_a_client_without_runs_resume_drives_no_run_it_did_not_start(shared_store):
+    """Attack: a viewer's Python client (which executes and recovers by default) claimed and drove a
+    queued run it did not start, which `podium worker` and the API's resume refuse without runs.resume."""
+    wf = _wf()
+    async with Client(shared_store, execute=False) as c:
+        handle = await c.start(wf, 1)  # queued for a worker
+        await c.create_user("v", ["viewer"])
+        token = await c.create_token("v")
+        await c.create_user("a", ["admin"])
+        admin = await c.create_token("a")
+    stopped = asyncio.Event()
+    stopped.set()  # a worker told to stop at once (before the fix it claimed and returned)
+    async with Client(shared_store, token=token, workflows=[wf]) as v:
+        with pytest.raises(PermissionDenied, match="may not runs.resume"):
+            await v.work(stopped)
+    async with Client(shared_store, token=admin, workflows=[wf], recover=False) as a:
+        assert (await a.get(handle.id)).status is RunStatus.PENDING  # still queued: nobody drove it
+    async with Client(shared_store, token=admin, workflows=[wf]) as a:  # an engine that may resume runs does
+        assert await a.result(handle.id) == 1
 
 
 def test_permissions_are_distinct_and_roles_known():

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
-from ..errors import ConfigError, KillSwitchActive, NotFound, RunCancelled, RunFailed, StoreError
+from ..errors import ConfigError, NotFound, RunCancelled, RunFailed, StoreError
 from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
 from ..governance.secrets import Secrets
@@ -56,7 +56,7 @@ class Client:
     :param max_concurrent_runs: runs driven at once by this client; others wait as ``pending``.
     :param limits: concurrency caps per step ``kind``, e.g. ``{"llm": 4}``.
     :param lease_seconds: how long a run stays owned by this engine without a heartbeat.
-    :param recover: resume unfinished runs whose engine died, on open.
+    :param recover: resume unfinished runs whose engine died, on open (if the principal holds ``runs.resume``).
     :param thread_pool_size: threads for sync step functions.
     :param execute: drive runs in this process. With False, ``start`` only records the run for a
         worker (``podium worker``) to claim.
@@ -176,7 +176,7 @@ class Client:
         self._open = True
         if self.execute:
             self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
-        if self.recover and self.execute:
+        if self.recover and self.execute and self.principal.can("runs.resume"):  # others' runs: as a worker
             await worker.recover(self)
 
     async def close(self, *, drain: bool = False) -> None:
@@ -271,12 +271,7 @@ class Client:
         if wf.resolved_by is not self.deployments:  # once per definition: its deployed version
             wf = await self.deployments.resolve(wf)
         await self.authorize("runs.start", f"workflow:{wf.name}")
-        off = self.governance.switched_off(wf.name)
-        if off is not None:
-            raise KillSwitchActive(
-                f"workflow {wf.name!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
-                "clear the switch with 'podium killswitch clear' to start runs again"
-            )
+        self.governance.check_startable(wf.name)
         value = wf.validate_input(input)
         payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
         rid = run_id or new_id()
@@ -571,6 +566,7 @@ class Client:
         if (parent.workflow, parent.version) not in self.registry:
             await self.deployments.load_deployed(parent.workflow, parent.version)
         wf = self.registry.for_run(parent)
+        self.governance.check_startable(wf.name)  # a fork is a new run
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
@@ -634,8 +630,9 @@ class Client:
 
     async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
         """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)
-        from this client's queues, with its labels, and drive up to ``concurrency`` at once."""
+        from this client's queues, with its labels, and drive up to ``concurrency`` at once (needs ``runs.resume``)."""
         self._check_open()
+        await self.authorize("runs.resume", "worker")
         await worker.work(self, stop, concurrency)
 
     # -- governance: each delegates to ``self.governance`` (podium/governance/service.py) ---------

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AuthError, ConfigError, NotFound, PermissionDenied
+from ..errors import AuthError, ConfigError, KillSwitchActive, NotFound, PermissionDenied
 from ..records import Event, EventType, RunRecord, RunStatus
 from ..storage._base import MAX_APPROVALS_PAGE
 from . import capabilities
@@ -518,6 +518,15 @@ class Governance:
 
     async def switches(self) -> dict[str, dict[str, Any]]:
         return {k: json.loads(v) for k, v in (await self.store.kv_list(SWITCHES)).items()}
+
+    def check_startable(self, workflow: str) -> None:
+        """Raise :class:`KillSwitchActive` if a kill switch stops new runs of ``workflow`` (a start or a fork)."""
+        off = self.switched_off(workflow)
+        if off is not None:
+            raise KillSwitchActive(
+                f"workflow {workflow!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                "clear the switch with 'podium killswitch clear' to start runs again"
+            )
 
     def switched_off(
         self, workflow: str, kind: str | None = None, *, provider: str | None = None, agent: str | None = None
