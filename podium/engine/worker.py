@@ -122,7 +122,7 @@ async def maintain(client: Client) -> None:
         if soonest is not None:  # a timer fires on time, not at the next sweep
             pause = min(pause, soonest - EARLY - time.time())
         await asyncio.sleep(max(0.0, pause))
-        if time.time() >= timers.next_load and client.principal.can("runs.resume"):  # others' parked runs too
+        if time.time() >= timers.next_load and governance.principal.can("runs.resume"):  # others' parked runs too
             try:
                 await timers.load(store, time.time())
             except Exception:
