@@ -477,6 +477,22 @@ async def test_a_client_without_runs_resume_drives_no_run_it_did_not_start(share
         assert await a.result(handle.id) == 1
 
 
+async def test_switches_and_policies_are_read_with_the_permissions_the_api_asks(shared_store):
+    """Attack: the Python client listed kill switches and policies with no permission at all; the
+    API asks runs.read and workflows.read."""
+    async with Client(shared_store, recover=False) as local:
+        await local.set_switch("workflow", "gov", reason="incident 9")
+        await local.define_role("signaller", ["runs.signal"])
+        await local.create_user("sig", ["signaller"])
+        token = await local.create_token("sig")
+        await local.clear_switch("workflow", "gov")
+    async with Client(shared_store, token=token, recover=False) as s:
+        with pytest.raises(PermissionDenied, match="may not runs.read"):
+            await s.switches()
+        with pytest.raises(PermissionDenied, match="may not workflows.read"):
+            await s.policies()
+
+
 def test_permissions_are_distinct_and_roles_known():
     assert len(set(PERMISSIONS)) == len(PERMISSIONS)
     assert set(BUILTIN_ROLES) == {"viewer", "operator", "approver", "admin", "worker"}

@@ -708,6 +708,8 @@ class Client:
         return await self.governance.clear_switch(scope, name)
 
     async def switches(self) -> dict[str, dict[str, Any]]:
+        """The kill switches that are on (needs ``runs.read``, as on the API)."""
+        await self.authorize("runs.read", "switches")
         return await self.governance.switches()
 
     def switched_off(
@@ -721,6 +723,8 @@ class Client:
         await self.governance.set_policy(workflow, policy)
 
     async def policies(self) -> dict[str, Policy]:
+        """Every policy set, by workflow (needs ``workflows.read``, as on the API)."""
+        await self.authorize("workflows.read", "policies")
         return await self.governance.policies()
 
     def policy_for(self, workflow: str) -> Policy | None:
