@@ -493,6 +493,29 @@ async def test_switches_and_policies_are_read_with_the_permissions_the_api_asks(
             await s.policies()
 
 
+async def test_a_scoped_tokens_runs_act_with_the_roles_its_scopes_leave_whole(shared_store):
+    """Attack: an admin's token scoped to starting, forking and reading runs started (and forked)
+    runs that step code, asking who started them (ctx.started_by: what a goal plans with), saw as
+    started by an admin; a fork's entry even took the user's roles as they are now."""
+    wf = Workflow("whom")
+
+    @wf.step
+    async def who(ctx: StepContext):
+        p = await ctx.started_by()
+        return list(p.roles) if p else None
+
+    async with Client(shared_store, recover=False) as local:
+        await local.create_user("boss", ["admin"])
+        scoped = await local.create_token("boss", name="ci", scopes=["runs.start", "runs.fork", "runs.read", "payloads.read", "workflows.read"])
+        full = await local.create_token("boss", name="all")
+    async with Client(shared_store, token=scoped, workflows=[wf]) as c:
+        first = await c.start(wf)
+        assert await first.result() == []
+        assert await (await c.fork(first.id, "who")).result() == []
+    async with Client(shared_store, token=full, workflows=[wf]) as c:
+        assert await c.run(wf) == ["admin"]
+
+
 def test_permissions_are_distinct_and_roles_known():
     assert len(set(PERMISSIONS)) == len(PERMISSIONS)
     assert set(BUILTIN_ROLES) == {"viewer", "operator", "approver", "admin", "worker"}

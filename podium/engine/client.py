@@ -570,7 +570,7 @@ class Client:
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
-        anchor = self.governance.entry("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"))
+        anchor = self.governance.entry("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"), **self.governance.starter())
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep, anchor=anchor)
         return RunHandle(self, rid)
 

@@ -70,6 +70,10 @@ class Principal:
     """True in local mode: no users are defined in the store, and the single local user may do everything."""
     service: bool = False
     token_name: str | None = None
+    whole_roles: tuple[str, ...] | None = None
+    """The roles a token's scopes leave whole (every permission of the role in scope), when the
+    token has scopes; None: all of :attr:`roles`. What acts later on this principal's behalf (the
+    ``run.start`` entry that a goal's planner reads) counts only these."""
 
     def can(self, permission: str) -> bool:
         return permission in self.permissions

@@ -129,15 +129,19 @@ class Governance:
         user = User.from_json(rec.user, user_text)
         if user.disabled:
             raise AuthError(f"user {user.name!r} is disabled")
-        perms = role_permissions(user.roles, await self._custom_roles())
+        custom = await self._custom_roles()
+        perms = role_permissions(user.roles, custom)
+        whole = None
         if rec.scopes is not None:
             perms = perms & frozenset(rec.scopes)
+            whole = tuple(r for r in user.roles if role_permissions([r], custom) <= perms)
         return Principal(
             name=user.name,
             roles=tuple(user.roles),
             permissions=perms,
             service=user.service,
             token_name=rec.name,
+            whole_roles=whole,
         )
 
     async def _custom_roles(self) -> dict[str, frozenset[str]]:
@@ -406,9 +410,15 @@ class Governance:
         creates the run (``Store.create_run(audit=)``) and then :meth:`announce`; None when auditing
         is off."""
         if actor is None:  # who started it, and as what: step code reads it back (started_by)
-            who = self.principal
-            data = {**data, "roles": list(who.roles), **({"local": True} if who.local else {})}
+            data = {**data, **self.starter()}
         return self.entry("run.start", run_id, actor=actor, workflow=workflow, version=version, input=payload_hash(payload), **data)
+
+    def starter(self) -> dict[str, Any]:
+        """What a run's ``run.start`` or ``run.fork`` entry says of the acting principal for
+        :meth:`started_by`: its roles (those a token's scopes leave whole), and whether it is the local user."""
+        who = self.principal
+        roles = who.roles if who.whole_roles is None else who.whole_roles
+        return {"roles": list(roles), **({"local": True} if who.local else {})}
 
     def entry(self, action: str, target: str = "", *, actor: str | None = None, **data: Any) -> AuditEntry | None:
         """An audit entry to write with the state it describes, then :meth:`announce`; None when

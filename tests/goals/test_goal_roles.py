@@ -205,3 +205,32 @@ def test_cli_goal_waits_for_approval_then_approves_and_replans(tmp_path: Path,
     done = CliRunner().invoke(cli, [*args, "--approve"], env=env)
     assert done.exit_code == 0, done.output
     assert "replan 2" in done.output and "pricing_update_alt" in done.output
+
+
+def test_a_scoped_token_plans_only_with_the_roles_its_scopes_leave_whole(tmp_path: Path) -> None:
+    """Attack: fin's token narrowed to starting runs (without runs.read, finance's one permission)
+    still had the goal planned with finance's skills: the plan went by the user's roles, not the
+    token's. A role counts for the plan only if the token's scopes leave all of it."""
+    db = f"sqlite:///{tmp_path}/p.db"
+
+    async def main() -> None:
+        async with podium.Client(db) as local:
+            await _people(local)
+            scoped = await local.create_token("fin", name="starter", scopes=["runs.start", "workflows.read"])
+            whole = await local.create_token("fin", name="finance", scopes=["runs.start", "workflows.read", "runs.read"])
+            root = await local.create_token("root")
+        wf = goals.goal_workflow(SKILLS, policy=NEVER)
+        async with podium.Client(db, token=scoped, workflows=[wf]) as c:
+            narrowed = (await c.start(wf, {"goal": GOAL, "context": {}})).id
+            await c.drain()  # driven to its end here: the token may not read it
+        async with podium.Client(db, token=whole, workflows=[wf]) as c:
+            kept = (await c.start(wf, {"goal": GOAL, "context": {}})).id
+            await c.drain()
+        async with podium.Client(db, token=root, workflows=[wf]) as c:
+            _, records = await _outcome(c, narrowed)
+            assert _skills_of(records) == {"lookup"} and records[0]["for"] == {"by": "fin", "roles": []}
+            _, records = await _outcome(c, kept)
+            assert _skills_of(records) == {"lookup", "payroll"}
+            assert records[0]["for"] == {"by": "fin", "roles": ["finance"]}
+
+    asyncio.run(main())
