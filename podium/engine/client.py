@@ -624,9 +624,7 @@ class Client:
         handler runs as a task; returns an async unsubscribe. Needs ``payloads.read``: events carry data."""
         self._check_open()
         await self.authorize("payloads.read", f"events:{pattern}")
-        unsubscribe = await self.events.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
-        self._unsubscribers.append(unsubscribe)
-        return unsubscribe
+        return await worker.subscribe(self, pattern, handler)
 
     async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
         """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)

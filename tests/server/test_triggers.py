@@ -150,3 +150,29 @@ async def test_a_bad_schedule_fails_alone_and_is_reported(server: Any, caplog: A
         states = {s["workflow"]: s for s in (await http.get("/api/triggers")).json()["schedules"]}
         assert "out of range" in states["broken"]["error"] and states["broken"]["next"] is None
         assert states["nightly"]["error"] is None
+
+
+async def test_the_server_account_the_docs_describe_runs_the_triggers(server: Any, tmp_path: Any) -> None:
+    """Review (attack on today's client.on check): ``podium serve`` acts as a service account that
+    needs runs.resume, and runs.start for its triggers (docs/governance.md). Since client.on needs
+    payloads.read, such a server did not start at all: the triggers subscribe to every event with
+    client.on. The server's own subscription is the engine's path (its starts are still checked);
+    a workflow's ctx.emit starts the subscribed workflow."""
+    from podium import Client
+
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    async with Client(db) as c:
+        await c.define_role("server", ["runs.resume", "runs.start"])
+        await c.create_user("svc", ["server"], service=True)
+        await c.create_user("root", ["admin"])
+        svc, root = await c.create_token("svc"), await c.create_token("root")
+    async with server(db, workflows=flows.TRIGGERS, token=svc) as (_, http):
+        http.headers["Authorization"] = f"Bearer {root}"
+        r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
+        await wait_status(http, r.json()["run"]["id"], "completed")
+        for _ in range(200):
+            runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
+            if runs and runs[0]["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert [r["input"]["subject"] for r in runs] == ["emitted"]
