@@ -98,3 +98,19 @@ def test_deeply_nested_json_is_redacted_not_a_recursion_error():
     for depth in (985, 5000):
         new, hits = redact_stored("[" * depth + '"Ann Lee"' + "]" * depth, ["Ann"], R)
         assert (hits, new) == (1, "[" * depth + f'"{R} Lee"' + "]" * depth)
+
+
+def test_forget_finds_a_value_in_json_text_inside_json_text():
+    """Review (attack): a step output that is a JSON text holding JSON text (a model API's raw
+    answer: its tool call's ``arguments`` are a JSON string) keeps a non-ASCII or quoted value
+    escaped twice (``M\\\\u00fcller``): neither the candidate search nor the match found it, and
+    ``forget`` left it. forget's forms now include the value escaped twice."""
+    from podium.memory._lifecycle import _forms
+
+    for value in ("Müller", 'Bob "B" Smith'):
+        inner = json.dumps({"name": value})
+        stored = _serde.dumps({"raw": json.dumps({"tool": {"arguments": inner}})})
+        forms = _forms([value])
+        assert any(f in stored for f in stored_forms(forms)), value
+        new, hits = redact_stored(stored, forms, R)
+        assert hits and json.loads(json.loads(json.loads(new)["raw"])["tool"]["arguments"]) == {"name": R}
