@@ -7,7 +7,9 @@ Podium's type tags (:mod:`podium._serde`) keep their shape: the ``$podium`` key,
 a dataclass or model names and its field names. A date, decimal or UUID whose whole text is the
 value becomes the replacement string; one that merely contains it is left (it must still parse);
 ``bytes`` are left (base64 text holds no readable value). Text that is not JSON (a plain error
-message) is replaced as plain text.
+message) is replaced as plain text. A payload of any depth is redacted: it is walked without
+recursion, and one nested deeper than the caller's stack leaves room to decode is decoded on a fresh
+thread's stack.
 
 A changed payload is written back in the encoding it was found in (compact or spaced, ASCII-only
 or not), so that the store's other payloads and this one read alike.
@@ -16,6 +18,7 @@ or not), so that the store's other payloads and this one read alike.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -68,10 +71,38 @@ def redact_stored(stored: str, texts: Sequence[str], replacement: str) -> tuple[
     (see the module's docstring), and how many of the texts were replaced. Empty texts are
     ignored. Text that is not JSON is replaced as plain text."""
     texts = [t for t in dict.fromkeys(texts) if t]
+    try:
+        return _redact(stored, texts, replacement, False)
+    except RecursionError:  # JSON nested deeper than this thread's stack leaves room to decode
+        return _on_fresh_stack(stored, texts, replacement)
+
+
+def _on_fresh_stack(stored: str, texts: list[str], replacement: str) -> tuple[str, int]:
+    """:func:`_redact` in a new thread, whose stack is empty: JSON as deep as any stack could write
+    it decodes there; deeper (no process reads it) is replaced as plain text."""
+    out: list[tuple[str, int] | BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(_redact(stored, texts, replacement, True))
+        except BaseException as exc:  # raised in the caller's thread
+            out.append(exc)
+
+    thread = threading.Thread(target=run, name="podium-redact")
+    thread.start()
+    thread.join()
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
+def _redact(stored: str, texts: list[str], replacement: str, too_deep_is_text: bool) -> tuple[str, int]:
     hit: set[str] = set()
     try:
         value = _DECODER.decode(stored)
-    except ValueError:  # not JSON: plain text
+    except (ValueError, RecursionError) as exc:  # not JSON: plain text
+        if isinstance(exc, RecursionError) and not too_deep_is_text:
+            raise
         for t in texts:
             if t in stored:
                 stored = stored.replace(t, replacement)
@@ -91,34 +122,46 @@ def redact_stored(stored: str, texts: Sequence[str], replacement: str) -> tuple[
             return replacement
         return keep
 
-    def walk(v: Any) -> Any:
+    # Depth first with a stack of its own, not recursion: a payload nested a few hundred levels
+    # deep (which stores and reads) must not stop the erasure. Containers are copied, not changed:
+    # ``value`` is encoded again below to find the encoding it was written in.
+    box: list[Any] = [value]
+    todo: list[tuple[Any, Any]] = [(box, 0)]
+    new: Any
+    while todo:
+        parent, at = todo.pop()
+        v = parent[at]
         if isinstance(v, str):
-            return string(v)
-        if isinstance(v, _Int | _Float):
-            return whole(v.text, v)
-        if isinstance(v, list):
-            return [walk(x) for x in v]
-        if not isinstance(v, dict):
-            return v  # true, false, null, NaN
-        tag = v.get(_TAG)
-        if not isinstance(tag, str):
-            return {string(k): walk(x) for k, x in v.items()}
-        inner = v.get(_SCALARS.get(tag, ""))
-        if isinstance(inner, str) and len(v) == 2:
-            return whole(inner, v)
-        if tag == "bytes":
-            return v
-        if tag in ("dataclass", "pydantic") and "value" in v:  # the type and its field names are code
-            fields = v["value"]
-            if isinstance(fields, dict):
-                return {**v, "value": {k: walk(x) for k, x in fields.items()}}
-            return {**v, "value": walk(fields)}
-        return {k: x if k == _TAG else walk(x) for k, x in v.items()}  # the tag's own keys are its shape
+            parent[at] = string(v)
+        elif isinstance(v, _Int | _Float):
+            parent[at] = whole(v.text, v)
+        elif isinstance(v, list):
+            parent[at] = new = list(v)
+            todo.extend((new, i) for i in range(len(new)))
+        elif isinstance(v, dict):  # else true, false, null, NaN
+            tag = v.get(_TAG)
+            inner = v.get(_SCALARS.get(tag, "")) if isinstance(tag, str) else None
+            if not isinstance(tag, str):
+                parent[at] = new = {string(k): x for k, x in v.items()}
+                todo.extend((new, k) for k in new)
+            elif isinstance(inner, str) and len(v) == 2:
+                parent[at] = whole(inner, v)
+            elif tag == "bytes":
+                pass
+            elif tag in ("dataclass", "pydantic") and "value" in v:  # the type and its field names are code
+                parent[at] = new = dict(v)
+                if isinstance(v["value"], dict):
+                    new["value"] = fields = dict(v["value"])
+                    todo.extend((fields, k) for k in fields)
+                else:
+                    todo.append((new, "value"))
+            else:  # the tag's own keys are its shape
+                parent[at] = new = dict(v)
+                todo.extend((new, k) for k in new if k != _TAG)
 
-    new = walk(value)
     if not hit:
         return stored, 0
-    return _encoder(stored, value).encode(new), len(hit)
+    return _encoder(stored, value).encode(box[0]), len(hit)
 
 
 _COMPACT, _SPACED = (",", ":"), (", ", ": ")

@@ -72,3 +72,45 @@ def test_type_tags_keep_their_shape():
     assert hits == 3  # Ann 123, 123, number (a key of the plain dict)
     assert redact_stored(stored, ["$podium", "podium", "pydantic", "value", "items"], R)[1] == 1  # data's own key
     assert redact_stored(_serde.dumps(Card(holder="x", number=1)), ["podium", "pydantic", "value", "Card"], R)[1] == 0
+
+
+def test_deeply_nested_json_is_redacted_not_a_recursion_error():
+    """Review (attack): a payload nested a few hundred levels deep (any run input, a signal, JSON a
+    tool fetched) stores and reads back, but redaction walked it recursively and raised
+    RecursionError: ``forget`` stopped after deleting the entity from memory, with the run store
+    unredacted, and a second ``forget`` no longer knew the entity's name. Such a payload is now
+    redacted inside its strings and whole numbers, and still reads."""
+    deep: object = {"name": "Ann Lee", "ref": 4711, "n": 47110}
+    for _ in range(700):
+        deep = [deep]
+    stored = _serde.dumps(deep)
+    new, hits = redact_stored(stored, ["Ann", "4711"], R)
+    assert hits == 2 and "Ann" not in new
+    inner = _serde.loads(new)
+    for _ in range(700):
+        inner = inner[0]
+    assert inner == {"name": f"{R} Lee", "ref": R, "n": 47110}
+    ascii_only = json.dumps(deep).replace("Ann", "Zo\\u00eb")  # written ASCII-only, as json.dumps does
+    new, hits = redact_stored(ascii_only, ["Zoë"], R)
+    assert hits == 1 and new.isascii() and "u00eb" not in new and json.loads(new)
+    # deeper than the caller's stack leaves room to decode (a fresh stack decodes it), or deeper
+    # than any stack (no process reads it: replaced as text)
+    for depth in (985, 5000):
+        new, hits = redact_stored("[" * depth + '"Ann Lee"' + "]" * depth, ["Ann"], R)
+        assert (hits, new) == (1, "[" * depth + f'"{R} Lee"' + "]" * depth)
+
+
+def test_forget_finds_a_value_in_json_text_inside_json_text():
+    """Review (attack): a step output that is a JSON text holding JSON text (a model API's raw
+    answer: its tool call's ``arguments`` are a JSON string) keeps a non-ASCII or quoted value
+    escaped twice (``M\\\\u00fcller``): neither the candidate search nor the match found it, and
+    ``forget`` left it. forget's forms now include the value escaped twice."""
+    from podium.memory._lifecycle import _forms
+
+    for value in ("Müller", 'Bob "B" Smith'):
+        inner = json.dumps({"name": value})
+        stored = _serde.dumps({"raw": json.dumps({"tool": {"arguments": inner}})})
+        forms = _forms([value])
+        assert any(f in stored for f in stored_forms(forms)), value
+        new, hits = redact_stored(stored, forms, R)
+        assert hits and json.loads(json.loads(json.loads(new)["raw"])["tool"]["arguments"]) == {"name": R}

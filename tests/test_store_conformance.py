@@ -768,3 +768,17 @@ async def test_a_decision_and_its_waits_timeout_never_both_count(store):
     await store.create_run(_run("d"), [_ev("d", 1, "run_started"), _ask("d", 2, "go", approval=None)])
     assert await store.close_request("d", "go")
     assert await store.send_signal("d", "go", "1", now=time.time())
+
+
+async def test_redact_payloads_reaches_deeply_nested_payloads(store):
+    """Review (attack): a run input nested a few hundred levels deep, which every store keeps and
+    the engine reads, made ``redact_payloads`` raise RecursionError, so ``forget`` left every run's
+    payloads as they were. It is now redacted, and still reads."""
+    deep: object = {"name": "Ann Lee"}
+    for _ in range(700):
+        deep = [deep]
+    await store.create_run(dataclasses.replace(_run("deep"), input=_serde.dumps(deep)))
+    done = await store.redact_payloads(["Ann Lee"], "[redacted]")
+    stored = (await store.get_run("deep")).input
+    assert done.run_ids == ["deep"] and "Ann" not in stored and "[redacted]" in stored
+    assert _serde.loads(stored)

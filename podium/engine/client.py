@@ -344,7 +344,8 @@ class Client:
         """Drive a run this client holds (created or claimed) in a task of its own (``refused``: why
         it may not go on; it fails at once)."""
         ex = RunExecutor(self, wf, run, events, refused=refused)
-        task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
+        with self.governance.acting_as(self.governance.principal_default):  # as itself: the task outlives the request that started or woke it
+            task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
         self.driving.add(ex, task)
         if self._maintenance is None:
             self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
@@ -624,9 +625,7 @@ class Client:
         handler runs as a task; returns an async unsubscribe. Needs ``payloads.read``: events carry data."""
         self._check_open()
         await self.authorize("payloads.read", f"events:{pattern}")
-        unsubscribe = await self.events.subscribe(worker.topic_handler(pattern, handler, self._handler_tasks))
-        self._unsubscribers.append(unsubscribe)
-        return unsubscribe
+        return await worker.subscribe(self, pattern, handler)
 
     async def work(self, stop: asyncio.Event, *, concurrency: int = 100) -> None:
         """Be a worker until ``stop`` is set: claim ready runs (new, handed back, orphaned, woken)

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
         queues: list[str] | None
         queue_limits: dict[str, int]
         events: Any
+        _handler_tasks: set[asyncio.Task[Any]]
+        _unsubscribers: list[Callable[[], Any]]
 
         def wake_at(self, run_id: str, when: float) -> None: ...
 
@@ -198,6 +200,14 @@ async def wake_due(client: Client) -> None:
 
 #: Parked runs claimed in one go when their timers fall due together.
 WAKE_BATCH = 50
+
+
+async def subscribe(client: Client, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
+    """``client.on`` without its permission check, for the engine's own subscriptions (``podium
+    serve``'s triggers: the runs they start are checked); unsubscribed when the client closes."""
+    unsubscribe = await client.events.subscribe(topic_handler(pattern, handler, client._handler_tasks))
+    client._unsubscribers.append(unsubscribe)
+    return unsubscribe
 
 
 def topic_handler(

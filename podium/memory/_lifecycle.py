@@ -65,14 +65,16 @@ def sha256(text: str) -> str:
 
 
 def _forms(values: Sequence[str]) -> list[str]:
-    """Each value as it is and JSON-escaped (as it appears in plain text that quotes JSON), longest
-    first so that a value containing another is replaced whole. JSON columns are decoded before
+    """Each value as it is and JSON-escaped once and twice (as it appears in plain text that quotes
+    JSON, and in JSON text held in a JSON string), longest first so that a value containing another
+    is replaced whole. JSON columns are decoded before
     replacing (:func:`podium._redact.redact_stored`): there the plain form matches."""
     out = set()
     for v in values:
         if v and len(v) >= 3:
             out.add(v)
-            out.add(json.dumps(v)[1:-1])
+            out.add(once := json.dumps(v)[1:-1])
+            out.add(json.dumps(once)[1:-1])  # JSON text inside JSON text (a model API's tool arguments)
     return sorted(out, key=lambda s: (-len(s), s))
 
 

@@ -30,6 +30,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.worker import subscribe
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
@@ -187,7 +188,8 @@ class Triggers:
     # -- life cycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._unsubscribe = await self.client.on("*", self._on_emitted)  # as the server: payloads.read
+        # The server's own subscription (client.on checks payloads.read, which its account may lack).
+        self._unsubscribe = await subscribe(self.client, "*", self._on_emitted)
         self._task = asyncio.get_running_loop().create_task(self._loop())
         self.consumers.start(self.brokers)
 

@@ -150,3 +150,71 @@ async def test_a_bad_schedule_fails_alone_and_is_reported(server: Any, caplog: A
         states = {s["workflow"]: s for s in (await http.get("/api/triggers")).json()["schedules"]}
         assert "out of range" in states["broken"]["error"] and states["broken"]["next"] is None
         assert states["nightly"]["error"] is None
+
+
+async def test_the_server_account_the_docs_describe_runs_the_triggers(server: Any, tmp_path: Any) -> None:
+    """Review (attack on today's client.on check): ``podium serve`` acts as a service account that
+    needs runs.resume, and runs.start for its triggers (docs/governance.md). Since client.on needs
+    payloads.read, such a server did not start at all: the triggers subscribe to every event with
+    client.on. The server's own subscription is the engine's path (its starts are still checked);
+    a workflow's ctx.emit starts the subscribed workflow."""
+    from podium import Client
+
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    async with Client(db) as c:
+        await c.define_role("server", ["runs.resume", "runs.start"])
+        await c.create_user("svc", ["server"], service=True)
+        await c.create_user("root", ["admin"])
+        svc, root = await c.create_token("svc"), await c.create_token("root")
+    async with server(db, workflows=flows.TRIGGERS, token=svc) as (_, http):
+        http.headers["Authorization"] = f"Bearer {root}"
+        r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
+        await wait_status(http, r.json()["run"]["id"], "completed")
+        for _ in range(200):
+            runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
+            if runs and runs[0]["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert [r["input"]["subject"] for r in runs] == ["emitted"]
+
+
+async def test_an_event_emitted_after_an_approval_starts_its_workflow(server: Any, tmp_path: Any) -> None:
+    """Review (attack on acting_as): the server drives a parked run on from the request that
+    decides its approval, so the run's task inherited the approver as the acting principal: its
+    ctx.emit then started the subscribed workflow as the approver (no runs.start): refused, and
+    the event was lost (neither a run nor a dead letter)."""
+    import podium
+    from podium import Client
+
+    gated = podium.Workflow("gated_announcer")
+
+    @gated.step
+    async def announce(input: dict, ctx: podium.StepContext) -> None:
+        await ctx.approval({"what": "announce"}, title="announce?", timeout=3600)
+        await ctx.emit("ticket.created", {"id": 8, "subject": "approved", "idempotency_key": "emit-8"})
+
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    async with Client(db) as c:
+        await c.create_user("svc", ["operator"], service=True)
+        await c.create_user("root", ["admin"])
+        await c.create_user("amy", ["approver"])
+        svc, root, amy = [await c.create_token(u) for u in ("svc", "root", "amy")]
+    async with server(db, workflows=[*flows.TRIGGERS, gated], token=svc) as (_, http):
+        as_root, as_amy = {"Authorization": f"Bearer {root}"}, {"Authorization": f"Bearer {amy}"}
+        rid = (await http.post("/api/runs", json={"workflow": "gated_announcer", "input": {}}, headers=as_root)).json()["run"]["id"]
+        for _ in range(500):
+            inbox = (await http.get("/api/approvals", headers=as_amy)).json()["approvals"]
+            if inbox:
+                break
+            await asyncio.sleep(0.02)
+        r = await http.post(f"/api/approvals/{rid}/{inbox[0]['name']}", json={"approve": True}, headers=as_amy)
+        assert r.status_code == 200, r.text
+        runs: list[Any] = []
+        for _ in range(300):
+            runs = (await http.get("/api/runs", params={"workflow": "tickets"}, headers=as_root)).json()["runs"]
+            if runs and runs[0]["status"] == "completed":
+                break
+            await asyncio.sleep(0.02)
+        assert [r["input"]["subject"] for r in runs] == ["approved"]
+        denied = [e for e in (await http.get("/api/audit", headers=as_root)).json()["entries"] if e["action"] == "access.denied"]
+        assert denied == []
