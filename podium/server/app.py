@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         stop = asyncio.Event()
         tasks = []
         if settings.execute:
+            await c.authorize("runs.resume", "worker")  # refused here, not in a task nobody awaits
             tasks.append(asyncio.create_task(c.work(stop, concurrency=settings.concurrency)))
         if settings.triggers:
             await trig.start()

@@ -271,7 +271,8 @@ def http_app(client: Any, *, host: str = "127.0.0.1", path: str = "/mcp") -> Any
 @contextlib.asynccontextmanager
 async def _working(client: Any) -> AsyncIterator[None]:
     stop = asyncio.Event()
-    task = asyncio.create_task(client.work(stop)) if client.execute else None
+    # Claiming others' runs needs runs.resume (as `podium worker`); without it the caller's own runs still run.
+    task = asyncio.create_task(client.work(stop)) if client.execute and client.principal.can("runs.resume") else None
     try:
         yield
     finally:

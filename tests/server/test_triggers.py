@@ -9,6 +9,8 @@ import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from . import flows
 from .test_api import wait_status
 
@@ -218,3 +220,23 @@ async def test_an_event_emitted_after_an_approval_starts_its_workflow(server: An
         assert [r["input"]["subject"] for r in runs] == ["approved"]
         denied = [e for e in (await http.get("/api/audit", headers=as_root)).json()["entries"] if e["action"] == "access.denied"]
         assert denied == []
+
+
+async def test_a_server_whose_account_may_not_resume_runs_says_so_at_start(server: Any, tmp_path: Any) -> None:
+    """Review: a server whose account lacks runs.resume started, and its worker task stopped at
+    once on PermissionDenied, swallowed: the server accepted runs it would never drive. It now
+    refuses to start, naming the permission (podium serve --no-execute needs no runs.resume)."""
+    from podium import Client
+    from podium.errors import PermissionDenied
+
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    async with Client(db) as c:
+        await c.define_role("starter", ["runs.start", "runs.read"])
+        await c.create_user("svc", ["starter"], service=True)
+        svc = await c.create_token("svc")
+    with pytest.raises(PermissionDenied, match="may not runs.resume"):
+        async with server(db, token=svc):
+            pass
+    async with server(db, token=svc, execute=False) as (_, http):
+        http.headers["Authorization"] = f"Bearer {svc}"
+        assert (await http.get("/api/runs")).status_code == 200
