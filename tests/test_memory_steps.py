@@ -188,6 +188,47 @@ async def test_forget_redacts_run_payloads(client):
         assert redactions[0].details()["digest"] == run_digest(await client.store.load_events(run.id))
 
 
+async def test_forget_that_fails_on_the_run_store_deletes_nothing_and_can_be_run_again(client, store_url, tmp_path):
+    """Review: forget deleted the entity from memory first, then redacted the run store; when that
+    failed (here the run store's database is write-locked by another process), the runs kept the
+    values and a second forget no longer knew the entity's e-mail. The run store (and any other
+    layer's tables) now go first: a failure there deletes nothing."""
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the failure is made with SQLite's write lock, held by another connection")
+    import sqlite3
+
+    wf = podium.Workflow("crm")
+
+    @wf.step
+    async def note(input):
+        return {"summary": f"refund for {input['email']}"}
+
+    mem = Memory(f"sqlite:///{tmp_path}/memory.db", embedder="hash:256")  # memory in a database of its own
+    mem.run_store = client.store
+    try:
+        await mem.upsert_entity("customer:42", type="customer", properties={"email": "ann@example.com"})
+        await mem.remember("customer:42", "wants a refund", kind="event")
+        run = await client.start(wf, {"email": "ann@example.com"})
+        await run.result()
+        locker = sqlite3.connect(client.store.path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another process writing to the run store
+        client.store.db.execute("PRAGMA busy_timeout=50")
+        try:
+            with pytest.raises(Exception, match="locked"):
+                await mem.forget("customer:42", values=[], reason="ticket 12")
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+            client.store.db.execute("PRAGMA busy_timeout=10000")
+        assert (await mem.get_entity("customer:42")) is not None  # nothing deleted: the e-mail is still known
+        assert len(await mem.recall("customer:42")) == 1
+        erasure = await mem.forget("customer:42", values=[], reason="ticket 12")
+        assert erasure.counts["memory_items"] == 1 and erasure.counts["runs_redacted"] >= 1
+        assert "ann@example.com" not in (await client.get(run.id)).input
+    finally:
+        await mem.close()
+
+
 async def test_forget_leaves_runs_readable_and_a_parked_run_resumes(client):
     """Review (attack): ``forget`` replaced plain text over the runs' stored JSON. Forgetting ``123``
     turned the amount ``41234`` into ``4[redacted]4``: the ended run's history could not be read and

@@ -93,6 +93,15 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
         known += [str(node.properties[k]) for k in IDENTIFYING if isinstance(node.properties.get(k), str)]
     forms = _forms(known)
 
+    # First what lives in other tables and stores (the run store may be another database): if it
+    # fails, nothing is deleted yet, and forget can be run again with the entity's properties.
+    for table, ref in ERASERS.items():  # layers built on memory that keep their own tables
+        if await has_table(db, table):
+            module, _, attr = ref.partition(":")
+            redact_rows = getattr(importlib.import_module(module), attr)
+            counts[f"{table}_redacted"] = await redact_rows(db, mem.vectors, forms, REDACTED)
+    counts.update(await redact_runs(mem, forms))
+
     ids = [r[0] for r in await db.fetchall("SELECT id FROM mem_items WHERE entity=?", (entity,))]
     counts["memory_items"] = await mem.delete(ids)
     counts["relations"] = await db.execute("DELETE FROM mem_relations WHERE src=? OR dst=?", (entity, entity))
@@ -110,13 +119,6 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
     counts["entities_redacted"] = await _redact_json(db, "mem_entities", "properties", "id", forms)
     counts["relations_redacted"] = await _redact_json(db, "mem_relations", "properties", "src, relation, dst", forms)
     counts["run_state_redacted"] = await _redact_json(db, "mem_run_state", "value", "run_id, key", forms)
-
-    for table, ref in ERASERS.items():  # layers built on memory that keep their own tables
-        if await has_table(db, table):
-            module, _, attr = ref.partition(":")
-            redact_rows = getattr(importlib.import_module(module), attr)
-            counts[f"{table}_redacted"] = await redact_rows(db, mem.vectors, forms, REDACTED)
-    counts.update(await redact_runs(mem, forms))
 
     at = time.time()
     async with db.transaction() as tx:
