@@ -344,7 +344,7 @@ class Client:
         """Drive a run this client holds (created or claimed) in a task of its own (``refused``: why
         it may not go on; it fails at once)."""
         ex = RunExecutor(self, wf, run, events, refused=refused)
-        with self.governance.acting_as(self.governance.principal_default):  # as itself: the task outlives the request that started or woke it
+        with self.governance.as_itself():  # the task outlives the request that started or woke it
             task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
         self.driving.add(ex, task)
         if self._maintenance is None:

@@ -152,6 +152,11 @@ class Governance:
         """Who this client acts as now (see :meth:`acting_as`)."""
         return _acting.get() or self.principal_default
 
+    def as_itself(self) -> contextlib.AbstractContextManager[None]:
+        """Act as the client itself inside the block (a run's task, which outlives the request that
+        started or woke it); nothing to set where no caller is acting."""
+        return contextlib.nullcontext() if _acting.get() is None else self.acting_as(self.principal_default)
+
     @contextlib.contextmanager
     def acting_as(self, principal: Principal) -> Iterator[None]:
         """Act as ``principal`` inside the block (an HTTP request handler sets its caller here)."""
