@@ -102,14 +102,7 @@ async def test_threshold_rule_emitted_events_and_file_drops(server: Any, tmp_pat
         assert body["run"]["output"] == "offer for b"
 
         # a workflow's ctx.emit starts the subscribed workflow (once, by the event's idempotency key)
-        r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
-        await wait_status(http, r.json()["run"]["id"], "completed")
-        for _ in range(200):
-            runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
-            if runs and runs[0]["status"] == "completed":
-                break
-            await asyncio.sleep(0.02)
-        assert [r["input"]["subject"] for r in runs] == ["emitted"]
+        await _announce_and_see_the_ticket(http)
 
         (drop / "a.csv").write_text("1,2,3\n")
         os.utime(drop / "a.csv", (1, 1))
@@ -154,6 +147,18 @@ async def test_a_bad_schedule_fails_alone_and_is_reported(server: Any, caplog: A
         assert states["nightly"]["error"] is None
 
 
+async def _announce_and_see_the_ticket(http: Any) -> None:
+    """Run the workflow whose ctx.emit announces a ticket; the subscribed workflow starts (once)."""
+    r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
+    await wait_status(http, r.json()["run"]["id"], "completed")
+    for _ in range(200):  # the subscribed run starts from the event, a moment later
+        runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
+        if runs and runs[0]["status"] == "completed":
+            break
+        await asyncio.sleep(0.02)
+    assert [r["input"]["subject"] for r in runs] == ["emitted"]
+
+
 async def test_the_server_account_the_docs_describe_runs_the_triggers(server: Any, tmp_path: Any) -> None:
     """Review (attack on today's client.on check): ``podium serve`` acts as a service account that
     needs runs.resume, and runs.start for its triggers (docs/governance.md). Since client.on needs
@@ -170,14 +175,7 @@ async def test_the_server_account_the_docs_describe_runs_the_triggers(server: An
         svc, root = await c.create_token("svc"), await c.create_token("root")
     async with server(db, workflows=flows.TRIGGERS, token=svc) as (_, http):
         http.headers["Authorization"] = f"Bearer {root}"
-        r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
-        await wait_status(http, r.json()["run"]["id"], "completed")
-        for _ in range(200):
-            runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
-            if runs and runs[0]["status"] == "completed":
-                break
-            await asyncio.sleep(0.02)
-        assert [r["input"]["subject"] for r in runs] == ["emitted"]
+        await _announce_and_see_the_ticket(http)
 
 
 async def test_an_event_emitted_after_an_approval_starts_its_workflow(server: Any, tmp_path: Any) -> None:
