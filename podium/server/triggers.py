@@ -445,19 +445,23 @@ class Triggers:
     async def _start(
         self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
     ) -> bool:
-        """Start the run (idempotently); on failure keep the event as a dead letter and return False."""
-        return await self._launch(workflow, payload, rid, source=source, event=event, key=key) != "dead"
+        """Start the run (idempotently); on failure keep the event as a dead letter and return False.
+        The server's own triggers (schedules, emitted events, rules, files) have no caller to refuse:
+        a start the server's account may not make is dead-lettered too, to replay once granted."""
+        return await self._launch(workflow, payload, rid, source=source, event=event, key=key, own=True) != "dead"
 
-    async def _launch(self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str) -> str:
+    async def _launch(
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False
+    ) -> str:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
         try:
             handle = await self.client.start(workflow, payload, run_id=rid)
             self.fired += 1
             return "run" if handle.created else "duplicate"
-        except AuthError:
-            raise  # the caller may not start it: a 401/403 for them, not a dead letter
         except (PodiumError, OSError) as exc:
+            if isinstance(exc, AuthError) and not own:
+                raise  # an HTTP caller may not start it: a 401/403 for them, not a dead letter
             letter = {
                 "id": rid,
                 "source": source,

@@ -238,3 +238,29 @@ async def test_a_server_whose_account_may_not_resume_runs_says_so_at_start(serve
     async with server(db, token=svc, execute=False) as (_, http):
         http.headers["Authorization"] = f"Bearer {svc}"
         assert (await http.get("/api/runs")).status_code == 200
+
+
+async def test_an_emitted_event_the_server_may_not_start_is_dead_lettered(server: Any, tmp_path: Any) -> None:
+    """Nothing is lost: an event a workflow emits (or a schedule, a rule, a file) whose start the
+    server's account is refused was logged and dropped (the refusal raised inside the trigger: no
+    run, no dead letter). It is kept as a dead letter naming the refusal, to replay once granted."""
+    from podium import Client
+
+    db = f"sqlite:///{tmp_path / 'served.db'}"
+    async with Client(db) as c:
+        await c.define_role("driver", ["runs.resume"])
+        await c.create_user("svc", ["driver"], service=True)
+        await c.create_user("root", ["admin"])
+        svc, root = await c.create_token("svc"), await c.create_token("root")
+    async with server(db, workflows=flows.TRIGGERS, token=svc) as (_, http):
+        http.headers["Authorization"] = f"Bearer {root}"
+        r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
+        await wait_status(http, r.json()["run"]["id"], "completed")
+        for _ in range(200):  # the event's start is tried a moment after the emit
+            letters = (await http.get("/api/deadletters")).json()["dead_letters"]
+            if letters:
+                break
+            await asyncio.sleep(0.02)
+        assert [(d["event"], d["workflow"], d["error_type"]) for d in letters] == [("ticket.created", "tickets", "PermissionDenied")]
+        assert "may not runs.start" in letters[0]["error"]
+        assert (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"] == []
