@@ -45,6 +45,7 @@ from .identity import (
     role_permissions,
     token_hash,
 )
+from .inbox import open_requests
 from .policy import POLICIES, Policy
 
 if TYPE_CHECKING:
@@ -696,46 +697,8 @@ class Governance:
         Read from the store's index of open requests: a page costs the same however many runs are
         parked. Without ``payloads.read``, a request's ``payload`` (what to approve) is None, as on the API."""
         who = await self.authorize("approvals.read")
-        inbox = await self._inbox(run_id, workflow, limit, after)
+        inbox = await open_requests(self.store, run_id, workflow, limit, after)
         return inbox if who.can("payloads.read") else [{**a, "payload": None} for a in inbox]
-
-    async def _inbox(
-        self, run_id: str | None, workflow: str | None, limit: int, after: Mapping[str, Any] | None
-    ) -> list[dict[str, Any]]:
-        """A page of open requests as stored, payloads included (callers check the permissions)."""
-        if not 1 <= limit <= MAX_APPROVALS_PAGE:
-            raise ConfigError(
-                f"approvals: limit must be 1 to {MAX_APPROVALS_PAGE} requests a page, got {limit}; "
-                "read further pages with after=<the last request of the previous page>"
-            )
-        position = None
-        if after is not None:
-            try:
-                position = (float(after["requested_at"]), str(after["run_id"]), str(after["name"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise ConfigError(
-                    f"approvals: after={after!r} is not an approval request; pass the last request "
-                    "(a dict with requested_at, run_id and name) of the previous page"
-                ) from exc
-        found = await self.store.open_approvals(run_id=run_id, workflow=workflow, after=position, limit=limit)
-        inbox = []
-        for a in found:
-            ev = a.event
-            data = json.loads(ev.data or "{}")
-            info = data.get("approval")
-            inbox.append(
-                {
-                    "run_id": ev.run_id,
-                    "workflow": a.workflow,
-                    "step": ev.step.split("/", 1)[0] if ev.step else None,
-                    "name": a.name,
-                    "seq": ev.seq,
-                    "requested_at": ev.ts,
-                    "deadline": data.get("deadline"),
-                    **(info if isinstance(info, dict) else {}),
-                }
-            )
-        return inbox
 
     async def _open_request(self, run_id: str, name: str) -> dict[str, Any]:
         """The run's open request ``name``, looked for in all its pages (a run may ask many at once),
@@ -743,7 +706,7 @@ class Governance:
         await self.authorize("approvals.read")
         after = None
         while True:
-            page = await self._inbox(run_id, None, MAX_APPROVALS_PAGE, after)
+            page = await open_requests(self.store, run_id, None, MAX_APPROVALS_PAGE, after)
             for a in page:
                 if a["name"] == name:
                     return a
