@@ -491,6 +491,8 @@ async def test_switches_and_policies_are_read_with_the_permissions_the_api_asks(
             await s.switches()
         with pytest.raises(PermissionDenied, match="may not workflows.read"):
             await s.policies()
+        with pytest.raises(PermissionDenied, match="may not runs.read"):
+            await s.quarantine.depth()  # it answered anyone
 
 
 async def test_a_scoped_tokens_runs_act_with_the_roles_its_scopes_leave_whole(shared_store):

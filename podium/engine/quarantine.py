@@ -45,7 +45,8 @@ class QuarantineDesk:
         return [dataclasses.replace(i, payload=None) for i in items]
 
     async def get(self, item_id: str) -> QuarantineItem:
-        """One item with its raw payload (needs ``payloads.read``: it is business data)."""
+        """One item with its raw payload (needs ``runs.read`` and ``payloads.read``: it is business data)."""
+        await self.client.authorize("runs.read", f"quarantine:{item_id}")
         await self.client.authorize("payloads.read", f"quarantine:{item_id}")
         item = await self.book.get(item_id)
         if item is None:
@@ -53,7 +54,8 @@ class QuarantineDesk:
         return item
 
     async def depth(self, connector: str | None = None) -> int:
-        """Items not resolved yet."""
+        """Items not resolved yet (needs ``runs.read``, as listing them does)."""
+        await self.client.authorize("runs.read", "quarantine")
         return await self.book.depth(connector)
 
     async def replay(self, item_id: str | None = None, *, all: bool = False) -> builtins.list[dict[str, Any]]:
