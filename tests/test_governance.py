@@ -454,6 +454,9 @@ async def test_waiting_on_a_driven_run_needs_runs_read(shared_store):
                 await read(handle.id)
         with pytest.raises(PermissionDenied, match="may not runs.read"):
             await s.list()
+        for read in (s.get, s.wait):  # refused before the run is looked up: no telling which ids exist
+            with pytest.raises(PermissionDenied, match="may not runs.read"):
+                await read("no-such-run")
 
 
 async def test_a_client_without_runs_resume_drives_no_run_it_did_not_start(shared_store):

@@ -380,7 +380,8 @@ class Client:
     async def get(self, run_id: str) -> RunRecord:
         """The run's record (without ``payloads.read``, its input and output hidden); raises :class:`NotFound`."""
         self._check_open()
-        return shown(await self._record(run_id), await self.authorize("runs.read", run_id))
+        who = await self.authorize("runs.read", run_id)  # first: an unknown id tells nothing to whom may not read
+        return shown(await self._record(run_id), who)
 
     async def _record(self, run_id: str) -> RunRecord:
         """The run's record as stored, for the engine's own use (no permission check)."""
@@ -422,7 +423,8 @@ class Client:
     async def wait(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """Wait until the run is finished and return its record (as :meth:`get` shows it)."""
         self._check_open()
-        return shown(await self._settled(run_id, timeout), await self.authorize("runs.read", run_id))
+        who = await self.authorize("runs.read", run_id)
+        return shown(await self._settled(run_id, timeout), who)
 
     async def _settled(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """The run's record once it is finished, for the engine's own use (no permission check)."""
