@@ -237,7 +237,10 @@ def main() -> int:
                 rev = _git("rev-parse", "--short", "--verify", f"{args.against}^{{commit}}")
                 sides.append(Side("base", stack.enter_context(_worktree(rev)), rev))
             except subprocess.CalledProcessError as exc:
-                raise SystemExit(f"error: {' '.join(exc.cmd)}: {exc.stderr.strip()}") from None
+                raise SystemExit(
+                    f"error: --against {args.against!r} is not a commit of this repository ({exc.stderr.strip()}); "
+                    "give a commit, a tag or HEAD~N"
+                ) from None
         for side in sides:
             if not (side.tree / "bench" / "run.py").is_file():
                 raise SystemExit(f"error: {side.rev or side.tree} has no bench/run.py")

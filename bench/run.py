@@ -406,10 +406,10 @@ def _row(
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     with tempfile.TemporaryDirectory(prefix="podium-bench-") as folder:
-        wanted = set(
-            args.only
-            or ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "durable_loop", "many_runs", "many_runs_gathered", "startup"]
-        )
+        every = ["chain", "fanout", "concurrent_io", "durable_chain", "durable_chain_power", "durable_loop", "many_runs", "many_runs_gathered", "startup"]
+        wanted = set(args.only or every)
+        if unknown := sorted(wanted - set(every)):
+            raise SystemExit(f"error: no workload {', '.join(unknown)}; --only takes: {' '.join(every)}")
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("chain", lambda: bench_chain(args.repeats)),
             ("fanout", lambda: bench_fanout(args.repeats)),
