@@ -373,3 +373,75 @@ def test_cli_kb_memory_and_forget(tmp_path):
     assert "nothing remembered" in _podium("memory", "show", "customer:42", db=db).stdout
     assert "request 7" in _podium("memory", "erasures", db=db).stdout
     assert "0 run(s) deleted" in _podium("memory", "prune", "--runs-older-than", "30d", db=db).stdout
+
+
+def _failing_audit(store, action: str, monkeypatch) -> None:
+    """Make the store fail to sign (so to write) audit entries of ``action``, as a crash at that
+    point would: the entries after it are never written."""
+    sign = store._sign
+
+    def refuse(e):
+        if e.action == action:
+            raise OSError(f"disk full while writing {action}")
+        sign(e)
+
+    monkeypatch.setattr(store, "_sign", refuse)
+
+
+async def test_forget_whose_audit_record_fails_changes_no_run(client, monkeypatch):
+    """Attack on the log's integrity: ``forget`` redacted the run store in one transaction and wrote
+    the ``run.redact`` entries after it. A failure between the two (a crash, a full disk) left runs
+    changed with no record of why, so ``podium audit verify`` reported them as tampered with, for
+    good: forgetting again found nothing left to redact and wrote no entry. The entries are now
+    written in the redaction's transaction: all of it lands, or none."""
+    wf = podium.Workflow("crm")
+
+    @wf.step
+    async def note(input):
+        return {"summary": f"refund for {input['email']}"}
+
+    runs = [await client.start(wf, {"email": "ann@example.com"}) for _ in range(2)]
+    for r in runs:
+        await r.result()
+    mem = memory.memory_for(client)
+    await mem.upsert_entity("customer:42", type="customer", properties={"email": "ann@example.com"})
+    _failing_audit(client.store, "run.redact", monkeypatch)
+    with pytest.raises(OSError, match="disk full"):
+        await mem.forget("customer:42", values=[], reason="ticket 12")
+    for r in runs:
+        assert "ann@example.com" in (await client.get(r.id)).input  # nothing changed
+    assert (await client.verify_audit())[1] is None
+    monkeypatch.undo()
+    erasure = await mem.forget("customer:42", values=[], reason="ticket 12")  # run again: it works
+    assert erasure.counts["runs_redacted"] == 4  # two runs, each its input and output
+    for r in runs:
+        assert "ann@example.com" not in (await client.get(r.id)).input
+    assert (await client.verify_audit())[1] is None
+    redactions = [e.target for e in await client.store.list_audit() if e.action == "run.redact"]
+    assert sorted(redactions) == sorted(r.id for r in runs)
+
+
+async def test_pruning_whose_audit_record_fails_deletes_no_run(client, monkeypatch):
+    """The same for pruning: runs deleted with no ``run.prune`` entry were reported as deleted by
+    tampering, and pruning again found nothing to record. The entries are now written in the
+    deletion's transaction."""
+    wf = podium.Workflow("old")
+
+    @wf.step
+    async def one(input):
+        return input
+
+    done = [await client.run(wf, i) for i in range(3)]
+    assert done == [0, 1, 2]
+    ids = [r.id for r in await client.list(workflow="old")]
+    mem = memory.memory_for(client)
+    _failing_audit(client.store, "run.prune", monkeypatch)
+    with pytest.raises(OSError, match="disk full"):
+        await mem.prune_runs(older_than=-1)
+    assert sorted(r.id for r in await client.list(workflow="old")) == sorted(ids)  # nothing deleted
+    assert (await client.verify_audit())[1] is None
+    monkeypatch.undo()
+    assert await mem.prune_runs(older_than=-1) == 3
+    assert await client.list(workflow="old") == []
+    assert (await client.verify_audit())[1] is None
+    assert sorted(e.target for e in await client.store.list_audit() if e.action == "run.prune") == sorted(ids)

@@ -20,7 +20,7 @@ import importlib
 import json
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._sqldb import Database, has_table, redact_json, replace_text
 from ._records import Erasure
@@ -28,7 +28,9 @@ from ._records import Erasure
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ..records import Event, RunRecord
     from ..storage import Store
+    from ..storage._base import PruneRecord, RedactRecord
     from ..vectors import VectorIndex
     from ._records import Entity, Retention
 
@@ -136,8 +138,7 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
     async with _run_store(mem) as store:
         if store is None:
             return {}
-        done = await store.redact_payloads(forms, REDACTED)
-        await _audit_redactions(store, done.run_ids, mem.actor)
+        done = await store.redact_payloads(forms, REDACTED, record=_redaction_record(mem.actor))
     return {"runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals}
 
 
@@ -160,24 +161,21 @@ async def _run_store(mem: Memory) -> AsyncIterator[Store | None]:
         await store.close()
 
 
-async def _audit_redactions(store: Store, run_ids: Sequence[str], actor: str = "memory") -> None:
-    """Anchor each redacted run's new history digest and record (``run.redact``, signed with the
-    store's audit key like every entry), so the log says the history was changed on purpose."""
-    if not run_ids:
-        return
+def _redaction_record(actor: str) -> RedactRecord:
+    """The entry that anchors a redacted run's new history digest and records the change
+    (``run.redact``, signed with the store's audit key like every entry), so the log says the
+    history was changed on purpose. Written in the redaction's own transaction."""
     from ..governance.audit import AuditEntry, payload_hash, record_hash, run_digest
 
-    for run_id in run_ids:
-        events = await store.load_events(run_id)
-        run = await store.get_run(run_id)
-        data = {"digest": run_digest(events), "events": events[-1].seq if events else 0, "reason": "podium forget"}
+    def record(run_id: str, run: RunRecord | None, events: list[Event]) -> AuditEntry:
+        data: dict[str, Any] = {"digest": run_digest(events), "events": events[-1].seq if events else 0, "reason": "podium forget"}
         if run is not None and run.status.finished:
             data["record"] = record_hash(run)
         elif run is not None:  # it goes on (its status and output will change): its input alone
             data["input"] = payload_hash(run.input)
-        await store.append_audit(
-            AuditEntry(ts=time.time(), actor=actor, action="run.redact", target=run_id, data=json.dumps(data))
-        )
+        return AuditEntry(ts=time.time(), actor=actor, action="run.redact", target=run_id, data=json.dumps(data))
+
+    return record
 
 
 async def prune(mem: Memory, now: float) -> dict[str, int]:
@@ -211,24 +209,21 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
     async with _run_store(mem) as store:
         if store is None:
             return 0
-        ids = await store.delete_runs(await store.finished_run_ids(before=cutoff))
-        if ids:
-            await _audit_prunes(store, ids, cutoff, mem.actor)
+        ids = await store.delete_runs(await store.finished_run_ids(before=cutoff), record=_prune_record(cutoff, mem.actor))
     for i in range(0, len(ids), 500):
         part = ids[i : i + 500]
         await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
     return len(ids)
 
 
-async def _audit_prunes(store: Store, ids: Sequence[str], cutoff: float, actor: str) -> None:
-    """Deleting history on purpose is recorded (``run.prune``, by the actor), so that audit verify
-    expects it, whether the memory was opened with the store or by URL."""
+def _prune_record(cutoff: float, actor: str) -> PruneRecord:
+    """Deleting history on purpose is recorded (``run.prune``, by the actor), in the deletion's own
+    transaction, so that audit verify expects it, whether the memory was opened with the store or
+    by URL."""
     from ..records import AuditEntry
 
-    for rid in ids:
-        await store.append_audit(
-            AuditEntry(ts=time.time(), actor=actor, action="run.prune", target=rid, data=json.dumps({"cutoff": cutoff}))
-        )
+    data = json.dumps({"cutoff": cutoff})
+    return lambda rid: AuditEntry(ts=time.time(), actor=actor, action="run.prune", target=rid, data=data)
 
 
 async def erasures(db: Database) -> list[Erasure]:

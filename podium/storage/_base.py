@@ -37,6 +37,13 @@ CLAIMABLE = ("pending", "running")
 FINISHED = ("completed", "failed", "cancelled")
 
 
+PruneRecord = Callable[[str], AuditEntry]
+"""The audit entry that records the deletion of one run (:meth:`Store.delete_runs`)."""
+RedactRecord = Callable[[str, RunRecord | None, list[Event]], AuditEntry]
+"""The audit entry that records one run's redaction, from its id, record and events as changed
+(:meth:`Store.redact_payloads`)."""
+
+
 @dataclass(kw_only=True)
 class Redaction:
     """What :meth:`Store.redact_payloads` changed. Each count adds, for every text and column, the
@@ -505,13 +512,17 @@ class Store(ABC):
         than ``before``, oldest first."""
 
     @abstractmethod
-    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
+    async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
         """Delete these runs with their events and signals, atomically; returns the ids deleted.
-        Unfinished and unknown runs are left alone (an engine may hold them). Deleting history is
-        the caller's to record in the audit log."""
+        Unfinished and unknown runs are left alone (an engine may hold them). With ``record``,
+        each deleted run's audit entry (``record(run_id)``) is written in the same transaction, in
+        this store's chain: the deletion and its record land together or not at all (a deletion
+        without its record would read as tampering to ``podium audit verify``, for good)."""
 
     @abstractmethod
-    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+    async def redact_payloads(
+        self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
+    ) -> Redaction:
         """Replace each of ``texts``, in order, with ``replacement`` in every run's stored payloads:
         the run's ``input``, ``output`` and ``error``, its events' ``data`` and its signals'
         ``payload``, atomically. In JSON the texts are replaced inside strings (values and keys,
@@ -520,7 +531,8 @@ class Store(ABC):
         every payload still reads (:func:`podium._redact.redact_stored`). A payload that is not
         JSON is replaced as plain text. Empty texts are ignored. Only payloads that change are
         written, in the encoding they had; nothing else changes (sequence numbers, statuses,
-        times)."""
+        times). With ``record``, each changed run's audit entry (``record(run_id, run, events)``,
+        from its record and events as changed) is written in the same transaction, in this store's chain."""
 
 
 #: Payload columns rewritten by the SQL stores' :meth:`Store.redact_payloads`: table, column, the

@@ -6,7 +6,7 @@ import asyncio
 import bisect
 import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .._redact import redact_stored, stored_forms
@@ -19,7 +19,9 @@ from ._base import (
     UPDATABLE,
     EventRow,
     OpenApproval,
+    PruneRecord,
     Redaction,
+    RedactRecord,
     Store,
     approval_asked,
     pick_fair,
@@ -394,19 +396,59 @@ class MemoryStore(ChainedAudit, Store):
         )
         return [rid for _, rid in done]
 
-    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
-        deleted = []
-        for rid in dict.fromkeys(run_ids):
-            run = self._runs.get(rid)
-            if run is not None and run.status.finished:
-                del self._runs[rid]
-                self._events.pop(rid, None)
-                self._signals.pop(rid, None)
-                self._close_approvals(rid)
-                deleted.append(rid)
-        return deleted
+    async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
+        doomed = [rid for rid in dict.fromkeys(run_ids) if (r := self._runs.get(rid)) is not None and r.status.finished]
+        if record is not None and doomed:
+            async with self._chained_many() as place:  # the records first: a failure deletes nothing
+                with self._audit_undone():
+                    for rid in doomed:
+                        await self._audit_insert(place(record(rid)), self._sign)
+        for rid in doomed:  # no await point from here on: one step, as the other stores' transaction
+            del self._runs[rid]
+            self._events.pop(rid, None)
+            self._signals.pop(rid, None)
+            self._close_approvals(rid)
+        return doomed
 
-    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
+    async def redact_payloads(
+        self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
+    ) -> Redaction:
+        if record is None:
+            return self._redact(texts, replacement)
+        async with self._chained_many() as place:
+            payloads = {rid: (r.input, r.output, r.error) for rid, r in self._runs.items()}
+            events = {rid: list(log) for rid, log in self._events.items()}
+            signals = {rid: dict(box) for rid, box in self._signals.items()}
+            out = self._redact(texts, replacement)
+            try:
+                with self._audit_undone():  # _audit_insert has no await point: nothing runs in between
+                    for rid in out.run_ids:
+                        entry = place(record(rid, self._runs.get(rid), self._events.get(rid, [])))
+                        await self._audit_insert(entry, self._sign)
+            except BaseException:  # all or nothing, like the other stores' transaction
+                for rid in out.run_ids:
+                    if rid in self._runs:
+                        run = self._runs[rid]
+                        run.input, run.output, run.error = payloads[rid]
+                    if rid in self._events:
+                        self._events[rid][:] = events[rid]
+                    if rid in self._signals:
+                        self._signals[rid].clear()
+                        self._signals[rid].update(signals[rid])
+                raise
+        return out
+
+    @contextlib.contextmanager
+    def _audit_undone(self) -> Iterator[None]:
+        """Entries appended inside the block are taken back if it fails (a transaction's rollback)."""
+        n = len(self._audit)
+        try:
+            yield
+        except BaseException:
+            del self._audit[n:]
+            raise
+
+    def _redact(self, texts: Sequence[str], replacement: str) -> Redaction:
         forms = stored_forms(texts)
         out = Redaction()
         touched: set[str] = set()

@@ -47,12 +47,12 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._redact import stored_forms
 from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
-from ._base import FINISHED, PAYLOADS, UPDATABLE, Redaction, Store, pick_fair, redacted_rows, redaction_sql
+from ._base import UPDATABLE, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
-from ._pg_governance import AUDIT_INSERT, NEXT_SEQS, PgGovernance
+from ._pg_erase import PgErasure
+from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_runs import (
     _CREATE_EVENTS,
     _CREATE_RUN,
@@ -125,7 +125,7 @@ def _redact(url: str) -> str:
 _Audited = tuple[str, list[Any], list[Any], Event, AuditEntry]
 
 
-class PostgresStore(PgRuns, PgGovernance, Store):
+class PostgresStore(PgRuns, PgErasure, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
     :param url: ``postgresql://user:password@host:port/database[?libpq-params]``.
@@ -738,47 +738,3 @@ class PostgresStore(PgRuns, PgGovernance, Store):
             )
             rows = await cur.fetchall()
         return sorted(r[0] for r in rows)
-
-    # -- retention and erasure ----------------------------------------------------------------
-
-    async def finished_run_ids(self, *, before: float) -> list[str]:
-        async with self._connection() as conn:
-            cur = await conn.execute(
-                "SELECT id FROM runs WHERE status = ANY(%s::text[]) AND finished_at IS NOT NULL "
-                "AND finished_at < %s ORDER BY finished_at, id",
-                (list(FINISHED), before),
-            )
-            return [r[0] for r in await cur.fetchall()]
-
-    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
-        ids = list(dict.fromkeys(run_ids))
-        if not ids:
-            return []
-        async with self._connection() as conn, conn.transaction():
-            cur = await conn.execute(
-                "SELECT id FROM runs WHERE id = ANY(%s::text[]) AND status = ANY(%s::text[]) FOR UPDATE",
-                (ids, list(FINISHED)),
-            )
-            found = [r[0] for r in await cur.fetchall()]
-            if found:
-                for table in ("events", "signals"):
-                    await conn.execute(f"DELETE FROM {table} WHERE run_id = ANY(%s::text[])", (found,))
-                await conn.execute("DELETE FROM runs WHERE id = ANY(%s::text[])", (found,))
-        kept = set(found)
-        return [rid for rid in ids if rid in kept]
-
-    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
-        counts = {"runs": 0, "events": 0, "signals": 0}
-        touched: set[str] = set()
-        forms = stored_forms(texts)
-        async with self._connection() as conn, conn.transaction():
-            for table, col, key in PAYLOADS if forms else ():
-                select, update = redaction_sql(table, col, key, len(forms), "strpos", "%s")
-                cur = await conn.execute(select + " FOR UPDATE", forms)  # nobody writes them meanwhile
-                for new, row_key, hits in redacted_rows(await cur.fetchall(), texts, replacement):
-                    await conn.execute(update, (new, *row_key))
-                    counts[table] += hits
-                    touched.add(row_key[0])
-        return Redaction(
-            runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
-        )

@@ -16,28 +16,23 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._redact import stored_forms
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
-from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
+from ._audit import AUDIT_COLUMNS, Sign, entry_from_row
 from ._base import (
     APPROVAL_SIGNAL,
-    FINISHED,
-    PAYLOADS,
     UPDATABLE,
     EventRow,
     OpenApproval,
-    Redaction,
     Store,
     approval_asked,
     approvals_query,
     pick_fair,
-    redacted_rows,
-    redaction_sql,
     run_from_row,
     wait_ended,
 )
 from ._group import GroupWrite, NewRun
+from ._sqlite_erase import SQLiteErasure
 from ._sqlite_schema import MIGRATIONS
 
 _RUN_COLS = (
@@ -50,7 +45,6 @@ _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx
 #: The UPDATE statement of each shape of run update (its fields, and whether the run stays held).
 _UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
-_FINISHED_MARKS = ",".join("?" * len(FINISHED))
 
 
 _run = run_from_row
@@ -99,7 +93,7 @@ _Write = tuple[Any, Any, "AuditEntry | None"]
 or an append (its events, its run update, its audit entry or None)."""
 
 
-class SQLiteStore(ChainedAudit, Store):
+class SQLiteStore(SQLiteErasure, Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
     def __init__(self, url: str, *, durability: str | None = None) -> None:
@@ -365,6 +359,9 @@ class SQLiteStore(ChainedAudit, Store):
         self.db.execute(sql, [*params, run_id])
 
     async def get_run(self, run_id: str) -> RunRecord | None:
+        return self._run_now(run_id)
+
+    def _run_now(self, run_id: str) -> RunRecord | None:
         row = self.db.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
         return _run(row) if row else None
 
@@ -441,6 +438,9 @@ class SQLiteStore(ChainedAudit, Store):
         return [(r[0], r[1]) for r in rows]
 
     async def load_events(self, run_id: str, *, after: int = 0) -> list[Event]:
+        return self._events_now(run_id, after)
+
+    def _events_now(self, run_id: str, after: int = 0) -> list[Event]:
         rows = self.db.execute(
             "SELECT run_id, seq, type, ts, step, iteration, idx, attempt, data FROM events "
             "WHERE run_id=? AND seq>? ORDER BY seq",
@@ -725,61 +725,3 @@ class SQLiteStore(ChainedAudit, Store):
             _UNFINISHED,
         )
         return sorted(r[0] for r in rows)
-
-    async def finished_run_ids(self, *, before: float) -> list[str]:
-        rows = self.db.execute(
-            f"SELECT id FROM runs WHERE status IN ({_FINISHED_MARKS}) "
-            "AND finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at, id",
-            (*FINISHED, before),
-        )
-        return [r[0] for r in rows]
-
-    async def delete_runs(self, run_ids: Sequence[str]) -> list[str]:
-        ids = list(dict.fromkeys(run_ids))
-        deleted: list[str] = []
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for i in range(0, len(ids), 500):  # SQLite limits the parameters of one statement
-                part = ids[i : i + 500]
-                marks = ",".join("?" * len(part))
-                found = [
-                    r[0]
-                    for r in db.execute(
-                        f"SELECT id FROM runs WHERE id IN ({marks}) AND status IN ({_FINISHED_MARKS})",
-                        (*part, *FINISHED),
-                    )
-                ]
-                if not found:
-                    continue
-                marks = ",".join("?" * len(found))
-                for table, col in (("events", "run_id"), ("signals", "run_id"), ("runs", "id")):
-                    db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", found)
-                deleted += found
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        kept = set(deleted)
-        return [rid for rid in ids if rid in kept]
-
-    async def redact_payloads(self, texts: Sequence[str], replacement: str) -> Redaction:
-        counts = {"runs": 0, "events": 0, "signals": 0}
-        touched: set[str] = set()
-        forms = stored_forms(texts)
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for table, col, key in PAYLOADS if forms else ():
-                select, update = redaction_sql(table, col, key, len(forms), "instr", "?")
-                for new, row_key, hits in redacted_rows(db.execute(select, forms).fetchall(), texts, replacement):
-                    db.execute(update, (new, *row_key))
-                    counts[table] += hits
-                    touched.add(row_key[0])
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return Redaction(
-            runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
-        )

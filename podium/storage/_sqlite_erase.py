@@ -1,0 +1,117 @@
+"""Retention and erasure on SQLite (``podium memory prune``, ``podium memory forget``): deleting
+finished runs and redacting stored payloads, each with its audit records in the same transaction.
+Mixed into :class:`podium.storage.sqlite.SQLiteStore`."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from .._redact import stored_forms
+from ..records import AuditEntry, Event, RunRecord
+from ._audit import ChainedAudit
+from ._base import FINISHED, PAYLOADS, PruneRecord, Redaction, RedactRecord, redacted_rows, redaction_sql
+
+_FINISHED_MARKS = ",".join("?" * len(FINISHED))
+
+#: Places an audit entry in the chain held for the transaction (``ChainedAudit._chained_many``).
+_Place = Callable[[AuditEntry], AuditEntry]
+
+
+class SQLiteErasure(ChainedAudit):
+    @property
+    def db(self) -> sqlite3.Connection:  # SQLiteStore provides these
+        raise NotImplementedError
+
+    def _insert_entry(self, e: AuditEntry, after: int = 0) -> int:
+        raise NotImplementedError
+
+    def _run_now(self, run_id: str) -> RunRecord | None:
+        raise NotImplementedError
+
+    def _events_now(self, run_id: str, after: int = 0) -> list[Event]:
+        raise NotImplementedError
+
+    async def finished_run_ids(self, *, before: float) -> list[str]:
+        rows = self.db.execute(
+            f"SELECT id FROM runs WHERE status IN ({_FINISHED_MARKS}) "
+            "AND finished_at IS NOT NULL AND finished_at < ? ORDER BY finished_at, id",
+            (*FINISHED, before),
+        )
+        return [r[0] for r in rows]
+
+    async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
+        ids = list(dict.fromkeys(run_ids))
+        if record is None:
+            return self._delete_tx(ids, None)
+        async with self._chained_many() as place:  # taken before the transaction: no await inside it
+            return self._delete_tx(ids, lambda rid, after: self._insert_entry(place(record(rid)), after))
+        return []  # not reached (for type checkers: the context manager could swallow)
+
+    def _delete_tx(self, ids: list[str], audit: Callable[[str, int], int] | None) -> list[str]:
+        deleted: list[str] = []
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for i in range(0, len(ids), 500):  # SQLite limits the parameters of one statement
+                part = ids[i : i + 500]
+                marks = ",".join("?" * len(part))
+                found = [
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM runs WHERE id IN ({marks}) AND status IN ({_FINISHED_MARKS})",
+                        (*part, *FINISHED),
+                    )
+                ]
+                if not found:
+                    continue
+                marks = ",".join("?" * len(found))
+                for table, col in (("events", "run_id"), ("signals", "run_id"), ("runs", "id")):
+                    db.execute(f"DELETE FROM {table} WHERE {col} IN ({marks})", found)
+                deleted += found
+            seq = 0  # the last audit number given in this transaction (0: none yet)
+            if audit is not None:
+                for rid in deleted:
+                    seq = audit(rid, seq)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        kept = set(deleted)
+        return [rid for rid in ids if rid in kept]
+
+    async def redact_payloads(
+        self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
+    ) -> Redaction:
+        if record is None:
+            return self._redact_tx(texts, replacement, None, None)
+        async with self._chained_many() as place:
+            return self._redact_tx(texts, replacement, record, place)
+        return Redaction()  # not reached (for type checkers: the context manager could swallow)
+
+    def _redact_tx(
+        self, texts: Sequence[str], replacement: str, record: RedactRecord | None, place: _Place | None
+    ) -> Redaction:
+        counts = {"runs": 0, "events": 0, "signals": 0}
+        touched: set[str] = set()
+        forms = stored_forms(texts)
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for table, col, key in PAYLOADS if forms else ():
+                select, update = redaction_sql(table, col, key, len(forms), "instr", "?")
+                for new, row_key, hits in redacted_rows(db.execute(select, forms).fetchall(), texts, replacement):
+                    db.execute(update, (new, *row_key))
+                    counts[table] += hits
+                    touched.add(row_key[0])
+            seq = 0
+            if record is not None and place is not None:
+                for rid in sorted(touched):
+                    seq = self._insert_entry(place(record(rid, self._run_now(rid), self._events_now(rid))), seq)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return Redaction(
+            runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
+        )
