@@ -104,3 +104,28 @@ def test_approve_names_what_is_wrong_with_the_run_or_its_requests(tmp_path: Path
     assert "approved" in cli(tmp_path, "approvals", "approve", run_id, "-m", "fine").stdout
     again = cli(tmp_path, "approvals", "approve", run_id, "-m", "twice", check=2).stderr
     assert f"run {run_id} (completed) has no open approval request" in again and "podium approvals" in again
+
+
+SPOOF_FLOW = (
+    "import podium\n"
+    "wf = podium.Workflow('refund')\n\n"
+    "@wf.step\n"
+    "async def ask(ctx: podium.StepContext, input):\n"
+    "    d = await ctx.approval(input, title=f\"refund {input['amount']} EUR to {input['to']}?\")\n"
+    "    return d['approved']\n"
+)
+
+
+def test_an_approval_title_from_run_data_cannot_break_or_spoof_the_inbox(tmp_path: Path) -> None:
+    """Attack: an approval's title is built from the run's input (an event, a webhook body), and
+    `podium approvals` printed it as rich markup with the terminal's control characters: a title
+    with `[/x]` made the inbox crash for every approver (MarkupError), and one with escape sequences
+    could hide or overwrite what the approver reads (`ESC[8m` conceals the rest of the line). Now
+    the title, the request and the workflow are shown as text, control characters as \\xNN."""
+    (tmp_path / "flows.py").write_text(SPOOF_FLOW)
+    to = "[/x] acme\x1b[8m (really 9,000,000 EUR)\x1b[0m"
+    parked = cli(tmp_path, "run", "flows:wf", "--input", json.dumps({"amount": 80, "to": to}), check=3).stdout
+    assert "\x1b" not in parked and "[/x] acme\\x1b[8m" in parked
+    inbox = cli(tmp_path, "approvals").stdout
+    assert "\x1b" not in inbox, repr(inbox)
+    assert "refund 80 EUR to [/x] acme\\x1b[8m (really 9,000,000 EUR)\\x1b[0m?" in inbox, inbox

@@ -172,3 +172,47 @@ def test_subworkflow_files_must_stay_inside_the_project(tmp_path: Path) -> None:
     )
     [p] = pyaml.validate_file(project / "main.yaml")
     assert p.code == "subworkflow" and "outside this project" in p.message
+
+
+BUILT_BEFORE_REFUSED = [
+    # Numbers are as long as their digits: 100,000 copies of a 1,205-digit number are 120 million
+    # characters of text, though they counted as 100,000 items.
+    ("{{ ([2 ** 4000] * 100000) | upper | length }}", "would exceed"),
+    ("{{ ([2 ** 4000] * 100000) | join }}", "would exceed"),
+    # One value held twice is counted twice: a list literal repeating a 9-million-character value,
+    # then made text by a filter.
+    ("{% for x in [['a' * 1000] * 9000] %}{{ [x, x] | upper | length }}{% endfor %}", "would exceed"),
+    ("{% for x in ['a' * 6000000] %}{{ [x, x] | trim | length }}{% endfor %}", "would exceed"),
+    ("{% for x in ['a' * 6000000] %}{{ [x, x] | replace('b', 'c') | length }}{% endfor %}", "would exceed"),
+    # A mapping key may be used any number of times in one '%' format.
+    ("{{ ('%(a)s' * 1000) % {'a': 'x' * 100000} }}", "'%' formatting"),
+    # A native value that refers to one list 2,000 times.
+    ("{{ ([none] * 2000) | map('default', ['a'] * 9000, true) | list }}", "would exceed"),
+]
+
+
+@pytest.mark.parametrize(("payload", "message"), BUILT_BEFORE_REFUSED)
+def test_values_beyond_the_bound_are_refused_before_they_are_built(payload: str, message: str) -> None:
+    """Attack: a workflow file whose expression makes text far beyond MAX_SIZE (10 million
+    characters) out of values the size check counted small (a long number counted as one item, one
+    value held many times, a '%' mapping key used many times). The check refused the result only
+    after it was built: gigabytes on the engine's host with a few more copies (every run of every
+    tenant in that process dies with it). Now refused before anything big is made."""
+    import tracemalloc
+
+    expr = compile_template(payload, {"input"})
+    tracemalloc.start()
+    try:
+        with pytest.raises(pyaml_expr_error()) as err:
+            expr.evaluate({"input": {}})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert message in str(err.value), str(err.value)
+    assert peak < 40_000_000, f"{peak:,} bytes were allocated before the refusal"
+
+
+def pyaml_expr_error() -> type[Exception]:
+    from podium.yaml._expr import EvaluationError
+
+    return EvaluationError

@@ -255,7 +255,7 @@ def requires(
 
 def fail(message: str, code: int = EXIT_USER_ERROR) -> None:
     """Print one clear paragraph on stderr and exit."""
-    from rich.markup import escape
+    from ._render import escape  # messages may quote data: no markup, no terminal control characters
 
     console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)

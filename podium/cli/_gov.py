@@ -191,10 +191,13 @@ async def approvals(workflow: str | None, limit: int, as_json: bool, db: str | N
     table = Table(box=None, header_style="bold")
     for col in ("run", "workflow", "request", "title", "role", "payload", "waiting"):
         table.add_column(col)
-    for a in inbox:
+    from ._render import escape
+
+    for a in inbox:  # titles and names come from run data: text, never markup or terminal codes
         table.add_row(
-            a["run_id"], a["workflow"], a["name"], a.get("title", ""), a.get("role") or "-",
-            json.dumps(a.get("payload"), ensure_ascii=False)[:60], f"{time.time() - a['requested_at']:.0f} s",
+            escape(a["run_id"]), escape(a["workflow"]), escape(a["name"]), escape(a.get("title") or ""),
+            escape(a.get("role") or "-"), escape(json.dumps(a.get("payload"), ensure_ascii=False)[:60]),
+            f"{time.time() - a['requested_at']:.0f} s",
         )  # fmt: skip
     console().print(table)
     if len(inbox) == limit:

@@ -56,7 +56,7 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         return EXIT_OK
     err = json.loads(run.error) if run.error else {}
     where = f" at step {err['step']!r}" if err.get("step") else ""
-    from rich.markup import escape
+    from ._render import escape  # markup and terminal control characters: the message quotes data
 
     console(stderr=True).print(
         f"[bold red]{run.status.value}[/] run {run_id}{escape(where)}: {escape(err.get('message', ''))}\n"
@@ -80,12 +80,12 @@ async def _approvals_of(client: Any, run: Any) -> list[dict[str, Any]]:
 
 def _parked(client: Any, run: Any, approvals: list[dict[str, Any]]) -> int:
     """The run left this process unfinished: it waits for a person, a signal or timer, or a worker."""
-    from rich.markup import escape
-
     from podium import RunStatus
 
+    from ._render import escape  # titles come from run data
+
     if approvals:
-        which = "" if len(approvals) == 1 else f" --request {approvals[0]['name']}"
+        which = "" if len(approvals) == 1 else f" --request {escape(approvals[0]['name'])}"
         titles = "; ".join(f"{a['name']}: {a.get('title') or 'approval'}" for a in approvals)
         console().print(
             f"[bold blue]waiting[/] run {run.id} waits for a person's decision ({escape(titles)}); decide with: "

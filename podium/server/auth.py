@@ -5,18 +5,23 @@ A store without users is in local mode: requests without a token act as the loca
 live streams alone (``EventSource`` cannot send headers) may pass the token as ``?token=``
 (dependency :func:`acting_stream`); every other route answers 401 to a ``?token=``, so that tokens
 are not written to access logs and browser histories by requests that have no need to.
+
+In local mode a request that a browser marks as coming from another site (``Sec-Fetch-Site``, a
+foreign ``Origin``) is refused (:func:`refuse_other_sites`): another site's page cannot act as the
+local user.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import Security
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import Request
 
-from ..errors import AuthError
+from ..errors import AuthError, PermissionDenied
 from ..governance.identity import Principal
 from ..governance.service import USERS
 from .openapi import BEARER_DESCRIPTION as BEARER
@@ -32,7 +37,9 @@ stream_token = APIKeyQuery(
 )
 
 
-async def principal_for(client: Any, authorization: str | None, query_token: str | None = None) -> Principal:
+async def principal_for(
+    client: Any, authorization: str | None, query_token: str | None = None, *, headers: Any = None
+) -> Principal:
     token: str | None = None
     if authorization:
         scheme, _, value = authorization.partition(" ")
@@ -49,7 +56,29 @@ async def principal_for(client: Any, authorization: str | None, query_token: str
             "this server has users: send an API token as 'Authorization: Bearer pod_...' "
             "(an admin creates one with 'podium tokens create USER')"
         )
+    if headers is not None:
+        refuse_other_sites(headers)
     return Principal.local_user()
+
+
+def refuse_other_sites(headers: Any) -> None:
+    """Local mode trusts every caller, and a browser would lend that trust to any page it shows: a
+    page of another site could deploy a workflow (a text/plain POST needs no CORS preflight) or
+    start one through a GET webhook. So a request the browser marks as coming from another site
+    (``Sec-Fetch-Site``, or an ``Origin`` other than this server) acts as nobody. Programs (curl,
+    the CLI, SDKs) send neither header; the dashboard's own requests are same-origin."""
+    site = (headers.get("sec-fetch-site") or "").lower()
+    origin = headers.get("origin")
+    host = (headers.get("host") or "").lower()
+    if site in ("", "same-origin", "none") and (origin is None or urlsplit(origin).netloc.lower() == host):
+        return
+    source = f"origin {origin}" if origin else f"a {site} page"
+    raise PermissionDenied(
+        f"a request from {source} may not act as the local user: without users (local mode) this "
+        f"server trusts every caller, so it answers only its own dashboard (http://{host or 'HOST'}/) "
+        "and programs. To call it from another site, add users and send a token: podium users add "
+        "NAME --role admin --token"
+    )
 
 
 async def acting(
@@ -62,7 +91,7 @@ async def acting(
             "send the token as the header 'Authorization: Bearer pod_...'"
         )
     client = request.app.state.client
-    who = await principal_for(client, request.headers.get("authorization"))
+    who = await principal_for(client, request.headers.get("authorization"), headers=request.headers)
     with client.acting_as(who):
         yield who
 
@@ -74,6 +103,8 @@ async def acting_stream(
 ) -> AsyncIterator[Principal]:
     """:func:`acting` for the server-sent event streams: the token may also come as ``?token=``."""
     client = request.app.state.client
-    who = await principal_for(client, request.headers.get("authorization"), request.query_params.get("token"))
+    who = await principal_for(
+        client, request.headers.get("authorization"), request.query_params.get("token"), headers=request.headers
+    )
     with client.acting_as(who):
         yield who

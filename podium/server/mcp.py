@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .. import PodiumError, __version__
-from ..errors import AuthError, install_hint
+from ..errors import AuthError, PermissionDenied, install_hint
 from ..governance.identity import Principal
 from .auth import principal_for
 from .errors import body
@@ -168,7 +168,11 @@ class HTTPEndpoint:
         from starlette.responses import JSONResponse
 
         try:
-            who = await principal_for(self.client, Headers(scope=scope).get("authorization"))
+            headers = Headers(scope=scope)
+            who = await principal_for(self.client, headers.get("authorization"), headers=headers)
+        except PermissionDenied as exc:  # local mode, from another site's page
+            await JSONResponse(body("permission_denied", str(exc)), 403)(scope, receive, send)
+            return
         except AuthError as exc:
             response = JSONResponse(
                 body("unauthorized", str(exc)), 401, headers={"WWW-Authenticate": "Bearer"}

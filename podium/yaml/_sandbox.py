@@ -80,6 +80,10 @@ def _size(value: Any, limit: int = MAX_SIZE) -> int:
         elif isinstance(v, list | tuple | set | frozenset):
             n += len(v) + 1
             stack.extend(v)
+        elif isinstance(v, int):  # as long as its digits when it is made text (10 ** 1000: 1,001)
+            n += v.bit_length() // 3 + 1
+        elif isinstance(v, float):
+            n += 24
         else:
             n += 1
     return n
@@ -91,6 +95,37 @@ def guard(value: Any, what: str = "a value") -> Any:
             f"{what} would exceed {MAX_SIZE:,} characters or items; workflow expressions are bounded"
         )
     return value
+
+
+def _guarded(fn: Any, name: str) -> Any:
+    """A stock filter that makes text of its input (``upper``, ``trim``...), checking the input's size
+    first: a value held many times (``[x, x]``) is small in memory but not as text."""
+    what = f"the input of '{name}'"
+    pass_arg = getattr(fn, "jinja_pass_arg", None)
+    if pass_arg is None:
+
+        def plain(value: Any, *args: Any, **kwargs: Any) -> Any:
+            return fn(guard(value, what), *args, **kwargs)
+
+        return plain
+
+    def passing(first: Any, value: Any, *args: Any, **kwargs: Any) -> Any:
+        return fn(first, guard(value, what), *args, **kwargs)
+
+    passing.jinja_pass_arg = pass_arg  # type: ignore[attr-defined]
+    return passing
+
+
+#: Stock filters that make text of their input.
+_TEXT_FILTERS = ("capitalize", "lower", "title", "trim", "truncate", "upper", "urlencode", "wordcount")
+_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(?:\*|\d+)?(?:\.(?:\*|\d*))?[hlL]?[a-zA-Z%]")
+
+
+def _format_size(left: str, right: Any) -> int:
+    """The most characters ``left % right`` can make: each conversion may write all of ``right``
+    (a mapping key can be used any number of times), padded to a width below 1,000."""
+    specs = sum(1 for m in _SPEC.finditer(left) if m.group() != "%%")
+    return len(left) + specs * (_size(right, MAX_SIZE) + 1000)
 
 
 def _range(*args: int) -> list[int]:
@@ -143,7 +178,7 @@ def _replace_size(s: str, old: str, new: str, count: int | None = None) -> None:
 
 
 def _replace(s: Any, old: str, new: str, count: int | None = None) -> str:
-    s, old, new = str(s), str(old), str(new)
+    s, old, new = str(guard(s, "the input of 'replace'")), str(old), str(new)
     _replace_size(s, old, new, count)
     return s.replace(old, new) if count is None else s.replace(old, new, count)
 
@@ -229,7 +264,7 @@ class _Environment(ImmutableSandboxedEnvironment):
             "wordcount",
         ]
         stock = dict(self.filters)
-        self.filters = {name: stock[name] for name in keep}
+        self.filters = {name: _guarded(stock[name], name) if name in _TEXT_FILTERS else stock[name] for name in keep}
         self.filters.update(
             join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum,
             _podium_iter=_iterate, _podium_concat=_concat,
@@ -260,6 +295,11 @@ class _Environment(ImmutableSandboxedEnvironment):
         elif operator == "%" and isinstance(left, str):
             if _FORMAT_WIDTH.search(left):
                 raise SecurityError("'%' formatting with a width or precision of 1000 or more is not allowed")
+            if _format_size(left, right) > MAX_SIZE:
+                raise SecurityError(
+                    f"'%' formatting could make more than {MAX_SIZE:,} characters (each of its "
+                    "conversions may write the whole value given); format fewer or smaller values"
+                )
             return guard(left % right, "'%' formatting")
         return self.binop_table[operator](left, right)
 

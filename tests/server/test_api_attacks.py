@@ -158,3 +158,42 @@ async def test_a_viewer_reads_no_error_message_over_the_api(server: Any, store_u
             assert "4111" not in r.text, url
         run = (await http.get(f"/api/runs/{handle.id}", headers=viewer)).json()["run"]
         assert run["error"]["type"] == "builtins.ValueError" and run["error"]["step"] == "charge"
+
+
+EVIL_DEPLOY = "name: evil\ntriggers: [{webhook: {path: /hooks/evil, method: GET}}]\nsteps:\n  - {id: a, uses: set, with: {v: 1}}\n"
+
+
+async def test_another_site_cannot_act_as_the_local_user(server: Any, store_url: str) -> None:
+    """Attack (CSRF): in local mode (a store without users) every request acts as the local admin
+    with no token, so any web page the developer opens could make the browser deploy a workflow
+    (a text/plain POST needs no CORS preflight, and the deploy route reads any content type), then
+    start it through its GET webhook (an <img src>), or cancel and resume runs. A request that a
+    browser marks as coming from another site (Sec-Fetch-Site, Origin) is now refused in local
+    mode; the dashboard's own requests, and programs (curl, the CLI), still pass."""
+    from .flows import hello
+
+    async with server(store_url, workflows=[hello]) as (app, http):
+        evil = {"origin": "https://evil.example", "content-type": "text/plain"}
+        r = await http.post("/api/workflows", content=EVIL_DEPLOY, headers=evil)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied", r.text
+        message = r.json()["error"]["message"]
+        assert "https://evil.example" in message and "podium users add" in message
+        r = await http.post("/api/workflows", content=EVIL_DEPLOY, headers={"sec-fetch-site": "cross-site"})
+        assert r.status_code == 403, r.text
+        assert "evil" not in app.state.client.workflows()
+        # The same deploy from the dashboard's own page, then its webhook from another site.
+        same = {"origin": "http://podium.test", "sec-fetch-site": "same-origin", "content-type": "application/yaml"}
+        assert (await http.post("/api/workflows", content=EVIL_DEPLOY, headers=same)).status_code == 201
+        for headers in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"}, {"origin": "null"}):
+            r = await http.get("/hooks/evil", headers=headers)
+            assert r.status_code == 403, (headers, r.text)
+        run = await app.state.client.run(hello, {"name": "x"})
+        rid = (await app.state.client.list(limit=1))[0].id
+        r = await http.post(f"/api/runs/{rid}/cancel", headers={"origin": "http://attacker.test:8000"})
+        assert r.status_code == 403, r.text
+        assert [x.workflow for x in await app.state.client.list()] == ["hello"]  # the webhook started nothing
+        assert run == "HELLO X"
+        # Programs send neither header; the dashboard's reads come from its own origin.
+        assert (await http.get("/hooks/evil")).status_code == 202
+        assert (await http.get("/api/runs", headers={"sec-fetch-site": "same-origin"})).status_code == 200
+        assert (await http.get("/api/runs", headers={"origin": "http://podium.test"})).status_code == 200
