@@ -146,7 +146,7 @@ async def test_attack_deploy_over_http_is_refused(tmp_path: Path) -> None:
     app = create_app(Settings(store=f"sqlite:///{tmp_path}/s.db", deploy_dir=str(tmp_path / "d")))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://podium.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             r = await http.post(
                 "/api/workflows", content=_code_attack(marker), headers={"Content-Type": "application/yaml"}
             )

@@ -216,3 +216,23 @@ def pyaml_expr_error() -> type[Exception]:
     from podium.yaml._expr import EvaluationError
 
     return EvaluationError
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "{% for i in range(100000) %}{{ input.text | upper | length }}{% endfor %}",
+        "{% for i in range(100000) %}{% if input.many == input.other %}x{% endif %}{% endfor %}",
+    ],
+)
+def test_an_expression_has_a_time_bound(payload: str) -> None:
+    """Attack (review): each step of these stays under the size and iteration bounds, but together
+    they are 10^11 character operations: one expression held the event loop (every run of the
+    process) for minutes. An evaluation now stops at MAX_SECONDS with an error naming the bound."""
+    from podium.yaml._sandbox import MAX_SECONDS
+
+    expr = compile_template(payload, {"input"})
+    text, same = "ab" * 500_000, "ab" * 500_000  # one million characters, twice (equal, not one object)
+    with pytest.raises(pyaml_expr_error()) as err:
+        expr.evaluate({"input": {"text": text, "many": [text] * 2000, "other": [same] * 2000}})
+    assert f"{MAX_SECONDS:g} s" in str(err.value) and "bounded" in str(err.value), str(err.value)

@@ -90,7 +90,7 @@ def mcp_command(
     from podium.governance.limits import MAX_JSON_DEPTH
     from podium.server.limits import RequestLimits
 
-    app = RequestLimits(server_mcp.http_app(client, host=host), max_bytes=max_request_bytes, max_depth=MAX_JSON_DEPTH)
+    app = RequestLimits(server_mcp.http_app(client, host=host, any_host=allow_remote_local_mode), max_bytes=max_request_bytes, max_depth=MAX_JSON_DEPTH)
     click.echo(f"podium mcp on http://{host}:{port}/mcp", err=True)
     uvicorn.run(app, host=host, port=port, log_level=log_level)
     raise SystemExit(EXIT_OK)

@@ -170,6 +170,7 @@ def serve(
         alerts=alerts,
         otel=otel_provider or False,
         max_request_bytes=max_request_size,
+        allow_remote_local_mode=allow_remote_local_mode,
     )
     http, loop = _http_parts()
     click.echo(f"podium serve on http://{host}:{port}  (dashboard /, API docs /docs, metrics /metrics; {http}, {loop})")

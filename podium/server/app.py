@@ -51,6 +51,9 @@ class Settings:
     """OpenTelemetry traces: True (OTLP if installed, else console), ``"otlp"``, ``"console"``, or a TracerProvider."""
     log_format: str | None = None
     """``json`` or ``text``: configure the process's logging (None leaves it alone)."""
+    allow_remote_local_mode: bool = False
+    """Without users (local mode), answer requests for any host name; by default only loopback names
+    (127.0.0.1, ::1, localhost) are, as another site's page can point its own name at this machine."""
     max_request_bytes: int = 10 * 1024 * 1024
     """The largest request body accepted (larger ones are answered 413)."""
     max_json_depth: int = 64

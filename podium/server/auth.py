@@ -38,7 +38,7 @@ stream_token = APIKeyQuery(
 
 
 async def principal_for(
-    client: Any, authorization: str | None, query_token: str | None = None, *, headers: Any = None
+    client: Any, authorization: str | None, query_token: str | None = None, *, headers: Any = None, any_host: bool = False
 ) -> Principal:
     token: str | None = None
     if authorization:
@@ -57,19 +57,32 @@ async def principal_for(
             "(an admin creates one with 'podium tokens create USER')"
         )
     if headers is not None:
-        refuse_other_sites(headers)
+        refuse_other_sites(headers, any_host=any_host)
     return Principal.local_user()
 
 
-def refuse_other_sites(headers: Any) -> None:
+def refuse_other_sites(headers: Any, *, any_host: bool = False) -> None:
     """Local mode trusts every caller, and a browser would lend that trust to any page it shows: a
     page of another site could deploy a workflow (a text/plain POST needs no CORS preflight) or
     start one through a GET webhook. So a request the browser marks as coming from another site
     (``Sec-Fetch-Site``, or an ``Origin`` other than this server) acts as nobody. Programs (curl,
-    the CLI, SDKs) send neither header; the dashboard's own requests are same-origin."""
+    the CLI, SDKs) send neither header; the dashboard's own requests are same-origin.
+
+    A page of another site can also point its own name at this machine (DNS rebinding): its
+    requests are then same-origin to the browser, but carry that name as ``Host``. So unless the
+    server was started with ``--allow-remote-local-mode`` (``any_host``), only loopback names
+    (127.0.0.1, ::1, localhost) are answered."""
     site = (headers.get("sec-fetch-site") or "").lower()
     origin = headers.get("origin")
     host = (headers.get("host") or "").lower()
+    if not any_host and not _loopback_name(host):
+        raise PermissionDenied(
+            f"a request for host {host or '(none)'!r} may not act as the local user: without users (local "
+            "mode) this server answers loopback names only (http://127.0.0.1:PORT/, http://localhost:PORT/), "
+            "as a page of another site can point its own name at this machine. Reach it by one of those, or "
+            "add users and send a token (podium users add NAME --role admin --token), or start it with "
+            "--allow-remote-local-mode on a trusted network"
+        )
     if site in ("", "same-origin", "none") and (origin is None or urlsplit(origin).netloc.lower() == host):
         return
     source = f"origin {origin}" if origin else f"a {site} page"
@@ -79,6 +92,24 @@ def refuse_other_sites(headers: Any) -> None:
         "and programs. To call it from another site, add users and send a token: podium users add "
         "NAME --role admin --token"
     )
+
+
+def _loopback_name(host: str) -> bool:
+    """Whether a ``Host`` header names this machine only: 127.0.0.0/8, ::1, localhost (with any port)."""
+    import ipaddress
+
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]").rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _any_host(app: Any) -> bool:
+    return bool(getattr(getattr(app.state, "settings", None), "allow_remote_local_mode", False))
 
 
 async def acting(
@@ -91,7 +122,9 @@ async def acting(
             "send the token as the header 'Authorization: Bearer pod_...'"
         )
     client = request.app.state.client
-    who = await principal_for(client, request.headers.get("authorization"), headers=request.headers)
+    who = await principal_for(
+        client, request.headers.get("authorization"), headers=request.headers, any_host=_any_host(request.app)
+    )
     with client.acting_as(who):
         yield who
 
@@ -104,7 +137,11 @@ async def acting_stream(
     """:func:`acting` for the server-sent event streams: the token may also come as ``?token=``."""
     client = request.app.state.client
     who = await principal_for(
-        client, request.headers.get("authorization"), request.query_params.get("token"), headers=request.headers
+        client,
+        request.headers.get("authorization"),
+        request.query_params.get("token"),
+        headers=request.headers,
+        any_host=_any_host(request.app),
     )
     with client.acting_as(who):
         yield who

@@ -27,7 +27,7 @@ from typing import Any
 from .. import PodiumError, __version__
 from ..errors import AuthError, PermissionDenied, install_hint
 from ..governance.identity import Principal
-from .auth import principal_for
+from .auth import _any_host, principal_for
 from .errors import body
 from .mcp_tools import PodiumTools, ToolFailure
 
@@ -159,9 +159,10 @@ class HTTPEndpoint:
     """The streamable HTTP endpoint as an ASGI app: authenticates each request, then hands it to
     the session manager. A missing or bad token answers 401 with Podium's JSON error."""
 
-    def __init__(self, client: Any, manager: Any) -> None:
+    def __init__(self, client: Any, manager: Any, *, any_host: bool = False) -> None:
         self.client = client
         self.manager = manager
+        self.any_host = any_host
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         from starlette.datastructures import Headers
@@ -169,7 +170,9 @@ class HTTPEndpoint:
 
         try:
             headers = Headers(scope=scope)
-            who = await principal_for(self.client, headers.get("authorization"), headers=headers)
+            app = scope.get("app")  # inside podium serve: its --allow-remote-local-mode
+            any_host = _any_host(app) if app is not None else self.any_host
+            who = await principal_for(self.client, headers.get("authorization"), headers=headers, any_host=any_host)
         except PermissionDenied as exc:  # local mode, from another site's page
             await JSONResponse(body("permission_denied", str(exc)), 403)(scope, receive, send)
             return
@@ -256,8 +259,9 @@ async def serve_stdio(client: Any) -> None:
         await PodiumMCP(client).run_stdio()
 
 
-def http_app(client: Any, *, host: str = "127.0.0.1", path: str = "/mcp") -> Any:
-    """A Starlette app serving only the MCP endpoint at ``path`` (``podium mcp --transport http``)."""
+def http_app(client: Any, *, host: str = "127.0.0.1", path: str = "/mcp", any_host: bool = False) -> Any:
+    """A Starlette app serving only the MCP endpoint at ``path`` (``podium mcp --transport http``);
+    ``any_host``: in local mode, answer requests for any host name (``--allow-remote-local-mode``)."""
     from starlette.applications import Starlette
     from starlette.routing import Route
 
@@ -269,7 +273,7 @@ def http_app(client: Any, *, host: str = "127.0.0.1", path: str = "/mcp") -> Any
         async with client, _working(client), manager.run():
             yield
 
-    return Starlette(routes=[Route(path, endpoint=HTTPEndpoint(client, manager))], lifespan=lifespan)
+    return Starlette(routes=[Route(path, endpoint=HTTPEndpoint(client, manager, any_host=any_host))], lifespan=lifespan)
 
 
 @contextlib.asynccontextmanager

@@ -29,7 +29,7 @@ from typing import Any
 from jinja2 import TemplateAssertionError, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 
-from ._sandbox import MAX_ITERATIONS, MAX_SIZE, budget, check_defined, environment, filter_names, guard
+from ._sandbox import MAX_SIZE, budget, check_defined, environment, filter_names, guard, new_budget
 
 MAX_SOURCE = 100_000
 """Characters a single template may have."""
@@ -140,7 +140,7 @@ class Expr:
 
     def evaluate(self, variables: Mapping[str, Any]) -> Any:
         """The value (native) or text of this template. Raises :class:`EvaluationError`."""
-        token = budget.set([MAX_ITERATIONS])
+        token = budget.set(new_budget())
         try:
             ctx = self._template.new_context(dict(variables))
             if self.native:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
+import time
 import types
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -24,6 +25,9 @@ MAX_SIZE = 10_000_000
 write."""
 MAX_ITERATIONS = 100_000
 """For-loop iterations one evaluation may run, all loops together."""
+MAX_SECONDS = 2.0
+"""Seconds one evaluation may run (checked at each loop iteration, operator, call and filter): the
+engine's event loop, and every run of the process, waits while an expression runs."""
 MAX_RANGE = 100_000
 """Items ``range()`` may produce."""
 MAX_INT_BITS = 4096
@@ -63,7 +67,22 @@ def missing(hint: str) -> Any:
     return _Undefined(hint=hint)
 
 
-budget: contextvars.ContextVar[list[int]] = contextvars.ContextVar("podium_expr_budget")
+budget: contextvars.ContextVar[list[float]] = contextvars.ContextVar("podium_expr_budget")
+"""The evaluation's budget: [for-loop iterations left, deadline (``time.monotonic()``)]."""
+
+
+def new_budget() -> list[float]:
+    return [MAX_ITERATIONS, time.monotonic() + MAX_SECONDS]
+
+
+def in_time() -> None:
+    """Raise if the evaluation under way has run longer than :data:`MAX_SECONDS`."""
+    left = budget.get(None)
+    if left is not None and time.monotonic() > left[1]:
+        raise SecurityError(
+            f"the expression ran longer than {MAX_SECONDS:g} s; workflow expressions are bounded (the engine "
+            "waits while one runs): do heavy work in a Python step (uses: module:function) instead"
+        )
 
 
 def _size(value: Any, limit: int = MAX_SIZE) -> int:
@@ -90,6 +109,7 @@ def _size(value: Any, limit: int = MAX_SIZE) -> int:
 
 
 def guard(value: Any, what: str = "a value") -> Any:
+    in_time()
     if _size(value) > MAX_SIZE:
         raise SecurityError(
             f"{what} would exceed {MAX_SIZE:,} characters or items; workflow expressions are bounded"
@@ -138,11 +158,13 @@ def _range(*args: int) -> list[int]:
 def _iterate(value: Any) -> Iterator[Any]:
     left = budget.get(None)
     if left is None:
-        left = [MAX_ITERATIONS]
+        left = new_budget()
     for item in value:
         left[0] -= 1
         if left[0] < 0:
             raise SecurityError(f"for-loops ran more than {MAX_ITERATIONS:,} iterations in one expression")
+        if time.monotonic() > left[1]:
+            in_time()
         yield item
 
 
@@ -271,6 +293,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         )  # fmt: skip
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        in_time()
         if operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
             if max(1, abs(left).bit_length()) * right > MAX_INT_BITS * 2 and abs(left) > 1:
                 raise SecurityError(
@@ -318,6 +341,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
     def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        in_time()
         fn = __obj
         if fn is _range or isinstance(fn, Undefined):
             return __context.call(fn, *args, **kwargs)

@@ -89,7 +89,7 @@ async def server(store: str, **kw: Any) -> AsyncIterator[tuple[Any, httpx.AsyncC
 
     app = create_app(Settings(store=store, trigger_interval=0.05, **kw))
     async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://podium.test") as http:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as http:
             yield app, http
 
 

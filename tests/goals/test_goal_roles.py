@@ -135,7 +135,7 @@ def test_http_start_run_cannot_claim_roles(tmp_path: Path, monkeypatch: pytest.M
             tokens = await _people(client)
             client.register(build())
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://podium.test") as http:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
                 olga = {"Authorization": f"Bearer {tokens['olga']}"}
                 r = await http.post("/api/runs", headers=olga, json={
                     "workflow": "goal", "input": {"goal": GOAL, "roles": ["finance", "admin"]}})

@@ -274,7 +274,7 @@ def test_http_and_mcp_show_the_plans(tmp_path: Path, monkeypatch: pytest.MonkeyP
         app = create_app(Settings(store=f"sqlite:///{tmp_path}/p.db", deploy_dir=str(tmp_path / "d")))
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://podium.test") as http:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
                 r = await http.post("/api/goals", json={"goal": "check inventory of a vendor",
                                                         "context": {"vendor": "Bean Co"}})
                 assert r.status_code == 200, r.text

@@ -19,7 +19,7 @@ async def serve(settings: Settings) -> AsyncIterator[tuple[Any, httpx.AsyncClien
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://podium.test") as http:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
             yield app, http
 
 

@@ -182,7 +182,7 @@ async def test_another_site_cannot_act_as_the_local_user(server: Any, store_url:
         assert r.status_code == 403, r.text
         assert "evil" not in app.state.client.workflows()
         # The same deploy from the dashboard's own page, then its webhook from another site.
-        same = {"origin": "http://podium.test", "sec-fetch-site": "same-origin", "content-type": "application/yaml"}
+        same = {"origin": "http://localhost", "sec-fetch-site": "same-origin", "content-type": "application/yaml"}
         assert (await http.post("/api/workflows", content=EVIL_DEPLOY, headers=same)).status_code == 201
         for headers in ({"sec-fetch-site": "cross-site"}, {"sec-fetch-site": "same-site"}, {"origin": "null"}):
             r = await http.get("/hooks/evil", headers=headers)
@@ -196,4 +196,24 @@ async def test_another_site_cannot_act_as_the_local_user(server: Any, store_url:
         # Programs send neither header; the dashboard's reads come from its own origin.
         assert (await http.get("/hooks/evil")).status_code == 202
         assert (await http.get("/api/runs", headers={"sec-fetch-site": "same-origin"})).status_code == 200
-        assert (await http.get("/api/runs", headers={"origin": "http://podium.test"})).status_code == 200
+        assert (await http.get("/api/runs", headers={"origin": "http://localhost"})).status_code == 200
+
+
+async def test_a_rebound_name_cannot_act_as_the_local_user(server: Any, store_url: str) -> None:
+    """Attack (DNS rebinding): a page of evil.example points its own name at 127.0.0.1 once loaded;
+    its requests are then same-origin to the browser (no foreign Origin, Sec-Fetch-Site
+    same-origin), so the cross-site check let them act as the local admin: read every run, deploy a
+    workflow. In local mode only loopback names are answered now, unless the server was started
+    with --allow-remote-local-mode."""
+    rebound = {"host": "evil.example:8000", "origin": "http://evil.example:8000", "sec-fetch-site": "same-origin"}
+    async with server(store_url) as (app, http):
+        r = await http.get("/api/runs", headers=rebound)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "permission_denied", r.text
+        assert "evil.example" in r.json()["error"]["message"] and "127.0.0.1" in r.json()["error"]["message"]
+        r = await http.post("/api/workflows", content=EVIL_DEPLOY, headers={**rebound, "content-type": "text/plain"})
+        assert r.status_code == 403 and "evil" not in app.state.client.workflows()
+        assert (await http.get("/api/runs", headers={"host": "evil.example"})).status_code == 403  # a program too
+        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost", "app.localhost:1"):
+            assert (await http.get("/api/runs", headers={"host": host})).status_code == 200, host
+    async with server(store_url, allow_remote_local_mode=True) as (app, http):
+        assert (await http.get("/api/runs", headers=rebound)).status_code == 200  # deliberately served

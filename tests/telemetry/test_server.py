@@ -50,7 +50,7 @@ async def test_settings_turn_on_alerts_and_traces(tmp_path: Path) -> None:
         )
         async with app.router.lifespan_context(app):
             transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://podium.test") as http:
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
                 r = await http.post("/api/runs", json={"workflow": "flaky", "input": {}})
                 rid = r.json()["run"]["id"]
                 for _ in range(200):
