@@ -49,32 +49,103 @@ SAMPLE_INPUT = {
 }
 
 
-def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
-    """Rows of a transactions CSV, checked against the documented columns (file:line on a bad cell)."""
-    import csv
+#: The largest transactions file read (a run's input names it: a device or a file of gigabytes must not
+#: take the worker's memory).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+_FLAGS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
+_HOW = {"amount": "a number >= 0 (no currency sign or thousands separator)", "hour": "a whole hour 0-23",
+        "new_device": "0 or 1 (or true/false, yes/no)", "tx_last_24h": "a whole number >= 0",
+        "is_fraud": "0 or 1 (or true/false, yes/no)"}
 
+
+def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
+    """Rows of a transactions CSV, checked against the documented columns: a mistake is a
+    ``ConfigError`` naming the file, the line and the column. Column order is free, extra columns are
+    kept, a UTF-8 byte-order mark and CRLF line ends are fine; a ``tx_id`` listed twice is an error."""
+    import csv
+    import io
+
+    file = Path(path)
+    try:
+        if not file.is_file():
+            raise ConfigError(f"{path}: not a regular file; give the path of a UTF-8 CSV file")
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB; split it")
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); save it as a UTF-8 CSV file") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
     need = COLUMNS + (("is_fraud",) if labelled else ())
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in need if c not in (reader.fieldnames or [])]
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        missing = [c for c in need if c not in header]
         if missing:
-            raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}; the columns are {', '.join(need)}")
-        rows = []
-        for n, r in enumerate(reader, 2):
-            try:
-                row: dict[str, Any] = {**r, "amount": float(r["amount"]), "hour": int(r["hour"]),
-                                       "new_device": int(r["new_device"]), "tx_last_24h": int(r["tx_last_24h"])}
-                if r.get("is_fraud") not in (None, ""):
-                    row["is_fraud"] = int(r["is_fraud"])
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{path}:{n}: {exc}; amount is a number, hour, new_device and "
-                                  "tx_last_24h are integers, is_fraud is 0 or 1") from None
-            if labelled and "is_fraud" not in row:
-                raise ConfigError(f"{path}:{n}: is_fraud is empty; training rows need a label (0 or 1)")
+            raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
+                              f"{', '.join(need)} (found: {', '.join(header) or 'nothing'})")
+        at = {c: header.index(c) for c in (*COLUMNS, "is_fraud") if c in header}
+        rows: list[dict[str, Any]] = []
+        first: dict[str, int] = {}
+        end = reader.line_num
+        for record in reader:
+            line, end = end + 1, reader.line_num  # a quoted cell may span lines: name the row's first
+            if not any(cell.strip() for cell in record):
+                continue
+            row = _transaction(path, line, record, header, at, labelled)
+            if row["tx_id"] in first:
+                raise ConfigError(f"{path}:{line}: duplicate tx_id {row['tx_id']!r} (first on line "
+                                  f"{first[row['tx_id']]}); list each transaction once")
+            first[row["tx_id"]] = line
             rows.append(row)
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
     if not rows:
-        raise ConfigError(f"{path}: no transactions")
+        raise ConfigError(f"{path}: no transactions (only a header); give one row per transaction")
     return rows
+
+
+def _transaction(path: str, line: int, record: list[str], header: list[str], at: dict[str, int],
+                 labelled: bool) -> dict[str, Any]:
+    def cell(name: str) -> str:
+        i = at[name]
+        return record[i].strip() if i < len(record) else ""
+
+    def bad(name: str, text: str) -> ConfigError:
+        what = "empty" if not text else repr(text)
+        return ConfigError(f"{path}:{line}: column {at[name] + 1} ({name}) is {what}; it must be {_HOW[name]}")
+
+    row: dict[str, Any] = {h: (record[i].strip() if i < len(record) else "") for i, h in enumerate(header) if h}
+    for name in ("tx_id", "customer_id", "country", "home_country"):
+        if not cell(name):
+            raise ConfigError(f"{path}:{line}: column {at[name] + 1} ({name}) is empty; give a value")
+    row["country"], row["home_country"] = cell("country").upper(), cell("home_country").upper()
+    row["merchant_category"] = cell("merchant_category").lower().replace(" ", "_")  # "Gift cards" is gift_cards
+    try:
+        amount = float(cell("amount"))
+    except ValueError:
+        amount = math.nan
+    if not (math.isfinite(amount) and amount >= 0):
+        raise bad("amount", cell("amount"))
+    row["amount"] = amount
+    for name, lo, hi in (("hour", 0, 23), ("tx_last_24h", 0, None)):
+        try:
+            value = float(cell(name))
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value.is_integer() and value >= lo and (hi is None or value <= hi)):
+            raise bad(name, cell(name))
+        row[name] = int(value)
+    for name in ("new_device", "is_fraud"):
+        text = cell(name).lower() if name in at else ""
+        if text in _FLAGS:
+            row[name] = _FLAGS[text]
+        elif text or (name == "new_device"):
+            raise bad(name, cell(name))
+        else:
+            row.pop(name, None)
+            if labelled:
+                raise ConfigError(f"{path}:{line}: column {at[name] + 1} (is_fraud) is empty; training rows "
+                                  "need a label (0 or 1)")
+    return row
 
 
 def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
@@ -133,6 +204,10 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
 
         raise ConfigError(f"this scenario trains a scikit-learn model and needs {exc.name}: {install_hint('ml')}") from None
 
+    fraud = sum(r["is_fraud"] for r in train)
+    if fraud < 5 or len(train) - fraud < 5:
+        raise ConfigError(f"train: {fraud} fraudulent and {len(train) - fraud} legitimate transactions; training "
+                          "needs at least 5 of each (is_fraud 1 and 0)")
     prof = profiles(train)
 
     def matrix(rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, float]], list[list[str]]]:
@@ -144,8 +219,6 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
 
     x, _, train_rules = matrix(train)
     y = np.array([r["is_fraud"] for r in train])
-    if y.sum() < 5 or (1 - y).sum() < 5:
-        raise ConfigError("train: needs at least 5 fraudulent and 5 legitimate transactions (is_fraud 1 and 0)")
     model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15, random_state=0)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     oof = risk(cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1], train_rules)
