@@ -118,6 +118,7 @@ def _transaction(path: str, line: int, record: list[str], header: list[str], at:
         if not cell(name):
             raise ConfigError(f"{path}:{line}: column {at[name] + 1} ({name}) is empty; give a value")
     row["country"], row["home_country"] = cell("country").upper(), cell("home_country").upper()
+    row["currency"] = cell("currency").upper()
     row["merchant_category"] = cell("merchant_category").lower().replace(" ", "_")  # "Gift cards" is gift_cards
     try:
         amount = float(cell("amount"))
@@ -148,16 +149,28 @@ def _transaction(path: str, line: int, record: list[str], header: list[str], at:
     return row
 
 
+#: Legitimate training payments a currency needs before its amounts can be compared with others'.
+CURRENCY_MIN_ROWS = 30
+#: Currencies whose typical (median) amount is within this factor of everyone's are on one scale.
+SAME_SCALE = math.log(2)
+
+
 def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each customer's spending profile (median and spread of log amounts of legitimate payments)."""
+    """Each customer's spending profile (median and spread of log amounts of legitimate payments), and
+    each currency's median (amounts are compared within a currency: 5,000 JPY is not 5,000 EUR)."""
     logs: dict[str, list[float]] = {}
+    by_currency: dict[str, list[float]] = {}
     for r in train:
         if not r["is_fraud"]:
             logs.setdefault(r["customer_id"], []).append(math.log1p(r["amount"]))
+            by_currency.setdefault(r["currency"], []).append(math.log1p(r["amount"]))
     everyone = [v for vs in logs.values() for v in vs]
     g_med = statistics.median(everyone)
     g_mad = statistics.median(abs(v - g_med) for v in everyone) or 0.5
-    out = {"__all__": [g_med, g_mad]}
+    out: dict[str, Any] = {"__all__": [g_med, g_mad], "__currency__": {
+        c: statistics.median(vs) for c, vs in by_currency.items() if len(vs) >= CURRENCY_MIN_ROWS}}
+    if len(by_currency) == 1:  # one currency (or none named): nothing to tell apart
+        out["__currency__"] = {c: g_med for c in by_currency}
     for cid, vs in logs.items():
         if len(vs) >= 5:  # too few payments say nothing about a customer: use everyone's profile
             med = statistics.median(vs)
@@ -166,16 +179,25 @@ def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def signals(row: dict[str, Any], prof: dict[str, Any]) -> dict[str, float]:
-    med, mad = prof.get(row["customer_id"], prof["__all__"])
+    """The detectors' inputs. A customer's own profile is in the currencies they paid in; a customer
+    without one is compared with everyone paying in the same currency. A currency the training data
+    holds (almost) no payments in cannot be compared: ``unknown_currency`` sends it to a person."""
+    g_med, g_mad = prof["__all__"]
+    c_med = prof["__currency__"].get(row["currency"])
+    # how much bigger this currency's numbers run; within a factor of 2 of everyone's it is the mix of
+    # customers paying in it (EUR, USD, GBP...), not another scale, and left alone
+    shift = 0.0 if c_med is None or abs(c_med - g_med) <= SAME_SCALE else c_med - g_med
+    med, mad = prof.get(row["customer_id"], [g_med + shift, g_mad])
     log_amount = math.log1p(row["amount"])
     return {
         "amount_z": round((log_amount - med) / (1.4826 * mad), 3),
-        "log_amount": round(log_amount, 3),
+        "log_amount": round(log_amount - shift, 3),
         "geo_mismatch": float(row["country"] != row["home_country"]),
         "tx_last_24h": float(row["tx_last_24h"]),
         "new_device": float(row["new_device"]),
         "night": float(row["hour"] < 6),
         "risky_category": float(row["merchant_category"] in RISKY),
+        "unknown_currency": float(c_med is None),
     }
 
 
@@ -190,6 +212,8 @@ def fired(s: dict[str, float]) -> list[str]:
         out.append("velocity")
     if s["new_device"]:
         out.append("new_device")
+    if s.get("unknown_currency"):
+        out.append("unknown_currency")
     return out
 
 
@@ -215,7 +239,7 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
         return np.array([[s[f] for f in FEATURES] for s in sig]), sig, [fired(s) for s in sig]
 
     def risk(p: Any, rules: list[list[str]]) -> Any:
-        return MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES[r] for r in rs) for rs in rules])
+        return MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES.get(r, 0.0) for r in rs) for rs in rules])
 
     x, _, train_rules = matrix(train)
     y = np.array([r["is_fraud"] for r in train])
@@ -277,6 +301,8 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
     decided = []
     for s in risk["scored"]:
         d = "block" if s["risk"] >= t["block"] else "review" if s["risk"] >= t["review"] else "approve"
+        if "unknown_currency" in s["reasons"]:
+            d = "review"  # amounts in a currency the model never saw say nothing, either way: a person decides
         decided.append({**s, "decision": d, "first_decision": d})
     queue = [d for d in decided if d["decision"] == "review"]
     review: dict[str, Any] = {"asked": len(queue)}
