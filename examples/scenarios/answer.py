@@ -66,9 +66,11 @@ def moderator(path: str) -> EmbeddingClassifier:
     """The safe/unsafe classifier trained on the example requests at ``path`` (built once per file)."""
     if path not in _MODERATORS:
         try:
-            examples = json.loads(Path(path).read_text(encoding="utf-8"))
+            examples = json.loads(Path(path).read_text(encoding="utf-8-sig"))
             _MODERATORS[path] = EmbeddingClassifier({"safe": examples["safe"], "unsafe": examples["unsafe"]},
                                                     method="logreg")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc}); give the path of a JSON file") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: {exc}; write {{\"safe\": [requests...], \"unsafe\": [requests...]}}") from None
     return _MODERATORS[path]
