@@ -11,6 +11,8 @@ import pytest
 
 from podium import ConfigError
 
+from .conftest import needs_local
+
 LINES = [{"text": "Der Kurier warf das Paket über den Zaun", "sentiment": "negative", "topic": "delivery"},
          {"text": "App\u2028crashes\u0085daily", "sentiment": "negative", "topic": "app"},
          {"text": "Great boots, \"really\" great", "sentiment": "positive", "topic": "product"}]
@@ -83,3 +85,21 @@ def test_answer_moderation_examples_with_a_bom(tmp_path):
         pytest.skip("the embeddings are not installed")
     with pytest.raises(ConfigError, match="cannot be read"):
         answer.moderator(str(tmp_path))
+
+
+@needs_local
+async def test_feedback_leaves_blank_comments_out_of_the_decisions(tmp_path, monkeypatch):
+    """A form's blank comment was classed negative (confidence 0.54) and could start an alert."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import feedback
+    from podium import Client
+
+    texts = ["", "   ", "The app logs me out every few minutes", "\u00a0"]
+    path = _write(tmp_path / "m.jsonl", [{"text": t} for t in texts])
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        out = await c.run(feedback.workflow, {"messages": str(path), "min_cluster": 1, "max_tokens": 8})
+    rows = out["messages"]
+    assert [r["text"] for r in rows] == texts  # none lost, in order
+    assert [r.get("empty", False) for r in rows] == [True, True, False, True]
+    assert all(r["sentiment"] == "neutral" and r["topic"] is None for r in rows if r.get("empty"))
+    assert all(None not in (c["topic"],) and "" not in c["quotes"] for c in out["clusters"])
