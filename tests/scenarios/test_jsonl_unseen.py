@@ -103,3 +103,16 @@ async def test_feedback_leaves_blank_comments_out_of_the_decisions(tmp_path, mon
     assert [r.get("empty", False) for r in rows] == [True, True, False, True]
     assert all(r["sentiment"] == "neutral" and r["topic"] is None for r in rows if r.get("empty"))
     assert all(None not in (c["topic"],) and "" not in c["quotes"] for c in out["clusters"])
+
+
+def test_answer_withholds_a_draft_that_loops():
+    """The embedded model's answer to a German question on the unseen bike-rental handbook was sent:
+    "Das ist eine wichtige Problem, die die Stärkeziele eine Stärkeziele wie die Stärkeziele nach ...";
+    a draft that repeats the same three words three times is withheld (a colleague replies)."""
+    from examples.scenarios import answer
+
+    looped = ("Das ist eine wichtige Problem, die die Stärkeziele eine Stärkeziele wie die Stärkeziele nach einer "
+              "Stornierung wie die Stärkeziele wie die Stärkeziele wie die Stärkezie")
+    assert answer.repeats(looped)
+    assert not answer.repeats("You can cancel for free up to 48 hours before the start [1]. Later cancellations cost "
+                              "50% of the first day's price, and refunds reach your card within 5 working days [1].")
