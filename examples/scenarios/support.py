@@ -216,10 +216,16 @@ async def validate(text: str, customer_email: str | None = None) -> tuple[str, l
 
 
 @workflow.step
-async def check(intent: dict, context: dict, draft: dict) -> dict:
-    """Tone and PII: a draft that fails is replaced by the intent's plain, pre-approved reply."""
+async def check(ctx: StepContext, input: dict, intent: dict, context: dict, draft: dict) -> dict:
+    """Tone, PII and topic: a draft that fails is replaced by the intent's plain, pre-approved reply."""
     customer = context["customer"]
     text, problems = await validate(draft["text"], customer.get("email"))
+    if draft["text"].strip():
+        # the draft must answer what was asked: the intent classifier reads it as the ticket's intent (a
+        # double-billing complaint got "glad you're interested in our gear... which headlamp?", a sales reply)
+        about = await ai.classify(ctx, draft["text"], classifier(input.get("train")), name="draft_intent")
+        if about.label != intent["label"]:
+            problems.append(f"is about {about.label}, not the ticket's {intent['label']}")
     source = "model"
     if problems:
         first = context["facts"][0].split(": ", 1)[-1] + " " if context["facts"] and intent["label"] in ("technical", "sales", "shipping") else ""
