@@ -168,10 +168,10 @@ def test_the_rejected_draft_is_shown_beside_its_problems() -> None:
     support = _scenario()
     intent = {"label": "shipping", "confidence": 0.9}
     context = {"customer": {"name": "Ann Lee", "email": "ann.lee@example.com"}, "facts": [], "history": []}
-    refused = asyncio.run(support.check(intent, context, {"text": "I'm sorry, but as an AI I am unable to assist. " * 20}))
+    refused = asyncio.run(support.check(None, {}, intent, context, {"text": "I'm sorry, but as an AI I am unable to assist. " * 20}))
     assert refused["source"] == "template" and refused["problems"]
     assert refused["rejected_draft"].startswith("I'm sorry, but as an AI") and len(refused["rejected_draft"]) <= 300
-    sent = asyncio.run(support.check(intent, context, {"text": "Your new jacket ships today and should arrive by Friday."}))
+    sent = asyncio.run(support.check(None, {}, intent, context, {"text": "Your new jacket ships today and should arrive by Friday."}))
     assert sent["source"] == "model" and sent["rejected_draft"] is None
 
 

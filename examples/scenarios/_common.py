@@ -27,22 +27,41 @@ def path_of(input: dict[str, Any], name: str, default: str) -> str:
     return str(path)
 
 
+#: The largest JSON Lines file a scenario reads (a run's input names it: a device such as /dev/zero,
+#: or a file of gigabytes, must not take the worker's memory).
+MAX_JSONL_BYTES = 256 * 1024 * 1024
+
+
 def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict[str, Any]]:
-    """Records of a JSON Lines file; each line must be an object with the ``required`` fields."""
+    """Records of a JSON Lines file; each line must be an object with the ``required`` fields (text).
+    A UTF-8 byte-order mark and CRLF line ends are fine; only a line feed ends a record (a JSON
+    string may hold U+2028 or U+0085 as they are). A file with no record is an error."""
+    file = Path(path)
+    try:
+        if not file.is_file():
+            raise ConfigError(f"{path}: not a regular file; give the path of a JSON Lines file (one JSON object "
+                              "per line)")
+        if file.stat().st_size > MAX_JSONL_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_JSONL_BYTES // 2**20} MB; split it")
+        text = file.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); save it as UTF-8 JSON Lines") from None
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{n}: not JSON ({exc.msg}); write one JSON object per line") from None
-            missing = [k for k in required if not isinstance(row, dict) or not isinstance(row.get(k), str)]
-            if missing:
-                raise ConfigError(f"{path}:{n}: needs the text field(s) {', '.join(missing)}, "
-                                  f'for example {{"{required[0]}": "..."}}')
-            rows.append(row)
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path}:{n}: not JSON ({exc.msg}); write one JSON object per line") from None
+        missing = [k for k in required if not isinstance(row, dict) or not isinstance(row.get(k), str)]
+        if missing:
+            raise ConfigError(f"{path}:{n}: needs the text field(s) {', '.join(missing)}, "
+                              f'for example {{"{required[0]}": "..."}}')
+        rows.append(row)
+    if not rows:
+        raise ConfigError(f"{path}: no records (the file is empty); write one JSON object per line, for example "
+                          f'{{"{required[0]}": "..."}}')
     return rows
 
 

@@ -47,7 +47,7 @@ def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, 
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}); give the path of a UTF-8 CSV file") from None
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in reader.fieldnames or []]
+    header = [h.strip().lower() for h in reader.fieldnames or []]  # SKU, Vendor... as an export writes them
     missing = [c for c in columns if c not in header]
     if missing:
         raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
@@ -95,6 +95,8 @@ def read_catalogue(path: str, *, for_margins: bool = True) -> dict[str, dict[str
             "channels": [c.strip() for c in r["channels"].split(";") if c.strip()],
             "line": n,
         }
+    if not out:
+        raise ConfigError(f"{path}: no products (only a header); give one row per product")
     return out
 
 

@@ -62,13 +62,28 @@ def no_answer(text: str) -> bool:
     return prose < 4 or titles >= prose
 
 
+def repeats(text: str, n: int = 3, times: int = 3) -> bool:
+    """True when a draft loops: the same ``n`` words ``times`` times or more (the small model, asked in
+    a language it hardly knows, writes "wie die Stärkeziele wie die Stärkeziele..." until it is cut off)."""
+    words = re.findall(r"\w+", text.lower())
+    seen: dict[tuple[str, ...], int] = {}
+    for i in range(len(words) - n + 1):
+        gram = tuple(words[i:i + n])
+        seen[gram] = seen.get(gram, 0) + 1
+        if seen[gram] >= times:
+            return True
+    return False
+
+
 def moderator(path: str) -> EmbeddingClassifier:
     """The safe/unsafe classifier trained on the example requests at ``path`` (built once per file)."""
     if path not in _MODERATORS:
         try:
-            examples = json.loads(Path(path).read_text(encoding="utf-8"))
+            examples = json.loads(Path(path).read_text(encoding="utf-8-sig"))
             _MODERATORS[path] = EmbeddingClassifier({"safe": examples["safe"], "unsafe": examples["unsafe"]},
                                                     method="logreg")
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read ({exc}); give the path of a JSON file") from None
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"{path}: {exc}; write {{\"safe\": [requests...], \"unsafe\": [requests...]}}") from None
     return _MODERATORS[path]
@@ -153,6 +168,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         elif no_answer(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was only headings or citations",
                                                           "draft": text}
+        elif repeats(text):
+            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft repeats itself", "draft": text}
         elif find_pii(text):
             text = redact(text)
         out.append({**row, "status": status, "reply": text, **why, "sources": sources,

@@ -71,8 +71,11 @@ async def classify(ctx, input) -> dict[str, Any]:
     """Sentiment and topic of every message, each with its confidence (one durable call)."""
     messages = read_jsonl(path_of(input, "messages", "feedback_messages.jsonl"))
     examples = path_of(input, "examples", "feedback_examples.jsonl")
-    labels = await ctx.call(_label, examples, [m["text"] for m in messages], name="classify")
-    rows = [{"text": m["text"], **lab} for m, lab in zip(messages, labels, strict=True)]
+    # an empty comment (a form's blank field) says nothing: neutral, no topic, never in a negative cluster
+    said = [m["text"] for m in messages if m["text"].strip()]
+    labels = iter(await ctx.call(_label, examples, said, name="classify") if said else [])
+    blank = {"sentiment": "neutral", "sentiment_confidence": 0.0, "topic": None, "topic_confidence": 0.0, "empty": True}
+    rows = [{"text": m["text"], **(next(labels) if m["text"].strip() else blank)} for m in messages]
     out: dict[str, Any] = {"messages": rows}
     if all(m.get("sentiment") in SENTIMENTS for m in messages):
         right = sum(m["sentiment"] == r["sentiment"] for m, r in zip(messages, rows, strict=True))

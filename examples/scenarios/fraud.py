@@ -49,44 +49,128 @@ SAMPLE_INPUT = {
 }
 
 
-def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
-    """Rows of a transactions CSV, checked against the documented columns (file:line on a bad cell)."""
-    import csv
+#: The largest transactions file read (a run's input names it: a device or a file of gigabytes must not
+#: take the worker's memory).
+MAX_FILE_BYTES = 256 * 1024 * 1024
+_FLAGS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
+_HOW = {"amount": "a number >= 0 (no currency sign or thousands separator)", "hour": "a whole hour 0-23",
+        "new_device": "0 or 1 (or true/false, yes/no)", "tx_last_24h": "a whole number >= 0",
+        "is_fraud": "0 or 1 (or true/false, yes/no)"}
 
+
+def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
+    """Rows of a transactions CSV, checked against the documented columns: a mistake is a
+    ``ConfigError`` naming the file, the line and the column. Column order is free, extra columns are
+    kept, a UTF-8 byte-order mark and CRLF line ends are fine; a ``tx_id`` listed twice is an error."""
+    import csv
+    import io
+
+    file = Path(path)
+    try:
+        if not file.is_file():
+            raise ConfigError(f"{path}: not a regular file; give the path of a UTF-8 CSV file")
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB; split it")
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); save it as a UTF-8 CSV file") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
     need = COLUMNS + (("is_fraud",) if labelled else ())
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in need if c not in (reader.fieldnames or [])]
+    try:
+        header = [h.strip().lower() for h in next(reader, [])]
+        missing = [c for c in need if c not in header]
         if missing:
-            raise ConfigError(f"{path}: missing column(s) {', '.join(missing)}; the columns are {', '.join(need)}")
-        rows = []
-        for n, r in enumerate(reader, 2):
-            try:
-                row: dict[str, Any] = {**r, "amount": float(r["amount"]), "hour": int(r["hour"]),
-                                       "new_device": int(r["new_device"]), "tx_last_24h": int(r["tx_last_24h"])}
-                if r.get("is_fraud") not in (None, ""):
-                    row["is_fraud"] = int(r["is_fraud"])
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{path}:{n}: {exc}; amount is a number, hour, new_device and "
-                                  "tx_last_24h are integers, is_fraud is 0 or 1") from None
-            if labelled and "is_fraud" not in row:
-                raise ConfigError(f"{path}:{n}: is_fraud is empty; training rows need a label (0 or 1)")
+            raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
+                              f"{', '.join(need)} (found: {', '.join(header) or 'nothing'})")
+        at = {c: header.index(c) for c in (*COLUMNS, "is_fraud") if c in header}
+        rows: list[dict[str, Any]] = []
+        first: dict[str, int] = {}
+        end = reader.line_num
+        for record in reader:
+            line, end = end + 1, reader.line_num  # a quoted cell may span lines: name the row's first
+            if not any(cell.strip() for cell in record):
+                continue
+            row = _transaction(path, line, record, header, at, labelled)
+            if row["tx_id"] in first:
+                raise ConfigError(f"{path}:{line}: duplicate tx_id {row['tx_id']!r} (first on line "
+                                  f"{first[row['tx_id']]}); list each transaction once")
+            first[row["tx_id"]] = line
             rows.append(row)
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
     if not rows:
-        raise ConfigError(f"{path}: no transactions")
+        raise ConfigError(f"{path}: no transactions (only a header); give one row per transaction")
     return rows
 
 
+def _transaction(path: str, line: int, record: list[str], header: list[str], at: dict[str, int],
+                 labelled: bool) -> dict[str, Any]:
+    def cell(name: str) -> str:
+        i = at[name]
+        return record[i].strip() if i < len(record) else ""
+
+    def bad(name: str, text: str) -> ConfigError:
+        what = "empty" if not text else repr(text)
+        return ConfigError(f"{path}:{line}: column {at[name] + 1} ({name}) is {what}; it must be {_HOW[name]}")
+
+    row: dict[str, Any] = {h: (record[i].strip() if i < len(record) else "") for i, h in enumerate(header) if h}
+    for name in ("tx_id", "customer_id", "country", "home_country"):
+        if not cell(name):
+            raise ConfigError(f"{path}:{line}: column {at[name] + 1} ({name}) is empty; give a value")
+    row["country"], row["home_country"] = cell("country").upper(), cell("home_country").upper()
+    row["currency"] = cell("currency").upper()
+    row["merchant_category"] = cell("merchant_category").lower().replace(" ", "_")  # "Gift cards" is gift_cards
+    try:
+        amount = float(cell("amount"))
+    except ValueError:
+        amount = math.nan
+    if not (math.isfinite(amount) and amount >= 0):
+        raise bad("amount", cell("amount"))
+    row["amount"] = amount
+    for name, lo, hi in (("hour", 0, 23), ("tx_last_24h", 0, None)):
+        try:
+            value = float(cell(name))
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value.is_integer() and value >= lo and (hi is None or value <= hi)):
+            raise bad(name, cell(name))
+        row[name] = int(value)
+    for name in ("new_device", "is_fraud"):
+        text = cell(name).lower() if name in at else ""
+        if text in _FLAGS:
+            row[name] = _FLAGS[text]
+        elif text or (name == "new_device"):
+            raise bad(name, cell(name))
+        else:
+            row.pop(name, None)
+            if labelled:
+                raise ConfigError(f"{path}:{line}: column {at[name] + 1} (is_fraud) is empty; training rows "
+                                  "need a label (0 or 1)")
+    return row
+
+
+#: Legitimate training payments a currency needs before its amounts can be compared with others'.
+CURRENCY_MIN_ROWS = 30
+#: Currencies whose typical (median) amount is within this factor of everyone's are on one scale.
+SAME_SCALE = math.log(2)
+
+
 def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each customer's spending profile (median and spread of log amounts of legitimate payments)."""
+    """Each customer's spending profile (median and spread of log amounts of legitimate payments), and
+    each currency's median (amounts are compared within a currency: 5,000 JPY is not 5,000 EUR)."""
     logs: dict[str, list[float]] = {}
+    by_currency: dict[str, list[float]] = {}
     for r in train:
         if not r["is_fraud"]:
             logs.setdefault(r["customer_id"], []).append(math.log1p(r["amount"]))
+            by_currency.setdefault(r["currency"], []).append(math.log1p(r["amount"]))
     everyone = [v for vs in logs.values() for v in vs]
     g_med = statistics.median(everyone)
     g_mad = statistics.median(abs(v - g_med) for v in everyone) or 0.5
-    out = {"__all__": [g_med, g_mad]}
+    out: dict[str, Any] = {"__all__": [g_med, g_mad], "__currency__": {
+        c: statistics.median(vs) for c, vs in by_currency.items() if len(vs) >= CURRENCY_MIN_ROWS}}
+    if len(by_currency) == 1:  # one currency (or none named): nothing to tell apart
+        out["__currency__"] = {c: g_med for c in by_currency}
     for cid, vs in logs.items():
         if len(vs) >= 5:  # too few payments say nothing about a customer: use everyone's profile
             med = statistics.median(vs)
@@ -95,16 +179,25 @@ def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def signals(row: dict[str, Any], prof: dict[str, Any]) -> dict[str, float]:
-    med, mad = prof.get(row["customer_id"], prof["__all__"])
+    """The detectors' inputs. A customer's own profile is in the currencies they paid in; a customer
+    without one is compared with everyone paying in the same currency. A currency the training data
+    holds (almost) no payments in cannot be compared: ``unknown_currency`` sends it to a person."""
+    g_med, g_mad = prof["__all__"]
+    c_med = prof["__currency__"].get(row["currency"])
+    # how much bigger this currency's numbers run; within a factor of 2 of everyone's it is the mix of
+    # customers paying in it (EUR, USD, GBP...), not another scale, and left alone
+    shift = 0.0 if c_med is None or abs(c_med - g_med) <= SAME_SCALE else c_med - g_med
+    med, mad = prof.get(row["customer_id"], [g_med + shift, g_mad])
     log_amount = math.log1p(row["amount"])
     return {
         "amount_z": round((log_amount - med) / (1.4826 * mad), 3),
-        "log_amount": round(log_amount, 3),
+        "log_amount": round(log_amount - shift, 3),
         "geo_mismatch": float(row["country"] != row["home_country"]),
         "tx_last_24h": float(row["tx_last_24h"]),
         "new_device": float(row["new_device"]),
         "night": float(row["hour"] < 6),
         "risky_category": float(row["merchant_category"] in RISKY),
+        "unknown_currency": float(c_med is None),
     }
 
 
@@ -119,6 +212,8 @@ def fired(s: dict[str, float]) -> list[str]:
         out.append("velocity")
     if s["new_device"]:
         out.append("new_device")
+    if s.get("unknown_currency"):
+        out.append("unknown_currency")
     return out
 
 
@@ -133,6 +228,10 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
 
         raise ConfigError(f"this scenario trains a scikit-learn model and needs {exc.name}: {install_hint('ml')}") from None
 
+    fraud = sum(r["is_fraud"] for r in train)
+    if fraud < 5 or len(train) - fraud < 5:
+        raise ConfigError(f"train: {fraud} fraudulent and {len(train) - fraud} legitimate transactions; training "
+                          "needs at least 5 of each (is_fraud 1 and 0)")
     prof = profiles(train)
 
     def matrix(rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, float]], list[list[str]]]:
@@ -140,12 +239,10 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
         return np.array([[s[f] for f in FEATURES] for s in sig]), sig, [fired(s) for s in sig]
 
     def risk(p: Any, rules: list[list[str]]) -> Any:
-        return MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES[r] for r in rs) for rs in rules])
+        return MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES.get(r, 0.0) for r in rs) for rs in rules])
 
     x, _, train_rules = matrix(train)
     y = np.array([r["is_fraud"] for r in train])
-    if y.sum() < 5 or (1 - y).sum() < 5:
-        raise ConfigError("train: needs at least 5 fraudulent and 5 legitimate transactions (is_fraud 1 and 0)")
     model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15, random_state=0)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     oof = risk(cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1], train_rules)
@@ -204,6 +301,8 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
     decided = []
     for s in risk["scored"]:
         d = "block" if s["risk"] >= t["block"] else "review" if s["risk"] >= t["review"] else "approve"
+        if "unknown_currency" in s["reasons"]:
+            d = "review"  # amounts in a currency the model never saw say nothing, either way: a person decides
         decided.append({**s, "decision": d, "first_decision": d})
     queue = [d for d in decided if d["decision"] == "review"]
     review: dict[str, Any] = {"asked": len(queue)}

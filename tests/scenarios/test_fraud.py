@@ -74,7 +74,7 @@ async def test_a_file_without_the_documented_columns_fails_clearly(tmp_path, mon
     bad = tmp_path / "tx.csv"
     bad.write_text("tx_id,customer_id,amount\nT1,C1,12.5\n")
     async with Client(f"sqlite:///{tmp_path}/p.db") as c:
-        with pytest.raises(RunFailed, match=r"tx.csv: missing column\(s\) currency, merchant_category"):
+        with pytest.raises(RunFailed, match=r"tx.csv:1: missing column\(s\) currency, merchant_category"):
             await c.run(fraud.workflow, {"transactions": str(bad)})
         with pytest.raises(RunFailed, match="input field 'train': .*nope.csv does not exist"):
             await c.run(fraud.workflow, {"train": str(tmp_path / "nope.csv")})
