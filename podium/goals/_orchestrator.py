@@ -207,7 +207,7 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                 return {"goal": goal, "status": "rejected", "by": decision.get("by"), "comment": decision.get("comment", ""),
                         "plans": n, "outputs": outputs}
             if decision.get("edited"):
-                plan = _edited(g, plan, decision.get("payload"), roles, registered)
+                plan = _edited(g, plan, decision.get("payload"), roles, registered, ctx.governance.policy)
         fresh = await ctx.call(_context_signal, ctx.store, ctx.run_id, name=f"context-{n}")
         if isinstance(fresh, dict) and {**context, **fresh} != context and n <= policy.max_replans:
             changed = sorted(k for k in fresh if context.get(k) != fresh[k])
@@ -248,14 +248,25 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
         return {"goal": goal, "status": "completed", "plans": n, "replans": n - 1, "outputs": outputs}
 
 
-def _edited(g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str]) -> Plan:
-    """The plan an approver edited: checked like any plan (an edit cannot smuggle in a skill)."""
+def _edited(
+    g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str], gov: Any
+) -> Plan:
+    """The plan an approver edited: checked like any plan, against the same skills, roles, goal
+    policy and governance policy (an edit cannot smuggle in a skill or a tool the policy forbids)."""
     data = payload.get("plan") if isinstance(payload, dict) else None
     try:
         edited = Plan.from_data(data, goal=plan.goal, kept=plan.kept)
     except ConfigError as exc:
         raise NonRetryableError(f"the edited plan is not valid: {exc}") from None
-    problems = validate_plan(edited, g.skills, roles=roles, policy=g.policy, registered_tools=registered)
+    problems = validate_plan(
+        edited,
+        g.skills,
+        roles=roles,
+        policy=g.policy,
+        registered_tools=registered,
+        allowed_tools=gov.allowed_tools if gov else None,
+        max_cost=gov.max_run_cost if gov else None,
+    )
     if problems:
         raise NonRetryableError("the edited plan is not valid: " + "; ".join(map(str, problems)))
     return edited
