@@ -1,5 +1,6 @@
-"""A drift diff is shown to ``runs.read`` (quarantine list, the step's error, the log); the values it
-is about are business data for ``payloads.read`` only. Against a real local HTTP stand-in."""
+"""A drift diff is shown to ``runs.read`` (the quarantine list) and goes into the log and the step's
+error; the values it is about are business data for ``payloads.read`` only. Against a real local
+HTTP stand-in."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ from podium.connectors import open_connector
 
 async def test_a_drift_diff_never_carries_the_values_it_was_about(tmp_path: Any) -> None:
     """A result that breaks a contract rule other than type, enum or required (a length, a pattern,
-    a range) was described with jsonschema's message, which quotes the value. The diff is shown to
-    ``runs.read`` (quarantine list, the step's error, the log), while the value itself is business
-    data for ``payloads.read`` only."""
+    a range) was described with jsonschema's message, which quotes the value."""
     from podium import Client, Workflow
     from podium.connectors._contracts import diff
 

@@ -1,7 +1,7 @@
-"""A halted gate's approval title and a rejected gate's step error are read with ``approvals.read``
-and ``runs.read`` (a viewer); the rows are business data for ``payloads.read`` only. The rule
-details quoted the offending value (``salary=-987654``, ``'SSN-123-45-6789' is not of type``),
-so a viewer read them in the title, the run's error and the log."""
+"""A halted gate's approval title is read with ``approvals.read`` (a viewer), and a rejected gate's
+step error goes to logs and failure alerts; the rows are business data for ``payloads.read`` only.
+The rule details quoted the offending value (``salary=-987654``, ``'SSN-123-45-6789' is not of
+type``), so a viewer read them in the title, and the error carried them out."""
 
 from __future__ import annotations
 
