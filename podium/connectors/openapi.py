@@ -279,7 +279,8 @@ class OpenApiConnector(Connector):
         status = response.status_code
         where = f"openapi connector {self.title or self.base_url!r}"
         if status >= 400:
-            gone = _versions.gone_error(self, operation, where, f"{method} {url}", status, response.headers, response.text)
+            route = f"{method} {self._routes[operation].path}"  # the template: the URL holds the arguments
+            gone = _versions.gone_error(self, operation, where, route, status, response.headers, response.text)
             if gone is not None:  # this version of the API is retired: no retry, no breaker, a clear fix
                 raise gone
             refused = "; the credentials were refused (auth, secret:NAME: podium secrets set NAME)" if status == 401 else ""
