@@ -78,12 +78,14 @@ def _roles(starter: dict[str, Any], asked: Any) -> list[str] | None:
     return list(asked) if held is None else [r for r in asked if r in held]
 
 
-async def _keep(record: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    # Once per plan (a durable call): the audit entry and the record are written together.
+async def _keep(record: dict[str, Any], ctx: Any, cause: str) -> dict[str, Any]:
+    # Once per plan (a durable call): the audit entry and the record are written together. The audit
+    # log is never erased: it gets the cause, not the reason (which quotes a failed step's error and
+    # the planner's words, both of which may hold the run's data).
     await ctx.governance.audit(
         "goal.plan" if record["n"] == 1 else "goal.replan",
         n=record["n"],
-        reason=record["reason"],
+        reason=cause,
         steps=[s["skill"] for s in record["plan"]["steps"]],
         valid=not record["problems"],
         planned_for=record["for"],
@@ -92,9 +94,11 @@ async def _keep(record: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 async def _make_plan(
-    g: _Goal, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], who: dict[str, Any]
+    g: _Goal, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], who: dict[str, Any],
+    cause: str = "",
 ) -> tuple[Plan | None, dict[str, Any]]:
-    """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome."""
+    """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome.
+    ``cause`` is why in words that hold no data (what the audit log gets); default ``why``."""
     policy = g.policy
     roles = who["roles"]
     gov = ctx.governance.policy
@@ -140,7 +144,7 @@ async def _make_plan(
         "scopes": {s.id: sorted(s.args) for s in plan.steps} if plan else {},
         "for": who,
     }
-    record = await ctx.call(_keep, record, ctx, name="plan")
+    record = await ctx.call(_keep, record, ctx, cause or why, name="plan")
     return (plan if ok else None), record
 
 
@@ -215,7 +219,8 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
             n += 1
             request = _replace(request, context=context, previous=plan.to_dict(), done=dict(outputs))
             plan, record = await _make_plan(
-                g, ctx, request, n, f"replan: the context changed ({', '.join(changed)})", registered, who
+                g, ctx, request, n, f"replan: the context changed ({', '.join(changed)})", registered, who,
+                "replan: the context changed",
             )
             records.append(record)
             continue
@@ -237,7 +242,8 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                 request, previous=plan.to_dict(), done=dict(outputs), failed=state["failed"], error=state["error"] or str(exc)
             )
             plan, record = await _make_plan(
-                g, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, who
+                g, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, who,
+                f"replan after {state['failed']} failed",
             )
             records.append(record)
             continue
