@@ -4,8 +4,8 @@ Operations (every value is a bound parameter; table and column names are checked
 reflected schema, never pasted into SQL):
 
 * ``query``: rows of ``table`` matching ``where`` (equality), or a parameterised ``SELECT`` given as
-  ``sql`` with ``:name`` placeholders and ``params`` (a single SELECT or WITH statement, run in a
-  transaction that is rolled back);
+  ``sql`` with ``:name`` placeholders and ``params`` (a single SELECT or WITH statement without
+  INTO, run in a transaction that is rolled back, and read-only on PostgreSQL);
 * ``insert``: one row (``values``) or many (``rows``);
 * ``update``: set ``values`` on the rows matching ``where`` (an empty ``where`` is refused);
 * ``upsert``: insert ``values``, or update the row with the same ``key`` columns;
@@ -38,6 +38,7 @@ from .outbox import NOT_APPLIED, RESERVED_PREFIX, Outbox, OutboxMessage
 _TABLE = {"type": "string", "description": "Table name."}
 _ROW = {"type": "object", "description": "Column -> value."}
 _SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
+_INTO = re.compile(r"\binto\b", re.IGNORECASE)  # anywhere, literals and comments included (MySQL runs /*! ... */)
 
 
 def _url(url: str) -> str:
@@ -295,8 +296,16 @@ class SqlConnector(Connector):
             )
         if not _SELECT.match(sql) or ";" in sql.strip().rstrip(";"):
             raise ConnectorError("sql: `sql` must be a single SELECT (or WITH) statement; values go in `params`")
+        if _INTO.search(sql):  # a rollback does not undo a file written on the database server
+            raise ConnectorError(
+                "sql: `sql` may not contain INTO (SELECT ... INTO writes a file, a table or a variable on the "
+                "database server, and `query` only reads); write with insert/update/transact, and put values in `params`",
+                operation="query",
+            )
 
         def select(conn: sa.Connection) -> list[dict[str, Any]]:
+            if conn.dialect.name == "postgresql":  # sequences (setval, nextval) ignore the rollback
+                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
             return [dict(m) for m in conn.execute(sa.text(sql), params).mappings().fetchmany(limit)]
 
         return await self._run(select, write=False)
