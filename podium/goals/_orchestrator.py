@@ -203,7 +203,9 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
         if why:
             decision = await ctx.approval(
                 {"plan": plan.to_dict(), "graph": plan.graph(), "cost": record["cost"], "why": why},
-                title=f"approve plan {n} for: {goal}"[:200],
+                # the goal is the run's input (a payload, in the request's payload); the title is read
+                # without payloads.read, so it names the plan's skills (definitions) only
+                title=f"approve plan {n} of a goal: {', '.join(dict.fromkeys(s.skill for s in plan.steps))}"[:200],
                 role=policy.approver_role,
                 name=f"plan-{n}",
             )

@@ -48,3 +48,28 @@ def test_a_replan_is_audited_without_the_failed_steps_message(tmp_path: Path) ->
     assert EMAIL in records[1]["reason"]  # the plan record (a payload) keeps the whole reason
     assert EMAIL not in json.dumps(entries)
     assert entries[1]["reason"] == "replan after notify failed"
+
+
+def test_a_plans_approval_title_does_not_quote_the_goal(tmp_path: Path) -> None:
+    """The goal is the run's input (a payload); an approval's title is read with ``approvals.read``
+    alone (a viewer), whose requests show no payload. The title quoted the goal."""
+    goal = f"lookup the customer {EMAIL} and notify them"
+
+    async def main() -> dict:
+        db = f"sqlite:///{tmp_path}/t.db"
+        async with podium.Client(db) as c:
+            await c.create_user("root", ["admin"])
+            await c.create_user("vic", ["viewer"])
+            admin, token = await c.create_token("root"), await c.create_token("vic")
+        async with podium.Client(db, token=admin) as c:
+            h = await goals.pursue(c, goal, skills=SKILLS, policy=GoalPolicy(approve="always"))
+            await goals.settle(c, h.id)
+            async with podium.Client(db, token=token) as viewer:
+                [seen] = await viewer.approvals(run_id=h.id)
+            await c.cancel(h.id)
+            return seen
+
+    seen = asyncio.run(main())
+    assert seen["payload"] is None
+    assert EMAIL not in seen["title"] and "alice" not in seen["title"]
+    assert seen["title"].startswith("approve plan 1") and "lookup" in seen["title"] and "notify" in seen["title"]
