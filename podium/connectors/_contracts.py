@@ -223,7 +223,9 @@ def _classify(schema: dict[str, Any], value: Any, errors: list[Any]) -> list[Dri
                     used.add((here, key))
                     out.append(Drift(kind="extra_field", path=_path((*parts, key)), got=_type_of(err.instance[key]), message=f"field {key!r} is not in the contract"))
         else:
-            out.append(Drift(kind="invalid", path=here, message=f"{here}: {err.message[:200]}"))
+            # jsonschema's own message quotes the value (business data): name the rule instead
+            rule = json.dumps(err.validator_value, default=str, ensure_ascii=False)[:120]
+            out.append(Drift(kind="invalid", path=here, message=f"{here} breaks the contract's rule {err.validator}: {rule}"))
     # A declared, optional field gone while a similar new one of its type appeared is a rename too.
     for parts in list(objects) or [()]:
         obj = _get(value, parts)

@@ -131,9 +131,22 @@ def open_registered(target: Mapping[str, Any], *, allow_private: bool = False, n
             settings["url"] = os.environ[str(env)]
         if target.get("kind") in PRIVATE_AWARE:
             settings["allow_private"] = allow_private
-        found = (name, open_connector(str(target.get("kind")), **settings))
+        try:
+            found = (name, open_connector(str(target.get("kind")), **settings))
+        except ConfigError as exc:
+            if not env:
+                raise
+            raise ConfigError(_without_url(str(exc), settings["url"], name or str(target.get("kind")), str(env))) from None
         _OPENED[key] = found
     return found[1]
+
+
+def _without_url(message: str, url: str, name: str, env: str) -> str:
+    """A connector's settings error without the URL it quotes (the URL from ``url_env`` may hold a
+    password, and health reports show errors to every workflow reader), saying where the URL is."""
+    for text in sorted({url, repr(url), json.dumps(url)}, key=len, reverse=True):
+        message = message.replace(text, f"<the URL in ${env}>")
+    return f"connector {name!r}: {message} (fix the URL in the environment variable {env})"
 
 
 def opened_registered() -> dict[str, Connector]:

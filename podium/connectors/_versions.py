@@ -74,26 +74,33 @@ def note_deprecation(connector: Any, operation: str, headers: Mapping[str, str],
 def gone_error(
     connector: Any, operation: str, where: str, request: str, status: int, headers: Mapping[str, str], body: str
 ) -> ConnectorError | None:
-    """The error for an answer that says this version of ``operation`` is gone, or None."""
+    """The error for an answer that says this version of ``operation`` is gone, or None. ``request``
+    names the route (``GET /contacts/{id}``), never the URL with the call's arguments in it."""
     state = notices(connector)
     link = successor(headers) or state.deprecated.get(operation, {}).get("successor", "")
     if status != 410 and not (status == 404 and link):  # a plain 404 is a missing record, not a version
         return None
     said = " ".join(body.split())[:200] or "(no body)"
-    text = (
-        f"{where}: {operation} ({request}) answered HTTP {status}"
-        + (" Gone" if status == 410 else " on an operation whose new version was announced")
-        + f": the server said {said!r}"
-        + (f"; the new version is at {link}" if link else "")
-        + ". This version of the API is retired: update the connector's OpenAPI document (spec) and base_url "
-        "to the new version (podium connectors add NAME openapi --set spec=... --set base_url=...); "
-        "retrying will not help"
-    )
+
+    def told(server: str) -> str:
+        return (
+            f"{where}: {operation} ({request}) answered HTTP {status}"
+            + (" Gone" if status == 410 else " on an operation whose new version was announced")
+            + server
+            + (f"; the new version is at {link}" if link else "")
+            + ". This version of the API is retired: update the connector's OpenAPI document (spec) and base_url "
+            "to the new version (podium connectors add NAME openapi --set spec=... --set base_url=...); "
+            "retrying will not help"
+        )
+
+    # The log, the audit log (never erased) and the alerts it feeds get no value: ``request`` is the
+    # route (its template), and what the server said (it may echo the call's data) stays in the error.
+    text = told("")
     if state.gone.get(operation) != text:
         log.error(text)
         state.pending.append({"action": "connector.gone", "operation": operation, "status": status, "successor": link, "message": text})
     state.gone[operation] = text
-    return ConnectorError(text, retryable=False, operation=operation, status=status)
+    return ConnectorError(told(f": the server said {said!r}"), retryable=False, operation=operation, status=status)
 
 
 async def flush(connector: Any, scope: Any, name: str) -> None:

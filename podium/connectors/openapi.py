@@ -71,6 +71,22 @@ def _resolve(doc: dict[str, Any], node: Any, seen: tuple[str, ...] = ()) -> Any:
     return {k: _resolve(doc, v, seen) for k, v in node.items()}
 
 
+def _origin(url: str) -> tuple[str, str, str, int]:
+    """Scheme, user part, host and port of ``url``: where a request goes (and as whom)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or -1
+    except ValueError:
+        port = -2
+    return parts.scheme, parts.netloc.rpartition("@")[0], str(parts.hostname), port
+
+
+def _where(url: str) -> str:
+    """``url``'s scheme, host and port, for a message (never its user part)."""
+    scheme, _, host, port = _origin(url)
+    return f"{scheme}://{host}" + (f":{port}" if port >= 0 else "")
+
+
 class _Route:
     __slots__ = ("body", "method", "params", "path")
 
@@ -112,6 +128,12 @@ class OpenApiConnector(Connector):
         self._ops: dict[str, Operation] = {}
         self._routes: dict[str, _Route] = {}
         for path, item in (doc.get("paths") or {}).items():
+            if not isinstance(path, str) or not path.startswith("/") or path.startswith("//"):
+                raise ConfigError(
+                    f"the OpenAPI document's paths: {path!r} must start with '/' (a single one): it is appended to "
+                    f"base_url {_where(self.base_url)}, and a path like '@host/x' or '.host/x' would send the request and its "
+                    "credentials to another host; fix the path in the document"
+                )
             item = _resolve(doc, item)
             for method in _METHODS:
                 spec_op = item.get(method)
@@ -212,7 +234,14 @@ class OpenApiConnector(Connector):
             raise ConnectorError(
                 f"openapi: {operation} takes no argument {', '.join(map(repr, sorted(args)))}", operation=operation
             )
-        return route.method, self.base_url + path, query, headers, body
+        url = self.base_url + path
+        if _origin(url) != _origin(self.base_url):  # the credentials go to base_url's host, nowhere else
+            raise ConnectorError(
+                f"openapi: {operation}: the request would go to {_where(url)}, outside its base_url {_where(self.base_url)}; "
+                "nothing was sent (the route's path must start with '/')",
+                operation=operation,
+            )
+        return route.method, url, query, headers, body
 
     async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
         httpx = httpx_module()
@@ -250,7 +279,8 @@ class OpenApiConnector(Connector):
         status = response.status_code
         where = f"openapi connector {self.title or self.base_url!r}"
         if status >= 400:
-            gone = _versions.gone_error(self, operation, where, f"{method} {url}", status, response.headers, response.text)
+            route = f"{method} {self._routes[operation].path}"  # the template: the URL holds the arguments
+            gone = _versions.gone_error(self, operation, where, route, status, response.headers, response.text)
             if gone is not None:  # this version of the API is retired: no retry, no breaker, a clear fix
                 raise gone
             refused = "; the credentials were refused (auth, secret:NAME: podium secrets set NAME)" if status == 401 else ""

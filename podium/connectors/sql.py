@@ -4,8 +4,8 @@ Operations (every value is a bound parameter; table and column names are checked
 reflected schema, never pasted into SQL):
 
 * ``query``: rows of ``table`` matching ``where`` (equality), or a parameterised ``SELECT`` given as
-  ``sql`` with ``:name`` placeholders and ``params`` (a single SELECT or WITH statement, run in a
-  transaction that is rolled back);
+  ``sql`` with ``:name`` placeholders and ``params`` (a single SELECT or WITH statement without
+  INTO, run in a transaction that is rolled back, and read-only on PostgreSQL);
 * ``insert``: one row (``values``) or many (``rows``);
 * ``update``: set ``values`` on the rows matching ``where`` (an empty ``where`` is refused);
 * ``upsert``: insert ``values``, or update the row with the same ``key`` columns;
@@ -38,6 +38,7 @@ from .outbox import NOT_APPLIED, RESERVED_PREFIX, Outbox, OutboxMessage
 _TABLE = {"type": "string", "description": "Table name."}
 _ROW = {"type": "object", "description": "Column -> value."}
 _SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
+_INTO = re.compile(r"\binto\b", re.IGNORECASE)  # anywhere, literals and comments included (MySQL runs /*! ... */)
 
 
 def _url(url: str) -> str:
@@ -54,7 +55,8 @@ def _url(url: str) -> str:
 
 
 class SqlConnector(Connector):
-    """A SQL database. ``tables`` limits which tables the operations may touch (default: any)."""
+    """A SQL database. ``tables`` limits which tables the operations may touch (default: any); on a
+    connector limited so, a raw ``sql`` SELECT is refused unless ``raw_sql=True``."""
 
     kind = "sql"
 
@@ -66,6 +68,7 @@ class SqlConnector(Connector):
         updated_column: str = "updated_at",
         pool_size: int = 5,
         timeout: float = 30.0,
+        raw_sql: bool | str = False,
     ) -> None:
         if not isinstance(url, str) or "://" not in url:
             raise ConfigError(f"a sql connector needs a database URL, got {url!r}")
@@ -73,6 +76,9 @@ class SqlConnector(Connector):
         if isinstance(tables, str):  # from a registered capability: "orders,customers"
             tables = [t.strip() for t in tables.split(",") if t.strip()]
         self.tables = list(tables) if tables is not None else None
+        self.raw_sql = raw_sql.strip().lower() in ("1", "true", "yes", "on") if isinstance(raw_sql, str) else bool(raw_sql)
+        """With ``tables``: whether ``query`` still takes a raw ``sql`` SELECT (which may read any table
+        the database user can: allow it only when that user itself is limited to ``tables``)."""
         self.updated_column = updated_column
         self.timeout = timeout
         self._pool_size = pool_size
@@ -86,6 +92,9 @@ class SqlConnector(Connector):
     def operations(self) -> list[Operation]:
         table = {**_TABLE, "enum": self.tables} if self.tables else _TABLE
         where = {"type": "object", "description": "Column -> value; rows must match all (equality)."}
+        raw: dict[str, Any] = {}  # a raw SELECT is offered only where it is allowed
+        if self.tables is None or self.raw_sql:
+            raw = {"sql": {"type": "string", "description": "SELECT ... WHERE x = :x"}, "params": {"type": "object"}}
         return [
             Operation(
                 name="query",
@@ -97,8 +106,7 @@ class SqlConnector(Connector):
                         "where": where,
                         "columns": {"type": "array", "items": {"type": "string"}},
                         "order_by": {"type": "array", "items": {"type": "string"}},
-                        "sql": {"type": "string", "description": "SELECT ... WHERE x = :x"},
-                        "params": {"type": "object"},
+                        **raw,
                         "limit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
                     },
                 },
@@ -279,10 +287,25 @@ class SqlConnector(Connector):
         return self._meta.tables[name]
 
     async def _select(self, sql: str, params: dict[str, Any], limit: int) -> list[dict[str, Any]]:
+        if self.tables is not None and not self.raw_sql:  # deny by default: a raw SELECT names any table
+            raise ConnectorError(
+                f"sql: this connector is limited to the tables {', '.join(self.tables)}, and a raw `sql` SELECT could "
+                "read any other table; use `table` with `where`, `columns` and `order_by` instead, or an admin "
+                "allows raw SELECTs with raw_sql=true once the database user can read only those tables",
+                operation="query",
+            )
         if not _SELECT.match(sql) or ";" in sql.strip().rstrip(";"):
             raise ConnectorError("sql: `sql` must be a single SELECT (or WITH) statement; values go in `params`")
+        if _INTO.search(sql):  # a rollback does not undo a file written on the database server
+            raise ConnectorError(
+                "sql: `sql` may not contain INTO (SELECT ... INTO writes a file, a table or a variable on the "
+                "database server, and `query` only reads); write with insert/update/transact, and put values in `params`",
+                operation="query",
+            )
 
         def select(conn: sa.Connection) -> list[dict[str, Any]]:
+            if conn.dialect.name == "postgresql":  # sequences (setval, nextval) ignore the rollback
+                conn.execute(sa.text("SET TRANSACTION READ ONLY"))
             return [dict(m) for m in conn.execute(sa.text(sql), params).mappings().fetchmany(limit)]
 
         return await self._run(select, write=False)

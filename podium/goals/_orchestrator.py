@@ -78,12 +78,14 @@ def _roles(starter: dict[str, Any], asked: Any) -> list[str] | None:
     return list(asked) if held is None else [r for r in asked if r in held]
 
 
-async def _keep(record: dict[str, Any], ctx: Any) -> dict[str, Any]:
-    # Once per plan (a durable call): the audit entry and the record are written together.
+async def _keep(record: dict[str, Any], ctx: Any, cause: str) -> dict[str, Any]:
+    # Once per plan (a durable call): the audit entry and the record are written together. The audit
+    # log is never erased: it gets the cause, not the reason (which quotes a failed step's error and
+    # the planner's words, both of which may hold the run's data).
     await ctx.governance.audit(
         "goal.plan" if record["n"] == 1 else "goal.replan",
         n=record["n"],
-        reason=record["reason"],
+        reason=cause,
         steps=[s["skill"] for s in record["plan"]["steps"]],
         valid=not record["problems"],
         planned_for=record["for"],
@@ -92,9 +94,11 @@ async def _keep(record: dict[str, Any], ctx: Any) -> dict[str, Any]:
 
 
 async def _make_plan(
-    g: _Goal, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], who: dict[str, Any]
+    g: _Goal, ctx: Any, request: PlanRequest, n: int, why: str, registered: dict[str, str], who: dict[str, Any],
+    cause: str = "",
 ) -> tuple[Plan | None, dict[str, Any]]:
-    """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome."""
+    """Ask the planner, validate, send problems back up to ``max_repairs`` times; record the outcome.
+    ``cause`` is why in words that hold no data (what the audit log gets); default ``why``."""
     policy = g.policy
     roles = who["roles"]
     gov = ctx.governance.policy
@@ -140,7 +144,7 @@ async def _make_plan(
         "scopes": {s.id: sorted(s.args) for s in plan.steps} if plan else {},
         "for": who,
     }
-    record = await ctx.call(_keep, record, ctx, name="plan")
+    record = await ctx.call(_keep, record, ctx, cause or why, name="plan")
     return (plan if ok else None), record
 
 
@@ -199,7 +203,9 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
         if why:
             decision = await ctx.approval(
                 {"plan": plan.to_dict(), "graph": plan.graph(), "cost": record["cost"], "why": why},
-                title=f"approve plan {n} for: {goal}"[:200],
+                # the goal is the run's input (a payload, in the request's payload); the title is read
+                # without payloads.read, so it names the plan's skills (definitions) only
+                title=f"approve plan {n} of a goal: {', '.join(dict.fromkeys(s.skill for s in plan.steps))}"[:200],
                 role=policy.approver_role,
                 name=f"plan-{n}",
             )
@@ -207,7 +213,7 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                 return {"goal": goal, "status": "rejected", "by": decision.get("by"), "comment": decision.get("comment", ""),
                         "plans": n, "outputs": outputs}
             if decision.get("edited"):
-                plan = _edited(g, plan, decision.get("payload"), roles, registered)
+                plan = _edited(g, plan, decision.get("payload"), roles, registered, ctx.governance.policy)
         fresh = await ctx.call(_context_signal, ctx.store, ctx.run_id, name=f"context-{n}")
         if isinstance(fresh, dict) and {**context, **fresh} != context and n <= policy.max_replans:
             changed = sorted(k for k in fresh if context.get(k) != fresh[k])
@@ -215,7 +221,8 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
             n += 1
             request = _replace(request, context=context, previous=plan.to_dict(), done=dict(outputs))
             plan, record = await _make_plan(
-                g, ctx, request, n, f"replan: the context changed ({', '.join(changed)})", registered, who
+                g, ctx, request, n, f"replan: the context changed ({', '.join(changed)})", registered, who,
+                "replan: the context changed",
             )
             records.append(record)
             continue
@@ -237,7 +244,8 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                 request, previous=plan.to_dict(), done=dict(outputs), failed=state["failed"], error=state["error"] or str(exc)
             )
             plan, record = await _make_plan(
-                g, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, who
+                g, ctx, request, n, f"replan after {state['failed']} failed: {state['error'][:200]}", registered, who,
+                f"replan after {state['failed']} failed",
             )
             records.append(record)
             continue
@@ -248,14 +256,25 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
         return {"goal": goal, "status": "completed", "plans": n, "replans": n - 1, "outputs": outputs}
 
 
-def _edited(g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str]) -> Plan:
-    """The plan an approver edited: checked like any plan (an edit cannot smuggle in a skill)."""
+def _edited(
+    g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str], gov: Any
+) -> Plan:
+    """The plan an approver edited: checked like any plan, against the same skills, roles, goal
+    policy and governance policy (an edit cannot smuggle in a skill or a tool the policy forbids)."""
     data = payload.get("plan") if isinstance(payload, dict) else None
     try:
         edited = Plan.from_data(data, goal=plan.goal, kept=plan.kept)
     except ConfigError as exc:
         raise NonRetryableError(f"the edited plan is not valid: {exc}") from None
-    problems = validate_plan(edited, g.skills, roles=roles, policy=g.policy, registered_tools=registered)
+    problems = validate_plan(
+        edited,
+        g.skills,
+        roles=roles,
+        policy=g.policy,
+        registered_tools=registered,
+        allowed_tools=gov.allowed_tools if gov else None,
+        max_cost=gov.max_run_cost if gov else None,
+    )
     if problems:
         raise NonRetryableError("the edited plan is not valid: " + "; ".join(map(str, problems)))
     return edited

@@ -309,14 +309,21 @@ def _check_metric(metric: str) -> None:
 
 
 def _sklearn_class(name: str) -> Any:
-    # Only scikit-learn classes: a workflow file must not import arbitrary code by naming it.
+    # Only scikit-learn estimator classes of its public modules: a workflow file names this, and
+    # scikit-learn also holds functions that run code (a Python script in a subprocess) or delete
+    # folders, which would be called with the file's params.
     mod, _, cls = name.rpartition(".")
-    if not mod.startswith("sklearn.") or not cls:
-        raise ConfigError(f"estimator {name!r} must name a scikit-learn class, e.g. sklearn.ensemble.RandomForestClassifier")
+    fix = "name a scikit-learn estimator class of a public module, e.g. sklearn.ensemble.RandomForestClassifier"
+    if not mod.startswith("sklearn.") or not cls or any(not p or p.startswith("_") for p in name.split(".")):
+        raise ConfigError(f"estimator {name!r} is not a scikit-learn estimator class: {fix}")
     try:
         found = getattr(importlib.import_module(mod), cls)
     except (ImportError, AttributeError):
-        raise ConfigError(f"estimator {name!r} is not a scikit-learn class") from None
+        raise ConfigError(f"estimator {name!r} is not a scikit-learn estimator class (not found): {fix}") from None
+    from sklearn.base import BaseEstimator
+
+    if not isinstance(found, type) or not issubclass(found, BaseEstimator) or found is BaseEstimator:
+        raise ConfigError(f"estimator {name!r} is not a scikit-learn estimator class: {fix}")
     return found
 
 

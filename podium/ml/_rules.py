@@ -4,6 +4,7 @@ passes, with figures, and which rows are bad (for rules about rows), so ``quaran
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -105,8 +106,8 @@ class Schema(Check):
                     if is_null(v):
                         if not kind.endswith("?"):
                             return f"{name} is missing"
-                    elif not _TYPES[kind.rstrip("?")](v):
-                        return f"{name}={v!r} is not {kind.rstrip('?')}"
+                    elif not _TYPES[kind.rstrip("?")](v):  # the value is business data: its type only
+                        return f"{name} is not {kind.rstrip('?')} (a {type(v).__name__})"
                 if not self.extra and set(r) - set(cols):
                     return f"unexpected {', '.join(sorted(set(r) - set(cols)))}"
                 return None
@@ -130,7 +131,10 @@ class Schema(Check):
 
             def wrong(r: dict[str, Any]) -> str | None:
                 err = next(iter(validator.iter_errors(r)), None)
-                return None if err is None else err.message
+                if err is None:
+                    return None
+                where = ".".join(map(str, err.absolute_path)) or "the record"  # jsonschema's message quotes the value
+                return f"{where} breaks the schema's rule {err.validator}: {json.dumps(err.validator_value, default=str)[:80]}"
 
         bad, first = [], None
         for i, r in enumerate(rows):
@@ -184,8 +188,8 @@ class Range(Check):
 
         bad = _bad(rows, out)
         detail = f"{self.column}: {len(bad)} value(s) outside [{self.min}, {self.max}]"
-        if bad:
-            detail += f" (first: row {bad[0]} = {rows[bad[0]].get(self.column)!r})"
+        if bad:  # which row, never its value: the detail is shown beyond payloads.read
+            detail += f" (first: row {bad[0]})"
         return not bad, detail, bad, {"bad_rows": len(bad)}
 
 

@@ -38,7 +38,7 @@ def _make_table(url: str) -> None:
 @pytest.fixture
 async def db(sql_url: str) -> Any:
     _make_table(sql_url)
-    conn = open_connector("sql", url=sql_url, tables=["contacts"])
+    conn = open_connector("sql", url=sql_url, tables=["contacts"], raw_sql=True)  # raw SELECTs tested too
     yield conn
     await conn.close()
 

@@ -96,6 +96,7 @@ def test_yaml_goal_step_plans_with_the_starters_roles(tmp_path: Path, monkeypatc
     from podium.yaml import load_text
 
     monkeypatch.setenv("PODIUM_SKILLS", f"{__name__}:SKILLS")
+    monkeypatch.setenv("PODIUM_GOAL_APPROVE", "never")  # the operator's rule: a file cannot lift it (test_goal_floor.py)
     text = f"name: pay\nsteps:\n  - id: g\n    uses: goal\n    with:\n      goal: {GOAL!r}\n      approve: never\n"
     wf = load_text(text, "pay.yaml", base_dir=str(tmp_path))
     db = f"sqlite:///{tmp_path}/p.db"

@@ -46,7 +46,7 @@ def test_deploys_only_a_better_model_and_rolls_back(registry):
     assert registry.history("churn") == ["1", forest["version"]]
     assert registry.rollback("churn")["now_serving"] == "1" and registry.champion("churn") == "1"
 
-    with pytest.raises(Exception, match="must name a scikit-learn class"):
+    with pytest.raises(Exception, match="is not a scikit-learn estimator class"):
         registry.train("churn", train, target="churned", estimator="os.system")
 
 

@@ -1,0 +1,54 @@
+"""``query`` is a read (``safe``): its raw form, which a model's tool call can fill in, runs one SELECT
+in a transaction that is rolled back. Rolling back did not undo everything a SELECT can do: on
+MariaDB ``SELECT ... INTO OUTFILE`` wrote a file on the database server, and on PostgreSQL
+``SELECT setval(...)`` moved a sequence (sequences ignore rollbacks). Against real databases."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from podium import ConnectorError
+from podium.connectors import open_connector
+
+
+def _table(url: str) -> None:
+    import sqlalchemy as sa
+
+    from podium.connectors.sql import _url
+
+    engine = sa.create_engine(_url(url))
+    meta = sa.MetaData()
+    sa.Table("notes", meta, sa.Column("id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("text", sa.String(200)))
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO notes (text) VALUES ('a'), ('b')"))
+    engine.dispose()
+
+
+async def test_a_raw_select_writes_nothing(sql_url: str) -> None:
+    pytest.importorskip("sqlalchemy")
+    _table(sql_url)
+    db = open_connector("sql", url=sql_url)
+    probe = f"/tmp/podium_outfile_{uuid.uuid4().hex}"
+    try:
+        for sql in (f"SELECT text FROM notes INTO OUTFILE '{probe}'", f"SELECT text FROM notes INTO DUMPFILE '{probe}'",
+                    "SELECT text INTO copied FROM notes", "select text from notes into @v"):
+            with pytest.raises(ConnectorError, match="INTO") as err:
+                await db.call("query", {"sql": sql})
+            assert not err.value.retryable and "params" in str(err.value)
+        assert not os.path.exists(probe)
+        if sql_url.startswith("postgres"):
+            seq = "SELECT setval(pg_get_serial_sequence('notes', 'id'), 5000)"
+            with pytest.raises(ConnectorError, match="read-only"):
+                await db.call("query", {"sql": seq})
+            await db.call("insert", {"table": "notes", "values": {"text": "c"}})
+            assert [r["id"] for r in await db.call("query", {"table": "notes", "where": {"text": "c"}})] == [3]
+        # an ordinary SELECT still works, values in params
+        assert await db.call("query", {"sql": "SELECT text FROM notes WHERE text = :t", "params": {"t": "b"}}) == [{"text": "b"}]
+    finally:
+        await db.close()
+        if os.path.exists(probe):
+            os.remove(probe)
