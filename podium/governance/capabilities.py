@@ -240,6 +240,12 @@ def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f"a connector capability names its kind, one of {', '.join(available_kinds())}; got {kind!r}")
     settings = {k: v for k, v in t.items() if k != "kind"}
     url = settings.get("url")
+    if kind == "webhook" and url is not None:
+        raise ConfigError(
+            "a webhook connector's URL is its credential (whoever has it can post), and the registry is "
+            "readable by workflow readers: put the URL in an environment variable and register url_env: NAME "
+            "(podium connectors add NAME webhook --set url_env=SLACK_WEBHOOK_URL)"
+        )
     if isinstance(url, str) and urlsplit(url).password:
         raise ConfigError(
             "a connector capability's url must not hold a password (the registry is readable by "

@@ -198,3 +198,21 @@ async def test_a_connector_capability_refuses_a_password_in_its_url(tmp_path: Pa
             await client.add_capability("db", "connector", {"kind": "ftp"})
         cap = await client.add_capability("db", "connector", {"kind": "sql", "url_env": "ORDERS_DB"})
     assert cap.summary == "sql connector $ORDERS_DB"
+
+
+async def test_a_webhook_capability_refuses_its_url_in_the_registry(tmp_path: Path) -> None:
+    """Attack (review): a webhook's URL is its credential (anyone holding a Slack incoming-webhook URL
+    can post to the channel), and the capability registry is readable by every workflow reader:
+    `podium connectors add slack webhook --set url=https://hooks.slack.com/services/T0/B0/XYZ` kept
+    it there for any viewer. A webhook now names the environment variable that holds its URL."""
+    from podium import ConfigError
+
+    async with Client(_db(tmp_path)) as client:
+        with pytest.raises(ConfigError, match="url_env") as err:
+            await client.add_capability(
+                "slack", "connector", {"kind": "webhook", "url": "https://hooks.slack.com/services/T0/B0/XYZ"}
+            )
+        assert "XYZ" not in str(err.value)
+        assert await client.capabilities() == {}
+        cap = await client.add_capability("slack", "connector", {"kind": "webhook", "url_env": "SLACK_URL"})
+    assert cap.summary == "webhook connector $SLACK_URL"

@@ -93,7 +93,8 @@ async def server(store: str, **kw: Any) -> AsyncIterator[tuple[Any, httpx.AsyncC
             yield app, http
 
 
-async def test_metrics_and_api_show_every_connector(hook: Hook, tmp_path: Path) -> None:
+async def test_metrics_and_api_show_every_connector(hook: Hook, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PODIUM_TEST_OPS_HOOK", hook.url)  # a webhook's URL is its credential: never in the registry
     slack = WebhookConnector(hook.url, allow_private=True)
     slack.retry = Backoff(max_attempts=3, initial=0.01)
     orders_url = f"sqlite:///{tmp_path}/orders.db"
@@ -104,7 +105,7 @@ async def test_metrics_and_api_show_every_connector(hook: Hook, tmp_path: Path) 
     await slack.guarded_call("post", {"text": "hi"})
     store = f"sqlite:///{tmp_path}/p.db"
     async with Client(store) as c:  # registered (not held): opened by the server on demand
-        await c.add_capability("ops", "connector", {"kind": "webhook", "url": hook.url}, allow_private=True)
+        await c.add_capability("ops", "connector", {"kind": "webhook", "url_env": "PODIUM_TEST_OPS_HOOK"}, allow_private=True)
         await c.add_capability("gone", "connector", {"kind": "sql", "url_env": "PODIUM_TEST_UNSET_URL"})
     async with server(store, client_options={"connectors": {"slack": slack, "orders": orders}}) as (_, http):
         text = (await http.get("/metrics")).text
@@ -163,10 +164,10 @@ def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> 
     db = f"sqlite:///{tmp_path}/p.db"
     orders_url = f"sqlite:///{tmp_path}/orders.db"
     orders_table(orders_url)
-    env = {"ORDERS_URL": orders_url}
+    env = {"ORDERS_URL": orders_url, "PODIUM_TEST_SLACK_HOOK": hook.url}
     for args in (
         ["orders", "sql", "--set", "url_env=ORDERS_URL"],
-        ["slack", "webhook", "--set", f"url={hook.url}", "--allow-private"],
+        ["slack", "webhook", "--set", "url_env=PODIUM_TEST_SLACK_HOOK", "--allow-private"],
     ):
         added = _podium("connectors", "add", *args, "--db", db)
         assert added.returncode == 0, added.stderr
@@ -196,7 +197,7 @@ def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> 
     found = {s["name"]: s for s in map(json.loads, status.stdout.splitlines())}
     assert found["orders"]["ok"] is True and found["slack"]["ok"] is True
     assert found["slack"]["breaker"] == "closed" and found["slack"]["quarantine_depth"] == 0
-    text = _podium("connectors", "status", "--db", db)  # ORDERS_URL unset here: orders is reported, exit 1
+    text = _podium("connectors", "status", "--db", db, env={"PODIUM_TEST_SLACK_HOOK": hook.url})  # ORDERS_URL unset: exit 1
     assert text.returncode == 1 and "ORDERS_URL" in text.stdout and "slack\twebhook\tok" in text.stdout
     assert "SECRETPATH" not in status.stdout + text.stdout
 

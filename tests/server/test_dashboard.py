@@ -49,13 +49,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
             await c.create_user("amy", ["approver", "operator"])
             # a registered connector whose system is down (nothing listens on port 9): the Connectors page
             await c.add_capability(
-                "crm-hook", "connector", {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}, allow_private=True
+                "crm-hook", "connector", {"kind": "webhook", "url_env": "PODIUM_TEST_CRM_HOOK"}, allow_private=True
             )
             return await c.create_token("root"), await c.create_token("amy")
 
     root, amy = asyncio.run(users())
     wfs = [a for w in ("hello", "review", "tickets") for a in ("-w", f"tests.server.flows:{w}")]
-    proc, url = serve(db, *wfs, token=root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PODIUM_TEST_CRM_HOOK", "http://127.0.0.1:9/hook")  # the server reads its URL from there
+        proc, url = serve(db, *wfs, token=root)
     try:
         yield {"url": url, "root": root, "amy": amy}
     finally:

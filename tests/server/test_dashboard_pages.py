@@ -101,7 +101,7 @@ async def _seed(db: str, folder: Path) -> tuple[str, list[str]]:
         )
         await c.add_capability("contracts", "files", {"root": str(folder)}, description="Signed contracts")
         await c.add_capability(
-            "crm-hook", "connector", {"kind": "webhook", "url": "http://127.0.0.1:9/hook"}, allow_private=True
+            "crm-hook", "connector", {"kind": "webhook", "url_env": "PODIUM_TEST_CRM_HOOK"}, allow_private=True
         )
         await c.set_policy("support", Policy(allowed_tools=["crm-lookup"], max_run_cost=0.5))
         await c.set_policy(
@@ -132,6 +132,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         "PYTHONPATH": str(ROOT),
         "PODIUM_EMBEDDER": "hash:256",
         "PODIUM_SKILLS": "tests.server.page_flows:skills",
+        "PODIUM_TEST_CRM_HOOK": "http://127.0.0.1:9/hook",  # a webhook whose system is down
     }
     wfs = [a for w in ("support", "triage") for a in ("-w", f"tests.server.page_flows:{w}")]
     cmd = [
