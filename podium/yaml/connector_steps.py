@@ -4,7 +4,7 @@
       uses: connector
       with:
         connector: crm            # a registered name (podium connectors list --db ...), never a template
-        operation: update_contact
+        operation: update_contact # written in the file too, never a template
         arguments: {id: "{{ input.id }}", body: {email: "{{ input.email }}"}}
 
 It is shipped in the ``podium.step_types`` entry-point group (pyproject.toml). The name is checked
@@ -26,11 +26,14 @@ def _uses(w: Mapping[str, Any]) -> list[Any]:
     from ..governance.capabilities import Use, is_template, templated
 
     name = w.get("connector")
+    # The operation too is written in the file: from the input, it could pick another operation of
+    # the same connector (a SQL connector's transact instead of the query the author wrote).
+    found = [templated(("operation",), "a connector's operation")] if is_template(w.get("operation")) else []
     if is_template(name):
-        return [templated(("connector",), "a connector")]
+        return [templated(("connector",), "a connector"), *found]
     if not isinstance(name, str):
-        return [Use(at=("connector",), problem=f"connector is a registered name, got {name!r}")]
-    return [Use(at=("connector",), kinds=("connector",), name=name)]
+        return [Use(at=("connector",), problem=f"connector is a registered name, got {name!r}"), *found]
+    return [Use(at=("connector",), kinds=("connector",), name=name), *found]
 
 
 def _opener(target: dict[str, Any], allow_private: bool, name: str = "") -> Any:
@@ -60,7 +63,7 @@ connector_step = StepType(
         "type": "object",
         "properties": {
             "connector": {"type": "string", "description": "a registered connector's name (not a template)"},
-            "operation": {"type": "string", "description": "one of the connector's operations"},
+            "operation": {"type": "string", "description": "one of the connector's operations (not a template)"},
             "arguments": {"type": "object", "description": "the operation's arguments"},
         },
         "required": ["connector", "operation"],

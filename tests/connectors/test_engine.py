@@ -171,6 +171,15 @@ async def test_yaml_refuses_an_unregistered_connector_with_file_and_line(kinds: 
     assert templated and "cannot be a template" in templated[0].message
 
 
+async def test_yaml_refuses_a_templated_operation(kinds: Any) -> None:
+    """Attack (review): the connector's name could not be a template, but its operation could: a run's
+    input ("{{ input.op }}") chose between the query the author wrote and any other operation of that
+    connector (a SQL connector's `transact`, an API's delete). The operation is written in the file."""
+    flow = FLOW.format(name="crm").replace("operation: createContact", 'operation: "{{ input.op }}"')
+    problems = podium_yaml.validate_text(flow, registry=kinds, capabilities={})
+    assert any("operation cannot be a template" in p.message and p.line == 7 for p in problems), problems
+
+
 async def test_yaml_runs_a_registered_connector(kinds: Any, crm: Crm, crm_spec: dict[str, Any], tmp_path: Path) -> None:
     spec_file = tmp_path / "crm.json"
     spec_file.write_text(json.dumps(crm_spec))
