@@ -2,7 +2,8 @@
 and ``podium connectors learn``: an operation's contract inferred from its recorded results.
 
 Listing needs ``runs.read``; showing an item's payload ``payloads.read`` (it is business data);
-replaying ``runs.signal`` (it resumes parked runs); learning ``tools.manage``."""
+replaying ``runs.signal`` (it resumes parked runs); learning ``tools.manage`` and ``payloads.read``
+(it reads the results recorded in runs)."""
 
 from __future__ import annotations
 

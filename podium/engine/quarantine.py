@@ -134,9 +134,11 @@ class QuarantineDesk:
     ) -> dict[str, Any]:
         """Infer ``operation``'s contract from ``samples``, or from the results of that operation
         recorded in the latest ``runs`` runs, and keep it in the store as the operation's learned
-        contract (needs ``tools.manage``). Returns ``{"schema", "samples"}``."""
+        contract (needs ``tools.manage``, and ``payloads.read`` to read the recorded results).
+        Returns ``{"schema", "samples"}``."""
         await self.client.authorize("tools.manage", f"capability:{connector}")
         if samples is None:
+            await self.client.authorize("payloads.read", f"capability:{connector}")  # it reads every run's results
             samples = await self._recorded(connector, operation, runs)
         schema = learn_schema(samples)
         await self.client.store.kv_put(

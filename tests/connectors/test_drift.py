@@ -327,3 +327,22 @@ def test_openapi_3_0_nullable_fields_are_not_drift() -> None:
     assert diff(schema, {"note": None, "n": 1}) == []
     assert [d.kind for d in diff(schema, {"note": 3, "n": 1})] == ["type_changed"]
     assert [d.kind for d in diff(schema, {"n": 0})] == ["invalid"]
+
+
+async def test_learning_from_recorded_results_needs_payloads_read(api: Shifting, tmp_path: Path) -> None:
+    """Attack (review): learning a contract reads the recorded results of every run's calls (and a
+    result keyed by data, such as e-mail addresses, puts those keys in the learned schema), yet it
+    needed only tools.manage: a tool manager who may not read payloads read them through it. Learning
+    from recorded results now also needs payloads.read; learning from samples one gives does not."""
+    from podium import PermissionDenied
+    from podium.governance.identity import Principal
+
+    orders = _flow("orders", "getOrder")
+    async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[orders], connectors={"crm": _crm(api)}) as client:
+        await client.run(orders, ["1"])
+        toolsmith = Principal(name="tess", roles=("toolsmith",), permissions=frozenset({"tools.manage"}))
+        with client.acting_as(toolsmith):
+            with pytest.raises(PermissionDenied, match="payloads.read"):
+                await client.quarantine.learn("crm", "getOrder")
+            given = await client.quarantine.learn("crm", "getOrder", samples=[{"id": "1", "total": 2}])
+        assert given["samples"] == 1
