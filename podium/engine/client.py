@@ -554,8 +554,7 @@ class Client:
         (see ``podium.ai.usage``)."""
         from .usage import usage
 
-        await self.authorize("runs.read", run_id or workflow or "")
-        return await usage(self, run_id=run_id, workflow=workflow)
+        return await usage(self, run_id=run_id, workflow=workflow)  # checks runs.read
 
     async def fork(self, run_id: str, from_step: str, *, input: Any = _UNSET) -> RunHandle:
         """Start a new run, linked to ``run_id``, that re-executes ``from_step`` and every step after

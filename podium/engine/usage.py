@@ -7,18 +7,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotFound
 from ..models._base import Response, Usage
-from .history import RunHistory
+from .history import RunHistory, fold
 
 if TYPE_CHECKING:
     from typing import Protocol
 
     from ..records import RunRecord
+    from ..storage import Store
 
     class Client(Protocol):
-        async def history(self, run_id: str) -> RunHistory: ...
+        store: Store
 
-        async def list(self, *, workflow: str | None = None, limit: int = 50) -> list[RunRecord]: ...
+        async def authorize(self, permission: str, target: str = "") -> Any: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -117,15 +119,26 @@ def usage_of(history: RunHistory) -> UsageReport:
 async def usage(
     client: Client, *, run_id: str | None = None, workflow: str | None = None, limit: int = 1000
 ) -> UsageReport:
-    """Usage of one run (``run_id``), or of a workflow's latest ``limit`` runs (``workflow``)."""
+    """Usage of one run (``run_id``), or of a workflow's latest ``limit`` runs (``workflow``). Needs
+    ``runs.read``: tokens, cost and latency are the calls' accounting, not their data, so they are
+    read from the history as recorded (a viewer's history hides the outputs they are counted from)."""
+    await client.authorize("runs.read", run_id or workflow or "")
     if run_id is not None:
-        return usage_of(await client.history(run_id))
+        return await _recorded(client, run_id)
     if workflow is None:
         raise ValueError("usage() needs run_id=... or workflow=...")
     report = UsageReport()
-    for record in await client.list(workflow=workflow, limit=limit):
-        report = report + usage_of(await client.history(record.id))
+    for record in await client.store.list_runs(workflow=workflow, limit=limit):
+        report = report + await _recorded(client, record.id, record)
     return report
+
+
+async def _recorded(client: Client, run_id: str, run: RunRecord | None = None) -> UsageReport:
+    found = run if run is not None else await client.store.get_run(run_id)
+    if found is None:
+        raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
+    events = await client.store.load_events(run_id)
+    return usage_of(RunHistory(run=found, steps=fold(events), events=events))
 
 
 def format_usage(report: UsageReport) -> list[str]:

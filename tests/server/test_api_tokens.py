@@ -183,3 +183,16 @@ def test_the_local_model_streams_to_the_run_stream(live: dict[str, str]) -> None
     assert isinstance(output, str) and len(output) > 10
     assert tokens[0]["kind"] == "start" and tokens[-1]["kind"] == "end"
     assert "".join(d["text"] for d in tokens if d["kind"] == "text") == output
+
+
+def test_a_viewer_sees_a_runs_usage_in_the_run_as_in_its_usage_route(live: dict[str, str]) -> None:
+    """Review: GET /api/runs/{id}/usage answers runs.read (tokens, cost, latency: not business data),
+    while GET /api/runs/{id} gave the same usage only with payloads.read. Both answer runs.read now;
+    the steps' outputs stay hidden from a viewer."""
+    run_id, _ = run_and_follow(live, "admin")
+    viewer = {"Authorization": f"Bearer {live['viewer']}"}
+    detail = httpx.get(f"{live['url']}/api/runs/{run_id}", headers=viewer).json()
+    usage = httpx.get(f"{live['url']}/api/runs/{run_id}/usage", headers=viewer).json()
+    assert detail["usage"] is not None and detail["usage"] == usage, (detail["usage"], usage)
+    assert usage["total"]["output_tokens"] == len(WORDS)
+    assert "".join(WORDS) not in json.dumps(detail)  # the answer itself stays hidden
