@@ -324,6 +324,12 @@ def _sklearn_class(name: str) -> Any:
 
     if not isinstance(found, type) or not issubclass(found, BaseEstimator) or found is BaseEstimator:
         raise ConfigError(f"estimator {name!r} is not a scikit-learn estimator class: {fix}")
+    from sklearn.base import ClassifierMixin, RegressorMixin
+
+    if not issubclass(found, ClassifierMixin | RegressorMixin):  # a clusterer or transformer predicts nothing
+        raise ConfigError(
+            f"estimator {name!r} is not a classifier or a regressor, so it cannot predict the target: {fix}"
+        )
     return found
 
 

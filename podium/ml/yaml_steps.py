@@ -25,6 +25,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ConfigError
 from ..yaml import StepType
 from ._table import Rows, read_csv
 
@@ -77,6 +78,30 @@ async def _read_csv(ctx: Any, csv: str, root: str | None = None, limit: int | No
     return {"rows": rows, "count": len(rows)}
 
 
+def _check_params(params: Any, where: str) -> None:
+    """A workflow file's estimator options are values, never places: a path option (``memory``, a
+    cache folder; ``input='filename'`` readers) would make scikit-learn write or read where the
+    engine may, outside the folders registered for the file."""
+    stack = [("params", params)]
+    while stack:
+        at, value = stack.pop()
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if str(k) in ("memory", "input", "data_home", "cache_dir", "path", "filename"):
+                    raise ConfigError(
+                        f"{where}: {at}.{k} names a place to read or write; estimator options in a workflow file "
+                        "are values, never places (set it in Python, Registry.train, if you need it)"
+                    )
+                stack.append((f"{at}.{k}", v))
+        elif isinstance(value, list | tuple):
+            stack.extend((f"{at}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, str) and ("/" in value or "\\" in value or value.startswith("~")):
+            raise ConfigError(
+                f"{where}: {at} looks like a path ({len(value)} characters with a '/'); estimator options in a "
+                "workflow file are values, never places to read or write"
+            )
+
+
 async def _train_step(
     ctx: Any, model: str, target: str, csv: str | None = None, rows: Rows | None = None, root: str | None = None,
     holdout: Any = 0.25, holdout_csv: str | None = None, estimator: str | None = None,
@@ -87,6 +112,7 @@ async def _train_step(
     from ._drift import save_reference
     from ._predict import remember_scores
 
+    _check_params(params, f"step {ctx.step_id!r}")
     data = await _rows(ctx, csv, rows, root, "train")
     test: float | Rows = await _rows(ctx, holdout_csv, None, root, "train") if holdout_csv else holdout
     if reference:  # what drift rules of later gates compare with

@@ -63,6 +63,26 @@ async def test_a_workflow_file_cannot_run_code_through_the_estimator(tmp_path: P
             h = await c.start(w, {})
             rec = await c.wait(h.id, timeout=300)
             assert rec.status.value == "failed"
-            assert "scikit-learn estimator class" in (rec.error or "")
+            # refused by the estimator check, or before it by the params check (both hold paths)
+            assert "scikit-learn estimator class" in (rec.error or "") or "never places" in (rec.error or "")
     assert not marker.exists()
     assert (victim / "keep.txt").exists()
+
+
+async def test_a_workflow_file_cannot_write_files_through_an_estimators_params(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack (review): a public estimator class still takes options that are paths: with
+    ``memory: /some/folder`` AgglomerativeClustering made joblib write its cache there, wherever the
+    engine may write. A workflow file's params hold no paths (and no ``memory``)."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    target = tmp_path / "elsewhere"
+    wf = pyaml.load_text(_train("sklearn.cluster.AgglomerativeClustering", {"memory": str(target)}))
+    wf2 = pyaml.load_text(_train("sklearn.linear_model.LogisticRegression", {"C": 0.5, "solver": "lbfgs"}))
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        rec = await c.wait((await c.start(wf, {})).id, timeout=300)
+        assert rec.status.value == "failed" and "params" in (rec.error or ""), rec.error
+        ok = await c.wait((await c.start(wf2, {})).id, timeout=300)
+        assert ok.status.value == "completed", ok.error
+    assert not target.exists()
