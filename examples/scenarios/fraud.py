@@ -156,13 +156,14 @@ SAME_SCALE = math.log(2)
 
 
 def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each customer's spending profile (median and spread of log amounts of legitimate payments), and
-    each currency's median (amounts are compared within a currency: 5,000 JPY is not 5,000 EUR)."""
-    logs: dict[str, list[float]] = {}
+    """Each customer's spending profile in each currency they paid in (median and spread of log
+    amounts of legitimate payments), and each currency's median (amounts are compared within a
+    currency: 5,000 JPY is not 5,000 EUR, for a customer as for everyone)."""
+    logs: dict[tuple[str, str], list[float]] = {}
     by_currency: dict[str, list[float]] = {}
     for r in train:
         if not r["is_fraud"]:
-            logs.setdefault(r["customer_id"], []).append(math.log1p(r["amount"]))
+            logs.setdefault((r["customer_id"], r["currency"]), []).append(math.log1p(r["amount"]))
             by_currency.setdefault(r["currency"], []).append(math.log1p(r["amount"]))
     everyone = [v for vs in logs.values() for v in vs]
     g_med = statistics.median(everyone)
@@ -171,23 +172,25 @@ def profiles(train: list[dict[str, Any]]) -> dict[str, Any]:
         c: statistics.median(vs) for c, vs in by_currency.items() if len(vs) >= CURRENCY_MIN_ROWS}}
     if len(by_currency) == 1:  # one currency (or none named): nothing to tell apart
         out["__currency__"] = {c: g_med for c in by_currency}
-    for cid, vs in logs.items():
+    own: dict[tuple[str, str], list[float]] = {}
+    for key, vs in logs.items():
         if len(vs) >= 5:  # too few payments say nothing about a customer: use everyone's profile
             med = statistics.median(vs)
-            out[cid] = [med, max(statistics.median(abs(v - med) for v in vs), 0.25)]
+            own[key] = [med, max(statistics.median(abs(v - med) for v in vs), 0.25)]
+    out["__customer__"] = own
     return out
 
 
 def signals(row: dict[str, Any], prof: dict[str, Any]) -> dict[str, float]:
-    """The detectors' inputs. A customer's own profile is in the currencies they paid in; a customer
-    without one is compared with everyone paying in the same currency. A currency the training data
+    """The detectors' inputs. A payment is compared with the customer's own payments in its currency
+    (a profile in yen says nothing of an amount in euros); without those, with everyone paying in it. A currency the training data
     holds (almost) no payments in cannot be compared: ``unknown_currency`` sends it to a person."""
     g_med, g_mad = prof["__all__"]
     c_med = prof["__currency__"].get(row["currency"])
     # how much bigger this currency's numbers run; within a factor of 2 of everyone's it is the mix of
     # customers paying in it (EUR, USD, GBP...), not another scale, and left alone
     shift = 0.0 if c_med is None or abs(c_med - g_med) <= SAME_SCALE else c_med - g_med
-    med, mad = prof.get(row["customer_id"], [g_med + shift, g_mad])
+    med, mad = prof["__customer__"].get((row["customer_id"], row["currency"]), [g_med + shift, g_mad])
     log_amount = math.log1p(row["amount"])
     return {
         "amount_z": round((log_amount - med) / (1.4826 * mad), 3),

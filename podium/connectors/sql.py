@@ -38,7 +38,9 @@ from .outbox import NOT_APPLIED, RESERVED_PREFIX, Outbox, OutboxMessage
 _TABLE = {"type": "string", "description": "Table name."}
 _ROW = {"type": "object", "description": "Column -> value."}
 _SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
-_INTO = re.compile(r"\binto\b", re.IGNORECASE)  # anywhere, literals and comments included (MySQL runs /*! ... */)
+# INTO anywhere, literals and comments included: MySQL and MariaDB run /*!50000INTO ...*/, where a
+# digit touches the keyword (no \b); only a letter, '_' or '$' next to it makes it part of a name.
+_INTO = re.compile(r"(?<![a-z_$])into(?![a-z0-9_$])", re.IGNORECASE)
 
 
 def _url(url: str) -> str:

@@ -14,7 +14,8 @@ it plans for whoever started the workflow (the audit log says who, with their ro
 skills their roles may use are offered. Plans needing approval wait like any approval.
 
 The operator's settings are a floor the file cannot lower: ``approve`` is the operator's
-``$PODIUM_GOAL_APPROVE`` (default ``skills``) or ``always``; ``max_cost`` is at most
+``$PODIUM_GOAL_APPROVE`` (default ``skills``) or ``always`` (any rule where the operator's is
+``never``); ``max_cost`` is at most
 ``$PODIUM_GOAL_MAX_COST`` (default 1); ``planner`` is ``rules``, ``local`` or the operator's
 ``$PODIUM_PLANNER`` (a file never chooses a URL or a model the goal and its context are sent to).
 """
@@ -33,7 +34,7 @@ def _floor(where: str, planner: str | None, approve: str | None, max_cost: float
     own_approve = os.environ.get("PODIUM_GOAL_APPROVE") or "skills"
     own_cost = float(os.environ.get("PODIUM_GOAL_MAX_COST") or "1")
     own_planner = os.environ.get("PODIUM_PLANNER") or "rules"
-    if approve is not None and approve not in (own_approve, "always"):
+    if approve is not None and own_approve != "never" and approve not in (own_approve, "always"):  # any rule asks more than never
         raise ConfigError(
             f"{where}: approve: {approve} would lift the operator's approval rule (PODIUM_GOAL_APPROVE={own_approve}); "
             f"a workflow file may ask for {own_approve} or always, and only the operator changes PODIUM_GOAL_APPROVE"

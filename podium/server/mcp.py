@@ -133,14 +133,16 @@ class PodiumMCP:
         async with mcp.server.stdio.stdio_server() as (read, write):
             await self.server.run(read, write, self.server.create_initialization_options())
 
-    def session_manager(self, *, host: str | None = None) -> Any:
+    def session_manager(self, *, host: str | None = None, any_host: bool = False) -> Any:
         """The SDK's streamable HTTP session manager; enter ``manager.run()`` for its lifetime.
 
         With a loopback ``host``, requests must name a loopback Host and Origin (DNS rebinding
-        protection, as the SDK does for local servers)."""
+        protection, as the SDK does for local servers), unless ``any_host``
+        (``--allow-remote-local-mode``: :func:`podium.server.auth.refuse_other_sites` still refuses
+        other sites' pages)."""
         mcp = sdk()
         security = None
-        if host in LOOPBACK:
+        if host in LOOPBACK and not any_host:
             security = mcp.server.transport_security.TransportSecuritySettings(
                 enable_dns_rebinding_protection=True,
                 allowed_hosts=["127.0.0.1:*", "localhost:*", "[::1]:*"],
@@ -170,8 +172,8 @@ class HTTPEndpoint:
 
         try:
             headers = Headers(scope=scope)
-            app = scope.get("app")  # inside podium serve: its --allow-remote-local-mode
-            any_host = _any_host(app) if app is not None else self.any_host
+            app = scope.get("app")  # inside podium serve: its --allow-remote-local-mode; alone: ours
+            any_host = self.any_host or (app is not None and _any_host(app))
             who = await principal_for(self.client, headers.get("authorization"), headers=headers, any_host=any_host)
         except PermissionDenied as exc:  # local mode, from another site's page
             await JSONResponse(body("permission_denied", str(exc)), 403)(scope, receive, send)
@@ -266,7 +268,7 @@ def http_app(client: Any, *, host: str = "127.0.0.1", path: str = "/mcp", any_ho
     from starlette.routing import Route
 
     mcp = PodiumMCP(client)
-    manager = mcp.session_manager(host=host)
+    manager = mcp.session_manager(host=host, any_host=any_host)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:

@@ -52,3 +52,27 @@ async def test_a_raw_select_writes_nothing(sql_url: str) -> None:
         await db.close()
         if os.path.exists(probe):
             os.remove(probe)
+
+
+async def test_into_hidden_in_an_executable_comment_is_refused(sql_url: str) -> None:
+    """Attack (review): MySQL and MariaDB run the text of a versioned comment, ``/*!50000INTO
+    OUTFILE ...*/``, and the version number runs straight into the keyword, so ``\\binto\\b`` saw
+    no word boundary: the SELECT wrote its rows to a file on the database server (on MariaDB),
+    through a read the model may call freely. Refused on every database."""
+    pytest.importorskip("sqlalchemy")
+    _table(sql_url)
+    db = open_connector("sql", url=sql_url)
+    probe = f"/tmp/podium_outfile_{uuid.uuid4().hex}"
+    try:
+        for sql in (f"SELECT text FROM notes /*!50000INTO OUTFILE '{probe}'*/", f"SELECT text FROM notes /*M!100000INTO OUTFILE '{probe}'*/",
+                    "SELECT text FROM notes /*!50000into @v*/", "SELECT text FROM notes /*!50000INTO*/ @v"):
+            with pytest.raises(ConnectorError, match="INTO") as err:
+                await db.call("query", {"sql": sql})
+            assert not err.value.retryable
+        assert not os.path.exists(probe)
+        # a word that holds 'into' is no keyword: still read
+        assert await db.call("query", {"sql": "SELECT text AS pointinto FROM notes WHERE text = :t", "params": {"t": "a"}}) == [{"pointinto": "a"}]
+    finally:
+        await db.close()
+        if os.path.exists(probe):
+            os.remove(probe)

@@ -88,6 +88,19 @@ def test_a_file_may_ask_for_more_approval_and_the_operator_may_allow_less(
     assert rec.status.value == "completed" and REFUNDS == [1]
 
 
+def test_a_file_may_ask_for_approval_of_write_skills_where_the_operator_asks_none(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: with the operator's ``PODIUM_GOAL_APPROVE=never``, a file asking for ``skills`` or
+    ``cost`` (stricter than never) was refused as lifting the operator's rule; a file author who
+    wanted write skills approved had to approve every plan. Any rule is at least ``never``."""
+    monkeypatch.setenv("PODIUM_GOAL_APPROVE", "never")
+    assert _run(tmp_path, _yaml("      approve: skills\n")) == "waiting" and REFUNDS == []
+    (tmp_path / "b").mkdir()
+    rec = _run(tmp_path / "b", _yaml("      approve: cost\n"))  # nothing costs here: runs unasked
+    assert rec != "waiting" and rec.status.value == "completed", rec if isinstance(rec, str) else rec.error
+
+
 def test_a_file_cannot_raise_the_goal_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_GOAL_MAX_COST", "0.5")
     rec = _run(tmp_path, _yaml("      max_cost: 1000000\n"))

@@ -170,3 +170,28 @@ async def test_a_currency_the_history_never_saw_goes_to_a_person(tmp_path, monke
         out = await c.result(handle.id, timeout=600)
     assert req is not None and len(req["payload"]["transactions"]) == 5
     assert all(t["first_decision"] == "review" and "unknown_currency" in t["reasons"] for t in out["transactions"])
+
+
+def test_a_customer_known_in_one_currency_is_not_waved_through_in_another():
+    """Attack (review): a customer's own spending profile mixed currencies. A customer whose history
+    is in yen (a median near 9,500) paying 9,500 or 19,000 EUR (hundreds of times the usual euro
+    payment) matched their own profile: risk 0, approved with no person, while a euro customer paying
+    the same was reviewed. A stolen account of a yen customer could empty itself in euros. The profile
+    is now the customer's in the payment's currency; with none there, everyone's in that currency."""
+    import statistics
+    from collections import Counter
+
+    from examples.scenarios import fraud
+
+    train = [{**r, "currency": r["currency"].upper()} for r in _generated(41, 3000, 0)] + _in_yen(7, 400, "old")
+    cid = Counter(r["customer_id"] for r in train if r["customer_id"].startswith("old")).most_common(1)[0][0]
+    usual = statistics.median(r["amount"] for r in train if r["customer_id"] == cid)
+    base = next(r for r in train if r["customer_id"] == cid)
+    txs = [{**base, "tx_id": f"x{i}", "currency": "EUR", "amount": usual * k, "is_fraud": 0} for i, k in enumerate((1, 2))]
+    txs.append({**base, "tx_id": "same", "amount": usual, "is_fraud": 0})  # in yen, as usual: left alone
+    out = fraud.score(train, txs, 0.005, 0.03)
+    review = out["thresholds"]["review"]
+    by_id = {s["tx_id"]: s for s in out["scored"]}
+    for tx in ("x0", "x1"):
+        assert by_id[tx]["risk"] >= review and "amount_anomaly" in by_id[tx]["reasons"], by_id[tx]
+    assert by_id["same"]["risk"] < review, by_id["same"]

@@ -307,3 +307,39 @@ async def test_podium_mcp_over_http(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+async def test_podium_mcp_over_http_keeps_allow_remote_local_mode(tmp_path: Path) -> None:
+    """Review: ``podium mcp --transport http --allow-remote-local-mode`` refused every host name but
+    loopback ones all the same (the endpoint read the flag from the Starlette app's settings, which
+    the standalone app has none of; on a loopback address the SDK's own host check refused them
+    too), so the documented way to reach it on a trusted network did not work. 127.0.0.2 stands for
+    0.0.0.0 here (no SDK host check). Without the flag a foreign Host is still refused."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    initialize = {
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }  # fmt: skip
+    accept = {"accept": "application/json, text/event-stream"}
+    allow = ["--allow-remote-local-mode"]
+    for where, flag, expected in ("127.0.0.2", allow, 200), ("127.0.0.1", allow, 200), ("127.0.0.2", [], 403):
+        port = free_port()
+        args = [*PODIUM, "mcp", "--db", db, *FLOWS, "--transport", "http", "--host", where, "--port", str(port), *flag]
+        proc = subprocess.Popen(args, cwd=ROOT, env=stdio(db).env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            url = f"http://{where}:{port}/mcp"
+            async with httpx.AsyncClient() as http:
+                for _ in range(300):
+                    assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+                    try:
+                        assert (await http.post(url, json=initialize, headers=accept)).status_code == 200
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)
+                named = await http.post(url, json=initialize, headers={**accept, "host": f"devbox.lan:{port}"})
+                assert named.status_code == expected, (where, flag, named.text)
+                page = {**accept, "host": f"devbox.lan:{port}", "origin": "http://evil.example", "sec-fetch-site": "cross-site"}
+                assert (await http.post(url, json=initialize, headers=page)).status_code == 403  # another site's page: never
+        finally:
+            proc.terminate()
+            proc.wait(10)
