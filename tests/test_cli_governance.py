@@ -129,3 +129,7 @@ def test_an_approval_title_from_run_data_cannot_break_or_spoof_the_inbox(tmp_pat
     inbox = cli(tmp_path, "approvals").stdout
     assert "\x1b" not in inbox, repr(inbox)
     assert "refund 80 EUR to [/x] acme\\x1b[8m (really 9,000,000 EUR)\\x1b[0m?" in inbox, inbox
+    # Invisible characters that reorder text (a right-to-left override) are shown, not obeyed.
+    cli(tmp_path, "run", "flows:wf", "--input", json.dumps({"amount": 80, "to": "acme \u202e0009"}), check=3)
+    inbox = cli(tmp_path, "approvals").stdout
+    assert "\u202e" not in inbox and "acme \\u202e0009" in inbox, repr(inbox)

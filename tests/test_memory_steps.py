@@ -445,3 +445,42 @@ async def test_pruning_whose_audit_record_fails_deletes_no_run(client, monkeypat
     assert await client.list(workflow="old") == []
     assert (await client.verify_audit())[1] is None
     assert sorted(e.target for e in await client.store.list_audit() if e.action == "run.prune") == sorted(ids)
+
+
+async def test_pruning_that_fails_on_the_memory_leaves_no_orphan_run_state(client, tmp_path):
+    """Review: pruning deleted the runs, then their run state (which may hold personal data) in the
+    memory's own database; when that failed (here the memory database is write-locked by another
+    process), the state stayed with no run left for a later prune to find it by. The state goes
+    first now: a failure there deletes nothing, and pruning again deletes both."""
+    import sqlite3
+
+    wf = podium.Workflow("kept")
+
+    @wf.step
+    async def s(ctx: StepContext, input):
+        await memory.run_state(ctx).set("email", "ann@example.com")
+        return 1
+
+    mem = Memory(f"sqlite:///{tmp_path}/memory.db", embedder="hash:256")  # memory in a database of its own
+    mem.run_store = client.store
+    memory.attach(client, mem)
+    try:
+        rid = (await client.start(wf, 0)).id
+        await client.result(rid)
+        assert await RunState(mem, rid).all() == {"email": "ann@example.com"}
+        locker = sqlite3.connect(tmp_path / "memory.db", isolation_level=None)
+        locker.execute("PRAGMA busy_timeout=0")
+        locker.execute("BEGIN IMMEDIATE")  # another process writing to the memory
+        await mem.db.execute("PRAGMA busy_timeout=50")
+        try:
+            with pytest.raises(Exception, match="locked"):
+                await mem.prune_runs(older_than=0, now=time.time() + 1)
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+            await mem.db.execute("PRAGMA busy_timeout=10000")
+        assert [r.id for r in await client.list(workflow="kept")] == [rid]  # nothing deleted
+        assert await mem.prune_runs(older_than=0, now=time.time() + 1) == 1
+        assert await client.list(workflow="kept") == [] and await RunState(mem, rid).all() == {}
+    finally:
+        await mem.close()

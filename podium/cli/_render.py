@@ -65,7 +65,9 @@ def plain(value: Any) -> Any:
 
 
 #: C0 controls but newline and tab, DEL and the C1 controls (``\x9b`` is a CSI on 8-bit terminals).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+"""Control characters, and the invisible ones that reorder or hide text (bidirectional overrides
+and isolates, zero-width characters): a title could show "0.9 EUR" for an amount stored reversed."""
 
 
 def escape(text: Any) -> str:
@@ -74,7 +76,12 @@ def escape(text: Any) -> str:
     clear the screen or write the clipboard)."""
     from rich.markup import escape as markup
 
-    return markup(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text)))
+    return markup(_CONTROL.sub(_shown, str(text)))
+
+
+def _shown(m: re.Match[str]) -> str:
+    n = ord(m.group())
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"
 
 
 def short(value: Any, width: int = 60) -> str:

@@ -209,10 +209,13 @@ async def prune_runs(mem: Memory, cutoff: float) -> int:
     async with _run_store(mem) as store:
         if store is None:
             return 0
-        ids = await store.delete_runs(await store.finished_run_ids(before=cutoff), record=_prune_record(cutoff, mem.actor))
-    for i in range(0, len(ids), 500):
-        part = ids[i : i + 500]
-        await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
+        doomed = await store.finished_run_ids(before=cutoff)
+        # Their run state first (it may hold personal data): a failure after it leaves finished
+        # runs without state, which pruning again deletes; the other order left state nothing finds.
+        for i in range(0, len(doomed), 500):
+            part = doomed[i : i + 500]
+            await mem.db.execute(f"DELETE FROM mem_run_state WHERE run_id IN ({','.join('?' * len(part))})", part)
+        ids = await store.delete_runs(doomed, record=_prune_record(cutoff, mem.actor))
     return len(ids)
 
 

@@ -100,7 +100,7 @@ def _loopback_name(host: str) -> bool:
 
     name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
     name = name.strip("[]").rstrip(".")
-    if name == "localhost" or name.endswith(".localhost"):
+    if name == "localhost":  # not *.localhost: a client that asks DNS for it would reopen rebinding
         return True
     try:
         return ipaddress.ip_address(name).is_loopback

@@ -26,8 +26,9 @@ write."""
 MAX_ITERATIONS = 100_000
 """For-loop iterations one evaluation may run, all loops together."""
 MAX_SECONDS = 2.0
-"""Seconds one evaluation may run (checked at each loop iteration, operator, call and filter): the
-engine's event loop, and every run of the process, waits while an expression runs."""
+"""Seconds of CPU one evaluation may use (its thread's CPU time, so other processes and threads do
+not count; checked at each loop iteration, operator, call and filter): the engine's event loop,
+and every run of the process, waits while an expression runs."""
 MAX_RANGE = 100_000
 """Items ``range()`` may produce."""
 MAX_INT_BITS = 4096
@@ -68,17 +69,17 @@ def missing(hint: str) -> Any:
 
 
 budget: contextvars.ContextVar[list[float]] = contextvars.ContextVar("podium_expr_budget")
-"""The evaluation's budget: [for-loop iterations left, deadline (``time.monotonic()``)]."""
+"""The evaluation's budget: [for-loop iterations left, deadline (``time.thread_time()``)]."""
 
 
 def new_budget() -> list[float]:
-    return [MAX_ITERATIONS, time.monotonic() + MAX_SECONDS]
+    return [MAX_ITERATIONS, time.thread_time() + MAX_SECONDS]
 
 
 def in_time() -> None:
     """Raise if the evaluation under way has run longer than :data:`MAX_SECONDS`."""
     left = budget.get(None)
-    if left is not None and time.monotonic() > left[1]:
+    if left is not None and time.thread_time() > left[1]:
         raise SecurityError(
             f"the expression ran longer than {MAX_SECONDS:g} s; workflow expressions are bounded (the engine "
             "waits while one runs): do heavy work in a Python step (uses: module:function) instead"
@@ -163,7 +164,7 @@ def _iterate(value: Any) -> Iterator[Any]:
         left[0] -= 1
         if left[0] < 0:
             raise SecurityError(f"for-loops ran more than {MAX_ITERATIONS:,} iterations in one expression")
-        if time.monotonic() > left[1]:
+        if time.thread_time() > left[1]:
             in_time()
         yield item
 

@@ -213,7 +213,8 @@ async def test_a_rebound_name_cannot_act_as_the_local_user(server: Any, store_ur
         r = await http.post("/api/workflows", content=EVIL_DEPLOY, headers={**rebound, "content-type": "text/plain"})
         assert r.status_code == 403 and "evil" not in app.state.client.workflows()
         assert (await http.get("/api/runs", headers={"host": "evil.example"})).status_code == 403  # a program too
-        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost", "app.localhost:1"):
+        for host in ("127.0.0.1:8000", "localhost:8000", "[::1]:8000", "localhost", "127.0.0.2"):
             assert (await http.get("/api/runs", headers={"host": host})).status_code == 200, host
+        assert (await http.get("/api/runs", headers={"host": "app.localhost"})).status_code == 403  # may go to DNS
     async with server(store_url, allow_remote_local_mode=True) as (app, http):
         assert (await http.get("/api/runs", headers=rebound)).status_code == 200  # deliberately served
