@@ -92,22 +92,22 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
     """
     import asyncio
 
-    from podium.connectors.relay import OutboxRelay
+    from podium.connectors.relay import OutboxRelay, audit_with
 
-    async with make_client(db, recover=False, execute=False) as c:
+    async with make_client(db, recover=False, execute=False) as c:  # open for the audit entries
         sql, targets = await registered(c, source)
-    relay = OutboxRelay(sql, targets, lease=lease)
-    out = console()
-    if once:
-        done = await relay.run_once()
-        out.print(f"sent={done.sent} retrying={done.retrying} failed={done.failed}", highlight=False)
-        return 1 if done.failed else EXIT_OK
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (_signal.SIGTERM, _signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    out.print(f"[bold]relay[/] {relay.owner}: outbox of {source} -> {', '.join(targets) or 'no target'}", highlight=False)
-    await relay.run(stop, interval=interval)
+        relay = OutboxRelay(sql, targets, lease=lease, audit=audit_with(c.governance), source_name=source)
+        out = console()
+        if once:
+            done = await relay.run_once()
+            out.print(f"sent={done.sent} retrying={done.retrying} failed={done.failed}", highlight=False)
+            return 1 if done.failed else EXIT_OK
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (_signal.SIGTERM, _signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        out.print(f"[bold]relay[/] {relay.owner}: outbox of {source} -> {', '.join(targets) or 'no target'}", highlight=False)
+        await relay.run(stop, interval=interval)
     return EXIT_OK
 
 

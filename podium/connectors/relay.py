@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,12 +37,24 @@ import sqlalchemy as sa
 
 from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
 from ..resilience import Backoff
-from ._base import Connector
+from ._base import Connector, arguments_hash
 from .outbox import OutboxMessage, message
 from .sql import SqlConnector
 
 log = logging.getLogger("podium.connectors.relay")
 
+
+Audit = Callable[[dict[str, Any]], Awaitable[None]]
+"""Records one delivery in the audit log (:func:`audit_with`)."""
+
+
+def audit_with(governance: Any) -> Audit:
+    """Deliveries audited through ``governance`` (a client's), as ``connector.relay`` entries."""
+
+    async def audit(data: dict[str, Any]) -> None:
+        await governance.record("connector.relay", f"capability:{data['connector']}", **data)
+
+    return audit
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Delivery:
@@ -74,6 +86,8 @@ class OutboxRelay:
         concurrency: int = 8,
         lease: float = 60.0,
         backoff: Backoff = Backoff(max_attempts=1_000_000, initial=1.0, max_delay=300.0),
+        audit: Audit | None = None,
+        source_name: str = "",
     ) -> None:
         if not isinstance(source, SqlConnector):
             raise ConfigError(f"an outbox relay reads a sql connector's database, got {type(source).__name__}")
@@ -84,6 +98,11 @@ class OutboxRelay:
         self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{id(self) % 100000}"
         """Who this relay is (host, process), in the rows it leases."""
         self._claims = 0
+        self.audit = audit
+        self.source_name = source_name
+        """The source's registered name, for the audit entries."""
+        """Called with each delivery's audit data (``connector.relay``: target, operation, the
+        arguments' hash, outcome; never the values), as a run's own calls are audited."""
 
     @property
     def table(self) -> sa.Table:
@@ -165,7 +184,21 @@ class OutboxRelay:
         """Deliver one claimed message and record the outcome: ``sent``, ``retrying`` or ``failed``."""
         outcome, values = await self._send(msg)
         await self._record([(msg, values)])
+        await self._audited([(msg, outcome)])
         return outcome
+
+    async def _audited(self, done: list[tuple[OutboxMessage, str]]) -> None:
+        if self.audit is None:
+            return
+        for msg, outcome in done:
+            data = {
+                "source": self.source_name, "connector": msg.target, "operation": msg.operation, "message": msg.id,
+                "arguments_sha256": arguments_hash(msg.arguments), "outcome": outcome,
+            }  # fmt: skip
+            try:
+                await self.audit(data)
+            except Exception:  # delivered and marked already: say so, and go on
+                log.warning("could not audit the delivery of outbox message %s", msg.id, exc_info=True)
 
     async def run_once(self) -> Delivery:
         """Claim what is due, deliver it (up to ``concurrency`` at a time), and record the outcomes
@@ -173,6 +206,7 @@ class OutboxRelay:
         claimed = await self.claim()
         sent = await asyncio.gather(*(self._send(m) for m in claimed))
         await self._record([(m, values) for m, (_, values) in zip(claimed, sent, strict=True)])
+        await self._audited([(m, outcome) for m, (outcome, _) in zip(claimed, sent, strict=True)])
         outcomes = [o for o, _ in sent]
         return Delivery(
             sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed")

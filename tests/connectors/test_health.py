@@ -187,6 +187,16 @@ def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> 
     relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
     assert relayed.returncode == 0 and "sent=1" in relayed.stdout, relayed.stdout + relayed.stderr
     assert list(hook.effects) == ["k3/message-0"]
+
+    async def relay_entries() -> list[Any]:  # review: deliveries were not audited at all
+        async with Client(db, recover=False, execute=False) as c:
+            return [e for e in await c.store.list_audit() if e.action == "connector.relay"]
+
+    (entry,) = asyncio.run(relay_entries())
+    details = entry.details()
+    assert entry.target == "capability:slack" and details["outcome"] == "sent" and details["source"] == "orders"
+    assert details["operation"] == "post" and len(details["arguments_sha256"]) == 64
+    assert "text" not in json.dumps(details)  # the hash, never the message itself
     again = _podium("outbox", "retry", "--source", "orders", "k3/message-0", "--db", db, env=env)
     assert again.returncode == 2 and "no unsent message" in again.stderr and "Traceback" not in again.stderr
     wrong = _podium("outbox", "list", "--source", "slack", "--db", db, env=env)
