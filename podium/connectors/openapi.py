@@ -26,7 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
-from ..tools._network import resolve_checked
+from ..tools._network import pin, resolve_checked
 from . import _versions
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
@@ -196,8 +196,9 @@ class OpenApiConnector(Connector):
     async def health(self) -> dict[str, Any]:
         httpx = httpx_module()
         try:
-            await resolve_checked(self.base_url, allow_private=self.allow_private, what="openapi health", fix="")
-            response = await self._pool.get().request("HEAD", self.base_url + "/")
+            pinned = await resolve_checked(self.base_url, allow_private=self.allow_private, what="openapi health", fix="")
+            target, host, extensions = pin(self.base_url + "/", pinned, self.allow_private)  # no second lookup
+            response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", "breaker": self.breaker.state}
         except httpx.TransportError as exc:
@@ -248,18 +249,14 @@ class OpenApiConnector(Connector):
         method, url, query, extra, body = self.request_for(operation, arguments)
         if idempotency_key and method not in _SAFE:
             extra["Idempotency-Key"] = idempotency_key
-        target, extensions = url, {}
         try:
             pinned = await resolve_checked(
                 url, allow_private=self.allow_private, what=f"openapi connector {self.title or self.base_url!r}", fix=_FIX
             )
         except CapabilityDenied as exc:
             raise ConnectorError(str(exc), operation=operation) from None
-        if not self.allow_private:  # connect to the address checked, still naming the host
-            parsed = httpx.URL(url)
-            target = str(parsed.copy_with(host=pinned.ip))
-            extra["Host"] = parsed.netloc.decode("ascii")
-            extensions["sni_hostname"] = pinned.host
+        target, host, extensions = pin(url, pinned, self.allow_private)  # the address checked, naming the host
+        extra.update(host)
         for attempt in (1, 2):  # a 401 is answered once with fresh credentials (rotated, re-fetched)
             try:
                 sent, mark = await self.credentials.headers()

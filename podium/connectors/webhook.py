@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
 from ..secret import Secret
-from ..tools._network import resolve_checked
+from ..tools._network import pin, resolve_checked
 from ._base import Connector, Operation
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
@@ -100,8 +100,9 @@ class WebhookConnector(Connector):
         httpx = httpx_module()
         base = {"breaker": self.breaker.state, "target": self.where}
         try:
-            await resolve_checked(self._url.reveal(), allow_private=self.allow_private, what="webhook health", fix="")
-            response = await self._pool.get().request("HEAD", self.where + "/")
+            pinned = await resolve_checked(self._url.reveal(), allow_private=self.allow_private, what="webhook health", fix="")
+            target, host, extensions = pin(self.where + "/", pinned, self.allow_private)  # no second lookup
+            response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", **base}
         except httpx.TransportError as exc:
@@ -147,12 +148,8 @@ class WebhookConnector(Connector):
             )
         except CapabilityDenied as exc:
             raise ConnectorError(str(exc), operation=operation) from None
-        target, extensions = url, {}
-        if not self.allow_private:  # connect to the address checked, still naming the host
-            parsed = httpx.URL(url)
-            target = str(parsed.copy_with(host=pinned.ip))
-            headers["Host"] = parsed.netloc.decode("ascii")
-            extensions["sni_hostname"] = pinned.host
+        target, host, extensions = pin(url, pinned, self.allow_private)  # the address checked, naming the host
+        headers.update(host)
         try:
             response = await self._pool.get().post(target, json=body, headers=headers, extensions=extensions or None)
         except httpx.TransportError as exc:

@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import CapabilityDenied
@@ -36,6 +37,18 @@ class Pinned:
     port: int
     ip: str
     addresses: list[str] = field(default_factory=list)
+
+
+def pin(url: str, pinned: Pinned, allow_private: bool) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """Where to send a request for ``url`` so that it reaches the address that was checked: (URL
+    with the checked address, the ``Host`` header and the TLS name that still name the host). With
+    ``allow_private`` nothing was refused, so ``url`` is sent as it is."""
+    if allow_private:
+        return url, {}, {}
+    import httpx
+
+    parsed = httpx.URL(url)
+    return str(parsed.copy_with(host=pinned.ip)), {"Host": parsed.netloc.decode("ascii")}, {"sni_hostname": pinned.host}
 
 
 def _ip_literal(host: str) -> str | None:

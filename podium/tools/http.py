@@ -80,12 +80,13 @@ class HttpTool(Tool):
         args = dict(arguments or {})
         url = self.expand(args)
         in_query = self.method in ("GET", "DELETE", "HEAD")
-        target, headers, extensions = url, dict(self.headers), {}
+        target, headers = url, dict(self.headers)
+        extensions: dict[str, Any] = {}
         if not self.allow_private:
             # Resolve and check before connecting, then connect to the address checked (no second
             # lookup that could answer differently); Host and TLS still name the host.
             from ..errors import CapabilityDenied
-            from ._network import resolve_checked
+            from ._network import pin, resolve_checked
 
             try:
                 pinned = await resolve_checked(
@@ -96,10 +97,8 @@ class HttpTool(Tool):
                 )
             except CapabilityDenied as exc:
                 raise ToolError(str(exc), retryable=False) from None
-            parsed = httpx.URL(url)
-            target = str(parsed.copy_with(host=pinned.ip))
-            headers["Host"] = parsed.netloc.decode("ascii")
-            extensions["sni_hostname"] = pinned.host
+            target, host, extensions = pin(url, pinned, False)  # the address checked, naming the host
+            headers.update(host)
         try:
             response = await self._pool.get().request(
                 self.method,
