@@ -159,12 +159,12 @@ async def test_payload_redaction_cannot_erase_a_loops_decision(client, store_url
             await ctx.wait_for("go", timeout=60)
         return {"again": True, "note": "true loop_iteration spin"}  # a tool's output naming it all
 
-    async def forget(store) -> None:  # as `podium memory forget` does: rewrite, then anchor the change
-        from podium.memory._lifecycle import _audit_redactions
+    async def forget(store) -> None:  # as `podium memory forget` does: rewrite, and anchor the change with it
+        from podium.memory._lifecycle import _redaction_record
 
-        done = await store.redact_payloads(["again", "loop_iteration", "spin", "iteration"], "[REDACTED]")
+        texts = ["again", "loop_iteration", "spin", "iteration"]
+        done = await store.redact_payloads(texts, "[REDACTED]", record=_redaction_record("memory"))
         assert done.run_ids
-        await _audit_redactions(store, done.run_ids)
 
     shown = {"again": True, "note": "true loop_iteration spin"}
     out = await _parked_then_taken_over(client, store_url, wf, calls, forget, first=shown)
