@@ -319,15 +319,15 @@ function gatesSection(data) {
     const d = g.decided;
     const person = !g.asked ? "" : d ? ` · ${d.approved ? "accepted" : "rejected"} by ${esc(d.by || "a person")}${d.comment ? ` (“${esc(d.comment)}”)` : ""}`
       : ` · <a href="#/approvals">waiting for a person</a>`;
-    return `<span class="status s-failed">failed</span>${g.quarantined ? ` · ${g.quarantined} row(s) quarantined` : ""}${person}`;
+    return `<span class="status s-failed">failed</span>${g.quarantined ? ` · ${esc(g.quarantined)} row(s) quarantined` : ""}${person}`;
   };
   const figures = (f) => Object.entries(f || {}).map(([k, v]) => `${esc(k)} ${esc(typeof v === "object" ? JSON.stringify(v) : v)}`).join(", ");
   return `<section class="gates"><h2>Data-quality gates</h2>${gates.map((g) => `
-    <div class="gate panel" data-gate="${esc(g.name)}" data-gate-step="${esc(g.step)}" data-passed="${g.report.passed}">
+    <div class="gate panel" data-gate="${esc(g.name)}" data-gate-step="${esc(g.step)}" data-passed="${esc(g.report.passed)}">
       <div class="gate-head"><b>${esc(g.name)}</b> on step <code>${esc(g.step)}${g.index != null ? `[${g.index}]` : ""}</code>
-        <span class="mute">${g.report.rows} rows checked in ${g.report.seconds < 0.001 ? "<1 ms" : secs(g.report.seconds)}</span> ${verdict(g)}</div>
+        <span class="mute">${esc(g.report.rows)} rows checked in ${g.report.seconds < 0.001 ? "<1 ms" : esc(secs(g.report.seconds))}</span> ${verdict(g)}</div>
       <table><thead><tr><th>rule</th><th>on failure</th><th>result</th><th>bad rows</th><th>report</th></tr></thead><tbody>
-      ${g.report.rules.map((r) => `<tr data-rule="${esc(r.rule)}" data-outcome="${esc(r.on)}" data-ok="${r.ok}">
+      ${g.report.rules.map((r) => `<tr data-rule="${esc(r.rule)}" data-outcome="${esc(r.on)}" data-ok="${esc(r.ok)}">
         <td><code>${esc(r.rule)}</code></td><td>${outcome(r.on)}</td>
         <td>${r.ok ? `<span class="status s-completed">ok</span>` : `<span class="status s-failed">failed</span>`}</td>
         <td>${(r.bad || []).length}</td>
