@@ -191,17 +191,18 @@ class Registry:
         target: str,
         metric: str = "roc_auc",
         min_gain: float = 0.0,
+        apply: bool = True,
     ) -> dict[str, Any]:
         """Deploy ``version`` (alias ``champion``) only if it beats the champion on ``holdout`` by
         more than ``min_gain`` on ``metric`` (both scored on the same rows). Returns the decision
-        with both figures."""
+        with both figures. ``apply=False``: the decision only (``deploy`` applies it later)."""
         _check_metric(metric)
         current = self.champion(name)
         cand = self.evaluate(name, version, holdout, target=target)[metric]
         champ = None if current is None else self.evaluate(name, current, holdout, target=target)[metric]
         lower = metric in _LOWER_IS_BETTER
         better = champ is None or ((champ - cand) if lower else (cand - champ)) > min_gain
-        if better and current != version:
+        if better and current != version and apply:
             self._set_champion(name, version)
         return {
             "model": name,
@@ -213,6 +214,11 @@ class Registry:
             "champion_version": current,
             "now_serving": version if better else current,
         }
+
+    def deploy(self, name: str, version: str) -> None:
+        """Make ``version`` the champion (after a person approved :meth:`promote`'s decision)."""
+        if self.champion(name) != version:
+            self._set_champion(name, self.resolve(name, version))
 
     def _set_champion(self, name: str, version: str) -> None:
         c = self.client

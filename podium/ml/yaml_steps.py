@@ -65,6 +65,12 @@ def _promote(uri: str, model: str, version: str, holdout: Rows, **kw: Any) -> di
     return registry_for(uri).promote(model, version, holdout, **kw)
 
 
+def _deploy(uri: str, model: str, version: str) -> None:
+    from ._registry import registry_for
+
+    registry_for(uri).deploy(model, version)
+
+
 def _rollback(uri: str, model: str) -> dict[str, Any]:
     from ._registry import registry_for
 
@@ -134,10 +140,21 @@ async def _promote_step(
     holdout_csv: str | None = None, root: str | None = None, metric: str = "roc_auc", min_gain: float = 0.0,
     action: str = "promote",
 ) -> dict[str, Any]:
-    """Deploys a model version only if it beats the champion on the holdout; or rolls back."""
+    """Deploys a model version only if it beats the champion on the holdout; or rolls back. With
+    the operator's ``PODIUM_ML_APPROVE=always`` a person approves each deployment and rollback."""
     from ..errors import NonRetryableError
 
+    ask = _approval_rule() == "always"
     if action == "rollback":
+        if ask:
+            decision = await ctx.approval(
+                {"model": model, "action": "rollback"},
+                title=f"roll back model {model} to its previous champion (PODIUM_ML_APPROVE=always)",
+            )
+            if not decision.get("approved"):
+                refused = {"model": model, "rolled_back": None, "refused_by": decision.get("by")}
+                await ctx.governance.audit("model.rollback", step=ctx.step_id, **refused)
+                return refused
         out: dict[str, Any] = await ctx.call(_rollback, _uri(), model, name="rollback")
         await ctx.governance.audit("model.rollback", step=ctx.step_id, **out)
         return out
@@ -147,9 +164,30 @@ async def _promote_step(
         )
     test = await _rows(ctx, holdout_csv, holdout, root, "promote")
     out = await ctx.call(_promote, _uri(), model, str(version), test, target=target, metric=metric,
-                         min_gain=min_gain, name="promote", executor=ctx.executor)
+                         min_gain=min_gain, apply=not ask, name="promote", executor=ctx.executor)
+    if ask and out["deployed"]:  # better on the holdout: a person decides whether it serves
+        champion = "no champion yet" if out["champion"] is None else f"champion v{out['champion_version']} {out['champion']}"
+        decision = await ctx.approval(
+            {k: out[k] for k in ("model", "version", "metric", "candidate", "champion", "champion_version")},
+            title=f"deploy model {model} version {out['version']}: {metric} {out['candidate']} against {champion} "
+            "(PODIUM_ML_APPROVE=always)",
+        )
+        if decision.get("approved"):
+            await ctx.call(_deploy, _uri(), model, out["version"], name="deploy")
+            out["approved_by"] = decision.get("by")
+        else:
+            out.update(deployed=False, now_serving=out["champion_version"], refused_by=decision.get("by"))
     await ctx.governance.audit("model.promote", step=ctx.step_id, **out)
     return out
+
+
+def _approval_rule() -> str:
+    """The operator's rule for deployments: ``never`` (the holdout decides; the default) or
+    ``always`` (a person approves each deployment and rollback). A workflow file cannot change it."""
+    rule = os.environ.get("PODIUM_ML_APPROVE", "never").strip().lower() or "never"
+    if rule not in ("never", "always"):
+        raise ConfigError(f"PODIUM_ML_APPROVE={rule!r}: use never (the holdout decides) or always (a person approves)")
+    return rule
 
 
 async def _predict_step(
