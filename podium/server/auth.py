@@ -83,9 +83,16 @@ def refuse_other_sites(headers: Any, *, any_host: bool = False) -> None:
             "add users and send a token (podium users add NAME --role admin --token), or start it with "
             "--allow-remote-local-mode on a trusted network"
         )
-    if site in ("", "same-origin", "none") and (origin is None or urlsplit(origin).netloc.lower() == host):
+    referer = headers.get("referer")  # what an older browser without Sec-Fetch-* still sends on a link
+    foreign = referer is not None and urlsplit(referer).netloc.lower() != host
+    if site in ("", "same-origin", "none") and (origin is None or urlsplit(origin).netloc.lower() == host) and not foreign:
         return
-    source = f"origin {origin}" if origin else f"a {site} page"
+    if origin:
+        source = f"origin {origin}"
+    elif foreign and referer:
+        source = f"a page of {urlsplit(referer).netloc or 'another site'}"
+    else:
+        source = f"a {site} page"
     raise PermissionDenied(
         f"a request from {source} may not act as the local user: without users (local mode) this "
         f"server trusts every caller, so it answers only its own dashboard (http://{host or 'HOST'}/) "

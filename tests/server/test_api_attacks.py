@@ -197,6 +197,10 @@ async def test_another_site_cannot_act_as_the_local_user(server: Any, store_url:
         assert (await http.get("/hooks/evil")).status_code == 202
         assert (await http.get("/api/runs", headers={"sec-fetch-site": "same-origin"})).status_code == 200
         assert (await http.get("/api/runs", headers={"origin": "http://localhost"})).status_code == 200
+        # An older browser sends no Sec-Fetch-* and no Origin on a link, but says where it came from.
+        r = await http.get("/hooks/evil", headers={"referer": "http://evil.example/page.html"})
+        assert r.status_code == 403 and "evil.example" in r.json()["error"]["message"], r.text
+        assert (await http.get("/api/runs", headers={"referer": "http://localhost/#/runs"})).status_code == 200
 
 
 async def test_a_rebound_name_cannot_act_as_the_local_user(server: Any, store_url: str) -> None:
