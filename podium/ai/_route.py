@@ -112,14 +112,15 @@ class Router:
         """The route for ``text`` (a durable call: ``step/route``). An LLM classifier's model call
         is made first, through the policy (``step/route.classify.model``)."""
         known: Classification | None = None
-        if (
-            ctx is not None
-            and isinstance(self.classifier, LLMClassifier)
-            and not any(rule.matches(text) for rule in self.rules)
-        ):
-            from ._classify import classify_with_llm
+        if ctx is not None and not any(rule.matches(text) for rule in self.rules):
+            from ._classify import checked_text, classify_with_llm
 
-            known = await classify_with_llm(ctx, self.classifier, text, name=f"{self.name}.classify")
+            if isinstance(self.classifier, LLMClassifier):
+                known = await classify_with_llm(ctx, self.classifier, text, name=f"{self.name}.classify")
+            elif isinstance(self.classifier, Classifier) and not ctx.replaying(self.name):
+                # The embedder is a model: the policy decides whether the text may go to it.
+                checked = await checked_text(ctx, self.classifier, text, name=self.name)
+                known = await self.classifier.classify(checked)
         return await durable(ctx, self._decide_audited(ctx, known), text, name=self.name)
 
     def _decide_audited(self, ctx: StepContext | None, known: Classification | None = None) -> Any:

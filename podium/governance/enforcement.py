@@ -190,8 +190,11 @@ async def check_tool(
     return args
 
 
-async def check_model(ctx: RunScope | None, providers: list[str], *, agent: str | None = None) -> None:
-    """Refuse a model call to a provider the policy or a kill switch forbids, or over budget."""
+async def check_model(
+    ctx: RunScope | None, providers: list[str], *, agent: str | None = None, budget: bool = True
+) -> None:
+    """Refuse a model call to a provider the policy or a kill switch forbids, or (with ``budget``)
+    over budget. Embedding calls (``budget=False``) report no tokens, so budgets do not stop them."""
     if ctx is None:
         return
     gov = ctx.governance
@@ -206,7 +209,7 @@ async def check_model(ctx: RunScope | None, providers: list[str], *, agent: str 
         if refused is not None:
             await gov.audit("policy.refuse", provider=provider, agent=agent)
             raise PolicyViolation(refused)
-    if policy is None or gov.budget_waived:
+    if policy is None or gov.budget_waived or not budget:
         return
     if not gov.usage_loaded:
         gov.load_usage()

@@ -1,0 +1,109 @@
+"""Attacks on the model and tool layer: what a workflow file, a model's answer or a tool's result
+can make it do that the workflow's policy forbids."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+import podium
+from podium.governance.policy import Policy
+
+registry_mod = pytest.importorskip("podium.yaml._registry", reason="the YAML workflow package is not here yet")
+podium_yaml = pytest.importorskip("podium.yaml")
+
+from podium.ai import yaml_steps  # noqa: E402
+
+
+class EmbeddingServer:
+    """A real OpenAI-compatible ``/v1/embeddings`` endpoint on 127.0.0.1 that keeps what it got.
+    (YAML steps cache their classifier by its labels: each test gives its own.)"""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length") or 0)))
+                outer.texts.extend(body["input"])
+                data = [{"index": i, "embedding": [float(len(t) % 7 + 1), 1.0, 0.5]} for i, t in enumerate(body["input"])]
+                payload = json.dumps({"data": data}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def embeddings(monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddingServer]:
+    server = EmbeddingServer()
+    # "ollama" is a remote provider as far as a policy goes: not "local".
+    monkeypatch.setenv("PODIUM_OLLAMA_BASE_URL", server.url)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def registry() -> Any:
+    return registry_mod.StepTypes([*registry_mod.builtin_step_types(), *yaml_steps.step_types()], entry_points=False)
+
+
+CLASSIFY = """
+name: leak-by-embedding
+steps:
+  - id: intent
+    uses: {kind}
+    with:
+      text: "{{{{ input.message }}}}"
+      embedder: "ollama:nomic-embed-text"
+      {labels}:
+        billing: ["I was charged twice", "{case}"]
+        shipping: ["where is my parcel"]
+"""
+
+
+@pytest.mark.parametrize("kind,labels", [("classify", "labels"), ("route", "routes")])
+async def test_a_workflow_file_cannot_send_text_to_a_provider_its_policy_forbids_through_an_embedder(
+    registry: Any, tmp_path: Any, embeddings: EmbeddingServer, kind: str, labels: str
+) -> None:
+    """Attack: the policy keeps data on this machine (``allowed_providers: [local]``); a workflow
+    file's classify or route step names a remote embedder, and the customer's message goes there."""
+    wf = podium_yaml.load_text(CLASSIFY.format(kind=kind, labels=labels, case=f"policy {kind}"), registry=registry)
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.set_policy("leak-by-embedding", Policy(allowed_providers=["local"]))
+        run = await client.start(wf, {"message": "my card 4111 1111 1111 1111 was charged twice"})
+        with pytest.raises(Exception, match="may not call provider 'ollama'"):
+            await client.result(run.id)
+        audit = [e.action for e in await client.audit_log() if e.target == run.id]
+    assert embeddings.texts == []
+    assert "policy.refuse" in audit
+
+
+async def test_a_kill_switch_on_a_provider_stops_an_embedding_classifier(
+    registry: Any, tmp_path: Any, embeddings: EmbeddingServer
+) -> None:
+    wf = podium_yaml.load_text(CLASSIFY.format(kind="classify", labels="labels", case="switch"), registry=registry)
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.set_switch("provider", "ollama", reason="incident 42")
+        run = await client.start(wf, {"message": "where is my parcel"})
+        with pytest.raises(Exception, match="switched off"):
+            await client.result(run.id)
+    assert embeddings.texts == []
