@@ -136,7 +136,8 @@ async def llm(
         (``podium.tokens.<run_id>``: what ``podium run`` prints and the dashboard shows) and to
         ``on_text``. Default: plain-text answers stream, structured and tool answers do not. The
         logged answer is the whole text either way, and a replayed call does not stream again.
-        A run whose policy redacts or validates answers never streams (docs/models.md#streaming).
+        A run whose policy redacts or validates answers, or redacts payloads, never streams
+        (docs/models.md#streaming).
     :param on_text: called with each piece of text (a function, sync or async, or a
         :class:`~podium.models.TextSink`), also outside a workflow.
     """

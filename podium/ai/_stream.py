@@ -126,12 +126,13 @@ def wanted(ctx: StepContext | None, request: Request, stream: bool | None, on_te
     someone to stream to (a run, or ``on_text``) and the answer is plain text (a structured answer
     or a tool call is JSON for the program, not text for people).
 
-    A run whose policy redacts or checks the model's answers never streams: the text would reach
-    the consumers before the redaction or the validators saw it."""
+    A run whose policy redacts or checks the model's answers, or redacts its payloads (what is
+    stored and handed on), never streams: the text would reach the consumers before the redaction
+    or the validators saw it."""
     from ..governance.enforcement import policy_of
 
     policy = policy_of(ctx)
-    if policy is not None and (policy.has_output_checks or "outputs" in policy.redact):
+    if policy is not None and (policy.has_output_checks or {"outputs", "payloads"} & set(policy.redact)):
         return False
     if stream is not None:
         return stream

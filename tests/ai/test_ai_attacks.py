@@ -107,3 +107,25 @@ async def test_a_kill_switch_on_a_provider_stops_an_embedding_classifier(
         with pytest.raises(Exception, match="switched off"):
             await client.result(run.id)
     assert embeddings.texts == []
+
+
+async def test_a_policy_that_redacts_payloads_keeps_personal_data_out_of_token_events(tmp_path: Any) -> None:
+    """Attack: ``redact: [payloads]`` keeps personal data out of what is stored and handed on, but a
+    streamed answer went out whole on ``podium.tokens.<run>`` (the dashboard, every subscriber)."""
+    from podium import ai
+    from podium.models.testing import ScriptedModel
+
+    model = ScriptedModel(default="Call Ann at 555-0100 or mail ann@example.com")
+    wf = podium.Workflow("stream-payloads")
+
+    @wf.step
+    async def talk(ctx: Any, input: Any) -> str:
+        return (await ai.llm(ctx, "hello", model=model, stream=True)).text
+
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.set_policy("stream-payloads", Policy(redact=["payloads"]))
+        seen: list[Any] = []
+        await client.on(ai.token_topic("*"), lambda _topic, payload: seen.append(payload))
+        out = await client.run(wf, {})
+    assert "ann@example.com" not in out
+    assert "ann@example.com" not in json.dumps(seen), "token events must not carry what the policy redacts"
