@@ -426,6 +426,7 @@ class Alerts:
             return False
         self._last[key] = now
         alert.suppressed = self._suppressed.pop(key, 0)
+        _mask(alert)
         self.sent.append(alert)
         targets = [self.channels[c] for c in rule.channels] if rule.channels else list(self.channels.values())
         extra = {"alert": rule.name, "alert_kind": rule.kind}
@@ -452,6 +453,14 @@ class Alerts:
             log.error("alert %s not delivered to %s: %s", alert.rule, channel.name, exc)
         else:
             log.debug("alert %s delivered to %s", alert.rule, channel.name)
+
+
+def _mask(alert: Alert) -> None:
+    """Credentials in an alert masked, as logs, the CLI and the API show them: alerts leave the engine
+    (chat, email) with error messages that a tool or a remote answer wrote."""
+    from ..secret import mask, redact
+
+    alert.title, alert.text, alert.details = redact(alert.title), redact(alert.text), mask(alert.details)
 
 
 def _round(v: float | None) -> float | None:

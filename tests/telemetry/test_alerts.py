@@ -55,6 +55,30 @@ async def test_run_failed_to_webhook(client):
     assert hook.headers[0]["X-Podium-Key"] == "k1"
 
 
+async def test_a_failure_that_names_a_credential_reaches_no_alert_channel_in_clear(client):
+    """Attack: a tool's error echoes what it was sent (an Authorization header, a database URL with
+    its password); the run fails with that message and the alert took it, unmasked, to Slack or
+    email, although logs, the CLI and the API mask it."""
+    wf = podium.Workflow("leaky")
+
+    @wf.step
+    async def call(input: dict) -> None:
+        raise RuntimeError(
+            "crm answered 401 for Authorization: Bearer sk-live-0123456789abcdef, "
+            "db postgresql://app:hunter2secret@db.internal/crm, api_key=k-99887766"
+        )
+
+    with HookServer() as hook:
+        alerts = Alerts([AlertRule(name="failures", kind="run_failed")], [Webhook(url=hook.url)])
+        alerts.attach(client)
+        await run(client, wf)
+        await alerts.stop()
+    sent = str(hook.received) + str(alerts.sent)
+    for secret in ("sk-live-0123456789abcdef", "hunter2secret", "k-99887766"):
+        assert secret not in sent
+    assert "crm answered 401" in hook.received[0]["details"]["error"]
+
+
 async def test_run_failed_by_email_to_a_real_smtp_server(client):
     pytest.importorskip("aiosmtpd", reason="the email test needs aiosmtpd: pip install 'podium[dev]'")
     with SmtpServer(free_port()) as smtp:
