@@ -58,8 +58,10 @@ async def run_tool(
 
 
 def live_tool(ctx: StepContext | None) -> Any:
-    """:func:`run_tool` as a durable call runs it: each real call (not a replay) is audited."""
+    """:func:`run_tool` as a durable call runs it: each real call (not a replay) is audited, with the
+    arguments' hash and the error with credentials masked."""
     from ..governance.enforcement import audit
+    from ..secret import redact
 
     async def tool_call(
         tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY
@@ -72,7 +74,8 @@ def live_tool(ctx: StepContext | None) -> Any:
             tool=tool.name,
             arguments_hash=hashlib.sha256(args.encode()).hexdigest(),
             ok=result.ok,
-            error=result.error,
+            # A tool's error may quote what it was sent; the audit log is chained and cannot forget.
+            error=None if result.error is None else redact(result.error),
             latency=round(result.latency, 4),
         )
         return result

@@ -129,3 +129,31 @@ async def test_a_policy_that_redacts_payloads_keeps_personal_data_out_of_token_e
         out = await client.run(wf, {})
     assert "ann@example.com" not in out
     assert "ann@example.com" not in json.dumps(seen), "token events must not carry what the policy redacts"
+
+
+async def test_a_tool_error_that_names_a_credential_is_masked_in_the_audit_log(tmp_path: Any) -> None:
+    """Attack: a tool fails with a message that echoes a credential (a remote answer quoting the
+    request's Authorization header). The ``tool.call`` audit entry kept it in clear, and audit
+    entries are chained: nobody can take it out again."""
+    from podium import ai
+    from podium.tools import tool
+
+    @tool
+    def crm_lookup(customer: str) -> str:
+        """Look a customer up."""
+        raise PermissionError("CRM said 401 to Authorization: Bearer sk-live-0123456789abcdef (password=hunter2secret)")
+
+    wf = podium.Workflow("leaky-tool")
+
+    @wf.step
+    async def look(ctx: Any, input: Any) -> Any:
+        try:
+            return await ai.call_tool(ctx, crm_lookup, {"customer": "c-1"})
+        except Exception:
+            return "failed"
+
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        assert await client.run(wf, {}) == "failed"
+        entries = [e for e in await client.audit_log() if e.action == "tool.call"]
+    assert entries and "CRM said 401" in entries[0].data
+    assert "sk-live-0123456789abcdef" not in entries[0].data and "hunter2secret" not in entries[0].data
