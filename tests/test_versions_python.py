@@ -203,3 +203,31 @@ async def test_a_worker_with_changed_code_does_not_resume_runs_pinned_to_the_old
         await asyncio.sleep(0.5)
         assert (await c.get(handle.id)).status is not RunStatus.COMPLETED  # not run on code B
         assert wf.version == "1.2"  # recognised as the deployed version it is
+
+
+async def test_a_stored_prompt_cannot_reach_past_the_values_it_is_given():
+    """Attack: whoever may put prompts (workflows.deploy) writes a template that walks from a value
+    to the engine's globals (``{order.__init__.__globals__[os].environ}``) or into a Secret
+    (``{key._value}``): str.format follows attributes and indexes, and the environment's API keys
+    went into the prompt, on to the model and into the run's trace."""
+    import dataclasses
+
+    from podium.secret import Secret
+
+    @dataclasses.dataclass
+    class Order:
+        id: int
+        items: dict
+
+    async with Client("memory://") as c:
+        for text in (
+            "Order {order.__init__.__globals__}",
+            "Order {order.__class__.__init__.__globals__}",
+            "Key {key._value}",
+            "Order {order.id:{order.__init__.__globals__[Secret]}}",
+        ):
+            await c.put_prompt("leaky", text)
+            with pytest.raises(ConfigError, match="may only name the values given"):
+                (await c.prompt("leaky")).render(order=Order(7, {"a": 1}), key=Secret("hunter2secret"))
+        await c.put_prompt("fine", "Order {order.id}: {order.items[a]} ({n:>3})")
+        assert (await c.prompt("fine")).render(order=Order(7, {"a": 1}), n=5) == "Order 7: 1 (  5)"

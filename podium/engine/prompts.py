@@ -49,7 +49,28 @@ class PromptVersion:
                 f"prompt {self.name!r} version {self.version} needs {', '.join(missing)}; pass them to "
                 f"render(...) (write {{{{ and }}}} for literal braces)"
             )
-        return self.text.format(**values)
+        return _Fields(self).format(self.text, **values)
+
+
+class _Fields(string.Formatter):
+    """``str.format`` that follows public attributes and indexes only: a stored prompt is written by
+    whoever may deploy, and ``{value.__init__.__globals__}`` or ``{key._value}`` would hand it the
+    engine's module globals (its environment, its keys) or a Secret's value."""
+
+    def __init__(self, prompt: PromptVersion) -> None:
+        self.prompt = prompt
+
+    def get_field(self, field_name: str, args: Any, kwargs: Any) -> Any:
+        import _string
+
+        _, rest = _string.formatter_field_name_split(field_name)
+        if any(is_attr and str(key).startswith("_") for is_attr, key in rest):
+            raise ConfigError(
+                f"prompt {self.prompt.name!r} version {self.prompt.version}: the placeholder {{{field_name}}} "
+                "reads a private attribute; a prompt may only name the values given to render(...) and "
+                "their public fields: change the prompt (podium prompts put), e.g. {order.id}"
+            )
+        return super().get_field(field_name, args, kwargs)
 
 
 class PromptLibrary:
