@@ -67,11 +67,26 @@ class BannedContent(Validator):
             if p.startswith("re:"):
                 self._compiled.append((p, re.compile(p[3:], re.IGNORECASE)))
             else:
-                self._compiled.append((p, re.compile(rf"(?<!\w){re.escape(p)}(?!\w)", re.IGNORECASE)))
+                self._compiled.append((p, re.compile(rf"(?<!\w){re.escape(shown(p))}(?!\w)", re.IGNORECASE)))
 
     async def check(self, text: str) -> str | None:
-        hits = [p for p, rx in self._compiled if rx.search(text)]
+        """Words and phrases are looked for in the text as a reader sees it (:func:`shown`);
+        ``re:`` patterns in the text as written and as shown."""
+        seen = shown(text)
+        hits = [p for p, rx in self._compiled if rx.search(seen) or (p.startswith("re:") and rx.search(text))]
         return f"contains banned content: {', '.join(repr(h) for h in hits)}" if hits else None
+
+
+def shown(text: str) -> str:
+    """``text`` as a reader sees it, so that a model cannot write a banned phrase past a validator:
+    compatibility forms folded (NFKC: full-width letters, ligatures), invisible format characters
+    removed (zero-width spaces and joiners, soft hyphens, bidirectional controls), and each run of
+    white space (line breaks included) made one space."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", text)
+    visible = "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
+    return re.sub(r"\s+", " ", visible)
 
 
 _tone_classifier: Any = None
@@ -102,10 +117,22 @@ class Tone(Validator):
         if not text.strip():
             return None
         classifier = self.classifier or await _default_tone_classifier()
-        c = await classifier.classify(text[:2000])
-        if c.label in self.forbid and c.confidence >= self.threshold:
-            return f"has a {c.label} tone (confidence {c.confidence:.2f} >= {self.threshold})"
+        # The whole answer, and each sentence of it: a classifier reads only the start of a long text
+        # (MiniLM: 256 tokens), and a hostile sentence after a polite opening must not pass.
+        found = [c for c in await classifier.classify_many(_tone_parts(text)) if c.label in self.forbid]
+        worst = max(found, key=lambda c: c.confidence, default=None)
+        if worst is not None and worst.confidence >= self.threshold:
+            return f"has a {worst.label} tone (confidence {worst.confidence:.2f} >= {self.threshold})"
         return None
+
+
+def _tone_parts(text: str, size: int = 600) -> list[str]:
+    """What the tone of ``text`` is judged on: its start, then each sentence (cut to ``size``
+    characters) when it has more than one."""
+    seen = shown(text)
+    sentences = [s for s in re.split(r"(?<=[.!?;])\s+", seen) if s.strip()]
+    pieces = [s[i : i + size] for s in sentences for i in range(0, len(s), size)]
+    return [seen[:2000], *pieces] if len(pieces) > 1 else [seen[:2000]]
 
 
 @dataclass

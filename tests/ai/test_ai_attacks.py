@@ -157,3 +157,38 @@ async def test_a_tool_error_that_names_a_credential_is_masked_in_the_audit_log(t
         entries = [e for e in await client.audit_log() if e.action == "tool.call"]
     assert entries and "CRM said 401" in entries[0].data
     assert "sk-live-0123456789abcdef" not in entries[0].data and "hunter2secret" not in entries[0].data
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Invest now: guaranteed\u200b returns of 20%!",  # a zero-width space inside the phrase
+        "Invest now: g\u00adua\u00adran\u00adteed returns!",  # soft hyphens: invisible when shown
+        "Invest now: " + "".join(chr(ord(c) + 0xFEE0) if c != " " else c for c in "guaranteed returns"),  # full-width
+        "Invest now: guaranteed\n   returns!",  # the phrase split over two lines
+        "Invest now: guaranteed \u2060returns \u202eof 20%",  # a word joiner and a bidi override
+    ],
+)
+async def test_banned_content_is_found_through_unicode_tricks(answer: str) -> None:
+    """Attack: an injected instruction has the model write the banned phrase with invisible or
+    look-alike characters; a person reads the phrase, the validator did not see it."""
+    from podium.validators import BannedContent
+
+    banned = BannedContent(["guaranteed returns"])
+    assert await banned.check(answer) is not None
+    assert await BannedContent(["re:guaranteed\\s+returns"]).check(answer) is not None
+    assert await banned.check("a guaranteed delivery; returns are free") is None
+
+
+async def test_the_tone_of_a_long_answer_is_judged_all_through() -> None:
+    """Attack: the hostile part comes after a polite opening longer than what the tone classifier
+    reads (2,000 characters, 256 MiniLM tokens): only the opening was judged."""
+    pytest.importorskip("onnxruntime", reason="the tone validator needs the embeddings extra")
+    from podium.validators import Tone
+
+    polite = "Thank you for reaching out, we appreciate your patience while we review your request. " * 14
+    hostile = "You're an idiot and your complaint is worthless, stop wasting our time with it."
+    tone = Tone(["hostile"])
+    assert await tone.check(hostile) is not None
+    assert await tone.check(polite) is None
+    assert await tone.check(polite + hostile) is not None
