@@ -205,6 +205,26 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str) -> Tool | Too
     raise ValueError(f"{where}: a {cap.kind} capability ({cap.name!r}) is not a tool")
 
 
+def _model(ctx: Any, spec: str | None) -> str | None:
+    """A model a workflow file names (or a template fills in from a run's input): a ``local:`` model
+    by name only. A path would have the engine open any file of its host and hand it to llama.cpp's
+    parser, and its errors would tell which files exist."""
+    import os
+
+    from ..governance.capabilities import CapabilityDenied
+
+    for one in (spec or "").split("|"):
+        provider, _, name = one.strip().partition(":")
+        base = name.partition("?")[0]
+        if provider == "local" and (base.endswith(".gguf") or "/" in base or "\\" in base or os.sep in base):
+            raise CapabilityDenied(
+                f"step {ctx.step_id!r}: model {one.strip()[:200]!r}: a workflow file names a local model by name, "
+                "not by path; an admin points a name at the file (PODIUM_LOCAL_NAME=/models/x.gguf) and "
+                "the step names it: model: local:name"
+            )
+    return spec
+
+
 async def _llm_step(
     ctx: Any,
     prompt: str,
@@ -221,7 +241,7 @@ async def _llm_step(
         ctx,
         prompt,
         system=system,
-        model=model,
+        model=_model(ctx, model),
         output=output,
         max_tokens=max_tokens,
         temperature=temperature,
@@ -240,7 +260,7 @@ async def _classify_step(
     model: str | None = None,
 ) -> dict[str, Any]:
     """Classifies a text; returns label, confidence and every label's score."""
-    c = await classify(ctx, text, _classifier(labels, method, embedder, model))
+    c = await classify(ctx, text, _classifier(labels, method, embedder, _model(ctx, model)))
     return {"label": c.label, "confidence": c.confidence, "scores": c.scores}
 
 
@@ -268,7 +288,7 @@ async def _agent_step(
 ) -> dict[str, Any]:
     """Runs an agent loop; returns output, stop_reason, iterations and usage."""
     agent = Agent(
-        model=model,
+        model=_model(ctx, model),
         instructions=instructions,
         tools=[await _tool_from(ctx, t) for t in tools or ()],
         max_iterations=max_iterations,
@@ -304,7 +324,7 @@ async def _route_step(
     router = Router(
         routes={name: _no_dispatch for name in routes},
         rules=[Rule(route=r["route"], match=r["match"]) for r in rules or ()],
-        classifier=_classifier(routes, method, embedder, model),
+        classifier=_classifier(routes, method, embedder, _model(ctx, model)),
         threshold=threshold,
         default=default,
         name="route",

@@ -192,3 +192,29 @@ async def test_the_tone_of_a_long_answer_is_judged_all_through() -> None:
     assert await tone.check(hostile) is not None
     assert await tone.check(polite) is None
     assert await tone.check(polite + hostile) is not None
+
+
+LOCAL_PATH = """
+name: local-path
+steps:
+  - id: reply
+    uses: llm
+    with:
+      prompt: "hello"
+      model: "local:{{ input.path }}"
+"""
+
+
+@pytest.mark.parametrize("path", ["/etc/hostname", "/no/such/file.gguf", "~/.podium/secrets.key", "../x.gguf"])
+async def test_a_workflow_file_cannot_load_any_file_of_the_host_as_a_local_model(
+    registry: Any, tmp_path: Any, path: str
+) -> None:
+    """Attack: a workflow file (or, through a template, a run's input) names ``local:/some/path``:
+    the engine opened that file of its host and handed it to llama.cpp's GGUF parser, and the error
+    told which files exist. Local model files are for the engine's configuration to name."""
+    wf = podium_yaml.load_text(LOCAL_PATH, registry=registry)
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        run = await client.start(wf, {"path": path})
+        with pytest.raises(Exception, match="a workflow file names a local model by name, not by path") as err:
+            await client.result(run.id)
+    assert "does not exist" not in str(err.value)
