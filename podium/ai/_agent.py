@@ -40,7 +40,7 @@ class AgentResult:
     """The final answer: text, or the validated structured output."""
     stop_reason: str
     """``done``, ``forced_answer`` (a steered model was made to answer, see :attr:`Agent.steer`),
-    ``stop_condition``, ``max_iterations`` or ``max_tokens``."""
+    ``stop_condition``, ``max_iterations``, ``max_tool_calls`` or ``max_tokens``."""
     iterations: int
     usage: Usage
     messages: tuple[Message, ...] = ()
@@ -57,7 +57,7 @@ class Agent:
 
     Each iteration asks the model; if it calls tools, they run and their results go back to it. It
     ends when the model answers without calling a tool (``done``), when ``stop(turn)`` is true, after
-    ``max_iterations``, or once ``max_tokens`` (input + output, all calls) are spent. Every model call
+    ``max_iterations`` or ``max_tool_calls``, or once ``max_tokens`` (input + output, all calls) are spent. Every model call
     (``step/NAME.model``) and tool call (``step/NAME.TOOL``) is durable, so a resumed agent does not
     repeat finished calls.
 
@@ -72,6 +72,10 @@ class Agent:
     tools: Sequence[Tool | Toolset | Callable[..., Any]] = ()
     output: Any = None
     max_iterations: int = 8
+    max_tool_calls: int | None = 32
+    """Tool calls one run of the agent may make, all iterations together (None: no bound). One
+    answer may ask for any number of calls (an injected instruction, a looping model): those past
+    the bound are not run, the model is told why, and the run ends (``stop_reason="max_tool_calls"``)."""
     max_tokens: int | None = None
     max_tokens_per_call: int | None = 512
     stop: Callable[[AgentTurn], bool] | None = None
@@ -118,6 +122,7 @@ class Agent:
         seen: set[str] = set()
         force = False  # this turn must answer (steered: after a repeated call, or the last iteration)
         traced = 0  # messages the trace already holds from this loop's earlier model calls
+        made = 0  # tool calls run (or replayed), for max_tool_calls
         from ..governance.enforcement import check_agent
 
         for i in range(self.max_iterations):
@@ -152,7 +157,11 @@ class Agent:
             turn_results: list[ToolResult] = []
             final: Any = _NOTHING
             for call in response.tool_calls:
-                result, value = await self._tool(ctx, tools, call, shape)
+                if call.name != FINAL and self.max_tool_calls is not None and made >= self.max_tool_calls:
+                    result, value = _over(call, self.max_tool_calls), _NOTHING
+                else:
+                    made += call.name != FINAL
+                    result, value = await self._tool(ctx, tools, call, shape)
                 if value is not _NOTHING:
                     final = value
                 turn_results.append(result)
@@ -164,6 +173,8 @@ class Agent:
                 end, output = ("forced_answer" if force else "done"), final
             elif not response.tool_calls and shape is None:
                 end, output = ("forced_answer" if force else "done"), response.text
+            elif self.max_tool_calls is not None and any(_is_over(t) for t in turn_results):
+                end, output = "max_tool_calls", response.text
             elif self.stop is not None and self.stop(turn):
                 end, output = "stop_condition", response.text
             elif self.max_tokens is not None and usage.total_tokens >= self.max_tokens:
@@ -240,6 +251,17 @@ class Agent:
 
 
 _ANSWER_NOW = "{question} Answer in one sentence with what the tools returned."
+
+
+_OVER = "not run: this agent's limit of {} tool calls (max_tool_calls) is reached; answer with what you have"
+
+
+def _over(call: ToolCall, limit: int) -> ToolResult:
+    return ToolResult(name=call.name, call_id=call.id, ok=False, error=_OVER.format(limit))
+
+
+def _is_over(result: ToolResult) -> bool:
+    return not result.ok and (result.error or "").endswith("(max_tool_calls) is reached; answer with what you have")
 
 
 def _call_key(call: ToolCall) -> str:

@@ -285,6 +285,7 @@ async def _agent_step(
     max_tokens: int | None = None,
     output: dict[str, Any] | None = None,
     name: str = "agent",
+    max_tool_calls: int = 32,
 ) -> dict[str, Any]:
     """Runs an agent loop; returns output, stop_reason, iterations and usage."""
     agent = Agent(
@@ -292,6 +293,7 @@ async def _agent_step(
         instructions=instructions,
         tools=[await _tool_from(ctx, t) for t in tools or ()],
         max_iterations=max_iterations,
+        max_tool_calls=max_tool_calls,
         max_tokens=max_tokens,
         output=output,
         name=name,
@@ -409,6 +411,7 @@ _KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
                 "model": {"type": "string"},
                 "tools": {"type": "array", "items": {"type": "object"}},
                 "max_iterations": {"type": "integer", "minimum": 1, "default": 8},
+                "max_tool_calls": {"type": "integer", "minimum": 0, "default": 32},
                 "max_tokens": {"type": "integer", "minimum": 1},
                 "output": {"type": "object"},
                 "name": {"type": "string"},

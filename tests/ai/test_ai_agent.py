@@ -296,3 +296,26 @@ async def test_agent_with_an_http_tool(http_base):
     assert result.output == "The service said: got ping"
     assert result.tool_calls[0].value == "got ping"
     assert model.requests[0].tools[0].name == "echo"
+
+
+async def test_one_answer_cannot_make_an_agent_call_tools_without_end():
+    """Attack (review): ``max_iterations`` bounded the model calls, not the tool calls: one answer
+    (a prompt injection in a retrieved page, say) asking for a thousand calls got a thousand calls
+    of a real tool in one iteration. ``max_tool_calls`` (default 32) bounds them per run of the
+    agent; the calls past it are not run, the model is told why, and the agent ends there."""
+    ran: list[int] = []
+
+    @tool
+    def lookup(n: int) -> str:
+        """Look a number up."""
+        ran.append(n)
+        return "ok"
+
+    flood = [ToolCall(id=f"c{i}", name="lookup", arguments={"n": i}) for i in range(1000)]
+    model = ScriptedModel(default=flood)
+    r = await ai.Agent(model=model, tools=[lookup]).run(None, "go")
+    assert r.stop_reason == "max_tool_calls" and len(ran) == 32, (r.stop_reason, len(ran))
+    refused = [t for t in r.tool_calls if not t.ok]
+    assert len(refused) == 1000 - 32 and "max_tool_calls" in (refused[0].error or "")
+    r = await ai.Agent(model=model, tools=[lookup], max_tool_calls=3, max_iterations=2).run(None, "go")
+    assert r.stop_reason == "max_tool_calls" and len(ran) == 32 + 3
