@@ -13,6 +13,7 @@ model answers with a finished, valid JSON object.
 from __future__ import annotations
 
 import asyncio
+import collections
 import importlib.util
 import json
 import os
@@ -40,7 +41,11 @@ def _smollm2() -> Path:
 KNOWN: dict[str, Callable[[], Path]] = {"smollm2-135m": _smollm2, "smollm2": _smollm2}
 """Model names that resolve to a GGUF file shipped in a Python package."""
 
-_LOADED: dict[tuple[str, int, str | None], tuple[Any, threading.Lock]] = {}
+MAX_LOADED = 4
+"""Loaded models (file, context size, chat format) kept per process, the least recently used let
+go first: a model name can come from a workflow file with options filled from a run's input, and
+each distinct one would otherwise keep another copy in memory for the life of the process."""
+_LOADED: collections.OrderedDict[tuple[str, int, str | None], tuple[Any, threading.Lock]] = collections.OrderedDict()
 _LOADING = threading.Lock()
 _OPTIONS = {"chat_format": str, "n_ctx": int, "n_threads": int, "max_string": int, "temperature": float}
 """Options a model name may carry after ``?``."""
@@ -142,6 +147,9 @@ def load(
             if chat_format is None and "tokenizer.chat_template" not in (llama.metadata or {}):
                 llama.chat_format = "chatml"
             _LOADED[key] = (llama, threading.Lock())
+            while len(_LOADED) > MAX_LOADED:  # a call holding an evicted one keeps it until it returns
+                _LOADED.popitem(last=False)
+        _LOADED.move_to_end(key)
         return _LOADED[key]
 
 

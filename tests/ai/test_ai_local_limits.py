@@ -232,3 +232,19 @@ async def test_a_gguf_without_a_template_gets_chatml_unless_told_otherwise(bare_
     r = await bare.complete(Request(messages=(Message.user("What is the capital of France?"),), max_tokens=16))
     assert "paris" in r.text.lower()
     assert get_model(f"local:{bare_gguf}?chat_format=llama-2").prompt_format == "llama-2"
+
+
+@needs_model
+def test_a_workflow_cannot_fill_the_process_with_model_copies():
+    """Review: the loaded local models were kept for the life of the process, one per (file, n_ctx,
+    chat format), and a workflow's model name can carry options from a template
+    (``local:smollm2-135m?n_ctx={{ input.n }}``): each new value loaded another copy, until memory
+    ran out. At most ``MAX_LOADED`` copies are kept now, the least recently used let go."""
+    from podium.models import local
+
+    path = smollm2_path()
+    for n_ctx in range(256, 256 + 64 * (local.MAX_LOADED + 3), 64):
+        local.load(path, n_ctx=n_ctx)
+        assert len(local._LOADED) <= local.MAX_LOADED
+    first = local.load(path, n_ctx=2048)
+    assert local.load(path, n_ctx=2048) is first and len(local._LOADED) <= local.MAX_LOADED
