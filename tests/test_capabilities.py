@@ -433,3 +433,45 @@ def test_public_addresses_are_not_blocked(ip: str) -> None:
     from podium.tools._network import blocked_reason
 
     assert blocked_reason(ip) is None
+
+
+async def test_attack_an_http_tools_credential_never_sits_in_the_registry(kinds: Any, tmp_path: Path) -> None:
+    """Attack (review): `podium tools add crm --http URL --header "Authorization=Bearer sk-..."`
+    kept the token in the capability registry, which every workflow reader reads
+    (`client.capabilities()`, GET /api/capabilities). A credential header is now refused in clear
+    and given as `secret:NAME` (the secret store, encrypted), read when the tool is called."""
+    heard: list[str | None] = []
+
+    class Handler(_Recorder):
+        seen: list[str] = []
+
+        def do_GET(self) -> None:
+            heard.append(self.headers.get("Authorization"))
+            super().do_GET()
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{srv.server_address[1]}/x"
+    try:
+        async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+            with pytest.raises(podium.ConfigError, match="secret:") as err:
+                await client.add_capability(
+                    "crm", "http", {"url": url, "method": "GET", "headers": {"Authorization": "Bearer sk-live-123"}},
+                    allow_private=True,
+                )
+            assert "sk-live-123" not in str(err.value) and await client.capabilities() == {}
+            await client.secrets.set("CRM_AUTH", "Bearer sk-live-123")
+            await client.add_capability(
+                "crm", "http", {"url": url, "method": "GET", "headers": {"Authorization": "secret:CRM_AUTH"}},
+                allow_private=True,
+            )
+            caps = await client.capabilities()
+            assert "sk-live-123" not in json.dumps(caps["crm"].to_json())
+            wf = podium_yaml.load_text(_tool_flow("{name: crm}"), registry=kinds, capabilities=caps)
+            await client.run(wf, {})
+            await client.secrets.set("CRM_AUTH", "Bearer sk-live-456")  # rotated: the next call uses it
+            await client.run(wf, {})
+        assert heard == ["Bearer sk-live-123", "Bearer sk-live-456"]
+    finally:
+        srv.shutdown()
+        srv.server_close()

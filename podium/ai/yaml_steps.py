@@ -162,10 +162,13 @@ async def _tool_from(ctx: Any, spec: Any) -> Tool | Toolset:
         cap = await caps.require(store, spec["http"], ("http",), where=where)
     else:
         cap = await caps.require(store, spec["name"], caps.tool_kinds(), where=where)
-    return await _tool_for(cap, spec, where)
+    return await _tool_for(cap, spec, where, store)
 
 
-async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str) -> Tool | Toolset:
+async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -> Tool | Toolset:
+    from ..errors import ConfigError
+    from ..storage.secrets import secret_store
+
     t = cap.target
     if cap.kind == "python":
         module, _, attr = t["function"].partition(":")
@@ -174,19 +177,28 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str) -> Tool | Too
         fn = getattr(importlib.import_module(module), attr)  # registered by an admin: trusted
         return _cached("python", cap.to_json(), lambda: FunctionTool(fn, name=cap.name))
     if cap.kind == "http":
-        return _cached(
-            "http",
-            cap.to_json(),
-            lambda: HttpTool(
+        headers = dict(t.get("headers") or {})
+        refs = {k: v[len("secret:") :].strip() for k, v in headers.items() if isinstance(v, str) and v.startswith("secret:")}
+        if refs:  # read at each use, so a rotated secret is used at once (never cached with the tool)
+            source = secret_store(store)
+            for k, n in refs.items():
+                try:
+                    headers[k] = (await source.get(n)).reveal()
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: tool {cap.name!r}, header {k!r}: {exc}") from None
+
+        def build() -> HttpTool:
+            return HttpTool(
                 cap.name,
                 t["url"],
                 method=t.get("method", "POST"),
                 description=t.get("description") or cap.description,
                 parameters=t.get("parameters"),
-                headers=t.get("headers"),
+                headers=headers,
                 allow_private=cap.allow_private,
-            ),
-        )
+            )
+
+        return build() if refs else _cached("http", cap.to_json(), build)
     if cap.kind == "mcp":
         from ..governance.capabilities import resolve_checked
         from ..tools.mcp import MCPToolset

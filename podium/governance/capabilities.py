@@ -170,6 +170,16 @@ def _check_http(t: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(t[key], dict):
                 raise ConfigError(f"an http capability's {key} must be a mapping")
             out[key] = dict(t[key])
+    from ..connectors._auth import ref_name
+    from ..secret import is_secret_key
+
+    for name, value in (out.get("headers") or {}).items():  # the registry is readable by workflow readers
+        if is_secret_key(str(name)) and ref_name(value) is None:
+            raise ConfigError(
+                f"the header {name!r} of an http tool holds a credential in clear text (the registry is readable "
+                f"by workflow readers): store the header's whole value with podium secrets set NAME and register "
+                f"--header '{name}=secret:NAME'"
+            )
     if t.get("description"):
         out["description"] = str(t["description"])
     return out
