@@ -397,6 +397,27 @@ async def test_registered_mcp_server_from_yaml(kinds: Any, tmp_path: Path) -> No
             await client.run(wf, {})
 
 
+async def test_attack_an_mcp_servers_key_never_sits_in_the_registry(kinds: Any, tmp_path: Path) -> None:
+    """The same for an MCP server's environment (`--mcp-env GITHUB_TOKEN=...`): a credential in clear
+    is refused, and `secret:NAME` is read from the secret store when the server starts."""
+    pytest.importorskip("mcp")
+    server = str(ROOT / "tests" / "ai" / "mcp_server.py")
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        with pytest.raises(podium.ConfigError, match="secret:") as err:
+            await client.add_capability("keyed", "mcp", {"command": [sys.executable, server], "env": {"PODIUM_TEST_API_KEY": "k-live-1"}})
+        assert "k-live-1" not in str(err.value) and await client.capabilities() == {}
+        await client.secrets.set("MCP_KEY", "k-live-1")
+        await client.add_capability(
+            "keyed", "mcp", {"command": [sys.executable, server], "env": {"PODIUM_TEST_API_KEY": "secret:MCP_KEY"}}
+        )
+        caps = await client.capabilities()
+        assert "k-live-1" not in json.dumps(caps["keyed"].to_json())
+        wf = podium_yaml.load_text(_tool_flow("{mcp: keyed, name: has_key}"), registry=kinds, capabilities=caps)
+        await client.run(wf, {})
+        h = await client.history((await client.list(limit=1))[0].id)
+        assert h.step("call").output is True
+
+
 async def test_attack_a_registry_row_written_behind_the_admins_back_allows_nothing(kinds: Any, tmp_path: Path) -> None:
     """An attacker with write access to the database (not to the audit key file) inserts a python
     capability for os:system, and rewrites a registered one: neither runs."""

@@ -166,9 +166,6 @@ async def _tool_from(ctx: Any, spec: Any) -> Tool | Toolset:
 
 
 async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -> Tool | Toolset:
-    from ..errors import ConfigError
-    from ..storage.secrets import secret_store
-
     t = cap.target
     if cap.kind == "python":
         module, _, attr = t["function"].partition(":")
@@ -177,15 +174,8 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -
         fn = getattr(importlib.import_module(module), attr)  # registered by an admin: trusted
         return _cached("python", cap.to_json(), lambda: FunctionTool(fn, name=cap.name))
     if cap.kind == "http":
-        headers = dict(t.get("headers") or {})
-        refs = {k: v[len("secret:") :].strip() for k, v in headers.items() if isinstance(v, str) and v.startswith("secret:")}
-        if refs:  # read at each use, so a rotated secret is used at once (never cached with the tool)
-            source = secret_store(store)
-            for k, n in refs.items():
-                try:
-                    headers[k] = (await source.get(n)).reveal()
-                except ConfigError as exc:
-                    raise ConfigError(f"{where}: tool {cap.name!r}, header {k!r}: {exc}") from None
+        # secret:NAME headers are read at each use, so a rotated secret is used at once (not cached)
+        headers, refs = await _with_secrets(t.get("headers"), store, f"{where}: tool {cap.name!r}, header")
 
         def build() -> HttpTool:
             return HttpTool(
@@ -213,8 +203,27 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -
         target = t["url"] if "url" in t else list(t["command"])
         opts = {k: spec[k] for k in ("prefix", "include") if k in spec}
         key = [cap.to_json(), opts]
-        return _cached("mcp", key, lambda: MCPToolset(target, env=t.get("env"), cwd=t.get("cwd"), **opts))
+        # secret:NAME in env are read when the server starts (a rotation: podium tools add again)
+        env, _ = await _with_secrets(t.get("env"), store, f"{where}: MCP server {cap.name!r}, env")
+        return _cached("mcp", key, lambda: MCPToolset(target, env=env or None, cwd=t.get("cwd"), **opts))
     raise ValueError(f"{where}: a {cap.kind} capability ({cap.name!r}) is not a tool")
+
+
+async def _with_secrets(values: Mapping[str, Any] | None, store: Any, what: str) -> tuple[dict[str, Any], bool]:
+    """``values`` with each ``secret:NAME`` read from the store's secret store (the registry keeps
+    the reference, never the credential), and whether any was."""
+    from ..errors import ConfigError
+    from ..storage.secrets import secret_store
+
+    out, found = dict(values or {}), False
+    for k, v in out.items():
+        if isinstance(v, str) and v.startswith("secret:"):
+            try:
+                out[k] = (await secret_store(store).get(v[len("secret:") :].strip())).reveal()
+            except ConfigError as exc:
+                raise ConfigError(f"{what} {k!r}: {exc}") from None
+            found = True
+    return out, found
 
 
 def _model(ctx: Any, spec: str | None) -> str | None:

@@ -201,6 +201,15 @@ def _check_mcp(t: dict[str, Any]) -> dict[str, Any]:
         out = {"command": list(command)}
         if t.get("env"):
             out["env"] = {str(k): str(v) for k, v in dict(t["env"]).items()}
+            from ..secret import is_secret_key
+
+            for k, v in out["env"].items():  # the registry is readable by workflow readers
+                if is_secret_key(k) and not v.startswith("secret:"):
+                    raise ConfigError(
+                        f"the environment variable {k!r} of an MCP server holds a credential in clear text (the "
+                        "registry is readable by workflow readers): store it with podium secrets set NAME and "
+                        f"register --mcp-env '{k}=secret:NAME' (read when the server starts)"
+                    )
         if t.get("cwd"):
             out["cwd"] = str(t["cwd"])
     return out
