@@ -401,7 +401,12 @@ async def test_attack_an_mcp_servers_key_never_sits_in_the_registry(kinds: Any, 
     """The same for an MCP server's environment (`--mcp-env GITHUB_TOKEN=...`): a credential in clear
     is refused, and `secret:NAME` is read from the secret store when the server starts."""
     pytest.importorskip("mcp")
-    server = str(ROOT / "tests" / "ai" / "mcp_server.py")
+    server = str(tmp_path / "keyed_server.py")  # a real MCP server (official SDK) that needs a key
+    Path(server).write_text(
+        "import os\nfrom mcp.server.mcpserver import MCPServer\nserver = MCPServer('keyed')\n\n\n"
+        "@server.tool()\ndef has_key() -> bool:\n    return os.environ.get('PODIUM_TEST_API_KEY') == 'k-live-1'\n\n\n"
+        "server.run('stdio')\n"
+    )
     async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
         with pytest.raises(podium.ConfigError, match="secret:") as err:
             await client.add_capability("keyed", "mcp", {"command": [sys.executable, server], "env": {"PODIUM_TEST_API_KEY": "k-live-1"}})

@@ -31,14 +31,6 @@ def shout(text: str) -> str:
     return text.upper()
 
 
-@server.tool()
-def has_key() -> bool:
-    """Whether this server was started with the API key it needs (PODIUM_TEST_API_KEY)."""
-    import os
-
-    return os.environ.get("PODIUM_TEST_API_KEY") == "k-live-1"
-
-
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "http":
         server.run("streamable-http", host="127.0.0.1", port=int(sys.argv[2]))

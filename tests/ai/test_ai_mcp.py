@@ -46,7 +46,7 @@ async def toolset(request):
 
 async def test_lists_and_calls_tools(toolset):
     tools = {t.name: t for t in await toolset.tools()}
-    assert set(tools) == {"add", "order_status", "shout", "has_key"}
+    assert set(tools) == {"add", "order_status", "shout"}
     schema = tools["add"].parameters
     assert schema["properties"]["a"]["type"] == "integer" and set(schema["required"]) == {"a", "b"}
     assert tools["order_status"].description.startswith("Look up the status")
