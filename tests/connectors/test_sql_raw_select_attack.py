@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import Any
 
 import pytest
 
@@ -28,17 +29,27 @@ def _table(url: str) -> None:
     engine.dispose()
 
 
+async def _refused(db: Any, *sqls: str) -> list[str]:
+    """Each raw SELECT is refused for its INTO, not retryable; returns the messages."""
+    messages = []
+    for sql in sqls:
+        with pytest.raises(ConnectorError, match="INTO") as err:
+            await db.call("query", {"sql": sql})
+        assert not err.value.retryable
+        messages.append(str(err.value))
+    return messages
+
+
 async def test_a_raw_select_writes_nothing(sql_url: str) -> None:
     pytest.importorskip("sqlalchemy")
     _table(sql_url)
     db = open_connector("sql", url=sql_url)
     probe = f"/tmp/podium_outfile_{uuid.uuid4().hex}"
     try:
-        for sql in (f"SELECT text FROM notes INTO OUTFILE '{probe}'", f"SELECT text FROM notes INTO DUMPFILE '{probe}'",
-                    "SELECT text INTO copied FROM notes", "select text from notes into @v"):
-            with pytest.raises(ConnectorError, match="INTO") as err:
-                await db.call("query", {"sql": sql})
-            assert not err.value.retryable and "params" in str(err.value)
+        for message in await _refused(db, f"SELECT text FROM notes INTO OUTFILE '{probe}'",
+                                      f"SELECT text FROM notes INTO DUMPFILE '{probe}'",
+                                      "SELECT text INTO copied FROM notes", "select text from notes into @v"):
+            assert "params" in message
         assert not os.path.exists(probe)
         if sql_url.startswith("postgres"):
             seq = "SELECT setval(pg_get_serial_sequence('notes', 'id'), 5000)"
@@ -64,11 +75,9 @@ async def test_into_hidden_in_an_executable_comment_is_refused(sql_url: str) -> 
     db = open_connector("sql", url=sql_url)
     probe = f"/tmp/podium_outfile_{uuid.uuid4().hex}"
     try:
-        for sql in (f"SELECT text FROM notes /*!50000INTO OUTFILE '{probe}'*/", f"SELECT text FROM notes /*M!100000INTO OUTFILE '{probe}'*/",
-                    "SELECT text FROM notes /*!50000into @v*/", "SELECT text FROM notes /*!50000INTO*/ @v"):
-            with pytest.raises(ConnectorError, match="INTO") as err:
-                await db.call("query", {"sql": sql})
-            assert not err.value.retryable
+        await _refused(db, f"SELECT text FROM notes /*!50000INTO OUTFILE '{probe}'*/",
+                       f"SELECT text FROM notes /*M!100000INTO OUTFILE '{probe}'*/",
+                       "SELECT text FROM notes /*!50000into @v*/", "SELECT text FROM notes /*!50000INTO*/ @v")
         assert not os.path.exists(probe)
         # a word that holds 'into' is no keyword: still read
         assert await db.call("query", {"sql": "SELECT text AS pointinto FROM notes WHERE text = :t", "params": {"t": "a"}}) == [{"pointinto": "a"}]
