@@ -234,7 +234,10 @@ class Agent:
         arguments = dict(call.arguments)
         try:
             if ctx is not None and not ctx.replaying(f"{self.name}.{call.name}"):  # checked when it ran
-                arguments = await check_tool(ctx, call.name, arguments, agent=self.name, call=f"{self.name}.{call.name}")
+                arguments = await check_tool(
+                    ctx, call.name, arguments, agent=self.name, call=f"{self.name}.{call.name}",
+                    connector=getattr(tool, "connector_call", None),
+                )
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING
         result = await durable(

@@ -287,9 +287,9 @@ def _switch_name(scope: str, name: str | None, every: bool, verb: str) -> str:
 
 
 @killswitch.command("set")
-@click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
+@click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent", "connector"]))
 @click.argument("name", required=False)
-@click.option("--all", "every", is_flag=True, help="Every workflow (kind, provider, agent) of SCOPE.")
+@click.option("--all", "every", is_flag=True, help="Every workflow (kind, provider, agent, connector) of SCOPE.")
 @click.option("--mode", type=click.Choice(["pause", "cancel"]), default="pause", show_default=True)
 @click.option("--reason", "-m", default="", help="Why (recorded in the audit log).")
 @db_option
@@ -311,7 +311,7 @@ async def killswitch_set(
 
 
 @killswitch.command("clear")
-@click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent"]))
+@click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent", "connector"]))
 @click.argument("name", required=False)
 @click.option("--all", "every", is_flag=True, help="The switch set with --all on SCOPE.")
 @db_option

@@ -92,11 +92,13 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
     """
     import asyncio
 
-    from podium.connectors.relay import OutboxRelay, audit_with
+    from podium.connectors.relay import OutboxRelay, audit_with, held_with
 
     async with make_client(db, recover=False, execute=False) as c:  # open for the audit entries
         sql, targets = await registered(c, source)
-        relay = OutboxRelay(sql, targets, lease=lease, audit=audit_with(c.governance), source_name=source)
+        relay = OutboxRelay(
+            sql, targets, lease=lease, audit=audit_with(c.governance), source_name=source, held=held_with(c.governance)
+        )
         out = console()
         if once:
             done = await relay.run_once()

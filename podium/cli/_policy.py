@@ -41,6 +41,8 @@ _KINDS: dict[str, tuple[str, str]] = {
 _EXAMPLES = {
     "allowed_tools": "[lookup_order, search_kb]",
     "approve_tools": "[refund]",
+    "allowed_connectors": "[crm.getContact, erp]",
+    "approve_connectors": "[crm.deleteContact]",
     "allowed_providers": "[local]",
     "redact": "[prompts, payloads]",
     "banned": '["guaranteed returns"]',
@@ -196,7 +198,7 @@ def _summary(policy: Any) -> str:
 
 @cli.group()
 def policy() -> None:
-    """Per-workflow policies: allowed tools and providers, budgets, redaction, output checks.
+    """Per-workflow policies: allowed tools, connectors and providers, budgets, redaction, output checks.
 
     A workflow's own policy replaces the default '*' (they do not combine). Changing one needs
     policies.write.
@@ -300,6 +302,20 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     multiple=True,
     metavar="PROVIDER",
     help="A model provider it may call (repeatable).",
+)
+@click.option(
+    "--allow-connector",
+    "allowed_connectors",
+    multiple=True,
+    metavar="NAME[.OPERATION]",
+    help="A connector (all its operations) or one operation it may call, e.g. crm.getContact (repeatable).",
+)
+@click.option(
+    "--approve-connector",
+    "approve_connectors",
+    multiple=True,
+    metavar="NAME[.OPERATION]",
+    help="A connector operation a person must approve before each call (repeatable).",
 )
 @click.option("--max-run-tokens", type=click.IntRange(min=0), help="Tokens one run may spend.")
 @click.option("--max-run-cost", type=click.FloatRange(min=0), help="US dollars one run may spend.")

@@ -237,13 +237,14 @@ async def _serve_health(exits: Any, client: Any, metrics: Any, host: str, port: 
 
 async def _relay(client: Any, source: str, stop: Any, out: Any) -> Any:
     """The relay of registered sql connector ``source``'s outbox, as a coroutine to run until ``stop``."""
-    from podium.connectors.relay import OutboxRelay, audit_with
+    from podium.connectors.relay import OutboxRelay, audit_with, held_with
 
     from ._outbox import registered
 
     sql, targets = await registered(client, source)
     out.print(f"relaying the outbox of {source} -> {', '.join(targets) or 'no target'}", highlight=False)
-    return OutboxRelay(sql, targets, audit=audit_with(client.governance), source_name=source).run(stop)
+    gov = client.governance
+    return OutboxRelay(sql, targets, audit=audit_with(gov), source_name=source, held=held_with(gov)).run(stop)
 
 
 def _worker_log(out: Any) -> Any:

@@ -81,6 +81,12 @@ class Connector(abc.ABC):
         """Whether the system answers, with details (``{"ok": bool, ...}``)."""
         return {"ok": True, "breaker": self.breaker.state, **self.stats.snapshot()}
 
+    def deferred_calls(self, operation: str, arguments: dict[str, Any]) -> list[tuple[str, str]]:
+        """The calls of other connectors (name, operation) that ``operation`` with ``arguments``
+        records to be made later, such as a ``transact``'s outbox messages: a workflow's policy
+        governs them as it governs the call itself. None by default."""
+        return []
+
     # -- shared machinery ----------------------------------------------------------------------
 
     def operation(self, name: str) -> Operation:
@@ -211,6 +217,9 @@ class BoundConnector:
     async def call(self, operation: str, arguments: dict[str, Any] | None = None) -> Any:
         args = dict(arguments or {})
         label = f"connector:{self.name}.{operation}"
+        check = getattr(self.scope, "check_connector", None)  # the run's policies and kill switches
+        if check is not None and not self.scope.replaying(label):
+            args = await check(self.name, operation, args, self.connector.deferred_calls)
         key = f"{self.scope.idempotency_key}/{self.scope.next_call_name(label)}"
         trace = {"kind": "connector", "connector": self.name, "operation": operation, "arguments": args}
         value = await self.scope.call(self._live, operation, args, key, name=label, trace=trace)

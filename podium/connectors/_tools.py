@@ -19,6 +19,9 @@ class OperationTool(Tool):
     def __init__(self, connector: Connector, name: str, op: Operation) -> None:
         self.connector = connector
         self.operation = op.name
+        self.connector_call = (name, op.name)
+        """Which connector operation this tool is: a run's connector policies and kill switches
+        apply to it as to ``ctx.connector(name).call(operation, ...)``."""
         self.name = f"{name}_{op.name}"[:64]
         self.description = op.description or f"{op.name} on {name}"
         self.parameters = op.input

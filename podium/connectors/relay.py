@@ -56,6 +56,24 @@ def audit_with(governance: Any) -> Audit:
 
     return audit
 
+
+Held = Callable[[], Awaitable[set[str]]]
+"""The target connectors whose deliveries wait now (``*``: all of them): :func:`held_with`."""
+
+
+def held_with(governance: Any) -> Held:
+    """Targets held by kill switches set through ``governance`` (a client's): ``connector NAME``
+    holds that connector's messages, ``connector --all`` and ``all`` hold every one. Read from the
+    store at each claim, so a switch set in another process holds the next batch."""
+
+    async def held() -> set[str]:
+        switches = await governance.switches()
+        names = {key.split(":", 1)[1] for key in switches if key.startswith("connector:")}
+        return names | {"*"} if "all:*" in switches else names
+
+    return held
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Delivery:
     """What one :meth:`OutboxRelay.run_once` did."""
@@ -88,6 +106,7 @@ class OutboxRelay:
         backoff: Backoff = Backoff(max_attempts=1_000_000, initial=1.0, max_delay=300.0),
         audit: Audit | None = None,
         source_name: str = "",
+        held: Held | None = None,
     ) -> None:
         if not isinstance(source, SqlConnector):
             raise ConfigError(f"an outbox relay reads a sql connector's database, got {type(source).__name__}")
@@ -101,6 +120,9 @@ class OutboxRelay:
         self.audit = audit
         self.source_name = source_name
         """The source's registered name, for the audit entries."""
+        self.held = held
+        """Which targets kill switches hold now (:func:`held_with`): their messages stay pending,
+        their attempts uncounted, until the switch is cleared."""
         """Called with each delivery's audit data (``connector.relay``: target, operation, the
         arguments' hash, outcome; never the values), as a run's own calls are audited."""
 
@@ -110,7 +132,11 @@ class OutboxRelay:
 
     async def claim(self) -> list[OutboxMessage]:
         """Due messages for the connectors this relay holds, each leased to it (oldest first)."""
-        if not self.connectors:
+        targets = set(self.connectors)
+        if self.held is not None and targets:
+            held = await self.held()
+            targets = set() if "*" in held else targets - held
+        if not targets:
             return []
         await self.source.ensure_outbox()
         t, now = self.table, time.time()
@@ -122,7 +148,7 @@ class OutboxRelay:
         def work(conn: sa.Connection) -> list[OutboxMessage]:
             due = (
                 sa.select(t.c.id)
-                .where(t.c.status == "pending", t.c.next_at <= now, t.c.target.in_(sorted(self.connectors)), free)
+                .where(t.c.status == "pending", t.c.next_at <= now, t.c.target.in_(sorted(targets)), free)
                 .order_by(t.c.id)
                 .limit(self.batch)
             )

@@ -427,6 +427,13 @@ class SqlConnector(Connector):
         await self.ensure_outbox()
         return bool(await self._run(lambda conn: self.outbox.retry(conn, key)))
 
+    def deferred_calls(self, operation: str, arguments: dict[str, Any]) -> list[tuple[str, str]]:
+        """A ``transact``'s messages: calls the outbox relay makes later (target, operation)."""
+        messages = arguments.get("messages") if operation == "transact" else None
+        if not isinstance(messages, list):
+            return []
+        return [(str(m["target"]), str(m["operation"])) for m in messages if isinstance(m, dict) and m.get("target") and m.get("operation")]
+
     async def _transact(self, args: dict[str, Any], idempotency_key: str | None) -> dict[str, Any]:
         writes, messages = args.get("writes") or [], args.get("messages") or []
         unknown = sorted(set(args) - {"writes", "messages"})

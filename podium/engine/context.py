@@ -153,6 +153,21 @@ class StepContext:
             found.secrets = secret_store(self._executor.client.store)  # type: ignore[attr-defined]
         return found.bind(self, name)
 
+    async def check_connector(
+        self,
+        name: str,
+        operation: str,
+        arguments: dict[str, Any],
+        deferred: Callable[[str, dict[str, Any]], list[tuple[str, str]]] | None = None,
+    ) -> dict[str, Any]:
+        """The run's policies and kill switches over a live call of ``operation`` on connector
+        ``name`` (see :func:`podium.governance.enforcement.check_connector`); returns the arguments
+        to call with. Connectors bound to this step ask it before each call."""
+        from ..governance.enforcement import check_connector
+
+        later = (lambda args: deferred(operation, args)) if deferred is not None else None
+        return await check_connector(self, name, operation, arguments, deferred=later)
+
     async def prompt(self, name: str) -> PromptVersion:
         """The stored prompt ``name`` (see ``client.put_prompt``), at the version this run first read:
         a run keeps one version of each prompt for its whole life, across steps, retries and

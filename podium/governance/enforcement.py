@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
 from ..errors import _Suspend
-from .policy import SPEND, Policy, PolicyViolation, provider_refusal, tool_refusal
+from .policy import (
+    SPEND,
+    Policy,
+    PolicyViolation,
+    connector_refusal,
+    names_connector,
+    provider_refusal,
+    tool_refusal,
+)
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -152,12 +160,18 @@ async def check_tool(
     *,
     agent: str | None = None,
     call: str | None = None,
+    connector: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
-    policy says needs approval. Returns the arguments to call it with (an approver may edit them)."""
+    policy says needs approval. Returns the arguments to call it with (an approver may edit them).
+    A tool that is a connector's operation (``connector``: name, operation) is also checked as a
+    connector call (:func:`check_connector`)."""
     args = dict(arguments or {})
     if ctx is None:
         return args
+    if connector is not None:
+        args = await check_tool(ctx, tool, args, agent=agent, call=call)
+        return await check_connector(ctx, *connector, args, agent=agent, call=call)
     gov = ctx.governance
     scoped = gov.policies(agent)
     refused = tool_refusal(scoped, tool)
@@ -187,6 +201,79 @@ async def check_tool(
                 f'{{"tool": ..., "arguments": {{...}}}}, got {str(edited)[:200]}; the tool was not called'
             )
         return dict(edited["arguments"])
+    return args
+
+
+async def check_connector(
+    ctx: RunScope | None,
+    connector: str,
+    operation: str,
+    arguments: dict[str, Any],
+    *,
+    deferred: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
+    agent: str | None = None,
+    call: str | None = None,
+) -> dict[str, Any]:
+    """Before a live call of ``operation`` on ``connector`` from a run: honour a ``connector`` kill
+    switch (``pause`` parks the run until it is cleared, ``cancel`` fails the step), refuse (and
+    audit) what the policies do not allow, including the later calls the arguments record
+    (``deferred``: a ``transact``'s outbox messages), and ask a person first where a policy says so.
+    Returns the arguments to call with (an approver may edit them, never the target)."""
+    args = dict(arguments)
+    if ctx is None:
+        return args
+    gov = ctx.governance
+    off = gov.service.switch(f"connector:{connector}") or gov.service.switch("connector:*")
+    if off is not None:
+        if off.get("mode") == "cancel":
+            await gov.audit("policy.refuse", connector=connector, operation=operation, step=ctx.step_id, reason="kill switch")
+            raise PolicyViolation(
+                f"connector {connector!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                f"step {ctx.step_id!r} did not call {operation!r}"
+            )
+        raise _Suspend("__killswitch__", None)
+    scoped = gov.policies(agent)
+    if not scoped:
+        return args
+
+    async def refuse(target: str, op: str, where: str = "") -> None:
+        refused = connector_refusal(scoped, target, op)
+        if refused is not None:
+            await gov.audit("policy.refuse", connector=target, operation=op, step=ctx.step_id, agent=agent)
+            raise PolicyViolation(f"step {ctx.step_id!r}{where}: {refused}")
+
+    await refuse(connector, operation)
+    for i, (target, op) in enumerate(deferred(args) if deferred else ()):
+        await refuse(target, op, f", message {i} of {connector}.{operation}")
+    if not any(names_connector(policy.approve_connectors, connector, operation) for _, policy in scoped):
+        return args
+    what = f"{connector}.{operation}"
+    label = ctx.next_call_name(call or f"connector:{what}")
+    decision = await ctx.approval(
+        {"connector": connector, "operation": operation, "arguments": args},
+        title=f"call {what!r} in step {ctx.step_id!r}?",
+        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
+    )
+    if not decision.get("approved"):
+        comment = decision.get("comment")
+        raise PolicyViolation(
+            f"{decision.get('by') or 'the approver'} did not approve calling {what!r}" + (f": {comment}" if comment else "")
+        )
+    if not decision.get("edited"):
+        return args
+    edited = decision.get("payload")
+    if not (
+        isinstance(edited, dict)
+        and isinstance(edited.get("arguments"), dict)
+        and (edited.get("connector"), edited.get("operation")) == (connector, operation)
+    ):
+        raise PolicyViolation(
+            f"the approver's edit of the call to {what!r} must keep its connector and operation and look like "
+            f'{{"connector": {connector!r}, "operation": {operation!r}, "arguments": {{...}}}}; it was not called'
+        )
+    args = dict(edited["arguments"])
+    for i, (target, op) in enumerate(deferred(args) if deferred else ()):
+        await refuse(target, op, f", message {i} of {what} (as edited)")
     return args
 
 

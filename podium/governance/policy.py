@@ -105,6 +105,13 @@ class Policy:
     on_violation: str = "block"
     """When an answer fails a validator: ``block`` (the step fails) or ``approval`` (a person may
     pass it, or edit it)."""
+    allowed_connectors: list[str] | None = None
+    """Connector operations its steps and agents may call: ``crm`` (every operation of connector
+    ``crm``) or ``crm.updateContact`` (that one). None: any. It covers the messages a ``transact``
+    records for the outbox relay too (each is a later call of its target)."""
+    approve_connectors: list[str] = field(default_factory=list)
+    """Connector operations (same forms) a person must approve before each call; the approver may
+    edit the arguments, not the connector or operation."""
 
     def __post_init__(self) -> None:
         if self.on_exceed not in ("stop", "approval"):
@@ -126,6 +133,14 @@ class Policy:
             unknown = [t for t in self.tone if t not in TONES]
             if unknown:
                 raise ConfigError(f"policy tone: unknown tone(s) {unknown}; known tones: {sorted(TONES)}")
+        for name in ("allowed_connectors", "approve_connectors"):
+            for entry in getattr(self, name) or ():
+                connector = entry.partition(".")[0]
+                if not connector or entry.endswith(".") or any(ch.isspace() for ch in entry):
+                    raise ConfigError(
+                        f"policy {name}: {entry!r} is not a connector name or NAME.OPERATION "
+                        "(e.g. crm or crm.updateContact)"
+                    )
         for pattern in self.banned:
             if pattern.startswith("re:"):
                 import re
@@ -153,9 +168,11 @@ class Policy:
             hints = [f"{u!r} (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(u, known, 1)) else repr(u) for u in unknown]
             raise ConfigError(f"unknown policy field(s) {', '.join(hints)}; fields are: {', '.join(sorted(known))}")
         data = dict(data)
-        for name in ("allowed_tools", "allowed_providers", "approve_tools", "redact", "banned", "tone"):
+        lists = ("allowed_tools", "allowed_providers", "approve_tools", "redact", "banned", "tone",
+                 "allowed_connectors", "approve_connectors")  # fmt: skip
+        for name in lists:
             value = data.get(name)
-            if value is None and name in data and name not in ("allowed_tools", "allowed_providers"):
+            if value is None and name in data and name not in ("allowed_tools", "allowed_providers", "allowed_connectors"):
                 data[name] = []  # an empty YAML key: none
             elif value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
                 raise ConfigError(f"policy {name} must be a list of strings, e.g. {name}: [a, b]; got {value!r}")
@@ -185,6 +202,23 @@ def tool_refusal(scoped: list[tuple[str, Policy]], tool: str) -> str | None:
     for who, policy in scoped:
         if policy.allowed_tools is not None and tool not in policy.allowed_tools:
             return f"{who} may not call tool {tool!r}; its policy allows: {', '.join(policy.allowed_tools) or 'none'}"
+    return None
+
+
+def names_connector(entries: list[str], connector: str, operation: str) -> bool:
+    """Whether ``entries`` (``crm``, ``crm.updateContact``) cover ``operation`` of ``connector``."""
+    return connector in entries or f"{connector}.{operation}" in entries
+
+
+def connector_refusal(scoped: list[tuple[str, Policy]], connector: str, operation: str) -> str | None:
+    """Why the policies over a call refuse ``operation`` of ``connector``, or None."""
+    for who, policy in scoped:
+        allowed = policy.allowed_connectors
+        if allowed is not None and not names_connector(allowed, connector, operation):
+            return (
+                f"{who} may not call connector operation '{connector}.{operation}'; its policy allows: "
+                f"{', '.join(allowed) or 'none'} (policy field allowed_connectors)"
+            )
     return None
 
 

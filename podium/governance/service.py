@@ -60,7 +60,7 @@ signature can take."""
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("podium_principal", default=None)
 
 USERS, TOKENS, ROLES, SWITCHES = "users", "tokens", "roles", "switches"
-SWITCH_SCOPES = ("all", "workflow", "kind", "provider", "agent")
+SWITCH_SCOPES = ("all", "workflow", "kind", "provider", "agent", "connector")
 #: Waits under these names are answered only by the engine: approvals through :meth:`Governance.decide`
 #: (with its role check and audit), timers and kill switches by the engine itself.
 APPROVAL_PREFIX = "approval:"

@@ -258,7 +258,7 @@ async def audit_verify(request: Request, who: Principal = Depends(acting)) -> di
 
 
 class Switch(BaseModel):
-    scope: str = Field(description="all, workflow, kind, provider or agent")
+    scope: str = Field(description="all, workflow, kind, provider, agent or connector")
     name: str | None = Field(
         default=None,
         min_length=1,
@@ -285,7 +285,7 @@ async def switches(request: Request, who: Principal = Depends(acting)) -> dict[s
 )
 async def set_switch(body: Switch, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
-    if body.name is None and body.scope in ("workflow", "kind", "provider", "agent"):
+    if body.name is None and body.scope in ("workflow", "kind", "provider", "agent", "connector"):
         raise ApiError(
             422,
             "invalid_request",

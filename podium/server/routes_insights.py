@@ -125,7 +125,16 @@ async def capabilities(request: Request, who: Principal = Depends(acting)) -> di
         kind = KINDS.get(cap.kind)
         decided: dict[str, str] = {}
         for wf, policy in sorted(policies.items()):
-            if policy.allowed_tools is not None and name not in policy.allowed_tools:
+            if cap.kind == "connector":  # NAME or NAME.OPERATION entries (docs/governance.md)
+                allowed, approve = policy.allowed_connectors, policy.approve_connectors
+                some = allowed is not None and any(e.startswith(f"{name}.") for e in allowed)
+                if allowed is not None and name not in allowed and not some:
+                    decided[wf] = "refused"
+                elif any(e == name or e.startswith(f"{name}.") for e in approve):
+                    decided[wf] = "approval"
+                elif allowed is not None:
+                    decided[wf] = "allowed" if name in allowed else "some operations"
+            elif policy.allowed_tools is not None and name not in policy.allowed_tools:
                 decided[wf] = "refused"
             elif name in policy.approve_tools:
                 decided[wf] = "approval"

@@ -243,18 +243,24 @@ async def policy_decision(
     tool: str | None = Query(default=None, max_length=200, description="A tool a step or agent would call."),
     provider: str | None = Query(default=None, max_length=200, description="A model provider, e.g. `openai`."),
     agent: str | None = Query(default=None, max_length=200, description="The agent making the call, if any."),
+    connector: str | None = Query(
+        default=None, max_length=300, description="A connector operation a step would call, as `NAME.OPERATION`."
+    ),
     answer: str | None = Query(default=None, max_length=10_000, description="A model answer to check."),
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     """The checks a run makes at call time, without a run: the allowed tools and providers, tools
-    needing approval, kill switches on providers, and banned content. Nothing is audited."""
+    needing approval, connector operations (allowed, needing approval, switched off), kill switches
+    on providers, and banned content. Nothing is audited."""
     from ..governance.policy import provider_refusal, tool_refusal
     from ..governance.validators import BannedContent
 
     client = request.app.state.client
     await client.authorize("workflows.read", f"workflow:{workflow}")
-    if not (tool or provider or answer):
-        raise ApiError(422, "invalid_request", "give a tool, a provider or an answer to check, e.g. ?tool=search")
+    if not (tool or provider or answer or connector):
+        raise ApiError(
+            422, "invalid_request", "give a tool, a provider, a connector or an answer to check, e.g. ?tool=search"
+        )
     policies = await client.policies()
     scoped: list[tuple[str, Policy]] = []
     own = policies.get(workflow) or policies.get("*")
@@ -272,6 +278,8 @@ async def policy_decision(
             else {"check": "tool", "subject": tool, "outcome": "approval",
                   "reason": f"{approvers[0]} asks a person to approve each call of {tool!r}"}
         )  # fmt: skip
+    if connector:
+        checks.append(_connector_check(client, scoped, connector))
     if provider:
         off = client.governance.switched_off(workflow, provider=provider, agent=agent)
         if off is not None:
@@ -288,6 +296,25 @@ async def policy_decision(
         "checks": checks,
         "not_checked": ["budgets (they depend on a run's spending)", "tone (judged by a model at run time)"],
     }
+
+
+def _connector_check(client: Any, scoped: list[tuple[str, Policy]], subject: str) -> dict[str, Any]:
+    """A connector operation (``NAME.OPERATION``) as a run's call would be checked."""
+    from ..governance.policy import connector_refusal, names_connector
+
+    name, _, operation = subject.partition(".")
+    if not name or not operation:
+        raise ApiError(422, "invalid_request", f"connector {subject!r}: give NAME.OPERATION, e.g. ?connector=crm.getContact")
+    gov = client.governance
+    off = gov.switch(f"connector:{name}") or gov.switch("connector:*")
+    if off is not None:
+        return _check("connector", subject, f"connector {name!r} is switched off ({off.get('reason') or 'no reason given'})")
+    refused = connector_refusal(scoped, name, operation)
+    approvers = [w for w, p in scoped if names_connector(p.approve_connectors, name, operation)]
+    if refused or not approvers:
+        return _check("connector", subject, refused)
+    return {"check": "connector", "subject": subject, "outcome": "approval",
+            "reason": f"{approvers[0]} asks a person to approve each call of {subject!r}"}  # fmt: skip
 
 
 def _check(kind: str, subject: str, refused: str | None) -> dict[str, Any]:

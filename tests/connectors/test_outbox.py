@@ -139,6 +139,29 @@ async def test_a_relay_only_delivers_to_the_connectors_it_holds(sql_url: str, ho
     await db.close()
 
 
+async def test_attack_a_connector_kill_switch_holds_the_relays_deliveries(sql_url: str, hook: Hook, tmp_path: Path) -> None:
+    """Before: a connector switched off (an incident at the target) still got every message the
+    outbox relay held for it: kill switches stopped runs, not the relay."""
+    from podium.connectors.relay import held_with
+
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    await db.call("transact", place(6), idempotency_key="k6")
+    async with Client(f"sqlite:///{tmp_path}/gov.db") as c:
+        relay = OutboxRelay(db, {"slack": hook_for(hook)}, held=held_with(c.governance))
+        await c.set_switch("connector", "slack", reason="Slack incident")
+        assert (await relay.run_once()).handled == 0
+        await c.clear_switch("connector", "slack")
+        await c.set_switch("all", reason="stop everything")
+        assert (await relay.run_once()).handled == 0
+        (waiting,) = await db.outbox_messages(status="pending")
+        assert waiting.attempts == 0 and not hook.effects  # held, not failed: nothing counted or sent
+        await c.clear_switch("all")
+        assert (await relay.run_once()).sent == 1
+    assert list(hook.effects) == ["k6/message-0"]
+    await db.close()
+
+
 async def test_in_a_run_transact_and_relay_in_the_background(sql_url: str, hook: Hook, tmp_path: Path) -> None:
     orders_table(sql_url)
     db = SqlConnector(sql_url)

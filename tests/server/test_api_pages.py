@@ -117,6 +117,17 @@ async def test_policy_versions_and_decisions(server: Any) -> None:
         await c.set_switch("provider", "local", reason="maintenance")
         d = await decide(provider="local")
         assert d["decision"] == "refused" and "maintenance" in d["checks"][0]["reason"]
+        third = {**second, "allowed_connectors": ["crm.getContact", "crm.updateContact"], "approve_connectors": ["crm.updateContact"]}
+        assert (await http.put("/api/policies/support", json=third, headers=root)).status_code == 200
+        assert (await decide(connector="crm.getContact"))["decision"] == "allowed"
+        assert (await decide(connector="crm.updateContact"))["decision"] == "approval"
+        d = await decide(connector="crm.deleteContact")
+        assert d["decision"] == "refused" and "may not call connector operation 'crm.deleteContact'" in d["checks"][0]["reason"]
+        await c.set_switch("connector", "crm", reason="CRM incident")
+        d = await decide(connector="crm.getContact")
+        assert d["decision"] == "refused" and "CRM incident" in d["checks"][0]["reason"]
+        bad = await http.get("/api/policies/support/decision", params={"connector": "crm"}, headers=root)
+        assert bad.status_code == 422 and "NAME.OPERATION" in bad.json()["error"]["message"]
         # no policy of its own and no default: every call is allowed
         free = await http.get("/api/policies/batch/decision", params={"tool": "shell"}, headers=root)
         assert free.json()["decision"] == "allowed" and free.json()["applies"] == []

@@ -467,7 +467,7 @@ async function switchesPage(view) {
   const refresh = async () => {
     const { switches } = await api("/api/switches");
     view.innerHTML = `<h1>Kill switches</h1>
-      <div class="filters"><select id="k-scope">${["workflow", "kind", "provider", "agent", "all"].map((s) => `<option>${s}</option>`).join("")}</select>
+      <div class="filters"><select id="k-scope">${["workflow", "kind", "provider", "agent", "connector", "all"].map((s) => `<option>${s}</option>`).join("")}</select>
       <input id="k-name" placeholder="name (e.g. a workflow)"><select id="k-mode"><option>pause</option><option>cancel</option></select>
       <input id="k-reason" placeholder="reason" size="30"><button class="danger" id="k-set">Switch off</button></div>
       <div class="table-wrap"><table><thead><tr><th>Switch</th><th>Mode</th><th>Reason</th><th>By</th><th>Since</th><th></th></tr></thead><tbody>

@@ -1,11 +1,11 @@
 // Policies (#/policies): every policy set, by workflow (`*`: the default), its versions from the
-// audit log (who changed what, when), and a dry run of a decision: may this workflow call a tool or
-// a provider, would an answer pass its banned-content check?
+// audit log (who changed what, when), and a dry run of a decision: may this workflow call a tool,
+// a connector operation or a provider, would an answer pass its banned-content check?
 "use strict";
 
 (() => {
   const { api, esc, when, $ } = Podium;
-  const DEFAULTS = { allowed_tools: null, allowed_providers: null, approve_tools: [], max_run_tokens: null, max_run_cost: null,
+  const DEFAULTS = { allowed_tools: null, allowed_providers: null, approve_tools: [], allowed_connectors: null, approve_connectors: [], max_run_tokens: null, max_run_cost: null,
     max_daily_tokens: null, max_daily_cost: null, max_entity_tokens: null, max_entity_cost: null, entity_field: null,
     on_exceed: "stop", redact: [], pii_local_only: false, banned: [], tone: [], tone_threshold: 0.6, on_violation: "block" };
   const shown = (v) => (v === null ? "any" : Array.isArray(v) ? (v.length ? v.join(", ") : "none") : typeof v === "object" ? JSON.stringify(v) : String(v));
@@ -44,18 +44,19 @@
     const pick = params.get("workflow") || names[0] || "";
     const candidates = [...new Set([...names, ...workflows.map((w) => w.name)])];
     view.innerHTML = `<h1>Policies</h1>
-      <div class="table-wrap"><table><thead><tr><th>Workflow</th><th>Tools</th><th>Providers</th><th>Approve tools</th><th>Budgets</th><th>Redact</th><th>Output checks</th></tr></thead><tbody>
+      <div class="table-wrap"><table><thead><tr><th>Workflow</th><th>Tools</th><th>Providers</th><th>Approve tools</th><th>Connectors</th><th>Budgets</th><th>Redact</th><th>Output checks</th></tr></thead><tbody>
       ${names.map((n) => { const p = policies[n]; return `<tr class="link${n === pick ? " selected" : ""}" data-policy="${esc(n)}">
         <td><code>${esc(n)}</code>${n === "*" ? ` <span class="mute">default</span>` : ""}</td><td>${esc(shown(p.allowed_tools))}</td><td>${esc(shown(p.allowed_providers))}</td>
-        <td>${esc(shown(p.approve_tools))}</td><td>${budgets(p)}</td><td>${esc(shown(p.redact))}${p.pii_local_only ? " · PII local only" : ""}</td>
+        <td>${esc(shown(p.approve_tools))}</td><td>${esc(shown(p.allowed_connectors ?? null))}${(p.approve_connectors || []).length ? ` <span class="mute">(approve: ${esc(p.approve_connectors.join(", "))})</span>` : ""}</td><td>${budgets(p)}</td><td>${esc(shown(p.redact))}${p.pii_local_only ? " · PII local only" : ""}</td>
         <td>${p.banned.length ? `banned: ${esc(p.banned.join(", "))}` : ""}${p.tone.length ? ` tone: ${esc(p.tone.join(", "))}` : ""}${p.banned.length || p.tone.length ? ` <span class="mute">(${esc(p.on_violation)})</span>` : "none"}</td></tr>`; }).join("")
-        || `<tr><td colspan="7" class="mute">No policy is set: every workflow may use every tool and provider. Set one with podium policy set or PUT /api/policies/WORKFLOW.</td></tr>`}
+        || `<tr><td colspan="8" class="mute">No policy is set: every workflow may use every tool and provider. Set one with podium policy set or PUT /api/policies/WORKFLOW.</td></tr>`}
       </tbody></table></div>
       <div class="page-cols"><section id="policy-detail"></section>
       <section class="panel"><h2>Test a decision</h2>
         <form id="decide-form" class="stack">
           <label>Workflow <select id="d-wf">${candidates.map((n) => `<option${n === pick ? " selected" : ""}>${esc(n)}</option>`).join("")}</select></label>
           <label>Tool <input id="d-tool" placeholder="e.g. search"></label>
+          <label>Connector <input id="d-connector" placeholder="e.g. crm.updateContact"></label>
           <label>Provider <input id="d-provider" placeholder="e.g. openai"></label>
           <label>Agent <input id="d-agent" placeholder="optional"></label>
           <label>Answer <textarea id="d-answer" placeholder="a model answer to check for banned content"></textarea></label>
@@ -65,7 +66,7 @@
     $("#decide-form").onsubmit = async (ev) => {
       ev.preventDefault();
       const q = new URLSearchParams();
-      for (const k of ["tool", "provider", "agent", "answer"]) if ($(`#d-${k}`).value.trim()) q.set(k, $(`#d-${k}`).value.trim());
+      for (const k of ["tool", "connector", "provider", "agent", "answer"]) if ($(`#d-${k}`).value.trim()) q.set(k, $(`#d-${k}`).value.trim());
       try {
         const d = await api(`/api/policies/${encodeURIComponent($("#d-wf").value)}/decision?${q}`);
         $("#decision").innerHTML = `<p>Decision: ${outcome(d.decision)} <span class="mute">under ${esc(d.applies.join(" and ") || "no policy")}</span></p>

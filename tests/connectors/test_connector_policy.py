@@ -1,0 +1,223 @@
+"""Governance over business actions: a workflow's policy says which connectors and operations its
+steps may call (``allowed_connectors``) and which need a person first (``approve_connectors``); a
+``connector`` kill switch stops calls to a system at once. Every path that calls a connector from a
+run goes through it (Python steps, ``uses: connector``, the messages a ``transact`` records for the
+outbox relay)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podium import Client, ConfigError, Policy, RunFailed, RunStatus, Workflow
+from podium.connectors import open_connector
+from podium.resilience import Backoff
+
+from .conftest import Crm
+
+
+def _api(crm: Crm, spec: dict[str, Any]) -> Any:
+    conn = open_connector("openapi", spec=spec, base_url=crm.url, allow_private=True)
+    conn.retry = Backoff(max_attempts=2, initial=0.01)
+    return conn
+
+
+async def _status(c: Client, run_id: str, status: RunStatus, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (await c.get(run_id)).status is not status:
+        assert asyncio.get_running_loop().time() < deadline, f"run {run_id} never became {status}"
+        await asyncio.sleep(0.02)
+
+
+def _signup() -> Workflow:
+    wf = Workflow("signup")
+
+    @wf.step
+    async def create(ctx, input):
+        found = await ctx.connector("crm").call("listContacts", {})
+        made = await ctx.connector("crm").call("createContact", {"body": {"email": input}})
+        return {"found": len(found) if isinstance(found, list) else found, "made": made}
+
+    return wf
+
+
+async def test_attack_a_policy_limits_the_connector_operations_a_workflow_may_call(
+    crm: Crm, crm_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """Before: a policy governed tools and models only; a workflow could call any operation of any
+    connector its client held (a write where only reads were meant)."""
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"crm": _api(crm, crm_spec)}) as c:
+        await c.set_policy("signup", Policy(allowed_connectors=["crm.listContacts"]))
+        with pytest.raises(RunFailed, match=r"may not call connector operation 'crm.createContact'.*allows: crm.listContacts"):
+            await c.run(_signup(), "ada@example.com")
+        assert crm.of("POST") == []  # the write never reached the system
+        refusals = [e.details() for e in await c.audit_log() if e.action == "policy.refuse"]
+        assert [(r["connector"], r["operation"]) for r in refusals] == [("crm", "createContact")]
+
+        await c.set_policy("signup", Policy(allowed_connectors=["crm"]))  # a name alone: all its operations
+        out = await c.run(_signup(), "ada@example.com")
+        assert out["made"]["email"] == "ada@example.com" and len(crm.of("POST")) == 1
+
+
+async def test_a_connector_operation_the_policy_names_waits_for_a_person(
+    crm: Crm, crm_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"crm": _api(crm, crm_spec)}, poll_interval=0.02) as c:
+        await c.set_policy("signup", Policy(approve_connectors=["crm.createContact"]))
+        handle = await c.start(_signup(), "ada@example.com")
+        await _status(c, handle.id, RunStatus.WAITING)
+        assert crm.of("POST") == []
+        [req] = await c.approvals(run_id=handle.id)
+        assert req["payload"] == {
+            "connector": "crm", "operation": "createContact", "arguments": {"body": {"email": "ada@example.com"}}
+        }
+        edited = {"connector": "crm", "operation": "createContact", "arguments": {"body": {"email": "ada@corp.example"}}}
+        await c.decide(handle.id, req["name"], approve=True, payload=edited)
+        out = await c.result(handle.id, timeout=10)
+        assert out["made"]["email"] == "ada@corp.example"
+        assert [p["body"]["email"] for p in crm.of("POST")] == ["ada@corp.example"]
+
+        second = await c.start(_signup(), "eve@example.com")
+        await _status(c, second.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=second.id)
+        await c.decide(second.id, req["name"], approve=False, comment="not a customer")
+        with pytest.raises(RunFailed, match="did not approve calling 'crm.createContact': not a customer"):
+            await c.result(second.id, timeout=10)
+        assert len(crm.of("POST")) == 1
+
+        third = await c.start(_signup(), "bob@example.com")  # an edit may not swap the operation
+        await _status(c, third.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=third.id)
+        swapped = {"connector": "crm", "operation": "updateContact", "arguments": {"id": "1", "body": {}}}
+        await c.decide(third.id, req["name"], approve=True, payload=swapped)
+        with pytest.raises(RunFailed, match="edit of the call to 'crm.createContact' must keep its connector and operation"):
+            await c.result(third.id, timeout=10)
+        assert len(crm.of("POST")) == 1 and crm.of("PUT") == []
+
+
+async def test_attack_a_connector_kill_switch_stops_calls_to_the_system(
+    crm: Crm, crm_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """Before: kill switches covered workflows, step kinds, providers and agents; a system behaving
+    badly (or a data incident in it) could not be cut off from every workflow at once."""
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"crm": _api(crm, crm_spec)}, poll_interval=0.02) as c:
+        await c.set_switch("connector", "crm", mode="pause", reason="CRM incident 12")
+        handle = await c.start(_signup(), "ada@example.com")
+        await _status(c, handle.id, RunStatus.WAITING)
+        assert [r for r in crm.of("GET") if r["path"] != "/openapi.json"] == [] and crm.of("POST") == []
+        await c.clear_switch("connector", "crm")
+        out = await c.result(handle.id, timeout=10)
+        assert out["made"]["email"] == "ada@example.com" and len(crm.of("POST")) == 1
+
+        await c.set_switch("connector", "crm", mode="cancel", reason="CRM incident 13")
+        with pytest.raises(RunFailed, match=r"connector 'crm' is switched off \(CRM incident 13"):
+            await c.run(_signup(), "eve@example.com")
+        assert len(crm.of("POST")) == 1
+        actions = [e.action for e in await c.audit_log()]
+        assert "killswitch.set" in actions and "policy.refuse" in actions
+
+        await c.clear_switch("connector", "crm")
+        await c.set_switch("connector", "*", mode="cancel", reason="all systems")  # --all
+        with pytest.raises(RunFailed, match="connector 'crm' is switched off"):
+            await c.run(_signup(), "bob@example.com")
+
+
+async def test_attack_transact_messages_are_connector_calls_the_policy_governs(tmp_path: Path) -> None:
+    """Before: a workflow allowed only ``orders.transact`` could record an outbox message for any
+    connector and operation, which the relay then delivered: a call the policy never saw."""
+    import sqlite3
+
+    with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+        db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, total REAL)")
+    orders = open_connector("sql", url=f"sqlite:///{tmp_path}/orders.db")
+    wf = Workflow("place")
+
+    @wf.step
+    async def save(ctx, input):
+        return await ctx.connector("orders").call("transact", {
+            "writes": [{"op": "insert", "table": "orders", "values": {"id": input, "total": 10.0}}],
+            "messages": [{"target": "crm", "operation": "deleteEverything", "arguments": {}}],
+        })  # fmt: skip
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"orders": orders}) as c:
+        await c.set_policy("place", Policy(allowed_connectors=["orders.transact", "crm.createContact"]))
+        with pytest.raises(RunFailed, match=r"message 0 .*may not call connector operation 'crm.deleteEverything'"):
+            await c.run(wf, "o-1")
+        with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+            assert db.execute("SELECT count(*) FROM orders").fetchone() == (0,)  # nothing written
+
+        await c.set_policy("place", Policy(allowed_connectors=["orders.transact", "crm"]))
+        await c.run(wf, "o-2")
+        with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+            assert db.execute("SELECT id FROM orders").fetchall() == [("o-2",)]
+    await orders.close()
+
+
+async def test_yaml_connector_steps_obey_the_policy(crm: Crm, crm_spec: dict[str, Any], tmp_path: Path) -> None:
+    from podium import yaml as podium_yaml
+    from podium.yaml import _registry
+    from podium.yaml.connector_steps import connector_step
+
+    kinds = _registry.StepTypes([*_registry.builtin_step_types(), connector_step], entry_points=False)
+    flow = (
+        "name: crm-sync\nsteps:\n  - id: create\n    uses: connector\n    with:\n      connector: crm\n"
+        '      operation: createContact\n      arguments: {body: {email: "{{ input.email }}"}}\n'
+    )
+    (tmp_path / "crm.json").write_text(json.dumps(crm_spec))
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        spec = {"kind": "openapi", "spec": str(tmp_path / "crm.json"), "base_url": crm.url}
+        await c.add_capability("crm", "connector", spec, allow_private=True)
+        wf = podium_yaml.load_text(flow, registry=kinds, capabilities=await c.capabilities())
+        await c.set_policy("crm-sync", Policy(allowed_connectors=["crm.getContact"]))
+        with pytest.raises(RunFailed, match="may not call connector operation 'crm.createContact'"):
+            await c.run(wf, {"email": "ada@example.com"})
+        assert crm.of("POST") == []
+
+
+def test_policy_connector_entries_are_checked() -> None:
+    with pytest.raises(ConfigError, match=r"allowed_connectors: 'crm\.' is not a connector name"):
+        Policy(allowed_connectors=["crm."])
+    with pytest.raises(ConfigError, match="approve_connectors must be a list of strings"):
+        Policy.from_dict({"approve_connectors": "crm"})
+    assert Policy.from_dict({"allowed_connectors": ["crm", "erp.getOrder"]}).allowed_connectors == ["crm", "erp.getOrder"]
+
+
+async def test_attack_an_agents_connector_tool_is_a_connector_call(crm: Crm, crm_spec: dict[str, Any], tmp_path: Path) -> None:
+    """Before: a connector's operations given to an agent as tools (``connector_tools``) were checked
+    as tools only: ``allowed_connectors`` and a connector kill switch did not see them."""
+    from podium import ai
+    from podium.connectors import connector_tools
+    from podium.models import Response, ToolCall
+    from podium.models.testing import ScriptedModel
+
+    def asks(req: Any) -> bool:
+        return not any(m.role == "tool" for m in req.messages)
+
+    args = {"body": {"email": "ada@example.com"}}
+    model = ScriptedModel([(asks, [ToolCall(id="1", name="crm_createContact", arguments=args)])], default=Response(text="done"))
+    wf = Workflow("agentic")
+
+    @wf.step
+    async def act(ctx, input):
+        tools = connector_tools(_api(crm, crm_spec), "crm")
+        result = await ai.Agent(model=model, tools=tools, max_iterations=3).run(ctx, input)
+        return [(t.name, t.ok, t.error) for t in result.tool_calls]
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.02) as c:
+        await c.set_policy("agentic", Policy(allowed_connectors=["crm.listContacts"]))
+        [(name, ok, error)] = await c.run(wf, "add ada")
+        assert (name, ok) == ("crm_createContact", False) and "may not call connector operation 'crm.createContact'" in error
+        assert crm.of("POST") == []
+
+        await c.set_policy("agentic", None)
+        await c.set_switch("connector", "crm", reason="CRM incident")
+        handle = await c.start(wf, "add ada")
+        await _status(c, handle.id, RunStatus.WAITING)
+        assert crm.of("POST") == []
+        await c.clear_switch("connector", "crm")
+        [(name, ok, _)] = await c.result(handle.id, timeout=10)
+        assert ok and len(crm.of("POST")) == 1
