@@ -52,6 +52,8 @@ from __future__ import annotations
 import traceback
 from typing import Any
 
+from .secret import redact_known
+
 
 class PodiumError(Exception):
     """Base class of every error Podium raises on purpose.
@@ -241,10 +243,12 @@ _Shutdown = Shutdown
 
 
 def error_info(exc: BaseException, *, with_traceback: bool = True) -> dict[str, Any]:
-    """A stored error: type, message, and the traceback (for ``show``)."""
-    info: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": str(exc)}
+    """A stored error: type, message, and the traceback (for ``show``). The secret values this
+    process knows are masked (a remote answer that echoes a stored secret), since another process
+    that shows the error may not know them; credential shapes are masked when shown."""
+    info: dict[str, Any] = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}", "message": redact_known(str(exc))}
     if with_traceback:
-        info["traceback"] = "".join(traceback.format_exception(exc))
+        info["traceback"] = redact_known("".join(traceback.format_exception(exc)))
     return info
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .secret import redact_known
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -245,6 +246,6 @@ class CircuitBreaker:
         if self.state == "half_open" or (self.state == "closed" and self.failures >= self.policy.failures):
             why = "probe failed" if self.state == "half_open" else f"{self.failures} consecutive failures"
             self.opened_at = self.clock()
-            self._move("open", f"{why}: {reason}"[:300])
+            self._move("open", redact_known(f"{why}: {reason}")[:300])  # shown and alerted on
             return "open"
         return None

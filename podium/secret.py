@@ -12,14 +12,28 @@ stored as ``***`` (pass secrets through the environment, or resolve them inside 
 text (``pod_...``, ``Bearer ...``, ``Basic ...``, ``sk-...``, a URL's ``user:password@``, PEM
 private keys) are masked.
 The CLI (``podium runs show``), the HTTP API's run views and the JSON and text logs show data through it.
+
+Known secret VALUES are masked by content too, whatever their shape: every value read from (or set
+in) the secret store by this process, every :class:`Secret` revealed, and what :func:`remember` is
+given. A value shorter than :data:`MIN_LENGTH` characters is not remembered (it would mask
+ordinary words and numbers). The values are this process's: another process masks the ones it has
+read, so errors are masked for known values before they are stored (:func:`podium.errors.error_info`).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from typing import Any
+from urllib.parse import quote
 
 MASK = "***"
+
+MIN_LENGTH = 8
+"""Known secret values shorter than this are not masked by content (a PIN, ``admin``, ``1234``
+would mask ordinary text); their shape (``password=...``) still is."""
+_MAX_KNOWN = 4096  # forms kept; the oldest are let go past it (a process reads few secrets)
 
 #: Field names that hold secrets. Counters (``*_tokens``, ``*_count``) are not secrets.
 SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key|apikey|cookie|credential", re.I)
@@ -69,9 +83,61 @@ def is_secret_key(key: str) -> bool:
     return bool(SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
 
 
+class _Known:
+    """The secret values this process knows, in the forms they take in text: as they are, inside a
+    JSON string (escaped), and percent-encoded (a URL). One pattern finds any of them."""
+
+    def __init__(self) -> None:
+        self.forms: dict[str, None] = {}
+        self.pattern: re.Pattern[str] | None = None
+        self.lock = threading.Lock()
+
+    def add(self, value: str) -> None:
+        forms = [f for v in dict.fromkeys((value, value.strip())) for f in _forms(v) if len(f) >= MIN_LENGTH]
+        if not forms or all(f in self.forms for f in forms):  # the common case: already known
+            return
+        with self.lock:
+            for f in forms:
+                self.forms.pop(f, None)
+                self.forms[f] = None
+            while len(self.forms) > _MAX_KNOWN:
+                del self.forms[next(iter(self.forms))]
+            # longest first, so that a value holding another is masked whole
+            self.pattern = re.compile("|".join(map(re.escape, sorted(self.forms, key=len, reverse=True))))
+
+    def mask(self, text: str) -> str:
+        pattern = self.pattern
+        return text if pattern is None or not text else pattern.sub(MASK, text)
+
+
+def _forms(value: str) -> list[str]:
+    if len(value.strip()) < MIN_LENGTH:
+        return []
+    return list(dict.fromkeys((value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1], quote(value, safe=""))))
+
+
+_KNOWN = _Known()
+
+
+def remember(value: str | Secret) -> None:
+    """Mask ``value`` by content from now on, wherever credentials are masked (errors, logs, audit
+    entries, alerts, the API's and the CLI's views), whatever its shape. The secret store calls it
+    for every value it reads, and :meth:`Secret.reveal` for the value it gives. Values shorter than
+    :data:`MIN_LENGTH` characters are ignored."""
+    _KNOWN.add(value.reveal() if isinstance(value, Secret) else str(value))
+
+
+def redact_known(text: str) -> str:
+    """``text`` with the secret values this process knows masked (:func:`remember`), and nothing
+    else: for text that is stored as written (a run's error)."""
+    return _KNOWN.mask(text)
+
+
 def redact(text: str) -> str:
-    """``text`` with credentials masked: API tokens, bearer values, ``?token=`` query values,
-    ``sk-`` keys, and the values of ``password=``/``"api_key": "..."`` pairs."""
+    """``text`` with credentials masked: the secret values this process knows (:func:`remember`),
+    API tokens, bearer values, ``?token=`` query values, ``sk-`` keys, and the values of
+    ``password=``/``"api_key": "..."`` pairs."""
+    text = _KNOWN.mask(text)
     lowered = text.lower()
     if _ANY_HINT.search(lowered) is None:
         return text
@@ -122,7 +188,9 @@ class Secret:
         return None if value is None else value if isinstance(value, Secret) else cls(value)
 
     def reveal(self) -> str:
-        """The secret itself: use it where it is needed (an HTTP header), never to show or store."""
+        """The secret itself: use it where it is needed (an HTTP header), never to show or store.
+        From then on the value is masked by content wherever credentials are (:func:`remember`)."""
+        _KNOWN.add(self._value)
         return self._value
 
     def __str__(self) -> str:
@@ -166,4 +234,4 @@ class Secret:
         )
 
 
-__all__ = ["MASK", "Secret", "is_secret_key", "mask", "redact"]
+__all__ = ["MASK", "MIN_LENGTH", "Secret", "is_secret_key", "mask", "redact", "redact_known", "remember"]

@@ -11,6 +11,7 @@ from .. import _serde
 from ..errors import SerializationError
 from ..models import ToolError
 from ..resilience import Backoff, retry_call
+from ..secret import redact_known
 from ..tools import Tool, ToolResult, as_tool
 from ._durable import durable
 
@@ -30,7 +31,7 @@ async def run_tool(
         entry: dict[str, Any] = {
             "tool": tool.name,
             "attempt": attempt,
-            "error": f"{type(exc).__name__}: {exc}"[:500],
+            "error": redact_known(f"{type(exc).__name__}: {exc}")[:500],
         }
         if delay is not None:
             entry["retry_in"] = round(delay, 3)
@@ -44,7 +45,8 @@ async def run_tool(
             name=tool.name,
             call_id=call_id,
             ok=False,
-            error=f"{type(exc).__name__}: {exc}"[:2000],
+            # a remote answer may echo a stored secret: masked before the model, the log or the store see it
+            error=redact_known(f"{type(exc).__name__}: {exc}")[:2000],
             latency=time.monotonic() - t0,
             trail=tuple(trail[:-1]),
         )

@@ -190,22 +190,22 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -
 
         return build() if refs else _cached("http", cap.to_json(), build)
     if cap.kind == "mcp":
-        from ..governance.capabilities import resolve_checked
         from ..tools.mcp import MCPToolset
 
-        if "url" in t:
-            await resolve_checked(
-                t["url"],
-                allow_private=cap.allow_private,
-                what=f"{where}: MCP server {cap.name!r}",
-                fix=f"podium tools add {cap.name} --mcp-url {t['url']} --allow-private",
-            )
         target = t["url"] if "url" in t else list(t["command"])
         opts = {k: spec[k] for k in ("prefix", "include") if k in spec}
         key = [cap.to_json(), opts]
         # secret:NAME in env are read when the server starts (a rotation: podium tools add again)
         env, _ = await _with_secrets(t.get("env"), store, f"{where}: MCP server {cap.name!r}, env")
-        return _cached("mcp", key, lambda: MCPToolset(target, env=env or None, cwd=t.get("cwd"), **opts))
+        return _cached(
+            "mcp",
+            key,
+            # a URL's host is checked when connecting, and the address checked is the one connected
+            # to (no second lookup by the SDK: DNS rebinding)
+            lambda: MCPToolset(
+                target, env=env or None, cwd=t.get("cwd"), allow_private=cap.allow_private, registered_as=cap.name, **opts
+            ),
+        )
     raise ValueError(f"{where}: a {cap.kind} capability ({cap.name!r}) is not a tool")
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -103,6 +104,53 @@ def _path(parts: Iterable[Any]) -> str:
     return out
 
 
+DATA_KEY = "*"
+"""What a path shows for a key that is data (a map's key: ``patternProperties``, ``additionalProperties``)."""
+
+
+def _step(node: Any, p: Any) -> tuple[dict[str, Any], bool]:
+    """The sub-schema that holds ``node``'s item or key ``p``, and whether ``p`` is data: a key
+    matched by ``patternProperties`` or a schema-valued ``additionalProperties`` (a map keyed by
+    ids, emails, names), not a field the contract names."""
+    node = node if isinstance(node, dict) else {}
+    if isinstance(p, int):
+        prefix, items = node.get("prefixItems"), node.get("items")
+        sub = prefix[p] if isinstance(prefix, list) and p < len(prefix) else items
+        return (sub if isinstance(sub, dict) else {}), False
+    props = node.get("properties") or {}
+    if p in props:
+        return (props[p] if isinstance(props[p], dict) else {}), False
+    for pattern, sub in (node.get("patternProperties") or {}).items():
+        try:
+            if re.search(pattern, str(p)):
+                return (sub if isinstance(sub, dict) else {}), True
+        except re.error:
+            return {}, True
+    extra = node.get("additionalProperties")
+    return (extra, True) if isinstance(extra, dict) else ({}, False)
+
+
+def keyed_by_data(schema: Any) -> bool:
+    """Whether an object of ``schema`` is a map whose keys are data (not fields the contract names)."""
+    return isinstance(schema, dict) and (bool(schema.get("patternProperties")) or isinstance(schema.get("additionalProperties"), dict))
+
+
+def safe_parts(schema: Any, parts: Iterable[Any]) -> tuple[Any, ...]:
+    """An instance path (``err.absolute_path``) with each key that is data (see :func:`_step`)
+    shown as ``*``: paths go into messages that readers without ``payloads.read`` see."""
+    out: list[Any] = []
+    node = schema
+    for p in parts:
+        node, data = _step(node, p)
+        out.append(DATA_KEY if data else p)
+    return tuple(out)
+
+
+def safe_path(schema: Any, parts: Iterable[Any]) -> str:
+    """:func:`safe_parts` written as a JSON path (``$.balances.*.amount``)."""
+    return _path(safe_parts(schema, parts))
+
+
 def inline_refs(schema: Any, root: Any = None, seen: tuple[str, ...] = ()) -> Any:
     """``schema`` with its local ``$ref``s (``#/$defs/...``, ``#/definitions/...``) inlined, so the
     diff can walk it (a recursive reference is left as ``{}``)."""
@@ -159,14 +207,10 @@ def diff(schema: dict[str, Any], value: Any) -> list[Drift]:
 
 
 def _at(schema: dict[str, Any], parts: Iterable[Any]) -> dict[str, Any]:
-    """The sub-schema for an instance path (through properties and items)."""
+    """The sub-schema for an instance path (through properties, maps and items)."""
     node = schema
     for p in parts:
-        if isinstance(p, int):
-            items = node.get("items")
-            node = items if isinstance(items, dict) else {}
-        else:
-            node = (node.get("properties") or {}).get(p) or {}
+        node, _ = _step(node, p)
     return node
 
 
@@ -176,28 +220,30 @@ def _classify(schema: dict[str, Any], value: Any, errors: list[Any]) -> list[Dri
     objects: dict[tuple[Any, ...], None] = {}
     for err in sorted(errors, key=lambda e: (list(map(str, e.absolute_path)), e.validator != "required")):
         parts = tuple(err.absolute_path)
-        here = _path(parts)
+        shown = safe_parts(schema, parts)  # a map's keys are data: shown as *
+        here, at = _path(shown), _path(parts)  # ``at`` tells two entries of a map apart
+        field = shown[-1] if shown and shown[-1] != DATA_KEY else "field"
         if err.validator == "required":
             objects[parts] = None
             sub = _at(schema, parts)
-            obj = err.instance if isinstance(err.instance, dict) else {}
+            obj = err.instance if isinstance(err.instance, dict) and not keyed_by_data(sub) else {}
             props = sub.get("properties") or {}
             name = str(err.message.split("'")[1]) if "'" in err.message else "?"
-            extras = [k for k in obj if k not in props and (here, k) not in used]
+            extras = [k for k in obj if k not in props and (at, k) not in used]
             found = _moved(name, props.get(name) or {}, obj, extras)
             if found is None:
-                out.append(Drift(kind="missing", path=_path((*parts, name)), message=f"required field {name!r} is missing", expected=_label(props.get(name) or {})))
+                out.append(Drift(kind="missing", path=_path((*shown, name)), message=f"required field {name!r} is missing", expected=_label(props.get(name) or {})))
                 continue
             kind, key = found
-            used.add((here, key))
+            used.add((at, key))
             if kind == "renamed":
                 out.append(Drift(
-                    kind="renamed", path=_path((*parts, name)), to=_path((*parts, key)), got=_type_of(obj[key]),
+                    kind="renamed", path=_path((*shown, name)), to=_path((*shown, key)), got=_type_of(obj[key]),
                     message=f"field {name!r} is missing and {key!r} ({_type_of(obj[key])}) is new: renamed? map it with rename: {{{key}: {name}}}",
                 ))
             else:
                 out.append(Drift(
-                    kind="nested", path=_path((*parts, name)), to=_path((*parts, key, name)),
+                    kind="nested", path=_path((*shown, name)), to=_path((*shown, key, name)),
                     message=f"field {name!r} moved into the new object {key!r}: map it with unnest: {{{key}: [{name}]}}",
                 ))
         elif err.validator == "type":
@@ -207,21 +253,30 @@ def _classify(schema: dict[str, Any], value: Any, errors: list[Any]) -> list[Dri
                 keys = f" with {', '.join(map(repr, list(err.instance)[:5]))}" if isinstance(err.instance, dict) else ""
                 out.append(Drift(kind="nested", path=here, expected=expected, got=got, message=f"{here} was {expected} and is now an {got}{keys}"))
             else:
-                hint = f": map it with cast: {{{parts[-1]}: {expected}}}" if parts and expected in ("integer", "number", "string", "boolean") else ""
+                hint = f": map it with cast: {{{field}: {expected}}}" if parts and expected in ("integer", "number", "string", "boolean") else ""
                 out.append(Drift(kind="type_changed", path=here, expected=expected, got=got, message=f"{here} was {expected} and is now {got}{hint}"))
         elif err.validator == "enum":
+            # The value itself is business data (payloads.read): the quarantined payload holds it.
             known = ", ".join(map(json.dumps, err.schema.get("enum") or []))
-            got_text = json.dumps(err.instance, default=str)[:60]
             out.append(Drift(
-                kind="unknown_enum", path=here, got=got_text, expected=known,
-                message=f"{here} is {got_text}, not one of {known}: map it with values: {{{parts[-1] if parts else 'field'}: {{{got_text}: ...}}}}",
+                kind="unknown_enum", path=here, got=_type_of(err.instance), expected=known,
+                message=f"{here} has a {_type_of(err.instance)} value outside the contract's enum ({known}): map it "
+                f"with values: {{{field}: {{NEW_VALUE: one of them}}}}, NEW_VALUE read from the quarantined payload",
+            ))
+        elif err.validator == "additionalProperties" and err.schema.get("patternProperties"):
+            # a map whose keys must match a pattern: the keys are data, counted, not named
+            objects[parts] = None
+            n = sum(1 for k in err.instance if (at, k) not in used) if isinstance(err.instance, dict) else 0
+            out.append(Drift(
+                kind="extra_field", path=_path((*shown, DATA_KEY)),
+                message=f"{here} has {n} key(s) that match none of the contract's key patterns (patternProperties)",
             ))
         elif err.validator == "additionalProperties":
             objects[parts] = None
             for key in err.instance if isinstance(err.instance, dict) else ():
-                if key not in (err.schema.get("properties") or {}) and (here, key) not in used:
-                    used.add((here, key))
-                    out.append(Drift(kind="extra_field", path=_path((*parts, key)), got=_type_of(err.instance[key]), message=f"field {key!r} is not in the contract"))
+                if key not in (err.schema.get("properties") or {}) and (at, key) not in used:
+                    used.add((at, key))
+                    out.append(Drift(kind="extra_field", path=_path((*shown, key)), got=_type_of(err.instance[key]), message=f"field {key!r} is not in the contract"))
         else:
             # jsonschema's own message quotes the value (business data): name the rule instead
             rule = json.dumps(err.validator_value, default=str, ensure_ascii=False)[:120]
@@ -229,21 +284,23 @@ def _classify(schema: dict[str, Any], value: Any, errors: list[Any]) -> list[Dri
     # A declared, optional field gone while a similar new one of its type appeared is a rename too.
     for parts in list(objects) or [()]:
         obj = _get(value, parts)
-        if not isinstance(obj, dict):
-            continue
-        here = _path(parts)
-        props = _at(schema, parts).get("properties") or {}
-        extras = [k for k in obj if k not in props and (here, k) not in used]
+        node = _at(schema, parts)
+        if not isinstance(obj, dict) or keyed_by_data(node):
+            continue  # a map's keys are data, not new fields
+        shown = safe_parts(schema, parts)
+        at = _path(parts)
+        props = node.get("properties") or {}
+        extras = [k for k in obj if k not in props and (at, k) not in used]
         for name, sub in props.items():
             if name in obj or not extras:
                 continue
             best = max(extras, key=lambda k: _alike(name, k))
             if _alike(name, best) >= 0.6 and _fits(sub, obj[best]):
-                used.add((here, best))
+                used.add((at, best))
                 extras.remove(best)
-                out.append(Drift(kind="renamed", path=_path((*parts, name)), to=_path((*parts, best)), got=_type_of(obj[best]), message=f"field {name!r} is missing and {best!r} is new: renamed? map it with rename: {{{best}: {name}}}"))
+                out.append(Drift(kind="renamed", path=_path((*shown, name)), to=_path((*shown, best)), got=_type_of(obj[best]), message=f"field {name!r} is missing and {best!r} is new: renamed? map it with rename: {{{best}: {name}}}"))
         for key in extras:
-            out.append(Drift(kind="extra_field", path=_path((*parts, key)), got=_type_of(obj[key]), message=f"field {key!r} is not in the contract"))
+            out.append(Drift(kind="extra_field", path=_path((*shown, key)), got=_type_of(obj[key]), message=f"field {key!r} is not in the contract"))
     return out
 
 

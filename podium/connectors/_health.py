@@ -9,6 +9,7 @@ import asyncio
 import time
 from typing import Any
 
+from ..secret import redact
 from ._base import Connector
 from ._registry import open_registered
 from ._stats import LATENCY_BUCKETS
@@ -70,7 +71,7 @@ async def probe(connector: Connector, timeout: float = 5.0) -> dict[str, Any]:
     except TimeoutError:
         return {"ok": False, "error": f"no answer in {timeout:g}s"}
     except Exception as exc:
-        return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return {"ok": False, "error": f"{type(exc).__name__}: {redact(str(exc))[:200]}"}
 
 
 async def status(

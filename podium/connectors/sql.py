@@ -5,7 +5,8 @@ reflected schema, never pasted into SQL):
 
 * ``query``: rows of ``table`` matching ``where`` (equality), or a parameterised ``SELECT`` given as
   ``sql`` with ``:name`` placeholders and ``params`` (a single SELECT or WITH statement without
-  INTO, run in a transaction that is rolled back, and read-only on PostgreSQL);
+  INTO and without functions whose effect outlives a rollback (NEXTVAL, SETVAL, GET_LOCK...), run in
+  a transaction that is rolled back, and read-only on PostgreSQL and MariaDB/MySQL);
 * ``insert``: one row (``values``) or many (``rows``);
 * ``update``: set ``values`` on the rows matching ``where`` (an empty ``where`` is refused);
 * ``upsert``: insert ``values``, or update the row with the same ``key`` columns;
@@ -41,6 +42,15 @@ _SELECT = re.compile(r"^\s*(select|with)\b", re.IGNORECASE)
 # INTO anywhere, literals and comments included: MySQL and MariaDB run /*!50000INTO ...*/, where a
 # digit touches the keyword (no \b); only a letter, '_' or '$' next to it makes it part of a name.
 _INTO = re.compile(r"(?<![a-z_$])into(?![a-z0-9_$])", re.IGNORECASE)
+# Functions whose effect a rollback does not undo: sequences (MariaDB's ignore rollbacks and its
+# NEXT VALUE FOR too), named and advisory locks (held by the pooled connection after the read),
+# server control and the server's files. Matched anywhere, as INTO is (executable comments).
+_OUTLIVES_ROLLBACK = re.compile(
+    r"(?<![a-z_$])(nextval|setval|get_lock|release_lock|release_all_locks|pg_(?:try_)?advisory_\w+|"
+    r"pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|lo_import|lo_export|load_file"
+    r"|next\W+value\W+for)(?![a-z0-9_$])",
+    re.IGNORECASE,
+)
 
 
 def _url(url: str) -> str:
@@ -265,6 +275,8 @@ class SqlConnector(Connector):
         except ConnectorError:
             raise
         except (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
+            if _read_only_refused(exc):  # the statement would write: final, not a database that did not answer
+                raise ConnectorError(f"sql: the database refused the statement: {_reason(exc)}") from exc
             raise ConnectorError(f"sql: the database did not answer: {_reason(exc)}", retryable=True) from exc
         except sa_exc.SQLAlchemyError as exc:
             raise ConnectorError(f"sql: the database refused the statement: {_reason(exc)}") from exc
@@ -305,8 +317,20 @@ class SqlConnector(Connector):
                 operation="query",
             )
 
+        found = _OUTLIVES_ROLLBACK.search(sql)
+        if found:
+            name = " ".join(found.group(1).split()).upper()
+            raise ConnectorError(
+                f"sql: `sql` calls {name}, whose effect a rollback does not undo (a sequence moved, a lock the "
+                "connection keeps, the server's state or files), and `query` is read-only; remove it from the "
+                "SELECT (a sequence's last value reads with LASTVAL or currval), and write with insert/transact",
+                operation="query",
+            )
+
         def select(conn: sa.Connection) -> list[dict[str, Any]]:
-            if conn.dialect.name == "postgresql":  # sequences (setval, nextval) ignore the rollback
+            # Read-only where the database has it, for what the names above miss (a stored function
+            # that calls NEXTVAL or writes a MyISAM table): sequences ignore the rollback.
+            if conn.dialect.name in ("postgresql", "mysql", "mariadb"):
                 conn.execute(sa.text("SET TRANSACTION READ ONLY"))
             return [dict(m) for m in conn.execute(sa.text(sql), params).mappings().fetchmany(limit)]
 
@@ -523,8 +547,19 @@ def _coerce(col: sa.Column[Any], value: Any) -> Any:
             if kind is _dt.date:
                 return _dt.date.fromisoformat(value)
         except ValueError:
-            raise ConnectorError(f"sql: column {col.name!r} holds a {kind.__name__}, got {value!r}") from None
+            raise ConnectorError(  # the value is the caller's data: not quoted
+                f"sql: column {col.name!r} holds a {kind.__name__}, and the value given is not one; pass it in "
+                f"ISO form ({'2026-12-06T09:30:00' if kind is _dt.datetime else '2026-12-06'})"
+            ) from None
     return value
+
+
+def _read_only_refused(exc: BaseException) -> bool:
+    """Whether the database refused a write inside a read-only transaction (SQLSTATE 25006;
+    MySQL and MariaDB error 1792), which some drivers raise as an operational error."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or (orig.args[0] if orig is not None and orig.args else None)
+    return code in ("25006", 1792)
 
 
 def _reason(exc: BaseException) -> str:

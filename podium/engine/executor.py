@@ -33,6 +33,7 @@ from ..governance.audit import event_bytes
 from ..governance.enforcement import RunGovernance
 from ..governance.pii import redact_json
 from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
 from .recording import Recording
@@ -226,7 +227,7 @@ class RunExecutor(Recording, Waits):
             except Exception as exc:
                 err = error_info(exc)
                 err["message"] = (
-                    f"the output of workflow {self.wf.name!r} could not be computed: {type(exc).__name__}: {exc}"
+                    redact_known(f"the output of workflow {self.wf.name!r} could not be computed: {type(exc).__name__}: {exc}")
                 )
                 await self._finish(RunStatus.FAILED, error=err)
                 return
@@ -405,7 +406,7 @@ class RunExecutor(Recording, Waits):
                         reason = "condition is false"
                 except Exception as exc:
                     err = error_info(exc)
-                    err["message"] = f"condition of step {sid!r} raised {type(exc).__name__}: {exc}"
+                    err["message"] = redact_known(f"condition of step {sid!r} raised {type(exc).__name__}: {exc}")
                     args = None
                     value = await self._fail(s, it, None, 1, err, time.time())
             if reason is not None:
@@ -456,7 +457,7 @@ class RunExecutor(Recording, Waits):
                     again = bool(lp.while_(**(self._bind(s.loop_params, s) or {})))
                 except Exception as exc:
                     failure = error_info(exc)
-                    failure["message"] = f"loop condition of step {s.id!r} raised {type(exc).__name__}: {exc}"
+                    failure["message"] = redact_known(f"loop condition of step {s.id!r} raised {type(exc).__name__}: {exc}")
                 if again and it + 1 >= lp.max_iterations:
                     again = False
                     failure = {

@@ -57,6 +57,13 @@ def _bad(rows: Rows, test: Any) -> list[int]:
     return [i for i, r in enumerate(rows) if test(r)]
 
 
+def _where(schema: Any, parts: Any) -> str:
+    """Where in a record a rule broke, with a map's keys (data: emails, ids) shown as ``*``."""
+    from ..connectors._contracts import safe_parts
+
+    return ".".join(map(str, safe_parts(schema, parts))) or "the record"
+
+
 _TYPES: dict[str, Any] = {
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
     "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
@@ -97,8 +104,11 @@ class Schema(Check):
             unexpected = sorted(seen - set(cols)) if not self.extra else []
             if missing:
                 problems.append(f"missing column(s) {', '.join(missing)}")
-            if unexpected:
-                problems.append(f"unexpected column(s) {', '.join(unexpected)}")
+            if unexpected:  # counted, not named: a record keyed by data (an email, an id) names data
+                problems.append(
+                    f"{len(unexpected)} column(s) the contract does not name; name them in columns= or allow "
+                    "them with extra=True"
+                )
 
             def wrong(r: dict[str, Any]) -> str | None:
                 for name, kind in cols.items():
@@ -109,31 +119,44 @@ class Schema(Check):
                     elif not _TYPES[kind.rstrip("?")](v):  # the value is business data: its type only
                         return f"{name} is not {kind.rstrip('?')} (a {type(v).__name__})"
                 if not self.extra and set(r) - set(cols):
-                    return f"unexpected {', '.join(sorted(set(r) - set(cols)))}"
+                    return f"{len(set(r) - set(cols))} field(s) the contract does not name"
                 return None
 
         elif self.model is not None:
-            from pydantic import TypeAdapter
+            from pydantic import TypeAdapter, ValidationError
+
+            from ..connectors._contracts import inline_refs
 
             adapter = TypeAdapter(self.model)
+            try:
+                model_schema: Any = inline_refs(adapter.json_schema())
+            except Exception:  # a type with no JSON Schema: its paths are cut after the field's name
+                model_schema = None
 
             def wrong(r: dict[str, Any]) -> str | None:
                 try:
                     adapter.validate_python(r)
-                except Exception as exc:
-                    return str(exc).split("\n")[1:3][0] if "\n" in str(exc) else str(exc)
+                except ValidationError as exc:  # its text quotes the input: the path and the rule only
+                    err = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+                    loc = err["loc"] if model_schema is not None else err["loc"][:1]
+                    # a validator of the model's own may quote the value in its message: its name only
+                    rule = "fails the model's own validator" if err["type"] in ("value_error", "assertion_error") else err["msg"]
+                    return f"{_where(model_schema or {}, loc)}: {rule} ({err['type']})"
                 return None
 
         else:
             import jsonschema
 
+            from ..connectors._contracts import inline_refs
+
             validator = jsonschema.Draft202012Validator(dict(self.json_schema or {}))
+            json_schema = inline_refs(dict(self.json_schema or {}))
 
             def wrong(r: dict[str, Any]) -> str | None:
                 err = next(iter(validator.iter_errors(r)), None)
                 if err is None:
                     return None
-                where = ".".join(map(str, err.absolute_path)) or "the record"  # jsonschema's message quotes the value
+                where = _where(json_schema, err.absolute_path)  # jsonschema's message quotes the value
                 return f"{where} breaks the schema's rule {err.validator}: {json.dumps(err.validator_value, default=str)[:80]}"
 
         bad, first = [], None

@@ -8,7 +8,9 @@ default), created mode 0600 on first use. The secret's name is the GCM associate
 value moved under another name does not open. A row holds the key id (12 hex digits of the key's
 SHA-256), a random nonce, the ciphertext and metadata (version, when, by whom), never the value.
 
-Values come back as :class:`~podium.secret.Secret` (shown as ``***`` everywhere). Reads are cached
+Values come back as :class:`~podium.secret.Secret` (shown as ``***`` everywhere), and every value
+read or set is masked by content from then on in this process (:func:`podium.secret.remember`: in
+errors, logs, audit entries and alerts, whatever its shape; not under 8 characters). Reads are cached
 for ``ttl`` seconds (one store read per secret per ``ttl``), so a secret set again by another
 process (``podium secrets set``) is used at most ``ttl`` seconds later, at once after
 :meth:`SecretStore.forget` (which connectors call on an HTTP 401). The store works on every backend
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..secret import Secret
+from ..secret import Secret, remember
 from ._base import Store
 
 NAMESPACE = "secrets"
@@ -216,7 +218,9 @@ class SecretStore:
                 f"secret {name!r} does not open with secrets key {kid}: the stored value was altered or "
                 f"copied from another name; set it again: podium secrets set {name}"
             ) from None
-        return Secret(plain.decode())
+        value = Secret(plain.decode())
+        remember(value)  # masked by content from now on, in errors, logs, audit entries and alerts
+        return value
 
     async def info(self, name: str) -> SecretInfo | None:
         """What may be shown about ``name``, or None when it is not set."""
@@ -229,6 +233,7 @@ class SecretStore:
         plain = value.reveal() if isinstance(value, Secret) else str(value)
         if not plain:
             raise ConfigError(f"secret {name!r}: the value is empty")
+        remember(plain)
         kid, aes = self._aes(create=True)
         old = await self.store.kv_get(NAMESPACE, name)
         nonce = _random.token_bytes(12)

@@ -1,5 +1,6 @@
 """Reaching hosts safely: resolve a URL's host once, refuse loopback, private and link-local
-addresses unless explicitly allowed, and connect to the very address that was checked."""
+addresses unless explicitly allowed, and connect to the very address that was checked (one
+request: :func:`pin`; a client that makes many, such as the MCP SDK's: :func:`pinned_transport`)."""
 
 from __future__ import annotations
 
@@ -90,3 +91,38 @@ async def resolve_checked(url: str, *, allow_private: bool, what: str, fix: str)
                     f"sent. If the service is meant to be reachable, an admin allows it: {fix}"
                 )
     return Pinned(host=host, port=port, ip=addresses[0], addresses=addresses)
+
+
+def pinned_transport(http: Any, pinned: Pinned, **options: Any) -> Any:
+    """An async transport of ``http`` (the ``httpx`` module, or a client library with its API, such
+    as the MCP SDK's ``httpx2``) that sends every request for ``pinned``'s host to the address that
+    was checked: no second lookup, whatever a DNS answer says by then. ``Host`` and the TLS name
+    still name the host. A request for another host or port is refused (nothing was checked for
+    it). ``options`` go to ``http.AsyncHTTPTransport`` (``trust_env=False``: no proxy from the
+    environment, which would resolve the name itself)."""
+    inner = http.AsyncHTTPTransport(**{"trust_env": False, **options})
+
+    class _Pinned(http.AsyncBaseTransport):
+        async def handle_async_request(self, request: Any) -> Any:
+            url = request.url
+            port = url.port or (443 if url.scheme == "https" else 80)
+            if url.host != pinned.host or port != pinned.port:
+                raise http.ConnectError(
+                    f"{url.scheme}://{url.host}:{port} is not the host that was checked ({pinned.host}:{pinned.port})",
+                    request=request,
+                )
+            request.url = url.copy_with(host=pinned.ip)  # the Host header was set from the name already
+            request.extensions = {**request.extensions, "sni_hostname": pinned.host}
+            return await inner.handle_async_request(request)
+
+        async def __aenter__(self) -> Any:
+            await inner.__aenter__()
+            return self
+
+        async def __aexit__(self, *exc: Any) -> None:
+            await inner.__aexit__(*exc)
+
+        async def aclose(self) -> None:
+            await inner.aclose()
+
+    return _Pinned()

@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import install_hint
+from ..errors import CapabilityDenied, install_hint
 from ..models._errors import ModelNotAvailable, ToolError
 from ._base import Tool, Toolset
 
@@ -51,6 +51,11 @@ class MCPToolset(Toolset):
     :param prefix: prepended to every tool name (two servers may both have a ``search``).
     :param include: only these tools (by their server-side name).
     :param timeout: seconds for one tool call.
+    :param allow_private: for a URL: ``False`` resolves the host when connecting, refuses loopback,
+        private and link-local addresses, and connects to the address it checked (no second lookup
+        by the SDK: a DNS answer that changes in between is not followed). Servers registered for
+        workflow files get ``False`` unless their entry allows private addresses.
+    :param registered_as: the capability registry's name for the server, for messages.
     """
 
     def __init__(
@@ -62,8 +67,12 @@ class MCPToolset(Toolset):
         prefix: str = "",
         include: Sequence[str] | None = None,
         timeout: float | None = 60.0,
+        allow_private: bool = True,
+        registered_as: str | None = None,
     ) -> None:
         self.server = server
+        self.allow_private = allow_private
+        self.registered_as = registered_as
         self.env = env
         self.cwd = cwd
         self.prefix = prefix
@@ -94,6 +103,30 @@ class MCPToolset(Toolset):
             )
         return self.server
 
+    async def _pinned(self, stack: contextlib.AsyncExitStack) -> Any:
+        """The SDK's streamable HTTP transport for :attr:`server`, over an HTTP client that connects
+        to the address checked now (see ``allow_private``)."""
+        import httpx2  # the MCP SDK's HTTP client library
+        from mcp.client.streamable_http import streamable_http_client
+
+        from ._network import pinned_transport, resolve_checked
+
+        name = self.registered_as
+        pinned = await resolve_checked(
+            self.server,
+            allow_private=False,
+            what=f"MCP server {name or self.server!r}",
+            fix=f"podium tools add {name or 'NAME'} --mcp-url {self.server} --allow-private",
+        )
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(
+                transport=pinned_transport(httpx2, pinned),
+                timeout=httpx2.Timeout(30.0, read=300.0),  # the SDK's own: a response stream stays open
+                trust_env=False,
+            )
+        )
+        return streamable_http_client(self.server, http_client=http)
+
     async def _connected(self) -> Any:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # a new event loop (another asyncio.run): connect again
@@ -114,14 +147,19 @@ class MCPToolset(Toolset):
     async def _hold(self, target: Any, stop: asyncio.Event, ready: asyncio.Future[None]) -> None:
         mcp = _mcp()
         try:
-            async with mcp.Client(target, read_timeout_seconds=self.timeout) as client:
+            async with contextlib.AsyncExitStack() as stack:
+                if isinstance(target, str) and not self.allow_private:
+                    target = await self._pinned(stack)
+                client = await stack.enter_async_context(mcp.Client(target, read_timeout_seconds=self.timeout))
                 self._client = client
                 ready.set_result(None)
                 await stop.wait()
         except BaseException as exc:
             if not ready.done():
                 ready.set_exception(
-                    ToolError(f"cannot connect to the MCP server {self.server!r}: {exc!r}", retryable=True)
+                    ToolError(str(exc), retryable=False)
+                    if isinstance(exc, CapabilityDenied)
+                    else ToolError(f"cannot connect to the MCP server {self.server!r}: {exc!r}", retryable=True)
                 )
             if not isinstance(exc, Exception):
                 raise

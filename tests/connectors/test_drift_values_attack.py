@@ -55,3 +55,33 @@ async def test_a_drift_diff_never_carries_the_values_it_was_about(tmp_path: Any)
         await crm.close()
     finally:
         next(api_iter, None)
+
+
+EMAIL = "ann.secret@example.com"
+
+
+def test_a_drift_diff_quotes_no_unknown_enum_value_and_no_map_key() -> None:
+    """Attack (review): an ``unknown_enum`` drift quoted the value (``$.status is "Ann Secret
+    (VIP)"``), and paths through a map keyed by data (``additionalProperties``,
+    ``patternProperties``: balances by email) named the key. Both reach ``runs.read`` (the
+    quarantine list), logs and failure alerts. The diff still says what, where and how to fix."""
+    from podium.connectors._contracts import diff
+
+    status = {"type": "object", "properties": {"status": {"enum": ["active", "inactive"]}}}
+    [enum] = diff(status, {"status": "Ann Secret (VIP)"})
+    assert enum.kind == "unknown_enum" and enum.path == "$.status" and enum.got == "string"
+    assert "Ann Secret" not in json.dumps(enum.to_json())
+    assert '"active", "inactive"' in enum.message and "values: {status:" in enum.message
+
+    account = {"type": "object", "properties": {"amount": {"type": "integer"}}, "required": ["amount"]}
+    by_email = {"type": "object", "properties": {"balances": {"type": "object", "additionalProperties": account}}}
+    found = diff(by_email, {"balances": {EMAIL: {"amount": "12"}, "bob.private@example.com": {"amt": 3}}})
+    text = json.dumps([d.to_json() for d in found])
+    assert EMAIL not in text and "bob.private" not in text, text
+    assert {(d.kind, d.path) for d in found} == {("type_changed", "$.balances.*.amount"), ("renamed", "$.balances.*.amount")}
+
+    patterned = {"type": "object", "patternProperties": {"^[a-z.]+@": {"type": "integer"}}, "additionalProperties": False}
+    found = diff(patterned, {EMAIL: "x", "Mr Ann Secret": 1})
+    text = json.dumps([d.to_json() for d in found])
+    assert EMAIL not in text and "Ann Secret" not in text, text
+    assert {d.path for d in found} == {"$.*"} and "patternProperties" in text

@@ -85,3 +85,55 @@ async def test_into_hidden_in_an_executable_comment_is_refused(sql_url: str) -> 
         await db.close()
         if os.path.exists(probe):
             os.remove(probe)
+
+
+async def test_a_raw_select_cannot_move_a_mariadb_sequence_or_keep_a_lock(request: pytest.FixtureRequest) -> None:
+    """Attack (review): PostgreSQL runs a raw SELECT read-only, MariaDB did not, and its sequences
+    ignore the rollback: ``SELECT NEXTVAL(seq)`` through ``query`` (a read a model may call) moved
+    the sequence for good; ``GET_LOCK`` left a named lock held by the pooled connection. Against the
+    real MariaDB, in a database the test creates and drops."""
+    pytest.importorskip("sqlalchemy")
+    import pymysql
+
+    from .conftest import _mariadb
+
+    url = _mariadb(request)
+    name = url.rsplit("/", 1)[1]
+    admin = pymysql.connect(host="127.0.0.1", port=3306, user="root", password="", database=name, autocommit=True)
+    with admin.cursor() as cur:
+        cur.execute("CREATE SEQUENCE ticket_no")
+        cur.execute("CREATE FUNCTION bump() RETURNS BIGINT RETURN NEXTVAL(ticket_no)")  # no name to spot
+    lock = f"podium-{name}"
+    db = open_connector("sql", url=url)
+    try:
+        for sql in ("SELECT NEXTVAL(ticket_no) AS n", "select nextval(ticket_no)", "SELECT SETVAL(ticket_no, 5000)",
+                    "SELECT NEXT VALUE FOR ticket_no", "SELECT next/**/value/**/for ticket_no",
+                    "SELECT /*!100000 nextval(ticket_no)*/ AS n", f"SELECT GET_LOCK('{lock}', 0)",
+                    "SELECT bump()"):
+            with pytest.raises(ConnectorError) as err:
+                await db.call("query", {"sql": sql})
+            assert not err.value.retryable and "read" in str(err.value).lower() and "Traceback" not in str(err.value), sql
+        assert await db.call("query", {"sql": "SELECT 1 AS one"}) == [{"one": 1}]  # reads still work
+        with admin.cursor() as cur:
+            cur.execute(f"SELECT IS_USED_LOCK('{lock}')")
+            assert cur.fetchone() == (None,), "a lock taken by a read is still held by the pool's connection"
+            cur.execute("SELECT NEXTVAL(ticket_no)")
+            assert cur.fetchone() == (1,), "a read moved the sequence"
+    finally:
+        await db.close()
+        admin.close()
+
+
+async def test_functions_that_outlive_the_rollback_are_refused_on_every_database(sql_url: str) -> None:
+    """The same names are refused before the database sees them, on every database: PostgreSQL's
+    session advisory locks stay with the pooled connection after the rollback, too."""
+    pytest.importorskip("sqlalchemy")
+    db = open_connector("sql", url=sql_url)
+    try:
+        for sql in ("SELECT pg_advisory_lock(42)", "SELECT pg_try_advisory_lock(1, 2)", "SELECT setval('s', 1)",
+                    "SELECT get_lock('x', 1)", "SELECT load_file('/etc/hostname')"):
+            with pytest.raises(ConnectorError, match="a rollback does not undo"):
+                await db.call("query", {"sql": sql})
+        assert await db.call("query", {"sql": "SELECT 1 AS next_value"}) == [{"next_value": 1}]
+    finally:
+        await db.close()

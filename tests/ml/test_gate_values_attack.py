@@ -55,3 +55,33 @@ async def test_a_viewer_never_reads_the_values_a_gate_stopped_on(tmp_path: Path,
         rec = await admin.wait(handle.id, timeout=60)
         assert rec.status.value == "failed" and "wrong export" in (rec.error or "")
         assert str(SECRET_NUMBER) not in (rec.error or "") and SECRET_TEXT not in (rec.error or "")
+
+
+EMAIL = "ann.secret@example.com"
+
+
+def _detail(rule: Schema, rows: list[dict]) -> str:
+    (report,) = Gate(rules=[rule]).evaluate(rows, {})["rules"]
+    assert not report["ok"]
+    return str(report["detail"])
+
+
+def test_a_schema_rule_names_no_data_bearing_key() -> None:
+    """Attack (review): records keyed by data (a column per email, balances by email) had the
+    ``Schema`` rule name the key: "unexpected ann.secret@example.com", a jsonschema or pydantic
+    path ``balances.ann.secret@example.com``. The detail goes to approval titles (viewers) and
+    step errors; it still says what is wrong, where, and how to fix it."""
+    from pydantic import BaseModel
+
+    class Payroll(BaseModel):
+        balances: dict[str, int]
+
+    columns = _detail(Schema(columns={"id": "str"}), [{"id": "e1", EMAIL: 1}])
+    assert EMAIL not in columns and "1 column(s) the contract does not name" in columns and "extra=True" in columns
+    by_email = {"type": "object", "properties": {"balances": {"type": "object", "additionalProperties": {"type": "integer"}}}}
+    js = _detail(Schema(json_schema=by_email), [{"balances": {EMAIL: "12"}}])
+    assert EMAIL not in js and "row 0: balances.* breaks the schema's rule type" in js
+    patterned = {"type": "object", "patternProperties": {"@": {"type": "integer"}}}
+    assert EMAIL not in _detail(Schema(json_schema=patterned), [{EMAIL: "12"}])
+    model = _detail(Schema(model=Payroll), [{"balances": {EMAIL: "twelve"}}])
+    assert EMAIL not in model and "twelve" not in model and "balances.*" in model and "int_parsing" in model
