@@ -35,33 +35,16 @@ from podium.governance.pii import find_pii
 from podium.validators import BannedContent, Tone, check_output
 
 try:
-    from ._common import read_jsonl
+    from ._common import FAMILIAR, known_share, read_jsonl, vocabulary
 except ImportError:  # loaded by file path: podium run examples/scenarios/support.py:workflow
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import read_jsonl  # type: ignore[no-redef]
+    from _common import FAMILIAR, known_share, read_jsonl, vocabulary  # type: ignore[no-redef]
 
 INTENTS = ("billing", "technical", "account", "sales", "shipping", "other")
 CONFIDENT = 0.45
 """Below this classifier confidence a person approves the reply (chosen on the held-out set: docs/scenarios.md)."""
-FAMILIAR = 0.25
-"""Below this share of words that the training examples or common English hold, a person approves
-the reply: the intent classifier learned English tickets, and was confidently wrong on other
-languages (the lowest share seen in 120 English tickets: 0.27; in 12 German, French and Spanish: 0.17)."""
-
-#: Common English words, beside the training examples' own, for :func:`familiarity`.
-_COMMON = (
-    "a about after again all also am an and any are as at be been before being but by can could did do does "
-    "doesn don done each even ever every for from get got had has have having he her here him his how if in "
-    "into is isn it its just like ll me more most much my need no not now of off on once one only or other our "
-    "out over own please same she should since so some still such than thank thanks that the their them then "
-    "there these they this those through to too two under until up us very was we were what when where which "
-    "while who why will with won would yet you your yours"
-)
-ENGLISH = frozenset(_COMMON.split())
-_WORD = re.compile(r"[^\W\d_]{2,}")
-
 #: What a support reply must never say: refusals and AI disclaimers make an unsendable reply.
 BANNED = [
     "re:\\b(unable|not able|cannot|can't|can not) (to )?(assist|help|provide|answer)",
@@ -114,15 +97,12 @@ def examples(path: str | None = None) -> dict[str, list[str]]:
 
 
 def familiarity(text: str, path: str | None = None) -> float:
-    """The share of ``text``'s words (two letters or more) that the training examples or common
-    English hold (1.0 for a text of fewer than three words: too little to tell)."""
+    """The share of ``text``'s words that the training examples or common English hold
+    (:func:`_common.known_share`; below ``FAMILIAR`` a person approves the reply)."""
     key = path or ""
     if key not in _vocabularies:
-        _vocabularies[key] = ENGLISH | {w.lower() for texts in examples(path).values() for t in texts for w in _WORD.findall(t)}
-    words = [w.lower() for w in _WORD.findall(text)]
-    if len(words) < 3:
-        return 1.0
-    return sum(w in _vocabularies[key] for w in words) / len(words)
+        _vocabularies[key] = vocabulary(t for texts in examples(path).values() for t in texts)
+    return known_share(text, _vocabularies[key])
 
 
 def classifier(path: str | None = None) -> EmbeddingClassifier:

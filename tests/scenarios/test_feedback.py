@@ -14,6 +14,7 @@ from podium import Client, RunFailed
 from podium.connectors import open_connector
 
 from .conftest import needs_local
+from .test_feedback_person import _park
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "examples" / "scenarios" / "data"
@@ -65,10 +66,13 @@ async def test_no_cluster_no_alert_and_the_recorded_outbox(tmp_path, monkeypatch
     from examples.scenarios import _common, feedback
 
     inp = {"messages": str(DATA / "feedback_messages.jsonl"), "max_tokens": 24, "min_cluster": 2}
-    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
-        out = await c.run(feedback.workflow, inp)
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
+        handle = await c.start(feedback.workflow, inp)
+        req = await _park(c, handle.id)  # the sample's unsure message ("Where is my package?...": 0.53)
+        await c.decide(handle.id, req["name"], approve=True, comment="labels as proposed")
+        out = await c.result(handle.id, timeout=600)
     assert len(out["messages"]) == 8 and all(m["sentiment"] in ("positive", "neutral", "negative") for m in out["messages"])
-    assert "quality" not in out
+    assert "quality" not in out and out["review"]["asked"] == len(req["payload"]["messages"]) >= 1
     sent = _common.outbox_messages(tmp_path / "scenarios-outbox.db")
     assert [a["topic"] for a in out["alerts"]] == [m["subject"].rpartition(": ")[2] for m in sent] != []
 
