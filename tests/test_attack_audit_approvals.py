@@ -260,3 +260,37 @@ async def test_attack_a_decision_written_straight_into_the_store_is_not_taken(st
         request = await _parked(c, genuine.id)
         assert await c.decide(genuine.id, request["name"], approve=True)
         assert await c.result(genuine.id, timeout=30) == {"paid": True, "by": "local"}
+
+
+async def test_attack_the_payload_of_a_genuine_decision_cannot_be_swapped_in_the_store(tmp_path: Path, audit_key: str) -> None:
+    """The attack: an approver approves a refund of 20 (the decision is stored, the run not yet
+    resumed: no worker took it); a database writer rewrites the stored decision's payload to
+    20,000 before a worker resumes the run. Verdict and author still matched the signed
+    ``approval.decide``, so the run paid 20,000. Now the entry holds the digest of the decision as
+    stored, and the waiting step takes only that decision."""
+    paid: list[int] = []
+    wf = Workflow("refund")
+
+    @wf.step
+    async def ask(ctx: StepContext, input):
+        decision = await ctx.approval({"amount": input}, title="refund?", timeout=3600)
+        if decision["approved"]:
+            paid.append(decision["payload"]["amount"])
+        return decision["payload"]
+
+    url = f"sqlite:///{tmp_path}/swap.db"
+    async with Client(url, workflows=[wf]) as c:
+        run = await c.start(wf, 20)
+        await _parked(c, run.id)
+    async with Client(url, workflows=[wf], execute=False) as approver:
+        [request] = await approver.approvals(run_id=run.id)
+        assert await approver.decide(run.id, request["name"], approve=True)
+    db = sqlite3.connect(tmp_path / "swap.db")
+    assert db.execute("UPDATE signals SET payload = REPLACE(payload, '20}', '20000}') WHERE run_id = ?", (run.id,)).rowcount == 1
+    db.commit()
+    db.close()
+    async with Client(url, workflows=[wf]) as worker:
+        await worker.take_over([run.id])
+        done = await worker.wait(run.id, timeout=30)
+    assert paid == [], f"the swapped payload was paid: {paid}"
+    assert done.status is RunStatus.FAILED and "no signed approval.decide entry" in (done.error or "")

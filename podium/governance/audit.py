@@ -298,10 +298,11 @@ def decision_problem(
     run_id: str, name: str, decision: str, entries: Sequence[AuditEntry], keys: Mapping[str, bytes], *, by: bool = True
 ) -> str | None:
     """Why the stored decision (signal text) of approval ``name`` may not be taken, or None: every
-    decision made through :meth:`Governance.decide` is audited (``approval.decide``, signed) before it
-    is stored, so one that no signed entry of that request backs (the same verdict, and the same
-    person unless ``by`` is False, as when payload redaction may have rewritten the name) was
-    written into the store behind the approval path."""
+    decision made through :meth:`Governance.decide` is audited (``approval.decide``, signed, with the
+    digest of the decision as stored) before it is stored, so one that no signed entry of that
+    request backs was written or rewritten in the store behind the approval path. An entry without
+    a digest (an older release) backs the same verdict by the same person (``by`` False: any person,
+    as when payload redaction may have rewritten the name)."""
     try:
         d = json.loads(decision)
     except ValueError:
@@ -311,8 +312,13 @@ def decision_problem(
             if e.action != "approval.decide" or not entry_signed(e, keys):
                 continue
             x = e.details()
-            if x.get("name") == name and x.get("approved") is d.get("approved") and (not by or e.actor == d.get("by")):
-                return None
+            if x.get("name") != name:
+                continue
+            if "decision" in x:  # the digest of the decision as stored: verdict, author, comment, payload
+                if x["decision"] == payload_hash(decision):
+                    return None
+            elif x.get("approved") is d.get("approved") and (not by or e.actor == d.get("by")):
+                return None  # an entry written before decisions were digested
     who = d.get("by") if isinstance(d, dict) else None
     return (
         f"run {run_id}: the decision of approval {name!r} (by {who!r}) has no signed approval.decide entry "

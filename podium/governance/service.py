@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _serde
 from ..errors import AuthError, ConfigError, KillSwitchActive, NotFound, PermissionDenied
 from ..records import Event, EventType, RunRecord, RunStatus
 from ..storage._base import MAX_APPROVALS_PAGE
@@ -747,6 +748,8 @@ class Governance:
             approved=approve,
             comment=comment,
             edited=payload is not None,
+            request=request.get("seq"),  # the decision as it will be stored: the waiting step takes only that one
+            decision=payload_hash(self.stored_payload(str(request.get("workflow")), _serde.dumps(decision))),
         )
         if self.engine is None:
             raise ConfigError("this governance service has no engine to deliver decisions to")
