@@ -587,6 +587,11 @@ class RunExecutor(Recording, Waits):
                         json.dumps({"started": t0, "error": err}),
                     )
                     await asyncio.sleep(delay)
+                    if self._governance.switch_cache and self._governance.switched_off(self.wf.name, s.kind):
+                        # A retry is a step boundary: a paused workflow calls nothing again until
+                        # the switch is cleared (the next attempt is counted from the log then).
+                        self.parked.setdefault(s.id, (set(), None))[0].add("__killswitch__")
+                        return _PARKED
                     attempt += 1
                     continue
                 return await self._fail(s, it, idx, attempt, err, t0)

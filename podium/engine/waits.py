@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _serde
 from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
+from ..governance.audit import decision_problem
 from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
@@ -287,6 +288,8 @@ class Waits:
             now = time.time()
             if name in self.signals:
                 payload = self.signals[name] or "null"
+                if info is not None:  # an approval: only a decision made through the approval path
+                    await self._check_decision(name, payload)
                 data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
                 await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
                 self.recorded[key] = ("completed", data)
@@ -325,6 +328,16 @@ class Waits:
             held = True
             if name not in self.signals and self._switched_off(ctx):
                 raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
+
+    async def _check_decision(self, name: str, payload: str) -> None:
+        gov = self.client.governance
+        if not gov.audit_enabled:
+            return
+        entries, keys = await self.store.audit_for(self.run_id), self.store.audit_keys.all()
+        problem = decision_problem(self.run_id, name, payload, entries, keys, by=not self.redact_payloads)
+        if problem:
+            await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
+            raise NonRetryableError(problem)
 
     def _switched_off(self, ctx: StepContext) -> bool:
         """Whether a kill switch set during a held wait stops the step (it acts at the wait's end)."""

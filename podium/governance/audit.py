@@ -272,6 +272,61 @@ def record_hash(run: RunRecord) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def unanchored(run_id: str, entries: Sequence[AuditEntry], keys: Mapping[str, bytes]) -> str | None:
+    """Why a run about to resume has no anchor to be checked against, or None. Every run an engine
+    creates is anchored when it starts (start, fork, child), so a run with no *signed* anchor was
+    written into the runs table behind the engine's back: an unsigned row claiming to be its start
+    proves nothing. Anchors signed with a key this machine does not hold cannot be checked either."""
+    if any(e.action in RUN_ANCHORS and entry_signed(e, keys) for e in entries):
+        return None
+    kids = {e.hash[len(PREFIX) :].partition(":")[0] for e in entries if e.action in RUN_ANCHORS and e.hash.startswith(PREFIX)}
+    unknown = sorted(kids - set(keys))
+    if unknown:
+        return (
+            f"run {run_id}'s audit anchors are signed with audit key {unknown[0]}, which this engine does not "
+            f"hold, so its history cannot be checked and it is not run: point {KEY_ENV} at that key file (a "
+            f"rotated key is kept as audit.key.{unknown[0]}) on every engine of this store; no such key "
+            "anywhere means the entries were forged"
+        )
+    return (
+        f"run {run_id} has no entry in the audit log signed with the audit key (no run.start): it was not "
+        "started by an engine with auditing on, so it is not run; start it again through the client or the API"
+    )
+
+
+def decision_problem(
+    run_id: str, name: str, decision: str, entries: Sequence[AuditEntry], keys: Mapping[str, bytes], *, by: bool = True
+) -> str | None:
+    """Why the stored decision (signal text) of approval ``name`` may not be taken, or None: every
+    decision made through :meth:`Governance.decide` is audited (``approval.decide``, signed, with the
+    digest of the decision as stored) before it is stored, so one that no signed entry of that
+    request backs was written or rewritten in the store behind the approval path. An entry without
+    a digest (an older release) backs the same verdict by the same person (``by`` False: any person,
+    as when payload redaction may have rewritten the name)."""
+    try:
+        d = json.loads(decision)
+    except ValueError:
+        d = None
+    if isinstance(d, dict):
+        for e in entries:
+            if e.action != "approval.decide" or not entry_signed(e, keys):
+                continue
+            x = e.details()
+            if x.get("name") != name:
+                continue
+            if "decision" in x:  # the digest of the decision as stored: verdict, author, comment, payload
+                if x["decision"] == payload_hash(decision):
+                    return None
+            elif x.get("approved") is d.get("approved") and (not by or e.actor == d.get("by")):
+                return None  # an entry written before decisions were digested
+    who = d.get("by") if isinstance(d, dict) else None
+    return (
+        f"run {run_id}: the decision of approval {name!r} (by {who!r}) has no signed approval.decide entry "
+        "in the audit log: it was written into the store behind the approval path, so it is not taken; "
+        "an approver decides with 'podium approvals approve' or client.decide()"
+    )
+
+
 def check_run(run_id: str, run: RunRecord | None, events: Sequence[Any], anchors: Sequence[AuditEntry]) -> str | None:
     """Check one run (None: not in the store) and its events against its audit anchors (authentic
     entries, oldest first). Returns the first problem, or None."""
@@ -279,10 +334,21 @@ def check_run(run_id: str, run: RunRecord | None, events: Sequence[Any], anchors
     for i, a in enumerate(anchors):
         if a.action in ("run.redact", "run.prune"):
             start = i  # changed on purpose: earlier anchors describe the history before the change
-    current = [a for a in anchors[start:] if a.action in RUN_ANCHORS]
+    anchors = anchors[start:]
+    if anchors and anchors[0].action == "run.prune":
+        # Deleted on purpose: a run under this id now is a new one (an idempotency key used again),
+        # anchored from its own start, or one put back behind the engine's back.
+        pruned, anchors = anchors[0], anchors[1:]
+        if not any(a.action in RUN_ANCHORS for a in anchors):
+            if run is None:
+                return None
+            return (
+                f"run {run_id} was pruned (audit entry {pruned.seq}) and is in the store again with no "
+                "new start: it was put back behind the engine's back; delete it, or start the run again "
+                "through the client or the API"
+            )
+    current = [a for a in anchors if a.action in RUN_ANCHORS]
     if not current:
-        return None
-    if current[0].action == "run.prune":
         return None
     if run is None:
         return f"run {run_id} was deleted, but the audit log records no pruning of it (see audit entry {current[-1].seq})"
@@ -341,10 +407,12 @@ __all__ = [
     "chain_hash",
     "check_chain",
     "check_run",
+    "decision_problem",
     "entry_signed",
     "event_bytes",
     "payload_hash",
     "record_hash",
     "run_digest",
+    "unanchored",
     "verify",
 ]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .. import _serde
 from ..errors import AuthError, ConfigError, KillSwitchActive, NotFound, PermissionDenied
 from ..records import Event, EventType, RunRecord, RunStatus
 from ..storage._base import MAX_APPROVALS_PAGE
@@ -33,6 +34,7 @@ from .audit import (
     entry_signed,
     payload_hash,
     record_hash,
+    unanchored,
 )
 from .capabilities import Capability
 from .identity import (
@@ -387,13 +389,9 @@ class Governance:
         keys = self.store.audit_keys.all()
         every = await self.store.audit_for(run.id)
         anchors = [e for e in every if entry_signed(e, keys)]
-        if not any(e.action in RUN_ANCHORS for e in every):
-            # Every run an engine creates is anchored when it starts (start, fork, child): a run
-            # with no anchor at all was written into the runs table behind the engine's back.
-            return (
-                f"run {run.id} has no entry in the audit log (no run.start): it was not started by an "
-                "engine with auditing on, so it is not run; start it again through the client or the API"
-            )
+        refused = unanchored(run.id, every, keys)  # inserted behind the engine's back, or a key not here
+        if refused:
+            return refused
         problem = check_run(run.id, run, events, anchors)
         if problem:
             return f"run {run.id}'s {HISTORY_MISMATCH}: {problem}"
@@ -735,6 +733,7 @@ class Governance:
             raise PermissionDenied(
                 f"approval {name!r} of run {run_id} needs role {required!r}; {who.name} has {', '.join(who.roles) or 'none'}"
             )
+        await self._four_eyes(who, run_id, name, required)
         decision = {
             "approved": approve,
             "by": who.name,
@@ -749,6 +748,8 @@ class Governance:
             approved=approve,
             comment=comment,
             edited=payload is not None,
+            request=request.get("seq"),  # the decision as it will be stored: the waiting step takes only that one
+            decision=payload_hash(self.stored_payload(str(request.get("workflow")), _serde.dumps(decision))),
         )
         if self.engine is None:
             raise ConfigError("this governance service has no engine to deliver decisions to")
@@ -761,6 +762,20 @@ class Governance:
         if not delivered:  # the entry above says what was decided; this one, that it had no effect
             await self.record("approval.void", run_id, name=name, reason=void)
         return delivered
+
+    async def _four_eyes(self, who: Principal, run_id: str, name: str, role: str | None) -> None:
+        """Refuse (and audit) a decision by the person who started the run (its root run, for a
+        child): whoever asks for something does not approve it too. Local mode is one person."""
+        if who.local:
+            return
+        starter = await self.started_by(run_id)
+        if starter is None or starter.local or starter.name != who.name:
+            return
+        await self.record("access.denied", run_id, actor=who.name, permission="approvals.decide", reason="four eyes", name=name)
+        raise PermissionDenied(
+            f"{who.name} started run {run_id} and may not decide its approval {name!r} too (four eyes): "
+            f"someone else with approvals.decide{f' and role {role!r}' if role else ''} must decide it"
+        )
 
 
 __all__ = ["EngineControl", "Governance"]
