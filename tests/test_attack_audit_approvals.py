@@ -9,6 +9,7 @@ import json
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -294,3 +295,62 @@ async def test_attack_the_payload_of_a_genuine_decision_cannot_be_swapped_in_the
         done = await worker.wait(run.id, timeout=30)
     assert paid == [], f"the swapped payload was paid: {paid}"
     assert done.status is RunStatus.FAILED and "no signed approval.decide entry" in (done.error or "")
+
+
+def _approved_payment(paid: list[Any]) -> Workflow:
+    wf = Workflow("payment")
+
+    @wf.step
+    async def approve(ctx: StepContext, input):
+        decision = await ctx.approval({"amount": input}, title="pay?", timeout=3600)
+        return bool(decision["approved"])
+
+    @wf.step
+    async def pay(approve, input):
+        if approve:
+            paid.append(input)
+        return {"paid": approve}
+
+    return wf
+
+
+async def test_attack_a_fork_does_not_reuse_anothers_approval_for_its_starter(tmp_path: Any) -> None:
+    """The attack: alice (operator) may not approve her own payment (four eyes), so bob approves it
+    once; alice then forks the run from its ``pay`` step, with the same input, and the fork pays
+    again under bob's decision: one approval, two payments, and the second asked nobody. Now, with
+    users, a fork that re-executes a step after a person's decision asks again (the step that asked
+    is executed again); local mode (one person) keeps reusing it."""
+    paid: list[Any] = []
+    wf = _approved_payment(paid)
+    url = f"sqlite:///{tmp_path}/p.db"
+    async with Client(url, recover=False) as local:
+        await local.create_user("alice", ["operator"])
+        await local.create_user("bob", ["approver"])
+        tokens = {n: await local.create_token(n) for n in ("alice", "bob")}
+    async with Client(url, workflows=[wf], token=tokens["alice"]) as alice:
+        run = await alice.start(wf, 40)
+        request = await _parked(alice, run.id)
+    async with Client(url, workflows=[wf], token=tokens["bob"]) as bob:
+        assert await bob.decide(run.id, request["name"], approve=True)
+        assert await bob.result(run.id, timeout=30) == {"paid": True}
+    assert paid == [40]
+    async with Client(url, workflows=[wf], token=tokens["alice"]) as alice:
+        fork = await alice.fork(run.id, "pay")
+        again = await _parked(alice, fork.id)  # asked again, not reused
+        assert again["payload"] == {"amount": 40}
+        assert paid == [40]
+    async with Client(url, workflows=[wf], token=tokens["bob"]) as bob:
+        assert await bob.decide(fork.id, again["name"], approve=False)
+        assert await bob.result(fork.id, timeout=30) == {"paid": False}
+    assert paid == [40]
+
+    local_paid: list[Any] = []
+    mine = _approved_payment(local_paid)
+    async with Client("memory://", workflows=[mine]) as c:  # local mode: one person, decision reused
+        first = await c.start(mine, 5)
+        asked = await _parked(c, first.id)
+        await c.decide(first.id, asked["name"], approve=True)
+        await c.result(first.id, timeout=30)
+        fork = await c.fork(first.id, "pay")
+        assert await c.result(fork.id, timeout=30) == {"paid": True}
+    assert local_paid == [5, 5]

@@ -569,7 +569,8 @@ class Client:
             await self.deployments.load_deployed(parent.workflow, parent.version)
         wf = self.registry.for_run(parent)
         self.governance.check_startable(wf.name)  # a fork is a new run
-        keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET)
+        reask = not self.governance.principal.local  # four eyes: its starter may not decide a fork's approvals
+        keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET, reask=reask)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
         rid = new_id()
         anchor = self.governance.entry("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"), **self.governance.starter())

@@ -156,29 +156,9 @@ def without_payloads(events: Iterable[Event]) -> list[Event]:
     return [dataclasses.replace(e, data=_without_payload(e.data)) for e in events]
 
 
-def reusable_events(
-    wf: Workflow, events: Iterable[Event], from_step: str, run_id: str, *, new_input: bool = False
-) -> list[Event]:
-    """The events of run ``run_id`` that a fork re-executing ``from_step`` keeps: every finished step
-    that neither is ``from_step`` nor depends on it (a loop's body goes whole), marked as reused.
-    With ``new_input``, a step that asked a person (an approval, an escalation) is executed again
-    too: a decision about one input is not a decision about another."""
-    if from_step not in wf.steps:
-        import difflib
-
-        from ..errors import NotFound
-
-        close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
-        raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
-    events = list(events)
-    redo = {from_step}
-    if new_input:
-        redo |= {
-            ev.step.split("/", 1)[0]
-            for ev in events
-            if ev.type == EventType.STEP_WAITING and ev.step and ev.data and '"approval"' in ev.data
-        }
+def _after(wf: Workflow, steps: set[str]) -> set[str]:
+    """``steps`` and every step that depends on one of them (a loop's body goes whole)."""
+    redo = set(steps)
     stack = list(redo)
     while stack:
         for d in wf.steps[stack.pop()].dependents:
@@ -188,6 +168,42 @@ def reusable_events(
     for loop_step, body in wf.loop_bodies.items():
         if redo & set(body):
             redo |= set(body) | {loop_step}
+    return redo
+
+
+def reusable_events(
+    wf: Workflow, events: Iterable[Event], from_step: str, run_id: str, *, new_input: bool = False, reask: bool = False
+) -> list[Event]:
+    """The events of run ``run_id`` that a fork re-executing ``from_step`` keeps: every finished step
+    that neither is ``from_step`` nor depends on it (a loop's body goes whole), marked as reused.
+    With ``new_input``, a step that asked a person (an approval, an escalation) is executed again
+    too: a decision about one input is not a decision about another. With ``reask`` (four eyes: the
+    fork's starter may not decide its approvals), a step that asked a person and that a re-executed
+    step comes after is executed again: one decision does not let someone else act twice."""
+    if from_step not in wf.steps:
+        import difflib
+
+        from ..errors import NotFound
+
+        close = difflib.get_close_matches(from_step, list(wf.steps), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
+        raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
+    events = list(events)
+    asked = {
+        ev.step.split("/", 1)[0]
+        for ev in events
+        if ev.type == EventType.STEP_WAITING and ev.step and ev.data and '"approval"' in ev.data
+    }
+    redo = _after(wf, {from_step} | (asked if new_input else set()))
+    if reask:
+        before: set[str] = set()
+        stack = list(redo)
+        while stack:
+            for d in wf.steps[stack.pop()].deps:
+                if d not in before:
+                    before.add(d)
+                    stack.append(d)
+        redo = _after(wf, redo | (asked & before))
     keep = []
     for ev in events:
         if ev.step is None or ev.step.split("/", 1)[0] in redo:  # "step/call" sub-steps follow their step
