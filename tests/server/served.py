@@ -67,3 +67,17 @@ def admin_token(db: str) -> str:
             return await c.create_token("root")
 
     return asyncio.run(make())
+
+
+def approver_token(db: str, admin: str, name: str = "bea", roles: tuple[str, ...] = ("approver",)) -> str:
+    """A user ``name`` with the approver role in the store at ``db`` (made with token ``admin``), and
+    a token of theirs: four eyes, the person who started a run may not decide its approvals."""
+
+    async def make() -> str:
+        import podium
+
+        async with podium.Client(db, token=admin) as c:
+            await c.create_user(name, list(roles))
+            return await c.create_token(name)
+
+    return asyncio.run(make())

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("scipy", reason="gates need the ml extra: pip install 'podium[ml]'")
 
-from .served import admin_token, serve
+from .served import admin_token, approver_token, serve
 from .test_dashboard import ARGS, CHROMIUM, SHOTS
 
 
@@ -23,6 +23,8 @@ def test_the_run_page_shows_gate_reports(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/podium.db"
 
     root = admin_token(db)
+    steward = approver_token(db, root, roles=("admin",))  # four eyes: not the runs' starter (an admin holds the gate's role)
+    decider = {"Authorization": f"Bearer {steward}"}
     proc, url = serve(db, "-w", "tests.server.gate_flows:batch", token=root)
     auth = {"Authorization": f"Bearer {root}"}
     try:
@@ -61,10 +63,10 @@ def test_the_run_page_shows_gate_reports(tmp_path: Path) -> None:
             assert "missing column(s) monthly_charges" in row.inner_text()
             page.screenshot(path=str(shots / "gates.png"), full_page=True)
             [req] = httpx.get(f"{url}/api/approvals", params={"run_id": bad}, headers=auth).json()["approvals"]
-            httpx.post(f"{url}/api/approvals/{bad}/{req['name']}", headers=auth,
+            httpx.post(f"{url}/api/approvals/{bad}/{req['name']}", headers=decider,
                        json={"approve": False, "comment": "ask for the old export"}).raise_for_status()
             page.wait_for_selector("h1 [data-status='failed']")
-            page.wait_for_selector("[data-gate='customers']:has-text('rejected by root')")
+            page.wait_for_selector("[data-gate='customers']:has-text('rejected by bea')")
             assert "ask for the old export" in halted.inner_text()
             browser.close()
         assert not errors, errors

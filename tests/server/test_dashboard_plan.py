@@ -27,15 +27,16 @@ def goal_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
     db = f"sqlite:///{tmp_path}/podium.db"
     shop = margins.use_db(str(tmp_path / "shop.db"), faults=("pricing_update",))
 
-    async def users() -> tuple[str, str]:
+    async def users() -> tuple[str, str, str]:
         import podium
 
         async with podium.Client(db) as c:
             await c.create_user("root", ["admin"])
             await c.create_user("amy", ["approver", "operator"])
-            return await c.create_token("root"), await c.create_token("amy")
+            await c.create_user("bea", ["approver"])  # four eyes: amy starts the goal, bea decides
+            return await c.create_token("root"), await c.create_token("amy"), await c.create_token("bea")
 
-    root, amy = asyncio.run(users())
+    root, amy, bea = asyncio.run(users())
     port = _free_port()
     env = {**os.environ, "PODIUM_TOKEN": root, "PYTHONPATH": str(ROOT), "PODIUM_SKILLS": "examples.margins:skills",
            "PODIUM_GOAL_APPROVE": "skills", "PODIUM_GOAL_MAX_COST": "0.05", "PODIUM_MARGINS_DB": shop}
@@ -57,7 +58,7 @@ def goal_server(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 proc.kill()
                 pytest.fail(f"podium serve did not start: {proc.stdout.read().decode() if proc.stdout else ''}")
             time.sleep(0.1)
-        yield {"url": url, "amy": amy}
+        yield {"url": url, "amy": amy, "bea": bea}
     finally:
         proc.terminate()
         proc.wait(10)
@@ -92,7 +93,7 @@ def test_run_page_shows_plans_approval_and_replan(goal_server: dict[str, Any], t
         assert "for amy (approver, operator)" in page.inner_text(plan1)
         # a person approves; the page follows the run live: plan 1 fails at the price update, replan 2
         r = httpx.post(f"{url}/api/approvals/{rid}/approval:plan-1", json={"approve": True, "comment": "go"},
-                       headers=auth)
+                       headers={"Authorization": f"Bearer {goal_server['bea']}"})
         assert r.status_code == 200, r.text
         page.wait_for_selector("h1 [data-status='completed']")
         page.wait_for_load_state("networkidle")  # the page's last read after the run's end has landed

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .served import admin_token, serve
+from .served import admin_token, approver_token, serve
 from .test_dashboard import ARGS, CHROMIUM, SHOTS
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
@@ -24,6 +24,7 @@ def test_the_run_page_shows_the_trace(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/podium.db"
 
     root = admin_token(db)
+    decider = {"Authorization": f"Bearer {approver_token(db, root)}"}  # four eyes: not the runs' starter
     proc, url = serve(db, "-w", "tests.server.trace_flows:support", token=root)
     auth = {"Authorization": f"Bearer {root}"}
     try:
@@ -81,13 +82,13 @@ def test_the_run_page_shows_the_trace(tmp_path: Path) -> None:
 
             # A person decides: the page follows (SSE) and says who, when and why; unfolded entries stay open.
             [req] = httpx.get(f"{url}/api/approvals", params={"run_id": rid}, headers=auth).json()["approvals"]
-            httpx.post(f"{url}/api/approvals/{rid}/{req['name']}", headers=auth,
+            httpx.post(f"{url}/api/approvals/{rid}/{req['name']}", headers=decider,
                        json={"approve": True, "comment": "refund confirmed in the ledger"}).raise_for_status()
             page.wait_for_selector("h1 [data-status='completed']")
             page.wait_for_load_state("networkidle")  # the page's last read after the run's end has landed
             done = page.locator("[data-trace] details[data-kind='approval']")
             page.wait_for_selector("[data-trace] details[data-kind='approval'] [data-approved='true']")
-            assert done.locator("[data-by]").inner_text() == "root"
+            assert done.locator("[data-by]").inner_text() == "bea"
             done.locator("summary").click()
             assert "refund confirmed in the ledger" in done.locator("[data-comment]").inner_text()
             assert trace.locator("details[data-kind='model'][open]").count() == 2

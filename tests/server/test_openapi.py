@@ -53,16 +53,17 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("openapi")
     db = f"sqlite:///{tmp}/podium.db"
 
-    async def admin() -> str:
+    async def admin() -> tuple[str, str]:
         import podium
 
         async with podium.Client(db) as c:
             await c.create_user("root", ["admin"])
-            return await c.create_token("root")
+            await c.create_user("bea", ["approver"])  # four eyes: decides what root starts
+            return await c.create_token("root"), await c.create_token("bea")
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PODIUM_EMBEDDER", "hash:256")  # memory endpoints embed without a model
-        token = asyncio.run(admin())
+        token, approver = asyncio.run(admin())
         app = create_app(
             Settings(
                 store=db, token=token, workflows=flows.ALL, deploy_dir=str(tmp / "deployed"), triggers=False
@@ -77,7 +78,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.02)
         try:
-            yield {"url": f"http://127.0.0.1:{port}", "token": token, "app": app}
+            yield {"url": f"http://127.0.0.1:{port}", "token": token, "approver": approver, "app": app}
         finally:
             server.should_exit = True
             thread.join(30)
@@ -272,16 +273,20 @@ def test_generated_client_drives_the_api(live: dict[str, Any], generated: Any) -
     assert isinstance(inbox, ApprovalList)
     request = inbox.approvals[0]
     assert request.title == "publish the draft?" and request.payload == {"text": "draft for typed"}
+    own = decide_approval.sync_detailed(client=api, run_id=rid, name=request.name, body=Decision(approve=True))
+    assert own.status_code == 403 and isinstance(own.parsed, GeneratedErrorBody)  # four eyes: root started it
+    assert "four eyes" in own.parsed.error.message
+    bea = AuthenticatedClient(base_url=live["url"], token=live["approver"], raise_on_unexpected_status=True, timeout=60)
     decided = decide_approval.sync(
-        client=api, run_id=rid, name=request.name, body=Decision(approve=True, payload={"text": "edited"})
+        client=bea, run_id=rid, name=request.name, body=Decision(approve=True, payload={"text": "edited"})
     )
-    assert isinstance(decided, Decided) and decided.decided and decided.by == "root"
+    assert isinstance(decided, Decided) and decided.decided and decided.by == "bea"
     done = wait_for(lambda: get_run.sync(client=api, run_id=rid), lambda d: d.run.status == "completed")
     assert done.run.output == "published: edited"
 
     # errors come back as the typed error model, with the status and code the server sends
     again = decide_approval.sync_detailed(
-        client=api, run_id=rid, name=request.name, body=Decision(approve=False)
+        client=bea, run_id=rid, name=request.name, body=Decision(approve=False)
     )
     assert again.status_code == 404 and isinstance(again.parsed, GeneratedErrorBody)
     assert again.parsed.error.code == "not_found"
