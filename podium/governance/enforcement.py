@@ -55,15 +55,21 @@ class RunGovernance:
         return self.service.policy_for(self.workflow)
 
     def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
-        """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``)."""
+        """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``, or
+        ``agent:*`` for an agent no policy names)."""
         out = []
         policy = self.policy
         if policy is not None:
             out.append((f"workflow {self.workflow!r}", policy))
         if agent is not None:
-            agent_policy = self.service.agent_policy(agent)
-            if agent_policy is not None:
-                out.append((f"agent {agent!r}", agent_policy))
+            # An agent's name is written by whoever writes the workflow: a name no policy names is
+            # under the default for agents (agent:*), as a workflow without one is under *.
+            own = self.service.agent_policy(agent)
+            default = None if own is not None else self.service.agent_policy("*")
+            if own is not None:
+                out.append((f"agent {agent!r}", own))
+            elif default is not None:
+                out.append((f"agent {agent!r} (under the default for agents, agent:*)", default))
         return out
 
     async def audit(self, action: str, **data: Any) -> None:
@@ -264,7 +270,9 @@ async def check_agent(ctx: RunScope | None, agent: str) -> None:
     goes on where it stopped once the switch is cleared); ``cancel`` fails the step."""
     if ctx is None:
         return
-    off = ctx.governance.service.switch(f"agent:{agent}")
+    service = ctx.governance.service
+    # agent:* (podium killswitch set agent --all) stops every agent, whatever the workflow named it.
+    off = service.switch(f"agent:{agent}") or service.switch("agent:*")
     if off is None:
         return
     if off.get("mode") == "cancel":
