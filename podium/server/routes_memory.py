@@ -346,7 +346,7 @@ async def neighbors(
                 "invalid_request",
                 f"path {path!r}: every step names a relation, e.g. <supplied_by,<contains",
             )
-        found = (await mem.follow(entity, *steps, type=types, where=filters))[:limit]
+        found = await mem.follow(entity, *steps, type=types, where=filters, limit=limit)
     else:
         found = await mem.neighbors(
             entity,
