@@ -207,3 +207,29 @@ async def test_ingest_refuses_a_file_too_big_to_read_whole(tmp_path: Path) -> No
         with pytest.raises(Exception, match="65 MiB is more than a document may be"):
             await c.result(run.id)
         await mem.close()
+
+
+async def test_forget_reaches_a_knowledge_bases_titles_metadata_and_vector_copies(store_url: str) -> None:
+    """Attack (erasure): a complaint ingested with the customer in its title and metadata. ``forget``
+    redacted the chunks' text only: the document's title, its metadata, each chunk's metadata and
+    the copy of that metadata kept with each vector still named the person, and retrieval handed
+    them out as citations."""
+    from podium.knowledge import KnowledgeBase, from_text
+
+    async with podium.Client(store_url) as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        kb = KnowledgeBase(mem, "complaints")
+        doc = from_text("# Complaint from Ann Lee\n\nThe parcel came late.", source="c-17.md", type="markdown")
+        await kb.ingest([doc], metadata={"customer": "ann@example.com", "by": "Ann Lee"})
+        await mem.upsert_entity("customer:42", properties={"name": "Ann Lee", "email": "ann@example.com"})
+        await mem.forget("customer:42", reason="GDPR request 12")
+        stored = [
+            *(await mem.db.fetchall("SELECT title, metadata FROM kb_documents")),
+            *(await mem.db.fetchall("SELECT text, metadata FROM kb_chunks")),
+        ]
+        hits = await mem.vectors.search("kb:complaints", (await mem.embedder.embed(["parcel late"]))[0], 10)
+        passages = await KnowledgeBase(mem, "complaints").search("parcel late", k=5)
+        await mem.close()
+    left = repr([stored, [h.metadata for h in hits], [(p.title, p.citation, p.metadata) for p in passages]])
+    assert hits and passages
+    assert "Ann Lee" not in left and "ann@example.com" not in left, left
