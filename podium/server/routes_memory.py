@@ -35,6 +35,15 @@ async def _allow(request: Request, permission: str, target: str) -> None:
     await request.app.state.client.authorize(permission, target)
 
 
+def entity_target(entity: str) -> str:
+    """How the audit log names an entity: by the SHA-256 digest of its id, as ``podium memory
+    forget`` does. An id may name a person (``person:ann@example.com``), and the audit log is never
+    erased."""
+    import hashlib
+
+    return f"entity-sha256:{hashlib.sha256(entity.encode()).hexdigest()}"
+
+
 def json_object(text: str | None, name: str) -> dict[str, Any] | None:
     """A JSON object passed in a query parameter (``where={"channel": "email"}``)."""
     if text is None or not text.strip():
@@ -225,7 +234,7 @@ async def recall(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     """Newest first; with `query`, the most similar first (each item has a `score`)."""
-    await _allow(request, "memory.read", f"entity:{entity}")
+    await _allow(request, "memory.read", entity_target(entity))
     filters = json_object(where, "where")
     items = await _memory(request).recall(
         entity, query, kind=csv(kind), k=limit, since=since, until=until, where=filters
@@ -243,11 +252,11 @@ async def remember(
     body: Remember, request: Request, entity: str = ENTITY, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
-    await _allow(request, "memory.write", f"entity:{entity}")
+    await _allow(request, "memory.write", entity_target(entity))
     item = await _memory(request).remember(
         entity, body.text, kind=body.kind, data=body.data, metadata=body.metadata, ttl=body.ttl
     )
-    await client.record_audit("memory.remember", f"entity:{entity}", item=item.id, kind=item.kind)
+    await client.record_audit("memory.remember", entity_target(entity), item=item.id, kind=item.kind)
     return {"item": _plain(item)}
 
 
@@ -297,7 +306,7 @@ async def entity(
     direction: Literal["out", "in", "both"] = "both",
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
-    await _allow(request, "memory.read", f"entity:{entity}")
+    await _allow(request, "memory.read", entity_target(entity))
     mem = _memory(request)
     node = await mem.get_entity(entity)
     if node is None:
@@ -334,7 +343,7 @@ async def neighbors(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     """Each result has the entity, `hops` and the `path` of edges that reached it."""
-    await _allow(request, "memory.read", f"entity:{entity}")
+    await _allow(request, "memory.read", entity_target(entity))
     mem = _memory(request)
     filters = json_object(where, "where")
     types = csv(type)
@@ -369,9 +378,11 @@ async def neighbors(
 async def relate(body: Relate, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     """Upserts the edge `src -relation-> dst`; unknown entities are created."""
     client = request.app.state.client
-    await _allow(request, "memory.write", f"entity:{body.src}")
+    await _allow(request, "memory.write", entity_target(body.src))
     rel = await _memory(request).relate(body.src, body.relation, body.dst, body.properties)
-    await client.record_audit("memory.relate", f"entity:{body.src}", relation=body.relation, dst=body.dst)
+    await client.record_audit(
+        "memory.relate", entity_target(body.src), relation=body.relation, dst=entity_target(body.dst)
+    )
     return {"relation": _plain(rel)}
 
 

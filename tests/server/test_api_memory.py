@@ -185,3 +185,27 @@ async def test_policies_crud_and_validation(server: Any, store_url: str) -> None
         assert app.state.client.policy_for("hello").allowed_providers == ["local"]  # the default now
         actions = [e["action"] for e in (await http.get("/api/audit")).json()["entries"]]
         assert actions.count("policy.set") == 3
+
+
+async def test_the_audit_log_names_no_entity_in_clear(server: Any) -> None:
+    """Attack (erasure): the audit log is never erased, so ``podium memory forget`` records only the
+    entity id's digest; but the HTTP memory routes wrote the id itself (``entity:person:ann@...``)
+    in every ``memory.remember``, ``memory.relate`` and ``access.denied`` entry, where no erasure
+    reaches it."""
+    async with server("memory://") as (app, http):
+        _offline_memory(app)
+        c = app.state.client
+        await c.create_user("root", ["admin"])
+        await c.create_user("vic", ["viewer"])
+        root = {"Authorization": f"Bearer {await c.create_token('root')}"}
+        vic = {"Authorization": f"Bearer {await c.create_token('vic')}"}
+        who = "person:ann@example.com"
+        assert (await http.post(f"/api/memory/{who}", json={"text": "vip"}, headers=root)).status_code == 201
+        rel = {"src": who, "relation": "has", "dst": "email:ann.lee@example.com"}
+        assert (await http.post("/api/graph/relations", json=rel, headers=root)).status_code == 201
+        assert (await http.get(f"/api/memory/{who}", headers=vic)).status_code == 403
+        assert (await http.get(f"/api/graph/{who}/neighbors", headers=vic)).status_code == 403
+        entries = (await http.get("/api/audit", headers=root)).json()["entries"]
+    actions = {e["action"] for e in entries}
+    assert {"memory.remember", "memory.relate", "access.denied"} <= actions
+    assert "ann@example.com" not in json.dumps(entries) and "ann.lee@example.com" not in json.dumps(entries)
