@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
 from ..errors import _Suspend
-from .policy import SPEND, Policy, PolicyViolation, provider_refusal, tool_refusal
+from .policy import SPEND, Policy, PolicyViolation, over_call, provider_refusal, tool_refusal
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -56,21 +56,8 @@ class RunGovernance:
 
     def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
         """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``, or
-        ``agent:*`` for an agent no policy names)."""
-        out = []
-        policy = self.policy
-        if policy is not None:
-            out.append((f"workflow {self.workflow!r}", policy))
-        if agent is not None:
-            # An agent's name is written by whoever writes the workflow: a name no policy names is
-            # under the default for agents (agent:*), as a workflow without one is under *.
-            own = self.service.agent_policy(agent)
-            default = None if own is not None else self.service.agent_policy("*")
-            if own is not None:
-                out.append((f"agent {agent!r}", own))
-            elif default is not None:
-                out.append((f"agent {agent!r} (under the default for agents, agent:*)", default))
-        return out
+        ``agent:*`` for an agent no policy names); see :func:`podium.governance.policy.over_call`."""
+        return over_call(self.service.policy_cache, self.workflow, agent)
 
     async def audit(self, action: str, **data: Any) -> None:
         await self.service.record(action, self.run_id, actor="engine", **data)
