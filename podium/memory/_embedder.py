@@ -35,8 +35,15 @@ class Governed(Embedder):
 
     def __init__(self, inner: Embedder, ctx: StepContext, what: str) -> None:
         self.inner, self.ctx, self.what = inner, ctx, what
-        self.name, self.dimension, self.normalize = inner.name, inner.dimension, inner.normalize
-        self.batch_size = inner.batch_size
+        self.name, self.normalize, self.batch_size = inner.name, inner.normalize, inner.batch_size
+
+    @property
+    def dimension(self) -> int:  # a remote embedder learns its own from its first answer
+        return self.inner.dimension
+
+    @dimension.setter
+    def dimension(self, value: int) -> None:
+        self.inner.dimension = value
 
     def encode(self, texts: Sequence[str]) -> Any:
         raise RuntimeError(f"{self.what}: a step's embedder is called with embed(), which applies the policy")
