@@ -233,3 +233,31 @@ async def test_forget_reaches_a_knowledge_bases_titles_metadata_and_vector_copie
     left = repr([stored, [h.metadata for h in hits], [(p.title, p.citation, p.metadata) for p in passages]])
     assert hits and passages
     assert "Ann Lee" not in left and "ann@example.com" not in left, left
+
+
+async def test_finding_entities_reads_the_graph_a_page_at_a_time(store_url: str) -> None:
+    """Attack: ``GET /api/graph?limit=5`` (and ``find_entities``) read every entity of the graph
+    into the process, then kept five: a graph of millions of entities on each request."""
+    async with Memory(store_url, embedder="hash:64") as mem:
+        for i in range(1200):
+            await mem.upsert_entity(f"customer:{i:05d}", type="customer", properties={"tier": "gold" if i % 2 else "std"})
+        await mem.upsert_entity("acme:1", type="org")
+        largest: list[int] = []
+        fetch = mem.db.fetchall
+
+        async def counted(sql: str, params: Any = ()) -> Any:
+            rows = await fetch(sql, params)
+            largest.append(len(rows))
+            return rows
+
+        mem.db.fetchall = counted  # type: ignore[method-assign]
+        try:
+            first = await mem.find_entities(limit=5)
+            gold = await mem.find_entities(type="customer", where={"tier": "gold"}, limit=3)
+            found = await mem.find_entities(search="0011", limit=4)
+        finally:
+            mem.db.fetchall = fetch  # type: ignore[method-assign]
+    assert [e.id for e in first] == ["acme:1", "customer:00000", "customer:00001", "customer:00002", "customer:00003"]
+    assert [e.id for e in gold] == ["customer:00001", "customer:00003", "customer:00005"]
+    assert [e.id for e in found] == ["customer:00011", "customer:00110", "customer:00111", "customer:00112"]
+    assert max(largest) <= 500, f"read {max(largest)} rows at once"
