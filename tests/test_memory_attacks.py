@@ -261,3 +261,26 @@ async def test_finding_entities_reads_the_graph_a_page_at_a_time(store_url: str)
     assert [e.id for e in gold] == ["customer:00001", "customer:00003", "customer:00005"]
     assert [e.id for e in found] == ["customer:00011", "customer:00110", "customer:00111", "customer:00112"]
     assert max(largest) <= 500, f"read {max(largest)} rows at once"
+
+
+async def test_recall_with_a_filter_reads_memories_a_page_at_a_time(tmp_path: Path) -> None:
+    """Attack: a recall step with ``where`` (and no entity, or an entity with a long history) read
+    every memory of the store into the process to keep ``k`` of them."""
+    async with Memory(f"sqlite:///{tmp_path}/m.db", embedder="hash:64") as mem:
+        for i in range(1200):
+            await mem.remember(f"customer:{i % 7}", f"note {i}", metadata={"channel": "email" if i % 3 else "phone"}, at=1000.0 + i)
+        largest: list[int] = []
+        fetch = mem.db.fetchall
+
+        async def counted(sql: str, params: Any = ()) -> Any:
+            rows = await fetch(sql, params)
+            largest.append(len(rows))
+            return rows
+
+        mem.db.fetchall = counted  # type: ignore[method-assign]
+        try:
+            phone = await mem.recall(where={"channel": "phone"}, k=3)
+        finally:
+            mem.db.fetchall = fetch  # type: ignore[method-assign]
+    assert [i.text for i in phone] == ["note 1197", "note 1194", "note 1191"]
+    assert max(largest) <= 500, f"read {max(largest)} rows at once"

@@ -239,13 +239,21 @@ class Memory(MemoryBackend):
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
         sql += " ORDER BY created_at DESC, id DESC"
-        if k is not None and not where:
-            sql += f" LIMIT {int(k)}"
-        items = [_item(r) for r in await self.db.fetchall(sql, params)]
-        if where:
-            from ..vectors import matches
+        if not where:
+            if k is not None:
+                sql += f" LIMIT {int(k)}"
+            return [_item(r) for r in await self.db.fetchall(sql, params)]
+        from ..vectors import matches
 
-            items = [i for i in items if matches(i.metadata, where)]
+        # `where` is matched here, on the metadata's JSON: a page at a time, never the whole store.
+        items: list[MemoryItem] = []
+        offset = 0
+        while k is None or len(items) < k:
+            rows = await self.db.fetchall(f"{sql} LIMIT 500 OFFSET {offset}", params)
+            items += [i for i in map(_item, rows) if matches(i.metadata, where)]
+            if len(rows) < 500:
+                break
+            offset += 500
         return items[:k] if k is not None else items
 
     async def get_many(self, item_ids: Sequence[str]) -> dict[str, MemoryItem]:
