@@ -35,6 +35,31 @@ async def _allow(request: Request, permission: str, target: str) -> None:
     await request.app.state.client.authorize(permission, target)
 
 
+def embedder_on(request: Request, embedder: Any, what: str) -> None:
+    """Refuse (409) to embed with a provider that a kill switch stopped: outside a run no workflow's
+    policy applies, but a switch on a provider (or on everything) stops every call to it."""
+    from ..governance.enforcement import embedder_provider
+
+    provider = embedder_provider(embedder)
+    governance = request.app.state.client.governance
+    scopes = {
+        f"provider:{provider}": (f"provider {provider}", f"provider {provider}"),
+        "provider:*": ("every provider", "provider --all"),
+        "all:*": ("everything", "all"),
+    }
+    found = [(*scopes[key], sw) for key in scopes if (sw := governance.switch(key)) is not None]
+    if not found:
+        return
+    scope, clear, off = found[0]
+    raise ApiError(
+        409,
+        "kill_switch_active",
+        f"{what} embeds with {getattr(embedder, 'name', '?')!r}, and {scope} is switched off "
+        f"({off.get('reason') or 'no reason given'}, by {off.get('by') or '?'}); nothing was sent. When the "
+        f"incident is over: podium killswitch clear {clear}",
+    )
+
+
 def entity_target(entity: str) -> str:
     """How the audit log names an entity: by the SHA-256 digest of its id, as ``podium memory
     forget`` does. An id may name a person (``person:ann@example.com``), and the audit log is never
@@ -236,6 +261,8 @@ async def recall(
     """Newest first; with `query`, the most similar first (each item has a `score`)."""
     await _allow(request, "memory.read", entity_target(entity))
     filters = json_object(where, "where")
+    if query is not None and query.strip():
+        embedder_on(request, _memory(request).embedder, "recall with a query")
     items = await _memory(request).recall(
         entity, query, kind=csv(kind), k=limit, since=since, until=until, where=filters
     )
@@ -253,6 +280,7 @@ async def remember(
 ) -> dict[str, Any]:
     client = request.app.state.client
     await _allow(request, "memory.write", entity_target(entity))
+    embedder_on(request, _memory(request).embedder, "remember")
     item = await _memory(request).remember(
         entity, body.text, kind=body.kind, data=body.data, metadata=body.metadata, ttl=body.ttl
     )
@@ -453,11 +481,13 @@ async def search(
 ) -> dict[str, Any]:
     """Returns `passages` (text, score, source, title, page, heading, metadata, citation, ref `[n]`),
     `context` (numbered passages for a prompt) and `citations` (the numbered source list)."""
-    from ..knowledge import retrieve
+    from ..knowledge import knowledge_base, retrieve
 
     await _allow(request, "memory.read", f"kb:{name}")
     filters = json_object(where, "where")
     await _existing(request, name)
+    base = await knowledge_base(_memory(request), name).open()
+    embedder_on(request, base.embedder, f"searching knowledge base {name!r}")
     result: dict[str, Any] = await retrieve(
         None, name, query, k=k, where=filters, hybrid=hybrid, memory=_memory(request)
     )
@@ -480,7 +510,9 @@ async def add_document(
     client = request.app.state.client
     await _allow(request, "memory.write", f"kb:{name}")
     doc = from_text(body.text, source=body.source, type=body.type, title=body.title)
-    report = await knowledge_base(_memory(request), name).ingest([doc], metadata=body.metadata)
+    base = await knowledge_base(_memory(request), name).open()
+    embedder_on(request, base.embedder, f"adding a document to knowledge base {name!r}")
+    report = await base.ingest([doc], metadata=body.metadata)
     await client.record_audit("kb.ingest", f"kb:{name}", source=body.source)
     out = dataclasses.asdict(report)
     out["duplicates"] = [list(d) for d in report.duplicates]

@@ -209,3 +209,42 @@ async def test_the_audit_log_names_no_entity_in_clear(server: Any) -> None:
     actions = {e["action"] for e in entries}
     assert {"memory.remember", "memory.relate", "access.denied"} <= actions
     assert "ann@example.com" not in json.dumps(entries) and "ann.lee@example.com" not in json.dumps(entries)
+
+
+async def test_a_provider_kill_switch_stops_the_apis_embedding_calls(server: Any) -> None:
+    """Attack: during an incident an admin switches the provider off (``podium killswitch set
+    provider openai``); runs stop calling it, but the HTTP memory and knowledge routes went on sending
+    every remembered text, query and document to the memory's openai: embedder."""
+    from podium.embeddings.hashing import HashEmbedder
+
+    class Remote(HashEmbedder):
+        def __init__(self) -> None:
+            super().__init__(64)
+            self.name = "openai:text-embedding-3-small"
+            self.texts: list[str] = []
+
+        def encode(self, texts: Any) -> Any:
+            self.texts.extend(texts)
+            return super().encode(texts)
+
+    remote = Remote()
+    async with server("memory://") as (app, http):
+        c = app.state.client
+        attach(c, Memory(c.store, embedder=remote))
+        doc = {"source": "a.txt", "text": "Refunds take five days."}
+        assert (await http.post("/api/kb/handbook/documents", json=doc)).status_code == 201
+        await c.set_switch("provider", "openai", reason="incident 42")
+        remote.texts.clear()
+        calls = [
+            await http.post("/api/memory/customer:1", json={"text": "ann@example.com is VIP"}),
+            await http.get("/api/memory/customer:1", params={"query": "who is VIP"}),
+            await http.get("/api/kb/handbook/search", params={"query": "refund for ann@example.com"}),
+            await http.post("/api/kb/handbook/documents", json={"source": "b.txt", "text": "Ann's complaint"}),
+        ]
+        plain = await http.get("/api/memory/customer:1")  # no query: nothing is embedded
+    for r in calls:
+        assert r.status_code == 409, r.text
+        err = r.json()["error"]
+        assert err["code"] == "kill_switch_active" and "incident 42" in err["message"]
+        assert "podium killswitch clear provider openai" in err["message"]
+    assert remote.texts == [] and plain.status_code == 200
