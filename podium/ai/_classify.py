@@ -31,32 +31,16 @@ async def classify(
     return await durable(ctx, _classify, classifier, text, name=name)
 
 
-def embedder_provider(classifier: Classifier) -> str | None:
-    """Where a classifier's embedder sends texts: ``local`` (in this process), a service's provider
-    name (``openai``, ``ollama``...), or None for a classifier without an embedder."""
-    embedder = getattr(classifier, "embedder", None)
-    if embedder is None:
-        return None
-    kind = str(getattr(embedder, "name", "")).partition(":")[0]
-    return "local" if kind in ("local", "hash") else kind
-
-
 async def checked_text(ctx: StepContext | None, classifier: Classifier, text: str, *, name: str) -> str:
-    """``text`` as the workflow's policy lets it reach the classifier's embedder: a provider the
-    policy does not allow, or one a kill switch stopped, is refused (and audited); personal data is
-    kept off remote embedders under ``pii_local_only``; ``redact: [prompts]`` redacts it. An embedding
-    call is a model call, whether a workflow file or code chose the embedder. A replayed call was
-    checked when it ran."""
-    provider = embedder_provider(classifier)
-    if ctx is None or provider is None or ctx.replaying(name):
+    """``text`` as the workflow's policy lets it reach the classifier's embedder
+    (:func:`podium.governance.enforcement.check_embedding`). An embedding call is a model call,
+    whether a workflow file or code chose the embedder. A replayed call was checked when it ran."""
+    embedder = getattr(classifier, "embedder", None)
+    if ctx is None or embedder is None or ctx.replaying(name):
         return text
-    from ..governance.enforcement import check_model
-    from ..models import Message, Request
-    from . import _guard
+    from ..governance.enforcement import check_embedding
 
-    await check_model(ctx, [provider], budget=False)
-    request = await _guard.prepare(ctx, Request(messages=(Message.user(text),)), [provider])
-    return request.messages[0].content
+    return (await check_embedding(ctx, embedder, [text], what=f"classifier {name!r}"))[0]
 
 
 async def classify_with_llm(

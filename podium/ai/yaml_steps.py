@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -121,17 +122,48 @@ def _tool_step_uses(w: Mapping[str, Any]) -> list[Any]:
     return _tool_uses({k: v for k, v in w.items() if k != "arguments"})
 
 
+_AGENT_NAME = re.compile(r"[\w.-]{1,100}")
+
+
+def _agent_name_uses(name: Any) -> list[Any]:
+    """An agent's name keys its ``agent:NAME`` policy and kill switch: it is written in the file (a
+    run's input naming it would choose which controls apply), as a plain name."""
+    from ..governance.capabilities import Use, is_template
+
+    if name is None:
+        return []
+    if is_template(name):
+        return [
+            Use(
+                at=("name",),
+                problem="an agent's name cannot be a template: it decides which agent:NAME policy and kill "
+                "switch apply, so it is written in the file, never computed from the input or a step's output",
+                hint="write the name itself (name: triage); the admin's policy for it: podium policy set agent:triage ...",
+            )
+        ]
+    if not isinstance(name, str) or not _AGENT_NAME.fullmatch(name):
+        return [
+            Use(
+                at=("name",),
+                problem=f"an agent's name is a plain name (letters, digits, '_', '-', '.'; at most 100), got {name!r}",
+                hint="e.g. name: triage ('*' and 'agent:' are the admin's: podium policy set agent:* ...)",
+            )
+        ]
+    return []
+
+
 def _agent_step_uses(w: Mapping[str, Any]) -> list[Any]:
     from ..governance.capabilities import Use, is_template, templated
 
+    named = _agent_name_uses(w.get("name"))
     tools = w.get("tools")
     if tools is None:
-        return []
+        return named
     if is_template(tools):
-        return [templated(("tools",), "an agent's tools")]
+        return [*named, templated(("tools",), "an agent's tools")]
     if not isinstance(tools, list):
-        return [Use(at=("tools",), problem=f"tools is a list of {_TOOL_FORMS}")]
-    return [u for i, t in enumerate(tools) for u in _tool_uses(t, ("tools", i))]
+        return [*named, Use(at=("tools",), problem=f"tools is a list of {_TOOL_FORMS}")]
+    return [*named, *(u for i, t in enumerate(tools) for u in _tool_uses(t, ("tools", i)))]
 
 
 async def _tool_from(ctx: Any, spec: Any) -> Tool | Toolset:
@@ -435,7 +467,12 @@ _KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
                 "max_tool_calls": {"type": "integer", "minimum": 0, "default": 32},
                 "max_tokens": {"type": "integer", "minimum": 1},
                 "output": {"type": "object"},
-                "name": {"type": "string"},
+                "name": {
+                    "type": "string",
+                    "default": "agent",
+                    "description": "the agent's name, written in the file: its agent:NAME policy and kill "
+                    "switch (agent:* for a name no policy names)",
+                },
             },
             "required": ["input"],
             "additionalProperties": False,

@@ -240,7 +240,7 @@ async def forget(
 @embedder_option
 @db_option
 @run_async
-@requires("memory.read", lambda kw: f"entity:{kw['entity']}")
+@requires("memory.read", lambda kw: f"entity-sha256:{_digest(kw['entity'])}")  # not the entity: PII
 async def memory_show(
     entity: str, query: str | None, k: int, as_json: bool, embedder: str | None, db: str | None
 ) -> int:

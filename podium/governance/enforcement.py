@@ -19,6 +19,7 @@ from .policy import (
     PolicyViolation,
     connector_refusal,
     names_connector,
+    over_call,
     provider_refusal,
     tool_refusal,
 )
@@ -63,16 +64,9 @@ class RunGovernance:
         return self.service.policy_for(self.workflow)
 
     def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
-        """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``)."""
-        out = []
-        policy = self.policy
-        if policy is not None:
-            out.append((f"workflow {self.workflow!r}", policy))
-        if agent is not None:
-            agent_policy = self.service.agent_policy(agent)
-            if agent_policy is not None:
-                out.append((f"agent {agent!r}", agent_policy))
-        return out
+        """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``, or
+        ``agent:*`` for an agent no policy names); see :func:`podium.governance.policy.over_call`."""
+        return over_call(self.service.policy_cache, self.workflow, agent)
 
     async def audit(self, action: str, **data: Any) -> None:
         await self.service.record(action, self.run_id, actor="engine", **data)
@@ -328,6 +322,41 @@ async def check_model(
     )
 
 
+def embedder_provider(embedder: Any) -> str:
+    """Where an embedder sends texts: ``local`` (in this process: ``local:``, ``hash:``) or the
+    provider of its ``provider:model`` name (``openai``, ``ollama``...)."""
+    kind = str(getattr(embedder, "name", "") or "").partition(":")[0]
+    return "local" if kind in ("local", "hash") else kind or "unknown"
+
+
+async def check_embedding(ctx: RunScope | None, embedder: Any, texts: list[str], *, what: str) -> list[str]:
+    """``texts`` as the run's policy lets them reach ``embedder``: an embedding call is a model call.
+    A provider the policy does not allow, or one a kill switch stopped, is refused; personal data is
+    kept off a remote embedder under ``pii_local_only``; ``redact: [prompts]`` redacts the texts.
+    Refusals are audited (``policy.refuse``). ``what`` names the call in errors (``memory of ...``)."""
+    if ctx is None:
+        return texts
+    provider = embedder_provider(embedder)
+    await check_model(ctx, [provider], budget=False)
+    policy = ctx.governance.policy
+    if policy is None:
+        return texts
+    from .pii import contains_pii, redact
+
+    if "prompts" in policy.redact:
+        texts = [redact(t) for t in texts]
+    if policy.pii_local_only and provider != "local" and any(contains_pii(t) for t in texts):
+        await audit(ctx, "policy.refuse", providers=[provider], reason="PII in prompt")
+        raise PolicyViolation(
+            f"step {ctx.step_id!r}: the text for {what} holds personal data and workflow "
+            f"{ctx.governance.workflow!r}'s policy keeps it on local models (pii_local_only), but its "
+            f"embedder {getattr(embedder, 'name', '?')!r} is a service ({provider}); use a local embedder "
+            f"(PODIUM_EMBEDDER=local:all-minilm-l6-v2; a knowledge base keeps the one it was built with), "
+            f"or redact prompts first (policy redact: [prompts])"
+        )
+    return texts
+
+
 async def charge(ctx: RunScope | None, usage: Any) -> None:
     """Add a live model call's usage to the day's and the entity's totals (atomic in the store, so
     every worker counts against the same budget). Replayed calls are not charged again."""
@@ -351,7 +380,9 @@ async def check_agent(ctx: RunScope | None, agent: str) -> None:
     goes on where it stopped once the switch is cleared); ``cancel`` fails the step."""
     if ctx is None:
         return
-    off = ctx.governance.service.switch(f"agent:{agent}")
+    service = ctx.governance.service
+    # agent:* (podium killswitch set agent --all) stops every agent, whatever the workflow named it.
+    off = service.switch(f"agent:{agent}") or service.switch("agent:*")
     if off is None:
         return
     if off.get("mode") == "cancel":

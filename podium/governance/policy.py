@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -195,6 +196,24 @@ class Policy:
             v is not None
             for v in (self.max_daily_tokens, self.max_daily_cost, self.max_entity_tokens, self.max_entity_cost)
         )
+
+
+def over_call(policies: Mapping[str, Policy], workflow: str, agent: str | None) -> list[tuple[str, Policy]]:
+    """The policies over a call, as ``(who, policy)`` pairs: the workflow's (or ``*``), and the
+    agent's (``agent:NAME``, or ``agent:*`` for an agent no policy names: an agent's name is written
+    by whoever writes the workflow, so renaming it must not free it). Runs and the API's dry run
+    (``GET /api/policies/{workflow}/decision``) both ask here."""
+    out: list[tuple[str, Policy]] = []
+    own = policies.get(workflow) or policies.get("*")
+    if own is not None:
+        out.append((f"workflow {workflow!r}", own))
+    if agent is not None:
+        named = policies.get(f"agent:{agent}")
+        if named is not None:
+            out.append((f"agent {agent!r}", named))
+        elif policies.get("agent:*") is not None:
+            out.append((f"agent {agent!r} (under the default for agents, agent:*)", policies["agent:*"]))
+    return out
 
 
 def tool_refusal(scoped: list[tuple[str, Policy]], tool: str) -> str | None:

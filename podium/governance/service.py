@@ -621,7 +621,7 @@ class Governance:
         return payload
 
     def agent_policy(self, agent: str) -> Policy | None:
-        """The policy in force for agent ``agent`` (``agent:NAME``), if any."""
+        """The policy set for agent ``agent`` (``agent:NAME``; ``"*"``: the default for agents), if any."""
         return self.policy_cache.get(f"agent:{agent}") if self.policy_cache else None
 
     # -- capabilities: what workflow files may reach (podium/governance/capabilities.py) ----------

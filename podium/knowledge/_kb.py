@@ -154,6 +154,15 @@ class KnowledgeBase:
             raise RuntimeError("open the knowledge base first: await kb.open()")
         return self._embedder
 
+    async def through(self, wrap: Callable[[Embedder], Embedder]) -> KnowledgeBase:
+        """This base (opened) embedding through ``wrap(its embedder)``: a step's view, whose
+        embedder has the run's policy in front of the model; the vectors are the same."""
+        await self.open()
+        view = KnowledgeBase(
+            self.memory, self.name, embedder=wrap(self.embedder), chunk_size=self.chunk_size, overlap=self.overlap
+        )
+        return await view.open()
+
     # -- ingest ------------------------------------------------------------------------------------
 
     async def ingest(

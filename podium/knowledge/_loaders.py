@@ -106,6 +106,11 @@ def pdf_pages(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
     return [page.extract_text() or "" for page in reader.pages], title
 
 
+#: The largest file ingest reads (it is read whole, then chunked and embedded): a workflow file may
+#: name any file under a registered folder, a log of gigabytes too.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
 def load(path: str | os.PathLike[str], *, type: str | None = None) -> Document:
     """Read one file. The type comes from the suffix (``.txt .md .html .htm .pdf``) unless given."""
     p = Path(path)
@@ -113,6 +118,12 @@ def load(path: str | os.PathLike[str], *, type: str | None = None) -> Document:
     if kind is None:
         raise ValueError(
             f"{p}: cannot tell the document type from {p.suffix!r}; supported: {', '.join(sorted(TEXT_SUFFIXES))}"
+        )
+    size = p.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(
+            f"{p}: {size / 2**20:.0f} MiB is more than a document may be ({MAX_FILE_BYTES >> 20} MiB, read whole "
+            "to be chunked); split it into smaller files, or move it out of the folder being ingested"
         )
     if kind == "pdf":
         pages, title = pdf_pages(p)

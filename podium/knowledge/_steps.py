@@ -34,6 +34,14 @@ def _memory(ctx: StepContext | None, memory: Memory | None) -> Memory:
     return memory_for(store_of(ctx))
 
 
+async def _governed(ctx: StepContext, base: KnowledgeBase) -> KnowledgeBase:
+    """``base`` as a step uses it: its embedder (a model provider, chosen when the base was built)
+    behind the run's policy."""
+    from ..memory._embedder import governed
+
+    return await base.through(lambda e: governed(e, ctx, f"knowledge base {base.name!r}"))
+
+
 async def _search(kb: KnowledgeBase, query: str, k: int, where: Any, hybrid: bool) -> dict[str, Any]:
     passages = await kb.search(query, k=k, where=where, hybrid=hybrid)
     return {
@@ -62,9 +70,10 @@ async def retrieve(
     ``context`` (the passages numbered ``[1]``... with their citations, for a prompt) and
     ``citations`` (the numbered source list, for an answer)."""
     base = knowledge_base(_memory(ctx, memory), kb)
-    args = (base, query, k, dict(where) if where else None, hybrid)
     if ctx is None:
-        return await _search(*args)
+        return await _search(base, query, k, dict(where) if where else None, hybrid)
+    base = await _governed(ctx, base)
+    args = (base, query, k, dict(where) if where else None, hybrid)
     result: dict[str, Any] = await ctx.call(_search, *args, name="retrieve")
     return result
 
@@ -89,6 +98,7 @@ async def ingest(
     listed = [paths] if isinstance(paths, str) else list(paths)
     if ctx is None:
         return await _ingest(base, listed, metadata)
+    base = await _governed(ctx, base)
     result: dict[str, Any] = await ctx.call(
         _ingest, base, listed, dict(metadata) if metadata else None, name="kb_ingest"
     )

@@ -133,11 +133,12 @@ class MemoryBackend(abc.ABC):
         *path: str,
         type: str | Sequence[str] | None = None,
         where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
     ) -> list[Reached]:
         """Entities at the end of a relation path: each step names a relation followed forwards
-        (``"contains"``) or backwards (``"<contains"``). Which open purchase orders contain products
-        of vendor V: ``follow("vendor:V", "<supplied_by", "<contains", type="purchase_order",
-        where={"status": "open"})``."""
+        (``"contains"``) or backwards (``"<contains"``), by id, at most ``limit`` of them. Which open
+        purchase orders contain products of vendor V: ``follow("vendor:V", "<supplied_by",
+        "<contains", type="purchase_order", where={"status": "open"})``."""
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

@@ -97,14 +97,24 @@ async def find_entities(
     sql = f"SELECT {_ENTITY_COLS} FROM mem_entities"
     if conds:
         sql += " WHERE " + " AND ".join(conds)
-    found = [
-        e
-        for e in map(_entity, await db.fetchall(sql + " ORDER BY id", params))
-        if matches(e.properties, where)
-    ]
+    # Ids by code point on both dialects (PostgreSQL's default collation orders otherwise); with a
+    # search, the ids that start with it first.
+    by_id = 'id COLLATE "C"' if db.dialect == "postgres" else "id"
     if search:
-        needle = search.lower()
-        found.sort(key=lambda e: (not e.id.lower().startswith(needle), e.id))
+        sql += f" ORDER BY CASE WHEN lower(id) LIKE ? ESCAPE '!' THEN 0 ELSE 1 END, {by_id}"
+        params.append(_like(search.lower()) + "%")
+    else:
+        sql += f" ORDER BY {by_id}"
+    # A page at a time, never the whole graph: `where` is matched here, on the properties' JSON.
+    page = min(max(limit, 50), 500)
+    found: list[Entity] = []
+    offset = 0
+    while len(found) < limit:
+        rows = await db.fetchall(f"{sql} LIMIT {page} OFFSET {offset}", params)
+        found += [e for e in map(_entity, rows) if matches(e.properties, where)]
+        if len(rows) < page:
+            break
+        offset += page
     return found[:limit]
 
 

@@ -65,8 +65,12 @@ class Memory(MemoryBackend):
     ) -> None:
         from ..storage import Store, default_url
 
+        self.db: Database
         self.run_store: Store | None = None
-        if isinstance(target, Database):
+        self._vectors: VectorIndex | None = None
+        if isinstance(target, Memory):  # a view (with_embedder): its database and vectors, shared
+            self.db, self.run_store, self._vectors = target.db, target.run_store, target.vectors
+        elif isinstance(target, Database):
             self.db = target
         elif isinstance(target, Store):
             self.db, self.run_store = database_for(target), target
@@ -75,7 +79,6 @@ class Memory(MemoryBackend):
         self._embedder_spec = embedder
         self.retention: dict[str, Retention] = dict(retention or {})
         self._vector_method = vector_index
-        self._vectors: VectorIndex | None = None
         self._open_lock = asyncio.Lock()
         #: Who the audit entries of forget and prune_runs name (a surface sets the caller's name).
         self.actor = "memory"
@@ -86,6 +89,14 @@ class Memory(MemoryBackend):
     @property
     def embedder(self) -> Embedder:
         return resolve_embedder(self._embedder_spec)
+
+    def with_embedder(self, embedder: Embedder) -> Memory:
+        """This memory (the same database, vectors and collection) embedding through ``embedder``:
+        a step's view, whose embedder has the run's policy in front of the model. Open this memory
+        first; close it, not the view."""
+        view = Memory(self, embedder=embedder, retention=self.retention)
+        view.actor = self.actor
+        return view
 
     @property
     def collection(self) -> str:
@@ -228,13 +239,21 @@ class Memory(MemoryBackend):
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             params.extend(kinds)
         sql += " ORDER BY created_at DESC, id DESC"
-        if k is not None and not where:
-            sql += f" LIMIT {int(k)}"
-        items = [_item(r) for r in await self.db.fetchall(sql, params)]
-        if where:
-            from ..vectors import matches
+        if not where:
+            if k is not None:
+                sql += f" LIMIT {int(k)}"
+            return [_item(r) for r in await self.db.fetchall(sql, params)]
+        from ..vectors import matches
 
-            items = [i for i in items if matches(i.metadata, where)]
+        # `where` is matched here, on the metadata's JSON: a page at a time, never the whole store.
+        items: list[MemoryItem] = []
+        offset = 0
+        while k is None or len(items) < k:
+            rows = await self.db.fetchall(f"{sql} LIMIT 500 OFFSET {offset}", params)
+            items += [i for i in map(_item, rows) if matches(i.metadata, where)]
+            if len(rows) < 500:
+                break
+            offset += 500
         return items[:k] if k is not None else items
 
     async def get_many(self, item_ids: Sequence[str]) -> dict[str, MemoryItem]:
@@ -340,9 +359,11 @@ class Memory(MemoryBackend):
         *path: str,
         type: str | Sequence[str] | None = None,
         where: Mapping[str, Any] | None = None,
+        limit: int | None = None,
     ) -> list[Reached]:
         await self.open()
-        return await _graph.follow(self.db, id, path, type, where)
+        found = await _graph.follow(self.db, id, path, type, where)
+        return found if limit is None else found[:limit]
 
     # -- lifecycle ---------------------------------------------------------------------------------
 

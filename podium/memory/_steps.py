@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._embedder import governed
 from ._memory import Memory
 from ._records import Entity, Erasure, MemoryItem, Reached, Relation
 
@@ -55,16 +56,25 @@ def memory_for(target: Any) -> Memory:
 
 
 class StepMemory:
-    """:class:`Memory` for one step execution: the same methods, each a durable sub-step."""
+    """:class:`Memory` for one step execution: the same methods, each a durable sub-step. Texts are
+    embedded behind the run's policy (a remote embedder is a model provider: allowed providers,
+    kill switches, ``pii_local_only``, ``redact: [prompts]``), whoever chose the embedder."""
 
     def __init__(self, ctx: StepContext, memory: Memory) -> None:
         self.ctx = ctx
         self.memory = memory
         self._writes = 0
+        self._governed: Memory | None = None
 
-    async def _call(self, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, name: str, method: str, *args: Any, **kwargs: Any) -> Any:
         await self.memory.open()
-        return await self.ctx.call(fn, *args, name=name, **kwargs)
+        target = self.memory
+        if method in ("remember", "recall"):  # the calls that embed a step's text
+            if self._governed is None:
+                what = f"memory {method}"
+                self._governed = self.memory.with_embedder(governed(self.memory.embedder, self.ctx, what))
+            target = self._governed
+        return await self.ctx.call(getattr(target, method), *args, name=name, **kwargs)
 
     def _id(self) -> str:
         self._writes += 1
@@ -75,35 +85,37 @@ class StepMemory:
         options.setdefault("id", self._id())
         options.setdefault("run_id", self.ctx.run_id)
         options.setdefault("step", self.ctx.step_id)
-        result: MemoryItem = await self._call("remember", self.memory.remember, entity, text, **options)
+        result: MemoryItem = await self._call("remember", "remember", entity, text, **options)
         return result
 
     async def recall(
         self, entity: str | None = None, query: str | None = None, **options: Any
     ) -> list[MemoryItem]:
-        result: list[MemoryItem] = await self._call("recall", self.memory.recall, entity, query, **options)
+        result: list[MemoryItem] = await self._call("recall", "recall", entity, query, **options)
         return result
 
     async def upsert_entity(self, id: str, **options: Any) -> Entity:
-        result: Entity = await self._call("upsert_entity", self.memory.upsert_entity, id, **options)
+        result: Entity = await self._call("upsert_entity", "upsert_entity", id, **options)
         return result
 
     async def relate(
         self, src: str, relation: str, dst: str, properties: Mapping[str, Any] | None = None
     ) -> Relation:
-        result: Relation = await self._call("relate", self.memory.relate, src, relation, dst, properties)
+        result: Relation = await self._call("relate", "relate", src, relation, dst, properties)
         return result
 
     async def neighbors(self, id: str, **options: Any) -> list[Reached]:
-        result: list[Reached] = await self._call("neighbors", self.memory.neighbors, id, **options)
+        result: list[Reached] = await self._call("neighbors", "neighbors", id, **options)
         return result
 
     async def follow(self, id: str, *path: str, **options: Any) -> list[Reached]:
-        result: list[Reached] = await self._call("follow", self.memory.follow, id, *path, **options)
+        result: list[Reached] = await self._call("follow", "follow", id, *path, **options)
         return result
 
     async def forget(self, entity: str, *, values: Sequence[str] = (), reason: str = "") -> Erasure:
-        result: Erasure = await self._call("forget", self.memory.forget, entity, values=values, reason=reason)
+        # Erasure re-embeds texts the memory's embedder already had (with the entity taken out): it
+        # is not stopped half way by a policy on that embedder.
+        result: Erasure = await self._call("forget", "forget", entity, values=values, reason=reason)
         return result
 
 

@@ -63,6 +63,7 @@ async def _recall(
 ) -> dict[str, Any]:
     """Recalls an entity's memories, newest or (with query) most similar first; items and text."""
     since = time.time() - within if within is not None else None
+    k = max(1, min(int(k), 1000))  # a template fills k from the input too: never everything
     items = await of(ctx).recall(entity, query, kind=kind, k=k, since=since, where=where)
     return {"items": [_item(i) for i in items], "text": "\n".join(f"- ({i.kind}) {i.text}" for i in items)}
 
@@ -94,8 +95,9 @@ async def _graph_query(
 ) -> dict[str, Any]:
     """Entities near start (hops, relations, direction) or at the end of a relation path."""
     mem = of(ctx)
-    if path:
-        found = await mem.follow(start, *path, type=type, where=where)
+    limit = max(1, min(int(limit), 1000))  # a template fills it from the input too: never everything
+    if path:  # bounded like neighbors: a path from a hub reaches every entity of a kind
+        found = await mem.follow(start, *path, type=type, where=where, limit=limit)
     else:
         found = await mem.neighbors(
             start, hops=hops, relations=relations, direction=direction, type=type, where=where, limit=limit
@@ -116,7 +118,31 @@ async def _run_state(
 
 async def _forget(ctx: Any, entity: str, values: list[str] | None = None, reason: str = "") -> dict[str, Any]:
     """Erases an entity from memory, vectors, graph and run payloads; returns the erasure record."""
+    await _may_erase(ctx)
     return dataclasses.asdict(await of(ctx).forget(entity, values=values or (), reason=reason))
+
+
+async def _may_erase(ctx: Any) -> None:
+    """Erasure rewrites every run's stored payloads and deletes an entity everywhere: ``podium memory
+    forget`` needs ``memory.forget``, and so does a workflow file's ``forget`` step, from whoever
+    started the run (the signed audit log says who; never the run's input). A replayed step was
+    checked when it ran."""
+    if ctx.replaying("forget"):
+        return
+    from ..governance.enforcement import audit
+    from ..governance.policy import PolicyViolation
+
+    who = await ctx.started_by()
+    if who is not None and who.can("memory.forget"):
+        return
+    await audit(ctx, "policy.refuse", reason="memory.forget", by=who.name if who else None)
+    starter = f"{who.name!r} (roles: {', '.join(who.roles) or 'none'})" if who else "nobody the audit log names"
+    raise PolicyViolation(
+        f"step {ctx.step_id!r} (forget): run {ctx.run_id} was started by {starter}, who does not hold "
+        "memory.forget; erasure rewrites every run's stored data, so the step runs only for a starter "
+        "who may erase (as podium memory forget does). Start the run as such a user (an admin, or a "
+        "role with memory.forget: podium users role NAME memory.forget)"
+    )
 
 
 _S: dict[str, Any] = {"type": "string"}
@@ -144,7 +170,7 @@ KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
                 "entity": _S,
                 "query": {**_S, "description": "rank by similarity to this text (default: newest first)"},
                 "kind": _KINDS_ARG,
-                "k": {"type": "integer", "minimum": 1, "default": 10},
+                "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10},
                 "within": {
                     "type": "number",
                     "minimum": 0,
@@ -188,7 +214,13 @@ KINDS: dict[str, tuple[Any, dict[str, Any]]] = {
                 },
                 "type": _KINDS_ARG,
                 "where": _OBJ,
-                "limit": {"type": "integer", "minimum": 1, "default": 100},
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 1000,
+                    "default": 100,
+                    "description": "at most this many entities (with path too)",
+                },
             },
             "required": ["start"],
         },

@@ -35,6 +35,40 @@ async def _allow(request: Request, permission: str, target: str) -> None:
     await request.app.state.client.authorize(permission, target)
 
 
+def embedder_on(request: Request, embedder: Any, what: str) -> None:
+    """Refuse (409) to embed with a provider that a kill switch stopped: outside a run no workflow's
+    policy applies, but a switch on a provider (or on everything) stops every call to it."""
+    from ..governance.enforcement import embedder_provider
+
+    provider = embedder_provider(embedder)
+    governance = request.app.state.client.governance
+    scopes = {
+        f"provider:{provider}": (f"provider {provider}", f"provider {provider}"),
+        "provider:*": ("every provider", "provider --all"),
+        "all:*": ("everything", "all"),
+    }
+    found = [(*scopes[key], sw) for key in scopes if (sw := governance.switch(key)) is not None]
+    if not found:
+        return
+    scope, clear, off = found[0]
+    raise ApiError(
+        409,
+        "kill_switch_active",
+        f"{what} embeds with {getattr(embedder, 'name', '?')!r}, and {scope} is switched off "
+        f"({off.get('reason') or 'no reason given'}, by {off.get('by') or '?'}); nothing was sent. When the "
+        f"incident is over: podium killswitch clear {clear}",
+    )
+
+
+def entity_target(entity: str) -> str:
+    """How the audit log names an entity: by the SHA-256 digest of its id, as ``podium memory
+    forget`` does. An id may name a person (``person:ann@example.com``), and the audit log is never
+    erased."""
+    import hashlib
+
+    return f"entity-sha256:{hashlib.sha256(entity.encode()).hexdigest()}"
+
+
 def json_object(text: str | None, name: str) -> dict[str, Any] | None:
     """A JSON object passed in a query parameter (``where={"channel": "email"}``)."""
     if text is None or not text.strip():
@@ -225,8 +259,10 @@ async def recall(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     """Newest first; with `query`, the most similar first (each item has a `score`)."""
-    await _allow(request, "memory.read", f"entity:{entity}")
+    await _allow(request, "memory.read", entity_target(entity))
     filters = json_object(where, "where")
+    if query is not None and query.strip():
+        embedder_on(request, _memory(request).embedder, "recall with a query")
     items = await _memory(request).recall(
         entity, query, kind=csv(kind), k=limit, since=since, until=until, where=filters
     )
@@ -243,11 +279,12 @@ async def remember(
     body: Remember, request: Request, entity: str = ENTITY, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
-    await _allow(request, "memory.write", f"entity:{entity}")
+    await _allow(request, "memory.write", entity_target(entity))
+    embedder_on(request, _memory(request).embedder, "remember")
     item = await _memory(request).remember(
         entity, body.text, kind=body.kind, data=body.data, metadata=body.metadata, ttl=body.ttl
     )
-    await client.record_audit("memory.remember", f"entity:{entity}", item=item.id, kind=item.kind)
+    await client.record_audit("memory.remember", entity_target(entity), item=item.id, kind=item.kind)
     return {"item": _plain(item)}
 
 
@@ -297,7 +334,7 @@ async def entity(
     direction: Literal["out", "in", "both"] = "both",
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
-    await _allow(request, "memory.read", f"entity:{entity}")
+    await _allow(request, "memory.read", entity_target(entity))
     mem = _memory(request)
     node = await mem.get_entity(entity)
     if node is None:
@@ -334,7 +371,7 @@ async def neighbors(
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     """Each result has the entity, `hops` and the `path` of edges that reached it."""
-    await _allow(request, "memory.read", f"entity:{entity}")
+    await _allow(request, "memory.read", entity_target(entity))
     mem = _memory(request)
     filters = json_object(where, "where")
     types = csv(type)
@@ -346,7 +383,7 @@ async def neighbors(
                 "invalid_request",
                 f"path {path!r}: every step names a relation, e.g. <supplied_by,<contains",
             )
-        found = (await mem.follow(entity, *steps, type=types, where=filters))[:limit]
+        found = await mem.follow(entity, *steps, type=types, where=filters, limit=limit)
     else:
         found = await mem.neighbors(
             entity,
@@ -369,9 +406,11 @@ async def neighbors(
 async def relate(body: Relate, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     """Upserts the edge `src -relation-> dst`; unknown entities are created."""
     client = request.app.state.client
-    await _allow(request, "memory.write", f"entity:{body.src}")
+    await _allow(request, "memory.write", entity_target(body.src))
     rel = await _memory(request).relate(body.src, body.relation, body.dst, body.properties)
-    await client.record_audit("memory.relate", f"entity:{body.src}", relation=body.relation, dst=body.dst)
+    await client.record_audit(
+        "memory.relate", entity_target(body.src), relation=body.relation, dst=entity_target(body.dst)
+    )
     return {"relation": _plain(rel)}
 
 
@@ -442,11 +481,13 @@ async def search(
 ) -> dict[str, Any]:
     """Returns `passages` (text, score, source, title, page, heading, metadata, citation, ref `[n]`),
     `context` (numbered passages for a prompt) and `citations` (the numbered source list)."""
-    from ..knowledge import retrieve
+    from ..knowledge import knowledge_base, retrieve
 
     await _allow(request, "memory.read", f"kb:{name}")
     filters = json_object(where, "where")
     await _existing(request, name)
+    base = await knowledge_base(_memory(request), name).open()
+    embedder_on(request, base.embedder, f"searching knowledge base {name!r}")
     result: dict[str, Any] = await retrieve(
         None, name, query, k=k, where=filters, hybrid=hybrid, memory=_memory(request)
     )
@@ -469,7 +510,9 @@ async def add_document(
     client = request.app.state.client
     await _allow(request, "memory.write", f"kb:{name}")
     doc = from_text(body.text, source=body.source, type=body.type, title=body.title)
-    report = await knowledge_base(_memory(request), name).ingest([doc], metadata=body.metadata)
+    base = await knowledge_base(_memory(request), name).open()
+    embedder_on(request, base.embedder, f"adding a document to knowledge base {name!r}")
+    report = await base.ingest([doc], metadata=body.metadata)
     await client.record_audit("kb.ingest", f"kb:{name}", source=body.source)
     out = dataclasses.asdict(report)
     out["duplicates"] = [list(d) for d in report.duplicates]

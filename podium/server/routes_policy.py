@@ -252,7 +252,7 @@ async def policy_decision(
     """The checks a run makes at call time, without a run: the allowed tools and providers, tools
     needing approval, connector operations (allowed, needing approval, switched off), kill switches
     on providers, and banned content. Nothing is audited."""
-    from ..governance.policy import provider_refusal, tool_refusal
+    from ..governance.policy import over_call, provider_refusal, tool_refusal
     from ..governance.validators import BannedContent
 
     client = request.app.state.client
@@ -261,13 +261,7 @@ async def policy_decision(
         raise ApiError(
             422, "invalid_request", "give a tool, a provider, a connector or an answer to check, e.g. ?tool=search"
         )
-    policies = await client.policies()
-    scoped: list[tuple[str, Policy]] = []
-    own = policies.get(workflow) or policies.get("*")
-    if own is not None:
-        scoped.append((f"workflow {workflow!r}", own))
-    if agent and policies.get(f"agent:{agent}") is not None:
-        scoped.append((f"agent {agent!r}", policies[f"agent:{agent}"]))
+    scoped = over_call(await client.policies(), workflow, agent or None)  # as a run would
     checks: list[dict[str, Any]] = []
     if tool:
         refused = tool_refusal(scoped, tool)

@@ -185,3 +185,66 @@ async def test_policies_crud_and_validation(server: Any, store_url: str) -> None
         assert app.state.client.policy_for("hello").allowed_providers == ["local"]  # the default now
         actions = [e["action"] for e in (await http.get("/api/audit")).json()["entries"]]
         assert actions.count("policy.set") == 3
+
+
+async def test_the_audit_log_names_no_entity_in_clear(server: Any) -> None:
+    """Attack (erasure): the audit log is never erased, so ``podium memory forget`` records only the
+    entity id's digest; but the HTTP memory routes wrote the id itself (``entity:person:ann@...``)
+    in every ``memory.remember``, ``memory.relate`` and ``access.denied`` entry, where no erasure
+    reaches it."""
+    async with server("memory://") as (app, http):
+        _offline_memory(app)
+        c = app.state.client
+        await c.create_user("root", ["admin"])
+        await c.create_user("vic", ["viewer"])
+        root = {"Authorization": f"Bearer {await c.create_token('root')}"}
+        vic = {"Authorization": f"Bearer {await c.create_token('vic')}"}
+        who = "person:ann@example.com"
+        assert (await http.post(f"/api/memory/{who}", json={"text": "vip"}, headers=root)).status_code == 201
+        rel = {"src": who, "relation": "has", "dst": "email:ann.lee@example.com"}
+        assert (await http.post("/api/graph/relations", json=rel, headers=root)).status_code == 201
+        assert (await http.get(f"/api/memory/{who}", headers=vic)).status_code == 403
+        assert (await http.get(f"/api/graph/{who}/neighbors", headers=vic)).status_code == 403
+        entries = (await http.get("/api/audit", headers=root)).json()["entries"]
+    actions = {e["action"] for e in entries}
+    assert {"memory.remember", "memory.relate", "access.denied"} <= actions
+    assert "ann@example.com" not in json.dumps(entries) and "ann.lee@example.com" not in json.dumps(entries)
+
+
+async def test_a_provider_kill_switch_stops_the_apis_embedding_calls(server: Any) -> None:
+    """Attack: during an incident an admin switches the provider off (``podium killswitch set
+    provider openai``); runs stop calling it, but the HTTP memory and knowledge routes went on sending
+    every remembered text, query and document to the memory's openai: embedder."""
+    from podium.embeddings.hashing import HashEmbedder
+
+    class Remote(HashEmbedder):
+        def __init__(self) -> None:
+            super().__init__(64)
+            self.name = "openai:text-embedding-3-small"
+            self.texts: list[str] = []
+
+        def encode(self, texts: Any) -> Any:
+            self.texts.extend(texts)
+            return super().encode(texts)
+
+    remote = Remote()
+    async with server("memory://") as (app, http):
+        c = app.state.client
+        attach(c, Memory(c.store, embedder=remote))
+        doc = {"source": "a.txt", "text": "Refunds take five days."}
+        assert (await http.post("/api/kb/handbook/documents", json=doc)).status_code == 201
+        await c.set_switch("provider", "openai", reason="incident 42")
+        remote.texts.clear()
+        calls = [
+            await http.post("/api/memory/customer:1", json={"text": "ann@example.com is VIP"}),
+            await http.get("/api/memory/customer:1", params={"query": "who is VIP"}),
+            await http.get("/api/kb/handbook/search", params={"query": "refund for ann@example.com"}),
+            await http.post("/api/kb/handbook/documents", json={"source": "b.txt", "text": "Ann's complaint"}),
+        ]
+        plain = await http.get("/api/memory/customer:1")  # no query: nothing is embedded
+    for r in calls:
+        assert r.status_code == 409, r.text
+        err = r.json()["error"]
+        assert err["code"] == "kill_switch_active" and "incident 42" in err["message"]
+        assert "podium killswitch clear provider openai" in err["message"]
+    assert remote.texts == [] and plain.status_code == 200

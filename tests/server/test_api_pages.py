@@ -141,6 +141,17 @@ async def test_policy_versions_and_decisions(server: Any) -> None:
         )
 
 
+async def test_the_dry_run_of_an_agents_call_uses_the_default_for_agents(server: Any) -> None:
+    """The API's dry run answered "allowed" for an agent no ``agent:NAME`` policy names, where a run
+    applies ``agent:*`` (a renamed agent); it now asks what a run asks."""
+    async with server("memory://") as (app, http):
+        await app.state.client.set_policy("agent:*", Policy(allowed_tools=["lookup"]))
+        r = await http.get("/api/policies/support/decision", params={"tool": "refund", "agent": "renamed"})
+        assert r.status_code == 200, r.text
+        d = r.json()
+    assert d["decision"] == "refused" and "agent:*" in d["applies"][0], d
+
+
 async def test_capabilities_with_who_may_use_them(
     server: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
