@@ -133,3 +133,25 @@ def test_an_approval_title_from_run_data_cannot_break_or_spoof_the_inbox(tmp_pat
     cli(tmp_path, "run", "flows:wf", "--input", json.dumps({"amount": 80, "to": "acme \u202e0009"}), check=3)
     inbox = cli(tmp_path, "approvals").stdout
     assert "\u202e" not in inbox and "acme \\u202e0009" in inbox, repr(inbox)
+
+
+def test_attack_the_cli_knowledge_and_memory_commands_obey_a_provider_kill_switch(tmp_path: Path) -> None:
+    """Before: with provider openai switched off during an incident, runs and the HTTP API stopped
+    embedding with it, but ``podium kb ingest/search`` and ``podium memory show --query`` went on
+    sending documents and queries to it. Now they stop first (exit 2, nothing sent, how to clear)."""
+    (tmp_path / "doc.txt").write_text("Refunds take five days for ann@example.com.")
+    cli(tmp_path, "killswitch", "set", "provider", "openai", "-m", "incident 42")
+    remote = ("--embedder", "openai:text-embedding-3-small")
+    for args in (
+        ("kb", "ingest", "doc.txt", "--kb", "handbook", *remote),
+        ("kb", "search", "handbook", "refund for ann", *remote),
+        ("memory", "show", "customer:1", "--query", "who is VIP", *remote),
+    ):
+        err = cli(tmp_path, *args, check=2).stderr
+        assert "provider openai is switched off (incident 42" in err and "nothing was sent" in err, err
+        assert "podium killswitch clear provider openai" in err
+    cli(tmp_path, "killswitch", "clear", "provider", "openai")
+    cli(tmp_path, "kb", "ingest", "doc.txt", "--kb", "local-base", "--embedder", "hash:64")  # local: unaffected
+    cli(tmp_path, "killswitch", "set", "all", "-m", "stop everything")
+    err = cli(tmp_path, "kb", "search", "local-base", "refund", check=2).stderr
+    assert "everything is switched off (stop everything" in err

@@ -19,6 +19,7 @@ from ._app import (
     emit_json,
     fail,
     json_option,
+    make_client,
     record,
     requires,
     run_async,
@@ -52,6 +53,17 @@ def _duration(text: str) -> float:
         fail(f"duration {text!r}: use a number of seconds or 30d, 12h, 15m, 2w")
     assert m is not None
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[m.group(2)]
+
+
+async def _embedding_allowed(db: str | None, embedder: Any, what: str) -> None:
+    """Stop (exit 2, nothing sent) when a kill switch stops ``embedder``'s provider, as the HTTP API
+    and runs do: a switch on a provider during an incident stops every call to it."""
+    from podium.governance.enforcement import embedding_switched_off
+
+    async with make_client(db, recover=False, execute=False) as c:
+        off = embedding_switched_off(c.governance, embedder, what)
+    if off is not None:
+        fail(off)
 
 
 def _digest(text: str) -> str:
@@ -101,6 +113,7 @@ async def kb_ingest(
 
         async with Memory(db, embedder=embedder) as mem:
             base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
+            await _embedding_allowed(db, (await base.open()).embedder, f"ingesting into knowledge base {name!r}")
             r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"), progress=step)
     await record(db, "kb.ingest", f"kb:{name}", added=r.added, updated=r.updated, files=len(paths))
     console().print(
@@ -147,7 +160,9 @@ async def kb_search(
             fail(
                 f"no knowledge base {name!r} in {mem.db.url}; create it with: podium kb ingest PATH --kb {name}"
             )
-        passages = await KnowledgeBase(mem, name).search(
+        base = KnowledgeBase(mem, name)
+        await _embedding_allowed(db, (await base.open()).embedder, f"searching knowledge base {name!r}")
+        passages = await base.search(
             query, k=k, where=_pairs(where, "--where"), hybrid=hybrid
         )
     if as_json:
@@ -250,6 +265,8 @@ async def memory_show(
     from podium.memory import Memory
 
     async with Memory(db, embedder=embedder) as mem:
+        if query is not None and query.strip():
+            await _embedding_allowed(db, mem.embedder, "recall with a query")
         node = await mem.get_entity(entity)
         items = await mem.recall(entity, query, k=k)
         rels = await mem.relations(entity)

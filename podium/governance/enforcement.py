@@ -329,6 +329,27 @@ def embedder_provider(embedder: Any) -> str:
     return "local" if kind in ("local", "hash") else kind or "unknown"
 
 
+def embedding_switched_off(service: Governance, embedder: Any, what: str) -> str | None:
+    """Why a kill switch stops ``what`` from embedding with ``embedder`` outside a run (a switch on
+    its provider, on every provider, or on everything), as a message saying how to clear it; None
+    if none does. Every surface that embeds outside a run (the HTTP API, the CLI) asks this."""
+    provider = embedder_provider(embedder)
+    scopes = {
+        f"provider:{provider}": (f"provider {provider}", f"provider {provider}"),
+        "provider:*": ("every provider", "provider --all"),
+        "all:*": ("everything", "all"),
+    }
+    found = [(*scopes[key], sw) for key in scopes if (sw := service.switch(key)) is not None]
+    if not found:
+        return None
+    scope, clear, off = found[0]
+    return (
+        f"{what} embeds with {getattr(embedder, 'name', '?')!r}, and {scope} is switched off "
+        f"({off.get('reason') or 'no reason given'}, by {off.get('by') or '?'}); nothing was sent. When the "
+        f"incident is over: podium killswitch clear {clear}"
+    )
+
+
 async def check_embedding(ctx: RunScope | None, embedder: Any, texts: list[str], *, what: str) -> list[str]:
     """``texts`` as the run's policy lets them reach ``embedder``: an embedding call is a model call.
     A provider the policy does not allow, or one a kill switch stopped, is refused; personal data is

@@ -38,26 +38,11 @@ async def _allow(request: Request, permission: str, target: str) -> None:
 def embedder_on(request: Request, embedder: Any, what: str) -> None:
     """Refuse (409) to embed with a provider that a kill switch stopped: outside a run no workflow's
     policy applies, but a switch on a provider (or on everything) stops every call to it."""
-    from ..governance.enforcement import embedder_provider
+    from ..governance.enforcement import embedding_switched_off
 
-    provider = embedder_provider(embedder)
-    governance = request.app.state.client.governance
-    scopes = {
-        f"provider:{provider}": (f"provider {provider}", f"provider {provider}"),
-        "provider:*": ("every provider", "provider --all"),
-        "all:*": ("everything", "all"),
-    }
-    found = [(*scopes[key], sw) for key in scopes if (sw := governance.switch(key)) is not None]
-    if not found:
-        return
-    scope, clear, off = found[0]
-    raise ApiError(
-        409,
-        "kill_switch_active",
-        f"{what} embeds with {getattr(embedder, 'name', '?')!r}, and {scope} is switched off "
-        f"({off.get('reason') or 'no reason given'}, by {off.get('by') or '?'}); nothing was sent. When the "
-        f"incident is over: podium killswitch clear {clear}",
-    )
+    off = embedding_switched_off(request.app.state.client.governance, embedder, what)
+    if off is not None:
+        raise ApiError(409, "kill_switch_active", off)
 
 
 def entity_target(entity: str) -> str:
