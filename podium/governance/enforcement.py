@@ -155,17 +155,19 @@ async def check_tool(
     agent: str | None = None,
     call: str | None = None,
     connector: tuple[str, str] | None = None,
+    deferred: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
     policy says needs approval. Returns the arguments to call it with (an approver may edit them).
     A tool that is a connector's operation (``connector``: name, operation) is also checked as a
-    connector call (:func:`check_connector`)."""
+    connector call (:func:`check_connector`), with the later calls its arguments record
+    (``deferred``: a ``transact`` tool's outbox messages)."""
     args = dict(arguments or {})
     if ctx is None:
         return args
     if connector is not None:
         args = await check_tool(ctx, tool, args, agent=agent, call=call)
-        return await check_connector(ctx, *connector, args, agent=agent, call=call)
+        return await check_connector(ctx, *connector, args, deferred=deferred, agent=agent, call=call)
     gov = ctx.governance
     scoped = gov.policies(agent)
     refused = tool_refusal(scoped, tool)
@@ -237,15 +239,24 @@ async def check_connector(
             raise PolicyViolation(f"step {ctx.step_id!r}{where}: {refused}")
 
     await refuse(connector, operation)
-    for i, (target, op) in enumerate(deferred(args) if deferred else ()):
+    later = deferred(args) if deferred else []
+    for i, (target, op) in enumerate(later):
         await refuse(target, op, f", message {i} of {connector}.{operation}")
-    if not any(names_connector(policy.approve_connectors, connector, operation) for _, policy in scoped):
+
+    def asks(target: str, op: str) -> bool:
+        return any(names_connector(policy.approve_connectors, target, op) for _, policy in scoped)
+
+    # A message for an operation a person approves is that call made later: the call recording it
+    # is approved first (the approver sees the messages in its arguments).
+    ask_for = sorted({f"{t}.{o}" for t, o in later if asks(t, o)})
+    if not asks(connector, operation) and not ask_for:
         return args
     what = f"{connector}.{operation}"
     label = ctx.next_call_name(call or f"connector:{what}")
+    recording = f" (it records {', '.join(repr(m) for m in ask_for)} for later)" if ask_for else ""
     decision = await ctx.approval(
         {"connector": connector, "operation": operation, "arguments": args},
-        title=f"call {what!r} in step {ctx.step_id!r}?",
+        title=f"call {what!r} in step {ctx.step_id!r}{recording}?",
         name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
     )
     if not decision.get("approved"):
