@@ -219,13 +219,19 @@ async def check_connector(
     if ctx is None:
         return args
     gov = ctx.governance
+    # The system's switch, and those over the whole run (``all``, its workflow, its agent): a step
+    # making many calls (a loop of payments, an agent's tools) stops at its next call, not its end.
     off = gov.service.switch(f"connector:{connector}") or gov.service.switch("connector:*")
+    what_off = f"connector {connector!r}"
+    if off is None:
+        off = gov.service.switched_off(gov.workflow, agent=agent)
+        what_off = f"workflow {gov.workflow!r}" + (f" (or agent {agent!r})" if agent else "")
     if off is not None:
         if off.get("mode") == "cancel":
             await gov.audit("policy.refuse", connector=connector, operation=operation, step=ctx.step_id, reason="kill switch")
             raise PolicyViolation(
-                f"connector {connector!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
-                f"step {ctx.step_id!r} did not call {operation!r}"
+                f"{what_off} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                f"step {ctx.step_id!r} did not call {operation!r}; 'podium killswitch list' shows the switch"
             )
         raise _Suspend("__killswitch__", None)
     scoped = gov.policies(agent)

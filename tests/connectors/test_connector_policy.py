@@ -299,3 +299,42 @@ async def test_attack_a_transact_message_for_an_operation_that_needs_a_person_wa
             await c.result(handle.id, timeout=10)
         assert await orders.outbox_messages() == []
     await orders.close()
+
+
+async def test_attack_a_workflow_or_global_kill_switch_stops_connector_calls_inside_a_step(tmp_path: Path) -> None:
+    """Before: a connector call checked the ``connector`` switches only. A step paying invoices in a
+    loop went on paying after ``podium killswitch set workflow payouts`` (or ``set all``), the
+    incident's big red button, until the step ended: switches on workflows are read between steps."""
+    from podium.connectors import Connector, Operation
+
+    paid: list[int] = []
+    client: list[Client] = []
+
+    class Bank(Connector):
+        kind = "bank"
+
+        def operations(self) -> list[Operation]:
+            return [Operation(name="pay")]
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            paid.append(arguments["invoice"])
+            if len(paid) == 1:  # the operator pulls the switch while the step runs
+                await client[0].set_switch(*switch, mode="pause", reason="payout incident")
+            return {"ok": True}
+
+    wf = Workflow("payouts")
+
+    @wf.step
+    async def pay_all(ctx, input):
+        return [await ctx.connector("bank").call("pay", {"invoice": i}) for i in range(3)]
+
+    for switch in (("workflow", "payouts"), ("all", "*")):
+        paid.clear()
+        async with Client(f"sqlite:///{tmp_path}/{switch[0]}.db", connectors={"bank": Bank()}, poll_interval=0.02) as c:
+            client[:] = [c]
+            handle = await c.start(wf, None)
+            await _status(c, handle.id, RunStatus.WAITING)
+            assert paid == [0], f"{switch}: paid {paid} after the switch was set"
+            await c.clear_switch(*switch)
+            assert len(await c.result(handle.id, timeout=10)) == 3
+            assert paid == [0, 1, 2]  # once each: the first call is not made again
