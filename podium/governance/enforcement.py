@@ -7,6 +7,8 @@ Governance does not reach into the engine: a step context offers the :class:`Run
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -147,6 +149,14 @@ class RunScope(Protocol):
     ) -> dict[str, Any]: ...
 
 
+def _asked_about(target: str, args: dict[str, Any]) -> str:
+    """A digest of what an approval is asked about, in its name: a decision is recorded under the
+    name, so a step attempted again with other arguments (an amount read again from another system)
+    is asked again, never answered by the decision about the first ones."""
+    text = json.dumps([target, args], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 async def check_tool(
     ctx: RunScope | None,
     tool: str,
@@ -181,7 +191,7 @@ async def check_tool(
     decision = await ctx.approval(
         {"tool": tool, "arguments": args},
         title=f"call tool {tool!r} in step {ctx.step_id!r}?",
-        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(tool, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
@@ -263,7 +273,7 @@ async def check_connector(
     decision = await ctx.approval(
         {"connector": connector, "operation": operation, "arguments": args},
         title=f"call {what!r} in step {ctx.step_id!r}{recording}?",
-        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
+        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(what, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")

@@ -338,3 +338,54 @@ async def test_attack_a_workflow_or_global_kill_switch_stops_connector_calls_ins
             await c.clear_switch(*switch)
             assert len(await c.result(handle.id, timeout=10)) == 3
             assert paid == [0, 1, 2]  # once each: the first call is not made again
+
+
+async def test_attack_an_approval_does_not_answer_a_retried_call_with_other_arguments(tmp_path: Path) -> None:
+    """Before: an approved call that then failed was asked again, when its step was retried, under
+    the same approval name: the recorded decision answered it whatever its arguments had become. An
+    amount read from another system (20 when approved, 20,000 by the retry) was paid unapproved."""
+    from podium import RetryPolicy
+    from podium.connectors import Connector, Operation
+    from podium.errors import ConnectorError
+
+    paid: list[int] = []
+    source = {"amount": 20}
+
+    class Bank(Connector):
+        kind = "bank"
+        retry = Backoff(max_attempts=1)  # the step's retry makes the next attempt
+
+        def operations(self) -> list[Operation]:
+            return [Operation(name="pay")]
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            if not paid and source["amount"] == 20:
+                source["amount"] = 20_000  # the attacker's change, while the first attempt fails
+                raise ConnectorError("bank: not now", retryable=True)
+            paid.append(arguments["amount"])
+            return {"ok": True}
+
+    wf = Workflow("payout")
+
+    @wf.step(retry=RetryPolicy(max_attempts=2, initial_interval=0.01))
+    async def pay(ctx, input):
+        return await ctx.connector("bank").call("pay", {"amount": source["amount"]})
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"bank": Bank()}, poll_interval=0.02) as c:
+        await c.set_policy("payout", Policy(approve_connectors=["bank.pay"]))
+        handle = await c.start(wf, None)
+        await _status(c, handle.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=handle.id)
+        assert req["payload"]["arguments"] == {"amount": 20}
+        await c.decide(handle.id, req["name"], approve=True)
+        for _ in range(500):  # the retried step asks about its new arguments
+            if [r for r in await c.approvals(run_id=handle.id) if r["name"] != req["name"]]:
+                break
+            await asyncio.sleep(0.02)
+        assert paid == [], f"paid {paid} under the approval of 20"
+        [again] = await c.approvals(run_id=handle.id)
+        assert again["payload"]["arguments"] == {"amount": 20_000}
+        await c.decide(handle.id, again["name"], approve=False)
+        with pytest.raises(RunFailed, match="did not approve"):
+            await c.result(handle.id, timeout=10)
+    assert paid == []
