@@ -236,7 +236,7 @@ class Agent:
             if ctx is not None and not ctx.replaying(f"{self.name}.{call.name}"):  # checked when it ran
                 arguments = await check_tool(
                     ctx, call.name, arguments, agent=self.name, call=f"{self.name}.{call.name}",
-                    connector=getattr(tool, "connector_call", None),
+                    connector=getattr(tool, "connector_call", None), deferred=getattr(tool, "deferred_calls", None),
                 )
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING

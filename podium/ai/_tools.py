@@ -105,7 +105,9 @@ async def call_tool(
     label = name or f"tool.{t.name}"
     args = dict(arguments or {})
     if ctx is not None and not ctx.replaying(label):  # a replayed call was checked when it ran
-        args = await check_tool(ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None))
+        args = await check_tool(
+            ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None), deferred=getattr(t, "deferred_calls", None)
+        )
     result = await durable(ctx, live_tool(ctx), t, args, "", retry, name=label, trace={"kind": "tool", "tool": t.name, "arguments": args})
     if not result.ok:
         raise ToolError(f"tool {t.name!r} failed: {result.error}")

@@ -26,6 +26,11 @@ class OperationTool(Tool):
         self.description = op.description or f"{op.name} on {name}"
         self.parameters = op.input
 
+    def deferred_calls(self, arguments: dict[str, Any]) -> list[tuple[str, str]]:
+        """The later calls these arguments record (a ``transact``'s outbox messages): the run's
+        connector policies govern them as they govern this call."""
+        return self.connector.deferred_calls(self.operation, dict(arguments or {}))
+
     async def call(self, arguments: dict[str, Any]) -> Any:
         try:
             return await self.connector.guarded_call(self.operation, dict(arguments or {}), label=self.name, retry=NO_RETRIES)

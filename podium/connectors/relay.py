@@ -163,7 +163,10 @@ class OutboxRelay:
                 .values(lease_until=now + self.lease, lease_owner=token)
             )
             won = sa.select(t).where(t.c.id.in_(ids), t.c.lease_owner == token).order_by(t.c.id)
-            return [message(row) for row in conn.execute(won).mappings()]
+            # MariaDB/MySQL compare names without case or trailing spaces ('BANK ' = 'bank'): a
+            # message for another name stays leased (out of the next claims until the lease ends)
+            # and is left for a relay that holds that very name
+            return [m for m in map(message, conn.execute(won).mappings()) if m.target in targets]
 
         return list(await self.source._run(work))
 

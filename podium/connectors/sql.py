@@ -48,9 +48,15 @@ _INTO = re.compile(r"(?<![a-z_$])into(?![a-z0-9_$])", re.IGNORECASE)
 _OUTLIVES_ROLLBACK = re.compile(
     r"(?<![a-z_$])(nextval|setval|get_lock|release_lock|release_all_locks|pg_(?:try_)?advisory_\w+|"
     r"pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|lo_import|lo_export|load_file"
-    r"|next\W+value\W+for)(?![a-z0-9_$])",
+    r"|next\W+value\W+for"
+    # ...and PostgreSQL functions that run SQL given as text, which can be built from pieces
+    # ('pg_adv' || 'isory_lock(1)') that no name above matches
+    r"|query_to_xml|query_to_xml_and_xmlschema|query_to_xmlschema|ts_stat|ts_rewrite|dblink(?:_\w+)?)(?![a-z0-9_$])",
     re.IGNORECASE,
 )
+# PostgreSQL reads U&"..." names and U&'...' strings with Unicode escapes: U&"pg_\0061dvisory_lock"
+# is pg_advisory_lock, which no name matched in the text finds.
+_ESCAPED = re.compile(r"(?<![a-z0-9_$])u&\s*[\"']", re.IGNORECASE)
 
 
 def _url(url: str) -> str:
@@ -317,12 +323,19 @@ class SqlConnector(Connector):
                 operation="query",
             )
 
+        if _ESCAPED.search(sql):
+            raise ConnectorError(
+                "sql: `sql` may not contain a U&\"...\" name or U&'...' string (Unicode escapes would hide which "
+                "function it calls); write names and text plainly, and put values in `params`",
+                operation="query",
+            )
         found = _OUTLIVES_ROLLBACK.search(sql)
         if found:
             name = " ".join(found.group(1).split()).upper()
             raise ConnectorError(
                 f"sql: `sql` calls {name}, whose effect a rollback does not undo (a sequence moved, a lock the "
-                "connection keeps, the server's state or files), and `query` is read-only; remove it from the "
+                "connection keeps, the server's state or files) or which runs SQL given as text, and `query` is "
+                "read-only; remove it from the "
                 "SELECT (a sequence's last value reads with LASTVAL or currval), and write with insert/transact",
                 operation="query",
             )
@@ -332,7 +345,10 @@ class SqlConnector(Connector):
             # that calls NEXTVAL or writes a MyISAM table): sequences ignore the rollback.
             if conn.dialect.name in ("postgresql", "mysql", "mariadb"):
                 conn.execute(sa.text("SET TRANSACTION READ ONLY"))
-            return [dict(m) for m in conn.execute(sa.text(sql), params).mappings().fetchmany(limit)]
+            rows = [dict(m) for m in conn.execute(sa.text(sql), params).mappings().fetchmany(limit)]
+            if conn.dialect.name == "postgresql":  # a lock a stored function took: not kept by the pooled connection
+                conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+            return rows
 
         return await self._run(select, write=False)
 

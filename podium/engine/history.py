@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _serde
 from ..records import Event, EventType, RunRecord, StepStatus, StepView
+from ..storage._base import APPROVAL_SIGNAL
 
 if TYPE_CHECKING:
     from ..governance.identity import Principal
@@ -189,10 +190,16 @@ def reusable_events(
         hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(wf.steps)}"
         raise NotFound(f"workflow {wf.name!r} has no step {from_step!r}; {hint}")
     events = list(events)
+    # A step that asked a person: its request (STEP_WAITING), or its decision kept as a sub-step
+    # result (a fork of a fork: the reused step left its decision, not its request).
     asked = {
         ev.step.split("/", 1)[0]
         for ev in events
-        if ev.type == EventType.STEP_WAITING and ev.step and ev.data and '"approval"' in ev.data
+        if ev.step
+        and (
+            (ev.type == EventType.STEP_WAITING and ev.data and '"approval"' in ev.data)
+            or (ev.type == EventType.STEP_COMPLETED and f"/signal:{APPROVAL_SIGNAL}" in ev.step)
+        )
     }
     redo = _after(wf, {from_step} | (asked if new_input else set()))
     if reask:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DefinitionError, InputValidationError
+from ..governance.policy import workflow_name_problem
 from ..records import NO_RETRY, RetryPolicy
 
 INPUT = "input"
@@ -216,6 +217,9 @@ class Workflow:
     ) -> None:
         if not name or not isinstance(name, str):
             raise DefinitionError("a workflow needs a non-empty string name: Workflow('orders')")
+        problem = workflow_name_problem(name)
+        if problem:
+            raise DefinitionError(f"Workflow({name!r}): {problem}")
         self.name = name
         self.version = str(version)
         self.description = description

@@ -7,6 +7,8 @@ Governance does not reach into the engine: a step context offers the :class:`Run
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -147,6 +149,14 @@ class RunScope(Protocol):
     ) -> dict[str, Any]: ...
 
 
+def _asked_about(target: str, args: dict[str, Any]) -> str:
+    """A digest of what an approval is asked about, in its name: a decision is recorded under the
+    name, so a step attempted again with other arguments (an amount read again from another system)
+    is asked again, never answered by the decision about the first ones."""
+    text = json.dumps([target, args], sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 async def check_tool(
     ctx: RunScope | None,
     tool: str,
@@ -155,17 +165,19 @@ async def check_tool(
     agent: str | None = None,
     call: str | None = None,
     connector: tuple[str, str] | None = None,
+    deferred: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
 ) -> dict[str, Any]:
     """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
     policy says needs approval. Returns the arguments to call it with (an approver may edit them).
     A tool that is a connector's operation (``connector``: name, operation) is also checked as a
-    connector call (:func:`check_connector`)."""
+    connector call (:func:`check_connector`), with the later calls its arguments record
+    (``deferred``: a ``transact`` tool's outbox messages)."""
     args = dict(arguments or {})
     if ctx is None:
         return args
     if connector is not None:
         args = await check_tool(ctx, tool, args, agent=agent, call=call)
-        return await check_connector(ctx, *connector, args, agent=agent, call=call)
+        return await check_connector(ctx, *connector, args, deferred=deferred, agent=agent, call=call)
     gov = ctx.governance
     scoped = gov.policies(agent)
     refused = tool_refusal(scoped, tool)
@@ -179,7 +191,7 @@ async def check_tool(
     decision = await ctx.approval(
         {"tool": tool, "arguments": args},
         title=f"call tool {tool!r} in step {ctx.step_id!r}?",
-        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(tool, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
@@ -217,13 +229,19 @@ async def check_connector(
     if ctx is None:
         return args
     gov = ctx.governance
+    # The system's switch, and those over the whole run (``all``, its workflow, its agent): a step
+    # making many calls (a loop of payments, an agent's tools) stops at its next call, not its end.
     off = gov.service.switch(f"connector:{connector}") or gov.service.switch("connector:*")
+    what_off = f"connector {connector!r}"
+    if off is None:
+        off = gov.service.switched_off(gov.workflow, agent=agent)
+        what_off = f"workflow {gov.workflow!r}" + (f" (or agent {agent!r})" if agent else "")
     if off is not None:
         if off.get("mode") == "cancel":
             await gov.audit("policy.refuse", connector=connector, operation=operation, step=ctx.step_id, reason="kill switch")
             raise PolicyViolation(
-                f"connector {connector!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
-                f"step {ctx.step_id!r} did not call {operation!r}"
+                f"{what_off} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                f"step {ctx.step_id!r} did not call {operation!r}; 'podium killswitch list' shows the switch"
             )
         raise _Suspend("__killswitch__", None)
     scoped = gov.policies(agent)
@@ -237,16 +255,25 @@ async def check_connector(
             raise PolicyViolation(f"step {ctx.step_id!r}{where}: {refused}")
 
     await refuse(connector, operation)
-    for i, (target, op) in enumerate(deferred(args) if deferred else ()):
+    later = deferred(args) if deferred else []
+    for i, (target, op) in enumerate(later):
         await refuse(target, op, f", message {i} of {connector}.{operation}")
-    if not any(names_connector(policy.approve_connectors, connector, operation) for _, policy in scoped):
+
+    def asks(target: str, op: str) -> bool:
+        return any(names_connector(policy.approve_connectors, target, op) for _, policy in scoped)
+
+    # A message for an operation a person approves is that call made later: the call recording it
+    # is approved first (the approver sees the messages in its arguments).
+    ask_for = sorted({f"{t}.{o}" for t, o in later if asks(t, o)})
+    if not asks(connector, operation) and not ask_for:
         return args
     what = f"{connector}.{operation}"
     label = ctx.next_call_name(call or f"connector:{what}")
+    recording = f" (it records {', '.join(repr(m) for m in ask_for)} for later)" if ask_for else ""
     decision = await ctx.approval(
         {"connector": connector, "operation": operation, "arguments": args},
-        title=f"call {what!r} in step {ctx.step_id!r}?",
-        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}",
+        title=f"call {what!r} in step {ctx.step_id!r}{recording}?",
+        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(what, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")

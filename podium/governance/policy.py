@@ -198,13 +198,30 @@ class Policy:
         )
 
 
+AGENT_PREFIX = "agent:"
+"""Policies and kill switches on agents are keyed ``agent:NAME``; no workflow may be named so."""
+
+
+def workflow_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a workflow, or None: an ``agent:...`` name is an agent's policy key,
+    so a workflow named so would be governed as that agent (or as every agent)."""
+    if name.startswith(AGENT_PREFIX):
+        return (
+            f"{name!r} names an agent's policy (agent:NAME), not a workflow; rename the workflow "
+            f"(e.g. {name[len(AGENT_PREFIX):].strip('*') or 'my'}-workflow)"
+        )
+    return None
+
+
 def over_call(policies: Mapping[str, Policy], workflow: str, agent: str | None) -> list[tuple[str, Policy]]:
     """The policies over a call, as ``(who, policy)`` pairs: the workflow's (or ``*``), and the
     agent's (``agent:NAME``, or ``agent:*`` for an agent no policy names: an agent's name is written
     by whoever writes the workflow, so renaming it must not free it). Runs and the API's dry run
     (``GET /api/policies/{workflow}/decision``) both ask here."""
     out: list[tuple[str, Policy]] = []
-    own = policies.get(workflow) or policies.get("*")
+    # ``agent:...`` keys are agents' policies: a workflow by such a name (refused when defined) is
+    # under the default, never an agent's
+    own = (None if workflow.startswith(AGENT_PREFIX) else policies.get(workflow)) or policies.get("*")
     if own is not None:
         out.append((f"workflow {workflow!r}", own))
     if agent is not None:

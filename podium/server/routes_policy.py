@@ -273,7 +273,7 @@ async def policy_decision(
                   "reason": f"{approvers[0]} asks a person to approve each call of {tool!r}"}
         )  # fmt: skip
     if connector:
-        checks.append(_connector_check(client, scoped, connector))
+        checks.append(_connector_check(client, scoped, connector, workflow, agent or None))
     if provider:
         off = client.governance.switched_off(workflow, provider=provider, agent=agent)
         if off is not None:
@@ -292,8 +292,11 @@ async def policy_decision(
     }
 
 
-def _connector_check(client: Any, scoped: list[tuple[str, Policy]], subject: str) -> dict[str, Any]:
-    """A connector operation (``NAME.OPERATION``) as a run's call would be checked."""
+def _connector_check(
+    client: Any, scoped: list[tuple[str, Policy]], subject: str, workflow: str, agent: str | None
+) -> dict[str, Any]:
+    """A connector operation (``NAME.OPERATION``) as a run's call would be checked (its switches,
+    and those over the whole run: ``all``, the workflow, the agent)."""
     from ..governance.policy import connector_refusal, names_connector
 
     name, _, operation = subject.partition(".")
@@ -303,6 +306,9 @@ def _connector_check(client: Any, scoped: list[tuple[str, Policy]], subject: str
     off = gov.switch(f"connector:{name}") or gov.switch("connector:*")
     if off is not None:
         return _check("connector", subject, f"connector {name!r} is switched off ({off.get('reason') or 'no reason given'})")
+    off = gov.switched_off(workflow, agent=agent)
+    if off is not None:
+        return _check("connector", subject, f"workflow {workflow!r} is switched off ({off.get('reason') or 'no reason given'})")
     refused = connector_refusal(scoped, name, operation)
     approvers = [w for w, p in scoped if names_connector(p.approve_connectors, name, operation)]
     if refused or not approvers:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..connectors._sources import BROKER_KINDS
 from ..errors import ConfigError, DefinitionError
+from ..governance.policy import workflow_name_problem
 from ..records import RetryPolicy
 from ._broker_triggers import check_broker
 from ._format import (
@@ -194,6 +195,9 @@ def parse_workflow(doc: Any, rep: Reporter) -> WorkflowSpec | None:
         name = "unnamed"
     elif not isinstance(name, str) or not name.strip():
         rep.at(value_span(doc, "name"), f"'name' must be non-empty text, not {_kind(name)}")
+        name = "unnamed"
+    elif workflow_name_problem(name):
+        rep.at(value_span(doc, "name"), str(workflow_name_problem(name)))
         name = "unnamed"
     spec = WorkflowSpec(name=name, node=doc)
     if "version" in doc:

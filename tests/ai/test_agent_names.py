@@ -94,3 +94,25 @@ def test_a_workflow_file_writes_its_agents_name(name: str) -> None:
     assert problems, f"an agent named {name} was accepted"
     message = " ".join(str(p) for p in problems)
     assert ":5:" in message and "step 'a': an agent's name" in message and "hint:" in message, message
+
+
+
+def test_attack_a_workflow_named_like_an_agent_policy_does_not_take_that_policy() -> None:
+    """Attack (review of the day's diff): policies of workflows and of agents share one namespace,
+    and a workflow's own policy was looked up by its name. A workflow named ``agent:*`` (or
+    ``agent:senior``) took the policy meant for agents instead of the default ``*``: under an admin's
+    ``*`` that allows no tool and an ``agent:*`` that leaves tools to the workflow, its steps could
+    call any tool. Such names are now refused where workflows are defined (Python, YAML with the
+    line), and a workflow already stored under one is under ``*``."""
+    from podium.governance.policy import over_call
+
+    default, agents = Policy(allowed_tools=[]), Policy()
+    for name in ("agent:*", "agent:senior"):
+        scoped = over_call({"*": default, "agent:*": agents, "agent:senior": agents}, name, None)
+        assert [p for _, p in scoped] == [default], f"a workflow named {name} took an agent's policy"
+    with pytest.raises(Exception, match=r"'agent:\*' names an agent's policy") as err:
+        Workflow("agent:*")
+    assert "rename the workflow" in str(err.value)
+    flow = 'name: "agent:senior"\nsteps:\n  - id: one\n    uses: fail\n    with: {message: x}\n'
+    with pytest.raises(Exception, match=r":1:\d+: 'agent:senior' names an agent's policy"):
+        podium_yaml.load_text(flow)

@@ -221,3 +221,171 @@ async def test_attack_an_agents_connector_tool_is_a_connector_call(crm: Crm, crm
         await c.clear_switch("connector", "crm")
         [(name, ok, _)] = await c.result(handle.id, timeout=10)
         assert ok and len(crm.of("POST")) == 1
+
+
+async def test_attack_an_agents_transact_tool_cannot_record_messages_the_policy_forbids(tmp_path: Path) -> None:
+    """Before: a sql connector's ``transact`` given to an agent as a tool was checked as a call of
+    ``orders.transact`` only; the outbox messages in its arguments (later calls of other systems,
+    delivered by the relay) were not, so the model could record a call the policy forbids."""
+    import sqlite3
+
+    from podium import ai
+    from podium.connectors import connector_tools
+    from podium.models import Response, ToolCall
+    from podium.models.testing import ScriptedModel
+
+    with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+        db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, total REAL)")
+    orders = open_connector("sql", url=f"sqlite:///{tmp_path}/orders.db")
+    args = {
+        "writes": [{"op": "insert", "table": "orders", "values": {"id": "o-1", "total": 1.0}}],
+        "messages": [{"target": "payments", "operation": "refundAll", "arguments": {}}],
+    }
+
+    def asks(req: Any) -> bool:
+        return not any(m.role == "tool" for m in req.messages)
+
+    model = ScriptedModel([(asks, [ToolCall(id="1", name="orders_transact", arguments=args)])], default=Response(text="done"))
+    wf = Workflow("agentic-orders")
+
+    @wf.step
+    async def act(ctx, input):
+        result = await ai.Agent(model=model, tools=connector_tools(orders, "orders"), max_iterations=3).run(ctx, input)
+        direct = await ai.call_tool(ctx, connector_tools(orders, "orders", only=["transact"])[0], args) if input == "direct" else None
+        return [(t.name, t.ok, t.error) for t in result.tool_calls], direct
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.02) as c:
+        await c.set_policy("agentic-orders", Policy(allowed_connectors=["orders.transact"]))
+        [(name, ok, error)], _ = await c.run(wf, "place")
+        assert (name, ok) == ("orders_transact", False)
+        assert "message 0 of orders.transact" in error and "'payments.refundAll'" in error
+        with pytest.raises(RunFailed, match=r"message 0 of orders.transact.*'payments.refundAll'"):
+            await c.run(wf, "direct")  # a tool called from step code (ai.call_tool)
+        with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+            assert db.execute("SELECT count(*) FROM orders").fetchone() == (0,)  # nothing written, no message
+        refusals = [e.details() for e in await c.audit_log() if e.action == "policy.refuse"]
+        assert ("payments", "refundAll") in [(r.get("connector"), r.get("operation")) for r in refusals]
+        assert all("o-1" not in json.dumps(r) for r in refusals)  # no argument values in the audit log
+    await orders.close()
+
+
+async def test_attack_a_transact_message_for_an_operation_that_needs_a_person_waits_for_one(tmp_path: Path) -> None:
+    """Before: ``approve_connectors: [payments.refund]`` asked a person before a step called
+    ``payments.refund``, but a ``transact`` that recorded an outbox message for it (a call the relay
+    makes later) was written at once, with no person asked."""
+    import sqlite3
+
+    with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+        db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, total REAL)")
+    orders = open_connector("sql", url=f"sqlite:///{tmp_path}/orders.db")
+    wf = Workflow("refund")
+
+    @wf.step
+    async def save(ctx, input):
+        return await ctx.connector("orders").call("transact", {
+            "writes": [{"op": "insert", "table": "orders", "values": {"id": input, "total": -500.0}}],
+            "messages": [{"target": "payments", "operation": "refund", "arguments": {"amount": 500}}],
+        })  # fmt: skip
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"orders": orders}, poll_interval=0.02) as c:
+        await c.set_policy("refund", Policy(approve_connectors=["payments.refund"]))
+        handle = await c.start(wf, "o-1")
+        await _status(c, handle.id, RunStatus.WAITING)
+        assert await orders.outbox_messages() == []  # nothing recorded before a person decides
+        [req] = await c.approvals(run_id=handle.id)
+        assert req["payload"]["operation"] == "transact" and "payments.refund" in req["title"]
+        await c.decide(handle.id, req["name"], approve=False, comment="not this one")
+        with pytest.raises(RunFailed, match="did not approve calling 'orders.transact'"):
+            await c.result(handle.id, timeout=10)
+        assert await orders.outbox_messages() == []
+    await orders.close()
+
+
+async def test_attack_a_workflow_or_global_kill_switch_stops_connector_calls_inside_a_step(tmp_path: Path) -> None:
+    """Before: a connector call checked the ``connector`` switches only. A step paying invoices in a
+    loop went on paying after ``podium killswitch set workflow payouts`` (or ``set all``), the
+    incident's big red button, until the step ended: switches on workflows are read between steps."""
+    from podium.connectors import Connector, Operation
+
+    paid: list[int] = []
+    client: list[Client] = []
+
+    class Bank(Connector):
+        kind = "bank"
+
+        def operations(self) -> list[Operation]:
+            return [Operation(name="pay")]
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            paid.append(arguments["invoice"])
+            if len(paid) == 1:  # the operator pulls the switch while the step runs
+                await client[0].set_switch(*switch, mode="pause", reason="payout incident")
+            return {"ok": True}
+
+    wf = Workflow("payouts")
+
+    @wf.step
+    async def pay_all(ctx, input):
+        return [await ctx.connector("bank").call("pay", {"invoice": i}) for i in range(3)]
+
+    for switch in (("workflow", "payouts"), ("all", "*")):
+        paid.clear()
+        async with Client(f"sqlite:///{tmp_path}/{switch[0]}.db", connectors={"bank": Bank()}, poll_interval=0.02) as c:
+            client[:] = [c]
+            handle = await c.start(wf, None)
+            await _status(c, handle.id, RunStatus.WAITING)
+            assert paid == [0], f"{switch}: paid {paid} after the switch was set"
+            await c.clear_switch(*switch)
+            assert len(await c.result(handle.id, timeout=10)) == 3
+            assert paid == [0, 1, 2]  # once each: the first call is not made again
+
+
+async def test_attack_an_approval_does_not_answer_a_retried_call_with_other_arguments(tmp_path: Path) -> None:
+    """Before: an approved call that then failed was asked again, when its step was retried, under
+    the same approval name: the recorded decision answered it whatever its arguments had become. An
+    amount read from another system (20 when approved, 20,000 by the retry) was paid unapproved."""
+    from podium import RetryPolicy
+    from podium.connectors import Connector, Operation
+    from podium.errors import ConnectorError
+
+    paid: list[int] = []
+    source = {"amount": 20}
+
+    class Bank(Connector):
+        kind = "bank"
+        retry = Backoff(max_attempts=1)  # the step's retry makes the next attempt
+
+        def operations(self) -> list[Operation]:
+            return [Operation(name="pay")]
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            if not paid and source["amount"] == 20:
+                source["amount"] = 20_000  # the attacker's change, while the first attempt fails
+                raise ConnectorError("bank: not now", retryable=True)
+            paid.append(arguments["amount"])
+            return {"ok": True}
+
+    wf = Workflow("payout")
+
+    @wf.step(retry=RetryPolicy(max_attempts=2, initial_interval=0.01))
+    async def pay(ctx, input):
+        return await ctx.connector("bank").call("pay", {"amount": source["amount"]})
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"bank": Bank()}, poll_interval=0.02) as c:
+        await c.set_policy("payout", Policy(approve_connectors=["bank.pay"]))
+        handle = await c.start(wf, None)
+        await _status(c, handle.id, RunStatus.WAITING)
+        [req] = await c.approvals(run_id=handle.id)
+        assert req["payload"]["arguments"] == {"amount": 20}
+        await c.decide(handle.id, req["name"], approve=True)
+        for _ in range(500):  # the retried step asks about its new arguments
+            if [r for r in await c.approvals(run_id=handle.id) if r["name"] != req["name"]]:
+                break
+            await asyncio.sleep(0.02)
+        assert paid == [], f"paid {paid} under the approval of 20"
+        [again] = await c.approvals(run_id=handle.id)
+        assert again["payload"]["arguments"] == {"amount": 20_000}
+        await c.decide(handle.id, again["name"], approve=False)
+        with pytest.raises(RunFailed, match="did not approve"):
+            await c.result(handle.id, timeout=10)
+    assert paid == []

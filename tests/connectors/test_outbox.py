@@ -285,3 +285,54 @@ async def test_from_a_workflow_file_with_registered_connectors(
         assert (await OutboxRelay(db, {"slack": slack}).run_once()).sent == 1
     assert [b["text"] for b in hook.effects.values()] == ["order 11 placed"]
     assert await db.call("query", {"table": "orders"}) == [{"id": 11, "item": "desk", "qty": 1}]
+
+
+async def test_attack_one_bad_message_does_not_make_the_relay_deliver_its_batch_again(sql_url: str) -> None:
+    """Attack (review of the day's diff): a workflow records a message for ``BANK``. MariaDB
+    compares ``BANK`` and ``bank`` as equal, so the relay holding ``bank`` claimed it, then failed
+    the whole batch on it (KeyError) before any outcome was written: the messages already
+    delivered stayed pending and were delivered again when their leases ran out, every time (a
+    payment made again and again). A connector's own bug on odd arguments stays that message's
+    failed delivery (checked too, on every database)."""
+    from podium.connectors import Connector, Operation
+
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    paid: list[int] = []
+
+    class Bank(Connector):
+        kind = "bank"
+        retry = Backoff(max_attempts=1)
+
+        def operations(self) -> list[Operation]:
+            return [Operation(name="pay")]
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            if arguments.get("odd"):
+                raise TypeError("a bug in the connector")
+            paid.append(arguments["n"])
+            return {"ok": True}
+
+    messages = [
+        {"target": "bank", "operation": "pay", "arguments": {"n": 1}},
+        {"target": "bank", "operation": "pay", "arguments": {"odd": True}},
+        {"target": "BANK", "operation": "pay", "arguments": {"n": 3}},
+    ]
+    await db.call("transact", {"messages": messages}, idempotency_key="run-9/step/connector:db.transact")
+    relay = OutboxRelay(db, {"bank": Bank()}, lease=0.05)
+    try:
+        errors = []
+        for _ in range(3):
+            try:  # as OutboxRelay.run does: log a failed batch, go on
+                await relay.run_once()
+            except Exception as exc:
+                errors.append(exc)
+            await asyncio.sleep(0.1)  # past the leases
+        assert paid == [1], f"delivered {paid}"
+        assert errors == []
+        status = {m.arguments.get("n", "odd"): (m.status, m.last_error) for m in await db.outbox_messages()}
+        assert status[1] == ("sent", None)
+        assert status["odd"][0] in ("pending", "failed") and "TypeError" in (status["odd"][1] or "")
+        assert status[3][0] == "pending"  # not this relay's: left for one that holds BANK
+    finally:
+        await db.close()

@@ -137,3 +137,33 @@ async def test_functions_that_outlive_the_rollback_are_refused_on_every_database
         assert await db.call("query", {"sql": "SELECT 1 AS next_value"}) == [{"next_value": 1}]
     finally:
         await db.close()
+
+
+async def test_attack_a_postgres_lock_hidden_behind_an_escaped_name_or_dynamic_sql_is_refused(pg_url: str) -> None:
+    """Attack (review of the day's diff): the names are matched in the text, but PostgreSQL also
+    reads a name written with Unicode escapes (``U&"pg_\\0061dvisory_lock"``) and runs SQL built from
+    strings (``query_to_xml('select pg_adv' || 'isory_lock(7)', ...)``). Either took a session
+    advisory lock through ``query`` that the pooled connection kept after the read; so did a stored
+    function that takes one (now released after every raw SELECT)."""
+    pytest.importorskip("sqlalchemy")
+    import psycopg
+
+    db = open_connector("sql", url=pg_url)
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        for sql in ('SELECT U&"pg_\\0061dvisory_lock"(4242)',
+                    "SELECT u&\"pg_!0061dvisory_lock\" UESCAPE '!' (4243)",
+                    "SELECT query_to_xml('select pg_adv' || 'isory_lock(4244)', true, true, '')",
+                    "SELECT ts_stat('select to_tsvector(pg_adv' || 'isory_lock(4245)::text)')"):  # fmt: skip
+            with pytest.raises(ConnectorError) as err:
+                await db.call("query", {"sql": sql})
+            assert not err.value.retryable and str(err.value).startswith("sql: `sql` "), sql
+        assert await db.call("query", {"sql": "SELECT 'u & me' AS a, 1 AS query_to_xml_count"}) == [{"a": "u & me", "query_to_xml_count": 1}]
+        with psycopg.connect(plain, autocommit=True) as admin:  # a function with no name to spot
+            admin.execute("CREATE FUNCTION grab() RETURNS int LANGUAGE sql AS 'SELECT 1 FROM (SELECT pg_advisory_lock(4246)) x'")
+        assert await db.call("query", {"sql": "SELECT grab() AS g"}) == [{"g": 1}]
+        with psycopg.connect(plain, autocommit=True) as admin:
+            held = admin.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()
+            assert held == (0,), "a read left an advisory lock held by the pool's connection"
+    finally:
+        await db.close()

@@ -126,6 +126,11 @@ async def test_policy_versions_and_decisions(server: Any) -> None:
         await c.set_switch("connector", "crm", reason="CRM incident")
         d = await decide(connector="crm.getContact")
         assert d["decision"] == "refused" and "CRM incident" in d["checks"][0]["reason"]
+        await c.clear_switch("connector", "crm")
+        await c.set_switch("workflow", "support", reason="support incident")  # as a run's call: stopped too
+        d = await decide(connector="crm.getContact")
+        assert d["decision"] == "refused" and "support incident" in d["checks"][0]["reason"]
+        await c.clear_switch("workflow", "support")
         bad = await http.get("/api/policies/support/decision", params={"connector": "crm"}, headers=root)
         assert bad.status_code == 422 and "NAME.OPERATION" in bad.json()["error"]["message"]
         # no policy of its own and no default: every call is allowed
