@@ -40,6 +40,7 @@ from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
     PERMISSIONS,
+    OwnToken,
     Principal,
     TokenRecord,
     User,
@@ -97,10 +98,12 @@ class Governance:
         self.policy_cache: dict[str, Policy] = {}
         """Policies in force, refreshed with the switches."""
         self._audit_listeners: list[Callable[[AuditEntry], None]] = []
+        self._own: OwnToken | None = None
 
     async def open(self, token: str | None, principal: Principal | None) -> None:
         """Resolve who the client acts as and load switches and policies."""
         self.principal_default = principal or await self._resolve_principal(token)
+        self._own = OwnToken(token=token) if principal is None and token is not None else None
         await self.refresh()
 
     # -- identity -------------------------------------------------------------------------------
@@ -173,6 +176,10 @@ class Governance:
         """The acting principal, if it holds ``permission``; otherwise audit the refusal and raise
         :class:`PermissionDenied`. Every surface checks through here."""
         who = self.principal
+        if self._own is not None and self._own.stands_for(who, self.principal_default):  # its token, again
+            self.principal_default = who = await self._own.check(self.authenticate, self.principal_default)
+            if self._own.refused:
+                raise AuthError(self._own.refused)
         if who.can(permission):
             return who
         await self.record("access.denied", target, actor=who.name, permission=permission)

@@ -189,7 +189,7 @@ class Triggers:
 
     async def start(self) -> None:
         # The server's own subscription (client.on checks payloads.read, which its account may lack).
-        self._unsubscribe = await subscribe(self.client, "*", self._on_emitted)
+        self._unsubscribe = await subscribe(self.client, "*", self._on_emitted, origin=True)
         self._task = asyncio.get_running_loop().create_task(self._loop())
         self.consumers.start(self.brokers)
 
@@ -368,28 +368,28 @@ class Triggers:
             "dead_lettered": outcomes["dead"],
         }
 
-    async def _on_emitted(self, topic: str, payload: Any) -> None:
+    async def _on_emitted(self, topic: str, payload: Any, origin: str | None = None) -> None:
+        """An event published on the bus. One a run's step sent (``origin``, its id) starts its runs
+        as whoever started that run (from the signed audit log), never as this server's account:
+        else a run's starter would launder their identity through an event (approve the run it
+        starts, four eyes notwithstanding; a YAML ``forget`` step erasing with the server's roles)."""
         key = payload.get("idempotency_key") if isinstance(payload, dict) else None
         key = str(key) if key is not None else uuid.uuid4().hex
-        for wf_name, inp in self.subscribers(topic):
+        targets = [(wf, payload if inp is None else inp, "event") for wf, inp in self.subscribers(topic)]
+        targets += [(r.workflow, payload, f"rule:{r.name}") for r in self.rules if r.matches(topic, payload)]
+        if not targets:
+            return
+        starter = await self.client.governance.started_by(origin) if origin else None
+        for wf_name, value, source in targets:
             await self._start(
                 wf_name,
-                payload if inp is None else inp,
-                derived_id("event", topic, wf_name, key),
-                source="emitted",
+                value,
+                derived_id(source, topic, wf_name, key),
+                source="emitted" if source == "event" else source,
                 event=topic,
                 key=key,
+                origin=(origin, starter) if origin else None,
             )
-        for r in self.rules:
-            if r.matches(topic, payload):
-                await self._start(
-                    r.workflow,
-                    payload,
-                    derived_id(f"rule:{r.name}", topic, r.workflow, key),
-                    source=f"rule:{r.name}",
-                    event=topic,
-                    key=key,
-                )
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -443,20 +443,33 @@ class Triggers:
             done.set_result(outcome)
 
     async def _start(
-        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, origin: Any = None
     ) -> bool:
         """Start the run (idempotently); on failure keep the event as a dead letter and return False.
         The server's own triggers (schedules, emitted events, rules, files) have no caller to refuse:
-        a start the server's account may not make is dead-lettered too, to replay once granted."""
-        return await self._launch(workflow, payload, rid, source=source, event=event, key=key, own=True) != "dead"
+        a start the server's account (or, for an event a run sent, that run's starter: ``origin``,
+        (run id, starter)) may not make is dead-lettered too, to replay once granted."""
+        return await self._launch(workflow, payload, rid, source=source, event=event, key=key, own=True, origin=origin) != "dead"
 
     async def _launch(
-        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False,
+        origin: Any = None,
     ) -> str:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
         try:
-            handle = await self.client.start(workflow, payload, run_id=rid)
+            if origin is None:
+                handle = await self.client.start(workflow, payload, run_id=rid)
+            else:
+                sender, starter = origin
+                if starter is None:
+                    raise AuthError(
+                        f"run {sender}, whose step sent event {event!r}, has no starter the audit log can name "
+                        f"(auditing off, or a user since deleted), so {workflow!r} is not started for them; someone "
+                        f"who may start it can replay this dead letter: POST /api/deadletters/{rid}/replay"
+                    )
+                with self.client.acting_as(starter):  # the sender's starter, as a child run's is its root's
+                    handle = await self.client.start(workflow, payload, run_id=rid)
             self.fired += 1
             return "run" if handle.created else "duplicate"
         except (PodiumError, OSError) as exc:
