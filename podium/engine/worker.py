@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
-from ..errors import ConfigError
+from ..errors import AuthError, ConfigError
 from ..records import EventType, RunStatus
 from .timers import EARLY, Timers
 
@@ -267,6 +267,11 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
     # otherwise wake nobody (a bus subscribes on its first wait) and wait for the next poll.
     await client.events.wait_for_work(0)
     while not stop.is_set():
+        try:  # its token again (every few seconds): a worker whose token was revoked stops claiming
+            await client.governance.authorize("runs.resume", "worker")
+        except AuthError as exc:
+            log.error("worker %s stops claiming runs: %s", client.owner, exc)
+            raise
         free = concurrency - len(driving)
         if free >= batch or (free > 0 and eager):
             try:

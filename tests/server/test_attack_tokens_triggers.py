@@ -284,3 +284,30 @@ async def test_a_forbidden_emitted_start_is_dead_lettered_naming_the_starter(
         assert [d["workflow"] for d in letters] == ["refund"]
         assert "sam" in letters[0]["error"] and "runs.start" in letters[0]["error"]
         assert not [run for run in await c.list(workflow="refund", limit=5)]
+
+
+async def test_attack_a_worker_stops_claiming_runs_once_its_token_is_revoked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack: a worker's token (``podium worker``, or ``podium serve``'s) is revoked, say after
+    the host it runs on was lost; the worker had authenticated once and went on claiming and
+    driving every run of the store (inputs, secrets, connector calls) until restarted. Now its
+    claim loop checks its token again and the worker stops, saying why; runs go to other workers."""
+    from podium.governance import identity
+
+    monkeypatch.setattr(identity, "RECHECK_SECONDS", 0.1)
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("w1", ["worker"], service=True)
+        token = await admin.create_token("w1", name="host-7")
+        async with Client(db, workflows=flows.ALL, token=token) as w1:
+            stop = asyncio.Event()
+            working = asyncio.create_task(w1.work(stop))
+            await asyncio.sleep(0.2)
+            await admin.revoke_token("w1", "host-7")
+            with pytest.raises(AuthError, match="revoked"):
+                await asyncio.wait_for(working, 5)
+            stop.set()
