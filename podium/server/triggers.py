@@ -501,12 +501,28 @@ class Triggers:
         d = json.loads(text)
         await self.client.start(d["workflow"], d["payload"], run_id=d["id"])  # raises: stays dead-lettered
         await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+        await self._audit("deadletter.replay", d)
         return {"run_id": d["id"], "replayed": True}
 
     async def discard(self, letter_id: str) -> None:
-        if await self.client.store.kv_get(DEADLETTERS, letter_id) is None:
-            raise NotFound(f"no dead letter {letter_id!r}")
+        """Drop a dead letter: the only record that its event came, so who dropped it is audited."""
+        text = await self.client.store.kv_get(DEADLETTERS, letter_id)
+        if text is None:
+            raise NotFound(f"no dead letter {letter_id!r}; list them with GET /api/deadletters")
         await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+        await self._audit("deadletter.discard", json.loads(text))
+
+    async def _audit(self, action: str, letter: dict[str, Any]) -> None:
+        """Audit what became of a dead letter: which event of which workflow (never its payload, nor
+        a dropped file's path, which may name a person: the audit log cannot forget)."""
+        await self.client.record_audit(
+            action,
+            f"deadletter:{letter['id']}",
+            workflow=letter.get("workflow"),
+            event=None if letter.get("source") == "file" else letter.get("event"),
+            source=letter.get("source"),
+            error_type=letter.get("error_type"),
+        )
 
     async def schedule_states(self) -> list[dict[str, Any]]:
         from zoneinfo import ZoneInfo

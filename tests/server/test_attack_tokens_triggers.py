@@ -311,3 +311,39 @@ async def test_attack_a_worker_stops_claiming_runs_once_its_token_is_revoked(
             with pytest.raises(AuthError, match="revoked"):
                 await asyncio.wait_for(working, 5)
             stop.set()
+
+
+async def test_attack_dropping_or_replaying_a_dead_letter_is_audited(server: Any, tmp_path: Path) -> None:
+    """The attack: an event refused its start (a payment a kill switch held, a start the server's
+    account may not make) is kept as a dead letter, the only record that it came. An operator
+    (``runs.cancel``) dropped it and nothing said so: no audit entry named who dropped which event
+    of which workflow. Now dropping is audited (``deadletter.discard``), as replaying is
+    (``deadletter.replay``, beside the run's own start)."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("svc", ["operator", "worker"], service=True)
+        await admin.create_user("olga", ["operator"])
+        tokens = {n: await admin.create_token(n) for n in ("svc", "olga")}
+        await admin.set_switch("workflow", "tickets", mode="pause", reason="incident")
+    async with server(db, workflows=flows.TRIGGERS, token=tokens["svc"]) as (app, http):
+        olga = {"Authorization": f"Bearer {tokens['olga']}"}
+        for key in ("k1", "k2"):
+            r = await http.post(
+                "/api/events/ticket.created", headers={**olga, "Idempotency-Key": key}, json={"id": 1, "subject": "s"}
+            )
+            assert r.status_code == 202 and r.json()["dead_lettered"], r.text
+        first, second = [d["id"] for d in (await http.get("/api/deadletters", headers=olga)).json()["dead_letters"]]
+        assert (await http.delete(f"/api/deadletters/{first}", headers=olga)).status_code == 200
+        async with Client(db, token=root) as admin:
+            await admin.clear_switch("workflow", "tickets")
+        await app.state.client.governance.refresh()  # the server reads switches at its next sweep
+        r = await http.post(f"/api/deadletters/{second}/replay", headers=olga)
+        assert r.status_code == 200, r.text
+    async with Client(db, token=root) as admin:
+        entries = {e.action: e for e in await admin.audit_log() if e.action.startswith("deadletter.")}
+    assert entries["deadletter.discard"].actor == "olga" and entries["deadletter.discard"].target == f"deadletter:{first}"
+    assert '"workflow": "tickets"' in (entries["deadletter.discard"].data or "")
+    assert entries["deadletter.replay"].actor == "olga" and entries["deadletter.replay"].target == f"deadletter:{second}"
