@@ -665,8 +665,8 @@ class Client:
         """Add ``roles`` to user ``name`` (keeping the roles it has)."""
         return await self.governance.grant(name, roles)
 
-    async def disable_user(self, name: str) -> None:
-        await self.governance.disable_user(name)
+    async def disable_user(self, name: str, *, disabled: bool = True) -> None:  # False: enable again
+        await self.governance.disable_user(name, disabled=disabled)
 
     async def users(self) -> builtins.list[User]:
         return await self.governance.users()

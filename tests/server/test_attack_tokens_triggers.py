@@ -347,3 +347,29 @@ async def test_attack_dropping_or_replaying_a_dead_letter_is_audited(server: Any
     assert entries["deadletter.discard"].actor == "olga" and entries["deadletter.discard"].target == f"deadletter:{first}"
     assert '"workflow": "tickets"' in (entries["deadletter.discard"].data or "")
     assert entries["deadletter.replay"].actor == "olga" and entries["deadletter.replay"].target == f"deadletter:{second}"
+
+
+async def test_attack_a_grant_does_not_bring_a_disabled_user_back(tmp_path: Path) -> None:
+    """The attack: bob is disabled ("his tokens stop working at once", docs/governance.md) but his
+    tokens are not revoked. Later an admin grants roles in bulk (``podium users grant bob viewer``)
+    or adds him again with other roles: the account was written back enabled, and every token bob
+    kept worked again, with the new roles. Now a disabled user stays disabled through a grant or an
+    update; only ``podium users enable`` brings him back, and that is audited."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("bob", ["operator"])
+        kept = await admin.create_token("bob", name="laptop")
+        await admin.disable_user("bob")
+        await admin.grant("bob", ["viewer"])
+        with pytest.raises(AuthError, match="disabled"):
+            await admin.governance.authenticate(kept)
+        await admin.create_user("bob", ["approver"])
+        with pytest.raises(AuthError, match="disabled"):
+            await admin.governance.authenticate(kept)
+        assert [u.disabled for u in await admin.users() if u.name == "bob"] == [True]
+        await admin.disable_user("bob", disabled=False)
+        assert (await admin.governance.authenticate(kept)).roles == ("approver",)
+        assert [e.action for e in await admin.audit_log() if e.target == "user:bob"][-1] == "user.enable"
