@@ -111,6 +111,10 @@ async def start_run(
     # Scoped per tenant: one tenant's key never returns (or blocks) another tenant's run.
     run_id = idempotent_run_id("run", body.tenant or "", wf.name, key) if key else None
     existed = run_id is not None and await client.store.get_run(run_id) is not None
+    if existed and run_id is not None and key is not None:  # another sender's run: 409, not "duplicate"
+        from .triggers import refuse_taken_keys
+
+        await refuse_taken_keys(client, [run_id], key)
     handle = await client.start(
         wf, body.input, run_id=run_id, queue=body.queue, priority=body.priority, tenant=body.tenant
     )

@@ -62,6 +62,28 @@ def derived_id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
+async def refuse_taken_keys(client: Any, run_ids: Any, key: str, existing: set[str] | None = None) -> None:
+    """Raise 409 ``idempotency_key_taken`` if another sender started any of ``run_ids`` (the runs a
+    key derives): else whoever guesses a key first (an order number) has their own payload run
+    in its place and the genuine sender answered "duplicate", its data never run. The caller's
+    own repeats pass (they are duplicates); so does everything in local mode (one person).
+    ``existing``: the ids known to exist already (else they are looked up)."""
+    who = client.principal
+    if who.local:
+        return
+    found = set(run_ids) & existing if existing is not None else await client.store.existing_runs(list(run_ids))
+    for rid in sorted(found):
+        starter = await client.governance.started_by(rid)
+        if starter is not None and not starter.local and starter.name != who.name:
+            raise ApiError(
+                409,
+                "idempotency_key_taken",
+                f"idempotency key {key[:100]!r} already started run {rid}, and not for {who.name}: another "
+                "sender used it first, so nothing was started for this request. Send a key of your own (a "
+                "prefix naming your system keeps keys apart); the audit log names who started that run",
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     """Start ``workflow`` when an event's payload crosses a threshold: ``when="churn_score > 0.8"``."""
@@ -304,7 +326,9 @@ class Triggers:
                 f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
             )
         self.ingested += 1
-        return await self._start_targets(event_type, key or uuid.uuid4().hex, targets)
+        key = key or uuid.uuid4().hex
+        await refuse_taken_keys(self.client, [derived_id(src, event_type, wf, key) for wf, _, src in targets], key)
+        return await self._start_targets(event_type, key, targets)
 
     async def ingest_many(self, events: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
         """Events posted together, ``(type, payload, idempotency key)`` each: all are checked first
@@ -325,6 +349,9 @@ class Triggers:
         # The runs these keys started before (a batch posted again): one query, not one per event.
         ids = [derived_id(src, t, wf, key) for (t, _, key), targets in zip(events, plans, strict=True) for wf, _, src in targets]
         known = await self.client.store.existing_runs(ids)
+        if known:  # a key another sender used first refuses the batch (nothing starts)
+            for (t, _, key), targets in zip(events, plans, strict=True):
+                await refuse_taken_keys(self.client, [derived_id(src, t, wf, key) for wf, _, src in targets], key, known)
         return list(
             await asyncio.gather(
                 *(self._start_targets(t, key, targets, known) for (t, _, key), targets in zip(events, plans, strict=True))

@@ -373,3 +373,56 @@ async def test_attack_a_grant_does_not_bring_a_disabled_user_back(tmp_path: Path
         await admin.disable_user("bob", disabled=False)
         assert (await admin.governance.authenticate(kept)).roles == ("approver",)
         assert [e.action for e in await admin.audit_log() if e.target == "user:bob"][-1] == "user.enable"
+
+
+async def test_attack_another_sender_cannot_take_an_events_idempotency_key(server: Any, tmp_path: Path) -> None:
+    """The attack: mallory (operator) posts ``ticket.created`` with the Idempotency-Key the bank's
+    system will use (``inv-889``: keys are invoice or order numbers, easy to guess), and her own
+    payload. When the bank posts its genuine event, it was answered 202 as a duplicate of
+    mallory's run: the bank believed its event handled, its data was never run, and the run
+    under its key held mallory's payload. The same for ``POST /api/events`` batches, webhooks
+    and ``POST /api/runs``. Now a key whose run another sender started answers 409
+    ``idempotency_key_taken`` (nothing starts; the sender's own repeats are still duplicates)."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("svc", ["operator", "worker"], service=True)
+        await admin.create_user("mallory", ["operator"])
+        await admin.create_user("bank", ["operator"], service=True)
+        tokens = {n: await admin.create_token(n) for n in ("svc", "mallory", "bank")}
+    hooked = Workflow("hooked")
+    hooked.triggers = [{"webhook": "/hooks/pay"}]  # type: ignore[attr-defined]
+
+    @hooked.step
+    def take(input: Any) -> Any:
+        return input
+
+    async with server(db, workflows=[*flows.ALL, hooked], token=tokens["svc"]) as (app, http):
+        m = {"Authorization": f"Bearer {tokens['mallory']}", "Idempotency-Key": "inv-889"}
+        b = {"Authorization": f"Bearer {tokens['bank']}", "Idempotency-Key": "inv-889"}
+        first = await http.post("/api/events/ticket.created", headers=m, json={"id": 1, "subject": "mallory's"})
+        assert first.status_code == 202 and first.json()["runs"]
+        again = await http.post("/api/events/ticket.created", headers=m, json={"id": 1, "subject": "mallory's"})
+        assert again.status_code == 202 and again.json()["duplicates"] == first.json()["runs"]  # her own repeat
+        r = await http.post("/api/events/ticket.created", headers=b, json={"id": 2, "subject": "site down"})
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "idempotency_key_taken" and "inv-889" in r.text
+        batch = {"events": [{"type": "ticket.created", "idempotency_key": "inv-889", "payload": {"id": 2, "subject": "x"}}]}
+        r = await http.post("/api/events", headers={"Authorization": b["Authorization"]}, json=batch)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_taken", r.text
+        assert (await http.post("/hooks/pay", headers=m, json={"to": "mallory"})).status_code == 202
+        r = await http.post("/hooks/pay", headers=b, json={"to": "supplier"})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_taken", r.text
+        start = {"workflow": "hello", "input": {"name": "m"}, "idempotency_key": "order-7"}
+        assert (await http.post("/api/runs", headers={"Authorization": m["Authorization"]}, json=start)).status_code == 201
+        r = await http.post("/api/runs", headers={"Authorization": b["Authorization"]}, json=start)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "idempotency_key_taken", r.text
+        from podium.server.mcp_tools import PodiumTools, ToolFailure
+
+        bank = await app.state.client.governance.authenticate(tokens["bank"])
+        with pytest.raises(ToolFailure, match="idempotency_key_taken"):
+            await PodiumTools(app.state.client).call(
+                bank, "start_run", {"workflow": "hello", "input": {}, "idempotency_key": "order-7"}
+            )
