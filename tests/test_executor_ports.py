@@ -42,7 +42,7 @@ class FakeHost:
     async def run_child(self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str) -> RunRecord:
         raise AssertionError("no child runs here")
 
-    async def _publish(self, topic: str, payload: Any) -> None:
+    async def _publish(self, topic: str, payload: Any, *, origin: str | None = None) -> None:
         self.emitted.append((topic, payload))
 
 

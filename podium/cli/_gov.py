@@ -113,6 +113,19 @@ async def users_disable(name: str, db: str | None) -> int:
     return EXIT_OK
 
 
+@users.command("enable")
+@click.argument("name")
+@db_option
+@run_async
+@requires("users.manage", lambda kw: f"user:{kw['name']}")
+async def users_enable(name: str, db: str | None) -> int:
+    """Enable a disabled user again: the tokens they kept work again (revoke those they should not)."""
+    async with make_client(db, recover=False) as c:
+        await c.disable_user(name, disabled=False)
+    console().print(f"user {name} enabled", highlight=False)
+    return EXIT_OK
+
+
 @users.command("role")
 @click.argument("name")
 @click.argument("permissions", nargs=-1, required=True)

@@ -618,8 +618,9 @@ class Client:
         await self.authorize("runs.start", f"event:{topic}")
         await self._publish(topic, payload)
 
-    async def _publish(self, topic: str, payload: Any) -> None:  # the engine's own (step code): no check
-        await self.events.publish(topic, _serde.dumps(payload))
+    async def _publish(self, topic: str, payload: Any, *, origin: str | None = None) -> None:
+        """The engine's own publication (step code: ``origin``, the run whose step sends it): no check."""
+        await self.events.publish(topic, worker.event_text(payload, origin))
 
     async def on(self, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
         """Call ``handler(topic, payload)`` for events whose topic matches ``pattern`` (``*`` and
@@ -664,8 +665,8 @@ class Client:
         """Add ``roles`` to user ``name`` (keeping the roles it has)."""
         return await self.governance.grant(name, roles)
 
-    async def disable_user(self, name: str) -> None:
-        await self.governance.disable_user(name)
+    async def disable_user(self, name: str, *, disabled: bool = True) -> None:  # False: enable again
+        await self.governance.disable_user(name, disabled=disabled)
 
     async def users(self) -> builtins.list[User]:
         return await self.governance.users()

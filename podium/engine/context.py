@@ -195,8 +195,9 @@ class StepContext:
 
     async def emit(self, topic: str, payload: Any = None) -> None:
         """Publish an application event (see ``Client.emit``) exactly once for this step execution:
-        the publication is a durable call, so a replayed step does not send it again."""
-        await self.call(self._executor.client._publish, topic, payload, name=f"emit:{topic}")
+        the publication is a durable call, so a replayed step does not send it again. The event
+        carries this run's id: the runs it starts act for whoever started this run."""
+        await self.call(self._executor.client._publish, topic, payload, name=f"emit:{topic}", origin=self.run_id)
 
     async def publish_live(self, topic: str, payload: Any = None) -> None:
         """Publish an application event that is not durable (see ``Client.emit``): nothing is logged,

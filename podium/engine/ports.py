@@ -51,9 +51,10 @@ class RunHost(Protocol):
         self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str
     ) -> RunRecord: ...
 
-    async def _publish(self, topic: str, payload: Any) -> None:
+    async def _publish(self, topic: str, payload: Any, *, origin: str | None = None) -> None:
         """Publish an application event for step code (``ctx.emit``), whoever drives the run: no
-        permission check (``Client.emit``, which people and programs call, needs ``runs.start``)."""
+        permission check (``Client.emit``, which people and programs call, needs ``runs.start``).
+        ``origin``: the run whose step sends it (the runs it starts act for that run's starter)."""
         ...
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
-from ..errors import ConfigError
+from ..errors import AuthError, ConfigError
 from ..records import EventType, RunStatus
 from .timers import EARLY, Timers
 
@@ -202,25 +202,52 @@ async def wake_due(client: Client) -> None:
 WAKE_BATCH = 50
 
 
-async def subscribe(client: Client, pattern: str, handler: Callable[[str, Any], Any]) -> Callable[[], Any]:
+#: Starts the text of an application event that a run's step sent (``ctx.emit``), followed by the
+#: emitting run's id and the mark again: the runs the event starts act for whoever started that run
+#: (``podium serve``'s triggers). The text of a payload (JSON) never starts with it, so an event
+#: sent through ``client.emit`` cannot pass for one a run sent.
+_ORIGIN = "\x1e"
+
+
+def event_text(payload: Any, origin: str | None = None) -> str:
+    """An application event's text on the bus; ``origin``: the run whose step sent it."""
+    text = _serde.dumps(payload)
+    return f"{_ORIGIN}{origin}{_ORIGIN}{text}" if origin else text
+
+
+def read_event(text: str) -> tuple[Any, str | None]:
+    """(payload, the run that sent it or None) of an event's text (:func:`event_text`)."""
+    if text.startswith(_ORIGIN):
+        origin, _, rest = text[1:].partition(_ORIGIN)
+        return _serde.loads(rest), origin or None
+    return _serde.loads(text), None
+
+
+async def subscribe(
+    client: Client, pattern: str, handler: Callable[..., Any], *, origin: bool = False
+) -> Callable[[], Any]:
     """``client.on`` without its permission check, for the engine's own subscriptions (``podium
-    serve``'s triggers: the runs they start are checked); unsubscribed when the client closes."""
-    unsubscribe = await client.events.subscribe(topic_handler(pattern, handler, client._handler_tasks))
+    serve``'s triggers: the runs they start are checked); unsubscribed when the client closes.
+    ``origin``: call ``handler(topic, payload, run_id)``, the id of the run that sent the event (None
+    for one sent by ``client.emit``)."""
+    unsubscribe = await client.events.subscribe(topic_handler(pattern, handler, client._handler_tasks, origin=origin))
     client._unsubscribers.append(unsubscribe)
     return unsubscribe
 
 
 def topic_handler(
-    pattern: str, handler: Callable[[str, Any], Any], tasks: set[asyncio.Task[Any]]
+    pattern: str, handler: Callable[..., Any], tasks: set[asyncio.Task[Any]], *, origin: bool = False
 ) -> Callable[[str, str], None]:
-    """A store subscriber that calls ``handler(topic, payload)`` for topics matching ``pattern``
-    (an async handler runs as a task, kept in ``tasks`` while it runs)."""
+    """A store subscriber that calls ``handler(topic, payload)`` (with ``origin``, ``handler(topic,
+    payload, run_id)``) for topics matching ``pattern`` (an async handler runs as a task, kept in
+    ``tasks`` while it runs)."""
     loop = asyncio.get_running_loop()
 
     def deliver(topic: str, payload: str) -> None:
         if not fnmatch.fnmatchcase(topic, pattern):
             return
-        result = handler(topic, _serde.loads(payload))
+        value, sender = read_event(payload)
+        result = handler(topic, value, sender) if origin else handler(topic, value)
         if asyncio.iscoroutine(result):
             task = loop.create_task(result)
             tasks.add(task)
@@ -240,6 +267,11 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
     # otherwise wake nobody (a bus subscribes on its first wait) and wait for the next poll.
     await client.events.wait_for_work(0)
     while not stop.is_set():
+        try:  # its token again (every few seconds): a worker whose token was revoked stops claiming
+            await client.governance.authorize("runs.resume", "worker")
+        except AuthError as exc:
+            log.error("worker %s stops claiming runs: %s", client.owner, exc)
+            raise
         free = concurrency - len(driving)
         if free >= batch or (free > 0 and eager):
             try:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 #: Every permission, one per action a surface can take.
@@ -56,6 +57,9 @@ BUILTIN_ROLES: dict[str, frozenset[str]] = {
 }
 
 TOKEN_PREFIX = "pod_"
+#: How often a long-lived client (``podium mcp``, a worker, a script) checks its own token again:
+#: a token revoked or expired, or a user disabled, stops it within this many seconds.
+RECHECK_SECONDS = 5.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,3 +153,36 @@ def role_permissions(roles: list[str] | tuple[str, ...], custom: dict[str, froze
     for role in roles:
         perms |= BUILTIN_ROLES.get(role) or custom.get(role) or frozenset()
     return frozenset(perms)
+
+
+@dataclass(kw_only=True)
+class OwnToken:
+    """A client's own API token, checked again while the client is open (it authenticated once, on
+    open, and may stay open for days): see :data:`RECHECK_SECONDS`."""
+
+    token: str
+    checked: float = field(default_factory=time.monotonic)
+    refused: str | None = None
+    """Why the token no longer stands (it was revoked, expired, its user disabled); None while it does."""
+
+    def stands_for(self, who: Principal, own: Principal) -> bool:
+        """Whether ``who`` is the client acting with this token (itself, or as itself for a tool call)."""
+        return who is own or (not who.local and (who.name, who.token_name) == (own.name, own.token_name))
+
+    async def check(self, authenticate: Callable[[str], Awaitable[Principal]], own: Principal) -> Principal:
+        """``own`` as of now: authenticated again if due; with no permission once refused."""
+        if time.monotonic() - self.checked < RECHECK_SECONDS:
+            return own
+        self.checked = time.monotonic()
+        from ..errors import AuthError
+
+        try:
+            fresh = await authenticate(self.token)
+        except AuthError as exc:
+            self.refused = (
+                f"{exc}: this client authenticated with that token when it opened and may no longer act; "
+                "start it again with a valid token (PODIUM_TOKEN; an admin creates one with 'podium tokens create USER')"
+            )
+            return Principal(name=own.name, roles=(), service=own.service, token_name=own.token_name)
+        self.refused = None
+        return fresh

@@ -40,6 +40,7 @@ from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
     PERMISSIONS,
+    OwnToken,
     Principal,
     TokenRecord,
     User,
@@ -97,10 +98,12 @@ class Governance:
         self.policy_cache: dict[str, Policy] = {}
         """Policies in force, refreshed with the switches."""
         self._audit_listeners: list[Callable[[AuditEntry], None]] = []
+        self._own: OwnToken | None = None
 
     async def open(self, token: str | None, principal: Principal | None) -> None:
         """Resolve who the client acts as and load switches and policies."""
         self.principal_default = principal or await self._resolve_principal(token)
+        self._own = OwnToken(token=token) if principal is None and token is not None else None
         await self.refresh()
 
     # -- identity -------------------------------------------------------------------------------
@@ -173,6 +176,10 @@ class Governance:
         """The acting principal, if it holds ``permission``; otherwise audit the refusal and raise
         :class:`PermissionDenied`. Every surface checks through here."""
         who = self.principal
+        if self._own is not None and self._own.stands_for(who, self.principal_default):  # its token, again
+            self.principal_default = who = await self._own.check(self.authenticate, self.principal_default)
+            if self._own.refused:
+                raise AuthError(self._own.refused)
         if who.can(permission):
             return who
         await self.record("access.denied", target, actor=who.name, permission=permission)
@@ -186,13 +193,16 @@ class Governance:
     # -- users, roles, tokens -------------------------------------------------------------------
 
     async def create_user(self, name: str, roles: list[str], *, service: bool = False) -> User:
-        """Create (or update) a user or service account with ``roles``."""
+        """Create (or update) a user or service account with ``roles``. A disabled user stays
+        disabled (else an update would bring back every token they kept): see :meth:`disable_user`."""
         await self.authorize("users.manage", f"user:{name}")
         known = set(BUILTIN_ROLES) | set(await self._custom_roles())
         unknown = [r for r in roles if r not in known]
         if unknown:
             raise ConfigError(f"unknown role(s) {', '.join(unknown)}; roles are: {', '.join(sorted(known))}")
-        user = User(name=name, roles=list(roles), service=service)
+        before = await self.store.kv_get(USERS, name)
+        disabled = before is not None and User.from_json(name, before).disabled
+        user = User(name=name, roles=list(roles), service=service, disabled=disabled)
         await self.store.kv_put(USERS, name, user.to_json())
         await self.record("user.put", f"user:{name}", roles=roles, service=service)
         return user
@@ -206,15 +216,16 @@ class Governance:
         user = User.from_json(name, text)
         return await self.create_user(name, sorted(set(user.roles) | set(roles)), service=user.service)
 
-    async def disable_user(self, name: str) -> None:
+    async def disable_user(self, name: str, *, disabled: bool = True) -> None:
+        """Disable a user (their tokens stop working), or with ``disabled=False`` enable them again."""
         await self.authorize("users.manage", f"user:{name}")
         text = await self.store.kv_get(USERS, name)
         if text is None:
-            raise NotFound(f"no user {name!r}")
+            raise NotFound(f"no user {name!r}; list them with 'podium users list'")
         user = User.from_json(name, text)
-        user.disabled = True
+        user.disabled = disabled
         await self.store.kv_put(USERS, name, user.to_json())
-        await self.record("user.disable", f"user:{name}")
+        await self.record("user.disable" if disabled else "user.enable", f"user:{name}")
 
     async def users(self) -> list[User]:
         await self.authorize("users.manage")

@@ -4,7 +4,9 @@ as that principal (``client.acting_as``), so the engine's RBAC and audit apply t
 A store without users is in local mode: requests without a token act as the local user. The
 live streams alone (``EventSource`` cannot send headers) may pass the token as ``?token=``
 (dependency :func:`acting_stream`); every other route answers 401 to a ``?token=``, so that tokens
-are not written to access logs and browser histories by requests that have no need to.
+are not written to access logs and browser histories by requests that have no need to. A stream
+checks its token again every :data:`RECHECK_SECONDS` while it is open (:class:`Recheck`): a token
+revoked or expired, or a user disabled, ends it; a role taken away narrows it.
 
 In local mode a request that a browser marks as coming from another site (``Sec-Fetch-Site``, a
 foreign ``Origin``) is refused (:func:`refuse_other_sites`): another site's page cannot act as the
@@ -13,6 +15,8 @@ local user.
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +28,12 @@ from starlette.requests import Request
 from ..errors import AuthError, PermissionDenied
 from ..governance.identity import Principal
 from ..governance.service import USERS
+from .errors import body
 from .openapi import BEARER_DESCRIPTION as BEARER
+
+#: How often an open stream checks its caller's token again: a token revoked while a stream is
+#: open is refused there within this many seconds, as on every other request at once.
+RECHECK_SECONDS = 5.0
 
 # Declared for the OpenAPI document (the bearer scheme on every route that authenticates); the
 # header itself is read by principal_for below, which gives the errors a person can act on.
@@ -152,3 +161,48 @@ async def acting_stream(
     )
     with client.acting_as(who):
         yield who
+
+
+class Recheck:
+    """The caller of a live stream as of now: the stream authenticated once when it opened, and a
+    connection can stay open for days (the dashboard's). Every :data:`RECHECK_SECONDS` the token
+    (header or ``?token=``) is checked again, as a new request would be: a revoked or expired
+    token, a disabled user, or a caller who lost ``permission``, ends the stream
+    (:meth:`refusal` gives its last event); a role taken away narrows what it sends next."""
+
+    def __init__(self, request: Request, who: Principal, permission: str = "runs.read") -> None:
+        self.request = request
+        self.who = who
+        self.permission = permission
+        self.checked = time.monotonic()
+        self.refused: str | None = None
+
+    async def now(self) -> Principal | None:
+        """The caller now (checked again if due), or None if they may no longer read the stream."""
+        if time.monotonic() - self.checked < RECHECK_SECONDS:
+            return self.who
+        self.checked = time.monotonic()
+        app = self.request.app
+        try:
+            who = await principal_for(
+                app.state.client,
+                self.request.headers.get("authorization"),
+                self.request.query_params.get("token"),
+                headers=self.request.headers,
+                any_host=_any_host(app),
+            )
+            if not who.can(self.permission):
+                with app.state.client.acting_as(who):
+                    await app.state.client.authorize(self.permission, "stream")  # audited, raises
+        except AuthError as exc:
+            self.refused = json.dumps(body("unauthorized", f"{exc}; this stream has ended: reconnect with a valid token"))
+            return None
+        except PermissionDenied as exc:
+            self.refused = json.dumps(body("permission_denied", f"{exc}; this stream has ended"))
+            return None
+        self.who = who
+        return who
+
+    def refusal(self) -> str:
+        """The stream's last event, saying why it ends."""
+        return f"event: error\ndata: {self.refused}\n\n"

@@ -400,9 +400,16 @@ class PodiumTools:
             raise ToolFailure("invalid_input", problem)
         wf = self.client.workflow(workflow, version)
         # The same key scope as POST /api/runs without a tenant: one key, one run, whichever surface.
-        handle = await self.client.start(
-            wf, input, run_id=idempotent_run_id("run", "", wf.name, key) if key else None
-        )
+        run_id = idempotent_run_id("run", "", wf.name, key) if key else None
+        if run_id is not None and key is not None:  # another sender's run under this key: refused, as there
+            from .errors import ApiError
+            from .triggers import refuse_taken_keys
+
+            try:
+                await refuse_taken_keys(self.client, [run_id], key)
+            except ApiError as exc:
+                raise ToolFailure(exc.code, str(exc)) from None
+        handle = await self.client.start(wf, input, run_id=run_id)
         return await self._settle(handle.id, wait)
 
     async def _get_run(self, args: GetRunArgs) -> dict[str, Any]:

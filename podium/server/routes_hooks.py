@@ -30,7 +30,7 @@ class WebhookStarted(BaseModel):
 
 
 async def _call(request: Request, path: str, idempotency_key: str | None) -> dict[str, Any]:
-    from .triggers import derived_id
+    from .triggers import derived_id, refuse_taken_keys
 
     app = request.app
     method, full = request.method, f"/hooks/{path}"
@@ -50,6 +50,7 @@ async def _call(request: Request, path: str, idempotency_key: str | None) -> dic
     key = idempotency_key or uuid.uuid4().hex
     rid = derived_id("webhook", method, full, workflow, key)
     if await client.store.get_run(rid) is not None:
+        await refuse_taken_keys(client, [rid], key)  # another sender's run: 409, not "duplicate"
         return {"run_id": rid, "workflow": workflow, "duplicate": True}
     await client.start(workflow, body if template is None else template, run_id=rid)
     return {"run_id": rid, "workflow": workflow, "duplicate": False}

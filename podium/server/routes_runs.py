@@ -18,7 +18,7 @@ from ..engine.history import shown
 from ..governance.identity import Principal
 from ..records import Event
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
-from .auth import acting, acting_stream
+from .auth import Recheck, acting, acting_stream
 from .errors import ApiError
 from .openapi import documented
 from .schemas import Run, RunEnvelope, RunEvent, Step, UsageReport, WorkflowView
@@ -111,6 +111,10 @@ async def start_run(
     # Scoped per tenant: one tenant's key never returns (or blocks) another tenant's run.
     run_id = idempotent_run_id("run", body.tenant or "", wf.name, key) if key else None
     existed = run_id is not None and await client.store.get_run(run_id) is not None
+    if existed and run_id is not None and key is not None:  # another sender's run: 409, not "duplicate"
+        from .triggers import refuse_taken_keys
+
+        await refuse_taken_keys(client, [run_id], key)
     handle = await client.start(
         wf, body.input, run_id=run_id, queue=body.queue, priority=body.priority, tenant=body.tenant
     )
@@ -197,24 +201,25 @@ async def stream_runs(
     client = request.app.state.client
     await client.list(workflow=workflow, limit=1)  # checks runs.read before the stream starts
     return StreamingResponse(
-        _run_changes(client, who, workflow, request, timeout),
+        _run_changes(client, Recheck(request, who), workflow, request, timeout),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
 
 
 async def _run_changes(
-    client: Any, who: Principal, workflow: str | None, request: Request, timeout: float | None
+    client: Any, caller: Recheck, workflow: str | None, request: Request, timeout: float | None
 ) -> AsyncIterator[str]:
     """Polls the store (runs driven by any process) for the newest runs and the unfinished ones,
-    woken early by this process's own events; sends the runs whose status changed."""
+    woken early by this process's own events; sends the runs whose status changed, as the caller
+    may see them now (``caller``: a revoked token ends the stream)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout if timeout else None
     wake = asyncio.Event()
     unsubscribe = client.subscribe(lambda ev: wake.set())
     seen: dict[str, tuple[Any, ...]] = {}
 
-    async def changed() -> list[Any]:
+    async def changed(who: Principal) -> list[Any]:
         with client.acting_as(who):
             runs = {r.id: r for r in await client.list(workflow=workflow, limit=100)}
             runs.update(
@@ -234,7 +239,7 @@ async def _run_changes(
         return sorted(out, key=lambda r: r.created_at)
 
     try:
-        await changed()  # what the client already has (it lists runs when the stream is ready)
+        await changed(caller.who)  # what the client already has (it lists runs when the stream is ready)
         yield "retry: 1000\n\nevent: ready\ndata: {}\n\n"
         while deadline is None or loop.time() < deadline:
             wake.clear()
@@ -245,7 +250,11 @@ async def _run_changes(
                 yield ": keep-alive\n\n"
             if await request.is_disconnected():
                 return
-            for run in await changed():
+            who = await caller.now()
+            if who is None:
+                yield caller.refusal()
+                return
+            for run in await changed(who):
                 yield f"id: {run.id}\nevent: run\ndata: {json.dumps(run_view(run, who))}\n\n"
     finally:
         unsubscribe()
@@ -358,15 +367,16 @@ async def stream_run(
     client = request.app.state.client
     await client.get(run_id)  # checks runs.read and that the run exists
     return StreamingResponse(
-        _stream(client, who, run_id, request),
+        _stream(client, Recheck(request, who), run_id, request),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )
 
 
-async def _stream(client: Any, who: Principal, run_id: str, request: Request) -> AsyncIterator[str]:
+async def _stream(client: Any, caller: Recheck, run_id: str, request: Request) -> AsyncIterator[str]:
     """Events from the store (runs driven anywhere), woken early by this process's own events;
-    with ``payloads.read``, the text of model calls as it is generated (``event: token``)."""
+    with ``payloads.read``, the text of model calls as it is generated (``event: token``). The
+    caller is checked again while the stream is open (``caller``: a revoked token ends it)."""
     wake = asyncio.Event()
     tokens: list[Any] = []
 
@@ -380,6 +390,7 @@ async def _stream(client: Any, who: Principal, run_id: str, request: Request) ->
 
     unsubscribe = client.subscribe(listener)
     seq = 0
+    who = caller.who
     data = who.can("payloads.read")
     # Token events are not stored: they reach this stream from this process, and from others
     # through the store's (PostgreSQL) or NATS event bus. See podium/ai/_stream.py.
@@ -387,6 +398,16 @@ async def _stream(client: Any, who: Principal, run_id: str, request: Request) ->
     try:
         yield "retry: 1000\n\nevent: ready\ndata: {}\n\n"  # listening: token events from here on reach this stream
         while True:
+            now = await caller.now()
+            if now is None:
+                yield caller.refusal()
+                return
+            who = now
+            if data and not who.can("payloads.read"):  # a role taken away: no more data from here on
+                data, tokens[:] = False, []
+                if stop_tokens is not None:
+                    await stop_tokens()
+                    stop_tokens = None
             with client.acting_as(who):
                 events = await client.store.load_events(run_id, after=seq)
                 run = await client.store.get_run(run_id)

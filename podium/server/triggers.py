@@ -62,6 +62,28 @@ def derived_id(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
 
 
+async def refuse_taken_keys(client: Any, run_ids: Any, key: str, existing: set[str] | None = None) -> None:
+    """Raise 409 ``idempotency_key_taken`` if another sender started any of ``run_ids`` (the runs a
+    key derives): else whoever guesses a key first (an order number) has their own payload run
+    in its place and the genuine sender answered "duplicate", its data never run. The caller's
+    own repeats pass (they are duplicates); so does everything in local mode (one person).
+    ``existing``: the ids known to exist already (else they are looked up)."""
+    who = client.principal
+    if who.local:
+        return
+    found = set(run_ids) & existing if existing is not None else await client.store.existing_runs(list(run_ids))
+    for rid in sorted(found):
+        starter = await client.governance.started_by(rid)
+        if starter is not None and not starter.local and starter.name != who.name:
+            raise ApiError(
+                409,
+                "idempotency_key_taken",
+                f"idempotency key {key[:100]!r} already started run {rid}, and not for {who.name}: another "
+                "sender used it first, so nothing was started for this request. Send a key of your own (a "
+                "prefix naming your system keeps keys apart); the audit log names who started that run",
+            )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Rule:
     """Start ``workflow`` when an event's payload crosses a threshold: ``when="churn_score > 0.8"``."""
@@ -189,7 +211,7 @@ class Triggers:
 
     async def start(self) -> None:
         # The server's own subscription (client.on checks payloads.read, which its account may lack).
-        self._unsubscribe = await subscribe(self.client, "*", self._on_emitted)
+        self._unsubscribe = await subscribe(self.client, "*", self._on_emitted, origin=True)
         self._task = asyncio.get_running_loop().create_task(self._loop())
         self.consumers.start(self.brokers)
 
@@ -304,7 +326,9 @@ class Triggers:
                 f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
             )
         self.ingested += 1
-        return await self._start_targets(event_type, key or uuid.uuid4().hex, targets)
+        key = key or uuid.uuid4().hex
+        await refuse_taken_keys(self.client, [derived_id(src, event_type, wf, key) for wf, _, src in targets], key)
+        return await self._start_targets(event_type, key, targets)
 
     async def ingest_many(self, events: list[tuple[str, Any, str]]) -> list[dict[str, Any]]:
         """Events posted together, ``(type, payload, idempotency key)`` each: all are checked first
@@ -325,6 +349,9 @@ class Triggers:
         # The runs these keys started before (a batch posted again): one query, not one per event.
         ids = [derived_id(src, t, wf, key) for (t, _, key), targets in zip(events, plans, strict=True) for wf, _, src in targets]
         known = await self.client.store.existing_runs(ids)
+        if known:  # a key another sender used first refuses the batch (nothing starts)
+            for (t, _, key), targets in zip(events, plans, strict=True):
+                await refuse_taken_keys(self.client, [derived_id(src, t, wf, key) for wf, _, src in targets], key, known)
         return list(
             await asyncio.gather(
                 *(self._start_targets(t, key, targets, known) for (t, _, key), targets in zip(events, plans, strict=True))
@@ -368,28 +395,28 @@ class Triggers:
             "dead_lettered": outcomes["dead"],
         }
 
-    async def _on_emitted(self, topic: str, payload: Any) -> None:
+    async def _on_emitted(self, topic: str, payload: Any, origin: str | None = None) -> None:
+        """An event published on the bus. One a run's step sent (``origin``, its id) starts its runs
+        as whoever started that run (from the signed audit log), never as this server's account:
+        else a run's starter would launder their identity through an event (approve the run it
+        starts, four eyes notwithstanding; a YAML ``forget`` step erasing with the server's roles)."""
         key = payload.get("idempotency_key") if isinstance(payload, dict) else None
         key = str(key) if key is not None else uuid.uuid4().hex
-        for wf_name, inp in self.subscribers(topic):
+        targets = [(wf, payload if inp is None else inp, "event") for wf, inp in self.subscribers(topic)]
+        targets += [(r.workflow, payload, f"rule:{r.name}") for r in self.rules if r.matches(topic, payload)]
+        if not targets:
+            return
+        starter = await self.client.governance.started_by(origin) if origin else None
+        for wf_name, value, source in targets:
             await self._start(
                 wf_name,
-                payload if inp is None else inp,
-                derived_id("event", topic, wf_name, key),
-                source="emitted",
+                value,
+                derived_id(source, topic, wf_name, key),
+                source="emitted" if source == "event" else source,
                 event=topic,
                 key=key,
+                origin=(origin, starter) if origin else None,
             )
-        for r in self.rules:
-            if r.matches(topic, payload):
-                await self._start(
-                    r.workflow,
-                    payload,
-                    derived_id(f"rule:{r.name}", topic, r.workflow, key),
-                    source=f"rule:{r.name}",
-                    event=topic,
-                    key=key,
-                )
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -443,20 +470,33 @@ class Triggers:
             done.set_result(outcome)
 
     async def _start(
-        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, origin: Any = None
     ) -> bool:
         """Start the run (idempotently); on failure keep the event as a dead letter and return False.
         The server's own triggers (schedules, emitted events, rules, files) have no caller to refuse:
-        a start the server's account may not make is dead-lettered too, to replay once granted."""
-        return await self._launch(workflow, payload, rid, source=source, event=event, key=key, own=True) != "dead"
+        a start the server's account (or, for an event a run sent, that run's starter: ``origin``,
+        (run id, starter)) may not make is dead-lettered too, to replay once granted."""
+        return await self._launch(workflow, payload, rid, source=source, event=event, key=key, own=True, origin=origin) != "dead"
 
     async def _launch(
-        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False,
+        origin: Any = None,
     ) -> str:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
         try:
-            handle = await self.client.start(workflow, payload, run_id=rid)
+            if origin is None:
+                handle = await self.client.start(workflow, payload, run_id=rid)
+            else:
+                sender, starter = origin
+                if starter is None:
+                    raise AuthError(
+                        f"run {sender}, whose step sent event {event!r}, has no starter the audit log can name "
+                        f"(auditing off, or a user since deleted), so {workflow!r} is not started for them; someone "
+                        f"who may start it can replay this dead letter: POST /api/deadletters/{rid}/replay"
+                    )
+                with self.client.acting_as(starter):  # the sender's starter, as a child run's is its root's
+                    handle = await self.client.start(workflow, payload, run_id=rid)
             self.fired += 1
             return "run" if handle.created else "duplicate"
         except (PodiumError, OSError) as exc:
@@ -488,12 +528,28 @@ class Triggers:
         d = json.loads(text)
         await self.client.start(d["workflow"], d["payload"], run_id=d["id"])  # raises: stays dead-lettered
         await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+        await self._audit("deadletter.replay", d)
         return {"run_id": d["id"], "replayed": True}
 
     async def discard(self, letter_id: str) -> None:
-        if await self.client.store.kv_get(DEADLETTERS, letter_id) is None:
-            raise NotFound(f"no dead letter {letter_id!r}")
+        """Drop a dead letter: the only record that its event came, so who dropped it is audited."""
+        text = await self.client.store.kv_get(DEADLETTERS, letter_id)
+        if text is None:
+            raise NotFound(f"no dead letter {letter_id!r}; list them with GET /api/deadletters")
         await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+        await self._audit("deadletter.discard", json.loads(text))
+
+    async def _audit(self, action: str, letter: dict[str, Any]) -> None:
+        """Audit what became of a dead letter: which event of which workflow (never its payload, nor
+        a dropped file's path, which may name a person: the audit log cannot forget)."""
+        await self.client.record_audit(
+            action,
+            f"deadletter:{letter['id']}",
+            workflow=letter.get("workflow"),
+            event=None if letter.get("source") == "file" else letter.get("event"),
+            source=letter.get("source"),
+            error_type=letter.get("error_type"),
+        )
 
     async def schedule_states(self) -> list[dict[str, Any]]:
         from zoneinfo import ZoneInfo

@@ -241,9 +241,11 @@ async def test_a_server_whose_account_may_not_resume_runs_says_so_at_start(serve
 
 
 async def test_an_emitted_event_the_server_may_not_start_is_dead_lettered(server: Any, tmp_path: Any) -> None:
-    """Nothing is lost: an event a workflow emits (or a schedule, a rule, a file) whose start the
+    """Nothing is lost: an event on the bus (or a schedule, a rule, a file) whose start the
     server's account is refused was logged and dropped (the refusal raised inside the trigger: no
-    run, no dead letter). It is kept as a dead letter naming the refusal, to replay once granted."""
+    run, no dead letter). It is kept as a dead letter naming the refusal, to replay once granted.
+    An event a run's step emits starts as that run's starter instead (the same starter here: root,
+    who may)."""
     from podium import Client
 
     db = f"sqlite:///{tmp_path / 'served.db'}"
@@ -252,15 +254,23 @@ async def test_an_emitted_event_the_server_may_not_start_is_dead_lettered(server
         await c.create_user("svc", ["driver"], service=True)
         await c.create_user("root", ["admin"])
         svc, root = await c.create_token("svc"), await c.create_token("root")
-    async with server(db, workflows=flows.TRIGGERS, token=svc) as (_, http):
+    async with server(db, workflows=flows.TRIGGERS, token=svc) as (app, http):
         http.headers["Authorization"] = f"Bearer {root}"
         r = await http.post("/api/runs", json={"workflow": "announcer", "input": {}})
         await wait_status(http, r.json()["run"]["id"], "completed")
+        for _ in range(200):  # started as root, who started the announcer
+            runs = (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]
+            if runs:
+                break
+            await asyncio.sleep(0.02)
+        assert len(runs) == 1 and (await http.get("/api/deadletters")).json()["dead_letters"] == []
+        await wait_status(http, runs[0]["id"], "completed")
+        await app.state.client.events.publish("ticket.created", '{"id": 8, "subject": "on the bus", "idempotency_key": "k8"}')
         for _ in range(200):  # the event's start is tried a moment after the emit
             letters = (await http.get("/api/deadletters")).json()["dead_letters"]
             if letters:
                 break
             await asyncio.sleep(0.02)
         assert [(d["event"], d["workflow"], d["error_type"]) for d in letters] == [("ticket.created", "tickets", "PermissionDenied")]
-        assert "may not runs.start" in letters[0]["error"]
-        assert (await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"] == []
+        assert "may not runs.start" in letters[0]["error"] and "svc" in letters[0]["error"]
+        assert len((await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]) == 1
