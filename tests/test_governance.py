@@ -60,6 +60,9 @@ async def test_token_expiry_revocation_and_scopes(shared_store):
 
         with pytest.raises(ConfigError, match="unknown scope"):
             await admin.create_token("ci", scopes=["runs.read", "nope"])
+        for forever in (0, -5, float("nan"), float("inf")):  # before: 0 and NaN made a token that never expires
+            with pytest.raises(ConfigError, match="token ttl must be a number of seconds > 0"):
+                await admin.create_token("ci", name="bad", ttl=forever)
     await asyncio.sleep(0.02)
     with pytest.raises(AuthError, match="expired"):
         async with Client(shared_store, token=short):

@@ -257,6 +257,8 @@ class Governance:
                 raise ConfigError(
                     f"unknown scope(s) {', '.join(bad)}; scopes are permissions: {', '.join(PERMISSIONS)}"
                 )
+        if ttl is not None and not (isinstance(ttl, int | float) and 0 < ttl < float("inf")):  # 0 or NaN: forever
+            raise ConfigError(f"token ttl must be a number of seconds > 0 (None: no expiry), got {ttl!r}")
         token = new_token()
         rec = TokenRecord(user=user, name=name, scopes=scopes, expires_at=time.time() + ttl if ttl else None)
         await self.store.kv_put(TOKENS, token_hash(token), rec.to_json())
