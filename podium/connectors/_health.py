@@ -64,8 +64,17 @@ async def connectors_of(client: Any) -> dict[str, Connector | Exception]:
     return found
 
 
-async def probe(connector: Connector, timeout: float = 5.0) -> dict[str, Any]:
-    """``connector.health()``, never raising and never taking more than ``timeout`` seconds."""
+async def probe(connector: Connector, timeout: float = 5.0, *, fresh: float = 0.0) -> dict[str, Any]:
+    """``connector.health()``, never raising and never taking more than ``timeout`` seconds. With
+    ``fresh``, a probe begun in the last ``fresh`` seconds (by any caller in this process) answers
+    instead of a new one: a surface polled by many readers reaches each system at most once per
+    ``fresh`` seconds."""
+    if fresh > 0:
+        begun, answer = getattr(connector, "_probe_shared", (0.0, None))
+        if answer is None or time.monotonic() - begun >= fresh or answer.get_loop() is not asyncio.get_running_loop():
+            answer = asyncio.ensure_future(probe(connector, timeout))
+            connector._probe_shared = (time.monotonic(), answer)  # type: ignore[attr-defined]
+        return dict(await asyncio.shield(answer))
     try:
         return dict(await asyncio.wait_for(connector.health(), timeout))
     except TimeoutError:
@@ -75,13 +84,19 @@ async def probe(connector: Connector, timeout: float = 5.0) -> dict[str, Any]:
 
 
 async def status(
-    name: str, connector: Connector | Exception, *, store: Any = None, check: bool = True, timeout: float = 5.0
+    name: str,
+    connector: Connector | Exception,
+    *,
+    store: Any = None,
+    check: bool = True,
+    timeout: float = 5.0,
+    fresh: float = 0.0,
 ) -> dict[str, Any]:
     """One connector's health report as JSON data (what ``podium connectors status --json`` prints)."""
     if isinstance(connector, Exception):
         return {"name": name, "kind": None, "ok": False, "error": str(connector)}
     snap = connector.stats.snapshot()
-    health = await probe(connector, timeout) if check else None
+    health = await probe(connector, timeout, fresh=fresh) if check else None
     expires = snap["token_expires_at"]
     out: dict[str, Any] = {
         "name": name,
@@ -102,12 +117,15 @@ async def status(
     return out
 
 
-async def statuses(client: Any, *, check: bool = True, timeout: float = 5.0) -> list[dict[str, Any]]:
-    """Every connector of ``client`` (held and registered), probed concurrently, sorted by name."""
+async def statuses(
+    client: Any, *, check: bool = True, timeout: float = 5.0, fresh: float = 0.0
+) -> list[dict[str, Any]]:
+    """Every connector of ``client`` (held and registered), probed concurrently, sorted by name
+    (``fresh``: see :func:`probe`)."""
     found = await connectors_of(client)
     store = getattr(client, "store", None)
     return list(
         await asyncio.gather(
-            *(status(n, c, store=store, check=check, timeout=timeout) for n, c in sorted(found.items()))
+            *(status(n, c, store=store, check=check, timeout=timeout, fresh=fresh) for n, c in sorted(found.items()))
         )
     )

@@ -20,6 +20,10 @@ class ConnectorHealthList(BaseModel):
     drift count and quarantine depth."""
 
 
+PROBE_FRESH = 10.0
+"""Seconds a probe of a system answers for every reader of ``GET /api/connectors``."""
+
+
 @router.get(
     "/connectors",
     tags=["connectors"],
@@ -28,11 +32,14 @@ class ConnectorHealthList(BaseModel):
 )
 async def connectors(
     request: Request,
-    check: bool = Query(default=True, description="Probe each system (health()); false: figures only."),
+    check: bool = Query(
+        default=True, description="Probe each system (health(), at most once per 10 s for all readers); false: figures only."
+    ),
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     from ..connectors._health import statuses
 
     client = request.app.state.client
     await client.authorize("workflows.read")
-    return {"connectors": await statuses(client, check=check, timeout=3.0)}
+    # Any reader may poll this page: each system is probed at most once per PROBE_FRESH seconds.
+    return {"connectors": await statuses(client, check=check, timeout=3.0, fresh=PROBE_FRESH)}

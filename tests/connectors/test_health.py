@@ -256,3 +256,32 @@ def test_a_worker_relays_an_outbox_beside_its_runs(hook: Hook, tmp_path: Path) -
         output = proc.communicate(timeout=120)[0]
     assert list(hook.effects) == ["k4/message-0"]
     assert "relaying the outbox of orders -> slack" in output and proc.returncode == 0, output
+
+
+async def test_attack_readers_polling_the_api_do_not_probe_the_systems_each_time(tmp_path: Path) -> None:
+    """Before: every ``GET /api/connectors`` (any viewer, the dashboard open in many tabs) probed
+    every connected system again: readers could hammer the business systems through the server.
+    Now one probe answers for every reader for 10 s."""
+    from podium.connectors._base import Connector, Operation
+
+    class Counted(Connector):
+        kind = "counted"
+        probes = 0
+
+        def operations(self) -> list[Operation]:
+            return []
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            return None
+
+        async def health(self) -> dict[str, Any]:
+            type(self).probes += 1
+            return {"ok": True}
+
+    async with server(f"sqlite:///{tmp_path}/p.db", client_options={"connectors": {"erp": Counted()}}) as (_, http):
+        import asyncio
+
+        answers = await asyncio.gather(*(http.get("/api/connectors") for _ in range(20)))
+        answers.append(await http.get("/api/connectors"))
+    assert all(r.status_code == 200 and r.json()["connectors"][0]["ok"] is True for r in answers)
+    assert Counted.probes == 1
