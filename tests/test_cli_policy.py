@@ -71,6 +71,7 @@ def test_set_from_flags_show_list_and_clear(tmp_path: Path) -> None:
         "--redact", "prompts", "--redact", "outputs", "--pii-local-only", "--ban", "wire money",
         "--tone", "hostile", "--tone-threshold", "0.8", "--on-violation", "approval",
         "--allow-connector", "crm.getContact", "--allow-connector", "erp", "--approve-connector", "erp.createOrder",
+        "--max-tool-calls", "8",
     ).stdout  # fmt: skip
     assert "policy of support:" in out and "max_run_tokens=20000" in out
     assert shown(tmp_path, "support") == {
@@ -79,6 +80,7 @@ def test_set_from_flags_show_list_and_clear(tmp_path: Path) -> None:
         "approve_tools": ["refund"],
         "allowed_connectors": ["crm.getContact", "erp"],
         "approve_connectors": ["erp.createOrder"],
+        "max_tool_calls": 8,
         "max_run_tokens": 20000,
         "max_run_cost": 0.5,
         "max_daily_tokens": 100000,

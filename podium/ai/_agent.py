@@ -123,7 +123,9 @@ class Agent:
         force = False  # this turn must answer (steered: after a repeated call, or the last iteration)
         traced = 0  # messages the trace already holds from this loop's earlier model calls
         made = 0  # tool calls run (or replayed), for max_tool_calls
-        from ..governance.enforcement import check_agent
+        from ..governance.enforcement import check_agent, tool_call_bound
+
+        bound = tool_call_bound(ctx, self.name, self.max_tool_calls)  # the lowest of the agent's and its policies'
 
         for i in range(self.max_iterations):
             if ctx is None or not ctx.replaying(f"{self.name}.model"):
@@ -157,8 +159,8 @@ class Agent:
             turn_results: list[ToolResult] = []
             final: Any = _NOTHING
             for call in response.tool_calls:
-                if call.name != FINAL and self.max_tool_calls is not None and made >= self.max_tool_calls:
-                    result, value = _over(call, self.max_tool_calls), _NOTHING
+                if call.name != FINAL and bound is not None and made >= bound:
+                    result, value = _over(call, bound), _NOTHING
                 else:
                     made += call.name != FINAL
                     result, value = await self._tool(ctx, tools, call, shape)
@@ -173,7 +175,7 @@ class Agent:
                 end, output = ("forced_answer" if force else "done"), final
             elif not response.tool_calls and shape is None:
                 end, output = ("forced_answer" if force else "done"), response.text
-            elif self.max_tool_calls is not None and any(_is_over(t) for t in turn_results):
+            elif bound is not None and any(_is_over(t) for t in turn_results):
                 end, output = "max_tool_calls", response.text
             elif self.stop is not None and self.stop(turn):
                 end, output = "stop_condition", response.text

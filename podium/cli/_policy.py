@@ -317,6 +317,9 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     metavar="NAME[.OPERATION]",
     help="A connector operation a person must approve before each call (repeatable).",
 )
+@click.option(
+    "--max-tool-calls", type=click.IntRange(min=0), help="Tool calls one agent run may make (below the agent's own)."
+)
 @click.option("--max-run-tokens", type=click.IntRange(min=0), help="Tokens one run may spend.")
 @click.option("--max-run-cost", type=click.FloatRange(min=0), help="US dollars one run may spend.")
 @click.option("--max-daily-tokens", type=click.IntRange(min=0), help="Tokens all runs may spend per UTC day.")

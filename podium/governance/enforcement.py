@@ -423,6 +423,15 @@ async def charge(ctx: RunScope | None, usage: Any) -> None:
             await gov.store.kv_incr(SPEND, f"{key}:cost", cost)
 
 
+def tool_call_bound(ctx: RunScope | None, agent: str, own: int | None) -> int | None:
+    """How many tool calls agent ``agent`` may make in one run of it: the lowest of its own
+    ``max_tool_calls`` and the ``max_tool_calls`` of the policies over it (None: no bound)."""
+    bounds = [own] if own is not None else []
+    if ctx is not None:
+        bounds += [p.max_tool_calls for _, p in ctx.governance.policies(agent) if p.max_tool_calls is not None]
+    return min(bounds) if bounds else None
+
+
 async def check_agent(ctx: RunScope | None, agent: str) -> None:
     """Honour an ``agent`` kill switch between an agent's iterations: ``pause`` parks the run (it
     goes on where it stopped once the switch is cleared); ``cancel`` fails the step."""

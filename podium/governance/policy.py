@@ -106,6 +106,9 @@ class Policy:
     on_violation: str = "block"
     """When an answer fails a validator: ``block`` (the step fails) or ``approval`` (a person may
     pass it, or edit it)."""
+    max_tool_calls: int | None = None
+    """Tool calls one agent run (``Agent.run``) may make under this policy; the lowest of this and
+    the agent's own ``max_tool_calls`` (default 32) holds. None: the agent's own."""
     allowed_connectors: list[str] | None = None
     """Connector operations its steps and agents may call: ``crm`` (every operation of connector
     ``crm``) or ``crm.updateContact`` (that one). None: any. It covers the messages a ``transact``
@@ -119,6 +122,9 @@ class Policy:
             raise ConfigError(f"policy on_exceed must be 'stop' or 'approval', got {self.on_exceed!r}")
         if self.on_violation not in ("block", "approval"):
             raise ConfigError(f"policy on_violation must be 'block' or 'approval', got {self.on_violation!r}")
+        bound = self.max_tool_calls
+        if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
+            raise ConfigError(f"policy max_tool_calls must be a whole number >= 0 (or null for the agent's own), got {bound!r}")
         for name in ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost"):
             value = getattr(self, name)
             if value is not None and (

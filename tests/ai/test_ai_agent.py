@@ -319,3 +319,39 @@ async def test_one_answer_cannot_make_an_agent_call_tools_without_end():
     assert len(refused) == 1000 - 32 and "max_tool_calls" in (refused[0].error or "")
     r = await ai.Agent(model=model, tools=[lookup], max_tool_calls=3, max_iterations=2).run(None, "go")
     assert r.stop_reason == "max_tool_calls" and len(ran) == 32 + 3
+
+
+async def test_a_policy_bounds_an_agents_tool_calls_below_its_own(tmp_path):
+    """Left by the review above: the bound was the agent's own (chosen by whoever wrote the step).
+    A workflow's or an agent's policy (``max_tool_calls``) now lowers it; the lowest holds."""
+    from podium import Client, ConfigError, Policy, Workflow
+
+    ran: list[int] = []
+
+    @tool
+    def lookup(n: int) -> str:
+        """Look a number up."""
+        ran.append(n)
+        return "ok"
+
+    model = ScriptedModel(default=[ToolCall(id=f"c{i}", name="lookup", arguments={"n": i}) for i in range(50)])
+    wf = Workflow("flooded")
+
+    @wf.step
+    async def answer(ctx, input):
+        r = await ai.Agent(model=model, tools=[lookup], name="helper", max_tool_calls=10, max_iterations=1).run(ctx, input)
+        return r.stop_reason
+
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        await c.set_policy("flooded", Policy(max_tool_calls=4))
+        assert await c.run(wf, "go") == "max_tool_calls" and len(ran) == 4
+        await c.set_policy("agent:helper", Policy(max_tool_calls=2))
+        ran.clear()
+        assert await c.run(wf, "go") == "max_tool_calls" and len(ran) == 2
+        await c.set_policy("flooded", None)
+        await c.set_policy("agent:helper", Policy(max_tool_calls=100))  # cannot raise the agent's own
+        ran.clear()
+        await c.run(wf, "go")
+        assert len(ran) == 10
+    with pytest.raises(ConfigError, match="max_tool_calls must be a whole number >= 0"):
+        Policy(max_tool_calls=-1)

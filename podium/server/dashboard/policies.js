@@ -5,7 +5,7 @@
 
 (() => {
   const { api, esc, when, $ } = Podium;
-  const DEFAULTS = { allowed_tools: null, allowed_providers: null, approve_tools: [], allowed_connectors: null, approve_connectors: [], max_run_tokens: null, max_run_cost: null,
+  const DEFAULTS = { allowed_tools: null, allowed_providers: null, approve_tools: [], max_tool_calls: null, allowed_connectors: null, approve_connectors: [], max_run_tokens: null, max_run_cost: null,
     max_daily_tokens: null, max_daily_cost: null, max_entity_tokens: null, max_entity_cost: null, entity_field: null,
     on_exceed: "stop", redact: [], pii_local_only: false, banned: [], tone: [], tone_threshold: 0.6, on_violation: "block" };
   const shown = (v) => (v === null ? "any" : Array.isArray(v) ? (v.length ? v.join(", ") : "none") : typeof v === "object" ? JSON.stringify(v) : String(v));
