@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from typing import Any
 
 from ..secret import redact
@@ -64,16 +65,20 @@ async def connectors_of(client: Any) -> dict[str, Connector | Exception]:
     return found
 
 
+_SHARED: weakref.WeakKeyDictionary[Connector, tuple[float, asyncio.Future[dict[str, Any]]]] = weakref.WeakKeyDictionary()
+"""The probe each connector's readers share (when it began, its answer): see :func:`probe`."""
+
+
 async def probe(connector: Connector, timeout: float = 5.0, *, fresh: float = 0.0) -> dict[str, Any]:
     """``connector.health()``, never raising and never taking more than ``timeout`` seconds. With
     ``fresh``, a probe begun in the last ``fresh`` seconds (by any caller in this process) answers
     instead of a new one: a surface polled by many readers reaches each system at most once per
     ``fresh`` seconds."""
     if fresh > 0:
-        begun, answer = getattr(connector, "_probe_shared", (0.0, None))
+        begun, answer = _SHARED.get(connector, (0.0, None))
         if answer is None or time.monotonic() - begun >= fresh or answer.get_loop() is not asyncio.get_running_loop():
             answer = asyncio.ensure_future(probe(connector, timeout))
-            connector._probe_shared = (time.monotonic(), answer)  # type: ignore[attr-defined]
+            _SHARED[connector] = (time.monotonic(), answer)
         return dict(await asyncio.shield(answer))
     try:
         return dict(await asyncio.wait_for(connector.health(), timeout))

@@ -526,6 +526,8 @@ class Governance:
         self.switch_cache[f"{scope}:{name}"] = value
         await self.record("killswitch.set", f"{scope}:{name}", mode=mode, reason=reason)
         await self.apply_switches()
+        if mode == "cancel":  # runs a pause parked meet the cancel (or park again under another switch)
+            await self._wake_paused()
 
     async def clear_switch(self, scope: str, name: str = "*") -> int:
         """Switch back on; paused runs continue. Returns how many parked runs were woken."""
@@ -533,6 +535,10 @@ class Governance:
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", None)
         self.switch_cache.pop(f"{scope}:{name}", None)
         await self.record("killswitch.clear", f"{scope}:{name}")
+        return await self._wake_paused()
+
+    async def _wake_paused(self) -> int:
+        """Wake the runs parked by a pause switch (each looks at the switches again); how many."""
         woken = 0
         for run in await self.store.list_runs(status=[RunStatus.WAITING], limit=100_000):
             if "__killswitch__" in json.dumps(await self._waiting_on(run.id)):

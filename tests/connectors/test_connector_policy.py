@@ -389,3 +389,20 @@ async def test_attack_an_approval_does_not_answer_a_retried_call_with_other_argu
         with pytest.raises(RunFailed, match="did not approve"):
             await c.result(handle.id, timeout=10)
     assert paid == []
+
+
+async def test_attack_a_pause_turned_into_a_cancel_fails_the_runs_it_parked(
+    crm: Crm, crm_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """Before (review of the day's diff): runs parked by a connector ``pause`` stayed parked when
+    the switch was turned into a ``cancel``, and clearing it later let them make the call after
+    all. Setting a cancel now wakes the paused runs: they meet the cancel and fail, calling nothing."""
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"crm": _api(crm, crm_spec)}, poll_interval=0.02) as c:
+        await c.set_switch("connector", "crm", mode="pause", reason="CRM incident")
+        handle = await c.start(_signup(), "ada@example.com")
+        await _status(c, handle.id, RunStatus.WAITING)
+        await c.set_switch("connector", "crm", mode="cancel", reason="CRM incident: stop for good")
+        with pytest.raises(RunFailed, match="connector 'crm' is switched off"):
+            await c.result(handle.id, timeout=10)
+        await c.clear_switch("connector", "crm")
+        assert crm.of("POST") == []
