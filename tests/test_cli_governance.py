@@ -45,6 +45,9 @@ def test_governance_from_the_cli(tmp_path: Path) -> None:
     assert "roles approver, operator" in cli(tmp_path, "users", "grant", "alice", "operator", token=root).stderr
     assert "alice\tapprover,operator" in cli(tmp_path, "users", "list", token=root).stdout
     cli(tmp_path, "users", "add", "alice", "--role", "approver", token=root)  # back to approver only
+    cli(tmp_path, "users", "disable", "alice", token=root)  # the refusal says how she comes back
+    assert "podium users enable alice" in cli(tmp_path, "approvals", token=alice, check=2).stderr
+    cli(tmp_path, "users", "enable", "alice", token=root)
 
     parked = cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', token=root, check=3).stdout
     assert "waits for a person's decision" in parked and "podium approvals approve " in parked  # not "podium runs signal"

@@ -235,3 +235,44 @@ def test_a_policy_set_by_the_cli_is_enforced_on_a_run(tmp_path: Path) -> None:
     cli(tmp_path, "policy", "clear", "answerer")
     ok = cli(tmp_path, "run", "flows:wf", "--input", '"again"', "-q").stdout
     assert "guaranteed returns of 20%" in ok
+
+
+def test_an_agents_policy_is_shown_and_merged_from_agent_star_never_from_star(tmp_path: Path) -> None:
+    """Before: `policy show agent:x` said "no policy applies ... no default '*'" while `agent:*` (the
+    default for agents, docs/governance.md) was set, and showed the workflows' `*` when it was set;
+    `policy set agent:x --merge` copied `*`'s budgets into the agent's own policy."""
+    cli(tmp_path, "policy", "set", "*", "--max-run-tokens", "500")
+    cli(tmp_path, "policy", "set", "agent:*", "--allow-tool", "lookup", "--max-tool-calls", "3")
+    out = cli(tmp_path, "policy", "show", "agent:junior").stdout
+    assert "the default 'agent:*' applies" in out and re.search(r"^max_tool_calls +3  \*$", out, re.M)
+    assert shown(tmp_path, "agent:junior")["max_run_tokens"] is None
+    merged = cli(tmp_path, "policy", "set", "agent:junior", "--merge", "--max-tool-calls", "2").stdout
+    assert "started from the default 'agent:*'" in merged
+    own = shown(tmp_path, "agent:junior")
+    assert (own["allowed_tools"], own["max_tool_calls"], own["max_run_tokens"]) == (["lookup"], 2, None)
+    assert "the default 'agent:*' now applies" in cli(tmp_path, "policy", "clear", "agent:junior").stdout
+    cli(tmp_path, "policy", "clear", "agent:*")
+    gone = cli(tmp_path, "policy", "show", "agent:junior").stdout
+    assert "no default 'agent:*'" in gone and "the workflow's policy is allowed" in gone
+    assert shown(tmp_path, "billing")["max_run_tokens"] == 500  # workflows keep '*'
+
+
+def test_a_connector_entry_that_matches_no_call_is_refused(tmp_path: Path) -> None:
+    """Before: `--approve-connector 'crm.*'` was stored and matched no call, so nobody was asked."""
+    bad = cli(tmp_path, "policy", "set", "pay", "--approve-connector", "crm.*", check=2)
+    assert "'crm.*' is not a connector name or NAME.OPERATION" in bad.stderr and "'crm' alone covers" in bad.stderr
+    cli(tmp_path, "policy", "set", "pay", "--allow-connector", "crm.update.Contact", check=2)
+    assert cli(tmp_path, "policy", "show", "pay", "--json").stdout.strip() == "null"
+
+
+def test_a_run_parked_by_a_kill_switch_says_so(tmp_path: Path) -> None:
+    """Before: `podium run` said the run waited "until a signal or timer wakes it" and to wake it
+    with `podium runs signal`, which refuses the kill switch's signal; the way on is to clear it."""
+    (tmp_path / "flow.py").write_text(
+        "import podium\nwf = podium.Workflow('judge')\n\n"
+        "@wf.step(kind='llm')\nasync def judge(ctx, input):\n    return input\n"
+    )
+    cli(tmp_path, "killswitch", "set", "kind", "llm", "-m", "incident 7")
+    out = cli(tmp_path, "run", "flow.py:wf", "--input", '"x"', check=3).stdout
+    assert "parked by a kill switch (kind:llm)" in out and "podium killswitch clear" in out
+    assert "runs signal" not in out

@@ -629,3 +629,22 @@ async def test_a_failed_runs_error_message_is_a_payload(shared_store):
             error = json.loads(run.error)
             assert "4111" not in run.error and error["message"] == "[hidden: needs payloads.read]"
             assert error["type"] == "builtins.ValueError"  # what failed stays visible, not with what
+
+
+async def test_an_idle_engine_sees_a_switch_set_by_another_process(tmp_path):
+    """Before: an engine read the switches again only while it drove runs, so `podium serve`, idle,
+    started runs of a workflow that `podium killswitch set` (another process) had switched off."""
+    wf = Workflow("payouts")
+
+    @wf.step
+    async def pay(ctx: StepContext, input):
+        return input
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    async with Client(url, poll_interval=0.05) as server:
+        server.register(wf)
+        async with Client(url) as cli:
+            await cli.set_switch("workflow", "payouts", reason="incident 9")
+        await asyncio.sleep(0.5)  # ten sweeps of an idle engine
+        with pytest.raises(KillSwitchActive, match="incident 9"):
+            await server.start(wf, 1)

@@ -25,6 +25,14 @@ from ._app import (
 
 DEFAULT = "*"
 
+
+def _default_of(name: str) -> str | None:
+    """The default policy over ``name``: ``agent:*`` for an agent's key (``agent:NAME``), ``*`` for a
+    workflow (None for the defaults themselves). An agent is never under ``*`` (the workflows')."""
+    if name.startswith("agent:"):
+        return None if name == "agent:*" else "agent:*"
+    return None if name == DEFAULT else DEFAULT
+
 # What each kind of field (by its annotation in podium.governance.policy.Policy) must hold, with an example.
 _KINDS: dict[str, tuple[str, str]] = {
     "list[str] | None": ("a list of strings (or null for 'any')", "[a, b]"),
@@ -234,15 +242,19 @@ async def policy_list(as_json: bool, db: str | None) -> int:
 @run_async
 @requires("workflows.read", lambda kw: f"workflow:{kw['workflow']}")
 async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
-    """The policy in force for WORKFLOW (its own, else the default '*')."""
+    """The policy in force for WORKFLOW (its own, else the default '*'; for agent:NAME, 'agent:*')."""
     async with make_client(db, recover=False) as c:
         await c.authorize("workflows.read", f"workflow:{workflow}")
         policies = await c.policies()
-    source = workflow if workflow in policies else DEFAULT if DEFAULT in policies else None
+    default = _default_of(workflow)
+    source = workflow if workflow in policies else default if default in policies else None
+    what = "the workflow's policy" if workflow.startswith("agent:") else "anything"
     note = (
         None if source == workflow
-        else f"{workflow} has no policy of its own: the default '*' applies" if source
-        else f"no policy applies to {workflow} (none of its own, no default '*'): anything is allowed"
+        else f"{workflow} has no policy of its own: the default {default!r} applies" if source
+        else f"no policy applies to {workflow} (none of its own, no default {default!r}): {what} is allowed"
+        if default
+        else f"no default {workflow!r} is set"
     )  # fmt: skip
     if as_json:
         click.echo(json.dumps(_plain(policies[source]) if source else None, indent=2))
@@ -284,7 +296,7 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     "--file", "-f", "file", metavar="FILE", help="A YAML or JSON file of policy fields ('-': stdin)."
 )
 @click.option(
-    "--merge", is_flag=True, help="Start from the policy in force (its own, else '*'), not from defaults."
+    "--merge", is_flag=True, help="Start from the policy in force (its own, else '*', or 'agent:*' for agent:NAME), not from defaults."
 )
 @click.option(
     "--allow-tool", "allowed_tools", multiple=True, metavar="TOOL", help="A tool it may call (repeatable)."
@@ -403,7 +415,8 @@ async def policy_set(
         base: dict[str, Any] = {}
         started = None
         if merge:
-            started = workflow if workflow in current else DEFAULT if DEFAULT in current else None
+            default = _default_of(workflow)
+            started = workflow if workflow in current else default if default in current else None
             if started is not None:
                 base = _plain(current[started])
         data = {**base, **from_file, **given}
@@ -413,15 +426,16 @@ async def policy_set(
         await c.set_policy(workflow, new)
     out = console()
     out.print(f"policy of {workflow}: {_summary(new)}", highlight=False, markup=False)
-    if merge and started == DEFAULT and workflow != DEFAULT:
+    default = _default_of(workflow)
+    if merge and started is not None and started == default:
         out.print(
-            f"(started from the default '*'; {workflow} now has a policy of its own)",
+            f"(started from the default {default!r}; {workflow} now has a policy of its own)",
             highlight=False,
             markup=False,
         )
-    elif not merge and workflow != DEFAULT and DEFAULT in current and workflow not in current:
+    elif not merge and default is not None and default in current and workflow not in current:
         out.print(
-            f"note: this replaces the default '*' for {workflow} (policies do not combine); "
+            f"note: this replaces the default {default!r} for {workflow} (policies do not combine); "
             "use --merge to start from it",
             highlight=False,
             markup=False,
@@ -445,9 +459,11 @@ async def policy_clear(workflow: str, db: str | None) -> int:
         console().print(
             f"{workflow} had no policy of its own; nothing to clear", highlight=False, markup=False
         )
-    elif workflow != DEFAULT and DEFAULT in current:
+    elif _default_of(workflow) in current:
         console().print(
-            f"policy of {workflow} removed; the default '*' now applies", highlight=False, markup=False
+            f"policy of {workflow} removed; the default {_default_of(workflow)!r} now applies",
+            highlight=False,
+            markup=False,
         )
     else:
         console().print(f"policy of {workflow} removed", highlight=False, markup=False)

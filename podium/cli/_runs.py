@@ -39,7 +39,7 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
             await client.driving.settled(run_id)
             continue
         if run.status is RunStatus.WAITING or run.owner is None:
-            return _parked(client, run, await _approvals_of(client, run))
+            return _parked(client, run, await _approvals_of(client, run), await _pausing(client, run))
         await asyncio.sleep(0.05)
     out = console()
     if run.status is RunStatus.COMPLETED:
@@ -78,7 +78,25 @@ async def _approvals_of(client: Any, run: Any) -> list[dict[str, Any]]:
         return []
 
 
-def _parked(client: Any, run: Any, approvals: list[dict[str, Any]]) -> int:
+async def _pausing(client: Any, run: Any) -> list[str]:
+    """The pause switches on (``connector:crm``...) when the run is parked by a kill switch, else []."""
+    import json
+
+    from podium import EventType, PodiumError, RunStatus
+
+    if run.status is not RunStatus.WAITING:
+        return []
+    try:
+        events = await client.store.load_events(run.id)
+        waiting = next((e for e in reversed(events) if e.type == EventType.RUN_WAITING and e.data), None)
+        if waiting is None or "__killswitch__" not in json.loads(waiting.data).get("signals", []):
+            return []
+        return sorted(k for k, v in (await client.switches()).items() if v.get("mode") == "pause") or ["cleared since"]
+    except PodiumError:  # a caller who may not read the switches gets the generic hint
+        return []
+
+
+def _parked(client: Any, run: Any, approvals: list[dict[str, Any]], switches: list[str] | None = None) -> int:
     """The run left this process unfinished: it waits for a person, a signal or timer, or a worker."""
     from podium import RunStatus
 
@@ -90,6 +108,13 @@ def _parked(client: Any, run: Any, approvals: list[dict[str, Any]]) -> int:
         console().print(
             f"[bold blue]waiting[/] run {run.id} waits for a person's decision ({escape(titles)}); decide with: "
             f"podium approvals approve {run.id}{which}  or  podium approvals reject {run.id}{which} (the inbox: podium approvals)",
+            highlight=False,
+        )
+    elif run.status is RunStatus.WAITING and switches:
+        console().print(
+            f"[bold blue]paused[/] run {run.id} is parked by a kill switch ({escape(', '.join(switches))}); "
+            "it goes on where it stopped once the switch is cleared: podium killswitch list, then "
+            "podium killswitch clear SCOPE NAME",
             highlight=False,
         )
     elif run.status is RunStatus.WAITING:

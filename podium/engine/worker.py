@@ -135,7 +135,11 @@ async def maintain(client: Client) -> None:
             continue  # woken for a timer: the rest of the sweep keeps its pace
         next_sweep = time.monotonic() + client.poll_interval
         ids = driving.ids()
-        if not ids:
+        if not ids:  # idle, yet a start or a fork here checks the switches and policies set elsewhere
+            try:
+                await governance.refresh()
+            except Exception:
+                log.exception("reading kill switches and policies failed; retrying")
             continue
         try:
             now = time.time()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -18,6 +19,8 @@ from ..errors import ConfigError, PolicyViolation
 POLICIES = "policies"
 SPEND = "spend"  # "day:WORKFLOW:YYYY-MM-DD:tokens|cost" and "entity:WORKFLOW:ENTITY:YYYY-MM-DD:..." -> total
 REDACT_TARGETS = ("prompts", "outputs", "payloads")
+# allowed_connectors / approve_connectors: NAME or NAME.OPERATION (operations: podium.connectors._base)
+_CONNECTOR_ENTRY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_]{0,63})?$")
 
 #: The tones a policy can ban, each with example sentences (the tone validator is trained on them).
 TONES: dict[str, list[str]] = {
@@ -142,16 +145,16 @@ class Policy:
                 raise ConfigError(f"policy tone: unknown tone(s) {unknown}; known tones: {sorted(TONES)}")
         for name in ("allowed_connectors", "approve_connectors"):
             for entry in getattr(self, name) or ():
-                connector = entry.partition(".")[0]
-                if not connector or entry.endswith(".") or any(ch.isspace() for ch in entry):
+                # An entry that matches no call would be silently inert: 'crm.*' in approve_connectors
+                # would ask nobody. The connector name alone covers all of its operations.
+                if not _CONNECTOR_ENTRY.match(entry):
+                    hint = f"; {entry.partition('.')[0]!r} alone covers every operation" if "*" in entry else ""
                     raise ConfigError(
                         f"policy {name}: {entry!r} is not a connector name or NAME.OPERATION "
-                        "(e.g. crm or crm.updateContact)"
+                        f"(e.g. crm or crm.updateContact; an operation is letters, digits and '_'){hint}"
                     )
         for pattern in self.banned:
             if pattern.startswith("re:"):
-                import re
-
                 try:
                     re.compile(pattern[3:])
                 except re.error as exc:
@@ -276,3 +279,17 @@ def provider_refusal(scoped: list[tuple[str, Policy]], provider: str) -> str | N
 
 
 __all__ = ["POLICIES", "REDACT_TARGETS", "SPEND", "TONES", "Policy", "PolicyViolation"]
+
+
+def check_switch(scope: str, name: str, mode: str, scopes: tuple[str, ...]) -> None:
+    """Refuse a kill switch that would be stored but stop nothing (a ``ConfigError`` saying why)."""
+    if scope not in scopes:
+        raise ConfigError(f"kill switch scope {scope!r} is unknown; scopes are: {', '.join(scopes)}")
+    if mode not in ("pause", "cancel"):
+        raise ConfigError(f"kill switch mode must be 'pause' or 'cancel', got {mode!r}")
+    if scope == "connector" and "." in name:  # switches are looked up by connector name only
+        raise ConfigError(
+            f"kill switch 'connector {name}': a connector switch names a whole system "
+            f"(podium killswitch set connector {name.partition('.')[0]}); to stop one operation, "
+            "leave it out of the policies' allowed_connectors (podium policy set WORKFLOW --allow-connector ...)"
+        )

@@ -49,7 +49,7 @@ from .identity import (
     token_hash,
 )
 from .inbox import open_requests
-from .policy import POLICIES, Policy
+from .policy import POLICIES, Policy, check_switch
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -134,7 +134,7 @@ class Governance:
             raise AuthError(f"API token {rec.name!r} belongs to user {rec.user!r}, who no longer exists")
         user = User.from_json(rec.user, user_text)
         if user.disabled:
-            raise AuthError(f"user {user.name!r} is disabled")
+            raise AuthError(f"user {user.name!r} is disabled; an admin can enable them again: podium users enable {user.name}")
         custom = await self._custom_roles()
         perms = role_permissions(user.roles, custom)
         whole = None
@@ -514,12 +514,7 @@ class Governance:
 
         Runs it affects stop at their next step boundary: with ``mode='pause'`` they are parked
         (and continue when the switch is cleared), with ``mode='cancel'`` they are cancelled."""
-        if scope not in SWITCH_SCOPES:
-            raise ConfigError(
-                f"kill switch scope {scope!r} is unknown; scopes are: {', '.join(SWITCH_SCOPES)}"
-            )
-        if mode not in ("pause", "cancel"):
-            raise ConfigError(f"kill switch mode must be 'pause' or 'cancel', got {mode!r}")
+        check_switch(scope, name, mode, SWITCH_SCOPES)
         who = await self.authorize("killswitch.use", f"{scope}:{name}")
         value = {"mode": mode, "reason": reason, "by": who.name, "ts": time.time()}
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", json.dumps(value))

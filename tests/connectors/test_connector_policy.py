@@ -406,3 +406,23 @@ async def test_attack_a_pause_turned_into_a_cancel_fails_the_runs_it_parked(
             await c.result(handle.id, timeout=10)
         await c.clear_switch("connector", "crm")
         assert crm.of("POST") == []
+
+
+async def test_a_connector_switch_on_one_operation_is_refused_not_ignored(tmp_path: Path) -> None:
+    """Before: `podium killswitch set connector crm.updateContact` was stored and reported as set,
+    but switches are looked up by connector name: it stopped nothing."""
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        with pytest.raises(ConfigError, match=r"names a whole system \(podium killswitch set connector crm\)"):
+            await c.set_switch("connector", "crm.updateContact", mode="cancel")
+        assert await c.switches() == {}
+
+
+def test_policy_connector_entries_that_match_no_call_are_refused() -> None:
+    """Before: 'crm.*' (read as "every operation") was stored and matched nothing: in
+    approve_connectors it asked nobody."""
+    with pytest.raises(ConfigError, match=r"'crm\.\*' is not a connector name.*'crm' alone covers every operation"):
+        Policy(approve_connectors=["crm.*"])
+    for entry in ("crm.update.Contact", "crm.update-contact", ".crm", "crm/x"):
+        with pytest.raises(ConfigError, match="is not a connector name or NAME.OPERATION"):
+            Policy(allowed_connectors=[entry])
+    assert Policy(allowed_connectors=["crm-2", "erp.get_order", "x_1.Op2"]).allowed_connectors == ["crm-2", "erp.get_order", "x_1.Op2"]
