@@ -87,7 +87,7 @@ def test_the_validator_redacts_foreign_personal_data_and_refuses_refusals() -> N
             "ann.lee@example.com",
         )
     )
-    assert "4111" not in text and "bob@example.org" not in text and any("personal data" in p for p in problems)
+    assert "4111 1111" not in text and "bob@example.org" not in text and any("personal data" in p for p in problems)
     _, problems = asyncio.run(support.validate("I'm sorry, but as an AI I am unable to assist with orders today.", None))
     assert any(p.startswith("banned") for p in problems)
     text, problems = asyncio.run(support.validate("Your new jacket ships today and should arrive by Friday at ann.lee@example.com.", "ann.lee@example.com"))
