@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -157,15 +157,21 @@ def without_payloads(events: Iterable[Event]) -> list[Event]:
     return [dataclasses.replace(e, data=_without_payload(e.data)) for e in events]
 
 
+def _reach(wf: Workflow, steps: set[str], links: Callable[[Any], Iterable[str]]) -> set[str]:
+    """``steps`` and every step reached from them through ``links`` (a step's deps or dependents)."""
+    out = set(steps)
+    stack = list(out)
+    while stack:
+        for d in links(wf.steps[stack.pop()]):
+            if d not in out:
+                out.add(d)
+                stack.append(d)
+    return out
+
+
 def _after(wf: Workflow, steps: set[str]) -> set[str]:
     """``steps`` and every step that depends on one of them (a loop's body goes whole)."""
-    redo = set(steps)
-    stack = list(redo)
-    while stack:
-        for d in wf.steps[stack.pop()].dependents:
-            if d not in redo:
-                redo.add(d)
-                stack.append(d)
+    redo = _reach(wf, steps, lambda s: s.dependents)
     for loop_step, body in wf.loop_bodies.items():
         if redo & set(body):
             redo |= set(body) | {loop_step}
@@ -202,15 +208,8 @@ def reusable_events(
         )
     }
     redo = _after(wf, {from_step} | (asked if new_input else set()))
-    if reask:
-        before: set[str] = set()
-        stack = list(redo)
-        while stack:
-            for d in wf.steps[stack.pop()].deps:
-                if d not in before:
-                    before.add(d)
-                    stack.append(d)
-        redo = _after(wf, redo | (asked & before))
+    if reask:  # the steps that asked a person before a re-executed one ask again
+        redo = _after(wf, redo | (asked & _reach(wf, redo, lambda s: s.deps)))
     keep = []
     for ev in events:
         if ev.step is None or ev.step.split("/", 1)[0] in redo:  # "step/call" sub-steps follow their step
