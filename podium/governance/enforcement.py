@@ -210,6 +210,22 @@ async def check_tool(
     return args
 
 
+def connector_switch(
+    service: Governance, workflow: str, connector: str, agent: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The kill switch that stops a call to ``connector`` from a run of ``workflow`` (what is off,
+    the switch), or None: the system's own switch, then those over the whole run (``all``, its
+    workflow, its agent), so that a step making many calls stops at its next call, not its end.
+    Runs and the API's dry run both ask this."""
+    off = service.switch(f"connector:{connector}") or service.switch("connector:*")
+    if off is not None:
+        return f"connector {connector!r}", off
+    off = service.switched_off(workflow, agent=agent)
+    if off is not None:
+        return f"workflow {workflow!r}" + (f" (or agent {agent!r})" if agent else ""), off
+    return None
+
+
 async def check_connector(
     ctx: RunScope | None,
     connector: str,
@@ -229,14 +245,9 @@ async def check_connector(
     if ctx is None:
         return args
     gov = ctx.governance
-    # The system's switch, and those over the whole run (``all``, its workflow, its agent): a step
-    # making many calls (a loop of payments, an agent's tools) stops at its next call, not its end.
-    off = gov.service.switch(f"connector:{connector}") or gov.service.switch("connector:*")
-    what_off = f"connector {connector!r}"
-    if off is None:
-        off = gov.service.switched_off(gov.workflow, agent=agent)
-        what_off = f"workflow {gov.workflow!r}" + (f" (or agent {agent!r})" if agent else "")
-    if off is not None:
+    switched = connector_switch(gov.service, gov.workflow, connector, agent)
+    if switched is not None:
+        what_off, off = switched
         if off.get("mode") == "cancel":
             await gov.audit("policy.refuse", connector=connector, operation=operation, step=ctx.step_id, reason="kill switch")
             raise PolicyViolation(

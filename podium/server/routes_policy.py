@@ -297,18 +297,16 @@ def _connector_check(
 ) -> dict[str, Any]:
     """A connector operation (``NAME.OPERATION``) as a run's call would be checked (its switches,
     and those over the whole run: ``all``, the workflow, the agent)."""
+    from ..governance.enforcement import connector_switch
     from ..governance.policy import connector_refusal, names_connector
 
     name, _, operation = subject.partition(".")
     if not name or not operation:
         raise ApiError(422, "invalid_request", f"connector {subject!r}: give NAME.OPERATION, e.g. ?connector=crm.getContact")
-    gov = client.governance
-    off = gov.switch(f"connector:{name}") or gov.switch("connector:*")
-    if off is not None:
-        return _check("connector", subject, f"connector {name!r} is switched off ({off.get('reason') or 'no reason given'})")
-    off = gov.switched_off(workflow, agent=agent)
-    if off is not None:
-        return _check("connector", subject, f"workflow {workflow!r} is switched off ({off.get('reason') or 'no reason given'})")
+    switched = connector_switch(client.governance, workflow, name, agent)
+    if switched is not None:
+        what_off, off = switched
+        return _check("connector", subject, f"{what_off} is switched off ({off.get('reason') or 'no reason given'})")
     refused = connector_refusal(scoped, name, operation)
     approvers = [w for w, p in scoped if names_connector(p.approve_connectors, name, operation)]
     if refused or not approvers:
