@@ -19,6 +19,13 @@ from . import flows
 from .test_api_stream import sse
 
 
+async def _root(db: str) -> str:
+    """The first user, ``root`` (admin), of a new store; its token."""
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        return await setup.create_token("root")
+
+
 async def _olga(client: Any, ttl: float | None = None) -> str:
     await client.create_user("olga", ["operator"])
     return str(await client.create_token("olga", name="laptop", ttl=ttl))
@@ -185,9 +192,7 @@ async def test_attack_an_event_a_run_emits_does_not_launder_who_started_it(
     emitting run (its starter, from the signed audit log), and four eyes holds."""
     intake, refund = _intake_and_refund()
     db = f"sqlite:///{tmp_path}/podium.db"
-    async with Client(db) as setup:
-        await setup.create_user("root", ["admin"])
-        root = await setup.create_token("root")
+    root = await _root(db)
     async with Client(db, token=root) as admin:
         await admin.create_user("svc", ["operator", "worker"], service=True)
         await admin.create_user("alice", ["operator", "approver"])
@@ -249,9 +254,7 @@ async def test_a_forbidden_emitted_start_is_dead_lettered_naming_the_starter(
     runs it would start are dead-lettered, naming who, not started as the server."""
     _, refund = _intake_and_refund()
     db = f"sqlite:///{tmp_path}/podium.db"
-    async with Client(db) as setup:
-        await setup.create_user("root", ["admin"])
-        root = await setup.create_token("root")
+    root = await _root(db)
     async with Client(db, token=root) as admin:
         await admin.create_user("svc", ["operator", "worker"], service=True)
         await admin.define_role("starter-only", ["runs.start", "workflows.read", "runs.read"])
@@ -297,9 +300,7 @@ async def test_attack_a_worker_stops_claiming_runs_once_its_token_is_revoked(
 
     monkeypatch.setattr(identity, "RECHECK_SECONDS", 0.1)
     db = f"sqlite:///{tmp_path}/podium.db"
-    async with Client(db) as setup:
-        await setup.create_user("root", ["admin"])
-        root = await setup.create_token("root")
+    root = await _root(db)
     async with Client(db, token=root) as admin:
         await admin.create_user("w1", ["worker"], service=True)
         token = await admin.create_token("w1", name="host-7")
@@ -320,9 +321,7 @@ async def test_attack_dropping_or_replaying_a_dead_letter_is_audited(server: Any
     of which workflow. Now dropping is audited (``deadletter.discard``), as replaying is
     (``deadletter.replay``, beside the run's own start)."""
     db = f"sqlite:///{tmp_path}/podium.db"
-    async with Client(db) as setup:
-        await setup.create_user("root", ["admin"])
-        root = await setup.create_token("root")
+    root = await _root(db)
     async with Client(db, token=root) as admin:
         await admin.create_user("svc", ["operator", "worker"], service=True)
         await admin.create_user("olga", ["operator"])
@@ -356,9 +355,7 @@ async def test_attack_a_grant_does_not_bring_a_disabled_user_back(tmp_path: Path
     kept worked again, with the new roles. Now a disabled user stays disabled through a grant or an
     update; only ``podium users enable`` brings him back, and that is audited."""
     db = f"sqlite:///{tmp_path}/podium.db"
-    async with Client(db) as setup:
-        await setup.create_user("root", ["admin"])
-        root = await setup.create_token("root")
+    root = await _root(db)
     async with Client(db, token=root) as admin:
         await admin.create_user("bob", ["operator"])
         kept = await admin.create_token("bob", name="laptop")
@@ -384,9 +381,7 @@ async def test_attack_another_sender_cannot_take_an_events_idempotency_key(serve
     and ``POST /api/runs``. Now a key whose run another sender started answers 409
     ``idempotency_key_taken`` (nothing starts; the sender's own repeats are still duplicates)."""
     db = f"sqlite:///{tmp_path}/podium.db"
-    async with Client(db) as setup:
-        await setup.create_user("root", ["admin"])
-        root = await setup.create_token("root")
+    root = await _root(db)
     async with Client(db, token=root) as admin:
         await admin.create_user("svc", ["operator", "worker"], service=True)
         await admin.create_user("mallory", ["operator"])
