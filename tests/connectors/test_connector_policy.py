@@ -426,3 +426,36 @@ def test_policy_connector_entries_that_match_no_call_are_refused() -> None:
         with pytest.raises(ConfigError, match="is not a connector name or NAME.OPERATION"):
             Policy(allowed_connectors=[entry])
     assert Policy(allowed_connectors=["crm-2", "erp.get_order", "x_1.Op2"]).allowed_connectors == ["crm-2", "erp.get_order", "x_1.Op2"]
+
+
+async def test_attack_a_run_input_cannot_steer_a_yaml_transacts_messages_past_the_policy(tmp_path: Path) -> None:
+    """The attack: a workflow file's ``transact`` takes its outbox messages from the run's input
+    (a template), so whoever starts the run names the target the relay will later call. The
+    policy sees the messages as they are after the templates: a forbidden target is refused,
+    nothing is written; an allowed one goes through."""
+    import sqlite3
+
+    from podium import yaml as podium_yaml
+    from podium.yaml import _registry
+    from podium.yaml.connector_steps import connector_step
+
+    with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+        db.execute("CREATE TABLE orders (id TEXT PRIMARY KEY, total REAL)")
+    kinds = _registry.StepTypes([*_registry.builtin_step_types(), connector_step], entry_points=False)
+    flow = (
+        "name: place\nsteps:\n  - id: save\n    uses: connector\n    with:\n      connector: orders\n"
+        "      operation: transact\n      arguments:\n"
+        '        writes: [{op: insert, table: orders, values: {id: "{{ input.id }}", total: 1.0}}]\n'
+        '        messages: "{{ input.messages }}"\n'
+    )
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        await c.add_capability("orders", "connector", {"kind": "sql", "url": f"sqlite:///{tmp_path}/orders.db"})
+        wf = podium_yaml.load_text(flow, registry=kinds, capabilities=await c.capabilities())
+        await c.set_policy("place", Policy(allowed_connectors=["orders.transact", "slack.post"]))
+        bad = [{"target": "payments", "operation": "refundAll", "arguments": {}}]
+        with pytest.raises(RunFailed, match="may not call connector operation 'payments.refundAll'"):
+            await c.run(wf, {"id": "o-1", "messages": bad})
+        good = [{"target": "slack", "operation": "post", "arguments": {"text": "placed"}}]
+        await c.run(wf, {"id": "o-2", "messages": good})
+    with sqlite3.connect(f"{tmp_path}/orders.db") as db:
+        assert db.execute("SELECT id FROM orders").fetchall() == [("o-2",)]
