@@ -111,7 +111,11 @@ class Deployments:
         await self.store.kv_put(ACTIVE, wf.name, version)
         self.registry.register(wf)
         wf.resolved_by = self
-        await self.governance.record("workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same))
+        who = self.governance.principal  # the roles recorded bound what the workflow's triggers may do as them
+        roles = list(who.whole_roles if who.whole_roles is not None else who.roles)
+        await self.governance.record(
+            "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), roles=roles
+        )
         return wf
 
     async def resolve(self, wf: Workflow) -> Workflow:

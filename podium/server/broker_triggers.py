@@ -18,7 +18,9 @@ from typing import Any
 
 from ..connectors import BrokerConnector, Consumer
 from ..connectors._sources import BROKER_KINDS
+from ..engine.versions import ACTIVE
 from ..governance import capabilities as caps
+from ..governance.deployers import deployer
 
 log = logging.getLogger("podium.triggers")
 
@@ -117,7 +119,11 @@ class BrokerConsumers:
                 if consumer is None or consumer.connector is not conn:
                     consumer = Consumer(self.client, conn, workflow=t.workflow, source=source, name=str(t.settings["connector"]))
                     self.consumers[t.key] = consumer
-                await consumer.poll(timeout=1.0)
+                # as the workflow's deployer, like a schedule (governance/deployers.py); a refusal
+                # leaves the messages in the broker and is reported below
+                who = await deployer(self.client.governance, t.workflow, await self.client.store.kv_get(ACTIVE, t.workflow))
+                with self.client.acting_as(who) if who is not None else contextlib.nullcontext():
+                    await consumer.poll(timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

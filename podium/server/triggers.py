@@ -30,8 +30,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.versions import ACTIVE
 from ..engine.worker import subscribe
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
+from ..governance.deployers import deployer
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
 
@@ -485,7 +487,11 @@ class Triggers:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
         try:
-            if origin is None:
+            if origin is None and own:  # a schedule or a watched folder: as the workflow's deployer
+                who = await self.as_deployer(workflow)
+                with self.client.acting_as(who) if who is not None else contextlib.nullcontext():
+                    handle = await self.client.start(workflow, payload, run_id=rid)
+            elif origin is None:
                 handle = await self.client.start(workflow, payload, run_id=rid)
             else:
                 sender, starter = origin
@@ -516,6 +522,12 @@ class Triggers:
             await self.client.store.kv_put(DEADLETTERS, rid, json.dumps(letter, default=str))
             log.warning("%s %s could not start %s: %s (dead-lettered)", source, event, workflow, exc)
             return "dead"
+
+    async def as_deployer(self, workflow: str) -> Any:
+        """Whom ``workflow``'s own triggers act as (:func:`podium.governance.deployers.deployer`):
+        None for the server itself; raises :class:`AuthError` when nobody may."""
+        version = await self.client.store.kv_get(ACTIVE, workflow)
+        return await deployer(self.client.governance, workflow, version)
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         letters = [json.loads(v) for v in (await self.client.store.kv_list(DEADLETTERS)).values()]
@@ -565,9 +577,15 @@ class Triggers:
                 nxt = croniter(
                     s.cron, dt.datetime.fromtimestamp(last or time.time(), ZoneInfo(s.timezone))
                 ).get_next(float)
+            try:
+                who = await self.as_deployer(s.workflow)
+                runs_as = (who or self.client.governance.principal_default).name
+            except AuthError as exc:
+                runs_as = f"nobody: {exc}"
             out.append(
                 {
                     "workflow": s.workflow,
+                    "runs_as": runs_as,
                     "cron": s.cron,
                     "timezone": s.timezone,
                     "last": last,

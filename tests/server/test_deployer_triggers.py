@@ -1,0 +1,132 @@
+"""Whom a workflow's own triggers act as (fifth session): a schedule, a watched folder or a broker
+message has no caller, so the server starts its runs; they start as whoever deployed the
+workflow's active version (the signed ``workflow.deploy`` entry), never as the server's account.
+Each attack test passed its attack on the code before the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from podium import Client
+
+SCHEDULED = """\
+name: nightly
+version: "1"
+triggers:
+  - schedule: "0 2 * * *"
+steps:
+  - id: hello
+    uses: set
+    with: {said: "hi"}
+"""
+
+NIGHT = 1_800_000_000.0  # a fixed Unix time; the schedule fires at 02:00 UTC after it
+
+
+async def _store(tmp_path: Path, author_roles: list[str]) -> tuple[str, dict[str, str]]:
+    """A store with root (admin), the server's account ``svc`` (operator, worker) and ``dana``,
+    who deploys workflows; their tokens."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.define_role("author", author_roles)
+        await admin.create_user("svc", ["operator", "worker"], service=True)
+        await admin.create_user("dana", ["author"])
+        tokens = {n: await admin.create_token(n) for n in ("svc", "dana")}
+    return db, {"root": root, **tokens}
+
+
+async def _deploy(http: Any, token: str, text: str = SCHEDULED) -> None:
+    r = await http.post(
+        "/api/workflows",
+        content=text,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/yaml"},
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+async def test_attack_a_deployer_who_may_not_start_runs_schedules_them_through_the_server(
+    server: Any, tmp_path: Path
+) -> None:
+    """The attack: dana may deploy workflows but not start runs. She deploys one with a cron
+    schedule; the server's account (an operator) started its runs every night, so dana ran
+    whatever she liked with the server's roles. Now the schedule starts as dana, who may not: each
+    fire is a dead letter naming her and the permission, and no run starts."""
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read"])
+    async with server(db, token=tokens["svc"], triggers=False) as (app, http):
+        await _deploy(http, tokens["dana"])
+        trig = app.state.triggers
+        assert await trig.tick(NIGHT) == []  # first sight: counting starts
+        assert await trig.tick(NIGHT + 86_400) == []
+        letters = await trig.dead_letters()
+        assert [d["workflow"] for d in letters] == ["nightly"], letters
+        assert "dana" in letters[0]["error"] and "runs.start" in letters[0]["error"], letters[0]["error"]
+        assert not await app.state.client.list(workflow="nightly", limit=5)
+
+
+async def test_a_schedule_starts_as_its_deployer_and_stops_when_they_are_disabled(
+    server: Any, tmp_path: Path
+) -> None:
+    """A deployer who may start runs: the scheduled run's signed start names them (so what it
+    emits, asks or erases is theirs, not the server's). Disabled, their schedule stops: the next
+    fire is a dead letter saying who and how to bring it back."""
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read", "runs.start"])
+    async with server(db, token=tokens["svc"], triggers=False) as (app, http):
+        await _deploy(http, tokens["dana"])
+        trig, c = app.state.triggers, app.state.client
+        await trig.tick(NIGHT)
+        [rid] = await trig.tick(NIGHT + 86_400)
+        await c.wait(rid, timeout=20)
+        starter = await c.governance.started_by(rid)
+        assert starter is not None and starter.name == "dana"
+        root = {"Authorization": f"Bearer {tokens['root']}"}
+        [sched] = (await http.get("/api/triggers", headers=root)).json()["schedules"]
+        assert sched["runs_as"] == "dana"
+        async with Client(db, token=tokens["root"]) as admin:
+            await admin.disable_user("dana")
+        assert await trig.tick(NIGHT + 2 * 86_400) == []
+        [letter] = await trig.dead_letters()
+        assert "dana" in letter["error"] and "disabled" in letter["error"]
+        assert "podium users enable dana" in letter["error"]
+        [sched] = (await http.get("/api/triggers", headers=root)).json()["schedules"]
+        assert sched["runs_as"].startswith("nobody:") and "disabled" in sched["runs_as"]
+        # deployed again by someone who may start it: it fires again (the dead letter replays too)
+        await _deploy(http, tokens["root"])
+        [rid2] = await trig.tick(NIGHT + 3 * 86_400)
+        starter = await c.governance.started_by(rid2)
+        assert starter is not None and starter.name == "root"
+
+
+async def test_a_deployers_scoped_token_bounds_what_their_schedule_may_do(server: Any, tmp_path: Path) -> None:
+    """dana holds runs.start, but deployed with a token scoped to deploying: the schedule acts
+    with what that deployment was allowed (the roles recorded with it), not all of dana's roles."""
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read"])
+    async with Client(db, token=tokens["root"]) as admin:
+        await admin.define_role("starter", ["runs.start", "runs.read", "workflows.read"])
+        await admin.create_user("dana", ["author", "starter"])
+        scoped = await admin.create_token("dana", name="ci", scopes=["workflows.deploy", "workflows.read"])
+    async with server(db, token=tokens["svc"], triggers=False) as (app, http):
+        await _deploy(http, scoped)
+        trig = app.state.triggers
+        await trig.tick(NIGHT)
+        assert await trig.tick(NIGHT + 86_400) == []
+        [letter] = await trig.dead_letters()
+        assert "dana" in letter["error"] and "runs.start" in letter["error"], letter["error"]
+
+
+async def test_workflows_the_server_was_given_still_start_as_the_server(server: Any, tmp_path: Path) -> None:
+    """A workflow the server's operator registered (not deployed into the store) has no deployer
+    to act as: its schedule starts as the server, as before."""
+    from . import flows
+
+    db, tokens = await _store(tmp_path, ["workflows.read"])
+    async with server(db, token=tokens["svc"], triggers=False, workflows=flows.TRIGGERS) as (app, _):
+        trig, c = app.state.triggers, app.state.client
+        await trig.tick(NIGHT)
+        fired = await trig.tick(NIGHT + 86_400)
+        assert fired, "the registered workflow's schedule fired"
+        starter = await c.governance.started_by(fired[0])
+        assert starter is not None and starter.name == "svc"
