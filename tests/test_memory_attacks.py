@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import podium
-from podium import memory
+from podium import StepContext, memory
 from podium.embeddings.hashing import HashEmbedder
 from podium.governance.policy import Policy
 from podium.memory import Memory
@@ -284,3 +284,62 @@ async def test_recall_with_a_filter_reads_memories_a_page_at_a_time(tmp_path: Pa
             mem.db.fetchall = fetch  # type: ignore[method-assign]
     assert [i.text for i in phone] == ["note 1197", "note 1194", "note 1191"]
     assert max(largest) <= 500, f"read {max(largest)} rows at once"
+
+
+async def test_forget_leaves_no_copy_in_the_sqlite_files(tmp_path: Path) -> None:
+    """Attack (erasure, fifth session): read the database files' bytes after ``forget``. The rows
+    were redacted or deleted, but SQLite kept the old text in freed pages, in the knowledge base's
+    full-text index (deleted entries stay in its segments until they are merged) and in the WAL
+    file: anyone with a copy of the file (a backup, a support bundle) read the person's name and
+    e-mail back. Now the erasure overwrites what it frees, merges the full-text index and
+    checkpoints the WAL."""
+    from podium.knowledge import KnowledgeBase, from_text
+
+    db = f"sqlite:///{tmp_path}/podium.db"
+    name, email = "Zebrafinch Quartzwell", "zq-7731@example.org"
+    wf = podium.Workflow("crm")
+
+    @wf.step
+    async def note(ctx: StepContext, input: Any) -> Any:
+        await memory.of(ctx).remember(input["customer"], f"{input['name']} ({input['email']}) wants a refund")
+        return {"summary": f"refund for {input['name']}"}
+
+    async with podium.Client(db) as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        await mem.upsert_entity("customer:42", properties={"name": name, "email": email})
+        # as on a build of SQLite without SQLITE_SECURE_DELETE (this machine's has it on)
+        c.store.db.execute("PRAGMA secure_delete=OFF")
+        await mem.db.execute("PRAGMA secure_delete=OFF")
+        for i in range(3):
+            await c.run(wf, {"customer": "customer:42", "name": name, "email": email, "n": i})
+        kb = KnowledgeBase(mem, "complaints")
+        await kb.ingest(
+            [from_text(f"# Complaint\n\n{name} wrote from {email}: the parcel came late.", source="c-1.md", type="markdown")]
+        )
+        await mem.forget("customer:42", reason="GDPR request 12")
+        await mem.close()
+    leaked = []
+    for path in sorted(tmp_path.iterdir()):
+        if path.is_file():
+            data = path.read_bytes()
+            for marker in (name, email, "Quartzwell", "zq-7731", "zebrafinch", "quartzwel"):
+                if marker.encode() in data:
+                    leaked.append((path.name, marker))
+    assert not leaked, leaked
+
+
+async def test_forget_deletes_spend_counters_that_name_the_entity(store_url: str) -> None:
+    """Attack (erasure, fifth session): per-entity spend counters were keyed by the entity value
+    (``entity:WORKFLOW:ann@example.com:DAY:tokens``) and ``forget`` left them. New counters are
+    keyed by a digest; ``forget`` deletes the old ones that name the person."""
+    async with podium.Client(store_url) as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        await c.store.kv_put("spend", "entity:refunds:ann@example.com:2026-12-01:tokens", "120")
+        await c.store.kv_put("spend", "entity:refunds:bo@example.com:2026-12-01:tokens", "80")
+        await c.store.kv_put("spend", "day:refunds:2026-12-01:tokens", "200")
+        await mem.upsert_entity("customer:42", properties={"email": "ann@example.com"})
+        erasure = await mem.forget("customer:42", reason="GDPR request 13")
+        left = await c.store.kv_list("spend")
+        await mem.close()
+    assert erasure.counts["spend_counters_deleted"] == 1
+    assert sorted(left) == ["day:refunds:2026-12-01:tokens", "entity:refunds:bo@example.com:2026-12-01:tokens"]

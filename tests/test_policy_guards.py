@@ -143,6 +143,9 @@ async def test_entity_budget_stops_one_customer_not_the_others(store_url):
         with pytest.raises(RunFailed, match="tokens of 250 today for entity 'acme'"):
             await c.run(wf, {"customer": {"id": "acme"}})
         assert await c.run(wf, {"customer": {"id": "globex"}}) == "ok"
+        counters = await c.store.kv_list("spend")  # keyed by a digest: erasure has nothing to find there
+        assert len([k for k in counters if k.startswith("entity:")]) == 4  # tokens and cost, two customers
+        assert not [k for k in counters if "acme" in k or "globex" in k], counters
         budget = [e for e in await c.audit_log() if e.action == "policy.budget"]
         assert budget and "acme" in json.dumps(budget[-1].details())
 

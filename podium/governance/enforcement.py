@@ -106,8 +106,8 @@ class RunGovernance:
         day = time.strftime("%Y-%m-%d", time.gmtime())
         keys = {"day": f"day:{self.workflow}:{day}"}
         entity = self.entity(policy)
-        if entity is not None:
-            keys["entity"] = f"entity:{self.workflow}:{entity}:{day}"
+        if entity is not None:  # a keyed digest: the counter never names the person (erasure)
+            keys["entity"] = f"entity:{self.workflow}:{self.store.audit_keys.mac(f'spend|{entity}')}:{day}"
         return keys
 
     async def spend_over(self, policy: Policy) -> list[str]:

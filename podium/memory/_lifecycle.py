@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._sqldb import Database, has_table, redact_json, replace_text
+from ..governance.policy import SPEND
 from ._records import Erasure
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ async def _redact_json(db: Database, table: str, column: str, key: str, forms: S
 async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -> Erasure:
     db = mem.db
     counts: dict[str, int] = {}
+    if db.dialect == "sqlite":  # what is deleted or rewritten is overwritten, not left in free space
+        await db.execute("PRAGMA secure_delete=ON")
     node = await mem.get_entity(entity)
     known = [entity, *values]
     if node is not None:
@@ -122,6 +125,7 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
     counts["relations_redacted"] = await _redact_json(db, "mem_relations", "properties", "src, relation, dst", forms)
     counts["run_state_redacted"] = await _redact_json(db, "mem_run_state", "value", "run_id, key", forms)
 
+    await _leave_no_copy(db)
     at = time.time()
     async with db.transaction() as tx:
         row = await tx.fetchone("SELECT COALESCE(MAX(id), 0) + 1 FROM mem_erasures")
@@ -133,13 +137,33 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
     return Erasure(id=erasure_id, entity_sha256=sha256(entity), at=at, counts=counts, reason=reason)
 
 
+async def _leave_no_copy(db: Database) -> None:
+    """SQLite keeps old text where ``forget`` cannot see it: deleted entries of a full-text index
+    stay in its segments until they are merged, and the WAL file holds the pages as they were
+    until a checkpoint. Merge the index (its freed pages are overwritten: ``secure_delete``) and
+    checkpoint the WAL, truncating it (best effort: a reader holding an old snapshot keeps its
+    frames until the next checkpoint)."""
+    if db.dialect != "sqlite":
+        return
+    if await has_table(db, "kb_fts"):
+        await db.execute("INSERT INTO kb_fts(kb_fts) VALUES ('optimize')")
+    await db.fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
     """Replace ``forms`` in the run store's stored payloads, through its public interface."""
     async with _run_store(mem) as store:
         if store is None:
             return {}
         done = await store.redact_payloads(forms, REDACTED, record=_redaction_record(mem.actor))
-    return {"runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals}
+        # per-entity spend counters written before they were keyed by a digest named the entity
+        legacy = [k for k in await store.kv_list(SPEND) if k.startswith("entity:") and any(f in k for f in forms)]
+        for key in legacy:
+            await store.kv_put(SPEND, key, None)
+    return {
+        "runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals,
+        "spend_counters_deleted": len(legacy),
+    }  # fmt: skip
 
 
 @contextlib.asynccontextmanager

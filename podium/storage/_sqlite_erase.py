@@ -96,6 +96,7 @@ class SQLiteErasure(ChainedAudit):
         touched: set[str] = set()
         forms = stored_forms(texts)
         db = self.db
+        db.execute("PRAGMA secure_delete=ON")  # the old payloads are overwritten, not left in free space
         db.execute("BEGIN IMMEDIATE")
         try:
             for table, col, key in PAYLOADS if forms else ():
@@ -112,6 +113,8 @@ class SQLiteErasure(ChainedAudit):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        if touched:  # the WAL holds the pages as they were until a checkpoint (best effort)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         return Redaction(
             runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
         )
