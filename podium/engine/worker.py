@@ -111,6 +111,17 @@ def orphan_reason(run: Any, now: float | None = None) -> str | None:
     return None
 
 
+async def _hand_back(client: Client, refused: str) -> None:
+    """Stop every run this engine drives (no end recorded: they resume elsewhere) and release them
+    at once, for the engines whose tokens still stand."""
+    held = client.driving.items()
+    log.error("this engine's token is refused (%s): handing back the %d run(s) it drives", refused, len(held))
+    for ex, _ in held:
+        client.driving.stop(ex.run_id)
+    await asyncio.wait({task for _, task in held}, timeout=10)
+    await client.store.release_runs(client.owner, [ex.run_id for ex, _ in held])
+
+
 async def maintain(client: Client) -> None:
     """Renew leases, fire due timers and act on cancellation requests and kill switches, every
     ``poll_interval``, while the client drives runs."""
@@ -142,6 +153,9 @@ async def maintain(client: Client) -> None:
                 log.exception("reading kill switches and policies failed; retrying")
             continue
         try:
+            if refused := await governance.own_refusal():  # a revoked token: no further step here
+                await _hand_back(client, refused)
+                continue
             now = time.time()
             await governance.refresh()
             if governance.switch_cache:

@@ -177,9 +177,9 @@ class Governance:
         :class:`PermissionDenied`. Every surface checks through here."""
         who = self.principal
         if self._own is not None and self._own.stands_for(who, self.principal_default):  # its token, again
-            self.principal_default = who = await self._own.check(self.authenticate, self.principal_default)
-            if self._own.refused:
-                raise AuthError(self._own.refused)
+            if refused := await self.own_refusal():
+                raise AuthError(refused)
+            who = self.principal_default
         if who.can(permission):
             return who
         await self.record("access.denied", target, actor=who.name, permission=permission)
@@ -190,11 +190,17 @@ class Governance:
             + f"; an admin can grant a role that allows it: podium users grant {who.name} ROLE"
         )
 
+    async def own_refusal(self) -> str | None:
+        """Why this client's own token no longer stands (checked again when due); None while it does."""
+        if self._own is None:
+            return None
+        self.principal_default = await self._own.check(self.authenticate, self.principal_default)
+        return self._own.refused
+
     # -- users, roles, tokens -------------------------------------------------------------------
 
     async def create_user(self, name: str, roles: list[str], *, service: bool = False) -> User:
-        """Create (or update) a user or service account with ``roles``. A disabled user stays
-        disabled (else an update would bring back every token they kept): see :meth:`disable_user`."""
+        """Create (or update) a user or service account; a disabled one stays disabled (:meth:`disable_user`)."""
         await self.authorize("users.manage", f"user:{name}")
         known = set(BUILTIN_ROLES) | set(await self._custom_roles())
         unknown = [r for r in roles if r not in known]
@@ -308,8 +314,7 @@ class Governance:
                 log.exception("audit listener %r failed", listener)
 
     def subscribe_audit(self, listener: Callable[[AuditEntry], None]) -> Callable[[], None]:
-        """Call ``listener`` with every audit entry this client writes (alerts on budgets, refusals...).
-        Returns an unsubscribe."""
+        """Call ``listener`` with every audit entry this client writes; returns an unsubscribe."""
         self._audit_listeners.append(listener)
         return lambda: self._audit_listeners.remove(listener) if listener in self._audit_listeners else None
 
