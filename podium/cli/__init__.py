@@ -17,6 +17,7 @@ from . import (
     _gov,  # noqa: F401  (users, tokens, approvals, killswitch)
     _kb,  # noqa: F401  (kb ingest/search/list, forget, memory show/prune/erasures)
     _mcp,  # noqa: F401  (podium mcp: workflows and approvals as MCP tools)
+    _ml,  # noqa: F401  (podium ml owners: who may change a model)
     _outbox,  # noqa: F401  (podium outbox list/relay/retry: the transactional outbox)
     _policy,  # noqa: F401  (policy list/show/set/clear)
     _prompts,  # noqa: F401  (podium prompts: versioned prompts)

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..yaml import StepType
+from ._owners import check_owner
 from ._table import Rows, read_csv
 
 
@@ -119,6 +120,7 @@ async def _train_step(
     from ._predict import remember_scores
 
     _check_params(params, f"step {ctx.step_id!r}")
+    await check_owner(ctx, model, "train")
     data = await _rows(ctx, csv, rows, root, "train")
     test: float | Rows = await _rows(ctx, holdout_csv, None, root, "train") if holdout_csv else holdout
     if reference:  # what drift rules of later gates compare with
@@ -145,6 +147,7 @@ async def _promote_step(
     from ..errors import NonRetryableError
 
     ask = _approval_rule() == "always"
+    await check_owner(ctx, model, action)
     if action == "rollback":
         if ask:
             decision = await ctx.approval(

@@ -48,6 +48,9 @@ async def test_the_yaml_churn_loop_trains_gates_retrains_deploys_if_better_and_s
 
         # Roll back through a workflow file: the previous champion serves again.
         back = pyaml.load_text("name: back\nsteps:\n  - id: r\n    uses: promote\n    with: {model: churn, action: rollback}\n")
+        from podium.ml._owners import set_owners
+
+        await set_owners(c, "churn", add=["back"], remove=[])  # the model is churn-yaml's: let 'back' change it
         if again["deployed"]:
             assert (await c.run(back, {}))["now_serving"] == "1"
             assert reg.champion("churn") == "1"

@@ -1,0 +1,42 @@
+"""``podium ml owners MODEL``: the workflows allowed to train, promote and roll back a model (see
+``podium/ml/_owners.py``). Showing needs ``workflows.read``; changing, ``workflows.deploy``."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ._app import EXIT_OK, cli, db_option, make_client, requires, run_async
+
+
+@cli.group()
+def ml() -> None:
+    """The ML loop's models: who may change them (docs/ml.md)."""
+
+
+@ml.command("owners")
+@click.argument("model")
+@click.option("--add", "add", multiple=True, metavar="WORKFLOW", help="Let this workflow change the model (repeatable).")
+@click.option("--remove", "remove", multiple=True, metavar="WORKFLOW", help="No longer (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="The owners as a JSON list.")
+@db_option
+@run_async
+@requires("workflows.read", lambda kw: f"model:{kw['model']}")
+async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], as_json: bool, db: str | None) -> int:
+    """Show MODEL's owners (the workflows that may train, promote and roll it back), or change them.
+    A model without owners is claimed by the first workflow that changes it."""
+    from ..ml._owners import owners, set_owners
+
+    async with make_client(db, recover=False, execute=False) as c:
+        if add or remove:
+            now = await set_owners(c, model, add=list(add), remove=list(remove))
+        else:
+            now = await owners(c.store, model)
+    if as_json:
+        click.echo(json.dumps(now))
+    elif now:
+        click.echo(f"model {model}: owned by {', '.join(now)} (other workflows may only score with it)")
+    else:
+        click.echo(f"model {model}: no owner yet; the first workflow that trains, promotes or rolls it back becomes its owner")
+    return EXIT_OK

@@ -1,0 +1,50 @@
+"""Who may change a model: its owners, the workflows allowed to train, promote and roll it back.
+
+Any workflow may score with a model's champion (``predict``); changing what serves is kept to the
+model's owners, so one team's workflow file cannot retrain, promote or roll back another team's
+model. The first workflow that changes a model (``train``, ``promote``, ``rollback``) becomes its
+owner; an admin adds or removes owners with ``podium ml owners MODEL --add/--remove WORKFLOW``
+(``workflows.deploy``). The list lives in the run store (key-value namespace ``model_owners``),
+beside the policies, not in the MLflow registry, which workflow files never name.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import CapabilityDenied
+
+OWNERS = "model_owners"
+
+
+async def owners(store: Any, model: str) -> list[str]:
+    """The workflows that own ``model`` (empty: none yet, the first to change it will)."""
+    text = await store.kv_get(OWNERS, model)
+    return [] if text is None else [str(w) for w in json.loads(text)]
+
+
+async def check_owner(ctx: Any, model: str, action: str) -> None:
+    """Refuse ``action`` on ``model`` unless the run's workflow owns it; a model without owners is
+    claimed by this workflow (audited as ``model.owner``)."""
+    known = await owners(ctx.store, model)
+    if not known:
+        await ctx.store.kv_put(OWNERS, model, json.dumps([ctx.workflow]))
+        await ctx.governance.audit("model.owner", step=ctx.step_id, model=model, owners=[ctx.workflow], claimed=True)
+        return
+    if ctx.workflow not in known:
+        raise CapabilityDenied(
+            f"step {ctx.step_id!r} ({action}): model {model!r} belongs to workflow(s) {', '.join(map(repr, known))}; "
+            f"workflow {ctx.workflow!r} may score with it (predict) but not train, promote or roll it back. An admin "
+            f"can add it as an owner: podium ml owners {model} --add {ctx.workflow}"
+        )
+
+
+async def set_owners(client: Any, model: str, *, add: list[str], remove: list[str]) -> list[str]:
+    """Add and remove owners of ``model`` (needs ``workflows.deploy``; audited). Returns the owners."""
+    await client.authorize("workflows.deploy", f"model:{model}")
+    now = await owners(client.store, model)
+    new = [w for w in now if w not in remove] + [w for w in add if w not in now]
+    await client.store.kv_put(OWNERS, model, json.dumps(new) if new else None)
+    await client.record_audit("model.owners", f"model:{model}", added=add, removed=remove, owners=new)
+    return new

@@ -1,0 +1,88 @@
+"""Who may change a model (fifth session): the workflows that own it. The attack test passed its
+attack on the code before the fix."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sklearn", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
+pytest.importorskip("mlflow", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
+
+import podium.yaml as pyaml
+from podium import Client, RunFailed
+from podium.ml import Registry
+from podium.ml._owners import owners, set_owners
+
+GOOD = [{"x": float(i), "y": int(i >= 10)} for i in range(20)]
+WRONG = [{"x": float(i), "y": int(i < 10)} for i in range(20)]
+HOLDOUT = [{"x": float(i) + 0.5, "y": int(i >= 10)} for i in range(20)]
+
+
+def _flow(name: str, rows: list[dict[str, Any]], holdout: list[dict[str, Any]]) -> Any:
+    return pyaml.load_text(f"""name: {name}
+steps:
+  - id: train
+    uses: train
+    with: {{model: churn, target: y, rows: {json.dumps(rows)}, holdout: {json.dumps(holdout)}}}
+  - id: promote
+    needs: [train]
+    uses: promote
+    with: {{model: churn, version: "{{{{ steps.train.output.version }}}}", target: y, holdout: {json.dumps(holdout)}}}
+""")
+
+
+async def test_attack_another_teams_workflow_retrains_and_promotes_a_model(tmp_path: Any, monkeypatch: Any) -> None:
+    """The attack: team A's workflow trains and serves model ``churn``. Team B's workflow file
+    trains ``churn`` on labels turned the wrong way round and promotes it on a holdout it supplies
+    (also wrong way round, so the bad model "wins"): the champion every workflow scores with became
+    team B's. Now the first workflow to change a model owns it; B's train step is refused, naming
+    the owner and how an admin adds an owner, and the champion stays A's."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    monkeypatch.delenv("PODIUM_ML_APPROVE", raising=False)
+    reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
+    flipped = [{**r, "y": 1 - r["y"]} for r in HOLDOUT]
+    team_a, team_b = _flow("team-a", GOOD, HOLDOUT), _flow("team-b", WRONG, flipped)
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        out = await c.run(team_a, {})
+        assert out["deployed"] and reg.champion("churn") == "1"
+        assert await owners(c.store, "churn") == ["team-a"]
+        with pytest.raises(RunFailed) as failed:
+            await c.run(team_b, {})
+        message = str(failed.value)
+        assert "team-a" in message and "podium ml owners churn --add team-b" in message, message
+        assert reg.champion("churn") == "1"
+        assert len(reg.client.search_model_versions("name='churn'")) == 1  # nothing trained for B
+        # an admin makes team B an owner too: its (wrong) model now trains, and the holdout decides
+        assert await set_owners(c, "churn", add=["team-b"], remove=[]) == ["team-a", "team-b"]
+        await c.run(team_b, {})
+        assert len(reg.client.search_model_versions("name='churn'")) == 2
+        actions = [(e.action, e.details().get("owners")) for e in await c.audit_log() if e.action.startswith("model.owner")]
+        assert actions == [("model.owner", ["team-a"]), ("model.owners", ["team-a", "team-b"])]
+
+
+def test_owners_from_the_cli(tmp_path: Any) -> None:
+    """``podium ml owners``: shown to readers, changed with ``workflows.deploy``, audited."""
+    import os
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path}/podium.db"
+    env = {**os.environ, "PODIUM_HOME": str(tmp_path)}
+    env.pop("PODIUM_TOKEN", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from podium.cli import main; main()", "ml", "owners", *args, "--db", db],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+
+    first = cli("churn")
+    assert first.returncode == 0 and "no owner yet" in first.stdout, first.stderr
+    added = cli("churn", "--add", "team-a", "--add", "team-b", "--json")
+    assert added.returncode == 0 and json.loads(added.stdout) == ["team-a", "team-b"], added.stderr
+    removed = cli("churn", "--remove", "team-a")
+    assert removed.returncode == 0 and "owned by team-b" in removed.stdout, removed.stderr
