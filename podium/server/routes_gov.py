@@ -299,11 +299,19 @@ async def set_switch(body: Switch, request: Request, who: Principal = Depends(ac
 @router.delete(
     "/switches/{scope}/{name:path}",
     tags=["kill switches"],
-    **documented("clearSwitch", Woken, 400),
+    **documented("clearSwitch", Woken, 400, 404),
     summary="Switch back on",
 )
 async def clear_switch(
     scope: str, name: str, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
-    woken = await request.app.state.client.clear_switch(scope, name)
+    """A switch that is not on is 404 (a mistyped name must not look like the end of an incident)."""
+    from ..governance.policy import switch_not_set
+
+    client = request.app.state.client
+    await client.authorize("killswitch.use", f"{scope}:{name}")
+    on = await client.governance.switches()
+    if f"{scope}:{name}" not in on:
+        raise ApiError(404, "not_found", switch_not_set(f"{scope}:{name}", on))
+    woken = await client.clear_switch(scope, name)
     return {"woken": woken}
