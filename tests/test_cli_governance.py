@@ -177,3 +177,18 @@ def test_clearing_a_kill_switch_that_is_not_set_says_so(tmp_path: Path) -> None:
     actions = [json.loads(line)["action"] for line in cli(tmp_path, "audit", "export").stdout.splitlines()]
     assert actions.count("killswitch.clear") == 1, actions
 
+
+def test_a_token_for_a_disabled_user_is_refused(tmp_path: Path) -> None:
+    """``podium tokens create`` for a disabled user printed a token (refused at every use while they
+    stay disabled, valid again the moment they are enabled: an admin who disabled someone for a
+    reason would not expect a fresh credential waiting). It is refused, naming how they come back."""
+    root = cli(tmp_path, "users", "add", "root", "--role", "admin", "--token").stdout.strip()
+    cli(tmp_path, "users", "add", "bob", "--role", "operator", token=root)
+    cli(tmp_path, "users", "disable", "bob", token=root)
+    refused = cli(tmp_path, "tokens", "create", "bob", token=root, check=2)
+    assert "pod_" not in refused.stdout, refused.stdout
+    assert "user 'bob' is disabled" in refused.stderr and "podium users enable bob" in refused.stderr, refused.stderr
+    also = cli(tmp_path, "users", "add", "bob", "--role", "operator", "--token", token=root, check=2)
+    assert "pod_" not in also.stdout and "podium users enable bob" in also.stderr
+    cli(tmp_path, "users", "enable", "bob", token=root)
+    assert cli(tmp_path, "tokens", "create", "bob", token=root).stdout.strip().startswith("pod_")
