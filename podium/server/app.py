@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.deploy_failures = set()  # deployed versions that did not load here (logged once each)
     errors.install(app)
     # Routes are matched in order: the hot ones (event ingest, health checks) first.
     app.include_router(routes_events.router)

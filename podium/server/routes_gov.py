@@ -111,8 +111,11 @@ async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
     summary="Registered workflows, latest version of each",
 )
 async def list_workflows(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    from .deployed import refresh
+
     client = request.app.state.client
     await client.authorize("workflows.read")
+    await refresh(client, request.app.state.deploy_failures)  # also those deployed since the start
     versions = client.workflows()
     return {
         "workflows": [
@@ -131,9 +134,11 @@ async def get_workflow(
     name: str, request: Request, version: str | None = None, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
+    from .deployed import serving
+
     await client.authorize("workflows.read", f"workflow:{name}")
-    versions = client.registry.versions(name)
-    return workflow_json(client.workflow(name, version), versions=versions)
+    wf = await serving(client, name, version, "workflows.read")  # also one deployed since the start
+    return workflow_json(wf, versions=client.registry.versions(name))
 
 
 @router.post(
