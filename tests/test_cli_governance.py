@@ -158,3 +158,37 @@ def test_attack_the_cli_knowledge_and_memory_commands_obey_a_provider_kill_switc
     cli(tmp_path, "killswitch", "set", "all", "-m", "stop everything")
     err = cli(tmp_path, "kb", "search", "local-base", "refund", check=2).stderr
     assert "everything is switched off (stop everything" in err
+
+
+def test_clearing_a_kill_switch_that_is_not_set_says_so(tmp_path: Path) -> None:
+    """``podium killswitch clear`` of a switch that was never set said "switched on" and exited 0, so
+    a typo (``refunds`` for ``refund``) looked like the incident's end while the switch stayed on.
+    It is a user error (exit 2) naming the switches that are on; nothing is audited."""
+    cli(tmp_path, "killswitch", "set", "workflow", "refund", "-m", "incident 42")
+    typo = cli(tmp_path, "killswitch", "clear", "workflow", "refunds", check=2)
+    assert "switched on" not in typo.stdout + typo.stderr
+    assert "no kill switch workflow:refunds is set" in typo.stderr, typo.stderr
+    assert "on now: workflow:refund" in typo.stderr and "podium killswitch list" in typo.stderr
+    assert "workflow:refund" in cli(tmp_path, "killswitch", "list").stdout  # still on
+    assert "switched on workflow:refund" in cli(tmp_path, "killswitch", "clear", "workflow", "refund").stdout
+    again = cli(tmp_path, "killswitch", "clear", "workflow", "refund", check=2).stderr
+    assert "no kill switch workflow:refund is set" in again and "no kill switch is on" in again
+    assert "no kill switch all:* is set" in cli(tmp_path, "killswitch", "clear", "all", check=2).stderr
+    actions = [json.loads(line)["action"] for line in cli(tmp_path, "audit", "export").stdout.splitlines()]
+    assert actions.count("killswitch.clear") == 1, actions
+
+
+def test_a_token_for_a_disabled_user_is_refused(tmp_path: Path) -> None:
+    """``podium tokens create`` for a disabled user printed a token (refused at every use while they
+    stay disabled, valid again the moment they are enabled: an admin who disabled someone for a
+    reason would not expect a fresh credential waiting). It is refused, naming how they come back."""
+    root = cli(tmp_path, "users", "add", "root", "--role", "admin", "--token").stdout.strip()
+    cli(tmp_path, "users", "add", "bob", "--role", "operator", token=root)
+    cli(tmp_path, "users", "disable", "bob", token=root)
+    refused = cli(tmp_path, "tokens", "create", "bob", token=root, check=2)
+    assert "pod_" not in refused.stdout, refused.stdout
+    assert "user 'bob' is disabled" in refused.stderr and "podium users enable bob" in refused.stderr, refused.stderr
+    also = cli(tmp_path, "users", "add", "bob", "--role", "operator", "--token", token=root, check=2)
+    assert "pod_" not in also.stdout and "podium users enable bob" in also.stderr
+    cli(tmp_path, "users", "enable", "bob", token=root)
+    assert cli(tmp_path, "tokens", "create", "bob", token=root).stdout.strip().startswith("pod_")

@@ -648,3 +648,19 @@ async def test_an_idle_engine_sees_a_switch_set_by_another_process(tmp_path):
         await asyncio.sleep(0.5)  # ten sweeps of an idle engine
         with pytest.raises(KillSwitchActive, match="incident 9"):
             await server.start(wf, 1)
+
+
+async def test_no_token_is_made_for_a_disabled_user(shared_store):
+    """``create_token`` (the CLI's and Python's one path) made tokens for a disabled user, refused at
+    every use but standing the moment the user is enabled again: it is refused, nothing is stored."""
+    token = await _admin_token(shared_store)
+    async with Client(shared_store, token=token) as admin:
+        await admin.create_user("bob", ["operator"])
+        await admin.disable_user("bob")
+        with pytest.raises(ConfigError, match=r"user 'bob' is disabled.*podium users enable bob"):
+            await admin.create_token("bob", name="fresh")
+        assert not [e for e in await admin.audit_log() if e.action == "token.create" and e.target == "user:bob"]
+        await admin.disable_user("bob", disabled=False)
+        bob = await admin.create_token("bob", name="fresh")
+    async with Client(shared_store, token=bob) as c:
+        assert c.principal.name == "bob"

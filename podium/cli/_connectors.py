@@ -76,6 +76,12 @@ async def connectors_add(
         key, sep, value = item.partition("=")
         if not sep or not key:
             fail(f"--set takes KEY=VALUE, got {item!r}")
+        if key.lower().replace("-", "_") == "allow_private":  # it would be stored, and never read
+            fail(
+                f"{key!r} is not a setting (it would be stored and ignored): to let connector {name!r} reach "
+                f"loopback, private and link-local addresses, pass the flag --allow-private instead of "
+                f"--set {item}; nothing was registered"
+            )
         head, dot, sub = key.partition(".")  # auth.client_secret=secret:X, headers.X-API-Key=secret:K
         if dot and head in ("auth", "headers") and sub:
             target.setdefault(head, {})[sub] = value

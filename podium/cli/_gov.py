@@ -331,9 +331,17 @@ async def killswitch_set(
 @run_async
 @requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name'] or '*'}")
 async def killswitch_clear(scope: str, name: str | None, every: bool, db: str | None) -> int:
-    """Switch SCOPE NAME back on; paused runs continue."""
+    """Switch SCOPE NAME back on; paused runs continue.
+
+    A switch that is not on is an error (exit 2), as a mistyped name must not look like the end of
+    an incident: the message lists the switches that are on."""
     name = _switch_name(scope, name, every, "clear")
     async with make_client(db) as c:
+        on = await c.governance.switches()  # killswitch.use was checked: listing needs no runs.read here
+        if f"{scope}:{name}" not in on:
+            from podium.governance.policy import switch_not_set
+
+            fail(switch_not_set(f"{scope}:{name}", on))
         woken = await c.clear_switch(scope, name)
         await c.drain()
     console().print(f"switched on {scope}:{name}; {woken} paused run(s) woken", highlight=False)

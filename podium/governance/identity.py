@@ -112,6 +112,27 @@ class User:
         )
 
 
+def check_new_token(user: str, stored: str | None, scopes: list[str] | None, ttl: float | None) -> None:
+    """Refuse a token for ``user`` (``stored``: their record, None if there is none) that could not
+    stand, or should not: no such user, a disabled one (a token made now would stand the moment they
+    are enabled again, which nobody who disabled them asked for), unknown scopes, a ttl that is not
+    a number of seconds > 0."""
+    from ..errors import ConfigError, NotFound
+
+    if stored is None:
+        raise NotFound(f"no user {user!r}; create it first with 'podium users add {user} --role ROLE'")
+    if User.from_json(user, stored).disabled:
+        raise ConfigError(
+            f"user {user!r} is disabled, so no token is made for them; enable them first "
+            f"(podium users enable {user}), then create the token"
+        )
+    bad = [p for p in scopes or () if p not in PERMISSIONS]
+    if bad:
+        raise ConfigError(f"unknown scope(s) {', '.join(bad)}; scopes are permissions: {', '.join(PERMISSIONS)}")
+    if ttl is not None and not (isinstance(ttl, int | float) and 0 < ttl < float("inf")):  # 0 or NaN: forever
+        raise ConfigError(f"token ttl must be a number of seconds > 0 (None: no expiry), got {ttl!r}")
+
+
 def new_token() -> str:
     """A new API token: shown once, stored only as its hash."""
     return TOKEN_PREFIX + secrets.token_urlsafe(32)

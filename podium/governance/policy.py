@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -293,3 +293,10 @@ def check_switch(scope: str, name: str, mode: str, scopes: tuple[str, ...]) -> N
             f"(podium killswitch set connector {name.partition('.')[0]}); to stop one operation, "
             "leave it out of the policies' allowed_connectors (podium policy set WORKFLOW --allow-connector ...)"
         )
+
+
+def switch_not_set(key: str, on: Iterable[str]) -> str:
+    """Why clearing the switch ``key`` (``scope:name``) does nothing: it is not on (and which are)."""
+    keys = sorted(on)
+    now = f"on now: {', '.join(keys)}" if keys else "no kill switch is on"
+    return f"no kill switch {key} is set, so nothing was switched back on ({now}; 'podium killswitch list' shows them)"

@@ -44,6 +44,7 @@ from .identity import (
     Principal,
     TokenRecord,
     User,
+    check_new_token,
     new_token,
     role_permissions,
     token_hash,
@@ -255,16 +256,7 @@ class Governance:
     ) -> str:
         """Create an API token for ``user``; returns it (the only time it is shown: only its hash is kept)."""
         await self.authorize("users.manage", f"user:{user}")
-        if await self.store.kv_get(USERS, user) is None:
-            raise NotFound(f"no user {user!r}; create it first with 'podium users add {user} --role ROLE'")
-        if scopes is not None:
-            bad = [p for p in scopes if p not in PERMISSIONS]
-            if bad:
-                raise ConfigError(
-                    f"unknown scope(s) {', '.join(bad)}; scopes are permissions: {', '.join(PERMISSIONS)}"
-                )
-        if ttl is not None and not (isinstance(ttl, int | float) and 0 < ttl < float("inf")):  # 0 or NaN: forever
-            raise ConfigError(f"token ttl must be a number of seconds > 0 (None: no expiry), got {ttl!r}")
+        check_new_token(user, await self.store.kv_get(USERS, user), scopes, ttl)
         token = new_token()
         rec = TokenRecord(user=user, name=name, scopes=scopes, expires_at=time.time() + ttl if ttl else None)
         await self.store.kv_put(TOKENS, token_hash(token), rec.to_json())

@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.deploy_failures = set()  # deployed versions that did not load here (logged once each)
     errors.install(app)
     # Routes are matched in order: the hot ones (event ingest, health checks) first.
     app.include_router(routes_events.router)
@@ -167,8 +168,32 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth
     )
 
+    app.add_middleware(NoStore)
     app.add_middleware(CountRequests, metrics=app.state.metrics)
     return app
+
+
+class NoStore:
+    """``Cache-Control: no-store`` on every ``/api/`` answer that sets no cache policy of its own (the
+    event streams send ``no-cache``): runs, payloads and audit entries are read with a token, and no
+    browser or proxy should keep a copy on disk. A plain ASGI middleware, as :class:`CountRequests`."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def sent(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = message.get("headers") or []
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    message["headers"] = [*headers, (b"cache-control", b"no-store")]
+            await send(message)
+
+        await self.app(scope, receive, sent)
 
 
 class CountRequests:

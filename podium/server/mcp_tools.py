@@ -398,7 +398,9 @@ class PodiumTools:
         problem = value_problem(input, where="input")  # the HTTP API's checks (limits.py), for MCP
         if problem:
             raise ToolFailure("invalid_input", problem)
-        wf = self.client.workflow(workflow, version)
+        from .deployed import serving
+
+        wf = await serving(self.client, workflow, version, "runs.start")  # also one deployed since the start
         # The same key scope as POST /api/runs without a tenant: one key, one run, whichever surface.
         run_id = idempotent_run_id("run", "", wf.name, key) if key else None
         if run_id is not None and key is not None:  # another sender's run under this key: refused, as there

@@ -111,8 +111,11 @@ async def me(who: Principal = Depends(acting)) -> dict[str, Any]:
     summary="Registered workflows, latest version of each",
 )
 async def list_workflows(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+    from .deployed import refresh
+
     client = request.app.state.client
     await client.authorize("workflows.read")
+    await refresh(client, request.app.state.deploy_failures)  # also those deployed since the start
     versions = client.workflows()
     return {
         "workflows": [
@@ -131,9 +134,11 @@ async def get_workflow(
     name: str, request: Request, version: str | None = None, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     client = request.app.state.client
+    from .deployed import serving
+
     await client.authorize("workflows.read", f"workflow:{name}")
-    versions = client.registry.versions(name)
-    return workflow_json(client.workflow(name, version), versions=versions)
+    wf = await serving(client, name, version, "workflows.read")  # also one deployed since the start
+    return workflow_json(wf, versions=client.registry.versions(name))
 
 
 @router.post(
@@ -299,11 +304,19 @@ async def set_switch(body: Switch, request: Request, who: Principal = Depends(ac
 @router.delete(
     "/switches/{scope}/{name:path}",
     tags=["kill switches"],
-    **documented("clearSwitch", Woken, 400),
+    **documented("clearSwitch", Woken, 400, 404),
     summary="Switch back on",
 )
 async def clear_switch(
     scope: str, name: str, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
-    woken = await request.app.state.client.clear_switch(scope, name)
+    """A switch that is not on is 404 (a mistyped name must not look like the end of an incident)."""
+    from ..governance.policy import switch_not_set
+
+    client = request.app.state.client
+    await client.authorize("killswitch.use", f"{scope}:{name}")
+    on = await client.governance.switches()
+    if f"{scope}:{name}" not in on:
+        raise ApiError(404, "not_found", switch_not_set(f"{scope}:{name}", on))
+    woken = await client.clear_switch(scope, name)
     return {"woken": woken}

@@ -194,13 +194,19 @@ class PolicyHistory(BaseModel):
     versions: list[PolicyVersion] = Field(description="Oldest first; the last one is in force.")
 
 
-Outcome = Literal["allowed", "refused", "approval"]
+Outcome = Literal["allowed", "approval", "paused", "refused"]
+#: The strictest outcome decides: a refusal fails the step; a pause (a ``pause`` kill switch) parks
+#: the run until the switch is cleared, then the call is made; an approval asks a person first.
+STRICTNESS = {"allowed": 0, "approval": 1, "paused": 2, "refused": 3}
 
 
 class PolicyCheck(BaseModel):
-    check: Literal["tool", "provider", "answer"]
+    check: Literal["tool", "provider", "connector", "answer"]
     subject: str
-    outcome: Outcome
+    outcome: Outcome = Field(
+        description="`allowed`; `approval` (a person approves each call); `paused` (a `pause` kill switch "
+        "covers it: a run parks there and makes the call once the switch is cleared); `refused` (the step fails)."
+    )
     reason: str
 
 
@@ -251,8 +257,9 @@ async def policy_decision(
 ) -> dict[str, Any]:
     """The checks a run makes at call time, without a run: the allowed tools and providers, tools
     needing approval, connector operations (allowed, needing approval, switched off), kill switches
-    on providers, and banned content. Nothing is audited."""
-    from ..governance.policy import over_call, provider_refusal, tool_refusal
+    (a ``pause`` one answers ``paused``: a run parks, it does not fail), and banned content. Nothing
+    is audited."""
+    from ..governance.policy import over_call, tool_refusal
     from ..governance.validators import BannedContent
 
     client = request.app.state.client
@@ -263,30 +270,28 @@ async def policy_decision(
         )
     scoped = over_call(await client.policies(), workflow, agent or None)  # as a run would
     checks: list[dict[str, Any]] = []
+    service = client.governance
     if tool:
         refused = tool_refusal(scoped, tool)
         approvers = [w for w, p in scoped if tool in p.approve_tools]
+        # the run's own switches (not a refusal's): its next step parks, or the run is cancelled
+        switched = [] if refused else _switched(service, "tool", tool, service.switched_off(workflow, agent=agent or None))
         checks.append(
-            _check("tool", tool, refused)
-            if refused or not approvers
+            switched[0] if switched
+            else _check("tool", tool, refused) if refused or not approvers
             else {"check": "tool", "subject": tool, "outcome": "approval",
                   "reason": f"{approvers[0]} asks a person to approve each call of {tool!r}"}
         )  # fmt: skip
     if connector:
         checks.append(_connector_check(client, scoped, connector, workflow, agent or None))
     if provider:
-        off = client.governance.switched_off(workflow, provider=provider, agent=agent)
-        if off is not None:
-            checks.append(_check("provider", provider, f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})"))
-        else:
-            checks.append(_check("provider", provider, provider_refusal(scoped, provider)))
+        checks.append(_provider_check(service, scoped, provider, workflow, agent or None))
     if answer:
         checks.append(await _answer_check(scoped, answer, BannedContent))
-    order = {"allowed": 0, "approval": 1, "refused": 2}
     return {
         "workflow": workflow,
         "applies": [w for w, _ in scoped],
-        "decision": max((c["outcome"] for c in checks), key=order.__getitem__),
+        "decision": max((c["outcome"] for c in checks), key=STRICTNESS.__getitem__),
         "checks": checks,
         "not_checked": ["budgets (they depend on a run's spending)", "tone (judged by a model at run time)"],
     }
@@ -303,16 +308,63 @@ def _connector_check(
     name, _, operation = subject.partition(".")
     if not name or not operation:
         raise ApiError(422, "invalid_request", f"connector {subject!r}: give NAME.OPERATION, e.g. ?connector=crm.getContact")
-    switched = connector_switch(client.governance, workflow, name, agent)
-    if switched is not None:
-        what_off, off = switched
-        return _check("connector", subject, f"{what_off} is switched off ({off.get('reason') or 'no reason given'})")
     refused = connector_refusal(scoped, name, operation)
-    approvers = [w for w, p in scoped if names_connector(p.approve_connectors, name, operation)]
-    if refused or not approvers:
+    if refused:  # whatever switch is on: a run parked by it would meet this refusal once it is cleared
         return _check("connector", subject, refused)
+    switched = connector_switch(client.governance, workflow, name, agent)
+    if switched is not None:  # as check_connector: `pause` parks the run there, `cancel` fails the step
+        return _switched(client.governance, "connector", subject, switched[1], switched[0])[0]
+    approvers = [w for w, p in scoped if names_connector(p.approve_connectors, name, operation)]
+    if not approvers:
+        return _check("connector", subject, None)
     return {"check": "connector", "subject": subject, "outcome": "approval",
             "reason": f"{approvers[0]} asks a person to approve each call of {subject!r}"}  # fmt: skip
+
+
+def _provider_check(
+    service: Any, scoped: list[tuple[str, Policy]], provider: str, workflow: str, agent: str | None
+) -> dict[str, Any]:
+    """A model call as a run makes it: a provider switch refuses it whatever its mode
+    (``check_model``), as do the policies; an agent's own switch (``check_agent``) and the run's
+    switches park the run (``pause``) or fail it (``cancel``)."""
+    from ..governance.policy import provider_refusal
+
+    off = service.switch(f"provider:{provider}") or service.switch("provider:*")
+    if off is not None:
+        why = f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'}); {_clear(service, off)}"
+        return _check("provider", provider, why)
+    refused = provider_refusal(scoped, provider)
+    own = (service.switch(f"agent:{agent}") or service.switch("agent:*")) if agent else None
+    if refused or not (own or service.switched_off(workflow)):
+        return _check("provider", provider, refused)
+    return _switched(service, "provider", provider, own or service.switched_off(workflow), f"agent {agent!r}" if own else None)[0]
+
+
+def _switched(
+    service: Any, kind: str, subject: str, off: dict[str, Any] | None, what: str | None = None
+) -> list[dict[str, Any]]:
+    """The check a kill switch ``off`` makes of a call (none without a switch): ``paused`` for a
+    ``pause`` switch (a run parks and goes on once it is cleared), ``refused`` for a ``cancel``."""
+    if off is None:
+        return []
+    key = _key(service, off)
+    what = what or ("everything" if key == "all:*" else f"{key.replace(':', ' ', 1)}")
+    why = f"{what} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')})"
+    if off.get("mode") == "cancel":
+        return [_check(kind, subject, f"{why}: the step fails; {_clear(service, off)}")]
+    return [{"check": kind, "subject": subject, "outcome": "paused",
+             "reason": f"{why}: a run parks there and makes the call once the switch is cleared; {_clear(service, off)}"}]  # fmt: skip
+
+
+def _key(service: Any, off: dict[str, Any]) -> str:
+    """The ``scope:name`` a switch is stored under (the lookups answer the switch itself)."""
+    return next((k for k, v in (service.switch_cache or {}).items() if v is off), "?:?")
+
+
+def _clear(service: Any, off: dict[str, Any]) -> str:
+    scope, _, name = _key(service, off).partition(":")
+    how = scope if scope == "all" else f"{scope} --all" if name == "*" else f"{scope} {name}"
+    return f"clear it with 'podium killswitch clear {how}'"
 
 
 def _check(kind: str, subject: str, refused: str | None) -> dict[str, Any]:

@@ -105,8 +105,10 @@ async def start_run(
     idempotency_key: str | None = Header(default=None),
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
+    from .deployed import serving
+
     client = request.app.state.client
-    wf = client.workflow(body.workflow, body.version)
+    wf = await serving(client, body.workflow, body.version, "runs.start")  # also one deployed since the start
     key = body.idempotency_key or idempotency_key
     # Scoped per tenant: one tenant's key never returns (or blocks) another tenant's run.
     run_id = idempotent_run_id("run", body.tenant or "", wf.name, key) if key else None

@@ -37,3 +37,19 @@ def test_list_kinds_then_add_and_list_registered(tmp_path: Path) -> None:
     assert {"kind": "sql"} in rows
     (orders,) = [r for r in rows if r.get("name") == "orders"]
     assert orders["target"] == {"kind": "sql", "url_env": "ORDERS_DB_URL"}
+
+
+def test_allow_private_as_a_setting_is_refused_naming_the_flag(tmp_path: Path) -> None:
+    """``--set allow_private=true`` was stored as a setting and ignored (the connector still could
+    not reach a private address; only ``--allow-private`` lets it): refused, naming the flag."""
+    db = f"sqlite:///{tmp_path}/p.db"
+    for key in ("allow_private", "allow-private", "Allow_Private"):
+        bad = _podium(
+            "connectors", "add", "hook", "webhook", "--set", "url_env=HOOK_URL", "--set", f"{key}=true", "--db", db
+        )
+        assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+        assert f"{key!r} is not a setting" in bad.stderr and "--allow-private" in bad.stderr, bad.stderr
+    listed = _podium("connectors", "list", "--json", "--db", db)
+    assert not [line for line in listed.stdout.splitlines() if '"hook"' in line]  # nothing was registered
+    good = _podium("connectors", "add", "hook", "webhook", "--set", "url_env=HOOK_URL", "--allow-private", "--db", db)
+    assert good.returncode == 0 and "private addresses allowed" in good.stdout, good.stdout + good.stderr

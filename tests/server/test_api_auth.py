@@ -120,3 +120,31 @@ async def test_local_mode_needs_no_token(server: Any, path: str) -> None:
 
         attach(app.state.client, Memory(app.state.client.store, embedder="hash:256"))
         assert (await http.get(path)).status_code == 200
+
+
+async def test_api_answers_are_no_store_and_the_streams_no_cache(server: Any) -> None:
+    """Authenticated answers (runs, payloads, the audit log) carried no cache policy, so a browser
+    could keep them on disk: every ``/api/`` answer is ``no-store``, errors and 401s too; the event
+    streams keep their ``no-cache``; the dashboard's page and static files are not ``/api/``."""
+    async with server("memory://", workflows=flows.ALL) as (app, http):
+        c = app.state.client
+        await c.run(flows.hello, {"name": "x"})
+        rid = (await c.list(limit=1))[0].id
+        await c.create_user("root", ["admin"])
+        root = {"Authorization": f"Bearer {await c.create_token('root')}"}
+        gets = [p for m, p in api_routes(app) if m == "GET" and p.startswith("/api/") and not p.endswith("/stream")]
+        assert len(gets) >= 20, gets
+        for path in gets:
+            r = await http.get(concrete(path, rid), headers=root)
+            assert r.headers.get("cache-control") == "no-store", (path, r.status_code, r.headers)
+        for r in (
+            await http.get("/api/runs"),  # 401
+            await http.post("/api/runs", json={"workflow": "nope"}, headers=root),  # 404
+            await http.post("/api/runs", json={"workflow": "hello", "input": {"name": "y"}}, headers=root),
+        ):
+            assert r.headers.get("cache-control") == "no-store", (r.status_code, r.headers)
+        for url in ("/api/runs/stream?timeout=0.2", f"/api/runs/{rid}/stream"):
+            async with http.stream("GET", url, headers=root) as r:
+                assert r.headers.get("cache-control") == "no-cache", (url, r.headers)
+        assert "no-store" not in (await http.get("/")).headers.get("cache-control", "")
+        assert "no-store" not in (await http.get("/openapi.json")).headers.get("cache-control", "")

@@ -135,6 +135,17 @@ async def test_a_kill_switch_with_a_slash_in_its_name_can_be_cleared(server: Any
         assert (await http.get("/api/switches")).json()["switches"] == {}
 
 
+async def test_clearing_a_kill_switch_that_is_not_set_is_404(server: Any) -> None:
+    """DELETE of a switch never set answered 200 ``{"woken": 0}``: a mistyped name looked cleared."""
+    async with server("memory://", workflows=flows.ALL) as (_app, http):
+        assert (await http.post("/api/switches", json={"scope": "workflow", "name": "hello"})).status_code == 200
+        assert_error(await http.delete("/api/switches/workflow/helo"), 404, "no kill switch workflow:helo is set")
+        r = await http.delete("/api/switches/workflow/helo")
+        assert "on now: workflow:hello" in r.json()["error"]["message"]
+        assert "workflow:hello" in (await http.get("/api/switches")).json()["switches"]
+        assert (await http.delete("/api/switches/workflow/hello")).status_code == 200
+
+
 async def test_a_scope_wide_kill_switch_needs_an_explicit_name(server: Any) -> None:
     async with server("memory://", workflows=flows.ALL) as (_app, http):
         assert_error(await http.post("/api/switches", json={"scope": "workflow"}), 422, "name")

@@ -4,6 +4,7 @@ workflow and day. Each answers real data, and 403 to a token without its permiss
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -123,11 +124,11 @@ async def test_policy_versions_and_decisions(server: Any) -> None:
         assert (await decide(connector="crm.updateContact"))["decision"] == "approval"
         d = await decide(connector="crm.deleteContact")
         assert d["decision"] == "refused" and "may not call connector operation 'crm.deleteContact'" in d["checks"][0]["reason"]
-        await c.set_switch("connector", "crm", reason="CRM incident")
+        await c.set_switch("connector", "crm", mode="cancel", reason="CRM incident")  # a `pause`: below
         d = await decide(connector="crm.getContact")
         assert d["decision"] == "refused" and "CRM incident" in d["checks"][0]["reason"]
         await c.clear_switch("connector", "crm")
-        await c.set_switch("workflow", "support", reason="support incident")  # as a run's call: stopped too
+        await c.set_switch("workflow", "support", mode="cancel", reason="support incident")  # as a run's call
         d = await decide(connector="crm.getContact")
         assert d["decision"] == "refused" and "support incident" in d["checks"][0]["reason"]
         await c.clear_switch("workflow", "support")
@@ -144,6 +145,44 @@ async def test_policy_versions_and_decisions(server: Any) -> None:
             await http.get("/api/policies/support/decision", params={"tool": "x"}, headers=h["runs"]),
             "workflows.read",
         )
+
+
+async def test_the_dry_run_says_paused_where_a_run_would_park(server: Any) -> None:
+    """Under a ``pause`` kill switch a run's call parks (and goes on once the switch is cleared), but
+    the dry run answered ``refused`` as if the step would fail: it answers ``paused``, with the switch,
+    its reason and how to clear it; ``cancel`` stays ``refused``, the strictest outcome."""
+    async with server("memory://") as (app, http):
+        c = app.state.client
+        policy = {"allowed_connectors": ["crm.getContact", "crm.updateContact"], "approve_connectors": ["crm.updateContact"]}
+        assert (await http.put("/api/policies/support", json=policy)).status_code == 200
+
+        async def decide(**q: str) -> dict[str, Any]:
+            r = await http.get("/api/policies/support/decision", params=q)
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        await c.set_switch("connector", "crm", reason="CRM incident")  # mode pause, the default
+        d = await decide(connector="crm.getContact")
+        assert d["decision"] == "paused" and d["checks"][0]["outcome"] == "paused", d
+        reason = d["checks"][0]["reason"]
+        assert "CRM incident" in reason and "park" in reason and "podium killswitch clear connector crm" in reason, reason
+        # a refusal is stricter than a pause: the step would fail, whatever else parks
+        assert (await decide(connector="crm.deleteContact"))["decision"] == "refused"
+        await c.clear_switch("connector", "crm")
+        await c.set_switch("workflow", "support", reason="support incident")
+        d = await decide(connector="crm.updateContact")
+        assert d["decision"] == "paused" and "podium killswitch clear workflow support" in d["checks"][0]["reason"], d
+        await c.clear_switch("workflow", "support")
+        await c.set_switch("agent", "*", reason="agents off")  # an agent parks before its next model call
+        d = await decide(provider="local", agent="helper")
+        assert d["decision"] == "paused" and "podium killswitch clear agent --all" in d["checks"][0]["reason"], d
+        await c.set_switch("agent", "*", mode="cancel", reason="agents off")
+        assert (await decide(provider="local", agent="helper"))["decision"] == "refused"
+        await c.clear_switch("agent", "*")
+        await c.set_switch("provider", "local", reason="maintenance")  # a model call fails, whatever the mode
+        assert (await decide(provider="local"))["decision"] == "refused"
+        spec = (await http.get("/openapi.json")).json()["components"]["schemas"]["PolicyDecision"]
+        assert "paused" in json.dumps(spec), spec
 
 
 async def test_the_dry_run_of_an_agents_call_uses_the_default_for_agents(server: Any) -> None:

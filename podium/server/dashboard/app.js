@@ -22,8 +22,10 @@ async function api(path, opts = {}) {
   if (token) headers.Authorization = `Bearer ${token}`;
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, { ...opts, headers, body: opts.body === undefined ? undefined : JSON.stringify(opts.body) });
-  if (r.status === 401) { showLogin(); throw new Error("log in first"); }
+  // Read every answer's body, a 401's too: API answers are `no-store`, so the browser's cache no
+  // longer drains them, and an unread body keeps its request open (the page never goes idle).
   const text = await r.text();
+  if (r.status === 401) { showLogin(); throw new Error("log in first"); }
   const data = r.headers.get("content-type")?.includes("json") ? JSON.parse(text) : text;
   if (!r.ok) throw new Error(data?.error?.message || `HTTP ${r.status}`);
   return data;
