@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _serde
 from ..errors import (
     InputValidationError,
+    KillSwitchActive,
     LeaseLost,
     NonRetryableError,
     PodiumError,
@@ -687,7 +688,15 @@ class RunExecutor(Recording, Waits):
             ) from None
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
-        rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
+        off = self._governance.switched_off(wf.name) if self._governance.switch_cache else None
+        if off is not None and off.get("mode") != "cancel":
+            # A child is a new run of its workflow: a paused one is not started (as by client.start);
+            # this step waits here and starts it once the switch is cleared (which wakes this run).
+            raise _Suspend("__killswitch__", None)
+        try:
+            rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
+        except KillSwitchActive as exc:  # a cancel switch: refused like a start, not retried
+            raise NonRetryableError(f"step {step_id!r}: sub-workflow {wf.name!r} not started: {exc}") from None
         if rec.status is not RunStatus.COMPLETED:
             err = json.loads(rec.error) if rec.error else {}
             raise NonRetryableError(
