@@ -67,3 +67,80 @@ async def test_attack_a_child_of_a_switched_off_workflow_is_not_created(store_ur
             await refused.result()
         assert await _children(c, refused.id) == []
         assert ran == ["paid 10", "paid 11"]
+
+
+# -- the audit key: a retired key file is the key its name says ------------------------------------
+
+
+async def test_attack_a_retired_key_file_must_hold_the_key_its_name_claims(
+    tmp_path: Any, audit_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attack: someone who can write the key folder and the database (not read the key)
+    replaces the retired key file ``audit.key.KEYID`` with a key of their own, and signs with it an
+    ``approval.decide`` entry claiming KEYID (the genuine retired key's id) for a parked refund,
+    then puts the matching decision in the signals table. ``AuditKeys.all()`` took a key's id from
+    its file name, so the forged entry counted as signed and the run paid. Now a file's key must
+    hash to the id in its name; one that does not is ignored (it verifies nothing), with a warning
+    naming the file; the decision is refused and the forged entry is reported by ``verify``."""
+    import hashlib
+    import hmac
+    import json
+    import logging
+    import sqlite3
+    import time
+    from pathlib import Path
+
+    from podium._auditkey import PREFIX, AuditKeys, key_id
+    from podium.governance.audit import payload_hash
+    from podium.records import AuditEntry, chain_body
+
+    paid: list[int] = []
+    wf = Workflow("refund")
+
+    @wf.step
+    async def ask(ctx: StepContext, input):
+        decision = await ctx.approval({"amount": input}, title="refund?", timeout=3600)
+        if decision["approved"]:
+            paid.append(decision["payload"]["amount"])
+        return decision["approved"]
+
+    url = f"sqlite:///{tmp_path}/k.db"
+    async with Client(url, workflows=[wf]) as c:
+        c.store.audit_keys.current()  # the key that signed the first entries, retired below
+        old, _ = c.store.audit_keys.rotate()
+        run = await c.start(wf, 9_000)
+        for _ in range(500):
+            if await c.approvals(run_id=run.id):
+                break
+            await asyncio.sleep(0.01)
+        [request] = await c.approvals(run_id=run.id)
+    assert old is not None
+    retired = Path(f"{audit_key}.{old}")
+    forged_key = bytes(range(32))
+    retired.write_text(forged_key.hex() + "\n")  # the attacker's key, under the genuine retired id
+    decision = json.dumps({"approved": True, "by": "cfo", "comment": "", "payload": {"amount": 9_000}, "edited": False})
+    db = sqlite3.connect(tmp_path / "k.db")
+    (seq,) = db.execute("SELECT MAX(seq) + 1 FROM audit").fetchone()
+    data = json.dumps({"name": request["name"], "approved": True, "request": request["seq"], "decision": payload_hash(decision)})
+    entry = AuditEntry(seq=seq, ts=time.time(), actor="cfo", action="approval.decide", target=run.id, data=data,
+                       prev_hash="0" * 64, chain="forged", cseq=1)  # fmt: skip
+    tag = hmac.new(forged_key, chain_body(entry.prev_hash, entry), hashlib.sha256).hexdigest()
+    db.execute(
+        "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (seq, entry.ts, "cfo", "approval.decide", run.id, data, entry.prev_hash, f"{PREFIX}{old}:{tag}", "forged", 1),
+    )
+    db.execute("INSERT INTO signals (run_id, name, payload, created_at) VALUES (?,?,?,?)", (run.id, request["name"], decision, time.time()))
+    db.execute("UPDATE runs SET wake_at = ? WHERE id = ?", (time.time(), run.id))
+    db.commit()
+    db.close()
+    caplog.set_level(logging.WARNING, logger="podium.audit")
+    async with Client(url, workflows=[wf]) as c:
+        await c.take_over([run.id])
+        done = await c.wait(run.id, timeout=30)
+        problem = (await c.verify_audit())[1] or ""
+    assert paid == [], "a decision backed by an entry signed with a planted key was taken"
+    assert done.status is RunStatus.FAILED and "no signed approval.decide entry" in (done.error or "")
+    keys = AuditKeys(audit_key, "any").all()
+    assert old not in keys and key_id(forged_key) not in keys, "a key file was trusted for the id in its name"
+    assert f"audit key {old}" in problem or "forged" in problem, problem
+    assert any(str(retired) in r.getMessage() and "holds another key" in r.getMessage() for r in caplog.records)
