@@ -144,3 +144,68 @@ async def test_attack_a_retired_key_file_must_hold_the_key_its_name_claims(
     assert old not in keys and key_id(forged_key) not in keys, "a key file was trusted for the id in its name"
     assert f"audit key {old}" in problem or "forged" in problem, problem
     assert any(str(retired) in r.getMessage() and "holds another key" in r.getMessage() for r in caplog.records)
+
+
+# -- approvals: a decision names the request it decides ---------------------------------------------
+
+
+async def _until(predicate: Any, timeout: float = 10.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        assert time.monotonic() < deadline, "condition never became true"
+        await asyncio.sleep(0.01)
+
+
+async def test_attack_a_decision_of_an_earlier_request_is_not_taken_by_a_later_one(store_url: str) -> None:
+    """The attack: a loop asks to pay 100 under ``name="pay"``; the approver's decision reaches the
+    store after that request timed out and the loop asked again (the same 100, a new request): the
+    store refuses it (``approval.void``), but its signed ``approval.decide`` entry stays in the log.
+    A database writer then puts that decision into the signals table for the new request: the
+    waiting step found a signed entry of the same name with the same digest and paid, though nobody
+    decided the request it was asking. Now the entry must name the request the step asked (its
+    ``seq``): the step fails, and the attempt is audited ``approval.refuse``."""
+    from podium import Loop, _serde
+
+    shared = open_store(store_url) if store_url.startswith("memory") else store_url
+    paid: list[int] = []
+    wf = Workflow("monthly-payout")
+
+    @wf.step(loop=Loop(to="ask", while_=lambda ask: ask["by"] == "sla", max_iterations=3))
+    async def ask(ctx: StepContext):
+        timeout = 0.5 if ctx.iteration == 0 else 3600
+        decision = await ctx.approval({"amount": 100}, name="pay", timeout=timeout, default={"approved": False, "by": "sla"})
+        if decision["approved"]:
+            paid.append(100)
+        return decision
+
+    async with Client(shared, workflows=[wf]) as c:
+        handle = await c.start(wf)
+
+        async def asked_after(seq: int) -> bool:
+            reqs = await c.approvals(run_id=handle.id)
+            return bool(reqs) and reqs[0]["seq"] > seq
+
+        await _until(lambda: asked_after(0))
+        [first] = await c.approvals(run_id=handle.id)
+        lock = c.store._own_chain().lock
+        await lock.acquire()  # the decision waits after reading the first request
+        late = asyncio.ensure_future(c.decide(handle.id, first["name"], approve=True))
+
+        async def decision_waits() -> bool:
+            return bool(lock._waiters)
+
+        await _until(decision_waits)
+        await _until(lambda: asked_after(first["seq"]))  # the first timed out; the loop asked again
+        lock.release()
+        assert await asyncio.wait_for(late, 10) is False  # refused by the store: approval.void
+        [second] = await c.approvals(run_id=handle.id)
+        copy = _serde.dumps({"approved": True, "by": "local", "comment": "", "payload": {"amount": 100}, "edited": False})
+        assert await c.store.send_signal(handle.id, second["name"], copy, now=__import__("time").time(), request=second["seq"])
+        await c.take_over([handle.id])
+        run = await c.wait(handle.id, timeout=30)
+        actions = [e.action for e in await c.store.audit_for(handle.id)]
+    assert paid == [], "a decision of the request that timed out paid the next one"
+    assert run.status is RunStatus.FAILED and "no signed approval.decide entry" in (run.error or "")
+    assert "approval.void" in actions and "approval.refuse" in actions

@@ -112,6 +112,10 @@ class RunExecutor(Recording, Waits):
         self.handoff: set[str] = set()  # worker labels that steps here need and this engine lacks
         self.signals: dict[str, str | None] | None = None
         self.wait_deadlines: dict[_Key, float | None] = {}
+        # The seq of the event that asked each wait (an approval's decision names the request it
+        # decides), and per signal name the request whose wait a decision (not a timeout) ended.
+        self.asked: dict[_Key, int] = {}
+        self.decided: dict[str, int] = {}
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
@@ -144,6 +148,8 @@ class RunExecutor(Recording, Waits):
         key = (ev.step, ev.iteration, ev.index)
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
+            if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
+                self.decided[ev.step.partition("/signal:")[2]] = self.asked[key]
         elif t == EventType.STEP_SKIPPED:
             self.recorded[key] = ("skipped", ev.data)
         elif t == EventType.STEP_FAILED:
@@ -154,6 +160,7 @@ class RunExecutor(Recording, Waits):
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_WAITING:
             self.wait_deadlines[key] = json.loads(ev.data).get("deadline") if ev.data else None
+            self.asked[key] = ev.seq
 
     # -- driving --------------------------------------------------------------------------------
 
