@@ -209,3 +209,54 @@ async def test_attack_a_decision_of_an_earlier_request_is_not_taken_by_a_later_o
     assert paid == [], "a decision of the request that timed out paid the next one"
     assert run.status is RunStatus.FAILED and "no signed approval.decide entry" in (run.error or "")
     assert "approval.void" in actions and "approval.refuse" in actions
+
+
+# -- knowledge: the file checked is the file read ---------------------------------------------------
+
+
+@pytest.mark.parametrize("swapped", ["file", "folder"])
+async def test_attack_a_file_swapped_for_a_link_after_its_check_is_not_read(tmp_path: Any, swapped: str) -> None:
+    """The attack: someone who can write in a registered folder swaps a checked file (or a folder
+    on its path) for a symlink to a file outside, between ``kb_ingest``'s check of its real path
+    and its read: the secret was read, chunked, embedded and kept in the knowledge base. Now the
+    file is opened beneath the registered folder one component at a time, never following a link,
+    so the file read is the one checked; a swapped path fails the step, saying so."""
+    import os
+    from pathlib import Path
+
+    import podium.governance.capabilities as capabilities
+    from podium import memory
+    from podium.memory import Memory
+    from podium.yaml import load_text
+
+    letters, outside = Path(tmp_path) / "letters", Path(tmp_path) / "outside"
+    (letters / "sub").mkdir(parents=True)
+    (outside / "sub").mkdir(parents=True)
+    (letters / "sub" / "notice.md").write_text("# Notice\n\nThe office closes at noon on Friday.")
+    (outside / "sub" / "notice.md").write_text("# Salaries\n\nTOPSECRET ann 120000")
+    real = capabilities.confine_paths
+
+    async def checked_then_swapped(*args: Any, **kw: Any) -> list[str]:
+        files = await real(*args, **kw)
+        if swapped == "file":  # the attacker wins the race: the checked file is now a link out
+            (letters / "sub" / "notice.md").unlink()
+            os.symlink(outside / "sub" / "notice.md", letters / "sub" / "notice.md")
+        else:
+            (letters / "sub").rename(letters / "old")
+            os.symlink(outside / "sub", letters / "sub")
+        return files
+
+    wf = load_text("name: docs\nsteps:\n  - id: ingest\n    uses: kb_ingest\n    with: {kb: office, root: letters, paths: sub/notice.md}\n")
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        await c.add_capability("letters", "files", {"root": str(letters)})
+        capabilities.confine_paths = checked_then_swapped  # type: ignore[assignment]
+        try:
+            run = await c.start(wf, {})
+            with pytest.raises(RunFailed, match="link"):
+                await c.result(run.id)
+        finally:
+            capabilities.confine_paths = real  # type: ignore[assignment]
+        kept = await mem.db.fetchall("SELECT text FROM kb_chunks")
+        await mem.close()
+    assert "TOPSECRET" not in repr(kept), "the file a link pointed to outside the folder was ingested"
