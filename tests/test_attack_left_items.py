@@ -260,3 +260,84 @@ async def test_attack_a_file_swapped_for_a_link_after_its_check_is_not_read(tmp_
         kept = await mem.db.fetchall("SELECT text FROM kb_chunks")
         await mem.close()
     assert "TOPSECRET" not in repr(kept), "the file a link pointed to outside the folder was ingested"
+
+
+# -- ML actions and escalations: a decision answers the payload it was asked about -------------------
+
+
+async def test_attack_an_ml_action_approval_does_not_answer_another_payload(store_url: str) -> None:
+    """The attack: a retention step offers a refund through ``podium.ml.act`` with a person's
+    approval, the amount read from another system (not a durable call). The approver approves 20;
+    when the decision wakes the run, the step runs again and reads 20,000: the approval was named
+    after the step and the action only, so the recorded decision for 20 was taken and 20,000 paid.
+    Now the name holds a digest of what is asked (the action, its context and its call): another
+    payload is a new request; the same payload (a deterministic replay) is not asked again."""
+    from podium.ml import Action, act
+
+    shared = open_store(store_url) if store_url.startswith("memory") else store_url
+    amounts = iter([20, 20_000, 20_000, 20_000, 20_000])
+    paid: list[int] = []
+    wf = Workflow("retention")
+
+    @wf.step
+    async def offer(ctx: StepContext, input):
+        amount = next(amounts)  # read from another system each time the step runs
+
+        async def refund(ctx: StepContext) -> int:
+            paid.append(amount)
+            return amount
+
+        return await act(ctx, [Action(name="refund", do=refund, approve=True)], context={"amount": amount})
+
+    async with Client(shared, workflows=[wf]) as c:
+        run = await c.start(wf, {})
+
+        async def asked(amount: int) -> bool:
+            reqs = await c.approvals(run_id=run.id)
+            return bool(reqs) and reqs[0]["payload"]["context"] == {"amount": amount}
+
+        await _until(lambda: asked(20))
+        [first] = await c.approvals(run_id=run.id)
+        assert await c.decide(run.id, first["name"], approve=True)
+
+        async def moved_on() -> bool:
+            return bool(paid) or await asked(20_000)
+
+        await _until(moved_on)
+        assert paid == [], f"the decision about 20 paid {paid}"  # asked again: the decision was about 20
+        [second] = await c.approvals(run_id=run.id)
+        assert second["name"] != first["name"]
+        assert await c.decide(run.id, second["name"], approve=True)
+        out = await c.result(run.id, timeout=30)
+    assert out["done"] == {"refund": 20_000} and paid == [20_000]
+
+
+async def test_an_escalation_is_named_after_what_it_decides_and_a_replay_does_not_ask_again(store_url: str) -> None:
+    """An escalation's approval holds a digest of the output and confidence it shows (as ML actions
+    and tool calls do); the output is logged before the question, so the run resumed by the decision
+    asks nothing again and finishes with the approved output."""
+    from podium import Escalate
+
+    shared = open_store(store_url) if store_url.startswith("memory") else store_url
+    ran: list[int] = []
+    wf = Workflow("triage")
+
+    @wf.step(escalate=Escalate(below=0.8))
+    async def classify(input):
+        ran.append(1)
+        return {"label": "refund", "confidence": 0.4}
+
+    async with Client(shared, workflows=[wf]) as c:
+        run = await c.start(wf, {})
+
+        async def asked() -> bool:
+            return bool(await c.approvals(run_id=run.id))
+
+        await _until(asked)
+        [request] = await c.approvals(run_id=run.id)
+        assert request["name"].startswith("approval:escalate:classify:0:None:")
+        assert len(request["name"].rsplit(":", 1)[1]) == 16
+        assert await c.decide(run.id, request["name"], approve=True)
+        assert await c.result(run.id, timeout=30) == {"label": "refund", "confidence": 0.4}
+        assert await c.approvals(run_id=run.id) == []
+    assert ran == [1]

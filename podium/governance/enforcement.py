@@ -149,10 +149,12 @@ class RunScope(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def _asked_about(target: str, args: dict[str, Any]) -> str:
+def asked_about(target: str, args: Any) -> str:
     """A digest of what an approval is asked about, in its name: a decision is recorded under the
     name, so a step attempted again with other arguments (an amount read again from another system)
-    is asked again, never answered by the decision about the first ones."""
+    is asked again, never answered by the decision about the first ones. Tool and connector calls,
+    ML actions, data gates and escalations are named with it; the same question (a deterministic
+    replay) has the same name, so it is never asked twice."""
     text = json.dumps([target, args], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -191,7 +193,7 @@ async def check_tool(
     decision = await ctx.approval(
         {"tool": tool, "arguments": args},
         title=f"call tool {tool!r} in step {ctx.step_id!r}?",
-        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(tool, args)}",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{asked_about(tool, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
@@ -284,7 +286,7 @@ async def check_connector(
     decision = await ctx.approval(
         {"connector": connector, "operation": operation, "arguments": args},
         title=f"call {what!r} in step {ctx.step_id!r}{recording}?",
-        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(what, args)}",
+        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{asked_about(what, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
