@@ -33,7 +33,7 @@ from ..errors import (
 from ..governance.audit import event_bytes
 from ..governance.enforcement import RunGovernance
 from ..governance.pii import redact_json
-from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus, Writer, step_key
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
@@ -195,6 +195,7 @@ class RunExecutor(Recording, Waits):
 
     async def _drive(self) -> None:
         # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
+        WRITER.set(Writer(self.wf.name, self.run_id))  # this run's task: what its steps write is its
         try:
             if self.refused is not None:
                 await self._finish(

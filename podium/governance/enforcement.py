@@ -7,6 +7,7 @@ Governance does not reach into the engine: a step context offers the :class:`Run
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
 from ..errors import _Suspend
+from ..records import WRITER
 from .policy import (
     SPEND,
     Policy,
@@ -246,6 +248,9 @@ async def check_connector(
     args = dict(arguments)
     if ctx is None:
         return args
+    writer = WRITER.get()
+    if writer is not None and writer.approved:  # what a person approved went with the call before
+        WRITER.set(writer := dataclasses.replace(writer, approved=(), approved_by=None))
     gov = ctx.governance
     switched = connector_switch(gov.service, gov.workflow, connector, agent)
     if switched is not None:
@@ -293,6 +298,8 @@ async def check_connector(
         raise PolicyViolation(
             f"{decision.get('by') or 'the approver'} did not approve calling {what!r}" + (f": {comment}" if comment else "")
         )
+    if ask_for and writer is not None:  # the outbox records who approved the messages it records
+        WRITER.set(dataclasses.replace(writer, approved=tuple(ask_for), approved_by=str(decision.get("by") or "")))
     if not decision.get("edited"):
         return args
     edited = decision.get("payload")
