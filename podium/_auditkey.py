@@ -7,7 +7,8 @@ file is created, mode 0600, the first time an entry is written.
 
 A keyed hash reads ``hmac:KEYID:HEX``; KEYID (12 hex digits of the key's SHA-256) names the key, so
 a rotated key (``podium audit rotate-key``: the old key is kept beside the new one as
-``audit.key.KEYID``) still verifies the entries it signed. A hash without the prefix is a legacy
+``audit.key.KEYID``) still verifies the entries it signed; a file whose key does not hash to the
+KEYID in its name is ignored, with a warning. A hash without the prefix is a legacy
 entry (plain SHA-256, written before keys existed), accepted only before the first keyed entry.
 
 A chain, keyed or not, cannot show that its LAST entries were deleted. So every append also adds a
@@ -23,6 +24,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -36,6 +38,7 @@ KEY_ENV = "PODIUM_AUDIT_KEY"
 DEFAULT_KEY = "~/.podium/audit.key"
 PREFIX = "hmac:"
 _KEYID = re.compile(r"^[0-9a-f]{12}$")
+log = logging.getLogger("podium.audit")
 
 
 def key_id(key: bytes) -> str:
@@ -151,8 +154,21 @@ class AuditKeys:
         if self.path is not None and self.path.parent.is_dir():
             for old in self.path.parent.glob(self.path.name + ".*"):
                 kid = old.name.rsplit(".", 1)[-1]
-                if _KEYID.match(kid):
-                    keys.setdefault(kid, bytes.fromhex(old.read_text().strip()))
+                if not _KEYID.match(kid) or kid in keys:
+                    continue
+                raw = bytes.fromhex(old.read_text().strip())
+                if key_id(raw) != kid:
+                    # A key verifies only what claims its own id (the hash of the key): a file named
+                    # for another key would let whoever wrote it sign as that key. Ignored, not
+                    # fatal (a stray file must not stop every resume): what claims the id in its
+                    # name is then reported as signed with a key this machine does not hold.
+                    log.warning(
+                        "audit key file %s is named for key %s but holds another key (%s): it is ignored. If it is "
+                        "a genuine retired key, rename it %s.%s; otherwise someone who can write %s put it there",
+                        old, kid, key_id(raw), self.path.name, key_id(raw), self.path.parent,
+                    )  # fmt: skip
+                    continue
+                keys[kid] = raw
         return keys
 
     def rotate(self) -> tuple[str | None, str]:

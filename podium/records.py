@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import hashlib
 import json
@@ -267,3 +268,23 @@ def chain_hash(prev_hash: str, e: AuditEntry) -> str:
     """The unkeyed (legacy) hash of entry ``e`` chained to ``prev_hash``: plain SHA-256. Stores sign
     new entries with their audit key instead (:mod:`podium._auditkey`)."""
     return hashlib.sha256(chain_body(prev_hash, e)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Writer:
+    """Who writes through a connector now: the run whose step makes the call, and the later calls
+    (``target.operation``) a person approved together with the call being made. The transactional
+    outbox records it with each message, so the relay checks a message against the policy in force
+    when it delivers (see :data:`WRITER`)."""
+
+    workflow: str
+    run_id: str
+    approved: tuple[str, ...] = ()
+    """The later calls a person approved with the current connector call (a ``transact``'s messages
+    for operations a policy's ``approve_connectors`` names)."""
+    approved_by: str | None = None
+
+
+WRITER: contextvars.ContextVar[Writer | None] = contextvars.ContextVar("podium_writer", default=None)
+"""The :class:`Writer` of the code running now: set by the engine for the task that drives a run
+(its steps' tasks inherit it), None outside any run."""

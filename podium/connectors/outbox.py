@@ -32,12 +32,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..errors import ConfigError, ConnectorError
+from ..records import WRITER
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 _TABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
 #: Tables the sql connector's ordinary operations never touch (a workflow could forge messages).
 RESERVED_PREFIX = "podium_outbox"
 STATUSES = ("pending", "sent", "failed")
+WRITER_COLUMNS = ("workflow", "run_id", "approved_by")
+"""Who wrote a message (added to tables made before they existed, on first use)."""
 
 
 def row_key(key: str) -> str:
@@ -63,6 +66,14 @@ class OutboxMessage:
     next_at: float
     sent_at: float | None
     last_error: str | None
+    workflow: str | None = None
+    """The workflow whose run recorded it (None: recorded outside any run, or by an earlier
+    release): the relay checks the message against that workflow's policy when it delivers."""
+    run_id: str | None = None
+    """The run that recorded it."""
+    approved_by: str | None = None
+    """Who approved the call that recorded it, when a policy's ``approve_connectors`` named this
+    message's operation then (None: nobody was asked)."""
 
     def to_json(self, *, arguments: bool = False) -> dict[str, Any]:
         """As JSON data; the arguments (which may hold personal data) only when asked."""
@@ -77,6 +88,9 @@ class OutboxMessage:
             "next_at": self.next_at,
             "sent_at": self.sent_at,
             "last_error": self.last_error,
+            "workflow": self.workflow,
+            "run_id": self.run_id,
+            "approved_by": self.approved_by,
         }
         if arguments:
             out["arguments"] = self.arguments
@@ -108,6 +122,7 @@ class Outbox:
             sa.Column("lease_owner", sa.String(64), nullable=True),
             sa.Column("last_error", sa.Text, nullable=True),
             sa.Column("result", sa.Text, nullable=True),
+            *(sa.Column(name, sa.String(255), nullable=True) for name in WRITER_COLUMNS),
             sa.Index(f"{prefix}_due", "status", "next_at"),
         )
         self.applied = sa.Table(
@@ -119,8 +134,16 @@ class Outbox:
         )
 
     def create(self, conn: sa.Connection) -> None:
-        """Create the tables if they are missing (inside the caller's transaction)."""
+        """Create the tables if they are missing (inside the caller's transaction), and add the
+        columns an earlier release's table lacks (who wrote each message: :data:`WRITER_COLUMNS`)."""
         self.meta.create_all(conn, checkfirst=True)
+        table = self.messages
+        have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
+        quote = conn.dialect.identifier_preparer.quote
+        for name in WRITER_COLUMNS:
+            if name not in have:  # nullable: the rows already there were written by no known run
+                kind = table.c[name].type.compile(dialect=conn.dialect)
+                conn.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} {kind}"))
 
     def add(
         self,
@@ -134,7 +157,9 @@ class Outbox:
     ) -> str:
         """Record one message in ``conn``'s transaction (it is kept if and only if that transaction
         commits); returns its key. ``key`` defaults to a new UUID: pass a stable one (derived from
-        the business row) so that a retried transaction does not record it twice."""
+        the business row) so that a retried transaction does not record it twice. Inside a run, the
+        message records that run (:data:`~podium.records.WRITER`), whose workflow's policy the relay
+        applies when it delivers."""
         if not isinstance(target, str) or not _NAME.match(target):
             raise ConnectorError(f"outbox: target {target!r} must be a connector name (letters, digits, '_', '-')")
         if not isinstance(operation, str) or not _NAME.match(operation):
@@ -147,6 +172,7 @@ class Outbox:
             raise ConnectorError(f"outbox: the arguments of {target}.{operation} are not JSON ({exc})") from None
         now = time.time()
         stored = row_key(key or f"outbox:{uuid.uuid4()}")
+        writer = WRITER.get()
         conn.execute(
             sa.insert(self.messages).values(
                 key=stored,
@@ -157,6 +183,9 @@ class Outbox:
                 attempts=0,
                 created_at=now,
                 next_at=now + max(0.0, delay),
+                workflow=writer.workflow if writer else None,
+                run_id=writer.run_id if writer else None,
+                approved_by=writer.approved_by if writer and f"{target}.{operation}" in writer.approved else None,
             )
         )
         return stored
@@ -222,4 +251,7 @@ def message(m: Any) -> OutboxMessage:
         next_at=float(m["next_at"]),
         sent_at=float(m["sent_at"]) if m["sent_at"] is not None else None,
         last_error=m["last_error"],
+        workflow=m.get("workflow"),
+        run_id=m.get("run_id"),
+        approved_by=m.get("approved_by"),
     )

@@ -60,18 +60,47 @@ def audit_with(governance: Any) -> Audit:
 Held = Callable[[], Awaitable[set[str]]]
 """The target connectors whose deliveries wait now (``*``: all of them): :func:`held_with`."""
 
+Refusal = Callable[[OutboxMessage], Awaitable[str | None]]
+"""Why the policy in force now refuses delivering a message, or None (:func:`held_with`)."""
 
-def held_with(governance: Any) -> Held:
-    """Targets held by kill switches set through ``governance`` (a client's): ``connector NAME``
-    holds that connector's messages, ``connector --all`` and ``all`` hold every one. Read from the
-    store at each claim, so a switch set in another process holds the next batch."""
 
-    async def held() -> set[str]:
-        switches = await governance.switches()
+class Governed:
+    """What a relay obeys, read through ``governance`` (a client's) from the store at each claim,
+    so a switch or policy set in another process applies to the next batch:
+
+    * kill switches hold targets (called: the held names): ``connector NAME`` holds that
+      connector's messages, ``connector --all`` and ``all`` hold every one;
+    * :meth:`refusal`: the policy of the workflow whose run recorded a message, as it is now,
+      refuses it (``allowed_connectors``; ``approve_connectors`` when nobody approved it)."""
+
+    def __init__(self, governance: Any) -> None:
+        self.governance = governance
+
+    async def __call__(self) -> set[str]:
+        await self.governance.refresh()  # the switches and policies of now
+        switches = self.governance.switch_cache
         names = {key.split(":", 1)[1] for key in switches if key.startswith("connector:")}
         return names | {"*"} if "all:*" in switches else names
 
-    return held
+    async def refusal(self, msg: OutboxMessage) -> str | None:
+        """Why the policy of now refuses ``msg`` (audited as ``policy.refuse``), or None. A message
+        recorded outside any run (or by an earlier release) names no workflow: no policy applies."""
+        if msg.workflow is None:
+            return None
+        policy = self.governance.policy_for(msg.workflow)
+        reason = None if policy is None else policy.refuses_message(msg.workflow, msg.target, msg.operation, msg.approved_by)
+        if reason is not None:
+            await self.governance.record(
+                "policy.refuse", f"run:{msg.run_id}", actor="engine", connector=msg.target, operation=msg.operation,
+                workflow=msg.workflow, run=msg.run_id, message=msg.id, reason="outbox delivery: " + reason,
+            )  # fmt: skip
+        return reason
+
+
+def held_with(governance: Any) -> Governed:
+    """What a relay obeys through ``governance`` (a client's): the kill switches that hold targets,
+    and the policies that refuse messages (:class:`Governed`)."""
+    return Governed(governance)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -81,10 +110,12 @@ class Delivery:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    refused: int = 0
+    """Set aside as ``failed`` unsent: the policy in force refuses them (``last_error`` says why)."""
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retrying + self.failed
+        return self.sent + self.retrying + self.failed + self.refused
 
 
 class OutboxRelay:
@@ -107,6 +138,7 @@ class OutboxRelay:
         audit: Audit | None = None,
         source_name: str = "",
         held: Held | None = None,
+        refusal: Refusal | None = None,
     ) -> None:
         if not isinstance(source, SqlConnector):
             raise ConfigError(f"an outbox relay reads a sql connector's database, got {type(source).__name__}")
@@ -123,6 +155,9 @@ class OutboxRelay:
         self.held = held
         """Which targets kill switches hold now (:func:`held_with`): their messages stay pending,
         their attempts uncounted, until the switch is cleared."""
+        self.refusal = refusal or getattr(held, "refusal", None)
+        """Why the policy of now refuses a message (:meth:`Governed.refusal`; ``held_with`` brings
+        it): a refused message is set aside as ``failed``, unsent, with the reason."""
         """Called with each delivery's audit data (``connector.relay``: target, operation, the
         arguments' hash, outcome; never the values), as a run's own calls are audited."""
 
@@ -174,6 +209,9 @@ class OutboxRelay:
         """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
         connector = self.connectors[msg.target]
         attempts = msg.attempts + 1
+        reason = await self.refusal(msg) if self.refusal is not None else None
+        if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
+            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused by policy: {reason}"[:500]}
         async with self._slots:
             try:
                 result = await connector.guarded_call(
@@ -213,17 +251,21 @@ class OutboxRelay:
         """Deliver one claimed message and record the outcome: ``sent``, ``retrying`` or ``failed``."""
         outcome, values = await self._send(msg)
         await self._record([(msg, values)])
-        await self._audited([(msg, outcome)])
+        await self._audited([(msg, outcome, values)])
         return outcome
 
-    async def _audited(self, done: list[tuple[OutboxMessage, str]]) -> None:
+    async def _audited(self, done: list[tuple[OutboxMessage, str, dict[str, Any]]]) -> None:
         if self.audit is None:
             return
-        for msg, outcome in done:
+        for msg, outcome, values in done:
             data = {
                 "source": self.source_name, "connector": msg.target, "operation": msg.operation, "message": msg.id,
                 "arguments_sha256": arguments_hash(msg.arguments), "outcome": outcome,
             }  # fmt: skip
+            if msg.workflow is not None:
+                data.update(workflow=msg.workflow, run=msg.run_id)
+            if outcome == "refused":
+                data["reason"] = values.get("last_error")
             try:
                 await self.audit(data)
             except Exception:  # delivered and marked already: say so, and go on
@@ -235,11 +277,12 @@ class OutboxRelay:
         claimed = await self.claim()
         sent = await asyncio.gather(*(self._send(m) for m in claimed))
         await self._record([(m, values) for m, (_, values) in zip(claimed, sent, strict=True)])
-        await self._audited([(m, outcome) for m, (outcome, _) in zip(claimed, sent, strict=True)])
+        await self._audited([(m, outcome, values) for m, (outcome, values) in zip(claimed, sent, strict=True)])
         outcomes = [o for o, _ in sent]
         return Delivery(
-            sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed")
-        )
+            sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed"),
+            refused=outcomes.count("refused"),
+        )  # fmt: skip
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
         """Deliver until ``stop`` is set: at once while there is work, else every ``interval`` seconds.

@@ -438,7 +438,7 @@ class SqlConnector(Connector):
             try:
                 await self._run(self.outbox.create)
             except ConnectorError as exc:
-                if "already exists" not in str(exc) and "Duplicate" not in str(exc):
+                if "already exists" not in str(exc) and "duplicate" not in str(exc).lower():
                     raise
                 await self._run(self.outbox.create)  # created meanwhile by another: checkfirst sees it now
             self._outbox_ready = True

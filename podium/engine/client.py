@@ -577,12 +577,11 @@ class Client:
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep, anchor=anchor)
         return RunHandle(self, rid)
 
-    async def run_child(
-        self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str
-    ) -> RunRecord:
-        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``,
-        which this client drives (the engine's own path, no permission check: never a way to start runs)."""
+    async def run_child(self, parent_run_id: str, wf: Workflow, child_input: Any, key: str, step_id: str) -> RunRecord:
+        """Start (once: ``key`` names it) and wait for a child run of a step of run ``parent_run_id``, which this client
+        drives (the engine's own path, no permission check: never a way to start runs; a kill switch refuses it as a start)."""
         self.driving.require(parent_run_id)
+        self.governance.check_startable(wf.name)
         self.register(wf)
         if wf.resolved_by is not self.deployments:
             wf = await self.deployments.resolve(wf)

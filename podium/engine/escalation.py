@@ -35,15 +35,19 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
         return value
     default = {"approved": rule.on_timeout == "accept", "by": "sla", "comment": "no decision in time"}
     from .. import _serde
+    from ..governance.enforcement import asked_about
 
     shown = json.loads(_serde.dumps(value))  # what the approver sees and may edit
+    asked = {"output": shown, "confidence": confidence}
     decision = await ctx.approval(
-        {"output": shown, "confidence": confidence},
+        asked,
         title=rule.title or f"step {ctx.step_id!r} is only {confidence:.0%} confident (below {rule.below:.0%}): accept?",
         role=rule.role,
         timeout=rule.timeout,
         default=default,
-        name=f"approval:escalate:{ctx.step_id}:{ctx.iteration}:{ctx.index}",
+        # named after what is decided: another output is another question (the output is logged
+        # before it is asked, so a resumed step asks the same one, and is answered)
+        name=f"approval:escalate:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{asked_about(ctx.step_id, asked)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")

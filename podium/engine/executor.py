@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _serde
 from ..errors import (
     InputValidationError,
+    KillSwitchActive,
     LeaseLost,
     NonRetryableError,
     PodiumError,
@@ -32,7 +33,7 @@ from ..errors import (
 from ..governance.audit import event_bytes
 from ..governance.enforcement import RunGovernance
 from ..governance.pii import redact_json
-from ..records import Event, EventType, RunRecord, RunStatus, StepStatus, step_key
+from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus, Writer, step_key
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
@@ -111,6 +112,10 @@ class RunExecutor(Recording, Waits):
         self.handoff: set[str] = set()  # worker labels that steps here need and this engine lacks
         self.signals: dict[str, str | None] | None = None
         self.wait_deadlines: dict[_Key, float | None] = {}
+        # The seq of the event that asked each wait (an approval's decision names the request it
+        # decides), and per signal name the request whose wait a decision (not a timeout) ended.
+        self.asked: dict[_Key, int] = {}
+        self.decided: dict[str, int] = {}
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
@@ -143,6 +148,8 @@ class RunExecutor(Recording, Waits):
         key = (ev.step, ev.iteration, ev.index)
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
+            if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
+                self.decided[ev.step.partition("/signal:")[2]] = self.asked[key]
         elif t == EventType.STEP_SKIPPED:
             self.recorded[key] = ("skipped", ev.data)
         elif t == EventType.STEP_FAILED:
@@ -153,6 +160,7 @@ class RunExecutor(Recording, Waits):
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_WAITING:
             self.wait_deadlines[key] = json.loads(ev.data).get("deadline") if ev.data else None
+            self.asked[key] = ev.seq
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -187,6 +195,7 @@ class RunExecutor(Recording, Waits):
 
     async def _drive(self) -> None:
         # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
+        WRITER.set(Writer(self.wf.name, self.run_id))  # this run's task: what its steps write is its
         try:
             if self.refused is not None:
                 await self._finish(
@@ -687,7 +696,15 @@ class RunExecutor(Recording, Waits):
             ) from None
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
-        rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
+        off = self._governance.switched_off(wf.name) if self._governance.switch_cache else None
+        if off is not None and off.get("mode") != "cancel":
+            # A child is a new run of its workflow: a paused one is not started (as by client.start);
+            # this step waits here and starts it once the switch is cleared (which wakes this run).
+            raise _Suspend("__killswitch__", None)
+        try:
+            rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
+        except KillSwitchActive as exc:  # a cancel switch: refused like a start, not retried
+            raise NonRetryableError(f"step {step_id!r}: sub-workflow {wf.name!r} not started: {exc}") from None
         if rec.status is not RunStatus.COMPLETED:
             err = json.loads(rec.error) if rec.error else {}
             raise NonRetryableError(

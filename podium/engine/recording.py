@@ -68,10 +68,10 @@ class Recording:
         data: str | None = None,
         run_update: dict[str, Any] | None = None,
         end: RunRecord | None = None,
-    ) -> None:
+    ) -> int | None:
         """Record one event; with ``end`` (the run's record as it ends), also its ``run.end`` audit
         anchor, in the same transaction as the event and ``run_update`` (and the last step's
-        completion held back for it)."""
+        completion held back for it). Returns the event's ``seq`` (None with ``end``)."""
         held = self._held
         if held is not None and end is None:
             self._held = None
@@ -97,7 +97,7 @@ class Recording:
             if anchor is not None:
                 governance.announce(anchor)
             self._tell(evs)
-            return
+            return None
         self._seq = seq = self._seq + 1
         ts = time.time()
         self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
@@ -105,7 +105,7 @@ class Recording:
             # The hot path of every step: no Event object, one INSERT (made at once if the store can).
             if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
                 await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
-            return
+            return seq
         ev = Event(
             run_id=self.run_id,
             seq=seq,
@@ -119,6 +119,7 @@ class Recording:
         )
         await self.store.append((ev,), run_update)
         self._tell((ev,))
+        return seq
 
     def _tell(self, evs: Sequence[Event]) -> None:
         """Pass events just written to the client's listeners (live views)."""

@@ -112,7 +112,12 @@ class Waits:
     redact_payloads: bool
     trace_on: bool | None = None
     """The ``trace_prompts`` setting for this run (None: not read yet)."""
-    emit: Callable[..., Awaitable[None]]  # the executor's, which records an event
+    emit: Callable[..., Awaitable[int | None]]  # the executor's, which records an event (its seq)
+    asked: dict[Any, int]
+    """The seq of the event that asked each wait (the request an approval's decision must name)."""
+    decided: dict[str, int]
+    """Per signal name, the request whose wait a decision (not a timeout) ended: a loop asking
+    again under that name takes the same decision, which named that request."""
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -289,9 +294,14 @@ class Waits:
             if name in self.signals:
                 payload = self.signals[name] or "null"
                 if info is not None:  # an approval: only a decision made through the approval path
-                    await self._check_decision(name, payload)
+                    # the request it must decide: this wait's, or (a loop taking a decision again)
+                    # the one it decided; a genuine decision always reached an open request (-1: none)
+                    request = self.asked[key] if key in self.asked else self.decided.get(name, -1)
+                    await self._check_decision(name, payload, request)
                 data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
                 await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
+                if key in self.asked:
+                    self.decided[name] = self.asked[key]
                 self.recorded[key] = ("completed", data)
                 return _serde.loads(payload)
             if key not in self.wait_deadlines:
@@ -302,7 +312,9 @@ class Waits:
                 data = json.dumps(waiting, default=str)
                 if self.redact_payloads:  # an approval request shows the step's data: keep PII out of it
                     data = redact_json(data)
-                await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
+                seq = await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
+                if seq is not None:
+                    self.asked[key] = seq
                 self.wait_deadlines[key] = deadline
             deadline = self.wait_deadlines[key]
             if deadline is not None and now >= deadline:
@@ -329,12 +341,14 @@ class Waits:
             if name not in self.signals and self._switched_off(ctx):
                 raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
 
-    async def _check_decision(self, name: str, payload: str) -> None:
+    async def _check_decision(self, name: str, payload: str, request: int | None) -> None:
         gov = self.client.governance
         if not gov.audit_enabled:
             return
         entries, keys = await self.store.audit_for(self.run_id), self.store.audit_keys.all()
-        problem = decision_problem(self.run_id, name, payload, entries, keys, by=not self.redact_payloads)
+        problem = decision_problem(
+            self.run_id, name, payload, entries, keys, by=not self.redact_payloads, request=request
+        )
         if problem:
             await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
             raise NonRetryableError(problem)

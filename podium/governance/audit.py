@@ -295,13 +295,24 @@ def unanchored(run_id: str, entries: Sequence[AuditEntry], keys: Mapping[str, by
 
 
 def decision_problem(
-    run_id: str, name: str, decision: str, entries: Sequence[AuditEntry], keys: Mapping[str, bytes], *, by: bool = True
+    run_id: str,
+    name: str,
+    decision: str,
+    entries: Sequence[AuditEntry],
+    keys: Mapping[str, bytes],
+    *,
+    by: bool = True,
+    request: int | None = None,
 ) -> str | None:
     """Why the stored decision (signal text) of approval ``name`` may not be taken, or None: every
     decision made through :meth:`Governance.decide` is audited (``approval.decide``, signed, with the
-    digest of the decision as stored) before it is stored, so one that no signed entry of that
-    request backs was written or rewritten in the store behind the approval path. An entry without
-    a digest (an older release) backs the same verdict by the same person (``by`` False: any person,
+    digest of the decision as stored and the ``seq`` of the request it decides) before it is stored,
+    so one that no signed entry of that request backs was written or rewritten in the store behind
+    the approval path. ``request`` is the request the waiting step asked (or, for a loop asking again
+    under a decided name, the one that decision ended): an entry naming another request of the same
+    name (one that timed out, its late decision refused) backs nothing here; None (no request
+    recorded) and entries without one (an older release) are not compared. An entry without a
+    digest (an older release) backs the same verdict by the same person (``by`` False: any person,
     as when payload redaction may have rewritten the name)."""
     try:
         d = json.loads(decision)
@@ -314,6 +325,8 @@ def decision_problem(
             x = e.details()
             if x.get("name") != name:
                 continue
+            if request is not None and x.get("request") is not None and x["request"] != request:
+                continue  # a decision of another request under this name (a loop that asked again)
             if "decision" in x:  # the digest of the decision as stored: verdict, author, comment, payload
                 if x["decision"] == payload_hash(decision):
                     return None

@@ -533,7 +533,11 @@ async def confine_paths(
 ) -> list[str]:
     """The files that ``paths`` name, each resolved (symlinks, ``..``) and inside ``root`` (a
     registered files name) or, without ``root``, inside some registered folder; folders are expanded
-    to the files under them by ``discover``. Anything outside raises :class:`CapabilityDenied`."""
+    to the files under them by ``discover``. Anything outside raises :class:`CapabilityDenied`.
+    Each is a :class:`~podium.governance.files.Confined` path: read it with ``open_confined``, which opens
+    the file checked (no link followed), not whatever stands under its name by then."""
+    from .files import Confined
+
 
     if root is not None:
         roots = [(await require(store, root, ("files",), where=where)).target["root"]]
@@ -544,7 +548,7 @@ async def confine_paths(
                 f"{where}: no folder is registered, so workflows may not read files: an admin adds one "
                 f"with {add_command('NAME', 'files')}, and the step names it: root: NAME"
             )
-    out: list[str] = []
+    out: list[Confined] = []
     for raw in paths:
         base = roots[0] if root is not None else os.getcwd()
         real = os.path.realpath(os.path.join(base, os.path.expanduser(str(raw))))
@@ -558,8 +562,8 @@ async def confine_paths(
                     f"{where}: {f} is a link to {resolved}, outside the registered folder {home}; "
                     "remove the link or register that folder too"
                 )
-            out.append(resolved)
-    return out
+            out.append(Confined(resolved, home))
+    return list(out)
 
 
 def _outside(where: str, raw: str, roots: list[str], root: str | None) -> str:

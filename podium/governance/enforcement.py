@@ -7,6 +7,7 @@ Governance does not reach into the engine: a step context offers the :class:`Run
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
 from ..errors import _Suspend
+from ..records import WRITER
 from .policy import (
     SPEND,
     Policy,
@@ -149,10 +151,12 @@ class RunScope(Protocol):
     ) -> dict[str, Any]: ...
 
 
-def _asked_about(target: str, args: dict[str, Any]) -> str:
+def asked_about(target: str, args: Any) -> str:
     """A digest of what an approval is asked about, in its name: a decision is recorded under the
     name, so a step attempted again with other arguments (an amount read again from another system)
-    is asked again, never answered by the decision about the first ones."""
+    is asked again, never answered by the decision about the first ones. Tool and connector calls,
+    ML actions, data gates and escalations are named with it; the same question (a deterministic
+    replay) has the same name, so it is never asked twice."""
     text = json.dumps([target, args], sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -191,7 +195,7 @@ async def check_tool(
     decision = await ctx.approval(
         {"tool": tool, "arguments": args},
         title=f"call tool {tool!r} in step {ctx.step_id!r}?",
-        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(tool, args)}",
+        name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{asked_about(tool, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
@@ -244,6 +248,9 @@ async def check_connector(
     args = dict(arguments)
     if ctx is None:
         return args
+    writer = WRITER.get()
+    if writer is not None and writer.approved:  # what a person approved went with the call before
+        WRITER.set(writer := dataclasses.replace(writer, approved=(), approved_by=None))
     gov = ctx.governance
     switched = connector_switch(gov.service, gov.workflow, connector, agent)
     if switched is not None:
@@ -284,13 +291,15 @@ async def check_connector(
     decision = await ctx.approval(
         {"connector": connector, "operation": operation, "arguments": args},
         title=f"call {what!r} in step {ctx.step_id!r}{recording}?",
-        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{_asked_about(what, args)}",
+        name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{asked_about(what, args)}",
     )
     if not decision.get("approved"):
         comment = decision.get("comment")
         raise PolicyViolation(
             f"{decision.get('by') or 'the approver'} did not approve calling {what!r}" + (f": {comment}" if comment else "")
         )
+    if ask_for and writer is not None:  # the outbox records who approved the messages it records
+        WRITER.set(dataclasses.replace(writer, approved=tuple(ask_for), approved_by=str(decision.get("by") or "")))
     if not decision.get("edited"):
         return args
     edited = decision.get("payload")

@@ -195,6 +195,22 @@ class Policy:
                 raise ConfigError(f"policy {name} has the wrong type: got {value!r}")
         return cls(**data)
 
+    def refuses_message(self, workflow: str, target: str, operation: str, approved_by: str | None) -> str | None:
+        """Why this policy (of ``workflow``, whose run recorded an outbox message) refuses the
+        relay's delivery of it now, or None: its target is not in ``allowed_connectors``, or
+        ``approve_connectors`` names it and no person approved it when it was recorded (the relay
+        cannot ask one). The relay asks this, duck-typed, through :meth:`Governance.policy_for`."""
+        refused = connector_refusal([(f"workflow {workflow!r}", self)], target, operation)
+        if refused is not None:
+            return refused
+        if approved_by is None and names_connector(self.approve_connectors, target, operation):
+            return (
+                f"workflow {workflow!r}'s policy says a person approves '{target}.{operation}' (policy field "
+                "approve_connectors), and nobody was asked when this message was recorded; the relay cannot "
+                "ask: run the workflow again to record it with an approval, or change the policy"
+            )
+        return None
+
     @property
     def has_output_checks(self) -> bool:
         return bool(self.banned or self.tone)

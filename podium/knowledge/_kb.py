@@ -13,6 +13,7 @@ from typing import Any
 
 from ..embeddings import Embedder
 from ..errors import ConfigError
+from ..governance.files import Confined
 from ..memory import Memory
 from ..vectors import matches
 from ._chunking import chunk_text
@@ -182,7 +183,7 @@ class KnowledgeBase:
         items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
         files: list[Any] = []
         for item in items:
-            files += [item] if isinstance(item, Document) else discover(item)
+            files += [item] if isinstance(item, Document | Confined) else discover(item)
         for i, f in enumerate(files):
             if progress is not None:
                 progress(i, len(files), str(f.source if isinstance(f, Document) else f))

@@ -7,6 +7,7 @@ PDF, so that chunks can cite the page they come from.
 from __future__ import annotations
 
 import html.parser
+import io
 import os
 import re
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import install_hint
+from ..governance.files import Confined, open_confined
 
 TEXT_SUFFIXES = {".txt": "text", ".text": "text", ".md": "markdown", ".markdown": "markdown",
                  ".html": "html", ".htm": "html", ".pdf": "pdf"}  # fmt: skip
@@ -94,12 +96,12 @@ def _markdown_title(text: str) -> str | None:
     return None
 
 
-def pdf_pages(path: str | os.PathLike[str]) -> tuple[list[str], str | None]:
+def pdf_pages(path: str | os.PathLike[str] | io.BytesIO) -> tuple[list[str], str | None]:
     try:
         from pypdf import PdfReader
     except ImportError:
         raise ImportError(f"PDF ingest needs pypdf: {install_hint('memory')}") from None
-    reader = PdfReader(str(path))
+    reader = PdfReader(path if isinstance(path, io.BytesIO) else str(path))
     title = None
     if reader.metadata is not None and reader.metadata.title:
         title = str(reader.metadata.title)
@@ -112,24 +114,28 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def load(path: str | os.PathLike[str], *, type: str | None = None) -> Document:
-    """Read one file. The type comes from the suffix (``.txt .md .html .htm .pdf``) unless given."""
+    """Read one file. The type comes from the suffix (``.txt .md .html .htm .pdf``) unless given.
+    A :class:`~podium.governance.files.Confined` path (checked to lie in a registered folder) is opened
+    beneath that folder without following links: the file read is the file checked."""
     p = Path(path)
     kind = type or TEXT_SUFFIXES.get(p.suffix.lower())
     if kind is None:
         raise ValueError(
             f"{p}: cannot tell the document type from {p.suffix!r}; supported: {', '.join(sorted(TEXT_SUFFIXES))}"
         )
-    size = p.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise ValueError(
-            f"{p}: {size / 2**20:.0f} MiB is more than a document may be ({MAX_FILE_BYTES >> 20} MiB, read whole "
-            "to be chunked); split it into smaller files, or move it out of the folder being ingested"
-        )
-    if kind == "pdf":
-        pages, title = pdf_pages(p)
-        sections = [(t, {"page": i}) for i, t in enumerate(pages, 1) if t.strip()]
-        return Document(source=str(p), title=title or p.stem, type="pdf", sections=sections)
-    raw = p.read_text(encoding="utf-8", errors="replace")
+    fd = open_confined(path) if isinstance(path, Confined) else os.open(p, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size  # of the file opened, not of whatever has its name now
+        if size > MAX_FILE_BYTES:
+            raise ValueError(
+                f"{p}: {size / 2**20:.0f} MiB is more than a document may be ({MAX_FILE_BYTES >> 20} MiB, read "
+                "whole to be chunked); split it into smaller files, or move it out of the folder being ingested"
+            )
+        if kind == "pdf":
+            pages, title = pdf_pages(io.BytesIO(fh.read()))
+            sections = [(t, {"page": i}) for i, t in enumerate(pages, 1) if t.strip()]
+            return Document(source=str(p), title=title or p.stem, type="pdf", sections=sections)
+        raw = io.TextIOWrapper(fh, encoding="utf-8", errors="replace").read()
     return from_text(raw, source=str(p), type=kind, title=None, default_title=p.stem)
 
 

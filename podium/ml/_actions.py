@@ -49,6 +49,15 @@ async def _run(ctx: Any, spec: Any, label: str, result: Any, undo: bool, connect
     return await bound.call(operation, dict(args))
 
 
+def _call_of(spec: Any) -> Any:
+    """What an action's ``do`` calls, for the digest its approval is named with: the connector
+    operation and its arguments (computed ones as they are now), or the function's name."""
+    if callable(spec):
+        return f"{getattr(spec, '__module__', '')}:{getattr(spec, '__qualname__', type(spec).__name__)}"
+    connector, operation, arguments = spec
+    return [connector, operation, arguments(None) if callable(arguments) else arguments]
+
+
 async def act(
     ctx: Any, actions: Sequence[Action], *, context: Any = None, connect: Connect | None = None
 ) -> dict[str, Any]:
@@ -59,13 +68,19 @@ async def act(
     ``ctx.connector(name)``; e.g. ``lambda n: ctx.connector(n, fallback=...)``)."""
     done: list[tuple[Action, Any]] = []
     declined: list[str] = []
+    from ..governance.enforcement import asked_about
+
     for a in actions:
         if a.approve:
+            shown = {"action": a.name, "context": context}
+            # Named after what is asked (what is shown, and the call it approves): a step that runs
+            # again with another context or call is asked again; the same one is not.
+            digest = asked_about(a.name, [shown, _call_of(a.do)])
             decision = await ctx.approval(
-                {"action": a.name, "context": context},
+                shown,
                 title=f"approve {a.name!r} (step {ctx.step_id!r})",
                 role=a.role,
-                name=f"approval:act:{ctx.step_id}:{a.name}:{ctx.iteration}:{ctx.index}",
+                name=f"approval:act:{ctx.step_id}:{a.name}:{ctx.iteration}:{ctx.index}:{digest}",
             )
             if not decision.get("approved"):
                 declined.append(a.name)

@@ -152,12 +152,14 @@ class Gate:
             "approved": self.on_timeout == "accept", "by": "sla", "comment": "no decision in time"
         }
         kwargs: dict[str, Any] = {} if default is None else {"default": default}
+        from ..governance.enforcement import asked_about  # named after what is decided
+
         decision = await ctx.approval(
             shown,
             title=f"data gate {self.name!r} {verb} step {ctx.step_id!r}: {summary}"[:300],
             role=self.role,
             timeout=None if halt else self.timeout,
-            name=f"approval:gate:{ctx.step_id}:{self.name}:{ctx.iteration}:{ctx.index}",
+            name=f"approval:gate:{ctx.step_id}:{self.name}:{ctx.iteration}:{ctx.index}:{asked_about(self.name, shown)}",
             **kwargs,
         )
         if not decision.get("approved"):

@@ -97,5 +97,8 @@ def read_csv(path: str) -> Rows:
         except ValueError:
             return v
 
-    with open(path, newline="") as f:
+    from ..governance.files import Confined, open_confined
+
+    # a path checked to lie in a registered folder is opened beneath it, no link followed
+    with open(open_confined(path) if isinstance(path, Confined) else path, newline="") as f:
         return [{k: cell(v) for k, v in row.items()} for row in csv.DictReader(f)]
