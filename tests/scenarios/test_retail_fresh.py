@@ -7,6 +7,7 @@ an independent computation from the files, and what the ERP holds afterwards is 
 from __future__ import annotations
 
 import csv
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -99,3 +100,15 @@ def test_an_order_time_that_is_no_time_is_refused_with_its_line(tmp_path, ts):
     path.write_text(f"customer_id,sku,ts\nC1,A,2026-01-02\nC2,B,{ts}\n")
     with pytest.raises(ConfigError, match=rf"orders.csv:3: column ts is '{ts}'; it must be an ISO 8601 date"):
         read_orders(str(path))
+
+
+@pytest.mark.parametrize("typed", [unicodedata.normalize("NFD", "Bergström AB"), "bergström  ab", "BERGSTRÖM AB"])
+def test_pricing_finds_the_vendor_however_its_name_is_encoded(typed):
+    """An "ö" as o plus a combining mark (macOS, some exports) or a doubled space looked identical in
+    the "its vendors are" list of a run that changed nothing."""
+    from examples.scenarios import pricing
+    from examples.scenarios._retail import read_catalogue, read_purchase_orders
+
+    found = pricing.plan(pricing.event({"vendor": typed, "change_pct": 5}), read_catalogue(CATALOGUE),
+                         read_purchase_orders(ORDERS))
+    assert found["vendor_found"] and len(found["skus"]) == 13
