@@ -5,6 +5,7 @@ client holds none."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import sqlite3
@@ -28,6 +29,35 @@ def path_of(input: dict[str, Any], name: str, default: str) -> str:
         raise ConfigError(f"input field {name!r}: {path} does not exist; give the path of your file "
                           f"(the shipped sample is {DATA / default})")
     return str(path)
+
+
+def number(input: dict[str, Any], name: str, default: float | None, *, low: float | None = None,
+           high: float | None = None, above: bool = False, whole: bool = False, hint: str) -> Any:
+    """The number ``input[name]`` (``default`` when it is absent or null), checked before any work:
+    a JSON number, or a string holding one; at least ``low`` (above it when ``above``), at most
+    ``high``, whole when ``whole``. Anything else is a clear error naming the field and what to give
+    (``hint``), never a ``ValueError`` from deep in a step, and never after a person was asked."""
+    given = input.get(name)
+    if given is None:
+        return default
+    value: Any = given
+    if isinstance(given, str):
+        try:
+            value = float(given.strip())
+        except ValueError:
+            value = None
+    ok = (isinstance(value, int | float) and not isinstance(given, bool) and math.isfinite(value)
+          and (low is None or (value > low if above else value >= low)) and (high is None or value <= high)
+          and (not whole or float(value).is_integer()))
+    if not ok:
+        raise ConfigError(f"input field {name!r} is {given!r}; give {hint}")
+    return int(value) if whole else float(value)
+
+
+def timeout_of(input: dict[str, Any], name: str = "review_timeout") -> float | None:
+    """``input[name]``: seconds (> 0) a person has to decide, or None (absent, null or 0: wait)."""
+    value = number(input, name, None, low=0, hint="seconds (a number > 0), or leave it out to wait for a person")
+    return value or None
 
 
 #: The largest JSON Lines file a scenario reads (a run's input names it: a device such as /dev/zero,

@@ -135,12 +135,14 @@ def _timestamp(path: str, line: int, text: str) -> float:
     from datetime import datetime
 
     try:
-        return float(text)  # seconds since the epoch
+        seconds = float(text)  # seconds since the epoch
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None and math.isfinite(seconds):
+        return seconds
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except ValueError:  # nan or inf as well: they would sort anywhere and make any order the "latest"
         raise ConfigError(f"{path}:{line}: column ts is {text!r}; it must be an ISO 8601 date or time "
                           "(2026-03-01 or 2026-03-01T10:15:00) or seconds since 1970") from None
     return (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()

@@ -31,10 +31,10 @@ from podium.guardrails import find_pii, redact
 from podium.knowledge import ingest, retrieve
 
 try:
-    from ._common import path_of, read_jsonl
+    from ._common import number, path_of, read_jsonl, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import path_of, read_jsonl  # type: ignore[no-redef]
+    from _common import number, path_of, read_jsonl, timeout_of  # type: ignore[no-redef]
 
 SAMPLE_INPUT = {"questions": "examples/scenarios/data/answer_questions.jsonl"}
 INJECTION = re.compile(
@@ -93,10 +93,41 @@ async def _unsafe(path: str, texts: list[str]) -> list[float]:
     return [round(c.scores["unsafe"], 4) for c in await moderator(path).classify_many(texts)]
 
 
+def settings(input: dict[str, Any]) -> dict[str, Any]:
+    """The thresholds, the draft length and the review timeout, checked before anything is read or
+    generated (a clear error naming the field)."""
+    share = "a probability from 0 to 1"
+    block = number(input, "block_above", 0.8, low=0, high=1, hint=f"{share} (default 0.8)")
+    review = number(input, "review_above", 0.35, low=0, high=1, hint=f"{share} (default 0.35)")
+    if review > block:
+        raise ConfigError(f'input fields "review_above" ({review:g}) and "block_above" ({block:g}): a request is sent '
+                          "to a person from review_above and blocked from block_above; give review_above <= block_above")
+    tokens = number(input, "max_tokens", 60, low=1, high=4096, whole=True, hint="a whole number from 1 to 4096 (default 60)")
+    return {"block": block, "review": review, "max_tokens": tokens, "timeout": timeout_of(input)}
+
+
+#: How a file may label a request to measure the moderation (``unsafe``), as the other scenarios read labels
+#: (1 and 0 are True and False as keys).
+_FLAGS = {True: True, False: False, "true": True, "false": False, "yes": True, "no": False,
+          "1": True, "0": False}
+
+
 def _questions(input: dict[str, Any]) -> list[dict[str, Any]]:
+    """The questions; a file's ``unsafe`` label is read as true/false (also yes/no, 1/0, as a string),
+    and anything else is an error naming the question, never a label silently left out of the measure."""
     if isinstance(input.get("question"), str):
         return [{"question": input["question"]}]
-    return read_jsonl(path_of(input, "questions", "answer_questions.jsonl"), required=("question",))
+    path = path_of(input, "questions", "answer_questions.jsonl")
+    rows = read_jsonl(path, required=("question",))
+    for n, row in enumerate(rows, 1):
+        if "unsafe" in row and row["unsafe"] is not None:
+            given = row["unsafe"]
+            key = given.strip().lower() if isinstance(given, str) else given
+            if isinstance(key, float | list | dict) or key not in _FLAGS:
+                raise ConfigError(f"{path}: question {n} ({row['question'][:40]!r}) has unsafe {given!r}; write "
+                                  "true or false (or leave it out)")
+            row["unsafe"] = _FLAGS[key]
+    return rows
 
 
 workflow = Workflow("scenario-answer", description="retrieve -> moderate -> generate -> check -> reply")
@@ -105,6 +136,7 @@ workflow = Workflow("scenario-answer", description="retrieve -> moderate -> gene
 @workflow.step
 async def knowledge(ctx, input) -> dict[str, Any]:
     """Ingest the documents (changed files only) into the knowledge base."""
+    settings(input)
     docs = str(input.get("docs") or Path(__file__).parent / "data" / "handbook")
     if not Path(docs).is_dir():
         raise ConfigError(f"input field 'docs': {docs} is not a folder; give a folder of .md, .txt, .html or .pdf files")
@@ -115,22 +147,28 @@ async def knowledge(ctx, input) -> dict[str, Any]:
 @workflow.step
 async def moderate(ctx, input) -> dict[str, Any]:
     """Before anything is generated: block what is clearly unsafe, send the doubtful to a person."""
+    opt = settings(input)
     questions = _questions(input)
     path = path_of(input, "moderation", "moderation_examples.json")
-    scores = await ctx.call(_unsafe, path, [q["question"] for q in questions], name="moderate")
-    block, review = float(input.get("block_above", 0.8)), float(input.get("review_above", 0.35))
+    # a blank question (a form's empty field) asks nothing: it is neither moderated nor answered
+    asked = [q["question"] for q in questions if q["question"].strip()]
+    scores = iter(await ctx.call(_unsafe, path, asked, name="moderate") if asked else [])
+    block, review = opt["block"], opt["review"]
     rows = []
-    for q, p in zip(questions, scores, strict=True):
+    for q in questions:
+        if not q["question"].strip():
+            rows.append({**q, "unsafe_probability": None, "injection_rule": False, "moderation": "empty"})
+            continue
+        p = next(scores)
         rule = bool(INJECTION.search(q["question"]))
         verdict = "block" if rule or p >= block else "review" if p >= review else "allow"
         rows.append({**q, "unsafe_probability": p, "injection_rule": rule, "moderation": verdict})
     queue = [r for r in rows if r["moderation"] == "review"]
     if queue:
         payload = {"questions": [r["question"] for r in queue], "block": []}
-        timeout = input.get("review_timeout")
         answer = await ctx.approval(
             payload, role="moderator", title=f"{len(queue)} request(s) may be unsafe: approve to answer them, list "
-            "any under 'block' (reject blocks all)", timeout=float(timeout) if timeout else None,
+            "any under 'block' (reject blocks all)", timeout=opt["timeout"],
             default={"approved": False, "by": "sla", "payload": payload})
         blocked = set((answer.get("payload") or {}).get("block") or []) if answer["approved"] else set(payload["questions"])
         for r in queue:
@@ -145,11 +183,15 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
     """Retrieve, generate from the sources, check the draft, reply; stopped requests get a refusal."""
     kb = str(input.get("kb") or "scenario-answer")
     path = path_of(input, "moderation", "moderation_examples.json")
+    opt = settings(input)
     out = []
     for n, q in enumerate(moderate["questions"]):
         row = {k: v for k, v in q.items() if k not in ("expected_source", "unsafe")}
         if q["moderation"] == "block":
             out.append({**row, "status": "blocked", "reply": "Sorry, we cannot help with this request."})
+            continue
+        if q["moderation"] == "empty":
+            out.append({**row, "status": "empty", "reply": None})
             continue
         found = await retrieve(ctx, kb, q["question"], k=TOP_K)
         sources = [Path(p["source"]).name for p in found["passages"]]
@@ -159,11 +201,11 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             ctx, f"Sources:\n{context}\n\nCustomer question: {q['question']}\n"
             "Answer in at most three sentences using only the sources, and cite them like [1].",
             system="You are a support assistant. If the sources do not answer the question, say that a colleague "
-            "will reply.", max_tokens=int(input.get("max_tokens", 60)), temperature=0.0, name=f"draft_{n}")
+            "will reply.", max_tokens=opt["max_tokens"], temperature=0.0, name=f"draft_{n}")
         text = draft.text.strip()
         [after] = await ctx.call(_unsafe, path, [text], name=f"check_{n}")
         status, why = "answered", {}
-        if after >= float(input.get("block_above", 0.8)):
+        if after >= opt["block"]:
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft looked unsafe"}
         elif no_answer(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was only headings or citations",
@@ -185,7 +227,7 @@ def _quality(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> 
     """Retrieval hit rate (the expected file in the top 3) and the share of unsafe requests stopped
     (blocked, or their draft withheld; one a person approved and the model answered was not stopped)."""
     q: dict[str, Any] = {}
-    expected = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("expected_source")]
+    expected = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("expected_source") and a["status"] != "empty"]
     if expected:
         answered = [(x, a) for x, a in expected if a["status"] != "blocked"]
         hits = sum(Path(x["expected_source"]).name in a.get("sources", []) for x, a in answered)

@@ -32,10 +32,30 @@ from podium import ConfigError, Workflow, ai
 from podium.classifiers import EmbeddingClassifier
 
 try:
-    from ._common import FAMILIAR, Outbox, home, known_share, path_of, read_jsonl, vocabulary
+    from ._common import (
+        FAMILIAR,
+        Outbox,
+        home,
+        known_share,
+        number,
+        path_of,
+        read_jsonl,
+        timeout_of,
+        vocabulary,
+    )
 except ImportError:  # loaded by file path: podium run examples/scenarios/feedback.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import FAMILIAR, Outbox, home, known_share, path_of, read_jsonl, vocabulary  # type: ignore[no-redef]
+    from _common import (  # type: ignore[no-redef]
+        FAMILIAR,
+        Outbox,
+        home,
+        known_share,
+        number,
+        path_of,
+        read_jsonl,
+        timeout_of,
+        vocabulary,
+    )
 
 SENTIMENTS = ("positive", "neutral", "negative")
 SAMPLE_INPUT = {"messages": "examples/scenarios/data/feedback_messages.jsonl"}
@@ -94,6 +114,17 @@ def thresholds(input: dict[str, Any]) -> tuple[float, float]:
     return out[0], out[1]
 
 
+def counts(input: dict[str, Any]) -> tuple[int, int]:
+    """``min_cluster`` and ``max_tokens`` (checked with ``review_timeout`` in the first step: a wrong
+    one must not fail the run after a person has reviewed the messages)."""
+    least = number(input, "min_cluster", 2, low=1, whole=True, hint="a whole number >= 1 (negative messages on one topic "
+                   "that make an alert; default 2)")
+    tokens = number(input, "max_tokens", 60, low=1, high=4096, whole=True, hint="a whole number from 1 to 4096 "
+                    "(the length of each summary; default 60)")
+    timeout_of(input)
+    return least, tokens
+
+
 def to_person(row: dict[str, Any], review_below: float, topic_review_below: float) -> list[str]:
     """Why a classified message needs a person (empty: the classifiers may decide it)."""
     why = []
@@ -141,6 +172,7 @@ async def classify(ctx, input) -> dict[str, Any]:
     messages = read_jsonl(path_of(input, "messages", "feedback_messages.jsonl"))
     examples = path_of(input, "examples", "feedback_examples.jsonl")
     below = thresholds(input)
+    counts(input)
     # an empty comment (a form's blank field) says nothing: neutral, no topic, never in a negative cluster
     said = [m["text"] for m in messages if m["text"].strip()]
     labels = iter(await ctx.call(_label, examples, said, name="classify") if said else [])
@@ -168,11 +200,10 @@ async def review(ctx, input, classify) -> dict[str, Any]:
     payload = {"messages": [{"n": n, "text": rows[n - 1]["text"], "sentiment": rows[n - 1]["sentiment"],
                              "topic": rows[n - 1]["topic"], "why": "; ".join(rows[n - 1]["to_person"])} for n in queue],
                "leave_out": []}
-    timeout = input.get("review_timeout")
     answer = await ctx.approval(
         payload, role="customer-care", title=f"{len(queue)} feedback message(s) the classifiers cannot decide: approve "
         "to count them as labelled (edit sentiment/topic), list any n under 'leave_out'; reject leaves them all out",
-        timeout=float(timeout) if timeout else None, default={"approved": False, "by": "sla", "payload": payload})
+        timeout=timeout_of(input), default={"approved": False, "by": "sla", "payload": payload})
     given = answer.get("payload") if answer.get("approved") and isinstance(answer.get("payload"), dict) else {}
     edits = {m["n"]: m for m in given.get("messages") or [] if isinstance(m, dict) and isinstance(m.get("n"), int)}
     leave_out = {n for n in given.get("leave_out") or [] if isinstance(n, int)}
@@ -198,7 +229,7 @@ async def summarise(ctx, input, review) -> dict[str, Any]:
     for m in review["messages"]:
         if m["sentiment"] == "negative" and m["decided_by"]:
             negative[m["topic"]].append(m["text"])
-    least = int(input.get("min_cluster", 2))
+    least, tokens = counts(input)
     clusters = []
     for topic, texts in sorted(negative.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         if len(texts) < least:
@@ -206,7 +237,7 @@ async def summarise(ctx, input, review) -> dict[str, Any]:
         quoted = "\n".join(f"- {t}" for t in texts[:8])
         reply = await ai.llm(ctx, f"Customers complained about {topic}:\n{quoted}\n\nSummarise the problem in one sentence.",
                              system="You write short, factual summaries for executives.",
-                             max_tokens=int(input.get("max_tokens", 60)), temperature=0.0, name=f"summary_{topic}")
+                             max_tokens=tokens, temperature=0.0, name=f"summary_{topic}")
         clusters.append({"topic": topic, "negative": len(texts), "summary": reply.text.strip(), "quotes": texts[:3],
                          "model": reply.model})
     return {"clusters": clusters}

@@ -29,10 +29,10 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import path_of
+    from ._common import number, path_of, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import path_of  # type: ignore[no-redef]
+    from _common import number, path_of, timeout_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
@@ -278,6 +278,17 @@ def quality(decided: list[dict[str, Any]], labels: dict[str, int]) -> dict[str, 
             "false_block_rate": share(legit, ("block",)), "false_review_rate": share(legit, ("review",))}
 
 
+def options(input: dict[str, Any]) -> tuple[float, float]:
+    """``false_block_rate`` and ``review_rate``, checked with ``review_timeout`` before any work."""
+    share = "a share between 0 and 1 of legitimate transactions (0.005 is half a percent)"
+    false_block = number(input, "false_block_rate", 0.005, low=0, high=1, above=True, hint=share)
+    review = number(input, "review_rate", 0.03, low=0, high=1, above=True, hint=share)
+    timeout_of(input)
+    if not 0 < false_block <= review < 1:
+        raise ConfigError("input: need 0 < false_block_rate <= review_rate < 1 (defaults 0.005 and 0.03)")
+    return false_block, review
+
+
 workflow = Workflow("scenario-fraud", description="amount anomaly, geolocation, velocity and device rules plus a "
                     "model -> risk -> block, review by a person, or approve")
 
@@ -285,11 +296,9 @@ workflow = Workflow("scenario-fraud", description="amount anomaly, geolocation, 
 @workflow.step
 async def risk(ctx, input) -> dict[str, Any]:
     """Train the model on the labelled history and score the transactions (one durable call)."""
+    false_block, review = options(input)
     train = read_transactions(path_of(input, "train", "fraud_train.csv"), labelled=True)
     txs = read_transactions(path_of(input, "transactions", "fraud_transactions.csv"), labelled=False)
-    false_block, review = float(input.get("false_block_rate", 0.005)), float(input.get("review_rate", 0.03))
-    if not 0 < false_block <= review < 1:
-        raise ConfigError("input: need 0 < false_block_rate <= review_rate < 1 (defaults 0.005 and 0.03)")
     out: dict[str, Any] = await ctx.call(score, train, txs, false_block, review, name="train_and_score")
     labels = {r["tx_id"]: r["is_fraud"] for r in txs if "is_fraud" in r}
     out["labels"] = labels if len(labels) == len(txs) else {}
@@ -312,11 +321,10 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
     if queue:
         payload = {"transactions": [{k: d[k] for k in ("tx_id", "customer_id", "amount", "risk", "reasons")}
                                     for d in queue], "block": []}
-        timeout = input.get("review_timeout")
         answer = await ctx.approval(
             payload, role="fraud-analyst", title=f"review {len(queue)} risky transaction(s): approve them, or list "
             "tx_ids under 'block' (reject blocks all)",
-            timeout=float(timeout) if timeout else None,
+            timeout=timeout_of(input),
             default={"approved": False, "by": "sla", "payload": payload})
         blocked = {d["tx_id"] for d in queue} if not answer["approved"] else set((answer.get("payload") or {}).get("block") or [])
         for d in queue:

@@ -35,6 +35,7 @@ import contextlib
 import math
 import re
 import sys
+import unicodedata
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -145,19 +146,25 @@ def price_for(cost: float, floor_pct: float) -> float:
     return math.ceil(cost / (1 - floor_pct / 100) * 100 - 1e-6) / 100
 
 
+def same_vendor(name: str) -> str:
+    """How a vendor's name is compared: case, Unicode form (an "ö" typed as o and a combining mark,
+    as macOS and some exports write it) and runs of spaces do not matter."""
+    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
 def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[dict[str, Any]]) -> dict[str, Any]:
     """The vendor's products at the new cost, which fall below their minimum margin, and the open
     purchase orders to flag: pure arithmetic on the files."""
-    key = ev["vendor"].casefold()
+    key = same_vendor(ev["vendor"])
     factor = 1 + ev["change_pct"] / 100
     skus = []
     for p in catalogue.values():
-        if p["vendor"].casefold() != key:
+        if same_vendor(p["vendor"]) != key:
             continue
         price, cost, new_cost = p["list_price"], p["unit_cost"], p["unit_cost"] * factor
         new_margin = (price - new_cost) / price * 100
         skus.append({
-            "sku": p["sku"], "channels": p["channels"], "list_price": price,
+            "sku": p["sku"], "vendor": p["vendor"], "channels": p["channels"], "list_price": price,
             "unit_cost": cost, "new_unit_cost": round(new_cost, 4),
             "margin_pct": round((price - cost) / price * 100, 2), "new_margin_pct": round(new_margin, 2),
             "min_margin_pct": p["min_margin_pct"], "below_margin": new_margin < p["min_margin_pct"],
@@ -232,7 +239,7 @@ async def catalogue(ctx, analyse, approve) -> dict[str, Any]:
         return {"channels": {}}
     ev, erp = analyse["event"], system(ctx, "erp")
     await erp.call("updateProducts", {"body": {"products": [
-        {"sku": s["sku"], "vendor": ev["vendor"], "unit_cost": s["new_unit_cost"], "list_price": s["list_price"],
+        {"sku": s["sku"], "vendor": s.get("vendor", ev["vendor"]), "unit_cost": s["new_unit_cost"], "list_price": s["list_price"],
          "min_margin_pct": s["min_margin_pct"], "channels": ";".join(s["channels"])} for s in analyse["skus"]]}})
     channels: dict[str, list[dict[str, Any]]] = {}
     for s in analyse["skus"]:

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy.exc import DataError
 from starlette.applications import Starlette
@@ -21,6 +22,8 @@ from starlette.routing import Route
 from ._db import Database, connect, log, publish, rows
 
 Handler = Callable[[Request, Any], Awaitable[Any]]
+_RAW = "podium.raw_path"
+"""Set in the ASGI scope when routes were matched on the path as it was sent (still percent-encoded)."""
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
 
@@ -85,14 +88,15 @@ class _Api:
                 missing = [k for k in required if k not in payload]
                 if not isinstance(payload, dict) or missing:
                     return JSONResponse({"error": f"missing fields: {missing}"}, status_code=422)
+            given = {k: unquote(v) if request.scope.get(_RAW) else v for k, v in request.path_params.items()}
             try:
                 with connect(self.db) as conn:
-                    answer = fn(conn, dict(request.path_params), dict(request.query_params), payload)
+                    answer = fn(conn, given, dict(request.query_params), payload)
                     status, answer = answer if isinstance(answer, tuple) else (200, answer)
                     if writes and status < 300:
-                        log(conn, self.system, operation_id, {**request.path_params, **payload})
+                        log(conn, self.system, operation_id, {**given, **payload})
                         if event is not None:
-                            publish(conn, self.system, event, {**request.path_params, **payload, **answer})
+                            publish(conn, self.system, event, {**given, **payload, **answer})
             except DataError as exc:  # PostgreSQL and MariaDB check types that SQLite takes as they come
                 why = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else "wrong type"
                 return JSONResponse({"error": f"a value does not fit its column: {why}"}, status_code=422)
@@ -102,8 +106,23 @@ class _Api:
 
         self.routes.append(Route(path, endpoint, methods=[method.upper()]))
 
-    def app(self) -> Starlette:
-        return Starlette(routes=self.routes)
+    def app(self) -> Any:
+        return _RawPath(Starlette(routes=self.routes))
+
+
+class _RawPath:
+    """Routes matched on the path as the client sent it, each parameter decoded after: a channel
+    ``ebay/outlet`` or a customer ``K/001`` arrives as ``ebay%2Foutlet``, which the server would
+    otherwise decode into two path segments before routing (HTTP 404, a run failed half-applied)."""
+
+    def __init__(self, app: Any) -> None:
+        self.inner = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        raw = scope.get("raw_path") if scope["type"] == "http" else None
+        if raw:
+            scope = {**scope, "path": raw.decode("latin-1").partition("?")[0], _RAW: True}
+        await self.inner(scope, receive, send)
 
 
 def _where(query: dict[str, str], column: str) -> str:
