@@ -329,10 +329,19 @@ async def check_model(
     policy = gov.policy
     scoped = gov.policies(agent) if (policy is not None or agent is not None) else []
     for provider in providers:
-        off = gov.service.switched_off(gov.workflow, provider=provider)
-        if off is not None:
+        off = gov.service.switch(f"provider:{provider}") or gov.service.switch("provider:*")
+        if off is not None:  # the provider's own switch refuses in either mode (another may answer)
             await gov.audit("policy.refuse", provider=provider, reason="kill switch")
             raise PolicyViolation(f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})")
+        off = gov.service.switched_off(gov.workflow, agent=agent)
+        if off is not None:  # the whole run's switch (all, workflow, agent), as at a connector call
+            if off.get("mode") != "cancel":
+                raise _Suspend("__killswitch__", None)
+            await gov.audit("policy.refuse", provider=provider, step=ctx.step_id, reason="kill switch")
+            raise PolicyViolation(
+                f"workflow {gov.workflow!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                f"step {ctx.step_id!r} made no further model call; 'podium killswitch list' shows the switch"
+            )
         refused = provider_refusal(scoped, provider)
         if refused is not None:
             await gov.audit("policy.refuse", provider=provider, agent=agent)

@@ -459,3 +459,41 @@ async def test_attack_a_run_input_cannot_steer_a_yaml_transacts_messages_past_th
         await c.run(wf, {"id": "o-2", "messages": good})
     with sqlite3.connect(f"{tmp_path}/orders.db") as db:
         assert db.execute("SELECT id FROM orders").fetchall() == [("o-2",)]
+
+
+async def test_a_workflow_or_global_pause_parks_a_model_call_inside_a_step(tmp_path: Path) -> None:
+    """Before (found by the fifth session's operator review): a ``pause`` on the workflow (or
+    ``all``) set while a step made model calls failed the step at its next call, saying the
+    *provider* was switched off; a connector call in the same place parked. Now a model call parks
+    the run too, and clearing the switch resumes it where it stopped."""
+    from podium import ai
+    from podium.models import Response
+    from podium.models.testing import ScriptedModel
+
+    asked: list[str] = []
+    client: list[Client] = []
+    model = ScriptedModel(default=Response(text="ok"))
+    wf = Workflow("writer")
+
+    @wf.step
+    async def write(ctx, input):
+        out = []
+        for i in range(3):
+            out.append((await ai.llm(ctx, f"draft {i}", model=model)).text)
+            asked.append(f"draft {i}")
+            if i == 0 and not pulled:  # the operator pulls the switch while the step runs (once)
+                pulled.append(switch)
+                await client[0].set_switch(*switch, mode="pause", reason="model incident")
+        return out
+
+    for switch in (("workflow", "writer"), ("all", "*")):
+        asked.clear()
+        pulled: list[Any] = []
+        async with Client(f"sqlite:///{tmp_path}/{switch[0]}.db", poll_interval=0.02) as c:
+            client[:] = [c]
+            handle = await c.start(wf, None)
+            await _status(c, handle.id, RunStatus.WAITING)
+            assert asked == ["draft 0"], f"{switch}: {asked} after the switch was set"
+            await c.clear_switch(*switch)
+            assert await c.result(handle.id, timeout=10) == ["ok", "ok", "ok"]
+            assert asked == ["draft 0", "draft 0", "draft 1", "draft 2"]  # the step again; its first call recorded
