@@ -163,6 +163,8 @@ class Triggers:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._broken: dict[str, str] = {}
+        self._undeployable: set[tuple[str, str]] = set()
+        """Deployed (name, version)s that did not load (logged once)."""
         self._inflight: dict[str, asyncio.Future[str]] = {}
         """Run ids being started by an event now: run id -> what came of it."""
         self.refresh()
@@ -230,10 +232,28 @@ class Triggers:
     async def _loop(self) -> None:
         while True:
             try:
+                await self.follow_deploys()
+            except Exception:  # the triggers already served still fire
+                log.exception("reading the workflows deployed into the store failed; retrying")
+            try:
                 await self.tick()
             except Exception:
                 log.exception("trigger tick failed; retrying")
             await asyncio.sleep(self.settings.trigger_interval)
+
+    async def follow_deploys(self) -> None:
+        """Serve the triggers of workflows deployed into the store by another process (``podium
+        workflows deploy``) or rolled back there, without a restart: their active versions are
+        loaded as at the start (one that does not load is logged once and left out)."""
+        from . import deployed
+
+        def latest() -> set[tuple[str, str]]:
+            return {(w.name, w.version) for w in self.client.registry if self.client.registry.is_latest(w)}
+
+        before = latest()
+        await deployed.refresh(self.client, self._undeployable)
+        if latest() != before:
+            self.refresh()
 
     async def tick(self, now: float | None = None) -> list[str]:
         """Fire due schedules and pick up dropped files; returns the ids of the runs started.

@@ -64,3 +64,32 @@ async def test_a_caller_who_may_not_start_it_does_not_make_the_server_load_it(se
         assert app.state.client.registry.latest("late") is None  # refused before anything was loaded
         r = await http.post("/api/runs", json={"workflow": "late", "input": {}}, headers={"Authorization": f"Bearer {root}"})
         assert r.status_code == 201, r.text
+
+
+EVENTED = "name: evented\nversion: \"1\"\ntriggers:\n  - event: parcel.late\nsteps:\n  - id: say\n    uses: set\n    with: {text: \"{{ input.ref }}\"}\n"
+
+
+async def test_the_triggers_of_a_workflow_deployed_elsewhere_start_without_a_restart(
+    server: Any, tmp_path: Path
+) -> None:
+    """``podium workflows deploy`` from another process while the server runs: the workflow could
+    be started by name, but its triggers (an event subscription here; schedules, webhooks and
+    watched folders alike) were read only at the start or after a deploy through this server's
+    API, so an event posted for it started nothing until a restart. The trigger loop now follows
+    the store's deployments."""
+    import asyncio
+
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with server(db, trigger_interval=0.05) as (app, http):
+        path = tmp_path / "evented.yaml"
+        path.write_text(EVENTED)
+        async with Client(db, recover=False, execute=False) as other:
+            await other.deploy(str(path))
+        for _ in range(200):  # the next ticks of the trigger loop
+            if app.state.triggers.subscribers("parcel.late"):
+                break
+            await asyncio.sleep(0.05)
+        r = await http.post("/api/events/parcel.late", json={"ref": "P-17"})
+        assert r.status_code == 202 and r.json()["runs"], r.text
+        done = await wait_status(http, r.json()["runs"][0], "completed")
+        assert "P-17" in str(done["run"]["output"])
