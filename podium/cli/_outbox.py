@@ -102,8 +102,12 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
         out = console()
         if once:
             done = await relay.run_once()
-            out.print(f"sent={done.sent} retrying={done.retrying} failed={done.failed}", highlight=False)
-            return 1 if done.failed else EXIT_OK
+            out.print(
+                f"sent={done.sent} retrying={done.retrying} failed={done.failed} refused={done.refused}", highlight=False
+            )
+            if done.refused:  # set aside by the workflow's policy of now: say where to look
+                out.print("refused messages: podium outbox list --status failed (the reason is in last_error)", highlight=False)
+            return 1 if done.failed or done.refused else EXIT_OK
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (_signal.SIGTERM, _signal.SIGINT):

@@ -285,3 +285,38 @@ async def test_attack_readers_polling_the_api_do_not_probe_the_systems_each_time
         answers.append(await http.get("/api/connectors"))
     assert all(r.status_code == 200 and r.json()["connectors"][0]["ok"] is True for r in answers)
     assert Counted.probes == 1
+
+
+def test_the_relay_command_says_what_the_policy_set_aside(hook: Hook, tmp_path: Path) -> None:
+    """``podium outbox relay --once`` printed ``sent retrying failed`` only: a message the
+    workflow's policy of now refuses (fifth session) was counted nowhere and the command exited 0.
+    It now prints ``refused=N`` with where to look, and exits 1."""
+    import asyncio
+
+    from podium.governance.policy import Policy
+    from podium.records import WRITER, Writer
+
+    db = f"sqlite:///{tmp_path}/p.db"
+    orders_url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(orders_url)
+    env = {"ORDERS_URL": orders_url, "PODIUM_TEST_SLACK_HOOK": hook.url}
+    for args in (
+        ["orders", "sql", "--set", "url_env=ORDERS_URL"],
+        ["slack", "webhook", "--set", "url_env=PODIUM_TEST_SLACK_HOOK", "--allow-private"],
+    ):
+        assert _podium("connectors", "add", *args, "--db", db).returncode == 0
+
+    async def write() -> None:
+        orders = SqlConnector(orders_url)
+        WRITER.set(Writer(workflow="checkout", run_id="r-1"))  # as the engine sets it for a run's step
+        await orders.call("transact", place(4), idempotency_key="k4")
+        await orders.close()
+        async with Client(db, recover=False, execute=False) as c:
+            await c.set_policy("checkout", Policy(allowed_connectors=["orders"]))
+
+    asyncio.run(write())
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 1, relayed.stdout + relayed.stderr
+    assert "sent=0" in relayed.stdout and "refused=1" in relayed.stdout, relayed.stdout
+    assert "podium outbox list --status failed" in relayed.stdout
+    assert not list(hook.effects)
