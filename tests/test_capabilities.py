@@ -501,3 +501,15 @@ async def test_attack_an_http_tools_credential_never_sits_in_the_registry(kinds:
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+async def test_allow_private_given_as_a_target_setting_is_refused_not_ignored(tmp_path: Path) -> None:
+    """``add_capability("crm", "connector", {..., "allow_private": True})`` was stored and never read
+    (the connector still refused the private address); only the keyword (CLI: ``--allow-private``)
+    allows it. The setting is refused, naming the keyword; nothing is registered."""
+    from podium.errors import ConfigError
+
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as c:
+        with pytest.raises(ConfigError, match="allow_private=True"):
+            await c.add_capability("crm", "http", {"url": "http://10.0.0.5/api", "allow-private": True})
+        assert "crm" not in {cap.name for cap in await c.capabilities()}

@@ -659,6 +659,9 @@ class Governance:
         await client.add_capability("handbook", "files", {"root": "/srv/handbook"})
         """
         who = await self.authorize(capabilities.PERMISSION, f"capability:{name}")
+        if any(str(k).lower().replace("-", "_") == "allow_private" for k in target):  # stored, never read
+            raise ConfigError(f"capability {name!r}: allow_private is not a target setting; pass allow_private=True "
+                              "(CLI: --allow-private) to let it reach private addresses")  # fmt: skip
         cap = capabilities.make_capability(
             name, kind, target, allow_private=allow_private, description=description, added_by=who.name
         )
