@@ -30,23 +30,25 @@ _LABELS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "
 
 #: The training data gate: repeated customers and impossible values are set aside (quarantined, with
 #: the reason in the run's log), the rest flows on.
+RANGES = {"tenure_months": (0, 1200), "monthly_charges": (0, 100_000), "support_tickets_90d": (0, 10_000),
+          "last_login_days": (0, 36_500)}
+"""The values a customer can have; others are impossible (a broken export), set aside, never scored."""
 TRAIN_GATE = Gate(
     name="train_data",
     rows="rows",
     report="quality",
     rules=[
         Unique(columns=[ID], on="quarantine"),
-        Range(column="tenure_months", min=0, max=1200, on="quarantine"),
-        Range(column="monthly_charges", min=0, max=100_000, on="quarantine"),
-        Range(column="support_tickets_90d", min=0, max=10_000, on="quarantine"),
-        Range(column="last_login_days", min=0, max=36_500, on="quarantine"),
+        *(Range(column=name, min=low, max=high, on="quarantine") for name, (low, high) in RANGES.items()),
     ],
 )
 
 
-def read(path: str, *, labelled: bool | None) -> list[dict[str, Any]]:
+def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The rows of a churn-format CSV. ``labelled=True``: ``churned`` is required in every row;
-    ``None``: kept when the file has the column (to measure), else absent; ``False``: ignored."""
+    ``None``: kept when the file has the column (to measure), else absent; ``False``: ignored.
+    ``aside``: rows with a value outside :data:`RANGES` go there (customer, line, column, value,
+    problem) instead of into the result."""
     rows: list[dict[str, Any]] = []
     if not Path(path).is_file():
         raise ConfigError(f"{path}: not a file; give the path of a CSV file")
@@ -70,11 +72,22 @@ def read(path: str, *, labelled: bool | None) -> list[dict[str, Any]]:
                 line = reader.line_num
                 if not any(cell.strip() for cell in record):
                     continue
-                rows.append(_row(path, line, record, at, with_label))
+                row = _row(path, line, record, at, with_label)
+                wrong = None if aside is None else next(
+                    (n for n, (low, high) in RANGES.items() if not low <= row[n] <= high), None
+                )
+                if wrong is None:
+                    rows.append(row)
+                else:
+                    low, high = RANGES[wrong]
+                    aside.append({ID: row[ID], "line": line, "column": wrong, "value": row[wrong],
+                                  "problem": f"{path}:{line}: {wrong} {row[wrong]} is impossible (from {low} to {high})"})
         except csv.Error as exc:
             raise ConfigError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
         except UnicodeDecodeError:
             raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    if not rows and aside:
+        raise ConfigError(f"{path}: every customer has an impossible value, e.g. {aside[0]['problem']}; fix the export")
     if not rows:
         raise ConfigError(f"{path}: no customers (only a header); give one row per customer")
     if labelled is None and with_label and any(TARGET not in r for r in rows):

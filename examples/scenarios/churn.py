@@ -143,7 +143,9 @@ def data(input: Any) -> dict[str, Any]:
     train_path = path_of(input, "train", "churn_train.csv")
     customers_path = path_of(input, "customers", "churn_customers.csv")
     holdout = fmt.read(path_of(input, "holdout", "churn_holdout.csv"), labelled=True) if input.get("holdout") else None
-    return {"rows": fmt.read(train_path, labelled=True), "customers": fmt.read(customers_path, labelled=None),
+    aside: list[dict[str, Any]] = []  # customers with impossible values: reported, never scored
+    customers = fmt.read(customers_path, labelled=None, aside=aside)
+    return {"rows": fmt.read(train_path, labelled=True), "customers": customers, "impossible_values": aside,
             "holdout": holdout, "train_path": train_path, "registry": fmt.registry_uri(input)}
 
 
@@ -193,6 +195,7 @@ async def score(ctx: Any, data: dict[str, Any], train: dict[str, Any]) -> dict[s
         "monitor": {k: watch.get(k) for k in ("score_psi", "retrain", "reasons")},
         "unseen_plans": fmt.unseen_plans(data["rows"], customers),
         "repeated_customers": sorted({c[fmt.ID] for c in repeated}),
+        "impossible_values": data.get("impossible_values", []),
     }
     if all(fmt.TARGET in c for c in customers):  # a labelled file: measure the scores
         labels = [c[fmt.TARGET] for c in customers]
@@ -376,6 +379,7 @@ async def track(ctx: Any, input: Any, train: dict[str, Any], score: dict[str, An
         "not_reached": retain["not_reached"],
         "review": review.get("review"), "offer": {k: offer[k] for k in ("text", "source", "problems")},
         "monitor": score["monitor"], "unseen_plans": score["unseen_plans"],
+        "impossible_values": score.get("impossible_values", []),
     }
     if "quality" in score:
         out["quality"] = {**score["quality"], "holdout_auc": train["metrics"].get("roc_auc"),

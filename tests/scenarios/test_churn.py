@@ -197,3 +197,37 @@ async def test_the_undo_operations_of_the_sandbox_systems(company):
         await crm.call("deleteTask", {"customer_id": "C001", "task_id": "999"})
     with pytest.raises(ConnectorError, match="HTTP 422"):
         await desk.call("updateTicket", {"ticket_id": str(ticket["ticket_id"]), "body": {}})
+
+
+async def test_customers_with_impossible_values_are_set_aside_not_scored(tmp_path, monkeypatch, company):
+    """Unseen data (fifth session): a customers file with a negative tenure, negative charges and a
+    last login 200 years ago was scored and treated like any other (the gate guarded only the
+    training file), so a broken export sent retention offers on nonsense. Those customers are now
+    set aside with the column and value, neither scored nor treated; the others go on."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import churn
+
+    lines = (DATA / "churn_customers.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    bad = {1: ("tenure_months", "-4"), 2: ("monthly_charges", "-70.5"), 3: ("last_login_days", "73000")}
+    for i, (col, value) in bad.items():
+        cells = lines[i].split(",")
+        cells[header.index(col)] = value
+        lines[i] = ",".join(cells)
+    customers = tmp_path / "customers.csv"
+    customers.write_text("\n".join(lines) + "\n")
+    set_aside_ids = {lines[i].split(",")[0] for i in bad}
+    inp = {"train": str(ROOT / churn.SAMPLE_INPUT["train"]), "customers": str(customers), "max_customers": 3,
+           "approve_offer_above": 1e9, "review_margin": 0}
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05, connectors=company.connectors()) as c:
+        handle = await c.start(churn.workflow, inp)
+        await drive(c, handle.id, lambda req: True)
+        out = await c.result(handle.id, timeout=60)
+    aside = {x["customer_id"]: x for x in out["impossible_values"]}
+    assert set(aside) == set_aside_ids, out["impossible_values"]
+    assert {x["column"] for x in aside.values()} == {"tenure_months", "monthly_charges", "last_login_days"}
+    assert all("line" in x and x["problem"] for x in aside.values())
+    scored = {x["customer_id"] for x in out["customers"]}
+    assert not scored & set_aside_ids and len(scored) == len(lines) - 1 - len(bad)
+    touched = {r["body"].get("customer_id") for r in company.received("marketing")}
+    assert not touched & set_aside_ids
