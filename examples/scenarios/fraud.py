@@ -53,6 +53,9 @@ SAMPLE_INPUT = {
 #: take the worker's memory).
 MAX_FILE_BYTES = 256 * 1024 * 1024
 _FLAGS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
+#: The code a currency sign most likely stands for, for the error that asks for the code.
+_SYMBOLS = {"€": "EUR", "£": "GBP", "$": "USD, CAD, AUD...: write the code", "¥": "JPY or CNY: write the code",
+            "₹": "INR", "₩": "KRW", "kr": "SEK, NOK, DKK: write the code"}
 _HOW = {"amount": "a number >= 0 (no currency sign or thousands separator)", "hour": "a whole hour 0-23",
         "new_device": "0 or 1 (or true/false, yes/no)", "tx_last_24h": "a whole number >= 0",
         "is_fraud": "0 or 1 (or true/false, yes/no)"}
@@ -119,6 +122,10 @@ def _transaction(path: str, line: int, record: list[str], header: list[str], at:
             raise ConfigError(f"{path}:{line}: column {at[name] + 1} ({name}) is empty; give a value")
     row["country"], row["home_country"] = cell("country").upper(), cell("home_country").upper()
     row["currency"] = cell("currency").upper()
+    if row["currency"] and not (len(row["currency"]) == 3 and row["currency"].isascii() and row["currency"].isalpha()):
+        hint = _SYMBOLS.get(cell("currency"))  # empty is allowed: an export that names no currency
+        raise ConfigError(f"{path}:{line}: column {at['currency'] + 1} (currency) is {cell('currency')!r}; it must be "
+                          "a three-letter ISO 4217 code" + (f" ({hint})" if hint else " (EUR, USD, GBP...)"))
     row["merchant_category"] = cell("merchant_category").lower().replace(" ", "_")  # "Gift cards" is gift_cards
     try:
         amount = float(cell("amount"))

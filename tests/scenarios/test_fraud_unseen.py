@@ -68,6 +68,8 @@ def test_an_export_with_bom_crlf_and_reordered_extra_columns_is_read(tmp_path):
     ({"new_device": "maybe"}, r"tx.csv:8: column \d+ \(new_device\) is 'maybe'"),
     ({"customer_id": ""}, r"tx.csv:8: column \d+ \(customer_id\) is empty"),
     ({"tx_id": "zahlung/41/T000000"}, r"tx.csv:8: duplicate tx_id 'zahlung/41/T000000' \(first on line 2\)"),
+    ({"currency": "€"}, r"tx.csv:8: column \d+ \(currency\) is '€'; it must be .*ISO 4217.*EUR"),
+    ({"currency": "euro"}, r"tx.csv:8: column \d+ \(currency\) is 'euro'; it must be .*ISO 4217"),
 ])
 def test_a_bad_cell_names_file_line_and_column(tmp_path, cells, message):
     """Line 8 is the sixth row: row 1 has a quoted cell over two lines (2-3), so counting rows is wrong."""
