@@ -140,3 +140,26 @@ def test_a_ticket_in_a_language_the_model_was_not_trained_on_goes_to_a_person(tm
     assert asyncio.run(support.evaluate(str(english)))["escalated"] == sum(
         1 for c in asyncio.run(support.classifier().classify_many([t for t, _ in TICKETS])) if c.confidence < support.CONFIDENT
     )
+
+
+async def test_a_bad_training_file_fails_the_run_before_a_ticket_is_opened(tmp_path):
+    """Unseen data (fifth session): the ticket was opened in the support desk in parallel with
+    reading the ``train`` file, so a training file with a mistake failed the run after the
+    customer's ticket existed (opened, never answered). The file is now checked first: the run
+    fails naming the file's line and nothing is opened."""
+    import pytest
+
+    import podium
+    from examples.scenarios import support
+    from podium.sandbox import Sandbox
+
+    bad = tmp_path / "train.jsonl"
+    bad.write_text('{"text": "I was charged twice", "label": "billing"}\n{"text": "the app crashes"}\n')
+    with Sandbox() as company:
+        async with podium.Client(f"sqlite:///{tmp_path}/p.db", connectors=company.connectors()) as c:
+            handle = await c.start(support.workflow, {"message": "my order never came", "customer_id": "C001",
+                                                      "train": str(bad)})
+            with pytest.raises(podium.RunFailed, match="train.jsonl:2"):
+                await c.result(handle.id, timeout=120)
+        opened = [r for r in company.received("support_desk") if r["operation"] == "createTicket"]
+    assert not opened, opened
