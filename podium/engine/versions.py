@@ -114,8 +114,9 @@ class Deployments:
         who = self.governance.principal  # the roles recorded bound what the workflow's triggers may do as them
         roles = list(who.whole_roles if who.whole_roles is not None else who.roles)
         await self.governance.record(
-            "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), roles=roles
-        )
+            "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), roles=roles,
+            **({"local": True} if who.local else {}),  # the local user, not a user named 'local'
+        )  # fmt: skip
         return wf
 
     async def resolve(self, wf: Workflow) -> Workflow:
