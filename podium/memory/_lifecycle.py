@@ -172,7 +172,7 @@ def _counted(key: str) -> str:
     deletes nobody else's counters."""
     if not key.startswith("entity:"):
         return ""
-    tail = key.removeprefix("entity:").partition(":")[2]  # a workflow's name has no ':'
+    tail = key.removeprefix("entity:").partition(":")[2]  # a name with a ":" leaves its tail in (rare)
     return tail.rsplit(":", 2)[0] if tail.count(":") >= 2 else ""
 
 
