@@ -192,3 +192,27 @@ def test_a_token_for_a_disabled_user_is_refused(tmp_path: Path) -> None:
     assert "pod_" not in also.stdout and "podium users enable bob" in also.stderr
     cli(tmp_path, "users", "enable", "bob", token=root)
     assert cli(tmp_path, "tokens", "create", "bob", token=root).stdout.strip().startswith("pod_")
+
+
+def test_clearing_again_wakes_runs_left_parked_by_a_switch_cleared_since(tmp_path: Path) -> None:
+    """Regression (review of the fifth session): a run parked by a pause switch that was cleared
+    without waking it (the clearing process stopped after the switch was gone: the run says its
+    switch was "cleared since" and names ``podium killswitch clear``) was woken by clearing again.
+    Since clearing an unset switch became an error, nothing woke it. Clearing an unset switch is
+    still an error naming the switches on, and it wakes the runs a switch parked (they look at the
+    switches again: those under a switch still on park again)."""
+    (tmp_path / "flows.py").write_text(
+        "import podium\nwf = podium.Workflow('nightly')\n\n@wf.step\nasync def wait(ctx: podium.StepContext):\n"
+        "    return await ctx.wait_for('go')\n\n@wf.step\nasync def hello(wait):\n    return 'hi'\n"
+    )
+    cli(tmp_path, "run", "flows:wf", "--input", "{}", check=3)
+    rid = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"]
+    cli(tmp_path, "killswitch", "set", "workflow", "nightly", "-m", "incident 7")
+    assert "waiting" in cli(tmp_path, "runs", "signal", rid, "go").stdout  # parked by the switch now
+    with sqlite3.connect(tmp_path / "gov.db") as db:  # the switch is gone, the wake never came
+        db.execute("DELETE FROM kv WHERE ns='switches'")
+    shown = cli(tmp_path, "runs", "--json").stdout
+    assert '"waiting"' in shown, shown
+    again = cli(tmp_path, "killswitch", "clear", "workflow", "nightly", check=2)
+    assert "no kill switch workflow:nightly is set" in again.stderr, again.stderr
+    assert '"completed"' in cli(tmp_path, "runs", "--json").stdout

@@ -343,3 +343,21 @@ async def test_forget_deletes_spend_counters_that_name_the_entity(store_url: str
         await mem.close()
     assert erasure.counts["spend_counters_deleted"] == 1
     assert sorted(left) == ["day:refunds:2026-12-01:tokens", "entity:refunds:bo@example.com:2026-12-01:tokens"]
+
+
+async def test_forget_deletes_only_the_spend_counters_of_the_entity(store_url: str) -> None:
+    """Attack (review of the fifth session): ``forget`` deleted every legacy spend counter whose key
+    contained an erased form anywhere, the workflow, the day or the kind included: a ``forget`` of
+    ``tokens`` (or of ``2026-12``) deleted every person's counters of the day, resetting their
+    budgets. Now a form is looked for in the counter's entity only."""
+    async with podium.Client(store_url) as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        await c.store.kv_put("spend", "entity:refunds:ann@example.com:2026-12-01:tokens", "120")
+        await c.store.kv_put("spend", "entity:refunds:bo@example.com:2026-12-01:cost", "0.8")
+        erasure = await mem.forget("tokens", values=["2026-12-01", "refunds"], reason="a name that is a key's part")
+        left = await c.store.kv_list("spend")
+        await mem.close()
+    assert erasure.counts["spend_counters_deleted"] == 0
+    assert sorted(left) == [
+        "entity:refunds:ann@example.com:2026-12-01:tokens", "entity:refunds:bo@example.com:2026-12-01:cost"
+    ]

@@ -341,6 +341,9 @@ async def killswitch_clear(scope: str, name: str | None, every: bool, db: str | 
         if f"{scope}:{name}" not in on:
             from podium.governance.policy import switch_not_set
 
+            # runs a switch cleared since left parked (its clearing stopped before it woke them) go on
+            await c.governance.wake_paused()
+            await c.drain()
             fail(switch_not_set(f"{scope}:{name}", on))
         woken = await c.clear_switch(scope, name)
         await c.drain()

@@ -112,9 +112,11 @@ class Deployments:
         self.registry.register(wf)
         wf.resolved_by = self
         who = self.governance.principal  # the roles recorded bound what the workflow's triggers may do as them
-        roles = list(who.whole_roles if who.whole_roles is not None else who.roles)
+        data: dict[str, Any] = {"roles": list(who.whole_roles if who.whole_roles is not None else who.roles)}
+        if who.local:  # the local user, not a user an admin named 'local'
+            data["local"] = True
         await self.governance.record(
-            "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), roles=roles
+            "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), **data
         )
         return wf
 

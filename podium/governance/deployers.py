@@ -45,7 +45,11 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
             "start runs as their deployer: deploy it again (with auditing on) as someone who may start it"
         )
     entry = deploys[-1]
-    if entry.actor in (gov.principal_default.name, "local"):
+    data = _data(entry.data)
+    # The local user (before users existed) is marked so: a user an admin named 'local' is not it.
+    # An entry of an earlier release records no roles, and the local user was the only 'local' then.
+    local = entry.actor == "local" and (data.get("local") is True or "roles" not in data)
+    if local or entry.actor == gov.principal_default.name:
         return None
     again = f"deploy {workflow!r} again as someone who may start it"
     text = await store.kv_get(USERS, entry.actor)
@@ -60,7 +64,7 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
             f"{workflow!r} version {version} was deployed by {entry.actor!r}, who is disabled, and its triggers "
             f"start runs as their deployer: enable them (podium users enable {user.name}) or {again}"
         )
-    recorded = _data(entry.data).get("roles")
+    recorded = data.get("roles")
     roles = [r for r in user.roles if r in recorded] if isinstance(recorded, list) else list(user.roles)
     custom = {k: frozenset(json.loads(v)) for k, v in (await store.kv_list(ROLES)).items()}
     return Principal(

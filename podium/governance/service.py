@@ -519,7 +519,7 @@ class Governance:
         await self.record("killswitch.set", f"{scope}:{name}", mode=mode, reason=reason)
         await self.apply_switches()
         if mode == "cancel":  # runs a pause parked meet the cancel (or park again under another switch)
-            await self._wake_paused()
+            await self.wake_paused()
 
     async def clear_switch(self, scope: str, name: str = "*") -> int:
         """Switch back on; paused runs continue. Returns how many parked runs were woken."""
@@ -527,10 +527,11 @@ class Governance:
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", None)
         self.switch_cache.pop(f"{scope}:{name}", None)
         await self.record("killswitch.clear", f"{scope}:{name}")
-        return await self._wake_paused()
+        return await self.wake_paused()
 
-    async def _wake_paused(self) -> int:
-        """Wake the runs parked by a pause switch (each looks at the switches again); how many."""
+    async def wake_paused(self) -> int:
+        """Wake the runs parked by a pause switch (each looks at the switches again: one still off
+        parks them again); how many. Clearing a switch that is not on does this only."""
         woken = 0
         for run in await self.store.list_runs(status=[RunStatus.WAITING], limit=100_000):
             if "__killswitch__" in json.dumps(await self._waiting_on(run.id)):

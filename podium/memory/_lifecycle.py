@@ -157,13 +157,23 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
             return {}
         done = await store.redact_payloads(forms, REDACTED, record=_redaction_record(mem.actor))
         # per-entity spend counters written before they were keyed by a digest named the entity
-        legacy = [k for k in await store.kv_list(SPEND) if k.startswith("entity:") and any(f in k for f in forms)]
+        legacy = [k for k in await store.kv_list(SPEND) if any(f in _counted(k) for f in forms)]
         for key in legacy:
             await store.kv_put(SPEND, key, None)
     return {
         "runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals,
         "spend_counters_deleted": len(legacy),
     }  # fmt: skip
+
+
+def _counted(key: str) -> str:
+    """The entity a legacy spend counter (``entity:WORKFLOW:ENTITY:DAY:KIND``) counts for ("" for any
+    other key): only it is matched, so a form that is part of a workflow's name, a day or a kind
+    deletes nobody else's counters."""
+    if not key.startswith("entity:"):
+        return ""
+    tail = key.removeprefix("entity:").partition(":")[2]  # a name with a ":" leaves its tail in (rare)
+    return tail.rsplit(":", 2)[0] if tail.count(":") >= 2 else ""
 
 
 @contextlib.asynccontextmanager

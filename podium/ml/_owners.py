@@ -6,6 +6,10 @@ model. The first workflow that changes a model (``train``, ``promote``, ``rollba
 owner; an admin adds or removes owners with ``podium ml owners MODEL --add/--remove WORKFLOW``
 (``workflows.deploy``). The list lives in the run store (key-value namespace ``model_owners``),
 beside the policies, not in the MLflow registry, which workflow files never name.
+
+Owners are names, and a name is a workflow's own only once deployed (a run of another definition
+under a deployed name is refused): in a store with users, where whoever may start runs may run a
+file of their own under any name, only a deployed workflow changes a model.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ async def owners(store: Any, model: str) -> list[str]:
 async def check_owner(ctx: Any, model: str, action: str) -> None:
     """Refuse ``action`` on ``model`` unless the run's workflow owns it; a model without owners is
     claimed by this workflow (audited as ``model.owner``)."""
+    from ..engine.versions import META
+    from ..governance.service import USERS
+
+    if await ctx.store.kv_list(USERS) and await ctx.store.kv_get(META, f"{ctx.workflow}@{ctx.workflow_version}") is None:
+        raise CapabilityDenied(
+            f"step {ctx.step_id!r} ({action}): workflow {ctx.workflow!r} is not deployed, and with users only a "
+            f"deployed workflow may change a model (any file may call itself {ctx.workflow!r}; a deployed name is "
+            f"its own): deploy it (podium workflows deploy FILE) and start it by name"
+        )
     known = await owners(ctx.store, model)
     if not known:
         await ctx.store.kv_put(OWNERS, model, json.dumps([ctx.workflow]))

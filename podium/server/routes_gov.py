@@ -316,7 +316,8 @@ async def clear_switch(
     client = request.app.state.client
     await client.authorize("killswitch.use", f"{scope}:{name}")
     on = await client.governance.switches()
-    if f"{scope}:{name}" not in on:
+    if f"{scope}:{name}" not in on:  # runs left parked by a switch cleared since go on, all the same
+        await client.governance.wake_paused()
         raise ApiError(404, "not_found", switch_not_set(f"{scope}:{name}", on))
     woken = await client.clear_switch(scope, name)
     return {"woken": woken}

@@ -86,3 +86,40 @@ def test_owners_from_the_cli(tmp_path: Any) -> None:
     assert added.returncode == 0 and json.loads(added.stdout) == ["team-a", "team-b"], added.stderr
     removed = cli("churn", "--remove", "team-a")
     assert removed.returncode == 0 and "owned by team-b" in removed.stdout, removed.stderr
+
+
+async def test_attack_a_file_that_calls_itself_the_owner_changes_the_model(tmp_path: Any, monkeypatch: Any) -> None:
+    """The attack (review of the fifth session): owners are workflow names, and with users a name
+    is a workflow's own only once deployed (a run of another definition under a deployed name is
+    refused). Model ``churn`` is owned by ``team-a``, not deployed yet; bob, an operator, writes a
+    file of his own that calls itself ``team-a`` and trains and promotes ``churn`` on wrong labels:
+    the owner check passed on the name alone. Now, in a store with users, only a deployed workflow
+    may change a model; team-a, once deployed, may."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    monkeypatch.delenv("PODIUM_ML_APPROVE", raising=False)
+    reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("bob", ["operator"])
+        bob = await admin.create_token("bob")
+        assert await set_owners(admin, "churn", add=["team-a"], remove=[]) == ["team-a"]
+    flipped = [{**r, "y": 1 - r["y"]} for r in HOLDOUT]
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed) as failed:
+            await c.run(_flow("team-a", WRONG, flipped), {})
+        assert "deploy" in str(failed.value), failed.value
+    assert not reg.client.search_model_versions("name='churn'")  # nothing trained for bob
+    text = f"""name: team-a
+steps:
+  - id: train
+    uses: train
+    with: {{model: churn, target: y, rows: {json.dumps(GOOD)}, holdout: {json.dumps(HOLDOUT)}}}
+"""
+    async with Client(db, token=root) as admin:
+        await admin.deploy(text)
+        await admin.run("team-a", {})  # deployed: its name is its own
+    assert len(reg.client.search_model_versions("name='churn'")) == 1

@@ -130,3 +130,26 @@ async def test_workflows_the_server_was_given_still_start_as_the_server(server: 
         assert fired, "the registered workflow's schedule fired"
         starter = await c.governance.started_by(fired[0])
         assert starter is not None and starter.name == "svc"
+
+
+async def test_attack_a_user_named_local_deploys_a_schedule_that_runs_as_the_server(
+    server: Any, tmp_path: Path
+) -> None:
+    """The attack (review of the fifth session): a deployment by ``local`` (the single user before
+    users existed) starts its triggers as the server. A user an admin named ``local``, who may
+    deploy but not start runs, deployed a schedule, and its runs started with the server's roles.
+    Now only a deployment the local user made is the server's; the user ``local`` is a deployer as
+    any other, and the fire is a dead letter naming them."""
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read"])
+    async with Client(db, token=tokens["root"]) as admin:
+        await admin.create_user("local", ["author"])
+        tokens["local"] = await admin.create_token("local")
+    async with server(db, token=tokens["svc"], triggers=False) as (app, http):
+        await _deploy(http, tokens["local"])
+        trig = app.state.triggers
+        assert await trig.tick(NIGHT) == []
+        assert await trig.tick(NIGHT + 86_400) == []
+        assert not await app.state.client.list(workflow="nightly", limit=5)
+        letters = await trig.dead_letters()
+        assert [d["workflow"] for d in letters] == ["nightly"], letters
+        assert "local (roles: author)" in letters[0]["error"] and "runs.start" in letters[0]["error"], letters[0]["error"]
