@@ -96,6 +96,7 @@ class SQLiteErasure(ChainedAudit):
         touched: set[str] = set()
         forms = stored_forms(texts)
         db = self.db
+        before = db.execute("PRAGMA secure_delete").fetchone()[0]
         db.execute("PRAGMA secure_delete=ON")  # the old payloads are overwritten, not left in free space
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -113,6 +114,8 @@ class SQLiteErasure(ChainedAudit):
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:  # the run path keeps the build's setting (zeroing costs a little on every update)
+            db.execute(f"PRAGMA secure_delete={int(before)}")
         if touched:  # the WAL holds the pages as they were until a checkpoint (best effort)
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         return Redaction(
