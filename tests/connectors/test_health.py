@@ -160,7 +160,9 @@ async def test_the_api_needs_the_read_permission(tmp_path: Path) -> None:
         assert refused.status_code == 403 and "workflows.read" in refused.text
 
 
-def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> None:
+def _orders_and_slack(hook: Hook, tmp_path: Path) -> tuple[str, str, dict[str, str]]:
+    """A store with the connectors ``orders`` (SQL, with an outbox) and ``slack`` (the hook),
+    registered from the command line: (store URL, orders URL, the environment they read)."""
     db = f"sqlite:///{tmp_path}/p.db"
     orders_url = f"sqlite:///{tmp_path}/orders.db"
     orders_table(orders_url)
@@ -171,6 +173,11 @@ def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> 
     ):
         added = _podium("connectors", "add", *args, "--db", db)
         assert added.returncode == 0, added.stderr
+    return db, orders_url, env
+
+
+def test_status_and_outbox_from_the_command_line(hook: Hook, tmp_path: Path) -> None:
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
 
     import asyncio
 
@@ -296,15 +303,7 @@ def test_the_relay_command_says_what_the_policy_set_aside(hook: Hook, tmp_path: 
     from podium.governance.policy import Policy
     from podium.records import WRITER, Writer
 
-    db = f"sqlite:///{tmp_path}/p.db"
-    orders_url = f"sqlite:///{tmp_path}/orders.db"
-    orders_table(orders_url)
-    env = {"ORDERS_URL": orders_url, "PODIUM_TEST_SLACK_HOOK": hook.url}
-    for args in (
-        ["orders", "sql", "--set", "url_env=ORDERS_URL"],
-        ["slack", "webhook", "--set", "url_env=PODIUM_TEST_SLACK_HOOK", "--allow-private"],
-    ):
-        assert _podium("connectors", "add", *args, "--db", db).returncode == 0
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
 
     async def write() -> None:
         orders = SqlConnector(orders_url)
