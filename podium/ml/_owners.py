@@ -14,12 +14,14 @@ file of their own under any name, only a deployed workflow changes a model.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from ..errors import CapabilityDenied
 
 OWNERS = "model_owners"
+CLAIMS = "model_claims"  # model -> how many workflows tried to claim it (the first one owns it)
 
 
 async def owners(store: Any, model: str) -> list[str]:
@@ -42,9 +44,19 @@ async def check_owner(ctx: Any, model: str, action: str) -> None:
         )
     known = await owners(ctx.store, model)
     if not known:
-        await ctx.store.kv_put(OWNERS, model, json.dumps([ctx.workflow]))
-        await ctx.governance.audit("model.owner", step=ctx.step_id, model=model, owners=[ctx.workflow], claimed=True)
-        return
+        if await ctx.store.kv_incr(CLAIMS, model, 1) == 1:  # one atomic step: of two at once, one wins
+            await ctx.store.kv_put(OWNERS, model, json.dumps([ctx.workflow]))
+            await ctx.governance.audit("model.owner", step=ctx.step_id, model=model, owners=[ctx.workflow], claimed=True)
+            return
+        for _ in range(250):  # another workflow won the claim: its owner list lands in a moment
+            if known := await owners(ctx.store, model):
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise CapabilityDenied(
+                f"step {ctx.step_id!r} ({action}): model {model!r} was claimed but names no owner (the claiming "
+                f"run stopped half-way); an admin sets its owners: podium ml owners {model} --add WORKFLOW"
+            )
     if ctx.workflow not in known:
         raise CapabilityDenied(
             f"step {ctx.step_id!r} ({action}): model {model!r} belongs to workflow(s) {', '.join(map(repr, known))}; "
@@ -59,5 +71,7 @@ async def set_owners(client: Any, model: str, *, add: list[str], remove: list[st
     now = await owners(client.store, model)
     new = [w for w in now if w not in remove] + [w for w in add if w not in now]
     await client.store.kv_put(OWNERS, model, json.dumps(new) if new else None)
+    if not new:  # no owner left: the next workflow that changes it claims it
+        await client.store.kv_put(CLAIMS, model, None)
     await client.record_audit("model.owners", f"model:{model}", added=add, removed=remove, owners=new)
     return new

@@ -123,3 +123,51 @@ steps:
         await admin.deploy(text)
         await admin.run("team-a", {})  # deployed: its name is its own
     assert len(reg.client.search_model_versions("name='churn'")) == 1
+
+
+async def test_two_workflows_claiming_a_new_model_at_once_leave_one_owner(pg_url: str) -> None:
+    """Review (fifth session): claiming an unowned model was a read, then a write: two workflows
+    changing a new model at the same moment (two engines on PostgreSQL) both saw no owner, both
+    went on, and the owner was whichever wrote last. The claim is now one atomic step in the
+    store: one workflow owns it, the other is refused before it changes anything."""
+    import asyncio
+
+    from podium import StepContext, Workflow
+    from podium.ml._owners import check_owner
+
+    arrived: list[str] = []
+    both = asyncio.Event()
+
+    def claimer(name: str) -> Workflow:
+        wf = Workflow(name)
+
+        @wf.step
+        async def claim(ctx: StepContext, input: Any) -> str:
+            arrived.append(name)
+            if len(arrived) == 2:
+                both.set()
+            await both.wait()  # the two steps reach the claims together
+            for model in input["models"]:
+                await check_owner(ctx, model, "train")
+            return "claimed"
+
+        return wf
+
+    models = [f"m{i}" for i in range(8)]
+    async with Client(pg_url) as a, Client(pg_url) as b:
+        runs = await asyncio.gather(
+            a.start(claimer("team-a"), {"models": models}), b.start(claimer("team-b"), {"models": models})
+        )
+        outcomes = []
+        for client, run in zip((a, b), runs, strict=True):
+            try:
+                outcomes.append(await client.result(run.id, timeout=60))
+            except RunFailed as exc:
+                outcomes.append(str(exc))
+        owned = {m: await owners(a.store, m) for m in models}
+    assert all(len(o) == 1 for o in owned.values()), owned
+    assert outcomes.count("claimed") <= 1, outcomes
+    assert any("belongs to" in str(o) for o in outcomes), outcomes
+    for name, outcome in zip(("team-a", "team-b"), outcomes, strict=True):
+        if outcome == "claimed":  # the workflow that went on owns every model it went on with
+            assert all(o == [name] for o in owned.values()), (name, owned)
