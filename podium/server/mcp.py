@@ -66,6 +66,7 @@ class PodiumMCP:
         self.client = client
         self.principal = principal
         self.tools = PodiumTools(client)
+        self._undeployable: set[tuple[str, str]] = set()  # deployed versions that did not load (logged once)
         self.server = mcp.server.lowlevel.Server(
             "podium",
             version=__version__,
@@ -88,7 +89,13 @@ class PodiumMCP:
     async def _list_tools(self, ctx: Any, params: Any) -> Any:
         import mcp_types as types
 
+        from . import deployed
+
         who = self._caller(ctx)
+        try:  # workflows deployed into the store since the session started get their tools too
+            await deployed.refresh(self.client, self._undeployable)
+        except Exception:  # the store failed: list what is served
+            log.exception("reading the workflows deployed into the store failed")
         return types.ListToolsResult(
             tools=[
                 types.Tool(

@@ -343,3 +343,19 @@ async def test_podium_mcp_over_http_keeps_allow_remote_local_mode(tmp_path: Path
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+async def test_stdio_lists_a_workflow_deployed_after_it_started(tmp_path: Path) -> None:
+    """``podium mcp`` over stdio listed the workflows it saw when it started: one deployed
+    afterwards (``podium workflows deploy`` elsewhere) had no tool until the client restarted
+    the server. The tool list now follows the store's deployments."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    flow = tmp_path / "late.yaml"
+    flow.write_text('name: late\nversion: "1"\nsteps:\n  - id: say\n    uses: set\n    with: {text: "late"}\n')
+    async with mcp.Client(stdio(db)) as client:
+        assert "run_late" not in {t.name for t in (await client.list_tools()).tools}
+        async with podium.Client(db, recover=False, execute=False) as other:
+            await other.deploy(str(flow))
+        assert "run_late" in {t.name for t in (await client.list_tools()).tools}
+        done = await call(client, "run_late", {"input": {}})
+        assert done["status"] == "completed" and done["output"] == {"text": "late"}, done
