@@ -361,3 +361,18 @@ async def test_forget_deletes_only_the_spend_counters_of_the_entity(store_url: s
     assert sorted(left) == [
         "entity:refunds:ann@example.com:2026-12-01:tokens", "entity:refunds:bo@example.com:2026-12-01:cost"
     ]
+
+
+async def test_forget_leaves_the_counters_of_entities_whose_value_holds_the_erased_one(store_url: str) -> None:
+    """Found by the fifth session's new-user run-through: ``podium memory forget customer:777
+    --value 777`` deleted the legacy counter of entity ``1777`` too (a part of its value matched),
+    resetting another customer's budget. A counter goes only when its entity is an erased value."""
+    async with podium.Client(store_url) as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        await c.store.kv_put("spend", "entity:refunds:777:2026-12-01:tokens", "120")
+        await c.store.kv_put("spend", "entity:refunds:1777:2026-12-01:tokens", "80")
+        erasure = await mem.forget("customer:777", values=["777"], reason="GDPR request 14")
+        left = await c.store.kv_list("spend")
+        await mem.close()
+    assert erasure.counts["spend_counters_deleted"] == 1
+    assert sorted(left) == ["entity:refunds:1777:2026-12-01:tokens"]

@@ -157,7 +157,7 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
             return {}
         done = await store.redact_payloads(forms, REDACTED, record=_redaction_record(mem.actor))
         # per-entity spend counters written before they were keyed by a digest named the entity
-        legacy = [k for k in await store.kv_list(SPEND) if any(f in _counted(k) for f in forms)]
+        legacy = [k for k in await store.kv_list(SPEND) if _counted(k) in forms]  # the whole value, not a part
         for key in legacy:
             await store.kv_put(SPEND, key, None)
     return {
