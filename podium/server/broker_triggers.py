@@ -19,6 +19,7 @@ from typing import Any
 from ..connectors import BrokerConnector, Consumer
 from ..connectors._sources import BROKER_KINDS
 from ..engine.versions import ACTIVE
+from ..errors import AuthError
 from ..governance import capabilities as caps
 from ..governance.deployers import deployer
 
@@ -121,6 +122,8 @@ class BrokerConsumers:
                     self.consumers[t.key] = consumer
                 # as the workflow's deployer, like a schedule (governance/deployers.py); a refusal
                 # leaves the messages in the broker and is reported below
+                if refused := await self.client.governance.own_refusal():  # a revoked server takes nothing
+                    raise AuthError(f"the messages stay in the broker: {refused}")
                 who = await deployer(self.client.governance, t.workflow, await self.client.store.kv_get(ACTIVE, t.workflow))
                 with self.client.acting_as(who) if who is not None else contextlib.nullcontext():
                     await consumer.poll(timeout=1.0)

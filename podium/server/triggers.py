@@ -261,6 +261,8 @@ class Triggers:
         Each trigger fails alone: a schedule or folder that raises is reported (logged and audited as
         ``trigger.failed``, once until it works again) and the others still fire."""
         now = time.time() if now is None else now
+        if await self._refused():  # a server whose token no longer stands starts nothing
+            return []
         started = []
         for s in self.schedules:
             if s.error is not None:
@@ -278,6 +280,19 @@ class Triggers:
             except Exception as exc:
                 await self._failed(f"folder:{folder}", workflow, f"watched folder {folder!r}: {exc}")
         return started
+
+    async def _refused(self) -> str | None:
+        """Why this server's own token no longer stands (logged once), or None. Its triggers then
+        start nothing, not even as a workflow's deployer or an emitting run's starter: whoever
+        revoked it stopped the host."""
+        refused = await self.client.governance.own_refusal()
+        if refused and self._broken.get("server") != refused:
+            log.error("this server's token is refused (%s): its triggers start nothing", refused)
+        if refused:
+            self._broken["server"] = refused
+        else:
+            self._broken.pop("server", None)
+        return refused
 
     async def _failed(self, trigger: str, workflow: str, error: str) -> None:
         """Report a trigger that cannot fire: once (not every tick) until it works again."""
@@ -507,6 +522,8 @@ class Triggers:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
         try:
+            if own and (refused := await self._refused()):
+                raise AuthError(f"not started: {refused}")
             if origin is None and own:  # a schedule or a watched folder: as the workflow's deployer
                 who = await self.as_deployer(workflow)
                 with self.client.acting_as(who) if who is not None else contextlib.nullcontext():

@@ -153,3 +153,31 @@ async def test_attack_a_user_named_local_deploys_a_schedule_that_runs_as_the_ser
         letters = await trig.dead_letters()
         assert [d["workflow"] for d in letters] == ["nightly"], letters
         assert "local (roles: author)" in letters[0]["error"] and "runs.start" in letters[0]["error"], letters[0]["error"]
+
+
+async def test_attack_a_server_whose_token_is_revoked_fires_no_schedule(
+    server: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """Found by the fifth session's new-user run-through: the server's own token was revoked (its
+    host was lost); it handed back its runs and stopped claiming, but its schedules went on
+    firing, starting runs as their deployer, since those starts act as the deployer, not as the
+    server. A server whose token is refused now fires nothing (its schedules count the missed
+    times again when it starts with a valid token: the misfire policy decides)."""
+    from podium.governance import identity
+
+    monkeypatch.setattr(identity, "RECHECK_SECONDS", 0.1)
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read", "runs.start"])
+    async with Client(db, token=tokens["root"]) as admin:
+        server_token = await admin.create_token("svc", name="host-9")
+    async with server(db, token=server_token, triggers=False) as (app, http):
+        await _deploy(http, tokens["dana"])
+        trig, c = app.state.triggers, app.state.client
+        await trig.tick(NIGHT)
+        async with Client(db, token=tokens["root"]) as admin:
+            await admin.revoke_token("svc", "host-9")
+        import asyncio
+
+        await asyncio.sleep(0.2)  # past the recheck
+        assert await trig.tick(NIGHT + 86_400) == []
+        async with Client(db, token=tokens["root"]) as admin:
+            assert not await admin.list(workflow="nightly", limit=5)
