@@ -67,8 +67,19 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
     recorded = data.get("roles")
     roles = [r for r in user.roles if r in recorded] if isinstance(recorded, list) else list(user.roles)
     custom = {k: frozenset(json.loads(v)) for k, v in (await store.kv_list(ROLES)).items()}
-    return Principal(
-        name=user.name, roles=tuple(roles), permissions=role_permissions(roles, custom), service=user.service
+    who = Principal(name=user.name, roles=tuple(roles), permissions=role_permissions(roles, custom), service=user.service)
+    if who.can("runs.start"):
+        return who
+    if role_permissions(user.roles, custom) >= {"runs.start"}:  # the deployment's token was scoped
+        raise AuthError(
+            f"{workflow!r} version {version} was deployed by {user.name!r} with a token whose scopes left no role "
+            f"that may start runs (roles recorded with the deploy: {', '.join(roles) or 'none'}), and "
+            f"its triggers start runs as their deployer: deploy it again with a token whose scopes cover runs.start"
+        )
+    raise AuthError(
+        f"{workflow!r} version {version} was deployed by {user.name!r}, whose roles ({', '.join(user.roles) or 'none'}) "
+        f"may not start runs, and its triggers start runs as their deployer: grant a role with runs.start "
+        f"(podium users grant {user.name} ROLE) or {again}"
     )
 
 
