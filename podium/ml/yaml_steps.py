@@ -1,7 +1,7 @@
 """The ML loop in workflow files: ``uses: read_csv``, ``train``, ``promote`` and ``predict``.
 
 Registered through the ``podium.step_types`` entry-point group (pyproject.toml). Files are read
-only under a folder an admin registered (``root:``, see ``podium tools add NAME files``), and the
+only under a folder an admin registered (``root:``, see ``podium tools add NAME --files DIR``), and the
 MLflow registry is the operator's (``$PODIUM_MLFLOW_URI``, default ``$PODIUM_HOME/mlflow.db``), never
 named by the file. Training and scoring run on the step's ``executor:`` (``ray``) when it has one::
 
@@ -242,7 +242,7 @@ def _path_uses(fields: tuple[str, ...]) -> Any:
 _S: dict[str, Any] = {"type": "string"}
 _ROWS: dict[str, Any] = {"type": "array", "items": {"type": "object"}, "description": "records (a step's output)"}
 _CSV: dict[str, Any] = {**_S, "description": "a CSV file with a header, under the registered folder 'root'"}
-_ROOT: dict[str, Any] = {**_S, "description": "a registered files folder (podium tools add NAME files)"}
+_ROOT: dict[str, Any] = {**_S, "description": "a registered files folder (podium tools add NAME --files DIR)"}
 _METRIC: dict[str, Any] = {"enum": ["roc_auc", "accuracy", "f1", "log_loss", "brier"], "default": "roc_auc"}
 _MODEL: dict[str, Any] = {**_S, "minLength": 1, "description": "the registered model's name"}
 
