@@ -77,7 +77,7 @@ async def outbox_list(source: str, status: str | None, target: str | None, limit
 
 @outbox.command("relay")
 @_source
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (exit 1 if some failed).")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (exit 1 if some failed or the policy refused some).")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
 @click.option("--lease", type=click.FloatRange(min=0.5), default=60.0, show_default=True, help="Seconds a claimed message is this relay's.")
 @db_option
@@ -106,7 +106,12 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
                 f"sent={done.sent} retrying={done.retrying} failed={done.failed} refused={done.refused}", highlight=False
             )
             if done.refused:  # set aside by the workflow's policy of now: say where to look
-                out.print("refused messages: podium outbox list --status failed (the reason is in last_error)", highlight=False)
+                out.print(
+                    f"refused messages: podium outbox list --source {source} --status failed (the reason is in "
+                    "last_error); once the policy allows them: podium outbox retry --source "
+                    f"{source} KEY",
+                    highlight=False,
+                )
             return 1 if done.failed or done.refused else EXIT_OK
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -317,5 +317,7 @@ def test_the_relay_command_says_what_the_policy_set_aside(hook: Hook, tmp_path: 
     relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
     assert relayed.returncode == 1, relayed.stdout + relayed.stderr
     assert "sent=0" in relayed.stdout and "refused=1" in relayed.stdout, relayed.stdout
-    assert "podium outbox list --status failed" in relayed.stdout
+    assert "podium outbox list --source orders --status failed" in relayed.stdout
+    listed = _podium("outbox", "list", "--source", "orders", "--status", "failed", "--db", db, env=env)
+    assert listed.returncode == 0 and "slack" in listed.stdout, listed.stdout + listed.stderr  # the hint works
     assert not list(hook.effects)
