@@ -37,6 +37,8 @@ async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], a
         click.echo(json.dumps(now))
     elif now:
         click.echo(f"model {model}: owned by {', '.join(now)} (other workflows may only score with it)")
+    elif remove:
+        click.echo(f"model {model}: no owner left; the next workflow that trains, promotes or rolls it back becomes its owner")
     else:
         click.echo(f"model {model}: no owner yet; the first workflow that trains, promotes or rolls it back becomes its owner")
     return EXIT_OK

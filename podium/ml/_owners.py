@@ -18,7 +18,7 @@ import asyncio
 import json
 from typing import Any
 
-from ..errors import CapabilityDenied
+from ..errors import CapabilityDenied, ConfigError
 
 OWNERS = "model_owners"
 CLAIMS = "model_claims"  # model -> how many workflows tried to claim it (the first one owns it)
@@ -69,6 +69,15 @@ async def set_owners(client: Any, model: str, *, add: list[str], remove: list[st
     """Add and remove owners of ``model`` (needs ``workflows.deploy``; audited). Returns the owners."""
     await client.authorize("workflows.deploy", f"model:{model}")
     now = await owners(client.store, model)
+    if both := sorted(set(add) & set(remove)):
+        raise ConfigError(f"model {model!r}: {', '.join(both)} is both added and removed; say which")
+    if blank := [w for w in add if not w.strip() or w != w.strip()]:
+        raise ConfigError(f"model {model!r}: {blank[0]!r} is not a workflow name (empty, or spaces around it)")
+    if unknown := [w for w in remove if w not in now]:
+        raise ConfigError(
+            f"model {model!r}: {', '.join(map(repr, unknown))} is not an owner, so nothing was removed; its owners "
+            f"are: {', '.join(now) or 'none yet'}"
+        )
     new = [w for w in now if w not in remove] + [w for w in add if w not in now]
     await client.store.kv_put(OWNERS, model, json.dumps(new) if new else None)
     if not new:  # no owner left: the next workflow that changes it claims it

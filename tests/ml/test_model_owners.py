@@ -86,6 +86,16 @@ def test_owners_from_the_cli(tmp_path: Any) -> None:
     assert added.returncode == 0 and json.loads(added.stdout) == ["team-a", "team-b"], added.stderr
     removed = cli("churn", "--remove", "team-a")
     assert removed.returncode == 0 and "owned by team-b" in removed.stdout, removed.stderr
+    # mistakes are said, not audited as done (found by the fifth session's new-user run-through)
+    for args, says in (
+        (("--remove", "old-flow"), "'old-flow' is not an owner, so nothing was removed; its owners are: team-b"),
+        (("--add", "x", "--remove", "x"), "x is both added and removed"),
+        (("--add", " "), "is not a workflow name"),
+    ):
+        wrong = cli("churn", *args)
+        assert wrong.returncode == 2 and says in wrong.stderr and "Traceback" not in wrong.stderr, wrong.stderr
+    last = cli("churn", "--remove", "team-b")
+    assert last.returncode == 0 and "no owner left" in last.stdout, last.stdout
 
 
 async def test_attack_a_file_that_calls_itself_the_owner_changes_the_model(tmp_path: Any, monkeypatch: Any) -> None:
