@@ -327,16 +327,19 @@ async def killswitch_set(
 @click.argument("scope", type=click.Choice(["all", "workflow", "kind", "provider", "agent", "connector"]))
 @click.argument("name", required=False)
 @click.option("--all", "every", is_flag=True, help="The switch set with --all on SCOPE.")
+@click.option("--no-wait", is_flag=True, help="Wake the paused runs and return: a server or worker drives them.")
 @db_option
 @run_async
 @requires("killswitch.use", lambda kw: f"{kw['scope']}:{kw['name'] or '*'}")
-async def killswitch_clear(scope: str, name: str | None, every: bool, db: str | None) -> int:
+async def killswitch_clear(scope: str, name: str | None, every: bool, no_wait: bool, db: str | None) -> int:
     """Switch SCOPE NAME back on; paused runs continue.
 
+    The runs it wakes are driven by this command until each ends or parks again, unless a server or
+    worker on the store takes them first; with --no-wait it returns at once and leaves them to those.
     A switch that is not on is an error (exit 2), as a mistyped name must not look like the end of
     an incident: the message lists the switches that are on."""
     name = _switch_name(scope, name, every, "clear")
-    async with make_client(db) as c:
+    async with make_client(db, recover=False, execute=False) if no_wait else make_client(db) as c:
         on = await c.governance.switches()  # killswitch.use was checked: listing needs no runs.read here
         if f"{scope}:{name}" not in on:
             from podium.governance.policy import switch_not_set
