@@ -114,8 +114,8 @@ class Governance:
         if token is None:
             if users:
                 raise AuthError(
-                    "this store has users, so every client needs an API token: pass token=... or set "
-                    "PODIUM_TOKEN (an admin creates one with 'podium tokens create USER')"
+                    "this store has users, so every client needs an API token: set PODIUM_TOKEN (or, in Python, "
+                    "pass token=...); an admin creates one with 'podium tokens create USER'"
                 )
             return Principal.local_user()
         return await self.authenticate(token)
@@ -127,7 +127,7 @@ class Governance:
             raise AuthError("unknown API token: check PODIUM_TOKEN, or ask an admin for a new one")
         rec = TokenRecord.from_json(text)
         if rec.revoked:
-            raise AuthError(f"API token {rec.name!r} of {rec.user!r} was revoked")
+            raise AuthError(f"API token {rec.name!r} of {rec.user!r} was revoked; an admin creates a new one: podium tokens create {rec.user}")
         if rec.expires_at is not None and rec.expires_at < time.time():
             raise AuthError(f"API token {rec.name!r} of {rec.user!r} expired; create a new one")
         user_text = await self.store.kv_get(USERS, rec.user)
