@@ -201,14 +201,7 @@ def test_clearing_again_wakes_runs_left_parked_by_a_switch_cleared_since(tmp_pat
     Since clearing an unset switch became an error, nothing woke it. Clearing an unset switch is
     still an error naming the switches on, and it wakes the runs a switch parked (they look at the
     switches again: those under a switch still on park again)."""
-    (tmp_path / "flows.py").write_text(
-        "import podium\nwf = podium.Workflow('nightly')\n\n@wf.step\nasync def wait(ctx: podium.StepContext):\n"
-        "    return await ctx.wait_for('go')\n\n@wf.step\nasync def hello(wait):\n    return 'hi'\n"
-    )
-    cli(tmp_path, "run", "flows:wf", "--input", "{}", check=3)
-    rid = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"]
-    cli(tmp_path, "killswitch", "set", "workflow", "nightly", "-m", "incident 7")
-    assert "waiting" in cli(tmp_path, "runs", "signal", rid, "go").stdout  # parked by the switch now
+    _parked_by_a_switch(tmp_path, "incident 7")
     with sqlite3.connect(tmp_path / "gov.db") as db:  # the switch is gone, the wake never came
         db.execute("DELETE FROM kv WHERE ns='switches'")
     shown = cli(tmp_path, "runs", "--json").stdout
@@ -222,17 +215,23 @@ def test_clearing_a_switch_with_no_wait_leaves_the_runs_to_a_worker(tmp_path: Pa
     """Found by the fifth session's new-user run-through: ``podium killswitch clear`` drove the
     runs it woke until they ended (12.5 s for one), so a runbook step hung on a long run.
     ``--no-wait`` wakes them and returns; a worker (or server) on the store drives them."""
-    (tmp_path / "flows.py").write_text(
-        "import podium\nwf = podium.Workflow('nightly')\n\n@wf.step\nasync def wait(ctx: podium.StepContext):\n"
-        "    return await ctx.wait_for('go')\n\n@wf.step\nasync def hello(wait):\n    return 'hi'\n"
-    )
-    cli(tmp_path, "run", "flows:wf", "--input", "{}", check=3)
-    rid = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"]
-    cli(tmp_path, "killswitch", "set", "workflow", "nightly", "-m", "incident 8")
-    assert "waiting" in cli(tmp_path, "runs", "signal", rid, "go").stdout  # parked by the switch now
+    _parked_by_a_switch(tmp_path, "incident 8")
     cleared = cli(tmp_path, "killswitch", "clear", "workflow", "nightly", "--no-wait")
     assert "1 paused run(s) woken" in cleared.stdout, cleared.stdout
     shown = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])
     assert shown["status"] != "completed", shown  # not driven by the clearing command
     cli(tmp_path, "runs", "resume")  # an engine on the store takes it up
     assert '"completed"' in cli(tmp_path, "runs", "--json").stdout
+
+
+def _parked_by_a_switch(tmp_path: Path, reason: str) -> str:
+    """A run of ``nightly`` parked by a ``workflow nightly`` pause switch (set with ``reason``); its id."""
+    (tmp_path / "flows.py").write_text(
+        "import podium\nwf = podium.Workflow('nightly')\n\n@wf.step\nasync def wait(ctx: podium.StepContext):\n"
+        "    return await ctx.wait_for('go')\n\n@wf.step\nasync def hello(wait):\n    return 'hi'\n"
+    )
+    cli(tmp_path, "run", "flows:wf", "--input", "{}", check=3)
+    rid = str(json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"])
+    cli(tmp_path, "killswitch", "set", "workflow", "nightly", "-m", reason)
+    assert "waiting" in cli(tmp_path, "runs", "signal", rid, "go").stdout  # parked by the switch now
+    return rid
