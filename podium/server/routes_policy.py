@@ -216,6 +216,10 @@ class PolicyDecision(BaseModel):
     decision: Outcome = Field(description="The strictest outcome of the checks.")
     checks: list[PolicyCheck]
     not_checked: list[str] = Field(description="What only a run can tell (budgets, tone).")
+    known: bool = Field(
+        description="Whether a workflow of this name is served or deployed, or has a policy of its own; false: "
+        "a name nothing knows (a typo?), answered by the default policy `*`."
+    )
 
 
 @router.get(
@@ -268,7 +272,8 @@ async def policy_decision(
         raise ApiError(
             422, "invalid_request", "give a tool, a provider, a connector or an answer to check, e.g. ?tool=search"
         )
-    scoped = over_call(await client.policies(), workflow, agent or None)  # as a run would
+    policies = await client.policies()
+    scoped = over_call(policies, workflow, agent or None)  # as a run would
     checks: list[dict[str, Any]] = []
     service = client.governance
     if tool:
@@ -294,7 +299,17 @@ async def policy_decision(
         "decision": max((c["outcome"] for c in checks), key=STRICTNESS.__getitem__),
         "checks": checks,
         "not_checked": ["budgets (they depend on a run's spending)", "tone (judged by a model at run time)"],
+        "known": await _known(client, workflow, policies),
     }
+
+
+async def _known(client: Any, workflow: str, policies: dict[str, Any]) -> bool:
+    """Whether a workflow called ``workflow`` is served or deployed here, or has a policy of its own."""
+    from ..engine.versions import ACTIVE
+
+    if workflow in policies or workflow in client.workflows():
+        return True
+    return await client.store.kv_get(ACTIVE, workflow) is not None
 
 
 def _connector_check(

@@ -295,3 +295,14 @@ async def test_kpis_and_daily_costs(server: Any, store_url: str) -> None:
         h = await _tokens(c, viewer=["workflows.read"])
         _denied(await http.get("/api/kpis", headers=h["viewer"]), "runs.read")
         _denied(await http.get("/api/costs", headers=h["viewer"]), "runs.read")
+
+
+async def test_the_dry_run_says_whether_the_workflow_is_known(server: Any) -> None:
+    """Found by the fifth session's new-user run-through: a dry run for a misspelt workflow answered
+    ``allowed`` by the default policy, nothing saying the name is unknown. ``known`` says it."""
+    async with server("memory://") as (_, http):
+        r = await http.get("/api/policies/supprot/decision", params={"tool": "search"})
+        assert r.status_code == 200 and r.json()["known"] is False, r.text
+        assert (await http.put("/api/policies/supprot", json={"allowed_tools": []})).status_code == 200
+        r = await http.get("/api/policies/supprot/decision", params={"tool": "search"})
+        assert r.json()["known"] is True and r.json()["decision"] == "refused", r.text
