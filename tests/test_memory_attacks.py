@@ -376,3 +376,21 @@ async def test_forget_leaves_the_counters_of_entities_whose_value_holds_the_eras
         await mem.close()
     assert erasure.counts["spend_counters_deleted"] == 1
     assert sorted(left) == ["entity:refunds:1777:2026-12-01:tokens"]
+
+
+async def test_forget_deletes_the_counters_of_a_workflow_whose_name_has_a_colon(store_url: str) -> None:
+    """Review of the last fixes (fifth session): matching a legacy counter's entity by its whole
+    value took the workflow's name to end at the key's first ``:``; workflow names are free text,
+    so for ``team:eu`` the entity read as ``eu:ann@example.com``, which is no erased value, and
+    ``forget`` left the counter naming the person (the part match before deleted it). The workflow
+    names come from the day counters beside them; the entity is what follows one of them."""
+    async with podium.Client(store_url) as c:
+        mem = memory.attach(c, Memory(c.store, embedder="hash:64"))
+        await c.store.kv_put("spend", "day:team:eu:2026-12-01:tokens", "200")
+        await c.store.kv_put("spend", "entity:team:eu:ann@example.com:2026-12-01:tokens", "120")
+        await c.store.kv_put("spend", "entity:team:eu:bo@example.com:2026-12-01:tokens", "80")
+        erasure = await mem.forget("ann@example.com", reason="GDPR request 15")
+        left = await c.store.kv_list("spend")
+        await mem.close()
+    assert erasure.counts["spend_counters_deleted"] == 1
+    assert sorted(left) == ["day:team:eu:2026-12-01:tokens", "entity:team:eu:bo@example.com:2026-12-01:tokens"]

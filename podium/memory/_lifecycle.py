@@ -157,7 +157,7 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
             return {}
         done = await store.redact_payloads(forms, REDACTED, record=_redaction_record(mem.actor))
         # per-entity spend counters written before they were keyed by a digest named the entity
-        legacy = [k for k in await store.kv_list(SPEND) if _counted(k) in forms]  # the whole value, not a part
+        legacy = _naming(list(await store.kv_list(SPEND)), forms)  # the whole value, not a part
         for key in legacy:
             await store.kv_put(SPEND, key, None)
     return {
@@ -166,14 +166,22 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
     }  # fmt: skip
 
 
-def _counted(key: str) -> str:
-    """The entity a legacy spend counter (``entity:WORKFLOW:ENTITY:DAY:KIND``) counts for ("" for any
-    other key): only it is matched, so a form that is part of a workflow's name, a day or a kind
-    deletes nobody else's counters."""
-    if not key.startswith("entity:"):
-        return ""
-    tail = key.removeprefix("entity:").partition(":")[2]  # a name with a ":" leaves its tail in (rare)
-    return tail.rsplit(":", 2)[0] if tail.count(":") >= 2 else ""
+def _naming(keys: list[str], forms: Sequence[str]) -> list[str]:
+    """The legacy spend counters (``entity:WORKFLOW:ENTITY:DAY:KIND``) whose entity is one of
+    ``forms``, whole: a form that is part of a workflow's name, a day, a kind or another entity
+    deletes nobody else's counters. A workflow's name may hold a ``:``; the names come from the
+    day counters (``day:WORKFLOW:DAY:KIND``) written beside them, else any ``:`` may end it."""
+    workflows = {k.removeprefix("day:").rsplit(":", 2)[0] for k in keys if k.startswith("day:") and k.count(":") >= 3}
+    wanted, out = set(forms), []
+    for key in keys:
+        if not key.startswith("entity:") or key.count(":") < 4:
+            continue
+        both = key.removeprefix("entity:").rsplit(":", 2)[0]  # WORKFLOW:ENTITY
+        splits = [(both[:i], both[i + 1 :]) for i, ch in enumerate(both) if ch == ":" and i > 0]
+        entities = [e for w, e in splits if w in workflows] or [e for _, e in splits]
+        if wanted.intersection(entities):
+            out.append(key)
+    return out
 
 
 @contextlib.asynccontextmanager

@@ -69,6 +69,7 @@ async def set_owners(client: Any, model: str, *, add: list[str], remove: list[st
     """Add and remove owners of ``model`` (needs ``workflows.deploy``; audited). Returns the owners."""
     await client.authorize("workflows.deploy", f"model:{model}")
     now = await owners(client.store, model)
+    add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))  # a name given twice counts once
     if both := sorted(set(add) & set(remove)):
         raise ConfigError(f"model {model!r}: {', '.join(both)} is both added and removed; say which")
     if blank := [w for w in add if not w.strip() or w != w.strip()]:

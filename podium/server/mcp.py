@@ -92,8 +92,9 @@ class PodiumMCP:
         from . import deployed
 
         who = self._caller(ctx)
-        try:  # workflows deployed into the store since the session started get their tools too
-            await deployed.refresh(self.client, self._undeployable)
+        try:  # workflows deployed since the session started get their tools too, for who may read them
+            if who.can("workflows.read"):  # only then is deployed code loaded (as GET /api/workflows)
+                await deployed.refresh(self.client, self._undeployable)
         except Exception:  # the store failed: list what is served
             log.exception("reading the workflows deployed into the store failed")
         return types.ListToolsResult(

@@ -181,3 +181,12 @@ async def test_two_workflows_claiming_a_new_model_at_once_leave_one_owner(pg_url
     for name, outcome in zip(("team-a", "team-b"), outcomes, strict=True):
         if outcome == "claimed":  # the workflow that went on owns every model it went on with
             assert all(o == [name] for o in owned.values()), (name, owned)
+
+
+async def test_an_owner_added_twice_is_listed_once() -> None:
+    """Review of the last fixes (fifth session): ``podium ml owners churn --add a --add a`` (a
+    script that adds the owners it knows, one of them twice) stored ``["a", "a"]``: the model was
+    shown as "owned by a, a" and the audit entry named both. An owner is listed once."""
+    async with Client("memory://") as client:
+        assert await set_owners(client, "churn", add=["team-a", "team-a", "team-b"], remove=[]) == ["team-a", "team-b"]
+        assert await owners(client.store, "churn") == ["team-a", "team-b"]

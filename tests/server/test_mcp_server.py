@@ -359,3 +359,32 @@ async def test_stdio_lists_a_workflow_deployed_after_it_started(tmp_path: Path) 
         assert "run_late" in {t.name for t in (await client.list_tools()).tools}
         done = await call(client, "run_late", {"input": {}})
         assert done["status"] == "completed" and done["output"] == {"text": "late"}, done
+
+
+async def test_attack_a_caller_without_workflows_read_makes_the_listing_load_deployed_code(tmp_path: Path) -> None:
+    """Review of the last fixes (fifth session): listing tools loaded every workflow deployed into
+    the store (a Python version's module is imported) before looking at who asked, so a caller
+    whose role may not read workflows (here an auditor) had ``podium mcp`` load deployed code it
+    would not otherwise load. ``GET /api/workflows`` checks ``workflows.read`` first; so does the
+    listing now (deployed.py: "only after the caller's permission")."""
+    from podium.server.mcp import PodiumMCP
+
+    db = f"sqlite:///{tmp_path}/podium.db"
+    flow = tmp_path / "late.yaml"
+    flow.write_text('name: late\nversion: "1"\nsteps:\n  - id: say\n    uses: set\n    with: {text: "late"}\n')
+    async with podium.Client(db, recover=False, execute=False) as admin:
+        await admin.create_user("root", ["admin"])
+        root = await admin.create_token("root")
+    async with podium.Client(db, token=root, recover=False, execute=False) as admin:
+        await admin.define_role("auditor", ["audit.read"])
+        await admin.create_user("audra", ["auditor"])
+        audra = await admin.create_token("audra")
+        await admin.deploy(str(flow))
+    async with podium.Client(db, token=audra, recover=False, execute=False) as engine:
+        async with mcp.Client(PodiumMCP(engine).server) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+        assert "run_late" not in names
+        assert engine.registry.latest("late") is None  # nothing of the store's deployments was loaded
+    async with podium.Client(db, token=root, recover=False, execute=False) as engine:
+        async with mcp.Client(PodiumMCP(engine).server) as client:  # who may read workflows sees it
+            assert "run_late" in {t.name for t in (await client.list_tools()).tools}
