@@ -70,11 +70,12 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
     who = Principal(name=user.name, roles=tuple(roles), permissions=role_permissions(roles, custom), service=user.service)
     if who.can("runs.start"):
         return who
-    if role_permissions(user.roles, custom) >= {"runs.start"}:  # the deployment's token was scoped
+    if role_permissions(user.roles, custom) >= {"runs.start"}:  # a scoped token, or roles changed since
+        rec, kept = ", ".join(map(str, recorded or [])) or "none", ", ".join(roles) or "none"
         raise AuthError(
-            f"{workflow!r} version {version} was deployed by {user.name!r} with a token whose scopes left no role "
-            f"that may start runs (roles recorded with the deploy: {', '.join(roles) or 'none'}), and "
-            f"its triggers start runs as their deployer: deploy it again with a token whose scopes cover runs.start"
+            f"{workflow!r} version {version} was deployed by {user.name!r} (roles recorded with the deploy: {rec}; "
+            f"of them still held: {kept}), none of which may start runs, and its triggers start runs as their "
+            f"deployer: deploy it again with a token whose scopes cover runs.start"
         )
     raise AuthError(
         f"{workflow!r} version {version} was deployed by {user.name!r}, whose roles ({', '.join(user.roles) or 'none'}) "

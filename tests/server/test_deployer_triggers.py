@@ -186,3 +186,27 @@ async def test_attack_a_server_whose_token_is_revoked_fires_no_schedule(
         assert await trig.tick(NIGHT + 86_400) == []
         async with Client(db, token=tokens["root"]) as admin:
             assert not await admin.list(workflow="nightly", limit=5)
+
+
+async def test_a_deployer_who_lost_the_deploys_role_is_told_which_roles_were_recorded(server: Any, tmp_path: Path) -> None:
+    """Review of the last fixes (fifth session): dana deployed with her full token (roles author and
+    starter recorded); an admin then moved her from starter to another role that starts runs. The
+    dead letter said her token's scopes left no role (roles recorded with the deploy: author only):
+    no token was scoped, and starter, the role that was recorded, was not named. It names the roles
+    recorded and the ones of them she still holds."""
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read"])
+    async with Client(db, token=tokens["root"]) as admin:
+        await admin.define_role("starter", ["runs.start", "runs.read", "workflows.read"])
+        await admin.define_role("launcher", ["runs.start", "runs.read", "workflows.read"])
+        await admin.create_user("dana", ["author", "starter"])
+    async with server(db, token=tokens["svc"], triggers=False) as (app, http):
+        await _deploy(http, tokens["dana"])
+        async with Client(db, token=tokens["root"]) as admin:
+            await admin.create_user("dana", ["author", "launcher"])
+        trig = app.state.triggers
+        await trig.tick(NIGHT)
+        assert await trig.tick(NIGHT + 86_400) == []
+        [letter] = await trig.dead_letters()
+        error = letter["error"]
+        assert "recorded with the deploy: author, starter" in error and "scopes left" not in error, error
+        assert "deploy it again" in error, error
