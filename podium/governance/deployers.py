@@ -71,7 +71,7 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
     if who.can("runs.start"):
         return who
     if role_permissions(user.roles, custom) >= {"runs.start"}:  # a scoped token, or roles changed since
-        rec, kept = ", ".join(map(str, recorded or [])) or "none", ", ".join(roles) or "none"
+        rec, kept = ", ".join(map(str, recorded if isinstance(recorded, list) else [])) or "none", ", ".join(roles) or "none"
         raise AuthError(
             f"{workflow!r} version {version} was deployed by {user.name!r} (roles recorded with the deploy: {rec}; "
             f"of them still held: {kept}), none of which may start runs, and its triggers start runs as their "
