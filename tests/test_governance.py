@@ -664,3 +664,22 @@ async def test_no_token_is_made_for_a_disabled_user(shared_store):
         bob = await admin.create_token("bob", name="fresh")
     async with Client(shared_store, token=bob) as c:
         assert c.principal.name == "bob"
+
+
+async def test_the_commands_messages_suggest_quote_user_names(tmp_path) -> None:
+    """Review of the fifth session's last fixes: user names are not restricted, and the commands the
+    messages suggest put them in unquoted (``podium users enable ann lee`` enables nobody). They are
+    quoted for a shell where they need it."""
+    from podium import Client
+    from podium.errors import AuthError
+
+    db = f"sqlite:///{tmp_path}/g.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("ann lee", ["viewer"])
+        token = await admin.create_token("ann lee")
+        await admin.disable_user("ann lee")
+        with pytest.raises(AuthError, match=r"podium users enable 'ann lee'"):
+            await admin.authenticate(token)

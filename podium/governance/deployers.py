@@ -15,6 +15,7 @@ account or by the local user before users existed: those start as the server.
 from __future__ import annotations
 
 import json
+import shlex
 from typing import TYPE_CHECKING
 
 from ..errors import AuthError
@@ -62,7 +63,7 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
     if user.disabled:
         raise AuthError(
             f"{workflow!r} version {version} was deployed by {entry.actor!r}, who is disabled, and its triggers "
-            f"start runs as their deployer: enable them (podium users enable {user.name}) or {again}"
+            f"start runs as their deployer: enable them (podium users enable {shlex.quote(user.name)}) or {again}"
         )
     recorded = data.get("roles")
     roles = [r for r in user.roles if r in recorded] if isinstance(recorded, list) else list(user.roles)
@@ -80,7 +81,7 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
     raise AuthError(
         f"{workflow!r} version {version} was deployed by {user.name!r}, whose roles ({', '.join(user.roles) or 'none'}) "
         f"may not start runs, and its triggers start runs as their deployer: grant a role with runs.start "
-        f"(podium users grant {user.name} ROLE) or {again}"
+        f"(podium users grant {shlex.quote(user.name)} ROLE) or {again}"
     )
 
 

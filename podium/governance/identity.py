@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import shlex
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -124,7 +125,7 @@ def check_new_token(user: str, stored: str | None, scopes: list[str] | None, ttl
     if User.from_json(user, stored).disabled:
         raise ConfigError(
             f"user {user!r} is disabled, so no token is made for them; enable them first "
-            f"(podium users enable {user}), then create the token"
+            f"(podium users enable {shlex.quote(user)}), then create the token"
         )
     bad = [p for p in scopes or () if p not in PERMISSIONS]
     if bad:

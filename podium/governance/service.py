@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ class Governance:
             raise AuthError("unknown API token: check PODIUM_TOKEN, or ask an admin for a new one")
         rec = TokenRecord.from_json(text)
         if rec.revoked:
-            raise AuthError(f"API token {rec.name!r} of {rec.user!r} was revoked; an admin creates a new one: podium tokens create {rec.user}")
+            raise AuthError(f"API token {rec.name!r} of {rec.user!r} was revoked; an admin creates a new one: podium tokens create {shlex.quote(rec.user)}")
         if rec.expires_at is not None and rec.expires_at < time.time():
             raise AuthError(f"API token {rec.name!r} of {rec.user!r} expired; create a new one")
         user_text = await self.store.kv_get(USERS, rec.user)
@@ -135,7 +136,7 @@ class Governance:
             raise AuthError(f"API token {rec.name!r} belongs to user {rec.user!r}, who no longer exists")
         user = User.from_json(rec.user, user_text)
         if user.disabled:
-            raise AuthError(f"user {user.name!r} is disabled; an admin can enable them again: podium users enable {user.name}")
+            raise AuthError(f"user {user.name!r} is disabled; an admin can enable them again: podium users enable {shlex.quote(user.name)}")
         custom = await self._custom_roles()
         perms = role_permissions(user.roles, custom)
         whole = None
@@ -188,7 +189,7 @@ class Governance:
         raise PermissionDenied(
             f"{who.name} (roles: {roles}) may not {permission}"
             + (f" on {target}" if target else "")
-            + f"; an admin can grant a role that allows it: podium users grant {who.name} ROLE"
+            + f"; an admin can grant a role that allows it: podium users grant {shlex.quote(who.name)} ROLE"
         )
 
     async def own_refusal(self) -> str | None:
