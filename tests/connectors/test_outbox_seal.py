@@ -1,0 +1,297 @@
+"""Attacks on the outbox's governance columns by someone who can write the business database
+(SQLite, PostgreSQL, MariaDB), in a store with users.
+
+A message records the workflow and run that wrote it and who approved it (``workflow``, ``run_id``,
+``approved_by``); the relay checks it against that workflow's policy of now. Those are columns of
+the business database: a writer of that database marked a message approved (so the relay delivered
+an operation the policy says a person approves), or blanked or renamed its workflow (so no policy,
+or a laxer one, applied). The engine now seals the columns with the audit key when it records a
+message, and the relay delivers only what its seal backs; a message no run sealed is checked under
+the default policy ``*`` (and the workflow it names), its approval not taken."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from podium import Client, Workflow
+from podium.connectors.relay import OutboxRelay, audit_with, held_with
+from podium.connectors.sql import SqlConnector, _url
+from podium.governance.policy import Policy
+
+from .standins import Hook
+from .test_health import ROOT, _orders_and_slack
+from .test_outbox import hook_for, orders_table, place, until
+
+
+def _checkout() -> Workflow:
+    wf = Workflow("checkout")
+
+    @wf.step
+    async def save(ctx, input):  # type: ignore[no-untyped-def]
+        return await ctx.connector("orders").call("transact", place(input))
+
+    return wf
+
+
+async def _governed(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    """A store with users: root (admin) and alice (approver), and their tokens."""
+    store = f"sqlite:///{tmp_path}/gov.db"
+    async with Client(store) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("alice", ["approver"])
+        tokens = {u: await c.create_token(u) for u in ("root", "alice")}
+    return store, tokens
+
+
+def _forge(sql_url: str, key: str, **values: Any) -> None:
+    """What a writer of the business database does: change a message's row (any column)."""
+    engine = sa.create_engine(_url(sql_url))
+    table = sa.Table("podium_outbox", sa.MetaData(), autoload_with=engine)
+    values = {k: v for k, v in values.items() if k in table.c}  # 'seal' exists once the fix is in
+    with engine.begin() as conn:
+        assert conn.execute(sa.update(table).where(table.c.key == key).values(**values)).rowcount == 1
+    engine.dispose()
+
+
+def _copy(sql_url: str, key: str, new_key: str, **values: Any) -> None:
+    """Insert a copy of message ``key``'s row (its seal too, if any) under ``new_key``."""
+    engine = sa.create_engine(_url(sql_url))
+    table = sa.Table("podium_outbox", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        row = dict(conn.execute(sa.select(table).where(table.c.key == key)).mappings().one())
+        row.pop("id")
+        conn.execute(sa.insert(table).values({**row, "key": new_key, **values}))
+    engine.dispose()
+
+
+async def test_attack_a_database_writer_marks_a_message_approved(sql_url: str, hook: Hook, tmp_path: Path) -> None:
+    """``approve_connectors`` names ``slack.post``: a message recorded before (nobody asked) is
+    refused at delivery. The attacker wrote ``approved_by = 'alice'`` into its row, and copied a
+    genuinely approved row under a new key with other arguments: the relay delivered both. Now the
+    seal (made by the engine with the audit key over workflow, run, approval, target, operation,
+    arguments and key) no longer matches: both are set aside, saying why; the genuine one goes."""
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    slack = hook_for(hook)
+    wf = _checkout()
+    store, tokens = await _governed(tmp_path)
+    async with Client(store, token=tokens["root"], workflows=[wf], connectors={"orders": db, "slack": slack}) as c:
+        alice = await c.authenticate(tokens["alice"])
+        unasked = await c.start(wf, 1)
+        await unasked.result()
+        await c.set_policy("checkout", Policy(approve_connectors=["slack.post"]))
+        asked = await c.start(wf, 2)
+
+        async def waiting() -> bool:
+            return bool(await c.approvals(run_id=asked.id))
+
+        await until(waiting)
+        [request] = await c.approvals(run_id=asked.id)
+        with c.acting_as(alice):
+            assert await c.decide(asked.id, request["name"], approve=True)
+        await asked.result()
+        by_run = {m.run_id: m for m in await db.outbox_messages()}
+        genuine, forged = by_run[asked.id], by_run[unasked.id]
+        assert genuine.approved_by == "alice" and forged.approved_by is None
+
+        _forge(sql_url, forged.key, approved_by="alice")
+        _copy(sql_url, genuine.key, "copied-1", arguments=json.dumps({"text": "refund 20000 to mallory"}))
+
+        relay = OutboxRelay(db, {"slack": slack}, held=held_with(c.governance), audit=audit_with(c.governance))
+        done = await relay.run_once()
+        assert list(hook.effects) == [genuine.key], "a message marked approved in the database was delivered"
+        assert (done.sent, done.refused) == (1, 2)
+        refused = {m.key: m for m in await db.outbox_messages(status="failed")}
+        assert set(refused) == {forged.key, "copied-1"}
+        for m in refused.values():
+            why = m.last_error or ""
+            assert why.startswith("refused: ") and "changed after" in why and "audit key" in why, why
+            assert "podium outbox retry" in why or "record it again" in why, why
+        reasons = [e.details().get("reason", "") for e in await c.audit_log() if e.action == "policy.refuse"]
+        assert sum("changed after" in r for r in reasons) == 2
+
+        # retried, it is checked again (and refused again: nothing made it genuine)
+        assert await db.outbox_retry(forged.key)
+        assert (await relay.run_once()).refused == 1
+    assert list(hook.effects) == [genuine.key]
+    await db.close()
+
+
+async def test_attack_a_database_writer_blanks_or_renames_a_messages_workflow(
+    sql_url: str, hook: Hook, tmp_path: Path
+) -> None:
+    """``checkout``'s policy of now forbids Slack, ``lax``'s allows it, and the default ``*``
+    forbids it. The attacker blanked the workflow of one message (no policy applied), renamed that
+    of another ``lax``, and blanked every writer column (and the seal) of a third: the relay
+    delivered all three. Now the first two are refused as changed, and the third, which no run
+    sealed, is checked under ``*`` (not skipped) and refused."""
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    slack = hook_for(hook)
+    wf = _checkout()
+    store, tokens = await _governed(tmp_path)
+    async with Client(store, token=tokens["root"], workflows=[wf], connectors={"orders": db, "slack": slack}) as c:
+        for order in (1, 2, 3):
+            await c.run(wf, order)
+        await c.set_policy("checkout", Policy(allowed_connectors=["orders"]))
+        await c.set_policy("lax", Policy(allowed_connectors=["orders", "slack"]))
+        await c.set_policy("*", Policy(allowed_connectors=["orders"]))
+        blanked, renamed, stripped = await db.outbox_messages()
+        _forge(sql_url, blanked.key, workflow=None)
+        _forge(sql_url, renamed.key, workflow="lax")
+        _forge(sql_url, stripped.key, workflow=None, run_id=None, approved_by=None, seal=None)
+
+        relay = OutboxRelay(db, {"slack": slack}, held=held_with(c.governance), audit=audit_with(c.governance))
+        done = await relay.run_once()
+        assert not hook.effects, "a message whose workflow was blanked or renamed in the database was delivered"
+        assert done.refused == 3
+        why = {m.key: m.last_error or "" for m in await db.outbox_messages(status="failed")}
+        assert "changed after" in why[blanked.key] and "changed after" in why[renamed.key]
+        assert "'*'" in why[stripped.key] and "allowed_connectors" in why[stripped.key], why[stripped.key]
+        assert "no run sealed" in why[stripped.key], why[stripped.key]
+    await db.close()
+
+
+async def test_a_message_recorded_outside_any_run_is_checked_under_the_default_policy(
+    sql_url: str, hook: Hook, tmp_path: Path
+) -> None:
+    """``Outbox.add`` in a trusted script (here a ``transact`` outside any run) names no workflow:
+    no policy applied to it at delivery. It is now checked under ``*`` (what every workflow
+    without a policy of its own is under); with ``*`` allowing it, it goes."""
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    slack = hook_for(hook)
+    store, tokens = await _governed(tmp_path)
+    async with Client(store, token=tokens["root"]) as c:
+        await c.set_policy("*", Policy(approve_connectors=["slack"]))
+        await db.call("transact", place(5), idempotency_key="script-5")
+        relay = OutboxRelay(db, {"slack": slack}, held=held_with(c.governance), audit=audit_with(c.governance))
+        done = await relay.run_once()
+        assert not hook.effects, "a message recorded outside any run skipped the default policy"
+        assert done.refused == 1
+        (msg,) = await db.outbox_messages(status="failed")
+        assert msg.workflow is None and "'*'" in (msg.last_error or "") and "approve" in (msg.last_error or "")
+        await c.set_policy("*", Policy(allowed_connectors=["orders", "slack"]))
+        assert await db.outbox_retry(msg.key)
+        assert (await relay.run_once()).sent == 1
+    assert list(hook.effects) == [msg.key]
+    await db.close()
+
+
+async def test_a_sealed_message_is_delivered_after_the_key_rotates_and_refused_without_its_key(
+    sql_url: str, hook: Hook, tmp_path: Path, audit_key: str
+) -> None:
+    """A seal made with a key since rotated (``podium audit rotate-key``) is verified with the
+    retired key kept beside the new one; one whose key this machine does not hold is set aside,
+    saying which key and where to point ``PODIUM_AUDIT_KEY``."""
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    slack = hook_for(hook)
+    wf = _checkout()
+    async with Client(f"sqlite:///{tmp_path}/gov.db", workflows=[wf], connectors={"orders": db, "slack": slack}) as c:
+        await c.run(wf, 1)
+        c.store.audit_keys.rotate()  # order 1 was sealed with the key now retired
+        await c.run(wf, 2)
+        second_key, _ = c.store.audit_keys.rotate()
+        os.remove(f"{audit_key}.{second_key}")  # the key that sealed order 2 is gone from this machine
+        relay = OutboxRelay(db, {"slack": slack}, held=held_with(c.governance), audit=audit_with(c.governance))
+        done = await relay.run_once()
+        assert (done.sent, done.refused) == (1, 1)
+        (refused,) = await db.outbox_messages(status="failed")
+        why = refused.last_error or ""
+        assert second_key in why and "PODIUM_AUDIT_KEY" in why, why
+    assert len(hook.effects) == 1 and refused.key not in hook.effects
+    await db.close()
+
+
+async def test_an_outbox_of_the_previous_release_gets_the_seal_column(sql_url: str, hook: Hook, tmp_path: Path) -> None:
+    """The migration: a table of the previous release (writer columns, no seal) gets ``seal`` on
+    first use. Its messages are unsealed: checked under ``*`` and the workflow they name, and an
+    ``approved_by`` no seal backs is not taken (one needing a person is set aside, saying to record
+    it again); the others go."""
+    engine = sa.create_engine(_url(sql_url))
+    meta = sa.MetaData()
+    old = sa.Table(
+        "podium_outbox", meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("key", sa.String(255), nullable=False, unique=True),
+        sa.Column("target", sa.String(64), nullable=False), sa.Column("operation", sa.String(64), nullable=False),
+        sa.Column("arguments", sa.Text, nullable=False), sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("attempts", sa.Integer, nullable=False), sa.Column("created_at", sa.Double, nullable=False),
+        sa.Column("next_at", sa.Double, nullable=False), sa.Column("sent_at", sa.Double, nullable=True),
+        sa.Column("lease_until", sa.Double, nullable=True), sa.Column("lease_owner", sa.String(64), nullable=True),
+        sa.Column("last_error", sa.Text, nullable=True), sa.Column("result", sa.Text, nullable=True),
+        sa.Column("workflow", sa.String(255), nullable=True), sa.Column("run_id", sa.String(255), nullable=True),
+        sa.Column("approved_by", sa.String(255), nullable=True),
+    )  # fmt: skip
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        for key, workflow, approved_by in [("k-approved", "checkout", "alice"), ("k-plain", "checkout", None)]:
+            conn.execute(sa.insert(old).values(
+                key=key, target="slack", operation="post", arguments="{}", status="pending", attempts=0,
+                created_at=1.0, next_at=1.0, workflow=workflow, run_id="r-1", approved_by=approved_by,
+            ))  # fmt: skip
+    engine.dispose()
+    db = SqlConnector(sql_url)
+    slack = hook_for(hook)
+    async with Client(f"sqlite:///{tmp_path}/gov.db") as c:
+        await c.set_policy("checkout", Policy(approve_connectors=["slack.post"]))
+        relay = OutboxRelay(db, {"slack": slack}, held=held_with(c.governance), audit=audit_with(c.governance))
+        done = await relay.run_once()
+        assert (done.sent, done.refused) == (0, 2)  # both need a person now; neither approval is verifiable
+        why = {m.key: m.last_error or "" for m in await db.outbox_messages(status="failed")}
+        assert "not sealed" in why["k-approved"] and "'alice'" in why["k-approved"], why["k-approved"]
+        await c.set_policy("checkout", None)
+        for key in why:
+            assert await db.outbox_retry(key)
+        assert (await relay.run_once()).sent == 2
+    engine = sa.create_engine(_url(sql_url))
+    assert "seal" in {col["name"] for col in sa.inspect(engine).get_columns("podium_outbox")}
+    engine.dispose()
+    assert sorted(hook.effects) == ["k-approved", "k-plain"]
+    await db.close()
+
+
+def _podium(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The command line, with ``env`` (its ``PODIUM_TOKEN`` too) over this process's environment."""
+    full = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    full.pop("PODIUM_DB", None)
+    full.pop("PODIUM_TOKEN", None)
+    return subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", *args],
+        env={**full, **env}, capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_the_relay_command_refuses_what_no_run_sealed_under_the_default_policy(hook: Hook, tmp_path: Path) -> None:
+    """From the command line, in a store with users: a message no run recorded, for an operation
+    ``*`` says a person approves, is counted ``refused=1`` (exit 1) and listed with its reason."""
+    import asyncio
+
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
+
+    async def write() -> str:
+        async with Client(db) as c:
+            await c.create_user("root", ["admin"])
+            token = await c.create_token("root")
+            await c.set_policy("*", Policy(approve_connectors=["slack.post"]))
+        orders = SqlConnector(orders_url)
+        await orders.call("transact", place(6), idempotency_key="k6")
+        await orders.close()
+        return token
+
+    env["PODIUM_TOKEN"] = asyncio.run(write())
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 1, relayed.stdout + relayed.stderr
+    assert "sent=0" in relayed.stdout and "refused=1" in relayed.stdout, relayed.stdout
+    listed = _podium("outbox", "list", "--source", "orders", "--status", "failed", "--db", db, env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "refused: " in listed.stdout and "'*'" in listed.stdout and "Traceback" not in listed.stderr, listed.stdout
+    assert not list(hook.effects)
