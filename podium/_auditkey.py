@@ -210,6 +210,16 @@ class AuditKeys:
         kid, digest = self._keyed(text.encode())
         return f"{kid}:{digest[:32]}"
 
+    def verify_mac(self, text: str, mac: str) -> bool | None:
+        """Whether ``mac`` (made by :meth:`mac`, maybe under a key since retired) signs ``text``;
+        None when the key it names is not held here (:meth:`all`)."""
+        kid, _, tag = mac.partition(":")
+        key = self.all().get(kid)
+        if key is None:
+            return None
+        want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.compare_digest(want.encode(), tag.encode(errors="replace"))  # bytes: a forged tag may be any text
+
     # -- the head log ---------------------------------------------------------------------------
 
     @functools.cached_property

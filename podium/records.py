@@ -9,6 +9,7 @@ import json
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,8 +275,8 @@ def chain_hash(prev_hash: str, e: AuditEntry) -> str:
 class Writer:
     """Who writes through a connector now: the run whose step makes the call, and the later calls
     (``target.operation``) a person approved together with the call being made. The transactional
-    outbox records it with each message, so the relay checks a message against the policy in force
-    when it delivers (see :data:`WRITER`)."""
+    outbox records it with each message, sealed, so the relay checks a message against the policy
+    in force when it delivers (see :data:`WRITER`)."""
 
     workflow: str
     run_id: str
@@ -283,6 +284,10 @@ class Writer:
     """The later calls a person approved with the current connector call (a ``transact``'s messages
     for operations a policy's ``approve_connectors`` names)."""
     approved_by: str | None = None
+    seal: Callable[[str], str] | None = None
+    """Signs what a message records of its writer (the store's audit key, ``AuditKeys.mac``), so
+    that a writer of the business database cannot change it unseen; None when the engine does not
+    audit (nothing is signed then)."""
 
 
 WRITER: contextvars.ContextVar[Writer | None] = contextvars.ContextVar("podium_writer", default=None)

@@ -8,6 +8,11 @@ transaction as the business rows, it is kept exactly when they are. A relay
 A relay that dies after delivering but before marking sends it again later, with the same key:
 delivery is at-least-once, and a target that deduplicates by key applies it once.
 
+Inside a run, a message records the workflow and run that wrote it, and who approved it when a
+policy asked a person (``workflow``, ``run_id``, ``approved_by``), sealed with the store's audit key
+(``seal``: :func:`seal_text`): the relay takes those columns only from a seal that matches, since
+anyone who can write this database can write them too.
+
 Two ways in:
 
 * the sql connector's ``transact`` operation (writes + ``messages``, one transaction, applied once
@@ -41,6 +46,25 @@ RESERVED_PREFIX = "podium_outbox"
 STATUSES = ("pending", "sent", "failed")
 WRITER_COLUMNS = ("workflow", "run_id", "approved_by")
 """Who wrote a message (added to tables made before they existed, on first use)."""
+SEAL_COLUMN = "seal"
+"""The audit key's MAC over a message's writer columns and content (:func:`seal_text`)."""
+
+
+def arguments_text(arguments: Any) -> str:
+    """A message's arguments as stored (canonical JSON: its seal covers their SHA-256)."""
+    return json.dumps(arguments, sort_keys=True, ensure_ascii=False)
+
+
+def seal_text(
+    key: str, target: str, operation: str, arguments: str, workflow: str | None, run_id: str | None,
+    approved_by: str | None,
+) -> str:  # fmt: skip
+    """What a message's seal signs: its key (unique in its table, so a seal cannot be moved to
+    another message), target, operation, the SHA-256 of its arguments as stored (``arguments``:
+    :func:`arguments_text`), and its writer columns. Not its status nor its attempts, which the
+    relay changes."""
+    digest = hashlib.sha256(arguments.encode()).hexdigest()
+    return json.dumps(["podium.outbox", key, target, operation, digest, workflow, run_id, approved_by])
 
 
 def row_key(key: str) -> str:
@@ -74,6 +98,17 @@ class OutboxMessage:
     approved_by: str | None = None
     """Who approved the call that recorded it, when a policy's ``approve_connectors`` named this
     message's operation then (None: nobody was asked)."""
+    seal: str | None = None
+    """The audit key's MAC (``KEYID:HEX``) over :meth:`sealed_text`, made by the engine that
+    recorded it in a run (None: recorded outside any run, by an earlier release, or by an engine
+    that does not audit)."""
+
+    def sealed_text(self) -> str:
+        """What its seal must sign (:func:`seal_text`)."""
+        return seal_text(
+            self.key, self.target, self.operation, arguments_text(self.arguments), self.workflow, self.run_id,
+            self.approved_by,
+        )  # fmt: skip
 
     def to_json(self, *, arguments: bool = False) -> dict[str, Any]:
         """As JSON data; the arguments (which may hold personal data) only when asked."""
@@ -91,6 +126,7 @@ class OutboxMessage:
             "workflow": self.workflow,
             "run_id": self.run_id,
             "approved_by": self.approved_by,
+            "sealed": self.seal is not None,
         }
         if arguments:
             out["arguments"] = self.arguments
@@ -123,6 +159,7 @@ class Outbox:
             sa.Column("last_error", sa.Text, nullable=True),
             sa.Column("result", sa.Text, nullable=True),
             *(sa.Column(name, sa.String(255), nullable=True) for name in WRITER_COLUMNS),
+            sa.Column(SEAL_COLUMN, sa.String(64), nullable=True),
             sa.Index(f"{prefix}_due", "status", "next_at"),
         )
         self.applied = sa.Table(
@@ -135,13 +172,14 @@ class Outbox:
 
     def create(self, conn: sa.Connection) -> None:
         """Create the tables if they are missing (inside the caller's transaction), and add the
-        columns an earlier release's table lacks (who wrote each message: :data:`WRITER_COLUMNS`)."""
+        columns an earlier release's table lacks (who wrote each message: :data:`WRITER_COLUMNS`,
+        and its :data:`SEAL_COLUMN`)."""
         self.meta.create_all(conn, checkfirst=True)
         table = self.messages
         have = {c["name"] for c in sa.inspect(conn).get_columns(table.name)}
         quote = conn.dialect.identifier_preparer.quote
-        for name in WRITER_COLUMNS:
-            if name not in have:  # nullable: the rows already there were written by no known run
+        for name in (*WRITER_COLUMNS, SEAL_COLUMN):
+            if name not in have:  # nullable: the rows already there are sealed by no run
                 kind = table.c[name].type.compile(dialect=conn.dialect)
                 conn.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(name)} {kind}"))
 
@@ -159,7 +197,8 @@ class Outbox:
         commits); returns its key. ``key`` defaults to a new UUID: pass a stable one (derived from
         the business row) so that a retried transaction does not record it twice. Inside a run, the
         message records that run (:data:`~podium.records.WRITER`), whose workflow's policy the relay
-        applies when it delivers."""
+        applies when it delivers, sealed with the store's audit key (:func:`seal_text`); outside any
+        run it records none, and the relay checks it under the default policy ``*``."""
         if not isinstance(target, str) or not _NAME.match(target):
             raise ConnectorError(f"outbox: target {target!r} must be a connector name (letters, digits, '_', '-')")
         if not isinstance(operation, str) or not _NAME.match(operation):
@@ -167,12 +206,18 @@ class Outbox:
         if arguments is not None and not isinstance(arguments, dict):
             raise ConnectorError(f"outbox: the arguments of {target}.{operation} must be an object")
         try:
-            text = json.dumps(arguments or {}, sort_keys=True, ensure_ascii=False)
+            text = arguments_text(arguments or {})
         except (TypeError, ValueError) as exc:
             raise ConnectorError(f"outbox: the arguments of {target}.{operation} are not JSON ({exc})") from None
         now = time.time()
         stored = row_key(key or f"outbox:{uuid.uuid4()}")
         writer = WRITER.get()
+        workflow = run_id = approved_by = seal = None
+        if writer is not None:
+            workflow, run_id = writer.workflow, writer.run_id
+            approved_by = writer.approved_by if f"{target}.{operation}" in writer.approved else None
+            if writer.seal is not None:
+                seal = writer.seal(seal_text(stored, target, operation, text, workflow, run_id, approved_by))
         conn.execute(
             sa.insert(self.messages).values(
                 key=stored,
@@ -183,9 +228,10 @@ class Outbox:
                 attempts=0,
                 created_at=now,
                 next_at=now + max(0.0, delay),
-                workflow=writer.workflow if writer else None,
-                run_id=writer.run_id if writer else None,
-                approved_by=writer.approved_by if writer and f"{target}.{operation}" in writer.approved else None,
+                workflow=workflow,
+                run_id=run_id,
+                approved_by=approved_by,
+                seal=seal,
             )
         )
         return stored
@@ -254,4 +300,5 @@ def message(m: Any) -> OutboxMessage:
         workflow=m.get("workflow"),
         run_id=m.get("run_id"),
         approved_by=m.get("approved_by"),
+        seal=m.get("seal"),
     )

@@ -35,6 +35,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from .._auditkey import KEY_ENV
 from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
 from ..resilience import Backoff
 from ._base import Connector, arguments_hash
@@ -71,7 +72,15 @@ class Governed:
     * kill switches hold targets (called: the held names): ``connector NAME`` holds that
       connector's messages, ``connector --all`` and ``all`` hold every one;
     * :meth:`refusal`: the policy of the workflow whose run recorded a message, as it is now,
-      refuses it (``allowed_connectors``; ``approve_connectors`` when nobody approved it)."""
+      refuses it (``allowed_connectors``; ``approve_connectors`` when nobody approved it).
+
+    A message's workflow, run and approval are columns of the business database, so they are taken
+    only from a seal that matches (made with the store's audit key by the engine that recorded the
+    message in a run: :func:`~podium.connectors.outbox.seal_text`). A seal that does not match (the
+    row was changed in the database) or whose key is not held here refuses the message; a message no
+    run sealed (recorded outside any run, by an earlier release, or stripped of its seal) is checked
+    under the default policy ``*`` and under the workflow it names, its approval not taken. With
+    auditing off nothing is signed: the columns are taken as written."""
 
     def __init__(self, governance: Any) -> None:
         self.governance = governance
@@ -83,18 +92,76 @@ class Governed:
         return names | {"*"} if "all:*" in switches else names
 
     async def refusal(self, msg: OutboxMessage) -> str | None:
-        """Why the policy of now refuses ``msg`` (audited as ``policy.refuse``), or None. A message
-        recorded outside any run (or by an earlier release) names no workflow: no policy applies."""
-        if msg.workflow is None:
-            return None
-        policy = self.governance.policy_for(msg.workflow)
-        reason = None if policy is None else policy.refuses_message(msg.workflow, msg.target, msg.operation, msg.approved_by)
+        """Why ``msg`` may not be delivered now (audited as ``policy.refuse``), or None."""
+        signed = None if msg.seal is None else self.governance.store.audit_keys.verify_mac(msg.sealed_text(), msg.seal)
+        reason = self._unsealed(msg, signed) or self._policy(msg, trusted=bool(signed))
         if reason is not None:
             await self.governance.record(
-                "policy.refuse", f"run:{msg.run_id}", actor="engine", connector=msg.target, operation=msg.operation,
-                workflow=msg.workflow, run=msg.run_id, message=msg.id, reason="outbox delivery: " + reason,
+                "policy.refuse", f"run:{msg.run_id}" if signed else f"capability:{msg.target}", actor="engine",
+                connector=msg.target, operation=msg.operation, workflow=msg.workflow, run=msg.run_id, message=msg.id,
+                sealed=signed, reason="outbox delivery: " + reason,
             )  # fmt: skip
         return reason
+
+    @staticmethod
+    def _unsealed(msg: OutboxMessage, signed: bool | None) -> str | None:
+        """Why ``msg``'s seal refuses it (it does not match, or its key is not here), or None."""
+        if msg.seal is None or signed:
+            return None
+        if signed is None:
+            kid = msg.seal.partition(":")[0][:12]
+            return (
+                f"it is sealed with audit key {kid!r}, which this relay does not hold: point {KEY_ENV} at that key "
+                f"file (a rotated key is kept as audit.key.{kid}) where the relay runs, then put the message back "
+                "with 'podium outbox retry --source SOURCE KEY'; no such key anywhere means the seal was forged"
+            )
+        return (
+            f"its row was changed after it was recorded (it now names workflow {msg.workflow!r}, run "
+            f"{msg.run_id!r}, approved by {msg.approved_by!r}): the seal the engine made with the audit key no "
+            "longer matches its workflow, run, approval, target, operation, arguments or key, so someone who can "
+            "write this database changed it. Find out who; if the message is wanted, record it again (run the "
+            "workflow again), else leave it set aside"
+        )
+
+    def _policy(self, msg: OutboxMessage, *, trusted: bool) -> str | None:
+        """Why the policies of now refuse ``msg``: those of its sealed workflow (``trusted``), else
+        ``*``'s and those of the workflow it names, with no approval taken."""
+        gov = self.governance
+        policies = gov.policy_cache or {}
+        wf, run = msg.workflow, msg.run_id
+        named = policies.get(wf) if wf is not None and not wf.startswith("agent:") else None  # agents' keys
+        if trusted or not gov.audit_enabled:  # sealed, or nothing is signed here: as written
+            if wf is None:
+                scoped = [("the default policy '*' (the message was recorded outside any run)", policies.get("*"))]
+            elif named is not None:
+                scoped = [(f"the policy of workflow {wf!r}" + (f" (run {run})" if run else ""), named)]
+            else:
+                scoped = [(f"the default policy '*', which workflow {wf!r} is under,", policies.get("*"))]
+            approved, before = msg.approved_by is not None, ""
+        else:
+            scoped = [(f"the policy of workflow {wf!r}", named)] if named is not None else []
+            scoped.append(("the default policy '*'", policies.get("*")))
+            approved = False
+            before = (
+                "no run sealed this message (recorded outside any run, by an earlier release, or with its seal "
+                "removed in the database), so it is checked under the default policy '*'"
+                + (f" and under the policy of workflow {wf!r}, which it names" if named is not None else "") + ": "
+            )
+        for who, policy in scoped:
+            found = None if policy is None else policy.refuses_message(msg.target, msg.operation, approved=approved)
+            if found is None:
+                continue
+            field, why = found
+            if field == "allowed_connectors":
+                fix = "once the policy allows it, put it back with 'podium outbox retry --source SOURCE KEY'"
+            elif msg.approved_by is not None and not approved:
+                why += f", and the approval it names ({msg.approved_by!r}) is not sealed, so it is not taken"
+                fix = "the relay cannot ask: record it in a run (which asks a person first), or change the policy"
+            else:
+                why += ", and nobody approved it when it was recorded"
+                fix = "the relay cannot ask: run the workflow again to record it with an approval, or change the policy"
+            return f"{before}{who} {why}; {fix}"
+        return None
 
 
 def held_with(governance: Any) -> Governed:
@@ -211,7 +278,7 @@ class OutboxRelay:
         attempts = msg.attempts + 1
         reason = await self.refusal(msg) if self.refusal is not None else None
         if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
-            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused by policy: {reason}"[:500]}
+            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {reason}"[:1000]}
         async with self._slots:
             try:
                 result = await connector.guarded_call(

@@ -195,7 +195,10 @@ class RunExecutor(Recording, Waits):
 
     async def _drive(self) -> None:
         # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
-        WRITER.set(Writer(self.wf.name, self.run_id))  # this run's task: what its steps write is its
+        # this run's task: what its steps write is its, sealed with the audit key (the outbox's relay
+        # takes a message's workflow and approval only from a seal: docs/connectors.md)
+        seal = self.store.audit_keys.mac if self.client.governance.audit_enabled else None
+        WRITER.set(Writer(self.wf.name, self.run_id, seal=seal))
         try:
             if self.refused is not None:
                 await self._finish(

@@ -195,20 +195,20 @@ class Policy:
                 raise ConfigError(f"policy {name} has the wrong type: got {value!r}")
         return cls(**data)
 
-    def refuses_message(self, workflow: str, target: str, operation: str, approved_by: str | None) -> str | None:
-        """Why this policy (of ``workflow``, whose run recorded an outbox message) refuses the
-        relay's delivery of it now, or None: its target is not in ``allowed_connectors``, or
-        ``approve_connectors`` names it and no person approved it when it was recorded (the relay
-        cannot ask one). The relay asks this, duck-typed, through :meth:`Governance.policy_for`."""
-        refused = connector_refusal([(f"workflow {workflow!r}", self)], target, operation)
-        if refused is not None:
-            return refused
-        if approved_by is None and names_connector(self.approve_connectors, target, operation):
-            return (
-                f"workflow {workflow!r}'s policy says a person approves '{target}.{operation}' (policy field "
-                "approve_connectors), and nobody was asked when this message was recorded; the relay cannot "
-                "ask: run the workflow again to record it with an approval, or change the policy"
+    def refuses_message(self, target: str, operation: str, *, approved: bool) -> tuple[str, str] | None:
+        """What of this policy refuses the outbox relay's delivery of a message for
+        ``target.operation`` now, as (policy field, why), or None: its target is not in
+        ``allowed_connectors``, or ``approve_connectors`` names it and no person's approval
+        (``approved``) is known (the relay cannot ask one). ``why`` follows the policy's name ("the
+        policy of workflow 'x' ..."). The relay asks this, duck-typed, through the policies of
+        :attr:`Governance.policy_cache`."""
+        allowed = self.allowed_connectors
+        if allowed is not None and not names_connector(allowed, target, operation):
+            return "allowed_connectors", (
+                f"does not allow '{target}.{operation}' (policy field allowed_connectors: {', '.join(allowed) or 'none'})"
             )
+        if not approved and names_connector(self.approve_connectors, target, operation):
+            return "approve_connectors", f"says a person approves '{target}.{operation}' (policy field approve_connectors)"
         return None
 
     @property

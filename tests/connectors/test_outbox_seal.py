@@ -100,6 +100,7 @@ async def test_attack_a_database_writer_marks_a_message_approved(sql_url: str, h
         by_run = {m.run_id: m for m in await db.outbox_messages()}
         genuine, forged = by_run[asked.id], by_run[unasked.id]
         assert genuine.approved_by == "alice" and forged.approved_by is None
+        assert genuine.to_json()["sealed"] and forged.to_json()["sealed"]  # podium outbox list --json
 
         _forge(sql_url, forged.key, approved_by="alice")
         _copy(sql_url, genuine.key, "copied-1", arguments=json.dumps({"text": "refund 20000 to mallory"}))
@@ -235,7 +236,7 @@ async def test_an_outbox_of_the_previous_release_gets_the_seal_column(sql_url: s
     with engine.begin() as conn:
         for key, workflow, approved_by in [("k-approved", "checkout", "alice"), ("k-plain", "checkout", None)]:
             conn.execute(sa.insert(old).values(
-                key=key, target="slack", operation="post", arguments="{}", status="pending", attempts=0,
+                key=key, target="slack", operation="post", arguments='{"text": "hi"}', status="pending", attempts=0,
                 created_at=1.0, next_at=1.0, workflow=workflow, run_id="r-1", approved_by=approved_by,
             ))  # fmt: skip
     engine.dispose()
