@@ -98,8 +98,12 @@ def compare(ref: dict[str, Any], rows: Rows, name: str) -> dict[str, Any]:
 
 async def save_reference(store: Any, name: str, rows: Rows, columns: list[str] | None = None) -> dict[str, Any]:
     """Keep a summary of ``rows`` as reference ``name`` in ``store`` (what drift rules compare with)."""
+    from ._owners import REFERENCE_OWNERS
+
     ref = summarize(rows, columns)
     await store.kv_put(REFERENCES, name, json.dumps(ref))
+    if await store.kv_get(REFERENCE_OWNERS, name) is None:  # saved in Python: no workflow file's training replaces it
+        await store.kv_put(REFERENCE_OWNERS, name, "")
     return ref
 
 

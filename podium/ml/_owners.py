@@ -22,6 +22,8 @@ from ..errors import CapabilityDenied, ConfigError
 
 OWNERS = "model_owners"
 CLAIMS = "model_claims"  # model -> how many workflows tried to claim it (the first one owns it)
+REFERENCE_OWNERS = "ml_reference_owners"  # drift reference -> the model whose training saved it ("": Python)
+REFERENCE_CLAIMS = "ml_reference_claims"
 
 
 async def owners(store: Any, model: str) -> list[str]:
@@ -63,6 +65,36 @@ async def check_owner(ctx: Any, model: str, action: str) -> None:
             f"workflow {ctx.workflow!r} may score with it (predict) but not train, promote or roll it back. An admin "
             f"can add it as an owner: podium ml owners {model} --add {ctx.workflow}"
         )
+
+
+async def check_reference(ctx: Any, name: str, model: str) -> None:
+    """Refuse a train step of ``model`` saving drift reference ``name`` unless the reference is that
+    model's: gates and the monitor compare new data with it, so another model's training (another
+    team's workflow) replacing it would let drifted data through. The first training claims it."""
+    where = f"step {ctx.step_id!r} (train of model {model!r})"
+    if "@" in name and name.endswith(":scores"):
+        raise CapabilityDenied(
+            f"{where}: reference {name!r} has the form MODEL@VERSION:scores, kept for the holdout scores the "
+            f"monitor measures prediction drift against; name the drift reference otherwise, e.g. {model}-train"
+        )
+    owner = await ctx.store.kv_get(REFERENCE_OWNERS, name)
+    if owner is None:
+        if await ctx.store.kv_incr(REFERENCE_CLAIMS, name, 1) == 1:
+            await ctx.store.kv_put(REFERENCE_OWNERS, name, model)
+            return
+        for _ in range(250):  # another training claimed it a moment ago
+            if (owner := await ctx.store.kv_get(REFERENCE_OWNERS, name)) is not None:
+                break
+            await asyncio.sleep(0.02)
+    if owner == model:
+        return
+    whose = (
+        "was saved in Python (podium.ml.save_reference), which a workflow file's training may not replace"
+        if owner == "" else f"belongs to model {owner!r} (its training saved it; its gates compare with it)"
+    )
+    raise CapabilityDenied(
+        f"{where}: drift reference {name!r} {whose}; name another reference, e.g. {model}-train"
+    )
 
 
 async def set_owners(client: Any, model: str, *, add: list[str], remove: list[str]) -> list[str]:

@@ -281,15 +281,37 @@ class Registry:
 
 # Models are stored with skops (no pickle) and loaded with Podium's own allow-list of the types they
 # may hold, never the list written in the model's metadata (whoever wrote the model wrote that too).
-_TRUSTED_PREFIXES = ("sklearn.", "numpy.", "scipy.")
+# Beyond what skops trusts itself (estimators, arrays, NumPy ufuncs), a model may hold scikit-learn
+# classes only: a function or method in a model is code its scoring calls (a FunctionTransformer's
+# ``func``), and skops builds some objects by calling their class with the file's arguments
+# (``numpy.memmap(PATH, mode="w+")`` creates or empties any file the engine may write).
+_TESTING = ("._testing", "._mocking", ".tests", ".externals")
+
+
+def _sklearn_class_named(name: str) -> bool:
+    if not name.startswith("sklearn.") or any(t + "." in name + "." for t in _TESTING):
+        return False
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module, then its attributes
+        try:
+            found: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr, None)
+        home = getattr(found, "__module__", "") or ""  # where it is defined, not where it was imported
+        return isinstance(found, type) and home.startswith("sklearn.") and not any(t + "." in home + "." for t in _TESTING)
+    return False
 
 
 def _untrusted(types: list[str], what: str) -> list[str]:
-    bad = [t for t in types if not t.startswith(_TRUSTED_PREFIXES)]
+    bad = [t for t in types if not _sklearn_class_named(t)]
     if bad:
         raise NonRetryableError(
-            f"{what} holds types outside scikit-learn, NumPy and SciPy ({', '.join(bad[:5])}), which Podium "
-            "does not load; train a scikit-learn model (a pipeline of scikit-learn estimators)"
+            f"{what} holds {', '.join(bad[:5])}, which Podium does not load: beyond scikit-learn's estimators and "
+            "classes, arrays and NumPy ufuncs, a model's functions, methods and other types are code that runs when "
+            "it is loaded or scores. Train a scikit-learn model (a pipeline of scikit-learn estimators; a "
+            "FunctionTransformer only with a NumPy ufunc such as numpy.log1p)"
         )
     return types
 

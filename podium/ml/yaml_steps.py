@@ -27,7 +27,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..yaml import StepType
-from ._owners import check_owner
+from ._owners import check_owner, check_reference
 from ._table import Rows, read_csv
 
 
@@ -123,7 +123,8 @@ async def _train_step(
     await check_owner(ctx, model, "train")
     data = await _rows(ctx, csv, rows, root, "train")
     test: float | Rows = await _rows(ctx, holdout_csv, None, root, "train") if holdout_csv else holdout
-    if reference:  # what drift rules of later gates compare with
+    if reference:  # what drift rules of later gates compare with: the model's own
+        await check_reference(ctx, reference, model)
         await save_reference(ctx.store, reference, data, [c for c in (features or list(data[0]) if data else []) if c != target])
     trained: dict[str, Any] = await ctx.call(
         _train, _uri(), model, data, test, target=target, features=features, estimator=estimator, params=params,

@@ -168,29 +168,42 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth
     )
 
-    app.add_middleware(NoStore)
+    app.add_middleware(SafeHeaders)
     app.add_middleware(CountRequests, metrics=app.state.metrics)
     return app
 
 
-class NoStore:
-    """``Cache-Control: no-store`` on every ``/api/`` answer that sets no cache policy of its own (the
-    event streams send ``no-cache``): runs, payloads and audit entries are read with a token, and no
-    browser or proxy should keep a copy on disk. A plain ASGI middleware, as :class:`CountRequests`."""
+class SafeHeaders:
+    """Headers every answer needs, set in one plain ASGI middleware (as :class:`CountRequests`):
+
+    - ``Cache-Control: no-store`` on every ``/api/`` answer that sets no cache policy of its own (the
+      event streams send ``no-cache``): runs, payloads and audit entries are read with a token, and
+      no browser or proxy should keep a copy on disk.
+    - No page of another site may show this server's pages in a frame (``X-Frame-Options: DENY``,
+      ``frame-ancestors 'none'``): framed, the dashboard acts for whoever looks at it (local mode
+      needs no token, and its requests are the dashboard's own), so another site could lay it under
+      a decoy and have a click approve a request or switch a kill switch back on (clickjacking).
+    - ``X-Content-Type-Options: nosniff``: an answer is read as the type it says it is."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        api = scope["path"].startswith("/api/")
 
         async def sent(message: Any) -> None:
             if message["type"] == "http.response.start":
-                headers = message.get("headers") or []
-                if not any(k.lower() == b"cache-control" for k, _ in headers):
-                    message["headers"] = [*headers, (b"cache-control", b"no-store")]
+                headers = list(message.get("headers") or [])
+                names = {k.lower() for k, _ in headers}
+                if api and b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", b"frame-ancestors 'none'"))
+                headers += [(b"x-frame-options", b"DENY"), (b"x-content-type-options", b"nosniff")]
+                message["headers"] = headers
             await send(message)
 
         await self.app(scope, receive, sent)

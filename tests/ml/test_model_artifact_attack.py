@@ -1,0 +1,125 @@
+"""A model in the MLflow registry is data, written by whoever may write there (a data scientist's
+MLflow account, the artifact store): loading or scoring it must not run code or touch files.
+
+Attack (sixth review): the allow-list took any type named under ``sklearn.``, ``numpy.`` or
+``scipy.``. A FunctionTransformer's ``func`` is such a type, and scoring calls it: a chain of NumPy
+functions turned the rows into a string and ``numpy.testing``'s ``runstring`` executed it in the
+engine. And skops builds some objects by calling their class with the file's arguments: a
+``numpy.memmap(PATH, mode="w+")`` node emptied a file of the engine's at load time."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("sklearn", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
+pytest.importorskip("mlflow", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
+pytest.importorskip("skops", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
+
+import podium.yaml as pyaml
+from podium import Client
+from podium.ml import Registry
+
+PREDICT = (
+    "name: scoring\nsteps:\n  - id: score\n    uses: predict\n    with:\n      model: churn\n"
+    '      rows: [{"customer_id": "c1", "x": 1.0}]\n'
+)
+
+
+def _fitted() -> Any:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression().fit(np.array([[0.0], [1.0], [0.0], [1.0]]), [0, 1, 0, 1])
+
+
+def _publish(registry: Registry, data: bytes) -> None:
+    """What someone with write access to the MLflow registry does: a version of ``churn`` made champion."""
+    c = registry.client
+    run = c.create_run(registry._experiment())
+    with tempfile.TemporaryDirectory() as d:
+        Path(d, "model.skops").write_bytes(data)
+        Path(d, "podium.json").write_text(json.dumps({"features": ["x"], "target": "y"}))
+        c.log_artifacts(run.info.run_id, d, "model")
+    if not c.search_registered_models("name='churn'"):
+        c.create_registered_model("churn")
+    mv = c.create_model_version("churn", f"{run.info.artifact_uri}/model", run_id=run.info.run_id)
+    c.set_registered_model_alias("churn", "champion", mv.version)
+
+
+async def _score(tmp_path: Path) -> Any:
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        h = await c.start(pyaml.load_text(PREDICT), {})
+        return await c.wait(h.id, timeout=300)
+
+
+async def test_attack_a_models_function_runs_code_when_it_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+    import skops.io as sio
+    from numpy.testing._private.utils import runstring
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    marker = tmp_path / "pwned"
+    code = f"open({str(marker)!r}, 'w').write('x')"
+    evil = Pipeline([
+        ("text", FunctionTransformer(np.full_like, kw_args={"fill_value": code, "dtype": "U200"})),
+        ("first", FunctionTransformer(np.take, kw_args={"indices": 0})),
+        ("run", FunctionTransformer(runstring, kw_args={"dict": {}})),
+        ("model", _fitted()),
+    ])
+    _publish(Registry(), sio.dumps(evil))
+    rec = await _score(tmp_path)
+    assert not marker.exists(), "scoring with the registry's model ran its code"
+    assert rec.status.value == "failed"
+    assert "numpy.full_like" in (rec.error or "") and "Podium does not load" in (rec.error or "")
+    assert json.loads(rec.error or "{}")["message"].startswith("model 'churn' v1 holds numpy.full_like")
+
+
+async def test_attack_loading_a_model_empties_a_file_of_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    victim = tmp_path / "precious.db"
+    victim.write_bytes(b"the engine's data")
+
+    def schema_of(obj: Any) -> tuple[Any, zipfile.ZipFile]:
+        z = zipfile.ZipFile(io.BytesIO(sio.dumps(obj)))
+        return json.loads(z.read("schema.json")), z
+
+    args, _ = schema_of((str(victim), "uint8", "w+", 0, (4,)))  # numpy.memmap(PATH, 'uint8', 'w+', 0, (4,))
+    schema, z = schema_of(Pipeline([("model", _fitted())]))
+    schema["content"]["content"]["memory"] = {
+        "__class__": "memmap", "__module__": "numpy", "__loader__": "ConstructorFromReduceNode", "content": args,
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as w:
+        for n in z.namelist():
+            w.writestr(n, json.dumps(schema) if n == "schema.json" else z.read(n))
+    _publish(Registry(), out.getvalue())
+    rec = await _score(tmp_path)
+    assert victim.read_bytes() == b"the engine's data", "loading the registry's model wrote a file"
+    assert rec.status.value == "failed" and "numpy.memmap" in (rec.error or "")
+
+
+def test_podiums_own_models_still_load(tmp_path: Path) -> None:
+    """Estimators whose fitted state holds scikit-learn's own classes (trees, kernels, optimizers)."""
+    reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
+    rows = [{"x": float(i % 7), "c": "ab"[i % 2], "y": (i // 3) % 2} for i in range(60)]
+    for est in ("sklearn.ensemble.HistGradientBoostingClassifier", "sklearn.ensemble.RandomForestClassifier",
+                "sklearn.neighbors.KNeighborsClassifier", "sklearn.neural_network.MLPClassifier",
+                "sklearn.gaussian_process.GaussianProcessClassifier"):
+        out = reg.train(est.rpartition(".")[2].lower(), rows, target="y", estimator=est)
+        assert len(reg.score(out["model"], rows[:3], out["version"])[1]) == 3
+    assert os.path.exists(tmp_path / "mlflow.db")
