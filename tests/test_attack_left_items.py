@@ -341,3 +341,80 @@ async def test_an_escalation_is_named_after_what_it_decides_and_a_replay_does_no
         assert await c.result(run.id, timeout=30) == {"label": "refund", "confidence": 0.4}
         assert await c.approvals(run_id=run.id) == []
     assert ran == [1]
+
+
+# -- kill switches: a workflow's switch holds the child runs it started ------------------------------
+
+
+def _gated_tree(ran: list[str], started: asyncio.Event, go: asyncio.Event) -> tuple[Workflow, Workflow]:
+    child = Workflow("refund-payout")
+
+    @child.step
+    async def check(input):
+        ran.append(f"checked {input}")
+        started.set()
+        await go.wait()
+        return input
+
+    @child.step
+    async def pay(check):
+        ran.append(f"paid {check}")
+        return check
+
+    parent = Workflow("refunds")
+    parent.subworkflow("payout", child, input=lambda input: input)
+    return parent, child
+
+
+async def _child_of(c: Client, run_id: str) -> Any:
+    for _ in range(1000):
+        kids = await _children(c, run_id)
+        if kids:
+            return kids[0]
+        await asyncio.sleep(0.01)
+    raise AssertionError("the child run was never created")
+
+
+async def _status_in(c: Client, run_id: str, *statuses: RunStatus) -> RunStatus:
+    for _ in range(1000):
+        status = (await c.get(run_id)).status
+        if status in statuses:
+            return status
+        await asyncio.sleep(0.01)
+    return (await c.get(run_id)).status
+
+
+async def test_attack_a_switched_off_workflows_child_run_goes_on(store_url: str) -> None:
+    """The attack: an operator pauses workflow ``refunds`` (an incident: no refund may be paid);
+    a refunds run had already started its ``refund-payout`` child, which went on to its next step
+    and paid, because every switch check looked at the run's own workflow only (the child's name is
+    not switched off). Now a run's switches include its ancestors' workflows: the child parks at its
+    next step boundary and goes on once the switch is cleared; a ``cancel`` switch on the parent's
+    workflow cancels the child too."""
+    shared = open_store(store_url) if store_url.startswith("memory") else store_url
+    ran: list[str] = []
+    started, go = asyncio.Event(), asyncio.Event()
+    parent, child = _gated_tree(ran, started, go)
+    async with Client(shared, workflows=[parent, child], poll_interval=0.02) as c:
+        run = await c.start(parent, 7)
+        await asyncio.wait_for(started.wait(), 30)
+        kid = await _child_of(c, run.id)
+        await c.set_switch("workflow", "refunds", reason="refund incident")
+        go.set()
+        assert await _status_in(c, kid.id, RunStatus.WAITING, RunStatus.COMPLETED) is RunStatus.WAITING
+        assert ran == ["checked 7"], "the child of a paused workflow paid"
+        assert await c.clear_switch("workflow", "refunds") >= 1
+        assert await c.result(run.id, timeout=30) == 7
+        assert ran == ["checked 7", "paid 7"]
+
+        started.clear()
+        go.clear()
+        run = await c.start(parent, 8)
+        await asyncio.wait_for(started.wait(), 30)
+        kid = await _child_of(c, run.id)
+        await c.set_switch("workflow", "refunds", mode="cancel", reason="stop refunds")
+        go.set()
+        final = await _status_in(c, kid.id, RunStatus.CANCELLED, RunStatus.FAILED, RunStatus.COMPLETED)
+        assert final in (RunStatus.CANCELLED, RunStatus.FAILED), f"the child of a cancelled workflow ended {final}"
+        assert "paid 8" not in ran
+        await c.clear_switch("workflow", "refunds")

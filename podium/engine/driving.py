@@ -80,9 +80,10 @@ class DrivenRuns:
     def ids(self) -> list[str]:
         return list(self._runs)
 
-    def active(self) -> list[tuple[str, str]]:
-        """(run id, workflow) of the runs driven here that are not already stopping."""
-        return [(rid, ex.wf.name) for rid, (ex, _) in list(self._runs.items()) if ex.reason is None]
+    def active(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """(run id, workflow, its parents' workflows) of the runs driven here that are not already
+        stopping."""
+        return [(rid, ex.wf.name, ex.lineage) for rid, (ex, _) in list(self._runs.items()) if ex.reason is None]
 
     def __contains__(self, run_id: object) -> bool:
         return run_id in self._runs

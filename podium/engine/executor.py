@@ -65,6 +65,10 @@ class _StepFailed(Exception):
 class RunExecutor(Recording, Waits):
     """Drives one run to a final state, writing every state change to the store."""
 
+    lineage: tuple[str, ...] = ()
+    """The workflows of this run's parent runs, nearest first (read as a child run starts to be
+    driven): a child works for them, so their kill switches hold it too."""
+
     def __init__(
         self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None
     ) -> None:
@@ -135,6 +139,7 @@ class RunExecutor(Recording, Waits):
             tenant=self.run.tenant,
             run_input=self.input,
             recorded=self.recorded.values,
+            lineage=self.lineage,
         )
 
     def _learn(self, ev: Event) -> None:
@@ -199,6 +204,8 @@ class RunExecutor(Recording, Waits):
         # takes a message's workflow and approval only from a seal: docs/connectors.md)
         seal = self.store.audit_keys.mac if self.client.governance.audit_enabled else None
         WRITER.set(Writer(self.wf.name, self.run_id, seal=seal))
+        if self.run.parent_run_id is not None:
+            self.lineage = await self._lineage()
         try:
             if self.refused is not None:
                 await self._finish(
@@ -426,7 +433,7 @@ class RunExecutor(Recording, Waits):
                 await self.emit(EventType.STEP_SKIPPED, sid, it, None, 0, json.dumps({"reason": reason}))
                 return self._release(sid)
             if args is not None and self._governance.switch_cache:
-                off = self._governance.switched_off(self.wf.name, s.kind)
+                off = self._governance.switched_off(self.wf.name, s.kind, lineage=self.lineage)
                 if off is not None:  # paused at this step boundary until the switch is cleared
                     self.parked[sid] = ({"__killswitch__"}, None)
                     self.state[sid] = _PARKED
@@ -599,7 +606,7 @@ class RunExecutor(Recording, Waits):
                         json.dumps({"started": t0, "error": err}),
                     )
                     await asyncio.sleep(delay)
-                    if self._governance.switch_cache and self._governance.switched_off(self.wf.name, s.kind):
+                    if self._governance.switch_cache and self._governance.switched_off(self.wf.name, s.kind, lineage=self.lineage):
                         # A retry is a step boundary: a paused workflow calls nothing again until
                         # the switch is cleared (the next attempt is counted from the log then).
                         self.parked.setdefault(s.id, (set(), None))[0].add("__killswitch__")
@@ -698,8 +705,22 @@ class RunExecutor(Recording, Waits):
                 "(the sync function's thread was abandoned)"
             ) from None
 
+    async def _lineage(self) -> tuple[str, ...]:
+        """The workflows of this run's parent, its parent's parent, and so on (at most 64)."""
+        names: list[str] = []
+        seen, parent = {self.run_id}, self.run.parent_run_id
+        while parent is not None and parent not in seen and len(names) < 64:
+            seen.add(parent)
+            rec = await self.store.get_run(parent)
+            if rec is None:
+                break
+            names.append(rec.workflow)
+            parent = rec.parent_run_id
+        return tuple(names)
+
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
-        off = self._governance.switched_off(wf.name) if self._governance.switch_cache else None
+        gov = self._governance
+        off = gov.switched_off(wf.name, lineage=(self.wf.name, *self.lineage)) if gov.switch_cache else None
         if off is not None and off.get("mode") != "cancel":
             # A child is a new run of its workflow: a paused one is not started (as by client.start);
             # this step waits here and starts it once the switch is cleared (which wakes this run).

@@ -358,7 +358,7 @@ class Waits:
         gov, wf = self.client.governance, getattr(self, "wf", None)
         if wf is None or not gov.switch_cache:
             return False
-        return gov.switched_off(wf.name, wf.steps[ctx.step_id].kind) is not None
+        return gov.switched_off(wf.name, wf.steps[ctx.step_id].kind, lineage=getattr(self, "lineage", ())) is not None
 
     async def _hold(self, name: str, deadline: float) -> None:
         """Wait in memory until ``deadline`` or until signal ``name`` is here, whichever is first

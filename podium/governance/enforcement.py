@@ -47,8 +47,11 @@ class RunGovernance:
         tenant: str | None,
         run_input: Any,
         recorded: Callable[[], Iterable[tuple[str, Any]]],
+        lineage: tuple[str, ...] = (),
     ) -> None:
         self.service = service
+        self.lineage = lineage
+        """The workflows of the run's parent runs, nearest first (their kill switches hold it too)."""
         self.store = store
         self.run_id = run_id
         self.workflow = workflow
@@ -215,7 +218,7 @@ async def check_tool(
 
 
 def connector_switch(
-    service: Governance, workflow: str, connector: str, agent: str | None = None
+    service: Governance, workflow: str, connector: str, agent: str | None = None, lineage: tuple[str, ...] = ()
 ) -> tuple[str, dict[str, Any]] | None:
     """The kill switch that stops a call to ``connector`` from a run of ``workflow`` (what is off,
     the switch), or None: the system's own switch, then those over the whole run (``all``, its
@@ -224,10 +227,15 @@ def connector_switch(
     off = service.switch(f"connector:{connector}") or service.switch("connector:*")
     if off is not None:
         return f"connector {connector!r}", off
-    off = service.switched_off(workflow, agent=agent)
+    off = service.switched_off(workflow, agent=agent, lineage=lineage)
     if off is not None:
-        return f"workflow {workflow!r}" + (f" (or agent {agent!r})" if agent else ""), off
+        return f"workflow {workflow!r}" + (f" (or agent {agent!r})" if agent else "") + _parents(lineage), off
     return None
+
+
+def _parents(lineage: tuple[str, ...]) -> str:
+    """How a message names the workflows a child run works for (their switches hold it)."""
+    return f" (or the workflow of a parent run: {', '.join(map(repr, lineage))})" if lineage else ""
 
 
 async def check_connector(
@@ -252,7 +260,7 @@ async def check_connector(
     if writer is not None and writer.approved:  # what a person approved went with the call before
         WRITER.set(writer := dataclasses.replace(writer, approved=(), approved_by=None))
     gov = ctx.governance
-    switched = connector_switch(gov.service, gov.workflow, connector, agent)
+    switched = connector_switch(gov.service, gov.workflow, connector, agent, gov.lineage)
     if switched is not None:
         what_off, off = switched
         if off.get("mode") == "cancel":
@@ -333,13 +341,13 @@ async def check_model(
         if off is not None:  # the provider's own switch refuses in either mode (another may answer)
             await gov.audit("policy.refuse", provider=provider, reason="kill switch")
             raise PolicyViolation(f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})")
-        off = gov.service.switched_off(gov.workflow, agent=agent)
+        off = gov.service.switched_off(gov.workflow, agent=agent, lineage=gov.lineage)
         if off is not None:  # the whole run's switch (all, workflow, agent), as at a connector call
             if off.get("mode") != "cancel":
                 raise _Suspend("__killswitch__", None)
             await gov.audit("policy.refuse", provider=provider, step=ctx.step_id, reason="kill switch")
             raise PolicyViolation(
-                f"workflow {gov.workflow!r} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
+                f"workflow {gov.workflow!r}{_parents(gov.lineage)} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}); "
                 f"step {ctx.step_id!r} made no further model call; 'podium killswitch list' shows the switch"
             )
         refused = provider_refusal(scoped, provider)

@@ -77,8 +77,9 @@ RESERVED_SIGNALS = (APPROVAL_PREFIX, QUARANTINE_PREFIX, "__")
 class EngineControl:
     """What governance asks of the engine it governs."""
 
-    driving: Callable[[], list[tuple[str, str]]]
-    """The runs this engine drives now and that are not already stopping: (run id, workflow)."""
+    driving: Callable[[], list[tuple[str, str, tuple[str, ...]]]]
+    """The runs this engine drives now and that are not already stopping: (run id, workflow, the
+    workflows of its parent runs)."""
     cancel: Callable[[str], Awaitable[bool]]
     """Cancel a run this engine drives (a ``cancel`` kill switch)."""
     deliver: Callable[..., Awaitable[bool]]
@@ -546,8 +547,7 @@ class Governance:
     async def switches(self) -> dict[str, dict[str, Any]]:
         return {k: json.loads(v) for k, v in (await self.store.kv_list(SWITCHES)).items()}
 
-    def check_startable(self, workflow: str) -> None:
-        """Raise :class:`KillSwitchActive` if a kill switch stops new runs of ``workflow`` (a start or a fork)."""
+    def check_startable(self, workflow: str) -> None:  # raises KillSwitchActive: no new run (start, fork)
         off = self.switched_off(workflow)
         if off is not None:
             raise KillSwitchActive(
@@ -556,12 +556,17 @@ class Governance:
             )
 
     def switched_off(
-        self, workflow: str, kind: str | None = None, *, provider: str | None = None, agent: str | None = None
+        self, workflow: str, kind: str | None = None, *, provider: str | None = None, agent: str | None = None,
+        lineage: tuple[str, ...] = (),
     ) -> dict[str, Any] | None:
-        """The switch that stops this, if any (looked up in memory: cheap enough for every step)."""
+        """The switch that stops this, if any (looked up in memory: cheap enough for every step);
+        ``lineage``: the workflows of the run's parents (a child works for them: their switches hold it)."""
         sw = self.switch_cache
         if not sw:
             return None
+        for name in lineage:
+            if f"workflow:{name}" in sw:
+                return sw[f"workflow:{name}"]
         for key in (
             "all:*",
             f"workflow:{workflow}",
@@ -590,8 +595,8 @@ class Governance:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""
         if self.engine is None:
             return
-        for rid, workflow in self.engine.driving():
-            off = self.switched_off(workflow)
+        for rid, workflow, lineage in self.engine.driving():
+            off = self.switched_off(workflow, lineage=lineage)
             if off is not None and off.get("mode") == "cancel":
                 await self.record("run.cancel", rid, actor="engine", reason="kill switch")
                 await self.engine.cancel(rid)
