@@ -308,3 +308,26 @@ def test_runs_show_says_a_run_was_handed_back_by_a_revoked_worker(tmp_path: Path
     assert "handed back" in shown and "w1" in shown and "'host-7' of 'w1' was revoked" in shown, shown
     assert "a worker whose token is valid" in shown and "podium worker" in shown, shown
     assert f"podium runs resume {rid}" in shown, shown
+
+
+def test_a_model_call_under_a_provider_switch_names_the_switch_and_how_to_clear_it(tmp_path: Path) -> None:
+    """A new user's run-through (fifth session): with ``podium killswitch set provider scripted
+    --mode pause``, setting it said "(pause)" and a run's model call failed with "provider
+    'scripted' is switched off (incident 5)": nothing said that a provider's switch refuses calls
+    whatever its mode (the run does not park), which switch it was, or how to clear it. Both say
+    so now."""
+    (tmp_path / "flows.py").write_text(
+        "import podium\nfrom podium import ai\nfrom podium.models.testing import ScriptedModel\n\n"
+        "wf = podium.Workflow('talk')\n\n@wf.step\nasync def answer(ctx: podium.StepContext, input):\n"
+        "    return (await ai.llm(ctx, 'hello', model=ScriptedModel(default='hi'))).text\n"
+    )
+    set_ = cli(tmp_path, "killswitch", "set", "provider", "scripted", "--mode", "pause", "-m", "incident 5").stdout
+    assert "switched off provider:scripted (pause)" in set_ and "refused, not parked" in set_, set_
+    failed = cli(tmp_path, "run", "flows:wf", "--input", "{}", check=1).stderr
+    assert "kill switch provider:scripted (pause: incident 5, by local)" in failed, failed
+    assert "refuses calls whatever its mode" in failed and "step 'answer' made no call" in failed, failed
+    assert "podium killswitch clear provider scripted" in failed, failed
+    cli(tmp_path, "killswitch", "clear", "provider", "scripted")
+    cli(tmp_path, "killswitch", "set", "provider", "--all", "-m", "incident 6")
+    failed = cli(tmp_path, "run", "flows:wf", "--input", "{}", check=1).stderr
+    assert "kill switch provider:* (pause: incident 6" in failed and "podium killswitch clear provider --all" in failed, failed

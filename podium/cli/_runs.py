@@ -62,6 +62,7 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         f"[bold red]{run.status.value}[/] run {run_id}{escape(where)}: {escape(err.get('message', ''))}\n"
         f"  see the details with: podium runs show {run_id}",
         highlight=False,
+        soft_wrap=True,  # the terminal wraps: a command the message names stays whole for copying
     )
     return EXIT_RUN_FAILED
 
