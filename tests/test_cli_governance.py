@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 FLOW = (
     "import podium\n"
@@ -235,3 +236,98 @@ def _parked_by_a_switch(tmp_path: Path, reason: str) -> str:
     cli(tmp_path, "killswitch", "set", "workflow", "nightly", "-m", reason)
     assert "waiting" in cli(tmp_path, "runs", "signal", rid, "go").stdout  # parked by the switch now
     return rid
+
+
+def test_runs_show_says_which_kill_switch_parked_a_run_and_how_to_clear_it(tmp_path: Path) -> None:
+    """A new user's run-through (fifth session): ``podium runs show`` of a run parked by a
+    ``pause`` kill switch listed its steps, nothing about why it stood still. It now says in one
+    line which switch parked it and the command that clears it; and, for a switch cleared since
+    without waking it, that clearing it again wakes the run."""
+    rid = _parked_by_a_switch(tmp_path, "incident 9")
+    shown = cli(tmp_path, "runs", "show", rid).stdout
+    assert "parked by kill switch workflow:nightly (incident 9, by local)" in shown, shown
+    assert "once it is cleared: podium killswitch clear workflow nightly" in shown, shown
+    cli(tmp_path, "killswitch", "set", "kind", "http", "-m", "not this one")  # over no step of it
+    assert "kind:http" not in cli(tmp_path, "runs", "show", rid).stdout
+    with sqlite3.connect(tmp_path / "gov.db") as db:  # cleared by a process that stopped before waking it
+        db.execute("DELETE FROM kv WHERE ns='switches'")
+    shown = cli(tmp_path, "runs", "show", rid).stdout
+    assert "no kill switch that parks it is on now" in shown, shown
+    assert "podium killswitch clear workflow nightly" in shown, shown
+    cli(tmp_path, "killswitch", "clear", "workflow", "nightly", check=2)  # as it says: wakes the run
+    assert '"completed"' in cli(tmp_path, "runs", "--json").stdout
+
+
+def test_runs_show_says_a_run_was_handed_back_by_a_revoked_worker(tmp_path: Path, monkeypatch: Any) -> None:
+    """A new user's run-through (fifth session): a run whose worker's token was revoked is handed
+    back (released, still running, for a worker whose token stands), and ``podium runs show``
+    showed it running, with nothing saying that no engine drives it or why. The engine now audits
+    the hand-back (``run.handback``) and ``runs show`` says, in one line, who handed it back, why,
+    and what takes it up."""
+    import asyncio
+    import contextlib
+
+    from podium import Client, StepContext, Workflow
+    from podium.errors import AuthError
+    from podium.governance import identity
+
+    monkeypatch.setattr(identity, "RECHECK_SECONDS", 0.1)
+    db = f"sqlite:///{tmp_path}/gov.db"
+    wf = Workflow("gated")
+
+    @wf.step
+    async def wait_then_act(ctx: StepContext, input: Any) -> str:
+        await asyncio.sleep(60)
+        return "done"
+
+    async def main() -> tuple[str, str]:
+        async with Client(db) as setup:
+            await setup.create_user("root", ["admin"])
+            root = await setup.create_token("root")
+        async with Client(db, token=root, workflows=[wf], execute=False) as admin:
+            await admin.create_user("w1", ["worker"], service=True)
+            t1 = await admin.create_token("w1", name="host-7")
+            run = await admin.start(wf, {})
+            async with Client(db, workflows=[wf], token=t1, poll_interval=0.05) as w1:
+                working = asyncio.create_task(w1.work(asyncio.Event()))
+                for _ in range(500):
+                    if (await admin.get(run.id)).owner is not None:
+                        break
+                    await asyncio.sleep(0.02)
+                await admin.revoke_token("w1", "host-7")
+                with contextlib.suppress(AuthError):
+                    await asyncio.wait_for(working, 10)
+                for _ in range(500):
+                    if (await admin.get(run.id)).owner is None and not w1.driving:
+                        break
+                    await asyncio.sleep(0.02)
+        return run.id, root
+
+    rid, root = asyncio.run(main())
+    shown = cli(tmp_path, "runs", "show", rid, token=root).stdout
+    assert "handed back" in shown and "w1" in shown and "'host-7' of 'w1' was revoked" in shown, shown
+    assert "a worker whose token is valid" in shown and "podium worker" in shown, shown
+    assert f"podium runs resume {rid}" in shown, shown
+
+
+def test_a_model_call_under_a_provider_switch_names_the_switch_and_how_to_clear_it(tmp_path: Path) -> None:
+    """A new user's run-through (fifth session): with ``podium killswitch set provider scripted
+    --mode pause``, setting it said "(pause)" and a run's model call failed with "provider
+    'scripted' is switched off (incident 5)": nothing said that a provider's switch refuses calls
+    whatever its mode (the run does not park), which switch it was, or how to clear it. Both say
+    so now."""
+    (tmp_path / "flows.py").write_text(
+        "import podium\nfrom podium import ai\nfrom podium.models.testing import ScriptedModel\n\n"
+        "wf = podium.Workflow('talk')\n\n@wf.step\nasync def answer(ctx: podium.StepContext, input):\n"
+        "    return (await ai.llm(ctx, 'hello', model=ScriptedModel(default='hi'))).text\n"
+    )
+    set_ = cli(tmp_path, "killswitch", "set", "provider", "scripted", "--mode", "pause", "-m", "incident 5").stdout
+    assert "switched off provider:scripted (pause)" in set_ and "refused, not parked" in set_, set_
+    failed = cli(tmp_path, "run", "flows:wf", "--input", "{}", check=1).stderr
+    assert "kill switch provider:scripted (pause: incident 5, by local)" in failed, failed
+    assert "refuses calls whatever its mode" in failed and "step 'answer' made no call" in failed, failed
+    assert "podium killswitch clear provider scripted" in failed, failed
+    cli(tmp_path, "killswitch", "clear", "provider", "scripted")
+    cli(tmp_path, "killswitch", "set", "provider", "--all", "-m", "incident 6")
+    failed = cli(tmp_path, "run", "flows:wf", "--input", "{}", check=1).stderr
+    assert "kill switch provider:* (pause: incident 6" in failed and "podium killswitch clear provider --all" in failed, failed

@@ -274,5 +274,5 @@ def test_a_run_parked_by_a_kill_switch_says_so(tmp_path: Path) -> None:
     )
     cli(tmp_path, "killswitch", "set", "kind", "llm", "-m", "incident 7")
     out = cli(tmp_path, "run", "flow.py:wf", "--input", '"x"', check=3).stdout
-    assert "parked by a kill switch (kind:llm)" in out and "podium killswitch clear" in out
+    assert "parked by kill switch kind:llm (incident 7" in out and "podium killswitch clear kind llm" in out
     assert "runs signal" not in out

@@ -426,6 +426,36 @@ async def test_counters_add_up_atomically(store_url):
             await s.close()
 
 
+async def test_a_swap_writes_only_over_the_value_it_expects(store_url):
+    """kv_swap: a compare-and-set (a model's owners are claimed with it). Of writers racing from
+    several store instances over the same value, exactly one wins."""
+    import asyncio
+
+    stores = [open_store(store_url) for _ in range(3)] if not store_url.startswith("memory") else [open_store(store_url)]
+    for s in stores:
+        await s.open()
+    try:
+        first, last = stores[0], stores[-1]
+        assert await first.kv_swap("owners", "m", None, None)  # absent, as expected: nothing to do
+        assert await first.kv_swap("owners", "m", None, '["a"]')
+        assert not await last.kv_swap("owners", "m", None, '["b"]')  # not absent any more
+        assert not await last.kv_swap("owners", "m", '["x"]', '["b"]')
+        assert not await last.kv_swap("owners", "m", None, None)
+        assert await last.kv_swap("owners", "m", '["a"]', '["a", "b"]')
+        assert await first.kv_get("owners", "m") == '["a", "b"]'
+        assert not await first.kv_swap("owners", "m", '["a"]', None)
+        assert await first.kv_swap("owners", "m", '["a", "b"]', None)
+        assert await first.kv_get("owners", "m") is None
+        won = await asyncio.gather(*(s.kv_swap("owners", f"r{i}", None, f"v{n}") for i in range(10) for n, s in enumerate(stores)))
+        assert sum(won) == 10, won  # one writer per key
+        seen = await first.kv_get("owners", "r0")
+        won = await asyncio.gather(*(s.kv_swap("owners", "r0", seen, f"w{n}") for n, s in enumerate(stores) for _ in range(3)))
+        assert sum(won) == 1, won
+    finally:
+        for s in stores:
+            await s.close()
+
+
 # -- retention and erasure: what `podium memory prune` and `podium forget` do through the store ------
 
 

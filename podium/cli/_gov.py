@@ -319,7 +319,11 @@ async def killswitch_set(
     name = _switch_name(scope, name, every, "set")
     async with make_client(db, recover=False) as c:
         await c.set_switch(scope, name, mode=mode, reason=reason)
-    console().print(f"switched off {scope}:{name} ({mode})", highlight=False)
+    note = (
+        "; model calls to it are refused, not parked, whatever the mode: a step that calls it fails"
+        if scope == "provider" else ""
+    )  # fmt: skip
+    console().print(f"switched off {scope}:{name} ({mode}){note}", highlight=False, soft_wrap=True)
     return EXIT_OK
 
 

@@ -119,7 +119,8 @@ def runs_table(runs: list[RunRecord]) -> Any:
     return table
 
 
-def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
+def show_run(console: Any, h: RunHistory, *, full: bool = False, why: tuple[str, str] | None = None) -> None:
+    """The run's header, ``why`` it stands still (label, line: ``_why.explain``), its steps and outcome."""
     from rich.table import Table
 
     from podium.secret import redact
@@ -132,6 +133,8 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False) -> None:
         + (f"  child of {r.parent_run_id} (step {r.parent_step})" if r.parent_run_id else ""),
         highlight=False,
     )
+    if why is not None:
+        console.print(f"  [bold blue]{why[0]}[/]: {why[1]}", highlight=False, soft_wrap=True)
     table = Table(box=None, header_style="bold", pad_edge=False)
     for col in ("step", "status", "attempts", "started", "duration", "output / error"):
         table.add_column(col, overflow="fold")

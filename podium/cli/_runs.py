@@ -39,7 +39,7 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
             await client.driving.settled(run_id)
             continue
         if run.status is RunStatus.WAITING or run.owner is None:
-            return _parked(client, run, await _approvals_of(client, run), await _pausing(client, run))
+            return await _parked(client, run)
         await asyncio.sleep(0.05)
     out = console()
     if run.status is RunStatus.COMPLETED:
@@ -62,73 +62,18 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         f"[bold red]{run.status.value}[/] run {run_id}{escape(where)}: {escape(err.get('message', ''))}\n"
         f"  see the details with: podium runs show {run_id}",
         highlight=False,
+        soft_wrap=True,  # the terminal wraps: a command the message names stays whole for copying
     )
     return EXIT_RUN_FAILED
 
 
-async def _approvals_of(client: Any, run: Any) -> list[dict[str, Any]]:
-    """The approvals the run waits for (empty when it waits for something else or they cannot be read)."""
-    from podium import PodiumError, RunStatus
+async def _parked(client: Any, run: Any) -> int:
+    """The run left this process unfinished: say why (it waits for a person, a switch, a signal or
+    timer, or a worker) and what moves it on (``_why.explain``)."""
+    from ._why import explain
 
-    if run.status is not RunStatus.WAITING:
-        return []
-    try:
-        return list(await client.approvals(run_id=run.id))
-    except PodiumError:  # a caller who may not read approvals still gets the generic hint
-        return []
-
-
-async def _pausing(client: Any, run: Any) -> list[str]:
-    """The pause switches on (``connector:crm``...) when the run is parked by a kill switch, else []."""
-    import json
-
-    from podium import EventType, PodiumError, RunStatus
-
-    if run.status is not RunStatus.WAITING:
-        return []
-    try:
-        events = await client.store.load_events(run.id)
-        waiting = next((e for e in reversed(events) if e.type == EventType.RUN_WAITING and e.data), None)
-        if waiting is None or "__killswitch__" not in json.loads(waiting.data).get("signals", []):
-            return []
-        return sorted(k for k, v in (await client.switches()).items() if v.get("mode") == "pause") or ["cleared since"]
-    except PodiumError:  # a caller who may not read the switches gets the generic hint
-        return []
-
-
-def _parked(client: Any, run: Any, approvals: list[dict[str, Any]], switches: list[str] | None = None) -> int:
-    """The run left this process unfinished: it waits for a person, a signal or timer, or a worker."""
-    from podium import RunStatus
-
-    from ._render import escape  # titles come from run data
-
-    if approvals:
-        which = "" if len(approvals) == 1 else f" --request {escape(approvals[0]['name'])}"
-        titles = "; ".join(f"{a['name']}: {a.get('title') or 'approval'}" for a in approvals)
-        console().print(
-            f"[bold blue]waiting[/] run {run.id} waits for a person's decision ({escape(titles)}); decide with: "
-            f"podium approvals approve {run.id}{which}  or  podium approvals reject {run.id}{which} (the inbox: podium approvals)",
-            highlight=False,
-        )
-    elif run.status is RunStatus.WAITING and switches:
-        console().print(
-            f"[bold blue]paused[/] run {run.id} is parked by a kill switch ({escape(', '.join(switches))}); "
-            "it goes on where it stopped once the switch is cleared: podium killswitch list, then "
-            "podium killswitch clear SCOPE NAME",
-            highlight=False,
-        )
-    elif run.status is RunStatus.WAITING:
-        console().print(
-            f"[bold blue]waiting[/] run {run.id} is parked until a signal or timer wakes it; see what it waits "
-            f"for with: podium runs show {run.id}; wake it with: podium runs signal {run.id} NAME --payload JSON",
-            highlight=False,
-        )
-    else:
-        console().print(
-            f"[bold blue]handed off[/] run {run.id} needs a worker with labels {run.labels!r}: "
-            f"start one with: podium worker --label {(run.labels or '').replace(',', ' --label ')}",
-            highlight=False,
-        )
+    label, line = await explain(client, run) or ("waiting", f"run {run.id} is not finished: podium runs show {run.id}")
+    console().print(f"[bold blue]{label}[/] {line}", highlight=False, soft_wrap=True)
     return EXIT_WAITING
 
 
@@ -278,8 +223,10 @@ async def runs(
 @run_async
 @requires("runs.read", lambda kw: kw["run_id"])
 async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bool) -> int:
-    """Show a run: its steps with status, attempts, timings, outputs and errors (--trace: its AI trace)."""
+    """Show a run: its steps with status, attempts, timings, outputs and errors (--trace: its AI trace).
+    An unfinished run that stands still says why and what moves it on."""
     from ._render import show_run
+    from ._why import explain
 
     if trace:
         from podium.engine.trace import run_trace
@@ -296,6 +243,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bo
         return EXIT_OK
     async with _client(db, recover=False) as client:
         h = await client.history(run_id)
+        why = None if as_json else await explain(client, h.run)
     if as_json:
         from podium._serde import loads_plain
 
@@ -339,7 +287,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bo
 
         click.echo(json.dumps(mask(json.loads(json.dumps(doc, default=str))), ensure_ascii=False, indent=2))
     else:
-        show_run(console(), h, full=full)
+        show_run(console(), h, full=full, why=why)
     return EXIT_OK
 
 

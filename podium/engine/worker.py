@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
 from ..errors import AuthError, ConfigError
+from ..governance.identity import REFUSED_SUFFIX
 from ..records import EventType, RunStatus
 from .timers import EARLY, Timers
 
@@ -120,6 +121,9 @@ async def _hand_back(client: Client, refused: str) -> None:
         client.driving.stop(ex.run_id)
     await asyncio.wait({task for _, task in held}, timeout=10)
     await client.store.release_runs(client.owner, [ex.run_id for ex, _ in held])
+    reason = refused.removesuffix(REFUSED_SUFFIX)
+    for ex, _ in held:  # what `podium runs show` tells of a run no engine drives
+        await client.governance.record("run.handback", ex.run_id, engine=client.owner, reason=reason)
 
 
 async def maintain(client: Client) -> None:

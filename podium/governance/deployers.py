@@ -10,12 +10,18 @@ stops their schedules: each fire becomes a dead letter that says why.
 Unchanged: local mode (no users), workflows the server's operator registered without deploying
 them into the store (``podium serve --workflow``), and deployments made by the server's own
 account or by the local user before users existed: those start as the server.
+
+Finding the deployment reads and verifies every audit entry of the workflow; a broker trigger asks
+before each poll (every second). A server keeps the entry found for :data:`CACHE_SECONDS` per
+workflow version (:class:`Deployers`); the deployer's user record and roles are read at every ask,
+so disabling, deleting or demoting a deployer stops their triggers at the next fire or poll.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import time
 from typing import TYPE_CHECKING
 
 from ..errors import AuthError
@@ -24,28 +30,51 @@ from .identity import Principal, User, role_permissions
 from .service import ROLES, USERS
 
 if TYPE_CHECKING:
+    from .audit import AuditEntry
     from .service import Governance
 
+CACHE_SECONDS = 5.0
+"""How long a server keeps the deploy entry its triggers act on. Only a deploy of the same version
+made in another process goes unseen that long (a deploy through the server, or any change of the
+active version, is seen at once); who the deployer is allowed to be is read at every ask."""
 
-async def deployer(gov: Governance, workflow: str, version: str | None) -> Principal | None:
+
+class Deployers:
+    """:func:`deployer` for one server's triggers, keeping each workflow version's deploy entry for
+    ``seconds`` (the scan of its audit entries), never the deployer's standing."""
+
+    def __init__(self, gov: Governance, *, seconds: float = CACHE_SECONDS) -> None:
+        self.gov = gov
+        self.seconds = seconds
+        self._entries: dict[tuple[str, str], tuple[float, AuditEntry]] = {}
+
+    def forget(self) -> None:
+        """Drop the entries kept (after a deploy: the next ask reads the audit log again)."""
+        self._entries.clear()
+
+    async def __call__(self, workflow: str, version: str | None) -> Principal | None:
+        return await deployer(self.gov, workflow, version, cache=self)
+
+    async def entry(self, workflow: str, version: str) -> AuditEntry:
+        kept = self._entries.get((workflow, version))
+        if kept is not None and time.monotonic() - kept[0] < self.seconds:
+            return kept[1]
+        found = await _deploy_entry(self.gov, workflow, version)
+        self._entries[(workflow, version)] = (time.monotonic(), found)
+        return found
+
+
+async def deployer(
+    gov: Governance, workflow: str, version: str | None, *, cache: Deployers | None = None
+) -> Principal | None:
     """The principal the triggers of ``workflow`` act as when ``version`` (None: not deployed into
     the store) is its active version; None: the server itself. Raises :class:`AuthError` (the
-    trigger's fire is dead-lettered) when the deployment names nobody who may act now."""
+    trigger's fire is dead-lettered) when the deployment names nobody who may act now. ``cache``:
+    the deploy entries a server keeps for a while (:class:`Deployers`)."""
     store = gov.store
     if version is None or not await store.kv_list(USERS):
         return None
-    keys = store.audit_keys.all()
-    deploys = [
-        e
-        for e in await store.audit_for(f"workflow:{workflow}")
-        if e.action == "workflow.deploy" and entry_signed(e, keys) and _data(e.data).get("version") == version
-    ]
-    if not deploys:
-        raise AuthError(
-            f"no signed audit entry names who deployed {workflow!r} version {version}, and its triggers "
-            "start runs as their deployer: deploy it again (with auditing on) as someone who may start it"
-        )
-    entry = deploys[-1]
+    entry = await (cache.entry(workflow, version) if cache is not None else _deploy_entry(gov, workflow, version))
     data = _data(entry.data)
     # The local user (before users existed) is marked so: a user an admin named 'local' is not it.
     # An entry of an earlier release records no roles, and the local user was the only 'local' then.
@@ -83,6 +112,22 @@ async def deployer(gov: Governance, workflow: str, version: str | None) -> Princ
         f"may not start runs, and its triggers start runs as their deployer: grant a role with runs.start "
         f"(podium users grant {shlex.quote(user.name)} ROLE) or {again}"
     )
+
+
+async def _deploy_entry(gov: Governance, workflow: str, version: str) -> AuditEntry:
+    """The newest signed ``workflow.deploy`` entry of ``workflow`` ``version``."""
+    keys = gov.store.audit_keys.all()
+    deploys = [
+        e
+        for e in await gov.store.audit_for(f"workflow:{workflow}")
+        if e.action == "workflow.deploy" and entry_signed(e, keys) and _data(e.data).get("version") == version
+    ]
+    if not deploys:
+        raise AuthError(
+            f"no signed audit entry names who deployed {workflow!r} version {version}, and its triggers "
+            "start runs as their deployer: deploy it again (with auditing on) as someone who may start it"
+        )
+    return deploys[-1]
 
 
 def _data(text: str | None) -> dict[str, object]:

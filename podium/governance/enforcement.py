@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import shlex
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -337,10 +338,17 @@ async def check_model(
     policy = gov.policy
     scoped = gov.policies(agent) if (policy is not None or agent is not None) else []
     for provider in providers:
-        off = gov.service.switch(f"provider:{provider}") or gov.service.switch("provider:*")
-        if off is not None:  # the provider's own switch refuses in either mode (another may answer)
+        key = next((k for k in (f"provider:{provider}", "provider:*") if gov.service.switch(k) is not None), None)
+        if key is not None:  # the provider's own switch refuses in either mode (another may answer)
+            sw = gov.service.switch(key) or {}
             await gov.audit("policy.refuse", provider=provider, reason="kill switch")
-            raise PolicyViolation(f"provider {provider!r} is switched off ({off.get('reason') or 'no reason given'})")
+            clear = "provider --all" if key == "provider:*" else f"provider {shlex.quote(provider)}"
+            raise PolicyViolation(
+                f"provider {provider!r} is switched off by kill switch {key} ({sw.get('mode') or 'pause'}: "
+                f"{sw.get('reason') or 'no reason given'}, by {sw.get('by') or '?'}): a provider's switch refuses "
+                f"calls whatever its mode (the run does not park), so step {ctx.step_id!r} made no call (a fallback "
+                f"chain is refused when any of its providers is). When the incident is over: podium killswitch clear {clear}"
+            )
         off = gov.service.switched_off(gov.workflow, agent=agent, lineage=gov.lineage)
         if off is not None:  # the whole run's switch (all, workflow, agent), as at a connector call
             if off.get("mode") != "cancel":

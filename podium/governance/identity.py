@@ -177,6 +177,13 @@ def role_permissions(roles: list[str] | tuple[str, ...], custom: dict[str, froze
     return frozenset(perms)
 
 
+REFUSED_SUFFIX = (
+    ": this client authenticated with that token when it opened and may no longer act; "
+    "start it again with a valid token (PODIUM_TOKEN; an admin creates one with 'podium tokens create USER')"
+)
+"""What :attr:`OwnToken.refused` adds to the token's refusal (an engine's audit entries keep the refusal alone)."""
+
+
 @dataclass(kw_only=True)
 class OwnToken:
     """A client's own API token, checked again while the client is open (it authenticated once, on
@@ -201,10 +208,7 @@ class OwnToken:
         try:
             fresh = await authenticate(self.token)
         except AuthError as exc:
-            self.refused = (
-                f"{exc}: this client authenticated with that token when it opened and may no longer act; "
-                "start it again with a valid token (PODIUM_TOKEN; an admin creates one with 'podium tokens create USER')"
-            )
+            self.refused = f"{exc}{REFUSED_SUFFIX}"
             return Principal(name=own.name, roles=(), service=own.service, token_name=own.token_name)
         self.refused = None
         return fresh

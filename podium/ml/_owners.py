@@ -14,21 +14,23 @@ file of their own under any name, only a deployed workflow changes a model.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-from ..errors import CapabilityDenied, ConfigError
+from ..errors import CapabilityDenied, ConfigError, ExecutionError
 
 OWNERS = "model_owners"
-CLAIMS = "model_claims"  # model -> how many workflows tried to claim it (the first one owns it)
 REFERENCE_OWNERS = "ml_reference_owners"  # drift reference -> the model whose training saved it ("": Python)
-REFERENCE_CLAIMS = "ml_reference_claims"
+TRIES = 20  # compare-and-set attempts before giving up: each failure is another writer's success
 
 
 async def owners(store: Any, model: str) -> list[str]:
     """The workflows that own ``model`` (empty: none yet, the first to change it will)."""
     text = await store.kv_get(OWNERS, model)
+    return _listed(text)
+
+
+def _listed(text: str | None) -> list[str]:
     return [] if text is None else [str(w) for w in json.loads(text)]
 
 
@@ -44,21 +46,21 @@ async def check_owner(ctx: Any, model: str, action: str) -> None:
             f"deployed workflow may change a model (any file may call itself {ctx.workflow!r}; a deployed name is "
             f"its own): deploy it (podium workflows deploy FILE) and start it by name"
         )
-    known = await owners(ctx.store, model)
-    if not known:
-        if await ctx.store.kv_incr(CLAIMS, model, 1) == 1:  # one atomic step: of two at once, one wins
-            await ctx.store.kv_put(OWNERS, model, json.dumps([ctx.workflow]))
+    for _ in range(TRIES):
+        text = await ctx.store.kv_get(OWNERS, model)
+        if text is not None:
+            break
+        # The claim is one write, made only over "no owner": of two workflows at once, one wins and
+        # the other reads the winner's list. Nothing is left half-way if the process stops.
+        if await ctx.store.kv_swap(OWNERS, model, None, json.dumps([ctx.workflow])):
             await ctx.governance.audit("model.owner", step=ctx.step_id, model=model, owners=[ctx.workflow], claimed=True)
             return
-        for _ in range(250):  # another workflow won the claim: its owner list lands in a moment
-            if known := await owners(ctx.store, model):
-                break
-            await asyncio.sleep(0.02)
-        else:
-            raise CapabilityDenied(
-                f"step {ctx.step_id!r} ({action}): model {model!r} was claimed but names no owner (the claiming "
-                f"run stopped half-way); an admin sets its owners: podium ml owners {model} --add WORKFLOW"
-            )
+    else:
+        raise CapabilityDenied(
+            f"step {ctx.step_id!r} ({action}): the owners of model {model!r} changed {TRIES} times while this "
+            f"step claimed it; see them with 'podium ml owners {model}' and run the step again"
+        )
+    known = _listed(text)
     if ctx.workflow not in known:
         raise CapabilityDenied(
             f"step {ctx.step_id!r} ({action}): model {model!r} belongs to workflow(s) {', '.join(map(repr, known))}; "
@@ -78,14 +80,10 @@ async def check_reference(ctx: Any, name: str, model: str) -> None:
             f"monitor measures prediction drift against; name the drift reference otherwise, e.g. {model}-train"
         )
     owner = await ctx.store.kv_get(REFERENCE_OWNERS, name)
-    if owner is None:
-        if await ctx.store.kv_incr(REFERENCE_CLAIMS, name, 1) == 1:
-            await ctx.store.kv_put(REFERENCE_OWNERS, name, model)
+    if owner is None:  # the first training claims it, in one compare-and-set write (two at once: one wins)
+        if await ctx.store.kv_swap(REFERENCE_OWNERS, name, None, model):
             return
-        for _ in range(250):  # another training claimed it a moment ago
-            if (owner := await ctx.store.kv_get(REFERENCE_OWNERS, name)) is not None:
-                break
-            await asyncio.sleep(0.02)
+        owner = await ctx.store.kv_get(REFERENCE_OWNERS, name)
     if owner == model:
         return
     whose = (
@@ -98,22 +96,31 @@ async def check_reference(ctx: Any, name: str, model: str) -> None:
 
 
 async def set_owners(client: Any, model: str, *, add: list[str], remove: list[str]) -> list[str]:
-    """Add and remove owners of ``model`` (needs ``workflows.deploy``; audited). Returns the owners."""
+    """Add and remove owners of ``model`` (needs ``workflows.deploy``; audited). Returns the owners.
+    The list is written over the one read (compare-and-set): a workflow's claim or another admin's
+    change landing in between is read again and kept, not overwritten."""
     await client.authorize("workflows.deploy", f"model:{model}")
-    now = await owners(client.store, model)
     add, remove = list(dict.fromkeys(add)), list(dict.fromkeys(remove))  # a name given twice counts once
     if both := sorted(set(add) & set(remove)):
         raise ConfigError(f"model {model!r}: {', '.join(both)} is both added and removed; say which")
     if blank := [w for w in add if not w.strip() or w != w.strip()]:
         raise ConfigError(f"model {model!r}: {blank[0]!r} is not a workflow name (empty, or spaces around it)")
-    if unknown := [w for w in remove if w not in now]:
-        raise ConfigError(
-            f"model {model!r}: {', '.join(map(repr, unknown))} is not an owner, so nothing was removed; its owners "
-            f"are: {', '.join(now) or 'none yet'}"
+    for _ in range(TRIES):
+        before = await client.store.kv_get(OWNERS, model)
+        now = _listed(before)
+        if unknown := [w for w in remove if w not in now]:
+            raise ConfigError(
+                f"model {model!r}: {', '.join(map(repr, unknown))} is not an owner, so nothing was removed; its owners "
+                f"are: {', '.join(now) or 'none yet'}"
+            )
+        new = [w for w in now if w not in remove] + [w for w in add if w not in now]
+        # no owner left: the next workflow that changes the model claims it
+        if await client.store.kv_swap(OWNERS, model, before, json.dumps(new) if new else None):
+            break
+    else:
+        raise ExecutionError(
+            f"model {model!r}: its owners changed {TRIES} times while this change was made, so nothing was "
+            f"changed; see them with 'podium ml owners {model}' and try again"
         )
-    new = [w for w in now if w not in remove] + [w for w in add if w not in now]
-    await client.store.kv_put(OWNERS, model, json.dumps(new) if new else None)
-    if not new:  # no owner left: the next workflow that changes it claims it
-        await client.store.kv_put(CLAIMS, model, None)
     await client.record_audit("model.owners", f"model:{model}", added=add, removed=remove, owners=new)
     return new

@@ -21,7 +21,7 @@ from ..connectors._sources import BROKER_KINDS
 from ..engine.versions import ACTIVE
 from ..errors import AuthError
 from ..governance import capabilities as caps
-from ..governance.deployers import deployer
+from ..governance.deployers import Deployers
 
 log = logging.getLogger("podium.triggers")
 
@@ -58,9 +58,17 @@ def broker_triggers(workflow: str, triggers: list[Any]) -> list[BrokerTrigger]:
 class BrokerConsumers:
     """Runs the consumers of a list of broker triggers, each in its own task, until stopped."""
 
-    def __init__(self, client: Any, failed: Callable[[str, str, str], Awaitable[None]], *, retry_after: float = 5.0) -> None:
+    def __init__(
+        self,
+        client: Any,
+        failed: Callable[[str, str, str], Awaitable[None]],
+        deployers: Deployers | None = None,
+        *,
+        retry_after: float = 5.0,
+    ) -> None:
         self.client = client
         self.failed = failed
+        self.deployers = deployers or Deployers(client.governance)
         self.retry_after = retry_after
         self.consumers: dict[str, Consumer] = {}
         self._stop = asyncio.Event()
@@ -124,7 +132,7 @@ class BrokerConsumers:
                 # leaves the messages in the broker and is reported below
                 if refused := await self.client.governance.own_refusal():  # a revoked server takes nothing
                     raise AuthError(f"the messages stay in the broker: {refused}")
-                who = await deployer(self.client.governance, t.workflow, await self.client.store.kv_get(ACTIVE, t.workflow))
+                who = await self.deployers(t.workflow, await self.client.store.kv_get(ACTIVE, t.workflow))
                 with self.client.acting_as(who) if who is not None else contextlib.nullcontext():
                     await consumer.poll(timeout=1.0)
             except asyncio.CancelledError:

@@ -268,10 +268,18 @@ async def policy_decision(
 
     client = request.app.state.client
     await client.authorize("workflows.read", f"workflow:{workflow}")
-    if not (tool or provider or answer or connector):
+    if agent is not None and not agent.strip():
         raise ApiError(
-            422, "invalid_request", "give a tool, a provider, a connector or an answer to check, e.g. ?tool=search"
+            422, "invalid_request", "query parameter 'agent' is empty: name the agent making the call (?agent=NAME) "
+            "or leave it out for a call a workflow's step makes"
         )
+    if not (tool or provider or answer or connector):
+        calls = "tool=NAME, provider=NAME, connector=NAME.OPERATION or answer=TEXT"
+        raise ApiError(
+            422, "invalid_request",
+            f"'agent' names who makes the call, not the call: add the call to check, e.g. ?agent={agent}&tool=NAME "
+            f"(or {calls})" if agent else f"give a tool, a provider, a connector or an answer to check ({calls}), e.g. ?tool=search",
+        )  # fmt: skip
     policies = await client.policies()
     scoped = over_call(policies, workflow, agent or None)  # as a run would
     checks: list[dict[str, Any]] = []

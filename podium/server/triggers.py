@@ -33,7 +33,7 @@ from typing import Any
 from ..engine.versions import ACTIVE
 from ..engine.worker import subscribe
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
-from ..governance.deployers import deployer
+from ..governance.deployers import Deployers
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
 
@@ -157,7 +157,9 @@ class Triggers:
         self.brokers: list[BrokerTrigger] = []
         self.webhooks: dict[tuple[str, str], tuple[str, Any]] = {}
         """(method, path) -> (workflow, input template or None): the YAML ``webhook:`` triggers."""
-        self.consumers = BrokerConsumers(client, self._failed)
+        self.deployers = Deployers(client.governance)
+        """Whom each workflow's own triggers act as (its deploy entry kept a few seconds)."""
+        self.consumers = BrokerConsumers(client, self._failed, self.deployers)
         self.fired = 0
         self.ingested = 0
         self._task: asyncio.Task[None] | None = None
@@ -171,6 +173,7 @@ class Triggers:
 
     def refresh(self) -> None:
         """Read the triggers declared by the registered workflows (after a deploy)."""
+        self.deployers.forget()  # a deploy of the same version by someone else names another deployer
         schedules, subs, brokers = [], [], []
         hooks: dict[tuple[str, str], tuple[str, Any]] = {}
         for wf in sorted(self.client.registry, key=lambda w: (w.name, w.version)):
@@ -564,7 +567,7 @@ class Triggers:
         """Whom ``workflow``'s own triggers act as (:func:`podium.governance.deployers.deployer`):
         None for the server itself; raises :class:`AuthError` when nobody may."""
         version = await self.client.store.kv_get(ACTIVE, workflow)
-        return await deployer(self.client.governance, workflow, version)
+        return await self.deployers(workflow, version)
 
     async def dead_letters(self) -> list[dict[str, Any]]:
         letters = [json.loads(v) for v in (await self.client.store.kv_list(DEADLETTERS)).values()]

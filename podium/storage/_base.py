@@ -501,6 +501,12 @@ class Store(ABC):
         new total. Budgets (tokens and cost per day, per entity) are counted with it."""
 
     @abstractmethod
+    async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
+        """Set ``key`` to ``value`` (None: delete it) only if it holds ``expected`` now (None: it is
+        absent), atomically across processes; whether it did. Of two writers that read the same
+        value, one wins and the other reads again (a model's owners: ``podium/ml/_owners.py``)."""
+
+    @abstractmethod
     async def unfinished_owners(self) -> list[str]:
         """Distinct owners of unfinished runs (to look for dead ones on this host)."""
 

@@ -110,6 +110,26 @@ class PgGovernance(ChainedAudit):
             cur = await conn.execute("SELECT key, value FROM kv WHERE ns = %s ORDER BY key", (namespace,))
             return {r[0]: r[1] for r in await cur.fetchall()}
 
+    async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
+        if expected is None and value is None:
+            return await self.kv_get(namespace, key) is None
+        args: tuple[str | None, ...]
+        if expected is None:
+            sql, args = (
+                "INSERT INTO kv (ns, key, value) VALUES (%s, %s, %s) ON CONFLICT (ns, key) DO NOTHING",
+                (namespace, key, value),
+            )
+        elif value is None:
+            sql, args = "DELETE FROM kv WHERE ns = %s AND key = %s AND value = %s", (namespace, key, expected)
+        else:
+            sql, args = (
+                "UPDATE kv SET value = %s, updated_at = extract(epoch from now()) WHERE ns = %s AND key = %s AND value = %s",
+                (value, namespace, key, expected),
+            )
+        async with self._connection() as conn:
+            cur = await conn.execute(sql, args)
+            return cur.rowcount == 1
+
     async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
         async with self._connection() as conn:
             cur = await conn.execute(

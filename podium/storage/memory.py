@@ -385,6 +385,16 @@ class MemoryStore(ChainedAudit, Store):
         ns[key] = repr(total)
         return total
 
+    async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
+        ns = self._kv.setdefault(namespace, {})
+        if ns.get(key) != expected:
+            return False
+        if value is None:
+            ns.pop(key, None)
+        else:
+            ns[key] = value
+        return True
+
     async def unfinished_owners(self) -> list[str]:
         return sorted({r.owner for r in self._runs.values() if r.status in _UNFINISHED and r.owner})
 

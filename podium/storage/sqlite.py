@@ -718,6 +718,26 @@ class SQLiteStore(SQLiteErasure, Store):
         ).fetchone()
         return float(row[0])
 
+    async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
+        # One statement each: SQLite's write lock makes the comparison and the write one step.
+        if expected is None and value is None:
+            return await self.kv_get(namespace, key) is None
+        args: tuple[str | None, ...]
+        if expected is None:
+            sql, args = (
+                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,strftime('%s','now')) "
+                "ON CONFLICT (ns, key) DO NOTHING",
+                (namespace, key, value),
+            )
+        elif value is None:
+            sql, args = "DELETE FROM kv WHERE ns=? AND key=? AND value=?", (namespace, key, expected)
+        else:
+            sql, args = (
+                "UPDATE kv SET value=?, updated_at=strftime('%s','now') WHERE ns=? AND key=? AND value=?",
+                (value, namespace, key, expected),
+            )
+        return self.db.execute(sql, args).rowcount == 1
+
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(
             f"SELECT DISTINCT owner FROM runs{self._by('runs_owned')} "

@@ -104,3 +104,58 @@ async def test_the_server_starts_one_run_per_message_and_stops_when_the_connecto
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_broker_trigger_stops_within_a_poll_once_its_deployer_is_disabled(tmp_path: Path) -> None:
+    """A broker trigger acts as the workflow's deployer and asks who that is before each poll
+    (every second). The server keeps the deploy entry a few seconds (its audit scan) but reads the
+    deployer's standing at every ask: once dana is disabled, her trigger takes no further message
+    after the poll under way (at most 1 s, plus the time to notice): the refusal is reported and the
+    next message waits in the broker."""
+    need_broker("redis")
+    h = RedisHarness()
+    db = f"sqlite:///{tmp_path}/p.db"
+    try:
+        async with Client(db) as setup:
+            await setup.create_user("root", ["admin"])
+            root = await setup.create_token("root")
+        async with Client(db, token=root) as admin:
+            await admin.define_role("author", ["workflows.deploy", "workflows.read", "runs.read", "runs.start"])
+            await admin.create_user("svc", ["operator", "worker"], service=True)
+            await admin.create_user("dana", ["author"])
+            svc, dana = await admin.create_token("svc"), await admin.create_token("dana")
+            await admin.add_capability("bus", "connector", {"kind": "redis", "url": "redis://127.0.0.1:6379/0"})
+        async with Client(db, token=dana) as author:
+            await author.deploy(FLOW.format(name="bus", stream=h.name))
+        async with Client(db, token=svc) as client, Client(db, token=root) as admin:
+            trig = Triggers(client, Settings(store=db, trigger_interval=3600))
+            await trig.follow_deploys()
+            assert [t.kind for t in trig.brokers] == ["redis"]
+            await trig.start()
+            try:
+                await h.publish_raw({"n": 1}, "m-1")
+                rid = run_id_for("bus", "orders-in", "m-1")
+                await _eventually(lambda: _true_async(client, rid), "the first message's run")
+                starter = await client.governance.started_by(rid)
+                assert starter is not None and starter.name == "dana"
+                await admin.disable_user("dana")
+                disabled = time.monotonic()
+
+                async def refused() -> bool:
+                    failed = [e.details() for e in await admin.audit_log() if e.action == "trigger.failed"]
+                    return bool(failed) and "disabled" in failed[-1]["error"]
+
+                await _eventually(refused, "the refusal", timeout=10)
+                assert time.monotonic() - disabled < 3.0, "the trigger went on past its poll"
+                await h.publish_raw({"n": 2}, "m-2")
+                await asyncio.sleep(1.5)
+                assert [r.id for r in await admin.list(workflow="orders-in")] == [rid]  # m-2 started nothing
+                assert ("m-2", {"n": 2}) in await h.read_raw()  # it waits in the broker
+            finally:
+                await trig.stop()
+    finally:
+        await h.cleanup()
+
+
+async def _true_async(client: Any, rid: str) -> bool:
+    return any(r.id == rid for r in await client.list(workflow="orders-in"))

@@ -190,3 +190,127 @@ async def test_an_owner_added_twice_is_listed_once() -> None:
     async with Client("memory://") as client:
         assert await set_owners(client, "churn", add=["team-a", "team-a", "team-b"], remove=[]) == ["team-a", "team-b"]
         assert await owners(client.store, "churn") == ["team-a", "team-b"]
+
+
+def _claimer(name: str, models: list[str], *, gate: Any = None, spin: float = 0.0) -> Any:
+    """A workflow ``name`` whose one step claims ``models`` (``check_owner``, as train does):
+    after ``gate`` is set, if given; with ``spin``, a model owned by another workflow is asked again
+    (for up to ``spin`` seconds) until its owner is removed. Returns what came of each model."""
+    import asyncio
+
+    from podium import StepContext, Workflow
+    from podium.errors import CapabilityDenied
+    from podium.ml._owners import check_owner
+
+    wf = Workflow(name)
+
+    @wf.step
+    async def claim(ctx: StepContext, input: Any) -> dict[str, str]:
+        if gate is not None:
+            await gate.wait()
+
+        async def one(model: str) -> str:
+            deadline = asyncio.get_running_loop().time() + spin
+            while True:
+                try:
+                    await check_owner(ctx, model, "train")
+                    return "claimed"
+                except CapabilityDenied as exc:
+                    if "belongs to" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                        return str(exc)
+
+        return dict(zip(models, await asyncio.gather(*(one(m) for m in models)), strict=True))
+
+    return wf
+
+
+def test_a_claim_that_stopped_half_way_leaves_the_model_to_the_next_workflow(tmp_path: Any) -> None:
+    """Review of the last fixes (fifth session): the claim was a counter, then the owner list. A
+    run that stopped between the two (its process killed) left the counter at 1 and no owner:
+    every workflow that trained the model was refused ("claimed but names no owner") until an
+    admin added an owner, while ``podium ml owners churn`` said "no owner yet; the first workflow
+    ... becomes its owner". The claim is now one compare-and-set write of the owner list, so it
+    cannot stop half-way, and a model left so by an earlier release goes to the next workflow
+    that changes it, as ``podium ml owners`` says."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    db = f"sqlite:///{tmp_path}/podium.db"
+    env = {**os.environ, "PODIUM_HOME": str(tmp_path)}
+    env.pop("PODIUM_TOKEN", None)
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from podium.cli import main; main()", "ml", "owners", *args, "--db", db],
+            capture_output=True, text=True, env=env, timeout=120,
+        )
+
+    async def main() -> tuple[Any, list[str]]:
+        async with Client(db) as c:
+            await c.store.kv_incr("model_claims", "churn", 1)  # the claim's counter, then the process died
+            shown = cli("churn")
+            assert shown.returncode == 0 and "Traceback" not in shown.stderr, shown.stderr
+            run = await c.run(_claimer("team-a", ["churn"]), {})
+            return shown.stdout, [run["churn"], *await owners(c.store, "churn")]
+
+    shown, (outcome, *owned) = asyncio.run(main())
+    assert "no owner yet" in shown, shown
+    assert outcome == "claimed", outcome
+    assert owned == ["team-a"]
+    after = cli("churn")
+    assert after.returncode == 0 and "owned by team-a" in after.stdout, after.stdout + after.stderr
+
+
+async def test_an_admins_add_racing_a_first_claim_keeps_both(pg_url: str) -> None:
+    """Review of the last fixes (fifth session): ``podium ml owners M --add W`` read the owner list
+    and wrote it back. A workflow's first claim landing between the two was overwritten: the
+    workflow went on to train a model it did not own, or (the other order) the admin's owner was
+    lost. Both writes are now compare-and-set: every model ends owned by the admin's workflow, and
+    by the claiming one wherever it went on."""
+    import asyncio
+
+    models = [f"m{i}" for i in range(12)]
+    gate = asyncio.Event()
+    async with Client(pg_url) as admin, Client(pg_url) as worker:
+        run = await worker.start(_claimer("team-a", models, gate=gate), {})
+
+        async def add(model: str) -> list[str]:
+            return await set_owners(admin, model, add=["team-x"], remove=[])
+
+        gate.set()
+        await asyncio.gather(*(add(m) for m in models))
+        outcome = await worker.result(run.id, timeout=60)
+        owned = {m: await owners(admin.store, m) for m in models}
+    for m in models:
+        assert "team-x" in owned[m], (m, owned[m], outcome[m])
+        if outcome[m] == "claimed":
+            assert "team-a" in owned[m], (m, owned[m])
+        else:
+            assert "belongs to" in outcome[m], outcome[m]
+
+
+async def test_removing_the_last_owner_while_a_workflow_claims_lets_it_claim(pg_url: str) -> None:
+    """Review of the last fixes (fifth session): removing a model's last owner deleted the owner
+    list, then reset the claim counter. A workflow claiming between the two took a second ticket
+    and, after waiting 5 s for an owner list that never came, was refused ("claimed but names no
+    owner"). Removal is now one compare-and-set of the list: a workflow that saw the model
+    owned is refused naming that owner, one that saw it free claims it."""
+    import asyncio
+
+    models = [f"m{i}" for i in range(8)]
+    async with Client(pg_url) as admin, Client(pg_url) as worker:
+        assert all(v == "claimed" for v in (await admin.run(_claimer("team-old", models), {})).values())
+        run = await worker.start(_claimer("team-a", models, spin=30.0), {})  # asks again while team-old owns them
+        for _ in range(500):
+            if any(e.type == "step_started" for e in await admin.store.load_events(run.id)):
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        for m in models:
+            await set_owners(admin, m, add=[], remove=["team-old"])
+        outcome = await worker.result(run.id, timeout=60)
+        owned = {m: await owners(admin.store, m) for m in models}
+    assert all(o == "claimed" for o in outcome.values()), outcome
+    assert all(o == ["team-a"] for o in owned.values()), owned

@@ -306,3 +306,23 @@ async def test_the_dry_run_says_whether_the_workflow_is_known(server: Any) -> No
         assert (await http.put("/api/policies/supprot", json={"allowed_tools": []})).status_code == 200
         r = await http.get("/api/policies/supprot/decision", params={"tool": "search"})
         assert r.json()["known"] is True and r.json()["decision"] == "refused", r.text
+
+
+async def test_a_dry_run_with_only_an_agent_says_what_to_add(server: Any) -> None:
+    """A new user's run-through (fifth session): ``GET /api/policies/{wf}/decision?agent=helper``
+    answered 422 "give a tool, a provider, a connector or an answer to check", without a word on
+    ``agent``, so it read as if ``agent`` were not accepted. The message now says that ``agent``
+    names who makes the call and shows the query with the call added; an empty ``agent`` is named
+    as such."""
+    async with server("memory://") as (_app, http):
+        r = await http.get("/api/policies/support/decision", params={"agent": "helper"})
+        assert r.status_code == 422, r.text
+        message = r.json()["error"]["message"]
+        assert "'agent' names who makes the call" in message, message
+        assert "?agent=helper&tool=NAME" in message and "connector=NAME.OPERATION" in message, message
+        r = await http.get("/api/policies/support/decision", params={"agent": "", "tool": "search"})
+        assert r.status_code == 422, r.text
+        message = r.json()["error"]["message"]
+        assert "'agent' is empty" in message and "leave it out" in message, message
+        ok = await http.get("/api/policies/support/decision", params={"agent": "helper", "tool": "search"})
+        assert ok.status_code == 200 and ok.json()["decision"] == "allowed", ok.text

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from podium import Client
+from podium.errors import AuthError
 
 SCHEDULED = """\
 name: nightly
@@ -210,3 +211,37 @@ async def test_a_deployer_who_lost_the_deploys_role_is_told_which_roles_were_rec
         error = letter["error"]
         assert "recorded with the deploy: author, starter" in error and "scopes left" not in error, error
         assert "deploy it again" in error, error
+
+
+async def test_a_long_audit_history_is_not_read_again_at_every_ask(server: Any, tmp_path: Path) -> None:
+    """Attacker review of the fifth session: whom a trigger acts as was found by reading and
+    verifying every audit entry of the workflow, at each fire, and a broker trigger asks before
+    each poll (every second): a workflow with a long history cost a scan a second. The server keeps
+    the deploy entry found for a few seconds (governance/deployers.py ``CACHE_SECONDS``); the
+    deployer's standing is read at every ask (test_a_schedule_starts_as_its_deployer_and_stops_when_they_are_disabled,
+    and tests/connectors/test_broker_triggers.py for a broker trigger)."""
+    import time
+
+    db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read", "runs.start"])
+    async with server(db, token=tokens["svc"], triggers=False) as (app, http):
+        await _deploy(http, tokens["dana"])
+        async with Client(db, token=tokens["root"]) as admin:  # the history of earlier versions
+            for i in range(4000):
+                await admin.governance.record("workflow.deploy", "workflow:nightly", version=f"0.{i}", hash="0", roles=["author"])
+        trig = app.state.triggers
+        t0 = time.perf_counter()
+        who = await trig.as_deployer("nightly")
+        first = time.perf_counter() - t0
+        assert who is not None and who.name == "dana"
+        t0 = time.perf_counter()
+        for _ in range(20):
+            assert (await trig.as_deployer("nightly")).name == "dana"
+        twenty = time.perf_counter() - t0
+        assert twenty < 3 * first, f"20 asks took {twenty:.3f} s, the first {first:.3f} s: each read the history again"
+        async with Client(db, token=tokens["root"]) as admin:
+            await admin.disable_user("dana")
+        try:
+            await trig.as_deployer("nightly")
+            raise AssertionError("a disabled deployer was still returned")
+        except AuthError as exc:
+            assert "disabled" in str(exc)

@@ -1,0 +1,114 @@
+"""Why an unfinished run stands where it is, and what moves it on: one line for ``podium run``
+(when the run leaves the process unfinished) and ``podium runs show``. Read from the run's record,
+its events (the last ``run_waiting``), the approvals, the kill switches on and the run's audit
+entries (a worker whose token was refused records ``run.handback``); nothing is guessed."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from podium import EventType, PodiumError, RunStatus
+
+from ._render import escape, when  # titles and reasons come from run data and switch settings
+
+
+async def explain(client: Any, run: Any) -> tuple[str, str] | None:
+    """``(label, line)`` for a run that waits (for a person, a switch, a signal or timer) or that no
+    engine drives; None for a finished run or one an engine drives now."""
+    if run.status is RunStatus.WAITING:
+        if approvals := await _approvals_of(client, run):
+            which = "" if len(approvals) == 1 else f" --request {escape(approvals[0]['name'])}"
+            titles = "; ".join(f"{a['name']}: {a.get('title') or 'approval'}" for a in approvals)
+            return "waiting", (
+                f"run {run.id} waits for a person's decision ({escape(titles)}); decide with: "
+                f"podium approvals approve {run.id}{which}  or  podium approvals reject {run.id}{which} "
+                "(the inbox: podium approvals)"
+            )
+        if await _parked_by_a_switch(client, run):
+            return "paused", f"run {run.id} {await _switch_line(client, run)}"
+        return "waiting", (
+            f"run {run.id} is parked until a signal or timer wakes it; see what it waits for with: podium runs "
+            f"show {run.id}; wake it with: podium runs signal {run.id} NAME --payload JSON"
+        )
+    if run.status is not RunStatus.RUNNING:
+        return None
+    if run.owner is not None:
+        from podium.engine.worker import orphan_reason
+
+        if orphan := orphan_reason(run):
+            return "orphaned", f"run {run.id}: its engine is gone ({orphan}); continue it with: podium runs resume {run.id}"
+        return None
+    worker = "podium worker" + "".join(f" --label {shlex.quote(x)}" for x in (run.labels or "").split(",") if x)
+    if handback := await _handed_back(client, run):
+        return "handed back", (
+            f"run {run.id} was handed back at {when(handback.ts)} by an engine acting as {escape(handback.actor)}, "
+            f"whose token was refused ({escape(handback.details().get('reason') or 'no reason recorded')}); "
+            f"no engine drives it now. It goes on where it stopped when a worker whose token is valid claims it "
+            f"({escape(worker)}, with PODIUM_TOKEN of a user who may runs.resume), or at once with: podium runs resume {run.id}"
+        )
+    if run.labels:
+        return "handed off", f"run {run.id} needs a worker with labels {escape(repr(run.labels))}: start one with: {escape(worker)}"
+    return "handed off", (
+        f"run {run.id} is not driven by any engine (not claimed yet, or released by an engine that stopped); "
+        f"it goes on when a worker claims it (podium worker), or at once with: podium runs resume {run.id}"
+    )
+
+
+async def _approvals_of(client: Any, run: Any) -> list[dict[str, Any]]:
+    """The approvals the run waits for (empty when it waits for something else or they cannot be read)."""
+    try:
+        return list(await client.approvals(run_id=run.id))
+    except PodiumError:  # a caller who may not read approvals still gets the generic hint
+        return []
+
+
+async def _parked_by_a_switch(client: Any, run: Any) -> bool:
+    events = await client.store.load_events(run.id)
+    waiting = next((e for e in reversed(events) if e.type == EventType.RUN_WAITING and e.data), None)
+    return waiting is not None and "__killswitch__" in json.loads(waiting.data).get("signals", [])
+
+
+async def _switch_line(client: Any, run: Any) -> str:
+    """Which ``pause`` switches park the run and how to clear them. Those over all runs or its
+    workflow certainly do; a step kind's, an agent's or a connector's might (the run's events do
+    not say which step kind or connector its parked step has), and are named when no certain one is on."""
+    try:
+        on = {k: v for k, v in (await client.switches()).items() if v.get("mode") == "pause"}
+    except PodiumError:  # a caller who may not read the switches gets the generic hint
+        return "is parked by a kill switch; it goes on where it stopped once the switch is cleared: podium killswitch list"
+    sure = [k for k in ("all:*", f"workflow:{run.workflow}", "workflow:*") if k in on]
+    found = sure or [k for k in sorted(on) if k.partition(":")[0] in ("kind", "agent", "connector")]
+    if not found:
+        return (
+            f"is parked by a kill switch, and no kill switch that parks it is on now (it was cleared by a process "
+            f"that stopped before waking the runs it parked); wake it with: podium killswitch clear workflow "
+            f"{escape(shlex.quote(run.workflow))} (it answers that no such switch is set, and wakes every run a "
+            "cleared switch left parked)"
+        )
+    named = ", ".join(f"{escape(k)} ({escape(on[k].get('reason') or 'no reason given')}, by {escape(on[k].get('by'))})" for k in found)
+    clear = ", then ".join(f"podium killswitch clear {escape(_clear_args(k))}" for k in found)
+    if len(found) == 1:
+        return f"is parked by kill switch {named}; it goes on where it stopped once it is cleared: {clear}"
+    if sure:
+        return f"is parked by kill switches {named}; it goes on where it stopped once all are cleared: {clear}"
+    return (
+        f"is parked by one of the kill switches {named} (the one over its parked step); it goes on where it "
+        f"stopped once that one is cleared: {clear}"
+    )
+
+
+def _clear_args(key: str) -> str:
+    scope, _, name = key.partition(":")
+    return scope if scope == "all" else f"{scope} --all" if name == "*" else f"{scope} {shlex.quote(name)}"
+
+
+async def _handed_back(client: Any, run: Any) -> Any:
+    """The ``run.handback`` audit entry that released the run, if no engine resumed it since."""
+    entries = [e for e in await client.store.audit_for(run.id) if e.action == "run.handback"]
+    if not entries:
+        return None
+    events = await client.store.load_events(run.id)
+    resumed = max((e.ts for e in events if e.type in (EventType.RUN_RESUMED, EventType.RUN_STARTED)), default=0.0)
+    return entries[-1] if entries[-1].ts >= resumed else None
