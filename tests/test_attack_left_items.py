@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from podium import Client, RunFailed, RunStatus, StepContext, Workflow, open_store
+from podium.cli._why import explain
 
 # -- kill switches: a child run is a new run ---------------------------------------------------------
 
@@ -403,6 +404,9 @@ async def test_attack_a_switched_off_workflows_child_run_goes_on(store_url: str)
         go.set()
         assert await _status_in(c, kid.id, RunStatus.WAITING, RunStatus.COMPLETED) is RunStatus.WAITING
         assert ran == ["checked 7"], "the child of a paused workflow paid"
+        _, line = await explain(c, await c.get(kid.id)) or ("", "")
+        assert "parked by kill switch workflow:refunds (refund incident" in line
+        assert "podium killswitch clear workflow refunds" in line
         assert await c.clear_switch("workflow", "refunds") >= 1
         assert await c.result(run.id, timeout=30) == 7
         assert ran == ["checked 7", "paid 7"]

@@ -10,6 +10,7 @@ import shlex
 from typing import Any
 
 from podium import EventType, PodiumError, RunStatus
+from podium.engine.history import parent_workflows
 
 from ._render import escape, when  # titles and reasons come from run data and switch settings
 
@@ -78,7 +79,8 @@ async def _switch_line(client: Any, run: Any) -> str:
         on = {k: v for k, v in (await client.switches()).items() if v.get("mode") == "pause"}
     except PodiumError:  # a caller who may not read the switches gets the generic hint
         return "is parked by a kill switch; it goes on where it stopped once the switch is cleared: podium killswitch list"
-    sure = [k for k in ("all:*", f"workflow:{run.workflow}", "workflow:*") if k in on]
+    parents = [f"workflow:{w}" for w in await parent_workflows(client.store, run)]  # their switches hold a child
+    sure = [k for k in ("all:*", f"workflow:{run.workflow}", *parents, "workflow:*") if k in on]
     found = sure or [k for k in sorted(on) if k.partition(":")[0] in ("kind", "agent", "connector")]
     if not found:
         return (

@@ -37,6 +37,7 @@ from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
+from .history import parent_workflows
 from .recording import Recording
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
@@ -205,7 +206,7 @@ class RunExecutor(Recording, Waits):
         seal = self.store.audit_keys.mac if self.client.governance.audit_enabled else None
         WRITER.set(Writer(self.wf.name, self.run_id, seal=seal))
         if self.run.parent_run_id is not None:
-            self.lineage = await self._lineage()
+            self.lineage = await parent_workflows(self.store, self.run)
         try:
             if self.refused is not None:
                 await self._finish(
@@ -704,19 +705,6 @@ class RunExecutor(Recording, Waits):
                 f"step {s.id!r} attempt {attempt} did not finish within its timeout of {s.timeout}s "
                 "(the sync function's thread was abandoned)"
             ) from None
-
-    async def _lineage(self) -> tuple[str, ...]:
-        """The workflows of this run's parent, its parent's parent, and so on (at most 64)."""
-        names: list[str] = []
-        seen, parent = {self.run_id}, self.run.parent_run_id
-        while parent is not None and parent not in seen and len(names) < 64:
-            seen.add(parent)
-            rec = await self.store.get_run(parent)
-            if rec is None:
-                break
-            names.append(rec.workflow)
-            parent = rec.parent_run_id
-        return tuple(names)
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
         gov = self._governance

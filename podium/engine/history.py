@@ -220,3 +220,18 @@ def reusable_events(
                 data["reused_from"] = run_id
             keep.append(dataclasses.replace(ev, data=json.dumps(data)))
     return keep
+
+
+async def parent_workflows(store: Any, run: RunRecord) -> tuple[str, ...]:
+    """The workflows of ``run``'s parent run, its parent's parent, and so on, nearest first (at
+    most 64): a child works for them, so their kill switches hold it too."""
+    names: list[str] = []
+    seen, parent = {run.id}, run.parent_run_id
+    while parent is not None and parent not in seen and len(names) < 64:
+        seen.add(parent)
+        rec = await store.get_run(parent)
+        if rec is None:
+            break
+        names.append(rec.workflow)
+        parent = rec.parent_run_id
+    return tuple(names)

@@ -564,10 +564,8 @@ class Governance:
         sw = self.switch_cache
         if not sw:
             return None
-        for name in lineage:
-            if f"workflow:{name}" in sw:
-                return sw[f"workflow:{name}"]
         for key in (
+            *[f"workflow:{name}" for name in lineage],
             "all:*",
             f"workflow:{workflow}",
             f"kind:{kind}" if kind else "",
