@@ -77,7 +77,7 @@ async def outbox_list(source: str, status: str | None, target: str | None, limit
 
 @outbox.command("relay")
 @_source
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (exit 1 if some failed or the policy refused some).")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit (exit 1 if some failed, the policy refused some, or some had been delivered before).")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True, help="Seconds between polls.")
 @click.option("--lease", type=click.FloatRange(min=0.5), default=60.0, show_default=True, help="Seconds a claimed message is this relay's.")
 @db_option
@@ -103,8 +103,17 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
         if once:
             done = await relay.run_once()
             out.print(
-                f"sent={done.sent} retrying={done.retrying} failed={done.failed} refused={done.refused}", highlight=False
+                f"sent={done.sent} retrying={done.retrying} failed={done.failed} refused={done.refused}"
+                + (f" duplicates={done.duplicates}" if done.duplicates else ""),
+                highlight=False,
             )
+            if done.duplicates:  # delivered before: someone set rows back to pending or copied them
+                out.print(
+                    f"duplicates: messages delivered before were pending again and were not sent again (their rows "
+                    f"were changed in the database): podium outbox list --source {source} --status sent --json "
+                    "shows them (last_error says when they went); podium audit shows who relayed them",
+                    highlight=False,
+                )
             if done.refused:  # set aside by the workflow's policy of now: say where to look
                 out.print(
                     f"refused messages: podium outbox list --source {source} --status failed (the reason is in "
@@ -112,7 +121,7 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
                     f"{source} KEY",
                     highlight=False,
                 )
-            return 1 if done.failed or done.refused else EXIT_OK
+            return 1 if done.failed or done.refused or done.duplicates else EXIT_OK
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (_signal.SIGTERM, _signal.SIGINT):

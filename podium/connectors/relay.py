@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -64,6 +65,16 @@ Held = Callable[[], Awaitable[set[str]]]
 Refusal = Callable[[OutboxMessage], Awaitable[str | None]]
 """Why the policy in force now refuses delivering a message, or None (:func:`held_with`)."""
 
+SENT = "outbox_sent"
+"""The Podium store's record of the messages its relays delivered (fingerprint -> when)."""
+
+
+def fingerprint(msg: OutboxMessage) -> str:
+    """What identifies a message wherever its row is (its key, target, operation and arguments):
+    a row set back to pending, or copied to another outbox, has the same one."""
+    text = json.dumps([msg.key, msg.target, msg.operation, arguments_hash(msg.arguments)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
 
 class Governed:
     """What a relay obeys, read through ``governance`` (a client's) from the store at each claim,
@@ -84,6 +95,16 @@ class Governed:
 
     def __init__(self, governance: Any) -> None:
         self.governance = governance
+
+    async def delivered(self, msg: OutboxMessage) -> float | None:
+        """When a relay of this store delivered ``msg`` (or a message like it), or None."""
+        when = await self.governance.store.kv_get(SENT, fingerprint(msg))
+        return None if when is None else float(when)
+
+    async def note_delivered(self, msg: OutboxMessage) -> None:
+        """Record that ``msg`` was delivered (in the Podium store: a writer of the business database
+        cannot undo it by setting the row back to pending)."""
+        await self.governance.store.kv_put(SENT, fingerprint(msg), repr(time.time()))
 
     async def __call__(self) -> set[str]:
         await self.governance.refresh()  # the switches and policies of now
@@ -179,10 +200,13 @@ class Delivery:
     failed: int = 0
     refused: int = 0
     """Set aside as ``failed`` unsent: the policy in force refuses them (``last_error`` says why)."""
+    duplicates: int = 0
+    """Not sent again: a relay of this store delivered them before (a row set back to pending, or
+    copied from another outbox); marked ``sent``, ``last_error`` says when."""
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retrying + self.failed + self.refused
+        return self.sent + self.retrying + self.failed + self.refused + self.duplicates
 
 
 class OutboxRelay:
@@ -225,6 +249,9 @@ class OutboxRelay:
         self.refusal = refusal or getattr(held, "refusal", None)
         """Why the policy of now refuses a message (:meth:`Governed.refusal`; ``held_with`` brings
         it): a refused message is set aside as ``failed``, unsent, with the reason."""
+        self.ledger = held if isinstance(held, Governed) else None
+        """Where deliveries are noted, so that none is made twice (the Podium store, through
+        :class:`Governed`); None: a relay without governance relies on its targets' deduplication."""
         """Called with each delivery's audit data (``connector.relay``: target, operation, the
         arguments' hash, outcome; never the values), as a run's own calls are audited."""
 
@@ -276,6 +303,14 @@ class OutboxRelay:
         """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
         connector = self.connectors[msg.target]
         attempts = msg.attempts + 1
+        if self.ledger is not None and (when := await self.ledger.delivered(msg)) is not None:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+            return "duplicate", {
+                "status": "sent", "lease_until": None,
+                "last_error": f"not sent again: a relay of this store delivered this message (same key, target, "
+                f"operation and arguments) at {stamp}; its row was set back to pending or copied from another "
+                "outbox, by someone who can write this database",
+            }  # fmt: skip
         reason = await self.refusal(msg) if self.refusal is not None else None
         if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
             return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {reason}"[:1000]}
@@ -292,6 +327,11 @@ class OutboxRelay:
                 else:
                     values["status"] = "failed"
                 return ("retrying" if again else "failed"), values
+        if self.ledger is not None:
+            try:
+                await self.ledger.note_delivered(msg)
+            except Exception:  # delivered: its row is marked all the same (a copy could then go again)
+                log.warning("could not note the delivery of outbox message %s in the store", msg.id, exc_info=True)
         text = json.dumps(result, default=str)
         return "sent", {
             "status": "sent",
@@ -348,7 +388,7 @@ class OutboxRelay:
         outcomes = [o for o, _ in sent]
         return Delivery(
             sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed"),
-            refused=outcomes.count("refused"),
+            refused=outcomes.count("refused"), duplicates=outcomes.count("duplicate"),
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:

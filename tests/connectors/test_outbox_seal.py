@@ -296,3 +296,38 @@ def test_the_relay_command_refuses_what_no_run_sealed_under_the_default_policy(h
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "refused: " in listed.stdout and "'*'" in listed.stdout and "Traceback" not in listed.stderr, listed.stdout
     assert not list(hook.effects)
+
+
+async def test_attack_a_database_writer_replays_a_delivered_message(sql_url: str, hook: Hook, tmp_path: Path) -> None:
+    """The attack: after the relay delivered a sealed message, a writer of the business database
+    set its row back to ``pending`` (the seal does not cover the status, which the relay changes):
+    the relay posted it again (a webhook that does not deduplicate, a payment, pays twice). Now the
+    relay notes each delivery in the Podium store (which that writer cannot write) and does not send
+    a message it delivered before: the row is marked sent again, with why, and audited as a
+    duplicate; ``podium outbox relay --once`` counts it."""
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    slack = hook_for(hook)
+    wf = _checkout()
+    store, tokens = await _governed(tmp_path)
+    async with Client(store, token=tokens["root"], workflows=[wf], connectors={"orders": db, "slack": slack}) as c:
+        await c.run(wf, 1)
+        relay = OutboxRelay(db, {"slack": slack}, held=held_with(c.governance), audit=audit_with(c.governance))
+        assert (await relay.run_once()).sent == 1
+        [sent] = await db.outbox_messages(status="sent")
+        assert len(hook.requests) == 1
+
+        _forge(sql_url, sent.key, status="pending", sent_at=None)
+        done = await relay.run_once()
+        assert len(hook.requests) == 1, "a delivered message set back to pending was posted again"
+        assert (done.sent, done.duplicates) == (0, 1)
+        [again] = await db.outbox_messages(status="sent")
+        assert "not sent again" in (again.last_error or "") and "delivered" in (again.last_error or "")
+        outcomes = [e.details().get("outcome") for e in await c.audit_log() if e.action == "connector.relay"]
+        assert outcomes == ["sent", "duplicate"]
+
+        # a genuine new message still goes
+        await c.run(wf, 2)
+        assert (await relay.run_once()).sent == 1
+        assert len(hook.requests) == 2
+    await db.close()
