@@ -414,6 +414,7 @@ async def test_forget_whose_audit_record_fails_changes_no_run(client, monkeypatc
     monkeypatch.undo()
     erasure = await mem.forget("customer:42", values=[], reason="ticket 12")  # run again: it works
     assert erasure.counts["runs_redacted"] == 4  # two runs, each its input and output
+    assert erasure.counts["runs_changed"] == 2  # the runs, not the values
     for r in runs:
         assert "ann@example.com" not in (await client.get(r.id)).input
     assert (await client.verify_audit())[1] is None

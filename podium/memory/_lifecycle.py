@@ -161,8 +161,8 @@ async def redact_runs(mem: Memory, forms: Sequence[str]) -> dict[str, int]:
         for key in legacy:
             await store.kv_put(SPEND, key, None)
     return {
-        "runs_redacted": done.runs, "events_redacted": done.events, "signals_redacted": done.signals,
-        "spend_counters_deleted": len(legacy),
+        "runs_changed": len(done.run_ids), "runs_redacted": done.runs, "events_redacted": done.events,
+        "signals_redacted": done.signals, "spend_counters_deleted": len(legacy),
     }  # fmt: skip
 
 
