@@ -110,6 +110,22 @@ async def test_a_kill_switch_on_a_workflow_holds_a_file_that_calls_itself_so(db:
             await c.start(load_workflow(mine), None)
 
 
+async def test_a_definition_deployed_in_another_store_is_not_deployed_here(db: str, tmp_path: Path) -> None:
+    """Whether a definition is deployed is a fact of a store, not of the definition: the same
+    workflow object, deployed into a scratch store of bob's own, is still a look-alike in the
+    store with users, held by ``*`` too."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+    mine = load_workflow(_flow(tmp_path / "mine.py", "drafts", "x"))
+    async with Client(f"sqlite:///{tmp_path}/scratch.db") as scratch:
+        await scratch.deploy(mine)
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed, match="not deployed"):
+            await c.run(mine, None)
+
+
 async def test_local_mode_keeps_a_workflows_policy_by_its_name(tmp_path: Path) -> None:
     """Without users there are no deployments to tell workflows apart, and one person runs them
     all: a workflow's policy is chosen by its name, as before."""
@@ -117,3 +133,40 @@ async def test_local_mode_keeps_a_workflows_policy_by_its_name(tmp_path: Path) -
         await c.set_policy("*", Policy(allowed_providers=["local"]))
         await c.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
         assert await c.run(load_workflow(_flow(tmp_path / "mine.py", "drafts", "ok")), None) == "ok"
+
+
+def test_the_strictest_of_two_policies_keeps_every_restriction_of_either() -> None:
+    """What a run not deployed is held by (its name's policy and ``*``) as one policy, for what is
+    read as one (budgets, redaction, validators, a planner's tools). For each field, a stricter
+    value in either policy wins (a field left out of the merge would take its lax default)."""
+    from dataclasses import fields
+
+    from podium.governance.bound import strictest
+
+    strict = Policy(
+        allowed_tools=["search"], allowed_providers=["local"], approve_tools=["refund"], max_run_tokens=10,
+        max_run_cost=0.1, max_daily_tokens=100, max_daily_cost=1.0, max_entity_tokens=5, max_entity_cost=0.05,
+        entity_field="customer_id", on_exceed="stop", redact=["payloads"], pii_local_only=True, banned=["x"],
+        tone=["hostile"], tone_threshold=0.3, on_violation="block", max_tool_calls=2,
+        allowed_connectors=["crm.getContact"], approve_connectors=["crm.updateContact"],
+    )  # fmt: skip
+    lax = Policy(on_exceed="approval", on_violation="approval")
+    for a, b in ((lax, strict), (strict, lax)):
+        merged = strictest(a, b)
+        for f in fields(Policy):
+            assert getattr(merged, f.name) == getattr(strict, f.name), f.name
+    both = strictest(
+        Policy(allowed_connectors=["crm", "erp.read"], allowed_tools=["a", "b"], max_run_tokens=7, banned=["x"]),
+        Policy(allowed_connectors=["crm.getContact", "erp"], allowed_tools=["b", "c"], max_run_tokens=9, banned=["y"]),
+    )
+    assert both.allowed_connectors == ["erp.read", "crm.getContact"] and both.allowed_tools == ["b"]
+    assert both.max_run_tokens == 7 and both.banned == ["x", "y"]
+
+
+def test_no_workflow_may_be_named_like_the_outbox_mark_of_a_run_not_deployed() -> None:
+    """``undeployed:NAME`` is what an outbox message records for a run that was not the deployed
+    NAME: a workflow so named would be taken for one."""
+    from podium import DefinitionError, Workflow
+
+    with pytest.raises(DefinitionError, match=r"rename the workflow \(e.g. checkout\)"):
+        Workflow("undeployed:checkout")

@@ -183,7 +183,7 @@ class Outbox:
                 attempts=0,
                 created_at=now,
                 next_at=now + max(0.0, delay),
-                workflow=writer.workflow if writer else None,
+                workflow=writer.recorded_workflow if writer else None,  # undeployed:NAME: a look-alike
                 run_id=writer.run_id if writer else None,
                 approved_by=writer.approved_by if writer and f"{target}.{operation}" in writer.approved else None,
             )

@@ -38,6 +38,7 @@ from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
 from .recording import Recording
+from .versions import deploy_command
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
@@ -80,6 +81,9 @@ class RunExecutor(Recording, Waits):
         self.input = _serde.loads(run.input)
         policy = client.governance.policy_for(wf.name)
         self.redact_payloads = policy is not None and "payloads" in policy.redact
+        self.deploy: str | None = None
+        """Set when the run's workflow is not the deployed one of its name, in a store with users: the
+        command that deploys it (its name's policy then only restricts it; ``*`` holds it too)."""
         self.prompt_pins: dict[str, str] = {}
         self.outputs: dict[str, Any] = {}
         self.prev_outputs: dict[str, Any] = {}
@@ -135,6 +139,7 @@ class RunExecutor(Recording, Waits):
             tenant=self.run.tenant,
             run_input=self.input,
             recorded=self.recorded.values,
+            deploy=self.deploy,
         )
 
     def _learn(self, ev: Event) -> None:
@@ -195,7 +200,14 @@ class RunExecutor(Recording, Waits):
 
     async def _drive(self) -> None:
         # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
-        WRITER.set(Writer(self.wf.name, self.run_id))  # this run's task: what its steps write is its
+        wf = self.wf
+        # Whether the policy named after its workflow is the run's: decided once per run, before any step.
+        deployed = await self.client.deployments.owns_name(wf)
+        if not deployed:
+            self.deploy = deploy_command(wf)
+            policy = self._governance.policy_for(wf.name, deployed=False)
+            self.redact_payloads = policy is not None and "payloads" in policy.redact
+        WRITER.set(Writer(wf.name, self.run_id, deployed=deployed))  # this run's task: what its steps write is its
         try:
             if self.refused is not None:
                 await self._finish(

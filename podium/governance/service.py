@@ -37,6 +37,7 @@ from .audit import (
     record_hash,
     unanchored,
 )
+from .bound import in_force
 from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
@@ -99,6 +100,7 @@ class Governance:
         """Kill switches in force, refreshed by the engine's maintenance sweep."""
         self.policy_cache: dict[str, Policy] = {}
         """Policies in force, refreshed with the switches."""
+        self.users_exist = False  # then a policy's name covers only the deployed workflow (bound.py)
         self._audit_listeners: list[Callable[[AuditEntry], None]] = []
         self._own: OwnToken | None = None
 
@@ -212,6 +214,7 @@ class Governance:
         disabled = before is not None and User.from_json(name, before).disabled
         user = User(name=name, roles=list(roles), service=service, disabled=disabled)
         await self.store.kv_put(USERS, name, user.to_json())
+        self.users_exist = True
         await self.record("user.put", f"user:{name}", roles=roles, service=service)
         return user
 
@@ -585,6 +588,7 @@ class Governance:
         """Reload kill switches and policies from the store (other processes may have changed them)."""
         self.switch_cache = await self.switches()
         self.policy_cache = await self.policies()
+        self.users_exist = self.users_exist or bool(await self.store.kv_list(USERS))  # once some, for good
 
     async def apply_switches(self) -> None:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""
@@ -609,24 +613,22 @@ class Governance:
     async def set_policy(self, workflow: str, policy: Policy | None) -> None:
         """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
         await self.authorize("policies.write", f"workflow:{workflow}")
-        await self.store.kv_put(POLICIES, workflow, policy.to_json() if policy else None)
-        await self.record(
-            "policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None
-        )
+        stored = policy.to_json() if policy else None
+        await self.store.kv_put(POLICIES, workflow, stored)
+        await self.record("policy.set", f"workflow:{workflow}", policy=json.loads(stored) if stored else None)
         self.policy_cache = await self.policies()
 
     async def policies(self) -> dict[str, Policy]:
         return {k: Policy.from_json(v) for k, v in (await self.store.kv_list(POLICIES)).items()}
 
-    def policy_for(self, workflow: str) -> Policy | None:
-        """The policy in force for ``workflow`` (cached; refreshed with the kill switches)."""
-        cache = self.policy_cache
-        return (cache.get(workflow) or cache.get("*")) if cache else None
+    def policy_for(self, workflow: str, *, deployed: bool = True) -> Policy | None:
+        """The policy in force for a run of ``workflow`` (cached; refreshed with the kill switches); one not
+        deployed (``deployed`` False, or recorded as ``undeployed:NAME``): :func:`bound.in_force`."""
+        return in_force(self.policy_cache, workflow, deployed=deployed)
 
-    def stored_payload(self, workflow: str, payload: str) -> str:
-        """A payload (run input, signal) as it is stored: redacted when the workflow's policy says
-        ``payloads``."""
-        policy = self.policy_for(workflow)
+    def stored_payload(self, workflow: str, payload: str, *, deployed: bool = True) -> str:
+        """A payload (run input, signal) as it is stored: redacted when the run's policy says ``payloads``."""
+        policy = self.policy_for(workflow, deployed=deployed)
         if policy is not None and "payloads" in policy.redact:
             from .pii import redact_json
 
