@@ -288,7 +288,21 @@ class Writer:
     """Signs what a message records of its writer (the store's audit key, ``AuditKeys.mac``), so
     that a writer of the business database cannot change it unseen; None when the engine does not
     audit (nothing is signed then)."""
+    deployed: bool = True
+    """Whether the run's workflow owns its name: it is the deployed workflow of that name (or the
+    store has no users). False: a definition that only calls itself so, whose messages record
+    ``undeployed:NAME`` (:data:`UNDEPLOYED`)."""
 
+    @property
+    def recorded_workflow(self) -> str:
+        """The workflow as the outbox records it (what the relay finds the policy by)."""
+        return self.workflow if self.deployed else UNDEPLOYED + self.workflow
+
+
+UNDEPLOYED = "undeployed:"
+"""How an outbox message records the workflow of a run that was not the deployed workflow of its
+name (in a store with users): ``undeployed:NAME``. The relay checks it under ``*`` and NAME's policy
+both, never NAME's alone; no workflow may be named so."""
 
 WRITER: contextvars.ContextVar[Writer | None] = contextvars.ContextVar("podium_writer", default=None)
 """The :class:`Writer` of the code running now: set by the engine for the task that drives a run

@@ -13,6 +13,8 @@ from podium import RunRecord, RunStatus, StepContext, Workflow
 from podium.engine.executor import RunExecutor
 from podium.engine.ports import RunHost
 from podium.engine.prompts import PromptLibrary
+from podium.engine.registry import WorkflowRegistry
+from podium.engine.versions import Deployments
 from podium.governance.service import Governance
 from podium.records import Event, EventType
 from podium.storage import Store
@@ -32,6 +34,7 @@ class FakeHost:
     def __post_init__(self) -> None:
         self.governance = Governance(self.store, audit=True)
         self.prompt_library = PromptLibrary(self.store, self.governance)
+        self.deployments = Deployments(self.store, self.governance, WorkflowRegistry())
 
     def kind_limit(self, kind: str) -> asyncio.Semaphore | None:
         return None

@@ -209,7 +209,7 @@ async def set_aside(bound: Any, operation: str, key: str, exc: ConnectorDrift) -
     gov = getattr(scope, "governance", None)
     service = getattr(gov, "service", None)
     if gov is not None and service is not None and hasattr(service, "stored_payload"):  # redacted if the workflow's policy says so
-        text = service.stored_payload(gov.workflow, text)
+        text = service.stored_payload(gov.workflow, text, deployed=getattr(gov, "deploy", None) is None)
     now = time.time()
     item = QuarantineItem(
         id=qid, connector=bound.name, operation=operation, run_id=getattr(scope, "run_id", None),

@@ -214,7 +214,7 @@ class Outbox:
         writer = WRITER.get()
         workflow = run_id = approved_by = seal = None
         if writer is not None:
-            workflow, run_id = writer.workflow, writer.run_id
+            workflow, run_id = writer.recorded_workflow, writer.run_id  # undeployed:NAME: a look-alike
             approved_by = writer.approved_by if f"{target}.{operation}" in writer.approved else None
             if writer.seal is not None:
                 seal = writer.seal(seal_text(stored, target, operation, text, workflow, run_id, approved_by))

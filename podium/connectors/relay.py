@@ -38,6 +38,7 @@ import sqlalchemy as sa
 
 from .._auditkey import KEY_ENV
 from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
+from ..records import UNDEPLOYED
 from ..resilience import Backoff
 from ._base import Connector, arguments_hash
 from .outbox import OutboxMessage, message
@@ -64,6 +65,15 @@ Held = Callable[[], Awaitable[set[str]]]
 
 Refusal = Callable[[OutboxMessage], Awaitable[str | None]]
 """Why the policy in force now refuses delivering a message, or None (:func:`held_with`)."""
+
+def _undeployed(workflow: str) -> str:
+    """Who a refusal names for a message recorded by a run that was not the deployed ``workflow``."""
+    return (
+        f"the policy of workflow {workflow!r} (this message was recorded by a run of a definition not deployed, "
+        f"only named {workflow!r}, so the default policy '*' holds it as well; deploy it with 'podium workflows "
+        "deploy FILE' and run it again to be under its own policy alone)"
+    )
+
 
 SENT = "outbox_sent"
 """The Podium store's record of the messages its relays delivered (fingerprint -> when)."""
@@ -150,8 +160,15 @@ class Governed:
         gov = self.governance
         policies = gov.policy_cache or {}
         wf, run = msg.workflow, msg.run_id
+        undeployed = wf is not None and wf.startswith(UNDEPLOYED)  # a look-alike's: '*' holds it too
+        if undeployed:
+            wf = wf[len(UNDEPLOYED) :]  # type: ignore[index]
         named = policies.get(wf) if wf is not None and not wf.startswith("agent:") else None  # agents' keys
-        if trusted or not gov.audit_enabled:  # sealed, or nothing is signed here: as written
+        if undeployed and (trusted or not gov.audit_enabled):
+            scoped = [(_undeployed(wf or ""), named)] if named is not None else []
+            scoped.append(("the default policy '*', which holds a run not deployed,", policies.get("*")))
+            approved, before = msg.approved_by is not None, ""
+        elif trusted or not gov.audit_enabled:  # sealed, or nothing is signed here: as written
             if wf is None:
                 scoped = [("the default policy '*' (the message was recorded outside any run)", policies.get("*"))]
             elif named is not None:

@@ -273,7 +273,7 @@ class Client:
         await self.authorize("runs.start", f"workflow:{wf.name}")
         self.governance.check_startable(wf.name)
         value = wf.validate_input(input)
-        payload = self.governance.stored_payload(wf.name, _serde.dumps(value))
+        payload = self.governance.stored_payload(wf.name, _serde.dumps(value), deployed=await self.deployments.owns_name(wf))
         rid = run_id or new_id()
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, queue=queue)
         created = await self._create_and_drive(
@@ -571,7 +571,7 @@ class Client:
         self.governance.check_startable(wf.name)  # a fork is a new run
         reask = not self.governance.principal.local  # four eyes: its starter may not decide a fork's approvals
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET, reask=reask)
-        payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)))
+        payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)), deployed=await self.deployments.owns_name(wf))
         rid = new_id()
         anchor = self.governance.entry("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"), **self.governance.starter())
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep, anchor=anchor)
@@ -586,7 +586,7 @@ class Client:
         if wf.resolved_by is not self.deployments:
             wf = await self.deployments.resolve(wf)
         rid = key.replace(":", ".")
-        payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)))
+        payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)), deployed=await self.deployments.owns_name(wf))
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, actor="engine", parent=parent_run_id)
         created = await self._create_and_drive(wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id), anchor=anchor)
         if not created and rid not in self.driving and not (await self._record(rid)).status.finished:

@@ -39,6 +39,7 @@ from ..storage._base import labels_ok
 from .context import StepContext
 from .history import parent_workflows
 from .recording import Recording
+from .versions import deploy_command
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
@@ -85,6 +86,9 @@ class RunExecutor(Recording, Waits):
         self.input = _serde.loads(run.input)
         policy = client.governance.policy_for(wf.name)
         self.redact_payloads = policy is not None and "payloads" in policy.redact
+        self.deploy: str | None = None
+        """Set when the run's workflow is not the deployed one of its name, in a store with users: the
+        command that deploys it (its name's policy then only restricts it; ``*`` holds it too)."""
         self.prompt_pins: dict[str, str] = {}
         self.outputs: dict[str, Any] = {}
         self.prev_outputs: dict[str, Any] = {}
@@ -141,6 +145,7 @@ class RunExecutor(Recording, Waits):
             run_input=self.input,
             recorded=self.recorded.values,
             lineage=self.lineage,
+            deploy=self.deploy,
         )
 
     def _learn(self, ev: Event) -> None:
@@ -201,10 +206,17 @@ class RunExecutor(Recording, Waits):
 
     async def _drive(self) -> None:
         # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
+        wf = self.wf
+        # Whether the policy named after its workflow is the run's: decided once per run, before any step.
+        deployed = await self.client.deployments.owns_name(wf)
+        if not deployed:
+            self.deploy = deploy_command(wf)
+            policy = self._governance.policy_for(wf.name, deployed=False)
+            self.redact_payloads = policy is not None and "payloads" in policy.redact
         # this run's task: what its steps write is its, sealed with the audit key (the outbox's relay
         # takes a message's workflow and approval only from a seal: docs/connectors.md)
-        seal = self.store.audit_keys.mac if self.client.governance.audit_enabled else None
-        WRITER.set(Writer(self.wf.name, self.run_id, seal=seal))
+        seal = self.store.audit_keys.mac if self._governance.audit_enabled else None
+        WRITER.set(Writer(wf.name, self.run_id, deployed=deployed, seal=seal))
         if self.run.parent_run_id is not None:
             self.lineage = await parent_workflows(self.store, self.run)
         try:

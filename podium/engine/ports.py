@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..records import Event, RetryPolicy, RunRecord
     from ..storage import Store
     from .prompts import PromptLibrary
+    from .versions import Deployments
     from .workflow import Workflow
 
 
@@ -42,6 +43,9 @@ class RunHost(Protocol):
     prompt_library: PromptLibrary
     connectors: dict[str, ConnectorPort]
     """Connectors step code reaches by name (``ctx.connector(name)``)."""
+    deployments: Deployments
+    """Whether a run's workflow is the deployed one of its name (``owns_name``: the policy named
+    after it applies in full only then)."""
 
     def kind_limit(self, kind: str) -> asyncio.Semaphore | None: ...
 

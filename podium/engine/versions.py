@@ -15,6 +15,7 @@ import hashlib
 import inspect
 import json
 import os
+import shlex
 import textwrap
 import time
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,7 @@ class Deployments:
             wf.ref = None
         await self.store.kv_put(ACTIVE, wf.name, version)
         self.registry.register(wf)
-        wf.resolved_by = self
+        wf.resolved_by = wf.deployed_in = self
         who = self.governance.principal  # the roles recorded bound what the workflow's triggers may do as them
         data: dict[str, Any] = {"roles": list(who.whole_roles if who.whole_roles is not None else who.roles)}
         if who.local:  # the local user, not a user an admin named 'local'
@@ -144,6 +145,7 @@ class Deployments:
             version = match[-1][1]
             if wf.version != version:
                 self.registry.relabel(wf, version)
+            wf.deployed_in = self
         wf.resolved_by = self
         return wf
 
@@ -157,11 +159,24 @@ class Deployments:
         if meta_text is None:  # never deployed: pinned by its declared version alone
             return
         if json.loads(meta_text)["hash"] == definition_hash(wf):
-            wf.resolved_by = self
+            wf.resolved_by = wf.deployed_in = self
             return
         self.registry.remove(wf)  # the deployed version is loaded (or refused) instead
         with contextlib.suppress(Exception):
             await self.resolve(wf)
+
+    async def owns_name(self, wf: Workflow) -> bool:
+        """Whether a run of ``wf`` is the workflow its name stands for, so that the policy named after
+        it applies in full (:mod:`podium.governance.bound`): always in a store without users; else
+        only the deployed definition of ``name@version`` (its fingerprint the deployment's), since
+        any file may call itself by a deployed name. Asked once per run; a yes is kept on ``wf``."""
+        if wf.deployed_in is self or not self.governance.users_exist:
+            return True
+        meta = await self.store.kv_get(META, f"{wf.name}@{wf.version}")
+        if meta is None or json.loads(meta)["hash"] != definition_hash(wf):
+            return False
+        wf.deployed_in = self  # deployed since it was registered here (by another process)
+        return True
 
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""
@@ -222,7 +237,7 @@ class Deployments:
             wf = self.registry.get(name, version) or self._load_python(name, version, meta)
         else:
             wf = load_text(text, f"<{name}@{version}>", base_dir=meta.get("base_dir"))
-            wf.ref = None
+            wf.ref, wf.deployed_in = None, self  # the deployed text itself
         wf.version = version
         self.registry.register(wf)
         wf.resolved_by = self
@@ -250,6 +265,7 @@ class Deployments:
                 f"back to it) needs that code importable again, e.g. from its release; to run the new "
                 f"code, deploy it as a new version with 'podium workflows deploy {ref}'"
             )
+        loaded.deployed_in = self
         return loaded
 
 
@@ -263,6 +279,12 @@ def rollback_target(versions: list[str], active: str | None, to: str | None, wha
     if to not in versions:
         raise NotFound(f"{what} has no version {to!r}; versions: {', '.join(versions)}")
     return to
+
+
+def deploy_command(wf: Workflow) -> str:
+    """The command that deploys ``wf``, for messages (``FILE`` when it came from no file)."""
+    where = wf.ref or getattr(wf, "source_file", None)
+    return f"podium workflows deploy {shlex.quote(where) if where and not where.startswith('<') else 'FILE'}"
 
 
 def definition_hash(wf: Workflow) -> str:

@@ -241,6 +241,11 @@ class Workflow:
         self.source_text: str | None = None
         """A YAML workflow's text (its fingerprint); None for Python workflows."""
         self.resolved_by: Any = None  # the client that matched it to a deployed version
+        self.deployed_in: Any = None
+        """The :class:`~podium.engine.versions.Deployments` (a client's, over one store) in whose store
+        this definition is the deployed version ``name@version`` (its fingerprint the deployment's).
+        In a store with users, only then does the policy named after it apply in full
+        (:mod:`podium.governance.bound`)."""
 
     def __repr__(self) -> str:
         return f"<Workflow {self.name} v{self.version} ({len(self.steps)} steps)>"

@@ -49,6 +49,7 @@ class RunGovernance:
         run_input: Any,
         recorded: Callable[[], Iterable[tuple[str, Any]]],
         lineage: tuple[str, ...] = (),
+        deploy: str | None = None,
     ) -> None:
         self.service = service
         self.lineage = lineage
@@ -65,16 +66,30 @@ class RunGovernance:
         self.budget_waived = False
         """A person let the run go on past its budget."""
         self.usage_loaded = False
+        self.deploy = deploy
+        """None: the run's workflow owns its name (it is the deployed one, or the store has no users).
+        Otherwise the command that deploys it: the run is under ``*`` and its name's policy both, and
+        a refusal by ``*`` says this command (:mod:`podium.governance.bound`)."""
+        self._strictest: tuple[Policy | None, Policy | None, Policy | None] = (None, None, None)
 
     @property
     def policy(self) -> Policy | None:
-        """The workflow's policy (or the ``*`` default), if any."""
-        return self.service.policy_for(self.workflow)
+        """The workflow's policy (or the ``*`` default), if any; for a run that is not the deployed
+        workflow of its name, the strictest of the two (made once per change of either)."""
+        if self.deploy is None:
+            return self.service.policy_for(self.workflow)
+        cache = self.service.policy_cache
+        named, default = cache.get(self.workflow), cache.get("*")
+        memo = self._strictest
+        if memo[0] is not named or memo[1] is not default:  # the policies were read again, or changed
+            memo = self._strictest = (named, default, self.service.policy_for(self.workflow, deployed=False))
+        return memo[2]
 
     def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
-        """The policies over a call: the workflow's (or ``*``), and the agent's (``agent:NAME``, or
-        ``agent:*`` for an agent no policy names); see :func:`podium.governance.policy.over_call`."""
-        return over_call(self.service.policy_cache, self.workflow, agent)
+        """The policies over a call: the workflow's (or ``*``; both for a run not deployed), and the
+        agent's (``agent:NAME``, or ``agent:*`` for an agent no policy names); see
+        :func:`podium.governance.policy.over_call`."""
+        return over_call(self.service.policy_cache, self.workflow, agent, deploy=self.deploy)
 
     async def audit(self, action: str, **data: Any) -> None:
         await self.service.record(action, self.run_id, actor="engine", **data)
@@ -388,9 +403,10 @@ async def check_model(
             f"run {gov.run_id} of {gov.workflow!r} reached a budget of its policy ({'; '.join(over)}) and "
             f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
         )
+    undeployed = f", or deploy it ('{gov.deploy}'): not deployed, it is under the budgets of '*' too" if gov.deploy else ""
     raise PolicyViolation(
         f"run {gov.run_id} of {gov.workflow!r} reached a budget of its policy ({'; '.join(over)}); raise it with "
-        f"'podium policy set {gov.workflow} --merge ...'"
+        f"'podium policy set {gov.workflow} --merge ...'{undeployed}"
     )
 
 

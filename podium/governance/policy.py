@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import ConfigError, PolicyViolation
+from ..records import UNDEPLOYED
 
 POLICIES = "policies"
 SPEND = "spend"  # "day:WORKFLOW:YYYY-MM-DD:tokens|cost" and "entity:WORKFLOW:ENTITY:YYYY-MM-DD:..." -> total
@@ -229,26 +230,53 @@ AGENT_PREFIX = "agent:"
 
 def workflow_name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a workflow, or None: an ``agent:...`` name is an agent's policy key,
-    so a workflow named so would be governed as that agent (or as every agent)."""
+    so a workflow named so would be governed as that agent (or as every agent); ``undeployed:...``
+    is how the outbox marks the messages of runs not deployed (:data:`UNDEPLOYED`)."""
     if name.startswith(AGENT_PREFIX):
         return (
             f"{name!r} names an agent's policy (agent:NAME), not a workflow; rename the workflow "
             f"(e.g. {name[len(AGENT_PREFIX):].strip('*') or 'my'}-workflow)"
         )
+    if name.startswith(UNDEPLOYED):
+        return (
+            f"{name!r} starts with {UNDEPLOYED!r}, which marks the outbox messages of runs whose workflow "
+            f"is not deployed; rename the workflow (e.g. {name[len(UNDEPLOYED):] or 'my-workflow'})"
+        )
     return None
 
 
-def over_call(policies: Mapping[str, Policy], workflow: str, agent: str | None) -> list[tuple[str, Policy]]:
+def undeployed(workflow: str, deploy: str) -> str:
+    """Who a refusal names when the ``*`` default holds a run because its workflow is not the
+    deployed one of its name (``deploy``: the command that deploys it)."""
+    return (
+        f"workflow {workflow!r} (not deployed, so under the default policy '*' as well as its own: any file "
+        f"may call itself {workflow!r}; to run under its own policy alone, someone with workflows.deploy "
+        f"deploys it: {deploy})"
+    )
+
+
+def over_call(
+    policies: Mapping[str, Policy], workflow: str, agent: str | None, *, deploy: str | None = None
+) -> list[tuple[str, Policy]]:
     """The policies over a call, as ``(who, policy)`` pairs: the workflow's (or ``*``), and the
     agent's (``agent:NAME``, or ``agent:*`` for an agent no policy names: an agent's name is written
     by whoever writes the workflow, so renaming it must not free it). Runs and the API's dry run
-    (``GET /api/policies/{workflow}/decision``) both ask here."""
+    (``GET /api/policies/{workflow}/decision``) both ask here.
+
+    ``deploy`` (the command that deploys it) says the run's workflow is not the deployed one of its
+    name (a store with users): any file may call itself so, so its name's policy only restricts it,
+    and ``*`` holds it too (:mod:`podium.governance.bound`)."""
     out: list[tuple[str, Policy]] = []
     # ``agent:...`` keys are agents' policies: a workflow by such a name (refused when defined) is
     # under the default, never an agent's
-    own = (None if workflow.startswith(AGENT_PREFIX) else policies.get(workflow)) or policies.get("*")
-    if own is not None:
-        out.append((f"workflow {workflow!r}", own))
+    named = None if workflow.startswith(AGENT_PREFIX) else policies.get(workflow)
+    default = policies.get("*")
+    if named is not None:
+        out.append((f"workflow {workflow!r}", named))
+    if default is not None and named is None:
+        out.append((f"workflow {workflow!r}", default))
+    elif default is not None and deploy is not None:  # after its own: a refusal deploying cannot lift comes first
+        out.append((undeployed(workflow, deploy), default))
     if agent is not None:
         named = policies.get(f"agent:{agent}")
         if named is not None:

@@ -37,6 +37,7 @@ from .audit import (
     record_hash,
     unanchored,
 )
+from .bound import in_force
 from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
@@ -100,6 +101,7 @@ class Governance:
         """Kill switches in force, refreshed by the engine's maintenance sweep."""
         self.policy_cache: dict[str, Policy] = {}
         """Policies in force, refreshed with the switches."""
+        self.users_exist = False  # then a policy's name covers only the deployed workflow (bound.py)
         self._audit_listeners: list[Callable[[AuditEntry], None]] = []
         self._own: OwnToken | None = None
 
@@ -213,6 +215,7 @@ class Governance:
         disabled = before is not None and User.from_json(name, before).disabled
         user = User(name=name, roles=list(roles), service=service, disabled=disabled)
         await self.store.kv_put(USERS, name, user.to_json())
+        self.users_exist = True
         await self.record("user.put", f"user:{name}", roles=roles, service=service)
         return user
 
@@ -588,6 +591,7 @@ class Governance:
         """Reload kill switches and policies from the store (other processes may have changed them)."""
         self.switch_cache = await self.switches()
         self.policy_cache = await self.policies()
+        self.users_exist = self.users_exist or bool(await self.store.kv_list(USERS))  # once some, for good
 
     async def apply_switches(self) -> None:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""
@@ -601,8 +605,7 @@ class Governance:
 
     async def _waiting_on(self, run_id: str) -> list[str]:
         """The signal names a parked run waits for."""
-        events = await self.store.load_events(run_id)
-        for ev in reversed(events):
+        for ev in reversed(await self.store.load_events(run_id)):
             if ev.type == EventType.RUN_WAITING and ev.data:
                 return list(json.loads(ev.data).get("signals", []))
         return []
@@ -612,24 +615,21 @@ class Governance:
     async def set_policy(self, workflow: str, policy: Policy | None) -> None:
         """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
         await self.authorize("policies.write", f"workflow:{workflow}")
-        await self.store.kv_put(POLICIES, workflow, policy.to_json() if policy else None)
-        await self.record(
-            "policy.set", f"workflow:{workflow}", policy=json.loads(policy.to_json()) if policy else None
-        )
+        stored = policy.to_json() if policy else None
+        await self.store.kv_put(POLICIES, workflow, stored)
+        await self.record("policy.set", f"workflow:{workflow}", policy=json.loads(stored) if stored else None)
         self.policy_cache = await self.policies()
 
     async def policies(self) -> dict[str, Policy]:
         return {k: Policy.from_json(v) for k, v in (await self.store.kv_list(POLICIES)).items()}
 
-    def policy_for(self, workflow: str) -> Policy | None:
-        """The policy in force for ``workflow`` (cached; refreshed with the kill switches)."""
-        cache = self.policy_cache
-        return (cache.get(workflow) or cache.get("*")) if cache else None
+    def policy_for(self, workflow: str, *, deployed: bool = True) -> Policy | None:
+        """The policy in force for a run of ``workflow`` (cached; not deployed: :func:`bound.in_force`)."""
+        return in_force(self.policy_cache, workflow, deployed=deployed)
 
-    def stored_payload(self, workflow: str, payload: str) -> str:
-        """A payload (run input, signal) as it is stored: redacted when the workflow's policy says
-        ``payloads``."""
-        policy = self.policy_for(workflow)
+    def stored_payload(self, workflow: str, payload: str, *, deployed: bool = True) -> str:
+        """A payload (run input, signal) as it is stored: redacted when the run's policy says ``payloads``."""
+        policy = self.policy_for(workflow, deployed=deployed)
         if policy is not None and "payloads" in policy.redact:
             from .pii import redact_json
 

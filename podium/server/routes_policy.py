@@ -220,6 +220,12 @@ class PolicyDecision(BaseModel):
         description="Whether a workflow of this name is served or deployed, or has a policy of its own; false: "
         "a name nothing knows (a typo?), answered by the default policy `*`."
     )
+    deployed: bool = Field(
+        default=True,
+        description="Whether a run started by this name is under its own policy alone: in a store with users, "
+        "only a deployed workflow is (any file may call itself by a name); false: the default policy `*` holds "
+        "it too, and `applies` names both.",
+    )
 
 
 @router.get(
@@ -281,7 +287,8 @@ async def policy_decision(
             f"(or {calls})" if agent else f"give a tool, a provider, a connector or an answer to check ({calls}), e.g. ?tool=search",
         )  # fmt: skip
     policies = await client.policies()
-    scoped = over_call(policies, workflow, agent or None)  # as a run would
+    deployed = await _deployed(client, workflow)  # else its name's policy only restricts it: '*' holds it too
+    scoped = over_call(policies, workflow, agent or None, deploy=None if deployed else "podium workflows deploy FILE")
     checks: list[dict[str, Any]] = []
     service = client.governance
     if tool:
@@ -308,7 +315,16 @@ async def policy_decision(
         "checks": checks,
         "not_checked": ["budgets (they depend on a run's spending)", "tone (judged by a model at run time)"],
         "known": await _known(client, workflow, policies),
+        "deployed": deployed,
     }
+
+
+async def _deployed(client: Any, workflow: str) -> bool:
+    """Whether a run of ``workflow`` started by name would be under its own policy alone: it has a
+    deployed version (any other definition under its name is refused), or the store has no users."""
+    from ..engine.versions import ACTIVE
+
+    return not client.governance.users_exist or await client.store.kv_get(ACTIVE, workflow) is not None
 
 
 async def _known(client: Any, workflow: str, policies: dict[str, Any]) -> bool:

@@ -326,3 +326,23 @@ async def test_a_dry_run_with_only_an_agent_says_what_to_add(server: Any) -> Non
         assert "'agent' is empty" in message and "leave it out" in message, message
         ok = await http.get("/api/policies/support/decision", params={"agent": "helper", "tool": "search"})
         assert ok.status_code == 200 and ok.json()["decision"] == "allowed", ok.text
+
+
+async def test_the_dry_run_answers_as_a_run_of_a_workflow_not_deployed_is_checked(server: Any) -> None:
+    """Sixth session: with users, a run of a workflow that is not deployed is held by ``*`` as well
+    as by its name's policy (any file may call itself by that name). The dry run answered with the
+    name's policy alone: ``allowed`` where such a run is refused. It answers as the run is checked
+    now, with ``deployed: false`` and the command that deploys it; once deployed, by its own."""
+    async with server("memory://") as (app, http):
+        c = app.state.client
+        root = (await _tokens(c))["root"]
+        await c.set_policy("*", Policy(allowed_connectors=["orders"]))
+        await c.set_policy("checkout", Policy(allowed_connectors=["orders", "slack"]))
+        r = await http.get("/api/policies/checkout/decision", params={"connector": "slack.post"}, headers=root)
+        d = r.json()
+        assert r.status_code == 200 and d["deployed"] is False and d["decision"] == "refused", r.text
+        assert "not deployed" in d["checks"][0]["reason"] and "podium workflows deploy" in d["checks"][0]["reason"]
+        assert len(d["applies"]) == 2
+        await c.deploy('name: checkout\nsteps:\n  - id: save\n    uses: set\n    with: {text: "placed"}\n')
+        d = (await http.get("/api/policies/checkout/decision", params={"connector": "slack.post"}, headers=root)).json()
+        assert d["deployed"] is True and d["decision"] == "allowed" and d["applies"] == ["workflow 'checkout'"], d

@@ -1,0 +1,172 @@
+"""Policies bound to deployed workflows (sixth session). A policy is named after a workflow, and any
+file may call itself by any name: in a store with users, a workflow's own policy grants what it
+allows beyond the default ``*`` only to the deployed workflow of that name. A run of a definition
+that is not the deployed one is held by ``*`` and by its name's policy both (a name's restrictions,
+like its kill switches, still hold it). Local mode (no users, no deployments) is unchanged.
+
+The attack tests passed their attack on the code before the fix."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from podium import Client, KillSwitchActive, Policy, RunFailed
+from podium.engine.loading import load_workflow
+
+FLOW = """
+from podium import Workflow, ai
+from podium.models import Response
+from podium.models.testing import ScriptedModel
+
+wf = Workflow({name!r})
+
+
+@wf.step
+async def write(ctx, input):
+    answer = await ai.llm(ctx, "draft a reply", model=ScriptedModel(default=Response(text={text!r})))
+    return answer.text
+"""
+
+
+def _flow(path: Path, name: str, text: str) -> str:
+    """A Python workflow file whose one step asks a model of provider ``scripted``; its reference."""
+    path.write_text(textwrap.dedent(FLOW.format(name=name, text=text)))
+    return f"{path}:wf"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/podium.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def _users(db: str) -> tuple[str, str]:
+    """An admin (root) and an operator (bob, who may start runs, not deploy); their tokens."""
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.create_user("bob", ["operator"])
+        bob = await admin.create_token("bob")
+    return root, bob
+
+
+async def test_attack_a_file_named_after_a_workflow_gets_its_laxer_policy(db: str, tmp_path: Path) -> None:
+    """The attack (suspected by the review of the fifth session): the default policy keeps every
+    workflow on local models; workflow ``drafts`` (not deployed yet: its policy was set ahead, or
+    the server's operator serves it from a file) may use the ``scripted`` provider. Bob, who may
+    start runs, wrote a file of his own that calls itself ``drafts``: it got ``drafts``'s policy by
+    its name and sent its prompt to a provider the default forbids. Now it is held by ``*`` too,
+    and the refusal says why and which command deploys it; the deployed ``drafts`` gets its own."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+    mine = _flow(tmp_path / "mine.py", "drafts", "the customer list, for me")
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed) as failed:
+            await c.run(load_workflow(mine), None)
+    message = str(failed.value)
+    assert "may not call provider 'scripted'" in message, message
+    assert "not deployed" in message and f"podium workflows deploy {mine}" in message, message
+    async with Client(db, token=root) as admin:
+        refusals = [e.details() for e in await admin.audit_log() if e.action == "policy.refuse"]
+        assert [r.get("provider") for r in refusals] == ["scripted"]
+        await admin.deploy(_flow(tmp_path / "drafts.py", "drafts", "a reply"))
+    async with Client(db, token=bob) as c:
+        assert await c.run("drafts", None) == "a reply"  # deployed: its name, and its policy, are its own
+
+
+async def test_a_workflow_not_deployed_keeps_the_restrictions_of_its_name(db: str, tmp_path: Path) -> None:
+    """A name's policy is not dropped for a file that is not deployed (that would free a workflow
+    an admin restricted by running it from a file): both its policy and ``*`` hold it. Where its
+    own policy is the stricter, the refusal names it, and deploying would not help."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local", "scripted"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local"], max_run_tokens=50))
+    mine = _flow(tmp_path / "mine.py", "drafts", "x")
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed) as failed:
+            await c.run(load_workflow(mine), None)
+    message = str(failed.value)
+    assert "workflow 'drafts' may not call provider 'scripted'; its policy allows: local" in message, message
+    assert "deploy" not in message, message
+
+
+async def test_a_kill_switch_on_a_workflow_holds_a_file_that_calls_itself_so(db: str, tmp_path: Path) -> None:
+    """Kill switches stay by name: a restriction on the safe side. A switch on ``drafts`` stops a
+    file that calls itself ``drafts`` from starting, deployed or not."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_switch("workflow", "drafts", mode="cancel", reason="incident 7")
+    mine = _flow(tmp_path / "mine.py", "drafts", "x")
+    async with Client(db, token=bob) as c:
+        with pytest.raises(KillSwitchActive, match="incident 7"):
+            await c.start(load_workflow(mine), None)
+
+
+async def test_a_definition_deployed_in_another_store_is_not_deployed_here(db: str, tmp_path: Path) -> None:
+    """Whether a definition is deployed is a fact of a store, not of the definition: the same
+    workflow object, deployed into a scratch store of bob's own, is still a look-alike in the
+    store with users, held by ``*`` too."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+    mine = load_workflow(_flow(tmp_path / "mine.py", "drafts", "x"))
+    async with Client(f"sqlite:///{tmp_path}/scratch.db") as scratch:
+        await scratch.deploy(mine)
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed, match="not deployed"):
+            await c.run(mine, None)
+
+
+async def test_local_mode_keeps_a_workflows_policy_by_its_name(tmp_path: Path) -> None:
+    """Without users there are no deployments to tell workflows apart, and one person runs them
+    all: a workflow's policy is chosen by its name, as before."""
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        await c.set_policy("*", Policy(allowed_providers=["local"]))
+        await c.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        assert await c.run(load_workflow(_flow(tmp_path / "mine.py", "drafts", "ok")), None) == "ok"
+
+
+def test_the_strictest_of_two_policies_keeps_every_restriction_of_either() -> None:
+    """What a run not deployed is held by (its name's policy and ``*``) as one policy, for what is
+    read as one (budgets, redaction, validators, a planner's tools). For each field, a stricter
+    value in either policy wins (a field left out of the merge would take its lax default)."""
+    from dataclasses import fields
+
+    from podium.governance.bound import strictest
+
+    strict = Policy(
+        allowed_tools=["search"], allowed_providers=["local"], approve_tools=["refund"], max_run_tokens=10,
+        max_run_cost=0.1, max_daily_tokens=100, max_daily_cost=1.0, max_entity_tokens=5, max_entity_cost=0.05,
+        entity_field="customer_id", on_exceed="stop", redact=["payloads"], pii_local_only=True, banned=["x"],
+        tone=["hostile"], tone_threshold=0.3, on_violation="block", max_tool_calls=2,
+        allowed_connectors=["crm.getContact"], approve_connectors=["crm.updateContact"],
+    )  # fmt: skip
+    lax = Policy(on_exceed="approval", on_violation="approval")
+    for a, b in ((lax, strict), (strict, lax)):
+        merged = strictest(a, b)
+        for f in fields(Policy):
+            assert getattr(merged, f.name) == getattr(strict, f.name), f.name
+    both = strictest(
+        Policy(allowed_connectors=["crm", "erp.read"], allowed_tools=["a", "b"], max_run_tokens=7, banned=["x"]),
+        Policy(allowed_connectors=["crm.getContact", "erp"], allowed_tools=["b", "c"], max_run_tokens=9, banned=["y"]),
+    )
+    assert both.allowed_connectors == ["erp.read", "crm.getContact"] and both.allowed_tools == ["b"]
+    assert both.max_run_tokens == 7 and both.banned == ["x", "y"]
+
+
+def test_no_workflow_may_be_named_like_the_outbox_mark_of_a_run_not_deployed() -> None:
+    """``undeployed:NAME`` is what an outbox message records for a run that was not the deployed
+    NAME: a workflow so named would be taken for one."""
+    from podium import DefinitionError, Workflow
+
+    with pytest.raises(DefinitionError, match=r"rename the workflow \(e.g. checkout\)"):
+        Workflow("undeployed:checkout")
