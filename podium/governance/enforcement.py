@@ -53,7 +53,7 @@ class RunGovernance:
     ) -> None:
         self.service = service
         self.lineage = lineage
-        """The workflows of the run's parent runs, nearest first (their kill switches hold it too)."""
+        """The workflows of the run's parent runs, nearest first (their kill switches and policies hold it too)."""
         self.store = store
         self.run_id = run_id
         self.workflow = workflow
@@ -88,8 +88,13 @@ class RunGovernance:
     def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
         """The policies over a call: the workflow's (or ``*``; both for a run not deployed), and the
         agent's (``agent:NAME``, or ``agent:*`` for an agent no policy names); see
-        :func:`podium.governance.policy.over_call`."""
-        return over_call(self.service.policy_cache, self.workflow, agent, deploy=self.deploy)
+        :func:`podium.governance.policy.over_call`. A child run is under its parents' workflows'
+        policies too (it works on their behalf: each must allow a call)."""
+        scoped = over_call(self.service.policy_cache, self.workflow, agent, deploy=self.deploy)
+        if self.lineage and self.service.policy_cache:
+            cache = self.service.policy_cache
+            scoped += [(f"workflow {p!r} (a parent run's)", cache[p]) for p in self.lineage if p in cache and ":" not in p]
+        return scoped
 
     async def audit(self, action: str, **data: Any) -> None:
         await self.service.record(action, self.run_id, actor="engine", **data)

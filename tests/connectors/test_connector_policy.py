@@ -497,3 +497,29 @@ async def test_a_workflow_or_global_pause_parks_a_model_call_inside_a_step(tmp_p
             await c.clear_switch(*switch)
             assert await c.result(handle.id, timeout=10) == ["ok", "ok", "ok"]
             assert asked == ["draft 0", "draft 0", "draft 1", "draft 2"]  # the step again; its first call recorded
+
+
+async def test_attack_a_child_run_escapes_its_parents_connector_policy(
+    crm: Crm, crm_spec: dict[str, Any], tmp_path: Path
+) -> None:
+    """The attack: workflow ``signup-readonly``'s policy lets it only read the CRM; its author adds
+    a sub-workflow (no policy of its own names it, so only ``*``'s applies) whose step writes to the
+    CRM. Each run was under its own workflow's policy only, so the child wrote. Now a child run is
+    under its parents' policies too (every one must allow a call): the write is refused and never
+    reaches the system."""
+    child = Workflow("crm-writer")
+
+    @child.step
+    async def write(ctx, input):
+        return await ctx.connector("crm").call("createContact", {"body": {"email": input}})
+
+    parent = Workflow("signup-readonly")
+    parent.subworkflow("writer", child, input=lambda input: input)
+    async with Client(f"sqlite:///{tmp_path}/p.db", connectors={"crm": _api(crm, crm_spec)}) as c:
+        await c.set_policy("signup-readonly", Policy(allowed_connectors=["crm.listContacts"]))
+        with pytest.raises(RunFailed, match=r"signup-readonly.*may not call connector operation 'crm.createContact'"):
+            await c.run(parent, "ada@example.com")
+        assert crm.of("POST") == []
+        await c.set_policy("signup-readonly", Policy(allowed_connectors=["crm"]))
+        out = await c.run(parent, "ada@example.com")
+        assert out["email"] == "ada@example.com" and len(crm.of("POST")) == 1
