@@ -100,6 +100,8 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
             sql, targets, lease=lease, audit=audit_with(c.governance), source_name=source, held=held_with(c.governance)
         )
         out = console()
+        if warning := await relay.ledger.unbounded() if relay.ledger is not None else None:
+            console(stderr=True).print(warning, highlight=False, markup=False, soft_wrap=True)
         if once:
             done = await relay.run_once()
             out.print(

@@ -244,7 +244,10 @@ async def _relay(client: Any, source: str, stop: Any, out: Any) -> Any:
     sql, targets = await registered(client, source)
     out.print(f"relaying the outbox of {source} -> {', '.join(targets) or 'no target'}", highlight=False)
     gov = client.governance
-    return OutboxRelay(sql, targets, audit=audit_with(gov), source_name=source, held=held_with(gov)).run(stop)
+    held = held_with(gov)
+    if warning := await held.unbounded():
+        out.print(warning, highlight=False, markup=False, soft_wrap=True)
+    return OutboxRelay(sql, targets, audit=audit_with(gov), source_name=source, held=held).run(stop)
 
 
 def _worker_log(out: Any) -> Any:

@@ -106,6 +106,20 @@ class Governed:
     def __init__(self, governance: Any) -> None:
         self.governance = governance
 
+    async def unbounded(self) -> str | None:
+        """A warning when nothing bounds the messages no run sealed: a store with users and no
+        default policy ``*`` (they are checked under ``*``, so they go out unchecked), else None."""
+        gov = self.governance
+        await gov.refresh()
+        if not getattr(gov, "users_exist", False) or "*" in (gov.policy_cache or {}):
+            return None
+        return (
+            "warning: this store has users and no default policy '*', so an outbox message no run sealed (a "
+            "script's, or one someone who can write the business database inserted) is delivered unchecked; "
+            "bound them: podium policy set '*' --allow-connector NAME (the systems such messages may reach), "
+            "--approve-connector NAME.OPERATION for those a person must approve"
+        )
+
     async def delivered(self, msg: OutboxMessage) -> float | None:
         """When a relay of this store delivered ``msg`` (or a message like it), or None."""
         when = await self.governance.store.kv_get(SENT, fingerprint(msg))

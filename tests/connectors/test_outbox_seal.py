@@ -331,3 +331,36 @@ async def test_attack_a_database_writer_replays_a_delivered_message(sql_url: str
         assert (await relay.run_once()).sent == 1
         assert len(hook.requests) == 2
     await db.close()
+
+
+def test_the_relay_command_warns_when_no_default_policy_bounds_unsealed_messages(hook: Hook, tmp_path: Path) -> None:
+    """In a store with users, a message no run sealed (a script's, or one a writer of the business
+    database inserted) is checked under ``*``; with no ``*`` policy it went out unchecked and
+    nothing said so. The relay command now says it, once, with the command that sets one; with a
+    ``*`` policy it says nothing."""
+    import asyncio
+
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
+
+    async def write() -> str:
+        async with Client(db) as c:
+            await c.create_user("root", ["admin"])
+            token = await c.create_token("root")
+        orders = SqlConnector(orders_url)
+        await orders.call("transact", place(7), idempotency_key="k7")
+        await orders.close()
+        return token
+
+    env["PODIUM_TOKEN"] = asyncio.run(write())
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 0 and "sent=1" in relayed.stdout, relayed.stdout + relayed.stderr
+    warning = relayed.stdout + relayed.stderr
+    assert "no default policy '*'" in warning and "podium policy set '*'" in warning, warning
+
+    async def bound() -> None:
+        async with Client(db, token=env["PODIUM_TOKEN"]) as c:
+            await c.set_policy("*", Policy(allowed_connectors=["slack"]))
+
+    asyncio.run(bound())
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 0 and "no default policy" not in relayed.stdout + relayed.stderr, relayed.stdout
