@@ -346,7 +346,55 @@ def _load_skops(path: Path, name: str, version: str) -> Any:
     if not path.exists():
         raise NonRetryableError(f"model {name!r} v{version} was not stored by Podium (no model.skops); retrain it")
     types = _untrusted(skops.io.get_untrusted_types(file=str(path)), f"model {name!r} v{version}")
-    return skops.io.load(str(path), trusted=types)
+    return _check_trees(skops.io.load(str(path), trusted=types), f"model {name!r} v{version}")
+
+
+def _check_trees(model: Any, what: str) -> Any:
+    """``model``, once each decision tree in it is sound: scikit-learn's Cython walks a tree's nodes
+    unchecked, so a child index past the end crashes the engine's process when it scores and one
+    pointing back loops forever. Each child must be a later node of its tree, each split a feature
+    (of the tree, or of the histogram boosting model holding it) and each category set one it has."""
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    def sound(n: int, left: Any, right: Any, leaf: Any, feature: Any, features: int | None) -> bool:
+        at = np.arange(n)
+        left, right, feature = (np.asarray(a, dtype=np.int64) for a in (left, right, feature))
+        split = (left > at) & (left < n) & (right > at) & (right < n) & (feature >= 0) & (feature < (features or 0))
+        return n >= 1 and bool(np.all(leaf | split))
+
+    seen: set[int] = set()
+    todo: list[tuple[Any, int | None]] = [(model, None)]
+    while todo:
+        obj, features = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Tree):
+            ok = sound(obj.node_count, obj.children_left, obj.children_right, obj.children_left == -1, obj.feature, obj.n_features)
+            ok = ok and bool(np.all(obj.children_right[obj.children_left == -1] == -1))
+        elif isinstance(obj, TreePredictor):
+            nodes = obj.nodes
+            ok = sound(len(nodes), nodes["left"], nodes["right"], nodes["is_leaf"] != 0, nodes["feature_idx"], features)
+            cats = (nodes["is_categorical"] != 0) & (nodes["is_leaf"] == 0)
+            ok = ok and bool(np.all(nodes["bitset_idx"][cats] < len(obj.raw_left_cat_bitsets)))
+        else:
+            ok = True
+            if isinstance(obj, dict):
+                todo.extend((v, features) for v in obj.values())
+            elif isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
+                todo.extend((v, features) for v in (obj.ravel() if isinstance(obj, np.ndarray) else obj))
+            elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__dict__"):
+                inner = getattr(obj, "n_features_in_", features)  # what a boosting model's trees split on
+                todo.extend((v, inner if isinstance(inner, int) else None) for v in vars(obj).values())
+        if not ok:
+            raise NonRetryableError(
+                f"{what} holds a decision tree whose nodes point outside it, back up, or to a feature or category "
+                "set it does not have; Podium does not load it (scikit-learn would read memory past the tree): "
+                "retrain the model"
+            )
+    return model
 
 
 def _check_metric(metric: str) -> None:

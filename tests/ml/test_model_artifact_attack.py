@@ -200,3 +200,60 @@ async def test_checking_a_model_imports_no_module_its_file_names(tmp_path: Path,
     rec = await _score(tmp_path)
     assert "sklearn._build_utils.version" not in sys.modules, "checking the model imported the module it named"
     assert rec.status.value == "failed" and "sklearn._build_utils.version.Version" in (rec.error or "")
+
+
+def test_attack_a_tree_pointing_outside_itself_crashes_the_engine(tmp_path: Path) -> None:
+    """Seventh review: a decision tree is data skops trusts (``sklearn.tree._tree.Tree``), and
+    scikit-learn's Cython walks its nodes without bounds checks. A model whose root's children
+    point past the last node crashed the engine's process (segmentation fault) at its first
+    ``uses: predict``: every run it drove stopped with it. Trees are checked at load: every child
+    is a later node of the same tree (no index outside it, no loop), every split a feature it has."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    model = DecisionTreeClassifier(random_state=0).fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 1, 0, 1])
+    state = model.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = nodes["right_child"][0] = 10**8
+    model.tree_.__setstate__({**state, "nodes": nodes})
+    reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
+    _publish(reg, sio.dumps(Pipeline([("model", model)])))
+    script = (
+        "import asyncio, json, podium.yaml as pyaml\nfrom podium import Client\n"
+        "async def main():\n"
+        f"    async with Client('sqlite:///{tmp_path}/podium.db') as c:\n"
+        f"        h = await c.start(pyaml.load_text({PREDICT!r}), {{}})\n"
+        "        rec = await c.wait(h.id, timeout=300)\n"
+        "        print(json.dumps([rec.status.value, rec.error]))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PODIUM_MLFLOW_URI"} | {"PODIUM_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the engine's process died (exit {proc.returncode}): {proc.stderr[-500:]}"
+    status, error = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert status == "failed" and "tree" in error and "node" in error, error
+
+
+def test_attack_a_boosted_tree_pointing_outside_itself_crashes_the_engine(tmp_path: Path) -> None:
+    """The same with histogram gradient boosting (its ``TreePredictor`` nodes, read unchecked)."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from podium.ml._registry import _check_trees
+
+    x, y = np.arange(40.0).reshape(-1, 1), (np.arange(40) // 3) % 2
+    model = HistGradientBoostingClassifier(max_iter=2).fit(x, y)
+    assert _check_trees(model, "m") is model
+    nodes = model._predictors[0][0].nodes
+    for field, value in (("left", 10**8), ("left", 0), ("feature_idx", 5)):
+        before = nodes[field][0]
+        nodes[field][0] = value
+        with pytest.raises(Exception, match="decision tree whose nodes point outside it"):
+            _check_trees(model, "m")
+        nodes[field][0] = before
+    assert len(model.predict(x[:3])) == 3
