@@ -264,6 +264,36 @@ def test_runs_show_says_a_run_was_handed_back_by_a_revoked_worker(tmp_path: Path
     showed it running, with nothing saying that no engine drives it or why. The engine now audits
     the hand-back (``run.handback``) and ``runs show`` says, in one line, who handed it back, why,
     and what takes it up."""
+    rid, root = _handed_back(tmp_path, monkeypatch)
+    shown = cli(tmp_path, "runs", "show", rid, token=root).stdout
+    assert "handed back" in shown and "w1" in shown and "'host-7' of 'w1' was revoked" in shown, shown
+    assert "a worker whose token is valid" in shown and "podium worker" in shown, shown
+    assert f"podium runs resume {rid}" in shown, shown
+
+
+def test_runs_show_tells_the_hand_back_only_to_who_may_read_the_audit_log(tmp_path: Path, monkeypatch: Any) -> None:
+    """Seventh review: the hand-back line is read from the audit log (``run.handback``: which
+    account's engine, its token's name, why it was refused), through the store, so a viewer, who
+    may read runs but not the audit log (``audit.read``), read it in ``runs show``. They get the
+    line any released run gets."""
+    import asyncio
+
+    from podium import Client
+
+    rid, root = _handed_back(tmp_path, monkeypatch)
+
+    async def viewer() -> str:
+        async with Client(f"sqlite:///{tmp_path}/gov.db", token=root, execute=False) as admin:
+            await admin.create_user("vera", ["viewer"])
+            return await admin.create_token("vera")
+
+    shown = cli(tmp_path, "runs", "show", rid, token=asyncio.run(viewer())).stdout
+    assert "host-7" not in shown and "handed back" not in shown, shown
+    assert "not driven by any engine" in shown and f"podium runs resume {rid}" in shown, shown
+
+
+def _handed_back(tmp_path: Path, monkeypatch: Any) -> tuple[str, str]:
+    """A run handed back by a worker whose token was revoked; (its id, an admin's token)."""
     import asyncio
     import contextlib
 
@@ -303,11 +333,7 @@ def test_runs_show_says_a_run_was_handed_back_by_a_revoked_worker(tmp_path: Path
                     await asyncio.sleep(0.02)
         return run.id, root
 
-    rid, root = asyncio.run(main())
-    shown = cli(tmp_path, "runs", "show", rid, token=root).stdout
-    assert "handed back" in shown and "w1" in shown and "'host-7' of 'w1' was revoked" in shown, shown
-    assert "a worker whose token is valid" in shown and "podium worker" in shown, shown
-    assert f"podium runs resume {rid}" in shown, shown
+    return asyncio.run(main())
 
 
 def test_a_model_call_under_a_provider_switch_names_the_switch_and_how_to_clear_it(tmp_path: Path) -> None:
@@ -331,3 +357,29 @@ def test_a_model_call_under_a_provider_switch_names_the_switch_and_how_to_clear_
     cli(tmp_path, "killswitch", "set", "provider", "--all", "-m", "incident 6")
     failed = cli(tmp_path, "run", "flows:wf", "--input", "{}", check=1).stderr
     assert "kill switch provider:* (pause: incident 6" in failed and "podium killswitch clear provider --all" in failed, failed
+
+
+def test_runs_show_quotes_the_approval_name_in_the_command_it_suggests(tmp_path: Path) -> None:
+    """Seventh review: with several approvals open, ``runs show`` suggests ``podium approvals approve
+    RUN --request NAME`` with the name as the run wrote it, unquoted: a name with a space, ``$(...)``
+    or ``;`` (a step's own ``name=``), or a map item's ``approval:step[3]`` (a glob: zsh refuses it),
+    was not one argument, or ran as a command, when pasted into a shell. And rich read the step
+    name in ``approval:two: second`` as the emoji code ``:two:`` (printed as a keycap 2)."""
+    import shlex
+
+    (tmp_path / "flows.py").write_text(
+        "import podium\nwf = podium.Workflow('twice')\n\n"
+        "@wf.step\nasync def one(ctx: podium.StepContext, input):\n"
+        "    return await ctx.approval(input, title='first', name='refund for $(touch pwned); id')\n\n"
+        "@wf.step\nasync def two(ctx: podium.StepContext, input):\n"
+        "    return await ctx.approval(input, title='second')\n"
+    )
+    cli(tmp_path, "run", "flows:wf", "--input", "{}", check=3)
+    rid = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"]
+    shown = cli(tmp_path, "runs", "show", rid).stdout
+    suggested = " ".join(shown.split("decide with: ", 1)[1].split("  or  ", 1)[0].split())
+    words = shlex.split(suggested)
+    names = {json.loads(line)["name"] for line in cli(tmp_path, "approvals", "--json").stdout.splitlines()}
+    assert words[:4] == ["podium", "approvals", "approve", rid] and words[4] == "--request", suggested
+    assert len(words) == 6 and words[5] in names, suggested
+    assert "approval:two: second" in shown, shown

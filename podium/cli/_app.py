@@ -267,7 +267,8 @@ def _consoles() -> dict[bool, Any]:
 
     # Piped output gets a wide console so tables are not folded into narrow columns.
     width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
-    return {False: Console(width=width), True: Console(stderr=True, width=width)}
+    # No emoji codes: what is printed holds run data, and 'approval:two: ...' is a name, not a keycap.
+    return {False: Console(width=width, emoji=False), True: Console(stderr=True, width=width, emoji=False)}
 
 
 def console(stderr: bool = False) -> Any:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ._app import EXIT_OK, cli, console, db_option, fail, make_client, requires, run_async
+from ._render import one_line
 
 _source = click.option(
     "--source", "-s", required=True, metavar="NAME", help="The registered sql connector whose database holds the outbox."
@@ -69,9 +70,9 @@ async def outbox_list(source: str, status: str | None, target: str | None, limit
             click.echo(json.dumps(m.to_json()))
         return EXIT_OK
     click.echo("  ".join(f"{s}={n}" for s, n in counts.items()))
-    for m in rows:
-        error = f"\t{m.last_error}" if m.last_error else ""
-        click.echo(f"{m.id}\t{m.status}\t{m.target}.{m.operation}\tattempts={m.attempts}\t{m.key}{error}")
+    for m in rows:  # the business database's columns: any of its writers may have put escapes there
+        error = f"\t{one_line(m.last_error)}" if m.last_error else ""
+        click.echo(f"{m.id}\t{m.status}\t{one_line(f'{m.target}.{m.operation}')}\tattempts={m.attempts}\t{one_line(m.key)}{error}")
     return EXIT_OK
 
 

@@ -79,6 +79,15 @@ def escape(text: Any) -> str:
     return markup(_CONTROL.sub(_shown, str(text)))
 
 
+def one_line(text: Any) -> str:
+    """``text`` (a column another system wrote) for a plain tab-separated line: control characters,
+    tabs and newlines too, shown as ``\\xNN`` (no escape sequence reaches the terminal, no fake row)."""
+    return _LINE_CONTROL.sub(_shown, str(text))
+
+
+_LINE_CONTROL = re.compile("[\t\n" + _CONTROL.pattern[1:])
+
+
 def _shown(m: re.Match[str]) -> str:
     n = ord(m.group())
     return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}"

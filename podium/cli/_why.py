@@ -20,7 +20,7 @@ async def explain(client: Any, run: Any) -> tuple[str, str] | None:
     engine drives; None for a finished run or one an engine drives now."""
     if run.status is RunStatus.WAITING:
         if approvals := await _approvals_of(client, run):
-            which = "" if len(approvals) == 1 else f" --request {escape(approvals[0]['name'])}"
+            which = "" if len(approvals) == 1 else f" --request {escape(shlex.quote(approvals[0]['name']))}"
             titles = "; ".join(f"{a['name']}: {a.get('title') or 'approval'}" for a in approvals)
             return "waiting", (
                 f"run {run.id} waits for a person's decision ({escape(titles)}); decide with: "
@@ -107,7 +107,10 @@ def _clear_args(key: str) -> str:
 
 
 async def _handed_back(client: Any, run: Any) -> Any:
-    """The ``run.handback`` audit entry that released the run, if no engine resumed it since."""
+    """The ``run.handback`` audit entry that released the run, if no engine resumed it since and
+    the caller may read the audit log (which account's engine, its token, why it was refused)."""
+    if not client.governance.principal.can("audit.read"):
+        return None
     entries = [e for e in await client.store.audit_for(run.id) if e.action == "run.handback"]
     if not entries:
         return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -285,22 +286,39 @@ class Registry:
 # classes only: a function or method in a model is code its scoring calls (a FunctionTransformer's
 # ``func``), and skops builds some objects by calling their class with the file's arguments
 # (``numpy.memmap(PATH, mode="w+")`` creates or empties any file the engine may write).
-_TESTING = ("._testing", "._mocking", ".tests", ".externals")
+# Not every scikit-learn class is model state: its callbacks open sockets when built from a file
+# (``ScoringMonitor.__setstate__`` connects to the address it holds), ``sklearn.utils`` holds
+# ``Parallel`` and wrappers that call what they are given, ``sklearn.datasets`` downloads, and its
+# build scripts and test modules run code when imported. Those packages are refused, and a module
+# is imported only as a public package of scikit-learn imports it: a model's classes are there
+# (``sklearn.tree._tree`` once ``sklearn.tree`` is), and a file cannot have a module imported.
+_NOT_MODEL_STATE = frozenset(
+    ("_testing", "_mocking", "tests", "externals", "conftest", "_build_utils", "experimental", "callback", "utils", "datasets")
+)
+
+
+def _model_module(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "sklearn" and not any(p in _NOT_MODEL_STATE or p.startswith("__") for p in parts)
 
 
 def _sklearn_class_named(name: str) -> bool:
-    if not name.startswith("sklearn.") or any(t + "." in name + "." for t in _TESTING):
-        return False
     parts = name.split(".")
-    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module, then its attributes
-        try:
-            found: Any = importlib.import_module(".".join(parts[:cut]))
+    if len(parts) < 3 or not _model_module(name):
+        return False
+    if not parts[1].startswith("_"):
+        try:  # the public package, which imports the modules its classes are defined in
+            importlib.import_module(f"sklearn.{parts[1]}")
         except ImportError:
+            return False
+    for cut in range(len(parts) - 1, 0, -1):  # the longest module imported, then its attributes
+        found: Any = sys.modules.get(".".join(parts[:cut]))
+        if found is None:
             continue
         for attr in parts[cut:]:
             found = getattr(found, attr, None)
         home = getattr(found, "__module__", "") or ""  # where it is defined, not where it was imported
-        return isinstance(found, type) and home.startswith("sklearn.") and not any(t + "." in home + "." for t in _TESTING)
+        return isinstance(found, type) and _model_module(home)
     return False
 
 
@@ -309,8 +327,8 @@ def _untrusted(types: list[str], what: str) -> list[str]:
     if bad:
         raise NonRetryableError(
             f"{what} holds {', '.join(bad[:5])}, which Podium does not load: beyond scikit-learn's estimators and "
-            "classes, arrays and NumPy ufuncs, a model's functions, methods and other types are code that runs when "
-            "it is loaded or scores. Train a scikit-learn model (a pipeline of scikit-learn estimators; a "
+            "the classes of their fitted state, arrays and NumPy ufuncs, a model's functions, methods and other types "
+            "(scikit-learn's callbacks, utils and datasets included) are code that runs when it is loaded or scores. Train a scikit-learn model (a pipeline of scikit-learn estimators; a "
             "FunctionTransformer only with a NumPy ufunc such as numpy.log1p)"
         )
     return types
@@ -328,7 +346,55 @@ def _load_skops(path: Path, name: str, version: str) -> Any:
     if not path.exists():
         raise NonRetryableError(f"model {name!r} v{version} was not stored by Podium (no model.skops); retrain it")
     types = _untrusted(skops.io.get_untrusted_types(file=str(path)), f"model {name!r} v{version}")
-    return skops.io.load(str(path), trusted=types)
+    return _check_trees(skops.io.load(str(path), trusted=types), f"model {name!r} v{version}")
+
+
+def _check_trees(model: Any, what: str) -> Any:
+    """``model``, once each decision tree in it is sound: scikit-learn's Cython walks a tree's nodes
+    unchecked, so a child index past the end crashes the engine's process when it scores and one
+    pointing back loops forever. Each child must be a later node of its tree, each split a feature
+    (of the tree, or of the histogram boosting model holding it) and each category set one it has."""
+    import numpy as np
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.tree._tree import Tree
+
+    def sound(n: int, left: Any, right: Any, leaf: Any, feature: Any, features: int | None) -> bool:
+        at = np.arange(n)
+        left, right, feature = (np.asarray(a, dtype=np.int64) for a in (left, right, feature))
+        split = (left > at) & (left < n) & (right > at) & (right < n) & (feature >= 0) & (feature < (features or 0))
+        return n >= 1 and bool(np.all(leaf | split))
+
+    seen: set[int] = set()
+    todo: list[tuple[Any, int | None]] = [(model, None)]
+    while todo:
+        obj, features = todo.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Tree):
+            ok = sound(obj.node_count, obj.children_left, obj.children_right, obj.children_left == -1, obj.feature, obj.n_features)
+            ok = ok and bool(np.all(obj.children_right[obj.children_left == -1] == -1))
+        elif isinstance(obj, TreePredictor):
+            nodes = obj.nodes
+            ok = sound(len(nodes), nodes["left"], nodes["right"], nodes["is_leaf"] != 0, nodes["feature_idx"], features)
+            cats = (nodes["is_categorical"] != 0) & (nodes["is_leaf"] == 0)
+            ok = ok and bool(np.all(nodes["bitset_idx"][cats] < len(obj.raw_left_cat_bitsets)))
+        else:
+            ok = True
+            if isinstance(obj, dict):
+                todo.extend((v, features) for v in obj.values())
+            elif isinstance(obj, (list, tuple)) or (isinstance(obj, np.ndarray) and obj.dtype == object):
+                todo.extend((v, features) for v in (obj.ravel() if isinstance(obj, np.ndarray) else obj))
+            elif type(obj).__module__.startswith("sklearn.") and hasattr(obj, "__dict__"):
+                inner = getattr(obj, "n_features_in_", features)  # what a boosting model's trees split on
+                todo.extend((v, inner if isinstance(inner, int) else None) for v in vars(obj).values())
+        if not ok:
+            raise NonRetryableError(
+                f"{what} holds a decision tree whose nodes point outside it, back up, or to a feature or category "
+                "set it does not have; Podium does not load it (scikit-learn would read memory past the tree): "
+                "retrain the model"
+            )
+    return model
 
 
 def _check_metric(metric: str) -> None:

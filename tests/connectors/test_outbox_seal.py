@@ -338,6 +338,14 @@ def test_the_relay_command_warns_when_no_default_policy_bounds_unsealed_messages
     database inserted) is checked under ``*``; with no ``*`` policy it went out unchecked and
     nothing said so. The relay command now says it, once, with the command that sets one; with a
     ``*`` policy it says nothing."""
+
+
+def test_attack_a_database_writer_puts_terminal_escapes_in_the_outbox_list(hook: Hook, tmp_path: Path) -> None:
+    """Seventh review: the outbox's rows are the business database's, whose writers this file's
+    attacks are about; ``podium outbox list`` printed their key, target, operation and
+    ``last_error`` (which the relay's refusal now fills with what the row claims) as stored, so a
+    row could send the operator's terminal escape sequences (set its title, write the clipboard,
+    clear the screen to hide rows). Control characters are shown as ``\\xNN`` now."""
     import asyncio
 
     db, orders_url, env = _orders_and_slack(hook, tmp_path)
@@ -364,3 +372,24 @@ def test_the_relay_command_warns_when_no_default_policy_bounds_unsealed_messages
     asyncio.run(bound())
     relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
     assert relayed.returncode == 0 and "no default policy" not in relayed.stdout + relayed.stderr, relayed.stdout
+
+
+    async def write() -> None:
+        orders = SqlConnector(orders_url)
+        await orders.call("transact", place(7), idempotency_key="k7")
+        await orders.close()
+
+    asyncio.run(write())
+    engine = sa.create_engine(_url(orders_url))
+    table = sa.Table("podium_outbox", sa.MetaData(), autoload_with=engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(table).values(
+                key="k\x1b]52;c;cm0gLXJmIH4=\x07", operation="post\x1b[2J", status="failed", last_error="x\x1b]0;pwned\x07"
+            )
+        )
+    engine.dispose()
+    listed = _podium("outbox", "list", "--source", "orders", "--db", db, env=env)
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout, repr(listed.stdout)
+    assert "k\\x1b]52;c;cm0gLXJmIH4=\\x07" in listed.stdout and "x\\x1b]0;pwned\\x07" in listed.stdout, listed.stdout

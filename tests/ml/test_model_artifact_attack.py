@@ -123,3 +123,137 @@ def test_podiums_own_models_still_load(tmp_path: Path) -> None:
         out = reg.train(est.rpartition(".")[2].lower(), rows, target="y", estimator=est)
         assert len(reg.score(out["model"], rows[:3], out["version"])[1]) == 3
     assert os.path.exists(tmp_path / "mlflow.db")
+
+
+def _with_node(model: Any, attr: str, node: dict[str, Any]) -> bytes:
+    """``model`` (a Pipeline) as skops bytes, its attribute ``attr`` replaced by the schema ``node``."""
+    import skops.io as sio
+
+    z = zipfile.ZipFile(io.BytesIO(sio.dumps(model)))
+    schema = json.loads(z.read("schema.json"))
+    schema["content"]["content"][attr] = node
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as w:
+        for n in z.namelist():
+            w.writestr(n, json.dumps(schema) if n == "schema.json" else z.read(n))
+    return out.getvalue()
+
+
+def _node_of(obj: Any, offset: int) -> Any:
+    """The skops schema of ``obj`` (JSON data only), its object ids moved out of the model's way."""
+    import skops.io as sio
+
+    def moved(n: Any) -> Any:
+        if isinstance(n, dict):
+            return {k: (v + offset if k == "__id__" else moved(v)) for k, v in n.items()}
+        return [moved(v) for v in n] if isinstance(n, list) else n
+
+    return moved(json.loads(zipfile.ZipFile(io.BytesIO(sio.dumps(obj))).read("schema.json")))
+
+
+async def test_attack_loading_a_model_connects_wherever_the_file_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seventh review: "scikit-learn classes only" took every class defined under ``sklearn.``. Its
+    callback ``ScoringMonitor`` opens a connection when it is built from a file (``__setstate__``
+    checks whether the listener it names, any host and port, still answers): loading the model made
+    the engine connect where the model's writer said (an internal service, a port scan), or, the
+    address not answering, open a socket listener with a thread of its own in the engine."""
+    import socket
+    import threading
+
+    from sklearn.pipeline import Pipeline
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(30)
+    port = server.getsockname()[1]
+    called: list[Any] = []
+    threading.Thread(target=lambda: called.append(server.accept()), daemon=True).start()
+    state = _node_of({"_log": [], "_listener_handle": 0}, 10**15)
+    state["content"]["_listener_handle"] = {  # sklearn.callback._transport.ListenerHandle(("127.0.0.1", PORT), None)
+        "__class__": "ListenerHandle", "__module__": "sklearn.callback._transport",
+        "__loader__": "ConstructorFromReduceNode", "content": _node_of((("127.0.0.1", port), None), 2 * 10**15),
+    }
+    monitor = {"__class__": "ScoringMonitor", "__module__": "sklearn.callback._scoring_monitor", "__loader__": "ObjectNode", "content": state}
+    _publish(Registry(), _with_node(Pipeline([("model", _fitted())]), "memory", monitor))
+    rec = await _score(tmp_path)
+    server.close()
+    assert not called, "loading the registry's model connected to the address the model named"
+    assert rec.status.value == "failed" and "sklearn.callback" in (rec.error or "")
+
+
+async def test_checking_a_model_imports_no_module_its_file_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seventh review: to check a type the model names, the allow-list imported the module the file
+    named, any under ``sklearn.``: ``sklearn._build_utils.version`` (a build script) reads a file and
+    prints when imported, and ``sklearn.conftest`` imports pytest. What only a file names is not
+    imported: a model's classes are in the modules scikit-learn's public packages import."""
+    import sys
+
+    from sklearn.pipeline import Pipeline
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    if "sklearn._build_utils.version" in sys.modules:
+        pytest.skip("this process imported scikit-learn's build script already")
+    node = {"__class__": "Version", "__module__": "sklearn._build_utils.version", "__loader__": "ObjectNode"}
+    _publish(Registry(), _with_node(Pipeline([("model", _fitted())]), "memory", node))
+    rec = await _score(tmp_path)
+    assert "sklearn._build_utils.version" not in sys.modules, "checking the model imported the module it named"
+    assert rec.status.value == "failed" and "sklearn._build_utils.version.Version" in (rec.error or "")
+
+
+def test_attack_a_tree_pointing_outside_itself_crashes_the_engine(tmp_path: Path) -> None:
+    """Seventh review: a decision tree is data skops trusts (``sklearn.tree._tree.Tree``), and
+    scikit-learn's Cython walks its nodes without bounds checks. A model whose root's children
+    point past the last node crashed the engine's process (segmentation fault) at its first
+    ``uses: predict``: every run it drove stopped with it. Trees are checked at load: every child
+    is a later node of the same tree (no index outside it, no loop), every split a feature it has."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import skops.io as sio
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import DecisionTreeClassifier
+
+    model = DecisionTreeClassifier(random_state=0).fit(np.array([[0.0], [1.0], [2.0], [3.0]]), [0, 1, 0, 1])
+    state = model.tree_.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = nodes["right_child"][0] = 10**8
+    model.tree_.__setstate__({**state, "nodes": nodes})
+    reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
+    _publish(reg, sio.dumps(Pipeline([("model", model)])))
+    script = (
+        "import asyncio, json, podium.yaml as pyaml\nfrom podium import Client\n"
+        "async def main():\n"
+        f"    async with Client('sqlite:///{tmp_path}/podium.db') as c:\n"
+        f"        h = await c.start(pyaml.load_text({PREDICT!r}), {{}})\n"
+        "        rec = await c.wait(h.id, timeout=300)\n"
+        "        print(json.dumps([rec.status.value, rec.error]))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PODIUM_MLFLOW_URI"} | {"PODIUM_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the engine's process died (exit {proc.returncode}): {proc.stderr[-500:]}"
+    status, error = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert status == "failed" and "tree" in error and "node" in error, error
+
+
+def test_attack_a_boosted_tree_pointing_outside_itself_crashes_the_engine(tmp_path: Path) -> None:
+    """The same with histogram gradient boosting (its ``TreePredictor`` nodes, read unchecked)."""
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from podium.ml._registry import _check_trees
+
+    x, y = np.arange(40.0).reshape(-1, 1), (np.arange(40) // 3) % 2
+    model = HistGradientBoostingClassifier(max_iter=2).fit(x, y)
+    assert _check_trees(model, "m") is model
+    nodes = model._predictors[0][0].nodes
+    for field, value in (("left", 10**8), ("left", 0), ("feature_idx", 5)):
+        before = nodes[field][0]
+        nodes[field][0] = value
+        with pytest.raises(Exception, match="decision tree whose nodes point outside it"):
+            _check_trees(model, "m")
+        nodes[field][0] = before
+    assert len(model.predict(x[:3])) == 3
