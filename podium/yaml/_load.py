@@ -92,6 +92,7 @@ class Loader:
                 rep.at(spec.node.span, message, "definition")
             return None, rep.problems
         wf.source_text = text  # its fingerprint (see podium.engine.versions)
+        wf.source_dir = base_dir  # where its code came from: the same text beside other code is another workflow
         return wf, []
 
     def load_path(self, path: str) -> tuple[Workflow | None, list[Problem]]:
