@@ -304,7 +304,7 @@ def deployed_here(wf: Workflow, meta: dict[str, Any]) -> bool:
     fingerprint is its text alone, and the same text beside code of one's own is another workflow."""
     if meta.get("hash") != definition_hash(wf):
         return False
-    if wf.source_text is None:  # Python: the snapshot holds each step's code
+    if wf.source_text is None or wf.source_dir is None:  # Python: the snapshot holds each step's code
         return True
     here, there = wf.source_dir, meta.get("base_dir") or os.getcwd()  # deployed without a folder: resolved in the cwd
     return here is not None and os.path.realpath(here) == os.path.realpath(there)
