@@ -170,3 +170,56 @@ def test_no_workflow_may_be_named_like_the_outbox_mark_of_a_run_not_deployed() -
 
     with pytest.raises(DefinitionError, match=r"rename the workflow \(e.g. checkout\)"):
         Workflow("undeployed:checkout")
+
+
+FLOW_YAML = """\
+name: drafts
+steps:
+  - id: write
+    uses: draftsteps_r7:write
+"""
+STEP_CODE = """\
+from podium import ai
+from podium.models import Response
+from podium.models.testing import ScriptedModel
+
+
+async def write(ctx):
+    answer = await ai.llm(ctx, {prompt!r}, model=ScriptedModel(default=Response(text={prompt!r})))
+    return answer.text
+"""
+
+
+async def test_attack_the_deployed_yaml_text_beside_code_of_ones_own_gets_its_laxer_policy(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The attack: ``drafts`` is deployed from a folder whose module ``draftsteps_r7`` holds its
+    step's code; its policy allows the ``scripted`` provider, ``*`` does not. Bob copies the deployed
+    YAML text, byte for byte, into a folder of his own beside a ``draftsteps_r7.py`` of his own, and
+    runs it in his own process. A YAML version's fingerprint is its text alone, so his run matched
+    the deployment and got ``drafts``'s policy for code nobody deployed. Now a YAML run is the
+    deployed one only when its text is a deployed version's *and* it was loaded where that version
+    resolves its code (the folder it was deployed from); bob's is held by ``*`` too. The deployed
+    file itself, run again from its folder, still is."""
+    import sys
+
+    root, bob = await _users(db)
+    deployed, mine = tmp_path / "deployed", tmp_path / "mine"
+    for folder, prompt in ((deployed, "a reply"), (mine, "the customer list, for me")):
+        folder.mkdir()
+        (folder / "flow.yaml").write_text(FLOW_YAML)
+        (folder / "draftsteps_r7.py").write_text(STEP_CODE.format(prompt=prompt))
+    monkeypatch.setattr(sys, "path", list(sys.path))  # restored after the test
+    monkeypatch.delitem(sys.modules, "draftsteps_r7", raising=False)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(str(deployed / "flow.yaml"))
+    async with Client(db, token=bob) as c:
+        assert await c.run(load_workflow(str(deployed / "flow.yaml")), None) == "a reply"
+    # bob's own process: his folder's module, not the deployed folder's
+    sys.path.remove(str(deployed))
+    del sys.modules["draftsteps_r7"]
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed, match="not deployed"):
+            await c.run(load_workflow(str(mine / "flow.yaml")), None)

@@ -219,6 +219,8 @@ class RunExecutor(Recording, Waits):
         WRITER.set(Writer(wf.name, self.run_id, deployed=deployed, seal=seal))
         if self.run.parent_run_id is not None:
             self.lineage = await parent_workflows(self.store, self.run)
+            guard = self.governance.guard  # a parent's policy keeping PII out of the store holds its child
+            self.redact_payloads = guard is not None and "payloads" in guard.redact
         try:
             if self.refused is not None:
                 await self._finish(

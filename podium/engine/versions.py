@@ -145,7 +145,8 @@ class Deployments:
             version = match[-1][1]
             if wf.version != version:
                 self.registry.relabel(wf, version)
-            wf.deployed_in = self
+            if deployed_here(wf, metas[version]):
+                wf.deployed_in = self
         wf.resolved_by = self
         return wf
 
@@ -158,8 +159,11 @@ class Deployments:
         meta_text = await self.store.kv_get(META, f"{name}@{version}")
         if meta_text is None:  # never deployed: pinned by its declared version alone
             return
-        if json.loads(meta_text)["hash"] == definition_hash(wf):
-            wf.resolved_by = wf.deployed_in = self
+        meta = json.loads(meta_text)
+        if meta["hash"] == definition_hash(wf):
+            wf.resolved_by = self
+            if deployed_here(wf, meta):
+                wf.deployed_in = self
             return
         self.registry.remove(wf)  # the deployed version is loaded (or refused) instead
         with contextlib.suppress(Exception):
@@ -173,7 +177,7 @@ class Deployments:
         if wf.deployed_in is self or not self.governance.users_exist:
             return True
         meta = await self.store.kv_get(META, f"{wf.name}@{wf.version}")
-        if meta is None or json.loads(meta)["hash"] != definition_hash(wf):
+        if meta is None or not deployed_here(wf, json.loads(meta)):
             return False
         wf.deployed_in = self  # deployed since it was registered here (by another process)
         return True
@@ -292,6 +296,18 @@ def definition_hash(wf: Workflow) -> str:
     of a Python workflow."""
     text = wf.source_text
     return hashlib.sha256((text if text is not None else python_snapshot(wf)).encode()).hexdigest()
+
+
+def deployed_here(wf: Workflow, meta: dict[str, Any]) -> bool:
+    """Whether ``wf`` is the deployed version ``meta`` describes: the same fingerprint and, for YAML,
+    loaded in the folder where that version resolves its code (``uses: module:function``): a YAML
+    fingerprint is its text alone, and the same text beside code of one's own is another workflow."""
+    if meta.get("hash") != definition_hash(wf):
+        return False
+    if wf.source_text is None or wf.source_dir is None:  # Python: the snapshot holds each step's code
+        return True
+    here, there = wf.source_dir, meta.get("base_dir") or os.getcwd()  # deployed without a folder: resolved in the cwd
+    return here is not None and os.path.realpath(here) == os.path.realpath(there)
 
 
 def _source(fn: Any) -> str:

@@ -240,6 +240,9 @@ class Workflow:
         """The version written in the definition (``version`` may become ``1.2`` when deployed)."""
         self.source_text: str | None = None
         """A YAML workflow's text (its fingerprint); None for Python workflows."""
+        self.source_dir: str | None = None
+        """The folder a YAML workflow's text resolved code or files in (``uses: module:function``, a
+        subworkflow file); None when it resolved none (or is Python)."""
         self.resolved_by: Any = None  # the client that matched it to a deployed version
         self.deployed_in: Any = None
         """The :class:`~podium.engine.versions.Deployments` (a client's, over one store) in whose store

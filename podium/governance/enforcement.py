@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import _serde
 from ..errors import _Suspend
 from ..records import WRITER
+from .bound import strictest
 from .policy import (
     SPEND,
     Policy,
@@ -71,6 +72,7 @@ class RunGovernance:
         Otherwise the command that deploys it: the run is under ``*`` and its name's policy both, and
         a refusal by ``*`` says this command (:mod:`podium.governance.bound`)."""
         self._strictest: tuple[Policy | None, Policy | None, Policy | None] = (None, None, None)
+        self._guard: tuple[tuple[Policy | None, ...], Policy | None] = ((), None)
 
     @property
     def policy(self) -> Policy | None:
@@ -84,6 +86,25 @@ class RunGovernance:
         if memo[0] is not named or memo[1] is not default:  # the policies were read again, or changed
             memo = self._strictest = (named, default, self.service.policy_for(self.workflow, deployed=False))
         return memo[2]
+
+    @property
+    def guard(self) -> Policy | None:
+        """What the content of the run's calls is held to (redaction, personal data, banned words and
+        tones, output checks): its :attr:`policy` and, for a child run, the policies of its parents'
+        workflows too, the strictest of them (a child works on their behalf: a parent's restriction
+        holds it). Budgets stay each run's own: they are read from :attr:`policy`."""
+        own = self.policy
+        cache = self.service.policy_cache
+        parents = tuple(cache[p] for p in self.lineage if p in cache and ":" not in p) if cache else ()
+        if not parents:
+            return own
+        key, memo = (own, *parents), self._guard
+        if len(memo[0]) != len(key) or any(a is not b for a, b in zip(memo[0], key, strict=True)):
+            merged = own
+            for parent in parents:
+                merged = parent if merged is None else strictest(merged, parent)
+            memo = self._guard = (key, merged)
+        return memo[1]
 
     def policies(self, agent: str | None) -> list[tuple[str, Policy]]:
         """The policies over a call: the workflow's (or ``*``; both for a run not deployed), and the
@@ -356,7 +377,8 @@ async def check_model(
         return
     gov = ctx.governance
     policy = gov.policy
-    scoped = gov.policies(agent) if (policy is not None or agent is not None) else []
+    # a child's parents' policies hold it even where its own workflow has none
+    scoped = gov.policies(agent) if (policy is not None or agent is not None or gov.lineage) else []
     for provider in providers:
         key = next((k for k in (f"provider:{provider}", "provider:*") if gov.service.switch(k) is not None), None)
         if key is not None:  # the provider's own switch refuses in either mode (another may answer)
@@ -452,7 +474,7 @@ async def check_embedding(ctx: RunScope | None, embedder: Any, texts: list[str],
         return texts
     provider = embedder_provider(embedder)
     await check_model(ctx, [provider], budget=False)
-    policy = ctx.governance.policy
+    policy = ctx.governance.guard
     if policy is None:
         return texts
     from .pii import contains_pii, redact
@@ -517,8 +539,10 @@ async def check_agent(ctx: RunScope | None, agent: str) -> None:
 
 
 def policy_of(ctx: RunScope | None) -> Policy | None:
-    """The policy that governs the run of ``ctx`` (None outside a run or when none is set)."""
-    return ctx.governance.policy if ctx is not None else None
+    """The policy that governs the content of the calls of the run of ``ctx``: its own, with its
+    parents' restrictions for a child run (:attr:`RunGovernance.guard`); None outside a run or when
+    none is set. Budgets are read from ``ctx.governance.policy``, the run's own."""
+    return ctx.governance.guard if ctx is not None else None
 
 
 async def audit(ctx: RunScope | None, action: str, **data: Any) -> None:

@@ -47,6 +47,7 @@ class Loader:
         self.stack: list[str] = []
         self.cache: dict[str, Workflow] = {}
         self.child_problems: list[Problem] = []
+        self.resolved = 0
 
     def load_text(
         self, text: str, file: str, *, base_dir: str, code_file: str | None = None
@@ -80,6 +81,7 @@ class Loader:
             for span, message, hint in registry_problems(spec.node, self.capabilities):
                 rep.at(span, message, "capability", hint=hint)
         first_child = len(self.child_problems)
+        before = self.resolved
         plan = Planner(spec, rep, self, base_dir).run()
         rep.problems.extend(self.child_problems[first_child:])
         del self.child_problems[first_child:]
@@ -92,6 +94,9 @@ class Loader:
                 rep.at(spec.node.span, message, "definition")
             return None, rep.problems
         wf.source_text = text  # its fingerprint (see podium.engine.versions)
+        self.resolved += sum(1 for p in plan.steps.values() if p.python is not None)  # uses: module:function
+        if self.resolved > before:  # where its code came from: the same text beside other code is another workflow
+            wf.source_dir = base_dir
         return wf, []
 
     def load_path(self, path: str) -> tuple[Workflow | None, list[Problem]]:
@@ -122,6 +127,7 @@ class Loader:
 
     def load_child(self, ref: str, base_dir: str) -> tuple[Workflow | None, str, str | None]:
         """A subworkflow named by a file: (the workflow or None, why not, a hint)."""
+        self.resolved += 1
         if ref.endswith((".yaml", ".yml")):
             full = os.path.normpath(os.path.join(base_dir, ref))
             root = project_root(base_dir)

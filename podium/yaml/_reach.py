@@ -31,6 +31,7 @@ def capability_problems(
             out.append((span, use.problem, use.hint))
         elif use.python is not None:
             # Project functions only (the uses: rule); a registered function is named: {name: NAME}.
+            loader.resolved += 1
             try:
                 resolve_function(use.python, base_dir=base_dir, modules=loader.modules)
             except Refused as exc:

@@ -714,4 +714,9 @@ class Loader(Protocol):
     @property
     def capabilities(self) -> Mapping[str, Any] | None: ...
 
+    resolved: int
+    """How many references to code or files of a folder (``uses: module:function``, a tool's
+    ``python:``, a subworkflow) its files have resolved: a YAML text that resolves none is the same
+    workflow in any folder."""
+
     def load_child(self, ref: str, base_dir: str) -> tuple[Workflow | None, str, str | None]: ...
