@@ -334,6 +334,10 @@ class OutboxRelay:
         """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
         connector = self.connectors[msg.target]
         attempts = msg.attempts + 1
+        reason = await self.refusal(msg) if self.refusal is not None else None
+        if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
+            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {reason}"[:1000]}
+        # after the seal and policy checks: a changed row is refused as such, not taken for a replay
         if self.ledger is not None and (when := await self.ledger.delivered(msg)) is not None:
             stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
             return "duplicate", {
@@ -342,9 +346,6 @@ class OutboxRelay:
                 f"operation and arguments) at {stamp}; its row was set back to pending or copied from another "
                 "outbox, by someone who can write this database",
             }  # fmt: skip
-        reason = await self.refusal(msg) if self.refusal is not None else None
-        if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
-            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {reason}"[:1000]}
         async with self._slots:
             try:
                 result = await connector.guarded_call(
