@@ -422,3 +422,28 @@ async def test_attack_a_switched_off_workflows_child_run_goes_on(store_url: str)
         assert final in (RunStatus.CANCELLED, RunStatus.FAILED), f"the child of a cancelled workflow ended {final}"
         assert "paid 8" not in ran
         await c.clear_switch("workflow", "refunds")
+
+
+async def test_attack_a_fork_of_a_child_run_escapes_its_parents_switch(store_url: str) -> None:
+    """The attack (second review, sixth session): a fork of a child run is a new run with no
+    parent, so the kill switch on the workflow its original worked for did not hold it: with
+    ``refunds`` paused, forking a finished ``refund-payout`` child at ``pay`` paid again. Now a
+    fork works for whoever its original worked for (its lineage follows ``forked_from``): it
+    parks at ``pay`` until the switch is cleared."""
+    shared = open_store(store_url) if store_url.startswith("memory") else store_url
+    ran: list[str] = []
+    started, go = asyncio.Event(), asyncio.Event()
+    go.set()
+    parent, child = _gated_tree(ran, started, go)
+    async with Client(shared, workflows=[parent, child], poll_interval=0.02) as c:
+        run = await c.start(parent, 9)
+        assert await c.result(run.id, timeout=30) == 9
+        kid = await _child_of(c, run.id)
+        await c.set_switch("workflow", "refunds", reason="refund incident")
+        fork = await c.fork(kid.id, "pay")
+        status = await _status_in(c, fork.id, RunStatus.WAITING, RunStatus.COMPLETED)
+        assert status is RunStatus.WAITING, "a fork of a paused workflow's child paid"
+        assert ran == ["checked 9", "paid 9"]
+        assert await c.clear_switch("workflow", "refunds") >= 1
+        assert await c.result(fork.id, timeout=30) == 9
+        assert ran == ["checked 9", "paid 9", "paid 9"]

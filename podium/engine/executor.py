@@ -217,7 +217,7 @@ class RunExecutor(Recording, Waits):
         # takes a message's workflow and approval only from a seal: docs/connectors.md)
         seal = self.store.audit_keys.mac if self._governance.audit_enabled else None
         WRITER.set(Writer(wf.name, self.run_id, deployed=deployed, seal=seal))
-        if self.run.parent_run_id is not None:
+        if self.run.parent_run_id is not None or self.run.forked_from is not None:
             self.lineage = await parent_workflows(self.store, self.run)
             guard = self.governance.guard  # a parent's policy keeping PII out of the store holds its child
             self.redact_payloads = guard is not None and "payloads" in guard.redact
