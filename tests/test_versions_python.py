@@ -231,3 +231,35 @@ async def test_a_stored_prompt_cannot_reach_past_the_values_it_is_given():
                 (await c.prompt("leaky")).render(order=Order(7, {"a": 1}), key=Secret("hunter2secret"))
         await c.put_prompt("fine", "Order {order.id}: {order.items[a]} ({n:>3})")
         assert (await c.prompt("fine")).render(order=Order(7, {"a": 1}), n=5) == "Order 7: 1 (  5)"
+
+
+def test_a_changed_file_refused_at_start_names_the_deploy_command_that_works(tmp_path, monkeypatch):
+    """A new user's run-through: a copy of a deployed workflow that changed was refused with
+    "Deploy it as a new version ('podium workflows deploy ...')": no command to paste. It names the
+    file now, and pasting that command (as an admin) lets the same file run."""
+    import shlex
+
+    from click.testing import CliRunner
+
+    from podium.cli import cli
+
+    monkeypatch.setenv("PODIUM_DB", f"sqlite:///{tmp_path}/p.db")
+    monkeypatch.delenv("PODIUM_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "flows" / "drafts.yaml").write_text("name: drafts\nsteps:\n  - id: w\n    uses: set\n    with: {text: v1}\n")
+    (tmp_path / "mine" / "drafts.yaml").write_text("name: drafts\nsteps:\n  - id: w\n    uses: set\n    with: {text: v2}\n")
+    r = CliRunner()
+    assert r.invoke(cli, ["workflows", "deploy", "flows/drafts.yaml"]).exit_code == 0
+    refused = r.invoke(cli, ["run", "mine/drafts.yaml", "-q"])
+    assert refused.exit_code == 2 and "Traceback" not in refused.output, refused.output
+    assert "..." not in refused.output, refused.output
+    text = " ".join(refused.output.split())
+    command = text.split("workflows.deploy: ", 1)[1].split(")", 1)[0]
+    assert command.startswith("podium workflows deploy ") and "drafts.yaml" in command, text
+    assert "(podium run drafts)" in text, text
+    deployed = r.invoke(cli, shlex.split(command)[1:])
+    assert deployed.exit_code == 0 and "version 1.2" in deployed.output, deployed.output
+    ran = r.invoke(cli, ["run", "mine/drafts.yaml", "-q"])
+    assert ran.exit_code == 0 and '"v2"' in ran.output, ran.output

@@ -140,7 +140,8 @@ class Deployments:
                 raise DefinitionError(
                     f"workflow {wf.name!r} has deployed versions ({', '.join(sorted(metas))}), and {where} "
                     f"matches none of them: it changed since it was deployed. Deploy it as a new version "
-                    f"('podium workflows deploy ...') or start the deployed one by name ('podium run {wf.name}')"
+                    f"(someone with workflows.deploy: {deploy_command(wf)}) or start the deployed one by name "
+                    f"(podium run {shlex.quote(wf.name)})"
                 )
             version = match[-1][1]
             if wf.version != version:
