@@ -114,7 +114,8 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
                 out.print(
                     f"duplicates: messages delivered before were pending again and were not sent again (their rows "
                     f"were changed in the database): podium outbox list --source {source} --status sent --json "
-                    "shows them (last_error says when they went); podium audit shows who relayed them",
+                    "shows them (last_error says when they went); podium audit export | grep connector.relay shows who "
+                    "relayed them",
                     highlight=False,
                 )
             if done.refused:  # set aside by the workflow's policy of now: say where to look

@@ -338,14 +338,6 @@ def test_the_relay_command_warns_when_no_default_policy_bounds_unsealed_messages
     database inserted) is checked under ``*``; with no ``*`` policy it went out unchecked and
     nothing said so. The relay command now says it, once, with the command that sets one; with a
     ``*`` policy it says nothing."""
-
-
-def test_attack_a_database_writer_puts_terminal_escapes_in_the_outbox_list(hook: Hook, tmp_path: Path) -> None:
-    """Seventh review: the outbox's rows are the business database's, whose writers this file's
-    attacks are about; ``podium outbox list`` printed their key, target, operation and
-    ``last_error`` (which the relay's refusal now fills with what the row claims) as stored, so a
-    row could send the operator's terminal escape sequences (set its title, write the clipboard,
-    clear the screen to hide rows). Control characters are shown as ``\\xNN`` now."""
     import asyncio
 
     db, orders_url, env = _orders_and_slack(hook, tmp_path)
@@ -374,6 +366,16 @@ def test_attack_a_database_writer_puts_terminal_escapes_in_the_outbox_list(hook:
     assert relayed.returncode == 0 and "no default policy" not in relayed.stdout + relayed.stderr, relayed.stdout
 
 
+def test_attack_a_database_writer_puts_terminal_escapes_in_the_outbox_list(hook: Hook, tmp_path: Path) -> None:
+    """Seventh review: the outbox's rows are the business database's, whose writers this file's
+    attacks are about; ``podium outbox list`` printed their key, target, operation and
+    ``last_error`` (which the relay's refusal now fills with what the row claims) as stored, so a
+    row could send the operator's terminal escape sequences (set its title, write the clipboard,
+    clear the screen to hide rows). Control characters are shown as ``\\xNN`` now."""
+    import asyncio
+
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
+
     async def write() -> None:
         orders = SqlConnector(orders_url)
         await orders.call("transact", place(7), idempotency_key="k7")
@@ -393,3 +395,40 @@ def test_attack_a_database_writer_puts_terminal_escapes_in_the_outbox_list(hook:
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout, repr(listed.stdout)
     assert "k\\x1b]52;c;cm0gLXJmIH4=\\x07" in listed.stdout and "x\\x1b]0;pwned\\x07" in listed.stdout, listed.stdout
+
+
+def test_the_relay_command_says_commands_that_work_about_a_replayed_row(hook: Hook, tmp_path: Path) -> None:
+    """A new user's run-through: a delivered row set back to pending is counted ``duplicates=1``,
+    and the hint said "podium audit shows who relayed them", which prints the group's help: there
+    is no such command. Each command the hint gives works when pasted, and the audit one shows the
+    relay's ``duplicate`` entry."""
+    import asyncio
+    import shlex
+
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
+
+    async def write() -> str:
+        async with Client(db) as c:
+            await c.create_user("root", ["admin"])
+            token = await c.create_token("root")
+            await c.set_policy("*", Policy(allowed_connectors=["slack"]))
+        orders = SqlConnector(orders_url)
+        await orders.call("transact", place(8), idempotency_key="k8")
+        await orders.close()
+        return token
+
+    env["PODIUM_TOKEN"] = asyncio.run(write())
+    assert _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env).returncode == 0
+    _forge(orders_url, "k8/message-0", status="pending", sent_at=None)
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 1 and "duplicates=1" in relayed.stdout, relayed.stdout + relayed.stderr
+    hint = " ".join(relayed.stdout.split())
+    assert "podium audit shows" not in hint, hint
+    listing = "podium outbox list " + hint.split("podium outbox list ", 1)[1].split(" shows", 1)[0]
+    listed = _podium(*shlex.split(listing)[1:], "--db", db, env=env)
+    assert listed.returncode == 0 and "not sent again" in listed.stdout, listed.stdout + listed.stderr
+    assert "podium audit export | grep connector.relay shows" in hint, hint
+    exported = _podium("audit", "export", "--db", db, env=env)
+    assert exported.returncode == 0, exported.stderr
+    lines = [json.loads(line) for line in exported.stdout.splitlines() if "connector.relay" in line]
+    assert [e["data"]["outcome"] for e in lines] == ["sent", "duplicate"], lines
