@@ -23,14 +23,12 @@ def connectors() -> None:
 @run_async
 @requires("workflows.read", lambda kw: "capabilities")
 async def connectors_list(as_json: bool, db: str | None) -> int:
-    """The connector kinds available, and the connectors registered in the store (--db)."""
+    """The connector kinds available, and the connectors registered in the store."""
     from podium.connectors import available_kinds
 
     kinds = available_kinds()
-    registered: dict[str, Any] = {}
-    if db:
-        async with make_client(db, recover=False, execute=False) as c:
-            registered = {n: cap for n, cap in (await c.capabilities()).items() if cap.kind == "connector"}
+    async with make_client(db, recover=False, execute=False) as c:  # the project's store, as every command
+        registered = {n: cap for n, cap in (await c.capabilities()).items() if cap.kind == "connector"}
     if as_json:
         for kind in kinds:
             click.echo(json.dumps({"kind": kind}))
@@ -38,12 +36,11 @@ async def connectors_list(as_json: bool, db: str | None) -> int:
             click.echo(registered[name].to_json())
         return EXIT_OK
     click.echo("kinds: " + ", ".join(kinds))
-    if db:
-        if not registered:
-            click.echo("no connector is registered: an admin adds one with podium connectors add NAME KIND --set KEY=VALUE")
-        for name in sorted(registered):
-            cap = registered[name]
-            click.echo(f"{name}\t{cap.target['kind']}\t{cap.summary}" + (f"\t{cap.description}" if cap.description else ""))
+    if not registered:
+        click.echo("no connector is registered: an admin adds one with podium connectors add NAME KIND --set KEY=VALUE")
+    for name in sorted(registered):
+        cap = registered[name]
+        click.echo(f"{name}\t{cap.target['kind']}\t{cap.summary}" + (f"\t{cap.description}" if cap.description else ""))
     return EXIT_OK
 
 

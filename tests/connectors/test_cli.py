@@ -53,3 +53,27 @@ def test_allow_private_as_a_setting_is_refused_naming_the_flag(tmp_path: Path) -
     assert not [line for line in listed.stdout.splitlines() if '"hook"' in line]  # nothing was registered
     good = _podium("connectors", "add", "hook", "webhook", "--set", "url_env=HOOK_URL", "--allow-private", "--db", db)
     assert good.returncode == 0 and "private addresses allowed" in good.stdout, good.stdout + good.stderr
+
+
+def test_list_shows_the_connectors_of_the_projects_store_without_db(tmp_path: Path) -> None:
+    """A new user's run-through: ``podium connectors add orders sql ...`` registered in the
+    project's store (podium.toml), and ``podium connectors list`` then printed only the kinds: it
+    read the store only with ``--db``/``$PODIUM_DB``. It lists the store's connectors now."""
+    (tmp_path / "podium.toml").write_text('[podium]\ndb = "sqlite:///p.db"\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    env.pop("PODIUM_DB", None)
+    env.pop("PODIUM_TOKEN", None)
+
+    def podium(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", "from podium.cli import main; main()", *args],
+            env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        )  # fmt: skip
+
+    added = podium("connectors", "add", "orders", "sql", "--set", "url_env=ORDERS_DB_URL")
+    assert added.returncode == 0, added.stderr
+    listed = podium("connectors", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "orders\tsql" in listed.stdout, listed.stdout
+    rows = [json.loads(line) for line in podium("connectors", "list", "--json").stdout.splitlines()]
+    assert [r["name"] for r in rows if "name" in r] == ["orders"], rows
