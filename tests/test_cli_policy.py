@@ -276,3 +276,29 @@ def test_a_run_parked_by_a_kill_switch_says_so(tmp_path: Path) -> None:
     out = cli(tmp_path, "run", "flow.py:wf", "--input", '"x"', check=3).stdout
     assert "parked by kill switch kind:llm (incident 7" in out and "podium killswitch clear kind llm" in out
     assert "runs signal" not in out
+
+
+def test_in_a_store_with_users_set_and_show_say_that_star_holds_a_workflow_not_deployed(tmp_path: Path) -> None:
+    """A new user's run-through: in a store with users, ``policy set drafts`` said "this replaces
+    the default '*' for drafts (policies do not combine)" and ``policy show drafts`` showed its own
+    policy as the one in force, while a run of ``drafts`` not deployed is held by ``*`` as well
+    (docs/governance.md, "Which workflow a policy covers"): its run was refused a provider its own
+    policy allows. Both say so now, with the command that deploys it; once deployed, the note goes."""
+    token = next(w for w in cli(tmp_path, "users", "add", "root", "--role", "admin", "--token").stdout.split() if w.startswith("pod_"))
+    cli(tmp_path, "policy", "set", "*", "--allow-provider", "local", token=token)
+    out = cli(tmp_path, "policy", "set", "drafts", "--allow-provider", "openai", token=token).stdout
+    text = " ".join(out.split())
+    assert "do not combine" not in text and "not deployed" in text, text
+    assert "'*' as well" in text and "podium workflows deploy" in text, text
+    show = " ".join(cli(tmp_path, "policy", "show", "drafts", token=token).stdout.split())
+    assert "not deployed" in show and "'*' as well" in show, show
+    (tmp_path / "drafts.yaml").write_text("name: drafts\nsteps:\n  - id: w\n    uses: set\n    with: {text: v1}\n")
+    cli(tmp_path, "workflows", "deploy", "drafts.yaml", token=token)
+    assert "not deployed" not in cli(tmp_path, "policy", "show", "drafts", token=token).stdout
+    again = cli(tmp_path, "policy", "set", "drafts2", "--allow-provider", "openai", token=token).stdout
+    assert "not deployed" in again
+    local = tmp_path / "local"
+    local.mkdir()
+    cli(local, "policy", "set", "*", "--allow-provider", "local")
+    note = cli(local, "policy", "set", "drafts", "--max-run-cost", "1").stdout  # local mode: no users
+    assert "replaces the default '*'" in note and "not deployed" not in note, note

@@ -204,12 +204,33 @@ def _summary(policy: Any) -> str:
     return " ".join(parts) or "- (defaults: anything allowed)"
 
 
+async def _held_by_default_too(c: Any, workflow: str, policies: dict[str, Any]) -> str | None:
+    """A note when runs of ``workflow`` are under ``*`` as well as its own policy: a store with users
+    where no version of it is deployed (docs/governance.md, "Which workflow a policy covers")."""
+    from podium.engine.versions import ACTIVE
+
+    if workflow == "*" or ":" in workflow or "*" not in policies:
+        return None
+    await c.governance.refresh()  # reads whether the store has users
+    if not c.governance.users_exist:
+        return None
+    if await c.store.kv_get(ACTIVE, workflow) is not None:
+        return None
+    return (
+        f"note: {workflow} is not deployed, and this store has users, so its runs are held by the default "
+        f"'*' as well as by its own policy (a call passes only if both allow it: podium policy show '*'); "
+        f"to run it under its own policy alone, someone with workflows.deploy deploys it: "
+        f"podium workflows deploy FILE"
+    )
+
+
 @cli.group()
 def policy() -> None:
     """Per-workflow policies: allowed tools, connectors and providers, budgets, redaction, output checks.
 
-    A workflow's own policy replaces the default '*' (they do not combine). Changing one needs
-    policies.write.
+    A workflow's own policy replaces the default '*' (they do not combine) for the workflow deployed
+    under its name; in a store with users, a run of a definition not deployed is held by '*' as well
+    (docs/governance.md, "Which workflow a policy covers"). Changing one needs policies.write.
     """
 
 
@@ -246,6 +267,7 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     async with make_client(db, recover=False) as c:
         await c.authorize("workflows.read", f"workflow:{workflow}")
         policies = await c.policies()
+        also = await _held_by_default_too(c, workflow, policies) if workflow in policies else None
     default = _default_of(workflow)
     source = workflow if workflow in policies else default if default in policies else None
     what = "the workflow's policy" if workflow.startswith("agent:") else "anything"
@@ -287,6 +309,8 @@ async def policy_show(workflow: str, as_json: bool, db: str | None) -> int:
     console().print(
         f"(* differs from the default; policy of {source!r})", highlight=False, markup=False, style="dim"
     )
+    if also:
+        console().print(also, highlight=False, markup=False)
     return EXIT_OK
 
 
@@ -424,6 +448,7 @@ async def policy_set(
             data.pop(name, None)
         new = _build(data, "the merged policy" if merge else "the flags")
         await c.set_policy(workflow, new)
+        also = await _held_by_default_too(c, workflow, {**current, workflow: new})
     out = console()
     out.print(f"policy of {workflow}: {_summary(new)}", highlight=False, markup=False)
     default = _default_of(workflow)
@@ -433,6 +458,8 @@ async def policy_set(
             highlight=False,
             markup=False,
         )
+    if also:
+        out.print(also, highlight=False, markup=False)
     elif not merge and default is not None and default in current and workflow not in current:
         out.print(
             f"note: this replaces the default {default!r} for {workflow} (policies do not combine); "
