@@ -356,6 +356,8 @@ def _check_trees(model: Any, what: str) -> Any:
     (of the tree, or of the histogram boosting model holding it) and each category set one it has."""
     import numpy as np
     from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+    from sklearn.metrics import DistanceMetric
+    from sklearn.neighbors._base import NeighborsBase
     from sklearn.tree._tree import Tree
 
     def sound(n: int, left: Any, right: Any, leaf: Any, feature: Any, features: int | None) -> bool:
@@ -371,6 +373,16 @@ def _check_trees(model: Any, what: str) -> Any:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
+        if isinstance(obj, NeighborsBase) and _search_tree(getattr(obj, "_tree", None)):
+            # a KD-tree's or ball tree's arrays are read unchecked too: search the training data itself
+            # (the same neighbours, exactly), the file's tree dropped
+            obj._tree, obj._fit_method = None, "brute"
+        if isinstance(obj, DistanceMetric) or _search_tree(obj):
+            raise NonRetryableError(
+                f"{what} holds a nearest-neighbour search tree or distance metric outside a neighbours model "
+                f"({type(obj).__name__}), whose arrays scikit-learn reads unchecked; Podium does not load it: use a "
+                "scikit-learn classifier or regressor (a k-nearest-neighbours model is fine)"
+            )
         if isinstance(obj, Tree):
             ok = sound(obj.node_count, obj.children_left, obj.children_right, obj.children_left == -1, obj.feature, obj.n_features)
             ok = ok and bool(np.all(obj.children_right[obj.children_left == -1] == -1))
@@ -395,6 +407,11 @@ def _check_trees(model: Any, what: str) -> Any:
                 "retrain the model"
             )
     return model
+
+
+def _search_tree(obj: Any) -> bool:
+    """Whether ``obj`` is a scikit-learn KD-tree or ball tree (their 32- and 64-bit kinds)."""
+    return any(c.__name__.startswith("BinaryTree") and c.__module__.startswith("sklearn.neighbors.") for c in type(obj).__mro__)
 
 
 def _check_metric(metric: str) -> None:

@@ -257,3 +257,56 @@ def test_attack_a_boosted_tree_pointing_outside_itself_crashes_the_engine(tmp_pa
             _check_trees(model, "m")
         nodes[field][0] = before
     assert len(model.predict(x[:3])) == 3
+
+
+def test_attack_a_neighbours_search_tree_pointing_outside_its_data_crashes_the_engine(tmp_path: Path) -> None:
+    """Sixth session (a review's suspicion, confirmed): a k-nearest-neighbours model built with a
+    KD-tree (or ball tree) holds the tree's arrays, which scikit-learn's Cython reads unchecked; a
+    model file whose tree indexes point past its data crashed the engine's process (segmentation
+    fault) at ``uses: predict``. Now a loaded neighbours model searches its training data directly
+    (``brute``: the same neighbours, exactly), the file's tree dropped; a search tree anywhere else
+    in a model is refused."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    import skops.io as sio
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import Pipeline
+
+    model = KNeighborsClassifier(n_neighbors=3, algorithm="kd_tree").fit(np.arange(8.0).reshape(-1, 1), [0, 1] * 4)
+    state = list(model._tree.__getstate__())
+    state[1] = np.full_like(np.asarray(state[1]), 10**9)  # idx_array: every point far past the data
+    model._tree.__setstate__(tuple(state))
+    reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
+    _publish(reg, sio.dumps(Pipeline([("model", model)])))
+    script = (
+        "import asyncio, json, podium.yaml as pyaml\nfrom podium import Client\n"
+        "async def main():\n"
+        f"    async with Client('sqlite:///{tmp_path}/podium.db') as c:\n"
+        f"        h = await c.start(pyaml.load_text({PREDICT!r}), {{}})\n"
+        "        rec = await c.wait(h.id, timeout=300)\n"
+        "        print(json.dumps([rec.status.value, rec.error, rec.output]))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PODIUM_MLFLOW_URI"} | {"PODIUM_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the engine's process died (exit {proc.returncode}): {proc.stderr[-500:]}"
+    status, error, _ = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert status == "completed", error
+
+
+def test_a_search_tree_outside_a_neighbours_model_is_refused() -> None:
+    import numpy as np
+    from sklearn.neighbors import KDTree, KernelDensity, KNeighborsClassifier
+
+    from podium.ml._registry import _check_trees
+
+    x = np.arange(8.0).reshape(-1, 1)
+    knn = KNeighborsClassifier(n_neighbors=3, algorithm="ball_tree").fit(x, [0, 1] * 4)
+    before = knn.predict(x)
+    assert _check_trees(knn, "m") is knn and knn._tree is None and knn._fit_method == "brute"
+    assert list(knn.predict(x)) == list(before)
+    for held in (KernelDensity().fit(x), {"index": KDTree(x)}):
+        with pytest.raises(Exception, match="search tree"):
+            _check_trees(held, "m")
