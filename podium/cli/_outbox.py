@@ -120,9 +120,9 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
                 )
             if done.refused:  # set aside by the workflow's policy of now: say where to look
                 out.print(
-                    f"refused messages: podium outbox list --source {source} --status failed (the reason is in "
-                    "last_error); once the policy allows them: podium outbox retry --source "
-                    f"{source} KEY",
+                    f"refused messages: podium outbox list --source {source} --status failed (last_error says why "
+                    "and what to do: a message the policy refused goes once the policy allows it, with podium outbox "
+                    f"retry --source {source} KEY; a row changed in the database does not)",
                     highlight=False,
                 )
             return 1 if done.failed or done.refused or done.duplicates else EXIT_OK

@@ -28,6 +28,7 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -336,6 +337,8 @@ class OutboxRelay:
         attempts = msg.attempts + 1
         reason = await self.refusal(msg) if self.refusal is not None else None
         if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
+            if self.source_name:  # the command as it is pasted: this message's source and key
+                reason = reason.replace("--source SOURCE KEY", f"--source {shlex.quote(self.source_name)} {shlex.quote(msg.key)}")
             return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {reason}"[:1000]}
         # after the seal and policy checks: a changed row is refused as such, not taken for a replay
         if self.ledger is not None and (when := await self.ledger.delivered(msg)) is not None:

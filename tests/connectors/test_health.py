@@ -321,3 +321,9 @@ def test_the_relay_command_says_what_the_policy_set_aside(hook: Hook, tmp_path: 
     listed = _podium("outbox", "list", "--source", "orders", "--status", "failed", "--db", db, env=env)
     assert listed.returncode == 0 and "slack" in listed.stdout, listed.stdout + listed.stderr  # the hint works
     assert not list(hook.effects)
+    # the reason names the retry command with this message's source and key, not placeholders
+    shown = _podium("outbox", "list", "--source", "orders", "--status", "failed", "--json", "--db", db, env=env)
+    [msg] = [json.loads(line) for line in shown.stdout.splitlines() if line.strip()]
+    assert f"podium outbox retry --source orders {msg['key']}" in msg["last_error"], msg["last_error"]
+    retried = _podium("outbox", "retry", "--source", "orders", msg["key"], "--db", db, env=env)
+    assert retried.returncode == 0, retried.stdout + retried.stderr  # the command works as pasted
