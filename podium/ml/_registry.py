@@ -376,7 +376,7 @@ def _check_trees(model: Any, what: str) -> Any:
         if isinstance(obj, NeighborsBase) and _search_tree(getattr(obj, "_tree", None)):
             # a KD-tree's or ball tree's arrays are read unchecked too: search the training data itself
             # (the same neighbours, exactly), the file's tree dropped
-            obj._tree, obj._fit_method = None, "brute"
+            vars(obj).update(_tree=None, _fit_method="brute")  # scikit-learn's own fields of the estimator
         if isinstance(obj, DistanceMetric) or _search_tree(obj):
             raise NonRetryableError(
                 f"{what} holds a nearest-neighbour search tree or distance metric outside a neighbours model "
