@@ -1,5 +1,5 @@
 """Erasure inside stored JSON (podium/_redact.py) by itself; the stores and ``forget`` use it in
-tests/test_store_conformance.py, tests/test_memory_conformance.py and tests/test_memory_steps.py."""
+tests/test_store_redaction.py, tests/test_memory_conformance.py and tests/test_memory_steps.py."""
 
 from __future__ import annotations
 
