@@ -60,6 +60,28 @@ async def _score(tmp_path: Path) -> Any:
         return await c.wait(h.id, timeout=300)
 
 
+def _score_in_a_process(tmp_path: Path) -> tuple[str, str | None]:
+    """Run the scoring workflow in a process of its own (a model that crashes the engine takes only
+    that process with it): the run's (status, error), after asserting the process lived."""
+    import subprocess
+    import sys
+
+    script = (
+        "import asyncio, json, podium.yaml as pyaml\nfrom podium import Client\n"
+        "async def main():\n"
+        f"    async with Client('sqlite:///{tmp_path}/podium.db') as c:\n"
+        f"        h = await c.start(pyaml.load_text({PREDICT!r}), {{}})\n"
+        "        rec = await c.wait(h.id, timeout=300)\n"
+        "        print(json.dumps([rec.status.value, rec.error]))\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PODIUM_MLFLOW_URI"} | {"PODIUM_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"the engine's process died (exit {proc.returncode}): {proc.stderr[-500:]}"
+    status, error = json.loads(proc.stdout.strip().splitlines()[-1])
+    return status, error
+
+
 async def test_attack_a_models_function_runs_code_when_it_scores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
     import skops.io as sio
@@ -208,8 +230,6 @@ def test_attack_a_tree_pointing_outside_itself_crashes_the_engine(tmp_path: Path
     point past the last node crashed the engine's process (segmentation fault) at its first
     ``uses: predict``: every run it drove stopped with it. Trees are checked at load: every child
     is a later node of the same tree (no index outside it, no loop), every split a feature it has."""
-    import subprocess
-    import sys
 
     import numpy as np
     import skops.io as sio
@@ -223,19 +243,7 @@ def test_attack_a_tree_pointing_outside_itself_crashes_the_engine(tmp_path: Path
     model.tree_.__setstate__({**state, "nodes": nodes})
     reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
     _publish(reg, sio.dumps(Pipeline([("model", model)])))
-    script = (
-        "import asyncio, json, podium.yaml as pyaml\nfrom podium import Client\n"
-        "async def main():\n"
-        f"    async with Client('sqlite:///{tmp_path}/podium.db') as c:\n"
-        f"        h = await c.start(pyaml.load_text({PREDICT!r}), {{}})\n"
-        "        rec = await c.wait(h.id, timeout=300)\n"
-        "        print(json.dumps([rec.status.value, rec.error]))\n"
-        "asyncio.run(main())\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PODIUM_MLFLOW_URI"} | {"PODIUM_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"the engine's process died (exit {proc.returncode}): {proc.stderr[-500:]}"
-    status, error = json.loads(proc.stdout.strip().splitlines()[-1])
+    status, error = _score_in_a_process(tmp_path)
     assert status == "failed" and "tree" in error and "node" in error, error
 
 
@@ -266,8 +274,6 @@ def test_attack_a_neighbours_search_tree_pointing_outside_its_data_crashes_the_e
     fault) at ``uses: predict``. Now a loaded neighbours model searches its training data directly
     (``brute``: the same neighbours, exactly), the file's tree dropped; a search tree anywhere else
     in a model is refused."""
-    import subprocess
-    import sys
 
     import numpy as np
     import skops.io as sio
@@ -280,19 +286,7 @@ def test_attack_a_neighbours_search_tree_pointing_outside_its_data_crashes_the_e
     model._tree.__setstate__(tuple(state))
     reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
     _publish(reg, sio.dumps(Pipeline([("model", model)])))
-    script = (
-        "import asyncio, json, podium.yaml as pyaml\nfrom podium import Client\n"
-        "async def main():\n"
-        f"    async with Client('sqlite:///{tmp_path}/podium.db') as c:\n"
-        f"        h = await c.start(pyaml.load_text({PREDICT!r}), {{}})\n"
-        "        rec = await c.wait(h.id, timeout=300)\n"
-        "        print(json.dumps([rec.status.value, rec.error, rec.output]))\n"
-        "asyncio.run(main())\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PODIUM_MLFLOW_URI"} | {"PODIUM_HOME": str(tmp_path)}
-    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, f"the engine's process died (exit {proc.returncode}): {proc.stderr[-500:]}"
-    status, error, _ = json.loads(proc.stdout.strip().splitlines()[-1])
+    status, error = _score_in_a_process(tmp_path)
     assert status == "completed", error
 
 
