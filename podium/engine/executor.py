@@ -125,6 +125,7 @@ class RunExecutor(Recording, Waits):
         # decides), and per signal name the request whose wait a decision (not a timeout) ended.
         self.asked: dict[_Key, int] = {}
         self.decided: dict[str, int] = {}
+        self.replayed_at: dict[_Key, int] = {}
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
@@ -159,6 +160,8 @@ class RunExecutor(Recording, Waits):
         key = (ev.step, ev.iteration, ev.index)
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
+            if "/signal:" in ev.step:  # a wait's end read from the log: an approval's is checked (Waits)
+                self.replayed_at[key] = ev.seq
             if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
                 self.decided[ev.step.partition("/signal:")[2]] = self.asked[key]
         elif t == EventType.STEP_SKIPPED:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _serde
 from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
-from ..governance.audit import decision_problem
+from ..governance.audit import anchored_events, decision_problem
 from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
@@ -116,6 +116,8 @@ class Waits:
     asked: dict[Any, int]
     """The seq of the event that asked each wait (the request an approval's decision must name)."""
     decided: dict[str, int]
+    replayed_at: dict[Any, int]
+    """The seq of each wait's completion read from the log (not made by this executor)."""
     """Per signal name, the request whose wait a decision (not a timeout) ended: a loop asking
     again under that name takes the same decision, which named that request."""
 
@@ -275,6 +277,8 @@ class Waits:
                         f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s"
                     )
                 return default
+            if info is not None and key in self.replayed_at:
+                await self._check_replayed(key, name, rec[1])
             return data.get("output")
         if plain and name.startswith(APPROVAL_SIGNAL):
             raise NonRetryableError(
@@ -352,6 +356,19 @@ class Waits:
         if problem:
             await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
             raise NonRetryableError(problem)
+
+    async def _check_replayed(self, key: Any, name: str, data: str) -> None:
+        """An approval's completion read from the log: one that no anchor covers (the tail of an
+        engine that crashed mid-run, or events written behind the engine's back) is a decision only
+        if a signed ``approval.decide`` entry backs it, as when the waiting step took it."""
+        if not self.client.governance.audit_enabled:
+            return
+        covered = anchored_events(await self.store.audit_for(self.run_id), self.store.audit_keys.all())
+        if self.replayed_at[key] <= covered:
+            return  # the run's digest vouches for it (checked before the run resumed)
+        at = data.find(',"output":')  # as the waiting step wrote it: the decision's text as stored
+        request = self.asked.get(key, self.decided.get(name, -1))  # as the waiting step (above) takes it
+        await self._check_decision(name, data[at + 10 : -1] if at >= 0 else "null", request)
 
     def _switched_off(self, ctx: StepContext) -> bool:
         """Whether a kill switch set during a held wait stops the step (it acts at the wait's end)."""

@@ -340,6 +340,16 @@ def decision_problem(
     )
 
 
+def anchored_events(entries: Sequence[AuditEntry], keys: Mapping[str, bytes]) -> int:
+    """How many of a run's events its signed anchors cover (the rest, the tail an engine that crashed
+    mid-run left, no digest vouches for)."""
+    covered = 0
+    for a in entries:
+        if a.action in RUN_ANCHORS and entry_signed(a, keys):
+            covered = max(covered, int(a.details().get("events") or 0))
+    return covered
+
+
 def check_run(run_id: str, run: RunRecord | None, events: Sequence[Any], anchors: Sequence[AuditEntry]) -> str | None:
     """Check one run (None: not in the store) and its events against its audit anchors (authentic
     entries, oldest first). Returns the first problem, or None."""
