@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-async def _users(db: str) -> tuple[str, str]:
+async def _users(db: Any) -> tuple[str, str]:
     """An admin (root) and an operator (bob, who may start runs, not deploy); their tokens."""
     async with Client(db) as setup:
         await setup.create_user("root", ["admin"])
@@ -223,3 +224,87 @@ async def test_attack_the_deployed_yaml_text_beside_code_of_ones_own_gets_its_la
     async with Client(db, token=bob) as c:
         with pytest.raises(RunFailed, match="not deployed"):
             await c.run(load_workflow(str(mine / "flow.yaml")), None)
+
+
+LOOK_ALIKE = """\
+from podium import Workflow, ai
+from podium.models import Response
+from podium.models.testing import ScriptedModel
+
+TARGET = {target!r}
+DEFAULT = {default!r}
+
+
+def recipient(text):
+    return {helper}
+
+
+def reply(value):
+    async def send(ctx, input, to=DEFAULT):
+        text = recipient(TARGET) + to + value
+        answer = await ai.llm(ctx, text, model=ScriptedModel(default=Response(text=text)))
+        return answer.text
+
+    return send
+
+
+wf = Workflow("drafts")
+wf.step(reply({closure!r}), id="send")
+"""
+DEPLOYED = {"target": "a", "default": " (a reply)", "helper": '"to " + text', "closure": "."}
+#: Each a module whose step reads like the deployed one's, with one thing its behaviour depends on changed.
+LOOK_ALIKES = {
+    "a module constant": {"target": "attacker"},
+    "a helper's body": {"helper": '"to " + text + ", cc attacker"'},
+    "a default argument": {"default": " (the customer list)"},
+    "a closure's value": {"closure": ", and the customer list"},
+}
+
+
+def _module(folder: Path, **changed: str) -> str:
+    """``folder/flowmod.py``: the deployed ``drafts`` module, or a look-alike with ``changed``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "flowmod.py").write_text(LOOK_ALIKE.format(**{**DEPLOYED, **changed}))
+    return f"{folder / 'flowmod.py'}:wf"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A store of each kind that several clients open in turn (a memory store: one object)."""
+    if request.param == "memory":
+        from podium import open_store
+
+        return open_store("memory://")
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/podium.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def test_attack_a_python_look_alike_of_the_deployed_module_gets_its_laxer_policy(
+    shared: Any, tmp_path: Path
+) -> None:
+    """The attack (suspected by the sixth session's attacker review): a deployed Python version is
+    known by its snapshot, each step's options and *source text*. Bob writes modules whose step
+    reads exactly like the deployed ``drafts``'s, with a module constant, a helper's body, a default
+    argument or a closure's value of his own: the same snapshot, so his runs were the deployed
+    version and got ``drafts``'s policy (the ``scripted`` provider ``*`` forbids). Now a new
+    deployment also records a digest of what the steps depend on, and his runs are held by ``*``
+    too. The deployed module copied to another folder (a worker's release) still is the deployed one."""
+    from podium.engine.versions import definition_hash
+
+    root, bob = await _users(shared)
+    deployed = load_workflow(_module(tmp_path / "deployed"))
+    async with Client(shared, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(deployed)
+    async with Client(shared, token=bob) as c:
+        copy = load_workflow(_module(tmp_path / "release"))
+        assert await c.run(copy, None) == "to a (a reply)."
+        for what, changed in LOOK_ALIKES.items():
+            mine = load_workflow(_module(tmp_path / "mine" / what.replace(" ", "_"), **changed))
+            assert definition_hash(mine) == definition_hash(deployed), what  # reads like the deployed one
+            with pytest.raises(RunFailed, match="may not call provider 'scripted'") as failed:
+                await c.run(mine, None)
+            assert "not deployed" in str(failed.value), (what, str(failed.value))
+
