@@ -8,6 +8,7 @@ The attack tests passed their attack on the code before the fix."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -308,3 +309,107 @@ async def test_attack_a_python_look_alike_of_the_deployed_module_gets_its_laxer_
                 await c.run(mine, None)
             assert "not deployed" in str(failed.value), (what, str(failed.value))
 
+
+RUN_AS = """\
+import asyncio, sys
+
+import flowmod
+from podium import Client, RunFailed
+from podium.engine.behaviour import behaviour_digest
+
+
+async def main():
+    print(behaviour_digest(flowmod.wf))
+    async with Client(sys.argv[1], token=sys.argv[2]) as c:
+        try:
+            print(await c.run(flowmod.wf, None))
+        except RunFailed as exc:
+            print(exc)
+
+
+asyncio.run(main())
+"""
+
+
+def _worker(folder: Path, db: str, token: str, seed: str) -> list[str]:
+    """Runs ``flowmod.wf`` in a process of its own that imports ``flowmod`` (by module name, not by
+    file) from ``folder``, with hash seed ``seed``; its digest and its result (or refusal)."""
+    import os
+    import subprocess
+    import sys
+
+    import podium
+
+    code = str(Path(podium.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), code]), "PYTHONHASHSEED": seed}
+    command = [sys.executable, "-c", RUN_AS, db, token]
+    out = subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()
+
+
+async def test_the_deployed_python_module_imported_from_another_path_in_another_process_is_the_deployed_one(
+    db: str, tmp_path: Path
+) -> None:
+    """The digest is the same wherever and however the same code is imported: a worker that
+    imports the deployed module by its module name, from a copy in another folder, in a process of
+    its own with another hash seed, runs it as the deployed ``drafts``. A look-alike imported the
+    same way does not."""
+    from podium.engine.behaviour import PYTHON, behaviour_digest
+    from podium.engine.versions import META
+
+    root, bob = await _users(db)
+    deployed = load_workflow(_module(tmp_path / "deployed"))
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(deployed)
+        meta = json.loads(await admin.store.kv_get(META, "drafts@1") or "{}")
+    assert meta["behaviour"] == {PYTHON: behaviour_digest(deployed)}
+    _module(tmp_path / "release")
+    for seed in ("1", "2"):
+        assert _worker(tmp_path / "release", db, bob, seed) == [meta["behaviour"][PYTHON], "to a (a reply)."]
+    _module(tmp_path / "mine", **LOOK_ALIKES["a module constant"])
+    digest, refusal = _worker(tmp_path / "mine", db, bob, "3")
+    assert digest != meta["behaviour"][PYTHON]
+    assert "may not call provider 'scripted'" in refusal and "not deployed" in refusal, refusal
+
+
+async def test_a_version_deployed_before_digests_keeps_its_snapshot_alone_until_deployed_again(
+    shared: Any, tmp_path: Path
+) -> None:
+    """A Python version deployed before digests were recorded has none in its meta: it is known by
+    its snapshot alone, as then (a look-alike still passes for it). Deploying it again adds the
+    digest to that version (the same label, no new version), and look-alikes are held by ``*`` from
+    then on. Deploying a look-alike itself (the same snapshot, other values) is a new version."""
+    from podium.engine.versions import META
+
+    root, bob = await _users(shared)
+    ref = _module(tmp_path / "deployed")
+    async with Client(shared, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(load_workflow(ref))
+        meta = json.loads(await admin.store.kv_get(META, "drafts@1") or "{}")
+        del meta["behaviour"]  # as deployed by an earlier release
+        await admin.store.kv_put(META, "drafts@1", json.dumps(meta))
+    changed = LOOK_ALIKES["a module constant"]
+    mine, theirs = "to attacker (a reply).", "to a (a reply)."
+    async with Client(shared, token=bob) as c:
+        assert await c.run(load_workflow(_module(tmp_path / "mine", **changed)), None) == mine
+    async with Client(shared, token=root) as admin:
+        assert (await admin.deploy(load_workflow(ref))).version == "1"
+        assert "behaviour" in json.loads(await admin.store.kv_get(META, "drafts@1") or "{}")
+    async with Client(shared, token=bob) as c:
+        with pytest.raises(RunFailed, match="not deployed"):
+            await c.run(load_workflow(_module(tmp_path / "mine", **changed)), None)
+        assert await c.run(load_workflow(_module(tmp_path / "release")), None) == theirs
+    async with Client(shared, token=root) as admin:
+        assert (await admin.deploy(load_workflow(_module(tmp_path / "next", **changed)))).version == "1.2"
+        assert (await admin.deploy(load_workflow(ref))).version == "1"  # deployed already: made active again
+    async with Client(shared, token=bob) as c:
+        runs = ((_module(tmp_path / "mine", **changed), "1.2", mine), (_module(tmp_path / "release"), "1", theirs))
+        for module, version, text in runs:
+            handle = await c.start(load_workflow(module), None)
+            assert await handle.result() == text
+            assert (await c.get(handle.id)).version == version
