@@ -8,8 +8,10 @@ The attack tests passed their attack on the code before the fix."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +46,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("pg_url"))
 
 
-async def _users(db: str) -> tuple[str, str]:
+async def _users(db: Any) -> tuple[str, str]:
     """An admin (root) and an operator (bob, who may start runs, not deploy); their tokens."""
     async with Client(db) as setup:
         await setup.create_user("root", ["admin"])
@@ -223,3 +225,191 @@ async def test_attack_the_deployed_yaml_text_beside_code_of_ones_own_gets_its_la
     async with Client(db, token=bob) as c:
         with pytest.raises(RunFailed, match="not deployed"):
             await c.run(load_workflow(str(mine / "flow.yaml")), None)
+
+
+LOOK_ALIKE = """\
+from podium import Workflow, ai
+from podium.models import Response
+from podium.models.testing import ScriptedModel
+
+TARGET = {target!r}
+DEFAULT = {default!r}
+
+
+def recipient(text):
+    return {helper}
+
+
+def reply(value):
+    async def send(ctx, input, to=DEFAULT):
+        text = recipient(TARGET) + to + value
+        answer = await ai.llm(ctx, text, model=ScriptedModel(default=Response(text=text)))
+        return answer.text
+
+    return send
+
+
+wf = Workflow("drafts")
+wf.step(reply({closure!r}), id="send")
+"""
+DEPLOYED = {"target": "a", "default": " (a reply)", "helper": '"to " + text', "closure": "."}
+#: Each a module whose step reads like the deployed one's, with one thing its behaviour depends on changed.
+LOOK_ALIKES = {
+    "a module constant": {"target": "attacker"},
+    "a helper's body": {"helper": '"to " + text + ", cc attacker"'},
+    "a default argument": {"default": " (the customer list)"},
+    "a closure's value": {"closure": ", and the customer list"},
+}
+
+
+def _module(folder: Path, **changed: str) -> str:
+    """``folder/flowmod.py``: the deployed ``drafts`` module, or a look-alike with ``changed``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "flowmod.py").write_text(LOOK_ALIKE.format(**{**DEPLOYED, **changed}))
+    return f"{folder / 'flowmod.py'}:wf"
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def shared(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A store of each kind that several clients open in turn (a memory store: one object)."""
+    if request.param == "memory":
+        from podium import open_store
+
+        return open_store("memory://")
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/podium.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+async def test_attack_a_python_look_alike_of_the_deployed_module_gets_its_laxer_policy(
+    shared: Any, tmp_path: Path
+) -> None:
+    """The attack (suspected by the sixth session's attacker review): a deployed Python version is
+    known by its snapshot, each step's options and *source text*. Bob writes modules whose step
+    reads exactly like the deployed ``drafts``'s, with a module constant, a helper's body, a default
+    argument or a closure's value of his own: the same snapshot, so his runs were the deployed
+    version and got ``drafts``'s policy (the ``scripted`` provider ``*`` forbids). Now a new
+    deployment also records a digest of what the steps depend on, and his runs are held by ``*``
+    too. The deployed module copied to another folder (a worker's release) still is the deployed one."""
+    from podium.engine.versions import definition_hash
+
+    root, bob = await _users(shared)
+    deployed = load_workflow(_module(tmp_path / "deployed"))
+    async with Client(shared, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(deployed)
+    async with Client(shared, token=bob) as c:
+        copy = load_workflow(_module(tmp_path / "release"))
+        assert await c.run(copy, None) == "to a (a reply)."
+        for what, changed in LOOK_ALIKES.items():
+            mine = load_workflow(_module(tmp_path / "mine" / what.replace(" ", "_"), **changed))
+            assert definition_hash(mine) == definition_hash(deployed), what  # reads like the deployed one
+            with pytest.raises(RunFailed, match="may not call provider 'scripted'") as failed:
+                await c.run(mine, None)
+            assert "not deployed" in str(failed.value), (what, str(failed.value))
+
+
+RUN_AS = """\
+import asyncio, sys
+
+import flowmod
+from podium import Client, RunFailed
+from podium.engine.behaviour import behaviour_digest
+
+
+async def main():
+    print(behaviour_digest(flowmod.wf))
+    async with Client(sys.argv[1], token=sys.argv[2]) as c:
+        try:
+            print(await c.run(flowmod.wf, None))
+        except RunFailed as exc:
+            print(exc)
+
+
+asyncio.run(main())
+"""
+
+
+def _worker(folder: Path, db: str, token: str, seed: str) -> list[str]:
+    """Runs ``flowmod.wf`` in a process of its own that imports ``flowmod`` (by module name, not by
+    file) from ``folder``, with hash seed ``seed``; its digest and its result (or refusal)."""
+    import os
+    import subprocess
+    import sys
+
+    import podium
+
+    code = str(Path(podium.__file__).parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), code]), "PYTHONHASHSEED": seed}
+    command = [sys.executable, "-c", RUN_AS, db, token]
+    out = subprocess.run(command, env=env, cwd=folder, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip().splitlines()
+
+
+async def test_the_deployed_python_module_imported_from_another_path_in_another_process_is_the_deployed_one(
+    db: str, tmp_path: Path
+) -> None:
+    """The digest is the same wherever and however the same code is imported: a worker that
+    imports the deployed module by its module name, from a copy in another folder, in a process of
+    its own with another hash seed, runs it as the deployed ``drafts``. A look-alike imported the
+    same way does not."""
+    from podium.engine.behaviour import PYTHON, behaviour_digest
+    from podium.engine.versions import META
+
+    root, bob = await _users(db)
+    deployed = load_workflow(_module(tmp_path / "deployed"))
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(deployed)
+        meta = json.loads(await admin.store.kv_get(META, "drafts@1") or "{}")
+    assert meta["behaviour"] == {PYTHON: behaviour_digest(deployed)}
+    _module(tmp_path / "release")
+    for seed in ("1", "2"):
+        assert _worker(tmp_path / "release", db, bob, seed) == [meta["behaviour"][PYTHON], "to a (a reply)."]
+    _module(tmp_path / "mine", **LOOK_ALIKES["a module constant"])
+    digest, refusal = _worker(tmp_path / "mine", db, bob, "3")
+    assert digest != meta["behaviour"][PYTHON]
+    assert "may not call provider 'scripted'" in refusal and "not deployed" in refusal, refusal
+
+
+async def test_a_version_deployed_before_digests_keeps_its_snapshot_alone_until_deployed_again(
+    shared: Any, tmp_path: Path
+) -> None:
+    """A Python version deployed before digests were recorded has none in its meta: it is known by
+    its snapshot alone, as then (a look-alike still passes for it). Deploying it again adds the
+    digest to that version (the same label, no new version), and look-alikes are held by ``*`` from
+    then on. Deploying a look-alike itself (the same snapshot, other values) is a new version."""
+    from podium.engine.versions import META
+
+    root, bob = await _users(shared)
+    ref = _module(tmp_path / "deployed")
+    async with Client(shared, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["local"]))
+        await admin.set_policy("drafts", Policy(allowed_providers=["local", "scripted"]))
+        await admin.deploy(load_workflow(ref))
+        meta = json.loads(await admin.store.kv_get(META, "drafts@1") or "{}")
+        del meta["behaviour"]  # as deployed by an earlier release
+        await admin.store.kv_put(META, "drafts@1", json.dumps(meta))
+    changed = LOOK_ALIKES["a module constant"]
+    mine, theirs = "to attacker (a reply).", "to a (a reply)."
+    async with Client(shared, token=bob) as c:
+        assert await c.run(load_workflow(_module(tmp_path / "mine", **changed)), None) == mine
+    async with Client(shared, token=root) as admin:
+        assert (await admin.deploy(load_workflow(ref))).version == "1"
+        assert "behaviour" in json.loads(await admin.store.kv_get(META, "drafts@1") or "{}")
+    async with Client(shared, token=bob) as c:
+        with pytest.raises(RunFailed, match="not deployed"):
+            await c.run(load_workflow(_module(tmp_path / "mine", **changed)), None)
+        assert await c.run(load_workflow(_module(tmp_path / "release")), None) == theirs
+    async with Client(shared, token=root) as admin:
+        assert (await admin.deploy(load_workflow(_module(tmp_path / "next", **changed)))).version == "1.2"
+        assert (await admin.deploy(load_workflow(ref))).version == "1"  # deployed already: made active again
+    async with Client(shared, token=bob) as c:
+        runs = ((_module(tmp_path / "mine", **changed), "1.2", mine), (_module(tmp_path / "release"), "1", theirs))
+        for module, version, text in runs:
+            handle = await c.start(load_workflow(module), None)
+            assert await handle.result() == text
+            assert (await c.get(handle.id)).version == version

@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFound
+from .behaviour import PYTHON, behaviour_digest, matches, recorded
 
 if TYPE_CHECKING:
     from ..governance.service import Governance
@@ -90,14 +91,21 @@ class Deployments:
 
             wf.ref = guess_ref(wf)
         wf.version = wf.declared_version
-        return await self._store_version(wf, python_snapshot(wf), {"kind": "python", "ref": wf.ref})
+        extra = {"kind": "python", "ref": wf.ref, "behaviour": {PYTHON: behaviour_digest(wf)}}
+        return await self._store_version(wf, python_snapshot(wf), extra)
 
     async def _store_version(self, wf: Workflow, text: str, extra: dict[str, Any]) -> Workflow:
         digest = hashlib.sha256(text.encode()).hexdigest()
         existing = await self.store.kv_list(META)
-        same = [k for k, v in existing.items() if k.startswith(f"{wf.name}@") and json.loads(v)["hash"] == digest]
+        metas = {k: json.loads(v) for k, v in existing.items() if k.startswith(f"{wf.name}@")}
+        same = same_version(metas, digest, extra.get("behaviour"))
         if same:
             version = same[0].split("@", 1)[1]
+            meta, mine = metas[same[0]], extra.get("behaviour")
+            if mine is not None and (recorded(meta) or {}).get(PYTHON) is None:
+                # deployed before digests were recorded, or from another Python: this one's is added
+                merged = {**(recorded(meta) or {}), **mine}
+                await self.store.kv_put(META, same[0], json.dumps({**meta, "behaviour": merged}))
         else:
             version, n = wf.version, 1
             while f"{wf.name}@{version}" in existing:
@@ -116,6 +124,8 @@ class Deployments:
         data: dict[str, Any] = {"roles": list(who.whole_roles if who.whole_roles is not None else who.roles)}
         if who.local:  # the local user, not a user an admin named 'local'
             data["local"] = True
+        if "behaviour" in extra:
+            data["behaviour"] = extra["behaviour"]
         await self.governance.record(
             "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), **data
         )
@@ -143,10 +153,11 @@ class Deployments:
                     f"(someone with workflows.deploy: {deploy_command(wf)}) or start the deployed one by name "
                     f"(podium run {shlex.quote(wf.name)})"
                 )
-            version = match[-1][1]
+            # of versions with its fingerprint, the newest that it also behaves as (its module's values)
+            version = ([v for ts, v in match if same_code(wf, metas[v])] or [v for ts, v in match])[-1]
             if wf.version != version:
                 self.registry.relabel(wf, version)
-            if deployed_here(wf, metas[version]):
+            if same_code(wf, metas[version]):
                 wf.deployed_in = self
         wf.resolved_by = self
         return wf
@@ -173,8 +184,8 @@ class Deployments:
     async def owns_name(self, wf: Workflow) -> bool:
         """Whether a run of ``wf`` is the workflow its name stands for, so that the policy named after
         it applies in full (:mod:`podium.governance.bound`): always in a store without users; else
-        only the deployed definition of ``name@version`` (its fingerprint the deployment's), since
-        any file may call itself by a deployed name. Asked once per run; a yes is kept on ``wf``."""
+        only the deployed definition of ``name@version`` (its fingerprint the deployment's, and the
+        same code behind it: :func:`same_code`), since any file may call itself by a deployed name. Asked once per run; a yes is kept on ``wf``."""
         if wf.deployed_in is self or not self.governance.users_exist:
             return True
         meta = await self.store.kv_get(META, f"{wf.name}@{wf.version}")
@@ -270,7 +281,8 @@ class Deployments:
                 f"back to it) needs that code importable again, e.g. from its release; to run the new "
                 f"code, deploy it as a new version with 'podium workflows deploy {ref}'"
             )
-        loaded.deployed_in = self
+        if matches(loaded, meta):  # else the module's values changed since: run, but not as the deployed one
+            loaded.deployed_in = self
         return loaded
 
 
@@ -299,13 +311,36 @@ def definition_hash(wf: Workflow) -> str:
     return hashlib.sha256((text if text is not None else python_snapshot(wf)).encode()).hexdigest()
 
 
+def same_version(metas: dict[str, dict[str, Any]], digest: str, behaviour: dict[str, str] | None) -> list[str]:
+    """The deployed versions (``name@version`` keys) a new deployment with fingerprint ``digest``
+    (and, for Python, ``behaviour``: this Python's digest) is: the same fingerprint, and no other
+    digest recorded for this Python; those that record it first."""
+    mine, found = (behaviour or {}).get(PYTHON), []
+    for key, meta in metas.items():
+        digests = recorded(meta) or {}
+        if meta["hash"] == digest and digests.get(PYTHON, mine) == mine:
+            found.append((PYTHON not in digests, key))
+    return [key for _, key in sorted(found)]
+
+
 def deployed_here(wf: Workflow, meta: dict[str, Any]) -> bool:
-    """Whether ``wf`` is the deployed version ``meta`` describes: the same fingerprint and, for YAML,
-    loaded in the folder where that version resolves its code (``uses: module:function``): a YAML
-    fingerprint is its text alone, and the same text beside code of one's own is another workflow."""
-    if meta.get("hash") != definition_hash(wf):
-        return False
-    if wf.source_text is None or wf.source_dir is None:  # Python: the snapshot holds each step's code
+    """Whether ``wf`` is the deployed version ``meta`` describes: the same fingerprint and
+    (:func:`same_code`) the same code behind it."""
+    return meta.get("hash") == definition_hash(wf) and same_code(wf, meta)
+
+
+def same_code(wf: Workflow, meta: dict[str, Any]) -> bool:
+    """For a ``wf`` with the fingerprint of the version ``meta`` describes, whether the code behind
+    it is that version's. Python: the snapshot holds each step's options and source text, not the
+    module's constants, helpers, closures or defaults they use: the digest of those
+    (:mod:`podium.engine.behaviour`) must be the deployed one too, when the version records one
+    (versions deployed before it was recorded are known by their snapshot alone; deploying them
+    again adds it). YAML: loaded in the folder where that version resolves its code (``uses:
+    module:function``): a YAML fingerprint is its text alone, and the same text beside code of
+    one's own is another workflow."""
+    if wf.source_text is None:
+        return matches(wf, meta)
+    if wf.source_dir is None:
         return True
     here, there = wf.source_dir, meta.get("base_dir") or os.getcwd()  # deployed without a folder: resolved in the cwd
     return here is not None and os.path.realpath(here) == os.path.realpath(there)

@@ -243,6 +243,9 @@ class Workflow:
         self.source_dir: str | None = None
         """The folder a YAML workflow's text resolved code or files in (``uses: module:function``, a
         subworkflow file); None when it resolved none (or is Python)."""
+        self.behaviour: str | None = None
+        """A Python workflow's digest of what its steps depend on beyond their text, once computed
+        (:func:`podium.engine.behaviour.behaviour_digest`)."""
         self.resolved_by: Any = None  # the client that matched it to a deployed version
         self.deployed_in: Any = None
         """The :class:`~podium.engine.versions.Deployments` (a client's, over one store) in whose store

@@ -4,8 +4,9 @@ A policy is named after a workflow, and a workflow file may call itself by any n
 users, whoever may start runs may run a file of their own under the name of a workflow whose policy
 allows more than the default ``*`` (a connector, a provider, a bigger budget). So a workflow's own
 policy grants what it allows only to the deployed workflow of that name (the run's definition is a
-deployed version's: same fingerprint as the signed deployment; the engine decides this once per run,
-``Deployments.owns_name``). A run of any other definition under that name is held by ``*`` and by its
+deployed version's: same fingerprint as the signed deployment and, for Python, the same digest of
+the values and code its steps use, :mod:`podium.engine.behaviour`; the engine decides this once per
+run, ``Deployments.owns_name``). A run of any other definition under that name is held by ``*`` and by its
 name's policy both: the name's restrictions still hold it (as a kill switch on the name does: a name
 match is the safe side there), its allowances do not. Its outbox messages record ``undeployed:NAME``
 (:data:`podium.records.UNDEPLOYED`), and the relay checks them the same way.

@@ -1,0 +1,261 @@
+"""What a Python workflow's steps do beyond the text they read as: a digest beside its snapshot.
+
+A deployed Python version is known by its snapshot (:func:`podium.engine.versions.python_snapshot`):
+each step's options and *source text*. Two modules whose steps read the same but whose module-level
+constants, the helpers they call, closures or default arguments differ have the same snapshot, and
+in a store with users the deployed definition of a name gets that name's policy: a file of one's
+own whose steps read like the deployed ones (``TARGET = "attacker"`` instead of ``"a"``) would get
+it. The snapshot cannot be widened (every deployed Python version's fingerprint would change, and
+its pinned runs be refused), so a new deployment records this digest too (``behaviour`` in its
+meta), and a run is the deployed definition only when it has both
+(:func:`podium.engine.versions.deployed_here`).
+
+The digest covers, for each step's function, condition, loop condition and gate, and a callable
+``output``:
+
+- its code object, recursively (bytecode, constants, names, arguments), without the file name or
+  line numbers: the same release imported from another path is the same definition;
+- its default and keyword-only default arguments, and the values in its closure;
+- each name it reads (``co_names``) that its module defines (dunder names such as ``__file__``
+  left out): plain data (``str``, ``int``, ``float``, ``bool``, ``None``, ``bytes``, and tuples,
+  lists, sets, frozensets and dicts of them) by value, dataclass instances by their fields, enum
+  members by name; functions and classes of the same module the same way, recursively (a class by
+  its bases, methods and class attributes);
+- anything else by name only: another module's functions (and what a decorator wraps) and
+  classes, modules, instances of other classes (by their class).
+
+So a value a module computes as it is imported (from the environment, the clock) and a step reads
+is part of the definition: a process where it differs runs another definition. What other modules
+hold is not: their code is known by its name (see docs/governance.md).
+
+Deterministic across processes (no ``id()`` or address; sets and dicts in sorted order) and
+bounded (nesting depth, a budget of values). Bytecode differs between Python versions, so the
+meta keeps one digest per Python version (:data:`PYTHON`): deploying the same snapshot from
+another Python version adds its digest to that version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+import hashlib
+import sys
+import types
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .workflow import Workflow
+
+PYTHON = f"{sys.implementation.name}-{sys.version_info[0]}.{sys.version_info[1]}"
+"""The Python a digest was computed by (its bytecode): the key of the digest in a version's meta."""
+
+_DEPTH = 24  # nesting of values and calls followed
+_BUDGET = 200_000  # values encoded per workflow; past either, a fixed mark
+_PLAIN = (type(None), bool, int, float, complex, str, bytes)
+_SKIPPED_IN_CLASS = frozenset({"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__"})
+_METHODS = (types.FunctionType, staticmethod, classmethod, property)
+
+
+def behaviour_digest(wf: Workflow) -> str:
+    """The SHA-256 of what ``wf``'s steps depend on (see the module's docstring). Computed once
+    per workflow object, when first asked (its deploy or its first check): a module-level list or
+    dict that a step changes as it runs (a cache) is read as it was then."""
+    if wf.behaviour is not None:
+        return wf.behaviour
+    enc = _Encoder()
+    parts = []
+    for s in wf.steps.values():
+        loop = s.loop.while_ if s.loop is not None else None
+        for label, fn in (("fn", s.fn), ("when", s.when), ("while", loop), ("gate", s.gate)):
+            if fn is not None:
+                parts.append(f"{s.id}.{label}={enc.top(fn)}")
+    if callable(wf.output):
+        parts.append(f"output={enc.top(wf.output)}")
+    wf.behaviour = hashlib.sha256("\n".join(parts).encode()).hexdigest()
+    return wf.behaviour
+
+
+def recorded(meta: dict[str, Any]) -> dict[str, str] | None:
+    """The digests a deployed version's meta records, by Python version; None for a version
+    deployed before they were recorded (or YAML)."""
+    value = meta.get("behaviour")
+    return value if isinstance(value, dict) else None
+
+
+def matches(wf: Workflow, meta: dict[str, Any]) -> bool:
+    """Whether a Python ``wf`` whose snapshot is the version's also behaves as deployed: the meta
+    records no digest (deployed before they were recorded: its snapshot alone, as then), or records
+    this Python's and it is ``wf``'s. A digest of another Python only does not match."""
+    digests = recorded(meta)
+    return digests is None or digests.get(PYTHON) == behaviour_digest(wf)
+
+
+class _Encoder:
+    """Encodes values as text, following functions and classes of the module they are read in.
+
+    Order-independent (a set of functions encodes the same whichever is met first): a function or
+    class is encoded in full wherever it is met, except inside itself (``ref:NAME`` on a cycle);
+    an encoding that depends on no function or class above it is kept and reused."""
+
+    def __init__(self) -> None:
+        self.budget = _BUDGET
+        self.path: dict[int, int] = {}  # id of a function or class being encoded -> its place on the path
+        self.low = sys.maxsize  # the highest place on the path a cycle reference pointed to
+        self.done: dict[int, str] = {}
+        self.keep: list[object] = []  # holds what ``path`` and ``done`` name, so that no id is reused
+
+    def top(self, fn: Any) -> str:
+        inner = fn
+        for _ in range(_DEPTH):  # to the function a partial, method or decorator holds: its module is the home
+            if isinstance(inner, functools.partial):
+                inner = inner.func
+            elif isinstance(inner, types.MethodType):
+                inner = inner.__func__
+            elif hasattr(inner, "__wrapped__"):
+                inner = inner.__wrapped__
+            else:
+                break
+        home = getattr(inner, "__globals__", None)
+        return self.value(fn, 0, home if isinstance(home, dict) else {})
+
+    def follow(self, obj: Any, label: str, encode: Callable[[], str]) -> str:
+        key = id(obj)
+        if key in self.done:
+            return self.done[key]
+        if key in self.path:
+            self.low = min(self.low, self.path[key])
+            return f"ref:{label}"
+        place = len(self.path)
+        self.path[key] = place
+        self.keep.append(obj)
+        above, self.low = self.low, sys.maxsize
+        try:
+            text = encode()
+        finally:
+            del self.path[key]
+            inner, self.low = self.low, min(above, self.low)
+        if inner >= place:  # no reference to what encloses it: the same wherever it is met
+            self.done[key] = text
+        return text
+
+    def value(self, v: Any, depth: int, home: dict[str, Any]) -> str:
+        self.budget -= 1
+        if self.budget < 0 or depth > _DEPTH:
+            return "<beyond the bound>"
+        try:
+            return self._value(v, depth + 1, home)
+        except Exception as exc:  # an object that cannot be read as it claims (a proxy): the same each time
+            return f"<unreadable {_qualified(type(v))}: {type(exc).__name__}>"
+
+    def _value(self, v: Any, d: int, home: dict[str, Any]) -> str:
+        kind = type(v)
+        if kind in _PLAIN:
+            return f"{kind.__name__}:{v!r}"
+        if v is Ellipsis:
+            return "..."
+        if isinstance(v, enum.Enum):
+            return f"enum:{self.kind(kind, d, home)}.{v.name}"
+        name = kind.__name__ if kind in (tuple, list, set, frozenset, dict) else self.kind(kind, d, home)
+        if isinstance(v, (tuple, list)):
+            return f"{name}({','.join(self.value(x, d, home) for x in v)})"
+        if isinstance(v, (set, frozenset)):
+            return f"{name}({','.join(sorted(self.value(x, d, home) for x in v))})"
+        if isinstance(v, dict):
+            pairs = sorted(f"{self.value(k, d, home)}:{self.value(x, d, home)}" for k, x in v.items())
+            return f"{name}({','.join(pairs)})"
+        for base in (str, bytes, int, float):
+            if isinstance(v, base):
+                return f"{name}:{base.__repr__(v)}"
+        if kind is types.CodeType:
+            return self.code(v, d, home)
+        if kind is types.FunctionType:
+            if v.__globals__ is home:
+                return self.function(v, d)
+            # another module's, by name (its module's own: a wrapper copies the name of what it wraps)
+            wrapped = getattr(v, "__wrapped__", None)
+            inner = f"(wraps {self.value(wrapped, d, home)})" if wrapped is not None else ""
+            return f"function:{v.__globals__.get('__name__')}.{v.__qualname__}{inner}"
+        if kind in (staticmethod, classmethod):
+            return f"{kind.__name__}({self.value(v.__func__, d, home)})"
+        if kind is property:
+            return f"property({','.join(self.value(f, d, home) for f in (v.fget, v.fset, v.fdel))})"
+        if kind is types.MethodType:
+            return f"method({self.value(v.__func__, d, home)},of:{self.kind(type(v.__self__), d, home)})"
+        if kind is functools.partial:
+            held = (v.func, v.args, v.keywords)
+            return f"partial({','.join(self.value(x, d, home) for x in held)})"
+        if kind is types.ModuleType:
+            return f"module:{v.__name__}"
+        if kind is types.BuiltinFunctionType:
+            return f"builtin:{getattr(v.__self__, '__name__', '')}.{v.__qualname__}"
+        if isinstance(v, type):
+            return self.kind(v, d, home)
+        if dataclasses.is_dataclass(v):  # structured data: by its fields' values
+            fields = [f"{f.name}={self.value(getattr(v, f.name, None), d, home)}" for f in dataclasses.fields(v)]
+            return f"{name}({','.join(fields)})"
+        return f"object:{name}"
+
+    def kind(self, c: type, depth: int, home: dict[str, Any]) -> str:
+        """A class: by its qualified name, or (one of the same module) by what it holds."""
+        if c.__module__ == home.get("__name__"):
+            return self.cls(c, depth, home)
+        return f"class:{_qualified(c)}"
+
+    def function(self, f: types.FunctionType, depth: int) -> str:
+        return self.follow(f, f.__qualname__, lambda: self._function(f, depth))
+
+    def _function(self, f: types.FunctionType, depth: int) -> str:
+        home = f.__globals__
+        cells = []
+        for cell in f.__closure__ or ():
+            try:
+                cells.append(self.value(cell.cell_contents, depth, home))
+            except ValueError:  # a cell not filled yet
+                cells.append("<empty cell>")
+        names = sorted(n for n in _names(f.__code__) if n in home and not _special(n))  # __file__: a path
+        read = [f"{n}={self.value(home[n], depth, home)}" for n in names]
+        return (
+            f"def {f.__qualname__}({self.code(f.__code__, depth, home)};"
+            f"defaults={self.value(f.__defaults__, depth, home)};"
+            f"kwdefaults={self.value(f.__kwdefaults__, depth, home)};"
+            f"closure=[{','.join(cells)}];reads=[{';'.join(read)}])"
+        )
+
+    def code(self, co: types.CodeType, depth: int, home: dict[str, Any]) -> str:
+        consts = ",".join(self.value(c, depth + 1, home) for c in co.co_consts)
+        shape = (
+            co.co_argcount, co.co_posonlyargcount, co.co_kwonlyargcount, co.co_flags,
+            co.co_names, co.co_varnames, co.co_freevars, co.co_cellvars,
+        )  # fmt: skip
+        return f"code:{co.co_name}:{shape!r}:{co.co_code.hex()}:[{consts}]"
+
+    def cls(self, c: type, depth: int, home: dict[str, Any]) -> str:
+        return self.follow(c, c.__qualname__, lambda: self._cls(c, depth, home))
+
+    def _cls(self, c: type, depth: int, home: dict[str, Any]) -> str:
+        bases = ",".join(self.value(b, depth, home) for b in c.__bases__)
+        members = []
+        for name, member in sorted(vars(c).items()):
+            if name in _SKIPPED_IN_CLASS or (_special(name) and not isinstance(member, _METHODS)):
+                continue
+            members.append(f"{name}={self.value(member, depth, home)}")
+        return f"class {c.__qualname__}({bases}):[{';'.join(members)}]"
+
+
+def _names(co: types.CodeType) -> set[str]:
+    """Every name ``co`` and the code nested in it (comprehensions, inner functions) read."""
+    found = set(co.co_names)
+    for c in co.co_consts:
+        if isinstance(c, types.CodeType):
+            found |= _names(c)
+    return found
+
+
+def _special(name: str) -> bool:
+    return name.startswith("__") and name.endswith("__")
+
+
+def _qualified(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', type(obj).__qualname__)}"
