@@ -122,7 +122,7 @@ async def test_attack_two_relays_over_two_outboxes_deliver_one_message_twice(
         [marked] = await db_b.outbox_messages(status="sent")
         assert "not sent again" in (marked.last_error or "")
         assert len(hook.requests) == 1
-        outcomes = sorted(e.details().get("outcome") for e in await two.audit_log() if e.action == "connector.relay")
+        outcomes = sorted(str(e.details().get("outcome")) for e in await two.audit_log() if e.action == "connector.relay")
         assert outcomes == ["duplicate", "sent"]  # the waiting pass is no delivery: not audited
     await db_a.close()
     await db_b.close()
