@@ -107,9 +107,17 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
             done = await relay.run_once()
             out.print(
                 f"sent={done.sent} retrying={done.retrying} failed={done.failed} refused={done.refused}"
-                + (f" duplicates={done.duplicates}" if done.duplicates else ""),
+                + (f" duplicates={done.duplicates}" if done.duplicates else "")
+                + (f" waiting={done.waiting}" if done.waiting else ""),
                 highlight=False,
             )
+            if done.waiting:  # another relay (over another outbox) is delivering a copy of them now
+                out.print(
+                    f"waiting: another relay of this store is delivering a copy of these messages (from another "
+                    f"outbox) now; they stay pending until its reservation ends, then go or are marked sent unsent: "
+                    f"podium outbox list --source {source} --status pending shows them (last_error names that relay)",
+                    highlight=False,
+                )
             if done.duplicates:  # delivered before: someone set rows back to pending or copied them
                 out.print(
                     f"duplicates: messages delivered before were pending again and were not sent again (their rows "

@@ -16,6 +16,12 @@ backoff (or the system's Retry-After); a non-retryable one parks it as ``failed`
 delivery and the mark leaves the lease to expire; the message is then delivered again, with the same
 key: at-least-once, and effectively-once at a target that deduplicates by key.
 
+A governed relay (:func:`held_with`) also reserves each message in the Podium store's ledger just
+before its call (:mod:`podium.connectors._ledger`), so that of two relays over two outboxes holding a
+copy of one message (same key, target, operation, arguments) one delivers it: the other leaves its
+copy pending until the reservation ends, then marks it sent as a duplicate (or sends it, if the
+delivery failed).
+
 A relay only delivers to the connectors it is given: a message for another target waits for a relay
 that holds it (deny by default).
 """
@@ -24,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +47,7 @@ from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
 from ..records import UNDEPLOYED
 from ..resilience import Backoff
 from ._base import Connector, arguments_hash
+from ._ledger import SENT, Ledger, Reservation, fingerprint
 from .outbox import OutboxMessage, message
 from .sql import SqlConnector
 
@@ -74,17 +80,6 @@ def _undeployed(workflow: str) -> str:
         f"only named {workflow!r}, so the default policy '*' holds it as well; deploy it with 'podium workflows "
         "deploy FILE' and run it again to be under its own policy alone)"
     )
-
-
-SENT = "outbox_sent"
-"""The Podium store's record of the messages its relays delivered (fingerprint -> when)."""
-
-
-def fingerprint(msg: OutboxMessage) -> str:
-    """What identifies a message wherever its row is (its key, target, operation and arguments):
-    a row set back to pending, or copied to another outbox, has the same one."""
-    text = json.dumps([msg.key, msg.target, msg.operation, arguments_hash(msg.arguments)])
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class Governed:
@@ -121,14 +116,18 @@ class Governed:
             "--approve-connector NAME.OPERATION for those a person must approve"
         )
 
+    @property
+    def sent(self) -> Ledger:
+        """The deliveries of this store's relays, and their reservations (in the Podium store: a
+        writer of the business database cannot undo them by setting a row back to pending)."""
+        return Ledger(self.governance.store)
+
     async def delivered(self, msg: OutboxMessage) -> float | None:
         """When a relay of this store delivered ``msg`` (or a message like it), or None."""
-        when = await self.governance.store.kv_get(SENT, fingerprint(msg))
-        return None if when is None else float(when)
+        return await self.sent.delivered(msg)
 
     async def note_delivered(self, msg: OutboxMessage) -> None:
-        """Record that ``msg`` was delivered (in the Podium store: a writer of the business database
-        cannot undo it by setting the row back to pending)."""
+        """Record that ``msg`` was delivered."""
         await self.governance.store.kv_put(SENT, fingerprint(msg), repr(time.time()))
 
     async def __call__(self) -> set[str]:
@@ -217,6 +216,17 @@ class Governed:
         return None
 
 
+def _duplicate(when: float) -> dict[str, Any]:
+    """The row of a message delivered before (set back to pending, or copied from another outbox)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+    return {
+        "status": "sent", "lease_until": None,
+        "last_error": f"not sent again: a relay of this store delivered this message (same key, target, "
+        f"operation and arguments) at {stamp}; its row was set back to pending or copied from another "
+        "outbox, by someone who can write this database",
+    }  # fmt: skip
+
+
 def held_with(governance: Any) -> Governed:
     """What a relay obeys through ``governance`` (a client's): the kill switches that hold targets,
     and the policies that refuse messages (:class:`Governed`)."""
@@ -235,10 +245,13 @@ class Delivery:
     duplicates: int = 0
     """Not sent again: a relay of this store delivered them before (a row set back to pending, or
     copied from another outbox); marked ``sent``, ``last_error`` says when."""
+    waiting: int = 0
+    """Left pending, unsent and their attempts uncounted: another relay of this store is delivering
+    a copy of them (from another outbox) now; checked again when its reservation ends."""
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retrying + self.failed + self.refused + self.duplicates
+        return self.sent + self.retrying + self.failed + self.refused + self.duplicates + self.waiting
 
 
 class OutboxRelay:
@@ -273,6 +286,8 @@ class OutboxRelay:
         """Who this relay is (host, process), in the rows it leases."""
         self._claims = 0
         self.audit = audit
+        """Called with each delivery's audit data (``connector.relay``: target, operation, the
+        arguments' hash, outcome; never the values), as a run's own calls are audited."""
         self.source_name = source_name
         """The source's registered name, for the audit entries."""
         self.held = held
@@ -282,10 +297,9 @@ class OutboxRelay:
         """Why the policy of now refuses a message (:meth:`Governed.refusal`; ``held_with`` brings
         it): a refused message is set aside as ``failed``, unsent, with the reason."""
         self.ledger = held if isinstance(held, Governed) else None
-        """Where deliveries are noted, so that none is made twice (the Podium store, through
-        :class:`Governed`); None: a relay without governance relies on its targets' deduplication."""
-        """Called with each delivery's audit data (``connector.relay``: target, operation, the
-        arguments' hash, outcome; never the values), as a run's own calls are audited."""
+        """Where deliveries are reserved and noted, so that none is made twice (the Podium store,
+        through :attr:`Governed.sent`); None: a relay without governance relies on its targets'
+        deduplication by key."""
 
     @property
     def table(self) -> sa.Table:
@@ -331,30 +345,37 @@ class OutboxRelay:
 
         return list(await self.source._run(work))
 
+    def _pasted(self, text: str, msg: OutboxMessage) -> str:
+        """``text`` with its retry command as it is pasted: this message's source and key."""
+        if not self.source_name:
+            return text
+        return text.replace("--source SOURCE KEY", f"--source {shlex.quote(self.source_name)} {shlex.quote(msg.key)}")
+
     async def _send(self, msg: OutboxMessage) -> tuple[str, dict[str, Any]]:
         """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
         connector = self.connectors[msg.target]
         attempts = msg.attempts + 1
         reason = await self.refusal(msg) if self.refusal is not None else None
         if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
-            if self.source_name:  # the command as it is pasted: this message's source and key
-                reason = reason.replace("--source SOURCE KEY", f"--source {shlex.quote(self.source_name)} {shlex.quote(msg.key)}")
-            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {reason}"[:1000]}
-        # after the seal and policy checks: a changed row is refused as such, not taken for a replay
-        if self.ledger is not None and (when := await self.ledger.delivered(msg)) is not None:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
-            return "duplicate", {
-                "status": "sent", "lease_until": None,
-                "last_error": f"not sent again: a relay of this store delivered this message (same key, target, "
-                f"operation and arguments) at {stamp}; its row was set back to pending or copied from another "
-                "outbox, by someone who can write this database",
-            }  # fmt: skip
+            return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {self._pasted(reason, msg)}"[:1000]}
+        ledger = self.ledger.sent if self.ledger is not None else None
         async with self._slots:
+            # after the seal and policy checks (a changed row is refused as such, not taken for a
+            # replay), and just before the call, so that the reservation's lease covers the call
+            held = None if ledger is None else await ledger.reserve(msg, owner=self.owner, lease=self.lease)
+            if held is not None and held.delivered_at is not None:
+                return "duplicate", _duplicate(held.delivered_at)
+            if held is not None and held.busy is not None:
+                return "waiting", self._waiting(msg, held)
             try:
                 result = await connector.guarded_call(
                     msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target
                 )
-            except ConnectorError as exc:
+            except Exception as exc:  # not sent: a copy may go (a cancelled call's reservation expires)
+                if ledger is not None and held is not None and held.mine is not None:
+                    await self._release(ledger, msg, held.mine)
+                if not isinstance(exc, ConnectorError):
+                    raise
                 again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
                 values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
                 if again:
@@ -362,10 +383,16 @@ class OutboxRelay:
                 else:
                     values["status"] = "failed"
                 return ("retrying" if again else "failed"), values
-        if self.ledger is not None:
+        note = None
+        if ledger is not None and held is not None and held.mine is not None:
+            note = self._taken_over(msg, held)
             try:
-                await self.ledger.note_delivered(msg)
-            except Exception:  # delivered: its row is marked all the same (a copy could then go again)
+                if not await ledger.settle(msg, held.mine):
+                    log.warning(
+                        "outbox message %s took longer to deliver than the relay's lease (%.1fs): another relay could "
+                        "take its reservation over and deliver a copy; give the relay a longer --lease", msg.id, self.lease,
+                    )  # fmt: skip
+            except Exception:  # delivered: its row is marked all the same (a copy could go once the reservation ends)
                 log.warning("could not note the delivery of outbox message %s in the store", msg.id, exc_info=True)
         text = json.dumps(result, default=str)
         return "sent", {
@@ -373,9 +400,40 @@ class OutboxRelay:
             "sent_at": time.time(),
             "attempts": attempts,
             "lease_until": None,
-            "last_error": None,
+            "last_error": note,
             "result": text if len(text) <= 10_000 else None,
         }
+
+    @staticmethod
+    async def _release(ledger: Ledger, msg: OutboxMessage, mine: str) -> None:
+        try:
+            await ledger.release(msg, mine)
+        except Exception:  # the reservation then ends with its lease
+            log.warning("could not release the reservation of outbox message %s in the store", msg.id, exc_info=True)
+
+    def _waiting(self, msg: OutboxMessage, held: Reservation) -> dict[str, Any]:
+        """The row of a message whose copy another relay is delivering now: left pending until then."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(held.until))
+        why = (
+            f"not sent yet: another relay of this store ({held.busy}) is delivering a copy of this message (same key, "
+            f"target, operation and arguments, from another outbox) and holds it until {stamp}; left pending until "
+            "then: once that delivery is noted this row is marked sent, unsent, and if it failed this copy goes. "
+            "To look again sooner: 'podium outbox retry --source SOURCE KEY'"
+        )
+        return {"lease_until": None, "next_at": held.until, "last_error": self._pasted(why, msg)[:1000]}
+
+    @staticmethod
+    def _taken_over(msg: OutboxMessage, held: Reservation) -> str | None:
+        """What a sent row says when its delivery took over a stale reservation, else None."""
+        if held.took_over is None:
+            return None
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(held.until))
+        log.warning("outbox message %s: took over the stale reservation of relay %s", msg.id, held.took_over)
+        return (
+            f"delivered after taking over a stale reservation: relay {held.took_over} held this message until {stamp} "
+            "and never noted the outcome (it stopped, or lost the Podium store, during its delivery), so the target may "
+            "have received it twice; a target that deduplicates by Idempotency-Key applied it once"
+        )[:1000]
 
     async def _record(self, done: list[tuple[OutboxMessage, dict[str, Any]]]) -> None:
         """Write the outcomes of a batch in one transaction (a message another relay has marked
@@ -390,7 +448,8 @@ class OutboxRelay:
             await self.source._run(work)
 
     async def deliver(self, msg: OutboxMessage) -> str:
-        """Deliver one claimed message and record the outcome: ``sent``, ``retrying`` or ``failed``."""
+        """Deliver one claimed message and record the outcome: ``sent``, ``retrying``, ``failed``,
+        ``refused``, ``duplicate`` or ``waiting``."""
         outcome, values = await self._send(msg)
         await self._record([(msg, values)])
         await self._audited([(msg, outcome, values)])
@@ -400,6 +459,8 @@ class OutboxRelay:
         if self.audit is None:
             return
         for msg, outcome, values in done:
+            if outcome == "waiting":  # no delivery: the relay delivering the copy audits its own
+                continue
             data = {
                 "source": self.source_name, "connector": msg.target, "operation": msg.operation, "message": msg.id,
                 "arguments_sha256": arguments_hash(msg.arguments), "outcome": outcome,
@@ -408,6 +469,8 @@ class OutboxRelay:
                 data.update(workflow=msg.workflow, run=msg.run_id)
             if outcome == "refused":
                 data["reason"] = values.get("last_error")
+            elif outcome == "sent" and values.get("last_error"):  # a stale reservation taken over
+                data["note"] = values["last_error"]
             try:
                 await self.audit(data)
             except Exception:  # delivered and marked already: say so, and go on
@@ -423,7 +486,7 @@ class OutboxRelay:
         outcomes = [o for o, _ in sent]
         return Delivery(
             sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed"),
-            refused=outcomes.count("refused"), duplicates=outcomes.count("duplicate"),
+            refused=outcomes.count("refused"), duplicates=outcomes.count("duplicate"), waiting=outcomes.count("waiting"),
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
