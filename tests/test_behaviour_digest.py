@@ -109,3 +109,18 @@ def test_a_changed_value_a_step_reaches_changes_the_digest_not_the_snapshot(tmp_
     mine = load_workflow(f"{_write(tmp_path / 'mine', **changed)}:wf")
     assert definition_hash(mine) == definition_hash(deployed)
     assert behaviour_digest(mine) != behaviour_digest(deployed)
+
+
+def test_functions_that_call_each_other_encode_the_same_whichever_is_met_first(tmp_path: Path) -> None:
+    """A set of mutually recursive functions is read in an order that differs between processes
+    (and between runs of the test suite); each function's text must not depend on it. An encoding
+    holding a cycle was reused inside the other member, so the two orders gave two digests."""
+    from podium.engine.behaviour import _Encoder
+
+    mod = load_workflow(f"{_write(tmp_path / 'a')}:wf")
+    home = mod.steps["send"].fn.__wrapped__.__globals__
+    odd, even = home["odd"], home["even"]
+    one, other = _Encoder(), _Encoder()
+    first = sorted([one.value(odd, 0, home), one.value(even, 0, home)])
+    second = sorted([other.value(even, 0, home), other.value(odd, 0, home)])
+    assert first == second

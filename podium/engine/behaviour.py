@@ -97,7 +97,9 @@ class _Encoder:
 
     Order-independent (a set of functions encodes the same whichever is met first): a function or
     class is encoded in full wherever it is met, except inside itself (``ref:NAME`` on a cycle);
-    an encoding that depends on no function or class above it is kept and reused."""
+    an encoding with no cycle in it is kept and reused (one with a cycle depends on the member the
+    cycle was entered by: reused inside another member, it made a set of mutually recursive
+    functions encode differently by the order the set was read in)."""
 
     def __init__(self) -> None:
         self.budget = _BUDGET
@@ -136,8 +138,8 @@ class _Encoder:
         finally:
             del self.path[key]
             inner, self.low = self.low, min(above, self.low)
-        if inner >= place:  # no reference to what encloses it: the same wherever it is met
-            self.done[key] = text
+        if inner == sys.maxsize:  # no cycle inside it: the same wherever it is met
+            self.done[key] = text  # (a text with a cycle reference depends on where the cycle was entered)
         return text
 
     def value(self, v: Any, depth: int, home: dict[str, Any]) -> str:
