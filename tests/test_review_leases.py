@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from test_audit_chains import Log
 
 from podium import Client, RunStatus
 
@@ -242,5 +243,38 @@ async def test_leases_are_renewed_when_the_rest_of_the_sweep_fails(url: str, flo
             await _until("the lease to be renewed while step two runs", renewed, timeout=15)
             flows.RELEASE.set()
             assert await c.result(run_id, timeout=30) == 2
+    finally:
+        flows.RELEASE = None
+
+
+async def test_a_run_whose_end_just_committed_is_not_taken_for_a_lost_lease(url: str, flows: ModuleType) -> None:
+    """Failed before: a run's end clears its owner in the store before its executor goes on (the
+    commit's answer comes back a turn of the event loop later, on PostgreSQL through the group
+    commit); a heartbeat in between found the lease gone, logged "lease lost to another engine",
+    counted it in the worker's metrics, and cancelled the executor in the middle of its end (the
+    listeners and audit subscribers then missed the run's end). Seen about 20 times a minute with
+    three engines on one PostgreSQL database. Here the store is put in that state (the run ended,
+    no owner: what the end's commit writes) while the executor has not moved on, and the heartbeat
+    runs: it must leave the run alone. A run another engine holds is still stopped."""
+    from podium.engine.worker import _renew
+
+    flows.RELEASE = asyncio.Event()
+    try:
+        async with Client(url, workflows=[flows.wf], lease_seconds=30, poll_interval=3600) as c:
+            run_id = (await c.start(flows.wf, 1)).id
+
+            async def in_two() -> bool:
+                return ("two", os.getpid()) in _log(Path(os.environ["REVIEW_LOG"]).parent)
+
+            await _until("step two to start", in_two)
+            log = Log(url)
+            log.sql("UPDATE runs SET status = 'completed', owner = NULL, lease_expires_at = NULL WHERE id = ?", params=(run_id,))
+            await _renew(c, [run_id])
+            assert c.claims.lost == 0 and run_id in c.driving  # not stopped
+            log.sql("UPDATE runs SET status = 'running', owner = 'elsewhere:1:ns:0', lease_expires_at = ? WHERE id = ?", params=(time.time() + 30, run_id))
+            await _renew(c, [run_id])
+            assert c.claims.lost == 1
+            await c.driving.settled(run_id)
+            assert run_id not in c.driving  # another engine holds it: stopped here
     finally:
         flows.RELEASE = None

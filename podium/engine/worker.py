@@ -199,10 +199,16 @@ async def _renew(client: Client, ids: list[str]) -> None:
     for rid in set(ids) - kept:
         holder = driving.get(rid)
         # A run that parks gives its lease up itself, then finishes its checkpoint here.
-        if holder is not None and holder.run.status is RunStatus.RUNNING:
-            client.claims.lost += 1
-            log.warning("run %s: lease lost to another engine; stopping here", rid)
-            driving.stop(rid)
+        if holder is None or holder.run.status is not RunStatus.RUNNING:
+            continue
+        # Its end (or its parking) may have committed, clearing the owner, a moment before its
+        # executor hears back: only a run that is unfinished and not left parked is lost.
+        run = await client.store.get_run(rid)
+        if run is not None and (run.status.finished or run.status is RunStatus.WAITING or run.owner == client.owner):
+            continue
+        client.claims.lost += 1
+        log.warning("run %s: lease lost to another engine; stopping here", rid)
+        driving.stop(rid)
 
 
 async def recover(client: Client) -> None:
