@@ -158,15 +158,39 @@ def _now() -> float:
     return time.time()
 
 
+def durability_of(value: str | None = None) -> str:
+    """``value`` (``crash`` or ``power``), or the ``durability`` setting when None."""
+    if value is None:
+        from .settings import setting
+
+        value = str(setting("durability"))
+    if value not in ("crash", "power"):
+        raise ConfigError(f"durability must be 'crash' or 'power', got {value!r}")
+    return value
+
+
+#: Makes a PostgreSQL session's commits wait for their WAL flush (durability ``power``) where the
+#: server, the database or the role turned ``synchronous_commit`` off; a stricter value (waiting
+#: for standbys: ``remote_apply``...) is kept. Run once per new connection.
+PG_POWER = "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') = 'off'"
+
+
+async def pg_power(conn: Any) -> None:
+    """A pool's ``configure`` hook in durability ``power``: see :data:`PG_POWER`."""
+    await conn.execute(PG_POWER)
+
+
 class SQLiteDatabase(Database):
     """One ``sqlite3`` connection used on the event loop's thread, as the SQLite run store does.
-    ``path`` ``":memory:"`` is a private in-process database (the ``memory://`` backend)."""
+    ``path`` ``":memory:"`` is a private in-process database (the ``memory://`` backend).
+    ``durability``: as the run store's on the same file (None: the ``durability`` setting)."""
 
     dialect = "sqlite"
 
-    def __init__(self, path: str, url: str = "") -> None:
+    def __init__(self, path: str, url: str = "", *, durability: str | None = None) -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"
+        self.durability = durability
         self._conn: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
 
@@ -179,7 +203,8 @@ class SQLiteDatabase(Database):
             raise ConfigError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # The run store's setting: a memory written (or forgotten) is on disk when acknowledged.
+        conn.execute("PRAGMA synchronous=FULL" if durability_of(self.durability) == "power" else "PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=10000")
         self._conn = conn
 
@@ -230,9 +255,10 @@ class PostgresDatabase(Database):
 
     dialect = "postgres"
 
-    def __init__(self, url: str, *, max_size: int = 4) -> None:
+    def __init__(self, url: str, *, max_size: int = 4, durability: str | None = None) -> None:
         self.url = url
         self.max_size = max_size
+        self.durability = durability
         self._pool: Any = None
 
     async def _connect(self) -> None:
@@ -247,6 +273,7 @@ class PostgresDatabase(Database):
             max_size=self.max_size,
             name="podium-memory",
             open=False,
+            configure=pg_power if durability_of(self.durability) == "power" else None,
         )
         try:
             await pool.open(wait=True, timeout=15)
@@ -295,18 +322,19 @@ def sqlite_path(url: str) -> str:
     return path[1:] if path.startswith("/") else path
 
 
-def open_database(url: str) -> Database:
-    """A (not yet open) database for a store URL: ``memory://``, ``sqlite:///...``, ``postgresql://...``."""
+def open_database(url: str, *, durability: str | None = None) -> Database:
+    """A (not yet open) database for a store URL: ``memory://``, ``sqlite:///...``, ``postgresql://...``.
+    ``durability``: ``crash`` or ``power`` (None: the ``durability`` setting)."""
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
-        return SQLiteDatabase(":memory:", url)
+        return SQLiteDatabase(":memory:", url, durability="crash")  # nothing on disk to sync
     if scheme in ("sqlite", ""):
         path = sqlite_path(url)
         if not path:
             raise ConfigError(f"URL {url!r} names no file; use sqlite:///podium.db")
-        return SQLiteDatabase(path, url if scheme else f"sqlite:///{path}")
+        return SQLiteDatabase(path, url if scheme else f"sqlite:///{path}", durability=durability)
     if scheme in ("postgresql", "postgres"):
-        return PostgresDatabase(url)
+        return PostgresDatabase(url, durability=durability)
     raise ConfigError(
         f"unknown store URL {url!r}: use memory://, sqlite:///path.db or postgresql://user@host/db"
     )
@@ -320,7 +348,7 @@ def database_for(store: Any) -> Database:
     ``memory://`` store one in-process database shared by everything that uses that store."""
     db = _SHARED.get(store)
     if db is None:
-        db = _SHARED[store] = open_database(store.url)
+        db = _SHARED[store] = open_database(store.url, durability=getattr(store, "durability", None))
     return db
 
 

@@ -53,7 +53,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "serve_port": (8321, "podium serve: port to listen on"),
     "local_threads": (None, "Threads of the embedded model (unset: the cores)"),
     "prices": (None, "A TOML file of model prices (USD per 1M tokens) over the dated built-in table"),
-    "durability": ("crash", "SQLite stores: crash (no fsync per commit) or power (fsync before a commit returns)"),
+    "durability": ("crash", "crash (SQLite: no fsync per commit; PostgreSQL: the server's synchronous_commit) or power (every commit on disk before it returns)"),
     "trace_prompts": (True, "Keep model prompts and tool/connector arguments with the run for its trace (redacted); false keeps none"),
 }
 

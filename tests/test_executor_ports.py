@@ -25,6 +25,7 @@ from podium.storage.memory import MemoryStore
 class FakeHost:
     store: Store
     owner: str = "fake:1:ns:0"
+    lease_seconds: float = 60.0
     labels: list[str] | None = None
     listeners: list[Any] = field(default_factory=list)
     thread_pool: concurrent.futures.Executor = field(default_factory=concurrent.futures.ThreadPoolExecutor)

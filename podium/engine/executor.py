@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -126,6 +127,7 @@ class RunExecutor(Recording, Waits):
         self.asked: dict[_Key, int] = {}
         self.decided: dict[str, int] = {}
         self.replayed_at: dict[_Key, int] = {}
+        self.lease_renewed(run.lease_expires_at if run.lease_expires_at is not None else math.inf)
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
@@ -583,6 +585,8 @@ class RunExecutor(Recording, Waits):
         fast = s.fast
         while True:
             t0 = time.time()
+            if t0 >= self._renew_after:  # the sweep's renewals are late: is the run still this engine's?
+                await self.keep_lease()
             running[key] = (t0, attempt)
             try:
                 if fast:

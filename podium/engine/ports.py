@@ -34,6 +34,8 @@ class RunHost(Protocol):
     store: Store
     owner: str
     """The engine's owner id: it holds the run's lease under this name."""
+    lease_seconds: float
+    """How long a lease lasts without renewal (a step starting after half of it renews it first)."""
     labels: list[str] | None
     governance: Governance
     listeners: list[Callable[[Event], None]]

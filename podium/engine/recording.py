@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..errors import LeaseLost
 from ..governance.audit import event_bytes
 from ..records import Event, EventType, RunRecord
 
@@ -43,6 +44,27 @@ class Recording:
     _seq: int
     _digest: Any  # hashlib's sha256 object
     _held: _Item | None
+    _renew_after: float
+
+    def lease_renewed(self, until: float) -> None:
+        """This engine's lease on the run holds until ``until`` (wall clock, as written to the
+        store): a step that starts once less than half the lease is left renews it first."""
+        self._renew_after = until - self.client.lease_seconds / 2
+
+    async def keep_lease(self) -> None:
+        """Renew the run's lease before a step starts, when the engine's sweep has not renewed it
+        in time: its event loop stalled, or its process was paused (SIGSTOP, a VM frozen) and has
+        just woken. Another engine may have taken the run over meanwhile; then no step may start
+        here (only one already running when the pause began goes on: docs/durability.md), and
+        :class:`LeaseLost` stops this engine driving the run."""
+        client, now = self.client, time.time()
+        kept = await self.store.renew_leases(client.owner, [self.run_id], lease_seconds=client.lease_seconds, now=now)
+        if self.run_id not in kept:
+            raise LeaseLost(
+                f"run {self.run_id}: its lease ran out while this engine was paused or stalled, and another "
+                "engine holds the run now"
+            )
+        self.lease_renewed(now + client.lease_seconds)
 
     def _emit_now(self, type: str, step: str, iteration: int, index: int | None, attempt: int, data: str) -> bool:
         """:meth:`emit` of a step's event, made at once if the store can (no listeners, no run

@@ -156,6 +156,14 @@ async def maintain(client: Client) -> None:
             except Exception:
                 log.exception("reading kill switches and policies failed; retrying")
             continue
+        if time.monotonic() - last_renew >= client.lease_seconds / 3:
+            # First, and on its own: no other part of the sweep failing (a policy row this release
+            # cannot read, a slow read of signals) may let the leases of running steps run out.
+            try:
+                await _renew(client, ids)
+                last_renew = time.monotonic()
+            except Exception:
+                log.exception("renewing the leases of %d run(s) failed; retrying", len(ids))
         try:
             if refused := await governance.own_refusal():  # a revoked token: no further step here
                 await _hand_back(client, refused)
@@ -175,19 +183,32 @@ async def maintain(client: Client) -> None:
                         ex.poke()
             for rid in await store.cancel_requests(ids):
                 await driving.cancel(rid)
-            if time.monotonic() - last_renew >= client.lease_seconds / 3:
-                last_renew = time.monotonic()
-                kept = await store.renew_leases(client.owner, ids, lease_seconds=client.lease_seconds, now=time.time())
-                client.claims.renewed += len(kept)
-                for rid in set(ids) - kept:
-                    holder = driving.get(rid)
-                    # A run that parks gives its lease up itself, then finishes its checkpoint here.
-                    if holder is not None and holder.run.status is RunStatus.RUNNING:
-                        client.claims.lost += 1
-                        log.warning("run %s: lease lost to another engine; stopping here", rid)
-                        driving.stop(rid)
         except Exception:
             log.exception("engine maintenance failed; retrying")
+
+
+async def _renew(client: Client, ids: list[str]) -> None:
+    """The heartbeat: renew the leases of the runs ``client`` drives; stop driving those another
+    engine holds now."""
+    driving, now = client.driving, time.time()
+    kept = await client.store.renew_leases(client.owner, ids, lease_seconds=client.lease_seconds, now=now)
+    client.claims.renewed += len(kept)
+    for rid in kept:
+        if (holder := driving.get(rid)) is not None:
+            holder.lease_renewed(now + client.lease_seconds)
+    for rid in set(ids) - kept:
+        holder = driving.get(rid)
+        # A run that parks gives its lease up itself, then finishes its checkpoint here.
+        if holder is None or holder.run.status is not RunStatus.RUNNING:
+            continue
+        # Its end (or its parking) may have committed, clearing the owner, a moment before its
+        # executor hears back: only a run that is unfinished and not left parked is lost.
+        run = await client.store.get_run(rid)
+        if run is not None and (run.status.finished or run.status is RunStatus.WAITING or run.owner == client.owner):
+            continue
+        client.claims.lost += 1
+        log.warning("run %s: lease lost to another engine; stopping here", rid)
+        driving.stop(rid)
 
 
 async def recover(client: Client) -> None:

@@ -403,15 +403,17 @@ class PodiumTools:
         wf = await serving(self.client, workflow, version, "runs.start")  # also one deployed since the start
         # The same key scope as POST /api/runs without a tenant: one key, one run, whichever surface.
         run_id = idempotent_run_id("run", "", wf.name, key) if key else None
-        if run_id is not None and key is not None:  # another sender's run under this key: refused, as there
-            from .errors import ApiError
-            from .triggers import refuse_taken_keys
+        from .errors import ApiError
+        from .triggers import refuse_taken_keys
 
-            try:
+        try:
+            if run_id is not None and key is not None:  # another sender's run under this key: refused, as there
                 await refuse_taken_keys(self.client, [run_id], key)
-            except ApiError as exc:
-                raise ToolFailure(exc.code, str(exc)) from None
-        handle = await self.client.start(wf, input, run_id=run_id)
+            handle = await self.client.start(wf, input, run_id=run_id)
+            if not handle.created and run_id is not None and key is not None:  # another start won a moment ago
+                await refuse_taken_keys(self.client, [run_id], key, {run_id})
+        except ApiError as exc:
+            raise ToolFailure(exc.code, str(exc)) from None
         return await self._settle(handle.id, wait)
 
     async def _get_run(self, args: GetRunArgs) -> dict[str, Any]:

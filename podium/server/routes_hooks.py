@@ -52,8 +52,10 @@ async def _call(request: Request, path: str, idempotency_key: str | None) -> dic
     if await client.store.get_run(rid) is not None:
         await refuse_taken_keys(client, [rid], key)  # another sender's run: 409, not "duplicate"
         return {"run_id": rid, "workflow": workflow, "duplicate": True}
-    await client.start(workflow, body if template is None else template, run_id=rid)
-    return {"run_id": rid, "workflow": workflow, "duplicate": False}
+    handle = await client.start(workflow, body if template is None else template, run_id=rid)
+    if not handle.created:  # another call with this key started it a moment ago: whose?
+        await refuse_taken_keys(client, [rid], key, {rid})
+    return {"run_id": rid, "workflow": workflow, "duplicate": not handle.created}
 
 
 def _route(method: str) -> Any:

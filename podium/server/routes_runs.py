@@ -120,8 +120,12 @@ async def start_run(
     handle = await client.start(
         wf, body.input, run_id=run_id, queue=body.queue, priority=body.priority, tenant=body.tenant
     )
+    if not handle.created and not existed and run_id is not None and key is not None:
+        from .triggers import refuse_taken_keys  # another start with this key won a moment ago: whose?
+
+        await refuse_taken_keys(client, [run_id], key, {run_id})
     run = await client.get(handle.id)
-    return {"run": run_json(run), "duplicate": existed}
+    return {"run": run_json(run), "duplicate": not handle.created}
 
 
 @router.get("/runs", **documented("listRuns", RunList, 422), summary="List runs, newest first")

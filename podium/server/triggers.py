@@ -425,6 +425,9 @@ class Triggers:
                 outcomes["duplicate"].append(rid)
                 continue
             outcome = await self._start_once(wf_name, value, rid, source=source, event=event_type, key=key, look=known is None)
+            if outcome == "raced":  # another post of this key, made at the same moment, started it: whose?
+                await refuse_taken_keys(self.client, [rid], key, {rid})
+                outcome = "duplicate"
             outcomes[outcome].append(rid)
         return {
             "event": event_type,
@@ -488,14 +491,15 @@ class Triggers:
     async def _start_once(
         self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, look: bool = True
     ) -> str:
-        """Start run ``rid`` unless it exists: ``run`` (started), ``duplicate`` (it existed, or the
-        same event, posted at the same time, started it) or ``dead`` (dead-lettered). The same event
-        posted concurrently to this server is started (and audited) once, the later posts waiting
-        for the first; posted to several servers, the store's unique run id keeps it to one run."""
+        """Start run ``rid`` unless it exists: ``run`` (started), ``duplicate`` (it existed),
+        ``raced`` (another post of the same key, made at the same time, started it: its sender is
+        still to be checked) or ``dead`` (dead-lettered). The same event posted concurrently to this
+        server is started (and audited) once, the later posts waiting for the first; posted to
+        several servers, the store's unique run id keeps it to one run."""
         while (first := self._inflight.get(rid)) is not None:
             outcome = await asyncio.shield(first)
             if outcome != "error":  # the first post raised (refused): this one tries for itself
-                return "dead" if outcome == "dead" else "duplicate"
+                return "dead" if outcome == "dead" else "raced"
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._inflight[rid] = done
         outcome = "error"
@@ -504,6 +508,8 @@ class Triggers:
                 outcome = "duplicate"
             else:
                 outcome = await self._launch(workflow, payload, rid, source=source, event=event, key=key)
+                if outcome == "duplicate":  # it was not there a moment ago
+                    outcome = "raced"
             return outcome
         finally:
             del self._inflight[rid]

@@ -47,6 +47,7 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from .._sqldb import durability_of, pg_power
 from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
@@ -134,6 +135,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
     :param auto_migrate: apply pending schema migrations in :meth:`open` (the default); with
         False, call :meth:`migrate` yourself.
     :param timeout: seconds an operation waits for a free connection before :class:`StoreError`.
+    :param durability: ``power`` or ``crash`` (None: the ``durability`` setting); see the attribute.
     """
 
     def __init__(
@@ -144,7 +146,11 @@ class PostgresStore(PgRuns, PgErasure, Store):
         max_size: int = 8,
         auto_migrate: bool = True,
         timeout: float = 30.0,
+        durability: str | None = None,
     ) -> None:
+        self.durability = durability_of(durability)
+        """``power``: every connection's commits wait for their WAL flush, also where the server
+        or the database turned ``synchronous_commit`` off; ``crash``: the server's setting."""
         self.url = url
         self._where = _redact(url)
         try:
@@ -227,6 +233,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
                 timeout=self.timeout,
                 name="podium",
                 open=False,
+                configure=pg_power if self.durability == "power" else None,
             )
             try:
                 await pool.open(wait=True, timeout=self._connect_timeout + 5)
@@ -239,9 +246,12 @@ class PostgresStore(PgRuns, PgErasure, Store):
 
     async def _connect(self) -> psycopg.AsyncConnection[TupleRow]:
         try:
-            return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+            conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
         except psycopg.Error as exc:
             raise ConfigError(self._connect_error(exc)) from exc
+        if self.durability == "power":
+            await pg_power(conn)
+        return conn
 
     def _connect_error(self, exc: psycopg.Error) -> str:
         # libpq's first line per host tried says what failed; indented lines are its generic hints.

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._sqldb import durability_of
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, Sign, entry_from_row
@@ -97,13 +98,7 @@ class SQLiteStore(SQLiteErasure, Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
     def __init__(self, url: str, *, durability: str | None = None) -> None:
-        if durability is None:
-            from ..settings import setting
-
-            durability = str(setting("durability"))
-        if durability not in ("crash", "power"):
-            raise ConfigError(f"durability must be 'crash' or 'power', got {durability!r}")
-        self.durability = durability
+        self.durability = durability_of(durability)
         """``crash``: safe against a crash of the process; ``power``: also against a power loss."""
         self.url = url
         path = url.removeprefix("sqlite://")
