@@ -10,7 +10,7 @@ import shlex
 from typing import Any
 
 from podium import EventType, PodiumError, RunStatus
-from podium.engine.history import parent_workflows
+from podium.engine.lineage import parent_workflows
 
 from ._render import escape, when  # titles and reasons come from run data and switch settings
 

@@ -37,7 +37,7 @@ from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
-from .history import parent_workflows
+from .lineage import parent_workflows, too_deep
 from .recording import Recording
 from .versions import deploy_command
 from .waits import Waits
@@ -722,6 +722,8 @@ class RunExecutor(Recording, Waits):
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
         gov = self._governance
+        if too_deep_for := too_deep(self.run_id, self.wf.name, self.lineage, wf.name, step_id):
+            raise NonRetryableError(too_deep_for)  # its lineage would not be read whole
         off = gov.switched_off(wf.name, lineage=(self.wf.name, *self.lineage)) if gov.switch_cache else None
         if off is not None and off.get("mode") != "cancel":
             # A child is a new run of its workflow: a paused one is not started (as by client.start);
