@@ -156,3 +156,83 @@ async def test_attack_a_long_chain_of_forks_escapes_the_switch_its_original_is_h
         assert kid.id in str(refused.value)
         assert await c.clear_switch("workflow", "refunds") >= 1
         assert await c.result(fork.id, timeout=30) == 3
+
+
+# -- a cancel switch on a parent's workflow ---------------------------------------------------------
+
+
+def _starting_a_child(ran: list[str], started: asyncio.Event, go: asyncio.Event) -> tuple[Workflow, Workflow, Workflow]:
+    """``month-end`` (under ``close``) has a step that, once ``go`` is set, starts a ``payout`` run."""
+    child = Workflow("payout")
+
+    @child.step
+    async def pay(input):
+        ran.append(f"paid {input}")
+        return input
+
+    parent = Workflow("month-end")
+
+    @parent.step
+    async def prepare(ctx: StepContext, input):
+        started.set()
+        await go.wait()
+        return await ctx.run_workflow(child, input, name="payout")
+
+    top = Workflow("close")
+    top.subworkflow("month", parent, input=lambda input: input)
+    return top, parent, child
+
+
+@pytest.mark.parametrize("switched", ["month-end", "close"])
+async def test_attack_a_cancel_switch_on_a_parent_workflow_does_not_stop_a_child_from_starting(
+    store_url: str, switched: str
+) -> None:
+    """The attack: an operator sets a ``cancel`` switch on ``month-end`` (or on ``close``, the
+    workflow of the run above it) from another process. This engine read the switch (its sweep
+    refreshes the switches, then cancels the runs they stop); in between, a ``month-end`` step
+    started a ``payout`` child: ``run_child`` asked ``check_startable`` about ``payout`` only, so
+    the child was created under a cancel switch over its parents (and, this engine not cancelling
+    yet, the parent waited for it). Now a child is not started when a cancel switch is over its
+    workflow or any workflow of its lineage: the step fails, naming the switch (as a start is
+    refused); a pause switch parks the step instead (as before)."""
+    shared = _shared(store_url)
+    ran: list[str] = []
+    started, go = asyncio.Event(), asyncio.Event()
+    top, parent, child = _starting_a_child(ran, started, go)
+    async with Client(shared, workflows=[top, parent, child], poll_interval=60) as c:
+        run = await c.start(top, 5)
+        await asyncio.wait_for(started.wait(), 30)
+        async with Client(shared, execute=False) as operator:
+            await operator.set_switch("workflow", switched, mode="cancel", reason="stop the close")
+        await c.governance.refresh()  # read by this engine, which has not cancelled its runs yet
+        go.set()
+        [month] = await c.list(parent_run_id=run.id)
+        final = await _status_in(c, month.id, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.COMPLETED, tries=500)
+        assert await c.list(parent_run_id=month.id) == [], "a child was started under a cancel switch over its parent"
+        assert ran == []
+        assert final is RunStatus.FAILED
+        error = (await c.get(month.id)).error or ""
+        assert "sub-workflow 'payout' not started" in error and f"workflow {switched!r}" in error, error
+        assert "switched off (stop the close" in error and "podium killswitch clear" in error, error
+        await c.clear_switch("workflow", switched)
+
+
+async def test_attack_a_fork_of_a_child_is_made_under_a_cancel_switch_over_its_parent(store_url: str) -> None:
+    """The same for a fork: with ``refunds`` under a ``cancel`` switch, forking one of its finished
+    ``refund-payout`` children made a new run (``check_startable`` asked about ``refund-payout``
+    only), which the switch then cancelled. Now the fork is refused, naming the switch; a ``pause``
+    switch still lets it be made, parked (``test_attack_a_fork_of_a_child_run_escapes_its_parents_switch``)."""
+    from podium import KillSwitchActive
+
+    ran: list[str] = []
+    parent, child = _refunds(ran)
+    async with Client(_shared(store_url), workflows=[parent, child], poll_interval=0.05) as c:
+        run = await c.start(parent, 4)
+        assert await c.result(run.id, timeout=30) == 4
+        [kid] = await c.list(parent_run_id=run.id)
+        await c.set_switch("workflow", "refunds", mode="cancel", reason="stop refunds")
+        with pytest.raises(KillSwitchActive, match=r"workflow 'refunds' \(of a run it works for\) is switched off \(stop refunds"):
+            await c.fork(kid.id, "pay")
+        assert [r.id for r in await c.list(workflow="refund-payout")] == [kid.id]
+        assert ran == ["paid 4"]
+        await c.clear_switch("workflow", "refunds")

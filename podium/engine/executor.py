@@ -37,7 +37,7 @@ from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
-from .lineage import parent_workflows, too_deep
+from .lineage import cancelled, parent_workflows, too_deep
 from .recording import Recording
 from .versions import deploy_command
 from .waits import Waits
@@ -724,11 +724,14 @@ class RunExecutor(Recording, Waits):
         gov = self._governance
         if too_deep_for := too_deep(self.run_id, self.wf.name, self.lineage, wf.name, step_id):
             raise NonRetryableError(too_deep_for)  # its lineage would not be read whole
-        off = gov.switched_off(wf.name, lineage=(self.wf.name, *self.lineage)) if gov.switch_cache else None
+        parents = (self.wf.name, *self.lineage)  # the child works for this run and the runs above it
+        off = gov.switched_off(wf.name, lineage=parents) if gov.switch_cache else None
         if off is not None and off.get("mode") != "cancel":
             # A child is a new run of its workflow: a paused one is not started (as by client.start);
             # this step waits here and starts it once the switch is cleared (which wakes this run).
             raise _Suspend("__killswitch__", None)
+        if off is not None:  # a cancel switch over it or over a run it would work for: refused like a start
+            raise NonRetryableError(f"step {step_id!r}: sub-workflow {wf.name!r} not started: {cancelled(gov, wf.name, parents)}")
         try:
             rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
         except KillSwitchActive as exc:  # a cancel switch: refused like a start, not retried

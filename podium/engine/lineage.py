@@ -11,10 +11,11 @@ refused, saying so: otherwise a switch over the run at the top would not hold th
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, KillSwitchActive
 from ..records import RunRecord
 
 if TYPE_CHECKING:
@@ -84,9 +85,32 @@ def too_deep(run_id: str, workflow: str, parents: tuple[str, ...], child: str, s
     )
 
 
+def cancelled(gov: Governance, child: str, parents: tuple[str, ...]) -> str:
+    """Why a cancel switch refuses a new run of workflow ``child`` that would work for runs of
+    ``parents`` (the run starting a child, then the runs above it): which switch, and how to clear it."""
+    on = gov.switch_cache
+    scopes = [
+        *((f"workflow:{name}", f"workflow {name!r} (of a run it works for)") for name in parents),
+        ("all:*", "everything (kill switch all)"),
+        (f"workflow:{child}", f"workflow {child!r}"),
+        ("workflow:*", "every workflow"),
+    ]
+    key, what = next(((k, w) for k, w in scopes if k in on), ("all:*", "everything"))
+    off = on.get(key, {})
+    scope, _, name = key.partition(":")
+    clear = scope if scope == "all" else f"{scope} --all" if name == "*" else f"{scope} {shlex.quote(name)}"
+    return (
+        f"{what} is switched off ({off.get('reason') or 'no reason given'}, by {off.get('by')}; mode cancel): "
+        f"a child run works for the runs above it, and none is started under such a switch; "
+        f"once the incident is over: podium killswitch clear {clear}"
+    )
+
+
 async def check_fork(store: Any, gov: Governance, run: RunRecord, workflow: str) -> None:
     """Before forking ``run`` (a new run of ``workflow``): refused under a switch over its workflow
-    (as any start), or when the chain of forks it would end would be longer than :data:`MAX_NESTING`."""
+    (as any start), a ``cancel`` switch over the runs the fork would work for, or when the chain
+    of forks it would end would be longer than :data:`MAX_NESTING`. A ``pause`` switch over them
+    lets the fork be made; it parks at its first step."""
     gov.check_startable(workflow)
     if run.parent_run_id is None and run.forked_from is None:
         return  # a top-level run: its fork works for no one else
@@ -98,3 +122,6 @@ async def check_fork(store: Any, gov: Governance, run: RunRecord, workflow: str)
             f"{MAX_NESTING} deep (a fork works for the runs its original did, and their kill switches and "
             f"policies must hold it); {instead} instead"
         )
+    off = gov.switched_off(workflow, lineage=line.workflows) if gov.switch_cache else None
+    if off is not None and off.get("mode") == "cancel":
+        raise KillSwitchActive(f"run {run.id} not forked: {cancelled(gov, workflow, line.workflows)}")
