@@ -117,6 +117,17 @@ class RunGovernance:
             scoped += [(f"workflow {p!r} (a parent run's)", cache[p]) for p in self.lineage if p in cache and ":" not in p]
         return scoped
 
+    def over_child(self, workflow: str) -> list[tuple[str, Policy]]:
+        """The policies a child run of ``workflow`` started by this run will be held by (:meth:`policies`
+        of that run, without an agent): its workflow's (or ``*``), and this run's and its parents'
+        workflows'. For a workflow made at run time (a goal's plan), never the deployed one of its
+        name: in a store with users it is under ``*`` as well. What a goal's plan is validated against."""
+        cache = self.service.policy_cache
+        deploy = "podium workflows deploy FILE" if self.service.users_exist else None
+        scoped = over_call(cache, workflow, None, deploy=deploy)
+        parents = (self.workflow, *self.lineage)
+        return scoped + [(f"workflow {p!r} (a parent run's)", cache[p]) for p in parents if p in cache and ":" not in p]
+
     async def audit(self, action: str, **data: Any) -> None:
         await self.service.record(action, self.run_id, actor="engine", **data)
 
