@@ -37,7 +37,8 @@ from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
-from .lineage import cancelled, parent_workflows, too_deep
+from .lineage import cancelled, too_deep
+from .lineage import lineage as lineage_of
 from .recording import Recording
 from .versions import deploy_command
 from .waits import Waits
@@ -70,6 +71,8 @@ class RunExecutor(Recording, Waits):
     lineage: tuple[str, ...] = ()
     """The workflows of this run's parent runs, nearest first (read as a child run starts to be
     driven): a child works for them, so their kill switches hold it too."""
+    parent_runs: tuple[tuple[str, str], ...] = ()
+    """The runs this child run is part of, ``(run id, workflow)``: their run budgets count its spending."""
 
     def __init__(
         self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None
@@ -145,6 +148,7 @@ class RunExecutor(Recording, Waits):
             run_input=self.input,
             recorded=self.recorded.values,
             lineage=self.lineage,
+            parent_runs=self.parent_runs,
             deploy=self.deploy,
         )
 
@@ -218,7 +222,8 @@ class RunExecutor(Recording, Waits):
         seal = self.store.audit_keys.mac if self._governance.audit_enabled else None
         WRITER.set(Writer(wf.name, self.run_id, deployed=deployed, seal=seal))
         if self.run.parent_run_id is not None or self.run.forked_from is not None:
-            self.lineage = await parent_workflows(self.store, self.run)
+            line = await lineage_of(self.store, self.run)
+            self.lineage, self.parent_runs = line.workflows, line.runs
             guard = self.governance.guard  # a parent's policy keeping PII out of the store holds its child
             self.redact_payloads = guard is not None and "payloads" in guard.redact
         try:
@@ -732,6 +737,7 @@ class RunExecutor(Recording, Waits):
             raise _Suspend("__killswitch__", None)
         if off is not None:  # a cancel switch over it or over a run it would work for: refused like a start
             raise NonRetryableError(f"step {step_id!r}: sub-workflow {wf.name!r} not started: {cancelled(gov, wf.name, parents)}")
+        self.governance.children = True  # its run budget counts what the child spends from now on
         try:
             rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
         except KillSwitchActive as exc:  # a cancel switch: refused like a start, not retried

@@ -37,6 +37,10 @@ class Lineage:
     whole: bool
     """False when the lineage goes on past :data:`MAX_NESTING` parents or forks (written before
     these limits, or into the database): only its first part was read."""
+    runs: tuple[tuple[str, str], ...] = ()
+    """The runs the run is part of, as ``(run id, workflow)``, nearest first: its parent run, that
+    run's parent, and so on up to the first that is not a child (a fork is a run of its own). Their
+    run budgets count its spending (:mod:`podium.governance.lineage_budgets`)."""
 
 
 async def lineage(store: Any, run: RunRecord) -> Lineage:
@@ -44,21 +48,24 @@ async def lineage(store: Any, run: RunRecord) -> Lineage:
     it was forked from (the walk stops at a run it has seen, so a cyclic chain written into the
     database ends, and at a record that is gone)."""
     names: list[str] = []
+    runs: list[tuple[str, str]] = []
     seen, rec, forks, original = {run.id}, run, 0, None
     while True:
         parent = rec.parent_run_id is not None
         up = rec.parent_run_id if parent else rec.forked_from
         if up is None or up in seen:
-            return Lineage(tuple(names), forks, original, True)
+            return Lineage(tuple(names), forks, original, True, tuple(runs))
         if (len(names) if parent else forks) >= MAX_NESTING:
-            return Lineage(tuple(names), forks, original, False)
+            return Lineage(tuple(names), forks, original, False, tuple(runs))
         seen.add(up)
         found = await store.get_run(up)
         if found is None:
-            return Lineage(tuple(names), forks, original, True)
+            return Lineage(tuple(names), forks, original, True, tuple(runs))
         rec = found
         if parent:
             names.append(rec.workflow)
+            if not forks:
+                runs.append((rec.id, rec.workflow))
         else:
             forks += 1
             if not names and rec.forked_from is None:
