@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -383,3 +384,77 @@ def test_runs_show_quotes_the_approval_name_in_the_command_it_suggests(tmp_path:
     assert words[:4] == ["podium", "approvals", "approve", rid] and words[4] == "--request", suggested
     assert len(words) == 6 and words[5] in names, suggested
     assert "approval:two: second" in shown, shown
+
+
+PARENT_AND_CHILD = (
+    "import asyncio, pathlib\n"
+    "import podium\n"
+    "child = podium.Workflow('payout')\n\n"
+    "@child.step\n"
+    "async def check(input):\n"
+    "    pathlib.Path('checking').write_text('')\n"
+    "    while not pathlib.Path('go').exists():\n"
+    "        await asyncio.sleep(0.05)\n"
+    "    return input\n\n"
+    "@child.step\n"
+    "async def pay(check):\n"
+    "    return {'paid': check}\n\n"
+    "wf = podium.Workflow('month-end')\n"
+    "wf.subworkflow('payouts', child, input=lambda input: input)\n"
+)
+
+
+def test_podium_run_says_which_switch_parked_a_child_its_run_waits_for(tmp_path: Path) -> None:
+    """A new user's run-through (sixth session): ``podium run`` of a parent whose child a kill
+    switch parked kept printing its progress and waited, saying nothing (``podium runs show CHILD``
+    said it). It now says, while it waits, which switch parks which child run and the command that
+    clears it; once cleared, the run finishes in the same command."""
+    (tmp_path / "flows.py").write_text(PARENT_AND_CHILD)
+    env = {**os.environ, "PODIUM_DB": f"sqlite:///{tmp_path}/gov.db", "COLUMNS": "200"}
+    env.pop("PODIUM_TOKEN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from podium.cli import main; main()", "run", "flows:wf", "--input", "7"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(600):
+            if (tmp_path / "checking").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (tmp_path / "checking").exists(), proc.communicate(timeout=10)
+        cli(tmp_path, "killswitch", "set", "workflow", "month-end", "-m", "incident 12")
+        time.sleep(2)  # the engine in the command reads the switches every half second
+        (tmp_path / "go").write_text("")
+        children: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 60
+        while not children and time.monotonic() < deadline:  # the child parks at its next step boundary
+            rows = [json.loads(x) for x in cli(tmp_path, "runs", "--json").stdout.splitlines()]
+            children = [r for r in rows if r["workflow"] == "payout" and r["status"] == "waiting"]
+        assert children, rows
+        time.sleep(3)  # the command notices within a second or two
+        cli(tmp_path, "killswitch", "clear", "workflow", "month-end", "--no-wait")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out + err
+    kid = children[0]["id"]
+    said = " ".join(out.split())
+    assert f"waits for its child run {kid}" in said, out
+    assert "parked by kill switch workflow:month-end (incident 12, by local)" in said, out
+    assert "podium killswitch clear workflow month-end" in said, out
+    assert "completed" in said and '"paid": 7' in said, out
+
+
+def test_a_run_parked_before_starting_a_child_of_a_paused_workflow_names_that_switch(tmp_path: Path) -> None:
+    """Found beside the above: a run whose step may not start a child (the child's workflow is
+    paused: the step waits to start it) was told it was parked "by a kill switch, and no kill
+    switch that parks it is on now", with a clear command for its own workflow that does nothing.
+    The switch on a workflow is named as one that may park it (a child it starts is of another)."""
+    (tmp_path / "flows.py").write_text(PARENT_AND_CHILD)
+    (tmp_path / "go").write_text("")
+    cli(tmp_path, "killswitch", "set", "workflow", "payout", "-m", "bank incident")
+    parked = " ".join(cli(tmp_path, "run", "flows:wf", "--input", "8", check=3).stdout.split())
+    assert "no kill switch that parks it is on now" not in parked, parked
+    assert "workflow:payout (bank incident, by local)" in parked, parked
+    assert "podium killswitch clear workflow payout" in parked, parked

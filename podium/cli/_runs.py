@@ -31,12 +31,13 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
     from podium import RunStatus
     from podium._serde import loads
 
+    told: set[str] = set()
     while True:
         run = await client.get(run_id)
         if run.status.finished:
             break
         if run_id in client.driving:
-            await client.driving.settled(run_id)
+            await _settled(client, run_id, told)
             continue
         if run.status is RunStatus.WAITING or run.owner is None:
             return await _parked(client, run)
@@ -65,6 +66,41 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         soft_wrap=True,  # the terminal wraps: a command the message names stays whole for copying
     )
     return EXIT_RUN_FAILED
+
+
+async def _settled(client: Any, run_id: str, told: set[str]) -> None:
+    """Wait until this process stops driving the run for now. Meanwhile say, once each, what holds a
+    run under it that its step waits for (a child parked by a kill switch, waiting for a person...):
+    the run itself goes on running, so nothing else would say it (``_why.held_below``)."""
+    import asyncio
+    import time
+
+    from ._render import escape
+    from ._why import held_below
+
+    settled = asyncio.ensure_future(client.driving.settled(run_id))
+    try:
+        while not (await asyncio.wait({settled}, timeout=1.0))[0]:
+            for child, label, line in await held_below(client, run_id):
+                if child.wake_at is not None and child.wake_at <= time.time() and client.principal.can("runs.resume"):
+                    # woken from another process (its switch cleared, its signal sent): driven on here, with
+                    # the run above it, at once (this engine would read it in with its timers, within 30 s),
+                    # having read the switches first (else it parks again under the switch it remembers)
+                    await client.governance.refresh()
+                    await client.resume([child.id])
+                    continue
+                if line not in told:
+                    told.add(line)
+                    where = f" (step {escape(child.parent_step)})" if child.parent_step else ""
+                    console().print(
+                        f"[bold blue]{label}[/] run {run_id} waits for its child run {child.id}{where}: {line} "
+                        "(this command waits until it goes on)",
+                        highlight=False,
+                        soft_wrap=True,
+                    )
+    finally:
+        settled.cancel()
+    settled.result()  # a driver that failed says so, as it did before
 
 
 async def _parked(client: Any, run: Any) -> int:

@@ -10,7 +10,7 @@ import shlex
 from typing import Any
 
 from podium import EventType, PodiumError, RunStatus
-from podium.engine.history import parent_workflows
+from podium.engine.lineage import parent_workflows
 
 from ._render import escape, when  # titles and reasons come from run data and switch settings
 
@@ -73,15 +73,21 @@ async def _parked_by_a_switch(client: Any, run: Any) -> bool:
 
 async def _switch_line(client: Any, run: Any) -> str:
     """Which ``pause`` switches park the run and how to clear them. Those over all runs or its
-    workflow certainly do; a step kind's, an agent's or a connector's might (the run's events do
-    not say which step kind or connector its parked step has), and are named when no certain one is on."""
+    workflow certainly do; a step kind's, an agent's, a connector's or another workflow's might (the
+    run's events do not say which step kind or connector its parked step has, or which sub-workflow
+    it waits to start), and are named when no certain one is on."""
     try:
         on = {k: v for k, v in (await client.switches()).items() if v.get("mode") == "pause"}
     except PodiumError:  # a caller who may not read the switches gets the generic hint
         return "is parked by a kill switch; it goes on where it stopped once the switch is cleared: podium killswitch list"
     parents = [f"workflow:{w}" for w in await parent_workflows(client.store, run)]  # their switches hold a child
     sure = [k for k in ("all:*", f"workflow:{run.workflow}", *parents, "workflow:*") if k in on]
-    found = sure or [k for k in sorted(on) if k.partition(":")[0] in ("kind", "agent", "connector")]
+    found = sure or [k for k in sorted(on) if k.partition(":")[0] in ("kind", "agent", "connector", "workflow")]
+    if not found and run.wake_at is not None:  # cleared, and woken: no engine has taken it up yet
+        return (
+            f"was parked by a kill switch that is cleared now, and has been woken: it goes on where it stopped when an "
+            f"engine takes it up (a worker does at once), or now with: podium runs resume {run.id}"
+        )
     if not found:
         return (
             f"is parked by a kill switch, and no kill switch that parks it is on now (it was cleared by a process "
@@ -96,7 +102,8 @@ async def _switch_line(client: Any, run: Any) -> str:
     if sure:
         return f"is parked by kill switches {named}; it goes on where it stopped once all are cleared: {clear}"
     return (
-        f"is parked by one of the kill switches {named} (the one over its parked step); it goes on where it "
+        f"is parked by one of the kill switches {named} (the one over its parked step, or over the sub-workflow it "
+        f"waits to start); it goes on where it "
         f"stopped once that one is cleared: {clear}"
     )
 
@@ -117,3 +124,29 @@ async def _handed_back(client: Any, run: Any) -> Any:
     events = await client.store.load_events(run.id)
     resumed = max((e.ts for e in events if e.type in (EventType.RUN_RESUMED, EventType.RUN_STARTED)), default=0.0)
     return entries[-1] if entries[-1].ts >= resumed else None
+
+
+async def held_below(client: Any, run_id: str) -> list[tuple[Any, str, str]]:
+    """The runs under ``run_id`` (its children, theirs...) that stand still while it waits for them:
+    ``(run, label, line)`` as :func:`explain` says it, for a child that waits (a switch, a person, a
+    signal) or that no engine drives. Empty when the caller may not list runs."""
+    from podium.engine.lineage import MAX_NESTING
+
+    out: list[tuple[Any, str, str]] = []
+    if not client.principal.can("runs.read"):  # asked again and again while a run waits: no refusal audited each time
+        return out
+    level, depth = [run_id], 0
+    while level and depth < MAX_NESTING:
+        below = []
+        for rid in level:
+            try:
+                children = await client.list(parent_run_id=rid, status=[RunStatus.WAITING, RunStatus.RUNNING], limit=1000)
+            except PodiumError:
+                return out
+            for child in children:
+                if (why := await explain(client, child)) is not None:
+                    out.append((child, *why))
+                elif child.status is RunStatus.RUNNING:
+                    below.append(child.id)
+        level, depth = below, depth + 1
+    return out

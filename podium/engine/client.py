@@ -22,7 +22,7 @@ from ..governance.secrets import Secrets
 from ..governance.service import EngineControl, Governance
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
 from ..storage import Store, open_bus, open_store
-from . import worker
+from . import lineage, worker
 from .driving import DrivenRuns
 from .executor import RunExecutor
 from .handle import RunHandle
@@ -568,7 +568,7 @@ class Client:
         if (parent.workflow, parent.version) not in self.registry:
             await self.deployments.load_deployed(parent.workflow, parent.version)
         wf = self.registry.for_run(parent)
-        self.governance.check_startable(wf.name)  # a fork is a new run
+        await lineage.check_fork(self.store, self.governance, parent, wf.name)  # a fork is a new run
         reask = not self.governance.principal.local  # four eyes: its starter may not decide a fork's approvals
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET, reask=reask)
         payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)), deployed=await self.deployments.owns_name(wf))

@@ -38,7 +38,8 @@ from ..records import WRITER, Event, EventType, RunRecord, RunStatus, StepStatus
 from ..secret import redact_known
 from ..storage._base import labels_ok
 from .context import StepContext
-from .history import parent_workflows
+from .lineage import cancelled, too_deep
+from .lineage import lineage as lineage_of
 from .recording import Recording
 from .versions import deploy_command
 from .waits import Waits
@@ -71,6 +72,8 @@ class RunExecutor(Recording, Waits):
     lineage: tuple[str, ...] = ()
     """The workflows of this run's parent runs, nearest first (read as a child run starts to be
     driven): a child works for them, so their kill switches hold it too."""
+    parent_runs: tuple[tuple[str, str], ...] = ()
+    """The runs this child run is part of, ``(run id, workflow)``: their run budgets count its spending."""
 
     def __init__(
         self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None
@@ -148,6 +151,7 @@ class RunExecutor(Recording, Waits):
             run_input=self.input,
             recorded=self.recorded.values,
             lineage=self.lineage,
+            parent_runs=self.parent_runs,
             deploy=self.deploy,
         )
 
@@ -223,7 +227,8 @@ class RunExecutor(Recording, Waits):
         seal = self.store.audit_keys.mac if self._governance.audit_enabled else None
         WRITER.set(Writer(wf.name, self.run_id, deployed=deployed, seal=seal))
         if self.run.parent_run_id is not None or self.run.forked_from is not None:
-            self.lineage = await parent_workflows(self.store, self.run)
+            line = await lineage_of(self.store, self.run)
+            self.lineage, self.parent_runs = line.workflows, line.runs
             guard = self.governance.guard  # a parent's policy keeping PII out of the store holds its child
             self.redact_payloads = guard is not None and "payloads" in guard.redact
         try:
@@ -729,11 +734,17 @@ class RunExecutor(Recording, Waits):
 
     async def run_child(self, wf: Workflow, child_input: Any, key: str, step_id: str) -> Any:
         gov = self._governance
-        off = gov.switched_off(wf.name, lineage=(self.wf.name, *self.lineage)) if gov.switch_cache else None
+        if too_deep_for := too_deep(self.run_id, self.wf.name, self.lineage, wf.name, step_id):
+            raise NonRetryableError(too_deep_for)  # its lineage would not be read whole
+        parents = (self.wf.name, *self.lineage)  # the child works for this run and the runs above it
+        off = gov.switched_off(wf.name, lineage=parents) if gov.switch_cache else None
         if off is not None and off.get("mode") != "cancel":
             # A child is a new run of its workflow: a paused one is not started (as by client.start);
             # this step waits here and starts it once the switch is cleared (which wakes this run).
             raise _Suspend("__killswitch__", None)
+        if off is not None:  # a cancel switch over it or over a run it would work for: refused like a start
+            raise NonRetryableError(f"step {step_id!r}: sub-workflow {wf.name!r} not started: {cancelled(gov, wf.name, parents)}")
+        self.governance.children = True  # its run budget counts what the child spends from now on
         try:
             rec = await self.client.run_child(self.run_id, wf, child_input, key, step_id)
         except KillSwitchActive as exc:  # a cancel switch: refused like a start, not retried

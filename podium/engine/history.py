@@ -220,24 +220,3 @@ def reusable_events(
                 data["reused_from"] = run_id
             keep.append(dataclasses.replace(ev, data=json.dumps(data)))
     return keep
-
-
-async def parent_workflows(store: Any, run: RunRecord) -> tuple[str, ...]:
-    """The workflows of ``run``'s parent run, its parent's parent, and so on, nearest first (at
-    most 64): a child works for them, so their kill switches and policies hold it too. A fork has
-    the parents of the run it was forked from."""
-    names: list[str] = []
-    seen, parent = {run.id}, run.parent_run_id
-    origin = run.forked_from
-    while parent is None and origin is not None and origin not in seen and len(seen) < 64:
-        seen.add(origin)  # a fork works for whoever its original (or the original's original) did
-        rec = await store.get_run(origin)
-        parent, origin = (None, None) if rec is None else (rec.parent_run_id, rec.forked_from)
-    while parent is not None and parent not in seen and len(names) < 64:
-        seen.add(parent)
-        rec = await store.get_run(parent)
-        if rec is None:
-            break
-        names.append(rec.workflow)
-        parent = rec.parent_run_id
-    return tuple(names)

@@ -101,7 +101,7 @@ async def _make_plan(
     ``cause`` is why in words that hold no data (what the audit log gets); default ``why``."""
     policy = g.policy
     roles = who["roles"]
-    gov = ctx.governance.policy
+    held_by = ctx.governance.over_child(f"{g.name}-plan")  # the plan's run: its policy and every run's above
     problems: list[str] = []
     attempts = 0
     plan: Plan | None = None
@@ -122,8 +122,7 @@ async def _make_plan(
                 roles=roles,
                 policy=policy,
                 registered_tools=registered,
-                allowed_tools=gov.allowed_tools if gov else None,
-                max_cost=gov.max_run_cost if gov else None,
+                policies=held_by,
             )
             problems = [str(p) for p in found]
         except (ConfigError, ValueError, OutputInvalid) as exc:  # a malformed answer, a model's invalid output
@@ -213,7 +212,7 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
                 return {"goal": goal, "status": "rejected", "by": decision.get("by"), "comment": decision.get("comment", ""),
                         "plans": n, "outputs": outputs}
             if decision.get("edited"):
-                plan = _edited(g, plan, decision.get("payload"), roles, registered, ctx.governance.policy)
+                plan = _edited(g, plan, decision.get("payload"), roles, registered, ctx.governance.over_child(f"{g.name}-plan"))
         fresh = await ctx.call(_context_signal, ctx.store, ctx.run_id, name=f"context-{n}")
         if isinstance(fresh, dict) and {**context, **fresh} != context and n <= policy.max_replans:
             changed = sorted(k for k in fresh if context.get(k) != fresh[k])
@@ -257,10 +256,10 @@ async def _pursue(g: _Goal, ctx: Any, input: Any) -> Any:
 
 
 def _edited(
-    g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str], gov: Any
+    g: _Goal, plan: Plan, payload: Any, roles: list[str] | None, registered: dict[str, str], held_by: Any
 ) -> Plan:
     """The plan an approver edited: checked like any plan, against the same skills, roles, goal
-    policy and governance policy (an edit cannot smuggle in a skill or a tool the policy forbids)."""
+    policy and governance policies (an edit cannot smuggle in a skill or a tool a policy forbids)."""
     data = payload.get("plan") if isinstance(payload, dict) else None
     try:
         edited = Plan.from_data(data, goal=plan.goal, kept=plan.kept)
@@ -272,8 +271,7 @@ def _edited(
         roles=roles,
         policy=g.policy,
         registered_tools=registered,
-        allowed_tools=gov.allowed_tools if gov else None,
-        max_cost=gov.max_run_cost if gov else None,
+        policies=held_by,
     )
     if problems:
         raise NonRetryableError("the edited plan is not valid: " + "; ".join(map(str, problems)))

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..governance.policy import Policy, connector_refusal, tool_refusal
 from ._plan import Plan, PlanStep, producer
 from ._policy import GoalPolicy
 from ._skills import Skills, is_control_name
@@ -76,6 +77,7 @@ def validate_plan(
     registered_tools: Mapping[str, Any] | None = None,
     allowed_tools: Sequence[str] | None = None,
     max_cost: float | None = None,
+    policies: Sequence[tuple[str, Policy]] = (),
 ) -> list[PlanProblem]:
     """Every problem of ``plan`` (an empty list: it may run).
 
@@ -85,6 +87,11 @@ def validate_plan(
         must name one of its entries.
     :param allowed_tools: the workflow policy's ``allowed_tools`` (None: no restriction).
     :param max_cost: a further cost ceiling (the governance policy's ``max_run_cost``).
+    :param policies: the governance policies the plan's run will be held by, as ``(who, policy)``
+        pairs (:meth:`podium.governance.enforcement.RunGovernance.over_child`: its own workflow's and
+        those of every run above it): each must allow every tool and connector operation of the plan
+        (a problem says what the run would be told), and the estimate must be within each one's
+        ``max_run_cost``.
     """
     policy = policy or GoalPolicy()
     out: list[PlanProblem] = []
@@ -121,6 +128,10 @@ def validate_plan(
                     f"podium tools add {sk.target} ...")
             if allowed_tools is not None and sk.target not in allowed_tools:
                 bad(s.id, "skill", f"the workflow policy does not allow tool {sk.target!r}")
+            if refused := tool_refusal(list(policies), sk.target):
+                bad(s.id, "skill", f"a policy over the plan's run does not allow tool {sk.target!r}: {refused}")
+        if sk.kind == "connector" and (refused := connector_refusal(list(policies), *_operation(sk.target))):
+            bad(s.id, "skill", f"a policy over the plan's run does not allow {sk.target!r}: {refused}")
         for key, value in s.args.items():
             prop = sk.properties.get(key)
             if prop is None:
@@ -153,11 +164,16 @@ def validate_plan(
     if cycle:
         bad(cycle[0], "needs", f"the steps form a cycle ({' -> '.join(cycle)}); a plan is acyclic")
     cost, _ = estimate(plan, skills)
-    ceilings = [c for c in (policy.max_cost, max_cost) if c is not None]
+    ceilings = [c for c in (policy.max_cost, max_cost, *(p.max_run_cost for _, p in policies)) if c is not None]
     if ceilings and cost > min(ceilings):
         bad("plan", "cost", f"estimated cost ${cost:.4f} is over the budget of ${min(ceilings):.4f}; "
             "use fewer or cheaper steps")
     return out
+
+
+def _operation(target: str) -> tuple[str, str]:
+    connector, _, operation = target.partition(".")
+    return connector, operation
 
 
 def _cycle(steps: Mapping[str, PlanStep]) -> list[str]:

@@ -19,6 +19,7 @@ from .. import _serde
 from ..errors import _Suspend
 from ..records import WRITER
 from .bound import strictest
+from .lineage_budgets import charge_above, has_run_budget, over_above, own_over, spent_below
 from .policy import (
     SPEND,
     Policy,
@@ -50,11 +51,19 @@ class RunGovernance:
         run_input: Any,
         recorded: Callable[[], Iterable[tuple[str, Any]]],
         lineage: tuple[str, ...] = (),
+        parent_runs: tuple[tuple[str, str], ...] = (),
         deploy: str | None = None,
     ) -> None:
         self.service = service
         self.lineage = lineage
         """The workflows of the run's parent runs, nearest first (their kill switches and policies hold it too)."""
+        self.parent_runs = parent_runs
+        """The runs it is part of, ``(run id, workflow)``: their run budgets count its spending
+        (:mod:`podium.governance.lineage_budgets`)."""
+        self.children = False
+        """It has started child runs (or, resumed, had): its run budget counts what they spend."""
+        self.above: dict[str, tuple[int, float]] = {}
+        """What each run above it had spent itself, read once (its children's are counted apart)."""
         self.store = store
         self.run_id = run_id
         self.workflow = workflow
@@ -117,14 +126,28 @@ class RunGovernance:
             scoped += [(f"workflow {p!r} (a parent run's)", cache[p]) for p in self.lineage if p in cache and ":" not in p]
         return scoped
 
+    def over_child(self, workflow: str) -> list[tuple[str, Policy]]:
+        """The policies a child run of ``workflow`` started by this run will be held by (:meth:`policies`
+        of that run, without an agent): its workflow's (or ``*``), and this run's and its parents'
+        workflows'. For a workflow made at run time (a goal's plan), never the deployed one of its
+        name: in a store with users it is under ``*`` as well. What a goal's plan is validated against."""
+        cache = self.service.policy_cache
+        deploy = "podium workflows deploy FILE" if self.service.users_exist else None
+        scoped = over_call(cache, workflow, None, deploy=deploy)
+        parents = (self.workflow, *self.lineage)
+        return scoped + [(f"workflow {p!r} (a parent run's)", cache[p]) for p in parents if p in cache and ":" not in p]
+
     async def audit(self, action: str, **data: Any) -> None:
         await self.service.record(action, self.run_id, actor="engine", **data)
 
-    def load_usage(self) -> None:
+    def load_usage(self) -> bool:
         """The run's usage so far, from the calls its log holds (made before this engine took it up).
-        Done before this engine's first live call, which :meth:`account` adds itself."""
+        Done before this engine's first live call, which :meth:`account` adds itself. Whether the log
+        held anything (a resumed run)."""
         self.usage_loaded = True
+        resumed = False
         for status, data in self._recorded():
+            resumed = True
             if status != "completed" or not data or '"input_tokens"' not in data:
                 continue
             try:
@@ -133,6 +156,7 @@ class RunGovernance:
                 continue
             if usage is not None:
                 self.add(usage)
+        return resumed
 
     def add(self, usage: Any) -> None:
         self.tokens += int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
@@ -404,21 +428,25 @@ async def check_model(
         if refused is not None:
             await gov.audit("policy.refuse", provider=provider, agent=agent)
             raise PolicyViolation(refused)
-    if policy is None or gov.budget_waived or not budget:
+    if gov.budget_waived or not budget or (policy is None and not gov.parent_runs):
         return
-    if not gov.usage_loaded:
-        gov.load_usage()
-    over = []
-    if policy.max_run_tokens is not None and gov.tokens >= policy.max_run_tokens:
-        over.append(f"{gov.tokens} tokens of {policy.max_run_tokens} for the run")
-    if policy.max_run_cost is not None and gov.cost >= policy.max_run_cost:
-        over.append(f"${gov.cost:.4f} of ${policy.max_run_cost:.4f} for the run")
-    if policy.has_spend_limits:
-        over.extend(await gov.spend_over(policy))
-    if not over:
+    over: list[str] = []
+    if policy is not None:
+        if not gov.usage_loaded and gov.load_usage() and has_run_budget(policy) and not gov.children:
+            gov.children = any(await spent_below(gov.store, gov.run_id))  # resumed: its children spent before
+        over.extend(await own_over(gov, policy))
+        if policy.has_spend_limits:
+            over.extend(await gov.spend_over(policy))
+    above = await over_above(gov) if gov.parent_runs else []  # the budgets of the runs it is part of
+    if not over and not above:
         return
-    await gov.audit("policy.budget", spent=over, on_exceed=policy.on_exceed)
-    if policy.on_exceed == "approval":
+    mine = bool(over)  # its own budgets are spent (else only those of runs it is part of)
+    whose = policy if mine and policy is not None else above[0][1]
+    stop = "stop" in [whose.on_exceed, *(p.on_exceed for _, p, _ in above)]
+    over.extend(what for _, _, what in above)
+    await gov.audit("policy.budget", spent=over, on_exceed="stop" if stop else "approval")
+    of = "its policy" if mine else "a run above it"
+    if not stop:
         decision = await ctx.approval(
             {"spent": over}, title=f"run budget reached ({'; '.join(over)}): let it continue?", name="approval:budget"
         )
@@ -427,12 +455,17 @@ async def check_model(
             return
         comment = decision.get("comment")
         raise PolicyViolation(
-            f"run {gov.run_id} of {gov.workflow!r} reached a budget of its policy ({'; '.join(over)}) and "
+            f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}) and "
             f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
+        )
+    if not mine:  # a budget of a run it is part of: raised in that run's policy
+        raise PolicyViolation(
+            f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with "
+            f"'podium policy set {above[0][0]} --merge ...'"
         )
     undeployed = f", or deploy it ('{gov.deploy}'): not deployed, it is under the budgets of '*' too" if gov.deploy else ""
     raise PolicyViolation(
-        f"run {gov.run_id} of {gov.workflow!r} reached a budget of its policy ({'; '.join(over)}); raise it with "
+        f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with "
         f"'podium policy set {gov.workflow} --merge ...'{undeployed}"
     )
 
@@ -500,15 +533,18 @@ async def charge(ctx: RunScope | None, usage: Any) -> None:
         return
     gov = ctx.governance
     policy = gov.policy
-    if policy is None or not policy.has_spend_limits:
+    limits = policy is not None and policy.has_spend_limits
+    if not limits and not gov.parent_runs:
         return
     tokens = int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
     cost = float(getattr(usage, "cost", 0.0) or 0.0)
-    for key in gov.spend_keys(policy).values():
+    for key in gov.spend_keys(policy).values() if policy is not None and limits else ():
         if tokens:
             await gov.store.kv_incr(SPEND, f"{key}:tokens", tokens)
         if cost:
             await gov.store.kv_incr(SPEND, f"{key}:cost", cost)
+    if gov.parent_runs:  # a child: the runs it is part of count it against their run budgets
+        await charge_above(gov, tokens, cost)
 
 
 def tool_call_bound(ctx: RunScope | None, agent: str, own: int | None) -> int | None:
