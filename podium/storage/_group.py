@@ -166,7 +166,7 @@ class GroupWrite(Generic[T, R]):
                 return
             failed: dict[object, BaseException] = {}
             for one in batch:  # who is to blame: each alone
-                item, done, key = one
+                _, done, key = one
                 if key is not None and key in failed:
                     # A run's writes follow one another: one refused (a stale owner's event, a
                     # run gone), the later ones are not made either (they would land after
