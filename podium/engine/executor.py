@@ -249,6 +249,12 @@ class RunExecutor(Recording, Waits):
                     await self._hand_off()
                     return
                 if self.parked:
+                    if self._switch_cancels():  # taken up under a cancel switch: cancelled, as the sweep does
+                        await self._governance.record("run.cancel", self.run_id, actor="engine", reason="kill switch")
+                        self.reason = "cancelled"
+                        await self._stop_running_steps()
+                        await self._finish(RunStatus.CANCELLED, error={"type": "podium.RunCancelled", "message": "cancelled"})
+                        return
                     await self._park()
                     return
             except TimeoutError:
@@ -281,6 +287,18 @@ class RunExecutor(Recording, Waits):
             err = dict(exc.error)
             err["step"] = exc.step
             await self._finish(RunStatus.FAILED, error=err)
+
+    def _switch_cancels(self) -> bool:
+        """Whether a step parked by a kill switch is under a ``cancel`` one (over the run's workflow,
+        a step kind, or a run it works for): a run taken up after it was set (resumed, claimed,
+        woken) meets it only at a step boundary, and is cancelled, not left to go on once cleared."""
+        gov = self._governance
+        for sid, (names, _) in self.parked.items():
+            if "__killswitch__" in names and gov.switch_cache:
+                off = gov.switched_off(self.wf.name, self.wf.steps[sid].kind, lineage=self.lineage)
+                if off is not None and off.get("mode") == "cancel":
+                    return True
+        return False
 
     async def _abandon(self) -> None:
         for t in list(self._tasks):

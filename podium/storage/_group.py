@@ -46,7 +46,8 @@ class GroupWrite(Generic[T, R]):
 
     def __init__(self, write: Callable[[Sequence[T]], Awaitable[list[R]]], *, eager: bool = False) -> None:
         self._write = write
-        self._queue: list[tuple[T, asyncio.Future[R]]] = []
+        self._queue: list[tuple[T, asyncio.Future[R], object]] = []
+        """Items to write, with their futures and keys (a run: its writes are in order)."""
         self._task: asyncio.Task[None] | None = None
         self.eager = eager
         """The first write of a turn of the event loop is made at once, alone; only the writes that
@@ -81,7 +82,7 @@ class GroupWrite(Generic[T, R]):
             self.runs += 1
             return results[0]
         done: asyncio.Future[R] = loop.create_future()
-        self._queue.append((item, done))
+        self._queue.append((item, done, key))
         if self._task is None:
             self._task = loop.create_task(self._flush())
         try:
@@ -145,16 +146,16 @@ class GroupWrite(Generic[T, R]):
                 await self._commit(batch)
         finally:
             self._task = None
-            for _, done in self._queue:  # cancelled (the loop is closing): nobody writes them
+            for _, done, _ in self._queue:  # cancelled (the loop is closing): nobody writes them
                 if not done.done():
                     done.cancel()
             self._queue = []
 
-    async def _commit(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+    async def _commit(self, batch: list[tuple[T, asyncio.Future[R], object]]) -> None:
         try:
-            results = await self._write([item for item, _ in batch])
+            results = await self._write([item for item, _, _ in batch])
         except asyncio.CancelledError:
-            for _, done in batch:
+            for _, done, _ in batch:
                 if not done.done():
                     done.cancel()
             raise
@@ -163,12 +164,23 @@ class GroupWrite(Generic[T, R]):
                 if not batch[0][1].done():
                     batch[0][1].set_exception(exc)
                 return
+            failed: dict[object, BaseException] = {}
             for one in batch:  # who is to blame: each alone
+                _, done, key = one
+                if key is not None and key in failed:
+                    # A run's writes follow one another: one refused (a stale owner's event, a
+                    # run gone), the later ones are not made either (they would land after
+                    # another engine's events, or leave a hole under them).
+                    if not done.done():
+                        done.set_exception(failed[key])
+                    continue
                 await self._commit([one])
+                if key is not None and done.done() and not done.cancelled() and (err := done.exception()) is not None:
+                    failed[key] = err
             return
         self.batches += 1
         self.runs += len(batch)
-        for (_, done), result in zip(batch, results, strict=True):
+        for (_, done, _), result in zip(batch, results, strict=True):
             if not done.done():
                 done.set_result(result)
 

@@ -1,0 +1,171 @@
+"""Review of run lineage and leases (2026-12-06, seventh session): a worker paused (SIGSTOP) with
+several steps in flight (a map step's items), whose run another engine took over meanwhile. When it
+wakes, the first of its writes collides with the new owner's ``run_resumed`` and is refused; none of
+the others may land either (docs/durability.md: "at most one engine's events are in a run's log
+after any point"). Real processes, SQLite file and PostgreSQL; the paused worker stops itself once
+all its items are in flight, so no timing decides what the test sees."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from podium import Client
+
+FLOWS = textwrap.dedent(
+    """
+    import asyncio, os, signal
+    from podium import StepContext, Workflow
+
+    wf = Workflow("stale_map", version="1")
+    RELEASE = None  # the new owner's items wait on it (an asyncio.Event)
+    GO = None
+    STARTED = []
+
+
+    def note(what: str) -> None:
+        fd = os.open(os.environ["REVIEW_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, f"{what} {os.getpid()}\\n".encode())
+        finally:
+            os.close(fd)
+
+
+    @wf.step(map="input")
+    async def pay(ctx: StepContext, input):
+        global GO
+        note(f"pay{input}")
+        if RELEASE is not None:
+            await RELEASE.wait()
+            return input
+        GO = GO or asyncio.Event()
+        STARTED.append(input)
+        if len(STARTED) == 4:  # every item in flight: release them all, and stop before they go on
+            GO.set()
+            os.kill(os.getpid(), signal.SIGSTOP)
+        await GO.wait()
+        return input
+    """
+)
+
+PAUSED_WORKER = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    from podium import Client
+    import review_stale_flows as flows
+
+    async def main(url: str, run_id: str) -> None:
+        async with Client(url, workflows=[flows.wf], lease_seconds=1.5, poll_interval=3600) as c:  # no sweep: its writes alone meet the new owner
+            await c.start(flows.wf, [1, 2, 3, 4], run_id=run_id)
+            ex = c.driving.get(run_id)
+            if ex is not None:
+                await asyncio.shield(ex.finished)
+            print("stopped driving", flush=True)
+            os._exit(0)  # no hand-back on close: the run is another engine's now
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/stale.db"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    (tmp_path / "review_stale_flows.py").write_text(FLOWS)
+    monkeypatch.setenv("REVIEW_LOG", str(tmp_path / "steps.log"))
+    spec = importlib.util.spec_from_file_location("review_stale_flows", tmp_path / "review_stale_flows.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as fh:
+        return fh.read().rsplit(")", 1)[1].split()[0]
+
+
+async def _until(what: str, check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+def _log(tmp_path: Path) -> list[tuple[str, int]]:
+    path = tmp_path / "steps.log"
+    if not path.exists():
+        return []
+    return [(line.split()[0], int(line.split()[1])) for line in path.read_text().splitlines()]
+
+
+async def test_attack_a_paused_workers_parallel_items_write_after_the_new_owner(
+    url: str, flows: ModuleType, tmp_path: Path
+) -> None:
+    """Failed before: the paused worker woke with four items of a map step in flight; the first
+    item's completion collided with the new owner's ``run_resumed`` and was refused, but the three
+    others, already scheduled, were written at the next seqs: the stale owner's events landed after
+    the new owner's, and the new owner's own next write was refused in turn (it stopped driving the
+    run, which then waited for its lease to run out). Now, once one of its writes was refused, an
+    engine writes nothing more for the run (and a group write refused at one event of a run refuses
+    that run's later events in it)."""
+    (tmp_path / "paused.py").write_text(PAUSED_WORKER)
+    run_id = "stale-map-run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.getcwd()])}
+    a = subprocess.Popen(
+        [sys.executable, str(tmp_path / "paused.py"), url, run_id], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    try:
+
+        async def paused() -> bool:
+            assert a.poll() is None, a.communicate()
+            return _state(a.pid) == "T"
+
+        await _until("the worker to stop itself with four items in flight", paused)
+        async with Client(url, workflows=[flows.wf], recover=False, lease_seconds=30) as b:
+            run = await b.store.get_run(run_id)
+            assert run is not None and run.owner and run.lease_expires_at is not None
+
+            async def expired() -> bool:
+                return time.time() > run.lease_expires_at + 0.1  # type: ignore[operator]
+
+            await _until("the paused worker's lease to expire", expired)
+            flows.RELEASE = asyncio.Event()
+            assert await b.take_over([run_id]) == [run_id]
+
+            async def b_runs_all() -> bool:
+                return sum(pid == os.getpid() for _, pid in _log(tmp_path)) == 4
+
+            await _until("the new owner to start the four items", b_runs_all)
+            before = await b.store.load_events(run_id)
+            resumed = max(e.seq for e in before if e.type == "run_resumed")
+            assert before[-1].seq == resumed  # the new owner has written nothing since
+            os.kill(a.pid, signal.SIGCONT)  # the paused worker's items go on and write
+            out, err = await asyncio.to_thread(a.communicate, timeout=60)
+            assert b"stopped driving" in out, err.decode()[-3000:]
+            after = [(e.seq, e.type, e.step, e.index) for e in await b.store.load_events(run_id) if e.seq > resumed]
+            assert after == [], f"the stale owner's writes landed after the new owner's run_resumed: {after}"
+            flows.RELEASE.set()
+            assert await b.result(run_id, timeout=20) == [1, 2, 3, 4]
+    finally:
+        if a.poll() is None:
+            os.kill(a.pid, signal.SIGCONT)
+            a.kill()
+            a.wait()
+        flows.RELEASE = None
