@@ -303,6 +303,7 @@ def decision_problem(
     *,
     by: bool = True,
     request: int | None = None,
+    rewritten: bool = False,
 ) -> str | None:
     """Why the stored decision (signal text) of approval ``name`` may not be taken, or None: every
     decision made through :meth:`Governance.decide` is audited (``approval.decide``, signed, with the
@@ -313,7 +314,9 @@ def decision_problem(
     name (one that timed out, its late decision refused) backs nothing here; None (no request
     recorded) and entries without one (an older release) are not compared. An entry without a
     digest (an older release) backs the same verdict by the same person (``by`` False: any person,
-    as when payload redaction may have rewritten the name)."""
+    as when payload redaction may have rewritten the name). ``rewritten``: the decision as stored was
+    redacted since (``podium memory forget``), so its digest no longer matches: the same verdict of
+    that request backs it, as an entry without a digest does."""
     try:
         d = json.loads(decision)
     except ValueError:
@@ -327,7 +330,7 @@ def decision_problem(
                 continue
             if request is not None and x.get("request") is not None and x["request"] != request:
                 continue  # a decision of another request under this name (a loop that asked again)
-            if "decision" in x:  # the digest of the decision as stored: verdict, author, comment, payload
+            if "decision" in x and not rewritten:  # the digest of the decision as stored: verdict, author, comment, payload
                 if x["decision"] == payload_hash(decision):
                     return None
             elif x.get("approved") is d.get("approved") and (not by or e.actor == d.get("by")):
@@ -340,12 +343,20 @@ def decision_problem(
     )
 
 
-def anchored_events(entries: Sequence[AuditEntry], keys: Mapping[str, bytes]) -> int:
-    """How many of a run's events its signed anchors cover (the rest, the tail an engine that crashed
-    mid-run left, no digest vouches for)."""
+ENGINE_ANCHORS = frozenset({"run.start", "run.fork", "run.checkpoint", "run.end"})
+"""The anchors an engine (or the client starting or forking a run) writes of the events it made or
+checked. ``run.redact`` and ``run.prune`` anchor a history changed on purpose, as it then was: they
+vouch for no event written behind the engine's back before them."""
+
+
+def anchored_events(
+    entries: Sequence[AuditEntry], keys: Mapping[str, bytes], actions: frozenset[str] = ENGINE_ANCHORS
+) -> int:
+    """How many of a run's events its signed anchors (of ``actions``: an engine's, by default) cover
+    (the rest, the tail an engine that crashed mid-run left, no digest vouches for)."""
     covered = 0
     for a in entries:
-        if a.action in RUN_ANCHORS and entry_signed(a, keys):
+        if a.action in actions and entry_signed(a, keys):
             covered = max(covered, int(a.details().get("events") or 0))
     return covered
 
@@ -422,6 +433,7 @@ def check_run(run_id: str, run: RunRecord | None, events: Sequence[Any], anchors
 
 
 __all__ = [
+    "ENGINE_ANCHORS",
     "GENESIS",
     "HISTORY_MISMATCH",
     "RUN_ANCHORS",
