@@ -385,6 +385,7 @@ class Waits:
                 ended = _serde.loads(text)
             except Exception:
                 ended = None
+            problem: str | None
             if not isinstance(ended, dict):
                 problem = f"run {self.run_id}: the end of approval {name!r} in its log is not one the engine writes: it is not taken"
             elif ended.get("timed_out"):  # as wait_signal reads it
