@@ -176,16 +176,19 @@ async def _settle(c: Client, rid: str, status: RunStatus) -> None:
     raise AssertionError(f"run {rid} is {(await c.get(rid)).status}, not {status}")
 
 
+@pytest.mark.parametrize("with_request", [False, True], ids=["completion", "request-and-completion"])
 async def test_attack_an_approval_the_run_has_not_reached_is_forged_then_anchored_by_its_next_park(
-    url: str, audit_key: str
+    url: str, audit_key: str, with_request: bool
 ) -> None:
     """The attack: a payment run waits for its documents (parked, anchored). A writer of the database
     appends the completion of the approval it has not reached yet, approved, and sets the run
     pending. The engine that takes it up replays the log (the forged completion with it), finds no
     documents and parks again: its checkpoint's digest covers every event it loaded, the forged one
     too. The documents arrive; the next engine reaches the approval, finds its completion covered by
-    an anchor and took it unchecked: it paid. Now each approval's end past the run's last anchor is
-    checked before the engine writes one of its own: the run fails, nothing is paid."""
+    an anchor and took it unchecked: it paid. Now an approval's end that no approval request in the
+    log asked for is refused when ``ctx.approval`` reads it, anchored or not: the run fails, nothing
+    is paid. The writer may forge the approval's request too: then the end is checked against the
+    audit log when the run is taken up, before the engine writes an anchor, and refused."""
     paid: list[int] = []
     wf = _staged_payment(paid)
     async with Client(url, workflows=[wf]) as c:
@@ -194,7 +197,9 @@ async def test_attack_an_approval_the_run_has_not_reached_is_forged_then_anchore
     step = f"approve/signal:approval:{step_key('approve')}"
     forged = json.dumps({"approved": True, "by": "boss", "comment": "", "payload": None, "edited": False})
     data = f'{{"started":{time.time()!r},"signal":{json.dumps(step.partition("/signal:")[2])},"output":{forged}}}'
-    _sql(url, [_completion(h.id, step, data), (_PENDING, (h.id,))])
+    request = json.dumps({"signal": step.partition("/signal:")[2], "deadline": None, "approval": {"title": "pay?"}})
+    asking = [(_completion(h.id, step, request)[0].replace("'step_completed'", "'step_waiting'"), _completion(h.id, step, request)[1])]
+    _sql(url, [*(asking if with_request else []), _completion(h.id, step, data), (_PENDING, (h.id,))])
     async with Client(url, workflows=[wf]) as c:
         run = await c.get(h.id)
         for _ in range(3000):  # taken up, replayed, parked again on its documents (or failed, now)
@@ -207,7 +212,8 @@ async def test_attack_an_approval_the_run_has_not_reached_is_forged_then_anchore
         run = await c.wait(h.id, timeout=30)
     assert paid == [], "an approval forged before the run reached it was anchored by its next park, then paid"
     assert run.status is RunStatus.FAILED
-    assert "no signed approval.decide entry" in (run.error or ""), run.error
+    why = "no signed approval.decide entry" if with_request else "has no approval request"  # at take-up, or read
+    assert why in (run.error or ""), run.error
 
 
 async def test_attack_a_forged_timeout_of_an_approval_that_accepts_on_timeout_is_taken(
@@ -310,3 +316,22 @@ async def test_a_genuine_decision_in_a_crashed_tail_that_a_redaction_rewrote_is_
     async with Client(url, workflows=[wf]) as c:
         assert await c.result(h.id, timeout=30) == "paid 60"
     assert paid == [60]
+
+
+async def test_a_genuine_decision_a_redaction_rewrote_before_the_engine_took_it_is_taken(url: str, audit_key: str) -> None:
+    """The approver decides (naming the customer in the comment); before the run is taken up, the
+    customer is erased, which rewrites the stored decision too (the signals table): its digest in
+    ``approval.decide`` no longer matches. The decision was signed for that request with that
+    verdict: the run goes on and pays once (it failed: "no signed approval.decide entry")."""
+    paid: list[int] = []
+    wf = _approved_payment(paid)
+    async with Client(url, workflows=[wf]) as c:
+        h = await c.start(wf, {"amount": 61, "customer": "ann"})
+        await _settle(c, h.id, RunStatus.WAITING)
+    async with Client(url, workflows=[wf], execute=False) as c:
+        [request] = await c.approvals(run_id=h.id)
+        await c.decide(h.id, request["name"], approve=True, comment="ann's refund is fine")
+    await _forget(url, "ann")
+    async with Client(url, workflows=[wf]) as c:
+        assert await c.result(h.id, timeout=30) == "paid 61"
+    assert paid == [61]

@@ -126,6 +126,7 @@ class RunExecutor(Recording, Waits):
         self.asked: dict[_Key, int] = {}
         self.decided: dict[str, int] = {}
         self.replayed_at: dict[_Key, int] = {}
+        self.approvals_asked: set[_Key] = set()
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
             self._learn(ev)
@@ -173,8 +174,10 @@ class RunExecutor(Recording, Waits):
         elif t == EventType.LOOP_ITERATION:
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_WAITING:
-            self.wait_deadlines[key] = json.loads(ev.data).get("deadline") if ev.data else None
+            request = json.loads(ev.data) if ev.data else {}
+            self.wait_deadlines[key] = request.get("deadline")
             self.asked[key] = ev.seq
+            (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
 
     # -- driving --------------------------------------------------------------------------------
 

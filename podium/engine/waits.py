@@ -120,6 +120,10 @@ class Waits:
     again under that name takes the same decision, which named that request."""
     replayed_at: dict[Any, int]
     """The seq of each wait's completion read from the log (not made by this executor)."""
+    approvals_asked: set[Any]
+    """The waits whose request (in the log) was an approval's."""
+    unasked: set[Any] = frozenset()  # type: ignore[assignment]
+    """Ends under an approval's name read from the log that no approval asked for (:meth:`check_tail`)."""
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -271,6 +275,14 @@ class Waits:
         rec = self.recorded.get(key)
         if rec is not None and rec[0] == "completed":
             data = _serde.loads(rec[1]) if rec[1] else {}
+            if info is not None and key in self.unasked:  # an approval's end no approval asked for
+                problem = (
+                    f"run {self.run_id}: the end of approval {name!r} in its log has no approval request: it was "
+                    "written into the store behind the engine, so it is not taken; an approver decides with "
+                    "'podium approvals approve' or client.decide()"
+                )
+                await self.client.governance.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
+                raise NonRetryableError(problem)
             if data.get("timed_out"):
                 if default is _RAISE:
                     raise NonRetryableError(
@@ -362,8 +374,11 @@ class Waits:
         entry of its request, or a timeout whose deadline an anchored request set and which has
         passed. Checked before this engine writes an anchor of its own: its next park or hand-off
         covers every event it loaded, and the end of a wait the run had not reached yet was then
-        taken unchecked there. Only runs whose log holds such an end read the audit log here.
-        Why the run must fail (``approval.refuse`` audited), or None."""
+        taken unchecked there. An end under an approval's name that no approval asked for (a plain
+        wait's, recorded before those names were reserved; or one written for a wait the run has
+        not reached) is left to its step, anchored or not: ``ctx.approval`` refuses it
+        (:attr:`unasked`), a plain wait takes it. Only runs whose log holds such an end read the
+        audit log here. Why the run must fail (``approval.refuse`` audited), or None."""
         ends = sorted(
             (seq, key)
             for key, seq in self.replayed_at.items()
@@ -371,13 +386,14 @@ class Waits:
             # outcome recorded is never read: a fork's kept steps, say)
             if f"/signal:{APPROVAL_SIGNAL}" in key[0] and (key[0].partition("/")[0], *key[1:]) not in self.recorded
         )
+        asked = [(seq, key) for seq, key in ends if self._asked_for(key)]
+        self.unasked = {key for _, key in ends if not self._asked_for(key)}
         gov = self.client.governance
-        if not ends or not gov.audit_enabled:
+        if not asked or not gov.audit_enabled:
             return None
         entries, keys = await self.store.audit_for(self.run_id), self.store.audit_keys.all()
         covered = anchored_events(entries, keys)
-        redacted = anchored_events(entries, keys, frozenset({"run.redact"}))
-        for seq, key in ends:
+        for seq, key in asked:
             if seq <= covered:
                 continue  # the run's digest vouches for it (checked before the run resumed)
             name, text = key[0].partition("/signal:")[2], self.recorded[key][1] or "{}"
@@ -395,12 +411,18 @@ class Waits:
                 request = self.asked.get(key, self.decided.get(name, -1))  # as the waiting step takes it
                 problem = decision_problem(
                     self.run_id, name, text[at + 10 : -1] if at >= 0 else "null", entries, keys,
-                    by=not self.redact_payloads and seq > redacted, request=request, rewritten=seq <= redacted,
+                    by=not self.redact_payloads, request=request,
                 )  # fmt: skip
             if problem:
                 await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
                 return problem
         return None
+
+    def _asked_for(self, key: Any) -> bool:
+        """Whether the log ties the end of wait ``key`` to an approval: an approval's request of it,
+        or (no request: a loop asking again under a decided name takes that decision) a decision
+        under its name."""
+        return key in self.approvals_asked if key in self.asked else key[0].partition("/signal:")[2] in self.decided
 
     def _timeout_problem(self, key: Any, name: str, covered: int) -> str | None:
         """Why an approval's timeout read from the log's unanchored tail is not taken, or None: the
