@@ -386,10 +386,12 @@ class Waits:
             # outcome recorded is never read: a fork's kept steps, say)
             if f"/signal:{APPROVAL_SIGNAL}" in key[0] and (key[0].partition("/")[0], *key[1:]) not in self.recorded
         )
+        gov = self.client.governance
+        if not ends or not gov.audit_enabled:  # without auditing no decision is checked (as live)
+            return None
         asked = [(seq, key) for seq, key in ends if self._asked_for(key)]
         self.unasked = {key for _, key in ends if not self._asked_for(key)}
-        gov = self.client.governance
-        if not asked or not gov.audit_enabled:
+        if not asked:
             return None
         entries, keys = await self.store.audit_for(self.run_id), self.store.audit_keys.all()
         covered = anchored_events(entries, keys)
