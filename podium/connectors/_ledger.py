@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,9 @@ from .outbox import OutboxMessage
 SENT = "outbox_sent"
 """The Podium store's record of the messages its relays delivered (fingerprint -> when), and of
 those a relay is delivering now (fingerprint -> its reservation)."""
+
+UNREADABLE = "none (the ledger held a note no relay writes, put into the Podium store by hand)"
+"""The owner a relay names for a note it could not read, which it took over as a stale reservation."""
 
 _TRIES = 5
 """Compare-and-set rounds before a note that keeps changing is taken for another relay's."""
@@ -59,12 +63,25 @@ class Reservation:
     """With ``mine``: the owner of a stale reservation taken over (whether it delivered is unknown)."""
 
 
-def _reading(value: str) -> tuple[str, float] | float:
-    """A note's meaning: (owner, until) for a reservation, else the time of the delivery."""
-    if value.startswith("{"):
-        held: dict[str, Any] = json.loads(value)
-        return str(held.get("owner")), float(held.get("until") or 0.0)
-    return float(value)
+_LAST = 253402300800.0
+"""The first second after the year 9999: a delivered note's time is before it (one after it is no
+time a relay wrote, and ``time.gmtime`` cannot show it)."""
+
+
+def _reading(value: str) -> tuple[str, float] | float | None:
+    """A note's meaning: (owner, until) for a reservation, else the time of the delivery; None for
+    a note of no shape a relay writes (not JSON, a text or NaN for a time: written into the Podium
+    store by hand), which :meth:`Ledger.reserve` takes for a stale reservation, so that no such note
+    makes a relay raise in the middle of a batch."""
+    try:
+        if value.startswith("{"):
+            held = json.loads(value)
+            owner, until = held["owner"], float(held["until"])
+            return (str(owner), until) if not math.isnan(until) else None
+        when = float(value)
+    except (ValueError, TypeError, KeyError, IndexError):
+        return None
+    return when if 0.0 <= when < _LAST else None
 
 
 class Ledger:
@@ -95,7 +112,7 @@ class Ledger:
             read = _reading(value)
             if isinstance(read, float):
                 return Reservation(delivered_at=read)
-            holder, until = read
+            holder, until = read if read is not None else (UNREADABLE, 0.0)
             if until > now:
                 return Reservation(busy=holder, until=until)
             if await self.store.kv_swap(SENT, key, value, mine):

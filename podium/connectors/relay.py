@@ -47,7 +47,7 @@ from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
 from ..records import UNDEPLOYED
 from ..resilience import Backoff
 from ._base import Connector, arguments_hash
-from ._ledger import SENT, Ledger, Reservation, fingerprint
+from ._ledger import SENT, UNREADABLE, Ledger, Reservation, fingerprint
 from .outbox import OutboxMessage, message
 from .sql import SqlConnector
 
@@ -216,9 +216,18 @@ class Governed:
         return None
 
 
+def _stamp(when: float) -> str:
+    """``when`` as the rows say it; a time ``time.gmtime`` cannot show (a note written by hand into
+    the ledger: ``1e300``, infinity) is said so instead of raising in the middle of a batch."""
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+    except (OverflowError, ValueError, OSError):
+        return f"{when!r} (no time a relay writes)"
+
+
 def _duplicate(when: float) -> dict[str, Any]:
     """The row of a message delivered before (set back to pending, or copied from another outbox)."""
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when))
+    stamp = _stamp(when)
     return {
         "status": "sent", "lease_until": None,
         "last_error": f"not sent again: a relay of this store delivered this message (same key, target, "
@@ -412,23 +421,32 @@ class OutboxRelay:
             log.warning("could not release the reservation of outbox message %s in the store", msg.id, exc_info=True)
 
     def _waiting(self, msg: OutboxMessage, held: Reservation) -> dict[str, Any]:
-        """The row of a message whose copy another relay is delivering now: left pending until then."""
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(held.until))
+        """The row of a message whose copy another relay is delivering now: left pending until then
+        (looked at again within this relay's lease at the latest: a reservation far ahead is no
+        relay's lease, but a clock set wrong or a note written by hand)."""
+        stamp = _stamp(held.until)
         why = (
             f"not sent yet: another relay of this store ({held.busy}) is delivering a copy of this message (same key, "
             f"target, operation and arguments, from another outbox) and holds it until {stamp}; left pending until "
             "then: once that delivery is noted this row is marked sent, unsent, and if it failed this copy goes. "
             "To look again sooner: 'podium outbox retry --source SOURCE KEY'"
         )
-        return {"lease_until": None, "next_at": held.until, "last_error": self._pasted(why, msg)[:1000]}
+        again = min(held.until, time.time() + self.lease)
+        return {"lease_until": None, "next_at": again, "last_error": self._pasted(why, msg)[:1000]}
 
     @staticmethod
     def _taken_over(msg: OutboxMessage, held: Reservation) -> str | None:
         """What a sent row says when its delivery took over a stale reservation, else None."""
         if held.took_over is None:
             return None
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(held.until))
         log.warning("outbox message %s: took over the stale reservation of relay %s", msg.id, held.took_over)
+        if held.took_over == UNREADABLE:  # not a relay's: whether a relay delivered it is not known either
+            return (
+                "delivered after taking over a stale reservation: the Podium store's ledger held a note for this message "
+                "that no relay writes (put there by someone who can write that database), so whether a relay delivered it "
+                "before is not known; a target that deduplicates by Idempotency-Key applied it once"
+            )
+        stamp = _stamp(held.until)
         return (
             f"delivered after taking over a stale reservation: relay {held.took_over} held this message until {stamp} "
             "and never noted the outcome (it stopped, or lost the Podium store, during its delivery), so the target may "
@@ -480,10 +498,17 @@ class OutboxRelay:
         """Claim what is due, deliver it (up to ``concurrency`` at a time), and record the outcomes
         in one transaction: a relay that dies before that re-delivers the batch (same keys)."""
         claimed = await self.claim()
-        sent = await asyncio.gather(*(self._send(m) for m in claimed))
-        await self._record([(m, values) for m, (_, values) in zip(claimed, sent, strict=True)])
-        await self._audited([(m, outcome, values) for m, (outcome, values) in zip(claimed, sent, strict=True)])
-        outcomes = [o for o, _ in sent]
+        results = await asyncio.gather(*(self._send(m) for m in claimed), return_exceptions=True)
+        # one message whose delivery raised (the Podium store unreachable for its reservation) is left
+        # to its lease; the others' outcomes are recorded and audited all the same (a batch that
+        # failed whole left messages delivered, and noted in the ledger, with no row marked nor entry)
+        done = [(m, r) for m, r in zip(claimed, results, strict=True) if not isinstance(r, BaseException)]
+        await self._record([(m, values) for m, (_, values) in done])
+        await self._audited([(m, outcome, values) for m, (outcome, values) in done])
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        outcomes = [o for _, (o, _) in done]
         return Delivery(
             sent=outcomes.count("sent"), retrying=outcomes.count("retrying"), failed=outcomes.count("failed"),
             refused=outcomes.count("refused"), duplicates=outcomes.count("duplicate"), waiting=outcomes.count("waiting"),

@@ -130,6 +130,7 @@ class RunExecutor(Recording, Waits):
         self.asked: dict[_Key, int] = {}
         self.decided: dict[str, int] = {}
         self.replayed_at: dict[_Key, int] = {}
+        self.approvals_asked: set[_Key] = set()
         self.lease_renewed(run.lease_expires_at if run.lease_expires_at is not None else math.inf)
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
@@ -179,8 +180,10 @@ class RunExecutor(Recording, Waits):
         elif t == EventType.LOOP_ITERATION:
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_WAITING:
-            self.wait_deadlines[key] = json.loads(ev.data).get("deadline") if ev.data else None
+            request = json.loads(ev.data) if ev.data else {}
+            self.wait_deadlines[key] = request.get("deadline")
             self.asked[key] = ev.seq
+            (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -232,6 +235,9 @@ class RunExecutor(Recording, Waits):
             guard = self.governance.guard  # a parent's policy keeping PII out of the store holds its child
             self.redact_payloads = guard is not None and "payloads" in guard.redact
         try:
+            if self.refused is None and (forged := await self.check_tail()) is not None:
+                await self._finish(RunStatus.FAILED, error=error_info(NonRetryableError(forged), with_traceback=False))
+                return
             if self.refused is not None:
                 await self._finish(
                     RunStatus.FAILED, error={"type": "podium.HistoryMismatch", "message": self.refused}

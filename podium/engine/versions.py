@@ -14,6 +14,7 @@ import difflib
 import hashlib
 import inspect
 import json
+import logging
 import os
 import shlex
 import textwrap
@@ -21,13 +22,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFound
-from .behaviour import PYTHON, behaviour_digest, matches, recorded
+from .behaviour import PYTHON, UNBOUNDED, behaviour_digest, matches, recorded
 
 if TYPE_CHECKING:
     from ..governance.service import Governance
     from ..storage import Store
     from .registry import WorkflowRegistry
     from .workflow import Workflow
+
+log = logging.getLogger(__name__)
 
 TEXTS = "workflows"  # "name@version" -> YAML text (shared with the HTTP API's deploy endpoint)
 META = "workflow_versions"  # "name@version" -> {"hash", "by", "ts", "base_dir"}
@@ -92,6 +95,13 @@ class Deployments:
             wf.ref = guess_ref(wf)
         wf.version = wf.declared_version
         extra = {"kind": "python", "ref": wf.ref, "behaviour": {PYTHON: behaviour_digest(wf)}}
+        if behaviour_digest(wf).startswith(UNBOUNDED):
+            log.warning(
+                "workflow %r: its steps reach more values or deeper calls than its behaviour digest covers (a "
+                "cluster of many functions that call each other, data nested very deep): in a store with users its "
+                "runs are held by the default policy '*' too in every process but this one (docs/governance.md, "
+                "\"What counts as the same Python definition\")", wf.name,
+            )  # fmt: skip
         return await self._store_version(wf, python_snapshot(wf), extra)
 
     async def _store_version(self, wf: Workflow, text: str, extra: dict[str, Any]) -> Workflow:

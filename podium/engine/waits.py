@@ -116,10 +116,14 @@ class Waits:
     asked: dict[Any, int]
     """The seq of the event that asked each wait (the request an approval's decision must name)."""
     decided: dict[str, int]
-    replayed_at: dict[Any, int]
-    """The seq of each wait's completion read from the log (not made by this executor)."""
     """Per signal name, the request whose wait a decision (not a timeout) ended: a loop asking
     again under that name takes the same decision, which named that request."""
+    replayed_at: dict[Any, int]
+    """The seq of each wait's completion read from the log (not made by this executor)."""
+    approvals_asked: set[Any]
+    """The waits whose request (in the log) was an approval's."""
+    unasked: set[Any] = frozenset()  # type: ignore[assignment]
+    """Ends under an approval's name read from the log that no approval asked for (:meth:`check_tail`)."""
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -271,14 +275,20 @@ class Waits:
         rec = self.recorded.get(key)
         if rec is not None and rec[0] == "completed":
             data = _serde.loads(rec[1]) if rec[1] else {}
+            if info is not None and key in self.unasked:  # an approval's end no approval asked for
+                problem = (
+                    f"run {self.run_id}: the end of approval {name!r} in its log has no approval request: it was "
+                    "written into the store behind the engine, so it is not taken; an approver decides with "
+                    "'podium approvals approve' or client.decide()"
+                )
+                await self.client.governance.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
+                raise NonRetryableError(problem)
             if data.get("timed_out"):
                 if default is _RAISE:
                     raise NonRetryableError(
                         f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s"
                     )
                 return default
-            if info is not None and key in self.replayed_at:
-                await self._check_replayed(key, name, rec[1])
             return data.get("output")
         if plain and name.startswith(APPROVAL_SIGNAL):
             raise NonRetryableError(
@@ -357,18 +367,86 @@ class Waits:
             await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
             raise NonRetryableError(problem)
 
-    async def _check_replayed(self, key: Any, name: str, data: str) -> None:
-        """An approval's completion read from the log: one that no anchor covers (the tail of an
-        engine that crashed mid-run, or events written behind the engine's back) is a decision only
-        if a signed ``approval.decide`` entry backs it, as when the waiting step took it."""
-        if not self.client.governance.audit_enabled:
-            return
-        covered = anchored_events(await self.store.audit_for(self.run_id), self.store.audit_keys.all())
-        if self.replayed_at[key] <= covered:
-            return  # the run's digest vouches for it (checked before the run resumed)
-        at = data.find(',"output":')  # as the waiting step wrote it: the decision's text as stored
-        request = self.asked.get(key, self.decided.get(name, -1))  # as the waiting step (above) takes it
-        await self._check_decision(name, data[at + 10 : -1] if at >= 0 else "null", request)
+    async def check_tail(self) -> str | None:
+        """Before the run goes on: each approval's end read from its log past the run's last engine
+        anchor (the tail of an engine that crashed mid-run, or events written behind the engine's
+        back) must be one the approval path made: a decision backed by a signed ``approval.decide``
+        entry of its request, or a timeout whose deadline an anchored request set and which has
+        passed. Checked before this engine writes an anchor of its own: its next park or hand-off
+        covers every event it loaded, and the end of a wait the run had not reached yet was then
+        taken unchecked there. An end under an approval's name that no approval asked for (a plain
+        wait's, recorded before those names were reserved; or one written for a wait the run has
+        not reached) is left to its step, anchored or not: ``ctx.approval`` refuses it
+        (:attr:`unasked`), a plain wait takes it. Only runs whose log holds such an end read the
+        audit log here. Why the run must fail (``approval.refuse`` audited), or None."""
+        ends = sorted(
+            (seq, key)
+            for key, seq in self.replayed_at.items()
+            # an approval's end whose step will run again and read it (one whose step has its own
+            # outcome recorded is never read: a fork's kept steps, say)
+            if f"/signal:{APPROVAL_SIGNAL}" in key[0] and (key[0].partition("/")[0], *key[1:]) not in self.recorded
+        )
+        gov = self.client.governance
+        if not ends or not gov.audit_enabled:  # without auditing no decision is checked (as live)
+            return None
+        asked = [(seq, key) for seq, key in ends if self._asked_for(key)]
+        self.unasked = {key for _, key in ends if not self._asked_for(key)}
+        if not asked:
+            return None
+        entries, keys = await self.store.audit_for(self.run_id), self.store.audit_keys.all()
+        covered = anchored_events(entries, keys)
+        for seq, key in asked:
+            if seq <= covered:
+                continue  # the run's digest vouches for it (checked before the run resumed)
+            name, text = key[0].partition("/signal:")[2], self.recorded[key][1] or "{}"
+            try:
+                ended = _serde.loads(text)
+            except Exception:
+                ended = None
+            problem: str | None
+            if not isinstance(ended, dict):
+                problem = f"run {self.run_id}: the end of approval {name!r} in its log is not one the engine writes: it is not taken"
+            elif ended.get("timed_out"):  # as wait_signal reads it
+                problem = self._timeout_problem(key, name, covered)
+            else:
+                at = text.find(',"output":')  # as the waiting step wrote it: the decision's text as stored
+                request = self.asked.get(key, self.decided.get(name, -1))  # as the waiting step takes it
+                problem = decision_problem(
+                    self.run_id, name, text[at + 10 : -1] if at >= 0 else "null", entries, keys,
+                    by=not self.redact_payloads, request=request,
+                )  # fmt: skip
+            if problem:
+                await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
+                return problem
+        return None
+
+    def _asked_for(self, key: Any) -> bool:
+        """Whether the log ties the end of wait ``key`` to an approval: an approval's request of it,
+        or (no request: a loop asking again under a decided name takes that decision) a decision
+        under its name."""
+        return key in self.approvals_asked if key in self.asked else key[0].partition("/signal:")[2] in self.decided
+
+    def _timeout_problem(self, key: Any, name: str, covered: int) -> str | None:
+        """Why an approval's timeout read from the log's unanchored tail is not taken, or None: the
+        engine writes one only at the deadline its request set, and nobody signs it; so the request
+        must be anchored (its deadline the engine's) and that deadline past."""
+        deadline, asked = self.wait_deadlines.get(key), self.asked.get(key)
+        if not isinstance(deadline, (int, float)) or deadline != deadline:  # none, or not a time: never due
+            deadline = None
+        if asked is not None and asked <= covered and deadline is not None and time.time() >= deadline:
+            return None
+        when = "no deadline"
+        if deadline is not None:
+            try:
+                when = f"deadline {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(deadline))}"
+            except (OverflowError, ValueError, OSError):
+                when = f"deadline {deadline!r}"
+        return (
+            f"run {self.run_id}: approval {name!r} is recorded as timed out, but its request "
+            f"({when}) {'is not anchored' if asked is None or asked > covered else 'has not reached it'}: "
+            "the timeout was written into the store behind the engine, so it is not taken; an approver "
+            "decides with 'podium approvals approve' or client.decide()"
+        )
 
     def _switched_off(self, ctx: StepContext) -> bool:
         """Whether a kill switch set during a held wait stops the step (it acts at the wait's end)."""

@@ -313,13 +313,17 @@ def decision_problem(
     name (one that timed out, its late decision refused) backs nothing here; None (no request
     recorded) and entries without one (an older release) are not compared. An entry without a
     digest (an older release) backs the same verdict by the same person (``by`` False: any person,
-    as when payload redaction may have rewritten the name)."""
+    as when payload redaction may have rewritten the name). A decision the run's redaction rewrote
+    after it was made (``podium memory forget``, a signed ``run.redact`` entry after the
+    ``approval.decide`` one) no longer has the digest that entry holds: the same verdict of that
+    request backs it, as an entry without a digest does."""
     try:
         d = json.loads(decision)
     except ValueError:
         d = None
     if isinstance(d, dict):
-        for e in entries:
+        redacted = [i for i, e in enumerate(entries) if e.action == "run.redact" and entry_signed(e, keys)]
+        for i, e in enumerate(entries):
             if e.action != "approval.decide" or not entry_signed(e, keys):
                 continue
             x = e.details()
@@ -327,11 +331,12 @@ def decision_problem(
                 continue
             if request is not None and x.get("request") is not None and x["request"] != request:
                 continue  # a decision of another request under this name (a loop that asked again)
-            if "decision" in x:  # the digest of the decision as stored: verdict, author, comment, payload
-                if x["decision"] == payload_hash(decision):
-                    return None
-            elif x.get("approved") is d.get("approved") and (not by or e.actor == d.get("by")):
-                return None  # an entry written before decisions were digested
+            rewritten = bool(redacted) and redacted[-1] > i  # redacted since: its digest is of the text before
+            if "decision" in x and x["decision"] == payload_hash(decision):  # verdict, author, comment, payload
+                return None
+            same = x.get("approved") is d.get("approved") and (not by or rewritten or e.actor == d.get("by"))
+            if same and ("decision" not in x or rewritten):
+                return None  # an entry written before decisions were digested, or a decision redacted since
     who = d.get("by") if isinstance(d, dict) else None
     return (
         f"run {run_id}: the decision of approval {name!r} (by {who!r}) has no signed approval.decide entry "
@@ -340,12 +345,18 @@ def decision_problem(
     )
 
 
+ENGINE_ANCHORS = frozenset({"run.start", "run.fork", "run.checkpoint", "run.end"})
+"""The anchors an engine (or the client starting or forking a run) writes of the events it made or
+checked. ``run.redact`` and ``run.prune`` anchor a history changed on purpose, as it then was: they
+vouch for no event written behind the engine's back before them."""
+
+
 def anchored_events(entries: Sequence[AuditEntry], keys: Mapping[str, bytes]) -> int:
-    """How many of a run's events its signed anchors cover (the rest, the tail an engine that crashed
-    mid-run left, no digest vouches for)."""
+    """How many of a run's events its signed engine anchors (:data:`ENGINE_ANCHORS`) cover (the rest,
+    the tail an engine that crashed mid-run left, no digest vouches for)."""
     covered = 0
     for a in entries:
-        if a.action in RUN_ANCHORS and entry_signed(a, keys):
+        if a.action in ENGINE_ANCHORS and entry_signed(a, keys):
             covered = max(covered, int(a.details().get("events") or 0))
     return covered
 
@@ -422,6 +433,7 @@ def check_run(run_id: str, run: RunRecord | None, events: Sequence[Any], anchors
 
 
 __all__ = [
+    "ENGINE_ANCHORS",
     "GENESIS",
     "HISTORY_MISMATCH",
     "RUN_ANCHORS",
