@@ -323,7 +323,7 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
     about them, and measure: ROC AUC per model version, retention of treated vs untreated."""
     from podium.ml import performance, record_outcome
 
-    rows = _outcomes(path)
+    rows = fmt.read_outcomes(path)
     for cid, churned in rows.items():
         await record_outcome(ctx.store, MODEL, cid, churned, treated=cid in treated, run_id=ctx.run_id)
     rates: dict[str, Any] = {}
@@ -332,22 +332,6 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
             rates[group] = round(1 - sum(rows[c] for c in members) / len(members), 4)
             await ctx.metric("retention_rate", rates[group], group=group)
     return {"recorded": len(rows), "performance": await performance(ctx.store, MODEL), "retention_rate": rates}
-
-
-def _outcomes(path: str) -> dict[str, int]:
-    import csv
-
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not {fmt.ID, fmt.TARGET} <= set(reader.fieldnames or []):
-            raise ConfigError(f"{path}:1: an outcomes file has the columns customer_id, churned")
-        out = {}
-        for r in reader:
-            value = str(r[fmt.TARGET]).strip().lower()
-            if value not in ("0", "1", "true", "false", "yes", "no"):
-                raise ConfigError(f"{path}:{reader.line_num}: churned is {r[fmt.TARGET]!r}; write 0 or 1")
-            out[str(r[fmt.ID]).strip()] = int(value in ("1", "true", "yes"))
-    return out
 
 
 @workflow.step

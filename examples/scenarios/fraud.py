@@ -29,10 +29,10 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import number, path_of, timeout_of
+    from ._common import number, path_of, read_csv, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import number, path_of, timeout_of  # type: ignore[no-redef]
+    from _common import number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
@@ -49,9 +49,6 @@ SAMPLE_INPUT = {
 }
 
 
-#: The largest transactions file read (a run's input names it: a device or a file of gigabytes must not
-#: take the worker's memory).
-MAX_FILE_BYTES = 256 * 1024 * 1024
 _FLAGS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
 #: The code a currency sign most likely stands for, for the error that asks for the code.
 _SYMBOLS = {"€": "EUR", "£": "GBP", "$": "USD, CAD, AUD...: write the code", "¥": "JPY or CNY: write the code",
@@ -65,42 +62,22 @@ def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
     """Rows of a transactions CSV, checked against the documented columns: a mistake is a
     ``ConfigError`` naming the file, the line and the column. Column order is free, extra columns are
     kept, a UTF-8 byte-order mark and CRLF line ends are fine; a ``tx_id`` listed twice is an error."""
-    import csv
-    import io
-
-    file = Path(path)
-    try:
-        if not file.is_file():
-            raise ConfigError(f"{path}: not a regular file; give the path of a UTF-8 CSV file")
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB; split it")
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc}); save it as a UTF-8 CSV file") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    header, records = read_csv(path, (*COLUMNS, "is_fraud"))
     need = COLUMNS + (("is_fraud",) if labelled else ())
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-        missing = [c for c in need if c not in header]
-        if missing:
-            raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
-                              f"{', '.join(need)} (found: {', '.join(header) or 'nothing'})")
-        at = {c: header.index(c) for c in (*COLUMNS, "is_fraud") if c in header}
-        rows: list[dict[str, Any]] = []
-        first: dict[str, int] = {}
-        end = reader.line_num
-        for record in reader:
-            line, end = end + 1, reader.line_num  # a quoted cell may span lines: name the row's first
-            if not any(cell.strip() for cell in record):
-                continue
-            row = _transaction(path, line, record, header, at, labelled)
-            if row["tx_id"] in first:
-                raise ConfigError(f"{path}:{line}: duplicate tx_id {row['tx_id']!r} (first on line "
-                                  f"{first[row['tx_id']]}); list each transaction once")
-            first[row["tx_id"]] = line
-            rows.append(row)
-    except csv.Error as exc:
-        raise ConfigError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
+                          f"{', '.join(need)} (found: {', '.join(header) or 'nothing'})")
+    at = {c: header.index(c) for c in (*COLUMNS, "is_fraud") if c in header}
+    rows: list[dict[str, Any]] = []
+    first: dict[str, int] = {}
+    for line, record in records:  # a quoted cell may span lines: the line is the row's first
+        row = _transaction(path, line, record, header, at, labelled)
+        if row["tx_id"] in first:
+            raise ConfigError(f"{path}:{line}: duplicate tx_id {row['tx_id']!r} (first on line "
+                              f"{first[row['tx_id']]}); list each transaction once")
+        first[row["tx_id"]] = line
+        rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no transactions (only a header); give one row per transaction")
     return rows
