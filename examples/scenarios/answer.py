@@ -44,6 +44,7 @@ _MODERATORS: dict[str, EmbeddingClassifier] = {}
 TOP_K = 3
 HANDED_OVER = "A colleague will reply to you shortly."
 _MARKER = re.compile(r"\[\d+\]")
+_CITED = re.compile(r"\s*(?:[A-Za-z0-9]{1,3}\s*[:.)]|[-*•])?\s*\[\d+\]")
 
 
 def no_answer(text: str) -> bool:
@@ -51,7 +52,9 @@ def no_answer(text: str) -> bool:
     of ``[1] # Refunds`` lines (the small model often echoes the sources' titles instead of answering)."""
     prose = titles = 0
     for line in text.splitlines():
-        cited = bool(_MARKER.match(line.strip()))
+        # a line opened by a marker, or by a list label and a marker: the model labels its lists of titles too
+        # ("A: [1] Booking meeting rooms", "B: [2] House rules": sent to a customer as an answer before)
+        cited = bool(_CITED.match(line))
         bare = _MARKER.sub(" ", line).strip()
         words = len(re.findall(r"\w+", bare))
         title_like = bare.startswith("#") or (cited and words <= 4 and not bare.endswith((".", "!", "?")))
