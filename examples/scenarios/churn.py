@@ -143,6 +143,8 @@ def data(input: Any) -> dict[str, Any]:
     train_path = path_of(input, "train", "churn_train.csv")
     customers_path = path_of(input, "customers", "churn_customers.csv")
     holdout = fmt.read(path_of(input, "holdout", "churn_holdout.csv"), labelled=True) if input.get("holdout") else None
+    if input.get("outcomes"):  # checked now: a mistake found in the last step failed the run after its actions
+        fmt.read_outcomes(path_of(input, "outcomes", "churn_outcomes.csv"))
     aside: list[dict[str, Any]] = []  # customers with impossible values: reported, never scored
     customers = fmt.read(customers_path, labelled=None, aside=aside)
     return {"rows": fmt.read(train_path, labelled=True), "customers": customers, "impossible_values": aside,
