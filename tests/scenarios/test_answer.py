@@ -122,5 +122,9 @@ def test_a_labelled_list_of_titles_is_no_answer():
              "E: [5] Kitchen\nF: [6] Dining area\nG: [7] Dining")
     assert answer.no_answer(draft)
     assert answer.no_answer("1. [1] Membership\n2. [2] Booking")
+    # two more the shipped bench's drafts sent: numbered headings, and headings behind a word and a marker
+    assert answer.no_answer("1. # Your account and security\n2. # Two-factor authentication\n3. # Privacy")
+    assert answer.no_answer("Sourcing: [1] # Shipping and delivery\nSourcing: [2] # Returns and refunds\nSourcing: [3] Refunds")
+    assert not answer.no_answer("Sourcing: [1] # Shipping\nStandard delivery takes 2 to 4 working days in Germany.")
     assert not answer.no_answer("See the house rules:\n- Dogs on a lead [1]\n- Not in the kitchen [1]")
     assert not answer.no_answer("Cancel 24 hours ahead and the hours are credited back [1].")
