@@ -9,15 +9,20 @@ columns are ignored. A mistake is a :class:`~podium.ConfigError` naming the file
 
 from __future__ import annotations
 
-import csv
 import math
 import os
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from podium import ConfigError
 from podium.ml import Gate, Range, Unique
+
+try:
+    from ._common import read_csv
+except ImportError:  # loaded by file path, beside _common.py
+    from _common import read_csv  # type: ignore[no-redef]
 
 ID = "customer_id"
 TARGET = "churned"
@@ -50,42 +55,27 @@ def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None
     ``aside``: rows with a value outside :data:`RANGES` go there (customer, line, column, value,
     problem) instead of into the result."""
     rows: list[dict[str, Any]] = []
-    if not Path(path).is_file():
-        raise ConfigError(f"{path}: not a file; give the path of a CSV file")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        try:
-            header = [h.strip().lower() for h in next(reader, [])]
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8 CSV") from None
-        need = (*COLUMNS, TARGET) if labelled else COLUMNS
-        missing = [c for c in need if c not in header]
-        if missing:
-            raise ConfigError(
-                f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
-                f"(found: {', '.join(header) or 'nothing'})"
-            )
-        at = {c: header.index(c) for c in (*COLUMNS, TARGET) if c in header}
-        with_label = TARGET in at and labelled is not False
-        try:
-            for record in reader:
-                line = reader.line_num
-                if not any(cell.strip() for cell in record):
-                    continue
-                row = _row(path, line, record, at, with_label)
-                wrong = None if aside is None else next(
-                    (n for n, (low, high) in RANGES.items() if not low <= row[n] <= high), None
-                )
-                if wrong is None:
-                    rows.append(row)
-                else:
-                    low, high = RANGES[wrong]
-                    aside.append({ID: row[ID], "line": line, "column": wrong, "value": row[wrong],
-                                  "problem": f"{path}:{line}: {wrong} {row[wrong]} is impossible (from {low} to {high})"})
-        except csv.Error as exc:
-            raise ConfigError(f"{path}:{reader.line_num}: not valid CSV ({exc})") from None
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8 CSV") from None
+    header, records = read_csv(path, (*COLUMNS, TARGET))
+    need = (*COLUMNS, TARGET) if labelled else COLUMNS
+    missing = [c for c in need if c not in header]
+    if missing:
+        raise ConfigError(
+            f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
+            f"(found: {', '.join(header) or 'nothing'})"
+        )
+    at = {c: header.index(c) for c in (*COLUMNS, TARGET) if c in header}
+    with_label = TARGET in at and labelled is not False
+    for line, record in records:  # a quoted cell may span lines: the line is the row's first
+        row = _row(path, line, record, at, with_label)
+        wrong = None if aside is None else next(
+            (n for n, (low, high) in RANGES.items() if not low <= row[n] <= high), None
+        )
+        if wrong is None:
+            rows.append(row)
+        else:
+            low, high = RANGES[wrong]
+            aside.append({ID: row[ID], "line": line, "column": wrong, "value": row[wrong],
+                          "problem": f"{path}:{line}: {wrong} {row[wrong]} is impossible (from {low} to {high})"})
     if not rows and aside:
         raise ConfigError(f"{path}: every customer has an impossible value, e.g. {aside[0]['problem']}; fix the export")
     if not rows:
@@ -118,14 +108,47 @@ def _row(path: str, line: int, record: list[str], at: dict[str, int], with_label
         if not math.isfinite(value):
             raise ConfigError(f"{where(name)} is {text!r}; give a finite number")
         row[name] = int(value) if value.is_integer() else value
-    row["plan"] = cell("plan").lower() or UNKNOWN_PLAN
-    if with_label:
-        text = cell(TARGET).lower()
-        if text in _LABELS:
-            row[TARGET] = _LABELS[text]
-        elif text:
-            raise ConfigError(f"{where(TARGET)} is {text!r}; churned is 0 or 1 (or true/false, yes/no)")
+    # one plan however an export spells it: case, spaces, and the Unicode form (macOS writes "á" as two code points)
+    row["plan"] = " ".join(unicodedata.normalize("NFKC", cell("plan")).lower().split()) or UNKNOWN_PLAN
+    if with_label and (label := _label(where(TARGET), cell(TARGET))) is not None:
+        row[TARGET] = label
     return row
+
+
+def _label(where: str, text: str) -> int | None:
+    """A ``churned`` cell: 0 or 1 (true/false, yes/no), None when empty."""
+    if text.lower() in _LABELS:
+        return _LABELS[text.lower()]
+    if text:
+        raise ConfigError(f"{where} is {text.lower()!r}; churned is 0 or 1 (or true/false, yes/no)")
+    return None
+
+
+def read_outcomes(path: str) -> dict[str, int]:
+    """``customer_id -> churned`` of an outcomes CSV (``customer_id, churned``), read like the other churn
+    files (a header in any case, a BOM, extra columns; a mistake names its line and column). A customer
+    listed twice with two different outcomes is an error naming both lines."""
+    header, records = read_csv(path, (ID, TARGET))
+    if not {ID, TARGET} <= set(header):
+        raise ConfigError(f"{path}:1: an outcomes file has the columns customer_id, churned (found: "
+                          f"{', '.join(header) or 'nothing'})")
+    at = {ID: header.index(ID), TARGET: header.index(TARGET)}
+    out: dict[str, int] = {}
+    first: dict[str, int] = {}
+    for line, record in records:
+        cid, label = (record[at[c]].strip() if at[c] < len(record) else "" for c in (ID, TARGET))
+        where = f"{path}:{line}: column {at[TARGET] + 1} ({TARGET})"
+        churned = _label(where, label)
+        if not cid:
+            raise ConfigError(f"{path}:{line}: column {at[ID] + 1} ({ID}) is empty; every row needs a customer id")
+        if churned is None:
+            raise ConfigError(f"{where} is empty; write 0 or 1")
+        if cid in out and out[cid] != churned:
+            raise ConfigError(f"{path}:{line}: customer {cid!r} churned {churned}, but {out[cid]} on line "
+                              f"{first[cid]}; list each customer's outcome once")
+        out[cid] = churned
+        first.setdefault(cid, line)
+    return out
 
 
 def check_labels(path: str, rows: list[dict[str, Any]], least: int = 10) -> None:

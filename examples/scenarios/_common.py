@@ -1,16 +1,18 @@
-"""What the scenarios share: input paths, JSONL reading, the test for a language the classifiers were
-not trained on, and the recorded outbox connector that stands in for an e-mail or chat system when the
-client holds none."""
+"""What the scenarios share: input paths, CSV and JSONL reading, the test for a language the classifiers
+were not trained on, and the recorded outbox connector that stands in for an e-mail or chat system when
+the client holds none."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,52 @@ def timeout_of(input: dict[str, Any], name: str = "review_timeout") -> float | N
 #: The largest JSON Lines file a scenario reads (a run's input names it: a device such as /dev/zero,
 #: or a file of gigabytes, must not take the worker's memory).
 MAX_JSONL_BYTES = 256 * 1024 * 1024
+
+
+#: The largest CSV file a scenario reads (as for JSON Lines).
+MAX_CSV_BYTES = MAX_JSONL_BYTES
+
+
+def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    """The header of a CSV file (names stripped, lower case: ``SKU``, `` Tenure_Months `` as exports
+    write them) and its records, each with the line it starts on (a quoted cell may span lines), blank
+    lines skipped. A UTF-8 BOM and CRLF are fine. A column of ``known`` named twice in the header is an
+    error (which one holds the data?). A quote opened and never closed is an error naming the line it
+    opens on: the tolerant reading took the rest of the file into that one cell, and rows were lost
+    without a word (an unclosed quote in a free-text column)."""
+    file = Path(path)
+    try:
+        if not file.is_file():
+            raise ConfigError(f"{path}: not a regular file; give the path of a UTF-8 CSV file")
+        if file.stat().st_size > MAX_CSV_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CSV_BYTES // 2**20} MB ({file.stat().st_size // 2**20} MB); "
+                              "split it, or load it into a database and read it through a connector")
+        text = file.read_bytes().decode("utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc}); save it as a UTF-8 CSV file") from None
+    records = _records(path, text)
+    first = next(records, (1, []))[1]
+    header = [h.strip().lower() for h in first]
+    for name in set(known):
+        at = [i + 1 for i, h in enumerate(header) if h == name]
+        if len(at) > 1:
+            raise ConfigError(f"{path}:1: the header names column {name!r} {len(at)} times (columns "
+                              f"{', '.join(map(str, at))}); keep one, or rename the others")
+    return header, records
+
+
+def _records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    end = 0
+    try:
+        for record in reader:
+            line, end = end + 1, reader.line_num
+            if any(cell.strip() for cell in record):
+                yield line, record
+    except csv.Error as exc:
+        raise ConfigError(f"{path}:{end + 1}: not valid CSV ({exc}); a cell that starts with a quote must end "
+                          'with one, and a quote inside it is written twice (""): check the quotes from this '
+                          "line on") from None
 
 
 def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict[str, Any]]:

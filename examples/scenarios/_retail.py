@@ -7,19 +7,18 @@ names the file, the line and the column expected, so anyone can run the scenario
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Callable, Iterator
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 from podium import ConfigError
 
 try:
+    from ._common import read_csv
     from ._common import system as system  # the scenarios take it from here too
 except ImportError:  # loaded by file path, beside _common.py
+    from _common import read_csv  # type: ignore[no-redef]
     from _common import system as system  # type: ignore[no-redef]
 
 CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
@@ -28,35 +27,17 @@ INVENTORY = ("sku", "warehouse", "qty")
 ORDERS = ("customer_id", "sku", "ts")
 
 
-#: The largest CSV file a scenario reads (a run's input names the file: a device such as /dev/zero,
-#: or a file of gigabytes, must not take the worker's memory).
-MAX_FILE_BYTES = 256 * 1024 * 1024
-
-
-
 def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    """``(line, row)`` of a CSV file with at least ``columns`` (extra columns are ignored)."""
-    try:
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"{path}: not a regular file; give the path of a UTF-8 CSV file")
-        if file.stat().st_size > MAX_FILE_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB ({file.stat().st_size // 2**20} MB); "
-                              "split it, or load it into a database and read it through a connector")
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot be read ({exc}); give the path of a UTF-8 CSV file") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip().lower() for h in reader.fieldnames or []]  # SKU, Vendor... as an export writes them
+    """``(line, row)`` of a CSV file with at least ``columns`` (extra columns are ignored); the line is
+    the one the row starts on."""
+    header, records = read_csv(path, columns)
     missing = [c for c in columns if c not in header]
     if missing:
         raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
                           f"{', '.join(columns)}")
-    reader.fieldnames = header
-    for row in reader:
-        if not any((v or "").strip() for k, v in row.items() if k is not None):
-            continue  # a blank line
-        yield reader.line_num, {k: (row.get(k) or "").strip() for k in columns}
+    at = {c: header.index(c) for c in columns}
+    for line, record in records:
+        yield line, {c: record[i].strip() if i < len(record) else "" for c, i in at.items()}
 
 
 def _number(path: str, line: int, column: str, text: str, what: str = "a number",
@@ -66,7 +47,7 @@ def _number(path: str, line: int, column: str, text: str, what: str = "a number"
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not ok(value):
-        raise ConfigError(f"{path}:{line}: column {column} is {text!r}; it must be {what}")
+        raise ConfigError(f"{path}:{line}: column {column} is {repr(text) if text else 'empty'}; it must be {what}")
     return value
 
 
@@ -128,6 +109,9 @@ def read_inventory(path: str) -> dict[str, dict[str, int]]:
         sku, where = _text(path, n, "sku", r["sku"]), _text(path, n, "warehouse", r["warehouse"])
         stock = out.setdefault(sku, {})
         stock[where] = stock.get(where, 0) + int(qty)
+    if not out:  # every product would be out of stock: recommend ran and said nothing, with no reason given
+        raise ConfigError(f"{path}: no stock lines (only a header); give one row per product and warehouse "
+                          "(a product out of stock has qty 0)")
     return out
 
 
@@ -155,5 +139,8 @@ def read_orders(path: str) -> list[dict[str, Any]]:
         out.append({"customer_id": _text(path, n, "customer_id", r["customer_id"]),
                     "sku": _text(path, n, "sku", r["sku"]), "ts": _timestamp(path, n, _text(path, n, "ts", r["ts"])),
                     "line": n})
+    if not out:  # nothing to learn from: recommend ranked the catalogue alphabetically, as "not ordered by anyone yet"
+        raise ConfigError(f"{path}: no order lines (only a header); the recommendations are learned from what "
+                          "customers bought: give one row per order line")
     out.sort(key=lambda o: (o["ts"], o["line"]))
     return out

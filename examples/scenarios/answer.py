@@ -44,15 +44,19 @@ _MODERATORS: dict[str, EmbeddingClassifier] = {}
 TOP_K = 3
 HANDED_OVER = "A colleague will reply to you shortly."
 _MARKER = re.compile(r"\[\d+\]")
+_LABEL = re.compile(r"\s*(?:\w{1,12}\s*[:.)]\s*|[-*•]\s*)?")
 
 
 def no_answer(text: str) -> bool:
     """True when a draft says (almost) nothing: mostly headings and citation markers, such as a list
-    of ``[1] # Refunds`` lines (the small model often echoes the sources' titles instead of answering)."""
+    of ``[1] # Refunds`` lines (the small model often echoes the sources' titles instead of answering),
+    also behind a list label (``A: [1] Booking meeting rooms``, ``1. # Privacy``, ``Sourcing: [1] #
+    Shipping``: sent to customers as answers before the third unseen-data round)."""
     prose = titles = 0
     for line in text.splitlines():
-        cited = bool(_MARKER.match(line.strip()))
-        bare = _MARKER.sub(" ", line).strip()
+        body = _LABEL.sub("", line, count=1)  # the pattern matches at the start of any line (maybe nothing)
+        cited = bool(_MARKER.match(body))
+        bare = _MARKER.sub(" ", body).strip()
         words = len(re.findall(r"\w+", bare))
         title_like = bare.startswith("#") or (cited and words <= 4 and not bare.endswith((".", "!", "?")))
         if title_like:

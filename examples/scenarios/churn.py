@@ -143,6 +143,8 @@ def data(input: Any) -> dict[str, Any]:
     train_path = path_of(input, "train", "churn_train.csv")
     customers_path = path_of(input, "customers", "churn_customers.csv")
     holdout = fmt.read(path_of(input, "holdout", "churn_holdout.csv"), labelled=True) if input.get("holdout") else None
+    if input.get("outcomes"):  # checked now: a mistake found in the last step failed the run after its actions
+        fmt.read_outcomes(path_of(input, "outcomes", "churn_outcomes.csv"))
     aside: list[dict[str, Any]] = []  # customers with impossible values: reported, never scored
     customers = fmt.read(customers_path, labelled=None, aside=aside)
     return {"rows": fmt.read(train_path, labelled=True), "customers": customers, "impossible_values": aside,
@@ -323,7 +325,7 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
     about them, and measure: ROC AUC per model version, retention of treated vs untreated."""
     from podium.ml import performance, record_outcome
 
-    rows = _outcomes(path)
+    rows = fmt.read_outcomes(path)
     for cid, churned in rows.items():
         await record_outcome(ctx.store, MODEL, cid, churned, treated=cid in treated, run_id=ctx.run_id)
     rates: dict[str, Any] = {}
@@ -332,22 +334,6 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
             rates[group] = round(1 - sum(rows[c] for c in members) / len(members), 4)
             await ctx.metric("retention_rate", rates[group], group=group)
     return {"recorded": len(rows), "performance": await performance(ctx.store, MODEL), "retention_rate": rates}
-
-
-def _outcomes(path: str) -> dict[str, int]:
-    import csv
-
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not {fmt.ID, fmt.TARGET} <= set(reader.fieldnames or []):
-            raise ConfigError(f"{path}:1: an outcomes file has the columns customer_id, churned")
-        out = {}
-        for r in reader:
-            value = str(r[fmt.TARGET]).strip().lower()
-            if value not in ("0", "1", "true", "false", "yes", "no"):
-                raise ConfigError(f"{path}:{reader.line_num}: churned is {r[fmt.TARGET]!r}; write 0 or 1")
-            out[str(r[fmt.ID]).strip()] = int(value in ("1", "true", "yes"))
-    return out
 
 
 @workflow.step

@@ -300,6 +300,11 @@ class Drift(Check):
     ks_alpha: float = 0.01
     ks_min: float = 0.1
     """A KS distance this small is not drift worth stopping for, whatever its p-value (large batches)."""
+    psi_rows: int = 0
+    """Under this many rows PSI is not used and the KS test (which allows for the table's size) decides
+    alone: PSI over a few rows is noise (30 rows like the reference exceed 0.2 nearly always)."""
+    min_rows: int = 0
+    """Under this many rows drift is not checked at all (the rule passes and says so)."""
     rows_level: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
@@ -315,6 +320,9 @@ class Drift(Check):
         if ref is None:
             return False, f"reference {self.reference!r} is not stored; save it with podium.ml.save_reference", [], {}
         cols = list(self.columns or ref["columns"])
+        if len(rows) < self.min_rows:
+            return True, f"not checked: {len(rows)} row(s), under {self.min_rows}", [], {}
+        psi = self.psi if len(rows) >= self.psi_rows else math.inf
         alpha = self.ks_alpha / max(1, len(cols))
         figures: dict[str, Any] = {}
         drifted = []
@@ -324,9 +332,11 @@ class Drift(Check):
                 continue
             f = figures[name] = compare(ref["columns"][name], rows, name)
             ks_hit = "p" in f and f["p"] < alpha and f["ks"] >= self.ks_min
-            if f["psi"] > self.psi or ks_hit or f.get("note"):
+            if f["psi"] > psi or ks_hit or f.get("note"):
                 drifted.append(f"{name} (PSI {f['psi']}" + (f", KS {f['ks']} p={f['p']:.2g})" if "p" in f else ")"))
         detail = "drift in " + ", ".join(drifted) if drifted else f"no drift in {len(cols)} column(s)"
+        if psi == math.inf:
+            detail += f" (KS only: {len(rows)} row(s), under {self.psi_rows})"
         return not drifted, detail, [], figures
 
 

@@ -111,3 +111,20 @@ def test_an_unsafe_request_a_person_approved_and_the_model_answered_is_not_count
     answers = [{"status": "answered"}, {"status": "blocked"}, {"status": "blocked"}, {"status": "withheld"}]
     assert answer._quality(questions, answers) == {"unsafe_requests": 4, "unsafe_stopped": 0.75,
                                                    "unsafe_blocked_outright": 1, "unsafe_answered_after_review": 1}
+
+
+def test_a_labelled_list_of_titles_is_no_answer():
+    """The 135M writer's draft for "I cancelled a room booking two hours before, do I get my hours
+    back?" on a coworking handbook (third unseen-data round, docs/status.md) was sent to the customer."""
+    from examples.scenarios import answer
+
+    draft = ("A: [1] Booking meeting rooms\nB: [2] House rules\nC: [3] Quieter zone\nD: [4] Loose zone\n"
+             "E: [5] Kitchen\nF: [6] Dining area\nG: [7] Dining")
+    assert answer.no_answer(draft)
+    assert answer.no_answer("1. [1] Membership\n2. [2] Booking")
+    # two more the shipped bench's drafts sent: numbered headings, and headings behind a word and a marker
+    assert answer.no_answer("1. # Your account and security\n2. # Two-factor authentication\n3. # Privacy")
+    assert answer.no_answer("Sourcing: [1] # Shipping and delivery\nSourcing: [2] # Returns and refunds\nSourcing: [3] Refunds")
+    assert not answer.no_answer("Sourcing: [1] # Shipping\nStandard delivery takes 2 to 4 working days in Germany.")
+    assert not answer.no_answer("See the house rules:\n- Dogs on a lead [1]\n- Not in the kitchen [1]")
+    assert not answer.no_answer("Cancel 24 hours ahead and the hours are credited back [1].")
