@@ -11,7 +11,6 @@ states it needs (stopped, lease expired, step started) before it goes on."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from paused_workers import load_flows, proc_state, step_log, until
 from test_audit_chains import Log
 
 from podium import Client, RunStatus
@@ -108,32 +108,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    (tmp_path / "review_flows.py").write_text(FLOWS)
-    monkeypatch.setenv("REVIEW_LOG", str(tmp_path / "steps.log"))
-    spec = importlib.util.spec_from_file_location("review_flows", tmp_path / "review_flows.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0]
-
-
-async def _until(what: str, check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-def _log(tmp_path: Path) -> list[tuple[str, int]]:
-    path = tmp_path / "steps.log"
-    if not path.exists():
-        return []
-    return [(line.split()[0], int(line.split()[1])) for line in path.read_text().splitlines()]
+    return load_flows(tmp_path, monkeypatch, "review_flows", FLOWS)
 
 
 async def test_a_worker_paused_past_its_lease_starts_no_step_after_it_wakes(
@@ -154,9 +129,9 @@ async def test_a_worker_paused_past_its_lease_starts_no_step_after_it_wakes(
 
         async def paused() -> bool:
             assert a.poll() is None, a.communicate()
-            return _state(a.pid) == "T"
+            return proc_state(a.pid) == "T"
 
-        await _until("the worker to stop itself after step one", paused)
+        await until("the worker to stop itself after step one", paused)
         async with Client(url, workflows=[flows.wf], recover=False) as b:
             run = await b.store.get_run(run_id)
             assert run is not None and run.owner and run.lease_expires_at is not None
@@ -164,20 +139,20 @@ async def test_a_worker_paused_past_its_lease_starts_no_step_after_it_wakes(
             async def expired() -> bool:
                 return time.time() > run.lease_expires_at + 0.1  # type: ignore[operator]
 
-            await _until("the paused worker's lease to expire", expired)
+            await until("the paused worker's lease to expire", expired)
             flows.RELEASE = asyncio.Event()
             assert await b.take_over([run_id]) == [run_id]
 
             async def b_runs_two() -> bool:
-                return ("two", os.getpid()) in _log(tmp_path)
+                return ("two", os.getpid()) in step_log(tmp_path)
 
-            await _until("the new owner to start step two", b_runs_two)
+            await until("the new owner to start step two", b_runs_two)
             os.kill(a.pid, signal.SIGCONT)  # the paused worker goes on, step two still running here
             out, err = await asyncio.to_thread(a.communicate, timeout=60)
             assert b"stopped driving" in out, err.decode()[-3000:]
             flows.RELEASE.set()
             assert await b.result(run_id, timeout=30) == 2
-        twos = [pid for step, pid in _log(tmp_path) if step == "two"]
+        twos = [pid for step, pid in step_log(tmp_path) if step == "two"]
         assert twos == [os.getpid()], f"step two ran on {twos} (the paused worker is {a.pid})"
     finally:
         if a.poll() is None:
@@ -200,9 +175,9 @@ async def test_a_run_whose_worker_is_killed_mid_step_is_taken_up_again(url: str,
 
         async def in_step_one() -> bool:
             assert w.poll() is None, w.communicate()
-            return ("one", w.pid) in _log(tmp_path)
+            return ("one", w.pid) in step_log(tmp_path)
 
-        await _until("the worker to be inside step one", in_step_one)
+        await until("the worker to be inside step one", in_step_one)
         os.kill(w.pid, signal.SIGKILL)
         w.wait()
     finally:
@@ -212,7 +187,7 @@ async def test_a_run_whose_worker_is_killed_mid_step_is_taken_up_again(url: str,
     async with Client(url, workflows=[flows.wf]) as b:  # recovers on open
         assert await b.result(run_id, timeout=30) == 2
         assert (await b.get(run_id)).status is RunStatus.COMPLETED
-    steps = _log(tmp_path)
+    steps = step_log(tmp_path)
     assert steps == [("one", w.pid), ("one", os.getpid()), ("two", os.getpid())], steps
 
 
@@ -231,16 +206,16 @@ async def test_leases_are_renewed_when_the_rest_of_the_sweep_fails(url: str, flo
             run_id = (await c.start(flows.wf, 1)).id
 
             async def in_two() -> bool:
-                return ("two", os.getpid()) in _log(Path(os.environ["REVIEW_LOG"]).parent)
+                return ("two", os.getpid()) in step_log(Path(os.environ["REVIEW_LOG"]).parent)
 
-            await _until("step two to start", in_two)
+            await until("step two to start", in_two)
             first = (await c.store.get_run(run_id)).lease_expires_at  # type: ignore[union-attr]
 
             async def renewed() -> bool:
                 now = (await c.store.get_run(run_id)).lease_expires_at  # type: ignore[union-attr]
                 return now is not None and first is not None and now > first + 1.0
 
-            await _until("the lease to be renewed while step two runs", renewed, timeout=15)
+            await until("the lease to be renewed while step two runs", renewed, timeout=15)
             flows.RELEASE.set()
             assert await c.result(run_id, timeout=30) == 2
     finally:
@@ -264,9 +239,9 @@ async def test_a_run_whose_end_just_committed_is_not_taken_for_a_lost_lease(url:
             run_id = (await c.start(flows.wf, 1)).id
 
             async def in_two() -> bool:
-                return ("two", os.getpid()) in _log(Path(os.environ["REVIEW_LOG"]).parent)
+                return ("two", os.getpid()) in step_log(Path(os.environ["REVIEW_LOG"]).parent)
 
-            await _until("step two to start", in_two)
+            await until("step two to start", in_two)
             log = Log(url)
             log.sql("UPDATE runs SET status = 'completed', owner = NULL, lease_expires_at = NULL WHERE id = ?", params=(run_id,))
             await _renew(c, [run_id])

@@ -8,7 +8,6 @@ all its items are in flight, so no timing decides what the test sees."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 import signal
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from paused_workers import load_flows, proc_state, step_log, until
 
 from podium import Client
 
@@ -87,32 +87,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    (tmp_path / "review_stale_flows.py").write_text(FLOWS)
-    monkeypatch.setenv("REVIEW_LOG", str(tmp_path / "steps.log"))
-    spec = importlib.util.spec_from_file_location("review_stale_flows", tmp_path / "review_stale_flows.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _state(pid: int) -> str:
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().rsplit(")", 1)[1].split()[0]
-
-
-async def _until(what: str, check, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
-def _log(tmp_path: Path) -> list[tuple[str, int]]:
-    path = tmp_path / "steps.log"
-    if not path.exists():
-        return []
-    return [(line.split()[0], int(line.split()[1])) for line in path.read_text().splitlines()]
+    return load_flows(tmp_path, monkeypatch, "review_stale_flows", FLOWS)
 
 
 async def test_attack_a_paused_workers_parallel_items_write_after_the_new_owner(
@@ -135,9 +110,9 @@ async def test_attack_a_paused_workers_parallel_items_write_after_the_new_owner(
 
         async def paused() -> bool:
             assert a.poll() is None, a.communicate()
-            return _state(a.pid) == "T"
+            return proc_state(a.pid) == "T"
 
-        await _until("the worker to stop itself with four items in flight", paused)
+        await until("the worker to stop itself with four items in flight", paused)
         async with Client(url, workflows=[flows.wf], recover=False, lease_seconds=30) as b:
             run = await b.store.get_run(run_id)
             assert run is not None and run.owner and run.lease_expires_at is not None
@@ -145,14 +120,14 @@ async def test_attack_a_paused_workers_parallel_items_write_after_the_new_owner(
             async def expired() -> bool:
                 return time.time() > run.lease_expires_at + 0.1  # type: ignore[operator]
 
-            await _until("the paused worker's lease to expire", expired)
+            await until("the paused worker's lease to expire", expired)
             flows.RELEASE = asyncio.Event()
             assert await b.take_over([run_id]) == [run_id]
 
             async def b_runs_all() -> bool:
-                return sum(pid == os.getpid() for _, pid in _log(tmp_path)) == 4
+                return sum(pid == os.getpid() for _, pid in step_log(tmp_path)) == 4
 
-            await _until("the new owner to start the four items", b_runs_all)
+            await until("the new owner to start the four items", b_runs_all)
             before = await b.store.load_events(run_id)
             resumed = max(e.seq for e in before if e.type == "run_resumed")
             assert before[-1].seq == resumed  # the new owner has written nothing since
