@@ -245,3 +245,8 @@ async def test_attack_a_look_alike_with_a_namespace_of_its_own_gets_the_laxer_po
         with pytest.raises(RunFailed, match="may not call provider 'scripted'") as failed:
             await c.run(mine, None)
         assert "not deployed" in str(failed.value)
+        # a new user's run-through: it is told why it is not the deployed version it reads like,
+        # and how to start that one (it was told "not deployed" alone, of a deployed name)
+        assert "its steps read like deployed version" in str(failed.value), failed.value
+        assert "module constant, helper, default or closure value" in str(failed.value), failed.value
+        assert "or start the deployed one by name: podium run drafts" in str(failed.value), failed.value

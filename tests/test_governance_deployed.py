@@ -75,6 +75,7 @@ async def test_attack_a_file_named_after_a_workflow_gets_its_laxer_policy(db: st
     message = str(failed.value)
     assert "may not call provider 'scripted'" in message, message
     assert "not deployed" in message and f"podium workflows deploy {mine}" in message, message
+    assert "read like deployed" not in message and "podium run drafts" not in message, message  # none is
     async with Client(db, token=root) as admin:
         refusals = [e.details() for e in await admin.audit_log() if e.action == "policy.refuse"]
         assert [r.get("provider") for r in refusals] == ["scripted"]
@@ -98,6 +99,33 @@ async def test_a_workflow_not_deployed_keeps_the_restrictions_of_its_name(db: st
     message = str(failed.value)
     assert "workflow 'drafts' may not call provider 'scripted'; its policy allows: local" in message, message
     assert "deploy" not in message, message
+
+
+async def test_a_run_budget_of_star_reached_by_a_definition_not_deployed_names_star(db: str, tmp_path: Path) -> None:
+    """A new user's run-through (seventh session): a definition not deployed, held by the lower of
+    its name's run budget (10,000 tokens) and ``*``'s (3), reached ``*``'s and was told to raise it
+    with ``podium policy set drafts --merge ...``, which would change nothing. It names ``'*'`` now
+    (and still the deploy command); where its name's budget is the lower, its name."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(allowed_providers=["scripted"], max_run_tokens=3))
+        await admin.set_policy("drafts", Policy(allowed_providers=["scripted"], max_run_tokens=10_000))
+    mine = _flow(tmp_path / "mine.py", "drafts", "a reply of several words, past three tokens")
+    text = Path(mine.rpartition(":")[0]).read_text()  # its step asks its model twice: the second is checked
+    Path(mine.rpartition(":")[0]).write_text(text.replace("    answer = await", "    await ai.llm(ctx, 'a first draft of a long reply to the customer about the order', model=ScriptedModel())\n    answer = await"))
+    twice = load_workflow(mine)
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed) as failed:
+            await c.run(twice, None)
+    message = str(failed.value)
+    assert "raise it with: podium policy set '*' --merge ..." in message, message
+    assert f"podium workflows deploy {mine}" in message, message
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("drafts", Policy(allowed_providers=["scripted"], max_run_tokens=2))
+    async with Client(db, token=bob) as c:
+        with pytest.raises(RunFailed) as failed:
+            await c.run(twice, None)
+    assert "raise it with: podium policy set drafts --merge ..." in str(failed.value), failed.value
 
 
 async def test_a_kill_switch_on_a_workflow_holds_a_file_that_calls_itself_so(db: str, tmp_path: Path) -> None:

@@ -114,14 +114,17 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
             if done.waiting:  # another relay (over another outbox) is delivering a copy of them now
                 out.print(
                     f"waiting: another relay of this store is delivering a copy of these messages (from another "
-                    f"outbox) now; they stay pending until its reservation ends, then go or are marked sent unsent: "
-                    f"podium outbox list --source {source} --status pending shows them (last_error names that relay)",
+                    f"outbox) now; they stay pending, and are looked at again when its hold ends (the time their "
+                    f"last_error names): if its delivery succeeded they are marked sent, unsent (counted in "
+                    f"duplicates, exit 1), if it failed they go. podium outbox list --source {source} --status pending "
+                    f"shows them (last_error names that relay); to look again sooner: "
+                    f"podium outbox retry --source {source} KEY",
                     highlight=False,
                 )
             if done.duplicates:  # delivered before: someone set rows back to pending or copied them
                 out.print(
-                    f"duplicates: messages delivered before were pending again and were not sent again (their rows "
-                    f"were changed in the database): podium outbox list --source {source} --status sent --json "
+                    f"duplicates: messages delivered before were pending again and were not sent again (copies "
+                    f"another outbox's relay delivered, or rows set back to pending in the database): podium outbox list --source {source} --status sent --json "
                     "shows them (last_error says when they went); podium audit export | grep connector.relay shows who "
                     "relayed them",
                     highlight=False,

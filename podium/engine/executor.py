@@ -41,7 +41,6 @@ from .context import StepContext
 from .lineage import cancelled, too_deep
 from .lineage import lineage as lineage_of
 from .recording import Recording
-from .versions import deploy_command
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
@@ -222,7 +221,7 @@ class RunExecutor(Recording, Waits):
         # Whether the policy named after its workflow is the run's: decided once per run, before any step.
         deployed = await self.client.deployments.owns_name(wf)
         if not deployed:
-            self.deploy = deploy_command(wf)
+            self.deploy = await self.client.deployments.unowned_fix(wf)
             policy = self._governance.policy_for(wf.name, deployed=False)
             self.redact_payloads = policy is not None and "payloads" in policy.redact
         # this run's task: what its steps write is its, sealed with the audit key (the outbox's relay

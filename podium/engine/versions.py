@@ -204,6 +204,18 @@ class Deployments:
         wf.deployed_in = self  # deployed since it was registered here (by another process)
         return True
 
+    async def unowned_fix(self, wf: Workflow) -> str:
+        """For a run of ``wf`` that is not the workflow its name stands for (:meth:`owns_name` said
+        no), what a refusal by ``*`` tells the user to do: the command that deploys it and, when it
+        reads like a deployed version (its fingerprint) with other code behind it, why it is not
+        that version and how to start the deployed one."""
+        command = deploy_command(wf)
+        meta_text = await self.store.kv_get(META, f"{wf.name}@{wf.version}")
+        meta = json.loads(meta_text) if meta_text is not None else None
+        if meta is None or meta.get("hash") != definition_hash(wf):
+            return command
+        return f"{command} ({not_same_code(wf, meta, wf.version)}; or start the deployed one by name: podium run {shlex.quote(wf.name)})"
+
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""
         await self.governance.authorize("workflows.read", f"workflow:{name}")
@@ -354,6 +366,31 @@ def same_code(wf: Workflow, meta: dict[str, Any]) -> bool:
         return True
     here, there = wf.source_dir, meta.get("base_dir") or os.getcwd()  # deployed without a folder: resolved in the cwd
     return here is not None and os.path.realpath(here) == os.path.realpath(there)
+
+
+def not_same_code(wf: Workflow, meta: dict[str, Any], version: str) -> str:
+    """Why ``wf``, with the fingerprint of deployed ``version`` (``meta``), is not that version
+    (:func:`same_code` said no), for messages."""
+    if wf.source_text is not None:
+        return (
+            f"its text is deployed version {version}'s, but loaded from {wf.source_dir}, not from "
+            f"{meta.get('base_dir') or 'the folder it was deployed from'}: the code its steps use is this folder's"
+        )
+    mine, digests = behaviour_digest(wf), recorded(meta) or {}
+    if mine.startswith(UNBOUNDED):
+        return (
+            f"its steps read like deployed version {version}'s, but their code reaches past the behaviour "
+            "digest's bounds, so it matches no deployment (docs/governance.md, 'What counts as the same Python definition')"
+        )
+    if PYTHON not in digests:
+        return (
+            f"version {version} was deployed from another Python version ({', '.join(sorted(digests))}), "
+            f"not from this one ({PYTHON}): deploy the same code from here too"
+        )
+    return (
+        f"its steps read like deployed version {version}'s, but a module constant, helper, default or closure value "
+        "they use differs from that version's"
+    )
 
 
 def _source(fn: Any) -> str:

@@ -463,11 +463,32 @@ async def check_model(
             f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with "
             f"'podium policy set {above[0][0]} --merge ...'"
         )
-    undeployed = f", or deploy it ('{gov.deploy}'): not deployed, it is under the budgets of '*' too" if gov.deploy else ""
+    undeployed = f"; this definition is not deployed, so the budgets of '*' hold it too: deploy it, {gov.deploy}" if gov.deploy else ""
     raise PolicyViolation(
-        f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with "
-        f"'podium policy set {gov.workflow} --merge ...'{undeployed}"
+        f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with: "
+        f"podium policy set {_budget_from(gov)} --merge ...{undeployed}"
     )
+
+
+_BUDGETS = ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost")
+
+
+def _budget_from(gov: RunGovernance) -> str:
+    """The policy (as a ``podium policy set`` argument) whose budgets hold the run: its workflow's,
+    or ``'*'`` when it has none, or, for a definition not deployed (held by the lower of the two),
+    ``'*'`` when a budget of it is lower than its name's."""
+    cache = gov.service.policy_cache
+    named, default = cache.get(gov.workflow), cache.get("*")
+    if default is None or (named is not None and gov.deploy is None):
+        return shlex.quote(gov.workflow)
+    if named is not None:
+        for field in _BUDGETS:
+            mine, star = getattr(named, field), getattr(default, field)
+            if star is not None and (mine is None or star < mine):
+                break
+        else:
+            return shlex.quote(gov.workflow)
+    return "'*'"
 
 
 def embedder_provider(embedder: Any) -> str:

@@ -249,7 +249,7 @@ def undeployed(workflow: str, deploy: str) -> str:
     """Who a refusal names when the ``*`` default holds a run because its workflow is not the
     deployed one of its name (``deploy``: the command that deploys it)."""
     return (
-        f"workflow {workflow!r} (not deployed, so under the default policy '*' as well as its own: any file "
+        f"workflow {workflow!r} (this definition is not deployed, so under the default policy '*' as well as its own: any file "
         f"may call itself {workflow!r}; to run under its own policy alone, someone with workflows.deploy "
         f"deploys it: {deploy})"
     )

@@ -432,3 +432,48 @@ def test_the_relay_command_says_commands_that_work_about_a_replayed_row(hook: Ho
     assert exported.returncode == 0, exported.stderr
     lines = [json.loads(line) for line in exported.stdout.splitlines() if "connector.relay" in line]
     assert [e["data"]["outcome"] for e in lines] == ["sent", "duplicate"], lines
+
+
+def test_the_relay_command_says_when_a_waiting_copy_is_looked_at_again_and_how_sooner(hook: Hook, tmp_path: Path) -> None:
+    """A new user's run-through (seventh session): ``waiting=1``'s hint said the copy stays pending
+    "until its reservation ends", but a second ``--once`` after the other relay had delivered printed
+    all zeros (the row is looked at again at the time its ``last_error`` names), and the next pass
+    counted it ``duplicates=1``, exit 1, "their rows were changed in the database". The hint now
+    says when it is looked at again, what then follows, and the command that looks sooner; the
+    duplicates hint names a copy another outbox's relay delivered."""
+    import asyncio
+    import shlex
+    import time
+
+    from podium.connectors.relay import SENT, fingerprint
+
+    db, orders_url, env = _orders_and_slack(hook, tmp_path)
+
+    async def write(note: str | None, token: str | None = None) -> str:
+        async with Client(db, token=token) as c:
+            orders = SqlConnector(orders_url)
+            if note is None:
+                await c.create_user("root", ["admin"])
+                token = await c.create_token("root")
+                await c.set_policy("*", Policy(allowed_connectors=["slack"]))
+                await orders.call("transact", place(9), idempotency_key="k9")
+                note = json.dumps({"owner": "elsewhere:1:1", "until": time.time() + 600})  # another relay's hold
+            [message] = await orders.outbox_messages()
+            await c.store.kv_put(SENT, fingerprint(message), note)
+            await orders.close()
+        return token or ""
+
+    env["PODIUM_TOKEN"] = asyncio.run(write(None))
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 0 and "waiting=1" in relayed.stdout, relayed.stdout + relayed.stderr
+    hint = " ".join(relayed.stdout.split())
+    assert "looked at again when its hold ends" in hint and "duplicates" in hint, hint
+    assert "podium outbox retry --source orders KEY" in hint, hint
+    asyncio.run(write(repr(time.time()), env["PODIUM_TOKEN"]))  # the other relay delivered its copy
+    assert "sent=0" in _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env).stdout
+    retry = shlex.split(hint.split("to look again sooner: ", 1)[1].replace("KEY", "k9/message-0"))
+    assert _podium(*retry[1:], "--db", db, env=env).returncode == 0
+    again = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert again.returncode == 1 and "duplicates=1" in again.stdout, again.stdout + again.stderr
+    assert "copies another outbox's relay delivered" in " ".join(again.stdout.split()), again.stdout
+    assert hook.requests == []  # the copy was never sent
