@@ -234,7 +234,7 @@ class RunExecutor(Recording, Waits):
             guard = self.governance.guard  # a parent's policy keeping PII out of the store holds its child
             self.redact_payloads = guard is not None and "payloads" in guard.redact
         try:
-            if self.refused is None and (forged := await self.check_tail()) is not None:
+            if self.refused is None and self.replayed_at and (forged := await self.check_tail()) is not None:
                 await self._finish(RunStatus.FAILED, error=error_info(NonRetryableError(forged), with_traceback=False))
                 return
             if self.refused is not None:
