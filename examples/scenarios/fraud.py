@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import re
 import statistics
-import unicodedata
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 

@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections import Counter
 import re
 import sys
 import unicodedata
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any

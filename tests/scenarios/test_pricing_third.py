@@ -12,10 +12,19 @@ import pytest
 pytest.importorskip("uvicorn", reason="the sandbox needs uvicorn: pip install -e '.[demo]'")
 pytest.importorskip("aiosmtpd", reason="the sandbox mailbox needs aiosmtpd: pip install -e '.[demo]'")
 
-from .test_pricing import company, erp_state, run, write_csv  # noqa: F401  (company is a fixture)
+from podium.sandbox import Sandbox
+
+from .test_pricing import erp_state, run, write_csv
 
 CATALOGUE = ["sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels"]
 ORDERS = ["po_id", "sku", "qty", "unit_cost", "status"]
+
+
+@pytest.fixture
+def company(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    with Sandbox(tmp_path / "company") as sandbox:
+        yield sandbox
 
 
 async def test_a_product_with_no_minimum_margin_is_reported_not_judged_and_the_run_goes_on(company, tmp_path):
