@@ -431,6 +431,9 @@ def test_podium_run_says_which_switch_parked_a_child_its_run_waits_for(tmp_path:
             rows = [json.loads(x) for x in cli(tmp_path, "runs", "--json").stdout.splitlines()]
             children = [r for r in rows if r["workflow"] == "payout" and r["status"] == "waiting"]
         assert children, rows
+        [parent] = [r["id"] for r in rows if r["workflow"] == "month-end"]
+        # runs show PARENT said nothing of the child (a new user's run-through, seventh session)
+        shown = " ".join(cli(tmp_path, "runs", "show", parent).stdout.split())
         time.sleep(3)  # the command notices within a second or two
         cli(tmp_path, "killswitch", "clear", "workflow", "month-end", "--no-wait")
         out, err = proc.communicate(timeout=120)
@@ -444,6 +447,8 @@ def test_podium_run_says_which_switch_parked_a_child_its_run_waits_for(tmp_path:
     assert "parked by kill switch workflow:month-end (incident 12, by local)" in said, out
     assert "podium killswitch clear workflow month-end" in said, out
     assert "completed" in said and '"paid": 7' in said, out
+    assert f"run {parent} waits for its child run {kid} (step payouts): run {kid} is parked by kill switch workflow:month-end" in shown, shown
+    assert "podium killswitch clear workflow month-end" in shown, shown
 
 
 def test_a_run_parked_before_starting_a_child_of_a_paused_workflow_names_that_switch(tmp_path: Path) -> None:

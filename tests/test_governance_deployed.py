@@ -118,14 +118,14 @@ async def test_a_run_budget_of_star_reached_by_a_definition_not_deployed_names_s
         with pytest.raises(RunFailed) as failed:
             await c.run(twice, None)
     message = str(failed.value)
-    assert "raise it with: podium policy set '*' --merge ..." in message, message
+    assert "raise it with: podium policy set '*' --merge --max-run-tokens N;" in message, message
     assert f"podium workflows deploy {mine}" in message, message
     async with Client(db, token=root) as admin:
         await admin.set_policy("drafts", Policy(allowed_providers=["scripted"], max_run_tokens=2))
     async with Client(db, token=bob) as c:
         with pytest.raises(RunFailed) as failed:
             await c.run(twice, None)
-    assert "raise it with: podium policy set drafts --merge ..." in str(failed.value), failed.value
+    assert "raise it with: podium policy set drafts --merge --max-run-tokens N;" in str(failed.value), failed.value
 
 
 async def test_a_kill_switch_on_a_workflow_holds_a_file_that_calls_itself_so(db: str, tmp_path: Path) -> None:

@@ -41,10 +41,11 @@ def _spender(name: str, calls: list[str], times: int) -> Workflow:
 
 
 @pytest.mark.parametrize(
-    ("policy", "spent"),
-    [(Policy(max_run_tokens=1000), "1200 tokens of 1000"), (Policy(max_run_cost=0.05), "$0.0600 of $0.0500")],
+    ("policy", "spent", "flag"),
+    [(Policy(max_run_tokens=1000), "1200 tokens of 1000", "--max-run-tokens N"),
+     (Policy(max_run_cost=0.05), "$0.0600 of $0.0500", "--max-run-cost USD")],
 )
-async def test_attack_a_child_spends_past_its_parents_run_budget(store_url: str, policy: Policy, spent: str) -> None:
+async def test_attack_a_child_spends_past_its_parents_run_budget(store_url: str, policy: Policy, spent: str, flag: str) -> None:
     """The attack: workflow ``ops`` may spend 1,000 tokens (or $0.05) per run; its author moves the
     model calls into a sub-workflow ``ops-helper`` (no policy of its own, or a laxer one): each call
     was checked against the child's budget alone, so the run spent what it liked. Now a child's
@@ -64,7 +65,8 @@ async def test_attack_a_child_spends_past_its_parents_run_budget(store_url: str,
         [run] = await c.list(workflow="ops")
         message = str(failed.value)
         assert f"reached a budget of a run above it ({spent} for run {run.id} of 'ops' and the runs it started)" in message, message
-        assert "podium policy set ops --merge" in message, message
+        # it named no flag, quoted the command and left "..." to the reader (a new user's run-through, seventh session)
+        assert f"raise it with: podium policy set ops --merge {flag}" in message, message
 
         calls.clear()
         await c.set_policy("ops", None)
@@ -147,3 +149,12 @@ async def test_a_parents_budget_that_asks_a_person_asks_in_the_child(store_url: 
         await c.decide(request["run_id"], request["name"], approve=True)
         assert await c.result(run.id, timeout=30) == 3
     assert len(calls) == 3
+
+
+def test_a_budget_refusal_names_the_flag_of_each_budget_reached() -> None:
+    """The refusal's ``podium policy set NAME --merge ...`` left the flag to the reader."""
+    from podium.governance.lineage_budgets import budget_flags
+
+    over = ["12 tokens of 10 for the run", "$0.0600 of $0.0500 for run R of 'ops' and the runs it started",
+            "900 tokens of 500 today", "$2.0000 of $1.0000 today for entity 'c-1'", "13 tokens of 5 for the run"]
+    assert budget_flags(over) == "--max-run-tokens N --max-run-cost USD --max-daily-tokens N --max-entity-cost USD"

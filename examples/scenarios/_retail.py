@@ -57,9 +57,10 @@ def _text(path: str, line: int, column: str, text: str) -> str:
     return text
 
 
-def read_catalogue(path: str, *, for_margins: bool = True) -> dict[str, dict[str, Any]]:
+def read_catalogue(path: str) -> dict[str, dict[str, Any]]:
     """sku -> product (vendor, unit_cost, list_price, min_margin_pct, channels as a list, line).
-    A SKU listed twice is an error naming both lines."""
+    An empty ``min_margin_pct`` is ``None`` (no minimum given: pricing reports the product as not
+    judged, it does not fail the run); a SKU listed twice is an error naming both lines."""
     out: dict[str, dict[str, Any]] = {}
     for n, r in _rows(path, CATALOGUE):
         sku = _text(path, n, "sku", r["sku"])
@@ -71,8 +72,8 @@ def read_catalogue(path: str, *, for_margins: bool = True) -> dict[str, dict[str
             "vendor": _text(path, n, "vendor", r["vendor"]),
             "unit_cost": _number(path, n, "unit_cost", r["unit_cost"], "a number >= 0", lambda v: v >= 0),
             "list_price": _number(path, n, "list_price", r["list_price"], "a number > 0", lambda v: v > 0),
-            "min_margin_pct": _number(path, n, "min_margin_pct", r["min_margin_pct"], "a percentage below 100",
-                                      lambda v: v < 100) if for_margins or r["min_margin_pct"] else 0.0,
+            "min_margin_pct": _number(path, n, "min_margin_pct", r["min_margin_pct"], "a percentage below 100, or empty",
+                                      lambda v: v < 100) if r["min_margin_pct"] else None,
             "channels": [c.strip() for c in r["channels"].split(";") if c.strip()],
             "line": n,
         }

@@ -36,6 +36,7 @@ import math
 import re
 import sys
 import unicodedata
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -152,23 +153,32 @@ def same_vendor(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+def vendor_name(typed: str, products: list[dict[str, Any]]) -> str:
+    """The vendor as the catalogue spells it (its most frequent spelling among the vendor's products),
+    else as typed: the mail and the ERP's reasons name it as the company's records do."""
+    spellings = Counter(p["vendor"] for p in products)
+    return min(spellings, key=lambda v: (-spellings[v], v)) if spellings else typed
+
+
 def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[dict[str, Any]]) -> dict[str, Any]:
     """The vendor's products at the new cost, which fall below their minimum margin, and the open
-    purchase orders to flag: pure arithmetic on the files."""
+    purchase orders to flag: pure arithmetic on the files. A product with no ``min_margin_pct`` (an
+    empty cell) is updated like the others but not judged: ``below_margin`` is ``None``, it is listed in
+    ``no_min_margin_skus`` and its purchase orders are not flagged."""
     key = same_vendor(ev["vendor"])
     factor = 1 + ev["change_pct"] / 100
     skus = []
-    for p in catalogue.values():
-        if same_vendor(p["vendor"]) != key:
-            continue
-        price, cost, new_cost = p["list_price"], p["unit_cost"], p["unit_cost"] * factor
+    mine = [p for p in catalogue.values() if same_vendor(p["vendor"]) == key]
+    name = vendor_name(ev["vendor"], mine)
+    for p in mine:
+        price, cost, new_cost, floor = p["list_price"], p["unit_cost"], p["unit_cost"] * factor, p["min_margin_pct"]
         new_margin = (price - new_cost) / price * 100
         skus.append({
             "sku": p["sku"], "vendor": p["vendor"], "channels": p["channels"], "list_price": price,
             "unit_cost": cost, "new_unit_cost": round(new_cost, 4),
             "margin_pct": round((price - cost) / price * 100, 2), "new_margin_pct": round(new_margin, 2),
-            "min_margin_pct": p["min_margin_pct"], "below_margin": new_margin < p["min_margin_pct"],
-            "price_for_min_margin": price_for(new_cost, p["min_margin_pct"]),
+            "min_margin_pct": floor, "below_margin": None if floor is None else new_margin < floor,
+            "price_for_min_margin": None if floor is None else price_for(new_cost, floor),
         })
     below = {s["sku"]: s for s in skus if s["below_margin"]}
     flagged = []
@@ -179,11 +189,12 @@ def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[
                 "po_id": po["po_id"], "sku": po["sku"], "qty": po["qty"], "unit_cost": po["unit_cost"],
                 "status": po["status"],
                 "reason": f"{po['sku']} margin {s['new_margin_pct']:.2f}% at the new cost {s['new_unit_cost']:.2f} is "
-                          f"under its minimum {s['min_margin_pct']:g}% ({ev['vendor']} {ev['change_pct']:+g}% from "
+                          f"under its minimum {s['min_margin_pct']:g}% ({name} {ev['change_pct']:+g}% from "
                           f"{ev['effective']})",
             })
     return {
         "vendor_found": bool(skus),
+        "vendor_name": name,
         "vendors": sorted({p["vendor"] for p in catalogue.values()}),
         "skus": skus,
         "below_margin_skus": sorted(below),
@@ -192,6 +203,7 @@ def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[
                                            and po["status"].casefold() != "open"),
         "orders_of_unknown_skus": sorted(po["po_id"] for po in orders if po["sku"] not in catalogue),
         "no_channel_skus": sorted(s["sku"] for s in skus if not s["channels"]),
+        "no_min_margin_skus": sorted(s["sku"] for s in skus if s["min_margin_pct"] is None),
     }
 
 
@@ -219,11 +231,11 @@ async def approve(ctx, analyse) -> dict[str, Any]:
         return {"needed": False, "approved": True, "by": "policy"}
     timeout = ev["approval_timeout"]
     decision = await ctx.approval(
-        {"vendor": ev["vendor"], "change_pct": ev["change_pct"], "effective": ev["effective"],
+        {"vendor": analyse["vendor_name"], "change_pct": ev["change_pct"], "effective": ev["effective"],
          "skus": len(analyse["skus"]), "below_margin_skus": analyse["below_margin_skus"],
          "flagged_pos": [f["po_id"] for f in analyse["flagged"]]},
         role="pricing-manager",
-        title=f"{ev['vendor']} changes prices by {ev['change_pct']:+g}% from {ev['effective']}: update "
+        title=f"{analyse['vendor_name']} changes prices by {ev['change_pct']:+g}% from {ev['effective']}: update "
               f"{len(analyse['skus'])} product(s) on every channel and flag {len(analyse['flagged'])} purchase order(s)?",
         timeout=float(timeout) if timeout else None,
         default={"approved": False, "by": "sla (nobody decided in time)"},
@@ -240,7 +252,8 @@ async def catalogue(ctx, analyse, approve) -> dict[str, Any]:
     ev, erp = analyse["event"], system(ctx, "erp")
     await erp.call("updateProducts", {"body": {"products": [
         {"sku": s["sku"], "vendor": s.get("vendor", ev["vendor"]), "unit_cost": s["new_unit_cost"], "list_price": s["list_price"],
-         "min_margin_pct": s["min_margin_pct"], "channels": ";".join(s["channels"])} for s in analyse["skus"]]}})
+         "channels": ";".join(s["channels"]),
+         **({} if s["min_margin_pct"] is None else {"min_margin_pct": s["min_margin_pct"]})} for s in analyse["skus"]]}})
     channels: dict[str, list[dict[str, Any]]] = {}
     for s in analyse["skus"]:
         for ch in s["channels"]:
@@ -272,13 +285,13 @@ async def opening(ctx, ev: dict[str, Any], analyse: dict[str, Any]) -> tuple[str
     """The e-mail's opening sentence and who wrote it: the model, when what it writes states the
     change and both counts, holds no number that is not in the facts, is 6 to 60 words and ends a
     sentence; else the fixed one (what a 135M model writes usually fails: docs/scenarios.md)."""
-    n_below, n_pos = len(analyse["below_margin_skus"]), len(analyse["flagged"])
-    fixed = (f"{ev['vendor']} changes its prices by {ev['change_pct']:+g}% from {ev['effective']}: "
+    n_below, n_pos, vendor = len(analyse["below_margin_skus"]), len(analyse["flagged"]), analyse["vendor_name"]
+    fixed = (f"{vendor} changes its prices by {ev['change_pct']:+g}% from {ev['effective']}: "
              f"{n_below} of {len(analyse['skus'])} products fall below their minimum margin and "
              f"{n_pos} open purchase orders are flagged for review.")
     if ev["writer"] != "model":
         return fixed, "template"
-    facts = (f"Vendor: {ev['vendor']}. Price change: {ev['change_pct']:+g}% from {ev['effective']}. "
+    facts = (f"Vendor: {vendor}. Price change: {ev['change_pct']:+g}% from {ev['effective']}. "
              f"Products affected: {len(analyse['skus'])}. Below minimum margin: {n_below}. "
              f"Open purchase orders flagged: {n_pos}.")
     try:
@@ -296,6 +309,15 @@ async def opening(ctx, ev: dict[str, Any], analyse: dict[str, Any]) -> tuple[str
     return text, "model"
 
 
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a fixed-width font: a wide (CJK) character takes two, a combining mark none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
 @workflow.step
 async def alert(ctx, analyse, approve, catalogue, flag) -> dict[str, Any]:
     """E-mail finance what changed (the model may write the opening sentence; the figures are a table)."""
@@ -305,23 +327,27 @@ async def alert(ctx, analyse, approve, catalogue, flag) -> dict[str, Any]:
     intro, source = await opening(ctx, ev, analyse)
     below = [s for s in analyse["skus"] if s["below_margin"]]
     lines = [intro, "",
-             f"Catalogue: {len(analyse['skus'])} product(s) of {ev['vendor']} now cost {ev['change_pct']:+g}% from "
+             f"Catalogue: {len(analyse['skus'])} product(s) of {analyse['vendor_name']} now cost {ev['change_pct']:+g}% from "
              f"{ev['effective']}; updated on " + (", ".join(f"{ch} ({n})" for ch, n in catalogue["channels"].items()) or
                                                   "no channel") + "."]
     if analyse["no_channel_skus"]:
         lines.append(f"Sold on no channel (master data only): {', '.join(analyse['no_channel_skus'])}.")
+    if analyse["no_min_margin_skus"]:
+        lines.append("No minimum margin in the catalogue (min_margin_pct empty; margin not judged, purchase orders "
+                     f"not flagged): {', '.join(analyse['no_min_margin_skus'])}.")
+    width = max([10, *(_width(s["sku"]) for s in below), *(_width(f[k]) for f in analyse["flagged"] for k in ("po_id", "sku"))])
     if below:
         lines += ["", "Below their minimum margin at the new cost:",
-                  f"{'sku':<10} {'cost':>9} {'new cost':>9} {'price':>9} {'margin':>7} {'new':>7} {'min':>5} {'price for min':>13}"]
-        lines += [f"{s['sku']:<10} {s['unit_cost']:>9.2f} {s['new_unit_cost']:>9.2f} {s['list_price']:>9.2f} "
+                  f"{_pad('sku', width)} {'cost':>9} {'new cost':>9} {'price':>9} {'margin':>7} {'new':>7} {'min':>5} {'price for min':>13}"]
+        lines += [f"{_pad(s['sku'], width)} {s['unit_cost']:>9.2f} {s['new_unit_cost']:>9.2f} {s['list_price']:>9.2f} "
                   f"{s['margin_pct']:>6.1f}% {s['new_margin_pct']:>6.1f}% {s['min_margin_pct']:>4g}% {s['price_for_min_margin']:>13.2f}"
                   for s in below]
     if analyse["flagged"]:
         lines += ["", "Open purchase orders flagged in the ERP:"]
-        lines += [f"{f['po_id']:<10} {f['sku']:<10} qty {f['qty']:g} at {f['unit_cost']:.2f}" for f in analyse["flagged"]]
+        lines += [f"{_pad(f['po_id'], width)} {_pad(f['sku'], width)} qty {f['qty']:g} at {f['unit_cost']:.2f}" for f in analyse["flagged"]]
     lines += ["", "Decided by rule: margin = (list price - new cost) / list price; below when under the product's "
               "min_margin_pct. Sent by Podium (scenario-pricing)."]
-    subject = (f"{ev['vendor']} {ev['change_pct']:+g}% from {ev['effective']}: {len(below)} product(s) below margin, "
+    subject = (f"{analyse['vendor_name']} {ev['change_pct']:+g}% from {ev['effective']}: {len(below)} product(s) below margin, "
                f"{len(analyse['flagged'])} PO(s) flagged")
     sent = await system(ctx, "finance_mail").call("send", {"to": ev["finance_to"], "subject": subject, "text": "\n".join(lines)})
     return {"sent": True, "to": ev["finance_to"], "subject": subject, "opening_by": source,
@@ -341,7 +367,7 @@ async def outcome(analyse, approve, catalogue, flag, alert) -> dict[str, Any]:
         message = (f"{len(analyse['skus'])} product(s) updated, {len(analyse['below_margin_skus'])} below margin, "
                    f"{len(flag['flagged'])} purchase order(s) flagged, finance alerted")
     return {
-        "vendor": ev["vendor"], "change_pct": ev["change_pct"], "effective": ev["effective"],
+        "vendor": analyse["vendor_name"], "change_pct": ev["change_pct"], "effective": ev["effective"],
         "vendor_found": analyse["vendor_found"], "applied": bool(approve["approved"]), "approval": approve,
         "message": message,
         "below_margin_skus": analyse["below_margin_skus"],
@@ -349,6 +375,7 @@ async def outcome(analyse, approve, catalogue, flag, alert) -> dict[str, Any]:
         "skus": analyse["skus"],
         "channels_updated": catalogue["channels"],
         "no_channel_skus": analyse["no_channel_skus"],
+        "no_min_margin_skus": analyse["no_min_margin_skus"],
         "below_margin_not_open_pos": analyse["not_flagged_below_margin"],
         "orders_of_unknown_skus": analyse["orders_of_unknown_skus"],
         "finance_alert": alert,

@@ -208,7 +208,7 @@ async def recommend(ctx, input) -> dict[str, Any]:
         raise ConfigError('the recommend scenario needs input {"customer_id": "C004"} (and optionally "k")')
     customer = str(input["customer_id"]).strip()
     opt = options(input)
-    catalogue = read_catalogue(path_of(input, "catalogue", "retail_catalogue.csv"), for_margins=False)
+    catalogue = read_catalogue(path_of(input, "catalogue", "retail_catalogue.csv"))
     stock = read_inventory(path_of(input, "inventory", "retail_inventory.csv"))
     orders = read_orders(path_of(input, "orders", "retail_orders.csv"))
     model = Recommender(orders)

@@ -49,6 +49,27 @@ async def registered(client: Any, source: str) -> tuple[Any, dict[str, Any]]:
     return db, targets
 
 
+async def _unheld(client: Any, sql: Any, source: str, targets: dict[str, Any]) -> str | None:
+    """What the counts do not say: pending messages for a target this relay has no connector for
+    (deny by default: they wait, and a relay printing only zeros said nothing of them)."""
+    waiting: dict[str, int] = {}
+    for m in await sql.outbox_messages(status="pending", limit=10_000):
+        if m.target not in targets:
+            waiting[m.target] = waiting.get(m.target, 0) + 1
+    if not waiting:
+        return None
+
+    caps = {n for n, cap in (await client.capabilities()).items() if cap.kind == "connector"}
+    named = ", ".join(f"{one_line(t)} ({n}{'' if t not in caps else ', registered but could not be opened here: see above'})"
+                      for t, n in sorted(waiting.items()))
+    return (
+        f"not delivered: {sum(waiting.values())} pending message(s) wait for a connector this store does not have: {named}; "
+        "a relay delivers only through registered connectors (deny by default), so they stay pending: an admin adds it "
+        "with podium connectors add NAME KIND --set ... (podium connectors list shows those registered), then run "
+        f"podium outbox relay --source {source} again"
+    )
+
+
 @outbox.command("list")
 @_source
 @click.option("--status", type=click.Choice(["pending", "sent", "failed"]), default=None, help="Only these.")
@@ -121,6 +142,8 @@ async def outbox_relay(source: str, once: bool, interval: float, lease: float, d
                     f"podium outbox retry --source {source} KEY",
                     highlight=False,
                 )
+            if line := await _unheld(c, sql, source, targets):
+                out.print(line, highlight=False, soft_wrap=True)
             if done.duplicates:  # delivered before: someone set rows back to pending or copied them
                 out.print(
                     f"duplicates: messages delivered before were pending again and were not sent again (copies "

@@ -262,7 +262,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bo
     """Show a run: its steps with status, attempts, timings, outputs and errors (--trace: its AI trace).
     An unfinished run that stands still says why and what moves it on."""
     from ._render import show_run
-    from ._why import explain
+    from ._why import child_lines, explain
 
     if trace:
         from podium.engine.trace import run_trace
@@ -279,7 +279,7 @@ async def show(run_id: str, db: str | None, as_json: bool, full: bool, trace: bo
         return EXIT_OK
     async with _client(db, recover=False) as client:
         h = await client.history(run_id)
-        why = None if as_json else await explain(client, h.run)
+        why = None if as_json else await explain(client, h.run) or await child_lines(client, h.run)
     if as_json:
         from podium._serde import loads_plain
 

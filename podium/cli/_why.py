@@ -126,6 +126,18 @@ async def _handed_back(client: Any, run: Any) -> Any:
     return entries[-1] if entries[-1].ts >= resumed else None
 
 
+async def child_lines(client: Any, run: Any) -> tuple[str, str] | None:
+    """``(label, line)`` for a run an engine drives that stands still for a run under it (a switch, a
+    person, a signal...): which child run holds it and why, as ``podium run`` says it while it waits."""
+    if run.status is not RunStatus.RUNNING or not (held := await held_below(client, run.id)):
+        return None
+    lines = []
+    for child, _, line in held:
+        where = f" (step {escape(child.parent_step)})" if child.parent_step else ""
+        lines.append(f"run {run.id} waits for its child run {child.id}{where}: {line}")
+    return held[0][1], "\n  ".join(lines)
+
+
 async def held_below(client: Any, run_id: str) -> list[tuple[Any, str, str]]:
     """The runs under ``run_id`` (its children, theirs...) that stand still while it waits for them:
     ``(run, label, line)`` as :func:`explain` says it, for a child that waits (a switch, a person, a

@@ -19,7 +19,7 @@ from .. import _serde
 from ..errors import _Suspend
 from ..records import WRITER
 from .bound import strictest
-from .lineage_budgets import charge_above, has_run_budget, over_above, own_over, spent_below
+from .lineage_budgets import budget_flags, charge_above, has_run_budget, over_above, own_over, spent_below
 from .policy import (
     SPEND,
     Policy,
@@ -441,6 +441,7 @@ async def check_model(
     if not over and not above:
         return
     mine = bool(over)  # its own budgets are spent (else only those of runs it is part of)
+    flags = budget_flags(over or [what for wf, _, what in above if wf == above[0][0]])  # of the policy named below
     whose = policy if mine and policy is not None else above[0][1]
     stop = "stop" in [whose.on_exceed, *(p.on_exceed for _, p, _ in above)]
     over.extend(what for _, _, what in above)
@@ -460,13 +461,13 @@ async def check_model(
         )
     if not mine:  # a budget of a run it is part of: raised in that run's policy
         raise PolicyViolation(
-            f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with "
-            f"'podium policy set {above[0][0]} --merge ...'"
+            f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with: "
+            f"podium policy set {shlex.quote(above[0][0])} --merge {flags}"
         )
     undeployed = f"; this definition is not deployed, so the budgets of '*' hold it too: deploy it, {gov.deploy}" if gov.deploy else ""
     raise PolicyViolation(
         f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with: "
-        f"podium policy set {_budget_from(gov)} --merge ...{undeployed}"
+        f"podium policy set {_budget_from(gov)} --merge {flags}{undeployed}"
     )
 
 

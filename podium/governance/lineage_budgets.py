@@ -113,3 +113,19 @@ async def over_above(gov: RunGovernance) -> list[tuple[str, Policy, str]]:
         for what in _spent(f"run {run_id} of {workflow!r} and the runs it started", own[0] + below[0], own[1] + below[1], policy):
             out.append((workflow, policy, what))
     return out
+
+
+_FLAGS = {"run": ("--max-run-tokens N", "--max-run-cost USD"), "day": ("--max-daily-tokens N", "--max-daily-cost USD"),
+          "entity": ("--max-entity-tokens N", "--max-entity-cost USD")}
+
+
+def budget_flags(over: list[str]) -> str:
+    """The ``podium policy set`` flags of the budgets ``over`` names (as ``_spent`` and ``spend_over``
+    word them): what to raise, so a refusal's command needs no guessing."""
+    flags: list[str] = []
+    for what in over:
+        scope = "entity" if "today for entity" in what else "day" if " today" in what else "run"
+        flag = _FLAGS[scope][0 if " tokens of " in what else 1]
+        if flag not in flags:
+            flags.append(flag)
+    return " ".join(flags)

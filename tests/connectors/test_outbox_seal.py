@@ -477,3 +477,30 @@ def test_the_relay_command_says_when_a_waiting_copy_is_looked_at_again_and_how_s
     assert again.returncode == 1 and "duplicates=1" in again.stdout, again.stdout + again.stderr
     assert "copies another outbox's relay delivered" in " ".join(again.stdout.split()), again.stdout
     assert hook.requests == []  # the copy was never sent
+
+
+def test_the_relay_command_says_when_messages_wait_for_a_connector_the_store_does_not_have(tmp_path: Path) -> None:
+    """A new user's run-through (seventh session): messages for a target that is not registered
+    wait (deny by default), and ``relay --once`` printed only ``sent=0 retrying=0 failed=0
+    refused=0``. It now says how many wait for which connector, and how to add it."""
+    import asyncio
+
+    db, orders_url = f"sqlite:///{tmp_path}/p.db", f"sqlite:///{tmp_path}/orders.db"
+    orders_table(orders_url)
+    env = {"ORDERS_URL": orders_url}
+    added = _podium("connectors", "add", "orders", "sql", "--set", "url_env=ORDERS_URL", "--db", db, env=env)
+    assert added.returncode == 0, added.stderr
+
+    async def write() -> None:
+        orders = SqlConnector(orders_url)
+        for n in (7, 8):
+            await orders.call("transact", place(n), idempotency_key=f"k{n}")
+        await orders.close()
+
+    asyncio.run(write())
+    relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
+    assert relayed.returncode == 0, relayed.stdout + relayed.stderr
+    said = " ".join(relayed.stdout.split())
+    assert "sent=0 retrying=0 failed=0 refused=0" in said, said
+    assert "not delivered: 2 pending message(s) wait for a connector this store does not have: slack (2)" in said, said
+    assert "podium connectors add NAME KIND" in said, said

@@ -68,3 +68,21 @@ def test_a_travellers_payment_is_compared_with_their_own_spending():
     abroad = fraud.signals(tx(900, "small", 400, "USD"), prof)
     stranger = fraud.signals(tx(901, "nobody", 400, "USD"), prof)
     assert abroad["amount_z"] > 2 * stranger["amount_z"] and "amount_anomaly" in fraud.fired(abroad), (abroad, stranger)
+
+
+def test_a_risky_category_counts_however_an_export_names_it(tmp_path):
+    """Before: only ``electronics, gift_cards, crypto, travel`` written so (spaces made ``_``) counted:
+    the third round's ``digital goods`` (card testing's favourite) and a ``gift-cards`` or ``Airlines``
+    export were not risky."""
+    from examples.scenarios import fraud
+
+    path = tmp_path / "tx.csv"
+    cats = ["Gift Cards", "gift-cards", "ELECTRONICS", "digital goods", "Digital-Goods", "Airlines", "Crypto ",
+            "Home & Garden", "groceries"]
+    path.write_text("tx_id,customer_id,amount,currency,merchant_category,country,home_country,hour,new_device,tx_last_24h\n"
+                    + "".join(f"T{i},c,10,EUR,{c},ES,ES,12,0,1\n" for i, c in enumerate(cats)), encoding="utf-8")
+    rows = fraud.read_transactions(str(path), labelled=False)
+    prof = fraud.profiles([{**r, "is_fraud": 0} for r in rows])
+    risky = [fraud.signals(r, prof)["risky_category"] for r in rows]
+    assert risky == [1, 1, 1, 1, 1, 1, 1, 0, 0]
+    assert [r["merchant_category"] for r in rows][-2:] == ["home_garden", "groceries"]

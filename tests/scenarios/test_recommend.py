@@ -117,7 +117,7 @@ async def test_random_shops_it_never_saw_get_no_out_of_stock_and_no_stale_price(
 
     model = recommend.Recommender(read_orders(files["orders"]))
     opt = recommend.options({"k": 3})
-    cat, inv = read_catalogue(files["catalogue"], for_margins=False), read_inventory(files["inventory"])
+    cat, inv = read_catalogue(files["catalogue"]), read_inventory(files["inventory"])
     top = [(c % 3, r["sku"]) for c in range(60) for r in recommend.recommend_for(f"K{c:03d}", model, cat, inv, opt)]
     assert sum(int(sku[1:]) // 20 == group for group, sku in top) / len(top) >= 0.7
 

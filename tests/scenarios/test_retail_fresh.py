@@ -86,7 +86,7 @@ def test_recommend_on_fresh_files_keeps_its_rules_and_beats_popularity():
     from examples.scenarios import recommend as r
     from examples.scenarios._retail import read_catalogue, read_inventory, read_orders
 
-    catalogue, stock = read_catalogue(CATALOGUE, for_margins=False), read_inventory(INVENTORY)
+    catalogue, stock = read_catalogue(CATALOGUE), read_inventory(INVENTORY)
     q = r.evaluate(catalogue, stock, read_orders(SALES), r.options({"today": "2026-12-04"}))
     assert q["customers"] >= 50 and q["out_of_stock"] == 0 and q["stale_price"] == 0
     assert q["hit_rate"] >= 2 * q["popularity_hit_rate"]
