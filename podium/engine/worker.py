@@ -425,6 +425,19 @@ async def take_over(
     return resumed
 
 
+async def wait_on(client: Client, run: RunRecord, delay: float) -> None:
+    """Wait ``delay`` before reading again a run this process waits for and does not drive (a
+    child of a step here, a run ``Client.run`` waits on). One parked and woken since from another
+    process (a signal, a cleared kill switch: its ``wake_at`` is due) is taken up here at once,
+    not when this engine next reads its timers (up to ``timers.HORIZON / 2`` later)."""
+    if (
+        run.status is RunStatus.WAITING and run.wake_at is not None and run.wake_at <= time.time()
+        and client.execute and client.governance.principal.can("runs.resume")
+    ):  # fmt: skip
+        await take_over(client, [run.id], 1)
+    await asyncio.sleep(delay)
+
+
 def parked_by_switch(events: Sequence[Event]) -> bool:
     """Whether a run's log ends with it parked by a kill switch."""
     last = events[-1] if events else None

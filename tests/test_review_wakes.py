@@ -1,10 +1,12 @@
-"""A run parked by a kill switch, woken by ``podium killswitch clear`` in one process and taken up by
-an engine in another whose cache of the switches was read before the clear (it reads them every
-``poll_interval``). SQLite files and PostgreSQL, a real second process.
+"""Parked runs woken from another process. SQLite files and PostgreSQL, real second processes.
 
-The moment is made, not waited for: the other engine runs with a ``poll_interval`` of an hour, so
-its cache is the one it read when it opened (switch on), and it claims the woken run when the test
-tells it to (``Client.take_over``, the claim of ``podium worker``)."""
+- A run parked by a kill switch, woken by ``podium killswitch clear`` in one process and taken up
+  by an engine in another whose cache of the switches was read before the clear (it reads them
+  every ``poll_interval``). The moment is made, not waited for: that engine runs with a
+  ``poll_interval`` of an hour, so its cache is the one it read when it opened (switch on), and it
+  claims the woken run when the test tells it to (``Client.take_over``, the claim of ``podium worker``).
+- A parked child run woken by a signal sent from another process, while ``Client.run`` of its
+  parent waits in an embedded engine (not a worker)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from podium import Client, RunStatus
+from podium import Client, RunStatus, StepContext, Workflow
 from podium.records import EventType
 
 FLOW = textwrap.dedent(
@@ -117,3 +119,51 @@ async def test_a_run_woken_by_a_clear_is_not_parked_again_by_an_engine_that_read
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+SIGNAL = textwrap.dedent(
+    """
+    import asyncio, sys
+    from podium import Client
+
+    async def main(url: str, run_id: str) -> None:
+        async with Client(url, execute=False) as c:
+            assert await c.signal(run_id, "go", "now")
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+async def test_a_parked_child_woken_from_another_process_is_taken_up_by_the_engine_that_waits_for_it(
+    url: str, tmp_path: Path
+) -> None:
+    """Failed before (timed out): the embedded engine driving the parent took the woken child up
+    only when it next read its timers, up to 30 s (``timers.HORIZON / 2``) after the signal."""
+    child = Workflow("wake-child")
+
+    @child.step
+    async def ask(ctx: StepContext, input):
+        return await ctx.wait_for("go")
+
+    parent = Workflow("wake-parent")
+    parent.subworkflow("delegate", child, input=lambda input: input)
+    (tmp_path / "sender.py").write_text(SIGNAL)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    async with Client(url, workflows=[parent, child]) as c:
+        top = asyncio.ensure_future(c.run(parent, "x"))
+        kid = None
+        while kid is None or kid.status is not RunStatus.WAITING:  # state polling: the child parks
+            assert not top.done(), top
+            kids = await c.list(workflow="wake-child")
+            kid = kids[0] if kids else None
+            await asyncio.sleep(0.02)
+        sent = await asyncio.create_subprocess_exec(sys.executable, str(tmp_path / "sender.py"), url, kid.id, env=env)
+        assert await sent.wait() == 0
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(asyncio.shield(top), 10)
+        except TimeoutError:
+            pytest.fail("the woken child was not taken up within 10 s of the signal")
+        assert time.monotonic() - t0 < 10
+        assert (await c.get(kid.id)).status is RunStatus.COMPLETED
