@@ -84,7 +84,7 @@ async def _settled(client: Any, run_id: str, told: set[str]) -> None:
             for child, label, line in await held_below(client, run_id):
                 if child.wake_at is not None and child.wake_at <= time.time() and client.principal.can("runs.resume"):
                     # woken from another process (its switch cleared, its signal sent): driven on here, with
-                    # the run above it, at once (this engine would read it in with its timers, within 30 s),
+                    # the run above it, at once (as its parent's step waiting for it would, within 0.5 s),
                     # having read the switches first (else it parks again under the switch it remembers)
                     await client.governance.refresh()
                     await client.resume([child.id])

@@ -448,7 +448,7 @@ class Client:
                 raise TimeoutError(
                     f"run {run_id} did not finish within {timeout}s (status {run.status.value})"
                 )
-            await asyncio.sleep(delay)
+            await worker.wait_on(self, run, delay)  # a woken parked run is taken up here
             delay = min(delay * 2, 0.5)
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:

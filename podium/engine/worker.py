@@ -396,6 +396,10 @@ async def take_over(
 
     async def resume(run: RunRecord, wf: Workflow) -> None:
         events = await store.load_events(run.id)
+        if client.governance.switch_cache and parked_by_switch(events):
+            # Woken, likely by a clear made elsewhere after this engine last read the switches
+            # (every poll_interval): a stale switch would park it again and spend the wake.
+            await client.governance.refresh()
         refused = await client.governance.check_history(run, events)  # an edited history fails, not resumes
         if refused:
             log.error("run %s is not resumed: %s", run.id, refused)
@@ -419,6 +423,25 @@ async def take_over(
         if isinstance(failed, BaseException):
             raise failed  # the store failed: the caller retries (the runs resumed go on)
     return resumed
+
+
+async def wait_on(client: Client, run: RunRecord, delay: float) -> None:
+    """Wait ``delay`` before reading again a run this process waits for and does not drive (a
+    child of a step here, a run ``Client.run`` waits on). One parked and woken since from another
+    process (a signal, a cleared kill switch: its ``wake_at`` is due) is taken up here at once,
+    not when this engine next reads its timers (up to ``timers.HORIZON / 2`` later)."""
+    if (
+        run.status is RunStatus.WAITING and run.wake_at is not None and run.wake_at <= time.time()
+        and client.execute and client.governance.principal.can("runs.resume")
+    ):  # fmt: skip
+        await take_over(client, [run.id], 1)
+    await asyncio.sleep(delay)
+
+
+def parked_by_switch(events: Sequence[Event]) -> bool:
+    """Whether a run's log ends with it parked by a kill switch."""
+    last = events[-1] if events else None
+    return last is not None and last.type == EventType.RUN_WAITING and "__killswitch__" in (last.data or "")
 
 
 async def cancel_orphan(client: Client, run: RunRecord) -> bool:

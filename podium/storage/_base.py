@@ -195,6 +195,10 @@ class Store(ABC):
     so there are no leases to renew nor requests from other processes to watch for."""
     audit_key: str | None = None
     """The audit key file (``Client(audit_key=...)``); None: ``PODIUM_AUDIT_KEY`` or ``~/.podium/audit.key``."""
+    audit_page_size: int = 5000
+    """How many audit entries :meth:`read_audit` fetches at a time."""
+    audit_between_pages: Callable[[int], Awaitable[None]] | None = None
+    """Awaited by :meth:`read_audit` after each page, with its last seq (tests write between pages)."""
 
     @property
     def audit_keys(self) -> AuditKeys:
@@ -472,6 +476,17 @@ class Store(ABC):
     @abstractmethod
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         """Audit entries with ``seq > after``, oldest first."""
+
+    async def read_audit(self) -> list[AuditEntry]:
+        """The whole audit log, oldest first, in pages of :attr:`audit_page_size`. A backend whose
+        writers can commit out of seq order reads every page in one snapshot (PostgreSQL): an entry
+        that commits between two pages with a seq below the last one read would look deleted."""
+        out: list[AuditEntry] = []
+        while page := await self.list_audit(after=out[-1].seq if out else 0, limit=self.audit_page_size):
+            out.extend(page)
+            if self.audit_between_pages is not None:
+                await self.audit_between_pages(page[-1].seq)
+        return out
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         """The audit entries about ``target`` (a run id...), oldest first. Backends with an index

@@ -3,7 +3,7 @@ key-value settings (users, tokens, kill switches, policies, versions). Mixed int
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -22,6 +22,9 @@ NEXT_SEQS = "SELECT nextval('audit_seq') FROM generate_series(1, %s)"
 
 class PgGovernance(ChainedAudit):
     """Audit log and settings on PostgreSQL."""
+
+    audit_page_size: int
+    audit_between_pages: Callable[[int], Awaitable[None]] | None
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
         raise NotImplementedError  # PostgresStore provides it
@@ -79,6 +82,24 @@ class PgGovernance(ChainedAudit):
             cur = await conn.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = %s ORDER BY seq", (target,))
             rows = await cur.fetchall()
         return [entry_from_row(r) for r in rows]
+
+    async def read_audit(self) -> list[AuditEntry]:
+        # Every page in one REPEATABLE READ snapshot: writers draw seqs before they commit, so an
+        # entry committing between two pages below the last seq read would look deleted once an
+        # anchor covering it is read in a later page.
+        out: list[AuditEntry] = []
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            while True:
+                cur = await conn.execute(
+                    f"SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > %s ORDER BY seq LIMIT %s",
+                    (out[-1].seq if out else 0, self.audit_page_size),
+                )
+                if not (rows := await cur.fetchall()):
+                    return out
+                out.extend(entry_from_row(r) for r in rows)
+                if self.audit_between_pages is not None:
+                    await self.audit_between_pages(out[-1].seq)
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         async with self._connection() as conn:
