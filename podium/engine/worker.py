@@ -434,8 +434,27 @@ async def wait_on(client: Client, run: RunRecord, delay: float) -> None:
         run.status is RunStatus.WAITING and run.wake_at is not None and run.wake_at <= time.time()
         and client.execute and client.governance.principal.can("runs.resume")
     ):  # fmt: skip
-        await take_over(client, [run.id], 1)
+        # Its own task: a caller that stops waiting (cancelled: a timeout, a request gone) must not
+        # leave the run claimed here, its lease renewed by nobody, and driven by none.
+        take = asyncio.ensure_future(take_over(client, [run.id], 1))
+        _TAKING.add(take)  # kept until done
+        take.add_done_callback(_TAKING.discard)
+        try:
+            await asyncio.shield(take)
+        except asyncio.CancelledError:
+            take.add_done_callback(_unwatched)
+            raise
     await asyncio.sleep(delay)
+
+
+_TAKING: set[asyncio.Task[list[str]]] = set()
+"""The take-ups of :func:`wait_on` under way."""
+
+
+def _unwatched(take: asyncio.Task[list[str]]) -> None:
+    """Log the failure of a take-up whose waiter is gone."""
+    if not take.cancelled() and (exc := take.exception()) is not None:
+        log.error("taking up a woken run failed: %s", exc)
 
 
 def parked_by_switch(events: Sequence[Event]) -> bool:
