@@ -1,5 +1,6 @@
-"""Helpers of the tests that pause and kill real worker processes (SIGSTOP, SIGKILL) and read
-what their steps did from a log file the workflows append to (``$REVIEW_LOG``)."""
+"""Helpers of the tests that pause and kill real worker processes (SIGSTOP, SIGKILL), read what
+their steps did from a log file the workflows append to (``$REVIEW_LOG``), or hold a PostgreSQL
+lock and wait until the engine is seen waiting behind it."""
 
 from __future__ import annotations
 
@@ -45,3 +46,21 @@ def step_log(tmp_path: Path) -> list[tuple[str, int]]:
     if not path.exists():
         return []
     return [(line.split()[0], int(line.split()[1])) for line in path.read_text().splitlines()]
+
+
+async def waiting_on_locks(url: str, what: str, n: int = 1, timeout: float = 30.0) -> None:
+    """Until ``n`` sessions of the PostgreSQL database ``url`` names wait for a lock (seen in
+    ``pg_stat_activity``), failing with ``what`` after ``timeout``."""
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    deadline = time.monotonic() + timeout
+    while True:
+        with psycopg.connect(url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
+            ).fetchone()
+        if row and row[0] >= n:
+            return
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)

@@ -11,9 +11,9 @@ has passed the held entry the test lets the start commit and anchors its chain."
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psycopg
+from paused_workers import waiting_on_locks
 
 from podium import Client, StepContext, Workflow
 
@@ -26,17 +26,7 @@ async def only(ctx: StepContext, input: object) -> object:
 
 
 async def _waiting(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 30
-    while True:
-        with psycopg.connect(url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
-            ).fetchone()
-        if row and row[0] >= 1:
-            return
-        assert time.monotonic() < deadline, "the start never waited behind the held run id"
-        await asyncio.sleep(0.02)
+    await waiting_on_locks(url, "the start never waited behind the held run id")
 
 
 class _Race:

@@ -9,10 +9,10 @@ engine's take-up, its claim committed, waits in its read of the run's log (seen 
 from __future__ import annotations
 
 import asyncio
-import time
 
 import psycopg
 import pytest
+from paused_workers import waiting_on_locks
 
 from podium import Client, RunStatus, StepContext, Workflow
 
@@ -25,17 +25,7 @@ async def ask(ctx: StepContext, input: object) -> object:
 
 
 async def _blocked(url: str) -> None:
-    name = url.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 30
-    while True:
-        with psycopg.connect(url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
-            ).fetchone()
-        if row and row[0] >= 1:
-            return
-        assert time.monotonic() < deadline, "the take-up never waited behind the held events table"
-        await asyncio.sleep(0.02)
+    await waiting_on_locks(url, "the take-up never waited behind the held events table")
 
 
 async def test_a_wait_cancelled_while_it_takes_up_a_woken_run_leaves_the_run_driven_or_free(pg_url: str) -> None:

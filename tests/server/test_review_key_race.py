@@ -10,11 +10,11 @@ it in their own insert; the test sees both wait in ``pg_stat_activity``, then ro
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import psycopg
 import pytest
+from paused_workers import waiting_on_locks
 
 from podium import Client
 from podium.server.routes_runs import idempotent_run_id
@@ -25,17 +25,7 @@ from .test_attack_tokens_triggers import _root
 
 
 async def _waiting_on_locks(url: str, n: int) -> None:
-    name = url.rsplit("/", 1)[1]
-    deadline = time.monotonic() + 60
-    while True:
-        with psycopg.connect(url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'", (name,)
-            ).fetchone()
-        if row and row[0] >= n:
-            return
-        assert time.monotonic() < deadline, "the servers' inserts never waited behind the held run id"
-        await asyncio.sleep(0.02)
+    await waiting_on_locks(url, "the servers' inserts never waited behind the held run id", n, timeout=60)
 
 
 @pytest.mark.parametrize("surface", ["event", "run"])
