@@ -544,7 +544,7 @@ class Client:
             if ex.due(time.time()):
                 ex.poke()
         elif self.execute:
-            await self.take_over([run_id])
+            await worker.take_up(self, run_id)  # shielded from this caller's cancellation
         else:
             await self.events.notify_work()
         return sent

@@ -434,21 +434,26 @@ async def wait_on(client: Client, run: RunRecord, delay: float) -> None:
         run.status is RunStatus.WAITING and run.wake_at is not None and run.wake_at <= time.time()
         and client.execute and client.governance.principal.can("runs.resume")
     ):  # fmt: skip
-        # Its own task: a caller that stops waiting (cancelled: a timeout, a request gone) must not
-        # leave the run claimed here, its lease renewed by nobody, and driven by none.
-        take = asyncio.ensure_future(take_over(client, [run.id], 1))
-        _TAKING.add(take)  # kept until done
-        take.add_done_callback(_TAKING.discard)
-        try:
-            await asyncio.shield(take)
-        except asyncio.CancelledError:
-            take.add_done_callback(_unwatched)
-            raise
+        await take_up(client, run.id)
     await asyncio.sleep(delay)
 
 
+async def take_up(client: Client, run_id: str) -> None:
+    """Claim and drive woken run ``run_id`` in a task of its own: a caller that stops waiting
+    (cancelled: a timeout, a request gone) must not leave the run claimed here, its lease renewed
+    by nobody, and driven by none."""
+    take = asyncio.ensure_future(take_over(client, [run_id], 1))
+    _TAKING.add(take)  # kept until done
+    take.add_done_callback(_TAKING.discard)
+    try:
+        await asyncio.shield(take)
+    except asyncio.CancelledError:
+        take.add_done_callback(_unwatched)
+        raise
+
+
 _TAKING: set[asyncio.Task[list[str]]] = set()
-"""The take-ups of :func:`wait_on` under way."""
+"""The take-ups of :func:`take_up` under way."""
 
 
 def _unwatched(take: asyncio.Task[list[str]]) -> None:
