@@ -64,3 +64,45 @@ async def test_attack_a_model_passes_a_tool_an_argument_past_its_annotated_limit
         await refund.call({"amount": 5000})
     assert await refund.call({"amount": 40}) == "refunded"
     assert refunded == [40]
+
+
+REFUNDS = '''
+from typing import Annotated
+
+from pydantic import Field
+
+REFUNDED = []
+
+
+def refund(amount: Annotated[int, Field(le=100)]) -> str:
+    REFUNDED.append(amount)
+    return "refunded"
+'''
+
+
+async def test_a_yaml_python_steps_annotated_limit_holds_against_the_run_input(tmp_path, monkeypatch) -> None:
+    """A YAML step calling a Python function passes it values from the run's input (untrusted).
+    Failed before: ``amount: 5000`` reached ``refund(amount: Annotated[int, Field(le=100)])``."""
+    import sys
+
+    import podium.yaml as pyaml
+
+    (tmp_path / "refunds_annotated.py").write_text(REFUNDS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    wf = pyaml.load_text(
+        """
+name: refund
+steps:
+  - id: refund
+    uses: refunds_annotated:refund
+    with: {amount: "{{ input.amount }}"}
+""",
+        "refund.yaml",
+        base_dir=str(tmp_path),
+    )
+    async with Client(f"sqlite:///{tmp_path}/y.db", workflows=[wf]) as c:
+        with pytest.raises((InputValidationError, RunFailed), match="less than or equal to 100") as caught:
+            await c.run(wf, {"amount": 5000})
+        assert "step 'refund' argument 'amount'" in str(caught.value)
+        assert await c.run(wf, {"amount": 40}) == "refunded"
+    assert sys.modules["refunds_annotated"].REFUNDED == [40]
