@@ -149,6 +149,42 @@ async def test_waiting_for_a_landing_write_is_bounded():
     await group.landed("r")  # nothing left on its way: at once
 
 
+async def test_a_runs_write_queued_behind_its_refused_one_in_the_next_group_is_not_made():
+    """The "stale owner's write made in a later turn" (seventh session's lineage review): a run's
+    step event refused in one group (another engine holds its seq) while the run's next event was
+    queued for the next group. That one was written, at a seq after the other engine's events. Now
+    a run's writes queued behind its refused one, or made before its caller heard of the refusal,
+    are refused with the same error, unwritten; once the caller has heard, the run may write again
+    (an engine taking it up anew)."""
+    from podium.errors import LeaseLost
+    from podium.storage._group import GroupWrite
+
+    gate = asyncio.Event()
+    written: list[str] = []
+
+    async def write(items):
+        await gate.wait()
+        if "stale-1" in items:
+            raise LeaseLost("event 5 of run r already written: another engine owns it")
+        written.extend(items)
+        return [None for _ in items]
+
+    group: GroupWrite[str, None] = GroupWrite(write)
+    first = asyncio.ensure_future(group.submit("stale-1", lands=True, key="r"))
+    other = asyncio.ensure_future(group.submit("other-run", lands=True, key="o"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the first group is being written (held at the gate)
+    second = asyncio.ensure_future(group.submit("stale-2", lands=True, key="r"))
+    await asyncio.sleep(0)  # queued for the next group
+    gate.set()
+    results = await asyncio.gather(first, other, second, return_exceptions=True)
+    assert isinstance(results[0], LeaseLost) and results[1] is None
+    assert isinstance(results[2], LeaseLost), results[2]
+    assert written == ["other-run"]
+    await group.submit("fresh", lands=True, key="r")  # the refusal was heard: a new writer of r writes
+    assert written == ["other-run", "fresh"]
+
+
 async def test_sqlite_a_runs_last_step_is_written_with_its_end_in_one_transaction(tmp_path):
     """The completion of a run's last step is held back and written with the run's end (one commit,
     not two); an earlier step's is written at once, before the next step starts."""

@@ -20,8 +20,8 @@ elsewhere) and ``writer`` (``model``, the default, or ``template``).
 
 The arithmetic decides, never a model: new cost = unit_cost x (1 + change_pct / 100); new margin =
 (list_price - new cost) / list_price x 100; a product of the vendor is below margin when its new
-margin is under its ``min_margin_pct``; an open purchase order (status ``open``, any case) of such a
-product is flagged. Figures are compared unrounded. The model only writes the e-mail's opening
+margin is under its ``min_margin_pct``; an open purchase order (status ``open`` or ``partially
+received``, any case, ``_`` or ``-`` between the words: goods still to come) of such a product is flagged. Figures are compared unrounded. The model only writes the e-mail's opening
 sentence, which is dropped for a fixed one if it states a number that is not in the facts.
 
 Systems, reached only through connectors (a connector the client holds under the name wins, else the
@@ -153,6 +153,16 @@ def same_vendor(name: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
 
 
+STILL_OPEN = frozenset({"open", "partially received", "partly received", "partially delivered"})
+"""The statuses of a purchase order whose goods (some or all) are still to come, at the new cost."""
+
+
+def still_open(status: str) -> bool:
+    """Whether a PO of this status still has goods to come (``open``; ``partially received`` however
+    an export writes it: case, ``_`` or ``-`` between the words, spaces)."""
+    return " ".join(unicodedata.normalize("NFKC", status).casefold().replace("_", " ").replace("-", " ").split()) in STILL_OPEN
+
+
 def vendor_name(typed: str, products: list[dict[str, Any]]) -> str:
     """The vendor as the catalogue spells it (its most frequent spelling among the vendor's products),
     else as typed: the mail and the ERP's reasons name it as the company's records do."""
@@ -183,7 +193,7 @@ def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[
     below = {s["sku"]: s for s in skus if s["below_margin"]}
     flagged = []
     for po in orders:
-        if po["status"].casefold() == "open" and po["sku"] in below:
+        if still_open(po["status"]) and po["sku"] in below:
             s = below[po["sku"]]
             flagged.append({
                 "po_id": po["po_id"], "sku": po["sku"], "qty": po["qty"], "unit_cost": po["unit_cost"],
@@ -200,7 +210,7 @@ def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[
         "below_margin_skus": sorted(below),
         "flagged": flagged,
         "not_flagged_below_margin": sorted(po["po_id"] for po in orders if po["sku"] in below
-                                           and po["status"].casefold() != "open"),
+                                           and not still_open(po["status"])),
         "orders_of_unknown_skus": sorted(po["po_id"] for po in orders if po["sku"] not in catalogue),
         "no_channel_skus": sorted(s["sku"] for s in skus if not s["channels"]),
         "no_min_margin_skus": sorted(s["sku"] for s in skus if s["min_margin_pct"] is None),

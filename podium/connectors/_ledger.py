@@ -8,6 +8,13 @@ row set back to pending or copied into another outbox) in the store's kv namespa
 * a time (``repr`` of a float): delivered then. A copy, or the row set back to pending, is not sent
   again.
 
+With auditing on (a governed relay), each note is sealed with the audit key over the message's
+fingerprint (a ``;MAC`` after the time, a ``seal`` in the reservation): a note the Podium store's
+writer put there by hand, or moved from another message, does not match, and is taken for a stale
+reservation (the message is delivered, and its row says why) instead of holding the message back
+as delivered or as another relay's for ever. Deleting a note still lets a copy go again (a
+target that deduplicates by key applies it once).
+
 A reservation is taken with a compare-and-set (:meth:`~podium.storage.Store.kv_swap`), so of two
 relays that read the same note one wins. The delivery's success turns the reservation into the
 delivered note; its failure removes it. A reservation whose time has passed is stale: its relay
@@ -68,18 +75,29 @@ _LAST = 253402300800.0
 time a relay wrote, and ``time.gmtime`` cannot show it)."""
 
 
-def _reading(value: str) -> tuple[str, float] | float | None:
+def _signed(keys: Any, text: str, seal: Any) -> bool:
+    """Whether ``seal`` is the audit key's MAC of ``text`` (a key retired since included)."""
+    return isinstance(seal, str) and keys.verify_mac(text, seal) is True
+
+
+def _reading(value: str, key: str = "", keys: Any = None) -> tuple[str, float] | float | None:
     """A note's meaning: (owner, until) for a reservation, else the time of the delivery; None for
     a note of no shape a relay writes (not JSON, a text or NaN for a time: written into the Podium
-    store by hand), which :meth:`Ledger.reserve` takes for a stale reservation, so that no such note
-    makes a relay raise in the middle of a batch."""
+    store by hand), or, with ``keys`` (the audit keys of a sealed ledger), one whose seal does not
+    match it under fingerprint ``key``, which :meth:`Ledger.reserve` takes for a stale reservation,
+    so that no such note makes a relay raise in the middle of a batch, or holds a message back."""
     try:
         if value.startswith("{"):
             held = json.loads(value)
             owner, until = held["owner"], float(held["until"])
+            if keys is not None and not _signed(keys, f"{key};{owner};{until!r}", held.get("seal")):
+                return None
             return (str(owner), until) if not math.isnan(until) else None
-        when = float(value)
-    except (ValueError, TypeError, KeyError, IndexError):
+        text, _, seal = value.partition(";")
+        when = float(text)
+        if keys is not None and not _signed(keys, f"{key};{text}", seal):
+            return None
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
         return None
     return when if 0.0 <= when < _LAST else None
 
@@ -87,14 +105,28 @@ def _reading(value: str) -> tuple[str, float] | float | None:
 class Ledger:
     """The deliveries of the relays of ``store`` (a Podium store), and their reservations."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, *, sealed: bool = False) -> None:
         self.store = store
+        self.keys = store.audit_keys if sealed else None
+        """The audit keys that seal the notes (None: a ledger of a store with auditing off)."""
+
+    def delivered_note(self, key: str) -> str:
+        """The note of a delivery now (sealed under fingerprint ``key`` where the ledger is)."""
+        when = repr(time.time())
+        return when if self.keys is None else f"{when};{self.keys.mac(f'{key};{when}')}"
+
+    def reservation_note(self, key: str, owner: str, until: float) -> str:
+        held: dict[str, Any] = {"owner": owner, "until": until}
+        if self.keys is not None:
+            held["seal"] = self.keys.mac(f"{key};{owner};{until!r}")
+        return json.dumps(held)
 
     async def delivered(self, msg: OutboxMessage) -> float | None:
         """When a relay of this store delivered ``msg`` (or a message like it), or None (also while
         one is delivering it)."""
-        value = await self.store.kv_get(SENT, fingerprint(msg))
-        read = None if value is None else _reading(value)
+        key = fingerprint(msg)
+        value = await self.store.kv_get(SENT, key)
+        read = None if value is None else _reading(value, key, self.keys)
         return read if isinstance(read, float) else None
 
     async def reserve(self, msg: OutboxMessage, *, owner: str, lease: float) -> Reservation:
@@ -103,13 +135,13 @@ class Ledger:
         key = fingerprint(msg)
         for _ in range(_TRIES):
             now = time.time()
-            mine = json.dumps({"owner": owner, "until": now + lease})
+            mine = self.reservation_note(key, owner, now + lease)
             value = await self.store.kv_get(SENT, key)
             if value is None:
                 if await self.store.kv_swap(SENT, key, None, mine):
                     return Reservation(mine=mine)
                 continue  # another relay reserved it meanwhile: read what it wrote
-            read = _reading(value)
+            read = _reading(value, key, self.keys)
             if isinstance(read, float):
                 return Reservation(delivered_at=read)
             holder, until = read if read is not None else (UNREADABLE, 0.0)
@@ -124,7 +156,8 @@ class Ledger:
         """Note ``msg`` delivered, in place of reservation ``mine``. False when the reservation was
         no longer this relay's (the delivery outlasted the lease, and another relay may have taken it
         over): the delivery is noted all the same."""
-        key, when = fingerprint(msg), repr(time.time())
+        key = fingerprint(msg)
+        when = self.delivered_note(key)
         if await self.store.kv_swap(SENT, key, mine, when):
             return True
         await self.store.kv_put(SENT, key, when)

@@ -120,7 +120,7 @@ class Governed:
     def sent(self) -> Ledger:
         """The deliveries of this store's relays, and their reservations (in the Podium store: a
         writer of the business database cannot undo them by setting a row back to pending)."""
-        return Ledger(self.governance.store)
+        return Ledger(self.governance.store, sealed=bool(getattr(self.governance, "audit_enabled", False)))
 
     async def delivered(self, msg: OutboxMessage) -> float | None:
         """When a relay of this store delivered ``msg`` (or a message like it), or None."""
@@ -128,7 +128,8 @@ class Governed:
 
     async def note_delivered(self, msg: OutboxMessage) -> None:
         """Record that ``msg`` was delivered."""
-        await self.governance.store.kv_put(SENT, fingerprint(msg), repr(time.time()))
+        key = fingerprint(msg)
+        await self.governance.store.kv_put(SENT, key, self.sent.delivered_note(key))
 
     async def __call__(self) -> set[str]:
         await self.governance.refresh()  # the switches and policies of now

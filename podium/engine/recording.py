@@ -45,6 +45,20 @@ class Recording:
     _digest: Any  # hashlib's sha256 object
     _held: _Item | None
     _renew_after: float
+    _lost: LeaseLost | None = None
+    """A write of this run refused here (another engine owns it): every later one is refused too,
+    unwritten, a step finishing after it in a later turn of the loop included (it would land after
+    the other engine's events)."""
+
+    def _refused(self, exc: LeaseLost) -> None:
+        """Note ``exc``: a write of this run was refused (its caller raises it)."""
+        if self._lost is None:
+            self._lost = exc
+
+    def _still_ours(self) -> None:
+        """Raise :class:`LeaseLost` if a write of this run was refused here already."""
+        if self._lost is not None:
+            raise LeaseLost(f"run {self.run_id}: not written, an earlier write of this engine was refused ({self._lost})")
 
     def lease_renewed(self, until: float) -> None:
         """This engine's lease on the run holds until ``until`` (wall clock, as written to the
@@ -60,21 +74,27 @@ class Recording:
         client, now = self.client, time.time()
         kept = await self.store.renew_leases(client.owner, [self.run_id], lease_seconds=client.lease_seconds, now=now)
         if self.run_id not in kept:
-            raise LeaseLost(
+            lost = LeaseLost(
                 f"run {self.run_id}: its lease ran out while this engine was paused or stalled, and another "
                 "engine holds the run now"
             )
+            self._refused(lost)
+            raise lost
         self.lease_renewed(now + client.lease_seconds)
 
     def _emit_now(self, type: str, step: str, iteration: int, index: int | None, attempt: int, data: str) -> bool:
         """:meth:`emit` of a step's event, made at once if the store can (no listeners, no run
         update); False: nothing was recorded, call :meth:`emit`."""
-        if self._listeners or self._held is not None:
+        if self._listeners or self._held is not None or self._lost is not None:
             return False
         seq = self._seq + 1
         ts = time.time()
-        if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
-            return False
+        try:
+            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+                return False
+        except LeaseLost as exc:
+            self._refused(exc)
+            raise
         self._seq = seq
         # event_bytes(), inline: the step's hot path
         self._digest.update(f"{seq}\x1f{type}\x1f{ts!r}\x1f{step}\x1f{iteration}\x1f{index}\x1f{attempt}\x1f{data}\x1e".encode())
@@ -94,6 +114,8 @@ class Recording:
         """Record one event; with ``end`` (the run's record as it ends), also its ``run.end`` audit
         anchor, in the same transaction as the event and ``run_update`` (and the last step's
         completion held back for it). Returns the event's ``seq`` (None with ``end``)."""
+        if self._lost is not None:
+            self._still_ours()
         held = self._held
         if held is not None and end is None:
             self._held = None
@@ -113,8 +135,10 @@ class Recording:
                 # exactly one of them is stored (the other finds the seq taken), no hole under it.
                 self._seq, self._digest, self._held = seq0, before, held
                 raise
-            except BaseException:
+            except BaseException as exc:
                 self._held = held  # not written: a later end (the failure's) writes it
+                if isinstance(exc, LeaseLost):
+                    self._refused(exc)
                 raise
             if anchor is not None:
                 governance.announce(anchor)
@@ -125,8 +149,12 @@ class Recording:
         self._digest.update(event_bytes(seq, type, ts, step, iteration, index, attempt, data))
         if run_update is None and not self._listeners:
             # The hot path of every step: no Event object, one INSERT (made at once if the store can).
-            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
-                await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
+            try:
+                if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+                    await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
+            except LeaseLost as exc:
+                self._refused(exc)
+                raise
             return seq
         ev = Event(
             run_id=self.run_id,
@@ -139,7 +167,11 @@ class Recording:
             attempt=attempt,
             data=data,
         )
-        await self.store.append((ev,), run_update)
+        try:
+            await self.store.append((ev,), run_update)
+        except LeaseLost as exc:
+            self._refused(exc)
+            raise
         self._tell((ev,))
         return seq
 
@@ -175,16 +207,22 @@ class Recording:
 
     async def _emit_all(self, items: list[tuple[str, str | None, int, int | None, int, str | None]]) -> None:
         """Record events (type, step, iteration, index, attempt, data) of this run in one transaction."""
+        if self._lost is not None:
+            self._still_ours()
         if self._held is not None:  # the completion held back for the end goes first
             items, self._held = [self._held, *items], None
         if len(items) <= 1:
             for item in items:
                 await self.emit(*item)
             return
-        if not self._listeners and self._rows_now(items):
-            return
-        evs = self._numbered(items)
-        await self.store.append(evs)
+        try:
+            if not self._listeners and self._rows_now(items):
+                return
+            evs = self._numbered(items)
+            await self.store.append(evs)
+        except LeaseLost as exc:
+            self._refused(exc)
+            raise
         self._tell(evs)
 
     def _rows_now(self, items: Sequence[_Item]) -> bool:

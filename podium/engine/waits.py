@@ -389,12 +389,20 @@ class Waits:
         gov = self.client.governance
         if not ends or not gov.audit_enabled:  # without auditing no decision is checked (as live)
             return None
+        # a fork's copy of the end of a wait its kept step made: checked where it was made (reused.py)
+        reused = [(seq, key) for seq, key in ends if '"reused_from"' in (self.recorded[key][1] or "")]
+        if reused:
+            ends = [end for end in ends if end not in reused]
         asked = [(seq, key) for seq, key in ends if self._asked_for(key)]
         self.unasked = {key for _, key in ends if not self._asked_for(key)}
-        if not asked:
+        if not asked and not reused:
             return None
         entries, keys = await self.store.audit_for(self.run_id), self.store.audit_keys.all()
         covered = anchored_events(entries, keys)
+        for seq, key in reused:
+            if seq > covered and (refusal := await self._reused_problem(key, keys)) is not None:
+                await gov.record("approval.refuse", self.run_id, actor="engine", name=key[0].partition("/signal:")[2], reason=refusal[:500])
+                return refusal
         for seq, key in asked:
             if seq <= covered:
                 continue  # the run's digest vouches for it (checked before the run resumed)
@@ -419,6 +427,14 @@ class Waits:
                 await gov.record("approval.refuse", self.run_id, actor="engine", name=name, reason=problem[:500])
                 return problem
         return None
+
+    async def _reused_problem(self, key: Any, keys: Mapping[str, bytes]) -> str | None:
+        """Why a fork's copy of an approval's end may not be taken (podium/engine/reused.py), or None."""
+        from .reused import reused_problem
+
+        return await reused_problem(
+            self.store, keys, self.run_id, self.run.forked_from, key, self.recorded[key][1], by=not self.redact_payloads
+        )
 
     def _asked_for(self, key: Any) -> bool:
         """Whether the log ties the end of wait ``key`` to an approval: an approval's request of it,

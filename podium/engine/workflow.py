@@ -111,7 +111,7 @@ def _validator_for(annotation: Any) -> _Validator | None:
 
 def _type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(fn)
+        return typing.get_type_hints(fn, include_extras=True)  # Annotated constraints are checked too
     except Exception:
         # Annotations naming classes that are not importable at definition time (local classes with
         # postponed evaluation): those values are passed through unchecked.

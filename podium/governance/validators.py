@@ -67,14 +67,36 @@ class BannedContent(Validator):
             if p.startswith("re:"):
                 self._compiled.append((p, re.compile(p[3:], re.IGNORECASE)))
             else:
-                self._compiled.append((p, re.compile(rf"(?<!\w){re.escape(shown(p))}(?!\w)", re.IGNORECASE)))
+                phrase = shown(p).translate(_LOOKALIKES)
+                self._compiled.append((p, re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.IGNORECASE)))
 
     async def check(self, text: str) -> str | None:
-        """Words and phrases are looked for in the text as a reader sees it (:func:`shown`);
-        ``re:`` patterns in the text as written and as shown."""
+        """Words and phrases are looked for in the text as a reader sees it (:func:`shown`, Cyrillic
+        and Greek letters that look like Latin ones read as those); ``re:`` patterns in the text as
+        written, as shown, and as read."""
         seen = shown(text)
-        hits = [p for p, rx in self._compiled if rx.search(seen) or (p.startswith("re:") and rx.search(text))]
+        read = seen.translate(_LOOKALIKES)
+        hits = [
+            p
+            for p, rx in self._compiled
+            if rx.search(read) or (p.startswith("re:") and (rx.search(text) or rx.search(seen)))
+        ]
         return f"contains banned content: {', '.join(repr(h) for h in hits)}" if hits else None
+
+
+_LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0455\u0501\u051b\u051d\u04bb\u04cf"
+    "\u0410\u0412\u0415\u0406\u0408\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0423\u0425\u0405"
+    "\u03b1\u03bf\u03c1\u03bd\u03b9\u03ba\u03c5\u03c4\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7"
+    "\u0131\u0251",
+    "aBeijkmHopctyxsdqwhl"
+    "ABEIJKMHOPCTYXS"
+    "aopvikutABEZHIKMNOPTYX"
+    "ia",
+)
+"""Cyrillic and Greek letters (and dotless i, Latin alpha) that read as Latin ones: a banned phrase
+written with them (``gu\u0430r\u0430nt\u0435\u0435d``) reads as the phrase (the confusables of
+Unicode TR39 that matter for Latin text; matching ignores case)."""
 
 
 def shown(text: str) -> str:

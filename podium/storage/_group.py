@@ -57,6 +57,11 @@ class GroupWrite(Generic[T, R]):
         self._turn_key: tuple[object, object] = (None, None)
         """The turn's mark and the key that wrote at once in it (:meth:`at_once`)."""
         self._landing: dict[object, asyncio.Future[R]] = {}
+        self._refused: dict[object, BaseException] = {}
+        """Keys (runs) whose write was refused, until that write's caller has heard of it: their
+        later writes, queued behind it or made meanwhile, are refused with the same error (a run's
+        writes follow one another; one refused, a later one would land after another engine's
+        events, or leave a hole)."""
         self.batches = 0
         """Transactions written (with :attr:`runs`: how well the calls were grouped)."""
         self.runs = 0
@@ -75,6 +80,8 @@ class GroupWrite(Generic[T, R]):
         ``key`` (its run) waits until it is. A write made at once (eager) lets the later writes of
         its ``key`` in this turn be made at once too (:meth:`at_once`)."""
         loop = asyncio.get_running_loop()
+        if key is not None and (refused := self._refused.get(key)) is not None:
+            raise refused
         if self.eager and self._task is None and self._turn is None:
             self._mark_turn(key)  # later writes of this turn gather, except this key's own (at_once)
             results = await self._write([item])
@@ -87,6 +94,12 @@ class GroupWrite(Generic[T, R]):
             self._task = loop.create_task(self._flush())
         try:
             return await (asyncio.shield(done) if lands else done)
+        except Exception as exc:
+            # Its caller hears of the refusal now (and stops writing for the run): the key is free
+            # again for a later writer of the run (this engine taking it up anew).
+            if key is not None and self._refused.get(key) is exc:
+                del self._refused[key]
+            raise
         except asyncio.CancelledError:
             # Cancelled while still queued: its write is not made behind its back (a run cancelled
             # as it ended does not also end completed). Once its group is being written, it lands.
@@ -102,7 +115,9 @@ class GroupWrite(Generic[T, R]):
         if key is not None and self._landing.get(key) is done:
             del self._landing[key]
         if not done.cancelled():
-            done.exception()  # retrieved: its caller went away, and its run's next write will tell
+            err = done.exception()  # retrieved: its caller went away, and its run's next write will tell
+            if key is not None and err is not None and self._refused.get(key) is err:
+                del self._refused[key]
 
     async def landed(self, key: object, *, timeout: float = 10.0) -> None:
         """Wait until the write of ``key`` whose caller was cancelled (``lands``) is made or failed,
@@ -123,8 +138,8 @@ class GroupWrite(Generic[T, R]):
         turn = self._turn
         if turn is not None:  # the most frequent answer first: a lone run's next step, same turn
             mark = self._turn_key
-            return self._task is None and mark[0] is turn and mark[1] == key
-        if self._task is not None:
+            return self._task is None and mark[0] is turn and mark[1] == key and not self._refused
+        if self._task is not None or (self._refused and key in self._refused):
             return False
         self._mark_turn(key)
         return True
@@ -152,6 +167,17 @@ class GroupWrite(Generic[T, R]):
             self._queue = []
 
     async def _commit(self, batch: list[tuple[T, asyncio.Future[R], object]]) -> None:
+        if self._refused:  # queued behind a write of their run that was refused: not made either
+            kept = []
+            for one in batch:
+                if one[2] is not None and (err := self._refused.get(one[2])) is not None:
+                    if not one[1].done():
+                        one[1].set_exception(err)
+                else:
+                    kept.append(one)
+            if not kept:
+                return
+            batch = kept
         try:
             results = await self._write([item for item, _, _ in batch])
         except asyncio.CancelledError:
@@ -161,22 +187,14 @@ class GroupWrite(Generic[T, R]):
             raise
         except Exception as exc:
             if len(batch) == 1:
-                if not batch[0][1].done():
-                    batch[0][1].set_exception(exc)
+                _, done, key = batch[0]
+                if not done.done():
+                    done.set_exception(exc)
+                    if key is not None:  # the run's later writes are refused too (see _refused)
+                        self._refused[key] = exc
                 return
-            failed: dict[object, BaseException] = {}
-            for one in batch:  # who is to blame: each alone
-                _, done, key = one
-                if key is not None and key in failed:
-                    # A run's writes follow one another: one refused (a stale owner's event, a
-                    # run gone), the later ones are not made either (they would land after
-                    # another engine's events, or leave a hole under them).
-                    if not done.done():
-                        done.set_exception(failed[key])
-                    continue
-                await self._commit([one])
-                if key is not None and done.done() and not done.cancelled() and (err := done.exception()) is not None:
-                    failed[key] = err
+            for one in batch:  # who is to blame: each alone (a run's writes after its refused one are
+                await self._commit([one])  # refused unwritten, see _refused)
             return
         self.batches += 1
         self.runs += len(batch)

@@ -95,7 +95,7 @@ def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
     import typing
 
     try:
-        return typing.get_type_hints(fn)
+        return typing.get_type_hints(fn, include_extras=True)  # Annotated constraints are checked too
     except Exception:
         return {}
 

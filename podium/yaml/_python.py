@@ -242,7 +242,7 @@ def resolve_function(ref: str, *, base_dir: str | None, modules: Sequence[str] =
         )
     sig = inspect.signature(fn)
     try:
-        hints = typing.get_type_hints(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)  # Annotated constraints are checked too
     except Exception:
         hints = {}
     params: dict[str, inspect.Parameter] = {}

@@ -167,6 +167,11 @@ async def test_a_tool_error_that_names_a_credential_is_masked_in_the_audit_log(t
         "Invest now: " + "".join(chr(ord(c) + 0xFEE0) if c != " " else c for c in "guaranteed returns"),  # full-width
         "Invest now: guaranteed\n   returns!",  # the phrase split over two lines
         "Invest now: guaranteed \u2060returns \u202eof 20%",  # a word joiner and a bidi override
+        # Cyrillic and Greek letters that look like Latin ones (failed before: NFKC keeps them apart)
+        "Invest now: gu\u0430r\u0430nt\u0435\u0435d r\u0435turns!",  # Cyrillic a and e (U+0430, U+0435)
+        "Invest now: GUARANT\u0415\u0415D R\u0415TURNS",  # Cyrillic capital E (U+0415)
+        "Invest now: guar\u03b1nteed returns",  # Greek alpha
+        "Invest now: gu\u0430r\u0430nt\u0435\u0435d\u200b r\u0435turns",  # both tricks at once
     ],
 )
 async def test_banned_content_is_found_through_unicode_tricks(answer: str) -> None:

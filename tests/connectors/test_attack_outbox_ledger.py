@@ -1,12 +1,15 @@
 """Attacks on the relays' ledger of reservations (podium/connectors/_ledger.py), seventh session's
 attacker review.
 
-The ledger lives in the Podium store (``outbox_sent``); its rows are not sealed, so whoever can write
-that database can write a note of any shape under a message's fingerprint (which anyone reading the
-outbox can compute). Such a person can already hold a message back (a delivered note) or have it
-sent again (deleting the note); what a relay must not do is fall over: a note it cannot read (not a
-time, not a reservation; a time out of range) raised in the middle of a batch, so that the other
-messages of that batch were delivered but never marked sent nor audited, batch after batch."""
+The ledger lives in the Podium store (``outbox_sent``), so whoever can write that database can write
+a note of any shape under a message's fingerprint (which anyone reading the outbox can compute). A
+relay must not fall over: a note it cannot read (not a time, not a reservation; a time out of range)
+raised in the middle of a batch, so that the other messages of that batch were delivered but never
+marked sent nor audited, batch after batch. And (eighth session: "the ledger is unsealed") such a
+writer held a message back for good with a note of a delivery that never happened (the message was
+marked sent, a "duplicate", and never delivered) or a reservation far ahead: the notes are sealed
+with the audit key now, and one whose seal does not match is taken over like an unreadable one.
+Deleting a note still lets a copy go again (a target that deduplicates by key applies it once)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from podium import Client
+from podium.connectors._ledger import Ledger
 from podium.connectors.relay import SENT, fingerprint
 from podium.connectors.sql import SqlConnector
 
@@ -34,9 +38,15 @@ NOTES = {
     "a reservation that is a list": ("[1, 2]", "sent"),
     "a delivered time that is not a number": ("nan", "sent"),
     "a delivered time past the calendar": ("1e300", "sent"),
-    "a reservation never ending": (json.dumps({"owner": "x", "until": 1e300}), "waiting"),
-    "a reservation until infinity": ('{"owner": "x", "until": Infinity}', "waiting"),
+    "a reservation never ending": (json.dumps({"owner": "x", "until": 1e300}), "sent"),
+    "a reservation until infinity": ('{"owner": "x", "until": Infinity}', "sent"),
     "a reservation until NaN": ('{"owner": "x", "until": NaN}', "sent"),
+    # failed before (the message was held back: marked a duplicate, or left waiting a day at a time)
+    "a delivery that never happened": (repr(time.time()), "sent"),
+    "a reservation far ahead": (json.dumps({"owner": "x:1:1", "until": time.time() + 86_400}), "sent"),
+    "a genuine note's seal under a time of one's own": ("SEALED-DELIVERY", "sent"),
+    # a relay's own (sealed) reservation far ahead: its clock set wrong; looked at within a lease
+    "a relay's reservation far ahead": ("SEALED-RESERVATION", "waiting"),
 }
 
 
@@ -58,7 +68,13 @@ async def test_attack_a_note_the_relay_cannot_read_fails_the_whole_batch_unrecor
         await c.run(wf, 2)
         first, second = await db.outbox_messages()
         note, outcome = NOTES[what]
-        await c.store.kv_put(SENT, fingerprint(first), note)
+        key, ledger = fingerprint(first), Ledger(c.store, sealed=True)
+        if note == "SEALED-DELIVERY":  # a genuine note's seal, its time changed
+            sealed = ledger.delivered_note(key)
+            note = f"{time.time() - 3600!r};{sealed.partition(';')[2]}"
+        elif note == "SEALED-RESERVATION":
+            note = ledger.reservation_note(key, "x:1:1", 1e300)
+        await c.store.kv_put(SENT, key, note)
         relay = _relay(db, hook_for(hook), c, "orders")
         done = await relay.run_once()
         assert done.sent == (2 if outcome == "sent" else 1) and done.waiting == (outcome == "waiting"), done

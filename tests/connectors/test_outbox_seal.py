@@ -445,31 +445,35 @@ def test_the_relay_command_says_when_a_waiting_copy_is_looked_at_again_and_how_s
     import shlex
     import time
 
+    from podium.connectors._ledger import Ledger
     from podium.connectors.relay import SENT, fingerprint
 
     db, orders_url, env = _orders_and_slack(hook, tmp_path)
 
-    async def write(note: str | None, token: str | None = None) -> str:
+    async def write(held: bool, token: str | None = None) -> str:
+        """Note what another relay of the store writes (sealed with the audit key, as relays do)."""
         async with Client(db, token=token) as c:
             orders = SqlConnector(orders_url)
-            if note is None:
+            if held:
                 await c.create_user("root", ["admin"])
                 token = await c.create_token("root")
                 await c.set_policy("*", Policy(allowed_connectors=["slack"]))
                 await orders.call("transact", place(9), idempotency_key="k9")
-                note = json.dumps({"owner": "elsewhere:1:1", "until": time.time() + 600})  # another relay's hold
             [message] = await orders.outbox_messages()
-            await c.store.kv_put(SENT, fingerprint(message), note)
+            key, ledger = fingerprint(message), Ledger(c.store, sealed=True)
+            # another relay's hold, then its delivery of its copy
+            note = ledger.reservation_note(key, "elsewhere:1:1", time.time() + 600) if held else ledger.delivered_note(key)
+            await c.store.kv_put(SENT, key, note)
             await orders.close()
         return token or ""
 
-    env["PODIUM_TOKEN"] = asyncio.run(write(None))
+    env["PODIUM_TOKEN"] = asyncio.run(write(True))
     relayed = _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env)
     assert relayed.returncode == 0 and "waiting=1" in relayed.stdout, relayed.stdout + relayed.stderr
     hint = " ".join(relayed.stdout.split())
     assert "looked at again when its hold ends" in hint and "duplicates" in hint, hint
     assert "podium outbox retry --source orders KEY" in hint, hint
-    asyncio.run(write(repr(time.time()), env["PODIUM_TOKEN"]))  # the other relay delivered its copy
+    asyncio.run(write(False, env["PODIUM_TOKEN"]))  # the other relay delivered its copy
     assert "sent=0" in _podium("outbox", "relay", "--source", "orders", "--once", "--db", db, env=env).stdout
     retry = shlex.split(hint.split("to look again sooner: ", 1)[1].replace("KEY", "k9/message-0"))
     assert _podium(*retry[1:], "--db", db, env=env).returncode == 0

@@ -84,3 +84,19 @@ async def test_wide_skus_keep_the_mail_table_in_line(company, tmp_path):
     assert len(ends) == 1, table  # the cost column ends in the same column on every line
     pos = body[body.index("Open purchase orders flagged in the ERP:") + 1:][:2]
     assert len({_columns(line[:line.index(" qty")]) for line in pos}) == 1, pos
+
+
+async def test_a_partially_received_purchase_order_is_flagged_as_an_open_one(company, tmp_path):
+    """Before: only ``open`` was flagged; a ``partially received`` PO of a product now below margin,
+    whose remaining units still arrive (and are invoiced) at the new cost, was listed among the POs
+    not flagged, and finance never looked at it. Received, cancelled, draft and held ones stay unflagged."""
+    catalogue = write_csv(tmp_path / "c.csv", CATALOGUE, [["A", "v", 90, 100, 20, "web"]])
+    statuses = {"P1": "open", "P2": "partially received", "P3": "Partially_Received", "P4": "partially-received",
+                "P5": "received", "P6": "cancelled", "P7": "draft", "P8": "on hold"}
+    orders = write_csv(tmp_path / "o.csv", ORDERS, [[po, "A", 5, 90, st] for po, st in statuses.items()])
+    out = await run(company, tmp_path, {"vendor": "v", "change_pct": 5, "effective": "2027-01-01",
+                                        "catalogue": catalogue, "purchase_orders": orders})
+    assert out["flagged_pos"] == ["P1", "P2", "P3", "P4"], out["flagged_pos"]
+    assert out["below_margin_not_open_pos"] == ["P5", "P6", "P7", "P8"]
+    _, flags, _ = await erp_state(company)
+    assert sorted(p for p in flags if p in statuses) == ["P1", "P2", "P3", "P4"]
