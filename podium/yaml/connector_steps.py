@@ -21,7 +21,6 @@ from typing import Any
 
 from ._registry import StepType
 
-
 #: Arguments that are the call's code, not its data: a SQL text, the table, the list of writes and
 #: each write's kind and table. From the input, ``WHERE id = {{ input.id }}`` takes ``0 OR 1=1``.
 _CODE_ARGUMENTS = ("sql", "table", "writes")
