@@ -41,12 +41,30 @@ def _code_templates(arguments: Any) -> list[Any]:
             found += [
                 _code_template(("arguments", "writes", i, k)) for k in _CODE_OF_A_WRITE if is_template(write.get(k))
             ]
+    # A message written in the file names its target and operation there too, as a direct call's
+    # operation (a whole `messages` list from the input is the policy's to bound: allowed_connectors).
+    messages = arguments.get("messages")
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        if isinstance(message, Mapping):
+            found += [
+                _code_template(("arguments", "messages", i, k))
+                for k in ("target", "operation")
+                if is_template(message.get(k))
+            ]
     return found
 
 
 def _code_template(at: tuple[str | int, ...]) -> Any:
     from ..governance.capabilities import Use
 
+    if "messages" in at:
+        return Use(
+            at=at,
+            problem=f"an outbox message's {at[-1]} cannot be a template: it chooses which connector and "
+            "operation the relay calls later, so the input or a step's output could pick another",
+            hint="write it in the file (target: slack, operation: post) and template the message's arguments; "
+            "a whole messages list from the input is bounded by the policy's allowed_connectors",
+        )
     return Use(
         at=at,
         problem=f"a connector's {at[-1]} cannot be a template: it is the call's code, so the input or a "

@@ -71,6 +71,8 @@ async def test_attack_an_event_cannot_rewrite_the_sql_a_workflow_file_runs(kinds
         ('writes: [{op: "{{ input.op }}", table: orders, values: {id: 1}}]', 9, "op"),
         ('writes:\n  - op: insert\n    table: "{{ input.t }}"\n    values: {id: 1}', 11, "table"),
         ('writes: "{{ input.writes }}"', 9, "writes"),
+        ('messages: [{target: "{{ input.t }}", operation: post, arguments: {}}]', 9, "target"),
+        ('messages:\n  - target: slack\n    operation: "{{ input.op }}"', 11, "operation"),
     ],
 )
 def test_attack_code_of_a_connector_call_cannot_come_from_a_template(
@@ -78,7 +80,7 @@ def test_attack_code_of_a_connector_call_cannot_come_from_a_template(
 ) -> None:
     problems = podium_yaml.validate_text(_flow(arguments), "lookup.yaml", registry=kinds)
     assert [p.line for p in problems] == [line], problems
-    assert f"{what} cannot be a template" in problems[0].message
+    assert f"{what} cannot be a template" in problems[0].message, problems[0].message
 
 
 def test_attack_a_connector_call_whose_arguments_are_all_a_template_is_refused(kinds: Any) -> None:
