@@ -196,17 +196,20 @@ async def test_a_signal_stored_before_a_held_deadline_is_not_answered_with_the_d
 
 async def test_a_sleep_of_nan_seconds_from_the_run_input_fails_the_step_clearly():
     """Attack: a run input that makes a step sleep NaN seconds held its run (and a slot) forever,
-    never due and never failing. It is a clear, non-retried error instead."""
-    from podium import RunFailed
+    never due and never failing. It is a clear, non-retried error instead. (A NaN in the run input
+    itself is refused when the run starts, since the eighth session; a step can still compute one.)"""
+    from podium import InputValidationError, RunFailed
 
     wf = Workflow("nan-sleep")
 
     @wf.step
     async def nap(input: dict, ctx: StepContext) -> str:
-        await ctx.sleep(input["s"])
+        await ctx.sleep(float(input["s"]))
         return "woke"
 
     async with Client("memory://", workflows=[wf], poll_interval=0.05) as client:
-        handle = await client.start(wf, {"s": float("nan")})
+        with pytest.raises(InputValidationError, match="input.s is NaN"):
+            await client.start(wf, {"s": float("nan")})
+        handle = await client.start(wf, {"s": "nan"})
         with pytest.raises(RunFailed, match="not a number of seconds"):
             await client.result(handle.id, timeout=20)

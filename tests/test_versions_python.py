@@ -263,3 +263,17 @@ def test_a_changed_file_refused_at_start_names_the_deploy_command_that_works(tmp
     assert deployed.exit_code == 0 and "version 1.2" in deployed.output, deployed.output
     ran = r.invoke(cli, ["run", "mine/drafts.yaml", "-q"])
     assert ran.exit_code == 0 and '"v2"' in ran.output, ran.output
+
+
+async def test_attack_a_prompt_cannot_pad_a_value_to_gigabytes() -> None:
+    """Attack (eighth session's review): a stored prompt is written by whoever may deploy, and
+    ``{n:>999999999}`` made ``render`` build a gigabyte of spaces in the engine's process (every
+    tenant's runs there), a nested ``{n:{width}}`` the same with a width from the run's data. A
+    width or precision is now at most 9,999."""
+    async with Client("memory://") as c:
+        for text in ("{n:>999999999}", "{n:.999999999f}", "{n:{w}}", "{n:0999999999}"):
+            await c.put_prompt("wide", text)
+            with pytest.raises(ConfigError, match="width or precision beyond 9,999"):
+                (await c.prompt("wide")).render(n=5, w="999999999")
+        await c.put_prompt("wide", "{n:>9999}|{n:.2f}|{n:{w}}")
+        assert len((await c.prompt("wide")).render(n=5, w="3")) == 9999 + 1 + 4 + 1 + 3

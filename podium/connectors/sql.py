@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
+import decimal
 import re
 import uuid
 from typing import Any
@@ -48,6 +49,8 @@ _INTO = re.compile(r"(?<![a-z_$])into(?![a-z0-9_$])", re.IGNORECASE)
 _OUTLIVES_ROLLBACK = re.compile(
     r"(?<![a-z_$])(nextval|setval|get_lock|release_lock|release_all_locks|pg_(?:try_)?advisory_\w+|"
     r"pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|lo_import|lo_export|load_file"
+    # the server's files, read (PostgreSQL's as MariaDB's LOAD_FILE): a superuser or pg_read_server_files
+    r"|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+"
     r"|next\W+value\W+for"
     # ...and PostgreSQL functions that run SQL given as text, which can be built from pieces
     # ('pg_adv' || 'isory_lock(1)') that no name above matches
@@ -334,8 +337,8 @@ class SqlConnector(Connector):
             name = " ".join(found.group(1).split()).upper()
             raise ConnectorError(
                 f"sql: `sql` calls {name}, whose effect a rollback does not undo (a sequence moved, a lock the "
-                "connection keeps, the server's state or files) or which runs SQL given as text, and `query` is "
-                "read-only; remove it from the "
+                "connection keeps, the server's state or files), which reads the server's files or which runs SQL "
+                "given as text, and `query` is read-only (the database's rows only); remove it from the "
                 "SELECT (a sequence's last value reads with LASTVAL or currval), and write with insert/transact",
                 operation="query",
             )
@@ -369,7 +372,7 @@ class SqlConnector(Connector):
         if required and not where:
             raise ConnectorError("sql: `where` is empty, which would change every row; name the rows to change")
         cols = self._columns(table, where, "where")
-        return [c == _coerce(c, where[c.name]) for c in cols]
+        return [c == _matched(c, where[c.name]) for c in cols]
 
     def _query(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> list[dict[str, Any]]:
         cols = self._columns(table, args["columns"], "columns") if args.get("columns") else [table]
@@ -420,7 +423,7 @@ class SqlConnector(Connector):
             ins = mysql.insert(table).values(row)
             conn.execute(ins.on_duplicate_key_update({k: ins.inserted[k] for k in changed}))
         else:  # portable fallback: update, then insert if nothing matched (inside one transaction)
-            where = [table.c[k] == row[k] for k in key]
+            where = [table.c[k] == _matched(table.c[k], row[k]) for k in key]
             if conn.execute(sa.update(table).where(*where).values(changed)).rowcount == 0:
                 conn.execute(sa.insert(table).values(row))
         return {"upserted": 1, "key": {k: row[k] for k in key}}
@@ -568,6 +571,51 @@ def _coerce(col: sa.Column[Any], value: Any) -> Any:
                 f"ISO form ({'2026-12-06T09:30:00' if kind is _dt.datetime else '2026-12-06'})"
             ) from None
     return value
+
+
+def _matched(col: sa.Column[Any], value: Any) -> Any:
+    """A value a row is selected by, of the column's kind, or a refusal before anything is sent.
+
+    A value keeps the type its template gave it (``"{{ input.email }}"`` is the input's number if it
+    sent one), and MariaDB/MySQL compare a text column with a number as numbers (``email = 0``
+    matches every address not starting with a digit) and a number column with text as a number
+    (``id = '1abc'`` is ``id = 1``). So a text column takes text, a number column a number or its
+    digits, a flag a boolean; a list or a mapping never (None is ``IS NULL``)."""
+    if value is None:
+        return None
+    try:
+        kind = col.type.python_type
+    except NotImplementedError:
+        kind = None
+    given = "a list" if isinstance(value, list) else "a mapping" if isinstance(value, dict) else type(value).__name__
+
+    def refuse(want: str) -> ConnectorError:
+        return ConnectorError(  # the value is the caller's data: not quoted
+            f"sql: `where` column {col.name!r} holds {want}, and the value given is {given}; a row is selected by a "
+            f"value of its column's kind (in a workflow file: \"{{{{ input.x | string }}}}\" or \"{{{{ input.x | int }}}}\")"
+        )
+
+    if isinstance(value, list | dict):
+        raise refuse("one value")
+    if kind is str:
+        if not isinstance(value, str):
+            raise refuse("text")
+    elif kind is bool:
+        if not isinstance(value, bool):
+            raise refuse("a boolean")
+    elif kind is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}", value.strip()):
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise refuse("an integer")
+    elif kind is float or kind is decimal.Decimal:
+        if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}(\.\d{1,30})?", value.strip()):
+            return float(value) if kind is float else decimal.Decimal(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise refuse("a number")
+    return _coerce(col, value)
 
 
 def _read_only_refused(exc: BaseException) -> bool:

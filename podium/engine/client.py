@@ -272,7 +272,7 @@ class Client:
             wf = await self.deployments.resolve(wf)
         await self.authorize("runs.start", f"workflow:{wf.name}")
         self.governance.check_startable(wf.name)
-        value = wf.validate_input(input)
+        value = wf.validate_start_input(input)
         payload = self.governance.stored_payload(wf.name, _serde.dumps(value), deployed=await self.deployments.owns_name(wf))
         rid = run_id or new_id()
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, queue=queue)
@@ -571,7 +571,7 @@ class Client:
         await lineage.check_fork(self.store, self.governance, parent, wf.name)  # a fork is a new run
         reask = not self.governance.principal.local  # four eyes: its starter may not decide a fork's approvals
         keep = reusable_events(wf, await self.store.load_events(run_id), from_step, run_id, new_input=input is not _UNSET, reask=reask)
-        payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(input)), deployed=await self.deployments.owns_name(wf))
+        payload = parent.input if input is _UNSET else self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_start_input(input)), deployed=await self.deployments.owns_name(wf))
         rid = new_id()
         anchor = self.governance.entry("run.fork", rid, parent=run_id, step=from_step, edited_input=input is not _UNSET, input=payload_hash(payload or "null"), **self.governance.starter())
         await self._create_and_drive(wf, rid, payload or "null", fork=(run_id, from_step), events=keep, anchor=anchor)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import re
 import string
 import time
 from dataclasses import dataclass
@@ -71,6 +72,16 @@ class _Fields(string.Formatter):
                 "their public fields: change the prompt (podium prompts put), e.g. {order.id}"
             )
         return super().get_field(field_name, args, kwargs)
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        # A width or precision is memory: {n:>999999999} is a gigabyte of spaces in the engine.
+        if any(len(digits.lstrip("0")) > 4 for digits in re.findall(r"\d+", format_spec)):
+            raise ConfigError(
+                f"prompt {self.prompt.name!r} version {self.prompt.version}: the format {format_spec!r} asks for "
+                "a width or precision beyond 9,999 characters (a prompt may pad or cut a value to at most "
+                "9,999); change the prompt (podium prompts put)"
+            )
+        return super().format_field(value, format_spec)
 
 
 class PromptLibrary:

@@ -460,6 +460,18 @@ class Workflow:
 
     # -- checking -------------------------------------------------------------------------------
 
+    def validate_start_input(self, value: Any) -> Any:
+        """:meth:`validate_input` for an input from outside (``Client.start``, ``Client.fork``: every
+        surface and trigger): first the limits of :mod:`podium.governance.limits`, so that NaN,
+        Infinity and deep nesting are refused on every path, not only over HTTP (a lone surrogate is
+        refused by the store's serializer, naming it)."""
+        from ..governance.limits import value_problem
+
+        problem = value_problem(value, where="input", surrogates=False)
+        if problem:
+            raise InputValidationError(f"the input of workflow {self.name!r}: {problem}")
+        return self.validate_input(value)
+
     def validate_input(self, value: Any) -> Any:
         """Check the run input against the declared input type, else against the types of the step
         arguments that take the input; returns the (coerced) value. A run with an input its first

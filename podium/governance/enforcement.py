@@ -73,8 +73,8 @@ class RunGovernance:
         self.tokens = 0
         """Model tokens this run has spent so far (loaded from its log on first need)."""
         self.cost = 0.0
-        self.budget_waived = False
-        """A person let the run go on past its budget."""
+        self.budget_waived: set[str] = set()
+        """The budgets a person let the run go on past (:func:`budget_id`): another one reached asks again."""
         self.usage_loaded = False
         self.deploy = deploy
         """None: the run's workflow owns its name (it is the deployed one, or the store has no users).
@@ -428,7 +428,7 @@ async def check_model(
         if refused is not None:
             await gov.audit("policy.refuse", provider=provider, agent=agent)
             raise PolicyViolation(refused)
-    if gov.budget_waived or not budget or (policy is None and not gov.parent_runs):
+    if not budget or (policy is None and not gov.parent_runs):
         return
     over: list[str] = []
     if policy is not None:
@@ -438,6 +438,9 @@ async def check_model(
         if policy.has_spend_limits:
             over.extend(await gov.spend_over(policy))
     above = await over_above(gov) if gov.parent_runs else []  # the budgets of the runs it is part of
+    if gov.budget_waived:  # a person let it go on past these: not past the others
+        over = [w for w in over if budget_id(w) not in gov.budget_waived]
+        above = [a for a in above if budget_id(a[2]) not in gov.budget_waived]
     if not over and not above:
         return
     mine = bool(over)  # its own budgets are spent (else only those of runs it is part of)
@@ -448,17 +451,21 @@ async def check_model(
     await gov.audit("policy.budget", spent=over, on_exceed="stop" if stop else "approval")
     of = "its policy" if mine else "a run above it"
     if not stop:
-        decision = await ctx.approval(
-            {"spent": over}, title=f"run budget reached ({'; '.join(over)}): let it continue?", name="approval:budget"
-        )
-        if decision.get("approved"):
-            gov.budget_waived = True
-            return
-        comment = decision.get("comment")
-        raise PolicyViolation(
-            f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}) and "
-            f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
-        )
+        # One request per budget, named by the budget (not by what was spent): a decision waives the
+        # budget it was asked about, and the step, run again, meets the same names in any order.
+        for spent in sorted(over, key=budget_id):
+            decision = await ctx.approval(
+                {"spent": [spent]}, title=f"run budget reached ({spent}): let it continue?",
+                name=f"approval:budget:{asked_about('budget', budget_id(spent))}",
+            )
+            if not decision.get("approved"):
+                comment = decision.get("comment")
+                raise PolicyViolation(
+                    f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({spent}) and "
+                    f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
+                )
+            gov.budget_waived.add(budget_id(spent))
+        return
     if not mine:  # a budget of a run it is part of: raised in that run's policy
         raise PolicyViolation(
             f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with: "
@@ -469,6 +476,14 @@ async def check_model(
         f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({'; '.join(over)}); raise it with: "
         f"podium policy set {_budget_from(gov)} --merge {flags}{undeployed}"
     )
+
+
+def budget_id(spent: str) -> str:
+    """Which budget a "spent" line names, without the amount spent (``$0.0600 of $0.0500 today`` ->
+    ``$ of $0.0500 today``); the run's own budget is one whether or not it has started children yet."""
+    amount, _, rest = spent.partition(" ")
+    unit = "$" if amount.startswith("$") else ""
+    return unit + " " + rest.replace(" and the runs it started", "")
 
 
 _BUDGETS = ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost")

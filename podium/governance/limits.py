@@ -55,8 +55,11 @@ def _where(path: list[str | int], root: str) -> str:
     return out or "the value"
 
 
-def value_problem(value: Any, *, where: str = "", max_depth: int = MAX_JSON_DEPTH) -> str | None:
-    """Why a decoded JSON value cannot be taken (None if it can): nesting, NaN/Infinity, lone surrogates."""
+def value_problem(
+    value: Any, *, where: str = "", max_depth: int = MAX_JSON_DEPTH, surrogates: bool = True
+) -> str | None:
+    """Why a decoded JSON value cannot be taken (None if it can): nesting, NaN/Infinity, lone
+    surrogates (unless ``surrogates`` is false: the store's serializer refuses those itself)."""
     stack: list[tuple[Any, list[str | int], int]] = [(value, [], 0)]
     while stack:
         v, path, depth = stack.pop()
@@ -69,7 +72,7 @@ def value_problem(value: Any, *, where: str = "", max_depth: int = MAX_JSON_DEPT
                 )
             items = v.items() if isinstance(v, dict) else enumerate(v)
             for k, item in items:
-                if isinstance(k, str) and _bad_text(k):
+                if surrogates and isinstance(k, str) and _bad_text(k):
                     return f"a key in {_where(path, where)} {_SURROGATE}"
                 stack.append((item, [*path, k], depth + 1))
         elif isinstance(v, float) and not math.isfinite(v):
@@ -78,7 +81,7 @@ def value_problem(value: Any, *, where: str = "", max_depth: int = MAX_JSON_DEPT
                 f"{_where(path, where)} is {spelled}, which JSON has no place for; send a finite "
                 "number or null"
             )
-        elif isinstance(v, str) and _bad_text(v):
+        elif surrogates and isinstance(v, str) and _bad_text(v):
             return f"{_where(path, where)} {_SURROGATE}"
     return None
 

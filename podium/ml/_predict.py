@@ -4,12 +4,13 @@ when to retrain (prediction drift, a performance drop), as an event threshold ru
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
 from ._drift import compare, load_reference, save_reference
-from ._registry import Registry, registry_for
+from ._registry import Registry, approval_rule, registry_for
 from ._table import Rows
 
 PREDICTIONS = "ml_predictions"
@@ -35,9 +36,12 @@ async def predict(
     with every id and score, to the store, so "which model version made this decision" has an
     answer and outcomes recorded later (:func:`record_outcome`) measure that version. The scoring runs
     on ``executor`` (default: the step's, ``@wf.step(executor="ray")``), else in a thread here."""
-    uri = registry.uri if isinstance(registry, Registry) else registry_for(registry).uri
+    reg = registry if isinstance(registry, Registry) else registry_for(registry)
+    uri = reg.uri
     label = f"predict:{model}"
     live = not ctx.replaying(label)
+    if live and version is not None and approval_rule() == "always":  # a person decides what scores too
+        version = await asyncio.to_thread(reg.servable, model, str(version))
     where = executor or getattr(ctx, "executor", None)
     scored: dict[str, Any] = await ctx.call(_score, uri, model, rows, version, name=label, executor=where)
     v, scores = scored["version"], scored["scores"]

@@ -256,6 +256,19 @@ class Registry:
                 f"model {name!r} has no version with alias {ref!r} in {self.uri}; train and promote one first"
             ) from None
 
+    def servable(self, name: str, version: str) -> str:
+        """The version number of ``version`` if a person let it serve under ``PODIUM_ML_APPROVE=always``
+        (the champion, or a version that was champion before: a rollback's target), else a refusal."""
+        v = self.resolve(name, version)
+        allowed = [*self.history(name), *([c] if (c := self.champion(name)) else [])]
+        if v not in allowed:
+            raise NonRetryableError(
+                f"version {v} of model {name!r} was never deployed, and with PODIUM_ML_APPROVE=always only a "
+                f"version a person let serve may score (champions so far: {', '.join(dict.fromkeys(allowed)) or 'none'}): "
+                "leave version out to score with the champion, or promote this version and have it approved"
+            )
+        return v
+
     def load(self, name: str, version: str) -> tuple[Any, list[str]]:
         """The model object of ``name`` at ``version`` and its features (cached: versions never change)."""
         key = (name, str(version))
@@ -490,6 +503,16 @@ def evaluate_model(model: Any, rows: Rows, feats: Sequence[str], target: str) ->
 
 
 _registries: dict[str, Registry] = {}
+
+
+def approval_rule() -> str:
+    """The operator's rule for deployments: ``never`` (the holdout decides; the default) or
+    ``always`` (a person approves each deployment and rollback, and only what a person let serve
+    scores). A workflow file cannot change it."""
+    rule = os.environ.get("PODIUM_ML_APPROVE", "never").strip().lower() or "never"
+    if rule not in ("never", "always"):
+        raise ConfigError(f"PODIUM_ML_APPROVE={rule!r}: use never (the holdout decides) or always (a person approves)")
+    return rule
 
 
 def registry_for(uri: str | None = None) -> Registry:

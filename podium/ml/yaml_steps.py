@@ -186,12 +186,10 @@ async def _promote_step(
 
 
 def _approval_rule() -> str:
-    """The operator's rule for deployments: ``never`` (the holdout decides; the default) or
-    ``always`` (a person approves each deployment and rollback). A workflow file cannot change it."""
-    rule = os.environ.get("PODIUM_ML_APPROVE", "never").strip().lower() or "never"
-    if rule not in ("never", "always"):
-        raise ConfigError(f"PODIUM_ML_APPROVE={rule!r}: use never (the holdout decides) or always (a person approves)")
-    return rule
+    """The operator's rule for deployments (``PODIUM_ML_APPROVE``: never or always)."""
+    from ._registry import approval_rule
+
+    return approval_rule()
 
 
 async def _predict_step(

@@ -21,6 +21,59 @@ from typing import Any
 
 from ._registry import StepType
 
+#: Arguments that are the call's code, not its data: a SQL text, the table, the list of writes and
+#: each write's kind and table. From the input, ``WHERE id = {{ input.id }}`` takes ``0 OR 1=1``.
+_CODE_ARGUMENTS = ("sql", "table", "writes")
+_CODE_OF_A_WRITE = ("op", "table")
+
+
+def _code_templates(arguments: Any) -> list[Any]:
+    """A problem for each argument that is code and a template (``values``, ``where``, ``params``,
+    ``rows`` and a message's arguments are data: they may be templates)."""
+    from ..governance.capabilities import is_template
+
+    if not isinstance(arguments, Mapping):
+        return []
+    found = [_code_template(("arguments", k)) for k in _CODE_ARGUMENTS if is_template(arguments.get(k))]
+    writes = arguments.get("writes")
+    for i, write in enumerate(writes if isinstance(writes, list) else []):
+        if isinstance(write, Mapping):
+            found += [
+                _code_template(("arguments", "writes", i, k)) for k in _CODE_OF_A_WRITE if is_template(write.get(k))
+            ]
+    # A message written in the file names its target and operation there too, as a direct call's
+    # operation (a whole `messages` list from the input is the policy's to bound: allowed_connectors).
+    messages = arguments.get("messages")
+    for i, message in enumerate(messages if isinstance(messages, list) else []):
+        if isinstance(message, Mapping):
+            found += [
+                _code_template(("arguments", "messages", i, k))
+                for k in ("target", "operation")
+                if is_template(message.get(k))
+            ]
+    return found
+
+
+def _code_template(at: tuple[str | int, ...]) -> Any:
+    from ..governance.capabilities import Use
+
+    if "messages" in at:
+        return Use(
+            at=at,
+            problem=f"an outbox message's {at[-1]} cannot be a template: it chooses which connector and "
+            "operation the relay calls later, so the input or a step's output could pick another",
+            hint="write it in the file (target: slack, operation: post) and template the message's arguments; "
+            "a whole messages list from the input is bounded by the policy's allowed_connectors",
+        )
+    return Use(
+        at=at,
+        problem=f"a connector's {at[-1]} cannot be a template: it is the call's code, so the input or a "
+        "step's output could change what the call does (a SQL text built with '{{ input.id }}' takes "
+        "'0 OR 1=1' from an event)",
+        hint='write it in the file and pass the values apart: sql: "SELECT ... WHERE id = :id" with '
+        'params: {id: "{{ input.id }}"}; a table and a write\'s op are written as names',
+    )
+
 
 def _uses(w: Mapping[str, Any]) -> list[Any]:
     from ..governance.capabilities import Use, is_template, templated
@@ -29,6 +82,19 @@ def _uses(w: Mapping[str, Any]) -> list[Any]:
     # The operation too is written in the file: from the input, it could pick another operation of
     # the same connector (a SQL connector's transact instead of the query the author wrote).
     found = [templated(("operation",), "a connector's operation")] if is_template(w.get("operation")) else []
+    arguments = w.get("arguments")
+    if is_template(arguments):
+        found.append(
+            Use(
+                at=("arguments",),
+                problem="a connector's arguments cannot be a template as a whole: the input could then "
+                "give the call's code (a raw sql, a table, a write's op)",
+                hint="write the arguments' names in the file and template their values: "
+                "arguments: {table: customers, where: {id: \"{{ input.id }}\"}}",
+            )
+        )
+    else:
+        found += _code_templates(arguments)
     if is_template(name):
         return [templated(("connector",), "a connector"), *found]
     if not isinstance(name, str):

@@ -179,6 +179,29 @@ async def test_a_message_that_cannot_start_a_run_is_dead_lettered_not_redelivere
     await conn.close()
 
 
+async def test_attack_a_message_carrying_nan_starts_no_run(broker: Harness, tmp_path: Path) -> None:
+    """Attack (eighth session's review): a message's body is parsed by Python's JSON reader, which
+    takes ``NaN``; a run started with ``{"amount": NaN}``, and NaN is neither above nor below the
+    limits a workflow checks. Now the start refuses it (the shared limits) and it is dead-lettered."""
+    wf = Workflow(f"pay-{broker.kind}")
+
+    @wf.step
+    async def handle(ctx, input):
+        return input["amount"] > 1000
+
+    conn = broker.connector()
+    async with Client(_db(tmp_path), workflows=[wf]) as client:
+        consumer = Consumer(client, conn, workflow=wf.name, source=broker.source(), name="bus")
+        await consumer.poll(timeout=0.2)
+        await broker.publish_raw({"amount": float("nan")}, "nan-1")
+        await _eventually(lambda: _polled(consumer), "the dead letter")
+        letters = await client.store.kv_list(DEADLETTERS)
+        assert list(letters) == [run_id_for("bus", wf.name, "nan-1")]
+        assert "NaN" in letters[run_id_for("bus", wf.name, "nan-1")]
+        assert await client.list() == []
+    await conn.close()
+
+
 async def _polled(consumer: Consumer) -> bool:
     await consumer.poll(timeout=0.3)
     return consumer.dead_lettered > 0

@@ -167,3 +167,22 @@ async def test_attack_a_postgres_lock_hidden_behind_an_escaped_name_or_dynamic_s
             assert held == (0,), "a read left an advisory lock held by the pool's connection"
     finally:
         await db.close()
+
+
+async def test_attack_a_raw_select_cannot_read_the_postgres_servers_files(pg_url: str) -> None:
+    """Attack (eighth session's review): MariaDB's ``LOAD_FILE`` was refused, PostgreSQL's file
+    functions were not. With a privileged database user (a superuser, or ``pg_read_server_files``),
+    ``SELECT pg_read_file('/etc/hostname')`` read any file the database server may read, and
+    ``pg_ls_dir`` listed its folders, through a read that a model's tool call can fill in."""
+    pytest.importorskip("sqlalchemy")
+    db = open_connector("sql", url=pg_url)
+    try:
+        for sql in ("SELECT pg_read_file('/etc/hostname') AS f", "SELECT pg_read_binary_file('/etc/hostname') AS f",
+                    "SELECT * FROM pg_ls_dir('.') AS f", "SELECT (pg_stat_file('/etc/hostname')).size AS f",
+                    "SELECT PG_READ_FILE('postgresql.conf', 0, 200) AS f"):  # fmt: skip
+            with pytest.raises(ConnectorError, match="server's files|a rollback does not undo") as err:
+                await db.call("query", {"sql": sql})
+            assert not err.value.retryable, sql
+        assert await db.call("query", {"sql": "SELECT 1 AS pg_read_file_count"}) == [{"pg_read_file_count": 1}]
+    finally:
+        await db.close()
