@@ -32,7 +32,7 @@ import weakref
 from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..secret import Secret
+from ..secret import Secret, remember
 from ._stats import ConnectorStats
 
 REF = "secret:"
@@ -200,6 +200,7 @@ class OAuth2Token:
         self.margin = float(auth.get("margin", 30.0))
         self.token: dict[str, Any] | None = None
         self.refresh: str | None = None  # the rotated refresh token, once the server sent one
+        self._spent: set[str] = set()  # the refresh tokens this connector rotated away from
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
@@ -273,9 +274,10 @@ class OAuth2Token:
             self._clients[loop] = oauth
         oauth.client_secret = secret  # read at each request: a rotated secret is used at once
         oauth.token_endpoint_auth_method = "client_secret_basic" if secret else "none"
+        current = None
         try:
             if auth["type"] == "oauth2_refresh_token":
-                current = self.refresh or await self.creds.value(auth["refresh_token"], "auth.refresh_token")
+                current = await self._refresh_token()
                 token = await oauth.refresh_token(url, refresh_token=current, **extra)
             else:
                 token = await oauth.fetch_token(url, grant_type="client_credentials", **extra)
@@ -283,6 +285,8 @@ class OAuth2Token:
             if again and exc.error == "invalid_client" and self.creds.source is not None:
                 self.creds.source.forget()  # the client secret may have been rotated meanwhile
                 return await self._fetch(again=False)
+            if again and exc.error == "invalid_grant" and current is not None and await self._refresh_token() != current:
+                return await self._fetch(again=False)  # another process rotated it meanwhile: use its
             raise ConnectorError(self._refused(str(exc.error), str(exc.description or ""))) from None
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
@@ -294,14 +298,32 @@ class OAuth2Token:
                 f"OAuth2 token endpoint {url} could not be reached ({type(exc).__name__})", retryable=True
             ) from None
         self.token = dict(token)
+        for credential in (self.token.get("access_token"), self.token.get("refresh_token")):
+            if credential:  # masked by content from now on: an API may echo it back in an error
+                remember(str(credential))
         if self.token.get("expires_in"):
             self.token["expires_at"] = asked + float(self.token["expires_in"])
         self.stats.token_refreshes += 1
         self.stats.token_expires_at = self.token.get("expires_at")
         rotated = self.token.get("refresh_token")
-        if auth["type"] == "oauth2_refresh_token" and rotated:
+        if auth["type"] == "oauth2_refresh_token" and rotated and rotated != current:
+            if current is not None:
+                self._spent.add(current)
             self.refresh = str(rotated)
             await self._save_refresh_token(str(rotated))
+
+    async def _refresh_token(self) -> str:
+        """The refresh token to send: the store's current one, read afresh (another process sharing
+        it may have rotated it; the server refuses a spent one, and some revoke every token of the
+        family when one is reused), unless the store still holds one this connector has rotated away
+        from (writing the new one back failed, or the setting is a fixed Secret): then the new one."""
+        name = ref_name(self.auth["refresh_token"])
+        if name and self.creds.source is not None:
+            self.creds.source.forget(name)
+        stored = await self.creds.value(self.auth["refresh_token"], "auth.refresh_token")
+        if self.refresh is not None and stored in self._spent:
+            return self.refresh
+        return stored
 
     async def _save_refresh_token(self, value: str) -> None:
         name = ref_name(self.auth["refresh_token"])

@@ -9,8 +9,8 @@
 
 Each message is claimed with a lease (so several relays, in several processes, can share an outbox
 and a message is in one relay's hands at a time), delivered with
-``connector.guarded_call(operation, arguments, idempotency_key=row.key)`` (the connector's retries,
-Retry-After, breaker), then marked ``sent``. A retryable failure puts it back with exponential
+``connector.guarded_call(operation, arguments, idempotency_key=row.key)`` (the breaker; one attempt:
+the connector's own retries and Retry-After waits could outlast the lease), then marked ``sent``. A retryable failure puts it back with exponential
 backoff (or the system's Retry-After); a non-retryable one parks it as ``failed`` (kept, listed,
 ``podium outbox retry KEY`` puts it back). No message is ever deleted. A relay that dies between the
 delivery and the mark leaves the lease to expire; the message is then delivered again, with the same
@@ -43,9 +43,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._auditkey import KEY_ENV
-from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
+from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorDrift, ConnectorError
 from ..records import UNDEPLOYED
-from ..resilience import Backoff
+from ..resilience import NO_RETRIES, Backoff
 from ._base import Connector, arguments_hash
 from ._ledger import SENT, UNREADABLE, Ledger, Reservation, fingerprint
 from .outbox import OutboxMessage, message
@@ -236,6 +236,17 @@ def _duplicate(when: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _drifted(msg: OutboxMessage, exc: ConnectorDrift) -> str:
+    """What a sent row says when the target applied the message and answered in a shape its
+    operation's contract does not describe (the diff names kinds and paths, never values)."""
+    changes = "; ".join(str(d.get("message") or f"{d.get('kind')} {d.get('path')}") for d in exc.diff[:5])
+    return (
+        f"delivered (the target answered with success), but its answer does not match the contract of "
+        f"{msg.target}.{msg.operation}: {changes or 'see the contract'}; not sent again (the target applied it). "
+        "Add a field mapping for later answers (docs/connectors.md, 'Contracts, drift and quarantine')"
+    )[:1000]
+
+
 def held_with(governance: Any) -> Governed:
     """What a relay obeys through ``governance`` (a client's): the kill switches that hold targets,
     and the policies that refuse messages (:class:`Governed`)."""
@@ -376,10 +387,16 @@ class OutboxRelay:
                 return "duplicate", _duplicate(held.delivered_at)
             if held is not None and held.busy is not None:
                 return "waiting", self._waiting(msg, held)
+            drifted = None
             try:
+                # one attempt per claim: a retry, or a Retry-After waited out, is the relay's backoff
+                # (next_at), never a wait inside the call that could outlast the lease, so that another
+                # relay of this outbox claims the message and delivers it too
                 result = await connector.guarded_call(
-                    msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target
+                    msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target, retry=NO_RETRIES
                 )
+            except ConnectorDrift as exc:  # the target applied it: only its answer is not the contract's
+                result, drifted = exc.payload, _drifted(msg, exc)
             except Exception as exc:  # not sent: a copy may go (a cancelled call's reservation expires)
                 if ledger is not None and held is not None and held.mine is not None:
                     await self._release(ledger, msg, held.mine)
@@ -392,9 +409,9 @@ class OutboxRelay:
                 else:
                     values["status"] = "failed"
                 return ("retrying" if again else "failed"), values
-        note = None
+        note = drifted
         if ledger is not None and held is not None and held.mine is not None:
-            note = self._taken_over(msg, held)
+            note = "; ".join(n for n in (self._taken_over(msg, held), drifted) if n) or None
             try:
                 if not await ledger.settle(msg, held.mine):
                     log.warning(

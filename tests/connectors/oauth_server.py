@@ -54,6 +54,7 @@ SPEC: dict[str, Any] = {
             }
         },
         "/keyed/whoami": {"get": {"operationId": "whoami", "responses": {"200": {}}}},
+        "/api/report": {"get": {"operationId": "report", "responses": {"200": {}}}},
     },
 }
 
@@ -204,6 +205,8 @@ class TokenServer:
     """API requests answered 2xx."""
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     """Each token request: grant type, and whether it was granted."""
+    scoped_refusals: int = 0
+    """``/api/report`` requests answered 403 insufficient_scope (naming the token they carried)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -314,6 +317,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if not self._authorized():
                 return None
             return self._send(200, {"n": int(self.path.rsplit("/", 1)[1])})
+        if self.path == "/api/report":  # RFC 6750 insufficient_scope, and a gateway that names the token
+            if not self._authorized():
+                return None
+            token = (self.headers.get("Authorization") or "").partition(" ")[2]
+            with state.lock:
+                state.scoped_refusals += 1
+            return self._send(
+                403,
+                {"error": "insufficient_scope", "detail": f"the token {token} lacks scope reports.read"},
+                [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="reports.read"')],
+            )
         if self.path == "/keyed/whoami":
             key = self.headers.get("X-API-Key") or ""
             with state.lock:

@@ -1,0 +1,314 @@
+"""The integration tax, against real local services: business APIs rate-limit, answer writes with
+bodies that cannot be read, drift from their contracts, rotate refresh tokens under several
+processes, and echo credentials back in their errors. Each test is an attack or a failure a
+regulated business meets, and checks that no business write is made twice, no run fails for a
+token another process rotated, and no live credential lands in a stored error.
+
+The stand-ins: the webhook endpoint and the CRM of ``standins``/``conftest`` (HTTP on 127.0.0.1),
+Authlib's OAuth2 server of ``oauth_server``, and an order API (below) that applies every POST it
+gets, as most business APIs do, whatever its ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podium import Client, RunFailed, Workflow
+from podium.connectors import ConnectorError, open_connector
+from podium.connectors.relay import OutboxRelay
+from podium.connectors.sql import SqlConnector
+from podium.connectors.webhook import WebhookConnector
+from podium.resilience import Backoff
+from podium.storage.secrets import SecretStore
+
+from .conftest import Crm
+from .oauth_server import CLIENT_ID, CLIENT_SECRET, TokenServer, start_token_server
+from .standins import Hook
+from .test_outbox import orders_table, place
+
+
+@dataclass
+class Orders:
+    """An order API that applies each POST it receives (it ignores ``Idempotency-Key``) and answers
+    201 with a body that is not the JSON its ``Content-Type`` announces (a proxy's error page, a
+    body cut short)."""
+
+    port: int = 0
+    applied: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {
+            "openapi": "3.0.3",
+            "info": {"title": "Orders", "version": "1"},
+            "servers": [{"url": self.url}],
+            "paths": {
+                "/orders": {
+                    "post": {
+                        "operationId": "createOrder",
+                        "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                        "responses": {"201": {}},
+                    },
+                    "get": {"operationId": "listOrders", "responses": {"200": {}}},
+                }
+            },
+        }
+
+
+class _OrdersHandler(http.server.BaseHTTPRequestHandler):
+    orders: Orders
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _answer(self, status: int) -> None:
+        data = b'{"id": 17, "status": "acc'  # cut short
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.orders.lock:
+            self.orders.applied.append(json.loads(raw or b"null"))
+        self._answer(201)
+
+    def do_GET(self) -> None:
+        self._answer(200)
+
+
+@pytest.fixture
+def orders() -> Iterator[Orders]:
+    state = Orders()
+    handler = type("OrdersHandler", (_OrdersHandler,), {"orders": state})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    srv.daemon_threads = True
+    state.port = srv.server_address[1]
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def oauth() -> Iterator[TokenServer]:
+    """Tokens that live a minute: refused or revoked here, never expired by a slow machine."""
+    state, stop = start_token_server(expires_in=60)
+    yield state
+    stop()
+
+
+async def _lease_over(db: SqlConnector) -> bool:
+    (row,) = await db.call("query", {"sql": "SELECT status, lease_until FROM podium_outbox"})
+    return bool(row["status"] != "pending" or row["lease_until"] is None or row["lease_until"] < time.time())
+
+
+async def test_attack_a_retry_after_longer_than_the_lease_lets_a_second_relay_deliver_a_copy(
+    tmp_path: Path, hook: Hook
+) -> None:
+    """Before: the relay made the connector's own retries inside its lease, waiting out a 429's
+    Retry-After there (up to 120 s by default, against a 60 s lease). The lease ran out in the wait,
+    a second relay of the same outbox claimed the message and delivered it, and the first then
+    delivered it too: two posts at a target that does not deduplicate (a Slack webhook)."""
+    url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(url)
+    db = SqlConnector(url)
+    await db.call("transact", place(1), idempotency_key="k1")
+    hook.failures = [(429, {"Retry-After": "3"})]
+    slack = WebhookConnector(hook.url, allow_private=True)  # its default retries, as registered
+    first = OutboxRelay(db, {"slack": slack}, lease=0.5)
+    second = OutboxRelay(db, {"slack": slack}, lease=0.5)
+    task = asyncio.create_task(first.run_once())
+    deadline = time.monotonic() + 60
+    while not (task.done() or (hook.requests and await _lease_over(db))):
+        assert time.monotonic() < deadline, "the first relay never called the target"
+        await asyncio.sleep(0.02)
+    await second.run_once()
+    await task
+    successes = [r for r in hook.requests[1:]]  # the first request was answered 429
+    assert len(successes) <= 1, f"the message was posted {len(successes)} times"
+    (msg,) = await db.outbox_messages()
+    if msg.status == "pending":  # the wait is the relay's backoff: the row says when it goes
+        assert msg.next_at >= time.time() + 1 and await _lease_over(db)
+        assert msg.attempts == 1 and "HTTP 429" in (msg.last_error or "")
+    await db.close()
+
+
+async def test_attack_a_delivery_whose_answer_drifted_is_not_parked_as_failed(
+    tmp_path: Path, crm: Crm, crm_spec: dict[str, Any]
+) -> None:
+    """Before: the relay checked the target's answer against the operation's contract; an answer
+    that drifted made the delivery `failed`, though the target had applied it, and released its
+    ledger reservation. `podium outbox retry` then sent it again: a second business write."""
+    url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(url)
+    db = SqlConnector(url)
+    message = {"target": "crm", "operation": "createContact", "arguments": {"body": {"email": "a@example.com"}}}
+    await db.call("transact", {"writes": place(1)["writes"], "messages": [message]}, idempotency_key="k1")
+    target = open_connector(
+        "openapi", spec={**crm_spec, "servers": [{"url": crm.url}]}, allow_private=True,
+        contracts={"createContact": {"type": "object", "required": ["emailAddress"]}},  # the API renamed it
+    )  # fmt: skip
+    done = await OutboxRelay(db, {"crm": target}).run_once()
+    (msg,) = await db.outbox_messages()
+    assert len(crm.of("POST")) == 1 and len(crm.contacts) == 1
+    assert (msg.status, done.sent, done.failed) == ("sent", 1, 0), msg.last_error
+    assert "contract" in (msg.last_error or "") and "emailAddress" in (msg.last_error or "")
+    assert not await db.outbox_retry(msg.key)  # nothing to put back: it was delivered
+    await target.close()
+    await db.close()
+
+
+async def test_attack_a_write_answered_2xx_with_a_body_that_is_not_json_is_not_made_again(orders: Orders) -> None:
+    """Before: a 201 whose body was not valid JSON was a retryable error, so the POST the API had
+    applied was sent again (four times with the default retries) at an API that does not honour
+    Idempotency-Key: four orders for one."""
+    api = open_connector("openapi", spec=orders.spec, allow_private=True)
+    api.retry = Backoff(max_attempts=4, initial=0.01)
+    with pytest.raises(ConnectorError) as caught:
+        await api.guarded_call("createOrder", {"body": {"sku": "lamp", "qty": 1}}, idempotency_key="k-1", label="orders")
+    assert len(orders.applied) == 1
+    err = caught.value
+    assert not err.retryable and err.operation == "createOrder" and err.status == 201
+    text = str(err)
+    assert "Orders" in text and "createOrder" in text and "HTTP 201" in text and "not made again" in text
+    # a read is harmless to repeat: it is still retried
+    with pytest.raises(ConnectorError) as read:
+        await api.guarded_call("listOrders", {}, label="orders")
+    assert read.value.retryable and api.stats.retries >= 3
+    await api.close()
+
+
+async def test_attack_a_refresh_token_rotated_by_another_process_does_not_fail_the_run(
+    oauth: TokenServer, tmp_path: Path
+) -> None:
+    """Two workers share one refresh token in the secret store, and the server rotates it on use.
+    Before: a connector kept the refresh token it had rotated itself in memory and used it after the
+    other worker had rotated it again; the server answered invalid_grant and the call failed, telling
+    the admin to set a refresh token the store already held."""
+    first_rt = oauth.issue_refresh_token()
+    auth = {
+        "type": "oauth2_refresh_token", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+        "client_secret": "secret:CRM_CLIENT_SECRET", "refresh_token": "secret:CRM_REFRESH_TOKEN",
+    }  # fmt: skip
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        await client.secrets.set("CRM_REFRESH_TOKEN", first_rt)
+        key = client.secrets.source.key  # type: ignore[union-attr]
+        workers = []
+        for _ in range(2):  # each as another process has it: its own secret store reader and cache
+            conn = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth)
+            conn.secrets = SecretStore(client.store, key=key)
+            conn.retry = Backoff(max_attempts=1)
+            workers.append(conn)
+        a, b = workers
+        assert await a.guarded_call("echo", {"n": 1}) == {"n": 1}  # A rotates the first refresh token
+        assert await b.guarded_call("echo", {"n": 2}) == {"n": 2}  # B reads A's and rotates it in turn
+        oauth.revoke_all()
+        assert await a.guarded_call("echo", {"n": 3}) == {"n": 3}  # A's own is spent: B's is in the store
+        assert await b.guarded_call("echo", {"n": 4}) == {"n": 4}
+        live = [t for t, rec in oauth.by_refresh.items() if not rec.refresh_revoked]
+        assert [(await client.secrets.get("CRM_REFRESH_TOKEN")).reveal()] == live
+        for conn in workers:
+            await conn.close()
+        # a refresh token revoked at the server (nothing newer in the store) still fails, saying which secret
+        oauth.by_refresh[live[0]].refresh_revoked = True
+        oauth.revoke_all()
+        late = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth)
+        late.secrets = client.secrets.source
+        with pytest.raises(ConnectorError, match="podium secrets set CRM_REFRESH_TOKEN") as caught:
+            await late.guarded_call("echo", {"n": 5})
+        assert not caught.value.retryable
+        await late.close()
+
+
+async def test_attack_an_api_that_echoes_the_access_token_in_an_error_leaks_it_nowhere(
+    oauth: TokenServer, tmp_path: Path
+) -> None:
+    """An API answers 403 insufficient_scope and names the bearer token it was given (a gateway's
+    debugging message). Before: the access token fetched from the token endpoint was no value the
+    process masked, so the live token went into the run's error, its events and the audit log."""
+    wf = Workflow("report")
+
+    @wf.step
+    async def fetch(ctx, input):  # type: ignore[no-untyped-def]
+        return await ctx.connector("api").call("report", {})
+
+    conn = open_connector(
+        "openapi", spec=oauth.spec, allow_private=True,
+        auth={"type": "oauth2_client_credentials", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+              "client_secret": "secret:CRM_CLIENT_SECRET"},
+    )  # fmt: skip
+    async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf], connectors={"api": conn}) as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        handle = await client.start(wf, None)
+        with pytest.raises(RunFailed) as caught:
+            await handle.result()
+        run = await client.store.get_run(handle.id)
+        events = await client.store.load_events(handle.id)
+        audit = await client.store.list_audit(limit=10_000)
+    tokens = list(oauth.by_access)
+    assert tokens and oauth.scoped_refusals >= 1
+    stored = "\n".join([str(caught.value), repr(run), *map(repr, events), *map(repr, audit)])
+    assert "HTTP 403" in stored and "insufficient_scope" in stored
+    assert not [t for t in tokens if t in stored]
+
+
+async def test_attack_changes_of_a_table_with_a_composite_key_skips_rows_that_share_a_timestamp(sql_url: str) -> None:
+    """Before: `changes` broke ties by the primary key only when it was one column. Order lines keyed
+    by (order_id, line_no) that share an `updated_at` (one transaction's rows) lost every row after a
+    page boundary inside the tie: the next page asked for a later timestamp. A table with no primary
+    key lost them the same way; it is refused now, saying why."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from podium.connectors.sql import _url
+
+    engine = sa.create_engine(_url(sql_url))
+    meta = sa.MetaData()
+    sa.Table(
+        "order_lines", meta,
+        sa.Column("order_id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("line_no", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("sku", sa.String(20), nullable=False),
+        sa.Column("updated_at", sa.DateTime, nullable=False),
+    )  # fmt: skip
+    sa.Table("audit_trail", meta, sa.Column("what", sa.String(20)), sa.Column("updated_at", sa.DateTime))
+    meta.create_all(engine)
+    engine.dispose()
+    db = SqlConnector(sql_url)
+    t0 = dt.datetime(2026, 12, 6, 9, 30)
+    lines = [{"order_id": o, "line_no": n, "sku": f"s{o}{n}", "updated_at": t0} for o in (1, 2) for n in (1, 2, 3)]
+    lines.append({"order_id": 3, "line_no": 1, "sku": "late", "updated_at": t0 + dt.timedelta(minutes=1)})
+    await db.call("insert", {"table": "order_lines", "rows": lines})
+    seen: list[tuple[int, int]] = []
+    cursor = None
+    for _ in range(20):
+        page = await db.call("changes", {"table": "order_lines", "cursor": cursor, "limit": 2})
+        if not page["rows"]:
+            break
+        seen += [(r["order_id"], r["line_no"]) for r in page["rows"]]
+        cursor = json.loads(json.dumps(page["cursor"]))  # kept between runs as JSON
+    assert seen == [(1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (2, 3), (3, 1)]
+    with pytest.raises(ConnectorError, match="needs a primary key") as caught:
+        await db.call("changes", {"table": "audit_trail"})
+    assert not caught.value.retryable and "audit_trail" in str(caught.value)
+    await db.close()
