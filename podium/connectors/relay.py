@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import shlex
 import socket
@@ -52,6 +53,9 @@ from .outbox import OutboxMessage, message
 from .sql import SqlConnector
 
 log = logging.getLogger("podium.connectors.relay")
+
+_MAX_WAIT = 86_400.0
+"""The longest a message is put back for (a target's Retry-After of a week is looked at daily)."""
 
 
 Audit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -404,8 +408,9 @@ class OutboxRelay:
                     raise
                 again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
                 values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
-                if again:
-                    values["next_at"] = time.time() + self.backoff.delay(attempts, exc.retry_after)
+                if again:  # a Retry-After a connector gave as no finite time, or past a day, is a day at most
+                    wait = exc.retry_after if exc.retry_after is not None and math.isfinite(exc.retry_after) else None
+                    values["next_at"] = time.time() + min(self.backoff.delay(attempts, wait), _MAX_WAIT)
                 else:
                     values["status"] = "failed"
                 return ("retrying" if again else "failed"), values

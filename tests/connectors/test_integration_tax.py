@@ -312,3 +312,25 @@ async def test_attack_changes_of_a_table_with_a_composite_key_skips_rows_that_sh
         await db.call("changes", {"table": "audit_trail"})
     assert not caught.value.retryable and "audit_trail" in str(caught.value)
     await db.close()
+
+
+@pytest.mark.parametrize("header", ["inf", "1e400"])
+async def test_attack_a_retry_after_of_infinity_does_not_make_the_relay_deliver_its_batch_again(
+    sql_url: str, hook: Hook, header: str
+) -> None:
+    """Before: `Retry-After: inf` (or a number past a float's range) was taken as infinite seconds;
+    the relay wrote it as the message's next attempt, MariaDB refused the value, and the whole batch's
+    outcomes went unrecorded: the messages it had delivered stayed pending and were delivered again
+    once their leases ran out, at every pass, for as long as the target answered so."""
+    orders_table(sql_url)
+    db = SqlConnector(sql_url)
+    for n in (1, 2):
+        await db.call("transact", place(n), idempotency_key=f"k{n}")
+    hook.failures = [(429, {"Retry-After": header})]
+    relay = OutboxRelay(db, {"slack": WebhookConnector(hook.url, allow_private=True)}, concurrency=1)
+    done = await relay.run_once()
+    assert (done.sent, done.retrying) == (1, 1)
+    sent, waiting = sorted(await db.outbox_messages(), key=lambda m: m.status != "sent")
+    assert sent.status == "sent" and list(hook.effects) == [sent.key]
+    assert waiting.status == "pending" and waiting.attempts == 1 and time.time() < waiting.next_at < time.time() + 3600
+    await db.close()
