@@ -47,6 +47,7 @@ from .._auditkey import KEY_ENV
 from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorDrift, ConnectorError
 from ..records import UNDEPLOYED
 from ..resilience import NO_RETRIES, Backoff
+from ..secret import redact, redact_known
 from ._base import Connector, arguments_hash
 from ._ledger import SENT, UNREADABLE, Ledger, Reservation, fingerprint
 from .outbox import OutboxMessage, message
@@ -407,7 +408,8 @@ class OutboxRelay:
                 if not isinstance(exc, ConnectorError):
                     raise
                 again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
-                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
+                # the business database's column, shown by processes that never read the secret: masked here
+                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": redact(str(exc))[:500]}
                 if again:  # a Retry-After a connector gave as no finite time, or past a day, is a day at most
                     wait = exc.retry_after if exc.retry_after is not None and math.isfinite(exc.retry_after) else None
                     values["next_at"] = time.time() + min(self.backoff.delay(attempts, wait), _MAX_WAIT)
@@ -425,7 +427,7 @@ class OutboxRelay:
                     )  # fmt: skip
             except Exception:  # delivered: its row is marked all the same (a copy could go once the reservation ends)
                 log.warning("could not note the delivery of outbox message %s in the store", msg.id, exc_info=True)
-        text = json.dumps(result, default=str)
+        text = redact_known(json.dumps(result, default=str))  # a credential the target echoed, masked
         return "sent", {
             "status": "sent",
             "sent_at": time.time(),

@@ -55,6 +55,13 @@ SPEC: dict[str, Any] = {
         },
         "/keyed/whoami": {"get": {"operationId": "whoami", "responses": {"200": {}}}},
         "/api/report": {"get": {"operationId": "report", "responses": {"200": {}}}},
+        "/keyed/notes": {
+            "post": {
+                "operationId": "keyedNote",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"201": {}},
+            }
+        },
     },
 }
 
@@ -303,6 +310,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             with state.lock:
                 state.token_requests.append({"grant_type": form.get("grant_type"), "status": status})
             return self._send(status, body, headers)
+        if self.path == "/keyed/notes":  # a key that may read, not write: the refusal names the key
+            key = self.headers.get("X-API-Key") or ""
+            return self._send(403, {"error": "forbidden", "detail": f"the key {key} may not write notes"})
         if self.path == "/api/notes":
             if not self._authorized():
                 return None

@@ -334,3 +334,31 @@ async def test_attack_a_retry_after_of_infinity_does_not_make_the_relay_deliver_
     assert sent.status == "sent" and list(hook.effects) == [sent.key]
     assert waiting.status == "pending" and waiting.attempts == 1 and time.time() < waiting.next_at < time.time() + 3600
     await db.close()
+
+
+async def test_attack_a_target_that_echoes_its_api_key_leaves_it_in_the_business_databases_outbox(
+    oauth: TokenServer, tmp_path: Path
+) -> None:
+    """A relay delivers to an API whose refusal names the API key it was sent (`the key k-... may
+    not write notes`). Before: the relay wrote the error as it came into the outbox row's
+    `last_error`, in the business database, where `podium outbox list` (a process that never read
+    the secret, so cannot mask it) and every reader of that database saw the live key."""
+    key = "k-" + "7f3c9a" * 4
+    url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(url)
+    db = SqlConnector(url)
+    message = {"target": "api", "operation": "keyedNote", "arguments": {"body": {"text": "hello"}}}
+    await db.call("transact", {"writes": place(1)["writes"], "messages": [message]}, idempotency_key="k1")
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.secrets.set("NOTES_KEY", key)
+        api = open_connector(
+            "openapi", spec=oauth.spec, allow_private=True, auth={"type": "api_key", "value": "secret:NOTES_KEY"}
+        )
+        api.secrets = client.secrets.source
+        done = await OutboxRelay(db, {"api": api}).run_once()
+        await api.close()
+    assert done.failed == 1
+    (row,) = await db.call("query", {"sql": "SELECT status, last_error FROM podium_outbox"})
+    assert row["status"] == "failed" and "HTTP 403" in row["last_error"] and "may not write notes" in row["last_error"]
+    assert key not in row["last_error"]
+    await db.close()
