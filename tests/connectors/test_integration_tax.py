@@ -362,3 +362,37 @@ async def test_attack_a_target_that_echoes_its_api_key_leaves_it_in_the_business
     assert row["status"] == "failed" and "HTTP 403" in row["last_error"] and "may not write notes" in row["last_error"]
     assert key not in row["last_error"]
     await db.close()
+
+
+async def test_attack_a_probe_cancelled_by_a_timeout_leaves_the_breaker_failing_fast_forever(hook: Hook) -> None:
+    """A 5xx storm opens the breaker; once it half-opens, the one probe call meets an API that hangs
+    and the step's timeout cancels it. Before: the probe was never settled, so the breaker refused
+    every later call (ConnectorCircuitOpen) until the process restarted, however well the system
+    answered by then. Now an unsettled probe gives way after ``reset_after``."""
+    from podium.connectors import ConnectorCircuitOpen
+    from podium.resilience import BreakerPolicy, CircuitBreaker
+
+    now = [1000.0]
+    conn = WebhookConnector(hook.url, allow_private=True)
+    conn.retry = Backoff(max_attempts=1)
+    conn._breaker = CircuitBreaker("connector:webhook", BreakerPolicy(failures=1, reset_after=30), clock=lambda: now[0])
+    hook.failures = [(503, {})]
+    with pytest.raises(ConnectorError):
+        await conn.guarded_call("post", {"text": "storm"})
+    assert conn.breaker.state == "open"
+    now[0] += 31  # the breaker half-opens: one probe goes
+    hook.arrived.clear()
+    hook.hold = threading.Event()
+    probe = asyncio.create_task(conn.guarded_call("post", {"text": "probe"}))
+    assert await asyncio.to_thread(hook.arrived.wait, 60)
+    probe.cancel()  # the step's timeout
+    with pytest.raises(asyncio.CancelledError):
+        await probe
+    hook.hold.set()
+    hook.hold = None
+    with pytest.raises(ConnectorCircuitOpen):  # the probe's slot is held for reset_after
+        await conn.guarded_call("post", {"text": "too soon"})
+    now[0] += 31
+    assert (await conn.guarded_call("post", {"text": "recovered"}))["status"] == 200
+    assert conn.breaker.state == "closed"
+    await conn.close()
