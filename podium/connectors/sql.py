@@ -534,7 +534,9 @@ class SqlConnector(Connector):
         cursor = args.get("cursor")
         after, after_key = (cursor.get("after"), cursor.get("key")) if isinstance(cursor, dict) else (cursor, None)
         keys = after_key if isinstance(after_key, list) else [after_key]
-        stmt = sa.select(table)
+        # a row whose column is NULL has no place in the order: PostgreSQL sorted it last, and a
+        # cursor ending on it (after: None) read the table again from its start at every call
+        stmt = sa.select(table).where(col.is_not(None))
         if after is not None:
             after = _coerce(col, after)
             if pk and after_key is not None and len(keys) == len(pk):

@@ -396,3 +396,32 @@ async def test_attack_a_probe_cancelled_by_a_timeout_leaves_the_breaker_failing_
     assert (await conn.guarded_call("post", {"text": "recovered"}))["status"] == 200
     assert conn.breaker.state == "closed"
     await conn.close()
+
+
+async def test_attack_a_null_timestamp_makes_changes_read_the_table_again_at_every_call(sql_url: str) -> None:
+    """Before: PostgreSQL sorts NULL last, so a page that ended on a row whose `updated_at` was NULL
+    gave the cursor `after: None`, and the next call read the whole table again from its start, at
+    every poll: a sync workflow processed every row again and again."""
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    from podium.connectors.sql import _url
+
+    engine = sa.create_engine(_url(sql_url))
+    meta = sa.MetaData()
+    sa.Table(
+        "contacts", meta,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("updated_at", sa.DateTime, nullable=True),
+    )  # fmt: skip
+    meta.create_all(engine)
+    engine.dispose()
+    db = SqlConnector(sql_url)
+    t0 = dt.datetime(2026, 12, 6, 9, 30)
+    await db.call("insert", {"table": "contacts", "rows": [{"id": 1, "updated_at": t0}, {"id": 2, "updated_at": None}]})
+    first = await db.call("changes", {"table": "contacts", "limit": 10})
+    assert [r["id"] for r in first["rows"]] == [1] and first["cursor"]["after"] is not None
+    again = await db.call("changes", {"table": "contacts", "cursor": first["cursor"], "limit": 10})
+    assert again["rows"] == []
+    await db.close()
