@@ -293,10 +293,22 @@ class OAuth2Token:
             raise ConnectorError(
                 f"OAuth2 token endpoint {url} answered HTTP {status}", retryable=status >= 500 or status == 429, status=status
             ) from None
-        except (httpx.TransportError, ValueError) as exc:
+        except httpx.TransportError as exc:
             raise ConnectorError(
                 f"OAuth2 token endpoint {url} could not be reached ({type(exc).__name__})", retryable=True
             ) from None
+        except ValueError as exc:  # answered, but not with JSON, or expires_in is no number
+            raise ConnectorError(
+                f"OAuth2 token endpoint {url} answered with a token response that cannot be read ({type(exc).__name__}: "
+                "not JSON, or an expires_in that is not a number of seconds); check token_url and the provider's format"
+            ) from None
+        access = token.get("access_token") if isinstance(token, dict) else None
+        if not isinstance(access, str) or not access:
+            fields = ", ".join(sorted(map(str, token))) if isinstance(token, dict) else type(token).__name__
+            raise ConnectorError(
+                f"OAuth2 token endpoint {url} answered without an access_token (a string, RFC 6749 section 5.1); "
+                f"its answer holds: {fields or 'nothing'}; check token_url and the provider's format"
+            )
         self.token = dict(token)
         for credential in (self.token.get("access_token"), self.token.get("refresh_token")):
             if credential:  # masked by content from now on: an API may echo it back in an error

@@ -425,3 +425,58 @@ async def test_attack_a_null_timestamp_makes_changes_read_the_table_again_at_eve
     again = await db.call("changes", {"table": "contacts", "cursor": first["cursor"], "limit": 10})
     assert again["rows"] == []
     await db.close()
+
+
+class _DriftedTokens(http.server.BaseHTTPRequestHandler):
+    """A token endpoint whose provider changed its answer's format (a renamed field, a lifetime in words)."""
+
+    answers: list[dict[str, Any]]
+    requests: list[str]
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.requests.append(self.path)
+        data = json.dumps(self.answers[min(len(self.requests), len(self.answers)) - 1]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+async def test_attack_a_token_endpoint_that_changed_its_format_fails_clearly_without_hammering_it() -> None:
+    """Before: a token answer whose `access_token` was renamed failed the call with `KeyError:
+    'access_token'`, and one whose `expires_in` was not a number said the endpoint `could not be
+    reached` and was retried as if it were down."""
+    from podium.secret import Secret
+
+    answers = [{"accessToken": "at-renamed-0000000000", "expires_in": 3600}, {"access_token": "at-00000000000", "expires_in": "one hour"}]
+    handler = type("Tokens", (_DriftedTokens,), {"answers": answers, "requests": []})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    token_url = f"http://127.0.0.1:{srv.server_address[1]}/token"
+    spec = {
+        "openapi": "3.0.3", "info": {"title": "Reports", "version": "1"}, "servers": [{"url": token_url[: -len("/token")]}],
+        "paths": {"/reports": {"get": {"operationId": "reports", "responses": {"200": {}}}}},
+    }  # fmt: skip
+    api = open_connector(
+        "openapi", spec=spec, allow_private=True,
+        auth={"type": "oauth2_client_credentials", "token_url": token_url, "client_id": "podium", "client_secret": Secret("s" * 24)},
+    )  # fmt: skip
+    try:
+        with pytest.raises(ConnectorError) as renamed:
+            await api.guarded_call("reports", {})
+        assert "without an access_token" in str(renamed.value) and "accessToken" in str(renamed.value)
+        assert "at-renamed" not in str(renamed.value) and not renamed.value.retryable
+        with pytest.raises(ConnectorError) as unreadable:
+            await api.guarded_call("reports", {})
+        assert "cannot be read" in str(unreadable.value) and "could not be reached" not in str(unreadable.value)
+        assert not unreadable.value.retryable
+        assert len(handler.requests) == 2  # one request each: nothing retried
+    finally:
+        await api.close()
+        srv.shutdown()
+        srv.server_close()
