@@ -480,3 +480,41 @@ async def test_attack_a_token_endpoint_that_changed_its_format_fails_clearly_wit
         await api.close()
         srv.shutdown()
         srv.server_close()
+
+
+async def test_attack_a_mail_server_that_drops_the_goodbye_gets_the_accepted_mail_again() -> None:
+    """The mail server accepts the message (250 after DATA) and then answers QUIT with 421 (it is
+    shutting down, or a load balancer cut the session). Before: the error at QUIT was a retryable
+    4xx, so the message it had accepted was sent again, four times with the default retries: four
+    copies in the customer's inbox. Now the goodbye's outcome changes nothing once the message was
+    accepted."""
+    import socket
+
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller", reason="pip install aiosmtpd (the dev extra)")
+    from podium.connectors.smtp import SmtpConnector
+
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope.original_content)
+            return "250 OK"
+
+        async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+            return "421 4.3.2 shutting down"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    controller = aiosmtpd.Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        mail = SmtpConnector("127.0.0.1", port, sender="Podium <podium@example.com>")
+        mail.retry = Backoff(max_attempts=4, initial=0.01)
+        out = await mail.guarded_call(
+            "send", {"to": "customer@example.com", "subject": "Your refund", "text": "Refunded."}, idempotency_key="run-1/refund"
+        )
+        assert out["recipients"] == ["customer@example.com"]
+        assert len(received) == 1
+    finally:
+        controller.stop()
