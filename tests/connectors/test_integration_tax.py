@@ -518,3 +518,61 @@ async def test_attack_a_mail_server_that_drops_the_goodbye_gets_the_accepted_mai
         assert len(received) == 1
     finally:
         controller.stop()
+
+
+class _Gateway(http.server.BaseHTTPRequestHandler):
+    """An order API behind a gateway: the order is applied, then the gateway answers 502 (its
+    upstream was slow) to the first request. The API honours ``Idempotency-Key``."""
+
+    applied: dict[str, Any]
+    keys: list[str | None]
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"null")
+        key = self.headers.get("Idempotency-Key")
+        self.keys.append(key)
+        self.applied.setdefault(key or f"#{len(self.keys)}", body)
+        status, data = (502, b'{"error": "upstream timed out"}') if len(self.keys) == 1 else (201, b'{"id": 1}')
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+async def test_attack_an_agents_connector_tool_retries_a_write_without_an_idempotency_key(
+    orders: Orders, tmp_path: Path
+) -> None:
+    """A connector operation given to an agent as a tool (`connector_tools`), called from a run. The
+    API applies the order and its gateway answers 502; the tool layer retries. Before: the tool sent
+    no Idempotency-Key at all, so the API, which honours keys, applied the order twice. Now the tool
+    call's key (the step's key and the call's label, as a connector call's) goes on every attempt."""
+    from podium.ai import call_tool
+    from podium.connectors import connector_tools
+
+    handler = type("Gateway", (_Gateway,), {"applied": {}, "keys": []})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    spec = {**orders.spec, "servers": [{"url": f"http://127.0.0.1:{srv.server_address[1]}"}]}
+    api = open_connector("openapi", spec=spec, allow_private=True)
+    (create,) = connector_tools(api, "orders", only=["createOrder"])
+    wf = Workflow("buy")
+
+    @wf.step
+    async def order(ctx, input):  # type: ignore[no-untyped-def]
+        return await call_tool(ctx, create, {"body": {"sku": "lamp", "qty": 1}})
+
+    try:
+        async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf]) as client:
+            handle = await client.start(wf, None)
+            assert await handle.result() == {"id": 1}
+        assert len(handler.keys) == 2 and handler.keys[0] is not None and handler.keys[0] == handler.keys[1]
+        assert handler.keys[0].startswith(handle.id) or handle.id in handler.keys[0]
+        assert list(handler.applied) == [handler.keys[0]]  # one order
+    finally:
+        await api.close()
+        srv.shutdown()
+        srv.server_close()
