@@ -161,6 +161,7 @@ class HttpAuth:
             elif kind == "basic":
                 pair = f"{auth['username']}:{await self.value(auth['password'], 'auth.password')}".encode()
                 out["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+                remember(out["Authorization"][6:])  # the password as sent: an API may echo the header
             else:
                 assert self.oauth is not None
                 token = await self.oauth.access_token()

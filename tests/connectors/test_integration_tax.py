@@ -576,3 +576,61 @@ async def test_attack_an_agents_connector_tool_retries_a_write_without_an_idempo
         await api.close()
         srv.shutdown()
         srv.server_close()
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """An API whose refusal quotes the Authorization header it received."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        data = json.dumps({"error": f"{self.headers.get('Authorization')} may not read reports"}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+async def test_attack_an_api_that_echoes_basic_credentials_leaves_them_in_the_run_record(tmp_path: Path) -> None:
+    """Basic auth with the password in the secret store; the API's 403 quotes the header. Before:
+    the password was masked by value, but the header carries base64(user:password), which no mask
+    knew: the run's stored error held it, and anyone reading the run store could decode it."""
+    import base64
+    import sqlite3
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    spec = {
+        "openapi": "3.0.3", "info": {"title": "Reports", "version": "1"},
+        "servers": [{"url": f"http://127.0.0.1:{srv.server_address[1]}"}],
+        "paths": {"/reports": {"get": {"operationId": "reports", "responses": {"200": {}}}}},
+    }  # fmt: skip
+    password = "pw-" + "q7" * 10
+    encoded = base64.b64encode(f"svc-reports:{password}".encode()).decode()
+    wf = Workflow("reports")
+
+    @wf.step
+    async def fetch(ctx, input):  # type: ignore[no-untyped-def]
+        return await ctx.connector("api").call("reports", {})
+
+    api = open_connector(
+        "openapi", spec=spec, allow_private=True,
+        auth={"type": "basic", "username": "svc-reports", "password": "secret:REPORTS_PASSWORD"},
+    )  # fmt: skip
+    try:
+        async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf], connectors={"api": api}) as client:
+            await client.secrets.set("REPORTS_PASSWORD", password)
+            handle = await client.start(wf, None)
+            with pytest.raises(RunFailed) as caught:
+                await handle.result()
+        assert "HTTP 403" in str(caught.value) and "may not read reports" in str(caught.value)
+        db = sqlite3.connect(f"{tmp_path}/p.db")
+        dump = "\n".join(db.iterdump())
+        db.close()
+        assert "may not read reports" in dump  # the error is stored...
+        assert encoded not in dump and password not in dump  # ...without the credentials
+    finally:
+        srv.shutdown()
+        srv.server_close()
