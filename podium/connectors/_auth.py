@@ -38,6 +38,8 @@ from ._stats import ConnectorStats
 REF = "secret:"
 #: Fields of ``auth`` that hold a credential: a ``secret:NAME`` reference (or a Secret), never text.
 CREDENTIAL_FIELDS = ("token", "value", "password", "client_secret", "refresh_token")
+#: Token endpoint errors that say "not now" rather than "no": the call is retried.
+_TRANSIENT = ("temporarily_unavailable", "slow_down", "server_error")
 TYPES = ("bearer", "api_key", "basic", "oauth2_client_credentials", "oauth2_refresh_token")
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, optional)
     "bearer": (("token",), ()),
@@ -288,6 +290,10 @@ class OAuth2Token:
                 return await self._fetch(again=False)
             if again and exc.error == "invalid_grant" and current is not None and await self._refresh_token() != current:
                 return await self._fetch(again=False)  # another process rotated it meanwhile: use its
+            if exc.error in _TRANSIENT:  # busy for a moment (a 429 with an OAuth error body): ask again later
+                raise ConnectorError(
+                    f"OAuth2 token endpoint {url} is not issuing tokens for now ({exc.error}); trying again", retryable=True
+                ) from None
             raise ConnectorError(self._refused(str(exc.error), str(exc.description or ""))) from None
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code

@@ -439,8 +439,12 @@ class _DriftedTokens(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.requests.append(self.path)
-        data = json.dumps(self.answers[min(len(self.requests), len(self.answers)) - 1]).encode()
-        self.send_response(200)
+        answer = dict(self.answers[min(len(self.requests), len(self.answers)) - 1])
+        status = int(answer.pop("__status", 200))
+        data = json.dumps(answer).encode()
+        self.send_response(status)
+        if status == 429:
+            self.send_header("Retry-After", "0")
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -634,3 +638,42 @@ async def test_attack_an_api_that_echoes_basic_credentials_leaves_them_in_the_ru
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+async def test_attack_a_token_endpoint_that_asks_to_slow_down_is_asked_again_later() -> None:
+    """The identity provider answers a token request 429 `{"error": "slow_down"}` (or
+    `temporarily_unavailable`) for a moment. Before: that was an OAuth refusal like a wrong secret,
+    not retried, and the run failed. Now it is retryable, and the next attempt gets the token."""
+    from podium.secret import Secret
+
+    answers = [
+        {"__status": 429, "error": "slow_down", "error_description": "too many token requests"},
+        {"__status": 400, "error": "temporarily_unavailable"},
+        {"access_token": "at-" + "z" * 20, "token_type": "Bearer", "expires_in": 3600},
+    ]
+    handler = type("Tokens", (_DriftedTokens,), {"answers": answers, "requests": []})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    api_srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)  # answers 403: enough to see the token went
+    threading.Thread(target=api_srv.serve_forever, daemon=True).start()
+    spec = {
+        "openapi": "3.0.3", "info": {"title": "Reports", "version": "1"},
+        "servers": [{"url": f"http://127.0.0.1:{api_srv.server_address[1]}"}],
+        "paths": {"/reports": {"get": {"operationId": "reports", "responses": {"200": {}}}}},
+    }  # fmt: skip
+    token_url = f"http://127.0.0.1:{srv.server_address[1]}/token"
+    api = open_connector(
+        "openapi", spec=spec, allow_private=True,
+        auth={"type": "oauth2_client_credentials", "token_url": token_url, "client_id": "podium", "client_secret": Secret("s" * 24)},
+    )  # fmt: skip
+    api.retry = Backoff(max_attempts=4, initial=0.01)
+    try:
+        with pytest.raises(ConnectorError) as caught:
+            await api.guarded_call("reports", {})
+        assert caught.value.status == 403 and "may not read reports" in str(caught.value)  # the token was got and sent
+        assert len(handler.requests) == 3
+    finally:
+        await api.close()
+        for s in (srv, api_srv):
+            s.shutdown()
+            s.server_close()
