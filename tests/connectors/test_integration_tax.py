@@ -677,3 +677,41 @@ async def test_attack_a_token_endpoint_that_asks_to_slow_down_is_asked_again_lat
         for s in (srv, api_srv):
             s.shutdown()
             s.server_close()
+
+
+async def test_attack_an_http_tool_sends_a_write_again_without_a_key_or_after_a_2xx(orders: Orders, tmp_path: Path) -> None:
+    """`podium.tools.HttpTool` (POST by default), called from a run. Before: it sent no
+    Idempotency-Key, so a 502 after the API applied an order made two orders at an API that honours
+    keys; and a 201 with a body that was not JSON was retried, three orders at one that does not."""
+    from podium.ai import call_tool
+    from podium.models import ToolError
+    from podium.tools.http import HttpTool
+
+    handler = type("Gateway", (_Gateway,), {"applied": {}, "keys": []})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    gateway = HttpTool("place_order", f"http://127.0.0.1:{srv.server_address[1]}/orders")
+    broken = HttpTool("place_order_b", f"{orders.url}/orders")
+    wf = Workflow("buy")
+
+    @wf.step
+    async def order(ctx, input):  # type: ignore[no-untyped-def]
+        first = await call_tool(ctx, gateway, {"sku": "lamp"})
+        try:
+            await call_tool(ctx, broken, {"sku": "desk"})
+        except ToolError as exc:
+            return first, str(exc)
+        return first, None
+
+    try:
+        async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf]) as client:
+            first, error = await client.run(wf, None)
+        assert first == {"id": 1}
+        assert len(handler.keys) == 2 and handler.keys[0] is not None and handler.keys[0] == handler.keys[1]
+        assert len(handler.applied) == 1
+        assert len(orders.applied) == 1 and error is not None and "not made again" in error
+    finally:
+        await gateway.aclose()
+        await broken.aclose()
+        srv.shutdown()
+        srv.server_close()
