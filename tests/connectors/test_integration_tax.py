@@ -715,3 +715,28 @@ async def test_attack_an_http_tool_sends_a_write_again_without_a_key_or_after_a_
         await broken.aclose()
         srv.shutdown()
         srv.server_close()
+
+
+async def test_attack_a_step_retry_ignores_the_retry_after_of_a_rate_limited_api(
+    tmp_path: Path, crm: Crm, crm_spec: dict[str, Any]
+) -> None:
+    """The API answers 429 `Retry-After: 2`, longer than the connector waits inside a call (here
+    none: one attempt), so the error goes to the step's RetryPolicy. Before: the step was retried
+    after its own 10 ms, ignoring the Retry-After: the API was asked again at once (a client that
+    ignores Retry-After gets blocked), the attempts were used up, and the run failed. Now a step
+    retry waits what the system asked (up to 15 minutes)."""
+    from podium import RetryPolicy
+
+    crm.failures = [(429, {"Retry-After": "2"})]
+    api = open_connector("openapi", spec={**crm_spec, "servers": [{"url": crm.url}]}, allow_private=True)
+    api.retry = Backoff(max_attempts=1)
+    wf = Workflow("sync")
+
+    @wf.step(retry=RetryPolicy(max_attempts=3, initial_interval=0.01))
+    async def fetch(ctx, input):  # type: ignore[no-untyped-def]
+        return await ctx.connector("crm").call("flaky", {})
+
+    async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf], connectors={"crm": api}) as client:
+        assert await client.run(wf, None) == {"ok": True}
+    first, second = (r["at"] for r in crm.requests if r["path"] == "/flaky")
+    assert second - first >= 1.9, f"asked again after {second - first:.2f}s, though the API said 2s"
