@@ -27,13 +27,16 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import time
 import weakref
 from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..secret import Secret, remember
+from ..secret import Secret, redact_known, remember
 from ._stats import ConnectorStats
+
+log = logging.getLogger("podium.connectors")
 
 REF = "secret:"
 #: Fields of ``auth`` that hold a credential: a ``secret:NAME`` reference (or a Secret), never text.
@@ -345,10 +348,23 @@ class OAuth2Token:
         return stored
 
     async def _save_refresh_token(self, value: str) -> None:
+        """Write the rotated refresh token back. A store that refuses the write does not fail the
+        call, which has its token: the new refresh token is kept in memory (and used while the store
+        holds a spent one), and written back at the next rotation; the warning says a restart
+        before then needs it set again."""
         name = ref_name(self.auth["refresh_token"])
         put = getattr(self.creds.source, "put", None)
-        if name and put is not None:
+        if not name or put is None:
+            return
+        try:
             await put(name, Secret(value), by="connector")
+        except Exception as exc:
+            log.warning(
+                "OAuth2: the refresh token the server rotated could not be written back to secret %r (%s: %s); this "
+                "process goes on with it, but a restart before the next rotation would send the spent one: if that "
+                "happens, authorize again and set it with podium secrets set %s",
+                name, type(exc).__name__, redact_known(str(exc))[:200], name,
+            )  # fmt: skip
 
     def _refused(self, error: str, description: str) -> str:
         auth = self.auth

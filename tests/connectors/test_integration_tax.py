@@ -740,3 +740,45 @@ async def test_attack_a_step_retry_ignores_the_retry_after_of_a_rate_limited_api
         assert await client.run(wf, None) == {"ok": True}
     first, second = (r["at"] for r in crm.requests if r["path"] == "/flaky")
     assert second - first >= 1.9, f"asked again after {second - first:.2f}s, though the API said 2s"
+
+
+async def test_attack_a_store_that_refuses_the_rotated_refresh_token_fails_the_call(
+    oauth: TokenServer, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server rotates the refresh token; writing the new one back to the secret store fails (the
+    PostgreSQL store refuses writes to its secrets: a trigger, as a read-only role or a failover
+    would). Before: the store's error failed the call, although the token had been obtained and the
+    old refresh token was already spent. Now the call goes on with its token, the new refresh token
+    is used from memory, and a warning names the secret to set if the process restarts first."""
+    import logging
+
+    import psycopg
+
+    first_rt = oauth.issue_refresh_token()
+    auth = {
+        "type": "oauth2_refresh_token", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+        "client_secret": "secret:CRM_CLIENT_SECRET", "refresh_token": "secret:CRM_REFRESH_TOKEN",
+    }  # fmt: skip
+    caplog.set_level(logging.WARNING, logger="podium.connectors")
+    async with Client(pg_url) as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        await client.secrets.set("CRM_REFRESH_TOKEN", first_rt)
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'secrets are read-only'; END $$ "
+                "LANGUAGE plpgsql; CREATE TRIGGER refuse BEFORE INSERT OR UPDATE ON kv FOR EACH ROW "
+                "WHEN (NEW.ns = 'secrets') EXECUTE FUNCTION refuse()"
+            )
+        conn_ = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth)
+        conn_.secrets = client.secrets.source
+        conn_.retry = Backoff(max_attempts=1)
+        try:
+            assert await conn_.guarded_call("echo", {"n": 1}) == {"n": 1}
+            oauth.revoke_all()
+            assert await conn_.guarded_call("echo", {"n": 2}) == {"n": 2}  # refreshed with the one in memory
+        finally:
+            await conn_.close()
+        assert (await client.secrets.get("CRM_REFRESH_TOKEN")).reveal() == first_rt  # the write never landed
+    warned = "\n".join(r.getMessage() for r in caplog.records if r.name == "podium.connectors")
+    assert "podium secrets set CRM_REFRESH_TOKEN" in warned
+    assert not [t for t in oauth.by_refresh if t in warned]
