@@ -251,7 +251,27 @@ class OAuth2Token:
             if self.token is not None and self.token.get("access_token") == used:
                 self.token = None
 
-    async def _fetch(self, again: bool = True) -> None:
+    async def _fetch(self) -> None:
+        """Fetch a token; a refresh token kept in the Podium store's secret store is refreshed by one
+        process at a time (a lease in that store: ``_refresh_lock``), so that processes sharing it
+        never send the same one twice (a server may revoke the whole family on reuse)."""
+        name = ref_name(self.auth.get("refresh_token")) if self.auth["type"] == "oauth2_refresh_token" else None
+        store = getattr(self.creds.source, "store", None)
+        if name is None or store is None:
+            return await self._fetch_now()
+        from ._refresh_lock import RefreshLock
+
+        lock = RefreshLock(store, name)
+        mine = await lock.acquire()
+        try:
+            await self._fetch_now()
+        finally:
+            try:
+                await lock.release(mine)
+            except Exception:  # the lease then ends by itself
+                log.warning("OAuth2: could not release the refresh lease of secret %r", name, exc_info=True)
+
+    async def _fetch_now(self, again: bool = True) -> None:
         from authlib.integrations.base_client.errors import OAuthError
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -290,9 +310,9 @@ class OAuth2Token:
         except OAuthError as exc:
             if again and exc.error == "invalid_client" and self.creds.source is not None:
                 self.creds.source.forget()  # the client secret may have been rotated meanwhile
-                return await self._fetch(again=False)
+                return await self._fetch_now(again=False)
             if again and exc.error == "invalid_grant" and current is not None and await self._refresh_token() != current:
-                return await self._fetch(again=False)  # another process rotated it meanwhile: use its
+                return await self._fetch_now(again=False)  # another process rotated it meanwhile: use its
             if exc.error in _TRANSIENT:  # busy for a moment (a 429 with an OAuth error body): ask again later
                 raise ConnectorError(
                     f"OAuth2 token endpoint {url} is not issuing tokens for now ({exc.error}); trying again", retryable=True

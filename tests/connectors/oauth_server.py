@@ -16,6 +16,7 @@ benchmarks::
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import secrets
@@ -173,6 +174,8 @@ class _Refresh(RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> _Token | None:
         state: TokenServer = self.server.state  # type: ignore[attr-defined]
         found = state.by_refresh.get(refresh_token)
+        if found is not None and found.refresh_revoked and state.reuse_detection:
+            state.revoke_family(found.client_id)  # a spent refresh token again: taken for a stolen copy
         return None if found is None or found.refresh_revoked else found
 
     def authenticate_user(self, refresh_token: _Token) -> str:
@@ -212,6 +215,12 @@ class TokenServer:
     """API requests answered 2xx."""
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     """Each token request: grant type, and whether it was granted."""
+    reuse_detection: bool = False
+    """Revoke every token of the client when a spent refresh token is presented (Auth0, Okta)."""
+    family_revocations: int = 0
+    refresh_barrier: threading.Barrier | None = None
+    """When set, each refresh-token request waits (up to 3 s) for the others of the barrier: two
+    refreshes that overlap are made to overlap at the server."""
     scoped_refusals: int = 0
     """``/api/report`` requests answered 403 insufficient_scope (naming the token they carried)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -253,6 +262,14 @@ class TokenServer:
         with self.lock:
             self.by_refresh[value] = rec
         return value
+
+    def revoke_family(self, client_id: str) -> None:
+        """Revoke every access and refresh token of ``client_id``."""
+        with self.lock:
+            self.family_revocations += 1
+            for t in [*self.by_access.values(), *self.by_refresh.values()]:
+                if t.client_id == client_id:
+                    t.revoked = t.refresh_revoked = True
 
     def revoke_all(self) -> int:
         """Revoke every access token issued so far (a token revoked mid-run); returns how many."""
@@ -305,6 +322,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         raw = self._body()
         if self.path == "/token":
             form = dict(parse_qsl(raw.decode()))
+            if form.get("grant_type") == "refresh_token" and state.refresh_barrier is not None:
+                with contextlib.suppress(threading.BrokenBarrierError):  # no other refresh came meanwhile
+                    state.refresh_barrier.wait(timeout=3)
             request = _Request("POST", state.token_url, self.headers, form)
             status, body, headers = self.authz.create_token_response(request)
             with state.lock:

@@ -782,3 +782,41 @@ async def test_attack_a_store_that_refuses_the_rotated_refresh_token_fails_the_c
     warned = "\n".join(r.getMessage() for r in caplog.records if r.name == "podium.connectors")
     assert "podium secrets set CRM_REFRESH_TOKEN" in warned
     assert not [t for t in oauth.by_refresh if t in warned]
+
+
+async def test_attack_two_workers_refreshing_at_once_make_the_server_revoke_every_token(
+    oauth: TokenServer, tmp_path: Path
+) -> None:
+    """Two workers share one refresh token and both need a token at the same moment. The server
+    rotates refresh tokens and, like Auth0 or Okta, revokes the whole family when a spent one comes
+    back. Before: both sent the same refresh token; the second was taken for a stolen copy and every
+    token of the client was revoked (both calls failed, and so did the workers' later refreshes).
+    Now the refresh of a shared refresh token is leased in the Podium store: one refreshes, the
+    other waits and refreshes with the token the first wrote back."""
+    first_rt = oauth.issue_refresh_token()
+    oauth.reuse_detection = True
+    oauth.refresh_barrier = threading.Barrier(2)
+    auth = {
+        "type": "oauth2_refresh_token", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+        "client_secret": "secret:CRM_CLIENT_SECRET", "refresh_token": "secret:CRM_REFRESH_TOKEN",
+    }  # fmt: skip
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        await client.secrets.set("CRM_REFRESH_TOKEN", first_rt)
+        key = client.secrets.source.key  # type: ignore[union-attr]
+        workers = []
+        for _ in range(2):
+            conn = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth)
+            conn.secrets = SecretStore(client.store, key=key)
+            conn.retry = Backoff(max_attempts=1)
+            workers.append(conn)
+        try:
+            got = await asyncio.gather(*(w.guarded_call("echo", {"n": n}) for n, w in enumerate(workers)), return_exceptions=True)
+            assert got == [{"n": 0}, {"n": 1}], got
+            assert oauth.family_revocations == 0 and oauth.issued == 2
+            live = [t for t, rec in oauth.by_refresh.items() if not rec.refresh_revoked]
+            assert [(await client.secrets.get("CRM_REFRESH_TOKEN")).reveal()] == live
+            assert await client.store.kv_get("oauth_refresh", "CRM_REFRESH_TOKEN") is None  # the lease ended
+        finally:
+            for conn in workers:
+                await conn.close()
