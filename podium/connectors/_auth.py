@@ -350,6 +350,8 @@ class OAuth2Token:
         rotated = self.token.get("refresh_token")
         if auth["type"] == "oauth2_refresh_token" and rotated and rotated != current:
             if current is not None:
+                if len(self._spent) >= 256:  # a process that runs for years: only the recent ones matter
+                    self._spent.clear()
                 self._spent.add(current)
             self.refresh = str(rotated)
             await self._save_refresh_token(str(rotated))

@@ -10,8 +10,9 @@
 Each message is claimed with a lease (so several relays, in several processes, can share an outbox
 and a message is in one relay's hands at a time), delivered with
 ``connector.guarded_call(operation, arguments, idempotency_key=row.key)`` (the breaker; one attempt:
-the connector's own retries and Retry-After waits could outlast the lease), then marked ``sent``. A retryable failure puts it back with exponential
-backoff (or the system's Retry-After); a non-retryable one parks it as ``failed`` (kept, listed,
+the connector's own retries and Retry-After waits could outlast the lease), then marked ``sent``. A
+retryable failure puts it back with exponential backoff (or the system's Retry-After); a
+non-retryable one parks it as ``failed`` (kept, listed,
 ``podium outbox retry KEY`` puts it back). No message is ever deleted. A relay that dies between the
 delivery and the mark leaves the lease to expire; the message is then delivered again, with the same
 key: at-least-once, and effectively-once at a target that deduplicates by key.
