@@ -473,3 +473,53 @@ async def test_attack_a_step_retry_ignores_the_retry_after_of_a_rate_limited_api
     first, second = (r["at"] for r in crm.requests if r["path"] == "/flaky")
     assert second - first >= 1.9, f"asked again after {second - first:.2f}s, though the API said 2s"
 
+
+
+async def test_attack_a_drifted_or_dead_lettered_event_bypasses_the_policy_that_redacts_payloads(tmp_path: Path) -> None:
+    """The workflow's policy redacts payloads (its run inputs are stored without personal data). A
+    broker event that drifts from its contract goes to the quarantine, and one that cannot start a
+    run (the workflow is switched off) to the dead letters. Before: both kept the event as it came,
+    the customer's email included, where the run would have stored it redacted."""
+    from podium import Policy
+    from podium.connectors import Consumer
+
+    from .brokers import RedisHarness
+    from .conftest import need_broker
+
+    need_broker("redis")
+    broker = RedisHarness()
+    wf = Workflow("orders-redacted")
+
+    @wf.step
+    async def handle(ctx, input):  # type: ignore[no-untyped-def]
+        return input
+
+    contract = {"type": "object", "properties": {"order": {"type": "string"}}, "required": ["order"]}
+    conn = open_connector("redis", url="redis://127.0.0.1:6379/0", contracts={"event": contract})
+    try:
+        async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf], connectors={"bus": conn}) as client:
+            await client.set_policy(wf.name, Policy(redact=["payloads"]))
+            consumer = Consumer(client, conn, workflow=wf.name, source=broker.source(), name="bus")
+            await broker.publish_raw({"orderId": "A2", "email": "jane.doe@example.com"}, "m-drifted")
+
+            async def quarantined() -> bool:
+                await consumer.poll(timeout=0.5)
+                return consumer.quarantined == 1
+
+            deadline = time.monotonic() + 30
+            while not await quarantined():
+                assert time.monotonic() < deadline, "the drifted message never arrived"
+            (listed,) = await client.quarantine.list()
+            item = await client.quarantine.get(listed.id)  # with its payload
+            await client.set_switch("workflow", wf.name, reason="month-end freeze")
+            await broker.publish_raw({"order": "A3", "email": "john.roe@example.com"}, "m-frozen")
+            while not consumer.dead_lettered:
+                assert time.monotonic() < deadline, "the frozen message never arrived"
+                await consumer.poll(timeout=0.5)
+            letters = await client.store.kv_list("deadletters")
+        stored = json.dumps(item.payload) + json.dumps(letters)
+        assert "A2" in stored or "orderId" in stored  # kept (its keys), redacted
+        assert "jane.doe@example.com" not in stored and "john.roe@example.com" not in stored
+    finally:
+        await broker.cleanup()
+        await conn.close()
