@@ -6,6 +6,7 @@ import contextvars
 import enum
 import hashlib
 import json
+import math
 import os
 import random
 import time
@@ -68,6 +69,10 @@ class EventType(enum.StrEnum):
     LOOP_ITERATION = "loop_iteration"
 
 
+MAX_RETRY_AFTER = 900.0
+"""The longest a step retry waits for a system's ``Retry-After`` (15 minutes)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RetryPolicy:
     """How a failing step is retried.
@@ -107,6 +112,16 @@ class RetryPolicy:
         if self.jitter:
             base *= 1 + random.uniform(-self.jitter, self.jitter)
         return max(0.0, base)
+
+    def delay_for(self, exc: BaseException, attempt: int) -> float:
+        """:meth:`delay`, or longer when ``exc`` says how long the system asked to wait
+        (``retry_after``: a 429's ``Retry-After``, an open circuit's time left), up to
+        :data:`MAX_RETRY_AFTER`: a retry sooner would only meet the same refusal and use up the attempts."""
+        delay = self.delay(attempt)
+        asked = getattr(exc, "retry_after", None)
+        if isinstance(asked, int | float) and math.isfinite(asked) and asked > delay:
+            return min(float(asked), MAX_RETRY_AFTER)
+        return delay
 
     def should_retry(self, exc: BaseException, attempt: int) -> bool:
         if attempt >= self.max_attempts:

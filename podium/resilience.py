@@ -210,6 +210,7 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at = 0.0
         self._probing = False
+        self._probe_at = 0.0
         self.transitions: list[tuple[float, str, str]] = []
 
     def _move(self, state: str, reason: str) -> None:
@@ -225,9 +226,13 @@ class CircuitBreaker:
             if left > 0:
                 return left
             self._move("half_open", f"probing after {self.policy.reset_after:g}s open")
-        if self._probing:
-            return self.policy.reset_after
+        if self._probing:  # one probe at a time; a probe never settled (cancelled by a timeout, or
+            # ended by an error that says nothing of the system's health) gives way after reset_after
+            left = self._probe_at + self.policy.reset_after - self.clock()
+            if left > 0:
+                return left
         self._probing = True
+        self._probe_at = self.clock()
         return None
 
     def success(self) -> str | None:

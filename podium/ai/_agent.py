@@ -13,7 +13,7 @@ from ..tools import Tool, ToolResult, Toolset, resolve_tools
 from ..tools._control import without_control
 from ._durable import durable
 from ._llm import complete, resolve_model
-from ._tools import TOOL_RETRY, live_tool
+from ._tools import TOOL_RETRY, call_key_for, live_tool
 
 if TYPE_CHECKING:
     from ..engine.context import StepContext
@@ -249,6 +249,7 @@ class Agent:
             arguments,
             call.id,
             self.tool_retry,
+            call_key_for(ctx, f"{self.name}.{call.name}"),  # the same on every retry and resume of this call
             name=f"{self.name}.{call.name}",
             trace={"kind": "tool", "tool": call.name, "arguments": arguments, "agent": self.name},
         )

@@ -13,6 +13,7 @@ from ..models import ToolError
 from ..resilience import Backoff, retry_call
 from ..secret import redact_known
 from ..tools import Tool, ToolResult, as_tool
+from ..tools._base import reset_call_key, set_call_key
 from ._durable import durable
 
 if TYPE_CHECKING:
@@ -22,9 +23,11 @@ TOOL_RETRY = Backoff(max_attempts=3, initial=0.5)
 
 
 async def run_tool(
-    tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY
+    tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY, key: str | None = None
 ) -> ToolResult:
-    """Call ``tool``, retrying transient failures; the outcome, failed or not, is a :class:`ToolResult`."""
+    """Call ``tool``, retrying transient failures; the outcome, failed or not, is a :class:`ToolResult`.
+    ``key`` is the call's idempotency key, the same on every attempt (``podium.tools.call_key()``
+    inside the tool)."""
     trail: list[dict[str, Any]] = []
 
     def failed(exc: BaseException, attempt: int, delay: float | None) -> None:
@@ -38,6 +41,7 @@ async def run_tool(
         trail.append(entry)
 
     t0 = time.monotonic()
+    token = set_call_key(key)
     try:
         value = await retry_call(lambda: tool.call(arguments), retry, on_failure=failed)
     except Exception as exc:
@@ -50,6 +54,8 @@ async def run_tool(
             latency=time.monotonic() - t0,
             trail=tuple(trail[:-1]),
         )
+    finally:
+        reset_call_key(token)
     try:
         _serde.dumps(value)
     except SerializationError:
@@ -59,6 +65,12 @@ async def run_tool(
     )
 
 
+def call_key_for(ctx: StepContext | None, label: str) -> str | None:
+    """The idempotency key of the next durable call ``label`` of ``ctx``'s step (None outside a run):
+    the step's key and the call's label, stable across retries and resumes, as a connector call's."""
+    return None if ctx is None else f"{ctx.idempotency_key}/{ctx.next_call_name(label)}"
+
+
 def live_tool(ctx: StepContext | None) -> Any:
     """:func:`run_tool` as a durable call runs it: each real call (not a replay) is audited, with the
     arguments' hash and the error with credentials masked."""
@@ -66,9 +78,9 @@ def live_tool(ctx: StepContext | None) -> Any:
     from ..secret import redact
 
     async def tool_call(
-        tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY
+        tool: Tool, arguments: dict[str, Any], call_id: str = "", retry: Backoff = TOOL_RETRY, key: str | None = None
     ) -> ToolResult:
-        result = await run_tool(tool, arguments, call_id, retry)
+        result = await run_tool(tool, arguments, call_id, retry, key)
         args = json.dumps(arguments, sort_keys=True, default=str, ensure_ascii=False)
         await audit(
             ctx,
@@ -108,7 +120,8 @@ async def call_tool(
         args = await check_tool(
             ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None), deferred=getattr(t, "deferred_calls", None)
         )
-    result = await durable(ctx, live_tool(ctx), t, args, "", retry, name=label, trace={"kind": "tool", "tool": t.name, "arguments": args})
+    key = call_key_for(ctx, label)
+    result = await durable(ctx, live_tool(ctx), t, args, "", retry, key, name=label, trace={"kind": "tool", "tool": t.name, "arguments": args})
     if not result.ok:
         raise ToolError(f"tool {t.name!r} failed: {result.error}")
     return result.value

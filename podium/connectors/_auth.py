@@ -27,17 +27,22 @@ import asyncio
 import base64
 import hashlib
 import json
+import logging
 import time
 import weakref
 from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..secret import Secret
+from ..secret import Secret, redact_known, remember
 from ._stats import ConnectorStats
+
+log = logging.getLogger("podium.connectors")
 
 REF = "secret:"
 #: Fields of ``auth`` that hold a credential: a ``secret:NAME`` reference (or a Secret), never text.
 CREDENTIAL_FIELDS = ("token", "value", "password", "client_secret", "refresh_token")
+#: Token endpoint errors that say "not now" rather than "no": the call is retried.
+_TRANSIENT = ("temporarily_unavailable", "slow_down", "server_error")
 TYPES = ("bearer", "api_key", "basic", "oauth2_client_credentials", "oauth2_refresh_token")
 _FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {  # (required, optional)
     "bearer": (("token",), ()),
@@ -161,6 +166,7 @@ class HttpAuth:
             elif kind == "basic":
                 pair = f"{auth['username']}:{await self.value(auth['password'], 'auth.password')}".encode()
                 out["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+                remember(out["Authorization"][6:])  # the password as sent: an API may echo the header
             else:
                 assert self.oauth is not None
                 token = await self.oauth.access_token()
@@ -200,6 +206,7 @@ class OAuth2Token:
         self.margin = float(auth.get("margin", 30.0))
         self.token: dict[str, Any] | None = None
         self.refresh: str | None = None  # the rotated refresh token, once the server sent one
+        self._spent: set[str] = set()  # the refresh tokens this connector rotated away from
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
@@ -244,7 +251,27 @@ class OAuth2Token:
             if self.token is not None and self.token.get("access_token") == used:
                 self.token = None
 
-    async def _fetch(self, again: bool = True) -> None:
+    async def _fetch(self) -> None:
+        """Fetch a token; a refresh token kept in the Podium store's secret store is refreshed by one
+        process at a time (a lease in that store: ``_refresh_lock``), so that processes sharing it
+        never send the same one twice (a server may revoke the whole family on reuse)."""
+        name = ref_name(self.auth.get("refresh_token")) if self.auth["type"] == "oauth2_refresh_token" else None
+        store = getattr(self.creds.source, "store", None)
+        if name is None or store is None:
+            return await self._fetch_now()
+        from ._refresh_lock import RefreshLock
+
+        lock = RefreshLock(store, name)
+        mine = await lock.acquire()
+        try:
+            await self._fetch_now()
+        finally:
+            try:
+                await lock.release(mine)
+            except Exception:  # the lease then ends by itself
+                log.warning("OAuth2: could not release the refresh lease of secret %r", name, exc_info=True)
+
+    async def _fetch_now(self, again: bool = True) -> None:
         from authlib.integrations.base_client.errors import OAuthError
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -273,41 +300,93 @@ class OAuth2Token:
             self._clients[loop] = oauth
         oauth.client_secret = secret  # read at each request: a rotated secret is used at once
         oauth.token_endpoint_auth_method = "client_secret_basic" if secret else "none"
+        current = None
         try:
             if auth["type"] == "oauth2_refresh_token":
-                current = self.refresh or await self.creds.value(auth["refresh_token"], "auth.refresh_token")
+                current = await self._refresh_token()
                 token = await oauth.refresh_token(url, refresh_token=current, **extra)
             else:
                 token = await oauth.fetch_token(url, grant_type="client_credentials", **extra)
         except OAuthError as exc:
             if again and exc.error == "invalid_client" and self.creds.source is not None:
                 self.creds.source.forget()  # the client secret may have been rotated meanwhile
-                return await self._fetch(again=False)
+                return await self._fetch_now(again=False)
+            if again and exc.error == "invalid_grant" and current is not None and await self._refresh_token() != current:
+                return await self._fetch_now(again=False)  # another process rotated it meanwhile: use its
+            if exc.error in _TRANSIENT:  # busy for a moment (a 429 with an OAuth error body): ask again later
+                raise ConnectorError(
+                    f"OAuth2 token endpoint {url} is not issuing tokens for now ({exc.error}); trying again", retryable=True
+                ) from None
             raise ConnectorError(self._refused(str(exc.error), str(exc.description or ""))) from None
         except httpx.HTTPStatusError as exc:
             status = exc.response.status_code
             raise ConnectorError(
                 f"OAuth2 token endpoint {url} answered HTTP {status}", retryable=status >= 500 or status == 429, status=status
             ) from None
-        except (httpx.TransportError, ValueError) as exc:
+        except httpx.TransportError as exc:
             raise ConnectorError(
                 f"OAuth2 token endpoint {url} could not be reached ({type(exc).__name__})", retryable=True
             ) from None
+        except ValueError as exc:  # answered, but not with JSON, or expires_in is no number
+            raise ConnectorError(
+                f"OAuth2 token endpoint {url} answered with a token response that cannot be read ({type(exc).__name__}: "
+                "not JSON, or an expires_in that is not a number of seconds); check token_url and the provider's format"
+            ) from None
+        access = token.get("access_token") if isinstance(token, dict) else None
+        if not isinstance(access, str) or not access:
+            fields = ", ".join(sorted(map(str, token))) if isinstance(token, dict) else type(token).__name__
+            raise ConnectorError(
+                f"OAuth2 token endpoint {url} answered without an access_token (a string, RFC 6749 section 5.1); "
+                f"its answer holds: {fields or 'nothing'}; check token_url and the provider's format"
+            )
         self.token = dict(token)
+        for credential in (self.token.get("access_token"), self.token.get("refresh_token")):
+            if credential:  # masked by content from now on: an API may echo it back in an error
+                remember(str(credential))
         if self.token.get("expires_in"):
             self.token["expires_at"] = asked + float(self.token["expires_in"])
         self.stats.token_refreshes += 1
         self.stats.token_expires_at = self.token.get("expires_at")
         rotated = self.token.get("refresh_token")
-        if auth["type"] == "oauth2_refresh_token" and rotated:
+        if auth["type"] == "oauth2_refresh_token" and rotated and rotated != current:
+            if current is not None:
+                if len(self._spent) >= 256:  # a process that runs for years: only the recent ones matter
+                    self._spent.clear()
+                self._spent.add(current)
             self.refresh = str(rotated)
             await self._save_refresh_token(str(rotated))
 
+    async def _refresh_token(self) -> str:
+        """The refresh token to send: the store's current one, read afresh (another process sharing
+        it may have rotated it; the server refuses a spent one, and some revoke every token of the
+        family when one is reused), unless the store still holds one this connector has rotated away
+        from (writing the new one back failed, or the setting is a fixed Secret): then the new one."""
+        name = ref_name(self.auth["refresh_token"])
+        if name and self.creds.source is not None:
+            self.creds.source.forget(name)
+        stored = await self.creds.value(self.auth["refresh_token"], "auth.refresh_token")
+        if self.refresh is not None and stored in self._spent:
+            return self.refresh
+        return stored
+
     async def _save_refresh_token(self, value: str) -> None:
+        """Write the rotated refresh token back. A store that refuses the write does not fail the
+        call, which has its token: the new refresh token is kept in memory (and used while the store
+        holds a spent one), and written back at the next rotation; the warning says a restart
+        before then needs it set again."""
         name = ref_name(self.auth["refresh_token"])
         put = getattr(self.creds.source, "put", None)
-        if name and put is not None:
+        if not name or put is None:
+            return
+        try:
             await put(name, Secret(value), by="connector")
+        except Exception as exc:
+            log.warning(
+                "OAuth2: the refresh token the server rotated could not be written back to secret %r (%s: %s); this "
+                "process goes on with it, but a restart before the next rotation would send the spent one: if that "
+                "happens, authorize again and set it with podium secrets set %s",
+                name, type(exc).__name__, redact_known(str(exc))[:200], name,
+            )  # fmt: skip
 
     def _refused(self, error: str, description: str) -> str:
         auth = self.auth

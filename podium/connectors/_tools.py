@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import ConnectorError
 from ..models._errors import ToolError
 from ..resilience import NO_RETRIES
-from ..tools._base import Tool
+from ..tools._base import Tool, call_key
 from ._base import Connector, Operation
 
 
@@ -33,7 +33,9 @@ class OperationTool(Tool):
 
     async def call(self, arguments: dict[str, Any]) -> Any:
         try:
-            return await self.connector.guarded_call(self.operation, dict(arguments or {}), label=self.name, retry=NO_RETRIES)
+            return await self.connector.guarded_call(
+                self.operation, dict(arguments or {}), idempotency_key=call_key(), label=self.name, retry=NO_RETRIES
+            )  # the key of this durable tool call: a write the tool layer retries applies once
         except ConnectorError as exc:
             raise ToolError(str(exc), retryable=exc.retryable, retry_after=exc.retry_after) from exc
 

@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 from ..errors import AuthError, ConnectorDrift, ConnectorError, PodiumError, StoreError
+from ..secret import redact_known
 from ._broker import BrokerConnector, Delivery, Message
 from ._contracts import EVENT
 
@@ -126,7 +127,7 @@ class Consumer:
         now = time.time()
         item = QuarantineItem(
             id=quarantine_id(f"event/{rid}"), connector=self.name, operation=EVENT, run_id=rid, step_id=None,
-            workflow=self.workflow, policy="park", status="parked", payload=m.payload, diff=exc.diff,
+            workflow=self.workflow, policy="park", status="parked", payload=await self._stored(m.payload), diff=exc.diff,
             created_at=now, updated_at=now,
         )  # fmt: skip
         if await QuarantineBook(self.client.store).put(item):
@@ -139,6 +140,13 @@ class Consumer:
         )  # fmt: skip
         log.warning("%s message %s drifted from its event contract; quarantined as %s", self.name, m.key, item.id)
 
+    async def _stored(self, payload: Any) -> Any:
+        """``payload`` as the workflow's run input would be stored: redacted when its policy (as it is
+        now in the store) redacts payloads (a drifted or dead-lettered event is business data all the same)."""
+        gov = self.client.governance
+        await gov.refresh()
+        return json.loads(gov.stored_payload(self.workflow, json.dumps(payload, default=str, ensure_ascii=False)))
+
     async def _dead_letter(self, rid: str, key: str, source: str, payload: Any, exc: Exception) -> None:
         letter = {
             "id": rid,
@@ -146,8 +154,8 @@ class Consumer:
             "event": source,
             "key": key,
             "workflow": self.workflow,
-            "payload": payload,
-            "error": str(exc),
+            "payload": await self._stored(payload),
+            "error": redact_known(str(exc)),
             "error_type": type(exc).__name__,
             "ts": time.time(),
         }

@@ -294,6 +294,23 @@ class OpenApiConnector(Connector):
         if "json" in response.headers.get("content-type", ""):
             try:
                 return response.json()
-            except ValueError as exc:
-                raise ConnectorError(f"openapi: {operation} answered invalid JSON", retryable=True) from exc
+            except ValueError:
+                raise self._unreadable(operation, method, status, where) from None
         return response.text
+
+    def _unreadable(self, operation: str, method: str, status: int, where: str) -> ConnectorError:
+        """A success whose JSON body cannot be read. A read is worth asking again; a write is not:
+        the system applied it (it said so), and sending it again would apply it twice at a system that
+        does not honour ``Idempotency-Key``."""
+        route = f"{method} {self._routes[operation].path}"
+        if method in _SAFE:
+            return ConnectorError(
+                f"{where}: {operation} ({route}) answered HTTP {status} with a body that is not valid JSON",
+                retryable=True, operation=operation, status=status,
+            )  # fmt: skip
+        return ConnectorError(
+            f"{where}: {operation} ({route}) answered HTTP {status}, so the system applied it, but its body is not "
+            "valid JSON; it is not made again (that could apply it twice). Check in the system what it did, and "
+            "whether its API changed (the contract of this operation, docs/connectors.md)",
+            operation=operation, status=status,
+        )  # fmt: skip

@@ -9,9 +9,10 @@
 
 Each message is claimed with a lease (so several relays, in several processes, can share an outbox
 and a message is in one relay's hands at a time), delivered with
-``connector.guarded_call(operation, arguments, idempotency_key=row.key)`` (the connector's retries,
-Retry-After, breaker), then marked ``sent``. A retryable failure puts it back with exponential
-backoff (or the system's Retry-After); a non-retryable one parks it as ``failed`` (kept, listed,
+``connector.guarded_call(operation, arguments, idempotency_key=row.key)`` (the breaker; one attempt:
+the connector's own retries and Retry-After waits could outlast the lease), then marked ``sent``. A
+retryable failure puts it back with exponential backoff (or the system's Retry-After); a
+non-retryable one parks it as ``failed`` (kept, listed,
 ``podium outbox retry KEY`` puts it back). No message is ever deleted. A relay that dies between the
 delivery and the mark leaves the lease to expire; the message is then delivered again, with the same
 key: at-least-once, and effectively-once at a target that deduplicates by key.
@@ -32,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import shlex
 import socket
@@ -43,15 +45,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from .._auditkey import KEY_ENV
-from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorError
+from ..errors import ConfigError, ConnectorCircuitOpen, ConnectorDrift, ConnectorError
 from ..records import UNDEPLOYED
-from ..resilience import Backoff
+from ..resilience import NO_RETRIES, Backoff
+from ..secret import redact, redact_known
 from ._base import Connector, arguments_hash
 from ._ledger import SENT, UNREADABLE, Ledger, Reservation, fingerprint
 from .outbox import OutboxMessage, message
 from .sql import SqlConnector
 
 log = logging.getLogger("podium.connectors.relay")
+
+_MAX_WAIT = 86_400.0
+"""The longest a message is put back for (a target's Retry-After of a week is looked at daily)."""
 
 
 Audit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -237,6 +243,17 @@ def _duplicate(when: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _drifted(msg: OutboxMessage, exc: ConnectorDrift) -> str:
+    """What a sent row says when the target applied the message and answered in a shape its
+    operation's contract does not describe (the diff names kinds and paths, never values)."""
+    changes = "; ".join(str(d.get("message") or f"{d.get('kind')} {d.get('path')}") for d in exc.diff[:5])
+    return (
+        f"delivered (the target answered with success), but its answer does not match the contract of "
+        f"{msg.target}.{msg.operation}: {changes or 'see the contract'}; not sent again (the target applied it). "
+        "Add a field mapping for later answers (docs/connectors.md, 'Contracts, drift and quarantine')"
+    )[:1000]
+
+
 def held_with(governance: Any) -> Governed:
     """What a relay obeys through ``governance`` (a client's): the kill switches that hold targets,
     and the policies that refuse messages (:class:`Governed`)."""
@@ -377,25 +394,33 @@ class OutboxRelay:
                 return "duplicate", _duplicate(held.delivered_at)
             if held is not None and held.busy is not None:
                 return "waiting", self._waiting(msg, held)
+            drifted = None
             try:
+                # one attempt per claim: a retry, or a Retry-After waited out, is the relay's backoff
+                # (next_at), never a wait inside the call that could outlast the lease, so that another
+                # relay of this outbox claims the message and delivers it too
                 result = await connector.guarded_call(
-                    msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target
+                    msg.operation, msg.arguments, idempotency_key=msg.key, label=msg.target, retry=NO_RETRIES
                 )
+            except ConnectorDrift as exc:  # the target applied it: only its answer is not the contract's
+                result, drifted = exc.payload, _drifted(msg, exc)
             except Exception as exc:  # not sent: a copy may go (a cancelled call's reservation expires)
                 if ledger is not None and held is not None and held.mine is not None:
                     await self._release(ledger, msg, held.mine)
                 if not isinstance(exc, ConnectorError):
                     raise
                 again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
-                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": str(exc)[:500]}
-                if again:
-                    values["next_at"] = time.time() + self.backoff.delay(attempts, exc.retry_after)
+                # the business database's column, shown by processes that never read the secret: masked here
+                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": redact(str(exc))[:500]}
+                if again:  # a Retry-After a connector gave as no finite time, or past a day, is a day at most
+                    wait = exc.retry_after if exc.retry_after is not None and math.isfinite(exc.retry_after) else None
+                    values["next_at"] = time.time() + min(self.backoff.delay(attempts, wait), _MAX_WAIT)
                 else:
                     values["status"] = "failed"
                 return ("retrying" if again else "failed"), values
-        note = None
+        note = drifted
         if ledger is not None and held is not None and held.mine is not None:
-            note = self._taken_over(msg, held)
+            note = "; ".join(n for n in (self._taken_over(msg, held), drifted) if n) or None
             try:
                 if not await ledger.settle(msg, held.mine):
                     log.warning(
@@ -404,7 +429,7 @@ class OutboxRelay:
                     )  # fmt: skip
             except Exception:  # delivered: its row is marked all the same (a copy could go once the reservation ends)
                 log.warning("could not note the delivery of outbox message %s in the store", msg.id, exc_info=True)
-        text = json.dumps(result, default=str)
+        text = redact_known(json.dumps(result, default=str))  # a credential the target echoed, masked
         return "sent", {
             "status": "sent",
             "sent_at": time.time(),

@@ -268,9 +268,20 @@ class SmtpConnector(Connector):
         return smtp
 
     def _send(self, msg: EmailMessage, recipients: list[str], password: Secret | None) -> dict[str, Any]:
-        with self._connect(password) as smtp:
+        smtp = self._connect(password)
+        try:
             sender = Address(addr_spec=parseaddr(self.sender)[1]).addr_spec
-            return dict(smtp.send_message(msg, from_addr=sender, to_addrs=recipients))
+            refused = dict(smtp.send_message(msg, from_addr=sender, to_addrs=recipients))
+        except BaseException:
+            smtp.close()
+            raise
+        # the server accepted the message: a QUIT answered with an error or a dropped connection
+        # changes nothing, and raising here would send the accepted message again
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
+        return refused
 
     async def health(self) -> dict[str, Any]:
         """Whether the server answers a NOOP (after TLS and login, when configured)."""

@@ -527,30 +527,52 @@ class SqlConnector(Connector):
     def _changes(self, conn: sa.Connection, table: sa.Table, args: dict[str, Any]) -> dict[str, Any]:
         name = args.get("column") or self.updated_column
         (col,) = self._columns(table, [name], "column")
-        pk = list(table.primary_key.columns)
-        tie = pk[0] if len(pk) == 1 else None
+        whole = list(table.primary_key.columns)
+        pk = [c for c in whole if c is not col]  # the tie-breakers (none when the column is the key)
+        if not whole:  # nothing orders rows that share a value: a page boundary among them would skip some
+            raise ConnectorError(
+                f"sql: changes of table {table.name!r} needs a primary key, to page through rows that share a "
+                f"{col.name!r} without skipping any at a page boundary; give the table one (or read it with query)"
+            )
         cursor = args.get("cursor")
         after, after_key = (cursor.get("after"), cursor.get("key")) if isinstance(cursor, dict) else (cursor, None)
-        stmt = sa.select(table)
+        keys = after_key if isinstance(after_key, list) else [after_key]
+        # a row whose column is NULL has no place in the order: PostgreSQL sorted it last, and a
+        # cursor ending on it (after: None) read the table again from its start at every call
+        stmt = sa.select(table).where(col.is_not(None))
         if after is not None:
             after = _coerce(col, after)
-            if tie is not None and after_key is not None:
-                stmt = stmt.where(sa.or_(col > after, sa.and_(col == after, tie > _coerce(tie, after_key))))
-            else:
+            if pk and after_key is not None and len(keys) == len(pk):
+                stmt = stmt.where(_after(col, after, [(c, _coerce(c, k)) for c, k in zip(pk, keys, strict=True)]))
+            else:  # a cursor of an earlier release for a composite key (or without a key): by the column
                 stmt = stmt.where(col > after)
-        stmt = stmt.order_by(col, *([tie] if tie is not None else [])).limit(int(args.get("limit") or 100))
+        stmt = stmt.order_by(col, *pk).limit(int(args.get("limit") or 100))
         rows = [dict(m) for m in conn.execute(stmt).mappings()]
         if not rows:
             return {"rows": [], "cursor": cursor}
         last = rows[-1]
         value = last[col.name]
+        key = [_jsonable(last[c.name]) for c in pk]
         return {
             "rows": rows,
-            "cursor": {
-                "after": value.isoformat() if isinstance(value, _dt.date | _dt.time) else value,
-                "key": last[tie.name] if tie is not None else None,
-            },
+            "cursor": {"after": _jsonable(value), "key": (key[0] if len(pk) == 1 else key) if pk else None},
         }
+
+
+def _jsonable(value: Any) -> Any:
+    """A cursor value that survives JSON: dates and times as ISO text."""
+    return value.isoformat() if isinstance(value, _dt.date | _dt.time) else value
+
+
+def _after(col: sa.Column[Any], after: Any, keys: list[tuple[sa.Column[Any], Any]]) -> Any:
+    """Rows after ``(after, *keys)`` in the order ``col, *key columns`` (a row value comparison,
+    spelled out: not every database compares tuples)."""
+    terms = [col > after]
+    equal = [col == after]
+    for c, k in keys:
+        terms.append(sa.and_(*equal, c > k))
+        equal.append(c == k)
+    return sa.or_(*terms)
 
 
 def _coerce(col: sa.Column[Any], value: Any) -> Any:

@@ -645,7 +645,7 @@ class RunExecutor(Recording, Waits):
                     exc = NonRetryableError(f"step {s.id!r}: {exc}")
                 err = error_info(exc)
                 if s.retry.should_retry(exc, attempt):
-                    delay = s.retry.delay(attempt)
+                    delay = s.retry.delay_for(exc, attempt)
                     err["retry_in"] = round(delay, 3)
                     await self.emit(
                         EventType.STEP_RETRYING,

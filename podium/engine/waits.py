@@ -182,7 +182,7 @@ class Waits:
                     )
                 err = error_info(exc)
                 if retry.should_retry(exc, attempt):
-                    delay = retry.delay(attempt)
+                    delay = retry.delay_for(exc, attempt)
                     err["retry_in"] = round(delay, 3)
                     await self.emit(
                         EventType.STEP_RETRYING,

@@ -4,10 +4,29 @@
 from __future__ import annotations
 
 import abc
+import contextvars
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..models._base import ToolSpec
+
+_CALL_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("podium_tool_call_key", default=None)
+
+
+def call_key() -> str | None:
+    """The idempotency key of the tool call being made (inside :meth:`Tool.call`), or None outside a
+    run. It is the same on every retry and resume of that call: a tool that writes to a system
+    passes it on (the connector tools send it as ``Idempotency-Key``), so a retried write applies once."""
+    return _CALL_KEY.get()
+
+
+def set_call_key(key: str | None) -> contextvars.Token[str | None]:
+    """Make ``key`` the current tool call's (:func:`call_key`); give the token to ``reset_call_key``."""
+    return _CALL_KEY.set(key)
+
+
+def reset_call_key(token: contextvars.Token[str | None]) -> None:
+    _CALL_KEY.reset(token)
 
 
 class Tool(abc.ABC):

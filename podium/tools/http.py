@@ -10,7 +10,9 @@ from urllib.parse import quote, urlsplit
 
 from ..models._errors import ToolError
 from ..models._http import RETRYABLE_STATUS, ClientPool, httpx_module, retry_after
-from ._base import Tool
+from ._base import Tool, call_key
+
+_SAFE = ("GET", "HEAD", "OPTIONS")
 
 
 class HttpTool(Tool):
@@ -18,7 +20,8 @@ class HttpTool(Tool):
 
     ``url`` may name arguments: ``https://api.example.com/orders/{order_id}``. The other arguments go
     in the query string for GET and DELETE, else in a JSON body. HTTP 429 and 5xx are retryable
-    :class:`~podium.models.ToolError`s carrying Retry-After; other 4xx are final.
+    :class:`~podium.models.ToolError`s carrying Retry-After; other 4xx are final. Inside a run, a
+    POST, PUT, PATCH or DELETE sends the tool call's ``Idempotency-Key`` (:func:`call_key`).
 
     :param parameters: JSON Schema of the arguments (the model sees it).
     """
@@ -81,6 +84,9 @@ class HttpTool(Tool):
         url = self.expand(args)
         in_query = self.method in ("GET", "DELETE", "HEAD")
         target, headers = url, dict(self.headers)
+        key = call_key()  # the same on every retry and resume of this tool call
+        if key and self.method not in _SAFE:
+            headers.setdefault("Idempotency-Key", key)
         extensions: dict[str, Any] = {}
         if not self.allow_private:
             # Resolve and check before connecting, then connect to the address checked (no second
@@ -120,10 +126,12 @@ class HttpTool(Tool):
         if "json" in response.headers.get("content-type", ""):
             try:
                 return response.json()
-            except ValueError as exc:
+            except ValueError as exc:  # a write answered 2xx was applied: asking again could apply it twice
+                applied = "" if self.method in _SAFE else "; the write was applied (a 2xx), so it is not made again"
                 raise ToolError(
-                    f"tool {self.name!r}: {self.method} {url} answered invalid JSON: {response.text[:300]!r}",
-                    retryable=True,
+                    f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code} with invalid JSON: "
+                    f"{response.text[:300]!r}{applied}",
+                    retryable=self.method in _SAFE,
                 ) from exc
         return response.text
 

@@ -8,6 +8,7 @@ import http.server
 import json
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -111,7 +112,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         body = json.loads(raw) if raw else None
         with crm.lock:
-            crm.requests.append({"method": method, "path": self.path, "headers": dict(self.headers), "body": body})
+            crm.requests.append(
+                {"method": method, "path": self.path, "headers": dict(self.headers), "body": body, "at": time.monotonic()}
+            )
             failure = crm.failures.pop(0) if crm.failures and self.path != "/openapi.json" else None
         if failure is not None:
             self._send(failure[0], {"error": "induced"}, failure[1])

@@ -16,6 +16,7 @@ benchmarks::
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import secrets
@@ -54,6 +55,14 @@ SPEC: dict[str, Any] = {
             }
         },
         "/keyed/whoami": {"get": {"operationId": "whoami", "responses": {"200": {}}}},
+        "/api/report": {"get": {"operationId": "report", "responses": {"200": {}}}},
+        "/keyed/notes": {
+            "post": {
+                "operationId": "keyedNote",
+                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": {"201": {}},
+            }
+        },
     },
 }
 
@@ -165,6 +174,8 @@ class _Refresh(RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token: str) -> _Token | None:
         state: TokenServer = self.server.state  # type: ignore[attr-defined]
         found = state.by_refresh.get(refresh_token)
+        if found is not None and found.refresh_revoked and state.reuse_detection:
+            state.revoke_family(found.client_id)  # a spent refresh token again: taken for a stolen copy
         return None if found is None or found.refresh_revoked else found
 
     def authenticate_user(self, refresh_token: _Token) -> str:
@@ -204,6 +215,14 @@ class TokenServer:
     """API requests answered 2xx."""
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     """Each token request: grant type, and whether it was granted."""
+    reuse_detection: bool = False
+    """Revoke every token of the client when a spent refresh token is presented (Auth0, Okta)."""
+    family_revocations: int = 0
+    refresh_barrier: threading.Barrier | None = None
+    """When set, each refresh-token request waits (up to 3 s) for the others of the barrier: two
+    refreshes that overlap are made to overlap at the server."""
+    scoped_refusals: int = 0
+    """``/api/report`` requests answered 403 insufficient_scope (naming the token they carried)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -243,6 +262,14 @@ class TokenServer:
         with self.lock:
             self.by_refresh[value] = rec
         return value
+
+    def revoke_family(self, client_id: str) -> None:
+        """Revoke every access and refresh token of ``client_id``."""
+        with self.lock:
+            self.family_revocations += 1
+            for t in [*self.by_access.values(), *self.by_refresh.values()]:
+                if t.client_id == client_id:
+                    t.revoked = t.refresh_revoked = True
 
     def revoke_all(self) -> int:
         """Revoke every access token issued so far (a token revoked mid-run); returns how many."""
@@ -295,11 +322,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         raw = self._body()
         if self.path == "/token":
             form = dict(parse_qsl(raw.decode()))
+            if form.get("grant_type") == "refresh_token" and state.refresh_barrier is not None:
+                with contextlib.suppress(threading.BrokenBarrierError):  # no other refresh came meanwhile
+                    state.refresh_barrier.wait(timeout=3)
             request = _Request("POST", state.token_url, self.headers, form)
             status, body, headers = self.authz.create_token_response(request)
             with state.lock:
                 state.token_requests.append({"grant_type": form.get("grant_type"), "status": status})
             return self._send(status, body, headers)
+        if self.path == "/keyed/notes":  # a key that may read, not write: the refusal names the key
+            key = self.headers.get("X-API-Key") or ""
+            return self._send(403, {"error": "forbidden", "detail": f"the key {key} may not write notes"})
         if self.path == "/api/notes":
             if not self._authorized():
                 return None
@@ -314,6 +347,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if not self._authorized():
                 return None
             return self._send(200, {"n": int(self.path.rsplit("/", 1)[1])})
+        if self.path == "/api/report":  # RFC 6750 insufficient_scope, and a gateway that names the token
+            if not self._authorized():
+                return None
+            token = (self.headers.get("Authorization") or "").partition(" ")[2]
+            with state.lock:
+                state.scoped_refusals += 1
+            return self._send(
+                403,
+                {"error": "insufficient_scope", "detail": f"the token {token} lacks scope reports.read"},
+                [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="reports.read"')],
+            )
         if self.path == "/keyed/whoami":
             key = self.headers.get("X-API-Key") or ""
             with state.lock:
