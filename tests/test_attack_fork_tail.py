@@ -145,3 +145,43 @@ async def test_attack_a_rejection_turned_into_an_approval_in_the_forks_copy_is_n
             with pytest.raises(RunFailed, match="approval:pay"):
                 await c.result(fork.id, timeout=20)
     assert paid == []
+
+
+async def test_attack_a_fork_pointed_at_another_run_in_its_record_does_not_reuse_that_runs_approval(
+    tmp_path: Path, audit_key: str
+) -> None:
+    """The reused end names its source run, and the check follows the run's record to it: a
+    database writer who rewrites the fork's ``forked_from`` in the runs table (no anchor holds it)
+    to a run of the same workflow where the same step was approved, and the copy to that run's end,
+    made the fork pay with a decision taken for another payment. The source is now the parent its
+    signed ``run.fork`` entry names (failed before: the fork paid 40)."""
+    paid: list[int] = []
+    fail = [True]
+    wf = _payment(paid, fail)
+    path = tmp_path / "fork.db"
+    url = f"sqlite:///{path}"
+    async with Client(url, workflows=[wf]) as c:
+        rejected = await _decided_then_failed(c, wf, approve=False)
+        approved = await _decided_then_failed(c, wf, approve=True)
+    fail[0] = False
+    async with Client(url, workflows=[wf], execute=False) as c:
+        fork = await c.fork(rejected, "receipt")
+    db = sqlite3.connect(path)
+    [(seq, step)] = [
+        (s, st)
+        for s, st in db.execute("SELECT seq, step FROM events WHERE run_id = ? AND type = 'step_completed'", (fork.id,))
+        if "/signal:" in st
+    ]
+    [(theirs,)] = db.execute(
+        "SELECT data FROM events WHERE run_id = ? AND type = 'step_completed' AND step = ?", (approved, step)
+    ).fetchall()
+    db.close()
+    copy = json.loads(theirs)
+    copy["reused_from"] = approved
+    _db(path, "UPDATE events SET data = ? WHERE run_id = ? AND seq = ?", json.dumps(copy), fork.id, seq)
+    _db(path, "UPDATE runs SET forked_from = ? WHERE id = ?", approved, fork.id)
+    async with Client(url, workflows=[wf], recover=False) as c:
+        await c.take_over([fork.id])
+        with pytest.raises(RunFailed, match="approval:pay"):
+            await c.result(fork.id, timeout=20)
+    assert paid == []
