@@ -106,13 +106,16 @@ def read_as_latin(seen: str) -> str:
     Cyrillic or Greek words only where the text is written mostly in Latin letters. Honest Russian
     or Greek text is read as written, not as the English words its own words look like; a whole
     look-alike word among mostly Cyrillic or Greek words is read as written too."""
-    latin = sum(1 for ch in seen if ch.isascii() and ch.isalpha())
-    other = sum(1 for ch in seen if "\u0370" <= ch <= "\u052f")
+    other = len(seen) - len(_GREEK_CYRILLIC.sub("", seen))
     if not other and "\u0131" not in seen and "\u0251" not in seen:
         return seen  # nothing to read otherwise (the frequent case)
-    if latin > other:
+    if len(seen) - len(_LATIN.sub("", seen)) > other:
         return seen.translate(_LOOKALIKES)
     return _WORD.sub(lambda m: m.group().translate(_LOOKALIKES) if _mixed(m.group()) else m.group(), seen)
+
+
+_GREEK_CYRILLIC = re.compile("[\u0370-\u052f]+")
+_LATIN = re.compile("[A-Za-z]+")
 
 
 _LOOKALIKES = str.maketrans(
