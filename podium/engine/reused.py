@@ -29,6 +29,15 @@ def _loads(text: str | None) -> Any:
         return None
 
 
+def marked_reused(text: str | None) -> bool:
+    """Whether an approval's end (as stored) is a fork's copy: ``reused_from`` at its top level (not
+    a field of the decision's payload, which an approver's edit or the request's data may hold)."""
+    if not text or '"reused_from"' not in text:
+        return False  # the frequent case: no parse
+    data = _loads(text)
+    return isinstance(data, dict) and "reused_from" in data
+
+
 async def _parent(store: Store, keys: Mapping[str, bytes], run_id: str) -> str | None:
     """The run that run ``run_id`` was forked from as its signed ``run.fork`` entry names it (the
     runs table's ``forked_from`` is no anchor's: a database writer could point it at any run), or
