@@ -12,6 +12,7 @@ run's unanchored tail, or a copy edited in the fork, is refused."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import time
@@ -145,3 +146,77 @@ async def test_attack_a_rejection_turned_into_an_approval_in_the_forks_copy_is_n
             with pytest.raises(RunFailed, match="approval:pay"):
                 await c.result(fork.id, timeout=20)
     assert paid == []
+
+
+async def test_attack_a_fork_pointed_at_another_run_in_its_record_does_not_reuse_that_runs_approval(
+    tmp_path: Path, audit_key: str
+) -> None:
+    """The reused end names its source run, and the check follows the run's record to it: a
+    database writer who rewrites the fork's ``forked_from`` in the runs table (no anchor holds it)
+    to a run of the same workflow where the same step was approved, and the copy to that run's end,
+    made the fork pay with a decision taken for another payment. The source is now the parent its
+    signed ``run.fork`` entry names (failed before: the fork paid 40)."""
+    paid: list[int] = []
+    fail = [True]
+    wf = _payment(paid, fail)
+    path = tmp_path / "fork.db"
+    url = f"sqlite:///{path}"
+    async with Client(url, workflows=[wf]) as c:
+        rejected = await _decided_then_failed(c, wf, approve=False)
+        approved = await _decided_then_failed(c, wf, approve=True)
+    fail[0] = False
+    async with Client(url, workflows=[wf], execute=False) as c:
+        fork = await c.fork(rejected, "receipt")
+    db = sqlite3.connect(path)
+    [(seq, step)] = [
+        (s, st)
+        for s, st in db.execute("SELECT seq, step FROM events WHERE run_id = ? AND type = 'step_completed'", (fork.id,))
+        if "/signal:" in st
+    ]
+    [(theirs,)] = db.execute(
+        "SELECT data FROM events WHERE run_id = ? AND type = 'step_completed' AND step = ?", (approved, step)
+    ).fetchall()
+    db.close()
+    copy = json.loads(theirs)
+    copy["reused_from"] = approved
+    _db(path, "UPDATE events SET data = ? WHERE run_id = ? AND seq = ?", json.dumps(copy), fork.id, seq)
+    _db(path, "UPDATE runs SET forked_from = ? WHERE id = ?", approved, fork.id)
+    async with Client(url, workflows=[wf], recover=False) as c:
+        await c.take_over([fork.id])
+        with pytest.raises(RunFailed, match="approval:pay"):
+            await c.result(fork.id, timeout=20)
+    assert paid == []
+
+
+async def test_a_decision_whose_edited_payload_has_a_reused_from_field_is_not_taken_for_a_forks_copy(
+    tmp_path: Path, audit_key: str
+) -> None:
+    """A fork's copy is told by its top-level ``reused_from``; the check looked for the text
+    ``"reused_from"`` anywhere in the end. Failed before: an approver edited the payload, which has
+    a field of that name (the request's own data), the engine went down before its next anchor, and
+    on resume the genuine decision was refused as a fork's copy ("names run None")."""
+    gate = [False]
+    reached = asyncio.Event()
+    wf = Workflow("edited-payload")
+
+    @wf.step
+    async def pay(ctx: StepContext, input: dict[str, Any]) -> bool:
+        decision = await ctx.approval(input, title="pay?", timeout=3600)
+        if not gate[0]:  # the decision's end is written; the engine goes down before any anchor
+            reached.set()
+            await asyncio.Event().wait()
+        return bool(decision["approved"])
+
+    url = f"sqlite:///{tmp_path / 'edited.db'}"
+    async with Client(url, workflows=[wf]) as c:
+        h = await c.start(wf, {"amount": 1, "reused_from": "the customer's form"})
+        while not await c.approvals(run_id=h.id):
+            await c.driving.settled(h.id)
+        [request] = await c.approvals(run_id=h.id)
+        await c.decide(h.id, request["name"], approve=True, payload={"amount": 1, "reused_from": "the form"})
+        await reached.wait()
+    gate[0] = True
+    async with Client(url, workflows=[wf]) as c:
+        done = await c.wait(h.id, timeout=20)
+        assert json.loads(done.output or "null") is True, done.error
+        assert not [e for e in await c.store.audit_for(h.id) if e.action == "approval.refuse"]

@@ -47,3 +47,26 @@ async def test_a_signal_cancelled_while_it_takes_up_the_run_leaves_the_run_drive
         done = await a.wait(run.id, timeout=10)
         assert done.status is RunStatus.COMPLETED, done
         assert json.loads(done.output or "null") == "now"  # the signal's payload, delivered once
+
+
+async def test_a_signal_cancelled_while_it_takes_up_the_run_is_still_audited(pg_url: str, audit_key: str) -> None:
+    """The run goes on with the signal (its take-up is shielded), so the signal is in the audit log
+    all the same. Failed before: ``run.signal`` was recorded after the take-up, and a caller
+    cancelled during it left a run that acted on a signal no audit entry records."""
+    async with Client(pg_url, workflows=[wf]) as a:
+        run = await a.start(wf, "x")
+        await a.driving.settled(run.id)
+        hold = await psycopg.AsyncConnection.connect(pg_url)
+        try:
+            await hold.execute("LOCK TABLE events IN ACCESS EXCLUSIVE MODE")
+            sending = asyncio.ensure_future(a.signal(run.id, "go", "now"))
+            await waiting_on_locks(pg_url, "the take-up never waited behind the held events table")
+            sending.cancel()
+            await asyncio.wait({sending})
+        finally:
+            await hold.rollback()
+            await hold.close()
+        done = await a.wait(run.id, timeout=10)
+        assert json.loads(done.output or "null") == "now"
+        signals = [e for e in await a.store.audit_for(run.id) if e.action == "run.signal"]
+        assert [(e.details().get("name"), e.details().get("delivered")) for e in signals] == [("go", True)]

@@ -185,6 +185,44 @@ async def test_a_runs_write_queued_behind_its_refused_one_in_the_next_group_is_n
     assert written == ["other-run", "fresh"]
 
 
+async def test_a_runs_write_queued_behind_its_refused_one_is_not_made_when_its_caller_hears_first():
+    """As above, with the SQLite store's writes: their callers wait on them directly (``lands``
+    False), and a write may be made at once (``eager``). The refused write's caller heard of it
+    before the next group was written, which freed the run, and the run's write queued meanwhile
+    was made (after the other engine's events); a refused write made at once noted no refusal at
+    all. Now, when the caller hears, the run's writes still queued are refused with it."""
+    from podium.errors import LeaseLost
+    from podium.storage._group import GroupWrite
+
+    gate = asyncio.Event()
+    written: list[str] = []
+
+    async def write(items):
+        await gate.wait()
+        if "stale-1" in items:
+            raise LeaseLost("event 5 of run r already written: another engine owns it")
+        written.extend(items)
+        return [None for _ in items]
+
+    for eager in (False, True):  # True: the refused write made at once, the next queued meanwhile
+        gate.clear()
+        written.clear()
+        group: GroupWrite[str, None] = GroupWrite(write, eager=eager)
+        first = asyncio.ensure_future(group.submit("stale-1", key="r"))
+        other = asyncio.ensure_future(group.submit("other-run", key="o"))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the first write is being made (held at the gate)
+        second = asyncio.ensure_future(group.submit("stale-2", key="r"))
+        await asyncio.sleep(0)  # queued for the next group
+        gate.set()
+        results = await asyncio.gather(first, other, second, return_exceptions=True)
+        assert isinstance(results[0], LeaseLost) and results[1] is None
+        assert isinstance(results[2], LeaseLost), (eager, results[2])
+        assert written == ["other-run"]
+        await group.submit("fresh", key="r")  # the refusal was heard: a new writer of r writes
+        assert written == ["other-run", "fresh"]
+
+
 async def test_sqlite_a_runs_last_step_is_written_with_its_end_in_one_transaction(tmp_path):
     """The completion of a run's last step is held back and written with the run's end (one commit,
     not two); an earlier step's is written at once, before the next step starts."""

@@ -21,7 +21,9 @@ elsewhere) and ``writer`` (``model``, the default, or ``template``).
 The arithmetic decides, never a model: new cost = unit_cost x (1 + change_pct / 100); new margin =
 (list_price - new cost) / list_price x 100; a product of the vendor is below margin when its new
 margin is under its ``min_margin_pct``; an open purchase order (status ``open`` or ``partially
-received``, any case, ``_`` or ``-`` between the words: goods still to come) of such a product is flagged. Figures are compared unrounded. The model only writes the e-mail's opening
+received``, any case, ``_`` or ``-`` between the words: goods still to come) of such a product is
+flagged (the mail says which were partly received: their qty is the one ordered). Figures are
+compared unrounded. The model only writes the e-mail's opening
 sentence, which is dropped for a fixed one if it states a number that is not in the facts.
 
 Systems, reached only through connectors (a connector the client holds under the name wins, else the
@@ -354,7 +356,9 @@ async def alert(ctx, analyse, approve, catalogue, flag) -> dict[str, Any]:
                   for s in below]
     if analyse["flagged"]:
         lines += ["", "Open purchase orders flagged in the ERP:"]
-        lines += [f"{_pad(f['po_id'], width)} {_pad(f['sku'], width)} qty {f['qty']:g} at {f['unit_cost']:.2f}" for f in analyse["flagged"]]
+        lines += [f"{_pad(f['po_id'], width)} {_pad(f['sku'], width)} qty {f['qty']:g} at {f['unit_cost']:.2f}"
+                  + ("" if f["status"].strip().casefold() == "open" else " (partially received: qty ordered)")
+                  for f in analyse["flagged"]]
     lines += ["", "Decided by rule: margin = (list price - new cost) / list price; below when under the product's "
               "min_margin_pct. Sent by Podium (scenario-pricing)."]
     subject = (f"{analyse['vendor_name']} {ev['change_pct']:+g}% from {ev['effective']}: {len(below)} product(s) below margin, "

@@ -525,11 +525,9 @@ class Client:
         self._check_open()
         await self.authorize("runs.signal", run_id)
         await self.governance.check_signal(run_id, name)  # approvals and timers are not signals
-        sent = await self._deliver_signal(run_id, name, payload)
-        await self.governance.record("run.signal", run_id, name=name, delivered=sent)
-        return sent
+        return await self._deliver_signal(run_id, name, payload, audit=True)
 
-    async def _deliver_signal(self, run_id: str, name: str, payload: Any, *, request: int | None = None) -> bool:
+    async def _deliver_signal(self, run_id: str, name: str, payload: Any, *, request: int | None = None, audit: bool = False) -> bool:
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
@@ -537,6 +535,8 @@ class Client:
             raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
         stored = self.governance.stored_payload(run.workflow, _serde.dumps(payload))  # redacted if the policy says so
         sent = await self.store.send_signal(run_id, name, stored, now=time.time(), request=request)
+        if audit:  # ``run.signal``, before the take-up: the run acts on it even if the caller goes (shielded)
+            await asyncio.shield(self.governance.record("run.signal", run_id, name=name, delivered=sent))
         ex = self.driving.get(run_id)
         if ex is not None and not ex.finished.done():
             ex.signals = await self.store.get_signals(run_id)

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..governance.audit import anchored_events, decision_problem
+from ..governance.audit import anchored_events, decision_problem, entry_signed
 from ..records import EventType
 from .lineage import MAX_NESTING
 
@@ -29,6 +29,24 @@ def _loads(text: str | None) -> Any:
         return None
 
 
+def marked_reused(text: str | None) -> bool:
+    """Whether an approval's end (as stored) is a fork's copy: ``reused_from`` at its top level (not
+    a field of the decision's payload, which an approver's edit or the request's data may hold)."""
+    if not text or '"reused_from"' not in text:
+        return False  # the frequent case: no parse
+    data = _loads(text)
+    return isinstance(data, dict) and "reused_from" in data
+
+
+async def _parent(store: Store, keys: Mapping[str, bytes], run_id: str) -> str | None:
+    """The run that run ``run_id`` was forked from as its signed ``run.fork`` entry names it (the
+    runs table's ``forked_from`` is no anchor's: a database writer could point it at any run), or
+    None."""
+    forks = [e for e in await store.audit_for(run_id) if e.action == "run.fork" and entry_signed(e, keys)]
+    parent = forks[-1].details().get("parent") if forks else None
+    return parent if isinstance(parent, str) else None
+
+
 async def reused_problem(
     store: Store, keys: Mapping[str, bytes], run_id: str, forked_from: str | None, key: _Key, text: str | None, *, by: bool
 ) -> str | None:
@@ -36,9 +54,10 @@ async def reused_problem(
     as ``text``, marked reused, may not be taken, or None: it must be the end of the same wait in
     the run it was forked from (a fork of a fork: followed back, at most :data:`MAX_NESTING`
     forks), and there, where it was made, a decision backed by a signed ``approval.decide`` entry
-    of its request, or a timeout whose anchored request's deadline has passed."""
+    of its request, or a timeout whose anchored request's deadline has passed. Each run's source is
+    the parent its signed ``run.fork`` entry names; ``forked_from`` (the run's record) must agree."""
     name = key[0].partition("/signal:")[2]
-    data, source = _loads(text), forked_from
+    data, source = _loads(text), await _parent(store, keys, run_id)
 
     def refused(why: str) -> str:
         return (
@@ -47,6 +66,11 @@ async def reused_problem(
             "'podium approvals approve'"
         )
 
+    if forked_from != source:
+        return refused(
+            f"comes from run {forked_from!r} by the run's record, which its signed run.fork entry does not "
+            f"name (it names {source!r}): the record was changed behind the engine"
+        )
     for _ in range(MAX_NESTING + 1):
         if not isinstance(data, dict) or source is None or data.get("reused_from") != source:
             return refused(f"names run {data.get('reused_from') if isinstance(data, dict) else None!r}, not the run it was forked from ({source!r})")
@@ -61,8 +85,7 @@ async def reused_problem(
         }:
             return refused(f"differs from the one in the log of run {source}")
         if "reused_from" in src:  # reused there too: followed back
-            run = await store.get_run(source)
-            data, source = src, (run.forked_from if run is not None else None)
+            data, source = src, await _parent(store, keys, source)
             continue
         waits = [e for e in events if e.type == EventType.STEP_WAITING and e.seq < end.seq]
         asked = [e for e in waits if (e.step, e.iteration, e.index) == key] or [  # a loop asking again

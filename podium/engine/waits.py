@@ -19,6 +19,7 @@ from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
 from .context import _RAISE, StepContext
+from .reused import marked_reused
 
 if TYPE_CHECKING:
     from ..records import RunRecord
@@ -390,7 +391,7 @@ class Waits:
         if not ends or not gov.audit_enabled:  # without auditing no decision is checked (as live)
             return None
         # a fork's copy of the end of a wait its kept step made: checked where it was made (reused.py)
-        reused = [(seq, key) for seq, key in ends if '"reused_from"' in (self.recorded[key][1] or "")]
+        reused = [(seq, key) for seq, key in ends if marked_reused(self.recorded[key][1])]
         if reused:
             ends = [end for end in ends if end not in reused]
         asked = [(seq, key) for seq, key in ends if self._asked_for(key)]

@@ -66,22 +66,56 @@ class BannedContent(Validator):
         for p in self.patterns:
             if p.startswith("re:"):
                 self._compiled.append((p, re.compile(p[3:], re.IGNORECASE)))
-            else:
-                phrase = shown(p).translate(_LOOKALIKES)
-                self._compiled.append((p, re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.IGNORECASE)))
+            else:  # as written, and as read (a phrase in Cyrillic is found written with Latin look-alikes)
+                for phrase in {shown(p), shown(p).translate(_LOOKALIKES)}:
+                    self._compiled.append((p, re.compile(rf"(?<!\w){re.escape(phrase)}(?!\w)", re.IGNORECASE)))
 
     async def check(self, text: str) -> str | None:
-        """Words and phrases are looked for in the text as a reader sees it (:func:`shown`, Cyrillic
-        and Greek letters that look like Latin ones read as those); ``re:`` patterns in the text as
-        written, as shown, and as read."""
+        """Words and phrases are looked for in the text as a reader sees it (:func:`shown`) and as
+        read (:func:`read_as_latin`: Cyrillic and Greek letters that look like Latin ones read as
+        those); ``re:`` patterns in the text as written, as shown, and as read."""
         seen = shown(text)
-        read = seen.translate(_LOOKALIKES)
-        hits = [
+        read = read_as_latin(seen)
+        hits = dict.fromkeys(
             p
             for p, rx in self._compiled
-            if rx.search(read) or (p.startswith("re:") and (rx.search(text) or rx.search(seen)))
-        ]
+            if rx.search(seen) or rx.search(read) or (p.startswith("re:") and rx.search(text))
+        )
         return f"contains banned content: {', '.join(repr(h) for h in hits)}" if hits else None
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def _mixed(word: str) -> bool:
+    """Whether ``word`` is not all Greek nor all Cyrillic (a Latin letter in it, or both scripts)."""
+    greek = cyrillic = False
+    for ch in word:
+        if "\u0370" <= ch <= "\u03ff":
+            greek = True
+        elif "\u0400" <= ch <= "\u052f":
+            cyrillic = True
+        else:
+            return True
+    return greek and cyrillic
+
+
+def read_as_latin(seen: str) -> str:
+    """``seen`` with its Cyrillic and Greek look-alike letters read as the Latin ones (``\u0441\u043e\u0440``
+    reads ``cop``): in every word that mixes scripts (``gu\u0430r\u0430nt\u0435\u0435d``), and in whole
+    Cyrillic or Greek words only where the text is written mostly in Latin letters. Honest Russian
+    or Greek text is read as written, not as the English words its own words look like; a whole
+    look-alike word among mostly Cyrillic or Greek words is read as written too."""
+    other = len(seen) - len(_GREEK_CYRILLIC.sub("", seen))
+    if not other and "\u0131" not in seen and "\u0251" not in seen:
+        return seen  # nothing to read otherwise (the frequent case)
+    if len(seen) - len(_LATIN.sub("", seen)) > other:
+        return seen.translate(_LOOKALIKES)
+    return _WORD.sub(lambda m: m.group().translate(_LOOKALIKES) if _mixed(m.group()) else m.group(), seen)
+
+
+_GREEK_CYRILLIC = re.compile("[\u0370-\u052f]+")
+_LATIN = re.compile("[A-Za-z]+")
 
 
 _LOOKALIKES = str.maketrans(

@@ -84,7 +84,13 @@ class GroupWrite(Generic[T, R]):
             raise refused
         if self.eager and self._task is None and self._turn is None:
             self._mark_turn(key)  # later writes of this turn gather, except this key's own (at_once)
-            results = await self._write([item])
+            try:
+                results = await self._write([item])
+            except Exception as exc:  # the run's writes queued while it was made are refused too
+                if key is not None:
+                    self._refused[key] = exc
+                    self._heard(key, exc)
+                raise
             self.batches += 1
             self.runs += 1
             return results[0]
@@ -95,10 +101,7 @@ class GroupWrite(Generic[T, R]):
         try:
             return await (asyncio.shield(done) if lands else done)
         except Exception as exc:
-            # Its caller hears of the refusal now (and stops writing for the run): the key is free
-            # again for a later writer of the run (this engine taking it up anew).
-            if key is not None and self._refused.get(key) is exc:
-                del self._refused[key]
+            self._heard(key, exc)
             raise
         except asyncio.CancelledError:
             # Cancelled while still queued: its write is not made behind its back (a run cancelled
@@ -116,8 +119,26 @@ class GroupWrite(Generic[T, R]):
             del self._landing[key]
         if not done.cancelled():
             err = done.exception()  # retrieved: its caller went away, and its run's next write will tell
-            if key is not None and err is not None and self._refused.get(key) is err:
-                del self._refused[key]
+            if err is not None:
+                self._heard(key, err)
+
+    def _heard(self, key: object, exc: BaseException) -> None:
+        """The caller of ``key``'s refused write (``exc``) hears of it now (and stops writing for
+        the run): the run's writes still queued (made before it heard) are refused with it, unwritten,
+        and the key is free again for a later writer of the run (this engine taking it up anew).
+        Not left to the next group: a caller waiting on its write directly hears before that group
+        is written."""
+        if key is None or self._refused.get(key) is not exc:
+            return
+        del self._refused[key]
+        kept = []
+        for one in self._queue:
+            if one[2] == key:
+                if not one[1].done():
+                    one[1].set_exception(exc)
+            else:
+                kept.append(one)
+        self._queue = kept
 
     async def landed(self, key: object, *, timeout: float = 10.0) -> None:
         """Wait until the write of ``key`` whose caller was cancelled (``lands``) is made or failed,

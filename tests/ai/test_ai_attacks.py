@@ -223,3 +223,28 @@ async def test_a_workflow_file_cannot_load_any_file_of_the_host_as_a_local_model
         with pytest.raises(Exception, match="a workflow file names a local model by name, not by path") as err:
             await client.result(run.id)
     assert "does not exist" not in str(err.value)
+
+
+async def test_honest_russian_and_greek_text_is_not_read_as_banned_english_words() -> None:
+    """The look-alike reading (Cyrillic and Greek letters read as the Latin ones they look like)
+    applies to words that mix scripts, and to whole Cyrillic or Greek words only in text written
+    mostly in Latin letters: honest Russian or Greek text is read as written. Failed before: a
+    Russian reply about rubbish (\u0441\u043e\u0440), sake (\u0441\u0430\u043a\u0435) and a cat
+    (\u043a\u043e\u0442) was blocked for the banned words "cop", "cake" and "kot", and a Greek one
+    for "kai" (\u03ba\u03b1\u03b9, "and")."""
+    from podium.validators import BannedContent
+
+    banned = BannedContent(["cop", "cake", "kot", "kai", "scam", "\u0433\u0430\u0440\u0430\u043d\u0442\u0438\u044f"])
+    honest = (
+        "\u0423\u0431\u0435\u0440\u0438\u0442\u0435 \u0432\u0435\u0441\u044c \u0441\u043e\u0440, "
+        "\u0441\u0430\u043a\u0435 \u0438 \u043a\u043e\u0442 \u0432 \u043f\u043e\u0440\u044f\u0434\u043a\u0435"
+    )
+    assert await banned.check(honest) is None
+    greek = "\u039f \u03ba\u03b1\u03b9\u03c1\u03cc\u03c2 \u03ba\u03b1\u03b9 \u03b7 \u03b8\u03ac\u03bb\u03b1\u03c3\u03c3\u03b1"
+    assert await banned.check(greek) is None
+    # still found: a mixed-script word in Russian text, a whole look-alike word in English text,
+    # and a Russian banned word written with Latin look-alikes
+    assert await banned.check(honest + " \u0441o\u0440") is not None  # Latin o inside
+    assert await banned.check("This offer is no \u0455\u0441\u0430\u043c, really") is not None
+    assert await banned.check("\u0433a\u0440a\u043d\u0442\u0438\u044f \u0434\u043e\u0445\u043e\u0434\u0430") is not None
+    assert await banned.check("\u0433\u0430\u0440\u0430\u043d\u0442\u0438\u044f \u0434\u043e\u0445\u043e\u0434\u0430") is not None

@@ -100,3 +100,8 @@ async def test_a_partially_received_purchase_order_is_flagged_as_an_open_one(com
     assert out["below_margin_not_open_pos"] == ["P5", "P6", "P7", "P8"]
     _, flags, _ = await erp_state(company)
     assert sorted(p for p in flags if p in statuses) == ["P1", "P2", "P3", "P4"]
+    # the mail's qty is what was ordered: a partly received PO says so (before, "qty 5" read as 5 to come)
+    body = company.mails()[-1]["body"].replace("\r\n", "\n").split("\n")
+    lines = {line.split()[0]: line for line in body[body.index("Open purchase orders flagged in the ERP:") + 1:][:4]}
+    assert lines["P1"].endswith("qty 5 at 90.00"), lines
+    assert all(lines[p].endswith("qty 5 at 90.00 (partially received: qty ordered)") for p in ("P2", "P3", "P4")), lines

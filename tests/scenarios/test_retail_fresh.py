@@ -44,7 +44,9 @@ def expected(vendor: str, pct: float) -> tuple[set[str], set[str], dict[str, set
             for ch in filter(None, (c.strip() for c in r["channels"].split(";"))):
                 channels.setdefault(ch, set()).add(r["SKU"])
     with open(ORDERS, encoding="utf-8", newline="") as f:
-        flagged = {r["po_id"] for r in csv.DictReader(f) if r["status"].strip().lower() == "open" and r["sku"] in below}
+        # goods still to come: open, or partially received (flagged since the eighth session)
+        flagged = {r["po_id"] for r in csv.DictReader(f)
+                   if r["status"].strip().lower() in ("open", "partially received") and r["sku"] in below}
     return below, flagged, channels
 
 
