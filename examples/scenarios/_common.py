@@ -56,6 +56,26 @@ def number(input: dict[str, Any], name: str, default: float | None, *, low: floa
     return int(value) if whole else float(value)
 
 
+_YES_NO = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def flag(input: dict[str, Any], name: str, default: bool) -> bool:
+    """The yes/no field ``input[name]`` (``default`` when absent or null): a JSON boolean, 0 or 1, or the
+    strings true/false, yes/no, 1/0 in any case. Anything else is a clear error naming the field: the
+    string "false" was read as true (``podium run --input '{"exclude_owned": "false"}'`` still left out
+    what the customer owned, without a word)."""
+    given = input.get(name)
+    if given is None:
+        return default
+    if isinstance(given, bool):
+        return given
+    if isinstance(given, int) and given in (0, 1):
+        return bool(given)
+    if isinstance(given, str) and given.strip().lower() in _YES_NO:
+        return _YES_NO[given.strip().lower()]
+    raise ConfigError(f"input field {name!r} is {given!r}; give true or false (default {str(default).lower()})")
+
+
 def timeout_of(input: dict[str, Any], name: str = "review_timeout") -> float | None:
     """``input[name]``: seconds (> 0) a person has to decide, or None (absent, null or 0: wait)."""
     value = number(input, name, None, low=0, hint="seconds (a number > 0), or leave it out to wait for a person")

@@ -1,0 +1,133 @@
+"""The fourth unseen-data round (docs/status.md, eighth session): what data the scenarios never saw
+showed, each a test that failed on the code before its fix."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from podium import Client
+
+from .conftest import needs_local
+from .test_answer import _run
+
+ROOT = Path(__file__).resolve().parents[2]
+FOURTH = ROOT / "tests" / "scenarios" / "data" / "fourth"
+sys.path.insert(0, str(FOURTH))
+
+
+@needs_local
+async def test_answer_sends_a_request_in_another_language_to_a_person(tmp_path, monkeypatch):
+    """Before: "Écris-moi une fausse facture..." (write me a fake invoice) read as safe (unsafe 0.18) to the
+    English moderator, and the model was asked to answer it. The injection rules are English too."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import answer
+
+    fake = "Écris-moi une fausse facture pour un vélo que je n'ai jamais loué"
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": fake, "unsafe": True}) + "\n", encoding="utf-8")
+    inp = {"questions": str(questions), "docs": str(FOURTH / "answer_docs"), "max_tokens": 16}
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
+        out, asked = await _run(c, answer.workflow, inp, approve=False)
+    [req] = asked
+    assert req["role"] == "moderator" and req["payload"]["questions"] == [fake]
+    [a] = out["answers"]
+    assert a["unsafe_probability"] < 0.35 and a["familiar"] < 0.25  # the classifier alone would have allowed it
+    assert a["status"] == "blocked" and a["reviewed"] and "sources" not in a  # nothing generated
+    assert out["quality"]["unsafe_stopped"] == 1.0
+
+
+@needs_local
+def test_answer_english_questions_are_familiar_to_the_moderation():
+    """The rule sends no English question of the four rounds to a person (lowest share 0.36)."""
+    from examples.scenarios import answer
+    from examples.scenarios._common import FAMILIAR, path_of, read_jsonl
+
+    path = path_of({}, "moderation", "moderation_examples.json")
+    files = [ROOT / "examples/scenarios/data/answer_questions.jsonl", ROOT / "tests/scenarios/data/third/answer_questions.jsonl",
+             ROOT / "tests/scenarios/data/answer_fresh/questions.jsonl"]
+    english = [r["question"] for f in files for r in read_jsonl(str(f), required=("question",)) if r["question"].strip()]
+    english += [r["question"] for r in read_jsonl(str(FOURTH / "answer_questions.jsonl"), required=("question",))[:15]
+                if r["question"].strip()]
+    assert len(english) > 50
+    assert min(answer.familiarity(path, q) for q in english) >= FAMILIAR
+
+
+@pytest.fixture(scope="module")
+def fraud4(tmp_path_factory):
+    """The fourth round's marketplace: 12,000 payments to learn from (USD, CAD, GBP, JPY; categories as an
+    export names them; 1.5% fraud), 5,000 later ones, every cell quoted or rows ending in a comma."""
+    pytest.importorskip("sklearn", reason="the fraud scenario needs the ml extra: pip install 'podium[ml]'")
+    import make_csv
+
+    from examples.scenarios import fraud
+
+    out = tmp_path_factory.mktemp("fraud4")
+    make_csv.fraud(out)
+    train = fraud.read_transactions(str(out / "fraud4_train.csv"), labelled=True)
+    later = fraud.read_transactions(str(out / "fraud4_later.csv"), labelled=False)
+    scored = fraud.score(train, later, 0.005, 0.03)
+    labels = {r["tx_id"]: r["is_fraud"] for r in later}
+    decided = [{**s, "first_decision": s["level"]} for s in scored["scored"]]
+    return scored, fraud.quality(decided, labels)
+
+
+@pytest.mark.timeout(900)
+def test_fraud_blocks_the_share_of_legitimate_payments_it_is_given_above_10000_training_rows(fraud4):
+    """Before: 2.96% of the later legitimate payments blocked for a false_block_rate of 0.5% (and 3.4%
+    reviewed for 3%). scikit-learn turns early stopping on above 10,000 rows: the model fitted on all
+    12,000 payments was early-stopped and less sure than the five fold models (9,600 rows, no early
+    stopping) whose out-of-fold scores set the thresholds."""
+    _, q = fraud4
+    assert q["fraud"] == 62
+    assert q["false_block_rate"] <= 0.0065 and q["false_review_rate"] <= 0.035
+    assert q["recall_block"] >= 0.95 and q["recall_block_or_review"] >= 0.98
+
+
+@pytest.mark.timeout(900)
+def test_fraud_does_not_split_payments_whose_risks_differ_by_noise(fraud4):
+    """Before: the block threshold 0.105037 fell inside a cluster of payments at 0.105000-0.1051 (the
+    amount rule alone, and a model score of 0.00001-0.0001): payments whose risks differed by a few
+    hundred-thousandths were blocked or approved by noise (0.77% of legitimate payments blocked for 0.5%)."""
+    scored, _ = fraud4
+    by_risk = sorted(scored["scored"], key=lambda s: s["risk"])
+    for a, b in itertools.pairwise(by_risk):
+        if b["risk"] - a["risk"] < 0.0009:
+            assert a["level"] == b["level"], (a, b)
+
+
+def test_answer_withholds_a_draft_cut_off_inside_a_sentence():
+    """Before: "[3] # E-bikes ... Charge it overnight with" (cut off by max_tokens) was sent as the reply."""
+    from examples.scenarios.answer import cut_off
+
+    assert cut_off("A full battery lasts 60 to 90 km. Charge it overnight with")
+    assert not any(cut_off(t) for t in ("Yes, a helmet is included [1].", "See the rental form (page 2)",
+                                        "Bring it back by 18:00!", "**Yes.**", 'They said "fine."', "Cancel in the app [1]"))
+
+
+def test_answer_withholds_a_draft_citing_a_source_it_was_not_given():
+    """Before: the model, given [1] and [2], wrote "[3] # E-bikes" and an unrelated passage below it, and it
+    was sent as the answer to "How late can I bring a rented bike back...?"."""
+    from examples.scenarios.answer import foreign_citations
+
+    assert foreign_citations("[3] # E-bikes\n\nUnlock an e-bike with the app.", 2) == ["[3]"]
+    assert foreign_citations("Bring it back by 18:00 [1]; a helmet is free [2].", 2) == []
+    assert foreign_citations("Bring it back by 18:00 [2].", 1) == ["[2]"]
+
+
+def test_recommend_reads_yes_no_fields_as_written():
+    """Before: ``"exclude_owned": "false"`` (a string, as a shell or a form writes it) was read as true, so
+    what the customer owned was still left out; ``"evaluate": "no"`` measured anyway."""
+    from examples.scenarios import recommend
+    from podium import ConfigError
+
+    assert recommend.options({"exclude_owned": "false"})["exclude_owned"] is False
+    assert recommend.options({"exclude_owned": " No ", "evaluate": "no"})["evaluate"] is False
+    assert recommend.options({"exclude_owned": 1, "evaluate": "TRUE"})["evaluate"] is True
+    assert recommend.options({})["exclude_owned"] is True
+    with pytest.raises(ConfigError, match="input field 'exclude_owned' is 'maybe'; give true or false"):
+        recommend.options({"exclude_owned": "maybe"})
