@@ -44,11 +44,11 @@ from podium.validators import BannedContent, check_output
 
 try:
     from . import _churn_format as fmt
-    from ._common import DATA, path_of, system
+    from ._common import DATA, id_list, path_of, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/churn.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     import _churn_format as fmt  # type: ignore[no-redef]
-    from _common import DATA, path_of, system  # type: ignore[no-redef]
+    from _common import DATA, id_list, path_of, system  # type: ignore[no-redef]
 
 MODEL = "scenario-churn"
 CAMPAIGN = "CMP-RETAIN"
@@ -224,8 +224,13 @@ async def review(ctx: Any, input: Any, score: dict[str, Any]) -> dict[str, Any]:
         chosen: list[str] = []
         if answer.get("approved"):
             given = answer.get("payload")
-            ids = given.get("treat") if isinstance(given, dict) and isinstance(given.get("treat"), list) else payload["treat"]
-            chosen = [i for i in payload["treat"] if i in set(map(str, ids))]  # only customers of the grey zone
+            # the person's list (ids as text: [1042] is customer "1042"; "C1, C2" is two); one that cannot
+            # be read treats nobody (it treated the whole grey zone); only customers of the grey zone
+            listed = given.get("treat", payload["treat"]) if isinstance(given, dict) else payload["treat"]
+            ids = id_list(listed)
+            chosen = [i for i in payload["treat"] if i in set(ids or [])]
+            if ids is None:
+                out["unreadable_treat_list"] = repr(listed)[:200]
         out["treat"] += chosen
         out["review"] = {"by": answer.get("by", ""), "approved": bool(answer.get("approved")), "chosen": chosen}
     return out

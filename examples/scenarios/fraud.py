@@ -31,10 +31,10 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import number, path_of, read_csv, timeout_of
+    from ._common import id_list, number, path_of, read_csv, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
+    from _common import id_list, number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
@@ -382,7 +382,15 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
             "tx_ids under 'block' (reject blocks all)",
             timeout=timeout_of(input),
             default={"approved": False, "by": "sla", "payload": payload})
-        blocked = {d["tx_id"] for d in queue} if not answer["approved"] else set((answer.get("payload") or {}).get("block") or [])
+        queued = {d["tx_id"] for d in queue}
+        edited = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+        listed = id_list(edited.get("block") or [])
+        # rejected: all blocked; a block list that cannot be read blocks all too (deny by default)
+        blocked = queued if not answer["approved"] or listed is None else queued & set(listed)
+        if listed:
+            review["not_in_review"] = sorted(set(listed) - queued)  # a typo blocks nothing: say so
+        if answer["approved"] and listed is None:
+            review["unreadable_block_list"] = repr(edited.get("block"))[:200]
         for d in queue:
             d["decision"] = "block" if d["tx_id"] in blocked else "approve"
             d["reviewed_by"] = answer.get("by", "")

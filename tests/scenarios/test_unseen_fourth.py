@@ -3,6 +3,7 @@ showed, each a test that failed on the code before its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import sys
@@ -131,3 +132,79 @@ def test_recommend_reads_yes_no_fields_as_written():
     assert recommend.options({})["exclude_owned"] is True
     with pytest.raises(ConfigError, match="input field 'exclude_owned' is 'maybe'; give true or false"):
         recommend.options({"exclude_owned": "maybe"})
+
+
+async def _wait_for_approval(c: Client, run_id: str) -> dict | None:
+    from podium import RunStatus
+
+    for _ in range(20000):
+        status = (await c.get(run_id)).status
+        if status is RunStatus.WAITING:
+            reqs = await c.approvals(run_id=run_id)
+            if reqs:
+                return reqs[0]
+        elif status.finished:
+            return None
+        await asyncio.sleep(0.05)
+    raise AssertionError("the run neither asked nor finished")
+
+
+@pytest.mark.timeout(900)
+async def test_fraud_a_reviewer_may_block_a_payment_by_its_number(tmp_path, monkeypatch):
+    """Before: tx_ids such as ``20009`` (a database's ids) typed as numbers in the edited payload,
+    ``{"block": [20009]}``, matched no tx_id (text), and the payment the reviewer blocked was approved."""
+    pytest.importorskip("sklearn", reason="the fraud scenario needs the ml extra: pip install 'podium[ml]'")
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import fraud
+
+    data = ROOT / "examples" / "scenarios" / "data"
+    text = (data / "fraud_transactions.csv").read_text(encoding="utf-8").replace(",T0", ",").replace("\nT0", "\n")
+    (tmp_path / "tx.csv").write_text(text, encoding="utf-8")
+    inp = {"train": str(data / "fraud_train.csv"), "transactions": str(tmp_path / "tx.csv")}
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
+        handle = await c.start(fraud.workflow, inp)
+        req = await _wait_for_approval(c, handle.id)
+        assert req is not None
+        queued = [t["tx_id"] for t in req["payload"]["transactions"]]
+        assert queued and all(q.isdigit() for q in queued)
+        await c.decide(handle.id, req["name"], approve=True, payload={"block": [int(queued[0]), 99999999]})
+        out = await c.result(handle.id, timeout=600)
+    decided = {t["tx_id"]: t["decision"] for t in out["transactions"]}
+    assert decided[queued[0]] == "block" and all(decided[q] == "approve" for q in queued[1:])
+    assert out["review"]["blocked"] == [queued[0]] and out["review"]["not_in_review"] == ["99999999"]
+
+
+def test_a_reviewers_list_is_read_as_ids():
+    from examples.scenarios._common import id_list
+
+    assert id_list([20009, " T-1 "]) == ["20009", "T-1"]
+    assert id_list("C1, C2;C3\nkunde 7") == ["C1", "C2", "C3", "kunde 7"]
+    assert id_list(7) is None and id_list({"C1": True}) is None and id_list([True]) is None
+
+
+@pytest.mark.timeout(900)
+async def test_churn_treats_only_the_grey_zone_customers_a_person_listed_as_text(tmp_path, monkeypatch):
+    """Before: ``"treat": "C1, C2"`` (a string, not a list) was ignored and every customer of the grey zone
+    was treated: a CRM task, a priority ticket and an offer for customers the person had left out."""
+    pytest.importorskip("mlflow", reason="the churn scenario needs the ml extra: pip install 'podium[ml]'")
+    pytest.importorskip("uvicorn", reason="the sandbox company needs the demo extra: pip install 'podium[demo]'")
+    from podium.sandbox import Sandbox
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import churn
+
+    inp = {"review_margin": 0.3, "approve_offer_above": 1e9, "max_customers": 1000,
+           "registry": f"sqlite:///{tmp_path}/mlflow.db"}
+    with Sandbox(tmp_path / "company") as company:
+        async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05, connectors=company.connectors()) as c:
+            handle = await c.start(churn.workflow, inp)
+            req = await _wait_for_approval(c, handle.id)
+            assert req is not None and req["role"] == "retention-lead"
+            grey = req["payload"]["treat"]
+            assert len(grey) >= 3
+            await c.decide(handle.id, req["name"], approve=True, payload={"treat": f"{grey[0]}, {grey[1]}"})
+            out = await c.result(handle.id, timeout=900)
+    treated = {x["customer_id"] for x in out["customers"] if x["actions"]}
+    high = {x["customer_id"] for x in out["customers"] if x["risk"] == "high"}
+    assert treated == high | {grey[0], grey[1]}
+    assert out["review"]["chosen"] == [grey[0], grey[1]]
