@@ -44,7 +44,7 @@ async def test_answer_sends_a_request_in_another_language_to_a_person(tmp_path, 
 
 @needs_local
 def test_answer_english_questions_are_familiar_to_the_moderation():
-    """The rule sends no English question of the four rounds to a person (lowest share 0.36)."""
+    """The rule sends no English question of the four rounds to a person (63 questions, lowest share 0.33)."""
     from examples.scenarios import answer
     from examples.scenarios._common import FAMILIAR, path_of, read_jsonl
 
@@ -208,3 +208,24 @@ async def test_churn_treats_only_the_grey_zone_customers_a_person_listed_as_text
     high = {x["customer_id"] for x in out["customers"] if x["risk"] == "high"}
     assert treated == high | {grey[0], grey[1]}
     assert out["review"]["chosen"] == [grey[0], grey[1]]
+
+
+def test_feedback_alert_quotes_the_surest_negatives_first():
+    """Before: the quotes (and the summary's messages) were the cluster's first three in file order; the
+    fourth round's product alert opened with "The merino base layer is so soft..." (read negative at 0.65,
+    decided alone) ahead of the complaints the classifier was sure of."""
+    from examples.scenarios.feedback import negative_clusters
+
+    rows = [{"text": "soft and warm", "sentiment": "negative", "sentiment_confidence": 0.65, "topic": "product",
+             "decided_by": "classifier"},
+            {"text": "zip broke", "sentiment": "negative", "sentiment_confidence": 0.93, "topic": "product",
+             "decided_by": "classifier"},
+            {"text": "left out", "sentiment": "negative", "sentiment_confidence": 0.99, "topic": "product",
+             "decided_by": None},
+            {"text": "seams split", "sentiment": "negative", "sentiment_confidence": 0.41, "topic": "product",
+             "decided_by": "person"},
+            {"text": "late", "sentiment": "negative", "sentiment_confidence": 0.8, "topic": "delivery",
+             "decided_by": "classifier"},
+            {"text": "fine", "sentiment": "positive", "sentiment_confidence": 0.9, "topic": "product",
+             "decided_by": "classifier"}]
+    assert negative_clusters(rows) == {"product": ["seams split", "zip broke", "soft and warm"], "delivery": ["late"]}
