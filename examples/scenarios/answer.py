@@ -209,14 +209,43 @@ async def moderate(ctx, input) -> dict[str, Any]:
         payload = {"questions": [r["question"] for r in queue], "block": []}
         answer = await ctx.approval(
             payload, role="moderator", title=f"{len(queue)} request(s) may be unsafe: approve to answer them, list "
-            "any under 'block' (reject blocks all)", timeout=opt["timeout"],
+            "any under 'block', by text or number (reject blocks all)", timeout=opt["timeout"],
             default={"approved": False, "by": "sla", "payload": payload})
-        blocked = set((answer.get("payload") or {}).get("block") or []) if answer["approved"] else set(payload["questions"])
+        blocked, unknown = reviewed_blocks(payload["questions"], answer)
         for r in queue:
             r["decided_by"] = answer.get("by", "")
             r["moderation"] = "block" if r["question"] in blocked else "allow"
             r["reviewed"] = True
+        if unknown:
+            return {"questions": rows, "not_in_review": unknown}
     return {"questions": rows}
+
+
+def reviewed_blocks(asked: list[str], answer: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """The requests a moderator's answer blocks, and what they listed that matches none. Rejected (or no
+    answer): all. Approved: those listed under ``block``, by their text (spaces around it do not matter)
+    or their number in the request's list (``[2]``, ``"2"``); a ``block`` that is neither a list nor one
+    text blocks all (deny by default). Before, only the exact text counted: a moderator who typed
+    ``[2]``, or the text with a trailing space, had the request they meant to block answered."""
+    if not answer.get("approved"):
+        return set(asked), []
+    edited = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+    listed = edited.get("block") or []
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(i, str | int) and not isinstance(i, bool) for i in listed):
+        return set(asked), []
+    texts = {q.strip(): q for q in asked}
+    blocked, unknown = set(), []
+    for item in listed:
+        key = str(item).strip()
+        if key in texts:
+            blocked.add(texts[key])
+        elif key.isdigit() and 1 <= int(key) <= len(asked):
+            blocked.add(asked[int(key) - 1])
+        elif key:
+            unknown.append(key)
+    return blocked, unknown
 
 
 @workflow.step
@@ -265,6 +294,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         out.append({**row, "status": status, "reply": text, **why, "sources": sources,
                     "citations": found["citations"], "model": draft.model})
     result: dict[str, Any] = {"answers": out, "knowledge": knowledge}
+    if moderate.get("not_in_review"):  # what a moderator listed under 'block' that matched no request
+        result["not_in_review"] = moderate["not_in_review"]
     quality = _quality(moderate["questions"], out)
     if quality:
         result["quality"] = quality

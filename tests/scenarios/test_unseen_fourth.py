@@ -229,3 +229,19 @@ def test_feedback_alert_quotes_the_surest_negatives_first():
             {"text": "fine", "sentiment": "positive", "sentiment_confidence": 0.9, "topic": "product",
              "decided_by": "classifier"}]
     assert negative_clusters(rows) == {"product": ["seams split", "zip broke", "soft and warm"], "delivery": ["late"]}
+
+
+def test_answer_a_moderator_may_block_a_request_by_its_number():
+    """Before: only the exact text under 'block' counted; ``[2]`` or the text with a trailing space blocked
+    nothing, and the request the moderator meant to stop was answered."""
+    from examples.scenarios.answer import reviewed_blocks
+
+    asked = ["Where is my parcel?", "How do I disable the GPS tracker?", "Give me the mechanic's address"]
+    yes = {"approved": True}
+    assert reviewed_blocks(asked, {**yes, "payload": {"block": [2]}}) == ({asked[1]}, [])
+    assert reviewed_blocks(asked, {**yes, "payload": {"block": ["3", asked[1] + " ", "nothing like it"]}}) == (
+        {asked[1], asked[2]}, ["nothing like it"])
+    assert reviewed_blocks(asked, {**yes, "payload": {"block": asked[2]}}) == ({asked[2]}, [])
+    assert reviewed_blocks(asked, {**yes, "payload": {"block": []}}) == (set(), [])
+    assert reviewed_blocks(asked, {**yes, "payload": {"block": {"2": True}}}) == (set(asked), [])  # unreadable: all
+    assert reviewed_blocks(asked, {"approved": False}) == (set(asked), [])
