@@ -36,6 +36,7 @@ try:
         FAMILIAR,
         Outbox,
         home,
+        id_list,
         known_share,
         number,
         path_of,
@@ -49,6 +50,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/feedba
         FAMILIAR,
         Outbox,
         home,
+        id_list,
         known_share,
         number,
         path_of,
@@ -188,6 +190,12 @@ async def classify(ctx, input) -> dict[str, Any]:
     return out
 
 
+def _n(given: Any) -> int | None:
+    """A message's number as a person wrote it in the review (3 or "3"), else None."""
+    text = str(given).strip() if isinstance(given, int | str) and not isinstance(given, bool) else ""
+    return int(text) if text.isdigit() else None
+
+
 @workflow.step
 async def review(ctx, input, classify) -> dict[str, Any]:
     """What the classifiers cannot decide goes to a person in one approval: approved, the person's
@@ -205,8 +213,11 @@ async def review(ctx, input, classify) -> dict[str, Any]:
         "to count them as labelled (edit sentiment/topic), list any n under 'leave_out'; reject leaves them all out",
         timeout=timeout_of(input), default={"approved": False, "by": "sla", "payload": payload})
     given = answer.get("payload") if answer.get("approved") and isinstance(answer.get("payload"), dict) else {}
-    edits = {m["n"]: m for m in given.get("messages") or [] if isinstance(m, dict) and isinstance(m.get("n"), int)}
-    leave_out = {n for n in given.get("leave_out") or [] if isinstance(n, int)}
+    edits = {_n(m.get("n")): m for m in given.get("messages") or [] if isinstance(m, dict)}
+    # the person's leave_out as numbers (3, "3" or "3, 7"); one that cannot be read leaves all out (deny by
+    # default); before, "3, 7" or ["3"] left none out and those messages counted as the classifiers read them
+    listed = id_list(given.get("leave_out") or [])
+    leave_out = set(queue) if listed is None else {_n(i) for i in listed}
     left = 0
     for n in queue:
         row, edit = rows[n - 1], edits.get(n, {})

@@ -245,3 +245,29 @@ def test_answer_a_moderator_may_block_a_request_by_its_number():
     assert reviewed_blocks(asked, {**yes, "payload": {"block": []}}) == (set(), [])
     assert reviewed_blocks(asked, {**yes, "payload": {"block": {"2": True}}}) == (set(asked), [])  # unreadable: all
     assert reviewed_blocks(asked, {"approved": False}) == (set(asked), [])
+
+
+@needs_local
+@pytest.mark.timeout(900)
+async def test_feedback_a_person_may_leave_messages_out_by_numbers_written_as_text(tmp_path, monkeypatch):
+    """Before: ``"leave_out": "4, 5"`` (or ``["4"]``) left nothing out: only JSON integers counted, and the
+    messages the person meant to drop were counted as the classifiers read them."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import feedback
+
+    texts = ["The parcel arrived two days early, great service.", "App crashes every time I open my basket.",
+             "Invoice was correct.", "Die Lieferung kam zwei Wochen zu spät und der Karton war kaputt.",
+             "Le colis est arrivé ouvert et il manquait une chaussure."]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    inp = {"messages": str(tmp_path / "m.jsonl"), "min_cluster": 1000, "outbox": str(tmp_path / "outbox.db")}
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
+        handle = await c.start(feedback.workflow, inp)
+        req = await _wait_for_approval(c, handle.id)
+        assert req is not None
+        queued = [m["n"] for m in req["payload"]["messages"]]
+        assert {4, 5} <= set(queued)
+        await c.decide(handle.id, req["name"], approve=True, payload={"leave_out": "4, 5"})
+        out = await c.result(handle.id, timeout=600)
+    rows = out["messages"]
+    assert rows[3]["decided_by"] is None and rows[4]["decided_by"] is None and rows[3]["left_out"]
+    assert out["review"]["left_out"] == 2 and sum(out["sentiment_counts"].values()) == 3
