@@ -208,6 +208,8 @@ async def test_churn_treats_only_the_grey_zone_customers_a_person_listed_as_text
     high = {x["customer_id"] for x in out["customers"] if x["risk"] == "high"}
     assert treated == high | {grey[0], grey[1]}
     assert out["review"]["chosen"] == [grey[0], grey[1]]
+    # how many the model expects to churn, beside how many the threshold acts on
+    assert out["expected_churners"] == pytest.approx(sum(x["score"] for x in out["customers"]), abs=0.06)
 
 
 def test_feedback_alert_quotes_the_surest_negatives_first():
