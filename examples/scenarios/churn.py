@@ -158,9 +158,13 @@ async def train(ctx: Any, input: Any, data: dict[str, Any]) -> dict[str, Any]:
 
     rows = data["rows"]
     fmt.check_labels(data["train_path"], rows)
-    if data["holdout"]:
-        fmt.check_labels(str(_input(input).get("holdout")), data["holdout"], least=5)
-    fit, test = (rows, data["holdout"]) if data["holdout"] else split(rows)
+    holdout, dropped = data["holdout"], 0
+    if holdout:  # customers the model learns from are no test of it (ml_pipeline drops them too)
+        path = str(_input(input).get("holdout"))
+        holdout = fmt.holdout_unseen(rows, data["holdout"], path)
+        dropped = len(data["holdout"]) - len(holdout)
+        fmt.check_labels(path, holdout, least=5, what="testing")
+    fit, test = (rows, holdout) if holdout else split(rows)
     reg = registry_for(data["registry"])
     estimator = _input(input).get("estimator")
     trained = await ctx.call(reg.train, MODEL, fit, target=fmt.TARGET, features=list(fmt.FEATURES), holdout=test,
@@ -170,7 +174,7 @@ async def train(ctx: Any, input: Any, data: dict[str, Any]) -> dict[str, Any]:
     scores = await ctx.call(lambda: reg.score(MODEL, test, trained["version"])[1], name="holdout_scores")
     await remember_scores(ctx.store, MODEL, trained["version"], scores)
     return {"version": trained["version"], "metrics": trained["metrics"], "decision": decision,
-            "holdout_rows": len(test), "quarantined": data["quality"]["quarantined"]}
+            "holdout_rows": len(test), "holdout_dropped": dropped, "quarantined": data["quality"]["quarantined"]}
 
 
 @workflow.step
@@ -363,6 +367,7 @@ async def track(ctx: Any, input: Any, train: dict[str, Any], score: dict[str, An
         "customers": customers,
         "model": {"name": MODEL, "version": score["version"], "deployed": train["decision"]["deployed"],
                   "holdout_auc": train["metrics"].get("roc_auc"), "trained_version": train["version"],
+                  "holdout_dropped": train.get("holdout_dropped", 0),
                   "quarantined_rows": train["quarantined"]},
         "high_risk": len(high), "reviewed": len(grey), "treated": len(treated),
         # the scores are churn probabilities: their sum is how many of these customers the model expects to

@@ -273,3 +273,43 @@ async def test_feedback_a_person_may_leave_messages_out_by_numbers_written_as_te
     rows = out["messages"]
     assert rows[3]["decided_by"] is None and rows[4]["decided_by"] is None and rows[3]["left_out"]
     assert out["review"]["left_out"] == 2 and sum(out["sentiment_counts"].values()) == 3
+
+
+@pytest.mark.timeout(900)
+async def test_churn_tests_its_model_on_holdout_customers_it_did_not_learn_from(tmp_path, monkeypatch):
+    """Before: a holdout holding training customers was used as it was: the candidate, scored on customers
+    it had learned from, looked better than it is and beat the champion on them (ml_pipeline dropped
+    them; churn did not); a holdout of training customers only was accepted."""
+    pytest.importorskip("mlflow", reason="the churn scenario needs the ml extra: pip install 'podium[ml]'")
+    from podium import RunFailed
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import churn
+
+    data = ROOT / "examples" / "scenarios" / "data"
+    train = (data / "churn_train.csv").read_text(encoding="utf-8").splitlines()
+    holdout = (data / "churn_holdout.csv").read_text(encoding="utf-8").splitlines()
+    assert train[0] == holdout[0]
+    (tmp_path / "mixed.csv").write_text("\n".join([*holdout, *train[1:301]]) + "\n", encoding="utf-8")
+    base = {"train": str(data / "churn_train.csv"), "customers": str(data / "churn_customers.csv"),
+            "threshold": 0.99, "review_margin": 0, "registry": f"sqlite:///{tmp_path}/mlflow.db"}
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
+        out = await c.run(churn.workflow, {**base, "holdout": str(tmp_path / "mixed.csv")})
+        assert out["model"]["holdout_dropped"] == 300
+        with pytest.raises(RunFailed, match="every customer of the holdout is also in the training data"):
+            await c.run(churn.workflow, {**base, "holdout": str(data / "churn_train.csv")})
+
+
+def test_support_intents_of_a_training_file_are_one_however_cased(tmp_path):
+    """Before: a training file labelled ``Billing`` in some rows and ``billing `` in others made two intents
+    (the examples split between them), and neither matched the billing reply template (the generic
+    "other" reply was sent)."""
+    from examples.scenarios import support
+
+    rows = [("I was charged twice", "Billing"), ("Refund my payment please", "billing "), ("Invoice is wrong", "BILLING"),
+            ("The app crashes", "Technical"), ("Bluetooth will not pair", "technical")]
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows), encoding="utf-8")
+    found = support.examples(str(path))
+    assert found == {"billing": [t for t, _ in rows[:3]], "technical": [t for t, _ in rows[3:]]}
+    assert set(found) <= set(support.TEMPLATES)
