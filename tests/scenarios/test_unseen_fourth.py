@@ -313,3 +313,18 @@ def test_support_intents_of_a_training_file_are_one_however_cased(tmp_path):
     found = support.examples(str(path))
     assert found == {"billing": [t for t, _ in rows[:3]], "technical": [t for t, _ in rows[3:]]}
     assert set(found) <= set(support.TEMPLATES)
+
+
+def test_pricing_reads_its_limits_written_as_text_and_still_only_lowers(monkeypatch):
+    """Before: ``"approve_above_pct": "15"`` and ``"approval_timeout": "3600"`` (as a form or a shell writes
+    them) were refused with "give a percentage >= 0", although ``change_pct`` is read the same way."""
+    from examples.scenarios import pricing
+    from podium import ConfigError
+
+    monkeypatch.delenv(pricing.LIMIT_ENV, raising=False)
+    ev = pricing.event({"vendor": "acme", "change_pct": "8", "approve_above_pct": " 15 %", "approval_timeout": "3600"})
+    assert ev["approve_above_pct"] == 15.0 and ev["approval_timeout"] == 3600.0
+    with pytest.raises(ConfigError, match="can only lower the limit of 20%"):
+        pricing.event({"vendor": "acme", "change_pct": 8, "approve_above_pct": "25"})
+    with pytest.raises(ConfigError, match="give a percentage >= 0"):
+        pricing.event({"vendor": "acme", "change_pct": 8, "approve_above_pct": "lots"})
