@@ -70,6 +70,12 @@ _CLASSIFIERS: dict[str, tuple[EmbeddingClassifier, EmbeddingClassifier]] = {}
 _VOCABULARIES: dict[str, frozenset[str]] = {}
 
 
+def label(given: Any) -> Any:
+    """A label as the classifiers compare it: lower case, single spaces (``Delivery`` and ``delivery `` are
+    one topic: they were two, and a cluster of complaints split between them fell under ``min_cluster``)."""
+    return " ".join(given.split()).lower() if isinstance(given, str) else given
+
+
 def classifiers(path: str) -> tuple[EmbeddingClassifier, EmbeddingClassifier]:
     """The sentiment and topic classifiers trained on the examples at ``path`` (built once per file)."""
     if path not in _CLASSIFIERS:
@@ -77,10 +83,10 @@ def classifiers(path: str) -> tuple[EmbeddingClassifier, EmbeddingClassifier]:
         sentiment: dict[str, list[str]] = {s: [] for s in SENTIMENTS}
         topic: dict[str, list[str]] = defaultdict(list)
         for n, r in enumerate(rows, 1):
-            if r["sentiment"] not in sentiment:
+            if label(r["sentiment"]) not in sentiment:
                 raise ConfigError(f"{path}: example {n} has sentiment {r['sentiment']!r}; use one of {', '.join(SENTIMENTS)}")
-            sentiment[r["sentiment"]].append(r["text"])
-            topic[r["topic"]].append(r["text"])
+            sentiment[label(r["sentiment"])].append(r["text"])
+            topic[label(r["topic"])].append(r["text"])
         try:
             _CLASSIFIERS[path] = (EmbeddingClassifier(sentiment, method="logreg"), EmbeddingClassifier(dict(topic), method="logreg"))
         except ValueError as exc:
@@ -142,14 +148,14 @@ def to_person(row: dict[str, Any], review_below: float, topic_review_below: floa
 def _quality(labels: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy of the classifiers on every message, and on those they decide without a person."""
     n = len(rows)
-    right = [lab["sentiment"] == r["sentiment"] for lab, r in zip(labels, rows, strict=True)]
+    right = [label(lab["sentiment"]) == r["sentiment"] for lab, r in zip(labels, rows, strict=True)]
     out: dict[str, Any] = {"messages": n, "sentiment_accuracy": round(sum(right) / n, 4)}
     auto = [i for i, r in enumerate(rows) if not r["to_person"]]
     out.update(to_person=n - len(auto), to_person_share=round((n - len(auto)) / n, 4),
                unfamiliar=sum(r.get("familiar", 1.0) < FAMILIAR for r in rows),
                auto_sentiment_accuracy=round(sum(right[i] for i in auto) / len(auto), 4) if auto else None)
     if all(isinstance(lab.get("topic"), str) for lab in labels):
-        topics = [lab["topic"] == r["topic"] for lab, r in zip(labels, rows, strict=True)]
+        topics = [label(lab["topic"]) == r["topic"] for lab, r in zip(labels, rows, strict=True)]
         out["topic_accuracy"] = round(sum(topics) / n, 4)
         out["auto_topic_accuracy"] = round(sum(topics[i] for i in auto) / len(auto), 4) if auto else None
     return out
@@ -185,7 +191,7 @@ async def classify(ctx, input) -> dict[str, Any]:
         row = {"text": m["text"], **(next(labels) if m["text"].strip() else blank)}
         rows.append(row if row.get("empty") else {**row, "to_person": to_person(row, *below)})
     out: dict[str, Any] = {"messages": rows}
-    if all(m.get("sentiment") in SENTIMENTS for m in messages):
+    if all(label(m.get("sentiment")) in SENTIMENTS for m in messages):
         out["quality"] = _quality(messages, rows)
     return out
 
@@ -221,7 +227,7 @@ async def review(ctx, input, classify) -> dict[str, Any]:
     left = 0
     for n in queue:
         row, edit = rows[n - 1], edits.get(n, {})
-        sentiment, topic = edit.get("sentiment", row["sentiment"]), edit.get("topic", row["topic"])
+        sentiment, topic = label(edit.get("sentiment", row["sentiment"])), label(edit.get("topic", row["topic"]))
         if not answer.get("approved") or n in leave_out or sentiment not in SENTIMENTS or not isinstance(topic, str):
             rows[n - 1] = {**row, "decided_by": None, "left_out": True}
             left += 1

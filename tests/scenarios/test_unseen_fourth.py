@@ -328,3 +328,22 @@ def test_pricing_reads_its_limits_written_as_text_and_still_only_lowers(monkeypa
         pricing.event({"vendor": "acme", "change_pct": 8, "approve_above_pct": "25"})
     with pytest.raises(ConfigError, match="give a percentage >= 0"):
         pricing.event({"vendor": "acme", "change_pct": 8, "approve_above_pct": "lots"})
+
+
+@needs_local
+def test_feedback_topics_of_the_examples_are_one_however_cased(tmp_path):
+    """Before: examples labelled ``Delivery`` and ``delivery`` made two topics (a cluster of complaints split
+    between them), ``Negative`` was refused, and a labelled message file written ``Negative`` was not
+    measured at all."""
+    from examples.scenarios import feedback
+    from examples.scenarios._common import read_jsonl
+
+    shipped = read_jsonl(str(ROOT / "examples/scenarios/data/feedback_examples.jsonl"))
+    recased = [{**r, "topic": r["topic"].title() if n % 2 else r["topic"] + " ",
+                "sentiment": r["sentiment"].upper() if n % 3 == 0 else r["sentiment"]} for n, r in enumerate(shipped)]
+    path = tmp_path / "examples.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recased), encoding="utf-8")
+    sentiment, topic = feedback.classifiers(str(path))
+    assert set(topic.labels) == {r["topic"] for r in shipped} and set(sentiment.labels) == set(feedback.SENTIMENTS)
+    assert feedback._quality([{"sentiment": "Negative", "topic": "Delivery"}],
+                             [{"sentiment": "negative", "topic": "delivery", "to_person": []}])["topic_accuracy"] == 1.0
