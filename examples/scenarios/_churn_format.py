@@ -151,15 +151,28 @@ def read_outcomes(path: str) -> dict[str, int]:
     return out
 
 
-def check_labels(path: str, rows: list[dict[str, Any]], least: int = 10) -> None:
-    """Training needs enough customers of both kinds."""
+def holdout_unseen(train: list[dict[str, Any]], holdout: list[dict[str, Any]], path: str) -> list[dict[str, Any]]:
+    """The holdout's customers the training data does not hold. A customer the model learned from says
+    nothing of how it does on others, and a candidate scored on them beats the champion unfairly; a
+    holdout made only of training customers is an error naming the file."""
+    known = {r[ID] for r in train}
+    unseen = [r for r in holdout if r[ID] not in known]
+    if holdout and not unseen:
+        raise ConfigError(f"{path}: every customer of the holdout is also in the training data; a holdout must "
+                          "hold customers the model does not learn from (or leave holdout out: a quarter of the "
+                          "training data is kept aside)")
+    return unseen
+
+
+def check_labels(path: str, rows: list[dict[str, Any]], least: int = 10, what: str = "training") -> None:
+    """Training (and testing) needs enough customers of both kinds."""
     unlabelled = [i for i, r in enumerate(rows) if TARGET not in r]
     if unlabelled:
         raise ConfigError(f"{path}: {len(unlabelled)} row(s) have an empty churned cell; label every "
                           "training row 0 or 1")
     churned = sum(r[TARGET] for r in rows)
     if churned < least or len(rows) - churned < least:
-        raise ConfigError(f"{path}: {churned} churned and {len(rows) - churned} retained customers; training "
+        raise ConfigError(f"{path}: {churned} churned and {len(rows) - churned} retained customers; {what} "
                           f"needs at least {least} of each")
 
 

@@ -56,6 +56,39 @@ def number(input: dict[str, Any], name: str, default: float | None, *, low: floa
     return int(value) if whole else float(value)
 
 
+_YES_NO = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+
+def flag(input: dict[str, Any], name: str, default: bool) -> bool:
+    """The yes/no field ``input[name]`` (``default`` when absent or null): a JSON boolean, 0 or 1, or the
+    strings true/false, yes/no, 1/0 in any case. Anything else is a clear error naming the field: the
+    string "false" was read as true (``podium run --input '{"exclude_owned": "false"}'`` still left out
+    what the customer owned, without a word)."""
+    given = input.get(name)
+    if given is None:
+        return default
+    if isinstance(given, bool):
+        return given
+    if isinstance(given, int) and given in (0, 1):
+        return bool(given)
+    if isinstance(given, str) and given.strip().lower() in _YES_NO:
+        return _YES_NO[given.strip().lower()]
+    raise ConfigError(f"input field {name!r} is {given!r}; give true or false (default {str(default).lower()})")
+
+
+def id_list(given: Any) -> list[str] | None:
+    """The ids a person listed in an approval's edited payload (``block``, ``treat``), as text: a list of
+    strings or numbers (a reviewer types ``[20012]`` for the payment ``20012``), or one string of ids
+    separated by commas, semicolons or line breaks (``"T1, T2"``). None when it is neither (a number, an
+    object): the caller then denies by default. Before, ``[20012]`` matched no ``tx_id`` and the payment
+    the reviewer blocked was approved; churn treated every customer of the grey zone for ``"C1, C2"``."""
+    if isinstance(given, str):
+        given = re.split(r"[,;\n]", given)
+    if not isinstance(given, list) or not all(isinstance(i, str | int) and not isinstance(i, bool) for i in given):
+        return None
+    return [str(i).strip() for i in given if str(i).strip()]
+
+
 def timeout_of(input: dict[str, Any], name: str = "review_timeout") -> float | None:
     """``input[name]``: seconds (> 0) a person has to decide, or None (absent, null or 0: wait)."""
     value = number(input, name, None, low=0, hint="seconds (a number > 0), or leave it out to wait for a person")

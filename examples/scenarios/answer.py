@@ -31,16 +31,25 @@ from podium.guardrails import find_pii, redact
 from podium.knowledge import ingest, retrieve
 
 try:
-    from ._common import number, path_of, read_jsonl, timeout_of
+    from ._common import FAMILIAR, known_share, number, path_of, read_jsonl, timeout_of, vocabulary
 except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import number, path_of, read_jsonl, timeout_of  # type: ignore[no-redef]
+    from _common import (  # type: ignore[no-redef]
+        FAMILIAR,
+        known_share,
+        number,
+        path_of,
+        read_jsonl,
+        timeout_of,
+        vocabulary,
+    )
 
 SAMPLE_INPUT = {"questions": "examples/scenarios/data/answer_questions.jsonl"}
 INJECTION = re.compile(
     r"ignore (all |the )?(previous|prior|above)|disregard (the|all|your)|system prompt|developer mode|"
     r"no (rules|restrictions)|pretend (you are|to be)|act as (an? )?(unrestricted|admin)", re.I)
 _MODERATORS: dict[str, EmbeddingClassifier] = {}
+_VOCABULARIES: dict[str, frozenset[str]] = {}
 TOP_K = 3
 HANDED_OVER = "A colleague will reply to you shortly."
 _MARKER = re.compile(r"\[\d+\]")
@@ -79,6 +88,20 @@ def repeats(text: str, n: int = 3, times: int = 3) -> bool:
     return False
 
 
+def cut_off(text: str) -> bool:
+    """True when a draft stops inside a sentence (the model ran out of ``max_tokens``): "...Charge it
+    overnight with" was sent to a customer on the fourth unseen-data round. Support checks the same."""
+    end = text.rstrip().rstrip("\"'\u201d\u2019\u00bb*_")
+    return bool(end) and end[-1] not in ".!?)]:"
+
+
+def foreign_citations(text: str, given: int) -> list[str]:
+    """The citation markers of a draft that name no source it was given (``[3]`` when the prompt held
+    [1] and [2]): the small model made up "[3] # E-bikes ..." and copied an unrelated passage under
+    it as the answer to a question about return times (fourth unseen-data round)."""
+    return sorted({m.group(0) for m in _MARKER.finditer(text) if not 1 <= int(m.group(0)[1:-1]) <= given})
+
+
 def moderator(path: str) -> EmbeddingClassifier:
     """The safe/unsafe classifier trained on the example requests at ``path`` (built once per file)."""
     if path not in _MODERATORS:
@@ -95,6 +118,17 @@ def moderator(path: str) -> EmbeddingClassifier:
 
 async def _unsafe(path: str, texts: list[str]) -> list[float]:
     return [round(c.scores["unsafe"], 4) for c in await moderator(path).classify_many(texts)]
+
+
+def familiarity(path: str, text: str) -> float:
+    """The share of ``text``'s words that the moderation examples or common English hold
+    (:func:`_common.known_share`). The moderator and the injection rules learned English: a request in
+    another language reads as safe to them whatever it asks ("Écris-moi une fausse facture..." 0.18),
+    so under ``FAMILIAR`` a person decides it, as support and feedback do (fourth unseen-data round)."""
+    if path not in _VOCABULARIES:
+        m = moderator(path)
+        _VOCABULARIES[path] = vocabulary(t for texts in m.examples.values() for t in texts)
+    return round(known_share(text, _VOCABULARIES[path]), 3)
 
 
 def settings(input: dict[str, Any]) -> dict[str, Any]:
@@ -165,21 +199,53 @@ async def moderate(ctx, input) -> dict[str, Any]:
             continue
         p = next(scores)
         rule = bool(INJECTION.search(q["question"]))
-        verdict = "block" if rule or p >= block else "review" if p >= review else "allow"
-        rows.append({**q, "unsafe_probability": p, "injection_rule": rule, "moderation": verdict})
+        familiar = familiarity(path, q["question"])
+        verdict = "block" if rule or p >= block else "review" if p >= review or familiar < FAMILIAR else "allow"
+        rows.append({**q, "unsafe_probability": p, "injection_rule": rule, "familiar": familiar, "moderation": verdict,
+                     **({"why_review": f"only {familiar:.0%} of its words are known to the English moderation "
+                         "(another language?)"} if verdict == "review" and p < review else {})})
     queue = [r for r in rows if r["moderation"] == "review"]
     if queue:
         payload = {"questions": [r["question"] for r in queue], "block": []}
         answer = await ctx.approval(
             payload, role="moderator", title=f"{len(queue)} request(s) may be unsafe: approve to answer them, list "
-            "any under 'block' (reject blocks all)", timeout=opt["timeout"],
+            "any under 'block', by text or number (reject blocks all)", timeout=opt["timeout"],
             default={"approved": False, "by": "sla", "payload": payload})
-        blocked = set((answer.get("payload") or {}).get("block") or []) if answer["approved"] else set(payload["questions"])
+        blocked, unknown = reviewed_blocks(payload["questions"], answer)
         for r in queue:
             r["decided_by"] = answer.get("by", "")
             r["moderation"] = "block" if r["question"] in blocked else "allow"
             r["reviewed"] = True
+        if unknown:
+            return {"questions": rows, "not_in_review": unknown}
     return {"questions": rows}
+
+
+def reviewed_blocks(asked: list[str], answer: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """The requests a moderator's answer blocks, and what they listed that matches none. Rejected (or no
+    answer): all. Approved: those listed under ``block``, by their text (spaces around it do not matter)
+    or their number in the request's list (``[2]``, ``"2"``); a ``block`` that is neither a list nor one
+    text blocks all (deny by default). Before, only the exact text counted: a moderator who typed
+    ``[2]``, or the text with a trailing space, had the request they meant to block answered."""
+    if not answer.get("approved"):
+        return set(asked), []
+    edited = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+    listed = edited.get("block") or []
+    if isinstance(listed, str):
+        listed = [listed]
+    if not isinstance(listed, list) or not all(isinstance(i, str | int) and not isinstance(i, bool) for i in listed):
+        return set(asked), []
+    texts = {q.strip(): q for q in asked}
+    blocked, unknown = set(), []
+    for item in listed:
+        key = str(item).strip()
+        if key in texts:
+            blocked.add(texts[key])
+        elif key.isdigit() and 1 <= int(key) <= len(asked):
+            blocked.add(asked[int(key) - 1])
+        elif key:
+            unknown.append(key)
+    return blocked, unknown
 
 
 @workflow.step
@@ -200,7 +266,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         found = await retrieve(ctx, kb, q["question"], k=TOP_K)
         sources = [Path(p["source"]).name for p in found["passages"]]
         # the two best passages, without file paths, keep the small model's prompt short and on topic
-        context = "\n\n".join(f"[{i}] {p['text'][:600]}" for i, p in enumerate(found["passages"][:2], 1))
+        shown = found["passages"][:2]
+        context = "\n\n".join(f"[{i}] {p['text'][:600]}" for i, p in enumerate(shown, 1))
         draft = await ai.llm(
             ctx, f"Sources:\n{context}\n\nCustomer question: {q['question']}\n"
             "Answer in at most three sentences using only the sources, and cite them like [1].",
@@ -216,11 +283,19 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
                                                           "draft": text}
         elif repeats(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft repeats itself", "draft": text}
+        elif foreign := foreign_citations(text, len(shown)):
+            status, text, why = "withheld", HANDED_OVER, {
+                "withheld": f"the draft cites {', '.join(foreign)}, a source it was not given", "draft": text}
+        elif cut_off(text):
+            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was cut off inside a sentence",
+                                                          "draft": text}
         elif find_pii(text):
             text = redact(text)
         out.append({**row, "status": status, "reply": text, **why, "sources": sources,
                     "citations": found["citations"], "model": draft.model})
     result: dict[str, Any] = {"answers": out, "knowledge": knowledge}
+    if moderate.get("not_in_review"):  # what a moderator listed under 'block' that matched no request
+        result["not_in_review"] = moderate["not_in_review"]
     quality = _quality(moderate["questions"], out)
     if quality:
         result["quality"] = quality

@@ -31,10 +31,10 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import number, path_of, read_csv, timeout_of
+    from ._common import id_list, number, path_of, read_csv, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
+    from _common import id_list, number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
@@ -53,6 +53,12 @@ SYNONYMS = {
 RULES = {"amount_anomaly": 0.35, "geo_mismatch": 0.25, "velocity": 0.25, "new_device": 0.15}
 FEATURES = ("amount_z", "log_amount", "geo_mismatch", "tx_last_24h", "new_device", "night", "risky_category")
 MODEL_WEIGHT = 0.7
+RESOLUTION = 0.001
+"""Risks are compared at this resolution: two payments whose risks differ by less are one risk. Many
+payments sit just above one rule's weight (amount anomaly alone: 0.105, and 0.7 x a model score of
+0.00001 to 0.0001); a threshold calibrated inside that cluster chose among them by noise in the model's
+tiniest scores, and on new payments blocked 0.77% of legitimate ones for a false_block_rate of 0.5%
+(fourth unseen-data round). At this resolution the cluster is one tie, and ``_threshold`` moves above it."""
 
 #: What ``podium demo fraud`` checks before it starts: module -> the extra that installs it.
 NEEDS = {"numpy": "ml", "sklearn": "ml"}
@@ -267,11 +273,17 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
         return np.array([[s[f] for f in FEATURES] for s in sig]), sig, [fired(s) for s in sig]
 
     def risk(p: Any, rules: list[list[str]]) -> Any:
-        return MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES.get(r, 0.0) for r in rs) for rs in rules])
+        raw = MODEL_WEIGHT * p + (1 - MODEL_WEIGHT) * np.array([sum(RULES.get(r, 0.0) for r in rs) for rs in rules])
+        return np.round(raw / RESOLUTION) * RESOLUTION
 
     x, _, train_rules = matrix(train)
     y = np.array([r["is_fraud"] for r in train])
-    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15, random_state=0)
+    # early_stopping off: scikit-learn's "auto" turns it on above 10,000 rows, so with 12,000 training payments
+    # the model that scored the transactions (early-stopped, fitted on all of them) was not the kind whose
+    # out-of-fold scores set the thresholds (9,600 rows each, 150 rounds): 3.0% of legitimate payments were
+    # blocked for a false_block_rate of 0.5% (fourth unseen-data round, docs/status.md)
+    model = HistGradientBoostingClassifier(max_iter=150, learning_rate=0.08, max_leaf_nodes=15, random_state=0,
+                                           early_stopping=False)
     folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
     oof = risk(cross_val_predict(model, x, y, cv=folds, method="predict_proba")[:, 1], train_rules)
     legit = np.sort(oof[y == 0])
@@ -281,13 +293,13 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
     tx, sig, rules = matrix(txs)
     risks = risk(model.predict_proba(tx)[:, 1], rules)
     return {
-        # 6 places: at 4, a payment at 0.07500013 and the threshold 0.07504261 both read 0.075
         "thresholds": {"block": round(block_at, 6), "review": round(review_at, 6)},
         "train": {"rows": len(train), "fraud": int(y.sum()),
                   "oof_recall_at_block": round(float((oof[y == 1] >= block_at).mean()), 4)},
-        # decided here on the unrounded risk: rounded to 4 places, the many payments just above a threshold
-        # (one rule fired: 0.075 + 0.7 x a tiny model score) and those just below became one tie at it,
-        # and 9% of legitimate payments went to review for a review_rate of 3% (third unseen-data round)
+        # decided here on the very risks the thresholds were calibrated on (at RESOLUTION), never on a
+        # rounded copy: rounded to 4 places afterwards, the payments just above a threshold and those just
+        # below became one tie at it, and 9% of legitimate payments went to review for a review_rate of 3%
+        # (third unseen-data round)
         "scored": [{"tx_id": r["tx_id"], "customer_id": r["customer_id"], "amount": r["amount"],
                     "risk": round(float(k), 6), "reasons": rs, "amount_z": s["amount_z"],
                     "level": "block" if k >= block_at else "review" if k >= review_at else "approve"}
@@ -370,7 +382,15 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
             "tx_ids under 'block' (reject blocks all)",
             timeout=timeout_of(input),
             default={"approved": False, "by": "sla", "payload": payload})
-        blocked = {d["tx_id"] for d in queue} if not answer["approved"] else set((answer.get("payload") or {}).get("block") or [])
+        queued = {d["tx_id"] for d in queue}
+        edited = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
+        listed = id_list(edited.get("block") or [])
+        # rejected: all blocked; a block list that cannot be read blocks all too (deny by default)
+        blocked = queued if not answer["approved"] or listed is None else queued & set(listed)
+        if listed:
+            review["not_in_review"] = sorted(set(listed) - queued)  # a typo blocks nothing: say so
+        if answer["approved"] and listed is None:
+            review["unreadable_block_list"] = repr(edited.get("block"))[:200]
         for d in queue:
             d["decision"] = "block" if d["tx_id"] in blocked else "approve"
             d["reviewed_by"] = answer.get("by", "")

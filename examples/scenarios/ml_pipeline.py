@@ -123,9 +123,8 @@ def collect(input: Any) -> dict[str, Any]:
 def clean(collect: dict[str, Any]) -> dict[str, Any]:
     """The training rows, through the data gate; holdout customers seen in training are dropped."""
     fmt.check_labels(collect["paths"]["train"], collect["train"])
-    known = {r[fmt.ID] for r in collect["train"]}
-    holdout = [r for r in collect["holdout"] if r[fmt.ID] not in known]
-    fmt.check_labels(collect["paths"]["holdout"], holdout, least=5)
+    holdout = fmt.holdout_unseen(collect["train"], collect["holdout"], collect["paths"]["holdout"])
+    fmt.check_labels(collect["paths"]["holdout"], holdout, least=5, what="testing")
     return {"rows": collect["train"], "holdout": holdout, "holdout_dropped": len(collect["holdout"]) - len(holdout)}
 
 

@@ -102,6 +102,16 @@ DEMO_INPUTS = [
 ]
 
 
+def _figure(given: Any) -> Any:
+    """A number written as text (``"15"``, ``" 15 %"``) as the number, as ``change_pct`` is read; anything
+    else as given (the checks below refuse what is not a number). Before, ``"approve_above_pct": "15"``
+    was refused as "give a percentage >= 0"."""
+    if isinstance(given, str):
+        with contextlib.suppress(ValueError):
+            return float(given.strip().rstrip("%").strip())
+    return given
+
+
 def event(input: Any) -> dict[str, Any]:
     """The price-change event, checked (a clear error naming the field)."""
     if not isinstance(input, dict):
@@ -125,7 +135,7 @@ def event(input: Any) -> dict[str, Any]:
     except ValueError:
         raise ConfigError(f'input field "effective" is {effective!r}; give an ISO date such as 2027-01-01') from None
     ceiling = approval_limit()
-    limit = input.get("approve_above_pct", ceiling)
+    limit = _figure(input.get("approve_above_pct", ceiling))
     now = "no limit (approval is off)" if ceiling is None else f"the limit of {ceiling:g}%"
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; give a percentage >= 0: it can only lower '
@@ -133,7 +143,7 @@ def event(input: Any) -> dict[str, Any]:
     if ceiling is not None and (limit is None or limit > ceiling):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; a run can only lower {now}, never raise '
                           f"it or switch the approval off: the operator sets it with {LIMIT_ENV}")
-    timeout = input.get("approval_timeout")
+    timeout = _figure(input.get("approval_timeout"))
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
         raise ConfigError(f'input field "approval_timeout" is {timeout!r}; give seconds (> 0), or leave it out to wait')
     writer = str(input.get("writer") or "model")

@@ -37,11 +37,11 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import path_of
+    from ._common import flag, path_of
     from ._retail import read_catalogue, read_inventory, read_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/recommend.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import path_of  # type: ignore[no-redef]
+    from _common import flag, path_of  # type: ignore[no-redef]
     from _retail import read_catalogue, read_inventory, read_orders, system  # type: ignore[no-redef]
 
 DELIVERY_DAYS = {"rotterdam": 1, "leipzig": 2, "lyon": 3, "digital": 0}
@@ -142,7 +142,7 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
         raise ConfigError(f'input field "today" is {input.get("today")!r}; give an ISO date such as 2026-12-01') from None
     days = {**DELIVERY_DAYS, **{str(w).casefold(): v for w, v in given.items()}}
     return {"k": k, "days": days, "default": default, "today": today,
-            "exclude_owned": input.get("exclude_owned", True) is not False}
+            "exclude_owned": flag(input, "exclude_owned", True), "evaluate": flag(input, "evaluate", False)}
 
 
 def recommend_for(customer: str, model: Recommender, catalogue: dict[str, Any], stock: dict[str, dict[str, int]],
@@ -219,7 +219,7 @@ async def recommend(ctx, input) -> dict[str, Any]:
         "today": opt["today"].isoformat(),
         "catalogue": {"products": len(catalogue), "in_stock": sum(sum(stock.get(s, {}).values()) > 0 for s in catalogue)},
     }
-    if input.get("evaluate"):
+    if opt["evaluate"]:
         out["quality"] = evaluate(catalogue, stock, orders, opt)
     return out
 

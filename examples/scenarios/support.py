@@ -89,8 +89,8 @@ def examples(path: str | None = None) -> dict[str, list[str]]:
         text = resources.files("podium.sandbox").joinpath("data/support_train.jsonl").read_text(encoding="utf-8")
         rows = [json.loads(line) for line in text.split("\n") if line.strip()]
     found: dict[str, list[str]] = {}
-    for row in rows:
-        found.setdefault(row["label"], []).append(row["text"])
+    for row in rows:  # "Billing", "billing " and "BILLING" are one intent (they were three, and got the "other" reply)
+        found.setdefault(" ".join(row["label"].split()).lower(), []).append(row["text"])
     if len(found) < 2:
         raise ConfigError(f"{path}: the examples have {len(found)} label(s); give examples of at least two intents")
     return found
