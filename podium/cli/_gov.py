@@ -10,6 +10,7 @@ import click
 
 from ._app import (
     EXIT_OK,
+    EXIT_WAITING,
     approvals_group,
     cli,
     console,
@@ -246,7 +247,16 @@ async def _decide(
             )
         await c.driving.settled(run_id)  # this process drives the run on until it finishes or parks
         run = await c.get(run_id)
+        stuck = run_id in c.claims.unloadable and not run.status.finished
     verb = "approved" if approve else "rejected"
+    if stuck:  # recorded, but its workflow does not load here (logged above): nothing drives it yet
+        console(stderr=True).print(
+            f"{verb} {name} of run {run_id}; the decision is recorded, but this process cannot load the run's "
+            f"workflow (the error above says why), so the run has not gone on: run podium runs resume {run_id} (or "
+            "a podium worker) where it loads, e.g. with the same PYTHONPATH, or PODIUM_SKILLS for a goal run",
+            highlight=False, markup=False,
+        )
+        return EXIT_WAITING
     console().print(f"{verb} {name} of run {run_id}; the run is now {run.status.value}", highlight=False)
     return EXIT_OK
 

@@ -1,0 +1,83 @@
+"""What a new user met following README.md and docs/*.md as written (2026-12-06): each test is one
+documented command that failed, or answered unclearly, before its fix."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from podium.cli import cli
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("PODIUM_TOKEN", "PODIUM_SKILLS", "PODIUM_PLANNER", "PODIUM_GOAL_APPROVE"):
+        monkeypatch.delenv(name, raising=False)
+    return {"PODIUM_DB": f"sqlite:///{tmp_path}/nu.db"}
+
+
+def invoke(env: dict[str, str], *args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, repr(result.exception))
+    assert "Traceback" not in result.output + result.stderr, (args, result.stderr)
+    return result
+
+
+def test_a_file_whose_input_fields_all_have_defaults_runs_without_input(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/ml.md: `podium run examples/churn/churn.yaml` (no --input; every field has a default)
+    failed with "expected object, got null". A run without input of a file whose input is an object
+    now takes the defaults, and a required field is named."""
+    (tmp_path / "d.yaml").write_text(
+        'name: d\ninput:\n  who: {type: string, default: Ada}\nsteps:\n'
+        '  - id: greet\n    uses: set\n    with: {text: "Hi {{ input.who }}"}\n'
+    )
+    (tmp_path / "r.yaml").write_text('name: r\ninput: {name: string}\nsteps:\n  - id: s\n    uses: set\n    with: {a: 1}\n')
+    ran = invoke(env, "run", "d.yaml", "--quiet")
+    assert ran.exit_code == 0, ran.output + ran.stderr
+    assert "Hi Ada" in ran.output
+    refused = invoke(env, "run", "r.yaml")
+    assert refused.exit_code == 2
+    assert "got no input" in refused.stderr and "the field 'name' is required" in refused.stderr
+    assert "got null" not in refused.stderr and "NoneType" not in refused.stderr
+
+
+def test_a_goal_started_with_skills_is_approved_from_another_process(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README/docs/goals.md: `podium goals start ... --skills examples.margins:skills`, then `podium
+    approvals approve RUN`. The approving process had no PODIUM_SKILLS: it could not load the goal
+    workflow, logged it, and still printed "the run is now running" (exit 0) while nothing drove the
+    run. Now `goals start` names the variable in the command it prints, and `approve` says the run
+    has not gone on and what resumes it (exit 3)."""
+    import examples.margins as margins
+
+    margins.use_db(str(tmp_path / "shop.db"))
+    monkeypatch.syspath_prepend(str(EXAMPLES.parent))
+    started = invoke(
+        env, "goals", "start", "A vendor raised prices 14%: protect our margins", "--skills", "examples.margins:skills",
+        "--context", '{"vendor": "Acme Foods", "increase_pct": 14}',
+    )  # fmt: skip
+    os.environ.pop("PODIUM_SKILLS", None)  # set by --skills in this process; another process has none
+    assert started.exit_code == 3, started.output + started.stderr
+    assert "PODIUM_SKILLS=examples.margins:skills podium approvals approve" in started.output
+    listed = invoke(env, "runs", "--json")
+    import json
+
+    run_id = next(r["id"] for r in map(json.loads, listed.output.splitlines()) if r["workflow"] == "goal")
+
+    approved = invoke(env, "approvals", "approve", run_id)
+    assert approved.exit_code == 3, approved.output + approved.stderr
+    assert "the run is now running" not in approved.output
+    assert "has not gone on" in approved.stderr and f"podium runs resume {run_id}" in approved.stderr
+
+    resumed = invoke({**env, "PODIUM_SKILLS": "examples.margins:skills"}, "runs", "resume", run_id)
+    assert resumed.exit_code == 0, resumed.output + resumed.stderr
+    shown = invoke(env, "runs", "show", run_id)
+    assert "completed" in shown.output.splitlines()[0]
