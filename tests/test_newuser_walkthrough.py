@@ -81,3 +81,27 @@ def test_a_goal_started_with_skills_is_approved_from_another_process(
     assert resumed.exit_code == 0, resumed.output + resumed.stderr
     shown = invoke(env, "runs", "show", run_id)
     assert "completed" in shown.output.splitlines()[0]
+
+
+def test_a_connector_spec_that_is_not_there_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/connectors.md: `podium connectors add crm openapi --set spec=/srv/crm.yaml ...`, then
+    `podium connectors status`. A spec file missing on this machine answered "an openapi connector's
+    spec is a mapping or a file (JSON or YAML), got '/srv/crm.yaml'", which reads as a wrong type. A
+    mistyped setting (spek=) answered that the capability "names its spec", nothing about the typo."""
+    from podium.connectors.openapi import load_spec
+    from podium.errors import ConfigError
+
+    missing = str(tmp_path / "nope" / "crm.yaml")
+    with pytest.raises(ConfigError, match="does not exist here") as err:
+        load_spec(missing)
+    assert missing in str(err.value) and "--set spec=" in str(err.value)
+
+    typo = invoke(env, "connectors", "add", "crm", "openapi", "--set", "spek=/srv/crm.yaml")
+    assert typo.exit_code == 2
+    assert "'spek': did you mean 'spec'?" in typo.stderr
+    bare = invoke(env, "connectors", "add", "crm", "openapi", "--set", "base_url=https://crm.example.com")
+    assert bare.exit_code == 2 and "settings given: base_url" in bare.stderr
+
+    invoke(env, "connectors", "add", "crm", "openapi", "--set", f"spec={missing}")
+    status = invoke(env, "connectors", "status")
+    assert "does not exist here" in status.output + status.stderr

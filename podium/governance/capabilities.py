@@ -21,6 +21,7 @@ What the registry enforces, and where:
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -282,7 +283,13 @@ def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
     if "base_url" in settings:
         check_url(str(settings["base_url"]), "the connector's base_url")
     if kind == "openapi" and not isinstance(settings.get("spec"), str | dict):
-        raise ConfigError("an openapi connector capability names its spec (a file path)")
+        others = sorted(k for k in settings if k != "spec")
+        near = [k for k in others if difflib.get_close_matches(k, ["spec"], n=1, cutoff=0.6)]
+        raise ConfigError(
+            "an openapi connector capability names its spec, the path of the API's OpenAPI document: "
+            "--set spec=/abs/path/openapi.yaml"
+            + (f" (got {near[0]!r}: did you mean 'spec'?)" if near else f" (settings given: {', '.join(others) or 'none'})")
+        )
     _check_credentials(settings)
     return {"kind": kind, **settings}
 
