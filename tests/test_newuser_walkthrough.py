@@ -105,3 +105,15 @@ def test_a_connector_spec_that_is_not_there_says_so(env: dict[str, str], tmp_pat
     invoke(env, "connectors", "add", "crm", "openapi", "--set", f"spec={missing}")
     status = invoke(env, "connectors", "status")
     assert "does not exist here" in status.output + status.stderr
+
+
+def test_init_links_the_project_not_github_itself(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium init my-project` wrote a README linking Podium to https://github.com/ (no project)."""
+    import tomllib
+
+    homepage = tomllib.loads((EXAMPLES.parent / "pyproject.toml").read_text())["project"]["urls"]["Homepage"]
+    made = invoke(env, "init", "my-project")
+    assert made.exit_code == 0, made.output + made.stderr
+    readme = (tmp_path / "my-project" / "README.md").read_text()
+    assert f"[Podium]({homepage})" in readme
+    assert "](https://github.com/)" not in readme
