@@ -117,3 +117,23 @@ def test_init_links_the_project_not_github_itself(env: dict[str, str], tmp_path:
     readme = (tmp_path / "my-project" / "README.md").read_text()
     assert f"[Podium]({homepage})" in readme
     assert "](https://github.com/)" not in readme
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--db", "sqlite:///x.db", "runs", "show", "R"], "podium runs show --db ... (or set PODIUM_DB)"),
+        (["--db=sqlite:///x.db", "kb", "list"], "podium kb list --db ..."),
+        (["--json", "runs"], "podium runs --json ..."),
+    ],
+)
+def test_a_command_option_given_before_the_command_says_where_it_goes(
+    env: dict[str, str], args: list[str], says: str
+) -> None:
+    """README: "Choose the store with --db URL": `podium --db URL runs` answered only "No such
+    option '--db'" (and `--json` first suggested '--version')."""
+    result = invoke(env, *args)
+    assert result.exit_code == 2
+    assert "is an option of each command, not of podium itself" in result.stderr and says in result.stderr
+    assert "--version" not in result.stderr
+    assert invoke(env, "--foo", "runs").exit_code == 2  # any other unknown option: click's own answer

@@ -39,7 +39,34 @@ def emit_json(rows: Any) -> None:
         click.echo(json.dumps(row, ensure_ascii=False, default=str, sort_keys=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Podium(click.Group):
+    """The top-level group: options belong to the commands, and one given before the command
+    (``podium --db URL runs``) is answered with where it goes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            name = exc.option_name
+            if name in ("--db", "--json", "--input", "-i"):
+                words, skip = [], False
+                for a in given:  # the command's words: past the options and the value of a --db / --input
+                    if skip or a.startswith("-"):
+                        skip = not skip and a in ("--db", "--input", "-i")
+                        continue
+                    words.append(a)
+                group = isinstance(self.commands.get(words[0]) if words else None, click.Group)
+                command = " ".join(words[:2] if group else words[:1])
+                exc.message = (
+                    f"{name} is an option of each command, not of podium itself: put it after the command, "
+                    f"e.g. podium {command or 'COMMAND'} {name} ..." + (" (or set PODIUM_DB)" if name == "--db" else "")
+                )
+                exc.possibilities = None
+            raise
+
+
+@click.group(cls=_Podium, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="podium", prog_name="podium")
 def cli() -> None:
     """Podium: durable AI orchestration. Workflows survive crashes and resume where they stopped.
