@@ -137,3 +137,45 @@ def test_a_command_option_given_before_the_command_says_where_it_goes(
     assert "is an option of each command, not of podium itself" in result.stderr and says in result.stderr
     assert "--version" not in result.stderr
     assert invoke(env, "--foo", "runs").exit_code == 2  # any other unknown option: click's own answer
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "8399"], ["mcp"]])
+@pytest.mark.parametrize(
+    "ref, says",
+    [("nope.yaml", "nope.yaml:1:1: cannot read the file"), ("examples.nope:wf", "cannot import module 'examples.nope'")],
+)
+def test_serve_and_mcp_name_a_workflow_that_does_not_load(
+    env: dict[str, str], command: list[str], ref: str, says: str
+) -> None:
+    """`podium serve -w nope.yaml` (a typo in docs/server.md's command) printed uvicorn's start-up
+    traceback (exit 3), `podium mcp -w nope.yaml` a Python traceback: now one line each, exit 2."""
+    pytest.importorskip("uvicorn")
+    result = invoke(env, *command, "-w", ref)
+    assert result.exit_code == 2, result.output + result.stderr
+    assert f"-w {ref}: " in result.stderr and says in result.stderr
+
+
+def test_serve_still_serves_the_workflows_it_loaded(env: dict[str, str], tmp_path: Path) -> None:
+    """The workflows `podium serve` now loads before it starts are the ones the app registers."""
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    import httpx
+
+    from podium.cli._app import load_or_fail
+    from podium.server import Settings, create_app
+
+    (tmp_path / "hello.yaml").write_text('name: hello\nsteps:\n  - id: greet\n    uses: set\n    with: {text: "hi"}\n')
+
+    async def main() -> None:
+        app = create_app(Settings(store=env["PODIUM_DB"], workflows=[load_or_fail("hello.yaml")]))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+                listed = (await http.get("/api/workflows")).json()["workflows"]
+                assert [w["name"] for w in listed] == ["hello"]
+                assert listed[0]["ref"] == str(tmp_path / "hello.yaml")
+                started = await http.post("/api/runs", json={"workflow": "hello", "input": {}})
+                assert started.status_code == 201, started.text
+
+    asyncio.run(main())

@@ -378,3 +378,15 @@ def load_ref(ref: str) -> Any:
     if os.path.isdir(ref):
         fail(f"{ref!r} is a folder; name a workflow file or MODULE:WORKFLOW")
     return load_workflow(ref)
+
+
+def load_or_fail(ref: str, option: str = "-w") -> Any:
+    """:func:`load_ref` for a command that loads its workflows before it serves (``podium serve``,
+    ``podium mcp``): a file or module that does not load ends the command with its reason, not a
+    traceback from inside the server's start-up."""
+    from podium import PodiumError
+
+    try:
+        return load_ref(ref)
+    except PodiumError as exc:
+        fail(f"{option} {ref}: {exc}")
