@@ -179,3 +179,22 @@ def test_serve_still_serves_the_workflows_it_loaded(env: dict[str, str], tmp_pat
                 assert started.status_code == 201, started.text
 
     asyncio.run(main())
+
+
+def test_workflows_list_and_a_mistyped_name_or_version(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium workflows --help` promised "list", but there was no `workflows list`: nothing in the
+    CLI named the deployed workflows, `versions helo` said only "no deployed versions", and `diff
+    hello 1 2` (a version that is not there) named none of the versions that are."""
+    (tmp_path / "hello.yaml").write_text('name: hello\nsteps:\n  - id: greet\n    uses: set\n    with: {text: "hi"}\n')
+    empty = invoke(env, "workflows", "list")
+    assert empty.exit_code == 0 and "no workflows deployed" in empty.output
+    assert invoke(env, "workflows", "deploy", "hello.yaml").exit_code == 0
+    (tmp_path / "hello.yaml").write_text('name: hello\nsteps:\n  - id: greet\n    uses: set\n    with: {text: "ho"}\n')
+    assert invoke(env, "workflows", "deploy", "hello.yaml").exit_code == 0
+    listed = invoke(env, "workflows", "list")
+    assert listed.exit_code == 0 and listed.output.split() == ["hello", "1.2"]
+    assert invoke(env, "workflows", "list", "--json").output.strip() == '{"active": "1.2", "name": "hello"}'
+    typo = invoke(env, "workflows", "versions", "helo")
+    assert typo.exit_code == 2 and "did you mean 'hello'?" in typo.stderr and "deployed: hello" in typo.stderr
+    missing = invoke(env, "workflows", "diff", "hello", "1", "2")
+    assert missing.exit_code == 2 and "its versions are 1, 1.2" in missing.stderr

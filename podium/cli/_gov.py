@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from typing import Any
@@ -413,6 +414,27 @@ async def deploy(source: str, db: str | None) -> int:
     return EXIT_OK
 
 
+@workflows_group.command("list")
+@json_option
+@db_option
+@run_async
+@requires("workflows.read", lambda kw: "workflows")
+async def workflows_list(as_json: bool, db: str | None) -> int:
+    """List the workflows deployed into the store, each with its active version."""
+    from podium.engine.versions import ACTIVE
+
+    async with make_client(db, recover=False) as c:
+        active = await c.store.kv_list(ACTIVE)
+    rows = [{"name": name, "active": version} for name, version in sorted(active.items())]
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo("no workflows deployed; deploy one with: podium workflows deploy FILE|REF")
+    for row in [] if as_json else rows:
+        click.echo(f"{row['name']}\t{row['active']}")
+    return EXIT_OK
+
+
 @workflows_group.command("versions")
 @click.argument("name")
 @json_option
@@ -424,7 +446,17 @@ async def versions(name: str, as_json: bool, db: str | None) -> int:
     async with make_client(db, recover=False) as c:
         rows = await c.versions(name)
     if not rows:
-        fail(f"workflow {name!r} has no deployed versions; deploy one with: podium workflows deploy FILE|REF")
+        from podium.engine.versions import ACTIVE
+
+        async with make_client(db, recover=False) as c:
+            deployed = sorted(await c.store.kv_list(ACTIVE))
+        near = difflib.get_close_matches(name, deployed, n=1)
+        fail(
+            f"workflow {name!r} has no deployed versions"
+            + (f" (did you mean {near[0]!r}?)" if near else "")
+            + (f"; deployed: {', '.join(deployed)}" if deployed else "")
+            + "; deploy one with: podium workflows deploy FILE|REF"
+        )
     if as_json:
         emit_json(rows)
         return EXIT_OK
