@@ -198,3 +198,16 @@ def test_workflows_list_and_a_mistyped_name_or_version(env: dict[str, str], tmp_
     assert typo.exit_code == 2 and "did you mean 'hello'?" in typo.stderr and "deployed: hello" in typo.stderr
     missing = invoke(env, "workflows", "diff", "hello", "1", "2")
     assert missing.exit_code == 2 and "its versions are 1, 1.2" in missing.stderr
+
+
+def test_a_policy_file_of_null_is_not_called_empty(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/governance.md: `podium policy show support --json > policy.json`, then `policy set
+    support --file policy.json`. Where no policy applies, show prints null, and set answered "the
+    file is empty" of a file that was not."""
+    assert invoke(env, "policy", "show", "support", "--json").output.strip() == "null"
+    (tmp_path / "policy.json").write_text("null\n")
+    (tmp_path / "empty.yaml").write_text("\n")
+    held = invoke(env, "policy", "set", "support", "--file", "policy.json")
+    assert held.exit_code == 2 and "holds null" in held.stderr and "is empty" not in held.stderr
+    empty = invoke(env, "policy", "set", "support", "--file", "empty.yaml")
+    assert empty.exit_code == 2 and "the file is empty" in empty.stderr
