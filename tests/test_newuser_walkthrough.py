@@ -204,7 +204,7 @@ def test_a_policy_file_of_null_is_not_called_empty(env: dict[str, str], tmp_path
     """docs/governance.md: `podium policy show support --json > policy.json`, then `policy set
     support --file policy.json`. Where no policy applies, show prints null, and set answered "the
     file is empty" of a file that was not."""
-    assert invoke(env, "policy", "show", "support", "--json").output.strip() == "null"
+    assert invoke(env, "policy", "show", "support", "--json").stdout.strip() == "null"
     (tmp_path / "policy.json").write_text("null\n")
     (tmp_path / "empty.yaml").write_text("\n")
     held = invoke(env, "policy", "set", "support", "--file", "policy.json")
