@@ -211,3 +211,21 @@ def test_a_policy_file_of_null_is_not_called_empty(env: dict[str, str], tmp_path
     assert held.exit_code == 2 and "holds null" in held.stderr and "is empty" not in held.stderr
     empty = invoke(env, "policy", "set", "support", "--file", "empty.yaml")
     assert empty.exit_code == 2 and "the file is empty" in empty.stderr
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["runs", "signal", "R", "go", "--payload", "{bad"], "--payload"),
+        (["approvals", "approve", "R", "--payload", "{bad"], "--payload"),
+        (["goals", "start", "g", "--skills", "examples.margins:skills", "--context", "{bad"], "--context"),
+        (["run", "x.yaml", "--input", "{bad"], "--input"),
+    ],
+)
+def test_bad_json_names_the_option_it_came_from(env: dict[str, str], args: list[str], option: str) -> None:
+    """`podium runs signal RUN NAME --payload '{bad'` answered "--input is not valid JSON"."""
+    if args[0] == "run":
+        Path("x.yaml").write_text('name: x\nsteps:\n  - id: s\n    uses: set\n    with: {a: 1}\n')
+    result = invoke(env, *args)
+    assert result.exit_code == 2
+    assert f"error: {option} is not valid JSON" in result.stderr and f"such as {option} '" in result.stderr

@@ -323,11 +323,11 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..
     return wrapper
 
 
-def parse_input(text: str | None) -> Any:
-    """``--input`` as JSON text, or ``@file.json``."""
+def parse_input(text: str | None, option: str = "--input") -> Any:
+    """``--input`` (or the JSON ``option`` named) as JSON text, or ``@file.json``."""
     if text is None:
         return None
-    source = "--input"
+    source = option
     if text.startswith("@"):
         path = text[1:]
         source = path
@@ -341,7 +341,7 @@ def parse_input(text: str | None) -> Any:
     except json.JSONDecodeError as exc:
         fail(
             f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            """pass JSON such as --input '{"order_id": 42}' or --input @input.json"""
+            f"""pass JSON such as {option} '{{"order_id": 42}}' or {option} @input.json"""
         )
 
 

@@ -80,7 +80,7 @@ async def goal_cmd(goal: str, context_text: str | None, approve: bool, planner: 
     """Pursue GOAL: plan it over the skills, show the plan, wait for its approval, run it."""
     from podium import goals
 
-    context = parse_input(context_text) if context_text else {}
+    context = parse_input(context_text, "--context") if context_text else {}
     if not isinstance(context, dict):
         fail("--context must be a JSON object, e.g. --context '{\"vendor\": \"Acme Foods\"}'")
     # Another process resumes the run once the plan is approved (podium approvals approve): it loads

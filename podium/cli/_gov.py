@@ -224,7 +224,7 @@ async def approvals(workflow: str | None, limit: int, as_json: bool, db: str | N
 async def _decide(
     run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None
 ) -> int:
-
+    payload = parse_input(payload_text, "--payload") if payload_text else None  # a typo is said before any lookup
     async with make_client(db, recover=False) as c:
         if name is None:
             pending = await c.approvals(run_id=run_id)
@@ -239,7 +239,6 @@ async def _decide(
                     f"run {run_id} has {len(pending)} open requests ({names}): name one with --request"
                 )
             name = pending[0]["name"]
-        payload = parse_input(payload_text) if payload_text else None
         if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload):
             raise click.ClickException(
                 f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "
