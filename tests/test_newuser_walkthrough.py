@@ -229,3 +229,15 @@ def test_bad_json_names_the_option_it_came_from(env: dict[str, str], args: list[
     result = invoke(env, *args)
     assert result.exit_code == 2
     assert f"error: {option} is not valid JSON" in result.stderr and f"such as {option} '" in result.stderr
+
+
+def test_an_alert_rule_key_yaml_reads_as_a_boolean_is_said_so(tmp_path: Path) -> None:
+    """`podium serve --alerts alerts.yaml` with `- on: run_failed` in a rule answered
+    "rules[0].True: unknown field": YAML reads `on` unquoted as true."""
+    from podium.telemetry import AlertsFileError, load_alerts
+
+    (tmp_path / "alerts.yaml").write_text("rules:\n  - on: run_failed\n")
+    with pytest.raises(AlertsFileError) as err:
+        load_alerts(str(tmp_path / "alerts.yaml"))
+    assert ".True" not in str(err.value)
+    assert "reads as true" in str(err.value) and "quote it" in str(err.value) and "kind" in str(err.value)
