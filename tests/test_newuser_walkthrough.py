@@ -241,3 +241,20 @@ def test_an_alert_rule_key_yaml_reads_as_a_boolean_is_said_so(tmp_path: Path) ->
         load_alerts(str(tmp_path / "alerts.yaml"))
     assert ".True" not in str(err.value)
     assert "reads as true" in str(err.value) and "quote it" in str(err.value) and "kind" in str(err.value)
+
+
+def test_the_demo_shows_the_finance_mail_as_lines() -> None:
+    """`podium demo pricing` printed the finance mail with `\\x0d` ending every line (SMTP's CRLF,
+    escaped as a control character); a real control character is still escaped."""
+    import io
+
+    from rich.console import Console
+
+    from podium.cli._demo import show_mails
+
+    buf = io.StringIO()
+    mail = {"recipients": "finance@northwind.example", "subject": "acme +8%", "body": "line one\r\nline two\x1b[2J\r\n"}
+    show_mails([mail], Console(file=buf, width=200, emoji=False))
+    shown = buf.getvalue()
+    assert "\\x0d" not in shown and "line one\nline two" in shown
+    assert "\\x1b[2J" in shown and "\x1b" not in shown
