@@ -58,11 +58,11 @@ class _Podium(click.Group):
                     words.append(a)
                 group = isinstance(self.commands.get(words[0]) if words else None, click.Group)
                 command = " ".join(words[:2] if group else words[:1])
-                exc.message = (
+                raise click.UsageError(
                     f"{name} is an option of each command, not of podium itself: put it after the command, "
-                    f"e.g. podium {command or 'COMMAND'} {name} ..." + (" (or set PODIUM_DB)" if name == "--db" else "")
-                )
-                exc.possibilities = None
+                    f"e.g. podium {command or 'COMMAND'} {name} ..." + (" (or set PODIUM_DB)" if name == "--db" else ""),
+                    ctx,
+                ) from None
             raise
 
 
