@@ -258,3 +258,31 @@ def test_the_demo_shows_the_finance_mail_as_lines() -> None:
     shown = buf.getvalue()
     assert "\\x0d" not in shown and "line one\nline two" in shown
     assert "\\x1b[2J" in shown and "\x1b" not in shown
+
+
+def test_an_unknown_token_says_how_to_send_one_on_each_surface(env: dict[str, str], tmp_path: Path) -> None:
+    """An HTTP caller with an unknown token was told `check PODIUM_TOKEN` (the CLI's variable):
+    the message now names the header too, on every surface (one message, from the engine)."""
+    pytest.importorskip("fastapi")
+    import asyncio
+
+    import httpx
+
+    from podium.server import Settings, create_app
+
+    added = invoke(env, "users", "add", "root", "--role", "admin", "--token")
+    assert added.exit_code == 0
+    token = added.stdout.strip()
+    cli_answer = invoke({**env, "PODIUM_TOKEN": "pod_nope"}, "runs")
+    assert cli_answer.exit_code == 2 and "PODIUM_TOKEN" in cli_answer.stderr
+
+    async def main() -> None:
+        app = create_app(Settings(store=env["PODIUM_DB"], token=token, execute=False, triggers=False))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as http:
+                r = await http.get("/api/runs", headers={"Authorization": "Bearer pod_nope"})
+                assert r.status_code == 401
+                assert "'Authorization: Bearer pod_...' header over HTTP" in r.json()["error"]["message"]
+
+    asyncio.run(main())
