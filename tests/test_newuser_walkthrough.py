@@ -286,3 +286,19 @@ def test_an_unknown_token_says_how_to_send_one_on_each_surface(env: dict[str, st
                 assert "'Authorization: Bearer pod_...' header over HTTP" in r.json()["error"]["message"]
 
     asyncio.run(main())
+
+
+def test_a_step_of_an_unknown_kind_still_has_its_references_checked() -> None:
+    """README: `podium workflows validate` reports "every problem at once". A step whose `uses` was
+    a typo (`sett`) or a module that does not import had its templates left unchecked, so a wrong
+    reference in it came out only on the next round."""
+    from podium.yaml import validate_text
+
+    text = (
+        "name: h\ninput: {name: string}\nsteps:\n"
+        '  - id: greet\n    uses: sett\n    with: {text: "{{ input.nme }} {{ steps.gret.output }}"}\n'
+        '  - id: other\n    uses: nosuchmodule_nu.x:fn\n    with: {t: "{{ steps.zz.output }}"}\n'
+    )
+    found = [(p.line, p.code) for p in validate_text(text, "h.yaml")]
+    assert (5, "unknown-kind") in found and (8, "python") in found
+    assert [line for line, code in found if code == "unknown-reference"] == [6, 6, 9]
