@@ -302,3 +302,27 @@ def test_a_step_of_an_unknown_kind_still_has_its_references_checked() -> None:
     found = [(p.line, p.code) for p in validate_text(text, "h.yaml")]
     assert (5, "unknown-kind") in found and (8, "python") in found
     assert [line for line, code in found if code == "unknown-reference"] == [6, 6, 9]
+
+
+def test_a_parked_run_names_the_signal_it_waits_for(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/python-api.md's signal example: `podium run` said `wake it with: podium runs signal RUN
+    NAME --payload JSON` though the run's log names the signal ('approval'); a run parked on a timer
+    only was told to send a signal."""
+    (tmp_path / "sig.py").write_text(
+        "import podium\n"
+        "wf = podium.Workflow('refund-sig')\n"
+        "@wf.step\n"
+        "async def approve_refund(ctx: podium.StepContext, input):\n"
+        "    return await ctx.wait_for('approval', timeout=24 * 3600, default={'ok': False})\n"
+        "nap = podium.Workflow('nap')\n"
+        "@nap.step\n"
+        "async def rest(ctx: podium.StepContext):\n"
+        "    await ctx.sleep(3600)\n"
+    )
+    waiting = invoke(env, "run", "sig.py:wf", "--input", "{}")
+    assert waiting.exit_code == 3, waiting.output + waiting.stderr
+    assert "wake it with: podium runs signal " in waiting.output and " approval --payload JSON" in waiting.output
+    assert "NAME --payload" not in waiting.output
+    napping = invoke(env, "run", "sig.py:nap", "--input", "{}")
+    assert napping.exit_code == 3
+    assert "parked on a timer due at" in napping.output and "podium runs signal" not in napping.output
