@@ -326,3 +326,15 @@ def test_a_parked_run_names_the_signal_it_waits_for(env: dict[str, str], tmp_pat
     napping = invoke(env, "run", "sig.py:nap", "--input", "{}")
     assert napping.exit_code == 3
     assert "parked on a timer due at" in napping.output and "podium runs signal" not in napping.output
+
+
+def test_a_mistyped_knowledge_base_names_the_ones_there_are(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium kb search handbok ...` said only how to create 'handbok' (the HTTP API names the bases
+    there are)."""
+    pytest.importorskip("numpy")
+    (tmp_path / "doc.md").write_text("# Refunds\n\nThe refund window is 30 days.\n")
+    made = invoke({**env, "PODIUM_EMBEDDER": "hash:64"}, "kb", "ingest", "doc.md", "--kb", "handbook")
+    assert made.exit_code == 0, made.output + made.stderr
+    typo = invoke({**env, "PODIUM_EMBEDDER": "hash:64"}, "kb", "search", "handbok", "refund")
+    assert typo.exit_code == 2
+    assert "(did you mean 'handbook'?); there are: handbook" in typo.stderr

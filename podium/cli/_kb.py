@@ -156,9 +156,16 @@ async def kb_search(
     from podium.memory import Memory
 
     async with Memory(db, embedder=embedder) as mem:
-        if name not in {b["name"] for b in await knowledge_bases(mem)}:
+        bases = sorted(b["name"] for b in await knowledge_bases(mem))
+        if name not in bases:
+            import difflib
+
+            near = difflib.get_close_matches(name, bases, n=1)
             fail(
-                f"no knowledge base {name!r} in {mem.db.url}; create it with: podium kb ingest PATH --kb {name}"
+                f"no knowledge base {name!r} in {mem.db.url}"
+                + (f" (did you mean {near[0]!r}?)" if near else "")
+                + (f"; there are: {', '.join(bases)}" if bases else "")
+                + f"; create it with: podium kb ingest PATH --kb {name}"
             )
         base = KnowledgeBase(mem, name)
         await _embedding_allowed(db, (await base.open()).embedder, f"searching knowledge base {name!r}")
