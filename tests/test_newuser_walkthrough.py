@@ -338,3 +338,30 @@ def test_a_mistyped_knowledge_base_names_the_ones_there_are(env: dict[str, str],
     typo = invoke({**env, "PODIUM_EMBEDDER": "hash:64"}, "kb", "search", "handbok", "refund")
     assert typo.exit_code == 2
     assert "(did you mean 'handbook'?); there are: handbook" in typo.stderr
+
+
+@pytest.mark.parametrize("tables", ["orders,customers", '["orders", "customers"]', "['orders']"])
+def test_a_registered_sql_connector_takes_its_tables_as_a_list_or_json(
+    env: dict[str, str], tmp_path: Path, tables: str
+) -> None:
+    """`podium connectors add orders sql --set url_env=... --set 'tables=["orders"]'` stored the text
+    as one table name, and every call failed with "table 'orders' is not one this connector may use
+    (["orders"])". A JSON-looking list is read as the list (docs/connectors.md shows the comma form)."""
+    pytest.importorskip("sqlalchemy")
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "orders.db") as db:
+        db.execute("create table orders(id integer primary key, status text)")
+        db.execute("insert into orders values (1, 'new')")
+    env = {**env, "ORDERS_DB_URL": f"sqlite:///{tmp_path}/orders.db"}
+    added = invoke(env, "connectors", "add", "orders", "sql", "--set", "url_env=ORDERS_DB_URL", "--set", f"tables={tables}")
+    assert added.exit_code == 0, added.output + added.stderr
+    (tmp_path / "o.yaml").write_text(
+        "name: ord\ninput: {id: integer}\nsteps:\n  - id: mark\n    uses: connector\n    with:\n"
+        "      connector: orders\n      operation: update\n"
+        '      arguments: {table: orders, values: {status: shipped}, where: {id: "{{ input.id }}"}}\n'
+    )
+    ran = invoke(env, "run", "o.yaml", "--input", '{"id": 1}', "-q")
+    assert ran.exit_code == 0, ran.output + ran.stderr
+    with sqlite3.connect(tmp_path / "orders.db") as db:
+        assert db.execute("select status from orders").fetchall() == [("shipped",)]
