@@ -365,3 +365,17 @@ def test_a_registered_sql_connector_takes_its_tables_as_a_list_or_json(
     assert ran.exit_code == 0, ran.output + ran.stderr
     with sqlite3.connect(tmp_path / "orders.db") as db:
         assert db.execute("select status from orders").fetchall() == [("shipped",)]
+
+
+def test_a_mistyped_connector_in_a_workflow_file_says_did_you_mean(env: dict[str, str], tmp_path: Path) -> None:
+    """`connector: ordrs` in a file validated against a store holding `orders` said only how to
+    register 'ordrs'."""
+    env = {**env, "ORDERS_DB_URL": f"sqlite:///{tmp_path}/orders.db"}
+    assert invoke(env, "connectors", "add", "orders", "sql", "--set", "url_env=ORDERS_DB_URL").exit_code == 0
+    (tmp_path / "o.yaml").write_text(
+        "name: ord\nsteps:\n  - id: get\n    uses: connector\n    with:\n      connector: ordrs\n"
+        "      operation: query\n      arguments: {table: orders}\n"
+    )
+    checked = invoke(env, "workflows", "validate", "o.yaml")
+    assert checked.exit_code == 2
+    assert "connector 'ordrs' is not registered" in checked.output and "did you mean 'orders'?" in checked.output

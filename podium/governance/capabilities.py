@@ -485,9 +485,12 @@ def check_use(use: Use, caps: Mapping[str, Capability]) -> tuple[str, str] | Non
         cap = caps.get(use.name)
         if cap is None:
             kind = use.kinds[0] if use.kinds else "python"
+            same = [n for n, c in caps.items() if not use.kinds or c.kind in use.kinds]
+            near = difflib.get_close_matches(use.name, same, n=1)
             return (
                 f"{' or '.join(use.kinds) or 'capability'} {use.name!r} is not registered",
-                f"an admin adds it with {add_command(use.name, kind)}; podium tools list shows what is",
+                (f"did you mean {near[0]!r}? " if near else "")
+                + f"an admin adds it with {add_command(use.name, kind)}; podium tools list shows what is",
             )
         if use.kinds and cap.kind not in use.kinds:
             return (
