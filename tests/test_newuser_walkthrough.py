@@ -379,3 +379,17 @@ def test_a_mistyped_connector_in_a_workflow_file_says_did_you_mean(env: dict[str
     checked = invoke(env, "workflows", "validate", "o.yaml")
     assert checked.exit_code == 2
     assert "connector 'ordrs' is not registered" in checked.output and "did you mean 'orders'?" in checked.output
+
+
+def test_a_submitted_run_says_what_takes_it_up(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium run WF --submit --queue bulk`, then `podium runs show RUN`: a pending run said
+    nothing of why nothing happens (docs/operations.md: a worker claims it)."""
+    (tmp_path / "x.yaml").write_text('name: x\nsteps:\n  - id: s\n    uses: set\n    with: {a: 1}\n')
+    submitted = invoke(env, "run", "x.yaml", "--submit", "--queue", "bulk")
+    assert submitted.exit_code == 0, submitted.output + submitted.stderr
+    run_id = submitted.stdout.strip()
+    shown = invoke(env, "runs", "show", run_id)
+    assert "pending: run" in shown.output and "waits in queue bulk for a worker" in shown.output
+    assert f"podium runs resume {run_id}" in shown.output
+    assert invoke(env, "runs", "resume", run_id).exit_code == 0
+    assert "waits in queue" not in invoke(env, "runs", "show", run_id).output

@@ -43,6 +43,12 @@ async def explain(client: Any, run: Any) -> tuple[str, str] | None:
             f"run {run.id} is parked until a signal or timer wakes it; see what it waits for with: podium runs "
             f"show {run.id}; wake it with: podium runs signal {run.id} NAME --payload JSON"
         )
+    if run.status is RunStatus.PENDING:  # recorded (podium run --submit, execute=False), not claimed yet
+        queue = getattr(run, "queue", None) or "default"
+        return "pending", (
+            f"run {run.id} waits in queue {escape(queue)} for a worker: a podium worker on this store that can load "
+            f"workflow {escape(run.workflow)} claims it, or run it here with: podium runs resume {run.id}"
+        )
     if run.status is not RunStatus.RUNNING:
         return None
     if run.owner is not None:
