@@ -393,3 +393,28 @@ def test_a_submitted_run_says_what_takes_it_up(env: dict[str, str], tmp_path: Pa
     assert f"podium runs resume {run_id}" in shown.output
     assert invoke(env, "runs", "resume", run_id).exit_code == 0
     assert "waits in queue" not in invoke(env, "runs", "show", run_id).output
+
+
+def test_a_yaml_sleep_step_is_a_durable_timer(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/yaml.md's `sleep` step ran `asyncio.sleep`: a `sleep: {seconds: 3600}` held a process,
+    a lease and a run slot for the hour, and a run resumed after Ctrl-C slept the whole time again.
+    It is `ctx.sleep` now: the run parks, and `runs show` says when its timer is due."""
+    import asyncio
+
+    import podium
+    from podium.yaml import load_text
+
+    text = "name: nap\nsteps:\n  - id: rest\n    uses: sleep\n    with: {seconds: 3600}\n  - id: after\n    uses: set\n    needs: rest\n    with: {a: 1}\n"
+    (tmp_path / "nap.yaml").write_text(text)
+
+    async def main() -> str:
+        async with podium.Client(env["PODIUM_DB"]) as client:
+            handle = await client.start(load_text(text, str(tmp_path / "nap.yaml")), {})
+            await asyncio.wait_for(client.driving.settled(handle.id), 60)  # parked, not held for an hour
+            run = await client.get(handle.id)
+            assert run.status is podium.RunStatus.WAITING, run.status
+            return handle.id
+
+    run_id = asyncio.run(main())
+    shown = invoke(env, "runs", "show", run_id)
+    assert "parked on a timer due at" in shown.output
