@@ -418,3 +418,18 @@ def test_a_yaml_sleep_step_is_a_durable_timer(env: dict[str, str], tmp_path: Pat
     run_id = asyncio.run(main())
     shown = invoke(env, "runs", "show", run_id)
     assert "parked on a timer due at" in shown.output
+
+
+def test_validate_with_no_argument_checks_the_projects_workflows_folder(env: dict[str, str], tmp_path: Path) -> None:
+    """The `workflows` setting (written by `podium init`, documented as "the folder of the project's
+    workflow files") was read by nothing: `podium workflows validate` alone was a usage error. It
+    checks that folder now, from any sub-folder of the project; outside a project it says what to
+    name."""
+    assert invoke(env, "init", "proj").exit_code == 0
+    os.chdir(tmp_path / "proj" / "workflows")
+    checked = invoke(env, "workflows", "validate")
+    assert checked.exit_code == 0, checked.output + checked.stderr
+    assert "hello.yaml (3 steps)" in checked.output
+    os.chdir(tmp_path)
+    lost = invoke(env, "workflows", "validate")
+    assert lost.exit_code == 2 and "name the workflows to check" in lost.stderr
