@@ -433,3 +433,14 @@ def test_validate_with_no_argument_checks_the_projects_workflows_folder(env: dic
     os.chdir(tmp_path)
     lost = invoke(env, "workflows", "validate")
     assert lost.exit_code == 2 and "name the workflows to check" in lost.stderr
+
+
+def test_a_runs_filter_that_matches_nothing_is_not_called_an_empty_store(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium runs --workflow ordr-demo` (a typo) in a store full of runs said `no runs yet; start
+    one with: podium run MODULE:WORKFLOW`."""
+    (tmp_path / "x.yaml").write_text('name: x\nsteps:\n  - id: s\n    uses: set\n    with: {a: 1}\n')
+    assert invoke(env, "run", "x.yaml", "-q").exit_code == 0
+    filtered = invoke(env, "runs", "--workflow", "y", "--status", "failed")
+    assert filtered.exit_code == 0
+    assert "no runs match (workflow 'y', status failed)" in filtered.output and "no runs yet" not in filtered.output
+    assert "no runs yet" in invoke({"PODIUM_DB": f"sqlite:///{tmp_path}/empty.db"}, "runs").output
