@@ -444,3 +444,13 @@ def test_a_runs_filter_that_matches_nothing_is_not_called_an_empty_store(env: di
     assert filtered.exit_code == 0
     assert "no runs match (workflow 'y', status failed)" in filtered.output and "no runs yet" not in filtered.output
     assert "no runs yet" in invoke({"PODIUM_DB": f"sqlite:///{tmp_path}/empty.db"}, "runs").output
+
+
+def test_memory_forget_in_a_script_says_to_pass_yes(env: dict[str, str]) -> None:
+    """README: `podium memory forget customer:42 --value ann@example.com` run from a script (no
+    terminal) printed click's bare `Aborted!` (exit 1); it now says to pass --yes (exit 2), and
+    --yes erases."""
+    asked = invoke(env, "memory", "forget", "customer:42", "--value", "ann@example.com")
+    assert asked.exit_code == 2 and "pass --yes" in asked.stderr and "Aborted" not in asked.output
+    erased = invoke(env, "memory", "forget", "customer:42", "--value", "ann@example.com", "--yes")
+    assert erased.exit_code == 0, erased.output + erased.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import click
@@ -241,6 +242,8 @@ async def forget(
     run payloads (redacted), and record the erasure."""
     from podium.memory import Memory
 
+    if not yes and not sys.stdin.isatty():  # a script: no one to answer the question (click would abort)
+        fail(f"erasing {entity} cannot be undone and nobody is here to confirm it: pass --yes to erase without asking")
     if not yes and not click.confirm(f"Erase {entity} everywhere? This cannot be undone", default=False):
         return EXIT_USER_ERROR
     async with Memory(db, embedder=embedder) as mem:
