@@ -14,7 +14,7 @@ from podium.cli import cli
 
 #: Commands that list things. A new listing command belongs here (and needs the shared json_option).
 LISTING = {
-    "runs list", "approvals list", "workflows versions", "versions", "users list", "killswitch list", "kb list", "memory erasures",
+    "runs list", "approvals list", "workflows list", "workflows versions", "versions", "users list", "killswitch list", "kb list", "memory erasures",
     "policy list", "prompts list", "prompts versions", "connectors list", "tools list", "config show",
     "capabilities list", "quarantine list", "secrets list", "outbox list", "connectors status",
 }  # fmt: skip

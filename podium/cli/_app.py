@@ -39,7 +39,34 @@ def emit_json(rows: Any) -> None:
         click.echo(json.dumps(row, ensure_ascii=False, default=str, sort_keys=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Podium(click.Group):
+    """The top-level group: options belong to the commands, and one given before the command
+    (``podium --db URL runs``) is answered with where it goes."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click's parser consumes the list it is given
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            name = exc.option_name
+            if name in ("--db", "--json", "--input", "-i"):
+                words, skip = [], False
+                for a in given:  # the command's words: past the options and the value of a --db / --input
+                    if skip or a.startswith("-"):
+                        skip = not skip and a in ("--db", "--input", "-i")
+                        continue
+                    words.append(a)
+                group = isinstance(self.commands.get(words[0]) if words else None, click.Group)
+                command = " ".join(words[:2] if group else words[:1])
+                raise click.UsageError(
+                    f"{name} is an option of each command, not of podium itself: put it after the command, "
+                    f"e.g. podium {command or 'COMMAND'} {name} ..." + (" (or set PODIUM_DB)" if name == "--db" else ""),
+                    ctx,
+                ) from None
+            raise
+
+
+@click.group(cls=_Podium, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="podium", prog_name="podium")
 def cli() -> None:
     """Podium: durable AI orchestration. Workflows survive crashes and resume where they stopped.
@@ -296,11 +323,11 @@ def run_async(fn: Callable[..., Coroutine[Any, Any, int | None]]) -> Callable[..
     return wrapper
 
 
-def parse_input(text: str | None) -> Any:
-    """``--input`` as JSON text, or ``@file.json``."""
+def parse_input(text: str | None, option: str = "--input") -> Any:
+    """``--input`` (or the JSON ``option`` named) as JSON text, or ``@file.json``."""
     if text is None:
         return None
-    source = "--input"
+    source = option
     if text.startswith("@"):
         path = text[1:]
         source = path
@@ -314,7 +341,7 @@ def parse_input(text: str | None) -> Any:
     except json.JSONDecodeError as exc:
         fail(
             f"{source} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            """pass JSON such as --input '{"order_id": 42}' or --input @input.json"""
+            f"""pass JSON such as {option} '{{"order_id": 42}}' or {option} @input.json"""
         )
 
 
@@ -351,3 +378,15 @@ def load_ref(ref: str) -> Any:
     if os.path.isdir(ref):
         fail(f"{ref!r} is a folder; name a workflow file or MODULE:WORKFLOW")
     return load_workflow(ref)
+
+
+def load_or_fail(ref: str, option: str = "-w") -> Any:
+    """:func:`load_ref` for a command that loads its workflows before it serves (``podium serve``,
+    ``podium mcp``): a file or module that does not load ends the command with its reason, not a
+    traceback from inside the server's start-up."""
+    from podium import PodiumError
+
+    try:
+        return load_ref(ref)
+    except PodiumError as exc:
+        fail(f"{option} {ref}: {exc}")

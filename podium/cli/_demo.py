@@ -142,6 +142,15 @@ def _show_received(company: Any, out: Any) -> None:
         out.print(f"[bold]business events published on the event bus[/]: {shown}", highlight=False)
 
 
+def show_mails(mails: list[dict[str, Any]], out: Any) -> None:
+    """The mail the finance mailbox received. SMTP bodies end their lines with CRLF: shown as lines,
+    not as ``\\x0d`` on every one (other control characters stay escaped)."""
+    for mail in mails:
+        body = str(mail["body"]).replace("\r\n", "\n")
+        out.print(f"[bold]finance mailbox[/]: to {escape(mail['recipients'])}: {escape(mail['subject'])}\n"
+                  f"{escape(body)}", highlight=False)
+
+
 class _DemoCommand(click.Command):
     """Lists the scenarios at the end of ``podium demo --help`` (read when the help is shown)."""
 
@@ -223,9 +232,7 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
                               highlight=False)
             await company.detach()
         _show_received(company, out)
-        for mail in company.mails():
-            out.print(f"[bold]finance mailbox[/]: to {escape(mail['recipients'])}: {escape(mail['subject'])}\n"
-                      f"{escape(mail['body'])}", highlight=False)
+        show_mails(company.mails(), out)
     finally:
         use(None)
         company.stop()

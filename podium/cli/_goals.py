@@ -80,9 +80,12 @@ async def goal_cmd(goal: str, context_text: str | None, approve: bool, planner: 
     """Pursue GOAL: plan it over the skills, show the plan, wait for its approval, run it."""
     from podium import goals
 
-    context = parse_input(context_text) if context_text else {}
+    context = parse_input(context_text, "--context") if context_text else {}
     if not isinstance(context, dict):
         fail("--context must be a JSON object, e.g. --context '{\"vendor\": \"Acme Foods\"}'")
+    # Another process resumes the run once the plan is approved (podium approvals approve): it loads
+    # the goal workflow from $PODIUM_SKILLS, which --skills sets for this command only.
+    by_flag = bool(skills_ref) and os.environ.get("PODIUM_SKILLS") != skills_ref
     _skills(skills_ref)
     os.environ["PODIUM_PLANNER"] = planner
     from podium.goals.default import start
@@ -95,8 +98,13 @@ async def goal_cmd(goal: str, context_text: str | None, approve: bool, planner: 
             open_ = await c.approvals(run_id=handle.id)
             if not approve:
                 names = ", ".join(r["name"] for r in open_)
-                console().print(f"\nwaiting for approval ({names}): podium approvals approve {handle.id}  "
-                                f"(or podium approvals reject {handle.id})", markup=False, highlight=False)
+                env = f"PODIUM_SKILLS={skills_ref} " if by_flag else ""
+                console().print(f"\nwaiting for approval ({names}): {env}podium approvals approve {handle.id}  "
+                                f"(or {env}podium approvals reject {handle.id})", markup=False, highlight=False)
+                if env:
+                    console().print("the process that decides resumes the goal run: it needs the same skill registry, "
+                                    "PODIUM_SKILLS (export it, or start the workers and podium serve with it)",
+                                    markup=False, highlight=False)
                 return EXIT_WAITING
             await c.authorize("approvals.decide", handle.id)
             for r in open_:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from typing import Any
@@ -10,6 +11,7 @@ import click
 
 from ._app import (
     EXIT_OK,
+    EXIT_WAITING,
     approvals_group,
     cli,
     console,
@@ -222,7 +224,7 @@ async def approvals(workflow: str | None, limit: int, as_json: bool, db: str | N
 async def _decide(
     run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None
 ) -> int:
-
+    payload = parse_input(payload_text, "--payload") if payload_text else None  # a typo is said before any lookup
     async with make_client(db, recover=False) as c:
         if name is None:
             pending = await c.approvals(run_id=run_id)
@@ -237,7 +239,6 @@ async def _decide(
                     f"run {run_id} has {len(pending)} open requests ({names}): name one with --request"
                 )
             name = pending[0]["name"]
-        payload = parse_input(payload_text) if payload_text else None
         if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload):
             raise click.ClickException(
                 f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "
@@ -246,7 +247,16 @@ async def _decide(
             )
         await c.driving.settled(run_id)  # this process drives the run on until it finishes or parks
         run = await c.get(run_id)
+        stuck = run_id in c.claims.unloadable and not run.status.finished
     verb = "approved" if approve else "rejected"
+    if stuck:  # recorded, but its workflow does not load here (logged above): nothing drives it yet
+        console(stderr=True).print(
+            f"{verb} {name} of run {run_id}; the decision is recorded, but this process cannot load the run's "
+            f"workflow (the error above says why), so the run has not gone on: run podium runs resume {run_id} (or "
+            "a podium worker) where it loads, e.g. with the same PYTHONPATH, or PODIUM_SKILLS for a goal run",
+            highlight=False, markup=False,
+        )
+        return EXIT_WAITING
     console().print(f"{verb} {name} of run {run_id}; the run is now {run.status.value}", highlight=False)
     return EXIT_OK
 
@@ -403,6 +413,27 @@ async def deploy(source: str, db: str | None) -> int:
     return EXIT_OK
 
 
+@workflows_group.command("list")
+@json_option
+@db_option
+@run_async
+@requires("workflows.read", lambda kw: "workflows")
+async def workflows_list(as_json: bool, db: str | None) -> int:
+    """List the workflows deployed into the store, each with its active version."""
+    from podium.engine.versions import ACTIVE
+
+    async with make_client(db, recover=False) as c:
+        active = await c.store.kv_list(ACTIVE)
+    rows = [{"name": name, "active": version} for name, version in sorted(active.items())]
+    if as_json:
+        emit_json(rows)
+    elif not rows:
+        click.echo("no workflows deployed; deploy one with: podium workflows deploy FILE|REF")
+    for row in [] if as_json else rows:
+        click.echo(f"{row['name']}\t{row['active']}")
+    return EXIT_OK
+
+
 @workflows_group.command("versions")
 @click.argument("name")
 @json_option
@@ -414,7 +445,17 @@ async def versions(name: str, as_json: bool, db: str | None) -> int:
     async with make_client(db, recover=False) as c:
         rows = await c.versions(name)
     if not rows:
-        fail(f"workflow {name!r} has no deployed versions; deploy one with: podium workflows deploy FILE|REF")
+        from podium.engine.versions import ACTIVE
+
+        async with make_client(db, recover=False) as c:
+            deployed = sorted(await c.store.kv_list(ACTIVE))
+        near = difflib.get_close_matches(name, deployed, n=1)
+        fail(
+            f"workflow {name!r} has no deployed versions"
+            + (f" (did you mean {near[0]!r}?)" if near else "")
+            + (f"; deployed: {', '.join(deployed)}" if deployed else "")
+            + "; deploy one with: podium workflows deploy FILE|REF"
+        )
     if as_json:
         emit_json(rows)
         return EXIT_OK

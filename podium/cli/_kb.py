@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from typing import Any
 
 import click
@@ -156,9 +157,16 @@ async def kb_search(
     from podium.memory import Memory
 
     async with Memory(db, embedder=embedder) as mem:
-        if name not in {b["name"] for b in await knowledge_bases(mem)}:
+        bases = sorted(b["name"] for b in await knowledge_bases(mem))
+        if name not in bases:
+            import difflib
+
+            near = difflib.get_close_matches(name, bases, n=1)
             fail(
-                f"no knowledge base {name!r} in {mem.db.url}; create it with: podium kb ingest PATH --kb {name}"
+                f"no knowledge base {name!r} in {mem.db.url}"
+                + (f" (did you mean {near[0]!r}?)" if near else "")
+                + (f"; there are: {', '.join(bases)}" if bases else "")
+                + f"; create it with: podium kb ingest PATH --kb {name}"
             )
         base = KnowledgeBase(mem, name)
         await _embedding_allowed(db, (await base.open()).embedder, f"searching knowledge base {name!r}")
@@ -234,6 +242,8 @@ async def forget(
     run payloads (redacted), and record the erasure."""
     from podium.memory import Memory
 
+    if not yes and not sys.stdin.isatty():  # a script: no one to answer the question (click would abort)
+        fail(f"erasing {entity} cannot be undone and nobody is here to confirm it: pass --yes to erase without asking")
     if not yes and not click.confirm(f"Erase {entity} everywhere? This cannot be undone", default=False):
         return EXIT_USER_ERROR
     async with Memory(db, embedder=embedder) as mem:

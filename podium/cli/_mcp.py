@@ -5,7 +5,17 @@ from __future__ import annotations
 import click
 
 from ..errors import install_hint
-from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_ref, make_client, requires, run_async
+from ._app import (
+    EXIT_OK,
+    acting_principal,
+    cli,
+    db_option,
+    fail,
+    load_or_fail,
+    make_client,
+    requires,
+    run_async,
+)
 from ._serve import _loopback
 
 
@@ -59,7 +69,7 @@ def mcp_command(
     over http every request needs 'Authorization: Bearer pod_...' once the store has users.
     Every call is checked against the caller's role and audited.
     """
-    loaded = [load_ref(ref) for ref in workflows]
+    loaded = [load_or_fail(ref) for ref in workflows]
     _check_identity(db)  # before importing the MCP SDK, which takes seconds
     try:
         from podium.server import mcp as server_mcp

@@ -174,6 +174,11 @@ def _read_file(path: str) -> dict[str, Any]:
             fail(
                 f"{name}: not valid YAML{where}: {problem}; fix the file, e.g. 'max_run_tokens: 20000' on its own line"
             )
+    if data is None and text.strip():  # `null`: what `policy show --json` prints where no policy applies
+        fail(
+            f"{name}: the file holds null (no policy: what 'podium policy show --json' prints where none applies); "
+            "write the policy's fields, e.g. 'banned: [wire money]', or remove the policy with podium policy clear"
+        )
     if data is None:
         fail(f"{name}: the file is empty; write the policy's fields, e.g. 'banned: [wire money]'")
     if not isinstance(data, dict):

@@ -218,7 +218,7 @@ async def runs(
     db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool
 ) -> int:
     """List runs, newest first."""
-    from ._render import runs_table
+    from ._render import escape, runs_table
 
     async with _client(db, recover=False) as client:
         rows = await client.list(workflow=workflow, status=list(status) or None, limit=limit, offset=offset)
@@ -240,6 +240,10 @@ async def runs(
                     }
                 )
             )
+    elif not rows and (workflow or status or offset):  # a filter matched nothing: not the same as no runs
+        shown = ", ".join(x for x in (f"workflow {workflow!r}" if workflow else "", f"status {'/'.join(status)}" if status else "",
+                                      f"offset {offset}" if offset else "") if x)
+        console().print(f"no runs match ({escape(shown)}); podium runs (no filter) lists them all", highlight=False)
     elif not rows:
         console().print("no runs yet; start one with: podium run MODULE:WORKFLOW")
     else:

@@ -68,18 +68,18 @@ workflows = "workflows"
 _README = """\
 # {name}
 
-Workflows for [Podium](https://github.com/), durable AI orchestration.
+Workflows for [Podium](https://github.com/podium-orchestration/podium), durable AI orchestration.
 
 ## Workflows
 
 - `workflows/hello.yaml`: greets someone (Python step `{package}/steps.py:greet`, built-in `set` and `log`).
 
 ```sh
-pip install podium
-podium workflows validate workflows/                                      # check every workflow file
+pip install podium                                            # or, from a checkout of Podium: pip install -e PATH
+podium workflows validate workflows/                          # check every workflow file
 podium run workflows/hello.yaml --input '{{"name": "Ada"}}'     # run one, with live progress
-podium workflows graph workflows/hello.yaml                               # see its steps
-podium runs                                                     # what ran, stored in .podium/podium.db
+podium workflows graph workflows/hello.yaml                   # see its steps
+podium runs                                                   # what ran, stored in .podium/podium.db
 ```
 
 Runs are durable: stop one half-way (Ctrl-C) and `podium runs resume` finishes it without redoing the

@@ -7,7 +7,7 @@ import os
 import click
 
 from ..errors import install_hint
-from ._app import EXIT_OK, acting_principal, cli, db_option, fail, requires
+from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_or_fail, requires
 
 
 @cli.command()
@@ -157,10 +157,11 @@ def serve(
             otel_provider = tracer_provider()
     except (ConfigError, ImportError) as exc:
         fail(str(exc))
+    loaded = [load_or_fail(ref) for ref in workflows]  # here: a file that does not load is one line, not a traceback
     settings = Settings(
         store=db,
         token=os.environ.get("PODIUM_TOKEN") or None,
-        workflows=list(workflows),
+        workflows=loaded,
         execute=not no_execute,
         concurrency=concurrency,
         timezone=timezone,

@@ -29,9 +29,25 @@ async def explain(client: Any, run: Any) -> tuple[str, str] | None:
             )
         if await _parked_by_a_switch(client, run):
             return "paused", f"run {run.id} {await _switch_line(client, run)}"
+        signals, wake_at = await _waits_for(client, run)
+        if signals:  # named: the command to paste, one per signal it waits for
+            names = " or ".join(f"podium runs signal {run.id} {escape(shlex.quote(n))} --payload JSON" for n in signals)
+            timer = f" (or its timer, at {when(wake_at)})" if wake_at else ""
+            return "waiting", f"run {run.id} is parked until a signal wakes it{timer}; wake it with: {names}"
+        if wake_at:
+            return "waiting", (
+                f"run {run.id} is parked on a timer due at {when(wake_at)}: a running podium worker or podium serve "
+                f"on this store takes it on then (or podium runs resume {run.id} once it is due)"
+            )
         return "waiting", (
             f"run {run.id} is parked until a signal or timer wakes it; see what it waits for with: podium runs "
             f"show {run.id}; wake it with: podium runs signal {run.id} NAME --payload JSON"
+        )
+    if run.status is RunStatus.PENDING:  # recorded (podium run --submit, execute=False), not claimed yet
+        queue = getattr(run, "queue", None) or "default"
+        return "pending", (
+            f"run {run.id} waits in queue {escape(queue)} for a worker: a podium worker on this store that can load "
+            f"workflow {escape(run.workflow)} claims it, or run it here with: podium runs resume {run.id}"
         )
     if run.status is not RunStatus.RUNNING:
         return None
@@ -63,6 +79,19 @@ async def _approvals_of(client: Any, run: Any) -> list[dict[str, Any]]:
         return list(await client.approvals(run_id=run.id))
     except PodiumError:  # a caller who may not read approvals still gets the generic hint
         return []
+
+
+async def _waits_for(client: Any, run: Any) -> tuple[list[str], float | None]:
+    """The signals a parked run waits for (those a person may send: not approvals, quarantine
+    replays or internal ones) and its next timer, from its last ``run_waiting``."""
+    from podium.governance.service import RESERVED_SIGNALS
+
+    events = await client.store.load_events(run.id)
+    waiting = next((e for e in reversed(events) if e.type == EventType.RUN_WAITING and e.data), None)
+    data = json.loads(waiting.data) if waiting is not None else {}
+    names = [str(n) for n in data.get("signals") or [] if not str(n).startswith(RESERVED_SIGNALS)]
+    wake_at = data.get("wake_at")
+    return names, (float(wake_at) if isinstance(wake_at, int | float) else None)
 
 
 async def _parked_by_a_switch(client: Any, run: Any) -> bool:

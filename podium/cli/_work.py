@@ -278,7 +278,7 @@ def _worker_log(out: Any) -> Any:
 async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str | None) -> int:
     """Send signal NAME to a run waiting in ctx.wait_for(NAME), and drive the run on."""
 
-    payload = parse_input(payload_text)
+    payload = parse_input(payload_text, "--payload")
     async with make_client(db, recover=False) as client:
         sent = await client.signal(run_id, name, payload)
         if not sent:

@@ -149,8 +149,28 @@ def _format(p: dict[str, Any]) -> str:
     return head + (f"\n    hint: {p['hint']}" if p.get("hint") else "")
 
 
+def _project_folder() -> str:
+    """The project's workflows folder (setting ``workflows``, relative to the project), or exit
+    saying what to name instead."""
+    from podium import PodiumError
+    from podium.settings import find_project, setting
+
+    try:
+        folder = str(setting("workflows"))
+    except PodiumError as exc:
+        fail(str(exc))
+    root = find_project()
+    path = folder if os.path.isabs(folder) or root is None else os.path.join(root, folder)
+    if not os.path.isdir(path):
+        fail(
+            f"name the workflows to check (podium workflows validate FILE.yaml...); the project's workflows "
+            f"folder {path!r} (setting 'workflows') does not exist"
+        )
+    return os.path.relpath(path) if not os.path.isabs(folder) else path
+
+
 @workflows_group.command("validate")
-@click.argument("workflows", nargs=-1, required=True, metavar="FILE|MODULE:WORKFLOW...")
+@click.argument("workflows", nargs=-1, metavar="[FILE|MODULE:WORKFLOW]...")
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON (one object per workflow).")
 @db_option
 @requires(None)
@@ -162,8 +182,9 @@ def validate(workflows: tuple[str, ...], as_json: bool, db: str | None) -> None:
     with file:line:column, the step and a hint. A folder checks every .yaml file in it. Tools, MCP
     servers, HTTP hosts and folders a file names are checked against the capability registry of the
     store (--db; see podium tools list). Exit code 0 when everything is valid, 2 when anything is not.
+    Given nothing, checks the project's workflows folder (the setting 'workflows', podium init's).
     """
-    refs = _expand(workflows)
+    refs = _expand(workflows or (_project_folder(),))
     caps = _capabilities(db) if any(r.endswith(_YAML) for r in refs) else None
     results: list[dict[str, Any]] = []
     for ref in refs:

@@ -47,6 +47,13 @@ def load_spec(spec: dict[str, Any] | str) -> dict[str, Any]:
 
         with open(os.path.expanduser(spec), encoding="utf-8") as f:
             doc = yaml.safe_load(f)
+    elif isinstance(spec, str):
+        where = os.path.abspath(os.path.expanduser(spec))
+        raise ConfigError(
+            f"the openapi connector's spec file {spec!r} does not exist here ({where}, from {os.getcwd()}); "
+            "give the path of the API's OpenAPI document (JSON or YAML) as this process sees it, e.g. "
+            "podium connectors add NAME openapi --set spec=/abs/path/openapi.yaml"
+        )
     else:
         raise ConfigError(f"an openapi connector's spec is a mapping or a file (JSON or YAML), got {spec!r}")
     if not isinstance(doc, dict) or not str(doc.get("openapi", "")).startswith("3"):

@@ -94,8 +94,8 @@ class SqlConnector(Connector):
         if not isinstance(url, str) or "://" not in url:
             raise ConfigError(f"a sql connector needs a database URL, got {url!r}")
         self.url = _url(url)
-        if isinstance(tables, str):  # from a registered capability: "orders,customers"
-            tables = [t.strip() for t in tables.split(",") if t.strip()]
+        if isinstance(tables, str):  # from a registered capability: "orders,customers" (or '["orders"]')
+            tables = [t.strip().strip("'\"") for t in tables.strip().strip("[]").split(",") if t.strip().strip("'\"")]
         self.tables = list(tables) if tables is not None else None
         self.raw_sql = raw_sql.strip().lower() in ("1", "true", "yes", "on") if isinstance(raw_sql, str) else bool(raw_sql)
         """With ``tables``: whether ``query`` still takes a raw ``sql`` SELECT (which may read any table

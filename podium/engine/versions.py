@@ -251,7 +251,9 @@ class Deployments:
         for v in (a, b):
             text = await self.store.kv_get(TEXTS, f"{name}@{v}")
             if text is None:
-                raise NotFound(f"workflow {name!r} has no deployed version {v!r}")
+                known = [x["version"] for x in await self.versions(name)]
+                there = f"its versions are {', '.join(known)}" if known else "it has none; deploy one with 'podium workflows deploy FILE'"
+                raise NotFound(f"workflow {name!r} has no deployed version {v!r}: {there} (podium workflows versions {name})")
             texts.append(text)
         return "".join(
             difflib.unified_diff(

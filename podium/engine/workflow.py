@@ -88,7 +88,8 @@ class _Validator:
             return self._adapter.validate_python(value)
         except Exception as exc:
             name = getattr(self.annotation, "__name__", repr(self.annotation))
-            raise InputValidationError(f"{where}: expected {name}, got {type(value).__name__}: {_problems(exc)}") from None
+            got = "no input" if value is None else type(value).__name__
+            raise InputValidationError(f"{where}: expected {name}, got {got}: {_problems(exc)}") from None
 
 
 def _problems(exc: Exception) -> str:

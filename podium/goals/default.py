@@ -22,7 +22,11 @@ def build() -> Any:
 
     ref = os.environ.get("PODIUM_SKILLS")
     if not ref:
-        raise ConfigError("goals need a skill registry: set PODIUM_SKILLS=module:attribute (or --skills)")
+        raise ConfigError(
+            "goals need a skill registry: set PODIUM_SKILLS=module:attribute (e.g. examples.margins:skills) in "
+            "the environment of every process that starts or resumes goal runs (podium approvals approve, "
+            "podium worker, podium serve); --skills of podium goals start sets it for that command only"
+        )
     skills = load_skills(ref)
     policy = GoalPolicy(
         approve=os.environ.get("PODIUM_GOAL_APPROVE", "skills"),

@@ -21,6 +21,7 @@ What the registry enforces, and where:
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -282,7 +283,13 @@ def _check_connector(t: dict[str, Any]) -> dict[str, Any]:
     if "base_url" in settings:
         check_url(str(settings["base_url"]), "the connector's base_url")
     if kind == "openapi" and not isinstance(settings.get("spec"), str | dict):
-        raise ConfigError("an openapi connector capability names its spec (a file path)")
+        others = sorted(k for k in settings if k != "spec")
+        near = [k for k in others if difflib.get_close_matches(k, ["spec"], n=1, cutoff=0.6)]
+        raise ConfigError(
+            "an openapi connector capability names its spec, the path of the API's OpenAPI document: "
+            "--set spec=/abs/path/openapi.yaml"
+            + (f" (got {near[0]!r}: did you mean 'spec'?)" if near else f" (settings given: {', '.join(others) or 'none'})")
+        )
     _check_credentials(settings)
     return {"kind": kind, **settings}
 
@@ -478,9 +485,12 @@ def check_use(use: Use, caps: Mapping[str, Capability]) -> tuple[str, str] | Non
         cap = caps.get(use.name)
         if cap is None:
             kind = use.kinds[0] if use.kinds else "python"
+            same = [n for n, c in caps.items() if not use.kinds or c.kind in use.kinds]
+            near = difflib.get_close_matches(use.name, same, n=1)
             return (
                 f"{' or '.join(use.kinds) or 'capability'} {use.name!r} is not registered",
-                f"an admin adds it with {add_command(use.name, kind)}; podium tools list shows what is",
+                (f"did you mean {near[0]!r}? " if near else "")
+                + f"an admin adds it with {add_command(use.name, kind)}; podium tools list shows what is",
             )
         if use.kinds and cap.kind not in use.kinds:
             return (

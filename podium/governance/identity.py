@@ -61,6 +61,10 @@ TOKEN_PREFIX = "pod_"
 #: How often a long-lived client (``podium mcp``, a worker, a script) checks its own token again:
 #: a token revoked or expired, or a user disabled, stops it within this many seconds.
 RECHECK_SECONDS = 5.0
+UNKNOWN_TOKEN = (
+    "unknown API token: check the token you sent (PODIUM_TOKEN for the CLI and workers, the "
+    "'Authorization: Bearer pod_...' header over HTTP), or ask an admin for a new one (podium tokens create USER)"
+)
 
 
 @dataclass(frozen=True, kw_only=True)

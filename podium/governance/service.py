@@ -42,6 +42,7 @@ from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
     PERMISSIONS,
+    UNKNOWN_TOKEN,
     OwnToken,
     Principal,
     TokenRecord,
@@ -128,7 +129,7 @@ class Governance:
         """The principal an API token stands for. Raises :class:`AuthError` if it is not valid."""
         text = await self.store.kv_get(TOKENS, token_hash(token))
         if text is None:
-            raise AuthError("unknown API token: check PODIUM_TOKEN, or ask an admin for a new one")
+            raise AuthError(UNKNOWN_TOKEN)
         rec = TokenRecord.from_json(text)
         if rec.revoked:
             raise AuthError(f"API token {rec.name!r} of {rec.user!r} was revoked; an admin creates a new one: podium tokens create {shlex.quote(rec.user)}")

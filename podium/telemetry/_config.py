@@ -118,6 +118,9 @@ def alerts_from_dict(spec: Any, source: str = "alerts") -> Alerts:
         if "name" in r:
             where = f"rules[{i}] ({r['name']})"
         for key in r:
+            if isinstance(key, bool):  # YAML reads on/off/yes/no unquoted as true/false
+                fail(where, f"a key reads as {str(key).lower()} (YAML takes on, off, yes and no unquoted as booleans): "
+                     f"quote it, or use the field you meant; a rule may have: {', '.join(allowed)}")
             if key not in allowed:
                 fail(f"{where}.{key}", f"unknown field; a rule may have: {', '.join(allowed)}")
         for key in ("name", "kind"):

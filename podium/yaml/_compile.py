@@ -28,7 +28,7 @@ from ._expr import EvaluationError, Expr, evaluate_tree
 from ._plan import Plan, StepPlan
 from ._registry import SUBWORKFLOW
 from ._sandbox import missing
-from ._schema import validate
+from ._schema import schema_types, validate
 from ._source import value_span
 
 log = logging.getLogger("podium.yaml")
@@ -639,7 +639,14 @@ def _entry(
 def _input_type(schema: dict[str, Any], file: str) -> type:
     """A type pydantic can validate with, checking the run input against the file's input schema."""
 
+    # A run started without an input (``podium run FILE`` with no --input, an API call without one)
+    # of a file whose input is an object: its fields' defaults apply and a missing field is named,
+    # instead of "expected object, got null".
+    no_input = schema_types(schema) == frozenset({"object"})
+
     def check(value: Any) -> Any:
+        if value is None and no_input:
+            value = {}
         out, errors = validate(schema, value, "input")
         if errors:
             raise InputValidationError("; ".join(errors))

@@ -218,13 +218,13 @@ class Planner:
             p.while_refs = set(refs)
         if p.kind is not None and p.kind.name == SUBWORKFLOW:
             self.analyze_subworkflow(p, names)
-        elif p.kind is not None or p.python is not None:
+        else:  # an unknown kind or function (said already) still has its templates checked
             if s.with_ is not None:
                 p.args = self.compile_value(s.with_, s.node, ("with",), sid, names, p.refs, "with")
             if p.kind is not None:
                 self.check_kind_args(p)
                 self.check_capabilities(p)
-            else:
+            elif p.python is not None:
                 self.check_python_args(p)
         p.uses_ctx = (
             (p.python is not None and p.python.takes_ctx)

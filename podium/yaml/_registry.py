@@ -10,7 +10,6 @@ each call. Plug-ins add kinds with :func:`register_step_type`, or ship a :class:
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging
 import re
@@ -185,9 +184,11 @@ async def _log(ctx: Any, message: Any, level: str = "info") -> Any:
     return message
 
 
-async def _sleep(seconds: float) -> None:
-    """Waits for a number of seconds."""
-    await asyncio.sleep(seconds)
+async def _sleep(ctx: Any, seconds: float) -> None:
+    """Waits for a number of seconds on a durable timer: a long wait parks the run (no process held)."""
+    # ctx.sleep: a resumed run waits only for what is left, as a Python step's ctx.sleep does
+    if seconds > 0:
+        await ctx.sleep(seconds)
 
 
 async def _fail(message: str, retryable: bool = False) -> None:
