@@ -259,12 +259,20 @@ class OAuth2Token:
         store = getattr(self.creds.source, "store", None)
         if name is None or store is None:
             return await self._fetch_now()
-        from ._refresh_lock import RefreshLock
+        from ._refresh_lock import MARGIN, RefreshLock, lease_for
 
-        lock = RefreshLock(store, name)
+        lock = RefreshLock(store, name, lease=lease_for(self.timeout))
         mine = await lock.acquire()
         try:
-            await self._fetch_now()
+            try:  # ends before the lease does: another process never sends the same token meanwhile
+                async with asyncio.timeout(lock.lease - MARGIN):
+                    await self._fetch_now()
+            except TimeoutError:
+                raise ConnectorError(
+                    f"OAuth2 token endpoint {self.auth['token_url']} did not answer the refresh of secret {name!r} "
+                    f"within {lock.lease - MARGIN:g} s; trying again later",
+                    retryable=True,
+                ) from None
         finally:
             try:
                 await lock.release(mine)
