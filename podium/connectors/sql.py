@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import decimal
+import math
 import re
 import uuid
 from typing import Any
@@ -631,15 +632,22 @@ def _matched(col: sa.Column[Any], value: Any) -> Any:
         if not isinstance(value, bool):
             raise refuse("a boolean")
     elif kind is int:
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, bool):  # MariaDB/MySQL's BOOLEAN is a TINYINT(1): a flag takes one
+            if type(col.type).__name__.upper() == "TINYINT" and getattr(col.type, "display_width", None) == 1:
+                return value
+            raise refuse("an integer")
+        finite = value.is_finite() if isinstance(value, decimal.Decimal) else isinstance(value, float) and math.isfinite(value)
+        if finite and value == int(value):
             return int(value)
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}", value.strip()):
             return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not isinstance(value, int):
             raise refuse("an integer")
     elif kind is float or kind is decimal.Decimal:
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}(\.\d{1,30})?", value.strip()):
             return float(value) if kind is float else decimal.Decimal(value.strip())
+        if isinstance(value, decimal.Decimal) and value.is_finite():  # as the connector reads a NUMERIC back
+            return float(value) if kind is float else value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise refuse("a number")
     return _coerce(col, value)
