@@ -47,11 +47,11 @@ def _until(note: str | None, now: float, lease: float) -> float:
     return until
 
 
-def lease_for(timeout: float) -> float:
+def lease_for(timeout: float | None) -> float:
     """The lease a refresh takes whose token request may last ``timeout`` seconds (per phase): it
     outlasts the request, which the holder bounds at :data:`MARGIN` seconds before the lease ends,
     so that no two refreshes of one token are ever in flight."""
-    return max(LEASE, float(timeout) + 2 * MARGIN)
+    return max(LEASE, float(timeout or 0) + 2 * MARGIN)
 
 
 class RefreshLock:
