@@ -51,7 +51,7 @@ _OUTLIVES_ROLLBACK = re.compile(
     r"(?<![a-z_$])(nextval|setval|get_lock|release_lock|release_all_locks|pg_(?:try_)?advisory_\w+|"
     r"pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|lo_import|lo_export|load_file"
     # the server's files, read (PostgreSQL's as MariaDB's LOAD_FILE): a superuser or pg_read_server_files
-    r"|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+|pg_hba_file_rules|pg_ident_file_mappings"
+    r"|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+|pg_hba_file_rules|pg_ident_file_mappings|pg_logdir_ls"
     # ...and the server's state a superuser or a replication role changes: replication slots (a slot
     # made by a read keeps the WAL until the disk fills) and origins, WAL, backups, recovery, statistics
     r"|pg_\w*replication_\w+|pg_logical_\w+|pg_switch_\w+|pg_create_restore_point|pg_promote"

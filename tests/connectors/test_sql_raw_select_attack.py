@@ -213,7 +213,8 @@ async def test_attack_a_raw_select_cannot_change_the_postgres_servers_state_or_r
                     "SELECT pg_replication_origin_create('p') AS s",
                     "SELECT pg_promote() AS s", "SELECT pg_wal_replay_pause() AS s",
                     "SELECT pg_backup_start('p') AS s",
-                    "SELECT * FROM pg_hba_file_rules", "SELECT * FROM pg_catalog.pg_ident_file_mappings"):  # fmt: skip
+                    "SELECT * FROM pg_hba_file_rules", "SELECT * FROM pg_catalog.pg_ident_file_mappings",
+                    "SELECT * FROM pg_logdir_ls() AS l"):  # fmt: skip
             with pytest.raises(ConnectorError, match="a rollback does not undo|server's files") as err:
                 await db.call("query", {"sql": sql})
             assert not err.value.retryable, sql
