@@ -54,7 +54,9 @@ _OUTLIVES_ROLLBACK = re.compile(
     r"|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+|pg_hba_file_rules|pg_ident_file_mappings|pg_logdir_ls"
     # ...and the server's state a superuser or a replication role changes: replication slots (a slot
     # made by a read keeps the WAL until the disk fills) and origins, WAL, backups, recovery, statistics
-    r"|pg_\w*replication_\w+|pg_logical_\w+|pg_switch_\w+|pg_create_restore_point|pg_promote"
+    r"|pg_(?:create|drop|copy)_\w*replication_slot|pg_replication_slot_advance"
+    r"|pg_replication_origin_(?:create|drop|advance|session_\w+|xact_\w+)"  # not the views that list them
+    r"|pg_logical_\w+|pg_switch_\w+|pg_create_restore_point|pg_promote"
     r"|pg_(?:start|stop)_backup|pg_backup_\w+|pg_(?:wal|xlog)_replay_\w+|pg_stat_reset\w*|pg_stat_statements_reset"
     r"|pg_log_backend_memory_contexts"
     r"|next\W+value\W+for"

@@ -224,6 +224,9 @@ async def test_attack_a_raw_select_cannot_change_the_postgres_servers_state_or_r
         # honest reads of the server's state still work
         rows = await db.call("query", {"sql": "SELECT pg_is_in_recovery() AS r, pg_typeof(1)::text AS t, 1 AS pg_promote_count"})
         assert rows == [{"r": False, "t": "integer", "pg_promote_count": 1}]
+        watched = ("SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_stat_replication) "
+                   "+ (SELECT count(*) FROM pg_replication_origin_status) >= 0 AS ok")  # fmt: skip
+        assert await db.call("query", {"sql": watched}) == [{"ok": True}]
     finally:
         await db.close()
         with psycopg.connect(plain, autocommit=True) as admin:
