@@ -453,3 +453,54 @@ async def test_attack_a_lease_that_ends_far_ahead_does_not_stop_every_refresh(tm
             await RefreshLock(client.store, "CRM_REFRESH_TOKEN", lease=0.05, poll=0.01).acquire()
         assert err.value.retryable
         await other.release(held)
+
+
+async def test_attack_a_call_cancelled_during_a_refresh_loses_the_rotated_refresh_token(
+    oauth: TokenServer, tmp_path: Path
+) -> None:
+    """Attack (review of the eighth session's fixes): a step's timeout cancelled its connector call
+    while the refresh request was at the token endpoint. The server still rotated the refresh token,
+    but the answer, and the new refresh token in it, went nowhere: the store kept the spent one, the
+    next refresh presented it, and a server with reuse detection revoked every token of the client
+    (an admin had to authorize the connector again). Now the refresh goes on when its caller is
+    cancelled, and writes the rotated token back."""
+    first_rt = oauth.issue_refresh_token()
+    oauth.reuse_detection = True
+    oauth.refresh_gate = threading.Event()
+    auth = {
+        "type": "oauth2_refresh_token", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+        "client_secret": "secret:CRM_CLIENT_SECRET", "refresh_token": "secret:CRM_REFRESH_TOKEN",
+    }  # fmt: skip
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        await client.secrets.set("CRM_REFRESH_TOKEN", first_rt)
+        key = client.secrets.source.key  # type: ignore[union-attr]
+        workers = []
+        for _ in range(2):
+            conn = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth)
+            conn.secrets = SecretStore(client.store, key=key)
+            conn.retry = Backoff(max_attempts=1)
+            workers.append(conn)
+        a, b = workers
+        loop = asyncio.get_running_loop()
+        try:
+            call = asyncio.create_task(a.guarded_call("echo", {"n": 1}))
+            end = loop.time() + 10
+            while oauth.refresh_waiting < 1 and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert oauth.refresh_waiting == 1, "the refresh never reached the token endpoint"
+            call.cancel()  # the step's timeout
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            oauth.refresh_gate.set()  # the server answers the refresh all the same (it rotated the token)
+            end = loop.time() + 10
+            while not oauth.token_requests and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert await b.guarded_call("echo", {"n": 2}) == {"n": 2}
+            assert oauth.family_revocations == 0, "the rotated refresh token was lost and the spent one sent again"
+            live = [t for t, rec in oauth.by_refresh.items() if not rec.refresh_revoked]
+            assert [(await client.secrets.get("CRM_REFRESH_TOKEN")).reveal()] == live
+        finally:
+            oauth.refresh_gate.set()
+            for conn in workers:
+                await conn.close()
