@@ -73,3 +73,53 @@ async def test_a_waiver_holds_for_the_budget_it_was_asked_about(store_url: str) 
         await c.decide(handle.id, asked["name"], approve=True)
         assert await c.result(handle.id, timeout=30) == ["done"] * 4  # asked once, for the run's budget
         assert await _asked(c, handle.id, seen) is None
+
+
+async def test_attack_a_day_budget_waived_yesterday_is_asked_about_again_today(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack (review of the eighth session's fixes): a waiver was named by the budget without its
+    day (``$ of $0.0500 today``), and so was the approval request. A run that went on past a day's
+    budget with a person's leave, and was still running the next day (a durable run waits days),
+    spent past the next day's budget with nobody asked: the waiver, and the decision recorded under
+    the same name, answered for a day nobody was asked about."""
+    import time as time_
+
+    from podium.governance import enforcement
+
+    class Clock:
+        days = 0
+
+        def __getattr__(self, name: str):
+            return getattr(time_, name)
+
+        def gmtime(self, secs: float | None = None):
+            return time_.gmtime((time_.time() if secs is None else secs) + self.days * 86400)
+
+    clock = Clock()
+    monkeypatch.setattr(enforcement, "time", clock)
+    model = ScriptedModel(default=Response(text="done", usage=Usage(input_tokens=10, output_tokens=10, cost=0.02)))
+    wf = Workflow("spender")
+
+    @wf.step
+    async def yesterday(ctx: StepContext):
+        return [(await ai.llm(ctx, f"call {i}", model=model)).text for i in range(4)]
+
+    @wf.step(needs=["yesterday"])
+    async def today(ctx: StepContext):
+        clock.days = 1  # the run is still going the next day
+        return [(await ai.llm(ctx, f"call {i}", model=model)).text for i in range(4)]
+
+    async with Client(store_url, poll_interval=0.02) as c:
+        await c.set_policy("spender", Policy(max_daily_cost=0.05, on_exceed="approval"))
+        handle = await c.start(wf)
+        seen: set[str] = set()
+        first = await _asked(c, handle.id, seen)
+        assert first is not None and "today" in first["title"]
+        await c.decide(handle.id, first["name"], approve=True, comment="today only")
+        second = await _asked(c, handle.id, seen)
+        assert second is not None, "the next day's budget was passed with nobody asked"
+        assert second["name"] != first["name"] and "today" in second["title"]
+        await c.decide(handle.id, second["name"], approve=False, comment="not again")
+        with pytest.raises(RunFailed, match="did not let it go on: not again"):
+            await c.result(handle.id, timeout=30)

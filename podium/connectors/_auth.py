@@ -189,6 +189,12 @@ class HttpAuth:
         return now != mark
 
 
+def _quiet(task: asyncio.Future[Any]) -> None:
+    """Retrieve a finished task's error (logged), so that no 'exception was never retrieved' follows."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("OAuth2: a token fetch whose caller was cancelled failed: %s", redact_known(str(task.exception())))
+
+
 class OAuth2Token:
     """An OAuth2 access token, fetched with Authlib's ``AsyncOAuth2Client`` and fetched again before it
     expires (``margin`` seconds early, at most a quarter of its lifetime) or after a 401. Concurrent
@@ -208,6 +214,7 @@ class OAuth2Token:
         self.refresh: str | None = None  # the rotated refresh token, once the server sent one
         self._spent: set[str] = set()  # the refresh tokens this connector rotated away from
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._inflight: asyncio.Future[None] | None = None
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     async def aclose(self) -> None:
@@ -252,6 +259,19 @@ class OAuth2Token:
                 self.token = None
 
     async def _fetch(self) -> None:
+        """:meth:`_fetch_leased`, carried on when its caller is cancelled (a step's timeout): a server
+        that rotated the refresh token meanwhile has spent the old one, and the new one, in the
+        answer, is kept and written back instead of lost."""
+        task = self._inflight  # one whose caller was cancelled, still going: wait for it, not a second
+        if task is None or task.done() or task.get_loop() is not asyncio.get_running_loop():
+            task = self._inflight = asyncio.ensure_future(self._fetch_leased())
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_quiet)  # its failure was its caller's, who is gone
+            raise
+
+    async def _fetch_leased(self) -> None:
         """Fetch a token; a refresh token kept in the Podium store's secret store is refreshed by one
         process at a time (a lease in that store: ``_refresh_lock``), so that processes sharing it
         never send the same one twice (a server may revoke the whole family on reuse)."""
@@ -259,12 +279,20 @@ class OAuth2Token:
         store = getattr(self.creds.source, "store", None)
         if name is None or store is None:
             return await self._fetch_now()
-        from ._refresh_lock import RefreshLock
+        from ._refresh_lock import MARGIN, RefreshLock, lease_for
 
-        lock = RefreshLock(store, name)
+        lock = RefreshLock(store, name, lease=lease_for(self.timeout))
         mine = await lock.acquire()
         try:
-            await self._fetch_now()
+            try:  # ends before the lease does: another process never sends the same token meanwhile
+                async with asyncio.timeout(lock.lease - MARGIN):
+                    await self._fetch_now()
+            except TimeoutError:
+                raise ConnectorError(
+                    f"OAuth2 token endpoint {self.auth['token_url']} did not answer the refresh of secret {name!r} "
+                    f"within {lock.lease - MARGIN:g} s; trying again later",
+                    retryable=True,
+                ) from None
         finally:
             try:
                 await lock.release(mine)

@@ -22,18 +22,36 @@ from ..errors import ConnectorError
 
 NAMESPACE = "oauth_refresh"
 LEASE = 30.0
-"""Seconds a refresh may hold the lease (a token request takes milliseconds; this covers a slow one)."""
+"""Seconds a refresh may hold the lease at least (a token request takes milliseconds; this covers a
+slow one); longer for a connector whose timeout is longer (:func:`lease_for`)."""
+MARGIN = 5.0
+FAR = 3600.0
+"""Seconds past its own lease's end beyond which a lease's end is taken for one no connector wrote."""
+"""Seconds between the end of a holder's token request (bounded) and the end of its lease."""
 
 _serial = 0
 
 
-def _until(note: str | None) -> float:
-    """When the lease ``note`` ends (0: a note no connector writes, taken over at once)."""
+def _until(note: str | None, now: float, lease: float) -> float:
+    """When the lease ``note`` ends (0: a note no connector writes, taken over at once). A lease no
+    connector would have written, ending more than :data:`FAR` seconds after this one's would
+    (a hand-written note, a host whose clock ran far ahead), would hold every refresh off until then:
+    it is taken over too. (Processes whose connectors have other timeouts take leases of other
+    lengths: a longer one than this process's is still waited for.)"""
     try:
         until = float(json.loads(note or "")["until"])
     except (ValueError, TypeError, KeyError):
         return 0.0
-    return until if until == until else 0.0  # NaN: taken over
+    if until != until or until > now + lease + FAR:  # NaN, Infinity, or far ahead: taken over
+        return 0.0
+    return until
+
+
+def lease_for(timeout: float | None) -> float:
+    """The lease a refresh takes whose token request may last ``timeout`` seconds (per phase): it
+    outlasts the request, which the holder bounds at :data:`MARGIN` seconds before the lease ends,
+    so that no two refreshes of one token are ever in flight."""
+    return max(LEASE, float(timeout or 0) + 2 * MARGIN)
 
 
 class RefreshLock:
@@ -53,7 +71,7 @@ class RefreshLock:
             now = time.time()
             mine = json.dumps({"owner": self.owner, "until": now + self.lease})
             held = await self.store.kv_get(NAMESPACE, self.name)
-            if held is None or _until(held) < now:  # free, or its holder stopped: take it
+            if held is None or _until(held, now, self.lease) < now:  # free, or its holder stopped: take it
                 if await self.store.kv_swap(NAMESPACE, self.name, held, mine):
                     return mine
                 continue  # another took it first: look again

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import decimal
+import math
 import re
 import uuid
 from typing import Any
@@ -50,7 +51,14 @@ _OUTLIVES_ROLLBACK = re.compile(
     r"(?<![a-z_$])(nextval|setval|get_lock|release_lock|release_all_locks|pg_(?:try_)?advisory_\w+|"
     r"pg_terminate_backend|pg_cancel_backend|pg_reload_conf|pg_rotate_logfile|lo_import|lo_export|load_file"
     # the server's files, read (PostgreSQL's as MariaDB's LOAD_FILE): a superuser or pg_read_server_files
-    r"|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+"
+    r"|pg_read_file|pg_read_binary_file|pg_ls_\w+|pg_stat_file|pg_file_\w+|pg_hba_file_rules|pg_ident_file_mappings|pg_logdir_ls"
+    # ...and the server's state a superuser or a replication role changes: replication slots (a slot
+    # made by a read keeps the WAL until the disk fills) and origins, WAL, backups, recovery, statistics
+    r"|pg_(?:create|drop|copy)_\w*replication_slot|pg_replication_slot_advance"
+    r"|pg_replication_origin_(?:create|drop|advance|session_\w+|xact_\w+)"  # not the views that list them
+    r"|pg_logical_\w+|pg_switch_\w+|pg_create_restore_point|pg_promote"
+    r"|pg_(?:start|stop)_backup|pg_backup_\w+|pg_(?:wal|xlog)_replay_\w+|pg_stat_reset\w*|pg_stat_statements_reset"
+    r"|pg_log_backend_memory_contexts"
     r"|next\W+value\W+for"
     # ...and PostgreSQL functions that run SQL given as text, which can be built from pieces
     # ('pg_adv' || 'isory_lock(1)') that no name above matches
@@ -626,15 +634,22 @@ def _matched(col: sa.Column[Any], value: Any) -> Any:
         if not isinstance(value, bool):
             raise refuse("a boolean")
     elif kind is int:
-        if isinstance(value, float) and value.is_integer():
+        if isinstance(value, bool):  # MariaDB/MySQL's BOOLEAN is a TINYINT(1): a flag takes one
+            if type(col.type).__name__.upper() == "TINYINT" and getattr(col.type, "display_width", None) == 1:
+                return value
+            raise refuse("an integer")
+        finite = value.is_finite() if isinstance(value, decimal.Decimal) else isinstance(value, float) and math.isfinite(value)
+        if finite and value == int(value):
             return int(value)
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}", value.strip()):
             return int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
+        if not isinstance(value, int):
             raise refuse("an integer")
     elif kind is float or kind is decimal.Decimal:
         if isinstance(value, str) and re.fullmatch(r"-?\d{1,30}(\.\d{1,30})?", value.strip()):
             return float(value) if kind is float else decimal.Decimal(value.strip())
+        if isinstance(value, decimal.Decimal) and value.is_finite():  # as the connector reads a NUMERIC back
+            return float(value) if kind is float else value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise refuse("a number")
     return _coerce(col, value)

@@ -524,7 +524,7 @@ class Client:
         woken: this client drives it on if it executes runs, else a worker picks it up."""
         self._check_open()
         await self.authorize("runs.signal", run_id)
-        await self.governance.check_signal(run_id, name)  # approvals and timers are not signals
+        await self.governance.check_signal(run_id, name, payload)  # approvals and timers are not signals
         return await self._deliver_signal(run_id, name, payload, audit=True)
 
     async def _deliver_signal(self, run_id: str, name: str, payload: Any, *, request: int | None = None, audit: bool = False) -> bool:

@@ -480,10 +480,13 @@ async def check_model(
 
 def budget_id(spent: str) -> str:
     """Which budget a "spent" line names, without the amount spent (``$0.0600 of $0.0500 today`` ->
-    ``$ of $0.0500 today``); the run's own budget is one whether or not it has started children yet."""
+    ``$ of $0.0500 today 2026-12-06``); the run's own budget is one whether or not it has started
+    children yet. A day's budget (the workflow's, an entity's) is the UTC day's: a run still going the
+    next day is asked again, not answered by the waiver of the day before."""
     amount, _, rest = spent.partition(" ")
     unit = "$" if amount.startswith("$") else ""
-    return unit + " " + rest.replace(" and the runs it started", "")
+    day = " " + time.strftime("%Y-%m-%d", time.gmtime()) if " today" in rest else ""
+    return unit + " " + rest.replace(" and the runs it started", "") + day
 
 
 _BUDGETS = ("max_run_tokens", "max_run_cost", "max_daily_tokens", "max_daily_cost", "max_entity_tokens", "max_entity_cost")

@@ -105,6 +105,17 @@ def text_problem(s: str, *, where: str) -> str | None:
     return f"{where} {_SURROGATE}" if _bad_text(s) else None
 
 
+def refuse_outside(value: Any, *, where: str, what: str) -> None:
+    """Raise :class:`~podium.InputValidationError` for a value a run is sent from outside (a signal's
+    payload, an approver's edited payload) that a run's input would be refused for: NaN, Infinity,
+    deep nesting. ``where`` names the value in the message, ``what`` says how to send it again."""
+    from ..errors import InputValidationError
+
+    problem = value_problem(value, where=where, surrogates=False)
+    if problem:
+        raise InputValidationError(f"{problem} ({what})")
+
+
 def loads(text: str | bytes, *, where: str = "", max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads`` for text from a caller: raises :class:`JsonProblem` naming the problem and
     the field, for deep nesting, ``NaN``/``Infinity`` and lone surrogates (and ``ValueError`` from

@@ -53,6 +53,7 @@ from .identity import (
     token_hash,
 )
 from .inbox import open_requests
+from .limits import refuse_outside
 from .policy import POLICIES, Policy, check_switch
 
 if TYPE_CHECKING:
@@ -682,11 +683,12 @@ class Governance:
         await self.record("capability.remove", f"capability:{name}")
         return True
 
-    async def check_signal(self, run_id: str, name: str) -> None:
+    async def check_signal(self, run_id: str, name: str, payload: Any = None) -> None:
         """Refuse (and audit) a signal under a name only the engine answers: an approval cannot be
-        given by sending a signal, nor a timer or a kill switch ended."""
+        given by sending a signal, nor a timer or a kill switch ended; refuse a payload a run's input
+        would be refused for (NaN, Infinity, deep nesting)."""
         if not name.startswith(RESERVED_SIGNALS):
-            return
+            return refuse_outside(payload, where=f"the payload of signal {name!r}", what=f"nothing was sent to run {run_id}")
         who = self.principal
         await self.record("signal.refuse", run_id, name=name, reason="reserved name")
         raise PermissionDenied(
@@ -750,6 +752,7 @@ class Governance:
                 f"approval {name!r} of run {run_id} needs role {required!r}; {who.name} has {', '.join(who.roles) or 'none'}"
             )
         await self._four_eyes(who, run_id, name, required)
+        refuse_outside(payload, where=f"the edited payload of approval {name!r}", what="nothing was decided")
         decision = {
             "approved": approve,
             "by": who.name,

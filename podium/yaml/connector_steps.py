@@ -37,7 +37,9 @@ def _code_templates(arguments: Any) -> list[Any]:
     found = [_code_template(("arguments", k)) for k in _CODE_ARGUMENTS if is_template(arguments.get(k))]
     writes = arguments.get("writes")
     for i, write in enumerate(writes if isinstance(writes, list) else []):
-        if isinstance(write, Mapping):
+        if is_template(write):  # renders to the input's object, its op and table with it
+            found.append(_code_template(("arguments", "writes", i)))
+        elif isinstance(write, Mapping):
             found += [
                 _code_template(("arguments", "writes", i, k)) for k in _CODE_OF_A_WRITE if is_template(write.get(k))
             ]
@@ -65,13 +67,15 @@ def _code_template(at: tuple[str | int, ...]) -> Any:
             hint="write it in the file (target: slack, operation: post) and template the message's arguments; "
             "a whole messages list from the input is bounded by the policy's allowed_connectors",
         )
+    what = f"{at[-2]}[{at[-1]}]" if isinstance(at[-1], int) else at[-1]
     return Use(
         at=at,
-        problem=f"a connector's {at[-1]} cannot be a template: it is the call's code, so the input or a "
+        problem=f"a connector's {what} cannot be a template: it is the call's code, so the input or a "
         "step's output could change what the call does (a SQL text built with '{{ input.id }}' takes "
         "'0 OR 1=1' from an event)",
         hint='write it in the file and pass the values apart: sql: "SELECT ... WHERE id = :id" with '
-        'params: {id: "{{ input.id }}"}; a table and a write\'s op are written as names',
+        'params: {id: "{{ input.id }}"}; a table and a write\'s op are written as names, each write a mapping '
+        'in the file (writes: [{op: insert, table: orders, values: "{{ input.row }}"}])',
     )
 
 

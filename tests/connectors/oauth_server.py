@@ -221,6 +221,10 @@ class TokenServer:
     refresh_barrier: threading.Barrier | None = None
     """When set, each refresh-token request waits (up to 3 s) for the others of the barrier: two
     refreshes that overlap are made to overlap at the server."""
+    refresh_gate: threading.Event | None = None
+    """When set, each refresh-token request waits (up to 10 s) for the event before it is answered
+    (``refresh_waiting`` counts those that arrived): a slow token endpoint, held as long as a test needs."""
+    refresh_waiting: int = 0
     scoped_refusals: int = 0
     """``/api/report`` requests answered 403 insufficient_scope (naming the token they carried)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -325,6 +329,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if form.get("grant_type") == "refresh_token" and state.refresh_barrier is not None:
                 with contextlib.suppress(threading.BrokenBarrierError):  # no other refresh came meanwhile
                     state.refresh_barrier.wait(timeout=3)
+            if form.get("grant_type") == "refresh_token" and state.refresh_gate is not None:
+                with state.lock:
+                    state.refresh_waiting += 1
+                state.refresh_gate.wait(timeout=10)
             request = _Request("POST", state.token_url, self.headers, form)
             status, body, headers = self.authz.create_token_response(request)
             with state.lock:

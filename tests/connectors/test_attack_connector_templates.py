@@ -71,6 +71,9 @@ async def test_attack_an_event_cannot_rewrite_the_sql_a_workflow_file_runs(kinds
         ('writes: [{op: "{{ input.op }}", table: orders, values: {id: 1}}]', 9, "op"),
         ('writes:\n  - op: insert\n    table: "{{ input.t }}"\n    values: {id: 1}', 11, "table"),
         ('writes: "{{ input.writes }}"', 9, "writes"),
+        # a write that is a template as a whole renders to the input's object: its op and table too
+        ('writes: [{op: insert, table: orders, values: {id: 1}}, "{{ input.w }}"]', 9, "writes[1]"),
+        ('writes:\n  - "{% if input.x %}{{ input.w }}{% endif %}"', 10, "writes[0]"),
         ('messages: [{target: "{{ input.t }}", operation: post, arguments: {}}]', 9, "target"),
         ('messages:\n  - target: slack\n    operation: "{{ input.op }}"', 11, "operation"),
     ],
@@ -107,3 +110,24 @@ def test_columns_named_like_code_hold_data(kinds: Any) -> None:
     assert podium_yaml.validate_text(flow, registry=kinds) == []
     flow = _flow('writes: [{op: insert, table: audit, values: {op: "{{ input.op }}", sql: "{{ input.q }}"}}]')
     assert podium_yaml.validate_text(flow, registry=kinds) == []
+
+
+async def test_attack_a_write_given_whole_by_the_input_is_refused(kinds: Any, tmp_path: Path) -> None:
+    """Attack (review of the eighth session's fixes): ``op`` and ``table`` were checked in each write
+    written as a mapping, but a write that was a template as a whole (``writes: [..., "{{ input.w }}"]``)
+    was not looked into; it rendered to the input's object, and an event's
+    ``{op: update, table: customers, ...}`` renamed a customer through a file that wrote orders."""
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+        db.execute("CREATE TABLE orders (id INTEGER)")
+        db.executemany("INSERT INTO customers VALUES (?, ?)", [(1, "alice"), (2, "bob")])
+    flow = _flow('writes: [{op: insert, table: orders, values: {id: 1}}, "{{ input.w }}"]').replace(
+        "operation: query", "operation: transact"
+    )
+    problems = podium_yaml.validate_text(flow, "f.yaml", registry=kinds)
+    assert [(p.line, p.code) for p in problems] == [(9, "capability")], problems
+    assert "writes[1] cannot be a template" in problems[0].message
+    with pytest.raises(podium_yaml.WorkflowFileError, match="cannot be a template"):
+        podium_yaml.load_text(flow, "f.yaml", registry=kinds)
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        assert db.execute("SELECT name FROM customers ORDER BY id").fetchall() == [("alice",), ("bob",)]

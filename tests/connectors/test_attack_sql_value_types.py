@@ -58,3 +58,26 @@ async def test_values_of_the_right_kind_still_match(crm: Any) -> None:
     await crm.call("update", {"table": "customers", "where": {"id": 1}, "values": {"plan": "gold"}})
     rows = await crm.call("query", {"table": "customers", "order_by": ["id"]})
     assert [r["plan"] for r in rows] == ["gold", "free"]
+
+
+async def test_a_row_read_back_selects_itself_by_its_own_values(sql_url: str) -> None:
+    """Review of the eighth session's fixes: the kind check refused values the connector itself
+    returns. A NUMERIC column reads back as a ``Decimal``, and ``where: {amount: row["amount"]}``
+    was refused ("holds a number, and the value given is Decimal"); on MariaDB/MySQL a BOOLEAN
+    column is a TINYINT(1), and ``where: {active: true}`` was refused as a boolean for an integer."""
+    engine = sa.create_engine(sql_url.replace("mariadb://", "mysql+pymysql://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE invoices (id INTEGER PRIMARY KEY, amount NUMERIC(10, 2), active BOOLEAN)"))
+        conn.execute(sa.text("INSERT INTO invoices VALUES (1, 12.50, true), (2, 7.25, false)"))
+    engine.dispose()
+    db = open_connector("sql", url=sql_url, tables="invoices")
+    try:
+        (row,) = await db.call("query", {"table": "invoices", "where": {"id": 1}})
+        assert await db.call("query", {"table": "invoices", "where": {"amount": row["amount"]}, "columns": ["id"]}) == [{"id": 1}]
+        assert await db.call("query", {"table": "invoices", "where": {"id": row["id"], "active": True}, "columns": ["id"]}) == [{"id": 1}]
+        assert await db.call("query", {"table": "invoices", "where": {"active": False}, "columns": ["id"]}) == [{"id": 2}]
+        for bad in ("1abc", [1], "NaN"):
+            with pytest.raises(ConnectorError, match="amount"):
+                await db.call("query", {"table": "invoices", "where": {"amount": bad}})
+    finally:
+        await db.close()

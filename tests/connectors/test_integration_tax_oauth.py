@@ -371,3 +371,136 @@ async def test_attack_two_workers_refreshing_at_once_make_the_server_revoke_ever
         finally:
             for conn in workers:
                 await conn.close()
+
+
+async def test_attack_a_slow_token_endpoint_outlasted_the_refresh_lease(
+    oauth: TokenServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack (review of the eighth session's fixes): the refresh lease lasted a fixed 30 s, while the
+    token request may take the connector's timeout per phase (30 s by default, more when an admin
+    raises it for a slow provider). A refresh still waiting for its answer when its lease ended let
+    another worker take the lease and send the same refresh token: the server, seeing it twice,
+    revoked the whole family. Now the lease covers the token request, which is bounded by it. (The
+    lease is made short here so that the slow answer outlasts it within the test.)"""
+    from podium.connectors import _refresh_lock
+
+    monkeypatch.setattr(_refresh_lock, "LEASE", 0.3)
+    monkeypatch.setitem(_refresh_lock.RefreshLock.__init__.__kwdefaults__, "lease", 0.3)  # type: ignore[index]
+    first_rt = oauth.issue_refresh_token()
+    oauth.reuse_detection = True
+    oauth.refresh_gate = threading.Event()
+    auth = {
+        "type": "oauth2_refresh_token", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+        "client_secret": "secret:CRM_CLIENT_SECRET", "refresh_token": "secret:CRM_REFRESH_TOKEN",
+    }  # fmt: skip
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        await client.secrets.set("CRM_REFRESH_TOKEN", first_rt)
+        key = client.secrets.source.key  # type: ignore[union-attr]
+        workers = []
+        for _ in range(2):
+            conn = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth, timeout=10.0)
+            conn.secrets = SecretStore(client.store, key=key)
+            conn.retry = Backoff(max_attempts=1)
+            workers.append(conn)
+        a, b = workers
+        try:
+            first = asyncio.create_task(a.guarded_call("echo", {"n": 1}))
+
+            async def waiting(n: int, within: float) -> bool:
+                loop = asyncio.get_running_loop()
+                end = loop.time() + within
+                while oauth.refresh_waiting < n and loop.time() < end:
+                    await asyncio.sleep(0.01)
+                return oauth.refresh_waiting >= n
+
+            assert await waiting(1, 10.0), "A's refresh never reached the token endpoint"
+            await asyncio.sleep(0.5)  # past the (shortened) fixed lease, A's request still unanswered
+            second = asyncio.create_task(b.guarded_call("echo", {"n": 2}))
+            await waiting(2, 2.0)  # before: B sent the same refresh token at once; now it waits for A
+            oauth.refresh_gate.set()
+            got = await asyncio.gather(first, second, return_exceptions=True)
+            assert oauth.family_revocations == 0, "two refreshes with one refresh token were in flight"
+            assert got == [{"n": 1}, {"n": 2}], got
+        finally:
+            oauth.refresh_gate.set()
+            for conn in workers:
+                await conn.close()
+
+
+async def test_attack_a_lease_that_ends_far_ahead_does_not_stop_every_refresh(tmp_path: Path) -> None:
+    """Attack (review): the lease's end is a time written in the store's key-value rows, which are not
+    sealed; a note ending in a year (written by hand, or by a host whose clock ran a year ahead and
+    died in a refresh) held every refresh of that token off until then: each waited two leases and
+    failed. A lease no connector would have written (ending more than an hour after the one it would
+    take) is taken over now."""
+    import json as json_
+
+    from podium.connectors._refresh_lock import NAMESPACE, RefreshLock
+
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        for far in ('{"owner": "x", "until": 1e12}', '{"owner": "x", "until": Infinity}'):
+            assert await client.store.kv_swap(NAMESPACE, "CRM_REFRESH_TOKEN", None, far)
+            lock = RefreshLock(client.store, "CRM_REFRESH_TOKEN", lease=0.2, poll=0.01)
+            mine = await lock.acquire()
+            assert json_.loads(mine)["owner"] == lock.owner
+            await lock.release(mine)
+            assert await client.store.kv_get(NAMESPACE, "CRM_REFRESH_TOKEN") is None
+        # a lease of another process, within its term, is still waited for
+        other = RefreshLock(client.store, "CRM_REFRESH_TOKEN", lease=30.0)
+        held = await other.acquire()
+        with pytest.raises(ConnectorError, match="for too long") as err:
+            await RefreshLock(client.store, "CRM_REFRESH_TOKEN", lease=0.05, poll=0.01).acquire()
+        assert err.value.retryable
+        await other.release(held)
+
+
+async def test_attack_a_call_cancelled_during_a_refresh_loses_the_rotated_refresh_token(
+    oauth: TokenServer, tmp_path: Path
+) -> None:
+    """Attack (review of the eighth session's fixes): a step's timeout cancelled its connector call
+    while the refresh request was at the token endpoint. The server still rotated the refresh token,
+    but the answer, and the new refresh token in it, went nowhere: the store kept the spent one, the
+    next refresh presented it, and a server with reuse detection revoked every token of the client
+    (an admin had to authorize the connector again). Now the refresh goes on when its caller is
+    cancelled, and writes the rotated token back."""
+    first_rt = oauth.issue_refresh_token()
+    oauth.reuse_detection = True
+    oauth.refresh_gate = threading.Event()
+    auth = {
+        "type": "oauth2_refresh_token", "token_url": oauth.token_url, "client_id": CLIENT_ID,
+        "client_secret": "secret:CRM_CLIENT_SECRET", "refresh_token": "secret:CRM_REFRESH_TOKEN",
+    }  # fmt: skip
+    async with Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.secrets.set("CRM_CLIENT_SECRET", CLIENT_SECRET)
+        await client.secrets.set("CRM_REFRESH_TOKEN", first_rt)
+        key = client.secrets.source.key  # type: ignore[union-attr]
+        workers = []
+        for _ in range(2):
+            conn = open_connector("openapi", spec=oauth.spec, allow_private=True, auth=auth)
+            conn.secrets = SecretStore(client.store, key=key)
+            conn.retry = Backoff(max_attempts=1)
+            workers.append(conn)
+        a, b = workers
+        loop = asyncio.get_running_loop()
+        try:
+            call = asyncio.create_task(a.guarded_call("echo", {"n": 1}))
+            end = loop.time() + 10
+            while oauth.refresh_waiting < 1 and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert oauth.refresh_waiting == 1, "the refresh never reached the token endpoint"
+            call.cancel()  # the step's timeout
+            with pytest.raises(asyncio.CancelledError):
+                await call
+            oauth.refresh_gate.set()  # the server answers the refresh all the same (it rotated the token)
+            end = loop.time() + 10
+            while not oauth.token_requests and loop.time() < end:
+                await asyncio.sleep(0.01)
+            assert await b.guarded_call("echo", {"n": 2}) == {"n": 2}
+            assert oauth.family_revocations == 0, "the rotated refresh token was lost and the spent one sent again"
+            live = [t for t, rec in oauth.by_refresh.items() if not rec.refresh_revoked]
+            assert [(await client.secrets.get("CRM_REFRESH_TOKEN")).reveal()] == live
+        finally:
+            oauth.refresh_gate.set()
+            for conn in workers:
+                await conn.close()

@@ -186,3 +186,49 @@ async def test_attack_a_raw_select_cannot_read_the_postgres_servers_files(pg_url
         assert await db.call("query", {"sql": "SELECT 1 AS pg_read_file_count"}) == [{"pg_read_file_count": 1}]
     finally:
         await db.close()
+
+
+async def test_attack_a_raw_select_cannot_change_the_postgres_servers_state_or_read_its_config(pg_url: str) -> None:
+    """Attack (review of the eighth session's fixes): the names refused were a list, and PostgreSQL has
+    more functions a privileged user's SELECT may call, in a READ ONLY transaction, whose effect the
+    rollback does not undo: ``pg_create_physical_replication_slot`` made a slot that outlived the read
+    and kept the server's WAL from being recycled until its disk filled; ``pg_drop_replication_slot``
+    dropped a replica's; ``pg_switch_wal``, ``pg_stat_reset``, ``pg_logical_emit_message`` and
+    ``pg_create_restore_point`` acted on the server. The views ``pg_hba_file_rules`` and
+    ``pg_ident_file_mappings`` read the server's pg_hba.conf and pg_ident.conf."""
+    pytest.importorskip("sqlalchemy")
+    import psycopg
+
+    db = open_connector("sql", url=pg_url)
+    plain = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    slot = f"podium_probe_{uuid.uuid4().hex[:8]}"
+    try:
+        for sql in (f"SELECT pg_create_physical_replication_slot('{slot}') AS s",
+                    f'SELECT "pg_create_logical_replication_slot"(\'{slot}\', \'pgoutput\') AS s',
+                    "SELECT pg_drop_replication_slot('replica_1') AS s",
+                    "SELECT pg_catalog.pg_switch_wal() AS s", "SELECT pg_stat_reset() AS s",
+                    "SELECT pg_stat_reset_shared('bgwriter') AS s",
+                    "SELECT pg_logical_emit_message(false, 'p', 'x') AS s",
+                    "SELECT pg_create_restore_point('p') AS s",
+                    "SELECT pg_replication_origin_create('p') AS s",
+                    "SELECT pg_promote() AS s", "SELECT pg_wal_replay_pause() AS s",
+                    "SELECT pg_backup_start('p') AS s",
+                    "SELECT * FROM pg_hba_file_rules", "SELECT * FROM pg_catalog.pg_ident_file_mappings",
+                    "SELECT * FROM pg_logdir_ls() AS l"):  # fmt: skip
+            with pytest.raises(ConnectorError, match="a rollback does not undo|server's files") as err:
+                await db.call("query", {"sql": sql})
+            assert not err.value.retryable, sql
+        with psycopg.connect(plain, autocommit=True) as admin:
+            made = admin.execute("SELECT count(*) FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone()
+            assert made == (0,), "a read made a replication slot"
+        # honest reads of the server's state still work
+        rows = await db.call("query", {"sql": "SELECT pg_is_in_recovery() AS r, pg_typeof(1)::text AS t, 1 AS pg_promote_count"})
+        assert rows == [{"r": False, "t": "integer", "pg_promote_count": 1}]
+        watched = ("SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_stat_replication) "
+                   "+ (SELECT count(*) FROM pg_replication_origin_status) >= 0 AS ok")  # fmt: skip
+        assert await db.call("query", {"sql": watched}) == [{"ok": True}]
+    finally:
+        await db.close()
+        with psycopg.connect(plain, autocommit=True) as admin:
+            if admin.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (slot,)).fetchone():
+                admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
