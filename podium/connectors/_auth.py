@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..secret import Secret, redact_known, remember
+from ._echo import sent_credentials
 from ._stats import ConnectorStats
 
 log = logging.getLogger("podium.connectors")
@@ -124,6 +125,12 @@ class HttpAuth:
             | {n for f in CREDENTIAL_FIELDS if auth and (n := ref_name(auth.get(f)))}
         )
         """The names of the secrets these credentials use."""
+        self.secret_headers = [k for k, v in self.static.items() if isinstance(v, Secret) or ref_name(v)]
+        """The headers whose value comes from a secret."""
+
+    def sent_credentials(self, sent: dict[str, str]) -> list[str]:
+        """The credential texts among the headers ``sent`` (masked in an answer that echoes them)."""
+        return sent_credentials(sent, self.secret_headers, self.auth)
 
     async def aclose(self) -> None:
         """Release the token endpoint's HTTP client."""

@@ -31,6 +31,7 @@ from . import _versions
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
 from ._contracts import from_openapi
+from ._echo import mask_echoed
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _SAFE = {"GET", "HEAD", "OPTIONS"}
@@ -300,10 +301,12 @@ class OpenApiConnector(Connector):
             return None
         if "json" in response.headers.get("content-type", ""):
             try:
-                return response.json()
+                value = response.json()
             except ValueError:
                 raise self._unreadable(operation, method, status, where) from None
-        return response.text
+        else:
+            value = response.text
+        return mask_echoed(value, self.credentials.sent_credentials(sent))  # an answer echoing what it was sent
 
     def _unreadable(self, operation: str, method: str, status: int, where: str) -> ConnectorError:
         """A success whose JSON body cannot be read. A read is worth asking again; a write is not:

@@ -56,6 +56,7 @@ SPEC: dict[str, Any] = {
         },
         "/keyed/whoami": {"get": {"operationId": "whoami", "responses": {"200": {}}}},
         "/api/report": {"get": {"operationId": "report", "responses": {"200": {}}}},
+        "/debug/headers": {"get": {"operationId": "debugHeaders", "responses": {"200": {}}}},
         "/keyed/notes": {
             "post": {
                 "operationId": "keyedNote",
@@ -366,6 +367,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 {"error": "insufficient_scope", "detail": f"the token {token} lacks scope reports.read"},
                 [("WWW-Authenticate", 'Bearer error="insufficient_scope", scope="reports.read"')],
             )
+        if self.path == "/debug/headers":  # a debugging API: the headers it got, and a key it issues
+            got = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "accept-encoding", "connection")}
+            issued = "ik-issued-" + "z" * 20
+            return self._send(200, {"headers": got, "seen": f"you sent {json.dumps(got)}", "issued_key": issued})
         if self.path == "/keyed/whoami":
             key = self.headers.get("X-API-Key") or ""
             with state.lock:
