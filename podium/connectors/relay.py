@@ -254,6 +254,21 @@ def _drifted(msg: OutboxMessage, exc: ConnectorDrift) -> str:
     )[:1000]
 
 
+def _applied(exc: BaseException) -> bool:
+    """The call failed after the target answered with success (a 2xx whose body cannot be read): it
+    applied the message, and sending it again could apply it twice."""
+    status = getattr(exc, "status", None) if isinstance(exc, ConnectorError) else None
+    return isinstance(status, int) and 200 <= status < 300
+
+
+def _unreadable(msg: OutboxMessage, exc: BaseException) -> str:
+    """What a sent row says when the target applied the message but its answer could not be read."""
+    return (
+        f"delivered (the target answered HTTP {getattr(exc, 'status', None)}, so it applied it), but its answer could not be read: "
+        f"{redact(str(exc))[:300]}; not sent again (that could apply it twice). Check in {msg.target} what it did"
+    )[:1000]
+
+
 def held_with(governance: Any) -> Governed:
     """What a relay obeys through ``governance`` (a client's): the kill switches that hold targets,
     and the policies that refuse messages (:class:`Governed`)."""
@@ -405,19 +420,22 @@ class OutboxRelay:
             except ConnectorDrift as exc:  # the target applied it: only its answer is not the contract's
                 result, drifted = exc.payload, _drifted(msg, exc)
             except Exception as exc:  # not sent: a copy may go (a cancelled call's reservation expires)
-                if ledger is not None and held is not None and held.mine is not None:
-                    await self._release(ledger, msg, held.mine)
-                if not isinstance(exc, ConnectorError):
-                    raise
-                again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
-                # the business database's column, shown by processes that never read the secret: masked here
-                values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": redact(str(exc))[:500]}
-                if again:  # a Retry-After a connector gave as no finite time, or past a day, is a day at most
-                    wait = exc.retry_after if exc.retry_after is not None and math.isfinite(exc.retry_after) else None
-                    values["next_at"] = time.time() + min(self.backoff.delay(attempts, wait), _MAX_WAIT)
+                if _applied(exc):  # the target answered 2xx: it applied the write, only its answer is unreadable
+                    result, drifted = None, _unreadable(msg, exc)
                 else:
-                    values["status"] = "failed"
-                return ("retrying" if again else "failed"), values
+                    if ledger is not None and held is not None and held.mine is not None:
+                        await self._release(ledger, msg, held.mine)
+                    if not isinstance(exc, ConnectorError):
+                        raise
+                    again = (exc.retryable or isinstance(exc, ConnectorCircuitOpen)) and attempts < self.backoff.max_attempts
+                    # the business database's column, shown by processes that never read the secret: masked here
+                    values: dict[str, Any] = {"attempts": attempts, "lease_until": None, "last_error": redact(str(exc))[:500]}
+                    if again:  # a Retry-After a connector gave as no finite time, or past a day, is a day at most
+                        wait = exc.retry_after if exc.retry_after is not None and math.isfinite(exc.retry_after) else None
+                        values["next_at"] = time.time() + min(self.backoff.delay(attempts, wait), _MAX_WAIT)
+                    else:
+                        values["status"] = "failed"
+                    return ("retrying" if again else "failed"), values
         note = drifted
         if ledger is not None and held is not None and held.mine is not None:
             note = "; ".join(n for n in (self._taken_over(msg, held), drifted) if n) or None

@@ -187,6 +187,31 @@ async def test_attack_a_write_answered_2xx_with_a_body_that_is_not_json_is_not_m
     await api.close()
 
 
+async def test_attack_a_relayed_write_answered_2xx_with_an_unreadable_body_is_not_sent_again(
+    tmp_path: Path, orders: Orders
+) -> None:
+    """Before: the relay marked the message `failed` (the error said the target applied it), and
+    `podium outbox retry` put it back: the order API, which ignores Idempotency-Key, made a second
+    order. Now it is `sent`, with a note saying its answer could not be read."""
+    url = f"sqlite:///{tmp_path}/orders.db"
+    orders_table(url)
+    db = SqlConnector(url)
+    message = {"target": "orders", "operation": "createOrder", "arguments": {"body": {"sku": "lamp", "qty": 1}}}
+    await db.call("transact", {"writes": place(1)["writes"], "messages": [message]}, idempotency_key="k1")
+    api = open_connector("openapi", spec=orders.spec, allow_private=True)
+    relay = OutboxRelay(db, {"orders": api})
+    done = await relay.run_once()
+    (msg,) = await db.outbox_messages()
+    assert (msg.status, done.sent, done.failed) == ("sent", 1, 0), msg.last_error
+    note = msg.last_error or ""
+    assert "HTTP 201" in note and "not sent again" in note and "orders" in note
+    assert not await db.outbox_retry(msg.key)  # nothing to put back: it was applied
+    await relay.run_once()
+    assert len(orders.applied) == 1
+    await api.close()
+    await db.close()
+
+
 async def test_attack_changes_of_a_table_with_a_composite_key_skips_rows_that_share_a_timestamp(sql_url: str) -> None:
     """Before: `changes` broke ties by the primary key only when it was one column. Order lines keyed
     by (order_id, line_no) that share an `updated_at` (one transaction's rows) lost every row after a
