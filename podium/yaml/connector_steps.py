@@ -24,24 +24,39 @@ from ._registry import StepType
 #: Arguments that are the call's code, not its data: a SQL text, the table, the list of writes and
 #: each write's kind and table. From the input, ``WHERE id = {{ input.id }}`` takes ``0 OR 1=1``.
 _CODE_ARGUMENTS = ("sql", "table", "writes")
-_CODE_OF_A_WRITE = ("op", "table")
+_CODE_OF_A_WRITE = ("op", "table", "key")
+#: Arguments that are code for one operation (named in the file): where a broker publishes or reads
+#: (an event could pick another topic the connector may use), an upsert's key columns (which rows
+#: it overwrites) and the column ``changes`` orders by.
+_CODE_OF_AN_OPERATION: dict[str, tuple[str, ...]] = {
+    "publish": ("topic", "subject", "routing_key", "exchange", "stream"),
+    "read": ("topic", "stream"),
+    "fetch": ("stream", "subject"),
+    "upsert": ("key",),
+    "changes": ("column",),
+}
 
 
-def _code_templates(arguments: Any) -> list[Any]:
+def _code_templates(arguments: Any, operation: Any = None) -> list[Any]:
     """A problem for each argument that is code and a template (``values``, ``where``, ``params``,
     ``rows`` and a message's arguments are data: they may be templates)."""
     from ..governance.capabilities import is_template
 
     if not isinstance(arguments, Mapping):
         return []
-    found = [_code_template(("arguments", k)) for k in _CODE_ARGUMENTS if is_template(arguments.get(k))]
+    code = _CODE_ARGUMENTS + (_CODE_OF_AN_OPERATION.get(operation, ()) if isinstance(operation, str) else ())
+    found = [  # each write of a list is looked into below
+        _code_template(("arguments", k))
+        for k in code
+        if (is_template if k == "writes" else _holds_template)(arguments.get(k))
+    ]
     writes = arguments.get("writes")
     for i, write in enumerate(writes if isinstance(writes, list) else []):
         if is_template(write):  # renders to the input's object, its op and table with it
             found.append(_code_template(("arguments", "writes", i)))
         elif isinstance(write, Mapping):
             found += [
-                _code_template(("arguments", "writes", i, k)) for k in _CODE_OF_A_WRITE if is_template(write.get(k))
+                _code_template(("arguments", "writes", i, k)) for k in _CODE_OF_A_WRITE if _holds_template(write.get(k))
             ]
     # A message written in the file names its target and operation there too, as a direct call's
     # operation (a whole `messages` list from the input is the policy's to bound: allowed_connectors).
@@ -54,6 +69,13 @@ def _code_templates(arguments: Any) -> list[Any]:
                 if is_template(message.get(k))
             ]
     return found
+
+
+def _holds_template(value: Any) -> bool:
+    """A template, or a list holding one (an upsert's ``key: ["{{ input.k }}"]``)."""
+    from ..governance.capabilities import is_template
+
+    return is_template(value) or (isinstance(value, list) and any(is_template(v) for v in value))
 
 
 def _code_template(at: tuple[str | int, ...]) -> Any:
@@ -74,8 +96,9 @@ def _code_template(at: tuple[str | int, ...]) -> Any:
         "step's output could change what the call does (a SQL text built with '{{ input.id }}' takes "
         "'0 OR 1=1' from an event)",
         hint='write it in the file and pass the values apart: sql: "SELECT ... WHERE id = :id" with '
-        'params: {id: "{{ input.id }}"}; a table and a write\'s op are written as names, each write a mapping '
-        'in the file (writes: [{op: insert, table: orders, values: "{{ input.row }}"}])',
+        'params: {id: "{{ input.id }}"}; a table, a write\'s op, an upsert\'s key columns and a broker\'s topic '
+        'or subject are written as names, each write a mapping in the file '
+        '(writes: [{op: insert, table: orders, values: "{{ input.row }}"}])',
     )
 
 
@@ -98,7 +121,7 @@ def _uses(w: Mapping[str, Any]) -> list[Any]:
             )
         )
     else:
-        found += _code_templates(arguments)
+        found += _code_templates(arguments, w.get("operation"))
     if is_template(name):
         return [templated(("connector",), "a connector"), *found]
     if not isinstance(name, str):

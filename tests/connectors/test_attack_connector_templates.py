@@ -131,3 +131,47 @@ async def test_attack_a_write_given_whole_by_the_input_is_refused(kinds: Any, tm
         podium_yaml.load_text(flow, "f.yaml", registry=kinds)
     with sqlite3.connect(tmp_path / "crm.db") as db:
         assert db.execute("SELECT name FROM customers ORDER BY id").fetchall() == [("alice",), ("bob",)]
+
+
+@pytest.mark.parametrize(
+    ("operation", "arguments", "line", "what"),
+    [
+        # where a broker publishes or reads: an event could pick another topic the connector may use
+        ("publish", 'topic: "plant/{{ input.line }}/alerts"\npayload: "{{ input }}"', 9, "topic"),
+        ("publish", 'subject: "{{ input.subject }}"\npayload: {}', 9, "subject"),
+        ("publish", 'routing_key: "{{ input.queue }}"\npayload: {}', 9, "routing_key"),
+        ("publish", 'exchange: "{{ input.x }}"\nrouting_key: orders\npayload: {}', 9, "exchange"),
+        ("publish", 'stream: "{{ input.stream }}"\npayload: {}', 9, "stream"),
+        ("read", 'topic: "{{ input.topic }}"', 9, "topic"),
+        ("fetch", 'stream: ORDERS\nsubject: "{{ input.s }}"', 10, "subject"),
+        # an upsert's key columns choose which rows it overwrites; changes' column what it orders by
+        ("upsert", 'table: customers\nvalues: "{{ input.row }}"\nkey: "{{ input.key }}"', 11, "key"),
+        ("upsert", 'table: customers\nvalues: "{{ input.row }}"\nkey: ["{{ input.key }}"]', 11, "key"),
+        ("changes", 'table: customers\ncolumn: "{{ input.column }}"', 10, "column"),
+        ("transact", 'writes: [{op: upsert, table: orders, values: {id: 1}, key: "{{ input.k }}"}]', 9, "key"),
+    ],
+)
+def test_attack_broker_topics_and_sql_key_columns_cannot_come_from_a_template(
+    kinds: Any, operation: str, arguments: str, line: int, what: str
+) -> None:
+    """Attack (second review of the eighth session's fixes): a broker's topic or subject, an upsert's
+    ``key`` and ``changes``' ``column`` could be templates, so an event chose where a message went or
+    which rows an upsert overwrote. Refused at validation and load, with file:line."""
+    flow = _flow(arguments).replace("operation: query", f"operation: {operation}")
+    problems = podium_yaml.validate_text(flow, "publish.yaml", registry=kinds)
+    assert [p.line for p in problems] == [line], problems
+    assert f"{what} cannot be a template" in problems[0].message, problems[0].message
+    with pytest.raises(podium_yaml.WorkflowFileError, match=f"publish.yaml:{line}.*{what} cannot be a template"):
+        podium_yaml.load_text(flow, "publish.yaml", registry=kinds)
+
+
+def test_a_mails_subject_a_payload_and_a_messages_key_may_still_come_from_the_input(kinds: Any) -> None:
+    for operation, arguments in (
+        ("send", 'to: "{{ input.email }}"\nsubject: "{{ input.subject }}"\nbody: "{{ input.body }}"'),
+        ("publish", 'topic: plant/line1/alerts\npayload: "{{ input }}"\nheaders: {k: "{{ input.k }}"}'),
+        ("transact", 'messages: [{target: slack, operation: post, key: "{{ input.k }}", arguments: {}}]'),
+        ("upsert", 'table: customers\nvalues: "{{ input.row }}"\nkey: [id]'),
+    ):
+        flow = _flow(arguments).replace("operation: query", f"operation: {operation}")
+        problems = podium_yaml.validate_text(flow, registry=kinds)
+        assert [p for p in problems if "template" in p.message] == [], (arguments, problems)
