@@ -586,7 +586,7 @@ class Client:
         if wf.resolved_by is not self.deployments:
             wf = await self.deployments.resolve(wf)
         rid = key.replace(":", ".")
-        payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_input(child_input)), deployed=await self.deployments.owns_name(wf))
+        payload = self.governance.stored_payload(wf.name, _serde.dumps(wf.validate_start_input(child_input)), deployed=await self.deployments.owns_name(wf))
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, actor="engine", parent=parent_run_id)
         created = await self._create_and_drive(wf, rid, payload, timeout=wf.timeout, parent=(parent_run_id, step_id), anchor=anchor)
         if not created and rid not in self.driving and not (await self._record(rid)).status.finished:
