@@ -19,7 +19,7 @@ from ..errors import ConfigError, NotFound, RunCancelled, RunFailed, StoreError
 from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
 from ..governance.secrets import Secrets
-from ..governance.service import EngineControl, Governance
+from ..governance.service import EngineControl, Governance, stored_for_run
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
 from ..storage import Store, open_bus, open_store
 from . import lineage, worker
@@ -533,7 +533,7 @@ class Client:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
         if run.status.finished:
             raise ConfigError(f"run {run_id} is already {run.status.value}; it waits for no signal")
-        stored = self.governance.stored_payload(run.workflow, _serde.dumps(payload))  # redacted if the policy says so
+        stored = await stored_for_run(self.governance, run_id, run.workflow, _serde.dumps(payload))  # redacted by the run's policy
         sent = await self.store.send_signal(run_id, name, stored, now=time.time(), request=request)
         if audit:  # ``run.signal``, before the take-up: the run acts on it even if the caller goes (shielded)
             await asyncio.shield(self.governance.record("run.signal", run_id, name=name, delivered=sent))

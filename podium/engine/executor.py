@@ -221,7 +221,7 @@ class RunExecutor(Recording, Waits):
         # Whether the policy named after its workflow is the run's: decided once per run, before any step.
         deployed = await self.client.deployments.owns_name(wf)
         if not deployed:
-            self.deploy = await self.client.deployments.unowned_fix(wf)
+            self.deploy = await self.client.deployments.unowned(wf, self.run_id)  # marked for its signals
             policy = self._governance.policy_for(wf.name, deployed=False)
             self.redact_payloads = policy is not None and "payloads" in policy.redact
         # this run's task: what its steps write is its, sealed with the audit key (the outbox's relay

@@ -204,6 +204,15 @@ class Deployments:
         wf.deployed_in = self  # deployed since it was registered here (by another process)
         return True
 
+    async def unowned(self, wf: Workflow, run_id: str) -> str:
+        """For run ``run_id`` of ``wf``, not the workflow its name stands for: marked so (what is sent
+        to it later is redacted as its input is: :func:`podium.governance.bound.mark_not_deployed`),
+        and :meth:`unowned_fix`."""
+        from ..governance.bound import mark_not_deployed
+
+        await mark_not_deployed(self.store, run_id)
+        return await self.unowned_fix(wf)
+
     async def unowned_fix(self, wf: Workflow) -> str:
         """For a run of ``wf`` that is not the workflow its name stands for (:meth:`owns_name` said
         no), what a refusal by ``*`` tells the user to do: the command that deploys it and, when it

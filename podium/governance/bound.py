@@ -18,7 +18,7 @@ there a workflow's policy is chosen by its name alone, as always.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..records import UNDEPLOYED
 from .policy import Policy, names_connector
@@ -90,3 +90,27 @@ def strictest(a: Policy, b: Policy) -> Policy:
 def _parts(entry: str) -> tuple[str, str]:
     connector, _, operation = entry.partition(".")
     return connector, operation
+
+
+LOOK_ALIKES = "runs_not_deployed"
+"""Store key-value namespace: run id -> ``"1"`` for a run whose workflow is not the deployed one of
+its name (written by the engine before the run's first step), so that what is sent to it later (a
+signal, an approval's decision) is redacted by the strictest of its name's policy and ``*``'s, as its
+input and outputs are, by a process that does not hold its definition."""
+
+
+async def mark_not_deployed(store: Any, run_id: str) -> None:
+    """Record that run ``run_id`` is not the deployed workflow of its name (:data:`LOOK_ALIKES`)."""
+    if await store.kv_get(LOOK_ALIKES, run_id) is None:
+        await store.kv_put(LOOK_ALIKES, run_id, "1")
+
+
+async def stored_for_run(gov: Any, run_id: str, workflow: str, payload: str) -> str:
+    """``payload`` sent to run ``run_id`` (a signal, a decision) as it is stored: redacted by the
+    policy over that run (:meth:`Governance.stored_payload`), the strictest of its name's and ``*``'s
+    for a run marked not deployed (:func:`mark_not_deployed`)."""
+    policies = gov.policy_cache
+    if not policies or workflow.startswith(UNDEPLOYED) or policies.get(workflow) is None:
+        return str(gov.stored_payload(workflow, payload))  # no named policy: '*' alone, whatever the run
+    deployed = await gov.store.kv_get(LOOK_ALIKES, run_id) is None
+    return str(gov.stored_payload(workflow, payload, deployed=deployed))

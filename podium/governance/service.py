@@ -37,7 +37,7 @@ from .audit import (
     record_hash,
     unanchored,
 )
-from .bound import in_force
+from .bound import in_force, stored_for_run
 from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
@@ -768,7 +768,7 @@ class Governance:
             comment=comment,
             edited=payload is not None,
             request=request.get("seq"),  # the decision as it will be stored: the waiting step takes only that one
-            decision=payload_hash(self.stored_payload(str(request.get("workflow")), _serde.dumps(decision))),
+            decision=payload_hash(await stored_for_run(self, run_id, str(request.get("workflow")), _serde.dumps(decision))),
         )
         if self.engine is None:
             raise ConfigError("this governance service has no engine to deliver decisions to")
