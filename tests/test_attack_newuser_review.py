@@ -1,0 +1,49 @@
+"""A review of the new-user run-through's changes (2026-12-06): each test an attack or a regression
+that failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from podium import Client, DefinitionError, PermissionDenied
+
+USES_LEDGR = """\
+name: probe
+steps:
+  - id: get
+    uses: connector
+    with:
+      connector: payroll_ledgr
+      operation: query
+      arguments: {table: pay}
+"""
+
+
+async def test_attack_a_deployer_who_may_not_read_the_registry_is_not_told_its_names(tmp_path: Path) -> None:
+    """The registry of capabilities is read with ``workflows.read``. A principal who may deploy but
+    not read it deployed files naming guesses, and the "did you mean" hint of the refusal named
+    the registered capability nearest each guess: the registry, read one name at a time. A
+    principal who may read it is still told."""
+    db = f"sqlite:///{tmp_path}/p.db"
+    async with Client(db) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(db, token=root) as admin:
+        await admin.add_capability("payroll_ledger", "connector", {"kind": "sql", "url_env": "PAYROLL_URL"})
+        await admin.define_role("author", ["workflows.deploy"])
+        await admin.create_user("dana", ["author"])
+        await admin.create_user("rita", ["author", "viewer"])
+        dana, rita = await admin.create_token("dana"), await admin.create_token("rita")
+    async with Client(db, token=dana) as c:
+        with pytest.raises(PermissionDenied):
+            await c.capabilities()
+        with pytest.raises(DefinitionError) as refused:
+            await c.deploy(USES_LEDGR, text_only=True)
+        assert "'payroll_ledgr' is not registered" in str(refused.value)
+        assert "payroll_ledger" not in str(refused.value), str(refused.value)
+    async with Client(db, token=rita) as c:
+        with pytest.raises(DefinitionError) as told:
+            await c.deploy(USES_LEDGR, text_only=True)
+        assert "did you mean 'payroll_ledger'?" in str(told.value)
