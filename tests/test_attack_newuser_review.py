@@ -47,3 +47,36 @@ async def test_attack_a_deployer_who_may_not_read_the_registry_is_not_told_its_n
         with pytest.raises(DefinitionError) as told:
             await c.deploy(USES_LEDGR, text_only=True)
         assert "did you mean 'payroll_ledger'?" in str(told.value)
+
+
+def test_runs_show_of_a_run_parked_for_ages_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`runs show` names a parked run's timer deadline (new in this session). A Python step's
+    ctx.sleep or wait_for takes any number of seconds (from the run's input, say): a deadline past
+    year 9999 made `runs show` (and `podium run`'s last line) a traceback (datetime's 'year out of range')."""
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from podium import RunStatus, StepContext, Workflow
+    from podium.cli import cli
+
+    wf = Workflow("ages")
+
+    @wf.step
+    async def nap(input: dict, ctx: StepContext) -> None:
+        await ctx.sleep(input["seconds"])
+
+    db = f"sqlite:///{tmp_path}/ages.db"
+
+    async def main() -> str:
+        async with Client(db, workflows=[wf]) as client:
+            handle = await client.start(wf, {"seconds": 1e15})
+            await asyncio.wait_for(client.driving.settled(handle.id), 60)
+            assert (await client.get(handle.id)).status is RunStatus.WAITING
+            return handle.id
+
+    run_id = asyncio.run(main())
+    monkeypatch.delenv("PODIUM_TOKEN", raising=False)
+    shown = CliRunner().invoke(cli, ["runs", "show", run_id], env={"PODIUM_DB": db})
+    assert shown.exception is None or isinstance(shown.exception, SystemExit), repr(shown.exception)
+    assert "parked on a timer due" in shown.output, shown.output
