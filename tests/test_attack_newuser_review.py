@@ -80,3 +80,28 @@ def test_runs_show_of_a_run_parked_for_ages_is_one_line(tmp_path: Path, monkeypa
     shown = CliRunner().invoke(cli, ["runs", "show", run_id], env={"PODIUM_DB": db})
     assert shown.exception is None or isinstance(shown.exception, SystemExit), repr(shown.exception)
     assert "parked on a timer due" in shown.output, shown.output
+
+
+def test_podium_run_of_a_yaml_file_with_a_sleep_step_still_finishes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `sleep` step became a durable timer this session: a wait longer than waits.HOLD parks the
+    run. `podium run FILE` of an existing file with such a sleep then exited 3 ("parked on a
+    timer... a podium worker takes it on then") with no output, where it had slept and finished
+    (exit 0). The foreground command waits for a run parked on a timer alone due within 5 minutes,
+    and drives it on when due; the run stays durable (Ctrl-C leaves it parked). A longer one still
+    exits 3 (test_a_parked_run_names_the_signal_it_waits_for)."""
+    from click.testing import CliRunner
+
+    from podium.cli import cli
+    from podium.engine import waits, worker
+
+    monkeypatch.setattr(waits, "HOLD", 0.2)  # the 1 s nap parks instead of being held in memory
+    monkeypatch.setattr(worker, "EARLY", 0.2)
+    monkeypatch.delenv("PODIUM_TOKEN", raising=False)
+    (tmp_path / "nap.yaml").write_text(
+        "name: nap\nsteps:\n  - id: rest\n    uses: sleep\n    with: {seconds: 1}\n"
+        "  - id: after\n    uses: set\n    needs: rest\n    with: {woke: yes}\n"
+    )
+    ran = CliRunner().invoke(cli, ["run", str(tmp_path / "nap.yaml"), "--quiet"], env={"PODIUM_DB": f"sqlite:///{tmp_path}/n.db"})
+    assert ran.exception is None or isinstance(ran.exception, SystemExit), repr(ran.exception)
+    assert ran.exit_code == 0, ran.output
+    assert '"woke": "yes"' in ran.output
