@@ -35,7 +35,10 @@ STATUS_MARK = {
 def when(ts: float | None) -> str:
     if ts is None:
         return "-"
-    return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return _dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+    except (OverflowError, ValueError, OSError):  # a deadline past year 9999 (ctx.sleep(1e15)), or NaN
+        return f"Unix time {ts:.0f}" if ts == ts else "-"
 
 
 def duration(start: float | None, end: float | None) -> str:

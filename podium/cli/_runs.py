@@ -39,6 +39,8 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         if run_id in client.driving:
             await _settled(client, run_id, told)
             continue
+        if run.status is RunStatus.WAITING and await _sleep_through(client, run, told, quiet=quiet):
+            continue
         if run.status is RunStatus.WAITING or run.owner is None:
             return await _parked(client, run)
         await asyncio.sleep(0.05)
@@ -66,6 +68,33 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
         soft_wrap=True,  # the terminal wraps: a command the message names stays whole for copying
     )
     return EXIT_RUN_FAILED
+
+
+#: How long a timer ``podium run`` waits for in the foreground (a ``sleep`` step of a few minutes).
+FOREGROUND_SLEEP = 300.0
+
+
+async def _sleep_through(client: Any, run: Any, told: set[str], *, quiet: bool) -> bool:
+    """A run parked on a timer alone (a ``sleep`` step) due within FOREGROUND_SLEEP: this foreground
+    command waits for it and drives it on when due, as it waited when a sleep held the process. The run stays parked
+    meanwhile, so Ctrl-C loses nothing. False (say it is parked) for any other wait."""
+    import asyncio
+    import time
+
+    from ._render import when
+    from ._why import timer_alone
+
+    due = await timer_alone(client, run)
+    if due is None or not due <= time.time() + FOREGROUND_SLEEP or not client.principal.can("runs.resume"):
+        return False  # a longer wait (ctx.sleep(3600)) leaves the run parked for a worker: exit 3
+    line = f"run {run.id} sleeps until {when(due)} (a durable timer): this command waits; Ctrl-C leaves it parked"
+    if not quiet and line not in told:
+        told.add(line)
+        console().print(f"[bold blue]sleeping[/] {line} (podium runs resume {run.id} goes on)", highlight=False, soft_wrap=True)
+    await asyncio.sleep(min(max(due - time.time(), 0.0), 1.0))  # looked at again each second
+    if time.time() >= due and run.id not in client.driving:
+        await client.resume([run.id])
+    return True
 
 
 async def _settled(client: Any, run_id: str, told: set[str]) -> None:

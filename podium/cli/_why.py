@@ -94,6 +94,18 @@ async def _waits_for(client: Any, run: Any) -> tuple[list[str], float | None]:
     return names, (float(wake_at) if isinstance(wake_at, int | float) else None)
 
 
+async def timer_alone(client: Any, run: Any) -> float | None:
+    """When a parked run's timer is due, if a timer (``ctx.sleep``, a YAML ``sleep`` step) is all it
+    waits for: no signal, approval or switch. None otherwise."""
+    events = await client.store.load_events(run.id)
+    waiting = next((e for e in reversed(events) if e.type == EventType.RUN_WAITING and e.data), None)
+    data = json.loads(waiting.data) if waiting is not None else {}
+    names, wake_at = data.get("signals") or [], data.get("wake_at")
+    if names and all(str(n).startswith("__timer__:") for n in names) and isinstance(wake_at, int | float):
+        return float(wake_at)
+    return None
+
+
 async def _parked_by_a_switch(client: Any, run: Any) -> bool:
     events = await client.store.load_events(run.id)
     waiting = next((e for e in reversed(events) if e.type == EventType.RUN_WAITING and e.data), None)

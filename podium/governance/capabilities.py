@@ -28,7 +28,7 @@ import os
 import re
 import shlex
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -477,6 +477,23 @@ def templated(at: tuple[str | int, ...], what: str) -> Use:
         "written in the file, never computed from the input or a step's output",
         hint="write the registered name itself; list the names with podium tools list",
     )
+
+
+class Unlisted(Mapping[str, Capability]):
+    """The registry as seen by a principal who may not read it (``workflows.read``): a name is looked
+    up, but the names are never listed, so a refusal offers no "did you mean"."""
+
+    def __init__(self, caps: Mapping[str, Capability]) -> None:
+        self._caps = caps
+
+    def __getitem__(self, name: str) -> Capability:
+        return self._caps[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def check_use(use: Use, caps: Mapping[str, Capability]) -> tuple[str, str] | None:
