@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DefinitionError, InputValidationError
+from ..governance.limits import value_problem
 from ..governance.policy import workflow_name_problem
 from ..records import NO_RETRY, RetryPolicy
 
@@ -466,8 +467,6 @@ class Workflow:
         surface and trigger): first the limits of :mod:`podium.governance.limits`, so that NaN,
         Infinity and deep nesting are refused on every path, not only over HTTP (a lone surrogate is
         refused by the store's serializer, naming it)."""
-        from ..governance.limits import value_problem
-
         problem = value_problem(value, where="input", surrogates=False)
         if problem:
             raise InputValidationError(f"the input of workflow {self.name!r}: {problem}")
