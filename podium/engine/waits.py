@@ -351,7 +351,7 @@ class Waits:
                 return default
             until = deadline
             step_end, step_timeout = self._attempt_end(ctx)
-            if step_end is not None and (deadline is None or step_end < deadline):
+            if step_end is not None and deadline is not None and step_end < deadline:
                 if now >= step_end:  # the attempt's own timeout (asyncio.timeout in _invoke) is due
                     raise StepTimeout(
                         f"step {ctx.step_id!r} attempt {ctx.attempt} did not finish within its timeout "
