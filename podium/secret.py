@@ -127,6 +127,11 @@ def remember(value: str | Secret) -> None:
     _KNOWN.add(value.reveal() if isinstance(value, Secret) else str(value))
 
 
+def is_known(value: str) -> bool:
+    """Whether ``value`` is a secret this process read (:func:`remember`)."""
+    return len(value.strip()) >= MIN_LENGTH and value.strip() in _KNOWN.forms
+
+
 def redact_known(text: str) -> str:
     """``text`` with the secret values this process knows masked (:func:`remember`), and nothing
     else: for text that is stored as written (a run's error)."""

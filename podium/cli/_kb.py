@@ -73,6 +73,10 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+#: Seconds between two progress lines of ``kb ingest`` when its stderr is not a terminal.
+LOG_EVERY = 2.0
+
+
 @cli.group()
 def kb() -> None:
     """Knowledge bases: ingest documents, search them."""
@@ -100,17 +104,27 @@ async def kb_ingest(
     db: str | None,
 ) -> int:
     """Ingest files or folders (.txt .md .html .pdf) into a knowledge base; unchanged ones are skipped."""
+    import time
+
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from podium.knowledge import KnowledgeBase
     from podium.memory import Memory
 
+    from ._render import escape
+
+    err = console(stderr=True)
+    live = err.is_terminal  # a bar on a terminal; in a log (CI, a pipe) a line every few seconds
+    said = [float("-inf")]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+    with Progress(*columns, console=err, transient=True, disable=not live) as bar:
         task = bar.add_task("loading the embedder", total=None)
 
         def step(done: int, total: int, source: str) -> None:
             bar.update(task, completed=done, total=total, description=f"ingesting {source[-48:]}" if source else "done")
+            if not live and source and time.monotonic() - said[0] >= LOG_EVERY:
+                said[0] = time.monotonic()
+                err.print(f"ingesting file {done + 1}/{total}: {escape(source)}", highlight=False, soft_wrap=True)
 
         async with Memory(db, embedder=embedder) as mem:
             base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
@@ -122,8 +136,6 @@ async def kb_ingest(
         f"{r.chunks_embedded} chunks embedded, {r.chunks_removed} removed in {r.seconds:.1f}s",
         highlight=False,
     )
-    from ._render import escape
-
     for source, twin in r.duplicates:
         console().print(f"  skipped {escape(source)}: same content as {escape(twin)}", highlight=False)
     return EXIT_OK

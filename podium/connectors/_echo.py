@@ -12,9 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from ..secret import MASK, MIN_LENGTH, _forms
+from ..secret import MASK, MIN_LENGTH, _forms, is_known, is_secret_key
 
 
 def sent_credentials(sent: dict[str, str], secret_headers: list[str], auth: dict[str, Any] | None) -> list[str]:
@@ -32,6 +34,32 @@ def sent_credentials(sent: dict[str, str], secret_headers: list[str], auth: dict
         if kind == "basic" and rest:
             with contextlib.suppress(binascii.Error, UnicodeDecodeError):
                 out.append(base64.b64decode(rest).decode().partition(":")[2])
+    return [v for v in dict.fromkeys(out) if len(v.strip()) >= MIN_LENGTH]
+
+
+def header_credentials(headers: Mapping[str, Any]) -> list[str]:
+    """The credential texts among configured ``headers`` (the webhook connector's, an HTTP tool's):
+    those of a header named as one (``Authorization``, ``X-API-Key``, a token or cookie) or whose
+    value is a secret this process read (``secret:NAME``), with the part after a scheme
+    (``Bearer X``: X). Other headers (``X-Team: alerts``) are not credentials."""
+    out: list[str] = []
+    for name, raw in headers.items():
+        value = str(raw)
+        if is_secret_key(str(name)) or is_known(value):
+            out.append(value)
+            rest = value.strip().partition(" ")[2]
+            if rest:
+                out.append(rest)
+    return [v for v in dict.fromkeys(out) if len(v.strip()) >= MIN_LENGTH]
+
+
+def url_credentials(url: str) -> list[str]:
+    """The credential texts of a URL that is itself a credential (an incoming webhook's): the URL,
+    its path and query, and the password in it."""
+    parts = urlsplit(url)
+    out = [url, parts.path + (f"?{parts.query}" if parts.query else ""), parts.path, parts.query]
+    if parts.password:
+        out.append(unquote(parts.password))
     return [v for v in dict.fromkeys(out) if len(v.strip()) >= MIN_LENGTH]
 
 

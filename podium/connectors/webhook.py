@@ -24,6 +24,7 @@ from ..models._http import ClientPool, httpx_module, retry_after
 from ..secret import Secret
 from ..tools._network import pin, resolve_checked
 from ._base import Connector, Operation
+from ._echo import header_credentials, mask_echoed, url_credentials
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 _SLACK_FIELDS: dict[str, Any] = {
@@ -160,7 +161,8 @@ class WebhookConnector(Connector):
         if status >= 300:
             hint = " (a redirect is not followed: set the final URL)" if status < 400 else ""
             raise ConnectorError(
-                f"webhook {self.where} answered HTTP {status}{hint}: {response.text[:200]}",
+                f"webhook {self.where} answered HTTP {status}{hint}: "
+                f"{mask_echoed(response.text[:200], url_credentials(url) + header_credentials(self.headers))}",
                 retryable=status in _RETRYABLE,
                 retry_after=retry_after(response.headers) if status in _RETRYABLE else None,
                 operation=operation,
@@ -175,4 +177,5 @@ class WebhookConnector(Connector):
                     out["response"] = response.text[:1000]
             else:
                 out["response"] = response.text[:1000]  # Slack answers "ok"
-        return out
+        # an answer echoing the URL (its path is the credential) or a credential header is masked
+        return mask_echoed(out, url_credentials(url) + header_credentials(self.headers))

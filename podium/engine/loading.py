@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import traceback
 from typing import Any
 
 from ..errors import ConfigError
@@ -50,6 +51,14 @@ def load_text(
     return loaded
 
 
+def _raised_at(exc: BaseException) -> str:
+    """``file:line`` where an import failed: the deepest frame outside Python's import machinery."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    here = os.path.abspath(__file__)
+    frames = [f for f in frames if os.path.abspath(f.filename) != here]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "the module"
+
+
 def load_workflow(ref: str) -> Workflow:
     """Load a workflow from ``module:attr``, ``path/to/file.py:attr`` or a YAML file."""
     if ref.endswith((".yaml", ".yml")):
@@ -71,13 +80,29 @@ def load_workflow(ref: str) -> Workflow:
                 raise ConfigError(f"cannot load {module_name!r} as a Python module")
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
-            spec.loader.exec_module(module)
+            try:
+                spec.loader.exec_module(module)
+            except BaseException:
+                sys.modules.pop(name, None)  # a half-run module is not left behind for the next load
+                raise
         else:
             module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         raise ConfigError(
             f"cannot import module {module_name!r} for workflow {ref!r}: {exc}; run podium from the folder "
             "that contains it, or add that folder to PYTHONPATH"
+        ) from None
+    except ConfigError:
+        raise
+    except SyntaxError as exc:
+        where = f"{exc.filename or module_name}:{exc.lineno}" if exc.lineno else (exc.filename or module_name)
+        raise ConfigError(
+            f"{where}: syntax error in the module of workflow {ref!r}: {exc.msg}; fix that line and run again"
+        ) from None
+    except Exception as exc:
+        raise ConfigError(
+            f"{_raised_at(exc)}: importing the module of workflow {ref!r} raised {type(exc).__name__}: {exc}; "
+            "fix the code run when the module is imported (at that line) and run again"
         ) from None
     wf = getattr(module, attr, None)
     if not isinstance(wf, Workflow):

@@ -349,9 +349,18 @@ class Waits:
                 if default is _RAISE:
                     raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
                 return default
-            if deadline is None or deadline - now > HOLD:
+            until = deadline
+            step_end, step_timeout = self._attempt_end(ctx)
+            if step_end is not None and deadline is not None and step_end < deadline:
+                if now >= step_end:  # the attempt's own timeout (asyncio.timeout in _invoke) is due
+                    raise StepTimeout(
+                        f"step {ctx.step_id!r} attempt {ctx.attempt} did not finish within its timeout "
+                        f"of {step_timeout}s (waiting for {name!r})"
+                    )
+                until = step_end  # parked, the attempt's timeout would stop counting until the wake
+            if until is None or until - now > HOLD:
                 raise _Suspend(name, deadline)
-            await self._hold(name, deadline)  # due soon: wait here, holding the run, not parked
+            await self._hold(name, until)  # due soon: wait here, holding the run, not parked
             held = True
             if name not in self.signals and self._switched_off(ctx):
                 raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
@@ -471,6 +480,16 @@ class Waits:
         if wf is None or not gov.switch_cache:
             return False
         return gov.switched_off(wf.name, wf.steps[ctx.step_id].kind, lineage=getattr(self, "lineage", ())) is not None
+
+    def _attempt_end(self, ctx: StepContext) -> tuple[float | None, float | None]:
+        """When the running attempt of ``ctx``'s step reaches its ``timeout``, and that timeout (None
+        without one)."""
+        wf = getattr(self, "wf", None)
+        s = wf.steps.get(ctx.step_id) if wf is not None else None
+        started = self.running.get((ctx.step_id, ctx.iteration, ctx.index))
+        if s is None or not s.timeout or started is None:
+            return None, None
+        return started[0] + s.timeout, s.timeout
 
     async def _hold(self, name: str, deadline: float) -> None:
         """Wait in memory until ``deadline`` or until signal ``name`` is here, whichever is first

@@ -82,3 +82,29 @@ def default_model_spec() -> str:
     if os.environ.get("ANTHROPIC_API_KEY"):
         return DEFAULT_ANTHROPIC
     return DEFAULT_LOCAL
+
+
+def default_model_source() -> str | None:
+    """Where the default model's spec was set (``$PODIUM_MODEL``, ``podium.toml (PATH)``), or None
+    when Podium chose it (an API key in the environment, or the embedded model)."""
+    from ..settings import load_settings, setting
+
+    if os.environ.get("PODIUM_MODEL"):
+        return "$PODIUM_MODEL"
+    if setting("model"):
+        return load_settings().source("model")
+    return None
+
+
+def not_available_from_default(exc: ModelNotAvailable, spec: str) -> ModelNotAvailable:
+    """``exc`` (the default model ``spec`` cannot be made) saying where that spec was set and how to
+    change it; ``exc`` itself when Podium chose the model."""
+    where = default_model_source()
+    if where is None:
+        return exc
+    fix = (
+        "set PODIUM_MODEL to provider:model (for example local:smollm2-135m), or unset it"
+        if where == "$PODIUM_MODEL"
+        else f"change model in {where}"
+    )
+    return ModelNotAvailable(f"{exc} (the default model {spec!r} comes from {where}; {fix})", retryable=exc.retryable, details=exc.details)

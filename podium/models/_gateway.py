@@ -294,10 +294,12 @@ class Gateway:
 
     def model(self, spec: str | Sequence[str] | Model | None = None) -> Model:
         """A ready model for ``spec`` (default: :func:`default_model_spec`), with its fallbacks."""
-        from ._factory import default_model_spec, get_model
+        from ._errors import ModelNotAvailable
+        from ._factory import default_model_spec, get_model, not_available_from_default
 
         if isinstance(spec, Model):
             return self.guard(spec)
+        default = spec is None
         if spec is None:
             spec = default_model_spec()
         chain = spec.split("|") if isinstance(spec, str) else list(spec)
@@ -309,7 +311,12 @@ class Gateway:
             guarded = []
             for s in chain:
                 opts = {**self.options.get(s.partition(":")[0], {}), **self.options.get(s, {})}
-                guarded.append(self.guard(get_model(s, **opts)))
+                try:
+                    guarded.append(self.guard(get_model(s, **opts)))
+                except ModelNotAvailable as exc:
+                    if not default:
+                        raise
+                    raise not_available_from_default(exc, s) from None
             self._models[key] = guarded[0] if len(guarded) == 1 else FallbackModel(guarded)
         return self._models[key]
 

@@ -158,6 +158,7 @@ class Triggers:
         self.webhooks: dict[tuple[str, str], tuple[str, Any]] = {}
         """(method, path) -> (workflow, input template or None): the YAML ``webhook:`` triggers."""
         self.deployers = Deployers(client.governance)
+        self._watch_warned: set[str] = set()  # watched folders whose unknown workflow was warned about
         """Whom each workflow's own triggers act as (its deploy entry kept a few seconds)."""
         self.consumers = BrokerConsumers(client, self._failed, self.deployers)
         self.fired = 0
@@ -238,11 +239,36 @@ class Triggers:
                 await self.follow_deploys()
             except Exception:  # the triggers already served still fire
                 log.exception("reading the workflows deployed into the store failed; retrying")
+            self.check_watch()
             try:
                 await self.tick()
             except Exception:
                 log.exception("trigger tick failed; retrying")
             await asyncio.sleep(self.settings.trigger_interval)
+
+    def check_watch(self) -> list[str]:
+        """Warn (once per folder) about a watched folder whose workflow is neither served nor
+        deployed: its files would be dead-lettered. Not refused, as a deploy may bring it later.
+        Returns the warnings given now."""
+        import difflib
+
+        warned = self._watch_warned
+        said = []
+        names = sorted({w.name for w in self.client.registry})
+        for folder, workflow in self.settings.watch.items():
+            if folder in warned or self.client.registry.latest(workflow) is not None:
+                continue
+            warned.add(folder)
+            close = difflib.get_close_matches(workflow, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            said.append(
+                f"--watch {folder}={workflow}: no served or deployed workflow is named {workflow!r}; {hint}"
+                f"files dropped into {folder!r} are dead-lettered until it is deployed (podium workflows deploy "
+                f"FILE) or served (-w FILE)"
+                + (f"; workflows here: {', '.join(names)}" if names and not close else "")
+            )
+            log.warning("%s", said[-1])
+        return said
 
     async def follow_deploys(self) -> None:
         """Serve the triggers of workflows deployed into the store by another process (``podium

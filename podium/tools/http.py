@@ -8,6 +8,7 @@ import string
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ..connectors._echo import header_credentials, mask_echoed
 from ..models._errors import ToolError
 from ..models._http import RETRYABLE_STATUS, ClientPool, httpx_module, retry_after
 from ._base import Tool, call_key
@@ -116,24 +117,25 @@ class HttpTool(Tool):
             )
         except httpx.TransportError as exc:
             raise ToolError(f"tool {self.name!r}: cannot reach {url}: {exc!r}", retryable=True) from exc
+        sent = header_credentials(self.headers)  # masked where an answer echoes them
         if response.status_code >= 400:
             raise ToolError(
                 f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code}: "
-                f"{response.text[:300]}",
+                f"{mask_echoed(response.text[:300], sent)}",
                 retryable=response.status_code in RETRYABLE_STATUS,
                 retry_after=retry_after(response.headers),
             )
         if "json" in response.headers.get("content-type", ""):
             try:
-                return response.json()
+                return mask_echoed(response.json(), sent)
             except ValueError as exc:  # a write answered 2xx was applied: asking again could apply it twice
                 applied = "" if self.method in _SAFE else "; the write was applied (a 2xx), so it is not made again"
                 raise ToolError(
                     f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code} with invalid JSON: "
-                    f"{response.text[:300]!r}{applied}",
+                    f"{mask_echoed(response.text[:300], sent)!r}{applied}",
                     retryable=self.method in _SAFE,
                 ) from exc
-        return response.text
+        return mask_echoed(response.text, sent)
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -274,3 +274,27 @@ async def test_an_emitted_event_the_server_may_not_start_is_dead_lettered(server
         assert [(d["event"], d["workflow"], d["error_type"]) for d in letters] == [("ticket.created", "tickets", "PermissionDenied")]
         assert "may not runs.start" in letters[0]["error"] and "svc" in letters[0]["error"]
         assert len((await http.get("/api/runs", params={"workflow": "tickets"})).json()["runs"]) == 1
+
+
+async def test_a_watched_folder_of_an_unknown_workflow_is_warned_about_once(server: Any, tmp_path: Any, caplog: Any) -> None:
+    """``podium serve --watch inbox=filez`` started without a word while every file dropped there
+    was dead-lettered: now the server warns (with a "did you mean") and still serves, as a deploy
+    may bring the workflow later."""
+    drop, other = tmp_path / "inbox", tmp_path / "other"
+    drop.mkdir()
+    other.mkdir()
+    caplog.set_level("WARNING", logger="podium")
+    async with server("memory://", workflows=flows.TRIGGERS, watch={str(drop): "filez", str(other): "files"}) as (app, http):
+        for _ in range(500):  # the trigger loop checks after reading the deployed workflows
+            if "filez" in caplog.text:
+                break
+            await asyncio.sleep(0.01)
+        warned = [r.getMessage() for r in caplog.records if "no served or deployed workflow" in r.getMessage()]
+        assert len(warned) == 1, warned  # the folder of a known workflow ('files') is not warned about
+        assert "'filez'" in warned[0] and "did you mean 'files'" in warned[0] and str(drop) in warned[0]
+        assert app.state.triggers.check_watch() == []  # once, not every tick
+        (drop / "a.csv").write_text("1\n")
+        os.utime(drop / "a.csv", (1, 1))
+        await app.state.triggers.tick()
+        letters = (await http.get("/api/deadletters")).json()["dead_letters"]
+        assert len(letters) == 1 and letters[0]["workflow"] == "filez", letters  # what the warning says
