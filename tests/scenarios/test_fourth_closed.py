@@ -40,3 +40,73 @@ def test_fraud_an_empty_currency_beside_several_named_stays_unknown():
     out = fraud.score(train, txs, 0.005, 0.03)
     assert all("unknown_currency" in s["reasons"] for s in out["scored"])
     assert "EUR, JPY" in out["currency_note"] and "cannot be told" in out["currency_note"]
+
+
+def _retail_copy(tmp_path, change) -> dict[str, str]:
+    """The shipped retail samples, each row passed through ``change(file, row)``."""
+    import csv
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "data"
+    out = {}
+    for name in ("catalogue", "inventory", "orders"):
+        with open(data / f"retail_{name}.csv", newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        path = tmp_path / f"{name}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(change(name, dict(r)) for r in rows)
+        out[name] = str(path)
+    return out
+
+
+async def _recommend(tmp_path, input: dict) -> dict:
+    from examples.scenarios import recommend
+    from podium import Client
+
+    async with Client(f"sqlite:///{tmp_path}/r{len(list(tmp_path.iterdir()))}.db") as c:
+        return await c.run(recommend.workflow, {"k": 5, "today": "2026-12-04", **input})
+
+
+async def test_recommend_ids_are_compared_without_case(tmp_path, monkeypatch):
+    """The orders export writing ``c004`` and ``sku`` in lower case, the inventory's SKUs in upper case
+    with spaces around: the customer asked about as `` C004 `` was a stranger (popular products) and the
+    products' stock was not found. The same recommendations as on the samples now."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    (tmp_path / "a").mkdir()
+    same = _retail_copy(tmp_path / "a", lambda n, r: r)
+
+    def typed(name: str, row: dict) -> dict:
+        if name == "orders":
+            row.update(customer_id=row["customer_id"].lower(), sku=row["sku"].lower())
+        if name == "inventory":
+            row["sku"] = f"  {row['sku'].upper()} "
+        return row
+
+    (tmp_path / "b").mkdir()
+    other = _retail_copy(tmp_path / "b", typed)
+    want = await _recommend(tmp_path, {"customer_id": "C004", **same})
+    got = await _recommend(tmp_path, {"customer_id": " C004 ", **other})
+    assert want["known_customer"] and got["known_customer"]
+    assert got["bought"] == want["bought"] and want["bought"]  # as the catalogue spells them
+    assert [r["sku"] for r in got["recommendations"]] == [r["sku"] for r in want["recommendations"]]
+    assert [r["in_stock"] for r in got["recommendations"]] == [r["in_stock"] for r in want["recommendations"]]
+    # nothing else is merged: C04 is not C004
+    assert not (await _recommend(tmp_path, {"customer_id": "C04", **other}))["known_customer"]
+
+
+async def test_recommend_refuses_a_catalogue_whose_skus_differ_only_in_case(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from podium import RunFailed
+
+    files = _retail_copy(tmp_path, lambda n, r: r)
+    with open(files["catalogue"], encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    sku = lines[1].split(",")[0]
+    lines.append(",".join([sku.lower(), *lines[1].split(",")[1:]]))
+    with open(files["catalogue"], "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    with pytest.raises(RunFailed, match=rf"catalogue.csv:{len(lines)}: sku '{sku.lower()}' differs from '{sku}' "
+                       r"\(line 2\) only in case"):
+        await _recommend(tmp_path, {"customer_id": "C004", **files})
