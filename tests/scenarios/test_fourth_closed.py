@@ -110,3 +110,27 @@ async def test_recommend_refuses_a_catalogue_whose_skus_differ_only_in_case(tmp_
     with pytest.raises(RunFailed, match=rf"catalogue.csv:{len(lines)}: sku '{sku.lower()}' differs from '{sku}' "
                        r"\(line 2\) only in case"):
         await _recommend(tmp_path, {"customer_id": "C004", **files})
+
+
+async def test_feedback_a_message_an_alert_would_count_is_checked_unless_the_classifier_is_sure():
+    """A reviewer approved the queue as shown, and the alert then counted and quoted a compliment read
+    negative at 0.65 ("The merino base layer is so soft...") that no person had seen. A message read
+    negative under ``alert_review_below`` (0.7) is in the person's queue now; the sure ones are not."""
+    import json
+    from pathlib import Path
+
+    from examples.scenarios import feedback
+    from examples.scenarios._common import path_of
+
+    path = Path(__file__).parent / "data" / "fourth" / "feedback_messages.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+    found = await feedback._label(path_of({}, "examples", "feedback_examples.jsonl"), [r["text"] for r in rows])
+    below = feedback.thresholds({})
+    alone = [(r, f) for r, f in zip(rows, found, strict=True) if not feedback.to_person(f, *below)]
+    negative = [(r, f) for r, f in alone if f["sentiment"] == "negative"]
+    assert negative and all(f["sentiment_confidence"] >= 0.7 for _, f in negative)
+    assert all(r["sentiment"] == "negative" for r, _ in negative), [r["text"] for r, _ in negative]
+    merino = next(f for r, f in zip(rows, found, strict=True) if r["text"].startswith("The merino base layer"))
+    assert any("an alert would count" in why for why in feedback.to_person(merino, *below))
+    with pytest.raises(Exception, match="alert_review_below"):
+        feedback.thresholds({"alert_review_below": "high"})
