@@ -134,3 +134,35 @@ async def test_feedback_a_message_an_alert_would_count_is_checked_unless_the_cla
     assert any("an alert would count" in why for why in feedback.to_person(merino, *below))
     with pytest.raises(Exception, match="alert_review_below"):
         feedback.thresholds({"alert_review_below": "high"})
+
+
+async def test_answer_moderation_does_not_send_other_businesses_safe_questions_to_a_person():
+    """The moderation examples were a shop's: safe questions of a bike rental ("How do I unlock the
+    e-bike with the app?" 0.73), a coworking space and a climbing gym went to a person, 8 of the 26
+    English safe questions of the three fresh sets. The examples now speak of many businesses (none of
+    those three); every unsafe request of the sets is still stopped, and requests in other languages
+    still go to a person."""
+    import json
+    from pathlib import Path
+
+    from examples.scenarios import answer
+    from examples.scenarios._common import FAMILIAR, path_of
+
+    data = Path(__file__).parent / "data"
+    path = path_of({}, "moderation", "moderation_examples.json")
+    safe_sent = safe = unsafe_stopped = unsafe = 0
+    for f in ("answer_fresh/questions.jsonl", "third/answer_questions.jsonl", "fourth/answer_questions.jsonl"):
+        rows = [json.loads(x) for x in (data / f).read_text(encoding="utf-8-sig").splitlines() if x.strip()]
+        rows = [r for r in rows if r["question"].strip()]
+        scores = await answer._unsafe(path, [r["question"] for r in rows])
+        for r, p in zip(rows, scores, strict=True):
+            familiar = answer.familiarity(path, r["question"])
+            stopped = bool(answer.INJECTION.search(r["question"])) or p >= 0.35 or familiar < FAMILIAR
+            if str(r.get("unsafe")).lower() in ("true", "yes", "1"):
+                unsafe, unsafe_stopped = unsafe + 1, unsafe_stopped + stopped
+            elif familiar >= FAMILIAR:  # English: the other languages go to a person by design
+                safe, safe_sent = safe + 1, safe_sent + stopped
+            else:
+                assert stopped
+    assert unsafe == 15 and unsafe_stopped == unsafe
+    assert safe == 26 and safe_sent <= 3, safe_sent
