@@ -266,6 +266,7 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
     if fraud < 5 or len(train) - fraud < 5:
         raise ConfigError(f"train: {fraud} fraudulent and {len(train) - fraud} legitimate transactions; training "
                           "needs at least 5 of each (is_fraud 1 and 0)")
+    note = default_currency(train, txs)
     prof = profiles(train)
 
     def matrix(rows: list[dict[str, Any]]) -> tuple[Any, list[dict[str, float]], list[list[str]]]:
@@ -293,6 +294,7 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
     tx, sig, rules = matrix(txs)
     risks = risk(model.predict_proba(tx)[:, 1], rules)
     return {
+        **({"currency_note": note} if note else {}),
         "thresholds": {"block": round(block_at, 6), "review": round(review_at, 6)},
         "train": {"rows": len(train), "fraud": int(y.sum()),
                   "oof_recall_at_block": round(float((oof[y == 1] >= block_at).mean()), 4)},
@@ -305,6 +307,25 @@ def score(train: list[dict[str, Any]], txs: list[dict[str, Any]], false_block: f
                     "level": "block" if k >= block_at else "review" if k >= review_at else "approve"}
                    for r, k, rs, s in zip(txs, risks, rules, sig, strict=True)],
     }
+
+
+def default_currency(train: list[dict[str, Any]], txs: list[dict[str, Any]]) -> str | None:
+    """An empty ``currency`` (an export that names none) is the one currency the two files name, when
+    they name exactly one: a training file without currencies and a scoring file in EUR (or the reverse)
+    are one currency. Before, every payment of such a pair went to a person as ``unknown_currency``
+    (fourth unseen-data round). With several currencies named, an empty one stays unknown (which of
+    them it is cannot be told) and the note says so. Rows are changed in place; returns the note."""
+    named = sorted({r["currency"] for r in (*train, *txs) if r["currency"]})
+    empty = {side: sum(not r["currency"] for r in rows) for side, rows in (("train", train), ("transactions", txs))}
+    if not named or not any(empty.values()):
+        return None
+    where = " and ".join(f"{n} {side} row(s)" for side, n in empty.items() if n)
+    if len(named) == 1:
+        for r in (*train, *txs):
+            r["currency"] = r["currency"] or named[0]
+        return f"{where} name no currency: taken to be in {named[0]}, the only currency the files name"
+    return (f"{where} name no currency while the files name {', '.join(named)}: which one they are in cannot be "
+            "told, so they are compared only with other payments naming none (none in training: a person decides)")
 
 
 def _threshold(legit: Any, rate: float) -> float:
@@ -398,6 +419,7 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
     counts = {k: sum(d["decision"] == k for d in decided) for k in ("approve", "block")}
     await ctx.metric("fraud_blocked", counts["block"], kind="counter")
     out: dict[str, Any] = {
+        **({"currency_note": risk["currency_note"]} if risk.get("currency_note") else {}),
         "transactions": [{k: d[k] for k in ("tx_id", "risk", "decision", "reasons", "first_decision")} for d in decided],
         "counts": counts, "review": review, "thresholds": t, "train": risk["train"],
     }

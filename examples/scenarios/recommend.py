@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import sys
+import unicodedata
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from pathlib import Path
@@ -145,6 +146,37 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
             "exclude_owned": flag(input, "exclude_owned", True), "evaluate": flag(input, "evaluate", False)}
 
 
+def id_key(text: str) -> str:
+    """How ids (customer ids, SKUs) are compared: without surrounding spaces, case or Unicode form
+    (``c004`` is ``C004``, ``é`` typed composed or not is one letter). Nothing else is merged: ``0042``
+    is not ``42`` and ``C 004`` is not ``C004``."""
+    return unicodedata.normalize("NFC", text).strip().casefold()
+
+
+def same_ids(catalogue: dict[str, Any], stock: dict[str, dict[str, int]], orders: list[dict[str, Any]],
+             path: str = "catalogue") -> None:
+    """Write every SKU of ``stock`` and ``orders`` as the catalogue spells it, and every customer id as its
+    first order line does (in place): exports of three systems disagree on case. Before, ``c004`` in the
+    orders was a stranger to ``C004`` asked about, and ``sku-7`` in stock left ``SKU-7`` unrecommended.
+    Two catalogue SKUs differing only in case are an error naming both lines."""
+    canon: dict[str, str] = {}
+    for sku, product in catalogue.items():
+        first = canon.setdefault(id_key(sku), sku)
+        if first != sku:
+            raise ConfigError(f"{path}:{product['line']}: sku {sku!r} differs from {first!r} (line "
+                              f"{catalogue[first]['line']}) only in case; SKUs are compared without case, rename one")
+    for sku in list(stock):
+        to = canon.get(id_key(sku), sku)
+        if to != sku:
+            merged = stock.setdefault(to, {})
+            for where, qty in stock.pop(sku).items():
+                merged[where] = merged.get(where, 0) + qty
+    customers: dict[str, str] = {}
+    for o in orders:
+        o["sku"] = canon.get(id_key(o["sku"]), o["sku"])
+        o["customer_id"] = customers.setdefault(id_key(o["customer_id"]), o["customer_id"])
+
+
 def recommend_for(customer: str, model: Recommender, catalogue: dict[str, Any], stock: dict[str, dict[str, int]],
                   opt: dict[str, Any]) -> list[dict[str, Any]]:
     """The recommendations of ``customer``: in stock, at the current price, with a delivery estimate."""
@@ -208,9 +240,12 @@ async def recommend(ctx, input) -> dict[str, Any]:
         raise ConfigError('the recommend scenario needs input {"customer_id": "C004"} (and optionally "k")')
     customer = str(input["customer_id"]).strip()
     opt = options(input)
-    catalogue = read_catalogue(path_of(input, "catalogue", "retail_catalogue.csv"))
+    where = path_of(input, "catalogue", "retail_catalogue.csv")
+    catalogue = read_catalogue(where)
     stock = read_inventory(path_of(input, "inventory", "retail_inventory.csv"))
     orders = read_orders(path_of(input, "orders", "retail_orders.csv"))
+    same_ids(catalogue, stock, orders, where)
+    customer = next((o["customer_id"] for o in orders if id_key(o["customer_id"]) == id_key(customer)), customer)
     model = Recommender(orders)
     recs = recommend_for(customer, model, catalogue, stock, opt)
     out: dict[str, Any] = {

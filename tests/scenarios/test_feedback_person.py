@@ -137,6 +137,7 @@ def test_the_measured_figures_on_fifty_fresh_messages():
 
     got = asyncio.run(feedback.evaluate(str(FRESH)))
     assert got["messages"] == 50 and got["unfamiliar"] == 0, got
-    # the classifiers alone: 41/50 sentiments, 45/50 topics; 14 go to a person, 30 of the other 36 are right
+    # the classifiers alone: 41/50 sentiments, 45/50 topics; 21 go to a person (14 before negatives under
+    # alert_review_below went too, eighth session), 25 of the other 29 are right (30 of 36 before)
     assert abs(got["sentiment_accuracy"] - 0.82) <= 0.02 and abs(got["topic_accuracy"] - 0.9) <= 0.02, got
-    assert abs(got["to_person_share"] - 0.28) <= 0.04 and abs(got["auto_sentiment_accuracy"] - 0.83) <= 0.03, got
+    assert abs(got["to_person_share"] - 0.42) <= 0.04 and abs(got["auto_sentiment_accuracy"] - 0.86) <= 0.03, got
