@@ -79,11 +79,17 @@ def load_workflow(ref: str) -> Workflow:
             if spec is None or spec.loader is None:
                 raise ConfigError(f"cannot load {module_name!r} as a Python module")
             module = importlib.util.module_from_spec(spec)
+            earlier = sys.modules.get(name)
             sys.modules[name] = module
             try:
                 spec.loader.exec_module(module)
             except BaseException:
-                sys.modules.pop(name, None)  # a half-run module is not left behind for the next load
+                # a half-run module is not left behind; one loaded earlier under that name (the
+                # version a watched folder still serves) is put back, not removed
+                if earlier is None:
+                    sys.modules.pop(name, None)
+                else:
+                    sys.modules[name] = earlier
                 raise
         else:
             module = importlib.import_module(module_name)
