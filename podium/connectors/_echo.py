@@ -75,13 +75,22 @@ def mask_echoed(value: Any, credentials: list[str]) -> Any:
                 s = s.replace(f, MASK)
         return s
 
-    def walk(v: Any) -> Any:
+    def copy(v: Any, stack: list[tuple[Any, Any]]) -> Any:
         if isinstance(v, str):
             return text(v)
-        if isinstance(v, dict):
-            return {text(k) if isinstance(k, str) else k: walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [walk(x) for x in v]
+        if isinstance(v, dict | list):
+            out: Any = {} if isinstance(v, dict) else []
+            stack.append((v, out))  # filled below: no recursion, so any depth JSON decodes is walked
+            return out
         return v
 
-    return walk(value)
+    stack: list[tuple[Any, Any]] = []
+    root = copy(value, stack)
+    while stack:
+        src, dst = stack.pop()
+        if isinstance(src, dict):
+            for k, x in src.items():
+                dst[text(k) if isinstance(k, str) else k] = copy(x, stack)
+        else:
+            dst.extend(copy(x, stack) for x in src)
+    return root
