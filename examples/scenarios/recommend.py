@@ -155,10 +155,11 @@ def id_key(text: str) -> str:
 
 def same_ids(catalogue: dict[str, Any], stock: dict[str, dict[str, int]], orders: list[dict[str, Any]],
              path: str = "catalogue") -> None:
-    """Write every SKU of ``stock`` and ``orders`` as the catalogue spells it, and every customer id as its
-    first order line does (in place): exports of three systems disagree on case. Before, ``c004`` in the
-    orders was a stranger to ``C004`` asked about, and ``sku-7`` in stock left ``SKU-7`` unrecommended.
-    Two catalogue SKUs differing only in case are an error naming both lines."""
+    """Write every SKU of ``stock`` and ``orders`` as the catalogue spells it (in place): exports of three
+    systems disagree on case, and ``sku-7`` in stock left ``SKU-7`` unrecommended. Two catalogue SKUs
+    differing only in case are an error naming both lines. Customer ids are kept as the orders spell
+    them: a system with case-sensitive ids has ``C004`` and ``c004`` as two people, whose histories
+    must not be merged (:func:`customer_of` finds the one asked about)."""
     canon: dict[str, str] = {}
     for sku, product in catalogue.items():
         first = canon.setdefault(id_key(sku), sku)
@@ -171,10 +172,22 @@ def same_ids(catalogue: dict[str, Any], stock: dict[str, dict[str, int]], orders
             merged = stock.setdefault(to, {})
             for where, qty in stock.pop(sku).items():
                 merged[where] = merged.get(where, 0) + qty
-    customers: dict[str, str] = {}
     for o in orders:
         o["sku"] = canon.get(id_key(o["sku"]), o["sku"])
-        o["customer_id"] = customers.setdefault(id_key(o["customer_id"]), o["customer_id"])
+
+
+def customer_of(customer: str, orders: list[dict[str, Any]]) -> str:
+    """The customer id of the orders that ``customer`` (the id asked about) names: itself when the orders
+    spell it so, else its one spelling there without case (``c004`` asked, ``C004`` in the orders). Two
+    spellings and neither exact is an error: they may be two people, and which one is meant cannot be told."""
+    spellings = sorted({o["customer_id"] for o in orders if id_key(o["customer_id"]) == id_key(customer)})
+    if customer in spellings or not spellings:
+        return customer
+    if len(spellings) > 1:
+        raise ConfigError(f"input field 'customer_id': {customer!r} matches {' and '.join(map(repr, spellings))} in the "
+                          "orders, which differ only in case (two customers, or one spelled two ways); give the id as "
+                          "the orders spell it")
+    return spellings[0]
 
 
 def recommend_for(customer: str, model: Recommender, catalogue: dict[str, Any], stock: dict[str, dict[str, int]],
@@ -245,7 +258,7 @@ async def recommend(ctx, input) -> dict[str, Any]:
     stock = read_inventory(path_of(input, "inventory", "retail_inventory.csv"))
     orders = read_orders(path_of(input, "orders", "retail_orders.csv"))
     same_ids(catalogue, stock, orders, where)
-    customer = next((o["customer_id"] for o in orders if id_key(o["customer_id"]) == id_key(customer)), customer)
+    customer = customer_of(customer, orders)
     model = Recommender(orders)
     recs = recommend_for(customer, model, catalogue, stock, opt)
     out: dict[str, Any] = {

@@ -166,3 +166,28 @@ async def test_answer_moderation_does_not_send_other_businesses_safe_questions_t
                 assert stopped
     assert unsafe == 15 and unsafe_stopped == unsafe
     assert safe == 26 and safe_sent <= 3, safe_sent
+
+
+async def test_recommend_keeps_apart_customers_whose_ids_differ_only_in_case(tmp_path, monkeypatch):
+    """A system with case-sensitive customer ids (``C004`` and ``c004`` two people): the orders of
+    both were merged into one history, so C004 was recommended from c004's purchases (and told
+    about products another person bought). The asked id finds its case variant only when it is the
+    one there is; two variants and no exact match is an error naming both."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from podium import RunFailed
+
+    (tmp_path / "a").mkdir()
+    apart = _retail_copy(tmp_path / "a", lambda n, r: {**r, "customer_id": "Z999"} if r.get("customer_id") == "C051" else r)
+    (tmp_path / "b").mkdir()
+    cased = _retail_copy(tmp_path / "b", lambda n, r: {**r, "customer_id": "c004"} if r.get("customer_id") == "C051" else r)
+    want = await _recommend(tmp_path, {"customer_id": "C004", **apart})
+    got = await _recommend(tmp_path, {"customer_id": "C004", **cased})
+    assert got["bought"] == want["bought"] and want["bought"]
+    assert [r["sku"] for r in got["recommendations"]] == [r["sku"] for r in want["recommendations"]]
+    other = await _recommend(tmp_path, {"customer_id": "c004", **cased})
+    assert other["bought"] == (await _recommend(tmp_path, {"customer_id": "Z999", **apart}))["bought"]
+    rename = {"C051": "ab1", "C030": "AB1"}
+    (tmp_path / "c").mkdir()
+    two = _retail_copy(tmp_path / "c", lambda n, r: {**r, "customer_id": rename.get(r["customer_id"], r["customer_id"])} if n == "orders" else r)
+    with pytest.raises(RunFailed, match=r"'Ab1'.*'AB1' and 'ab1'.*only in case"):
+        await _recommend(tmp_path, {"customer_id": "Ab1", **two})
