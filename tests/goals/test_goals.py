@@ -49,8 +49,11 @@ def test_example_plans_waits_for_approval_runs_and_replans_after_a_failure(tmp_p
     assert seen["plans"][0]["approval"]["state"] == "approved" and seen["plans"][0]["approval"]["comment"] == "go"
     assert seen["plans"][0]["step_status"]["pricing_update"] == "failed"
     second = dict(seen["plans"][1]["step_status"])
-    assert second.pop("finance_alert") in ("kept", "completed")  # it ran beside pricing_update in plan 1
-    assert second == {"inventory_check": "kept", "pricing_analyze": "kept", "pricing_update_alt": "completed"}
+    # finance_alert and inventory_check depend on nothing pricing_update does: in plan 1 they ran beside
+    # it, and the failure may have stopped them before they finished (kept if they had, run again if not)
+    assert second.pop("finance_alert") in ("kept", "completed")
+    assert second.pop("inventory_check") in ("kept", "completed")
+    assert second == {"pricing_analyze": "kept", "pricing_update_alt": "completed"}
     assert out["status"] == "completed" and out["replans"] == 1
     assert out["outputs"]["pricing_update_alt"]["request_id"].startswith("PR-")
     assert "replan 2" in shown and "[kept] pricing_analyze" in shown and "pricing_update failed" in shown
