@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..secret import Secret, redact_known, remember
-from ._echo import sent_credentials
+from ..tools._echo import sent_credentials
 from ._stats import ConnectorStats
 
 log = logging.getLogger("podium.connectors")

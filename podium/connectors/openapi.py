@@ -26,12 +26,12 @@ from urllib.parse import quote, urlsplit
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
+from ..tools._echo import mask_echoed
 from ..tools._network import pin, resolve_checked
 from . import _versions
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
 from ._contracts import from_openapi
-from ._echo import mask_echoed
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _SAFE = {"GET", "HEAD", "OPTIONS"}

@@ -22,9 +22,9 @@ from urllib.parse import urlsplit
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
 from ..secret import Secret
+from ..tools._echo import header_credentials, mask_echoed, url_credentials
 from ..tools._network import pin, resolve_checked
 from ._base import Connector, Operation
-from ._echo import header_credentials, mask_echoed, url_credentials
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 _SLACK_FIELDS: dict[str, Any] = {

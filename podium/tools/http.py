@@ -8,10 +8,10 @@ import string
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..connectors._echo import header_credentials, mask_echoed
 from ..models._errors import ToolError
 from ..models._http import RETRYABLE_STATUS, ClientPool, httpx_module, retry_after
 from ._base import Tool, call_key
+from ._echo import header_credentials, mask_echoed
 
 _SAFE = ("GET", "HEAD", "OPTIONS")
 

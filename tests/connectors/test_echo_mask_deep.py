@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from podium.connectors._echo import header_credentials, mask_echoed
+from podium.tools._echo import header_credentials, mask_echoed
 from podium.tools.http import HttpTool
 
 TOKEN = "tok-" + "d" * 24
