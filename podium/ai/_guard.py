@@ -9,7 +9,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..governance.enforcement import account, audit, charge, policy_of
+from ..governance.enforcement import account, audit, charge, policy_of, refused_by
 from ..governance.policy import PolicyViolation
 from ..models import Model, Request, Response
 
@@ -138,8 +138,7 @@ async def _violation(
                 return response.replace(text=edited["answer"])
             return response
         raise OutputBlocked(
-            f"step {ctx.step_id!r}: the model's answer {what}, and {decision.get('by') or 'the approver'} "
-            f"rejected it{': ' + decision['comment'] if decision.get('comment') else ''}"
+            f"step {ctx.step_id!r}: the model's answer {what}, and " + refused_by(decision, "rejected it")
         )
     raise OutputBlocked(
         f"step {ctx.step_id!r}: the model's answer {what}; the workflow's policy blocks it "

@@ -35,7 +35,7 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
         return value
     default = {"approved": rule.on_timeout == "accept", "by": "sla", "comment": "no decision in time"}
     from .. import _serde
-    from ..governance.enforcement import asked_about
+    from ..governance.enforcement import asked_about, refused_by
 
     shown = json.loads(_serde.dumps(value))  # what the approver sees and may edit
     asked = {"output": shown, "confidence": confidence}
@@ -50,10 +50,9 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
         name=f"approval:escalate:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{asked_about(ctx.step_id, asked)}",
     )
     if not decision.get("approved"):
-        comment = decision.get("comment")
         raise NonRetryableError(
             f"step {ctx.step_id!r}: confidence {confidence:.2f} is below {rule.below} and "
-            f"{decision.get('by') or 'the approver'} rejected the output" + (f": {comment}" if comment else "")
+            + refused_by(decision, "rejected the output")
         )
     payload = decision.get("payload")
     if decision.get("edited") and isinstance(payload, dict) and "output" in payload:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shlex
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
@@ -220,6 +220,13 @@ class RunScope(Protocol):
     ) -> dict[str, Any]: ...
 
 
+def refused_by(decision: Mapping[str, Any], what: str) -> str:
+    """``"NAME WHAT: COMMENT"``: who refused an approval (else "the approver"), ``what`` they refused,
+    and their comment if they gave one (the tail of every refusal's message)."""
+    comment = decision.get("comment")
+    return f"{decision.get('by') or 'the approver'} {what}" + (f": {comment}" if comment else "")
+
+
 def asked_about(target: str, args: Any) -> str:
     """A digest of what an approval is asked about, in its name: a decision is recorded under the
     name, so a step attempted again with other arguments (an amount read again from another system)
@@ -267,11 +274,7 @@ async def check_tool(
         name=f"approval:tool:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{asked_about(tool, args)}",
     )
     if not decision.get("approved"):
-        comment = decision.get("comment")
-        raise PolicyViolation(
-            f"{decision.get('by') or 'the approver'} did not approve calling tool {tool!r}"
-            + (f": {comment}" if comment else "")
-        )
+        raise PolicyViolation(refused_by(decision, f"did not approve calling tool {tool!r}"))
     edited = decision.get("payload")
     if decision.get("edited"):
         if not (isinstance(edited, dict) and isinstance(edited.get("arguments"), dict)):
@@ -368,10 +371,7 @@ async def check_connector(
         name=f"approval:connector:{ctx.step_id}:{ctx.iteration}:{ctx.index}:{label}:{asked_about(what, args)}",
     )
     if not decision.get("approved"):
-        comment = decision.get("comment")
-        raise PolicyViolation(
-            f"{decision.get('by') or 'the approver'} did not approve calling {what!r}" + (f": {comment}" if comment else "")
-        )
+        raise PolicyViolation(refused_by(decision, f"did not approve calling {what!r}"))
     if ask_for and writer is not None:  # the outbox records who approved the messages it records
         WRITER.set(dataclasses.replace(writer, approved=tuple(ask_for), approved_by=str(decision.get("by") or "")))
     if not decision.get("edited"):
@@ -459,10 +459,9 @@ async def check_model(
                 name=f"approval:budget:{asked_about('budget', budget_id(spent))}",
             )
             if not decision.get("approved"):
-                comment = decision.get("comment")
                 raise PolicyViolation(
                     f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({spent}) and "
-                    f"{decision.get('by') or 'the approver'} did not let it go on" + (f": {comment}" if comment else "")
+                    + refused_by(decision, "did not let it go on")
                 )
             gov.budget_waived.add(budget_id(spent))
         return

@@ -152,7 +152,7 @@ class Gate:
             "approved": self.on_timeout == "accept", "by": "sla", "comment": "no decision in time"
         }
         kwargs: dict[str, Any] = {} if default is None else {"default": default}
-        from ..governance.enforcement import asked_about  # named after what is decided
+        from ..governance.enforcement import asked_about, refused_by  # named after what is decided
 
         decision = await ctx.approval(
             shown,
@@ -163,10 +163,9 @@ class Gate:
             **kwargs,
         )
         if not decision.get("approved"):
-            comment = decision.get("comment")
             raise NonRetryableError(
                 f"step {ctx.step_id!r}: data gate {self.name!r} {verb} the step ({summary}) and "
-                f"{decision.get('by') or 'the approver'} rejected the data" + (f": {comment}" if comment else "")
+                + refused_by(decision, "rejected the data")
             )
         payload = decision.get("payload")
         fixed = payload.get("rows") if decision.get("edited") and isinstance(payload, dict) else None
