@@ -40,6 +40,7 @@ class StepContext:
         "index",
         "input",
         "iteration",
+        "reviewing",
         "run_id",
         "step_id",
         "workflow",
@@ -71,6 +72,9 @@ class StepContext:
         """The run's input."""
         self.governance: RunGovernance = executor.governance
         """The policies, kill switches, audit and budgets over this run (used by ``podium.ai``)."""
+        self.reviewing = False
+        """Set by the engine once the step's function has returned and a gate or a person reviews
+        its output: the step's ``timeout`` bounds the function, not a person's decision."""
 
     @property
     def store(self) -> Store:

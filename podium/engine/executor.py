@@ -130,6 +130,7 @@ class RunExecutor(Recording, Waits):
         self.decided: dict[str, int] = {}
         self.replayed_at: dict[_Key, int] = {}
         self.approvals_asked: set[_Key] = set()
+        self.attempt_until: dict[_Key, tuple[int, float]] = {}  # attempts parked before their timeout
         self.lease_renewed(run.lease_expires_at if run.lease_expires_at is not None else math.inf)
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
@@ -154,35 +155,6 @@ class RunExecutor(Recording, Waits):
             parent_runs=self.parent_runs,
             deploy=self.deploy,
         )
-
-    def _learn(self, ev: Event) -> None:
-        t = ev.type
-        if (t == EventType.RUN_STARTED or t == EventType.RUN_QUEUED) and ev.data and '"timeout"' in ev.data:
-            data = json.loads(ev.data)
-            if data.get("timeout"):
-                self.deadline = ev.ts + data["timeout"]
-        if ev.step is None:
-            return
-        key = (ev.step, ev.iteration, ev.index)
-        if t == EventType.STEP_COMPLETED:
-            self.recorded[key] = ("completed", ev.data)
-            if "/signal:" in ev.step:  # a wait's end read from the log: an approval's is checked (Waits)
-                self.replayed_at[key] = ev.seq
-            if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
-                self.decided[ev.step.partition("/signal:")[2]] = self.asked[key]
-        elif t == EventType.STEP_SKIPPED:
-            self.recorded[key] = ("skipped", ev.data)
-        elif t == EventType.STEP_FAILED:
-            self.recorded[key] = ("failed", ev.data)
-        elif t == EventType.STEP_RETRYING:
-            self.failed_attempts[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
-        elif t == EventType.LOOP_ITERATION:
-            self.loop_decisions.add((ev.step, ev.iteration))
-        elif t == EventType.STEP_WAITING:
-            request = json.loads(ev.data) if ev.data else {}
-            self.wait_deadlines[key] = request.get("deadline")
-            self.asked[key] = ev.seq
-            (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -615,7 +587,7 @@ class RunExecutor(Recording, Waits):
             t0 = time.time()
             if t0 >= self._renew_after:  # the sweep's renewals are late: is the run still this engine's?
                 await self.keep_lease()
-            running[key] = (t0, attempt)
+            running[key] = (t0, attempt) if not self.attempt_until else self.attempt_started(key, t0, attempt)
             try:
                 if fast:
                     value = await s.fn(**args)
@@ -708,8 +680,8 @@ class RunExecutor(Recording, Waits):
         async def produce() -> Any:
             if limit is not None:
                 async with limit:
-                    return await self._invoke(s, args, key, attempt)
-            return await self._invoke(s, args, key, attempt)
+                    return await self._invoke(s, args, key, attempt, (s.id, it, idx))
+            return await self._invoke(s, args, key, attempt, (s.id, it, idx))
 
         if (s.escalate is None and s.gate is None) or ctx is None:
             return await produce()
@@ -719,11 +691,12 @@ class RunExecutor(Recording, Waits):
         # The output a gate checks or a person decides on is logged first: the step resumes after
         # the decision with that same output, not a new one (and without repeating its side effects).
         value = await self.durable_call(ctx, "output", produce, (), {}, NO_RETRY, None)
+        ctx.reviewing = True  # the step's timeout bounded the function only
         if s.gate is not None:
             value = await s.gate(ctx, value)
         return value if s.escalate is None else await escalate(ctx, s.escalate, value)
 
-    async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int) -> Any:
+    async def _invoke(self, s: StepDef, args: dict[str, Any], key: str, attempt: int, at: _Key) -> Any:
         if s.executor is not None and not s.takes_ctx:  # elsewhere (Ray); a ctx step sends its ctx.calls
             from .remote import run_remote
 
@@ -736,7 +709,7 @@ class RunExecutor(Recording, Waits):
             if s.timeout is None:
                 return await s.fn(**args)
             try:
-                async with asyncio.timeout(s.timeout):
+                async with asyncio.timeout(self.time_left(at, s.timeout)):
                     return await s.fn(**args)
             except TimeoutError:
                 raise StepTimeout(
@@ -747,7 +720,7 @@ class RunExecutor(Recording, Waits):
         if s.timeout is None:
             return await fut
         try:
-            return await asyncio.wait_for(fut, s.timeout)
+            return await asyncio.wait_for(fut, self.time_left(at, s.timeout))
         except TimeoutError:
             # A thread cannot be killed: the attempt is abandoned and its result ignored.
             raise StepTimeout(

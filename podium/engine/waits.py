@@ -22,7 +22,7 @@ from .context import _RAISE, StepContext
 from .reused import marked_reused
 
 if TYPE_CHECKING:
-    from ..records import RunRecord
+    from ..records import Event, RunRecord
     from ..storage import Store
     from .ports import RunHost
 
@@ -104,6 +104,12 @@ class Waits:
     handoff: set[str]
     signals: dict[str, str | None] | None
     wait_deadlines: dict[Any, float | None]
+    attempt_until: dict[Any, tuple[int, float]]
+    """Step attempts that parked before their timeout: key -> (attempt, when the timeout is due)."""
+    _marked: set[Any]
+    deadline: float | None
+    wf: Any
+    loop_decisions: set[tuple[str, int]]
     state: dict[str, Any]
     _ready: Any
     _wake: asyncio.Future[None] | None
@@ -125,6 +131,65 @@ class Waits:
     """The waits whose request (in the log) was an approval's."""
     unasked: set[Any] = frozenset()  # type: ignore[assignment]
     """Ends under an approval's name read from the log that no approval asked for (:meth:`check_tail`)."""
+
+    def _learn(self, ev: Event) -> None:
+        t = ev.type
+        if (t == EventType.RUN_STARTED or t == EventType.RUN_QUEUED) and ev.data and '"timeout"' in ev.data:
+            data = json.loads(ev.data)
+            if data.get("timeout"):
+                self.deadline = ev.ts + data["timeout"]
+        if ev.step is None:
+            return
+        key = (ev.step, ev.iteration, ev.index)
+        if t == EventType.STEP_COMPLETED:
+            self.recorded[key] = ("completed", ev.data)
+            if "/signal:" in ev.step:  # a wait's end read from the log: an approval's is checked (Waits)
+                self.replayed_at[key] = ev.seq
+            if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
+                self.decided[ev.step.partition("/signal:")[2]] = self.asked[key]
+        elif t == EventType.STEP_SKIPPED:
+            self.recorded[key] = ("skipped", ev.data)
+        elif t == EventType.STEP_FAILED:
+            self.recorded[key] = ("failed", ev.data)
+        elif t == EventType.STEP_RETRYING:
+            self.failed_attempts[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
+        elif t == EventType.LOOP_ITERATION:
+            self.loop_decisions.add((ev.step, ev.iteration))
+        elif t == EventType.STEP_STARTED and ev.data and '"until"' in ev.data:  # parked before its timeout
+            self.attempt_until[key] = (ev.attempt, float(json.loads(ev.data)["until"]))
+        elif t == EventType.STEP_WAITING:
+            request = json.loads(ev.data) if ev.data else {}
+            self.wait_deadlines[key] = request.get("deadline")
+            self.asked[key] = ev.seq
+            (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
+
+    def attempt_started(self, key: _Key, t0: float, attempt: int) -> tuple[float, int]:
+        """When attempt ``attempt`` of step ``key`` started, for its timeout: ``t0``, unless the run
+        parked in that attempt before its timeout was due (:meth:`_log_attempt_end`); the attempt
+        goes on after the wake, so its timeout counts from its first start, not afresh."""
+        logged = self.attempt_until.get(key)
+        s = self.wf.steps.get(key[0])
+        if logged is None or logged[0] != attempt or s is None or not s.timeout:
+            return t0, attempt
+        self._marked.add((key, attempt))  # its start is in the log already
+        return logged[1] - s.timeout, attempt
+
+    def time_left(self, key: _Key, timeout: float) -> float:
+        """Seconds left of the running attempt of step ``key`` under its ``timeout``."""
+        started = self.running.get(key)
+        return timeout if started is None else max(0.0, started[0] + timeout - time.time())
+
+    async def _log_attempt_end(self, ctx: StepContext, until: float) -> None:
+        """Write when the running attempt of ``ctx``'s step reaches its timeout, as the run parks
+        before it: the replay after the wake (by this engine or another) fails it then."""
+        key = (ctx.step_id, ctx.iteration, ctx.index)
+        if self.attempt_until.get(key) == (ctx.attempt, until):
+            return  # a replay of the attempt: written already
+        started = self.running.get(key, (time.time(), ctx.attempt))[0]
+        self._marked.add((key, ctx.attempt))
+        data = json.dumps({"started": started, "until": until})
+        await self.emit(EventType.STEP_STARTED, key[0], key[1], key[2], ctx.attempt, data)
+        self.attempt_until[key] = (ctx.attempt, until)
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -349,17 +414,20 @@ class Waits:
                 if default is _RAISE:
                     raise NonRetryableError(f"step {ctx.step_id!r}: no signal {name!r} arrived within {timeout}s")
                 return default
-            until = deadline
-            step_end, step_timeout = self._attempt_end(ctx)
+            until, timed = deadline, False
+            # a person's decision (an approval) keeps its own SLA: the step's timeout is for its work
+            step_end, step_timeout = self._attempt_end(ctx) if info is None else (None, None)
             if step_end is not None and deadline is not None and step_end < deadline:
                 if now >= step_end:  # the attempt's own timeout (asyncio.timeout in _invoke) is due
                     raise StepTimeout(
                         f"step {ctx.step_id!r} attempt {ctx.attempt} did not finish within its timeout "
                         f"of {step_timeout}s (waiting for {name!r})"
                     )
-                until = step_end  # parked, the attempt's timeout would stop counting until the wake
+                until, timed = step_end, True  # the attempt's timeout comes first
             if until is None or until - now > HOLD:
-                raise _Suspend(name, deadline)
+                if timed and step_end is not None:  # parked, woken for the timeout the log keeps counting
+                    await self._log_attempt_end(ctx, step_end)
+                raise _Suspend(name, until)
             await self._hold(name, until)  # due soon: wait here, holding the run, not parked
             held = True
             if name not in self.signals and self._switched_off(ctx):
@@ -487,7 +555,7 @@ class Waits:
         wf = getattr(self, "wf", None)
         s = wf.steps.get(ctx.step_id) if wf is not None else None
         started = self.running.get((ctx.step_id, ctx.iteration, ctx.index))
-        if s is None or not s.timeout or started is None:
+        if s is None or not s.timeout or started is None or ctx.reviewing:
             return None, None
         return started[0] + s.timeout, s.timeout
 
