@@ -133,7 +133,15 @@ def load(path: str | os.PathLike[str], *, type: str | None = None) -> Document:
                 "whole to be chunked); split it into smaller files, or move it out of the folder being ingested"
             )
         if kind == "pdf":
-            pages, title = pdf_pages(io.BytesIO(fh.read()))
+            try:
+                pages, title = pdf_pages(io.BytesIO(fh.read()))
+            except ImportError:
+                raise
+            except Exception as exc:  # a damaged or mislabelled file: pypdf's message named no file
+                raise ValueError(
+                    f"{p}: not a readable PDF ({exc.__class__.__name__}: {exc}); export it as PDF again, or move it "
+                    "out of the folder being ingested"
+                ) from None
             sections = [(t, {"page": i}) for i, t in enumerate(pages, 1) if t.strip()]
             return Document(source=str(p), title=title or p.stem, type="pdf", sections=sections)
         raw = decode_text(fh.read())

@@ -4,6 +4,7 @@ round"); each test failed on the code before its fix. The round's data: tests/sc
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,17 @@ async def test_support_outcome_says_what_was_sent_after_a_person_decided(tmp_pat
     assert "was sent" not in rejected["note"] and "escalated" in rejected["note"]
     assert edited["sent"] is True and edited["reply"].startswith("Bitte starten")
     assert edited["reply_source"] == "person" and "edited reply was sent" in edited["note"]
+
+
+def test_answer_a_damaged_pdf_in_the_handbook_is_named(tmp_path):
+    """Before: a truncated PDF in the ``docs`` folder failed the answer run at its first step with pypdf's
+    "Stream has ended unexpectedly", naming neither the file nor what to do."""
+    from podium.knowledge._loaders import load
+
+    whole = (Path(__file__).parent / "data" / "fifth" / "answer_docs" / "accessible.pdf").read_bytes()
+    for name, data in (("broken.pdf", whole[:300]), ("notes.pdf", b"not a pdf at all")):
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=rf"{name}: not a readable PDF .*export it as PDF again"):
+            load(tmp_path / name)
+    (tmp_path / "ok.pdf").write_bytes(whole)
+    assert "lift from the car deck" in load(tmp_path / "ok.pdf").text

@@ -144,8 +144,8 @@ RISKY = {"Gift-Card", "Mobile Phones", "Digital Downloads"}
 HOME = {"SGD": "SG", "KRW": "KR", "INR": "IN", "AUD": "AU"}
 
 
-def fraud(out: Path) -> dict:
-    rng = random.Random(5551)
+def fraud(out: Path, n_train: int = 10000, n_later: int = 4000, seed: int = 5551) -> dict:
+    rng = random.Random(seed)
     customers = []
     for c in range(800):
         cur = rng.choice(list(CURRENCIES))
@@ -188,7 +188,7 @@ def fraud(out: Path) -> dict:
 
     cols = ["tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country", "hour",
             "new_device", "tx_last_24h", "is_fraud"]
-    train, later = tx(10000, 0), tx(4000, 10000)
+    train, later = tx(n_train, 0), tx(n_later, n_train)
     write(out / "fraud5_train.csv", train, cols, rng=rng, bom=True, end="\r\n")
     write(out / "fraud5_later.csv", later, cols, rng=rng)
     return {"train_fraud": sum(r["is_fraud"] for r in train), "later_fraud": sum(r["is_fraud"] for r in later)}
