@@ -183,3 +183,20 @@ def test_answer_a_damaged_pdf_in_the_handbook_is_named(tmp_path):
             load(tmp_path / name)
     (tmp_path / "ok.pdf").write_bytes(whole)
     assert "lift from the car deck" in load(tmp_path / "ok.pdf").text
+
+
+def test_churn_names_the_line_of_an_empty_label_in_a_training_file(tmp_path):
+    """Before: a training (or holdout) file with an empty ``churned`` cell was refused with "1 row(s) have
+    an empty churned cell", and the row was left to be found among thousands (the fifth round's gym chain
+    exports 3,000 members, with a quoted multi-line notes column, so line numbers are not row numbers)."""
+    from examples.scenarios import _churn_format as fmt
+    from podium import ConfigError
+
+    path = tmp_path / "train.csv"
+    rows = "".join(f'GYM{i},{i % 30},{20 + i % 50},{i % 4},{i % 60},Basic,"a\nb",{"" if i == 3 else i % 2}\n'
+                   for i in range(40))
+    path.write_text("Customer_ID,Tenure_Months,Monthly_Charges,Support_Tickets_90D,Last_Login_Days,Plan,Notes,"
+                    "Churned\n" + rows, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"train.csv:8: column 8 \(churned\) is empty; label every row"):
+        fmt.read(str(path), labelled=True)
+    assert len(fmt.read(str(path), labelled=None)) == 40  # customers to score may leave it empty
