@@ -137,14 +137,17 @@ def event(input: Any) -> dict[str, Any]:
     ceiling = approval_limit()
     limit = _figure(input.get("approve_above_pct", ceiling))
     now = "no limit (approval is off)" if ceiling is None else f"the limit of {ceiling:g}%"
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
+    # finite: "nan" (also JSON's NaN) passed both checks, as nan compares false with everything
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
+                              or limit < 0):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; give a percentage >= 0: it can only lower '
                           f"{now} (the operator sets the limit with {LIMIT_ENV})")
     if ceiling is not None and (limit is None or limit > ceiling):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; a run can only lower {now}, never raise '
                           f"it or switch the approval off: the operator sets it with {LIMIT_ENV}")
     timeout = _figure(input.get("approval_timeout"))
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not math.isfinite(timeout) or timeout <= 0):
         raise ConfigError(f'input field "approval_timeout" is {timeout!r}; give seconds (> 0), or leave it out to wait')
     writer = str(input.get("writer") or "model")
     if writer not in ("model", "template"):

@@ -200,3 +200,34 @@ def test_churn_names_the_line_of_an_empty_label_in_a_training_file(tmp_path):
     with pytest.raises(ConfigError, match=r"train.csv:8: column 8 \(churned\) is empty; label every row"):
         fmt.read(str(path), labelled=True)
     assert len(fmt.read(str(path), labelled=None)) == 40  # customers to score may leave it empty
+
+
+def test_churn_and_ml_pipeline_refuse_numbers_that_are_not_finite():
+    """Before: churn's ``"approve_offer_above": "nan"`` switched the retention lead's approval off (no offer
+    is worth more than nan), ``"max_customers": "inf"`` stopped the run with an ``OverflowError`` traceback;
+    ml_pipeline's ``"min_gain": "nan"`` deployed no candidate however much better, without a word."""
+    from examples.scenarios import churn, ml_pipeline
+    from podium import ConfigError
+
+    for bad in ({"approve_offer_above": "nan"}, {"max_customers": "inf"}, {"max_customers": "10.5"},
+                {"threshold": "nan"}, {"review_timeout": "-5"}, {"approve_offer_above": "lots"}):
+        with pytest.raises(ConfigError, match=f"input field '{next(iter(bad))}'"):
+            churn.settings(bad)
+    s = churn.settings({"approve_offer_above": "80", "max_customers": "1000", "threshold": " 0.4 "})
+    assert (s.approve_above, s.max_customers, s.threshold) == (80.0, 1000, 0.4)
+    for bad in ("nan", "inf", "-inf", "more"):
+        with pytest.raises(ConfigError, match="input field 'min_gain'"):
+            ml_pipeline._input({"min_gain": bad})
+    assert ml_pipeline._input({"min_gain": "-1"})["min_gain"] == "-1"  # any candidate passes: allowed
+
+
+def test_pricing_refuses_limits_that_are_not_finite():
+    """Before: ``"approve_above_pct": "nan"`` (or JSON's ``NaN``) and ``"approval_timeout": "nan"`` or
+    ``"inf"`` passed the checks (nan compares false with every bound) and went into the run as its limits."""
+    from examples.scenarios import pricing
+    from podium import ConfigError
+
+    for field in ("approve_above_pct", "approval_timeout"):
+        for bad in ("nan", float("nan"), "inf", float("inf")):
+            with pytest.raises(ConfigError, match=f'input field "{field}"'):
+                pricing.event({"vendor": "acme", "change_pct": 8, field: bad})
