@@ -44,11 +44,11 @@ from podium.validators import BannedContent, check_output
 
 try:
     from . import _churn_format as fmt
-    from ._common import DATA, id_list, number, path_of, system
+    from ._common import DATA, as_listed, id_list, number, path_of, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/churn.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     import _churn_format as fmt  # type: ignore[no-redef]
-    from _common import DATA, id_list, number, path_of, system  # type: ignore[no-redef]
+    from _common import DATA, as_listed, id_list, number, path_of, system  # type: ignore[no-redef]
 
 MODEL = "scenario-churn"
 CAMPAIGN = "CMP-RETAIN"
@@ -233,6 +233,7 @@ async def review(ctx: Any, input: Any, score: dict[str, Any]) -> dict[str, Any]:
             # be read treats nobody (it treated the whole grey zone); only customers of the grey zone
             listed = given.get("treat", payload["treat"]) if isinstance(given, dict) else payload["treat"]
             ids = id_list(listed)
+            ids = None if ids is None else as_listed(ids, payload["treat"])  # [123] is customer "000123"
             chosen = [i for i in payload["treat"] if i in set(ids or [])]
             if ids is None:
                 out["unreadable_treat_list"] = repr(listed)[:200]

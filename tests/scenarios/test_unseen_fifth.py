@@ -231,3 +231,63 @@ def test_pricing_refuses_limits_that_are_not_finite():
         for bad in ("nan", float("nan"), "inf", float("inf")):
             with pytest.raises(ConfigError, match=f'input field "{field}"'):
                 pricing.event({"vendor": "acme", "change_pct": 8, field: bad})
+
+
+async def test_fraud_a_reviewer_may_block_a_payment_by_its_number_without_leading_zeros(tmp_path, monkeypatch):
+    """Before: with tx_ids exported with leading zeros (the fifth round's ``0010240``), a reviewer typing
+    ``{"block": [10240]}`` (JSON numbers have no leading zeros) blocked nothing: the payment was approved and
+    ``10240`` listed as not in the review. A number equal to exactly one queued id without its zeros is that id."""
+    pytest.importorskip("sklearn", reason="the fraud scenario needs the ml extra: pip install 'podium[ml]'")
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import fraud
+    from examples.scenarios._common import as_listed
+    from podium import Client
+
+    from .test_unseen_fourth import ROOT, _wait_for_approval
+
+    assert as_listed(["10240", "7", "0010240", "T1"], ["0010240", "007", "0007", "T1"]) == ["0010240", "7", "0010240",
+                                                                                           "T1"]
+    data = ROOT / "examples" / "scenarios" / "data"
+    text = (data / "fraud_transactions.csv").read_text(encoding="utf-8").replace("\nT0", "\n00")
+    (tmp_path / "tx.csv").write_text(text, encoding="utf-8")
+    inp = {"train": str(data / "fraud_train.csv"), "transactions": str(tmp_path / "tx.csv")}
+    async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05) as c:
+        handle = await c.start(fraud.workflow, inp)
+        req = await _wait_for_approval(c, handle.id)
+        assert req is not None
+        queued = [t["tx_id"] for t in req["payload"]["transactions"]]
+        assert queued and all(q.startswith("00") for q in queued)
+        await c.decide(handle.id, req["name"], approve=True, payload={"block": [int(queued[0]), 99999999]})
+        out = await c.result(handle.id, timeout=600)
+    decided = {t["tx_id"]: t["decision"] for t in out["transactions"]}
+    assert decided[queued[0]] == "block" and all(decided[q] == "approve" for q in queued[1:])
+    assert out["review"]["blocked"] == [queued[0]] and out["review"]["not_in_review"] == ["99999999"]
+
+
+@pytest.mark.timeout(900)
+async def test_churn_a_person_may_treat_a_customer_by_its_number_without_leading_zeros(tmp_path, monkeypatch):
+    """Before: with customer ids exported with leading zeros (``0030012``), a retention lead typing
+    ``{"treat": [30012]}`` treated nobody (JSON numbers drop leading zeros)."""
+    pytest.importorskip("mlflow", reason="the churn scenario needs the ml extra: pip install 'podium[ml]'")
+    pytest.importorskip("uvicorn", reason="the sandbox company needs the demo extra: pip install 'podium[demo]'")
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import churn
+    from podium import Client
+    from podium.sandbox import Sandbox
+
+    from .test_unseen_fourth import ROOT, _wait_for_approval
+
+    text = (ROOT / "examples" / "scenarios" / "data" / "churn_customers.csv").read_text(encoding="utf-8")
+    (tmp_path / "customers.csv").write_text(text.replace("\nC", "\n00"), encoding="utf-8")
+    inp = {"review_margin": 0.3, "approve_offer_above": 1e9, "max_customers": 1000, "customers":
+           str(tmp_path / "customers.csv"), "registry": f"sqlite:///{tmp_path}/mlflow.db"}
+    with Sandbox(tmp_path / "company") as company:
+        async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05, connectors=company.connectors()) as c:
+            handle = await c.start(churn.workflow, inp)
+            req = await _wait_for_approval(c, handle.id)
+            assert req is not None and req["role"] == "retention-lead"
+            grey = req["payload"]["treat"]
+            assert len(grey) >= 2 and grey[0].startswith("00")
+            await c.decide(handle.id, req["name"], approve=True, payload={"treat": [int(grey[0])]})
+            out = await c.result(handle.id, timeout=900)
+    assert out["review"]["chosen"] == [grey[0]]
