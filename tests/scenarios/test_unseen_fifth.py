@@ -291,3 +291,23 @@ async def test_churn_a_person_may_treat_a_customer_by_its_number_without_leading
             await c.decide(handle.id, req["name"], approve=True, payload={"treat": [int(grey[0])]})
             out = await c.result(handle.id, timeout=900)
     assert out["review"]["chosen"] == [grey[0]]
+
+
+def test_kb_ingest_names_a_file_it_cannot_read_without_a_traceback(tmp_path):
+    """Before: ``podium kb ingest docs`` with a damaged PDF (or a ``.docx``) in the folder ended in a Python
+    traceback; now one line says which file and what to do."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("# Ok\n\nFerries leave hourly.\n", encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog")
+    env = {**os.environ, "PYTHONPATH": str(root), "PODIUM_DB": f"sqlite:///{tmp_path}/kb.db", "PODIUM_EMBEDDER": "hash:64"}
+    env.pop("PODIUM_TOKEN", None)
+    done = subprocess.run([sys.executable, "-m", "podium.cli", "kb", "ingest", "docs", "--kb", "ferry"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "broken.pdf: not a readable PDF" in done.stderr and "export it as PDF again" in done.stderr
