@@ -157,7 +157,7 @@ def decode_text(data: bytes) -> str:
     """A text file's bytes as text: by its byte-order mark when it has one (Windows Notepad's "Unicode" is
     UTF-16 with a BOM, and many editors start UTF-8 with one), else UTF-8; undecodable bytes become U+FFFD
     and line ends become ``\n``. Before, every file was read as UTF-8: a UTF-16 handbook page was ingested
-    as letters between NUL bytes, which no question retrieved, and a UTF-8 BOM hid a Markdown title."""
+    as letters between NUL bytes, and a UTF-8 BOM hid a Markdown title."""
     codec = next((c for bom, c in _BOMS if data.startswith(bom)), "utf-8")
     text = data.decode(codec, errors="replace")
     return text.replace("\r\n", "\n").replace("\r", "\n")

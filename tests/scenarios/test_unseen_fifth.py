@@ -66,7 +66,7 @@ def test_recommend_reads_its_numbers_written_as_text():
 
 def test_answer_handbook_pages_saved_as_utf16_or_with_a_bom_are_read_as_text(tmp_path):
     """Before: every handbook file was read as UTF-8, so a page Windows Notepad saved as "Unicode" (UTF-16
-    with a byte-order mark) was ingested as letters between NUL bytes, and no question found it (the fifth
+    with a byte-order mark) was ingested as letters between NUL bytes (the fifth
     round's ``assistance.txt``); a UTF-8 BOM before a Markdown heading hid the page's title."""
     from podium.knowledge._loaders import load
 
