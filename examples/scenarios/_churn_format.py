@@ -67,6 +67,9 @@ def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None
     with_label = TARGET in at and labelled is not False
     for line, record in records:  # a quoted cell may span lines: the line is the row's first
         row = _row(path, line, record, at, with_label)
+        if labelled and TARGET not in row:  # said with its line: the count alone left the row to be found
+            raise ConfigError(f"{path}:{line}: column {at[TARGET] + 1} ({TARGET}) is empty; label every row of "
+                              "this file 0 or 1 (or true/false, yes/no)")
         wrong = None if aside is None else next(
             (n for n, (low, high) in RANGES.items() if not low <= row[n] <= high), None
         )

@@ -89,6 +89,24 @@ def id_list(given: Any) -> list[str] | None:
     return [str(i).strip() for i in given if str(i).strip()]
 
 
+def as_listed(listed: list[str], known: Iterable[str]) -> list[str]:
+    """``listed`` (ids a person typed) with each id that is none of ``known`` but a number equal to exactly one
+    of them without its leading zeros written as that one: JSON numbers drop leading zeros, so a reviewer
+    typing ``[10240]`` for the payment ``0010240`` blocked nothing, and it was approved. Ids that still match
+    nothing are kept (and reported by the caller)."""
+    known = set(known)
+    numbers: dict[int, list[str]] = {}
+    for k in known:
+        if k.isascii() and k.isdigit():
+            numbers.setdefault(int(k), []).append(k)
+    out = []
+    for i in listed:
+        if i not in known and i.isascii() and i.isdigit() and len(numbers.get(int(i), [])) == 1:
+            i = numbers[int(i)][0]
+        out.append(i)
+    return out
+
+
 def timeout_of(input: dict[str, Any], name: str = "review_timeout") -> float | None:
     """``input[name]``: seconds (> 0) a person has to decide, or None (absent, null or 0: wait)."""
     value = number(input, name, None, low=0, hint="seconds (a number > 0), or leave it out to wait for a person")

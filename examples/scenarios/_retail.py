@@ -8,6 +8,7 @@ names the file, the line and the column expected, so anyone can run the scenario
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC
 from typing import Any
@@ -102,6 +103,29 @@ def read_purchase_orders(path: str) -> list[dict[str, Any]]:
     return out
 
 
+def sku_key(text: str) -> str:
+    """How a SKU written by another system is matched to the catalogue's: without surrounding spaces, case
+    or Unicode form (``ct-0042`` is ``CT-0042``). Nothing else is merged: ``0042`` is not ``42``."""
+    return unicodedata.normalize("NFC", text).strip().casefold()
+
+
+def catalogue_skus(orders: list[dict[str, Any]], catalogue: dict[str, Any]) -> list[dict[str, Any]]:
+    """``orders`` with each SKU as the catalogue spells it: the exact SKU when the catalogue has it, else
+    the one catalogue SKU equal to it without case (:func:`sku_key`); a SKU matching none, or two
+    catalogue SKUs differing only in case, is kept as written. A purchase-order export writing SKUs in
+    lower case left every PO of a product below margin unflagged (listed as of an unknown SKU)."""
+    spelled: dict[str, list[str]] = {}
+    for sku in catalogue:
+        spelled.setdefault(sku_key(sku), []).append(sku)
+    out = []
+    for o in orders:
+        found = spelled.get(sku_key(o["sku"]), [])
+        if o["sku"] not in catalogue and len(found) == 1:
+            o = {**o, "sku": found[0], "sku_as_written": o["sku"]}
+        out.append(o)
+    return out
+
+
 def read_inventory(path: str) -> dict[str, dict[str, int]]:
     """sku -> {warehouse: qty}; the same (sku, warehouse) on several lines adds up (bins, lots)."""
     out: dict[str, dict[str, int]] = {}
@@ -116,6 +140,10 @@ def read_inventory(path: str) -> dict[str, dict[str, int]]:
     return out
 
 
+#: Seconds since 1970 of 0001-01-01 and of the last second of 9999: the dates an order time can name.
+_FIRST_SECOND, _LAST_SECOND = -62135596800.0, 253402300799.0
+
+
 def _timestamp(path: str, line: int, text: str) -> float:
     from datetime import datetime
 
@@ -124,6 +152,12 @@ def _timestamp(path: str, line: int, text: str) -> float:
     except ValueError:
         seconds = None
     if seconds is not None and math.isfinite(seconds):
+        # a time in milliseconds (1735689600000) read as seconds is 55,000 years ahead: it sorted after
+        # every real order and became the customer's "latest" purchase, without a word
+        if not _FIRST_SECOND <= seconds <= _LAST_SECOND:
+            raise ConfigError(f"{path}:{line}: column ts is {text!r}, which as seconds since 1970 is not a date between "
+                              "the years 1 and 9999; give seconds (a time in milliseconds: divide it by 1000) or an "
+                              "ISO 8601 date or time (2026-03-01T10:15:00)")
         return seconds
     try:
         at = datetime.fromisoformat(text.replace("Z", "+00:00"))

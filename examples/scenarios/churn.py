@@ -44,11 +44,11 @@ from podium.validators import BannedContent, check_output
 
 try:
     from . import _churn_format as fmt
-    from ._common import DATA, id_list, path_of, system
+    from ._common import DATA, as_listed, id_list, number, path_of, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/churn.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     import _churn_format as fmt  # type: ignore[no-redef]
-    from _common import DATA, id_list, path_of, system  # type: ignore[no-redef]
+    from _common import DATA, as_listed, id_list, number, path_of, system  # type: ignore[no-redef]
 
 MODEL = "scenario-churn"
 CAMPAIGN = "CMP-RETAIN"
@@ -89,15 +89,16 @@ class Settings:
 
 def settings(input: dict[str, Any]) -> Settings:
     """The run's thresholds, checked (a wrong one names the input field)."""
-    def number(name: str, default: float) -> float:
-        try:
-            return float(input.get(name, default))
-        except (TypeError, ValueError):
-            raise ConfigError(f"input field {name!r}: {input.get(name)!r} is not a number (default {default})") from None
+    def given(name: str, default: float, what: str = "a number", **rule: Any) -> Any:
+        # a finite number, or text holding one: "nan" skipped the offer approval (no offer is worth more than
+        # nan) and "inf" customers stopped the run with an OverflowError
+        return number(input, name, default, hint=f"{what} (default {default:g})", **rule)
 
-    s = Settings(number("threshold", 0.5), number("review_margin", 0.05), number("approve_offer_above", 60.0),
-                 int(number("max_customers", 50)), str(input.get("campaign") or CAMPAIGN),
-                 number("review_timeout", 0) or None)
+    s = Settings(given("threshold", 0.5), given("review_margin", 0.05),
+                 given("approve_offer_above", 60.0, "an amount >= 0", low=0),
+                 given("max_customers", 50, "a whole number >= 0", low=0, whole=True),
+                 str(input.get("campaign") or CAMPAIGN),
+                 given("review_timeout", 0, "seconds >= 0", low=0) or None)
     if not 0 < s.threshold < 1 or not 0 <= s.margin < s.threshold or s.max_customers < 0:
         raise ConfigError("input: need 0 < threshold < 1, 0 <= review_margin < threshold and max_customers >= 0 "
                           f"(got {s.threshold}, {s.margin}, {s.max_customers})")
@@ -232,6 +233,7 @@ async def review(ctx: Any, input: Any, score: dict[str, Any]) -> dict[str, Any]:
             # be read treats nobody (it treated the whole grey zone); only customers of the grey zone
             listed = given.get("treat", payload["treat"]) if isinstance(given, dict) else payload["treat"]
             ids = id_list(listed)
+            ids = None if ids is None else as_listed(ids, payload["treat"])  # [123] is customer "000123"
             chosen = [i for i in payload["treat"] if i in set(ids or [])]
             if ids is None:
                 out["unreadable_treat_list"] = repr(listed)[:200]

@@ -158,6 +158,11 @@ def to_person(row: dict[str, Any], review_below: float, topic_review_below: floa
     return why
 
 
+#: What a blank message (a form's empty comment) is labelled, by rule, never by a classifier.
+BLANK = {"sentiment": "neutral", "sentiment_confidence": 0.0, "topic": None, "topic_confidence": 0.0, "empty": True,
+         "familiar": 1.0, "to_person": []}
+
+
 def _quality(labels: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Accuracy of the classifiers on every message, and on those they decide without a person."""
     n = len(rows)
@@ -167,10 +172,12 @@ def _quality(labels: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[s
     out.update(to_person=n - len(auto), to_person_share=round((n - len(auto)) / n, 4),
                unfamiliar=sum(r.get("familiar", 1.0) < FAMILIAR for r in rows),
                auto_sentiment_accuracy=round(sum(right[i] for i in auto) / len(auto), 4) if auto else None)
-    if all(isinstance(lab.get("topic"), str) for lab in labels):
-        topics = [label(lab["topic"]) == r["topic"] for lab, r in zip(labels, rows, strict=True)]
-        out["topic_accuracy"] = round(sum(topics) / n, 4)
-        out["auto_topic_accuracy"] = round(sum(topics[i] for i in auto) / len(auto), 4) if auto else None
+    said = [i for i, r in enumerate(rows) if not r.get("empty")]  # a blank message has no topic to be right on
+    if said and all(isinstance(labels[i].get("topic"), str) for i in said):
+        topics = {i: label(labels[i]["topic"]) == rows[i]["topic"] for i in said}
+        out["topic_accuracy"] = round(sum(topics.values()) / len(said), 4)
+        auto_said = [i for i in auto if i in topics]
+        out["auto_topic_accuracy"] = round(sum(topics[i] for i in auto_said) / len(auto_said), 4) if auto_said else None
     return out
 
 
@@ -179,9 +186,14 @@ async def evaluate(path: str, examples: str | None = None, input: dict[str, Any]
     they were not trained on: accuracy on all of them, the share sent to a person at the thresholds
     of ``input`` (the defaults otherwise), and the accuracy on the ones decided without a person."""
     rows = read_jsonl(path, required=("text", "sentiment", "topic"))
-    found = await _label(examples or path_of({}, "examples", "feedback_examples.jsonl"), [r["text"] for r in rows])
+    said = [r["text"] for r in rows if r["text"].strip()]
+    found = iter(await _label(examples or path_of({}, "examples", "feedback_examples.jsonl"), said) if said else [])
     below = thresholds(input or {})
-    return _quality(rows, [{**f, "to_person": to_person(f, *below)} for f in found])
+    # a blank message is measured as the workflow decides it (neutral, by rule): it was classified here,
+    # and sent to a person, though a run never does either
+    decided = [{**(f := next(found)), "to_person": to_person(f, *below)} if r["text"].strip() else dict(BLANK)
+               for r in rows]
+    return _quality(rows, decided)
 
 
 workflow = Workflow("scenario-feedback", description="sentiment -> topic -> summary -> executive alert for negative clusters")
@@ -197,8 +209,7 @@ async def classify(ctx, input) -> dict[str, Any]:
     # an empty comment (a form's blank field) says nothing: neutral, no topic, never in a negative cluster
     said = [m["text"] for m in messages if m["text"].strip()]
     labels = iter(await ctx.call(_label, examples, said, name="classify") if said else [])
-    blank = {"sentiment": "neutral", "sentiment_confidence": 0.0, "topic": None, "topic_confidence": 0.0, "empty": True,
-             "familiar": 1.0, "to_person": []}
+    blank = dict(BLANK)
     rows = []
     for m in messages:
         row = {"text": m["text"], **(next(labels) if m["text"].strip() else blank)}

@@ -31,10 +31,10 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import id_list, number, path_of, read_csv, timeout_of
+    from ._common import as_listed, id_list, number, path_of, read_csv, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import id_list, number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
+    from _common import as_listed, id_list, number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
@@ -406,6 +406,7 @@ async def decide(ctx, input, risk) -> dict[str, Any]:
         queued = {d["tx_id"] for d in queue}
         edited = answer.get("payload") if isinstance(answer.get("payload"), dict) else {}
         listed = id_list(edited.get("block") or [])
+        listed = None if listed is None else as_listed(listed, queued)  # [10240] is the payment 0010240
         # rejected: all blocked; a block list that cannot be read blocks all too (deny by default)
         blocked = queued if not answer["approved"] or listed is None else queued & set(listed)
         if listed:

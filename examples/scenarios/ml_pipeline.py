@@ -34,11 +34,11 @@ from podium.ml import Drift, Gate, Range, Unique
 
 try:
     from . import _churn_format as fmt
-    from ._common import DATA, path_of
+    from ._common import DATA, number, path_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/ml_pipeline.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     import _churn_format as fmt  # type: ignore[no-redef]
-    from _common import DATA, path_of  # type: ignore[no-redef]
+    from _common import DATA, number, path_of  # type: ignore[no-redef]
 
 MODEL = "scenario-ml-pipeline"
 REFERENCE = "scenario-ml-pipeline:champion-train"
@@ -90,10 +90,10 @@ def _input(input: Any) -> dict[str, Any]:
     metric = input.get("metric", "roc_auc")
     if metric not in METRICS:
         raise ConfigError(f"input field 'metric': {metric!r} is not one of {', '.join(METRICS)}")
-    try:
-        float(input.get("min_gain", 0.0))
-    except (TypeError, ValueError):
-        raise ConfigError(f"input field 'min_gain': {input.get('min_gain')!r} is not a number") from None
+    # finite: "nan" deployed no candidate however much better (nothing is better by more than nan), "inf" the
+    # same; a negative min_gain stays allowed, deliberately (any candidate passes: how to force a redeploy)
+    number(input, "min_gain", 0.0, hint="how much better than the champion a candidate must be, a finite number "
+           "(default 0; negative lets a worse one replace it)")
     return input
 
 

@@ -47,11 +47,11 @@ from podium import ConfigError, Workflow, ai
 
 try:
     from ._common import path_of
-    from ._retail import read_catalogue, read_purchase_orders, system
+    from ._retail import catalogue_skus, read_catalogue, read_purchase_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/pricing.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import path_of  # type: ignore[no-redef]
-    from _retail import read_catalogue, read_purchase_orders, system  # type: ignore[no-redef]
+    from _retail import catalogue_skus, read_catalogue, read_purchase_orders, system  # type: ignore[no-redef]
 
 APPROVE_ABOVE_PCT = 20.0
 FINANCE = "finance@northwind.example"
@@ -130,21 +130,24 @@ def event(input: Any) -> dict[str, Any]:
         raise ConfigError(f'input field "change_pct" is {input.get("change_pct")!r}; give the change in percent, '
                           "a number above -100 and at most 10000 (8 for +8%, -5 for a 5% cut)")
     effective = str(input.get("effective") or date.today().isoformat())
-    try:
-        date.fromisoformat(effective)
+    try:  # passed on as the calendar date: "2027-W05-1" or "20270125" went to the ERP and the mail as typed
+        effective = date.fromisoformat(effective.strip()).isoformat()
     except ValueError:
         raise ConfigError(f'input field "effective" is {effective!r}; give an ISO date such as 2027-01-01') from None
     ceiling = approval_limit()
     limit = _figure(input.get("approve_above_pct", ceiling))
     now = "no limit (approval is off)" if ceiling is None else f"the limit of {ceiling:g}%"
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit < 0):
+    # finite: "nan" (also JSON's NaN) passed both checks, as nan compares false with everything
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or not math.isfinite(limit)
+                              or limit < 0):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; give a percentage >= 0: it can only lower '
                           f"{now} (the operator sets the limit with {LIMIT_ENV})")
     if ceiling is not None and (limit is None or limit > ceiling):
         raise ConfigError(f'input field "approve_above_pct" is {limit!r}; a run can only lower {now}, never raise '
                           f"it or switch the approval off: the operator sets it with {LIMIT_ENV}")
     timeout = _figure(input.get("approval_timeout"))
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not math.isfinite(timeout) or timeout <= 0):
         raise ConfigError(f'input field "approval_timeout" is {timeout!r}; give seconds (> 0), or leave it out to wait')
     writer = str(input.get("writer") or "model")
     if writer not in ("model", "template"):
@@ -188,6 +191,7 @@ def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[
     empty cell) is updated like the others but not judged: ``below_margin`` is ``None``, it is listed in
     ``no_min_margin_skus`` and its purchase orders are not flagged."""
     key = same_vendor(ev["vendor"])
+    orders = catalogue_skus(orders, catalogue)
     factor = 1 + ev["change_pct"] / 100
     skus = []
     mine = [p for p in catalogue.values() if same_vendor(p["vendor"]) == key]

@@ -38,11 +38,11 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import flag, path_of
+    from ._common import flag, number, path_of
     from ._retail import read_catalogue, read_inventory, read_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/recommend.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import flag, path_of  # type: ignore[no-redef]
+    from _common import flag, number, path_of  # type: ignore[no-redef]
     from _retail import read_catalogue, read_inventory, read_orders, system  # type: ignore[no-redef]
 
 DELIVERY_DAYS = {"rotterdam": 1, "leipzig": 2, "lyon": 3, "digital": 0}
@@ -124,19 +124,23 @@ def delivery(stock: dict[str, int], days: dict[str, int], default: int, today: d
 
 def options(input: dict[str, Any]) -> dict[str, Any]:
     """The run's settings, checked (a clear error naming the field)."""
-    k = input.get("k", 5)
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 100:
-        raise ConfigError(f'input field "k" is {k!r}; give a whole number from 1 to 100')
+    # whole numbers, as JSON numbers or as text ("3": a form or a shell writes them so, and pricing, fraud and
+    # churn read them so); a word, a fraction or an out-of-range value is an error naming the field
+    k = number(input, "k", 5, low=1, high=100, whole=True, hint="a whole number from 1 to 100")
     given = input.get("delivery_days") or {}
-    if not isinstance(given, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_DELIVERY_DAYS for v in given.values()
-    ):
-        raise ConfigError('input field "delivery_days" must map warehouse names to whole days >= 0 and at most '
-                          f'{MAX_DELIVERY_DAYS}, for example {{"rotterdam": 1}}')
-    default = input.get("default_delivery_days", DEFAULT_DELIVERY_DAYS)
-    if isinstance(default, bool) or not isinstance(default, int) or not 0 <= default <= MAX_DELIVERY_DAYS:
-        raise ConfigError(f'input field "default_delivery_days" is {default!r}; give whole days >= 0 and at most '
-                          f"{MAX_DELIVERY_DAYS}")
+    if not isinstance(given, dict):
+        given = None
+    days_hint = (f"whole days >= 0 and at most {MAX_DELIVERY_DAYS} for each warehouse, for example "
+                 '{"rotterdam": 1}')
+    try:
+        given = {w: number({"d": v}, "d", None, low=0, high=MAX_DELIVERY_DAYS, whole=True, hint="")
+                 for w, v in given.items()} if given is not None else None
+    except ConfigError:
+        given = None
+    if given is None or None in given.values():
+        raise ConfigError(f'input field "delivery_days" is {input.get("delivery_days")!r}; give {days_hint}')
+    default = number(input, "default_delivery_days", DEFAULT_DELIVERY_DAYS, low=0, high=MAX_DELIVERY_DAYS, whole=True,
+                     hint=f"whole days >= 0 and at most {MAX_DELIVERY_DAYS}")
     try:
         today = date.fromisoformat(str(input.get("today") or date.today().isoformat()))
     except ValueError:

@@ -129,7 +129,10 @@ async def kb_ingest(
         async with Memory(db, embedder=embedder) as mem:
             base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
             await _embedding_allowed(db, (await base.open()).embedder, f"ingesting into knowledge base {name!r}")
-            r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"), progress=step)
+            try:
+                r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"), progress=step)
+            except ValueError as exc:  # a file ingest cannot read (its type, size, a damaged PDF): named, no traceback
+                fail(f"{exc}")
     await record(db, "kb.ingest", f"kb:{name}", added=r.added, updated=r.updated, files=len(paths))
     console().print(
         f"{name}: {r.added} added, {r.updated} updated, {r.unchanged} unchanged, {len(r.duplicates)} duplicate(s); "

@@ -6,6 +6,7 @@ PDF, so that chunks can cite the page they come from.
 
 from __future__ import annotations
 
+import codecs
 import html.parser
 import io
 import os
@@ -132,11 +133,34 @@ def load(path: str | os.PathLike[str], *, type: str | None = None) -> Document:
                 "whole to be chunked); split it into smaller files, or move it out of the folder being ingested"
             )
         if kind == "pdf":
-            pages, title = pdf_pages(io.BytesIO(fh.read()))
+            try:
+                pages, title = pdf_pages(io.BytesIO(fh.read()))
+            except ImportError:
+                raise
+            except Exception as exc:  # a damaged or mislabelled file: pypdf's message named no file
+                raise ValueError(
+                    f"{p}: not a readable PDF ({exc.__class__.__name__}: {exc}); export it as PDF again, or move it "
+                    "out of the folder being ingested"
+                ) from None
             sections = [(t, {"page": i}) for i, t in enumerate(pages, 1) if t.strip()]
             return Document(source=str(p), title=title or p.stem, type="pdf", sections=sections)
-        raw = io.TextIOWrapper(fh, encoding="utf-8", errors="replace").read()
+        raw = decode_text(fh.read())
     return from_text(raw, source=str(p), type=kind, title=None, default_title=p.stem)
+
+
+#: Byte-order marks and the codec each names; UTF-32's come first, as UTF-32 LE's begins with UTF-16 LE's.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def decode_text(data: bytes) -> str:
+    """A text file's bytes as text: by its byte-order mark when it has one (Windows Notepad's "Unicode" is
+    UTF-16 with a BOM, and many editors start UTF-8 with one), else UTF-8; undecodable bytes become U+FFFD
+    and line ends become ``\n``. Before, every file was read as UTF-8: a UTF-16 handbook page was ingested
+    as letters between NUL bytes, and a UTF-8 BOM hid a Markdown title."""
+    codec = next((c for bom, c in _BOMS if data.startswith(bom)), "utf-8")
+    text = data.decode(codec, errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def from_text(

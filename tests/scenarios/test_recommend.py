@@ -142,7 +142,7 @@ async def test_bad_files_are_refused_with_line_and_column(tmp_path, file, header
         await run(tmp_path, {"customer_id": "C001", file: path})
     with pytest.raises(RunFailed, match='needs input {"customer_id"'):
         await run(tmp_path, {"k": 3})
-    with pytest.raises(RunFailed, match='"k" is 0'):
+    with pytest.raises(RunFailed, match="'k' is 0"):
         await run(tmp_path, {"customer_id": "C001", "k": 0})
 
 
