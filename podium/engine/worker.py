@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
-from ..errors import AuthError, ConfigError
+from ..errors import AuthError, ConfigError, LeaseLost, StoreError
 from ..governance.identity import REFUSED_SUFFIX
 from ..records import EventType, RunStatus
 from .timers import EARLY, Timers
@@ -342,7 +342,8 @@ class Claims:
 
     dead: list[str] = field(default_factory=list)
     checked_at: float = float("-inf")
-    unloadable: set[str] = field(default_factory=set)
+    unloadable: dict[str, float] = field(default_factory=dict)
+    """Runs this engine could not load (a version it lacks), with when to try each again."""
     claimed: int = 0
     """Runs claimed and driven (new, handed back, orphaned, woken)."""
     claim_failures: int = 0
@@ -351,6 +352,8 @@ class Claims:
     """Leases renewed on runs this engine drives."""
     lost: int = 0
     """Runs whose lease another engine had taken when this one came to renew it."""
+    store_failed: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Runs whose driving a store error stopped: how many times in a row, and when last."""
 
 
 async def take_over(
@@ -364,17 +367,22 @@ async def take_over(
     if run_ids is not None or time.monotonic() - claims.checked_at > 5:
         claims.checked_at = time.monotonic()
         claims.dead = [o for o in await store.unfinished_owners() if o != client.owner and not owner_alive(o)]
+    now = time.time()
+    # A run this engine cannot load is left to the engines that can (and tried again later): claimed
+    # again at once, it would take a free slot from the runs behind it in every claim.
+    skip = [rid for rid, at in claims.unloadable.items() if at > now]
     claimed = await store.claim_runs(
         client.owner,
         lease_seconds=client.lease_seconds,
         limit=limit,
-        now=time.time(),
+        now=now,
         run_ids=run_ids,
         steal_from=claims.dead,
         queues=client.queues,
         labels=client.labels,
         queue_limits=client.queue_limits or None,
         due_by=due_by,
+        skip=skip,
     )
 
     ready: list[tuple[RunRecord, Workflow]] = []
@@ -388,10 +396,11 @@ async def take_over(
             if (run.workflow, run.version) not in client.registry:
                 await client.deployments.load_deployed(run.workflow, run.version)
             ready.append((run, client.registry.for_run(run)))
+            claims.unloadable.pop(run.id, None)
         except Exception as exc:
             if run.id not in claims.unloadable:
-                claims.unloadable.add(run.id)
-                log.error("cannot resume run %s: %s", run.id, exc)
+                log.error("cannot resume run %s: %s (left to other engines; tried here again every %gs)", run.id, exc, UNLOADABLE_RETRY)
+            claims.unloadable[run.id] = time.time() + UNLOADABLE_RETRY
             await store.release_runs(client.owner, [run.id])
 
     async def resume(run: RunRecord, wf: Workflow) -> None:
@@ -423,6 +432,56 @@ async def take_over(
         if isinstance(failed, BaseException):
             raise failed  # the store failed: the caller retries (the runs resumed go on)
     return resumed
+
+
+#: Seconds an engine leaves a run it could not load before it claims it again (the version may have
+#: been deployed meanwhile).
+UNLOADABLE_RETRY = 60.0
+
+
+async def drive_failed(client: Client, ex: RunExecutor, exc: Exception) -> None:
+    """The driving of run ``ex`` stopped on ``exc``, an error of the engine rather than of a step.
+
+    A store error (the database restarted or failed over, a connection was killed, the disk is
+    full) is not the run's fault: its log holds what was written, and the write in flight may or
+    may not have committed. So the run is handed back and taken up again from its log (by this
+    engine, or any other) after a short pause that doubles while the store keeps failing, instead of
+    staying leased to this engine, which no longer drives it, until the lease runs out."""
+    if not isinstance(exc, StoreError) or isinstance(exc, LeaseLost):
+        log.error("run %s: engine error", ex.run_id, exc_info=exc)
+        return
+    failed = client.claims.store_failed
+    now = time.time()
+    n, last = failed.get(ex.run_id, (0, now))
+    n = 1 if now - last > 2 * client.lease_seconds else n + 1
+    if len(failed) > 10_000:  # a long outage over many runs: forget the oldest counts
+        failed.clear()
+    failed[ex.run_id] = (n, now)
+    delay = min(client.lease_seconds, 0.5 * 2 ** (n - 1))  # at most a lease: what it waited before
+    log.warning(
+        "run %s: the store failed (%s); this engine stops driving it and hands it back to be resumed from its "
+        "log in %.1fs (failure %d in a row)", ex.run_id, exc, delay, n,
+    )
+    task = asyncio.get_running_loop().create_task(_hand_back_later(client, ex.run_id, delay))
+    _TAKING_BACK.add(task)
+    task.add_done_callback(_TAKING_BACK.discard)
+
+
+async def _hand_back_later(client: Client, run_id: str, delay: float) -> None:
+    await asyncio.sleep(delay)
+    try:
+        await client.store.release_runs(client.owner, [run_id])
+    except Exception as exc:
+        log.warning(
+            "run %s: handing it back failed too (%s); it is taken up again once its lease runs out "
+            "(within %gs)", run_id, exc, client.lease_seconds,
+        )
+        return
+    client.wake_at(run_id, time.time())  # this engine takes it up again too (an embedded client has no claim loop)
+
+
+_TAKING_BACK: set[asyncio.Task[None]] = set()
+"""The hand-backs of :func:`drive_failed` waiting for their moment."""
 
 
 async def wait_on(client: Client, run: RunRecord, delay: float) -> None:

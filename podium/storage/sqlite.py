@@ -11,6 +11,7 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -456,6 +457,7 @@ class SQLiteStore(SQLiteErasure, Store):
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
+        skip: Sequence[str] = (),
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -471,6 +473,9 @@ class SQLiteStore(SQLiteErasure, Store):
         if queues is not None:
             free += f" AND queue IN ({','.join('?' * len(queues))})"
             common.extend(queues)
+        if skip:  # one parameter however many (SQLite caps the number of parameters)
+            free += " AND id NOT IN (SELECT value FROM json_each(?))"
+            common.append(json.dumps(list(skip)))
         # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a read of
         # every parked run. INDEXED BY: with no statistics the planner would take status='waiting'
         # from runs_status, which holds every parked run (tests/test_sqlite_plans.py).
