@@ -265,6 +265,15 @@ class PostgresStore(PgRuns, PgErasure, Store):
             hint = (
                 f'create the database first: createdb -h {host} -p {port} "{db}" (or CREATE DATABASE "{db}")'
             )
+        elif "too many connections" in low or "connection slots are reserved" in low:
+            hint = (
+                "the server has no connection left for this user or database (max_connections, or a CONNECTION "
+                "LIMIT on the role or database): each Podium process holds up to "
+                f"{self.max_size + 2} (its pool, max_size={self.max_size}, and its listeners); raise the limit, "
+                "stop idle clients, or put a pooler such as PgBouncer in front"
+            )
+        elif "not currently accepting connections" in low:
+            hint = f'the database is closed to connections: ALTER DATABASE "{p.get("dbname", "")}" ALLOW_CONNECTIONS true'
         elif "password" in low or "authentication" in low or ("role" in low and "does not exist" in low):
             hint = (
                 "check the user and password in the URL (postgresql://user:password@host/db), "
