@@ -77,19 +77,24 @@ async def test_a_run_of_a_version_no_worker_has_neither_starves_the_queue_nor_is
 
 async def test_a_run_left_alone_is_tried_again_later(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The version may arrive later (a deploy, a worker with the code): the run is claimed again
-    after :data:`UNLOADABLE_RETRY`, and then finishes on a worker that has it."""
+    after :data:`UNLOADABLE_RETRY`, or at once when its version is registered here meanwhile."""
     from podium.engine import worker as worker_mod
 
     monkeypatch.setattr(worker_mod, "UNLOADABLE_RETRY", 0.2)
     old = _flow("1")
     async with Client(url, execute=False, workflows=[old]) as submit:
         stuck = (await submit.start(old, 1)).id
-    async with Client(url, workflows=[_flow("2")], poll_interval=0.05) as worker:
+    async with Client(url, workflows=[_flow("2")], recover=False) as worker:
         assert await worker.take_over() == []
-        assert stuck in worker.claims.unloadable
-        worker.registry.register(old)
-        deadline = asyncio.get_running_loop().time() + 30
-        while not await worker.take_over():
-            assert asyncio.get_running_loop().time() < deadline, "the run was never tried again"
+        first = worker.claims.unloadable[stuck][0]
+        assert await worker.take_over() == [] and worker.claims.unloadable[stuck][0] == first  # left alone
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30
+        while worker.claims.unloadable[stuck][0] == first:  # claimed (and released) again once it is due
+            assert loop.time() < deadline, "the run was never tried again"
             await asyncio.sleep(0.05)
+            assert await worker.take_over() == []
+        worker.register(old)
+        assert await worker.take_over() == [stuck]  # its version is here now: not left alone
         assert (await worker.wait(stuck, timeout=30)).status is RunStatus.COMPLETED
+        assert stuck not in worker.claims.unloadable

@@ -112,6 +112,15 @@ def orphan_reason(run: Any, now: float | None = None) -> str | None:
     return None
 
 
+def retrying(exc: Exception, what: str, *args: Any) -> None:
+    """Log a failure of background work that is tried again: one line for the store failing (an
+    outage says the same every sweep; its cause is in the message), a traceback for anything else."""
+    if isinstance(exc, StoreError):
+        log.warning(what + " (%s)", *args, exc)
+    else:
+        log.error(what, *args, exc_info=exc)
+
+
 async def _hand_back(client: Client, refused: str) -> None:
     """Stop every run this engine drives (no end recorded: they resume elsewhere) and release them
     at once, for the engines whose tokens still stand."""
@@ -142,8 +151,8 @@ async def maintain(client: Client) -> None:
         if time.time() >= timers.next_load and governance.principal.can("runs.resume"):  # others' parked runs too
             try:
                 await timers.load(store, time.time())
-            except Exception:
-                log.exception("reading the timers due soon failed; retrying")
+            except Exception as exc:
+                retrying(exc, "reading the timers due soon failed; retrying")
         if timers:
             await wake_due(client)
         if time.monotonic() < next_sweep:
@@ -153,8 +162,8 @@ async def maintain(client: Client) -> None:
         if not ids:  # idle, yet a start or a fork here checks the switches and policies set elsewhere
             try:
                 await governance.refresh()
-            except Exception:
-                log.exception("reading kill switches and policies failed; retrying")
+            except Exception as exc:
+                retrying(exc, "reading kill switches and policies failed; retrying")
             continue
         if time.monotonic() - last_renew >= client.lease_seconds / 3:
             # First, and on its own: no other part of the sweep failing (a policy row this release
@@ -162,8 +171,8 @@ async def maintain(client: Client) -> None:
             try:
                 await _renew(client, ids)
                 last_renew = time.monotonic()
-            except Exception:
-                log.exception("renewing the leases of %d run(s) failed; retrying", len(ids))
+            except Exception as exc:
+                retrying(exc, "renewing the leases of %d run(s) failed; retrying", len(ids))
         try:
             if refused := await governance.own_refusal():  # a revoked token: no further step here
                 await _hand_back(client, refused)
@@ -183,8 +192,8 @@ async def maintain(client: Client) -> None:
                         ex.poke()
             for rid in await store.cancel_requests(ids):
                 await driving.cancel(rid)
-        except Exception:
-            log.exception("engine maintenance failed; retrying")
+        except Exception as exc:
+            retrying(exc, "engine maintenance failed; retrying")
 
 
 async def _renew(client: Client, ids: list[str]) -> None:
@@ -234,8 +243,8 @@ async def wake_due(client: Client) -> None:
             await asyncio.sleep(0)  # the runs woken so far go on before the next ones are claimed
         try:
             await take_over(client, part, len(part), due_by=now + EARLY)
-        except Exception:
-            log.exception("waking %d parked run(s) failed; retrying", len(due) - i)
+        except Exception as exc:
+            retrying(exc, "waking %d parked run(s) failed; retrying", len(due) - i)
             for rid in due[i:]:
                 client.timers[rid] = now + client.poll_interval
             return
@@ -319,9 +328,9 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
         if free >= batch or (free > 0 and eager):
             try:
                 backlog = len(await client.take_over(limit=free)) >= free
-            except Exception:
+            except Exception as exc:
                 client.claims.claim_failures += 1
-                log.exception("claiming runs failed; retrying")
+                retrying(exc, "claiming runs failed; retrying")
         waiter = asyncio.ensure_future(client.events.wait_for_work(client.poll_interval))
         stopper = asyncio.ensure_future(stop.wait())
         # A run finishing frees a slot: wake on it when every slot is taken or the last claim
@@ -342,8 +351,8 @@ class Claims:
 
     dead: list[str] = field(default_factory=list)
     checked_at: float = float("-inf")
-    unloadable: dict[str, float] = field(default_factory=dict)
-    """Runs this engine could not load (a version it lacks), with when to try each again."""
+    unloadable: dict[str, tuple[float, tuple[str, str]]] = field(default_factory=dict)
+    """Runs this engine could not load: when to claim each again, and its workflow and version."""
     claimed: int = 0
     """Runs claimed and driven (new, handed back, orphaned, woken)."""
     claim_failures: int = 0
@@ -370,7 +379,10 @@ async def take_over(
     now = time.time()
     # A run this engine cannot load is left to the engines that can (and tried again later): claimed
     # again at once, it would take a free slot from the runs behind it in every claim.
-    skip = [rid for rid, at in claims.unloadable.items() if at > now]
+    # Asked for by id (a resume, a timer), or its version registered since: claimed all the same.
+    skip = [] if run_ids is not None else [
+        rid for rid, (at, version) in claims.unloadable.items() if at > now and version not in client.registry
+    ]
     claimed = await store.claim_runs(
         client.owner,
         lease_seconds=client.lease_seconds,
@@ -400,7 +412,7 @@ async def take_over(
         except Exception as exc:
             if run.id not in claims.unloadable:
                 log.error("cannot resume run %s: %s (left to other engines; tried here again every %gs)", run.id, exc, UNLOADABLE_RETRY)
-            claims.unloadable[run.id] = time.time() + UNLOADABLE_RETRY
+            claims.unloadable[run.id] = (time.time() + UNLOADABLE_RETRY, (run.workflow, run.version))
             await store.release_runs(client.owner, [run.id])
 
     async def resume(run: RunRecord, wf: Workflow) -> None:

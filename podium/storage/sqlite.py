@@ -17,7 +17,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._sqldb import durability_of
+from .._sqldb import StoreConnection, durability_of
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, Sign, entry_from_row
@@ -131,7 +131,9 @@ class SQLiteStore(SQLiteErasure, Store):
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(folder, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0, factory=StoreConnection
+            )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         try:
