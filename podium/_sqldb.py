@@ -187,10 +187,17 @@ class SQLiteStoreError(StoreError, sqlite3.OperationalError):
 
 
 def _sqlite_hint(low: str) -> str:
-    if "full" in low or "disk i/o" in low:
+    if "full" in low:
         return (
             "free space on its disk (or raise the process's file size limit); what was written is kept, "
             "and a write that failed was not acknowledged: unfinished runs resume from their logs"
+        )
+    if "disk i/o" in low:
+        return (
+            "free space on its disk if it is full (or raise the process's file size limit); else the disk "
+            "fails, or its -wal or -shm file was deleted while a process had the store open (never delete "
+            "them: stop every process using the store cleanly, each writes its part back as it closes); what "
+            "was written is kept, and a write that failed was not acknowledged"
         )
     if "readonly" in low or "read-only" in low or "unable to open" in low:
         return (

@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from paused_workers import load_flows
+from paused_workers import load_flows, until
 
 from podium import Client, RunStatus, StoreError
 
@@ -168,3 +168,70 @@ async def test_a_write_lock_held_past_the_busy_timeout_fails_clearly_and_the_run
         c.store.db.execute("PRAGMA busy_timeout=10000")  # type: ignore[attr-defined]
         assert (await c.wait(run_id, timeout=60)).status is RunStatus.COMPLETED
         assert (await c.result(run_id)) == 2
+
+
+HOLDER = textwrap.dedent(
+    """
+    import asyncio, logging, sys
+    from podium import Client
+    import disk_full_flows
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+
+    async def main(url: str) -> None:
+        async with Client(url, workflows=[disk_full_flows.wf], poll_interval=0.05) as c:
+            ids = [(await c.start(disk_full_flows.wf, i)).id for i in range(3)]
+            for rid in ids:
+                await c.wait(rid)
+            print(" ".join(ids), flush=True)
+            stop = asyncio.Event()
+            work = asyncio.create_task(c.work(stop, concurrency=4))  # a worker: it claims every poll
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+            stop.set()
+            await work
+        print("closed", flush=True)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+async def test_a_wal_file_deleted_under_a_running_worker_is_written_back(flows: ModuleType, tmp_path: Path) -> None:
+    """Someone deletes the store's -wal and -shm files (to free space, or cleaning up) while a
+    worker has the store open. Before: the worker went on writing into the deleted file; another
+    process opening the store saw none of the runs the worker had acknowledged (``NotFound``), and
+    a crash of the worker would have lost them. Now the worker notices within a second, writes what
+    it holds back into the database file, says so, and opens the store again."""
+    path = tmp_path / "wal.db"
+    url = f"sqlite:///{path}"
+    (tmp_path / "holder.py").write_text(HOLDER)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    holder = subprocess.Popen(
+        [sys.executable, str(tmp_path / "holder.py"), url],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdin is not None and holder.stderr is not None
+        ids = holder.stdout.readline().split()
+        assert len(ids) == 3, ids
+        for suffix in ("-wal", "-shm"):
+            os.remove(f"{path}{suffix}")
+
+        async def reopened() -> bool:
+            assert holder.poll() is None
+            return os.path.exists(f"{path}-wal")
+
+        await until("the worker opening the store again", reopened, timeout=30)
+        async with Client(url, workflows=[flows.wf], recover=False) as c:
+            for rid in ids:  # before: NotFound, the runs were only in the deleted file
+                assert (await c.get(rid)).status is RunStatus.COMPLETED
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "closed"
+        said = holder.stderr.read()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert "its -wal file was deleted or replaced" in said and "Never delete" in said, said
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
