@@ -160,3 +160,75 @@ async def test_an_event_subscription_listens_again_after_its_session_is_killed(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+TOKEN_WORKER = textwrap.dedent(
+    """
+    import asyncio, logging, os, sys
+    from podium import Client
+    from podium.governance import identity
+    from podium.storage.postgres import PostgresStore
+    import chaos_outage_flows
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    identity.RECHECK_SECONDS = 0.1  # its token is checked again at once: the outage finds the check
+
+    async def main(url: str) -> None:
+        store = PostgresStore(url, timeout=1)  # a short wait for a connection: the outage is seen at once
+        async with Client(store, workflows=[chaos_outage_flows.wf], token=os.environ["CHAOS_TOKEN"], poll_interval=0.05) as c:
+            await c.work(asyncio.Event(), concurrency=4)
+
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+async def test_a_worker_with_a_token_outlives_a_database_outage(pg_url: str, flows: ModuleType, tmp_path: Path) -> None:
+    """The database closed to connections for a while (``ALLOW_CONNECTIONS false`` and every session
+    of the worker terminated: what a server restart or a failover looks like to it). Failed before: a
+    worker acting with a token checks it again every few seconds; that read failed with a
+    ``StoreError``, which its claim loop let out as if the token had been refused: the worker
+    process died, and nothing claimed runs once the database was back."""
+    (tmp_path / "go").touch()  # step one does not wait here
+    name = pg_url.rsplit("/", 1)[1]
+    async with Client(pg_url) as setup:
+        await setup.create_user("root", ["admin"])
+        root = await setup.create_token("root")
+    async with Client(pg_url, token=root, execute=False) as admin:
+        await admin.create_user("w", ["worker"], service=True)
+        token = await admin.create_token("w")
+    (tmp_path / "token_worker.py").write_text(TOKEN_WORKER)
+    env = {
+        **os.environ,
+        "CHAOS_TOKEN": token,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    log = tmp_path / "worker.err"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, str(tmp_path / "token_worker.py"), f"{pg_url}?application_name={APP}"], stderr=err, env=env
+        )
+        try:
+            async with Client(pg_url, token=root, execute=False, workflows=[flows.wf]) as c:
+                first = (await c.start(flows.wf, 1)).id
+                assert (await c.wait(first, timeout=60)).status is RunStatus.COMPLETED
+                with psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin_db:
+                    admin_db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                    try:
+                        _terminate_worker(pg_url.rsplit("/", 1)[0] + "/postgres")
+
+                        async def token_check_failed() -> bool:
+                            assert proc.poll() is None, log.read_text()[-3000:]  # before: the worker died
+                            return "checking this worker's token failed" in log.read_text()
+
+                        await until("the worker's token check meeting the outage", token_check_failed)
+                    finally:
+                        admin_db.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+                second = (await c.start(flows.wf, 2)).id  # claimed by the worker once the database is back
+                assert (await c.wait(second, timeout=60)).status is RunStatus.COMPLETED
+            assert proc.poll() is None
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]

@@ -324,6 +324,8 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
         except AuthError as exc:
             log.error("worker %s stops claiming runs: %s", client.owner, exc)
             raise
+        except StoreError as exc:  # the store is down: not a refusal; its token is checked again when it answers
+            retrying(exc, "checking this worker's token failed; retrying")
         free = concurrency - len(driving)
         if free >= batch or (free > 0 and eager):
             try:
