@@ -72,7 +72,7 @@ async def test_a_run_of_a_version_no_worker_has_neither_starves_the_queue_nor_is
         assert claimed.count(stuck) == 1, claimed  # before: claimed again in every round
         assert (await worker.get(stuck)).status is RunStatus.PENDING and (await worker.get(stuck)).owner is None
     said = [r.getMessage() for r in caplog.records if stuck in r.getMessage()]
-    assert len(said) == 1 and "'chaos_versions' version 1" in said[0] and "left to other engines" in said[0], said
+    assert len(said) == 1 and "'chaos_versions' version 1" in said[0] and "released for an engine that has it" in said[0], said
 
 
 async def test_a_run_left_alone_is_tried_again_later(url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -413,7 +413,7 @@ async def take_over(
             claims.unloadable.pop(run.id, None)
         except Exception as exc:
             if run.id not in claims.unloadable:
-                log.error("cannot resume run %s: %s (left to other engines; tried here again every %gs)", run.id, exc, UNLOADABLE_RETRY)
+                log.error("cannot resume run %s: %s (released for an engine that has it)", run.id, exc)
             claims.unloadable[run.id] = (time.time() + UNLOADABLE_RETRY, (run.workflow, run.version))
             await store.release_runs(client.owner, [run.id])
 
