@@ -232,3 +232,38 @@ async def test_a_worker_with_a_token_outlives_a_database_outage(pg_url: str, flo
             proc.wait(timeout=30)
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
+
+
+async def test_a_statement_timeout_in_the_url_turns_a_hung_write_into_a_hand_back(
+    pg_url: str, flows: ModuleType, tmp_path: Path
+) -> None:
+    """A write that hangs (here behind a lock another client holds and does not let go) holds its
+    run for as long as it hangs: the worker's lease renewals, on other connections, go on. With
+    ``statement_timeout`` in the store URL (docs/operations.md) the write fails after that time, the
+    run is handed back and finishes once the lock is gone. Checked and found sound (no change)."""
+    (tmp_path / "worker.py").write_text(WORKER)
+    url = f"{pg_url}?application_name={APP}&options=-c%20statement_timeout%3D300"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    log = tmp_path / "worker.err"
+    with open(log, "w") as err:
+        proc = subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), url], stderr=err, env=env)
+        try:
+            async with Client(pg_url, execute=False, workflows=[flows.wf]) as c:
+                run_id = (await c.start(flows.wf, 1)).id
+
+                async def step_one_running() -> bool:
+                    assert proc.poll() is None, log.read_text()
+                    return [s for s, _ in step_log(tmp_path)] == ["one"]
+
+                await until("step one running on the worker", step_one_running)
+                with psycopg.connect(pg_url) as locker:
+                    locker.execute("SELECT 1 FROM runs WHERE id = %s FOR UPDATE", (run_id,))
+                    (tmp_path / "go").touch()
+                    await until("the hung write timing out", lambda: _true("the store failed" in log.read_text()))
+                    locker.rollback()
+                done = await c.wait(run_id, timeout=60)  # its lease: 120 s
+            assert done.status is RunStatus.COMPLETED, done.error
+            assert "statement timeout" in log.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
