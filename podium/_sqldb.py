@@ -180,6 +180,72 @@ async def pg_power(conn: Any) -> None:
     await conn.execute(PG_POWER)
 
 
+class SQLiteStoreError(StoreError, sqlite3.OperationalError):
+    """A SQLite file that cannot be written or read (disk full, read-only, an I/O error, a write
+    lock held past the busy timeout): a :class:`StoreError` that names the file and what to do,
+    still a ``sqlite3.OperationalError`` for code that catches that."""
+
+
+def _sqlite_hint(low: str) -> str:
+    if "full" in low:
+        return (
+            "free space on its disk (or raise the process's file size limit); what was written is kept, "
+            "and a write that failed was not acknowledged: unfinished runs resume from their logs"
+        )
+    if "disk i/o" in low:
+        return (
+            "free space on its disk if it is full (or raise the process's file size limit); else the disk "
+            "fails, or its -wal or -shm file was deleted while a process had the store open (never delete "
+            "them: stop every process using the store cleanly, each writes its part back as it closes); what "
+            "was written is kept, and a write that failed was not acknowledged"
+        )
+    if "readonly" in low or "read-only" in low or "unable to open" in low:
+        return (
+            "make the file and its folder writable by this user (SQLite writes the -wal and -shm files "
+            "beside it)"
+        )
+    if "locked" in low or "busy" in low:
+        return (
+            "another process held its write lock for longer than the busy timeout (10 s): find it with "
+            "'fuser FILE' and end its transaction, or use PostgreSQL for many writers"
+        )
+    return ""
+
+
+class StoreConnection(sqlite3.Connection):
+    """The SQLite connection of the stores. An operational failure raises :class:`SQLiteStoreError`
+    naming the file; a ``ROLLBACK`` after SQLite rolled the transaction back by itself (a full disk,
+    an I/O error) does nothing, instead of raising "no transaction is active" over the error that
+    caused it."""
+
+    def __init__(self, database: Any, *args: Any, **kw: Any) -> None:
+        super().__init__(database, *args, **kw)
+        self.where = os.fspath(database)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        if sql == "ROLLBACK" and not self.in_transaction:
+            return self.cursor()
+        try:
+            return super().execute(sql, parameters)
+        except SQLiteStoreError:
+            raise
+        except sqlite3.OperationalError as exc:
+            raise self.failed(exc) from exc
+
+    def executemany(self, sql: str, parameters: Any, /) -> sqlite3.Cursor:
+        try:
+            return super().executemany(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            raise self.failed(exc) from exc
+
+    def failed(self, exc: sqlite3.OperationalError) -> SQLiteStoreError:
+        hint = _sqlite_hint(str(exc).lower())
+        err = SQLiteStoreError(f"SQLite store {self.where!r}: {exc}" + (f"; {hint}" if hint else ""))
+        err.sqlite_errorcode = exc.sqlite_errorcode
+        err.sqlite_errorname = exc.sqlite_errorname
+        return err
+
+
 class SQLiteDatabase(Database):
     """One ``sqlite3`` connection used on the event loop's thread, as the SQLite run store does.
     ``path`` ``":memory:"`` is a private in-process database (the ``memory://`` backend).
@@ -198,7 +264,9 @@ class SQLiteDatabase(Database):
         try:
             if self.path != ":memory:":
                 os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0, factory=StoreConnection
+            )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open SQLite database {self.path!r}: {exc}") from exc
         if self.path != ":memory:":

@@ -283,6 +283,20 @@ async def test_cancel_request_makes_a_waiting_run_claimable(store):
     assert [r.id for r in await store.claim_runs("me", lease_seconds=5, limit=5, now=time.time())] == ["r1"]
 
 
+async def test_claim_skips_the_runs_named(store):
+    now = time.time()
+    for i in range(3):
+        await store.create_run(_run(f"r{i}", created=float(i + 1)))
+    await store.create_run(_run("parked", created=4.0, status=RunStatus.WAITING, wake_at=now - 1))
+    got = await store.claim_runs("me", lease_seconds=5, limit=1, now=now, skip=["r0", "parked", "unknown"])
+    assert [r.id for r in got] == ["r1"]  # the oldest run not skipped, not the oldest run
+    got = await store.claim_runs("me", lease_seconds=5, limit=10, now=now, skip=["r0", "parked"])
+    assert [r.id for r in got] == ["r2"]
+    assert await store.claim_runs("me", lease_seconds=5, limit=10, now=now, run_ids=["r0"], skip=["r0"]) == []
+    got = await store.claim_runs("me", lease_seconds=5, limit=10, now=now)
+    assert [r.id for r in got] == ["r0", "parked"]
+
+
 async def test_claim_by_queue_label_and_priority(store):
     now = time.time()
     await store.create_run(_run("low", created=1.0, queue="q"))

@@ -366,8 +366,8 @@ class Client:
         except asyncio.CancelledError:
             if ex.reason != "shutdown":
                 raise
-        except Exception:
-            log.exception("run %s: engine error", ex.run_id)
+        except Exception as exc:  # a store error hands the run back (to be resumed from its log)
+            await worker.drive_failed(self, ex, exc)
         finally:
             if admitted:
                 self.driving.release()

@@ -27,6 +27,7 @@ from ..errors import (
     PodiumError,
     SerializationError,
     StepTimeout,
+    StoreError,
     _Shutdown,
     _Suspend,
     error_info,
@@ -180,7 +181,7 @@ class RunExecutor(Recording, Waits):
             await self._abandon()
         except BaseException as exc:
             await self._abandon()
-            if not self.finished.done():
+            if not self.finished.done() and not isinstance(exc, StoreError):  # that one: resumed (worker.drive_failed)
                 self.finished.set_exception(exc)
             raise
         finally:

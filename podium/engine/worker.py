@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import _serde
-from ..errors import AuthError, ConfigError
+from ..errors import AuthError, ConfigError, LeaseLost, StoreError
 from ..governance.identity import REFUSED_SUFFIX
 from ..records import EventType, RunStatus
 from .timers import EARLY, Timers
@@ -112,6 +112,15 @@ def orphan_reason(run: Any, now: float | None = None) -> str | None:
     return None
 
 
+def retrying(exc: Exception, what: str, *args: Any) -> None:
+    """Log a failure of background work that is tried again: one line for the store failing (an
+    outage says the same every sweep; its cause is in the message), a traceback for anything else."""
+    if isinstance(exc, StoreError):
+        log.warning(what + " (%s)", *args, exc)
+    else:
+        log.error(what, *args, exc_info=exc)
+
+
 async def _hand_back(client: Client, refused: str) -> None:
     """Stop every run this engine drives (no end recorded: they resume elsewhere) and release them
     at once, for the engines whose tokens still stand."""
@@ -142,8 +151,8 @@ async def maintain(client: Client) -> None:
         if time.time() >= timers.next_load and governance.principal.can("runs.resume"):  # others' parked runs too
             try:
                 await timers.load(store, time.time())
-            except Exception:
-                log.exception("reading the timers due soon failed; retrying")
+            except Exception as exc:
+                retrying(exc, "reading the timers due soon failed; retrying")
         if timers:
             await wake_due(client)
         if time.monotonic() < next_sweep:
@@ -153,8 +162,8 @@ async def maintain(client: Client) -> None:
         if not ids:  # idle, yet a start or a fork here checks the switches and policies set elsewhere
             try:
                 await governance.refresh()
-            except Exception:
-                log.exception("reading kill switches and policies failed; retrying")
+            except Exception as exc:
+                retrying(exc, "reading kill switches and policies failed; retrying")
             continue
         if time.monotonic() - last_renew >= client.lease_seconds / 3:
             # First, and on its own: no other part of the sweep failing (a policy row this release
@@ -162,8 +171,8 @@ async def maintain(client: Client) -> None:
             try:
                 await _renew(client, ids)
                 last_renew = time.monotonic()
-            except Exception:
-                log.exception("renewing the leases of %d run(s) failed; retrying", len(ids))
+            except Exception as exc:
+                retrying(exc, "renewing the leases of %d run(s) failed; retrying", len(ids))
         try:
             if refused := await governance.own_refusal():  # a revoked token: no further step here
                 await _hand_back(client, refused)
@@ -183,8 +192,8 @@ async def maintain(client: Client) -> None:
                         ex.poke()
             for rid in await store.cancel_requests(ids):
                 await driving.cancel(rid)
-        except Exception:
-            log.exception("engine maintenance failed; retrying")
+        except Exception as exc:
+            retrying(exc, "engine maintenance failed; retrying")
 
 
 async def _renew(client: Client, ids: list[str]) -> None:
@@ -234,8 +243,8 @@ async def wake_due(client: Client) -> None:
             await asyncio.sleep(0)  # the runs woken so far go on before the next ones are claimed
         try:
             await take_over(client, part, len(part), due_by=now + EARLY)
-        except Exception:
-            log.exception("waking %d parked run(s) failed; retrying", len(due) - i)
+        except Exception as exc:
+            retrying(exc, "waking %d parked run(s) failed; retrying", len(due) - i)
             for rid in due[i:]:
                 client.timers[rid] = now + client.poll_interval
             return
@@ -315,13 +324,15 @@ async def work(client: Client, stop: asyncio.Event, concurrency: int) -> None:
         except AuthError as exc:
             log.error("worker %s stops claiming runs: %s", client.owner, exc)
             raise
+        except StoreError as exc:  # the store is down: not a refusal; its token is checked again when it answers
+            retrying(exc, "checking this worker's token failed; retrying")
         free = concurrency - len(driving)
         if free >= batch or (free > 0 and eager):
             try:
                 backlog = len(await client.take_over(limit=free)) >= free
-            except Exception:
+            except Exception as exc:
                 client.claims.claim_failures += 1
-                log.exception("claiming runs failed; retrying")
+                retrying(exc, "claiming runs failed; retrying")
         waiter = asyncio.ensure_future(client.events.wait_for_work(client.poll_interval))
         stopper = asyncio.ensure_future(stop.wait())
         # A run finishing frees a slot: wake on it when every slot is taken or the last claim
@@ -342,7 +353,8 @@ class Claims:
 
     dead: list[str] = field(default_factory=list)
     checked_at: float = float("-inf")
-    unloadable: set[str] = field(default_factory=set)
+    unloadable: dict[str, tuple[float, tuple[str, str]]] = field(default_factory=dict)
+    """Runs this engine could not load: when to claim each again, and its workflow and version."""
     claimed: int = 0
     """Runs claimed and driven (new, handed back, orphaned, woken)."""
     claim_failures: int = 0
@@ -351,6 +363,8 @@ class Claims:
     """Leases renewed on runs this engine drives."""
     lost: int = 0
     """Runs whose lease another engine had taken when this one came to renew it."""
+    store_failed: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """Runs whose driving a store error stopped: how many times in a row, and when last."""
 
 
 async def take_over(
@@ -364,17 +378,25 @@ async def take_over(
     if run_ids is not None or time.monotonic() - claims.checked_at > 5:
         claims.checked_at = time.monotonic()
         claims.dead = [o for o in await store.unfinished_owners() if o != client.owner and not owner_alive(o)]
+    now = time.time()
+    # A run this engine cannot load is left to the engines that can (and tried again later): claimed
+    # again at once, it would take a free slot from the runs behind it in every claim.
+    # Asked for by id (a resume, a timer), or its version registered since: claimed all the same.
+    skip = [] if run_ids is not None else [
+        rid for rid, (at, version) in claims.unloadable.items() if at > now and version not in client.registry
+    ]
     claimed = await store.claim_runs(
         client.owner,
         lease_seconds=client.lease_seconds,
         limit=limit,
-        now=time.time(),
+        now=now,
         run_ids=run_ids,
         steal_from=claims.dead,
         queues=client.queues,
         labels=client.labels,
         queue_limits=client.queue_limits or None,
         due_by=due_by,
+        skip=skip,
     )
 
     ready: list[tuple[RunRecord, Workflow]] = []
@@ -388,10 +410,11 @@ async def take_over(
             if (run.workflow, run.version) not in client.registry:
                 await client.deployments.load_deployed(run.workflow, run.version)
             ready.append((run, client.registry.for_run(run)))
+            claims.unloadable.pop(run.id, None)
         except Exception as exc:
             if run.id not in claims.unloadable:
-                claims.unloadable.add(run.id)
-                log.error("cannot resume run %s: %s", run.id, exc)
+                log.error("cannot resume run %s: %s (released for an engine that has it)", run.id, exc)
+            claims.unloadable[run.id] = (time.time() + UNLOADABLE_RETRY, (run.workflow, run.version))
             await store.release_runs(client.owner, [run.id])
 
     async def resume(run: RunRecord, wf: Workflow) -> None:
@@ -423,6 +446,56 @@ async def take_over(
         if isinstance(failed, BaseException):
             raise failed  # the store failed: the caller retries (the runs resumed go on)
     return resumed
+
+
+#: Seconds an engine leaves a run it could not load before it claims it again (the version may have
+#: been deployed meanwhile).
+UNLOADABLE_RETRY = 60.0
+
+
+async def drive_failed(client: Client, ex: RunExecutor, exc: Exception) -> None:
+    """The driving of run ``ex`` stopped on ``exc``, an error of the engine rather than of a step.
+
+    A store error (the database restarted or failed over, a connection was killed, the disk is
+    full) is not the run's fault: its log holds what was written, and the write in flight may or
+    may not have committed. So the run is handed back and taken up again from its log (by this
+    engine, or any other) after a short pause that doubles while the store keeps failing, instead of
+    staying leased to this engine, which no longer drives it, until the lease runs out."""
+    if not isinstance(exc, StoreError) or isinstance(exc, LeaseLost):
+        log.error("run %s: engine error", ex.run_id, exc_info=exc)
+        return
+    failed = client.claims.store_failed
+    now = time.time()
+    n, last = failed.get(ex.run_id, (0, now))
+    n = 1 if now - last > 2 * client.lease_seconds else n + 1
+    if len(failed) > 10_000:  # a long outage over many runs: forget the oldest counts
+        failed.clear()
+    failed[ex.run_id] = (n, now)
+    delay = min(client.lease_seconds, 0.5 * 2 ** (n - 1))  # at most a lease: what it waited before
+    log.warning(
+        "run %s: the store failed (%s); this engine stops driving it and hands it back to be resumed from its "
+        "log in %.1fs (failure %d in a row)", ex.run_id, exc, delay, n,
+    )
+    task = asyncio.get_running_loop().create_task(_hand_back_later(client, ex.run_id, delay))
+    _TAKING_BACK.add(task)
+    task.add_done_callback(_TAKING_BACK.discard)
+
+
+async def _hand_back_later(client: Client, run_id: str, delay: float) -> None:
+    await asyncio.sleep(delay)
+    try:
+        await client.store.release_runs(client.owner, [run_id])
+    except Exception as exc:
+        log.warning(
+            "run %s: handing it back failed too (%s); it is taken up again once its lease runs out "
+            "(within %gs)", run_id, exc, client.lease_seconds,
+        )
+        return
+    client.wake_at(run_id, time.time())  # this engine takes it up again too (an embedded client has no claim loop)
+
+
+_TAKING_BACK: set[asyncio.Task[None]] = set()
+"""The hand-backs of :func:`drive_failed` waiting for their moment."""
 
 
 async def wait_on(client: Client, run: RunRecord, delay: float) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..engine.versions import ACTIVE
 from ..engine.worker import subscribe
-from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError
+from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError, StoreError
 from ..governance.deployers import Deployers
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
@@ -578,8 +578,12 @@ class Triggers:
             self.fired += 1
             return "run" if handle.created else "duplicate"
         except (PodiumError, OSError) as exc:
-            if isinstance(exc, AuthError) and not own:
-                raise  # an HTTP caller may not start it: a 401/403 for them, not a dead letter
+            if isinstance(exc, AuthError | StoreError) and not own:
+                # An HTTP caller may not start it: a 401/403 for them, not a dead letter. Or the store
+                # failed (a killed session, a full disk): a 503, and the sender sends again with the
+                # same key, instead of a 202 for a run that does not exist (a dead letter in the
+                # store that just failed, to be replayed by hand).
+                raise
             letter = {
                 "id": rid,
                 "source": source,

@@ -32,6 +32,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .._auditkey import AuditKeys
+from ..errors import StoreError
 from ..records import ANCHOR_ACTION, ANCHOR_CHAIN, GENESIS, AuditEntry, chain_body
 
 log = logging.getLogger("podium.audit")
@@ -124,8 +125,8 @@ class _Hold:
             if due:
                 try:
                     await self.anchor(c)
-                except Exception:  # the entries are committed: their writers must not see a failure
-                    log.warning("could not anchor the audit chain; trying again later", exc_info=True)
+                except Exception as exc:  # the entries are committed: their writers must not see a failure
+                    _anchor_failed(exc, "; trying again later")
                     due = False
         finally:
             c.lock.release()
@@ -223,13 +224,21 @@ class ChainedAudit:
         """Anchor the chain's last entries before the store closes (a failure is logged: closing goes on)."""
         try:
             await self.anchor_audit()
-        except Exception:
-            log.warning("could not anchor the audit chain on close", exc_info=True)
+        except Exception as exc:
+            _anchor_failed(exc, " on close")
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.warning("could not anchor the audit chain", exc_info=task.exception())
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        _anchor_failed(exc, "")
+
+
+def _anchor_failed(exc: BaseException, when: str) -> None:
+    """Log a failed anchor: one line when the store is down (its message says why), else with the traceback."""
+    if isinstance(exc, StoreError):
+        log.warning("could not anchor the audit chain%s (%s)", when, exc)
+    else:
+        log.warning("could not anchor the audit chain%s", when, exc_info=exc)
 
 
 AUDIT_COLUMNS = "seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq"

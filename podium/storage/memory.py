@@ -218,8 +218,10 @@ class MemoryStore(ChainedAudit, Store):
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
+        skip: Sequence[str] = (),
     ) -> list[RunRecord]:
         wanted = set(run_ids) if run_ids is not None else None
+        skipped = set(skip)
 
         def held(r: RunRecord) -> bool:
             return r.owner is not None and (r.lease_expires_at or 0) >= now and r.status in _UNFINISHED
@@ -244,6 +246,7 @@ class MemoryStore(ChainedAudit, Store):
                 for r in self._runs.values()
                 if ready(r)
                 and (wanted is None or r.id in wanted)
+                and r.id not in skipped
                 and (queues is None or r.queue in queues)
                 and (r.owner is None or (r.lease_expires_at or 0) < now or r.owner in steal_from)
             ),

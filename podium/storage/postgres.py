@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import logging
 import re
 import select
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -54,6 +53,7 @@ from ._base import UPDATABLE, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
+from ._pg_listen import listen
 from ._pg_runs import (
     _CREATE_EVENTS,
     _CREATE_RUN,
@@ -265,6 +265,15 @@ class PostgresStore(PgRuns, PgErasure, Store):
             hint = (
                 f'create the database first: createdb -h {host} -p {port} "{db}" (or CREATE DATABASE "{db}")'
             )
+        elif "too many connections" in low or "connection slots are reserved" in low:
+            hint = (
+                "the server has no connection left for this user or database (max_connections, or a CONNECTION "
+                "LIMIT on the role or database): each Podium process holds up to "
+                f"{self.max_size + 2} (its pool, max_size={self.max_size}, and its listeners); raise the limit, "
+                "stop idle clients, or put a pooler such as PgBouncer in front"
+            )
+        elif "not currently accepting connections" in low:
+            hint = f'the database is closed to connections: ALTER DATABASE "{p.get("dbname", "")}" ALLOW_CONNECTIONS true'
         elif "password" in low or "authentication" in low or ("role" in low and "does not exist" in low):
             hint = (
                 "check the user and password in the URL (postgresql://user:password@host/db), "
@@ -577,6 +586,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
+        skip: Sequence[str] = (),
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -591,6 +601,9 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if queues is not None:
             where += " AND queue = ANY(%s::text[])"
             params.append(list(queues))
+        if skip:
+            where += " AND NOT id = ANY(%s::text[])"
+            params.append(list(skip))
         window = limit * 2 + 50
         async with self._connection() as conn, conn.transaction():
             for q in sorted(queue_limits or {}):
@@ -669,28 +682,11 @@ class PostgresStore(PgRuns, PgErasure, Store):
             await conn.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, message))
 
     async def subscribe(self, callback: Callable[[str, str], None]) -> Callable[[], Awaitable[None]]:
-        """LISTEN on :data:`EVENTS_CHANNEL` with a dedicated connection and a task that hands every
-        notification to ``callback``."""
-        conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        await conn.execute(f"LISTEN {EVENTS_CHANNEL}")
-
-        async def pump() -> None:
-            async for note in conn.notifies():
-                try:
-                    topic, payload = json.loads(note.payload)
-                    callback(topic, payload)
-                except Exception:  # a bad subscriber must not stop the others' events
-                    logging.getLogger("podium.events").exception("event subscriber failed")
-
-        task = asyncio.get_running_loop().create_task(pump())
-
-        async def unsubscribe() -> None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, psycopg.Error):
-                await task
-            await conn.close()
-
-        return unsubscribe
+        """LISTEN on :data:`EVENTS_CHANNEL` with a dedicated connection (connected again when the
+        session ends: ``_pg_listen.py``) and a task that hands every notification to ``callback``."""
+        return await listen(
+            lambda: psycopg.AsyncConnection.connect(self._conninfo, autocommit=True), EVENTS_CHANNEL, self._where, callback
+        )
 
     async def notify_work(self) -> None:
         await self._notify()  # a burst of calls sends one NOTIFY (after the calls asked)

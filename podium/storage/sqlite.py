@@ -11,12 +11,14 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .._sqldb import durability_of
+from .._sqldb import StoreConnection, durability_of
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import AUDIT_COLUMNS, Sign, entry_from_row
@@ -35,6 +37,7 @@ from ._base import (
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
 from ._sqlite_schema import MIGRATIONS
+from ._sqlite_wal import WalWatch
 
 _RUN_COLS = (
     "id, workflow, version, status, input, output, error, created_at, started_at, finished_at, "
@@ -46,6 +49,8 @@ _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx
 #: The UPDATE statement of each shape of run update (its fields, and whether the run stays held).
 _UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
+
+log = logging.getLogger("podium.storage")
 
 
 _run = run_from_row
@@ -108,6 +113,7 @@ class SQLiteStore(SQLiteErasure, Store):
             raise ConfigError(f"store URL {url!r} names no file; use sqlite:///podium.db")
         self.path = path
         self._db: sqlite3.Connection | None = None
+        self._wal = WalWatch(path)
         self._keeps_inbox = True
         self._hints = True
         """Whether the schema has every index the queries name with INDEXED BY (an older one, left
@@ -127,14 +133,26 @@ class SQLiteStore(SQLiteErasure, Store):
     async def open(self) -> None:
         if self._db is not None:
             return
+        self._db = self._connect()
+        if self.auto_migrate:
+            self._migrate()
+        self._note_schema()
+        self._wal.note()
+
+    def _connect(self) -> sqlite3.Connection:
         folder = os.path.dirname(os.path.abspath(self.path))
         try:
             os.makedirs(folder, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10.0)
+            db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=10.0, factory=StoreConnection
+            )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"cannot open SQLite store {self.path!r}: {exc}") from exc
         try:
             db.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:  # a database that cannot be used now (an I/O error, a lock)
+            db.close()
+            raise ConfigError(f"cannot open {exc}") from exc
         except sqlite3.DatabaseError as exc:  # a file that is not a database (or not one SQLite can read)
             db.close()
             raise ConfigError(
@@ -144,10 +162,26 @@ class SQLiteStore(SQLiteErasure, Store):
         db.execute("PRAGMA synchronous=FULL" if self.durability == "power" else "PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=10000")
         db.execute("PRAGMA foreign_keys=ON")
-        self._db = db
-        if self.auto_migrate:
-            self._migrate()
-        self._note_schema()
+        return db
+
+    def _watch_wal(self) -> None:
+        """Open the store again if its -wal file was deleted under this process (``_sqlite_wal.py``)."""
+        if self._db is None or not self._wal.replaced():
+            return
+        log.error(
+            "SQLite store %r: its -wal file was deleted or replaced while this process had the store open; "
+            "writing what this process wrote back into the database file and opening the store again. Never "
+            "delete a store's -wal or -shm file while a process uses it: another process may have seen an "
+            "older state meanwhile", self.path,
+        )
+        db, self._db = self._db, None
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            log.error("SQLite store %r: writing the deleted -wal file back failed: %s", self.path, exc)
+        db.close()
+        self._db = self._connect()
+        self._wal.note()
 
     async def schema_version(self) -> int:
         return self._schema_version()
@@ -456,9 +490,11 @@ class SQLiteStore(SQLiteErasure, Store):
         labels: Sequence[str] | None = None,
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
+        skip: Sequence[str] = (),
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
+        self._watch_wal()
         db = self.db
         common: list[Any] = [now, *steal_from]
         free = (
@@ -471,6 +507,9 @@ class SQLiteStore(SQLiteErasure, Store):
         if queues is not None:
             free += f" AND queue IN ({','.join('?' * len(queues))})"
             common.extend(queues)
+        if skip:  # one parameter however many (SQLite caps the number of parameters)
+            free += " AND id NOT IN (SELECT value FROM json_each(?))"
+            common.append(json.dumps(list(skip)))
         # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a read of
         # every parked run. INDEXED BY: with no statistics the planner would take status='waiting'
         # from runs_status, which holds every parked run (tests/test_sqlite_plans.py).
@@ -520,6 +559,7 @@ class SQLiteStore(SQLiteErasure, Store):
     ) -> set[str]:
         if not run_ids:
             return set()
+        self._watch_wal()
         marks = ",".join("?" * len(run_ids))
         db = self.db
         db.execute("BEGIN IMMEDIATE")
