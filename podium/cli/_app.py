@@ -194,10 +194,17 @@ async def check_permission(db: str | None, permission: str, target: str = "", *,
     """Open the store as $PODIUM_TOKEN (or the local user) and check ``permission`` through the
     client's public ``authorize``: the same check, refusal message and audit entry as the HTTP API.
     Done before the command touches anything (a refused command changes nothing); returns the
-    principal.
+    principal. A command that only reads (a ``*.read`` permission) refuses a SQLite store in a folder
+    that does not exist rather than make one, empty (``_storecheck``).
 
     With ``migrate=False`` (``podium db upgrade``) the store's schema is left as it is: a store older
     than users and tokens can only be in local mode."""
+    if permission.endswith(".read") and target != "mcp":  # podium mcp serves: it may start runs
+        from ._storecheck import missing_store_file
+
+        missing = missing_store_file(db)
+        if missing:
+            fail(missing)
     if not migrate:
         from podium import open_store
 

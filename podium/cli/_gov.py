@@ -178,8 +178,40 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
     """Revoke USER's tokens called NAME."""
     async with make_client(db, recover=False) as c:
         n = await c.revoke_token(user, name)
+        if n == 0:
+            # A typo here would leave the token working while the admin believes it dead.
+            said = await _no_token_to_revoke(c, user, name)
+            if said:
+                console().print(said, highlight=False)
+                return EXIT_OK
     console().print(f"revoked {n} token(s)", highlight=False)
     return EXIT_OK
+
+
+async def _no_token_to_revoke(c: Any, user: str, name: str) -> str:
+    """What a revoke that revoked nothing met: ``user``'s token ``name`` revoked already (returned,
+    to print), or no such user or token (said with what there is, and the command fails)."""
+    from podium.governance.identity import TokenRecord
+    from podium.governance.service import TOKENS
+
+    names = [u.name for u in await c.users()]
+    if user not in names:
+        close = difflib.get_close_matches(user, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        fail(f"no user {user!r}, so no token was revoked; {hint}the users are: {', '.join(sorted(names)) or 'none'}")
+    live: set[str] = set()
+    dead: set[str] = set()
+    for text in (await c.store.kv_list(TOKENS)).values():
+        rec = TokenRecord.from_json(text)
+        if rec.user == user:
+            (dead if rec.revoked or (rec.expires_at is not None and rec.expires_at < time.time()) else live).add(rec.name)
+    if name in dead:
+        return f"{user}'s token {name!r} was already revoked (or expired): nothing left to revoke"
+    close = difflib.get_close_matches(name, sorted(live), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    have = ", ".join(sorted(live)) if live else "none (create one with: podium tokens create " + user + " --name NAME)"
+    fail(f"{user} has no live token called {name!r}, so none was revoked; {hint}{user}'s live tokens: {have}")
+    return ""
 
 
 @approvals_group.command("list")

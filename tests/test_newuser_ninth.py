@@ -1,0 +1,102 @@
+"""What a new user met following README.md and docs/*.md as written (2026-12-06, ninth session):
+each test is one documented command, or a usual mistake, that failed or answered unclearly before
+its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from podium.cli import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("PODIUM_TOKEN", "PODIUM_DB", "PODIUM_AUDIT_KEY", "PODIUM_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    return {"PODIUM_DB": f"sqlite:///{tmp_path}/nu.db", "PODIUM_AUDIT_KEY": str(tmp_path / "audit.key")}
+
+
+def invoke(env: dict[str, str], *args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, repr(result.exception))
+    assert "Traceback" not in result.output + result.stderr, (args, result.stderr)
+    return result
+
+
+def test_revoking_a_token_that_is_not_there_says_so(env: dict[str, str]) -> None:
+    """docs/governance.md: `podium tokens revoke alice readonly`. A mistyped token name (or user)
+    answered `revoked 0 token(s)` with exit 0: the admin believes a token is dead while it still
+    works. Now it fails (exit 2), names the user's live tokens (did you mean), or the users."""
+    added = invoke(env, "users", "add", "root", "--role", "admin", "--token")
+    assert added.exit_code == 0, added.stderr
+    token = next(w for w in added.output.split() if w.startswith("pod_"))
+    env = {**env, "PODIUM_TOKEN": token}
+    assert invoke(env, "users", "add", "alice", "--role", "approver").exit_code == 0
+    assert invoke(env, "tokens", "create", "alice", "--name", "readonly", "--scope", "runs.read").exit_code == 0
+
+    typo = invoke(env, "tokens", "revoke", "alice", "redonly")
+    assert typo.exit_code == 2, typo.output
+    assert "alice has no live token called 'redonly'" in typo.stderr
+    assert "did you mean 'readonly'?" in typo.stderr and "revoked 0" not in typo.output
+
+    nobody = invoke(env, "tokens", "revoke", "alcie", "readonly")
+    assert nobody.exit_code == 2
+    assert "no user 'alcie'" in nobody.stderr and "did you mean 'alice'?" in nobody.stderr
+
+    done = invoke(env, "tokens", "revoke", "alice", "readonly")
+    assert done.exit_code == 0 and "revoked 1 token(s)" in done.output
+    again = invoke(env, "tokens", "revoke", "alice", "readonly")
+    assert again.exit_code == 0, again.stderr  # revoking twice is not a mistake: it is already dead
+    assert "already revoked" in again.output
+
+
+def test_a_store_url_without_its_slashes_is_refused_not_taken_for_a_file(env: dict[str, str], tmp_path: Path) -> None:
+    """`--db sqlite:/srv/x.db` (one slash) was read as a plain file path: the store was made in a
+    new folder called `sqlite:` under the working directory, and `podium runs` answered `no runs
+    yet`. Now a scheme without `://` is refused, with the two spellings that work."""
+    for url in ("sqlite:/srv/x.db", "postgresql:/db", "sqlite:x.db"):
+        ran = invoke(env, "runs", "--db", url)
+        assert ran.exit_code == 2, (url, ran.output)
+        assert "'://'" in ran.stderr and "sqlite:////" in ran.stderr, ran.stderr
+    assert not (tmp_path / "sqlite:").exists() and not (tmp_path / "postgresql:").exists()
+    from podium import ConfigError, open_store
+    from podium._sqldb import open_database
+
+    with pytest.raises(ConfigError):
+        open_store("sqlite:/srv/x.db")
+    with pytest.raises(ConfigError):
+        open_database("sqlite:/srv/x.db")
+    assert open_store(str(tmp_path / "plain.db")).url.endswith("plain.db")  # a plain path still works
+
+
+def test_a_read_command_on_a_store_in_a_folder_that_is_not_there_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    """A mistyped SQLite path (`PODIUM_DB=sqlite:///nonexist/dir/x.db podium runs`) made the folders
+    and an empty store and answered `no runs yet`: a typo looked like an empty system. A command that
+    only reads now refuses a store whose folder does not exist, naming the path and where the URL
+    came from, and makes nothing; a command that writes still creates it, and the default store (or
+    one of the default name, as `podium init` writes) still answers `no runs yet`."""
+    typo = f"sqlite:///{tmp_path}/nonexist/dir/x.db"
+    for args in (("runs",), ("approvals",), ("workflows", "list"), ("runs", "show", "01abc")):
+        ran = invoke({**env, "PODIUM_DB": typo}, *args)
+        assert ran.exit_code == 2, (args, ran.output)
+        assert f"{tmp_path}/nonexist/dir/x.db" in ran.stderr and "$PODIUM_DB" in ran.stderr, ran.stderr
+        assert "does not exist" in ran.stderr
+    flagged = invoke(env, "runs", "--db", f"sqlite:///{tmp_path}/tpyo/x.db")
+    assert flagged.exit_code == 2 and "--db" in flagged.stderr
+    assert not (tmp_path / "nonexist").exists() and not (tmp_path / "tpyo").exists()
+
+    (tmp_path / "hello.yaml").write_text("name: hello\nsteps:\n  - id: a\n    uses: set\n    with: {x: 1}\n")
+    assert invoke({**env, "PODIUM_DB": typo}, "run", "hello.yaml").exit_code == 0  # writing creates it
+    assert "hello" in invoke({**env, "PODIUM_DB": typo}, "runs").output
+
+    fresh = {k: v for k, v in env.items() if k != "PODIUM_DB"}
+    empty = invoke(fresh, "runs")
+    assert empty.exit_code == 0 and "no runs yet" in empty.output
+    (tmp_path / "proj").mkdir()
+    init_like = invoke(fresh, "runs", "--db", f"sqlite:///{tmp_path}/proj/.podium/podium.db")
+    assert init_like.exit_code == 0 and "no runs yet" in init_like.output
