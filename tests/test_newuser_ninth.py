@@ -100,3 +100,49 @@ def test_a_read_command_on_a_store_in_a_folder_that_is_not_there_says_so(env: di
     (tmp_path / "proj").mkdir()
     init_like = invoke(fresh, "runs", "--db", f"sqlite:///{tmp_path}/proj/.podium/podium.db")
     assert init_like.exit_code == 0 and "no runs yet" in init_like.output
+
+
+def test_a_step_without_uses_is_still_a_step_for_validation(tmp_path: Path) -> None:
+    """`podium workflows validate` of a step that lacks `uses` said, for a later step reading it,
+    `unknown reference steps.a: there is no step 'a'` (there is), its own templates were not
+    checked, and it dropped out of "did you mean". Now only the missing `uses` is said of it, its
+    templates are checked, and it is named in hints."""
+    from podium.yaml import validate_text
+
+    text = (
+        "name: nouses\ninput: {name: string}\nsteps:\n"
+        "  - id: greet\n    with: {text: \"{{ input.nme }}\"}\n"
+        "  - id: say\n    uses: log\n    with: {message: \"{{ steps.greet.output.text }} {{ steps.gret.output }}\"}\n"
+        "  - id: bad\n    uses: [set]\n    with: {x: \"{{ steps.greeet.output }}\"}\n"
+    )
+    problems = validate_text(text, "nouses.yaml")
+    said = [f"{p.line}:{p.step}:{p.message}:{p.hint}" for p in problems]
+    assert any("the step has no 'uses'" in s and s.startswith("4:greet") for s in said), said
+    assert any("'uses' must be text" in s for s in said), said
+    assert not any("there is no step 'greet'" in s for s in said), said
+    assert any("input.nme" in s and "did you mean 'name'" in s for s in said), said  # its own templates
+    assert any("steps.gret" in s and "did you mean 'greet'" in s for s in said), said
+    assert any("steps.greeet" in s and "did you mean 'greet'" in s for s in said), said
+
+
+def test_an_unknown_input_type_does_not_hide_the_input_references(tmp_path: Path) -> None:
+    """`input: {name: strin}` was reported, but `{{ input.nme }}` in a step came out only once the
+    type was fixed, against "every problem at once". The field is known (of any type) meanwhile."""
+    from podium.yaml import validate_text
+
+    text = (
+        "name: t\ninput: {name: strin, age: integer}\nsteps:\n"
+        "  - id: a\n    uses: set\n    with: {text: \"{{ input.nme }} {{ input.name }}\"}\n"
+    )
+    said = [p.message + str(p.hint) for p in validate_text(text, "t.yaml")]
+    assert any("unknown type 'strin'" in s for s in said), said
+    assert any("input.nme" in s for s in said), said
+    assert not any("reference input.name:" in s for s in said), said
+
+
+def test_an_empty_steps_list_is_called_empty(tmp_path: Path) -> None:
+    """`steps: []` was reported as "'steps' must be a non-empty list of steps, not a list"."""
+    from podium.yaml import validate_text
+
+    (problem,) = validate_text("name: a\nsteps: []\n", "a.yaml")
+    assert "not a list" not in problem.message and "empty" in problem.message, problem.message
