@@ -146,3 +146,14 @@ def test_an_empty_steps_list_is_called_empty(tmp_path: Path) -> None:
 
     (problem,) = validate_text("name: a\nsteps: []\n", "a.yaml")
     assert "not a list" not in problem.message and "empty" in problem.message, problem.message
+
+
+def test_an_unknown_log_level_is_refused_by_every_command(env: dict[str, str]) -> None:
+    """`PODIUM_LOG_LEVEL=loud podium config show` printed `loud` as the effective setting, and every
+    command that does not log took it without a word (docs/configuration.md: debug to critical)."""
+    shown = invoke({**env, "PODIUM_LOG_LEVEL": "loud"}, "config", "show")
+    assert shown.exit_code == 2, shown.output
+    assert "log_level (from $PODIUM_LOG_LEVEL)" in shown.stderr and "'loud'" in shown.stderr
+    assert "debug, info, warning, error or critical" in shown.stderr
+    for fine in ("warning", "DEBUG", "warn"):
+        assert invoke({**env, "PODIUM_LOG_LEVEL": fine}, "config", "show").exit_code == 0, fine
