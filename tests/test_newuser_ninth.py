@@ -157,3 +157,38 @@ def test_an_unknown_log_level_is_refused_by_every_command(env: dict[str, str]) -
     assert "debug, info, warning, error or critical" in shown.stderr
     for fine in ("warning", "DEBUG", "warn"):
         assert invoke({**env, "PODIUM_LOG_LEVEL": fine}, "config", "show").exit_code == 0, fine
+
+
+def test_serve_logs_as_the_settings_say(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/configuration.md: every surface reads the settings; `podium init` writes
+    `# log_format = "json"` to uncomment. `podium serve` ignored `log_format` and `log_level` from
+    podium.toml and $PODIUM_LOG_LEVEL: its own flags defaulted to `text` and `info` (the worker
+    read them). Now the flags default to the settings, and uvicorn gets the level they resolve to."""
+    import logging
+
+    import uvicorn
+
+    seen: dict[str, Any] = {}
+
+    def listen(app: Any, **kw: Any) -> None:  # where uvicorn would start listening: note, do not serve
+        seen.update(kw, handlers=list(logging.getLogger().handlers), root=logging.getLogger().level)
+
+    monkeypatch.setattr(uvicorn, "run", listen)
+    (tmp_path / "podium.toml").write_text('[podium]\nlog_format = "json"\nlog_level = "warning"\n')
+    before = (list(logging.getLogger().handlers), logging.getLogger().level)
+    try:
+        ran = invoke(env, "serve", "--port", "0")
+        assert ran.exit_code == 0, ran.stderr
+        assert seen["log_level"] == logging.WARNING and seen["root"] == logging.WARNING
+        from podium.telemetry._logs import JsonFormatter
+
+        assert any(isinstance(h.formatter, JsonFormatter) for h in seen["handlers"])
+        invoke({**env, "PODIUM_LOG_LEVEL": "debug"}, "serve", "--port", "0")
+        assert seen["log_level"] == logging.DEBUG
+        invoke({**env, "PODIUM_LOG_LEVEL": "debug"}, "serve", "--port", "0", "--log-level", "error")
+        assert seen["log_level"] == logging.ERROR  # a flag still wins
+    finally:
+        root = logging.getLogger()
+        for h in [h for h in root.handlers if h not in before[0]]:
+            root.removeHandler(h)
+        root.setLevel(before[1])
