@@ -192,3 +192,15 @@ def test_serve_logs_as_the_settings_say(env: dict[str, str], tmp_path: Path, mon
         for h in [h for h in root.handlers if h not in before[0]]:
             root.removeHandler(h)
         root.setLevel(before[1])
+
+
+def test_ml_owners_of_a_mistyped_model_names_the_models_there_are(env: dict[str, str]) -> None:
+    """docs/ml.md: `podium ml owners churn`. `podium ml owners chrun` answered `no owner yet; the
+    first workflow that trains ... becomes its owner`, exit 0, as for a new model; it now also names
+    the models that have owners, with did-you-mean."""
+    assert invoke(env, "ml", "owners", "churn", "--add", "churn-train").exit_code == 0
+    typo = invoke(env, "ml", "owners", "chrun")
+    assert typo.exit_code == 0
+    assert "no owner yet" in typo.output and "did you mean 'churn'?" in typo.output
+    assert "models with owners: churn" in typo.output
+    assert "churn-train" in invoke(env, "ml", "owners", "churn").output
