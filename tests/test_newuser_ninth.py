@@ -204,3 +204,26 @@ def test_ml_owners_of_a_mistyped_model_names_the_models_there_are(env: dict[str,
     assert "no owner yet" in typo.output and "did you mean 'churn'?" in typo.output
     assert "models with owners: churn" in typo.output
     assert "churn-train" in invoke(env, "ml", "owners", "churn").output
+
+
+def test_a_connector_naming_a_secret_that_is_not_set_is_warned_of(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/connectors.md: `printf %s "$CRM_TOKEN" | podium secrets set CRM_TOKEN`, then `podium
+    connectors add crm openapi ... --set token=secret:CRM_TOKEN`. With the reference mistyped
+    (`secret:CRM_TOKN`) the connector was registered without a word, and the typo came out only at
+    its first call in a run. The connector is still registered (a secret may be set later), with a
+    warning naming the reference, the close name and the command that sets it."""
+    stored = CliRunner().invoke(cli, ["secrets", "set", "CRM_TOKEN"], input="tok-1", env=env)
+    assert stored.exit_code == 0, stored.output
+    spec = tmp_path / "crm.yaml"
+    spec.write_text("openapi: 3.0.0\ninfo: {title: crm, version: '1'}\npaths: {}\n")
+    added = invoke(env, "connectors", "add", "crm", "openapi", "--set", f"spec={spec}",
+                   "--set", "base_url=https://crm.example.com", "--set", "token=secret:CRM_TOKN")  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    assert "registered crm" in added.output
+    assert "secret:CRM_TOKN is not in the secret store" in added.stderr
+    assert "did you mean secret:CRM_TOKEN?" in added.stderr and "podium secrets set CRM_TOKN" in added.stderr
+    fine = invoke(env, "connectors", "add", "crm2", "openapi", "--set", f"spec={spec}",
+                  "--set", "base_url=https://crm.example.com", "--set", "auth.type=bearer",
+                  "--set", "auth.token=secret:CRM_TOKEN")  # fmt: skip
+    assert fine.exit_code == 0, fine.stderr
+    assert "warning" not in fine.stderr
