@@ -227,3 +227,12 @@ def test_a_connector_naming_a_secret_that_is_not_set_is_warned_of(env: dict[str,
                   "--set", "auth.token=secret:CRM_TOKEN")  # fmt: skip
     assert fine.exit_code == 0, fine.stderr
     assert "warning" not in fine.stderr
+
+
+def test_init_prints_a_cd_line_that_pastes(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium init "my project"` printed `cd my project` among its next steps, which a shell reads
+    as two arguments. The folder is quoted for the shell now."""
+    made = invoke(env, "init", "my project")
+    assert made.exit_code == 0, made.stderr
+    assert "  cd 'my project'\n" in made.output
+    assert "  cd plain\n" in invoke(env, "init", "plain").output
