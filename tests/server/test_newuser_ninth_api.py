@@ -28,3 +28,14 @@ async def test_a_json_body_sent_without_its_content_type_says_so(server: Any) ->
         assert wrong.status_code == 422 and "Content-Type" not in wrong.json()["error"]["message"]
 
 
+
+
+async def test_a_mistyped_field_of_a_start_is_named_not_dropped(server: Any) -> None:
+    """`POST /api/runs {"workflow": "hello", "inptu": {...}}` dropped `inptu` and started the run with
+    no input (or answered that a required input field was missing). The start, fork and signal
+    bodies now refuse a field they do not have, naming it."""
+    async with server("memory://", workflows=[hello]) as (_, http):
+        sent = await http.post("/api/runs", json={"workflow": "hello", "inptu": {"name": "Ada"}})
+        assert sent.status_code == 422, sent.text
+        assert "body.inptu" in sent.json()["error"]["message"]
+        assert (await http.get("/api/runs")).json()["runs"] == []
