@@ -236,3 +236,18 @@ def test_init_prints_a_cd_line_that_pastes(env: dict[str, str], tmp_path: Path) 
     assert made.exit_code == 0, made.stderr
     assert "  cd 'my project'\n" in made.output
     assert "  cd plain\n" in invoke(env, "init", "plain").output
+
+
+def test_a_kill_switch_for_a_workflow_nobody_knows_is_warned_of(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/governance.md: `podium killswitch set workflow refunds -m "incident 42"`. With the name
+    mistyped (`refnds`) it answered `switched off workflow:refnds (pause)` and nothing else, while
+    `refunds` went on running. It still sets the switch (a workflow may be deployed later), and warns
+    that no deployed workflow or recent run has that name, with did-you-mean."""
+    (tmp_path / "refunds.yaml").write_text("name: refunds\nsteps:\n  - id: a\n    uses: set\n    with: {x: 1}\n")
+    assert invoke(env, "run", "refunds.yaml").exit_code == 0
+    typo = invoke(env, "killswitch", "set", "workflow", "refnds", "-m", "incident 42")
+    assert typo.exit_code == 0
+    assert "switched off workflow:refnds" in typo.output
+    assert "did you mean 'refunds'?" in typo.stderr and "warning" in typo.stderr
+    right = invoke(env, "killswitch", "set", "workflow", "refunds", "-m", "incident 42")
+    assert right.exit_code == 0 and "warning" not in right.stderr

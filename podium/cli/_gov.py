@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import time
@@ -361,12 +362,35 @@ async def killswitch_set(
     name = _switch_name(scope, name, every, "set")
     async with make_client(db, recover=False) as c:
         await c.set_switch(scope, name, mode=mode, reason=reason)
+        unknown = await _unknown_workflow(c, name) if scope == "workflow" and name != "*" else None
     note = (
         "; model calls to it are refused, not parked, whatever the mode: a step that calls it fails"
         if scope == "provider" else ""
     )  # fmt: skip
     console().print(f"switched off {scope}:{name} ({mode}){note}", highlight=False, soft_wrap=True)
+    if unknown is not None:  # in an incident, a mistyped name would leave the real workflow running
+        from ._render import escape
+
+        console(stderr=True).print(escape(unknown), highlight=False, soft_wrap=True)
     return EXIT_OK
+
+
+async def _unknown_workflow(c: Any, name: str) -> str | None:
+    """A warning when no deployed workflow and none of the latest runs is called ``name``."""
+    from podium import PermissionDenied
+    from podium.engine.versions import ACTIVE
+
+    known = set(await c.store.kv_list(ACTIVE))
+    with contextlib.suppress(PermissionDenied):  # a token without runs.read: deployed names only
+        known |= {r.workflow for r in await c.list(limit=1000)}
+    if name in known:
+        return None
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"warning: no deployed workflow and none of the latest runs is called {name!r}: {hint}the switch is set, "
+        f"and holds a workflow of that name if one appears; the workflows known here: {', '.join(sorted(known)) or 'none'}"
+    )
 
 
 @killswitch.command("clear")
