@@ -251,3 +251,17 @@ def test_a_kill_switch_for_a_workflow_nobody_knows_is_warned_of(env: dict[str, s
     assert "did you mean 'refunds'?" in typo.stderr and "warning" in typo.stderr
     right = invoke(env, "killswitch", "set", "workflow", "refunds", "-m", "incident 42")
     assert right.exit_code == 0 and "warning" not in right.stderr
+
+
+def test_clearing_the_policy_of_a_mistyped_workflow_says_did_you_mean(env: dict[str, str]) -> None:
+    """docs/governance.md: `podium policy clear support`. `podium policy clear suport` answered
+    `suport had no policy of its own; nothing to clear` with exit 0, and support's policy stayed.
+    A name close to one with a policy now fails (exit 2) with did-you-mean; a name close to none is
+    still a quiet no-op (clearing twice is no mistake)."""
+    assert invoke(env, "policy", "set", "support", "--allow-provider", "local").exit_code == 0
+    typo = invoke(env, "policy", "clear", "suport")
+    assert typo.exit_code == 2 and "did you mean 'support'?" in typo.stderr
+    assert "allowed_providers" in invoke(env, "policy", "show", "support").output
+    assert invoke(env, "policy", "clear", "support").exit_code == 0
+    again = invoke(env, "policy", "clear", "support")
+    assert again.exit_code == 0 and "nothing to clear" in again.output
