@@ -265,3 +265,17 @@ def test_clearing_the_policy_of_a_mistyped_workflow_says_did_you_mean(env: dict[
     assert invoke(env, "policy", "clear", "support").exit_code == 0
     again = invoke(env, "policy", "clear", "support")
     assert again.exit_code == 0 and "nothing to clear" in again.output
+
+
+def test_a_workflow_file_that_is_not_there_names_the_one_that_is(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium run hello.yml` (the file is hello.yaml) said `cannot read the file: No such file or
+    directory`, and nothing of the file beside it. Now: did you mean, or the folder's workflow files,
+    or that the folder is missing."""
+    (tmp_path / "hello.yaml").write_text("name: hello\nsteps:\n  - id: a\n    uses: set\n    with: {x: 1}\n")
+    typo = invoke(env, "run", "hello.yml")
+    assert typo.exit_code == 2 and "did you mean 'hello.yaml'?" in typo.stderr, typo.stderr
+    other = invoke(env, "workflows", "validate", "orders.yaml")
+    assert other.exit_code == 2 and "workflow files in" in other.output + other.stderr
+    assert "hello.yaml" in other.output + other.stderr
+    gone = invoke(env, "run", "flows/hello.yaml")
+    assert gone.exit_code == 2 and "does not exist" in gone.stderr
