@@ -279,3 +279,13 @@ def test_a_workflow_file_that_is_not_there_names_the_one_that_is(env: dict[str, 
     assert "hello.yaml" in other.output + other.stderr
     gone = invoke(env, "run", "flows/hello.yaml")
     assert gone.exit_code == 2 and "does not exist" in gone.stderr
+
+
+def test_the_help_of_a_noun_shows_the_options_it_takes_alone(env: dict[str, str]) -> None:
+    """`podium runs --workflow hello` works (podium runs alone lists runs), but `podium runs --help`
+    showed only `-h`: the filters were found only under `podium runs list --help`."""
+    shown = invoke(env, "runs", "--help")
+    assert shown.exit_code == 0
+    assert "runs list', which" in shown.output
+    assert "--workflow" in shown.output and "--status" in shown.output and "--json" in shown.output
+    assert "--json" in invoke(env, "approvals", "--help").output

@@ -90,6 +90,19 @@ class NounGroup(click.Group):
             args = [self.default, *args]
         return super().parse_args(ctx, args)
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # `podium runs --workflow W` works: the help of `podium runs` says so, with those options
+        super().format_epilog(ctx, formatter)
+        cmd = self.commands.get(self.default or "")
+        if cmd is None:
+            return
+        with click.Context(cmd, info_name=self.default, parent=ctx) as sub:
+            skip = cmd.get_help_option(sub)
+            rows = [r for p in cmd.get_params(sub) if p is not skip and (r := p.get_help_record(sub))]
+        if rows:
+            with formatter.section(f"Options of '{ctx.command_path} {self.default}', which '{ctx.command_path}' alone runs"):
+                formatter.write_dl(rows)
+
 
 @cli.group("runs", cls=NounGroup, default="list")
 def runs_group() -> None:
