@@ -289,3 +289,30 @@ def test_the_help_of_a_noun_shows_the_options_it_takes_alone(env: dict[str, str]
     assert "runs list', which" in shown.output
     assert "--workflow" in shown.output and "--status" in shown.output and "--json" in shown.output
     assert "--json" in invoke(env, "approvals", "--help").output
+
+
+def test_a_signal_the_parked_run_does_not_wait_for_is_warned_of(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/python-api.md: `podium runs signal RUN_ID approval --payload ...`. Sent as `approvl`, it
+    answered `sent 'approvl'` and `run ...: waiting`, exit 0, and nothing said why. The signal is
+    still sent (one may come before its wait_for), with a warning naming what the run waits for."""
+    (tmp_path / "flows9.py").write_text(
+        "import podium\n\nwf = podium.Workflow('refund9')\n\n"
+        "@wf.step\nasync def approve(ctx: podium.StepContext, input):\n"
+        "    return await ctx.wait_for('approval', timeout=3600, default={'ok': False})\n"
+    )
+    env = {**env, "PYTHONPATH": str(tmp_path)}
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        started = invoke(env, "run", "flows9:wf", "--input", "{}")
+        assert started.exit_code == 3, started.output
+        run_id = started.output.split()[1]
+        typo = invoke(env, "runs", "signal", run_id, "approvl", "--payload", '{"ok": true}')
+        assert typo.exit_code == 0
+        assert "did you mean 'approval'?" in typo.stderr and f"podium runs signal {run_id} approval" in typo.stderr
+        right = invoke(env, "runs", "signal", run_id, "approval", "--payload", '{"ok": true}')
+        assert right.exit_code == 0 and "warning" not in right.stderr and "completed" in right.output
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("flows9", None)
