@@ -150,6 +150,11 @@ def _read_toml(path: Path, table: tuple[str, ...] | None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the file or remove it") from exc
     if table is None:
+        if isinstance(data.get("tool"), dict) and "podium" in data["tool"] and "podium" not in data:
+            raise ConfigError(
+                f"{path}: [tool.podium] is pyproject.toml's table; in podium.toml write the settings under "
+                "[podium] (or at the top level)"
+            )
         table = ("podium",) if isinstance(data.get("podium"), dict) else ()
     for key in table:
         if not isinstance(data, dict):

@@ -316,3 +316,13 @@ def test_a_signal_the_parked_run_does_not_wait_for_is_warned_of(env: dict[str, s
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("flows9", None)
+
+
+def test_a_pyproject_table_in_podium_toml_is_named(env: dict[str, str], tmp_path: Path) -> None:
+    """configuration.md names `[tool.podium]` (pyproject.toml) and `podium.toml`. `[tool.podium]`
+    copied into podium.toml answered `unknown setting 'tool'`; it now says which table goes where."""
+    (tmp_path / "podium.toml").write_text('[tool.podium]\ndb = "sqlite:///x.db"\n')
+    shown = invoke({k: v for k, v in env.items() if k != "PODIUM_DB"}, "config", "show")
+    assert shown.exit_code == 2
+    assert "[tool.podium] is pyproject.toml's table" in shown.stderr and "[podium]" in shown.stderr
+    assert "unknown setting 'tool'" not in shown.stderr

@@ -48,6 +48,6 @@ def missing_store_file(db: str | None) -> str | None:
     return (
         f"no store at {path} (the SQLite file named by {source}, {url!r}): its folder {folder} does not "
         "exist, so there is nothing to read and nothing was made. Check the path for a typo (sqlite:///rel.db "
-        "is relative to the working folder, sqlite:////abs.db absolute); a store is made by the first command "
-        "that writes to it, such as podium run FILE.yaml"
+        "is relative to the working folder, or to podium.toml's folder when written there; sqlite:////abs.db "
+        "is absolute); a store is made by the first command that writes to it, such as podium run FILE.yaml"
     )
