@@ -326,3 +326,34 @@ def test_a_pyproject_table_in_podium_toml_is_named(env: dict[str, str], tmp_path
     assert shown.exit_code == 2
     assert "[tool.podium] is pyproject.toml's table" in shown.stderr and "[podium]" in shown.stderr
     assert "unknown setting 'tool'" not in shown.stderr
+
+
+def test_a_loop_target_or_needs_naming_no_step_is_not_told_to_take_a_default() -> None:
+    """python-api.md: `Loop(to="think", ...)`, `needs=[...]`. A loop target or a `needs` naming no
+    step was told it is not a step "nor 'input'/'ctx'" and to "give the parameter a default", which
+    fits only a parameter. Each now says what it is."""
+    import podium
+
+    wf = podium.Workflow("defs9")
+
+    @wf.step
+    async def think(input: dict) -> int:
+        return 1
+
+    @wf.step(needs=["thnk"], loop=podium.Loop(to="thinc", while_=lambda act: False, max_iterations=3))
+    async def act(think: int) -> int:
+        return 2
+
+    @wf.step
+    async def late(thinkk: int) -> int:
+        return 3
+
+    with pytest.raises(podium.DefinitionError) as err:
+        podium.run(wf, {})  # the graph is checked before the run starts
+    text = str(err.value)
+    loop = next(line for line in text.splitlines() if "loop target" in line)
+    needs = next(line for line in text.splitlines() if "needs names" in line)
+    param = next(line for line in text.splitlines() if "parameter 'thinkk'" in line)
+    for line in (loop, needs):
+        assert "did you mean 'think'?" in line and "default" not in line and "'ctx'" not in line, line
+    assert "give the parameter a default" in param and "did you mean 'think'?" in param
