@@ -357,3 +357,14 @@ def test_a_loop_target_or_needs_naming_no_step_is_not_told_to_take_a_default() -
     for line in (loop, needs):
         assert "did you mean 'think'?" in line and "default" not in line and "'ctx'" not in line, line
     assert "give the parameter a default" in param and "did you mean 'think'?" in param
+
+
+def test_a_tool_naming_a_secret_that_is_not_set_is_warned_of(env: dict[str, str]) -> None:
+    """docs/governance.md: `podium secrets set CRM_AUTH`, then `podium tools add crm --http ...
+    --header 'Authorization=secret:CRM_AUTH'`. Run without the first line (or with a typo), the tool
+    was registered without a word; now with the same warning as `connectors add`."""
+    added = invoke(env, "tools", "add", "crm", "--http", "https://crm.internal/api/customers/{customer_id}",
+                   "--method", "GET", "--header", "Authorization=secret:CRM_AUTH", "--allow-private")  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    assert "registered crm (http)" in added.output
+    assert "secret:CRM_AUTH is not in the secret store" in added.stderr and "tool 'crm'" in added.stderr

@@ -86,21 +86,29 @@ async def connectors_add(
             target[key] = value
     async with make_client(db, recover=False, execute=False) as c:
         cap = await c.add_capability(name, "connector", target, allow_private=allow_private, description=description)
-        unset = await _secrets_not_set(c, target)
+        unset = await secrets_not_set(c, target)
     click.echo(f"registered {cap.name} (connector): {cap.summary}")
-    from ._render import escape  # the names are the caller's text: no markup
-
-    for ref, hint in unset:  # may be set later, so said, not refused; a typo shows here, not at the first call
-        console(stderr=True).print(
-            escape(f"warning: {ref} is not in the secret store yet{hint}; set it before connector {name!r} is used: "
-            f"printf %s \"$VALUE\" | podium secrets set {ref.removeprefix('secret:')}"),
-            highlight=False,
-            soft_wrap=True,
-        )
+    warn_unset_secrets(unset, f"connector {name!r}")
     return EXIT_OK
 
 
-async def _secrets_not_set(c: Any, target: dict[str, Any]) -> list[tuple[str, str]]:
+def warn_unset_secrets(unset: list[tuple[str, str]], what: str) -> None:
+    """Say which ``secret:NAME`` references of a registration name no stored secret (a secret may
+    be set later, so it is said, not refused: a typo shows here, not at the first call)."""
+    from ._render import escape  # the names are the caller's text: no markup
+
+    for ref, hint in unset:
+        console(stderr=True).print(
+            escape(
+                f"warning: {ref} is not in the secret store yet{hint}; set it before {what} is used: "
+                f"printf %s \"$VALUE\" | podium secrets set {ref.removeprefix('secret:')}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+async def secrets_not_set(c: Any, target: dict[str, Any]) -> list[tuple[str, str]]:
     """The ``secret:NAME`` references of a connector's settings that name no stored secret, each with
     a did-you-mean; none when this caller may not list secrets."""
     import difflib
