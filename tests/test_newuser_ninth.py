@@ -368,3 +368,9 @@ def test_a_tool_naming_a_secret_that_is_not_set_is_warned_of(env: dict[str, str]
     assert added.exit_code == 0, added.stderr
     assert "registered crm (http)" in added.output
     assert "secret:CRM_AUTH is not in the secret store" in added.stderr and "tool 'crm'" in added.stderr
+
+
+def test_a_mistyped_demo_scenario_says_did_you_mean(env: dict[str, str]) -> None:
+    """`podium demo suport` listed the eight scenarios without pointing at `support`."""
+    typo = invoke(env, "demo", "suport")
+    assert typo.exit_code == 2 and "did you mean 'support'?" in typo.stderr
