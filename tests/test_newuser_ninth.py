@@ -374,3 +374,11 @@ def test_a_mistyped_demo_scenario_says_did_you_mean(env: dict[str, str]) -> None
     """`podium demo suport` listed the eight scenarios without pointing at `support`."""
     typo = invoke(env, "demo", "suport")
     assert typo.exit_code == 2 and "did you mean 'support'?" in typo.stderr
+
+
+def test_no_runs_yet_names_the_store_file(env: dict[str, str], tmp_path: Path) -> None:
+    """A mistyped file name in a folder that exists (`sqlite:///.podium/podum.db`) still makes an
+    empty store on reading; `no runs yet` now names the file, so the typo can be seen."""
+    shown = invoke({**env, "PODIUM_DB": f"sqlite:///{tmp_path}/podum.db"}, "runs")
+    assert shown.exit_code == 0 and shown.output.startswith("no runs yet")
+    assert f"no runs yet in {tmp_path}/podum.db;" in shown.output
