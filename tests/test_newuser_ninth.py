@@ -382,3 +382,14 @@ def test_no_runs_yet_names_the_store_file(env: dict[str, str], tmp_path: Path) -
     shown = invoke({**env, "PODIUM_DB": f"sqlite:///{tmp_path}/podum.db"}, "runs")
     assert shown.exit_code == 0 and shown.output.startswith("no runs yet")
     assert f"no runs yet in {tmp_path}/podum.db;" in shown.output
+
+
+def test_running_a_mistyped_deployed_name_says_did_you_mean(env: dict[str, str], tmp_path: Path) -> None:
+    """docs/governance.md: `podium workflows deploy flows/refund.yaml`, then `podium run refund`.
+    `podium run refnd` said only that it is neither deployed nor a reference; it now names the
+    deployed workflow it is close to, and those deployed."""
+    (tmp_path / "refund.yaml").write_text("name: refund\nsteps:\n  - id: a\n    uses: set\n    with: {x: 1}\n")
+    assert invoke(env, "workflows", "deploy", "refund.yaml").exit_code == 0
+    typo = invoke(env, "run", "refnd")
+    assert typo.exit_code == 2
+    assert "did you mean 'refund'?" in typo.stderr and "deployed here: refund" in typo.stderr

@@ -218,10 +218,17 @@ async def run(
         except NotFound:
             if not deployed:
                 raise
+            import difflib
+
+            from podium.engine.versions import ACTIVE
+
+            names = sorted(await client.store.kv_list(ACTIVE))
+            close = difflib.get_close_matches(workflow, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             fail(
-                f"{workflow!r} is neither a deployed workflow nor a workflow reference; use a deployed "
+                f"{workflow!r} is neither a deployed workflow nor a workflow reference; {hint}use a deployed "
                 "workflow's name (podium workflows deploy FILE), MODULE:WORKFLOW (e.g. examples.demo:workflow) or a "
-                "YAML file"
+                f"YAML file (deployed here: {', '.join(names) or 'none'})"
             )
         if not quiet:
             run = await client.get(handle.id)
