@@ -393,3 +393,25 @@ def test_running_a_mistyped_deployed_name_says_did_you_mean(env: dict[str, str],
     typo = invoke(env, "run", "refnd")
     assert typo.exit_code == 2
     assert "did you mean 'refund'?" in typo.stderr and "deployed here: refund" in typo.stderr
+
+
+async def test_podium_run_inside_an_event_loop_says_what_to_write() -> None:
+    """python-api.md: "From synchronous code: podium.run(wf, input, ...)". Called from async code (a
+    notebook cell, an async function), it raised asyncio's `RuntimeError: asyncio.run() cannot be
+    called from a running event loop` and left a "coroutine was never awaited" warning. It now
+    raises a ConfigError that says to use the Client there, and leaves no coroutine behind."""
+    import warnings
+
+    import podium
+
+    wf = podium.Workflow("sync9")
+
+    @wf.step
+    def a(input: dict) -> int:
+        return 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(podium.ConfigError, match="await client.run"):
+            podium.run(wf, {})
+    assert podium.run.__module__ == "podium"
