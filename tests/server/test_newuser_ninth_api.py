@@ -39,3 +39,22 @@ async def test_a_mistyped_field_of_a_start_is_named_not_dropped(server: Any) -> 
         assert sent.status_code == 422, sent.text
         assert "body.inptu" in sent.json()["error"]["message"]
         assert (await http.get("/api/runs")).json()["runs"] == []
+
+
+async def test_a_mistyped_field_of_a_decision_or_switch_is_named_not_dropped(server: Any) -> None:
+    """README: "an approver can also edit the payload". `POST /api/approvals/RUN/NAME {"approve":
+    true, "paylod": {...}}` dropped the misspelt edit and approved the run with the payload as it
+    was. The decision and kill-switch bodies now refuse a field they lack, naming it, and the run
+    still waits for a decision."""
+    from tests.server import flows
+    from tests.server.test_api import wait_status
+
+    async with server("memory://", workflows=flows.ALL) as (_, http):
+        rid = (await http.post("/api/runs", json={"workflow": "review", "input": {"topic": "t"}})).json()["run"]["id"]
+        await wait_status(http, rid, "waiting")
+        name = (await http.get("/api/approvals")).json()["approvals"][0]["name"]
+        typo = await http.post(f"/api/approvals/{rid}/{name}", json={"approve": True, "paylod": {"text": "edited"}})
+        assert typo.status_code == 422 and "body.paylod" in typo.json()["error"]["message"], typo.text
+        assert (await http.get(f"/api/runs/{rid}")).json()["run"]["status"] == "waiting"
+        switch = await http.post("/api/switches", json={"scope": "workflow", "name": "review", "reson": "x"})
+        assert switch.status_code == 422 and "body.reson" in switch.json()["error"]["message"], switch.text
