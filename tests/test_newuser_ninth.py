@@ -415,3 +415,14 @@ async def test_podium_run_inside_an_event_loop_says_what_to_write() -> None:
         with pytest.raises(podium.ConfigError, match="await client.run"):
             podium.run(wf, {})
     assert podium.run.__module__ == "podium"
+
+
+def test_a_mistyped_module_in_uses_says_did_you_mean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`uses: examples.suport:classify` (yaml.md's `examples.support`) said only `No module named
+    'examples.suport'`; a function's typo already had a did-you-mean, a module's now has one too."""
+    from podium.yaml import validate_text
+
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    text = "name: t\nsteps:\n  - id: b\n    uses: examples.suport:classify\n"
+    (problem,) = validate_text(text, "t.yaml")
+    assert "examples.suport" in problem.message and problem.hint == "did you mean 'examples.support'?", problem
