@@ -426,3 +426,12 @@ def test_a_mistyped_module_in_uses_says_did_you_mean(tmp_path: Path, monkeypatch
     text = "name: t\nsteps:\n  - id: b\n    uses: examples.suport:classify\n"
     (problem,) = validate_text(text, "t.yaml")
     assert "examples.suport" in problem.message and problem.hint == "did you mean 'examples.support'?", problem
+
+
+def test_a_mistyped_prompt_reads_as_one_sentence(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium prompts show refund.rply` said `did you mean 'refund.reply'?; store one with ...`."""
+    (tmp_path / "reply.txt").write_text("Reply warmly")
+    assert invoke(env, "prompts", "put", "refund.reply", "reply.txt").exit_code == 0
+    typo = invoke(env, "prompts", "show", "refund.rply")
+    assert typo.exit_code == 2 and "did you mean 'refund.reply'? Or store one with" in typo.stderr
+    assert "?;" not in typo.stderr
