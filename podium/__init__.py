@@ -164,12 +164,24 @@ def run(
     Uses an in-memory store unless ``store`` says otherwise (``"sqlite:///podium.db"``).
     """
 
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass  # no loop here: the synchronous caller this is for
+    else:  # a notebook or an async function: asyncio.run would refuse, in its own words
+        from .errors import ConfigError
+
+        raise ConfigError(
+            "podium.run() is for synchronous code, and this code runs in an event loop (an async function, "
+            "a Jupyter notebook): there, write `async with podium.Client(...) as client: output = await "
+            "client.run(workflow, input)` (the same store and options)"
+        )
     from .engine.client import Client
 
     async def main() -> Any:
         async with Client(store, **client_options) as client:
             return await client.run(workflow, input)
-
-    import asyncio
 
     return asyncio.run(main())

@@ -382,6 +382,23 @@ class PostgresDatabase(Database):
         return list(await cur.fetchall()) if cur.description else []
 
 
+def check_url_form(url: str) -> None:
+    """Refuse ``sqlite:/x.db`` and the like: a scheme without ``://`` would otherwise be read as a
+    plain file path, and the store made in a new folder called ``sqlite:``. (One letter before the
+    colon is a Windows drive, ``C:\\x.db``: a path.)"""
+    head, sep, rest = url.partition(":")
+    if "://" in url or not sep or len(head) < 2 or not head[0].isalpha():
+        return
+    if not all(ch.isalnum() or ch in "+.-" for ch in head):
+        return
+    path = rest.lstrip("/")
+    raise ConfigError(
+        f"store URL {url!r} has the scheme {head!r} but not '://' after it, so it is no store URL: write "
+        f"sqlite:////{path} for an absolute path, sqlite:///{path} for one relative to the working folder, "
+        "or postgresql://user@host/db"
+    )
+
+
 def sqlite_path(url: str) -> str:
     """The file of a ``sqlite:///rel.db`` / ``sqlite:////abs.db`` URL (or a plain path)."""
     if "://" not in url:
@@ -393,6 +410,7 @@ def sqlite_path(url: str) -> str:
 def open_database(url: str, *, durability: str | None = None) -> Database:
     """A (not yet open) database for a store URL: ``memory://``, ``sqlite:///...``, ``postgresql://...``.
     ``durability``: ``crash`` or ``power`` (None: the ``durability`` setting)."""
+    check_url_form(url)
     scheme = url.split("://", 1)[0] if "://" in url else ""
     if scheme == "memory":
         return SQLiteDatabase(":memory:", url, durability="crash")  # nothing on disk to sync

@@ -61,7 +61,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
 @functools.cache
 def settings_model() -> type[Any]:
     """The pydantic-settings model that validates merged values (built on first use)."""
-    from pydantic import Field, SecretStr
+    from pydantic import Field, SecretStr, field_validator
     from pydantic_settings import BaseSettings, SettingsConfigDict
 
     def f(name: str, **kw: Any) -> Any:
@@ -85,6 +85,15 @@ def settings_model() -> type[Any]:
         durability: Literal["crash", "power"] = f("durability")
         prices: str | None = f("prices")
         trace_prompts: bool = f("trace_prompts")
+
+        @field_validator("log_level")
+        @classmethod
+        def _a_log_level(cls, value: str) -> str:
+            # checked here, not only by the commands that log: `loud` is a mistake wherever it is read
+            name = {"TRACE": "DEBUG", "WARN": "WARNING"}.get(value.upper(), value.upper())
+            if name not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+                raise ValueError(f"unknown log level {value!r}; use debug, info, warning, error or critical")
+            return value
 
         @classmethod
         def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, *_: Any, **__: Any) -> tuple[Any, ...]:
@@ -141,6 +150,11 @@ def _read_toml(path: Path, table: tuple[str, ...] | None) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}; fix the file or remove it") from exc
     if table is None:
+        if isinstance(data.get("tool"), dict) and "podium" in data["tool"] and "podium" not in data:
+            raise ConfigError(
+                f"{path}: [tool.podium] is pyproject.toml's table; in podium.toml write the settings under "
+                "[podium] (or at the top level)"
+            )
         table = ("podium",) if isinstance(data.get("podium"), dict) else ()
     for key in table:
         if not isinstance(data, dict):
@@ -212,7 +226,7 @@ def load_settings(
             key = str(err["loc"][0]) if err["loc"] else "?"
             where = sources.get(key, "default")
             where = f"${'PODIUM_' + key.upper()}" if where == "environment" else where
-            problems.append(f"{key} (from {where}): {err['msg']}")
+            problems.append(f"{key} (from {where}): {str(err['msg']).removeprefix('Value error, ')}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     return Effective(values=settings, sources=sources, project=project)
 

@@ -95,6 +95,10 @@ def test_config_show_prints_values_and_sources_with_secrets_masked(project: Path
 
 def test_the_cli_uses_the_configured_store(project: Path) -> None:
     result = CliRunner().invoke(cli, ["runs", "--json"])
+    # a read does not make the store's folder: it names where podium.toml says the store is
+    assert result.exit_code == 2 and str(project / "data" / "app.db") in result.output, result.output
+    (project / "data").mkdir()
+    result = CliRunner().invoke(cli, ["runs", "--json"])
     assert result.exit_code == 0, result.output
     assert (project / "data" / "app.db").exists()  # created where podium.toml says, not in ./sub
     assert not (project / "sub" / ".podium").exists()

@@ -93,7 +93,7 @@ def test_graph_of_an_invalid_file_is_one_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nsteps: []\n")
     proc = podium("graph", str(bad), check=2)
-    assert "is not a valid workflow" in proc.stderr and "non-empty list of steps" in proc.stderr
+    assert "is not a valid workflow" in proc.stderr and "'steps' is an empty list" in proc.stderr
 
 
 def test_run_a_yaml_file_and_fork_it(tmp_path: Path) -> None:

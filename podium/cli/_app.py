@@ -90,6 +90,19 @@ class NounGroup(click.Group):
             args = [self.default, *args]
         return super().parse_args(ctx, args)
 
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # `podium runs --workflow W` works: the help of `podium runs` says so, with those options
+        super().format_epilog(ctx, formatter)
+        cmd = self.commands.get(self.default or "")
+        if cmd is None:
+            return
+        with click.Context(cmd, info_name=self.default, parent=ctx) as sub:
+            skip = cmd.get_help_option(sub)
+            rows = [r for p in cmd.get_params(sub) if p is not skip and (r := p.get_help_record(sub))]
+        if rows:
+            with formatter.section(f"Options of '{ctx.command_path} {self.default}', which '{ctx.command_path}' alone runs"):
+                formatter.write_dl(rows)
+
 
 @cli.group("runs", cls=NounGroup, default="list")
 def runs_group() -> None:
@@ -194,10 +207,17 @@ async def check_permission(db: str | None, permission: str, target: str = "", *,
     """Open the store as $PODIUM_TOKEN (or the local user) and check ``permission`` through the
     client's public ``authorize``: the same check, refusal message and audit entry as the HTTP API.
     Done before the command touches anything (a refused command changes nothing); returns the
-    principal.
+    principal. A command that only reads (a ``*.read`` permission) refuses a SQLite store in a folder
+    that does not exist rather than make one, empty (``_storecheck``).
 
     With ``migrate=False`` (``podium db upgrade``) the store's schema is left as it is: a store older
     than users and tokens can only be in local mode."""
+    if permission.endswith(".read") and target != "mcp":  # podium mcp serves: it may start runs
+        from ._storecheck import missing_store_file
+
+        missing = missing_store_file(db)
+        if missing:
+            fail(missing)
     if not migrate:
         from podium import open_store
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, fail, make_client, requires, run_async
+from ._app import EXIT_OK, cli, console, db_option, fail, make_client, requires, run_async
 
 
 @cli.group()
@@ -86,8 +86,51 @@ async def connectors_add(
             target[key] = value
     async with make_client(db, recover=False, execute=False) as c:
         cap = await c.add_capability(name, "connector", target, allow_private=allow_private, description=description)
+        unset = await secrets_not_set(c, target)
     click.echo(f"registered {cap.name} (connector): {cap.summary}")
+    warn_unset_secrets(unset, f"connector {name!r}")
     return EXIT_OK
+
+
+def warn_unset_secrets(unset: list[tuple[str, str]], what: str) -> None:
+    """Say which ``secret:NAME`` references of a registration name no stored secret (a secret may
+    be set later, so it is said, not refused: a typo shows here, not at the first call)."""
+    from ._render import escape  # the names are the caller's text: no markup
+
+    for ref, hint in unset:
+        console(stderr=True).print(
+            escape(
+                f"warning: {ref} is not in the secret store yet{hint}; set it before {what} is used: "
+                f"printf %s \"$VALUE\" | podium secrets set {ref.removeprefix('secret:')}"
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+async def secrets_not_set(c: Any, target: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ``secret:NAME`` references of a connector's settings that name no stored secret, each with
+    a did-you-mean; none when this caller may not list secrets."""
+    import difflib
+
+    from podium import PermissionDenied
+
+    values = [v for v in target.values() if isinstance(v, str)]
+    values += [v for sub in target.values() if isinstance(sub, dict) for v in sub.values() if isinstance(v, str)]
+    refs = sorted({v for v in values if v.startswith("secret:")})
+    if not refs:
+        return []
+    try:
+        names = [info.name for info in await c.secrets.list()]
+    except PermissionDenied:
+        return []
+    out = []
+    for ref in refs:
+        wanted = ref.removeprefix("secret:")
+        if wanted not in names:
+            close = difflib.get_close_matches(wanted, names, n=1)
+            out.append((ref, f" (did you mean secret:{close[0]}?)" if close else ""))
+    return out
 
 
 @connectors.command("status")

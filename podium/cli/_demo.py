@@ -194,7 +194,11 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
     from ._render import Progress
 
     if name not in available():
-        fail(f"no scenario {name!r}; scenarios are: {', '.join(available()) or 'none'} (in {scenarios_dir()})")
+        import difflib
+
+        close = difflib.get_close_matches(name, available(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        fail(f"no scenario {name!r}; {hint}scenarios are: {', '.join(available()) or 'none'} (in {scenarios_dir()})")
     out = console()
     module = _load(scenarios_dir() / f"{name}.py")
     if lacking := missing(module):

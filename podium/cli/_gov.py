@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import json
 import time
@@ -178,8 +179,40 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
     """Revoke USER's tokens called NAME."""
     async with make_client(db, recover=False) as c:
         n = await c.revoke_token(user, name)
+        if n == 0:
+            # A typo here would leave the token working while the admin believes it dead.
+            said = await _no_token_to_revoke(c, user, name)
+            if said:
+                console().print(said, highlight=False)
+                return EXIT_OK
     console().print(f"revoked {n} token(s)", highlight=False)
     return EXIT_OK
+
+
+async def _no_token_to_revoke(c: Any, user: str, name: str) -> str:
+    """What a revoke that revoked nothing met: ``user``'s token ``name`` revoked already (returned,
+    to print), or no such user or token (said with what there is, and the command fails)."""
+    from podium.governance.identity import TokenRecord
+    from podium.governance.service import TOKENS
+
+    names = [u.name for u in await c.users()]
+    if user not in names:
+        close = difflib.get_close_matches(user, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        fail(f"no user {user!r}, so no token was revoked; {hint}the users are: {', '.join(sorted(names)) or 'none'}")
+    live: set[str] = set()
+    dead: set[str] = set()
+    for text in (await c.store.kv_list(TOKENS)).values():
+        rec = TokenRecord.from_json(text)
+        if rec.user == user:
+            (dead if rec.revoked or (rec.expires_at is not None and rec.expires_at < time.time()) else live).add(rec.name)
+    if name in dead:
+        return f"{user}'s token {name!r} was already revoked (or expired): nothing left to revoke"
+    close = difflib.get_close_matches(name, sorted(live), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    have = ", ".join(sorted(live)) if live else "none (create one with: podium tokens create " + user + " --name NAME)"
+    fail(f"{user} has no live token called {name!r}, so none was revoked; {hint}{user}'s live tokens: {have}")
+    return ""
 
 
 @approvals_group.command("list")
@@ -329,12 +362,35 @@ async def killswitch_set(
     name = _switch_name(scope, name, every, "set")
     async with make_client(db, recover=False) as c:
         await c.set_switch(scope, name, mode=mode, reason=reason)
+        unknown = await _unknown_workflow(c, name) if scope == "workflow" and name != "*" else None
     note = (
         "; model calls to it are refused, not parked, whatever the mode: a step that calls it fails"
         if scope == "provider" else ""
     )  # fmt: skip
     console().print(f"switched off {scope}:{name} ({mode}){note}", highlight=False, soft_wrap=True)
+    if unknown is not None:  # in an incident, a mistyped name would leave the real workflow running
+        from ._render import escape
+
+        console(stderr=True).print(escape(unknown), highlight=False, soft_wrap=True)
     return EXIT_OK
+
+
+async def _unknown_workflow(c: Any, name: str) -> str | None:
+    """A warning when no deployed workflow and none of the latest runs is called ``name``."""
+    from podium import PermissionDenied
+    from podium.engine.versions import ACTIVE
+
+    known = set(await c.store.kv_list(ACTIVE))
+    with contextlib.suppress(PermissionDenied):  # a token without runs.read: deployed names only
+        known |= {r.workflow for r in await c.list(limit=1000)}
+    if name in known:
+        return None
+    close = difflib.get_close_matches(name, sorted(known), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"warning: no deployed workflow and none of the latest runs is called {name!r}: {hint}the switch is set, "
+        f"and holds a workflow of that name if one appears; the workflows known here: {', '.join(sorted(known)) or 'none'}"
+    )
 
 
 @killswitch.command("clear")

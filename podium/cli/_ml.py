@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 
 import click
@@ -26,13 +27,14 @@ def ml() -> None:
 async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], as_json: bool, db: str | None) -> int:
     """Show MODEL's owners (the workflows that may train, promote and roll it back), or change them.
     A model without owners is claimed by the first workflow that changes it."""
-    from ..ml._owners import owners, set_owners
+    from ..ml._owners import OWNERS, owners, set_owners
 
     async with make_client(db, recover=False, execute=False) as c:
         if add or remove:
             now = await set_owners(c, model, add=list(add), remove=list(remove))
         else:
             now = await owners(c.store, model)
+            known = sorted(await c.store.kv_list(OWNERS)) if not now else []
     if as_json:
         click.echo(json.dumps(now))
     elif now:
@@ -40,5 +42,10 @@ async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], a
     elif remove:
         click.echo(f"model {model}: no owner left; the next workflow that trains, promotes or rolls it back becomes its owner")
     else:
-        click.echo(f"model {model}: no owner yet; the first workflow that trains, promotes or rolls it back becomes its owner")
+        # a mistyped name reads like a model nobody owns yet: name the models that have owners
+        close = difflib.get_close_matches(model, known, n=1)
+        also = (f" (did you mean {close[0]!r}? " if close else " (") + f"models with owners: {', '.join(known)})" if known else ""
+        click.echo(
+            f"model {model}: no owner yet; the first workflow that trains, promotes or rolls it back becomes its owner{also}"
+        )
     return EXIT_OK

@@ -488,6 +488,15 @@ async def policy_clear(workflow: str, db: str | None) -> int:
         if workflow in current:
             await c.set_policy(workflow, None)
     if workflow not in current:
+        # like a kill switch: a mistyped name must not read as a policy lifted; said, and exit 2
+        import difflib
+
+        close = difflib.get_close_matches(workflow, sorted(current), n=1)
+        if close:
+            fail(
+                f"{workflow} has no policy of its own, so nothing was cleared; did you mean {close[0]!r}? "
+                f"(policies: {', '.join(sorted(current))})"
+            )
         console().print(
             f"{workflow} had no policy of its own; nothing to clear", highlight=False, markup=False
         )

@@ -218,10 +218,17 @@ async def run(
         except NotFound:
             if not deployed:
                 raise
+            import difflib
+
+            from podium.engine.versions import ACTIVE
+
+            names = sorted(await client.store.kv_list(ACTIVE))
+            close = difflib.get_close_matches(workflow, names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
             fail(
-                f"{workflow!r} is neither a deployed workflow nor a workflow reference; use a deployed "
+                f"{workflow!r} is neither a deployed workflow nor a workflow reference; {hint}use a deployed "
                 "workflow's name (podium workflows deploy FILE), MODULE:WORKFLOW (e.g. examples.demo:workflow) or a "
-                "YAML file"
+                f"YAML file (deployed here: {', '.join(names) or 'none'})"
             )
         if not quiet:
             run = await client.get(handle.id)
@@ -251,6 +258,7 @@ async def runs(
 
     async with _client(db, recover=False) as client:
         rows = await client.list(workflow=workflow, status=list(status) or None, limit=limit, offset=offset)
+        url = str(client.store.url)
     if as_json:
         from podium.engine.worker import orphan_reason
 
@@ -274,7 +282,15 @@ async def runs(
                                       f"offset {offset}" if offset else "") if x)
         console().print(f"no runs match ({escape(shown)}); podium runs (no filter) lists them all", highlight=False)
     elif not rows:
-        console().print("no runs yet; start one with: podium run MODULE:WORKFLOW")
+        # which file: a mistyped name in an existing folder is made empty on reading (see _storecheck)
+        where = ""
+        if url.startswith("sqlite://"):
+            import os
+
+            from podium._sqldb import sqlite_path
+
+            where = f" in {os.path.abspath(sqlite_path(url))}"
+        console().print(f"no runs yet{escape(where)}; start one with: podium run MODULE:WORKFLOW", highlight=False)
     else:
         console().print(runs_table(rows))
     return EXIT_OK

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
@@ -47,14 +48,13 @@ from ._app import EXIT_OK, acting_principal, cli, db_option, fail, load_or_fail,
 )
 @click.option("--no-execute", is_flag=True, help="Serve the API only; separate workers run the runs.")
 @click.option("--concurrency", "-c", type=click.IntRange(min=1), default=100, show_default=True, help="Runs driven at once.")
-@click.option("--log-level", default="info", show_default=True)
+@click.option("--log-level", default=None, help="debug, info, warning... (default: the log_level setting, info).")
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     envvar="PODIUM_LOG_FORMAT",
-    default="text",
-    show_default=True,
-    help="Log lines as text or one JSON object per line ($PODIUM_LOG_FORMAT).",
+    default=None,
+    help="Log lines as text or one JSON object per line (default: the log_format setting, text) [$PODIUM_LOG_FORMAT].",
 )
 @click.option(
     "--alerts",
@@ -93,8 +93,8 @@ def serve(
     rules: tuple[str, ...],
     no_execute: bool,
     concurrency: int,
-    log_level: str,
-    log_format: str,
+    log_level: str | None,
+    log_format: str | None,
     alerts_file: str | None,
     allow_remote_local_mode: bool,
     max_request_size: int,
@@ -149,7 +149,7 @@ def serve(
 
     otel_provider = None
     try:
-        configure_logging(log_format, log_level)
+        configure_logging(log_format, log_level)  # None: the log_format and log_level settings
         alerts = load_alerts(alerts_file) if alerts_file else None
         if otel:
             from podium.telemetry import tracer_provider
@@ -181,7 +181,8 @@ def serve(
         fail(missing_dependency(exc))
     # Our handler formats every log line, uvicorn's included (log_config=None keeps uvicorn's own off).
     try:
-        uvicorn.run(app, host=host, port=port, log_level=log_level, log_config=None, http=http, loop=loop)
+        level = logging.getLogger().level  # as configure_logging resolved it (flag, variable or setting)
+        uvicorn.run(app, host=host, port=port, log_level=level, log_config=None, http=http, loop=loop)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or --host")
     raise SystemExit(EXIT_OK)

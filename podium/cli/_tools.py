@@ -113,9 +113,13 @@ async def tools_add(
             target["env"] = _pairs(mcp_env, "--mcp-env")
     else:
         kind, target = "files", {"root": root}
+    from ._connectors import secrets_not_set, warn_unset_secrets
+
     async with make_client(db, recover=False, execute=False) as c:
         cap = await c.add_capability(name, kind, target, allow_private=allow_private, description=description)
+        unset = await secrets_not_set(c, target)
     click.echo(f"registered {cap.name} ({cap.kind}): {cap.summary}")
+    warn_unset_secrets(unset, f"tool {name!r}")
     return EXIT_OK
 
 

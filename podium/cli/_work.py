@@ -280,6 +280,7 @@ async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str |
 
     payload = parse_input(payload_text, "--payload")
     async with make_client(db, recover=False) as client:
+        other = await _waits_for_another(client, run_id, name)
         sent = await client.signal(run_id, name, payload)
         if not sent:
             console().print(
@@ -290,4 +291,35 @@ async def signal_cmd(run_id: str, name: str, payload_text: str | None, db: str |
         await client.driving.settled(run_id)  # this process drives it on until it finishes or parks
         run = await client.get(run_id)
         console().print(f"run {run_id}: {run.status.value}", highlight=False)
+    if other:
+        from ._render import escape
+
+        console(stderr=True).print(escape(other), highlight=False, soft_wrap=True)
     return EXIT_OK
+
+
+async def _waits_for_another(client: Any, run_id: str, name: str) -> str | None:
+    """A warning when a parked run waits for signals and ``name`` is none of them (a typo, most
+    likely): the signal is still sent, as one may come before its wait_for."""
+    import difflib
+
+    from podium import PodiumError
+
+    from ._why import _waits_for
+
+    try:
+        run = await client.get(run_id)
+        if run.status.value != "waiting":
+            return None
+        names, _ = await _waits_for(client, run)
+    except PodiumError:
+        return None  # an unknown run is said by signal() itself
+    if not names or name in names:
+        return None
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return (
+        f"warning: run {run_id} waits for {', '.join(repr(n) for n in names)}, not {name!r}: {hint}the signal is "
+        f"kept for a later wait_for({name!r}), and the run still waits; send: podium runs signal {run_id} "
+        f"{names[0]} --payload JSON"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -319,7 +320,7 @@ def init(folder: str, name: str | None, force: bool) -> None:
         click.echo(f"created {path}")
     for path in kept:
         click.echo(f"kept    {path} (exists; --force overwrites it)")
-    here = "" if os.path.abspath(folder) == os.getcwd() else f"  cd {folder}\n"
+    here = "" if os.path.abspath(folder) == os.getcwd() else f"  cd {shlex.quote(folder)}\n"  # a line to paste
     click.echo(
         f"\nnext:\n{here}"
         "  podium workflows validate workflows/hello.yaml\n"

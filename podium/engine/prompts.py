@@ -133,8 +133,8 @@ class PromptLibrary:
             hint = difflib.get_close_matches(name, known, 1)
             raise NotFound(
                 f"no prompt named {name!r}"
-                + (f"; did you mean {hint[0]!r}?" if hint else "")
-                + f"; store one with 'podium prompts put {name} FILE' or client.put_prompt(...)"
+                + (f"; did you mean {hint[0]!r}? Or store" if hint else "; store")
+                + f" one with 'podium prompts put {name} FILE' or client.put_prompt(...)"
             )
         text = await self.store.kv_get(PROMPTS, f"{name}@{version}")
         if text is None:

@@ -647,12 +647,14 @@ def _between(steps: dict[str, StepDef], start: str, end: str) -> tuple[str, ...]
 
 
 def _unknown(s: StepDef, what: str, name: str, ids: set[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(ids | _RESERVED), n=1)
+    # Only a parameter may also be input/ctx or take a default; needs, map and a loop's target name steps.
+    param = "parameter" in what
+    others = (ids | _RESERVED) if param else ids | ({INPUT} if what == "map" else set())
+    close = difflib.get_close_matches(name, sorted(others), n=1)
     hint = f"did you mean {close[0]!r}?" if close else f"steps are: {', '.join(sorted(ids)) or '(none)'}"
-    return (
-        f"step {s.id!r} ({s.source_line}): {what} names {name!r}, which is not a step of this workflow "
-        f"nor 'input'/'ctx'; {hint} (or give the parameter a default)"
-    )
+    nor = " nor 'input'/'ctx'" if param else " nor 'input'" if what == "map" else ""
+    tail = " (or give the parameter a default)" if param else ""
+    return f"step {s.id!r} ({s.source_line}): {what} names {name!r}, which is not a step of this workflow{nor}; {hint}{tail}"
 
 
 def _where(fn: Callable[..., Any]) -> str:

@@ -91,9 +91,15 @@ def install(app: Any) -> None:
         where = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5]
         )
-        return JSONResponse(
-            body("invalid_request", f"the request does not match the API: {where or exc}"), status_code=422
-        )
+        message = f"the request does not match the API: {where or exc}"
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if any(e.get("loc", ("",))[0] == "body" for e in errors) and kind and kind != "application/json":
+            # curl -d sends a form: the JSON text arrived but was not read as JSON
+            message += (
+                f"; the body was sent as {kind}, which is not read as JSON: send it with "
+                "'Content-Type: application/json' (curl: -H 'Content-Type: application/json', or --json)"
+            )
+        return JSONResponse(body("invalid_request", message), status_code=422)
 
     async def http_error(request: Any, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
 from ._views import MAX_SEQ, approval_after, approval_cursor, workflow_json
@@ -175,6 +175,8 @@ async def deploy_workflow(request: Request, who: Principal = Depends(acting)) ->
 
 
 class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt `payload` must not approve the unedited one
+
     approve: bool
     comment: str = ""
     payload: Any = Field(default=None, description="An edited payload (what the run continues with).")
@@ -263,6 +265,8 @@ async def audit_verify(request: Request, who: Principal = Depends(acting)) -> di
 
 
 class Switch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     scope: str = Field(description="all, workflow, kind, provider, agent or connector")
     name: str | None = Field(
         default=None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..ai import token_topic as live_topic
 from ..engine.history import shown
@@ -32,6 +32,8 @@ def idempotent_run_id(*parts: str) -> str:
 
 
 class StartRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped field (inptu) is named, not dropped
+
     workflow: str = Field(description="The workflow's name.")
     input: Any = Field(
         default=None, description="The run input (validated against the workflow's input type)."
@@ -46,12 +48,16 @@ class StartRun(BaseModel):
 
 
 class ForkRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     from_step: str
     input: Any = None
     replace_input: bool = Field(default=False, description="Use `input` as the new run input.")
 
 
 class Signal(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
     payload: Any = None
 

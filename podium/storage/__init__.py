@@ -36,7 +36,10 @@ def open_store(url: str | None = None) -> Store:
 
         return SQLiteStore(url)
     if scheme == "":
+        from .._sqldb import check_url_form
         from .sqlite import SQLiteStore
+
+        check_url_form(url)  # sqlite:/x.db is no plain path
 
         return SQLiteStore("sqlite:///" + url)
     if scheme in ("postgresql", "postgres"):

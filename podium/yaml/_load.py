@@ -110,7 +110,8 @@ class Loader:
             with open(full, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            return None, [_file_problem(shown, f"cannot read the file: {exc.strerror or exc}")]
+            hint = _nearby(full) if isinstance(exc, FileNotFoundError) else None
+            return None, [_file_problem(shown, f"cannot read the file: {exc.strerror or exc}", hint)]
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -180,8 +181,27 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def _file_problem(file: str, message: str) -> Problem:
-    return Problem(file=file, line=1, column=1, message=message, code="file")
+def _file_problem(file: str, message: str, hint: str | None = None) -> Problem:
+    return Problem(file=file, line=1, column=1, message=message, code="file", hint=hint)
+
+
+def _nearby(full: str) -> str | None:
+    """For a workflow file that is not there: the close name beside it (hello.yml for hello.yaml),
+    else the workflow files of its folder, or that the folder itself is missing."""
+    import difflib
+
+    folder = os.path.dirname(full)
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith((".yaml", ".yml")))
+    except OSError:
+        return f"the folder {folder} does not exist"
+    close = difflib.get_close_matches(os.path.basename(full), names, n=1, cutoff=0.7)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    if names:
+        more = ", ..." if len(names) > 8 else ""
+        return f"workflow files in {folder}: {', '.join(names[:8])}{more}"
+    return f"{folder} holds no .yaml or .yml file"
 
 
 def base_dir_for(filename: str, base_dir: str | None) -> str:

@@ -138,6 +138,8 @@ class Planner:
     def resolve_uses(self, p: StepPlan) -> None:
         s = p.spec
         span = value_span(s.node, "uses")
+        if not s.uses:  # missing or not text: said when the file was read
+            return
         if looks_like_ref(s.uses):
             try:
                 p.python = resolve_function(s.uses, base_dir=self.base_dir, modules=self.loader.modules)
@@ -149,10 +151,7 @@ class Planner:
             names = self.loader.registry.names()
             hint = self.did_you_mean(s.uses, names, "known kinds")
             err = self.loader.registry.load_errors.get(s.uses)
-            if err:
-                hint = f"the plug-in for {s.uses!r} failed to load: {err}"
-            else:
-                hint += " (or name a Python function as package.module:function)"
+            hint = f"the plug-in for {s.uses!r} failed to load: {err}" if err else f"{hint} (or name a Python function as package.module:function)"
             self.problem(span, f"unknown step kind {s.uses!r}", "unknown-kind", s.id, hint)
             return
         p.kind = kind

@@ -130,7 +130,25 @@ def import_module(name: str, *, base_dir: str | None, modules: Sequence[str] = (
     except Refused:
         raise
     except Exception as exc:
-        raise Refused(f"importing {name!r} failed: {type(exc).__name__}: {exc}", None) from None
+        hint = _close_module(name) if isinstance(exc, ModuleNotFoundError) and exc.name == name else None
+        raise Refused(f"importing {name!r} failed: {type(exc).__name__}: {exc}", hint) from None
+
+
+def _close_module(name: str) -> str | None:
+    """For a mistyped module of a package that imports (examples.suport): the close sibling."""
+    import difflib
+    import pkgutil
+
+    parent, _, last = name.rpartition(".")
+    if not parent:
+        return None
+    try:
+        package = importlib.import_module(parent)
+    except Exception:  # the parent is what fails: nothing to compare with
+        return None
+    names = [m.name for m in pkgutil.iter_modules(getattr(package, "__path__", []))]
+    close = difflib.get_close_matches(last, names, n=1)
+    return f"did you mean '{parent}.{close[0]}'?" if close else None
 
 
 def _find_top(top: str, roots: list[str]) -> Any:

@@ -117,13 +117,16 @@ def compact(fields: Mapping[str, Any], where: str = "input") -> tuple[dict[str, 
             optional = text.endswith("?")
             sub, err = _type_spec(text.rstrip("?").strip())
             if err:
+                # said once; the field stays known (of any type) so that references to the input
+                # are still checked in the same round
                 problems.append((name, f"{where}.{name}: {err}"))
-                continue
+                sub, optional = {}, True
         elif isinstance(spec, Mapping):
             sub = dict(spec)
             errs = check_schema(sub, f"{where}.{name}")
             problems.extend((name, e) for e in errs)
-            optional = "default" in sub
+            optional = "default" in sub or bool(errs)
+            sub = {} if errs else sub
         elif spec is None:
             sub, optional = {}, True
         else:
@@ -133,7 +136,7 @@ def compact(fields: Mapping[str, Any], where: str = "input") -> tuple[dict[str, 
                     f"{where}.{name}: write a type (string, integer, number, boolean, list[string]...) or a JSON Schema, not {spec!r}",
                 )
             )
-            continue
+            sub, optional = {}, True
         props[name] = sub
         if not optional:
             required.append(name)

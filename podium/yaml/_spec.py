@@ -246,7 +246,9 @@ def parse_workflow(doc: Any, rep: Reporter) -> WorkflowSpec | None:
     elif not isinstance(steps, YSeq) or not steps:
         rep.at(
             value_span(doc, "steps"),
-            f"'steps' must be a non-empty list of steps, not {_kind(steps)}",
+            "'steps' is an empty list: a workflow needs at least one step"
+            if isinstance(steps, YSeq)
+            else f"'steps' must be a non-empty list of steps, not {_kind(steps)}",
             hint="write each step as an item: '- id: first' then 'uses: ...' indented under it",
         )
     else:
@@ -286,7 +288,9 @@ def _parse_input(doc: YMap, rep: Reporter) -> dict[str, Any] | None:
     schema, problems = compact(node)
     for name, message in problems:
         rep.at(value_span(node, name) if name in node else span, message, code="input-schema")
-    return None if problems else _plain(schema)
+    # a field whose type is wrong is in the schema as any type: the file does not load (the problem
+    # is said), but references to the input are checked in the same round
+    return _plain(schema)
 
 
 def _plain(value: Any) -> Any:
@@ -409,12 +413,14 @@ def _parse_step(node: Any, index: int, span: Span, rep: Reporter) -> StepSpec | 
             step=label,
             hint="say what it runs: a step type (set, log...) or package.module:function",
         )
-        ok = False
+        uses = ""
     elif not isinstance(uses, str) or not uses.strip():
         rep.at(value_span(node, "uses"), f"'uses' must be text, not {_kind(uses)}", step=label)
-        ok = False
+        uses = ""
     if not ok:
         return None
+    # A step whose 'uses' is missing or wrong stays a step (uses ""): later steps may read it, its
+    # own templates are checked, and it is named in hints; the plan resolves no kind for it.
     assert isinstance(sid, str) and isinstance(uses, str)
     step = StepSpec(id=sid, index=index, uses=uses.strip(), node=node)
 
