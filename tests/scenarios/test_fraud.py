@@ -59,10 +59,12 @@ async def test_held_out_quality_and_a_rejected_review_blocks(tmp_path, monkeypat
         req = await _decide(c, handle.id, approve=False, comment="block the lot")
         out = await c.result(handle.id, timeout=600)
     q = out["quality"]
-    # measured on transactions never used for training: docs/scenarios.md states the figures (0.75 at 0.41%,
+    # measured on transactions never used for training: docs/scenarios.md states the figures (0.69 at 0.33%,
     # 0.93); comparing a traveller's payments with everyone's spending, not their own, had made them 0.67 at
-    # 0.58%, 0.85 without a word (third unseen-data round, docs/status.md)
-    assert q["transactions"] == 2500 and q["false_block_rate"] <= 0.005 and q["recall_block"] >= 0.72, q
+    # 0.58%, 0.85 without a word (third unseen-data round, docs/status.md). 0.75 at 0.37% before the ninth
+    # session's calibration on out-of-profile risks (test_fraud_calibration.py): it moved 6 points of
+    # fraud from blocked to reviewed here, and kept the false-block rate asked for on later data
+    assert q["transactions"] == 2500 and q["false_block_rate"] <= 0.005 and q["recall_block"] >= 0.66, q
     assert q["recall_block_or_review"] >= 0.9 and q["false_review_rate"] <= 0.045, q
     assert req is not None and out["review"]["approved"] is False
     reviewed = [t for t in out["transactions"] if t["first_decision"] == "review"]
