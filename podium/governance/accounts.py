@@ -27,7 +27,7 @@ import json
 import logging
 import shlex
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from ..errors import AuthError
@@ -248,10 +248,14 @@ def role_problem(name: str, permissions: frozenset[str], entries: list[AuditEntr
     )
 
 
-async def custom_roles(store: Store, *, audited: bool) -> dict[str, frozenset[str]]:
-    """The custom roles the signed log backs, by name; a role edited in the store grants nothing."""
+async def custom_roles(store: Store, *, audited: bool, held: Iterable[str] | None = None) -> dict[str, frozenset[str]]:
+    """The custom roles the signed log backs, by name (only those ``held``, if given: the log is read
+    for each); a role edited in the store grants nothing."""
     out = {}
+    wanted = None if held is None else set(held)
     for name, text in (await store.kv_list(ROLES)).items():
+        if wanted is not None and name not in wanted:
+            continue
         perms = frozenset(json.loads(text))
         problem = role_problem(name, perms, await signed(store, f"role:{name}")) if audited else None
         if problem:

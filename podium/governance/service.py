@@ -129,7 +129,7 @@ class Governance:
     async def authenticate(self, token: str) -> Principal:
         """The principal an API token stands for. Raises :class:`AuthError` if it is not valid."""
         rec, user = await accounts.account(self, token)
-        custom = await self._custom_roles()
+        custom = await accounts.custom_roles(self.store, audited=self.audit_enabled, held=user.roles)
         perms = role_permissions(user.roles, custom)
         whole = None
         if rec.scopes is not None:
