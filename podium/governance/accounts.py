@@ -223,8 +223,9 @@ def user_problem(name: str, user: User, entries: list[AuditEntry]) -> str | None
                 return None
             where = f"is enabled, but audit entry {switch.seq} disabled them"
     return (
-        f"the record of user {name!r} {where}: it was edited behind the admins' back, so it is not sealed "
-        f"with this store's audit key and grants nothing; an admin writes it again: podium users add {name} --role ROLE"
+        f"the record of user {name!r} {where}: it was edited behind the admins' back (the audit log, signed with a "
+        f"key kept outside the store, says otherwise) and grants nothing; an admin writes it again: "
+        f"podium users add {name} --role ROLE"
     )
 
 
