@@ -45,6 +45,7 @@ class Governance(Protocol):
 
     async def record(self, action: str, target: str = "", *, actor: str | None = None, **data: Any) -> None: ...
 
+
 USERS, TOKENS, ROLES = "users", "tokens", "roles"
 log = logging.getLogger("podium.governance")
 SEALED_HOW = "an admin creates a new token: podium tokens create USER"

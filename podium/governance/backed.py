@@ -117,13 +117,11 @@ async def in_force(
             if problem:
                 log.warning("%s", problem)
             value = policy_of(entry) if policies else switch_of(entry)
-            if policies and value is not None:
-                value = Policy.from_dict(value)
             seen[name] = (text, value)
         if value is None and text is None:
             seen.pop(name, None)
-        elif value is not None:
-            out[name] = value
+        elif value is not None:  # a new object each time: what a caller changes is not kept here
+            out[name] = Policy.from_dict(value) if policies else dict(value)
     return out
 
 
