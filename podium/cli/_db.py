@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ._app import EXIT_OK, cli, console, db_option, record, requires, run_async
+from ._app import EXIT_OK, acting_name, cli, console, db_option, record, requires, run_async
 
 
 @cli.group()
@@ -51,6 +51,7 @@ async def migrate_to(target: str, db: str | None) -> int:
     first engine on TARGET resumes them.
     """
     from podium import ConfigError, open_store
+    from podium.governance.carry import carry_over
 
     src, dst = open_store(db), open_store(target)
     if src.url == dst.url:
@@ -75,11 +76,15 @@ async def migrate_to(target: str, db: str | None) -> int:
                     else:
                         kept += 1
             records: dict[str, int] = {}
+            keys: dict[str, list[str]] = {}
             for ns in PROJECT_RECORDS:
                 for key, value in (await src.kv_list(ns)).items():
                     if await dst.kv_get(ns, key) is None:
                         await dst.kv_put(ns, key, value)
                         records[ns] = records.get(ns, 0) + 1
+                        keys.setdefault(ns, []).append(key)
+            # users, roles, policies and switches count as far as a signed log backs them: the target's
+            left_out = await carry_over(src, dst, keys, actor=acting_name() or "local")
             audit_entries, after = 0, 0
             while page := await src.list_audit(after=after, limit=5000):
                 audit_entries += len(page)
@@ -109,6 +114,8 @@ async def migrate_to(target: str, db: str | None) -> int:
         highlight=False,
         markup=False,
     )
+    for why in left_out:
+        console(stderr=True).print(f"not carried over: {why}", highlight=False, markup=False)
     return EXIT_OK
 
 

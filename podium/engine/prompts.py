@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, NotFound
+from ..errors import ConfigError, NonRetryableError, NotFound
+from ..governance.backed import prompt_problem
 from .versions import rollback_target
 
 if TYPE_CHECKING:
@@ -139,7 +140,10 @@ class PromptLibrary:
         text = await self.store.kv_get(PROMPTS, f"{name}@{version}")
         if text is None:
             raise NotFound(f"prompt {name!r} has no version {version!r}; see 'podium prompts versions {name}'")
-        return PromptVersion(name=name, version=version, **json.loads(text))
+        record = json.loads(text)
+        if self.governance.audit_enabled and (problem := await prompt_problem(self.store, name, version, record)):
+            raise NonRetryableError(problem)  # its text is checked against the signed log, not its own row
+        return PromptVersion(name=name, version=version, **record)
 
     async def prompt_versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of prompt ``name``, oldest first, with which is active."""

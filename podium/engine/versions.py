@@ -22,7 +22,8 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError, NotFound
+from ..errors import ConfigError, DefinitionError, NotFound
+from ..governance.backed import deployed_problem_in
 from .behaviour import PYTHON, UNBOUNDED, behaviour_digest, matches, recorded
 
 if TYPE_CHECKING:
@@ -141,6 +142,7 @@ class Deployments:
             data["local"] = True
         if "behaviour" in extra:
             data["behaviour"] = extra["behaviour"]
+        data.update({"ref": meta.get("ref")} if extra.get("kind") == "python" else {"base_dir": meta.get("base_dir")})
         await self.governance.record(
             "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), **data
         )
@@ -287,6 +289,8 @@ class Deployments:
             return None
         meta_text = await self.store.kv_get(META, f"{name}@{version}")
         meta = json.loads(meta_text) if meta_text else {}
+        if self.governance.audit_enabled and (problem := await deployed_problem_in(self.store, name, version, text, meta)):
+            raise DefinitionError(problem)  # before anything is imported or loaded: the rows are a database's
         if meta.get("kind") == "python":
             wf = self.registry.get(name, version) or self._load_python(name, version, meta)
         else:

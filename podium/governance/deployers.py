@@ -25,9 +25,10 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import AuthError
+from . import accounts
 from .audit import entry_signed
-from .identity import Principal, User, role_permissions
-from .service import ROLES, USERS
+from .identity import Principal, role_permissions
+from .service import USERS
 
 if TYPE_CHECKING:
     from .audit import AuditEntry
@@ -88,7 +89,9 @@ async def deployer(
             f"{workflow!r} version {version} was deployed by {entry.actor!r}, who is no longer a user, and its "
             f"triggers start runs as their deployer: {again}"
         )
-    user = User.from_json(entry.actor, text)
+    user, problem = await accounts.checked_user(store, entry.actor, text, audited=gov.audit_enabled)
+    if problem:
+        raise AuthError(f"{workflow!r} version {version} was deployed by {entry.actor!r}, and {problem}")
     if user.disabled:
         raise AuthError(
             f"{workflow!r} version {version} was deployed by {entry.actor!r}, who is disabled, and its triggers "
@@ -96,7 +99,7 @@ async def deployer(
         )
     recorded = data.get("roles")
     roles = [r for r in user.roles if r in recorded] if isinstance(recorded, list) else list(user.roles)
-    custom = {k: frozenset(json.loads(v)) for k, v in (await store.kv_list(ROLES)).items()}
+    custom = await accounts.custom_roles(store, audited=gov.audit_enabled)
     who = Principal(name=user.name, roles=tuple(roles), permissions=role_permissions(roles, custom), service=user.service)
     if who.can("runs.start"):
         return who

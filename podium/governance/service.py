@@ -24,7 +24,7 @@ from .. import _serde
 from ..errors import AuthError, ConfigError, KillSwitchActive, NotFound, PermissionDenied
 from ..records import Event, EventType, RunRecord, RunStatus
 from ..storage._base import MAX_APPROVALS_PAGE
-from . import capabilities
+from . import accounts, backed, capabilities
 from .audit import (
     HISTORY_MISMATCH,
     RUN_ANCHORS,
@@ -42,7 +42,6 @@ from .capabilities import Capability
 from .identity import (
     BUILTIN_ROLES,
     PERMISSIONS,
-    UNKNOWN_TOKEN,
     OwnToken,
     Principal,
     TokenRecord,
@@ -67,7 +66,7 @@ signature can take."""
 
 _acting: contextvars.ContextVar[Principal | None] = contextvars.ContextVar("podium_principal", default=None)
 
-USERS, TOKENS, ROLES, SWITCHES = "users", "tokens", "roles", "switches"
+USERS, TOKENS, ROLES, SWITCHES = accounts.USERS, accounts.TOKENS, accounts.ROLES, "switches"
 SWITCH_SCOPES = ("all", "workflow", "kind", "provider", "agent", "connector")
 #: Waits under these names are answered only by the engine: approvals through :meth:`Governance.decide`
 #: (with its role check and audit), timers and kill switches by the engine itself.
@@ -106,6 +105,7 @@ class Governance:
         self.users_exist = False  # then a policy's name covers only the deployed workflow (bound.py)
         self._audit_listeners: list[Callable[[AuditEntry], None]] = []
         self._own: OwnToken | None = None
+        self._checked = backed.Checked()  # policy and switch rows checked against the log (backed.py)
 
     async def open(self, token: str | None, principal: Principal | None) -> None:
         """Resolve who the client acts as and load switches and policies."""
@@ -128,37 +128,19 @@ class Governance:
 
     async def authenticate(self, token: str) -> Principal:
         """The principal an API token stands for. Raises :class:`AuthError` if it is not valid."""
-        text = await self.store.kv_get(TOKENS, token_hash(token))
-        if text is None:
-            raise AuthError(UNKNOWN_TOKEN)
-        rec = TokenRecord.from_json(text)
-        if rec.revoked:
-            raise AuthError(f"API token {rec.name!r} of {rec.user!r} was revoked; an admin creates a new one: podium tokens create {shlex.quote(rec.user)}")
-        if rec.expires_at is not None and rec.expires_at < time.time():
-            raise AuthError(f"API token {rec.name!r} of {rec.user!r} expired; create a new one")
-        user_text = await self.store.kv_get(USERS, rec.user)
-        if user_text is None:
-            raise AuthError(f"API token {rec.name!r} belongs to user {rec.user!r}, who no longer exists")
-        user = User.from_json(rec.user, user_text)
-        if user.disabled:
-            raise AuthError(f"user {user.name!r} is disabled; an admin can enable them again: podium users enable {shlex.quote(user.name)}")
-        custom = await self._custom_roles()
+        rec, user = await accounts.account(self, token)
+        custom = await accounts.custom_roles(self.store, audited=self.audit_enabled, held=user.roles)
         perms = role_permissions(user.roles, custom)
         whole = None
         if rec.scopes is not None:
             perms = perms & frozenset(rec.scopes)
             whole = tuple(r for r in user.roles if role_permissions([r], custom) <= perms)
         return Principal(
-            name=user.name,
-            roles=tuple(user.roles),
-            permissions=perms,
-            service=user.service,
-            token_name=rec.name,
-            whole_roles=whole,
+            name=user.name, roles=tuple(user.roles), permissions=perms, service=user.service, token_name=rec.name, whole_roles=whole
         )
 
     async def _custom_roles(self) -> dict[str, frozenset[str]]:
-        return {k: frozenset(json.loads(v)) for k, v in (await self.store.kv_list(ROLES)).items()}
+        return await accounts.custom_roles(self.store, audited=self.audit_enabled)
 
     @property
     def principal(self) -> Principal:
@@ -216,9 +198,9 @@ class Governance:
         before = await self.store.kv_get(USERS, name)
         disabled = before is not None and User.from_json(name, before).disabled
         user = User(name=name, roles=list(roles), service=service, disabled=disabled)
+        await self.record("user.put", f"user:{name}", roles=roles, service=service)  # first: the row is checked against it
         await self.store.kv_put(USERS, name, user.to_json())
         self.users_exist = True
-        await self.record("user.put", f"user:{name}", roles=roles, service=service)
         return user
 
     async def grant(self, name: str, roles: list[str]) -> User:
@@ -227,7 +209,9 @@ class Governance:
         text = await self.store.kv_get(USERS, name)
         if text is None:
             raise NotFound(f"no user {name!r}; create it with 'podium users add {name} --role ROLE'")
-        user = User.from_json(name, text)
+        user, problem = await accounts.checked_user(self.store, name, text, audited=self.audit_enabled)
+        if problem:  # keeping the roles of an edited row would sign them into the log
+            raise ConfigError(problem)
         return await self.create_user(name, sorted(set(user.roles) | set(roles)), service=user.service)
 
     async def disable_user(self, name: str, *, disabled: bool = True) -> None:
@@ -238,25 +222,27 @@ class Governance:
             raise NotFound(f"no user {name!r}; list them with 'podium users list'")
         user = User.from_json(name, text)
         user.disabled = disabled
-        await self.store.kv_put(USERS, name, user.to_json())
         await self.record("user.disable" if disabled else "user.enable", f"user:{name}")
+        await self.store.kv_put(USERS, name, user.to_json())
 
     async def users(self) -> list[User]:
+        """Every user, as in force: one whose row the signed log does not back, with no roles and disabled."""
         await self.authorize("users.manage")
-        return [User.from_json(k, v) for k, v in (await self.store.kv_list(USERS)).items()]
+        out = []
+        for name, text in (await self.store.kv_list(USERS)).items():
+            user, problem = await accounts.checked_user(self.store, name, text, audited=self.audit_enabled)
+            out.append(User(name=name, service=user.service, disabled=True) if problem else user)
+        return out
 
     async def define_role(self, name: str, permissions: list[str]) -> None:
         """Define a custom role as a set of permissions."""
         await self.authorize("users.manage", f"role:{name}")
         if name in BUILTIN_ROLES:
             raise ConfigError(f"{name!r} is a built-in role; choose another name")
-        bad = [p for p in permissions if p not in PERMISSIONS]
-        if bad:
-            raise ConfigError(
-                f"unknown permission(s) {', '.join(bad)}; permissions are: {', '.join(PERMISSIONS)}"
-            )
-        await self.store.kv_put(ROLES, name, json.dumps(sorted(permissions)))
+        if bad := [p for p in permissions if p not in PERMISSIONS]:
+            raise ConfigError(f"unknown permission(s) {', '.join(bad)}; permissions are: {', '.join(PERMISSIONS)}")
         await self.record("role.put", f"role:{name}", permissions=sorted(permissions))
+        await self.store.kv_put(ROLES, name, json.dumps(sorted(permissions)))
 
     async def create_token(
         self, user: str, *, name: str = "default", scopes: list[str] | None = None, ttl: float | None = None
@@ -266,10 +252,8 @@ class Governance:
         check_new_token(user, await self.store.kv_get(USERS, user), scopes, ttl)
         token = new_token()
         rec = TokenRecord(user=user, name=name, scopes=scopes, expires_at=time.time() + ttl if ttl else None)
-        await self.store.kv_put(TOKENS, token_hash(token), rec.to_json())
-        await self.record(
-            "token.create", f"user:{user}", token=name, scopes=scopes, expires_at=rec.expires_at
-        )
+        await self.store.kv_put(TOKENS, key := token_hash(token), accounts.seal_token(self.store, key, rec))
+        await self.record("token.create", f"user:{user}", token=name, scopes=scopes, expires_at=rec.expires_at, sealed=True)
         return token
 
     async def revoke_token(self, user: str, name: str) -> int:
@@ -277,10 +261,10 @@ class Governance:
         await self.authorize("users.manage", f"user:{user}")
         n = 0
         for key, text in (await self.store.kv_list(TOKENS)).items():
-            rec = TokenRecord.from_json(text)
-            if rec.user == user and rec.name == name and not rec.revoked:
+            rec = accounts.unseal_token(self.store, key, text) or accounts.legacy_token(text)
+            if rec is not None and rec.user == user and rec.name == name and not rec.revoked:
                 rec.revoked = True
-                await self.store.kv_put(TOKENS, key, rec.to_json())
+                await self.store.kv_put(TOKENS, key, accounts.seal_token(self.store, key, rec))
                 n += 1
         await self.record("token.revoke", f"user:{user}", token=name, count=n)
         return n
@@ -335,11 +319,8 @@ class Governance:
         log to the heads that pin the log down (``compact``)."""
         await self.authorize("audit.read")
         check, logged = await self._check_audit(checkpoints)
-        if check.problem:
-            # Writers commit concurrently and draw seq numbers before they commit, so a read racing
-            # them can see an anchor without the entry it records: a real problem is still there
-            # when the log is read again.
-            check, logged = await self._check_audit(checkpoints)
+        if check.problem:  # a read racing concurrent writers (seq drawn before commit) can see an
+            check, logged = await self._check_audit(checkpoints)  # anchor without its entry: read again
         if not check.problem and compact and logged > 1000:
             self.store.audit_keys.compact(check.heads)  # keep the head log small
         return check
@@ -386,6 +367,8 @@ class Governance:
             if problem:
                 check.problem = problem
                 return check, len(logged)
+        rows = await accounts.problems(self.store) + await backed.problems(self.store, entries)  # edited behind the log
+        check.problem = (rows[0] + (f" (and {len(rows) - 1} more such record(s))" if len(rows) > 1 else "")) if rows else None
         return check, len(logged)
 
     async def _anchored_since(self, run_id: str) -> bool:
@@ -482,8 +465,8 @@ class Governance:
         if text is None:
             users = await self.store.kv_list(USERS)
             return Principal.local_user() if entry.actor == "local" and not users else None
-        user = User.from_json(entry.actor, text)
-        if user.disabled:
+        user, problem = await accounts.checked_user(self.store, entry.actor, text, audited=self.audit_enabled)
+        if problem or user.disabled:
             return None
         return Principal(name=user.name, roles=tuple(user.roles), permissions=role_permissions(user.roles, custom))
 
@@ -517,9 +500,9 @@ class Governance:
         check_switch(scope, name, mode, SWITCH_SCOPES)
         who = await self.authorize("killswitch.use", f"{scope}:{name}")
         value = {"mode": mode, "reason": reason, "by": who.name, "ts": time.time()}
+        await self.record("killswitch.set", f"{scope}:{name}", mode=mode, reason=reason)  # first: rows are checked against it
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", json.dumps(value))
         self.switch_cache[f"{scope}:{name}"] = value
-        await self.record("killswitch.set", f"{scope}:{name}", mode=mode, reason=reason)
         await self.apply_switches()
         if mode == "cancel":  # runs a pause parked meet the cancel (or park again under another switch)
             await self.wake_paused()
@@ -527,9 +510,9 @@ class Governance:
     async def clear_switch(self, scope: str, name: str = "*") -> int:
         """Switch back on; paused runs continue. Returns how many parked runs were woken."""
         await self.authorize("killswitch.use", f"{scope}:{name}")
+        await self.record("killswitch.clear", f"{scope}:{name}")
         await self.store.kv_put(SWITCHES, f"{scope}:{name}", None)
         self.switch_cache.pop(f"{scope}:{name}", None)
-        await self.record("killswitch.clear", f"{scope}:{name}")
         return await self.wake_paused()
 
     async def wake_paused(self) -> int:
@@ -546,7 +529,11 @@ class Governance:
         return woken
 
     async def switches(self) -> dict[str, dict[str, Any]]:
-        return {k: json.loads(v) for k, v in (await self.store.kv_list(SWITCHES)).items()}
+        """The kill switches in force: as the signed log set them (:mod:`.backed`), or as stored with auditing off."""
+        rows = await self.store.kv_list(SWITCHES)
+        if not self.audit_enabled:
+            return {k: json.loads(v) for k, v in rows.items()}
+        return await backed.in_force(self.store, rows, self._checked.switches, policies=False, known=self.switch_cache)
 
     def check_startable(self, workflow: str) -> None:  # raises KillSwitchActive: no new run (start, fork)
         off = self.switched_off(workflow)
@@ -614,12 +601,16 @@ class Governance:
         """Set (or with None remove) the policy of ``workflow`` (``*``: the default for all)."""
         await self.authorize("policies.write", f"workflow:{workflow}")
         stored = policy.to_json() if policy else None
-        await self.store.kv_put(POLICIES, workflow, stored)
         await self.record("policy.set", f"workflow:{workflow}", policy=json.loads(stored) if stored else None)
+        await self.store.kv_put(POLICIES, workflow, stored)
         self.policy_cache = await self.policies()
 
     async def policies(self) -> dict[str, Policy]:
-        return {k: Policy.from_json(v) for k, v in (await self.store.kv_list(POLICIES)).items()}
+        """The policies in force: as the signed log set them (:mod:`.backed`), or as stored with auditing off."""
+        rows = await self.store.kv_list(POLICIES)
+        if not self.audit_enabled:
+            return {k: Policy.from_json(v) for k, v in rows.items()}
+        return await backed.in_force(self.store, rows, self._checked.policies, policies=True, known=self.policy_cache)
 
     def policy_for(self, workflow: str, *, deployed: bool = True) -> Policy | None:
         """The policy in force for a run of ``workflow`` (cached; not deployed: :func:`bound.in_force`)."""
@@ -748,6 +739,7 @@ class Governance:
         request = await self._open_request(run_id, name)
         required = request.get("role")
         if required and required not in self.principal.roles and "admin" not in self.principal.roles:
+            await self.record("access.denied", run_id, actor=who.name, permission="approvals.decide", reason=f"needs role {required}", name=name)
             raise PermissionDenied(
                 f"approval {name!r} of run {run_id} needs role {required!r}; {who.name} has {', '.join(who.roles) or 'none'}"
             )

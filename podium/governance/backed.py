@@ -1,0 +1,220 @@
+"""Policies and kill switches as the store holds them, checked against the signed audit log.
+
+Their rows live in the store's key-value table, which anyone who can write the database can edit:
+loosen a workflow's policy, delete the default ``*`` or clear the kill switch an incident set. An
+admin's every change is also a signed entry (``policy.set`` with the whole policy,
+``killswitch.set``/``killswitch.clear``), so what is in force is what the last signed entry of each
+says; a row only tells an engine which ones to look up. A row the log does not back is not taken
+(warned once); a row deleted is still in force for an engine that had read it (it keeps its name
+and looks it up again); ``podium audit verify`` names every row that differs from the log, missing
+ones too (:func:`problems`).
+
+Each engine keeps the row it last checked and what the log said (:class:`Checked`), so a refresh
+reads the log again only for rows that changed or went away. With auditing off
+(``Client(audit=False)``) rows count as stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..records import AuditEntry
+from ..storage import Store
+from .audit import entry_signed
+from .policy import POLICIES, Policy
+
+SWITCHES = "switches"
+PROMPTS = "prompts"  # "name@version" -> {"text", "hash", ...} (podium/engine/prompts.py)
+TEXTS, META = "workflows", "workflow_versions"  # "name@version" -> text; -> {"hash", "kind", "ref"...} (engine/versions.py)
+POLICY_ACTIONS = ("policy.set",)
+SWITCH_ACTIONS = ("killswitch.set", "killswitch.clear")
+log = logging.getLogger("podium.governance")
+
+
+@dataclass
+class Checked:
+    """What one engine checked: per name, the row it read and the value the log gave for it."""
+
+    policies: dict[str, tuple[str | None, Any]] = field(default_factory=dict)
+    switches: dict[str, tuple[str | None, Any]] = field(default_factory=dict)
+
+
+def _loads(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return "(unreadable)"
+
+
+def policy_of(entry: AuditEntry | None) -> dict[str, Any] | None:
+    """The policy a ``policy.set`` entry set (None: cleared, or no entry)."""
+    logged = entry.details().get("policy") if entry is not None else None
+    return logged if isinstance(logged, dict) else None
+
+
+def switch_of(entry: AuditEntry | None) -> dict[str, Any] | None:
+    """The switch a ``killswitch.set`` entry set, as its row holds it (None: cleared, or no entry)."""
+    if entry is None or entry.action != "killswitch.set":
+        return None
+    d = entry.details()
+    return {"mode": d.get("mode"), "reason": d.get("reason"), "by": entry.actor, "ts": entry.ts}
+
+
+def _same_switch(row: Any, logged: dict[str, Any] | None) -> bool:
+    if row is None or logged is None:
+        return row is None and logged is None
+    return isinstance(row, dict) and all(row.get(k) == logged[k] for k in ("mode", "reason", "by"))
+
+
+def policy_problem(name: str, row: Any, entry: AuditEntry | None) -> str | None:
+    logged = policy_of(entry)
+    if row == logged:
+        return None
+    said = f"audit entry {entry.seq} set {'it to ' + json.dumps(logged) if logged else 'none'}" if entry else "no signed policy.set entry set it"
+    return (
+        f"the policy of {name!r} in the store is {json.dumps(row) if row is not None else 'missing'}, but {said}: it was "
+        f"changed behind the admins' back and the logged one is in force; set it again with podium policy set {name} ..."
+    )
+
+
+def switch_problem(key: str, row: Any, entry: AuditEntry | None) -> str | None:
+    logged = switch_of(entry)
+    if _same_switch(row, logged):
+        return None
+    said = f"audit entry {entry.seq} ({entry.action}) says {'it is on' if logged else 'it is off'}" if entry else "no signed entry set it"
+    return (
+        f"kill switch {key} in the store is {'on' if row is not None else 'missing'}, but {said}: it was changed behind "
+        "the admins' back and the logged state is in force; set or clear it again with podium killswitch"
+    )
+
+
+async def _last(store: Store, target: str, actions: Iterable[str]) -> AuditEntry | None:
+    keys = store.audit_keys.all()
+    found = [e for e in await store.audit_for(target) if e.action in actions and entry_signed(e, keys)]
+    return found[-1] if found else None
+
+
+async def in_force(
+    store: Store, rows: Mapping[str, str], seen: dict[str, tuple[str | None, Any]], *, policies: bool, known: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The policies (``policies``) or kill switches in force, by name: each row read, each one read
+    before (``seen``, updated) and each name ``known`` in force looked up in the log."""
+    out: dict[str, Any] = {}
+    for name in sorted(set(rows) | set(seen) | set(known)):
+        text = rows.get(name)
+        if name in seen and seen[name][0] == text:
+            value = seen[name][1]
+        else:
+            target = f"workflow:{name}" if policies else name
+            entry = await _last(store, target, POLICY_ACTIONS if policies else SWITCH_ACTIONS)
+            row = _loads(text)
+            problem = policy_problem(name, row, entry) if policies else switch_problem(name, row, entry)
+            if problem:
+                log.warning("%s", problem)
+            value = policy_of(entry) if policies else switch_of(entry)
+            seen[name] = (text, value)
+        if value is None and text is None:
+            seen.pop(name, None)
+        elif value is not None:  # a new object each time: what a caller changes is not kept here
+            out[name] = Policy.from_dict(value) if policies else dict(value)
+    return out
+
+
+def _prompt_problem(name: str, version: str, record: Any, entries: Iterable[AuditEntry]) -> str | None:
+    text = record.get("text") if isinstance(record, dict) else None
+    digest = hashlib.sha256(text.encode()).hexdigest() if isinstance(text, str) else None
+    for e in entries:
+        d = e.details()
+        if e.action == "prompt.put" and d.get("hash") == digest and str(d.get("version")) == version:
+            return None
+    return (
+        f"prompt {name!r} version {version} in the store is not a text that a signed prompt.put entry put (it was "
+        f"rewritten behind the admins' back), so it is not used; put the text again: podium prompts put {name} FILE"
+    )
+
+
+async def prompt_problem(store: Store, name: str, version: str, record: Any) -> str | None:
+    """Why the stored prompt version ``record`` may not be used: its text is not one a signed
+    ``prompt.put`` entry recorded (by hash) for that name and version; None when it is."""
+    keys = store.audit_keys.all()
+    return _prompt_problem(name, version, record, [e for e in await store.audit_for(f"prompt:{name}") if entry_signed(e, keys)])
+
+
+def deployed_problem(name: str, version: str, text: str | None, meta: Any, entries: Iterable[AuditEntry]) -> str | None:
+    """Why deployed version ``version`` of workflow ``name`` (its stored ``text`` and ``meta`` rows)
+    may not be loaded: its text, or for Python the reference imported to load it (for YAML the
+    folder its relative paths are read from), is not what its newest signed ``workflow.deploy``
+    entry recorded. None when it is. A Python version deployed by a release that did not record
+    its reference is refused too: importing a reference the log does not name runs whatever file
+    the row points at."""
+    found = [e for e in entries if e.action == "workflow.deploy" and e.details().get("version") == version]
+    digest = hashlib.sha256(text.encode()).hexdigest() if isinstance(text, str) else None
+    meta = meta if isinstance(meta, dict) else {}
+    why = None
+    if not found:
+        why = "no signed workflow.deploy entry deployed it"
+    elif (d := found[-1].details()).get("hash") != digest or meta.get("hash") != digest:
+        why = f"its text is not the one its signed workflow.deploy entry (audit entry {found[-1].seq}) recorded"
+    elif meta.get("kind") == "python" and "ref" not in d:
+        why = f"it is Python, and its workflow.deploy entry (audit entry {found[-1].seq}) was written by a release that did not record the reference to import"
+    elif meta.get("kind") == "python" and d.get("ref") != meta.get("ref"):
+        why = f"its reference {meta.get('ref')!r} is not the one its signed workflow.deploy entry (audit entry {found[-1].seq}) recorded"
+    elif meta.get("kind") != "python" and "base_dir" in d and d.get("base_dir") != meta.get("base_dir"):
+        why = f"its folder {meta.get('base_dir')!r} is not the one its signed workflow.deploy entry (audit entry {found[-1].seq}) recorded"
+    if why is None:
+        return None
+    return (
+        f"workflow {name!r} version {version} in the store is not the one its signed workflow.deploy entry deployed "
+        f"({why}): it was changed behind the admins' back, or deployed by an earlier release, so it is not loaded; "
+        f"deploy it again from its source (podium workflows deploy FILE_OR_REF)"
+    )
+
+
+async def deployed_problem_in(store: Store, name: str, version: str, text: str | None, meta: Any) -> str | None:
+    """:func:`deployed_problem`, looking up the signed entries of ``name``."""
+    keys = store.audit_keys.all()
+    return deployed_problem(name, version, text, meta, [e for e in await store.audit_for(f"workflow:{name}") if entry_signed(e, keys)])
+
+
+async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every policy and kill switch row that differs from the signed log (``entries``: the whole
+    log, checked), rows missing for what the log set included."""
+    keys = store.audit_keys.all()
+    pol: dict[str, AuditEntry] = {}  # a policy and a switch may have the same target (workflow:NAME)
+    sw: dict[str, AuditEntry] = {}
+    for e in entries:
+        if e.action in POLICY_ACTIONS + SWITCH_ACTIONS and entry_signed(e, keys):
+            (pol if e.action in POLICY_ACTIONS else sw)[e.target] = e
+    found = []
+    rows = await store.kv_list(POLICIES)
+    names = set(rows) | {t[len("workflow:"):] for t, e in pol.items() if policy_of(e)}
+    for name in sorted(names):
+        problem = policy_problem(name, _loads(rows.get(name)), pol.get(f"workflow:{name}"))
+        found += [problem] if problem else []
+    rows = await store.kv_list(SWITCHES)
+    for key in sorted(set(rows) | {t for t, e in sw.items() if switch_of(e)}):
+        problem = switch_problem(key, _loads(rows.get(key)), sw.get(key))
+        found += [problem] if problem else []
+    puts: dict[str, list[AuditEntry]] = {}
+    for e in entries:
+        if e.action == "prompt.put" and entry_signed(e, keys):
+            puts.setdefault(e.target, []).append(e)
+    for key, text in sorted((await store.kv_list(PROMPTS)).items()):
+        name, _, version = key.rpartition("@")
+        problem = _prompt_problem(name, version, _loads(text), puts.get(f"prompt:{name}", []))
+        found += [problem] if problem else []
+    deploys: dict[str, list[AuditEntry]] = {}
+    for e in entries:
+        if e.action == "workflow.deploy" and entry_signed(e, keys):
+            deploys.setdefault(e.target, []).append(e)
+    texts = await store.kv_list(TEXTS)
+    for key, meta in sorted((await store.kv_list(META)).items()):
+        name, _, version = key.rpartition("@")
+        problem = deployed_problem(name, version, texts.get(key), _loads(meta), deploys.get(f"workflow:{name}", []))
+        found += [problem] if problem else []
+    return found
