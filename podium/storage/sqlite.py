@@ -39,6 +39,8 @@ from ._sqlite_erase import SQLiteErasure
 from ._sqlite_schema import MIGRATIONS
 from ._sqlite_wal import WalWatch
 
+_execute = sqlite3.Connection.execute  # without StoreConnection's Python frame (append_at_once)
+
 _RUN_COLS = (
     "id, workflow, version, status, input, output, error, created_at, started_at, finished_at, "
     "parent_run_id, parent_step, forked_from, fork_step, workflow_ref, owner, lease_expires_at, cancel_requested, "
@@ -325,10 +327,15 @@ class SQLiteStore(SQLiteErasure, Store):
             return False
         if not self.writes.at_once(run_id):
             return False
-        try:
-            self._db.execute(_EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
+        db = self._db
+        try:  # the connection's own execute (a durable step's one statement: no Python frame around it)
+            _execute(db, _EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
         except sqlite3.IntegrityError as exc:
             raise self._conflict(Event(run_id=run_id, seq=seq, type=type, ts=ts)) from exc
+        except sqlite3.OperationalError as exc:  # named as StoreConnection.execute names it
+            if isinstance(db, StoreConnection):
+                raise db.failed(exc) from exc
+            raise
         return True
 
     def append_rows_at_once(self, rows: Sequence[EventRow]) -> bool:
