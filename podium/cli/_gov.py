@@ -192,7 +192,7 @@ async def tokens_revoke(user: str, name: str, db: str | None) -> int:
 async def _no_token_to_revoke(c: Any, user: str, name: str) -> str:
     """What a revoke that revoked nothing met: ``user``'s token ``name`` revoked already (returned,
     to print), or no such user or token (said with what there is, and the command fails)."""
-    from podium.governance.identity import TokenRecord
+    from podium.governance import accounts
     from podium.governance.service import TOKENS
 
     names = [u.name for u in await c.users()]
@@ -202,9 +202,9 @@ async def _no_token_to_revoke(c: Any, user: str, name: str) -> str:
         fail(f"no user {user!r}, so no token was revoked; {hint}the users are: {', '.join(sorted(names)) or 'none'}")
     live: set[str] = set()
     dead: set[str] = set()
-    for text in (await c.store.kv_list(TOKENS)).values():
-        rec = TokenRecord.from_json(text)
-        if rec.user == user:
+    for key, text in (await c.store.kv_list(TOKENS)).items():
+        rec = accounts.unseal_token(c.store, key, text) or accounts.legacy_token(text)  # as revoke reads them
+        if rec is not None and rec.user == user:
             (dead if rec.revoked or (rec.expires_at is not None and rec.expires_at < time.time()) else live).add(rec.name)
     if name in dead:
         return f"{user}'s token {name!r} was already revoked (or expired): nothing left to revoke"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -93,12 +94,22 @@ def test_fraud_blocks_the_share_of_legitimate_payments_it_is_given_above_10000_t
 def test_fraud_does_not_split_payments_whose_risks_differ_by_noise(fraud4):
     """Before: the block threshold 0.105037 fell inside a cluster of payments at 0.105000-0.1051 (the
     amount rule alone, and a model score of 0.00001-0.0001): payments whose risks differed by a few
-    hundred-thousandths were blocked or approved by noise (0.77% of legitimate payments blocked for 0.5%)."""
+    hundred-thousandths were blocked or approved by noise (0.77% of legitimate payments blocked for 0.5%).
+    Since the ninth session the model's noise is rounded away (a step of 0.001) and the payments of one
+    step are ordered by how unusual the amount is (``amount_z``): a review may take the more unusual part
+    of a step, a block takes a step whole or not at all."""
     scored, _ = fraud4
+    rank = {"approve": 0, "review": 1, "block": 2}
     by_risk = sorted(scored["scored"], key=lambda s: s["risk"])
-    for a, b in itertools.pairwise(by_risk):
-        if b["risk"] - a["risk"] < 0.0009:
-            assert a["level"] == b["level"], (a, b)
+    levels = [rank[s["level"]] for s in by_risk]
+    assert levels == sorted(levels)  # one order of the payments, the thresholds cut it
+    steps: dict[int, list[dict]] = {}
+    for s in by_risk:
+        steps.setdefault(math.floor(s["risk"] / 0.001 + 1e-6), []).append(s)
+    for step in steps.values():
+        assert len({s["level"] == "block" for s in step}) == 1, step[:3]
+        for a, b in itertools.pairwise(step):  # within a step, the order is the amount's (risks shown to 6 places)
+            assert a["risk"] == b["risk"] or a["amount_z"] <= b["amount_z"] + 1e-3, (a, b)
 
 
 def test_answer_withholds_a_draft_cut_off_inside_a_sentence():
