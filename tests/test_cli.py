@@ -230,3 +230,28 @@ def test_db_migrate_to_another_store(db: str, tmp_path: Path) -> None:
     after = json.loads(podium("show", run_id, "--json", db=target).stdout)
     assert before["events"] == after["events"] and before["run"]["output"] == after["run"]["output"]
     assert "same store" in podium("db", "migrate-to", db, db=db, check=2).stderr
+
+
+def test_resume_of_a_run_whose_workflow_cannot_be_loaded_says_so(db: str) -> None:
+    """A named run of a workflow this process cannot load was left as it was while the command
+    said "no unfinished runs to resume" and exited 0 (ninth session's chaos review)."""
+    import asyncio
+
+    from podium import Client, Workflow
+
+    ghost = Workflow("ghost_flow")
+
+    @ghost.step
+    async def only() -> int:
+        return 1
+
+    async def pending() -> str:
+        async with Client(db, execute=False) as c:  # created, never driven: unfinished
+            return (await c.start(ghost)).id
+
+    rid = asyncio.run(pending())
+    proc = podium("runs", "resume", rid, db=db, check=2)
+    out = proc.stdout + proc.stderr
+    assert "no unfinished runs" not in out
+    assert rid in out and "ghost_flow" in out and "cannot load" in out, out
+    assert "podium workflows deploy" in out, out

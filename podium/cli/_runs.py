@@ -10,6 +10,7 @@ import click
 from ._app import (
     EXIT_OK,
     EXIT_RUN_FAILED,
+    EXIT_USER_ERROR,
     EXIT_WAITING,
     cli,
     console,
@@ -413,13 +414,40 @@ async def resume(run_ids: tuple[str, ...], db: str | None, stream: bool | None) 
                         f"run {rid} is already {run.status.value}; nothing to resume", highlight=False
                     )
         ids = await client.resume(list(run_ids) or None)
+        left = await _not_resumed(client, [rid for rid in run_ids if rid not in ids])
         if not ids:
+            if left:
+                fail("; ".join(left))
             console().print("no unfinished runs to resume" + (" among those named" if run_ids else ""))
             return EXIT_OK
-        code = EXIT_OK
+        from ._render import escape
+
+        for why in left:
+            console(stderr=True).print(f"[bold red]error:[/] {escape(why)}", highlight=False, soft_wrap=True)
+        code = EXIT_USER_ERROR if left else EXIT_OK
         for rid in ids:
             code = max(code, await _finish(client, rid, quiet=False))
         return code
+
+
+async def _not_resumed(client: Any, run_ids: list[str]) -> list[str]:
+    """Why each unfinished run of ``run_ids`` was not resumed (a finished one was said already)."""
+    import time
+
+    out = []
+    for rid in run_ids:
+        run = await client.get(rid)
+        if run.status.finished:
+            continue
+        if rid in client.claims.unloadable:
+            out.append(
+                f"run {rid} (workflow {run.workflow!r} version {run.version}) was not resumed: this process "
+                "cannot load that workflow version (the reason is logged above); run the command from the "
+                "project that defines it, or deploy that version to the store: podium workflows deploy FILE"
+            )
+        elif run.owner and (run.lease_expires_at or 0) > time.time():
+            out.append(f"run {rid} was not resumed: a live engine ({run.owner}) drives it; it goes on there")
+    return out
 
 
 @runs_group.command("cancel")
