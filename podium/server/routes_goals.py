@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
 from .auth import acting
@@ -18,6 +18,15 @@ from .errors import ApiError
 from .openapi import documented
 
 router = APIRouter(prefix="/api", tags=["goals"])
+
+
+class GoalBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped field (contxt) is named, not dropped
+
+    goal: str = Field(min_length=1, max_length=2000)
+    """What to achieve, in words; the planner picks skills for it."""
+    context: dict[str, Any] = Field(default_factory=dict)
+    """Facts the plan's steps read (a vendor, a SKU...)."""
 
 
 class GoalStarted(BaseModel):
@@ -42,15 +51,14 @@ class GoalPlans(BaseModel):
 )
 async def start_goal(
     request: Request,
-    goal: str = Body(..., embed=True, min_length=1, max_length=2000),
-    context: dict[str, Any] = Body(default_factory=dict, embed=True),
+    body: GoalBody,
     who: Principal = Depends(acting),
 ) -> dict[str, Any]:
     from ..errors import ConfigError
     from ..goals.default import start
 
     try:  # planned for the caller's roles, which the engine reads from the audit log (not from here)
-        handle = await start(request.app.state.client, goal, context)
+        handle = await start(request.app.state.client, body.goal, body.context)
     except ConfigError as exc:
         raise ApiError(409, "not_configured", str(exc)) from None
     return {"run_id": handle.id, "plan": f"/api/runs/{handle.id}/plan"}

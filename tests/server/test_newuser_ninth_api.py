@@ -58,3 +58,14 @@ async def test_a_mistyped_field_of_a_decision_or_switch_is_named_not_dropped(ser
         assert (await http.get(f"/api/runs/{rid}")).json()["run"]["status"] == "waiting"
         switch = await http.post("/api/switches", json={"scope": "workflow", "name": "review", "reson": "x"})
         assert switch.status_code == 422 and "body.reson" in switch.json()["error"]["message"], switch.text
+
+
+async def test_a_mistyped_field_of_a_goal_is_named_not_dropped(server: Any) -> None:
+    """`POST /api/goals {"goal": ..., "contxt": {...}}` dropped `contxt` and planned the goal without
+    the caller's context (the new-user run-through's leftover). Refused now, naming the field,
+    before any goal run starts."""
+    async with server("memory://", workflows=[hello]) as (_, http):
+        sent = await http.post("/api/goals", json={"goal": "check stock of a vendor", "contxt": {"vendor": "Acme"}})
+        assert sent.status_code == 422, sent.text
+        assert "body.contxt" in sent.json()["error"]["message"]
+        assert (await http.get("/api/runs")).json()["runs"] == []
