@@ -13,11 +13,26 @@ from types import ModuleType
 
 import pytest
 
+#: Put before every workflows module :func:`load_flows` writes: its steps' ``note(what)`` appends
+#: ``what`` and the process's pid to ``$REVIEW_LOG`` (one O_APPEND write), read back by :func:`step_log`.
+NOTE = """import os as _os
+
+
+def note(what: str) -> None:
+    fd = _os.open(_os.environ["REVIEW_LOG"], _os.O_WRONLY | _os.O_APPEND | _os.O_CREAT, 0o644)
+    try:
+        _os.write(fd, f"{what} {_os.getpid()}\\n".encode())
+    finally:
+        _os.close(fd)
+
+
+"""
+
 
 def load_flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str) -> ModuleType:
-    """Write the workflows' module ``name`` to ``tmp_path`` (the workers import it from there),
-    point its step log at ``tmp_path/steps.log``, and import it here too."""
-    (tmp_path / f"{name}.py").write_text(text)
+    """Write the workflows' module ``name`` to ``tmp_path`` (the workers import it from there), with
+    :data:`NOTE` before it, point its step log at ``tmp_path/steps.log``, and import it here too."""
+    (tmp_path / f"{name}.py").write_text(NOTE + text)
     monkeypatch.setenv("REVIEW_LOG", str(tmp_path / "steps.log"))
     spec = importlib.util.spec_from_file_location(name, tmp_path / f"{name}.py")
     assert spec is not None and spec.loader is not None

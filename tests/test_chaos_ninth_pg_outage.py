@@ -31,14 +31,6 @@ FLOWS = textwrap.dedent(
     wf = Workflow("pg_outage", version="1")
 
 
-    def note(what: str) -> None:
-        fd = os.open(os.environ["REVIEW_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{what} {os.getpid()}\\n".encode())
-        finally:
-            os.close(fd)
-
-
     @wf.step
     async def one(ctx: StepContext, input):
         note("one")

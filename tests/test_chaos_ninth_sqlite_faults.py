@@ -33,14 +33,6 @@ FLOWS = textwrap.dedent(
     wf = Workflow("disk_full", version="1")
 
 
-    def note(what: str) -> None:
-        fd = os.open(os.environ["REVIEW_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{what} {os.getpid()}\\n".encode())
-        finally:
-            os.close(fd)
-
-
     @wf.step
     async def one(ctx: StepContext, input):
         note(f"one:{ctx.run_id}")

@@ -33,14 +33,6 @@ FLOWS = textwrap.dedent(
     STARTED = []
 
 
-    def note(what: str) -> None:
-        fd = os.open(os.environ["REVIEW_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{what} {os.getpid()}\\n".encode())
-        finally:
-            os.close(fd)
-
-
     @wf.step(map="input")
     async def pay(ctx: StepContext, input):
         global GO
@@ -155,14 +147,6 @@ LATER_FLOWS = textwrap.dedent(
     RELEASE = None  # the new owner's items wait on it (an asyncio.Event)
     GO = None
     TASKS = {}
-
-
-    def note(what: str) -> None:
-        fd = os.open(os.environ["REVIEW_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, f"{what} {os.getpid()}\\n".encode())
-        finally:
-            os.close(fd)
 
 
     @wf.step(map="input")
