@@ -135,3 +135,35 @@ async def _approved_after_the_timeout(tmp_path, wf: Workflow):
         assert not (await client.get(handle.id)).status.finished
         await client.decide(handle.id, asked[0]["name"], approve=True)
         return await client.result(handle.id, timeout=30)
+
+
+async def test_attack_a_step_started_event_edited_in_the_store_fails_the_run_cleanly(tmp_path):
+    """The logged end of a parked attempt's timeout, edited in the SQLite file to a value that is
+    not a number (or a later time), must not crash the engine that takes the run over: the run's
+    history no longer matches its audit anchors, so the run fails, saying so."""
+    import sqlite3
+
+    wf = Workflow("edited_asker")
+
+    @wf.step(timeout=6.5)
+    async def ask(ctx: StepContext) -> str:
+        return await ctx.wait_for("go", timeout=30.0, default="nobody answered")
+
+    url = f"sqlite:///{tmp_path}/t.db"
+    async with Client(url, workflows=[wf], poll_interval=0.05) as client:
+        t0 = time.monotonic()
+        handle = await client.start(wf)
+        while (await client.get(handle.id)).status is not RunStatus.WAITING:
+            assert time.monotonic() - t0 < 30, "the run never parked"
+            await asyncio.sleep(0.02)
+    db = sqlite3.connect(tmp_path / "t.db")
+    with db:
+        changed = db.execute(
+            "UPDATE events SET data = ? WHERE run_id = ? AND type = 'step_started'", ('{"until": "later"}', handle.id)
+        ).rowcount
+    db.close()
+    assert changed == 1
+    async with Client(url, workflows=[wf], poll_interval=0.05) as client:
+        await client.signal(handle.id, "go", "yes")
+        run = await client.wait(handle.id, timeout=60)
+    assert run.status is RunStatus.FAILED, run

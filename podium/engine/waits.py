@@ -8,6 +8,7 @@ import contextlib
 import functools
 import inspect
 import json
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -156,7 +157,11 @@ class Waits:
         elif t == EventType.LOOP_ITERATION:
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_STARTED and ev.data and '"until"' in ev.data:  # parked before its timeout
-            self.attempt_until[key] = (ev.attempt, float(json.loads(ev.data)["until"]))
+            until = json.loads(ev.data).get("until")
+            # a number the engine wrote; anything else was edited in the store, whose history check
+            # then fails the run (this only must not crash reading it)
+            if isinstance(until, int | float) and math.isfinite(until):
+                self.attempt_until[key] = (ev.attempt, float(until))
         elif t == EventType.STEP_WAITING:
             request = json.loads(ev.data) if ev.data else {}
             self.wait_deadlines[key] = request.get("deadline")
