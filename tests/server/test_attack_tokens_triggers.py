@@ -5,6 +5,7 @@ tokens, triggers and the MCP surface")."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import podium
 from podium import Client, StepContext, Workflow
 from podium.errors import AuthError
+from podium.governance import accounts
 from podium.server import auth
 
 from . import flows
@@ -31,8 +33,23 @@ async def _olga(client: Any, ttl: float | None = None) -> str:
     return str(await client.create_token("olga", name="laptop", ttl=ttl))
 
 
-async def _shut_out(client: Any, how: str) -> None:
-    if how == "revoked":
+class _Later:
+    """The clock of token expiry checks, an hour on: a token made with a TTL has expired (without
+    racing a short real TTL against a loaded machine)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        return time.time() + 3600
+
+
+async def _shut_out(client: Any, how: str, monkeypatch: pytest.MonkeyPatch | None = None) -> None:
+    if how == "expired":
+        assert monkeypatch is not None
+        monkeypatch.setattr(accounts, "time", _Later())
+    elif how == "revoked":
         await client.revoke_token("olga", "laptop")
     elif how == "disabled":
         await client.disable_user("olga")
@@ -50,13 +67,13 @@ async def test_attack_a_runs_stream_opened_before_revocation_stops_with_it(
     monkeypatch.setattr(auth, "RECHECK_SECONDS", 0.1, raising=False)
     async with server("memory://", workflows=flows.ALL) as (app, http):
         c = app.state.client
-        token = await _olga(c, ttl=0.5 if how == "expired" else None)
+        token = await _olga(c, ttl=600 if how == "expired" else None)
         listening = asyncio.create_task(http.get("/api/runs/stream", params={"timeout": 3, "token": token}))
         await asyncio.sleep(0.2)
         before = await c.start(flows.hello, {"name": "before"})
         await asyncio.sleep(0.4)
-        await _shut_out(c, how)
-        await asyncio.sleep(0.6)  # past the recheck (and the expiry)
+        await _shut_out(c, how, monkeypatch)
+        await asyncio.sleep(0.6)  # past the recheck
         after = await c.start(flows.hello, {"name": "secret after"})
         await c.wait(after.id, timeout=10)
         r = await asyncio.wait_for(listening, 10)
