@@ -127,20 +127,23 @@ async def _legacy_backing(store: Store, rec: TokenRecord, entries: list[AuditEnt
 
 
 async def token_problem(
-    store: Store, key: str, stored: str, *, audited: bool, on_seal: Callable[[TokenRecord, AuditEntry], Awaitable[None]] | None = None
+    store: Store, key: str, stored: str, *, audited: bool, on_seal: Callable[[TokenRecord, AuditEntry], Awaitable[None]] | None = None,
+    read: list[list[AuditEntry]] | None = None,
 ) -> tuple[TokenRecord | None, str | None]:
     """The token record stored under ``key``, and why it may not authenticate (None: it may, as far
     as its row and the log go; its own ``revoked`` and expiry are the caller's to check).
 
     An unsealed row an earlier release wrote is taken if the log backs it (:func:`_legacy_backing`);
     with ``on_seal`` it is sealed then, and ``on_seal`` audits that (``token.seal``), so the same
-    entry backs no row written later."""
+    entry backs no row written later. ``read`` gets the signed entries about the token's user."""
     if not audited:
         return legacy_token(stored) or unseal_token(store, key, stored), None
     rec = unseal_token(store, key, stored)
     sealed = rec is not None
     rec = rec or legacy_token(stored)
     entries = await signed(store, f"user:{rec.user}") if rec is not None else []
+    if read is not None:  # the caller checks the token's user next, against the same entries
+        read.append(entries)
     if not sealed:
         entry, why = await _legacy_backing(store, rec, entries) if rec is not None else (None, "it is not a token record")
         if entry is None or rec is None:
@@ -179,7 +182,8 @@ async def account(gov: Governance, token: str) -> tuple[TokenRecord, User]:
     text = await store.kv_get(TOKENS, key := token_hash(token))
     if text is None:
         raise AuthError(UNKNOWN_TOKEN)
-    rec, problem = await token_problem(store, key, text, audited=audited, on_seal=sealed)
+    read: list[list[AuditEntry]] = []
+    rec, problem = await token_problem(store, key, text, audited=audited, on_seal=sealed, read=read)
     if rec is None:
         raise AuthError(problem or UNREADABLE)
     if problem:
@@ -191,7 +195,7 @@ async def account(gov: Governance, token: str) -> tuple[TokenRecord, User]:
     user_text = await store.kv_get(USERS, rec.user)
     if user_text is None:
         raise AuthError(f"API token {rec.name!r} belongs to user {rec.user!r}, who no longer exists")
-    user, problem = await checked_user(store, rec.user, user_text, audited=audited)
+    user, problem = await checked_user(store, rec.user, user_text, audited=audited, entries=read[0] if read else None)
     if problem:
         raise await refuse(problem, rec.user)
     if user.disabled:
@@ -230,12 +234,15 @@ def user_problem(name: str, user: User, entries: list[AuditEntry]) -> str | None
     )
 
 
-async def checked_user(store: Store, name: str, stored: str, *, audited: bool) -> tuple[User, str | None]:
-    """User ``name`` as stored, and why their row may not be taken (None: it may)."""
+async def checked_user(
+    store: Store, name: str, stored: str, *, audited: bool, entries: list[AuditEntry] | None = None
+) -> tuple[User, str | None]:
+    """User ``name`` as stored, and why their row may not be taken (None: it may); ``entries``: the
+    signed entries about them, when the caller has just read them."""
     user = User.from_json(name, stored)
     if not audited:
         return user, None
-    return user, user_problem(name, user, await signed(store, f"user:{name}"))
+    return user, user_problem(name, user, entries if entries is not None else await signed(store, f"user:{name}"))
 
 
 def role_problem(name: str, permissions: frozenset[str], entries: list[AuditEntry]) -> str | None:
