@@ -232,6 +232,10 @@ def new_id() -> str:
 # -- the audit log's records (written by every store, checked by podium.governance.audit) ------
 
 GENESIS = "0" * 64
+#: The audit actions that set what governs every engine: kill switches and policies. Stores keep an
+#: index of their entries' targets, so an engine finds every switch and policy the log set even when
+#: its row was deleted from the store (``Store.governing_heads``).
+GOVERNING_ACTIONS = ("killswitch.set", "killswitch.clear", "policy.set")
 #: The shared chain of the audit log that anchors every writer's chain (see podium/storage/_audit.py).
 ANCHOR_CHAIN = "anchors"
 #: The action of an anchor entry: its target is the chain it anchors, its data that chain's head.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -10,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import podium
 
 FLOW = (
     "import podium\n"
@@ -204,8 +207,7 @@ def test_clearing_again_wakes_runs_left_parked_by_a_switch_cleared_since(tmp_pat
     still an error naming the switches on, and it wakes the runs a switch parked (they look at the
     switches again: those under a switch still on park again)."""
     _parked_by_a_switch(tmp_path, "incident 7")
-    with sqlite3.connect(tmp_path / "gov.db") as db:  # the switch is gone, the wake never came
-        db.execute("DELETE FROM kv WHERE ns='switches'")
+    _cleared_without_waking(tmp_path, "workflow:nightly")  # the switch is gone, the wake never came
     shown = cli(tmp_path, "runs", "--json").stdout
     assert '"waiting"' in shown, shown
     again = cli(tmp_path, "killswitch", "clear", "workflow", "nightly", check=2)
@@ -224,6 +226,20 @@ def test_clearing_a_switch_with_no_wait_leaves_the_runs_to_a_worker(tmp_path: Pa
     assert shown["status"] != "completed", shown  # not driven by the clearing command
     cli(tmp_path, "runs", "resume")  # an engine on the store takes it up
     assert '"completed"' in cli(tmp_path, "runs", "--json").stdout
+
+
+def _cleared_without_waking(tmp_path: Path, *keys: str) -> None:
+    """Switches cleared by a process that stopped before it woke the runs they parked: what
+    ``clear_switch`` does first (the signed ``killswitch.clear``, then the row), and no more.
+    (Deleting the rows alone no longer clears a switch: the signed log keeps it on.)"""
+
+    async def clear() -> None:
+        async with podium.Client(f"sqlite:///{tmp_path}/gov.db", execute=False) as c:
+            for key in keys:
+                await c.governance.record("killswitch.clear", key)
+                await c.store.kv_put("switches", key, None)
+
+    asyncio.run(clear())
 
 
 def _parked_by_a_switch(tmp_path: Path, reason: str) -> str:
@@ -250,8 +266,7 @@ def test_runs_show_says_which_kill_switch_parked_a_run_and_how_to_clear_it(tmp_p
     assert "once it is cleared: podium killswitch clear workflow nightly" in shown, shown
     cli(tmp_path, "killswitch", "set", "kind", "http", "-m", "not this one")  # over no step of it
     assert "kind:http" not in cli(tmp_path, "runs", "show", rid).stdout
-    with sqlite3.connect(tmp_path / "gov.db") as db:  # cleared by a process that stopped before waking it
-        db.execute("DELETE FROM kv WHERE ns='switches'")
+    _cleared_without_waking(tmp_path, "workflow:nightly", "kind:http")  # by a process that stopped before waking it
     shown = cli(tmp_path, "runs", "show", rid).stdout
     assert "no kill switch that parks it is on now" in shown, shown
     assert "podium killswitch clear workflow nightly" in shown, shown

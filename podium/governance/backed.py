@@ -38,10 +38,11 @@ log = logging.getLogger("podium.governance")
 
 @dataclass
 class Checked:
-    """What one engine checked: per name, the row it read and the value the log gave for it."""
+    """What one engine checked: per name, the row it read with its target's newest governing entry,
+    and the value the log gave for it."""
 
-    policies: dict[str, tuple[str | None, Any]] = field(default_factory=dict)
-    switches: dict[str, tuple[str | None, Any]] = field(default_factory=dict)
+    policies: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    switches: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 def _loads(text: str | None) -> Any:
@@ -100,14 +101,20 @@ async def _last(store: Store, target: str, actions: Iterable[str]) -> AuditEntry
 
 
 async def in_force(
-    store: Store, rows: Mapping[str, str], seen: dict[str, tuple[str | None, Any]], *, policies: bool, known: Iterable[str] = ()
+    store: Store, rows: Mapping[str, str], seen: dict[str, tuple[Any, Any]], *, policies: bool, known: Iterable[str] = (),
+    heads: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """The policies (``policies``) or kill switches in force, by name: each row read, each one read
-    before (``seen``, updated) and each name ``known`` in force looked up in the log."""
+    before (``seen``, updated), each name ``known`` in force and each one the log ever set (``heads``:
+    :meth:`Store.governing_heads`, by target) looked up in the log. A name is looked up again only
+    when its row or its target's newest governing entry changed."""
     out: dict[str, Any] = {}
-    for name in sorted(set(rows) | set(seen) | set(known)):
+    heads = heads or {}
+    logged = {t[len("workflow:"):] if policies else t: seq for t, seq in heads.items() if not policies or t.startswith("workflow:")}
+    for name in sorted(set(rows) | set(seen) | set(known) | set(logged)):
         text = rows.get(name)
-        if name in seen and seen[name][0] == text:
+        stamp = (text, logged.get(name))
+        if name in seen and seen[name][0] == stamp:
             value = seen[name][1]
         else:
             target = f"workflow:{name}" if policies else name
@@ -117,8 +124,8 @@ async def in_force(
             if problem:
                 log.warning("%s", problem)
             value = policy_of(entry) if policies else switch_of(entry)
-            seen[name] = (text, value)
-        if value is None and text is None:
+            seen[name] = (stamp, value)
+        if value is None and text is None and name not in logged:
             seen.pop(name, None)
         elif value is not None:  # a new object each time: what a caller changes is not kept here
             out[name] = Policy.from_dict(value) if policies else dict(value)

@@ -533,7 +533,8 @@ class Governance:
         rows = await self.store.kv_list(SWITCHES)
         if not self.audit_enabled:
             return {k: json.loads(v) for k, v in rows.items()}
-        return await backed.in_force(self.store, rows, self._checked.switches, policies=False, known=self.switch_cache)
+        heads = await self.store.governing_heads()
+        return await backed.in_force(self.store, rows, self._checked.switches, policies=False, known=self.switch_cache, heads=heads)
 
     def check_startable(self, workflow: str) -> None:  # raises KillSwitchActive: no new run (start, fork)
         off = self.switched_off(workflow)
@@ -610,7 +611,8 @@ class Governance:
         rows = await self.store.kv_list(POLICIES)
         if not self.audit_enabled:
             return {k: Policy.from_json(v) for k, v in rows.items()}
-        return await backed.in_force(self.store, rows, self._checked.policies, policies=True, known=self.policy_cache)
+        heads = await self.store.governing_heads()
+        return await backed.in_force(self.store, rows, self._checked.policies, policies=True, known=self.policy_cache, heads=heads)
 
     def policy_for(self, workflow: str, *, deployed: bool = True) -> Policy | None:
         """The policy in force for a run of ``workflow`` (cached; not deployed: :func:`bound.in_force`)."""

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from .._auditkey import AuditKeys
 from ..errors import StoreError
-from ..records import ANCHOR_ACTION, ANCHOR_CHAIN, GENESIS, AuditEntry, chain_body
+from ..records import ANCHOR_ACTION, ANCHOR_CHAIN, GENESIS, GOVERNING_ACTIONS, AuditEntry, chain_body
 
 log = logging.getLogger("podium.audit")
 
@@ -242,6 +242,9 @@ def _anchor_failed(exc: BaseException, when: str) -> None:
 
 
 AUDIT_COLUMNS = "seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq"
+#: The condition of the partial index ``audit_governing`` as the schemas write it (the query names
+#: it the same way, so that the database uses the index).
+GOVERNING = "action IN (" + ", ".join(f"'{a}'" for a in GOVERNING_ACTIONS) + ")"
 
 
 def entry_from_row(r: tuple[object, ...]) -> AuditEntry:

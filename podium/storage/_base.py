@@ -22,7 +22,7 @@ from typing import Any
 
 from .._auditkey import AuditKeys, store_identity
 from .._redact import redact_stored
-from ..records import AuditEntry, Event, RunRecord, RunStatus
+from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus
 
 EventRow = tuple[str, int, str, float, "str | None", int, "int | None", int, "str | None"]
 """An event as a row: (run_id, seq, type, ts, step, iteration, index, attempt, data)."""
@@ -487,6 +487,17 @@ class Store(ABC):
             out.extend(page)
             if self.audit_between_pages is not None:
                 await self.audit_between_pages(page[-1].seq)
+        return out
+
+    async def governing_heads(self) -> dict[str, int]:
+        """Per target of an entry of :data:`~podium.records.GOVERNING_ACTIONS` (a kill switch's key,
+        ``workflow:NAME`` of a policy), the seq of its newest such entry, signed or not. Backends
+        with an index of those entries override this scan."""
+        out: dict[str, int] = {}
+        after = 0
+        while page := await self.list_audit(after=after, limit=5000):
+            out.update((e.target, e.seq) for e in page if e.action in GOVERNING_ACTIONS)
+            after = page[-1].seq
         return out
 
     async def audit_for(self, target: str) -> list[AuditEntry]:

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry
-from ._audit import AUDIT_COLUMNS, ChainedAudit, Sign, entry_from_row
+from ._audit import AUDIT_COLUMNS, GOVERNING, ChainedAudit, Sign, entry_from_row
 
 #: Key of the advisory lock that serialises anchor appends (the anchor chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002
@@ -76,6 +76,12 @@ class PgGovernance(ChainedAudit):
             e.seq = (await cur.fetchone())[0]
             sign(e)
             await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
+
+    async def governing_heads(self) -> dict[str, int]:
+        async with self._connection() as conn:
+            cur = await conn.execute(f"SELECT target, MAX(seq) FROM audit WHERE {GOVERNING} GROUP BY target")
+            rows = await cur.fetchall()
+        return {t: int(seq) for t, seq in rows}
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         async with self._connection() as conn:

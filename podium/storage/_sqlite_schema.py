@@ -232,4 +232,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         END;
         """,
     ),
+    (
+        11,
+        """
+        -- Every kill switch and policy the audit log ever set, by target, with its newest entry: an
+        -- engine looks up each one in the log even when its row was deleted from the store
+        -- (governance/backed.py). Partial: an insert of any other entry only tests its action.
+        CREATE INDEX audit_governing ON audit (target, seq)
+            WHERE action IN ('killswitch.set', 'killswitch.clear', 'policy.set');
+        """,
+    ),
 ]

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._redact import redact_stored, stored_forms
 from ..errors import LeaseLost, NotFound
-from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
+from ..records import ANCHOR_CHAIN, GENESIS, GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import ChainedAudit, Sign
 from ._base import (
     APPROVAL_SIGNAL,
@@ -368,6 +368,9 @@ class MemoryStore(ChainedAudit, Store):
 
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         return [dataclasses.replace(e) for e in self._audit if e.seq > after][:limit]
+
+    async def governing_heads(self) -> dict[str, int]:
+        return {e.target: e.seq for e in self._audit if e.action in GOVERNING_ACTIONS}
 
     async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
         ns = self._kv.setdefault(namespace, {})

@@ -1,0 +1,116 @@
+"""A kill switch or policy whose row was deleted before an engine started (tenth session).
+
+The attacker can write the database but does not hold the audit key. The ninth session's engines
+kept a deleted row's switch or policy in force if they had read it; an engine started after the
+deletion did not know the name, so did not look it up, and ran the switched-off workflow. Each test
+here succeeded as an attack before the fix (docs/status.md, "Kill switches and policies named by the
+log (tenth session)")."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from podium import Client, KillSwitchActive, Policy, Workflow
+
+
+async def _root(url: str) -> str:
+    async with Client(url) as c:
+        await c.governance.create_user("root", ["admin"])
+        return str(await c.governance.create_token("root"))
+
+
+def _pay() -> Workflow:
+    wf = Workflow("pay")
+
+    @wf.step
+    def pay(input: Any) -> Any:
+        return input
+
+    return wf
+
+
+def _delete(url: str, ns: str) -> None:
+    """The attacker's statement, straight to the database."""
+    if url.startswith("sqlite:///"):
+        db = sqlite3.connect(url[len("sqlite:///") :])
+        db.execute("DELETE FROM kv WHERE ns = ?", (ns,))
+        db.commit()
+        db.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DELETE FROM kv WHERE ns = %s", (ns,))
+
+
+STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+
+
+@STORES
+@pytest.mark.parametrize("scope,name", [("workflow", "pay"), ("all", "*")])
+async def test_attack_a_switch_row_deleted_before_an_engine_starts_still_holds(store_url: str, scope: str, name: str) -> None:
+    url = store_url
+    root = await _root(url)
+    wf = _pay()
+    async with Client(url, token=root, workflows=[wf]) as c:
+        await c.set_switch(scope, name, reason="incident 42")
+    _delete(url, "switches")
+    async with Client(url, token=root, workflows=[wf]) as c:  # started after the deletion
+        with pytest.raises(KillSwitchActive, match="incident 42"):
+            await c.start(wf, 1)
+        assert f"{scope}:{name}" in await c.switches()
+        await c.clear_switch(scope, name)
+    async with Client(url, token=root, workflows=[wf]) as c:  # cleared through governance: gone for good
+        assert await c.run(wf, 1) == 1
+
+
+@STORES
+async def test_attack_a_policy_row_deleted_before_an_engine_starts_still_holds(store_url: str) -> None:
+    url = store_url
+    root = await _root(url)
+    async with Client(url, token=root) as c:
+        await c.set_policy("pay", Policy(max_run_tokens=10))
+        await c.set_policy("old", Policy(max_run_tokens=5))
+        await c.set_policy("old", None)  # removed through governance: not in force
+    _delete(url, "policies")
+    async with Client(url, token=root) as c:
+        policy = c.policy_for("pay")
+        assert policy is not None and policy.max_run_tokens == 10
+        assert "old" not in await c.policies()
+
+
+@STORES
+async def test_a_cleared_switch_costs_no_lookup_at_each_refresh(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names the log holds are looked up again only when their last entry or their row changes."""
+    url = store_url
+    root = await _root(url)
+    async with Client(url, token=root) as c:
+        await c.set_switch("workflow", "pay", reason="incident 42")
+        await c.clear_switch("workflow", "pay")
+        await c.governance.refresh()
+        looked: list[str] = []
+        real = c.store.audit_for
+
+        async def audit_for(target: str) -> Any:
+            looked.append(target)
+            return await real(target)
+
+        monkeypatch.setattr(c.store, "audit_for", audit_for)
+        await c.governance.refresh()
+        await c.governance.refresh()
+        assert "workflow:pay" not in looked, looked
+
+
+async def test_governing_heads_name_each_switch_and_policy_target_with_its_newest_entry(store_url: str) -> None:
+    """The store's index of governing entries, on every store (memory, SQLite, PostgreSQL)."""
+    async with Client(store_url) as c:
+        await c.set_switch("workflow", "pay", reason="r")
+        await c.set_policy("pay", Policy(max_run_tokens=3))
+        await c.clear_switch("workflow", "pay")
+        await c.set_switch("kind", "llm", reason="r")
+        heads = await c.store.governing_heads()
+        newest = {e.target: e.seq for e in await c.store.read_audit() if e.action in ("killswitch.set", "killswitch.clear", "policy.set")}
+        assert heads == newest and set(heads) == {"workflow:pay", "kind:llm"}
