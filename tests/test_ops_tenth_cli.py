@@ -1,0 +1,101 @@
+"""Operator and new-user leftovers of the ninth session, closed (tenth session): the CLI.
+
+Each test is one command that answered unclearly before its fix (docs/status.md, "Operator and
+new-user leftovers closed (tenth session)")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from podium.cli import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("PODIUM_TOKEN", "PODIUM_DB", "PODIUM_AUDIT_KEY", "PODIUM_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    return {"PODIUM_DB": f"sqlite:///{tmp_path}/ops.db", "PODIUM_AUDIT_KEY": str(tmp_path / "audit.key")}
+
+
+def invoke(env: dict[str, str], *args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, repr(result.exception))
+    assert "Traceback" not in result.output + result.stderr, (args, result.stderr)
+    return result
+
+
+READS = (
+    ("runs",),
+    ("runs", "show", "01abc"),
+    ("approvals", "list"),
+    ("audit", "verify"),
+    ("workflows", "list"),
+    ("tools", "list"),
+    ("users", "list"),
+    ("secrets", "list"),
+    ("killswitch", "list"),
+    ("quarantine", "list"),
+    ("prompts", "list"),
+    ("kb", "list"),
+    ("plan", "show", "01abc"),
+)
+
+
+def test_a_read_command_on_a_missing_store_file_says_so_and_makes_nothing(env: dict[str, str], tmp_path: Path) -> None:
+    """`PODIUM_DB=sqlite:///.podium/podum.db podium runs` (a typo of the file name, in a folder
+    that exists) made an empty store and answered `no runs yet`; `podium audit verify` on it
+    answered that the log is intact. A command that only reads now refuses a SQLite file that does
+    not exist: it names the absolute path, where the URL came from and how to fix it (exit 2), and
+    makes no file."""
+    typo = tmp_path / "podum.db"
+    for args in READS:
+        ran = invoke({**env, "PODIUM_DB": f"sqlite:///{typo}"}, *args)
+        assert ran.exit_code == 2, (args, ran.exit_code, ran.output, ran.stderr)
+        assert str(typo) in ran.stderr and "$PODIUM_DB" in ran.stderr, (args, ran.stderr)
+        assert "does not exist" in ran.stderr and "typo" in ran.stderr, (args, ran.stderr)
+        assert not typo.exists(), args
+    relative = invoke({k: v for k, v in env.items() if k != "PODIUM_DB"}, "runs", "--db", "sqlite:///podum.db")
+    assert relative.exit_code == 2 and f"{tmp_path}/podum.db" in relative.stderr and "--db" in relative.stderr
+    assert not typo.exists()
+
+
+def test_a_command_that_writes_still_makes_the_store(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "hello.yaml").write_text("name: hello\nsteps:\n  - id: a\n    uses: set\n    with: {x: 1}\n")
+    fresh = {**env, "PODIUM_DB": f"sqlite:///{tmp_path}/made.db"}
+    assert invoke(fresh, "run", "hello.yaml").exit_code == 0
+    assert (tmp_path / "made.db").exists()
+    listed = invoke(fresh, "runs")
+    assert listed.exit_code == 0 and "hello" in listed.output
+    deployed = {**env, "PODIUM_DB": f"sqlite:///{tmp_path}/deployed.db"}
+    assert invoke(deployed, "workflows", "deploy", "hello.yaml").exit_code == 0
+    assert (tmp_path / "deployed.db").exists()
+
+
+def test_the_project_default_store_still_reads_as_empty(env: dict[str, str], tmp_path: Path) -> None:
+    """A new project (nothing run yet) has no store file: its default store, named or not (podium
+    init writes sqlite:///.podium/podium.db), is an empty project, not a typo."""
+    fresh = {k: v for k, v in env.items() if k != "PODIUM_DB"}
+    empty = invoke(fresh, "runs")
+    assert empty.exit_code == 0 and "no runs yet" in empty.output
+    named = invoke(fresh, "runs", "--db", "sqlite:///.podium/podium.db")
+    assert named.exit_code == 0 and "no runs yet" in named.output
+
+
+def test_an_existing_empty_store_still_answers_no_runs_yet(env: dict[str, str], tmp_path: Path) -> None:
+    import asyncio
+
+    from podium import open_store
+
+    async def make() -> None:
+        store = open_store(env["PODIUM_DB"])
+        await store.open()
+        await store.close()
+
+    asyncio.run(make())
+    shown = invoke(env, "runs")
+    assert shown.exit_code == 0 and f"no runs yet in {tmp_path}/ops.db" in shown.output
