@@ -99,3 +99,49 @@ def test_an_existing_empty_store_still_answers_no_runs_yet(env: dict[str, str], 
     asyncio.run(make())
     shown = invoke(env, "runs")
     assert shown.exit_code == 0 and f"no runs yet in {tmp_path}/ops.db" in shown.output
+
+
+# -- podium tools add NAME --python ----------------------------------------------------------------
+
+
+def test_a_python_tool_that_does_not_import_here_is_registered_with_a_note(env: dict[str, str], tmp_path: Path) -> None:
+    """docs: `podium tools add lookup --python myproject.tools:lookup_order`. A function that does
+    not import where the command runs was registered without a word: a typo showed only when a run
+    used the tool. It is still registered (it may import only on the workers), with a note that says
+    so and what was wrong here."""
+    added = invoke(env, "tools", "add", "lookup", "--python", "myproject.tools:lookup_order")
+    assert added.exit_code == 0, added.stderr
+    assert "registered lookup (python)" in added.output
+    assert "note:" in added.stderr and "myproject" in added.stderr and "does not import here" in added.stderr
+    assert "workers" in added.stderr
+    assert "lookup" in invoke(env, "tools", "list").output
+
+
+def test_a_python_tool_with_a_mistyped_function_names_the_close_one(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "shop.py").write_text("def lookup_order(order_id: str) -> dict:\n    return {'id': order_id}\n")
+    typo = invoke(env, "tools", "add", "lookup", "--python", "shop:lookup_ordr")
+    assert typo.exit_code == 0, typo.stderr
+    assert "note:" in typo.stderr and "has no function 'lookup_ordr'" in typo.stderr
+    assert "did you mean 'lookup_order'?" in typo.stderr
+    right = invoke(env, "tools", "add", "lookup", "--python", "shop:lookup_order")
+    assert right.exit_code == 0 and "note:" not in right.stderr, right.stderr
+
+
+@pytest.mark.parametrize(
+    ("ref", "hint"),
+    [
+        ("myproject.tools.lookup_order", "myproject.tools:lookup_order"),
+        ("myproject/tools.py:lookup_order", "myproject.tools:lookup_order"),
+        ("myproject.tools:lookup-order", None),
+        ("myproject.tools:", None),
+    ],
+)
+def test_a_python_tool_name_not_of_the_module_function_form_is_refused(
+    env: dict[str, str], ref: str, hint: str | None
+) -> None:
+    refused = invoke(env, "tools", "add", "lookup", "--python", ref)
+    assert refused.exit_code == 2, (ref, refused.output, refused.stderr)
+    assert "package.module:function" in refused.stderr and repr(ref) in refused.stderr, refused.stderr
+    if hint:
+        assert f"did you mean {hint!r}?" in refused.stderr, refused.stderr
+    assert "registered" not in refused.output
