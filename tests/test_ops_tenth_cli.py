@@ -145,3 +145,48 @@ def test_a_python_tool_name_not_of_the_module_function_form_is_refused(
     if hint:
         assert f"did you mean {hint!r}?" in refused.stderr, refused.stderr
     assert "registered" not in refused.output
+
+
+# -- podium mcp --log-level ------------------------------------------------------------------------
+
+
+def test_podium_mcp_logs_at_the_setting_else_warning(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`podium mcp`'s `--log-level` defaulted to `warning` whatever the log_level setting said, so
+    `PODIUM_LOG_LEVEL=debug podium mcp` (an MCP client that will not start it, say) logged nothing
+    more. The default stays quiet (warning: stdout carries the protocol, stderr only warnings), and
+    the setting ($PODIUM_LOG_LEVEL or a settings file) or the flag raises or lowers it."""
+    from podium.cli._mcp import mcp_log_level
+
+    assert mcp_log_level(None) == "warning"  # the setting left at its default (info): quiet
+    monkeypatch.setenv("PODIUM_LOG_LEVEL", "debug")
+    assert mcp_log_level(None) == "debug"
+    assert mcp_log_level("error") == "error"  # the flag wins
+    monkeypatch.delenv("PODIUM_LOG_LEVEL")
+    (tmp_path / "podium.toml").write_text('log_level = "info"\n')
+    assert mcp_log_level(None) == "info"
+
+
+def test_podium_mcp_over_stdio_logs_to_stderr_at_the_setting(tmp_path: Path) -> None:
+    """The stdio server, started as an MCP client does (its input closed at once here), leaves
+    stdout to the protocol; with PODIUM_LOG_LEVEL=info its start is logged on stderr, and by
+    default stderr stays quiet."""
+    import os
+    import subprocess
+    import sys
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
+    base.update(PODIUM_DB=f"sqlite:///{tmp_path}/mcp.db", PODIUM_AUDIT_KEY=str(tmp_path / "audit.key"))
+
+    def serve(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "podium.cli", "mcp"], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+            cwd=tmp_path, env={**base, **extra}, timeout=120,
+        )  # fmt: skip
+
+    quiet = serve()
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stdout == "" and quiet.stderr == "", (quiet.stdout, quiet.stderr)
+    loud = serve(PODIUM_LOG_LEVEL="info")
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stdout == ""
+    assert "INFO" in loud.stderr and "podium" in loud.stderr, loud.stderr
