@@ -331,6 +331,8 @@ class Triggers:
         log.error("trigger %s of workflow %s cannot fire: %s (the other triggers go on)", trigger, workflow, error)
         try:
             await self.client.record_audit("trigger.failed", trigger, workflow=workflow, error=error)
+        except StoreError as exc:  # the store is down (often why the trigger failed): one line, not a traceback
+            log.warning("could not audit the failure of trigger %s: %s", trigger, exc)
         except Exception:  # the report must not stop the loop either
             log.exception("could not audit the failure of trigger %s", trigger)
 
