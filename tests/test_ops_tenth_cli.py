@@ -128,6 +128,21 @@ def test_a_python_tool_with_a_mistyped_function_names_the_close_one(env: dict[st
 
 
 @pytest.mark.parametrize(
+    ("body", "says"),
+    [("raise RuntimeError('no DB_URL here')\n", "RuntimeError: no DB_URL here"), ("import sys\nsys.exit(3)\n", "SystemExit: 3")],
+)
+def test_a_python_tool_whose_module_fails_on_import_is_noted(env: dict[str, str], tmp_path: Path, body: str, says: str) -> None:
+    """A module that raises (or exits) when imported here, say for a setting only the workers have,
+    is named with what it raised; the command still registers it and does not die with it."""
+    name = f"needs_env_{abs(hash(body)) % 10_000}"
+    (tmp_path / f"{name}.py").write_text(body + "def lookup(x):\n    return x\n")
+    added = invoke(env, "tools", "add", "lookup", "--python", f"{name}:lookup")
+    assert added.exit_code == 0, (added.output, added.stderr)
+    assert "registered lookup (python)" in added.output
+    assert f"importing '{name}' failed: {says}" in added.stderr, added.stderr
+
+
+@pytest.mark.parametrize(
     ("ref", "hint"),
     [
         ("myproject.tools.lookup_order", "myproject.tools:lookup_order"),

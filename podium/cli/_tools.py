@@ -148,7 +148,7 @@ def _not_importable(ref: str) -> str | None:
     try:
         importlib.invalidate_caches()
         module = importlib.import_module(module_name)
-    except Exception as exc:  # the admin's own module: any error it raises on import is the answer
+    except (Exception, SystemExit) as exc:  # the admin's own module: whatever it raises on import is the answer
         return f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
     finally:
         if add:
