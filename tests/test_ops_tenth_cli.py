@@ -189,6 +189,7 @@ def test_podium_mcp_over_stdio_logs_to_stderr_at_the_setting(tmp_path: Path) -> 
     import subprocess
     import sys
 
+    pytest.importorskip("mcp", reason="podium mcp needs the mcp extra: pip install 'podium[mcp]'")
     base = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
     base.update(PODIUM_DB=f"sqlite:///{tmp_path}/mcp.db", PODIUM_AUDIT_KEY=str(tmp_path / "audit.key"))
 
