@@ -169,7 +169,7 @@ def test_podium_mcp_logs_at_the_setting_else_warning(env: dict[str, str], tmp_pa
     """`podium mcp`'s `--log-level` defaulted to `warning` whatever the log_level setting said, so
     `PODIUM_LOG_LEVEL=debug podium mcp` (an MCP client that will not start it, say) logged nothing
     more. The default stays quiet (warning: stdout carries the protocol, stderr only warnings), and
-    the setting ($PODIUM_LOG_LEVEL or a settings file) or the flag raises or lowers it."""
+    the setting ($PODIUM_LOG_LEVEL, podium.toml or pyproject.toml's [tool.podium]) or the flag raises or lowers it."""
     from podium.cli._mcp import mcp_log_level
 
     assert mcp_log_level(None) == "warning"  # the setting left at its default (info): quiet

@@ -127,7 +127,7 @@ def mcp_command(
 
 def mcp_log_level(flag: str | None) -> str:
     """``--log-level``, else the ``log_level`` setting where it is set ($PODIUM_LOG_LEVEL, podium.toml,
-    the user's settings file), else ``warning``: an MCP client starts the stdio server and shows its
+    pyproject.toml's ``[tool.podium]``), else ``warning``: an MCP client starts the stdio server and shows its
     stderr, so by default only what needs attention is logged."""
     if flag:
         level = flag
