@@ -20,3 +20,19 @@ def started(rid: str, seq: int) -> Event:
 def end_entry(rid: str) -> AuditEntry:
     """A run's ``run.end`` audit entry, as the engine writes it with the run's final state."""
     return AuditEntry(ts=2.0, actor="engine", action="run.end", target=rid)
+
+
+def made_store(url: str) -> str:
+    """``url``, after making its (empty) store: the CLI's read commands refuse a SQLite file that
+    does not exist (a mistyped path must not read as an empty system)."""
+    import asyncio
+
+    from podium import open_store
+
+    async def make() -> None:
+        store = open_store(url)
+        await store.open()
+        await store.close()
+
+    asyncio.run(make())
+    return url

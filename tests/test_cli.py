@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_helpers import made_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +38,7 @@ def podium(
 
 @pytest.fixture
 def db(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path}/cli.db"
+    return made_store(f"sqlite:///{tmp_path}/cli.db")
 
 
 def _last_run_id(db: str) -> str:

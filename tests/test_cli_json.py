@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
+from store_helpers import made_store
 
 from podium.cli import cli
 
@@ -51,7 +52,7 @@ def test_every_listing_command_has_json() -> None:
     ],
 )
 def test_json_output_is_one_object_per_line(args: list[str], tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path}/p.db"
+    db = made_store(f"sqlite:///{tmp_path}/p.db")
     runner = CliRunner()
     if args[0] == "prompts":
         (tmp_path / "p.txt").write_text("Hello {{name}}")

@@ -14,6 +14,7 @@ from typing import Any
 import click
 import pytest
 from click.testing import CliRunner
+from store_helpers import made_store
 
 from podium.cli import cli
 from podium.cli._app import ALIASES
@@ -51,7 +52,7 @@ def test_top_level_help_lists_nouns_and_starters_not_old_verbs() -> None:
 
 def test_a_noun_alone_or_with_options_lists_and_a_wrong_verb_is_named(tmp_path: Path) -> None:
     runner = CliRunner()
-    db = f"sqlite:///{tmp_path}/p.db"
+    db = made_store(f"sqlite:///{tmp_path}/p.db")
     assert runner.invoke(cli, ["runs", "--db", db]).output.startswith("no runs yet")
     assert runner.invoke(cli, ["approvals", "--db", db]).output.startswith("no approvals waiting")
     wrong = runner.invoke(cli, ["runs", "shwo", "--db", db])

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from store_helpers import made_store
 
 FLOW = (
     "import podium\n"
@@ -62,6 +63,7 @@ def shown(tmp: Path, workflow: str, **kw: str) -> dict:
 
 
 def test_set_from_flags_show_list_and_clear(tmp_path: Path) -> None:
+    made_store(f"sqlite:///{tmp_path}/pol.db")
     assert "no policies set" in cli(tmp_path, "policy", "list").stdout
     out = cli(
         tmp_path, "policy", "set", "support", "--allow-tool", "lookup_order", "--allow-tool", "search_kb",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from store_helpers import made_store
 
 from podium.cli import cli
 
@@ -377,8 +378,10 @@ def test_a_mistyped_demo_scenario_says_did_you_mean(env: dict[str, str]) -> None
 
 
 def test_no_runs_yet_names_the_store_file(env: dict[str, str], tmp_path: Path) -> None:
-    """A mistyped file name in a folder that exists (`sqlite:///.podium/podum.db`) still makes an
-    empty store on reading; `no runs yet` now names the file, so the typo can be seen."""
+    """`no runs yet` names the store's file, so a store other than the one meant can be seen (a
+    mistyped file name that does not exist is refused since the tenth session:
+    tests/test_ops_tenth_cli.py)."""
+    made_store(f"sqlite:///{tmp_path}/podum.db")
     shown = invoke({**env, "PODIUM_DB": f"sqlite:///{tmp_path}/podum.db"}, "runs")
     assert shown.exit_code == 0 and shown.output.startswith("no runs yet")
     assert f"no runs yet in {tmp_path}/podum.db;" in shown.output

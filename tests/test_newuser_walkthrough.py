@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from store_helpers import made_store
 
 from podium.cli import cli
 
@@ -186,6 +187,7 @@ def test_workflows_list_and_a_mistyped_name_or_version(env: dict[str, str], tmp_
     CLI named the deployed workflows, `versions helo` said only "no deployed versions", and `diff
     hello 1 2` (a version that is not there) named none of the versions that are."""
     (tmp_path / "hello.yaml").write_text('name: hello\nsteps:\n  - id: greet\n    uses: set\n    with: {text: "hi"}\n')
+    made_store(env["PODIUM_DB"])
     empty = invoke(env, "workflows", "list")
     assert empty.exit_code == 0 and "no workflows deployed" in empty.output
     assert invoke(env, "workflows", "deploy", "hello.yaml").exit_code == 0
@@ -204,6 +206,7 @@ def test_a_policy_file_of_null_is_not_called_empty(env: dict[str, str], tmp_path
     """docs/governance.md: `podium policy show support --json > policy.json`, then `policy set
     support --file policy.json`. Where no policy applies, show prints null, and set answered "the
     file is empty" of a file that was not."""
+    made_store(env["PODIUM_DB"])
     assert invoke(env, "policy", "show", "support", "--json").stdout.strip() == "null"
     (tmp_path / "policy.json").write_text("null\n")
     (tmp_path / "empty.yaml").write_text("\n")
@@ -443,7 +446,7 @@ def test_a_runs_filter_that_matches_nothing_is_not_called_an_empty_store(env: di
     filtered = invoke(env, "runs", "--workflow", "y", "--status", "failed")
     assert filtered.exit_code == 0
     assert "no runs match (workflow 'y', status failed)" in filtered.output and "no runs yet" not in filtered.output
-    assert "no runs yet" in invoke({"PODIUM_DB": f"sqlite:///{tmp_path}/empty.db"}, "runs").output
+    assert "no runs yet" in invoke({"PODIUM_DB": made_store(f"sqlite:///{tmp_path}/empty.db")}, "runs").output
 
 
 def test_memory_forget_in_a_script_says_to_pass_yes(env: dict[str, str]) -> None:

@@ -98,6 +98,11 @@ def test_the_cli_uses_the_configured_store(project: Path) -> None:
     # a read does not make the store's folder: it names where podium.toml says the store is
     assert result.exit_code == 2 and str(project / "data" / "app.db") in result.output, result.output
     (project / "data").mkdir()
+    result = CliRunner().invoke(cli, ["runs", "--json"])  # nor the file, in a folder that exists
+    assert result.exit_code == 2 and "the file does not exist" in result.output, result.output
+    assert not (project / "data" / "app.db").exists()
+    made = CliRunner().invoke(cli, ["killswitch", "set", "workflow", "nothing-yet"])  # a write makes it
+    assert made.exit_code == 0, made.output
     result = CliRunner().invoke(cli, ["runs", "--json"])
     assert result.exit_code == 0, result.output
     assert (project / "data" / "app.db").exists()  # created where podium.toml says, not in ./sub

@@ -203,16 +203,21 @@ def acting_principal() -> Any:
 GOVERNED_SCHEMA = 3
 
 
-async def check_permission(db: str | None, permission: str, target: str = "", *, migrate: bool = True) -> Any:
+async def check_permission(
+    db: str | None, permission: str, target: str = "", *, migrate: bool = True, reads: bool | None = None
+) -> Any:
     """Open the store as $PODIUM_TOKEN (or the local user) and check ``permission`` through the
     client's public ``authorize``: the same check, refusal message and audit entry as the HTTP API.
     Done before the command touches anything (a refused command changes nothing); returns the
-    principal. A command that only reads (a ``*.read`` permission) refuses a SQLite store in a folder
-    that does not exist rather than make one, empty (``_storecheck``).
+    principal. A command that only reads (``reads``; by default, one that needs a ``*.read``
+    permission) refuses a SQLite store file that does not exist rather than make one, empty
+    (``_storecheck``).
 
     With ``migrate=False`` (``podium db upgrade``) the store's schema is left as it is: a store older
     than users and tokens can only be in local mode."""
-    if permission.endswith(".read") and target != "mcp":  # podium mcp serves: it may start runs
+    if reads is None:
+        reads = permission.endswith(".read") and target != "mcp"  # podium mcp serves: it may start runs
+    if reads:
         from ._storecheck import missing_store_file
 
         missing = missing_store_file(db)
@@ -254,14 +259,21 @@ async def record(db: str | None, action: str, target: str = "", **data: Any) -> 
 
 
 def requires(
-    permission: str | None, target: Callable[[dict[str, Any]], str] | None = None, *, migrate: bool = True
+    permission: str | None,
+    target: Callable[[dict[str, Any]], str] | None = None,
+    *,
+    migrate: bool = True,
+    reads: bool | Callable[[dict[str, Any]], bool] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare (and check) the permission a command needs; ``None`` for a command that works on local
     files only and never opens a store (validate, graph, init).
 
     Every command declares one: tests/test_cli_permissions.py walks every command of the group and
     every built-in role, and fails for a command without it. Put it under ``@run_async`` (async
-    commands) or directly on a plain command (the check then runs in its own event loop)."""
+    commands) or directly on a plain command (the check then runs in its own event loop).
+    ``reads=True`` marks a command that only reads under a permission that is not ``*.read``
+    (``users list``): like those, it does not make a store that is not there; ``reads`` may also
+    decide from the command's arguments (``ml owners`` reads, ``ml owners --add`` writes)."""
 
     def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         if permission is None:
@@ -272,11 +284,14 @@ def requires(
         def where(kwargs: dict[str, Any]) -> str:
             return target(kwargs) if target else ""
 
+        def only_reads(kwargs: dict[str, Any]) -> bool | None:
+            return reads(kwargs) if callable(reads) else reads
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def checked(*args: Any, **kwargs: Any) -> Any:
-                await check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate)
+                await check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate, reads=only_reads(kwargs))
                 return await fn(*args, **kwargs)
 
         else:
@@ -288,7 +303,9 @@ def requires(
                 from podium import PodiumError
 
                 try:
-                    who = asyncio.run(check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate))
+                    who = asyncio.run(
+                        check_permission(kwargs.get("db"), perm, where(kwargs), migrate=migrate, reads=only_reads(kwargs))
+                    )
                 except PodiumError as exc:
                     fail(str(exc))
                 _actor.set(who)  # asyncio.run ran the check in a copy of this context

@@ -24,10 +24,18 @@ def _existing(db: str | None) -> str | None:
     create an empty store and call it intact."""
     from podium import open_store
 
+    from ._storecheck import missing_store_file
+
+    missing = missing_store_file(db)  # a URL that was given: named with where it came from
+    if missing:
+        fail(missing)
     store = open_store(db)
     path = getattr(store, "path", None)
-    if isinstance(path, str) and path != ":memory:" and not os.path.exists(path):
-        fail(f"no store at {path}: check --db or PODIUM_DB (nothing was created)")
+    if isinstance(path, str) and path != ":memory:" and not os.path.exists(path):  # the default store
+        fail(
+            f"no store at {os.path.abspath(path)}: the file does not exist, so there is no audit log to read "
+            "(nothing was made). Run this from the project's folder, or name its store with --db or $PODIUM_DB"
+        )
     return db
 
 

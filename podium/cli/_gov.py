@@ -88,7 +88,7 @@ async def users_grant(name: str, roles: tuple[str, ...], db: str | None) -> int:
 @json_option
 @db_option
 @run_async
-@requires("users.manage")
+@requires("users.manage", reads=True)
 async def users_list(as_json: bool, db: str | None) -> int:
     """List users."""
     async with make_client(db, recover=False) as c:

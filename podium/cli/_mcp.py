@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import click
 
 from ..errors import install_hint
@@ -17,6 +19,8 @@ from ._app import (
     run_async,
 )
 from ._serve import _loopback
+
+log = logging.getLogger("podium.mcp")
 
 
 @cli.command(name="mcp")
@@ -41,7 +45,10 @@ from ._serve import _loopback
 @click.option(
     "--no-execute", is_flag=True, help="Only record runs; separate workers (podium worker) run them."
 )
-@click.option("--log-level", default="warning", show_default=True, help="Log level (http).")
+@click.option(
+    "--log-level", default=None,
+    help="debug, info, warning... on stderr (default: the log_level setting when it is set, else warning).",
+)  # fmt: skip
 @click.option(
     "--allow-remote-local-mode", is_flag=True,
     help="Listen (http) on a non-loopback --host although the store has no users (every caller trusted).",
@@ -58,7 +65,7 @@ def mcp_command(
     host: str,
     port: int,
     no_execute: bool,
-    log_level: str,
+    log_level: str | None,
     allow_remote_local_mode: bool,
     max_request_bytes: int,
 ) -> None:
@@ -69,6 +76,14 @@ def mcp_command(
     over http every request needs 'Authorization: Bearer pod_...' once the store has users.
     Every call is checked against the caller's role and audited.
     """
+    from podium import ConfigError
+    from podium.telemetry import configure_logging
+
+    try:
+        level = mcp_log_level(log_level)
+        configure_logging(None, level)  # stderr: over stdio, stdout carries the protocol alone
+    except ConfigError as exc:
+        fail(str(exc))
     loaded = [load_or_fail(ref) for ref in workflows]
     _check_identity(db)  # before importing the MCP SDK, which takes seconds
     try:
@@ -89,6 +104,10 @@ def mcp_command(
     client = make_client(
         db, workflows=loaded, execute=not no_execute, recover=who is None or who.can("runs.resume")
     )
+    log.info(
+        "podium mcp: serving %d workflow(s) over %s%s as %s", len(loaded), transport,
+        "" if transport == "stdio" else f" on {host}:{port}", "the local user" if who is None or who.local else who.name,
+    )  # fmt: skip
     if transport == "stdio":
         _stdio(client)
         return
@@ -102,8 +121,23 @@ def mcp_command(
 
     app = RequestLimits(server_mcp.http_app(client, host=host, any_host=allow_remote_local_mode), max_bytes=max_request_bytes, max_depth=MAX_JSON_DEPTH)
     click.echo(f"podium mcp on http://{host}:{port}/mcp", err=True)
-    uvicorn.run(app, host=host, port=port, log_level=log_level)
+    uvicorn.run(app, host=host, port=port, log_level=level, log_config=None)
     raise SystemExit(EXIT_OK)
+
+
+def mcp_log_level(flag: str | None) -> str:
+    """``--log-level``, else the ``log_level`` setting where it is set ($PODIUM_LOG_LEVEL, podium.toml,
+    pyproject.toml's ``[tool.podium]``), else ``warning``: an MCP client starts the stdio server and shows its
+    stderr, so by default only what needs attention is logged."""
+    if flag:
+        level = flag
+    else:
+        from podium.settings import load_settings
+
+        settings = load_settings()
+        level = str(settings.values.log_level) if settings.source("log_level") != "default" else "warning"
+    level = level.lower()
+    return {"warn": "warning"}.get(level, level)
 
 
 def _check_identity(db: str | None) -> None:

@@ -23,7 +23,7 @@ def ml() -> None:
 @click.option("--json", "as_json", is_flag=True, help="The owners as a JSON list.")
 @db_option
 @run_async
-@requires("workflows.read", lambda kw: f"model:{kw['model']}")
+@requires("workflows.read", lambda kw: f"model:{kw['model']}", reads=lambda kw: not (kw["add"] or kw["remove"]))
 async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], as_json: bool, db: str | None) -> int:
     """Show MODEL's owners (the workflows that may train, promote and roll it back), or change them.
     A model without owners is claimed by the first workflow that changes it."""

@@ -62,7 +62,7 @@ async def secrets_set(name: str, from_env: str | None, db: str | None) -> int:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @db_option
 @run_async
-@requires("secrets.manage", lambda kw: "secrets")
+@requires("secrets.manage", lambda kw: "secrets", reads=True)
 async def secrets_list(as_json: bool, db: str | None) -> int:
     """The secrets' names, versions, when and by whom they were set (never their values)."""
     import time

@@ -1,6 +1,6 @@
-"""A command that only reads refuses a SQLite store whose folder is not there: opening it would make
-the folders and an empty store, and a mistyped path would answer like an empty system. (A missing
-file in a folder that exists is still made: scripts and tests read a store before its first run.)"""
+"""A command that only reads refuses a SQLite store whose file is not there: opening it would make
+the file (and its folders), empty, and a mistyped path would answer like an empty system. The
+project's default store (``.podium/podium.db``, made by its first run) still reads as empty."""
 
 from __future__ import annotations
 
@@ -41,13 +41,16 @@ def missing_store_file(db: str | None) -> str | None:
         return None  # memory:// and PostgreSQL: nothing is made on disk by opening them
     from podium._sqldb import sqlite_path
 
-    path = os.path.abspath(sqlite_path(url))
-    folder = os.path.dirname(path)
-    if os.path.isdir(folder) or tuple(path.split(os.sep)[-2:]) == _DEFAULT_TAIL:
+    if sqlite_path(url) == ":memory:":
         return None
+    path = os.path.abspath(sqlite_path(url))
+    if os.path.exists(path) or tuple(path.split(os.sep)[-2:]) == _DEFAULT_TAIL:
+        return None
+    folder = os.path.dirname(path)
+    missing = "the file does not exist" if os.path.isdir(folder) else f"its folder {folder} does not exist"
     return (
-        f"no store at {path} (the SQLite file named by {source}, {url!r}): its folder {folder} does not "
-        "exist, so there is nothing to read and nothing was made. Check the path for a typo (sqlite:///rel.db "
-        "is relative to the working folder, or to podium.toml's folder when written there; sqlite:////abs.db "
-        "is absolute); a store is made by the first command that writes to it, such as podium run FILE.yaml"
+        f"no store at {path} (the SQLite file named by {source}, {url!r}): {missing}, so there is nothing to "
+        "read and nothing was made. Check the path for a typo (sqlite:///rel.db is relative to the working "
+        "folder, or to podium.toml's folder when written there; sqlite:////abs.db is absolute); a store is "
+        "made by the first command that writes to it, such as podium run FILE.yaml or podium workflows deploy"
     )

@@ -5,7 +5,9 @@ Adding and removing need ``tools.manage`` (admins); listing needs ``workflows.re
 
 from __future__ import annotations
 
+import os
 import shlex
+import sys
 from typing import Any
 
 import click
@@ -120,7 +122,45 @@ async def tools_add(
         unset = await secrets_not_set(c, target)
     click.echo(f"registered {cap.name} ({cap.kind}): {cap.summary}")
     warn_unset_secrets(unset, f"tool {name!r}")
+    if function and (why := _not_importable(function)):
+        console(stderr=True).print(
+            f"note: {function} does not import here: {why}\n  It is registered all the same, since it may import "
+            "only where runs execute (the workers, started from the project's folder or with it on PYTHONPATH); "
+            "if it should import here, check the name, then run this command again",
+            highlight=False,
+            markup=False,
+        )
     return EXIT_OK
+
+
+def _not_importable(ref: str) -> str | None:
+    """Why ``pkg.mod:fn`` cannot be called from here (it does not import, or has no such function),
+    or None. Imports the module, as every engine that uses the tool does."""
+    import difflib
+    import importlib
+    import inspect
+
+    module_name, _, attr = ref.partition(":")
+    here = os.getcwd()
+    add = "" not in sys.path and here not in sys.path  # the podium script imports from the working folder
+    if add:
+        sys.path.insert(0, here)
+    try:
+        importlib.invalidate_caches()
+        module = importlib.import_module(module_name)
+    except (Exception, SystemExit) as exc:  # the admin's own module: whatever it raises on import is the answer
+        return f"importing {module_name!r} failed: {type(exc).__name__}: {exc}"
+    finally:
+        if add:
+            sys.path.remove(here)
+    fn = getattr(module, attr, None)
+    if fn is None:
+        public = sorted(k for k, v in vars(module).items() if callable(v) and not k.startswith("_"))
+        close = difflib.get_close_matches(attr, public, n=1)
+        return f"module {module_name!r} has no function {attr!r}" + (f"; did you mean {close[0]!r}?" if close else "")
+    if not callable(fn) or inspect.isclass(fn):
+        return f"{ref} is a {type(fn).__name__}, not a function"
+    return None
 
 
 def _pairs(items: tuple[str, ...], flag: str) -> dict[str, str]:

@@ -141,8 +141,22 @@ def tool_kinds() -> tuple[str, ...]:
 def _check_python(t: dict[str, Any]) -> dict[str, Any]:
     fn = str(t.get("function") or "")
     if not _FUNCTION.match(fn):
-        raise ConfigError(f"a python capability names a function as package.module:function, got {fn!r}")
+        guess = _function_form(fn)
+        raise ConfigError(
+            f"a python capability names a function as package.module:function, got {fn!r}"
+            + (f"; did you mean {guess!r}?" if guess else "")
+        )
     return {"function": fn}
+
+
+def _function_form(text: str) -> str | None:
+    """``pkg.mod:fn`` for ``pkg.mod.fn`` or ``pkg/mod.py:fn`` (the usual slips), if that is the form."""
+    module, colon, attr = text.partition(":")
+    if not colon:
+        module, _, attr = text.rpartition(".")
+    module = module.removesuffix(".py").replace("/", ".").replace("\\", ".")
+    guess = f"{module}:{attr}"
+    return guess if _FUNCTION.match(guess) else None
 
 
 def check_url(url: str, what: str = "the URL") -> str:

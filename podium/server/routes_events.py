@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
 from .auth import acting
@@ -31,6 +31,8 @@ class Ingested(BaseModel):
 
 
 class BatchEvent(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped key is named, not dropped
+
     type: str = Field(min_length=1, max_length=200, description="The event type, e.g. `ticket.created`.")
     idempotency_key: str = Field(
         min_length=1, max_length=200, description="The same key (and type) never starts a second run."
@@ -39,6 +41,8 @@ class BatchEvent(BaseModel):
 
 
 class EventBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped key is named, not dropped
+
     events: list[BatchEvent] = Field(description="The events, each with its own idempotency key.")
 
 

@@ -12,7 +12,7 @@ import json
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
 from .auth import acting
@@ -211,6 +211,8 @@ class DocumentAdded(BaseModel):
 
 
 class Remember(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped field (metdata) is named, not dropped
+
     text: str = Field(min_length=1, max_length=100_000, description="What to remember, in words (embedded).")
     kind: str = Field(default="fact", min_length=1, max_length=100, description="fact, event, summary...")
     data: Any = Field(default=None, description="Optional structured payload (JSON).")
@@ -277,6 +279,8 @@ async def remember(
 
 
 class Relate(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped field (metdata) is named, not dropped
+
     src: str = Field(min_length=1, max_length=500, description="The source entity (`ticket:T1`).")
     relation: str = Field(min_length=1, max_length=200, description="The relation (`affects`).")
     dst: str = Field(min_length=1, max_length=500, description="The target entity (`renewal:R9`).")
@@ -403,6 +407,8 @@ async def relate(body: Relate, request: Request, who: Principal = Depends(acting
 
 
 class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a mistyped field (metdata) is named, not dropped
+
     source: str = Field(
         min_length=1,
         max_length=1000,

@@ -331,6 +331,8 @@ class Triggers:
         log.error("trigger %s of workflow %s cannot fire: %s (the other triggers go on)", trigger, workflow, error)
         try:
             await self.client.record_audit("trigger.failed", trigger, workflow=workflow, error=error)
+        except StoreError as exc:  # the store is down (often why the trigger failed): one line, not a traceback
+            log.warning("could not audit the failure of trigger %s: %s", trigger, exc)
         except Exception:  # the report must not stop the loop either
             log.exception("could not audit the failure of trigger %s", trigger)
 
@@ -507,7 +509,8 @@ class Triggers:
                 continue
             rid = derived_id("file", mark)
             payload = {"path": path, "name": name, "size": st.st_size}
-            if await self._start(workflow, payload, rid, source="file", event=path, key=mark):
+            # a start the store failed raises (reported by tick): unmarked, the file is tried at the next scan
+            if await self._start(workflow, payload, rid, source="file", event=path, key=mark, store_retry=True):
                 ids.append(rid)
             await self.client.store.kv_put(FILEDROPS, mark, rid)
         return ids
@@ -542,17 +545,23 @@ class Triggers:
             done.set_result(outcome)
 
     async def _start(
-        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, origin: Any = None
+        self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, origin: Any = None,
+        store_retry: bool = False,
     ) -> bool:
         """Start the run (idempotently); on failure keep the event as a dead letter and return False.
         The server's own triggers (schedules, emitted events, rules, files) have no caller to refuse:
         a start the server's account (or, for an event a run sent, that run's starter: ``origin``,
-        (run id, starter)) may not make is dead-lettered too, to replay once granted."""
-        return await self._launch(workflow, payload, rid, source=source, event=event, key=key, own=True, origin=origin) != "dead"
+        (run id, starter)) may not make is dead-lettered too, to replay once granted. With
+        ``store_retry`` (a watched folder, which keeps its files like a broker its messages) a start
+        the store failed raises instead, for the trigger to try again."""
+        outcome = await self._launch(
+            workflow, payload, rid, source=source, event=event, key=key, own=True, origin=origin, store_retry=store_retry
+        )
+        return outcome != "dead"
 
     async def _launch(
         self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False,
-        origin: Any = None,
+        origin: Any = None, store_retry: bool = False,
     ) -> str:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
@@ -578,11 +587,12 @@ class Triggers:
             self.fired += 1
             return "run" if handle.created else "duplicate"
         except (PodiumError, OSError) as exc:
-            if isinstance(exc, AuthError | StoreError) and not own:
+            if (isinstance(exc, AuthError | StoreError) and not own) or (isinstance(exc, StoreError) and store_retry):
                 # An HTTP caller may not start it: a 401/403 for them, not a dead letter. Or the store
                 # failed (a killed session, a full disk): a 503, and the sender sends again with the
                 # same key, instead of a 202 for a run that does not exist (a dead letter in the
-                # store that just failed, to be replayed by hand).
+                # store that just failed, to be replayed by hand). A watched folder's file, likewise,
+                # is left unmarked for its next scan.
                 raise
             letter = {
                 "id": rid,

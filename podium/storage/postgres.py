@@ -41,12 +41,12 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._sqldb import durability_of, pg_power
+from .._sqldb import durability_of, pg_conninfo, pg_power
 from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
@@ -169,7 +169,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if not 1 <= min_size <= max_size:
             raise ConfigError(f"PostgresStore needs 1 <= min_size <= max_size, got {min_size} and {max_size}")
         self._params = params
-        self._conninfo = make_conninfo(url, **{k: v for k, v in _DEFAULT_PARAMS.items() if k not in params})
+        self._conninfo = pg_conninfo(url, params, **_DEFAULT_PARAMS)
         self._connect_timeout = (
             float(params.get("connect_timeout") or _DEFAULT_PARAMS["connect_timeout"]) or 10.0
         )

@@ -23,7 +23,9 @@ def _podium(*args: str, db: str | None = None) -> subprocess.CompletedProcess[st
 
 
 def test_list_kinds_then_add_and_list_registered(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path}/p.db"
+    from store_helpers import made_store
+
+    db = made_store(f"sqlite:///{tmp_path}/p.db")  # read commands do not make a store
     out = _podium("connectors", "list", "--db", db)
     assert out.returncode == 0, out.stderr
     assert "openapi" in out.stdout and "sql" in out.stdout and "no connector is registered" in out.stdout

@@ -70,7 +70,9 @@ def test_owners_from_the_cli(tmp_path: Any) -> None:
     import subprocess
     import sys
 
-    db = f"sqlite:///{tmp_path}/podium.db"
+    from store_helpers import made_store
+
+    db = made_store(f"sqlite:///{tmp_path}/podium.db")  # read commands do not make a store
     env = {**os.environ, "PODIUM_HOME": str(tmp_path)}
     env.pop("PODIUM_TOKEN", None)
 
@@ -237,7 +239,9 @@ def test_a_claim_that_stopped_half_way_leaves_the_model_to_the_next_workflow(tmp
     import subprocess
     import sys
 
-    db = f"sqlite:///{tmp_path}/podium.db"
+    from store_helpers import made_store
+
+    db = made_store(f"sqlite:///{tmp_path}/podium.db")  # read commands do not make a store
     env = {**os.environ, "PODIUM_HOME": str(tmp_path)}
     env.pop("PODIUM_TOKEN", None)
 

@@ -298,3 +298,36 @@ async def test_a_watched_folder_of_an_unknown_workflow_is_warned_about_once(serv
         await app.state.triggers.tick()
         letters = (await http.get("/api/deadletters")).json()["dead_letters"]
         assert len(letters) == 1 and letters[0]["workflow"] == "filez", letters  # what the warning says
+
+
+async def test_a_dropped_file_whose_start_the_store_failed_is_started_at_a_later_scan(server: Any, tmp_path: Any) -> None:
+    """Operations (tenth session): a file dropped in a watched folder whose run's start the store
+    failed (it did not answer) was dead-lettered and marked as seen, so it waited for someone to
+    replay it by hand although the store was back a moment later. The folder keeps the file like a
+    broker keeps a message: it is not marked, and the next scan starts its run (once)."""
+    from podium import StoreError
+
+    drop = tmp_path / "inbox"
+    drop.mkdir()
+    async with server("memory://", workflows=flows.TRIGGERS, watch={str(drop): "files"}, trigger_interval=3600) as (app, http):
+        store = app.state.client.store
+        real_create = store.create_run
+
+        async def down(*args: Any, **kw: Any) -> bool:
+            raise StoreError("store 'memory://': the store did not answer (injected)")
+
+        (drop / "a.csv").write_text("1,2,3\n")
+        os.utime(drop / "a.csv", (1, 1))
+        store.create_run = down
+        try:
+            assert await app.state.triggers.tick() == []
+        finally:
+            store.create_run = real_create
+        assert (await http.get("/api/deadletters")).json()["dead_letters"] == []
+        assert (await http.get("/api/runs", params={"workflow": "files"})).json()["runs"] == []
+        started = await app.state.triggers.tick()  # the store answers again
+        assert len(started) == 1
+        body = await wait_status(http, started[0], "completed")
+        assert body["run"]["output"] == 6
+        assert await app.state.triggers.tick() == []  # marked now: once
+        assert len((await http.get("/api/runs", params={"workflow": "files"})).json()["runs"]) == 1
