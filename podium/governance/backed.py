@@ -25,6 +25,8 @@ from typing import Any
 
 from ..records import AuditEntry
 from ..storage import Store
+from ..storage._letters import DEADLETTERS, open_letter, settled
+from . import counters
 from .audit import entry_signed
 from .policy import POLICIES, Policy
 
@@ -216,5 +218,20 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
     for key, meta in sorted((await store.kv_list(META)).items()):
         name, _, version = key.rpartition("@")
         problem = deployed_problem(name, version, texts.get(key), _loads(meta), deploys.get(f"workflow:{name}", []))
+        found += [problem] if problem else []
+    return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
+
+
+async def _letter_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every dead letter a replay would refuse: not sealed by the engine, or settled since (its row put back)."""
+    keys = store.audit_keys.all()
+    settling: dict[str, list[AuditEntry]] = {}
+    for e in entries:
+        if e.action in ("deadletter.discard", "deadletter.replay") and entry_signed(e, keys):
+            settling.setdefault(e.target, []).append(e)
+    found = []
+    for key, text in sorted((await store.kv_list(DEADLETTERS)).items()):
+        letter, problem = open_letter(store, key, text)
+        problem = problem or settled(letter, settling.get(f"deadletter:{key}", []))
         found += [problem] if problem else []
     return found
