@@ -30,7 +30,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.versions import ACTIVE
 from ..engine.worker import subscribe
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError, StoreError
 from ..governance.accounts import signed
@@ -604,7 +603,7 @@ class Triggers:
     async def as_deployer(self, workflow: str) -> Any:
         """Whom ``workflow``'s own triggers act as (:func:`podium.governance.deployers.deployer`):
         None for the server itself; raises :class:`AuthError` when nobody may."""
-        version = await self.client.store.kv_get(ACTIVE, workflow)
+        version = await self.client.deployments.active(workflow)  # the row, checked against the signed log
         return await self.deployers(workflow, version)
 
     async def dead_letters(self) -> list[dict[str, Any]]:
