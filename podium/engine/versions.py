@@ -239,7 +239,7 @@ class Deployments:
         and :meth:`unowned_fix`."""
         from ..governance.bound import mark_not_deployed
 
-        await mark_not_deployed(self.store, run_id)
+        await mark_not_deployed(self.store, run_id, self.governance, workflow=wf.name, version=wf.version)
         return await self.unowned_fix(wf)
 
     async def unowned_fix(self, wf: Workflow) -> str:
