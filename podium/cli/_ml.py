@@ -33,8 +33,8 @@ async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], a
         if add or remove:
             now = await set_owners(c, model, add=list(add), remove=list(remove))
         else:
-            now, problem = await in_force(c.store, model, await c.store.kv_get(OWNERS, model))
-            now = now or []
+            logged, problem = await in_force(c.store, model, await c.store.kv_get(OWNERS, model))
+            now = logged or []
             if problem:
                 console(stderr=True).print(problem, highlight=False, markup=False)
             known = sorted(await c.store.kv_list(OWNERS)) if not now else []

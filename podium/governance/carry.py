@@ -96,11 +96,11 @@ async def carry_over(src: Store, dst: Store, copied: Mapping[str, Sequence[str]]
     for kind, ns in backed.ACTIVE_ROWS.items():  # which version is active: as the source's log says, or as it was here
         wanted = {name: version for (k, name), version in before.items() if k == kind and version is not None}
         for name in copied.get(ns, ()):
-            version, _ = await backed.active_in(src, kind, name, None)
-            if version is None:
+            made, _ = await backed.active_in(src, kind, name, None)
+            if made is None:
                 await drop(ns, name, f"the active version of {kind} {name!r}: no signed entry of {where} made a version active")
                 continue
-            wanted[name] = version
+            wanted[name] = made
         for name, version in sorted(wanted.items()):
             if (await backed.active_in(dst, kind, name, None))[0] != version:
                 await gov.record(f"{kind}.rollback", f"{kind}:{name}", actor=actor, from_version=None, to_version=version, migrated_from=where)

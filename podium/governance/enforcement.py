@@ -577,12 +577,13 @@ async def charge(ctx: RunScope | None, usage: Any) -> None:
         return
     tokens = int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
     cost = float(getattr(usage, "cost", 0.0) or 0.0)
-    for scope, key in gov.spend_keys(policy).items() if policy is not None and limits else ():
-        day = scope == "day"
-        if tokens:
-            await counters.add(gov.service, f"{key}:tokens", tokens, policy.max_daily_tokens if day else policy.max_entity_tokens)
-        if cost:
-            await counters.add(gov.service, f"{key}:cost", cost, policy.max_daily_cost if day else policy.max_entity_cost)
+    if policy is not None and limits:
+        for scope, key in gov.spend_keys(policy).items():
+            day = scope == "day"
+            if tokens:
+                await counters.add(gov.service, f"{key}:tokens", tokens, policy.max_daily_tokens if day else policy.max_entity_tokens)
+            if cost:
+                await counters.add(gov.service, f"{key}:cost", cost, policy.max_daily_cost if day else policy.max_entity_cost)
     if gov.parent_runs:  # a child: the runs it is part of count it against their run budgets
         await charge_above(gov, tokens, cost)
 
