@@ -12,6 +12,11 @@ ones too (:func:`problems`).
 Each engine keeps the row it last checked and what the log said (:class:`Checked`), so a refresh
 reads the log again only for rows that changed or went away. With auditing off
 (``Client(audit=False)``) rows count as stored.
+
+The same holds for prompt texts and deployed versions (their hashes and references), and for which
+version of each is active (:func:`active_in`: the last signed deploy, ``prompt.put`` or rollback).
+:func:`problems` also gathers what ``verify`` says of model owners (:mod:`.owned`), look-alike marks
+(:mod:`.bound`), spending counters (:mod:`.counters`) and dead letters.
 """
 
 from __future__ import annotations
