@@ -103,3 +103,48 @@ async def test_attack_a_signal_and_a_decision_sent_to_a_look_alike_are_redacted_
         deployed = await c.start("intake", None)
         signal, decision = await _send_both(c, approver, deployed.id)
     assert signal is not None and EMAIL in signal and decision is not None and EMAIL in decision
+
+
+async def test_attack_a_look_alikes_mark_deleted_in_the_store_still_holds(db: str, tmp_path: Path) -> None:
+    """The tenth attacker review (docs/status.md, "Rows still taken as written, sealed (tenth
+    session)"): the mark is a row of the store's key-value table (``runs_not_deployed``). The
+    attacker, who can write the database but not the audit key, deletes it while the look-alike
+    waits: the signal and the decision sent to it were then redacted by its name's policy alone,
+    and the customer's address was stored as sent. The mark is now a signed entry too."""
+    root, bob = await _users(db)
+    async with Client(db, token=root) as admin:
+        await admin.set_policy("*", Policy(redact=["payloads"]))
+        await admin.set_policy("intake", Policy())
+    (tmp_path / "mine.py").write_text(textwrap.dedent(FLOW.format(marker="mine")))
+    async with Client(db, token=root) as c, Client(db, token=bob) as approver:
+        look_alike = await c.start(load_workflow(f"{tmp_path}/mine.py:wf"), None)
+        await _until(c, look_alike.id, "details")
+        _unmark(db, look_alike.id)
+        signal, decision = await _send_both(c, approver, look_alike.id)
+    assert signal is not None and decision is not None
+    assert EMAIL not in signal and EMAIL not in decision, (signal, decision)
+    async with Client(db, token=root) as admin:
+        denied = [e for e in await admin.audit_log() if e.action == "access.denied" and e.target == f"mark:{look_alike.id}"]
+        assert denied and "record not backed by the audit log" in (denied[0].data or "")
+        assert await admin.store.kv_get("runs_not_deployed", look_alike.id) == "1"  # marked again when it went on
+        assert (await admin.verify_audit())[1] is None
+        _unmark(db, look_alike.id)  # deleted again, once the run has ended: podium audit verify names it
+        _, problem = await admin.verify_audit()
+        assert problem is not None and f"run {look_alike.id} is not the deployed workflow" in problem, problem
+
+
+def _unmark(db: str, run_id: str) -> None:
+    """What a writer of the store's database does: delete the run's mark."""
+    import sqlite3
+
+    delete = "DELETE FROM kv WHERE ns = 'runs_not_deployed' AND key = ?"
+    if db.startswith("sqlite:///"):
+        conn = sqlite3.connect(db.removeprefix("sqlite:///"))
+        conn.execute(delete, (run_id,))
+        conn.commit()
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(db) as pg:
+        pg.execute(delete.replace("?", "%s"), (run_id,))

@@ -478,9 +478,8 @@ async def workflows_list(as_json: bool, db: str | None) -> int:
     """List the workflows deployed into the store, each with its active version."""
     from podium.engine.versions import ACTIVE
 
-    async with make_client(db, recover=False) as c:
-        active = await c.store.kv_list(ACTIVE)
-    rows = [{"name": name, "active": version} for name, version in sorted(active.items())]
+    async with make_client(db, recover=False) as c:  # each row checked against the signed log
+        rows = [{"name": name, "active": await c.deployments.active(name)} for name in sorted(await c.store.kv_list(ACTIVE))]
     if as_json:
         emit_json(rows)
     elif not rows:

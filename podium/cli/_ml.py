@@ -8,7 +8,7 @@ import json
 
 import click
 
-from ._app import EXIT_OK, cli, db_option, make_client, requires, run_async
+from ._app import EXIT_OK, cli, console, db_option, make_client, requires, run_async
 
 
 @cli.group()
@@ -27,13 +27,16 @@ def ml() -> None:
 async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], as_json: bool, db: str | None) -> int:
     """Show MODEL's owners (the workflows that may train, promote and roll it back), or change them.
     A model without owners is claimed by the first workflow that changes it."""
-    from ..ml._owners import OWNERS, owners, set_owners
+    from ..ml._owners import OWNERS, in_force, set_owners
 
     async with make_client(db, recover=False, execute=False) as c:
         if add or remove:
             now = await set_owners(c, model, add=list(add), remove=list(remove))
         else:
-            now = await owners(c.store, model)
+            logged, problem = await in_force(c.store, model, await c.store.kv_get(OWNERS, model))
+            now = logged or []
+            if problem:
+                console(stderr=True).print(problem, highlight=False, markup=False)
             known = sorted(await c.store.kv_list(OWNERS)) if not now else []
     if as_json:
         click.echo(json.dumps(now))

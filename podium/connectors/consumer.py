@@ -25,14 +25,11 @@ from typing import Any
 
 from ..errors import AuthError, ConnectorDrift, ConnectorError, PodiumError, StoreError
 from ..secret import redact_known
+from ..storage._letters import DEADLETTERS, seal
 from ._broker import BrokerConnector, Delivery, Message
 from ._contracts import EVENT
 
 log = logging.getLogger("podium.triggers")
-
-DEADLETTERS = "deadletters"
-"""The store's key-value namespace of dead letters (shared with the server's triggers)."""
-
 
 def run_id_for(connector: str, workflow: str, key: str) -> str:
     """The id of the run a message starts: the same message, the same run."""
@@ -159,7 +156,7 @@ class Consumer:
             "error_type": type(exc).__name__,
             "ts": time.time(),
         }
-        await self.client.store.kv_put(DEADLETTERS, rid, json.dumps(letter, default=str))
+        await self.client.store.kv_put(DEADLETTERS, rid, seal(self.client.store, letter))
         self.dead_lettered += 1
         log.warning("%s message %s could not start %s: %s (dead-lettered)", self.name, key, self.workflow, exc)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import logging
 import re
 import string
 import time
@@ -19,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NonRetryableError, NotFound
-from ..governance.backed import prompt_problem
+from ..governance.accounts import signed
+from ..governance.backed import active_in, stored_prompt_problem
 from .versions import rollback_target
 
 if TYPE_CHECKING:
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 PROMPTS = "prompts"  # "name@version" -> {"text", "hash", "by", "ts", "description"}
 ACTIVE_PROMPT = "prompt_active"  # name -> the version new runs read
+log = logging.getLogger("podium.governance")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,6 +95,7 @@ class PromptLibrary:
     def __init__(self, store: Store, governance: Governance) -> None:
         self.store = store
         self.governance = governance
+        self._refused: dict[str, str | None] = {}  # name -> the active row refused last (warned and audited once)
 
     async def put_prompt(self, name: str, text: str, *, description: str = "") -> PromptVersion:
         """Store ``text`` as the next version of prompt ``name`` and make it active (the same text
@@ -117,8 +121,8 @@ class PromptLibrary:
             )
             record = {k: getattr(pv, k) for k in ("text", "hash", "by", "ts", "description")}
             await self.store.kv_put(PROMPTS, f"{name}@{pv.version}", json.dumps(record))
-        await self.store.kv_put(ACTIVE_PROMPT, name, pv.version)
         await self.governance.record("prompt.put", f"prompt:{name}", version=pv.version, hash=digest, unchanged=bool(same))
+        await self.store.kv_put(ACTIVE_PROMPT, name, pv.version)  # after its entry, as a rollback's
         return pv
 
     async def prompt(self, name: str, version: str | None = None) -> PromptVersion:
@@ -128,7 +132,9 @@ class PromptLibrary:
 
     async def load(self, name: str, version: str | None = None) -> PromptVersion:
         """Read a prompt without a permission check (for a run, whose workflow was allowed to start)."""
-        version = version or await self.store.kv_get(ACTIVE_PROMPT, name)
+        audited = self.governance.audit_enabled
+        entries = await signed(self.store, f"prompt:{name}") if audited else []
+        version = version or await self.active(name, entries)
         if version is None:
             known = sorted(await self.store.kv_list(ACTIVE_PROMPT))
             hint = difflib.get_close_matches(name, known, 1)
@@ -141,14 +147,30 @@ class PromptLibrary:
         if text is None:
             raise NotFound(f"prompt {name!r} has no version {version!r}; see 'podium prompts versions {name}'")
         record = json.loads(text)
-        if self.governance.audit_enabled and (problem := await prompt_problem(self.store, name, version, record)):
+        if audited and (problem := stored_prompt_problem(name, version, record, entries)):
             raise NonRetryableError(problem)  # its text is checked against the signed log, not its own row
         return PromptVersion(name=name, version=version, **record)
+
+    async def active(self, name: str, entries: list[Any] | None = None) -> str | None:
+        """The version of prompt ``name`` that runs read: the one the signed log made active (a row the
+        log does not back is not taken: warned, and audited once per engine and row). ``entries``:
+        its signed entries, when read already."""
+        row = await self.store.kv_get(ACTIVE_PROMPT, name)
+        if not self.governance.audit_enabled:
+            return row
+        version, problem = await active_in(self.store, "prompt", name, row, entries)
+        if problem and self._refused.get(name, "") != row:
+            self._refused[name] = row
+            log.warning("%s", problem)
+            await self.governance.record(
+                "access.denied", f"active:prompt:{name}", actor="engine", reason="record not backed by the audit log", problem=problem
+            )
+        return version
 
     async def prompt_versions(self, name: str) -> list[dict[str, Any]]:
         """Every version of prompt ``name``, oldest first, with which is active."""
         await self.governance.authorize("workflows.read", f"prompt:{name}")
-        active = await self.store.kv_get(ACTIVE_PROMPT, name)
+        active = await self.active(name)
         return [
             {"version": v.version, "active": v.version == active, "hash": v.hash, "by": v.by, "ts": v.ts,
              "description": v.description}
@@ -158,7 +180,12 @@ class PromptLibrary:
     async def prompts(self) -> dict[str, str]:
         """Every prompt's name and active version."""
         await self.governance.authorize("workflows.read")
-        return await self.store.kv_list(ACTIVE_PROMPT)
+        out = {}
+        for name in sorted(await self.store.kv_list(ACTIVE_PROMPT)):
+            version = await self.active(name)
+            if version is not None:
+                out[name] = version
+        return out
 
     async def _prompt_versions(self, name: str) -> list[PromptVersion]:
         out = []
@@ -175,10 +202,10 @@ class PromptLibrary:
         versions = [v.version for v in await self._prompt_versions(name)]
         if not versions:
             raise NotFound(f"no prompt named {name!r}")
-        active = await self.store.kv_get(ACTIVE_PROMPT, name)
+        active = await self.active(name)
         to = rollback_target(versions, active, to, f"prompt {name!r}")
-        await self.store.kv_put(ACTIVE_PROMPT, name, to)
         await self.governance.record("prompt.rollback", f"prompt:{name}", from_version=active, to_version=to)
+        await self.store.kv_put(ACTIVE_PROMPT, name, to)
         return to
 
     async def diff_prompt(self, name: str, a: str, b: str) -> str:

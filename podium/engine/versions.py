@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, DefinitionError, NotFound
-from ..governance.backed import deployed_problem_in
+from ..governance.accounts import signed
+from ..governance.backed import ACTIVE_TTL, active_in, deployed_problem
 from .behaviour import PYTHON, UNBOUNDED, behaviour_digest, matches, recorded
 
 if TYPE_CHECKING:
@@ -47,6 +48,27 @@ class Deployments:
         self.store = store
         self.governance = governance
         self.registry = registry
+        self._active: dict[str, tuple[str | None, str | None, float]] = {}  # name -> (row, in use, checked at)
+
+    async def active(self, name: str, entries: list[Any] | None = None) -> str | None:
+        """The version of ``name`` that starts new runs: the one the signed log made active (its
+        row is checked against the log; a row the log does not back is not taken: warned, and
+        audited once per engine and row). ``entries``: its signed entries, when read already."""
+        row = await self.store.kv_get(ACTIVE, name)
+        if not self.governance.audit_enabled:
+            return row
+        seen = self._active.get(name)
+        now = time.monotonic()
+        if entries is None and seen is not None and seen[0] == row and now - seen[2] < ACTIVE_TTL:
+            return seen[1]
+        version, problem = await active_in(self.store, "workflow", name, row, entries)
+        if problem and (seen is None or seen[0] != row or seen[1] != version):
+            log.warning("%s", problem)
+            await self.governance.record(
+                "access.denied", f"active:workflow:{name}", actor="engine", reason="record not backed by the audit log", problem=problem
+            )
+        self._active[name] = (row, version, now)
+        return version
 
     async def deploy(
         self, source: str | Workflow, *, base_dir: str | None = None, text_only: bool = False
@@ -133,7 +155,6 @@ class Deployments:
         wf.version = version
         if extra.get("kind") != "python":
             wf.ref = None
-        await self.store.kv_put(ACTIVE, wf.name, version)
         self.registry.register(wf)
         wf.resolved_by = wf.deployed_in = self
         who = self.governance.principal  # the roles recorded bound what the workflow's triggers may do as them
@@ -145,7 +166,8 @@ class Deployments:
         data.update({"ref": meta.get("ref")} if extra.get("kind") == "python" else {"base_dir": meta.get("base_dir")})
         await self.governance.record(
             "workflow.deploy", f"workflow:{wf.name}", version=version, hash=digest, unchanged=bool(same), **data
-        )
+        )  # before the row: a reader between the two finds the row the log no longer backs, and uses the log's
+        await self.store.kv_put(ACTIVE, wf.name, version)
         return wf
 
     async def resolve(self, wf: Workflow) -> Workflow:
@@ -217,7 +239,7 @@ class Deployments:
         and :meth:`unowned_fix`."""
         from ..governance.bound import mark_not_deployed
 
-        await mark_not_deployed(self.store, run_id)
+        await mark_not_deployed(self.store, run_id, self.governance, workflow=wf.name, version=wf.version)
         return await self.unowned_fix(wf)
 
     async def unowned_fix(self, wf: Workflow) -> str:
@@ -235,7 +257,7 @@ class Deployments:
     async def versions(self, name: str) -> list[dict[str, Any]]:
         """Every deployed version of ``name``, oldest first, with who deployed it and which is active."""
         await self.governance.authorize("workflows.read", f"workflow:{name}")
-        active = await self.store.kv_get(ACTIVE, name)
+        active = await self.active(name)
         out = []
         for key, text in (await self.store.kv_list(META)).items():
             wf_name, _, version = key.partition("@")
@@ -251,13 +273,13 @@ class Deployments:
         versions = [v["version"] for v in await self.versions(name)]
         if not versions:
             raise NotFound(f"workflow {name!r} has no deployed versions; deploy one with 'podium workflows deploy FILE'")
-        active = await self.store.kv_get(ACTIVE, name)
+        active = await self.active(name)
         to = rollback_target(versions, active, to, f"workflow {name!r}")
         wf = await self.load_deployed(name, to)  # refuses (changing nothing) if it cannot be loaded
+        await self.governance.record("workflow.rollback", f"workflow:{name}", from_version=active, to_version=to)
         await self.store.kv_put(ACTIVE, name, to)
         if wf is not None:
             self.registry.set_latest(wf)
-        await self.governance.record("workflow.rollback", f"workflow:{name}", from_version=active, to_version=to)
         return to
 
     async def diff(self, name: str, a: str, b: str) -> str:
@@ -281,7 +303,10 @@ class Deployments:
         """Register a deployed version from the store (the active one by default); None if not deployed."""
         from .loading import load_text
 
-        version = version or await self.store.kv_get(ACTIVE, name)
+        audited = self.governance.audit_enabled
+        entries = await signed(self.store, f"workflow:{name}") if audited else []
+        active = await self.active(name, entries)
+        version = version or active
         if version is None:
             return None
         text = await self.store.kv_get(TEXTS, f"{name}@{version}")
@@ -289,7 +314,7 @@ class Deployments:
             return None
         meta_text = await self.store.kv_get(META, f"{name}@{version}")
         meta = json.loads(meta_text) if meta_text else {}
-        if self.governance.audit_enabled and (problem := await deployed_problem_in(self.store, name, version, text, meta)):
+        if audited and (problem := deployed_problem(name, version, text, meta, entries)):
             raise DefinitionError(problem)  # before anything is imported or loaded: the rows are a database's
         if meta.get("kind") == "python":
             wf = self.registry.get(name, version) or self._load_python(name, version, meta)
@@ -299,7 +324,7 @@ class Deployments:
         wf.version = version
         self.registry.register(wf)
         wf.resolved_by = self
-        if await self.store.kv_get(ACTIVE, name) == version:
+        if active == version:
             self.registry.set_latest(wf)
         return wf
 

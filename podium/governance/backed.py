@@ -12,6 +12,11 @@ ones too (:func:`problems`).
 Each engine keeps the row it last checked and what the log said (:class:`Checked`), so a refresh
 reads the log again only for rows that changed or went away. With auditing off
 (``Client(audit=False)``) rows count as stored.
+
+The same holds for prompt texts and deployed versions (their hashes and references), and for which
+version of each is active (:func:`active_in`: the last signed deploy, ``prompt.put`` or rollback).
+:func:`problems` also gathers what ``verify`` says of model owners (:mod:`.owned`), look-alike marks
+(:mod:`.bound`), spending counters (:mod:`.counters`) and dead letters.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from typing import Any
 
 from ..records import AuditEntry
 from ..storage import Store
+from ..storage._letters import DEADLETTERS, open_letter, settled
+from . import bound, counters, owned
 from .audit import entry_signed
 from .policy import POLICIES, Policy
 
@@ -132,7 +139,7 @@ async def in_force(
     return out
 
 
-def _prompt_problem(name: str, version: str, record: Any, entries: Iterable[AuditEntry]) -> str | None:
+def stored_prompt_problem(name: str, version: str, record: Any, entries: Iterable[AuditEntry]) -> str | None:
     text = record.get("text") if isinstance(record, dict) else None
     digest = hashlib.sha256(text.encode()).hexdigest() if isinstance(text, str) else None
     for e in entries:
@@ -149,7 +156,7 @@ async def prompt_problem(store: Store, name: str, version: str, record: Any) -> 
     """Why the stored prompt version ``record`` may not be used: its text is not one a signed
     ``prompt.put`` entry recorded (by hash) for that name and version; None when it is."""
     keys = store.audit_keys.all()
-    return _prompt_problem(name, version, record, [e for e in await store.audit_for(f"prompt:{name}") if entry_signed(e, keys)])
+    return stored_prompt_problem(name, version, record, [e for e in await store.audit_for(f"prompt:{name}") if entry_signed(e, keys)])
 
 
 def deployed_problem(name: str, version: str, text: str | None, meta: Any, entries: Iterable[AuditEntry]) -> str | None:
@@ -188,6 +195,45 @@ async def deployed_problem_in(store: Store, name: str, version: str, text: str |
     return deployed_problem(name, version, text, meta, [e for e in await store.audit_for(f"workflow:{name}") if entry_signed(e, keys)])
 
 
+ACTIVATING = {"workflow": ("workflow.deploy", "workflow.rollback"), "prompt": ("prompt.put", "prompt.rollback")}
+ACTIVE_ROWS = {"workflow": "workflow_active", "prompt": "prompt_active"}  # name -> the version in use
+ACTIVE_TTL = 30.0  # seconds an engine takes a checked active row as it was (another engine's rollback: at most this late)
+
+
+def logged_active(kind: str, entries: Iterable[AuditEntry]) -> str | None:
+    """The version of a workflow or prompt (``kind``) that its last signed deploy (``prompt.put``)
+    or rollback made active; ``entries``: the signed entries of its name, oldest first."""
+    version = None
+    for e in entries:
+        if e.action in ACTIVATING[kind]:
+            made = e.details().get("to_version" if e.action.endswith(".rollback") else "version")
+            version = str(made) if made is not None else version
+    return version
+
+
+def active_problem(kind: str, name: str, row: str | None, logged: str | None) -> str | None:
+    """Why the active-version row of ``name`` is not taken (None: the signed log made it active)."""
+    if row == logged:
+        return None
+    said = f"the signed audit log made version {logged} active" if logged else "no signed entry of the audit log made a version active"
+    command = "podium workflows rollback" if kind == "workflow" else "podium prompts rollback"
+    return (
+        f"the active version of {kind} {name!r} in the store is {row or 'missing'}, but {said}: it was switched behind "
+        f"the admins' back, so {'version ' + logged if logged else 'none'} is used; make a version active with "
+        f"{command} {name} --to VERSION"
+    )
+
+
+async def active_in(store: Store, kind: str, name: str, row: str | None, entries: list[AuditEntry] | None = None) -> tuple[str | None, str | None]:
+    """The version of ``name`` in use (what the signed log made active) and why its row is not
+    taken (None: it is); ``entries``: its signed entries, when read already."""
+    if entries is None:
+        keys = store.audit_keys.all()
+        entries = [e for e in await store.audit_for(f"{kind}:{name}") if entry_signed(e, keys)]
+    logged = logged_active(kind, entries)
+    return logged, active_problem(kind, name, row, logged)
+
+
 async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
     """Every policy and kill switch row that differs from the signed log (``entries``: the whole
     log, checked), rows missing for what the log set included."""
@@ -213,7 +259,7 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             puts.setdefault(e.target, []).append(e)
     for key, text in sorted((await store.kv_list(PROMPTS)).items()):
         name, _, version = key.rpartition("@")
-        problem = _prompt_problem(name, version, _loads(text), puts.get(f"prompt:{name}", []))
+        problem = stored_prompt_problem(name, version, _loads(text), puts.get(f"prompt:{name}", []))
         found += [problem] if problem else []
     deploys: dict[str, list[AuditEntry]] = {}
     for e in entries:
@@ -223,5 +269,30 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
     for key, meta in sorted((await store.kv_list(META)).items()):
         name, _, version = key.rpartition("@")
         problem = deployed_problem(name, version, texts.get(key), _loads(meta), deploys.get(f"workflow:{name}", []))
+        found += [problem] if problem else []
+    for kind, ns in ACTIVE_ROWS.items():
+        by_name: dict[str, list[AuditEntry]] = {}
+        for e in entries:
+            if e.action in ACTIVATING[kind] and entry_signed(e, keys):
+                by_name.setdefault(e.target.partition(":")[2], []).append(e)
+        rows = await store.kv_list(ns)
+        for name in sorted(set(rows) | {n for n, es in by_name.items() if logged_active(kind, es)}):
+            problem = active_problem(kind, name, rows.get(name), logged_active(kind, by_name.get(name, [])))
+            found += [problem] if problem else []
+    found += await owned.problems(store, entries) + await bound.problems(store, entries)
+    return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
+
+
+async def _letter_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every dead letter a replay would refuse: not sealed by the engine, or settled since (its row put back)."""
+    keys = store.audit_keys.all()
+    settling: dict[str, list[AuditEntry]] = {}
+    for e in entries:
+        if e.action in ("deadletter.discard", "deadletter.replay") and entry_signed(e, keys):
+            settling.setdefault(e.target, []).append(e)
+    found = []
+    for key, text in sorted((await store.kv_list(DEADLETTERS)).items()):
+        letter, problem = open_letter(store, key, text)
+        problem = problem or settled(letter, settling.get(f"deadletter:{key}", []))
         found += [problem] if problem else []
     return found

@@ -17,11 +17,15 @@ there a workflow's policy is chosen by its name alone, as always.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from ..records import UNDEPLOYED
+from ..records import UNDEPLOYED, AuditEntry
+from .audit import entry_signed
 from .policy import Policy, names_connector
+
+log = logging.getLogger("podium.governance")
 
 _T = TypeVar("_T", int, float)
 
@@ -99,10 +103,44 @@ signal, an approval's decision) is redacted by the strictest of its name's polic
 input and outputs are, by a process that does not hold its definition."""
 
 
-async def mark_not_deployed(store: Any, run_id: str) -> None:
-    """Record that run ``run_id`` is not the deployed workflow of its name (:data:`LOOK_ALIKES`)."""
+MARKED = "run.not_deployed"
+"""The signed entry (of the run) behind a mark: whoever can write the database can delete the row,
+and a run is taken as deployed only when neither says otherwise (:func:`marked`)."""
+
+
+async def mark_not_deployed(store: Any, run_id: str, gov: Any = None, **data: Any) -> None:
+    """Record that run ``run_id`` is not the deployed workflow of its name (:data:`LOOK_ALIKES`),
+    with a signed ``run.not_deployed`` entry first when ``gov`` (the governance service) is given."""
     if await store.kv_get(LOOK_ALIKES, run_id) is None:
+        if gov is not None:
+            await gov.record(MARKED, run_id, actor="engine", **data)
         await store.kv_put(LOOK_ALIKES, run_id, "1")
+
+
+async def marked(gov: Any, run_id: str) -> bool:
+    """Whether run ``run_id`` is marked not deployed: its row, or (the row deleted in the store) its
+    signed entry; a missing row the log contradicts is warned about and audited (``access.denied``
+    of ``mark:RUN_ID``). A run of an earlier release marked by its row alone is known by the row."""
+    if await gov.store.kv_get(LOOK_ALIKES, run_id) is not None:
+        return True
+    if not gov.audit_enabled:
+        return False
+    keys = gov.store.audit_keys.all()
+    entries = [e for e in await gov.store.audit_for(run_id) if e.action == MARKED and entry_signed(e, keys)]
+    if not entries:
+        return False
+    problem = mark_problem(run_id, entries[-1].seq)
+    log.warning("%s", problem)
+    await gov.record("access.denied", f"mark:{run_id}", actor="engine", reason="record not backed by the audit log", problem=problem)
+    return True
+
+
+def mark_problem(run_id: str, seq: int) -> str:
+    return (
+        f"run {run_id} is not the deployed workflow of its name (audit entry {seq}), but its mark in the store "
+        "(runs_not_deployed) is missing: it was deleted behind the admins' back; what is sent to the run is "
+        "redacted by the strictest of its name's policy and '*' all the same"
+    )
 
 
 async def stored_for_run(gov: Any, run_id: str, workflow: str, payload: str) -> str:
@@ -112,5 +150,15 @@ async def stored_for_run(gov: Any, run_id: str, workflow: str, payload: str) -> 
     policies = gov.policy_cache
     if not policies or workflow.startswith(UNDEPLOYED) or policies.get(workflow) is None:
         return str(gov.stored_payload(workflow, payload))  # no named policy: '*' alone, whatever the run
-    deployed = await gov.store.kv_get(LOOK_ALIKES, run_id) is None
-    return str(gov.stored_payload(workflow, payload, deployed=deployed))
+    return str(gov.stored_payload(workflow, payload, deployed=not await marked(gov, run_id)))
+
+
+async def problems(store: Any, entries: list[AuditEntry]) -> list[str]:
+    """Every run the signed log marked not deployed whose mark row is missing while the run is kept."""
+    keys = store.audit_keys.all()
+    found = []
+    for e in entries:
+        missing = e.action == MARKED and entry_signed(e, keys) and await store.kv_get(LOOK_ALIKES, e.target) is None
+        if missing and await store.get_run(e.target) is not None:
+            found.append(mark_problem(e.target, e.seq))
+    return found

@@ -1,10 +1,11 @@
 """What ``podium db migrate-to`` signs into the target store for the governance rows it copies.
 
-Users, custom roles, policies, kill switches, prompts and deployed versions count only as far as
-the store's signed audit log backs them (:mod:`.accounts`, :mod:`.backed`), and the log is not
-copied (it is signed for its own store). So for each such row copied, the target gets one entry
+Users, custom roles, policies, kill switches, prompts, deployed versions and which of them is
+active count only as far as the store's signed audit log backs them (:mod:`.accounts`,
+:mod:`.backed`), and the log is not copied (it is signed for its own store). So for each such row copied, the target gets one entry
 saying what the source's log backs (``user.put``, ``role.put``, ``policy.set``, ``killswitch.set``,
-``prompt.put``, each with ``migrated_from``), made by whoever ran the migration; a
+``prompt.put``, then a ``workflow.rollback`` / ``prompt.rollback`` to the version the source's log
+made active, each with ``migrated_from``), made by whoever ran the migration; a
 ``workflow.deploy`` keeps its deployer (its triggers start runs as them) and names the
 migration's maker as ``migrated_by``. A row the source's log does not back is taken out of the
 target and named. Token rows are sealed with the audit key, which both stores share on this host;
@@ -27,6 +28,11 @@ async def carry_over(src: Store, dst: Store, copied: Mapping[str, Sequence[str]]
     returns what was left out, and why."""
     gov, left = Governance(dst), []
     where = src.url
+    touched = {"workflow": {k.rpartition("@")[0] for k in copied.get(backed.META, ())},
+               "prompt": {k.rpartition("@")[0] for k in copied.get(backed.PROMPTS, ())}}  # fmt: skip
+    before = {
+        (kind, name): (await backed.active_in(dst, kind, name, None))[0] for kind, names in touched.items() for name in names
+    }  # what the target's own log made active: carrying versions over does not change it
 
     async def drop(ns: str, key: str, why: str) -> None:
         await dst.kv_put(ns, key, None)
@@ -87,4 +93,16 @@ async def carry_over(src: Store, dst: Store, copied: Mapping[str, Sequence[str]]
         entry = [e for e in await accounts.signed(src, f"workflow:{name}") if e.action == "workflow.deploy" and e.details().get("version") == version][-1]
         # who deployed it stays its deployer (their triggers start runs as them, docs/governance.md)
         await gov.record("workflow.deploy", f"workflow:{name}", actor=entry.actor, **entry.details(), migrated_from=where, migrated_by=actor)
+    for kind, ns in backed.ACTIVE_ROWS.items():  # which version is active: as the source's log says, or as it was here
+        wanted = {name: version for (k, name), version in before.items() if k == kind and version is not None}
+        for name in copied.get(ns, ()):
+            made, _ = await backed.active_in(src, kind, name, None)
+            if made is None:
+                await drop(ns, name, f"the active version of {kind} {name!r}: no signed entry of {where} made a version active")
+                continue
+            wanted[name] = made
+        for name, version in sorted(wanted.items()):
+            if (await backed.active_in(dst, kind, name, None))[0] != version:
+                await gov.record(f"{kind}.rollback", f"{kind}:{name}", actor=actor, from_version=None, to_version=version, migrated_from=where)
+            await dst.kv_put(ns, name, version)
     return left

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .. import _serde
 from ..errors import _Suspend
 from ..records import WRITER
+from . import counters
 from .bound import strictest
 from .lineage_budgets import budget_flags, charge_above, has_run_budget, over_above, own_over, spent_below
 from .policy import (
-    SPEND,
     Policy,
     PolicyViolation,
     connector_refusal,
@@ -191,11 +191,11 @@ class RunGovernance:
         for scope, key in self.spend_keys(policy).items():
             max_tokens, max_cost, what = limits[scope]
             if max_tokens is not None:
-                spent = float(await self.store.kv_get(SPEND, f"{key}:tokens") or 0)
+                spent = await counters.read(self.service, f"{key}:tokens")
                 if spent >= max_tokens:
                     over.append(f"{int(spent)} tokens of {max_tokens} {what}")
             if max_cost is not None:
-                spent = float(await self.store.kv_get(SPEND, f"{key}:cost") or 0)
+                spent = await counters.read(self.service, f"{key}:cost")
                 if spent >= max_cost:
                     over.append(f"${spent:.4f} of ${max_cost:.4f} {what}")
         return over
@@ -433,7 +433,7 @@ async def check_model(
     over: list[str] = []
     if policy is not None:
         if not gov.usage_loaded and gov.load_usage() and has_run_budget(policy) and not gov.children:
-            gov.children = any(await spent_below(gov.store, gov.run_id))  # resumed: its children spent before
+            gov.children = any(await spent_below(gov, gov.run_id))  # resumed: its children spent before
         over.extend(await own_over(gov, policy))
         if policy.has_spend_limits:
             over.extend(await gov.spend_over(policy))
@@ -577,11 +577,13 @@ async def charge(ctx: RunScope | None, usage: Any) -> None:
         return
     tokens = int(getattr(usage, "input_tokens", 0) or 0) + int(getattr(usage, "output_tokens", 0) or 0)
     cost = float(getattr(usage, "cost", 0.0) or 0.0)
-    for key in gov.spend_keys(policy).values() if policy is not None and limits else ():
-        if tokens:
-            await gov.store.kv_incr(SPEND, f"{key}:tokens", tokens)
-        if cost:
-            await gov.store.kv_incr(SPEND, f"{key}:cost", cost)
+    if policy is not None and limits:
+        for scope, key in gov.spend_keys(policy).items():
+            day = scope == "day"
+            if tokens:
+                await counters.add(gov.service, f"{key}:tokens", tokens, policy.max_daily_tokens if day else policy.max_entity_tokens)
+            if cost:
+                await counters.add(gov.service, f"{key}:cost", cost, policy.max_daily_cost if day else policy.max_entity_cost)
     if gov.parent_runs:  # a child: the runs it is part of count it against their run budgets
         await charge_above(gov, tokens, cost)
 

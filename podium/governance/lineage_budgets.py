@@ -26,8 +26,9 @@ from typing import Any, Protocol
 
 from .. import _serde
 from ..records import EventType
+from . import counters
 from .bound import in_force
-from .policy import SPEND, Policy
+from .policy import Policy
 
 
 class RunGovernance(Protocol):
@@ -47,21 +48,23 @@ def has_run_budget(policy: Policy | None) -> bool:
     return policy is not None and (policy.max_run_tokens is not None or policy.max_run_cost is not None)
 
 
-async def spent_below(store: Any, run_id: str) -> tuple[int, float]:
-    """What the runs under ``run_id`` have spent (counted only while it has a run budget)."""
-    tokens = await store.kv_get(SPEND, f"run:{run_id}:tokens")
-    cost = await store.kv_get(SPEND, f"run:{run_id}:cost")
-    return int(float(tokens or 0)), float(cost or 0)
+async def spent_below(gov: RunGovernance, run_id: str) -> tuple[int, float]:
+    """What the runs under ``run_id`` have spent (counted only while it has a run budget; a counter
+    lowered in the store is put back: :mod:`podium.governance.counters`)."""
+    tokens = await counters.read(gov.service, f"run:{run_id}:tokens")
+    cost = await counters.read(gov.service, f"run:{run_id}:cost")
+    return int(tokens), cost
 
 
 async def charge_above(gov: RunGovernance, tokens: int, cost: float) -> None:
     """Add a child run's live model call to the counters of the runs above it that have a run budget."""
     for run_id, workflow in gov.parent_runs:
-        if has_run_budget(in_force(gov.service.policy_cache, workflow)):
+        policy = in_force(gov.service.policy_cache, workflow)
+        if policy is not None and has_run_budget(policy):
             if tokens:
-                await gov.store.kv_incr(SPEND, f"run:{run_id}:tokens", tokens)
+                await counters.add(gov.service, f"run:{run_id}:tokens", tokens, policy.max_run_tokens)
             if cost:
-                await gov.store.kv_incr(SPEND, f"run:{run_id}:cost", cost)
+                await counters.add(gov.service, f"run:{run_id}:cost", cost, policy.max_run_cost)
 
 
 async def _own_spending(store: Any, run_id: str) -> tuple[int, float]:
@@ -94,7 +97,7 @@ async def own_over(gov: RunGovernance, policy: Policy) -> list[str]:
     resumed after they spent), by theirs."""
     tokens, cost = gov.tokens, gov.cost
     if gov.children and has_run_budget(policy):
-        below = await spent_below(gov.store, gov.run_id)
+        below = await spent_below(gov, gov.run_id)
         tokens, cost = tokens + below[0], cost + below[1]
     return _spent("the run and the runs it started" if gov.children else "the run", tokens, cost, policy)
 
@@ -109,7 +112,7 @@ async def over_above(gov: RunGovernance) -> list[tuple[str, Policy, str]]:
             continue
         if run_id not in gov.above:
             gov.above[run_id] = await _own_spending(gov.store, run_id)
-        own, below = gov.above[run_id], await spent_below(gov.store, run_id)
+        own, below = gov.above[run_id], await spent_below(gov, run_id)
         for what in _spent(f"run {run_id} of {workflow!r} and the runs it started", own[0] + below[0], own[1] + below[1], policy):
             out.append((workflow, policy, what))
     return out

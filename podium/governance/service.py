@@ -106,6 +106,7 @@ class Governance:
         self._audit_listeners: list[Callable[[AuditEntry], None]] = []
         self._own: OwnToken | None = None
         self._checked = backed.Checked()  # policy and switch rows checked against the log (backed.py)
+        self.spend_floors: dict[str, float] = {}  # what each spending counter held at least (counters.py)
 
     async def open(self, token: str | None, principal: Principal | None) -> None:
         """Resolve who the client acts as and load switches and policies."""

@@ -18,7 +18,6 @@ from typing import Any
 
 from ..connectors import BrokerConnector, Consumer
 from ..connectors._sources import BROKER_KINDS
-from ..engine.versions import ACTIVE
 from ..errors import AuthError
 from ..governance import capabilities as caps
 from ..governance.deployers import Deployers
@@ -132,7 +131,7 @@ class BrokerConsumers:
                 # leaves the messages in the broker and is reported below
                 if refused := await self.client.governance.own_refusal():  # a revoked server takes nothing
                     raise AuthError(f"the messages stay in the broker: {refused}")
-                who = await self.deployers(t.workflow, await self.client.store.kv_get(ACTIVE, t.workflow))
+                who = await self.deployers(t.workflow, await self.client.deployments.active(t.workflow))
                 with self.client.acting_as(who) if who is not None else contextlib.nullcontext():
                     await consumer.poll(timeout=1.0)
             except asyncio.CancelledError:

@@ -18,13 +18,11 @@ async def serving(client: Any, name: str, version: str | None, permission: str) 
     """The workflow ``name`` at ``version`` (default: the store's active version), loaded from the
     store if this server does not hold it yet; :class:`NotFound` naming what it serves otherwise.
     ``permission`` is checked before anything is loaded."""
-    from ..engine.versions import ACTIVE
-
     registry = client.registry
     if version is not None:
         stale = registry.get(name, version) is None
     else:
-        active = await client.store.kv_get(ACTIVE, name)
+        active = await client.deployments.active(name)  # the version the signed log made active
         latest = registry.latest(name)
         stale = active is not None and (latest is None or latest.version != active)
     if stale:
@@ -39,9 +37,10 @@ async def refresh(client: Any, failed: set[tuple[str, str]]) -> None:
     that does not load is logged (once: ``failed`` remembers it) and left out, as at the start."""
     from ..engine.versions import ACTIVE
 
-    for name, version in sorted((await client.store.kv_list(ACTIVE)).items()):
+    for name in sorted(await client.store.kv_list(ACTIVE)):
+        version = await client.deployments.active(name)  # the row, checked against the signed log
         latest = client.registry.latest(name)
-        if (latest is not None and latest.version == version) or (name, version) in failed:
+        if version is None or (latest is not None and latest.version == version) or (name, version) in failed:
             continue
         try:
             await client.deployments.load_deployed(name)

@@ -100,6 +100,11 @@ class DeadLetter(BaseModel):
     error: str
     error_type: str
     ts: float
+    problem: str | None = Field(
+        default=None,
+        description="Why it may not be replayed (its row is not one the engine sealed, or a signed entry "
+        "dropped or replayed it since); null when it may.",
+    )
 
 
 class DeadLetterList(BaseModel):

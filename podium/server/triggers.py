@@ -30,10 +30,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.versions import ACTIVE
 from ..engine.worker import subscribe
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError, StoreError
+from ..governance.accounts import signed
 from ..governance.deployers import Deployers
+from ..storage._letters import open_letter, seal, settled
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
 
@@ -605,27 +606,43 @@ class Triggers:
                 "error_type": type(exc).__name__,
                 "ts": time.time(),
             }
-            await self.client.store.kv_put(DEADLETTERS, rid, json.dumps(letter, default=str))
+            await self.client.store.kv_put(DEADLETTERS, rid, seal(self.client.store, letter))
             log.warning("%s %s could not start %s: %s (dead-lettered)", source, event, workflow, exc)
             return "dead"
 
     async def as_deployer(self, workflow: str) -> Any:
         """Whom ``workflow``'s own triggers act as (:func:`podium.governance.deployers.deployer`):
         None for the server itself; raises :class:`AuthError` when nobody may."""
-        version = await self.client.store.kv_get(ACTIVE, workflow)
+        version = await self.client.deployments.active(workflow)  # the row, checked against the signed log
         return await self.deployers(workflow, version)
 
     async def dead_letters(self) -> list[dict[str, Any]]:
-        letters = [json.loads(v) for v in (await self.client.store.kv_list(DEADLETTERS)).values()]
-        return sorted(letters, key=lambda d: d["ts"])
+        """Every dead letter, oldest first; ``problem`` says why one may not be replayed (None: it may)."""
+        sealed = self.client.governance.audit_enabled
+        letters = []
+        for key, text in (await self.client.store.kv_list(DEADLETTERS)).items():
+            letter, problem = open_letter(self.client.store, key, text, sealed=sealed)
+            letters.append({**letter, "problem": problem})
+        return sorted(letters, key=lambda d: float(d["ts"] or 0))
 
     async def replay(self, letter_id: str) -> dict[str, Any]:
-        text = await self.client.store.kv_get(DEADLETTERS, letter_id)
+        """Start a dead letter's run as the caller; a letter the engine did not seal, or that a signed
+        entry dropped or replayed since, is refused (409) and the refusal audited."""
+        store = self.client.store
+        text = await store.kv_get(DEADLETTERS, letter_id)
         if text is None:
             raise NotFound(f"no dead letter {letter_id!r}; list them with GET /api/deadletters")
-        d = json.loads(text)
+        audited = self.client.governance.audit_enabled
+        d, problem = open_letter(store, letter_id, text, sealed=audited)
+        if problem is None and audited:
+            problem = settled(d, await signed(store, f"deadletter:{letter_id}"))
+        if problem:
+            await self.client.record_audit(
+                "access.denied", f"deadletter:{letter_id}", reason="record not backed by the audit log", problem=problem
+            )
+            raise ApiError(409, "not_backed", problem)
         await self.client.start(d["workflow"], d["payload"], run_id=d["id"])  # raises: stays dead-lettered
-        await self.client.store.kv_put(DEADLETTERS, letter_id, None)
+        await store.kv_put(DEADLETTERS, letter_id, None)
         await self._audit("deadletter.replay", d)
         return {"run_id": d["id"], "replayed": True}
 
@@ -635,7 +652,7 @@ class Triggers:
         if text is None:
             raise NotFound(f"no dead letter {letter_id!r}; list them with GET /api/deadletters")
         await self.client.store.kv_put(DEADLETTERS, letter_id, None)
-        await self._audit("deadletter.discard", json.loads(text))
+        await self._audit("deadletter.discard", open_letter(self.client.store, letter_id, text)[0])
 
     async def _audit(self, action: str, letter: dict[str, Any]) -> None:
         """Audit what became of a dead letter: which event of which workflow (never its payload, nor

@@ -224,10 +224,10 @@ async def test_a_long_audit_history_is_not_read_again_at_every_ask(server: Any, 
 
     db, tokens = await _store(tmp_path, ["workflows.deploy", "workflows.read", "runs.read", "runs.start"])
     async with server(db, token=tokens["svc"], triggers=False) as (app, http):
-        await _deploy(http, tokens["dana"])
         async with Client(db, token=tokens["root"]) as admin:  # the history of earlier versions
             for i in range(4000):
                 await admin.governance.record("workflow.deploy", "workflow:nightly", version=f"0.{i}", hash="0", roles=["author"])
+        await _deploy(http, tokens["dana"])  # the active one: deployed last
         trig = app.state.triggers
         t0 = time.perf_counter()
         who = await trig.as_deployer("nightly")
