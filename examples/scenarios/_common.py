@@ -12,7 +12,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +136,10 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
         if file.stat().st_size > MAX_CSV_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_CSV_BYTES // 2**20} MB ({file.stat().st_size // 2**20} MB); "
                               "split it, or load it into a database and read it through a connector")
-        text = file.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}); save it as a UTF-8 CSV file") from None
+    text = _utf8(path, data, _csv_cell, "save it as a UTF-8 CSV file (Excel: Save As, CSV UTF-8)")
     records = _records(path, text)
     first = next(records, (1, []))[1]
     header = [h.strip().lower() for h in first]
@@ -150,14 +151,73 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
     return header, records
 
 
+def _csv_cell(text: str, index: int) -> str:
+    """Where character ``index`` of a CSV text is: the line its row starts on and the column (named by
+    the header), as ``"LINE: column N (NAME)"``."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] = []
+    end = 0
+    for record in reader:
+        line, end = end + 1, reader.line_num
+        header = header or [h.strip().lower() for h in record]
+        cells = [i for i, cell in enumerate(record) if "\ufffd" in cell]
+        if cells:
+            name = header[cells[0]] if cells[0] < len(header) else "beyond the header"
+            return f"{line}: column {cells[0] + 1} ({name}) is not UTF-8 ({record[cells[0]][:40]!r}"
+    return f"{end}: not UTF-8 ("
+
+
+def _json_field(text: str, index: int) -> str:
+    """As :func:`_csv_cell` for a JSON Lines text: the line and the field holding character ``index``."""
+    line = text.count("\n", 0, index) + 1
+    record = text.split("\n")[line - 1]
+    try:
+        row = json.loads(record)
+    except json.JSONDecodeError:
+        row = None
+    if isinstance(row, dict):
+        for key, value in row.items():
+            if "\ufffd" in json.dumps(value, ensure_ascii=False):
+                return f"{line}: field {key!r} is not UTF-8 ({str(value)[:40]!r}"
+    return f"{line}: not UTF-8 ({record.strip()[:40]!r}"
+
+
+def _utf8(path: str, data: bytes, where: Callable[[str, int], str], fix: str) -> str:
+    """``data`` decoded as UTF-8 (a byte-order mark is fine); otherwise an error naming the line and the
+    column or field of the first byte that is not UTF-8, with the text around it. Before, Python's
+    "can't decode byte 0xf6 in position 61" named neither: a file Excel saved as "CSV" or Notepad as "ANSI"
+    (Windows-1252) is refused at its first accented letter, and which one is the question."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ConfigError(f"{path}: is UTF-16 text (Excel's \"Unicode Text\", Notepad's \"Unicode\"); {fix}") from None
+        text = data.decode("utf-8-sig", errors="replace")
+        start = len(data[:exc.start].decode("utf-8-sig", errors="replace"))
+        raise ConfigError(f"{path}:{where(text, start)}, byte 0x{data[exc.start]:02X}); the file was saved in "
+                          f"another encoding (Windows-1252, Latin-1...): {fix}") from None
+
+
 def _records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    end = 0
+    end, width = 0, 0
     try:
         for record in reader:
             line, end = end + 1, reader.line_num
-            if any(cell.strip() for cell in record):
-                yield line, record
+            if not any(cell.strip() for cell in record):
+                continue
+            if not width:
+                width = len(record)
+            elif len(record) > width and any(c.strip() for c in record[width:]):
+                # an unquoted comma (1,234.50; "Spade, ash handle") moved every later cell of the row one
+                # column on, and the cells beyond the header were dropped: read shifted, or blamed on a
+                # column that is right in the file. A comma ending every row (an empty last cell) is fine.
+                shown = ", ".join(repr(c) for c in record[:width + 2])
+                raise ConfigError(
+                    f"{path}:{line}: {len(record)} cells, but the header names {width} columns ({shown}...); a "
+                    'cell holding a comma must be in double quotes ("1,234.50", "Spade, ash handle"), or written '
+                    "without it (1234.50): fix this row")
+            yield line, record
     except csv.Error as exc:
         raise ConfigError(f"{path}:{end + 1}: not valid CSV ({exc}); a cell that starts with a quote must end "
                           'with one, and a quote inside it is written twice (""): check the quotes from this '
@@ -175,9 +235,10 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict
                               "per line)")
         if file.stat().st_size > MAX_JSONL_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_JSONL_BYTES // 2**20} MB; split it")
-        text = file.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}); save it as UTF-8 JSON Lines") from None
+    text = _utf8(path, data, _json_field, "save it as UTF-8 JSON Lines")
     rows = []
     for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
