@@ -224,8 +224,11 @@ def _records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:
                           "line on") from None
 
 
-def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict[str, Any]]:
-    """Records of a JSON Lines file; each line must be an object with the ``required`` fields (text).
+def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",),
+               unless_blank: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Records of a JSON Lines file; each line must be an object with the ``required`` fields (text), and
+    with the ``unless_blank`` ones too when its first required field is not blank (a blank message has no
+    topic).
     A UTF-8 byte-order mark and CRLF line ends are fine; only a line feed ends a record (a JSON
     string may hold U+2028 or U+0085 as they are). A file with no record is an error."""
     file = Path(path)
@@ -247,10 +250,13 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{n}: not JSON ({exc.msg}); write one JSON object per line") from None
-        missing = [k for k in required if not isinstance(row, dict) or not isinstance(row.get(k), str)]
+        said = isinstance(row, dict) and isinstance(row.get(required[0]), str) and row[required[0]].strip()
+        needed = required + (unless_blank if said else ())
+        missing = [k for k in needed if not isinstance(row, dict) or not isinstance(row.get(k), str)]
         if missing:
-            raise ConfigError(f"{path}:{n}: needs the text field(s) {', '.join(missing)}, "
-                              f'for example {{"{required[0]}": "..."}}')
+            example = ", ".join(f'"{k}": "..."' for k in required + unless_blank)
+            raise ConfigError(f"{path}:{n}: field(s) {', '.join(missing)} missing or not text; each line needs "
+                              f"{', '.join(required + unless_blank)}, for example {{{example}}}")
         rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no records (the file is empty); write one JSON object per line, for example "

@@ -13,6 +13,8 @@ import pytest
 
 from podium import ConfigError
 
+from .conftest import needs_local
+
 SIXTH = Path(__file__).parent / "data" / "sixth"
 
 
@@ -69,3 +71,43 @@ def test_sixth_round_generators_load_under_their_own_names():
     text = generator("write_text")
     assert data.__name__ == "sixth_make_data" and text.__name__ == "sixth_write_text"
     assert json.loads((SIXTH / "support_tickets_dev.jsonl").read_bytes().decode().split("\r\n")[0])["label"]
+
+
+def test_a_line_missing_a_field_names_the_field_and_shows_a_whole_example(tmp_path):
+    """Before: ``needs the text field(s) topic, for example {"text": "..."}``: the example named only the
+    field that was there."""
+    from examples.scenarios._common import read_jsonl
+
+    path = tmp_path / "m.jsonl"
+    path.write_text('{"text": "late again", "sentiment": "negative", "topic": "delivery"}\n'
+                    '{"text": "the app crashes", "sentiment": "negative"}\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r'm.jsonl:2: field\(s\) topic missing or not text; each line needs '
+                                          r'text, sentiment, topic, for example \{"text": "...", "sentiment": "...", '
+                                          r'"topic": "..."\}'):
+        read_jsonl(str(path), required=("text", "sentiment", "topic"))
+
+
+@needs_local
+async def test_feedback_measures_a_labelled_file_whose_blank_message_has_no_topic():
+    """Before: ``python examples/scenarios/feedback.py FILE`` refused the sixth round's held-out messages
+    because the blank comment's ``topic`` is null (a blank message has none: a run gives it none) and
+    stopped with a traceback; a message that says something still needs its topic."""
+    from examples.scenarios import feedback
+
+    out = await feedback.evaluate(str(SIXTH / "feedback_messages_heldout.jsonl"))
+    assert out["messages"] == 16 and out["topic_accuracy"] is not None
+
+
+def test_feedback_measurement_of_a_bad_file_is_one_line_not_a_traceback(tmp_path):
+    """Before: a mistake in the file given to ``python examples/scenarios/feedback.py FILE`` printed a Python
+    traceback; now the error's one line and exit status 2, as the ``podium`` commands do."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "the app crashes", "sentiment": "negative"}\n', encoding="utf-8")
+    root = Path(__file__).parents[2]
+    done = subprocess.run([sys.executable, str(root / "examples/scenarios/feedback.py"), str(bad)], capture_output=True,
+                          text=True, cwd=root, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "bad.jsonl:1: field(s) topic missing" in done.stderr
