@@ -34,6 +34,7 @@ sandbox company's): ``erp`` (openapi: ``updateProducts``, ``publishListings`` pe
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import sys
@@ -382,13 +383,19 @@ async def alert(ctx, analyse, approve, catalogue, flag) -> dict[str, Any]:
             "message_id": sent.get("message_id") if isinstance(sent, dict) else None}
 
 
+def names(vendors: list[str]) -> str:
+    """Vendor names for a message, each in double quotes: joined by commas alone, ``Ferretería del Norte,
+    S.A. de C.V., GreenThumb (UK) Ltd`` read as four vendors (sixth unseen-data round)."""
+    return ", ".join(json.dumps(v, ensure_ascii=False) for v in vendors)
+
+
 @workflow.step
 async def outcome(analyse, approve, catalogue, flag, alert) -> dict[str, Any]:
     """What was decided and what each system was told."""
     ev = analyse["event"]
     if not analyse["vendor_found"]:
         message = (f"vendor {ev['vendor']!r} is not in the catalogue; nothing was changed "
-                   f"(its vendors are: {', '.join(analyse['vendors'])})")
+                   f"(its vendors are: {names(analyse['vendors'])})")
     elif not approve["approved"]:
         message = f"the change was not approved (by {approve['by']}); nothing was changed"
     else:

@@ -111,3 +111,38 @@ def test_feedback_measurement_of_a_bad_file_is_one_line_not_a_traceback(tmp_path
                           text=True, cwd=root, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "bad.jsonl:1: field(s) topic missing" in done.stderr
+
+
+def test_pricing_lists_vendors_whose_names_hold_commas_each_in_quotes():
+    """Before: a run for a vendor not in the catalogue listed the catalogue's vendors joined by commas, so
+    ``Ferretería del Norte, S.A. de C.V., GreenThumb (UK) Ltd`` read as four vendors."""
+    import asyncio
+
+    from examples.scenarios import pricing
+
+    analyse = {"event": {"vendor": "ferreteria del norte", "change_pct": 5.0, "effective": "2027-04-01"},
+               "vendor_found": False, "vendor_name": "ferreteria del norte",
+               "vendors": ["Ferretería del Norte, S.A. de C.V.", "GreenThumb (UK) Ltd"], "skus": [],
+               "below_margin_skus": [], "flagged": [], "no_channel_skus": [], "no_min_margin_skus": [],
+               "not_flagged_below_margin": [], "orders_of_unknown_skus": []}
+    out = asyncio.run(pricing.outcome(analyse=analyse, approve={"approved": False, "by": "nothing to change"},
+                                      catalogue={"channels": {}}, flag=None, alert=None))
+    assert out["message"].endswith('(its vendors are: "Ferretería del Norte, S.A. de C.V.", "GreenThumb (UK) Ltd")')
+
+
+def test_answer_withholds_a_draft_that_lists_a_heading_under_another_sources_number():
+    """Before: the sixth round's "Who pays if I scratch the car during a lesson?" was answered with
+    ``1. [1] # Cancelling or moving a lesson`` / ``2. [2] # Cancelling or moving a lesson`` and one invented
+    sentence ("...a legal requirement to pay for damages"), while [1], the insurance page, says a student
+    never pays: not only headings, so it was sent. A heading under the number of a source that does not
+    hold it marks a draft that mixes its sources up; it is withheld."""
+    from examples.scenarios.answer import misattributed
+
+    passages = ["INSURANCE AND DAMAGE\n\nOur cars are fully insured. A student never pays for damage.",
+                "# Cancelling or moving a lesson\n\nCancel or move a lesson at least 24 hours ahead."]
+    draft = ("1. [1] # Cancelling or moving a lesson\n2. [2] # Cancelling or moving a lesson\n\nCancellation of "
+             "a lesson is not a crime, but it is a legal requirement to pay for damages caused by a lesson.")
+    assert misattributed(draft, passages) == ["[1]"]
+    assert misattributed("[2] # Cancelling or moving a lesson\nCancel 24 hours ahead and it costs nothing [2].",
+                         passages) == []
+    assert misattributed("Our cars are fully insured [1]. # Cancelling [3]", passages) == []
