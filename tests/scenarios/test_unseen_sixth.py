@@ -146,3 +146,21 @@ def test_answer_withholds_a_draft_that_lists_a_heading_under_another_sources_num
     assert misattributed("[2] # Cancelling or moving a lesson\nCancel 24 hours ahead and it costs nothing [2].",
                          passages) == []
     assert misattributed("Our cars are fully insured [1]. # Cancelling [3]", passages) == []
+
+
+def test_answer_handbook_markdown_front_matter_is_not_ingested_as_text(tmp_path):
+    """Before: the sixth round's ``lessons.Md`` (a static-site page) was ingested with its YAML front
+    matter as the first lines of its passage (``title: Driving lessons author: office updated: ...``):
+    metadata a reply could quote. The block is dropped, its ``title`` used when the page has no heading;
+    a ``---`` rule around ordinary text stays."""
+    from podium.knowledge._loaders import load
+
+    doc = load(SIXTH / "answer_docs" / "lessons.Md")
+    assert doc.title == "Driving lessons"
+    assert doc.sections[0][0].startswith("# Driving lessons") and "author:" not in doc.sections[0][0]
+    bare = tmp_path / "bare.md"
+    bare.write_text('---\ntitle: "Prices"\ntags:\n  - money\n---\nA lesson costs 150 PLN.\n', encoding="utf-8")
+    assert (load(bare).title, load(bare).sections[0][0]) == ("Prices", "A lesson costs 150 PLN.\n")
+    rule = tmp_path / "rule.md"
+    rule.write_text("---\nRefunds take five days.\n---\nAsk at the desk.\n", encoding="utf-8")
+    assert load(rule).sections[0][0].startswith("---\nRefunds take five days.")
