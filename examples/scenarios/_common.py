@@ -143,6 +143,12 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
     records = _records(path, text)
     first = next(records, (1, []))[1]
     header = [h.strip().lower() for h in first]
+    if len(header) == 1 and (sep := next((c for c in (";", "\t", "|") if c in header[0]), None)):
+        # a European Excel saves ";" between cells, other exports tabs: every column was "missing"
+        name = {";": "';'", "\t": "tabs", "|": "'|'"}[sep]
+        raise ConfigError(f"{path}:1: the cells are separated by {name}, not commas (the header is one column, "
+                          f"{first[0][:60]!r}); save the file as CSV with commas between cells (Excel: CSV UTF-8), "
+                          "and decimals written with a point")
     for name in set(known):
         at = [i + 1 for i, h in enumerate(header) if h == name]
         if len(at) > 1:
@@ -250,6 +256,11 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",),
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{n}: not JSON ({exc.msg}); write one JSON object per line") from None
+        if not isinstance(row, dict):  # a JSON export ([{...}, {...}]) rather than JSON Lines, say
+            kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(row), "number")
+            raise ConfigError(f"{path}:{n}: a JSON {kind}, not an object; JSON Lines is one object per line, for "
+                              f'example {{"{required[0]}": "..."}} (a file of one JSON array: write each element '
+                              "on a line of its own)")
         said = isinstance(row, dict) and isinstance(row.get(required[0]), str) and row[required[0]].strip()
         needed = required + (unless_blank if said else ())
         missing = [k for k in needed if not isinstance(row, dict) or not isinstance(row.get(k), str)]

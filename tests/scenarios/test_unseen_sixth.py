@@ -164,3 +164,29 @@ def test_answer_handbook_markdown_front_matter_is_not_ingested_as_text(tmp_path)
     rule = tmp_path / "rule.md"
     rule.write_text("---\nRefunds take five days.\n---\nAsk at the desk.\n", encoding="utf-8")
     assert load(rule).sections[0][0].startswith("---\nRefunds take five days.")
+
+
+def test_a_file_separated_by_semicolons_or_tabs_says_so(tmp_path):
+    """Before: a catalogue saved by a European Excel (``;`` between cells) or a tab-separated export was
+    refused as missing every column, listing them all; now the error says what separates its cells."""
+    from examples.scenarios import _retail, fraud
+
+    for sep, name in ((";", "';'"), ("\t", "tabs")):
+        path = tmp_path / "cat.csv"
+        path.write_text(sep.join(["sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels"])
+                        + "\n" + sep.join(["A1", "Zöllner KG", "10,5", "20", "15", "Allegro"]) + "\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=rf"cat.csv:1: the cells are separated by {name}, not commas"):
+            _retail.read_catalogue(str(path))
+        with pytest.raises(ConfigError, match=rf"cat.csv:1: the cells are separated by {name}, not commas"):
+            fraud.read_transactions(str(path), labelled=False)
+
+
+def test_a_json_lines_file_written_as_one_json_array_says_so(tmp_path):
+    """Before: ``[{"text": "a"}, {"text": "b"}]`` (a JSON export, not JSON Lines) was refused with "field(s)
+    text missing or not text", which the file seems to have."""
+    from examples.scenarios._common import read_jsonl
+
+    path = tmp_path / "m.jsonl"
+    path.write_text('[{"text": "late again"}, {"text": "great food"}]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"m.jsonl:1: a JSON array, not an object; JSON Lines is one object per line"):
+        read_jsonl(str(path))
