@@ -246,8 +246,9 @@ def fraud(out: Path, n_train: int = 6000, n_later: int = 5000, seed: int = 6601,
                 else:  # at home, at night, on a new device: software keys
                     device, hour, cat, amount = 1, rng.randint(0, 4), "Software", amount * rng.uniform(1.5, 4)
             amount = round(amount, 2)
-            rows.append({"tx_id": "%08x-%04x-4%03x-%04x-%012x" % (rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12),
-                                                                   rng.getrandbits(16), rng.getrandbits(48)),
+            uuid = (f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4{rng.getrandbits(12):03x}-"
+                    f"{rng.getrandbits(16):04x}-{rng.getrandbits(48):012x}")
+            rows.append({"tx_id": uuid,
                          "customer_id": c["id"], "amount": f"{amount:.2f}" if k % 3 else f"{amount}",
                          "currency": c["cur"] if k % 7 else c["cur"].lower(), "merchant_category": cat,
                          "country": country, "home_country": c["home"], "hour": str(hour),

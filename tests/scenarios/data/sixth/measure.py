@@ -14,7 +14,9 @@ import unicodedata
 
 
 def output(path: str) -> dict:
-    text = open(path, encoding="utf-8").read()
+    from pathlib import Path
+
+    text = Path(path).read_text(encoding="utf-8")
     start = text.rindex("\ncompleted run")
     body = text[text.index("\n{", start) + 1:]
     return json.JSONDecoder().raw_decode(body)[0]
@@ -44,7 +46,8 @@ def pricing(out_path: str, catalogue: str, pos: str, vendor: str, change: str) -
         by_key.setdefault(s.strip().casefold(), []).append(s)
     flagged = set()
     for o in rows(pos):
-        sku = o["sku"] if o["sku"] in products else (by_key.get(o["sku"].casefold(), [None, None]) + [None])[0]
+        found = by_key.get(o["sku"].strip().casefold(), [])
+        sku = o["sku"] if o["sku"] in products else found[0] if len(found) == 1 else None
         status = " ".join(o["status"].replace("_", " ").replace("-", " ").lower().split())
         if sku in below and status in OPEN:
             flagged.add(o["po_id"])
