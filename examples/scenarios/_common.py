@@ -275,6 +275,23 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",),
     return rows
 
 
+_ORDINAL = re.compile(r"(\d{4})-?(\d{3})(?=$|T)")
+
+
+def iso_calendar(text: str) -> str:
+    """``text`` with an ISO 8601 ordinal date at its start (``2026-063``, ``2026063T10:15``: the 63rd day)
+    written as the calendar date (``2026-03-04``), for ``fromisoformat``, which reads week dates but not
+    these; anything else unchanged (a day past the year's last stays, for the caller's error). Before, an
+    ordinal date was refused as "not an ISO 8601 date" (sixth unseen-data round)."""
+    import calendar
+    from datetime import date, timedelta
+
+    m = _ORDINAL.match(text)
+    if m is None or not 1 <= int(m[2]) <= (366 if calendar.isleap(int(m[1])) else 365):
+        return text
+    return (date(int(m[1]), 1, 1) + timedelta(days=int(m[2]) - 1)).isoformat() + text[m.end():]
+
+
 FAMILIAR = 0.25
 """Below this share of known words (:func:`known_share`) a text goes to a person: the classifiers
 learned English over the English MiniLM, and are confidently wrong on other languages. Support: the

@@ -47,11 +47,11 @@ from typing import Any
 from podium import ConfigError, Workflow, ai
 
 try:
-    from ._common import path_of
+    from ._common import iso_calendar, path_of
     from ._retail import catalogue_skus, read_catalogue, read_purchase_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/pricing.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import path_of  # type: ignore[no-redef]
+    from _common import iso_calendar, path_of  # type: ignore[no-redef]
     from _retail import catalogue_skus, read_catalogue, read_purchase_orders, system  # type: ignore[no-redef]
 
 APPROVE_ABOVE_PCT = 20.0
@@ -132,7 +132,7 @@ def event(input: Any) -> dict[str, Any]:
                           "a number above -100 and at most 10000 (8 for +8%, -5 for a 5% cut)")
     effective = str(input.get("effective") or date.today().isoformat())
     try:  # passed on as the calendar date: "2027-W05-1" or "20270125" went to the ERP and the mail as typed
-        effective = date.fromisoformat(effective.strip()).isoformat()
+        effective = date.fromisoformat(iso_calendar(effective.strip())).isoformat()
     except ValueError:
         raise ConfigError(f'input field "effective" is {effective!r}; give an ISO date such as 2027-01-01') from None
     ceiling = approval_limit()

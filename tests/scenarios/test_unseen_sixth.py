@@ -190,3 +190,25 @@ def test_a_json_lines_file_written_as_one_json_array_says_so(tmp_path):
     path.write_text('[{"text": "late again"}, {"text": "great food"}]\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"m.jsonl:1: a JSON array, not an object; JSON Lines is one object per line"):
         read_jsonl(str(path))
+
+
+def test_ordinal_dates_of_iso_8601_are_read_where_an_iso_date_is(tmp_path):
+    """Before: ``2026-063`` (ISO 8601's ordinal date, the 63rd day; ``2026063`` in basic format) was refused
+    in an order time with "it must be an ISO 8601 date or time", and as pricing's ``effective`` and
+    recommend's ``today``, though week dates (``2026-W10-3``) were read. Day 366 of a common year is an
+    error naming the line."""
+    from datetime import UTC, datetime
+
+    from examples.scenarios import pricing, recommend
+    from examples.scenarios._retail import read_orders
+
+    path = tmp_path / "orders.csv"
+    path.write_text("customer_id,sku,ts\nC1,A,2026-063\nC1,B,2026063T10:15:00Z\nC2,A,2026-03-04T09:00\n", encoding="utf-8")
+    stamps = {(o["customer_id"], o["sku"]): o["ts"] for o in read_orders(str(path))}
+    assert stamps[("C1", "A")] == datetime(2026, 3, 4, tzinfo=UTC).timestamp()
+    assert stamps[("C1", "B")] == datetime(2026, 3, 4, 10, 15, tzinfo=UTC).timestamp()
+    assert pricing.event({"vendor": "acme", "change_pct": 5, "effective": "2027-032"})["effective"] == "2027-02-01"
+    assert recommend.options({"today": "2024366"})["today"].isoformat() == "2024-12-31"
+    path.write_text("customer_id,sku,ts\nC1,A,2026-366\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"orders.csv:2: column ts is '2026-366'"):
+        read_orders(str(path))
