@@ -66,10 +66,24 @@ def test_a_file_saved_in_a_windows_code_page_names_the_row_and_column():
         _common.read_jsonl(str(SIXTH / "feedback_cp1252.jsonl"))
 
 
-def test_sixth_round_generators_load_under_their_own_names():
+def test_sixth_round_generators_load_under_their_own_names_and_write_the_documented_formats(tmp_path):
+    """The round's generators, loaded as ``sixth_*``, write files the scenarios read as documented (a small
+    set here; ``make_data.py`` writes the measured ones)."""
+    from examples.scenarios import _churn_format, _retail, fraud
+
     data = generator("make_data")
-    text = generator("write_text")
-    assert data.__name__ == "sixth_make_data" and text.__name__ == "sixth_write_text"
+    assert data.__name__ == "sixth_make_data" and generator("write_text").__name__ == "sixth_write_text"
+    counts = data.fraud(tmp_path, n_train=400, n_later=200, seed=1)
+    train = fraud.read_transactions(str(tmp_path / "fraud6_train_1.csv"), labelled=True)
+    assert len(train) == 400 and sum(r["is_fraud"] for r in train) == counts["train_fraud"]
+    assert {r["currency"] for r in train} >= {"CHF", "PLN"} and all(len(r["tx_id"]) == 36 for r in train)
+    data.churn(tmp_path)
+    aside: list = []
+    assert len(_churn_format.read(str(tmp_path / "churn6_customers.csv"), labelled=None, aside=aside)) == 3996
+    assert len(aside) == 4
+    data.retail(tmp_path)
+    assert len(_retail.read_catalogue(str(tmp_path / "retail6_catalogue.csv"))) == 2400
+    assert len(_retail.read_orders(str(tmp_path / "retail6_orders.csv"))) > 8000
     assert json.loads((SIXTH / "support_tickets_dev.jsonl").read_bytes().decode().split("\r\n")[0])["label"]
 
 
