@@ -12,7 +12,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +136,19 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
         if file.stat().st_size > MAX_CSV_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_CSV_BYTES // 2**20} MB ({file.stat().st_size // 2**20} MB); "
                               "split it, or load it into a database and read it through a connector")
-        text = file.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}); save it as a UTF-8 CSV file") from None
+    text = _utf8(path, data, _csv_cell, "save it as a UTF-8 CSV file (Excel: Save As, CSV UTF-8)")
     records = _records(path, text)
     first = next(records, (1, []))[1]
     header = [h.strip().lower() for h in first]
+    if len(header) == 1 and (sep := next((c for c in (";", "\t", "|") if c in header[0]), None)):
+        # a European Excel saves ";" between cells, other exports tabs: every column was "missing"
+        name = {";": "';'", "\t": "tabs", "|": "'|'"}[sep]
+        raise ConfigError(f"{path}:1: the cells are separated by {name}, not commas (the header is one column, "
+                          f"{first[0][:60]!r}); save the file as CSV with commas between cells (Excel: CSV UTF-8), "
+                          "and decimals written with a point")
     for name in set(known):
         at = [i + 1 for i, h in enumerate(header) if h == name]
         if len(at) > 1:
@@ -150,22 +157,84 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
     return header, records
 
 
+def _csv_cell(text: str, index: int) -> str:
+    """Where character ``index`` of a CSV text is: the line its row starts on and the column (named by
+    the header), as ``"LINE: column N (NAME)"``."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] = []
+    end = 0
+    for record in reader:
+        line, end = end + 1, reader.line_num
+        header = header or [h.strip().lower() for h in record]
+        cells = [i for i, cell in enumerate(record) if "\ufffd" in cell]
+        if cells:
+            name = header[cells[0]] if cells[0] < len(header) else "beyond the header"
+            return f"{line}: column {cells[0] + 1} ({name}) is not UTF-8 ({record[cells[0]][:40]!r}"
+    return f"{end}: not UTF-8 ("
+
+
+def _json_field(text: str, index: int) -> str:
+    """As :func:`_csv_cell` for a JSON Lines text: the line and the field holding character ``index``."""
+    line = text.count("\n", 0, index) + 1
+    record = text.split("\n")[line - 1]
+    try:
+        row = json.loads(record)
+    except json.JSONDecodeError:
+        row = None
+    if isinstance(row, dict):
+        for key, value in row.items():
+            if "\ufffd" in json.dumps(value, ensure_ascii=False):
+                return f"{line}: field {key!r} is not UTF-8 ({str(value)[:40]!r}"
+    return f"{line}: not UTF-8 ({record.strip()[:40]!r}"
+
+
+def _utf8(path: str, data: bytes, where: Callable[[str, int], str], fix: str) -> str:
+    """``data`` decoded as UTF-8 (a byte-order mark is fine); otherwise an error naming the line and the
+    column or field of the first byte that is not UTF-8, with the text around it. Before, Python's
+    "can't decode byte 0xf6 in position 61" named neither: a file Excel saved as "CSV" or Notepad as "ANSI"
+    (Windows-1252) is refused at its first accented letter, and which one is the question."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise ConfigError(f"{path}: is UTF-16 text (Excel's \"Unicode Text\", Notepad's \"Unicode\"); {fix}") from None
+        text = data.decode("utf-8-sig", errors="replace")
+        start = len(data[:exc.start].decode("utf-8-sig", errors="replace"))
+        raise ConfigError(f"{path}:{where(text, start)}, byte 0x{data[exc.start]:02X}); the file was saved in "
+                          f"another encoding (Windows-1252, Latin-1...): {fix}") from None
+
+
 def _records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    end = 0
+    end, width = 0, 0
     try:
         for record in reader:
             line, end = end + 1, reader.line_num
-            if any(cell.strip() for cell in record):
-                yield line, record
+            if not any(cell.strip() for cell in record):
+                continue
+            if not width:
+                width = len(record)
+            elif len(record) > width and any(c.strip() for c in record[width:]):
+                # an unquoted comma (1,234.50; "Spade, ash handle") moved every later cell of the row one
+                # column on, and the cells beyond the header were dropped: read shifted, or blamed on a
+                # column that is right in the file. A comma ending every row (an empty last cell) is fine.
+                shown = ", ".join(repr(c) for c in record[:width + 2])
+                raise ConfigError(
+                    f"{path}:{line}: {len(record)} cells, but the header names {width} columns ({shown}...); a "
+                    'cell holding a comma must be in double quotes ("1,234.50", "Spade, ash handle"), or written '
+                    "without it (1234.50): fix this row")
+            yield line, record
     except csv.Error as exc:
         raise ConfigError(f"{path}:{end + 1}: not valid CSV ({exc}); a cell that starts with a quote must end "
                           'with one, and a quote inside it is written twice (""): check the quotes from this '
                           "line on") from None
 
 
-def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict[str, Any]]:
-    """Records of a JSON Lines file; each line must be an object with the ``required`` fields (text).
+def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",),
+               unless_blank: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """Records of a JSON Lines file; each line must be an object with the ``required`` fields (text), and
+    with the ``unless_blank`` ones too when its first required field is not blank (a blank message has no
+    topic).
     A UTF-8 byte-order mark and CRLF line ends are fine; only a line feed ends a record (a JSON
     string may hold U+2028 or U+0085 as they are). A file with no record is an error."""
     file = Path(path)
@@ -175,9 +244,10 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict
                               "per line)")
         if file.stat().st_size > MAX_JSONL_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_JSONL_BYTES // 2**20} MB; split it")
-        text = file.read_bytes().decode("utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = file.read_bytes()
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot be read ({exc}); save it as UTF-8 JSON Lines") from None
+    text = _utf8(path, data, _json_field, "save it as UTF-8 JSON Lines")
     rows = []
     for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
@@ -186,15 +256,40 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",)) -> list[dict
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigError(f"{path}:{n}: not JSON ({exc.msg}); write one JSON object per line") from None
-        missing = [k for k in required if not isinstance(row, dict) or not isinstance(row.get(k), str)]
+        if not isinstance(row, dict):  # a JSON export ([{...}, {...}]) rather than JSON Lines, say
+            kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(row), "number")
+            raise ConfigError(f"{path}:{n}: a JSON {kind}, not an object; JSON Lines is one object per line, for "
+                              f'example {{"{required[0]}": "..."}} (a file of one JSON array: write each element '
+                              "on a line of its own)")
+        said = isinstance(row, dict) and isinstance(row.get(required[0]), str) and row[required[0]].strip()
+        needed = required + (unless_blank if said else ())
+        missing = [k for k in needed if not isinstance(row, dict) or not isinstance(row.get(k), str)]
         if missing:
-            raise ConfigError(f"{path}:{n}: needs the text field(s) {', '.join(missing)}, "
-                              f'for example {{"{required[0]}": "..."}}')
+            example = ", ".join(f'"{k}": "..."' for k in required + unless_blank)
+            raise ConfigError(f"{path}:{n}: field(s) {', '.join(missing)} missing or not text; each line needs "
+                              f"{', '.join(required + unless_blank)}, for example {{{example}}}")
         rows.append(row)
     if not rows:
         raise ConfigError(f"{path}: no records (the file is empty); write one JSON object per line, for example "
                           f'{{"{required[0]}": "..."}}')
     return rows
+
+
+_ORDINAL = re.compile(r"(\d{4})-?(\d{3})(?=$|T)")
+
+
+def iso_calendar(text: str) -> str:
+    """``text`` with an ISO 8601 ordinal date at its start (``2026-063``, ``2026063T10:15``: the 63rd day)
+    written as the calendar date (``2026-03-04``), for ``fromisoformat``, which reads week dates but not
+    these; anything else unchanged (a day past the year's last stays, for the caller's error). Before, an
+    ordinal date was refused as "not an ISO 8601 date" (sixth unseen-data round)."""
+    import calendar
+    from datetime import date, timedelta
+
+    m = _ORDINAL.match(text)
+    if m is None or not 1 <= int(m[2]) <= (366 if calendar.isleap(int(m[1])) else 365):
+        return text
+    return (date(int(m[1]), 1, 1) + timedelta(days=int(m[2]) - 1)).isoformat() + text[m.end():]
 
 
 FAMILIAR = 0.25

@@ -16,10 +16,10 @@ from typing import Any
 from podium import ConfigError
 
 try:
-    from ._common import read_csv
+    from ._common import iso_calendar, read_csv
     from ._common import system as system  # the scenarios take it from here too
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import read_csv  # type: ignore[no-redef]
+    from _common import iso_calendar, read_csv  # type: ignore[no-redef]
     from _common import system as system  # type: ignore[no-redef]
 
 CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
@@ -160,7 +160,7 @@ def _timestamp(path: str, line: int, text: str) -> float:
                               "ISO 8601 date or time (2026-03-01T10:15:00)")
         return seconds
     try:
-        at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        at = datetime.fromisoformat(iso_calendar(text).replace("Z", "+00:00"))
     except ValueError:  # nan or inf as well: they would sort anywhere and make any order the "latest"
         raise ConfigError(f"{path}:{line}: column ts is {text!r}; it must be an ISO 8601 date or time "
                           "(2026-03-01 or 2026-03-01T10:15:00) or seconds since 1970") from None

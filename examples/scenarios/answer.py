@@ -102,6 +102,27 @@ def foreign_citations(text: str, given: int) -> list[str]:
     return sorted({m.group(0) for m in _MARKER.finditer(text) if not 1 <= int(m.group(0)[1:-1]) <= given})
 
 
+_CITED_HEADING = re.compile(r"\[(\d+)\]\s*#+\s*(.+)")
+
+
+def misattributed(text: str, passages: list[str]) -> list[str]:
+    """The citation markers of a draft that put a heading under a source whose passage does not hold it
+    (``[1] # Cancelling or moving a lesson`` when [1] is the insurance page and that heading is [2]'s):
+    the small model listed the sources' headings under the wrong numbers and wrote one invented sentence
+    after them ("...it is a legal requirement to pay for damages"), which was sent as the answer though
+    the page it cited says the opposite (sixth unseen-data round)."""
+    def plain(t: str) -> str:
+        return " ".join(re.findall(r"\w+", t.casefold()))
+
+    out = set()
+    for line in text.splitlines():
+        m = _CITED_HEADING.match(_LABEL.sub("", line, count=1))
+        n = int(m.group(1)) if m else 0
+        if m and 1 <= n <= len(passages) and plain(m.group(2)) not in plain(passages[n - 1]):
+            out.add(f"[{n}]")
+    return sorted(out)
+
+
 def moderator(path: str) -> EmbeddingClassifier:
     """The safe/unsafe classifier trained on the example requests at ``path`` (built once per file)."""
     if path not in _MODERATORS:
@@ -286,6 +307,9 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         elif foreign := foreign_citations(text, len(shown)):
             status, text, why = "withheld", HANDED_OVER, {
                 "withheld": f"the draft cites {', '.join(foreign)}, a source it was not given", "draft": text}
+        elif wrong := misattributed(text, [p["text"][:600] for p in shown]):
+            status, text, why = "withheld", HANDED_OVER, {
+                "withheld": f"the draft gives {', '.join(wrong)} another source's heading", "draft": text}
         elif cut_off(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was cut off inside a sentence",
                                                           "draft": text}

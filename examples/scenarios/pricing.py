@@ -34,6 +34,7 @@ sandbox company's): ``erp`` (openapi: ``updateProducts``, ``publishListings`` pe
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import re
 import sys
@@ -46,11 +47,11 @@ from typing import Any
 from podium import ConfigError, Workflow, ai
 
 try:
-    from ._common import path_of
+    from ._common import iso_calendar, path_of
     from ._retail import catalogue_skus, read_catalogue, read_purchase_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/pricing.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import path_of  # type: ignore[no-redef]
+    from _common import iso_calendar, path_of  # type: ignore[no-redef]
     from _retail import catalogue_skus, read_catalogue, read_purchase_orders, system  # type: ignore[no-redef]
 
 APPROVE_ABOVE_PCT = 20.0
@@ -131,7 +132,7 @@ def event(input: Any) -> dict[str, Any]:
                           "a number above -100 and at most 10000 (8 for +8%, -5 for a 5% cut)")
     effective = str(input.get("effective") or date.today().isoformat())
     try:  # passed on as the calendar date: "2027-W05-1" or "20270125" went to the ERP and the mail as typed
-        effective = date.fromisoformat(effective.strip()).isoformat()
+        effective = date.fromisoformat(iso_calendar(effective.strip())).isoformat()
     except ValueError:
         raise ConfigError(f'input field "effective" is {effective!r}; give an ISO date such as 2027-01-01') from None
     ceiling = approval_limit()
@@ -382,13 +383,19 @@ async def alert(ctx, analyse, approve, catalogue, flag) -> dict[str, Any]:
             "message_id": sent.get("message_id") if isinstance(sent, dict) else None}
 
 
+def names(vendors: list[str]) -> str:
+    """Vendor names for a message, each in double quotes: joined by commas alone, ``Ferretería del Norte,
+    S.A. de C.V., GreenThumb (UK) Ltd`` read as four vendors (sixth unseen-data round)."""
+    return ", ".join(json.dumps(v, ensure_ascii=False) for v in vendors)
+
+
 @workflow.step
 async def outcome(analyse, approve, catalogue, flag, alert) -> dict[str, Any]:
     """What was decided and what each system was told."""
     ev = analyse["event"]
     if not analyse["vendor_found"]:
         message = (f"vendor {ev['vendor']!r} is not in the catalogue; nothing was changed "
-                   f"(its vendors are: {', '.join(analyse['vendors'])})")
+                   f"(its vendors are: {names(analyse['vendors'])})")
     elif not approve["approved"]:
         message = f"the change was not approved (by {approve['by']}); nothing was changed"
     else:

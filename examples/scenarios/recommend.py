@@ -38,11 +38,11 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import flag, number, path_of
+    from ._common import flag, iso_calendar, number, path_of
     from ._retail import read_catalogue, read_inventory, read_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/recommend.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import flag, number, path_of  # type: ignore[no-redef]
+    from _common import flag, iso_calendar, number, path_of  # type: ignore[no-redef]
     from _retail import read_catalogue, read_inventory, read_orders, system  # type: ignore[no-redef]
 
 DELIVERY_DAYS = {"rotterdam": 1, "leipzig": 2, "lyon": 3, "digital": 0}
@@ -142,7 +142,7 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
     default = number(input, "default_delivery_days", DEFAULT_DELIVERY_DAYS, low=0, high=MAX_DELIVERY_DAYS, whole=True,
                      hint=f"whole days >= 0 and at most {MAX_DELIVERY_DAYS}")
     try:
-        today = date.fromisoformat(str(input.get("today") or date.today().isoformat()))
+        today = date.fromisoformat(iso_calendar(str(input.get("today") or date.today().isoformat())))
     except ValueError:
         raise ConfigError(f'input field "today" is {input.get("today")!r}; give an ISO date such as 2026-12-01') from None
     days = {**DELIVERY_DAYS, **{str(w).casefold(): v for w, v in given.items()}}

@@ -97,6 +97,22 @@ def _markdown_title(text: str) -> str | None:
     return None
 
 
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n((?:[^\n]*\n)*?)(?:---|\.\.\.)[ \t]*(?:\n|\Z)")
+_YAML_LINE = re.compile(r"[\w-]+\s*:|\s|-\s|#|$")
+
+
+def _front_matter(text: str) -> tuple[str, str | None]:
+    """A Markdown text without its YAML front matter (the ``---`` block of ``title:``, ``author:``... that
+    static-site generators put first), and the front matter's ``title``. Before, the block was ingested
+    as the page's first passage ("title: Driving lessons author: office updated: 2026-10-01"). A ``---``
+    rule around ordinary paragraphs is not front matter and stays."""
+    m = _FRONT_MATTER.match(text)
+    if m is None or not all(_YAML_LINE.match(line) for line in m.group(1).splitlines()):
+        return text, None
+    found = re.search(r"^title\s*:\s*(.+?)\s*$", m.group(1), re.MULTILINE)
+    return text[m.end():].lstrip("\n"), found.group(1).strip("\"'") if found else None
+
+
 def pdf_pages(path: str | os.PathLike[str] | io.BytesIO) -> tuple[list[str], str | None]:
     try:
         from pypdf import PdfReader
@@ -172,7 +188,8 @@ def from_text(
         return Document(source=source, title=title or found or default_title or source, type="html",
                         sections=[(text, {})])  # fmt: skip
     if type == "markdown":
-        title = title or _markdown_title(raw)
+        raw, given = _front_matter(raw)
+        title = title or _markdown_title(raw) or given
     return Document(source=source, title=title or default_title or source, type=type, sections=[(raw, {})])
 
 

@@ -89,5 +89,5 @@ async def test_a_bad_messages_file_fails_with_its_line(tmp_path, monkeypatch):
     bad = tmp_path / "m.jsonl"
     bad.write_text('{"text": "fine"}\n{"message": "wrong field"}\n')
     async with Client(f"sqlite:///{tmp_path}/p.db") as c:
-        with pytest.raises(RunFailed, match=r"m.jsonl:2: needs the text field\(s\) text"):
+        with pytest.raises(RunFailed, match=r"m.jsonl:2: field\(s\) text missing or not text"):
             await c.run(feedback.workflow, {"messages": str(bad)})

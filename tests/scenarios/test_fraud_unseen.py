@@ -86,7 +86,7 @@ def test_unreadable_files_are_clear_errors(tmp_path):
 
     latin = tmp_path / "latin1.csv"
     latin.write_bytes((",".join(HEADER) + "\nT1,J\xfcrgen,5,EUR,grocery,DE,DE,3,0,1,0\n").encode("latin-1"))
-    with pytest.raises(ConfigError, match="latin1.csv: cannot be read .*UTF-8"):
+    with pytest.raises(ConfigError, match=r"latin1.csv:2: column 2 \(customer_id\) is not UTF-8 .*J.rgen.*UTF-8"):
         fraud.read_transactions(str(latin), labelled=True)
     with pytest.raises(ConfigError, match="not a regular file"):
         fraud.read_transactions(str(tmp_path), labelled=True)

@@ -41,7 +41,7 @@ def test_unreadable_or_empty_files_are_clear_errors(tmp_path):
         read_jsonl(str(tmp_path))
     latin = tmp_path / "latin.jsonl"
     latin.write_bytes('{"text": "M\xfcll"}\n'.encode("latin-1"))
-    with pytest.raises(ConfigError, match="latin.jsonl: cannot be read .*UTF-8"):
+    with pytest.raises(ConfigError, match=r"latin.jsonl:1: field .text. is not UTF-8 .*M.ll.*UTF-8"):
         read_jsonl(str(latin))
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n\n")
@@ -49,7 +49,7 @@ def test_unreadable_or_empty_files_are_clear_errors(tmp_path):
         read_jsonl(str(empty))
     bad = _write(tmp_path / "bad.jsonl", [LINES[0]])
     bad.write_text(bad.read_text(encoding="utf-8-sig") + '{"text": 5}\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"bad.jsonl:2: needs the text field\(s\) text"):
+    with pytest.raises(ConfigError, match=r"bad.jsonl:2: field\(s\) text missing or not text"):
         read_jsonl(str(bad))
 
 
