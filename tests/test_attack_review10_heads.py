@@ -1,0 +1,102 @@
+"""The names the log set kill switches and policies on, attacked (tenth session review).
+
+The attacker can write the database but does not hold the audit key (docs/status.md, "Review of
+the tenth session's changes (tenth session)")."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import pytest
+
+from podium import Client, KillSwitchActive, Workflow
+
+STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
+
+
+async def _root(url: str) -> str:
+    async with Client(url) as c:
+        await c.governance.create_user("root", ["admin"])
+        return str(await c.governance.create_token("root"))
+
+
+def _pay() -> Workflow:
+    wf = Workflow("pay")
+
+    @wf.step
+    def pay(input: Any) -> Any:
+        return input
+
+    return wf
+
+
+def _sql(url: str, *statements: str) -> None:
+    """The attacker's statements, straight to the database."""
+    if url.startswith("sqlite:///"):
+        db = sqlite3.connect(url[len("sqlite:///") :])
+        for s in statements:
+            db.executescript(s)
+        db.commit()
+        db.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for s in statements:
+            conn.execute(s)
+
+
+_FAKE = (
+    "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) "
+    "VALUES (9000000000000000000, 1, 'x', 'killswitch.clear', 'workflow:pay', '{}', 'x', 'x')"
+)
+
+
+@STORES
+async def test_attack_a_planted_newest_entry_hides_a_switch_set_while_an_engine_runs(store_url: str) -> None:
+    """An unsigned entry numbered past every seq the store will give held a target's newest entry
+    still, so an engine running then never looked the name up again: a switch an admin set elsewhere,
+    whose row the attacker kept out of the store, did not hold there."""
+    url = store_url
+    root = await _root(url)
+    wf = _pay()
+    _sql(url, _FAKE)
+    async with Client(url, token=root, workflows=[wf]) as running:
+        assert await running.run(wf, 1) == 1
+        async with Client(url, token=root) as admin:
+            await admin.set_switch("workflow", "pay", reason="incident 42")
+        _sql(url, "DELETE FROM kv WHERE ns = 'switches'")
+        await running.governance.refresh()
+        with pytest.raises(KillSwitchActive, match="incident 42"):
+            await running.start(wf, 2)
+
+
+@STORES
+async def test_attack_many_planted_names_cost_an_engine_one_read_not_one_per_name(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unsigned entries on many made-up targets cost every engine one query per name at its start,
+    and again on each refresh after one UPDATE renumbered them (20,000 names: 20 s per engine start
+    on PostgreSQL); they now cost one read of the governing entries."""
+    url = store_url
+    root = await _root(url)
+    values = ", ".join(f"({10_000_000 + i}, 1, 'x', 'killswitch.set', 'workflow:f{i}', '{{}}', 'x', 'x')" for i in range(300))
+    _sql(url, f"INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES {values}")
+    from podium.storage.postgres import PostgresStore
+    from podium.storage.sqlite import SQLiteStore
+
+    looked: list[str] = []
+    for cls in (SQLiteStore, PostgresStore):
+        real = cls.audit_for
+
+        async def audit_for(self: Any, target: str, real: Any = real) -> Any:
+            looked.append(target)
+            return await real(self, target)
+
+        monkeypatch.setattr(cls, "audit_for", audit_for)
+    async with Client(url, token=root) as c:
+        assert len(looked) < 20, len(looked)
+        assert "workflow:f7" not in await c.switches()
+        looked.clear()
+        _sql(url, "UPDATE audit SET seq = seq + 1000000 WHERE actor = 'x'")
+        await c.governance.refresh()
+        assert len(looked) < 20, len(looked)
