@@ -436,6 +436,12 @@ def check_url_form(url: str) -> None:
     if not all(ch.isalnum() or ch in "+.-" for ch in head):
         return
     path = rest.lstrip("/")
+    if "@" in path:  # postgresql:/user:password@host/db: the password is not shown back
+        shown = re.sub(r"^([^:@/]*):[^/]*@", r"\1:***@", path)
+        raise ConfigError(
+            f"store URL '{head}:{rest[: len(rest) - len(path)]}{shown}' has the scheme {head!r} but not '://' after it, so it is no store URL: "
+            f"write postgresql://{shown}"
+        )
     raise ConfigError(
         f"store URL {url!r} has the scheme {head!r} but not '://' after it, so it is no store URL: write "
         f"sqlite:////{path} for an absolute path, sqlite:///{path} for one relative to the working folder, "

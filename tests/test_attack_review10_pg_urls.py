@@ -34,3 +34,15 @@ async def test_attack_an_unreadable_memory_tables_url_names_no_password(url: str
     with pytest.raises(ConfigError) as caught:
         await db.open()
     assert "Secret" not in str(caught.value) and "invalid" in str(caught.value), caught.value
+
+
+@pytest.mark.parametrize("url", ["postgresql:/podium:Sup3rSecret@db.internal/podium", "postgres:podium:Sup3rSecret@db/podium"])
+def test_attack_a_store_url_without_its_slashes_names_no_password(url: str) -> None:
+    """A PostgreSQL URL missing the '//' was refused with the URL as given, password and all, and
+    a suggestion to use it as a SQLite path; it now names the scheme to fix, without the password."""
+    from podium._sqldb import check_url_form
+
+    with pytest.raises(ConfigError) as caught:
+        check_url_form(url)
+    said = str(caught.value)
+    assert "Secret" not in said and "postgresql://" in said and "not '://'" in said, said
