@@ -725,12 +725,13 @@ class SQLiteStore(SQLiteErasure, Store):
             db.execute("ROLLBACK")
             raise
 
+    # No INDEXED BY: a store opened unmigrated (podium db upgrade checks its caller first) lacks the
+    # index; SQLite picks it where it exists (+seq: sorting the few rows beats scanning them all in order).
     async def governing_heads(self) -> dict[str, str]:
-        return governing_stamps(self.db.execute(f"SELECT target, seq FROM audit INDEXED BY audit_governing WHERE {GOVERNING}"))
+        return governing_stamps(self.db.execute(f"SELECT target, seq FROM audit WHERE {GOVERNING}"))
 
     async def governing_entries(self) -> list[AuditEntry]:
-        rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit INDEXED BY audit_governing WHERE {GOVERNING} ORDER BY seq")
-        return [entry_from_row(r) for r in rows]
+        return [entry_from_row(r) for r in self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {GOVERNING} ORDER BY +seq")]
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = ? ORDER BY seq", (target,))
