@@ -100,3 +100,40 @@ async def test_attack_many_planted_names_cost_an_engine_one_read_not_one_per_nam
         _sql(url, "UPDATE audit SET seq = seq + 1000000 WHERE actor = 'x'")
         await c.governance.refresh()
         assert len(looked) < 20, len(looked)
+
+
+async def test_attack_a_switch_row_deleted_before_a_migration_still_holds_on_the_target(tmp_path: Any) -> None:
+    """``podium db migrate-to`` carried a kill switch or policy only if its row was there to copy:
+    one the attacker deleted from the source (still in force there, the log says so) was simply not
+    on the target, whose engines then ran the switched-off workflow without its policy."""
+    import os
+    import subprocess
+    import sys
+
+    from podium import Policy
+
+    path, target = tmp_path / "p.db", tmp_path / "t.db"
+    url = f"sqlite:///{path}"
+    root = await _root(url)
+    wf = _pay()
+    async with Client(url, token=root) as c:
+        await c.set_switch("workflow", "pay", reason="incident 42")
+        await c.set_policy("pay", Policy(max_run_tokens=10))
+    _sql(url, "DELETE FROM kv WHERE ns IN ('switches', 'policies')")
+    env = {**os.environ, "PODIUM_TOKEN": root, "PODIUM_DB": url}
+    moved = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", f"sqlite:///{target}"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    async with Client(f"sqlite:///{target}", token=root, workflows=[wf]) as c:
+        with pytest.raises(KillSwitchActive, match="incident 42"):
+            await c.start(wf, 1)
+        policy = c.policy_for("pay")
+        assert policy is not None and policy.max_run_tokens == 10
+    env["PODIUM_DB"] = f"sqlite:///{target}"
+    verify = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", "audit", "verify"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert verify.returncode == 0, verify.stdout + verify.stderr
