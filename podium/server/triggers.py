@@ -166,6 +166,7 @@ class Triggers:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._broken: dict[str, str] = {}
+        self._unnamed: set[str] = set()  # watched files whose names are not UTF-8, logged once each
         self._undeployable: set[tuple[str, str]] = set()
         """Deployed (name, version)s that did not load (logged once)."""
         self._inflight: dict[str, asyncio.Future[str]] = {}
@@ -515,7 +516,10 @@ class Triggers:
         try:
             path.encode()
         except UnicodeEncodeError:  # bytes os.listdir could not decode: no store or JSON holds them
-            raise ConfigError(f"file {os.fsencode(path)!r}: its name is not UTF-8, so no run can be given its path; rename it") from None
+            if path not in self._unnamed:  # named in the log only: the audit log cannot forget a name
+                self._unnamed.add(path)
+                log.error("watched file %r: its name is not UTF-8, so no run can be given its path; rename it", os.fsencode(path))
+            raise ConfigError("a file whose name is not UTF-8 (named in the server's log) is left: rename it") from None
         try:
             st = os.stat(path)
         except FileNotFoundError:  # taken away since the listing
