@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from podium import Client, KillSwitchActive, Workflow
+from podium import Client, KillSwitchActive, Policy, Workflow
 
 STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
 
@@ -110,7 +110,6 @@ async def test_attack_a_switch_row_deleted_before_a_migration_still_holds_on_the
     import subprocess
     import sys
 
-    from podium import Policy
 
     path, target = tmp_path / "p.db", tmp_path / "t.db"
     url = f"sqlite:///{path}"
@@ -137,3 +136,22 @@ async def test_attack_a_switch_row_deleted_before_a_migration_still_holds_on_the
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+async def test_a_refresh_reads_the_governing_stamps_once(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switches and the policies share one read of the stamps per refresh (it is linear in the
+    governing entries, planted ones included: two reads doubled what they cost every engine)."""
+    async with Client(store_url) as c:
+        await c.set_switch("workflow", "pay", reason="r")
+        await c.set_policy("pay", Policy(max_run_tokens=3))
+        reads: list[int] = []
+        real = c.store.governing_heads
+
+        async def heads() -> Any:
+            reads.append(1)
+            return await real()
+
+        monkeypatch.setattr(c.store, "governing_heads", heads)
+        await c.governance.refresh()
+        assert len(reads) == 1
+        assert "workflow:pay" in c.governance.switch_cache and c.policy_for("pay") is not None
