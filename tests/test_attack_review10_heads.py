@@ -155,3 +155,34 @@ async def test_a_refresh_reads_the_governing_stamps_once(store_url: str, monkeyp
         await c.governance.refresh()
         assert len(reads) == 1
         assert "workflow:pay" in c.governance.switch_cache and c.policy_for("pay") is not None
+
+
+@STORES
+async def test_many_switches_and_policies_read_at_once_are_the_signed_ones(store_url: str) -> None:
+    """The one read of every governing entry (more names than ONE_READ) gives what a lookup per name
+    did: the newest signed entry of each, planted ones ignored, rows deleted or not."""
+    from podium.governance.backed import ONE_READ
+
+    url = store_url
+    root = await _root(url)
+    n = ONE_READ + 4
+    async with Client(url, token=root) as c:
+        for i in range(n):
+            await c.set_switch("workflow", f"w{i}", reason=f"r{i}")
+            await c.set_policy(f"w{i}", Policy(max_run_tokens=i + 1))
+        for i in range(0, n, 3):
+            await c.clear_switch("workflow", f"w{i}")
+            await c.set_policy(f"w{i}", None)
+    planted = "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES ({}, 1, 'x', '{}', 'workflow:w{}', '{}', 'x', 'x')"
+    _sql(
+        url,
+        "DELETE FROM kv WHERE ns IN ('switches', 'policies')",
+        planted.format(8_000_000_000_000_000_000, "killswitch.clear", 1, '{"reason": "x"}'),
+        planted.format(8_000_000_000_000_000_001, "policy.set", 3, "{}"),
+    )
+    async with Client(url, token=root) as c:
+        on = await c.switches()
+        assert set(on) == {f"workflow:w{i}" for i in range(n) if i % 3}, sorted(on)
+        assert on["workflow:w1"]["reason"] == "r1"
+        policies = await c.policies()
+        assert {k: p.max_run_tokens for k, p in policies.items()} == {f"w{i}": i + 1 for i in range(n) if i % 3}
