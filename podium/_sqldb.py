@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -190,6 +191,19 @@ PG_KEEPALIVES = {"keepalives": "1", "keepalives_idle": "10", "keepalives_interva
 PG_TCP_USER_TIMEOUT_MS = "30000"
 
 
+def without_password(text: str, url: str) -> str:
+    """``text`` (a libpq message about ``url``) with the URL's password, as written and decoded,
+    made ``***``: libpq echoes a token it cannot read (a bare ``%`` or space in a pasted password)
+    or the whole URI, and such a message goes to terminals, logs and CI output."""
+    from urllib.parse import unquote
+
+    found = re.findall(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:([^/?#]*)@", url)
+    found += [quoted or plain for quoted, plain in re.findall(r"(?i)\bpassword\s*=\s*(?:'([^']*)'|([^\s&]*))", url)]
+    for secret in sorted({s for s in found if s}, key=len, reverse=True):
+        text = text.replace(secret, "***").replace(unquote(secret), "***")
+    return text
+
+
 def pg_conninfo(url: str, params: dict[str, Any], **defaults: str) -> str:
     """``url`` as a libpq conninfo with :data:`PG_KEEPALIVES` (and ``tcp_user_timeout`` where this
     libpq has it) plus ``defaults``, each where ``params`` (the URL's own) does not set it."""
@@ -360,7 +374,10 @@ class PostgresDatabase(Database):
         try:
             conninfo = pg_conninfo(self.url, conninfo_to_dict(self.url), application_name="podium-memory")
         except Exception as exc:  # psycopg.ProgrammingError: a URL libpq cannot parse
-            raise ConfigError(f"invalid PostgreSQL URL for memory tables: {exc}") from exc
+            raise ConfigError(
+                f"invalid PostgreSQL URL for memory tables: {without_password(str(exc).strip(), self.url)}; percent-encode "
+                "a password's special characters (% is %25, a space %20, @ %40): postgresql://user:password@host:5432/database"
+            ) from exc
         pool = AsyncConnectionPool(
             conninfo,
             kwargs={"autocommit": True},
@@ -374,7 +391,7 @@ class PostgresDatabase(Database):
             await pool.open(wait=True, timeout=15)
         except Exception as exc:
             await pool.close()
-            raise ConfigError(f"cannot connect to PostgreSQL for memory tables: {exc}") from exc
+            raise ConfigError(f"cannot connect to PostgreSQL for memory tables: {without_password(str(exc), self.url)}") from exc
         self._pool = pool
 
     async def _disconnect(self) -> None:
@@ -419,6 +436,12 @@ def check_url_form(url: str) -> None:
     if not all(ch.isalnum() or ch in "+.-" for ch in head):
         return
     path = rest.lstrip("/")
+    if "@" in path:  # postgresql:/user:password@host/db: the password is not shown back
+        shown = re.sub(r"^([^:@/]*):[^/]*@", r"\1:***@", path)
+        raise ConfigError(
+            f"store URL '{head}:{rest[: len(rest) - len(path)]}{shown}' has the scheme {head!r} but not '://' after it, so it is no store URL: "
+            f"write postgresql://{shown}"
+        )
     raise ConfigError(
         f"store URL {url!r} has the scheme {head!r} but not '://' after it, so it is no store URL: write "
         f"sqlite:////{path} for an absolute path, sqlite:///{path} for one relative to the working folder, "

@@ -10,7 +10,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,6 +236,18 @@ GENESIS = "0" * 64
 #: index of their entries' targets, so an engine finds every switch and policy the log set even when
 #: its row was deleted from the store (``Store.governing_heads``).
 GOVERNING_ACTIONS = ("killswitch.set", "killswitch.clear", "policy.set")
+
+
+def governing_stamps(rows: Iterable[tuple[str, int]]) -> dict[str, str]:
+    """Per target of ``rows`` (target, seq of one of its governing entries), the SHA-256 of its
+    seqs in ascending order joined by commas: the stamp ``Store.governing_heads`` gives, which
+    changes whenever an entry is added to the target, removed or renumbered. Not the newest seq:
+    an entry planted with a seq past every one the store will give (PostgreSQL draws them from a
+    sequence) would stay the newest, and hide each entry written after it."""
+    seqs: dict[str, list[int]] = {}
+    for target, seq in rows:
+        seqs.setdefault(target, []).append(int(seq))
+    return {t: hashlib.sha256(",".join(map(str, sorted(s))).encode()).hexdigest() for t, s in seqs.items()}
 #: The shared chain of the audit log that anchors every writer's chain (see podium/storage/_audit.py).
 ANCHOR_CHAIN = "anchors"
 #: The action of an anchor entry: its target is the chain it anchors, its data that chain's head.

@@ -105,12 +105,17 @@ async def test_a_cleared_switch_costs_no_lookup_at_each_refresh(store_url: str, 
 
 
 async def test_governing_heads_name_each_switch_and_policy_target_with_its_newest_entry(store_url: str) -> None:
-    """The store's index of governing entries, on every store (memory, SQLite, PostgreSQL)."""
+    """The store's index of governing entries, on every store (memory, SQLite, PostgreSQL): each
+    target with a stamp of its entries' seqs (review: not the newest seq, which a planted entry
+    could hold still), and the entries themselves in one read."""
+    from podium.records import GOVERNING_ACTIONS, governing_stamps
+
     async with Client(store_url) as c:
         await c.set_switch("workflow", "pay", reason="r")
         await c.set_policy("pay", Policy(max_run_tokens=3))
         await c.clear_switch("workflow", "pay")
         await c.set_switch("kind", "llm", reason="r")
         heads = await c.store.governing_heads()
-        newest = {e.target: e.seq for e in await c.store.read_audit() if e.action in ("killswitch.set", "killswitch.clear", "policy.set")}
-        assert heads == newest and set(heads) == {"workflow:pay", "kind:llm"}
+        governing = [e for e in await c.store.read_audit() if e.action in GOVERNING_ACTIONS]
+        assert heads == governing_stamps((e.target, e.seq) for e in governing) and set(heads) == {"workflow:pay", "kind:llm"}
+        assert [e.seq for e in await c.store.governing_entries()] == [e.seq for e in governing]

@@ -101,31 +101,45 @@ def switch_problem(key: str, row: Any, entry: AuditEntry | None) -> str | None:
     )
 
 
-async def _last(store: Store, target: str, actions: Iterable[str]) -> AuditEntry | None:
-    keys = store.audit_keys.all()
-    found = [e for e in await store.audit_for(target) if e.action in actions and entry_signed(e, keys)]
-    return found[-1] if found else None
+#: More names than this to look up at once (an engine's first refresh; many entries planted on
+#: made-up targets, or renumbered): one read of every governing entry, not one query per name.
+ONE_READ = 8
+
+
+async def _lasts(store: Store, targets: list[str], actions: Iterable[str]) -> dict[str, AuditEntry]:
+    """Per target, its newest signed entry of ``actions`` (targets without one: left out)."""
+    keys, wanted, out = store.audit_keys.all(), set(targets), {}
+    if len(targets) > ONE_READ:
+        entries = [e for e in await store.governing_entries() if e.target in wanted]
+    else:
+        entries = [e for t in targets for e in await store.audit_for(t)]
+    for e in sorted(entries, key=lambda e: e.seq):
+        if e.action in actions and entry_signed(e, keys):
+            out[e.target] = e
+    return out
 
 
 async def in_force(
     store: Store, rows: Mapping[str, str], seen: dict[str, tuple[Any, Any]], *, policies: bool, known: Iterable[str] = (),
-    heads: Mapping[str, int] | None = None,
+    heads: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The policies (``policies``) or kill switches in force, by name: each row read, each one read
     before (``seen``, updated), each name ``known`` in force and each one the log ever set (``heads``:
     :meth:`Store.governing_heads`, by target) looked up in the log. A name is looked up again only
-    when its row or its target's newest governing entry changed."""
+    when its row or its target's stamp of governing entries changed."""
     out: dict[str, Any] = {}
     heads = heads or {}
-    logged = {t[len("workflow:"):] if policies else t: seq for t, seq in heads.items() if not policies or t.startswith("workflow:")}
-    for name in sorted(set(rows) | set(seen) | set(known) | set(logged)):
+    logged = {t[len("workflow:"):] if policies else t: stamp for t, stamp in heads.items() if not policies or t.startswith("workflow:")}
+    names = sorted(set(rows) | set(seen) | set(known) | set(logged))
+    stale = [n for n in names if n not in seen or seen[n][0] != (rows.get(n), logged.get(n))]
+    last = await _lasts(store, [f"workflow:{n}" if policies else n for n in stale], POLICY_ACTIONS if policies else SWITCH_ACTIONS)
+    for name in names:
         text = rows.get(name)
         stamp = (text, logged.get(name))
         if name in seen and seen[name][0] == stamp:
             value = seen[name][1]
         else:
-            target = f"workflow:{name}" if policies else name
-            entry = await _last(store, target, POLICY_ACTIONS if policies else SWITCH_ACTIONS)
+            entry = last.get(f"workflow:{name}" if policies else name)
             row = _loads(text)
             problem = policy_problem(name, row, entry) if policies else switch_problem(name, row, entry)
             if problem:

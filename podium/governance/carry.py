@@ -8,7 +8,8 @@ saying what the source's log backs (``user.put``, ``role.put``, ``policy.set``, 
 made active, each with ``migrated_from``), made by whoever ran the migration; a
 ``workflow.deploy`` keeps its deployer (its triggers start runs as them) and names the
 migration's maker as ``migrated_by``. A row the source's log does not back is taken out of the
-target and named. Token rows are sealed with the audit key, which both stores share on this host;
+target and named; a policy or kill switch the source's log holds in force whose row was deleted
+there (still in force in the source) is written into the target all the same. Token rows are sealed with the audit key, which both stores share on this host;
 a row of an earlier release that the source's log backs is sealed on the way.
 """
 
@@ -60,15 +61,20 @@ async def carry_over(src: Store, dst: Store, copied: Mapping[str, Sequence[str]]
             await drop(accounts.TOKENS, key, problem or accounts.UNREADABLE)
         elif accounts.unseal_token(dst, key, text) is None:
             await dst.kv_put(accounts.TOKENS, key, accounts.seal_token(dst, key, rec))
-    policies = await backed.in_force(src, await src.kv_list(POLICIES), {}, policies=True)
-    for name in copied.get(POLICIES, ()):
+    # every one the source's log holds in force, its row copied or not (deleted from the source, it
+    # is still in force there: backed.in_force), unless the target has a row of its own
+    heads = await src.governing_heads()
+    policies = await backed.in_force(src, await src.kv_list(POLICIES), {}, policies=True, heads=heads)
+    switches = await backed.in_force(src, await src.kv_list(backed.SWITCHES), {}, policies=False, heads=heads)
+    unrowed = {ns: [k for k in logged if k not in copied.get(ns, ()) and await dst.kv_get(ns, k) is None]
+               for ns, logged in ((POLICIES, policies), (backed.SWITCHES, switches))}  # fmt: skip
+    for name in [*copied.get(POLICIES, ()), *unrowed[POLICIES]]:
         if name not in policies:
             await drop(POLICIES, name, f"the policy of {name!r}: no signed policy.set entry of {where} backs it")
             continue
         await dst.kv_put(POLICIES, name, policies[name].to_json())
         await gov.record("policy.set", f"workflow:{name}", actor=actor, policy=json.loads(policies[name].to_json()), migrated_from=where)
-    switches = await backed.in_force(src, await src.kv_list(backed.SWITCHES), {}, policies=False)
-    for key in copied.get(backed.SWITCHES, ()):
+    for key in [*copied.get(backed.SWITCHES, ()), *unrowed[backed.SWITCHES]]:
         value = switches.get(key)
         if value is None:
             await drop(backed.SWITCHES, key, f"kill switch {key}: no signed killswitch.set entry of {where} backs it")

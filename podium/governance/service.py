@@ -529,12 +529,13 @@ class Governance:
                 woken += 1
         return woken
 
-    async def switches(self) -> dict[str, dict[str, Any]]:
-        """The kill switches in force: as the signed log set them (:mod:`.backed`), or as stored with auditing off."""
+    async def switches(self, heads: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+        """The kill switches in force: as the signed log set them (:mod:`.backed`; ``heads``: the store's
+        governing stamps when just read), or as stored with auditing off."""
         rows = await self.store.kv_list(SWITCHES)
         if not self.audit_enabled:
             return {k: json.loads(v) for k, v in rows.items()}
-        heads = await self.store.governing_heads()
+        heads = heads if heads is not None else await self.store.governing_heads()
         return await backed.in_force(self.store, rows, self._checked.switches, policies=False, known=self.switch_cache, heads=heads)
 
     def check_startable(self, workflow: str) -> None:  # raises KillSwitchActive: no new run (start, fork)
@@ -576,8 +577,9 @@ class Governance:
 
     async def refresh(self) -> None:
         """Reload kill switches and policies from the store (other processes may have changed them)."""
-        self.switch_cache = await self.switches()
-        self.policy_cache = await self.policies()
+        heads = await self.store.governing_heads() if self.audit_enabled else None  # one read for both
+        self.switch_cache = await self.switches(heads)
+        self.policy_cache = await self.policies(heads)
         self.users_exist = self.users_exist or bool(await self.store.kv_list(USERS))  # once some, for good
 
     async def apply_switches(self) -> None:
@@ -607,12 +609,13 @@ class Governance:
         await self.store.kv_put(POLICIES, workflow, stored)
         self.policy_cache = await self.policies()
 
-    async def policies(self) -> dict[str, Policy]:
-        """The policies in force: as the signed log set them (:mod:`.backed`), or as stored with auditing off."""
+    async def policies(self, heads: dict[str, str] | None = None) -> dict[str, Policy]:
+        """The policies in force: as the signed log set them (:mod:`.backed`; ``heads`` as for
+        :meth:`switches`), or as stored with auditing off."""
         rows = await self.store.kv_list(POLICIES)
         if not self.audit_enabled:
             return {k: Policy.from_json(v) for k, v in rows.items()}
-        heads = await self.store.governing_heads()
+        heads = heads if heads is not None else await self.store.governing_heads()
         return await backed.in_force(self.store, rows, self._checked.policies, policies=True, known=self.policy_cache, heads=heads)
 
     def policy_for(self, workflow: str, *, deployed: bool = True) -> Policy | None:

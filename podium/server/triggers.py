@@ -167,6 +167,7 @@ class Triggers:
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
         self._broken: dict[str, str] = {}
+        self._unnamed: set[str] = set()  # watched files whose names are not UTF-8, logged once each
         self._undeployable: set[tuple[str, str]] = set()
         """Deployed (name, version)s that did not load (logged once)."""
         self._inflight: dict[str, asyncio.Future[str]] = {}
@@ -305,7 +306,7 @@ class Triggers:
                 await self._failed(f"schedule:{s.key}", s.workflow, f"schedule {s.cron!r}: {exc}")
         for folder, workflow in self.settings.watch.items():
             try:
-                started += await self._scan(folder, workflow)
+                await self._scan(folder, workflow, started)
                 self._broken.pop(f"folder:{folder}", None)
             except Exception as exc:
                 await self._failed(f"folder:{folder}", workflow, f"watched folder {folder!r}: {exc}")
@@ -492,29 +493,49 @@ class Triggers:
 
     # -- files ----------------------------------------------------------------------------------
 
-    async def _scan(self, folder: str, workflow: str) -> list[str]:
+    async def _scan(self, folder: str, workflow: str, started: list[str]) -> None:
+        """Start a run for each new file in ``folder`` (its id added to ``started``). A file that
+        fails is left for the next scan and the others go on; the first failure is raised then."""
         try:
             names = sorted(os.listdir(folder))
         except FileNotFoundError:
-            return []
-        ids = []
+            return
+        failed: Exception | None = None
         for name in names:
-            path = os.path.abspath(os.path.join(folder, name))
-            if name.startswith(".") or not os.path.isfile(path):
-                continue
+            try:
+                if (rid := await self._scan_one(folder, name, workflow)) is not None:
+                    started.append(rid)
+            except Exception as exc:  # this file only: one that always fails must not hold up the rest
+                failed = failed or exc
+        if failed is not None:
+            raise failed
+
+    async def _scan_one(self, folder: str, name: str, workflow: str) -> str | None:
+        path = os.path.abspath(os.path.join(folder, name))
+        if name.startswith(".") or not os.path.isfile(path):
+            return None
+        try:
+            path.encode()
+        except UnicodeEncodeError:  # bytes os.listdir could not decode: no store or JSON holds them
+            if path not in self._unnamed:  # named in the log only: the audit log cannot forget a name
+                self._unnamed.add(path)
+                log.error("watched file %r: its name is not UTF-8, so no run can be given its path; rename it", os.fsencode(path))
+            raise ConfigError("a file whose name is not UTF-8 (named in the server's log) is left: rename it") from None
+        try:
             st = os.stat(path)
-            if time.time() - st.st_mtime < 0.2:  # still being written; next scan
-                continue
-            mark = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-            if await self.client.store.kv_get(FILEDROPS, mark) is not None:
-                continue
-            rid = derived_id("file", mark)
-            payload = {"path": path, "name": name, "size": st.st_size}
-            # a start the store failed raises (reported by tick): unmarked, the file is tried at the next scan
-            if await self._start(workflow, payload, rid, source="file", event=path, key=mark, store_retry=True):
-                ids.append(rid)
-            await self.client.store.kv_put(FILEDROPS, mark, rid)
-        return ids
+        except FileNotFoundError:  # taken away since the listing
+            return None
+        if time.time() - st.st_mtime < 0.2:  # still being written; next scan
+            return None
+        mark = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+        if await self.client.store.kv_get(FILEDROPS, mark) is not None:
+            return None
+        rid = derived_id("file", mark)
+        payload = {"path": path, "name": name, "size": st.st_size}
+        # a start the store failed raises (reported by tick): unmarked, the file is tried at the next scan
+        started = await self._start(workflow, payload, rid, source="file", event=path, key=mark, store_retry=True)
+        await self.client.store.kv_put(FILEDROPS, mark, rid)
+        return rid if started else None
 
     # -- starting and dead letters ----------------------------------------------------------------
 

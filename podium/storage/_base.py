@@ -22,7 +22,7 @@ from typing import Any
 
 from .._auditkey import AuditKeys, store_identity
 from .._redact import redact_stored
-from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus
+from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
 
 EventRow = tuple[str, int, str, float, "str | None", int, "int | None", int, "str | None"]
 """An event as a row: (run_id, seq, type, ts, step, iteration, index, attempt, data)."""
@@ -489,14 +489,21 @@ class Store(ABC):
                 await self.audit_between_pages(page[-1].seq)
         return out
 
-    async def governing_heads(self) -> dict[str, int]:
+    async def governing_heads(self) -> dict[str, str]:
         """Per target of an entry of :data:`~podium.records.GOVERNING_ACTIONS` (a kill switch's key,
-        ``workflow:NAME`` of a policy), the seq of its newest such entry, signed or not. Backends
-        with an index of those entries override this scan."""
-        out: dict[str, int] = {}
+        ``workflow:NAME`` of a policy), a stamp of its such entries, signed or not, that changes
+        whenever one is added, removed or renumbered (:func:`~podium.records.governing_stamps`).
+        Backends with an index of those entries override this scan."""
+        return governing_stamps((e.target, e.seq) for e in await self.governing_entries())
+
+    async def governing_entries(self) -> list[AuditEntry]:
+        """Every entry of :data:`~podium.records.GOVERNING_ACTIONS`, signed or not, oldest first:
+        what an engine reads once when it has many names to look up. Backends with an index of
+        those entries override this scan."""
+        out: list[AuditEntry] = []
         after = 0
         while page := await self.list_audit(after=after, limit=5000):
-            out.update((e.target, e.seq) for e in page if e.action in GOVERNING_ACTIONS)
+            out += [e for e in page if e.action in GOVERNING_ACTIONS]
             after = page[-1].seq
         return out
 

@@ -15,6 +15,11 @@ from ._audit import AUDIT_COLUMNS, GOVERNING, ChainedAudit, Sign, entry_from_row
 
 #: Key of the advisory lock that serialises anchor appends (the anchor chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002
+#: :func:`podium.records.governing_stamps`, computed by the server.
+GOVERNING_STAMPS = (
+    "SELECT target, encode(sha256(convert_to(string_agg(seq::text, ',' ORDER BY seq), 'UTF8')), 'hex') "
+    f"FROM audit WHERE {GOVERNING} GROUP BY target"
+)
 AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 NEXT_SEQS = "SELECT nextval('audit_seq') FROM generate_series(1, %s)"
 """The audit log's next numbers (as many as asked, ascending)."""
@@ -77,11 +82,17 @@ class PgGovernance(ChainedAudit):
             sign(e)
             await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 
-    async def governing_heads(self) -> dict[str, int]:
+    async def governing_heads(self) -> dict[str, str]:
         async with self._connection() as conn:
-            cur = await conn.execute(f"SELECT target, MAX(seq) FROM audit WHERE {GOVERNING} GROUP BY target")
+            cur = await conn.execute(GOVERNING_STAMPS)
             rows = await cur.fetchall()
-        return {t: int(seq) for t, seq in rows}
+        return dict(rows)
+
+    async def governing_entries(self) -> list[AuditEntry]:
+        async with self._connection() as conn:
+            cur = await conn.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {GOVERNING} ORDER BY seq")
+            rows = await cur.fetchall()
+        return [entry_from_row(r) for r in rows]
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         async with self._connection() as conn:

@@ -369,8 +369,8 @@ class MemoryStore(ChainedAudit, Store):
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         return [dataclasses.replace(e) for e in self._audit if e.seq > after][:limit]
 
-    async def governing_heads(self) -> dict[str, int]:
-        return {e.target: e.seq for e in self._audit if e.action in GOVERNING_ACTIONS}
+    async def governing_entries(self) -> list[AuditEntry]:
+        return [dataclasses.replace(e) for e in self._audit if e.action in GOVERNING_ACTIONS]
 
     async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
         ns = self._kv.setdefault(namespace, {})

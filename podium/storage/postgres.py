@@ -46,7 +46,7 @@ from psycopg.pq import ConnStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from .._sqldb import durability_of, pg_conninfo, pg_power
+from .._sqldb import durability_of, pg_conninfo, pg_power, without_password
 from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, StoreError
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
@@ -157,8 +157,9 @@ class PostgresStore(PgRuns, PgErasure, Store):
             params = conninfo_to_dict(url)
         except psycopg.Error as exc:
             raise ConfigError(
-                f"invalid PostgreSQL store URL {self._where!r}: {_one_line(exc)}. Use "
-                "postgresql://user:password@host:5432/database (set by --db or $PODIUM_DB)"
+                f"invalid PostgreSQL store URL {self._where!r}: {without_password(_one_line(exc), url)}. Use "
+                "postgresql://user:password@host:5432/database, with a password's special characters "
+                "percent-encoded (% is %25, a space %20, @ %40) (set by --db or $PODIUM_DB)"
             ) from exc
         for port in str(params.get("port") or "").split(","):
             if port and not port.strip().isdigit():
@@ -256,7 +257,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
     def _connect_error(self, exc: psycopg.Error) -> str:
         # libpq's first line per host tried says what failed; indented lines are its generic hints.
         lines = [line for line in str(exc).splitlines() if line.strip() and not line[0].isspace()]
-        reason = _one_line(Exception("; ".join(lines))).rstrip(".")
+        reason = without_password(_one_line(Exception("; ".join(lines))).rstrip("."), self.url)
         low = reason.lower()
         p = self._params
         host, port = p.get("host") or "localhost", p.get("port") or "5432"

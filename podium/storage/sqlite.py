@@ -20,7 +20,7 @@ from typing import Any
 
 from .._sqldb import StoreConnection, durability_of
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
-from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus
+from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
 from ._audit import AUDIT_COLUMNS, GOVERNING, Sign, entry_from_row
 from ._base import (
     APPROVAL_SIGNAL,
@@ -725,9 +725,13 @@ class SQLiteStore(SQLiteErasure, Store):
             db.execute("ROLLBACK")
             raise
 
-    async def governing_heads(self) -> dict[str, int]:
-        rows = self.db.execute(f"SELECT target, MAX(seq) FROM audit INDEXED BY audit_governing WHERE {GOVERNING} GROUP BY target")
-        return {t: int(seq) for t, seq in rows}
+    # No INDEXED BY: a store opened unmigrated (podium db upgrade checks its caller first) lacks the
+    # index; SQLite picks it where it exists (+seq: sorting the few rows beats scanning them all in order).
+    async def governing_heads(self) -> dict[str, str]:
+        return governing_stamps(self.db.execute(f"SELECT target, seq FROM audit WHERE {GOVERNING}"))
+
+    async def governing_entries(self) -> list[AuditEntry]:
+        return [entry_from_row(r) for r in self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {GOVERNING} ORDER BY +seq")]
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = ? ORDER BY seq", (target,))
