@@ -5,46 +5,14 @@ the tenth session's changes (tenth session)")."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
+from store_attacker import pay_workflow, root_token, script
 
-from podium import Client, KillSwitchActive, Policy, Workflow
+from podium import Client, KillSwitchActive, Policy
 
 STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
-
-
-async def _root(url: str) -> str:
-    async with Client(url) as c:
-        await c.governance.create_user("root", ["admin"])
-        return str(await c.governance.create_token("root"))
-
-
-def _pay() -> Workflow:
-    wf = Workflow("pay")
-
-    @wf.step
-    def pay(input: Any) -> Any:
-        return input
-
-    return wf
-
-
-def _sql(url: str, *statements: str) -> None:
-    """The attacker's statements, straight to the database."""
-    if url.startswith("sqlite:///"):
-        db = sqlite3.connect(url[len("sqlite:///") :])
-        for s in statements:
-            db.executescript(s)
-        db.commit()
-        db.close()
-        return
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        for s in statements:
-            conn.execute(s)
 
 
 _FAKE = (
@@ -59,14 +27,14 @@ async def test_attack_a_planted_newest_entry_hides_a_switch_set_while_an_engine_
     still, so an engine running then never looked the name up again: a switch an admin set elsewhere,
     whose row the attacker kept out of the store, did not hold there."""
     url = store_url
-    root = await _root(url)
-    wf = _pay()
-    _sql(url, _FAKE)
+    root = await root_token(url)
+    wf = pay_workflow()
+    script(url, _FAKE)
     async with Client(url, token=root, workflows=[wf]) as running:
         assert await running.run(wf, 1) == 1
         async with Client(url, token=root) as admin:
             await admin.set_switch("workflow", "pay", reason="incident 42")
-        _sql(url, "DELETE FROM kv WHERE ns = 'switches'")
+        script(url, "DELETE FROM kv WHERE ns = 'switches'")
         await running.governance.refresh()
         with pytest.raises(KillSwitchActive, match="incident 42"):
             await running.start(wf, 2)
@@ -78,9 +46,9 @@ async def test_attack_many_planted_names_cost_an_engine_one_read_not_one_per_nam
     and again on each refresh after one UPDATE renumbered them (20,000 names: 20 s per engine start
     on PostgreSQL); they now cost one read of the governing entries."""
     url = store_url
-    root = await _root(url)
+    root = await root_token(url)
     values = ", ".join(f"({10_000_000 + i}, 1, 'x', 'killswitch.set', 'workflow:f{i}', '{{}}', 'x', 'x')" for i in range(300))
-    _sql(url, f"INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES {values}")
+    script(url, f"INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES {values}")
     from podium.storage.postgres import PostgresStore
     from podium.storage.sqlite import SQLiteStore
 
@@ -97,7 +65,7 @@ async def test_attack_many_planted_names_cost_an_engine_one_read_not_one_per_nam
         assert len(looked) < 20, len(looked)
         assert "workflow:f7" not in await c.switches()
         looked.clear()
-        _sql(url, "UPDATE audit SET seq = seq + 1000000 WHERE actor = 'x'")
+        script(url, "UPDATE audit SET seq = seq + 1000000 WHERE actor = 'x'")
         await c.governance.refresh()
         assert len(looked) < 20, len(looked)
 
@@ -113,12 +81,12 @@ async def test_attack_a_switch_row_deleted_before_a_migration_still_holds_on_the
 
     path, target = tmp_path / "p.db", tmp_path / "t.db"
     url = f"sqlite:///{path}"
-    root = await _root(url)
-    wf = _pay()
+    root = await root_token(url)
+    wf = pay_workflow()
     async with Client(url, token=root) as c:
         await c.set_switch("workflow", "pay", reason="incident 42")
         await c.set_policy("pay", Policy(max_run_tokens=10))
-    _sql(url, "DELETE FROM kv WHERE ns IN ('switches', 'policies')")
+    script(url, "DELETE FROM kv WHERE ns IN ('switches', 'policies')")
     env = {**os.environ, "PODIUM_TOKEN": root, "PODIUM_DB": url}
     moved = subprocess.run(
         [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", f"sqlite:///{target}"],
@@ -164,7 +132,7 @@ async def test_many_switches_and_policies_read_at_once_are_the_signed_ones(store
     from podium.governance.backed import ONE_READ
 
     url = store_url
-    root = await _root(url)
+    root = await root_token(url)
     n = ONE_READ + 4
     async with Client(url, token=root) as c:
         for i in range(n):
@@ -174,7 +142,7 @@ async def test_many_switches_and_policies_read_at_once_are_the_signed_ones(store
             await c.clear_switch("workflow", f"w{i}")
             await c.set_policy(f"w{i}", None)
     planted = "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) VALUES ({}, 1, 'x', '{}', 'workflow:w{}', '{}', 'x', 'x')"
-    _sql(
+    script(
         url,
         "DELETE FROM kv WHERE ns IN ('switches', 'policies')",
         planted.format(8_000_000_000_000_000_000, "killswitch.clear", 1, '{"reason": "x"}'),

@@ -12,20 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_attacker import pay_workflow
 
-from podium import Client, KillSwitchActive, Policy, Workflow
+from podium import Client, KillSwitchActive, Policy
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _pay() -> Workflow:
-    wf = Workflow("pay")
-
-    @wf.step
-    def pay(input: Any) -> Any:
-        return input
-
-    return wf
 
 
 async def _previous_release_store(url: str) -> str:
@@ -69,7 +60,7 @@ async def test_db_upgrade_of_a_governed_store_the_previous_release_left(store_ur
     done = _podium("db", "upgrade", db=store_url, token=token)
     assert done.returncode == 0, done.stderr
     assert "applied" in done.stdout, done.stdout
-    wf = _pay()
+    wf = pay_workflow()
     async with Client(store_url, token=token, workflows=[wf]) as c:
         with pytest.raises(KillSwitchActive, match="incident 42"):
             await c.start(wf, 1)

@@ -9,11 +9,11 @@ session)")."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from store_attacker import sql
 
 from podium import Client, Policy, RunFailed, StepContext, Workflow, ai
 from podium.models import Response, Usage
@@ -25,20 +25,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/spend.db"
     return str(request.getfixturevalue("pg_url"))
-
-
-def sql(url: str, statement: str, *args: object) -> None:
-    """What a writer of the store's database does (``?`` placeholders)."""
-    if url.startswith("sqlite:///"):
-        db = sqlite3.connect(url.removeprefix("sqlite:///"))
-        db.execute(statement, args)
-        db.commit()
-        db.close()
-        return
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        conn.execute(statement.replace("?", "%s"), args)
 
 
 def _talker(calls: list[str], tokens: int) -> Workflow:

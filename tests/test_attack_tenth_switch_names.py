@@ -8,43 +8,12 @@ log (tenth session)")."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
+from store_attacker import pay_workflow, root_token, sql
 
-from podium import Client, KillSwitchActive, Policy, Workflow
-
-
-async def _root(url: str) -> str:
-    async with Client(url) as c:
-        await c.governance.create_user("root", ["admin"])
-        return str(await c.governance.create_token("root"))
-
-
-def _pay() -> Workflow:
-    wf = Workflow("pay")
-
-    @wf.step
-    def pay(input: Any) -> Any:
-        return input
-
-    return wf
-
-
-def _delete(url: str, ns: str) -> None:
-    """The attacker's statement, straight to the database."""
-    if url.startswith("sqlite:///"):
-        db = sqlite3.connect(url[len("sqlite:///") :])
-        db.execute("DELETE FROM kv WHERE ns = ?", (ns,))
-        db.commit()
-        db.close()
-        return
-    import psycopg
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("DELETE FROM kv WHERE ns = %s", (ns,))
-
+from podium import Client, KillSwitchActive, Policy
 
 STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=True)
 
@@ -53,11 +22,11 @@ STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgres"], indirect=T
 @pytest.mark.parametrize("scope,name", [("workflow", "pay"), ("all", "*")])
 async def test_attack_a_switch_row_deleted_before_an_engine_starts_still_holds(store_url: str, scope: str, name: str) -> None:
     url = store_url
-    root = await _root(url)
-    wf = _pay()
+    root = await root_token(url)
+    wf = pay_workflow()
     async with Client(url, token=root, workflows=[wf]) as c:
         await c.set_switch(scope, name, reason="incident 42")
-    _delete(url, "switches")
+    sql(url, "DELETE FROM kv WHERE ns = ?", "switches")
     async with Client(url, token=root, workflows=[wf]) as c:  # started after the deletion
         with pytest.raises(KillSwitchActive, match="incident 42"):
             await c.start(wf, 1)
@@ -70,12 +39,12 @@ async def test_attack_a_switch_row_deleted_before_an_engine_starts_still_holds(s
 @STORES
 async def test_attack_a_policy_row_deleted_before_an_engine_starts_still_holds(store_url: str) -> None:
     url = store_url
-    root = await _root(url)
+    root = await root_token(url)
     async with Client(url, token=root) as c:
         await c.set_policy("pay", Policy(max_run_tokens=10))
         await c.set_policy("old", Policy(max_run_tokens=5))
         await c.set_policy("old", None)  # removed through governance: not in force
-    _delete(url, "policies")
+    sql(url, "DELETE FROM kv WHERE ns = ?", "policies")
     async with Client(url, token=root) as c:
         policy = c.policy_for("pay")
         assert policy is not None and policy.max_run_tokens == 10
@@ -86,7 +55,7 @@ async def test_attack_a_policy_row_deleted_before_an_engine_starts_still_holds(s
 async def test_a_cleared_switch_costs_no_lookup_at_each_refresh(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Names the log holds are looked up again only when their last entry or their row changes."""
     url = store_url
-    root = await _root(url)
+    root = await root_token(url)
     async with Client(url, token=root) as c:
         await c.set_switch("workflow", "pay", reason="incident 42")
         await c.clear_switch("workflow", "pay")

@@ -9,7 +9,6 @@ replace the champion every workflow scores with. Each test failed on the code be
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,8 @@ import pytest
 
 pytest.importorskip("sklearn", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
 pytest.importorskip("mlflow", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
+
+from store_attacker import sql
 
 from podium import Client, RunFailed
 from podium.ml import Registry
@@ -31,20 +32,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/podium.db"
     return str(request.getfixturevalue("pg_url"))
-
-
-def sql(url: str, statement: str, *args: object) -> None:
-    """What a writer of the store's database does (``?`` placeholders)."""
-    if url.startswith("sqlite:///"):
-        db = sqlite3.connect(url.removeprefix("sqlite:///"))
-        db.execute(statement, args)
-        db.commit()
-        db.close()
-        return
-    import psycopg
-
-    with psycopg.connect(url) as conn:
-        conn.execute(statement.replace("?", "%s"), args)
 
 
 @pytest.mark.parametrize("how", ["added", "deleted"])
