@@ -31,7 +31,7 @@ from typing import Any
 from ..records import AuditEntry
 from ..storage import Store
 from ..storage._letters import DEADLETTERS, open_letter, settled
-from . import bound, counters, owned
+from . import bound, counters, owned, references
 from .audit import entry_signed
 from .policy import POLICIES, Policy
 
@@ -293,7 +293,7 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
         for name in sorted(set(rows) | {n for n, es in by_name.items() if logged_active(kind, es)}):
             problem = active_problem(kind, name, rows.get(name), logged_active(kind, by_name.get(name, [])))
             found += [problem] if problem else []
-    found += await owned.problems(store, entries) + await bound.problems(store, entries)
+    found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
 
 

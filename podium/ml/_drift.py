@@ -8,10 +8,10 @@ import math
 from collections import Counter
 from typing import Any
 
+from ..governance.accounts import signed
+from ..governance.references import REFERENCE_OWNERS, REFERENCES, checked, logged_owner, record_save, target
 from ._table import Rows, column, columns_of, is_null, is_numeric, numeric
 
-REFERENCES = "ml_references"
-"""Key-value namespace of the store that holds references by name."""
 _SAMPLE = 5000
 _BINS = 10
 _EPS = 1e-4
@@ -96,17 +96,41 @@ def compare(ref: dict[str, Any], rows: Rows, name: str) -> dict[str, Any]:
     return figures
 
 
-async def save_reference(store: Any, name: str, rows: Rows, columns: list[str] | None = None) -> dict[str, Any]:
-    """Keep a summary of ``rows`` as reference ``name`` in ``store`` (what drift rules compare with)."""
-    from ._owners import REFERENCE_OWNERS
+async def save_reference(
+    store: Any, name: str, rows: Rows, columns: list[str] | None = None, *, owner: str | None = None, audited: bool = True
+) -> dict[str, Any]:
+    """Keep a summary of ``rows`` as reference ``name`` in ``store`` (what drift rules compare with).
 
+    The save is signed into the audit log (an ``ml.reference`` entry with the summary's SHA-256),
+    and a reference is compared with only while its stored text is the one its newest entry
+    recorded (:func:`checked_reference`). ``owner``: the model whose training saves it (None: saved
+    in Python, which no workflow file's training replaces). ``audited=False``: the store's client
+    does not audit; the reference is kept unrecorded and taken as stored."""
     ref = summarize(rows, columns)
-    await store.kv_put(REFERENCES, name, json.dumps(ref))
-    if await store.kv_get(REFERENCE_OWNERS, name) is None:  # saved in Python: no workflow file's training replaces it
-        await store.kv_put(REFERENCE_OWNERS, name, "")
+    text = json.dumps(ref)
+    row = await store.kv_get(REFERENCE_OWNERS, name)
+    if audited:
+        if owner is None:  # in Python: whoever the log says (a model's reference stays the model's), else the
+            # row of an earlier release (unrecorded), else Python's
+            owner = logged_owner(await signed(store, target(name)))[0]
+        await record_save(store, name, text, owner if owner is not None else (row or ""))
+    await store.kv_put(REFERENCES, name, text)
+    if row is None:  # saved in Python: no workflow file's training replaces it
+        await store.kv_put(REFERENCE_OWNERS, name, owner or "")
     return ref
 
 
 async def load_reference(store: Any, name: str) -> dict[str, Any] | None:
+    """The reference ``name`` as stored (None: none); see :func:`checked_reference` for the one to compare with."""
     raw = await store.kv_get(REFERENCES, name)
     return json.loads(raw) if raw else None
+
+
+async def checked_reference(store: Any, name: str, *, audited: bool = True) -> tuple[dict[str, Any] | None, str | None]:
+    """Reference ``name`` (None: not stored) and why it may not be compared with (None: it may):
+    its stored text is not the one its newest signed ``ml.reference`` entry recorded (edited in the
+    store, or saved by an earlier release). With ``audited`` false it is taken as stored."""
+    raw = await store.kv_get(REFERENCES, name)
+    if raw and audited and (problem := (await checked(store, name, raw))[1]):
+        return None, problem
+    return (json.loads(raw) if raw else None), None

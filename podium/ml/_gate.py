@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DefinitionError, NonRetryableError
-from ._drift import load_reference
+from ._drift import checked_reference
 from ._rules import Check, rule_from
 from ._table import Rows, rows_at, with_rows
 
@@ -97,12 +97,12 @@ class Gate:
 
     async def __call__(self, ctx: Any, value: Any) -> Any:
         rows = rows_at(value, self.rows, ctx.step_id)
-        refs = {}
-        for r in self.rules:
-            if r.reference and r.reference not in refs:
-                refs[r.reference] = await load_reference(ctx.store, r.reference)
         label = f"gate:{self.name}"
         live = not ctx.replaying(label)
+        refs: dict[str, Any] = {}
+        for r in self.rules:
+            if r.reference and r.reference not in refs and live:  # a replay takes the report it recorded
+                refs[r.reference] = await _reference(ctx, r.reference)
         report: dict[str, Any] = await ctx.call(self.evaluate, rows, refs, name=label)
         failed = [r for r in report["rules"] if not r["ok"]]
         if live:
@@ -172,6 +172,21 @@ class Gate:
         if isinstance(fixed, list) and fixed:  # the person gave corrected records
             return with_rows(value, self.rows, fixed)
         return value
+
+
+async def _reference(ctx: Any, name: str) -> Any:
+    """Reference ``name`` for the rules: as saved, or the problem in its place (an edited one is not
+    compared with: the rule fails saying why, warned and audited as ``access.denied``)."""
+    service = ctx.governance.service
+    ref, problem = await checked_reference(ctx.store, name, audited=service.audit_enabled)
+    if problem is None:
+        return ref
+    ctx.log.warning("%s", problem)
+    await service.record(
+        "access.denied", f"reference:{name}", actor="engine", run=ctx.run_id, step=ctx.step_id,
+        reason="record not backed by the audit log", problem=problem,
+    )
+    return {"problem": problem}
 
 
 async def _put(store: Any, key: str, entry: dict[str, Any]) -> dict[str, Any]:

@@ -28,8 +28,8 @@ from typing import Any
 from ..errors import CapabilityDenied, ConfigError, ExecutionError
 from ..governance.accounts import signed
 from ..governance.owned import OWNERS, in_force, listed, logged_owners
+from ..governance.references import REFERENCE_OWNERS, logged_owner, owner_problem, target
 
-REFERENCE_OWNERS = "ml_reference_owners"  # drift reference -> the model whose training saved it ("": Python)
 TRIES = 20  # compare-and-set attempts before giving up: each failure is another writer's success
 log = logging.getLogger("podium.governance")
 
@@ -114,6 +114,16 @@ async def check_reference(ctx: Any, name: str, model: str) -> None:
             f"monitor measures prediction drift against; name the drift reference otherwise, e.g. {model}-train"
         )
     owner = await ctx.store.kv_get(REFERENCE_OWNERS, name)
+    service = ctx.governance.service
+    logged, entry = logged_owner(await signed(ctx.store, target(name))) if service.audit_enabled else (None, None)
+    if problem := owner_problem(name, owner, logged, entry):  # the row was changed: the first save's owner holds
+        log.warning("%s", problem)
+        await service.record(
+            "access.denied", target(name), actor="engine", run=ctx.run_id, step=ctx.step_id,
+            reason="record not backed by the audit log", problem=problem,
+        )
+        await ctx.store.kv_put(REFERENCE_OWNERS, name, logged)
+    owner = owner if entry is None else logged
     if owner is None:  # the first training claims it, in one compare-and-set write (two at once: one wins)
         if await ctx.store.kv_swap(REFERENCE_OWNERS, name, None, model):
             return

@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from ._drift import compare, load_reference, save_reference
+from ._drift import checked_reference, compare, save_reference
 from ._registry import Registry, approval_rule, registry_for
 from ._table import Rows
 
@@ -60,9 +60,10 @@ def _score(uri: str, model: str, rows: Rows, version: str | None) -> dict[str, A
     return {"version": v, "scores": scores}
 
 
-async def remember_scores(store: Any, model: str, version: str, scores: list[float]) -> None:
-    """Keep a version's scores on its holdout: the reference prediction drift is measured against."""
-    await save_reference(store, _scores_ref(model, version), [{"score": s} for s in scores])
+async def remember_scores(store: Any, model: str, version: str, scores: list[float], *, audited: bool = True) -> None:
+    """Keep a version's scores on its holdout: the reference prediction drift is measured against
+    (signed into the audit log as :func:`podium.ml.save_reference` does, unless not ``audited``)."""
+    await save_reference(store, _scores_ref(model, version), [{"score": s} for s in scores], owner=model, audited=audited)
 
 
 async def record_outcome(store: Any, model: str, entity: str, outcome: int | bool, **details: Any) -> None:
@@ -120,9 +121,16 @@ async def monitor(
     holdout scores, see :func:`remember_scores`) and, when outcomes are in, its ROC AUC. Emits
     ``topic`` with the figures and ``retrain`` (1 or 0), once per step execution, so a threshold rule
     (``Rule(when="retrain >= 1", event="ml.monitor", workflow="churn-retrain")``) starts retraining."""
-    ref = await load_reference(ctx.store, _scores_ref(model, version))
+    ref, problem = await checked_reference(ctx.store, _scores_ref(model, version), audited=ctx.governance.service.audit_enabled)
     figures: dict[str, Any] = {"model": model, "version": version, "rows": len(scores)}
     reasons = []
+    if problem:  # the holdout scores were edited in the store: an alarm, not a silence
+        ctx.log.warning("%s", problem)
+        await ctx.governance.service.record(
+            "access.denied", f"reference:{_scores_ref(model, version)}", actor="engine", run=ctx.run_id,
+            step=ctx.step_id, reason="record not backed by the audit log", problem=problem,
+        )
+        reasons.append(problem)
     if ref is not None and scores and "score" in ref["columns"]:
         drift = compare(ref["columns"]["score"], [{"score": s} for s in scores], "score")
         figures["score_psi"] = drift["psi"]

@@ -319,6 +319,8 @@ class Drift(Check):
         ref = refs.get(self.reference or "")
         if ref is None:
             return False, f"reference {self.reference!r} is not stored; save it with podium.ml.save_reference", [], {}
+        if "problem" in ref:  # not the reference the engine saved: nothing to compare with
+            return False, str(ref["problem"]), [], {}
         cols = list(self.columns or ref["columns"])
         if len(rows) < self.min_rows:
             return True, f"not checked: {len(rows)} row(s), under {self.min_rows}", [], {}
@@ -369,6 +371,8 @@ class Anomaly(Check):
         if not rows:
             return True, "no rows", [], {}
         ref = refs.get(self.reference) if self.reference else None
+        if ref is not None and "problem" in ref:  # not the reference the engine saved
+            return False, str(ref["problem"]), [], {}
         mat = np.column_stack([numeric(rows, c) for c in self.columns])
         if self.method == "isolation_forest":
             from sklearn.ensemble import IsolationForest

@@ -125,14 +125,17 @@ async def _train_step(
     test: float | Rows = await _rows(ctx, holdout_csv, None, root, "train") if holdout_csv else holdout
     if reference:  # what drift rules of later gates compare with: the model's own
         await check_reference(ctx, reference, model)
-        await save_reference(ctx.store, reference, data, [c for c in (features or list(data[0]) if data else []) if c != target])
+        await save_reference(
+            ctx.store, reference, data, [c for c in (features or list(data[0]) if data else []) if c != target],
+            owner=model, audited=ctx.governance.service.audit_enabled,
+        )
     trained: dict[str, Any] = await ctx.call(
         _train, _uri(), model, data, test, target=target, features=features, estimator=estimator, params=params,
         metric=metric, seed=seed, name="train", executor=ctx.executor,
     )
     scores = trained.pop("holdout_scores", [])
     if scores:  # the reference prediction drift (monitor) is measured against
-        await remember_scores(ctx.store, model, trained["version"], scores)
+        await remember_scores(ctx.store, model, trained["version"], scores, audited=ctx.governance.service.audit_enabled)
     await ctx.governance.audit("model.train", step=ctx.step_id, model=model, version=trained["version"],
                                metrics=trained["metrics"])
     return trained

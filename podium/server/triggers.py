@@ -20,7 +20,6 @@ import contextlib
 import datetime as dt
 import fnmatch
 import hashlib
-import json
 import logging
 import operator
 import os
@@ -35,6 +34,7 @@ from ..errors import AuthError, ConfigError, InputValidationError, NotFound, Pod
 from ..governance.accounts import signed
 from ..governance.deployers import Deployers
 from ..storage._letters import open_letter, seal, settled
+from . import _fire_times as fire_times
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
 
@@ -348,9 +348,14 @@ class Triggers:
         store = self.client.store
         state = await store.kv_get(SCHEDULES, s.key)
         if state is None:  # first sight: start counting from now, do not replay history
-            await store.kv_put(SCHEDULES, s.key, json.dumps({"last": now}))
+            await store.kv_put(SCHEDULES, s.key, fire_times.seal(store, s.key, now))
             return []
-        last = json.loads(state)["last"]
+        last, taken = fire_times.open_state(store, s.key, state, sealed=self.client.governance.audit_enabled)
+        if not taken:  # edited in the store: neither past periods again nor silence (_fire_times)
+            latest = croniter(s.cron, dt.datetime.fromtimestamp(now, ZoneInfo(s.timezone))).get_prev(float)
+            last = fire_times.fire_from(last, now, latest)
+            await self._untaken_fire_time(s.key, state, last)
+        assert last is not None  # taken: readable
         it = croniter(s.cron, dt.datetime.fromtimestamp(last, ZoneInfo(s.timezone)))
         due: list[float] = []
         nxt = it.get_next(float)
@@ -361,7 +366,7 @@ class Triggers:
             return []
         policy, grace = self.settings.misfire, self.settings.misfire_grace
         late = [t for t in due if now - t > grace]
-        if policy == "run_all":
+        if policy == "run_all" and taken:
             fire = due[-100:]
         elif policy == "skip":
             fire = [t for t in due if now - t <= grace][-1:]
@@ -376,8 +381,18 @@ class Triggers:
             if await self._start(s.workflow, payload, rid, source="schedule", event=s.cron, key=f"{t:.0f}"):
                 ids.append(rid)
         # Recorded after starting: a crash in between re-derives the same run ids, so nothing doubles.
-        await store.kv_put(SCHEDULES, s.key, json.dumps({"last": due[-1]}))
+        await store.kv_put(SCHEDULES, s.key, fire_times.seal(store, s.key, due[-1]))
         return ids
+
+    async def _untaken_fire_time(self, key: str, state: str, counted_from: float) -> None:
+        """Warn of and audit a fire time not taken (``access.denied`` of ``schedule:KEY``), and seal
+        what the schedule counts from instead, so it is reported once."""
+        problem = fire_times.problem(key, state)
+        log.warning("%s", problem)
+        await self.client.record_audit(
+            "access.denied", f"schedule:{key}", reason="record not backed by the audit log", problem=problem
+        )
+        await self.client.store.kv_put(SCHEDULES, key, fire_times.seal(self.client.store, key, counted_from))
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -695,7 +710,7 @@ class Triggers:
         out = []
         for s in self.schedules:
             state = await self.client.store.kv_get(SCHEDULES, s.key)
-            last = json.loads(state)["last"] if state else None
+            last = fire_times.open_state(self.client.store, s.key, state)[0] if state else None
             nxt = None
             if s.error is None:
                 nxt = croniter(
