@@ -6,6 +6,7 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
+import logging
 import re
 import time
 from dataclasses import dataclass, field
@@ -17,6 +18,8 @@ from . import _versions
 from ._contracts import Contracts
 from ._quarantine import is_marker, set_aside, settle
 from ._stats import ConnectorStats
+
+log = logging.getLogger("podium.connectors")
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -225,11 +228,23 @@ class BoundConnector:
         value = await self.scope.call(self._live, operation, args, key, name=label, trace=trace)
         return await settle(self, operation, value) if is_marker(value) else value
 
+    async def _refresh_contract(self, operation: str) -> None:
+        """Read the operation's learned contract; one the store does not back is warned of and audited."""
+        service = getattr(getattr(self.scope, "governance", None), "service", None)
+        audited = bool(getattr(service, "audit_enabled", False))
+        problem = await self.connector.contracts.refresh(getattr(self.scope, "store", None), self.name, operation, sealed=audited)
+        if problem and service is not None:
+            log.warning("%s", problem)
+            await service.record(
+                "access.denied", f"contract:{self.name}.{operation}", actor="engine",
+                reason="record not backed by the audit log", problem=problem,
+            )
+
     async def _live(self, operation: str, args: dict[str, Any], key: str) -> Any:
         t0 = time.monotonic()
         outcome, error = "ok", None
         try:
-            await self.connector.contracts.refresh(getattr(self.scope, "store", None), self.name, operation)
+            await self._refresh_contract(operation)
             value = await self.connector.guarded_call(operation, args, idempotency_key=key, label=self.name)
             if is_marker(value):  # a system cannot make a run park or fail by answering with the marker
                 raise ConnectorError(f"connector {self.name!r}: {operation} answered with a reserved key", operation=operation)

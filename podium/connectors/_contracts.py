@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import ConfigError, ConnectorDrift
+from . import _learned as learned
 from ._mapping import FieldMapping, Mappings
 
 POLICIES = ("park", "fail", "skip")
@@ -401,6 +402,8 @@ class Contracts:
                 raise ConfigError(f"on_drift{'' if op == '*' else '.' + op}: {p!r} is not one of {', '.join(POLICIES)}")
         self.policies = policies
         self.learned: dict[str, dict[str, Any] | None] = {}
+        self.refused: dict[str, str] = {}
+        """Operations whose learned contract in the store is not taken, and why (every result drifts)."""
         self._learned_at: dict[str, float] = {}
         self._validators: dict[str, tuple[dict[str, Any], Any]] = {}
 
@@ -418,22 +421,42 @@ class Contracts:
     def mapping(self, operation: str) -> FieldMapping | None:
         return self.mappings.get(operation)
 
-    async def refresh(self, store: Any, name: str, operation: str) -> None:
-        """Read ``operation``'s learned contract from the store (at most every 30 s per process)."""
+    async def refresh(self, store: Any, name: str, operation: str, *, sealed: bool = True) -> str | None:
+        """Read ``operation``'s learned contract from the store (at most every 30 s per process).
+        Returns why it is not taken when it was read and refused (its seal does not hold, or a
+        signed entry learned one that is missing: :mod:`._learned`), for the caller to audit; with
+        ``sealed`` false (auditing off) the row is taken as stored."""
         if operation in self.declared or store is None:
-            return
+            return None
         now = time.monotonic()
         if now - self._learned_at.get(operation, -_LEARNED_TTL) < _LEARNED_TTL:
-            return
+            return None
         text = await store.kv_get(KV_NAMESPACE, f"{name}.{operation}")
-        self.learned[operation] = json.loads(text)["schema"] if text else None
+        schema: Any = json.loads(text)["schema"] if text and not sealed else None
+        problem: str | None = None
+        if text and sealed:
+            schema, problem = learned.open_contract(store, name, operation, text)
+            if problem is None and (entry := await learned.learned_in_log(store, name, operation)) is not None:
+                problem = learned.not_newest(name, operation, schema, entry)
+                schema = None if problem else schema
+        elif not text and sealed and (entry := await learned.learned_in_log(store, name, operation)) is not None:
+            problem = learned.deleted(name, operation, entry)
+        self.learned[operation] = schema
+        self.refused.pop(operation, None)
+        if problem:
+            self.refused[operation] = problem
         self._learned_at[operation] = now
+        return problem
 
     def check(self, connector: Any, operation: str, value: Any, *, name: str = "") -> Any:
         """``value`` mapped, when it matches the contract; else :class:`~podium.ConnectorDrift`
         carrying the raw value and the diff (counted in ``connector.stats.drifted``)."""
         mapping = self.mapping(operation)
         mapped = mapping.apply(value) if mapping is not None else value
+        if (problem := self.refused.get(operation)) is not None and operation not in self.declared:
+            connector.stats.drifted += 1
+            drift = Drift(kind="invalid", path="$", message=problem)
+            raise ConnectorDrift(problem, diff=[drift.to_json()], payload=value, connector=name or connector.kind, operation=operation)
         schema = self.schema(connector, operation)
         if schema is None:
             return mapped

@@ -90,7 +90,12 @@ class Consumer:
             await delivery.ack()
             return None
         contracts = self.connector.contracts
-        await contracts.refresh(store, self.name, EVENT)
+        if problem := await contracts.refresh(store, self.name, EVENT, sealed=self.client.governance.audit_enabled):
+            log.warning("%s", problem)
+            await self.client.governance.record(
+                "access.denied", f"contract:{self.name}.{EVENT}", actor="engine",
+                reason="record not backed by the audit log", problem=problem,
+            )
         try:
             payload = contracts.check(self.connector, EVENT, m.payload, name=self.name)
         except ConnectorDrift as exc:  # set aside before it starts anything; replayed once mapped

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import json
 import os
 import re
 import time
 from typing import Any
 
 from .. import _serde
+from ..connectors import _learned as learned
 from ..connectors._contracts import EVENT, KV_NAMESPACE, learn_schema
 from ..connectors._quarantine import OPEN, QuarantineBook, QuarantineItem, is_marker
 from ..errors import ConfigError, ConnectorDrift, NotFound
@@ -141,14 +141,16 @@ class QuarantineDesk:
             await self.client.authorize("payloads.read", f"capability:{connector}")  # it reads every run's results
             samples = await self._recorded(connector, operation, runs)
         schema = learn_schema(samples)
-        await self.client.store.kv_put(
-            KV_NAMESPACE, f"{connector}.{operation}", json.dumps({"schema": schema, "samples": len(samples), "learned_at": time.time()})
+        # the signed entry first (a row is never newer than its entry), then the row, sealed (_learned)
+        await self.client.governance.record(
+            "connector.learn", f"capability:{connector}", operation=operation, samples=len(samples), hash=learned.digest(schema)
         )
+        await self.client.store.kv_put(KV_NAMESPACE, f"{connector}.{operation}", learned.seal(self.client.store, f"{connector}.{operation}", schema, len(samples)))
         held = self.client.connectors.get(connector)
         if held is not None and hasattr(held, "contracts"):
             held.contracts.learned[operation] = schema
             held.contracts._learned_at[operation] = time.monotonic()
-        await self.client.governance.record("connector.learn", f"capability:{connector}", operation=operation, samples=len(samples))
+            held.contracts.refused.pop(operation, None)
         return {"schema": schema, "samples": len(samples)}
 
     async def _recorded(self, connector: str, operation: str, runs: int) -> builtins.list[Any]:

@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..connectors import _learned as learned
+from ..connectors._contracts import KV_NAMESPACE as CONTRACTS
 from ..records import AuditEntry
 from ..storage import Store
 from ..storage._letters import DEADLETTERS, open_letter, settled
@@ -294,7 +296,30 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             problem = active_problem(kind, name, rows.get(name), logged_active(kind, by_name.get(name, [])))
             found += [problem] if problem else []
     found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
+    found += await _contract_problems(store, entries)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
+
+
+async def _contract_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every learned connector contract whose seal does not hold, or that a signed entry learned and is missing."""
+    keys = store.audit_keys.all()
+    learnt = {
+        (e.target.partition(":")[2], str(e.details().get("operation"))): e
+        for e in entries if e.action == learned.LEARN and entry_signed(e, keys)
+    }  # fmt: skip
+    rows = await store.kv_list(CONTRACTS)
+    named = {f"{name}.{op}": (name, op) for name, op in learnt}
+    found = []
+    for key, text in sorted(rows.items()):
+        name, _, op = key.partition(".") if key not in named else ("", "", "")
+        name, op = named.get(key, (name, op))  # a name holding a dot: as its entry says
+        schema, problem = learned.open_contract(store, name, op, text)
+        if problem is None and (e := learnt.get((name, op))) is not None:
+            problem = learned.not_newest(name, op, schema, e)
+        found += [problem] if problem else []
+    for (name, op), e in sorted(learnt.items()):
+        found += [learned.deleted(name, op, e)] if f"{name}.{op}" not in rows else []
+    return found
 
 
 async def _letter_problems(store: Store, entries: list[AuditEntry]) -> list[str]:

@@ -163,6 +163,7 @@ class Triggers:
         """Whom each workflow's own triggers act as (its deploy entry kept a few seconds)."""
         self.consumers = BrokerConsumers(client, self._failed, self.deployers)
         self.fired = 0
+        self._counted: dict[str, float] = {}  # schedule -> the latest fire time this server wrote or read
         self.ingested = 0
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Any = None
@@ -356,6 +357,7 @@ class Triggers:
             last = fire_times.fire_from(last, now, latest)
             await self._untaken_fire_time(s.key, state, last)
         assert last is not None  # taken: readable
+        last = self._counted[s.key] = max(last, self._counted.get(s.key, last))  # an older sealed time put back
         it = croniter(s.cron, dt.datetime.fromtimestamp(last, ZoneInfo(s.timezone)))
         due: list[float] = []
         nxt = it.get_next(float)
@@ -382,6 +384,7 @@ class Triggers:
                 ids.append(rid)
         # Recorded after starting: a crash in between re-derives the same run ids, so nothing doubles.
         await store.kv_put(SCHEDULES, s.key, fire_times.seal(store, s.key, due[-1]))
+        self._counted[s.key] = due[-1]
         return ids
 
     async def _untaken_fire_time(self, key: str, state: str, counted_from: float) -> None:

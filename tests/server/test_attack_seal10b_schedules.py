@@ -67,3 +67,18 @@ async def test_attack_a_last_fire_time_set_forward_does_not_silence_the_schedule
         sched = (await http.get("/api/triggers")).json()["schedules"][0]
         assert sched["next"] == at(2024, 1, 4, 2)
     assert await _denied(url)
+
+
+async def test_attack_an_older_sealed_fire_time_put_back_fires_nothing_again(server: Any, url: str) -> None:
+    """The attacker keeps the sealed row of one night and puts it back after later nights fired:
+    a running server keeps the latest time it wrote, and a restarted one derives the same run ids."""
+    async with server(url, **KW) as (app, http):
+        trig = app.state.triggers
+        await trig.tick(at(2024, 1, 1, 12))
+        async with Client(url) as c:
+            older = await c.store.kv_get("schedules", trig.schedules[0].key)
+        assert len(await trig.tick(at(2024, 1, 3, 2, 0) + 1)) == 2
+        sql(url, "UPDATE kv SET value = ? WHERE ns = 'schedules'", older)
+        assert await trig.tick(at(2024, 1, 3, 3)) == []
+        runs = (await http.get("/api/runs", params={"workflow": "nightly"})).json()["runs"]
+        assert len(runs) == 2
