@@ -4,7 +4,7 @@ Users, custom roles, policies, kill switches, prompts, deployed versions and whi
 active count only as far as the store's signed audit log backs them (:mod:`.accounts`,
 :mod:`.backed`), and the log is not copied (it is signed for its own store). So for each such row copied, the target gets one entry
 saying what the source's log backs (``user.put``, ``role.put``, ``policy.set``, ``killswitch.set``,
-``prompt.put``, then a ``workflow.rollback`` / ``prompt.rollback`` to the version the source's log
+``prompt.put``, ``ml.reference``, then a ``workflow.rollback`` / ``prompt.rollback`` to the version the source's log
 made active, each with ``migrated_from``), made by whoever ran the migration; a
 ``workflow.deploy`` keeps its deployer (its triggers start runs as them) and names the
 migration's maker as ``migrated_by``. A row the source's log does not back is taken out of the
@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from ..storage import Store
-from . import accounts, backed
+from . import accounts, backed, references
 from .policy import POLICIES
 from .service import Governance
 
@@ -99,6 +99,15 @@ async def carry_over(src: Store, dst: Store, copied: Mapping[str, Sequence[str]]
         entry = [e for e in await accounts.signed(src, f"workflow:{name}") if e.action == "workflow.deploy" and e.details().get("version") == version][-1]
         # who deployed it stays its deployer (their triggers start runs as them, docs/governance.md)
         await gov.record("workflow.deploy", f"workflow:{name}", actor=entry.actor, **entry.details(), migrated_from=where, migrated_by=actor)
+    for name in copied.get(references.REFERENCES, ()):  # drift references: as the source's log recorded them
+        text = await src.kv_get(references.REFERENCES, name)
+        entries, problem = await references.checked(src, name, text)
+        if problem:
+            await drop(references.REFERENCES, name, problem)
+            continue
+        owner = references.logged_owner(entries)[0] or ""
+        await gov.record(references.SAVE, references.target(name), actor=actor, hash=references.digest(text or ""), owner=owner, migrated_from=where)
+        await dst.kv_put(references.REFERENCE_OWNERS, name, owner)
     for kind, ns in backed.ACTIVE_ROWS.items():  # which version is active: as the source's log says, or as it was here
         wanted = {name: version for (k, name), version in before.items() if k == kind and version is not None}
         for name in copied.get(ns, ()):

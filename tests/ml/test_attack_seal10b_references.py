@@ -101,3 +101,30 @@ async def test_attack_a_references_owner_changed_in_the_store_does_not_let_anoth
         with pytest.raises(RunFailed, match="belongs to model 'churn'"):
             await c.run(_train("team-b", "other", "churn-train", DRIFTED), {})
         assert not (await _judged(c, DRIFTED))["passed"]  # deleted: not stored; kept: the drifted data fails
+
+
+async def test_a_migrated_store_keeps_its_drift_references_in_force(tmp_path: Path) -> None:
+    """``podium db migrate-to`` copies references but not the log: it signs each one the source's
+    log backs into the target (with its owner), and leaves out one edited in the source."""
+    import os
+    import subprocess
+    import sys
+
+    source, target = f"sqlite:///{tmp_path}/s.db", f"sqlite:///{tmp_path}/t.db"
+    async with Client(source) as c:
+        await c.run(_train("team-a", "churn", "churn-train", KNOWN), {})
+        await save_reference(c.store, "edited", KNOWN)
+    sql(source, "UPDATE kv SET value = ? WHERE ns = 'ml_references' AND key = 'edited'", json.dumps(summarize(DRIFTED, ["x"])))
+    moved = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", target],
+        env={**os.environ, "PODIUM_DB": source}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    assert "drift reference 'edited'" in moved.stdout + moved.stderr
+    async with Client(target) as c:
+        report = await _judged(c, DRIFTED)
+        assert not report["passed"] and "drift in x" in report["details"]["drift:churn-train"]
+        with pytest.raises(RunFailed, match="belongs to model 'churn'"):
+            await c.run(_train("team-b", "other", "churn-train", DRIFTED), {})
+        problem = (await c.verify_audit())[1] or ""  # the copied runs have no entries there (docs/operations.md)
+        assert "drift reference" not in problem and "owner of drift reference" not in problem, problem
