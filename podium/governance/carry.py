@@ -100,13 +100,13 @@ async def carry_over(src: Store, dst: Store, copied: Mapping[str, Sequence[str]]
         # who deployed it stays its deployer (their triggers start runs as them, docs/governance.md)
         await gov.record("workflow.deploy", f"workflow:{name}", actor=entry.actor, **entry.details(), migrated_from=where, migrated_by=actor)
     for name in copied.get(references.REFERENCES, ()):  # drift references: as the source's log recorded them
-        text = await src.kv_get(references.REFERENCES, name)
-        entries, problem = await references.checked(src, name, text)
+        stored = await src.kv_get(references.REFERENCES, name)
+        entries, problem = await references.checked(src, name, stored)
         if problem:
             await drop(references.REFERENCES, name, problem)
             continue
         owner = references.logged_owner(entries)[0] or ""
-        await gov.record(references.SAVE, references.target(name), actor=actor, hash=references.digest(text or ""), owner=owner, migrated_from=where)
+        await gov.record(references.SAVE, references.target(name), actor=actor, hash=references.digest(stored or ""), owner=owner, migrated_from=where)
         await dst.kv_put(references.REFERENCE_OWNERS, name, owner)
     for kind, ns in backed.ACTIVE_ROWS.items():  # which version is active: as the source's log says, or as it was here
         wanted = {name: version for (k, name), version in before.items() if k == kind and version is not None}
