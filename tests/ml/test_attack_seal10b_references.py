@@ -28,13 +28,6 @@ from podium.ml._drift import summarize
 from .test_reference_owners import DRIFTED, KNOWN, _train
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/podium.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.fixture(autouse=True)
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_HOME", str(tmp_path))

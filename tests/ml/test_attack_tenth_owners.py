@@ -27,13 +27,6 @@ from podium.ml._owners import owners, set_owners
 from .test_model_owners import GOOD, HOLDOUT, WRONG, _flow
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/podium.db"
-    return str(request.getfixturevalue("pg_url"))
-
-
 @pytest.mark.parametrize("how", ["added", "deleted"])
 async def test_attack_a_models_owners_changed_in_the_store_do_not_let_another_team_retrain_it(
     url: str, how: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
