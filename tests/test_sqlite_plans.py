@@ -43,16 +43,22 @@ def _run(
 
 
 def _runs() -> Iterator[RunRecord]:
-    """Parked runs of two workflows, a few of every other status, children of p000."""
+    """Parked runs of two workflows, a few of every other status, children of p000; the pending and
+    running ones held by an engine two times in three (schema 12 indexes them in runs_owned, not in the
+    status indexes)."""
     statuses = list(RunStatus)
     for i in range(60):
+        status = RunStatus.WAITING if i % 4 else statuses[i // 4 % len(statuses)]
+        held = status in (RunStatus.PENDING, RunStatus.RUNNING) and i not in (24, 28)
         yield _run(
             f"p{i:03d}",
             1000.0 + i,
-            status=RunStatus.WAITING if i % 4 else statuses[i // 4 % len(statuses)],
+            status=status,
             workflow=f"wf{i % 2}",
             parent_run_id="p000" if i % 7 == 3 else None,
             wake_at=time.time() + 3600 if i % 3 == 0 else None,
+            owner=f"engine{i % 3}" if held else None,
+            lease_expires_at=time.time() + 3600 if held else None,
         )
 
 
@@ -117,9 +123,10 @@ async def test_each_list_reads_index_ranges_only(store, filters):
         reads = [line for line in plan if re.match(r"(SCAN|SEARCH) runs\b", line)]
         assert reads, (sql, plan)
         for line in reads:
-            # a SEARCH of an index range, never a SCAN of the table or of a whole index
+            # a SEARCH of an index range, never a SCAN of the table or of a whole index (the held
+            # runs: the runs_owned index, owner IS NOT NULL)
             assert re.match(
-                r"SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent) ", line
+                r"SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent|owned) ", line
             ), (sql, plan)
         if "parent_run_id" in filters:
             assert all("runs_parent" in line for line in reads), plan
@@ -149,15 +156,16 @@ async def test_claims_timers_and_owners_read_the_few_ready_or_held_runs_not_ever
     for name, call in claims.items():
         plans = await _record(store, call)
         ready = [_indexes_read(plan) for sql, plan in plans if "UNION" in sql]
-        assert ready == [["runs_status", "runs_wake", "runs_cancel"]], (name, plans)
+        assert ready == [["runs_status", "runs_owned", "runs_wake", "runs_cancel"]], (name, plans)
         held = [_indexes_read(plan) for sql, plan in plans if "COUNT(*)" in sql]
         assert held == [["runs_owned"]], (name, plans)
     for call, index in (
         (lambda: store.due_timers(now), "runs_wake"),
         (lambda: store.unfinished_owners(), "runs_owned"),
-        (lambda: store.count_runs(list(RunStatus)), "runs_status"),
     ):
         assert [_indexes_read(plan) for _, plan in await _record(store, call)] == [[index]]
+    counts = await _record(store, lambda: store.count_runs(list(RunStatus)))
+    assert [_indexes_read(plan) for _, plan in counts] == [["runs_status"], ["runs_owned"]]
 
 
 async def test_runs_claimed_by_id_are_found_by_their_key(store):
@@ -271,3 +279,52 @@ async def test_a_run_with_many_events_parks_at_the_cost_of_one_with_few(tmp_path
 
     few, many = await park_cost(100), await park_cost(20_000)
     assert many < 3 * few + 10, (few, many)
+
+
+def _expected(runs: list[RunRecord], filters: dict[str, Any]) -> list[str]:
+    """What a list with ``filters`` must return, from the runs themselves (newest first)."""
+    out = []
+    for r in sorted(runs, key=lambda r: (r.created_at, r.id), reverse=True):
+        if "workflow" in filters and r.workflow != filters["workflow"]:
+            continue
+        if "status" in filters and r.status not in filters["status"]:
+            continue
+        if "parent_run_id" in filters and r.parent_run_id != filters["parent_run_id"]:
+            continue
+        if "before" in filters and (r.created_at, r.id) >= filters["before"]:
+            continue
+        out.append(r.id)
+    return out[filters.get("offset", 0) :]
+
+
+async def test_held_and_free_runs_are_listed_counted_and_claimed_alike(store):
+    """Schema 12: the status indexes hold the runs nobody holds; the held ones come from runs_owned.
+    Every list, count and claim sees both, as from the runs themselves."""
+    runs = list(_runs())
+    held = [r.id for r in runs if r.owner]
+    assert held  # the fixture has held runs of both statuses that can be held
+    assert {r.status for r in runs if r.owner} == {RunStatus.PENDING, RunStatus.RUNNING}
+    for name, filters in _LISTS.items():
+        got = [r.id for r in await store.list_runs(limit=100, **filters)]
+        assert got == _expected(runs, filters), name
+    for status in RunStatus:
+        got = [r.id for r in await store.list_runs(limit=100, status=[status])]
+        assert got == _expected(runs, {"status": [status]}), status
+        assert [r.id for r in await store.list_runs(limit=2, status=[status])] == got[:2]
+    counts = await store.count_runs(list(RunStatus))
+    assert counts == {s: sum(r.status is s for r in runs) for s in RunStatus}
+    # a held run is in runs_owned only: its start and end do not write the status indexes
+    in_status = {r[0] for r in store.db.execute("SELECT id FROM runs INDEXED BY runs_status WHERE owner IS NULL")}
+    assert not in_status & set(held)
+    assert in_status == {r.id for r in runs if not r.owner}
+    # claims: the free pending and running runs, and the held ones whose lease ran out or whose
+    # engine is stolen from; not those held under a live lease
+    later = time.time() + 7200  # every lease of the fixture has run out
+    free = {r.id for r in runs if r.status in (RunStatus.PENDING, RunStatus.RUNNING) and not r.owner}
+    now_claimed = await store.claim_runs("me", lease_seconds=30, limit=100, now=time.time(), steal_from=["engine0"])
+    stolen = {r.id for r in runs if r.owner == "engine0"}
+    due = {r.id for r in runs if r.status is RunStatus.WAITING and r.wake_at is not None and r.wake_at <= time.time()}
+    assert {r.id for r in now_claimed} == free | stolen | due
+    lapsed = await store.claim_runs("other", lease_seconds=30, limit=100, now=later)
+    assert {r.id for r in lapsed} >= (set(held) - stolen)
+    assert all(r.owner == "other" for r in lapsed)

@@ -242,4 +242,18 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE action IN ('killswitch.set', 'killswitch.clear', 'policy.set');
         """,
     ),
+    (
+        12,
+        """
+        -- The status indexes list the runs nobody holds (pending, parked, ended, handed back); the
+        -- runs an engine holds are in runs_owned. A run started and ended by one engine then writes
+        -- each status index once (its end), not three times (its start, and its end moving it from
+        -- 'running' to its last status): ~4 pages fewer at its commits. Queries name owner IS NULL
+        -- (storage/sqlite.py list_runs, count_runs, claim_runs) and read the held runs from runs_owned.
+        DROP INDEX runs_status;
+        CREATE INDEX runs_status ON runs (status, created_at DESC, id DESC) WHERE owner IS NULL;
+        DROP INDEX runs_workflow_status;
+        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at DESC, id DESC) WHERE owner IS NULL;
+        """,
+    ),
 ]

@@ -11,6 +11,7 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -434,35 +435,34 @@ class SQLiteStore(SQLiteErasure, Store):
         statuses = list(dict.fromkeys(RunStatus(s).value for s in status)) if status is not None else None
         if statuses == []:
             return []  # no status asked for: no run matches
-        if parent_run_id is not None or (statuses is not None and len(statuses) == 1):
-            # One index range: a run's children (the partial runs_parent index), or one status
-            # (runs_status, or runs_workflow_status with a workflow).
+        if parent_run_id is not None:  # one range of the partial runs_parent index (INDEXED BY: the planner
+            # would take workflow and status from runs_workflow_status, every parked run of the workflow)
             if statuses:
                 where.append(f"status IN ({','.join('?' * len(statuses))})")
                 params.extend(statuses)
-            # (A parent's children by INDEXED BY: the planner would take workflow and status from
-            # runs_workflow_status, a range of every parked run of the workflow.)
-            index = self._by("runs_parent") if parent_run_id is not None else ""
-            sql = f"SELECT {_RUN_COLS} FROM runs{index} WHERE " + " AND ".join(where)
+            sql = f"SELECT {_RUN_COLS} FROM runs{self._by('runs_parent')} WHERE " + " AND ".join(where)
             rows = self.db.execute(sql + order + " OFFSET ?", [*params, limit, offset])
             return [_run(r) for r in rows]
-        # Several statuses, or all of them: the newest of each from the runs_status (or
-        # runs_workflow_status) index, then merged. No index is kept in creation order alone: each
-        # run's start and end would write it too (migration 8).
+        # The newest of each status among the runs nobody holds, one range per status of runs_status
+        # (or runs_workflow_status: schema 12 indexes those runs only), and the newest held runs, from
+        # runs_owned; merged. No index in creation order alone: a run's start and end would write it.
         statuses = statuses if statuses is not None else [s.value for s in RunStatus]
-        part = f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs WHERE " + " AND ".join(["status=?", *where]) + order + ")"
-        sql = " UNION ALL ".join([part] * len(statuses)) + order + " OFFSET ?"
+        free = f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs WHERE " + " AND ".join(["owner IS NULL", "status=?", *where]) + order + ")"
+        held = (
+            f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs{self._by('runs_owned')} WHERE "
+            + " AND ".join(["owner IS NOT NULL", f"status IN ({','.join('?' * len(statuses))})", *where]) + order + ")"
+        )  # fmt: skip
+        sql = " UNION ALL ".join([free] * len(statuses) + [held]) + order + " OFFSET ?"
         args = [a for value in statuses for a in (value, *params, limit + offset)]
+        args += [*statuses, *params, limit + offset]
         return [_run(r) for r in self.db.execute(sql, [*args, limit, offset])]
 
     async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
-        marks = ",".join("?" * len(statuses))
-        rows = self.db.execute(
-            f"SELECT status, COUNT(*) FROM runs WHERE status IN ({marks}) GROUP BY status",
-            [RunStatus(s).value for s in statuses],
-        )
-        found = {RunStatus(r[0]): r[1] for r in rows}
-        return {RunStatus(s): found.get(RunStatus(s), 0) for s in statuses}
+        values, found = [RunStatus(s).value for s in statuses], collections.Counter[str]()
+        for by, owner in (("", "owner IS NULL"), (self._by("runs_owned"), "owner IS NOT NULL")):  # free, then held
+            sql = f"SELECT status, COUNT(*) FROM runs{by} WHERE {owner} AND status IN ({','.join('?' * len(values))}) GROUP BY status"
+            found.update(dict(self.db.execute(sql, values).fetchall()))
+        return {RunStatus(s): found[RunStatus(s).value] for s in statuses}
 
     async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
         rows = self.db.execute(
@@ -503,33 +503,33 @@ class SQLiteStore(SQLiteErasure, Store):
             return []
         self._watch_wal()
         db = self.db
-        common: list[Any] = [now, *steal_from]
-        free = (
-            "(owner IS NULL OR lease_expires_at < ?"
-            f"{' OR owner IN (' + ','.join('?' * len(steal_from)) + ')' if steal_from else ''})"
-        )
+        lapsed = "lease_expires_at < ?" + (f" OR owner IN ({','.join('?' * len(steal_from))})" if steal_from else "")
+        rest, picked = "", list[Any]()  # the caller's own filters, on every branch
         if run_ids is not None:
-            free += f" AND id IN ({','.join('?' * len(run_ids))})"
-            common.extend(run_ids)
+            rest += f" AND id IN ({','.join('?' * len(run_ids))})"
+            picked.extend(run_ids)
         if queues is not None:
-            free += f" AND queue IN ({','.join('?' * len(queues))})"
-            common.extend(queues)
+            rest += f" AND queue IN ({','.join('?' * len(queues))})"
+            picked.extend(queues)
         if skip:  # one parameter however many (SQLite caps the number of parameters)
-            free += " AND id NOT IN (SELECT value FROM json_each(?))"
-            common.append(json.dumps(list(skip)))
-        # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a read of
-        # every parked run. INDEXED BY: with no statistics the planner would take status='waiting'
-        # from runs_status, which holds every parked run (tests/test_sqlite_plans.py).
-        # (Runs claimed by id are found by their primary key.)
+            rest += " AND id NOT IN (SELECT value FROM json_each(?))"
+            picked.append(json.dumps(list(skip)))
+        free = f"(owner IS NULL OR {lapsed}){rest}"
+        common: list[Any] = [now, *steal_from, *picked]
+        # Ready runs: four index searches (runs_status: pending or handed back, nobody holds them;
+        # runs_owned: held, lease run out or engine stolen from; runs_wake, runs_cancel), not a read of
+        # every parked run (INDEXED BY: with no statistics the planner would take status='waiting' from
+        # runs_status, every parked run; tests/test_sqlite_plans.py). Runs by id: by their key.
         cols = "SELECT id, queue, tenant, labels, priority, workflow, created_at FROM runs"
-        by = ("", "", "") if run_ids is not None else ("runs_status", "runs_wake", "runs_cancel")
+        by = ("", "", "", "") if run_ids is not None else ("runs_status", "runs_owned", "runs_wake", "runs_cancel")
         on = [self._by(index) if index else "" for index in by]
         sql = (
-            f"{cols}{on[0]} WHERE status IN ('pending','running') AND {free} "
-            f"UNION {cols}{on[1]} WHERE status='waiting' AND wake_at <= ? AND {free} "
-            f"UNION {cols}{on[2]} WHERE status='waiting' AND cancel_requested=1 AND {free}"
+            f"{cols}{on[0]} WHERE owner IS NULL AND status IN ('pending','running'){rest} "
+            f"UNION {cols}{on[1]} WHERE owner IS NOT NULL AND status IN ('pending','running') AND ({lapsed}){rest} "
+            f"UNION {cols}{on[2]} WHERE status='waiting' AND wake_at <= ? AND {free} "
+            f"UNION {cols}{on[3]} WHERE status='waiting' AND cancel_requested=1 AND {free}"
         )
-        params = [*common, now if due_by is None else due_by, *common, *common]
+        params = [*picked, now, *steal_from, *picked, now if due_by is None else due_by, *common, *common]
         db.execute("BEGIN IMMEDIATE")
         try:
             held: dict[str, dict[Any, int]] = {"tenant": {}, "workflow": {}, "queue": {}}
