@@ -130,6 +130,11 @@ async def test_each_list_reads_index_ranges_only(store, filters):
             ), (sql, plan)
         if "parent_run_id" in filters:
             assert all("runs_parent" in line for line in reads), plan
+        # each status's range is read newest first (backwards) as it is, with no sort of its own
+        # before its LIMIT (a sort inside a subquery shows right after its SEARCH)
+        for i, line in enumerate(plan[:-1]):
+            if re.match(r"SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent) ", line):
+                assert "TEMP B-TREE" not in plan[i + 1], (sql, plan)
 
 
 def _indexes_read(plan: list[str]) -> list[str]:

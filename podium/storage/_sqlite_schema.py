@@ -250,10 +250,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         -- each status index once (its end), not three times (its start, and its end moving it from
         -- 'running' to its last status): ~4 pages fewer at its commits. Queries name owner IS NULL
         -- (storage/sqlite.py list_runs, count_runs, claim_runs) and read the held runs from runs_owned.
+        -- In creation order, not newest first: a new entry goes after the last of its status, so a
+        -- full page splits less often (~1.3 pages fewer per run); lists read the range backwards.
         DROP INDEX runs_status;
-        CREATE INDEX runs_status ON runs (status, created_at DESC, id DESC) WHERE owner IS NULL;
+        CREATE INDEX runs_status ON runs (status, created_at, id) WHERE owner IS NULL;
         DROP INDEX runs_workflow_status;
-        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at DESC, id DESC) WHERE owner IS NULL;
+        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at, id) WHERE owner IS NULL;
+        DROP INDEX runs_parent;
+        CREATE INDEX runs_parent ON runs (parent_run_id, created_at, id) WHERE parent_run_id IS NOT NULL;
         """,
     ),
 ]
