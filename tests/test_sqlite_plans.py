@@ -170,7 +170,7 @@ async def test_claims_timers_and_owners_read_the_few_ready_or_held_runs_not_ever
     ):
         assert [_indexes_read(plan) for _, plan in await _record(store, call)] == [[index]]
     counts = await _record(store, lambda: store.count_runs(list(RunStatus)))
-    assert [_indexes_read(plan) for _, plan in counts] == [["runs_status"], ["runs_owned"]]
+    assert [_indexes_read(plan) for _, plan in counts] == [["runs_status", "runs_owned"]]
 
 
 async def test_runs_claimed_by_id_are_found_by_their_key(store):

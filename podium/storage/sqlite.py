@@ -11,7 +11,6 @@ several processes (``podium run`` beside ``podium runs``) share the file.
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import os
@@ -458,11 +457,13 @@ class SQLiteStore(SQLiteErasure, Store):
         return [_run(r) for r in self.db.execute(sql, [*args, limit, offset])]
 
     async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
-        values, found = [RunStatus(s).value for s in statuses], collections.Counter[str]()
-        for by, owner in (("", "owner IS NULL"), (self._by("runs_owned"), "owner IS NOT NULL")):  # free, then held
-            sql = f"SELECT status, COUNT(*) FROM runs{by} WHERE {owner} AND status IN ({','.join('?' * len(values))}) GROUP BY status"
-            found.update(dict(self.db.execute(sql, values).fetchall()))
-        return {RunStatus(s): found[RunStatus(s).value] for s in statuses}
+        values, marks = [RunStatus(s).value for s in statuses], ",".join("?" * len(statuses))
+        found = dict(self.db.execute(  # one statement (one snapshot): the free runs, then the held ones
+            f"SELECT status, COUNT(*) FROM (SELECT status FROM runs WHERE owner IS NULL AND status IN ({marks}) UNION ALL "
+            f"SELECT status FROM runs{self._by('runs_owned')} WHERE owner IS NOT NULL AND status IN ({marks})) GROUP BY status",
+            [*values, *values],
+        ).fetchall())  # fmt: skip
+        return {RunStatus(s): found.get(RunStatus(s).value, 0) for s in statuses}
 
     async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
         rows = self.db.execute(
