@@ -200,6 +200,10 @@ async def knowledge(ctx, input) -> dict[str, Any]:
     if not Path(docs).is_dir():
         raise ConfigError(f"input field 'docs': {docs} is not a folder; give a folder of .md, .txt, .html or .pdf files")
     report = await ingest(ctx, str(input.get("kb") or "scenario-answer"), docs)
+    if not report["added"] + report["updated"] + report["unchanged"]:
+        # nothing to answer from: every question was answered by the model out of no source at all
+        raise ConfigError(f"input field 'docs': {docs} holds no .md, .txt, .html or .pdf file; put the documents "
+                          "to answer from there (other files are not read)")
     return {"docs": docs, "added": report["added"], "updated": report["updated"], "unchanged": report["unchanged"]}
 
 
@@ -286,6 +290,10 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             continue
         found = await retrieve(ctx, kb, q["question"], k=TOP_K)
         sources = [Path(p["source"]).name for p in found["passages"]]
+        if not sources:  # an empty page: a draft from no source was sent as the answer
+            out.append({**row, "status": "withheld", "reply": HANDED_OVER, "sources": [], "citations": [],
+                        "withheld": "no passage of the documents matches the question (are the pages empty?)"})
+            continue
         # the two best passages, without file paths, keep the small model's prompt short and on topic
         shown = found["passages"][:2]
         context = "\n\n".join(f"[{i}] {p['text'][:600]}" for i, p in enumerate(shown, 1))

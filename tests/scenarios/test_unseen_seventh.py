@@ -1,0 +1,60 @@
+"""Defects found by the seventh unseen-data round (docs/status.md, "Seed scenarios on unseen data, seventh
+round"); each test failed on the code before its fix. The round's data and generators:
+tests/scenarios/data/seventh/ (a generator is loaded under a module name of its own: other rounds' have
+the same file names)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from podium import Client, RunFailed
+
+from .conftest import needs_local
+
+SEVENTH = Path(__file__).parent / "data" / "seventh"
+
+
+def generator(name: str):
+    """``tests/scenarios/data/seventh/NAME.py`` as the module ``seventh_NAME``."""
+    spec = importlib.util.spec_from_file_location(f"seventh_{name}", SEVENTH / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_local
+async def test_answer_does_not_reply_when_no_passage_was_found(tmp_path, monkeypatch):
+    """Before: a ``docs`` folder whose one page is empty (an export that wrote nothing) gave the model no
+    source at all, and its draft was sent: "The answer to this question is: When are you open?", with
+    ``sources`` and ``citations`` empty. With nothing retrieved nothing is generated; a colleague replies."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import answer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "opening-hours.md").write_text("", encoding="utf-8")
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        out = await c.run(answer.workflow, {"question": "When are you open?", "docs": str(docs), "kb": "empty7"})
+    [reply] = out["answers"]
+    assert reply["status"] == "withheld" and reply["reply"] == answer.HANDED_OVER
+    assert reply["withheld"].startswith("no passage of the documents") and reply["sources"] == []
+    assert "model" not in reply  # nothing was generated
+
+
+@needs_local
+async def test_answer_refuses_a_docs_folder_without_a_document_it_reads(tmp_path, monkeypatch):
+    """Before: a ``docs`` folder holding only a ``.csv`` (no .md, .txt, .html or .pdf) ingested nothing, and
+    every question was answered by the model from no source at all."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import answer
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "prices.csv").write_text("item,price\nlesson,150\n", encoding="utf-8")
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        with pytest.raises(RunFailed, match=r"input field 'docs': .*docs holds no \.md, \.txt, \.html or \.pdf file"):
+            await c.run(answer.workflow, {"question": "When are you open?", "docs": str(docs), "kb": "csv7"})
