@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from podium import Client, RunFailed
+from podium import Client, ConfigError, RunFailed
 
 from .conftest import needs_local
 
@@ -58,3 +58,20 @@ async def test_answer_refuses_a_docs_folder_without_a_document_it_reads(tmp_path
     async with Client(f"sqlite:///{tmp_path}/p.db") as c:
         with pytest.raises(RunFailed, match=r"input field 'docs': .*docs holds no \.md, \.txt, \.html or \.pdf file"):
             await c.run(answer.workflow, {"question": "When are you open?", "docs": str(docs), "kb": "csv7"})
+
+
+@pytest.mark.parametrize("content", [b"", b"\xef\xbb\xbf", b"\xef\xbb\xbf\r\n\r\n"])
+def test_an_empty_csv_file_is_named_empty_not_missing_every_column(tmp_path, content):
+    """Before: a file of zero bytes, of only a BOM or of blank lines (an export of nothing) was refused as
+    ``missing column(s) sku, vendor, unit_cost, ...``, every column listed as if the header were misspelt."""
+    from examples.scenarios import _churn_format, _retail, fraud
+
+    path = tmp_path / "export.csv"
+    path.write_bytes(content)
+    for read, first in ((_retail.read_catalogue, "sku,vendor"), (_retail.read_purchase_orders, "po_id,sku"),
+                        (lambda p: _churn_format.read(p, labelled=True), "customer_id,tenure_months"),
+                        (lambda p: fraud.read_transactions(p, labelled=False), "tx_id,customer_id")):
+        with pytest.raises(ConfigError, match=rf"export.csv: the file is empty \(no header, no rows\); write the "
+                                              rf"header \({first},.*\) on its first line") as err:
+            read(str(path))
+        assert "missing column" not in str(err.value)
