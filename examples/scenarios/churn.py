@@ -382,6 +382,8 @@ async def track(ctx: Any, input: Any, train: dict[str, Any], score: dict[str, An
         "review": review.get("review"), "offer": {k: offer[k] for k in ("text", "source", "problems")},
         "monitor": score["monitor"], "unseen_plans": score["unseen_plans"],
         "impossible_values": score.get("impossible_values", []),
+        # scored on their first row; before, the later rows were set aside without a word
+        "repeated_customers": score.get("repeated_customers", []),
     }
     if "quality" in score:
         out["quality"] = {**score["quality"], "holdout_auc": train["metrics"].get("roc_auc"),

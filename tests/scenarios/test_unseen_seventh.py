@@ -75,3 +75,34 @@ def test_an_empty_csv_file_is_named_empty_not_missing_every_column(tmp_path, con
                                               rf"header \({first},.*\) on its first line") as err:
             read(str(path))
         assert "missing column" not in str(err.value)
+
+
+@pytest.mark.timeout(900)
+async def test_churn_says_which_customers_were_listed_twice(tmp_path, monkeypatch):
+    """Before: the seventh round's customers export listed ``LL005010`` twice; the second row was set aside
+    (only one is scored) and the output said nothing of it: the step that found the repeat computed
+    ``repeated_customers``, and the run's output dropped it. A customer listed twice with other figures
+    was scored on its first row, silently."""
+    pytest.importorskip("mlflow", reason="the churn scenario needs the ml extra: pip install 'podium[ml]'")
+    pytest.importorskip("uvicorn", reason="the sandbox company needs the demo extra: pip install 'podium[demo]'")
+    from examples.scenarios import churn
+    from podium.sandbox import Sandbox
+
+    from .test_churn import DATA, drive
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    lines = (DATA / "churn_customers.csv").read_text().splitlines()
+    twice, other = lines[1].split(",")[0], lines[2].split(",")[0]
+    changed = lines[2].split(",")
+    changed[2] = "99.0"  # the same customer with other charges
+    customers = tmp_path / "customers.csv"
+    customers.write_text("\n".join([*lines, lines[1], ",".join(changed)]) + "\n")
+    inp = {"train": str(DATA / "churn_train.csv"), "customers": str(customers), "max_customers": 1,
+           "approve_offer_above": 1e9, "review_margin": 0}
+    with Sandbox() as company:
+        async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05, connectors=company.connectors()) as c:
+            handle = await c.start(churn.workflow, inp)
+            await drive(c, handle.id, lambda req: True)
+            out = await c.result(handle.id, timeout=60)
+    assert out["repeated_customers"] == sorted([twice, other])
+    assert len(out["customers"]) == len(lines) - 1
