@@ -106,3 +106,30 @@ async def test_churn_says_which_customers_were_listed_twice(tmp_path, monkeypatc
             out = await c.result(handle.id, timeout=60)
     assert out["repeated_customers"] == sorted([twice, other])
     assert len(out["customers"]) == len(lines) - 1
+
+
+@pytest.mark.timeout(900)
+async def test_fraud_measures_a_partly_labelled_file_on_its_labelled_rows(tmp_path, monkeypatch):
+    """Before: a transactions file whose ``is_fraud`` column is filled in on some rows only (labels that
+    arrive as chargebacks do) was measured on none of them, without a word: the output had no ``quality``.
+    Now the labelled rows are measured and the unlabelled ones counted."""
+    pytest.importorskip("sklearn", reason="the fraud scenario needs the ml extra: pip install 'podium[ml]'")
+    import csv
+
+    from examples.scenarios import fraud
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    data = Path(__file__).resolve().parents[2] / "examples" / "scenarios" / "data"
+    with open(data / "fraud_holdout.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))[:601]
+    at = rows[0].index("is_fraud")
+    for row in rows[1::3]:
+        row[at] = ""
+    later = tmp_path / "later.csv"
+    with open(later, "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows(rows)
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        out = await c.run(fraud.workflow, {"train": str(data / "fraud_train.csv"), "transactions": str(later),
+                                           "review_timeout": 0.05}, timeout=900)
+    assert out["quality"]["transactions"] == 400 and out["quality"]["unlabelled"] == 200
+    assert out["quality"]["fraud"] == sum(r[at] in ("1", "true", "yes") for r in rows[1:] if r[at])
