@@ -102,6 +102,13 @@ def foreign_citations(text: str, given: int) -> list[str]:
     return sorted({m.group(0) for m in _MARKER.finditer(text) if not 1 <= int(m.group(0)[1:-1]) <= given})
 
 
+def uncited(text: str) -> bool:
+    """True when a draft cites none of its sources (no ``[1]``): the prompt asks for citations, and an
+    uncited reply rests on no passage anyone can check; "The museum is open on Sundays." was sent for "What
+    time does the museum open on Sundays?" (seventh unseen-data round: the page gives the hours)."""
+    return not _MARKER.search(text)
+
+
 _CITED_HEADING = re.compile(r"\[(\d+)\]\s*#+\s*(.+)")
 
 
@@ -318,6 +325,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         elif wrong := misattributed(text, [p["text"][:600] for p in shown]):
             status, text, why = "withheld", HANDED_OVER, {
                 "withheld": f"the draft gives {', '.join(wrong)} another source's heading", "draft": text}
+        elif uncited(text):
+            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft cites no source", "draft": text}
         elif cut_off(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was cut off inside a sentence",
                                                           "draft": text}

@@ -133,3 +133,15 @@ async def test_fraud_measures_a_partly_labelled_file_on_its_labelled_rows(tmp_pa
                                            "review_timeout": 0.05}, timeout=900)
     assert out["quality"]["transactions"] == 400 and out["quality"]["unlabelled"] == 200
     assert out["quality"]["fraud"] == sum(r[at] in ("1", "true", "yes") for r in rows[1:] if r[at])
+
+
+def test_answer_withholds_a_draft_that_cites_no_source():
+    """Before: the seventh round's "What time does the museum open on Sundays?" was answered "The museum is
+    open on Sundays." (the page says 11:00 - 17:00): no time, and no source cited although the prompt asks
+    for ``[1]``, so no one could tell which passage it rests on. A draft citing none of its sources is
+    withheld; one citing them is not."""
+    from examples.scenarios.answer import uncited
+
+    assert uncited("The museum is open on Sundays.")
+    assert not uncited("On Sundays the museum is open from 11:00 to 17:00 [1].")
+    assert not uncited("Photos without flash are allowed [2], but not in temporary exhibitions [1].")
