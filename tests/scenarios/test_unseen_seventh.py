@@ -145,3 +145,20 @@ def test_answer_withholds_a_draft_that_cites_no_source():
     assert uncited("The museum is open on Sundays.")
     assert not uncited("On Sundays the museum is open from 11:00 to 17:00 [1].")
     assert not uncited("Photos without flash are allowed [2], but not in temporary exhibitions [1].")
+
+
+@pytest.mark.parametrize(("given", "said"), [
+    ({"message": "   ", "customer_id": "C001"}, "input field 'message' is blank; give the customer's message"),
+    ({"message": "Where is my parcel?", "customer_id": " "}, "input field 'customer_id' is blank; give the customer's id"),
+    ({"message": "Where is my parcel?"}, "input field 'customer_id' is missing; give the customer's id"),
+])
+async def test_support_names_the_blank_field(tmp_path, monkeypatch, given, said):
+    """Before: a web form's blank message was refused with 'the support scenario needs input {"message":
+    "...", "customer_id": "C001"}; got ['customer_id', 'message']': both fields were there, and which one
+    was wrong was left to guess."""
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    from examples.scenarios import support
+
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        with pytest.raises(RunFailed, match=said):
+            await c.run(support.workflow, given)
