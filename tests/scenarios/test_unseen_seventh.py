@@ -162,3 +162,17 @@ async def test_support_names_the_blank_field(tmp_path, monkeypatch, given, said)
     async with Client(f"sqlite:///{tmp_path}/p.db") as c:
         with pytest.raises(RunFailed, match=said):
             await c.run(support.workflow, given)
+
+
+def test_pricing_and_recommend_name_a_missing_or_blank_field(tmp_path):
+    """Before: a price-change event without ``change_pct`` was refused as 'input field "change_pct" is None'
+    (Python's word for nothing), and recommend answered a blank ``customer_id`` with its whole input format,
+    not the field."""
+    import asyncio
+
+    from examples.scenarios import pricing, recommend
+
+    with pytest.raises(ConfigError, match=r'input field "change_pct" is missing; give the change in percent'):
+        pricing.event({"vendor": "Apotek Nord"})
+    with pytest.raises(ConfigError, match=r"input field 'customer_id' is blank; give the customer's id"):
+        asyncio.run(recommend.recommend(None, {"customer_id": "  "}))
