@@ -176,3 +176,26 @@ def test_pricing_and_recommend_name_a_missing_or_blank_field(tmp_path):
         pricing.event({"vendor": "Apotek Nord"})
     with pytest.raises(ConfigError, match=r"input field 'customer_id' is blank; give the customer's id"):
         asyncio.run(recommend.recommend(None, {"customer_id": "  "}))
+
+
+def test_seventh_round_generators_load_under_their_own_names_and_write_the_documented_formats(tmp_path):
+    """The round's generators, loaded as ``seventh_*``, write files the scenarios read as documented: a quote
+    doubled inside a vendor's name, cells spanning lines, half-width katakana SKUs, ISO 8601 times with a
+    comma before the fraction and ordinal dates, plans written NFD, a customer listed twice."""
+    from examples.scenarios import _churn_format, _retail, fraud
+
+    data = generator("make_data")
+    assert data.__name__ == "seventh_make_data" and generator("write_text").__name__ == "seventh_write_text"
+    counts = data.fraud(tmp_path, n_train=600, n_later=300, seed=3)
+    train = fraud.read_transactions(str(tmp_path / "fraud7_train_3.csv"), labelled=True)
+    assert len(train) == 600 and sum(r["is_fraud"] for r in train) == counts["train_fraud"]
+    assert {r["currency"] for r in train} == {"JPY", "KRW", "SEK", "NOK", "GBP"}
+    data.churn(tmp_path, seed=3)
+    customers = _churn_format.read(str(tmp_path / "churn7_customers.csv"), labelled=True)
+    ids = [r["customer_id"] for r in customers]
+    assert len(ids) == 3001 and len(set(ids)) == 3000
+    data.retail(tmp_path, seed=3)
+    catalogue = _retail.read_catalogue(str(tmp_path / "retail7_catalogue.csv"))
+    assert len(catalogue) == 900 and {p["vendor"] for p in catalogue.values()} == set(data.VENDORS)
+    orders = _retail.read_orders(str(tmp_path / "retail7_orders.csv"))
+    assert len(orders) > 5000 and any("顧客" in o["customer_id"] for o in orders)
