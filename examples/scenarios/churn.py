@@ -204,10 +204,12 @@ async def score(ctx: Any, data: dict[str, Any], train: dict[str, Any]) -> dict[s
         "repeated_customers": sorted({c[fmt.ID] for c in repeated}),
         "impossible_values": data.get("impossible_values", []),
     }
-    if all(fmt.TARGET in c for c in customers):  # a labelled file: measure the scores
-        labels = [c[fmt.TARGET] for c in customers]
-        out["quality"] = {"customers": len(customers), "roc_auc": fmt.auc(labels, [s["score"] for s in scored]),
-                          "churn_rate": round(sum(labels) / len(labels), 4)}
+    known = [(c[fmt.TARGET], s["score"]) for c, s in zip(customers, scored, strict=True) if fmt.TARGET in c]
+    if known:  # labelled rows (all, or those known so far: before, a partly labelled file measured none)
+        labels = [y for y, _ in known]
+        out["quality"] = {"customers": len(known), "roc_auc": fmt.auc(labels, [p for _, p in known]),
+                          "churn_rate": round(sum(labels) / len(labels), 4),
+                          **({"unlabelled": len(customers) - len(known)} if len(known) < len(customers) else {})}
     return out
 
 

@@ -199,3 +199,35 @@ def test_seventh_round_generators_load_under_their_own_names_and_write_the_docum
     assert len(catalogue) == 900 and {p["vendor"] for p in catalogue.values()} == set(data.VENDORS)
     orders = _retail.read_orders(str(tmp_path / "retail7_orders.csv"))
     assert len(orders) > 5000 and any("顧客" in o["customer_id"] for o in orders)
+
+
+@pytest.mark.timeout(900)
+async def test_churn_measures_a_partly_labelled_customers_file_on_its_labelled_rows(tmp_path, monkeypatch):
+    """Before: a customers file whose ``churned`` is filled in on some rows only (what is known so far) was
+    measured on none of them, without a word: the reader dropped every label. As in fraud, the labelled rows
+    are measured now and the others counted."""
+    pytest.importorskip("mlflow", reason="the churn scenario needs the ml extra: pip install 'podium[ml]'")
+    pytest.importorskip("uvicorn", reason="the sandbox company needs the demo extra: pip install 'podium[demo]'")
+    from examples.scenarios import churn
+    from podium.sandbox import Sandbox
+
+    from .test_churn import DATA, drive
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    lines = (DATA / "churn_holdout.csv").read_text().splitlines()[:201]
+    header = lines[0].split(",")
+    at = header.index("churned")
+    rows = [line.split(",") for line in lines[1:]]
+    for row in rows[::2]:
+        row[at] = ""
+    customers = tmp_path / "customers.csv"
+    customers.write_text("\n".join([lines[0], *(",".join(r) for r in rows)]) + "\n")
+    inp = {"train": str(DATA / "churn_train.csv"), "customers": str(customers), "max_customers": 1,
+           "approve_offer_above": 1e9, "review_margin": 0}
+    with Sandbox() as company:
+        async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05, connectors=company.connectors()) as c:
+            handle = await c.start(churn.workflow, inp)
+            await drive(c, handle.id, lambda req: True)
+            out = await c.result(handle.id, timeout=60)
+    assert out["quality"]["customers"] == 100 and out["quality"]["unlabelled"] == 100
+    assert out["quality"]["roc_auc"] is not None and len(out["customers"]) == 200
