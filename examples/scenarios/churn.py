@@ -57,6 +57,8 @@ DISCOUNT, MONTHS = 0.20, 3
 MONITOR_MIN = 100
 """Scores a batch needs before its score distribution is compared with the model's holdout scores."""
 TRAINED = "scenario_churn_treated"
+#: run id -> the customers that run scored: an outcome of anyone else is no outcome of the model's
+SCORED = "scenario_churn_scored"
 """Store namespace: who was treated, by which run (the outcomes workflow reads it)."""
 
 #: What ``podium demo churn`` checks before it starts: module -> the extra that installs it.
@@ -339,6 +341,13 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
     from podium.ml import performance, record_outcome
 
     rows = fmt.read_outcomes(path)
+    runs = [json.loads(v) for v in (await ctx.store.kv_list(SCORED)).values() if v]
+    not_scored: list[str] = []
+    if runs:  # (runs before the eleventh session kept no list: then every outcome counts, as it did)
+        scored = set().union(*runs) | treated
+        not_scored = sorted(c for c in rows if c not in scored)
+        # another system's id or a typo was recorded and counted in the untreated group's retention
+        rows = {c: v for c, v in rows.items() if c in scored}
     for cid, churned in rows.items():
         await record_outcome(ctx.store, MODEL, cid, churned, treated=cid in treated, run_id=ctx.run_id)
     rates: dict[str, Any] = {}
@@ -346,7 +355,8 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
         if members:
             rates[group] = round(1 - sum(rows[c] for c in members) / len(members), 4)
             await ctx.metric("retention_rate", rates[group], group=group)
-    return {"recorded": len(rows), "performance": await performance(ctx.store, MODEL), "retention_rate": rates}
+    return {"recorded": len(rows), "performance": await performance(ctx.store, MODEL), "retention_rate": rates,
+            **({"not_scored": not_scored} if not_scored else {})}
 
 
 @workflow.step
@@ -355,6 +365,7 @@ async def track(ctx: Any, input: Any, train: dict[str, Any], score: dict[str, An
     """Remember who was treated (for outcomes recorded later), close the loop with ``outcomes`` when
     given, and return the per-customer result."""
     treated = {cid for cid, d in retain["customers"].items() if d["actions"]}
+    await ctx.store.kv_put(SCORED, ctx.run_id, json.dumps([x["customer_id"] for x in score["scores"]]))
     for cid in sorted(treated):
         entry = {"run_id": ctx.run_id, "actions": retain["customers"][cid]["actions"], "version": score["version"]}
         await ctx.store.kv_put(TRAINED, cid, json.dumps(entry))

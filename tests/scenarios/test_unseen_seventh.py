@@ -231,3 +231,34 @@ async def test_churn_measures_a_partly_labelled_customers_file_on_its_labelled_r
             out = await c.result(handle.id, timeout=60)
     assert out["quality"]["customers"] == 100 and out["quality"]["unlabelled"] == 100
     assert out["quality"]["roc_auc"] is not None and len(out["customers"]) == 200
+
+
+@pytest.mark.timeout(900)
+async def test_churn_outcomes_of_customers_no_run_scored_are_named_not_counted_untreated(tmp_path, monkeypatch):
+    """Before: an outcomes file holding a customer no churn run had scored (another system's id, a typo) was
+    recorded and counted in the untreated group's retention rate, beside the customers the model chose not
+    to treat: the control group held people it never saw. They are listed in ``not_scored`` now."""
+    pytest.importorskip("mlflow", reason="the churn scenario needs the ml extra: pip install 'podium[ml]'")
+    pytest.importorskip("uvicorn", reason="the sandbox company needs the demo extra: pip install 'podium[demo]'")
+    from examples.scenarios import churn
+    from podium.sandbox import Sandbox
+
+    from .test_churn import DATA, drive
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    lines = (DATA / "churn_customers.csv").read_text().splitlines()[:31]
+    customers = tmp_path / "customers.csv"
+    customers.write_text("\n".join(lines) + "\n")
+    scored = lines[1].split(",")[0]
+    outcomes = tmp_path / "later.csv"
+    outcomes.write_text(f"\ufeffCustomer_ID,Churned\r\n{scored},0\r\nNOPE-1,1\r\nNOPE-2,1\r\n", encoding="utf-8")
+    inp = {"train": str(DATA / "churn_train.csv"), "customers": str(customers), "max_customers": 0,
+           "approve_offer_above": 1e9, "review_margin": 0}
+    with Sandbox() as company:
+        async with Client(f"sqlite:///{tmp_path}/p.db", poll_interval=0.05, connectors=company.connectors()) as c:
+            handle = await c.start(churn.workflow, inp)
+            await drive(c, handle.id, lambda req: True)
+            await c.result(handle.id, timeout=60)
+            later = await c.run(churn.outcomes, {"outcomes": str(outcomes)})
+    assert later["not_scored"] == ["NOPE-1", "NOPE-2"]
+    assert later["recorded"] == 1 and later["retention_rate"] == {"untreated": 1.0}
