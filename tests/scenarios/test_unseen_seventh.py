@@ -262,3 +262,24 @@ async def test_churn_outcomes_of_customers_no_run_scored_are_named_not_counted_u
             later = await c.run(churn.outcomes, {"outcomes": str(outcomes)})
     assert later["not_scored"] == ["NOPE-1", "NOPE-2"]
     assert later["recorded"] == 1 and later["retention_rate"] == {"untreated": 1.0}
+
+
+def test_feedback_replaces_a_cluster_summary_that_states_what_no_message_says():
+    """Before: the seventh round's billing alert (``--decide approve`` on the held-out half) carried the model's
+    summary "The customer service team responded to the customer's complaint by apologizing for the lack of
+    payment and providing a refund for the order.", while no message speaks of an apology or a refund; the
+    app alert called the app "Bancontact" and said it "has been criticized". A summary most of whose words
+    are in none of its messages is replaced by a plain one; one that restates them is kept."""
+    from examples.scenarios.feedback import plain_summary, ungrounded
+
+    billing = ["Why is there a delivery fee on my invoice when I picked it up myself??",
+               "Spoke to customer service about my order.", "You charged my card for an order I cancelled yesterday"]
+    assert ungrounded("The customer service team responded to the customer's complaint by apologizing for the lack "
+                      "of payment and providing a refund for the order.", billing)
+    assert ungrounded("The company's app, Bancontact, has been criticized for its app crashes, particularly when "
+                      "customers try to pay with the app's payment system.", ["app crashes when I try to pay with Bancontact"])
+    assert not ungrounded("The baguette was too hard to eat.", ["The baguette was stale and hard as a rock 2/5"])
+    assert not ungrounded("The customer's cake was ruined by a driver's departure.",
+                          ["Driver left the cake on the doorstep in the rain, it was ruined"])
+    assert not ungrounded("Customers were charged a delivery fee and for cancelled orders.", billing)
+    assert plain_summary("billing", 3) == "3 customers complained about billing; their words are quoted below."
