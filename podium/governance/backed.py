@@ -32,6 +32,7 @@ from ..connectors import _learned as learned
 from ..connectors._contracts import KV_NAMESPACE as CONTRACTS
 from ..records import AuditEntry
 from ..storage import Store
+from ..storage import _sealed as sealed
 from ..storage._letters import DEADLETTERS, open_letter, settled
 from . import bound, counters, owned, references
 from .audit import entry_signed
@@ -297,7 +298,37 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             found += [problem] if problem else []
     found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
     found += await _contract_problems(store, entries)
+    found += await _measured_problems(store)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
+
+
+#: What the ML monitor measures a model by (podium/ml/_predict.py): namespace -> (row kind, count kind).
+MEASURED = {"ml_outcomes": ("outcome", "outcomes"), "ml_predictions": ("prediction", "predictions")}
+
+
+async def _measured_problems(store: Store) -> list[str]:
+    """Every model whose outcomes or predictions are not all sealed, or fewer than their sealed count."""
+    verifier = sealed.Verifier(store)
+    tallies = await store.kv_list(sealed.TALLIES)
+    found = []
+    for ns, (kind, counted) in MEASURED.items():
+        seen: dict[str, list[int]] = {}  # model -> [sealed, not sealed]
+        for key, text in (await store.kv_list(ns)).items():
+            _, holds = sealed.opened(store, kind, key, text, verifier)
+            seen.setdefault(key.partition(":")[0], [0, 0])[0 if holds else 1] += 1
+        for name in {k.partition(":")[2] for k in tallies if k.startswith(counted + ":")}:
+            seen.setdefault(name, [0, 0])
+        for model, (good, bad) in sorted(seen.items()):
+            if bad:
+                found.append(
+                    f"ML {counted} of model {model!r}: {bad} of {good + bad} in the store are not sealed with the audit key "
+                    "(written or edited behind the engine's back, or kept by a release before they were sealed); the "
+                    f"monitor does not measure them: record them again, or seal the rows you trust: podium ml seal {model}"
+                )
+            what = f"ML {counted} of model {model!r}"
+            problem = sealed.tally_problem(store, counted, model, tallies.get(f"{counted}:{model}"), good + bad, what, verifier, sealed_rows=good)
+            found += [problem] if problem else []
+    return found
 
 
 async def _contract_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
