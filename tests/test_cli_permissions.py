@@ -79,6 +79,7 @@ ARGS: dict[str, list[str]] = {
     "goal": ["check stock of a vendor", "--skills", "examples.margins:skills"],
     "plan show": ["{run}"],
     "ml seal": ["churn"],
+    "quarantine seal": [],
     "secrets set": ["CRM_TOKEN", "--from-env", "PODIUM_DB"],
     "secrets delete": ["CRM_TOKEN"],
 }

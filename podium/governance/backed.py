@@ -32,6 +32,7 @@ from ..connectors import _learned as learned
 from ..connectors._contracts import KV_NAMESPACE as CONTRACTS
 from ..records import AuditEntry
 from ..storage import Store
+from ..storage import _quarantined as kept
 from ..storage import _sealed as sealed
 from ..storage._letters import DEADLETTERS, open_letter, settled
 from . import bound, counters, owned, references
@@ -298,8 +299,34 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             found += [problem] if problem else []
     found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
     found += await _contract_problems(store, entries)
-    found += await _measured_problems(store)
+    found += await _measured_problems(store) + await _quarantine_problems(store, entries)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
+
+
+async def _quarantine_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every quarantined connector result a replay would refuse (not sealed), or that a signed
+    ``connector.drift`` entry set aside and is missing; every data gate's quarantined rows a release
+    would refuse, or that are missing."""
+    from ..connectors._quarantine import QuarantineBook
+
+    keys = store.audit_keys.all()
+    drifted = {
+        str(e.details().get("quarantine_id")): e for e in entries if e.action == "connector.drift" and entry_signed(e, keys)
+    }  # fmt: skip
+    try:
+        items = await QuarantineBook(store).list(limit=10**9)
+    except Exception:  # a store kind without the quarantine table (memory://)
+        items = []
+    found = [i.problem for i in items if i.problem]
+    held = {i.id for i in items}
+    for qid, e in sorted(drifted.items()):
+        if qid not in held:
+            found.append(
+                f"quarantined item {qid} (set aside by audit entry {e.seq}, run {e.target.partition(':')[2] or '?'}) is "
+                "missing from the store: deleted behind the engine's back, so nobody replays it and its run may wait "
+                "for it forever; look at the run (podium why RUN) and settle it (podium signal, or cancel it)"
+            )
+    return found + await kept.problems(store)
 
 
 #: What the ML monitor measures a model by (podium/ml/_predict.py): namespace -> (row kind, count kind).
