@@ -299,7 +299,7 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             found += [problem] if problem else []
     found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
     found += await _contract_problems(store, entries)
-    found += await _measured_problems(store) + await _quarantine_problems(store, entries)
+    found += await _measured_problems(store) + await _quarantine_problems(store, entries) + await _mark_problems(store)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
 
 
@@ -327,6 +327,23 @@ async def _quarantine_problems(store: Store, entries: list[AuditEntry]) -> list[
                 "for it forever; look at the run (podium why RUN) and settle it (podium signal, or cancel it)"
             )
     return found + await kept.problems(store)
+
+
+async def _mark_problems(store: Store) -> list[str]:
+    """Every watched folder's file mark whose seal does not hold (podium/server/_file_marks.py): its
+    file is checked against its run and its signed start at the next scan."""
+    verifier = sealed.Verifier(store)
+    found = []
+    for mark, raw in sorted((await store.kv_list("filedrops")).items()):
+        entry, holds = sealed.opened(store, "filedrop", mark, raw, verifier)
+        if not holds:
+            rid = entry.get("run") if entry else raw
+            found.append(
+                f"a watched folder's mark of file run {rid if isinstance(rid, str) and len(rid) < 40 else '?'} is not sealed "
+                "with the audit key (written or edited in the store behind the server's back, or kept by a release before "
+                "marks were sealed): the server's next scan starts its file only if the file never ran, and seals the mark"
+            )
+    return found
 
 
 #: What the ML monitor measures a model by (podium/ml/_predict.py): namespace -> (row kind, count kind).
