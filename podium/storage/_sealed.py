@@ -26,14 +26,18 @@ TALLIES = "sealed_tallies"
 """Key-value namespace of the sealed counts (``KIND:NAME`` -> ``{"n", "$seal"}``)."""
 
 
-def _body(kind: str, key: str, entry: dict[str, Any]) -> str:
-    return f"{kind}\x1f{key}\x1f" + json.dumps(entry, sort_keys=True, separators=(",", ":"))
+def _canonical(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"))
 
 
 def seal(store: Any, kind: str, key: str, entry: dict[str, Any]) -> str:
-    """The stored text of ``entry`` (a row of ``kind`` under ``key``), sealed."""
+    """The stored text of ``entry`` (a row of ``kind`` under ``key``), sealed: its canonical JSON
+    with ``"$seal":"MAC"`` as the last field, the MAC over the kind, the key and the text before it
+    (so a check reads no more than the text: :meth:`Verifier.open`)."""
     plain = json.loads(json.dumps({k: v for k, v in entry.items() if k != SEAL}, default=str))
-    return json.dumps({**plain, SEAL: store.audit_keys.mac(_body(kind, key, plain))})
+    text = _canonical(plain)
+    mac = store.audit_keys.mac(f"{kind}\x1f{key}\x1f{text}")
+    return text[:-1] + ("," if plain else "") + f'"{SEAL}":"{mac}"}}'
 
 
 class Verifier:
@@ -41,30 +45,37 @@ class Verifier:
     once, not per row)."""
 
     def __init__(self, store: Any) -> None:
-        self.keys: dict[str, bytes] = store.audit_keys.all()
+        self.keys = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in store.audit_keys.all().items()}
+        """Key id -> an HMAC keyed once, copied per row (the key's padding is not hashed again)."""
 
-    def holds(self, kind: str, key: str, entry: Any) -> bool:
-        if not isinstance(entry, dict) or not isinstance(entry.get(SEAL), str):
-            return False
-        kid, _, tag = entry[SEAL].partition(":")
-        secret = self.keys.get(kid)
-        if secret is None:
-            return False
-        plain = {k: v for k, v in entry.items() if k != SEAL}
-        want = hmac.new(secret, _body(kind, key, plain).encode(), hashlib.sha256).hexdigest()[:32]
-        return hmac.compare_digest(want.encode(), tag.encode(errors="replace"))
+    def open(self, kind: str, key: str, text: str | None) -> tuple[dict[str, Any] | None, bool]:
+        """The row stored as ``text`` under ``key`` (None: absent or not a JSON object; without its
+        seal) and whether its seal holds."""
+        try:
+            entry = json.loads(text) if text else None
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            return None, False
+        mac = entry.pop(SEAL, None)
+        assert text is not None
+        tail = f'"{SEAL}":"{mac}"}}'
+        if not isinstance(mac, str) or not text.endswith(tail):  # nothing may follow the seal
+            return entry, False
+        body = text[: -len(tail)].removesuffix(",") + "}"
+        kid, _, tag = mac.partition(":")
+        keyed = self.keys.get(kid)
+        if keyed is None:
+            return entry, False
+        h = keyed.copy()
+        h.update(f"{kind}\x1f{key}\x1f{body}".encode())
+        want = h.hexdigest()[:32]
+        return entry, hmac.compare_digest(want.encode(), tag.encode(errors="replace"))
 
 
 def opened(store: Any, kind: str, key: str, text: str | None, verifier: Verifier | None = None) -> tuple[dict[str, Any] | None, bool]:
     """The row stored under ``key`` (None: absent or not a JSON object) and whether its seal holds."""
-    try:
-        entry = json.loads(text) if text else None
-    except ValueError:
-        entry = None
-    if not isinstance(entry, dict):
-        return None, False
-    holds = (verifier or Verifier(store)).holds(kind, key, entry)
-    return {k: v for k, v in entry.items() if k != SEAL}, holds
+    return (verifier or Verifier(store)).open(kind, key, text)
 
 
 async def count_new(store: Any, kind: str, name: str, *, recount: Any = None) -> int:

@@ -41,6 +41,12 @@ async def _set_aside(url: str) -> str:
 
 
 def _stored(url: str, key: str) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(_raw(url, key))
+    return out
+
+
+def _raw(url: str, key: str) -> str:
+    """The row's text as stored, byte for byte."""
     if url.startswith("sqlite"):
         import sqlite3
 
@@ -52,8 +58,7 @@ def _stored(url: str, key: str) -> dict[str, Any]:
 
         with psycopg.connect(url) as conn:
             [(raw,)] = conn.execute("SELECT value FROM kv WHERE ns = 'ml_quarantine' AND key = %s", (key,)).fetchall()
-    out: dict[str, Any] = json.loads(raw)
-    return out
+    return str(raw)
 
 
 @pytest.mark.parametrize("how", ["edited", "written"])
@@ -89,13 +94,13 @@ async def test_attack_quarantined_rows_deleted_in_the_store_are_named(url: str) 
 
 async def test_attack_released_rows_put_back_are_not_released_again(url: str) -> None:
     key = await _set_aside(url)
-    before = _stored(url, key)
+    before = _raw(url, key)
     async with Client(url) as c:
         assert [r["id"] for r in await release(c.store, key)] == ["c10"]
         assert await quarantined(c.store) == []
         with pytest.raises(NonRetryableError, match="already released"):
             await release(c.store, key)
-    sql(url, "UPDATE kv SET value = ? WHERE ns = 'ml_quarantine' AND key = ?", json.dumps(before), key)
+    sql(url, "UPDATE kv SET value = ? WHERE ns = 'ml_quarantine' AND key = ?", before, key)
     async with Client(url) as c:
         with pytest.raises(NonRetryableError, match="put back") as refused:
             rows = await release(c.store, key)
