@@ -173,6 +173,7 @@ class Triggers:
         self._unnamed: set[str] = set()  # watched files whose names are not UTF-8, logged once each
         self._marking: dict[str, asyncio.Future[str | None]] = {}
         """Run ids of watched files being checked or started now -> what came of it."""
+        self._marks_held: dict[str, str] = {}  # file mark -> the sealed text this server checked (not per scan)
         self._undeployable: set[tuple[str, str]] = set()
         """Deployed (name, version)s that did not load (logged once)."""
         self._inflight: dict[str, asyncio.Future[str]] = {}
@@ -552,7 +553,12 @@ class Triggers:
         mark = f"{path}|{st.st_size}|{st.st_mtime_ns}"
         rid = derived_id("file", mark)
         stored = await self.client.store.kv_get(FILEDROPS, mark)
+        if stored is not None and self._marks_held.get(mark) == stored:  # checked at an earlier scan, unchanged
+            return None
         if file_marks.holds(self.client.store, mark, rid, stored):
+            if len(self._marks_held) >= 100_000:
+                self._marks_held.clear()
+            self._marks_held[mark] = str(stored)
             return None
         if (other := self._marking.get(rid)) is not None:  # another scan of this server has it in hand: its outcome
             return await asyncio.shield(other)
