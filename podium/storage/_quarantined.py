@@ -13,10 +13,12 @@ put back over its note).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 from ..errors import NonRetryableError
+from ..records import AuditEntry
 from . import _sealed as sealed
 
 QUARANTINE = "ml_quarantine"
@@ -71,10 +73,12 @@ async def release(store: Any, key: str) -> list[dict[str, Any]]:
     if entry is None:
         raise NonRetryableError(f"no quarantined rows under {key!r}; list them with podium.ml.quarantined(store)")
     if not holds:
+        await _denied(store, key, not_sealed(key))
         raise NonRetryableError(not_sealed(key))
     if _released(entry):
         raise NonRetryableError(f"the quarantined rows {key!r} were already released (at {entry['released_at']}); list the others with podium.ml.quarantined(store)")
     if put_back := [p for p in await problems(store) if "put back" in p]:  # a released entry again where its note was
+        await _denied(store, key, put_back[0])
         raise NonRetryableError(f"{put_back[0]}; so no quarantined rows are released until it is looked into: podium audit verify")
     note = {k: entry.get(k) for k in ("workflow", "run_id", "step", "gate", "at")}
     note.update(released_at=time.time(), rows=len(entry.get("rows") or []))
@@ -83,6 +87,13 @@ async def release(store: Any, key: str) -> list[dict[str, Any]]:
     await sealed.count_new(store, RELEASED, NAME)
     rows: list[dict[str, Any]] = entry.get("rows") or []
     return rows
+
+
+async def _denied(store: Any, key: str, problem: str) -> None:
+    """Audit a refused release (``access.denied`` of ``quarantine:rows:KEY``): signed by the store, as
+    a drift reference's save is (a release is a function on the store, with no client to say who)."""
+    data = json.dumps({"reason": "record not backed by the audit log", "problem": problem})
+    await store.append_audit(AuditEntry(ts=time.time(), actor="engine", action="access.denied", target=f"quarantine:rows:{key}", data=data))
 
 
 async def problems(store: Any) -> list[str]:

@@ -79,6 +79,8 @@ async def test_attack_quarantined_rows_changed_in_the_store_are_not_released(url
             rows = await release(c.store, key)
             pytest.fail(f"the {how} rows were released: {rows}")
         assert key in str(refused.value)
+        denied = [e for e in await c.audit_log() if e.action == "access.denied" and e.target == f"quarantine:rows:{key}"]
+        assert len(denied) == 1 and "not sealed" in (denied[0].data or "")
         _, problem = await c.verify_audit()
         assert problem is not None and key in problem, problem
 
@@ -106,5 +108,6 @@ async def test_attack_released_rows_put_back_are_not_released_again(url: str) ->
             rows = await release(c.store, key)
             pytest.fail(f"released twice: {rows}")
         assert key in str(refused.value) or "released" in str(refused.value)
+        assert [e for e in await c.audit_log() if e.action == "access.denied" and e.target == f"quarantine:rows:{key}"]
         _, problem = await c.verify_audit()
         assert problem is not None and "released" in problem, problem
