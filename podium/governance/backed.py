@@ -299,7 +299,7 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             found += [problem] if problem else []
     found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
     found += await _contract_problems(store, entries)
-    found += await _measured_problems(store) + await _quarantine_problems(store, entries) + await _mark_problems(store)
+    found += await _measured_problems(store, entries) + await _quarantine_problems(store, entries) + await _mark_problems(store)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
 
 
@@ -350,7 +350,7 @@ async def _mark_problems(store: Store) -> list[str]:
 MEASURED = {"ml_outcomes": ("outcome", "outcomes"), "ml_predictions": ("prediction", "predictions")}
 
 
-async def _measured_problems(store: Store) -> list[str]:
+async def _measured_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
     """Every model whose outcomes or predictions are not all sealed, or fewer than their sealed count."""
     verifier = sealed.Verifier(store)
     tallies = await store.kv_list(sealed.TALLIES)
@@ -362,6 +362,9 @@ async def _measured_problems(store: Store) -> list[str]:
             seen.setdefault(key.partition(":")[0], [0, 0])[0 if holds else 1] += 1
         for name in {k.partition(":")[2] for k in tallies if k.startswith(counted + ":")}:
             seen.setdefault(name, [0, 0])
+        for e in entries:  # counts deleted with every row they counted
+            if e.action == sealed.COUNT_START and e.target.startswith(f"count:{counted}:"):
+                seen.setdefault(e.target[len(f"count:{counted}:") :], [0, 0])
         for model, (good, bad) in sorted(seen.items()):
             if bad:
                 found.append(
@@ -370,7 +373,10 @@ async def _measured_problems(store: Store) -> list[str]:
                     f"monitor does not measure them: record them again, or seal the rows you trust: podium ml seal {model}"
                 )
             what = f"ML {counted} of model {model!r}"
-            problem = sealed.tally_problem(store, counted, model, tallies.get(f"{counted}:{model}"), good + bad, what, verifier, sealed_rows=good)
+            problem = await sealed.tally_problem(
+                store, counted, model, tallies.get(f"{counted}:{model}"), good + bad, what, verifier, sealed_rows=good,
+                reset=f"podium ml seal {model}",
+            )
             found += [problem] if problem else []
     return found
 

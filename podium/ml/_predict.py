@@ -139,7 +139,10 @@ async def measured(store: Any, model: str, *, checked: bool = True) -> tuple[dic
             problems.append(not_measured(model, ns, bad, len(good) + len(bad)))
         if checked:
             what = f"ML {_TALLY[ns]} of model {model!r}"
-            tally = sealed.tally_problem(store, _TALLY[ns], model, tallies.get(f"{_TALLY[ns]}:{model}"), len(good) + len(bad), what, verifier, sealed_rows=len(good))
+            tally = await sealed.tally_problem(
+                store, _TALLY[ns], model, tallies.get(f"{_TALLY[ns]}:{model}"), len(good) + len(bad), what, verifier,
+                sealed_rows=len(good), reset=f"podium ml seal {model}",
+            )
             problems += [f"{tally}; the figures may flatter the model"] if tally else []
     return _figures(kept[OUTCOMES], kept[PREDICTIONS], model), problems
 
@@ -189,6 +192,7 @@ async def seal_rows(store: Any, model: str) -> dict[str, int]:
         for k, entry in rows.items():
             await store.kv_put(ns, k, sealed.seal(store, kind, k, entry))
         key = f"{_TALLY[ns]}:{model}"
+        await sealed.start_count(store, _TALLY[ns], model)
         await store.kv_put(sealed.TALLIES, key, sealed.seal(store, "tally", key, {"n": len(rows)}))
         done[_TALLY[ns]] = len(rows)
     return done

@@ -110,7 +110,10 @@ async def problems(store: Any) -> list[str]:
         entries += 1
         notes += bool(holds and entry is not None and _released(entry))
     what = "entries of rows quarantined by data gates"
-    problem = sealed.tally_problem(store, COUNTED, NAME, tallies.get(f"{COUNTED}:{NAME}"), entries, what, verifier, sealed_rows=good)
+    problem = await sealed.tally_problem(
+        store, COUNTED, NAME, tallies.get(f"{COUNTED}:{NAME}"), entries, what, verifier, sealed_rows=good,
+        reset="podium quarantine seal",
+    )
     found += [problem] if problem else []
     released, holds = sealed.tally_of(store, RELEASED, NAME, tallies.get(f"{RELEASED}:{NAME}"), verifier)
     if released is not None and holds and notes < released:
@@ -136,6 +139,7 @@ async def seal_all(store: Any) -> int:
             await store.kv_put(QUARANTINE, key, sealed.seal(store, KIND, key, entry))
             n += 1
     key = f"{COUNTED}:{NAME}"
+    await sealed.start_count(store, COUNTED, NAME)
     await store.kv_put(sealed.TALLIES, key, sealed.seal(store, "tally", key, {"n": entries}))
     return n
 

@@ -19,7 +19,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
+
+from .._auditkey import PREFIX
+from ..records import AuditEntry, chain_body
 
 SEAL = "$seal"
 TALLIES = "sealed_tallies"
@@ -45,8 +49,9 @@ class Verifier:
     once, not per row)."""
 
     def __init__(self, store: Any) -> None:
-        self.keys = {kid: hmac.new(key, digestmod=hashlib.sha256) for kid, key in store.audit_keys.all().items()}
-        """Key id -> an HMAC keyed once, copied per row (the key's padding is not hashed again)."""
+        self.secrets: dict[str, bytes] = store.audit_keys.all()
+        self.keys: dict[str, Any] = {}
+        """Key id -> an HMAC keyed once (when first needed), copied per row."""
 
     def open(self, kind: str, key: str, text: str | None) -> tuple[dict[str, Any] | None, bool]:
         """The row stored as ``text`` under ``key`` (None: absent or not a JSON object; without its
@@ -66,7 +71,9 @@ class Verifier:
         kid, _, tag = mac.partition(":")
         keyed = self.keys.get(kid)
         if keyed is None:
-            return entry, False
+            if kid not in self.secrets:
+                return entry, False
+            keyed = self.keys[kid] = hmac.new(self.secrets[kid], digestmod=hashlib.sha256)
         h = keyed.copy()
         h.update(f"{kind}\x1f{key}\x1f{body}".encode())
         want = h.hexdigest()[:32]
@@ -78,19 +85,49 @@ def opened(store: Any, kind: str, key: str, text: str | None, verifier: Verifier
     return (verifier or Verifier(store)).open(kind, key, text)
 
 
+COUNT_START = "count.start"
+"""The signed audit entry (of ``count:KIND:NAME``) written when a count is first kept: a count
+deleted later, with the rows it counted, is then missing, not absent."""
+
+
+async def count_started(store: Any, kind: str, name: str) -> AuditEntry | None:
+    """The signed ``count.start`` entry of ``kind`` rows of ``name`` (None: counting never started)."""
+    keys = store.audit_keys.all()
+    for e in await store.audit_for(f"count:{kind}:{name}"):
+        if e.action == COUNT_START and e.hash.startswith(PREFIX):
+            kid, _, tag = e.hash[len(PREFIX) :].partition(":")
+            key = keys.get(kid)
+            # the 6-line check of governance.audit.entry_signed, which this layer may not import
+            if key is not None and hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag):
+                return e
+    return None
+
+
+async def start_count(store: Any, kind: str, name: str) -> None:
+    """Sign that ``kind`` rows of ``name`` are counted from now on (once)."""
+    if await count_started(store, kind, name) is None:
+        await store.append_audit(AuditEntry(ts=time.time(), actor="engine", action=COUNT_START, target=f"count:{kind}:{name}", data="{}"))
+
+
 async def count_new(store: Any, kind: str, name: str, *, recount: Any = None) -> int:
     """Add one to the sealed count of ``kind`` rows of ``name`` (compare-and-set: two writers both
-    count); the new count. A count whose seal does not hold starts again from ``await recount()``
-    (the sealed rows there are now), or 0."""
+    count); the new count. The first count signs ``count.start``. A count whose seal does not hold,
+    or that is missing though counting started, starts again from ``await recount()`` (the sealed
+    rows there are now) marked ``rebuilt``: rows deleted with it are not known, which
+    :func:`tally_problem` says until an admin resets it."""
     key = f"{kind}:{name}"
     while True:
         raw = await store.kv_get(TALLIES, key)
         entry, holds = opened(store, "tally", key, raw)
         if entry is not None and holds and isinstance(entry.get("n"), int):
-            n = entry["n"] + 1
+            n, rebuilt = entry["n"] + 1, bool(entry.get("rebuilt"))
         else:
+            rebuilt = raw is not None or await count_started(store, kind, name) is not None
+            if not rebuilt:
+                await start_count(store, kind, name)
             n = int(await recount()) if recount is not None else 1
-        if await store.kv_swap(TALLIES, key, raw, seal(store, "tally", key, {"n": n})):
+        value: dict[str, Any] = {"n": n, **({"rebuilt": True} if rebuilt else {})}
+        if await store.kv_swap(TALLIES, key, raw, seal(store, "tally", key, value)):
             return n
 
 
@@ -101,14 +138,16 @@ def tally_of(store: Any, kind: str, name: str, raw: str | None, verifier: Verifi
     return (n if isinstance(n, int) else None), holds and isinstance(n, int)
 
 
-def tally_problem(
-    store: Any, kind: str, name: str, raw: str | None, rows: int, what: str, verifier: Verifier | None = None, *, sealed_rows: int
+async def tally_problem(
+    store: Any, kind: str, name: str, raw: str | None, rows: int, what: str, verifier: Verifier | None = None, *,
+    sealed_rows: int, reset: str,
 ) -> str | None:
     """Why the ``rows`` of ``kind`` and ``name`` in the store (``sealed_rows`` of them sealed) are not
-    all there were: fewer than the sealed count, a count not sealed, or none kept though sealed rows
-    exist (rows of an earlier release, none sealed, have no count yet)."""
+    all there were: fewer than the sealed count, a count not sealed, missing though sealed rows exist
+    or counting started (its signed ``count.start``: read only then), or rebuilt since; ``reset``
+    is the command that resets it once checked. Rows of an earlier release have no count yet."""
     n, holds = tally_of(store, kind, name, raw, verifier)
-    if raw is None and sealed_rows == 0:
+    if raw is None and sealed_rows == 0 and await count_started(store, kind, name) is None:
         return None
     if raw is None:
         return f"the count of the {what} is missing from the store (deleted behind the engine's back), so rows of them may have been deleted too"
@@ -116,7 +155,13 @@ def tally_problem(
         return f"the count of the {what} in the store is not sealed with the audit key (edited behind the engine's back), so rows of them may have been deleted"
     if rows < n:
         return f"{n - rows} of the {n} {what} recorded are missing from the store (deleted behind the engine's back)"
+    entry, _ = opened(store, "tally", f"{kind}:{name}", raw, verifier)
+    if entry is not None and entry.get("rebuilt"):
+        return (
+            f"the count of the {what} was rebuilt from the rows in the store after it went missing or was edited behind "
+            f"the engine's back, so rows deleted with it are not known; once you have checked them: {reset}"
+        )
     return None
 
 
-__all__ = ["SEAL", "TALLIES", "Verifier", "count_new", "opened", "seal", "tally_of", "tally_problem"]
+__all__ = ["COUNT_START", "SEAL", "TALLIES", "Verifier", "count_new", "count_started", "opened", "seal", "start_count", "tally_of", "tally_problem"]

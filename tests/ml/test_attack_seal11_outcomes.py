@@ -79,7 +79,21 @@ def _delete(url: str) -> None:
         sql(url, "DELETE FROM kv WHERE ns = 'ml_outcomes' AND key = ?", f"churn:{cid}")
 
 
-@pytest.mark.parametrize("attack", [_flip, _delete], ids=["flipped", "deleted"])
+def _delete_with_count(url: str) -> None:
+    _delete(url)
+    sql(url, "DELETE FROM kv WHERE ns = 'sealed_tallies' AND key = 'outcomes:churn'")
+
+
+def _delete_everything(url: str) -> None:
+    for ns in ("ml_outcomes", "ml_predictions"):
+        sql(url, "DELETE FROM kv WHERE ns = ? AND key LIKE ?", ns, "churn:%")
+    sql(url, "DELETE FROM kv WHERE ns = 'sealed_tallies'")
+
+
+@pytest.mark.parametrize(
+    "attack", [_flip, _delete, _delete_with_count, _delete_everything],
+    ids=["flipped", "deleted", "deleted with their count", "everything deleted"],
+)  # fmt: skip
 async def test_attack_outcomes_edited_in_the_store_do_not_silence_retraining(url: str, registry: Registry, attack: Any) -> None:
     async with Client(url) as c:
         version = await _scored(c, registry)
@@ -171,3 +185,16 @@ async def test_rows_of_an_earlier_release_are_measured_once_an_admin_seals_them(
         assert [e for e in await c.audit_log() if e.action == "ml.seal" and e.target == "model:churn"]
         _, problem = await c.verify_audit()
         assert problem is None, problem
+
+
+async def test_a_count_deleted_then_rebuilt_by_the_next_outcome_still_says_so(url: str, registry: Registry) -> None:
+    async with Client(url) as c:
+        version = await _scored(c, registry)
+    _delete_with_count(url)
+    async with Client(url) as c:
+        await record_outcome(c.store, "churn", "C99", 1)  # a new one: the count is rebuilt from the rows there
+        _, watch = _workflows(registry)
+        after = await c.run(watch, {"version": version})
+        assert after["retrain"] == 1 and any("rebuilt" in r and "podium ml seal churn" in r for r in after["reasons"]), after
+        _, problem = await c.verify_audit()
+        assert problem is not None and "rebuilt" in problem, problem
