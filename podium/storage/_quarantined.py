@@ -115,8 +115,14 @@ async def problems(store: Any) -> list[str]:
         reset="podium quarantine seal",
     )
     found += [problem] if problem else []
-    released, holds = sealed.tally_of(store, RELEASED, NAME, tallies.get(f"{RELEASED}:{NAME}"), verifier)
-    if released is not None and holds and notes < released:
+    raw = tallies.get(f"{RELEASED}:{NAME}")
+    released, holds = sealed.tally_of(store, RELEASED, NAME, raw, verifier)
+    if raw is None and await sealed.count_started(store, RELEASED, NAME) is not None:
+        found.append(
+            "the count of quarantined entries released is missing from the store (deleted behind the engine's back), so "
+            "released entries may have been put back: releasing them again would run their rows twice"
+        )
+    elif released is not None and holds and notes < released:
         found.append(
             f"{released - notes} of the {released} quarantined entries released are in the store again (put back over the "
             "note of their release, behind the engine's back): releasing them again would run their rows twice"
