@@ -78,6 +78,8 @@ ARGS: dict[str, list[str]] = {
     "capabilities list": ["--skills", "examples.margins:skills"],
     "goal": ["check stock of a vendor", "--skills", "examples.margins:skills"],
     "plan show": ["{run}"],
+    "ml seal": ["churn"],
+    "quarantine seal": [],
     "secrets set": ["CRM_TOKEN", "--from-env", "PODIUM_DB"],
     "secrets delete": ["CRM_TOKEN"],
 }

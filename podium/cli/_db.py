@@ -124,5 +124,5 @@ async def migrate_to(target: str, db: str | None) -> int:
 PROJECT_RECORDS = (
     "users", "tokens", "roles", "switches", "policies", "prompts", "prompt_active", "workflows",
     "workflow_versions", "workflow_active", "secrets", "connector.contracts", "ml_references",
-    "ml_predictions", "ml_outcomes", "ml_quarantine", "deadletters", "schedules",
+    "ml_predictions", "ml_outcomes", "sealed_tallies", "ml_quarantine", "deadletters", "schedules",
 )  # fmt: skip

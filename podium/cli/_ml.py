@@ -52,3 +52,21 @@ async def ml_owners(model: str, add: tuple[str, ...], remove: tuple[str, ...], a
             f"model {model}: no owner yet; the first workflow that trains, promotes or rolls it back becomes its owner{also}"
         )
     return EXIT_OK
+
+
+@ml.command("seal")
+@click.argument("model")
+@db_option
+@run_async
+@requires("users.manage", lambda kw: f"model:{kw['model']}")
+async def ml_seal(model: str, db: str | None) -> int:
+    """Seal MODEL's outcomes and predictions as the store holds them now (an admin, once, after
+    upgrading from a release that did not seal them; see docs/operations.md). The monitor measures
+    only sealed rows: do this only for a store nobody could have edited since."""
+    from ..ml._predict import seal_rows
+
+    async with make_client(db, recover=False, execute=False) as c:
+        done = await seal_rows(c.store, model)
+        await c.governance.record("ml.seal", f"model:{model}", **done)
+    click.echo(f"model {model}: sealed {done['outcomes']} outcome(s) and {done['predictions']} prediction row(s)")
+    return EXIT_OK

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ._app import EXIT_OK, EXIT_USER_ERROR, cli, db_option, fail, make_client, requires, run_async
+from ._app import EXIT_OK, EXIT_USER_ERROR, cli, console, db_option, fail, make_client, requires, run_async
 from ._connectors import connectors
 
 
@@ -64,6 +64,8 @@ async def quarantine_show(item_id: str, as_json: bool, db: str | None) -> int:
         click.echo(json.dumps(item.to_json(payload=True), indent=2))
         return EXIT_OK
     click.echo(f"{item.id}: {item.connector}.{item.operation}, {item.status} (policy {item.policy})")
+    if item.problem:
+        console(stderr=True).print(item.problem, highlight=False, markup=False)
     click.echo(f"run {item.run_id} ({item.workflow}) step {item.step_id}, at {_when(item.created_at)}; replays: {item.replays}")
     if item.resolution:
         click.echo(f"resolution: {item.resolution}")
@@ -96,6 +98,8 @@ async def quarantine_replay(item_id: str | None, every: bool, as_json: bool, db:
             click.echo(json.dumps(r))
         elif r["resolved"]:
             click.echo(f"{r['id']}: resolved, {r['resolution']}")
+        elif r.get("problem"):
+            console(stderr=True).print(f"{r['id']}: refused: {r['problem']}", highlight=False, markup=False)
         else:
             click.echo(f"{r['id']}: still drifts, kept in the quarantine:")
             for d in r["diff"]:
@@ -103,6 +107,26 @@ async def quarantine_replay(item_id: str | None, every: bool, as_json: bool, db:
     if not results and not as_json:
         click.echo("no open item in the quarantine")
     return EXIT_USER_ERROR if left else EXIT_OK
+
+
+@quarantine.command("seal")
+@db_option
+@run_async
+@requires("users.manage", lambda kw: "quarantine")
+async def quarantine_seal(db: str | None) -> int:
+    """Seal the quarantined items and data gates' quarantined rows kept by a release before they were
+    sealed, as the store holds them now (an admin, once, after the upgrade; see docs/operations.md):
+    until then they are listed with a problem and not replayed or released. Only for a store nobody
+    could have edited since."""
+    from ..connectors._quarantine import QuarantineBook
+    from ..storage import _quarantined as kept
+
+    async with make_client(db, recover=False, execute=False) as c:
+        items = await QuarantineBook(c.store).seal_all()
+        rows = await kept.seal_all(c.store)
+        await c.governance.record("quarantine.seal", "quarantine", items=items, gate_entries=rows)
+    click.echo(f"sealed {items} quarantined item(s) and {rows} entr(ies) of rows quarantined by data gates")
+    return EXIT_OK
 
 
 @connectors.command("learn")

@@ -19,7 +19,7 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from .._sqldb import Database, database_for
@@ -55,9 +55,10 @@ MIGRATIONS = [
         );
         CREATE INDEX IF NOT EXISTS podium_quarantine_status ON podium_quarantine (status, created_at)
         """,
-    )
+    ),
+    (2, "ALTER TABLE podium_quarantine ADD COLUMN seal TEXT"),  # see seal_of
 ]
-_COLUMNS = "id, connector, operation, run_id, step_id, workflow, policy, status, payload, diff, created_at, updated_at, replays, resolution"
+_COLUMNS = "id, connector, operation, run_id, step_id, workflow, policy, status, payload, diff, created_at, updated_at, replays, resolution, seal"
 _MIGRATED: weakref.WeakSet[Database] = weakref.WeakSet()
 
 
@@ -86,6 +87,10 @@ class QuarantineItem:
     replays: int = 0
     resolution: str | None = None
     """How it was resolved (``resumed run ...``, ``marked resolved``)."""
+    problem: str | None = None
+    """Why it may not be replayed: its row does not hold the seal the engine gave it (written or
+    edited in the store behind the engine's back, or kept by a release before items were sealed).
+    None: it holds."""
 
     @property
     def signal(self) -> str:
@@ -97,6 +102,28 @@ class QuarantineItem:
         if not payload:
             data.pop("payload")
         return data
+
+
+def _sealed_text(item: QuarantineItem) -> str:
+    fields = [item.id, item.connector, item.operation, item.run_id, item.step_id, item.workflow, item.policy,
+              item.status, item.payload, repr(float(item.created_at)), item.resolution]  # fmt: skip
+    return "quarantine\x1f" + json.dumps(fields, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def seal_of(store: Any, item: QuarantineItem) -> str:
+    """The seal of ``item`` under the store's audit key: over what a replay acts on (its connector,
+    operation, run, workflow, payload, policy) and its status and resolution (a resolved item put
+    back to parked, or a parked one marked resolved to hide it, does not hold it)."""
+    return str(store.audit_keys.mac(_sealed_text(item)))
+
+
+def not_sealed(item_id: str) -> str:
+    return (
+        f"quarantined item {item_id} is not sealed with this store's audit key: it was written or edited in the "
+        "store behind the engine's back (its payload, run or workflow may be anyone's), or kept by a release before "
+        "quarantined items were sealed, so it is not replayed; look at it (podium quarantine show "
+        f"{item_id}) and, once you trust the store, seal the items kept before the upgrade: podium quarantine seal"
+    )
 
 
 def quarantine_id(key: str) -> str:
@@ -123,8 +150,8 @@ class QuarantineBook:
             await self.db.close()
 
     async def put(self, item: QuarantineItem) -> bool:
-        """Add ``item``; False when an item of that id is there already (a repeated call)."""
-        row = _row(item)
+        """Add ``item``, sealed; False when an item of that id is there already (a repeated call)."""
+        row = (*_row(item), seal_of(self.store, item))
         async with self._open() as db:
             n = await db.execute(
                 f"INSERT INTO podium_quarantine ({_COLUMNS}) VALUES ({', '.join('?' * len(row))}) ON CONFLICT (id) DO NOTHING",
@@ -135,7 +162,12 @@ class QuarantineBook:
     async def get(self, item_id: str) -> QuarantineItem | None:
         async with self._open() as db:
             found = await db.fetchone(f"SELECT {_COLUMNS} FROM podium_quarantine WHERE id = ?", (item_id,))
-        return _item(found) if found else None
+        return self._checked(found) if found else None
+
+    def _checked(self, row: tuple[Any, ...]) -> QuarantineItem:
+        item = _item(row[:-1])
+        holds = isinstance(row[-1], str) and self.store.audit_keys.verify_mac(_sealed_text(item), row[-1]) is True
+        return item if holds else replace(item, problem=not_sealed(item.id))
 
     async def list(
         self, *, status: str | tuple[str, ...] | None = None, connector: str | None = None, limit: int = 100
@@ -155,7 +187,7 @@ class QuarantineBook:
             sql += " WHERE " + " AND ".join(where)
         async with self._open() as db:
             rows = await db.fetchall(sql + " ORDER BY created_at, id LIMIT ?", (*params, int(limit)))
-        return [_item(r) for r in rows]
+        return [self._checked(r) for r in rows]
 
     async def depth(self, connector: str | None = None) -> int:
         """Items not resolved yet."""
@@ -165,18 +197,29 @@ class QuarantineBook:
         return int(row[0]) if row else 0
 
     async def update(
-        self, item_id: str, *, status: str, diff: builtins.list[dict[str, Any]] | None = None, resolution: str | None = None
+        self, item: QuarantineItem, *, status: str, diff: builtins.list[dict[str, Any]] | None = None, resolution: str | None = None
     ) -> None:
-        """Record a replay: its new status, the diff it still has, how it was resolved."""
-        sets, params = ["status = ?", "updated_at = ?", "replays = replays + 1"], [status, time.time()]
+        """Record a replay of ``item`` (as read, its seal holding): its new status, the diff it still
+        has, how it was resolved; sealed again."""
+        now = replace(item, status=status, resolution=resolution if resolution is not None else item.resolution)
+        sets = ["status = ?", "updated_at = ?", "replays = replays + 1", "resolution = ?", "seal = ?"]
+        params: builtins.list[Any] = [status, time.time(), now.resolution, seal_of(self.store, now)]
         if diff is not None:
             sets.append("diff = ?")
             params.append(json.dumps(diff))
-        if resolution is not None:
-            sets.append("resolution = ?")
-            params.append(resolution)
         async with self._open() as db:
-            await db.execute(f"UPDATE podium_quarantine SET {', '.join(sets)} WHERE id = ?", (*params, item_id))
+            await db.execute(f"UPDATE podium_quarantine SET {', '.join(sets)} WHERE id = ?", (*params, item.id))
+
+    async def seal_all(self) -> int:
+        """Seal every item whose seal does not hold, as stored now (after an upgrade, in a store that is
+        trusted: ``podium quarantine seal``); how many."""
+        n = 0
+        for item in await self.list(limit=1_000_000):
+            if item.problem is not None:
+                async with self._open() as db:
+                    await db.execute("UPDATE podium_quarantine SET seal = ? WHERE id = ?", (seal_of(self.store, replace(item, problem=None)), item.id))
+                n += 1
+        return n
 
 
 def _row(item: QuarantineItem) -> tuple[Any, ...]:

@@ -77,6 +77,11 @@ class QuarantineDesk:
 
     async def _replay(self, book: QuarantineBook, item: QuarantineItem) -> dict[str, Any]:
         out: dict[str, Any] = {"id": item.id, "run_id": item.run_id, "connector": item.connector, "operation": item.operation}
+        if item.problem is not None:  # written or edited in the store: its payload is not delivered
+            await self.client.governance.record(
+                "access.denied", f"quarantine:{item.id}", reason="record not backed by the audit log", problem=item.problem
+            )
+            return {**out, "resolved": False, "status": item.status, "problem": item.problem}
         if item.status == "resolved":
             return {**out, "resolved": True, "status": "resolved", "resolution": item.resolution}
         connector = await self._connector(item.connector)
@@ -86,7 +91,7 @@ class QuarantineDesk:
         try:
             mapped = contracts.check(connector, item.operation, item.payload, name=item.connector)
         except ConnectorDrift as exc:
-            await book.update(item.id, status=item.status, diff=exc.diff)
+            await book.update(item, status=item.status, diff=exc.diff)
             await self.client.governance.record("quarantine.replay", item.run_id or "", id=item.id, resolved=False)
             return {**out, "resolved": False, "status": item.status, "diff": exc.diff}
         resolution = f"marked resolved (policy {item.policy}: the run did not wait for it)"
@@ -103,7 +108,7 @@ class QuarantineDesk:
             else:
                 await self.client._deliver_signal(item.run_id, item.signal, mapped)
                 resolution = f"resumed run {item.run_id}"
-        await book.update(item.id, status="resolved", diff=[], resolution=resolution)
+        await book.update(item, status="resolved", diff=[], resolution=resolution)
         await self.client.governance.record("quarantine.replay", item.run_id or "", id=item.id, resolved=True)
         return {**out, "resolved": True, "status": "resolved", "resolution": resolution}
 

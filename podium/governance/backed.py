@@ -32,6 +32,8 @@ from ..connectors import _learned as learned
 from ..connectors._contracts import KV_NAMESPACE as CONTRACTS
 from ..records import AuditEntry
 from ..storage import Store
+from ..storage import _quarantined as kept
+from ..storage import _sealed as sealed
 from ..storage._letters import DEADLETTERS, open_letter, settled
 from . import bound, counters, owned, references
 from .audit import entry_signed
@@ -297,7 +299,86 @@ async def problems(store: Store, entries: list[AuditEntry]) -> list[str]:
             found += [problem] if problem else []
     found += await owned.problems(store, entries) + await bound.problems(store, entries) + await references.problems(store, entries)
     found += await _contract_problems(store, entries)
+    found += await _measured_problems(store, entries) + await _quarantine_problems(store, entries) + await _mark_problems(store)
     return found + await counters.problems(store, entries) + await _letter_problems(store, entries)
+
+
+async def _quarantine_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every quarantined connector result a replay would refuse (not sealed), or that a signed
+    ``connector.drift`` entry set aside and is missing; every data gate's quarantined rows a release
+    would refuse, or that are missing."""
+    from ..connectors._quarantine import QuarantineBook
+
+    keys = store.audit_keys.all()
+    drifted = {
+        str(e.details().get("quarantine_id")): e for e in entries if e.action == "connector.drift" and entry_signed(e, keys)
+    }  # fmt: skip
+    try:
+        items = await QuarantineBook(store).list(limit=10**9)
+    except Exception:  # a store kind without the quarantine table (memory://)
+        items = []
+    found = [i.problem for i in items if i.problem]
+    held = {i.id for i in items}
+    for qid, e in sorted(drifted.items()):
+        if qid not in held:
+            found.append(
+                f"quarantined item {qid} (set aside by audit entry {e.seq}, run {e.target.partition(':')[2] or '?'}) is "
+                "missing from the store: deleted behind the engine's back, so nobody replays it and its run may wait "
+                "for it forever; look at the run (podium why RUN) and settle it (podium signal, or cancel it)"
+            )
+    return found + await kept.problems(store)
+
+
+async def _mark_problems(store: Store) -> list[str]:
+    """Every watched folder's file mark whose seal does not hold (podium/server/_file_marks.py): its
+    file is checked against its run and its signed start at the next scan."""
+    verifier = sealed.Verifier(store)
+    found = []
+    for mark, raw in sorted((await store.kv_list("filedrops")).items()):
+        entry, holds = sealed.opened(store, "filedrop", mark, raw, verifier)
+        if not holds:
+            rid = entry.get("run") if entry else raw
+            found.append(
+                f"a watched folder's mark of file run {rid if isinstance(rid, str) and len(rid) < 40 else '?'} is not sealed "
+                "with the audit key (written or edited in the store behind the server's back, or kept by a release before "
+                "marks were sealed): the server's next scan starts its file only if the file never ran, and seals the mark"
+            )
+    return found
+
+
+#: What the ML monitor measures a model by (podium/ml/_predict.py): namespace -> (row kind, count kind).
+MEASURED = {"ml_outcomes": ("outcome", "outcomes"), "ml_predictions": ("prediction", "predictions")}
+
+
+async def _measured_problems(store: Store, entries: list[AuditEntry]) -> list[str]:
+    """Every model whose outcomes or predictions are not all sealed, or fewer than their sealed count."""
+    verifier = sealed.Verifier(store)
+    tallies = await store.kv_list(sealed.TALLIES)
+    found = []
+    for ns, (kind, counted) in MEASURED.items():
+        seen: dict[str, list[int]] = {}  # model -> [sealed, not sealed]
+        for key, text in (await store.kv_list(ns)).items():
+            _, holds = sealed.opened(store, kind, key, text, verifier)
+            seen.setdefault(key.partition(":")[0], [0, 0])[0 if holds else 1] += 1
+        for name in {k.partition(":")[2] for k in tallies if k.startswith(counted + ":")}:
+            seen.setdefault(name, [0, 0])
+        for e in entries:  # counts deleted with every row they counted
+            if e.action == sealed.COUNT_START and e.target.startswith(f"count:{counted}:"):
+                seen.setdefault(e.target[len(f"count:{counted}:") :], [0, 0])
+        for model, (good, bad) in sorted(seen.items()):
+            if bad:
+                found.append(
+                    f"ML {counted} of model {model!r}: {bad} of {good + bad} in the store are not sealed with the audit key "
+                    "(written or edited behind the engine's back, or kept by a release before they were sealed); the "
+                    f"monitor does not measure them: record them again, or seal the rows you trust: podium ml seal {model}"
+                )
+            what = f"ML {counted} of model {model!r}"
+            problem = await sealed.tally_problem(
+                store, counted, model, tallies.get(f"{counted}:{model}"), good + bad, what, verifier, sealed_rows=good,
+                reset=f"podium ml seal {model}",
+            )
+            found += [problem] if problem else []
+    return found
 
 
 async def _contract_problems(store: Store, entries: list[AuditEntry]) -> list[str]:

@@ -3,19 +3,19 @@ is recorded. A failing rule halts the run for a person, sets bad rows aside, ask
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DefinitionError, NonRetryableError
+from ..storage import _quarantined as kept
+from ..storage._quarantined import QUARANTINE
 from ._drift import checked_reference
 from ._rules import Check, rule_from
 from ._table import Rows, rows_at, with_rows
 
-QUARANTINE = "ml_quarantine"
-"""Key-value namespace of the store holding quarantined rows."""
+__all__ = ["QUARANTINE", "Gate", "quarantined", "release"]
 _SHOWN = 5  # bad rows shown to a person per rule
 
 
@@ -190,27 +190,22 @@ async def _reference(ctx: Any, name: str) -> Any:
 
 
 async def _put(store: Any, key: str, entry: dict[str, Any]) -> dict[str, Any]:
-    await store.kv_put(QUARANTINE, key, json.dumps(entry, default=str))
+    await kept.put(store, key, entry)  # sealed and counted: see podium/storage/_quarantined.py
     return {"key": key, "rows": len(entry["rows"])}
 
 
 async def quarantined(store: Any, *, workflow: str | None = None) -> list[dict[str, Any]]:
-    """Rows set aside by gates (newest first): ``[{key, workflow, run_id, step, gate, reasons, rows}]``."""
-    out = []
-    for key, raw in (await store.kv_list(QUARANTINE)).items():
-        if not raw:
-            continue
-        entry = json.loads(raw)
-        if workflow is None or entry.get("workflow") == workflow:
-            out.append({"key": key, **entry})
+    """Rows set aside by gates (newest first): ``[{key, workflow, run_id, step, gate, reasons, rows}]``;
+    an entry whose seal does not hold (written or edited in the store behind the engine's back) has
+    a ``problem`` saying so, and is not released."""
+    out = [e for e in await kept.listed(store) if workflow is None or e.get("workflow") == workflow]
     return sorted(out, key=lambda e: -e.get("at", 0))
 
 
 async def release(store: Any, key: str) -> Rows:
-    """Take quarantined rows out (to replay them: start a run with them as input); they leave the store."""
-    raw = await store.kv_get(QUARANTINE, key)
-    if not raw:
-        raise NonRetryableError(f"no quarantined rows under {key!r}; list them with podium.ml.quarantined(store)")
-    await store.kv_put(QUARANTINE, key, None)
-    rows: Rows = json.loads(raw)["rows"]
+    """Take quarantined rows out (to replay them: start a run with them as input); they leave the
+    store, and a sealed note of their release stays. Refused (:class:`~podium.NonRetryableError`,
+    saying why) for rows whose seal does not hold, released already, or while a released entry is
+    back in the store."""
+    rows: Rows = await kept.release(store, key)
     return rows

@@ -5,7 +5,8 @@ events emitted by other workflows (``ctx.emit``), and broker messages (``nats:``
 
 Delivery is at-least-once with dedup: every run a trigger starts gets an id derived from what
 caused it (the schedule and its fire time, the event's idempotency key, the file's path, size and
-mtime), and starting a run with an existing id starts nothing. So a restart, a retry or a second
+mtime), and starting a run with an existing id starts nothing (a watched file's mark is sealed, and
+one missing or forged is checked against the file's run and its signed start: _file_marks.py). So a restart, a retry or a second
 server never doubles a run. An event that cannot start its run (a kill switch, a store failure) is
 kept in a dead-letter list (``GET /api/deadletters``) and can be replayed.
 
@@ -34,6 +35,7 @@ from ..errors import AuthError, ConfigError, InputValidationError, NotFound, Pod
 from ..governance.accounts import signed
 from ..governance.deployers import Deployers
 from ..storage._letters import open_letter, seal, settled
+from . import _file_marks as file_marks
 from . import _fire_times as fire_times
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
@@ -169,6 +171,9 @@ class Triggers:
         self._unsubscribe: Any = None
         self._broken: dict[str, str] = {}
         self._unnamed: set[str] = set()  # watched files whose names are not UTF-8, logged once each
+        self._marking: dict[str, asyncio.Future[str | None]] = {}
+        """Run ids of watched files being checked or started now -> what came of it."""
+        self._marks_held: dict[str, str] = {}  # file mark -> the sealed text this server checked (not per scan)
         self._undeployable: set[tuple[str, str]] = set()
         """Deployed (name, version)s that did not load (logged once)."""
         self._inflight: dict[str, asyncio.Future[str]] = {}
@@ -546,13 +551,36 @@ class Triggers:
         if time.time() - st.st_mtime < 0.2:  # still being written; next scan
             return None
         mark = f"{path}|{st.st_size}|{st.st_mtime_ns}"
-        if await self.client.store.kv_get(FILEDROPS, mark) is not None:
-            return None
         rid = derived_id("file", mark)
-        payload = {"path": path, "name": name, "size": st.st_size}
+        stored = await self.client.store.kv_get(FILEDROPS, mark)
+        if stored is not None and self._marks_held.get(mark) == stored:  # checked at an earlier scan, unchanged
+            return None
+        if file_marks.holds(self.client.store, mark, rid, stored):
+            if len(self._marks_held) >= 100_000:
+                self._marks_held.clear()
+            self._marks_held[mark] = str(stored)
+            return None
+        if (other := self._marking.get(rid)) is not None:  # another scan of this server has it in hand: its outcome
+            return await asyncio.shield(other)
+        done: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._marking[rid] = done
+        outcome: str | None = None
+        try:
+            outcome = await self._start_file(folder, name, path, st.st_size, mark, rid, stored, workflow)
+            return outcome
+        finally:
+            del self._marking[rid]
+            done.set_result(outcome)
+
+    async def _start_file(
+        self, folder: str, name: str, path: str, size: int, mark: str, rid: str, stored: str | None, workflow: str
+    ) -> str | None:
+        if not await file_marks.unmarked(self.client, folder, mark, rid, stored, FILEDROPS):  # it ran: marked again
+            return None
+        payload = {"path": path, "name": name, "size": size}
         # a start the store failed raises (reported by tick): unmarked, the file is tried at the next scan
         started = await self._start(workflow, payload, rid, source="file", event=path, key=mark, store_retry=True)
-        await self.client.store.kv_put(FILEDROPS, mark, rid)
+        await self.client.store.kv_put(FILEDROPS, mark, file_marks.seal(self.client.store, mark, rid))
         return rid if started else None
 
     # -- starting and dead letters ----------------------------------------------------------------
