@@ -51,7 +51,8 @@ TRAIN_GATE = Gate(
 
 def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """The rows of a churn-format CSV. ``labelled=True``: ``churned`` is required in every row;
-    ``None``: kept when the file has the column (to measure), else absent; ``False``: ignored.
+    ``None``: kept where the file has one (to measure; a row without one has none), else absent;
+    ``False``: ignored.
     ``aside``: rows with a value outside :data:`RANGES` go there (customer, line, column, value,
     problem) instead of into the result."""
     rows: list[dict[str, Any]] = []
@@ -83,9 +84,6 @@ def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None
         raise ConfigError(f"{path}: every customer has an impossible value, e.g. {aside[0]['problem']}; fix the export")
     if not rows:
         raise ConfigError(f"{path}: no customers (only a header); give one row per customer")
-    if labelled is None and with_label and any(TARGET not in r for r in rows):
-        for r in rows:  # a partly labelled file to score: the labels cannot measure anything
-            r.pop(TARGET, None)
     return rows
 
 

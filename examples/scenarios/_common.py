@@ -142,6 +142,9 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
     text = _utf8(path, data, _csv_cell, "save it as a UTF-8 CSV file (Excel: Save As, CSV UTF-8)")
     records = _records(path, text)
     first = next(records, (1, []))[1]
+    if not first:  # nothing but a BOM or blank lines: "missing column(s)" listed every column as if misnamed
+        raise ConfigError(f"{path}: the file is empty (no header, no rows); write the header "
+                          f"({','.join(dict.fromkeys(known))}) on its first line and one row per record below it")
     header = [h.strip().lower() for h in first]
     if len(header) == 1 and (sep := next((c for c in (";", "\t", "|") if c in header[0]), None)):
         # a European Excel saves ";" between cells, other exports tabs: every column was "missing"

@@ -102,6 +102,13 @@ def foreign_citations(text: str, given: int) -> list[str]:
     return sorted({m.group(0) for m in _MARKER.finditer(text) if not 1 <= int(m.group(0)[1:-1]) <= given})
 
 
+def uncited(text: str) -> bool:
+    """True when a draft cites none of its sources (no ``[1]``): the prompt asks for citations, and an
+    uncited reply rests on no passage anyone can check; "The museum is open on Sundays." was sent for "What
+    time does the museum open on Sundays?" (seventh unseen-data round: the page gives the hours)."""
+    return not _MARKER.search(text)
+
+
 _CITED_HEADING = re.compile(r"\[(\d+)\]\s*#+\s*(.+)")
 
 
@@ -200,6 +207,10 @@ async def knowledge(ctx, input) -> dict[str, Any]:
     if not Path(docs).is_dir():
         raise ConfigError(f"input field 'docs': {docs} is not a folder; give a folder of .md, .txt, .html or .pdf files")
     report = await ingest(ctx, str(input.get("kb") or "scenario-answer"), docs)
+    if not report["added"] + report["updated"] + report["unchanged"]:
+        # nothing to answer from: every question was answered by the model out of no source at all
+        raise ConfigError(f"input field 'docs': {docs} holds no .md, .txt, .html or .pdf file; put the documents "
+                          "to answer from there (other files are not read)")
     return {"docs": docs, "added": report["added"], "updated": report["updated"], "unchanged": report["unchanged"]}
 
 
@@ -286,6 +297,10 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             continue
         found = await retrieve(ctx, kb, q["question"], k=TOP_K)
         sources = [Path(p["source"]).name for p in found["passages"]]
+        if not sources:  # an empty page: a draft from no source was sent as the answer
+            out.append({**row, "status": "withheld", "reply": HANDED_OVER, "sources": [], "citations": [],
+                        "withheld": "no passage of the documents matches the question (are the pages empty?)"})
+            continue
         # the two best passages, without file paths, keep the small model's prompt short and on topic
         shown = found["passages"][:2]
         context = "\n\n".join(f"[{i}] {p['text'][:600]}" for i, p in enumerate(shown, 1))
@@ -310,6 +325,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         elif wrong := misattributed(text, [p["text"][:600] for p in shown]):
             status, text, why = "withheld", HANDED_OVER, {
                 "withheld": f"the draft gives {', '.join(wrong)} another source's heading", "draft": text}
+        elif uncited(text):
+            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft cites no source", "draft": text}
         elif cut_off(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was cut off inside a sentence",
                                                           "draft": text}

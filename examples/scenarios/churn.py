@@ -57,6 +57,8 @@ DISCOUNT, MONTHS = 0.20, 3
 MONITOR_MIN = 100
 """Scores a batch needs before its score distribution is compared with the model's holdout scores."""
 TRAINED = "scenario_churn_treated"
+#: run id -> the customers that run scored: an outcome of anyone else is no outcome of the model's
+SCORED = "scenario_churn_scored"
 """Store namespace: who was treated, by which run (the outcomes workflow reads it)."""
 
 #: What ``podium demo churn`` checks before it starts: module -> the extra that installs it.
@@ -204,10 +206,12 @@ async def score(ctx: Any, data: dict[str, Any], train: dict[str, Any]) -> dict[s
         "repeated_customers": sorted({c[fmt.ID] for c in repeated}),
         "impossible_values": data.get("impossible_values", []),
     }
-    if all(fmt.TARGET in c for c in customers):  # a labelled file: measure the scores
-        labels = [c[fmt.TARGET] for c in customers]
-        out["quality"] = {"customers": len(customers), "roc_auc": fmt.auc(labels, [s["score"] for s in scored]),
-                          "churn_rate": round(sum(labels) / len(labels), 4)}
+    known = [(c[fmt.TARGET], s["score"]) for c, s in zip(customers, scored, strict=True) if fmt.TARGET in c]
+    if known:  # labelled rows (all, or those known so far: before, a partly labelled file measured none)
+        labels = [y for y, _ in known]
+        out["quality"] = {"customers": len(known), "roc_auc": fmt.auc(labels, [p for _, p in known]),
+                          "churn_rate": round(sum(labels) / len(labels), 4),
+                          **({"unlabelled": len(customers) - len(known)} if len(known) < len(customers) else {})}
     return out
 
 
@@ -337,6 +341,13 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
     from podium.ml import performance, record_outcome
 
     rows = fmt.read_outcomes(path)
+    runs = [json.loads(v) for v in (await ctx.store.kv_list(SCORED)).values() if v]
+    not_scored: list[str] = []
+    if runs:  # (runs before the eleventh session kept no list: then every outcome counts, as it did)
+        scored = set().union(*runs) | treated
+        not_scored = sorted(c for c in rows if c not in scored)
+        # another system's id or a typo was recorded and counted in the untreated group's retention
+        rows = {c: v for c, v in rows.items() if c in scored}
     for cid, churned in rows.items():
         await record_outcome(ctx.store, MODEL, cid, churned, treated=cid in treated, run_id=ctx.run_id)
     rates: dict[str, Any] = {}
@@ -344,7 +355,8 @@ async def close_loop(ctx: Any, path: str, treated: set[str]) -> dict[str, Any]:
         if members:
             rates[group] = round(1 - sum(rows[c] for c in members) / len(members), 4)
             await ctx.metric("retention_rate", rates[group], group=group)
-    return {"recorded": len(rows), "performance": await performance(ctx.store, MODEL), "retention_rate": rates}
+    return {"recorded": len(rows), "performance": await performance(ctx.store, MODEL), "retention_rate": rates,
+            **({"not_scored": not_scored} if not_scored else {})}
 
 
 @workflow.step
@@ -353,6 +365,7 @@ async def track(ctx: Any, input: Any, train: dict[str, Any], score: dict[str, An
     """Remember who was treated (for outcomes recorded later), close the loop with ``outcomes`` when
     given, and return the per-customer result."""
     treated = {cid for cid, d in retain["customers"].items() if d["actions"]}
+    await ctx.store.kv_put(SCORED, ctx.run_id, json.dumps([x["customer_id"] for x in score["scores"]]))
     for cid in sorted(treated):
         entry = {"run_id": ctx.run_id, "actions": retain["customers"][cid]["actions"], "version": score["version"]}
         await ctx.store.kv_put(TRAINED, cid, json.dumps(entry))
@@ -382,6 +395,8 @@ async def track(ctx: Any, input: Any, train: dict[str, Any], score: dict[str, An
         "review": review.get("review"), "offer": {k: offer[k] for k in ("text", "source", "problems")},
         "monitor": score["monitor"], "unseen_plans": score["unseen_plans"],
         "impossible_values": score.get("impossible_values", []),
+        # scored on their first row; before, the later rows were set aside without a word
+        "repeated_customers": score.get("repeated_customers", []),
     }
     if "quality" in score:
         out["quality"] = {**score["quality"], "holdout_auc": train["metrics"].get("roc_auc"),

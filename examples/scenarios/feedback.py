@@ -25,6 +25,7 @@ person's labels (edited, or as proposed: approving without edits confirms them) 
 
 from __future__ import annotations
 
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -35,6 +36,7 @@ from podium.classifiers import EmbeddingClassifier
 
 try:
     from ._common import (
+        ENGLISH,
         FAMILIAR,
         Outbox,
         home,
@@ -49,6 +51,7 @@ try:
 except ImportError:  # loaded by file path: podium run examples/scenarios/feedback.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import (  # type: ignore[no-redef]
+        ENGLISH,
         FAMILIAR,
         Outbox,
         home,
@@ -276,6 +279,38 @@ def negative_clusters(messages: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {topic: [text for _, _, text in sorted(rows)] for topic, rows in found.items()}
 
 
+#: Words a summary of complaints uses without their being in the complaints.
+_SUMMARY_WORDS = frozenset((
+    "customer", "customers", "client", "clients", "complain", "complained", "complaining", "complaint", "complaints",
+    "problem", "problems", "issue", "issues", "report", "reported", "reports", "mention", "mentioned", "several",
+    "many", "multiple", "users", "people", "said", "says", "frustrated", "unhappy",
+))
+
+
+def _stem(word: str) -> str:
+    word = word.lower()
+    for suffix in ("ings", "ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def ungrounded(summary: str, texts: list[str]) -> bool:
+    """True when most of a summary's own words (four letters or more, beyond common English and the words
+    any summary of complaints uses) are in none of its messages: the model stated what no customer said.
+    The seventh unseen-data round's billing alert said the team "apologized ... and provided a refund", and
+    its app alert that the app was "Bancontact" and "has been criticized": no message says either."""
+    said = {_stem(w) for t in texts for w in re.findall(r"[^\W\d_]{3,}", t)}
+    words = [w for w in re.findall(r"[^\W\d_]{4,}", summary)
+             if w.lower() not in ENGLISH and w.lower() not in _SUMMARY_WORDS]
+    return bool(words) and sum(_stem(w) in said for w in words) < len(words) / 2
+
+
+def plain_summary(topic: str, n: int) -> str:
+    """The summary an alert carries when the model's states what no message says."""
+    return f"{n} customers complained about {topic}; their words are quoted below."
+
+
 @workflow.step
 async def summarise(ctx, input, review) -> dict[str, Any]:
     """A negative cluster is a topic with at least ``min_cluster`` negative messages (decided by the
@@ -291,8 +326,11 @@ async def summarise(ctx, input, review) -> dict[str, Any]:
         reply = await ai.llm(ctx, f"Customers complained about {topic}:\n{quoted}\n\nSummarise the problem in one sentence.",
                              system="You write short, factual summaries for executives.",
                              max_tokens=tokens, temperature=0.0, name=f"summary_{topic}")
-        clusters.append({"topic": topic, "negative": len(texts), "summary": reply.text.strip(), "quotes": texts[:3],
-                         "model": reply.model})
+        summary, written = reply.text.strip(), {"summary_by": "model"}
+        if not summary or ungrounded(summary, texts[:8]):  # an executive reads it as what customers said
+            summary, written = plain_summary(topic, len(texts)), {"summary_by": "template", "rejected_summary": summary}
+        clusters.append({"topic": topic, "negative": len(texts), "summary": summary, "quotes": texts[:3],
+                         "model": reply.model, **written})
     return {"clusters": clusters}
 
 
@@ -304,8 +342,9 @@ async def alert(ctx, input, classify, review, summarise) -> dict[str, Any]:
     to = str(input.get("alert_to") or "exec@example.com")
     total = len(review["messages"])
     for c in summarise["clusters"]:
+        by = c["model"] if c.get("summary_by", "model") == "model" else "a template: the model's was not in the messages"
         text = (f"{c['negative']} of {total} messages are negative about {c['topic']}.\n\nSummary (written by "
-                f"{c['model']}): {c['summary']}\n\nQuotes:\n" + "\n".join(f"- {q}" for q in c["quotes"]))
+                f"{by}): {c['summary']}\n\nQuotes:\n" + "\n".join(f"- {q}" for q in c["quotes"]))
         connector = ctx.connector("exec_alerts", fallback=lambda: Outbox(outbox))
         await connector.call("send", {"to": to, "subject": f"Negative feedback cluster: {c['topic']}", "text": text})
         sent.append({"topic": c["topic"], "to": to, "negative": c["negative"]})

@@ -377,14 +377,17 @@ def _threshold(legit: Any, rate: float) -> float:
 
 
 def quality(decided: list[dict[str, Any]], labels: dict[str, int]) -> dict[str, Any]:
-    """Recall of blocks (and of blocks plus reviews) and the share of legitimate transactions stopped."""
-    fraud = [d for d in decided if labels[d["tx_id"]]]
-    legit = [d for d in decided if not labels[d["tx_id"]]]
+    """Recall of blocks (and of blocks plus reviews) and the share of legitimate transactions stopped,
+    over the labelled transactions (``unlabelled`` counts the others, when there are)."""
+    fraud = [d for d in decided if labels.get(d["tx_id"]) == 1]
+    legit = [d for d in decided if labels.get(d["tx_id"]) == 0]
 
     def share(rows: list[dict[str, Any]], decisions: tuple[str, ...]) -> float | None:
         return round(sum(d["first_decision"] in decisions for d in rows) / len(rows), 4) if rows else None
 
-    return {"transactions": len(decided), "fraud": len(fraud),
+    unlabelled = len(decided) - len(fraud) - len(legit)
+    return {"transactions": len(fraud) + len(legit), **({"unlabelled": unlabelled} if unlabelled else {}),
+            "fraud": len(fraud),
             "recall_block": share(fraud, ("block",)), "recall_block_or_review": share(fraud, ("block", "review")),
             "false_block_rate": share(legit, ("block",)), "false_review_rate": share(legit, ("review",))}
 
@@ -411,8 +414,8 @@ async def risk(ctx, input) -> dict[str, Any]:
     train = read_transactions(path_of(input, "train", "fraud_train.csv"), labelled=True)
     txs = read_transactions(path_of(input, "transactions", "fraud_transactions.csv"), labelled=False)
     out: dict[str, Any] = await ctx.call(score, train, txs, false_block, review, name="train_and_score")
-    labels = {r["tx_id"]: r["is_fraud"] for r in txs if "is_fraud" in r}
-    out["labels"] = labels if len(labels) == len(txs) else {}
+    # labels arriving later (chargebacks) fill some rows only: those are measured; before, none was, silently
+    out["labels"] = {r["tx_id"]: r["is_fraud"] for r in txs if "is_fraud" in r}
     return out
 
 

@@ -124,6 +124,9 @@ def event(input: Any) -> dict[str, Any]:
         raise ConfigError(f'input field "vendor" is {vendor[:80]!r}; give the vendor\'s name as in the catalogue '
                           "(one line, at most 200 characters)")
     pct = input.get("change_pct")
+    if pct is None:  # was shown as 'is None'
+        raise ConfigError('input field "change_pct" is missing; give the change in percent, a number above -100 '
+                          "and at most 10000 (8 for +8%, -5 for a 5% cut)")
     if isinstance(pct, str):
         with contextlib.suppress(ValueError):
             pct = float(pct.strip().rstrip("%"))

@@ -253,8 +253,10 @@ workflow = Workflow("scenario-recommend", description="orders -> item co-occurre
 @workflow.step
 async def recommend(ctx, input) -> dict[str, Any]:
     """Read the files and rank the in-stock products for the customer (one durable step)."""
-    if not isinstance(input, dict) or not str(input.get("customer_id") or "").strip():
+    if not isinstance(input, dict) or input.get("customer_id") is None:
         raise ConfigError('the recommend scenario needs input {"customer_id": "C004"} (and optionally "k")')
+    if not str(input["customer_id"]).strip():
+        raise ConfigError("input field 'customer_id' is blank; give the customer's id ({\"customer_id\": \"C004\"})")
     customer = str(input["customer_id"]).strip()
     opt = options(input)
     where = path_of(input, "catalogue", "retail_catalogue.csv")

@@ -140,11 +140,19 @@ workflow = podium.Workflow("support", version="1", output=lambda audit: audit)
 @workflow.step
 async def ticket(ctx: StepContext, input: dict) -> dict:
     """Open the ticket in the support desk."""
-    if not isinstance(input, dict) or not str(input.get("message") or "").strip() or not input.get("customer_id"):
+    if not isinstance(input, dict):
         raise NonRetryableError(
             'the support scenario needs input {"message": "...", "customer_id": "C001"}; '
-            f"got {sorted(input) if isinstance(input, dict) else type(input).__name__}"
+            f"got {type(input).__name__}"
         )
+    for field, what in (("message", "the customer's message"), ("customer_id", "the customer's id")):
+        # which field: a blank one was reported as 'got [customer_id, message]', both present
+        if field not in input or input[field] is None:
+            raise NonRetryableError(f"input field {field!r} is missing; give {what} "
+                                    '({"message": "...", "customer_id": "C001"})')
+        if not str(input[field]).strip():
+            raise NonRetryableError(f"input field {field!r} is blank; give {what} "
+                                    '({"message": "...", "customer_id": "C001"})')
     if input.get("train"):  # a mistake in the training file fails the run before anything is opened
         examples(str(input["train"]))
     opened = await system(ctx, "support_desk").call(
