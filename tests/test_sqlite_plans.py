@@ -241,7 +241,7 @@ async def test_a_store_of_schema_7_migrates_and_lists_the_same_runs(tmp_path: Pa
 async def test_a_store_left_at_an_older_schema_still_claims_lists_and_finds_timers(tmp_path: Path) -> None:
     """Review: with auto_migrate off, a store at schema 2 to 4 (no runs_owned, runs_cancel) worked
     before the INDEXED BY hints; it must still claim, list a run's children, find timers and owners."""
-    for target in (2, 4, 5, 7):
+    for target in (2, 4, 5, 7, 11, 12):
         store = SQLiteStore(f"sqlite:///{tmp_path}/old{target}.db")
         store.auto_migrate = False
         await store.open()
@@ -250,6 +250,9 @@ async def test_a_store_left_at_an_older_schema_still_claims_lists_and_finds_time
             await store.create_run(_run("a", 1.0, status=RunStatus.PENDING))
             await store.create_run(_run("c", 2.0, status=RunStatus.PENDING, parent_run_id="a"))
             assert [r.id for r in await store.list_runs(parent_run_id="a")] == ["c"]
+            assert [r.id for r in await store.list_runs()] == ["c", "a"]  # (schema 13's predicates, older indexes)
+            assert (await store.count_runs([RunStatus.PENDING]))[RunStatus.PENDING] == 2
+            assert await store.finished_run_ids(before=time.time()) == []
             assert await store.due_timers(time.time()) == []
             claimed = await store.claim_runs("me", lease_seconds=30, limit=5, now=time.time())
             assert sorted(r.id for r in claimed) == ["a", "c"]
