@@ -124,16 +124,18 @@ async def test_each_list_reads_index_ranges_only(store, filters):
         assert reads, (sql, plan)
         for line in reads:
             # a SEARCH of an index range, never a SCAN of the table or of a whole index (the held
-            # runs: the runs_owned index, owner IS NOT NULL)
+            # runs: the runs_owned index, owner IS NOT NULL, in creation order from schema 13: read
+            # newest first up to the LIMIT, a SCAN of that partial index when no cursor bounds it)
             assert re.match(
-                r"SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent|owned) ", line
+                r"(SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent|owned) |SCAN runs USING INDEX runs_owned$)", line
             ), (sql, plan)
         if "parent_run_id" in filters:
             assert all("runs_parent" in line for line in reads), plan
         # each status's range is read newest first (backwards) as it is, with no sort of its own
-        # before its LIMIT (a sort inside a subquery shows right after its SEARCH)
+        # before its LIMIT (a sort inside a subquery shows right after its SEARCH); the held runs'
+        # too (schema 13: runs_owned by status, in creation order; not every held run sorted)
         for i, line in enumerate(plan[:-1]):
-            if re.match(r"SEARCH runs USING (COVERING )?INDEX runs_(status|workflow_status|parent) ", line):
+            if re.match(r"(SEARCH|SCAN) runs USING (COVERING )?INDEX runs_(status|workflow_status|parent|owned)\b", line):
                 assert "TEMP B-TREE" not in plan[i + 1], (sql, plan)
 
 
@@ -141,10 +143,10 @@ def _indexes_read(plan: list[str]) -> list[str]:
     """The indexes of runs a plan reads, in order; fails on a scan of the table or of an index."""
     out = []
     for line in plan:
-        if re.match(r"(SCAN|SEARCH) runs\b", line):
-            m = re.match(r"SEARCH runs USING (?:COVERING )?INDEX (\w+) ", line)
+        if re.match(r"(SCAN|SEARCH) runs\b", line):  # (runs_owned: a partial index of the held runs)
+            m = re.match(r"SEARCH runs USING (?:COVERING )?INDEX (\w+) |SCAN runs USING (?:COVERING )?INDEX (runs_owned)$", line)
             assert m, plan
-            out.append(m.group(1))
+            out.append(m.group(1) or m.group(2))
     return out
 
 
@@ -170,7 +172,8 @@ async def test_claims_timers_and_owners_read_the_few_ready_or_held_runs_not_ever
     ):
         assert [_indexes_read(plan) for _, plan in await _record(store, call)] == [[index]]
     counts = await _record(store, lambda: store.count_runs(list(RunStatus)))
-    assert [_indexes_read(plan) for _, plan in counts] == [["runs_status", "runs_owned"]]
+    assert [_indexes_read(plan) for _, plan in counts] == [["runs_status", "runs_owned"]]  # one statement
+    assert all("COVERING INDEX" in line for _, plan in counts for line in plan if "SEARCH runs" in line), counts
 
 
 async def test_runs_claimed_by_id_are_found_by_their_key(store):
@@ -238,7 +241,7 @@ async def test_a_store_of_schema_7_migrates_and_lists_the_same_runs(tmp_path: Pa
 async def test_a_store_left_at_an_older_schema_still_claims_lists_and_finds_timers(tmp_path: Path) -> None:
     """Review: with auto_migrate off, a store at schema 2 to 4 (no runs_owned, runs_cancel) worked
     before the INDEXED BY hints; it must still claim, list a run's children, find timers and owners."""
-    for target in (2, 4, 5, 7):
+    for target in (2, 4, 5, 7, 11, 12):
         store = SQLiteStore(f"sqlite:///{tmp_path}/old{target}.db")
         store.auto_migrate = False
         await store.open()
@@ -247,6 +250,9 @@ async def test_a_store_left_at_an_older_schema_still_claims_lists_and_finds_time
             await store.create_run(_run("a", 1.0, status=RunStatus.PENDING))
             await store.create_run(_run("c", 2.0, status=RunStatus.PENDING, parent_run_id="a"))
             assert [r.id for r in await store.list_runs(parent_run_id="a")] == ["c"]
+            assert [r.id for r in await store.list_runs()] == ["c", "a"]  # (schema 13's predicates, older indexes)
+            assert (await store.count_runs([RunStatus.PENDING]))[RunStatus.PENDING] == 2
+            assert await store.finished_run_ids(before=time.time()) == []
             assert await store.due_timers(time.time()) == []
             claimed = await store.claim_runs("me", lease_seconds=30, limit=5, now=time.time())
             assert sorted(r.id for r in claimed) == ["a", "c"]

@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+#: The runs the status indexes hold from schema 13 (every run but those an engine holds as pending or
+#: running; those are in runs_owned): a query names it as it is to be served by them.
+UNHELD = "(owner IS NULL OR status NOT IN ('pending', 'running'))"
+
 #: Versioned schema migrations, applied in order; never edit a released one, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
     (
@@ -258,6 +262,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at, id) WHERE owner IS NULL;
         DROP INDEX runs_parent;
         CREATE INDEX runs_parent ON runs (parent_run_id, created_at, id) WHERE parent_run_id IS NOT NULL;
+        """,
+    ),
+    (
+        13,
+        """
+        -- Review of schema 12. runs_owned in creation order (was: by owner), with no status: a list
+        -- reads the newest held runs up to its LIMIT, not every one sorted, and a claimed run's start
+        -- (pending to running) does not write it. The status indexes also hold the runs marked held
+        -- whose status no engine holds (parked, ended: an older release's, a copied or edited row),
+        -- so a list of those statuses, pruning and counts read them there, never among the held
+        -- runs. The owner last in runs_status: counts read it alone; the workflow last in
+        -- runs_owned: a list of one workflow passes over others' held runs without their rows.
+        DROP INDEX runs_owned;
+        CREATE INDEX runs_owned ON runs (created_at, id, owner, workflow) WHERE owner IS NOT NULL;
+        DROP INDEX runs_status;
+        CREATE INDEX runs_status ON runs (status, created_at, id, owner)
+            WHERE owner IS NULL OR status NOT IN ('pending', 'running');
+        DROP INDEX runs_workflow_status;
+        CREATE INDEX runs_workflow_status ON runs (workflow, status, created_at, id)
+            WHERE owner IS NULL OR status NOT IN ('pending', 'running');
         """,
     ),
 ]

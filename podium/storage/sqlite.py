@@ -36,7 +36,7 @@ from ._base import (
 )
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
-from ._sqlite_schema import MIGRATIONS
+from ._sqlite_schema import MIGRATIONS, UNHELD
 from ._sqlite_wal import WalWatch
 
 _execute = sqlite3.Connection.execute  # without StoreConnection's Python frame (append_at_once)
@@ -51,6 +51,7 @@ _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx
 #: The UPDATE statement of each shape of run update (its fields, and whether the run stays held).
 _UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
+_HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # the statuses of a run an engine holds
 
 log = logging.getLogger("podium.storage")
 
@@ -442,27 +443,27 @@ class SQLiteStore(SQLiteErasure, Store):
             sql = f"SELECT {_RUN_COLS} FROM runs{self._by('runs_parent')} WHERE " + " AND ".join(where)
             rows = self.db.execute(sql + order + " OFFSET ?", [*params, limit, offset])
             return [_run(r) for r in rows]
-        # The newest of each status among the runs nobody holds, one range per status of runs_status
-        # (or runs_workflow_status: schema 12 indexes those runs only), and the newest held runs, from
-        # runs_owned; merged. No index in creation order alone: a run's start and end would write it.
+        # The newest of each status among the runs no engine holds (one range per status of runs_status,
+        # or runs_workflow_status), and the newest held pending or running runs (runs_owned, in
+        # creation order: schema 13), merged in one statement (one snapshot).
         statuses = statuses if statuses is not None else [s.value for s in RunStatus]
-        free = f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs WHERE " + " AND ".join(["owner IS NULL", "status=?", *where]) + order + ")"
-        held = (
-            f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs{self._by('runs_owned')} WHERE "
-            + " AND ".join(["owner IS NOT NULL", f"status IN ({','.join('?' * len(statuses))})", *where]) + order + ")"
-        )  # fmt: skip
-        sql = " UNION ALL ".join([free] * len(statuses) + [held]) + order + " OFFSET ?"
-        args = [a for value in statuses for a in (value, *params, limit + offset)]
-        args += [*statuses, *params, limit + offset]
-        return [_run(r) for r in self.db.execute(sql, [*args, limit, offset])]
+        free = f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs WHERE " + " AND ".join([UNHELD, "status=?", *where]) + order + ")"
+        arms, args = [free] * len(statuses), [a for value in statuses for a in (value, *params, limit + offset)]
+        if held := [value for value in statuses if value in _HELD]:
+            arms.append(f"SELECT * FROM (SELECT {_RUN_COLS} FROM runs{self._by('runs_owned')} WHERE " + " AND ".join(
+                ["owner IS NOT NULL", f"status IN ({','.join('?' * len(held))})", *where]) + order + ")")  # fmt: skip
+            args += [*held, *params, limit + offset]
+        return [_run(r) for r in self.db.execute(" UNION ALL ".join(arms) + order + " OFFSET ?", [*args, limit, offset])]
 
     async def count_runs(self, statuses: Sequence[RunStatus]) -> dict[RunStatus, int]:
+        # One statement (one snapshot): a run claimed or handed back between two reads was counted twice or not at all
         values, marks = [RunStatus(s).value for s in statuses], ",".join("?" * len(statuses))
-        found = dict(self.db.execute(  # one statement (one snapshot): the free runs, then the held ones
-            f"SELECT status, COUNT(*) FROM (SELECT status FROM runs WHERE owner IS NULL AND status IN ({marks}) UNION ALL "
-            f"SELECT status FROM runs{self._by('runs_owned')} WHERE owner IS NOT NULL AND status IN ({marks})) GROUP BY status",
-            [*values, *values],
-        ).fetchall())  # fmt: skip
+        sql = (
+            f"SELECT status, SUM(n) FROM (SELECT status, COUNT(*) AS n FROM runs WHERE {UNHELD} AND status IN ({marks}) "
+            f"GROUP BY status UNION ALL SELECT status, COUNT(*) FROM runs{self._by('runs_owned')} WHERE owner IS NOT NULL "
+            f"AND status IN ('pending', 'running') AND status IN ({marks}) GROUP BY status) GROUP BY status"
+        )  # fmt: skip
+        found = dict(self.db.execute(sql, [*values, *values]).fetchall())
         return {RunStatus(s): found.get(RunStatus(s).value, 0) for s in statuses}
 
     async def due_timers(self, before: float, *, limit: int = 10_000) -> list[tuple[str, float]]:
