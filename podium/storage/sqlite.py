@@ -36,7 +36,7 @@ from ._base import (
 )
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
-from ._sqlite_schema import MIGRATIONS
+from ._sqlite_schema import MIGRATIONS, SKIPPED_VERSION
 from ._sqlite_wal import WalWatch
 
 _execute = sqlite3.Connection.execute  # without StoreConnection's Python frame (append_at_once)
@@ -498,6 +498,7 @@ class SQLiteStore(SQLiteErasure, Store):
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
         skip: Sequence[str] = (),
+        skip_versions: Sequence[tuple[str, str, str]] = (),
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -514,9 +515,9 @@ class SQLiteStore(SQLiteErasure, Store):
         if queues is not None:
             free += f" AND queue IN ({','.join('?' * len(queues))})"
             common.extend(queues)
-        if skip:  # one parameter however many (SQLite caps the number of parameters)
-            free += " AND id NOT IN (SELECT value FROM json_each(?))"
-            common.append(json.dumps(list(skip)))
+        if skip or skip_versions:  # one parameter each however many (SQLite caps the number of parameters)
+            free += f" AND id NOT IN (SELECT value FROM json_each(?)) AND {SKIPPED_VERSION}"
+            common += [json.dumps(list(skip)), json.dumps([list(v) for v in skip_versions])]
         # Ready runs: three index searches (runs_status, runs_wake, runs_cancel), not a read of
         # every parked run. INDEXED BY: with no statistics the planner would take status='waiting'
         # from runs_status, which holds every parked run (tests/test_sqlite_plans.py).
