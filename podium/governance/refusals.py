@@ -21,6 +21,7 @@ first of each kind is in the log).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections import OrderedDict
@@ -75,14 +76,11 @@ class Refusals:
 
         return cls(write, window=float(setting("audit_refusal_window")), keys=int(setting("audit_refusal_keys")))
 
-    def __len__(self) -> int:
-        return len(self._held)
-
     async def refused(self, actor: str, target: str, data: dict[str, Any]) -> None:
         """Audit one refusal: at once when it is the first of its kind, else counted."""
         now, write = self.clock(), self.write
         await self._flush(now)
-        key = json.dumps([actor, target, data], sort_keys=True, default=str)
+        key = hashlib.sha256(json.dumps([actor, target, data], sort_keys=True, default=str).encode()).hexdigest()
         held = self._held.get(key)
         if held is not None:
             held.count += 1
