@@ -55,6 +55,8 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "prices": (None, "A TOML file of model prices (USD per 1M tokens) over the dated built-in table"),
     "durability": ("crash", "crash (SQLite: no fsync per commit; PostgreSQL: the server's synchronous_commit) or power (every commit on disk before it returns)"),
     "trace_prompts": (True, "Keep model prompts and tool/connector arguments with the run for its trace (redacted); false keeps none"),
+    "audit_refusal_window": (300.0, "Seconds over which repeats of one refusal (access.denied) are counted into one audit entry; 0 writes each"),
+    "audit_refusal_keys": (1000, "Kinds of refusal held in memory for that count; past it, refusals are counted into one entry"),
 }
 
 
@@ -85,6 +87,8 @@ def settings_model() -> type[Any]:
         durability: Literal["crash", "power"] = f("durability")
         prices: str | None = f("prices")
         trace_prompts: bool = f("trace_prompts")
+        audit_refusal_window: float = f("audit_refusal_window", ge=0, allow_inf_nan=False)
+        audit_refusal_keys: int = f("audit_refusal_keys", ge=1)
 
         @field_validator("log_level")
         @classmethod

@@ -86,15 +86,16 @@ async def test_a_run_left_alone_is_tried_again_later(url: str, monkeypatch: pyte
         stuck = (await submit.start(old, 1)).id
     async with Client(url, workflows=[_flow("2")], recover=False) as worker:
         assert await worker.take_over() == []
-        first = worker.claims.unloadable[stuck][0]
-        assert await worker.take_over() == [] and worker.claims.unloadable[stuck][0] == first  # left alone
+        version = ("chaos_versions", "1", (await worker.get(stuck)).workflow_ref or "")
+        first = worker.claims.unloadable[version]
+        assert await worker.take_over() == [] and worker.claims.unloadable[version] == first  # left alone
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 30
-        while worker.claims.unloadable[stuck][0] == first:  # claimed (and released) again once it is due
+        while worker.claims.unloadable[version] == first:  # claimed (and released) again once it is due
             assert loop.time() < deadline, "the run was never tried again"
             await asyncio.sleep(0.05)
             assert await worker.take_over() == []
         worker.register(old)
         assert await worker.take_over() == [stuck]  # its version is here now: not left alone
         assert (await worker.wait(stuck, timeout=30)).status is RunStatus.COMPLETED
-        assert stuck not in worker.claims.unloadable
+        assert version not in worker.claims.unloadable

@@ -297,6 +297,21 @@ async def test_claim_skips_the_runs_named(store):
     assert [r.id for r in got] == ["r0", "parked"]
 
 
+async def test_claim_skips_the_versions_named(store):
+    """An engine leaves alone the runs of versions it could not load: one entry per version (with
+    the runs' ``workflow_ref``), however many runs it has."""
+    now = time.time()
+    for i in range(3):
+        await store.create_run(_run(f"old{i}", created=float(i + 1)))  # wf@1, no reference
+    await store.create_run(_run("ref", created=4.0, workflow_ref="mod:wf"))  # wf@1 from a reference
+    await store.create_run(_run("other", created=5.0, workflow="other"))
+    gone = [("wf", "1", ""), ("nothing", "9", "")]
+    got = await store.claim_runs("me", lease_seconds=5, limit=10, now=now, skip_versions=gone)
+    assert [r.id for r in got] == ["ref", "other"]
+    got = await store.claim_runs("me", lease_seconds=5, limit=10, now=now, skip_versions=[("wf", "2", "")], skip=["old1"])
+    assert [r.id for r in got] == ["old0", "old2"]
+
+
 async def test_claim_by_queue_label_and_priority(store):
     now = time.time()
     await store.create_run(_run("low", created=1.0, queue="q"))

@@ -280,7 +280,7 @@ async def _decide(
             )
         await c.driving.settled(run_id)  # this process drives the run on until it finishes or parks
         run = await c.get(run_id)
-        stuck = run_id in c.claims.unloadable and not run.status.finished
+        stuck = c.claims.cannot_load(run) and not run.status.finished
     verb = "approved" if approve else "rejected"
     if stuck:  # recorded, but its workflow does not load here (logged above): nothing drives it yet
         console(stderr=True).print(

@@ -439,7 +439,7 @@ async def _not_resumed(client: Any, run_ids: list[str]) -> list[str]:
         run = await client.get(rid)
         if run.status.finished:
             continue
-        if rid in client.claims.unloadable:
+        if client.claims.cannot_load(run):
             out.append(
                 f"run {rid} (workflow {run.workflow!r} version {run.version}) was not resumed: this process "
                 "cannot load that workflow version (the reason is logged above); run the command from the "

@@ -205,9 +205,9 @@ class Client:
             if late:
                 log.warning("%d run(s) did not stop within 10 s of shutdown; handing them back", len(late))
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(
-                    self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5
-                )
+                await asyncio.wait_for(self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5)
+        with contextlib.suppress(Exception):  # the counts of repeated refusals not written yet
+            await asyncio.wait_for(self.governance.refusals.flush(closing=True), 5)
         self._open = False
         try:
             await asyncio.wait_for(self.store.close(), 10)

@@ -353,8 +353,10 @@ class Claims:
 
     dead: list[str] = field(default_factory=list)
     checked_at: float = float("-inf")
-    unloadable: dict[str, tuple[float, tuple[str, str]]] = field(default_factory=dict)
-    """Runs this engine could not load: when to claim each again, and its workflow and version."""
+    unloadable: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    """Workflow versions this engine could not load a run of (workflow, version, the run's
+    ``workflow_ref`` or ""), and when to claim their runs again. Kept per version, not per run:
+    a version retired with thousands of runs left is one entry, in memory and in every claim."""
     claimed: int = 0
     """Runs claimed and driven (new, handed back, orphaned, woken)."""
     claim_failures: int = 0
@@ -365,6 +367,15 @@ class Claims:
     """Runs whose lease another engine had taken when this one came to renew it."""
     store_failed: dict[str, tuple[int, float]] = field(default_factory=dict)
     """Runs whose driving a store error stopped: how many times in a row, and when last."""
+
+    def cannot_load(self, run: RunRecord) -> bool:
+        """Whether this engine could not load ``run``'s workflow version when it last tried."""
+        return version_of(run) in self.unloadable
+
+
+def version_of(run: RunRecord) -> tuple[str, str, str]:
+    """What decides whether an engine can load a run: its workflow, version and reference."""
+    return (run.workflow, run.version, run.workflow_ref or "")
 
 
 async def take_over(
@@ -382,9 +393,11 @@ async def take_over(
     # A run this engine cannot load is left to the engines that can (and tried again later): claimed
     # again at once, it would take a free slot from the runs behind it in every claim.
     # Asked for by id (a resume, a timer), or its version registered since: claimed all the same.
+    # Left alone by version, so a claim carries one entry per version, not one per run; past
+    # MAX_SKIPPED versions, the oldest marked are claimed (and released again) as before.
     skip = [] if run_ids is not None else [
-        rid for rid, (at, version) in claims.unloadable.items() if at > now and version not in client.registry
-    ]
+        key for key, at in claims.unloadable.items() if at > now and key[:2] not in client.registry
+    ][-MAX_SKIPPED:]
     claimed = await store.claim_runs(
         client.owner,
         lease_seconds=client.lease_seconds,
@@ -396,7 +409,7 @@ async def take_over(
         labels=client.labels,
         queue_limits=client.queue_limits or None,
         due_by=due_by,
-        skip=skip,
+        skip_versions=skip,
     )
 
     ready: list[tuple[RunRecord, Workflow]] = []
@@ -410,11 +423,15 @@ async def take_over(
             if (run.workflow, run.version) not in client.registry:
                 await client.deployments.load_deployed(run.workflow, run.version)
             ready.append((run, client.registry.for_run(run)))
-            claims.unloadable.pop(run.id, None)
+            claims.unloadable.pop(version_of(run), None)
         except Exception as exc:
-            if run.id not in claims.unloadable:
-                log.error("cannot resume run %s: %s (released for an engine that has it)", run.id, exc)
-            claims.unloadable[run.id] = (time.time() + UNLOADABLE_RETRY, (run.workflow, run.version))
+            if version_of(run) not in claims.unloadable:  # once per version: its other runs fail alike
+                log.error(
+                    "cannot resume run %s: %s (released for an engine that has it; the other runs of %r version "
+                    "%s are left alone too)", run.id, exc, run.workflow, run.version,
+                )  # fmt: skip
+            claims.unloadable.pop(version_of(run), None)  # newest last: the ones a claim leaves alone first
+            claims.unloadable[version_of(run)] = time.time() + UNLOADABLE_RETRY
             await store.release_runs(client.owner, [run.id])
 
     async def resume(run: RunRecord, wf: Workflow) -> None:
@@ -448,9 +465,12 @@ async def take_over(
     return resumed
 
 
-#: Seconds an engine leaves a run it could not load before it claims it again (the version may have
-#: been deployed meanwhile).
+#: Seconds an engine leaves the runs of a version it could not load before it claims one again (the
+#: version may have been deployed meanwhile).
 UNLOADABLE_RETRY = 60.0
+#: Versions a claim leaves alone at most (the most recently failed); past it, the runs of the others
+#: are claimed and released again, ``limit`` at a time: none is lost or driven here.
+MAX_SKIPPED = 200
 
 
 async def drive_failed(client: Client, ex: RunExecutor, exc: Exception) -> None:

@@ -17,7 +17,6 @@ import shlex
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
@@ -27,10 +26,8 @@ from ..storage._base import MAX_APPROVALS_PAGE
 from . import accounts, backed, capabilities
 from .audit import (
     HISTORY_MISMATCH,
-    RUN_ANCHORS,
     AuditEntry,
     ChainCheck,
-    check_chain,
     check_run,
     entry_signed,
     payload_hash,
@@ -54,6 +51,8 @@ from .identity import (
 from .inbox import open_requests
 from .limits import refuse_outside
 from .policy import POLICIES, Policy, check_switch
+from .refusals import DENIED, Refusals
+from .verifying import check_store
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -107,6 +106,7 @@ class Governance:
         self._own: OwnToken | None = None
         self._checked = backed.Checked()  # policy and switch rows checked against the log (backed.py)
         self.spend_floors: dict[str, float] = {}  # what each spending counter held at least (counters.py)
+        self.refusals = Refusals.from_settings(self._denied)  # the first of each kind at once, repeats counted
 
     async def open(self, token: str | None, principal: Principal | None) -> None:
         """Resolve who the client acts as and load switches and policies."""
@@ -276,7 +276,15 @@ class Governance:
         """Append an entry to the audit log (as the acting principal unless ``actor`` is given)."""
         if not self.audit_enabled:
             return
+        if action == DENIED:  # the first refusal of each kind at once, repeats counted (refusals.py)
+            await self.refusals.refused(actor or self.principal.name, target, data)
+            return
         entry = self._entry(action, target, actor, data)
+        await self.store.append_audit(entry)
+        self.announce(entry)
+
+    async def _denied(self, actor: str, target: str, data: dict[str, Any]) -> None:
+        entry = self._entry(DENIED, target, actor, data)
         await self.store.append_audit(entry)
         self.announce(entry)
 
@@ -319,64 +327,12 @@ class Governance:
         against checkpoint files (``podium audit checkpoint``). A clean check compacts a long head
         log to the heads that pin the log down (``compact``)."""
         await self.authorize("audit.read")
-        check, logged = await self._check_audit(checkpoints)
+        check, logged = await check_store(self.store, checkpoints)
         if check.problem:  # a read racing concurrent writers (seq drawn before commit) can see an
-            check, logged = await self._check_audit(checkpoints)  # anchor without its entry: read again
+            check, logged = await check_store(self.store, checkpoints)  # anchor without its entry: read again
         if not check.problem and compact and logged > 1000:
             self.store.audit_keys.compact(check.heads)  # keep the head log small
         return check
-
-    async def _check_audit(self, checkpoints: Sequence[str]) -> tuple[ChainCheck, int]:
-        """The check, and how many lines the head log has."""
-        keys = self.store.audit_keys
-        heads, bad = keys.heads()
-        logged = heads
-        for path in checkpoints:
-            more, wrong = keys.heads(Path(path))
-            heads, bad = heads + more, bad + [f"{path}: {w}" for w in wrong]
-        entries = await self.store.read_audit()  # one snapshot: a page read apart can miss a commit
-        check = check_chain(entries, keys.all(), heads)
-        if check.problem:
-            return check, len(logged)
-        if bad:
-            check.problem = f"the head log {keys.head_path} or a checkpoint was tampered with: {bad[0]}"
-            return check, len(logged)
-        by_run: dict[str, list[AuditEntry]] = {}
-        for e in entries:
-            if e.action in RUN_ANCHORS or e.action == "run.cancel":
-                by_run.setdefault(e.target, []).append(e)
-        anchored = {rid for rid, anchors in by_run.items() if any(a.action in RUN_ANCHORS for a in anchors)}
-        for record in await self.store.list_runs(limit=1_000_000):
-            if record.id not in anchored and entries and not await self._anchored_since(record.id):
-                check.problem = (
-                    f"run {record.id} ({record.workflow}, {record.status.value}) has no entry in the audit "
-                    "log: it was written into the runs table behind the engine's back"
-                )
-                return check, len(logged)
-        for run_id, anchors in by_run.items():
-            if not any(a.action in RUN_ANCHORS for a in anchors):
-                continue
-            run = await self.store.get_run(run_id)
-            events = await self.store.load_events(run_id) if run is not None else []
-            problem = check_run(run_id, run, events, anchors)
-            if problem and run is not None and run.status.finished:
-                # It may have ended after the log was read: its end anchor is written with its
-                # final state. Check it against its signed anchors as they are now.
-                known = keys.all()
-                fresh = [e for e in await self.store.audit_for(run_id) if entry_signed(e, known)]
-                problem = check_run(run_id, run, events, fresh)
-            if problem:
-                check.problem = problem
-                return check, len(logged)
-        rows = await accounts.problems(self.store) + await backed.problems(self.store, entries)  # edited behind the log
-        check.problem = (rows[0] + (f" (and {len(rows) - 1} more such record(s))" if len(rows) > 1 else "")) if rows else None
-        return check, len(logged)
-
-    async def _anchored_since(self, run_id: str) -> bool:
-        """Whether a run missing from the log as read has a signed anchor now (it was started after
-        the read: its start anchor is written with the run)."""
-        keys = self.store.audit_keys.all()
-        return any(e.action in RUN_ANCHORS and entry_signed(e, keys) for e in await self.store.audit_for(run_id))
 
     async def check_history(self, run: RunRecord, events: list[Event]) -> str | None:
         """Before a run resumes: do its record and history still match the latest anchors the audit
@@ -581,6 +537,7 @@ class Governance:
         self.switch_cache = await self.switches(heads)
         self.policy_cache = await self.policies(heads)
         self.users_exist = self.users_exist or bool(await self.store.kv_list(USERS))  # once some, for good
+        await self.refusals.flush()  # the engine's sweep: a window's count waits at most a sweep
 
     async def apply_switches(self) -> None:
         """Cancel the runs a ``cancel`` switch stops (a ``pause`` switch acts at step boundaries)."""

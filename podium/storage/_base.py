@@ -381,6 +381,7 @@ class Store(ABC):
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
         skip: Sequence[str] = (),
+        skip_versions: Sequence[tuple[str, str, str]] = (),
     ) -> list[RunRecord]:
         """Take the lease of up to ``limit`` runs that are ready and that nobody holds.
 
@@ -388,7 +389,9 @@ class Store(ABC):
         ``now``; an engine claims a run shortly before its timer is due). Nobody holds it:
         no owner, an expired lease, or an owner listed in ``steal_from`` (known dead). Restrict to
         ``run_ids`` if given, to ``queues`` if given, and to runs whose ``labels`` are a subset of
-        ``labels`` (None: any); never claim those in ``skip`` (runs this engine could not load). ``queue_limits`` caps how many runs of a queue may be held at once
+        ``labels`` (None: any); never claim those in ``skip`` (run ids), nor runs of the workflow
+        versions in ``skip_versions`` (``(workflow, version, workflow_ref or "")``: versions this engine
+        could not load, one entry however many runs they have). ``queue_limits`` caps how many runs of a queue may be held at once
         (leases still valid), across all engines. Order: priority (highest first), then tenants with
         the fewest held runs first (fairness), then oldest first. Returns the claimed runs with
         ``owner`` set; a claimed waiting run becomes ``running``."""

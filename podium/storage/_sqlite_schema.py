@@ -285,3 +285,10 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
 ]
+
+#: A claim's condition leaving out the runs of the workflow versions an engine could not load (its
+#: ``skip_versions``, one JSON parameter of ``[workflow, version, workflow_ref or ""]`` triples).
+SKIPPED_VERSION = (  # not correlated: read once per claim into a temporary index, not once per run
+    "(workflow, version, coalesce(workflow_ref, '')) NOT IN (SELECT json_extract(value, '$[0]'), "
+    "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?))"
+)

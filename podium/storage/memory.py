@@ -219,9 +219,10 @@ class MemoryStore(ChainedAudit, Store):
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
         skip: Sequence[str] = (),
+        skip_versions: Sequence[tuple[str, str, str]] = (),
     ) -> list[RunRecord]:
         wanted = set(run_ids) if run_ids is not None else None
-        skipped = set(skip)
+        skipped, versions = set(skip), set(skip_versions)
 
         def held(r: RunRecord) -> bool:
             return r.owner is not None and (r.lease_expires_at or 0) >= now and r.status in _UNFINISHED
@@ -247,6 +248,7 @@ class MemoryStore(ChainedAudit, Store):
                 if ready(r)
                 and (wanted is None or r.id in wanted)
                 and r.id not in skipped
+                and (r.workflow, r.version, r.workflow_ref or "") not in versions
                 and (queues is None or r.queue in queues)
                 and (r.owner is None or (r.lease_expires_at or 0) < now or r.owner in steal_from)
             ),

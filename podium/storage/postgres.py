@@ -588,6 +588,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
         skip: Sequence[str] = (),
+        skip_versions: Sequence[tuple[str, str, str]] = (),
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -605,6 +606,12 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if skip:
             where += " AND NOT id = ANY(%s::text[])"
             params.append(list(skip))
+        if skip_versions:  # the versions this engine could not load: one row each, however many runs
+            where += (
+                " AND NOT EXISTS (SELECT 1 FROM unnest(%s::text[], %s::text[], %s::text[]) AS s(w, v, r) "
+                "WHERE s.w = runs.workflow AND s.v = runs.version AND s.r = coalesce(runs.workflow_ref, ''))"
+            )
+            params += [list(column) for column in zip(*skip_versions, strict=True)]
         window = limit * 2 + 50
         async with self._connection() as conn, conn.transaction():
             for q in sorted(queue_limits or {}):

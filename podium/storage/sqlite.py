@@ -36,7 +36,7 @@ from ._base import (
 )
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
-from ._sqlite_schema import MIGRATIONS, UNHELD
+from ._sqlite_schema import MIGRATIONS, SKIPPED_VERSION, UNHELD
 from ._sqlite_wal import WalWatch
 
 _execute = sqlite3.Connection.execute  # without StoreConnection's Python frame (append_at_once)
@@ -500,6 +500,7 @@ class SQLiteStore(SQLiteErasure, Store):
         queue_limits: dict[str, int] | None = None,
         due_by: float | None = None,
         skip: Sequence[str] = (),
+        skip_versions: Sequence[tuple[str, str, str]] = (),
     ) -> list[RunRecord]:
         if run_ids is not None and not run_ids:
             return []
@@ -513,9 +514,9 @@ class SQLiteStore(SQLiteErasure, Store):
         if queues is not None:
             rest += f" AND queue IN ({','.join('?' * len(queues))})"
             picked.extend(queues)
-        if skip:  # one parameter however many (SQLite caps the number of parameters)
-            rest += " AND id NOT IN (SELECT value FROM json_each(?))"
-            picked.append(json.dumps(list(skip)))
+        if skip or skip_versions:  # one parameter each however many (SQLite caps the number of parameters)
+            rest += f" AND id NOT IN (SELECT value FROM json_each(?)) AND {SKIPPED_VERSION}"
+            picked += [json.dumps(list(skip)), json.dumps([list(v) for v in skip_versions])]
         free = f"(owner IS NULL OR {lapsed}){rest}"
         common: list[Any] = [now, *steal_from, *picked]
         # Ready runs: four index searches (runs_status: pending or handed back, nobody holds them;

@@ -65,3 +65,24 @@ async def test_attack_a_learned_contract_changed_in_the_store_does_not_loosen_va
         api.order_shape = "retyped"
         with pytest.raises(RunFailed, match=r"\$\.total was number and is now string"):
             await c.run(orders, ["6"])
+
+
+async def test_attack_a_refused_contract_is_audited_once_then_counted(api: Shifting, url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loosened row stays: each reread of it (every 30 s per process; here at every call) was
+    one more ``access.denied`` entry. Now the first, and on close one summary counting the others
+    (eleventh session, "Refusals flooding the audit log")."""
+    monkeypatch.setattr("podium.connectors._contracts._LEARNED_TTL", 0.0)
+    orders = _flow("orders", "getOrder")
+    async with Client(url, workflows=[orders], connectors={"crm": _crm(api, on_drift="fail")}) as c:
+        await c.quarantine.learn("crm", "getOrder", samples=SAMPLES)
+    sql(url, "UPDATE kv SET value = ? WHERE ns = 'connector.contracts'", json.dumps({"schema": {}, "samples": 1, "learned_at": 0}))
+    api.order_shape = "retyped"
+    async with Client(url, workflows=[orders], connectors={"crm": _crm(api, on_drift="fail")}) as c:
+        for i in range(5):
+            with pytest.raises(RunFailed, match="learned contract of getOrder"):
+                await c.run(orders, [str(i)])
+        denied = [e for e in await c.audit_log() if e.action == "access.denied" and e.target == "contract:crm.getOrder"]
+        assert len(denied) == 1, len(denied)
+    async with Client(url, workflows=[orders]) as c:
+        denied = [e for e in await c.audit_log() if e.action == "access.denied" and e.target == "contract:crm.getOrder"]
+        assert len(denied) == 2 and denied[1].details()["repeated"] >= 4
