@@ -31,7 +31,7 @@ async def _previous_release_store(url: str) -> str:
     if url.startswith("sqlite:///"):
         db = sqlite3.connect(url[len("sqlite:///") :])
         db.execute("DROP INDEX audit_governing")
-        db.execute("DELETE FROM schema_migrations WHERE version = 11")
+        db.execute("DELETE FROM schema_migrations WHERE version >= 11")  # and this release's later ones
         db.commit()
         db.close()
     else:
