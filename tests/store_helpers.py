@@ -36,3 +36,24 @@ def made_store(url: str) -> str:
 
     asyncio.run(make())
     return url
+
+
+def versioned_flow(name: str, version: str) -> Any:
+    """A one-step workflow ``name`` at ``version`` (adds one to its input): tests of runs whose
+    version an engine cannot load."""
+    from podium import Workflow
+
+    wf = Workflow(name, version=version)
+
+    @wf.step
+    async def one(ctx: Any, input: Any) -> Any:
+        return input + 1
+
+    return wf
+
+
+def sqlite_or_pg(request: Any, tmp_path: Any, name: str) -> str:
+    """The store URL of a test parametrized over ``sqlite`` and ``postgres`` (its ``pg_url`` fixture)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/{name}.db"
+    return str(request.getfixturevalue("pg_url"))

@@ -15,25 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_helpers import sqlite_or_pg, versioned_flow
 
 from podium import Client, RunStatus, Workflow
 
 
 def _flow(version: str) -> Workflow:
-    wf = Workflow("chaos_versions", version=version)
-
-    @wf.step
-    async def one(ctx: Any, input: Any) -> Any:
-        return input + 1
-
-    return wf
+    return versioned_flow("chaos_versions", version)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/versions.db"
-    return str(request.getfixturevalue("pg_url"))
+    return sqlite_or_pg(request, tmp_path, "versions")
 
 
 async def test_a_run_of_a_version_no_worker_has_neither_starves_the_queue_nor_is_claimed_in_a_loop(

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_helpers import sqlite_or_pg, versioned_flow
 
 from podium import Client, RunStatus, Workflow
 
@@ -22,20 +23,12 @@ RUNS = 300
 
 
 def _flow(version: str) -> Workflow:
-    wf = Workflow("retired", version=version)
-
-    @wf.step
-    async def one(ctx: Any, input: Any) -> Any:
-        return input + 1
-
-    return wf
+    return versioned_flow("retired", version)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/unloadable.db"
-    return str(request.getfixturevalue("pg_url"))
+    return sqlite_or_pg(request, tmp_path, "unloadable")
 
 
 async def test_runs_of_a_version_not_here_cost_one_entry_per_claim_and_are_not_lost(url: str) -> None:
