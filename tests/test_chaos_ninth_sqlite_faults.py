@@ -144,6 +144,7 @@ async def test_a_write_lock_held_past_the_busy_timeout_fails_clearly_and_the_run
     path = tmp_path / "locked.db"
     async with Client(f"sqlite:///{path}", workflows=[wf], lease_seconds=120) as c:
         run_id = (await c.start(wf, 1)).id
+        await asyncio.sleep(0)  # the next start alone in its turn (a burst's goes through the start log)
         c.store.db.execute("PRAGMA busy_timeout=50")  # type: ignore[attr-defined]
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")  # another process's write transaction

@@ -23,6 +23,7 @@ from ..governance.service import EngineControl, Governance, stored_for_run
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
 from ..storage import Store, open_bus, open_store
 from . import lineage, worker
+from .bursts import Bursts
 from .driving import DrivenRuns
 from .executor import RunExecutor
 from .handle import RunHandle
@@ -152,6 +153,8 @@ class Client:
         self.listeners: builtins.list[Callable[[Event], None]] = []
         """Called with every event this client writes (see :meth:`subscribe`)."""
         self._maintenance: asyncio.Task[None] | None = None
+        self.bursts = Bursts(self)
+        """Starts made in a burst: acknowledged through the start log, committed together (bursts.py)."""
         self._open = False
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -176,6 +179,7 @@ class Client:
         self._open = True
         if self.execute:
             self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
+        await self.bursts.recover()  # the starts a stopped engine acknowledged, not committed
         if self.recover and self.execute and self.principal.can("runs.resume"):  # others' runs: as a worker
             await worker.recover(self)
 
@@ -186,6 +190,7 @@ class Client:
             return
         if drain:
             await self.drain()
+        await self.bursts.close()  # what it cannot commit stays in its start log, for the next engine
         for unsubscribe in self._unsubscribers:
             with contextlib.suppress(Exception):
                 await unsubscribe()
@@ -219,6 +224,7 @@ class Client:
 
     async def drain(self) -> None:
         """Wait until every run this client drives has finished."""
+        await self.bursts.landed()
         while self.driving:
             await asyncio.gather(*self.driving.tasks(), return_exceptions=True)
 
@@ -278,7 +284,7 @@ class Client:
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, queue=queue)
         created = await self._create_and_drive(
             wf, rid, payload, timeout=timeout if timeout is not None else wf.timeout, queue=queue, priority=priority,
-            tenant=tenant, anchor=anchor,
+            tenant=tenant, anchor=anchor, burst=run_id is None,
         )  # fmt: skip
         return RunHandle(self, rid, created=created)
 
@@ -301,8 +307,10 @@ class Client:
         priority: int = 0,
         tenant: str | None = None,
         anchor: AuditEntry | None = None,
+        burst: bool = False,
     ) -> bool:
-        """Create the run, with its start anchor ``anchor`` in the same transaction, and drive it."""
+        """Create the run, with its start anchor ``anchor`` in the same transaction, and drive it
+        (``burst``: the engine drew its id, so its start may go through the start log: bursts.py)."""
         now = time.time()
         has_slot = self.driving.try_admit() if self.execute else False
         run = RunRecord(
@@ -319,6 +327,8 @@ class Client:
         kind = EventType.RUN_STARTED if has_slot else EventType.RUN_QUEUED
         first = Event(run_id=rid, seq=1, type=kind, ts=now, data=text)
         copied = [dataclasses.replace(e, run_id=rid, seq=i + 2) for i, e in enumerate(events)]
+        if burst and self.bursts.take(wf, run, first, anchor, has_slot):
+            return True  # acknowledged through the start log; committed with the others of this turn
         try:
             created = await self.store.create_run(run, [first, *copied], audit=anchor)
         except BaseException:
@@ -329,6 +339,8 @@ class Client:
             if has_slot:
                 self.driving.release()
             return False
+        if burst:
+            self.bursts.committed()
         if anchor is not None:
             self.governance.announce(anchor)
         if self.execute:
@@ -345,35 +357,11 @@ class Client:
         it may not go on; it fails at once)."""
         ex = RunExecutor(self, wf, run, events, refused=refused)
         with self.governance.as_itself():  # the task outlives the request that started or woke it
-            task = asyncio.get_running_loop().create_task(self._drive_task(ex, admitted))
+            task = asyncio.get_running_loop().create_task(worker.drive_task(self, ex, admitted))
         self.driving.add(ex, task)
         if self._maintenance is None:
             self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
         return ex
-
-    async def _drive_task(self, ex: RunExecutor, admitted: bool) -> None:
-        try:
-            if not admitted:
-                await self.driving.admit()
-                admitted = True
-            if ex.run.status is RunStatus.PENDING:
-                now = time.time()
-                await ex.emit(
-                    EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now}
-                )
-                ex.run.status = RunStatus.RUNNING
-            await ex.drive()
-        except asyncio.CancelledError:
-            if ex.reason != "shutdown":
-                raise
-        except Exception as exc:  # a store error hands the run back (to be resumed from its log)
-            await worker.drive_failed(self, ex, exc)
-        finally:
-            if admitted:
-                self.driving.release()
-            self.driving.discard(ex.run_id)
-            if not ex.finished.done():
-                ex.finished.set_result(None)
 
     # -- inspecting -----------------------------------------------------------------------------
 
@@ -385,6 +373,8 @@ class Client:
 
     async def _record(self, run_id: str) -> RunRecord:
         """The run's record as stored, for the engine's own use (no permission check)."""
+        if self.bursts.unsettled:
+            await self.bursts.landed()
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
@@ -653,7 +643,10 @@ class Client:
 
     async def authorize(self, permission: str, target: str = "") -> Principal:
         """The acting principal if it holds ``permission``; otherwise the refusal is audited and
-        :class:`PermissionDenied` raised. Every surface checks through here."""
+        :class:`PermissionDenied` raised. Every surface checks through here, so what follows sees
+        the runs this client started in a burst (except a start's own check: bursts.py)."""
+        if self.bursts.unsettled and permission != "runs.start":
+            await self.bursts.landed()
         return await self.governance.authorize(permission, target)
 
     async def create_user(self, name: str, roles: builtins.list[str], *, service: bool = False) -> User:

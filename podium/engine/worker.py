@@ -23,6 +23,7 @@ from .timers import EARLY, Timers
 if TYPE_CHECKING:
     from ..governance.service import Governance
     from ..records import Event, RunRecord
+    from .bursts import Bursts
     from .driving import DrivenRuns
     from .executor import RunExecutor
     from .ports import RunHost
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
         """What background work asks of the engine client it runs in."""
 
         driving: DrivenRuns
+        bursts: Bursts
         governance: Governance
         registry: WorkflowRegistry
         deployments: Deployments
@@ -158,6 +160,10 @@ async def maintain(client: Client) -> None:
         if time.monotonic() < next_sweep:
             continue  # woken for a timer: the rest of the sweep keeps its pace
         next_sweep = time.monotonic() + client.poll_interval
+        try:  # starts a stopped engine acknowledged through its start log, not committed (bursts.py)
+            await client.bursts.recover(sweep=True)
+        except Exception as exc:
+            retrying(exc, "replaying the start logs of stopped engines failed; retrying")
         ids = driving.ids()
         if not ids:  # idle, yet a start or a fork here checks the switches and policies set elsewhere
             try:
@@ -471,6 +477,32 @@ UNLOADABLE_RETRY = 60.0
 #: Versions a claim leaves alone at most (the most recently failed); past it, the runs of the others
 #: are claimed and released again, ``limit`` at a time: none is lost or driven here.
 MAX_SKIPPED = 200
+
+
+async def drive_task(client: Client, ex: RunExecutor, admitted: bool) -> None:
+    """The task that drives one run of ``client`` (:meth:`Client.drive_run`): admitted to one of its
+    slots, started, driven to its end; a store error hands it back."""
+    driving = client.driving
+    try:
+        if not admitted:
+            await driving.admit()
+            admitted = True
+        if ex.run.status is RunStatus.PENDING:
+            now = time.time()
+            await ex.emit(EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now})
+            ex.run.status = RunStatus.RUNNING
+        await ex.drive()
+    except asyncio.CancelledError:
+        if ex.reason != "shutdown":
+            raise
+    except Exception as exc:  # a store error hands the run back (to be resumed from its log)
+        await drive_failed(client, ex, exc)
+    finally:
+        if admitted:
+            driving.release()
+        driving.discard(ex.run_id)
+        if not ex.finished.done():
+            ex.finished.set_result(None)
 
 
 async def drive_failed(client: Client, ex: RunExecutor, exc: Exception) -> None:

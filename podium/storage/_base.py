@@ -18,11 +18,28 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .._auditkey import AuditKeys, store_identity
 from .._redact import redact_stored
 from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
+
+
+class StartLog(Protocol):
+    """An engine's log of the run starts it acknowledges before their rows commit
+    (``podium/storage/_startlog.py``, ``podium/engine/bursts.py``)."""
+
+    folder: str
+
+    def add(self, run: RunRecord, first: Event, anchor: AuditEntry | None) -> None: ...
+
+    def cut(self) -> tuple[int, str] | None: ...
+
+    def done(self, cut: tuple[int, str]) -> None: ...
+
+    def release(self, cut: tuple[int, str]) -> None: ...
+
+    def close(self) -> None: ...
 
 EventRow = tuple[str, int, str, float, "str | None", int, "int | None", int, "str | None"]
 """An event as a row: (run_id, seq, type, ts, step, iteration, index, attempt, data)."""
@@ -199,6 +216,16 @@ class Store(ABC):
     """How many audit entries :meth:`read_audit` fetches at a time."""
     audit_between_pages: Callable[[int], Awaitable[None]] | None = None
     """Awaited by :meth:`read_audit` after each page, with its last seq (tests write between pages)."""
+
+    def start_log(self, owner: str) -> StartLog | None:
+        """Where engine ``owner`` writes the run starts it acknowledges before their rows commit
+        (``podium/storage/_startlog.py``); None: this store commits every start before it is
+        acknowledged (memory, PostgreSQL, SQLite at power-loss-safe durability)."""
+        return None
+
+    def start_log_folder(self) -> str | None:
+        """The folder of this store's start logs (None: it keeps none)."""
+        return None
 
     @property
     def audit_keys(self) -> AuditKeys:

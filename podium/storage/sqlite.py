@@ -38,6 +38,7 @@ from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
 from ._sqlite_schema import MIGRATIONS, SKIPPED_VERSION, UNHELD
 from ._sqlite_wal import WalWatch
+from ._startlog import StartLogs
 
 _execute = sqlite3.Connection.execute  # without StoreConnection's Python frame (append_at_once)
 
@@ -54,7 +55,6 @@ _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITI
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # the statuses of a run an engine holds
 
 log = logging.getLogger("podium.storage")
-
 
 _run = run_from_row
 
@@ -102,7 +102,7 @@ _Write = tuple[Any, Any, "AuditEntry | None"]
 or an append (its events, its run update, its audit entry or None)."""
 
 
-class SQLiteStore(SQLiteErasure, Store):
+class SQLiteStore(SQLiteErasure, StartLogs, Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
     def __init__(self, url: str, *, durability: str | None = None) -> None:

@@ -1,0 +1,265 @@
+"""Run starts made in a burst share one commit.
+
+A start is acknowledged only once it is durable. Made one after the other, each start would cost a
+commit of its own, most of a tiny run's cost on SQLite. So the first start of a turn of the event
+loop is written as before (its own transaction, at once), and every later start of that same turn,
+from code that starts runs in a loop without waiting in between, is written to the engine's start
+log (one appended line, as durable against a crash of the process as a WAL commit at
+``synchronous=NORMAL``: ``podium/storage/_startlog.py``), acknowledged, and committed with the
+others of its turn in the next turn, a few hundred to a transaction; their executors start then.
+
+What changes for the caller: nothing in this process (every call through the client that reads or
+changes runs first waits for these commits: :meth:`Client.authorize`); another process sees such a
+run a turn of the loop later than its start returned. Starts with a run id of the caller's
+(idempotent ones), child runs and forks, starts of a client that does not execute its runs, and
+stores that keep no start log (memory, PostgreSQL, SQLite at ``durability="power"``) are written as
+before. A process that dies leaves its log: the next engine that opens the store, or the sweep of
+one running, creates the runs it names (queued, for any engine), each line checked against the
+audit key (docs/durability.md, "Starts in a burst").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import StoreError
+from ..records import AuditEntry, Event, RunRecord
+from ..storage._base import StartLog
+from ..storage._startlog import NewRun, orphans, set_aside
+
+if TYPE_CHECKING:
+    from ..governance.service import Governance
+    from ..storage import Store
+    from .driving import DrivenRuns
+    from .executor import RunExecutor
+    from .workflow import Workflow
+
+    class Client(Protocol):
+        """What the bursts ask of the engine client they belong to."""
+
+        store: Store
+        owner: str
+        execute: bool
+        driving: DrivenRuns
+        governance: Governance
+        listeners: list[Callable[[Event], None]]
+        events: Any
+
+        def drive_run(self, wf: Workflow, run: RunRecord, events: list[Event], *, admitted: bool = False) -> RunExecutor: ...
+
+log = logging.getLogger("podium.engine")
+
+BATCH = 500
+"""Runs per transaction when a burst is committed (one transaction holds SQLite's write lock)."""
+SWEEP_SECONDS = 10.0
+"""How often a running engine looks for the start logs of engines that stopped."""
+
+_Start = tuple["Workflow", RunRecord, Event, "AuditEntry | None", bool]
+
+
+class Bursts:
+    """The starts one client acknowledged through its start log and has not committed yet."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._log: StartLog | None = None
+        self._made = False  # whether _log was asked of the store (None then: it keeps none)
+        self._turn: asyncio.Handle | None = None  # set while a start was made in this turn
+        self.pending: list[_Start] = []
+        self._cuts: list[tuple[int, str]] = []  # log files whose starts are not all committed
+        self._task: asyncio.Task[None] | None = None
+        self._failed: BaseException | None = None
+        self._retry: asyncio.TimerHandle | None = None
+        self._delay = 0.05
+        self._next_sweep = 0.0
+        self.logged = 0
+        """Starts acknowledged through the start log so far (for tests and benchmarks)."""
+
+    def take(self, wf: Workflow, run: RunRecord, first: Event, anchor: AuditEntry | None, admitted: bool) -> bool:
+        """Whether this start (its rows built, not written) is acknowledged through the start log: a
+        start of this turn of the loop was committed before it, nothing failed since, and the store
+        keeps a log. If so it is written there, and committed with the others of its turn in the next one."""
+        if self._turn is None:  # the first of its turn: committed on its own (then :meth:`committed`)
+            return False
+        start_log = self._start_log()
+        if start_log is None or self._failed is not None:  # the store failing: its caller hears of it
+            return False
+        try:
+            start_log.add(run, first, anchor)
+        except OSError as exc:  # no folder, no space: each start committed on its own, as without a log
+            log.warning("the start log in %s cannot be written (%s); starts are committed one by one", start_log.folder, exc)
+            self._log = None
+            return False
+        self.pending.append((wf, run, first, anchor, admitted))
+        self.logged += 1
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+        return True
+
+    def committed(self) -> None:
+        """A start was committed on its own in this turn of the loop: the starts that follow it in
+        the same turn form a burst (one that failed does not: the next start tries on its own too)."""
+        if self._turn is None:
+            self._turn = asyncio.get_running_loop().call_soon(self._turn_over)
+
+    def _turn_over(self) -> None:
+        self._turn = None
+
+    def _start_log(self) -> StartLog | None:
+        if not self._made:
+            client = self.client
+            self._made = True
+            if client.execute:  # others must see a run at once to take it up
+                self._log = client.store.start_log(client.owner)
+        return self._log
+
+    @property
+    def unsettled(self) -> bool:
+        """Whether starts acknowledged through the log are not all committed yet."""
+        return bool(self.pending) or self._task is not None
+
+    async def landed(self) -> None:
+        """Wait until the starts acknowledged so far are committed (raises :class:`StoreError` if
+        committing them failed: they stay in the start log and are tried again)."""
+        if self.pending and self._task is None:  # a retry is due later: try now
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+        while self._task is not None:
+            await asyncio.shield(self._task)
+        if self._failed is not None and self.pending:
+            where = self._log.folder if self._log is not None else "?"
+            raise StoreError(
+                f"{len(self.pending)} run(s) started by this engine are in its start log ({where}) but not in the "
+                f"store yet: {self._failed}; they are tried again, and created by the next engine that opens the "
+                "store if this one stops"
+            ) from self._failed
+
+    async def _flush(self) -> None:
+        try:
+            while self.pending:
+                assert self._log is not None
+                cut = self._log.cut()
+                if cut is not None:
+                    self._cuts.append(cut)
+                batch, self.pending = self.pending, []
+                try:
+                    await self._commit(batch)  # takes each part off ``batch`` once committed
+                except Exception as exc:  # kept in the log; tried again (or by the next engine)
+                    self._failed = exc
+                    self.pending[:0] = batch
+                    log.warning("committing %d run start(s) of the start log failed: %s; retrying", len(batch), exc)
+                    self._retry = asyncio.get_running_loop().call_later(self._delay, self._again)
+                    self._delay = min(self._delay * 2, 2.0)
+                    return
+                self._failed, self._delay = None, 0.05
+                if not self.pending:  # every start of these files is committed
+                    for c in self._cuts:
+                        self._log.done(c)
+                    self._cuts.clear()
+        finally:
+            self._task = None
+
+    def _again(self) -> None:
+        self._retry = None
+        if self.pending and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _commit(self, batch: list[_Start]) -> None:
+        client = self.client
+        while batch:
+            part = batch[:BATCH]
+            created = await client.store.create_runs([(run, [first], anchor) for _, run, first, anchor, _ in part])
+            del batch[:BATCH]
+            for (wf, run, first, anchor, admitted), new in zip(part, created, strict=True):
+                if not new:  # a run id drawn twice (not expected): nothing of this start was written
+                    if admitted:
+                        client.driving.release()
+                    log.error("run %s of the start log already existed; its start was not written again", run.id)
+                    continue
+                if anchor is not None:
+                    client.governance.announce(anchor)
+                client.drive_run(wf, run, [first], admitted=admitted)
+                for listener in client.listeners:
+                    with contextlib.suppress(Exception):
+                        listener(first)
+
+    async def close(self) -> None:
+        """Commit what is pending (bounded); leave the rest in the start log for the next engine."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self.pending and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._flush())
+        if self._task is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._task), 10)
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._task
+        if self.pending:
+            log.warning(
+                "%d run start(s) were not committed before this engine stopped; the next engine that opens "
+                "the store creates them from the start log", len(self.pending),
+            )  # fmt: skip
+        for slot in self.pending:
+            if slot[4]:
+                self.client.driving.release()
+        self.pending.clear()
+        start_log = self._log
+        if start_log is not None:
+            for c in self._cuts:
+                start_log.release(c)
+            self._cuts.clear()
+            start_log.close()
+
+    async def recover(self, *, sweep: bool = False) -> int:
+        """Create the runs named by the start logs of engines that stopped (queued, for any engine):
+        at open, and every :data:`SWEEP_SECONDS` from the sweep. Returns how many were created."""
+        if sweep:
+            if time.monotonic() < self._next_sweep:
+                return 0
+            self._next_sweep = time.monotonic() + SWEEP_SECONDS
+        client = self.client
+        folder = client.store.start_log_folder()
+        if folder is None or not os.path.isdir(folder):
+            return 0
+        created = 0
+        try:
+            for path, runs, bad, fd in orphans(folder, client.store.audit_keys):
+                created += await self._replay(path, runs, bad, fd)
+        except OSError as exc:  # an unreadable folder: tried again at the next sweep
+            log.error("reading the start logs in %s failed: %s; tried again later", folder, exc)
+        if created:
+            with contextlib.suppress(Exception):
+                await client.events.notify_work()
+        return created
+
+    async def _replay(self, path: str, runs: list[NewRun], bad: list[str], fd: int) -> int:
+        """Create the runs of one stopped engine's log (the file is locked here), audit what was
+        refused, then delete it, or set it aside in ``refused/`` if a line was refused."""
+        client = self.client
+        try:
+            new = 0
+            for i in range(0, len(runs), BATCH):
+                new += sum(await client.store.create_runs(runs[i : i + BATCH]))
+            if runs:
+                await client.governance.record("startlog.replay", path, actor="engine", runs=len(runs), created=new)
+                log.warning("start log %s of an engine that stopped: %d run(s) created, queued", path, new)
+            if bad:
+                aside = set_aside(path)
+                log.error("start log %s: %d line(s) refused (%s); the file is kept as %s", path, len(bad), "; ".join(bad[:3]), aside)
+                await client.governance.record("startlog.refuse", path, actor="engine", lines=bad[:20], refused=len(bad), kept=aside)
+            else:
+                os.unlink(path)
+            return new
+        except Exception as exc:  # the file stays: tried again at the next sweep or open
+            log.error("replaying the start log %s failed: %s; it is tried again later", path, exc)
+            return 0
+        finally:
+            os.close(fd)

@@ -1,0 +1,241 @@
+"""The start log: run starts acknowledged before their rows commit (SQLite, crash-safe durability).
+
+Runs started one after the other in one turn of the event loop (a script starting thousands, a
+batch endpoint) would each cost a commit of their own, since each start is acknowledged only once
+it is durable. Instead the engine writes each such start as one line to its process's start log
+(one ``O_APPEND`` write: in the operating system's cache at once, so it survives a crash of the
+process exactly as a WAL commit at ``synchronous=NORMAL`` does), acknowledges it, and commits the
+runs of that turn together in the next one (``podium/engine/bursts.py``). A log is deleted once its
+runs are committed. A process that dies leaves its log behind; the next engine that opens the store
+(or the sweep of one already running) finds it unlocked, checks every line against the audit key,
+and creates the runs it names that are not in the store yet, queued for any engine to take up.
+
+Each line is ``MAC<TAB>RECORD``: the MAC (the audit key's, over the store's identity and the record) is
+what lets a replaying engine sign the run's ``run.start`` entry: a line written by anyone without
+the key is refused, and audited. Files are ``<owner>-<n>.log`` in ``<database>-starts/`` (0700,
+lines 0600); a live engine holds an exclusive ``flock`` on each of its files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import marshal
+import os
+from base64 import b64decode, b64encode
+from collections.abc import Iterator
+
+from .._auditkey import AuditKeys
+from ..records import AuditEntry, Event, EventType, RunRecord, RunStatus
+
+FORMAT = 1
+_RUN_FIELDS = (
+    "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at", "finished_at",
+    "parent_run_id", "parent_step", "forked_from", "fork_step", "workflow_ref", "owner", "lease_expires_at",
+    "cancel_requested", "wake_at", "queue", "priority", "tenant", "labels",
+)  # fmt: skip
+"""A run's fields in a start record of :data:`FORMAT` (a release that adds one writes a new format)."""
+
+NewRun = tuple[RunRecord, list[Event], AuditEntry | None]
+
+
+def encode(run: RunRecord, first: Event, anchor: AuditEntry | None) -> str:
+    """One start as text: :data:`FORMAT`, the run's fields, its first event, its anchor, as a
+    ``marshal``-ed tuple of plain values (six times faster than JSON here) in base64. Read back only
+    once its line's MAC checks out: marshal is not meant for bytes of unknown origin."""
+    r, a = run, anchor
+    rec = (
+        FORMAT, r.id, r.workflow, r.version, r.status.value, r.input, r.output, r.error, r.created_at, r.started_at,
+        r.finished_at, r.parent_run_id, r.parent_step, r.forked_from, r.fork_step, r.workflow_ref, r.owner,
+        r.lease_expires_at, r.cancel_requested, r.wake_at, r.queue, r.priority, r.tenant, r.labels,
+        str(first.type), first.ts, first.data, None if a is None else (a.ts, a.actor, a.action, a.target, a.data),
+    )  # fmt: skip
+    try:
+        raw = marshal.dumps(rec, 4)
+    except ValueError:  # a subclass of str or int (an enum) among the values: as plain values
+        raw = marshal.dumps(_plain(rec), 4)  # type: ignore[arg-type]
+    return b64encode(raw).decode()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, bool) or value is None:
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    raise ValueError(f"a start record cannot hold a {type(value).__name__}")
+
+
+def decode(text: str) -> NewRun:
+    """A start as written by :func:`encode`, queued for any engine (its writer is gone): status
+    pending, no owner, its first event ``run.queued``. Raises ValueError naming what is wrong."""
+    try:
+        rec = marshal.loads(b64decode(text, validate=True))
+    except (ValueError, EOFError, TypeError) as exc:
+        raise ValueError(f"not a start record: {exc}") from None
+    n = len(_RUN_FIELDS)
+    if not isinstance(rec, tuple) or not rec or rec[0] != FORMAT:
+        fmt = rec[0] if isinstance(rec, tuple) and rec else None
+        raise ValueError(f"a start record of format {fmt!r}, this release reads format {FORMAT}")
+    if len(rec) != n + 5:
+        raise ValueError(f"a start record of {len(rec)} fields, format {FORMAT} has {n + 5}")
+    fields = dict(zip(_RUN_FIELDS, rec[1 : n + 1], strict=True))
+    etype, ets, edata, a = rec[n + 1 :]
+    try:
+        fields["status"] = RunStatus(fields["status"])
+        run = RunRecord(**fields)
+        anchor = None if a is None else AuditEntry(ts=a[0], actor=a[1], action=a[2], target=a[3], data=a[4])
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"a start record that does not make a run: {exc}") from None
+    run.status, run.owner, run.lease_expires_at, run.started_at = RunStatus.PENDING, None, None, None
+    first = Event(run_id=run.id, seq=1, type=EventType.RUN_QUEUED, ts=ets, data=edata)
+    del etype  # a start replayed is queued, whatever its first event was
+    return run, [first], anchor
+
+
+class StartLog:
+    """One engine's start log (see the module's doc): :meth:`add` a start, :meth:`cut` before the
+    starts added so far are committed, :meth:`done` with a cut once they are."""
+
+    def __init__(self, folder: str, owner: str, keys: AuditKeys) -> None:
+        self.folder = folder
+        self.owner = owner
+        self.keys = keys
+        self._n = 0
+        self._fd: int | None = None  # the file being added to
+        self._added = 0
+
+    def _open(self) -> int:
+        os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        self._n += 1
+        path = self._path()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
+        self._fd = fd
+        return fd
+
+    def _path(self) -> str:
+        return os.path.join(self.folder, f"{self.owner.replace(os.sep, '_')}-{self._n}.log")
+
+    def add(self, run: RunRecord, first: Event, anchor: AuditEntry | None) -> None:
+        """Write one start (durable against a crash of this process once this returns)."""
+        fd = self._fd if self._fd is not None else self._open()
+        text = encode(run, first, anchor)
+        line = f"{self.keys.mac(f'{self.keys.store}|{text}')}\t{text}\n".encode()
+        os.write(fd, line)
+        self._added += 1
+
+    def cut(self) -> tuple[int, str] | None:
+        """The file of the starts added so far (its descriptor and path; None if none): later starts
+        go to a new file. Hand it to :meth:`done` once its runs are committed."""
+        fd = self._fd
+        if fd is None or not self._added:
+            return None
+        self._fd, self._added = None, 0
+        return fd, self._path()
+
+    def done(self, cut: tuple[int, str]) -> None:
+        """The runs of ``cut`` are committed: its file goes."""
+        fd, path = cut
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+    def release(self, cut: tuple[int, str]) -> None:
+        """Leave ``cut``'s file for the next engine that opens the store (its runs were not committed)."""
+        os.close(cut[0])  # the lock goes with it
+
+    def close(self) -> None:
+        """Stop adding (an empty file goes; one with starts stays for the next engine)."""
+        cut = self.cut()
+        if cut is not None:
+            self.release(cut)
+        elif self._fd is not None:
+            self.done((self._fd, self._path()))
+            self._fd = None
+
+
+def set_aside(path: str) -> str:
+    """Move a replayed log with refused lines to ``refused/`` beside it (0700), for a person to read:
+    nothing in it is trusted, nothing deleted. Returns the new path."""
+    folder = os.path.join(os.path.dirname(path), "refused")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    target = os.path.join(folder, os.path.basename(path))
+    os.replace(path, target)
+    return target
+
+
+def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], list[str], int]]:
+    """The start logs of engines that are gone (no lock held): each as (path, the runs it names, the
+    lines refused with why, the file's descriptor, locked). Close the descriptor (after deleting
+    the file once its runs are committed)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return
+    for name in names:
+        if not name.endswith(".log"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # its engine is alive
+            os.close(fd)
+            continue
+        if os.fstat(fd).st_nlink == 0:  # replayed and deleted by another engine meanwhile
+            os.close(fd)
+            continue
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            raw = fh.read()
+        runs, bad = _read(raw, keys, name)
+        yield path, runs, bad, fd
+
+
+def _read(raw: bytes, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str]]:
+    runs: list[NewRun] = []
+    bad: list[str] = []
+    lines = raw.split(b"\n")
+    if lines and lines[-1]:  # a last line cut short: its write never returned, nothing was acknowledged
+        bad.append(f"{name}:{len(lines)}: cut short (written when the machine stopped), skipped")
+    for n, line in enumerate(lines[:-1], 1):
+        if not line.strip():
+            continue
+        mac, tab, body = line.decode("utf-8", errors="replace").partition("\t")
+        signed = keys.verify_mac(f"{keys.store}|{body}", mac) if tab else False
+        if signed is None:
+            bad.append(f"{name}:{n}: signed with an audit key this engine does not hold ({mac.partition(':')[0]}), refused")
+            continue
+        if not signed:
+            bad.append(f"{name}:{n}: not signed with this store's audit key, refused")
+            continue
+        try:
+            runs.append(decode(body))
+        except ValueError as exc:
+            bad.append(f"{name}:{n}: {exc}")
+    return runs, bad
+
+
+class StartLogs:
+    """A file store's start logs (mixed into :class:`~podium.storage.sqlite.SQLiteStore`): kept only
+    at crash-safe durability (power-loss safety would need an fsync per start, as a commit does)."""
+
+    path: str
+    durability: str
+    audit_keys: AuditKeys
+
+    def start_log_folder(self) -> str | None:
+        if self.durability != "crash" or self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        if self.audit_keys.path is None:  # a key held in memory: no other engine could check the lines
+            return None
+        return os.path.realpath(self.path) + "-starts"
+
+    def start_log(self, owner: str) -> StartLog | None:
+        folder = self.start_log_folder()
+        return None if folder is None else StartLog(folder, owner, self.audit_keys)
