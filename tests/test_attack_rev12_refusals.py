@@ -6,7 +6,6 @@ only counted into ``more_refusals``, its actor and target in no entry once the s
 
 from __future__ import annotations
 
-
 from typing import Any
 
 import pytest
