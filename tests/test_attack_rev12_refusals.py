@@ -48,5 +48,3 @@ async def test_attack_one_caller_filling_the_cap_does_not_hide_another_callers_r
         assert [m["more_refusals"] for m in more] == [20 - 1]
         assert all(s["actor"] == "mallory" for m in more for s in m["sample"])
         assert (await admin.verify_audit())[1] is None
-
-
