@@ -3,7 +3,7 @@
 Every refusal (``access.denied``) used to be an audit entry of its own, so whoever holds a refused
 token, or repeats any refused request, could grow the signed log (and the disk) at the rate the API
 answers. Here the first refusal of each kind (the same actor, target and details: permission,
-reason, problem) is written at once, so that it is seen promptly; repeats within
+reason, problem; not the run and step that noticed it) is written at once, so that it is seen promptly; repeats within
 ``audit_refusal_window`` seconds are counted in memory and written as one summary entry (the same
 action, actor, target and details, with ``repeated``, ``first_at`` and ``last_at``) when the window
 closes, checked at each refusal and at each sweep of the engine, or when the client closes. A kind
@@ -34,6 +34,10 @@ from typing import Any
 DENIED = "access.denied"
 SAMPLE = 10
 """Kinds named in a ``more_refusals`` entry."""
+WHERE = frozenset({"run", "step"})
+"""Details that say where a refusal was noticed (the run and step that read an edited record), not
+what was refused: not part of its kind (each run made a new kind, and enough runs reading one
+edited record filled the cap and hid the engine's report of another). A summary keeps the first's."""
 
 Write = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 """How an entry is written: ``write(actor, target, data)``, action ``access.denied``."""
@@ -83,7 +87,8 @@ class Refusals:
         """Audit one refusal: at once when it is the first of its kind, else counted."""
         now, write = self.clock(), self.write
         await self._flush(now)
-        key = hashlib.sha256(json.dumps([actor, target, data], sort_keys=True, default=str).encode()).hexdigest()
+        what = {k: v for k, v in data.items() if k not in WHERE}
+        key = hashlib.sha256(json.dumps([actor, target, what], sort_keys=True, default=str).encode()).hexdigest()
         held = self._held.get(key)
         if held is not None:
             held.count += 1
