@@ -399,11 +399,12 @@ async def take_over(
     # A run this engine cannot load is left to the engines that can (and tried again later): claimed
     # again at once, it would take a free slot from the runs behind it in every claim.
     # Asked for by id (a resume, a timer), or its version registered since: claimed all the same.
-    # Left alone by version, so a claim carries one entry per version, not one per run; past
-    # MAX_SKIPPED versions, the oldest marked are claimed (and released again) as before.
+    # Left alone by version, so a claim carries one entry per version, not one per run. Every one:
+    # a claim sending the last N failed went round the others for ever, each claim filled with their
+    # runs and a run this engine can drive behind them never reached (tests/test_attack_rev12_unloadable.py).
     skip = [] if run_ids is not None else [
         key for key, at in claims.unloadable.items() if at > now and key[:2] not in client.registry
-    ][-MAX_SKIPPED:]
+    ]
     claimed = await store.claim_runs(
         client.owner,
         lease_seconds=client.lease_seconds,
@@ -436,7 +437,6 @@ async def take_over(
                     "cannot resume run %s: %s (released for an engine that has it; the other runs of %r version "
                     "%s are left alone too)", run.id, exc, run.workflow, run.version,
                 )  # fmt: skip
-            claims.unloadable.pop(version_of(run), None)  # newest last: the ones a claim leaves alone first
             claims.unloadable[version_of(run)] = time.time() + UNLOADABLE_RETRY
             await store.release_runs(client.owner, [run.id])
 
@@ -474,9 +474,6 @@ async def take_over(
 #: Seconds an engine leaves the runs of a version it could not load before it claims one again (the
 #: version may have been deployed meanwhile).
 UNLOADABLE_RETRY = 60.0
-#: Versions a claim leaves alone at most (the most recently failed); past it, the runs of the others
-#: are claimed and released again, ``limit`` at a time: none is lost or driven here.
-MAX_SKIPPED = 200
 
 
 async def drive_task(client: Client, ex: RunExecutor, admitted: bool) -> None:

@@ -20,6 +20,21 @@ OUTCOMES = "ml_outcomes"
 log = logging.getLogger("podium.ml")
 
 
+def _named(model: str) -> str:
+    """``model``, if it can key its rows: they are stored as ``MODEL:...`` and read by that prefix, so
+    the rows of a model ``churn:x`` were read as ``churn``'s too (its sealed count then hid as many
+    of ``churn``'s deleted)."""
+    if not isinstance(model, str) or not model or ":" in model:
+        from ..errors import DefinitionError
+
+        raise DefinitionError(
+            f"model name {model!r} cannot key its predictions and outcomes: a name holds no ':' (the rows of a "
+            "model are stored as MODEL:ENTITY and read by that prefix); name it without one, e.g. "
+            f"{str(model).replace(':', '-')!r}"
+        )
+    return model
+
+
 def _scores_ref(model: str, version: str) -> str:
     return f"{model}@{version}:scores"
 
@@ -39,6 +54,7 @@ async def predict(
     with every id and score, to the store, so "which model version made this decision" has an
     answer and outcomes recorded later (:func:`record_outcome`) measure that version. The scoring runs
     on ``executor`` (default: the step's, ``@wf.step(executor="ray")``), else in a thread here."""
+    model = _named(model)
     reg = registry if isinstance(registry, Registry) else registry_for(registry)
     uri = reg.uri
     label = f"predict:{model}"
@@ -75,7 +91,7 @@ async def record_outcome(store: Any, model: str, entity: str, outcome: int | boo
     counted per model (see :mod:`podium.storage._sealed`): one edited, written or deleted in the
     store behind the engine's back is not measured, and the monitor says so."""
     entry = {"outcome": int(outcome), "at": time.time(), **details}
-    await _keep(store, OUTCOMES, "outcome", model, f"{model}:{entity}", entry)
+    await _keep(store, OUTCOMES, "outcome", _named(model), f"{model}:{entity}", entry)
 
 
 _TALLY = {OUTCOMES: "outcomes", PREDICTIONS: "predictions"}

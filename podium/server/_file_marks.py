@@ -6,8 +6,9 @@ write a mark for a file not yet processed (the server then skipped it, silently,
 delete one (the file ran again once retention had pruned its run: its business action twice). So
 each mark is sealed (an HMAC of the audit key over the mark and its run id, :mod:`podium.storage._sealed`),
 and a file whose mark is missing or does not hold its seal is started only if nothing says it ran:
-no run of its id, and no signed ``run.start`` entry of it in the audit log (which retention does
-not prune). Otherwise its mark is sealed again. A mark of an earlier release (its run id alone) is
+no signed ``run.start`` entry of it in the audit log (which retention does not prune); a run of its
+id without one (a row written in the store, its id derived from the file) is warned of and audited,
+the file left until the row is gone. Otherwise its mark is sealed again. A mark of an earlier release (its run id alone) is
 sealed again at the first scan after the upgrade, without a word, when its run's start is logged.
 """
 
@@ -46,7 +47,20 @@ async def unmarked(client: Any, folder: str, mark: str, rid: str, stored: str | 
     pruned, is warned of and audited (``access.denied`` of ``filedrop:RUN_ID``: the file's path
     stays out of the audit log, which cannot forget a name)."""
     exists = await client.store.get_run(rid) is not None
-    started = exists or await logged(client.store, rid)
+    if client.governance.audit_enabled:  # only a signed start says it ran: a runs row of the id (derived
+        # from the file's path, size and mtime) is written by anyone who writes the database
+        started = await logged(client.store, rid)
+        if exists and not started:
+            problem = (
+                f"a run of file {rid} in watched folder {folder!r} is in the store with no signed start in the audit "
+                "log (written behind the server's back): the file is not started while that row holds its id; delete "
+                "the row (podium audit verify names it) and the next scan starts the file"
+            )
+            log.warning("%s (file %s)", problem, mark.rsplit("|", 2)[0])
+            await client.record_audit("access.denied", f"filedrop:{rid}", reason="record not backed by the audit log", problem=problem)
+            return False  # not marked: looked at again at each scan
+    else:  # no audit log: nothing signed to go by
+        started = exists
     legacy = stored == rid  # an earlier release kept the run id alone
     if started:
         await client.store.kv_put(namespace, mark, seal(client.store, mark, rid))

@@ -54,6 +54,13 @@ def _released(entry: dict[str, Any]) -> bool:
     return "released_at" in entry
 
 
+async def _notes(store: Any) -> int:
+    """The sealed notes of releases in the store."""
+    verifier = sealed.Verifier(store)
+    found = (sealed.opened(store, KIND, k, v, verifier) for k, v in (await store.kv_list(QUARANTINE)).items())
+    return sum(bool(holds and entry is not None and _released(entry)) for entry, holds in found)
+
+
 async def listed(store: Any) -> list[dict[str, Any]]:
     """Entries not released (``{key, ...entry}``), each with ``problem`` when its seal does not hold."""
     verifier = sealed.Verifier(store)
@@ -84,7 +91,7 @@ async def release(store: Any, key: str) -> list[dict[str, Any]]:
     note.update(released_at=time.time(), rows=len(entry.get("rows") or []))
     if not await store.kv_swap(QUARANTINE, key, raw, sealed.seal(store, KIND, key, note)):
         raise NonRetryableError(f"the quarantined rows {key!r} were released by someone else just now; list the others with podium.ml.quarantined(store)")
-    await sealed.count_new(store, RELEASED, NAME)
+    await sealed.count_new(store, RELEASED, NAME, recount=lambda: _notes(store))
     rows: list[dict[str, Any]] = entry.get("rows") or []
     return rows
 
@@ -127,8 +134,18 @@ async def problems(store: Any) -> list[str]:
             f"{released - notes} of the {released} quarantined entries released are in the store again (put back over the "
             "note of their release, behind the engine's back): releasing them again would run their rows twice"
         )
-    elif released is not None and not holds:
-        found.append("the count of quarantined entries released is not sealed with the audit key (edited behind the engine's back)")
+    elif raw is not None and not holds:  # not "rebuilt" by the next release from 1: entries put back then went unseen
+        found.append(
+            "the count of quarantined entries released is not sealed with the audit key (edited behind the engine's back), "
+            "so released entries may have been put back: releasing them again would run their rows twice; once you have "
+            "checked them: podium quarantine seal"
+        )
+    elif (sealed.opened(store, "tally", f"{RELEASED}:{NAME}", raw, verifier)[0] or {}).get("rebuilt"):
+        found.append(
+            "the count of quarantined entries released was rebuilt from the notes in the store after it was edited behind "
+            "the engine's back, so entries put back before are not known: releasing them again would run their rows "
+            "twice; once you have checked them: podium quarantine seal"
+        )
     return found
 
 
@@ -147,6 +164,9 @@ async def seal_all(store: Any) -> int:
     key = f"{COUNTED}:{NAME}"
     await sealed.start_count(store, COUNTED, NAME)
     await store.kv_put(sealed.TALLIES, key, sealed.seal(store, "tally", key, {"n": entries}))
+    key = f"{RELEASED}:{NAME}"  # the releases, as the notes now say (once checked)
+    await sealed.start_count(store, RELEASED, NAME)
+    await store.kv_put(sealed.TALLIES, key, sealed.seal(store, "tally", key, {"n": await _notes(store)}))
     return n
 
 
