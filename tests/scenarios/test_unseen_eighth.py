@@ -137,6 +137,58 @@ async def test_recommend_finds_a_warehouse_in_delivery_days_whatever_its_unicode
     assert recommend.options({"delivery_days": {"Mumbai": 1, "MUMBAI": "1"}})["days"]["mumbai"] == 1
 
 
+def test_the_drift_rule_flags_a_category_column_of_values_the_reference_never_held():
+    """Before: under ``psi_rows`` a category column had no test at all (KS sees numbers), so 150 customers all on a
+    plan the model never saw passed as no drift; a few new values stay below ``new_share``."""
+    from podium.errors import DefinitionError
+    from podium.ml import Drift
+    from podium.ml._drift import summarize
+
+    ref = {"r": summarize([{"plan": p} for p in ["starter", "growth", "enterprise"] * 300], ["plan"])}
+    rule = Drift(reference="r", columns=["plan"], psi_rows=200, min_rows=20)
+    ok, detail, _, figures = rule.check([{"plan": "plano anual"}] * 150, ref)
+    assert not ok and detail.startswith("drift in plan (PSI ") and detail.endswith(
+        ", 100% of values never seen: 'plano anual') (KS only: 150 row(s), under 200)"), detail
+    assert figures["plan"]["new_share"] == 1.0
+    few = [{"plan": p} for p in ["starter", "growth", "enterprise"] * 40] + [{"plan": "trial"}] * 5
+    assert rule.check(few, ref)[0], rule.check(few, ref)[1]
+    with pytest.raises(DefinitionError, match="new_share is 0"):
+        Drift(reference="r", new_share=0)
+
+
+@pytest.mark.timeout(900)
+async def test_ml_pipeline_judges_drift_on_the_rows_it_scores_and_sees_a_wholly_new_plan(tmp_path, monkeypatch):
+    """Before: the batch gate's drift rule saw every row, those its own range rules set aside too: 25 customers
+    with a negative tenure, all quarantined and none scored, were "drift in tenure_months" and started a
+    retraining (while ``checked`` said "not checked (0 rows)"). And 150 customers all on a plan the model never
+    saw were no drift (under 200 rows only the KS test judged, and it sees numbers)."""
+    pytest.importorskip("mlflow", reason="ml_pipeline needs the ml extra: pip install 'podium[ml]'")
+    from examples.scenarios import ml_pipeline
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    made = generator("make_data").churn(tmp_path, n_train=600, n_customers=10)
+    header = "customer_id,tenure_months,monthly_charges,support_tickets_90d,last_login_days,plan\n"
+    rows = [f"B-{i},{r['tenure_months']},{r['monthly_charges']},{r['support_tickets_90d']},{r['last_login_days']},"
+            for i, r in enumerate(made["train"][:150])]
+    (tmp_path / "broken.csv").write_text(header + "".join(f"B-{i},-1,{r.split(',', 2)[2]}Growth\n"
+                                                          for i, r in enumerate(rows[:25])), encoding="utf-8")
+    (tmp_path / "new_plan.csv").write_text(header + "".join(f"{r}Plano Anual\n" for r in rows), encoding="utf-8")
+    (tmp_path / "calm.csv").write_text(header + "".join(f"{r}{made['train'][i]['plan']}\n" for i, r in enumerate(rows)),
+                                       encoding="utf-8")
+    base = {"train": str(tmp_path / "churn8_train.csv"), "holdout": str(tmp_path / "churn8_holdout.csv"),
+            "registry": f"sqlite:///{tmp_path}/mlflow.db"}
+    async with Client(f"sqlite:///{tmp_path}/p.db") as c:
+        broken = await c.run(ml_pipeline.workflow, {**base, "batch": str(tmp_path / "broken.csv")})
+        new_plan = await c.run(ml_pipeline.workflow, {**base, "batch": str(tmp_path / "new_plan.csv")})
+        calm = await c.run(ml_pipeline.workflow, {**base, "batch": str(tmp_path / "calm.csv")})
+    assert broken["quarantined"]["batch"] == 25 and broken["batch_rows"] == 0
+    assert broken["drifted"] is False and broken["retraining"]["flagged"] is False, broken["drift"]
+    assert broken["drift"]["checked"] == "not checked (0 rows, under 20)"
+    assert new_plan["drifted"] is True and new_plan["retraining"]["flagged"] is True, new_plan["drift"]
+    assert "100% of values never seen: 'plano anual'" in new_plan["drift"]["reasons"][0]
+    assert calm["drifted"] is False, calm["drift"]
+
+
 def test_eighth_round_generators_load_under_their_own_names_and_write_the_documented_formats(tmp_path):
     from examples.scenarios import _churn_format, _common, _retail, fraud
 
