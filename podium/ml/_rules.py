@@ -315,7 +315,7 @@ class Drift(Check):
         super().__post_init__()
         if not self.reference:
             raise DefinitionError("gate rule drift needs reference='NAME' (saved with podium.ml.save_reference)")
-        if not 0 < self.new_share <= 1:
+        if isinstance(self.new_share, bool) or not isinstance(self.new_share, int | float) or not 0 < self.new_share <= 1:
             raise DefinitionError(f"gate rule drift: new_share is {self.new_share!r}; give a share above 0 and at most 1")
 
     def default_name(self) -> str:

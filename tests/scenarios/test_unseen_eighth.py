@@ -152,8 +152,9 @@ def test_the_drift_rule_flags_a_category_column_of_values_the_reference_never_he
     assert figures["plan"]["new_share"] == 1.0
     few = [{"plan": p} for p in ["starter", "growth", "enterprise"] * 40] + [{"plan": "trial"}] * 5
     assert rule.check(few, ref)[0], rule.check(few, ref)[1]
-    with pytest.raises(DefinitionError, match="new_share is 0"):
-        Drift(reference="r", new_share=0)
+    for bad in (0, 2, "lots"):
+        with pytest.raises(DefinitionError, match=f"new_share is {bad!r}; give a share above 0 and at most 1"):
+            Drift(reference="r", new_share=bad)
 
 
 @pytest.mark.timeout(900)
