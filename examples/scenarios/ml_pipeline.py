@@ -16,8 +16,9 @@ Clean is a data gate over the training rows (repeated customers and impossible v
 with the reason in the run's log) and drops holdout customers that also appear in training (they
 would flatter the test). The candidate and the current champion are both scored on the holdout; the
 MLflow ``champion`` alias moves only if the candidate is better. The batch is scored by the champion
-and checked for drift twice: its features against the champion's training data (PSI and
-Kolmogorov-Smirnov, a ``Drift`` gate rule) and its scores against the champion's holdout scores.
+and checked for drift twice: the features of the rows left after the batch gate's quarantine against the
+champion's training data (PSI and Kolmogorov-Smirnov, a ``Drift`` gate rule of its own) and its scores
+against the champion's holdout scores.
 Drift emits ``ml.monitor`` with ``retrain: 1``: a server rule ``Rule(when="retrain >= 1",
 event="ml.monitor", workflow="...")`` starts the retraining once labels for the new population exist.
 No LLM is involved: every decision is a measured comparison.
