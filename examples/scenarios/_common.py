@@ -163,7 +163,7 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
 def _csv_cell(text: str, index: int) -> str:
     """Where character ``index`` of a CSV text is: the line its row starts on and the column (named by
     the header), as ``"LINE: column N (NAME)"``."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True)
     header: list[str] = []
     end = 0
     for record in reader:
@@ -208,7 +208,10 @@ def _utf8(path: str, data: bytes, where: Callable[[str, int], str], fix: str) ->
 
 
 def _records(path: str, text: str) -> Iterator[tuple[int, list[str]]]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    # skipinitialspace: a file written with ", " between cells (by hand, or by an export that pads them) has
+    # its quoted cells after the space; read without it, the quotes were kept in the value (vendor '"Tiny
+    # Co"' not found, channels '"Web' and 'Shop"'), and a quoted comma was blamed as unquoted
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True, skipinitialspace=True)
     end, width = 0, 0
     try:
         for record in reader:

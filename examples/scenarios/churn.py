@@ -96,14 +96,26 @@ def settings(input: dict[str, Any]) -> Settings:
         # nan) and "inf" customers stopped the run with an OverflowError
         return number(input, name, default, hint=f"{what} (default {default:g})", **rule)
 
-    s = Settings(given("threshold", 0.5), given("review_margin", 0.05),
+    threshold = number(input, "threshold", 0.5, low=0, high=1, above=True,
+                       hint="a churn probability above 0 and below 1 (default 0.5)")
+    if threshold >= 1:
+        raise ConfigError(f"input field 'threshold' is {input.get('threshold')!r}; give a churn probability above 0 "
+                          "and below 1 (default 0.5)")
+    # the review band lies just below the threshold: 0.05 wide, or half the threshold when that is less (a
+    # threshold lowered to 0.04 for a population that churns little failed "need review_margin < threshold"
+    # though no review_margin was given)
+    default_margin = min(0.05, threshold / 2)
+    margin = number(input, "review_margin", default_margin, low=0,
+                    hint=f"a width >= 0 and below the threshold {threshold:g} (default {default_margin:g})")
+    if margin >= threshold:
+        raise ConfigError(f"input field 'review_margin' is {input.get('review_margin')!r}; the band a person reviews "
+                          f"lies below the threshold {threshold:g}, so give a width >= 0 and below {threshold:g} "
+                          f"(default {default_margin:g})")
+    s = Settings(threshold, margin,
                  given("approve_offer_above", 60.0, "an amount >= 0", low=0),
                  given("max_customers", 50, "a whole number >= 0", low=0, whole=True),
                  str(input.get("campaign") or CAMPAIGN),
                  given("review_timeout", 0, "seconds >= 0", low=0) or None)
-    if not 0 < s.threshold < 1 or not 0 <= s.margin < s.threshold or s.max_customers < 0:
-        raise ConfigError("input: need 0 < threshold < 1, 0 <= review_margin < threshold and max_customers >= 0 "
-                          f"(got {s.threshold}, {s.margin}, {s.max_customers})")
     return s
 
 
@@ -187,7 +199,8 @@ async def score(ctx: Any, data: dict[str, Any], train: dict[str, Any]) -> dict[s
     from podium.ml import monitor, predict
 
     seen: set[str] = set()
-    customers, repeated = [], []
+    customers: list[dict[str, Any]] = []
+    repeated: list[dict[str, Any]] = []
     for c in data["customers"]:
         (repeated if c[fmt.ID] in seen else customers).append(c)
         seen.add(c[fmt.ID])

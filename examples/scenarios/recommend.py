@@ -118,7 +118,9 @@ def working_days_after(start: date, days: int) -> date:
 
 def delivery(stock: dict[str, int], days: dict[str, int], default: int, today: date) -> dict[str, Any]:
     """The fastest warehouse holding the product (on a tie, the one holding most) and the date."""
-    d, _, where = min((days.get(w.casefold(), default), -q, w) for w, q in stock.items() if q > 0)
+    # a warehouse is found in ``days`` as an id is (id_key): "São Paulo" written decomposed in the stock file
+    # (as macOS writes it) missed the "São Paulo" of delivery_days and took the default 5 days
+    d, _, where = min((days.get(id_key(w), default), -q, w) for w, q in stock.items() if q > 0)
     return {"warehouse": where, "days": d, "by": working_days_after(today, d).isoformat()}
 
 
@@ -145,7 +147,15 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
         today = date.fromisoformat(iso_calendar(str(input.get("today") or date.today().isoformat())))
     except ValueError:
         raise ConfigError(f'input field "today" is {input.get("today")!r}; give an ISO date such as 2026-12-01') from None
-    days = {**DELIVERY_DAYS, **{str(w).casefold(): v for w, v in given.items()}}
+    keyed: dict[str, str] = {}
+    for w in given:
+        other = keyed.setdefault(id_key(str(w)), str(w))
+        if other != str(w) and given[other] != given[w]:
+            # {"Mumbai": 1, "MUMBAI": 3}: one warehouse to the lookup, and the last one silently won
+            raise ConfigError(f'input field "delivery_days" names {other!r} and {str(w)!r}, one warehouse (case, '
+                              f"spaces and Unicode form do not matter), with {given[other]} and {given[w]} days; "
+                              "give it once")
+    days = {**DELIVERY_DAYS, **{id_key(str(w)): v for w, v in given.items()}}
     return {"k": k, "days": days, "default": default, "today": today,
             "exclude_owned": flag(input, "exclude_owned", True), "evaluate": flag(input, "evaluate", False)}
 
@@ -273,9 +283,25 @@ async def recommend(ctx, input) -> dict[str, Any]:
         "today": opt["today"].isoformat(),
         "catalogue": {"products": len(catalogue), "in_stock": sum(sum(stock.get(s, {}).values()) > 0 for s in catalogue)},
     }
+    if len(recs) < opt["k"]:
+        out["note"] = shortfall(customer, model, catalogue, stock, opt, len(recs))
     if opt["evaluate"]:
         out["quality"] = evaluate(catalogue, stock, orders, opt)
     return out
+
+
+def shortfall(customer: str, model: Recommender, catalogue: dict[str, Any], stock: dict[str, dict[str, int]],
+              opt: dict[str, Any], shown: int) -> str:
+    """Why fewer than ``k`` products are recommended: an empty list came with no reason (a customer who
+    had bought every product in stock, or a stock file of zeros, read as "nothing to recommend")."""
+    stocked = [s for s in catalogue if sum(stock.get(s, {}).values()) > 0]
+    owned = sum(s in model.bought.get(customer, set()) for s in stocked) if opt["exclude_owned"] else 0
+    text = (f"{shown} of the {opt['k']} asked for: {len(stocked)} of the catalogue's {len(catalogue)} product(s) are in "
+            "stock (qty summed over the warehouses above 0)")
+    if owned:
+        text += (f", and the customer already bought {owned} of them (\"exclude_owned\": false recommends those "
+                 "too)")
+    return text
 
 
 @workflow.step

@@ -93,6 +93,7 @@ def compare(ref: dict[str, Any], rows: Rows, name: str) -> dict[str, Any]:
     }
     if new:
         figures["new_values"] = new[:10]
+        figures["new_share"] = round(sum(cats[k] for k in new) / total, 4)
     return figures
 
 

@@ -305,12 +305,18 @@ class Drift(Check):
     alone: PSI over a few rows is noise (30 rows like the reference exceed 0.2 nearly always)."""
     min_rows: int = 0
     """Under this many rows drift is not checked at all (the rule passes and says so)."""
+    new_share: float = 0.1
+    """A category column drifts when at least this share of its values are ones the reference never held,
+    whatever the table's size: under ``psi_rows`` the KS test sees numbers only, and a batch of 150 customers
+    all on a plan the model never saw passed as no drift."""
     rows_level: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.reference:
             raise DefinitionError("gate rule drift needs reference='NAME' (saved with podium.ml.save_reference)")
+        if isinstance(self.new_share, bool) or not isinstance(self.new_share, int | float) or not 0 < self.new_share <= 1:
+            raise DefinitionError(f"gate rule drift: new_share is {self.new_share!r}; give a share above 0 and at most 1")
 
     def default_name(self) -> str:
         return f"drift:{self.reference}"
@@ -334,8 +340,11 @@ class Drift(Check):
                 continue
             f = figures[name] = compare(ref["columns"][name], rows, name)
             ks_hit = "p" in f and f["p"] < alpha and f["ks"] >= self.ks_min
-            if f["psi"] > psi or ks_hit or f.get("note"):
-                drifted.append(f"{name} (PSI {f['psi']}" + (f", KS {f['ks']} p={f['p']:.2g})" if "p" in f else ")"))
+            new_hit = f.get("new_share", 0.0) >= self.new_share
+            if f["psi"] > psi or ks_hit or new_hit or f.get("note"):
+                drifted.append(f"{name} (PSI {f['psi']}" + (f", KS {f['ks']} p={f['p']:.2g}" if "p" in f else "")
+                               + (f", {f['new_share']:.0%} of values never seen: "
+                                  f"{', '.join(map(repr, f['new_values'][:3]))}" if new_hit else "") + ")")
         detail = "drift in " + ", ".join(drifted) if drifted else f"no drift in {len(cols)} column(s)"
         if psi == math.inf:
             detail += f" (KS only: {len(rows)} row(s), under {self.psi_rows})"
