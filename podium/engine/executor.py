@@ -41,7 +41,7 @@ from ..storage._base import labels_ok
 from .context import StepContext
 from .lineage import cancelled, too_deep
 from .lineage import lineage as lineage_of
-from .recording import Recording
+from .recording import NO_SET, Recording
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
@@ -82,7 +82,6 @@ class RunExecutor(Recording, Waits):
         self.refused = refused
         """Why this run must not go on (its history does not match its audit anchors): it fails at once."""
         self.store = client.store
-        self._at_once = client.store.append_at_once
         self._governance = client.governance
         self.wf = wf
         self.run = run
@@ -102,10 +101,10 @@ class RunExecutor(Recording, Waits):
         self.reason: str | None = None  # why the driver task was cancelled: cancelled|shutdown|timeout
         self.finished = asyncio.get_running_loop().create_future()
         self._listeners = client.listeners
-        self._marked: set[tuple[_Key, int]] = set()
+        self._marked: set[tuple[_Key, int]] = NO_SET  # NO_SET: written to by few runs (recording.py)
         self._seq = events[-1].seq if events else 0
         self._ready: deque[str] = deque()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[Any]] = NO_SET
         self._wake: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
         self._waiting: dict[str, set[str]] = {}
@@ -113,7 +112,7 @@ class RunExecutor(Recording, Waits):
         # What the log already knows (empty on a first run, so the hot path stays a dict miss).
         self.recorded: dict[_Key, tuple[str, Any]] = {}
         self.failed_attempts: dict[_Key, int] = {}
-        self.loop_decisions: set[tuple[str, int]] = set()
+        self.loop_decisions: set[tuple[str, int]] = NO_SET
         # Looping steps' completions not yet written: each goes with its loop decision (_after).
         self._unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = {}
         # The run's last step's completion, not yet written: it goes with the run's end (one commit).
@@ -122,7 +121,7 @@ class RunExecutor(Recording, Waits):
         self.deadline: float | None = None
         # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
         self.parked: dict[str, tuple[set[str], float | None]] = {}
-        self.handoff: set[str] = set()  # worker labels that steps here need and this engine lacks
+        self.handoff: set[str] = NO_SET  # worker labels that steps here need and this engine lacks
         self.signals: dict[str, str | None] | None = None
         self.wait_deadlines: dict[_Key, float | None] = {}
         # The seq of the event that asked each wait (an approval's decision names the request it
@@ -130,7 +129,7 @@ class RunExecutor(Recording, Waits):
         self.asked: dict[_Key, int] = {}
         self.decided: dict[str, int] = {}
         self.replayed_at: dict[_Key, int] = {}
-        self.approvals_asked: set[_Key] = set()
+        self.approvals_asked: set[_Key] = NO_SET
         self.attempt_until: dict[_Key, tuple[int, float]] = {}  # attempts parked before their timeout
         self.lease_renewed(run.lease_expires_at if run.lease_expires_at is not None else math.inf)
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
@@ -355,7 +354,7 @@ class RunExecutor(Recording, Waits):
         wf = self.wf
         steps = wf.steps
         for sid in wf.order:
-            self._waiting[sid] = set(steps[sid].deps)
+            self._waiting[sid] = set(deps) if (deps := steps[sid].deps) else NO_SET  # a root's: never written
         self._ready.extend(wf.roots)
         self._launched.update(wf.roots)
         loop = asyncio.get_running_loop()
@@ -368,6 +367,8 @@ class RunExecutor(Recording, Waits):
                     await self._run_step(steps[sid])  # nothing else to do: no task needed
                 else:
                     task = loop.create_task(self._run_step(steps[sid]))
+                    if tasks is NO_SET:
+                        tasks = self._tasks = set()
                     tasks.add(task)
                     task.add_done_callback(self._task_done)
             if self._error is not None:
@@ -460,6 +461,8 @@ class RunExecutor(Recording, Waits):
                     self.state[sid] = _PARKED
                     return None
             if args is not None and s.labels and not labels_ok(s.labels_text, self.client.labels):
+                if self.handoff is NO_SET:
+                    self.handoff = set()
                 self.handoff.update(s.labels)
                 return None
             if args is not None:

@@ -29,6 +29,12 @@ _Item = tuple[str, str | None, int, int | None, int, str | None]
 """An event to write: (type, step, iteration, index, attempt, data)."""
 
 
+NO_SET: Any = frozenset()
+"""The empty set every executor starts with for what most runs never note (steps marked running,
+loop decisions replayed, labels handed off, approvals asked, parallel tasks): one object shared
+until an executor writes to it, not one each, so a process holding many live runs gives the
+garbage collector fewer objects to go through."""
+
 class Recording:
     """Writes a run's events (mixed into the executor, which sets these attributes)."""
 
@@ -40,7 +46,6 @@ class Recording:
     running: dict[_Key, tuple[float, int]]
     _marked: set[tuple[_Key, int]]
     _listeners: list[Callable[[Event], None]]
-    _at_once: Callable[..., bool]
     _seq: int
     _digest: Any  # hashlib's sha256 object
     _held: _Item | None
@@ -90,7 +95,7 @@ class Recording:
         seq = self._seq + 1
         ts = time.time()
         try:
-            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+            if not self.store.append_at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
                 return False
         except LeaseLost as exc:
             self._refused(exc)
@@ -150,7 +155,7 @@ class Recording:
         if run_update is None and not self._listeners:
             # The hot path of every step: no Event object, one INSERT (made at once if the store can).
             try:
-                if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+                if not self.store.append_at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
                     await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
             except LeaseLost as exc:
                 self._refused(exc)
@@ -200,6 +205,8 @@ class Recording:
             if self.reason is not None or self.running.get(key) != (t0, attempt):
                 continue
             if t0 <= limit and (key, attempt) not in self._marked:
+                if self._marked is NO_SET:
+                    self._marked = set()
                 self._marked.add((key, attempt))
                 await self.emit(
                     EventType.STEP_STARTED, key[0], key[1], key[2], attempt, f'{{"started":{t0!r}}}'

@@ -20,6 +20,7 @@ from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
 from .context import _RAISE, StepContext
+from .recording import NO_SET
 from .reused import marked_reused
 
 if TYPE_CHECKING:
@@ -155,6 +156,8 @@ class Waits:
         elif t == EventType.STEP_RETRYING:
             self.failed_attempts[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
         elif t == EventType.LOOP_ITERATION:
+            if self.loop_decisions is NO_SET:
+                self.loop_decisions = set()
             self.loop_decisions.add((ev.step, ev.iteration))
         elif t == EventType.STEP_STARTED and ev.data and '"until"' in ev.data:  # parked before its timeout
             until = json.loads(ev.data).get("until")
@@ -166,6 +169,8 @@ class Waits:
             request = json.loads(ev.data) if ev.data else {}
             self.wait_deadlines[key] = request.get("deadline")
             self.asked[key] = ev.seq
+            if self.approvals_asked is NO_SET:
+                self.approvals_asked = set()
             (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
 
     def attempt_started(self, key: _Key, t0: float, attempt: int) -> tuple[float, int]:
@@ -176,6 +181,8 @@ class Waits:
         s = self.wf.steps.get(key[0])
         if logged is None or logged[0] != attempt or s is None or not s.timeout:
             return t0, attempt
+        if self._marked is NO_SET:
+            self._marked = set()
         self._marked.add((key, attempt))  # its start is in the log already
         return logged[1] - s.timeout, attempt
 
@@ -191,6 +198,8 @@ class Waits:
         if self.attempt_until.get(key) == (ctx.attempt, until):
             return  # a replay of the attempt: written already
         started = self.running.get(key, (time.time(), ctx.attempt))[0]
+        if self._marked is NO_SET:
+            self._marked = set()
         self._marked.add((key, ctx.attempt))
         data = json.dumps({"started": started, "until": until})
         await self.emit(EventType.STEP_STARTED, key[0], key[1], key[2], ctx.attempt, data)
