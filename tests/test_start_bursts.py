@@ -148,16 +148,11 @@ async def test_kill_9_after_a_burst_loses_no_start(tmp_path: Path, flow: Workflo
     assert _logs(db)  # left behind by the killed engine
     assert len(_rows(db, "SELECT id FROM runs")) == 1 + 20 - int(logged)  # the warm-up run and the direct start
 
-    async with Client(f"sqlite:///{db}", workflows=[flow], lease_seconds=2) as c:
-        # Opening the store created the logged runs, queued for any engine; a worker takes them up.
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        # Opening the store created the logged runs as their engine started them, then resumed
+        # them with the burst's first run (committed on its own): the engine is dead, on this host.
         assert _logs(db) == []
-        stop = asyncio.Event()
-        worker = asyncio.create_task(c.work(stop))
-        try:
-            outputs = [await asyncio.wait_for(c.result(rid), 60) for rid in ids]
-        finally:
-            stop.set()
-            await worker
+        outputs = [await asyncio.wait_for(c.result(rid), 60) for rid in ids]
         assert outputs == [2 * i for i in range(20)]
         checked, problem = await c.verify_audit()
         assert checked > 40
@@ -201,7 +196,7 @@ async def test_attack_a_line_not_signed_with_the_audit_key_is_refused_and_audite
                         podium.records.AuditEntry(ts=1.0, actor="admin", action="run.start", target="forged-1"))  # fmt: skip
         fh.write(f"{'0' * 12}:{'0' * 32}\t{forged}\n")
     async with Client(f"sqlite:///{db}") as c:
-        assert (await c.get("genuine-1")).status is RunStatus.PENDING  # queued for any engine
+        assert (await c.get("genuine-1")).workflow == "burstflow"  # created from the log
         with pytest.raises(podium.NotFound):
             await c.get("forged-1")
         refused = [e for e in await c.audit_log(limit=10_000) if e.action == "startlog.refuse"]
@@ -231,7 +226,7 @@ async def test_the_log_of_a_live_engine_is_left_alone(tmp_path: Path, flow: Work
             await c.get("held-1")
         log.close()  # it stops without committing: the file stays, unlocked
         assert await c.bursts.recover() == 1
-        assert (await c.get("held-1")).status is RunStatus.PENDING
+        assert (await c.get("held-1")).owner == "gone:1"  # as its engine started it
 
 
 async def test_a_start_already_committed_is_not_created_twice(tmp_path: Path, flow: Workflow) -> None:
@@ -260,7 +255,7 @@ def test_the_start_log_is_private(tmp_path: Path) -> None:
     log.close()
 
 
-def test_a_start_record_reads_back_as_written_and_queued() -> None:
+def test_a_start_record_reads_back_as_written() -> None:
     run = RunRecord(
         id="r1", workflow="w", version="2", status=RunStatus.RUNNING, input='{"a": 1}', created_at=5.0, started_at=5.0,
         owner="me:1", lease_expires_at=35.0, queue="q", priority=3, tenant="t", workflow_ref="m:wf",
@@ -271,8 +266,8 @@ def test_a_start_record_reads_back_as_written_and_queued() -> None:
     assert (back.id, back.workflow, back.version, back.input, back.queue, back.priority, back.tenant) == (
         "r1", "w", "2", '{"a": 1}', "q", 3, "t"
     )
-    assert (back.status, back.owner, back.lease_expires_at, back.started_at) == (RunStatus.PENDING, None, None, None)
-    assert [(e.seq, e.type, e.ts, e.data) for e in events] == [(1, EventType.RUN_QUEUED, 5.0, '{"owner": "me:1"}')]
+    assert (back.status, back.owner, back.lease_expires_at, back.started_at) == (RunStatus.RUNNING, "me:1", 35.0, 5.0)
+    assert [(e.seq, e.type, e.ts, e.data) for e in events] == [(1, EventType.RUN_STARTED, 5.0, '{"owner": "me:1"}')]
     assert entry is not None and (entry.actor, entry.action, entry.target, entry.data) == ("ann", "run.start", "r1", '{"x": 1}')
     import base64
     import marshal

@@ -14,8 +14,9 @@ run a turn of the loop later than its start returned. Starts with a run id of th
 (idempotent ones), child runs and forks, starts of a client that does not execute its runs, and
 stores that keep no start log (memory, PostgreSQL, SQLite at ``durability="power"``) are written as
 before. A process that dies leaves its log: the next engine that opens the store, or the sweep of
-one running, creates the runs it names (queued, for any engine), each line checked against the
-audit key (docs/durability.md, "Starts in a burst").
+one running, creates the runs it names, each line checked against the audit key, as their engine
+started them; they are resumed as any run of an engine that died (docs/durability.md, "Starts in a
+burst").
 """
 
 from __future__ import annotations
@@ -219,8 +220,9 @@ class Bursts:
             start_log.close()
 
     async def recover(self, *, sweep: bool = False) -> int:
-        """Create the runs named by the start logs of engines that stopped (queued, for any engine):
-        at open, and every :data:`SWEEP_SECONDS` from the sweep. Returns how many were created."""
+        """Create the runs named by the start logs of engines that stopped (held by their dead
+        engine, so resumed as its other runs are): at open, before the open's own resume of such
+        runs, and every :data:`SWEEP_SECONDS` from the sweep. Returns how many were created."""
         if sweep:
             if time.monotonic() < self._next_sweep:
                 return 0
@@ -250,7 +252,7 @@ class Bursts:
                 new += sum(await client.store.create_runs(runs[i : i + BATCH]))
             if runs:
                 await client.governance.record("startlog.replay", path, actor="engine", runs=len(runs), created=new)
-                log.warning("start log %s of an engine that stopped: %d run(s) created, queued", path, new)
+                log.warning("start log %s of an engine that stopped: %d run(s) created, to be resumed", path, new)
             if bad:
                 aside = set_aside(path)
                 log.error("start log %s: %d line(s) refused (%s); the file is kept as %s", path, len(bad), "; ".join(bad[:3]), aside)

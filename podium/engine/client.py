@@ -179,7 +179,7 @@ class Client:
         self._open = True
         if self.execute:
             self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
-        await self.bursts.recover()  # the starts a stopped engine acknowledged, not committed
+        await self.bursts.recover()  # the starts a stopped engine acknowledged, not committed: resumed below
         if self.recover and self.execute and self.principal.can("runs.resume"):  # others' runs: as a worker
             await worker.recover(self)
 

@@ -82,6 +82,7 @@ class RunExecutor(Recording, Waits):
         self.refused = refused
         """Why this run must not go on (its history does not match its audit anchors): it fails at once."""
         self.store = client.store
+        self._at_once = client.store.append_at_once
         self._governance = client.governance
         self.wf = wf
         self.run = run

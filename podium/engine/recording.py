@@ -45,6 +45,7 @@ class Recording:
     reason: str | None
     running: dict[_Key, tuple[float, int]]
     _marked: set[tuple[_Key, int]]
+    _at_once: Callable[..., bool]
     _listeners: list[Callable[[Event], None]]
     _seq: int
     _digest: Any  # hashlib's sha256 object
@@ -95,7 +96,7 @@ class Recording:
         seq = self._seq + 1
         ts = time.time()
         try:
-            if not self.store.append_at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+            if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
                 return False
         except LeaseLost as exc:
             self._refused(exc)
@@ -155,7 +156,7 @@ class Recording:
         if run_update is None and not self._listeners:
             # The hot path of every step: no Event object, one INSERT (made at once if the store can).
             try:
-                if not self.store.append_at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
+                if not self._at_once(self.run_id, seq, type, ts, step, iteration, index, attempt, data):
                     await self.store.append_one(self.run_id, seq, type, ts, step, iteration, index, attempt, data)
             except LeaseLost as exc:
                 self._refused(exc)

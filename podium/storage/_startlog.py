@@ -8,7 +8,8 @@ process exactly as a WAL commit at ``synchronous=NORMAL`` does), acknowledges it
 runs of that turn together in the next one (``podium/engine/bursts.py``). A log is deleted once its
 runs are committed. A process that dies leaves its log behind; the next engine that opens the store
 (or the sweep of one already running) finds it unlocked, checks every line against the audit key,
-and creates the runs it names that are not in the store yet, queued for any engine to take up.
+and creates the runs it names that are not in the store yet, as their engine started them: they are
+then resumed as any run of an engine that died.
 
 Each line is ``MAC<TAB>RECORD``: the MAC (the audit key's, over the store's identity and the record) is
 what lets a replaying engine sign the run's ``run.start`` entry: a line written by anyone without
@@ -69,8 +70,9 @@ def _plain(value: object) -> object:
 
 
 def decode(text: str) -> NewRun:
-    """A start as written by :func:`encode`, queued for any engine (its writer is gone): status
-    pending, no owner, its first event ``run.queued``. Raises ValueError naming what is wrong."""
+    """A start as written by :func:`encode`: the run as its engine started it (owner, lease), so
+    that, its engine gone, it is resumed as any run of an engine that died is. Raises ValueError
+    naming what is wrong."""
     try:
         rec = marshal.loads(b64decode(text, validate=True))
     except (ValueError, EOFError, TypeError) as exc:
@@ -89,10 +91,9 @@ def decode(text: str) -> NewRun:
         anchor = None if a is None else AuditEntry(ts=a[0], actor=a[1], action=a[2], target=a[3], data=a[4])
     except (TypeError, ValueError, IndexError) as exc:
         raise ValueError(f"a start record that does not make a run: {exc}") from None
-    run.status, run.owner, run.lease_expires_at, run.started_at = RunStatus.PENDING, None, None, None
-    first = Event(run_id=run.id, seq=1, type=EventType.RUN_QUEUED, ts=ets, data=edata)
-    del etype  # a start replayed is queued, whatever its first event was
-    return run, [first], anchor
+    if etype not in (EventType.RUN_STARTED, EventType.RUN_QUEUED):
+        raise ValueError(f"a start record whose first event is {etype!r}")
+    return run, [Event(run_id=run.id, seq=1, type=etype, ts=ets, data=edata)], anchor
 
 
 class StartLog:
