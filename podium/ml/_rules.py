@@ -317,6 +317,19 @@ class Drift(Check):
             raise DefinitionError("gate rule drift needs reference='NAME' (saved with podium.ml.save_reference)")
         if isinstance(self.new_share, bool) or not isinstance(self.new_share, int | float) or not 0 < self.new_share <= 1:
             raise DefinitionError(f"gate rule drift: new_share is {self.new_share!r}; give a share above 0 and at most 1")
+        for field, low, high, what in (
+            ("psi", 0.0, math.inf, "a PSI above 0 (0.2 is the usual limit)"),
+            ("ks_alpha", 0.0, 1.0, "a p-value above 0 and at most 1 (0.01 by default)"),
+            ("ks_min", 0.0, 1.0, "a KS distance from 0 to 1 (0.1 by default)"),
+        ):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high \
+                    or (field != "ks_min" and value == low):
+                raise DefinitionError(f"gate rule drift: {field} is {value!r}; give {what}")
+        for field in ("psi_rows", "min_rows"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DefinitionError(f"gate rule drift: {field} is {value!r}; give a whole number of rows, 0 or more")
 
     def default_name(self) -> str:
         return f"drift:{self.reference}"

@@ -107,6 +107,9 @@ BAD_GATES = [
     ("gate: [a]", 6, "gate rule 1 must be a mapping"),
     ("executor: [ray]", 6, "'executor' must be the name of an executor like ray"),
     ("executor: rya", 6, "executor 'rya' is not known (known: ray"),
+    ("gate: [{rule: drift, reference: r, psi: lots}]", 6, "psi is 'lots'; give a PSI above 0"),
+    ("gate: [{rule: drift, reference: r, ks_alpha: 5}]", 6, "ks_alpha is 5; give a p-value above 0 and at most 1"),
+    ("gate: [{rule: drift, reference: r, min_rows: -3}]", 6, "min_rows is -3; give a whole number of rows"),
 ]
 
 
