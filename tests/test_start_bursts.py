@@ -302,3 +302,20 @@ async def test_a_burst_while_another_process_holds_the_write_lock_commits_once_i
         assert outputs == [2 * i for i in range(2, 12)]
         assert len(await c.list(limit=100)) == 12  # and the starts refused were not made
     assert _logs(db) == []
+
+
+async def test_attack_a_link_or_a_fifo_in_the_start_log_folder_is_refused_unread(tmp_path: Path, flow: Workflow) -> None:
+    db = tmp_path / "p.db"
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not a start log\n")
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+        folder = Path(f"{os.path.realpath(db)}-starts")
+        folder.mkdir(exist_ok=True)
+        (folder / "link-1.log").symlink_to(secret)
+        os.mkfifo(folder / "pipe-1.log")  # opened blocking, it would hang the engine that opens the store
+        assert await c.bursts.recover() == 0
+        refused = [e for e in await c.audit_log(limit=10_000) if e.action == "startlog.refuse"]
+        assert len(refused) == 2 and all("not a start log an engine wrote" in e.data for e in refused)
+    assert sorted(p.name for p in (folder / "refused").iterdir()) == ["link-1.log", "pipe-1.log"]
+    assert secret.read_text() == "not a start log\n"  # the link moved, not what it pointed at

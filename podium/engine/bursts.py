@@ -264,4 +264,5 @@ class Bursts:
             log.error("replaying the start log %s failed: %s; it is tried again later", path, exc)
             return 0
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)

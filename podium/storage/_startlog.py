@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import marshal
 import os
+import stat
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
 
@@ -30,6 +31,8 @@ from .._auditkey import AuditKeys
 from ..records import AuditEntry, Event, EventType, RunRecord, RunStatus
 
 FORMAT = 1
+MAX_BYTES = 1 << 30
+"""A start log larger than this (over a million starts, none committed) is refused unread, and kept."""
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at", "finished_at",
     "parent_run_id", "parent_step", "forked_from", "fork_step", "workflow_ref", "owner", "lease_expires_at",
@@ -180,20 +183,27 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
         if not name.endswith(".log"):
             continue
         path = os.path.join(folder, name)
-        try:
-            fd = os.open(path, os.O_RDONLY)
+        try:  # not through a link: an engine writes regular files here, nothing else is read
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except FileNotFoundError:
+            continue
+        except OSError as exc:  # a link, or unreadable: refused, never followed
+            yield path, [], [f"{name}: not a start log an engine wrote ({exc.strerror}), refused"], -1
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # its engine is alive
             os.close(fd)
             continue
-        if os.fstat(fd).st_nlink == 0:  # replayed and deleted by another engine meanwhile
+        st = os.fstat(fd)
+        if st.st_nlink == 0:  # replayed and deleted by another engine meanwhile
             os.close(fd)
             continue
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
+            yield path, [], [f"{name}: not a start log an engine wrote (not a regular file, or over {MAX_BYTES} bytes), refused"], fd
+            continue
         with os.fdopen(os.dup(fd), "rb") as fh:
-            raw = fh.read()
+            raw = fh.read(MAX_BYTES + 1)
         runs, bad = _read(raw, keys, name)
         yield path, runs, bad, fd
 
