@@ -55,13 +55,12 @@ from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_listen import listen
 from ._pg_runs import (
-    _CREATE_EVENTS,
     _CREATE_RUN,
     _EVENT_COLS,
     _RUN_COLS,
     CHANNEL,
     PgRuns,
-    _event_columns,
+    _create_events,
     _insert_events,
     _run,
     _run_params,
@@ -78,6 +77,7 @@ MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
 
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
+_GET_RUN = f"SELECT {_RUN_COLS} FROM runs WHERE id = %s"
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
 
@@ -121,6 +121,10 @@ def _redact(url: str) -> str:
     url = re.sub(r"^([a-z]+://[^:/@?#]*):[^@/?#]*@", r"\1:***@", url)
     return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", url)
 
+
+#: The end of a new run's statement that carries an audit entry: whether the run is new, and if it
+#: is, the entry's number (drawn in the same statement: no statement of its own in the round trip).
+_CREATED_NUMBERED = " SELECT count(*), CASE WHEN count(*) > 0 THEN nextval('audit_seq') END FROM r"
 
 # An append with an audit entry: statement, parameters before and after the entry's row, first event, entry.
 _Audited = tuple[str, list[Any], list[Any], Event, AuditEntry]
@@ -386,37 +390,37 @@ class PostgresStore(PgRuns, PgErasure, Store):
         # then the audit entries of the runs that are new, numbered and signed in chain order, and
         # the commit, in a second round trip: two round trips and one commit for the whole group.
         created = [False] * len(items)
-        audited = sum(1 for _, _, a in items if a is not None) if place is not None else 0
         async with self._connection() as conn:
             try:
                 # BEGIN and COMMIT sent in the pipeline (a transaction() block syncs at its start and
                 # end: a round trip more); on an error the pool rolls the connection back.
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
-                    numbers = await conn.execute(NEXT_SEQS, (audited,)) if audited else None
                     cursors = []
-                    for with_events in (True, False):
-                        part = [i for i, (_, ev, _) in enumerate(items) if bool(ev) is with_events]
-                        if not part:
-                            continue
-                        sql = _CREATE_RUN + (_CREATE_EVENTS if with_events else "") + " SELECT count(*) FROM r"
-                        params = [
-                            [*_run_params(items[i][0]), *(_event_columns(items[i][1]) if with_events else [])]
-                            for i in part
-                        ]
+                    # by statement: runs with one event, with several, with none; numbered or not
+                    by_sql: dict[tuple[str, bool], tuple[list[int], list[list[Any]]]] = {}
+                    for i, (run, events, audit) in enumerate(items):
+                        events_sql, events_params = _create_events(events)
+                        part, params = by_sql.setdefault((events_sql, place is not None and audit is not None), ([], []))
+                        part.append(i)
+                        params.append([*_run_params(run), *events_params])
+                    for (events_sql, numbered), (part, params) in by_sql.items():
                         cur = conn.cursor()
+                        sql = _CREATE_RUN + events_sql + (_CREATED_NUMBERED if numbered else " SELECT count(*) FROM r")
                         await cur.executemany(sql, params, returning=True)
                         cursors.append((cur, part))
+                    numbers = []
                     for cur, part in cursors:  # the first fetch ends the first round trip
                         for i in part:
                             row = await cur.fetchone()
                             created[i] = bool(row and row[0])
+                            if created[i] and row is not None and len(row) > 1:
+                                numbers.append(row[1])
                             cur.nextset()
                     new = [a for (_, _, a), c in zip(items, created, strict=True) if c and a is not None]
-                    if new and place is not None and numbers is not None:
-                        # numbers of runs that existed are not used: gaps, as a rolled-back one leaves
-                        seqs = sorted(r[0] for r in await numbers.fetchall())[: len(new)]
-                        await self._audit_insert_many(conn, new, place, seqs)
+                    if new and place is not None:
+                        # the numbers, drawn statement by statement, go to the entries in chain order
+                        await self._audit_insert_many(conn, new, place, sorted(numbers))
                     await conn.execute("COMMIT")
             except pg_errors.UniqueViolation as exc:  # two events with one seq
                 raise LeaseLost(f"duplicate event sequence numbers in new run(s) {items[0][0].id}...") from exc
@@ -510,7 +514,10 @@ class PostgresStore(PgRuns, PgErasure, Store):
         return await self.reads.submit(run_id)  # reads at the same moment: one query
     async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
         async with self._connection() as conn:
-            cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
+            if len(run_ids) == 1:  # the usual read: no array to adapt
+                cur = await conn.execute(_GET_RUN, (run_ids[0],))
+            else:
+                cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
             found = {r.id: r for r in map(_run, await cur.fetchall())}
         return [dataclasses.replace(found[i]) if i in found else None for i in run_ids]
 
