@@ -15,13 +15,16 @@ Workloads, each run of two short (no-op) steps, through ``Client`` on a PostgreS
 and their floors, raw psycopg on one connection writing the same rows on the same schema (the run's
 row and its ``run_started`` event with a signed ``run.start`` audit entry; the first step's event;
 the last step's event, ``run_completed``, the run's final state and a signed ``run.end`` entry),
-the cheapest correct way: an audit entry's signature covers its ``seq``, so its number is drawn
-(``nextval``) before the statement that writes it:
+the cheapest correct way. An audit entry's signature covers its ``seq``, so its number must be known
+before the statement that writes it: the floor draws 32 numbers at a time and writes each entry in
+a statement that writes nothing if another number was drawn since (the guard of
+``podium/storage/_pg_numbers.py``, which keeps the log in the order of the writes):
 
-  sequential  per run: nextval; the start (one statement); the step; nextval; the end (one statement):
-              five round trips, three commits
-  started     per run: the numbers of its start and of an earlier run's end; then its start with that
-              earlier run's steps and end, one transaction (pipelined): two round trips, one commit
+  sequential  per run: the start (its row, event and entry, one statement); the step; the end (its
+              events, entry and final state, one statement): three round trips and commits, and a
+              draw of numbers per 16 runs
+  started     per run: its start with an earlier run's step and end, one transaction (pipelined):
+              one round trip, one commit
   gathered    per chunk: the numbers; the starts; the first steps; the numbers; the ends, each a
               statement over arrays (unnest): five round trips, three commits per chunk
 
@@ -179,19 +182,29 @@ async def engine_round(url: str, admin: str, name: str, mode: str, n: int, chunk
 
 # -- the floor: raw psycopg, the same rows --------------------------------------------------------
 
+# The audit numbers are drawn ahead, 32 at a time, and each statement that writes an entry writes
+# only if no number was drawn since (podium/storage/_pg_numbers.py: the log's order follows the order
+# of the writes): a lone run's start, step and end are one statement each.
+_GUARD = "g AS MATERIALIZED (SELECT coalesce(pg_sequence_last_value('audit_seq') = %s::bigint, FALSE) AS ok)"
 _RUN_INSERT = (
     "INSERT INTO runs (id, workflow, version, status, input, created_at, started_at, owner, lease_expires_at, "
-    "queue, priority, cancel_requested) VALUES (%s, 'two', '1', 'running', 'null', %s, %s, %s, %s, 'default', 0, FALSE)"
+    "queue, priority, cancel_requested) SELECT %s, 'two', '1', 'running', 'null', %s::float8, %s::float8, %s, "
+    "%s::float8, 'default', 0, FALSE FROM g WHERE g.ok"
+)
+_EVENT_IF = (
+    "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) SELECT %s, %s::bigint, %s, "
+    "%s::float8, %s, 0, %s::int, %s::int, %s FROM g WHERE g.ok"
 )
 _EVENT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (%s, %s, %s, %s, %s, 0, %s, %s, %s)"
 _AUDIT = (
     "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq) "
-    "VALUES (%s, %s, 'engine', %s, %s, %s, %s, %s, %s, %s)"
+    "SELECT %s::bigint, %s::float8, 'engine', %s, %s, %s, %s, %s, %s, %s::bigint FROM g WHERE g.ok"
 )
-_START = f"WITH r AS ({_RUN_INSERT}), e AS ({_EVENT}), a AS ({_AUDIT}) SELECT 1"
+_START = f"WITH {_GUARD}, r AS ({_RUN_INSERT}), e AS ({_EVENT_IF}), a AS ({_AUDIT}) SELECT ok FROM g"
 _END = (
-    f"WITH e1 AS ({_EVENT}), e2 AS ({_EVENT}), a AS ({_AUDIT}) UPDATE runs SET status = 'completed', "
-    "output = '2', finished_at = %s, owner = NULL, lease_expires_at = NULL WHERE id = %s"
+    f"WITH {_GUARD}, e1 AS ({_EVENT_IF}), e2 AS ({_EVENT_IF}), a AS ({_AUDIT}), u AS (UPDATE runs SET "
+    "status = 'completed', output = '2', finished_at = %s, owner = NULL, lease_expires_at = NULL "
+    "WHERE id = %s AND (SELECT ok FROM g)) SELECT ok FROM g"
 )
 _STEP = '{"output":1,"started":%r}'
 _NEXT = "SELECT nextval('audit_seq') FROM generate_series(1, %s)"
@@ -244,62 +257,77 @@ def _end_data() -> str:
     return '{"workflow":"two","status":"completed","events":4,"digest":"' + "0" * 64 + '"}'
 
 
-async def _floor_sequential(conn: psycopg.AsyncConnection[Any], ids: list[str], chain: _Chain) -> None:
+class _Ahead:
+    """Audit numbers drawn ahead, with the last of the draw (the guard's number)."""
+
+    def __init__(self) -> None:
+        self.kept: list[int] = []
+        self.top = 0
+
+    async def take(self, conn: psycopg.AsyncConnection[Any]) -> tuple[int, int]:
+        if not self.kept:
+            self.kept = sorted(r[0] for r in await (await conn.execute(_NEXT, (32,))).fetchall())
+            self.top = self.kept[-1]
+        return self.kept.pop(0), self.top
+
+
+def _held(row: Any) -> None:
+    if not (row and row[0]):
+        raise SystemExit("an audit number was drawn by another writer: the floor must be alone in its database")
+
+
+async def _floor_sequential(conn: psycopg.AsyncConnection[Any], ids: list[str], chain: _Chain, ahead: _Ahead) -> None:
     for rid in ids:
         now = time.time()
-        seq = (await (await conn.execute(_NEXT, (1,))).fetchone())[0]  # type: ignore[index]
-        await conn.execute(
+        seq, top = await ahead.take(conn)
+        cur = await conn.execute(
             _START,
-            [rid, now, now, "bench", now + 30, rid, 1, "run_started", now, None, None, 0, '{"owner":"bench"}',
+            [top, rid, now, now, "bench", now + 30, rid, 1, "run_started", now, None, None, 0, '{"owner":"bench"}',
              *chain.entry(seq, "run.start", rid, _start_data(rid))],
         )  # fmt: skip
+        _held(await cur.fetchone())
         await conn.execute(_EVENT, (rid, 2, "step_completed", time.time(), "first", None, 1, _STEP % now))
-        seq = (await (await conn.execute(_NEXT, (1,))).fetchone())[0]  # type: ignore[index]
+        seq, top = await ahead.take(conn)
         now = time.time()
-        await conn.execute(
+        cur = await conn.execute(
             _END,
-            [rid, 3, "step_completed", now, "second", None, 1, _STEP % now, rid, 4, "run_completed", now, None, None,
-             0, "2", *chain.entry(seq, "run.end", rid, _end_data()), now, rid],
+            [top, rid, 3, "step_completed", now, "second", None, 1, _STEP % now, rid, 4, "run_completed", now, None,
+             None, 0, "2", *chain.entry(seq, "run.end", rid, _end_data()), now, rid],
         )  # fmt: skip
+        _held(await cur.fetchone())
 
 
-async def _floor_started(conn: psycopg.AsyncConnection[Any], ids: list[str], chain: _Chain) -> None:
+async def _floor_started(conn: psycopg.AsyncConnection[Any], ids: list[str], chain: _Chain, ahead: _Ahead) -> None:
     lag = 50  # the run whose steps and end ride in a start's transaction (it started earlier)
 
-    async def one(rid: str, old: str | None) -> None:
+    async def one(rid: str | None, old: str | None) -> None:
         now = time.time()
+        start = await ahead.take(conn) if rid else None
+        end = await ahead.take(conn) if old else None
         async with conn.pipeline():
-            cur = await conn.execute(_NEXT, (2 if old else 1,))
-            seqs = [r[0] for r in await cur.fetchall()]
             await conn.execute("BEGIN")
-            await conn.execute(
-                _START,
-                [rid, now, now, "bench", now + 30, rid, 1, "run_started", now, None, None, 0, '{"owner":"bench"}',
-                 *chain.entry(seqs[0], "run.start", rid, _start_data(rid))],
-            )  # fmt: skip
-            if old is not None:
+            checks = []
+            if rid is not None and start is not None:
+                checks.append(await conn.execute(
+                    _START,
+                    [start[1], rid, now, now, "bench", now + 30, rid, 1, "run_started", now, None, None, 0,
+                     '{"owner":"bench"}', *chain.entry(start[0], "run.start", rid, _start_data(rid))],
+                ))  # fmt: skip
+            if old is not None and end is not None:
                 await conn.execute(_EVENT, (old, 2, "step_completed", now, "first", None, 1, _STEP % now))
-                await conn.execute(
+                checks.append(await conn.execute(
                     _END,
-                    [old, 3, "step_completed", now, "second", None, 1, _STEP % now, old, 4, "run_completed", now, None,
-                     None, 0, "2", *chain.entry(seqs[1], "run.end", old, _end_data()), now, old],
-                )  # fmt: skip
+                    [end[1], old, 3, "step_completed", now, "second", None, 1, _STEP % now, old, 4, "run_completed",
+                     now, None, None, 0, "2", *chain.entry(end[0], "run.end", old, _end_data()), now, old],
+                ))  # fmt: skip
             await conn.execute("COMMIT")
+            for cur in checks:
+                _held(await cur.fetchone())
 
     for i, rid in enumerate(ids):
         await one(rid, ids[i - lag] if i >= lag else None)
     for rid in ids[-lag:]:  # the last runs' ends, each alone
-        now = time.time()
-        seq = (await (await conn.execute(_NEXT, (1,))).fetchone())[0]  # type: ignore[index]
-        async with conn.pipeline():
-            await conn.execute("BEGIN")
-            await conn.execute(_EVENT, (rid, 2, "step_completed", now, "first", None, 1, _STEP % now))
-            await conn.execute(
-                _END,
-                [rid, 3, "step_completed", now, "second", None, 1, _STEP % now, rid, 4, "run_completed", now, None,
-                 None, 0, "2", *chain.entry(seq, "run.end", rid, _end_data()), now, rid],
-            )  # fmt: skip
-            await conn.execute("COMMIT")
+        await one(None, rid)
 
 
 def _columns(rows: list[list[Any]]) -> list[list[Any]]:
@@ -334,16 +362,16 @@ async def _floor_gathered(conn: psycopg.AsyncConnection[Any], ids: list[str], ch
 
 async def floor_round(url: str, admin: str, name: str, mode: str, n: int, chunk: int) -> dict[str, float]:
     ids = [podium.records.new_id() for _ in range(n)]
-    chain = _Chain()
+    chain, ahead = _Chain(), _Ahead()
     before = _settled_stats(admin, name)
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await _floor_sequential(conn, [podium.records.new_id() for _ in range(20)], chain)  # warm: plans, caches
+        await _floor_sequential(conn, [podium.records.new_id() for _ in range(20)], chain, ahead)  # warm: plans, caches
         waits, statements = COUNTS.snapshot()
         t, cpu = time.perf_counter(), time.process_time()
         if mode == "sequential":
-            await _floor_sequential(conn, ids, chain)
+            await _floor_sequential(conn, ids, chain, ahead)
         elif mode == "started":
-            await _floor_started(conn, ids, chain)
+            await _floor_started(conn, ids, chain, ahead)
         else:
             await _floor_gathered(conn, ids, chain, chunk)
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu

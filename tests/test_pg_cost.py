@@ -1,10 +1,12 @@
-"""What a run costs the PostgreSQL store's client (bench/pg_runs.py measures it): statements per run,
-no array parameters on a lone run's path, the audit numbers drawn in the creation's own statement,
-and schema 9 (a partial index of child runs) with the upgrade of a schema-8 store."""
+"""What a run costs the PostgreSQL store's client (bench/pg_runs.py measures it): one statement for a
+lone run's start, step and end, with audit numbers drawn ahead behind a guard (the log's order still
+follows the order of the writes, with two writers too), no array parameters on a run's path, the
+numbers of a group's new runs in chain order, and schema 9 (a partial index of child runs) with the
+upgrade of a schema-8 store (docs/status.md, "PostgreSQL per-run cost (twelfth session)")."""
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -53,24 +55,26 @@ class _Sent:
         monkeypatch.setattr(psycopg.AsyncCursor, "executemany", counted_many)
 
 
-async def test_a_two_step_run_sends_seven_statements_and_no_array(pg_url, tmp_path, monkeypatch):
-    """A lone two-step run: its creation (BEGIN, its row and event with its audit number, its signed
-    entry, COMMIT), its first step, its end (the number, then one statement). Arrays cost the client
-    ~10 µs of CPU each to adapt: a run's event rows go as scalar parameters. Before: eight statements
-    (the number had a statement of its own) and 18 arrays per run (its events as unnest columns)."""
+async def test_a_two_step_run_sends_three_statements_and_no_array(pg_url, tmp_path, monkeypatch):
+    """A lone two-step run: its creation (its row, its event and its signed start entry), its first
+    step, its end (its last events, its signed end entry, its final state): one statement each, the
+    entries numbered ahead (podium/storage/_pg_numbers.py), and no array parameter (arrays cost the
+    client ~10 µs of CPU each to adapt). Before: eight statements in five round trips (each entry's
+    number drawn first) and 18 arrays per run (its events as unnest columns)."""
     wf = _two_steps()
     async with Client(pg_url, workflows=[wf], audit_key=tmp_path / "audit.key") as c:
         for _ in range(3):  # the chain registered (its first anchor), the workflow known
             assert await c.run(wf) == 2
         sent = _Sent(monkeypatch)
-        for _ in range(5):
+        for _ in range(8):
             assert await c.run(wf) == 2
-            await asyncio.sleep(0)
         monkeypatch.undo()
-        per_run = [q for q, _ in sent.statements if "pg_notify" not in q and "'anchors'" not in q]
         arrays = [(q, p) for q, p in sent.statements if any(isinstance(v, list) for v in (p or ()))]
         assert arrays == []
-        assert len(per_run) <= 5 * 7, per_run[:14]
+        per_run = [q for q, _ in sent.statements if "'anchors'" not in q and "pg_advisory" not in q]
+        # 3 per run, and at most a draw of numbers ahead and an anchor's statements besides
+        assert len(per_run) <= 8 * 3 + 2, per_run
+        assert sum("pg_sequence_last_value" in q for q in per_run) >= 14
         assert (await c.verify_audit())[1] is None
 
 
@@ -144,3 +148,80 @@ async def test_schema_9_indexes_child_runs_only_and_a_schema_8_store_upgrades(pg
         plan = "\n".join(r[0] for r in conn.execute("EXPLAIN SELECT id FROM runs WHERE parent_run_id = 'root'"))
     assert "runs_parent" in plan, plan
     assert _sql(pg_url, "SELECT count(*) FROM runs WHERE parent_run_id IS NULL") == [(1,)]
+
+
+def _entries(url: str) -> dict[tuple[str, str], int]:
+    """(action, run) -> seq of the run.start and run.end entries."""
+    rows = _sql(url, "SELECT action, target, seq FROM audit WHERE action IN ('run.start', 'run.end')")
+    out: dict[tuple[str, str], int] = {}
+    for action, target, seq in rows:
+        assert (action, target) not in out, f"two {action} entries for run {target}"
+        out[(action, target)] = seq
+    return out
+
+
+async def test_two_writers_taking_turns_keep_the_log_in_the_order_of_the_writes(pg_url, tmp_path):
+    """Two engines on one store, runs one after another, alternating: each draws numbers ahead, and
+    the other's draws make its guard fail (it then draws anew). Every run has one start and one end
+    entry; a run started after another ended has the larger numbers (the order of the log follows
+    the order of the writes, as when every number was drawn just before its write); the log verifies."""
+    wf = _two_steps()
+    key = tmp_path / "audit.key"
+    order: list[str] = []
+    async with Client(pg_url, workflows=[wf], audit_key=key) as a, Client(pg_url, workflows=[wf], audit_key=key) as b:
+        for i in range(24):
+            c = a if (i // 3) % 2 else b  # three runs each in turn: both the fast way and the usual way
+            handle = await c.start(wf)
+            assert await handle.result() == 2
+            order.append(handle.id)
+        assert (await a.verify_audit())[1] is None
+    seqs = _entries(pg_url)
+    for earlier, later in itertools.pairwise(order):
+        assert seqs[("run.start", earlier)] < seqs[("run.end", earlier)] < seqs[("run.start", later)]
+
+
+async def test_a_number_drawn_elsewhere_makes_the_guard_fail_and_the_write_go_the_usual_way(
+    pg_url, tmp_path, monkeypatch
+):
+    """The store holds numbers drawn ahead; another process draws one (as its next entry would):
+    the store's next end, and later its next start, are written with numbers above it, not with
+    those it kept; a start of a run that exists writes no entry and leaves no gap in the chain."""
+    from podium.storage import _pg_numbers
+
+    monkeypatch.setattr(_pg_numbers, "BACKOFF", 0.0)  # draw ahead again at once after a failed guard
+    store = open_store(pg_url)
+    store.audit_key = str(tmp_path / "audit.key")
+    async with store:
+        now = time.time()
+
+        async def start(rid: str) -> bool:
+            entry = AuditEntry(ts=now, actor="engine", action="run.start", target=rid, data="{}")
+            return await store.create_run(new_run(rid, created=now), [started(rid, 1)], audit=entry)
+
+        async def end(rid: str) -> None:
+            entry = AuditEntry(ts=now, actor="engine", action="run.end", target=rid, data="{}")
+            done = [Event(run_id=rid, seq=2, type="run_completed", ts=now, data="1")]
+            await store.append(done, {"status": RunStatus.COMPLETED}, audit=entry)
+
+        def elsewhere() -> int:
+            return _sql(pg_url, "SELECT nextval('audit_seq')")[0][0]
+
+        assert await start("r1")
+        await end("r1")  # the usual way: draws numbers ahead
+        assert await start("r2")  # with one of them
+        assert not await start("r2")  # exists: no entry, the number a gap
+        first = elsewhere()
+        await end("r2")  # its guard fails: the usual way
+        assert await start("r3")
+        await end("r3")  # draws ahead again
+        assert await start("r4")
+        second = elsewhere()
+        assert await start("r5")  # its guard fails
+        seqs = _entries(pg_url)
+        assert seqs[("run.start", "r2")] < first < seqs[("run.end", "r2")]
+        assert seqs[("run.start", "r4")] < second < seqs[("run.start", "r5")]
+        assert (await store.get_run("r2")).status is RunStatus.COMPLETED
+        chain = [e for e in await store.list_audit() if e.action in ("run.start", "run.end")]
+        assert [e.cseq for e in chain] == list(range(chain[0].cseq, chain[0].cseq + 8))  # no gap
+        await store.anchor_audit()
+        assert check_chain(await store.read_audit(), store.audit_keys.all()).problem is None

@@ -54,6 +54,7 @@ from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_listen import listen
+from ._pg_numbers import PgNumbered, audit_row, end_statement
 from ._pg_runs import (
     _CREATE_RUN,
     _EVENT_COLS,
@@ -126,11 +127,14 @@ def _redact(url: str) -> str:
 #: is, the entry's number (drawn in the same statement: no statement of its own in the round trip).
 _CREATED_NUMBERED = " SELECT count(*), CASE WHEN count(*) > 0 THEN nextval('audit_seq') END FROM r"
 
-# An append with an audit entry: statement, parameters before and after the entry's row, first event, entry.
-_Audited = tuple[str, list[Any], list[Any], Event, AuditEntry]
+# An append with an audit entry: statement, parameters before and after the entry's row, events,
+# entry, and the run update's SET clause.
+_Audited = tuple[str, list[Any], list[Any], Sequence[Event], AuditEntry, str | None]
 
 
-class PostgresStore(PgRuns, PgErasure, Store):
+
+
+class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
     :param url: ``postgresql://user:password@host:port/database[?libpq-params]``.
@@ -391,6 +395,10 @@ class PostgresStore(PgRuns, PgErasure, Store):
         # the commit, in a second round trip: two round trips and one commit for the whole group.
         created = [False] * len(items)
         async with self._connection() as conn:
+            if place is not None and len(items) == 1 and items[0][2] is not None:
+                done = await self._create_numbered(conn, *items[0], place)  # type: ignore[arg-type]
+                if done is not None:
+                    return [done]
             try:
                 # BEGIN and COMMIT sent in the pipeline (a transaction() block syncs at its start and
                 # end: a round trip more); on an error the pool rolls the connection back.
@@ -419,6 +427,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
                             cur.nextset()
                     new = [a for (_, _, a), c in zip(items, created, strict=True) if c and a is not None]
                     if new and place is not None:
+                        self._numbers().drop()  # numbers were drawn: those kept would fail their guard
                         # the numbers, drawn statement by statement, go to the entries in chain order
                         await self._audit_insert_many(conn, new, place, sorted(numbers))
                     await conn.execute("COMMIT")
@@ -434,7 +443,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if not events:
             raise ValueError("append needs at least one event")
         insert, params = _insert_events(events)
-        ctes, tail, tail_params = [f"e AS ({insert})"], "SELECT 1", []
+        ctes, tail, tail_params, sets = [f"e AS ({insert})"], "SELECT 1", [], None
         if audit is not None:  # a run's end anchor, written by the same statement as its final state
             ctes.append(f"a AS ({AUDIT_INSERT})")
         if run_update:
@@ -444,28 +453,41 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if audit is None:
             return await self._append(sql, params + tail_params, events[0])
         await self.appends.landed(events[0].run_id)  # a step of this run still landing commits first
-        await self.audited.submit((sql, params, tail_params, events[0], audit))
+        await self.audited.submit((sql, params, tail_params, events, audit, sets))
 
     async def _append_audited(self, items: Sequence[_Audited]) -> list[None]:
         """Appends that carry an audit entry (runs' ends), several in one transaction: the entries
         numbered and signed in chain order (``_chained_many``); a failure moves the chain not at
         all and the group is written again one append at a time."""
         async with self._chained_many() as place, self._connection() as conn:
+            numbers = self._numbers()
+            if len(items) == 1 and (taken := numbers.take()) is not None:  # one round trip (_pg_numbers.py)
+                sql, params, tail, events, audit, sets = items[0]
+                e = place(audit)
+                e.seq = taken[0]
+                self._sign(e)
+                guarded = end_statement(len(events), sets)
+                if await self._numbered(conn, guarded, [taken[1], *params, *audit_row(e), *tail], events[0]):
+                    return [None]
+                e.seq = 0  # not written: the entry placed next takes its place in the chain
             # The numbers first (a sequence is not transactional: one unused leaves a gap), then
             # one statement per end: alone, it is its own transaction (one round trip); several
             # share one, pipelined. The chain is held until they committed.
-            cur = await conn.execute(NEXT_SEQS, (len(items),))
-            seqs = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+            numbers.drop()  # those kept would fail their guard after this draw
+            extra = numbers.extra()
+            cur = await conn.execute(NEXT_SEQS, (len(items) + extra,))
+            drawn = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+            seqs = drawn[: len(items)]
+            numbers.keep(drawn[len(items) :])  # the highest: for the next entries
             async with contextlib.AsyncExitStack() as stack:
                 if len(items) > 1:  # pipelined; an error fails the group (then each is tried alone)
                     await stack.enter_async_context(conn.transaction())
                     await stack.enter_async_context(conn.pipeline())
-                for (sql, params, tail, ev, audit), seq in zip(items, seqs, strict=True):
+                for (sql, params, tail, events, audit, _), seq in zip(items, seqs, strict=True):
                     e = place(audit)
                     e.seq = seq
                     self._sign(e)
-                    row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
-                    await self._append(sql, params + row + tail, ev, conn)
+                    await self._append(sql, params + audit_row(e) + tail, events[0], conn)
         return [None] * len(items)
 
     async def _append(
