@@ -46,6 +46,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -321,8 +322,8 @@ async def _floor_started(conn: psycopg.AsyncConnection[Any], ids: list[str], cha
                      now, None, None, 0, "2", *chain.entry(end[0], "run.end", old, _end_data()), now, old],
                 ))  # fmt: skip
             await conn.execute("COMMIT")
-            for cur in checks:
-                _held(await cur.fetchone())
+        for cur in checks:  # after the pipeline's one sync: one round trip
+            _held(await cur.fetchone())
 
     for i, rid in enumerate(ids):
         await one(rid, ids[i - lag] if i >= lag else None)
@@ -415,7 +416,7 @@ def _row(workload: str, n: int, best: dict[str, float], floor: dict[str, float])
 async def main_async(args: argparse.Namespace) -> None:
     COUNTS.install(asyncio.get_running_loop())
     admin = args.url
-    name = f"podium_bench_{uuid.uuid4().hex[:12]}"
+    name = f"podium_bench_runs_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = f"{admin.rsplit('/', 1)[0]}/{name}"
@@ -454,6 +455,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=WORKLOADS, help="run only these workloads")
     parser.add_argument("--json", action="store_true", help="one JSON object per workload")
     parser.add_argument("--tree", help="import podium from this checkout instead of this script's")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # killed: the scratch database is dropped still
     asyncio.run(main_async(parser.parse_args()))
 
 

@@ -225,3 +225,43 @@ async def test_a_number_drawn_elsewhere_makes_the_guard_fail_and_the_write_go_th
         assert [e.cseq for e in chain] == list(range(chain[0].cseq, chain[0].cseq + 8))  # no gap
         await store.anchor_audit()
         assert check_chain(await store.read_audit(), store.audit_keys.all()).problem is None
+
+
+@pytest.fixture
+def writer_role(pg_url: str):  # type: ignore[no-untyped-def]
+    """A role that may write Podium's tables and draw audit numbers (UPDATE on the sequence) but
+    not read the sequence (no USAGE, no SELECT): ``pg_sequence_last_value`` is refused to it."""
+    import uuid
+
+    name = f"podium_test_pgcost_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+        conn.execute(f'DROP OWNED BY "{name}"')
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+async def test_a_role_that_may_not_read_the_audit_sequence_writes_runs_the_usual_way(pg_url, writer_role, tmp_path):
+    """The guard reads the sequence (USAGE or SELECT); a role that may only draw from it (UPDATE)
+    has every guarded statement refused: its runs are written the usual way, whole and audited."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    async with open_store(pg_url):  # the owner makes the schema
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{writer_role}"')
+        conn.execute(f'REVOKE ALL ON SEQUENCE audit_seq FROM "{writer_role}"')
+        conn.execute(f'GRANT UPDATE ON SEQUENCE audit_seq TO "{writer_role}"')
+    parts = urlsplit(pg_url)
+    url = urlunsplit(parts._replace(netloc=f"{writer_role}@{parts.hostname}:{parts.port or 5432}"))
+    wf = _two_steps()
+    async with Client(url, workflows=[wf], audit_key=tmp_path / "audit.key") as c:
+        for _ in range(6):
+            assert await c.run(wf) == 2
+        assert c.store._numbers().on is False  # refused once, then not tried again
+    async with Client(pg_url, workflows=[wf], audit_key=tmp_path / "audit.key") as c:
+        assert (await c.verify_audit())[1] is None
+    seqs = _entries(pg_url)
+    assert len(seqs) == 12
