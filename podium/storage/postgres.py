@@ -132,8 +132,6 @@ _CREATED_NUMBERED = " SELECT count(*), CASE WHEN count(*) > 0 THEN nextval('audi
 _Audited = tuple[str, list[Any], list[Any], Sequence[Event], AuditEntry, str | None]
 
 
-
-
 class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
@@ -393,6 +391,7 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
         # inside one transaction, with the audit log's next numbers fetched in the same round trip;
         # then the audit entries of the runs that are new, numbered and signed in chain order, and
         # the commit, in a second round trip: two round trips and one commit for the whole group.
+        # A lone run with a number drawn ahead: one statement (``_pg_numbers.py``).
         created = [False] * len(items)
         async with self._connection() as conn:
             if place is not None and len(items) == 1 and items[0][2] is not None:
