@@ -31,8 +31,10 @@ a statement that writes nothing if another number was drawn since (the guard of
 Figures per workload (one JSON object per line with ``--json``): seconds, µs per run, client CPU
 per run (this process: psycopg, asyncio and the engine), round trips per run (the times psycopg
 waited for the server to answer: readers it added to the event loop), statements per run (what the
-client sent), commits per run and rows written per run (the scratch database's ``pg_stat_database``)
-and WAL bytes per run (the server's WAL position: the whole cluster, so other clients add to it).
+client sent), transactions (``commits``: read-only ones too) and rows written per run (the scratch
+database's ``pg_stat_database``), WAL bytes per run (the server's WAL position: the whole cluster, so other clients add to it) and
+the server's CPU per run (its processes connected to the scratch database, from /proc: a server on
+this host only).
 Each figure is the best of ``--repeats`` rounds (CPU, round trips and statements from the same
 round as the time). The scratch database is created and dropped here; no other is touched.
 ``--tree PATH`` imports ``podium`` from another checkout (to compare two commits with one script).
@@ -133,6 +135,30 @@ def _server_stats(url: str, name: str) -> dict[str, int]:
     return {"commits": int(row[0]), "rows": int(row[1]), "wal": int(row[2])}
 
 
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _server_cpu(url: str, name: str) -> dict[int, float]:
+    """CPU seconds of each server process connected to the scratch database (a server on this host
+    only: read from /proc; empty elsewhere)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", (name,))]
+    out = {}
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            out[pid] = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def _server_cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """What the server processes spent between two readings (one that started meanwhile: all of it)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 def _settled_stats(url: str, name: str) -> dict[str, int]:
     """The database's counters once the closed connections' backends have flushed theirs."""
     last = _server_stats(url, name)
@@ -152,6 +178,7 @@ async def engine_round(url: str, admin: str, name: str, mode: str, n: int, chunk
         for _ in range(20):  # warm: the workflow registered, the chain anchored, statements prepared
             await c.run(wf)
         waits, statements = COUNTS.snapshot()
+        server = _server_cpu(admin, name)
         t, cpu = time.perf_counter(), time.process_time()
         if mode == "sequential":
             for _ in range(n):
@@ -167,11 +194,13 @@ async def engine_round(url: str, admin: str, name: str, mode: str, n: int, chunk
                 await h.result()
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
         waits, statements = COUNTS.waits - waits, COUNTS.statements - statements
+        server = _server_cpu_spent(server, _server_cpu(admin, name))
     after = _settled_stats(admin, name)
     warm = 20
     return {
         "seconds": seconds,
         "cpu": cpu,
+        "server_cpu": server,
         "waits": waits / n,
         "statements": statements / n,
         # the counters cover the warm-up runs and the client's open and close too: per run of all
@@ -368,6 +397,7 @@ async def floor_round(url: str, admin: str, name: str, mode: str, n: int, chunk:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         await _floor_sequential(conn, [podium.records.new_id() for _ in range(20)], chain, ahead)  # warm: plans, caches
         waits, statements = COUNTS.snapshot()
+        server = _server_cpu(admin, name)
         t, cpu = time.perf_counter(), time.process_time()
         if mode == "sequential":
             await _floor_sequential(conn, ids, chain, ahead)
@@ -377,10 +407,12 @@ async def floor_round(url: str, admin: str, name: str, mode: str, n: int, chunk:
             await _floor_gathered(conn, ids, chain, chunk)
         seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
         waits, statements = COUNTS.waits - waits, COUNTS.statements - statements
+        server = _server_cpu_spent(server, _server_cpu(admin, name))
     after = _settled_stats(admin, name)
     return {
         "seconds": seconds,
         "cpu": cpu,
+        "server_cpu": server,
         "waits": waits / n,
         "statements": statements / n,
         "commits": (after["commits"] - before["commits"]) / (n + 20),
@@ -401,6 +433,7 @@ def _row(workload: str, n: int, best: dict[str, float], floor: dict[str, float])
                 f"{side}seconds": round(r["seconds"], 4),
                 f"{side}us_per_run": round(r["seconds"] / n * 1e6, 1),
                 f"{side}cpu_us_per_run": round(r["cpu"] / n * 1e6, 1),
+                f"{side}server_cpu_us_per_run": round(r["server_cpu"] / n * 1e6, 1),
                 f"{side}round_trips_per_run": round(r["waits"], 2),
                 f"{side}statements_per_run": round(r["statements"], 2),
                 f"{side}commits_per_run": round(r["commits"], 2),
@@ -435,10 +468,10 @@ async def main_async(args: argparse.Namespace) -> None:
                     print(
                         f"{row['workload']:<14} {row['us_per_run']:>8.1f} us/run  cpu {row['cpu_us_per_run']:>7.1f} us  "
                         f"rt {row['round_trips_per_run']:>5.2f}  stmts {row['statements_per_run']:>5.2f}  "
-                        f"commits {row['commits_per_run']:>5.2f}  wal {row['wal_bytes_per_run']:>6}  |  floor "
+                        f"commits {row['commits_per_run']:>5.2f}  server {row['server_cpu_us_per_run']:>7.1f} us  |  floor "
                         f"{row['floor_us_per_run']:>8.1f} us  cpu {row['floor_cpu_us_per_run']:>7.1f}  "
                         f"rt {row['floor_round_trips_per_run']:>5.2f}  commits {row['floor_commits_per_run']:>5.2f}  "
-                        f"wal {row['floor_wal_bytes_per_run']:>6}  ({row['ratio']}x, cpu {row['cpu_ratio']}x)",
+                        f"server {row['floor_server_cpu_us_per_run']:>7.1f} us  ({row['ratio']}x, cpu {row['cpu_ratio']}x)",
                         flush=True,
                     )
     finally:
