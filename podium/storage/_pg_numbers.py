@@ -38,8 +38,16 @@ AHEAD = 32
 #: Seconds without drawing ahead after a guard failed.
 BACKOFF = 1.0
 
-#: True when no audit number was drawn since ``%s`` (the last number of the store's draw).
-_GUARD = "g AS MATERIALIZED (SELECT coalesce(pg_sequence_last_value('audit_seq') = %s::bigint, FALSE) AS ok)"
+#: True when no audit number was drawn since ``%s`` (the last number of the store's draw) and no
+#: entry numbered ``%s`` (the number to write) or above is in the log. The second half holds whenever
+#: the first does, unless the sequence handed numbers out again: a server that lost the tail of its
+#: WAL (a crash with ``synchronous_commit`` off, a failover to an asynchronous standby) comes back
+#: with the sequence below the numbers a surviving process keeps, and the others' draws can bring it
+#: back to exactly that process's last number (tests/test_attack_pgrev.py). One probe of audit_pkey.
+_GUARD = (
+    "g AS MATERIALIZED (SELECT coalesce(pg_sequence_last_value('audit_seq') = %s::bigint, FALSE) "
+    "AND NOT EXISTS (SELECT 1 FROM audit WHERE seq >= %s::bigint) AS ok)"
+)
 _CASTS = {
     "created_at": "float8", "started_at": "float8", "finished_at": "float8", "lease_expires_at": "float8",
     "cancel_requested": "boolean", "wake_at": "float8", "priority": "int",
@@ -107,6 +115,11 @@ class Numbers:
         """(a number, the guard's number), or None: none kept."""
         return (self._kept.popleft(), self._top) if self._kept else None
 
+    @staticmethod
+    def guard(taken: tuple[int, int]) -> list[int]:
+        """The guard's parameters (``_GUARD``) for a number ``take`` gave."""
+        return [taken[1], taken[0]]
+
     def drop(self) -> None:
         """Numbers were drawn since (by this store): those kept would fail their guard."""
         self._kept.clear()
@@ -116,6 +129,12 @@ class Numbers:
         self._kept.clear()
         self._after = time.monotonic() + BACKOFF
 
+
+
+def _number_reused(exc: pg_errors.UniqueViolation) -> bool:
+    """Whether the number drawn ahead is another entry's, not yet committed when the guard looked
+    (the sequence handed it out again, ``_GUARD``): nothing was written, the write goes the usual way."""
+    return exc.diag.constraint_name == "audit_pkey"
 
 
 def audit_row(e: AuditEntry) -> list[Any]:
@@ -146,7 +165,9 @@ class PgNumbered:
             self._numbers().drop()
             return False
         except pg_errors.UniqueViolation as exc:
-            raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it") from exc
+            if not _number_reused(exc):
+                raise LeaseLost(f"event {ev.seq} of run {ev.run_id} already written: another engine owns it") from exc
+            row = None
         except pg_errors.ForeignKeyViolation as exc:
             raise NotFound(f"run {ev.run_id} does not exist") from exc
         if row is None or not row[0]:
@@ -172,15 +193,17 @@ class PgNumbered:
         e.seq = taken[0]
         self._sign(e)
         events_sql, events_params = _create_events(events)
-        params = [taken[1], *_run_params(run), *events_params, *audit_row(e)]
+        params = [*Numbers.guard(taken), *_run_params(run), *events_params, *audit_row(e)]
         try:
             cur = await conn.execute(CREATE_HEAD + events_sql + CREATE_TAIL, params)
             row = await cur.fetchone()
         except pg_errors.InsufficientPrivilege:
             self._numbers().on = False
             row = None
-        except pg_errors.UniqueViolation as exc:  # two events with one seq
-            raise LeaseLost(f"duplicate event sequence numbers in new run {run.id}") from exc
+        except pg_errors.UniqueViolation as exc:
+            if not _number_reused(exc):  # two events with one seq
+                raise LeaseLost(f"duplicate event sequence numbers in new run {run.id}") from exc
+            row = None
         except pg_errors.ForeignKeyViolation as exc:
             raise ValueError("events given with a new run belong to another run") from exc
         if row is None or not row[0]:

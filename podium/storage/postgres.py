@@ -466,7 +466,7 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
                 e.seq = taken[0]
                 self._sign(e)
                 guarded = end_statement(len(events), sets)
-                if await self._numbered(conn, guarded, [taken[1], *params, *audit_row(e), *tail], events[0]):
+                if await self._numbered(conn, guarded, [*numbers.guard(taken), *params, *audit_row(e), *tail], events[0]):
                     return [None]
                 e.seq = 0  # not written: the entry placed next takes its place in the chain
             # The numbers first (a sequence is not transactional: one unused leaves a gap), then

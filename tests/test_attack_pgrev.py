@@ -1,0 +1,120 @@
+"""Attacks on the audit numbers drawn ahead on PostgreSQL (podium/storage/_pg_numbers.py, helper pgrev,
+twelfth session): the guard ``pg_sequence_last_value('audit_seq') = <the store's last draw>`` trusts
+the sequence never to hand out a number twice. A server that loses the tail of its WAL (a crash with
+``synchronous_commit`` off, a failover to an asynchronous standby; simulated here by ``setval``)
+hands out again the numbers a surviving process still keeps: once the others' draws bring the
+sequence back to exactly that process's last number, its guard holds while the log already has
+entries numbered among, or above, the numbers it keeps (docs/status.md, "Review of h-pgcost")."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from store_helpers import new_run, started
+
+psycopg = pytest.importorskip("psycopg")
+
+from podium import RunStatus, open_store  # noqa: E402
+from podium.records import AuditEntry, Event  # noqa: E402
+
+
+def _sql(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def _entry(action: str, rid: str) -> AuditEntry:
+    return AuditEntry(ts=time.time(), actor="engine", action=action, target=rid, data="{}")
+
+
+async def _start(store: Any, rid: str) -> bool:
+    return bool(await store.create_run(new_run(rid, created=time.time()), [started(rid, 1)], audit=_entry("run.start", rid)))
+
+
+async def _end(store: Any, rid: str) -> None:
+    done = [Event(run_id=rid, seq=2, type="run_completed", ts=time.time(), data="1")]
+    await store.append(done, {"status": RunStatus.COMPLETED}, audit=_entry("run.end", rid))
+
+
+def _kept(store: Any) -> tuple[int, int]:
+    """(the next number the store keeps, the last number of its draw)."""
+    taken = store._numbers().take()
+    assert taken is not None, "the store keeps no numbers drawn ahead"
+    store._numbers()._kept.appendleft(taken[0])  # put it back: only looked at
+    return taken
+
+
+@pytest.mark.parametrize("write", ["end", "start"])
+@pytest.mark.parametrize("collide", [True, False])
+async def test_a_sequence_set_back_below_the_numbers_kept_does_not_fool_the_guard(pg_url, tmp_path, collide, write):
+    """A keeps numbers k..top; the sequence is set back below k (the WAL of A's draw lost); another
+    writer B draws again and commits an entry numbered k (``collide``) or above k, and further draws
+    bring the sequence back to exactly top. A's next run end must still land, after B's entry in the
+    log (a live reader paging by ``seq > after`` would skip an entry numbered below one it has read),
+    not be refused as if another engine owned the run (a duplicate number) nor numbered below B's."""
+    key = str(tmp_path / "audit.key")
+    a, b = open_store(pg_url), open_store(pg_url)
+    a.audit_key = b.audit_key = key
+    a.audit_anchor_interval = b.audit_anchor_interval = 3600.0  # no anchor (and its draw) meanwhile
+    async with a, b:
+        await b.append_audit(_entry("config.set", "b"))  # B's chain registered (its anchor drew)
+        assert await _start(a, "r1")
+        await _end(a, "r1")  # the usual way: draws numbers ahead
+        assert await _start(a, "r2")  # with one of them
+        k, top = _kept(a)
+        _sql(pg_url, "SELECT setval('audit_seq', %s)", (k - 1 if collide else k,))  # the draw's WAL lost
+        other = await b.append_audit(_entry("config.set", "x"))  # B's entry: number k (or k + 1)
+        assert other.seq == (k if collide else k + 1)
+        _sql(pg_url, "SELECT nextval('audit_seq') FROM generate_series(1, %s)", (top - other.seq,))
+        assert _sql(pg_url, "SELECT pg_sequence_last_value('audit_seq')") == [(top,)]
+        # the guard holds: no number drawn since A's draw, as far as the sequence tells
+        if write == "end":
+            await _end(a, "r2")
+            assert (await a.get_run("r2")).status is RunStatus.COMPLETED
+        else:
+            assert await _start(a, "r3")
+        action, rid = ("run.end", "r2") if write == "end" else ("run.start", "r3")
+        [(seq,)] = _sql(pg_url, "SELECT seq FROM audit WHERE action = %s AND target = %s", (action, rid))
+        assert seq > other.seq, f"{action} of {rid} numbered {seq}, below {other.seq} committed before it"
+
+
+async def test_a_number_kept_that_another_writer_is_writing_sends_the_end_the_usual_way(pg_url, tmp_path):
+    """As above, but B's entry numbered k is not committed yet when A's end looks: A's insert waits for
+    it and then meets its number. A's end must go the usual way (a fresh number), not be refused as
+    if another engine owned the run."""
+    import asyncio
+
+    key = str(tmp_path / "audit.key")
+    a = open_store(pg_url)
+    a.audit_key = key
+    a.audit_anchor_interval = 3600.0
+    async with a:
+        assert await _start(a, "r1")
+        await _end(a, "r1")
+        assert await _start(a, "r2")
+        k, top = _kept(a)
+        _sql(pg_url, "SELECT setval('audit_seq', %s)", (k - 1,))
+        async with await psycopg.AsyncConnection.connect(pg_url) as b:  # B, in a transaction
+            cur = await b.execute("SELECT nextval('audit_seq')")
+            assert (await cur.fetchone())[0] == k
+            await b.execute(
+                "INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq) "
+                "VALUES (%s, 0, 'b', 'config.set', 'x', '{}', 'p', 'h', 'bchain', 1)",
+                (k,),
+            )
+            _sql(pg_url, "SELECT nextval('audit_seq') FROM generate_series(1, %s)", (top - k,))
+            end = asyncio.ensure_future(_end(a, "r2"))
+            for _ in range(2000):  # until A's insert waits for B's row
+                waiting = _sql(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                               "AND datname = current_database()")  # fmt: skip
+                if waiting[0][0] or end.done():
+                    break
+                await asyncio.sleep(0.005)
+            await b.commit()
+        await end
+        assert (await a.get_run("r2")).status is RunStatus.COMPLETED
+        [(end_seq,)] = _sql(pg_url, "SELECT seq FROM audit WHERE action = 'run.end' AND target = 'r2'")
+        assert end_seq > top
