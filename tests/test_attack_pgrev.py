@@ -118,3 +118,28 @@ async def test_a_number_kept_that_another_writer_is_writing_sends_the_end_the_us
         assert (await a.get_run("r2")).status is RunStatus.COMPLETED
         [(end_seq,)] = _sql(pg_url, "SELECT seq FROM audit WHERE action = 'run.end' AND target = 'r2'")
         assert end_seq > top
+
+
+def test_the_guard_reads_the_end_of_the_audit_index_in_a_generic_plan(pg_url):
+    """The guard's look at the log (no entry at or above the number written) is one probe of the
+    primary key's end, also in the generic plan psycopg's prepared statements get after a few runs
+    (``seq >= $1`` in an EXISTS is planned there as a scan of the whole audit table)."""
+    import asyncio
+
+    from podium.storage._pg_numbers import _GUARD
+
+    asyncio.run(_open_close(pg_url))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO audit (seq, ts, actor, action, target, data, prev_hash, hash) "
+                     "SELECT g, 0, 'a', 'x', 't', '{}', 'p', 'h' FROM generate_series(1, 20000) g")  # fmt: skip
+        conn.execute("ANALYZE audit")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        guard = _GUARD.replace("%s", "$1", 1).replace("%s", "$2", 1)
+        conn.execute(f"PREPARE guard(bigint, bigint) AS WITH {guard} SELECT ok FROM g")
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN EXECUTE guard(1, 20001)"))
+    assert "Seq Scan" not in plan and "audit_pkey" in plan, plan
+
+
+async def _open_close(url: str) -> None:
+    async with open_store(url):
+        pass
