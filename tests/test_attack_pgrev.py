@@ -31,7 +31,11 @@ def _entry(action: str, rid: str) -> AuditEntry:
 
 
 async def _start(store: Any, rid: str) -> bool:
-    return bool(await store.create_run(new_run(rid, created=time.time()), [started(rid, 1)], audit=_entry("run.start", rid)))
+    return bool(
+        await store.create_run(
+            new_run(rid, created=time.time()), [started(rid, 1)], audit=_entry("run.start", rid)
+        )
+    )
 
 
 async def _end(store: Any, rid: str) -> None:
@@ -49,7 +53,9 @@ def _kept(store: Any) -> tuple[int, int]:
 
 @pytest.mark.parametrize("write", ["end", "start"])
 @pytest.mark.parametrize("collide", [True, False])
-async def test_a_sequence_set_back_below_the_numbers_kept_does_not_fool_the_guard(pg_url, tmp_path, collide, write):
+async def test_a_sequence_set_back_below_the_numbers_kept_does_not_fool_the_guard(
+    pg_url, tmp_path, collide, write
+):
     """A keeps numbers k..top; the sequence is set back below k (the WAL of A's draw lost); another
     writer B draws again and commits an entry numbered k (``collide``) or above k, and further draws
     bring the sequence back to exactly top. A's next run end must still land, after B's entry in the

@@ -6,7 +6,8 @@ that writes it: drawn alone, that costs a round trip before every run's start an
 store keeps the numbers a previous draw took beyond what it needed (:class:`Numbers`, at most
 :data:`AHEAD`), and writes a start or an end with one of them in one statement whose every write
 is conditional on a guard: ``pg_sequence_last_value('audit_seq')`` is still the last number that
-draw took. Then no number has been drawn since, by any process, so every entry already committed
+draw took (and no entry numbered as high is in the log: ``_GUARD``, against a sequence that lost
+WAL). Then no number has been drawn since, by any process, so every entry already committed
 has a smaller one: the log's order still follows the order in which its writes happened (an entry
 written after another one committed has the larger number), and the numbers of one writer's chain
 still ascend. If the guard fails (another writer, an anchor or a direct entry drew since), the
