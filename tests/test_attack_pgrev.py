@@ -149,3 +149,59 @@ def test_the_guard_reads_the_end_of_the_audit_index_in_a_generic_plan(pg_url):
 async def _open_close(url: str) -> None:
     async with open_store(url):
         pass
+
+
+async def test_two_stores_writing_at_once_number_every_entry_after_those_committed_before_its_write(
+    pg_url, tmp_path, monkeypatch
+):
+    """Two stores (two pools, as two processes) start and end runs at once, lone and in groups, while
+    each draws numbers ahead: whenever a write returned before another was asked for, the later one's
+    entry has the larger number (a reader paging by ``seq`` never has to look back for it), every
+    number is used once, and each chain ascends in the log."""
+    import asyncio
+
+    from podium.storage import _pg_numbers
+
+    monkeypatch.setattr(_pg_numbers, "BACKOFF", 0.0)  # both draw ahead again at once after a failed guard
+    guarded = {"held": 0}
+    numbered = _pg_numbers.PgNumbered._numbered
+
+    async def counted(self: Any, *args: Any) -> bool:
+        held = await numbered(self, *args)
+        guarded["held"] += held
+        return held
+
+    monkeypatch.setattr(_pg_numbers.PgNumbered, "_numbered", counted)
+    key = str(tmp_path / "audit.key")
+    stores = [open_store(pg_url), open_store(pg_url)]
+    done: list[tuple[float, float, str, str]] = []  # (asked, returned, action, run)
+
+    async def one(store: Any, rid: str) -> None:
+        t0 = time.monotonic()
+        assert await _start(store, rid)
+        t1 = time.monotonic()
+        done.append((t0, t1, "run.start", rid))
+        await _end(store, rid)
+        done.append((t1, time.monotonic(), "run.end", rid))
+
+    for s in stores:
+        s.audit_key = key
+    async with stores[0], stores[1]:
+        for i in range(12):
+            if i % 3 == 2:  # both at once, several runs each (groups)
+                await asyncio.gather(*(one(stores[j % 2], f"g{i}-{j}") for j in range(6)))
+            else:  # one store at a time, runs one after another (the fast way, then the guard fails)
+                for j in range(4):
+                    await one(stores[(i + j // 2) % 2], f"l{i}-{j}")
+    assert guarded["held"] >= 4  # ends written the fast way
+    rows = _sql(pg_url, "SELECT action, target, seq, chain, cseq FROM audit ORDER BY seq")
+    seqs = {(action, target): seq for action, target, seq, _, _ in rows if action in ("run.start", "run.end")}
+    assert len(seqs) == len(done)
+    for _, returned, action, rid in done:
+        for asked, _, action2, rid2 in done:
+            if returned < asked:
+                assert seqs[(action, rid)] < seqs[(action2, rid2)], (action, rid, action2, rid2)
+    by_chain: dict[str, list[int]] = {}
+    for _, _, _, chain, cseq in rows:
+        by_chain.setdefault(chain, []).append(cseq)
+    assert all(c == sorted(c) for c in by_chain.values())
