@@ -87,10 +87,13 @@ async def test_a_sequence_set_back_below_the_numbers_kept_does_not_fool_the_guar
         assert seq > other.seq, f"{action} of {rid} numbered {seq}, below {other.seq} committed before it"
 
 
-async def test_a_number_kept_that_another_writer_is_writing_sends_the_end_the_usual_way(pg_url, tmp_path):
-    """As above, but B's entry numbered k is not committed yet when A's end looks: A's insert waits for
-    it and then meets its number. A's end must go the usual way (a fresh number), not be refused as
-    if another engine owned the run."""
+@pytest.mark.parametrize("write", ["end", "start"])
+async def test_a_number_kept_that_another_writer_is_writing_sends_the_write_the_usual_way(
+    pg_url, tmp_path, write
+):
+    """As above, but B's entry numbered k is not committed yet when A's end (or start) looks: A's
+    insert waits for it and then meets its number. A's write must go the usual way (a fresh number),
+    not be refused as if another engine owned the run."""
     import asyncio
 
     key = str(tmp_path / "audit.key")
@@ -112,18 +115,23 @@ async def test_a_number_kept_that_another_writer_is_writing_sends_the_end_the_us
                 (k,),
             )
             _sql(pg_url, "SELECT nextval('audit_seq') FROM generate_series(1, %s)", (top - k,))
-            end = asyncio.ensure_future(_end(a, "r2"))
+            end = asyncio.ensure_future(_end(a, "r2") if write == "end" else _start(a, "r3"))
             for _ in range(2000):  # until A's insert waits for B's row
                 waiting = _sql(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                "AND datname = current_database()")  # fmt: skip
                 if waiting[0][0] or end.done():
                     break
                 await asyncio.sleep(0.005)
+            assert waiting[0][0], "A's write did not wait for B's entry"
             await b.commit()
         await end
-        assert (await a.get_run("r2")).status is RunStatus.COMPLETED
-        [(end_seq,)] = _sql(pg_url, "SELECT seq FROM audit WHERE action = 'run.end' AND target = 'r2'")
-        assert end_seq > top
+        if write == "end":
+            assert (await a.get_run("r2")).status is RunStatus.COMPLETED
+        else:
+            assert end.result() is True
+        action, rid = ("run.end", "r2") if write == "end" else ("run.start", "r3")
+        [(seq,)] = _sql(pg_url, "SELECT seq FROM audit WHERE action = %s AND target = %s", (action, rid))
+        assert seq > top
 
 
 def test_the_guard_reads_the_end_of_the_audit_index_in_a_generic_plan(pg_url):
