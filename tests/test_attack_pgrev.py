@@ -213,3 +213,31 @@ async def test_two_stores_writing_at_once_number_every_entry_after_those_committ
     for _, _, _, chain, cseq in rows:
         by_chain.setdefault(chain, []).append(cseq)
     assert all(c == sorted(c) for c in by_chain.values())
+
+
+async def test_a_guarded_end_refused_leaves_the_numbers_and_the_chain_right(pg_url, tmp_path):
+    """A guarded end refused by the database (another engine wrote the run's next event: LeaseLost)
+    writes nothing; the numbers A keeps are not used twice, the next start and end take the
+    refused entry's place in the chain, and the log verifies."""
+    from podium.errors import LeaseLost
+    from podium.governance.audit import check_chain
+
+    a = open_store(pg_url)
+    a.audit_key = str(tmp_path / "audit.key")
+    async with a:
+        assert await _start(a, "r1")
+        await _end(a, "r1")
+        assert await _start(a, "r2")
+        k, _ = _kept(a)
+        _sql(pg_url, "INSERT INTO events (run_id, seq, type, ts) VALUES ('r2', 2, 'step_completed', 0)")
+        with pytest.raises(LeaseLost):
+            await _end(a, "r2")
+        assert _kept(a)[0] == k + 1  # k is a gap, never used again
+        assert await _start(a, "r3")
+        await _end(a, "r3")
+        entries = [e for e in await a.list_audit() if e.action in ("run.start", "run.end")]
+        assert [(e.action, e.target) for e in entries][-2:] == [("run.start", "r3"), ("run.end", "r3")]
+        assert [e.cseq for e in entries] == list(range(entries[0].cseq, entries[0].cseq + 5))
+        assert entries[-2].seq > k
+        await a.anchor_audit()
+        assert check_chain(await a.read_audit(), a.audit_keys.all()).problem is None
