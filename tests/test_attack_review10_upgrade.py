@@ -39,7 +39,7 @@ async def _previous_release_store(url: str) -> str:
 
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP INDEX audit_governing")
-            conn.execute("DELETE FROM schema_migrations WHERE version = 8")
+            conn.execute("DELETE FROM schema_migrations WHERE version >= 8")  # and this release's later ones
     return token
 
 

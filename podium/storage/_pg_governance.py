@@ -12,6 +12,7 @@ from psycopg.rows import TupleRow
 
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry
 from ._audit import AUDIT_COLUMNS, GOVERNING, ChainedAudit, Sign, entry_from_row
+from ._pg_numbers import Numbers
 
 #: Key of the advisory lock that serialises anchor appends (the anchor chain must stay linear).
 AUDIT_LOCK_KEY = 0x706F6469756D0002
@@ -29,6 +30,7 @@ class PgGovernance(ChainedAudit):
     """Audit log and settings on PostgreSQL."""
 
     audit_page_size: int
+    _numbers: Callable[[], Numbers]  # the audit numbers drawn ahead (PgNumbered, _pg_numbers.py)
     audit_between_pages: Callable[[int], Awaitable[None]] | None
 
     def _connection(self) -> AbstractAsyncContextManager[Any]:
@@ -37,6 +39,7 @@ class PgGovernance(ChainedAudit):
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
         async with self._connection() as conn:
             cur = await conn.execute("SELECT nextval('audit_seq')")
+            self._numbers().drop()  # they would fail their guard now
             e.seq = (await cur.fetchone())[0]
             sign(e)
             await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
@@ -77,8 +80,13 @@ class PgGovernance(ChainedAudit):
                 legacy = await cur.fetchone()
                 row = (0, legacy[0] if legacy else GENESIS)
             e.cseq, e.prev_hash = row[0] + 1, row[1]
-            cur = await conn.execute("SELECT nextval('audit_seq')")
-            e.seq = (await cur.fetchone())[0]
+            # also the numbers of this store's next entries, drawn after the anchor's (_pg_numbers.py)
+            numbers = self._numbers()
+            numbers.drop()  # those kept would fail their guard after this draw
+            cur = await conn.execute(NEXT_SEQS, (1 + numbers.extra(),))
+            drawn = sorted(r[0] for r in await cur.fetchall())
+            e.seq = drawn[0]
+            numbers.keep(drawn[1:])
             sign(e)
             await conn.execute(AUDIT_INSERT, (e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
 

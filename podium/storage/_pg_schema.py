@@ -210,6 +210,16 @@ MIGRATIONS: list[tuple[int, str]] = [
             WHERE action IN ('killswitch.set', 'killswitch.clear', 'policy.set');
         """,
     ),
+    (
+        9,
+        """
+        -- Child runs by parent, without the runs that have none: a root run's row wrote a NULL key
+        -- to this index at its insert and again at every update that moved it (its claim, its end).
+        -- Lists by parent (parent_run_id = ...) imply the condition and still read it.
+        DROP INDEX runs_parent;
+        CREATE INDEX runs_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+        """,
+    ),
 ]
 
 

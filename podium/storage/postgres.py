@@ -54,14 +54,14 @@ from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_listen import listen
+from ._pg_numbers import PgNumbered, audit_row, end_statement
 from ._pg_runs import (
-    _CREATE_EVENTS,
     _CREATE_RUN,
     _EVENT_COLS,
     _RUN_COLS,
     CHANNEL,
     PgRuns,
-    _event_columns,
+    _create_events,
     _insert_events,
     _run,
     _run_params,
@@ -78,6 +78,7 @@ MIGRATION_LOCK_KEY = 0x706F6469756D0001  # "podium" + 1
 
 _HELD = (RunStatus.PENDING.value, RunStatus.RUNNING.value)  # statuses in which a run keeps its owner
 _UNFINISHED_SQL = "status IN ('pending', 'running', 'waiting')"
+_GET_RUN = f"SELECT {_RUN_COLS} FROM runs WHERE id = %s"
 
 _DEFAULT_PARAMS = {"connect_timeout": "10", "application_name": "podium"}
 
@@ -122,11 +123,16 @@ def _redact(url: str) -> str:
     return re.sub(r"(?i)(\bpassword\s*=\s*)('[^']*'|[^\s&]*)", r"\1***", url)
 
 
-# An append with an audit entry: statement, parameters before and after the entry's row, first event, entry.
-_Audited = tuple[str, list[Any], list[Any], Event, AuditEntry]
+#: The end of a new run's statement that carries an audit entry: whether the run is new, and if it
+#: is, the entry's number (drawn in the same statement: no statement of its own in the round trip).
+_CREATED_NUMBERED = " SELECT count(*), CASE WHEN count(*) > 0 THEN nextval('audit_seq') END FROM r"
+
+# An append with an audit entry: statement, parameters before and after the entry's row, events,
+# entry, and the run update's SET clause.
+_Audited = tuple[str, list[Any], list[Any], Sequence[Event], AuditEntry, str | None]
 
 
-class PostgresStore(PgRuns, PgErasure, Store):
+class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
     """Store in a PostgreSQL database (see the module docstring).
 
     :param url: ``postgresql://user:password@host:port/database[?libpq-params]``.
@@ -385,38 +391,44 @@ class PostgresStore(PgRuns, PgErasure, Store):
         # inside one transaction, with the audit log's next numbers fetched in the same round trip;
         # then the audit entries of the runs that are new, numbered and signed in chain order, and
         # the commit, in a second round trip: two round trips and one commit for the whole group.
+        # A lone run with a number drawn ahead: one statement (``_pg_numbers.py``).
         created = [False] * len(items)
-        audited = sum(1 for _, _, a in items if a is not None) if place is not None else 0
         async with self._connection() as conn:
+            if place is not None and len(items) == 1 and items[0][2] is not None:
+                done = await self._create_numbered(conn, *items[0], place)  # type: ignore[arg-type]
+                if done is not None:
+                    return [done]
             try:
                 # BEGIN and COMMIT sent in the pipeline (a transaction() block syncs at its start and
                 # end: a round trip more); on an error the pool rolls the connection back.
                 async with conn.pipeline():
                     await conn.execute("BEGIN")
-                    numbers = await conn.execute(NEXT_SEQS, (audited,)) if audited else None
                     cursors = []
-                    for with_events in (True, False):
-                        part = [i for i, (_, ev, _) in enumerate(items) if bool(ev) is with_events]
-                        if not part:
-                            continue
-                        sql = _CREATE_RUN + (_CREATE_EVENTS if with_events else "") + " SELECT count(*) FROM r"
-                        params = [
-                            [*_run_params(items[i][0]), *(_event_columns(items[i][1]) if with_events else [])]
-                            for i in part
-                        ]
+                    # by statement: runs with one event, with several, with none; numbered or not
+                    by_sql: dict[tuple[str, bool], tuple[list[int], list[list[Any]]]] = {}
+                    for i, (run, events, audit) in enumerate(items):
+                        events_sql, events_params = _create_events(events)
+                        part, params = by_sql.setdefault((events_sql, place is not None and audit is not None), ([], []))
+                        part.append(i)
+                        params.append([*_run_params(run), *events_params])
+                    for (events_sql, numbered), (part, params) in by_sql.items():
                         cur = conn.cursor()
+                        sql = _CREATE_RUN + events_sql + (_CREATED_NUMBERED if numbered else " SELECT count(*) FROM r")
                         await cur.executemany(sql, params, returning=True)
                         cursors.append((cur, part))
+                    numbers = []
                     for cur, part in cursors:  # the first fetch ends the first round trip
                         for i in part:
                             row = await cur.fetchone()
                             created[i] = bool(row and row[0])
+                            if created[i] and row is not None and len(row) > 1:
+                                numbers.append(row[1])
                             cur.nextset()
                     new = [a for (_, _, a), c in zip(items, created, strict=True) if c and a is not None]
-                    if new and place is not None and numbers is not None:
-                        # numbers of runs that existed are not used: gaps, as a rolled-back one leaves
-                        seqs = sorted(r[0] for r in await numbers.fetchall())[: len(new)]
-                        await self._audit_insert_many(conn, new, place, seqs)
+                    if new and place is not None:
+                        self._numbers().drop()  # numbers were drawn: those kept would fail their guard
+                        # the numbers, drawn statement by statement, go to the entries in chain order
+                        await self._audit_insert_many(conn, new, place, sorted(numbers))
                     await conn.execute("COMMIT")
             except pg_errors.UniqueViolation as exc:  # two events with one seq
                 raise LeaseLost(f"duplicate event sequence numbers in new run(s) {items[0][0].id}...") from exc
@@ -430,7 +442,7 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if not events:
             raise ValueError("append needs at least one event")
         insert, params = _insert_events(events)
-        ctes, tail, tail_params = [f"e AS ({insert})"], "SELECT 1", []
+        ctes, tail, tail_params, sets = [f"e AS ({insert})"], "SELECT 1", [], None
         if audit is not None:  # a run's end anchor, written by the same statement as its final state
             ctes.append(f"a AS ({AUDIT_INSERT})")
         if run_update:
@@ -440,28 +452,41 @@ class PostgresStore(PgRuns, PgErasure, Store):
         if audit is None:
             return await self._append(sql, params + tail_params, events[0])
         await self.appends.landed(events[0].run_id)  # a step of this run still landing commits first
-        await self.audited.submit((sql, params, tail_params, events[0], audit))
+        await self.audited.submit((sql, params, tail_params, events, audit, sets))
 
     async def _append_audited(self, items: Sequence[_Audited]) -> list[None]:
         """Appends that carry an audit entry (runs' ends), several in one transaction: the entries
         numbered and signed in chain order (``_chained_many``); a failure moves the chain not at
         all and the group is written again one append at a time."""
         async with self._chained_many() as place, self._connection() as conn:
+            numbers = self._numbers()
+            if len(items) == 1 and (taken := numbers.take()) is not None:  # one round trip (_pg_numbers.py)
+                sql, params, tail, events, audit, sets = items[0]
+                e = place(audit)
+                e.seq = taken[0]
+                self._sign(e)
+                guarded = end_statement(len(events), sets)
+                if await self._numbered(conn, guarded, [*numbers.guard(taken), *params, *audit_row(e), *tail], events[0]):
+                    return [None]
+                e.seq = 0  # not written: the entry placed next takes its place in the chain
             # The numbers first (a sequence is not transactional: one unused leaves a gap), then
             # one statement per end: alone, it is its own transaction (one round trip); several
             # share one, pipelined. The chain is held until they committed.
-            cur = await conn.execute(NEXT_SEQS, (len(items),))
-            seqs = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+            numbers.drop()  # those kept would fail their guard after this draw
+            extra = numbers.extra()
+            cur = await conn.execute(NEXT_SEQS, (len(items) + extra,))
+            drawn = sorted(r[0] for r in await cur.fetchall())  # in chain order: the chain follows the log's order
+            seqs = drawn[: len(items)]
+            numbers.keep(drawn[len(items) :])  # the highest: for the next entries
             async with contextlib.AsyncExitStack() as stack:
                 if len(items) > 1:  # pipelined; an error fails the group (then each is tried alone)
                     await stack.enter_async_context(conn.transaction())
                     await stack.enter_async_context(conn.pipeline())
-                for (sql, params, tail, ev, audit), seq in zip(items, seqs, strict=True):
+                for (sql, params, tail, events, audit, _), seq in zip(items, seqs, strict=True):
                     e = place(audit)
                     e.seq = seq
                     self._sign(e)
-                    row = [e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq]
-                    await self._append(sql, params + row + tail, ev, conn)
+                    await self._append(sql, params + audit_row(e) + tail, events[0], conn)
         return [None] * len(items)
 
     async def _append(
@@ -510,7 +535,10 @@ class PostgresStore(PgRuns, PgErasure, Store):
         return await self.reads.submit(run_id)  # reads at the same moment: one query
     async def _get_runs(self, run_ids: Sequence[str]) -> list[RunRecord | None]:
         async with self._connection() as conn:
-            cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
+            if len(run_ids) == 1:  # the usual read: no array to adapt
+                cur = await conn.execute(_GET_RUN, (run_ids[0],))
+            else:
+                cur = await conn.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id = ANY(%s::text[])", (list(run_ids),))
             found = {r.id: r for r in map(_run, await cur.fetchall())}
         return [dataclasses.replace(found[i]) if i in found else None for i in run_ids]
 
