@@ -20,9 +20,11 @@ lines 0600); a live engine holds an exclusive ``flock`` on each of its files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import marshal
 import os
+import stat
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
 
@@ -107,14 +109,21 @@ class StartLog:
         self._n = 0
         self._fd: int | None = None  # the file being added to
         self._added = 0
+        self._size = 0  # bytes in the file being added to (this engine its only writer)
 
     def _open(self) -> int:
         os.makedirs(self.folder, mode=0o700, exist_ok=True)
         self._n += 1
         path = self._path()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        self._fd = fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else should hold it
+            if os.fstat(fd).st_nlink == 0:  # taken for an empty dead log, and deleted, before the lock
+                raise OSError(f"start log {path} was deleted as it was created")
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self._size = fd, 0
         return fd
 
     def _path(self) -> str:
@@ -125,7 +134,12 @@ class StartLog:
         fd = self._fd if self._fd is not None else self._open()
         text = encode(run, first, anchor)
         line = f"{self.keys.mac(f'{self.keys.store}|{text}')}\t{text}\n".encode()
-        os.write(fd, line)
+        written = os.write(fd, line)
+        if written != len(line):  # the disk full, or a file size limit reached, mid-line: not written
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)  # the lines before it stay whole, the last one complete
+            raise OSError(errno.ENOSPC, f"start log {self._path()}: {written} of {len(line)} bytes of a line written")
+        self._size += written
         self._added += 1
 
     def cut(self) -> tuple[int, str] | None:
@@ -160,18 +174,26 @@ class StartLog:
 
 def set_aside(path: str) -> str:
     """Move a replayed log with refused lines to ``refused/`` beside it (0700), for a person to read:
-    nothing in it is trusted, nothing deleted. Returns the new path."""
+    nothing in it is trusted, nothing deleted. Returns the new path. A ``refused`` that is not a
+    directory of this user's (a symlink someone put there) is not followed: the file is renamed
+    where it is, to ``<name>.refused`` (no longer read as a log)."""
     folder = os.path.join(os.path.dirname(path), "refused")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    st = os.lstat(folder)
     target = os.path.join(folder, os.path.basename(path))
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        target = f"{path}.refused"
     os.replace(path, target)
     return target
 
 
-def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], list[str], int]]:
+def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], list[str], int | None]]:
     """The start logs of engines that are gone (no lock held): each as (path, the runs it names, the
     lines refused with why, the file's descriptor, locked). Close the descriptor (after deleting
-    the file once its runs are committed)."""
+    the file once its runs are committed). An entry that is not a regular file (a FIFO, a symlink:
+    opening or reading it could wait or read forever) is neither opened nor read: it comes with no
+    descriptor and one refusal, to be set aside."""
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
@@ -181,15 +203,23 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
             continue
         path = os.path.join(folder, name)
         try:
-            fd = os.open(path, os.O_RDONLY)
+            st = os.lstat(path)
         except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            yield path, [], [f"{name}: not a regular file ({stat.filemode(st.st_mode)}), not read, refused"], None
+            continue
+        try:  # neither following a symlink nor waiting on a FIFO swapped in since
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:  # its engine is alive
             os.close(fd)
             continue
-        if os.fstat(fd).st_nlink == 0:  # replayed and deleted by another engine meanwhile
+        st = os.fstat(fd)
+        if st.st_nlink == 0 or not stat.S_ISREG(st.st_mode):  # replayed and deleted by another engine meanwhile
             os.close(fd)
             continue
         with os.fdopen(os.dup(fd), "rb") as fh:

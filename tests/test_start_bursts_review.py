@@ -1,0 +1,191 @@
+"""Review of the start log (podium/storage/_startlog.py, podium/engine/bursts.py): attacks by
+someone who can write the ``-starts`` folder but holds no audit key, and the start log failing to
+be written in the middle of a burst. Real SQLite; real subprocesses where a process must hang or
+die."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import podium
+from podium import Client, Workflow
+from podium.memory._lifecycle import _prune_record
+from podium.records import Event, EventType, RunRecord, RunStatus
+from podium.storage._startlog import StartLog
+
+FLOW = """
+from podium import Workflow
+
+wf = Workflow("burstflow", version="1")
+
+
+@wf.step
+async def double(input: dict) -> int:
+    return input["n"] * 2
+"""
+
+
+@pytest.fixture
+def flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workflow:
+    (tmp_path / "burstflow.py").write_text(FLOW)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("burstflow", None)
+    import burstflow  # type: ignore[import-not-found]
+
+    wf: Workflow = burstflow.wf
+    return wf
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+
+
+def _folder(db: Path) -> Path:
+    return Path(f"{os.path.realpath(db)}-starts")
+
+
+def _genuine_log(db: Path, store: podium.storage.Store, rid: str) -> Path:
+    """A start log as an engine that stopped leaves it: one run, signed with the store's key."""
+    run = RunRecord(
+        id=rid, workflow="burstflow", version="1", status=RunStatus.RUNNING, input='{"n": 3}', created_at=1.0,
+        owner="gone:1", lease_expires_at=2.0, workflow_ref="burstflow:wf",
+    )  # fmt: skip
+    log = StartLog(str(_folder(db)), "gone:1", store.audit_keys)
+    first = Event(run_id=rid, seq=1, type=EventType.RUN_STARTED, ts=1.0, data="{}")
+    log.add(
+        run,
+        first,
+        podium.records.AuditEntry(ts=1.0, actor="local", action="run.start", target=rid, data="{}"),
+    )
+    cut = log.cut()
+    assert cut is not None
+    log.release(cut)
+    return Path(cut[1])
+
+
+async def test_attack_an_old_genuine_line_does_not_bring_back_a_run_that_was_deleted(
+    tmp_path: Path, flow: Workflow
+) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+        path = _genuine_log(db, c.store, "old-1")
+    kept = tmp_path / "kept.log"
+    shutil.copy(path, kept)  # someone who can read the folder keeps a copy of a genuine line
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        assert await c.result("old-1") == 6  # replayed, resumed, finished
+        pruned = await c.store.delete_runs(["old-1"], record=_prune_record(time.time() + 1, "local"))
+        assert pruned == ["old-1"]  # then pruned by retention
+    shutil.copy(kept, path)  # the old line, put back
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        with pytest.raises(podium.NotFound):
+            await c.get("old-1")  # not run a second time, its deleted input not brought back
+        refused = [e for e in await c.audit_log(limit=1000) if e.action == "startlog.refuse"]
+        assert len(refused) == 1 and "old-1" in refused[0].data
+        assert await c.verify_audit() == (len(await c.audit_log(limit=10_000)), None)
+    assert not path.exists() and (path.parent / "refused" / path.name).exists()
+
+
+HANG = """
+import asyncio, sys
+from podium import Client
+
+async def main():
+    async with Client(sys.argv[1]) as c:
+        print(len(await c.list()), flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("kind", ["fifo", "symlink to a device"])
+async def test_attack_a_file_that_is_not_a_log_does_not_stop_an_engine_opening_the_store(
+    tmp_path: Path, flow: Workflow, kind: str
+) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+    folder = _folder(db)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    if kind == "fifo":
+        os.mkfifo(folder / "x.log")  # opening it to read waits for a writer, forever
+    else:
+        os.symlink("/dev/zero", folder / "x.log")  # reading it never ends, filling memory
+    proc = subprocess.run(
+        [sys.executable, "-c", HANG, f"sqlite:///{db}"], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        timeout=20,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1"]
+    assert not os.path.lexists(folder / "x.log")  # set aside (the link itself, not what it names)
+    assert os.path.lexists(folder / "refused" / "x.log")
+    async with Client(f"sqlite:///{db}") as c:
+        refused = [json.loads(e.data) for e in await c.audit_log(limit=1000) if e.action == "startlog.refuse"]
+        assert refused and "not a regular file" in refused[0]["lines"][0]
+
+
+FULL = """
+import asyncio, os, resource, signal, sys
+from podium import Client, StoreError
+import burstflow
+
+db = sys.argv[1]
+
+
+async def main():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG) instead
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(burstflow.wf, {"n": -1})
+        await asyncio.sleep(0)
+        pad = "x" * 20_000
+        handles = [await c.start(burstflow.wf, {"n": 0, "pad": pad})]  # the first of the turn: committed
+        # The disk fills up (a quota, a full volume): files may grow no further than the largest now.
+        biggest = max(os.path.getsize(p) for p in (db, db + "-wal") if os.path.exists(p))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (biggest + 1, hard))
+        try:
+            for i in range(1, 60):
+                handles.append(await c.start(burstflow.wf, {"n": i, "pad": pad}))
+        except StoreError as exc:
+            print("refused:", exc, file=sys.stderr, flush=True)
+        print(" ".join(h.id for h in handles), c.bursts.logged, flush=True)
+        if sys.argv[2] == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)  # before the loop turns: the burst is only in the log
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+        outputs = [await asyncio.wait_for(h.result(), 60) for h in handles]
+        assert outputs == [2 * i for i in range(len(handles))], outputs
+        print("ok", flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("then", ["kill", "go on"])
+async def test_a_start_log_that_cannot_be_written_mid_burst_loses_no_acknowledged_start(
+    tmp_path: Path, flow: Workflow, then: str
+) -> None:
+    db = tmp_path / "p.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", FULL, str(db), then], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    ids, logged = proc.stdout.splitlines()[0].rsplit(" ", 1)
+    assert int(logged) >= 2, proc.stderr  # some went through the log before it could not be written
+    if then == "kill":
+        assert proc.returncode == -9, proc.stderr
+    else:
+        assert proc.returncode == 0 and proc.stdout.splitlines()[-1] == "ok", proc.stderr
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        for rid in ids.split():
+            assert await asyncio.wait_for(c.result(rid), 60) is not None  # every start acknowledged is there
+        _checked, problem = await c.verify_audit()
+        assert problem is None
