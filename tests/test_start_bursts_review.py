@@ -189,3 +189,37 @@ async def test_a_start_log_that_cannot_be_written_mid_burst_loses_no_acknowledge
             assert await asyncio.wait_for(c.result(rid), 60) is not None  # every start acknowledged is there
         _checked, problem = await c.verify_audit()
         assert problem is None
+
+
+SMALL = '''
+import asyncio, resource, sys
+from podium import Client
+
+resource.setrlimit(resource.RLIMIT_AS, (1536 << 20, resource.RLIM_INFINITY))  # 1.5 GiB of memory
+
+
+async def main():
+    async with Client(sys.argv[1]) as c:
+        print(len(await c.list()), flush=True)
+
+asyncio.run(main())
+'''
+
+
+async def test_attack_a_huge_file_in_the_folder_does_not_stop_an_engine_opening_the_store(
+    tmp_path: Path, flow: Workflow
+) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+    folder = _folder(db)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    with open(folder / "x.log", "wb") as fh:
+        fh.truncate(4 << 30)  # 4 GiB of one line, sparse: no disk taken, and reading it whole needs the memory
+    proc = subprocess.run(
+        [sys.executable, "-c", SMALL, f"sqlite:///{db}"], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["1"]
+    assert (folder / "refused" / "x.log").exists()

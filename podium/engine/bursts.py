@@ -98,6 +98,8 @@ class Bursts:
             log.warning("the start log in %s cannot be written (%s); starts are committed one by one", start_log.folder, exc)
             self._off = True  # the starts it holds are still committed from it, its files deleted then
             return False
+        except ValueError:  # a start too large for a line: committed on its own
+            return False
         self.pending.append((wf, run, first, anchor, admitted))
         self.logged += 1
         if self._task is None:

@@ -27,6 +27,7 @@ import os
 import stat
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from .._auditkey import AuditKeys
 from ..records import AuditEntry, Event, EventType, RunRecord, RunStatus
@@ -40,6 +41,13 @@ _RUN_FIELDS = (
 """A run's fields in a start record of :data:`FORMAT` (a release that adds one writes a new format)."""
 
 NewRun = tuple[RunRecord, list[Event], AuditEntry | None]
+
+MAX_LINE = 64 << 20
+"""The longest line of a start log: a start whose line would be longer is committed on its own
+instead, so a longer line (one huge file) is nobody's start: it is refused, and the rest of its file
+not read (a replaying engine reads a log line by line, never more than this at once)."""
+MAX_REFUSALS = 1000
+"""Refused lines named one by one in a replay's report (the others counted)."""
 
 
 def encode(run: RunRecord, first: Event, anchor: AuditEntry | None) -> str:
@@ -134,6 +142,8 @@ class StartLog:
         fd = self._fd if self._fd is not None else self._open()
         text = encode(run, first, anchor)
         line = f"{self.keys.mac(f'{self.keys.store}|{text}')}\t{text}\n".encode()
+        if len(line) > MAX_LINE:
+            raise ValueError(f"a start of {len(line)} bytes, longer than a start log's line ({MAX_LINE})")
         written = os.write(fd, line)
         if written != len(line):  # the disk full, or a file size limit reached, mid-line: not written
             with contextlib.suppress(OSError):
@@ -223,32 +233,46 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
             os.close(fd)
             continue
         with os.fdopen(os.dup(fd), "rb") as fh:
-            raw = fh.read()
-        runs, bad = _read(raw, keys, name)
+            runs, bad = _read(fh, keys, name)
         yield path, runs, bad, fd
 
 
-def _read(raw: bytes, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str]]:
+def _read(fh: BinaryIO, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str]]:
     runs: list[NewRun] = []
     bad: list[str] = []
-    lines = raw.split(b"\n")
-    if lines and lines[-1]:  # a last line cut short: its write never returned, nothing was acknowledged
-        bad.append(f"{name}:{len(lines)}: cut short (written when the machine stopped), skipped")
-    for n, line in enumerate(lines[:-1], 1):
+    refused = 0
+
+    def refuse(why: str) -> None:
+        nonlocal refused
+        refused += 1
+        if len(bad) < MAX_REFUSALS:
+            bad.append(why)
+
+    n = 0
+    while line := fh.readline(MAX_LINE + 1):
+        n += 1
+        if not line.endswith(b"\n"):
+            if len(line) > MAX_LINE:
+                refuse(f"{name}:{n}: longer than {MAX_LINE} bytes (no start is), refused; the rest of the file is not read")
+            else:  # a last line cut short: its write never returned, nothing was acknowledged
+                refuse(f"{name}:{n}: cut short (written when the machine stopped), skipped")
+            break
         if not line.strip():
             continue
-        mac, tab, body = line.decode("utf-8", errors="replace").partition("\t")
+        mac, tab, body = line[:-1].decode("utf-8", errors="replace").partition("\t")
         signed = keys.verify_mac(f"{keys.store}|{body}", mac) if tab else False
         if signed is None:
-            bad.append(f"{name}:{n}: signed with an audit key this engine does not hold ({mac.partition(':')[0]}), refused")
+            refuse(f"{name}:{n}: signed with an audit key this engine does not hold ({mac.partition(':')[0][:40]}), refused")
             continue
         if not signed:
-            bad.append(f"{name}:{n}: not signed with this store's audit key, refused")
+            refuse(f"{name}:{n}: not signed with this store's audit key, refused")
             continue
         try:
             runs.append(decode(body))
         except ValueError as exc:
-            bad.append(f"{name}:{n}: {exc}")
+            refuse(f"{name}:{n}: {exc}")
+    if refused > len(bad):
+        bad.append(f"{name}: {refused - len(bad)} more line(s) refused")
     return runs, bad
 
 
