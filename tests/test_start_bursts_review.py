@@ -223,3 +223,35 @@ async def test_attack_a_huge_file_in_the_folder_does_not_stop_an_engine_opening_
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["1"]
     assert (folder / "refused" / "x.log").exists()
+
+
+async def test_an_engine_without_the_audit_key_leaves_a_dead_engines_log_for_one_with_it(
+    tmp_path: Path, flow: Workflow
+) -> None:
+    db, mine, other = tmp_path / "p.db", tmp_path / "keys" / "audit.key", tmp_path / "elsewhere" / "audit.key"
+    async with Client(f"sqlite:///{db}", audit_key=mine) as c:
+        await c.run(flow, {"n": 1})
+        path = _genuine_log(db, c.store, "kept-1")
+    # Opened by a process that does not hold this store's key (another user, a container without it).
+    async with Client(f"sqlite:///{db}", audit_key=other) as c:
+        with pytest.raises(podium.NotFound):
+            await c.get("kept-1")
+    assert path.exists()  # left where an engine that holds the key finds it, not set aside
+    async with Client(f"sqlite:///{db}", audit_key=mine, workflows=[flow]) as c:
+        assert await c.result("kept-1") == 6
+    assert not path.exists()
+
+
+async def test_attack_a_refused_folder_that_is_a_symlink_is_not_followed(tmp_path: Path, flow: Workflow) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+    folder, elsewhere = _folder(db), tmp_path / "elsewhere"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    elsewhere.mkdir()
+    os.symlink(elsewhere, folder / "refused")  # refused logs would land where the attacker reads them
+    (folder / "x.log").write_text("forged\n")
+    async with Client(f"sqlite:///{db}") as c:
+        assert await c.bursts.recover() == 0
+    assert os.listdir(elsewhere) == []
+    assert (folder / "x.log.refused").exists()

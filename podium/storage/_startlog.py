@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import logging
 import marshal
 import os
 import stat
@@ -31,6 +32,8 @@ from typing import BinaryIO
 
 from .._auditkey import AuditKeys
 from ..records import AuditEntry, Event, EventType, RunRecord, RunStatus
+
+log = logging.getLogger("podium.storage")
 
 FORMAT = 1
 _RUN_FIELDS = (
@@ -233,14 +236,29 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
             os.close(fd)
             continue
         with os.fdopen(os.dup(fd), "rb") as fh:
-            runs, bad = _read(fh, keys, name)
+            runs, bad, foreign = _read(fh, keys, name)
+        if foreign:  # no line this engine can check: left for an engine that holds the key
+            os.close(fd)
+            if path not in _left:
+                _left.add(path)
+                log.warning(
+                    "start log %s: %d line(s) signed with an audit key this engine does not hold; the file is left "
+                    "for an engine that holds the store's key (set PODIUM_AUDIT_KEY or Client(audit_key=...))",
+                    path, foreign,
+                )  # fmt: skip
+            continue
         yield path, runs, bad, fd
 
 
-def _read(fh: BinaryIO, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str]]:
+_left: set[str] = set()  # the logs left for an engine holding another key (warned of once)
+
+
+def _read(fh: BinaryIO, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str], int]:
+    """The runs of a log, its lines refused (with why), and, when every line is signed with a key not
+    held here (the log of an engine with another key), how many."""
     runs: list[NewRun] = []
     bad: list[str] = []
-    refused = 0
+    refused = foreign = 0
 
     def refuse(why: str) -> None:
         nonlocal refused
@@ -262,6 +280,7 @@ def _read(fh: BinaryIO, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[
         mac, tab, body = line[:-1].decode("utf-8", errors="replace").partition("\t")
         signed = keys.verify_mac(f"{keys.store}|{body}", mac) if tab else False
         if signed is None:
+            foreign += 1
             refuse(f"{name}:{n}: signed with an audit key this engine does not hold ({mac.partition(':')[0][:40]}), refused")
             continue
         if not signed:
@@ -273,7 +292,7 @@ def _read(fh: BinaryIO, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[
             refuse(f"{name}:{n}: {exc}")
     if refused > len(bad):
         bad.append(f"{name}: {refused - len(bad)} more line(s) refused")
-    return runs, bad
+    return runs, bad, foreign if not runs and refused == foreign else 0
 
 
 class StartLogs:
