@@ -255,3 +255,46 @@ async def test_attack_a_refused_folder_that_is_a_symlink_is_not_followed(tmp_pat
         assert await c.bursts.recover() == 0
     assert os.listdir(elsewhere) == []
     assert (folder / "x.log.refused").exists()
+
+
+FORKED = '''
+import asyncio, os, signal, sys, time
+from podium import Client
+import burstflow
+
+
+async def main():
+    async with Client(sys.argv[1]) as c:
+        await c.run(burstflow.wf, {"n": -1})
+        await asyncio.sleep(0)
+        handles = [await c.start(burstflow.wf, {"n": i}) for i in range(20)]
+        child = os.fork()  # a step's worker process (multiprocessing forks), outliving the engine
+        if child == 0:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            time.sleep(120)
+            os._exit(0)
+        print(child, " ".join(h.id for h in handles), flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # before the loop turns: the burst is only in the log
+
+asyncio.run(main())
+'''
+
+
+async def test_a_forked_child_does_not_keep_a_dead_engines_log_from_being_replayed(
+    tmp_path: Path, flow: Workflow
+) -> None:
+    db = tmp_path / "p.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", FORKED, str(db)], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == -9, proc.stderr
+    child, *ids = proc.stdout.split()
+    try:
+        async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+            outputs = [await asyncio.wait_for(c.result(rid), 60) for rid in ids]
+            assert outputs == [2 * i for i in range(20)]
+    finally:
+        os.kill(int(child), 9)

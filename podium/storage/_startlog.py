@@ -109,6 +109,23 @@ def decode(text: str) -> NewRun:
     return run, [Event(run_id=run.id, seq=1, type=etype, ts=ets, data=edata)], anchor
 
 
+_held: set[int] = set()
+"""The descriptors of this process's own start logs (each holding its file's lock)."""
+
+
+def _forked() -> None:
+    """In a child of :func:`os.fork` (a step's ``multiprocessing`` worker): close the copies of the
+    parent's start log descriptors, so that its locks go with the parent (a copy shares the lock:
+    a child that outlives a parent killed would keep its log from being replayed)."""
+    for fd in _held:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class StartLog:
     """One engine's start log (see the module's doc): :meth:`add` a start, :meth:`cut` before the
     starts added so far are committed, :meth:`done` with a cut once they are."""
@@ -121,6 +138,7 @@ class StartLog:
         self._fd: int | None = None  # the file being added to
         self._added = 0
         self._size = 0  # bytes in the file being added to (this engine its only writer)
+        self._pid = os.getpid()  # a forked child (its descriptors closed: _forked) adds nothing
 
     def _open(self) -> int:
         os.makedirs(self.folder, mode=0o700, exist_ok=True)
@@ -135,6 +153,7 @@ class StartLog:
             os.close(fd)
             raise
         self._fd, self._size = fd, 0
+        _held.add(fd)
         return fd
 
     def _path(self) -> str:
@@ -142,6 +161,8 @@ class StartLog:
 
     def add(self, run: RunRecord, first: Event, anchor: AuditEntry | None) -> None:
         """Write one start (durable against a crash of this process once this returns)."""
+        if os.getpid() != self._pid:
+            raise OSError(f"start log {self.folder}: this process is a fork of the engine that keeps it")
         fd = self._fd if self._fd is not None else self._open()
         text = encode(run, first, anchor)
         line = f"{self.keys.mac(f'{self.keys.store}|{text}')}\t{text}\n".encode()
@@ -159,7 +180,7 @@ class StartLog:
         """The file of the starts added so far (its descriptor and path; None if none): later starts
         go to a new file. Hand it to :meth:`done` once its runs are committed."""
         fd = self._fd
-        if fd is None or not self._added:
+        if fd is None or not self._added or os.getpid() != self._pid:
             return None
         self._fd, self._added = None, 0
         return fd, self._path()
@@ -167,18 +188,25 @@ class StartLog:
     def done(self, cut: tuple[int, str]) -> None:
         """The runs of ``cut`` are committed: its file goes."""
         fd, path = cut
+        if fd not in _held:  # this process is a child of the engine's (forked): the file is the parent's
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+        _held.discard(fd)
         os.close(fd)
 
     def release(self, cut: tuple[int, str]) -> None:
         """Leave ``cut``'s file for the next engine that opens the store (its runs were not committed)."""
-        os.close(cut[0])  # the lock goes with it
+        if cut[0] in _held:  # (not in a forked child: closed there already)
+            _held.discard(cut[0])
+            os.close(cut[0])  # the lock goes with it
 
     def close(self) -> None:
         """Stop adding (an empty file goes; one with starts stays for the next engine)."""
         cut = self.cut()
-        if cut is not None:
+        if os.getpid() != self._pid:  # a forked child: the files are the parent's
+            self._fd = None
+        elif cut is not None:
             self.release(cut)
         elif self._fd is not None:
             self.done((self._fd, self._path()))
