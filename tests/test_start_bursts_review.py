@@ -298,3 +298,17 @@ async def test_a_forked_child_does_not_keep_a_dead_engines_log_from_being_replay
             assert outputs == [2 * i for i in range(20)]
     finally:
         os.kill(int(child), 9)
+
+
+async def test_an_engine_at_power_durability_replays_a_crash_safe_engines_log(
+    tmp_path: Path, flow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+        path = _genuine_log(db, c.store, "switched-1")  # its engine died at durability "crash"
+    monkeypatch.setenv("PODIUM_DURABILITY", "power")  # restarted power-loss safe: it writes no start log
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        assert c.store.start_log("me") is None  # type: ignore[attr-defined]
+        assert await c.result("switched-1") == 6  # yet it creates the runs a stopped engine's log names
+    assert not path.exists()

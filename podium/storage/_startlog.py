@@ -332,12 +332,14 @@ class StartLogs:
     audit_keys: AuditKeys
 
     def start_log_folder(self) -> str | None:
-        if self.durability != "crash" or self.path == ":memory:" or self.path.startswith("file:"):
+        """Where this store's start logs are (read at any durability: an engine restarted power-loss
+        safe still replays the logs of crash-safe engines that stopped)."""
+        if self.path == ":memory:" or self.path.startswith("file:"):
             return None
         if self.audit_keys.path is None:  # a key held in memory: no other engine could check the lines
             return None
         return os.path.realpath(self.path) + "-starts"
 
     def start_log(self, owner: str) -> StartLog | None:
-        folder = self.start_log_folder()
+        folder = self.start_log_folder() if self.durability == "crash" else None
         return None if folder is None else StartLog(folder, owner, self.audit_keys)
