@@ -312,3 +312,16 @@ async def test_an_engine_at_power_durability_replays_a_crash_safe_engines_log(
         assert c.store.start_log("me") is None  # type: ignore[attr-defined]
         assert await c.result("switched-1") == 6  # yet it creates the runs a stopped engine's log names
     assert not path.exists()
+
+
+async def test_attack_a_start_log_folder_others_may_write_is_not_written(tmp_path: Path, flow: Workflow) -> None:
+    db = tmp_path / "p.db"
+    folder = _folder(db)
+    folder.mkdir()
+    os.chmod(folder, 0o777)  # made beforehand by someone else, or loosened: they could delete acknowledged starts
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        await c.run(flow, {"n": 0})
+        handles = [await c.start(flow, {"n": i}) for i in range(10)]
+        assert c.bursts.logged == 0  # each start committed before it returned instead
+        assert os.listdir(folder) == []
+        assert [await h.result() for h in handles] == [2 * i for i in range(10)]

@@ -142,6 +142,13 @@ class StartLog:
 
     def _open(self) -> int:
         os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        st = os.lstat(self.folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise OSError(
+                f"start log folder {self.folder} is not a directory of this user's that only it may write "
+                f"({stat.filemode(st.st_mode)}, owner uid {st.st_uid}): anyone who may could delete the starts "
+                "acknowledged in it; 'chmod 700' it, or remove it (this engine creates it)"
+            )  # fmt: skip
         self._n += 1
         path = self._path()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
@@ -260,7 +267,11 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
             os.close(fd)
             continue
         st = os.fstat(fd)
-        if st.st_nlink == 0 or not stat.S_ISREG(st.st_mode):  # replayed and deleted by another engine meanwhile
+        try:  # replayed, deleted or set aside by another engine meanwhile: its path names another file, or none
+            moved = st.st_nlink == 0 or not stat.S_ISREG(st.st_mode) or os.lstat(path).st_ino != st.st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
             os.close(fd)
             continue
         with os.fdopen(os.dup(fd), "rb") as fh:
