@@ -226,7 +226,8 @@ async def test_the_log_of_a_live_engine_is_left_alone(tmp_path: Path, flow: Work
             await c.get("held-1")
         log.close()  # it stops without committing: the file stays, unlocked
         assert await c.bursts.recover() == 1
-        assert (await c.get("held-1")).owner == "gone:1"  # as its engine started it
+        held = await c.get("held-1")  # as its engine started it, then handed back: no engine drives it
+        assert (held.status, held.owner, held.lease_expires_at) == (RunStatus.RUNNING, None, None)
 
 
 async def test_a_start_already_committed_is_not_created_twice(tmp_path: Path, flow: Workflow) -> None:

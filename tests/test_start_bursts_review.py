@@ -325,3 +325,35 @@ async def test_attack_a_start_log_folder_others_may_write_is_not_written(tmp_pat
         assert c.bursts.logged == 0  # each start committed before it returned instead
         assert os.listdir(folder) == []
         assert [await h.result() for h in handles] == [2 * i for i in range(10)]
+
+
+async def test_a_burst_that_cannot_be_committed_when_its_engine_closes_is_created_by_the_next(
+    tmp_path: Path, flow: Workflow
+) -> None:
+    import sqlite3
+
+    db = tmp_path / "p.db"
+    c = Client(f"sqlite:///{db}", workflows=[flow])
+    await c.open()
+    await c.run(flow, {"n": 0})
+    c.store.db.execute("PRAGMA busy_timeout=50")  # type: ignore[attr-defined]
+    other = sqlite3.connect(db, isolation_level=None)
+    try:
+        first = await c.start(flow, {"n": 1})
+        other.execute("BEGIN IMMEDIATE")  # another process's long write transaction
+        handles = [first] + [await c.start(flow, {"n": i}) for i in range(2, 12)]
+        try:
+            await c.close()
+        except podium.StoreError:
+            pass  # said so: what it could not commit stays in its start log
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert any(_folder(db).glob("*.log"))  # left for the next engine
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        for h in handles[1:]:
+            assert (await c.get(h.id)).id == h.id  # created from the log
+        outputs = [await asyncio.wait_for(c.result(h.id), 60) for h in handles[1:]]
+        assert outputs == [2 * i for i in range(2, 12)]
+        assert (await c.verify_audit())[1] is None
+    assert not any(_folder(db).glob("*.log"))

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError
-from ..records import AuditEntry, Event, RunRecord
+from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ..storage._base import StartLog
 from ..storage._startlog import NewRun, orphans, set_aside
 
@@ -255,7 +255,10 @@ class Bursts:
             runs = await self._not_gone(path, runs, bad)
             new = 0
             for i in range(0, len(runs), BATCH):
-                new += sum(await client.store.create_runs(runs[i : i + BATCH]))
+                part = runs[i : i + BATCH]
+                made = await client.store.create_runs(part)
+                new += sum(made)
+                await self._release([run for (run, _, _), m in zip(part, made, strict=True) if m])
             if runs:
                 await client.governance.record("startlog.replay", path, actor="engine", runs=len(runs), created=new)
                 log.warning("start log %s of an engine that stopped: %d run(s) created, to be resumed", path, new)
@@ -272,6 +275,17 @@ class Bursts:
         finally:
             if fd is not None:
                 os.close(fd)
+
+    async def _release(self, runs: list[RunRecord]) -> None:
+        """Hand the runs just created from a log back at once: no engine ever drove them (their engine
+        is gone, dead or closed, or it would hold its log's lock), and one that closed in a process
+        still alive, or on another host, would keep them leased until the lease ran out."""
+        owners: dict[str, list[str]] = {}
+        for run in runs:
+            if run.owner is not None and run.status is RunStatus.RUNNING:
+                owners.setdefault(run.owner, []).append(run.id)
+        for owner, ids in owners.items():
+            await self.client.store.release_runs(owner, ids)
 
     async def _not_gone(self, path: str, runs: list[NewRun], bad: list[str]) -> list[NewRun]:
         store = self.client.store
