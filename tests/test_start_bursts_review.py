@@ -327,13 +327,14 @@ async def test_attack_a_start_log_folder_others_may_write_is_not_written(tmp_pat
         assert [await h.result() for h in handles] == [2 * i for i in range(10)]
 
 
+@pytest.mark.parametrize("slots", [1000, 3])
 async def test_a_burst_that_cannot_be_committed_when_its_engine_closes_is_created_by_the_next(
-    tmp_path: Path, flow: Workflow
+    tmp_path: Path, flow: Workflow, slots: int
 ) -> None:
     import sqlite3
 
     db = tmp_path / "p.db"
-    c = Client(f"sqlite:///{db}", workflows=[flow])
+    c = Client(f"sqlite:///{db}", workflows=[flow], max_concurrent_runs=slots)  # 3: most starts queued (pending)
     await c.open()
     await c.run(flow, {"n": 0})
     c.store.db.execute("PRAGMA busy_timeout=50")  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import StoreError
-from ..records import AuditEntry, Event, RunRecord, RunStatus
+from ..records import AuditEntry, Event, RunRecord
 from ..storage._base import StartLog
 from ..storage._startlog import NewRun, orphans, set_aside
 
@@ -282,7 +282,7 @@ class Bursts:
         still alive, or on another host, would keep them leased until the lease ran out."""
         owners: dict[str, list[str]] = {}
         for run in runs:
-            if run.owner is not None and run.status is RunStatus.RUNNING:
+            if run.owner is not None:  # running or queued (pending): both leased to their engine
                 owners.setdefault(run.owner, []).append(run.id)
         for owner, ids in owners.items():
             await self.client.store.release_runs(owner, ids)
