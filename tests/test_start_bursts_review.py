@@ -355,3 +355,15 @@ async def test_a_burst_that_cannot_be_committed_when_its_engine_closes_is_create
         assert outputs == [2 * i for i in range(2, 12)]
         assert (await c.verify_audit())[1] is None
     assert not any(_folder(db).glob("*.log"))
+
+
+async def test_a_keyed_start_of_a_run_id_still_in_a_burst_is_idempotent(tmp_path: Path, flow: Workflow) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        await c.run(flow, {"n": 0})
+        await c.start(flow, {"n": 1})  # the first of the turn: committed
+        logged = await c.start(flow, {"n": 2})  # acknowledged through the start log
+        assert c.bursts.logged == 1
+        again = await c.start(flow, {"n": 99}, run_id=logged.id)  # the same run id, in the same turn
+        assert not again.created  # it exists: nothing new starts
+        assert await logged.result() == 4  # the start acknowledged first is the run, with its input
