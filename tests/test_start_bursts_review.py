@@ -367,3 +367,18 @@ async def test_a_keyed_start_of_a_run_id_still_in_a_burst_is_idempotent(tmp_path
         again = await c.start(flow, {"n": 99}, run_id=logged.id)  # the same run id, in the same turn
         assert not again.created  # it exists: nothing new starts
         assert await logged.result() == 4  # the start acknowledged first is the run, with its input
+
+
+async def test_attack_a_file_set_aside_does_not_replace_one_set_aside_before(tmp_path: Path, flow: Workflow) -> None:
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+    folder = _folder(db)
+    (folder / "refused").mkdir(mode=0o700, parents=True)
+    (folder / "refused" / "gone:1-1.log").write_text("kept for a person to read\n")
+    os.symlink("/dev/null", folder / "gone:1-1.log")  # the same name again: would overwrite what was kept
+    async with Client(f"sqlite:///{db}") as c:
+        assert await c.bursts.recover() == 0
+    assert (folder / "refused" / "gone:1-1.log").read_text() == "kept for a person to read\n"
+    assert not os.path.lexists(folder / "gone:1-1.log")
+    assert len(os.listdir(folder / "refused")) == 2

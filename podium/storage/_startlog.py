@@ -232,7 +232,11 @@ def set_aside(path: str) -> str:
     target = os.path.join(folder, os.path.basename(path))
     if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
         target = f"{path}.refused"
-    os.replace(path, target)
+    base, n = target, 1
+    while os.path.lexists(target):  # one set aside before under the same name is kept too
+        n += 1
+        target = f"{base}.{n}"
+    os.rename(path, target)
     return target
 
 
