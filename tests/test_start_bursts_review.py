@@ -382,3 +382,49 @@ async def test_attack_a_file_set_aside_does_not_replace_one_set_aside_before(tmp
     assert (folder / "refused" / "gone:1-1.log").read_text() == "kept for a person to read\n"
     assert not os.path.lexists(folder / "gone:1-1.log")
     assert len(os.listdir(folder / "refused")) == 2
+
+
+MIDFLUSH = '''
+import asyncio, os, signal, sys
+from podium import Client
+import burstflow
+
+
+async def main():
+    async with Client(sys.argv[1]) as c:
+        await c.run(burstflow.wf, {"n": -1})
+        await asyncio.sleep(0)
+        handles = [await c.start(burstflow.wf, {"n": i}) for i in range(1200)]
+        print(" ".join(h.id for h in handles), flush=True)
+        # Killed in the middle of the flush: its first 500 committed, the other 699 not yet.
+        c.subscribe(lambda ev: os.kill(os.getpid(), signal.SIGKILL) if ev.run_id == handles[1].id else None)
+        await asyncio.sleep(30)
+
+asyncio.run(main())
+'''
+
+
+async def test_kill_9_in_the_middle_of_a_burst_s_commit_creates_each_run_once(tmp_path: Path, flow: Workflow) -> None:
+    import sqlite3
+
+    db = tmp_path / "p.db"
+    proc = subprocess.run(
+        [sys.executable, "-c", MIDFLUSH, str(db)], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == -9, proc.stderr
+    ids = proc.stdout.split()
+    conn = sqlite3.connect(db)
+    stored = conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    conn.close()
+    assert 1 < stored < 1201  # some of the burst committed, not all
+    async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
+        assert [(await c.get(rid)).id for rid in ids] == ids
+        assert (await c.verify_audit())[1] is None
+    conn = sqlite3.connect(db)
+    try:
+        starts = conn.execute("SELECT target, COUNT(*) FROM audit WHERE action='run.start' GROUP BY target").fetchall()
+    finally:
+        conn.close()
+    counts = dict(starts)
+    assert all(counts.get(rid) == 1 for rid in ids)  # one run.start each, none twice
