@@ -71,6 +71,7 @@ class Bursts:
         self.client = client
         self._log: StartLog | None = None
         self._made = False  # whether _log was asked of the store (None then: it keeps none)
+        self._off = False  # the log could not be written: no start goes to it any more (kept for those it holds)
         self._turn: asyncio.Handle | None = None  # set while a start was made in this turn
         self.pending: list[_Start] = []
         self._cuts: list[tuple[int, str]] = []  # log files whose starts are not all committed
@@ -89,13 +90,15 @@ class Bursts:
         if self._turn is None:  # the first of its turn: committed on its own (then :meth:`committed`)
             return False
         start_log = self._start_log()
-        if start_log is None or self._failed is not None:  # the store failing: its caller hears of it
+        if start_log is None or self._off or self._failed is not None:  # the store failing: its caller hears of it
             return False
         try:
             start_log.add(run, first, anchor)
         except OSError as exc:  # no folder, no space: each start committed on its own, as without a log
             log.warning("the start log in %s cannot be written (%s); starts are committed one by one", start_log.folder, exc)
-            self._log = None
+            self._off = True  # the starts it holds are still committed from it, its files deleted then
+            return False
+        except ValueError:  # a start too large for a line: committed on its own
             return False
         self.pending.append((wf, run, first, anchor, admitted))
         self.logged += 1
@@ -242,14 +245,20 @@ class Bursts:
                 await client.events.notify_work()
         return created
 
-    async def _replay(self, path: str, runs: list[NewRun], bad: list[str], fd: int) -> int:
+    async def _replay(self, path: str, runs: list[NewRun], bad: list[str], fd: int | None) -> int:
         """Create the runs of one stopped engine's log (the file is locked here), audit what was
-        refused, then delete it, or set it aside in ``refused/`` if a line was refused."""
+        refused, then delete it, or set it aside in ``refused/`` if a line was refused. A run not in
+        the store whose id the audit log already names was started once and is gone (ended, then
+        pruned or erased): an old line put back; it is refused, not created again."""
         client = self.client
         try:
+            runs = await self._not_gone(path, runs, bad)
             new = 0
             for i in range(0, len(runs), BATCH):
-                new += sum(await client.store.create_runs(runs[i : i + BATCH]))
+                part = runs[i : i + BATCH]
+                made = await client.store.create_runs(part)
+                new += sum(made)
+                await self._release([run for (run, _, _), m in zip(part, made, strict=True) if m])
             if runs:
                 await client.governance.record("startlog.replay", path, actor="engine", runs=len(runs), created=new)
                 log.warning("start log %s of an engine that stopped: %d run(s) created, to be resumed", path, new)
@@ -264,5 +273,30 @@ class Bursts:
             log.error("replaying the start log %s failed: %s; it is tried again later", path, exc)
             return 0
         finally:
-            if fd >= 0:
+            if fd is not None:
                 os.close(fd)
+
+    async def _release(self, runs: list[RunRecord]) -> None:
+        """Hand the runs just created from a log back at once: no engine ever drove them (their engine
+        is gone, dead or closed, or it would hold its log's lock), and one that closed in a process
+        still alive, or on another host, would keep them leased until the lease ran out."""
+        owners: dict[str, list[str]] = {}
+        for run in runs:
+            if run.owner is not None:  # running or queued (pending): both leased to their engine
+                owners.setdefault(run.owner, []).append(run.id)
+        for owner, ids in owners.items():
+            await self.client.store.release_runs(owner, ids)
+
+    async def _not_gone(self, path: str, runs: list[NewRun], bad: list[str]) -> list[NewRun]:
+        store = self.client.store
+        kept: list[NewRun] = []
+        for item in runs:
+            rid = item[0].id
+            if await store.get_run(rid) is None and await store.audit_for(rid):
+                bad.append(
+                    f"{os.path.basename(path)}: run {rid} was started before and is gone (ended, then pruned or "
+                    "erased): an old line, not created again, refused"
+                )  # fmt: skip
+            else:
+                kept.append(item)
+        return kept

@@ -20,19 +20,22 @@ lines 0600); a live engine holds an exclusive ``flock`` on each of its files.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
+import logging
 import marshal
 import os
 import stat
 from base64 import b64decode, b64encode
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from .._auditkey import AuditKeys
 from ..records import AuditEntry, Event, EventType, RunRecord, RunStatus
 
+log = logging.getLogger("podium.storage")
+
 FORMAT = 1
-MAX_BYTES = 1 << 30
-"""A start log larger than this (over a million starts, none committed) is refused unread, and kept."""
 _RUN_FIELDS = (
     "id", "workflow", "version", "status", "input", "output", "error", "created_at", "started_at", "finished_at",
     "parent_run_id", "parent_step", "forked_from", "fork_step", "workflow_ref", "owner", "lease_expires_at",
@@ -41,6 +44,13 @@ _RUN_FIELDS = (
 """A run's fields in a start record of :data:`FORMAT` (a release that adds one writes a new format)."""
 
 NewRun = tuple[RunRecord, list[Event], AuditEntry | None]
+
+MAX_LINE = 64 << 20
+"""The longest line of a start log: a start whose line would be longer is committed on its own
+instead, so a longer line (one huge file) is nobody's start: it is refused, and the rest of its file
+not read (a replaying engine reads a log line by line, never more than this at once)."""
+MAX_REFUSALS = 1000
+"""Refused lines named one by one in a replay's report (the others counted)."""
 
 
 def encode(run: RunRecord, first: Event, anchor: AuditEntry | None) -> str:
@@ -99,6 +109,23 @@ def decode(text: str) -> NewRun:
     return run, [Event(run_id=run.id, seq=1, type=etype, ts=ets, data=edata)], anchor
 
 
+_held: set[int] = set()
+"""The descriptors of this process's own start logs (each holding its file's lock)."""
+
+
+def _forked() -> None:
+    """In a child of :func:`os.fork` (a step's ``multiprocessing`` worker): close the copies of the
+    parent's start log descriptors, so that its locks go with the parent (a copy shares the lock:
+    a child that outlives a parent killed would keep its log from being replayed)."""
+    for fd in _held:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class StartLog:
     """One engine's start log (see the module's doc): :meth:`add` a start, :meth:`cut` before the
     starts added so far are committed, :meth:`done` with a cut once they are."""
@@ -110,14 +137,30 @@ class StartLog:
         self._n = 0
         self._fd: int | None = None  # the file being added to
         self._added = 0
+        self._size = 0  # bytes in the file being added to (this engine its only writer)
+        self._pid = os.getpid()  # a forked child (its descriptors closed: _forked) adds nothing
 
     def _open(self) -> int:
         os.makedirs(self.folder, mode=0o700, exist_ok=True)
+        st = os.lstat(self.folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o022:
+            raise OSError(
+                f"start log folder {self.folder} is not a directory of this user's that only it may write "
+                f"({stat.filemode(st.st_mode)}, owner uid {st.st_uid}): anyone who may could delete the starts "
+                "acknowledged in it; 'chmod 700' it, or remove it (this engine creates it)"
+            )  # fmt: skip
         self._n += 1
         path = self._path()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        self._fd = fd
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else should hold it
+            if os.fstat(fd).st_nlink == 0:  # taken for an empty dead log, and deleted, before the lock
+                raise OSError(f"start log {path} was deleted as it was created")
+        except OSError:
+            os.close(fd)
+            raise
+        self._fd, self._size = fd, 0
+        _held.add(fd)
         return fd
 
     def _path(self) -> str:
@@ -125,17 +168,26 @@ class StartLog:
 
     def add(self, run: RunRecord, first: Event, anchor: AuditEntry | None) -> None:
         """Write one start (durable against a crash of this process once this returns)."""
+        if os.getpid() != self._pid:
+            raise OSError(f"start log {self.folder}: this process is a fork of the engine that keeps it")
         fd = self._fd if self._fd is not None else self._open()
         text = encode(run, first, anchor)
         line = f"{self.keys.mac(f'{self.keys.store}|{text}')}\t{text}\n".encode()
-        os.write(fd, line)
+        if len(line) > MAX_LINE:
+            raise ValueError(f"a start of {len(line)} bytes, longer than a start log's line ({MAX_LINE})")
+        written = os.write(fd, line)
+        if written != len(line):  # the disk full, or a file size limit reached, mid-line: not written
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)  # the lines before it stay whole, the last one complete
+            raise OSError(errno.ENOSPC, f"start log {self._path()}: {written} of {len(line)} bytes of a line written")
+        self._size += written
         self._added += 1
 
     def cut(self) -> tuple[int, str] | None:
         """The file of the starts added so far (its descriptor and path; None if none): later starts
         go to a new file. Hand it to :meth:`done` once its runs are committed."""
         fd = self._fd
-        if fd is None or not self._added:
+        if fd is None or not self._added or os.getpid() != self._pid:
             return None
         self._fd, self._added = None, 0
         return fd, self._path()
@@ -143,18 +195,25 @@ class StartLog:
     def done(self, cut: tuple[int, str]) -> None:
         """The runs of ``cut`` are committed: its file goes."""
         fd, path = cut
+        if fd not in _held:  # this process is a child of the engine's (forked): the file is the parent's
+            return
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+        _held.discard(fd)
         os.close(fd)
 
     def release(self, cut: tuple[int, str]) -> None:
         """Leave ``cut``'s file for the next engine that opens the store (its runs were not committed)."""
-        os.close(cut[0])  # the lock goes with it
+        if cut[0] in _held:  # (not in a forked child: closed there already)
+            _held.discard(cut[0])
+            os.close(cut[0])  # the lock goes with it
 
     def close(self) -> None:
         """Stop adding (an empty file goes; one with starts stays for the next engine)."""
         cut = self.cut()
-        if cut is not None:
+        if os.getpid() != self._pid:  # a forked child: the files are the parent's
+            self._fd = None
+        elif cut is not None:
             self.release(cut)
         elif self._fd is not None:
             self.done((self._fd, self._path()))
@@ -163,18 +222,30 @@ class StartLog:
 
 def set_aside(path: str) -> str:
     """Move a replayed log with refused lines to ``refused/`` beside it (0700), for a person to read:
-    nothing in it is trusted, nothing deleted. Returns the new path."""
+    nothing in it is trusted, nothing deleted. Returns the new path. A ``refused`` that is not a
+    directory of this user's (a symlink someone put there) is not followed: the file is renamed
+    where it is, to ``<name>.refused`` (no longer read as a log)."""
     folder = os.path.join(os.path.dirname(path), "refused")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.mkdir(folder, 0o700)
+    st = os.lstat(folder)
     target = os.path.join(folder, os.path.basename(path))
-    os.replace(path, target)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        target = f"{path}.refused"
+    base, n = target, 1
+    while os.path.lexists(target):  # one set aside before under the same name is kept too
+        n += 1
+        target = f"{base}.{n}"
+    os.rename(path, target)
     return target
 
 
-def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], list[str], int]]:
+def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], list[str], int | None]]:
     """The start logs of engines that are gone (no lock held): each as (path, the runs it names, the
     lines refused with why, the file's descriptor, locked). Close the descriptor (after deleting
-    the file once its runs are committed)."""
+    the file once its runs are committed). An entry that is not a regular file (a FIFO, a symlink:
+    opening or reading it could wait or read forever) is neither opened nor read: it comes with no
+    descriptor and one refusal, to be set aside."""
     try:
         names = sorted(os.listdir(folder))
     except FileNotFoundError:
@@ -183,12 +254,16 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
         if not name.endswith(".log"):
             continue
         path = os.path.join(folder, name)
-        try:  # not through a link: an engine writes regular files here, nothing else is read
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            st = os.lstat(path)
         except FileNotFoundError:
             continue
-        except OSError as exc:  # a link, or unreadable: refused, never followed
-            yield path, [], [f"{name}: not a start log an engine wrote ({exc.strerror}), refused"], -1
+        if not stat.S_ISREG(st.st_mode):
+            yield path, [], [f"{name}: not a regular file ({stat.filemode(st.st_mode)}), not read, refused"], None
+            continue
+        try:  # neither following a symlink nor waiting on a FIFO swapped in since
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
             continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -196,40 +271,71 @@ def orphans(folder: str, keys: AuditKeys) -> Iterator[tuple[str, list[NewRun], l
             os.close(fd)
             continue
         st = os.fstat(fd)
-        if st.st_nlink == 0:  # replayed and deleted by another engine meanwhile
+        try:  # replayed, deleted or set aside by another engine meanwhile: its path names another file, or none
+            moved = st.st_nlink == 0 or not stat.S_ISREG(st.st_mode) or os.lstat(path).st_ino != st.st_ino
+        except FileNotFoundError:
+            moved = True
+        if moved:
             os.close(fd)
             continue
-        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_BYTES:
-            yield path, [], [f"{name}: not a start log an engine wrote (not a regular file, or over {MAX_BYTES} bytes), refused"], fd
-            continue
         with os.fdopen(os.dup(fd), "rb") as fh:
-            raw = fh.read(MAX_BYTES + 1)
-        runs, bad = _read(raw, keys, name)
+            runs, bad, foreign = _read(fh, keys, name)
+        if foreign:  # no line this engine can check: left for an engine that holds the key
+            os.close(fd)
+            if path not in _left:
+                _left.add(path)
+                log.warning(
+                    "start log %s: %d line(s) signed with an audit key this engine does not hold; the file is left "
+                    "for an engine that holds the store's key (set PODIUM_AUDIT_KEY or Client(audit_key=...))",
+                    path, foreign,
+                )  # fmt: skip
+            continue
         yield path, runs, bad, fd
 
 
-def _read(raw: bytes, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str]]:
+_left: set[str] = set()  # the logs left for an engine holding another key (warned of once)
+
+
+def _read(fh: BinaryIO, keys: AuditKeys, name: str) -> tuple[list[NewRun], list[str], int]:
+    """The runs of a log, its lines refused (with why), and, when every line is signed with a key not
+    held here (the log of an engine with another key), how many."""
     runs: list[NewRun] = []
     bad: list[str] = []
-    lines = raw.split(b"\n")
-    if lines and lines[-1]:  # a last line cut short: its write never returned, nothing was acknowledged
-        bad.append(f"{name}:{len(lines)}: cut short (written when the machine stopped), skipped")
-    for n, line in enumerate(lines[:-1], 1):
+    refused = foreign = 0
+
+    def refuse(why: str) -> None:
+        nonlocal refused
+        refused += 1
+        if len(bad) < MAX_REFUSALS:
+            bad.append(why)
+
+    n = 0
+    while line := fh.readline(MAX_LINE + 1):
+        n += 1
+        if not line.endswith(b"\n"):
+            if len(line) > MAX_LINE:
+                refuse(f"{name}:{n}: longer than {MAX_LINE} bytes (no start is), refused; the rest of the file is not read")
+            else:  # a last line cut short: its write never returned, nothing was acknowledged
+                refuse(f"{name}:{n}: cut short (written when the machine stopped), skipped")
+            break
         if not line.strip():
             continue
-        mac, tab, body = line.decode("utf-8", errors="replace").partition("\t")
+        mac, tab, body = line[:-1].decode("utf-8", errors="replace").partition("\t")
         signed = keys.verify_mac(f"{keys.store}|{body}", mac) if tab else False
         if signed is None:
-            bad.append(f"{name}:{n}: signed with an audit key this engine does not hold ({mac.partition(':')[0]}), refused")
+            foreign += 1
+            refuse(f"{name}:{n}: signed with an audit key this engine does not hold ({mac.partition(':')[0][:40]}), refused")
             continue
         if not signed:
-            bad.append(f"{name}:{n}: not signed with this store's audit key, refused")
+            refuse(f"{name}:{n}: not signed with this store's audit key, refused")
             continue
         try:
             runs.append(decode(body))
         except ValueError as exc:
-            bad.append(f"{name}:{n}: {exc}")
-    return runs, bad
+            refuse(f"{name}:{n}: {exc}")
+    if refused > len(bad):
+        bad.append(f"{name}: {refused - len(bad)} more line(s) refused")
+    return runs, bad, foreign if not runs and refused == foreign else 0
 
 
 class StartLogs:
@@ -241,12 +347,14 @@ class StartLogs:
     audit_keys: AuditKeys
 
     def start_log_folder(self) -> str | None:
-        if self.durability != "crash" or self.path == ":memory:" or self.path.startswith("file:"):
+        """Where this store's start logs are (read at any durability: an engine restarted power-loss
+        safe still replays the logs of crash-safe engines that stopped)."""
+        if self.path == ":memory:" or self.path.startswith("file:"):
             return None
         if self.audit_keys.path is None:  # a key held in memory: no other engine could check the lines
             return None
         return os.path.realpath(self.path) + "-starts"
 
     def start_log(self, owner: str) -> StartLog | None:
-        folder = self.start_log_folder()
+        folder = self.start_log_folder() if self.durability == "crash" else None
         return None if folder is None else StartLog(folder, owner, self.audit_keys)
