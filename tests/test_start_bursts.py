@@ -15,33 +15,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from burst_helpers import dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
 
 import podium
 from podium import Client, Workflow
 from podium.records import EventType, RunRecord, RunStatus
 from podium.storage._startlog import StartLog, decode, encode
-
-FLOW = '''
-from podium import Workflow
-
-wf = Workflow("burstflow", version="1")
-
-
-@wf.step
-async def double(input: dict) -> int:
-    return input["n"] * 2
-'''
-
-
-@pytest.fixture
-def flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workflow:
-    (tmp_path / "burstflow.py").write_text(FLOW)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("burstflow", None)
-    import burstflow  # type: ignore[import-not-found]
-
-    wf: Workflow = burstflow.wf
-    return wf
 
 
 def _rows(db: Path, sql: str, *args: object) -> list[tuple]:
@@ -53,7 +32,7 @@ def _rows(db: Path, sql: str, *args: object) -> list[tuple]:
 
 
 def _logs(db: Path) -> list[str]:
-    folder = Path(f"{os.path.realpath(db)}-starts")
+    folder = starts_folder(db)
     return sorted(p.name for p in folder.glob("*.log")) if folder.exists() else []
 
 
@@ -138,7 +117,7 @@ asyncio.run(main())
 
 async def test_kill_9_after_a_burst_loses_no_start(tmp_path: Path, flow: Workflow) -> None:
     db = tmp_path / "p.db"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    env = env_with(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, f"sqlite:///{db}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
@@ -165,34 +144,14 @@ async def test_kill_9_after_a_burst_loses_no_start(tmp_path: Path, flow: Workflo
     assert sorted(t for (t,) in anchors if t in ids) == sorted(ids)  # one anchor each, none twice
 
 
-def _dead_log(db: Path, keys: podium.storage.Store, runs: list[RunRecord], *, owner: str = "gone:1") -> Path:
-    """A start log as an engine that stopped leaves it (its lock released)."""
-    log = StartLog(f"{os.path.realpath(db)}-starts", owner, keys.audit_keys)
-    for run in runs:
-        first = podium.records.Event(run_id=run.id, seq=1, type=EventType.RUN_STARTED, ts=run.created_at, data="{}")
-        anchor = podium.records.AuditEntry(ts=run.created_at, actor="local", action="run.start", target=run.id, data="{}")
-        log.add(run, first, anchor)
-    cut = log.cut()
-    assert cut is not None
-    log.release(cut)
-    return Path(cut[1])
-
-
-def _run(rid: str, flow: Workflow) -> RunRecord:
-    return RunRecord(
-        id=rid, workflow=flow.name, version=flow.version, status=RunStatus.RUNNING, input='{"n": 3}', created_at=1.0,
-        owner="gone:1", lease_expires_at=2.0, workflow_ref="burstflow:wf",
-    )  # fmt: skip
-
-
 async def test_attack_a_line_not_signed_with_the_audit_key_is_refused_and_audited(tmp_path: Path, flow: Workflow) -> None:
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-        path = _dead_log(db, c.store, [_run("genuine-1", flow)])
+        path = dead_log(db, c.store, [dead_run("genuine-1")])
     # Someone who can write the folder, not read the key, adds a run of their own.
     with open(path, "a") as fh:
-        forged = encode(_run("forged-1", flow), podium.records.Event(run_id="forged-1", seq=1, type="run_started", ts=1.0),
+        forged = encode(dead_run("forged-1"), podium.records.Event(run_id="forged-1", seq=1, type="run_started", ts=1.0),
                         podium.records.AuditEntry(ts=1.0, actor="admin", action="run.start", target="forged-1"))  # fmt: skip
         fh.write(f"{'0' * 12}:{'0' * 32}\t{forged}\n")
     async with Client(f"sqlite:///{db}") as c:
@@ -202,9 +161,9 @@ async def test_attack_a_line_not_signed_with_the_audit_key_is_refused_and_audite
         refused = [e for e in await c.audit_log(limit=10_000) if e.action == "startlog.refuse"]
         assert len(refused) == 1 and "audit key this engine does not hold (000000000000)" in refused[0].data
         # A line under a key the store holds, but not matching its record, is refused too.
-        path = _dead_log(db, c.store, [_run("genuine-2", flow)], owner="gone:2")
+        path = dead_log(db, c.store, [dead_run("genuine-2")], owner="gone:2")
         mac = path.read_text().split("\t")[0]  # a genuine line's MAC on another run's record
-        body = encode(_run("forged-22", flow), podium.records.Event(run_id="forged-22", seq=1, type="run_started", ts=1.0), None)
+        body = encode(dead_run("forged-22"), podium.records.Event(run_id="forged-22", seq=1, type="run_started", ts=1.0), None)
         path.write_text(f"{mac}\t{body}\n")
         assert await c.bursts.recover() == 0
         refused = [e for e in await c.audit_log(limit=10_000) if e.action == "startlog.refuse"]
@@ -218,8 +177,8 @@ async def test_the_log_of_a_live_engine_is_left_alone(tmp_path: Path, flow: Work
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-        log = StartLog(f"{os.path.realpath(db)}-starts", "alive:1", c.store.audit_keys)
-        run = _run("held-1", flow)
+        log = StartLog(str(starts_folder(db)), "alive:1", c.store.audit_keys)
+        run = dead_run("held-1")
         log.add(run, podium.records.Event(run_id=run.id, seq=1, type=EventType.RUN_STARTED, ts=1.0), None)
         assert await c.bursts.recover() == 0  # its engine holds the file: its commit is its own
         with pytest.raises(podium.NotFound):
@@ -236,7 +195,7 @@ async def test_a_start_already_committed_is_not_created_twice(tmp_path: Path, fl
         handle = await c.start(flow, {"n": 2})
         await handle.result()
         stored = await c.get(handle.id)
-        path = _dead_log(db, c.store, [stored])  # the process died after the commit, before deleting its log
+        path = dead_log(db, c.store, [stored])  # the process died after the commit, before deleting its log
         assert await c.bursts.recover() == 0
         assert not path.exists()
         assert (await c.get(handle.id)).status is RunStatus.COMPLETED
@@ -311,7 +270,7 @@ async def test_attack_a_link_or_a_fifo_in_the_start_log_folder_is_refused_unread
     secret.write_text("not a start log\n")
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-        folder = Path(f"{os.path.realpath(db)}-starts")
+        folder = starts_folder(db)
         folder.mkdir(exist_ok=True)
         (folder / "link-1.log").symlink_to(secret)
         os.mkfifo(folder / "pipe-1.log")  # opened blocking, it would hang the engine that opens the store

@@ -15,61 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
+from burst_helpers import dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
 
 import podium
 from podium import Client, Workflow
 from podium.memory._lifecycle import _prune_record
-from podium.records import Event, EventType, RunRecord, RunStatus
-from podium.storage._startlog import StartLog
-
-FLOW = """
-from podium import Workflow
-
-wf = Workflow("burstflow", version="1")
-
-
-@wf.step
-async def double(input: dict) -> int:
-    return input["n"] * 2
-"""
-
-
-@pytest.fixture
-def flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Workflow:
-    (tmp_path / "burstflow.py").write_text(FLOW)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    sys.modules.pop("burstflow", None)
-    import burstflow  # type: ignore[import-not-found]
-
-    wf: Workflow = burstflow.wf
-    return wf
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-
-
-def _folder(db: Path) -> Path:
-    return Path(f"{os.path.realpath(db)}-starts")
 
 
 def _genuine_log(db: Path, store: podium.storage.Store, rid: str) -> Path:
     """A start log as an engine that stopped leaves it: one run, signed with the store's key."""
-    run = RunRecord(
-        id=rid, workflow="burstflow", version="1", status=RunStatus.RUNNING, input='{"n": 3}', created_at=1.0,
-        owner="gone:1", lease_expires_at=2.0, workflow_ref="burstflow:wf",
-    )  # fmt: skip
-    log = StartLog(str(_folder(db)), "gone:1", store.audit_keys)
-    first = Event(run_id=rid, seq=1, type=EventType.RUN_STARTED, ts=1.0, data="{}")
-    log.add(
-        run,
-        first,
-        podium.records.AuditEntry(ts=1.0, actor="local", action="run.start", target=rid, data="{}"),
-    )
-    cut = log.cut()
-    assert cut is not None
-    log.release(cut)
-    return Path(cut[1])
+    return dead_log(db, store, [dead_run(rid)])
 
 
 async def test_attack_an_old_genuine_line_does_not_bring_back_a_run_that_was_deleted(
@@ -114,14 +69,14 @@ async def test_attack_a_file_that_is_not_a_log_does_not_stop_an_engine_opening_t
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-    folder = _folder(db)
+    folder = starts_folder(db)
     folder.mkdir(mode=0o700, exist_ok=True)
     if kind == "fifo":
         os.mkfifo(folder / "x.log")  # opening it to read waits for a writer, forever
     else:
         os.symlink("/dev/zero", folder / "x.log")  # reading it never ends, filling memory
     proc = subprocess.run(
-        [sys.executable, "-c", HANG, f"sqlite:///{db}"], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        [sys.executable, "-c", HANG, f"sqlite:///{db}"], cwd=tmp_path, env=env_with(tmp_path), capture_output=True, text=True,
         timeout=20,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -175,7 +130,7 @@ async def test_a_start_log_that_cannot_be_written_mid_burst_loses_no_acknowledge
 ) -> None:
     db = tmp_path / "p.db"
     proc = subprocess.run(
-        [sys.executable, "-c", FULL, str(db), then], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        [sys.executable, "-c", FULL, str(db), then], cwd=tmp_path, env=env_with(tmp_path), capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     ids, logged = proc.stdout.splitlines()[0].rsplit(" ", 1)
@@ -212,12 +167,12 @@ async def test_attack_a_huge_file_in_the_folder_does_not_stop_an_engine_opening_
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-    folder = _folder(db)
+    folder = starts_folder(db)
     folder.mkdir(mode=0o700, exist_ok=True)
     with open(folder / "x.log", "wb") as fh:
         fh.truncate(4 << 30)  # 4 GiB of one line, sparse: no disk taken, and reading it whole needs the memory
     proc = subprocess.run(
-        [sys.executable, "-c", SMALL, f"sqlite:///{db}"], cwd=tmp_path, env=_env(tmp_path), capture_output=True,
+        [sys.executable, "-c", SMALL, f"sqlite:///{db}"], cwd=tmp_path, env=env_with(tmp_path), capture_output=True,
         text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -246,7 +201,7 @@ async def test_attack_a_refused_folder_that_is_a_symlink_is_not_followed(tmp_pat
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-    folder, elsewhere = _folder(db), tmp_path / "elsewhere"
+    folder, elsewhere = starts_folder(db), tmp_path / "elsewhere"
     folder.mkdir(mode=0o700, exist_ok=True)
     elsewhere.mkdir()
     os.symlink(elsewhere, folder / "refused")  # refused logs would land where the attacker reads them
@@ -287,7 +242,7 @@ async def test_a_forked_child_does_not_keep_a_dead_engines_log_from_being_replay
 ) -> None:
     db = tmp_path / "p.db"
     proc = subprocess.run(
-        [sys.executable, "-c", FORKED, str(db)], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        [sys.executable, "-c", FORKED, str(db)], cwd=tmp_path, env=env_with(tmp_path), capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     assert proc.returncode == -9, proc.stderr
@@ -316,7 +271,7 @@ async def test_an_engine_at_power_durability_replays_a_crash_safe_engines_log(
 
 async def test_attack_a_start_log_folder_others_may_write_is_not_written(tmp_path: Path, flow: Workflow) -> None:
     db = tmp_path / "p.db"
-    folder = _folder(db)
+    folder = starts_folder(db)
     folder.mkdir()
     os.chmod(folder, 0o777)  # made beforehand by someone else, or loosened: they could delete acknowledged starts
     async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
@@ -347,14 +302,14 @@ async def test_a_burst_that_cannot_be_committed_when_its_engine_closes_is_create
     finally:
         other.execute("ROLLBACK")
         other.close()
-    assert any(_folder(db).glob("*.log"))  # left for the next engine
+    assert any(starts_folder(db).glob("*.log"))  # left for the next engine
     async with Client(f"sqlite:///{db}", workflows=[flow]) as c:
         for h in handles[1:]:
             assert (await c.get(h.id)).id == h.id  # created from the log
         outputs = [await asyncio.wait_for(c.result(h.id), 60) for h in handles[1:]]
         assert outputs == [2 * i for i in range(2, 12)]
         assert (await c.verify_audit())[1] is None
-    assert not any(_folder(db).glob("*.log"))
+    assert not any(starts_folder(db).glob("*.log"))
 
 
 async def test_a_keyed_start_of_a_run_id_still_in_a_burst_is_idempotent(tmp_path: Path, flow: Workflow) -> None:
@@ -373,7 +328,7 @@ async def test_attack_a_file_set_aside_does_not_replace_one_set_aside_before(tmp
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
         await c.run(flow, {"n": 1})
-    folder = _folder(db)
+    folder = starts_folder(db)
     (folder / "refused").mkdir(mode=0o700, parents=True)
     (folder / "refused" / "gone:1-1.log").write_text("kept for a person to read\n")
     os.symlink("/dev/null", folder / "gone:1-1.log")  # the same name again: would overwrite what was kept
@@ -409,7 +364,7 @@ async def test_kill_9_in_the_middle_of_a_burst_s_commit_creates_each_run_once(tm
 
     db = tmp_path / "p.db"
     proc = subprocess.run(
-        [sys.executable, "-c", MIDFLUSH, str(db)], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
+        [sys.executable, "-c", MIDFLUSH, str(db)], cwd=tmp_path, env=env_with(tmp_path), capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     assert proc.returncode == -9, proc.stderr
