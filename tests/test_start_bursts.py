@@ -243,7 +243,8 @@ async def test_a_burst_while_another_process_holds_the_write_lock_commits_once_i
 ) -> None:
     db = tmp_path / "p.db"
     async with Client(f"sqlite:///{db}") as c:
-        await c.run(flow, {"n": 0})
+        done = await c.start(flow, {"n": 0})
+        await done.result()
         c.store.db.execute("PRAGMA busy_timeout=50")  # type: ignore[attr-defined]
         other = sqlite3.connect(db, isolation_level=None)
         try:
@@ -252,6 +253,8 @@ async def test_a_burst_while_another_process_holds_the_write_lock_commits_once_i
             handles = [await c.start(flow, {"n": i}) for i in range(2, 12)]  # durable in the log: acknowledged
             with pytest.raises(podium.StoreError, match="in its start log"):
                 await c.get(handles[-1].id)  # its commit failed: said so, kept, tried again
+            assert (await c.get(done.id)).status is RunStatus.COMPLETED  # no other call is stopped by it
+            assert len(await c.list(limit=100)) == 2  # the two committed; the burst is not in the store yet
             for _ in range(2):  # while the store fails, a start is not acknowledged, in a burst or not
                 with pytest.raises(podium.StoreError, match="locked"):
                     await c.start(flow, {"n": 99})

@@ -128,20 +128,25 @@ class Bursts:
         """Whether starts acknowledged through the log are not all committed yet."""
         return bool(self.pending) or self._task is not None
 
-    async def landed(self) -> None:
-        """Wait until the starts acknowledged so far are committed (raises :class:`StoreError` if
-        committing them failed: they stay in the start log and are tried again)."""
+    async def landed(self, *, strict: bool = True) -> None:
+        """Wait until the starts acknowledged so far are committed. If committing them failed (they
+        stay in the start log and are tried again), raises :class:`StoreError` saying so, unless not
+        ``strict``: a call that does not read those runs goes on (a kill switch, a list, another run)."""
         if self.pending and self._task is None:  # a retry is due later: try now
             self._task = asyncio.get_running_loop().create_task(self._flush())
         while self._task is not None:
             await asyncio.shield(self._task)
-        if self._failed is not None and self.pending:
+        if strict and self._failed is not None and self.pending:
             where = self._log.folder if self._log is not None else "?"
             raise StoreError(
                 f"{len(self.pending)} run(s) started by this engine are in its start log ({where}) but not in the "
                 f"store yet: {self._failed}; they are tried again, and created by the next engine that opens the "
                 "store if this one stops"
             ) from self._failed
+
+    def holds(self, run_id: str) -> bool:
+        """Whether run ``run_id`` was started here and is not committed yet."""
+        return any(start[1].id == run_id for start in self.pending)
 
     async def _flush(self) -> None:
         try:

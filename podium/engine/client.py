@@ -224,7 +224,7 @@ class Client:
 
     async def drain(self) -> None:
         """Wait until every run this client drives has finished."""
-        await self.bursts.landed()
+        await self.bursts.landed(strict=False)  # what cannot be committed stays in the start log
         while self.driving:
             await asyncio.gather(*self.driving.tasks(), return_exceptions=True)
 
@@ -374,7 +374,7 @@ class Client:
     async def _record(self, run_id: str) -> RunRecord:
         """The run's record as stored, for the engine's own use (no permission check)."""
         if self.bursts.unsettled:
-            await self.bursts.landed()
+            await self.bursts.landed(strict=self.bursts.holds(run_id))
         run = await self.store.get_run(run_id)
         if run is None:
             raise NotFound(f"no run with id {run_id!r}; list runs with 'podium runs'")
@@ -646,7 +646,7 @@ class Client:
         :class:`PermissionDenied` raised. Every surface checks through here, so what follows sees
         the runs this client started in a burst (except a start's own check: bursts.py)."""
         if self.bursts.unsettled and permission != "runs.start":
-            await self.bursts.landed()
+            await self.bursts.landed(strict=False)  # a burst that cannot be committed stops no other call
         return await self.governance.authorize(permission, target)
 
     async def create_user(self, name: str, roles: builtins.list[str], *, service: bool = False) -> User:
