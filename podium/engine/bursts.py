@@ -132,6 +132,8 @@ class Bursts:
         """Wait until the starts acknowledged so far are committed. If committing them failed (they
         stay in the start log and are tried again), raises :class:`StoreError` saying so, unless not
         ``strict``: a call that does not read those runs goes on (a kill switch, a list, another run)."""
+        if not strict and self._failed is not None:  # failing: retried on its own schedule, not by every call
+            return
         if self.pending and self._task is None:  # a retry is due later: try now
             self._task = asyncio.get_running_loop().create_task(self._flush())
         while self._task is not None:
