@@ -282,3 +282,20 @@ async def test_attack_a_link_or_a_fifo_in_the_start_log_folder_is_refused_unread
         assert len(refused) == 2 and all("not a regular file" in e.data for e in refused)
     assert sorted(p.name for p in (folder / "refused").iterdir()) == ["link-1.log", "pipe-1.log"]
     assert secret.read_text() == "not a start log\n"  # the link moved, not what it pointed at
+
+
+async def test_attack_a_run_input_shaped_like_log_lines_stays_one_start(tmp_path: Path, flow: Workflow) -> None:
+    """A run's input (anyone who may start the workflow writes it) holding newlines, tabs and a
+    MAC-looking prefix cannot add a line of its own to the start log: the record is base64."""
+    db = tmp_path / "p.db"
+    async with Client(f"sqlite:///{db}") as c:
+        await c.run(flow, {"n": 1})
+        keys = c.store.audit_keys
+        crafted = '{"n": 2, "x": "\\n' + keys.mac("anything") + '\\tAAAA\\n\\u0000"}'
+        run = dead_run("crafted-1")
+        run.input = crafted
+        path = dead_log(db, c.store, [run])
+        assert len(path.read_bytes().splitlines()) == 1
+        assert await c.bursts.recover() == 1
+        assert (await c.get("crafted-1")).input == crafted
+        assert not [e for e in await c.audit_log(limit=10_000) if e.action == "startlog.refuse"]

@@ -95,7 +95,10 @@ class Bursts:
         try:
             start_log.add(run, first, anchor)
         except OSError as exc:  # no folder, no space: each start committed on its own, as without a log
-            log.warning("the start log in %s cannot be written (%s); starts are committed one by one", start_log.folder, exc)
+            log.warning(
+                "the start log in %s cannot be written (%s); starts are committed one by one until this engine "
+                "restarts: free the disk, or make that path a folder of this user's (0700)", start_log.folder, exc,
+            )  # fmt: skip
             self._off = True  # the starts it holds are still committed from it, its files deleted then
             return False
         except ValueError:  # a start too large for a line: committed on its own
