@@ -67,3 +67,16 @@ def dead_log(db: Path, store: podium.storage.Store, runs: list[RunRecord], *, ow
     assert cut is not None
     log.release(cut)
     return Path(cut[1])
+
+
+def burst_script(n: int, then: str) -> str:
+    """A process (``python -c SCRIPT DB``) whose engine commits one run, then starts ``n`` runs of
+    ``burstflow`` in one burst (``handles``), then runs ``then`` (lines indented 8 spaces, inside
+    the client's block; ``os``, ``signal``, ``time`` imported)."""
+    return (
+        "import asyncio, os, signal, sys, time\nfrom podium import Client\nimport burstflow\n\n\n"
+        "async def main():\n    async with Client(sys.argv[1]) as c:\n"
+        '        await c.run(burstflow.wf, {"n": -1})\n        await asyncio.sleep(0)\n'
+        f'        handles = [await c.start(burstflow.wf, {{"n": i}}) for i in range({n})]\n'
+        f"{then}\n\nasyncio.run(main())\n"
+    )

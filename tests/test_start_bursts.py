@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from burst_helpers import dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
+from burst_helpers import burst_script, dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
 
 import podium
 from podium import Client, Workflow
@@ -98,21 +98,9 @@ async def test_a_client_that_does_not_execute_commits_every_start(tmp_path: Path
         assert len(_rows(db, "SELECT id FROM runs")) == len(handles)
 
 
-SCRIPT = '''
-import asyncio, os, signal, sys
-from podium import Client
-import burstflow
-
-async def main():
-    async with Client(sys.argv[1]) as c:
-        await c.run(burstflow.wf, {"n": -1})
-        await asyncio.sleep(0)
-        handles = [await c.start(burstflow.wf, {"n": i}) for i in range(20)]
+SCRIPT = burst_script(20, '''\
         print(" ".join(h.id for h in handles), c.bursts.logged, flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)  # before the loop turns: the burst is only in the log
-
-asyncio.run(main())
-'''
+        os.kill(os.getpid(), signal.SIGKILL)  # before the loop turns: the burst is only in the log''')
 
 
 async def test_kill_9_after_a_burst_loses_no_start(tmp_path: Path, flow: Workflow) -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from burst_helpers import dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
+from burst_helpers import burst_script, dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
 
 import podium
 from podium import Client, Workflow
@@ -212,17 +212,7 @@ async def test_attack_a_refused_folder_that_is_a_symlink_is_not_followed(tmp_pat
     assert (folder / "x.log.refused").exists()
 
 
-FORKED = '''
-import asyncio, os, signal, sys, time
-from podium import Client
-import burstflow
-
-
-async def main():
-    async with Client(sys.argv[1]) as c:
-        await c.run(burstflow.wf, {"n": -1})
-        await asyncio.sleep(0)
-        handles = [await c.start(burstflow.wf, {"n": i}) for i in range(20)]
+FORKED = burst_script(20, '''\
         child = os.fork()  # a step's worker process (multiprocessing forks), outliving the engine
         if child == 0:
             null = os.open(os.devnull, os.O_WRONLY)
@@ -231,10 +221,7 @@ async def main():
             time.sleep(120)
             os._exit(0)
         print(child, " ".join(h.id for h in handles), flush=True)
-        os.kill(os.getpid(), signal.SIGKILL)  # before the loop turns: the burst is only in the log
-
-asyncio.run(main())
-'''
+        os.kill(os.getpid(), signal.SIGKILL)  # before the loop turns: the burst is only in the log''')
 
 
 async def test_a_forked_child_does_not_keep_a_dead_engines_log_from_being_replayed(
@@ -339,24 +326,11 @@ async def test_attack_a_file_set_aside_does_not_replace_one_set_aside_before(tmp
     assert len(os.listdir(folder / "refused")) == 2
 
 
-MIDFLUSH = '''
-import asyncio, os, signal, sys
-from podium import Client
-import burstflow
-
-
-async def main():
-    async with Client(sys.argv[1]) as c:
-        await c.run(burstflow.wf, {"n": -1})
-        await asyncio.sleep(0)
-        handles = [await c.start(burstflow.wf, {"n": i}) for i in range(1200)]
+MIDFLUSH = burst_script(1200, '''\
         print(" ".join(h.id for h in handles), flush=True)
         # Killed in the middle of the flush: its first 500 committed, the other 699 not yet.
         c.subscribe(lambda ev: os.kill(os.getpid(), signal.SIGKILL) if ev.run_id == handles[1].id else None)
-        await asyncio.sleep(30)
-
-asyncio.run(main())
-'''
+        await asyncio.sleep(30)''')
 
 
 async def test_kill_9_in_the_middle_of_a_burst_s_commit_creates_each_run_once(tmp_path: Path, flow: Workflow) -> None:
