@@ -26,6 +26,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # pg_runs beside it
 
 import psycopg
 
@@ -63,18 +64,11 @@ async def store_round(store: PostgresStore, run_id: str, n: int) -> tuple[float,
 
 
 async def runs_round(url: str, n: int) -> tuple[float, float]:
-    from podium import Client, Workflow
+    from pg_runs import two_steps
 
-    wf = Workflow("two")
+    from podium import Client
 
-    @wf.step
-    async def first() -> int:
-        return 1
-
-    @wf.step
-    async def second(first: int) -> int:
-        return first + 1
-
+    wf = two_steps()
     async with Client(url) as c:
         for _ in range(20):  # warm: the workflow registered, the audit chain anchored
             await c.run(wf)
