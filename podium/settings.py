@@ -56,6 +56,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "durability": ("crash", "crash (SQLite: no fsync per commit; PostgreSQL: the server's synchronous_commit) or power (every commit on disk before it returns)"),
     "trace_prompts": (True, "Keep model prompts and tool/connector arguments with the run for its trace (redacted); false keeps none"),
     "audit_refusal_window": (300.0, "Seconds over which repeats of one refusal (access.denied) are counted into one audit entry; 0 writes each"),
+    "gc": ("engine", "engine (while a client is open, the garbage collector's young threshold is 20,000: thousands of live runs are not walked every 700 allocations) or python (Python's own thresholds)"),
     "audit_refusal_keys": (1000, "Kinds of refusal held in memory for that count; past it, refusals are counted into one entry"),
 }
 
@@ -89,6 +90,7 @@ def settings_model() -> type[Any]:
         trace_prompts: bool = f("trace_prompts")
         audit_refusal_window: float = f("audit_refusal_window", ge=0, allow_inf_nan=False)
         audit_refusal_keys: int = f("audit_refusal_keys", ge=1)
+        gc: Literal["engine", "python"] = f("gc")
 
         @field_validator("log_level")
         @classmethod

@@ -21,8 +21,9 @@ from ..governance.identity import Principal, User
 from ..governance.secrets import Secrets
 from ..governance.service import EngineControl, Governance, stored_for_run
 from ..records import Event, EventType, RunRecord, RunStatus, new_id
+from ..settings import setting
 from ..storage import Store, open_bus, open_store
-from . import lineage, worker
+from . import gcpace, lineage, worker
 from .bursts import Bursts
 from .driving import DrivenRuns
 from .executor import RunExecutor
@@ -155,7 +156,7 @@ class Client:
         self._maintenance: asyncio.Task[None] | None = None
         self.bursts = Bursts(self)
         """Starts made in a burst: acknowledged through the start log, committed together (bursts.py)."""
-        self._open = False
+        self._open = self._paced = False
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -169,6 +170,7 @@ class Client:
     async def open(self) -> None:
         if self._open:
             return
+        pace = setting("gc")  # a bad value fails here, before anything is opened
         await self.store.open()
         try:
             await self.governance.open(self._token, self._given_principal)
@@ -177,6 +179,7 @@ class Client:
             raise
         self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
         self._open = True
+        self._paced = gcpace.engage(pace)  # gcpace.py: many live runs, few full collections
         if self.execute:
             self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
         await self.bursts.recover()  # the starts a stopped engine acknowledged, not committed: resumed below
@@ -214,6 +217,8 @@ class Client:
         with contextlib.suppress(Exception):  # the counts of repeated refusals not written yet
             await asyncio.wait_for(self.governance.refusals.flush(closing=True), 5)
         self._open = False
+        if self._paced:
+            gcpace.release()
         try:
             await asyncio.wait_for(self.store.close(), 10)
         except TimeoutError:
