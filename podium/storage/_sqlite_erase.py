@@ -4,10 +4,14 @@ Mixed into :class:`podium.storage.sqlite.SQLiteStore`."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import stat
 from collections.abc import Callable, Sequence
 
 from .._redact import stored_forms
+from ..errors import StoreError
 from ..records import AuditEntry, Event, RunRecord
 from ._audit import ChainedAudit
 from ._base import FINISHED, PAYLOADS, PruneRecord, Redaction, RedactRecord, redacted_rows, redaction_sql
@@ -83,14 +87,52 @@ class SQLiteErasure(ChainedAudit):
         kept = set(deleted)
         return [rid for rid in ids if rid in kept]
 
+    start_log_folder: Callable[[], str | None]  # StartLogs provides it (after this class in SQLiteStore's bases)
+
     async def redact_payloads(
         self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
     ) -> Redaction:
+        if waiting := self.unreplayed_start_logs():
+            raise StoreError(
+                f"{len(waiting)} start log(s) of an engine that stopped hold runs it acknowledged and no engine has "
+                f"created yet ({', '.join(waiting[:3])}): erasing now would miss them, and replaying them later "
+                "would bring their data back. Open the store with an engine first (`podium runs resume --db "
+                "URL`, or any podium.Client), which replays them, then erase again"
+            )
         if record is None:
             return self._redact_tx(texts, replacement, None, None)
         async with self._chained_many() as place:
             return self._redact_tx(texts, replacement, record, place)
         return Redaction()  # not reached (for type checkers: the context manager could swallow)
+
+    def unreplayed_start_logs(self) -> list[str]:
+        """The start logs of engines that stopped, not replayed yet (non-empty regular files whose
+        lock no engine holds): the runs in them are not in the store. A live engine's log is left
+        out: that engine commits its lines within a turn of its loop."""
+        folder = self.start_log_folder()
+        if folder is None or not os.path.isdir(folder):
+            return []
+        waiting = []
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(".log"):
+                continue
+            path = os.path.join(folder, name)
+            try:  # neither following a link nor waiting on a FIFO (a replay refuses both)
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                st = os.fstat(fd)
+                if not stat.S_ISREG(st.st_mode) or st.st_size == 0:
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:  # its engine is alive (or replaying it now)
+                    continue
+                waiting.append(path)
+            finally:
+                os.close(fd)
+        return waiting
 
     def _redact_tx(
         self, texts: Sequence[str], replacement: str, record: RedactRecord | None, place: _Place | None
