@@ -428,6 +428,8 @@ class Client:
             await asyncio.wait_for(asyncio.shield(ex.finished), timeout)
             if ex.run.status.finished:
                 return ex.run
+        elif (ended := self.driving.ended(run_id)) is not None:  # ended here moments ago (driving.py)
+            return ended
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.01
         while True:

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ..errors import PermissionDenied
 
 if TYPE_CHECKING:
+    from ..records import RunRecord
     from .executor import RunExecutor
+
+ENDED_SECONDS = 10.0
+"""How long the record of a run that ended here is kept for its result to be read without asking
+the store (once): a script that starts many runs, then awaits each result, reads none of them back."""
+ENDED_BYTES = 16 << 20
+"""The most text (input, output, error) those records may hold together; the oldest go first."""
 
 
 class DrivenRuns:
@@ -22,6 +30,9 @@ class DrivenRuns:
         self._admitted = 0
         self._slot_waiters: collections.deque[asyncio.Future[None]] = collections.deque()
         self._runs: dict[str, tuple[RunExecutor, asyncio.Task[None]]] = {}
+        # run id -> (record, when, its size), oldest first (an OrderedDict: popped from the front in O(1))
+        self._ended: collections.OrderedDict[str, tuple[RunRecord, float, int]] = collections.OrderedDict()
+        self._ended_bytes = 0
 
     # -- admission --------------------------------------------------------------------------------
 
@@ -53,8 +64,36 @@ class DrivenRuns:
     def add(self, ex: RunExecutor, task: asyncio.Task[None]) -> None:
         self._runs[ex.run_id] = (ex, task)
 
-    def discard(self, run_id: str) -> None:
+    def discard(self, run_id: str, ended: RunRecord | None = None) -> None:
+        """This process no longer drives ``run_id``; ``ended``: its record as its end was stored."""
         self._runs.pop(run_id, None)
+        if ended is None:
+            return
+        size = 512 + len(ended.input or "") + len(ended.output or "") + len(ended.error or "")
+        if size > ENDED_BYTES // 64:  # a large record is read back from the store
+            return
+        now = time.monotonic()
+        self._drop_old(now)
+        kept = self._ended
+        while kept and self._ended_bytes + size > ENDED_BYTES:
+            self._ended_bytes -= kept.popitem(last=False)[1][2]
+        kept[run_id] = (ended, now, size)
+        self._ended_bytes += size
+
+    def ended(self, run_id: str) -> RunRecord | None:
+        """The record of run ``run_id`` if it ended here within :data:`ENDED_SECONDS` (given once)."""
+        entry = self._ended.pop(run_id, None)
+        if entry is None:
+            return None
+        self._ended_bytes -= entry[2]
+        if time.monotonic() - entry[1] > ENDED_SECONDS:
+            return None
+        return entry[0]
+
+    def _drop_old(self, now: float) -> None:
+        kept, old = self._ended, now - ENDED_SECONDS
+        while kept and kept[next(iter(kept))][1] <= old:
+            self._ended_bytes -= kept.popitem(last=False)[1][2]
 
     def require(self, run_id: str) -> None:
         """Raise :class:`PermissionDenied` unless this client drives run ``run_id`` (the engine's own

@@ -497,7 +497,12 @@ async def drive_task(client: Client, ex: RunExecutor, admitted: bool) -> None:
     finally:
         if admitted:
             driving.release()
-        driving.discard(ex.run_id)
+        run = ex.run
+        if run.status.finished:  # its end stored: as the store has it now (no owner)
+            run.owner = run.lease_expires_at = None
+            driving.discard(ex.run_id, run)
+        else:
+            driving.discard(ex.run_id)
         if not ex.finished.done():
             ex.finished.set_result(None)
 
