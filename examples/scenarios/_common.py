@@ -281,6 +281,15 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",),
     return rows
 
 
+def caseless(text: str) -> str:
+    """``text`` without case, for comparing names (vendors, SKUs, warehouses, statuses, plans): ``str.casefold``,
+    with the Turkish dotted capital I (U+0130) and dotless i (U+0131) read as the ``i`` they pair with. Python folds
+    the first to ``i`` and a combining dot and keeps the second, so before the thirteenth session a vendor typed in
+    capitals on a Turkish keyboard (``IPEK`` with a dotted I) was not the catalogue's ``Ipek`` (with one), nor
+    ``KIRMIZI`` its ``Kirmizi`` written with dotless i's."""
+    return text.casefold().replace("i\u0307", "i").replace("\u0131", "i")
+
+
 _ORDINAL = re.compile(r"(\d{4})-?(\d{3})(?=$|T)")
 
 

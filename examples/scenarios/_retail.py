@@ -16,10 +16,10 @@ from typing import Any
 from podium import ConfigError
 
 try:
-    from ._common import iso_calendar, read_csv
+    from ._common import caseless, iso_calendar, read_csv
     from ._common import system as system  # the scenarios take it from here too
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import iso_calendar, read_csv  # type: ignore[no-redef]
+    from _common import caseless, iso_calendar, read_csv  # type: ignore[no-redef]
     from _common import system as system  # type: ignore[no-redef]
 
 CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
@@ -106,7 +106,7 @@ def read_purchase_orders(path: str) -> list[dict[str, Any]]:
 def sku_key(text: str) -> str:
     """How a SKU written by another system is matched to the catalogue's: without surrounding spaces, case
     or Unicode form (``ct-0042`` is ``CT-0042``). Nothing else is merged: ``0042`` is not ``42``."""
-    return unicodedata.normalize("NFC", text).strip().casefold()
+    return caseless(unicodedata.normalize("NFC", text).strip())
 
 
 def catalogue_skus(orders: list[dict[str, Any]], catalogue: dict[str, Any]) -> list[dict[str, Any]]:

@@ -38,11 +38,11 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import flag, iso_calendar, number, path_of
+    from ._common import caseless, flag, iso_calendar, number, path_of
     from ._retail import read_catalogue, read_inventory, read_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/recommend.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import flag, iso_calendar, number, path_of  # type: ignore[no-redef]
+    from _common import caseless, flag, iso_calendar, number, path_of  # type: ignore[no-redef]
     from _retail import read_catalogue, read_inventory, read_orders, system  # type: ignore[no-redef]
 
 DELIVERY_DAYS = {"rotterdam": 1, "leipzig": 2, "lyon": 3, "digital": 0}
@@ -164,7 +164,7 @@ def id_key(text: str) -> str:
     """How ids (customer ids, SKUs) are compared: without surrounding spaces, case or Unicode form
     (``c004`` is ``C004``, ``é`` typed composed or not is one letter). Nothing else is merged: ``0042``
     is not ``42`` and ``C 004`` is not ``C004``."""
-    return unicodedata.normalize("NFC", text).strip().casefold()
+    return caseless(unicodedata.normalize("NFC", text).strip())
 
 
 def same_ids(catalogue: dict[str, Any], stock: dict[str, dict[str, int]], orders: list[dict[str, Any]],

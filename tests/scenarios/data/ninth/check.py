@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Turkish dotless i and other letters of the round's languages)
 """The ninth round's own checks of a run's output against the files, with the ``csv`` module alone (none of the
 scenarios' readers, none of their rules):
 

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF002  (Turkish dotless i and other letters of the round's languages)
 """The ninth unseen-data round's CSV files, written by a hand-rolled writer (not the ``csv`` module's), so the
 quoting, line ends, byte-order marks and header spellings are the round's own:
 

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (Turkish dotless i and other letters of the round's languages)
 """The ninth unseen-data round's text files, each in two halves (``_dev`` looked at, ``_heldout`` only measured):
 
     python write_text.py [OUT]   (default: beside this file)
@@ -87,14 +88,14 @@ FAQ_PL = ("# Najczęstsze pytania\n\n## Czy przyjmujecie zwierzęta egzotyczne?\
 DOCS = {
     "en/faq.md": FAQ_EN.encode(),
     "pl/faq.md": FAQ_PL.encode(),
-    "Opening hours.txt": b"\xef\xbb\xbf" + ("Opening hours\r\n\r\nMonday to Friday 8:00-20:00, Saturday 9:00-14:00. "
-                                            "Sundays and public holidays: emergencies only, call 22 555 01 01.\r\n").encode(),
+    "Opening hours.txt": b"\xef\xbb\xbf" + (b"Opening hours\r\n\r\nMonday to Friday 8:00-20:00, Saturday 9:00-14:00. "
+                                            b"Sundays and public holidays: emergencies only, call 22 555 01 01.\r\n"),
     "prices.html": ("<html><body><h1>Prices</h1><table><tr><th>Service</th><th>Price</th></tr><tr><td>Consultation</td>"
                     "<td>120&nbsp;zł</td></tr><tr><td>Rabies vaccine</td><td>90&nbsp;zł</td></tr><tr><td>Microchip</td>"
                     "<td>70&nbsp;zł</td></tr><tr><td>Cat neutering</td><td>350&nbsp;zł</td></tr></table></body></html>").encode(),
-    "vaccines.md": ("# Vaccinations\n\n1. Puppies: first vaccine at 6-8 weeks, then every 3-4 weeks until 16 weeks.\n"
-                    "2. Rabies: once a year, required by law for dogs.\n3. Cats: the core vaccine at 8 weeks and a "
-                    "booster at 12 weeks.\n").encode(),
+    "vaccines.md": (b"# Vaccinations\n\n1. Puppies: first vaccine at 6-8 weeks, then every 3-4 weeks until 16 weeks.\n"
+                    b"2. Rabies: once a year, required by law for dogs.\n3. Cats: the core vaccine at 8 weeks and a "
+                    b"booster at 12 weeks.\n"),
 }
 QUESTIONS_DEV = [
     ("Do you treat rabbits and other exotic pets?", "en/faq.md", False),

@@ -1,0 +1,75 @@
+# ruff: noqa: RUF001, RUF002  (Turkish dotless i and other letters of the round's languages)
+"""Defects found by the ninth unseen-data round (docs/status.md, "Seed scenarios on unseen data, ninth round");
+each test failed on the code before its fix. The round's data and generators: tests/scenarios/data/ninth/ (a
+generator is loaded under a module name of its own: other rounds' have the same file names)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+NINTH = Path(__file__).parent / "data" / "ninth"
+
+
+def generator(name: str):
+    """``tests/scenarios/data/ninth/NAME.py`` as the module ``ninth_NAME``."""
+    spec = importlib.util.spec_from_file_location(f"ninth_{name}", NINTH / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_turkish_dotted_or_dotless_i_in_any_case_names_one_vendor_sku_and_warehouse():
+    """Before: names are compared "in any case", but Python's case folding turns the Turkish capital ``İ`` into
+    ``i`` and a combining dot, and keeps the dotless ``ı``: the vendor ``İpek & Yün Tekstil A.Ş.`` typed in
+    capitals on a Turkish keyboard (``İPEK & YÜN TEKSTİL A.Ş.``) was not found and the run changed nothing;
+    ``KIRMIZI HALI`` was not ``Kırmızı Halı``; a purchase-order export writing ``KİLİM.0006`` as ``kilim.0006``
+    left its PO unflagged; and ``{"ISTANBUL": 1}`` missed the warehouse ``İstanbul`` (5 days, the default)."""
+    from examples.scenarios import _retail, pricing, recommend
+
+    assert pricing.same_vendor("İPEK & YÜN TEKSTİL A.Ş.") == pricing.same_vendor("İpek & Yün Tekstil A.Ş.")
+    assert pricing.same_vendor("ipek & yün tekstil a.ş.") == pricing.same_vendor("İpek & Yün Tekstil A.Ş.")
+    assert pricing.same_vendor("KIRMIZI HALI LTD. ŞTİ.") == pricing.same_vendor("Kırmızı Halı Ltd. Şti.")
+    assert pricing.same_vendor("Kirmizi Hali") != pricing.same_vendor("Kırmızı Halı Ltd.")  # still nothing else merged
+    orders = [{"po_id": "P1", "sku": "kilim.0006"}, {"po_id": "P2", "sku": "ki̇li̇m.0006"}]
+    assert [o["sku"] for o in _retail.catalogue_skus(orders, {"KİLİM.0006": {}})] == ["KİLİM.0006", "KİLİM.0006"]
+    assert pricing.status_key("AÇIK SİPARİŞ") == pricing.status_key("açık sipariş")
+    assert recommend.id_key("İSTANBUL") == recommend.id_key("istanbul") == recommend.id_key("İstanbul")
+    days = recommend.options({"delivery_days": {"ISTANBUL": 1}})["days"]
+    assert days[recommend.id_key("İstanbul")] == 1
+
+
+def test_churn_reads_monthly_charges_in_rupiah_or_dong_as_possible(tmp_path):
+    """Before: a monthly charge above 100,000 was "impossible", set aside and never scored: a subscription billing
+    in rupiah (149,000-899,000 a month) or dong had every customer quarantined in training, and its customers file
+    failed as "every customer has an impossible value". A charge is impossible below 0 or above a billion."""
+    from examples.scenarios import _churn_format as fmt
+
+    path = tmp_path / "customers.csv"
+    path.write_text("customer_id,tenure_months,monthly_charges,support_tickets_90d,last_login_days,plan\n"
+                    "SGN-1,3,649200,0,4,Premium\nSGN-2,12,149000,1,30,Hemat\nSGN-3,1,2000000000,0,1,Kurumsal\n",
+                    encoding="utf-8")
+    aside: list[dict] = []
+    rows = fmt.read(str(path), labelled=False, aside=aside)
+    assert [r["customer_id"] for r in rows] == ["SGN-1", "SGN-2"]
+    assert [a["customer_id"] for a in aside] == ["SGN-3"] and "monthly_charges" in aside[0]["problem"]
+    [charges] = [r for r in fmt.TRAIN_GATE.rules if getattr(r, "column", None) == "monthly_charges"]
+    assert charges.max >= 899_000  # the training gate quarantines by the same ranges
+
+
+def test_answer_sources_name_their_folder_so_two_pages_of_one_name_are_told_apart(tmp_path):
+    """Before: a reply's ``sources`` named files without their folder, so a handbook in two languages
+    (``en/faq.md``, ``pl/faq.md``) gave ``faq.md`` for either, and a question whose expected source is
+    ``en/faq.md`` counted as a retrieval hit when only the Polish page was found."""
+    from examples.scenarios import answer
+
+    docs = tmp_path / "docs"
+    assert answer.source_name(str(docs / "en" / "faq.md"), str(docs)) == "en/faq.md"
+    assert answer.source_name(str(docs / "prices.html"), str(docs)) == "prices.html"
+    assert answer.source_name("/elsewhere/x.md", str(docs)) == "x.md"
+    questions = [{"question": "Do you treat rabbits?", "expected_source": "en/faq.md"},
+                 {"question": "Are you open on Sundays?", "expected_source": "hours.txt"}]
+    answers = [{"status": "withheld", "sources": ["pl/faq.md", "vaccines.md"]},
+               {"status": "withheld", "sources": ["info/hours.txt"]}]  # a bare name matches in any folder
+    assert answer._quality(questions, answers)["retrieval_hit_rate"] == 0.5
