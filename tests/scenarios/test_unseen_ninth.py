@@ -8,6 +8,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 NINTH = Path(__file__).parent / "data" / "ninth"
 
 
@@ -73,3 +75,38 @@ def test_answer_sources_name_their_folder_so_two_pages_of_one_name_are_told_apar
     answers = [{"status": "withheld", "sources": ["pl/faq.md", "vaccines.md"]},
                {"status": "withheld", "sources": ["info/hours.txt"]}]  # a bare name matches in any folder
     assert answer._quality(questions, answers)["retrieval_hit_rate"] == 0.5
+
+
+async def test_the_churn_example_judges_drift_on_the_rows_its_batch_gate_lets_through(tmp_path, monkeypatch):
+    """Before: examples/churn/workflow.py kept its drift rule in the batch gate beside the range rule, so every rule
+    saw every row: a clean batch with 150 rows whose charges a broken export wrote in cents (quarantined, never used)
+    was "drift in monthly_charges" and started a retraining on the quarantined rows' population. Drift has a gate of
+    its own (``batch_drift``) on the rows left, as ml_pipeline's since the twelfth session."""
+    pytest.importorskip("mlflow", reason="the churn example needs the ml extra: pip install 'podium[ml]'")
+    from examples.churn import workflow as example
+    from podium import Client
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    data = Path(example.__file__).parent / "data"
+    lines = (data / "batch_clean.csv").read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    at = header.index("monthly_charges")
+    cents = []
+    for line in lines[1:151]:
+        cells = line.split(",")
+        cells[0] = "X" + cells[0]
+        cells[at] = str(round(float(cells[at]) * 100))  # 95.8 written as 9580: above the range, quarantined
+        cents.append(",".join(cells))
+    batch = tmp_path / "batch.csv"
+    batch.write_text("\n".join(lines + cents) + "\n", encoding="utf-8")
+    inp = {"data": str(data), "batch": str(batch), "registry": f"sqlite:///{tmp_path}/mlflow.db",
+           "systems": str(tmp_path / "systems.db"), "threshold": 0.99, "max_actions": 1}
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        handle = await c.start(example.workflow, inp)
+        await c.result(handle.id, timeout=600)
+        history = await c.history(handle.id)
+    gated = history.step("batch").output["quality"]
+    assert gated["quarantined"] == 150 or "range:monthly_charges" in gated["failed"], gated
+    drift = history.step("batch_drift").output["quality"]
+    assert drift["passed"], drift
+    assert history.step("retrain").status.value == "skipped"
