@@ -145,6 +145,15 @@ def counts(input: dict[str, Any]) -> tuple[int, int]:
     return least, tokens
 
 
+def _below(value: float, limit: float) -> str:
+    """``value`` with two decimal places, or as many more as it takes to read below ``limit``: a confidence of
+    0.5496 was given as the reason "0.55 < 0.55"."""
+    for places in range(2, 7):
+        if round(value, places) < limit:
+            return f"{value:.{places}f}"
+    return str(value)
+
+
 def to_person(row: dict[str, Any], review_below: float, topic_review_below: float,
               alert_review_below: float = ALERT_REVIEW_BELOW) -> list[str]:
     """Why a classified message needs a person (empty: the classifiers may decide it)."""
@@ -152,12 +161,14 @@ def to_person(row: dict[str, Any], review_below: float, topic_review_below: floa
     if row["familiar"] < FAMILIAR:
         why.append(f"only {row['familiar']:.0%} of its words are known to the English classifiers (another language?)")
     if row["sentiment_confidence"] < review_below:
-        why.append(f"sentiment confidence {row['sentiment_confidence']:.2f} < {review_below:.2f} (read {row['sentiment']})")
+        why.append(f"sentiment confidence {_below(row['sentiment_confidence'], review_below)} < {review_below:.2f} "
+                   f"(read {row['sentiment']})")
     elif row["sentiment"] == "negative" and row["sentiment_confidence"] < alert_review_below:
-        why.append(f"read negative at {row['sentiment_confidence']:.2f} < {alert_review_below:.2f}: an alert would "
-                   "count and quote it")
+        why.append(f"read negative at {_below(row['sentiment_confidence'], alert_review_below)} < {alert_review_below:.2f}: "
+                   "an alert would count and quote it")
     if row["sentiment"] == "negative" and row["topic_confidence"] < topic_review_below:
-        why.append(f"topic confidence {row['topic_confidence']:.2f} < {topic_review_below:.2f} (read {row['topic']})")
+        why.append(f"topic confidence {_below(row['topic_confidence'], topic_review_below)} < {topic_review_below:.2f} "
+                   f"(read {row['topic']})")
     return why
 
 

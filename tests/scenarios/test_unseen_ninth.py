@@ -110,3 +110,20 @@ async def test_the_churn_example_judges_drift_on_the_rows_its_batch_gate_lets_th
     drift = history.step("batch_drift").output["quality"]
     assert drift["passed"], drift
     assert history.step("retrain").status.value == "skipped"
+
+
+def test_feedback_says_why_a_message_goes_to_a_person_with_figures_that_differ():
+    """Before: "5 stars, the courier brought my antibiotics within the hour" went to a person with the reason
+    "sentiment confidence 0.55 < 0.55": its confidence (0.5496) was rounded to the threshold's two places. The
+    figure is shown with as many places as it takes to be below the threshold."""
+    from examples.scenarios import feedback
+
+    row = {"familiar": 1.0, "sentiment": "negative", "sentiment_confidence": 0.5496, "topic": "delivery",
+           "topic_confidence": 0.3999}
+    assert feedback.to_person(row, 0.55, 0.4) == ["sentiment confidence 0.5496 < 0.55 (read negative)",
+                                                  "topic confidence 0.3999 < 0.40 (read delivery)"]
+    row.update(sentiment_confidence=0.6999)
+    assert feedback.to_person(row, 0.55, 0.2) == [
+        "read negative at 0.6999 < 0.70: an alert would count and quote it"]
+    row.update(sentiment_confidence=0.42)
+    assert feedback.to_person(row, 0.55, 0.2) == ["sentiment confidence 0.42 < 0.55 (read negative)"]

@@ -24,7 +24,8 @@ quoting, line ends, byte-order marks and header spellings are the round's own:
 * churn: an e-scooter subscription in Indonesia and Vietnam, billing in rupiah (149,000-899,000 a month) and dong;
   headers in title case (`` Customer_ID ``, ``Plan``); plans ``Hemat``, ``Premium ⚡``, ``Gói Gia đình``,
   ``Kurumsal`` and empty ones; labels ``1``/``0``/``TRUE``/``no``; one customer listed twice in training; a BOM;
-  customers without ``churned`` (the truth beside them).
+  customers without ``churned`` (the truth beside them); ml_pipeline batches of 400 like the training data, of 600
+  Vietnamese customers billed in dong on plans of their own, and of 12 (too few to judge drift).
 """
 from __future__ import annotations
 
@@ -225,6 +226,11 @@ def churn(out: Path, seed: int = 9921, n_train: int = 2000, n_customers: int = 1
     write(out / "churn9_holdout.csv", [*header, "Churned"], [[r[c] for c in cols] + [r["churned"]] for r in holdout])
     calm = [person(i, "CLM-") for i in range(400)]
     write(out / "churn9_batch.csv", header, [[r[c] for c in cols] for r in calm])
+    dong = [{**person(i, "VN-"), "plan": rng.choice(["Gói Cơ bản", "Gói Gia đình"])} for i in range(600)]
+    for r in dong:  # Vietnamese customers billed in dong (about 1.6 to the rupiah) on plans of their own
+        r["monthly_charges"] = int(r["monthly_charges"] * 1.6)
+    write(out / "churn9_batch_dong.csv", header, [[r[c] for c in cols] for r in dong])
+    write(out / "churn9_batch_tiny.csv", header, [[r[c] for c in cols] for r in calm[:12]])
     return {"train": train, "later": later}
 
 
