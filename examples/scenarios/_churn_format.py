@@ -20,9 +20,9 @@ from podium import ConfigError
 from podium.ml import Gate, Range, Unique
 
 try:
-    from ._common import read_csv
+    from ._common import caseless, read_csv
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import read_csv  # type: ignore[no-redef]
+    from _common import caseless, read_csv  # type: ignore[no-redef]
 
 ID = "customer_id"
 TARGET = "churned"
@@ -112,7 +112,7 @@ def _row(path: str, line: int, record: list[str], at: dict[str, int], with_label
             raise ConfigError(f"{where(name)} is {text!r}; give a finite number")
         row[name] = int(value) if value.is_integer() else value
     # one plan however an export spells it: case, spaces, and the Unicode form (macOS writes "á" as two code points)
-    row["plan"] = " ".join(unicodedata.normalize("NFKC", cell("plan")).lower().split()) or UNKNOWN_PLAN
+    row["plan"] = " ".join(caseless(unicodedata.normalize("NFKC", cell("plan"))).split()) or UNKNOWN_PLAN
     if with_label and (label := _label(where(TARGET), cell(TARGET))) is not None:
         row[TARGET] = label
     return row

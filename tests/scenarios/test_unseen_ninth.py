@@ -127,3 +127,16 @@ def test_feedback_says_why_a_message_goes_to_a_person_with_figures_that_differ()
         "read negative at 0.6999 < 0.70: an alert would count and quote it"]
     row.update(sentiment_confidence=0.42)
     assert feedback.to_person(row, 0.55, 0.2) == ["sentiment confidence 0.42 < 0.55 (read negative)"]
+
+
+def test_a_churn_plan_written_in_turkish_capitals_is_the_same_plan(tmp_path):
+    """Before: plans were compared after ``str.lower``, which writes the Turkish capital ``İ`` as ``i`` and a
+    combining dot: ``İŞLETME`` (an export in capitals) and ``işletme`` were two plans, the first never seen in
+    training (``unseen_plans``) and scored without its plan's effect."""
+    from examples.scenarios import _churn_format as fmt
+
+    path = tmp_path / "c.csv"
+    path.write_text("customer_id,tenure_months,monthly_charges,support_tickets_90d,last_login_days,plan\n"
+                    "A,3,1,0,4,İŞLETME\nB,3,1,0,4,işletme\nC,3,1,0,4,ISLETME\nD,3,1,0,4,IŞLETME\n", encoding="utf-8")
+    plans = [r["plan"] for r in fmt.read(str(path), labelled=False)]
+    assert plans[0] == plans[1] == plans[3] == "işletme" and plans[2] == "isletme"  # a cedilla still counts
