@@ -140,3 +140,36 @@ def test_a_churn_plan_written_in_turkish_capitals_is_the_same_plan(tmp_path):
                     "A,3,1,0,4,İŞLETME\nB,3,1,0,4,işletme\nC,3,1,0,4,ISLETME\nD,3,1,0,4,IŞLETME\n", encoding="utf-8")
     plans = [r["plan"] for r in fmt.read(str(path), labelled=False)]
     assert plans[0] == plans[1] == plans[3] == "işletme" and plans[2] == "isletme"  # a cedilla still counts
+
+
+def test_ninth_round_generators_load_under_their_own_names_and_write_the_documented_formats(tmp_path):
+    from examples.scenarios import _churn_format, _retail, fraud, recommend
+
+    make = generator("make_data")
+    make.retail(tmp_path, products=60, customers=40)
+    make.fraud(tmp_path, seed=1, customers=40, n_train=400, n_later=100)
+    make.churn(tmp_path, n_train=200, n_customers=100)
+    assert make.__name__ == "ninth_make_data"
+    catalogue = _retail.read_catalogue(str(tmp_path / "retail9_catalogue.csv"))  # a BOM, CRLF, headers such as ' Sku '
+    assert len(catalogue) == 60 and any(p["unit_cost"] == 0 for p in catalogue.values())
+    orders = _retail.read_purchase_orders(str(tmp_path / "retail9_purchase_orders.csv"))  # a comma ending each row
+    matched = _retail.catalogue_skus(orders, catalogue)
+    assert all(o["sku"] in catalogue for o in matched)  # the Turkish lower case included (kilim for KİLİM)
+    stock = _retail.read_inventory(str(tmp_path / "retail9_inventory.csv"))
+    recommend.same_ids(catalogue, stock, _retail.read_orders(str(tmp_path / "retail9_orders.csv")))
+    assert set(stock) <= set(catalogue)
+    assert len(fraud.read_transactions(str(tmp_path / "fraud9_later_1.csv"), labelled=False)) == 100
+    assert {r["currency"] for r in fraud.read_transactions(str(tmp_path / "fraud9_train_1.csv"), labelled=True)} >= {
+        "VND", "PLN", "KWD", "TRY"}
+    aside: list[dict] = []
+    train = _churn_format.read(str(tmp_path / "churn9_train.csv"), labelled=True, aside=aside)
+    assert len(train) == 201 and not aside  # one repeated customer: the training gate sets it aside, not the reader
+    assert min(r["monthly_charges"] for r in train) > 100_000  # rupiah
+
+    text = generator("write_text")
+    text.main(["write_text.py", str(tmp_path / "text")])
+    for name in ("support_tickets_dev.jsonl", "support_tickets_heldout.jsonl", "feedback_messages_dev.jsonl",
+                 "feedback_messages_heldout.jsonl", "answer_questions_dev.jsonl", "answer_questions_heldout.jsonl"):
+        assert (tmp_path / "text" / name).read_bytes() == (NINTH / name).read_bytes(), name
+    for page in ("en/faq.md", "pl/faq.md", "Opening hours.txt", "prices.html", "vaccines.md"):
+        assert (tmp_path / "text" / "answer_docs" / page).read_bytes() == (NINTH / "answer_docs" / page).read_bytes()

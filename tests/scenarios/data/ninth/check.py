@@ -5,7 +5,7 @@ scenarios' readers, none of their rules):
     python check.py pricing OUT.txt CATALOGUE POS VENDOR_AS_IN_THE_CATALOGUE CHANGE_PCT
     python check.py recommend OUT.txt CATALOGUE INVENTORY ORDERS CUSTOMER
     python check.py fraud OUT.txt TRUTH
-    python check.py churn OUT.txt TRUTH
+    python check.py churn OUT.txt TRUTH   (with a column p, the true churn probability: the AUC it reaches too)
 
 OUT.txt is what ``podium demo NAME --input ...`` or ``podium run -q`` printed: the last JSON object in it that
 starts a line is the run's output. The vendor is given as the catalogue spells it (whatever the run was typed
@@ -127,13 +127,16 @@ def auc(scores: list[float], labels: list[bool]) -> float:
     return won / (len(pos) * len(neg))
 
 
-def churn(out_path: str, truth: str) -> dict:
+def churn(out_path: str, truth_path: str) -> dict:
     out = output(out_path)
-    label = {r["customer_id"]: r["churned"] == "1" for r in table(truth)}
+    label = {r["customer_id"]: r["churned"] == "1" for r in table(truth_path)}
     scored = {c["customer_id"]: c["score"] for c in out["customers"]}
+    truth = {r["customer_id"]: float(r["p"]) for r in table(truth_path) if r.get("p")}
     both = [c for c in label if c in scored]
     return {"customers": len(label), "scored": len(scored), "missing": [c for c in label if c not in scored][:5],
-            "auc": round(auc([scored[c] for c in both], [label[c] for c in both]), 3), "churned": sum(label.values()),
+            "auc": round(auc([scored[c] for c in both], [label[c] for c in both]), 3),
+            "truth_auc": round(auc([truth[c] for c in label], list(label.values())), 3) if truth else None,
+            "churned": sum(label.values()),
             "expected_churners": out.get("expected_churners"), "high_risk": out.get("high_risk"),
             "impossible": len(out.get("impossible_values") or [])}
 

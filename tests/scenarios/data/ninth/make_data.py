@@ -221,7 +221,8 @@ def churn(out: Path, seed: int = 9921, n_train: int = 2000, n_customers: int = 1
           [[r[c] for c in cols] + [rng.choice(labels[r["churned"]])] for r in train], bom=True)
     later = [person(i, "SGN-") for i in range(n_customers)]
     write(out / "churn9_customers.csv", header, [[r[c] for c in cols] for r in later], end="\r\n")
-    write(out / "churn9_truth.csv", ["customer_id", "churned"], [[r["customer_id"], r["churned"]] for r in later])
+    write(out / "churn9_truth.csv", ["customer_id", "churned", "p"],
+          [[r["customer_id"], r["churned"], round(r["p"], 6)] for r in later])
     holdout = [person(i, "HLD-") for i in range(500)]
     write(out / "churn9_holdout.csv", [*header, "Churned"], [[r[c] for c in cols] + [r["churned"]] for r in holdout])
     calm = [person(i, "CLM-") for i in range(400)]
