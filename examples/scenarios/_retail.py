@@ -8,6 +8,7 @@ names the file, the line and the column expected, so anyone can run the scenario
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC
@@ -48,8 +49,16 @@ def _number(path: str, line: int, column: str, text: str, what: str = "a number"
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not ok(value):
-        raise ConfigError(f"{path}:{line}: column {column} is {repr(text) if text else 'empty'}; it must be {what}")
+        # "1.234,50" (a Polish or Turkish export) or "1 234.50": "it must be a number" alone reads as nonsense there
+        grouped = math.isnan(value) and bool(_GROUPED.fullmatch(text))
+        raise ConfigError(f"{path}:{line}: column {column} is {repr(text) if text else 'empty'}; it must be {what}"
+                          + (", written without thousands separators and with a point for decimals (1234.50)"
+                             if grouped else ""))
     return value
+
+
+_GROUPED = re.compile(r"[+-]?\d[\d.,' \u00a0\u202f]*[.,' \u00a0\u202f]\d+")
+"""A number written with group separators or a decimal comma (``1.234,50``, ``1 234.50``, ``12,5``)."""
 
 
 def _text(path: str, line: int, column: str, text: str) -> str:

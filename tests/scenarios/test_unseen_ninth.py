@@ -173,3 +173,21 @@ def test_ninth_round_generators_load_under_their_own_names_and_write_the_documen
         assert (tmp_path / "text" / name).read_bytes() == (NINTH / name).read_bytes(), name
     for page in ("en/faq.md", "pl/faq.md", "Opening hours.txt", "prices.html", "vaccines.md"):
         assert (tmp_path / "text" / "answer_docs" / page).read_bytes() == (NINTH / "answer_docs" / page).read_bytes()
+
+
+def test_a_retail_number_written_with_thousands_separators_says_how_to_write_it(tmp_path):
+    """Before: pricing and recommend refused ``"1.234,50"`` (a Polish or Turkish export) and ``1 234.50`` with "it must
+    be a number >= 0", which a person reads as a number; fraud's and churn's files already said to write no thousands
+    separator."""
+    from examples.scenarios import _retail
+    from podium import ConfigError
+
+    for cell in ('"1.234,50"', "1 234.50", '"1,234.50"', '"12,5"'):
+        path = tmp_path / "catalogue.csv"
+        path.write_text(f"sku,vendor,unit_cost,list_price,min_margin_pct,channels\nA,B,{cell},3000,,Web\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"catalogue.csv:2: column unit_cost is '.*'; it must be a number >= 0, "
+                                              r"written without thousands separators and with a point for decimals"):
+            _retail.read_catalogue(str(path))
+    path.write_text("sku,vendor,unit_cost,list_price,min_margin_pct,channels\nA,B,-12.50,3000,,Web\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"column unit_cost is '-12.50'; it must be a number >= 0$"):
+        _retail.read_catalogue(str(path))  # a number, only out of range: no word of separators
