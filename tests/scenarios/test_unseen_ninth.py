@@ -191,3 +191,31 @@ def test_a_retail_number_written_with_thousands_separators_says_how_to_write_it(
     path.write_text("sku,vendor,unit_cost,list_price,min_margin_pct,channels\nA,B,-12.50,3000,,Web\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"column unit_cost is '-12.50'; it must be a number >= 0$"):
         _retail.read_catalogue(str(path))  # a number, only out of range: no word of separators
+
+
+async def test_the_churn_workflow_file_judges_drift_on_the_rows_its_batch_gate_lets_through(tmp_path, monkeypatch):
+    """As the Python example above, in examples/churn/churn.yaml: its drift rule sat in the batch gate beside the range
+    rule, and 150 rows whose charges were written in cents (quarantined) were "drift" and started a retraining."""
+    pytest.importorskip("mlflow", reason="the churn example needs the ml extra: pip install 'podium[ml]'")
+    import shutil
+
+    from podium import Client
+    from podium import yaml as pyaml
+
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_MLFLOW_URI", raising=False)
+    example = Path(__file__).resolve().parents[2] / "examples" / "churn"
+    data = tmp_path / "data"
+    shutil.copytree(example / "data", data)
+    lines = (data / "batch_clean.csv").read_text(encoding="utf-8").splitlines()
+    at = lines[0].split(",").index("monthly_charges")
+    cents = [",".join("X" + c if i == 0 else str(round(float(c) * 100)) if i == at else c
+                      for i, c in enumerate(line.split(","))) for line in lines[1:151]]
+    (data / "cents.csv").write_text("\n".join(lines + cents) + "\n", encoding="utf-8")
+    wf = pyaml.load_file(example / "churn.yaml")
+    async with Client(f"sqlite:///{tmp_path}/podium.db") as c:
+        await c.add_capability("churn-data", "files", {"root": str(data)})
+        out = await c.run(wf, {"batch": "cents.csv"})
+    assert out["quality"]["quarantined"] == 150, out["quality"]
+    assert out["drift"]["passed"], out["drift"]
+    assert out["redeployed"] is None
