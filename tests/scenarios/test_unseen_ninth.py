@@ -263,3 +263,15 @@ def test_recommend_ranks_a_large_catalogue_by_the_products_bought_together_only(
         assert [r["sku"] for r in model.rank(customer, candidates, 5)] == expected, customer
     assert calls <= bound < everything  # only the products that share a buyer with the history are scored
     assert len(made["customers"]) == 300
+
+
+def test_a_feedback_alert_quotes_a_message_sent_twice_once():
+    """Before: a customer who sent "Invoice came with the wrong company tax number again" twice had it quoted twice
+    among the alert's three quotes (and twice among the eight the summary reads), crowding out another complaint.
+    The count stays the number of messages; the quotes are different messages (spaces and case aside)."""
+    from examples.scenarios import feedback
+
+    texts = ["Invoice came with the wrong tax number again", "invoice came with the wrong tax number  again ",
+             "Charged me for a consultation that never happened!!!", "Why a 9 zł fee?", "Fourth"]
+    assert feedback.distinct(texts, 3) == [texts[0], texts[2], texts[3]]
+    assert feedback.distinct(texts[:2], 3) == [texts[0]]
