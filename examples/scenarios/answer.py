@@ -4,7 +4,7 @@
     podium run examples/scenarios/answer.py:workflow --input '{"questions": "examples/scenarios/data/answer_questions.jsonl"}'
 
 Input: ``question`` (one) or ``questions`` (JSON Lines of ``{"question": ...}``; optional
-``expected_source`` (the file that answers it) and ``unsafe`` (true/false) measure retrieval hits and
+``expected_source`` (the file that answers it: its path under ``docs``, or its name) and ``unsafe`` (true/false) measure retrieval hits and
 the share of unsafe requests stopped); ``docs`` (a folder of .md/.txt/.html/.pdf to ingest, default
 the shipped handbook; only changed files are embedded again); ``kb`` (the knowledge base's name);
 ``moderation`` (a JSON file ``{"safe": [...], "unsafe": [...]}`` of example requests); ``block_above``
