@@ -20,9 +20,9 @@ from podium import ConfigError
 from podium.ml import Gate, Range, Unique
 
 try:
-    from ._common import caseless, read_csv
+    from ._common import caseless, missing_columns, read_csv
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import caseless, read_csv  # type: ignore[no-redef]
+    from _common import caseless, missing_columns, read_csv  # type: ignore[no-redef]
 
 ID = "customer_id"
 TARGET = "churned"
@@ -62,10 +62,7 @@ def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None
     need = (*COLUMNS, TARGET) if labelled else COLUMNS
     missing = [c for c in need if c not in header]
     if missing:
-        raise ConfigError(
-            f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
-            f"(found: {', '.join(header) or 'nothing'})"
-        )
+        raise missing_columns(path, missing, need, header)
     at = {c: header.index(c) for c in (*COLUMNS, TARGET) if c in header}
     with_label = TARGET in at and labelled is not False
     for line, record in records:  # a quoted cell may span lines: the line is the row's first

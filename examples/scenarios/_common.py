@@ -160,6 +160,20 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
     return header, records
 
 
+def missing_columns(path: str, missing: list[str], need: Iterable[str], header: list[str]) -> ConfigError:
+    """The error for a header without some of the columns ``need`` names: what it names instead, and which of its
+    cells seem meant for a missing column (``Unit Cost`` for ``unit_cost``, ``Min Margin %`` for
+    ``min_margin_pct``, as Excel headers read). Such a cell is not taken for the column: the format names its
+    columns, and a guess could read the wrong one."""
+    def key(cell: str) -> str:
+        return "_".join(re.findall(r"[a-z0-9]+", cell.replace("%", " pct ")))
+
+    meant = [(h, m) for m in missing for h in header if h not in need and key(h) == m]
+    rename = (f"; rename {', '.join(f'{h!r} to {m}' for h, m in meant)}" if meant else "")
+    return ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
+                       f"(found: {', '.join(header) or 'nothing'}){rename}")
+
+
 def _csv_cell(text: str, index: int) -> str:
     """Where character ``index`` of a CSV text is: the line its row starts on and the column (named by
     the header), as ``"LINE: column N (NAME)"``."""

@@ -17,10 +17,10 @@ from typing import Any
 from podium import ConfigError
 
 try:
-    from ._common import caseless, iso_calendar, read_csv
+    from ._common import caseless, iso_calendar, missing_columns, read_csv
     from ._common import system as system  # the scenarios take it from here too
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import caseless, iso_calendar, read_csv  # type: ignore[no-redef]
+    from _common import caseless, iso_calendar, missing_columns, read_csv  # type: ignore[no-redef]
     from _common import system as system  # type: ignore[no-redef]
 
 CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
@@ -35,8 +35,7 @@ def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, 
     header, records = read_csv(path, columns)
     missing = [c for c in columns if c not in header]
     if missing:
-        raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
-                          f"{', '.join(columns)}")
+        raise missing_columns(path, missing, columns, header)
     at = {c: header.index(c) for c in columns}
     for line, record in records:
         yield line, {c: record[i].strip() if i < len(record) else "" for c, i in at.items()}

@@ -276,3 +276,29 @@ def test_a_feedback_alert_quotes_a_message_sent_twice_once():
              "Charged me for a consultation that never happened!!!", "Why a 9 zł fee?", "Fourth"]
     assert feedback.distinct(texts, 3) == [texts[0], texts[2], texts[3]]
     assert feedback.distinct(texts[:2], 3) == [texts[0]]
+
+
+def test_a_header_written_with_spaces_names_the_column_it_means(tmp_path):
+    """Before: an export whose header reads ``SKU,Vendor,Unit Cost,List Price,Min Margin %,Channels`` (Excel's way) was
+    refused with "missing column(s) unit_cost, list_price, min_margin_pct; the header must name sku, vendor, ...",
+    without what the header holds (pricing and recommend), and no file said which cell meant which column. Such
+    headers are still refused (the format names its columns), with what was found and what to rename."""
+    from examples.scenarios import _churn_format, _retail, fraud
+    from podium import ConfigError
+
+    path = tmp_path / "catalogue.csv"
+    path.write_text("SKU,Vendor,Unit Cost,List-Price,Min Margin %,Channels\nA,B,1,3,,Web\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        _retail.read_catalogue(str(path))
+    said = str(caught.value)
+    assert "missing column(s) unit_cost, list_price, min_margin_pct" in said
+    assert "found: sku, vendor, unit cost, list-price, min margin %, channels" in said
+    assert "rename 'unit cost' to unit_cost, 'list-price' to list_price" in said
+    path.write_text("Customer ID,tenure_months,monthly_charges,support_tickets_90d,last_login_days,plan\nA,1,2,0,1,x\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rename 'customer id' to customer_id"):
+        _churn_format.read(str(path), labelled=False)
+    path.write_text("TX ID,customer_id,amount,currency,merchant_category,country,home_country,hour,new_device,"
+                    "tx_last_24h\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rename 'tx id' to tx_id"):
+        fraud.read_transactions(str(path), labelled=False)
