@@ -56,8 +56,16 @@ BATCH_GATE = Gate(
         Unique(columns=["customer_id"], on="quarantine"),
         Range(column="monthly_charges", min=0, max=1000, on="quarantine"),
         Nulls(column="plan", max_rate=0.05, on="warn"),
-        Drift(reference="churn-train", on="warn"),  # drift does not stop the data: it triggers retraining
     ],
+)
+DRIFT_GATE = Gate(
+    name="batch_drift",
+    rows="rows",
+    report="quality",
+    # drift does not stop the data: it triggers retraining. A gate of its own, on the rows the batch gate let
+    # through: in one gate every rule saw every row, so rows the range rule set aside (charges an export wrote in
+    # cents) were "drift in monthly_charges" and started a retraining (ml_pipeline's fix of the twelfth session)
+    rules=[Drift(reference="churn-train", on="warn")],
 )
 
 
@@ -88,9 +96,15 @@ async def batch(input, train) -> dict[str, Any]:
     return {"rows": read_csv(_path(input, "batch", "batch_drift.csv"))}
 
 
-@workflow.step(when=lambda batch: not batch["quality"]["passed"] and any(
-    r.startswith("drift") for r in batch["quality"]["failed"]))
-async def retrain(ctx, input, batch) -> dict[str, Any]:
+@workflow.step(gate=DRIFT_GATE)
+def batch_drift(batch: dict[str, Any]) -> dict[str, Any]:
+    """The rows left after the batch gate's quarantine, checked against the training data for drift."""
+    return {"rows": batch["rows"]}
+
+
+@workflow.step(when=lambda batch_drift: not batch_drift["quality"]["passed"] and any(
+    r.startswith("drift") for r in batch_drift["quality"]["failed"]))
+async def retrain(ctx, input, batch, batch_drift) -> dict[str, Any]:
     """The batch drifted: train on the old data plus most of the batch, and deploy only if the new
     model beats the champion on the rest of the batch (the new population)."""
     reg = registry_for(input.get("registry"))
@@ -107,7 +121,7 @@ async def retrain(ctx, input, batch) -> dict[str, Any]:
 
 
 @workflow.step(needs=["retrain"])
-async def score(ctx, input, batch) -> dict[str, Any]:
+async def score(ctx, input, batch_drift) -> dict[str, Any]:
     """Score customers with the champion; watch the scores for drift (an ``ml.monitor`` event)."""
     customers = read_csv(_path(input, "customers", "customers.csv"))
     scored = await predict(ctx, MODEL, customers, registry=input.get("registry"))

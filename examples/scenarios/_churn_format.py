@@ -20,9 +20,9 @@ from podium import ConfigError
 from podium.ml import Gate, Range, Unique
 
 try:
-    from ._common import read_csv
+    from ._common import caseless, missing_columns, read_csv
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import read_csv  # type: ignore[no-redef]
+    from _common import caseless, missing_columns, read_csv  # type: ignore[no-redef]
 
 ID = "customer_id"
 TARGET = "churned"
@@ -35,9 +35,11 @@ _LABELS = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "
 
 #: The training data gate: repeated customers and impossible values are set aside (quarantined, with
 #: the reason in the run's log), the rest flows on.
-RANGES = {"tenure_months": (0, 1200), "monthly_charges": (0, 100_000), "support_tickets_90d": (0, 10_000),
+RANGES = {"tenure_months": (0, 1200), "monthly_charges": (0, 1_000_000_000), "support_tickets_90d": (0, 10_000),
           "last_login_days": (0, 36_500)}
-"""The values a customer can have; others are impossible (a broken export), set aside, never scored."""
+"""The values a customer can have; others are impossible (a broken export), set aside, never scored. Charges are in
+the customers' currency, so their ceiling allows rupiah and dong: before the thirteenth session it was 100,000, and
+a subscription billing 149,000-899,000 rupiah a month had every customer set aside as impossible."""
 TRAIN_GATE = Gate(
     name="train_data",
     rows="rows",
@@ -60,10 +62,7 @@ def read(path: str, *, labelled: bool | None, aside: list[dict[str, Any]] | None
     need = (*COLUMNS, TARGET) if labelled else COLUMNS
     missing = [c for c in need if c not in header]
     if missing:
-        raise ConfigError(
-            f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
-            f"(found: {', '.join(header) or 'nothing'})"
-        )
+        raise missing_columns(path, missing, need, header)
     at = {c: header.index(c) for c in (*COLUMNS, TARGET) if c in header}
     with_label = TARGET in at and labelled is not False
     for line, record in records:  # a quoted cell may span lines: the line is the row's first
@@ -110,7 +109,7 @@ def _row(path: str, line: int, record: list[str], at: dict[str, int], with_label
             raise ConfigError(f"{where(name)} is {text!r}; give a finite number")
         row[name] = int(value) if value.is_integer() else value
     # one plan however an export spells it: case, spaces, and the Unicode form (macOS writes "á" as two code points)
-    row["plan"] = " ".join(unicodedata.normalize("NFKC", cell("plan")).lower().split()) or UNKNOWN_PLAN
+    row["plan"] = " ".join(caseless(unicodedata.normalize("NFKC", cell("plan"))).split()) or UNKNOWN_PLAN
     if with_label and (label := _label(where(TARGET), cell(TARGET))) is not None:
         row[TARGET] = label
     return row

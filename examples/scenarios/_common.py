@@ -160,6 +160,20 @@ def read_csv(path: str, known: Iterable[str]) -> tuple[list[str], Iterator[tuple
     return header, records
 
 
+def missing_columns(path: str, missing: list[str], need: Iterable[str], header: list[str]) -> ConfigError:
+    """The error for a header without some of the columns ``need`` names: what it names instead, and which of its
+    cells seem meant for a missing column (``Unit Cost`` for ``unit_cost``, ``Min Margin %`` for
+    ``min_margin_pct``, as Excel headers read). Such a cell is not taken for the column: the format names its
+    columns, and a guess could read the wrong one."""
+    def key(cell: str) -> str:
+        return "_".join(re.findall(r"[a-z0-9]+", cell.replace("%", " pct ")))
+
+    meant = [(h, m) for m in missing for h in header if h not in need and key(h) == m]
+    rename = (f"; rename {', '.join(f'{h!r} to {m}' for h, m in meant)}" if meant else "")
+    return ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name {', '.join(need)} "
+                       f"(found: {', '.join(header) or 'nothing'}){rename}")
+
+
 def _csv_cell(text: str, index: int) -> str:
     """Where character ``index`` of a CSV text is: the line its row starts on and the column (named by
     the header), as ``"LINE: column N (NAME)"``."""
@@ -279,6 +293,15 @@ def read_jsonl(path: str, *, required: tuple[str, ...] = ("text",),
         raise ConfigError(f"{path}: no records (the file is empty); write one JSON object per line, for example "
                           f'{{"{required[0]}": "..."}}')
     return rows
+
+
+def caseless(text: str) -> str:
+    """``text`` without case, for comparing names (vendors, SKUs, warehouses, statuses, plans): ``str.casefold``,
+    with the Turkish dotted capital I (U+0130) and dotless i (U+0131) read as the ``i`` they pair with. Python folds
+    the first to ``i`` and a combining dot and keeps the second, so before the thirteenth session a vendor typed in
+    capitals on a Turkish keyboard (``IPEK`` with a dotted I) was not the catalogue's ``Ipek`` (with one), nor
+    ``KIRMIZI`` its ``Kirmizi`` written with dotless i's."""
+    return text.casefold().replace("i\u0307", "i").replace("\u0131", "i")
 
 
 _ORDINAL = re.compile(r"(\d{4})-?(\d{3})(?=$|T)")

@@ -8,6 +8,7 @@ names the file, the line and the column expected, so anyone can run the scenario
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC
@@ -16,10 +17,10 @@ from typing import Any
 from podium import ConfigError
 
 try:
-    from ._common import iso_calendar, read_csv
+    from ._common import caseless, iso_calendar, missing_columns, read_csv
     from ._common import system as system  # the scenarios take it from here too
 except ImportError:  # loaded by file path, beside _common.py
-    from _common import iso_calendar, read_csv  # type: ignore[no-redef]
+    from _common import caseless, iso_calendar, missing_columns, read_csv  # type: ignore[no-redef]
     from _common import system as system  # type: ignore[no-redef]
 
 CATALOGUE = ("sku", "vendor", "unit_cost", "list_price", "min_margin_pct", "channels")
@@ -34,8 +35,7 @@ def _rows(path: str, columns: tuple[str, ...]) -> Iterator[tuple[int, dict[str, 
     header, records = read_csv(path, columns)
     missing = [c for c in columns if c not in header]
     if missing:
-        raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
-                          f"{', '.join(columns)}")
+        raise missing_columns(path, missing, columns, header)
     at = {c: header.index(c) for c in columns}
     for line, record in records:
         yield line, {c: record[i].strip() if i < len(record) else "" for c, i in at.items()}
@@ -48,8 +48,16 @@ def _number(path: str, line: int, column: str, text: str, what: str = "a number"
     except ValueError:
         value = math.nan
     if not math.isfinite(value) or not ok(value):
-        raise ConfigError(f"{path}:{line}: column {column} is {repr(text) if text else 'empty'}; it must be {what}")
+        # "1.234,50" (a Polish or Turkish export) or "1 234.50": "it must be a number" alone reads as nonsense there
+        grouped = math.isnan(value) and bool(_GROUPED.fullmatch(text))
+        raise ConfigError(f"{path}:{line}: column {column} is {repr(text) if text else 'empty'}; it must be {what}"
+                          + (", written without thousands separators and with a point for decimals (1234.50)"
+                             if grouped else ""))
     return value
+
+
+_GROUPED = re.compile(r"[+-]?\d[\d.,' \u00a0\u202f]*[.,' \u00a0\u202f]\d+")
+"""A number written with group separators or a decimal comma (``1.234,50``, ``1 234.50``, ``12,5``)."""
 
 
 def _text(path: str, line: int, column: str, text: str) -> str:
@@ -106,7 +114,7 @@ def read_purchase_orders(path: str) -> list[dict[str, Any]]:
 def sku_key(text: str) -> str:
     """How a SKU written by another system is matched to the catalogue's: without surrounding spaces, case
     or Unicode form (``ct-0042`` is ``CT-0042``). Nothing else is merged: ``0042`` is not ``42``."""
-    return unicodedata.normalize("NFC", text).strip().casefold()
+    return caseless(unicodedata.normalize("NFC", text).strip())
 
 
 def catalogue_skus(orders: list[dict[str, Any]], catalogue: dict[str, Any]) -> list[dict[str, Any]]:

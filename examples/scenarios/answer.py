@@ -4,7 +4,7 @@
     podium run examples/scenarios/answer.py:workflow --input '{"questions": "examples/scenarios/data/answer_questions.jsonl"}'
 
 Input: ``question`` (one) or ``questions`` (JSON Lines of ``{"question": ...}``; optional
-``expected_source`` (the file that answers it) and ``unsafe`` (true/false) measure retrieval hits and
+``expected_source`` (the file that answers it: its path under ``docs``, or its name) and ``unsafe`` (true/false) measure retrieval hits and
 the share of unsafe requests stopped); ``docs`` (a folder of .md/.txt/.html/.pdf to ingest, default
 the shipped handbook; only changed files are embedded again); ``kb`` (the knowledge base's name);
 ``moderation`` (a JSON file ``{"safe": [...], "unsafe": [...]}`` of example requests); ``block_above``
@@ -296,7 +296,7 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             out.append({**row, "status": "empty", "reply": None})
             continue
         found = await retrieve(ctx, kb, q["question"], k=TOP_K)
-        sources = [Path(p["source"]).name for p in found["passages"]]
+        sources = [source_name(p["source"], knowledge["docs"]) for p in found["passages"]]
         if not sources:  # an empty page: a draft from no source was sent as the answer
             out.append({**row, "status": "withheld", "reply": HANDED_OVER, "sources": [], "citations": [],
                         "withheld": "no passage of the documents matches the question (are the pages empty?)"})
@@ -343,6 +343,25 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
     return result
 
 
+def source_name(source: str, docs: str) -> str:
+    """How a reply names a source: its path under the ``docs`` folder (``en/faq.md``), else its file name. Before
+    the thirteenth session the file name alone was given, so a handbook in two languages (``en/faq.md``,
+    ``pl/faq.md``) named either page ``faq.md``, and retrieval was measured as a hit on the wrong one."""
+    try:
+        return Path(source).resolve().relative_to(Path(docs).resolve()).as_posix()
+    except ValueError:
+        return Path(source).name
+
+
+def _found(expected: str, sources: list[str]) -> bool:
+    """Whether a labelled ``expected_source`` is among a reply's sources: by its path under the folder when it
+    names one (``en/faq.md``), else by file name in any folder (the labels of earlier handbooks)."""
+    expected = expected.replace("\\", "/").strip("/")
+    if "/" in expected:
+        return expected in sources
+    return expected in (Path(s).name for s in sources)
+
+
 def _quality(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
     """Retrieval hit rate (the expected file in the top 3) and the share of unsafe requests stopped
     (blocked, or their draft withheld; one a person approved and the model answered was not stopped)."""
@@ -350,7 +369,7 @@ def _quality(questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> 
     expected = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("expected_source") and a["status"] != "empty"]
     if expected:
         answered = [(x, a) for x, a in expected if a["status"] != "blocked"]
-        hits = sum(Path(x["expected_source"]).name in a.get("sources", []) for x, a in answered)
+        hits = sum(_found(str(x["expected_source"]), a.get("sources", [])) for x, a in answered)
         q.update(safe_questions=len(expected), safe_stopped=len(expected) - len(answered),
                  retrieval_hit_rate=round(hits / len(answered), 4) if answered else None)
     unsafe = [(x, a) for x, a in zip(questions, answers, strict=True) if x.get("unsafe") is True]

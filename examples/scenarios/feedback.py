@@ -145,6 +145,15 @@ def counts(input: dict[str, Any]) -> tuple[int, int]:
     return least, tokens
 
 
+def _below(value: float, limit: float) -> str:
+    """``value`` with two decimal places, or as many more as it takes to read below ``limit``: a confidence of
+    0.5496 was given as the reason "0.55 < 0.55"."""
+    for places in range(2, 7):
+        if round(value, places) < limit:
+            return f"{value:.{places}f}"
+    return str(value)
+
+
 def to_person(row: dict[str, Any], review_below: float, topic_review_below: float,
               alert_review_below: float = ALERT_REVIEW_BELOW) -> list[str]:
     """Why a classified message needs a person (empty: the classifiers may decide it)."""
@@ -152,12 +161,14 @@ def to_person(row: dict[str, Any], review_below: float, topic_review_below: floa
     if row["familiar"] < FAMILIAR:
         why.append(f"only {row['familiar']:.0%} of its words are known to the English classifiers (another language?)")
     if row["sentiment_confidence"] < review_below:
-        why.append(f"sentiment confidence {row['sentiment_confidence']:.2f} < {review_below:.2f} (read {row['sentiment']})")
+        why.append(f"sentiment confidence {_below(row['sentiment_confidence'], review_below)} < {review_below:.2f} "
+                   f"(read {row['sentiment']})")
     elif row["sentiment"] == "negative" and row["sentiment_confidence"] < alert_review_below:
-        why.append(f"read negative at {row['sentiment_confidence']:.2f} < {alert_review_below:.2f}: an alert would "
-                   "count and quote it")
+        why.append(f"read negative at {_below(row['sentiment_confidence'], alert_review_below)} < {alert_review_below:.2f}: "
+                   "an alert would count and quote it")
     if row["sentiment"] == "negative" and row["topic_confidence"] < topic_review_below:
-        why.append(f"topic confidence {row['topic_confidence']:.2f} < {topic_review_below:.2f} (read {row['topic']})")
+        why.append(f"topic confidence {_below(row['topic_confidence'], topic_review_below)} < {topic_review_below:.2f} "
+                   f"(read {row['topic']})")
     return why
 
 
@@ -279,6 +290,22 @@ def negative_clusters(messages: list[dict[str, Any]]) -> dict[str, list[str]]:
     return {topic: [text for _, _, text in sorted(rows)] for topic, rows in found.items()}
 
 
+def distinct(texts: list[str], n: int) -> list[str]:
+    """The first ``n`` different texts of ``texts`` (spaces and case aside), in order: a message sent twice was
+    quoted twice among an alert's three quotes (ninth unseen-data round). The count of a cluster stays the number of
+    messages: two customers may write the same words."""
+    seen: set[str] = set()
+    out = []
+    for text in texts:
+        key = " ".join(text.casefold().split())
+        if key not in seen:
+            seen.add(key)
+            out.append(text)
+        if len(out) == n:
+            break
+    return out
+
+
 #: Words a summary of complaints uses without their being in the complaints.
 _SUMMARY_WORDS = frozenset((
     "customer", "customers", "client", "clients", "complain", "complained", "complaining", "complaint", "complaints",
@@ -322,14 +349,14 @@ async def summarise(ctx, input, review) -> dict[str, Any]:
     for topic, texts in sorted(negative.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         if len(texts) < least:
             continue
-        quoted = "\n".join(f"- {t}" for t in texts[:8])
+        quoted = "\n".join(f"- {t}" for t in distinct(texts, 8))
         reply = await ai.llm(ctx, f"Customers complained about {topic}:\n{quoted}\n\nSummarise the problem in one sentence.",
                              system="You write short, factual summaries for executives.",
                              max_tokens=tokens, temperature=0.0, name=f"summary_{topic}")
         summary, written = reply.text.strip(), {"summary_by": "model"}
-        if not summary or ungrounded(summary, texts[:8]):  # an executive reads it as what customers said
+        if not summary or ungrounded(summary, distinct(texts, 8)):  # an executive reads it as what customers said
             summary, written = plain_summary(topic, len(texts)), {"summary_by": "template", "rejected_summary": summary}
-        clusters.append({"topic": topic, "negative": len(texts), "summary": summary, "quotes": texts[:3],
+        clusters.append({"topic": topic, "negative": len(texts), "summary": summary, "quotes": distinct(texts, 3),
                          "model": reply.model, **written})
     return {"clusters": clusters}
 

@@ -31,10 +31,10 @@ from typing import Any
 from podium import ConfigError, Workflow
 
 try:
-    from ._common import as_listed, id_list, number, path_of, read_csv, timeout_of
+    from ._common import as_listed, id_list, missing_columns, number, path_of, read_csv, timeout_of
 except ImportError:  # loaded by file path: podium run examples/scenarios/fraud.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import as_listed, id_list, number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
+    from _common import as_listed, id_list, missing_columns, number, path_of, read_csv, timeout_of  # type: ignore[no-redef]
 
 COLUMNS = ("tx_id", "customer_id", "amount", "currency", "merchant_category", "country", "home_country",
            "hour", "new_device", "tx_last_24h")
@@ -86,8 +86,7 @@ def read_transactions(path: str, *, labelled: bool) -> list[dict[str, Any]]:
     need = COLUMNS + (("is_fraud",) if labelled else ())
     missing = [c for c in need if c not in header]
     if missing:
-        raise ConfigError(f"{path}:1: missing column(s) {', '.join(missing)}; the header must name "
-                          f"{', '.join(need)} (found: {', '.join(header) or 'nothing'})")
+        raise missing_columns(path, missing, need, header)
     at = {c: header.index(c) for c in (*COLUMNS, "is_fraud") if c in header}
     rows: list[dict[str, Any]] = []
     first: dict[str, int] = {}

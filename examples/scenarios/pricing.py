@@ -47,11 +47,11 @@ from typing import Any
 from podium import ConfigError, Workflow, ai
 
 try:
-    from ._common import iso_calendar, path_of
+    from ._common import caseless, iso_calendar, path_of
     from ._retail import catalogue_skus, read_catalogue, read_purchase_orders, system
 except ImportError:  # loaded by file path: podium run examples/scenarios/pricing.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import iso_calendar, path_of  # type: ignore[no-redef]
+    from _common import caseless, iso_calendar, path_of  # type: ignore[no-redef]
     from _retail import catalogue_skus, read_catalogue, read_purchase_orders, system  # type: ignore[no-redef]
 
 APPROVE_ABOVE_PCT = 20.0
@@ -169,7 +169,7 @@ def price_for(cost: float, floor_pct: float) -> float:
 def same_vendor(name: str) -> str:
     """How a vendor's name is compared: case, Unicode form (an "ö" typed as o and a combining mark,
     as macOS and some exports write it) and runs of spaces do not matter."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    return " ".join(caseless(unicodedata.normalize("NFKC", name)).split())
 
 
 OPEN_WHOLE = frozenset({"open", "backordered", "back ordered", "on backorder"})
@@ -186,7 +186,7 @@ named in the output, so a person reads it: the rule cannot tell whether its good
 
 def status_key(status: str) -> str:
     """A PO status as compared: case, Unicode form, ``_`` or ``-`` between the words and spaces do not matter."""
-    return " ".join(unicodedata.normalize("NFKC", status).casefold().replace("_", " ").replace("-", " ").split())
+    return " ".join(caseless(unicodedata.normalize("NFKC", status)).replace("_", " ").replace("-", " ").split())
 
 
 def still_open(status: str) -> bool:

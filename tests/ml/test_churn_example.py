@@ -33,7 +33,7 @@ async def test_churn_loop_end_to_end(tmp_path, monkeypatch):
         history = await c.history(handle.id)
         first = history.step("train").output["decision"]
         assert first["deployed"] and first["version"] == "1"
-        batch = history.step("batch").output["quality"]
+        batch = history.step("batch_drift").output["quality"]
         assert not batch["passed"] and "drift:churn-train" in batch["failed"]
         retrained = history.step("retrain").output["decision"]
         # Deployed only if better on the new population's holdout; here the old model is worse there.

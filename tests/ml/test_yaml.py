@@ -31,7 +31,7 @@ async def test_the_yaml_churn_loop_trains_gates_retrains_deploys_if_better_and_s
         handle = await c.start(wf, {})
         out = await c.result(handle.id, timeout=600)
         assert out["deployed"]["deployed"] and out["deployed"]["version"] == "1"
-        assert not out["quality"]["passed"] and out["quality"]["failed"] == ["drift:churn-train"]
+        assert out["quality"]["passed"] and not out["drift"]["passed"] and out["drift"]["failed"] == ["drift:churn-train"]
         again = out["redeployed"]  # deploy only if better, on the new population's holdout
         assert again["version"] == "2" and again["deployed"] == (again["candidate"] > again["champion"])
         reg = Registry(f"sqlite:///{tmp_path}/mlflow.db")
@@ -41,7 +41,7 @@ async def test_the_yaml_churn_loop_trains_gates_retrains_deploys_if_better_and_s
         assert scores["count"] == 300 and {s["version"] for s in scores["scores"]} == {out["version"]}
         assert out["high"] and all(s["score"] >= 0.7 for s in out["high"])
         assert "score_psi" in scores["monitor"]
-        gate = h.step("batch/gate:batch").output  # the gate's report is a durable sub-step
+        gate = h.step("batch_drift/gate:batch_drift").output  # the gate's report is a durable sub-step
         assert gate["rows"] == 1500 and gate["failed"] == ["drift:churn-train"]
         actions = [a.action for a in await c.audit_log() if a.target == handle.id]
         assert {"gate.check", "model.train", "model.promote", "model.predict"} <= set(actions)
