@@ -53,6 +53,17 @@ def default_key_path() -> Path:
     return Path(setting("audit_key") or DEFAULT_KEY).expanduser()
 
 
+OUTER = 16
+"""Hex digits of a seal's outer part (64 bits: it only names the store, and can only be guessed
+online, a row written and refused per guess; the inner part, over what is sealed, keeps 128 bits).
+A seal then fits the 64 characters an outbox table keeps for it."""
+
+
+def outer_body(store_id: str, kid: str, inner: str) -> bytes:
+    """What the outer part of a seal signs (:meth:`AuditKeys.seal`): the store's id and the inner part."""
+    return f"podium.store-seal\x1f{store_id}\x1f{kid}:{inner}".encode()
+
+
 def store_identity(url: str) -> str:
     """A stable name of the store behind ``url`` (SQLite: the resolved file; others: the URL without
     its password)."""
@@ -79,6 +90,7 @@ class AuditKeys:
         if ephemeral:
             raw = secrets.token_bytes(32)
             self._key = (key_id(raw), raw)
+            self.store_id = secrets.token_hex(16)  # the key dies with the process: so does the store
 
     # -- the key --------------------------------------------------------------------------------
 
@@ -182,6 +194,9 @@ class AuditKeys:
         self._key = None
         new = self.current()
         assert new is not None
+        pinned, _ = self.pinned()
+        if pinned is not None:  # signed again with the new key: the old one may be moved away
+            self.pin(pinned)
         return (old[0] if old else None), new[0]
 
     # -- hashing --------------------------------------------------------------------------------
@@ -220,6 +235,70 @@ class AuditKeys:
         want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
         return hmac.compare_digest(want.encode(), tag.encode(errors="replace"))  # bytes: a forged tag may be any text
 
+    # -- seals of rows: bound to the store ------------------------------------------------------
+
+    store_id: str | None = None
+    """This store's random id (``podium/storage/_identity.py``), set when it opens; every seal of a
+    row covers it, so a row sealed in another store on the same key does not hold here."""
+
+    def seal(self, text: str) -> str:
+        """The seal of a row whose content reads ``text``: ``KEYID:INNER.OUTER``, INNER the MAC of
+        the text (as :meth:`mac`), OUTER the MAC of INNER and this store's id. The two parts let a
+        seal be moved to another store by the one who holds the key (:meth:`rebind`: ``podium db
+        migrate-to``, the upgrade from seals without an id) without reading what it seals."""
+        kid, inner = self.mac(text).split(":")
+        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
+
+    def verify_seal(self, text: str, seal: str) -> bool | None:
+        """Whether ``seal`` (made by :meth:`seal` in this store) seals ``text``; None when the key
+        it names is not held here. A seal of another store, or of no store (a release before store
+        ids), does not hold."""
+        kid, _, tags = seal.partition(":")
+        inner, dot, outer = tags.partition(".")
+        if self.all().get(kid) is None:
+            return None
+        if not dot or self.store_id is None or self.verify_mac(text, f"{kid}:{inner}") is not True:
+            return False
+        want = self._outer(kid, inner, self.store_id)
+        return hmac.compare_digest(want.encode(), outer.encode(errors="replace"))
+
+    def outer_holds(self, seal: str, store_id: str) -> bool:
+        """Whether ``seal`` is bound to store ``store_id`` (its text is not read: :meth:`verify_seal`
+        checks it where the row is read)."""
+        kid, _, tags = seal.partition(":")
+        inner, dot, outer = tags.partition(".")
+        if not dot or self.all().get(kid) is None:
+            return False
+        return hmac.compare_digest(self._outer(kid, inner, store_id).encode(), outer.encode(errors="replace"))
+
+    def rebind(self, seal: str, source: str | None) -> str | None:
+        """``seal`` bound to this store instead of store ``source`` (None: a seal of a release
+        before store ids, ``KEYID:INNER``), or None when it is not a seal of ``source`` under a key
+        held here. What it seals is not checked here: INNER still has to match the row's text
+        wherever the row is read."""
+        kid, _, tags = seal.partition(":")
+        inner, dot, _ = tags.partition(".")
+        if self.all().get(kid) is None or len(inner) != 32 or bool(dot) != (source is not None):
+            return None
+        if source is not None and not self.outer_holds(seal, source):
+            return None
+        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
+
+    def _bound(self) -> str:
+        if self.store_id is None:
+            from .errors import StoreError
+
+            raise StoreError(
+                f"store {self.store} has no id yet, so nothing can be sealed for it: open the store first "
+                "(with auto_migrate=False: run podium db upgrade)"
+            )
+        return self.store_id
+
+    def _outer(self, kid: str, inner: str, store_id: str) -> str:
+        key = self.all().get(kid)
+        assert key is not None
+        return hmac.new(key, outer_body(store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
+
     # -- the head log ---------------------------------------------------------------------------
 
     @functools.cached_property
@@ -228,6 +307,38 @@ class AuditKeys:
             return None
         name = hashlib.sha256(self.store.encode()).hexdigest()[:20]
         return self.path.parent / "audit-heads" / f"{name}.jsonl"
+
+    @functools.cached_property
+    def id_path(self) -> Path | None:
+        """Where this machine pins the store's id (``audit-heads/STORE.id``, beside the head log)."""
+        return None if self.head_path is None else self.head_path.with_suffix(".id")
+
+    def pinned(self) -> tuple[str | None, str | None]:
+        """(the id pinned for this store, why the pin cannot be taken) (None, None): none pinned."""
+        path = self.id_path
+        if path is None or not path.exists():
+            return None, None
+        try:
+            rec = json.loads(path.read_text())
+            sid, mac = str(rec["id"]), str(rec["mac"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return None, f"the store's id pinned in {path} cannot be read ({exc})"
+        if self.verify_mac(f"{self.store}|store-id|{sid}", mac) is False:  # None: a key retired and removed since
+            return None, f"the store's id pinned in {path} is not signed with the audit key"
+        return sid, None
+
+    def pin(self, store_id: str) -> None:
+        """Pin ``store_id`` as this store's id on this machine (replacing the pin, atomically)."""
+        path = self.id_path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        rec = {"store": self.store, "id": store_id, "mac": self.mac(f"{self.store}|store-id|{store_id}")}
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        os.replace(tmp, path)
 
     @functools.cached_property
     def _head_file(self) -> str | None:

@@ -41,7 +41,7 @@ def _text(key: str, schema: Any) -> str:
 
 def seal(store: Any, key: str, schema: Any, samples: int) -> str:
     """The stored form of the contract ``schema`` learned for ``key`` (``CONNECTOR.OPERATION``)."""
-    return json.dumps({"schema": schema, "samples": samples, "learned_at": time.time(), "mac": store.audit_keys.mac(_text(key, schema))})
+    return json.dumps({"schema": schema, "samples": samples, "learned_at": time.time(), "mac": store.audit_keys.seal(_text(key, schema))})
 
 
 def refused(connector: str, operation: str, why: str) -> str:
@@ -60,7 +60,7 @@ def open_contract(store: Any, connector: str, operation: str, text: str) -> tupl
     except (ValueError, TypeError, KeyError):
         return None, refused(connector, operation, "is not readable")
     key = f"{connector}.{operation}"
-    if not isinstance(mac, str) or store.audit_keys.verify_mac(_text(key, schema), mac) is not True:
+    if not isinstance(mac, str) or store.audit_keys.verify_seal(_text(key, schema), mac) is not True:
         why = (
             "is not sealed with this store's audit key (it was written or edited behind the engine's back, or learned "
             "by a release before contracts were sealed)"

@@ -145,7 +145,7 @@ class Governed:
 
     async def refusal(self, msg: OutboxMessage) -> str | None:
         """Why ``msg`` may not be delivered now (audited as ``policy.refuse``), or None."""
-        signed = None if msg.seal is None else self.governance.store.audit_keys.verify_mac(msg.sealed_text(), msg.seal)
+        signed = None if msg.seal is None else self.governance.store.audit_keys.verify_seal(msg.sealed_text(), msg.seal)
         reason = self._unsealed(msg, signed) or self._policy(msg, trusted=bool(signed))
         if reason is not None:
             await self.governance.record(

@@ -1,0 +1,183 @@
+"""Thirteenth session: every seal names its store (the fix of ``test_attack_rev12_cross_store.py``).
+
+A store has a random id, made with it and kept in the store (namespace ``podium.store``); every
+seal's MAC covers it, and the id is pinned beside the head log (``audit-heads/STORE.id``), so that
+one who writes the database cannot give production the id of a store whose rows they hold. Seals
+made before ids existed are sealed again once, the first time a store opens after the upgrade, and
+refused afterwards; ``podium db migrate-to`` seals the records it copies for the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from podium import AuthError, Client, StoreError
+from podium._auditkey import AuditKeys, store_identity
+from podium.storage._identity import NAMESPACE
+
+
+def _sql(url: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if url.startswith("sqlite:///"):
+        db = sqlite3.connect(url[len("sqlite:///") :])
+        try:
+            rows = db.execute(query, params).fetchall()
+            db.commit()
+        finally:
+            db.close()
+        return rows
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(query.replace("?", "%s").encode(), params)
+        return cur.fetchall() if cur.description else []
+
+
+def _rows(url: str, ns: str) -> dict[str, str]:
+    return dict(_sql(url, "SELECT key, value FROM kv WHERE ns = ?", (ns,)))  # type: ignore[arg-type]
+
+
+def _put(url: str, ns: str, rows: dict[str, str]) -> None:
+    for key, value in rows.items():
+        _sql(
+            url,
+            "INSERT INTO kv (ns, key, value, updated_at) VALUES (?, ?, ?, 0) "
+            "ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+            (ns, key, value),
+        )
+
+
+def _legacy(url: str, ns: str = "tokens") -> dict[str, str]:
+    """The token rows of ``url`` as a release before store ids sealed them (a MAC per key only)."""
+    keys = AuditKeys(None, store_identity(url))
+    out = {}
+    for key, value in _rows(url, ns).items():
+        d = json.loads(value)
+        d["mac"] = keys.mac(f"token\x1f{key}\x1f{d['entry']}")
+        out[key] = json.dumps(d)
+    return out
+
+
+def _before_ids(url: str) -> None:
+    """Make ``url`` look like a store of a release before store ids: no id row, no pin."""
+    _put(url, "tokens", _legacy(url))
+    _sql(url, "DELETE FROM kv WHERE ns = ?", (NAMESPACE,))
+    pin = AuditKeys(None, store_identity(url)).id_path
+    assert pin is not None and pin.exists()
+    pin.unlink()
+
+
+@pytest.fixture(name="two", params=["sqlite", "postgres"])
+def two_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
+    """(production, staging): two stores on the same audit key."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/prod.db", f"sqlite:///{tmp_path}/staging.db"
+    make = request.getfixturevalue("pg_database")
+    return make(), make()
+
+
+async def _stores(prod: str, staging: str) -> str:
+    """Both stores with a ``root`` admin and ``mallory``; a token of staging's root."""
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("mallory", ["viewer"])
+    async with Client(staging, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        return await c.create_token("root")
+
+
+async def _admin(url: str, token: str) -> None:
+    async with Client(url, token=token, recover=False) as c:
+        await c.create_user("mallory", ["admin"])
+
+
+async def test_attack_a_token_copied_from_another_store_is_refused(two: tuple[str, str]) -> None:
+    prod, staging = two
+    token = await _stores(prod, staging)
+    _put(prod, "tokens", _rows(staging, "tokens"))
+    with pytest.raises(AuthError):
+        await _admin(prod, token)
+
+
+async def test_attack_the_id_of_another_store_written_into_the_store_is_refused_at_open(two: tuple[str, str]) -> None:
+    prod, staging = two
+    token = await _stores(prod, staging)
+    _put(prod, "tokens", _rows(staging, "tokens"))
+    _put(prod, NAMESPACE, _rows(staging, NAMESPACE))  # production now claims to be staging
+    with pytest.raises(StoreError, match=r"audit-heads.*\.id") as err:
+        await _admin(prod, token)
+    assert "not the id" in str(err.value)
+
+
+async def test_attack_the_id_deleted_from_the_store_is_refused_at_open(two: tuple[str, str]) -> None:
+    """Without its id the store would look like one of an earlier release, whose seals are sealed
+    again on open: legacy rows put in by the attacker would be taken."""
+    prod, staging = two
+    token = await _stores(prod, staging)
+    _put(prod, "tokens", _legacy(staging))
+    _sql(prod, "DELETE FROM kv WHERE ns = ?", (NAMESPACE,))
+    with pytest.raises(StoreError, match="deleted"):
+        await _admin(prod, token)
+
+
+async def test_seals_of_an_earlier_release_are_sealed_again_once_then_refused(two: tuple[str, str]) -> None:
+    prod, staging = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        root = await c.create_token("root")
+    _before_ids(prod)
+    assert all("." not in json.loads(v)["mac"] for v in _rows(prod, "tokens").values())
+    async with Client(prod, token=root, recover=False) as c:  # the upgrade: sealed again for this store
+        await c.create_user("carl", ["viewer"])
+    assert all("." in json.loads(v)["mac"] for v in _rows(prod, "tokens").values())
+    # after the upgrade, a row sealed the old way (staging's, of an earlier release) is refused
+    async with Client(staging, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        token = await c.create_token("root")
+    _put(prod, "tokens", _legacy(staging))
+    with pytest.raises(AuthError):
+        await _admin(prod, token)
+
+
+async def test_a_store_deleted_and_created_again_opens_with_a_new_id(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/p.db"
+    async with Client(url, recover=False) as c:
+        await c.create_user("root", ["admin"])
+    first = _rows(url, NAMESPACE)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{tmp_path}/p.db{suffix}").unlink(missing_ok=True)
+    async with Client(url, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        assert await c.create_token("root")
+    assert _rows(url, NAMESPACE) != first
+
+
+def test_migrate_to_seals_the_copied_records_for_the_target(two: tuple[str, str], tmp_path: Path) -> None:
+    """``podium db migrate-to`` copies tokens sealed for the source: the target seals them for itself
+    (from SQLite to SQLite, and to PostgreSQL)."""
+    import asyncio
+
+    source, target = f"sqlite:///{tmp_path}/source.db", two[1]
+    token = asyncio.run(_source(source))
+    env = {**os.environ, "PODIUM_TOKEN": token, "PODIUM_DB": source}
+    moved = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", target],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stderr
+    asyncio.run(_admin(target, token))
+    assert _rows(source, NAMESPACE) != _rows(target, NAMESPACE)
+
+
+async def _source(url: str) -> str:
+    async with Client(url, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("mallory", ["viewer"])
+        return await c.create_token("root")
