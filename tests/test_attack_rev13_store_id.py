@@ -66,8 +66,10 @@ def _legacy(url: str, ns: str = "tokens") -> dict[str, str]:
 
 
 def _before_ids(url: str) -> None:
-    """Make ``url`` look like a store of a release before store ids: no id row, no pin."""
+    """Make ``url`` look like a store of a release before store ids: no id row, no pin, its token rows
+    and audit entries sealed and signed with the key alone."""
     _put(url, "tokens", _legacy(url))
+    _legacy_entries(url)
     _sql(url, "DELETE FROM kv WHERE ns = ?", (NAMESPACE,))
     pin = AuditKeys(None, store_identity(url)).id_path
     assert pin is not None and pin.exists()
@@ -181,3 +183,85 @@ async def _source(url: str) -> str:
         await c.create_user("root", ["admin"])
         await c.create_user("mallory", ["viewer"])
         return await c.create_token("root")
+
+
+_AUDIT = "seq, ts, actor, action, target, data, prev_hash, hash, chain, cseq"
+
+
+def _entries(url: str, target: str) -> list[tuple[Any, ...]]:
+    return _sql(url, f"SELECT {_AUDIT} FROM audit WHERE target = ?", (target,))
+
+
+def _insert_entries(url: str, rows: list[tuple[Any, ...]]) -> None:
+    for row in rows:
+        _sql(url, f"INSERT INTO audit ({_AUDIT}) VALUES ({', '.join('?' * len(row))})", row)
+
+
+async def _mallory_admin_in_staging(staging: str, pad: int) -> None:
+    async with Client(staging, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        for i in range(pad):  # staging's entries numbered past production's
+            await c.create_user(f"pad{i}", ["viewer"])
+        await c.create_user("mallory", ["admin"])
+
+
+async def test_attack_an_audit_entry_copied_from_another_store_backs_nothing(two: tuple[str, str]) -> None:
+    """Found while fixing the rows (thirteenth session): the audit log's entries were signed per key
+    too. Mallory, a viewer in production and an admin in a staging store on the same key, copied
+    staging's signed ``user.put`` of her (numbered past production's last entry) into production's
+    audit table and her admin row beside it: the log backed the row, and she was admin."""
+    from podium import PermissionDenied
+
+    prod, staging = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("mallory", ["viewer"])
+        token = await c.create_token("mallory")
+    await _mallory_admin_in_staging(staging, 30)
+    _insert_entries(prod, _entries(staging, "user:mallory"))
+    _put(prod, "users", {"mallory": _rows(staging, "users")["mallory"]})
+    with pytest.raises((PermissionDenied, AuthError)):
+        await _admin(prod, token)
+
+
+async def test_attack_an_entry_of_an_earlier_release_copied_past_the_upgrade_backs_nothing(two: tuple[str, str]) -> None:
+    """Entries signed before store ids (per key) hold up to the last entry the store had when it was
+    upgraded; one copied in from another store's earlier release, numbered after that, does not."""
+    from podium import PermissionDenied
+
+    prod, staging = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("mallory", ["viewer"])
+        token, root = await c.create_token("mallory"), await c.create_token("root")
+    _before_ids(prod)
+    await _mallory_admin_in_staging(staging, 30)
+    _legacy_entries(staging)  # staging still runs the earlier release: its entries are signed per key
+    async with Client(prod, token=root, recover=False) as c:  # the upgrade
+        assert (await c.verify_audit())[1] is None
+    _insert_entries(prod, _entries(staging, "user:mallory"))
+    _put(prod, "users", {"mallory": _rows(staging, "users")["mallory"]})
+    with pytest.raises((PermissionDenied, AuthError)):
+        await _admin(prod, token)
+
+
+def _legacy_entries(url: str) -> None:
+    """Sign every entry of ``url`` as a release before store ids did (with the key alone)."""
+    import hashlib
+    import hmac
+
+    from podium.records import AuditEntry, chain_body
+
+    keys = AuditKeys(None, store_identity(url))
+    kid, raw = keys.current()  # type: ignore[misc]
+    was: dict[str, str] = {}
+    for row in _sql(url, f"SELECT {_AUDIT} FROM audit ORDER BY seq"):
+        e = AuditEntry(**dict(zip(_AUDIT.split(", "), row, strict=True)))
+        e.prev_hash = was.get(e.prev_hash, e.prev_hash)
+        for old, new in was.items():  # an anchor names the heads of the chains it anchors
+            e.data = e.data.replace(old, new)
+        tag = hmac.new(raw, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest()
+        was[e.hash] = f"hmac:{kid}:{tag}"
+        _sql(url, "UPDATE audit SET prev_hash = ?, hash = ?, data = ? WHERE seq = ?", (e.prev_hash, was[e.hash], e.data, e.seq))
+    assert keys.head_path is not None
+    keys.head_path.unlink(missing_ok=True)  # its lines name the hashes as they were

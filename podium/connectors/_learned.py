@@ -16,12 +16,11 @@ checked with the store's keys directly (the governance layer sits above).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import time
 from typing import Any
 
-from .._auditkey import PREFIX
+from .._auditkey import PREFIX, entry_holds
 from ..records import AuditEntry, chain_body
 
 LEARN = "connector.learn"
@@ -73,8 +72,7 @@ def _signed(store: Any, e: AuditEntry) -> bool:
     if not e.hash.startswith(PREFIX):
         return False
     kid, _, tag = e.hash[len(PREFIX) :].partition(":")
-    key = store.audit_keys.all().get(kid)
-    return key is not None and hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag)
+    return entry_holds(store.audit_keys.all(), kid, e.seq, chain_body(e.prev_hash, e), tag) is True
 
 
 async def learned_in_log(store: Any, connector: str, operation: str) -> AuditEntry | None:

@@ -167,6 +167,12 @@ class Governed:
                 f"file (a rotated key is kept as audit.key.{kid}) where the relay runs, then put the message back "
                 "with 'podium outbox retry --source SOURCE KEY'; no such key anywhere means the seal was forged"
             )
+        if "." not in msg.seal.partition(":")[2]:
+            return (
+                "its seal does not name this store: it was recorded by a release before seals named their store "
+                "(pending when the store was upgraded), or copied from another store's outbox. If the message is "
+                "wanted, record it again (run the workflow again), else leave it set aside"
+            )
         return (
             f"its row was changed after it was recorded (it now names workflow {msg.workflow!r}, run "
             f"{msg.run_id!r}, approved by {msg.approved_by!r}): the seal the engine made with the audit key no "

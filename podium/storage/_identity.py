@@ -82,30 +82,47 @@ async def bind(store: Any, *, fresh: bool) -> str:
     raw = await store.kv_get(NAMESPACE, KEY)
     try:
         rec = json.loads(raw) if raw is not None else None
-        sid, state = (str(rec["id"]), str(rec.get("state", "ready"))) if rec is not None else (None, "")
+        sid, through, state = (str(rec["id"]), int(rec["through"]), str(rec["state"])) if rec is not None else (None, 0, "")
     except (ValueError, TypeError, KeyError, AttributeError):
         raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
     pinned, bad = keys.pinned()
     if sid is None:
         if not fresh and (pinned is not None or bad is not None):
             raise _refused(keys, f"its id was deleted from the database (this machine pinned {pinned} in {keys.id_path})")
-        made = secrets.token_hex(16)
-        state = "ready" if fresh else "resealing"  # a store of an earlier release: its seals are sealed again
-        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps({"id": made, "state": state})):
+        # a store of an earlier release: its seals are sealed again, its entries so far hold as they are
+        made, through = secrets.token_hex(16), 0 if fresh else await last_entry(store)
+        state = "ready" if fresh else "resealing"
+        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps({"id": made, "through": through, "state": state})):
             return await bind(store, fresh=False)  # another process made it first: take that one
         sid, pinned, bad = made, None, None
     if bad is not None:
         raise _refused(keys, bad)
-    if pinned is not None and pinned != sid:
-        raise _refused(keys, f"its id in the database ({sid}) is not the id this machine pinned ({pinned}, in {keys.id_path})")
-    keys.store_id = sid
+    if pinned is not None and pinned != (sid, through):
+        raise _refused(
+            keys, f"its id in the database ({sid}, entries before store ids up to {through}) is not the id this machine "
+            f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path})",
+        )  # fmt: skip
+    keys.store_id, keys.through = sid, through
     if state == "resealing" and pinned is None:  # the upgrade (again, if a process died in it)
         n = await reseal(store)
-        await store.kv_put(NAMESPACE, KEY, json.dumps({"id": sid, "state": "ready"}))
+        await store.kv_put(NAMESPACE, KEY, json.dumps({"id": sid, "through": through, "state": "ready"}))
         log.info("store %s: %d row(s) sealed by an earlier release sealed again for this store (id %s)", keys.store, n, sid)
     if pinned is None:
-        keys.pin(sid)
+        keys.pin(sid, through)
     return sid
 
 
-__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "rebind_text", "reseal"]
+async def last_entry(store: Any) -> int:
+    """The number of the store's last audit entry (0: none), in a few reads of one entry each."""
+    if not await store.list_audit(after=0, limit=1):
+        return 0
+    lo, hi = 0, 1  # an entry is after lo; is one after hi?
+    while await store.list_audit(after=hi, limit=1):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if await store.list_audit(after=mid, limit=1) else (lo, mid)
+    return hi
+
+
+__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "last_entry", "rebind_text", "reseal"]

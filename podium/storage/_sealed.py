@@ -4,7 +4,7 @@ ML outcomes and predictions (what the monitor measures a model by), rows a data 
 (what a person releases) and file drop marks (which files were processed) live in the store's
 key-value table, which anyone who can write the database can edit. Each is kept as its JSON object
 with one more field, ``$seal``: an HMAC under the audit key (kept outside the store, see
-:mod:`podium._auditkey`) over the row's kind, its key and its other fields. A row written or edited
+:mod:`podium._auditkey`) over the row's kind, its key and its other fields, and the store's id. A row written or edited
 behind the engine's back does not hold its seal (:func:`opened`); the fields stay readable by a
 release before seals (it ignores the extra field).
 
@@ -22,7 +22,7 @@ import json
 import time
 from typing import Any
 
-from .._auditkey import OUTER, PREFIX, outer_body
+from .._auditkey import OUTER, PREFIX, entry_holds, outer_body
 from ..records import AuditEntry, chain_body
 
 SEAL = "$seal"
@@ -104,9 +104,8 @@ async def count_started(store: Any, kind: str, name: str) -> AuditEntry | None:
     for e in await store.audit_for(f"count:{kind}:{name}"):
         if e.action == COUNT_START and e.hash.startswith(PREFIX):
             kid, _, tag = e.hash[len(PREFIX) :].partition(":")
-            key = keys.get(kid)
-            # the 6-line check of governance.audit.entry_signed, which this layer may not import
-            if key is not None and hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag):
+            # the check of governance.audit.entry_signed, which this layer may not import
+            if entry_holds(keys, kid, e.seq, chain_body(e.prev_hash, e), tag):
                 return e
     return None
 
