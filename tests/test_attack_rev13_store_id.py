@@ -265,3 +265,48 @@ def _legacy_entries(url: str) -> None:
         _sql(url, "UPDATE audit SET prev_hash = ?, hash = ?, data = ? WHERE seq = ?", (e.prev_hash, was[e.hash], e.data, e.seq))
     assert keys.head_path is not None
     keys.head_path.unlink(missing_ok=True)  # its lines name the hashes as they were
+
+
+async def test_every_sealed_kind_holds_after_the_upgrade_from_seals_without_an_id(tmp_path: Path) -> None:
+    """The upgrade moves every seal of the namespaces ``_identity.SEALED`` names, whatever the row:
+    rows of each kind, sealed the old way (the INNER part alone), hold again after the first open."""
+    import re
+
+    from podium.connectors import _learned, _ledger
+    from podium.governance.accounts import seal_token, unseal_token
+    from podium.governance.identity import TokenRecord
+    from podium.server import _file_marks, _fire_times
+    from podium.storage import _letters, _sealed, open_store
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    rec = TokenRecord(name="t", user="root", scopes=None, created_at=1.0)
+    letter = {"id": "L1", "source": "s", "event": "e", "key": "k", "workflow": "w", "payload": {"a": 1}, "ts": 1.0}
+    rows = {
+        ("tokens", "h1"): lambda s: seal_token(s, "h1", rec),
+        ("deadletters", "L1"): lambda s: _letters.seal(s, letter),
+        ("schedules", "nightly"): lambda s: _fire_times.seal(s, "nightly", 1000.0),
+        ("connector.contracts", "crm.get"): lambda s: _learned.seal(s, "crm.get", {"type": "object"}, 3),
+        ("ml_outcomes", "churn:C1"): lambda s: _sealed.seal(s, "outcome", "churn:C1", {"outcome": 1}),
+        ("filedrops", "f|1|2"): lambda s: _file_marks.seal(s, "f|1|2", "run-1"),
+        ("outbox_sent", "fp"): lambda s: _ledger.Ledger(s, sealed=True).delivered_note("fp"),
+    }
+    store = open_store(url)
+    async with store:
+        for (ns, key), make in rows.items():
+            await store.kv_put(ns, key, make(store))
+    bound = re.compile(r"([0-9a-f]{12}:[0-9a-f]{32})\.[0-9a-f]{16}")
+    for ns, key in rows:
+        value = _rows(url, ns)[key]
+        assert bound.search(value), f"{ns}: no seal bound to the store"
+        _put(url, ns, {key: bound.sub(r"\1", value)})  # as an earlier release sealed it
+    _before_ids(url)
+    store = open_store(url)
+    async with store:  # the upgrade
+        got = {(ns, key): await store.kv_get(ns, key) or "" for ns, key in rows}
+        assert unseal_token(store, "h1", got["tokens", "h1"]) == rec
+        assert _letters.open_letter(store, "L1", got["deadletters", "L1"])[1] is None
+        assert _fire_times.open_state(store, "nightly", got["schedules", "nightly"]) == (1000.0, True)
+        assert _learned.open_contract(store, "crm", "get", got["connector.contracts", "crm.get"])[1] is None
+        assert _sealed.opened(store, "outcome", "churn:C1", got["ml_outcomes", "churn:C1"])[1]
+        assert _file_marks.holds(store, "f|1|2", "run-1", got["filedrops", "f|1|2"])
+        assert isinstance(_ledger._reading(got["outbox_sent", "fp"], "fp", store.audit_keys), float)
