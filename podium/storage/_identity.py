@@ -79,13 +79,13 @@ async def bind(store: Any, *, fresh: bool) -> str:
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
+    pinned, bad = keys.pinned()  # before the row: a pin is written after its row, so a row missing now was deleted
     raw = await store.kv_get(NAMESPACE, KEY)
     try:
         rec = json.loads(raw) if raw is not None else None
         sid, through, state = (str(rec["id"]), int(rec["through"]), str(rec["state"])) if rec is not None else (None, 0, "")
     except (ValueError, TypeError, KeyError, AttributeError):
         raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
-    pinned, bad = keys.pinned()
     if sid is None:
         if not fresh and (pinned is not None or bad is not None):
             raise _refused(keys, f"its id was deleted from the database (this machine pinned {pinned} in {keys.id_path})")
