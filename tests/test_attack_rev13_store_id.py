@@ -273,6 +273,7 @@ async def test_every_sealed_kind_holds_after_the_upgrade_from_seals_without_an_i
     import re
 
     from podium.connectors import _learned, _ledger
+    from podium.governance import capabilities
     from podium.governance.accounts import seal_token, unseal_token
     from podium.governance.identity import TokenRecord
     from podium.server import _file_marks, _fire_times
@@ -280,6 +281,7 @@ async def test_every_sealed_kind_holds_after_the_upgrade_from_seals_without_an_i
 
     url = f"sqlite:///{tmp_path}/p.db"
     rec = TokenRecord(name="t", user="root", scopes=None, created_at=1.0)
+    cap = capabilities.make_capability("crm", "http", {"url": "https://crm.example/api/{id}", "method": "GET"})
     letter = {"id": "L1", "source": "s", "event": "e", "key": "k", "workflow": "w", "payload": {"a": 1}, "ts": 1.0}
     rows = {
         ("tokens", "h1"): lambda s: seal_token(s, "h1", rec),
@@ -289,6 +291,7 @@ async def test_every_sealed_kind_holds_after_the_upgrade_from_seals_without_an_i
         ("ml_outcomes", "churn:C1"): lambda s: _sealed.seal(s, "outcome", "churn:C1", {"outcome": 1}),
         ("filedrops", "f|1|2"): lambda s: _file_marks.seal(s, "f|1|2", "run-1"),
         ("outbox_sent", "fp"): lambda s: _ledger.Ledger(s, sealed=True).delivered_note("fp"),
+        ("capabilities", "crm"): lambda s: capabilities.seal(s, cap),
     }
     store = open_store(url)
     async with store:
@@ -310,3 +313,4 @@ async def test_every_sealed_kind_holds_after_the_upgrade_from_seals_without_an_i
         assert _sealed.opened(store, "outcome", "churn:C1", got["ml_outcomes", "churn:C1"])[1]
         assert _file_marks.holds(store, "f|1|2", "run-1", got["filedrops", "f|1|2"])
         assert isinstance(_ledger._reading(got["outbox_sent", "fp"], "fp", store.audit_keys), float)
+        assert capabilities.unseal(store, "crm", got["capabilities", "crm"]) == cap
