@@ -4,9 +4,9 @@ ML outcomes and predictions (what the monitor measures a model by), rows a data 
 (what a person releases) and file drop marks (which files were processed) live in the store's
 key-value table, which anyone who can write the database can edit. Each is kept as its JSON object
 with one more field, ``$seal``: an HMAC under the audit key (kept outside the store, see
-:mod:`podium._auditkey`) over the row's kind, its key and its other fields, and the store's id. A row written or edited
-behind the engine's back does not hold its seal (:func:`opened`); the fields stay readable by a
-release before seals (it ignores the extra field).
+:mod:`podium._auditkey`) over the row's kind, its key and its other fields, and the store's id. A
+row written or edited behind the engine's back, or sealed in another store, does not hold its seal
+(:func:`opened`); the fields stay readable by a release before seals (it ignores the extra field).
 
 A seal cannot show that a row was deleted. Where a deletion changes a decision (an outcome the
 model got wrong, taken out, makes it look better), the writer also keeps a sealed count of the
