@@ -16,6 +16,13 @@ line ``{"seq", "hash", "mac"}`` to this store's head log, ``audit-heads/STORE.js
 key: every line must still be in the store (the log is compacted to its last line after a clean
 ``podium audit verify``: to the heads that pin every chain down). A store deleted and created again on purpose leaves a head log that no
 longer fits: delete the file named in the message.
+
+One key file may serve many stores (the default one every store of an OS user), so what is signed
+or sealed names its store too: each store has a random id (``podium/storage/_identity.py``, pinned
+in ``audit-heads/STORE.id``), audit entries are signed with the key bound to it
+(:meth:`AuditKeys.sign`, :func:`entry_holds`), and rows are sealed over it (:meth:`AuditKeys.seal`).
+:meth:`AuditKeys.mac` (not bound) signs what is kept outside the store and names the store in its
+text already: the head log, checkpoints, the pin itself, start logs.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,6 +58,48 @@ def default_key_path() -> Path:
     from .settings import setting
 
     return Path(setting("audit_key") or DEFAULT_KEY).expanduser()
+
+
+class HeldKeys(dict[str, bytes]):
+    """Key id -> key, every key this machine holds (:meth:`AuditKeys.all`), with what checks this
+    store's audit entries (:func:`entry_holds`)."""
+
+    bound: dict[str, bytes]
+    """Key id -> that key bound to the store (signs its audit entries); empty: no id yet."""
+    through: int | None = None
+    """Entries signed with a key alone hold up to this number (None: any)."""
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        super().__init__(keys)
+        self.bound = {}
+
+
+def entry_holds(keys: Mapping[str, bytes], kid: str, seq: int, body: bytes, tag: str) -> bool | None:
+    """Whether ``tag`` (of key ``kid``) signs the chained ``body`` of audit entry ``seq``: under the
+    key bound to this store, or, up to :attr:`HeldKeys.through`, under the key alone (an entry of a
+    release before store ids). None: the key is not held here."""
+    key = keys.get(kid)
+    if key is None:
+        return None
+    bound = getattr(keys, "bound", None)
+    if bound:
+        if hmac.compare_digest(hmac.new(bound[kid], body, hashlib.sha256).hexdigest(), tag):
+            return True
+        through = getattr(keys, "through", None)
+        if through is not None and seq > through:
+            return False
+    return hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(), tag)
+
+
+OUTER = 16
+"""Hex digits of a seal's outer part (64 bits: it only names the store, and can only be guessed
+online, a row written and refused per guess; the inner part, over what is sealed, keeps 128 bits).
+A seal then fits the 64 characters an outbox table keeps for it."""
+
+
+def outer_body(store_id: str, kid: str, inner: str) -> bytes:
+    """What the outer part of a seal signs (:meth:`AuditKeys.seal`): the store's id and the inner part."""
+    return f"podium.store-seal\x1f{store_id}\x1f{kid}:{inner}".encode()
 
 
 def store_identity(url: str) -> str:
@@ -79,6 +128,7 @@ class AuditKeys:
         if ephemeral:
             raw = secrets.token_bytes(32)
             self._key = (key_id(raw), raw)
+            self.store_id, self.through = secrets.token_hex(16), 0  # the key dies with the process: so does the store
 
     # -- the key --------------------------------------------------------------------------------
 
@@ -132,19 +182,36 @@ class AuditKeys:
             tmp.unlink()
         return raw
 
-    def all(self) -> dict[str, bytes]:
-        """Every key this machine holds for verifying: the current one and the retired ones. Read
-        again only when the key folder or the key file changed (each resumed run asks)."""
+    def all(self) -> HeldKeys:
+        """Every key this machine holds for verifying: the current one and the retired ones, each
+        with its key bound to this store (:class:`HeldKeys`). Read again only when the key folder or
+        the key file changed (each resumed run asks)."""
         if self.path is None:
-            return self._read_all()
+            return self._held(self._read_all())
         try:
             stamp = (self.path.parent.stat().st_mtime_ns, self.path.stat().st_mtime_ns)
         except OSError:
-            return self._read_all()
+            return self._held(self._read_all())
         cached = self.__dict__.get("_all")
         if cached is None or cached[0] != stamp:
             cached = self.__dict__["_all"] = (stamp, self._read_all())
-        return dict(cached[1])
+        return self._held(cached[1])
+
+    def _held(self, keys: dict[str, bytes]) -> HeldKeys:
+        held = HeldKeys(keys)
+        if self.store_id is not None:
+            held.bound = {kid: self._bound_key(kid, key) for kid, key in keys.items()}
+            held.through = self.through
+        return held
+
+    def _bound_key(self, kid: str, key: bytes) -> bytes:
+        """The key that signs this store's audit entries: ``key`` bound to the store's id (so an
+        entry signed in another store on the same key file does not hold here)."""
+        cache: dict[tuple[str, str], bytes] = self.__dict__.setdefault("_bound_keys", {})
+        sid = self._bound()
+        if (kid, sid) not in cache:
+            cache[(kid, sid)] = hmac.new(key, f"podium.store-key\x1f{sid}".encode(), hashlib.sha256).digest()
+        return cache[(kid, sid)]
 
     def _read_all(self) -> dict[str, bytes]:
         keys: dict[str, bytes] = {}
@@ -182,6 +249,9 @@ class AuditKeys:
         self._key = None
         new = self.current()
         assert new is not None
+        pinned, _ = self.pinned()
+        if pinned is not None:  # signed again with the new key: the old one may be moved away
+            self.pin(*pinned)
         return (old[0] if old else None), new[0]
 
     # -- hashing --------------------------------------------------------------------------------
@@ -191,19 +261,24 @@ class AuditKeys:
         assert key is not None  # create=True
         return key
 
-    def _keyed(self, body: bytes) -> tuple[str, str]:
-        """(key id, HMAC-SHA256 of ``body`` in hex) under the current key, from a copy of an HMAC
-        keyed once (the key's padding is not hashed again for every entry)."""
+    def _keyed(self, body: bytes, *, bound: bool = False) -> tuple[str, str]:
+        """(key id, HMAC-SHA256 of ``body`` in hex) under the current key (``bound``: the current
+        key bound to this store), from a copy of an HMAC keyed once (the key's padding is not hashed
+        again for every entry)."""
         kid, key = self._signing_key()
-        base = self.__dict__.get("_hmac")
-        if base is None or base[0] != kid:
-            base = self.__dict__["_hmac"] = (kid, hmac.new(key, digestmod=hashlib.sha256))
+        slot = "_hmac_bound" if bound else "_hmac"
+        base = self.__dict__.get(slot)
+        if base is None or base[0] != (kid, self.store_id):
+            keyed = self._bound_key(kid, key) if bound else key
+            base = self.__dict__[slot] = ((kid, self.store_id), hmac.new(keyed, digestmod=hashlib.sha256))
         h = base[1].copy()
         h.update(body)
         return kid, h.hexdigest()
 
     def sign(self, body: bytes) -> str:
-        kid, digest = self._keyed(body)
+        """The hash of an audit entry whose chained body is ``body``: ``hmac:KEYID:HEX`` under the
+        current key bound to this store (:meth:`_bound_key`)."""
+        kid, digest = self._keyed(body, bound=True)
         return f"{PREFIX}{kid}:{digest}"
 
     def mac(self, text: str) -> str:
@@ -220,6 +295,77 @@ class AuditKeys:
         want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
         return hmac.compare_digest(want.encode(), tag.encode(errors="replace"))  # bytes: a forged tag may be any text
 
+    # -- bound to the store: audit entries and seals of rows -------------------------------------
+
+    through: int | None = None
+    """Audit entries signed with a key alone (by a release before store ids) hold up to this entry
+    number: the store's last entry when it was upgraded (None: no id yet, 0: a store made with one)."""
+    store_id: str | None = None
+    """This store's random id (``podium/storage/_identity.py``), set when it opens; every seal of a
+    row covers it, so a row sealed in another store on the same key does not hold here."""
+
+    def seal(self, text: str) -> str:
+        """The seal of a row whose content reads ``text``: ``KEYID:INNER.OUTER``, INNER the MAC of
+        the text (as :meth:`mac`), OUTER the MAC of INNER and this store's id. The two parts let a
+        seal be moved to another store by the one who holds the key (:meth:`rebind`: ``podium db
+        migrate-to``, the upgrade from seals without an id) without reading what it seals."""
+        kid, inner = self.mac(text).split(":")
+        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
+
+    def verify_seal(self, text: str, seal: str) -> bool | None:
+        """Whether ``seal`` (made by :meth:`seal` in this store) seals ``text``; None when the key
+        it names is not held here. A seal of another store, or of no store (a release before store
+        ids), does not hold."""
+        kid, _, tags = seal.partition(":")
+        inner, dot, outer = tags.partition(".")
+        key = self.all().get(kid)
+        if key is None:
+            return None
+        if not dot or self.store_id is None:
+            return False
+        want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
+        if not hmac.compare_digest(want.encode(), inner.encode(errors="replace")):  # bytes: a forged tag may be any text
+            return False
+        want = hmac.new(key, outer_body(self.store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
+        return hmac.compare_digest(want.encode(), outer.encode(errors="replace"))
+
+    def outer_holds(self, seal: str, store_id: str) -> bool:
+        """Whether ``seal`` is bound to store ``store_id`` (its text is not read: :meth:`verify_seal`
+        checks it where the row is read)."""
+        kid, _, tags = seal.partition(":")
+        inner, dot, outer = tags.partition(".")
+        if not dot or self.all().get(kid) is None:
+            return False
+        return hmac.compare_digest(self._outer(kid, inner, store_id).encode(), outer.encode(errors="replace"))
+
+    def rebind(self, seal: str, source: str | None) -> str | None:
+        """``seal`` bound to this store instead of store ``source`` (None: a seal of a release
+        before store ids, ``KEYID:INNER``), or None when it is not a seal of ``source`` under a key
+        held here. What it seals is not checked here: INNER still has to match the row's text
+        wherever the row is read."""
+        kid, _, tags = seal.partition(":")
+        inner, dot, _ = tags.partition(".")
+        if self.all().get(kid) is None or len(inner) != 32 or bool(dot) != (source is not None):
+            return None
+        if source is not None and not self.outer_holds(seal, source):
+            return None
+        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
+
+    def _bound(self) -> str:
+        if self.store_id is None:
+            from .errors import StoreError
+
+            raise StoreError(
+                f"store {self.store} has no id yet, so nothing can be sealed for it: open the store first "
+                "(with auto_migrate=False: run podium db upgrade)"
+            )
+        return self.store_id
+
+    def _outer(self, kid: str, inner: str, store_id: str) -> str:
+        key = self.all().get(kid)
+        assert key is not None
+        return hmac.new(key, outer_body(store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
+
     # -- the head log ---------------------------------------------------------------------------
 
     @functools.cached_property
@@ -228,6 +374,40 @@ class AuditKeys:
             return None
         name = hashlib.sha256(self.store.encode()).hexdigest()[:20]
         return self.path.parent / "audit-heads" / f"{name}.jsonl"
+
+    @functools.cached_property
+    def id_path(self) -> Path | None:
+        """Where this machine pins the store's id (``audit-heads/STORE.id``, beside the head log)."""
+        return None if self.head_path is None else self.head_path.with_suffix(".id")
+
+    def pinned(self) -> tuple[tuple[str, int] | None, str | None]:
+        """((id, through) pinned for this store, or None: none; why the pin cannot be taken)."""
+        path = self.id_path
+        if path is None or not path.exists():
+            return None, None
+        try:
+            rec = json.loads(path.read_text())
+            sid, through, mac = str(rec["id"]), int(rec["through"]), str(rec["mac"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            return None, f"the store's id pinned in {path} cannot be read ({exc})"
+        if self.verify_mac(f"{self.store}|store-id|{sid}|{through}", mac) is False:  # None: a key retired and removed since
+            return None, f"the store's id pinned in {path} is not signed with the audit key"
+        return (sid, through), None
+
+    def pin(self, store_id: str, through: int) -> None:
+        """Pin ``store_id`` as this store's id on this machine, with the last entry signed before it
+        (:attr:`through`), replacing the pin atomically."""
+        path = self.id_path
+        if path is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        mac = self.mac(f"{self.store}|store-id|{store_id}|{through}")
+        rec = {"store": self.store, "id": store_id, "through": through, "mac": mac}
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        os.replace(tmp, path)
 
     @functools.cached_property
     def _head_file(self) -> str | None:

@@ -316,7 +316,7 @@ class Writer:
     for operations a policy's ``approve_connectors`` names)."""
     approved_by: str | None = None
     seal: Callable[[str], str] | None = None
-    """Signs what a message records of its writer (the store's audit key, ``AuditKeys.mac``), so
+    """Signs what a message records of its writer (the store's audit key and id, ``AuditKeys.seal``), so
     that a writer of the business database cannot change it unseen; None when the engine does not
     audit (nothing is signed then)."""
     deployed: bool = True

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "interfaces",
         (
             "podium.storage._base",
+            "podium.storage._identity",  # every store's id, which its seals cover (_base.Store.identify)
             "podium.models._base",
             "podium.models._errors",
             "podium.embeddings._base",

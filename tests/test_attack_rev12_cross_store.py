@@ -5,9 +5,9 @@ dead letters, fire times, learned contracts) is sealed per key, not per store: t
 row's kind, key and text, and nothing names the store. The default key file
 (``~/.podium/audit.key``) is shared by every store an OS user opens, so one who writes a store's
 database and can have rows sealed in another store on the same key (a staging server, a local
-store) copies them across and they hold. Confirmed, not fixed (a store identity in every seal is a
-format change for every sealed kind; docs/status.md, twelfth session): these tests are expected to
-fail until it is."""
+store) copies them across and they held. Fixed in the thirteenth session: every seal names the
+store's id (``podium/storage/_identity.py``); more attacks on it in
+``tests/test_attack_rev13_store_id.py``."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ def _copy(src: Path, dst: Path, ns: str) -> None:
     db.close()
 
 
-@pytest.mark.xfail(strict=True, reason="seals are per audit key, not per store (twelfth-session review, not fixed)")
 async def test_attack_a_token_minted_in_another_store_on_the_same_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODIUM_AUDIT_KEY", str(tmp_path / "audit.key"))
     prod, staging = tmp_path / "prod.db", tmp_path / "staging.db"
@@ -45,7 +44,6 @@ async def test_attack_a_token_minted_in_another_store_on_the_same_key_is_refused
             await c.create_user("mallory", ["admin"])
 
 
-@pytest.mark.xfail(strict=True, reason="seals are per audit key, not per store (twelfth-session review, not fixed)")
 async def test_attack_outcomes_copied_from_another_store_on_the_same_key_are_not_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("sklearn", reason="the ML kinds need the ml extra: pip install 'podium[ml]'")
     from podium.ml import record_outcome

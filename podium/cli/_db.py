@@ -52,6 +52,7 @@ async def migrate_to(target: str, db: str | None) -> int:
     """
     from podium import ConfigError, open_store
     from podium.governance.carry import carry_over
+    from podium.storage._identity import rebind_text
 
     src, dst = open_store(db), open_store(target)
     if src.url == dst.url:
@@ -79,8 +80,8 @@ async def migrate_to(target: str, db: str | None) -> int:
             keys: dict[str, list[str]] = {}
             for ns in PROJECT_RECORDS:
                 for key, value in (await src.kv_list(ns)).items():
-                    if await dst.kv_get(ns, key) is None:
-                        await dst.kv_put(ns, key, value)
+                    if await dst.kv_get(ns, key) is None:  # sealed for the source: sealed again for the target
+                        await dst.kv_put(ns, key, rebind_text(dst.audit_keys, value, src.audit_keys.store_id))
                         records[ns] = records.get(ns, 0) + 1
                         keys.setdefault(ns, []).append(key)
             # users, roles, policies and switches count as far as a signed log backs them: the target's

@@ -16,12 +16,11 @@ checked with the store's keys directly (the governance layer sits above).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import time
 from typing import Any
 
-from .._auditkey import PREFIX
+from .._auditkey import PREFIX, entry_holds
 from ..records import AuditEntry, chain_body
 
 LEARN = "connector.learn"
@@ -41,7 +40,7 @@ def _text(key: str, schema: Any) -> str:
 
 def seal(store: Any, key: str, schema: Any, samples: int) -> str:
     """The stored form of the contract ``schema`` learned for ``key`` (``CONNECTOR.OPERATION``)."""
-    return json.dumps({"schema": schema, "samples": samples, "learned_at": time.time(), "mac": store.audit_keys.mac(_text(key, schema))})
+    return json.dumps({"schema": schema, "samples": samples, "learned_at": time.time(), "mac": store.audit_keys.seal(_text(key, schema))})
 
 
 def refused(connector: str, operation: str, why: str) -> str:
@@ -60,7 +59,7 @@ def open_contract(store: Any, connector: str, operation: str, text: str) -> tupl
     except (ValueError, TypeError, KeyError):
         return None, refused(connector, operation, "is not readable")
     key = f"{connector}.{operation}"
-    if not isinstance(mac, str) or store.audit_keys.verify_mac(_text(key, schema), mac) is not True:
+    if not isinstance(mac, str) or store.audit_keys.verify_seal(_text(key, schema), mac) is not True:
         why = (
             "is not sealed with this store's audit key (it was written or edited behind the engine's back, or learned "
             "by a release before contracts were sealed)"
@@ -73,8 +72,7 @@ def _signed(store: Any, e: AuditEntry) -> bool:
     if not e.hash.startswith(PREFIX):
         return False
     kid, _, tag = e.hash[len(PREFIX) :].partition(":")
-    key = store.audit_keys.all().get(kid)
-    return key is not None and hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag)
+    return entry_holds(store.audit_keys.all(), kid, e.seq, chain_body(e.prev_hash, e), tag) is True
 
 
 async def learned_in_log(store: Any, connector: str, operation: str) -> AuditEntry | None:

@@ -77,7 +77,7 @@ time a relay wrote, and ``time.gmtime`` cannot show it)."""
 
 def _signed(keys: Any, text: str, seal: Any) -> bool:
     """Whether ``seal`` is the audit key's MAC of ``text`` (a key retired since included)."""
-    return isinstance(seal, str) and keys.verify_mac(text, seal) is True
+    return isinstance(seal, str) and keys.verify_seal(text, seal) is True
 
 
 def _reading(value: str, key: str = "", keys: Any = None) -> tuple[str, float] | float | None:
@@ -113,12 +113,12 @@ class Ledger:
     def delivered_note(self, key: str) -> str:
         """The note of a delivery now (sealed under fingerprint ``key`` where the ledger is)."""
         when = repr(time.time())
-        return when if self.keys is None else f"{when};{self.keys.mac(f'{key};{when}')}"
+        return when if self.keys is None else f"{when};{self.keys.seal(f'{key};{when}')}"
 
     def reservation_note(self, key: str, owner: str, until: float) -> str:
         held: dict[str, Any] = {"owner": owner, "until": until}
         if self.keys is not None:
-            held["seal"] = self.keys.mac(f"{key};{owner};{until!r}")
+            held["seal"] = self.keys.seal(f"{key};{owner};{until!r}")
         return json.dumps(held)
 
     async def delivered(self, msg: OutboxMessage) -> float | None:

@@ -114,7 +114,7 @@ def seal_of(store: Any, item: QuarantineItem) -> str:
     """The seal of ``item`` under the store's audit key: over what a replay acts on (its connector,
     operation, run, workflow, payload, policy) and its status and resolution (a resolved item put
     back to parked, or a parked one marked resolved to hide it, does not hold it)."""
-    return str(store.audit_keys.mac(_sealed_text(item)))
+    return str(store.audit_keys.seal(_sealed_text(item)))
 
 
 def not_sealed(item_id: str) -> str:
@@ -166,7 +166,7 @@ class QuarantineBook:
 
     def _checked(self, row: tuple[Any, ...]) -> QuarantineItem:
         item = _item(row[:-1])
-        holds = isinstance(row[-1], str) and self.store.audit_keys.verify_mac(_sealed_text(item), row[-1]) is True
+        holds = isinstance(row[-1], str) and self.store.audit_keys.verify_seal(_sealed_text(item), row[-1]) is True
         return item if holds else replace(item, problem=not_sealed(item.id))
 
     async def list(

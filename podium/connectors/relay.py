@@ -145,7 +145,7 @@ class Governed:
 
     async def refusal(self, msg: OutboxMessage) -> str | None:
         """Why ``msg`` may not be delivered now (audited as ``policy.refuse``), or None."""
-        signed = None if msg.seal is None else self.governance.store.audit_keys.verify_mac(msg.sealed_text(), msg.seal)
+        signed = None if msg.seal is None else self.governance.store.audit_keys.verify_seal(msg.sealed_text(), msg.seal)
         reason = self._unsealed(msg, signed) or self._policy(msg, trusted=bool(signed))
         if reason is not None:
             await self.governance.record(
@@ -166,6 +166,12 @@ class Governed:
                 f"it is sealed with audit key {kid!r}, which this relay does not hold: point {KEY_ENV} at that key "
                 f"file (a rotated key is kept as audit.key.{kid}) where the relay runs, then put the message back "
                 "with 'podium outbox retry --source SOURCE KEY'; no such key anywhere means the seal was forged"
+            )
+        if "." not in msg.seal.partition(":")[2]:
+            return (
+                "its seal does not name this store: it was recorded by a release before seals named their store "
+                "(pending when the store was upgraded), or copied from another store's outbox. If the message is "
+                "wanted, record it again (run the workflow again), else leave it set aside"
             )
         return (
             f"its row was changed after it was recorded (it now names workflow {msg.workflow!r}, run "

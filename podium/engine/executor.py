@@ -199,7 +199,7 @@ class RunExecutor(Recording, Waits):
             self.redact_payloads = policy is not None and "payloads" in policy.redact
         # this run's task: what its steps write is its, sealed with the audit key (the outbox's relay
         # takes a message's workflow and approval only from a seal: docs/connectors.md)
-        seal = self.store.audit_keys.mac if self._governance.audit_enabled else None
+        seal = self.store.audit_keys.seal if self._governance.audit_enabled else None
         WRITER.set(Writer(wf.name, self.run_id, deployed=deployed, seal=seal))
         if self.run.parent_run_id is not None or self.run.forked_from is not None:
             line = await lineage_of(self.store, self.run)

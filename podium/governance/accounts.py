@@ -62,7 +62,7 @@ def _token_text(key: str, text: str) -> str:
 def seal_token(store: Store, key: str, rec: TokenRecord) -> str:
     """The stored form of token record ``rec`` under ``key`` (the token's hash): sealed."""
     text = rec.to_json()
-    return json.dumps({"entry": text, "mac": store.audit_keys.mac(_token_text(key, text))})
+    return json.dumps({"entry": text, "mac": store.audit_keys.seal(_token_text(key, text))})
 
 
 def unseal_token(store: Store, key: str, stored: str) -> TokenRecord | None:
@@ -71,7 +71,7 @@ def unseal_token(store: Store, key: str, stored: str) -> TokenRecord | None:
     try:
         sealed = json.loads(stored)
         text, mac = sealed["entry"], str(sealed["mac"])
-        if store.audit_keys.verify_mac(_token_text(key, text), mac) is not True:
+        if store.audit_keys.verify_seal(_token_text(key, text), mac) is not True:
             return None
         return TokenRecord.from_json(text)
     except (ValueError, KeyError, TypeError):

@@ -23,13 +23,12 @@ error), and when its history is changed on purpose (``run.redact`` by ``podium m
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._auditkey import KEY_ENV, PREFIX
+from .._auditkey import KEY_ENV, PREFIX, entry_holds
 from ..records import ANCHOR_ACTION, ANCHOR_CHAIN, GENESIS, AuditEntry, RunRecord, chain_body, chain_hash
 
 #: Audit actions that anchor a run's history or record.
@@ -59,10 +58,7 @@ def entry_signed(e: AuditEntry, keys: Mapping[str, bytes]) -> bool | None:
     if not e.hash.startswith(PREFIX):
         return None
     kid, _, tag = e.hash[len(PREFIX) :].partition(":")
-    key = keys.get(kid)
-    if key is None:
-        return None
-    return hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag)
+    return entry_holds(keys, kid, e.seq, chain_body(e.prev_hash, e), tag)
 
 
 def _name(e: AuditEntry) -> str:

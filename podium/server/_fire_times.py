@@ -24,7 +24,7 @@ def _text(key: str, last: float) -> str:
 
 def seal(store: Any, key: str, last: float) -> str:
     """The stored form of schedule ``key``'s last fire time ``last``."""
-    return json.dumps({"last": last, "mac": store.audit_keys.mac(_text(key, last))})
+    return json.dumps({"last": last, "mac": store.audit_keys.seal(_text(key, last))})
 
 
 def open_state(store: Any, key: str, text: str, *, sealed: bool = True) -> tuple[float | None, bool]:
@@ -38,7 +38,7 @@ def open_state(store: Any, key: str, text: str, *, sealed: bool = True) -> tuple
     if not sealed:
         return last, True
     mac = state.get("mac")
-    return last, isinstance(mac, str) and store.audit_keys.verify_mac(_text(key, float(state["last"])), mac) is True
+    return last, isinstance(mac, str) and store.audit_keys.verify_seal(_text(key, float(state["last"])), mac) is True
 
 
 def problem(key: str, state: str) -> str:

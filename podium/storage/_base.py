@@ -22,7 +22,9 @@ from typing import Any, Protocol
 
 from .._auditkey import AuditKeys, store_identity
 from .._redact import redact_stored
+from ..errors import StoreError
 from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
+from ._identity import bind
 
 
 class StartLog(Protocol):
@@ -232,9 +234,21 @@ class Store(ABC):
         """The key that signs this store's audit entries, and its head log (kept outside the store)."""
         made: tuple[str | None, AuditKeys] | None = self.__dict__.get("_audit_keys")
         if made is None or made[0] != self.audit_key:
-            made = (self.audit_key, AuditKeys(self.audit_key, store_identity(self.url), ephemeral=self.in_process))
-            self.__dict__["_audit_keys"] = made
+            keys = AuditKeys(self.audit_key, store_identity(self.url), ephemeral=self.in_process)
+            if made is not None and not self.in_process:
+                keys.store_id, keys.through = made[1].store_id, made[1].through  # the same store, another key file
+            made = self.__dict__["_audit_keys"] = (self.audit_key, keys)
         return made[1]
+
+    async def identify(self, *, fresh: bool = False) -> str:
+        """Read (or make) this store's id, check it against the one this machine pinned, and bind
+        its seals to it (``podium/storage/_identity.py``); ``fresh``: the store was just created.
+        A store that is not the one pinned is closed and refused (:class:`StoreError`)."""
+        try:
+            return await bind(self, fresh=fresh)
+        except StoreError:
+            await self.close()
+            raise
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""

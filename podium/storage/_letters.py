@@ -28,7 +28,7 @@ def _text(key: str, text: str) -> str:
 def seal(store: Any, letter: dict[str, Any]) -> str:
     """The stored form of ``letter`` (kept under its ``id``): sealed with the store's audit key."""
     text = json.dumps(letter, default=str)
-    return json.dumps({"letter": text, "mac": store.audit_keys.mac(_text(str(letter["id"]), text))})
+    return json.dumps({"letter": text, "mac": store.audit_keys.seal(_text(str(letter["id"]), text))})
 
 
 def not_sealed(key: str) -> str:
@@ -62,7 +62,7 @@ def open_letter(store: Any, key: str, stored: str | None, *, sealed: bool = True
         return shown, None
     holds = (
         isinstance(text, str) and isinstance(outer.get("mac"), str) and letter.get("id") == key
-        and store.audit_keys.verify_mac(_text(key, text), outer["mac"]) is True
+        and store.audit_keys.verify_seal(_text(key, text), outer["mac"]) is True
     )  # fmt: skip
     return shown, None if holds else not_sealed(key)
 

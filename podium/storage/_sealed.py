@@ -4,9 +4,9 @@ ML outcomes and predictions (what the monitor measures a model by), rows a data 
 (what a person releases) and file drop marks (which files were processed) live in the store's
 key-value table, which anyone who can write the database can edit. Each is kept as its JSON object
 with one more field, ``$seal``: an HMAC under the audit key (kept outside the store, see
-:mod:`podium._auditkey`) over the row's kind, its key and its other fields. A row written or edited
-behind the engine's back does not hold its seal (:func:`opened`); the fields stay readable by a
-release before seals (it ignores the extra field).
+:mod:`podium._auditkey`) over the row's kind, its key and its other fields, and the store's id. A
+row written or edited behind the engine's back, or sealed in another store, does not hold its seal
+(:func:`opened`); the fields stay readable by a release before seals (it ignores the extra field).
 
 A seal cannot show that a row was deleted. Where a deletion changes a decision (an outcome the
 model got wrong, taken out, makes it look better), the writer also keeps a sealed count of the
@@ -22,7 +22,7 @@ import json
 import time
 from typing import Any
 
-from .._auditkey import PREFIX
+from .._auditkey import OUTER, PREFIX, entry_holds, outer_body
 from ..records import AuditEntry, chain_body
 
 SEAL = "$seal"
@@ -40,7 +40,7 @@ def seal(store: Any, kind: str, key: str, entry: dict[str, Any]) -> str:
     (so a check reads no more than the text: :meth:`Verifier.open`)."""
     plain = json.loads(json.dumps({k: v for k, v in entry.items() if k != SEAL}, default=str))
     text = _canonical(plain)
-    mac = store.audit_keys.mac(f"{kind}\x1f{key}\x1f{text}")
+    mac = store.audit_keys.seal(f"{kind}\x1f{key}\x1f{text}")
     return text[:-1] + ("," if plain else "") + f'"{SEAL}":"{mac}"}}'
 
 
@@ -50,6 +50,8 @@ class Verifier:
 
     def __init__(self, store: Any) -> None:
         self.secrets: dict[str, bytes] = store.audit_keys.all()
+        self.store_id: str | None = store.audit_keys.store_id
+        """The store's id, which every seal covers (``podium/storage/_identity.py``)."""
         self.keys: dict[str, Any] = {}
         """Key id -> an HMAC keyed once (when first needed), copied per row."""
 
@@ -68,16 +70,22 @@ class Verifier:
         if not isinstance(mac, str) or not text.endswith(tail):  # nothing may follow the seal
             return entry, False
         body = text[: -len(tail)].removesuffix(",") + "}"
-        kid, _, tag = mac.partition(":")
+        kid, _, tags = mac.partition(":")
+        inner, dot, outer = tags.partition(".")
         keyed = self.keys.get(kid)
         if keyed is None:
             if kid not in self.secrets:
                 return entry, False
             keyed = self.keys[kid] = hmac.new(self.secrets[kid], digestmod=hashlib.sha256)
+        if not dot or self.store_id is None:  # a seal of a release before store ids
+            return entry, False
         h = keyed.copy()
         h.update(f"{kind}\x1f{key}\x1f{body}".encode())
-        want = h.hexdigest()[:32]
-        return entry, hmac.compare_digest(want.encode(), tag.encode(errors="replace"))
+        if not hmac.compare_digest(h.hexdigest()[:32].encode(), inner.encode(errors="replace")):
+            return entry, False
+        h = keyed.copy()
+        h.update(outer_body(self.store_id, kid, inner))
+        return entry, hmac.compare_digest(h.hexdigest()[:OUTER].encode(), outer.encode(errors="replace"))
 
 
 def opened(store: Any, kind: str, key: str, text: str | None, verifier: Verifier | None = None) -> tuple[dict[str, Any] | None, bool]:
@@ -96,9 +104,8 @@ async def count_started(store: Any, kind: str, name: str) -> AuditEntry | None:
     for e in await store.audit_for(f"count:{kind}:{name}"):
         if e.action == COUNT_START and e.hash.startswith(PREFIX):
             kid, _, tag = e.hash[len(PREFIX) :].partition(":")
-            key = keys.get(kid)
-            # the 6-line check of governance.audit.entry_signed, which this layer may not import
-            if key is not None and hmac.compare_digest(hmac.new(key, chain_body(e.prev_hash, e), hashlib.sha256).hexdigest(), tag):
+            # the check of governance.audit.entry_signed, which this layer may not import
+            if entry_holds(keys, kid, e.seq, chain_body(e.prev_hash, e), tag):
                 return e
     return None
 

@@ -205,51 +205,58 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
         async with self._open_lock:
             if self._pool is not None:
                 return
-            conn = await self._connect()
-            try:
-                encoding = conn.info.parameter_status("server_encoding")
-                if encoding and encoding.upper() not in ("UTF8", "UTF-8"):
-                    db = self._params.get("dbname", "?")
-                    raise ConfigError(
-                        f"the PostgreSQL database of store {self._where} uses encoding {encoding}; Podium "
-                        f'stores text as UTF-8. Create a UTF-8 database: CREATE DATABASE "{db}" '
-                        "ENCODING 'UTF8' TEMPLATE template0"
-                    )
-                if self.auto_migrate:
-                    try:
-                        await self._migrate(conn, None)
-                    except pg_errors.InsufficientPrivilege as exc:
-                        raise ConfigError(
-                            f"cannot create Podium's tables in store {self._where}: {_one_line(exc)}. Run "
-                            "'podium db upgrade' once as the database owner, or GRANT CREATE on the schema "
-                            "to this user"
-                        ) from exc
-                    except psycopg.Error as exc:
-                        raise StoreError(
-                            f"cannot apply Podium's schema migrations to store {self._where}: {_one_line(exc)}. "
-                            "Is this database used by another application? Give Podium its own database, or "
-                            "its own schema with ?options=-csearch_path%3Dpodium in the URL"
-                        ) from exc
-            finally:
-                await conn.close()
-            pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
-                self._conninfo,
-                kwargs={"autocommit": True},
-                min_size=self.min_size,
-                max_size=self.max_size,
-                timeout=self.timeout,
-                name="podium",
-                open=False,
-                configure=pg_power if self.durability == "power" else None,
-            )
-            try:
-                await pool.open(wait=True, timeout=self._connect_timeout + 5)
-            except PoolTimeout as exc:
-                await pool.close()
+            fresh = await self._open()
+            if self.auto_migrate or await self.schema_version() > 0:  # unmigrated: podium db upgrade
+                await self.identify(fresh=fresh)
+
+    async def _open(self) -> bool:
+        """Connect, migrate and make the pool; whether the schema was created (a new store)."""
+        fresh, conn = False, await self._connect()
+        try:
+            encoding = conn.info.parameter_status("server_encoding")
+            if encoding and encoding.upper() not in ("UTF8", "UTF-8"):
+                db = self._params.get("dbname", "?")
                 raise ConfigError(
-                    f"cannot open connections to the PostgreSQL store {self._where}: {_one_line(exc)}"
-                ) from exc
-            self._pool = pool
+                    f"the PostgreSQL database of store {self._where} uses encoding {encoding}; Podium "
+                    f'stores text as UTF-8. Create a UTF-8 database: CREATE DATABASE "{db}" '
+                    "ENCODING 'UTF8' TEMPLATE template0"
+                )
+            if self.auto_migrate:
+                try:
+                    fresh = 1 in await self._migrate(conn, None)
+                except pg_errors.InsufficientPrivilege as exc:
+                    raise ConfigError(
+                        f"cannot create Podium's tables in store {self._where}: {_one_line(exc)}. Run "
+                        "'podium db upgrade' once as the database owner, or GRANT CREATE on the schema "
+                        "to this user"
+                    ) from exc
+                except psycopg.Error as exc:
+                    raise StoreError(
+                        f"cannot apply Podium's schema migrations to store {self._where}: {_one_line(exc)}. "
+                        "Is this database used by another application? Give Podium its own database, or "
+                        "its own schema with ?options=-csearch_path%3Dpodium in the URL"
+                    ) from exc
+        finally:
+            await conn.close()
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
+            self._conninfo,
+            kwargs={"autocommit": True},
+            min_size=self.min_size,
+            max_size=self.max_size,
+            timeout=self.timeout,
+            name="podium",
+            open=False,
+            configure=pg_power if self.durability == "power" else None,
+        )
+        try:
+            await pool.open(wait=True, timeout=self._connect_timeout + 5)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise ConfigError(
+                f"cannot open connections to the PostgreSQL store {self._where}: {_one_line(exc)}"
+            ) from exc
+        self._pool = pool
+        return fresh
 
     async def _connect(self) -> psycopg.AsyncConnection[TupleRow]:
         try:
@@ -338,7 +345,10 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
 
     async def migrate(self, target: int | None = None) -> list[int]:
         async with self._connection() as conn:
-            return await self._migrate(conn, target)
+            applied = await self._migrate(conn, target)
+        if target is None:  # the store's id is kept in its key-value table
+            await self.identify(fresh=1 in applied)
+        return applied
 
     @staticmethod
     async def _schema_version(conn: psycopg.AsyncConnection[TupleRow]) -> int:

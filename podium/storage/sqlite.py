@@ -98,8 +98,7 @@ def _event_row(e: Event) -> tuple[Any, ...]:
 
 
 _Write = tuple[Any, Any, "AuditEntry | None"]
-"""One write of a group: a run to create (:data:`NewRun`: its record, first events, audit entry)
-or an append (its events, its run update, its audit entry or None)."""
+"""One write of a group: a run to create (:data:`NewRun`) or an append (events, run update, audit entry)."""
 
 
 class SQLiteStore(SQLiteErasure, StartLogs, Store):
@@ -119,8 +118,7 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         self._wal = WalWatch(path)
         self._keeps_inbox = True
         self._hints = True
-        """Whether the schema has every index the queries name with INDEXED BY (an older one, left
-        by ``auto_migrate=False``, lacks runs_owned and runs_cancel: the queries go without)."""
+        """Whether the schema has every index the queries name with INDEXED BY (else they go without)."""
         self.writes: GroupWrite[_Write, bool] = GroupWrite(self._write_many, eager=True)
         """Writes made at the same moment share one transaction (see ``_group.py``): the first write
         of a turn of the event loop is made at once, the run starts and ends that follow it in the
@@ -137,10 +135,11 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         if self._db is not None:
             return
         self._db = self._connect()
-        if self.auto_migrate:
-            self._migrate()
+        fresh = self.auto_migrate and 1 in self._migrate()
         self._note_schema()
         self._wal.note()
+        if self.auto_migrate or self._schema_version() >= 3:  # its id is in the kv table (podium db upgrade too)
+            await self.identify(fresh=fresh)
 
     def _connect(self) -> sqlite3.Connection:
         folder = os.path.dirname(os.path.abspath(self.path))
@@ -190,7 +189,10 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         return self._schema_version()
 
     async def migrate(self, target: int | None = None) -> list[int]:
-        return self._migrate(target)
+        applied = self._migrate(target)
+        if target is None:  # the store's id is kept in its key-value table (schema 3)
+            await self.identify(fresh=1 in applied)
+        return applied
 
     def _schema_version(self) -> int:
         self.db.execute(
@@ -352,8 +354,7 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         return True
 
     def _keep_inbox(self, events: Sequence[Event]) -> None:
-        """Open or close the approval requests these events make (inside the caller's transaction,
-        after the events and their run's row are written)."""
+        """Open or close the approval requests these events make (in the caller's transaction, after them)."""
         for e in events:
             if e.type not in ("step_waiting", "step_completed"):
                 continue
@@ -666,8 +667,7 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         return True
 
     def _has_inbox(self) -> bool:
-        """Whether the approvals table exists (schema 7), read again while it does not: another
-        process may have migrated the store since this one opened it."""
+        """Whether the approvals table exists (schema 7), read again while not (another process may migrate)."""
         if not self._keeps_inbox:  # an older schema when opened: migrated since by another process?
             self._keeps_inbox = self._schema_version() >= _INBOX
         return self._keeps_inbox

@@ -1,0 +1,128 @@
+"""A store's id: a random name made with the store, that every seal of a row covers.
+
+The engine seals the rows it later acts on (API tokens, ML outcomes and predictions, quarantined
+rows, file marks, dead letters, fire times, learned contracts, capabilities, the outbox's seals and
+delivery notes) with the audit key, kept outside the store. One key file may serve many stores
+(``~/.podium/audit.key`` is every store's of an OS user), so a seal names its store too
+(:meth:`podium._auditkey.AuditKeys.seal`): a row sealed in staging, copied into production's
+database, does not hold there.
+
+The id lives in the store (namespace ``podium.store``), where whoever writes the database could
+set it to another store's. So the first open on a machine pins it beside the head log
+(``audit-heads/STORE.id``, signed with the key), and an open that finds another id, or none, in a
+store that has one pinned is refused (:func:`bind`). A store created again where one was deleted
+(its schema made by this open) gets a new id and a new pin.
+
+Seals of a release before store ids (``KEYID:INNER``) are sealed again for the store once, the
+first time it opens after the upgrade (:func:`reseal`), and refused afterwards; ``podium db
+migrate-to`` seals what it copies again for the target (:func:`rebind_text`). A seal is moved to
+another store without reading what it seals (its INNER part still has to match the row wherever
+the row is read), so both work on every kind of row in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from typing import Any
+
+from .._auditkey import AuditKeys
+from ..errors import StoreError
+
+NAMESPACE = "podium.store"
+"""The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
+KEY = "id"
+SEALED = (
+    "tokens", "capabilities", "deadletters", "schedules", "connector.contracts", "ml_outcomes", "ml_predictions",
+    "ml_quarantine", "sealed_tallies", "filedrops", "outbox_sent",
+)  # fmt: skip
+"""The key-value namespaces whose rows hold seals (sealed again at the upgrade and by migrate-to)."""
+_SEAL = re.compile(r"(?<![0-9a-f:.])[0-9a-f]{12}:[0-9a-f]{32}(?:\.[0-9a-f]{16})?(?![0-9a-f:.])")
+log = logging.getLogger("podium.audit")
+
+
+def rebind_text(keys: AuditKeys, text: str, source: str | None) -> str:
+    """``text`` (a stored row) with each seal of store ``source`` in it (None: each seal of a
+    release before store ids) bound to the store of ``keys`` instead; other seals left as they are."""
+
+    def moved(m: re.Match[str]) -> str:
+        return keys.rebind(m.group(0), source) or m.group(0)
+
+    return _SEAL.sub(moved, text)
+
+
+async def reseal(store: Any, source: str | None = None) -> int:
+    """Seal the sealed rows of ``store`` that are sealed for store ``source`` (None: by a release
+    before store ids) for ``store`` itself; how many rows changed."""
+    keys, n = store.audit_keys, 0
+    for ns in SEALED:
+        for key, value in (await store.kv_list(ns)).items():
+            new = rebind_text(keys, value, source)
+            if new != value and await store.kv_swap(ns, key, value, new):
+                n += 1
+    return n
+
+
+def _refused(keys: AuditKeys, what: str) -> StoreError:
+    return StoreError(
+        f"store {keys.store}: {what}. Someone who can write the database may have given it the id of another store "
+        "on this audit key, to make rows sealed there hold here; the store is not opened. If the database was "
+        f"replaced on purpose (another store restored in its place), delete {keys.id_path} and open it again"
+    )
+
+
+async def bind(store: Any, *, fresh: bool) -> str:
+    """Read (or make) the id of ``store``, check it against the pin, and set it on its audit keys;
+    ``fresh``: the store's schema was created by this open (no row of an earlier release is in it)."""
+    keys: AuditKeys = store.audit_keys
+    if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
+        return keys.store_id
+    pinned, bad = keys.pinned()  # before the row: a pin is written after its row, so a row missing now was deleted
+    raw = await store.kv_get(NAMESPACE, KEY)
+    try:
+        rec = json.loads(raw) if raw is not None else None
+        sid, through, state = (str(rec["id"]), int(rec["through"]), str(rec["state"])) if rec is not None else (None, 0, "")
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
+    if sid is None:
+        if not fresh and (pinned is not None or bad is not None):
+            raise _refused(keys, f"its id was deleted from the database (this machine pinned {pinned} in {keys.id_path})")
+        # a store of an earlier release: its seals are sealed again, its entries so far hold as they are
+        made, through = secrets.token_hex(16), 0 if fresh else await last_entry(store)
+        state = "ready" if fresh else "resealing"
+        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps({"id": made, "through": through, "state": state})):
+            return await bind(store, fresh=False)  # another process made it first: take that one
+        sid, pinned, bad = made, None, None
+    if bad is not None:
+        raise _refused(keys, bad)
+    if pinned is not None and pinned != (sid, through):
+        raise _refused(
+            keys, f"its id in the database ({sid}, entries before store ids up to {through}) is not the id this machine "
+            f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path})",
+        )  # fmt: skip
+    keys.store_id, keys.through = sid, through
+    if state == "resealing" and pinned is None:  # the upgrade (again, if a process died in it)
+        n = await reseal(store)
+        await store.kv_put(NAMESPACE, KEY, json.dumps({"id": sid, "through": through, "state": "ready"}))
+        log.info("store %s: %d row(s) sealed by an earlier release sealed again for this store (id %s)", keys.store, n, sid)
+    if pinned is None:
+        keys.pin(sid, through)
+    return sid
+
+
+async def last_entry(store: Any) -> int:
+    """The number of the store's last audit entry (0: none), in a few reads of one entry each."""
+    if not await store.list_audit(after=0, limit=1):
+        return 0
+    lo, hi = 0, 1  # an entry is after lo; is one after hi?
+    while await store.list_audit(after=hi, limit=1):
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if await store.list_audit(after=mid, limit=1) else (lo, mid)
+    return hi
+
+
+__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "last_entry", "rebind_text", "reseal"]
