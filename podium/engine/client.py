@@ -423,30 +423,7 @@ class Client:
 
     async def _settled(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """The run's record once it is finished, for the engine's own use (no permission check)."""
-        ex = self.driving.get(run_id)
-        if ex is not None:
-            await asyncio.wait_for(asyncio.shield(ex.finished), timeout)
-            if ex.run.status.finished:
-                return ex.run
-        elif (ended := self.driving.ended(run_id)) is not None:  # ended here moments ago (driving.py)
-            return ended
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.01
-        while True:
-            run = await self._record(run_id)
-            if run.status.finished:
-                return run
-            ex = self.driving.get(run_id)
-            if ex is not None:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                await asyncio.wait_for(asyncio.shield(ex.finished), left)
-                continue
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"run {run_id} did not finish within {timeout}s (status {run.status.value})"
-                )
-            await worker.wait_on(self, run, delay)  # a woken parked run is taken up here
-            delay = min(delay * 2, 0.5)
+        return await worker.settled(self, run_id, timeout, self._record)
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:
         """The output of a finished run (waiting for it); raises :class:`RunFailed`/:class:`RunCancelled`.

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from .._redact import last_erasure
 from ..errors import PermissionDenied
 
 if TYPE_CHECKING:
@@ -81,12 +82,13 @@ class DrivenRuns:
         self._ended_bytes += size
 
     def ended(self, run_id: str) -> RunRecord | None:
-        """The record of run ``run_id`` if it ended here within :data:`ENDED_SECONDS` (given once)."""
+        """The record of run ``run_id`` if it ended here within :data:`ENDED_SECONDS` and no erasure
+        committed in this process since (given once)."""
         entry = self._ended.pop(run_id, None)
         if entry is None:
             return None
         self._ended_bytes -= entry[2]
-        if time.monotonic() - entry[1] > ENDED_SECONDS:
+        if time.monotonic() - entry[1] > ENDED_SECONDS or entry[1] <= last_erasure():  # erased since: read it
             return None
         return entry[0]
 

@@ -10,7 +10,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Sequence
 
-from .._redact import stored_forms
+from .._redact import note_erasure, stored_forms
 from ..errors import StoreError
 from ..records import AuditEntry, Event, RunRecord
 from ._audit import ChainedAudit
@@ -99,11 +99,14 @@ class SQLiteErasure(ChainedAudit):
                 "would bring their data back. Open the store with an engine first (`podium runs resume --db "
                 "URL`, or any podium.Client), which replays them, then erase again"
             )
-        if record is None:
-            return self._redact_tx(texts, replacement, None, None)
-        async with self._chained_many() as place:
-            return self._redact_tx(texts, replacement, record, place)
-        return Redaction()  # not reached (for type checkers: the context manager could swallow)
+        try:
+            if record is None:
+                return self._redact_tx(texts, replacement, None, None)
+            async with self._chained_many() as place:
+                return self._redact_tx(texts, replacement, record, place)
+            return Redaction()  # not reached (for type checkers: the context manager could swallow)
+        finally:  # done or not, what an engine of this process kept from before is read again
+            note_erasure()
 
     def unreplayed_start_logs(self) -> list[str]:
         """The start logs of engines that stopped, not replayed yet (non-empty regular files whose

@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .._redact import redact_stored, stored_forms
+from .._redact import note_erasure, redact_stored, stored_forms
 from ..errors import LeaseLost, NotFound
 from ..records import ANCHOR_CHAIN, GENESIS, GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import ChainedAudit, Sign
@@ -467,6 +467,7 @@ class MemoryStore(ChainedAudit, Store):
             raise
 
     def _redact(self, texts: Sequence[str], replacement: str) -> Redaction:
+        note_erasure()  # what an engine of this process kept from before is read again
         forms = stored_forms(texts)
         out = Redaction()
         touched: set[str] = set()
