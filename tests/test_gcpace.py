@@ -1,6 +1,7 @@
-"""The ``gc`` setting: while a client is open, the garbage collector's young threshold is raised
-(podium/engine/gcpace.py), so that thousands of live runs are not walked every 700 allocations;
-what the program set is its own, and the thresholds found come back when the last client closes."""
+"""The ``gc`` setting: while a client drives many runs at once (``driving.BUSY``), the garbage
+collector's young threshold is raised (podium/engine/gcpace.py), so that thousands of live runs are
+not walked every 700 allocations; what the program set is its own, and the thresholds found come
+back once no client drives many (tests/test_attack_rev13.py: one at a time, Python's pace)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from podium import Client, Workflow
-from podium.engine.gcpace import YOUNG
+from podium.engine import driving
+from podium.engine.gcpace import YOUNG, Pace
 from podium.errors import ConfigError
 
 
@@ -34,33 +36,72 @@ def napping() -> Workflow:
     return wf
 
 
-async def test_an_open_client_raises_the_young_threshold_and_the_last_to_close_puts_it_back(tmp_path):
+def blocked(gate: asyncio.Event) -> Workflow:
+    wf = Workflow("blocked")
+
+    @wf.step
+    async def wait(input: int) -> int:
+        await gate.wait()
+        return input
+
+    return wf
+
+
+async def busy(c: Client, wf: Workflow, n: int) -> list:
+    handles = [await c.start(wf, i) for i in range(n)]
+    await c.bursts.landed(strict=False)
+    return handles
+
+
+@pytest.fixture(name="few")
+def few_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driving, "BUSY", 4)  # many runs at once: 4 (Python's pace again at 1)
+
+
+async def test_a_client_driving_many_runs_raises_the_young_threshold_until_none_drives_many(tmp_path, few):
+    first, second = asyncio.Event(), asyncio.Event()
     async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        assert gc.get_threshold() == (700, 10, 10)  # open, driving nothing: Python's pace
+        handles = await busy(a, blocked(first), 4)
         assert gc.get_threshold() == (YOUNG, 10, 10)
-        async with Client(f"sqlite:///{tmp_path}/b.db"):
+        async with Client(f"sqlite:///{tmp_path}/b.db") as b:
+            more = await busy(b, blocked(second), 4)
             assert gc.get_threshold() == (YOUNG, 10, 10)
-        assert gc.get_threshold() == (YOUNG, 10, 10)  # a is still open
-        await a.run(napping())
-    assert gc.get_threshold() == (700, 10, 10)
+            second.set()
+            for h in more:
+                await h.result()
+        assert gc.get_threshold() == (YOUNG, 10, 10)  # a still drives its runs
+        first.set()
+        for h in handles:
+            await h.result()
+        assert gc.get_threshold() == (700, 10, 10)  # a quarter of BUSY or fewer: Python's pace
+        await busy(a, blocked(asyncio.Event()), 4)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+    assert gc.get_threshold() == (700, 10, 10)  # closed with runs unfinished: put back
 
 
-async def test_gc_python_leaves_the_collector_alone(tmp_path, monkeypatch):
+async def test_gc_python_leaves_the_collector_alone(tmp_path, monkeypatch, few):
     monkeypatch.setenv("PODIUM_GC", "python")
-    async with Client(f"sqlite:///{tmp_path}/a.db"):
+    gate = asyncio.Event()
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(gate), 4)
         assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_threshold() == (700, 10, 10)
 
 
 @pytest.mark.parametrize("young", [0, 50_000])
-async def test_a_threshold_the_program_set_higher_or_off_stays_its_own(tmp_path, young):
+async def test_a_threshold_the_program_set_higher_or_off_stays_its_own(tmp_path, young, few):
     gc.set_threshold(young, 5, 5)
-    async with Client(f"sqlite:///{tmp_path}/a.db"):
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(asyncio.Event()), 4)
         assert gc.get_threshold() == (young, 5, 5)
     assert gc.get_threshold() == (young, 5, 5)
 
 
-async def test_thresholds_the_program_changes_while_a_client_is_open_are_not_put_back(tmp_path):
-    async with Client(f"sqlite:///{tmp_path}/a.db"):
+async def test_thresholds_the_program_changes_while_raised_are_not_put_back(tmp_path, few):
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(asyncio.Event()), 4)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
         gc.set_threshold(1234, 7, 7)
     assert gc.get_threshold() == (1234, 7, 7)
 
@@ -101,3 +142,17 @@ async def test_a_burst_of_runs_pays_far_fewer_collections_under_the_engine_pace(
     python = await young_collections(tmp_path, "python", 1000)
     assert python > 50  # the burst allocates tens of thousands of container objects
     assert engine * 10 < python, (engine, python)
+
+
+def test_a_client_dropped_unclosed_while_busy_puts_the_thresholds_back_when_collected() -> None:
+    class Owner:  # stands for a Client nobody closed
+        pass
+
+    owner = Owner()
+    pace = Pace("engine", owner)
+    pace.busy(True)
+    assert gc.get_threshold() == (YOUNG, 10, 10)
+    del owner
+    gc.collect()
+    assert gc.get_threshold() == (700, 10, 10)
+    assert not pace.on
