@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from burst_helpers import dead_log, dead_run, env_with, flow_fixture, starts_folder  # noqa: F401 (flow_fixture: the fixture 'flow')
 
 from podium import Client, Workflow
 from podium.engine import driving, worker
@@ -123,6 +126,58 @@ async def test_attack_a_client_whose_open_fails_half_way_leaves_nothing_raised_o
     assert gc.get_threshold() == (700, 10, 10)
     assert not client.driving  # its runs handed back, its store closed
     gate.set()
+
+
+# -- erasure and start logs -------------------------------------------------------------------------
+
+
+async def test_attack_a_log_no_engine_here_can_replay_is_named_as_such_with_a_fix_that_works(
+    tmp_path: Path,
+) -> None:
+    """A file whose lines are signed with a key nobody here holds (planted by someone who may write
+    the folder, or left by an engine with another key) is left in place by every replay: the
+    erasure's advice ("open an engine, then erase again") could never work, every erasure was
+    refused for good."""
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    async with Client(url):
+        pass
+    folder = starts_folder(db)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    (folder / "planted-1.log").write_text("elsewhere:0123\tAAAA\n")
+    async with Client(url):  # an engine opens the store: the file is left for one that holds that key
+        pass
+    assert (folder / "planted-1.log").exists()
+    async with Memory(url, embedder="hash:64") as mem:
+        with pytest.raises(StoreError) as refused:
+            await mem.forget("customer:42", values=[EMAIL])
+    message = str(refused.value)
+    assert "planted-1.log" in message and "does not hold" in message and "move" in message
+
+
+async def test_podium_memory_forget_replays_a_stopped_engines_log_then_erases_its_runs_too(
+    tmp_path: Path, flow: Workflow
+) -> None:
+    """The command line's erasure opens an engine before it erases (its permission check): the log
+    is replayed there, and the erasure then reaches the runs it held."""
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    async with Client(url) as c:
+        await c.run(flow, {"n": 1})
+        run = dead_run("01waiting000000000000000")
+        run.input = f'{{"n": 3, "email": "{EMAIL}"}}'
+        log = dead_log(db, c.store, [run])
+    env = {**env_with(tmp_path), "PODIUM_DB": url, "PODIUM_EMBEDDER": "hash:64"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", "memory", "forget", "customer:42",
+         "--value", EMAIL, "--yes"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert not log.exists()
+    async with Client(url, recover=False) as c:
+        stored = await c.get("01waiting000000000000000")
+        assert EMAIL not in (stored.input or "")
 
 
 # -- ended records ----------------------------------------------------------------------------------

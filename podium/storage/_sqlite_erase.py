@@ -10,6 +10,7 @@ import sqlite3
 import stat
 from collections.abc import Callable, Sequence
 
+from .._auditkey import AuditKeys
 from .._redact import note_erasure, stored_forms
 from ..errors import StoreError
 from ..records import AuditEntry, Event, RunRecord
@@ -88,17 +89,13 @@ class SQLiteErasure(ChainedAudit):
         return [rid for rid in ids if rid in kept]
 
     start_log_folder: Callable[[], str | None]  # StartLogs provides it (after this class in SQLiteStore's bases)
+    audit_keys: AuditKeys
 
     async def redact_payloads(
         self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
     ) -> Redaction:
         if waiting := self.unreplayed_start_logs():
-            raise StoreError(
-                f"{len(waiting)} start log(s) of an engine that stopped hold runs it acknowledged and no engine has "
-                f"created yet ({', '.join(waiting[:3])}): erasing now would miss them, and replaying them later "
-                "would bring their data back. Open the store with an engine first (`podium runs resume --db "
-                "URL`, or any podium.Client), which replays them, then erase again"
-            )
+            raise StoreError(_refusal(waiting, set(self.audit_keys.all())))
         try:
             if record is None:
                 return self._redact_tx(texts, replacement, None, None)
@@ -108,10 +105,11 @@ class SQLiteErasure(ChainedAudit):
         finally:  # done or not, what an engine of this process kept from before is read again
             note_erasure()
 
-    def unreplayed_start_logs(self) -> list[str]:
+    def unreplayed_start_logs(self) -> list[tuple[str, str]]:
         """The start logs of engines that stopped, not replayed yet (non-empty regular files whose
-        lock no engine holds): the runs in them are not in the store. A live engine's log is left
-        out: that engine commits its lines within a turn of its loop."""
+        lock no engine holds), each with the key id its first line names: the runs in them are not
+        in the store. A live engine's log is left out: that engine commits its lines within a turn
+        of its loop."""
         folder = self.start_log_folder()
         if folder is None or not os.path.isdir(folder):
             return []
@@ -132,7 +130,8 @@ class SQLiteErasure(ChainedAudit):
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:  # its engine is alive (or replaying it now)
                     continue
-                waiting.append(path)
+                mac, tab, _ = os.read(fd, 256).partition(b"\t")  # a line is MAC<TAB>RECORD, a MAC is KEYID:TAG
+                waiting.append((path, mac.partition(b":")[0].decode(errors="replace") if tab else ""))
             finally:
                 os.close(fd)
         return waiting
@@ -169,3 +168,28 @@ class SQLiteErasure(ChainedAudit):
         return Redaction(
             runs=counts["runs"], events=counts["events"], signals=counts["signals"], run_ids=sorted(touched)
         )
+
+
+def _refusal(waiting: list[tuple[str, str]], held: set[str]) -> str:
+    """Why an erasure does not run while ``waiting`` logs wait, and what to do: an engine replays a
+    log it can check; one signed with a key not held here is left by every replay made here."""
+    mine = [p for p, kid in waiting if kid in held or not kid]  # junk lines: a replay sets the file aside
+    theirs = [p for p, kid in waiting if kid and kid not in held]
+    out = []
+    if mine:
+        out.append(
+            f"{len(mine)} start log(s) of an engine that stopped hold runs it acknowledged and no engine has "
+            f"created yet ({', '.join(mine[:3])}): erasing now would miss them, and replaying them later "
+            "would bring their data back. Open the store with an engine first (`podium runs resume --db "
+            "URL`, or any podium.Client), which replays them, then erase again"
+        )  # fmt: skip
+    if theirs:
+        out.append(
+            f"{len(theirs)} start log(s) are signed with an audit key this process does not hold "
+            f"({', '.join(theirs[:3])}), so no engine here can replay them, and an engine holding that key "
+            "would bring their runs' data back after the erasure. Open the store with an engine that holds the "
+            "store's key (PODIUM_AUDIT_KEY, or Client(audit_key=...)), which replays them; if no engine holds "
+            f"it (not this store's: someone put the file there), move it out of {os.path.dirname(theirs[0])}; "
+            "then erase again"
+        )  # fmt: skip
+    return "; ".join(out)
