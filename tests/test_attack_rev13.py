@@ -262,3 +262,17 @@ async def test_attack_the_record_of_a_run_resumed_by_a_labelled_worker_is_the_st
             got = await gpu.wait(h.id)
             assert got == await gpu.store.get_run(h.id)
             assert got.labels is None
+
+
+async def test_attack_the_record_of_a_run_that_waited_for_a_slot_has_its_start_time(tmp_path: Path) -> None:
+    """A run started while every slot was taken is created pending and started once admitted: its
+    ``started_at`` was written to the store, not to the record given."""
+    wf = _flow()
+    async with Client(f"sqlite:///{tmp_path}/q.db", max_concurrent_runs=1) as c:
+        handles = [await c.start(wf, {"email": f"{i}@example.com"}) for i in range(3)]
+        for h in handles:
+            await c.driving.settled(h.id)
+        for h in handles:
+            got = await c.wait(h.id)
+            assert got == await c.store.get_run(h.id)
+            assert got.started_at is not None

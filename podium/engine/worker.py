@@ -490,7 +490,7 @@ async def drive_task(client: Client, ex: RunExecutor, admitted: bool) -> None:
         if ex.run.status is RunStatus.PENDING:
             now = time.time()
             await ex.emit(EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now})
-            ex.run.status = RunStatus.RUNNING
+            ex.run.status, ex.run.started_at = RunStatus.RUNNING, now  # as stored (the record result() gives)
         await ex.drive()
     except asyncio.CancelledError:
         if ex.reason != "shutdown":
