@@ -6,7 +6,9 @@ failed before its fix (docs/status.md, "Review of the gc pace, erasure and ended
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
+import os
 import subprocess
 import sys
 import weakref
@@ -20,6 +22,7 @@ from podium import Client, Workflow
 from podium.engine import driving, worker
 from podium.errors import StoreError
 from podium.memory import Memory
+from podium.storage import _sqlite_erase
 
 EMAIL = "ann@example.com"
 
@@ -276,3 +279,65 @@ async def test_attack_the_record_of_a_run_that_waited_for_a_slot_has_its_start_t
             got = await c.wait(h.id)
             assert got == await c.store.get_run(h.id)
             assert got.started_at is not None
+
+
+async def test_attack_a_log_an_engine_holds_and_does_not_commit_does_not_let_an_erasure_miss_its_runs(
+    tmp_path: Path, flow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A log whose lock is held was taken for a live engine's, committed within a turn, and the
+    erasure went on beside it. But the lock is also held by an engine whose commits keep failing (a
+    full disk, the database locked past its timeout) and by another engine replaying a dead one's
+    log: the runs in it were created after the erasure, with the subject's data. Now the erasure
+    waits for such a log to go (bounded), else refuses, naming it."""
+    monkeypatch.setattr(_sqlite_erase, "LIVE_WAIT", 0.05, raising=False)
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    async with Client(url) as c:
+        await c.run(flow, {"n": 1})
+        run = dead_run("01held00000000000000000")
+        run.input = f'{{"n": 3, "email": "{EMAIL}"}}'
+        log = dead_log(db, c.store, [run])
+    held = os.open(log, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)  # its engine, alive, not committing
+    try:
+        async with Memory(url, embedder="hash:64") as mem:
+            with pytest.raises(StoreError) as refused:
+                await mem.forget("customer:42", values=[EMAIL])
+    finally:
+        os.close(held)  # the engine goes; the next one replays its log
+    assert log.name in str(refused.value) and "erase again" in str(refused.value)
+    async with Client(url, recover=False) as c:
+        assert (await c.get("01held00000000000000000")).input is not None
+    async with Memory(url, embedder="hash:64") as mem:
+        await mem.forget("customer:42", values=[EMAIL])
+    async with Client(url, recover=False) as c:
+        assert EMAIL not in ((await c.get("01held00000000000000000")).input or "")
+
+
+async def test_an_erasure_waits_for_a_held_log_to_be_committed_then_goes_on(
+    tmp_path: Path, flow: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    async with Client(url) as c:
+        done = await c.start(flow, {"n": 1, "email": EMAIL})
+        await done.result()
+        log = dead_log(db, c.store, [dead_run("01live00000000000000000")])
+    held = os.open(log, os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    looks = []
+    real = _sqlite_erase.SQLiteErasure._start_logs
+
+    def engine_commits_meanwhile(self: _sqlite_erase.SQLiteErasure) -> object:
+        looks.append(1)
+        if len(looks) == 2:  # its runs committed, the engine deletes its log (StartLog.done)
+            os.unlink(log)
+            os.close(held)
+        return real(self)
+
+    monkeypatch.setattr(_sqlite_erase.SQLiteErasure, "_start_logs", engine_commits_meanwhile)
+    async with Memory(url, embedder="hash:64") as mem:
+        erasure = await mem.forget("customer:42", values=[EMAIL])
+    assert len(looks) == 2 and erasure.counts["runs_redacted"] >= 1
+    async with Client(url, recover=False) as c:
+        assert EMAIL not in ((await c.get(done.id)).input or "")

@@ -4,10 +4,12 @@ Mixed into :class:`podium.storage.sqlite.SQLiteStore`."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Sequence
 
 from .._auditkey import AuditKeys
@@ -22,6 +24,9 @@ _FINISHED_MARKS = ",".join("?" * len(FINISHED))
 
 #: Places an audit entry in the chain held for the transaction (``ChainedAudit._chained_many``).
 _Place = Callable[[AuditEntry], AuditEntry]
+
+LIVE_WAIT = 10.0
+"""Seconds an erasure waits for the start logs engines hold as it begins to be committed."""
 
 
 class SQLiteErasure(ChainedAudit):
@@ -94,8 +99,7 @@ class SQLiteErasure(ChainedAudit):
     async def redact_payloads(
         self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
     ) -> Redaction:
-        if waiting := self.unreplayed_start_logs():
-            raise StoreError(_refusal(waiting, set(self.audit_keys.all())))
+        await self._start_logs_settled()
         try:
             if record is None:
                 return self._redact_tx(texts, replacement, None, None)
@@ -105,15 +109,42 @@ class SQLiteErasure(ChainedAudit):
         finally:  # done or not, what an engine of this process kept from before is read again
             note_erasure()
 
+    async def _start_logs_settled(self) -> None:
+        """Wait until the start logs held by engines as this erasure begins are committed (within a
+        turn of their loop, most often; a replay of a dead engine's log holds it too), for at most
+        :data:`LIVE_WAIT`; raise :class:`StoreError` if a log would bring runs back after the erasure:
+        a stopped engine's (replayed by the next engine to open the store), or one still held. Logs
+        begun meanwhile hold starts made after the erasure began, as any later start."""
+        waiting, held = self._start_logs()
+        deadline = time.monotonic() + LIVE_WAIT
+        while held and not waiting and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+            waiting, now_held = self._start_logs()
+            held &= now_held
+        if waiting:
+            raise StoreError(_refusal(waiting, set(self.audit_keys.all())))
+        if held:
+            paths = sorted(path for path, _ in held)
+            raise StoreError(
+                f"{len(paths)} start log(s) held by a running engine were not committed within {LIVE_WAIT:g} s "
+                f"({', '.join(paths[:3])}): erasing now would miss the runs in them, which that engine would "
+                "create afterwards with their data. See that engine's log for why its commits fail (`fuser FILE` "
+                "names the process holding the file), then erase again"
+            )  # fmt: skip
+
     def unreplayed_start_logs(self) -> list[tuple[str, str]]:
         """The start logs of engines that stopped, not replayed yet (non-empty regular files whose
         lock no engine holds), each with the key id its first line names: the runs in them are not
-        in the store. A live engine's log is left out: that engine commits its lines within a turn
-        of its loop."""
+        in the store."""
+        return self._start_logs()[0]
+
+    def _start_logs(self) -> tuple[list[tuple[str, str]], set[tuple[str, int]]]:
+        """The logs of :meth:`unreplayed_start_logs`, and the non-empty ones an engine holds (path,
+        inode): a live engine's, its starts not committed yet, or a dead one's being replayed."""
         folder = self.start_log_folder()
         if folder is None or not os.path.isdir(folder):
-            return []
-        waiting = []
+            return [], set()
+        waiting, held = [], set()
         for name in sorted(os.listdir(folder)):
             if not name.endswith(".log"):
                 continue
@@ -128,13 +159,14 @@ class SQLiteErasure(ChainedAudit):
                     continue
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:  # its engine is alive (or replaying it now)
+                except BlockingIOError:
+                    held.add((path, st.st_ino))
                     continue
                 mac, tab, _ = os.read(fd, 256).partition(b"\t")  # a line is MAC<TAB>RECORD, a MAC is KEYID:TAG
                 waiting.append((path, mac.partition(b":")[0].decode(errors="replace") if tab else ""))
             finally:
                 os.close(fd)
-        return waiting
+        return waiting, held
 
     def _redact_tx(
         self, texts: Sequence[str], replacement: str, record: RedactRecord | None, place: _Place | None
