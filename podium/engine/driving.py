@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -85,7 +86,7 @@ class DrivenRuns:
             self._calm()
         if ended is None:
             return
-        size = 512 + len(ended.input or "") + len(ended.output or "") + len(ended.error or "")
+        size = 512 + sum(sys.getsizeof(t) for t in (ended.input, ended.output, ended.error) if t)  # bytes: 1-4 a character
         if size > ENDED_BYTES // 64:  # a large record is read back from the store
             return
         now = time.monotonic()
