@@ -341,3 +341,25 @@ async def test_an_erasure_waits_for_a_held_log_to_be_committed_then_goes_on(
     assert len(looks) == 2 and erasure.counts["runs_redacted"] >= 1
     async with Client(url, recover=False) as c:
         assert EMAIL not in ((await c.get(done.id)).input or "")
+
+
+async def test_attack_a_process_forked_while_the_pace_is_raised_starts_at_pythons_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step's ``multiprocessing`` workers (forked) inherited the raised threshold and no client
+    to put it back: their own work kept its cycles for 20,000 allocations, for their whole life."""
+    monkeypatch.setattr(driving, "BUSY", 3, raising=False)
+    gate = asyncio.Event()
+    async with Client(f"sqlite:///{tmp_path}/f.db") as c:
+        for i in range(3):
+            await c.start(_blocked(gate), i)
+        await c.bursts.landed(strict=False)
+        assert gc.get_threshold()[0] > 700
+        pid = os.fork()
+        if pid == 0:  # the child: only reports what it found
+            os._exit(0 if gc.get_threshold() == (700, 10, 10) else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert gc.get_threshold()[0] > 700  # the parent is still busy
+        gate.set()
+    assert gc.get_threshold() == (700, 10, 10)

@@ -23,6 +23,7 @@ leaves the collector alone.
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import weakref
 
@@ -33,6 +34,7 @@ _lock = threading.Lock()
 _busy = 0  # clients driving many runs now
 _found: tuple[int, ...] | None = None  # the thresholds found when the first became busy
 _set: tuple[int, ...] | None = None  # the ones set then (None: nothing changed)
+_forks = 0  # forks this process is the child of: a busy client copied into a child counts for nothing
 
 
 class Pace:
@@ -43,13 +45,18 @@ class Pace:
     def __init__(self, mode: str, owner: object) -> None:
         self.on = mode == "engine"
         self.is_busy = False
+        self._counted = 0  # the value of _forks when it was counted busy
         self._gone = weakref.finalize(owner, self.close) if self.on else None
 
     def busy(self, flag: bool) -> None:
         if self.is_busy == flag or not self.on:
             return
         self.is_busy = flag
-        _count(1 if flag else -1)
+        if flag:
+            self._counted = _forks
+            _count(1)
+        elif self._counted == _forks:  # (in a forked child the count started again from none)
+            _count(-1)
 
     def close(self) -> None:
         self.busy(False)
@@ -73,5 +80,18 @@ def _count(delta: int) -> None:
                 gc.set_threshold(*_found)
             _found = _set = None
 
+
+def _forked() -> None:
+    """In a child of :func:`os.fork` (a step's ``multiprocessing`` worker): no client of the parent
+    drives runs here, so Python's pace comes back (the parent's clients count in the parent only)."""
+    global _busy, _found, _set, _forks, _lock
+    _lock = threading.Lock()  # (held by another thread of the parent's at the fork, it would stay so)
+    _forks += 1
+    if _set is not None and _found is not None and gc.get_threshold() == _set:
+        gc.set_threshold(*_found)
+    _busy, _found, _set = 0, None, None
+
+
+os.register_at_fork(after_in_child=_forked)
 
 __all__ = ["YOUNG", "Pace"]
