@@ -29,8 +29,9 @@ _erased_at = [0.0]  # time.monotonic() when an erasure last committed in this pr
 
 
 def note_erasure() -> None:
-    """An erasure (:meth:`podium.storage.Store.redact_payloads`) committed in this process: a record
-    an engine kept in memory from before it is read again from the store (podium/engine/driving.py)."""
+    """An erasure (:meth:`podium.storage.Store.redact_payloads`) or a deletion of runs
+    (:meth:`~podium.storage.Store.delete_runs`) in this process: a record an engine kept in memory
+    from before it is read again from the store (podium/engine/driving.py)."""
     _erased_at[0] = time.monotonic()
 
 

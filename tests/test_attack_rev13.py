@@ -20,7 +20,7 @@ from burst_helpers import dead_log, dead_run, env_with, flow_fixture, starts_fol
 
 from podium import Client, Workflow
 from podium.engine import driving, worker
-from podium.errors import StoreError
+from podium.errors import NotFound, StoreError
 from podium.memory import Memory
 from podium.storage import _sqlite_erase
 
@@ -363,3 +363,14 @@ async def test_attack_a_process_forked_while_the_pace_is_raised_starts_at_python
         assert gc.get_threshold()[0] > 700  # the parent is still busy
         gate.set()
     assert gc.get_threshold() == (700, 10, 10)
+
+
+async def test_attack_a_result_read_after_its_run_was_deleted_in_this_process_is_not_found(tmp_path: Path) -> None:
+    """Retention (``podium memory prune``, ``Store.delete_runs``) deleted the run; ``result()``
+    within 10 s of its end still gave its record and output."""
+    async with Client(f"sqlite:///{tmp_path}/d.db") as c:
+        h = await c.start(_flow(), {"email": EMAIL})
+        await c.driving.settled(h.id)
+        assert await c.store.delete_runs([h.id]) == [h.id]
+        with pytest.raises(NotFound):
+            await h.result()

@@ -32,6 +32,7 @@ class PgErasure(PgGovernance):
 
     async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
         ids = list(dict.fromkeys(run_ids))
+        note_erasure()  # what an engine of this process kept of them is read again (and found gone)
         if not ids:
             return []
         if record is None:

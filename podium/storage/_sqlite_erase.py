@@ -55,6 +55,7 @@ class SQLiteErasure(ChainedAudit):
 
     async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
         ids = list(dict.fromkeys(run_ids))
+        note_erasure()  # what an engine of this process kept of them is read again (and found gone)
         if record is None:
             return self._delete_tx(ids, None)
         async with self._chained_many() as place:  # taken before the transaction: no await inside it

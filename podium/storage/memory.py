@@ -415,6 +415,7 @@ class MemoryStore(ChainedAudit, Store):
         return [rid for _, rid in done]
 
     async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
+        note_erasure()  # what an engine of this process kept of them is read again (and found gone)
         doomed = [rid for rid in dict.fromkeys(run_ids) if (r := self._runs.get(rid)) is not None and r.status.finished]
         if record is not None and doomed:
             async with self._chained_many() as place:  # the records first: a failure deletes nothing
