@@ -114,11 +114,13 @@ async def test_attack_a_client_whose_open_fails_half_way_leaves_nothing_raised_o
         for i in range(2):
             await c.start(wf, i)
         await c.bursts.landed(strict=False)
-        c.driving.items()[0][0].reason = "shutdown"
     # two runs left unfinished, resumed by the next client, whose open then fails
+
+    seen = []
 
     async def recover_then_fail(client: Client) -> None:
         await real(client)
+        seen.append((len(client.driving), gc.get_threshold()[0]))
         raise StoreError("the store went away")
 
     real = worker.recover
@@ -126,8 +128,11 @@ async def test_attack_a_client_whose_open_fails_half_way_leaves_nothing_raised_o
     client = Client(f"sqlite:///{tmp_path}/c.db", workflows=[wf])
     with pytest.raises(StoreError, match="went away"):
         await client.open()
+    assert seen == [(2, 20_000)]  # it drove both, paced
     assert gc.get_threshold() == (700, 10, 10)
     assert not client.driving  # its runs handed back, its store closed
+    async with Client(f"sqlite:///{tmp_path}/c.db", recover=False) as c:
+        assert [r.owner for r in await c.list()] == [None, None]
     gate.set()
 
 
@@ -365,7 +370,9 @@ async def test_attack_a_process_forked_while_the_pace_is_raised_starts_at_python
     assert gc.get_threshold() == (700, 10, 10)
 
 
-async def test_attack_a_result_read_after_its_run_was_deleted_in_this_process_is_not_found(tmp_path: Path) -> None:
+async def test_attack_a_result_read_after_its_run_was_deleted_in_this_process_is_not_found(
+    tmp_path: Path,
+) -> None:
     """Retention (``podium memory prune``, ``Store.delete_runs``) deleted the run; ``result()``
     within 10 s of its end still gave its record and output."""
     async with Client(f"sqlite:///{tmp_path}/d.db") as c:
