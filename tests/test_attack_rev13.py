@@ -381,3 +381,27 @@ async def test_attack_a_result_read_after_its_run_was_deleted_in_this_process_is
         assert await c.store.delete_runs([h.id]) == [h.id]
         with pytest.raises(NotFound):
             await h.result()
+
+
+async def test_a_start_log_folder_that_cannot_be_read_refuses_the_erasure_saying_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another user's folder (their engine made it, 0700): the erasure raised a bare PermissionError."""
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    async with Client(url):
+        pass
+    folder = starts_folder(db)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    listdir = os.listdir
+
+    def unreadable(path: object = ".") -> list[str]:
+        if str(path) == str(folder):
+            raise PermissionError(13, "Permission denied", str(path))
+        return listdir(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_sqlite_erase.os, "listdir", unreadable)
+    async with Memory(url, embedder="hash:64") as mem:
+        with pytest.raises(StoreError, match="cannot be read") as refused:
+            await mem.forget("customer:42", values=[EMAIL])
+    assert str(folder) in str(refused.value) and "erase again" in str(refused.value)

@@ -145,8 +145,18 @@ class SQLiteErasure(ChainedAudit):
         folder = self.start_log_folder()
         if folder is None or not os.path.isdir(folder):
             return [], set()
+        try:
+            names = sorted(os.listdir(folder))
+        except FileNotFoundError:
+            return [], set()
+        except OSError as exc:
+            raise StoreError(
+                f"the start log folder {folder} cannot be read ({exc.strerror or exc}): this erasure cannot tell "
+                "whether runs a stopped engine acknowledged wait there, which a replay would bring back. Run it as "
+                "the user that runs the engines on this store (the folder's owner), then erase again"
+            ) from None
         waiting, held = [], set()
-        for name in sorted(os.listdir(folder)):
+        for name in names:
             if not name.endswith(".log"):
                 continue
             path = os.path.join(folder, name)
