@@ -19,10 +19,26 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from ._serde import _TAG
+
+_erased_at = [0.0]  # time.monotonic() when an erasure last committed in this process
+
+
+def note_erasure() -> None:
+    """An erasure (:meth:`podium.storage.Store.redact_payloads`) or a deletion of runs
+    (:meth:`~podium.storage.Store.delete_runs`) in this process: a record an engine kept in memory
+    from before it is read again from the store (podium/engine/driving.py)."""
+    _erased_at[0] = time.monotonic()
+
+
+def last_erasure() -> float:
+    """When an erasure last committed in this process (``time.monotonic()``; 0.0: none)."""
+    return _erased_at[0]
+
 
 #: Tags that wrap one string (their whole value) under this key.
 _SCALARS = {"datetime": "iso", "date": "iso", "time": "iso", "decimal": "str", "uuid": "str"}

@@ -56,7 +56,7 @@ FIELDS: dict[str, tuple[Any, str]] = {
     "durability": ("crash", "crash (SQLite: no fsync per commit; PostgreSQL: the server's synchronous_commit) or power (every commit on disk before it returns)"),
     "trace_prompts": (True, "Keep model prompts and tool/connector arguments with the run for its trace (redacted); false keeps none"),
     "audit_refusal_window": (300.0, "Seconds over which repeats of one refusal (access.denied) are counted into one audit entry; 0 writes each"),
-    "gc": ("engine", "engine (while a client is open, the garbage collector's young threshold is 20,000: thousands of live runs are not walked every 700 allocations) or python (Python's own thresholds)"),
+    "gc": ("engine", "engine (while a client drives 256 runs or more at once, the garbage collector's young threshold is 20,000: thousands of live runs are not walked every 700 allocations) or python (Python's own thresholds)"),
     "audit_refusal_keys": (1000, "Kinds of refusal held in memory for that count; past it, refusals are counted into one entry"),
 }
 

@@ -5,6 +5,8 @@ what it gets is what the store holds."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from podium import Client, RunFailed, Workflow
@@ -79,3 +81,16 @@ def test_the_records_kept_are_bounded_in_size_oldest_first_and_large_ones_are_no
         runs.discard(f"r{i}", record(f"r{i}", 1000))
     kept = [i for i in range(200) if runs.ended(f"r{i}") is not None]
     assert kept == list(range(200 - len(kept), 200)) and 80 <= len(kept) <= 87
+
+
+def test_the_bound_counts_the_memory_the_texts_take_not_their_length(monkeypatch):
+    """Text outside Latin-1 takes 2 or 4 bytes a character: counted by length, 16 MB of records held
+    up to 64 MB."""
+    monkeypatch.setattr(driving, "ENDED_BYTES", 128 * 1024)
+    runs = DrivenRuns(10)
+    for i in range(200):
+        rec = record(f"r{i}", 0)
+        rec.output = "\U0001f600" * 300  # 300 characters, 1,200 bytes of text
+        runs.discard(f"r{i}", rec)
+    kept = [r for i in range(200) if (r := runs.ended(f"r{i}")) is not None]
+    assert kept and sum(sys.getsizeof(r.output) for r in kept) <= 128 * 1024

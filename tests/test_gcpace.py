@@ -1,27 +1,31 @@
-"""The ``gc`` setting: while a client is open, the garbage collector's young threshold is raised
-(podium/engine/gcpace.py), so that thousands of live runs are not walked every 700 allocations;
-what the program set is its own, and the thresholds found come back when the last client closes.
-
-The thresholds are the process's: each case runs in a fresh interpreter (a client another test
-left open in this one would hold them raised)."""
+"""The ``gc`` setting: while a client drives many runs at once (``driving.BUSY``), the garbage
+collector's young threshold is raised (podium/engine/gcpace.py), so that thousands of live runs are
+not walked every 700 allocations; what the program set is its own, and the thresholds found come
+back once no client drives many (tests/test_attack_rev13.py: one at a time, Python's pace)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+import asyncio
+import gc
+from collections.abc import Iterator
 
-from podium.engine.gcpace import YOUNG
+import pytest
 
-PRELUDE = """
-import asyncio, gc, json, sys
 from podium import Client, Workflow
+from podium.engine import driving
+from podium.engine.gcpace import YOUNG, Pace
 from podium.errors import ConfigError
 
-def napping():
+
+@pytest.fixture(autouse=True)
+def thresholds() -> Iterator[None]:
+    found = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)  # CPython's defaults, whatever the runner set
+    yield
+    gc.set_threshold(*found)
+
+
+def napping() -> Workflow:
     wf = Workflow("napping")
 
     async def nap() -> None:
@@ -31,94 +35,124 @@ def napping():
     wf.step(nap, id="b", needs=["a"])
     return wf
 
-seen = []
-DB = sys.argv[1]
-gc.set_threshold(700, 10, 10)  # CPython's defaults, whatever the interpreter started with
-"""
+
+def blocked(gate: asyncio.Event) -> Workflow:
+    wf = Workflow("blocked")
+
+    @wf.step
+    async def wait(input: int) -> int:
+        await gate.wait()
+        return input
+
+    return wf
 
 
-def run(tmp_path: Path, body: str, **env: str) -> dict:
-    """Run ``body`` (inside ``async def main()``, ``seen`` a list to append to) in a fresh interpreter;
-    returns ``{"seen": seen, "after": gc thresholds at the end}``."""
-    script = PRELUDE + "async def main():\n" + textwrap.indent(textwrap.dedent(body), "    ") + (
-        "\nasyncio.run(main())\nprint(json.dumps({'seen': seen, 'after': list(gc.get_threshold())}))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, f"sqlite:///{tmp_path}"], capture_output=True, text=True, timeout=120,
-        env={**os.environ, **env}, cwd=tmp_path,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+async def busy(c: Client, wf: Workflow, n: int) -> list:
+    handles = [await c.start(wf, i) for i in range(n)]
+    await c.bursts.landed(strict=False)
+    return handles
 
 
-def test_an_open_client_raises_the_young_threshold_and_the_last_to_close_puts_it_back(tmp_path):
-    out = run(tmp_path, """
-        async with Client(DB + "/a.db") as a:
-            seen.append(gc.get_threshold())
-            async with Client(DB + "/b.db"):
-                seen.append(gc.get_threshold())
-            seen.append(gc.get_threshold())  # a is still open
-            await a.run(napping())
-    """)  # fmt: skip
-    assert out["seen"] == [[YOUNG, 10, 10]] * 3
-    assert out["after"] == [700, 10, 10]
+@pytest.fixture(name="few")
+def few_fixture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(driving, "BUSY", 4)  # many runs at once: 4 (Python's pace again at 1)
 
 
-def test_gc_python_leaves_the_collector_alone(tmp_path):
-    out = run(tmp_path, """
-        async with Client(DB + "/a.db"):
-            seen.append(gc.get_threshold())
-    """, PODIUM_GC="python")  # fmt: skip
-    assert out == {"seen": [[700, 10, 10]], "after": [700, 10, 10]}
+async def test_a_client_driving_many_runs_raises_the_young_threshold_until_none_drives_many(tmp_path, few):
+    first, second = asyncio.Event(), asyncio.Event()
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        assert gc.get_threshold() == (700, 10, 10)  # open, driving nothing: Python's pace
+        handles = await busy(a, blocked(first), 4)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+        async with Client(f"sqlite:///{tmp_path}/b.db") as b:
+            more = await busy(b, blocked(second), 4)
+            assert gc.get_threshold() == (YOUNG, 10, 10)
+            second.set()
+            for h in more:
+                await h.result()
+        assert gc.get_threshold() == (YOUNG, 10, 10)  # a still drives its runs
+        first.set()
+        for h in handles:
+            await h.result()
+        assert gc.get_threshold() == (700, 10, 10)  # a quarter of BUSY or fewer: Python's pace
+        await busy(a, blocked(asyncio.Event()), 4)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+    assert gc.get_threshold() == (700, 10, 10)  # closed with runs unfinished: put back
 
 
-def test_a_threshold_the_program_set_higher_or_off_stays_its_own_and_a_change_while_open_is_not_put_back(tmp_path):
-    out = run(tmp_path, """
-        for young in (0, 50_000):
-            gc.set_threshold(young, 5, 5)
-            async with Client(DB + "/a.db"):
-                seen.append(gc.get_threshold())
-            seen.append(gc.get_threshold())
-        gc.set_threshold(700, 10, 10)
-        async with Client(DB + "/a.db"):
-            gc.set_threshold(1234, 7, 7)
-    """)  # fmt: skip
-    assert out["seen"] == [[0, 5, 5], [0, 5, 5], [50_000, 5, 5], [50_000, 5, 5]]
-    assert out["after"] == [1234, 7, 7]
+async def test_gc_python_leaves_the_collector_alone(tmp_path, monkeypatch, few):
+    monkeypatch.setenv("PODIUM_GC", "python")
+    gate = asyncio.Event()
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(gate), 4)
+        assert gc.get_threshold() == (700, 10, 10)
+    assert gc.get_threshold() == (700, 10, 10)
 
 
-def test_a_bad_gc_setting_is_refused_naming_it_before_the_store_is_opened(tmp_path):
-    out = run(tmp_path, """
-        try:
-            await Client(DB + "/a.db").open()
-        except ConfigError as exc:
-            seen.append(str(exc))
-    """, PODIUM_GC="fast")  # fmt: skip
-    assert len(out["seen"]) == 1
-    assert "gc (from $PODIUM_GC)" in out["seen"][0] and "'engine' or 'python'" in out["seen"][0]
+@pytest.mark.parametrize("young", [0, 50_000])
+async def test_a_threshold_the_program_set_higher_or_off_stays_its_own(tmp_path, young, few):
+    gc.set_threshold(young, 5, 5)
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(asyncio.Event()), 4)
+        assert gc.get_threshold() == (young, 5, 5)
+    assert gc.get_threshold() == (young, 5, 5)
+
+
+async def test_thresholds_the_program_changes_while_raised_are_not_put_back(tmp_path, few):
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(asyncio.Event()), 4)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+        gc.set_threshold(1234, 7, 7)
+    assert gc.get_threshold() == (1234, 7, 7)
+
+
+async def test_a_bad_gc_setting_is_refused_naming_it_before_the_store_is_opened(tmp_path, monkeypatch):
+    monkeypatch.setenv("PODIUM_GC", "fast")
+    client = Client(f"sqlite:///{tmp_path}/a.db")
+    with pytest.raises(ConfigError, match=r"gc \(from \$PODIUM_GC\).*'engine' or 'python'"):
+        await client.open()
     assert not (tmp_path / "a.db").exists()
-    assert out["after"] == [700, 10, 10]
+    assert gc.get_threshold() == (700, 10, 10)
 
 
-BURST = """
-import os
-def count(phase, info):
-    if phase == "start" and info["generation"] == 0:
-        seen.append(1)
+async def young_collections(tmp_path, name: str, runs: int) -> int:
+    """Young collections while ``runs`` runs are started in a burst and finish."""
+    seen = []
 
-wf = napping()
-async with Client(DB + "/" + os.environ["BURST_DB"], max_concurrent_runs=1000) as c:
-    await c.run(wf)
-    gc.callbacks.append(count)
-    handles = [await c.start(wf) for _ in range(1000)]
-    for h in handles:
-        await h.result()
-    gc.callbacks.remove(count)
-"""
+    def count(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 0:
+            seen.append(1)
+
+    wf = napping()
+    async with Client(f"sqlite:///{tmp_path}/{name}.db", max_concurrent_runs=runs) as c:
+        await c.run(wf)
+        gc.callbacks.append(count)
+        try:
+            handles = [await c.start(wf) for _ in range(runs)]
+            for h in handles:
+                await h.result()
+        finally:
+            gc.callbacks.remove(count)
+    return len(seen)
 
 
-def test_a_burst_of_runs_pays_far_fewer_collections_under_the_engine_pace(tmp_path):
-    engine = len(run(tmp_path, BURST, BURST_DB="engine.db")["seen"])
-    python = len(run(tmp_path, BURST, BURST_DB="python.db", PODIUM_GC="python")["seen"])
+async def test_a_burst_of_runs_pays_far_fewer_collections_under_the_engine_pace(tmp_path, monkeypatch):
+    engine = await young_collections(tmp_path, "engine", 1000)
+    monkeypatch.setenv("PODIUM_GC", "python")
+    python = await young_collections(tmp_path, "python", 1000)
     assert python > 50  # the burst allocates tens of thousands of container objects
     assert engine * 10 < python, (engine, python)
+
+
+def test_a_client_dropped_unclosed_while_busy_puts_the_thresholds_back_when_collected() -> None:
+    class Owner:  # stands for a Client nobody closed
+        pass
+
+    owner = Owner()
+    pace = Pace("engine", owner)
+    pace.busy(True)
+    assert gc.get_threshold() == (YOUNG, 10, 10)
+    del owner
+    gc.collect()
+    assert gc.get_threshold() == (700, 10, 10)
+    assert not pace.on

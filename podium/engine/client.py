@@ -156,7 +156,7 @@ class Client:
         self._maintenance: asyncio.Task[None] | None = None
         self.bursts = Bursts(self)
         """Starts made in a burst: acknowledged through the start log, committed together (bursts.py)."""
-        self._open = self._paced = False
+        self._open = False
 
     # -- life cycle -----------------------------------------------------------------------------
 
@@ -179,53 +179,60 @@ class Client:
             raise
         self._kind_limits = {k: asyncio.Semaphore(n) for k, n in self._limit_spec.items()}
         self._open = True
-        self._paced = gcpace.engage(pace)  # gcpace.py: many live runs, few full collections
-        if self.execute:
-            self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
-        await self.bursts.recover()  # the starts a stopped engine acknowledged, not committed: resumed below
-        if self.recover and self.execute and self.principal.can("runs.resume"):  # others' runs: as a worker
-            await worker.recover(self)
+        self.driving.pace = gcpace.Pace(pace, self)  # gcpace.py: many live runs, few full collections
+        try:
+            if self.execute:
+                self._maintenance = asyncio.get_running_loop().create_task(worker.maintain(self))
+            await self.bursts.recover()  # the starts a stopped engine acknowledged, not committed: resumed below
+            if self.recover and self.execute and self.principal.can("runs.resume"):  # others' runs: as a worker
+                await worker.recover(self)
+        except BaseException:  # nobody closes a client whose open raised: its runs, store and pace go now
+            with contextlib.suppress(Exception):
+                await self.close()
+            raise
 
     async def close(self, *, drain: bool = False) -> None:
         """Stop. With ``drain`` wait for the runs this client drives to finish; otherwise hand them
         back unfinished (they resume on the next engine start, without redoing finished steps)."""
         if not self._open:
             return
-        if drain:
-            await self.drain()
-        await self.bursts.close()  # what it cannot commit stays in its start log, for the next engine
-        for unsubscribe in self._unsubscribers:
-            with contextlib.suppress(Exception):
-                await unsubscribe()
-        self._unsubscribers.clear()
-        # Every wait here is bounded: a driver call that does not return promptly after cancellation
-        # must not keep the process from stopping (unfinished runs are resumed later anyway).
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            await asyncio.wait({self._maintenance}, timeout=5)
-            self._maintenance = None
-        driving = self.driving.items()
-        for ex, task in driving:
-            ex.reason = "shutdown"
-            task.cancel()
-        if driving:
-            _, late = await asyncio.wait({t for _, t in driving}, timeout=10)
-            if late:
-                log.warning("%d run(s) did not stop within 10 s of shutdown; handing them back", len(late))
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5)
-        with contextlib.suppress(Exception):  # the counts of repeated refusals not written yet
-            await asyncio.wait_for(self.governance.refusals.flush(closing=True), 5)
-        self._open = False
-        if self._paced:
-            gcpace.release()
         try:
-            await asyncio.wait_for(self.store.close(), 10)
-        except TimeoutError:
-            log.warning("closing the store %s took over 10 s; giving up on it", self.store.url)
-        self.thread_pool.shutdown(wait=False, cancel_futures=True)
-        with contextlib.suppress(Exception):  # connectors given to the client, and a bus in front of the store
-            await asyncio.wait_for(asyncio.gather(*(c.close() for c in [*self.connectors.values(), self.events] if c is not self.store)), 10)
+            if drain:
+                await self.drain()
+            await self.bursts.close()  # what it cannot commit stays in its start log, for the next engine
+            for unsubscribe in self._unsubscribers:
+                with contextlib.suppress(Exception):
+                    await unsubscribe()
+            self._unsubscribers.clear()
+            # Every wait here is bounded: a driver call that does not return promptly after cancellation
+            # must not keep the process from stopping (unfinished runs are resumed later anyway).
+            if self._maintenance is not None:
+                self._maintenance.cancel()
+                await asyncio.wait({self._maintenance}, timeout=5)
+                self._maintenance = None
+            driving = self.driving.items()
+            for ex, task in driving:
+                ex.reason = "shutdown"
+                task.cancel()
+            if driving:
+                _, late = await asyncio.wait({t for _, t in driving}, timeout=10)
+                if late:
+                    log.warning("%d run(s) did not stop within 10 s of shutdown; handing them back", len(late))
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.store.release_runs(self.owner, [ex.run_id for ex, _ in driving]), 5)
+            with contextlib.suppress(Exception):  # the counts of repeated refusals not written yet
+                await asyncio.wait_for(self.governance.refusals.flush(closing=True), 5)
+            self._open = False
+            try:
+                await asyncio.wait_for(self.store.close(), 10)
+            except TimeoutError:
+                log.warning("closing the store %s took over 10 s; giving up on it", self.store.url)
+            self.thread_pool.shutdown(wait=False, cancel_futures=True)
+            with contextlib.suppress(Exception):  # connectors given to the client, and a bus in front of the store
+                await asyncio.wait_for(asyncio.gather(*(c.close() for c in [*self.connectors.values(), self.events] if c is not self.store)), 10)
+        finally:  # even when the close is cancelled half-way
+            if self.driving.pace is not None:
+                self.driving.pace.close()
 
     async def drain(self) -> None:
         """Wait until every run this client drives has finished."""
@@ -423,30 +430,7 @@ class Client:
 
     async def _settled(self, run_id: str, timeout: float | None = None) -> RunRecord:
         """The run's record once it is finished, for the engine's own use (no permission check)."""
-        ex = self.driving.get(run_id)
-        if ex is not None:
-            await asyncio.wait_for(asyncio.shield(ex.finished), timeout)
-            if ex.run.status.finished:
-                return ex.run
-        elif (ended := self.driving.ended(run_id)) is not None:  # ended here moments ago (driving.py)
-            return ended
-        deadline = None if timeout is None else time.monotonic() + timeout
-        delay = 0.01
-        while True:
-            run = await self._record(run_id)
-            if run.status.finished:
-                return run
-            ex = self.driving.get(run_id)
-            if ex is not None:
-                left = None if deadline is None else max(0.0, deadline - time.monotonic())
-                await asyncio.wait_for(asyncio.shield(ex.finished), left)
-                continue
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(
-                    f"run {run_id} did not finish within {timeout}s (status {run.status.value})"
-                )
-            await worker.wait_on(self, run, delay)  # a woken parked run is taken up here
-            delay = min(delay * 2, 0.5)
+        return await worker.settled(self, run_id, timeout, self._record)
 
     async def result(self, run_id: str, timeout: float | None = None) -> Any:
         """The output of a finished run (waiting for it); raises :class:`RunFailed`/:class:`RunCancelled`.

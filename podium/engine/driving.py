@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import sys
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from .._redact import last_erasure
 from ..errors import PermissionDenied
+from .gcpace import Pace
 
 if TYPE_CHECKING:
     from ..records import RunRecord
     from .executor import RunExecutor
+
+BUSY = 256
+"""Runs driven at once by one client from which the garbage collector is paced for many live runs
+(gcpace.py, the ``gc`` setting); Python's pace comes back once they are a quarter of that."""
 
 ENDED_SECONDS = 10.0
 """How long the record of a run that ended here is kept for its result to be read without asking
@@ -33,6 +40,8 @@ class DrivenRuns:
         # run id -> (record, when, its size), oldest first (an OrderedDict: popped from the front in O(1))
         self._ended: collections.OrderedDict[str, tuple[RunRecord, float, int]] = collections.OrderedDict()
         self._ended_bytes = 0
+        self.pace: Pace | None = None
+        """The client's part in the collector's pace (set while it is open)."""
 
     # -- admission --------------------------------------------------------------------------------
 
@@ -40,6 +49,8 @@ class DrivenRuns:
         """Take a slot if one is free."""
         if self._admitted < self.max_concurrent:
             self._admitted += 1
+            if self._admitted == BUSY and self.pace is not None:  # a burst of starts, before they are driven
+                self.pace.busy(True)
             return True
         return False
 
@@ -53,6 +64,8 @@ class DrivenRuns:
     def release(self) -> None:
         """Give a slot back (waking one waiter)."""
         self._admitted -= 1
+        if self.pace is not None and self.pace.is_busy:
+            self._calm()
         while self._slot_waiters:
             fut = self._slot_waiters.popleft()
             if not fut.done():
@@ -63,13 +76,17 @@ class DrivenRuns:
 
     def add(self, ex: RunExecutor, task: asyncio.Task[None]) -> None:
         self._runs[ex.run_id] = (ex, task)
+        if len(self._runs) == BUSY and self.pace is not None:
+            self.pace.busy(True)
 
     def discard(self, run_id: str, ended: RunRecord | None = None) -> None:
         """This process no longer drives ``run_id``; ``ended``: its record as its end was stored."""
         self._runs.pop(run_id, None)
+        if self.pace is not None and self.pace.is_busy:
+            self._calm()
         if ended is None:
             return
-        size = 512 + len(ended.input or "") + len(ended.output or "") + len(ended.error or "")
+        size = 512 + sum(sys.getsizeof(t) for t in (ended.input, ended.output, ended.error) if t)  # bytes: 1-4 a character
         if size > ENDED_BYTES // 64:  # a large record is read back from the store
             return
         now = time.monotonic()
@@ -81,14 +98,21 @@ class DrivenRuns:
         self._ended_bytes += size
 
     def ended(self, run_id: str) -> RunRecord | None:
-        """The record of run ``run_id`` if it ended here within :data:`ENDED_SECONDS` (given once)."""
+        """The record of run ``run_id`` if it ended here within :data:`ENDED_SECONDS` and no erasure
+        committed in this process since (given once)."""
         entry = self._ended.pop(run_id, None)
         if entry is None:
             return None
         self._ended_bytes -= entry[2]
-        if time.monotonic() - entry[1] > ENDED_SECONDS:
+        if time.monotonic() - entry[1] > ENDED_SECONDS or entry[1] <= last_erasure():  # erased since: read it
             return None
         return entry[0]
+
+    def _calm(self) -> None:
+        """Python's pace again once the runs admitted and driven are down to a quarter of :data:`BUSY`."""
+        few = BUSY // 4
+        if len(self._runs) <= few and self._admitted <= few and self.pace is not None:
+            self.pace.busy(False)
 
     def _drop_old(self, now: float) -> None:
         kept, old = self._ended, now - ENDED_SECONDS

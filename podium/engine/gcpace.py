@@ -1,4 +1,4 @@
-"""The garbage collector's pace while an engine runs (the ``gc`` setting).
+"""The garbage collector's pace while an engine drives many runs at once (the ``gc`` setting).
 
 CPython starts a young collection every 700 new container objects, and every tenth of those a
 middle one; a full one follows once the old generation grew by a quarter. An engine driving
@@ -7,61 +7,91 @@ futures, executor), so a burst of starts promotes them all and the collector wal
 heap again and again: measured at ~90 µs of CPU per run of ``bench/run.py many_runs``, a third of
 it, though runs leave no cyclic garbage (a run's objects are freed by reference counting).
 
-With ``gc = "engine"`` (the default), the first client to open raises the young threshold to
-:data:`YOUNG` (the middle and full ones keep their ratios, so they come as much later) and the
-last to close puts back the thresholds it found. Cycles made by other code are still collected,
-only in larger batches: at most ~20,000 new container objects wait (a few MB), and one young
-pass takes ~2-3 ms instead of many of ~0.1 ms. Thresholds set by the program stay its own: a
-young threshold already higher, or 0 (automatic collection off), is left as it is, and
-thresholds changed while a client is open are not put back. ``gc = "python"`` leaves the
-collector alone.
+With ``gc = "engine"`` (the default), while a client drives at least
+:data:`podium.engine.driving.BUSY` runs at once, the young threshold is :data:`YOUNG` (the middle
+and full ones keep their ratios, so they come as much later); once every such client is down to a
+quarter of that (or closed), the thresholds found are put back. Only then: cycles that other code
+makes (a step's parser tree, an ORM session) wait for larger batches, up to ~20,000 new container
+objects, and whatever those hold (a step that leaves a 256 KiB buffer in a cycle per run held
+545 MB instead of 85 MB over 2,000 runs one at a time when the threshold was raised for any open
+client); with hundreds of runs alive at once their own data is of that order already. Thresholds
+set by the program stay its own: a young threshold already higher, or 0 (automatic collection
+off), is left as it is, and thresholds changed while raised are not put back. ``gc = "python"``
+leaves the collector alone.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import threading
+import weakref
 
 YOUNG = 20_000
-"""The young generation's threshold while an engine runs (CPython's default: 700)."""
+"""The young generation's threshold while an engine drives many runs (CPython's default: 700)."""
 
 _lock = threading.Lock()
-_clients = 0
-_found: tuple[int, ...] | None = None  # the thresholds the first client found
-_set: tuple[int, ...] | None = None  # the ones it set (None: it changed nothing)
+_busy = 0  # clients driving many runs now
+_found: tuple[int, ...] | None = None  # the thresholds found when the first became busy
+_set: tuple[int, ...] | None = None  # the ones set then (None: nothing changed)
+_forks = 0  # forks this process is the child of: a busy client copied into a child counts for nothing
 
 
-def engage(mode: str) -> bool:
-    """A client opens: pace the collector for many live runs unless ``mode`` is ``"python"``.
-    Returns whether this client counts (it must then call :func:`release` once when it closes)."""
-    global _clients, _found, _set
-    if mode != "engine":
-        return False
+class Pace:
+    """One open client's part in the pace: :meth:`busy` as the runs it drives grow many or few
+    (``driving.py``), :meth:`close` when it closes. A client dropped without being closed closes
+    its part when it is collected, so the thresholds do not stay raised for good."""
+
+    def __init__(self, mode: str, owner: object) -> None:
+        self.on = mode == "engine"
+        self.is_busy = False
+        self._counted = 0  # the value of _forks when it was counted busy
+        self._gone = weakref.finalize(owner, self.close) if self.on else None
+
+    def busy(self, flag: bool) -> None:
+        if self.is_busy == flag or not self.on:
+            return
+        self.is_busy = flag
+        if flag:
+            self._counted = _forks
+            _count(1)
+        elif self._counted == _forks:  # (in a forked child the count started again from none)
+            _count(-1)
+
+    def close(self) -> None:
+        self.busy(False)
+        self.on = False
+        if self._gone is not None:
+            self._gone.detach()
+
+
+def _count(delta: int) -> None:
+    global _busy, _found, _set
     with _lock:
-        _clients += 1
-        if _clients == 1:
+        _busy += delta
+        if delta > 0 and _busy == 1:
             _found = gc.get_threshold()
             young = _found[0]
-            if 0 < young < YOUNG:
-                _set = (YOUNG, *_found[1:])
+            _set = (YOUNG, *_found[1:]) if 0 < young < YOUNG else None
+            if _set is not None:
                 gc.set_threshold(*_set)
-            else:
-                _set = None
-    return True
-
-
-def release() -> None:
-    """A client that :func:`engage` counted closes: the last one puts back what the first found,
-    unless the program changed the thresholds since."""
-    global _clients, _found, _set
-    with _lock:
-        if _clients == 0:
-            return
-        _clients -= 1
-        if _clients == 0:
+        elif delta < 0 and _busy == 0:
             if _set is not None and _found is not None and gc.get_threshold() == _set:
                 gc.set_threshold(*_found)
             _found = _set = None
 
 
-__all__ = ["YOUNG", "engage", "release"]
+def _forked() -> None:
+    """In a child of :func:`os.fork` (a step's ``multiprocessing`` worker): no client of the parent
+    drives runs here, so Python's pace comes back (the parent's clients count in the parent only)."""
+    global _busy, _found, _set, _forks, _lock
+    _lock = threading.Lock()  # (held by another thread of the parent's at the fork, it would stay so)
+    _forks += 1
+    if _set is not None and _found is not None and gc.get_threshold() == _set:
+        gc.set_threshold(*_found)
+    _busy, _found, _set = 0, None, None
+
+
+os.register_at_fork(after_in_child=_forked)
+
+__all__ = ["YOUNG", "Pace"]

@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -197,6 +197,8 @@ async def maintain(client: Client) -> None:
                     if ex.due(now):
                         ex.poke()
             for rid in await store.cancel_requests(ids):
+                if (asked := driving.get(rid)) is not None:
+                    asked.run.cancel_requested = True  # as stored (the record result() may give: driving.py)
                 await driving.cancel(rid)
         except Exception as exc:
             retrying(exc, "engine maintenance failed; retrying")
@@ -449,11 +451,12 @@ async def take_over(
         refused = await client.governance.check_history(run, events)  # an edited history fails, not resumes
         if refused:
             log.error("run %s is not resumed: %s", run.id, refused)
+        labelled, run.labels = bool(run.labels), None  # as stored from here (the record result() may give)
         ex = client.drive_run(wf, run, events, refused=refused)
         await ex.emit(
             EventType.RUN_RESUMED,
             data=json.dumps({"owner": client.owner}),
-            run_update={"labels": None} if run.labels else None,
+            run_update={"labels": None} if labelled else None,
         )
 
     # Together: on PostgreSQL each run's reads and its resume record overlap (a burst of timers
@@ -487,7 +490,7 @@ async def drive_task(client: Client, ex: RunExecutor, admitted: bool) -> None:
         if ex.run.status is RunStatus.PENDING:
             now = time.time()
             await ex.emit(EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now})
-            ex.run.status = RunStatus.RUNNING
+            ex.run.status, ex.run.started_at = RunStatus.RUNNING, now  # as stored (the record result() gives)
         await ex.drive()
     except asyncio.CancelledError:
         if ex.reason != "shutdown":
@@ -550,6 +553,38 @@ async def _hand_back_later(client: Client, run_id: str, delay: float) -> None:
 
 _TAKING_BACK: set[asyncio.Task[None]] = set()
 """The hand-backs of :func:`drive_failed` waiting for their moment."""
+
+
+async def settled(
+    client: Client, run_id: str, timeout: float | None, read: Callable[[str], Awaitable[RunRecord]]
+) -> RunRecord:
+    """The record of run ``run_id`` once it is finished (``read``: the store's, after any burst):
+    :meth:`Client.wait` and :meth:`Client.result`, no permission check."""
+    driving = client.driving
+    ex = driving.get(run_id)
+    if ex is not None:
+        await asyncio.wait_for(asyncio.shield(ex.finished), timeout)
+        if ex.run.status.finished:
+            driving.ended(run_id)  # given here: no copy left behind
+            return ex.run
+    elif (ended := driving.ended(run_id)) is not None:  # ended here moments ago (driving.py)
+        return ended
+    deadline = None if timeout is None else time.monotonic() + timeout
+    delay = 0.01
+    while True:
+        run = await read(run_id)
+        if run.status.finished:
+            driving.ended(run_id)
+            return run
+        ex = driving.get(run_id)
+        if ex is not None:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            await asyncio.wait_for(asyncio.shield(ex.finished), left)
+            continue
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} did not finish within {timeout}s (status {run.status.value})")
+        await wait_on(client, run, delay)  # a woken parked run is taken up here
+        delay = min(delay * 2, 0.5)
 
 
 async def wait_on(client: Client, run: RunRecord, delay: float) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 import psycopg
 from psycopg.rows import TupleRow
 
-from .._redact import stored_forms
+from .._redact import note_erasure, stored_forms
 from ..records import AuditEntry
 from ._base import FINISHED, PAYLOADS, PruneRecord, Redaction, RedactRecord, redacted_rows, redaction_sql
 from ._pg_governance import NEXT_SEQS, PgGovernance
@@ -32,6 +32,7 @@ class PgErasure(PgGovernance):
 
     async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
         ids = list(dict.fromkeys(run_ids))
+        note_erasure()  # what an engine of this process kept of them is read again (and found gone)
         if not ids:
             return []
         if record is None:
@@ -60,11 +61,14 @@ class PgErasure(PgGovernance):
     async def redact_payloads(
         self, texts: Sequence[str], replacement: str, *, record: RedactRecord | None = None
     ) -> Redaction:
-        if record is None:
-            return await self._redact_tx(texts, replacement, None, None)
-        async with self._chained_many() as place:
-            return await self._redact_tx(texts, replacement, record, place)
-        return Redaction()  # not reached (for type checkers: the context manager could swallow)
+        try:
+            if record is None:
+                return await self._redact_tx(texts, replacement, None, None)
+            async with self._chained_many() as place:
+                return await self._redact_tx(texts, replacement, record, place)
+            return Redaction()  # not reached (for type checkers: the context manager could swallow)
+        finally:  # done or not, what an engine of this process kept from before is read again
+            note_erasure()
 
     async def _redact_tx(
         self, texts: Sequence[str], replacement: str, record: RedactRecord | None, place: _Place | None

@@ -9,7 +9,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .._redact import redact_stored, stored_forms
+from .._redact import note_erasure, redact_stored, stored_forms
 from ..errors import LeaseLost, NotFound
 from ..records import ANCHOR_CHAIN, GENESIS, GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus
 from ._audit import ChainedAudit, Sign
@@ -415,6 +415,7 @@ class MemoryStore(ChainedAudit, Store):
         return [rid for _, rid in done]
 
     async def delete_runs(self, run_ids: Sequence[str], *, record: PruneRecord | None = None) -> list[str]:
+        note_erasure()  # what an engine of this process kept of them is read again (and found gone)
         doomed = [rid for rid in dict.fromkeys(run_ids) if (r := self._runs.get(rid)) is not None and r.status.finished]
         if record is not None and doomed:
             async with self._chained_many() as place:  # the records first: a failure deletes nothing
@@ -467,6 +468,7 @@ class MemoryStore(ChainedAudit, Store):
             raise
 
     def _redact(self, texts: Sequence[str], replacement: str) -> Redaction:
+        note_erasure()  # what an engine of this process kept from before is read again
         forms = stored_forms(texts)
         out = Redaction()
         touched: set[str] = set()
