@@ -335,7 +335,7 @@ def ungrounded(summary: str, texts: list[str]) -> bool:
 
 def plain_summary(topic: str, n: int) -> str:
     """The summary an alert carries when the model's states what no message says."""
-    return f"{n} customers complained about {topic}; their words are quoted below."
+    return f"{n} negative messages about {topic} (a message sent twice counts twice); their words are quoted below."
 
 
 @workflow.step

@@ -282,4 +282,6 @@ def test_feedback_replaces_a_cluster_summary_that_states_what_no_message_says():
     assert not ungrounded("The customer's cake was ruined by a driver's departure.",
                           ["Driver left the cake on the doorstep in the rain, it was ruined"])
     assert not ungrounded("Customers were charged a delivery fee and for cancelled orders.", billing)
-    assert plain_summary("billing", 3) == "3 customers complained about billing; their words are quoted below."
+    assert plain_summary("billing", 3) == (
+        "3 negative messages about billing (a message sent twice counts twice); their words are quoted below."
+    )  # messages, not customers: the ninth round's feedback counted a duplicate twice
