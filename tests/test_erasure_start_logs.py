@@ -65,3 +65,27 @@ async def test_a_live_engines_start_log_does_not_stop_an_erasure(tmp_path: Path,
         async with Memory(url, embedder="hash:64") as mem:
             erasure = await mem.forget("customer:42", values=[EMAIL])
         assert erasure.counts["runs_redacted"] >= 4
+
+
+async def test_a_refused_erasure_changes_nothing_not_even_the_knowledge_bases(tmp_path: Path, flow: Workflow) -> None:
+    """A refusal came after the knowledge bases were redacted: the erasure was half done (a second
+    run finished it, but the refusal said nothing of what it had changed). The runs go first now."""
+    from podium.knowledge import Document, KnowledgeBase
+
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    async with Client(url) as c:
+        store = c.store
+        assert isinstance(store, SQLiteStore)
+        run = dead_run("01waiting000000000000001")
+        run.input = f'{{"n": 3, "email": "{EMAIL}"}}'
+        dead_log(db, store, [run])
+    async with Memory(url, embedder="hash:64") as mem:
+        kb = KnowledgeBase(mem, "crm", chunk_size=200, overlap=20)
+        await kb.ingest([Document(source="notes", title="Notes", type="text", sections=[(f"Ann ({EMAIL}) renews in May.", {})])])
+        await mem.remember("customer:42", f"prefers e-mail: {EMAIL}")
+        with pytest.raises(StoreError):
+            await mem.forget("customer:42", values=[EMAIL])
+        [p] = await kb.search("who renews in May", k=1)
+        assert EMAIL in p.text
+        assert [item.text for item in await mem.recall("customer:42", "e-mail", k=1)] == [f"prefers e-mail: {EMAIL}"]

@@ -99,13 +99,15 @@ async def forget(mem: Memory, entity: str, values: Sequence[str], reason: str) -
     forms = _forms(known)
 
     # First what lives in other tables and stores (the run store may be another database): if it
-    # fails, nothing is deleted yet, and forget can be run again with the entity's properties.
+    # fails, nothing is deleted yet, and forget can be run again with the entity's properties. The
+    # runs first: their store may refuse (runs waiting in a stopped engine's start log), and a
+    # refused erasure then changed nothing.
+    counts.update(await redact_runs(mem, forms))
     for table, ref in ERASERS.items():  # layers built on memory that keep their own tables
         if await has_table(db, table):
             module, _, attr = ref.partition(":")
             redact_rows = getattr(importlib.import_module(module), attr)
             counts[f"{table}_redacted"] = await redact_rows(db, mem.vectors, forms, REDACTED)
-    counts.update(await redact_runs(mem, forms))
 
     ids = [r[0] for r in await db.fetchall("SELECT id FROM mem_items WHERE entity=?", (entity,))]
     counts["memory_items"] = await mem.delete(ids)
