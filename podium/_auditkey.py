@@ -102,6 +102,11 @@ def outer_body(store_id: str, kid: str, inner: str) -> bytes:
     return f"podium.store-seal\x1f{store_id}\x1f{kid}:{inner}".encode()
 
 
+def _pin_text(store: str, store_id: str, through: int, upgrading: bool) -> str:
+    """What the pin of a store's id signs (:meth:`AuditKeys.pin`)."""
+    return f"{store}|store-id|{store_id}|{through}" + ("|upgrading" if upgrading else "")
+
+
 def store_identity(url: str) -> str:
     """A stable name of the store behind ``url`` (SQLite: the resolved file; others: the URL without
     its password)."""
@@ -380,34 +385,46 @@ class AuditKeys:
         """Where this machine pins the store's id (``audit-heads/STORE.id``, beside the head log)."""
         return None if self.head_path is None else self.head_path.with_suffix(".id")
 
-    def pinned(self) -> tuple[tuple[str, int] | None, str | None]:
-        """((id, through) pinned for this store, or None: none; why the pin cannot be taken)."""
+    def pinned(self) -> tuple[tuple[str, int, bool] | None, str | None]:
+        """((id, through, upgrading) pinned for this store, or None: none; why the pin cannot be
+        taken). ``upgrading``: this machine began the store's upgrade from seals without an id and
+        has not finished it (:func:`podium.storage._identity.bind`)."""
         path = self.id_path
         if path is None or not path.exists():
             return None, None
         try:
             rec = json.loads(path.read_text())
             sid, through, mac = str(rec["id"]), int(rec["through"]), str(rec["mac"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            upgrading = rec.get("upgrading", False) is True
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             return None, f"the store's id pinned in {path} cannot be read ({exc})"
-        if self.verify_mac(f"{self.store}|store-id|{sid}|{through}", mac) is False:  # None: a key retired and removed since
+        if self.verify_mac(_pin_text(self.store, sid, through, upgrading), mac) is False:  # None: a key retired and removed since
             return None, f"the store's id pinned in {path} is not signed with the audit key"
-        return (sid, through), None
+        return (sid, through, upgrading), None
 
-    def pin(self, store_id: str, through: int) -> None:
+    def pin(self, store_id: str, through: int, upgrading: bool = False) -> None:
         """Pin ``store_id`` as this store's id on this machine, with the last entry signed before it
-        (:attr:`through`), replacing the pin atomically."""
+        (:attr:`through`), replacing the pin atomically; ``upgrading``: this machine is sealing the
+        store's rows of an earlier release again (only the machine whose pin says so does)."""
         path = self.id_path
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        mac = self.mac(f"{self.store}|store-id|{store_id}|{through}")
-        rec = {"store": self.store, "id": store_id, "through": through, "mac": mac}
+        mac = self.mac(_pin_text(self.store, store_id, through, upgrading))
+        rec: dict[str, object] = {"store": self.store, "id": store_id, "through": through, "mac": mac}
+        if upgrading:
+            rec["upgrading"] = True
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(rec) + "\n")
         os.replace(tmp, path)
+
+    def unpin(self, store_id: str) -> None:
+        """Remove this machine's pin of ``store_id`` (a pin of another id is left)."""
+        pinned, _ = self.pinned()
+        if self.id_path is not None and pinned is not None and pinned[0] == store_id:
+            self.id_path.unlink(missing_ok=True)
 
     @functools.cached_property
     def _head_file(self) -> str | None:

@@ -79,7 +79,9 @@ async def bind(store: Any, *, fresh: bool) -> str:
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
-    pinned, bad = keys.pinned()  # before the row: a pin is written after its row, so a row missing now was deleted
+    # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
+    # row missing now was deleted.
+    pinned, bad = keys.pinned()
     raw = await store.kv_get(NAMESPACE, KEY)
     try:
         rec = json.loads(raw) if raw is not None else None
@@ -87,27 +89,45 @@ async def bind(store: Any, *, fresh: bool) -> str:
     except (ValueError, TypeError, KeyError, AttributeError):
         raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
     if sid is None:
-        if not fresh and (pinned is not None or bad is not None):
-            raise _refused(keys, f"its id was deleted from the database (this machine pinned {pinned} in {keys.id_path})")
+        ours = pinned is not None and pinned[2] and not fresh  # an upgrade begun here, its row not written yet
+        if not fresh and not ours and (pinned is not None or bad is not None):
+            was = pinned[0] if pinned else "?"
+            raise _refused(keys, f"its id was deleted from the database (this machine pinned {was} in {keys.id_path})")
         # a store of an earlier release: its seals are sealed again, its entries so far hold as they are
-        made, through = secrets.token_hex(16), 0 if fresh else await last_entry(store)
+        if pinned is not None and ours:
+            made, through = pinned[0], pinned[1]
+        else:
+            made, through = secrets.token_hex(16), 0 if fresh else await last_entry(store)
+            if not fresh:  # pinned before its row: only a machine whose pin says so seals again (see below)
+                keys.pin(made, through, upgrading=True)
         state = "ready" if fresh else "resealing"
         if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps({"id": made, "through": through, "state": state})):
+            if not ours and not fresh:
+                keys.unpin(made)
             return await bind(store, fresh=False)  # another process made it first: take that one
-        sid, pinned, bad = made, None, None
+        sid, pinned, bad = made, None if fresh else (made, through, True), None
     if bad is not None:
         raise _refused(keys, bad)
-    if pinned is not None and pinned != (sid, through):
+    if pinned is not None and pinned[:2] != (sid, through):
         raise _refused(
             keys, f"its id in the database ({sid}, entries before store ids up to {through}) is not the id this machine "
             f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path})",
         )  # fmt: skip
     keys.store_id, keys.through = sid, through
-    if state == "resealing" and pinned is None:  # the upgrade (again, if a process died in it)
+    if pinned is not None and pinned[2] and state == "resealing":  # the upgrade this machine began
         n = await reseal(store)
         await store.kv_put(NAMESPACE, KEY, json.dumps({"id": sid, "through": through, "state": "ready"}))
         log.info("store %s: %d row(s) sealed by an earlier release sealed again for this store (id %s)", keys.store, n, sid)
-    if pinned is None:
+    elif pinned is None and state == "resealing":
+        # Not sealed again here: the id row says so, and whoever writes the database can say it (a seal of
+        # another store with its outer part cut off reads as one of an earlier release). The machine that
+        # began the upgrade (its pin says so) finishes it.
+        log.warning(
+            "store %s is being upgraded from seals without a store id by another machine (or its id row was set "
+            "back to it): its rows are not sealed again here. If the machine that began the upgrade is gone, rows "
+            "of the earlier release it did not seal again are refused; create them again", keys.store,
+        )  # fmt: skip
+    if pinned is None or pinned[2]:
         keys.pin(sid, through)
     return sid
 

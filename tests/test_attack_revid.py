@@ -1,0 +1,88 @@
+"""Attacker's review of "Seals and signatures name their store" (thirteenth session, revid).
+
+The attacker writes production's database (but cannot read the key file) and is admin in a staging
+store on the same audit key. Each test is an attack that worked before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from test_attack_rev13_store_id import _before_ids, _put, _rows, _stores, two_fixture  # noqa: F401
+
+from podium import AuthError, Client, open_store
+from podium.storage import _identity
+from podium.storage._identity import KEY, NAMESPACE
+
+
+def _stripped(url: str, ns: str = "tokens") -> dict[str, str]:
+    """The rows of ``url`` with the store-naming part of each seal cut off (``KEYID:INNER``): the
+    form of a seal of a release before store ids, INNER being the same in every store."""
+    out = {}
+    for key, value in _rows(url, ns).items():
+        d = json.loads(value)
+        d["mac"] = d["mac"].partition(".")[0]
+        out[key] = json.dumps(d)
+    return out
+
+
+async def _open_on(url: str, key: Path) -> None:
+    store = open_store(url)
+    store.audit_key = str(key)
+    await store.open()
+    await store.close()
+
+
+def _new_machine(audit_key: str, tmp_path: Path) -> Path:
+    """The key file as a new engine host holds it: the same key, no ``audit-heads/`` beside it."""
+    (tmp_path / "host2").mkdir()
+    return Path(shutil.copy(audit_key, tmp_path / "host2" / "audit.key"))
+
+
+async def test_attack_the_upgrade_re_seal_replayed_on_a_machine_that_never_opened_the_store(
+    two: tuple[str, str], audit_key: str, tmp_path: Path
+) -> None:
+    """A staging token with its seal's outer part cut off reads as a seal of an earlier release;
+    production's id row set back to ``resealing`` made the first open on any machine without the
+    pin (a new engine host, a key folder restored without audit-heads) seal it again for production,
+    where it then logged in as staging's admin, on every machine."""
+    prod, staging = two
+    token = await _stores(prod, staging)
+    _put(prod, "tokens", _stripped(staging))
+    rec = json.loads(_rows(prod, NAMESPACE)[KEY])
+    _put(prod, NAMESPACE, {KEY: json.dumps({**rec, "state": "resealing"})})
+    await _open_on(prod, _new_machine(audit_key, tmp_path))  # an engine started on a second host
+    with pytest.raises(AuthError, match="token"):
+        async with Client(prod, token=token, recover=False) as c:
+            await c.create_user("mallory", ["admin"])
+
+
+async def test_an_upgrade_that_dies_half_way_is_finished_by_the_next_open_on_its_machine(
+    two: tuple[str, str], audit_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine that began the upgrade (its pin says so) seals the rest again at its next open; a
+    machine that opens the store meanwhile seals nothing, and leaves the upgrade to it."""
+    prod, _ = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        root = await c.create_token("root")
+    _before_ids(prod)
+    real = _identity.reseal
+
+    async def dies(store: object, source: str | None = None) -> int:
+        raise OSError("the process died")
+
+    monkeypatch.setattr(_identity, "reseal", dies)
+    with pytest.raises(OSError):
+        await _open_on(prod, Path(audit_key))
+    monkeypatch.setattr(_identity, "reseal", real)
+    assert json.loads(_rows(prod, NAMESPACE)[KEY])["state"] == "resealing"
+    await _open_on(prod, _new_machine(audit_key, tmp_path))  # another host: nothing sealed again there
+    assert all("." not in json.loads(v)["mac"] for v in _rows(prod, "tokens").values())
+    async with Client(prod, token=root, recover=False) as c:  # the machine that began it finishes it
+        await c.create_user("carl", ["viewer"])
+    assert json.loads(_rows(prod, NAMESPACE)[KEY])["state"] == "ready"
+    assert all("." in json.loads(v)["mac"] for v in _rows(prod, "tokens").values())
