@@ -27,11 +27,13 @@ text already: the head log, checkpoints, the pin itself, start logs.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -68,6 +70,9 @@ class HeldKeys(dict[str, bytes]):
     """Key id -> that key bound to the store (signs its audit entries); empty: no id yet."""
     through: int | None = None
     """Entries signed with a key alone hold up to this number (None: any)."""
+    held: Sequence[tuple[int, int]] | None = None
+    """The numbers (ranges, first and last) of the entries the store had when it was upgraded, where
+    they do not run from 1 to :attr:`through` (None: they do)."""
 
     def __init__(self, keys: dict[str, bytes]) -> None:
         super().__init__(keys)
@@ -86,7 +91,7 @@ def entry_holds(keys: Mapping[str, bytes], kid: str, seq: int, body: bytes, tag:
         if hmac.compare_digest(hmac.new(bound[kid], body, hashlib.sha256).hexdigest(), tag):
             return True
         through = getattr(keys, "through", None)
-        if through is not None and seq > through:
+        if through is not None and (seq > through or not in_ranges(getattr(keys, "held", None), seq)):
             return False
     return hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(), tag)
 
@@ -102,9 +107,22 @@ def outer_body(store_id: str, kid: str, inner: str) -> bytes:
     return f"podium.store-seal\x1f{store_id}\x1f{kid}:{inner}".encode()
 
 
-def _pin_text(store: str, store_id: str, through: int, upgrading: bool) -> str:
+def in_ranges(ranges: Sequence[tuple[int, int]] | None, seq: int) -> bool:
+    """Whether ``seq`` is in one of ``ranges`` (sorted (first, last) pairs; None: every number)."""
+    if ranges is None:
+        return True
+    i = bisect.bisect_right(ranges, (seq, math.inf)) - 1
+    return i >= 0 and ranges[i][0] <= seq <= ranges[i][1]
+
+
+def ranges_digest(ranges: Sequence[tuple[int, int]] | None) -> str:
+    """A short digest of ``ranges`` for the pin ("": None)."""
+    return "" if ranges is None else hashlib.sha256(json.dumps([list(r) for r in ranges]).encode()).hexdigest()[:32]
+
+
+def _pin_text(store: str, store_id: str, through: int, upgrading: bool, held: str) -> str:
     """What the pin of a store's id signs (:meth:`AuditKeys.pin`)."""
-    return f"{store}|store-id|{store_id}|{through}" + ("|upgrading" if upgrading else "")
+    return f"{store}|store-id|{store_id}|{through}" + (f"|held:{held}" if held else "") + ("|upgrading" if upgrading else "")
 
 
 def store_identity(url: str) -> str:
@@ -206,7 +224,7 @@ class AuditKeys:
         held = HeldKeys(keys)
         if self.store_id is not None:
             held.bound = {kid: self._bound_key(kid, key) for kid, key in keys.items()}
-            held.through = self.through
+            held.through, held.held = self.through, self.held
         return held
 
     def _bound_key(self, kid: str, key: bytes) -> bytes:
@@ -305,6 +323,10 @@ class AuditKeys:
     through: int | None = None
     """Audit entries signed with a key alone (by a release before store ids) hold up to this entry
     number: the store's last entry when it was upgraded (None: no id yet, 0: a store made with one)."""
+    held: Sequence[tuple[int, int]] | None = None
+    """With :attr:`through`: the numbers of the entries the store had at its upgrade, where they do not
+    run from 1 to ``through`` (PostgreSQL numbers with gaps: an entry of another store's earlier
+    release numbered into a gap does not hold)."""
     store_id: str | None = None
     """This store's random id (``podium/storage/_identity.py``), set when it opens; every seal of a
     row covers it, so a row sealed in another store on the same key does not hold here."""
@@ -385,33 +407,37 @@ class AuditKeys:
         """Where this machine pins the store's id (``audit-heads/STORE.id``, beside the head log)."""
         return None if self.head_path is None else self.head_path.with_suffix(".id")
 
-    def pinned(self) -> tuple[tuple[str, int, bool] | None, str | None]:
-        """((id, through, upgrading) pinned for this store, or None: none; why the pin cannot be
-        taken). ``upgrading``: this machine began the store's upgrade from seals without an id and
-        has not finished it (:func:`podium.storage._identity.bind`)."""
+    def pinned(self) -> tuple[tuple[str, int, bool, str] | None, str | None]:
+        """((id, through, upgrading, held) pinned for this store, or None: none; why the pin cannot
+        be taken). ``upgrading``: this machine began the store's upgrade from seals without an id
+        and has not finished it (:func:`podium.storage._identity.bind`); ``held``: the digest of
+        :attr:`held` ("": none)."""
         path = self.id_path
         if path is None or not path.exists():
             return None, None
         try:
             rec = json.loads(path.read_text())
             sid, through, mac = str(rec["id"]), int(rec["through"]), str(rec["mac"])
-            upgrading = rec.get("upgrading", False) is True
+            upgrading, held = rec.get("upgrading", False) is True, str(rec.get("held", ""))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             return None, f"the store's id pinned in {path} cannot be read ({exc})"
-        if self.verify_mac(_pin_text(self.store, sid, through, upgrading), mac) is False:  # None: a key retired and removed since
+        if self.verify_mac(_pin_text(self.store, sid, through, upgrading, held), mac) is False:  # None: a key retired and removed since
             return None, f"the store's id pinned in {path} is not signed with the audit key"
-        return (sid, through, upgrading), None
+        return (sid, through, upgrading, held), None
 
-    def pin(self, store_id: str, through: int, upgrading: bool = False) -> None:
+    def pin(self, store_id: str, through: int, upgrading: bool = False, held: str = "") -> None:
         """Pin ``store_id`` as this store's id on this machine, with the last entry signed before it
         (:attr:`through`), replacing the pin atomically; ``upgrading``: this machine is sealing the
-        store's rows of an earlier release again (only the machine whose pin says so does)."""
+        store's rows of an earlier release again (only the machine whose pin says so does);
+        ``held``: the digest of the numbers of the entries it had then (:func:`ranges_digest`)."""
         path = self.id_path
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        mac = self.mac(_pin_text(self.store, store_id, through, upgrading))
+        mac = self.mac(_pin_text(self.store, store_id, through, upgrading, held))
         rec: dict[str, object] = {"store": self.store, "id": store_id, "through": through, "mac": mac}
+        if held:
+            rec["held"] = held
         if upgrading:
             rec["upgrading"] = True
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")

@@ -11,9 +11,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_attack_rev13_store_id import _before_ids, _put, _rows, _stores, two_fixture  # noqa: F401
+from test_attack_rev13_store_id import (  # noqa: F401
+    _admin,
+    _before_ids,
+    _entries,
+    _insert_entries,
+    _legacy_entries,
+    _put,
+    _rows,
+    _sql,
+    _stores,
+    two_fixture,
+)
 
-from podium import AuthError, Client, open_store
+from podium import AuthError, Client, PermissionDenied, open_store
 from podium.storage import _identity
 from podium.storage._identity import KEY, NAMESPACE
 
@@ -86,3 +97,39 @@ async def test_an_upgrade_that_dies_half_way_is_finished_by_the_next_open_on_its
         await c.create_user("carl", ["viewer"])
     assert json.loads(_rows(prod, NAMESPACE)[KEY])["state"] == "ready"
     assert all("." in json.loads(v)["mac"] for v in _rows(prod, "tokens").values())
+
+
+async def test_attack_an_entry_of_an_earlier_release_copied_into_a_gap_before_the_upgrade_backs_nothing(
+    two: tuple[str, str],
+) -> None:
+    """PostgreSQL numbers entries from blocks drawn ahead (a process's first entry skips the numbers
+    another took), so a log has gaps below ``through``. An entry of staging's earlier release (signed
+    with the key alone) numbered into one held as an entry of this store's own earlier release, and
+    backed mallory's admin row."""
+    prod, staging = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("mallory", ["viewer"])
+        token, root = await c.create_token("mallory"), await c.create_token("root")
+    for i in range(3):  # production's engines over time
+        async with Client(prod, token=root, recover=False) as c:
+            await c.create_user(f"p{i}", ["viewer"])
+    _before_ids(prod)
+    async with Client(prod, token=root, recover=False) as c:  # the upgrade
+        assert (await c.verify_audit())[1] is None
+    through = json.loads(_rows(prod, NAMESPACE)[KEY])["through"]
+    seqs = {row[0] for row in _sql(prod, "SELECT seq FROM audit")}
+    last_own = max(row[0] for row in _entries(prod, "user:mallory"))
+    async with Client(staging, recover=False) as c:  # staging, still on the earlier release
+        await c.create_user("root", ["admin"])
+        for _ in range(through):
+            await c.create_user("mallory", ["admin"])
+    _legacy_entries(staging)
+    fits = [row for row in _entries(staging, "user:mallory") if last_own < row[0] <= through and row[0] not in seqs]
+    if not fits:  # SQLite numbers without gaps: nothing to fill
+        assert prod.startswith("sqlite")
+        return
+    _insert_entries(prod, fits[-1:])
+    _put(prod, "users", {"mallory": _rows(staging, "users")["mallory"]})
+    with pytest.raises((PermissionDenied, AuthError)):
+        await _admin(prod, token)

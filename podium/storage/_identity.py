@@ -28,7 +28,7 @@ import re
 import secrets
 from typing import Any
 
-from .._auditkey import AuditKeys
+from .._auditkey import AuditKeys, ranges_digest
 from ..errors import StoreError
 
 NAMESPACE = "podium.store"
@@ -86,6 +86,7 @@ async def bind(store: Any, *, fresh: bool) -> str:
     try:
         rec = json.loads(raw) if raw is not None else None
         sid, through, state = (str(rec["id"]), int(rec["through"]), str(rec["state"])) if rec is not None else (None, 0, "")
+        held = None if rec is None or rec.get("held") is None else [(int(a), int(b)) for a, b in rec["held"]]
     except (ValueError, TypeError, KeyError, AttributeError):
         raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
     if sid is None:
@@ -94,29 +95,32 @@ async def bind(store: Any, *, fresh: bool) -> str:
             was = pinned[0] if pinned else "?"
             raise _refused(keys, f"its id was deleted from the database (this machine pinned {was} in {keys.id_path})")
         # a store of an earlier release: its seals are sealed again, its entries so far hold as they are
-        if pinned is not None and ours:
-            made, through = pinned[0], pinned[1]
-        else:
-            made, through = secrets.token_hex(16), 0 if fresh else await last_entry(store)
-            if not fresh:  # pinned before its row: only a machine whose pin says so seals again (see below)
-                keys.pin(made, through, upgrading=True)
+        through, held = (0, None) if fresh else await legacy_entries(store)
+        made = pinned[0] if pinned is not None and ours else secrets.token_hex(16)
+        if not fresh and not ours:  # pinned before its row: only a machine whose pin says so seals again (see below)
+            keys.pin(made, through, upgrading=True, held=ranges_digest(held))
         state = "ready" if fresh else "resealing"
-        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps({"id": made, "through": through, "state": state})):
+        row: dict[str, Any] = {"id": made, "through": through, "state": state}
+        if held is not None:
+            row["held"] = held
+        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps(row)):
             if not ours and not fresh:
                 keys.unpin(made)
             return await bind(store, fresh=False)  # another process made it first: take that one
-        sid, pinned, bad = made, None if fresh else (made, through, True), None
+        sid, pinned, bad = made, None if fresh else (made, through, True, ranges_digest(held)), None
     if bad is not None:
         raise _refused(keys, bad)
-    if pinned is not None and pinned[:2] != (sid, through):
+    if pinned is not None and (pinned[:2] != (sid, through) or pinned[3] != ranges_digest(held)):
         raise _refused(
             keys, f"its id in the database ({sid}, entries before store ids up to {through}) is not the id this machine "
-            f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path})",
+            f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path}), or the entries it had then are not the ones "
+            "pinned",
         )  # fmt: skip
-    keys.store_id, keys.through = sid, through
+    keys.store_id, keys.through, keys.held = sid, through, held
     if pinned is not None and pinned[2] and state == "resealing":  # the upgrade this machine began
         n = await reseal(store)
-        await store.kv_put(NAMESPACE, KEY, json.dumps({"id": sid, "through": through, "state": "ready"}))
+        ready = {"id": sid, "through": through, "state": "ready"} | ({"held": held} if held is not None else {})
+        await store.kv_put(NAMESPACE, KEY, json.dumps(ready))
         log.info("store %s: %d row(s) sealed by an earlier release sealed again for this store (id %s)", keys.store, n, sid)
     elif pinned is None and state == "resealing":
         # Not sealed again here: the id row says so, and whoever writes the database can say it (a seal of
@@ -128,21 +132,26 @@ async def bind(store: Any, *, fresh: bool) -> str:
             "of the earlier release it did not seal again are refused; create them again", keys.store,
         )  # fmt: skip
     if pinned is None or pinned[2]:
-        keys.pin(sid, through)
+        keys.pin(sid, through, held=ranges_digest(held))
     return sid
 
 
-async def last_entry(store: Any) -> int:
-    """The number of the store's last audit entry (0: none), in a few reads of one entry each."""
-    if not await store.list_audit(after=0, limit=1):
-        return 0
-    lo, hi = 0, 1  # an entry is after lo; is one after hi?
-    while await store.list_audit(after=hi, limit=1):
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if await store.list_audit(after=mid, limit=1) else (lo, mid)
-    return hi
+async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int]] | None]:
+    """The number of the store's last audit entry (0: none), and the numbers of its entries as
+    ranges (first, last) where they do not run from 1 to it (PostgreSQL's numbers have gaps: an
+    entry of another store's earlier release numbered into one must not hold as one of this
+    store's). One read of the whole log, once, at the upgrade."""
+    ranges: list[tuple[int, int]] = []
+    after = 0
+    while page := await store.list_audit(after=after, limit=5000):
+        for e in page:
+            if ranges and e.seq == ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], e.seq)
+            else:
+                ranges.append((e.seq, e.seq))
+        after = page[-1].seq
+    through = ranges[-1][1] if ranges else 0
+    return through, None if ranges in ([], [(1, through)]) else ranges
 
 
-__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "last_entry", "rebind_text", "reseal"]
+__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "legacy_entries", "rebind_text", "reseal"]
