@@ -446,6 +446,25 @@ class AuditKeys:
             fh.write(json.dumps(rec) + "\n")
         os.replace(tmp, path)
 
+    def pinned_elsewhere(self, store_id: str) -> tuple[str, Path] | None:
+        """(store, pin file) of another store for which this machine pinned ``store_id``, if any."""
+        if self.id_path is None or not self.id_path.parent.is_dir():
+            return None
+        for path in sorted(self.id_path.parent.glob("*.id")):
+            if path == self.id_path:
+                continue
+            try:
+                rec = json.loads(path.read_text())
+                text = _pin_text(
+                    str(rec["store"]), str(rec["id"]), int(rec["through"]), rec.get("upgrading", False) is True,
+                    str(rec.get("held", "")),
+                )  # fmt: skip
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if rec["id"] == store_id and rec["store"] != self.store and self.verify_mac(text, str(rec.get("mac"))):
+                return str(rec["store"]), path
+        return None
+
     def unpin(self, store_id: str) -> None:
         """Remove this machine's pin of ``store_id`` (a pin of another id is left)."""
         pinned, _ = self.pinned()

@@ -19,6 +19,7 @@ from test_attack_rev13_store_id import (  # noqa: F401
     _legacy_entries,
     _put,
     _rows,
+    _source,
     _sql,
     _stores,
     two_fixture,
@@ -133,3 +134,35 @@ async def test_attack_an_entry_of_an_earlier_release_copied_into_a_gap_before_th
     _put(prod, "users", {"mallory": _rows(staging, "users")["mallory"]})
     with pytest.raises((PermissionDenied, AuthError)):
         await _admin(prod, token)
+
+
+def test_attack_a_migration_target_given_the_id_of_another_store_here_is_refused(
+    two: tuple[str, str], tmp_path: Path
+) -> None:
+    """The insider makes the database ``podium db migrate-to`` will copy production into, with
+    staging's id row in it. The target's first open on this machine took that id (nothing was
+    pinned for it yet), the copy sealed production's records for staging's id, and staging's
+    token then logged in to the new production as staging's admin."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    prod, staging = two
+    prod_root = asyncio.run(_source(prod))
+    token = asyncio.run(_source(staging))
+    target = f"sqlite:///{tmp_path}/target.db"
+    elsewhere = tmp_path / "attacker" / "audit.key"  # the insider's own engine made the schema
+    elsewhere.parent.mkdir()
+    asyncio.run(_open_on(target, elsewhere))
+    _put(target, NAMESPACE, _rows(staging, NAMESPACE))
+    moved = subprocess.run(
+        [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", target],
+        env={**os.environ, "PODIUM_DB": prod, "PODIUM_TOKEN": prod_root}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    if moved.returncode == 0:
+        _put(target, "tokens", _rows(staging, "tokens"))
+        with pytest.raises(AuthError, match="token"):
+            asyncio.run(_admin(target, token))
+    else:
+        assert "pinned" in moved.stderr and "migrate-to" in moved.stderr and "Traceback" not in moved.stderr, moved.stderr

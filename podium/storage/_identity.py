@@ -110,6 +110,16 @@ async def bind(store: Any, *, fresh: bool) -> str:
         sid, pinned, bad = made, None if fresh else (made, through, True, ranges_digest(held)), None
     if bad is not None:
         raise _refused(keys, bad)
+    other = keys.pinned_elsewhere(sid) if pinned is None else None
+    if other is not None:  # the first open here of a store that already has an id: is it another store's?
+        raise StoreError(
+            f"store {keys.store}: its id in the database ({sid}) is the id of store {other[0]}, pinned on this "
+            f"machine in {other[1]}: the database is a copy of that store, or someone who can write it gave it "
+            "that store's id, to make rows sealed there hold here; the store is not opened. To make a separate "
+            "store from another one, copy it with podium db migrate-to into a new database. If it is the same "
+            f"database under another name (a file moved, its URL spelled another way), delete {other[1]} and open "
+            "it again (and use one name for it)"
+        )
     if pinned is not None and (pinned[:2] != (sid, through) or pinned[3] != ranges_digest(held)):
         raise _refused(
             keys, f"its id in the database ({sid}, entries before store ids up to {through}) is not the id this machine "
