@@ -102,9 +102,17 @@ online, a row written and refused per guess; the inner part, over what is sealed
 A seal then fits the 64 characters an outbox table keeps for it."""
 
 
-def outer_body(store_id: str, kid: str, inner: str) -> bytes:
-    """What the outer part of a seal signs (:meth:`AuditKeys.seal`): the store's id and the inner part."""
-    return f"podium.store-seal\x1f{store_id}\x1f{kid}:{inner}".encode()
+SEALED = b"podium.seal\x1f"
+"""What the inner part of a seal of this release signs before the row's text: the inner part of a
+seal cut short (its outer part removed) is then not the seal a release before store ids made (the
+key's MAC of the text alone), which such a release, or the upgrade from it, would take."""
+
+
+def outer_body(store_id: str, kid: str, inner: str, *, legacy: bool = False) -> bytes:
+    """What the outer part of a seal signs (:meth:`AuditKeys.seal`): the store's id and the inner
+    part; ``legacy``: a seal of a release before store ids sealed again (:meth:`AuditKeys.rebind`),
+    whose inner part is the key's MAC of the text alone."""
+    return f"podium.store-seal{'-legacy' if legacy else ''}\x1f{store_id}\x1f{kid}:{inner}".encode()
 
 
 def in_ranges(ranges: Sequence[tuple[int, int]] | None, seq: int) -> bool:
@@ -333,16 +341,18 @@ class AuditKeys:
 
     def seal(self, text: str) -> str:
         """The seal of a row whose content reads ``text``: ``KEYID:INNER.OUTER``, INNER the MAC of
-        the text (as :meth:`mac`), OUTER the MAC of INNER and this store's id. The two parts let a
+        :data:`SEALED` and the text, OUTER the MAC of INNER and this store's id. The two parts let a
         seal be moved to another store by the one who holds the key (:meth:`rebind`: ``podium db
-        migrate-to``, the upgrade from seals without an id) without reading what it seals."""
-        kid, inner = self.mac(text).split(":")
+        migrate-to``) without reading what it seals."""
+        kid, digest = self._keyed(SEALED + text.encode())
+        inner = digest[:32]
         return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
 
     def verify_seal(self, text: str, seal: str) -> bool | None:
-        """Whether ``seal`` (made by :meth:`seal` in this store) seals ``text``; None when the key
-        it names is not held here. A seal of another store, or of no store (a release before store
-        ids), does not hold."""
+        """Whether ``seal`` (made by :meth:`seal` in this store, or a seal of a release before store
+        ids sealed again for it at the upgrade) seals ``text``; None when the key it names is not
+        held here. A seal of another store, or of no store (a release before store ids), does not
+        hold."""
         kid, _, tags = seal.partition(":")
         inner, dot, outer = tags.partition(".")
         key = self.all().get(kid)
@@ -350,11 +360,19 @@ class AuditKeys:
             return None
         if not dot or self.store_id is None:
             return False
-        want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(want.encode(), inner.encode(errors="replace")):  # bytes: a forged tag may be any text
+        legacy = self._domain(kid, inner, outer, self.store_id)
+        if legacy is None:
             return False
-        want = hmac.new(key, outer_body(self.store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
-        return hmac.compare_digest(want.encode(), outer.encode(errors="replace"))
+        want = hmac.new(key, (b"" if legacy else SEALED) + text.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.compare_digest(want.encode(), inner.encode(errors="replace"))  # bytes: a forged tag may be any text
+
+    def _domain(self, kid: str, inner: str, outer: str, store_id: str) -> bool | None:
+        """Whether the outer part binds a seal of a release before store ids (True) or of this one
+        (False) to ``store_id``; None: neither."""
+        for legacy in (False, True):
+            if hmac.compare_digest(self._outer(kid, inner, store_id, legacy=legacy).encode(), outer.encode(errors="replace")):
+                return legacy
+        return None
 
     def outer_holds(self, seal: str, store_id: str) -> bool:
         """Whether ``seal`` is bound to store ``store_id`` (its text is not read: :meth:`verify_seal`
@@ -363,20 +381,22 @@ class AuditKeys:
         inner, dot, outer = tags.partition(".")
         if not dot or self.all().get(kid) is None:
             return False
-        return hmac.compare_digest(self._outer(kid, inner, store_id).encode(), outer.encode(errors="replace"))
+        return self._domain(kid, inner, outer, store_id) is not None
 
     def rebind(self, seal: str, source: str | None) -> str | None:
         """``seal`` bound to this store instead of store ``source`` (None: a seal of a release
         before store ids, ``KEYID:INNER``), or None when it is not a seal of ``source`` under a key
         held here. What it seals is not checked here: INNER still has to match the row's text
-        wherever the row is read."""
+        wherever the row is read (as the key's MAC of the text alone for a seal of an earlier
+        release: the outer part says which)."""
         kid, _, tags = seal.partition(":")
-        inner, dot, _ = tags.partition(".")
+        inner, dot, outer = tags.partition(".")
         if self.all().get(kid) is None or len(inner) != 32 or bool(dot) != (source is not None):
             return None
-        if source is not None and not self.outer_holds(seal, source):
+        legacy = True if source is None else self._domain(kid, inner, outer, source)
+        if legacy is None:
             return None
-        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
+        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound(), legacy=legacy)}"
 
     def _bound(self) -> str:
         if self.store_id is None:
@@ -388,10 +408,10 @@ class AuditKeys:
             )
         return self.store_id
 
-    def _outer(self, kid: str, inner: str, store_id: str) -> str:
+    def _outer(self, kid: str, inner: str, store_id: str, *, legacy: bool = False) -> str:
         key = self.all().get(kid)
         assert key is not None
-        return hmac.new(key, outer_body(store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
+        return hmac.new(key, outer_body(store_id, kid, inner, legacy=legacy), hashlib.sha256).hexdigest()[:OUTER]
 
     # -- the head log ---------------------------------------------------------------------------
 

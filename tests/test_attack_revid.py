@@ -166,3 +166,25 @@ def test_attack_a_migration_target_given_the_id_of_another_store_here_is_refused
             asyncio.run(_admin(target, token))
     else:
         assert "pinned" in moved.stderr and "migrate-to" in moved.stderr and "Traceback" not in moved.stderr, moved.stderr
+
+
+async def test_attack_a_seal_of_a_store_on_this_release_cut_short_holds_in_no_store_of_an_earlier_one(
+    two: tuple[str, str],
+) -> None:
+    """Staging is upgraded first, production later (the usual order). A staging seal with its outer
+    part cut off was, in its inner part, exactly the seal an earlier release makes (the key's MAC of
+    the row): production, still on the earlier release, took staging's token, and its upgrade then
+    sealed it again for production, where it logged in as staging's admin for good."""
+    from podium._auditkey import AuditKeys, store_identity
+
+    prod, staging = two
+    token = await _stores(prod, staging)
+    _before_ids(prod)  # production still on the earlier release
+    planted = _stripped(staging)
+    keys = AuditKeys(None, store_identity(prod))
+    for key, value in planted.items():
+        d = json.loads(value)  # the check of the earlier release: the key's MAC of the row
+        assert keys.verify_mac(f"token\x1f{key}\x1f{d['entry']}", d["mac"]) is False
+    _put(prod, "tokens", planted)
+    with pytest.raises(AuthError, match="token"):  # the upgrade
+        await _admin(prod, token)
