@@ -13,8 +13,12 @@ set it to another store's. So the first open on a machine pins it beside the hea
 store that has one pinned is refused (:func:`bind`). A store created again where one was deleted
 (its schema made by this open) gets a new id and a new pin.
 
-Seals of a release before store ids (``KEYID:INNER``) are sealed again for the store once, the
-first time it opens after the upgrade (:func:`reseal`), and refused afterwards; ``podium db
+An id this machine pinned for another store is refused where a store is first pinned (a database
+made with staging's id row in it). Seals of a release before store ids (``KEYID:INNER``) are
+sealed again for the store once, by the machine that began the upgrade (its pin, written before
+the id row, says so until it is done: an id row set back to ``resealing`` makes no other machine
+seal anything), and refused afterwards; entries of that release hold at the numbers the log had
+then (:func:`legacy_entries`); ``podium db
 migrate-to`` seals what it copies again for the target (:func:`rebind_text`). A seal is moved to
 another store without reading what it seals (its INNER part still has to match the row wherever
 the row is read), so both work on every kind of row in one place.
