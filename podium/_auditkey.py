@@ -70,9 +70,8 @@ class HeldKeys(dict[str, bytes]):
     """Key id -> that key bound to the store (signs its audit entries); empty: no id yet."""
     through: int | None = None
     """Entries signed with a key alone hold up to this number (None: any)."""
-    held: Sequence[tuple[int, int]] | None = None
-    """The numbers (ranges, first and last) of the entries the store had when it was upgraded, where
-    they do not run from 1 to :attr:`through` (None: they do)."""
+    held: Sequence[tuple[int, int, str]] | None = None
+    """The entries the store had when it was upgraded (:func:`held_entry`)."""
 
     def __init__(self, keys: dict[str, bytes]) -> None:
         super().__init__(keys)
@@ -91,7 +90,7 @@ def entry_holds(keys: Mapping[str, bytes], kid: str, seq: int, body: bytes, tag:
         if hmac.compare_digest(hmac.new(bound[kid], body, hashlib.sha256).hexdigest(), tag):
             return True
         through = getattr(keys, "through", None)
-        if through is not None and (seq > through or not in_ranges(getattr(keys, "held", None), seq)):
+        if through is not None and (seq > through or not held_entry(getattr(keys, "held", None), seq, tag)):
             return False
     return hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(), tag)
 
@@ -115,16 +114,26 @@ def outer_body(store_id: str, kid: str, inner: str, *, legacy: bool = False) -> 
     return f"podium.store-seal{'-legacy' if legacy else ''}\x1f{store_id}\x1f{kid}:{inner}".encode()
 
 
-def in_ranges(ranges: Sequence[tuple[int, int]] | None, seq: int) -> bool:
-    """Whether ``seq`` is in one of ``ranges`` (sorted (first, last) pairs; None: every number)."""
-    if ranges is None:
+FINGERPRINT = 8
+"""Hex digits of an entry's hash kept per entry of an earlier release at the upgrade (32 bits: an
+entry of another store put in place of one must match them, one audit entry written per guess)."""
+
+
+def held_entry(held: Sequence[tuple[int, int, str]] | None, seq: int, tag: str) -> bool:
+    """Whether an entry numbered ``seq`` whose hash ends in ``tag`` is one the store had when it was
+    upgraded: ``held`` lists them as ranges (first, last, the first :data:`FINGERPRINT` hex digits
+    of each one's tag, in order); None: any (a store upgraded before they were kept)."""
+    if held is None:
         return True
-    i = bisect.bisect_right(ranges, (seq, math.inf)) - 1
-    return i >= 0 and ranges[i][0] <= seq <= ranges[i][1]
+    i = bisect.bisect_right(held, (seq, math.inf)) - 1
+    if i < 0 or not held[i][0] <= seq <= held[i][1]:
+        return False
+    at = (seq - held[i][0]) * FINGERPRINT
+    return hmac.compare_digest(held[i][2][at : at + FINGERPRINT], tag[:FINGERPRINT])
 
 
-def ranges_digest(ranges: Sequence[tuple[int, int]] | None) -> str:
-    """A short digest of ``ranges`` for the pin ("": None)."""
+def ranges_digest(ranges: Sequence[tuple[int, int, str]] | None) -> str:
+    """A short digest of ``ranges`` (:func:`held_entry`) for the pin ("": None)."""
     return "" if ranges is None else hashlib.sha256(json.dumps([list(r) for r in ranges]).encode()).hexdigest()[:32]
 
 
@@ -331,10 +340,10 @@ class AuditKeys:
     through: int | None = None
     """Audit entries signed with a key alone (by a release before store ids) hold up to this entry
     number: the store's last entry when it was upgraded (None: no id yet, 0: a store made with one)."""
-    held: Sequence[tuple[int, int]] | None = None
-    """With :attr:`through`: the numbers of the entries the store had at its upgrade, where they do not
-    run from 1 to ``through`` (PostgreSQL numbers with gaps: an entry of another store's earlier
-    release numbered into a gap does not hold)."""
+    held: Sequence[tuple[int, int, str]] | None = None
+    """With :attr:`through`: the entries the store had at its upgrade, by number and fingerprint
+    (:func:`held_entry`): an entry of another store's earlier release numbered into a gap (PostgreSQL
+    numbers with gaps) or put in place of one does not hold."""
     store_id: str | None = None
     """This store's random id (``podium/storage/_identity.py``), set when it opens; every seal of a
     row covers it, so a row sealed in another store on the same key does not hold here."""

@@ -188,3 +188,36 @@ async def test_attack_a_seal_of_a_store_on_this_release_cut_short_holds_in_no_st
     _put(prod, "tokens", planted)
     with pytest.raises(AuthError, match="token"):  # the upgrade
         await _admin(prod, token)
+
+
+async def test_attack_an_entry_of_an_earlier_release_put_in_place_of_one_before_the_upgrade_backs_nothing(
+    two: tuple[str, str],
+) -> None:
+    """An entry of production's earlier release deleted and staging's (earlier release too, signed
+    with the key alone, numbered the same) put in its place held: numbers alone do not tell whose
+    entry is there. Mallory's admin row was backed until ``podium audit verify`` found the chain broken."""
+    prod, staging = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        await c.create_user("mallory", ["viewer"])
+        token, root = await c.create_token("mallory"), await c.create_token("root")
+        for i in range(40):
+            await c.create_user(f"p{i}", ["viewer"])
+    _before_ids(prod)
+    async with Client(prod, token=root, recover=False) as c:  # the upgrade
+        assert (await c.verify_audit())[1] is None
+    through = json.loads(_rows(prod, NAMESPACE)[KEY])["through"]
+    seqs = {row[0] for row in _sql(prod, "SELECT seq FROM audit")}
+    last_own = max(row[0] for row in _entries(prod, "user:mallory"))
+    async with Client(staging, recover=False) as c:  # staging, still on the earlier release
+        await c.create_user("root", ["admin"])
+        for _ in range(through):
+            await c.create_user("mallory", ["admin"])
+    _legacy_entries(staging)
+    fits = [row for row in _entries(staging, "user:mallory") if last_own < row[0] <= through and row[0] in seqs]
+    assert fits
+    _sql(prod, "DELETE FROM audit WHERE seq = ?", (fits[-1][0],))
+    _insert_entries(prod, fits[-1:])
+    _put(prod, "users", {"mallory": _rows(staging, "users")["mallory"]})
+    with pytest.raises((PermissionDenied, AuthError)):
+        await _admin(prod, token)

@@ -17,9 +17,9 @@ An id this machine pinned for another store is refused where a store is first pi
 made with staging's id row in it). Seals of a release before store ids (``KEYID:INNER``) are
 sealed again for the store once, by the machine that began the upgrade (its pin, written before
 the id row, says so until it is done: an id row set back to ``resealing`` makes no other machine
-seal anything), and refused afterwards; entries of that release hold at the numbers the log had
-then (:func:`legacy_entries`); ``podium db
-migrate-to`` seals what it copies again for the target (:func:`rebind_text`). A seal is moved to
+seal anything), and refused afterwards; entries of that release hold as the entries the log had
+then, by number and fingerprint (:func:`legacy_entries`); ``podium db migrate-to`` seals what it
+copies again for the target (:func:`rebind_text`). A seal is moved to
 another store without reading what it seals (its INNER part still has to match the row wherever
 the row is read), so both work on every kind of row in one place.
 """
@@ -32,7 +32,7 @@ import re
 import secrets
 from typing import Any
 
-from .._auditkey import AuditKeys, ranges_digest
+from .._auditkey import FINGERPRINT, AuditKeys, ranges_digest
 from ..errors import StoreError
 
 NAMESPACE = "podium.store"
@@ -90,7 +90,9 @@ async def bind(store: Any, *, fresh: bool) -> str:
     try:
         rec = json.loads(raw) if raw is not None else None
         sid, through, state = (str(rec["id"]), int(rec["through"]), str(rec["state"])) if rec is not None else (None, 0, "")
-        held = None if rec is None or rec.get("held") is None else [(int(a), int(b)) for a, b in rec["held"]]
+        held = None if rec is None or rec.get("held") is None else [(int(a), int(b), str(f)) for a, b, f in rec["held"]]
+        if held is not None and any(len(f) != (b - a + 1) * FINGERPRINT for a, b, f in held):
+            raise ValueError("a range's fingerprints do not fit it")
     except (ValueError, TypeError, KeyError, AttributeError):
         raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
     if sid is None:
@@ -150,22 +152,24 @@ async def bind(store: Any, *, fresh: bool) -> str:
     return sid
 
 
-async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int]] | None]:
-    """The number of the store's last audit entry (0: none), and the numbers of its entries as
-    ranges (first, last) where they do not run from 1 to it (PostgreSQL's numbers have gaps: an
-    entry of another store's earlier release numbered into one must not hold as one of this
-    store's). One read of the whole log, once, at the upgrade."""
-    ranges: list[tuple[int, int]] = []
+async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | None]:
+    """The number of the store's last audit entry (0: none), and its entries as ranges (first,
+    last, a fingerprint of each one's hash: :func:`podium._auditkey.held_entry`; None: no entry).
+    An entry of another store's earlier release numbered into a gap (PostgreSQL's numbers have
+    them) or put in place of one of these must not hold as this store's. One read of the whole
+    log, once, at the upgrade."""
+    ranges: list[tuple[int, int, list[str]]] = []
     after = 0
     while page := await store.list_audit(after=after, limit=5000):
         for e in page:
+            fp = e.hash.rpartition(":")[2][:FINGERPRINT].ljust(FINGERPRINT, "-")
             if ranges and e.seq == ranges[-1][1] + 1:
-                ranges[-1] = (ranges[-1][0], e.seq)
+                ranges[-1] = (ranges[-1][0], e.seq, ranges[-1][2])
+                ranges[-1][2].append(fp)
             else:
-                ranges.append((e.seq, e.seq))
+                ranges.append((e.seq, e.seq, [fp]))
         after = page[-1].seq
-    through = ranges[-1][1] if ranges else 0
-    return through, None if ranges in ([], [(1, through)]) else ranges
+    return (ranges[-1][1], [(a, b, "".join(f)) for a, b, f in ranges]) if ranges else (0, None)
 
 
 __all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "legacy_entries", "rebind_text", "reseal"]
