@@ -144,8 +144,9 @@ async def bind(store: Any, *, fresh: bool) -> str:
         # began the upgrade (its pin says so) finishes it.
         log.warning(
             "store %s is being upgraded from seals without a store id by another machine (or its id row was set "
-            "back to it): its rows are not sealed again here. If the machine that began the upgrade is gone, rows "
-            "of the earlier release it did not seal again are refused; create them again", keys.store,
+            "back to it): its rows are not sealed again here. Open it on the machine that began the upgrade (its "
+            "audit-heads/ pin says so) to finish it; if that machine is gone, rows of the earlier release it did "
+            "not seal again stay refused: create them again", keys.store,
         )  # fmt: skip
     if pinned is None or pinned[2]:
         keys.pin(sid, through, held=ranges_digest(held))
