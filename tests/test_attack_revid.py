@@ -221,3 +221,30 @@ async def test_attack_an_entry_of_an_earlier_release_put_in_place_of_one_before_
     _put(prod, "users", {"mallory": _rows(staging, "users")["mallory"]})
     with pytest.raises((PermissionDenied, AuthError)):
         await _admin(prod, token)
+
+
+async def test_an_upgrade_whose_machine_is_gone_is_finished_where_the_key_holder_says_so(
+    two: tuple[str, str], audit_key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prod, _ = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+        root = await c.create_token("root")
+    _before_ids(prod)
+
+    async def dies(store: object, source: str | None = None) -> int:
+        raise OSError("the process died")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(_identity, "reseal", dies)
+        with pytest.raises(OSError):
+            await _open_on(prod, Path(audit_key))
+    sid = json.loads(_rows(prod, NAMESPACE)[KEY])["id"]
+    host2 = _new_machine(audit_key, tmp_path)  # the machine that began it is gone
+    monkeypatch.setenv(_identity.FINISH_ENV, "0" * 32)  # another store's id: nothing
+    await _open_on(prod, host2)
+    assert json.loads(_rows(prod, NAMESPACE)[KEY])["state"] == "resealing"
+    monkeypatch.setenv(_identity.FINISH_ENV, sid)
+    async with Client(prod, token=root, recover=False, audit_key=host2) as c:
+        await c.create_user("carl", ["viewer"])
+    assert json.loads(_rows(prod, NAMESPACE)[KEY])["state"] == "ready"

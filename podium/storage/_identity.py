@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 from typing import Any
@@ -38,6 +39,9 @@ from ..errors import StoreError
 NAMESPACE = "podium.store"
 """The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
 KEY = "id"
+FINISH_ENV = "PODIUM_FINISH_UPGRADE"
+"""Set to a store's id, lets this process finish the store's upgrade from seals without an id that
+a machine now gone began (only the machine that began it does so by itself)."""
 SEALED = (
     "tokens", "capabilities", "deadletters", "schedules", "connector.contracts", "ml_outcomes", "ml_predictions",
     "ml_quarantine", "sealed_tallies", "filedrops", "outbox_sent",
@@ -133,6 +137,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
             "pinned",
         )  # fmt: skip
     keys.store_id, keys.through, keys.held = sid, through, held
+    if state == "resealing" and os.environ.get(FINISH_ENV) == sid:
+        pinned = (sid, through, True, ranges_digest(held))  # the key's holder takes over an upgrade whose machine is gone
     if pinned is not None and pinned[2] and state == "resealing":  # the upgrade this machine began
         n = await reseal(store)
         ready = {"id": sid, "through": through, "state": "ready"} | ({"held": held} if held is not None else {})
@@ -145,8 +151,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
         log.warning(
             "store %s is being upgraded from seals without a store id by another machine (or its id row was set "
             "back to it): its rows are not sealed again here. Open it on the machine that began the upgrade (its "
-            "audit-heads/ pin says so) to finish it; if that machine is gone, rows of the earlier release it did "
-            "not seal again stay refused: create them again", keys.store,
+            "audit-heads/ pin says so) to finish it; if that machine is gone, stop every engine of the earlier "
+            "release and run %s=%s podium db upgrade", keys.store, FINISH_ENV, sid,
         )  # fmt: skip
     if pinned is None or pinned[2]:
         keys.pin(sid, through, held=ranges_digest(held))
@@ -173,4 +179,4 @@ async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | 
     return (ranges[-1][1], [(a, b, "".join(f)) for a, b, f in ranges]) if ranges else (0, None)
 
 
-__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "legacy_entries", "rebind_text", "reseal"]
+__all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "bind", "legacy_entries", "rebind_text", "reseal"]
