@@ -248,3 +248,32 @@ async def test_an_upgrade_whose_machine_is_gone_is_finished_where_the_key_holder
     async with Client(prod, token=root, recover=False, audit_key=host2) as c:
         await c.create_user("carl", ["viewer"])
     assert json.loads(_rows(prod, NAMESPACE)[KEY])["state"] == "ready"
+
+
+async def test_attack_entries_put_in_while_an_upgrade_waits_to_be_finished_are_not_taken(
+    two: tuple[str, str], audit_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upgrade that died half-way, its id row then deleted and an entry put in the log: the
+    machine that began it made the id row again from the log as it is now, and took the entry put
+    in as one of the store's earlier release."""
+    from podium import StoreError
+
+    prod, _ = two
+    async with Client(prod, recover=False) as c:
+        await c.create_user("root", ["admin"])
+    _before_ids(prod)
+
+    async def dies(store: object, source: str | None = None) -> int:
+        raise OSError("the process died")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(_identity, "reseal", dies)
+        with pytest.raises(OSError):
+            await _open_on(prod, Path(audit_key))
+    through = json.loads(_rows(prod, NAMESPACE)[KEY])["through"]
+    _sql(prod, "DELETE FROM kv WHERE ns = ?", (NAMESPACE,))
+    row = list(_entries(prod, "user:root")[0])
+    row[0], row[8], row[9] = through + 7, None, None  # an entry numbered after the log's last
+    _insert_entries(prod, [tuple(row)])
+    with pytest.raises(StoreError, match="pinned"):
+        await _open_on(prod, Path(audit_key))

@@ -117,7 +117,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
             if not ours and not fresh:
                 keys.unpin(made)
             return await bind(store, fresh=False)  # another process made it first: take that one
-        sid, pinned, bad = made, None if fresh else (made, through, True, ranges_digest(held)), None
+        # an upgrade begun here keeps its pin: a log changed since (entries put in) does not fit it
+        sid, pinned, bad = made, None if fresh else pinned if ours else (made, through, True, ranges_digest(held)), None
     if bad is not None:
         raise _refused(keys, bad)
     other = keys.pinned_elsewhere(sid) if pinned is None else None
