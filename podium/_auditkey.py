@@ -27,11 +27,13 @@ text already: the head log, checkpoints, the pin itself, start logs.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import hashlib
 import hmac
 import json
 import logging
+import math
 import os
 import re
 import secrets
@@ -68,6 +70,8 @@ class HeldKeys(dict[str, bytes]):
     """Key id -> that key bound to the store (signs its audit entries); empty: no id yet."""
     through: int | None = None
     """Entries signed with a key alone hold up to this number (None: any)."""
+    held: Sequence[tuple[int, int, str]] | None = None
+    """The entries the store had when it was upgraded (:func:`held_entry`)."""
 
     def __init__(self, keys: dict[str, bytes]) -> None:
         super().__init__(keys)
@@ -86,7 +90,7 @@ def entry_holds(keys: Mapping[str, bytes], kid: str, seq: int, body: bytes, tag:
         if hmac.compare_digest(hmac.new(bound[kid], body, hashlib.sha256).hexdigest(), tag):
             return True
         through = getattr(keys, "through", None)
-        if through is not None and seq > through:
+        if through is not None and (seq > through or not held_entry(getattr(keys, "held", None), seq, tag)):
             return False
     return hmac.compare_digest(hmac.new(key, body, hashlib.sha256).hexdigest(), tag)
 
@@ -97,9 +101,45 @@ online, a row written and refused per guess; the inner part, over what is sealed
 A seal then fits the 64 characters an outbox table keeps for it."""
 
 
-def outer_body(store_id: str, kid: str, inner: str) -> bytes:
-    """What the outer part of a seal signs (:meth:`AuditKeys.seal`): the store's id and the inner part."""
-    return f"podium.store-seal\x1f{store_id}\x1f{kid}:{inner}".encode()
+SEALED = b"podium.seal\x1f"
+"""What the inner part of a seal of this release signs before the row's text: the inner part of a
+seal cut short (its outer part removed) is then not the seal a release before store ids made (the
+key's MAC of the text alone), which such a release, or the upgrade from it, would take."""
+
+
+def outer_body(store_id: str, kid: str, inner: str, *, legacy: bool = False) -> bytes:
+    """What the outer part of a seal signs (:meth:`AuditKeys.seal`): the store's id and the inner
+    part; ``legacy``: a seal of a release before store ids sealed again (:meth:`AuditKeys.rebind`),
+    whose inner part is the key's MAC of the text alone."""
+    return f"podium.store-seal{'-legacy' if legacy else ''}\x1f{store_id}\x1f{kid}:{inner}".encode()
+
+
+FINGERPRINT = 8
+"""Hex digits of an entry's hash kept per entry of an earlier release at the upgrade (32 bits: an
+entry of another store put in place of one must match them, one audit entry written per guess)."""
+
+
+def held_entry(held: Sequence[tuple[int, int, str]] | None, seq: int, tag: str) -> bool:
+    """Whether an entry numbered ``seq`` whose hash ends in ``tag`` is one the store had when it was
+    upgraded: ``held`` lists them as ranges (first, last, the first :data:`FINGERPRINT` hex digits
+    of each one's tag, in order); None: any (a store upgraded before they were kept)."""
+    if held is None:
+        return True
+    i = bisect.bisect_right(held, (seq, math.inf)) - 1
+    if i < 0 or not held[i][0] <= seq <= held[i][1]:
+        return False
+    at = (seq - held[i][0]) * FINGERPRINT
+    return hmac.compare_digest(held[i][2][at : at + FINGERPRINT], tag[:FINGERPRINT])
+
+
+def ranges_digest(ranges: Sequence[tuple[int, int, str]] | None) -> str:
+    """A short digest of ``ranges`` (:func:`held_entry`) for the pin ("": None)."""
+    return "" if ranges is None else hashlib.sha256(json.dumps([list(r) for r in ranges]).encode()).hexdigest()[:32]
+
+
+def _pin_text(store: str, store_id: str, through: int, upgrading: bool, held: str) -> str:
+    """What the pin of a store's id signs (:meth:`AuditKeys.pin`)."""
+    return f"{store}|store-id|{store_id}|{through}" + (f"|held:{held}" if held else "") + ("|upgrading" if upgrading else "")
 
 
 def store_identity(url: str) -> str:
@@ -201,7 +241,7 @@ class AuditKeys:
         held = HeldKeys(keys)
         if self.store_id is not None:
             held.bound = {kid: self._bound_key(kid, key) for kid, key in keys.items()}
-            held.through = self.through
+            held.through, held.held = self.through, self.held
         return held
 
     def _bound_key(self, kid: str, key: bytes) -> bytes:
@@ -300,22 +340,28 @@ class AuditKeys:
     through: int | None = None
     """Audit entries signed with a key alone (by a release before store ids) hold up to this entry
     number: the store's last entry when it was upgraded (None: no id yet, 0: a store made with one)."""
+    held: Sequence[tuple[int, int, str]] | None = None
+    """With :attr:`through`: the entries the store had at its upgrade, by number and fingerprint
+    (:func:`held_entry`): an entry of another store's earlier release numbered into a gap (PostgreSQL
+    numbers with gaps) or put in place of one does not hold."""
     store_id: str | None = None
     """This store's random id (``podium/storage/_identity.py``), set when it opens; every seal of a
     row covers it, so a row sealed in another store on the same key does not hold here."""
 
     def seal(self, text: str) -> str:
         """The seal of a row whose content reads ``text``: ``KEYID:INNER.OUTER``, INNER the MAC of
-        the text (as :meth:`mac`), OUTER the MAC of INNER and this store's id. The two parts let a
+        :data:`SEALED` and the text, OUTER the MAC of INNER and this store's id. The two parts let a
         seal be moved to another store by the one who holds the key (:meth:`rebind`: ``podium db
-        migrate-to``, the upgrade from seals without an id) without reading what it seals."""
-        kid, inner = self.mac(text).split(":")
+        migrate-to``) without reading what it seals."""
+        kid, digest = self._keyed(SEALED + text.encode())
+        inner = digest[:32]
         return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
 
     def verify_seal(self, text: str, seal: str) -> bool | None:
-        """Whether ``seal`` (made by :meth:`seal` in this store) seals ``text``; None when the key
-        it names is not held here. A seal of another store, or of no store (a release before store
-        ids), does not hold."""
+        """Whether ``seal`` (made by :meth:`seal` in this store, or a seal of a release before store
+        ids sealed again for it at the upgrade) seals ``text``; None when the key it names is not
+        held here. A seal of another store, or of no store (a release before store ids), does not
+        hold."""
         kid, _, tags = seal.partition(":")
         inner, dot, outer = tags.partition(".")
         key = self.all().get(kid)
@@ -323,11 +369,19 @@ class AuditKeys:
             return None
         if not dot or self.store_id is None:
             return False
-        want = hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(want.encode(), inner.encode(errors="replace")):  # bytes: a forged tag may be any text
+        legacy = self._domain(kid, inner, outer, self.store_id)
+        if legacy is None:
             return False
-        want = hmac.new(key, outer_body(self.store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
-        return hmac.compare_digest(want.encode(), outer.encode(errors="replace"))
+        want = hmac.new(key, (b"" if legacy else SEALED) + text.encode(), hashlib.sha256).hexdigest()[:32]
+        return hmac.compare_digest(want.encode(), inner.encode(errors="replace"))  # bytes: a forged tag may be any text
+
+    def _domain(self, kid: str, inner: str, outer: str, store_id: str) -> bool | None:
+        """Whether the outer part binds a seal of a release before store ids (True) or of this one
+        (False) to ``store_id``; None: neither."""
+        for legacy in (False, True):
+            if hmac.compare_digest(self._outer(kid, inner, store_id, legacy=legacy).encode(), outer.encode(errors="replace")):
+                return legacy
+        return None
 
     def outer_holds(self, seal: str, store_id: str) -> bool:
         """Whether ``seal`` is bound to store ``store_id`` (its text is not read: :meth:`verify_seal`
@@ -336,20 +390,22 @@ class AuditKeys:
         inner, dot, outer = tags.partition(".")
         if not dot or self.all().get(kid) is None:
             return False
-        return hmac.compare_digest(self._outer(kid, inner, store_id).encode(), outer.encode(errors="replace"))
+        return self._domain(kid, inner, outer, store_id) is not None
 
     def rebind(self, seal: str, source: str | None) -> str | None:
         """``seal`` bound to this store instead of store ``source`` (None: a seal of a release
         before store ids, ``KEYID:INNER``), or None when it is not a seal of ``source`` under a key
         held here. What it seals is not checked here: INNER still has to match the row's text
-        wherever the row is read."""
+        wherever the row is read (as the key's MAC of the text alone for a seal of an earlier
+        release: the outer part says which)."""
         kid, _, tags = seal.partition(":")
-        inner, dot, _ = tags.partition(".")
+        inner, dot, outer = tags.partition(".")
         if self.all().get(kid) is None or len(inner) != 32 or bool(dot) != (source is not None):
             return None
-        if source is not None and not self.outer_holds(seal, source):
+        legacy = True if source is None else self._domain(kid, inner, outer, source)
+        if legacy is None:
             return None
-        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound())}"
+        return f"{kid}:{inner}.{self._outer(kid, inner, self._bound(), legacy=legacy)}"
 
     def _bound(self) -> str:
         if self.store_id is None:
@@ -361,10 +417,10 @@ class AuditKeys:
             )
         return self.store_id
 
-    def _outer(self, kid: str, inner: str, store_id: str) -> str:
+    def _outer(self, kid: str, inner: str, store_id: str, *, legacy: bool = False) -> str:
         key = self.all().get(kid)
         assert key is not None
-        return hmac.new(key, outer_body(store_id, kid, inner), hashlib.sha256).hexdigest()[:OUTER]
+        return hmac.new(key, outer_body(store_id, kid, inner, legacy=legacy), hashlib.sha256).hexdigest()[:OUTER]
 
     # -- the head log ---------------------------------------------------------------------------
 
@@ -380,34 +436,69 @@ class AuditKeys:
         """Where this machine pins the store's id (``audit-heads/STORE.id``, beside the head log)."""
         return None if self.head_path is None else self.head_path.with_suffix(".id")
 
-    def pinned(self) -> tuple[tuple[str, int] | None, str | None]:
-        """((id, through) pinned for this store, or None: none; why the pin cannot be taken)."""
+    def pinned(self) -> tuple[tuple[str, int, bool, str] | None, str | None]:
+        """((id, through, upgrading, held) pinned for this store, or None: none; why the pin cannot
+        be taken). ``upgrading``: this machine began the store's upgrade from seals without an id
+        and has not finished it (:func:`podium.storage._identity.bind`); ``held``: the digest of
+        :attr:`held` ("": none)."""
         path = self.id_path
         if path is None or not path.exists():
             return None, None
         try:
             rec = json.loads(path.read_text())
             sid, through, mac = str(rec["id"]), int(rec["through"]), str(rec["mac"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            upgrading, held = rec.get("upgrading", False) is True, str(rec.get("held", ""))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             return None, f"the store's id pinned in {path} cannot be read ({exc})"
-        if self.verify_mac(f"{self.store}|store-id|{sid}|{through}", mac) is False:  # None: a key retired and removed since
+        if self.verify_mac(_pin_text(self.store, sid, through, upgrading, held), mac) is False:  # None: a key retired and removed since
             return None, f"the store's id pinned in {path} is not signed with the audit key"
-        return (sid, through), None
+        return (sid, through, upgrading, held), None
 
-    def pin(self, store_id: str, through: int) -> None:
+    def pin(self, store_id: str, through: int, upgrading: bool = False, held: str = "") -> None:
         """Pin ``store_id`` as this store's id on this machine, with the last entry signed before it
-        (:attr:`through`), replacing the pin atomically."""
+        (:attr:`through`), replacing the pin atomically; ``upgrading``: this machine is sealing the
+        store's rows of an earlier release again (only the machine whose pin says so does);
+        ``held``: the digest of the numbers of the entries it had then (:func:`ranges_digest`)."""
         path = self.id_path
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        mac = self.mac(f"{self.store}|store-id|{store_id}|{through}")
-        rec = {"store": self.store, "id": store_id, "through": through, "mac": mac}
+        mac = self.mac(_pin_text(self.store, store_id, through, upgrading, held))
+        rec: dict[str, object] = {"store": self.store, "id": store_id, "through": through, "mac": mac}
+        if held:
+            rec["held"] = held
+        if upgrading:
+            rec["upgrading"] = True
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(rec) + "\n")
         os.replace(tmp, path)
+
+    def pinned_elsewhere(self, store_id: str) -> tuple[str, Path] | None:
+        """(store, pin file) of another store for which this machine pinned ``store_id``, if any."""
+        if self.id_path is None or not self.id_path.parent.is_dir():
+            return None
+        for path in sorted(self.id_path.parent.glob("*.id")):
+            if path == self.id_path:
+                continue
+            try:
+                rec = json.loads(path.read_text())
+                text = _pin_text(
+                    str(rec["store"]), str(rec["id"]), int(rec["through"]), rec.get("upgrading", False) is True,
+                    str(rec.get("held", "")),
+                )  # fmt: skip
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+            if rec["id"] == store_id and rec["store"] != self.store and self.verify_mac(text, str(rec.get("mac"))):
+                return str(rec["store"]), path
+        return None
+
+    def unpin(self, store_id: str) -> None:
+        """Remove this machine's pin of ``store_id`` (a pin of another id is left)."""
+        pinned, _ = self.pinned()
+        if self.id_path is not None and pinned is not None and pinned[0] == store_id:
+            self.id_path.unlink(missing_ok=True)
 
     @functools.cached_property
     def _head_file(self) -> str | None:

@@ -236,7 +236,7 @@ class Store(ABC):
         if made is None or made[0] != self.audit_key:
             keys = AuditKeys(self.audit_key, store_identity(self.url), ephemeral=self.in_process)
             if made is not None and not self.in_process:
-                keys.store_id, keys.through = made[1].store_id, made[1].through  # the same store, another key file
+                keys.store_id, keys.through, keys.held = made[1].store_id, made[1].through, made[1].held  # same store, other key file
             made = self.__dict__["_audit_keys"] = (self.audit_key, keys)
         return made[1]
 

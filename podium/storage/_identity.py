@@ -13,9 +13,13 @@ set it to another store's. So the first open on a machine pins it beside the hea
 store that has one pinned is refused (:func:`bind`). A store created again where one was deleted
 (its schema made by this open) gets a new id and a new pin.
 
-Seals of a release before store ids (``KEYID:INNER``) are sealed again for the store once, the
-first time it opens after the upgrade (:func:`reseal`), and refused afterwards; ``podium db
-migrate-to`` seals what it copies again for the target (:func:`rebind_text`). A seal is moved to
+An id this machine pinned for another store is refused where a store is first pinned (a database
+made with staging's id row in it). Seals of a release before store ids (``KEYID:INNER``) are
+sealed again for the store once, by the machine that began the upgrade (its pin, written before
+the id row, says so until it is done: an id row set back to ``resealing`` makes no other machine
+seal anything), and refused afterwards; entries of that release hold as the entries the log had
+then, by number and fingerprint (:func:`legacy_entries`); ``podium db migrate-to`` seals what it
+copies again for the target (:func:`rebind_text`). A seal is moved to
 another store without reading what it seals (its INNER part still has to match the row wherever
 the row is read), so both work on every kind of row in one place.
 """
@@ -24,16 +28,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import secrets
 from typing import Any
 
-from .._auditkey import AuditKeys
+from .._auditkey import FINGERPRINT, AuditKeys, ranges_digest
 from ..errors import StoreError
 
 NAMESPACE = "podium.store"
 """The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
 KEY = "id"
+FINISH_ENV = "PODIUM_FINISH_UPGRADE"
+"""Set to a store's id, lets this process finish the store's upgrade from seals without an id that
+a machine now gone began (only the machine that began it does so by itself)."""
 SEALED = (
     "tokens", "capabilities", "deadletters", "schedules", "connector.contracts", "ml_outcomes", "ml_predictions",
     "ml_quarantine", "sealed_tallies", "filedrops", "outbox_sent",
@@ -79,50 +87,97 @@ async def bind(store: Any, *, fresh: bool) -> str:
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
-    pinned, bad = keys.pinned()  # before the row: a pin is written after its row, so a row missing now was deleted
+    # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
+    # row missing now was deleted.
+    pinned, bad = keys.pinned()
     raw = await store.kv_get(NAMESPACE, KEY)
     try:
         rec = json.loads(raw) if raw is not None else None
         sid, through, state = (str(rec["id"]), int(rec["through"]), str(rec["state"])) if rec is not None else (None, 0, "")
+        held = None if rec is None or rec.get("held") is None else [(int(a), int(b), str(f)) for a, b, f in rec["held"]]
+        if held is not None and any(len(f) != (b - a + 1) * FINGERPRINT for a, b, f in held):
+            raise ValueError("a range's fingerprints do not fit it")
     except (ValueError, TypeError, KeyError, AttributeError):
         raise _refused(keys, f"its id in the database ({raw[:80]!r}) is not an id Podium wrote") from None
     if sid is None:
-        if not fresh and (pinned is not None or bad is not None):
-            raise _refused(keys, f"its id was deleted from the database (this machine pinned {pinned} in {keys.id_path})")
+        ours = pinned is not None and pinned[2] and not fresh  # an upgrade begun here, its row not written yet
+        if not fresh and not ours and (pinned is not None or bad is not None):
+            was = pinned[0] if pinned else "?"
+            raise _refused(keys, f"its id was deleted from the database (this machine pinned {was} in {keys.id_path})")
         # a store of an earlier release: its seals are sealed again, its entries so far hold as they are
-        made, through = secrets.token_hex(16), 0 if fresh else await last_entry(store)
+        through, held = (0, None) if fresh else await legacy_entries(store)
+        made = pinned[0] if pinned is not None and ours else secrets.token_hex(16)
+        if not fresh and not ours:  # pinned before its row: only a machine whose pin says so seals again (see below)
+            keys.pin(made, through, upgrading=True, held=ranges_digest(held))
         state = "ready" if fresh else "resealing"
-        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps({"id": made, "through": through, "state": state})):
+        row: dict[str, Any] = {"id": made, "through": through, "state": state}
+        if held is not None:
+            row["held"] = held
+        if not await store.kv_swap(NAMESPACE, KEY, None, json.dumps(row)):
+            if not ours and not fresh:
+                keys.unpin(made)
             return await bind(store, fresh=False)  # another process made it first: take that one
-        sid, pinned, bad = made, None, None
+        # an upgrade begun here keeps its pin: a log changed since (entries put in) does not fit it
+        sid, pinned, bad = made, None if fresh else pinned if ours else (made, through, True, ranges_digest(held)), None
     if bad is not None:
         raise _refused(keys, bad)
-    if pinned is not None and pinned != (sid, through):
+    other = keys.pinned_elsewhere(sid) if pinned is None else None
+    if other is not None:  # the first open here of a store that already has an id: is it another store's?
+        raise StoreError(
+            f"store {keys.store}: its id in the database ({sid}) is the id of store {other[0]}, pinned on this "
+            f"machine in {other[1]}: the database is a copy of that store, or someone who can write it gave it "
+            "that store's id, to make rows sealed there hold here; the store is not opened. To make a separate "
+            "store from another one, copy it with podium db migrate-to into a new database. If it is the same "
+            f"database under another name (a file moved, its URL spelled another way), delete {other[1]} and open "
+            "it again (and use one name for it)"
+        )
+    if pinned is not None and (pinned[:2] != (sid, through) or pinned[3] != ranges_digest(held)):
         raise _refused(
             keys, f"its id in the database ({sid}, entries before store ids up to {through}) is not the id this machine "
-            f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path})",
+            f"pinned ({pinned[0]}, up to {pinned[1]}, in {keys.id_path}), or the entries it had then are not the ones "
+            "pinned",
         )  # fmt: skip
-    keys.store_id, keys.through = sid, through
-    if state == "resealing" and pinned is None:  # the upgrade (again, if a process died in it)
+    keys.store_id, keys.through, keys.held = sid, through, held
+    if state == "resealing" and os.environ.get(FINISH_ENV) == sid:
+        pinned = (sid, through, True, ranges_digest(held))  # the key's holder takes over an upgrade whose machine is gone
+    if pinned is not None and pinned[2] and state == "resealing":  # the upgrade this machine began
         n = await reseal(store)
-        await store.kv_put(NAMESPACE, KEY, json.dumps({"id": sid, "through": through, "state": "ready"}))
+        ready = {"id": sid, "through": through, "state": "ready"} | ({"held": held} if held is not None else {})
+        await store.kv_put(NAMESPACE, KEY, json.dumps(ready))
         log.info("store %s: %d row(s) sealed by an earlier release sealed again for this store (id %s)", keys.store, n, sid)
-    if pinned is None:
-        keys.pin(sid, through)
+    elif pinned is None and state == "resealing":
+        # Not sealed again here: the id row says so, and whoever writes the database can say it (a seal of
+        # another store with its outer part cut off reads as one of an earlier release). The machine that
+        # began the upgrade (its pin says so) finishes it.
+        log.warning(
+            "store %s is being upgraded from seals without a store id by another machine (or its id row was set "
+            "back to it): its rows are not sealed again here. Open it on the machine that began the upgrade (its "
+            "audit-heads/ pin says so) to finish it; if that machine is gone, stop every engine of the earlier "
+            "release and run %s=%s podium db upgrade", keys.store, FINISH_ENV, sid,
+        )  # fmt: skip
+    if pinned is None or pinned[2]:
+        keys.pin(sid, through, held=ranges_digest(held))
     return sid
 
 
-async def last_entry(store: Any) -> int:
-    """The number of the store's last audit entry (0: none), in a few reads of one entry each."""
-    if not await store.list_audit(after=0, limit=1):
-        return 0
-    lo, hi = 0, 1  # an entry is after lo; is one after hi?
-    while await store.list_audit(after=hi, limit=1):
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if await store.list_audit(after=mid, limit=1) else (lo, mid)
-    return hi
+async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | None]:
+    """The number of the store's last audit entry (0: none), and its entries as ranges (first,
+    last, a fingerprint of each one's hash: :func:`podium._auditkey.held_entry`; None: no entry).
+    An entry of another store's earlier release numbered into a gap (PostgreSQL's numbers have
+    them) or put in place of one of these must not hold as this store's. One read of the whole
+    log, once, at the upgrade."""
+    ranges: list[tuple[int, int, list[str]]] = []
+    after = 0
+    while page := await store.list_audit(after=after, limit=5000):
+        for e in page:
+            fp = e.hash.rpartition(":")[2][:FINGERPRINT].ljust(FINGERPRINT, "-")
+            if ranges and e.seq == ranges[-1][1] + 1:
+                ranges[-1] = (ranges[-1][0], e.seq, ranges[-1][2])
+                ranges[-1][2].append(fp)
+            else:
+                ranges.append((e.seq, e.seq, [fp]))
+        after = page[-1].seq
+    return (ranges[-1][1], [(a, b, "".join(f)) for a, b, f in ranges]) if ranges else (0, None)
 
 
-__all__ = ["KEY", "NAMESPACE", "SEALED", "bind", "last_entry", "rebind_text", "reseal"]
+__all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "bind", "legacy_entries", "rebind_text", "reseal"]

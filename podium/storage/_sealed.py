@@ -22,7 +22,7 @@ import json
 import time
 from typing import Any
 
-from .._auditkey import OUTER, PREFIX, entry_holds, outer_body
+from .._auditkey import OUTER, PREFIX, SEALED, entry_holds, outer_body
 from ..records import AuditEntry, chain_body
 
 SEAL = "$seal"
@@ -79,13 +79,18 @@ class Verifier:
             keyed = self.keys[kid] = hmac.new(self.secrets[kid], digestmod=hashlib.sha256)
         if not dot or self.store_id is None:  # a seal of a release before store ids
             return entry, False
-        h = keyed.copy()
-        h.update(f"{kind}\x1f{key}\x1f{body}".encode())
-        if not hmac.compare_digest(h.hexdigest()[:32].encode(), inner.encode(errors="replace")):
+        legacy = None  # which outer part binds it to this store: of this release's seals, or of an earlier one's
+        for domain in (False, True):
+            h = keyed.copy()
+            h.update(outer_body(self.store_id, kid, inner, legacy=domain))
+            if hmac.compare_digest(h.hexdigest()[:OUTER].encode(), outer.encode(errors="replace")):
+                legacy = domain
+                break
+        if legacy is None:
             return entry, False
         h = keyed.copy()
-        h.update(outer_body(self.store_id, kid, inner))
-        return entry, hmac.compare_digest(h.hexdigest()[:OUTER].encode(), outer.encode(errors="replace"))
+        h.update((b"" if legacy else SEALED) + f"{kind}\x1f{key}\x1f{body}".encode())
+        return entry, hmac.compare_digest(h.hexdigest()[:32].encode(), inner.encode(errors="replace"))
 
 
 def opened(store: Any, kind: str, key: str, text: str | None, verifier: Verifier | None = None) -> tuple[dict[str, Any] | None, bool]:
