@@ -40,7 +40,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 KEY_ENV = "PODIUM_AUDIT_KEY"
 """Environment variable naming the key file."""
@@ -142,9 +142,16 @@ def _pin_text(store: str, store_id: str, through: int, upgrading: bool, held: st
     return f"{store}|store-id|{store_id}|{through}" + (f"|held:{held}" if held else "") + ("|upgrading" if upgrading else "")
 
 
+#: Connection options of a database URL that change which database is reached: kept in a store's
+#: name. The others (``application_name``, timeouts, ``sslmode``...) are not (a worker connecting
+#: with its own ``application_name``, or ``options=-c statement_timeout=...``, reaches the same store;
+#: ``options`` setting a ``search_path`` may reach other tables, and is kept).
+_TARGET_OPTIONS = frozenset({"host", "hostaddr", "port", "dbname", "user", "service"})
+
+
 def store_identity(url: str) -> str:
     """A stable name of the store behind ``url`` (SQLite: the resolved file; others: the URL without
-    its password)."""
+    its password, and of its options only those that choose the database, sorted)."""
     if url.startswith("sqlite:///"):
         return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
     parts = urlsplit(url)
@@ -152,6 +159,12 @@ def store_identity(url: str) -> str:
         host = parts.hostname or ""
         netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
         parts = parts._replace(netloc=netloc)
+    if parts.query or parts.fragment:
+        kept = sorted(
+            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and "search_path" in v)  # other tables
+        )  # fmt: skip
+        parts = parts._replace(query=urlencode(kept), fragment="")
     return urlunsplit(parts)
 
 

@@ -277,3 +277,22 @@ async def test_attack_entries_put_in_while_an_upgrade_waits_to_be_finished_are_n
     _insert_entries(prod, [tuple(row)])
     with pytest.raises(StoreError, match="pinned"):
         await _open_on(prod, Path(audit_key))
+
+
+@pytest.mark.postgres
+async def test_one_database_under_its_connection_options_is_one_store(pg_url: str, audit_key: str) -> None:
+    """Operator's path (CI's chaos tests found it): a worker connecting with
+    ``?application_name=...`` (or a timeout, or ``sslmode``) was refused as "a copy of store ..."
+    once the store was pinned under its plain URL: options that do not change which database is
+    reached are not part of its name. Options that do (``host``, ``port``, ``dbname``...) are."""
+    from podium._auditkey import store_identity
+
+    async with Client(pg_url):
+        pass
+    for options in ("?application_name=worker-2", "?connect_timeout=5&sslmode=prefer&options=-c%20statement_timeout%3D300"):
+        async with Client(pg_url + options) as c:
+            assert c.store.audit_keys.store == store_identity(pg_url)
+    base, _, db = pg_url.rpartition("/")
+    assert store_identity(f"{base}/{db}?host=/run/postgresql") != store_identity(pg_url)
+    assert store_identity(f"{base}/{db}?dbname=other&application_name=x") == store_identity(f"{base}/{db}?dbname=other")
+    assert store_identity(f"{base}/{db}?options=-c%20search_path%3Dother") != store_identity(pg_url)
