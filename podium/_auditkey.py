@@ -146,18 +146,18 @@ def _pin_text(store: str, store_id: str, through: int, upgrading: bool, held: st
 #: name. The others (``application_name``, timeouts, ``sslmode``...) are not (a worker connecting
 #: with its own ``application_name``, or ``options=-c statement_timeout=...``, reaches the same store;
 #: ``options`` setting a ``search_path`` may reach other tables, and is kept).
-_TARGET_OPTIONS = frozenset({"host", "hostaddr", "port", "dbname", "user", "service"})
+_TARGET_OPTIONS = frozenset({"host", "hostaddr", "port", "dbname", "service"})
 
 
 def store_identity(url: str) -> str:
     """A stable name of the store behind ``url`` (SQLite: the resolved file; others: the URL without
-    its password, and of its options only those that choose the database, sorted)."""
+    its user and password (roles of one database reach one store), and of its options only those
+    that choose the database, sorted)."""
     if url.startswith("sqlite:///"):
         return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
     parts = urlsplit(url)
-    if parts.password is not None:
-        host = parts.hostname or ""
-        netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    if parts.username is not None or parts.password is not None:  # one database, whichever role connects
+        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
         parts = parts._replace(netloc=netloc)
     if parts.query or parts.fragment:
         kept = sorted(

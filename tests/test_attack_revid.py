@@ -282,9 +282,10 @@ async def test_attack_entries_put_in_while_an_upgrade_waits_to_be_finished_are_n
 @pytest.mark.postgres
 async def test_one_database_under_its_connection_options_is_one_store(pg_url: str, audit_key: str) -> None:
     """Operator's path (CI's chaos tests found it): a worker connecting with
-    ``?application_name=...`` (or a timeout, or ``sslmode``) was refused as "a copy of store ..."
-    once the store was pinned under its plain URL: options that do not change which database is
-    reached are not part of its name. Options that do (``host``, ``port``, ``dbname``...) are."""
+    ``?application_name=...`` (or a timeout, or ``sslmode``), or as another role, was refused as "a
+    copy of store ..." once the store was pinned under its plain URL: options that do not change
+    which database is reached are not part of its name. Options that do (``host``, ``port``,
+    ``dbname``...) are."""
     from podium._auditkey import store_identity
 
     async with Client(pg_url):
@@ -296,3 +297,4 @@ async def test_one_database_under_its_connection_options_is_one_store(pg_url: st
     assert store_identity(f"{base}/{db}?host=/run/postgresql") != store_identity(pg_url)
     assert store_identity(f"{base}/{db}?dbname=other&application_name=x") == store_identity(f"{base}/{db}?dbname=other")
     assert store_identity(f"{base}/{db}?options=-c%20search_path%3Dother") != store_identity(pg_url)
+    assert store_identity(pg_url.replace("postgres@", "api_role:secret@")) == store_identity(pg_url)  # one database

@@ -273,6 +273,7 @@ async def _legacy_store(url: str, n: int) -> list[AuditEntry]:
     await store.open()
     try:
         await store.migrate(4)
+        await store.kv_put("podium.store", "id", None)  # written with the tables since store ids; not before
         written: list[AuditEntry] = []
         prev = GENESIS
         kid, key = store.audit_keys.current()  # type: ignore[misc]

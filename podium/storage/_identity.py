@@ -90,6 +90,10 @@ async def bind(store: Any, *, fresh: bool) -> str:
     # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
     # row missing now was deleted.
     pinned, bad = keys.pinned()
+    # A new store's id row is written with its tables (the migration that makes the key-value table), so no
+    # process sees a new store's tables without its id (taking it for one of an earlier release to upgrade).
+    if fresh:  # the schema was made by this open: a pin here is of a store deleted before (a new id, a new pin)
+        pinned, bad = None, None
     raw = await store.kv_get(NAMESPACE, KEY)
     try:
         rec = json.loads(raw) if raw is not None else None

@@ -85,6 +85,10 @@ MIGRATIONS: list[tuple[int, str]] = [
             updated_at DOUBLE PRECISION NOT NULL DEFAULT extract(epoch from now()),
             PRIMARY KEY (ns, key)
         );
+        -- the store's id, with its tables: no process sees a new store without it (storage/_identity.py)
+        INSERT INTO kv (ns, key, value) VALUES ('podium.store', 'id', json_build_object(
+            'id', md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text), 'through', 0, 'state', 'ready'
+        )::text);
         """,
     ),
     (

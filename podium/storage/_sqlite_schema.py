@@ -89,6 +89,9 @@ MIGRATIONS: list[tuple[int, str]] = [
             updated_at REAL NOT NULL,
             PRIMARY KEY (ns, key)
         ) WITHOUT ROWID;
+        -- the store's id, with its tables: no process sees a new store without it (storage/_identity.py)
+        INSERT INTO kv (ns, key, value, updated_at) VALUES ('podium.store', 'id',
+            json_object('id', lower(hex(randomblob(16))), 'through', 0, 'state', 'ready'), strftime('%s','now'));
         """,
     ),
     (
