@@ -133,15 +133,11 @@ class SQLiteErasure(ChainedAudit):
                 "names the process holding the file), then erase again"
             )  # fmt: skip
 
-    def unreplayed_start_logs(self) -> list[tuple[str, str]]:
-        """The start logs of engines that stopped, not replayed yet (non-empty regular files whose
-        lock no engine holds), each with the key id its first line names: the runs in them are not
-        in the store."""
-        return self._start_logs()[0]
-
     def _start_logs(self) -> tuple[list[tuple[str, str]], set[tuple[str, int]]]:
-        """The logs of :meth:`unreplayed_start_logs`, and the non-empty ones an engine holds (path,
-        inode): a live engine's, its starts not committed yet, or a dead one's being replayed."""
+        """The start logs of engines that stopped, not replayed yet (non-empty regular files whose
+        lock no engine holds: the runs in them are not in the store), each with the key id its first
+        line names; and the non-empty ones an engine holds (path, inode): a live engine's, its starts
+        not committed yet, or a dead one's being replayed."""
         folder = self.start_log_folder()
         if folder is None or not os.path.isdir(folder):
             return [], set()
