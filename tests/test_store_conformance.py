@@ -206,6 +206,21 @@ async def test_cancel_requests(store):
     assert await store.cancel_requests([]) == []
 
 
+async def test_cancel_requests_among_many_runs_and_many_asked(store):
+    """The runs an engine drives are many (more than SQLite binds in one statement) and those asked
+    to cancel among all runs are more than the few an engine drives (a whole queue cancelled):
+    each answer is still exactly those of the runs given that were asked, in their order."""
+    ids = [f"r{i:05d}" for i in range(1200)]
+    await store.create_runs([(_run(rid, status=RunStatus.PENDING), [], None) for rid in ids])
+    for rid in ids[::7]:
+        await store.request_cancel(rid)
+    asked = ids[::7]
+    assert await store.cancel_requests(ids) == asked
+    assert await store.cancel_requests(list(reversed(ids))) == list(reversed(asked))
+    few = [ids[0], ids[1], ids[14], "ghost"]  # 172 asked in the store, more than a bound for 4 runs
+    assert await store.cancel_requests(few) == [ids[0], ids[14]]
+
+
 async def test_unfinished_owners(store):
     await store.create_run(_run("a", owner="o1"))
     await store.create_run(_run("b", owner="o2", status=RunStatus.PENDING))

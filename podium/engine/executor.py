@@ -41,7 +41,7 @@ from ..storage._base import labels_ok
 from .context import StepContext
 from .lineage import cancelled, too_deep
 from .lineage import lineage as lineage_of
-from .recording import NO_SET, Recording
+from .recording import EMPTY, NO_SET, Recording
 from .waits import Waits
 from .workflow import CTX, INPUT, StepDef, Workflow, _Binding
 
@@ -75,12 +75,41 @@ class RunExecutor(Recording, Waits):
     parent_runs: tuple[tuple[str, str], ...] = ()
     """The runs this child run is part of, ``(run id, workflow)``: their run budgets count its spending."""
 
+    # What most runs never set is the class's (None, or an empty set or mapping a writer replaces
+    # with its own): a run's own attributes stay under CPython's 30 for an object whose attributes
+    # live inline (no dict of its own: a cheaper start, and every attribute read on the hot path).
+    refused: str | None = None
+    """Why this run must not go on (its history does not match its audit anchors): it fails at once."""
+    redact_payloads = False
+    deploy: str | None = None
+    """Set when the run's workflow is not the deployed one of its name, in a store with users: the
+    command that deploys it (its name's policy then only restricts it; ``*`` holds it too)."""
+    reason: str | None = None  # why the driver task was cancelled: cancelled|shutdown|timeout
+    deadline: float | None = None
+    signals: dict[str, str | None] | None = None
+    _wake: asyncio.Future[None] | None = None
+    _error: BaseException | None = None
+    # The run's last step's completion, not yet written: it goes with the run's end (one commit).
+    _held: tuple[str, str | None, int, int | None, int, str | None] | None = None
+    _marked: set[tuple[_Key, int]] = NO_SET  # NO_SET: written to by few runs (recording.py)
+    _tasks: set[asyncio.Task[Any]] = NO_SET
+    loop_decisions: set[tuple[str, int]] = NO_SET
+    handoff: set[str] = NO_SET  # worker labels that steps here need and this engine lacks
+    approvals_asked: set[_Key] = NO_SET
+    # EMPTY: replaced by a dict of the run's own by its one writer.
+    prompt_pins: dict[str, str] = EMPTY
+    prev_outputs: dict[str, Any] = EMPTY
+    # Looping steps' completions not yet written: each goes with its loop decision (_after).
+    _unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = EMPTY
+    decided: dict[str, int] = EMPTY
+    replayed_at: dict[_Key, int] = EMPTY
+
     def __init__(
         self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None
     ) -> None:
         self.client = client
-        self.refused = refused
-        """Why this run must not go on (its history does not match its audit anchors): it fails at once."""
+        if refused is not None:
+            self.refused = refused
         self.store = client.store
         self._at_once = client.store.append_at_once
         self._governance = client.governance
@@ -89,48 +118,28 @@ class RunExecutor(Recording, Waits):
         self.run_id = run.id
         self.input = _serde.loads(run.input)
         policy = client.governance.policy_for(wf.name)
-        self.redact_payloads = policy is not None and "payloads" in policy.redact
-        self.deploy: str | None = None
-        """Set when the run's workflow is not the deployed one of its name, in a store with users: the
-        command that deploys it (its name's policy then only restricts it; ``*`` holds it too)."""
-        self.prompt_pins: dict[str, str] = {}
+        if policy is not None and "payloads" in policy.redact:
+            self.redact_payloads = True
         self.outputs: dict[str, Any] = {}
-        self.prev_outputs: dict[str, Any] = {}
         self.state: dict[str, StepStatus] = {}
         self.iteration: dict[str, int] = {}
         self.running: dict[_Key, tuple[float, int]] = {}
-        self.reason: str | None = None  # why the driver task was cancelled: cancelled|shutdown|timeout
         self.finished = asyncio.get_running_loop().create_future()
         self._listeners = client.listeners
-        self._marked: set[tuple[_Key, int]] = NO_SET  # NO_SET: written to by few runs (recording.py)
         self._seq = events[-1].seq if events else 0
         self._ready: deque[str] = deque()
-        self._tasks: set[asyncio.Task[Any]] = NO_SET
-        self._wake: asyncio.Future[None] | None = None
-        self._error: BaseException | None = None
         self._waiting: dict[str, set[str]] = {}
         self._launched: set[str] = set()
         # What the log already knows (empty on a first run, so the hot path stays a dict miss).
         self.recorded: dict[_Key, tuple[str, Any]] = {}
         self.failed_attempts: dict[_Key, int] = {}
-        self.loop_decisions: set[tuple[str, int]] = NO_SET
-        # Looping steps' completions not yet written: each goes with its loop decision (_after).
-        self._unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = {}
-        # The run's last step's completion, not yet written: it goes with the run's end (one commit).
-        self._held: tuple[str, str | None, int, int | None, int, str | None] | None = None
         self._settled_last = len(wf.steps) - 1  # steps settled when the last one completes
-        self.deadline: float | None = None
         # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
         self.parked: dict[str, tuple[set[str], float | None]] = {}
-        self.handoff: set[str] = NO_SET  # worker labels that steps here need and this engine lacks
-        self.signals: dict[str, str | None] | None = None
         self.wait_deadlines: dict[_Key, float | None] = {}
         # The seq of the event that asked each wait (an approval's decision names the request it
         # decides), and per signal name the request whose wait a decision (not a timeout) ended.
         self.asked: dict[_Key, int] = {}
-        self.decided: dict[str, int] = {}
-        self.replayed_at: dict[_Key, int] = {}
-        self.approvals_asked: set[_Key] = NO_SET
         self.attempt_until: dict[_Key, tuple[int, float]] = {}  # attempts parked before their timeout
         self.lease_renewed(run.lease_expires_at if run.lease_expires_at is not None else math.inf)
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
@@ -487,7 +496,7 @@ class RunExecutor(Recording, Waits):
         """A looping step finished: decide whether to loop again, and record its completion with
         that decision in one transaction (an iteration costs one commit, not two)."""
         lp = s.loop
-        done = self._unrecorded.pop(s.id, None)  # its completion, held back for the decision
+        done = self._unrecorded.pop(s.id, None) if self._unrecorded else None  # its completion, held back for the decision
         again = False
         failure: dict[str, Any] | None = None
         if lp is not None and self.state[s.id] is _DONE:
@@ -527,6 +536,8 @@ class RunExecutor(Recording, Waits):
         body = self.wf.loop_bodies[loop_step]
         inside = set(body)
         steps = self.wf.steps
+        if self.prev_outputs is EMPTY:
+            self.prev_outputs = {}
         for b in body:
             if b in self.outputs:
                 self.prev_outputs[b] = self.outputs[b]
@@ -644,6 +655,8 @@ class RunExecutor(Recording, Waits):
             del running[key]
             data = f'{{"started":{t0!r},"output":{payload}}}'
             if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
+                if self._unrecorded is EMPTY:
+                    self._unrecorded = {}
                 self._unrecorded[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
                 return value
             if len(self.state) == self._settled_last and idx is None and self._last(s.id):  # see _last

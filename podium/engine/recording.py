@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import types
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,10 @@ NO_SET: Any = frozenset()
 loop decisions replayed, labels handed off, approvals asked, parallel tasks): one object shared
 until an executor writes to it, not one each, so a process holding many live runs gives the
 garbage collector fewer objects to go through."""
+EMPTY: Any = types.MappingProxyType({})
+"""The empty mapping an executor starts with for what few runs write (prompt pins, a loop's earlier
+outputs, ...): read like a dict, never written; its one writer puts a dict of the run's own first."""
+
 
 class Recording:
     """Writes a run's events (mixed into the executor, which sets these attributes)."""

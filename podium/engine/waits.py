@@ -134,6 +134,12 @@ class Waits:
     unasked: set[Any] = frozenset()  # type: ignore[assignment]
     """Ends under an approval's name read from the log that no approval asked for (:meth:`check_tail`)."""
 
+    def _decide(self, name: str, request: int) -> None:
+        """The wait under ``name`` was ended by a decision on request ``request``."""
+        if not self.decided:  # the executor's shared empty mapping until its first decision
+            self.decided = {}
+        self.decided[name] = request
+
     def _learn(self, ev: Event) -> None:
         t = ev.type
         if (t == EventType.RUN_STARTED or t == EventType.RUN_QUEUED) and ev.data and '"timeout"' in ev.data:
@@ -146,9 +152,11 @@ class Waits:
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
             if "/signal:" in ev.step:  # a wait's end read from the log: an approval's is checked (Waits)
+                if not self.replayed_at:
+                    self.replayed_at = {}
                 self.replayed_at[key] = ev.seq
             if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
-                self.decided[ev.step.partition("/signal:")[2]] = self.asked[key]
+                self._decide(ev.step.partition("/signal:")[2], self.asked[key])
         elif t == EventType.STEP_SKIPPED:
             self.recorded[key] = ("skipped", ev.data)
         elif t == EventType.STEP_FAILED:
@@ -395,7 +403,7 @@ class Waits:
                 data = f'{{"started":{now!r},"signal":{json.dumps(name)},"output":{payload}}}'
                 await self.emit(EventType.STEP_COMPLETED, key[0], key[1], key[2], 1, data)
                 if key in self.asked:
-                    self.decided[name] = self.asked[key]
+                    self._decide(name, self.asked[key])
                 self.recorded[key] = ("completed", data)
                 return _serde.loads(payload)
             if key not in self.wait_deadlines:

@@ -36,6 +36,7 @@ from ._base import (
 )
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
+from ._sqlite_runs import cancel_requests
 from ._sqlite_schema import MIGRATIONS, SKIPPED_VERSION, UNHELD
 from ._sqlite_wal import WalWatch
 from ._startlog import StartLogs
@@ -606,15 +607,7 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
             raise NotFound(f"run {run_id} does not exist")
 
     async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
-        if not run_ids:
-            return []
-        marks = ",".join("?" * len(run_ids))
-        return [
-            r[0]
-            for r in self.db.execute(
-                f"SELECT id FROM runs WHERE cancel_requested=1 AND id IN ({marks})", tuple(run_ids)
-            )
-        ]
+        return cancel_requests(self.db, run_ids, _UNFINISHED)
 
     async def send_signal(
         self,
