@@ -96,13 +96,18 @@ class RunExecutor(Recording, Waits):
     loop_decisions: set[tuple[str, int]] = NO_SET
     handoff: set[str] = NO_SET  # worker labels that steps here need and this engine lacks
     approvals_asked: set[_Key] = NO_SET
-    # EMPTY: replaced by a dict of the run's own by its one writer.
+    # EMPTY: a dict of the run's own replaces it at its first write (Waits._own).
     prompt_pins: dict[str, str] = EMPTY
     prev_outputs: dict[str, Any] = EMPTY
     # Looping steps' completions not yet written: each goes with its loop decision (_after).
     _unrecorded: dict[str, tuple[str, str | None, int, int | None, int, str | None]] = EMPTY
     decided: dict[str, int] = EMPTY
     replayed_at: dict[_Key, int] = EMPTY
+    iteration: dict[str, int] = EMPTY  # a step's pass (0 until its loop goes round)
+    failed_attempts: dict[_Key, int] = EMPTY
+    wait_deadlines: dict[_Key, float | None] = EMPTY
+    asked: dict[_Key, int] = EMPTY
+    attempt_until: dict[_Key, tuple[int, float]] = EMPTY  # attempts parked before their timeout
 
     def __init__(
         self, client: RunHost, wf: Workflow, run: RunRecord, events: list[Event], *, refused: str | None = None
@@ -122,7 +127,6 @@ class RunExecutor(Recording, Waits):
             self.redact_payloads = True
         self.outputs: dict[str, Any] = {}
         self.state: dict[str, StepStatus] = {}
-        self.iteration: dict[str, int] = {}
         self.running: dict[_Key, tuple[float, int]] = {}
         self.finished = asyncio.get_running_loop().create_future()
         self._listeners = client.listeners
@@ -132,15 +136,11 @@ class RunExecutor(Recording, Waits):
         self._launched: set[str] = set()
         # What the log already knows (empty on a first run, so the hot path stays a dict miss).
         self.recorded: dict[_Key, tuple[str, Any]] = {}
-        self.failed_attempts: dict[_Key, int] = {}
         self._settled_last = len(wf.steps) - 1  # steps settled when the last one completes
         # Steps parked on a signal or timer: step id -> (signal names, earliest deadline).
         self.parked: dict[str, tuple[set[str], float | None]] = {}
-        self.wait_deadlines: dict[_Key, float | None] = {}
         # The seq of the event that asked each wait (an approval's decision names the request it
         # decides), and per signal name the request whose wait a decision (not a timeout) ended.
-        self.asked: dict[_Key, int] = {}
-        self.attempt_until: dict[_Key, tuple[int, float]] = {}  # attempts parked before their timeout
         self.lease_renewed(run.lease_expires_at if run.lease_expires_at is not None else math.inf)
         self._digest = hashlib.sha256()  # of every event, anchored in the audit log at the end
         for ev in events:
@@ -536,12 +536,11 @@ class RunExecutor(Recording, Waits):
         body = self.wf.loop_bodies[loop_step]
         inside = set(body)
         steps = self.wf.steps
-        if self.prev_outputs is EMPTY:
-            self.prev_outputs = {}
+        prev = self._own("prev_outputs")
         for b in body:
             if b in self.outputs:
-                self.prev_outputs[b] = self.outputs[b]
-            self.iteration[b] = it
+                prev[b] = self.outputs[b]
+            self._own("iteration")[b] = it
             self.state.pop(b, None)
             self._launched.discard(b)
             self._waiting[b] = set(steps[b].deps) & inside
@@ -655,9 +654,7 @@ class RunExecutor(Recording, Waits):
             del running[key]
             data = f'{{"started":{t0!r},"output":{payload}}}'
             if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
-                if self._unrecorded is EMPTY:
-                    self._unrecorded = {}
-                self._unrecorded[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
+                self._own("_unrecorded")[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
                 return value
             if len(self.state) == self._settled_last and idx is None and self._last(s.id):  # see _last
                 self._held = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
