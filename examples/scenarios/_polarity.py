@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import re
 
-PRAISE = frozenset(
+_PRAISE = (
     "amazing appreciate appreciated awesome beautiful beautifully best brilliant delighted excellent fantastic "
     "fast friendly glad great happy helpful impressed impressive love loved lovely nice patient perfect perfectly "
-    "pleased professional quick quickly recommend reliable smooth sorted superb thank thanks wonderful".split())
+    "pleased professional quick quickly recommend reliable smooth sorted superb thank thanks wonderful"
+)
+PRAISE = frozenset(_PRAISE.split())
 """Words that praise (lower case; ``good`` and ``fine`` are left out: "fine I guess", "good price but ...")."""
-COMPLAINT = frozenset(
+_COMPLAINT = (
     "annoying awful bad broke broken crash crashed crashes crashing damaged disappointed disappointing disappointment "
     "error expired fail failed fails faulty freezes freezing horrible ignored late mess missing nightmare nobody "
-    "overcharged poor rude shame slow stale terrible unacceptable unfortunately useless worst wrong".split())
+    "overcharged poor rude shame slow stale terrible unacceptable unfortunately useless worst wrong"
+)
+COMPLAINT = frozenset(_COMPLAINT.split())
 """Words that complain (lower case)."""
-NEGATIONS = frozenset("not no never without nothing hardly".split())
+NEGATIONS = frozenset({"not", "no", "never", "without", "nothing", "hardly"})
 _TOKEN = re.compile(r"[a-z]+(?:n't)?")
 _CLAUSE = re.compile(r"[,.;:!?()\n]")  # a negation reaches no further: "no hassle, thank you" thanks
 

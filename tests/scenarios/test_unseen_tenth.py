@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (Japanese, Thai and full-width letters of the round's data)
+
 """Defects found by the tenth unseen-data round (docs/status.md, "Seed scenarios on unseen data, tenth round");
 each test failed on the code before its fix. The round's data and generators: tests/scenarios/data/tenth/ (a
 generator is loaded under a module name of its own: other rounds' have the same file names)."""

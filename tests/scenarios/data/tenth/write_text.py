@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001  (full-width digits and other letters of the round's languages)
+
 """The tenth unseen-data round's text files, each in two halves (``_dev`` looked at, ``_heldout`` only measured):
 
     python write_text.py [OUT]   (default: beside this file)
@@ -93,13 +93,13 @@ HOUSE_JA = ("# 館内のご案内\n\n## ペットは同伴できますか?\n\n�
 DOCS = {
     "en/house-rules.md": HOUSE_EN.encode(),
     "ja/house-rules.md": HOUSE_JA.encode(),
-    "Check-in & check-out.txt": b"\xef\xbb\xbf" + ("Check-in and check-out\r\n\r\nCheck-in is from 15:00 to 21:00. "
-                                                   "Check-out is by 10:00. Luggage can be kept at the front desk "
-                                                   "until 17:00 on the day you leave.\r\n").encode(),
-    "rates.html": ("<html><body><h1>Rates</h1><table><tr><th>Room</th><th>Per night</th></tr><tr><td>Garden room"
-                   "</td><td>&yen;28,000</td></tr><tr><td>River room with private bath</td><td>&yen;42,000</td></tr>"
-                   "<tr><td>Child under 6</td><td>free</td></tr><tr><td>Half-board supplement</td><td>&yen;&nbsp;"
-                   "6,500 per person</td></tr></table></body></html>").encode(),
+    "Check-in & check-out.txt": b"\xef\xbb\xbf" + (b"Check-in and check-out\r\n\r\nCheck-in is from 15:00 to 21:00. "
+                                                   b"Check-out is by 10:00. Luggage can be kept at the front desk "
+                                                   b"until 17:00 on the day you leave.\r\n"),
+    "rates.html": (b"<html><body><h1>Rates</h1><table><tr><th>Room</th><th>Per night</th></tr><tr><td>Garden room"
+                   b"</td><td>&yen;28,000</td></tr><tr><td>River room with private bath</td><td>&yen;42,000</td></tr>"
+                   b"<tr><td>Child under 6</td><td>free</td></tr><tr><td>Half-board supplement</td><td>&yen;&nbsp;"
+                   b"6,500 per person</td></tr></table></body></html>"),
     "onsen.md": (b"# The hot spring baths\n\n- The shared baths are open from 6:00 to 24:00.\n- Wash and rinse at the "
                  b"showers before you enter the water.\n- The private bath can be booked for 45 minutes at a time.\n"),
 }
