@@ -73,3 +73,17 @@ def test_feedback_decides_alone_only_what_its_words_do_not_contradict_on_the_nin
 
     got = asyncio.run(feedback.evaluate(str(NINTH / "feedback_messages_heldout.jsonl")))
     assert got["to_person"] == 8 and got["auto_sentiment_accuracy"] == 1.0, got
+
+
+def test_a_sku_written_in_full_width_letters_is_the_catalogues_sku():
+    """Before: SKUs were compared in the NFC form, where a Japanese system's full-width ``ＰＥＮ－０００７`` is not
+    ``PEN-0007`` (vendors' names and statuses were already compared in the NFKC form): a fifth of the tenth round's
+    purchase orders, so written, were listed as of unknown SKUs and left unflagged though below margin, and
+    recommend did not count full-width stock lines. They are the SKUs a person means now."""
+    from examples.scenarios import _retail, recommend
+
+    orders = [{"po_id": "P1", "sku": "ＰＥＮ－０００７"}, {"po_id": "P2", "sku": "筆／１２"}, {"po_id": "P3", "sku": "PEN-7"}]
+    got = [o["sku"] for o in _retail.catalogue_skus(orders, {"PEN-0007": {}, "筆/12": {}})]
+    assert got == ["PEN-0007", "筆/12", "PEN-7"]  # 0007 is still not 7
+    assert recommend.id_key("ＰＥＮ－０００７") == recommend.id_key("pen-0007")
+    assert recommend.id_key("ＣＬＩ－００４２") == recommend.id_key("CLI-0042")
