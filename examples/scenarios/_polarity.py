@@ -4,8 +4,10 @@ The embedding classifier (MiniLM sentence embeddings, logistic regression) carri
 and some of its wrong readings are confident: "They refunded the double charge the same day, impressed" read
 negative at 0.74 and an alert counted it (ninth unseen-data round). This reading never decides a message: where it
 finds words of the other polarity than the classifier's (praise in a message read negative, a complaint in one read
-positive, either in one read neutral) the message goes to a person (``feedback.to_person``). A word after a negation (``not``, ``never``,
-``n't``, ``no`` within the three words before it, in its clause) counts as the other polarity: "not bad", "not great".
+positive, either in one read neutral) the message goes to a person (``feedback.to_person``). A word after a negation
+(``not``, ``never``, ``n't``, ``no`` within the three words before it, in its clause) counts as the other polarity:
+"not bad", "not great". The lists were written while reading the earlier rounds' wrong readings, so their figures
+there are optimistic; docs/scenarios.md gives the held-out ones.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import re
 
 _PRAISE = (
     "amazing appreciate appreciated awesome beautiful beautifully best brilliant delighted excellent fantastic "
-    "fast friendly glad great happy helpful impressed impressive love loved lovely nice patient perfect perfectly "
-    "pleased professional quick quickly recommend reliable smooth sorted superb thank thanks wonderful"
+    "fast fine friendly glad good great happy helpful impressed impressive love loved lovely nice patient "
+    "perfect perfectly pleased professional quick quickly recommend reliable smooth sorted superb thank thanks "
+    "wonderful"
 )
 PRAISE = frozenset(_PRAISE.split())
-"""Words that praise (lower case; ``good`` and ``fine`` are left out: "fine I guess", "good price but ...")."""
+"""Words that praise (lower case). ``fine`` and ``good`` are here: a neutral "Lesson was fine." was read negative at
+0.71 and quoted in an alert (tenth round); a complaint that says "fine" too ("veg fine though") goes to a person."""
 _COMPLAINT = (
     "annoying awful bad broke broken crash crashed crashes crashing damaged disappointed disappointing disappointment "
     "error expired fail failed fails faulty freezes freezing horrible ignored late mess missing nightmare nobody "

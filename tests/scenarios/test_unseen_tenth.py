@@ -58,6 +58,8 @@ def test_feedback_sends_praise_read_negative_to_a_person_not_to_an_alert():
     assert "shame" in feedback.to_person(mixed, 0.55, 0.4)[0]
     flat = {**row, "text": "Can't sign in to the app since yesterday, error 500", "sentiment": "neutral"}
     assert "error" in feedback.to_person(flat, 0.55, 0.4)[0]
+    # the tenth round's first half: a neutral statement read negative at 0.71 was quoted in a product alert
+    assert "fine" in feedback.to_person({**row, "text": "Lesson was fine.", "sentiment": "negative"}, 0.55, 0.4)[0]
     # words that agree, a negated complaint read positive, and a negation that ends at its clause: decided alone
     assert feedback.to_person({**row, "text": "Charged twice and nobody answers", "sentiment": "negative"}, 0.55, 0.4) == []
     assert feedback.to_person({**row, "text": "Not bad at all, quick too", "sentiment": "positive"}, 0.55, 0.4) == []
