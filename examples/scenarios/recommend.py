@@ -171,7 +171,7 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
 
 def id_key(text: str) -> str:
     """How ids (customer ids, SKUs) are compared: without surrounding spaces, case or Unicode form
-    (``c004`` is ``C004``, ``é`` typed composed or not is one letter, full-width ``ＰＥＮ－７`` is ``PEN-7``).
+    (``c004`` is ``C004``, ``é`` typed composed or not is one letter, ``PEN-7`` in full-width letters is ``PEN-7``).
     Nothing else is merged: ``0042`` is not ``42`` and ``C 004`` is not ``C004``."""
     return caseless(unicodedata.normalize("NFKC", text).strip())
 

@@ -1,4 +1,4 @@
-
+# ruff: noqa: RUF001, RUF002  (Japanese, Thai and full-width letters of the round's data)
 """Defects found by the tenth unseen-data round (docs/status.md, "Seed scenarios on unseen data, tenth round");
 each test failed on the code before its fix. The round's data and generators: tests/scenarios/data/tenth/ (a
 generator is loaded under a module name of its own: other rounds' have the same file names)."""
@@ -89,3 +89,35 @@ def test_a_sku_written_in_full_width_letters_is_the_catalogues_sku():
     assert got == ["PEN-0007", "筆/12", "PEN-7"]  # 0007 is still not 7
     assert recommend.id_key("ＰＥＮ－０００７") == recommend.id_key("pen-0007")
     assert recommend.id_key("ＣＬＩ－００４２") == recommend.id_key("CLI-0042")
+
+
+def test_tenth_round_generators_load_under_their_own_names_and_write_the_documented_formats(tmp_path):
+    from examples.scenarios import _churn_format, _retail, fraud, recommend
+
+    make = generator("make_data")
+    make.retail(tmp_path, products=60, customers=40)
+    make.fraud(tmp_path, seed=1, customers=40, n_train=400, n_later=100)
+    make.churn(tmp_path, n_train=200, n_customers=100)
+    assert make.__name__ == "tenth_make_data"
+    catalogue = _retail.read_catalogue(str(tmp_path / "retail10_catalogue.csv"))  # columns in another order, quoted
+    assert len(catalogue) == 60
+    orders = _retail.read_purchase_orders(str(tmp_path / "retail10_purchase_orders.csv"))
+    assert all(o["sku"] in catalogue for o in _retail.catalogue_skus(orders, catalogue))  # full-width ones included
+    stock = _retail.read_inventory(str(tmp_path / "retail10_inventory.csv"))
+    recommend.same_ids(catalogue, stock, _retail.read_orders(str(tmp_path / "retail10_orders.csv")))
+    later = fraud.read_transactions(str(tmp_path / "fraud10_later_1.csv"), labelled=False)  # CRLF, an extra column
+    assert len(later) == 100
+    assert {r["currency"] for r in fraud.read_transactions(str(tmp_path / "fraud10_train_1.csv"), labelled=True)} >= {
+        "JPY", "BRL", "ZAR"}  # written in lower case
+    aside: list[dict] = []
+    assert len(_churn_format.read(str(tmp_path / "churn10_customers.csv"), labelled=False, aside=aside)) == 100
+    assert not aside  # columns in another order, charges in yen
+
+    text = generator("write_text")
+    text.main(["write_text.py", str(tmp_path / "text")])
+    for name in ("support_tickets_dev.jsonl", "support_tickets_heldout.jsonl", "feedback_messages_dev.jsonl",
+                 "feedback_messages_heldout.jsonl", "feedback_messages_heldout_second.jsonl",
+                 "answer_questions_dev.jsonl", "answer_questions_heldout.jsonl"):
+        assert (tmp_path / "text" / name).read_bytes() == (TENTH / name).read_bytes(), name
+    for page in ("en/house-rules.md", "ja/house-rules.md", "Check-in & check-out.txt", "rates.html", "onsen.md"):
+        assert (tmp_path / "text" / "answer_docs" / page).read_bytes() == (TENTH / "answer_docs" / page).read_bytes()

@@ -1,4 +1,3 @@
-
 """The tenth unseen-data round's text files, each in two halves (``_dev`` looked at, ``_heldout`` only measured):
 
     python write_text.py [OUT]   (default: beside this file)
@@ -12,7 +11,8 @@
 * feedback: the same school's students (the tutors' lessons as service, the course books as product, the posted
   books as delivery, billing, the app); praise worded plainly in the past tense (the ninth round's weak point:
   "refunded ... impressed"), mild complaints, ``10/10``, ``🙏``, a Portuguese and a Japanese message, a message with
-  leading spaces; a BOM and LF, ``sentiment`` written ``Positive``/``NEGATIVE``, an extra ``student`` field.
+  leading spaces; a BOM and LF, ``sentiment`` written ``Positive``/``NEGATIVE``, an extra ``student`` field; and a
+  second held-out set of 40, a fitness-club chain's members (``FEEDBACK_SECOND``).
 * answer: a ryokan's (a Japanese inn's) handbook in two languages, ``en/house-rules.md`` and ``ja/house-rules.md``
   (one file name in two folders), ``Check-in & check-out.txt`` (a BOM and CRLF, an ampersand in the name),
   ``rates.html`` (a table, ``&yen;`` and ``&nbsp;``), ``onsen.md`` (a bullet list); questions with
@@ -84,6 +84,52 @@ FEEDBACK_HELDOUT = [
     ("Invoice arrived.", "neutral", "billing"),
 ]
 
+#: A second held-out half of feedback (a fitness-club chain's members), written after the words' second reading
+#: (``examples/scenarios/_polarity.py``) and measured once: much of its praise and complaint is in words the lists
+#: do not hold ("chuffed", "fair play", "filthy"), as an outsider's would be. Plain JSON Lines, LF.
+FEEDBACK_SECOND = [
+    ('The spin instructor on Tuesdays is stellar, best class of my week', 'positive', 'service'),
+    ('Membership fee went up again and nobody emailed me about it', 'negative', 'billing'),
+    ('App booking for classes works, no complaints', 'positive', 'app'),
+    ('Protein bars from the club shop arrived a week late and squashed', 'negative', 'delivery'),
+    ('The rowing machines are always broken, two out of four for a month now', 'negative', 'product'),
+    ('Receptionist helped me freeze my membership while I was injured, really kind', 'positive', 'service'),
+    ('I was billed for March even though I cancelled in February', 'negative', 'billing'),
+    ('The app shows the wrong opening hours for the Leeds club', 'negative', 'app'),
+    ('Shoes I ordered came the next day, spot on', 'positive', 'delivery'),
+    ('The new dumbbells are solid and the grip is comfortable', 'positive', 'product'),
+    ('Class was cancelled ten minutes before start, third time this month', 'negative', 'service'),
+    ('Direct debit taken on the 1st as usual.', 'neutral', 'billing'),
+    ('Updated the app today.', 'neutral', 'app'),
+    ('Parcel came on Thursday.', 'neutral', 'delivery'),
+    ('The yoga mats are blue now.', 'neutral', 'product'),
+    ('Trainer changed the time of my session.', 'neutral', 'service'),
+    ('Honestly gutted, the sauna has been closed for weeks with no explanation', 'negative', 'service'),
+    ('They gave me a month free after the pool closure, fair play', 'positive', 'billing'),
+    ("Check-in QR code doesn't load half the time at the door", 'negative', 'app'),
+    ('Delivery driver was a bit rude but the order was complete', 'negative', 'delivery'),
+    ('The water bottle leaks from the lid', 'negative', 'product'),
+    ('Coach Sam fixed my squat form in one session, chuffed', 'positive', 'service'),
+    ('Refund for the duplicate payment showed up within two days', 'positive', 'billing'),
+    ('Love the new workout tracker in the app', 'positive', 'app'),
+    ('Order status says dispatched since Monday', 'neutral', 'delivery'),
+    ('Resistance bands are ok for the price', 'neutral', 'product'),
+    ('Changing rooms were filthy on Sunday evening', 'negative', 'service'),
+    ('Paying annually saved me quite a bit compared to monthly', 'positive', 'billing'),
+    ('The app logs my workouts twice since the last update', 'negative', 'app'),
+    ('Courier texted a one-hour slot and turned up in it', 'positive', 'delivery'),
+    ('Gym gloves fell apart after three weeks, a joke for that money', 'negative', 'product'),
+    ('Front desk staff were friendly and quick to sort my locker', 'positive', 'service'),
+    ('Invoice lists the VAT separately now.', 'neutral', 'billing'),
+    ("I can't find the class timetable anywhere in the app, so frustrating", 'negative', 'app'),
+    ('My shaker arrived without its lid', 'negative', 'delivery'),
+    ('Kettlebells feel sturdy, happy with them', 'positive', 'product'),
+    ("Staff didn't bother to answer my question about the pool", 'negative', 'service'),
+    ('The bill matched the price on the website.', 'neutral', 'billing'),
+    ('App is alright, does what it says', 'neutral', 'app'),
+    ('Dreadful experience, waited 40 minutes for a free treadmill', 'negative', 'service'),
+]
+
 HOUSE_EN = ("# House rules\n\n## Can we bring our dog?\n\nSorry, we cannot host pets; assistance dogs are welcome.\n\n"
             "## Are tattoos allowed in the baths?\n\nYes in the private bath, which you can book at the front desk; "
             "the shared baths ask that tattoos be covered.\n\n## Is dinner included?\n\nDinner is included in the "
@@ -132,6 +178,8 @@ def main(argv: list[str]) -> None:
         lines = [json.dumps({"student": f"S-{i:03d}", "text": text, "sentiment": sentiment, "topic": topic},
                             ensure_ascii=False) for i, (text, sentiment, topic) in enumerate(items)]
         (out / f"feedback_messages_{name}.jsonl").write_bytes(b"\xef\xbb\xbf" + ("\n".join(lines) + "\n").encode())
+    second = [json.dumps({"text": t, "sentiment": s, "topic": p}, ensure_ascii=False) for t, s, p in FEEDBACK_SECOND]
+    (out / "feedback_messages_heldout_second.jsonl").write_text("\n".join(second) + "\n", encoding="utf-8")
     docs = out / "answer_docs"
     for name, data in DOCS.items():
         (docs / name).parent.mkdir(parents=True, exist_ok=True)
