@@ -16,8 +16,9 @@ the labelled examples, each with a confidence; the LLM only writes the summary o
 cluster. What they cannot decide goes to a person in one approval (``podium approvals``): a
 sentiment confidence under ``review_below``, a negative message whose topic confidence is under
 ``topic_review_below`` or a sentiment confidence under ``alert_review_below`` (an alert counts and
-quotes it), and a message whose words are mostly unknown to the examples and to common
-English (another language: ``_common.known_share``, as in the support scenario). Approved, the
+quotes it), a message whose words are mostly unknown to the examples and to common
+English (another language: ``_common.known_share``, as in the support scenario), and one whose words
+praise or complain against the classifier's reading (``_polarity.disagrees``). Approved, the
 person's labels (edited, or as proposed: approving without edits confirms them) count; rejected or timed out, those messages are left out. The alert goes through the connector the client holds as ``exec_alerts`` (an ``smtp`` or
 ``webhook`` connector: both have ``send``); without one it is recorded in an outbox table
 (``$PODIUM_HOME/scenarios-outbox.db``). A stronger writer is one line: ``PODIUM_MODEL=openai:gpt-4o-mini``.
