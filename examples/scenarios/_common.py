@@ -338,17 +338,28 @@ _COMMON = (
 )
 ENGLISH = frozenset(_COMMON.split())
 _WORD = re.compile(r"[^\W\d_]{2,}")
+#: Letters of scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, Han, half-width
+#: katakana): each counts as a word of its own. Read by ``_WORD`` alone, "アプリがよく落ちます" was one or two
+#: "words", under the three it takes to tell, and a Japanese or Chinese text passed as English (tenth round).
+_UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                       "\uf900-\ufaff\uff66-\uff9f]")
+
+
+def _words(text: str) -> list[str]:
+    """``text``'s words in lower case: runs of two letters or more, and each letter of a script written without
+    spaces (``_UNSPACED``)."""
+    return [w.lower() for w in _WORD.findall(_UNSPACED.sub(" ", text))] + _UNSPACED.findall(text)
 
 
 def vocabulary(texts: Iterable[str]) -> frozenset[str]:
     """Common English words and every word of ``texts`` (a classifier's training examples), lower case."""
-    return ENGLISH | {w.lower() for t in texts for w in _WORD.findall(t)}
+    return ENGLISH | {w for t in texts for w in _words(t)}
 
 
 def known_share(text: str, known: frozenset[str]) -> float:
-    """The share of ``text``'s words (two letters or more) that ``known`` holds (1.0 for a text of
-    fewer than three words: too little to tell)."""
-    words = [w.lower() for w in _WORD.findall(text)]
+    """The share of ``text``'s words (two letters or more, or one letter of a script written without spaces)
+    that ``known`` holds (1.0 for a text of fewer than three words: too little to tell)."""
+    words = _words(text)
     if len(words) < 3:
         return 1.0
     return sum(w in known for w in words) / len(words)

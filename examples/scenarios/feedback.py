@@ -16,8 +16,9 @@ the labelled examples, each with a confidence; the LLM only writes the summary o
 cluster. What they cannot decide goes to a person in one approval (``podium approvals``): a
 sentiment confidence under ``review_below``, a negative message whose topic confidence is under
 ``topic_review_below`` or a sentiment confidence under ``alert_review_below`` (an alert counts and
-quotes it), and a message whose words are mostly unknown to the examples and to common
-English (another language: ``_common.known_share``, as in the support scenario). Approved, the
+quotes it), a message whose words are mostly unknown to the examples and to common
+English (another language: ``_common.known_share``, as in the support scenario), and one whose words
+praise or complain against the classifier's reading (``_polarity.disagrees``). Approved, the
 person's labels (edited, or as proposed: approving without edits confirms them) count; rejected or timed out, those messages are left out. The alert goes through the connector the client holds as ``exec_alerts`` (an ``smtp`` or
 ``webhook`` connector: both have ``send``); without one it is recorded in an outbox table
 (``$PODIUM_HOME/scenarios-outbox.db``). A stronger writer is one line: ``PODIUM_MODEL=openai:gpt-4o-mini``.
@@ -48,6 +49,7 @@ try:
         timeout_of,
         vocabulary,
     )
+    from ._polarity import disagrees
 except ImportError:  # loaded by file path: podium run examples/scenarios/feedback.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import (  # type: ignore[no-redef]
@@ -63,6 +65,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/feedba
         timeout_of,
         vocabulary,
     )
+    from _polarity import disagrees  # type: ignore[no-redef]
 
 SENTIMENTS = ("positive", "neutral", "negative")
 SAMPLE_INPUT = {"messages": "examples/scenarios/data/feedback_messages.jsonl"}
@@ -156,7 +159,9 @@ def _below(value: float, limit: float) -> str:
 
 def to_person(row: dict[str, Any], review_below: float, topic_review_below: float,
               alert_review_below: float = ALERT_REVIEW_BELOW) -> list[str]:
-    """Why a classified message needs a person (empty: the classifiers may decide it)."""
+    """Why a classified message needs a person (empty: the classifiers may decide it). With its ``text``, the
+    words' second reading (``_polarity.disagrees``) sends it too where they praise or complain against the
+    classifier's sentiment."""
     why = []
     if row["familiar"] < FAMILIAR:
         why.append(f"only {row['familiar']:.0%} of its words are known to the English classifiers (another language?)")
@@ -166,6 +171,8 @@ def to_person(row: dict[str, Any], review_below: float, topic_review_below: floa
     elif row["sentiment"] == "negative" and row["sentiment_confidence"] < alert_review_below:
         why.append(f"read negative at {_below(row['sentiment_confidence'], alert_review_below)} < {alert_review_below:.2f}: "
                    "an alert would count and quote it")
+    if (contradiction := disagrees(row.get("text") or "", row["sentiment"])) is not None:
+        why.append(contradiction)
     if row["sentiment"] == "negative" and row["topic_confidence"] < topic_review_below:
         why.append(f"topic confidence {_below(row['topic_confidence'], topic_review_below)} < {topic_review_below:.2f} "
                    f"(read {row['topic']})")
@@ -206,7 +213,8 @@ async def evaluate(path: str, examples: str | None = None, input: dict[str, Any]
     below = thresholds(input or {})
     # a blank message is measured as the workflow decides it (neutral, by rule): it was classified here,
     # and sent to a person, though a run never does either
-    decided = [{**(f := next(found)), "to_person": to_person(f, *below)} if r["text"].strip() else dict(BLANK)
+    decided = [{**(f := {"text": r["text"], **next(found)}), "to_person": to_person(f, *below)} if r["text"].strip()
+               else dict(BLANK)
                for r in rows]
     return _quality(rows, decided)
 

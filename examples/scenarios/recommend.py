@@ -171,9 +171,9 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
 
 def id_key(text: str) -> str:
     """How ids (customer ids, SKUs) are compared: without surrounding spaces, case or Unicode form
-    (``c004`` is ``C004``, ``é`` typed composed or not is one letter). Nothing else is merged: ``0042``
-    is not ``42`` and ``C 004`` is not ``C004``."""
-    return caseless(unicodedata.normalize("NFC", text).strip())
+    (``c004`` is ``C004``, ``é`` typed composed or not is one letter, ``PEN-7`` in full-width letters is ``PEN-7``).
+    Nothing else is merged: ``0042`` is not ``42`` and ``C 004`` is not ``C004``."""
+    return caseless(unicodedata.normalize("NFKC", text).strip())
 
 
 def same_ids(catalogue: dict[str, Any], stock: dict[str, dict[str, int]], orders: list[dict[str, Any]],

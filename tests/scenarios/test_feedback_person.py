@@ -137,7 +137,8 @@ def test_the_measured_figures_on_fifty_fresh_messages():
 
     got = asyncio.run(feedback.evaluate(str(FRESH)))
     assert got["messages"] == 50 and got["unfamiliar"] == 0, got
-    # the classifiers alone: 41/50 sentiments, 45/50 topics; 21 go to a person (14 before negatives under
-    # alert_review_below went too, eighth session), 25 of the other 29 are right (30 of 36 before)
+    # the classifiers alone: 41/50 sentiments, 45/50 topics; 26 go to a person (14 before negatives under
+    # alert_review_below went too, eighth session; 21 before the words' second reading, fourteenth session), all 24
+    # of the others are right (30 of 36, then 25 of 29, before)
     assert abs(got["sentiment_accuracy"] - 0.82) <= 0.02 and abs(got["topic_accuracy"] - 0.9) <= 0.02, got
-    assert abs(got["to_person_share"] - 0.42) <= 0.04 and abs(got["auto_sentiment_accuracy"] - 0.86) <= 0.03, got
+    assert abs(got["to_person_share"] - 0.52) <= 0.04 and got["auto_sentiment_accuracy"] >= 0.96, got
