@@ -37,7 +37,7 @@ from ._base import (
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
 from ._sqlite_runs import cancel_requests
-from ._sqlite_schema import MIGRATIONS, SKIPPED_VERSION, UNHELD
+from ._sqlite_schema import GOVERNING_OR, MIGRATIONS, SKIPPED_VERSION, UNHELD
 from ._sqlite_wal import WalWatch
 from ._startlog import StartLogs
 
@@ -77,6 +77,7 @@ def _statements(script: str) -> list[str]:
 _INBOX = 7
 #: The schema version from which every index named by INDEXED BY exists (runs_owned, runs_cancel).
 _HINTED = 5
+_GOVERNING_OR = 14  # audit_governing's condition written with OR (_sqlite_schema.GOVERNING_OR)
 _APPROVAL_OPEN = (
     "INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at) "
     "SELECT r.id, ?, ?, r.workflow, ? FROM runs r WHERE r.id = ? AND r.status IN ('pending', 'running', 'waiting') "
@@ -120,6 +121,8 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         self._keeps_inbox = True
         self._hints = True
         """Whether the schema has every index the queries name with INDEXED BY (else they go without)."""
+        self._governing = GOVERNING_OR
+        """The condition of the partial index audit_governing as this store's schema writes it."""
         self.writes: GroupWrite[_Write, bool] = GroupWrite(self._write_many, eager=True)
         """Writes made at the same moment share one transaction (see ``_group.py``): the first write
         of a turn of the event loop is made at once, the run starts and ends that follow it in the
@@ -371,6 +374,7 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         version = self._schema_version()
         self._keeps_inbox = version >= _INBOX
         self._hints = version >= _HINTED
+        self._governing = GOVERNING_OR if version >= _GOVERNING_OR else GOVERNING  # as its index is written
 
     def _by(self, index: str) -> str:
         """``INDEXED BY index`` if the schema has the hinted indexes (see :attr:`_hints`)."""
@@ -724,10 +728,10 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
     # No INDEXED BY: a store opened unmigrated (podium db upgrade checks its caller first) lacks the
     # index; SQLite picks it where it exists (+seq: sorting the few rows beats scanning them all in order).
     async def governing_heads(self) -> dict[str, str]:
-        return governing_stamps(self.db.execute(f"SELECT target, seq FROM audit WHERE {GOVERNING}"))
+        return governing_stamps(self.db.execute(f"SELECT target, seq FROM audit WHERE {self._governing}"))
 
     async def governing_entries(self) -> list[AuditEntry]:
-        return [entry_from_row(r) for r in self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {GOVERNING} ORDER BY +seq")]
+        return [entry_from_row(r) for r in self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {self._governing} ORDER BY +seq")]
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = ? ORDER BY seq", (target,))
