@@ -228,9 +228,9 @@ class Recording:
             for item in items:
                 await self.emit(*item)
             return
+        if self._all_now(items):
+            return
         try:
-            if not self._listeners and self._rows_now(items):
-                return
             evs = self._numbered(items)
             await self.store.append(evs)
         except LeaseLost as exc:
@@ -239,23 +239,18 @@ class Recording:
         self._tell(evs)
 
     def _all_now(self, items: Sequence[_Item]) -> bool:
-        """:meth:`_emit_all` of several events made at once, without a coroutine, where it would
-        write them at once (a loop pass: nothing held back, no listener, no write refused yet);
-        False: nothing was recorded, call :meth:`_emit_all`."""
+        """Events of this run written at once, all or none, if the store can (a loop pass: the
+        step's completion and the decision), without a coroutine; False: nothing was recorded
+        (something held back, a listener, a write refused: written otherwise, by :meth:`_emit_all`)."""
         if len(items) < 2 or self._held is not None or self._lost is not None or self._listeners:
             return False
+        rows = self._rows(items)
         try:
-            return self._rows_now(items)
+            if not self.store.append_rows_at_once(rows):
+                return False
         except LeaseLost as exc:
             self._refused(exc)
             raise
-
-    def _rows_now(self, items: Sequence[_Item]) -> bool:
-        """Events of this run written at once, all or none, if the store can (a loop pass: the
-        step's completion and the decision); False: nothing was recorded, write them otherwise."""
-        rows = self._rows(items)
-        if not self.store.append_rows_at_once(rows):
-            return False
         self._count(rows)
         return True
 
