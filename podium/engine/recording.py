@@ -219,7 +219,8 @@ class Recording:
                 )
 
     async def _emit_all(self, items: list[tuple[str, str | None, int, int | None, int, str | None]]) -> None:
-        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction."""
+        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction
+        (a caller tries :meth:`_all_now` first: no coroutine where they are written at once)."""
         if self._lost is not None:
             self._still_ours()
         if self._held is not None:  # the completion held back for the end goes first
@@ -227,8 +228,6 @@ class Recording:
         if len(items) <= 1:
             for item in items:
                 await self.emit(*item)
-            return
-        if self._all_now(items):
             return
         try:
             evs = self._numbered(items)
