@@ -42,6 +42,49 @@ async def test_bounded_agent_loop(client):
     assert h.step("think").output == {"plan": 3, "iteration": 2}
 
 
+async def test_a_loop_body_with_a_diamond_and_an_outside_input_runs_each_pass_in_order(client):
+    """A pass that goes round again starts the body's steps that wait for none of the body (here
+    ``fetch``, which needs ``prep`` from before the loop) and holds the others until their body
+    inputs settle in that pass: each pass runs fetch, then left and right, then join, once."""
+    wf = Workflow("diamond_loop")
+    seen: list[tuple[str, int]] = []
+
+    @wf.step
+    async def prep(input):
+        return input
+
+    @wf.step
+    async def fetch(ctx: StepContext, prep):
+        seen.append(("fetch", ctx.iteration))
+        return prep + ctx.iteration
+
+    @wf.step
+    async def left(ctx: StepContext, fetch):
+        seen.append(("left", ctx.iteration))
+        return fetch * 2
+
+    @wf.step
+    async def right(ctx: StepContext, fetch):
+        seen.append(("right", ctx.iteration))
+        return fetch * 3
+
+    @wf.step(loop=Loop(to="fetch", while_=lambda join: join < 40, max_iterations=10))
+    async def join(ctx: StepContext, left, right):
+        seen.append(("join", ctx.iteration))
+        return left + right
+
+    @wf.step
+    async def done(join, prep):
+        return {"join": join, "prep": prep}
+
+    assert await client.run(wf, 5) == {"join": 40, "prep": 5}
+    assert len(seen) == 4 * 4
+    for n in range(4):
+        one = seen[4 * n : 4 * n + 4]
+        assert one[0] == ("fetch", n) and one[3] == ("join", n)
+        assert sorted(one[1:3]) == [("left", n), ("right", n)]
+
+
 async def test_loop_limit_fails_clearly(client):
     wf = Workflow("forever")
 

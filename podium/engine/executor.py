@@ -54,6 +54,10 @@ _DONE = StepStatus.COMPLETED
 _SKIPPED = StepStatus.SKIPPED
 _FAILED = StepStatus.FAILED
 _PARKED = StepStatus.WAITING
+# Plain strings of the hot path's event types (written and hashed as an EventType member, but a
+# member's formatting goes through Enum.__format__, a Python call per event).
+_COMPLETED: str = EventType.STEP_COMPLETED.value
+_LOOPED: str = EventType.LOOP_ITERATION.value
 _Key = tuple[str, int, int | None]
 
 
@@ -500,14 +504,17 @@ class RunExecutor(Recording, Waits):
         again = False
         failure: dict[str, Any] | None = None
         if lp is not None and self.state[s.id] is _DONE:
-            again = (s.id, it + 1) in self.loop_decisions
+            again = bool(self.loop_decisions) and (s.id, it + 1) in self.loop_decisions
             # A pass replayed from the log has its decision there: a loop_iteration after it, or
             # none for "no" (the two are written together). Only a map step's pass (its items
             # written one by one, the decision after them) may lack it: that one is asked again.
             decided = again or (done is None and s.map is None)
             if not decided:
                 try:
-                    again = bool(lp.while_(**(self._bind(s.loop_params, s) or {})))
+                    if s.loop_params:
+                        again = bool(lp.while_(**(self._bind(s.loop_params, s) or {})))
+                    else:
+                        again = bool(lp.while_())
                 except Exception as exc:
                     failure = error_info(exc)
                     failure["message"] = redact_known(f"loop condition of step {s.id!r} raised {type(exc).__name__}: {exc}")
@@ -521,8 +528,9 @@ class RunExecutor(Recording, Waits):
                     }
             events = [done] if done is not None else []
             if again and not decided:
-                events.append((EventType.LOOP_ITERATION, s.id, it + 1, None, 0, None))
-            await self._emit_all(events)
+                events.append((_LOOPED, s.id, it + 1, None, 0, None))
+            if not self._all_now(events):
+                await self._emit_all(events)
             if failure is not None:
                 raise _StepFailed(s.id, failure) from None
         elif done is not None:
@@ -533,20 +541,20 @@ class RunExecutor(Recording, Waits):
         self._release(s.id)
 
     def _restart_loop(self, loop_step: str, it: int) -> None:
-        body = self.wf.loop_bodies[loop_step]
-        inside = set(body)
-        steps = self.wf.steps
-        prev = self._own("prev_outputs")
-        for b in body:
-            if b in self.outputs:
-                prev[b] = self.outputs[b]
-            self._own("iteration")[b] = it
-            self.state.pop(b, None)
-            self._launched.discard(b)
-            self._waiting[b] = set(steps[b].deps) & inside
-        for b in body:
-            if not self._waiting[b]:
-                self._launched.add(b)
+        outputs, state, launched, waiting = self.outputs, self.state, self._launched, self._waiting
+        prev, iteration = self._own("prev_outputs"), self._own("iteration")
+        for b, inner in self.wf.loop_restarts[loop_step]:  # (step, the body steps it waits for), in order
+            if b in outputs:
+                prev[b] = outputs[b]
+            iteration[b] = it
+            state.pop(b, None)
+            if inner:
+                launched.discard(b)
+                waiting[b] = set(inner)
+            else:  # waits for no step of the body: ready at once (a one-step loop makes no set)
+                if waiting[b]:
+                    waiting[b] = set()
+                launched.add(b)
                 self._ready.append(b)
 
     async def _run_map(self, s: StepDef, it: int, args: dict[str, Any]) -> Any:
@@ -654,13 +662,13 @@ class RunExecutor(Recording, Waits):
             del running[key]
             data = f'{{"started":{t0!r},"output":{payload}}}'
             if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
-                self._own("_unrecorded")[s.id] = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
+                self._own("_unrecorded")[s.id] = (_COMPLETED, s.id, it, idx, attempt, data)
                 return value
             if len(self.state) == self._settled_last and idx is None and self._last(s.id):  # see _last
-                self._held = (EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
+                self._held = (_COMPLETED, s.id, it, idx, attempt, data)
                 return value
-            if not self._emit_now(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data):
-                await self.emit(EventType.STEP_COMPLETED, s.id, it, idx, attempt, data)
+            if not self._emit_now(_COMPLETED, s.id, it, idx, attempt, data):
+                await self.emit(_COMPLETED, s.id, it, idx, attempt, data)
             return value
 
     def _last(self, sid: str) -> bool:

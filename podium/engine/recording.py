@@ -219,7 +219,8 @@ class Recording:
                 )
 
     async def _emit_all(self, items: list[tuple[str, str | None, int, int | None, int, str | None]]) -> None:
-        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction."""
+        """Record events (type, step, iteration, index, attempt, data) of this run in one transaction
+        (a caller tries :meth:`_all_now` first: no coroutine where they are written at once)."""
         if self._lost is not None:
             self._still_ours()
         if self._held is not None:  # the completion held back for the end goes first
@@ -229,8 +230,6 @@ class Recording:
                 await self.emit(*item)
             return
         try:
-            if not self._listeners and self._rows_now(items):
-                return
             evs = self._numbered(items)
             await self.store.append(evs)
         except LeaseLost as exc:
@@ -238,12 +237,19 @@ class Recording:
             raise
         self._tell(evs)
 
-    def _rows_now(self, items: Sequence[_Item]) -> bool:
+    def _all_now(self, items: Sequence[_Item]) -> bool:
         """Events of this run written at once, all or none, if the store can (a loop pass: the
-        step's completion and the decision); False: nothing was recorded, write them otherwise."""
-        rows = self._rows(items)
-        if not self.store.append_rows_at_once(rows):
+        step's completion and the decision), without a coroutine; False: nothing was recorded
+        (something held back, a listener, a write refused: written otherwise, by :meth:`_emit_all`)."""
+        if len(items) < 2 or self._held is not None or self._lost is not None or self._listeners:
             return False
+        rows = self._rows(items)
+        try:
+            if not self.store.append_rows_at_once(rows):
+                return False
+        except LeaseLost as exc:
+            self._refused(exc)
+            raise
         self._count(rows)
         return True
 
@@ -257,16 +263,20 @@ class Recording:
         ]
 
     def _rows(self, items: Sequence[_Item]) -> list[EventRow]:
-        """``items`` as rows of this run with the next seqs (not counted yet: :meth:`_count`)."""
-        seq, run_id = self._seq, self.run_id
+        """``items`` as rows of this run with the next seqs (not counted yet: :meth:`_count`), all
+        with the time of their one write."""
+        seq, run_id, ts = self._seq, self.run_id, time.time()
         rows: list[EventRow] = []
         for type, step, iteration, index, attempt, data in items:
             seq += 1
-            rows.append((run_id, seq, type, time.time(), step, iteration, index, attempt, data))
+            rows.append((run_id, seq, type, ts, step, iteration, index, attempt, data))
         return rows
 
     def _count(self, rows: Sequence[EventRow]) -> None:
         """Rows written (or about to be, in order): their seqs taken, their bytes in the digest."""
         self._seq = rows[-1][1]
-        for r in rows:
-            self._digest.update(event_bytes(*r[1:]))
+        update, last, when = self._digest.update, None, ""
+        for _, seq, type, ts, step, iteration, index, attempt, data in rows:  # event_bytes(), inline
+            if ts is not last:  # the rows of one write share their time: its repr made once
+                last, when = ts, repr(ts)
+            update(f"{seq}\x1f{type}\x1f{when}\x1f{step}\x1f{iteration}\x1f{index}\x1f{attempt}\x1f{data}\x1e".encode())

@@ -234,6 +234,9 @@ class Workflow:
         self.order: tuple[str, ...] = ()
         self.roots: tuple[str, ...] = ()
         self.loop_bodies: dict[str, tuple[str, ...]] = {}
+        self.loop_restarts: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+        """Per looping step, its body's steps in order, each with the body steps it waits for (set by
+        freeze(): a pass that goes round again makes no set of them)."""
         self.output_params: list[_Binding] = []
         self.module: str | None = sys._getframe(1).f_globals.get("__name__")
         self.ref: str | None = None
@@ -609,6 +612,9 @@ class Workflow:
             ]
         for s in steps.values():
             s.dependents = tuple(dependents[s.id])
+        for loop_step, body in self.loop_bodies.items():
+            inside = set(body)
+            self.loop_restarts[loop_step] = tuple((b, tuple(d for d in steps[b].deps if d in inside)) for b in body)
         self.order = tuple(order)
         self.roots = tuple(sid for sid in order if not steps[sid].deps)
         return []

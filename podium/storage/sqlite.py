@@ -50,6 +50,7 @@ _RUN_COLS = (
 )
 _AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
+_EVENT_INSERTS = {n: _EVENT_INSERT + ",(?,?,?,?,?,?,?,?,?)" * (n - 1) for n in (2, 3, 4)}  # several events at once
 #: The UPDATE statement of each shape of run update (its fields, and whether the run stays held).
 _UPDATES: dict[tuple[tuple[str, ...], bool], str] = {}
 _UNFINISHED = (RunStatus.PENDING.value, RunStatus.RUNNING.value, RunStatus.WAITING.value)
@@ -330,11 +331,11 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
         # or another run wrote at once in this turn of the loop (many runs at once: the event
         # rides in the group), nor for an event that may open or close an approval request
         # (written with the inbox's row, in one transaction).
-        if self._db is None or _asks_or_answers(type, step):
+        db = self._db  # _asks_or_answers(), inline: the hot path of every step
+        if db is None or type == "step_waiting" or (type == "step_completed" and step is not None and "/signal:" in step):
             return False
         if not self.writes.at_once(run_id):
             return False
-        db = self._db
         try:  # the connection's own execute (a durable step's one statement: no Python frame around it)
             _execute(db, _EVENT_INSERT, (run_id, seq, type, ts, step, iteration, index, attempt, data))
         except sqlite3.IntegrityError as exc:
@@ -347,12 +348,11 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
 
     def append_rows_at_once(self, rows: Sequence[EventRow]) -> bool:
         # One multi-row INSERT: atomic as one statement, no BEGIN and COMMIT around it.
-        if self._db is None or any(_asks_or_answers(r[2], r[4]) for r in rows):
+        db = self._db
+        if db is None or [r for r in rows if _asks_or_answers(r[2], r[4])] or not self.writes.at_once(rows[0][0]):
             return False
-        if not self.writes.at_once(rows[0][0]):
-            return False
-        try:
-            self._db.execute(_EVENT_INSERT + ",(?,?,?,?,?,?,?,?,?)" * (len(rows) - 1), [v for r in rows for v in r])
+        try:  # its statement made once (a loop pass: 2 rows)
+            db.execute(_EVENT_INSERTS.get(len(rows)) or _EVENT_INSERT + ",(?,?,?,?,?,?,?,?,?)" * (len(rows) - 1), sum(rows, ()))
         except sqlite3.IntegrityError as exc:
             raise self._conflict(Event(run_id=rows[0][0], seq=rows[0][1], type=rows[0][2], ts=rows[0][3])) from exc
         return True
