@@ -1,9 +1,65 @@
-"""Reads of the SQLite store's runs table kept out of :mod:`podium.storage.sqlite` (its size)."""
+"""Parts of the SQLite store kept out of :mod:`podium.storage.sqlite` (its size): the key-value
+statements, and which runs are asked to cancel."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+
+
+class SQLiteKV:
+    """The key-value table of :class:`~podium.storage.sqlite.SQLiteStore` (mixed into it)."""
+
+    @property
+    def db(self) -> sqlite3.Connection:  # SQLiteStore provides it
+        raise NotImplementedError
+
+    async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
+        if value is None:
+            self.db.execute("DELETE FROM kv WHERE ns=? AND key=?", (namespace, key))
+        else:
+            self.db.execute(
+                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,strftime('%s','now')) "
+                "ON CONFLICT (ns, key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                (namespace, key, value),
+            )
+
+    async def kv_get(self, namespace: str, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM kv WHERE ns=? AND key=?", (namespace, key)).fetchone()
+        return row[0] if row else None
+
+    async def kv_list(self, namespace: str) -> dict[str, str]:
+        return dict(self.db.execute("SELECT key, value FROM kv WHERE ns=? ORDER BY key", (namespace,)).fetchall())
+
+    async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
+        # One statement: SQLite's write lock makes it atomic across processes.
+        row = self.db.execute(
+            "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,CAST(? AS TEXT),strftime('%s','now')) "
+            "ON CONFLICT (ns, key) DO UPDATE SET value=CAST(CAST(kv.value AS REAL) + ? AS TEXT), "
+            "updated_at=excluded.updated_at RETURNING value",
+            (namespace, key, float(amount), float(amount)),
+        ).fetchone()
+        return float(row[0])
+
+    async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
+        # One statement each: SQLite's write lock makes the comparison and the write one step.
+        if expected is None and value is None:
+            return await self.kv_get(namespace, key) is None
+        args: tuple[str | None, ...]
+        if expected is None:
+            sql, args = (
+                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,strftime('%s','now')) "
+                "ON CONFLICT (ns, key) DO NOTHING",
+                (namespace, key, value),
+            )
+        elif value is None:
+            sql, args = "DELETE FROM kv WHERE ns=? AND key=? AND value=?", (namespace, key, expected)
+        else:
+            sql, args = (
+                "UPDATE kv SET value=?, updated_at=strftime('%s','now') WHERE ns=? AND key=? AND value=?",
+                (value, namespace, key, expected),
+            )
+        return self.db.execute(sql, args).rowcount == 1
 
 _CANCELS = "SELECT id FROM runs WHERE cancel_requested=1 AND status IN (?,?,?) LIMIT ?"
 

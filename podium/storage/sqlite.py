@@ -36,7 +36,7 @@ from ._base import (
 )
 from ._group import GroupWrite, NewRun
 from ._sqlite_erase import SQLiteErasure
-from ._sqlite_runs import cancel_requests
+from ._sqlite_runs import SQLiteKV, cancel_requests
 from ._sqlite_schema import GOVERNING_OR, MIGRATIONS, SKIPPED_VERSION, UNHELD
 from ._sqlite_wal import WalWatch
 from ._startlog import StartLogs
@@ -48,6 +48,7 @@ _RUN_COLS = (
     "parent_run_id, parent_step, forked_from, fork_step, workflow_ref, owner, lease_expires_at, cancel_requested, "
     "wake_at, queue, priority, tenant, labels"
 )
+_RUN_INSERT = f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})"
 _AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)"
 _EVENT_INSERT = "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,?,?,?,?)"
 _EVENT_INSERTS = {n: _EVENT_INSERT + ",(?,?,?,?,?,?,?,?,?)" * (n - 1) for n in (2, 3, 4)}  # several events at once
@@ -104,7 +105,7 @@ _Write = tuple[Any, Any, "AuditEntry | None"]
 """One write of a group: a run to create (:data:`NewRun`) or an append (events, run update, audit entry)."""
 
 
-class SQLiteStore(SQLiteErasure, StartLogs, Store):
+class SQLiteStore(SQLiteErasure, SQLiteKV, StartLogs, Store):
     """Store in a SQLite file: ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db``."""
 
     def __init__(self, url: str, *, durability: str | None = None) -> None:
@@ -269,18 +270,23 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
     def _write_tx(self, items: Sequence[_Write], place: Callable[[AuditEntry], AuditEntry] | None) -> list[bool]:
         """Runs to create (whether each was new) and appends (each with its run update), each with
         its audit entry (placed in the chain by ``place``, then numbered and signed before the next
-        is placed), in one transaction."""
+        is placed), in one transaction. The events of every item go in one statement, after the
+        runs are created and before any run is updated (a run parking lists its requests from its
+        events: the trigger approvals_kept); updates and the inbox's statements keep the items'
+        order; the audit entries go in one statement last."""
         db = self.db
         out: list[bool] = []
         first: Event | None = None
         seq = 0  # the last audit number given in this transaction (0: none yet; the lock is held)
+        rows: list[tuple[Any, ...]] = []
+        kept: list[_Write] = []  # the items written (a run that existed: nothing of it)
         db.execute("BEGIN IMMEDIATE")
         try:
             for item in items:
                 if isinstance(item[0], RunRecord):
-                    run, events, audit = item
+                    run, events = item[0], item[1]
                     cur = db.execute(
-                        f"INSERT OR IGNORE INTO runs ({_RUN_COLS}) VALUES ({','.join('?' * 23)})",
+                        _RUN_INSERT,
                         (
                             run.id, run.workflow, run.version, run.status.value, run.input, run.output, run.error,
                             run.created_at, run.started_at, run.finished_at, run.parent_run_id, run.parent_step,
@@ -291,19 +297,32 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
                     out.append(cur.rowcount == 1)
                     if not out[-1]:  # it existed: nothing of it is written, not even its audit entry
                         continue
-                    if events:
-                        db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
-                        self._keep_inbox(events)
                 else:
-                    events, run_update, audit = item
+                    events = item[0]
                     first = events[0]
-                    db.executemany(_EVENT_INSERT, [_event_row(e) for e in events])
-                    if run_update:
-                        self._update_run(first.run_id, run_update)
-                    self._keep_inbox(events)
                     out.append(True)
-                if audit is not None and place is not None:
-                    seq = self._insert_entry(place(audit), seq)  # the next place in the chain, numbered and signed
+                rows += [_event_row(e) for e in events]
+                kept.append(item)
+            if rows:
+                db.executemany(_EVENT_INSERT, rows)
+            entries: list[tuple[Any, ...]] = []
+            for item in kept:
+                if isinstance(item[0], RunRecord):
+                    if item[1]:
+                        self._keep_inbox(item[1])
+                else:
+                    events, run_update = item[0], item[1]
+                    if run_update:
+                        self._update_run(events[0].run_id, run_update)
+                    self._keep_inbox(events)
+                audit = item[2]
+                if audit is not None and place is not None:  # the next place in the chain, numbered and signed
+                    e = place(audit)
+                    seq = e.seq = (seq or db.execute("SELECT MAX(seq) FROM audit").fetchone()[0] or 0) + 1
+                    self._sign(e)
+                    entries.append((e.seq, e.ts, e.actor, e.action, e.target, e.data, e.prev_hash, e.hash, e.chain, e.cseq))
+            if entries:
+                db.executemany(_AUDIT_INSERT, entries)
             db.execute("COMMIT")
         except sqlite3.IntegrityError as exc:
             db.execute("ROLLBACK")
@@ -740,53 +759,6 @@ class SQLiteStore(SQLiteErasure, StartLogs, Store):
     async def list_audit(self, *, after: int = 0, limit: int = 1000) -> list[AuditEntry]:
         rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [entry_from_row(r) for r in rows]
-
-    async def kv_put(self, namespace: str, key: str, value: str | None) -> None:
-        if value is None:
-            self.db.execute("DELETE FROM kv WHERE ns=? AND key=?", (namespace, key))
-        else:
-            self.db.execute(
-                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,strftime('%s','now')) "
-                "ON CONFLICT (ns, key) DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-                (namespace, key, value),
-            )
-
-    async def kv_get(self, namespace: str, key: str) -> str | None:
-        row = self.db.execute("SELECT value FROM kv WHERE ns=? AND key=?", (namespace, key)).fetchone()
-        return row[0] if row else None
-
-    async def kv_list(self, namespace: str) -> dict[str, str]:
-        return dict(self.db.execute("SELECT key, value FROM kv WHERE ns=? ORDER BY key", (namespace,)).fetchall())
-
-    async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
-        # One statement: SQLite's write lock makes it atomic across processes.
-        row = self.db.execute(
-            "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,CAST(? AS TEXT),strftime('%s','now')) "
-            "ON CONFLICT (ns, key) DO UPDATE SET value=CAST(CAST(kv.value AS REAL) + ? AS TEXT), "
-            "updated_at=excluded.updated_at RETURNING value",
-            (namespace, key, float(amount), float(amount)),
-        ).fetchone()
-        return float(row[0])
-
-    async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
-        # One statement each: SQLite's write lock makes the comparison and the write one step.
-        if expected is None and value is None:
-            return await self.kv_get(namespace, key) is None
-        args: tuple[str | None, ...]
-        if expected is None:
-            sql, args = (
-                "INSERT INTO kv (ns, key, value, updated_at) VALUES (?,?,?,strftime('%s','now')) "
-                "ON CONFLICT (ns, key) DO NOTHING",
-                (namespace, key, value),
-            )
-        elif value is None:
-            sql, args = "DELETE FROM kv WHERE ns=? AND key=? AND value=?", (namespace, key, expected)
-        else:
-            sql, args = (
-                "UPDATE kv SET value=?, updated_at=strftime('%s','now') WHERE ns=? AND key=? AND value=?",
-                (value, namespace, key, expected),
-            )
-        return self.db.execute(sql, args).rowcount == 1
 
     async def unfinished_owners(self) -> list[str]:
         rows = self.db.execute(
