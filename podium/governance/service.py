@@ -29,6 +29,7 @@ from .audit import (
     AuditEntry,
     ChainCheck,
     check_run,
+    entry_json,
     entry_signed,
     payload_hash,
     record_hash,
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from ..storage import Store
 
 log = logging.getLogger("podium.governance")
-_ENCODE = json.JSONEncoder(default=str).encode
+_ENCODE = entry_json
 """An audit entry's details as JSON text (one encoder, made once). ASCII, so that any text a caller
 gives (a comment, a reason: a lone surrogate too) is written as escapes that every store and the
 signature can take."""
