@@ -125,7 +125,9 @@ async def bind(store: Any, *, fresh: bool) -> str:
         sid, pinned, bad = made, None if fresh else pinned if ours else (made, through, True, ranges_digest(held)), None
     if bad is not None:
         raise _refused(keys, bad)
-    other = keys.pinned_elsewhere(sid) if pinned is None else None
+    # A fresh store's id was drawn by this open (its tables' migration): no pin here can name it, and the
+    # look-up reads every pin file of this machine (one per store it ever opened).
+    other = keys.pinned_elsewhere(sid) if pinned is None and not fresh else None
     if other is not None:  # the first open here of a store that already has an id: is it another store's?
         raise StoreError(
             f"store {keys.store}: its id in the database ({sid}) is the id of store {other[0]}, pinned on this "
