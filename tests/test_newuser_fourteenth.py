@@ -1,0 +1,94 @@
+"""What a new user met following README.md and docs/*.md as written (2026-12-07, fourteenth
+session): each test is one documented command, or a usual step, that answered unclearly before its
+fix."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from podium.cli import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    monkeypatch.chdir(tmp_path)
+    for name in ("PODIUM_TOKEN", "PODIUM_DB", "PODIUM_AUDIT_KEY", "PODIUM_LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    return {"PODIUM_DB": f"sqlite:///{tmp_path}/nu.db", "PODIUM_AUDIT_KEY": str(tmp_path / "key" / "audit.key")}
+
+
+def invoke(env: dict[str, str], *args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args), env=env, catch_exceptions=True)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, repr(result.exception))
+    assert "Traceback" not in result.output + result.stderr, (args, result.stderr)
+    return result
+
+
+HELLO = """\
+name: hello
+input: {name: string}
+steps:
+  - id: greet
+    uses: set
+    with: {text: "Hello, {{ input.name }}!"}
+"""
+
+
+def test_verify_of_a_store_made_again_names_the_head_log_to_move_aside(env: dict[str, str], tmp_path: Path) -> None:
+    """governance.md: "If you delete and re-create a store on purpose, delete its head log too (the
+    message names the file)". A newcomer who starts over (`rm .podium/podium.db`, a run, then
+    `podium audit verify`) was told the log was rewritten, with no file named and nothing to do."""
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    assert invoke(env, "run", "hello.yaml", "--input", '{"name": "Ada"}').exit_code == 0
+    for name in ("nu.db", "nu.db-wal", "nu.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    assert invoke(env, "run", "hello.yaml", "--input", '{"name": "Bo"}').exit_code == 0
+
+    bad = invoke(env, "audit", "verify")
+    assert bad.exit_code != 0
+    heads = sorted((tmp_path / "key" / "audit-heads").glob("*.jsonl"))
+    assert len(heads) == 1
+    said = " ".join((bad.output + bad.stderr).split())
+    assert f"it is recorded in the head log {heads[0]}" in said, said
+    assert "deleted and made again on purpose" in said and "move the file aside" in said
+
+    heads[0].rename(tmp_path / "old-heads.jsonl")  # what the message says to do
+    good = invoke(env, "audit", "verify")
+    assert good.exit_code == 0, good.output + good.stderr
+    assert good.output.startswith("ok:")
+
+
+def test_resume_of_runs_whose_workflow_cannot_be_loaded_does_not_say_there_are_none(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`podium runs resume` with unfinished runs whose module now fails to import logged the reason
+    once and then printed `no unfinished runs to resume`, exit 0, while every run stayed unfinished."""
+    module = tmp_path / "flow.py"
+    module.write_text(
+        textwrap.dedent(
+            """
+            import podium
+
+            wf = podium.Workflow("flow", version="1")
+
+            @wf.step
+            async def one(input):
+                return input
+            """
+        )
+    )
+    run = invoke(env, "run", "flow.py:wf", "--input", "1", "--submit")
+    assert run.exit_code == 0, run.output + run.stderr
+    module.write_text("raise RuntimeError('broken on import')\n")
+
+    resumed = invoke(env, "runs", "resume")
+    assert resumed.exit_code == 2, resumed.output + resumed.stderr
+    assert "no unfinished runs to resume" not in resumed.output
+    said = " ".join(resumed.stderr.split())
+    assert "the unfinished runs of workflow 'flow' version 1" in said and "were not resumed" in said
+    assert "podium runs resume again" in said
