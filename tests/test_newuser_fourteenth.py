@@ -92,3 +92,19 @@ def test_resume_of_runs_whose_workflow_cannot_be_loaded_does_not_say_there_are_n
     said = " ".join(resumed.stderr.split())
     assert "the unfinished runs of workflow 'flow' version 1" in said and "were not resumed" in said
     assert "podium runs resume again" in said
+
+
+def test_a_mistyped_setting_variable_is_named_by_config_show(env: dict[str, str]) -> None:
+    """configuration.md: settings come from `PODIUM_<NAME>`. `PODIUM_DURABLITY=power` (a typo of
+    `PODIUM_DURABILITY`) was ignored without a word: `config show` said `durability crash default`
+    and nothing else, while a podium.toml typo is refused with did-you-mean."""
+    shown = invoke({**env, "PODIUM_DURABLITY": "power"}, "config", "show")
+    assert shown.exit_code == 0, shown.stderr
+    said = " ".join(shown.stderr.split())
+    assert "$PODIUM_DURABLITY is not a setting (did you mean $PODIUM_DURABILITY?)" in said
+
+    from podium.settings import mistyped_environment
+
+    # variables that are not settings but are documented (or are other tools') are not taken for typos
+    assert mistyped_environment({"PODIUM_SKILLS": "x", "PODIUM_HEALTH_PORT": "1", "PODIUM_LOCAL_GEMMA": "x"}) == []
+    assert mistyped_environment({"PODIUM_GC": "python", "PODIUM_DURABILITY": "power", "HOME": "/"}) == []

@@ -79,7 +79,8 @@ from ._app import (
     default="127.0.0.1",
     show_default=True,
     envvar="PODIUM_HEALTH_HOST",
-    help="Interface of the health port (0.0.0.0 in a pod, for the kubelet's probes and Prometheus).",
+    help="Interface of the health port (0.0.0.0 in a pod, for the kubelet's probes and Prometheus) "
+    "[$PODIUM_HEALTH_HOST].",
 )
 @click.option(
     "--log-format",
