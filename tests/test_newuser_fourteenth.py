@@ -108,3 +108,23 @@ def test_a_mistyped_setting_variable_is_named_by_config_show(env: dict[str, str]
     # variables that are not settings but are documented (or are other tools') are not taken for typos
     assert mistyped_environment({"PODIUM_SKILLS": "x", "PODIUM_HEALTH_PORT": "1", "PODIUM_LOCAL_GEMMA": "x"}) == []
     assert mistyped_environment({"PODIUM_GC": "python", "PODIUM_DURABILITY": "power", "HOME": "/"}) == []
+
+
+def test_the_demo_approval_prompt_takes_the_words_it_offers() -> None:
+    """`podium demo support` on a terminal says "approve or reject the reply" and asked `approve?
+    [Y/n]`: typing `reject` answered `Error: invalid input` (twice, then Aborted! at the end of
+    input), without saying what to type."""
+    import click
+
+    from podium.cli._demo import ask_approval
+
+    @click.command()
+    def ask() -> None:
+        click.echo(f"answer={ask_approval()}")
+
+    for typed, meant in (("reject\n", False), ("approve\n", True), ("\n", True), ("n\n", False), ("Y\n", True)):
+        result = CliRunner().invoke(ask, input=typed)
+        assert result.exit_code == 0 and f"answer={meant}" in result.output, (typed, result.output)
+    wrong = CliRunner().invoke(ask, input="maybe\nreject\n")
+    assert "'maybe' is not an answer: type y or approve, n or reject" in wrong.output
+    assert "answer=False" in wrong.output
