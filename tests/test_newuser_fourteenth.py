@@ -128,3 +128,29 @@ def test_the_demo_approval_prompt_takes_the_words_it_offers() -> None:
     wrong = CliRunner().invoke(ask, input="maybe\nreject\n")
     assert "'maybe' is not an answer: type y or approve, n or reject" in wrong.output
     assert "answer=False" in wrong.output
+
+
+def test_runs_show_points_at_the_trace_with_the_command_the_readme_teaches(env: dict[str, str], tmp_path: Path) -> None:
+    """`podium runs show RUN` ended with `... a timeline: podium show RUN --trace`: the old hidden
+    verb, which on a terminal then says it moved. It names `podium runs show RUN --trace` now."""
+    (tmp_path / "asked.py").write_text(
+        textwrap.dedent(
+            """
+            import podium
+            from podium import ai
+            from podium.models.testing import ScriptedModel
+
+            wf = podium.Workflow("asked", version="1")
+
+            @wf.step
+            async def answer(ctx: podium.StepContext, input):
+                return (await ai.llm(ctx, "hi", model=ScriptedModel([(None, "hello")]))).text
+            """
+        )
+    )
+    run = invoke(env, "run", "asked.py:wf", "--input", "1")
+    assert run.exit_code == 0, run.output + run.stderr
+    run_id = next(w for w in run.output.split() if len(w) == 24 and w.isalnum())
+    shown = invoke(env, "runs", "show", run_id)
+    said = " ".join(shown.output.split())
+    assert f"podium runs show {run_id} --trace" in said, said

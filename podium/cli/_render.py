@@ -175,7 +175,7 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False, why: tuple[str,
     for line in lines:
         console.print(line, highlight=False)
     if lines:
-        console.print(f"[dim]prompts, answers, tool calls and a timeline: podium show {r.id} --trace[/]", highlight=False)
+        console.print(f"[dim]prompts, answers, tool calls and a timeline: podium runs show {r.id} --trace[/]", highlight=False)
     if r.status is RunStatus.COMPLETED:
         console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
     err = h.error
