@@ -154,3 +154,39 @@ def test_runs_show_points_at_the_trace_with_the_command_the_readme_teaches(env: 
     shown = invoke(env, "runs", "show", run_id)
     said = " ".join(shown.output.split())
     assert f"podium runs show {run_id} --trace" in said, said
+
+
+def test_the_worker_says_who_it_is_before_the_runs_it_takes_up(env: dict[str, str], tmp_path: Path) -> None:
+    """operations.md: `podium run ... --submit`, then `podium worker`. The worker's first line
+    (`worker OWNER on URL queues=...`) came after the lines of the runs it took up when it opened
+    (`run_resumed`, `run_started`), so its log read as if those runs ran before it started; and off a
+    terminal (a pod's log) it was wrapped at 80 columns into two lines."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    submitted = invoke(env, "run", "hello.yaml", "--input", '{"name": "Ada"}', "--submit")
+    assert submitted.exit_code == 0, submitted.output + submitted.stderr
+    root = str(Path(__file__).resolve().parents[1])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "podium.cli", "worker"],
+        cwd=tmp_path, env={**os.environ, **env, "PYTHONPATH": root}, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        for line in proc.stdout:  # the worker prints as it goes; it ends when stopped below
+            lines.append(line)
+            if line.startswith("run_completed"):
+                break
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    kinds = [line.split()[0] for line in lines if line.strip()]
+    assert "run_completed" in kinds, lines
+    assert kinds[0] == "worker", lines
+    assert "concurrency=100" in lines[0], lines  # one line, not wrapped at 80 columns off a terminal
+
