@@ -190,3 +190,20 @@ def test_the_worker_says_who_it_is_before_the_runs_it_takes_up(env: dict[str, st
     assert kinds[0] == "worker", lines
     assert "concurrency=100" in lines[0], lines  # one line, not wrapped at 80 columns off a terminal
 
+
+
+def test_the_runs_list_marks_a_running_run_no_engine_drives(env: dict[str, str], tmp_path: Path) -> None:
+    """durability.md, "Starts in a burst": after a crash the next engine creates the runs of the start
+    log and hands them back, to be resumed. `podium runs` then listed them as `… running` with a
+    growing duration, like runs under way (only `runs show` said nobody drives them)."""
+    import sqlite3
+
+    (tmp_path / "hello.yaml").write_text(HELLO)
+    assert invoke(env, "run", "hello.yaml", "--input", '{"name": "Ada"}').exit_code == 0
+    db = sqlite3.connect(tmp_path / "nu.db")  # what a hand-back leaves: running, no owner
+    db.execute("UPDATE runs SET status = 'running', owner = NULL, finished_at = NULL")
+    db.commit()
+    db.close()
+    listed = invoke(env, "runs")
+    said = " ".join(listed.output.split())
+    assert "running (no engine drives it: podium runs resume)" in said, said

@@ -120,6 +120,8 @@ def runs_table(runs: list[RunRecord]) -> Any:
 
     for r in runs:
         orphan = orphan_reason(r)
+        if orphan is None and r.status is RunStatus.RUNNING and not r.owner:
+            orphan = "no engine drives it"  # handed back or off (a start log replayed, a worker stopped)
         table.add_row(
             r.id,
             r.workflow,
