@@ -256,4 +256,22 @@ def setting(name: str) -> Any:
     return getattr(load_settings().values, name)
 
 
-__all__ = ["DEFAULT_DB", "FIELDS", "Effective", "find_project", "load_settings", "setting", "settings_model"]
+def mistyped_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``PODIUM_*`` variables set in ``environ`` (default: the process's) that are no setting but
+    read like one mistyped (``PODIUM_DURABLITY``), each with the setting's variable: such a variable
+    is otherwise ignored without a word, the setting left at its default."""
+    import difflib
+
+    names = {f"PODIUM_{name.upper()}" for name in FIELDS}
+    out = []
+    for var in sorted(environ if environ is not None else os.environ):
+        upper = var.upper()
+        if not upper.startswith("PODIUM_") or upper in names:
+            continue
+        close = difflib.get_close_matches(upper, sorted(names), 1, 0.85)
+        if close:
+            out.append(f"${var} is not a setting (did you mean ${close[0]}?); it is ignored")
+    return out
+
+
+__all__ = ["DEFAULT_DB", "FIELDS", "Effective", "find_project", "load_settings", "mistyped_environment", "setting", "settings_model"]

@@ -31,6 +31,10 @@ def config_show(as_json: bool) -> None:
         fail(str(exc))
         return
     rows = effective.rows()
+    from podium.settings import mistyped_environment
+
+    for problem in mistyped_environment():
+        console(stderr=True).print(f"[yellow]warning:[/] {problem}", highlight=False, soft_wrap=True)
     if as_json:
         for name, value, source in rows:
             click.echo(json.dumps({"name": name, "value": value, "source": source}))

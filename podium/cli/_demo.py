@@ -87,13 +87,29 @@ def missing(module: Any) -> list[str]:
     return [f"{name} ({install_hint(extra)})" for name, extra in needs.items() if importlib.util.find_spec(name) is None]
 
 
+_ANSWERS = {"y": True, "yes": True, "a": True, "approve": True, "n": False, "no": False, "r": False, "reject": False}
+
+
+def _answer(text: str) -> bool:
+    key = text.strip().lower()
+    if key not in _ANSWERS:
+        raise click.UsageError(f"{text.strip()!r} is not an answer: type y or approve, n or reject (Enter approves)")
+    return _ANSWERS[key]
+
+
+def ask_approval() -> bool:
+    """Ask on the terminal: y/yes/approve (or Enter), n/no/reject; anything else is asked again,
+    saying what to type (the title above said "approve or reject", so those words are answers too)."""
+    return bool(click.prompt("  approve? [Y/n]", default="y", show_default=False, value_proc=_answer))
+
+
 async def _decide(client: Any, run_id: str, approvals: list[dict[str, Any]], how: str, out: Any) -> None:
     for a in approvals:
         out.print(f"  [bold blue]approval requested[/]: {escape(a.get('title') or a['name'])}", highlight=False)
         out.print_json(json.dumps(a.get("payload"), ensure_ascii=False, default=str))
         if how == "ask" and sys.stdin.isatty():
             # the title above says what is asked (a reply, a price, a purchase order...): the prompt stays neutral
-            approve = click.confirm("  approve?", default=True)
+            approve = ask_approval()
             by = "you"
         else:
             approve = how != "reject"

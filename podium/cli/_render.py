@@ -120,6 +120,8 @@ def runs_table(runs: list[RunRecord]) -> Any:
 
     for r in runs:
         orphan = orphan_reason(r)
+        if orphan is None and r.status is RunStatus.RUNNING and not r.owner:
+            orphan = "no engine drives it"  # handed back or off (a start log replayed, a worker stopped)
         table.add_row(
             r.id,
             r.workflow,
@@ -175,7 +177,7 @@ def show_run(console: Any, h: RunHistory, *, full: bool = False, why: tuple[str,
     for line in lines:
         console.print(line, highlight=False)
     if lines:
-        console.print(f"[dim]prompts, answers, tool calls and a timeline: podium show {r.id} --trace[/]", highlight=False)
+        console.print(f"[dim]prompts, answers, tool calls and a timeline: podium runs show {r.id} --trace[/]", highlight=False)
     if r.status is RunStatus.COMPLETED:
         console.print(f"[bold]output[/] {short(h.output, 2000)}", highlight=False)
     err = h.error

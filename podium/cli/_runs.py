@@ -415,6 +415,8 @@ async def resume(run_ids: tuple[str, ...], db: str | None, stream: bool | None) 
                     )
         ids = await client.resume(list(run_ids) or None)
         left = await _not_resumed(client, [rid for rid in run_ids if rid not in ids])
+        if not run_ids:  # every unfinished run was asked for: name the versions this process could not load
+            left += _versions_not_loaded(client)
         if not ids:
             if left:
                 fail("; ".join(left))
@@ -428,6 +430,20 @@ async def resume(run_ids: tuple[str, ...], db: str | None, stream: bool | None) 
         for rid in ids:
             code = max(code, await _finish(client, rid, quiet=False))
         return code
+
+
+def _versions_not_loaded(client: Any) -> list[str]:
+    """Why the unfinished runs of each workflow version this process could not load were left."""
+    out = []
+    for workflow, version, ref in sorted(client.claims.unloadable):
+        out.append(
+            f"the unfinished runs of workflow {workflow!r} version {version}"
+            + (f" ({ref})" if ref else "")
+            + " were not resumed: this process cannot load that workflow version (the reason is logged "
+            "above); fix it, or run the command from the project that defines it, or deploy that version to "
+            "the store (podium workflows deploy FILE), then run podium runs resume again"
+        )
+    return out
 
 
 async def _not_resumed(client: Any, run_ids: list[str]) -> list[str]:

@@ -1,4 +1,4 @@
-"""``podium show RUN --trace``: a run's AI trace in the terminal (podium.engine.trace).
+"""``podium runs show RUN --trace``: a run's AI trace in the terminal (podium.engine.trace).
 
 Every text in a trace came from a model, a tool or a user: it is printed escaped (never read as
 rich markup, and with its control characters shown as ``\x1b``, so a model's answer cannot clear
@@ -146,7 +146,7 @@ def show_trace(con: Any, doc: dict[str, Any], *, full: bool = False) -> None:
     )
     for child in doc.get("children") or []:
         con.print(f"started run {escape(child['id'])} ({escape(child['workflow'])}) {status_text(child['status'])}: "
-                  f"podium show {escape(child['id'])} --trace", highlight=False)
+                  f"podium runs show {escape(child['id'])} --trace", highlight=False)
     if doc.get("payloads_hidden"):
         con.print("[yellow]you lack payloads.read: prompts, answers and arguments are not shown[/]")
     step = None

@@ -79,7 +79,8 @@ from ._app import (
     default="127.0.0.1",
     show_default=True,
     envvar="PODIUM_HEALTH_HOST",
-    help="Interface of the health port (0.0.0.0 in a pod, for the kubelet's probes and Prometheus).",
+    help="Interface of the health port (0.0.0.0 in a pod, for the kubelet's probes and Prometheus) "
+    "[$PODIUM_HEALTH_HOST].",
 )
 @click.option(
     "--log-format",
@@ -145,13 +146,14 @@ async def worker(
         client.subscribe(_worker_log(out))
     stopping = asyncio.Event()
     health = await _health_metrics(client, health_port)
-    await client.open()
-    relays: list[asyncio.Task[None]] = []
+    # said before the open, which already takes up runs: their lines come under it, not above
     out(
         f"[bold]worker[/] {client.owner} on {client.store.url}  queues={','.join(queues) or 'all'}  "
         f"labels={','.join(labels) or '-'}  concurrency={concurrency}",
         owner=client.owner, queues=list(queues), labels=list(labels), concurrency=concurrency,
     )  # fmt: skip
+    await client.open()
+    relays: list[asyncio.Task[None]] = []
     exits = contextlib.AsyncExitStack()
     try:
         if health is not None:
@@ -188,7 +190,7 @@ class _Say:
 
             logging.getLogger("podium.worker").info(re.sub(r"\[/?[a-z ]*\]", "", text), extra=fields)
         else:
-            self.out.print(text, highlight=False)
+            self.out.print(text, highlight=False, soft_wrap=True)  # one line per record, also in a pod's log
 
     def print(self, text: str, **_: Any) -> None:
         self(text)

@@ -66,6 +66,9 @@ class ChainCheck:
     """(seq, hash) of the entries that pin the whole log down: the anchor chain's last entry, the
     last entry of every chain written since its last anchor, the legacy chain's last entry while
     no anchor seals it. A checkpoint records these."""
+    broken_head: tuple[int, str] | None = None
+    """The (seq, hash) of the head log or checkpoint that the store no longer holds, when that is
+    the problem (the caller knows which file it came from)."""
 
 
 def entry_signed(e: AuditEntry, keys: Mapping[str, bytes]) -> bool | None:
@@ -194,12 +197,14 @@ def check_chain(
         out.heads.insert(0, (legacy[-1].seq, legacy[-1].hash))
     for seq, h in sorted(set(heads)):
         if seq not in seen:
+            out.broken_head = (seq, h)
             out.problem = (
                 f"entry {seq} was deleted: the head log outside the store (or a checkpoint) records it, and "
                 "it is no longer in the store"
             )
             return out
         if seen[seq] != h:
+            out.broken_head = (seq, h)
             out.problem = (
                 f"entry {seq} is not the entry the head log outside the store (or a checkpoint) recorded: the "
                 f"log was rewritten from entry {seq} or earlier (entries deleted and others written in their place)"

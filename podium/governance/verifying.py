@@ -20,11 +20,16 @@ async def check_store(store: Store, checkpoints: Sequence[str]) -> tuple[ChainCh
     keys = store.audit_keys
     heads, bad = keys.heads()
     logged = heads
+    came_from: dict[tuple[int, str], str] = {}
     for path in checkpoints:
         more, wrong = keys.heads(Path(path))
         heads, bad = heads + more, bad + [f"{path}: {w}" for w in wrong]
+        came_from.update((head, f"the checkpoint file {path}") for head in more)
+    came_from.update((head, f"the head log {keys.head_path}") for head in logged)
     entries = await store.read_audit()  # one snapshot: a page read apart can miss a commit
     check = check_chain(entries, keys.all(), heads)
+    if check.problem and check.broken_head is not None:
+        check.problem += _head_hint(came_from.get(check.broken_head, "the head log or a checkpoint"))
     if check.problem:
         return check, len(logged)
     if bad:
@@ -60,6 +65,16 @@ async def check_store(store: Store, checkpoints: Sequence[str]) -> tuple[ChainCh
     rows = await accounts.problems(store) + await backed.problems(store, entries)  # edited behind the log
     check.problem = (rows[0] + (f" (and {len(rows) - 1} more such record(s))" if len(rows) > 1 else "")) if rows else None
     return check, len(logged)
+
+
+def _head_hint(source: str) -> str:
+    """What to do about an entry the store no longer holds though ``source`` recorded it."""
+    return (
+        f"; it is recorded in {source}. If this database was deleted and made again on purpose (a new "
+        "store under the same path or URL), that record is the old store's: move the file aside and verify "
+        "again; if not, the store's audit log was cut or rewritten behind the engine's back: restore it from a backup "
+        "and find out who changed it"
+    )
 
 
 async def _anchored_since(store: Store, run_id: str) -> bool:
