@@ -291,7 +291,8 @@ class Client:
         await self.authorize("runs.start", f"workflow:{wf.name}")
         self.governance.check_startable(wf.name)
         value = wf.validate_start_input(input)
-        payload = self.governance.stored_payload(wf.name, _serde.dumps(value), deployed=await self.deployments.owns_name(wf))
+        deployed = self.deployments.owns_name_known(wf) or await self.deployments.owns_name(wf)
+        payload = self.governance.stored_payload(wf.name, _serde.dumps(value), deployed=deployed)
         rid = run_id or new_id()
         anchor = self.governance.start_entry(rid, wf.name, wf.version, payload, queue=queue)
         created = await self._create_and_drive(

@@ -205,7 +205,8 @@ class RunExecutor(Recording, Waits):
         # Apart from drive(): a cancellation that interrupts the end of a failed run is handled there too.
         wf = self.wf
         # Whether the policy named after its workflow is the run's: decided once per run, before any step.
-        deployed = await self.client.deployments.owns_name(wf)
+        deployments = self.client.deployments
+        deployed = deployments.owns_name_known(wf) or await deployments.owns_name(wf)
         if not deployed:
             self.deploy = await self.client.deployments.unowned(wf, self.run_id)  # marked for its signals
             policy = self._governance.policy_for(wf.name, deployed=False)

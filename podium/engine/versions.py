@@ -220,12 +220,16 @@ class Deployments:
         with contextlib.suppress(Exception):
             await self.resolve(wf)
 
+    def owns_name_known(self, wf: Workflow) -> bool:
+        """:meth:`owns_name` when it is known without reading the store (no coroutine for most runs)."""
+        return wf.deployed_in is self or not self.governance.users_exist
+
     async def owns_name(self, wf: Workflow) -> bool:
         """Whether a run of ``wf`` is the workflow its name stands for, so that the policy named after
         it applies in full (:mod:`podium.governance.bound`): always in a store without users; else
         only the deployed definition of ``name@version`` (its fingerprint the deployment's, and the
         same code behind it: :func:`same_code`), since any file may call itself by a deployed name. Asked once per run; a yes is kept on ``wf``."""
-        if wf.deployed_in is self or not self.governance.users_exist:
+        if self.owns_name_known(wf):
             return True
         meta = await self.store.kv_get(META, f"{wf.name}@{wf.version}")
         if meta is None or not deployed_here(wf, json.loads(meta)):

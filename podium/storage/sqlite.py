@@ -379,7 +379,7 @@ class SQLiteStore(SQLiteErasure, SQLiteKV, StartLogs, Store):
     def _keep_inbox(self, events: Sequence[Event]) -> None:
         """Open or close the approval requests these events make (in the caller's transaction, after them)."""
         for e in events:
-            if e.type not in ("step_waiting", "step_completed"):
+            if not _asks_or_answers(e.type, e.step):  # most events: no request opened or closed
                 continue
             if not self._has_inbox():
                 return
