@@ -44,3 +44,15 @@ def test_a_record_hash_is_the_hash_of_the_same_text_as_before() -> None:
     )  # fmt: skip
     before = hashlib.sha256(json.dumps([run.input, run.output, str(run.status.value), run.error]).encode()).hexdigest()
     assert record_hash(run) == before
+
+
+def test_the_signing_hmac_is_hmac_sha256() -> None:
+    import hmac
+
+    from podium._auditkey import _keyed_hmac
+
+    base = _keyed_hmac(b"k" * 32)
+    for body in (b"", b"x" * 63, b"entry\x1f1\x1f" * 40):
+        h = base.copy()
+        h.update(body)
+        assert h.hexdigest() == hmac.new(b"k" * 32, body, hashlib.sha256).hexdigest()
