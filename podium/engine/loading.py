@@ -7,6 +7,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import sysconfig
 import traceback
 from typing import Any
 
@@ -52,11 +53,27 @@ def load_text(
 
 
 def _raised_at(exc: BaseException) -> str:
-    """``file:line`` where an import failed: the deepest frame outside Python's import machinery."""
+    """``file:line`` where an import failed: the deepest frame of the user's code (not Python's
+    own library, an installed package, Podium, or the import machinery): a module calling
+    ``asyncio.run(...)`` at import is named at that call, not inside asyncio. The deepest frame
+    outside the import machinery if none is the user's."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
     here = os.path.abspath(__file__)
     frames = [f for f in frames if os.path.abspath(f.filename) != here]
-    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "the module"
+    theirs = [f for f in frames if not _not_users(f.filename)]
+    at = theirs[-1] if theirs else frames[-1] if frames else None
+    return f"{at.filename}:{at.lineno}" if at is not None else "the module"
+
+
+_PODIUM = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _not_users(filename: str) -> bool:
+    """Whether ``filename`` is Python's own library, an installed package or Podium's code."""
+    path = os.path.abspath(filename)
+    paths = sysconfig.get_paths()
+    roots = [_PODIUM, *(paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if paths.get(k))]
+    return any(path.startswith(os.path.join(os.path.abspath(root), "")) for root in roots)
 
 
 def load_workflow(ref: str) -> Workflow:
