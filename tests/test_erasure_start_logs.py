@@ -40,6 +40,7 @@ async def test_an_erasure_refuses_while_a_stopped_engines_start_log_waits_then_r
             await mem.forget("customer:42", values=[EMAIL])
     message = str(refused.value)
     assert log.name in message and "podium runs resume" in message and "erase again" in message
+    assert f"podium runs resume --db {url}`" in message  # the line to paste, not a placeholder
     async with Client(url, recover=False) as c:  # nothing was erased: the first run still holds it
         assert EMAIL in (await c.get(done.id)).input
 

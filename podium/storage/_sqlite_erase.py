@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import shlex
 import sqlite3
 import stat
 import time
@@ -123,7 +124,7 @@ class SQLiteErasure(ChainedAudit):
             waiting, now_held = self._start_logs()
             held &= now_held
         if waiting:
-            raise StoreError(_refusal(waiting, set(self.audit_keys.all())))
+            raise StoreError(_refusal(waiting, set(self.audit_keys.all()), getattr(self, "url", "")))
         if held:
             paths = sorted(path for path, _ in held)
             raise StoreError(
@@ -209,7 +210,7 @@ class SQLiteErasure(ChainedAudit):
         )
 
 
-def _refusal(waiting: list[tuple[str, str]], held: set[str]) -> str:
+def _refusal(waiting: list[tuple[str, str]], held: set[str], url: str = "") -> str:
     """Why an erasure does not run while ``waiting`` logs wait, and what to do: an engine replays a
     log it can check; one signed with a key not held here is left by every replay made here."""
     mine = [p for p, kid in waiting if kid in held or not kid]  # junk lines: a replay sets the file aside
@@ -220,7 +221,7 @@ def _refusal(waiting: list[tuple[str, str]], held: set[str]) -> str:
             f"{len(mine)} start log(s) of an engine that stopped hold runs it acknowledged and no engine has "
             f"created yet ({', '.join(mine[:3])}): erasing now would miss them, and replaying them later "
             "would bring their data back. Open the store with an engine first (`podium runs resume --db "
-            "URL`, or any podium.Client), which replays them, then erase again"
+            f"{shlex.quote(url) if url else 'URL'}`, or any podium.Client), which replays them, then erase again"
         )  # fmt: skip
     if theirs:
         out.append(
