@@ -100,6 +100,7 @@ class RunExecutor(Recording, Waits):
     loop_decisions: set[tuple[str, int]] = NO_SET
     handoff: set[str] = NO_SET  # worker labels that steps here need and this engine lacks
     approvals_asked: set[_Key] = NO_SET
+    taken_up: dict[str, Any] | None = None  # a queued run claimed for its first start: its start's run update
     # EMPTY: a dict of the run's own replaces it at its first write (Waits._own).
     prompt_pins: dict[str, str] = EMPTY
     prev_outputs: dict[str, Any] = EMPTY

@@ -453,6 +453,11 @@ async def take_over(
             log.error("run %s is not resumed: %s", run.id, refused)
         labelled, run.labels = bool(run.labels), None  # as stored from here (the record result() may give)
         ex = client.drive_run(wf, run, events, refused=refused)
+        if run.status is RunStatus.PENDING and run.started_at is None and refused is None:
+            # Taken up for its first start (queued, never run): its task records run_started, with
+            # this engine as its owner, once a slot is free; no run_resumed before it.
+            ex.taken_up = {"labels": None} if labelled else {}
+            return
         await ex.emit(
             EventType.RUN_RESUMED,
             data=json.dumps({"owner": client.owner}),
@@ -489,7 +494,12 @@ async def drive_task(client: Client, ex: RunExecutor, admitted: bool) -> None:
             admitted = True
         if ex.run.status is RunStatus.PENDING:
             now = time.time()
-            await ex.emit(EventType.RUN_STARTED, run_update={"status": RunStatus.RUNNING, "started_at": now})
+            taken = ex.taken_up  # claimed by this engine (None: started here, waited for a slot)
+            await ex.emit(
+                EventType.RUN_STARTED,
+                data=None if taken is None else json.dumps({"owner": client.owner}),
+                run_update={"status": RunStatus.RUNNING, "started_at": now, **(taken or {})},
+            )
             ex.run.status, ex.run.started_at = RunStatus.RUNNING, now  # as stored (the record result() gives)
         await ex.drive()
     except asyncio.CancelledError:
