@@ -31,6 +31,7 @@ import bisect
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -41,8 +42,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from ._storenames import store_identity
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 try:
     import _hashlib  # OpenSSL's HMAC objects (CPython's hmac module wraps them)
@@ -160,6 +160,111 @@ def ranges_digest(ranges: Sequence[tuple[int, int, str]] | None) -> str:
 def _pin_text(store: str, store_id: str, through: int, upgrading: bool, held: str) -> str:
     """What the pin of a store's id signs (:meth:`AuditKeys.pin`)."""
     return f"{store}|store-id|{store_id}|{through}" + (f"|held:{held}" if held else "") + ("|upgrading" if upgrading else "")
+
+
+# -- a store's name: the key of its pin and head log (store_identity) -----------------------------
+
+#: Connection options of a database URL that change which database is reached: kept in a store's
+#: name. The others (``application_name``, timeouts, ``sslmode``...) are not (a worker connecting
+#: with its own ``application_name``, or ``options=-c statement_timeout=...``, reaches the same store;
+#: ``options`` setting a ``search_path`` may reach other tables, and is kept).
+_TARGET_OPTIONS = frozenset({"host", "hostaddr", "port", "dbname", "service"})
+_SCHEMES = {"postgres": "postgresql"}
+"""Scheme aliases libpq (and :func:`podium.storage.open_store`) take for one another."""
+LOOPBACK = "localhost"
+"""How the loopback of this machine is written in a store's name (``127.0.0.1`` and ``::1`` too)."""
+_LOOPBACK_IPS = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+DEFAULT_PORT = 5432
+"""libpq's port when neither the URL nor ``$PGPORT`` gives one."""
+
+
+def store_identity(url: str) -> str:
+    """The name of the store behind ``url``: the key of its pin and head log on a machine. One
+    database has one name, whatever its URL's spelling (or its pin, written under one spelling,
+    refuses it under another as "a copy of that store"); what certainly names the same database is
+    written one way:
+
+    - SQLite: the file's real path (a symlink or a relative path names the file it leads to).
+    - PostgreSQL: ``postgres://`` is ``postgresql://``; the user and password are left out (roles
+      of one database reach one store), and of the connection options only those that choose the
+      database are kept, sorted. Each host is in lower case, with its port (an omitted port is
+      libpq's: ``$PGPORT``, else 5432); ``localhost``, ``127.0.0.1`` and ``::1`` (in any spelling)
+      are ``localhost``, the loopback of this machine; an omitted database is the one libpq
+      connects to (``$PGDATABASE``, else the URL's user, else ``$PGUSER``; else left empty).
+
+    Not merged, not being certainly the same server: another loopback address (``127.0.0.2`` may be
+    another server), a Unix socket (an empty host or a folder) and a TCP host, two socket folders, a
+    host's other DNS names or its external address. Merging two names of one server too eagerly
+    would not weaken anything: a store whose id is not the pinned one is refused, so two databases
+    given one name refuse each other, they do not pass for one another.
+
+    Pins and head logs written under the name the previous release gave a URL
+    (:func:`former_identity`) are moved to this one at open (``podium/storage/_identity.py``)."""
+    if url.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
+    parts = urlsplit(url)
+    scheme = _SCHEMES.get(parts.scheme, parts.scheme)
+    if scheme != "postgresql":
+        return former_identity(url) or url
+    options = _options(parts.query)
+    user = unquote(parts.netloc.rpartition("@")[0].partition(":")[0]) if "@" in parts.netloc else ""
+    hosts = parts.netloc.rpartition("@")[2]
+    netloc = ",".join(_host(h) for h in hosts.split(",")) if hosts else f":{_default_port()}"
+    db = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
+    if not db and not any(k == "dbname" for k, _ in options):
+        db = os.environ.get("PGDATABASE") or user or os.environ.get("PGUSER") or ""
+    return urlunsplit((scheme, netloc, "/" + quote(db, safe="") if db else "", urlencode(options), ""))
+
+
+def _options(query: str) -> list[tuple[str, str]]:
+    return sorted(
+        (k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+        if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and "search_path" in v)  # other tables
+    )  # fmt: skip
+
+
+def _default_port() -> str:
+    env = os.environ.get("PGPORT", "").strip()
+    return env if env.isdigit() else str(DEFAULT_PORT)
+
+
+def _host(spec: str) -> str:
+    """One ``host[:port]`` of a URL's host list, written one way."""
+    if spec.startswith("["):  # an IPv6 address
+        host, _, rest = spec[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = spec.partition(":")
+    port = str(int(port)) if port.isdigit() else port or _default_port()
+    plain = unquote(host)
+    if plain.startswith("/") or plain.startswith("@"):  # a Unix socket's folder (or abstract name): case matters
+        return f"{quote(plain, safe='')}:{port}"
+    plain = plain.lower()
+    try:
+        ip = ipaddress.ip_address(plain)
+    except ValueError:
+        return f"{LOOPBACK if plain == LOOPBACK else quote(plain, safe='')}:{port}"
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if ip in _LOOPBACK_IPS or mapped in _LOOPBACK_IPS:
+        return f"{LOOPBACK}:{port}"
+    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def former_identity(url: str) -> str | None:
+    """The name the release before one name per store gave ``url`` (pins and head logs written by it
+    are under it); None: that release could not name it."""
+    if url.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
+    try:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+            parts = parts._replace(netloc=netloc)
+        if parts.query or parts.fragment:
+            parts = parts._replace(query=urlencode(_options(parts.query)), fragment="")
+        return urlunsplit(parts)
+    except ValueError:  # a port that is not a number, a host list with a user: that release failed on it
+        return None
 
 
 class AuditKeys:
@@ -605,7 +710,7 @@ class AuditKeys:
 
     def _named_alike(self, name: str, seen: dict[str, bool]) -> bool:
         """Whether ``name`` (a store's name in a checkpoint file) is this PostgreSQL store's name as
-        an earlier release spelled it (``podium/_storenames.py``)."""
+        an earlier release spelled it (:func:`store_identity`)."""
         if name not in seen:
             seen[name] = name.startswith("postgres") and store_identity(name) == self.store
         return seen[name]

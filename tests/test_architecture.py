@@ -19,7 +19,7 @@ PKG = Path(podium.__file__).parent
 #: Layers, lowest first. A module may import its own layer and the layers below it, never above.
 #: The first prefix that matches a module names its layer.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("podium.errors", "podium.records", "podium.secret", "podium.settings", "podium._auditkey", "podium._storenames", "podium._serde", "podium._redact", "podium._sqldb", "podium.resilience")),
+    ("core", ("podium.errors", "podium.records", "podium.secret", "podium.settings", "podium._auditkey", "podium._serde", "podium._redact", "podium._sqldb", "podium.resilience")),
     (
         "interfaces",
         (

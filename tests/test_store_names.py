@@ -3,7 +3,7 @@
 A store's name is the key of its pin and head log on a machine (``audit-heads/HASH.id``,
 ``.jsonl``). One PostgreSQL database reached as ``localhost``, ``127.0.0.1`` and
 ``127.0.0.1:5432`` had three names, and once pinned under one it was refused under another as "a
-copy of that store". The spellings of one database are one name now (``podium/_storenames.py``);
+copy of that store". The spellings of one database are one name now (``podium/_auditkey.py::store_identity``);
 pins and head logs written under the name an earlier release gave a URL are moved to the new name
 at open (``podium/storage/_identity.py::adopt_former_names``), and still checked: a copy is
 refused as before.
@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from podium import Client, StepContext, StoreError, Workflow
-from podium._auditkey import AuditKeys
-from podium._storenames import former_identity, store_identity
+from podium._auditkey import AuditKeys, former_identity, store_identity
 from podium.storage import _base, _identity
 from podium.storage._identity import KEY, NAMESPACE, adopt_former_names
 

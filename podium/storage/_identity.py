@@ -33,8 +33,7 @@ import re
 import secrets
 from typing import Any
 
-from .._auditkey import FINGERPRINT, AuditKeys, ranges_digest, store_identity
-from .._storenames import former_identity
+from .._auditkey import FINGERPRINT, AuditKeys, former_identity, ranges_digest, store_identity
 from ..errors import StoreError
 
 NAMESPACE = "podium.store"
@@ -170,7 +169,7 @@ async def bind(store: Any, *, fresh: bool) -> str:
 
 def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> None:
     """Move this store's pin and head log from the names an earlier release gave it to its name now
-    (``podium/_storenames.py``: one name per database, whatever its URL's spelling): those of
+    (:func:`podium._auditkey.store_identity`: one name per database, whatever its URL's spelling): those of
     ``former`` (the name this URL had) at every open, and, at the first open under the new name
     here (no pin yet), those of every pin of this machine whose store is this one spelled another
     way. A pin is moved only where it is signed with the key, and never over a pin of the new name;
