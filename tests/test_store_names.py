@@ -148,6 +148,28 @@ def test_a_pin_under_an_earlier_name_not_signed_with_the_key_is_refused_not_move
     assert not new.id_path.exists()
 
 
+def test_a_store_made_again_drops_the_pin_of_its_url_s_earlier_name(audit_key: str) -> None:
+    """Its schema made by this open: the pin under the name its URL had is the deleted store's (as a
+    pin under its own name is: a new id and pin); the head log is kept, as under its own name."""
+    url = "postgresql://postgres@127.0.0.1:5432/db"
+    new, old = AuditKeys(audit_key, store_identity(url)), AuditKeys(audit_key, str(former_identity(url)))
+    old.pin("b" * 32, 0)
+    old.note_head(1, "hmac:x:1")
+    adopt_former_names(new, old.store, fresh=True)
+    assert old.id_path is not None and not old.id_path.exists() and new.id_path is not None and not new.id_path.exists()
+    assert new.heads()[0] == [(1, "hmac:x:1")]
+
+
+def test_a_broken_pin_under_an_earlier_name_beside_a_pin_under_the_new_one_is_left(audit_key: str) -> None:
+    url = "postgresql://postgres@127.0.0.1:5432/db"
+    new, old = AuditKeys(audit_key, store_identity(url)), AuditKeys(audit_key, str(former_identity(url)))
+    new.pin("a" * 32, 0)
+    assert old.id_path is not None
+    old.id_path.write_text("{")
+    adopt_former_names(new, old.store, fresh=False)  # the new pin is what bind checks
+    assert new.pinned()[0] == ("a" * 32, 0, False, "") and old.id_path.exists()
+
+
 def test_pins_under_other_spellings_are_taken_once_agreeing_and_refused_disagreeing(audit_key: str) -> None:
     """At the first open under the new name, pins of this machine under any spelling of the store."""
     name = store_identity("postgresql://localhost/db")

@@ -135,8 +135,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
             f"machine in {other[1]}: the database is a copy of that store, or someone who can write it gave it "
             "that store's id, to make rows sealed there hold here; the store is not opened. To make a separate "
             "store from another one, copy it with podium db migrate-to into a new database. If it is the same "
-            f"database under another name (a file moved, its URL spelled another way), delete {other[1]} and open "
-            "it again (and use one name for it)"
+            "database under another name (a file moved, its server named another way: a Unix socket for localhost, "
+            f"an IP address for a host name), delete {other[1]} and open it again (and use one name for it)"
         )
     if pinned is not None and (pinned[:2] != (sid, through) or pinned[3] != ranges_digest(held)):
         raise _refused(
@@ -183,7 +183,7 @@ def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> N
         pinned, bad = old.pinned()
         if fresh and old.id_path is not None:  # a pin of the database deleted before this open made it again
             old.id_path.unlink(missing_ok=True)
-        elif bad is not None:
+        elif bad is not None and not keys.id_path.exists():  # one under the new name is checked as always
             raise _refused(keys, f"{bad} (its pin under the name an earlier release gave it, {former})")
         elif pinned is not None:
             _move_pin(keys, old, pinned)
@@ -199,8 +199,9 @@ def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> N
             f"store {keys.store}: this machine pinned it under several spellings of its URL, with different ids ("
             + "; ".join(f"{p[0]} in {o.id_path}" for p, found in alike.items() for o in found)
             + "): all but one are of a database deleted and made again since, or of another database that the "
-            "spellings named then. The store is not opened. Delete the pins that are not of this database (its id is "
-            f"in the kv table, namespace {NAMESPACE}) and open it again"
+            "spellings named then. The store is not opened. Delete the pins of a database deleted since, or of another "
+            "database, and open it again (with all of them deleted, the id the database holds is pinned, as at a "
+            "first open on a machine)"
         )
     for pinned, found in alike.items():
         for other in found:
