@@ -31,6 +31,7 @@ import bisect
 import functools
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import math
@@ -41,7 +42,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 try:
     import _hashlib  # OpenSSL's HMAC objects (CPython's hmac module wraps them)
@@ -161,30 +162,109 @@ def _pin_text(store: str, store_id: str, through: int, upgrading: bool, held: st
     return f"{store}|store-id|{store_id}|{through}" + (f"|held:{held}" if held else "") + ("|upgrading" if upgrading else "")
 
 
+# -- a store's name: the key of its pin and head log (store_identity) -----------------------------
+
 #: Connection options of a database URL that change which database is reached: kept in a store's
 #: name. The others (``application_name``, timeouts, ``sslmode``...) are not (a worker connecting
 #: with its own ``application_name``, or ``options=-c statement_timeout=...``, reaches the same store;
 #: ``options`` setting a ``search_path`` may reach other tables, and is kept).
 _TARGET_OPTIONS = frozenset({"host", "hostaddr", "port", "dbname", "service"})
+_SCHEMES = {"postgres": "postgresql"}
+"""Scheme aliases libpq (and :func:`podium.storage.open_store`) take for one another."""
+LOOPBACK = "localhost"
+"""How the loopback of this machine is written in a store's name (``127.0.0.1`` and ``::1`` too)."""
+_LOOPBACK_IPS = (ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"))
+DEFAULT_PORT = 5432
+"""libpq's port when neither the URL nor ``$PGPORT`` gives one."""
 
 
 def store_identity(url: str) -> str:
-    """A stable name of the store behind ``url`` (SQLite: the resolved file; others: the URL without
-    its user and password (roles of one database reach one store), and of its options only those
-    that choose the database, sorted)."""
+    """The name of the store behind ``url``: the key of its pin and head log on a machine. One
+    database has one name, whatever its URL's spelling (or its pin, written under one spelling,
+    refuses it under another as "a copy of that store"); what certainly names the same database is
+    written one way:
+
+    - SQLite: the file's real path (a symlink or a relative path names the file it leads to).
+    - PostgreSQL: ``postgres://`` is ``postgresql://``; the user and password are left out (roles
+      of one database reach one store), and of the connection options only those that choose the
+      database are kept, sorted. Each host is in lower case, with its port (an omitted port is
+      libpq's: ``$PGPORT``, else 5432); ``localhost``, ``127.0.0.1`` and ``::1`` (in any spelling)
+      are ``localhost``, the loopback of this machine; an omitted database is the one libpq
+      connects to (``$PGDATABASE``, else the URL's user, else ``$PGUSER``; else left empty).
+
+    Not merged, not being certainly the same server: another loopback address (``127.0.0.2`` may be
+    another server), a Unix socket (an empty host or a folder) and a TCP host, two socket folders, a
+    host's other DNS names or its external address. Merging two names of one server too eagerly
+    would not weaken anything: a store whose id is not the pinned one is refused, so two databases
+    given one name refuse each other, they do not pass for one another.
+
+    Pins and head logs written under the name the previous release gave a URL
+    (:func:`former_identity`) are moved to this one at open (``podium/storage/_identity.py``)."""
     if url.startswith("sqlite:///"):
         return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
     parts = urlsplit(url)
-    if parts.username is not None or parts.password is not None:  # one database, whichever role connects
-        netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    if parts.query or parts.fragment:
-        kept = sorted(
-            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-            if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and "search_path" in v)  # other tables
-        )  # fmt: skip
-        parts = parts._replace(query=urlencode(kept), fragment="")
-    return urlunsplit(parts)
+    scheme = _SCHEMES.get(parts.scheme, parts.scheme)
+    if scheme != "postgresql":
+        return former_identity(url) or url
+    options = _options(parts.query)
+    user = unquote(parts.netloc.rpartition("@")[0].partition(":")[0]) if "@" in parts.netloc else ""
+    hosts = parts.netloc.rpartition("@")[2]
+    netloc = ",".join(_host(h) for h in hosts.split(",")) if hosts else f":{_default_port()}"
+    db = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
+    if not db and not any(k == "dbname" for k, _ in options):
+        db = os.environ.get("PGDATABASE") or user or os.environ.get("PGUSER") or ""
+    return urlunsplit((scheme, netloc, "/" + quote(db, safe="") if db else "", urlencode(options), ""))
+
+
+def _options(query: str) -> list[tuple[str, str]]:
+    return sorted(
+        (k, v) for k, v in parse_qsl(query, keep_blank_values=True)
+        if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and "search_path" in v)  # other tables
+    )  # fmt: skip
+
+
+def _default_port() -> str:
+    env = os.environ.get("PGPORT", "").strip()
+    return env if env.isdigit() else str(DEFAULT_PORT)
+
+
+def _host(spec: str) -> str:
+    """One ``host[:port]`` of a URL's host list, written one way."""
+    if spec.startswith("["):  # an IPv6 address
+        host, _, rest = spec[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = spec.partition(":")
+    port = str(int(port)) if port.isdigit() else port or _default_port()
+    plain = unquote(host)
+    if plain.startswith("/") or plain.startswith("@"):  # a Unix socket's folder (or abstract name): case matters
+        return f"{quote(plain, safe='')}:{port}"
+    plain = plain.lower()
+    try:
+        ip = ipaddress.ip_address(plain)
+    except ValueError:
+        return f"{LOOPBACK if plain == LOOPBACK else quote(plain, safe='')}:{port}"
+    mapped = getattr(ip, "ipv4_mapped", None)
+    if ip in _LOOPBACK_IPS or mapped in _LOOPBACK_IPS:
+        return f"{LOOPBACK}:{port}"
+    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip}:{port}"
+
+
+def former_identity(url: str) -> str | None:
+    """The name the release before one name per store gave ``url`` (pins and head logs written by it
+    are under it); None: that release could not name it."""
+    if url.startswith("sqlite:///"):
+        return "sqlite:///" + os.path.realpath(url[len("sqlite:///") :])
+    try:
+        parts = urlsplit(url)
+        if parts.username is not None or parts.password is not None:
+            netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+            parts = parts._replace(netloc=netloc)
+        if parts.query or parts.fragment:
+            parts = parts._replace(query=urlencode(_options(parts.query)), fragment="")
+        return urlunsplit(parts)
+    except ValueError:  # a port that is not a number, a host list with a user: that release failed on it
+        return None
 
 
 class AuditKeys:
@@ -486,14 +566,15 @@ class AuditKeys:
             return None, f"the store's id pinned in {path} is not signed with the audit key"
         return (sid, through, upgrading, held), None
 
-    def pin(self, store_id: str, through: int, upgrading: bool = False, held: str = "") -> None:
+    def pin(self, store_id: str, through: int, upgrading: bool = False, held: str = "", *, replace: bool = True) -> bool:
         """Pin ``store_id`` as this store's id on this machine, with the last entry signed before it
-        (:attr:`through`), replacing the pin atomically; ``upgrading``: this machine is sealing the
-        store's rows of an earlier release again (only the machine whose pin says so does);
-        ``held``: the digest of the numbers of the entries it had then (:func:`ranges_digest`)."""
+        (:attr:`through`), replacing the pin atomically (``replace=False``: only where there is none;
+        False when there was one); ``upgrading``: this machine is sealing the store's rows of an
+        earlier release again (only the machine whose pin says so does); ``held``: the digest of the
+        numbers of the entries it had then (:func:`ranges_digest`)."""
         path = self.id_path
         if path is None:
-            return
+            return False
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         mac = self.mac(_pin_text(self.store, store_id, through, upgrading, held))
         rec: dict[str, object] = {"store": self.store, "id": store_id, "through": through, "mac": mac}
@@ -505,7 +586,16 @@ class AuditKeys:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(json.dumps(rec) + "\n")
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a pin another process made first
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+        return True
 
     def pinned_elsewhere(self, store_id: str) -> tuple[str, Path] | None:
         """(store, pin file) of another store for which this machine pinned ``store_id``, if any."""
@@ -532,6 +622,38 @@ class AuditKeys:
         if self.id_path is not None and pinned is not None and pinned[0] == store_id:
             self.id_path.unlink(missing_ok=True)
 
+    def adopt_heads(self, former: AuditKeys) -> int:
+        """Move the head log of ``former`` (this store under another name: the one an earlier release
+        gave its URL) into this store's: a line signed for that name is signed again for this one, a
+        line that is not (unreadable, not signed with a key held here) is kept as it is, for
+        ``podium audit verify`` to report. How many lines were moved."""
+        src, dst = former.head_path, self._head_file
+        if src is None or dst is None or os.fspath(src) == dst:
+            return 0
+        try:
+            text = src.read_text()
+        except FileNotFoundError:
+            return 0
+        out = []
+        for line in filter(str.strip, text.splitlines()):
+            try:
+                rec = json.loads(line)
+                seq, h, mac = int(rec["seq"]), str(rec["hash"]), str(rec["mac"])
+            except (ValueError, KeyError, TypeError):
+                out.append(line)
+                continue
+            signed = former.verify_mac(f"{former.store}|{seq}|{h}", mac)
+            out.append(json.dumps({"seq": seq, "hash": h, "mac": self.mac(f"{self.store}|{seq}|{h}")}) if signed else line)
+        if out:
+            os.makedirs(os.path.dirname(dst), mode=0o700, exist_ok=True)
+            fd = os.open(dst, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, "".join(f"{line}\n" for line in out).encode())
+            finally:
+                os.close(fd)
+        src.unlink(missing_ok=True)  # a second process moving it too appends the same lines again: harmless
+        return len(out)
+
     @functools.cached_property
     def _head_file(self) -> str | None:
         return None if self.head_path is None else os.fspath(self.head_path)
@@ -556,32 +678,42 @@ class AuditKeys:
     def heads(self, path: Path | None = None) -> tuple[list[tuple[int, str]], list[str]]:
         """The head log (or a checkpoint file written by :meth:`checkpoint`): (seq, hash) of entries
         written, and the lines that are not genuine (bad mac, unreadable). Lines of other stores
-        in a checkpoint file are skipped."""
+        in a checkpoint file are skipped; lines of this store under the name an earlier release
+        gave it (the URL spelled another way) are read as its own."""
         path = path or self.head_path
         out: list[tuple[int, str]] = []
         bad: list[str] = []
         if path is None or not path.exists():
             return out, bad
         keys = self.all()
+        alike: dict[str, bool] = {}
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 rec = json.loads(line)
-                if rec.get("store", self.store) != self.store:
+                name = str(rec.get("store", self.store))
+                if name != self.store and not self._named_alike(name, alike):
                     continue
                 seq, h, mac = int(rec["seq"]), str(rec["hash"]), str(rec["mac"])
                 kid, _, tag = mac.partition(":")
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, AttributeError):
                 bad.append(f"line {n} is unreadable")
                 continue
             key = keys.get(kid)
-            want = hmac.new(key, f"{self.store}|{seq}|{h}".encode(), hashlib.sha256).hexdigest()[:32] if key else ""
+            want = hmac.new(key, f"{name}|{seq}|{h}".encode(), hashlib.sha256).hexdigest()[:32] if key else ""
             if not key or not hmac.compare_digest(want, tag):
                 bad.append(f"line {n} (entry {seq}) is not signed with the audit key")
                 continue
             out.append((seq, h))
         return out, bad
+
+    def _named_alike(self, name: str, seen: dict[str, bool]) -> bool:
+        """Whether ``name`` (a store's name in a checkpoint file) is this PostgreSQL store's name as
+        an earlier release spelled it (:func:`store_identity`)."""
+        if name not in seen:
+            seen[name] = name.startswith("postgres") and store_identity(name) == self.store
+        return seen[name]
 
     def checkpoint(self, path: Path, seq: int, hash: str) -> dict[str, object]:
         """Append a signed checkpoint of this store's head to ``path`` (a file to keep elsewhere:

@@ -33,7 +33,7 @@ import re
 import secrets
 from typing import Any
 
-from .._auditkey import FINGERPRINT, AuditKeys, ranges_digest
+from .._auditkey import FINGERPRINT, AuditKeys, former_identity, ranges_digest, store_identity
 from ..errors import StoreError
 
 NAMESPACE = "podium.store"
@@ -87,6 +87,7 @@ async def bind(store: Any, *, fresh: bool) -> str:
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
+    adopt_former_names(keys, former_identity(store.url) if getattr(store, "url", None) else None, fresh=fresh)
     # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
     # row missing now was deleted.
     pinned, bad = keys.pinned()
@@ -134,8 +135,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
             f"machine in {other[1]}: the database is a copy of that store, or someone who can write it gave it "
             "that store's id, to make rows sealed there hold here; the store is not opened. To make a separate "
             "store from another one, copy it with podium db migrate-to into a new database. If it is the same "
-            f"database under another name (a file moved, its URL spelled another way), delete {other[1]} and open "
-            "it again (and use one name for it)"
+            "database under another name (a file moved, its server named another way: a Unix socket for localhost, "
+            f"an IP address for a host name), delete {other[1]} and open it again (and use one name for it)"
         )
     if pinned is not None and (pinned[:2] != (sid, through) or pinned[3] != ranges_digest(held)):
         raise _refused(
@@ -166,6 +167,83 @@ async def bind(store: Any, *, fresh: bool) -> str:
     return sid
 
 
+def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> None:
+    """Move this store's pin and head log from the names an earlier release gave it to its name now
+    (:func:`podium._auditkey.store_identity`: one name per database, whatever its URL's spelling): those of
+    ``former`` (the name this URL had) at every open, and, at the first open under the new name
+    here (no pin yet), those of every pin of this machine whose store is this one spelled another
+    way. A pin is moved only where it is signed with the key, and never over a pin of the new name;
+    the id it pins is then checked against the database's as always (by :func:`bind`), so a copy
+    is still refused. Whoever writes only the database has no say in any of this."""
+    if keys.id_path is None:
+        return
+    if former is not None and former != keys.store:
+        old = AuditKeys(keys.path, former)
+        keys.adopt_heads(old)
+        pinned, bad = old.pinned()
+        if fresh and old.id_path is not None:  # a pin of the database deleted before this open made it again
+            old.id_path.unlink(missing_ok=True)
+        elif bad is not None and not keys.id_path.exists():  # one under the new name is checked as always
+            raise _refused(keys, f"{bad} (its pin under the name an earlier release gave it, {former})")
+        elif pinned is not None:
+            _move_pin(keys, old, pinned)
+    if fresh or keys.id_path.exists():
+        return
+    alike: dict[tuple[str, int, bool, str], list[AuditKeys]] = {}
+    for other in _pins_named_alike(keys):
+        pinned, _ = other.pinned()
+        if pinned is not None:  # a pin not signed with the key names no store (its "store" field is anyone's)
+            alike.setdefault(pinned, []).append(other)
+    if len(alike) > 1:
+        raise StoreError(
+            f"store {keys.store}: this machine pinned it under several spellings of its URL, with different ids ("
+            + "; ".join(f"{p[0]} in {o.id_path}" for p, found in alike.items() for o in found)
+            + "): all but one are of a database deleted and made again since, or of another database that the "
+            "spellings named then. The store is not opened. Delete the pins of a database deleted since, or of another "
+            "database, and open it again (with all of them deleted, the id the database holds is pinned, as at a "
+            "first open on a machine)"
+        )
+    for pinned, found in alike.items():
+        for other in found:
+            keys.adopt_heads(other)
+            _move_pin(keys, other, pinned)
+
+
+def _move_pin(keys: AuditKeys, old: AuditKeys, pinned: tuple[str, int, bool, str]) -> None:
+    """Pin ``pinned`` (read from ``old``'s pin, signed) under this store's name unless a pin is
+    there, then remove ``old``'s if the two agree (a different one is left, and named)."""
+    assert old.id_path is not None
+    if keys.pin(*pinned, replace=False):
+        log.info("store %s: its id pinned in %s (under %s) moved to %s", keys.store, old.id_path, old.store, keys.id_path)
+    mine, _ = keys.pinned()
+    if mine == pinned:
+        old.id_path.unlink(missing_ok=True)
+    else:  # not ours to judge here: bind checks the new pin against the database
+        log.warning(
+            "store %s: a pin of it under the name an earlier release gave it (%s, in %s) names another id than its "
+            "pin %s; it is left as it is: delete it if it is of a database deleted since",
+            keys.store, old.store, old.id_path, keys.id_path,
+        )  # fmt: skip
+
+
+def _pins_named_alike(keys: AuditKeys) -> list[AuditKeys]:
+    """The keys of the pins of this machine whose store is this one under another spelling."""
+    assert keys.id_path is not None
+    if not keys.id_path.parent.is_dir():
+        return []
+    out = []
+    for path in sorted(keys.id_path.parent.glob("*.id")):
+        try:
+            name = json.loads(path.read_text())["store"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if isinstance(name, str) and name != keys.store and name.startswith("postgres") and store_identity(name) == keys.store:
+            other = AuditKeys(keys.path, name)
+            if other.id_path == path:  # the file is where that name's pin belongs
+                out.append(other)
+    return out
+
+
 async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | None]:
     """The number of the store's last audit entry (0: none), and its entries as ranges (first,
     last, a fingerprint of each one's hash: :func:`podium._auditkey.held_entry`; None: no entry).
@@ -186,4 +264,4 @@ async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | 
     return (ranges[-1][1], [(a, b, "".join(f)) for a, b, f in ranges]) if ranges else (0, None)
 
 
-__all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "bind", "legacy_entries", "rebind_text", "reseal"]
+__all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "adopt_former_names", "bind", "legacy_entries", "rebind_text", "reseal"]
