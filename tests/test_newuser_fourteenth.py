@@ -207,3 +207,17 @@ def test_the_runs_list_marks_a_running_run_no_engine_drives(env: dict[str, str],
     listed = invoke(env, "runs")
     said = " ".join(listed.output.split())
     assert "running (no engine drives it: podium runs resume)" in said, said
+
+
+def test_the_sandbox_demo_ends_with_the_line_to_paste() -> None:
+    from types import SimpleNamespace
+
+    from podium.cli._demo import _kept
+
+    company = SimpleNamespace(db=SimpleNamespace(path=None, shown="postgresql+psycopg://u:***@h/db"), directory="/x")
+    assert _kept(company, "postgresql://postgres@127.0.0.1:5432/sb") == (
+        "postgresql://postgres@127.0.0.1:5432/sb: PODIUM_SANDBOX_DB=postgresql://postgres@127.0.0.1:5432/sb podium serve"
+    )
+    masked = _kept(company, "postgresql://u:secret@db.example:5433/sb?sslmode=require")
+    assert "secret" not in masked and "u:PASSWORD@db.example:5433/sb?sslmode=require" in masked
+    assert "PODIUM_SANDBOX_DB='postgresql://u:PASSWORD@db.example:5433/sb?sslmode=require' podium serve" in masked

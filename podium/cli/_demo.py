@@ -258,7 +258,7 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
         company.stop()
     out.print(
         f"[bold]== done[/] in {time.monotonic() - started:.0f} s; the sandbox is stopped. What its systems received "
-        f"stays in {_kept(company)} shows it on the dashboard's Sandbox page.",
+        f"stays in {_kept(company, sandbox_db)} shows it on the dashboard's Sandbox page.",
         highlight=False,
     )
     return EXIT_RUN_FAILED if failed else EXIT_OK
@@ -277,11 +277,21 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _kept(company: Any) -> str:
-    """Where what the systems received stays, and the command that shows it."""
+def _kept(company: Any, given: str | None = None) -> str:
+    """Where what the systems received stays, and the command that shows it (the database's URL as
+    it was given, its password left out: the line pastes as it is when it has none)."""
     if company.db.path is not None:
         return f"{company.directory}: podium serve"
-    return f"{company.db.shown}: PODIUM_SANDBOX_DB=URL podium serve"
+    if not given:
+        return f"{company.db.shown}: PODIUM_SANDBOX_DB=URL podium serve"
+    import shlex
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(given)
+    if parts.password is not None:
+        netloc = f"{parts.username}:PASSWORD@{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+        given = parts._replace(netloc=netloc).geturl()
+    return f"{given}: PODIUM_SANDBOX_DB={shlex.quote(given)} podium serve"
 
 
 def _load(path: Path) -> Any:
