@@ -9,13 +9,17 @@ approvals inbox, the governing index written with OR), the executor's shared emp
 
 from __future__ import annotations
 
+import asyncio
+import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from podium import Client, StoreError
+from podium import Client, LeaseLost, NotFound, RunStatus, StoreError, open_store
+from podium.records import AuditEntry, Event, RunRecord
 
 # -- a fresh store's first open (storage/_identity.py) ------------------------------------------------
 
@@ -125,3 +129,240 @@ async def test_a_new_store_reads_no_pin_of_another_store(tmp_path: Path, monkeyp
         await c.create_user("root", ["admin"])
         assert await c.create_token("root")
     assert looked == []
+
+
+# -- SQLite's group write: a group's events in one statement, its audit entries in another ------------
+
+
+def _run(rid: str, status: RunStatus = RunStatus.RUNNING) -> RunRecord:
+    return RunRecord(id=rid, workflow="wf", version="1", status=status, input="{}", created_at=time.time())
+
+
+def _ev(rid: str, seq: int, type: str = "step_completed", **kw: Any) -> Event:
+    return Event(run_id=rid, seq=seq, type=type, ts=time.time(), **kw)
+
+
+def _ask(rid: str, seq: int, name: str) -> Event:
+    data = {"signal": name, "deadline": None, "approval": {"title": name, "payload": None, "role": None}}
+    return Event(
+        run_id=rid, seq=seq, type="step_waiting", ts=time.time(), step=f"s/signal:{name}", attempt=1, data=json.dumps(data)
+    )
+
+
+def _entry(action: str, target: str) -> AuditEntry:
+    return AuditEntry(ts=time.time(), actor="engine", action=action, target=target)
+
+
+async def _inbox(store: Any) -> set[tuple[str, str]]:
+    return {(a.event.run_id, a.name) for a in await store.open_approvals()}
+
+
+async def _chain_holds(store: Any) -> list[int]:
+    """The numbers of the store's audit entries other than anchors, once the whole log verifies."""
+    from podium.governance.audit import check_chain
+
+    await store.anchor_audit()
+    keys = store.audit_keys
+    heads, bad = keys.heads()
+    check = check_chain(await store.read_audit(), keys.all(), heads)
+    assert check.problem is None and not bad, (check.problem, bad)
+    return [e.seq for e in await store.list_audit() if e.action != "audit.anchor"]
+
+
+async def test_one_group_parks_ends_and_creates_runs_with_the_inbox_and_the_chain_right(tmp_path: Path) -> None:
+    """One transaction (``_write_many``): a run created asking an approval, a run created again
+    (it exists: nothing of it, not its entry), a run parking on a request, a run with an open request
+    ending, a run's two writes one after the other (a request then its timeout). The inbox holds
+    exactly the open requests of unfinished runs; the audit entries are numbered in item order with
+    no gap and the chain verifies."""
+    store: Any = open_store(f"sqlite:///{tmp_path}/p.db")
+    await store.open()
+    try:
+        await store.create_run(_run("b"), [_ev("b", 1, "run_started"), _ask("b", 2, "approval:b")])
+        await store.create_run(_run("a"), [_ev("a", 1, "run_started")])
+        await store.create_run(_run("t"), [_ev("t", 1, "run_started")])
+        assert await _inbox(store) == {("b", "approval:b")}
+        before = await _chain_holds(store)
+        timed_out = json.dumps({"started": 1, "signal": "approval:t", "timed_out": True, "output": None})
+        out = await store._write_many([
+            (_run("c"), [_ev("c", 1, "run_started"), _ask("c", 2, "approval:c")], _entry("run.start", "c")),
+            (_run("b"), [_ev("b", 1, "run_started")], _entry("run.start", "b")),  # exists
+            ([_ask("a", 2, "approval:a"), _ev("a", 3, "run_waiting")], {"status": RunStatus.WAITING}, None),
+            ([_ev("b", 3, "run_completed")], {"status": RunStatus.COMPLETED, "finished_at": 1.0}, _entry("run.end", "b")),
+            ([_ask("t", 2, "approval:t"), _ev("t", 3, "run_waiting")], {"status": RunStatus.WAITING}, None),
+            ([_ev("t", 4, "step_completed", step="s/signal:approval:t", data=timed_out)], {"status": RunStatus.RUNNING}, None),
+        ])  # fmt: skip
+        assert out == [True, False, True, True, True, True]
+        assert await _inbox(store) == {("a", "approval:a"), ("c", "approval:c")}
+        assert [e.seq for e in await store.load_events("b")] == [1, 2, 3]  # its second creation wrote nothing
+        entries = {(e.action, e.target): e.seq for e in await store.list_audit()}
+        assert ("run.start", "b") not in entries
+        after = await _chain_holds(store)
+        new = [s for s in after if s not in before]
+        assert [entries[("run.start", "c")], entries[("run.end", "b")]] == new == [new[0], new[0] + 1]
+    finally:
+        await store.close()
+
+
+async def test_a_group_with_bad_writes_lands_the_good_ones_and_names_each_failure(store: Any) -> None:
+    """Writes made at the same moment (a group on SQLite and PostgreSQL): one repeating an event
+    another engine wrote, one to a run that does not exist, and good ones with audit entries. Each
+    bad one gets its own error (LeaseLost, NotFound), the good ones land, and the audit chain has
+    no gap where the refused entries would have gone."""
+    await store.create_run(_run("x"), [_ev("x", 1, "run_started")])
+    await store.create_run(_run("y"), [_ev("y", 1, "run_started")])
+    await store.create_run(_run("w0"), [_ev("w0", 1, "run_started")])
+    await asyncio.sleep(0)
+    results = await asyncio.gather(
+        store.append([_ev("w0", 2)]),  # written at once: the others gather behind it
+        store.append([_ev("x", 1, "run_started")], {"status": RunStatus.COMPLETED}, audit=_entry("run.end", "x")),
+        store.append([_ev("y", 2, "run_completed")], {"status": RunStatus.COMPLETED}, audit=_entry("run.end", "y")),
+        store.append([_ev("ghost", 1)], audit=_entry("run.end", "ghost")),
+        store.create_run(_run("z"), [_ev("z", 1, "run_started")], audit=_entry("run.start", "z")),
+        return_exceptions=True,
+    )
+    assert results[0] is None and results[2] is None and results[4] is True
+    assert isinstance(results[1], LeaseLost), results[1]
+    assert isinstance(results[3], NotFound), results[3]
+    assert (await store.get_run("x")).status is RunStatus.RUNNING
+    assert (await store.get_run("y")).status is RunStatus.COMPLETED
+    targets = [e.target for e in await store.list_audit() if e.action in ("run.end", "run.start")]
+    assert sorted(targets) == ["y", "z"]
+    await _chain_holds(store)
+
+
+# -- schema 14: one trigger keeps the inbox, the governing index written with OR ------------------------
+
+
+def _old_triggers(db: sqlite3.Connection) -> None:
+    """Put back the two triggers of schemas 7 to 13 in place of approvals_kept."""
+    from podium.storage._sqlite_schema import MIGRATIONS
+
+    db.execute("DROP TRIGGER approvals_kept")
+    for version, name in ((7, "approvals_ended"), (10, "approvals_parked")):
+        sql = dict(MIGRATIONS)[version]
+        start = sql.index(f"CREATE TRIGGER {name}")
+        db.execute(sql[start : sql.index("END;", start) + 3])
+
+
+async def test_the_one_trigger_keeps_the_inbox_as_the_two_did(tmp_path: Path) -> None:
+    """The same writes (a run asking, a decision, a timeout, parking, resuming, ending; requests
+    written without the store's statements, as a release before schema 9 wrote them) on a store with
+    approvals_kept and on one with approvals_ended and approvals_parked leave the same inbox."""
+    import random
+
+    dbs = []
+    for name in ("new", "old"):
+        store: Any = open_store(f"sqlite:///{tmp_path}/{name}.db")
+        await store.open()
+        await store.close()
+        db = sqlite3.connect(tmp_path / f"{name}.db", isolation_level=None)
+        if name == "old":
+            _old_triggers(db)
+        dbs.append(db)
+    rng = random.Random(14)
+    statuses = ["pending", "running", "waiting", "completed", "failed", "cancelled"]
+    seqs: dict[str, int] = {}
+    for step in range(1500):
+        rid = f"r{rng.randrange(12)}"
+        kind = rng.randrange(6)
+        for db in dbs:
+            r = random.Random(step)  # the same choices on both
+            if rid not in seqs or kind == 0:
+                db.execute(
+                    "INSERT OR IGNORE INTO runs (id, workflow, version, status, created_at) VALUES (?, 'wf', '1', 'running', 0)",
+                    (rid,),
+                )
+            seq = seqs.get(rid, 0) + 1
+            name = f"approval:{r.randrange(3)}"
+            if kind == 1:  # a request, as a release before schema 9 wrote it: the event alone
+                e = _ask(rid, seq, name)
+                db.execute(
+                    "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) VALUES (?,?,?,?,?,0,NULL,1,?)",
+                    (rid, seq, e.type, e.ts, e.step, e.data),
+                )
+            elif kind == 2:  # the wait's end (timed out)
+                data = json.dumps({"started": 1, "signal": name, "timed_out": True, "output": None})
+                db.execute(
+                    "INSERT INTO events (run_id, seq, type, ts, step, iteration, idx, attempt, data) "
+                    "VALUES (?,?,'step_completed',0,?,0,NULL,1,?)",
+                    (rid, seq, f"s/signal:{name}", data),
+                )
+            elif kind == 3:  # a decision
+                db.execute("INSERT OR IGNORE INTO signals (run_id, name, payload, created_at) VALUES (?,?,NULL,0)", (rid, name))
+            elif kind == 4:  # a request the store's statements opened (schema 9 and later)
+                db.execute(
+                    "INSERT OR IGNORE INTO approvals (run_id, name, seq, workflow, requested_at) VALUES (?,?,?,'wf',0)",
+                    (rid, name, seq),
+                )
+            else:
+                db.execute("UPDATE runs SET status = ? WHERE id = ?", (statuses[r.randrange(6)], rid))
+        seqs[rid] = seqs.get(rid, 0) + (1 if kind in (1, 2) else 0)
+        rows = [db.execute("SELECT run_id, name, seq FROM approvals ORDER BY 1, 2").fetchall() for db in dbs]
+        assert rows[0] == rows[1], step
+    for db in dbs:
+        db.close()
+
+
+def test_the_migration_to_14_run_again_leaves_one_trigger_and_the_index(tmp_path: Path) -> None:
+    from podium.storage._sqlite_schema import MIGRATIONS
+    from podium.storage.sqlite import _statements
+
+    asyncio.run(_made(f"sqlite:///{tmp_path}/p.db"))
+    db = sqlite3.connect(tmp_path / "p.db", isolation_level=None)
+    for stmt in _statements(dict(MIGRATIONS)[14]):
+        db.execute(stmt)
+    names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE tbl_name IN ('runs', 'audit')")}
+    assert "approvals_kept" in names and "audit_governing" in names
+    assert not names & {"approvals_ended", "approvals_parked"}
+    db.close()
+
+
+async def _made(url: str) -> None:
+    store: Any = open_store(url)
+    await store.open()
+    await store.close()
+
+
+async def test_governance_reads_see_every_entry_whichever_condition_and_schema(tmp_path: Path) -> None:
+    """Kill switches and policies set by a store at 14, read with the condition of the previous
+    release (IN) and with 14's (OR); and by a process that opened the store at 13 (unmigrated)
+    while another migrated it to 14 and set more: every entry, in order."""
+    from podium.governance.policy import Policy
+    from podium.storage._audit import GOVERNING
+    from podium.storage._sqlite_schema import GOVERNING_OR
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    await _made(url)
+    db = sqlite3.connect(tmp_path / "p.db", isolation_level=None)  # back to 13, as it was written
+    db.execute("DROP INDEX audit_governing")
+    db.execute(
+        "CREATE INDEX audit_governing ON audit (target, seq) WHERE action IN ('killswitch.set', 'killswitch.clear', 'policy.set')"
+    )
+    _old_triggers(db)
+    db.execute("DELETE FROM schema_migrations WHERE version >= 14")
+    db.close()
+    old: Any = open_store(url)
+    old.auto_migrate = False
+    await old.open()
+    try:
+        async with Client(url, recover=False) as c:  # migrates to 14, then governs
+            await c.set_switch("all", reason="drill")
+            await c.set_switch("workflow", "wf", reason="drill")
+            await c.clear_switch("all")
+            await c.set_policy("wf", Policy(allowed_tools=["search"]))
+        want = [(e.seq, e.action, e.target) for e in await old.governing_entries()]
+        assert [a for _, a, _ in want] == ["killswitch.set", "killswitch.set", "killswitch.clear", "policy.set"]
+        assert set((await old.governing_heads()).keys()) == {t for _, _, t in want}
+        for cond in (GOVERNING, GOVERNING_OR):
+            got = old.db.execute(f"SELECT seq, action, target FROM audit WHERE {cond} ORDER BY seq").fetchall()
+            assert got == want
+        new: Any = open_store(url)
+        await new.open()
+        try:
+            assert [(e.seq, e.action, e.target) for e in await new.governing_entries()] == want
+            assert await new.governing_heads() == await old.governing_heads()
+        finally:
+            await new.close()
+    finally:
+        await old.close()
