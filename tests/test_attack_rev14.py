@@ -366,3 +366,152 @@ async def test_governance_reads_see_every_entry_whichever_condition_and_schema(t
             await new.close()
     finally:
         await old.close()
+
+
+# -- the executor's shared empty defaults (engine/executor.py, waits.py, context.py) ----------------------
+
+
+def _shared_defaults() -> dict[str, Any]:
+    from podium.engine.executor import RunExecutor
+    from podium.engine.recording import EMPTY, NO_SET
+
+    return {
+        name: value
+        for cls in RunExecutor.__mro__
+        for name, value in vars(cls).items()
+        if value is EMPTY or value is NO_SET
+    }
+
+
+async def _approve_when_asked(client: Client, run_id: str) -> None:
+    for _ in range(1000):
+        if pending := await client.approvals(run_id=run_id):
+            await client.decide(run_id, pending[0]["name"], approve=True)
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"run {run_id} asked nothing")
+
+
+async def test_runs_that_write_every_shared_default_leave_it_empty_for_the_next(tmp_path: Path) -> None:
+    """A run that loops (earlier outputs, passes, decisions), retries (failed attempts), asks an
+    approval in each pass (requests, deadlines, decisions) and is taken up again from its log by
+    another engine: what it wrote is its own. A run started after it in the same process reads
+    nothing of it (``ctx.previous`` is the default), and the class's shared defaults are still the
+    empty mapping and set."""
+    from podium import Loop, RetryPolicy, StepContext, Workflow
+    from podium.engine.recording import EMPTY, NO_SET
+
+    before = _shared_defaults()
+    assert before and all(len(v) == 0 for v in before.values())
+    flaky: dict[int, int] = {}
+    wf = Workflow("writes-everything")
+
+    @wf.step(retry=RetryPolicy(max_attempts=2, initial_interval=0))
+    async def once(input: int) -> int:
+        flaky[input] = flaky.get(input, 0) + 1
+        if flaky[input] == 1:
+            raise RuntimeError("first attempt fails")
+        return input
+
+    @wf.step(loop=Loop(to="ask", while_=lambda ask: ask["n"] < 2, max_iterations=5))
+    async def ask(ctx: StepContext, once: int) -> dict[str, Any]:
+        await ctx.approval({"pass": ctx.iteration})
+        return {"n": ctx.iteration, "prev": ctx.previous("ask"), "secret": f"run-{once}"}
+
+    peek = Workflow("peeks")
+
+    @peek.step(loop=Loop(to="look", while_=lambda look: False, max_iterations=2))
+    async def look(ctx: StepContext) -> Any:
+        return ctx.previous("ask", "nothing")
+
+    url = f"sqlite:///{tmp_path}/p.db"
+    async with Client(url, workflows=[wf, peek]) as c:
+        h = await c.start(wf, 7)
+        await _approve_when_asked(c, h.id)  # pass 0 decided here; pass 1 asked, then this engine stops
+        for _ in range(1000):
+            if len([e for e in await c.store.load_events(h.id) if e.type == "step_waiting"]) == 2:
+                break
+            await asyncio.sleep(0.01)
+    async with Client(url, workflows=[wf, peek]) as c:  # taken up from its log
+        await _approve_when_asked(c, h.id)
+        await _approve_when_asked(c, h.id)
+        for _ in range(1000):
+            if (out := await c.store.get_run(h.id)).status.finished:
+                break
+            await asyncio.sleep(0.01)
+        assert out.status is RunStatus.COMPLETED, out
+        assert json.loads(out.output)["prev"] == {"n": 1, "prev": {"n": 0, "prev": None, "secret": "run-7"}, "secret": "run-7"}
+        assert await c.run(peek) == "nothing"
+    after = _shared_defaults()
+    assert after.keys() == before.keys()
+    assert all(after[k] is before[k] and len(after[k]) == 0 for k in after)
+    assert len(EMPTY) == 0 and len(NO_SET) == 0
+
+
+# -- the audit entries' one JSON encoder (governance/audit.py entry_json) ----------------------------
+
+
+class _Odd:
+    """A value JSON cannot write, whose text (``default=str``) is itself made by the encoder."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __str__(self) -> str:
+        from podium.governance.audit import entry_json
+
+        return "odd:" + entry_json(self.inner)
+
+
+def _values() -> list[Any]:
+    return [
+        None, True, 0, -1, 2**70, 1.5, float("nan"), float("inf"), -float("inf"), 1e-320, "", "plain",
+        "é ü 日本 \u2028 \x00 \x1b[31m \ud800", {"k": [1, {"z": None}], 2: "int key", 1.5: "float key", None: 1, True: 0},
+        [[], {}, ()], _Odd({"nested": _Odd([1, "ü"])}), {"when": time, "odd": _Odd("x")}, b"bytes",
+        {"tuple": (1, 2), "set": {3}},
+    ]  # fmt: skip
+
+
+def test_entry_json_writes_the_text_json_dumps_writes() -> None:
+    from podium.governance.audit import entry_json
+
+    for v in _values():
+        assert entry_json(v) == json.dumps(v, default=str), v
+
+
+def test_entry_json_from_many_threads_at_once_writes_each_value_s_own_text() -> None:
+    """Sync steps run in threads and the server has threads of its own: the one encoder holds no
+    state of a call (no circular check, no buffer of its own), so calls at once do not mix."""
+    import threading
+
+    from podium.governance.audit import entry_json
+
+    values = [{"i": i, "text": "x" * (i % 50), "odd": _Odd([i, "ü" * i])} for i in range(200)]
+    want = [json.dumps(v, default=str) for v in values]
+    wrong: list[int] = []
+    start = threading.Barrier(6)
+
+    def work(shift: int) -> None:
+        start.wait()
+        for n in range(2000):
+            i = (n * 7 + shift) % len(values)
+            if entry_json(values[i]) != want[i]:
+                wrong.append(i)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wrong == []
+
+
+def test_entry_json_of_a_value_that_contains_itself_raises_instead_of_looping() -> None:
+    """No circular check (json.dumps raises ValueError): the depth limit stops it, as RecursionError;
+    the engine's entries hold no such value (their details are JSON-like data)."""
+    from podium.governance.audit import entry_json
+
+    loop: list[Any] = []
+    loop.append(loop)
+    with pytest.raises(RecursionError):
+        entry_json(loop)
