@@ -515,3 +515,37 @@ def test_entry_json_of_a_value_that_contains_itself_raises_instead_of_looping() 
     loop.append(loop)
     with pytest.raises(RecursionError):
         entry_json(loop)
+
+
+# -- cancel_requests (storage/_sqlite_runs.py) ---------------------------------------------------------
+
+
+async def test_an_ended_run_is_never_named_asked_to_cancel_however_many_are(store: Any) -> None:
+    """A run asked to cancel that ended anyway (it completed first) keeps its mark. SQLite's partial
+    index path leaves it out (it reads unfinished runs only), so its fallback (more asked than its
+    bound) and the other stores must too: the answer must not depend on how many other runs were
+    asked."""
+    ended = RunRecord(
+        id="ended", workflow="wf", version="1", status=RunStatus.COMPLETED, input="{}", created_at=1.0,
+        finished_at=2.0, cancel_requested=True,
+    )  # fmt: skip
+    await store.create_run(ended)
+    await store.create_run(_run("live"))
+    await store.request_cancel("live")
+    assert await store.cancel_requests(["ended", "live"]) == ["live"]
+    many = [f"q{i:04d}" for i in range(400)]  # asked and driven by nobody: over the bound for 2 runs
+    await store.create_runs([(_run(rid, RunStatus.PENDING), [], None) for rid in many])
+    for rid in many:
+        await store.request_cancel(rid)
+    assert await store.cancel_requests(["ended", "live"]) == ["live"]
+    assert await store.cancel_requests(["live", "live"]) == ["live", "live"]  # each id given, as given
+
+
+def test_sqlite_cancel_requests_reads_the_partial_index(tmp_path: Path) -> None:
+    from podium.storage._sqlite_runs import _CANCELS
+
+    asyncio.run(_made(f"sqlite:///{tmp_path}/p.db"))
+    db = sqlite3.connect(tmp_path / "p.db")
+    plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN " + _CANCELS, ("pending", "running", "waiting", 5)))
+    db.close()
+    assert "runs_cancel" in plan, plan

@@ -781,7 +781,7 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
             return []
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT id FROM runs WHERE cancel_requested AND id = ANY(%s::text[])", (list(run_ids),)
+                f"SELECT id FROM runs WHERE cancel_requested AND {_UNFINISHED_SQL} AND id = ANY(%s::text[])", (list(run_ids),)
             )
             found = {r[0] for r in await cur.fetchall()}
         return [rid for rid in run_ids if rid in found]
