@@ -172,7 +172,8 @@ async def _chain_holds(store: Any) -> list[int]:
 async def test_one_group_parks_ends_and_creates_runs_with_the_inbox_and_the_chain_right(tmp_path: Path) -> None:
     """One transaction (``_write_many``): a run created asking an approval, a run created again
     (it exists: nothing of it, not its entry), a run parking on a request, a run with an open request
-    ending, a run's two writes one after the other (a request then its timeout). The inbox holds
+    ending, a run's two writes one after the other (a request then its timeout), a new run created
+    twice in the group (one event post repeated: the second is nothing). The inbox holds
     exactly the open requests of unfinished runs; the audit entries are numbered in item order with
     no gap and the chain verifies."""
     store: Any = open_store(f"sqlite:///{tmp_path}/p.db")
@@ -191,15 +192,20 @@ async def test_one_group_parks_ends_and_creates_runs_with_the_inbox_and_the_chai
             ([_ev("b", 3, "run_completed")], {"status": RunStatus.COMPLETED, "finished_at": 1.0}, _entry("run.end", "b")),
             ([_ask("t", 2, "approval:t"), _ev("t", 3, "run_waiting")], {"status": RunStatus.WAITING}, None),
             ([_ev("t", 4, "step_completed", step="s/signal:approval:t", data=timed_out)], {"status": RunStatus.RUNNING}, None),
+            (_run("d"), [_ev("d", 1, "run_started")], _entry("run.start", "d")),
+            (_run("d"), [_ev("d", 1, "run_started"), _ask("d", 2, "approval:d")], _entry("run.start", "d")),  # twice at once
         ])  # fmt: skip
-        assert out == [True, False, True, True, True, True]
+        assert out == [True, False, True, True, True, True, True, False]
+        assert [e.seq for e in await store.load_events("d")] == [1]
         assert await _inbox(store) == {("a", "approval:a"), ("c", "approval:c")}
         assert [e.seq for e in await store.load_events("b")] == [1, 2, 3]  # its second creation wrote nothing
         entries = {(e.action, e.target): e.seq for e in await store.list_audit()}
         assert ("run.start", "b") not in entries
         after = await _chain_holds(store)
         new = [s for s in after if s not in before]
-        assert [entries[("run.start", "c")], entries[("run.end", "b")]] == new == [new[0], new[0] + 1]
+        assert [entries[("run.start", "c")], entries[("run.end", "b")], entries[("run.start", "d")]] == new
+        assert new == list(range(new[0], new[0] + 3))
+        assert [e.target for e in await store.list_audit() if e.action == "run.start"].count("d") == 1
     finally:
         await store.close()
 
