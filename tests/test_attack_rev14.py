@@ -555,3 +555,21 @@ def test_sqlite_cancel_requests_reads_the_partial_index(tmp_path: Path) -> None:
     plan = " ".join(str(r) for r in db.execute("EXPLAIN QUERY PLAN " + _CANCELS, ("pending", "running", "waiting", 5)))
     db.close()
     assert "runs_cancel" in plan, plan
+
+
+def test_a_previous_release_reading_governance_on_schema_14_scans_the_audit_log(tmp_path: Path) -> None:
+    """Left as it is (docs/operations.md, "Past SQLite schema 14"): the condition of the previous
+    release (IN) is not one SQLite proves implies the index's (OR), so such a process reads every
+    entry at each sweep until it is restarted onto this release. The answer is the same."""
+    from podium.storage._audit import GOVERNING
+    from podium.storage._sqlite_schema import GOVERNING_OR
+
+    asyncio.run(_made(f"sqlite:///{tmp_path}/p.db"))
+    db = sqlite3.connect(tmp_path / "p.db")
+    plans = {
+        cond: " ".join(str(r) for r in db.execute(f"EXPLAIN QUERY PLAN SELECT target, seq FROM audit WHERE {cond}"))
+        for cond in (GOVERNING, GOVERNING_OR)
+    }
+    db.close()
+    assert "audit_governing" in plans[GOVERNING_OR]
+    assert "audit_governing" not in plans[GOVERNING]  # the scan: a whole read of the log per sweep
