@@ -214,6 +214,10 @@ class Store(ABC):
     so there are no leases to renew nor requests from other processes to watch for."""
     audit_key: str | None = None
     """The audit key file (``Client(audit_key=...)``); None: ``PODIUM_AUDIT_KEY`` or ``~/.podium/audit.key``."""
+    drawn_id: str | None = None
+    """The id the migration that made this store's key-value table drew (read in that migration's
+    transaction, before anything else could change it), when this process ran it: its first open
+    skips the look-up of the ids pinned for other stores only for that id (``_identity.bind``)."""
     audit_page_size: int = 5000
     """How many audit entries :meth:`read_audit` fetches at a time."""
     audit_between_pages: Callable[[int], Awaitable[None]] | None = None

@@ -39,6 +39,9 @@ from ..errors import StoreError
 NAMESPACE = "podium.store"
 """The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
 KEY = "id"
+ID_MIGRATION = 3
+"""The schema version whose migration makes the key-value table, with the store's id row in it."""
+ID_ROW = f"SELECT value FROM kv WHERE ns = '{NAMESPACE}' AND key = '{KEY}'"
 FINISH_ENV = "PODIUM_FINISH_UPGRADE"
 """Set to a store's id, lets this process finish the store's upgrade from seals without an id that
 a machine now gone began (only the machine that began it does so by itself)."""
@@ -126,9 +129,12 @@ async def bind(store: Any, *, fresh: bool) -> str:
         sid, pinned, bad = made, None if fresh else pinned if ours else (made, through, True, ranges_digest(held)), None
     if bad is not None:
         raise _refused(keys, bad)
-    # A fresh store's id was drawn by this open (its tables' migration): no pin here can name it, and the
-    # look-up reads every pin file of this machine (one per store it ever opened).
-    other = keys.pinned_elsewhere(sid) if pinned is None and not fresh else None
+    # An id drawn by this open (its tables' migration, read back in that migration's transaction): no pin here
+    # can name it, and the look-up reads every pin file of this machine (one per store it ever opened). Not
+    # merely a fresh open's: what the database held before it (a trigger of a table made in advance) or a
+    # writer between its migrations can have put another store's id in the row since.
+    drew = fresh and sid == getattr(store, "drawn_id", None)
+    other = keys.pinned_elsewhere(sid) if pinned is None and not drew else None
     if other is not None:  # the first open here of a store that already has an id: is it another store's?
         raise StoreError(
             f"store {keys.store}: its id in the database ({sid}) is the id of store {other[0]}, pinned on this "
@@ -243,6 +249,13 @@ def _pins_named_alike(keys: AuditKeys) -> list[AuditKeys]:
                 out.append(other)
     return out
 
+def drawn(row: tuple[Any, ...] | None) -> str | None:
+    """The id in the row of :data:`ID_ROW` read by the migration that made it (None: none)."""
+    try:
+        return str(json.loads(row[0])["id"]) if row else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
 
 async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | None]:
     """The number of the store's last audit entry (0: none), and its entries as ranges (first,
@@ -264,4 +277,4 @@ async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | 
     return (ranges[-1][1], [(a, b, "".join(f)) for a, b, f in ranges]) if ranges else (0, None)
 
 
-__all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "adopt_former_names", "bind", "legacy_entries", "rebind_text", "reseal"]
+__all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "adopt_former_names", "bind", "drawn", "legacy_entries", "rebind_text", "reseal"]

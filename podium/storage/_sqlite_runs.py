@@ -76,9 +76,10 @@ def cancel_requests(db: sqlite3.Connection, run_ids: Sequence[str], unfinished: 
     if len(asked) <= bound:
         mine = set(asked)
         return [rid for rid in run_ids if rid in mine]
-    found: list[str] = []
-    for i in range(0, len(run_ids), 500):
+    found: set[str] = set()
+    for i in range(0, len(run_ids), 500):  # unfinished, as the index holds them: the answer is the same either way
         part = tuple(run_ids[i : i + 500])
         marks = ",".join("?" * len(part))
-        found += [r[0] for r in db.execute(f"SELECT id FROM runs WHERE cancel_requested=1 AND id IN ({marks})", part)]
-    return found
+        sql = f"SELECT id FROM runs WHERE cancel_requested=1 AND status IN (?,?,?) AND id IN ({marks})"
+        found.update(r[0] for r in db.execute(sql, (*unfinished, *part)))
+    return [rid for rid in run_ids if rid in found]

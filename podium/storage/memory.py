@@ -294,7 +294,8 @@ class MemoryStore(ChainedAudit, Store):
             run.cancel_requested = True
 
     async def cancel_requests(self, run_ids: Sequence[str]) -> list[str]:
-        return [rid for rid in run_ids if (r := self._runs.get(rid)) is not None and r.cancel_requested]
+        # an ended run keeps its mark (it ended before it saw it): no request is pending
+        return [rid for rid in run_ids if (r := self._runs.get(rid)) is not None and r.cancel_requested and not r.status.finished]
 
     async def send_signal(
         self,

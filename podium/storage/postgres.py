@@ -51,6 +51,7 @@ from ..errors import ConfigError, InputValidationError, LeaseLost, NotFound, Sto
 from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
+from ._identity import ID_MIGRATION, ID_ROW, drawn
 from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_listen import listen
@@ -378,6 +379,8 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
                 if await self._schema_version(conn) >= version:  # another process got there first
                     continue
                 await conn.execute(sql.encode())  # no parameters: may hold several statements
+                if version == ID_MIGRATION:  # the id it drew, before anything else can change it
+                    self.drawn_id = drawn(await (await conn.execute(ID_ROW)).fetchone())
                 await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
         return applied
@@ -778,7 +781,7 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
             return []
         async with self._connection() as conn:
             cur = await conn.execute(
-                "SELECT id FROM runs WHERE cancel_requested AND id = ANY(%s::text[])", (list(run_ids),)
+                f"SELECT id FROM runs WHERE cancel_requested AND {_UNFINISHED_SQL} AND id = ANY(%s::text[])", (list(run_ids),)
             )
             found = {r[0] for r in await cur.fetchall()}
         return [rid for rid in run_ids if rid in found]

@@ -35,6 +35,7 @@ from ._base import (
     wait_ended,
 )
 from ._group import GroupWrite, NewRun
+from ._identity import ID_MIGRATION, ID_ROW, drawn
 from ._sqlite_erase import SQLiteErasure
 from ._sqlite_runs import SQLiteKV, cancel_requests
 from ._sqlite_schema import GOVERNING_OR, MIGRATIONS, SKIPPED_VERSION, UNHELD
@@ -221,6 +222,8 @@ class SQLiteStore(SQLiteErasure, SQLiteKV, StartLogs, Store):
                     continue
                 for stmt in _statements(sql):
                     db.execute(stmt)
+                if version == ID_MIGRATION:  # the id it drew, before anything else can change it
+                    self.drawn_id = drawn(db.execute(ID_ROW).fetchone())
                 db.execute("INSERT INTO schema_migrations VALUES (?, strftime('%s','now'))", (version,))
                 db.execute("COMMIT")
             except BaseException:
