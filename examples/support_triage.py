@@ -3,7 +3,9 @@
 A support message is classified by intent (few-shot, over local embeddings: label + confidence), an
 order number in it is looked up with a tool, and a reply is drafted by a model: the embedded
 SmolLM2-135M unless a key or ``PODIUM_MODEL`` says otherwise. Below the confidence threshold the
-message goes to a human queue instead. Every model, classifier and tool call is a durable step.
+message goes to a human queue instead. The model writes; a rule checks its draft (it must state the
+order's status and name no other order): a draft that does not is replaced by a reply made from the
+facts, and ``written_by`` says which was sent. Every model, classifier and tool call is a durable step.
 
     pip install -e '.[local,embeddings]'
     podium run examples.support_triage:workflow --input '{"message": "Where is my order 42? It has not arrived."}'
@@ -90,7 +92,39 @@ async def reply(ctx: StepContext, input: dict, intent: dict, order: dict | None 
         max_tokens=80,
         temperature=0.0,
     )
-    return {"intent": intent, "order": order, "reply": response.text.strip(), "model": response.model}
+    draft = response.text.strip()
+    problem = ungrounded(draft, order)
+    if problem is None:
+        return {"intent": intent, "order": order, "reply": draft, "model": response.model, "written_by": "model"}
+    # The model writes; a rule checks what it wrote. A draft that does not state the facts (a small
+    # model often does not) is not sent: the reply is made from the facts, and the output says why.
+    return {"intent": intent, "order": order, "reply": from_facts(order), "model": response.model,
+            "written_by": f"template: the model's draft {problem}", "draft": draft}  # fmt: skip
+
+
+def ungrounded(draft: str, order: dict | None) -> str | None:
+    """Why ``draft`` may not be sent as it is (None: it may): empty, too long, naming an order
+    number other than the customer's, or (with an order looked up) not stating its status."""
+    if not draft:
+        return "was empty"
+    if len(draft) > 600:
+        return "was too long"
+    numbers = set(re.findall(r"\b\d{2,}\b", draft))
+    if order is not None and numbers - {str(order["order_id"])}:
+        return f"named order numbers the customer did not ({', '.join(sorted(numbers))})"
+    if order is not None and str(order.get("status", "")).lower() not in draft.lower():
+        return f"did not say the order is {order.get('status')!r}"
+    return None
+
+
+def from_facts(order: dict | None) -> str:
+    """A reply made from the looked-up facts alone."""
+    if order is None:
+        return "Thank you for your message. A colleague will look into it and reply shortly."
+    if order.get("status") == "unknown order":
+        return f"We could not find order {order['order_id']}. Could you check the number on your confirmation email?"
+    extra = "".join(f", {k.replace('_', ' ')}: {v}" for k, v in order.items() if k not in ("order_id", "status"))
+    return f"Your order {order['order_id']} is {order['status']}{extra}. Thank you for your patience."
 
 
 @workflow.step(when=lambda intent: intent["confidence"] < CONFIDENT)
