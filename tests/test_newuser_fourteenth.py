@@ -4,6 +4,7 @@ fix."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -207,6 +208,8 @@ def test_the_runs_list_marks_a_running_run_no_engine_drives(env: dict[str, str],
     listed = invoke(env, "runs")
     said = " ".join(listed.output.split())
     assert "running (no engine drives it: podium runs resume)" in said, said
+    as_json = invoke(env, "runs", "--json")  # the same judgement for scripts (durability.md: null only when driven)
+    assert json.loads(as_json.output.splitlines()[0])["orphaned"] == "no engine drives it", as_json.output
 
 
 def test_the_sandbox_demo_ends_with_the_line_to_paste() -> None:

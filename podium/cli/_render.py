@@ -109,6 +109,18 @@ def short(value: Any, width: int = 60) -> str:
     return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
+def orphan_text(run: RunRecord) -> str | None:
+    """Why a run recorded as running is driven by no engine (None: it is driven, or not running):
+    its engine gone or silent (:func:`podium.engine.worker.orphan_reason`), or held by none (handed
+    back or off: a start log replayed, a worker stopped)."""
+    from podium.engine.worker import orphan_reason
+
+    orphan = orphan_reason(run)
+    if orphan is None and run.status is RunStatus.RUNNING and not run.owner:
+        orphan = "no engine drives it"
+    return orphan
+
+
 def runs_table(runs: list[RunRecord]) -> Any:
     from rich.table import Table
 
@@ -116,12 +128,8 @@ def runs_table(runs: list[RunRecord]) -> Any:
     table.add_column("id", no_wrap=True, min_width=24)
     for col in ("workflow", "version", "status", "started", "duration"):
         table.add_column(col, no_wrap=col in ("status", "started"))
-    from podium.engine.worker import orphan_reason
-
     for r in runs:
-        orphan = orphan_reason(r)
-        if orphan is None and r.status is RunStatus.RUNNING and not r.owner:
-            orphan = "no engine drives it"  # handed back or off (a start log replayed, a worker stopped)
+        orphan = orphan_text(r)
         table.add_row(
             r.id,
             r.workflow,

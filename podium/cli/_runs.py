@@ -255,14 +255,12 @@ async def runs(
     db: str | None, workflow: str | None, status: tuple[str, ...], limit: int, offset: int, as_json: bool
 ) -> int:
     """List runs, newest first."""
-    from ._render import escape, runs_table
+    from ._render import escape, orphan_text, runs_table
 
     async with _client(db, recover=False) as client:
         rows = await client.list(workflow=workflow, status=list(status) or None, limit=limit, offset=offset)
         url = str(client.store.url)
     if as_json:
-        from podium.engine.worker import orphan_reason
-
         for r in rows:
             click.echo(
                 json.dumps(
@@ -271,7 +269,7 @@ async def runs(
                         "workflow": r.workflow,
                         "version": r.version,
                         "status": r.status.value,
-                        "orphaned": orphan_reason(r),
+                        "orphaned": orphan_text(r),
                         "created_at": r.created_at,
                         "started_at": r.started_at,
                         "finished_at": r.finished_at,
