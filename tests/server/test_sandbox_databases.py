@@ -6,6 +6,7 @@ on PostgreSQL, and the errors a wrong database URL gets."""
 from __future__ import annotations
 
 import asyncio
+import shlex
 import socket
 import sys
 import uuid
@@ -372,7 +373,7 @@ def test_podium_demo_pricing_with_sandbox_db_on_postgresql(
     result = CliRunner().invoke(cli, args)
     out = result.output
     assert result.exit_code == 0, out
-    assert out.count("completed") == 2 and "PODIUM_SANDBOX_DB=URL podium serve" in out
+    assert out.count("completed") == 2 and f"PODIUM_SANDBOX_DB={shlex.quote(pg_url)} podium serve" in out
     assert not (tmp_path / "sandbox" / "company.db").exists()  # nothing went to the SQLite file
     kept = report(tmp_path / "sandbox", database=pg_url)
     counts = {s["name"]: s["count"] for s in kept["systems"]}
