@@ -187,16 +187,19 @@ def store_identity(url: str) -> str:
     - SQLite: the file's real path (a symlink or a relative path names the file it leads to).
     - PostgreSQL: ``postgres://`` is ``postgresql://``; the user and password are left out (roles
       of one database reach one store), and of the connection options only those that choose the
-      database are kept, sorted. Each host is in lower case, with its port (an omitted port is
-      libpq's: ``$PGPORT``, else 5432); ``localhost``, ``127.0.0.1`` and ``::1`` (in any spelling)
+      database or its tables are kept (an option given twice: its last value), sorted; ``options``
+      where it sets the search path or the role (in any spelling), from ``$PGOPTIONS`` where the URL
+      has none. Each host is in lower case, with its port (an omitted host is ``$PGHOST``'s, an
+      omitted port libpq's: ``$PGPORT``, else 5432); ``localhost``, ``127.0.0.1`` and ``::1`` (in any spelling)
       are ``localhost``, the loopback of this machine; an omitted database is the one libpq
       connects to (``$PGDATABASE``, else the URL's user, else ``$PGUSER``; else left empty).
 
     Not merged, not being certainly the same server: another loopback address (``127.0.0.2`` may be
     another server), a Unix socket (an empty host or a folder) and a TCP host, two socket folders, a
-    host's other DNS names or its external address. Merging two names of one server too eagerly
-    would not weaken anything: a store whose id is not the pinned one is refused, so two databases
-    given one name refuse each other, they do not pass for one another.
+    host's other DNS names or its external address. Two stores given one name do not merely refuse
+    each other: one made by an open (a new id) pins its id over the other's pin, whose database then
+    passes with that id (``tests/test_attack_revname.py``). So only what certainly reaches the same
+    tables is merged; two names of one store are refused as "a copy" and say how to fix it.
 
     Pins and head logs written under the name the previous release gave a URL
     (:func:`former_identity`) are moved to this one at open (``podium/storage/_identity.py``)."""
@@ -207,8 +210,12 @@ def store_identity(url: str) -> str:
     if scheme != "postgresql":
         return former_identity(url) or url
     options = _options(parts.query)
+    if not any(k == "options" for k, _ in parse_qsl(parts.query)):  # libpq's options then (the tables they choose)
+        options = sorted(options + _options(urlencode({"options": os.environ.get("PGOPTIONS", "")})))
     user = unquote(parts.netloc.rpartition("@")[0].partition(":")[0]) if "@" in parts.netloc else ""
     hosts = parts.netloc.rpartition("@")[2]
+    if not hosts and not any(k in ("host", "hostaddr", "service") for k, _ in options):  # libpq's host then
+        hosts = quote(os.environ.get("PGHOST", ""), safe=",")
     netloc = ",".join(_host(h) for h in hosts.split(",")) if hosts else f":{_default_port()}"
     db = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
     if not db and not any(k == "dbname" for k, _ in options):
@@ -217,10 +224,28 @@ def store_identity(url: str) -> str:
 
 
 def _options(query: str) -> list[tuple[str, str]]:
+    """The options of ``query`` that choose the database or its tables, sorted by name. An option
+    given twice is libpq's last one (sorting the pairs would make ``port=5433&port=5432`` and
+    ``port=5432&port=5433``, two servers, one name). ``options`` is kept where it sets the tables'
+    schema or the role (``$user`` in the search path) in any spelling PostgreSQL takes: a setting's
+    name in any case, ``-`` for ``_`` (``--search-path=...``)."""
+    last = dict(parse_qsl(query, keep_blank_values=True))
+    return sorted(
+        (k, v) for k, v in last.items()
+        if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and any(s in v.lower().replace("-", "_") for s in _TABLE_SETTINGS))
+    )  # fmt: skip
+
+
+def _former_options(query: str) -> list[tuple[str, str]]:
+    """The options the release before one name per store kept in a name (as it wrote them)."""
     return sorted(
         (k, v) for k, v in parse_qsl(query, keep_blank_values=True)
-        if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and "search_path" in v)  # other tables
+        if k.lower() in _TARGET_OPTIONS or (k.lower() == "options" and "search_path" in v)
     )  # fmt: skip
+
+
+_TABLE_SETTINGS = ("search_path", "role", "session_authorization")
+"""Settings that ``options`` may pass which change the tables a store's unqualified names reach."""
 
 
 def _default_port() -> str:
@@ -261,7 +286,7 @@ def former_identity(url: str) -> str | None:
             netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
             parts = parts._replace(netloc=netloc)
         if parts.query or parts.fragment:
-            parts = parts._replace(query=urlencode(_options(parts.query)), fragment="")
+            parts = parts._replace(query=urlencode(_former_options(parts.query)), fragment="")
         return urlunsplit(parts)
     except ValueError:  # a port that is not a number, a host list with a user: that release failed on it
         return None
