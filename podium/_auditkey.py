@@ -178,7 +178,7 @@ DEFAULT_PORT = 5432
 """libpq's port when neither the URL nor ``$PGPORT`` gives one."""
 
 
-def store_identity(url: str) -> str:
+def store_identity(url: str, environ: Mapping[str, str] | None = None) -> str:
     """The name of the store behind ``url``: the key of its pin and head log on a machine. One
     database has one name, whatever its URL's spelling (or its pin, written under one spelling,
     refuses it under another as "a copy of that store"); what certainly names the same database is
@@ -209,17 +209,18 @@ def store_identity(url: str) -> str:
     scheme = _SCHEMES.get(parts.scheme, parts.scheme)
     if scheme != "postgresql":
         return former_identity(url) or url
+    env = os.environ if environ is None else environ
     options = _options(parts.query)
     if not any(k == "options" for k, _ in parse_qsl(parts.query)):  # libpq's options then (the tables they choose)
-        options = sorted(options + _options(urlencode({"options": os.environ.get("PGOPTIONS", "")})))
+        options = sorted(options + _options(urlencode({"options": env.get("PGOPTIONS", "")})))
     user = unquote(parts.netloc.rpartition("@")[0].partition(":")[0]) if "@" in parts.netloc else ""
     hosts = parts.netloc.rpartition("@")[2]
     if not hosts and not any(k in ("host", "hostaddr", "service") for k, _ in options):  # libpq's host then
-        hosts = quote(os.environ.get("PGHOST", ""), safe=",")
-    netloc = ",".join(_host(h) for h in hosts.split(",")) if hosts else f":{_default_port()}"
+        hosts = quote(env.get("PGHOST", ""), safe=",")
+    netloc = ",".join(_host(h, env) for h in hosts.split(",")) if hosts else f":{_default_port(env)}"
     db = unquote(parts.path[1:]) if parts.path.startswith("/") else unquote(parts.path)
     if not db and not any(k == "dbname" for k, _ in options):
-        db = os.environ.get("PGDATABASE") or user or os.environ.get("PGUSER") or ""
+        db = env.get("PGDATABASE") or user or env.get("PGUSER") or ""
     return urlunsplit((scheme, netloc, "/" + quote(db, safe="") if db else "", urlencode(options), ""))
 
 
@@ -248,19 +249,19 @@ _TABLE_SETTINGS = ("search_path", "role", "session_authorization")
 """Settings that ``options`` may pass which change the tables a store's unqualified names reach."""
 
 
-def _default_port() -> str:
-    env = os.environ.get("PGPORT", "").strip()
+def _default_port(environ: Mapping[str, str]) -> str:
+    env = environ.get("PGPORT", "").strip()
     return env if env.isdigit() else str(DEFAULT_PORT)
 
 
-def _host(spec: str) -> str:
+def _host(spec: str, env: Mapping[str, str]) -> str:
     """One ``host[:port]`` of a URL's host list, written one way."""
     if spec.startswith("["):  # an IPv6 address
         host, _, rest = spec[1:].partition("]")
         port = rest[1:] if rest.startswith(":") else ""
     else:
         host, _, port = spec.partition(":")
-    port = str(int(port)) if port.isdigit() else port or _default_port()
+    port = str(int(port)) if port.isdigit() else port or _default_port(env)
     plain = unquote(host)
     if plain.startswith("/") or plain.startswith("@"):  # a Unix socket's folder (or abstract name): case matters
         return f"{quote(plain, safe='')}:{port}"

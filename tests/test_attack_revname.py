@@ -135,13 +135,12 @@ async def test_a_store_in_another_schema_cannot_take_production_s_pin(pg_url: st
 # -- left: a former name that env variables made ambiguous ----------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="left (reported): a former pin is moved to whichever database opens first")
 def test_a_former_pin_is_not_moved_to_another_port_named_by_pgport(audit_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """The earlier release named ``postgresql://localhost/db`` without its port. Production (5432)
     pinned under it; opened first by this release with ``PGPORT=5433`` (another server, say
     staging), the URL's former name is production's, and its pin and head log move to the name of
-    the server on 5433: production's pin then names staging's name, and its head log is gone from
-    production's (a deleted entry there is not caught once the pin is deleted as the refusal says)."""
+    the server on 5433: production's pin then named staging's name, and its head log was gone from
+    production's (broke, fixed: a former name libpq's environment fills in is not moved from)."""
     from podium.storage._identity import adopt_former_names
 
     url = "postgresql://localhost/db"
@@ -152,6 +151,16 @@ def test_a_former_pin_is_not_moved_to_another_port_named_by_pgport(audit_key: st
     staging = AuditKeys(audit_key, store_identity(url))
     adopt_former_names(staging, former_identity(url), fresh=False)
     assert staging.pinned()[0] is None  # production's pin was not taken by 5433's name
+    assert old.pinned()[0] is not None and old.heads()[0] == [(1, "f" * 64)]
+    alike = AuditKeys(audit_key, "postgresql://127.0.0.1/db")  # another spelling the earlier release pinned
+    alike.pin("b" * 32, 0)
+    old.id_path.unlink()  # type: ignore[union-attr]
+    adopt_former_names(staging, None, fresh=False)
+    assert staging.pinned()[0] is None and alike.pinned()[0] is not None
+    monkeypatch.delenv("PGPORT")
+    production = AuditKeys(audit_key, store_identity(url))
+    adopt_former_names(production, None, fresh=False)  # without the variable: moved as before
+    assert production.pinned()[0] == ("b" * 32, 0, False, "")
 
 
 def test_libpq_s_environment_names_the_server_and_tables_an_url_leaves_out(monkeypatch: pytest.MonkeyPatch) -> None:

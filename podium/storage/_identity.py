@@ -183,7 +183,7 @@ def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> N
     is still refused. Whoever writes only the database has no say in any of this."""
     if keys.id_path is None:
         return
-    if former is not None and former != keys.store:
+    if former is not None and former != keys.store and _certain(former):
         old = AuditKeys(keys.path, former)
         keys.adopt_heads(old)
         pinned, bad = old.pinned()
@@ -243,7 +243,10 @@ def _pins_named_alike(keys: AuditKeys) -> list[AuditKeys]:
             name = json.loads(path.read_text())["store"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        if isinstance(name, str) and name != keys.store and name.startswith("postgres") and store_identity(name) == keys.store:
+        if (
+            isinstance(name, str) and name != keys.store and name.startswith("postgres") and _certain(name)
+            and store_identity(name) == keys.store
+        ):  # fmt: skip
             other = AuditKeys(keys.path, name)
             if other.id_path == path:  # the file is where that name's pin belongs
                 out.append(other)
@@ -278,3 +281,12 @@ async def legacy_entries(store: Any) -> tuple[int, list[tuple[int, int, str]] | 
 
 
 __all__ = ["FINISH_ENV", "KEY", "NAMESPACE", "SEALED", "adopt_former_names", "bind", "drawn", "legacy_entries", "rebind_text", "reseal"]
+
+
+def _certain(name: str) -> bool:
+    """Whether ``name`` (an earlier release's name of a store) names one database whatever libpq's
+    environment: that release left out what ``$PGPORT``, ``$PGHOST``, ``$PGDATABASE`` or
+    ``$PGOPTIONS`` fill in, so under a variable set now it may have been another server's (pinned
+    where the variable was not set): its pin and head log are then not moved to this one's name
+    (where this database has that store's id, the open is refused as "a copy", naming the pin)."""
+    return store_identity(name) == store_identity(name, {})
