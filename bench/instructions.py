@@ -54,7 +54,8 @@ def count(tree: str, n: int) -> int:
         )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode != 0 or found is None:
-        raise SystemExit(f"the workload failed under valgrind (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        said = "\n".join(line for line in done.stderr.splitlines() if not line.startswith("=="))  # not valgrind's own
+        raise SystemExit(f"the workload failed under valgrind (exit {done.returncode}):\n{said[-2000:]}")
     return int(found.group(1))
 
 
@@ -65,6 +66,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=2000, help="runs of the larger measurement")
     parser.add_argument("--json", action="store_true", help="one JSON line")
     args = parser.parse_args()
+    if not os.path.isfile(os.path.join(args.tree, "podium", "__init__.py")):
+        raise SystemExit(f"--tree {args.tree}: no podium package there; give a checkout of this repository")
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is not installed: apt-get install valgrind (Debian, Ubuntu)")
     small, large = count(args.tree, args.small), count(args.tree, args.large)
