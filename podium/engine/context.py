@@ -179,9 +179,7 @@ class StepContext:
         ex = self._executor
         version = ex.prompt_pins.get(name) or _pinned(ex, name)
         pv: PromptVersion = await self.call(ex.client.prompt_library.load, name, version, name=f"prompt:{name}")
-        if not ex.prompt_pins:  # the executor's empty mapping shared by every run: one of its own
-            ex.prompt_pins = {}
-        ex.prompt_pins[name] = pv.version
+        ex.own_map("prompt_pins")[name] = pv.version
         return pv
 
     def call_count(self, name: str) -> int:

@@ -101,7 +101,7 @@ class RunExecutor(Recording, Waits):
     handoff: set[str] = NO_SET  # worker labels that steps here need and this engine lacks
     approvals_asked: set[_Key] = NO_SET
     taken_up: dict[str, Any] | None = None  # a queued run claimed for its first start: its start's run update
-    # EMPTY: a dict of the run's own replaces it at its first write (Waits._own).
+    # EMPTY: a dict of the run's own replaces it at its first write (Waits.own_map).
     prompt_pins: dict[str, str] = EMPTY
     prev_outputs: dict[str, Any] = EMPTY
     # Looping steps' completions not yet written: each goes with its loop decision (_after).
@@ -544,7 +544,7 @@ class RunExecutor(Recording, Waits):
 
     def _restart_loop(self, loop_step: str, it: int) -> None:
         outputs, state, launched, waiting = self.outputs, self.state, self._launched, self._waiting
-        prev, iteration = self._own("prev_outputs"), self._own("iteration")
+        prev, iteration = self.own_map("prev_outputs"), self.own_map("iteration")
         for b, inner in self.wf.loop_restarts[loop_step]:  # (step, the body steps it waits for), in order
             if b in outputs:
                 prev[b] = outputs[b]
@@ -664,7 +664,7 @@ class RunExecutor(Recording, Waits):
             del running[key]
             data = f'{{"started":{t0!r},"output":{payload}}}'
             if s.loop is not None and idx is None:  # recorded with the loop's decision (_after)
-                self._own("_unrecorded")[s.id] = (_COMPLETED, s.id, it, idx, attempt, data)
+                self.own_map("_unrecorded")[s.id] = (_COMPLETED, s.id, it, idx, attempt, data)
                 return value
             if len(self.state) == self._settled_last and idx is None and self._last(s.id):  # see _last
                 self._held = (_COMPLETED, s.id, it, idx, attempt, data)

@@ -76,6 +76,10 @@ class StepHost(Protocol):
     prompt_pins: dict[str, str]
     recorded: dict[Any, tuple[str, Any]]
 
+    def own_map(self, name: str) -> dict[Any, Any]:
+        """The run's own mapping ``name`` to write to (a shared empty one replaced at the first write)."""
+        ...
+
     @property
     def governance(self) -> RunGovernance: ...
 

@@ -134,7 +134,7 @@ class Waits:
     unasked: set[Any] = frozenset()  # type: ignore[assignment]
     """Ends under an approval's name read from the log that no approval asked for (:meth:`check_tail`)."""
 
-    def _own(self, name: str) -> dict[Any, Any]:
+    def own_map(self, name: str) -> dict[Any, Any]:
         """The run's own mapping ``name`` to write to (the executor starts with one empty mapping
         shared by every run for what few runs write: a dict of its own replaces it at the first write)."""
         mine: dict[Any, Any] | None = self.__dict__.get(name)
@@ -144,7 +144,7 @@ class Waits:
 
     def _decide(self, name: str, request: int) -> None:
         """The wait under ``name`` was ended by a decision on request ``request``."""
-        self._own("decided")[name] = request
+        self.own_map("decided")[name] = request
 
     def _learn(self, ev: Event) -> None:
         t = ev.type
@@ -158,7 +158,7 @@ class Waits:
         if t == EventType.STEP_COMPLETED:
             self.recorded[key] = ("completed", ev.data)
             if "/signal:" in ev.step:  # a wait's end read from the log: an approval's is checked (Waits)
-                self._own("replayed_at")[key] = ev.seq
+                self.own_map("replayed_at")[key] = ev.seq
             if key in self.asked and not (ev.data and '"timed_out":true' in ev.data):
                 self._decide(ev.step.partition("/signal:")[2], self.asked[key])
         elif t == EventType.STEP_SKIPPED:
@@ -166,7 +166,7 @@ class Waits:
         elif t == EventType.STEP_FAILED:
             self.recorded[key] = ("failed", ev.data)
         elif t == EventType.STEP_RETRYING:
-            self._own("failed_attempts")[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
+            self.own_map("failed_attempts")[key] = max(self.failed_attempts.get(key, 0), ev.attempt)
         elif t == EventType.LOOP_ITERATION:
             if self.loop_decisions is NO_SET:
                 self.loop_decisions = set()
@@ -176,11 +176,11 @@ class Waits:
             # a number the engine wrote; anything else was edited in the store, whose history check
             # then fails the run (this only must not crash reading it)
             if isinstance(until, int | float) and math.isfinite(until):
-                self._own("attempt_until")[key] = (ev.attempt, float(until))
+                self.own_map("attempt_until")[key] = (ev.attempt, float(until))
         elif t == EventType.STEP_WAITING:
             request = json.loads(ev.data) if ev.data else {}
-            self._own("wait_deadlines")[key] = request.get("deadline")
-            self._own("asked")[key] = ev.seq
+            self.own_map("wait_deadlines")[key] = request.get("deadline")
+            self.own_map("asked")[key] = ev.seq
             if self.approvals_asked is NO_SET:
                 self.approvals_asked = set()
             (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
@@ -215,7 +215,7 @@ class Waits:
         self._marked.add((key, ctx.attempt))
         data = json.dumps({"started": started, "until": until})
         await self.emit(EventType.STEP_STARTED, key[0], key[1], key[2], ctx.attempt, data)
-        self._own("attempt_until")[key] = (ctx.attempt, until)
+        self.own_map("attempt_until")[key] = (ctx.attempt, until)
 
     async def checkpoint(self, why: str) -> None:
         raise NotImplementedError  # the executor implements it
@@ -295,7 +295,7 @@ class Waits:
                     attempt,
                     json.dumps({"started": t0, "error": err})[:-1] + note + "}",
                 )
-                self._own("failed_attempts")[key] = attempt
+                self.own_map("failed_attempts")[key] = attempt
                 raise exc from None
             del self.running[key]
             await self.emit(
@@ -420,8 +420,8 @@ class Waits:
                     data = redact_json(data)
                 seq = await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
                 if seq is not None:
-                    self._own("asked")[key] = seq
-                self._own("wait_deadlines")[key] = deadline
+                    self.own_map("asked")[key] = seq
+                self.own_map("wait_deadlines")[key] = deadline
             deadline = self.wait_deadlines[key]
             if deadline is not None and now >= deadline:
                 if held and not name.startswith("__timer__:"):  # nobody sends a sleep's signal
