@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +61,37 @@ def test_the_signing_hmac_is_hmac_sha256() -> None:
         h = base.copy()
         h.update(body)
         assert h.hexdigest() == hmac.new(b"k" * 32, body, hashlib.sha256).hexdigest()
+
+
+def test_none_is_bound_as_null_through_the_adapter_podium_registers(tmp_path: Path) -> None:
+    import podium._sqldb  # noqa: F401  (registers it)
+
+    db = sqlite3.connect(tmp_path / "n.db")
+    db.execute("CREATE TABLE t (a, b TEXT, c INTEGER)")
+    db.execute("INSERT INTO t VALUES (?, ?, ?)", (None, None, None))
+    db.execute("INSERT INTO t VALUES (:a, :b, :c)", {"a": None, "b": "x", "c": 0})
+    assert db.execute("SELECT typeof(a), typeof(b), typeof(c) FROM t").fetchall() == [
+        ("null", "null", "null"),
+        ("null", "text", "integer"),
+    ]
+    assert db.execute("SELECT count(*) FROM t WHERE a IS NULL AND ? IS NULL", (None,)).fetchone() == (2,)
+
+
+def test_a_programs_own_adapter_for_none_is_kept() -> None:
+    code = (
+        "import sqlite3\n"
+        "sqlite3.register_adapter(type(None), lambda v: 'mine')\n"
+        "import podium._sqldb\n"
+        "print(sqlite3.connect(':memory:').execute('SELECT ?', (None,)).fetchone()[0])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.stdout.strip() == "mine"
+
+
+def test_an_event_types_member_is_stored_as_its_plain_text() -> None:
+    from podium.records import Event, EventType
+    from podium.storage.sqlite import _event_row
+
+    row = _event_row(Event(run_id="r", seq=1, type=EventType.RUN_COMPLETED, ts=1.5))
+    assert row[2] == "run_completed" and type(row[2]) is str
+    assert _event_row(Event(run_id="r", seq=2, type="step_completed", ts=1.5))[2] == "step_completed"
