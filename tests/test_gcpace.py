@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from podium import Client, Workflow
-from podium.engine import driving
-from podium.engine.gcpace import YOUNG, Pace
+from podium.engine import driving, gcpace
+from podium.engine.gcpace import MIDDLE_MAX, YOUNG, Pace
 from podium.errors import ConfigError
 
 
@@ -156,3 +156,49 @@ def test_a_client_dropped_unclosed_while_busy_puts_the_thresholds_back_when_coll
     gc.collect()
     assert gc.get_threshold() == (700, 10, 10)
     assert not pace.on
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_middle_collections_that_find_nothing_come_later_while_busy_and_one_that_finds_some_puts_the_ratio_back(
+    tmp_path, few
+):
+    gate = asyncio.Event()
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(gate), 4)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+        middle = 10
+        for _ in range(8):  # a collection's return: the unreachable objects it found
+            middle = min(middle * 2, MIDDLE_MAX) if gc.collect(1) == 0 else 10
+            assert gc.get_threshold() == (YOUNG, middle, 10)
+        assert middle == MIDDLE_MAX  # nothing to find after the first: doubled up to the ceiling
+        _Cycle()  # garbage only a collection frees
+        assert gc.collect(1) > 0
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+        assert gc.collect(0) >= 0 and gc.get_threshold() == (YOUNG, 10, 10)  # young ones change nothing
+        middle = 20 if gc.collect(1) == 0 else 10
+        middle = min(middle * 2, MIDDLE_MAX) if gc.collect(2) == 0 else 10  # a full one counts as a middle one
+        assert gc.get_threshold() == (YOUNG, middle, 10)
+        gate.set()
+    assert gc.get_threshold() == (700, 10, 10)
+    assert gcpace._paced not in gc.callbacks
+
+
+async def test_the_pace_leaves_thresholds_the_program_set_while_busy_and_changes_nothing_under_its_lock(tmp_path, few):
+    gate = asyncio.Event()
+    async with Client(f"sqlite:///{tmp_path}/a.db") as a:
+        await busy(a, blocked(gate), 4)
+        gc.collect()
+        with gcpace._lock:  # the thread holding it may be the one collecting: no deadlock, no change
+            gc.collect(1)
+            assert gc.get_threshold() == (YOUNG, 10, 10)
+        gc.collect(1)
+        assert gc.get_threshold() == (YOUNG, 20, 10)  # doubled: the pace's own
+        gc.set_threshold(5000, 3, 3)  # the program's
+        gc.collect(1)
+        assert gc.get_threshold() == (5000, 3, 3)
+        gate.set()
+    assert gc.get_threshold() == (5000, 3, 3)  # not put back

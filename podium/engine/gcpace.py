@@ -16,12 +16,16 @@ objects, and whatever those hold (a step that leaves a 256 KiB buffer in a cycle
 545 MB instead of 85 MB over 2,000 runs one at a time when the threshold was raised for any open
 client); with hundreds of runs alive at once their own data is of that order already. Thresholds
 set by the program stay its own: a young threshold already higher, or 0 (automatic collection
-off), is left as it is, and thresholds changed while raised are not put back. ``gc = "python"``
+off), is left as it is, and thresholds changed while raised are not put back. While busy, a
+middle (or full) collection that finds no garbage doubles the young collections before the next
+middle one, up to :data:`MIDDLE_MAX` (with thousands of runs alive, each middle collection walks
+nearly all of them again); one that finds any puts the ratio found back. ``gc = "python"``
 leaves the collector alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import threading
@@ -30,10 +34,15 @@ import weakref
 YOUNG = 20_000
 """The young generation's threshold while an engine drives many runs (CPython's default: 700)."""
 
+MIDDLE_MAX = 80
+"""The most young collections between two middle ones while busy, reached by doubling while the
+middle (and full) collections find no garbage (CPython's default: 10)."""
+
 _lock = threading.Lock()
 _busy = 0  # clients driving many runs now
 _found: tuple[int, ...] | None = None  # the thresholds found when the first became busy
-_set: tuple[int, ...] | None = None  # the ones set then (None: nothing changed)
+_set: tuple[int, ...] | None = None  # the ones set now (None: nothing changed)
+_ours: set[tuple[int, ...]] = set()  # every one set while busy (the program's own are not put back)
 _forks = 0  # forks this process is the child of: a busy client copied into a child counts for nothing
 
 
@@ -74,11 +83,43 @@ def _count(delta: int) -> None:
             young = _found[0]
             _set = (YOUNG, *_found[1:]) if 0 < young < YOUNG else None
             if _set is not None:
+                _ours.add(_set)
                 gc.set_threshold(*_set)
+                if len(_found) > 1 and _found[1] > 0:
+                    gc.callbacks.append(_paced)
         elif delta < 0 and _busy == 0:
-            if _set is not None and _found is not None and gc.get_threshold() == _set:
+            _unwatch()
+            if _set is not None and _found is not None and gc.get_threshold() in _ours:
                 gc.set_threshold(*_found)
             _found = _set = None
+            _ours.clear()
+
+
+def _paced(phase: str, info: dict[str, int]) -> None:
+    """After a middle or full collection while busy: one that found no garbage (the engine's runs
+    leave none: their objects are freed by reference counting) doubles the young collections
+    before the next middle one, up to :data:`MIDDLE_MAX`; one that found some puts the found
+    ratio back. Runs inside the collector: it changes nothing unless it takes the lock at once
+    (the thread holding it may be the one collecting) and the thresholds are still the pace's."""
+    global _set
+    if phase != "stop" or info["generation"] == 0 or not _lock.acquire(blocking=False):
+        return
+    try:
+        s, found = _set, _found
+        if s is None or found is None or _busy == 0 or gc.get_threshold() != s:
+            return
+        middle = min(s[1] * 2, MIDDLE_MAX) if info["collected"] == 0 else found[1]
+        if middle != s[1]:
+            _set = (s[0], middle, *s[2:])
+            _ours.add(_set)
+            gc.set_threshold(*_set)
+    finally:
+        _lock.release()
+
+
+def _unwatch() -> None:
+    with contextlib.suppress(ValueError):
+        gc.callbacks.remove(_paced)
 
 
 def _forked() -> None:
@@ -87,9 +128,11 @@ def _forked() -> None:
     global _busy, _found, _set, _forks, _lock
     _lock = threading.Lock()  # (held by another thread of the parent's at the fork, it would stay so)
     _forks += 1
-    if _set is not None and _found is not None and gc.get_threshold() == _set:
+    _unwatch()
+    if _set is not None and _found is not None and gc.get_threshold() in _ours:
         gc.set_threshold(*_found)
     _busy, _found, _set = 0, None, None
+    _ours.clear()
 
 
 os.register_at_fork(after_in_child=_forked)
