@@ -14,7 +14,8 @@
    of 1,000 runs of the many_runs workload.
 4. ``split``: the many_runs workload (``n`` runs of two 10 ms sleeps, started one by one) on the
    memory store and on SQLite, each with the garbage collector on and off, beside plain asyncio:
-   CPU per run, and the garbage collector's share (``gc.callbacks``). Memory store with the
+   CPU per run, and the garbage collector's share (``gc.callbacks``), also by generation
+   (collections, µs per run). Memory store with the
    collector off = the engine's own Python; SQLite minus that = the store (SQLite and its Python).
 
 Every database is created in a temporary folder and removed afterwards.
@@ -163,15 +164,20 @@ async def many_frames(n: int = 1000) -> dict[str, Any]:
             "commits_per_run": round(sum(ends for _, ends in got) / n, 2)}  # fmt: skip
 
 
-async def _many(url: str, n: int, collect: bool) -> tuple[float, float]:
-    """CPU per run of the many_runs workload, and the collector's share of it (µs per run)."""
+async def _many(url: str, n: int, collect: bool) -> tuple[float, float, dict[str, list[float]]]:
+    """CPU per run of the many_runs workload, the collector's share of it (µs per run), and by
+    generation: [collections, µs per run]."""
     spent = {"t": 0.0, "at": 0.0}
+    by_gen: dict[str, list[float]] = {str(g): [0, 0.0] for g in range(3)}
 
     def watch(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             spent["at"] = time.perf_counter()
         else:
-            spent["t"] += time.perf_counter() - spent["at"]
+            took = time.perf_counter() - spent["at"]
+            spent["t"] += took
+            by_gen[str(info["generation"])][0] += 1
+            by_gen[str(info["generation"])][1] += took / n * 1e6
 
     wf = sleep_workflow(2, 0.01)
     gc.collect()
@@ -188,7 +194,7 @@ async def _many(url: str, n: int, collect: bool) -> tuple[float, float]:
     finally:
         gc.enable()
         gc.callbacks.remove(watch)
-    return cpu / n * 1e6, spent["t"] / n * 1e6
+    return cpu / n * 1e6, spent["t"] / n * 1e6, {g: [int(k), round(us, 1)] for g, (k, us) in by_gen.items()}
 
 
 async def _floor(n: int) -> float:
@@ -211,11 +217,12 @@ async def split(n: int) -> dict[str, Any]:
                     for extra in ("-wal", "-shm"):
                         if os.path.exists(f"{folder}/many.db{extra}"):
                             os.remove(f"{folder}/many.db{extra}")
-                cpu, collector = await _many(url, n, collect)
+                cpu, collector, by_gen = await _many(url, n, collect)
                 key = f"{name}_gc_{'on' if collect else 'off'}"
                 out[f"{key}_cpu_us_per_run"] = round(cpu, 1)
                 if collect:
                     out[f"{key}_collector_us_per_run"] = round(collector, 1)
+                    out[f"{key}_collections"] = by_gen  # generation: [collections, µs per run]
     out["engine_python_us_per_run"] = round(out["memory_gc_off_cpu_us_per_run"] - out["floor_cpu_us_per_run"], 1)
     out["sqlite_store_us_per_run"] = round(out["sqlite_gc_off_cpu_us_per_run"] - out["memory_gc_off_cpu_us_per_run"], 1)
     return out
