@@ -1,5 +1,7 @@
-"""Instructions per run of the many_runs workload, counted by valgrind's callgrind: deterministic
-where timings are not, so an A/B of a change worth 1-2% shows through a busy machine.
+"""Instructions per run of the many_runs workload, counted by valgrind's callgrind: steadier than
+timings, though not deterministic (the runs' 10 ms sleeps decide how writes group into
+transactions, and that follows the machine's load: the same tree measured 1.233 and 1.287 M on a
+busy machine). Compare trees one after the other, twice, and trust differences above ~5%.
 
     python bench/instructions.py                      # this tree
     python bench/instructions.py --tree /tmp/base     # another checkout (git worktree add --detach /tmp/base REV)
