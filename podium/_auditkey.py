@@ -738,7 +738,7 @@ class AuditKeys:
         """Whether ``name`` (a store's name in a checkpoint file) is this PostgreSQL store's name as
         an earlier release spelled it (:func:`store_identity`)."""
         if name not in seen:
-            seen[name] = name.startswith("postgres") and store_identity(name) == self.store
+            seen[name] = name.startswith("postgres") and "#" not in name and store_identity(name) == self.store
         return seen[name]
 
     def checkpoint(self, path: Path, seq: int, hash: str) -> dict[str, object]:
