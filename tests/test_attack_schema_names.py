@@ -22,7 +22,7 @@ from urllib.parse import quote
 import psycopg
 import pytest
 
-from podium import Client, StepContext, StoreError, Workflow
+from podium import Client, StepContext, StoreError, Workflow, open_store
 from podium._auditkey import AuditKeys, store_identity
 from podium.storage import _base
 from podium.storage._identity import KEY, NAMESPACE
@@ -146,6 +146,12 @@ async def test_a_role_s_own_schema_cannot_take_production_s_pin(pg_url: str, ali
     async with Client(alice_url) as c:
         assert c.store.audit_keys.store_id == alice_id
         assert (await c.governance.check_audit()).problem is None
+    store = open_store(alice_url)
+    early = store.audit_keys  # taken before the open (a ledger, say): the same keys, named anew
+    assert early.store == store_identity(alice_url)
+    async with store:
+        assert store.audit_keys is early and early.store_id == alice_id
+        assert early.store.endswith(f"#schema={alice}") and early.id_path is not None and early.id_path.exists()
 
 
 @pytest.mark.postgres

@@ -238,11 +238,14 @@ class Store(ABC):
     def audit_keys(self) -> AuditKeys:
         """The key that signs this store's audit entries, and its head log (kept outside the store)."""
         made: tuple[str | None, str | None, AuditKeys] | None = self.__dict__.get("_audit_keys")
-        if made is None or made[0] != self.audit_key or made[1] != self.schema:
+        if made is None or made[0] != self.audit_key:
             keys = AuditKeys(self.audit_key, in_schema(store_identity(self.url), self.schema), ephemeral=self.in_process)
-            if made is not None and not self.in_process and made[2].store == keys.store:
+            if made is not None and not self.in_process:
                 keys.store_id, keys.through, keys.held = made[2].store_id, made[2].through, made[2].held  # same store, other key file
             made = self.__dict__["_audit_keys"] = (self.audit_key, self.schema, keys)
+        elif made[1] != self.schema:  # read at open (_identity.bind): the keys whoever holds them, named anew
+            made[2].rename(in_schema(store_identity(self.url), self.schema))
+            made = self.__dict__["_audit_keys"] = (self.audit_key, self.schema, made[2])
         return made[2]
 
     schema: str | None = None
