@@ -25,7 +25,7 @@ import pytest
 from podium import Client, StepContext, StoreError, Workflow, open_store
 from podium._auditkey import AuditKeys, store_identity
 from podium.storage import _base
-from podium.storage._identity import KEY, NAMESPACE
+from podium.storage._identity import KEY, NAMESPACE, adopt_former_names
 from podium.storage._names import implied_schema, in_schema
 
 
@@ -108,6 +108,33 @@ def test_the_schema_a_name_implies() -> None:
     assert in_schema(plain, "a#b") != in_schema(plain, "a") != in_schema("sqlite:///x", "a")
     staged = store_identity("postgresql://localhost/db?options=-c%20search_path%3Dstaging")
     assert in_schema(staged, "staging") == staged and in_schema(staged, "public") != staged
+
+
+def test_pins_without_schema_are_left_where_another_schema_holds_a_store(
+    audit_key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Neither moved nor dropped (a new store's open drops the pin of its earlier name) while
+    another schema holds tables of Podium; moved where none does; a pin named with a schema is
+    never taken as another spelling of the name without it."""
+    base = "postgresql://localhost:5432/db"
+    prod = AuditKeys(audit_key, base)
+    prod.pin("a" * 32, 0)
+    prod.note_head(1, "f" * 64)
+    spelled = AuditKeys(audit_key, "postgresql://127.0.0.1/db")  # an earlier release's spelling of it
+    spelled.pin("a" * 32, 0)
+    alice = AuditKeys(audit_key, in_schema(base, "alice"))
+    assert alice.id_path is not None and prod.id_path is not None and spelled.id_path is not None
+    for fresh in (True, False):
+        adopt_former_names(alice, None, fresh=fresh, base=base, others=frozenset({"public"}))
+        assert prod.pinned()[0] == ("a" * 32, 0, False, "") and prod.heads()[0] == [(1, "f" * 64)]
+        assert spelled.id_path.exists() and not alice.id_path.exists() and alice.heads()[0] == []
+    assert "is not moved to it" in caplog.text
+    adopt_former_names(alice, None, fresh=False, base=base)  # no other schema: that name was this store's
+    assert alice.pinned()[0] == ("a" * 32, 0, False, "") and alice.heads()[0] == [(1, "f" * 64)]
+    assert not prod.id_path.exists()
+    spelled.id_path.unlink()  # (else taken by the next open: another spelling, where no other schema is)
+    adopt_former_names(prod, None, fresh=False)  # the store in public takes no pin named with a schema
+    assert prod.pinned()[0] is None and alice.id_path.exists()
 
 
 # -- the attack ------------------------------------------------------------------------------------

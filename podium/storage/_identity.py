@@ -200,10 +200,11 @@ def adopt_former_names(
         return
     base = base or keys.store
     if others:
-        if any(AuditKeys(keys.path, n).id_path.exists() for n in (former, base) if n and n != keys.store):  # type: ignore[union-attr]
+        left = [n for n in dict.fromkeys((former, base)) if n and n != keys.store and AuditKeys(keys.path, n).id_path.exists()]  # type: ignore[union-attr]
+        if left:
             log.warning(
-                "store %s: its pin under the name without its schema (%s) is not moved: other schemas of its "
-                "database (%s) hold tables of Podium, whose store that name may be", keys.store, base,
+                "store %s: the pin under %s (a name without schema) is not moved to it: other schemas of its database "
+                "(%s) hold tables of Podium, whose store that name may be", keys.store, " and ".join(left),
                 ", ".join(sorted(others)),
             )  # fmt: skip
         return
@@ -290,8 +291,8 @@ def _pins_named_alike(keys: AuditKeys, base: str) -> list[AuditKeys]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if (
-            isinstance(name, str) and name != keys.store and name.startswith("postgres") and _certain(name)
-            and store_identity(name) == base
+            isinstance(name, str) and name != keys.store and name.startswith("postgres") and "#" not in name
+            and _certain(name) and store_identity(name) == base
         ):  # fmt: skip
             other = AuditKeys(keys.path, name)
             if other.id_path == path:  # the file is where that name's pin belongs
