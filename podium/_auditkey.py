@@ -569,6 +569,12 @@ class AuditKeys:
         name = hashlib.sha256(self.store.encode()).hexdigest()[:20]
         return self.path.parent / "audit-heads" / f"{name}.jsonl"
 
+    def rename(self, store: str) -> None:
+        """Name the store ``store`` from now on (its schema, read at open: ``podium/storage/_names.py``)."""
+        self.store = store
+        for cached in ("head_path", "id_path", "_head_file"):
+            self.__dict__.pop(cached, None)
+
     @functools.cached_property
     def id_path(self) -> Path | None:
         """Where this machine pins the store's id (``audit-heads/STORE.id``, beside the head log)."""
@@ -738,7 +744,7 @@ class AuditKeys:
         """Whether ``name`` (a store's name in a checkpoint file) is this PostgreSQL store's name as
         an earlier release spelled it (:func:`store_identity`)."""
         if name not in seen:
-            seen[name] = name.startswith("postgres") and store_identity(name) == self.store
+            seen[name] = name.startswith("postgres") and "#" not in name and store_identity(name) == self.store
         return seen[name]
 
     def checkpoint(self, path: Path, seq: int, hash: str) -> dict[str, object]:

@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "podium.storage._base",
             "podium.storage._identity",  # every store's id, which its seals cover (_base.Store.identify)
+            "podium.storage._names",  # the schema in a store's name (_base.Store.audit_keys, _identity.bind)
             "podium.models._base",
             "podium.models._errors",
             "podium.embeddings._base",

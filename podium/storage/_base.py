@@ -25,6 +25,7 @@ from .._redact import redact_stored
 from ..errors import StoreError
 from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
 from ._identity import bind
+from ._names import in_schema
 
 
 class StartLog(Protocol):
@@ -236,13 +237,25 @@ class Store(ABC):
     @property
     def audit_keys(self) -> AuditKeys:
         """The key that signs this store's audit entries, and its head log (kept outside the store)."""
-        made: tuple[str | None, AuditKeys] | None = self.__dict__.get("_audit_keys")
+        made: tuple[str | None, str | None, AuditKeys] | None = self.__dict__.get("_audit_keys")
         if made is None or made[0] != self.audit_key:
-            keys = AuditKeys(self.audit_key, store_identity(self.url), ephemeral=self.in_process)
+            keys = AuditKeys(self.audit_key, in_schema(store_identity(self.url), self.schema), ephemeral=self.in_process)
             if made is not None and not self.in_process:
-                keys.store_id, keys.through, keys.held = made[1].store_id, made[1].through, made[1].held  # same store, other key file
-            made = self.__dict__["_audit_keys"] = (self.audit_key, keys)
-        return made[1]
+                keys.store_id, keys.through, keys.held = made[2].store_id, made[2].through, made[2].held  # same store, other key file
+            made = self.__dict__["_audit_keys"] = (self.audit_key, self.schema, keys)
+        elif made[1] != self.schema:  # read at open (_identity.bind): the keys whoever holds them, named anew
+            made[2].rename(in_schema(store_identity(self.url), self.schema))
+            made = self.__dict__["_audit_keys"] = (self.audit_key, self.schema, made[2])
+        return made[2]
+
+    schema: str | None = None
+    """The schema its tables are in (PostgreSQL: read at each open, by :meth:`placement`), part of its
+    name where its URL does not imply it (``podium/storage/_names.py``); None: its URL names them."""
+
+    async def placement(self) -> tuple[str | None, frozenset[str]]:
+        """(the schema its tables are in, the other schemas of its database that may hold a store):
+        ``(None, frozenset())`` where its URL alone names its tables (SQLite, memory)."""
+        return None, frozenset()
 
     async def identify(self, *, fresh: bool = False) -> str:
         """Read (or make) this store's id, check it against the one this machine pinned, and bind

@@ -32,9 +32,11 @@ import os
 import re
 import secrets
 from typing import Any
+from urllib.parse import quote
 
 from .._auditkey import FINGERPRINT, AuditKeys, former_identity, ranges_digest, store_identity
 from ..errors import StoreError
+from ._names import implied_schema
 
 NAMESPACE = "podium.store"
 """The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
@@ -87,10 +89,13 @@ def _refused(keys: AuditKeys, what: str) -> StoreError:
 async def bind(store: Any, *, fresh: bool) -> str:
     """Read (or make) the id of ``store``, check it against the pin, and set it on its audit keys;
     ``fresh``: the store's schema was created by this open (no row of an earlier release is in it)."""
+    store.schema, others = await store.placement()  # its name gains the schema its tables are in (_names.py)
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
-    adopt_former_names(keys, former_identity(store.url) if getattr(store, "url", None) else None, fresh=fresh)
+    url = getattr(store, "url", None)
+    former, base = (former_identity(url), store_identity(url)) if url else (None, None)
+    adopt_former_names(keys, former, fresh=fresh, base=base, others=others)
     # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
     # row missing now was deleted.
     pinned, bad = keys.pinned()
@@ -134,6 +139,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
     # merely a fresh open's: what the database held before it (a trigger of a table made in advance) or a
     # writer between its migrations can have put another store's id in the row since.
     drew = fresh and sid == getattr(store, "drawn_id", None)
+    if pinned is None and not drew and base is not None and keys.store != base:
+        _schema_not_named(keys, store.schema, base, former)
     other = keys.pinned_elsewhere(sid) if pinned is None and not drew else None
     if other is not None:  # the first open here of a store that already has an id: is it another store's?
         raise StoreError(
@@ -173,30 +180,48 @@ async def bind(store: Any, *, fresh: bool) -> str:
     return sid
 
 
-def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> None:
+def adopt_former_names(
+    keys: AuditKeys, former: str | None, *, fresh: bool, base: str | None = None, others: frozenset[str] = frozenset()
+) -> None:
     """Move this store's pin and head log from the names an earlier release gave it to its name now
     (:func:`podium._auditkey.store_identity`: one name per database, whatever its URL's spelling): those of
-    ``former`` (the name this URL had) at every open, and, at the first open under the new name
+    ``former`` (the name this URL had) and ``base`` (its name without the schema its tables are in:
+    ``podium/storage/_names.py``) at every open, and, at the first open under the new name
     here (no pin yet), those of every pin of this machine whose store is this one spelled another
     way. A pin is moved only where it is signed with the key, and never over a pin of the new name;
     the id it pins is then checked against the database's as always (by :func:`bind`), so a copy
-    is still refused. Whoever writes only the database has no say in any of this."""
+    is still refused. Whoever writes only the database has no say in any of this.
+
+    ``others``: the other schemas of the database that may hold a Podium store. Those names say no
+    schema, so they may be another schema's store's (production's in ``public``, for a role's own
+    schema): nothing is moved from them, nor dropped. A pin there holding this store's id then
+    refuses the open, naming it (:meth:`AuditKeys.pinned_elsewhere`)."""
     if keys.id_path is None:
         return
-    if former is not None and former != keys.store and _certain(former):
-        old = AuditKeys(keys.path, former)
+    base = base or keys.store
+    if others:
+        left = [n for n in dict.fromkeys((former, base)) if n and n != keys.store and AuditKeys(keys.path, n).id_path.exists()]  # type: ignore[union-attr]
+        if left:
+            log.warning(
+                "store %s: the pin under %s (a name without schema) is not moved to it: other schemas of its database "
+                "(%s) hold tables of Podium, whose store that name may be", keys.store, " and ".join(left),
+                ", ".join(sorted(others)),
+            )  # fmt: skip
+        return
+    for name in dict.fromkeys(n for n in (former, base) if n is not None and n != keys.store and _certain(n)):
+        old = AuditKeys(keys.path, name)
         keys.adopt_heads(old)
         pinned, bad = old.pinned()
         if fresh and old.id_path is not None:  # a pin of the database deleted before this open made it again
             old.id_path.unlink(missing_ok=True)
         elif bad is not None and not keys.id_path.exists():  # one under the new name is checked as always
-            raise _refused(keys, f"{bad} (its pin under the name an earlier release gave it, {former})")
+            raise _refused(keys, f"{bad} (its pin under the name an earlier release gave it, {name})")
         elif pinned is not None:
             _move_pin(keys, old, pinned)
     if fresh or keys.id_path.exists():
         return
     alike: dict[tuple[str, int, bool, str], list[AuditKeys]] = {}
-    for other in _pins_named_alike(keys):
+    for other in _pins_named_alike(keys, base):
         pinned, _ = other.pinned()
         if pinned is not None:  # a pin not signed with the key names no store (its "store" field is anyone's)
             alike.setdefault(pinned, []).append(other)
@@ -213,6 +238,27 @@ def adopt_former_names(keys: AuditKeys, former: str | None, *, fresh: bool) -> N
         for other in found:
             keys.adopt_heads(other)
             _move_pin(keys, other, pinned)
+
+
+def _schema_not_named(keys: AuditKeys, schema: str, base: str, former: str | None) -> None:
+    """Refuse the first pin of a store whose name gained its schema from the database (not from its
+    URL) where this machine pinned the database under its name without schema (a pin not moved to
+    this name: another schema holds tables of Podium). Else whoever may change the search path (a
+    schema named after the role made by someone who may create schemas, ``ALTER ROLE ... SET
+    search_path``) would point the store at tables of their making under a name no pin holds, with
+    an id this machine does not know."""
+    for name in dict.fromkeys(n for n in (base, former) if n is not None):
+        path = AuditKeys(keys.path, name).id_path
+        if path is not None and path.exists():
+            raise StoreError(
+                f"store {keys.store}: its tables are in schema {schema!r} of the database, not in "
+                f"{implied_schema(base)!r} where its URL puts them, and this machine pinned the database's store under "
+                f"{name} (in {path}), which another schema of it may hold: the search path may have been changed (a "
+                "schema named after the role, ALTER ROLE or ALTER DATABASE ... SET search_path) to point this URL at "
+                "other tables than the pinned store's; the store is not opened. If the store in that schema is meant, "
+                f"name the schema in the URL (?options=-csearch_path%3D{quote(schema, safe='')}: a name of its own, "
+                "pinned at its first open); else restore the search path"
+            )
 
 
 def _move_pin(keys: AuditKeys, old: AuditKeys, pinned: tuple[str, int, bool, str]) -> None:
@@ -232,8 +278,9 @@ def _move_pin(keys: AuditKeys, old: AuditKeys, pinned: tuple[str, int, bool, str
         )  # fmt: skip
 
 
-def _pins_named_alike(keys: AuditKeys) -> list[AuditKeys]:
-    """The keys of the pins of this machine whose store is this one under another spelling."""
+def _pins_named_alike(keys: AuditKeys, base: str) -> list[AuditKeys]:
+    """The keys of the pins of this machine whose store is this one (named ``base`` without its
+    schema) under another spelling."""
     assert keys.id_path is not None
     if not keys.id_path.parent.is_dir():
         return []
@@ -244,8 +291,8 @@ def _pins_named_alike(keys: AuditKeys) -> list[AuditKeys]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if (
-            isinstance(name, str) and name != keys.store and name.startswith("postgres") and _certain(name)
-            and store_identity(name) == keys.store
+            isinstance(name, str) and name != keys.store and name.startswith("postgres") and "#" not in name
+            and _certain(name) and store_identity(name) == base
         ):  # fmt: skip
             other = AuditKeys(keys.path, name)
             if other.id_path == path:  # the file is where that name's pin belongs

@@ -52,6 +52,7 @@ from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._identity import ID_MIGRATION, ID_ROW, drawn
+from ._names import PLACEMENT, placement_of
 from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_listen import listen
@@ -350,6 +351,10 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
         if target is None:  # the store's id is kept in its key-value table
             await self.identify(fresh=1 in applied)
         return applied
+
+    async def placement(self) -> tuple[str | None, frozenset[str]]:
+        async with self._connection() as conn:
+            return placement_of(await (await conn.execute(PLACEMENT)).fetchone())
 
     @staticmethod
     async def _schema_version(conn: psycopg.AsyncConnection[TupleRow]) -> int:

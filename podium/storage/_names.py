@@ -1,0 +1,110 @@
+"""The schema in a store's name: two stores in two schemas of one database never share a name.
+
+A store's name (:func:`podium._auditkey.store_identity`) keys its pin and head log on a machine,
+and leaves the URL's user out: roles of one database reach one store. Not always: PostgreSQL's
+default search path is ``"$user", public``, so a role owning a schema named after it has Podium's
+tables made and read there (as does a search path set by ``ALTER ROLE``), another store than the
+one in ``public``. Two stores under one name is a way past the pin: the one made by an open (a new
+id) pins its id under the other's name, whose database, its id row set to that id by whoever
+writes it, then passes (``tests/test_attack_schema_names.py``).
+
+So at each open the store reads where its tables are (:data:`PLACEMENT`: the schema of the ``kv``
+table its id is in, as its search path finds it); when that is not the schema its name implies
+(:func:`implied_schema`: ``public``, or the first schema of the search path its options set), the
+name gains it (:func:`in_schema`). Two names then never meet: the same name is the same name
+before, and the same schema (the implied one, or the one written in it). A store in ``public``, or
+in the schema its options choose, keeps its name as before.
+
+Pins and head logs under a name without the schema (the previous release's, or an earlier one's)
+are moved to the name with it only where no other schema of the database holds Podium's tables
+(:data:`PLACEMENT`'s second column): that name could be theirs (production's in ``public``), and
+moving production's pin to a role's schema would give that schema production's id
+(``podium/storage/_identity.py::adopt_former_names``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
+
+SCHEMA = "#schema="
+"""What a name gains before the schema (quoted: never in a name without one, whose parts are
+percent-encoded)."""
+
+PLACEMENT = (
+    "SELECT COALESCE((SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.oid = to_regclass('kv')), current_schema()::text), "
+    "ARRAY(SELECT DISTINCT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'schema_migrations')"
+)
+"""(the schema of the ``kv`` table this connection's search path finds, else the one it makes
+tables in; every schema of the database with a ``schema_migrations`` table: a Podium store's, or
+another application's, counted alike to be safe)."""
+
+
+def placement_of(row: Sequence[Any] | None) -> tuple[str | None, frozenset[str]]:
+    """(the store's schema, the other schemas of its database that may hold a Podium store) from
+    :data:`PLACEMENT`'s row."""
+    if not row:
+        return None, frozenset()
+    schema = None if row[0] is None else str(row[0])
+    return schema, frozenset(str(s) for s in row[1] or ()) - {schema}
+
+
+def in_schema(name: str, schema: str | None) -> str:
+    """``name`` (:func:`podium._auditkey.store_identity`) of a store whose tables are in ``schema``
+    (None: not known, not a PostgreSQL store): as it is where ``schema`` is the one it implies."""
+    if schema is None or not name.startswith("postgresql:") or schema == implied_schema(name):
+        return name
+    return f"{name}{SCHEMA}{quote(schema, safe='')}"
+
+
+def implied_schema(name: str) -> str:
+    """The schema a PostgreSQL store named ``name`` makes its tables in when its name says nothing
+    more: the first schema of the search path its ``options`` set (the last setting of it), an
+    identifier not quoted in lower case as PostgreSQL folds it; else ``public``. A search path
+    beginning with ``$user`` implies ``$user``, no schema read at open (so the role's schema is
+    named). Only keeps names as they were: whatever this returns, two schemas never share a name."""
+    options = [v for k, v in parse_qsl(urlsplit(name).query, keep_blank_values=True) if k.lower() == "options"]
+    path = None
+    words = _split_options(options[-1]) if options else []
+    for i, word in enumerate(words):
+        if word == "-c" and i + 1 < len(words):
+            setting = words[i + 1]
+        elif word.startswith("-c") or word.startswith("--"):
+            setting = word[2:]
+        else:
+            continue
+        key, eq, value = setting.partition("=")
+        if eq and key.strip().lower().replace("-", "_") == "search_path":
+            path = value
+    if path is None:
+        return "public"
+    first = path.split(",")[0].strip()
+    if len(first) >= 2 and first[0] == first[-1] == '"':
+        return first[1:-1].replace('""', '"')
+    return first.lower()
+
+
+def _split_options(text: str) -> list[str]:
+    """libpq's ``options`` in words: split at white space, a backslash keeps the next character."""
+    words: list[str] = []
+    word: list[str] | None = None
+    escaped = False
+    for ch in text:
+        if escaped:
+            (word := word if word is not None else []).append(ch)
+            escaped = False
+        elif ch == "\\":
+            escaped = True
+            word = word if word is not None else []
+        elif ch.isspace():
+            if word is not None:
+                words.append("".join(word))
+            word = None
+        else:
+            (word := word if word is not None else []).append(ch)
+    if word is not None:
+        words.append("".join(word))
+    return words
