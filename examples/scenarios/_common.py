@@ -356,6 +356,17 @@ def steers_model(text: str) -> str | None:
     return " ".join(found.group(0).split()) if found else None
 
 
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` as it was typed, without the invisible controls that reorder how a line shows (right-to-left
+    overrides and isolates, U+202A-U+202E, U+2066-U+2069): shown to a person (a review, an alert's quotes), a
+    message "wrong VAT number\u202e ,tcerroc ti esaelp" reads backwards after the control, and can be made to read
+    as something it does not say. The words stay; the run's output keeps the text exactly."""
+    return _BIDI.sub("", text)
+
+
 def excerpt(text: str, limit: int) -> str:
     """``text`` as a model's prompt may hold it: at most ``limit`` characters, saying how long it was when cut. The
     embedded writer reads 2,048 tokens at most: a ticket with a pasted log of 100,000 characters failed the support

@@ -49,6 +49,7 @@ try:
         read_jsonl,
         steers_model,
         timeout_of,
+        visible,
         vocabulary,
     )
     from ._polarity import disagrees
@@ -67,6 +68,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/feedba
         read_jsonl,
         steers_model,
         timeout_of,
+        visible,
         vocabulary,
     )
     from _polarity import disagrees  # type: ignore[no-redef]
@@ -264,7 +266,7 @@ async def review(ctx, input, classify) -> dict[str, Any]:
     queue = [n for n, r in enumerate(rows, 1) if r.get("to_person")]  # .get: a run classified before this step existed
     if not queue:
         return {"messages": rows, "review": {"asked": 0}}
-    payload = {"messages": [{"n": n, "text": rows[n - 1]["text"], "sentiment": rows[n - 1]["sentiment"],
+    payload = {"messages": [{"n": n, "text": visible(rows[n - 1]["text"]), "sentiment": rows[n - 1]["sentiment"],
                              "topic": rows[n - 1]["topic"], "why": "; ".join(rows[n - 1]["to_person"])} for n in queue],
                "leave_out": []}
     answer = await ctx.approval(
@@ -409,7 +411,7 @@ async def alert(ctx, input, classify, review, summarise) -> dict[str, Any]:
         unread = (f" ({c['not_read']} message(s) addressing the model itself were not given to it)"
                   if c.get("not_read") and c.get("model") else "")
         text = (f"{c['negative']} of {total} messages are negative about {c['topic']}.\n\nSummary (written by "
-                f"{by}){unread}: {c['summary']}\n\nQuotes:\n" + "\n".join(f"- {q}" for q in c["quotes"]))
+                f"{by}){unread}: {c['summary']}\n\nQuotes:\n" + "\n".join(f"- {visible(q)}" for q in c["quotes"]))
         connector = ctx.connector("exec_alerts", fallback=lambda: Outbox(outbox))
         await connector.call("send", {"to": to, "subject": f"Negative feedback cluster: {c['topic']}", "text": text})
         sent.append({"topic": c["topic"], "to": to, "negative": c["negative"]})

@@ -327,3 +327,42 @@ def test_a_feedback_summary_stating_a_figure_no_message_holds_is_not_kept():
     assert feedback.ungrounded("The company has charged customers $1.215 for a charter that they didn't pay for.", texts)
     assert not feedback.ungrounded("Customers were charged the deposit of 2,450 twice and wait for a refund.", texts)
     assert not feedback.ungrounded("Customers were charged twice and wait for a refund.", texts)
+
+
+@needs_local
+async def test_a_right_to_left_override_does_not_reach_a_person_s_eyes(tmp_path, monkeypatch):
+    """Before: a message holding a right-to-left override (U+202E) was shown so in the review and quoted so in the
+    executives' alert: every letter after it reads backwards in a mail reader, and a message can be made to read as
+    what it does not say. The controls are left out of what a person reads; the run's output keeps the text exactly."""
+    from examples.scenarios import feedback
+    from examples.scenarios._common import outbox_messages
+    from podium import Client
+    from podium.models import register_provider, set_default_gateway
+    from podium.models.testing import ScriptedModel
+
+    register_provider("plain11", lambda *a, **k: ScriptedModel(default="Customers were charged twice."))
+    monkeypatch.setenv("PODIUM_MODEL", "plain11:any")
+    set_default_gateway(None)
+    texts = ["My invoice shows the wrong VAT number\u202e ,tcerroc ti esaelp", "Charged twice for one charter\u2067 again"]
+    messages = tmp_path / "m.jsonl"
+    messages.write_text("\n".join(json.dumps({"text": t}) for t in texts) + "\n", encoding="utf-8")
+    outbox = tmp_path / "o.db"
+    shown = []
+    try:
+        async with Client(f"sqlite:///{tmp_path}/f.db") as client:
+            handle = await client.start(feedback.workflow, {"messages": str(messages), "outbox": str(outbox)})
+            for _ in range(6000):  # the run may park on the approval: wait on that condition
+                if await client.approvals(run_id=handle.id) or (await client.get(handle.id)).status.finished:
+                    break
+                await asyncio.sleep(0.1)
+            for request in await client.approvals(run_id=handle.id):
+                shown += [m["text"] for m in request["payload"]["messages"]]
+                edits = [{**m, "sentiment": "negative", "topic": "billing"} for m in request["payload"]["messages"]]
+                await client.decide(handle.id, request["name"], approve=True, payload={"messages": edits})
+            out = await client.result(handle.id, timeout=300)
+    finally:
+        set_default_gateway(None)
+    [alert] = outbox_messages(outbox)
+    assert "\u202e" not in alert["text"] and "\u2067" not in alert["text"] and "wrong VAT number ,tcerroc" in alert["text"]
+    assert all("\u202e" not in t and "\u2067" not in t for t in shown)
+    assert [m["text"] for m in out["messages"]] == texts
