@@ -301,10 +301,11 @@ def caseless(text: str) -> str:
     with the Turkish dotted capital I (U+0130) and dotless i (U+0131) read as the ``i`` they pair with. Python folds
     the first to ``i`` and a combining dot and keeps the second, so before the thirteenth session a vendor typed in
     capitals on a Turkish keyboard (``IPEK`` with a dotted I) was not the catalogue's ``Ipek`` (with one), nor
-    ``KIRMIZI`` its ``Kirmizi`` written with dotless i's. Greek letters are compared without their accents (the
+    ``KIRMIZI`` its ``Kirmizi`` written with dotless i's. Greek letters are compared without their marks (the
     tonos and the diaeresis, and the breathings and other accents of polytonic Greek): Greek is written in
-    capitals without the accents (``ΠΡΩΪΝΟ`` for ``πρωινό``), so ``ΝΑΥΤΙΛΙΑΚΑ`` typed by a Greek user is the catalogue's ``Ναυτιλιακά`` (before the
-    eleventh unseen-data round such a vendor was not found, nor the plan ``ΒΑΣΙΚΟ`` the model's ``Βασικό``)."""
+    capitals without the accents (``ΠΡΩΪΝΟ`` for ``πρωινό``), so ``ΝΑΥΤΙΛΙΑΚΑ`` typed by a Greek user is the
+    catalogue's ``Ναυτιλιακά`` (before the eleventh unseen-data round such a vendor was not found, nor the plan
+    ``ΒΑΣΙΚΟ`` the model's ``Βασικό``). Latin letters keep theirs: ``nautica`` is not ``Náutica``, as documented."""
     folded = text.casefold().replace("i\u0307", "i").replace("\u0131", "i")
     if not _GREEK.search(folded):
         return folded

@@ -44,9 +44,9 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/suppor
 
 INTENTS = ("billing", "technical", "account", "sales", "shipping", "other")
 CONFIDENT = 0.45
+"""Below this classifier confidence a person approves the reply (chosen on the held-out set: docs/scenarios.md)."""
 MESSAGE_TO_MODEL = 1500
 """The characters of a ticket the writer reads (``_common.excerpt``): the embedded model's window is 2,048 tokens."""
-"""Below this classifier confidence a person approves the reply (chosen on the held-out set: docs/scenarios.md)."""
 #: What a support reply must never say: refusals and AI disclaimers make an unsendable reply.
 BANNED = [
     "re:\\b(unable|not able|cannot|can't|can not) (to )?(assist|help|provide|answer)",
