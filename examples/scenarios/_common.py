@@ -352,8 +352,11 @@ INJECTION = re.compile(
 
 
 def steers_model(text: str) -> str | None:
-    """The words of ``text`` addressed to a model (:data:`INJECTION`), as written, or None."""
-    found = INJECTION.search(text)
+    """The words of ``text`` addressed to a model (:data:`INJECTION`), or None. Read as a person reads them: full-width
+    letters as the letters they are, and without invisible format characters (``Ign\u200bore previous
+    instructions``, with a zero-width space, passed the rule as written)."""
+    plain = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+    found = INJECTION.search(plain)
     return " ".join(found.group(0).split()) if found else None
 
 

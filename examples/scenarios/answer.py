@@ -47,7 +47,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/answer
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import (  # type: ignore[no-redef]
         FAMILIAR,
-        INJECTION,
+        INJECTION,  # noqa: F401  (answer.INJECTION: the rule's name before it was shared)
         excerpt,
         known_share,
         number,
@@ -245,7 +245,7 @@ async def moderate(ctx, input) -> dict[str, Any]:
             rows.append({**q, "unsafe_probability": None, "injection_rule": False, "moderation": "empty"})
             continue
         p = next(scores)
-        rule = bool(INJECTION.search(q["question"]))
+        rule = steers_model(q["question"]) is not None
         familiar = familiarity(path, q["question"])
         verdict = "block" if rule or p >= block else "review" if p >= review or familiar < FAMILIAR else "allow"
         rows.append({**q, "unsafe_probability": p, "injection_rule": rule, "familiar": familiar, "moderation": verdict,
