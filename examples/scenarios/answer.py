@@ -31,40 +31,55 @@ from podium.guardrails import find_pii, redact
 from podium.knowledge import ingest, retrieve
 
 try:
-    from ._common import FAMILIAR, known_share, number, path_of, read_jsonl, timeout_of, vocabulary
-except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
-    sys.path.insert(0, str(Path(__file__).parent))
-    from _common import (  # type: ignore[no-redef]
+    from ._common import (
         FAMILIAR,
+        INJECTION,
+        excerpt,
         known_share,
         number,
         path_of,
         read_jsonl,
+        steers_model,
+        timeout_of,
+        vocabulary,
+    )
+except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _common import (  # type: ignore[no-redef]
+        FAMILIAR,
+        INJECTION,  # noqa: F401  (answer.INJECTION: the rule's name before it was shared)
+        excerpt,
+        known_share,
+        number,
+        path_of,
+        read_jsonl,
+        steers_model,
         timeout_of,
         vocabulary,
     )
 
 SAMPLE_INPUT = {"questions": "examples/scenarios/data/answer_questions.jsonl"}
-INJECTION = re.compile(
-    r"ignore (all |the )?(previous|prior|above)|disregard (the|all|your)|system prompt|developer mode|"
-    r"no (rules|restrictions)|pretend (you are|to be)|act as (an? )?(unrestricted|admin)", re.I)
 _MODERATORS: dict[str, EmbeddingClassifier] = {}
 _VOCABULARIES: dict[str, frozenset[str]] = {}
 TOP_K = 3
 HANDED_OVER = "A colleague will reply to you shortly."
 _MARKER = re.compile(r"\[\d+\]")
 _LABEL = re.compile(r"\s*(?:\w{1,12}\s*[:.)]\s*|[-*•]\s*)?")
+_LABELLED_MARKER = re.compile(r":\s*\[\d+\]")
 
 
 def no_answer(text: str) -> bool:
     """True when a draft says (almost) nothing: mostly headings and citation markers, such as a list
     of ``[1] # Refunds`` lines (the small model often echoes the sources' titles instead of answering),
     also behind a list label (``A: [1] Booking meeting rooms``, ``1. # Privacy``, ``Sourcing: [1] #
-    Shipping``: sent to customers as answers before the third unseen-data round)."""
+    Shipping``: sent to customers as answers before the third unseen-data round), or after a label of a few
+    words (``The answer: [1]``)."""
     prose = titles = 0
     for line in text.splitlines():
         body = _LABEL.sub("", line, count=1)  # the pattern matches at the start of any line (maybe nothing)
-        cited = bool(_MARKER.match(body))
+        # or after a label's colon: "1. The source: [2]" / "2. The answer: [1]" (labels pointing at sources, nothing
+        # said) was sent as the answer on the eleventh unseen-data round, read as four words of prose
+        cited = bool(_MARKER.match(body) or _LABELLED_MARKER.search(body))
         bare = _MARKER.sub(" ", body).strip()
         words = len(re.findall(r"\w+", bare))
         title_like = bare.startswith("#") or (cited and words <= 4 and not bare.endswith((".", "!", "?")))
@@ -230,7 +245,7 @@ async def moderate(ctx, input) -> dict[str, Any]:
             rows.append({**q, "unsafe_probability": None, "injection_rule": False, "moderation": "empty"})
             continue
         p = next(scores)
-        rule = bool(INJECTION.search(q["question"]))
+        rule = steers_model(q["question"]) is not None
         familiar = familiarity(path, q["question"])
         verdict = "block" if rule or p >= block else "review" if p >= review or familiar < FAMILIAR else "allow"
         rows.append({**q, "unsafe_probability": p, "injection_rule": rule, "familiar": familiar, "moderation": verdict,
@@ -303,9 +318,18 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             continue
         # the two best passages, without file paths, keep the small model's prompt short and on topic
         shown = found["passages"][:2]
+        steering = [(source_name(p["source"], knowledge["docs"]), w) for p in shown
+                    if (w := steers_model(p["text"][:600]))]
+        if steering:  # a page that tells the model what to say: the model never reads it, a person answers
+            page, words = steering[0]
+            out.append({**row, "status": "withheld", "reply": HANDED_OVER, "sources": sources,
+                        "citations": found["citations"],
+                        "withheld": f"a source, {page}, holds words addressed to the model ({words!r}): check the "
+                                    "page; the model was not given it"})
+            continue
         context = "\n\n".join(f"[{i}] {p['text'][:600]}" for i, p in enumerate(shown, 1))
         draft = await ai.llm(
-            ctx, f"Sources:\n{context}\n\nCustomer question: {q['question']}\n"
+            ctx, f"Sources:\n{context}\n\nCustomer question: {excerpt(q['question'], 500)}\n"
             "Answer in at most three sentences using only the sources, and cite them like [1].",
             system="You are a support assistant. If the sources do not answer the question, say that a colleague "
             "will reply.", max_tokens=opt["max_tokens"], temperature=0.0, name=f"draft_{n}")
