@@ -19,7 +19,9 @@ set by the program stay its own: a young threshold already higher, or 0 (automat
 off), is left as it is, and thresholds changed while raised are not put back. While busy, a
 middle (or full) collection that finds no garbage doubles the young collections before the next
 middle one, up to :data:`MIDDLE_MAX` (with thousands of runs alive, each middle collection walks
-nearly all of them again); one that finds any puts the ratio found back. ``gc = "python"``
+nearly all of them again), and the full ratio is divided by as much (full collections stay one
+per ~100 young ones: cycles that die old are found by those only); one that finds any puts the
+ratios found back; a middle ratio found above the ceiling is kept. ``gc = "python"``
 leaves the collector alone.
 """
 
@@ -108,13 +110,22 @@ def _paced(phase: str, info: dict[str, int]) -> None:
         s, found = _set, _found
         if s is None or found is None or _busy == 0 or gc.get_threshold() != s:
             return
-        middle = min(s[1] * 2, MIDDLE_MAX) if info["collected"] == 0 else found[1]
+        middle = max(min(s[1] * 2, MIDDLE_MAX), found[1]) if info["collected"] == 0 else found[1]
         if middle != s[1]:
-            _set = (s[0], middle, *s[2:])
+            _set = (s[0], middle, *_full(found, middle))
             _ours.add(_set)
             gc.set_threshold(*_set)
     finally:
         _lock.release()
+
+
+def _full(found: tuple[int, ...], middle: int) -> tuple[int, ...]:
+    """The full threshold (middle collections before a full one) that keeps full collections at
+    the young collections' pace found: cycles that die old (a long run's session, an evicted cache
+    entry) are found by full collections only, and middle ones finding nothing says nothing of them."""
+    if len(found) < 3 or found[2] <= 0:
+        return found[2:]
+    return (-(-found[1] * found[2] // middle), *found[3:])
 
 
 def _unwatch() -> None:
