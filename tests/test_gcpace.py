@@ -254,3 +254,21 @@ def test_a_middle_ratio_the_program_set_above_the_ceiling_is_never_lowered() -> 
     finally:
         pace.close()
     assert gc.get_threshold() == (700, 100, 10)
+
+
+def test_no_middle_pace_where_the_collector_has_no_middle_generation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CPython 3.14's incremental collector: a young and an old generation, the second threshold
+    # the rate the old one is scanned at (doubling it scans it more slowly), the third ignored
+    monkeypatch.setattr(gcpace, "_GENERATIONS", False)
+    owner = _Owner()
+    pace = Pace("engine", owner)
+    pace.busy(True)
+    try:
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+        assert gcpace._paced not in gc.callbacks
+        gc.collect(1)
+        gc.collect(1)
+        assert gc.get_threshold() == (YOUNG, 10, 10)
+    finally:
+        pace.close()
+    assert gc.get_threshold() == (700, 10, 10)

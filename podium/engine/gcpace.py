@@ -21,7 +21,9 @@ middle (or full) collection that finds no garbage doubles the young collections 
 middle one, up to :data:`MIDDLE_MAX` (with thousands of runs alive, each middle collection walks
 nearly all of them again), and the full ratio is divided by as much (full collections stay one
 per ~100 young ones: cycles that die old are found by those only); one that finds any puts the
-ratios found back; a middle ratio found above the ceiling is kept. ``gc = "python"``
+ratios found back; a middle ratio found above the ceiling is kept. Not on CPython 3.14 and later,
+whose incremental collector has no middle generation (its second threshold is the rate the old
+one is scanned at). ``gc = "python"``
 leaves the collector alone.
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import threading
 import weakref
 
@@ -40,6 +43,7 @@ MIDDLE_MAX = 80
 """The most young collections between two middle ones while busy, reached by doubling while the
 middle (and full) collections find no garbage (CPython's default: 10)."""
 
+_GENERATIONS = sys.version_info < (3, 14)  # 3.14's incremental collector has no middle generation
 _lock = threading.Lock()
 _busy = 0  # clients driving many runs now
 _found: tuple[int, ...] | None = None  # the thresholds found when the first became busy
@@ -87,7 +91,7 @@ def _count(delta: int) -> None:
             if _set is not None:
                 _ours.add(_set)
                 gc.set_threshold(*_set)
-                if len(_found) > 1 and _found[1] > 0:
+                if _GENERATIONS and len(_found) > 2 and _found[1] > 0:  # (3.14: the second threshold is the old one's scan rate)
                     gc.callbacks.append(_paced)
         elif delta < 0 and _busy == 0:
             _unwatch()
