@@ -173,7 +173,7 @@ async def test_middle_collections_that_find_nothing_come_later_while_busy_and_on
         middle = 10
         for _ in range(8):  # a collection's return: the unreachable objects it found
             middle = min(middle * 2, MIDDLE_MAX) if gc.collect(1) == 0 else 10
-            assert gc.get_threshold() == (YOUNG, middle, -(-100 // middle))  # full ones at Python's pace
+            assert gc.get_threshold()[:2] == (YOUNG, middle)
         assert middle == MIDDLE_MAX  # nothing to find after the first: doubled up to the ceiling
         _Cycle()  # garbage only a collection frees
         assert gc.collect(1) > 0
@@ -181,7 +181,7 @@ async def test_middle_collections_that_find_nothing_come_later_while_busy_and_on
         assert gc.collect(0) >= 0 and gc.get_threshold() == (YOUNG, 10, 10)  # young ones change nothing
         middle = 20 if gc.collect(1) == 0 else 10
         middle = min(middle * 2, MIDDLE_MAX) if gc.collect(2) == 0 else 10  # a full one counts as a middle one
-        assert gc.get_threshold() == (YOUNG, middle, -(-100 // middle))
+        assert gc.get_threshold()[:2] == (YOUNG, middle)
         gate.set()
     assert gc.get_threshold() == (700, 10, 10)
     assert gcpace._paced not in gc.callbacks
@@ -208,13 +208,15 @@ class _Owner:  # stands for a client
     pass
 
 
-def _quiet_middles(pace_middle: int) -> tuple[int, ...]:
+def _quiet_middles(pace_middle: int) -> tuple[tuple[int, ...], ...]:
     """Middle collections until the pace's middle ratio reaches ``pace_middle`` (the first may
-    find what earlier tests left, putting the ratio back): the thresholds after each."""
+    find what earlier tests left, putting the ratio back): the thresholds after each, and the
+    middle collections counted since the last full one."""
     seen = []
+    gc.collect()  # (none counted)
     for _ in range(20):
         gc.collect(1)
-        seen.append(gc.get_threshold())
+        seen.append((*gc.get_threshold(), gc.get_count()[2]))
         if seen[-1][1] == pace_middle:
             break
     return tuple(seen)
@@ -229,9 +231,12 @@ def test_full_collections_keep_pythons_pace_in_young_collections_while_middle_on
     pace = Pace("engine", owner)
     pace.busy(True)
     try:
-        for young, middle, full in _quiet_middles(MIDDLE_MAX):
+        for young, middle, full, counted in _quiet_middles(MIDDLE_MAX):
             assert young == YOUNG
-            assert middle * full < 10 * 10 + middle, (middle, full)  # Python's 100, rounded up to a middle one
+            # a full one comes once the middle ones counted exceed ``full``, each once the young
+            # ones exceed ``middle``: at most twice Python's 11 x 11 collections away
+            assert (full - counted + 1) * (middle + 1) <= 2 * 11 * 11, (middle, full, counted)
+            assert full <= 10
         assert gc.get_threshold()[1] == MIDDLE_MAX
         _Cycle()
         assert gc.collect(1) > 0
@@ -272,3 +277,24 @@ def test_no_middle_pace_where_the_collector_has_no_middle_generation(monkeypatch
     finally:
         pace.close()
     assert gc.get_threshold() == (700, 10, 10)
+
+
+def test_the_full_ratio_does_not_chase_the_middle_collections_counted() -> None:
+    # while the old generation's quarter rule holds full collections back, the middle ones counted
+    # grow past any threshold: a full threshold raised to that count never let a full one come
+    owner = _Owner()
+    pace = Pace("engine", owner)
+    pace.busy(True)
+    try:
+        gc.collect()
+        for _ in range(5):
+            for _ in range(4):
+                gc.collect(1)  # counted, no full one
+            _Cycle()
+            gc.collect(1)  # finds some: the ratios found again
+        assert gc.get_count()[2] > 10
+        for _ in range(4):
+            gc.collect(1)
+            assert gc.get_threshold()[2] <= 10, (gc.get_threshold(), gc.get_count())
+    finally:
+        pace.close()

@@ -125,8 +125,10 @@ def _paced(phase: str, info: dict[str, int]) -> None:
 
 def _full(found: tuple[int, ...], middle: int) -> tuple[int, ...]:
     """The full threshold (middle collections before a full one) that keeps full collections at
-    the young collections' pace found: cycles that die old (a long run's session, an evicted cache
-    entry) are found by full collections only, and middle ones finding nothing says nothing of them."""
+    about the young collections' pace found: cycles that die old (a long run's session, an evicted
+    cache entry) are found by full collections only, and a middle one finding nothing says nothing
+    of them. (Not raised to the middle ones already counted: while the old generation's quarter
+    rule holds a full one back, that count grows past any threshold, and full ones stopped.)"""
     if len(found) < 3 or found[2] <= 0:
         return found[2:]
     return (-(-found[1] * found[2] // middle), *found[3:])
