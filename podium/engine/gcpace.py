@@ -20,11 +20,11 @@ off), is left as it is, and thresholds changed while raised are not put back. Wh
 middle (or full) collection that finds no garbage doubles the young collections before the next
 middle one, up to :data:`MIDDLE_MAX` (with thousands of runs alive, each middle collection walks
 nearly all of them again), and the full ratio is divided by as much (full collections stay one
-per ~100 young ones: cycles that die old are found by those only); one that finds any puts the
-ratios found back; a middle ratio found above the ceiling is kept. Not on CPython 3.14 and later,
-whose incremental collector has no middle generation (its second threshold is the rate the old
-one is scanned at). ``gc = "python"``
-leaves the collector alone.
+per ~100 young ones: cycles that die old are found by those only); any collection that finds
+some, a young one too, puts the ratios found back; a middle ratio found above the ceiling is
+kept. Not on CPython 3.14 and later, whose incremental collector has no middle generation (its
+second threshold is the rate the old one is scanned at). ``gc = "python"`` leaves the collector
+alone.
 """
 
 from __future__ import annotations
@@ -104,11 +104,15 @@ def _count(delta: int) -> None:
 def _paced(phase: str, info: dict[str, int]) -> None:
     """After a middle or full collection while busy: one that found no garbage (the engine's runs
     leave none: their objects are freed by reference counting) doubles the young collections
-    before the next middle one, up to :data:`MIDDLE_MAX`; one that found some puts the found
-    ratio back. Runs inside the collector: it changes nothing unless it takes the lock at once
-    (the thread holding it may be the one collecting) and the thresholds are still the pace's."""
+    before the next middle one, up to :data:`MIDDLE_MAX`; any collection that found some, a young
+    one too (cycles being made now: those that outlive a young collection would wait for the
+    middle one quiet times put off), puts the ratios found back. Runs inside the collector: it
+    changes nothing unless it takes the lock at once (the thread holding it may be the one
+    collecting) and the thresholds are still the pace's."""
     global _set
-    if phase != "stop" or info["generation"] == 0 or not _lock.acquire(blocking=False):
+    if phase != "stop" or (info["generation"] == 0 and info["collected"] == 0):
+        return
+    if not _lock.acquire(blocking=False):
         return
     try:
         s, found = _set, _found
