@@ -19,8 +19,12 @@ set by the program stay its own: a young threshold already higher, or 0 (automat
 off), is left as it is, and thresholds changed while raised are not put back. While busy, a
 middle (or full) collection that finds no garbage doubles the young collections before the next
 middle one, up to :data:`MIDDLE_MAX` (with thousands of runs alive, each middle collection walks
-nearly all of them again); one that finds any puts the ratio found back. ``gc = "python"``
-leaves the collector alone.
+nearly all of them again), and the full ratio is divided by as much (full collections stay one
+per ~100 young ones: cycles that die old are found by those only); any collection that finds
+some, a young one too, puts the ratios found back; a middle ratio found above the ceiling is
+kept. Not on CPython 3.14 and later, whose incremental collector has no middle generation (its
+second threshold is the rate the old one is scanned at). ``gc = "python"`` leaves the collector
+alone.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import sys
 import threading
 import weakref
 
@@ -38,6 +43,7 @@ MIDDLE_MAX = 80
 """The most young collections between two middle ones while busy, reached by doubling while the
 middle (and full) collections find no garbage (CPython's default: 10)."""
 
+_GENERATIONS = sys.version_info < (3, 14)  # 3.14's incremental collector has no middle generation
 _lock = threading.Lock()
 _busy = 0  # clients driving many runs now
 _found: tuple[int, ...] | None = None  # the thresholds found when the first became busy
@@ -85,7 +91,7 @@ def _count(delta: int) -> None:
             if _set is not None:
                 _ours.add(_set)
                 gc.set_threshold(*_set)
-                if len(_found) > 1 and _found[1] > 0:
+                if _GENERATIONS and len(_found) > 2 and _found[1] > 0:  # (3.14: the second threshold is the old one's scan rate)
                     gc.callbacks.append(_paced)
         elif delta < 0 and _busy == 0:
             _unwatch()
@@ -98,23 +104,38 @@ def _count(delta: int) -> None:
 def _paced(phase: str, info: dict[str, int]) -> None:
     """After a middle or full collection while busy: one that found no garbage (the engine's runs
     leave none: their objects are freed by reference counting) doubles the young collections
-    before the next middle one, up to :data:`MIDDLE_MAX`; one that found some puts the found
-    ratio back. Runs inside the collector: it changes nothing unless it takes the lock at once
-    (the thread holding it may be the one collecting) and the thresholds are still the pace's."""
+    before the next middle one, up to :data:`MIDDLE_MAX`; any collection that found some, a young
+    one too (cycles being made now: those that outlive a young collection would wait for the
+    middle one quiet times put off), puts the ratios found back. Runs inside the collector: it
+    changes nothing unless it takes the lock at once (the thread holding it may be the one
+    collecting) and the thresholds are still the pace's."""
     global _set
-    if phase != "stop" or info["generation"] == 0 or not _lock.acquire(blocking=False):
+    if phase != "stop" or (info["generation"] == 0 and info["collected"] == 0):
+        return
+    if not _lock.acquire(blocking=False):
         return
     try:
         s, found = _set, _found
         if s is None or found is None or _busy == 0 or gc.get_threshold() != s:
             return
-        middle = min(s[1] * 2, MIDDLE_MAX) if info["collected"] == 0 else found[1]
+        middle = max(min(s[1] * 2, MIDDLE_MAX), found[1]) if info["collected"] == 0 else found[1]
         if middle != s[1]:
-            _set = (s[0], middle, *s[2:])
+            _set = (s[0], middle, *_full(found, middle))
             _ours.add(_set)
             gc.set_threshold(*_set)
     finally:
         _lock.release()
+
+
+def _full(found: tuple[int, ...], middle: int) -> tuple[int, ...]:
+    """The full threshold (middle collections before a full one) that keeps full collections at
+    about the young collections' pace found: cycles that die old (a long run's session, an evicted
+    cache entry) are found by full collections only, and a middle one finding nothing says nothing
+    of them. (Not raised to the middle ones already counted: while the old generation's quarter
+    rule holds a full one back, that count grows past any threshold, and full ones stopped.)"""
+    if len(found) < 3 or found[2] <= 0:
+        return found[2:]
+    return (-(-found[1] * found[2] // middle), *found[3:])
 
 
 def _unwatch() -> None:
