@@ -181,6 +181,11 @@ class Decision(BaseModel):
     comment: str = ""
     payload: Any = Field(default=None, description="An edited payload (what the run continues with).")
     edited: bool = Field(default=False, description="Send `payload` as an edit (even if it is null).")
+    request: int | None = Field(
+        default=None,
+        description="The request's `seq` as the inbox listed it: a run that asked again under this name since "
+        "(a loop, a wait that timed out) is not decided by what was shown for the earlier request (404).",
+    )
 
 
 @router.get(
@@ -213,7 +218,7 @@ async def list_approvals(
 
 
 @router.post(
-    "/approvals/{run_id}/{name}",
+    "/approvals/{run_id:path}/{name}",  # a child run's id holds '/' (PARENT.step/child): its approvals too
     tags=["approvals"],
     **documented("decideApproval", Decided, 404),
     summary="Approve, reject or edit a request",
@@ -223,7 +228,7 @@ async def decide(
 ) -> dict[str, Any]:
     payload = body.payload if (body.edited or body.payload is not None) else None
     sent = await request.app.state.client.decide(
-        run_id, name, approve=body.approve, comment=body.comment, payload=payload
+        run_id, name, approve=body.approve, comment=body.comment, payload=payload, request=body.request
     )
     return {"decided": sent, "approved": body.approve, "by": who.name}
 

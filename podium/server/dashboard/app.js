@@ -361,10 +361,11 @@ async function approvalsPage(view) {
     if (more) more.onclick = () => { pages += 1; refresh(); };
     view.querySelectorAll("button[data-act]").forEach((b) => (b.onclick = async () => {
       const a = approvals[b.dataset.i];
-      const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value };
+      // `request`: the request shown here; a run that asked again under this name meanwhile is not decided by it
+      const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value, request: a.seq };
       if (b.dataset.act === "edit") { try { body.payload = JSON.parse($(`#payload-${b.dataset.i}`).value); body.edited = true; } catch (e) { return toast(`payload is not JSON: ${e.message}`); } }
       try {
-        const done = await api(`/api/approvals/${a.run_id}/${encodeURIComponent(a.name)}`, { method: "POST", body });
+        const done = await api(`/api/approvals/${encodeURIComponent(a.run_id)}/${encodeURIComponent(a.name)}`, { method: "POST", body });
         toast(done.decided === false
           ? "No effect: the request was decided by someone else, timed out or was asked again (audited as void)"
           : (body.approve ? "Approved" : "Rejected"));

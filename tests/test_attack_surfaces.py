@@ -1,0 +1,316 @@
+"""An attacker's review of the surfaces (fifteenth session), each attack against a real ``podium serve``
+on 127.0.0.1 (or the real ``podium worker``): what is answered to anyone (``/readyz``) or logged must
+not hold the store's password; an approver's decision goes to the request they were shown, never to
+one the run asked afterwards under the same name; a child run's approval is decided on the API (and
+so the dashboard) as on the CLI and MCP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+pytest.importorskip("fastapi", reason="the server needs the 'server' extra: pip install 'podium[server]'")
+
+from tests.server.served import ROOT, admin_token, approver_token, serve
+
+PASSWORD = "Hunter2-vault-7f3a"
+FLOWS = "tests.server.surface_flows"
+
+
+def _with_password(url: str) -> str:
+    """``url`` (a trust-authenticated PostgreSQL URL) with a password in it, as production URLs have."""
+    scheme, _, rest = url.partition("://")
+    user, _, host = rest.partition("@")
+    return f"{scheme}://{user}:{PASSWORD}@{host}"
+
+
+def _until(what: str, found: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (value := found()) is not None:
+            return value
+        time.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _inbox(url: str, token: str, run_id: str) -> list[dict[str, Any]]:
+    r = httpx.get(f"{url}/api/approvals", params={"run_id": run_id}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    return list(r.json()["approvals"])
+
+
+def _decide(url: str, token: str, asked: dict[str, Any], **body: Any) -> httpx.Response:
+    path = f"{url}/api/approvals/{quote(asked['run_id'], safe='')}/{quote(asked['name'], safe='')}"
+    return httpx.post(path, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def test_attack_readyz_does_not_tell_anyone_the_store_password(pg_url: str) -> None:
+    """``/readyz`` takes no token (probes call it). While the database did not answer, its 503
+    named the store by its URL, password included: anyone who could reach the port read the
+    database password at the first slow moment (a lock, a failover)."""
+    import psycopg
+
+    proc, url = serve(_with_password(pg_url))
+    try:
+        assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
+        with psycopg.connect(pg_url) as conn:  # a transaction holding the table: the probe's read waits
+            conn.execute("LOCK TABLE kv IN ACCESS EXCLUSIVE MODE")
+            r = httpx.get(f"{url}/readyz", timeout=60)
+            conn.rollback()
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "store_unavailable"
+        assert "did not answer" in r.text  # still says what is wrong
+        assert PASSWORD not in r.text, r.text
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_attack_the_worker_does_not_log_the_store_password(pg_url: str, tmp_path: Path) -> None:
+    """``podium worker`` said which store it works on with the URL as given: the password went to
+    the terminal and, in text mode, to the pod's or the journal's log."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PODIUM_DB": _with_password(pg_url)}
+    env.pop("PODIUM_TOKEN", None)
+    cmd = [sys.executable, "-c", "from podium.cli import main; main()", "worker", "--log-format", "text"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = _until("the worker's first line", proc.stdout.readline)
+        assert "worker" in line and "127.0.0.1" in line, line
+        assert PASSWORD not in line, line
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _started(url: str, token: str, workflow: str, input: Any) -> str:
+    r = httpx.post(f"{url}/api/runs", json={"workflow": workflow, "input": input}, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["run"]["id"])
+
+
+def _ended(url: str, token: str, run_id: str) -> dict[str, Any]:
+    def run() -> dict[str, Any] | None:
+        r = httpx.get(f"{url}/api/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}).json()["run"]
+        return r if r["status"] in ("completed", "failed", "cancelled") else None
+
+    return dict(_until(f"the end of run {run_id}", run))
+
+
+def _people(db: str) -> tuple[str, str, str, str]:
+    """root (admin, the server's account), alice (an operator who starts runs), bea and carl (approvers)."""
+    root = admin_token(db)
+    return root, approver_token(db, root, "alice", ("operator",)), approver_token(db, root, "bea"), approver_token(db, root, "carl")
+
+
+def test_attack_one_approval_does_not_approve_the_next_request_of_the_step(tmp_path: Path) -> None:
+    """A step asking a person before each payment (``ctx.approval`` in a loop, one name; unnamed
+    calls share the step's name too) got the first decision back for every later ask: bea approved
+    "pay 10?" and the run paid 10 and 50000, the second never shown to anyone, one approval.decide
+    entry in the log. A request now answers the question it showed: another title, payload or role
+    under the same name in the step is a request of its own."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, _ = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:payouts", token=root)
+    try:
+        rid = _started(url, alice, "payouts", {"amounts": [10, 50000]})
+        [first] = _until("the first request", lambda: _inbox(url, bea, rid) or None)
+        assert first["payload"] == {"amount": 10}
+        assert _decide(url, bea, first, approve=True).json()["decided"] is True
+        [second] = _until("a request for the second payment", lambda: _inbox(url, bea, rid) or _done(url, root, rid))
+        assert second["payload"] == {"amount": 50000}, "the second payment went through on the first one's decision"
+        assert _decide(url, bea, second, approve=False).json()["decided"] is True
+        assert _ended(url, root, rid)["output"] == [10]
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _done(url: str, token: str, run_id: str) -> list[dict[str, Any]] | None:
+    """A finished run as a fake request (so that a wait for a request ends, and the test says what ran)."""
+    run = httpx.get(f"{url}/api/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}).json()["run"]
+    return [{"payload": f"none: the run {run['status']} with {run['output']}"}] if run["status"] == "completed" else None
+
+
+def test_attack_a_stale_inbox_card_does_not_approve_the_request_asked_after_it(tmp_path: Path) -> None:
+    """A loop asks to pay 10 under ``name="pay"``; that request times out (its SLA) and the next pass
+    asks to pay 50000 under the same name. bea's page still showed "pay 10?": her click decided the
+    open request, 50000 (a decision takes the open request's payload). A decision now names the
+    request it was shown (``request``, its ``seq``; the dashboard and MCP send it): another one is
+    refused, nothing decided, and the request shown now is decided as shown."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, _ = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:monthly", token=root)
+    try:
+        rid = _started(url, alice, "monthly", {})
+        [card] = _until("the first request", lambda: _inbox(url, bea, rid) or None)  # what bea's page shows
+        assert card["payload"] == {"amount": 10}
+        [now] = _until("the next pass's request", lambda: [a for a in _inbox(url, bea, rid) if a["seq"] != card["seq"]] or None)
+        assert now["payload"] == {"amount": 50000} and now["name"] == card["name"]
+
+        stale = _decide(url, bea, card, approve=True, request=card["seq"])  # bea clicks on what she saw
+        assert stale.status_code == 404, stale.text
+        assert "asked again" in stale.json()["error"]["message"]
+        assert _inbox(url, bea, rid) == [now]  # not decided: it still waits for a person
+
+        assert _decide(url, bea, now, approve=False, request=now["seq"]).json()["decided"] is True
+        assert _ended(url, root, rid)["output"] == {"by": "bea", "paid": 0}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_attack_a_child_runs_approval_is_decided_on_the_api_as_on_the_cli(tmp_path: Path) -> None:
+    """A sub-workflow's approval (YAML ``subworkflow``, a goal's skill, a routed specialist) is asked
+    in a child run, whose id holds a '/': ``POST /api/approvals/{run_id}/{name}`` answered "no such
+    endpoint" however it was encoded, and the dashboard's Approve button failed, while the CLI, MCP
+    and Python decided it. The approver on the dashboard had no way to decide it there."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, _ = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:claims", "-w", f"{FLOWS}:refund", token=root)
+    try:
+        rid = _started(url, alice, "claims", {"amount": 5})
+        auth = {"Authorization": f"Bearer {bea}"}
+        [request] = _until(
+            "the child's request",
+            lambda: [a for a in httpx.get(f"{url}/api/approvals", headers=auth).json()["approvals"] if a["run_id"].startswith(rid)] or None,
+        )
+        assert "/" in request["run_id"]
+        r = _decide(url, bea, request, approve=True, request=request["seq"])
+        assert r.status_code == 200, r.text
+        assert r.json()["decided"] is True
+        run = _ended(url, root, rid)
+        assert run["output"] is True
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_unnamed_approvals_of_one_step_are_each_asked() -> None:
+    """The engine's ``ctx.approval`` (every surface's runs): two unnamed requests of one step, each
+    decided on its own; the same question asked again (a replayed step) is not asked twice."""
+    import podium
+
+    wf = podium.Workflow("two-asks")
+
+    @wf.step
+    async def both(ctx: podium.StepContext, input: dict[str, Any]) -> list[Any]:
+        out = []
+        for amount in input["amounts"]:
+            decision = await ctx.approval({"amount": amount}, title="pay?")
+            out.append([amount, decision["approved"]])
+        return out
+
+    async def go() -> None:
+        async with podium.Client("memory://", workflows=[wf]) as c:
+            h = await c.start(wf, {"amounts": [1, 2, 1]})
+            seen = []
+            while (await c.get(h.id)).status is not podium.RunStatus.COMPLETED:
+                await c.driving.settled(h.id)
+                for a in await c.approvals(run_id=h.id):
+                    seen.append(a["payload"])
+                    await c.decide(h.id, a["name"], approve=a["payload"]["amount"] == 1)
+            assert seen == [{"amount": 1}, {"amount": 2}]  # the third, as the first, took its decision
+            assert await c.result(h.id) == [[1, True], [2, False], [1, True]]
+
+    asyncio.run(go())
+
+
+GET_HOOK = """name: ping-in
+triggers:
+  - webhook: {path: /hooks/ping, method: GET}
+steps:
+  - id: take
+    uses: set
+    with: {seen: "{{ input }}"}
+"""
+
+
+def test_attack_a_get_webhooks_body_is_bounded_as_a_posts(tmp_path: Path) -> None:
+    """The request limits (``--max-request-size``, default 10 MB) counted the bodies of POST, PUT,
+    PATCH and DELETE only, but a webhook declared for GET reads its body as the run's input: a GET
+    with a body of any size was read whole into the server's memory (and started a run with it)."""
+    flow = tmp_path / "ping.yaml"
+    flow.write_text(GET_HOOK)
+    proc, url = serve(f"sqlite:///{tmp_path}/podium.db", "-w", str(flow), "--max-request-size", "1000")
+    try:
+        small = httpx.request("GET", f"{url}/hooks/ping", json={"n": 1})
+        assert small.status_code == 202, small.text
+        big = httpx.request("GET", f"{url}/hooks/ping", json={"pad": "x" * 5000})
+        assert big.status_code == 413, big.text
+        assert big.json()["error"]["code"] == "request_too_large"
+        plain = httpx.get(f"{url}/api/runs")  # a GET without a body is served as before
+        assert plain.status_code == 200 and len(plain.json()["runs"]) == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_attack_a_stale_card_on_the_dashboard_or_over_mcp_decides_nothing(tmp_path: Path) -> None:
+    """The stale card of the attack above, on the two other surfaces an approver uses: the
+    dashboard's Approve button (it sends the request it shows) and MCP's ``decide_approval`` with the
+    ``request`` that ``list_approvals`` gave."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from tests.server.test_dashboard import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, carl = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:monthly", token=root)
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.add_init_script(f"localStorage.setItem('podium-token', {bea!r})")
+            rid = _started(url, alice, "monthly", {"sla": 6})  # time to show the first request before it times out
+            _until("the first request", lambda: _inbox(url, bea, rid) or None)
+            page.goto(f"{url}/#/approvals")
+            page.wait_for_selector(f"[data-approval^='{rid}/']")  # bea's page shows "pay 10"
+            [card] = _inbox(url, bea, rid)
+            mcp_card = _in_thread(_mcp(url, carl, "list_approvals", {"run_id": rid}))["approvals"][0]
+            assert card["payload"] == mcp_card["payload"] == {"amount": 10}
+            [now] = _until("the next pass's request", lambda: [a for a in _inbox(url, bea, rid) if a["seq"] != card["seq"]] or None)
+            page.click(f"[data-approval^='{rid}/'] button[data-act='approve']")  # the card still shows 10
+            toast = page.locator("#toast")
+            toast.wait_for(state="visible")
+            assert "asked again" in toast.inner_text()
+            browser.close()
+        stale = _in_thread(_mcp(url, carl, "decide_approval", {"run_id": rid, "approve": True, "request": mcp_card["seq"]}, error=True))
+        assert stale.startswith("not_found") and "asked again" in stale
+        assert _inbox(url, bea, rid) == [now]  # neither decided it
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _in_thread(coroutine: Any) -> Any:
+    """Run ``coroutine`` to its end in a thread of its own (Playwright's sync API holds this one's loop)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def _mcp(url: str, token: str, tool: str, arguments: dict[str, Any], *, error: bool = False) -> Any:
+    """One tool call over ``podium serve``'s /mcp as ``token``: its result, or its error text."""
+    import httpx2
+    import mcp
+    from mcp.client.streamable_http import streamable_http_client
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+    async with mcp.Client(streamable_http_client(f"{url}/mcp", http_client=http)) as client:
+        result = await client.call_tool(tool, arguments)
+    assert result.is_error is error, result.content[0].text
+    return result.content[0].text if error else result.structured_content
