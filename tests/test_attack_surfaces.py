@@ -314,3 +314,70 @@ async def _mcp(url: str, token: str, tool: str, arguments: dict[str, Any], *, er
         result = await client.call_tool(tool, arguments)
     assert result.is_error is error, result.content[0].text
     return result.content[0].text if error else result.structured_content
+
+
+def test_attack_a_replayed_dead_letter_does_not_launder_who_sent_the_event(tmp_path: Path) -> None:
+    """alice (an operator who may also approve) posts ``payout.requested`` while the workflow's kill
+    switch is on: the event is dead-lettered. After the incident bob, an operator, replays the dead
+    letters; the run started as bob, so alice approved her own payout (four eyes bypassed, as an
+    emitted event once did). A replayed letter now starts as whoever sent its event (who must
+    still be a user who may start runs); the replayer only needs runs.start to ask for it."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root = admin_token(db)
+    alice = approver_token(db, root, "alice", ("operator", "approver"))
+    bob = approver_token(db, root, "bob", ("operator",))
+    carl = approver_token(db, root, "carl")
+    proc, url = serve(db, "-w", f"{FLOWS}:payout_requested", token=root)
+    as_root, as_alice, as_bob = ({"Authorization": f"Bearer {t}"} for t in (root, alice, bob))
+    try:
+        on = httpx.post(f"{url}/api/switches", json={"scope": "workflow", "name": "payout-requested", "mode": "cancel"}, headers=as_root)
+        assert on.status_code == 200, on.text
+        sent = httpx.post(f"{url}/api/events/payout.requested", json={"amount": 900000}, headers=as_alice)
+        assert sent.status_code == 202, sent.text
+        [letter] = httpx.get(f"{url}/api/deadletters", headers=as_bob).json()["dead_letters"]
+        assert httpx.delete(f"{url}/api/switches/workflow/payout-requested", headers=as_root).status_code == 200
+        replayed = httpx.post(f"{url}/api/deadletters/{letter['id']}/replay", headers=as_bob)
+        assert replayed.status_code == 200, replayed.text
+        rid = replayed.json()["run_id"]
+        [request] = _until("the payout's request", lambda: _inbox(url, alice, rid) or None)
+        own = _decide(url, alice, request, approve=True)
+        assert own.status_code == 403, f"alice approved the payout she asked for: {own.text}"
+        assert "four eyes" in own.json()["error"]["message"]
+        assert _decide(url, carl, request, approve=False).json()["decided"] is True  # someone else may
+        assert _ended(url, root, rid)["output"] == {"paid": 0, "by": "carl"}
+        actors = {e["action"]: e["actor"] for e in httpx.get(f"{url}/api/audit", headers=as_root).json()["entries"]}
+        assert actors["run.start"] == "alice" and actors["deadletter.replay"] == "bob"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_dead_letter_whose_sender_may_no_longer_start_runs_is_not_replayed(tmp_path: Path) -> None:
+    """Replayed as its sender, a letter of a sender since disabled is refused (409, saying why and
+    what to do) and kept, rather than started as the replayer."""
+    import podium
+
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root = admin_token(db)
+    alice = approver_token(db, root, "alice", ("operator",))
+    bob = approver_token(db, root, "bob", ("operator",))
+    proc, url = serve(db, "-w", f"{FLOWS}:payout_requested", token=root)
+    as_root, as_bob = {"Authorization": f"Bearer {root}"}, {"Authorization": f"Bearer {bob}"}
+    try:
+        httpx.post(f"{url}/api/switches", json={"scope": "workflow", "name": "payout-requested", "mode": "cancel"}, headers=as_root)
+        assert httpx.post(f"{url}/api/events/payout.requested", json={"amount": 5}, headers={"Authorization": f"Bearer {alice}"}).status_code == 202
+        httpx.delete(f"{url}/api/switches/workflow/payout-requested", headers=as_root)
+
+        async def disable() -> None:
+            async with podium.Client(db, token=root) as c:
+                await c.disable_user("alice")
+
+        asyncio.run(disable())
+        [letter] = httpx.get(f"{url}/api/deadletters", headers=as_bob).json()["dead_letters"]
+        refused = httpx.post(f"{url}/api/deadletters/{letter['id']}/replay", headers=as_bob)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "sender_refused" and "'alice'" in refused.text and "disabled" in refused.text
+        assert [d["id"] for d in httpx.get(f"{url}/api/deadletters", headers=as_bob).json()["dead_letters"]] == [letter["id"]]
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -49,3 +49,13 @@ claims = podium.Workflow("claims")
 async def handle(ctx: StepContext, input: dict[str, Any]) -> bool:
     """A step that runs a sub-workflow: its approval is asked in a child run (an id with a '/')."""
     return bool(await ctx.run_workflow(refund, input, name="refund"))
+
+
+payout_requested = podium.Workflow("payout-requested")
+payout_requested.triggers = [{"event": "payout.requested"}]  # type: ignore[attr-defined]
+
+
+@payout_requested.step
+async def approve_payout(ctx: StepContext, input: dict[str, Any]) -> dict[str, Any]:
+    decision = await ctx.approval(input, title=f"pay out {input.get('amount')}?")
+    return {"paid": input.get("amount") if decision["approved"] else 0, "by": decision["by"]}

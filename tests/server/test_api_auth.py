@@ -24,7 +24,7 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/runs"): {"workflow": "hello"},
     ("POST", "/api/runs/{run_id}/fork"): {"from_step": "greet"},
     ("POST", "/api/runs/{run_id}/signal"): {"name": "go"},
-    ("POST", "/api/approvals/{run_id}/{name}"): {"approve": True},
+    ("POST", "/api/approvals/{run_id:path}/{name}"): {"approve": True},
     ("POST", "/api/switches"): {"scope": "workflow", "name": "hello"},
     ("POST", "/api/memory/{entity}"): {"text": "likes tea"},
     ("POST", "/api/graph/relations"): {"src": "a:1", "relation": "knows", "dst": "b:2"},
