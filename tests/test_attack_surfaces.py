@@ -136,6 +136,31 @@ def test_attack_one_approval_does_not_approve_the_next_request_of_the_step(tmp_p
         proc.wait(30)
 
 
+def test_attack_one_approval_does_not_approve_the_next_pass_of_a_loop(tmp_path: Path) -> None:
+    """The same across a loop's passes (``Loop``: each pass a new execution of the step): a pass
+    asking under the name an earlier pass's request was decided under took that decision again,
+    whatever it asked; bea approved "pay 10?" and the second pass paid 50000. The same question
+    again still takes the decision (as a request asked again after its SLA ran out)."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, _ = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:rounds", token=root)
+    try:
+        rid = _started(url, alice, "rounds", {"amounts": [10, 50000]})
+        [first] = _until("the first request", lambda: _inbox(url, bea, rid) or None)
+        assert _decide(url, bea, first, approve=True).json()["decided"] is True
+        [second] = _until("a request for the second pass", lambda: _inbox(url, bea, rid) or _done(url, root, rid))
+        assert second["payload"] == {"amount": 50000}, "the second pass paid on the first pass's decision"
+        assert _decide(url, bea, second, approve=False).json()["decided"] is True
+        assert _ended(url, root, rid)["output"] == {"round": 1, "paid": 0}
+        again = _started(url, alice, "rounds", {"amounts": [7, 7]})  # the same question twice: asked once
+        [only] = _until("the request", lambda: _inbox(url, bea, again) or None)
+        assert _decide(url, bea, only, approve=True).json()["decided"] is True
+        assert _ended(url, root, again)["output"] == {"round": 1, "paid": 7}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def _done(url: str, token: str, run_id: str) -> list[dict[str, Any]] | None:
     """A finished run as a fake request (so that a wait for a request ends, and the test says what ran)."""
     run = httpx.get(f"{url}/api/runs/{run_id}", headers={"Authorization": f"Bearer {token}"}).json()["run"]

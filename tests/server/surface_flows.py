@@ -59,3 +59,14 @@ payout_requested.triggers = [{"event": "payout.requested"}]  # type: ignore[attr
 async def approve_payout(ctx: StepContext, input: dict[str, Any]) -> dict[str, Any]:
     decision = await ctx.approval(input, title=f"pay out {input.get('amount')}?")
     return {"paid": input.get("amount") if decision["approved"] else 0, "by": decision["by"]}
+
+
+rounds = podium.Workflow("rounds")
+
+
+@rounds.step(loop=podium.Loop(to="pay_round", while_=lambda pay_round: pay_round["round"] < 1, max_iterations=3))
+async def pay_round(ctx: StepContext, input: dict[str, Any]) -> dict[str, Any]:
+    """One payment a pass, each asked under ``pay``: the loop's passes share the name."""
+    amount = input["amounts"][ctx.iteration]
+    decision = await ctx.approval({"amount": amount}, title=f"pay {amount}?", name="pay")
+    return {"round": ctx.iteration, "paid": amount if decision["approved"] else 0}
