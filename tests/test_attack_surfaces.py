@@ -406,3 +406,65 @@ def test_a_dead_letter_whose_sender_may_no_longer_start_runs_is_not_replayed(tmp
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_forgotten_escape_on_the_dashboard_runs_no_script(tmp_path: Path) -> None:
+    """Defence in depth for the dashboard, which every earlier review found escaping each text it
+    writes: the page's policy runs its own scripts only, so a run's or a model's text that ever
+    reached the page as HTML (one ``esc()`` forgotten in a new page) runs nothing, and an injected
+    script could send nothing to another site. Before, only framing was refused."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from tests.server.test_dashboard import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    proc, url = serve(f"sqlite:///{tmp_path}/podium.db", "-w", "tests.server.flows:hello")
+    try:
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(f"{url}/#/runs")
+            page.wait_for_selector("#runs")
+            page.evaluate("document.querySelector('#view').insertAdjacentHTML('beforeend', "
+                          "'<img src=x onerror=\"window.__pwned=1\"><a id=bad href=\"javascript:window.__pwned=2\">x</a>')")
+            page.click("#bad")
+            page.wait_for_load_state()
+            assert page.evaluate("window.__pwned") is None
+            browser.close()
+        assert not errors, errors
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_attack_podium_db_migrate_to_neither_prints_nor_audits_the_targets_password(pg_url: str, tmp_path: Path) -> None:
+    """``podium db migrate-to postgresql://user:PASSWORD@...`` printed the URL as given (a CI job's
+    log), and a user refused ``data.export`` had the URL, password and all, written into the audit
+    log as the refusal's target, which every holder of ``audit.read`` reads and nobody can erase."""
+    import podium
+
+    src = f"sqlite:///{tmp_path}/src.db"
+    root = admin_token(src)
+    viewer = approver_token(src, root, "vic", ("viewer",))
+    target = _with_password(pg_url)
+
+    def cli(token: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PODIUM_TOKEN": token}
+        cmd = [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", target, "--db", src]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    refused = cli(viewer)
+    assert refused.returncode != 0 and "data.export" in refused.stdout + refused.stderr
+    done = cli(root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "copied" in done.stdout and PASSWORD not in done.stdout + done.stderr, done.stdout
+
+    async def entries() -> list[Any]:
+        async with podium.Client(src, token=root) as c:
+            return list(await c.audit_log(limit=5000))
+
+    logged = asyncio.run(entries())
+    assert any(e.action == "access.denied" for e in logged)
+    assert not [e for e in logged if PASSWORD in f"{e.target} {e.data}"]
