@@ -468,3 +468,43 @@ def test_attack_podium_db_migrate_to_neither_prints_nor_audits_the_targets_passw
     logged = asyncio.run(entries())
     assert any(e.action == "access.denied" for e in logged)
     assert not [e for e in logged if PASSWORD in f"{e.target} {e.data}"]
+
+
+INVOICES = """name: invoices
+triggers:
+  - webhook: /hooks/invoices
+steps:
+  - id: take
+    uses: set
+    with: {x: "{{ input }}"}
+"""
+
+
+def test_attack_a_deploy_declaring_anothers_webhook_neither_takes_it_nor_stops_the_server(tmp_path: Path) -> None:
+    """A deployer whose workflow declares the webhook another one serves: the deploy was stored and
+    made active, then answered 400, and at the server's next start reading the triggers raised, so
+    ``podium serve`` no longer started (API, dashboard, MCP and approvals down for everyone: one
+    deploy, from the API or the CLI, then a restart). Now the workflow that serves the path keeps it,
+    the deploy says so (409, naming the path), and a server starting with such a clash starts, the
+    path served to nobody (409 saying why) rather than to the later one."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root = admin_token(db)
+    proc, url = serve(db, token=root)
+    auth, yaml = {"Authorization": f"Bearer {root}"}, {"Content-Type": "application/yaml"}
+    try:
+        assert httpx.post(f"{url}/api/workflows", content=INVOICES, headers={**auth, **yaml}).status_code == 201
+        grab = httpx.post(f"{url}/api/workflows", content=INVOICES.replace("name: invoices", "name: grabber"), headers={**auth, **yaml})
+        assert grab.status_code == 409 and grab.json()["error"]["code"] == "webhook_conflict", grab.text
+        hooked = httpx.post(f"{url}/hooks/invoices", json={"n": 1}, headers=auth)
+        assert hooked.status_code == 202 and hooked.json()["workflow"] == "invoices", hooked.text
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    proc, url = serve(db, token=root)  # the server starts again
+    try:
+        clash = httpx.post(f"{url}/hooks/invoices", json={"n": 2}, headers=auth)
+        assert clash.status_code == 409 and "grabber" in clash.text and "invoices" in clash.text, clash.text
+        assert httpx.get(f"{url}/api/runs", headers=auth).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)

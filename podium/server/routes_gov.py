@@ -144,7 +144,7 @@ async def get_workflow(
 @router.post(
     "/workflows",
     tags=["workflows"],
-    **documented("deployWorkflow", WorkflowView, 400, 422, status=201),
+    **documented("deployWorkflow", WorkflowView, 400, 409, 422, status=201),
     summary="Deploy a YAML workflow",
     openapi_extra={
         "requestBody": {
@@ -170,7 +170,16 @@ async def deploy_workflow(request: Request, who: Principal = Depends(acting)) ->
     # process resumes its runs with it), made active, audited.
     # Text only: a body that looks like a path or a module reference is never read or imported.
     wf = await client.deploy(text, base_dir=request.app.state.settings.deploy_dir, text_only=True)
-    request.app.state.triggers.refresh()
+    triggers = request.app.state.triggers
+    triggers.refresh()
+    for (method, path), names in triggers.hook_conflicts.items():
+        if wf.name in names and triggers.webhooks.get((method, path), (None,))[0] != wf.name:
+            others = ", ".join(repr(n) for n in names if n != wf.name)
+            raise ApiError(
+                409, "webhook_conflict", f"{wf.name!r} version {wf.version} is deployed and active, but its webhook "
+                f"{method} {path} is declared by {others} too and is not {wf.name!r}'s: deploy it again with another "
+                f"path (or roll it back: podium workflows rollback {wf.name})",
+            )
     return workflow_json(wf, versions=client.registry.versions(wf.name))
 
 

@@ -38,6 +38,7 @@ from ..governance.deployers import sender as letter_sender
 from ..storage._letters import open_letter, seal, settled
 from . import _file_marks as file_marks
 from . import _fire_times as fire_times
+from ._webhooks import served as _webhooks
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
 
@@ -160,6 +161,8 @@ class Triggers:
         self.subscriptions: list[tuple[str, str, Any]] = []
         self.brokers: list[BrokerTrigger] = []
         self.webhooks: dict[tuple[str, str], tuple[str, Any]] = {}
+        self.hook_conflicts: dict[tuple[str, str], list[str]] = {}
+        """Webhooks two workflows declare -> their names (the one that held it keeps it; else nobody)."""
         """(method, path) -> (workflow, input template or None): the YAML ``webhook:`` triggers."""
         self.deployers = Deployers(client.governance)
         self._watch_warned: set[str] = set()  # watched folders whose unknown workflow was warned about
@@ -185,7 +188,7 @@ class Triggers:
         """Read the triggers declared by the registered workflows (after a deploy)."""
         self.deployers.forget()  # a deploy of the same version by someone else names another deployer
         schedules, subs, brokers = [], [], []
-        hooks: dict[tuple[str, str], tuple[str, Any]] = {}
+        claims: dict[tuple[str, str], dict[str, Any]] = {}  # (method, path) -> {workflow: its input}
         for wf in sorted(self.client.registry, key=lambda w: (w.name, w.version)):
             name = wf.name
             if not self.client.registry.is_latest(wf):
@@ -214,13 +217,8 @@ class Triggers:
                     hook = t["webhook"]
                     path = str(hook.get("path") if isinstance(hook, dict) else hook)
                     method = str(hook.get("method", "POST") if isinstance(hook, dict) else "POST").upper()
-                    other = hooks.get((method, path))
-                    if other is not None and other[0] != name:
-                        raise ConfigError(
-                            f"workflows {other[0]!r} and {name!r} both declare the webhook {method} {path}; "
-                            "give one of them another path"
-                        )
-                    hooks[(method, path)] = (name, t.get("input"))
+                    claims.setdefault((method, path), {}).setdefault(name, t.get("input"))
+        hooks, self.hook_conflicts = _webhooks(claims, self.webhooks)
         self.schedules, self.subscriptions, self.brokers, self.webhooks = schedules, subs, brokers, hooks
         self.consumers.sync(brokers)
 
