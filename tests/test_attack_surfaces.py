@@ -199,7 +199,8 @@ def test_attack_a_child_runs_approval_is_decided_on_the_api_as_on_the_cli(tmp_pa
     """A sub-workflow's approval (YAML ``subworkflow``, a goal's skill, a routed specialist) is asked
     in a child run, whose id holds a '/': ``POST /api/approvals/{run_id}/{name}`` answered "no such
     endpoint" however it was encoded, and the dashboard's Approve button failed, while the CLI, MCP
-    and Python decided it. The approver on the dashboard had no way to decide it there."""
+    and Python decided it. The approver on the dashboard had no way to decide it there, nor to read
+    the run it would decide (``GET /api/runs/{id}`` and its events, trace and usage: 404 too)."""
     db = f"sqlite:///{tmp_path}/podium.db"
     root, alice, bea, _ = _people(db)
     proc, url = serve(db, "-w", f"{FLOWS}:claims", "-w", f"{FLOWS}:refund", token=root)
@@ -210,7 +211,14 @@ def test_attack_a_child_runs_approval_is_decided_on_the_api_as_on_the_cli(tmp_pa
             "the child's request",
             lambda: [a for a in httpx.get(f"{url}/api/approvals", headers=auth).json()["approvals"] if a["run_id"].startswith(rid)] or None,
         )
-        assert "/" in request["run_id"]
+        child = request["run_id"]
+        assert "/" in child
+        for path in (child, quote(child, safe="")):  # as the dashboard's links and its API calls send it
+            got = httpx.get(f"{url}/api/runs/{path}", headers=auth)
+            assert got.status_code == 200 and got.json()["run"]["id"] == child, got.text
+            for part in ("events", "trace", "usage"):
+                assert httpx.get(f"{url}/api/runs/{path}/{part}", headers=auth).status_code == 200, part
+        assert httpx.get(f"{url}/api/runs/{rid}", headers=auth).json()["run"]["id"] == rid  # the parent's, still
         r = _decide(url, bea, request, approve=True, request=request["seq"])
         assert r.status_code == 200, r.text
         assert r.json()["decided"] is True
@@ -505,6 +513,65 @@ def test_attack_a_deploy_declaring_anothers_webhook_neither_takes_it_nor_stops_t
         clash = httpx.post(f"{url}/hooks/invoices", json={"n": 2}, headers=auth)
         assert clash.status_code == 409 and "grabber" in clash.text and "invoices" in clash.text, clash.text
         assert httpx.get(f"{url}/api/runs", headers=auth).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_attack_event_types_made_up_by_a_caller_do_not_grow_the_metrics_for_good(tmp_path: Path) -> None:
+    """``podium_events_ingested_total`` had a series per event type, and the type is any text in the
+    URL of anyone who may start runs: batches of made-up types added series for good (the server's
+    memory, every scrape, the dashboard's metrics page). Past 1,000 types the rest count as ``other``."""
+    MAX_EVENT_TYPES = 1000  # podium.server.metrics.MAX_EVENT_TYPES
+
+    proc, url = serve(f"sqlite:///{tmp_path}/podium.db")
+    try:
+        for batch in range(3):
+            events = [{"type": f"made.up.{batch}.{i}", "idempotency_key": f"k{batch}.{i}", "payload": {}} for i in range(MAX_EVENT_TYPES // 2 + 1)]
+            r = httpx.post(f"{url}/api/events", json={"events": events}, timeout=60)
+            assert r.status_code == 202, r.text
+        lines = [x for x in httpx.get(f"{url}/metrics").text.splitlines() if x.startswith("podium_events_ingested_total{")]
+        assert len(lines) <= MAX_EVENT_TYPES + 1, len(lines)
+        assert any('type="other"' in x for x in lines)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_a_child_runs_page_and_approval_on_the_dashboard(tmp_path: Path) -> None:
+    """The dashboard's run page of a child run (its id holds '/') showed the parent's id cut at the
+    '/', and its Approve button could not reach the API."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    from tests.server.test_dashboard import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, _ = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:claims", "-w", f"{FLOWS}:refund", token=root)
+    try:
+        rid = _started(url, alice, "claims", {"amount": 5})
+        auth = {"Authorization": f"Bearer {bea}"}
+        [request] = _until(
+            "the child's request",
+            lambda: [a for a in httpx.get(f"{url}/api/approvals", headers=auth).json()["approvals"] if a["run_id"].startswith(rid)] or None,
+        )
+        child = request["run_id"]
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.add_init_script(f"localStorage.setItem('podium-token', {bea!r})")
+            page.goto(f"{url}/#/run/{child}")
+            page.wait_for_selector("h1 code")
+            assert page.inner_text("h1 code") == child
+            page.goto(f"{url}/#/approvals")
+            page.click(f"[data-approval='{child}/{request['name']}'] button[data-act='approve']")
+            toast = page.locator("#toast")
+            toast.wait_for(state="visible")
+            assert toast.inner_text() == "Approved"
+            browser.close()
+        assert _ended(url, root, rid)["output"] is True
     finally:
         proc.terminate()
         proc.wait(30)
