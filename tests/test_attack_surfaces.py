@@ -538,6 +538,32 @@ def test_attack_event_types_made_up_by_a_caller_do_not_grow_the_metrics_for_good
         proc.wait(30)
 
 
+@pytest.mark.parametrize("encoded", [True, False])
+def test_a_request_whose_name_holds_a_slash_is_decided_on_the_api(tmp_path: Path, encoded: bool) -> None:
+    """An output check's request is named ``approval:output:STEP:0:None/CALL:1``: with a '/' in the
+    name (and here in the child run's id too) no path reached it, encoded or not, so an answer that
+    failed its checks could be passed only from the CLI or MCP."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    root, alice, bea, _ = _people(db)
+    proc, url = serve(db, "-w", f"{FLOWS}:regional_claims", "-w", f"{FLOWS}:regional", token=root)
+    try:
+        rid = _started(url, alice, "regional-claims", {"amount": 5})
+        auth = {"Authorization": f"Bearer {bea}"}
+        [request] = _until(
+            "the request",
+            lambda: [a for a in httpx.get(f"{url}/api/approvals", headers=auth).json()["approvals"] if a["run_id"].startswith(rid)] or None,
+        )
+        assert request["name"] == "approval:refund/eu" and "/" in request["run_id"]
+        path = (f"{quote(request['run_id'], safe='')}/{quote(request['name'], safe='')}" if encoded
+                else f"{request['run_id']}/{request['name']}")  # fmt: skip
+        r = httpx.post(f"{url}/api/approvals/{path}", json={"approve": True}, headers=auth)
+        assert r.status_code == 200 and r.json()["decided"] is True, r.text
+        assert _ended(url, root, rid)["output"] is True
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def test_a_child_runs_page_and_approval_on_the_dashboard(tmp_path: Path) -> None:
     """The dashboard's run page of a child run (its id holds '/') showed the parent's id cut at the
     '/', and its Approve button could not reach the API."""

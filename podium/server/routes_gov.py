@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
+from ..governance.service import APPROVAL_PREFIX
 from ._views import MAX_SEQ, approval_after, approval_cursor, workflow_json
 from .auth import acting
 from .errors import ApiError
@@ -235,6 +236,11 @@ async def list_approvals(
 async def decide(
     run_id: str, name: str, body: Decision, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
+    # Both may hold '/': a child run's id (PARENT.step/child) and a request's name (an output check's,
+    # approval:output:STEP:.../CALL). A name starts with "approval:", so the first "/approval:" splits them.
+    whole, sep, rest = f"{run_id}/{name}".partition("/" + APPROVAL_PREFIX)
+    if sep:
+        run_id, name = whole, APPROVAL_PREFIX + rest
     payload = body.payload if (body.edited or body.payload is not None) else None
     sent = await request.app.state.client.decide(
         run_id, name, approve=body.approve, comment=body.comment, payload=payload, request=body.request

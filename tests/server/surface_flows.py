@@ -70,3 +70,21 @@ async def pay_round(ctx: StepContext, input: dict[str, Any]) -> dict[str, Any]:
     amount = input["amounts"][ctx.iteration]
     decision = await ctx.approval({"amount": amount}, title=f"pay {amount}?", name="pay")
     return {"round": ctx.iteration, "paid": amount if decision["approved"] else 0}
+
+
+regional = podium.Workflow("regional")
+
+
+@regional.step
+async def ask_region(ctx: StepContext, input: dict[str, Any]) -> bool:
+    """A request whose name holds '/' (as an output check's does: approval:output:STEP:.../CALL)."""
+    decision = await ctx.approval(input, title="refund in the EU?", name="refund/eu")
+    return bool(decision["approved"])
+
+
+regional_claims = podium.Workflow("regional-claims")
+
+
+@regional_claims.step
+async def handle_region(ctx: StepContext, input: dict[str, Any]) -> bool:
+    return bool(await ctx.run_workflow(regional, input, name="regional"))
