@@ -601,3 +601,28 @@ def test_a_child_runs_page_and_approval_on_the_dashboard(tmp_path: Path) -> None
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_attack_user_rows_deleted_in_the_store_do_not_make_a_running_server_trust_everyone(tmp_path: Path) -> None:
+    """Someone who can write the database but not the audit key (the threat the signed accounts are
+    for) deleted the ``users`` rows: the running server, whose users were checked per request, fell
+    back to local mode and answered every caller as the local admin (one naming a loopback ``Host``,
+    which any program can send), who then decided approvals, set policies and deployed, each signed
+    with the engine's audit key. A server that has seen users stays a server with users."""
+    import sqlite3
+
+    path = tmp_path / "podium.db"
+    db = f"sqlite:///{path}"
+    root = admin_token(db)
+    proc, url = serve(db, token=root)
+    try:
+        assert httpx.get(f"{url}/api/me").status_code == 401  # users: a token is needed
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM kv WHERE ns = 'users'")
+        anyone = httpx.get(f"{url}/api/me", headers={"Host": "127.0.0.1"})
+        assert anyone.status_code == 401, f"anyone is now {anyone.text}"
+        switched = httpx.post(f"{url}/api/switches", json={"scope": "all", "mode": "pause"})
+        assert switched.status_code == 401, switched.text
+    finally:
+        proc.terminate()
+        proc.wait(30)
