@@ -29,6 +29,11 @@ if TYPE_CHECKING:
     from ..storage import Store
     from .ports import RunHost
 
+#: Requests named by what they decide, not by what they show: a budget's (its payload says how much
+#: was spent when it was asked), whose decision waives that budget for the rest of the run.
+BY_NAME = ("approval:budget:",)
+
+
 _Key = tuple[str, int, "int | None"]
 
 #: The longest text a trace keeps of one prompt message or argument (the rest is cut, and said so).
@@ -397,7 +402,7 @@ class Waits:
             )
         if self.signals is None or name not in self.signals:
             self.signals = await self.store.get_signals(self.run_id)
-        if info is not None and key not in self.asked and name in self.signals:
+        if info is not None and key not in self.asked and name in self.signals and not name.startswith(BY_NAME):
             # A decision made on another request under this name (a loop asking again): it answers
             # the same question only. Another title, payload or role is a request of its own.
             shown = self._question(info)
