@@ -626,3 +626,46 @@ def test_attack_user_rows_deleted_in_the_store_do_not_make_a_running_server_trus
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_budget_waived_in_one_step_stays_waived_in_a_later_step_of_another_process(tmp_path: Path) -> None:
+    """What a question-bound decision must not change: a budget's request is named by the budget
+    (its payload, the amount spent when asked, differs each time), and a person's waiver holds for
+    the run. A later step, driven by another process after a wait, meets the budget again: it is not
+    asked again (docs/governance.md, "Over budget")."""
+    import podium
+    from podium import ai
+    from podium.governance.policy import Policy
+    from podium.models import Response, Usage
+    from podium.models.testing import ScriptedModel
+
+    db = f"sqlite:///{tmp_path}/p.db"
+    model = ScriptedModel(default=Response(text="done", usage=Usage(input_tokens=10, output_tokens=10, cost=0.02)))
+    wf = podium.Workflow("spend-twice")
+
+    @wf.step
+    async def first(ctx: podium.StepContext) -> list[str]:
+        return [(await ai.llm(ctx, f"call {i}", model=model)).text for i in range(2)]
+
+    @wf.step
+    async def second(ctx: podium.StepContext, first: list[str]) -> str:
+        await ctx.wait_for("go")
+        return (await ai.llm(ctx, "call 3", model=model)).text
+
+    async def go() -> None:
+        async with podium.Client(db, workflows=[wf]) as c:
+            await c.set_policy("spend-twice", Policy(max_run_cost=0.01, on_exceed="approval"))
+            h = await c.start(wf)
+            while not (asked := await c.approvals(run_id=h.id)):
+                await c.driving.settled(h.id)
+            await c.decide(h.id, asked[0]["name"], approve=True)
+            while (await c.get(h.id)).status is not podium.RunStatus.WAITING or await c.approvals(run_id=h.id):
+                await c.driving.settled(h.id)
+        async with podium.Client(db, workflows=[wf]) as c:  # another process: the first step is not run again
+            await c.signal(h.id, "go")
+            while not (await c.get(h.id)).status.finished and not await c.approvals(run_id=h.id):
+                await c.driving.settled(h.id)
+            assert await c.approvals(run_id=h.id) == [], "the waived budget was asked again"
+            assert await c.result(h.id, timeout=30) == "done"
+
+    asyncio.run(go())
