@@ -7,6 +7,13 @@ import click
 from ._app import EXIT_OK, acting_name, cli, console, db_option, record, requires, run_async
 
 
+def _shown(url: str) -> str:
+    """A store URL as printed or audited: its password masked (CI logs, terminals, the audit log)."""
+    from podium.secret import redact
+
+    return redact(str(url))
+
+
 @cli.group()
 def db() -> None:
     """Manage the store (schema migrations)."""
@@ -29,7 +36,7 @@ async def upgrade(db: str | None) -> int:
     finally:
         await store.close()
     note = f"applied {', '.join(map(str, applied))}" if applied else "already up to date"
-    console().print(f"{store.url}: schema version {version} ({note})", highlight=False)
+    console().print(f"{_shown(store.url)}: schema version {version} ({note})", highlight=False)
     return EXIT_OK
 
 
@@ -37,7 +44,7 @@ async def upgrade(db: str | None) -> int:
 @click.argument("target")
 @db_option
 @run_async
-@requires("data.export", lambda kw: f"store:{kw['target']}")
+@requires("data.export", lambda kw: f"store:{_shown(kw['target'])}")  # a refusal is audited: never the password
 async def migrate_to(target: str, db: str | None) -> int:
     """Copy a project's store into TARGET (e.g. PostgreSQL): every run with its events and signals,
     and the project's records (users, tokens, roles, kill switches, policies, prompts, deployed
@@ -56,7 +63,7 @@ async def migrate_to(target: str, db: str | None) -> int:
 
     src, dst = open_store(db), open_store(target)
     if src.url == dst.url:
-        raise ConfigError(f"the source and the target are the same store ({src.url})")
+        raise ConfigError(f"the source and the target are the same store ({_shown(src.url)})")
     await src.open()
     try:
         await dst.open()
@@ -101,13 +108,13 @@ async def migrate_to(target: str, db: str | None) -> int:
     await record(db, "data.export", f"store:{where}", copied=copied, kept=kept, records=records)
     moved = ", ".join(f"{ns} {n}" for ns, n in sorted(records.items())) or "none new"
     console().print(
-        f"copied {copied} run(s) from {src.url} to {dst.url} ({kept} were there already) and the project's "
+        f"copied {copied} run(s) from {_shown(src.url)} to {_shown(dst.url)} ({kept} were there already) and the project's "
         f"records ({moved})",
         highlight=False,
         markup=False,
     )
     console().print(
-        f"left in {src.url}: the audit log ({audit_entries} entries, signed for that store: keep verifying it "
+        f"left in {_shown(src.url)}: the audit log ({audit_entries} entries, signed for that store: keep verifying it "
         "there, or keep a copy with podium audit export); capabilities "
         f"({capabilities}, sealed to that store: register them again on the target with podium tools add / "
         "podium connectors add); memory, knowledge bases, the connector quarantine and the outbox (their "

@@ -721,10 +721,15 @@ class Client:
         """Open approval requests, oldest first, a page at a time (``workflow=``, ``limit=``, ``after=``: Governance.approvals)."""
         return await self.governance.approvals(run_id=run_id, **page)
 
-    async def decide(self, run_id: str, name: str, *, approve: bool, comment: str = "", payload: Any = None) -> bool:
+    async def decide(
+        self, run_id: str, name: str, *, approve: bool, comment: str = "", payload: Any = None, request: int | None = None
+    ) -> bool:
         """Approve or reject an approval request (optionally with an edited ``payload``); audited,
-        resumes the run. Returns False if it was already decided."""
-        return await self.governance.decide(run_id, name, approve=approve, comment=comment, payload=payload)
+        resumes the run. Returns False if it was already decided. ``request``: the request's ``seq``
+        as the approver saw it in the inbox (refused with NotFound if the run has asked again since)."""
+        return await self.governance.decide(
+            run_id, name, approve=approve, comment=comment, payload=payload, request=request
+        )
 
     async def capabilities(self) -> dict[str, Capability]:
         """The capability registry: what workflow files may use, by name (needs ``workflows.read``)."""

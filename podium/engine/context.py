@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotFound
+from ..governance.enforcement import asked_about
 from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 from ..storage.secrets import secret_store
@@ -31,6 +32,7 @@ class StepContext:
     """Handed to a step that declares a ``ctx`` parameter (or one annotated ``StepContext``)."""
 
     __slots__ = (
+        "_asked",
         "_calls",
         "_executor",
         "_log",
@@ -53,6 +55,7 @@ class StepContext:
         self._executor = executor
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
         self._calls: dict[str, int] = {}
+        self._asked: dict[str, str] = {}  # approval name -> what its first request showed (a digest)
         self.run_id: str = executor.run_id
         """The run's id."""
         self.step_id = step_id
@@ -259,6 +262,13 @@ class StepContext:
         if not label.startswith(APPROVAL_PREFIX):  # decided only through the approval path (client.decide)
             label = APPROVAL_PREFIX + label
         info = {"title": title or f"approve step {self.step_id}", "payload": payload, "role": role}
+        # A decision answers the question it was shown. A step that asks again under the same name
+        # (two calls in it, a loop over payments; unnamed calls share the step's name) with another
+        # title, payload or role gets a request of its own, never the decision about the first one;
+        # the same question again is the same request (a replayed step asks nothing twice).
+        shown = asked_about(label, [info["title"], payload, role])
+        if self._asked.setdefault(label, shown) != shown:
+            label = f"{label}@{shown}"
         result: dict[str, Any] = await self._executor.wait_signal(self, label, timeout, default, info)
         return result
 

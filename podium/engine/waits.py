@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _serde
 from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
 from ..governance.audit import anchored_events, decision_problem
+from ..governance.enforcement import asked_about
 from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from ..records import Event, RunRecord
     from ..storage import Store
     from .ports import RunHost
+
+#: Requests named by what they decide, not by what they show: a budget's (its payload says how much
+#: was spent when it was asked), whose decision waives that budget for the rest of the run.
+BY_NAME = ("approval:budget:",)
+
 
 _Key = tuple[str, int, "int | None"]
 
@@ -184,6 +190,8 @@ class Waits:
             if self.approvals_asked is NO_SET:
                 self.approvals_asked = set()
             (self.approvals_asked.add if "approval" in request else self.approvals_asked.discard)(key)
+            if "approval" in request:
+                self.own_map("questions")[ev.seq] = request["approval"]
 
     def attempt_started(self, key: _Key, t0: float, attempt: int) -> tuple[float, int]:
         """When attempt ``attempt`` of step ``key`` started, for its timeout: ``t0``, unless the run
@@ -394,6 +402,12 @@ class Waits:
             )
         if self.signals is None or name not in self.signals:
             self.signals = await self.store.get_signals(self.run_id)
+        if info is not None and key not in self.asked and name in self.signals and not name.startswith(BY_NAME):
+            # A decision made on another request under this name (a loop asking again): it answers
+            # the same question only. Another title, payload or role is a request of its own.
+            shown = self._question(info)
+            if self.__dict__.get("questions", {}).get(self.decided.get(name)) != shown:
+                return await self.wait_signal(ctx, f"{name}@{asked_about(name, shown)}", timeout, default, info)
         held = False
         while True:
             now = time.time()
@@ -421,6 +435,8 @@ class Waits:
                 seq = await self.emit(EventType.STEP_WAITING, key[0], key[1], key[2], 1, data)
                 if seq is not None:
                     self.own_map("asked")[key] = seq
+                    if info is not None:
+                        self.own_map("questions")[seq] = json.loads(data)["approval"]
                 self.own_map("wait_deadlines")[key] = deadline
             deadline = self.wait_deadlines[key]
             if deadline is not None and now >= deadline:
@@ -458,6 +474,11 @@ class Waits:
             held = True
             if name not in self.signals and self._switched_off(ctx):
                 raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
+
+    def _question(self, info: dict[str, Any]) -> Any:
+        """What an approval request shows (title, payload, role), as its asking event stores it."""
+        data = json.dumps({"approval": info}, default=str)
+        return json.loads(redact_json(data) if self.redact_payloads else data)["approval"]
 
     async def _check_decision(self, name: str, payload: str, request: int | None) -> None:
         gov = self.client.governance

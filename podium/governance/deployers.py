@@ -139,3 +139,26 @@ def _data(text: str | None) -> dict[str, object]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+async def sender(gov: Governance, name: str, what: str) -> Principal:
+    """Whom ``what`` (a dead letter) is replayed as: ``name``, the user who sent its event, with the
+    roles they hold now. Replayed as whoever replays it, the run's starter would be someone else, and
+    the sender could approve what they asked for (four eyes). :class:`AuthError` when ``name`` is no
+    longer a user who may start runs."""
+    store = gov.store
+    again = "discard it (DELETE /api/deadletters/ID) and have the event sent again by someone who may start runs"
+    text = await store.kv_get(USERS, name)
+    if text is None:
+        raise AuthError(f"{what} was sent by {name!r}, who is no longer a user, and replays as its sender: {again}")
+    user, problem = await accounts.checked_user(store, name, text, audited=gov.audit_enabled)
+    if problem or user.disabled:
+        raise AuthError(f"{what} was sent by {name!r}, who {problem or 'is disabled'}, and replays as its sender: {again}")
+    custom = await accounts.custom_roles(store, audited=gov.audit_enabled)
+    who = Principal(name=user.name, roles=tuple(user.roles), permissions=role_permissions(user.roles, custom), service=user.service)
+    if not who.can("runs.start"):
+        raise AuthError(
+            f"{what} was sent by {name!r}, whose roles ({', '.join(user.roles) or 'none'}) may no longer start runs, "
+            f"and replays as its sender: {again}"
+        )
+    return who

@@ -695,13 +695,24 @@ class Governance:
         approve: bool,
         comment: str = "",
         payload: Any = None,
+        request: int | None = None,
     ) -> bool:
         """Approve or reject an approval request, optionally with an edited ``payload``. The decision
         is audited and resumes the run. Returns False if the request was already decided or its
-        wait timed out meanwhile (audited too, as ``approval.void``: the decision had no effect)."""
+        wait timed out meanwhile (audited too, as ``approval.void``: the decision had no effect).
+
+        ``request``: the ``seq`` of the request as the approver was shown it (the inbox lists it). A
+        run may ask again under the same name (a loop, a wait that timed out): without it, a decision
+        made on what was shown goes to whatever request is open now, with its payload."""
         who = await self.authorize("approvals.decide", run_id)
-        request = await self._open_request(run_id, name)
-        required = request.get("role")
+        asked = await self._open_request(run_id, name)
+        if request is not None and asked.get("seq") != request:
+            raise NotFound(
+                f"run {run_id} has no open approval request {name!r} asked as request {request}: it was decided, "
+                f"timed out or asked again (the open one is request {asked.get('seq')}, whose payload may differ); "
+                "nothing was decided: read the inbox again and decide what it shows"
+            )
+        required = asked.get("role")
         if required and required not in self.principal.roles and "admin" not in self.principal.roles:
             await self.record("access.denied", run_id, actor=who.name, permission="approvals.decide", reason=f"needs role {required}", name=name)
             raise PermissionDenied(
@@ -713,7 +724,7 @@ class Governance:
             "approved": approve,
             "by": who.name,
             "comment": comment,
-            "payload": payload if payload is not None else request.get("payload"),
+            "payload": payload if payload is not None else asked.get("payload"),
             "edited": payload is not None,
         }
         await self.record(
@@ -723,14 +734,14 @@ class Governance:
             approved=approve,
             comment=comment,
             edited=payload is not None,
-            request=request.get("seq"),  # the decision as it will be stored: the waiting step takes only that one
-            decision=payload_hash(await stored_for_run(self, run_id, str(request.get("workflow")), _serde.dumps(decision))),
+            request=asked.get("seq"),  # the decision as it will be stored: the waiting step takes only that one
+            decision=payload_hash(await stored_for_run(self, run_id, str(asked.get("workflow")), _serde.dumps(decision))),
         )
         if self.engine is None:
             raise ConfigError("this governance service has no engine to deliver decisions to")
         void = "the request was decided by someone else, timed out or was asked again before this decision reached it"
         try:
-            delivered = await self.engine.deliver(run_id, name, decision, request=request.get("seq"))
+            delivered = await self.engine.deliver(run_id, name, decision, request=asked.get("seq"))
         except ConfigError as exc:  # the run ended meanwhile (cancelled, failed, timed out)
             await self.record("approval.void", run_id, name=name, reason=str(exc))
             raise

@@ -158,6 +158,7 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     app.include_router(routes_sandbox.router)
     app.include_router(routes_insights.router)
     app.include_router(routes_hooks.router)
+    app.include_router(routes_runs.last)  # GET /api/runs/{run_id:path}: after every /api/runs/{id}/... route
     mount(app)
     openapi.install(app)  # the finished /openapi.json; /docs and /redoc without a CDN
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)

@@ -29,12 +29,24 @@ async def check_ready(client: Any, timeout: float = READY_TIMEOUT) -> None:
     store = getattr(client, "store", None)
     if store is None:
         raise StoreError("not ready: the engine client has no store yet")
+    # Answered to anyone (probes take no token): the store URL's password, and any credential the
+    # driver's message echoes, are masked.
+    where = _shown(store.url)
     try:
         await asyncio.wait_for(store.kv_get("podium.health", "ready"), timeout)
     except TimeoutError:
-        raise StoreError(f"not ready: the store ({store.url}) did not answer a read in {timeout:g}s") from None
+        raise StoreError(f"not ready: the store ({where}) did not answer a read in {timeout:g}s") from None
     except Exception as exc:
-        raise StoreError(f"not ready: the store ({store.url}) failed a read: {type(exc).__name__}: {exc}") from None
+        said = _shown(f"{type(exc).__name__}: {exc}", store.url)
+        raise StoreError(f"not ready: the store ({where}) failed a read: {said}") from None
+
+
+def _shown(text: str, url: str | None = None) -> str:
+    """``text`` with the password of store URL ``url`` (``text`` itself when it is the URL) masked."""
+    from .._sqldb import without_password
+    from ..secret import redact
+
+    return redact(without_password(str(text), str(url if url is not None else text)))
 
 
 async def worker_families(client: Any) -> list[Any]:

@@ -41,11 +41,12 @@ class RequestLimits:
         if problem:
             await _answer(send, 422, "invalid_request", problem)
             return
-        if scope.get("method") not in _WITH_BODY:
-            await self.app(scope, receive, send)
-            return
         raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
         headers = dict(raw)
+        # A GET (or any method) may carry a body too, and a GET webhook reads it: counted as any other
+        if scope.get("method") not in _WITH_BODY and headers.get("content-length", "0") in ("", "0") and "transfer-encoding" not in headers:
+            await self.app(scope, receive, send)
+            return
         for name in ("content-type", "content-length", "transfer-encoding"):
             if sum(1 for k, _ in raw if k == name) > 1:  # the framework reads the first, a dict the last
                 await _answer(send, 400, "invalid_request", f"the request has more than one {name} header; send one")

@@ -135,6 +135,11 @@ class DecideArgs(_Args):
         default=None,
         description="An edited payload to continue with instead of the requested one (approve with changes).",
     )
+    request: int | None = Field(
+        default=None,
+        description="The request's seq from list_approvals: refused if the run has asked again under this name "
+        "since, so a decision never goes to a request (and payload) other than the one read.",
+    )
     wait_seconds: float = _WAIT
 
 
@@ -489,7 +494,7 @@ class PodiumTools:
                 )
             name = pending[0]["name"]
         decided = await self.client.decide(
-            args.run_id, name, approve=args.approve, comment=args.comment, payload=args.payload
+            args.run_id, name, approve=args.approve, comment=args.comment, payload=args.payload, request=args.request
         )
         run = await self._settle(args.run_id, args.wait_seconds)
         return {"decided": decided, "approved": args.approve, "by": self.client.principal.name, "run": run}

@@ -59,6 +59,10 @@ INSTRUMENTS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 #: workflow could grow the server's memory and every scrape without bound; past it, figures are
 #: dropped and logged once per name.
 MAX_BUSINESS_METRICS = 200
+#: Event types counted by name in ``podium_events_ingested_total``: a type is any text in the URL of
+#: anyone who may start runs, so past this many the others count as ``type="other"`` (else each new
+#: one is a series for good, in the server's memory and every scrape).
+MAX_EVENT_TYPES = 1000
 MAX_BUSINESS_SERIES = 1000
 _LABEL = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # Prometheus label names, less the reserved "__" ones
 _Key = tuple[tuple[str, str], ...]
@@ -142,8 +146,16 @@ class Metrics:
         self.extra: list[Any] = []
         """Async callables ``(client) -> list of families`` read on each scrape (a worker's claims)."""
         self._workflow: dict[str, str] = {}
+        self._event_types: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.client: Any = None
+
+    def event_type(self, name: str) -> str:
+        """The ``type`` label of an ingested event: its name, or ``other`` past :data:`MAX_EVENT_TYPES`."""
+        if name not in self._event_types and len(self._event_types) >= MAX_EVENT_TYPES:
+            return "other"
+        self._event_types.add(name)
+        return name
 
     def inc(self, name: str, value: float = 1.0, **labels: str) -> None:
         """Add ``value`` to counter ``name`` (one of :data:`INSTRUMENTS`) for ``labels``."""

@@ -144,7 +144,7 @@ async def ingest(
     # Check first: a refused start inside the trigger runner would only be dead-lettered.
     await app.state.client.authorize("runs.start", f"event:{event_type}")
     result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, idempotency_key)
-    app.state.metrics.inc("podium_events_ingested_total", type=event_type)
+    app.state.metrics.inc("podium_events_ingested_total", type=app.state.metrics.event_type(event_type))
     return result
 
 
@@ -177,7 +177,7 @@ async def ingest_many(batch: EventBatch, request: Request, who: Principal = Depe
     answers = await app.state.triggers.ingest_many([(e.type, e.payload, e.idempotency_key) for e in batch.events])
     for i, (event, answer) in enumerate(zip(batch.events, answers, strict=True)):
         answer["index"], answer["new"] = i, bool(answer["runs"])
-        app.state.metrics.inc("podium_events_ingested_total", type=event.type)
+        app.state.metrics.inc("podium_events_ingested_total", type=app.state.metrics.event_type(event.type))
     return {
         "events": answers,
         "new": sum(a["new"] for a in answers),

@@ -64,7 +64,7 @@ async def start_goal(
     return {"run_id": handle.id, "plan": f"/api/runs/{handle.id}/plan"}
 
 
-@router.get("/runs/{run_id}/plan", **documented("getRunPlan", GoalPlans, 404), summary="Every plan and replan of a goal run")
+@router.get("/runs/{run_id:path}/plan", **documented("getRunPlan", GoalPlans, 404), summary="Every plan and replan of a goal run")
 async def run_plan(request: Request, run_id: str, who: Principal = Depends(acting)) -> dict[str, Any]:
     from .. import goals
 

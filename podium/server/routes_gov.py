@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
+from ..governance.service import APPROVAL_PREFIX
 from ._views import MAX_SEQ, approval_after, approval_cursor, workflow_json
 from .auth import acting
 from .errors import ApiError
@@ -144,7 +145,7 @@ async def get_workflow(
 @router.post(
     "/workflows",
     tags=["workflows"],
-    **documented("deployWorkflow", WorkflowView, 400, 422, status=201),
+    **documented("deployWorkflow", WorkflowView, 400, 409, 422, status=201),
     summary="Deploy a YAML workflow",
     openapi_extra={
         "requestBody": {
@@ -170,7 +171,16 @@ async def deploy_workflow(request: Request, who: Principal = Depends(acting)) ->
     # process resumes its runs with it), made active, audited.
     # Text only: a body that looks like a path or a module reference is never read or imported.
     wf = await client.deploy(text, base_dir=request.app.state.settings.deploy_dir, text_only=True)
-    request.app.state.triggers.refresh()
+    triggers = request.app.state.triggers
+    triggers.refresh()
+    for (method, path), names in triggers.hook_conflicts.items():
+        if wf.name in names and triggers.webhooks.get((method, path), (None,))[0] != wf.name:
+            others = ", ".join(repr(n) for n in names if n != wf.name)
+            raise ApiError(
+                409, "webhook_conflict", f"{wf.name!r} version {wf.version} is deployed and active, but its webhook "
+                f"{method} {path} is declared by {others} too and is not {wf.name!r}'s: deploy it again with another "
+                f"path (or roll it back: podium workflows rollback {wf.name})",
+            )
     return workflow_json(wf, versions=client.registry.versions(wf.name))
 
 
@@ -181,6 +191,11 @@ class Decision(BaseModel):
     comment: str = ""
     payload: Any = Field(default=None, description="An edited payload (what the run continues with).")
     edited: bool = Field(default=False, description="Send `payload` as an edit (even if it is null).")
+    request: int | None = Field(
+        default=None,
+        description="The request's `seq` as the inbox listed it: a run that asked again under this name since "
+        "(a loop, a wait that timed out) is not decided by what was shown for the earlier request (404).",
+    )
 
 
 @router.get(
@@ -213,7 +228,7 @@ async def list_approvals(
 
 
 @router.post(
-    "/approvals/{run_id}/{name}",
+    "/approvals/{run_id:path}/{name}",  # a child run's id holds '/' (PARENT.step/child): its approvals too
     tags=["approvals"],
     **documented("decideApproval", Decided, 404),
     summary="Approve, reject or edit a request",
@@ -221,9 +236,14 @@ async def list_approvals(
 async def decide(
     run_id: str, name: str, body: Decision, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
+    # Both may hold '/': a child run's id (PARENT.step/child) and a request's name (an output check's,
+    # approval:output:STEP:.../CALL). A name starts with "approval:", so the first "/approval:" splits them.
+    whole, sep, rest = f"{run_id}/{name}".partition("/" + APPROVAL_PREFIX)
+    if sep:
+        run_id, name = whole, APPROVAL_PREFIX + rest
     payload = body.payload if (body.edited or body.payload is not None) else None
     sent = await request.app.state.client.decide(
-        run_id, name, approve=body.approve, comment=body.comment, payload=payload
+        run_id, name, approve=body.approve, comment=body.comment, payload=payload, request=body.request
     )
     return {"decided": sent, "approved": body.approve, "by": who.name}
 

@@ -38,6 +38,11 @@ async def _call(request: Request, path: str, idempotency_key: str | None) -> dic
     client = app.state.client
     if found is None:
         await client.authorize("runs.start", f"webhook:{full}")  # who may not start runs learns nothing more
+        if clash := app.state.triggers.hook_conflicts.get((method, full)):
+            raise ApiError(
+                409, "webhook_conflict", f"workflows {', '.join(map(repr, clash))} all declare the webhook {method} "
+                f"{full}, so none of them is started by it; deploy all but one with another path",
+            )
         known = ", ".join(f"{m} {p}" for m, p in sorted(app.state.triggers.webhooks)) or "none"
         raise ApiError(404, "not_found", f"no workflow declares the webhook {method} {full} (declared here: {known})")
     workflow, template = found

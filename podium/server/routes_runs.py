@@ -272,8 +272,13 @@ async def _run_changes(
         unsubscribe()
 
 
-@router.get(
-    "/runs/{run_id}", **documented("getRun", RunDetail, 404), summary="A run with its steps, calls and usage"
+#: Included after every other router (app.py): its path takes a child run's id, which holds '/'
+#: (``PARENT.step/child``), so the routes ending in /events, /trace, /plan... must be matched first.
+last = APIRouter(prefix="/api", tags=["runs"])
+
+
+@last.get(
+    "/runs/{run_id:path}", **documented("getRun", RunDetail, 404), summary="A run with its steps, calls and usage"
 )
 async def get_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     client = request.app.state.client
@@ -306,7 +311,7 @@ async def get_run(run_id: str, request: Request, who: Principal = Depends(acting
 
 
 @router.get(
-    "/runs/{run_id}/events", **documented("listRunEvents", EventList, 404), summary="A run's event log"
+    "/runs/{run_id:path}/events", **documented("listRunEvents", EventList, 404), summary="A run's event log"
 )
 async def run_events(
     run_id: str,
@@ -318,14 +323,14 @@ async def run_events(
     return {"events": [event_json(e) for e in hist.events if e.seq > after]}
 
 
-@router.post("/runs/{run_id}/cancel", **documented("cancelRun", RunEnvelope, 404), summary="Cancel a run")
+@router.post("/runs/{run_id:path}/cancel", **documented("cancelRun", RunEnvelope, 404), summary="Cancel a run")
 async def cancel_run(run_id: str, request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
     run = await request.app.state.client.cancel(run_id, wait=5.0)
     return {"run": run_json(run)}
 
 
 @router.post(
-    "/runs/{run_id}/resume",
+    "/runs/{run_id:path}/resume",
     **documented("resumeRun", Resumed, 404),
     summary="Resume a run no live engine drives",
 )
@@ -338,7 +343,7 @@ async def resume_run(run_id: str, request: Request, who: Principal = Depends(act
 
 
 @router.post(
-    "/runs/{run_id}/fork",
+    "/runs/{run_id:path}/fork",
     **documented("forkRun", RunEnvelope, 404, 409, status=201),
     summary="Fork a run from a step",
 )
@@ -352,7 +357,7 @@ async def fork_run(
 
 
 @router.post(
-    "/runs/{run_id}/signal",
+    "/runs/{run_id:path}/signal",
     **documented("signalRun", SignalSent, 404),
     summary="Send a signal to a waiting run",
 )
@@ -364,7 +369,7 @@ async def signal_run(
 
 
 @router.get(
-    "/runs/{run_id}/stream",
+    "/runs/{run_id:path}/stream",
     **documented("streamRun", None, 404, content="text/event-stream"),
     summary="Live events of a run (server-sent events)",
     response_class=StreamingResponse,
@@ -445,7 +450,7 @@ async def _stream(client: Any, caller: Recheck, run_id: str, request: Request) -
 
 
 @router.get(
-    "/runs/{run_id}/usage",
+    "/runs/{run_id:path}/usage",
     **documented("getRunUsage", UsageReport, 404),
     summary="Tokens, cost and latency of a run's model and tool calls",
 )

@@ -88,7 +88,7 @@ class RunTrace(BaseModel):
 
 
 @router.get(
-    "/runs/{run_id}/trace",
+    "/runs/{run_id:path}/trace",
     **documented("getRunTrace", RunTrace, 404),
     summary="What the AI did in a run: model, tool and connector calls, decisions, approvals, timeline",
 )

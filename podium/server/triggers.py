@@ -34,9 +34,11 @@ from ..engine.worker import subscribe
 from ..errors import AuthError, ConfigError, InputValidationError, NotFound, PodiumError, StoreError
 from ..governance.accounts import signed
 from ..governance.deployers import Deployers
+from ..governance.deployers import sender as letter_sender
 from ..storage._letters import open_letter, seal, settled
 from . import _file_marks as file_marks
 from . import _fire_times as fire_times
+from ._webhooks import served as _webhooks
 from .broker_triggers import BrokerConsumers, BrokerTrigger, broker_triggers
 from .errors import ApiError
 
@@ -159,6 +161,8 @@ class Triggers:
         self.subscriptions: list[tuple[str, str, Any]] = []
         self.brokers: list[BrokerTrigger] = []
         self.webhooks: dict[tuple[str, str], tuple[str, Any]] = {}
+        self.hook_conflicts: dict[tuple[str, str], list[str]] = {}
+        """Webhooks two workflows declare -> their names (the one that held it keeps it; else nobody)."""
         """(method, path) -> (workflow, input template or None): the YAML ``webhook:`` triggers."""
         self.deployers = Deployers(client.governance)
         self._watch_warned: set[str] = set()  # watched folders whose unknown workflow was warned about
@@ -184,7 +188,7 @@ class Triggers:
         """Read the triggers declared by the registered workflows (after a deploy)."""
         self.deployers.forget()  # a deploy of the same version by someone else names another deployer
         schedules, subs, brokers = [], [], []
-        hooks: dict[tuple[str, str], tuple[str, Any]] = {}
+        claims: dict[tuple[str, str], dict[str, Any]] = {}  # (method, path) -> {workflow: its input}
         for wf in sorted(self.client.registry, key=lambda w: (w.name, w.version)):
             name = wf.name
             if not self.client.registry.is_latest(wf):
@@ -213,13 +217,8 @@ class Triggers:
                     hook = t["webhook"]
                     path = str(hook.get("path") if isinstance(hook, dict) else hook)
                     method = str(hook.get("method", "POST") if isinstance(hook, dict) else "POST").upper()
-                    other = hooks.get((method, path))
-                    if other is not None and other[0] != name:
-                        raise ConfigError(
-                            f"workflows {other[0]!r} and {name!r} both declare the webhook {method} {path}; "
-                            "give one of them another path"
-                        )
-                    hooks[(method, path)] = (name, t.get("input"))
+                    claims.setdefault((method, path), {}).setdefault(name, t.get("input"))
+        hooks, self.hook_conflicts = _webhooks(claims, self.webhooks)
         self.schedules, self.subscriptions, self.brokers, self.webhooks = schedules, subs, brokers, hooks
         self.consumers.sync(brokers)
 
@@ -633,11 +632,12 @@ class Triggers:
     ) -> str:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
+        starts_as = None if own else self.client.principal  # a caller's event: kept with its dead letter
         try:
             if own and (refused := await self._refused()):
                 raise AuthError(f"not started: {refused}")
             if origin is None and own:  # a schedule or a watched folder: as the workflow's deployer
-                who = await self.as_deployer(workflow)
+                who = starts_as = await self.as_deployer(workflow)
                 with self.client.acting_as(who) if who is not None else contextlib.nullcontext():
                     handle = await self.client.start(workflow, payload, run_id=rid)
             elif origin is None:
@@ -650,6 +650,7 @@ class Triggers:
                         f"(auditing off, or a user since deleted), so {workflow!r} is not started for them; someone "
                         f"who may start it can replay this dead letter: POST /api/deadletters/{rid}/replay"
                     )
+                starts_as = starter
                 with self.client.acting_as(starter):  # the sender's starter, as a child run's is its root's
                     handle = await self.client.start(workflow, payload, run_id=rid)
             self.fired += 1
@@ -673,6 +674,8 @@ class Triggers:
                 "error_type": type(exc).__name__,
                 "ts": time.time(),
             }
+            if starts_as is not None and not starts_as.local and starts_as.name != self.client.governance.principal_default.name:
+                letter["sent_by"] = starts_as.name  # a replay starts as them (four eyes), not as the replayer
             await self.client.store.kv_put(DEADLETTERS, rid, seal(self.client.store, letter))
             log.warning("%s %s could not start %s: %s (dead-lettered)", source, event, workflow, exc)
             return "dead"
@@ -708,7 +711,14 @@ class Triggers:
                 "access.denied", f"deadletter:{letter_id}", reason="record not backed by the audit log", problem=problem
             )
             raise ApiError(409, "not_backed", problem)
-        await self.client.start(d["workflow"], d["payload"], run_id=d["id"])  # raises: stays dead-lettered
+        as_sender = contextlib.nullcontext()
+        if d.get("sent_by") and d["sent_by"] != self.client.principal.name:  # the sender stays the run's starter
+            try:
+                as_sender = self.client.acting_as(await letter_sender(self.client.governance, str(d["sent_by"]), f"dead letter {letter_id}"))
+            except AuthError as exc:
+                raise ApiError(409, "sender_refused", str(exc)) from None
+        with as_sender:
+            await self.client.start(d["workflow"], d["payload"], run_id=d["id"])  # raises: stays dead-lettered
         await store.kv_put(DEADLETTERS, letter_id, None)
         await self._audit("deadletter.replay", d)
         return {"run_id": d["id"], "replayed": True}

@@ -18,7 +18,8 @@ from typing import Any
 
 DEADLETTERS = "deadletters"
 """The store's key-value namespace of dead letters (the server's triggers and broker consumers)."""
-FIELDS = ("id", "source", "event", "key", "workflow", "payload", "error", "error_type", "ts")
+FIELDS = ("id", "source", "event", "key", "workflow", "payload", "error", "error_type", "ts", "sent_by")
+"""What a letter holds (``sent_by``: the user whose event it is, if a user sent it: a replay starts as them)."""
 
 
 def _text(key: str, text: str) -> str:

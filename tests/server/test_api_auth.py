@@ -22,9 +22,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PUT", "/hooks/{path:path}"): {},
     ("PATCH", "/hooks/{path:path}"): {},
     ("POST", "/api/runs"): {"workflow": "hello"},
-    ("POST", "/api/runs/{run_id}/fork"): {"from_step": "greet"},
-    ("POST", "/api/runs/{run_id}/signal"): {"name": "go"},
-    ("POST", "/api/approvals/{run_id}/{name}"): {"approve": True},
+    ("POST", "/api/runs/{run_id:path}/fork"): {"from_step": "greet"},
+    ("POST", "/api/runs/{run_id:path}/signal"): {"name": "go"},
+    ("POST", "/api/approvals/{run_id:path}/{name}"): {"approve": True},
     ("POST", "/api/switches"): {"scope": "workflow", "name": "hello"},
     ("POST", "/api/memory/{entity}"): {"text": "likes tea"},
     ("POST", "/api/graph/relations"): {"src": "a:1", "relation": "knows", "dst": "b:2"},
@@ -35,8 +35,8 @@ BODIES: dict[tuple[str, str], Any] = {
 }
 #: POST routes without a JSON body.
 BODYLESS = {
-    "/api/runs/{run_id}/cancel",
-    "/api/runs/{run_id}/resume",
+    "/api/runs/{run_id:path}/cancel",
+    "/api/runs/{run_id:path}/resume",
     "/api/deadletters/{letter_id}/replay",
     "/api/workflows",  # a YAML body, read after the permission check
 }

@@ -57,7 +57,7 @@ def test_a_busy_run_gets_one_read_at_a_time(tmp_path: Path) -> None:
             })()""")
             page.goto(f"{url}/#/run/{rid}")
             page.wait_for_selector("h1 [data-status='completed']")
-            page.wait_for_function("window.__flying === 0")
+            page.wait_for_function("() => window.__flying === 0")  # a function: the page's policy refuses eval
             reads, most = page.evaluate("[window.__reads, window.__most]")
             browser.close()
         assert reads >= 2  # it did follow the run

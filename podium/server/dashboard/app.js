@@ -214,6 +214,7 @@ function planView(goal) {
 }
 
 async function runPage(view, id) {
+  const at = `/api/runs/${encodeURIComponent(id)}`; // a child run's id holds '/' (PARENT.step/child): one path segment
   const live = {}; // the text of model calls as it is generated, by stream id (token events)
   delete view.dataset.stream; // set again when this run's stream listens
   let selected = null;
@@ -248,21 +249,21 @@ async function runPage(view, id) {
       ${Podium.trace ? Podium.trace.view(trace) : ""}`;
     Podium.trace?.bind(view, render);
     view.querySelectorAll("[data-step]").forEach((el) => (el.onclick = () => { selected = el.dataset.step; render(); }));
-    if ($("#cancel")) $("#cancel").onclick = () => api(`/api/runs/${id}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
-    if ($("#fork")) $("#fork").onclick = () => api(`/api/runs/${id}/fork`, { method: "POST", body: { from_step: selected } })
+    if ($("#cancel")) $("#cancel").onclick = () => api(`${at}/cancel`, { method: "POST" }).then(load, (e) => toast(e.message));
+    if ($("#fork")) $("#fork").onclick = () => api(`${at}/fork`, { method: "POST", body: { from_step: selected } })
       .then(({ run }) => (location.hash = `#/run/${run.id}`), (e) => toast(e.message));
   };
   const isGoal = (d) => d.steps.some((s) => s.calls.some((c) => /^[^/]+\/plan(-\d+)?$/.test(c.step || "")));
   const load = async () => {
-    [data, trace] = await Promise.all([api(`/api/runs/${id}`), api(`/api/runs/${id}/trace`).catch(() => null)]);
-    goal = isGoal(data) ? await api(`/api/runs/${id}/plan`).catch(() => null) : null;
+    [data, trace] = await Promise.all([api(at), api(`${at}/trace`).catch(() => null)]);
+    goal = isGoal(data) ? await api(`${at}/plan`).catch(() => null) : null;
     render();
   };
   await load();
   if (!view.isConnected) return; // left for another page while loading: open no stream for this one
   // One read of the run (and its trace) at a time: events that arrive meanwhile get one read after it.
   let pending = false, reading = Promise.resolve();
-  const url = `/api/runs/${id}/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
+  const url = `${at}/stream${token ? `?token=${encodeURIComponent(token)}` : ""}`;
   const es = (stream = new EventSource(url)); // the handlers close this one, whatever page opened since
   const reload = () => {
     if (pending) return;
@@ -361,10 +362,11 @@ async function approvalsPage(view) {
     if (more) more.onclick = () => { pages += 1; refresh(); };
     view.querySelectorAll("button[data-act]").forEach((b) => (b.onclick = async () => {
       const a = approvals[b.dataset.i];
-      const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value };
+      // `request`: the request shown here; a run that asked again under this name meanwhile is not decided by it
+      const body = { approve: b.dataset.act !== "reject", comment: $(`#comment-${b.dataset.i}`).value, request: a.seq };
       if (b.dataset.act === "edit") { try { body.payload = JSON.parse($(`#payload-${b.dataset.i}`).value); body.edited = true; } catch (e) { return toast(`payload is not JSON: ${e.message}`); } }
       try {
-        const done = await api(`/api/approvals/${a.run_id}/${encodeURIComponent(a.name)}`, { method: "POST", body });
+        const done = await api(`/api/approvals/${encodeURIComponent(a.run_id)}/${encodeURIComponent(a.name)}`, { method: "POST", body });
         toast(done.decided === false
           ? "No effect: the request was decided by someone else, timed out or was asked again (audited as void)"
           : (body.approve ? "Approved" : "Rejected"));
@@ -494,7 +496,7 @@ async function route() {
     await whoami();
     api("/api/approvals").then((r) => ($("#inbox-count").textContent = inboxCount(r)), () => {});
     const pages = { runs: runsPage, approvals: approvalsPage, audit: auditPage, metrics: metricsPage, connectors: connectorsPage, switches: switchesPage, ...extraPages };
-    if (parts[0] === "run") await runPage(view, parts[1]);
+    if (parts[0] === "run") await runPage(view, parts.slice(1).join("/"));
     else await (pages[parts[0]] || runsPage)(view, new URLSearchParams(query || ""), parts);
   } catch (err) {
     view.innerHTML = `<p class="error">${esc(err.message)}</p>`;
