@@ -478,3 +478,19 @@ def test_a_run_parked_before_starting_a_child_of_a_paused_workflow_names_that_sw
     assert "no kill switch that parks it is on now" not in parked, parked
     assert "workflow:payout (bank incident, by local)" in parked, parked
     assert "podium killswitch clear workflow payout" in parked, parked
+
+
+def test_approve_with_the_number_the_inbox_showed_refuses_a_request_asked_since(tmp_path: Path) -> None:
+    """Fifteenth session (the surfaces review's left item): the CLI can name the request it was
+    shown, as the API and MCP can (``request``): ``--seq`` with the inbox's ``#``; a number that is
+    not the open request's decides nothing and says which one is open."""
+    (tmp_path / "flows.py").write_text(FLOW)
+    cli(tmp_path, "run", "flows:wf", "--input", '{"amount": 80}', check=3)
+    rid = json.loads(cli(tmp_path, "runs", "--json").stdout.splitlines()[0])["id"]
+    seq = json.loads(cli(tmp_path, "approvals", "--json").stdout.splitlines()[0])["seq"]
+    assert f" {seq} " in cli(tmp_path, "approvals").stdout  # the # column
+    wrong = cli(tmp_path, "approvals", "approve", rid, "--seq", str(seq + 7), "-m", "stale card", check=2).stderr
+    assert f"asked as request {seq + 7}" in wrong and f"the open one is request {seq}" in wrong, wrong
+    assert len(cli(tmp_path, "approvals", "--json").stdout.splitlines()) == 1  # nothing decided
+    assert "approved" in cli(tmp_path, "approvals", "approve", rid, "--seq", str(seq), "-m", "fine").stdout
+    assert cli(tmp_path, "approvals", "--json").stdout.strip() == ""

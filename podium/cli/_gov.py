@@ -237,13 +237,13 @@ async def approvals(workflow: str | None, limit: int, as_json: bool, db: str | N
     from rich.table import Table
 
     table = Table(box=None, header_style="bold")
-    for col in ("run", "workflow", "request", "title", "role", "payload", "waiting"):
+    for col in ("run", "workflow", "request", "#", "title", "role", "payload", "waiting"):
         table.add_column(col)
     from ._render import escape
 
     for a in inbox:  # titles and names come from run data: text, never markup or terminal codes
         table.add_row(
-            escape(a["run_id"]), escape(a["workflow"]), escape(a["name"]), escape(a.get("title") or ""),
+            escape(a["run_id"]), escape(a["workflow"]), escape(a["name"]), str(a.get("seq", "")), escape(a.get("title") or ""),
             escape(a.get("role") or "-"), escape(json.dumps(a.get("payload"), ensure_ascii=False)[:60]),
             f"{time.time() - a['requested_at']:.0f} s",
         )  # fmt: skip
@@ -255,7 +255,8 @@ async def approvals(workflow: str | None, limit: int, as_json: bool, db: str | N
 
 
 async def _decide(
-    run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None
+    run_id: str, name: str | None, approve: bool, comment: str, payload_text: str | None, db: str | None,
+    seq: int | None = None,
 ) -> int:
     payload = parse_input(payload_text, "--payload") if payload_text else None  # a typo is said before any lookup
     async with make_client(db, recover=False) as c:
@@ -272,7 +273,7 @@ async def _decide(
                     f"run {run_id} has {len(pending)} open requests ({names}): name one with --request"
                 )
             name = pending[0]["name"]
-        if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload):
+        if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload, request=seq):
             raise click.ClickException(
                 f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "
                 "else, timed out or was asked again meanwhile (audited as approval.void); see 'podium runs show "
@@ -297,28 +298,34 @@ async def _decide(
 @approvals_group.command("approve")
 @click.argument("run_id")
 @click.option("--request", "name", help="Which request (default: the run's only open one).")
+@click.option(
+    "--seq", type=int, help="The request's number (# in 'podium approvals'): refused if the run asked again since."
+)
 @click.option("--comment", "-m", default="", help="Why.")
 @click.option("--payload", "payload_text", metavar="JSON|@FILE", help="Approve an edited payload instead.")
 @db_option
 @run_async
 @requires("approvals.decide", lambda kw: kw["run_id"])
 async def approve(
-    run_id: str, name: str | None, comment: str, payload_text: str | None, db: str | None
+    run_id: str, name: str | None, seq: int | None, comment: str, payload_text: str | None, db: str | None
 ) -> int:
     """Approve a waiting request (optionally with an edited payload); the run continues."""
-    return await _decide(run_id, name, True, comment, payload_text, db)
+    return await _decide(run_id, name, True, comment, payload_text, db, seq)
 
 
 @approvals_group.command("reject")
 @click.argument("run_id")
 @click.option("--request", "name", help="Which request (default: the run's only open one).")
+@click.option(
+    "--seq", type=int, help="The request's number (# in 'podium approvals'): refused if the run asked again since."
+)
 @click.option("--comment", "-m", default="", help="Why.")
 @db_option
 @run_async
 @requires("approvals.decide", lambda kw: kw["run_id"])
-async def reject(run_id: str, name: str | None, comment: str, db: str | None) -> int:
+async def reject(run_id: str, name: str | None, seq: int | None, comment: str, db: str | None) -> int:
     """Reject a waiting request; the run continues with the rejection."""
-    return await _decide(run_id, name, False, comment, None, db)
+    return await _decide(run_id, name, False, comment, None, db, seq)
 
 
 @cli.group()
