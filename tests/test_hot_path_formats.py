@@ -95,3 +95,4 @@ def test_an_event_types_member_is_stored_as_its_plain_text() -> None:
     row = _event_row(Event(run_id="r", seq=1, type=EventType.RUN_COMPLETED, ts=1.5))
     assert row[2] == "run_completed" and type(row[2]) is str
     assert _event_row(Event(run_id="r", seq=2, type="step_completed", ts=1.5))[2] == "step_completed"
+

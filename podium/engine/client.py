@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _serde
-from ..errors import ConfigError, NotFound, RunCancelled, RunFailed, StoreError
+from ..errors import ConfigError, InputValidationError, NotFound, RunCancelled, RunFailed, StoreError
 from ..governance.audit import payload_hash
 from ..governance.identity import Principal, User
 from ..governance.secrets import Secrets
@@ -277,6 +277,8 @@ class Client:
         ``queue``, ``priority`` (higher first) and ``tenant`` (for fairness) say how workers pick
         it up when this client does not execute runs itself (``Client(execute=False)``)."""
         self._check_open()
+        if priority.__class__ is not int or not -(2**31) <= priority < 2**31:  # PostgreSQL's integer column
+            raise InputValidationError(f"priority {priority!r}: give a whole number from -2**31 to 2**31-1 (higher runs first)")
         if isinstance(workflow, str) and self.registry.latest(workflow) is None:
             await self.deployments.load_deployed(workflow)
         if isinstance(workflow, Workflow):

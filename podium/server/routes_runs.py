@@ -40,7 +40,7 @@ class StartRun(BaseModel):
     )
     version: str | None = Field(default=None, description="A registered version (default: the latest).")
     queue: str = "default"
-    priority: int = 0
+    priority: int = Field(default=0, ge=-(2**31), le=2**31 - 1, description="Higher runs first (a 32-bit integer).")
     tenant: str | None = None
     idempotency_key: str | None = Field(
         default=None, description="Starting again with the same key returns the same run."

@@ -130,6 +130,8 @@ async def test_errors_are_json_with_stable_codes(server: Any) -> None:
             (await http.get("/api/runs", params={"status": "bogus"}), 400, "bad_request"),
             (await http.get("/api/nothing-here"), 404, "not_found"),
             (await http.post("/api/switches", json={"scope": "galaxy"}), 400, "bad_request"),
+            # a priority past 32 bits: named, not a generic 500 (the surfaces review, fifteenth session)
+            (await http.post("/api/runs", json={"workflow": "hello", "input": {}, "priority": 2**31}), 422, "invalid_request"),
         ]
         for r, status, code in cases:
             assert r.status_code == status, (r.request.url, r.text)
