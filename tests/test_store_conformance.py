@@ -440,9 +440,11 @@ async def test_settings(store):
     await store.kv_put("tokens", "h1", "{}")
     assert await store.kv_get("users", "bob") == '{"roles":["viewer"]}'
     assert await store.kv_list("users") == {"ada": '{"roles":["admin"]}', "bob": '{"roles":["viewer"]}'}
+    assert (await store.kv_count("users"), await store.kv_count("tokens")) == (2, 1)
     await store.kv_put("users", "ada", None)
     assert await store.kv_list("users") == {"bob": '{"roles":["viewer"]}'}
-    assert await store.kv_list("nothing") == {}
+    assert await store.kv_list("nothing") == {} and await store.kv_count("nothing") == 0
+    assert await store.kv_count("users") == 1
 
 
 async def test_counters_add_up_atomically(store_url):

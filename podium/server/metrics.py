@@ -294,7 +294,7 @@ class Metrics:
         for read in self.extra:
             out += await read(client)
         if triggers is not None:
-            dead = len(await store.kv_list("deadletters"))
+            dead = await store.kv_count("deadletters")
             out.append(GaugeMetricFamily("podium_dead_letters", "Events that could not start their run.", value=dead))
         return out
 

@@ -3,9 +3,11 @@ letters, and the metrics scrape."""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Header, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -109,6 +111,10 @@ class DeadLetter(BaseModel):
 
 class DeadLetterList(BaseModel):
     dead_letters: list[DeadLetter]
+    total: int = Field(description="Dead letters kept now, on every page.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last."
+    )
 
 
 class Replayed(BaseModel):
@@ -211,12 +217,47 @@ async def triggers(request: Request, who: Principal = Depends(acting)) -> dict[s
     **documented("listDeadLetters", DeadLetterList),
     summary="Events that could not start their run",
 )
-async def dead_letters(request: Request, who: Principal = Depends(acting)) -> dict[str, Any]:
+async def dead_letters(
+    request: Request,
+    limit: int = Query(default=100, ge=1, le=1000, description="At most this many, oldest first."),
+    cursor: str | None = Query(
+        default=None, max_length=2000, description="The `next_cursor` of the previous page: the letters after it."
+    ),
+    who: Principal = Depends(acting),
+) -> dict[str, Any]:
     who = await request.app.state.client.authorize("runs.read")
-    letters = await request.app.state.triggers.dead_letters()
+    after = letter_after(cursor) if cursor else None
+    if cursor and after is None:
+        raise ApiError(
+            422, "invalid_cursor", f"cursor {cursor[:40]!r} is not a next_cursor this API gave; start again without one"
+        )
+    every = await request.app.state.triggers.dead_letters()  # oldest first: (ts, id)
+    letters = [d for d in every if after is None or (float(d["ts"] or 0), d["id"]) > after][:limit]
+    more = len(letters) == limit and letters[-1] is not every[-1]
     if not who.can("payloads.read"):  # the payload is the input of the run it was to start; errors quote it
         letters = [{**d, "payload": HIDDEN, "error": HIDDEN} for d in letters]
-    return {"dead_letters": letters}
+    return {
+        "dead_letters": letters,
+        "total": len(every),
+        "next_cursor": letter_cursor(letters[-1]) if more else None,
+    }
+
+
+def letter_cursor(letter: dict[str, Any]) -> str:
+    """An opaque page cursor of the dead letters: the (time, id) of a page's last letter."""
+    return base64.urlsafe_b64encode(json.dumps([float(letter["ts"] or 0), letter["id"]]).encode()).decode().rstrip("=")
+
+
+def letter_after(cursor: str) -> tuple[float, str] | None:
+    """The position a :func:`letter_cursor` holds; None for a text that is not such a cursor."""
+    try:
+        at, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        when = float(at)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(key, str) or when != when:
+        return None
+    return when, key
 
 
 @router.post(

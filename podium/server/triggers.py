@@ -693,7 +693,7 @@ class Triggers:
         for key, text in (await self.client.store.kv_list(DEADLETTERS)).items():
             letter, problem = open_letter(self.client.store, key, text, sealed=sealed)
             letters.append({**letter, "problem": problem})
-        return sorted(letters, key=lambda d: float(d["ts"] or 0))
+        return sorted(letters, key=lambda d: (float(d["ts"] or 0), d["id"]))  # the API pages by (ts, id)
 
     async def replay(self, letter_id: str) -> dict[str, Any]:
         """Start a dead letter's run as the caller; a letter the engine did not seal, or that a signed

@@ -590,6 +590,11 @@ class Store(ABC):
     async def kv_list(self, namespace: str) -> dict[str, str]:
         """Every setting of a namespace."""
 
+    async def kv_count(self, namespace: str) -> int:
+        """How many settings a namespace holds (a gauge reads it at every scrape: stores count them
+        without reading their values)."""
+        return len(await self.kv_list(namespace))
+
     @abstractmethod
     async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
         """Add ``amount`` to a numeric setting (missing: 0) atomically across processes; return the

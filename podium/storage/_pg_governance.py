@@ -156,6 +156,12 @@ class PgGovernance(ChainedAudit):
             cur = await conn.execute("SELECT key, value FROM kv WHERE ns = %s ORDER BY key", (namespace,))
             return {r[0]: r[1] for r in await cur.fetchall()}
 
+    async def kv_count(self, namespace: str) -> int:
+        async with self._connection() as conn:
+            cur = await conn.execute("SELECT count(*) FROM kv WHERE ns = %s", (namespace,))
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
     async def kv_swap(self, namespace: str, key: str, expected: str | None, value: str | None) -> bool:
         if expected is None and value is None:
             return await self.kv_get(namespace, key) is None

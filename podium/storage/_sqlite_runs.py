@@ -31,6 +31,9 @@ class SQLiteKV:
     async def kv_list(self, namespace: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM kv WHERE ns=? ORDER BY key", (namespace,)).fetchall())
 
+    async def kv_count(self, namespace: str) -> int:
+        return int(self.db.execute("SELECT count(*) FROM kv WHERE ns=?", (namespace,)).fetchone()[0])
+
     async def kv_incr(self, namespace: str, key: str, amount: float) -> float:
         # One statement: SQLite's write lock makes it atomic across processes.
         row = self.db.execute(

@@ -87,6 +87,30 @@ async def test_events_validated_deduplicated_and_dead_lettered(server: Any, stor
         assert (await http.get("/api/deadletters")).json()["dead_letters"] == []
 
 
+async def test_dead_letters_are_listed_page_by_page(server: Any, store_url: str) -> None:
+    """Fifteenth session (the surfaces review's left item): a flood of events while a workflow is
+    switched off keeps a letter each; the list answers a page at a time, with the total."""
+    async with server(store_url, workflows=flows.TRIGGERS) as (_, http):
+        await http.post("/api/switches", json={"scope": "workflow", "name": "tickets", "reason": "maintenance"})
+        for i in range(5):
+            r = await http.post("/api/events/ticket.created", json={"id": i, "subject": f"s{i}"}, headers={"Idempotency-Key": f"p-{i}"})
+            assert len(r.json()["dead_lettered"]) == 1, r.text
+        seen: list[str] = []
+        cursor = None
+        for _ in range(4):
+            page = (await http.get("/api/deadletters", params={"limit": 2, **({"cursor": cursor} if cursor else {})})).json()
+            assert page["total"] == 5 and len(page["dead_letters"]) <= 2
+            seen += [d["id"] for d in page["dead_letters"]]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert len(seen) == 5 == len(set(seen)) and cursor is None  # every letter once, oldest first
+        assert (await http.get("/api/deadletters")).json()["total"] == 5
+        bad = await http.get("/api/deadletters", params={"cursor": "not-a-cursor"})
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+        assert (await http.get("/api/deadletters", params={"limit": 0})).status_code == 422
+
+
 async def test_threshold_rule_emitted_events_and_file_drops(server: Any, tmp_path: Any) -> None:
     drop = tmp_path / "inbox"
     drop.mkdir()
