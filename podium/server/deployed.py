@@ -17,9 +17,13 @@ log = logging.getLogger("podium.server")
 async def serving(client: Any, name: str, version: str | None, permission: str) -> Workflow:
     """The workflow ``name`` at ``version`` (default: the store's active version), loaded from the
     store if this server does not hold it yet; :class:`NotFound` naming what it serves otherwise.
-    ``permission`` is checked before anything is loaded."""
+    ``permission`` is checked before anything is loaded; starting a deployed workflow at another
+    version than its active one also needs ``workflows.deploy``."""
     registry = client.registry
     if version is not None:
+        if permission == "runs.start" and version != (active := await client.deployments.active(name)) and active:
+            # another version than the active one (one rolled back, say): a deployer's choice, not a starter's
+            await client.authorize("workflows.deploy", f"workflow:{name}")
         stale = registry.get(name, version) is None
     else:
         active = await client.deployments.active(name)  # the version the signed log made active

@@ -93,3 +93,27 @@ async def test_the_triggers_of_a_workflow_deployed_elsewhere_start_without_a_res
         assert r.status_code == 202 and r.json()["runs"], r.text
         done = await wait_status(http, r.json()["runs"][0], "completed")
         assert "P-17" in str(done["run"]["output"])
+
+
+async def test_only_a_deployer_starts_another_version_than_the_active_one(server: Any, tmp_path: Path) -> None:
+    """Fifteenth session (the surfaces review's left item): ``POST /api/runs`` with a ``version``
+    started any deployed version, one rolled back for harm included, for anyone who may start runs.
+    Choosing a version other than the active one is a deployer's decision now (``workflows.deploy``)."""
+    db = f"sqlite:///{tmp_path}/podium.db"
+    async with Client(db) as local:
+        await local.create_user("root", ["admin"])
+        await local.create_user("olga", ["operator"])
+        root, olga = await local.create_token("root"), await local.create_token("olga")
+    await _deploy(db, tmp_path, "1", "one", token=root)
+    await _deploy(db, tmp_path, "2", "two", token=root)
+    async with Client(db, token=root, recover=False, execute=False) as admin:
+        await admin.rollback("late")  # version 2 withdrawn: 1 is active again
+    as_olga, as_root = {"Authorization": f"Bearer {olga}"}, {"Authorization": f"Bearer {root}"}
+    async with server(db, token=root) as (_app, http):
+        r = await http.post("/api/runs", json={"workflow": "late", "version": "2", "input": {}}, headers=as_olga)
+        assert r.status_code == 403 and "workflows.deploy" in r.text, r.text
+        for body in ({"workflow": "late", "input": {}}, {"workflow": "late", "version": "1", "input": {}}):
+            r = await http.post("/api/runs", json=body, headers=as_olga)  # the active version: as before
+            assert r.status_code == 201 and r.json()["run"]["version"] == "1", r.text
+        r = await http.post("/api/runs", json={"workflow": "late", "version": "2", "input": {}}, headers=as_root)
+        assert r.status_code == 201 and r.json()["run"]["version"] == "2", r.text
