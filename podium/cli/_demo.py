@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from ._app import EXIT_OK, EXIT_RUN_FAILED, cli, console, db_option, fail, make_client, requires, run_async
-from ._render import escape
+from ._render import escape, print_json
 
 
 def scenarios_dir() -> Path:
@@ -106,7 +106,7 @@ def ask_approval() -> bool:
 async def _decide(client: Any, run_id: str, approvals: list[dict[str, Any]], how: str, out: Any) -> None:
     for a in approvals:
         out.print(f"  [bold blue]approval requested[/]: {escape(a.get('title') or a['name'])}", highlight=False)
-        out.print_json(json.dumps(a.get("payload"), ensure_ascii=False, default=str))
+        print_json(out, json.dumps(a.get("payload"), ensure_ascii=False, default=str))
         if how == "ask" and sys.stdin.isatty():
             # the title above says what is asked (a reply, a price, a purchase order...): the prompt stays neutral
             approve = ask_approval()
@@ -244,7 +244,7 @@ async def demo(name: str, input_text: str | None, decide: str, sandbox_db: str |
                     from podium._serde import loads
 
                     out.print(f"[bold green]completed[/] run {handle.id}", highlight=False)
-                    out.print_json(json.dumps(loads(run.output), ensure_ascii=False, default=str))
+                    print_json(out, json.dumps(loads(run.output), ensure_ascii=False, default=str))
                 else:
                     failed = True
                     err = json.loads(run.error) if run.error else {}

@@ -73,6 +73,23 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u
 and isolates, zero-width characters): a title could show "0.9 EUR" for an amount stored reversed."""
 
 
+#: JSON longer than this (characters) is printed without rich's highlighting, which keeps a span
+#: per token: a pricing run's 4 MB output held ~600 MB while it printed.
+BIG_JSON = 256 * 1024
+
+
+def print_json(out: Any, text: str) -> None:
+    """JSON ``text`` on the console ``out``: highlighted, or past :data:`BIG_JSON` indented plain
+    text (control and invisible characters written as ``\\uXXXX``: the same JSON value, nothing a
+    terminal acts on)."""
+    if len(text) <= BIG_JSON:
+        out.print_json(text)
+        return
+    pretty = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    out.file.write(_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", pretty) + "\n")
+    out.file.flush()
+
+
 def escape(text: Any) -> str:
     """``text`` (a run's data: written by users, models, tools) safe to print: no rich markup, and
     control characters shown as ``\\xNN`` (a terminal escape sequence in a model's answer could

@@ -49,14 +49,14 @@ async def _finish(client: Any, run_id: str, *, quiet: bool) -> int:
     if run.status is RunStatus.COMPLETED:
         from podium.secret import mask
 
-        from ._render import plain
+        from ._render import plain, print_json
 
         text = json.dumps(mask(json.loads(json.dumps(loads(run.output), default=plain))), ensure_ascii=False)
         if quiet:
             click.echo(text)
         else:
             out.print(f"[bold green]completed[/] run {run_id}", highlight=False)
-            out.print_json(text)
+            print_json(out, text)
         return EXIT_OK
     err = json.loads(run.error) if run.error else {}
     where = f" at step {err['step']!r}" if err.get("step") else ""
