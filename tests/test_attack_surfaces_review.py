@@ -1,0 +1,91 @@
+"""A sceptic's review of the surfaces' fixes (fifteenth session): each test an attack on a fix of
+``tests/test_attack_surfaces.py``, failing on the code before its own fix."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.server.served import ROOT, admin_token, approver_token
+
+#: A password as a password manager makes them: '?' and '#' are taken by libpq as the password's
+#: own (it reads up to the '@'), not as the URL's query or fragment.
+PASSWORD = "Hunter2?vault#7f3a"
+TAILS = ("vault", "7f3a")  # what a mask that stopped at '?' or '#' left in clear
+
+
+def _with_password(url: str, user: str | None = None) -> str:
+    scheme, _, rest = url.partition("://")
+    name, _, host = rest.partition("@")
+    return f"{scheme}://{name if user is None else user}:{PASSWORD}@{host}"
+
+
+def _leaks(text: str) -> list[str]:
+    return [t for t in (PASSWORD, *TAILS) if t in text]
+
+
+def test_attack_a_store_password_holding_a_question_mark_is_masked_on_readyz_and_in_the_worker_line(pg_url: str) -> None:
+    """The masks read a URL's password up to the first '?' or '#', but libpq reads it up to the '@':
+    ``postgresql://u:Hunter2?vault#7f3a@host/db`` is a valid URL whose password is all of that, and
+    /readyz (anyone), the worker's first line and ``podium db`` showed it in clear."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    from podium._sqldb import shown_url
+    from podium.server.health import _shown
+
+    url = _with_password(pg_url)
+    assert conninfo_to_dict(url)["password"] == PASSWORD  # the store takes it so
+    for form in (url, _with_password(pg_url, user="")):  # also with no user name (libpq's default one)
+        assert not _leaks(_shown(form)), _shown(form)
+        assert not _leaks(shown_url(form)), shown_url(form)
+        assert "127.0.0.1" in shown_url(form)
+
+
+def test_attack_the_worker_line_does_not_show_a_password_holding_a_question_mark(pg_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PODIUM_DB": _with_password(pg_url)}
+    env.pop("PODIUM_TOKEN", None)
+    cmd = [sys.executable, "-c", "from podium.cli import main; main()", "worker", "--log-format", "text"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "worker" in line and "127.0.0.1" in line, line
+        assert not _leaks(line), line
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_attack_podium_db_neither_prints_nor_audits_a_password_holding_a_question_mark(pg_url: str, tmp_path: Path) -> None:
+    import podium
+
+    src = f"sqlite:///{tmp_path}/src.db"
+    root = admin_token(src)
+    viewer = approver_token(src, root, "vic", ("viewer",))
+    target = _with_password(pg_url)
+
+    def cli(token: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PODIUM_TOKEN": token}
+        cmd = [sys.executable, "-c", "from podium.cli import main; main()", "db", "migrate-to", target, "--db", src]
+        return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    refused = cli(viewer)
+    assert refused.returncode != 0 and "data.export" in refused.stdout + refused.stderr
+    assert not _leaks(refused.stdout + refused.stderr)
+    done = cli(root)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "copied" in done.stdout and not _leaks(done.stdout + done.stderr), done.stdout
+
+    async def entries() -> list[Any]:
+        async with podium.Client(src, token=root) as c:
+            return list(await c.audit_log(limit=5000))
+
+    logged = asyncio.run(entries())
+    assert any(e.action == "access.denied" for e in logged)
+    assert not [e for e in logged if _leaks(f"{e.target} {e.data}")]
+
+
