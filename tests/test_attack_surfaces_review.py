@@ -10,6 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+import podium
 from tests.server.served import ROOT, admin_token, approver_token
 
 #: A password as a password manager makes them: '?' and '#' are taken by libpq as the password's
@@ -89,3 +92,51 @@ def test_attack_podium_db_neither_prints_nor_audits_a_password_holding_a_questio
     assert not [e for e in logged if _leaks(f"{e.target} {e.data}")]
 
 
+
+
+@pytest.fixture
+async def client(store_url: str) -> Any:
+    async with podium.Client(store_url, poll_interval=0.05) as c:
+        yield c
+
+
+async def _asked(client: Any, run_id: str) -> list[dict[str, Any]]:
+    """The run's open requests once it asks; none if it ends first."""
+    for _ in range(1000):
+        if pending := await client.approvals(run_id=run_id):
+            return list(pending)
+        run = await client.store.get_run(run_id)
+        if str(getattr(run.status, "value", run.status)) in ("completed", "failed", "cancelled"):
+            return []
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"run {run_id} neither asked nor ended")
+
+
+async def test_attack_a_name_in_the_budgets_namespace_does_not_carry_a_decision_to_another_question(client: Any) -> None:
+    """A request named like a budget's (``approval:budget:...``) is taken again by a later pass of a
+    loop whatever it asks (a budget's decision waives the budget for the run): the exemption was
+    the name's prefix, which any step may write. ``ctx.approval(name="budget:payout")`` in a loop
+    got "pay 10?" approved and paid 50000 on it. The namespace is the engine's budgets' own now."""
+    from podium import Loop, Workflow
+
+    wf = Workflow("budget-named")
+
+    @wf.step(loop=Loop(to="pay", while_=lambda pay: pay["round"] < 1, max_iterations=3))
+    async def pay(ctx: Any, input: dict[str, Any]) -> dict[str, Any]:
+        amount = input["amounts"][ctx.iteration]
+        decision = await ctx.approval({"amount": amount}, title=f"pay {amount}?", name="budget:payout")
+        return {"round": ctx.iteration, "paid": amount if decision["approved"] else 0}
+
+    handle = await client.start(wf, {"amounts": [10, 50000]})
+    first = await _asked(client, handle.id)
+    if not first:  # refused as the engine's own name: asked nothing, paid nothing
+        with pytest.raises(podium.RunFailed, match="reserved"):
+            await handle.result()
+        return
+    assert first[0]["payload"] == {"amount": 10}
+    await client.decide(handle.id, first[0]["name"], approve=True)
+    second = await _asked(client, handle.id)
+    if not second:
+        assert await handle.result() != {"round": 1, "paid": 50000}, "the second pass paid 50000 on the decision about 10"
+    else:
+        assert second[0]["payload"] == {"amount": 50000}

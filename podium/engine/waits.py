@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _serde
 from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
 from ..governance.audit import anchored_events, decision_problem
-from ..governance.enforcement import asked_about
+from ..governance.enforcement import BUDGET_REQUESTS, asked_about
 from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 #: Requests named by what they decide, not by what they show: a budget's (its payload says how much
 #: was spent when it was asked), whose decision waives that budget for the rest of the run.
-BY_NAME = ("approval:budget:",)
+BY_NAME = (BUDGET_REQUESTS,)
 
 
 _Key = tuple[str, int, "int | None"]
