@@ -140,3 +140,36 @@ async def test_attack_a_name_in_the_budgets_namespace_does_not_carry_a_decision_
         assert await handle.result() != {"round": 1, "paid": 50000}, "the second pass paid 50000 on the decision about 10"
     else:
         assert second[0]["payload"] == {"amount": 50000}
+
+
+async def test_attack_a_loops_later_pass_to_another_account_does_not_take_the_decision_about_the_first(client: Any) -> None:
+    """A decision is taken again by a later pass of a loop only for the question its request
+    showed, compared as the asking event stored it: redacted (a policy's ``redact: [payloads]``).
+    Two payments of 10 to different accounts (IBANs, e-mails) read alike there, "[IBAN]", so the
+    second pass paid the requester's own account on the approval of the first; a second ask in one
+    step is compared unredacted and asked again. A question the redaction changed is asked at each pass."""
+    from podium import Loop, Policy, Workflow
+
+    wf = Workflow("payees")
+
+    payees = [{"iban": "DE89370400440532013000", "amount": 10}, {"iban": "GB82WEST12345698765432", "amount": 10}]
+    paid: list[str] = []
+
+    @wf.step(loop=Loop(to="pay", while_=lambda pay: pay["round"] < 1, max_iterations=3))
+    async def pay(ctx: Any, input: dict[str, Any]) -> dict[str, Any]:
+        payee = payees[ctx.iteration]  # as read from the payables system (the run's input is redacted)
+        decision = await ctx.approval(payee, title="pay 10?", name="pay")
+        if decision["approved"]:
+            paid.append(payee["iban"])
+        return {"round": ctx.iteration}
+
+    await client.set_policy("payees", Policy(redact=["payloads"]))
+    handle = await client.start(wf, {})
+    [first] = await _asked(client, handle.id)
+    assert first["payload"] == {"iban": "[IBAN]", "amount": 10}
+    await client.decide(handle.id, first["name"], approve=True)
+    second = await _asked(client, handle.id)
+    assert second, f"the second pass paid on the first pass's decision: {await handle.result()} {paid}"
+    await client.decide(handle.id, second[0]["name"], approve=False)
+    assert await handle.result() == {"round": 1}
+    assert paid == ["DE89370400440532013000"]
