@@ -173,3 +173,31 @@ async def test_attack_a_loops_later_pass_to_another_account_does_not_take_the_de
     await client.decide(handle.id, second[0]["name"], approve=False)
     assert await handle.result() == {"round": 1}
     assert paid == ["DE89370400440532013000"]
+
+
+def test_attack_user_rows_deleted_then_a_restart_does_not_make_the_server_trust_everyone(tmp_path: Path) -> None:
+    """A server that has seen users stays one, in its memory only: the same database writer deletes
+    the ``users`` rows and waits for (or causes) a restart, a deploy, a crash, a reboot. The new
+    ``podium serve`` (loopback, its usual place behind a proxy) found no rows and answered every
+    caller as the local admin. Users are never deleted (only disabled), so a store whose audit log
+    records a ``user.put`` has users: the server starts and answers 401 until the rows are back."""
+    import sqlite3
+
+    import httpx
+
+    from tests.server.served import serve
+
+    path = tmp_path / "podium.db"
+    db = f"sqlite:///{path}"
+    admin_token(db)
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM kv WHERE ns = 'users'")
+    proc, url = serve(db)
+    try:
+        anyone = httpx.get(f"{url}/api/me", headers={"Host": "127.0.0.1"})
+        assert anyone.status_code == 401, f"anyone is now {anyone.text}"
+        switched = httpx.post(f"{url}/api/switches", json={"scope": "all", "mode": "pause"})
+        assert switched.status_code == 401, switched.text
+    finally:
+        proc.terminate()
+        proc.wait(30)
