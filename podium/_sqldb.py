@@ -197,11 +197,22 @@ def without_password(text: str, url: str) -> str:
     or the whole URI, and such a message goes to terminals, logs and CI output."""
     from urllib.parse import unquote
 
-    found = re.findall(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:([^/?#]*)@", url)
+    # libpq reads a URI's password up to the first '@' before the first '/' ('?' and '#' are its own);
+    # up to the last '@' too (a password with a bare '@', which libpq cuts there: the rest is not shown)
+    found = re.findall(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:([^/@]*)@", url)
+    found += re.findall(r"^[A-Za-z][A-Za-z0-9+.-]*://[^:/?#@]*:([^/]*)@", url)
     found += [quoted or plain for quoted, plain in re.findall(r"(?i)\bpassword\s*=\s*(?:'([^']*)'|([^\s&]*))", url)]
     for secret in sorted({s for s in found if s}, key=len, reverse=True):
         text = text.replace(secret, "***").replace(unquote(secret), "***")
     return text
+
+
+def shown_url(url: str) -> str:
+    """A store URL as printed, logged or audited (terminals, CI logs, /readyz, the audit log): its
+    password masked, as libpq reads it, and any other credential :func:`podium.secret.redact` knows."""
+    from .secret import redact
+
+    return redact(without_password(str(url), str(url)))
 
 
 def pg_conninfo(url: str, params: dict[str, Any], **defaults: str) -> str:

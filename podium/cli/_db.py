@@ -9,9 +9,9 @@ from ._app import EXIT_OK, acting_name, cli, console, db_option, record, require
 
 def _shown(url: str) -> str:
     """A store URL as printed or audited: its password masked (CI logs, terminals, the audit log)."""
-    from podium.secret import redact
+    from podium._sqldb import shown_url
 
-    return redact(str(url))
+    return shown_url(str(url))
 
 
 @cli.group()

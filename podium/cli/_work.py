@@ -116,7 +116,7 @@ async def worker(
     import contextlib
 
     from podium import ConfigError
-    from podium.secret import redact
+    from podium._sqldb import shown_url
     from podium.telemetry import configure_logging, log_runs
 
     configure_logging(log_format, log_level)  # also $PODIUM_LOG_FORMAT and the settings files
@@ -149,7 +149,7 @@ async def worker(
     health = await _health_metrics(client, health_port)
     # said before the open, which already takes up runs: their lines come under it, not above
     out(
-        f"[bold]worker[/] {client.owner} on {redact(str(client.store.url))}  queues={','.join(queues) or 'all'}  "
+        f"[bold]worker[/] {client.owner} on {shown_url(str(client.store.url))}  queues={','.join(queues) or 'all'}  "
         f"labels={','.join(labels) or '-'}  concurrency={concurrency}",
         owner=client.owner, queues=list(queues), labels=list(labels), concurrency=concurrency,
     )  # fmt: skip

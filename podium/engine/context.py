@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFound
-from ..governance.enforcement import asked_about
+from ..errors import NonRetryableError, NotFound
+from ..governance.enforcement import BUDGET_ASKING, BUDGET_REQUESTS, asked_about
 from ..governance.service import APPROVAL_PREFIX
 from ..records import NO_RETRY, RetryPolicy
 from ..storage.secrets import secret_store
@@ -261,6 +261,13 @@ class StepContext:
         label = name or f"approval:{step_key(self.step_id, self.iteration, self.index)}"
         if not label.startswith(APPROVAL_PREFIX):  # decided only through the approval path (client.decide)
             label = APPROVAL_PREFIX + label
+        if label.startswith(BUDGET_REQUESTS) and not BUDGET_ASKING.get():
+            # a budget's request is taken again whatever a later one under its name shows (it waives
+            # the budget for the run): a step's own request named so would carry one decision to any question
+            raise NonRetryableError(
+                f"step {self.step_id!r}: the approval name {name!r} is in {BUDGET_REQUESTS!r}, the names of the "
+                "engine's budget requests (reserved): give the request another name"
+            )
         info = {"title": title or f"approve step {self.step_id}", "payload": payload, "role": role}
         # A decision answers the question it was shown. A step that asks again under the same name
         # (two calls in it, a loop over payments; unnamed calls share the step's name) with another

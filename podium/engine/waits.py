@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _serde
 from ..errors import LeaseLost, NonRetryableError, StepTimeout, _Suspend, error_info
 from ..governance.audit import anchored_events, decision_problem
-from ..governance.enforcement import asked_about
+from ..governance.enforcement import BUDGET_REQUESTS, asked_about
 from ..governance.pii import redact_json
 from ..records import EventType, RetryPolicy, RunStatus
 from ..storage._base import APPROVAL_SIGNAL
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 #: Requests named by what they decide, not by what they show: a budget's (its payload says how much
 #: was spent when it was asked), whose decision waives that budget for the rest of the run.
-BY_NAME = ("approval:budget:",)
+BY_NAME = (BUDGET_REQUESTS,)
 
 
 _Key = tuple[str, int, "int | None"]
@@ -405,9 +405,13 @@ class Waits:
         if info is not None and key not in self.asked and name in self.signals and not name.startswith(BY_NAME):
             # A decision made on another request under this name (a loop asking again): it answers
             # the same question only. Another title, payload or role is a request of its own.
+            # Compared as stored: redacted. Where the redaction hid something (two payees' IBANs both
+            # "[IBAN]"), alike is not the same question: each pass asks its own (named by the pass).
             shown = self._question(info)
-            if self.__dict__.get("questions", {}).get(self.decided.get(name)) != shown:
-                return await self.wait_signal(ctx, f"{name}@{asked_about(name, shown)}", timeout, default, info)
+            hidden = self.redact_payloads and shown != self._question(info, redacted=False)
+            if hidden or self.__dict__.get("questions", {}).get(self.decided.get(name)) != shown:
+                asked: Any = [shown, ctx.iteration, ctx.index] if hidden else shown
+                return await self.wait_signal(ctx, f"{name}@{asked_about(name, asked)}", timeout, default, info)
         held = False
         while True:
             now = time.time()
@@ -475,10 +479,11 @@ class Waits:
             if name not in self.signals and self._switched_off(ctx):
                 raise _Suspend("__killswitch__", None)  # as the parked run would have stopped on waking
 
-    def _question(self, info: dict[str, Any]) -> Any:
-        """What an approval request shows (title, payload, role), as its asking event stores it."""
+    def _question(self, info: dict[str, Any], *, redacted: bool = True) -> Any:
+        """What an approval request shows (title, payload, role), as its asking event stores it
+        (``redacted``: false, as the step asked it)."""
         data = json.dumps({"approval": info}, default=str)
-        return json.loads(redact_json(data) if self.redact_payloads else data)["approval"]
+        return json.loads(redact_json(data) if redacted and self.redact_payloads else data)["approval"]
 
     async def _check_decision(self, name: str, payload: str, request: int | None) -> None:
         gov = self.client.governance

@@ -7,6 +7,7 @@ Governance does not reach into the engine: a step context offers the :class:`Run
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import json
@@ -199,6 +200,14 @@ class RunGovernance:
                 if spent >= max_cost:
                     over.append(f"${spent:.4f} of ${max_cost:.4f} {what}")
         return over
+
+
+#: The names of budget requests: a decision on one waives that budget for the rest of the run, so a
+#: later request under the name takes it whatever it shows (engine/waits.py). The engine's alone: a
+#: step's ``ctx.approval(name=...)`` there is refused (it would carry one decision to any question).
+BUDGET_REQUESTS = "approval:budget:"
+#: Set while the budget check asks (the one caller that may name a request in :data:`BUDGET_REQUESTS`).
+BUDGET_ASKING: contextvars.ContextVar[bool] = contextvars.ContextVar("podium_budget_asking", default=False)
 
 
 class RunScope(Protocol):
@@ -454,10 +463,14 @@ async def check_model(
         # One request per budget, named by the budget (not by what was spent): a decision waives the
         # budget it was asked about, and the step, run again, meets the same names in any order.
         for spent in sorted(over, key=budget_id):
-            decision = await ctx.approval(
-                {"spent": [spent]}, title=f"run budget reached ({spent}): let it continue?",
-                name=f"approval:budget:{asked_about('budget', budget_id(spent))}",
-            )
+            asking = BUDGET_ASKING.set(True)
+            try:
+                decision = await ctx.approval(
+                    {"spent": [spent]}, title=f"run budget reached ({spent}): let it continue?",
+                    name=f"{BUDGET_REQUESTS}{asked_about('budget', budget_id(spent))}",
+                )
+            finally:
+                BUDGET_ASKING.reset(asking)
             if not decision.get("approved"):
                 raise PolicyViolation(
                     f"run {gov.run_id} of {gov.workflow!r} reached a budget of {of} ({spent}) and "

@@ -97,7 +97,9 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from ..engine.client import Client
         from ..engine.loading import load_workflow
+        from ..governance.service import USERS
         from ..telemetry import start_telemetry
+        from .auth import had_users
         from .mcp import sessions as mcp_sessions
         from .triggers import Triggers
 
@@ -110,6 +112,14 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
         app.state.telemetry = await start_telemetry(c, settings)
         await c.open()
         app.state.client = c
+        if not c.governance.users_exist and await had_users(c):
+            c.governance.users_exist = True  # a caller without a token is refused (401), never the local admin
+            if not await c.store.kv_list(USERS):
+                log.error(
+                    "the store's audit log records users but its users table is empty (rows deleted behind the "
+                    "engine?): every API call is refused (401) until they are back; an admin restores them from "
+                    "the CLI (podium users add NAME --role ROLE --token) and checks the log: podium audit verify"
+                )
         await _load_deployed(c, settings)
         trig = Triggers(c, settings)
         app.state.triggers = trig

@@ -46,6 +46,22 @@ stream_token = APIKeyQuery(
 )
 
 
+async def had_users(client: Any) -> bool:
+    """True when the store has users, or had: a ``user.put`` in its audit log (users are disabled,
+    never deleted, so one means users for good). Read once, at the server's start: the ``users``
+    rows deleted behind the engine (a database writer without the audit key) and a restart must
+    not turn a server with users into one answering every caller as the local admin."""
+    gov = client.governance
+    if gov.users_exist or await client.store.kv_list(USERS):
+        return True
+    after = 0
+    while page := await client.store.list_audit(after=after, limit=5000):
+        if any(e.action == "user.put" for e in page):
+            return True
+        after = page[-1].seq
+    return False
+
+
 async def principal_for(
     client: Any, authorization: str | None, query_token: str | None = None, *, headers: Any = None, any_host: bool = False
 ) -> Principal:

@@ -43,10 +43,9 @@ async def check_ready(client: Any, timeout: float = READY_TIMEOUT) -> None:
 
 def _shown(text: str, url: str | None = None) -> str:
     """``text`` with the password of store URL ``url`` (``text`` itself when it is the URL) masked."""
-    from .._sqldb import without_password
-    from ..secret import redact
+    from .._sqldb import shown_url, without_password
 
-    return redact(without_password(str(text), str(url if url is not None else text)))
+    return shown_url(str(text)) if url is None else shown_url(without_password(str(text), str(url)))
 
 
 async def worker_families(client: Any) -> list[Any]:
