@@ -98,6 +98,8 @@ async def bind(store: Any, *, fresh: bool) -> str:
     adopt_former_names(keys, former, fresh=fresh, base=base, others=others)
     # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
     # row missing now was deleted.
+    if fresh and others and base is not None and keys.store == base:
+        _pin_of_another_schema(keys, store.schema, others)
     pinned, bad = keys.pinned()
     # A new store's id row is written with its tables (the migration that makes the key-value table), so no
     # process sees a new store's tables without its id (taking it for one of an earlier release to upgrade).
@@ -259,6 +261,24 @@ def _schema_not_named(keys: AuditKeys, schema: str, base: str, former: str | Non
                 f"name the schema in the URL (?options=-csearch_path%3D{quote(schema, safe='')}: a name of its own, "
                 "pinned at its first open); else restore the search path"
             )
+
+
+def _pin_of_another_schema(keys: AuditKeys, schema: str | None, others: frozenset[str]) -> None:
+    """Refuse a new store (its tables made by this open) named without schema where this machine
+    holds a pin under that name while other schemas of its database hold Podium's tables: the
+    release before named every schema's store so (a role's own, through ``"$user"``), so the pin may
+    be theirs. A new store replaces a pin under its name (of a store deleted before): it would have
+    replaced theirs with its id, and taken their head log (``tests/test_attack_schema_names_review.py``)."""
+    if keys.id_path is not None and keys.id_path.exists():
+        raise StoreError(
+            f"store {keys.store}: its tables were just made in schema {schema!r} of the database, and this machine "
+            f"holds a pin under its name ({keys.id_path}) that may be another schema's store's: other schemas of "
+            f"the database hold tables of Podium ({', '.join(sorted(others))}), and the release before this one "
+            "named each schema's store without its schema; the pin is left as it is. Open the store it pins first "
+            f"(its pin moves to a name of its own once no other schema holds Podium's tables: drop the ones just "
+            f"made in {schema!r}); if it pins a store of {schema!r} deleted since, delete {keys.id_path} and open "
+            "this one again"
+        )
 
 
 def _move_pin(keys: AuditKeys, old: AuditKeys, pinned: tuple[str, int, bool, str]) -> None:

@@ -1,0 +1,86 @@
+"""Attacker's review of "one name per store, also per schema" (fifteenth session, rev15n).
+
+The name without schema was, under the previous release, the name of whichever store a URL reached:
+also a role's store in its own schema (``"$user", public``). The gate of the change keeps a
+schema-named store from taking a pin under the name without schema while another schema holds
+Podium's tables; these tests turn it around: the store in ``public`` (whose name is the name
+without schema) must not take, replace or drop the pin another schema's store had under it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from podium import Client, StepContext, StoreError, Workflow
+from podium._auditkey import AuditKeys, store_identity
+from podium.storage import _base
+
+
+@pytest.fixture(autouse=True)
+def _no_libpq_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("PGPORT", "PGDATABASE", "PGUSER", "PGHOST", "PGOPTIONS"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def _wf() -> Workflow:
+    wf = Workflow("schema_names_review")
+
+    @wf.step
+    async def only(ctx: StepContext, input):
+        return input
+
+    return wf
+
+
+@pytest.fixture
+def prod_role(pg_url: str) -> Iterator[str]:
+    """Production's role, owning a schema of its name (its tables go there through ``"$user"``)."""
+    name = f"podium_test_prod_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+        conn.execute(f'CREATE SCHEMA "{name}" AUTHORIZATION "{name}"')
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+        conn.execute(f'DROP OWNED BY "{name}"')
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.mark.postgres
+async def test_a_new_store_in_public_does_not_replace_a_role_schema_store_s_pin(
+    pg_url: str, prod_role: str, audit_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production in its role's schema, pinned by the previous release under the name without
+    schema. Another role (or an insider on the same machine and key) opens the same database with
+    its tables in ``public``: a new store, whose name is that name. Its open replaced production's
+    pin with its own id (and took its head log), and production, refused under its new name until
+    its URL names the schema, then pinned whatever id its database held (broke, fixed: refused)."""
+    db = pg_url.rpartition("/")[2]
+    prod_url = f"postgresql://{prod_role}@127.0.0.1:5432/{db}"
+    other_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    with monkeypatch.context() as m:
+        m.setattr(_base, "in_schema", lambda name, schema: name)  # the previous release's names
+        async with Client(prod_url) as c:
+            await c.run(_wf(), 1)
+            prod_id = c.store.audit_keys.store_id
+    plain = AuditKeys(audit_key, store_identity(prod_url))
+    assert plain.head_path is not None and plain.pinned()[0] is not None
+    lines = plain.head_path.read_text()
+    with pytest.raises(StoreError, match="may be another schema's store's"):
+        async with Client(other_url):
+            pass
+    pinned = plain.pinned()[0]
+    assert pinned is not None and pinned[0] == prod_id  # production's pin is still production's
+    assert plain.head_path.read_text() == lines
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # the store just made in public, dropped
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    async with Client(prod_url) as c:  # production moves its pin and head log to its own name
+        assert c.store.audit_keys.store == f"{store_identity(prod_url)}#schema={prod_role}"
+        assert c.store.audit_keys.store_id == prod_id
+        assert (await c.governance.check_audit()).problem is None
+    assert not plain.id_path.exists()  # type: ignore[union-attr]
