@@ -84,3 +84,46 @@ async def test_a_new_store_in_public_does_not_replace_a_role_schema_store_s_pin(
         assert c.store.audit_keys.store_id == prod_id
         assert (await c.governance.check_audit()).problem is None
     assert not plain.id_path.exists()  # type: ignore[union-attr]
+
+
+@pytest.fixture
+def mallory(pg_url: str) -> Iterator[str]:
+    """A role that may create schemas in the test's database (nothing more)."""
+    name = f"podium_test_mallory_{uuid.uuid4().hex[:8]}"
+    db = pg_url.rpartition("/")[2]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+        conn.execute(f'GRANT CREATE ON DATABASE "{db}" TO "{name}"')
+    yield name
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,))
+        conn.execute(f'DROP OWNED BY "{name}" CASCADE')
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+@pytest.mark.postgres
+async def test_a_schema_planted_under_production_s_role_name_does_not_take_its_new_tables(
+    pg_url: str, mallory: str, audit_key: str
+) -> None:
+    """Someone who may only create schemas makes one named after production's role (``postgres``)
+    with an empty ``schema_migrations`` of theirs: production's search path (``"$user", public``)
+    finds it first, so its open made a new store in that schema (theirs: a trigger on their table
+    runs as production), under a name no pin holds, and took it silently (its runs gone from view,
+    its writes in their schema). Refused now, as a store found there with an id: a schema its role
+    does not own is not taken for the role's own while the URL's store is pinned here."""
+    db = pg_url.rpartition("/")[2]
+    prod_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    async with Client(prod_url) as c:
+        await c.run(_wf(), 1)
+        prod_id = c.store.audit_keys.store_id
+    with psycopg.connect(f"postgresql://{mallory}@127.0.0.1:5432/{db}", autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA postgres")
+        conn.execute("CREATE TABLE postgres.schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
+    with pytest.raises(StoreError, match="its tables are in schema 'postgres' of the database, not in 'public'"):
+        async with Client(prod_url):
+            pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA postgres CASCADE")
+    async with Client(prod_url) as c:  # the schema dropped: production as before
+        assert c.store.audit_keys.store_id == prod_id and c.store.audit_keys.store == store_identity(prod_url)
+        assert len(await c.list()) == 1

@@ -89,7 +89,7 @@ def _refused(keys: AuditKeys, what: str) -> StoreError:
 async def bind(store: Any, *, fresh: bool) -> str:
     """Read (or make) the id of ``store``, check it against the pin, and set it on its audit keys;
     ``fresh``: the store's schema was created by this open (no row of an earlier release is in it)."""
-    store.schema, others = await store.placement()  # its name gains the schema its tables are in (_names.py)
+    store.schema, others, owned = await store.placement()  # its name gains the schema its tables are in (_names.py)
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
@@ -141,7 +141,9 @@ async def bind(store: Any, *, fresh: bool) -> str:
     # merely a fresh open's: what the database held before it (a trigger of a table made in advance) or a
     # writer between its migrations can have put another store's id in the row since.
     drew = fresh and sid == getattr(store, "drawn_id", None)
-    if pinned is None and not drew and base is not None and keys.store != base:
+    # A new store drawn here is concerned too where its role does not own the schema (one named after the role by
+    # whoever may create schemas, an empty schema_migrations of theirs in it: production's next tables made there).
+    if pinned is None and (not drew or not owned) and base is not None and keys.store != base:
         _schema_not_named(keys, store.schema, base, former)
     other = keys.pinned_elsewhere(sid) if pinned is None and not drew else None
     if other is not None:  # the first open here of a store that already has an id: is it another store's?

@@ -25,7 +25,7 @@ moving production's pin to a role's schema would give that schema production's i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 SCHEMA = "#schema="
@@ -33,23 +33,38 @@ SCHEMA = "#schema="
 percent-encoded)."""
 
 PLACEMENT = (
-    "SELECT COALESCE((SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.oid = to_regclass('kv')), current_schema()::text), "
-    "ARRAY(SELECT DISTINCT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relname = 'schema_migrations')"
+    "WITH s AS (SELECT COALESCE((SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.oid = to_regclass('kv')), current_schema()::text) AS name) "
+    "SELECT s.name, ARRAY(SELECT DISTINCT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'schema_migrations'), "
+    "(SELECT pg_get_userbyid(n.nspowner) = current_user FROM pg_namespace n WHERE n.nspname = s.name) FROM s"
 )
 """(the schema of the ``kv`` table this connection's search path finds, else the one it makes
 tables in; every schema of the database with a ``schema_migrations`` table: a Podium store's, or
-another application's, counted alike to be safe)."""
+another application's, counted alike to be safe; whether the connecting role owns the schema)."""
 
 
-def placement_of(row: Sequence[Any] | None) -> tuple[str | None, frozenset[str]]:
-    """(the store's schema, the other schemas of its database that may hold a Podium store) from
-    :data:`PLACEMENT`'s row."""
+class Placement(NamedTuple):
+    """Where a store's tables are (:meth:`podium.storage.Store.placement`)."""
+
+    schema: str | None
+    """The schema its tables are in; None: its URL alone names them (SQLite, memory)."""
+    others: frozenset[str] = frozenset()
+    """The other schemas of its database that may hold a Podium store."""
+    owned: bool = True
+    """Whether the role it connects as owns that schema (a role's own, made ``AUTHORIZATION`` it). One
+    named after the role by someone else (who may create schemas) is not taken for it: a new store made
+    there is refused while the URL's store is pinned (``podium/storage/_identity.py::bind``)."""
+
+
+def placement_of(row: Sequence[Any] | None) -> Placement:
+    """(the store's schema, the other schemas of its database that may hold a Podium store, whether
+    its role owns that schema) from :data:`PLACEMENT`'s row."""
     if not row:
-        return None, frozenset()
+        return Placement(None)
     schema = None if row[0] is None else str(row[0])
-    return schema, frozenset(str(s) for s in row[1] or ()) - {schema}
+    owned = len(row) < 3 or row[2] is not False
+    return Placement(schema, frozenset(str(s) for s in row[1] or ()) - {schema}, owned)
 
 
 def in_schema(name: str, schema: str | None) -> str:
