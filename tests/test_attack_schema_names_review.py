@@ -127,3 +127,63 @@ async def test_a_schema_planted_under_production_s_role_name_does_not_take_its_n
     async with Client(prod_url) as c:  # the schema dropped: production as before
         assert c.store.audit_keys.store_id == prod_id and c.store.audit_keys.store == store_identity(prod_url)
         assert len(await c.list()) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "shadow",
+    [
+        "CREATE TABLE postgres.runs (LIKE public.runs INCLUDING ALL)",
+        "CREATE SEQUENCE postgres.audit_seq START 1000",
+        "CREATE FUNCTION postgres.podium_signal_of(data TEXT, asked BOOLEAN) RETURNS TEXT LANGUAGE sql AS $$ SELECT NULL $$",
+    ],
+    ids=["table", "sequence", "function"],
+)
+async def test_a_table_of_the_store_hidden_by_the_search_path_is_refused(
+    pg_url: str, mallory: str, audit_key: str, shadow: str
+) -> None:
+    """The schema of the ``kv`` table names the store; its other tables are reached by the search
+    path one by one. Someone who may create schemas made one named after production's role with a
+    ``runs`` of theirs: production opened under its name and pin, and read and wrote their table
+    (its runs gone from view, new ones theirs to read; a sequence or function of the store likewise).
+    Refused now, naming what hides what."""
+    db = pg_url.rpartition("/")[2]
+    prod_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    async with Client(prod_url) as c:
+        await c.run(_wf(), 1)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA postgres AUTHORIZATION "{mallory}"')
+        conn.execute(shadow)
+    with pytest.raises(StoreError, match=r"postgres\.(runs|audit_seq|podium_signal_of) hides"):
+        async with Client(prod_url):
+            pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # the way the message gives: the store as it is
+        conn.execute(f'ALTER ROLE postgres IN DATABASE "{db}" SET search_path = public')
+    try:
+        async with Client(prod_url) as c:
+            assert len(await c.list()) == 1 and c.store.audit_keys.store == store_identity(prod_url)
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE postgres IN DATABASE "{db}" RESET search_path')
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA postgres CASCADE")
+    async with Client(prod_url) as c:
+        assert len(await c.list()) == 1
+
+
+@pytest.mark.postgres
+async def test_every_relation_and_function_of_a_store_is_checked_for_shadows(pg_url: str, audit_key: str) -> None:
+    """The names :data:`podium.storage._names.OBJECTS` checks are every table, view and sequence a
+    store's migrations make (a new one left out would be hidden unseen), and its functions are named
+    ``podium_``."""
+    from podium.storage._names import OBJECTS
+
+    async with Client(f"postgresql://postgres@127.0.0.1:5432/{pg_url.rpartition('/')[2]}"):
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        rels = {r for (r,) in conn.execute(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind <> 'i'"
+        )}  # fmt: skip
+        funcs = {f for (f,) in conn.execute("SELECT proname::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace")}
+    assert rels and rels <= set(OBJECTS), rels - set(OBJECTS)
+    assert funcs and all(f.startswith("podium_") for f in funcs), funcs

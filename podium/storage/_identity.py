@@ -89,7 +89,15 @@ def _refused(keys: AuditKeys, what: str) -> StoreError:
 async def bind(store: Any, *, fresh: bool) -> str:
     """Read (or make) the id of ``store``, check it against the pin, and set it on its audit keys;
     ``fresh``: the store's schema was created by this open (no row of an earlier release is in it)."""
-    store.schema, others, owned = await store.placement()  # its name gains the schema its tables are in (_names.py)
+    store.schema, others, owned, hidden = await store.placement()  # its name gains the schema its tables are in (_names.py)
+    if hidden:
+        raise StoreError(
+            f"store {store_identity(store.url)}: its search path finds objects of the store in another schema before "
+            f"its own ({store.schema!r}): {'; '.join(hidden)}. Someone who may create schemas (one named after the "
+            "role, reached through \"$user\") can have the store read and write tables of theirs so; the store is not "
+            f"opened. Drop them if they are not yours; else put the store's schema first in its role's search path "
+            f"(ALTER ROLE ... IN DATABASE ... SET search_path = {store.schema}: the store keeps its name)"
+        )
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
