@@ -187,3 +187,59 @@ async def test_every_relation_and_function_of_a_store_is_checked_for_shadows(pg_
         funcs = {f for (f,) in conn.execute("SELECT proname::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace")}
     assert rels and rels <= set(OBJECTS), rels - set(OBJECTS)
     assert funcs and all(f.startswith("podium_") for f in funcs), funcs
+
+
+@pytest.mark.postgres
+async def test_a_role_whose_name_needs_quoting_has_its_own_schema_named(pg_url: str, audit_key: str) -> None:
+    """Sound: a role named with capitals and ``#`` owning its schema: the name gains it quoted (no
+    other name reads the same), and it counts as the role's own (a new store there is taken, next
+    to production's pin)."""
+    from urllib.parse import quote
+
+    role = f"Podium_Test_Q#{uuid.uuid4().hex[:6]}"
+    db = pg_url.rpartition("/")[2]
+    async with Client(f"postgresql://postgres@127.0.0.1:5432/{db}"):
+        pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN')
+        conn.execute(f'CREATE SCHEMA "{role}" AUTHORIZATION "{role}"')
+        conn.execute(f'CREATE TABLE "{role}".schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)')
+        conn.execute(f'ALTER TABLE "{role}".schema_migrations OWNER TO "{role}"')  # (it may not read production's)
+    url = f"postgresql://{quote(role, safe='')}@127.0.0.1:5432/{db}"
+    try:
+        async with Client(url) as c:
+            await c.run(_wf(), 1)
+            assert c.store.audit_keys.store == f"{store_identity(url)}#schema={quote(role, safe='')}"
+            assert "#" not in c.store.audit_keys.store.partition("#schema=")[2]
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,))
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')
+
+
+@pytest.mark.postgres
+async def test_a_new_machine_does_not_make_production_s_store_in_a_planted_schema(
+    pg_url: str, mallory: str, audit_key: str, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The planted schema again, met by a machine that never opened the store (a new worker): no
+    pin says anything, and its open made a new store in the planted schema (split from the other
+    machines', in their schema). A new store is not made in a schema its URL does not name and its
+    role does not own."""
+    db = pg_url.rpartition("/")[2]
+    prod_url = f"postgresql://postgres@127.0.0.1:5432/{db}"
+    with monkeypatch.context() as m:
+        m.setenv("PODIUM_AUDIT_KEY", str(tmp_path / "machine-a" / "audit.key"))
+        async with Client(prod_url) as c:
+            await c.run(_wf(), 1)
+    with psycopg.connect(f"postgresql://{mallory}@127.0.0.1:5432/{db}", autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA postgres")
+        conn.execute("CREATE TABLE postgres.schema_migrations (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION)")
+    with pytest.raises(StoreError, match="its tables were just made in schema 'postgres'.*its role does not own"):
+        async with Client(prod_url):
+            pass
+    assert not list((AuditKeys(audit_key, "x").id_path.parent).glob("*.id"))  # type: ignore[union-attr]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA postgres CASCADE")
+    async with Client(prod_url) as c:  # on the store the other machine uses
+        assert len(await c.list()) == 1

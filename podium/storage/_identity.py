@@ -153,6 +153,14 @@ async def bind(store: Any, *, fresh: bool) -> str:
     # whoever may create schemas, an empty schema_migrations of theirs in it: production's next tables made there).
     if pinned is None and (not drew or not owned) and base is not None and keys.store != base:
         _schema_not_named(keys, store.schema, base, former)
+    if drew and not owned and base is not None and keys.store != base:
+        raise StoreError(
+            f"store {keys.store}: its tables were just made in schema {store.schema!r} of the database, which its URL "
+            f"does not name (it implies {implied_schema(base)!r}) and its role does not own: someone who may create "
+            "schemas can make one named after the role (an empty schema_migrations in it) to have a new store made "
+            "there, apart from the one in use; the store is not opened. If that schema is meant, name it in the URL "
+            f"(?options=-csearch_path%3D{quote(str(store.schema), safe='')}); else drop it"
+        )
     other = keys.pinned_elsewhere(sid) if pinned is None and not drew else None
     if other is not None:  # the first open here of a store that already has an id: is it another store's?
         raise StoreError(
