@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 from .._auditkey import FINGERPRINT, AuditKeys, former_identity, ranges_digest, store_identity
 from ..errors import StoreError
-from ._names import implied_schema
+from ._names import implied_schema, in_schema
 
 NAMESPACE = "podium.store"
 """The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
@@ -153,7 +153,7 @@ async def bind(store: Any, *, fresh: bool) -> str:
     # whoever may create schemas, an empty schema_migrations of theirs in it: production's next tables made there).
     if pinned is None and (not drew or not owned) and base is not None and keys.store != base:
         _schema_not_named(keys, store.schema, base, former)
-    if drew and not owned and base is not None and keys.store != base:
+    if drew and not owned and base is not None and in_schema(base, store.schema) != base:
         raise StoreError(
             f"store {keys.store}: its tables were just made in schema {store.schema!r} of the database, which its URL "
             f"does not name (it implies {implied_schema(base)!r}) and its role does not own: someone who may create "
