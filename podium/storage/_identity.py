@@ -104,10 +104,10 @@ async def bind(store: Any, *, fresh: bool) -> str:
     url = getattr(store, "url", None)
     former, base = (former_identity(url), store_identity(url)) if url else (None, None)
     adopt_former_names(keys, former, fresh=fresh, base=base, others=others)
-    # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
-    # row missing now was deleted.
     if fresh and others and base is not None and keys.store == base:
         _pin_of_another_schema(keys, store.schema, others)
+    # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
+    # row missing now was deleted.
     pinned, bad = keys.pinned()
     # A new store's id row is written with its tables (the migration that makes the key-value table), so no
     # process sees a new store's tables without its id (taking it for one of an earlier release to upgrade).
