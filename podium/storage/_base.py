@@ -25,7 +25,7 @@ from .._redact import redact_stored
 from ..errors import StoreError
 from ..records import GOVERNING_ACTIONS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
 from ._identity import bind
-from ._names import in_schema
+from ._names import Placement, in_schema
 
 
 class StartLog(Protocol):
@@ -252,10 +252,10 @@ class Store(ABC):
     """The schema its tables are in (PostgreSQL: read at each open, by :meth:`placement`), part of its
     name where its URL does not imply it (``podium/storage/_names.py``); None: its URL names them."""
 
-    async def placement(self) -> tuple[str | None, frozenset[str]]:
-        """(the schema its tables are in, the other schemas of its database that may hold a store):
-        ``(None, frozenset())`` where its URL alone names its tables (SQLite, memory)."""
-        return None, frozenset()
+    async def placement(self) -> Placement:
+        """(the schema its tables are in, the other schemas of its database that may hold a store,
+        whether its role owns that schema): no schema where its URL alone names its tables (SQLite, memory)."""
+        return Placement(None)
 
     async def identify(self, *, fresh: bool = False) -> str:
         """Read (or make) this store's id, check it against the one this machine pinned, and bind

@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 from .._auditkey import FINGERPRINT, AuditKeys, former_identity, ranges_digest, store_identity
 from ..errors import StoreError
-from ._names import implied_schema
+from ._names import implied_schema, in_schema
 
 NAMESPACE = "podium.store"
 """The key-value namespace of the store's id (key :data:`KEY`: ``{"id", "state"}``)."""
@@ -89,13 +89,23 @@ def _refused(keys: AuditKeys, what: str) -> StoreError:
 async def bind(store: Any, *, fresh: bool) -> str:
     """Read (or make) the id of ``store``, check it against the pin, and set it on its audit keys;
     ``fresh``: the store's schema was created by this open (no row of an earlier release is in it)."""
-    store.schema, others = await store.placement()  # its name gains the schema its tables are in (_names.py)
+    store.schema, others, owned, hidden = await store.placement()  # its name gains the schema its tables are in (_names.py)
+    if hidden:
+        raise StoreError(
+            f"store {store_identity(store.url)}: its search path finds objects of the store in another schema before "
+            f"its own ({store.schema!r}): {'; '.join(hidden)}. Someone who may create schemas (one named after the "
+            "role, reached through \"$user\") can have the store read and write tables of theirs so; the store is not "
+            f"opened. Drop them if they are not yours; else put the store's schema first in its role's search path "
+            f"(ALTER ROLE ... IN DATABASE ... SET search_path = {store.schema}: the store keeps its name)"
+        )
     keys: AuditKeys = store.audit_keys
     if keys.id_path is None and keys.store_id is not None:  # in memory: an id of its own, nothing to pin
         return keys.store_id
     url = getattr(store, "url", None)
     former, base = (former_identity(url), store_identity(url)) if url else (None, None)
     adopt_former_names(keys, former, fresh=fresh, base=base, others=others)
+    if fresh and others and base is not None and keys.store == base:
+        _pin_of_another_schema(keys, store.schema, others)
     # Before the row: a pin is written after its row (but for an upgrade begun here, whose pin says so), so a
     # row missing now was deleted.
     pinned, bad = keys.pinned()
@@ -139,8 +149,18 @@ async def bind(store: Any, *, fresh: bool) -> str:
     # merely a fresh open's: what the database held before it (a trigger of a table made in advance) or a
     # writer between its migrations can have put another store's id in the row since.
     drew = fresh and sid == getattr(store, "drawn_id", None)
-    if pinned is None and not drew and base is not None and keys.store != base:
+    # A new store drawn here is concerned too where its role does not own the schema (one named after the role by
+    # whoever may create schemas, an empty schema_migrations of theirs in it: production's next tables made there).
+    if pinned is None and (not drew or not owned) and base is not None and keys.store != base:
         _schema_not_named(keys, store.schema, base, former)
+    if drew and not owned and base is not None and in_schema(base, store.schema) != base:
+        raise StoreError(
+            f"store {keys.store}: its tables were just made in schema {store.schema!r} of the database, which its URL "
+            f"does not name (it implies {implied_schema(base)!r}) and its role does not own: someone who may create "
+            "schemas can make one named after the role (an empty schema_migrations in it) to have a new store made "
+            "there, apart from the one in use; the store is not opened. If that schema is meant, name it in the URL "
+            f"(?options=-csearch_path%3D{quote(str(store.schema), safe='')}); else drop it"
+        )
     other = keys.pinned_elsewhere(sid) if pinned is None and not drew else None
     if other is not None:  # the first open here of a store that already has an id: is it another store's?
         raise StoreError(
@@ -259,6 +279,24 @@ def _schema_not_named(keys: AuditKeys, schema: str, base: str, former: str | Non
                 f"name the schema in the URL (?options=-csearch_path%3D{quote(schema, safe='')}: a name of its own, "
                 "pinned at its first open); else restore the search path"
             )
+
+
+def _pin_of_another_schema(keys: AuditKeys, schema: str | None, others: frozenset[str]) -> None:
+    """Refuse a new store (its tables made by this open) named without schema where this machine
+    holds a pin under that name while other schemas of its database hold Podium's tables: the
+    release before named every schema's store so (a role's own, through ``"$user"``), so the pin may
+    be theirs. A new store replaces a pin under its name (of a store deleted before): it would have
+    replaced theirs with its id, and taken their head log (``tests/test_attack_schema_names_review.py``)."""
+    if keys.id_path is not None and keys.id_path.exists():
+        raise StoreError(
+            f"store {keys.store}: its tables were just made in schema {schema!r} of the database, and this machine "
+            f"holds a pin under its name ({keys.id_path}) that may be another schema's store's: other schemas of "
+            f"the database hold tables of Podium ({', '.join(sorted(others))}), and the release before this one "
+            "named each schema's store without its schema; the pin is left as it is. Open the store it pins first "
+            f"(its pin moves to a name of its own once no other schema holds Podium's tables: drop the ones just "
+            f"made in {schema!r}); if it pins a store of {schema!r} deleted since, delete {keys.id_path} and open "
+            "this one again"
+        )
 
 
 def _move_pin(keys: AuditKeys, old: AuditKeys, pinned: tuple[str, int, bool, str]) -> None:

@@ -25,31 +25,68 @@ moving production's pin to a role's schema would give that schema production's i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlsplit
 
 SCHEMA = "#schema="
 """What a name gains before the schema (quoted: never in a name without one, whose parts are
 percent-encoded)."""
 
+OBJECTS = ("approvals", "audit", "audit_seq", "events", "kv", "runs", "schema_migrations", "signals")
+"""The tables and sequences of a store (its functions are named ``podium_``): each is reached by the
+search path, so each is checked for one of the same name before it (:data:`PLACEMENT`)."""
+
+_KV = "WITH k AS (SELECT c.relnamespace AS ns FROM pg_class c WHERE c.oid = to_regclass('kv')) "
+_HIDDEN = (
+    "ARRAY(SELECT quote_ident(n.nspname) || '.' || c.relname || ' hides ' || c.relname FROM pg_class m JOIN k ON "
+    "m.relnamespace = k.ns JOIN pg_class c ON c.oid = to_regclass(quote_ident(m.relname)) JOIN pg_namespace n ON "
+    "n.oid = c.relnamespace WHERE m.relname::text = ANY(%s) AND m.relkind <> 'i' AND c.oid <> m.oid) || "
+    "ARRAY(SELECT quote_ident(n.nspname) || '.' || p.proname || ' hides ' || p.proname FROM pg_proc f JOIN k ON "
+    "f.pronamespace = k.ns JOIN pg_proc p ON p.oid = to_regprocedure(quote_ident(f.proname) || '(' || "
+    "oidvectortypes(f.proargtypes) || ')') JOIN pg_namespace n ON n.oid = p.pronamespace "
+    "WHERE f.proname LIKE 'podium\\_%%' AND p.oid <> f.oid)"
+)
 PLACEMENT = (
-    "SELECT COALESCE((SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.oid = to_regclass('kv')), current_schema()::text), "
-    "ARRAY(SELECT DISTINCT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE c.relname = 'schema_migrations')"
+    _KV + ", s AS (SELECT COALESCE((SELECT n.nspname::text FROM pg_namespace n JOIN k ON n.oid = k.ns), "
+    "current_schema()::text) AS name) "
+    "SELECT s.name, ARRAY(SELECT DISTINCT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relname = 'schema_migrations'), "
+    "(SELECT pg_get_userbyid(n.nspowner) = current_user FROM pg_namespace n WHERE n.nspname = s.name), "
+    + _HIDDEN + " FROM s"
 )
 """(the schema of the ``kv`` table this connection's search path finds, else the one it makes
 tables in; every schema of the database with a ``schema_migrations`` table: a Podium store's, or
-another application's, counted alike to be safe)."""
+another application's, counted alike to be safe; whether the connecting role owns the schema; the
+objects of the store the search path finds elsewhere first), parameter :data:`OBJECTS`."""
 
 
-def placement_of(row: Sequence[Any] | None) -> tuple[str | None, frozenset[str]]:
-    """(the store's schema, the other schemas of its database that may hold a Podium store) from
-    :data:`PLACEMENT`'s row."""
+class Placement(NamedTuple):
+    """Where a store's tables are (:meth:`podium.storage.Store.placement`)."""
+
+    schema: str | None
+    """The schema its tables are in; None: its URL alone names them (SQLite, memory)."""
+    others: frozenset[str] = frozenset()
+    """The other schemas of its database that may hold a Podium store."""
+    owned: bool = True
+    """Whether the role it connects as owns that schema (a role's own, made ``AUTHORIZATION`` it). One
+    named after the role by someone else (who may create schemas) is not taken for it: a new store made
+    there is refused while the URL's store is pinned (``podium/storage/_identity.py::bind``)."""
+    hidden: tuple[str, ...] = ()
+    """Objects of the store that its search path finds in another schema first (``"S.runs hides
+    runs"``): the schema of ``kv`` names the store, the others are reached one by one, so one of the
+    same name in a schema before it (named after the role by whoever may create schemas) would be
+    read and written instead. The store is then not opened (``_identity.bind``)."""
+
+
+def placement_of(row: Sequence[Any] | None) -> Placement:
+    """(the store's schema, the other schemas of its database that may hold a Podium store, whether
+    its role owns that schema) from :data:`PLACEMENT`'s row."""
     if not row:
-        return None, frozenset()
+        return Placement(None)
     schema = None if row[0] is None else str(row[0])
-    return schema, frozenset(str(s) for s in row[1] or ()) - {schema}
+    owned = len(row) < 3 or row[2] is not False
+    hidden = tuple(str(h) for h in row[3] or ()) if len(row) > 3 else ()
+    return Placement(schema, frozenset(str(s) for s in row[1] or ()) - {schema}, owned, hidden)
 
 
 def in_schema(name: str, schema: str | None) -> str:

@@ -52,7 +52,7 @@ from ..records import AuditEntry, Event, RunRecord, RunStatus
 from ._base import UPDATABLE, Store, pick_fair
 from ._group import Coalesce, GroupCommit, GroupWrite, NewRun
 from ._identity import ID_MIGRATION, ID_ROW, drawn
-from ._names import PLACEMENT, placement_of
+from ._names import OBJECTS, PLACEMENT, Placement, placement_of
 from ._pg_erase import PgErasure
 from ._pg_governance import AUDIT_INSERT, NEXT_SEQS
 from ._pg_listen import listen
@@ -352,9 +352,9 @@ class PostgresStore(PgRuns, PgNumbered, PgErasure, Store):
             await self.identify(fresh=1 in applied)
         return applied
 
-    async def placement(self) -> tuple[str | None, frozenset[str]]:
+    async def placement(self) -> Placement:
         async with self._connection() as conn:
-            return placement_of(await (await conn.execute(PLACEMENT)).fetchone())
+            return placement_of(await (await conn.execute(PLACEMENT, (list(OBJECTS),))).fetchone())
 
     @staticmethod
     async def _schema_version(conn: psycopg.AsyncConnection[TupleRow]) -> int:
