@@ -201,3 +201,31 @@ def test_attack_user_rows_deleted_then_a_restart_does_not_make_the_server_trust_
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_a_question_holding_a_set_has_one_name_in_every_process() -> None:
+    """Fifteenth session (the surfaces review's suspected item): an approval's name carries a digest
+    of what it asks; a set in the payload was written as ``str(set)``, whose order follows the string
+    hashes seeded per process, so a replay in another process asked the approver again. Values JSON
+    writes itself keep the digest they had."""
+    import hashlib
+    import json
+
+    code = (
+        "from podium.governance.enforcement import asked_about\n"
+        "print(asked_about('approval:pay', ['pay?', {'to': {'DE89', 'GB82', 'FR76', 'NL91', 'ES91', 'IT60'}, "
+        "'tags': frozenset({('a', 1), ('b', 2)})}, None]))\n"
+    )
+    names = set()
+    for seed in ("1", "2", "3", "4"):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": os.getcwd()},
+        )  # fmt: skip
+        names.add(done.stdout.strip())
+    assert len(names) == 1, names
+    from podium.governance.enforcement import asked_about
+
+    plain = ["pay?", {"amount": 10, "to": "DE89"}, "approver"]
+    before = hashlib.sha256(json.dumps(["approval:pay", plain], sort_keys=True, default=str, ensure_ascii=False).encode())
+    assert asked_about("approval:pay", plain) == before.hexdigest()[:16]

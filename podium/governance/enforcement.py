@@ -242,8 +242,17 @@ def asked_about(target: str, args: Any) -> str:
     is asked again, never answered by the decision about the first ones. Tool and connector calls,
     ML actions, data gates and escalations are named with it; the same question (a deterministic
     replay) has the same name, so it is never asked twice."""
-    text = json.dumps([target, args], sort_keys=True, default=str, ensure_ascii=False)
+    text = json.dumps([target, args], sort_keys=True, default=_canonical, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _canonical(value: Any) -> Any:
+    """What JSON cannot write, as :func:`asked_about` digests it: a set in one order in every process
+    (``str`` of a set follows the string hashes, seeded per process: a replay in another process
+    asked again), anything else as its ``str``."""
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=lambda v: json.dumps(v, sort_keys=True, default=_canonical, ensure_ascii=False))
+    return str(value)
 
 
 async def check_tool(
