@@ -146,26 +146,40 @@ def workflow_json(wf: Workflow, *, versions: list[str] | None = None) -> dict[st
     }
 
 
-def approval_cursor(request: dict[str, Any]) -> str:
-    """An opaque page cursor of the approvals inbox: the position (request time, run id, name) of a
-    page's last request."""
-    where = [request["requested_at"], request["run_id"], request["name"]]
+def pack_cursor(where: list[Any]) -> str:
+    """An opaque page cursor holding ``where`` (a page's last position)."""
     return base64.urlsafe_b64encode(json.dumps(where).encode()).decode().rstrip("=")
 
 
-def approval_after(cursor: str) -> dict[str, Any] | None:
-    """The position an :func:`approval_cursor` holds, as ``client.approvals(after=)`` takes it; None
-    for a text that is not such a cursor."""
+def unpack_cursor(cursor: str, *kinds: type) -> tuple[Any, ...] | None:
+    """The position a :func:`pack_cursor` holds: a finite time, then texts (``kinds`` after the time:
+    ``str``); None for a text that is not such a cursor (nor NaN, nor a NUL byte no store keeps)."""
     try:
-        at, run_id, name = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        at, *rest = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError):
         return None
-    if not isinstance(at, int | float) or isinstance(at, bool) or not isinstance(run_id, str) or not isinstance(name, str):
+    if len(rest) != len(kinds) or not isinstance(at, int | float) or isinstance(at, bool):
+        return None
+    if not all(isinstance(v, k) for v, k in zip(rest, kinds, strict=True)) or any("\x00" in v for v in rest):
         return None
     try:
         when = float(at)
     except OverflowError:  # an integer no float holds: no cursor this API gave
         return None
-    if not math.isfinite(when) or "\x00" in run_id + name:  # nor NaN, nor a NUL byte no store keeps
+    return (when, *rest) if math.isfinite(when) else None
+
+
+def approval_cursor(request: dict[str, Any]) -> str:
+    """An opaque page cursor of the approvals inbox: the position (request time, run id, name) of a
+    page's last request."""
+    return pack_cursor([request["requested_at"], request["run_id"], request["name"]])
+
+
+def approval_after(cursor: str) -> dict[str, Any] | None:
+    """The position an :func:`approval_cursor` holds, as ``client.approvals(after=)`` takes it; None
+    for a text that is not such a cursor."""
+    found = unpack_cursor(cursor, str, str)
+    if found is None:
         return None
+    when, run_id, name = found
     return {"requested_at": when, "run_id": run_id, "name": name}

@@ -3,8 +3,6 @@ letters, and the metrics scrape."""
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
@@ -12,6 +10,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
+from ._views import pack_cursor, unpack_cursor
 from .auth import acting
 from .errors import ApiError
 from .openapi import documented
@@ -245,19 +244,13 @@ async def dead_letters(
 
 def letter_cursor(letter: dict[str, Any]) -> str:
     """An opaque page cursor of the dead letters: the (time, id) of a page's last letter."""
-    return base64.urlsafe_b64encode(json.dumps([float(letter["ts"] or 0), letter["id"]]).encode()).decode().rstrip("=")
+    return pack_cursor([float(letter["ts"] or 0), letter["id"]])
 
 
 def letter_after(cursor: str) -> tuple[float, str] | None:
     """The position a :func:`letter_cursor` holds; None for a text that is not such a cursor."""
-    try:
-        at, key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        when = float(at)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    if isinstance(at, bool) or not isinstance(at, int | float) or not isinstance(key, str) or when != when:
-        return None
-    return when, key
+    found = unpack_cursor(cursor, str)
+    return None if found is None else (found[0], str(found[1]))
 
 
 @router.post(
