@@ -106,8 +106,11 @@ async def test_dead_letters_are_listed_page_by_page(server: Any, store_url: str)
                 break
         assert len(seen) == 5 == len(set(seen)) and cursor is None  # every letter once, oldest first
         assert (await http.get("/api/deadletters")).json()["total"] == 5
-        bad = await http.get("/api/deadletters", params={"cursor": "not-a-cursor"})
-        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor"
+        import base64
+
+        for forged in ("not-a-cursor", base64.urlsafe_b64encode(b'[NaN, "x"]').decode(), base64.urlsafe_b64encode(b'[1.0, "a\\u0000"]').decode()):
+            bad = await http.get("/api/deadletters", params={"cursor": forged})  # attack: cursors the API never gave
+            assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_cursor", forged
         assert (await http.get("/api/deadletters", params={"limit": 0})).status_code == 422
 
 
