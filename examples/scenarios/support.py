@@ -35,12 +35,12 @@ from podium.governance.pii import find_pii
 from podium.validators import BannedContent, Tone, check_output
 
 try:
-    from ._common import FAMILIAR, excerpt, known_share, read_jsonl, steers_model, vocabulary
+    from ._common import FAMILIAR, caseless, excerpt, known_share, read_jsonl, steers_model, vocabulary
 except ImportError:  # loaded by file path: podium run examples/scenarios/support.py:workflow
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from _common import FAMILIAR, excerpt, known_share, read_jsonl, steers_model, vocabulary  # type: ignore[no-redef]
+    from _common import FAMILIAR, caseless, excerpt, known_share, read_jsonl, steers_model, vocabulary  # type: ignore[no-redef]
 
 INTENTS = ("billing", "technical", "account", "sales", "shipping", "other")
 CONFIDENT = 0.45
@@ -71,6 +71,18 @@ TEMPLATES = {
     "you as soon as we hear back.",
     "other": "Thank you for your message. I have passed it to the right team, who will get back to you.",
 }
+UNSURE = (
+    "Thank you for your message. So that the right person can help you quickly, could you tell us a little "
+    "more: which product or order it is about, and what happened?"
+)
+"""The reply proposed for a ticket whose intent the classifier is unsure of (a person approves it): a
+question, not the guessed intent's template ("I need help with the thing I bought" read as account at
+0.33 was answered with the account template's security link)."""
+_PRODUCT_FACT = re.compile(r"(?P<name>.+?) \((?P<sku>[^()]+)\): (?P<facts>.*?) Price (?P<price>\S+ EUR), (?P<stock>(?:in|out of) stock)\.$", re.S)
+_NAME_WORDS = re.compile(r"[^\W_]{3,}")
+#: Words of a product name too common to say a ticket is about that product.
+_SHIPPING = re.compile(r"ship|stock|deliver|dispatch|carrier|by air")
+_GENERIC = frozenset({"northwind", "subscription", "plan", "gear", "the", "and", "duo", "pro"})
 
 #: What ``podium demo support`` runs: a clear ticket (answered at once) and an unclear one (a person approves).
 DEMO_INPUTS = [
@@ -254,6 +266,36 @@ async def validate(text: str, customer_email: str | None = None) -> tuple[str, l
     return text, problems
 
 
+def template_fact(label: str, facts: list[str], message: str) -> str:
+    """The product fact a template reply cites ("" for none): only of a product the ticket names (a
+    word of its name, or its SKU), and what the intent needs of it: the product's facts for a
+    technical question, with its price and stock for a sales one, with its stock for shipping.
+    Before, the first recalled product's whole line went out, price and stock in a sync problem's
+    reply, and a product the ticket never named in a vague one's."""
+    if label not in ("technical", "sales", "shipping"):
+        return ""
+    said = {w.rstrip("s") for w in _NAME_WORDS.findall(caseless(message))}
+    for text in facts:
+        m = _PRODUCT_FACT.match(text.strip())
+        if m is None:
+            continue
+        name, sku = m["name"], m["sku"]
+        named = {w.rstrip("s") for w in _NAME_WORDS.findall(caseless(name))} - _GENERIC
+        if not (named & said) and caseless(sku) not in caseless(message):
+            continue
+        facts_text = m["facts"].rstrip(". ")
+        stock = "" if "stock" in caseless(facts_text) else f", {m['stock']}"  # said once ("currently out of stock")
+        if label == "sales":
+            return f"About the {name}: {facts_text}; price {m['price']}{stock}. "
+        if label == "shipping":  # what bears on a delivery: shipping times and limits, stock
+            said_of = [c for c in re.split(r"[,;] ", facts_text) if _SHIPPING.search(caseless(c))]
+            if m["stock"] == "out of stock" and stock:
+                said_of.append("out of stock")
+            return f"About the {name}: {', '.join(said_of)}. " if said_of else ""
+        return f"About the {name}: {facts_text}. "
+    return ""
+
+
 @workflow.step
 async def check(ctx: StepContext, input: dict, intent: dict, context: dict, draft: dict) -> dict:
     """Tone, PII and topic: a draft that fails is replaced by the intent's plain, pre-approved reply."""
@@ -266,9 +308,11 @@ async def check(ctx: StepContext, input: dict, intent: dict, context: dict, draf
         if about.label != intent["label"]:
             problems.append(f"is about {about.label}, not the ticket's {intent['label']}")
     source = "model"
-    if problems:
-        first = context["facts"][0].split(": ", 1)[-1] + " " if context["facts"] and intent["label"] in ("technical", "sales", "shipping") else ""
-        text, source = TEMPLATES.get(intent["label"], TEMPLATES["other"]).format(fact=first), "template"
+    if problems and intent["confidence"] < CONFIDENT:
+        text, source = UNSURE, "template"
+    elif problems:
+        fact = template_fact(intent["label"], context["facts"], str(input.get("message") or ""))
+        text, source = TEMPLATES.get(intent["label"], TEMPLATES["other"]).format(fact=fact), "template"
     name = (customer.get("name") or "").split(" ")[0]
     reply = f"Hi {name}," if name else "Hello,"
     # A rejected draft is kept (shortened) beside its problems, so whoever reads the outcome sees why.
