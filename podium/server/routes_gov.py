@@ -194,7 +194,9 @@ class Decision(BaseModel):
     request: int | None = Field(
         default=None,
         description="The request's `seq` as the inbox listed it: a run that asked again under this name since "
-        "(a loop, a wait that timed out) is not decided by what was shown for the earlier request (404).",
+        "(a loop, a wait that timed out) is not decided by what was shown for the earlier request (404). A step "
+        "asking under one name about several questions at once has a request open per question (`NAME`, "
+        "`NAME@DIGEST`): without `request` none is decided (400, listing them); with it, that one.",
     )
 
 
