@@ -54,8 +54,8 @@ def _refusal_lists(message: str, asked: list[dict[str, Any]]) -> None:
     assert "nothing was decided" in message and "--seq" in message and '"request"' in message, message
 
 
-async def test_the_client_refuses_to_pick_one_of_two_requests_of_an_approval() -> None:
-    async with podium.Client("memory://", workflows=[_flow()]) as c:
+async def test_the_client_refuses_to_pick_one_of_two_requests_of_an_approval(store_url: str) -> None:
+    async with podium.Client(store_url, workflows=[_flow()]) as c:
         rid, asked = await _two_open(c)
         with pytest.raises(ConfigError) as refused:
             await c.decide(rid, "approval:pay", approve=True)
@@ -68,8 +68,8 @@ async def test_the_client_refuses_to_pick_one_of_two_requests_of_an_approval() -
         assert await c.result(rid) == [True, False]
 
 
-async def test_a_request_named_whole_is_decided_and_a_number_of_another_approval_is_not() -> None:
-    async with podium.Client("memory://", workflows=[_flow()]) as c:
+async def test_a_request_named_whole_is_decided_and_a_number_of_another_approval_is_not(store_url: str) -> None:
+    async with podium.Client(store_url, workflows=[_flow()]) as c:
         rid, asked = await _two_open(c)
         small, large = asked
         assert await c.decide(rid, large["name"], approve=False)  # NAME@DIGEST names one request
@@ -81,10 +81,10 @@ async def test_a_request_named_whole_is_decided_and_a_number_of_another_approval
         assert await c.result(rid) == [True, False]
 
 
-async def test_only_a_later_question_open_is_not_decided_under_the_first_ones_name() -> None:
+async def test_only_a_later_question_open_is_not_decided_under_the_first_ones_name(store_url: str) -> None:
     """``NAME`` decided, ``NAME@DIGEST`` (another question) open: naming ``NAME`` decides nothing
     (the approver saw the first question) and says which request is open and how to pick it."""
-    async with podium.Client("memory://", workflows=[_flow()]) as c:
+    async with podium.Client(store_url, workflows=[_flow()]) as c:
         rid, asked = await _two_open(c)
         small, large = asked
         assert await c.decide(rid, "approval:pay", approve=True, request=small["seq"])
