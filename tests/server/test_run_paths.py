@@ -187,3 +187,14 @@ def test_the_dashboard_shows_a_child_run_named_like_a_route(tmp_path: Any) -> No
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+@pytest.mark.parametrize("rid", ["q?x#y/events", "100%/trace", "a b+c/plan", "é/usage"])
+async def test_an_id_holding_what_urls_reserve_is_reached_percent_encoded(server: Any, rid: str) -> None:
+    async with server("memory://", workflows=[child]) as (app, http):
+        await app.state.client.start(child, {"n": rid}, run_id=rid)
+        await app.state.client.result(rid, timeout=30)
+        got = await http.get(f"/api/runs/{one(rid)}")
+        assert got.status_code == 200 and got.json()["run"]["id"] == rid, got.text
+        trace = await http.get(f"/api/runs/{one(rid)}/trace")
+        assert trace.status_code == 200 and trace.json()["run"]["id"] == rid, trace.text
