@@ -261,18 +261,21 @@ async def _decide(
     payload = parse_input(payload_text, "--payload") if payload_text else None  # a typo is said before any lookup
     async with make_client(db, recover=False) as c:
         if name is None:
-            pending = await c.approvals(run_id=run_id)
+            from ..governance.inbox import listed
+
+            pending = await c.approvals(run_id=run_id, limit=1000)
             if not pending:
                 run = await c.get(run_id)  # an unknown run is said so (NotFound)
                 raise click.UsageError(
                     f"run {run_id} ({run.status.value}) has no open approval request; see the inbox with 'podium approvals'"
                 )
-            if len(pending) != 1:
-                names = ", ".join(a["name"] for a in pending)
+            numbered = [a for a in pending if seq is not None and a.get("seq") == seq]
+            if len(pending) != 1 and not numbered:  # none is chosen for the approver: each asks its own question
                 raise click.UsageError(
-                    f"run {run_id} has {len(pending)} open requests ({names}): name one with --request"
+                    f"run {run_id} has {len(pending)} open requests: {listed(pending)}; nothing was decided: pick one "
+                    "by its number (# in 'podium approvals') with --seq N, or by its name with --request NAME"
                 )
-            name = pending[0]["name"]
+            name = (numbered or pending)[0]["name"]
         if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload, request=seq):
             raise click.ClickException(
                 f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, NotFound
 from ..storage._base import MAX_APPROVALS_PAGE
 
 if TYPE_CHECKING:
@@ -51,3 +52,66 @@ async def open_requests(
             }
         )
     return inbox
+
+
+#: What a request's name gains when its step asks again under that name about another question
+#: (``NAME@DIGEST``, engine/context.py ``approval``; again in engine/waits.py: ``NAME@D1@D2``).
+_ASKED_AGAIN = re.compile(r"(?:@[0-9a-f]{16})+")
+#: How a caller picks one request: by the number the inbox shows it with (``#``, its ``seq``).
+_PICK = "pick one by its number (# in 'podium approvals'): --seq N on the command line, \"request\": N over the API and MCP"
+
+
+def of_approval(name: str, asked: str) -> bool:
+    """Whether the open request ``asked`` is one of approval ``name``'s: ``name`` itself, or one its
+    step asked under that name about another question (``NAME@DIGEST``). A name holding ``@`` of
+    its author's (``approval:pay@eu``) is another approval."""
+    return asked == name or (asked.startswith(name + "@") and _ASKED_AGAIN.fullmatch(asked, len(name)) is not None)
+
+
+async def requests_of(store: Store, run_id: str, name: str) -> list[dict[str, Any]]:
+    """The open requests of approval ``name`` of run ``run_id``, oldest first, from every page (a
+    run may ask many at once), payloads included."""
+    out: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = await open_requests(store, run_id, None, MAX_APPROVALS_PAGE, after)
+        out += [a for a in page if of_approval(name, a["name"])]
+        if len(page) < MAX_APPROVALS_PAGE:
+            return out
+        after = page[-1]
+
+
+def listed(asked: Sequence[Mapping[str, Any]]) -> str:
+    """``#12 approval:pay, #13 approval:pay@...``: the requests as the inbox numbers them."""
+    return ", ".join(f"#{a.get('seq')} {a['name']}" for a in asked)
+
+
+def pick(run_id: str, name: str, asked: Sequence[dict[str, Any]], request: int | None) -> dict[str, Any]:
+    """The request of approval ``name`` (its open ones: ``asked``) that a decision goes to: the one
+    numbered ``request``, else the one named ``name`` when it is the only one open. Never one of
+    several chosen for the caller: each asks its own question (another payload, title or role)."""
+    if request is not None:
+        for a in asked:
+            if a.get("seq") == request:
+                return a
+        if not asked:
+            raise NotFound(f"run {run_id} has no open approval request {name!r}; see them with 'podium approvals'")
+        now = (f"the open one is request {asked[0].get('seq')}, whose payload may differ" if len(asked) == 1
+               else f"the open ones are {listed(asked)}, whose payloads may differ")  # fmt: skip
+        raise NotFound(
+            f"run {run_id} has no open approval request {name!r} asked as request {request}: it was decided, "
+            f"timed out or asked again ({now}); nothing was decided: read the inbox again and decide what it shows"
+        )
+    if len(asked) > 1:
+        raise ConfigError(
+            f"run {run_id} has {len(asked)} open requests of approval {name!r}, one per question its step asked: "
+            f"{listed(asked)}; nothing was decided: {_PICK}"
+        )
+    if asked and asked[0]["name"] == name:
+        return asked[0]
+    if asked:  # NAME was decided (or timed out); NAME@DIGEST asks another question: not taken for it
+        raise NotFound(
+            f"run {run_id} has no open approval request {name!r}; its open request asks another question: "
+            f"{listed(asked)}; nothing was decided: read it in the inbox and, to decide it, {_PICK}"
+        )
+    raise NotFound(f"run {run_id} has no open approval request {name!r}; see them with 'podium approvals'")

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from .. import _serde
 from ..errors import AuthError, ConfigError, KillSwitchActive, NotFound, PermissionDenied
 from ..records import Event, EventType, RunRecord, RunStatus
-from ..storage._base import MAX_APPROVALS_PAGE
 from . import accounts, backed, capabilities
 from .audit import (
     HISTORY_MISMATCH,
@@ -49,7 +48,7 @@ from .identity import (
     role_permissions,
     token_hash,
 )
-from .inbox import open_requests
+from .inbox import open_requests, pick, requests_of
 from .limits import refuse_outside
 from .policy import POLICIES, Policy, check_switch
 from .refusals import DENIED, Refusals
@@ -671,22 +670,6 @@ class Governance:
         inbox = await open_requests(self.store, run_id, workflow, limit, after)
         return inbox if who.can("payloads.read") else [{**a, "payload": None} for a in inbox]
 
-    async def _open_request(self, run_id: str, name: str) -> dict[str, Any]:
-        """The run's open request ``name``, looked for in all its pages (a run may ask many at once),
-        with its payload (the decision's default)."""
-        await self.authorize("approvals.read")
-        after = None
-        while True:
-            page = await open_requests(self.store, run_id, None, MAX_APPROVALS_PAGE, after)
-            for a in page:
-                if a["name"] == name:
-                    return a
-            if len(page) < MAX_APPROVALS_PAGE:
-                raise NotFound(
-                    f"run {run_id} has no open approval request {name!r}; see them with 'podium approvals'"
-                )
-            after = page[-1]
-
     async def decide(
         self,
         run_id: str,
@@ -703,15 +686,14 @@ class Governance:
 
         ``request``: the ``seq`` of the request as the approver was shown it (the inbox lists it). A
         run may ask again under the same name (a loop, a wait that timed out): without it, a decision
-        made on what was shown goes to whatever request is open now, with its payload."""
+        made on what was shown goes to whatever request is open now, with its payload. A step asking
+        under one name about several questions at once has a request open per question (``NAME``,
+        ``NAME@DIGEST``): naming the approval then picks none of them (ConfigError, listing them);
+        ``request`` picks one."""
         who = await self.authorize("approvals.decide", run_id)
-        asked = await self._open_request(run_id, name)
-        if request is not None and asked.get("seq") != request:
-            raise NotFound(
-                f"run {run_id} has no open approval request {name!r} asked as request {request}: it was decided, "
-                f"timed out or asked again (the open one is request {asked.get('seq')}, whose payload may differ); "
-                "nothing was decided: read the inbox again and decide what it shows"
-            )
+        await self.authorize("approvals.read")
+        asked = pick(run_id, name, await requests_of(self.store, run_id, name), request)
+        name = str(asked["name"])  # NAME@DIGEST when picked by its number under the approval's name
         required = asked.get("role")
         if required and required not in self.principal.roles and "admin" not in self.principal.roles:
             await self.record("access.denied", run_id, actor=who.name, permission="approvals.decide", reason=f"needs role {required}", name=name)

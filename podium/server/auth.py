@@ -52,14 +52,9 @@ async def had_users(client: Any) -> bool:
     rows deleted behind the engine (a database writer without the audit key) and a restart must
     not turn a server with users into one answering every caller as the local admin."""
     gov = client.governance
-    if gov.users_exist or await client.store.kv_list(USERS):
+    if gov.users_exist or await client.store.kv_count(USERS):
         return True
-    after = 0
-    while page := await client.store.list_audit(after=after, limit=5000):
-        if any(e.action == "user.put" for e in page):
-            return True
-        after = page[-1].seq
-    return False
+    return bool(await client.store.audit_user_put())  # one indexed lookup, not a read of the whole log
 
 
 async def principal_for(

@@ -23,6 +23,7 @@ from ..errors import (
     StoreError,
 )
 from ..models._errors import ModelNotAvailable
+from ._run_paths import hint
 
 log = logging.getLogger("podium.server")
 
@@ -84,6 +85,8 @@ def install(app: Any) -> None:
         return JSONResponse(content, status_code=status, headers=headers)
 
     async def podium_error(request: Any, exc: Exception) -> JSONResponse:
+        if isinstance(exc, NotFound) and (more := hint(request.scope)):  # a run named like the route?
+            exc = NotFound(f"{exc}{more}")
         return respond(exc)
 
     async def validation_error(request: Any, exc: Exception) -> JSONResponse:

@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import ConfigError, NotFound, PodiumError, RunStatus
 from ..governance.identity import Principal
+from ..governance.inbox import listed
 from ._views import approval_after, approval_cursor, payload, plain, steps_json
 from .errors import ERROR_CODES
 from .routes_runs import idempotent_run_id
@@ -138,7 +139,8 @@ class DecideArgs(_Args):
     request: int | None = Field(
         default=None,
         description="The request's seq from list_approvals: refused if the run has asked again under this name "
-        "since, so a decision never goes to a request (and payload) other than the one read.",
+        "since, so a decision never goes to a request (and payload) other than the one read. A step asking under "
+        "one name about several questions at once has a request open per question: without it none is decided.",
     )
     wait_seconds: float = _WAIT
 
@@ -487,12 +489,13 @@ class PodiumTools:
                 raise NotFound(
                     f"run {args.run_id} has no open approval request; see the inbox with list_approvals"
                 )
-            if len(pending) > 1:
-                names = ", ".join(a["name"] for a in pending)
+            numbered = [a for a in pending if args.request is not None and a.get("seq") == args.request]
+            if len(pending) > 1 and not numbered:  # none is chosen for the caller: each asks its own question
                 raise ConfigError(
-                    f"run {args.run_id} has {len(pending)} open approval requests ({names}); name one with 'name'"
+                    f"run {args.run_id} has {len(pending)} open approval requests: {listed(pending)}; nothing was "
+                    "decided: pick one by its number (# in list_approvals: its seq) with 'request', or by its name with 'name'"
                 )
-            name = pending[0]["name"]
+            name = (numbered or pending)[0]["name"]
         decided = await self.client.decide(
             args.run_id, name, approve=args.approve, comment=args.comment, payload=args.payload, request=args.request
         )

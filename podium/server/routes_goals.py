@@ -8,16 +8,18 @@ answers every plan and replan of a goal run, with its text graph.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
+from ._run_paths import RunRoute
 from .auth import acting
 from .errors import ApiError
 from .openapi import documented
 
-router = APIRouter(prefix="/api", tags=["goals"])
+router = APIRouter(prefix="/api", tags=["goals"], route_class=RunRoute)
 
 
 class GoalBody(BaseModel):
@@ -61,7 +63,7 @@ async def start_goal(
         handle = await start(request.app.state.client, body.goal, body.context)
     except ConfigError as exc:
         raise ApiError(409, "not_configured", str(exc)) from None
-    return {"run_id": handle.id, "plan": f"/api/runs/{handle.id}/plan"}
+    return {"run_id": handle.id, "plan": f"/api/runs/{quote(handle.id, safe='')}/plan"}  # the id as one segment
 
 
 @router.get("/runs/{run_id:path}/plan", **documented("getRunPlan", GoalPlans, 404), summary="Every plan and replan of a goal run")

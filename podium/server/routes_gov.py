@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
 from ..governance.service import APPROVAL_PREFIX
+from ._run_paths import as_sent
 from ._views import MAX_SEQ, approval_after, approval_cursor, workflow_json
 from .auth import acting
 from .errors import ApiError
@@ -194,7 +196,9 @@ class Decision(BaseModel):
     request: int | None = Field(
         default=None,
         description="The request's `seq` as the inbox listed it: a run that asked again under this name since "
-        "(a loop, a wait that timed out) is not decided by what was shown for the earlier request (404).",
+        "(a loop, a wait that timed out) is not decided by what was shown for the earlier request (404). A step "
+        "asking under one name about several questions at once has a request open per question (`NAME`, "
+        "`NAME@DIGEST`): without `request` none is decided (400, listing them); with it, that one.",
     )
 
 
@@ -227,6 +231,9 @@ async def list_approvals(
     }
 
 
+APPROVALS = "/api/approvals/"
+
+
 @router.post(
     "/approvals/{run_id:path}/{name}",  # a child run's id holds '/' (PARENT.step/child): its approvals too
     tags=["approvals"],
@@ -237,10 +244,15 @@ async def decide(
     run_id: str, name: str, body: Decision, request: Request, who: Principal = Depends(acting)
 ) -> dict[str, Any]:
     # Both may hold '/': a child run's id (PARENT.step/child) and a request's name (an output check's,
-    # approval:output:STEP:.../CALL). A name starts with "approval:", so the first "/approval:" splits them.
-    whole, sep, rest = f"{run_id}/{name}".partition("/" + APPROVAL_PREFIX)
-    if sep:
-        run_id, name = whole, APPROVAL_PREFIX + rest
+    # approval:output:STEP:.../CALL). Sent percent-encoded (as the dashboard does), each is one segment;
+    # else a name starts with "approval:", so the first "/approval:" splits them.
+    sent = (as_sent(request.scope, APPROVALS) or APPROVALS)[len(APPROVALS) :].split("/")
+    if len(sent) == 2:  # /api/approvals/RUN/NAME as sent
+        run_id, name = unquote(sent[0]), unquote(sent[1])
+    else:
+        whole, sep, rest = f"{run_id}/{name}".partition("/" + APPROVAL_PREFIX)
+        if sep:
+            run_id, name = whole, APPROVAL_PREFIX + rest
     payload = body.payload if (body.edited or body.payload is not None) else None
     sent = await request.app.state.client.decide(
         run_id, name, approve=body.approve, comment=body.comment, payload=payload, request=body.request

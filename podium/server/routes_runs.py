@@ -17,13 +17,14 @@ from ..ai import token_topic as live_topic
 from ..engine.history import shown
 from ..governance.identity import Principal
 from ..records import Event
+from ._run_paths import RunRoute
 from ._views import MAX_SEQ, event_json, run_json, steps_json, usage_json
 from .auth import Recheck, acting, acting_stream
 from .errors import ApiError
 from .openapi import documented
 from .schemas import Run, RunEnvelope, RunEvent, Step, UsageReport, WorkflowView
 
-router = APIRouter(prefix="/api", tags=["runs"])
+router = APIRouter(prefix="/api", tags=["runs"], route_class=RunRoute)
 
 
 def idempotent_run_id(*parts: str) -> str:
@@ -272,9 +273,10 @@ async def _run_changes(
         unsubscribe()
 
 
-#: Included after every other router (app.py): its path takes a child run's id, which holds '/'
-#: (``PARENT.step/child``), so the routes ending in /events, /trace, /plan... must be matched first.
-last = APIRouter(prefix="/api", tags=["runs"])
+#: Included after every other router (app.py): its path takes any run id, a child's holding '/'
+#: (``PARENT.step/child``). Which run and route a path names is read from the path as sent
+#: (``_run_paths.RunRoute``: ``/api/runs/P.s%2Fevents`` is the run ``P.s/events``, not the events of ``P.s``).
+last = APIRouter(prefix="/api", tags=["runs"], route_class=RunRoute)
 
 
 @last.get(

@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..engine.trace import run_trace
 from ..governance.identity import Principal
+from ._run_paths import RunRoute
 from .auth import acting
 from .openapi import documented
 
-router = APIRouter(prefix="/api", tags=["runs"])
+router = APIRouter(prefix="/api", tags=["runs"], route_class=RunRoute)
 
 
 class TraceRun(BaseModel):

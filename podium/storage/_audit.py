@@ -245,6 +245,10 @@ AUDIT_COLUMNS = "seq, ts, actor, action, target, data, prev_hash, hash, chain, c
 #: The condition of the partial index ``audit_governing`` as the schemas write it (the query names
 #: it the same way, so that the database uses the index).
 GOVERNING = "action IN (" + ", ".join(f"'{a}'" for a in GOVERNING_ACTIONS) + ")"
+#: Whether the log holds a ``user.put`` (:meth:`podium.storage.Store.audit_user_put`): its condition
+#: is the one of the partial index ``audit_user_put`` written as a literal (a parameter would not
+#: match it), so the lookup reads at most one entry of that index however long the log is.
+USER_PUT = "SELECT 1 FROM audit WHERE action = 'user.put' LIMIT 1"
 
 
 def entry_from_row(r: tuple[object, ...]) -> AuditEntry:

@@ -568,6 +568,17 @@ class Store(ABC):
             after = page[-1].seq
         return out
 
+    async def audit_user_put(self) -> bool:
+        """Whether the audit log holds a ``user.put`` entry (signed or not): the store has had users,
+        and users are disabled, never deleted (``podium serve`` asks at its start when it finds no
+        user rows). Backends with an index of those entries override this scan."""
+        after = 0
+        while page := await self.list_audit(after=after, limit=5000):
+            if any(e.action == "user.put" for e in page):
+                return True
+            after = page[-1].seq
+        return False
+
     async def audit_for(self, target: str) -> list[AuditEntry]:
         """The audit entries about ``target`` (a run id...), oldest first. Backends with an index
         on the target override this scan."""

@@ -11,7 +11,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry
-from ._audit import AUDIT_COLUMNS, GOVERNING, ChainedAudit, Sign, entry_from_row
+from ._audit import AUDIT_COLUMNS, GOVERNING, USER_PUT, ChainedAudit, Sign, entry_from_row
 from ._pg_numbers import Numbers
 
 #: Key of the advisory lock that serialises anchor appends (the anchor chain must stay linear).
@@ -101,6 +101,10 @@ class PgGovernance(ChainedAudit):
             cur = await conn.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {GOVERNING} ORDER BY seq")
             rows = await cur.fetchall()
         return [entry_from_row(r) for r in rows]
+
+    async def audit_user_put(self) -> bool:
+        async with self._connection() as conn:
+            return await (await conn.execute(USER_PUT)).fetchone() is not None
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         async with self._connection() as conn:

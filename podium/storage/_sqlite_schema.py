@@ -326,6 +326,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         END;
         """,
     ),
+    (
+        15,
+        """
+        -- The entries that made or changed a user (user.put, about 'user:NAME'): a server starting on
+        -- a store without user rows asks whether it ever had users (server/auth.py had_users: users
+        -- are disabled, never deleted), reading one entry of this index, not the whole log (_audit.USER_PUT).
+        -- Partial: an insert of any other entry only tests its action.
+        CREATE INDEX IF NOT EXISTS audit_user_put ON audit (seq) WHERE action = 'user.put';
+        """,
+    ),
 ]
 
 #: The condition of the partial index ``audit_governing`` from schema 14, as queries must name it

@@ -21,7 +21,7 @@ from typing import Any
 from .._sqldb import StoreConnection, durability_of
 from ..errors import ConfigError, LeaseLost, NotFound, StoreError
 from ..records import ANCHOR_CHAIN, GENESIS, AuditEntry, Event, RunRecord, RunStatus, governing_stamps
-from ._audit import AUDIT_COLUMNS, GOVERNING, Sign, entry_from_row
+from ._audit import AUDIT_COLUMNS, GOVERNING, USER_PUT, Sign, entry_from_row
 from ._base import (
     APPROVAL_SIGNAL,
     UPDATABLE,
@@ -757,6 +757,9 @@ class SQLiteStore(SQLiteErasure, SQLiteKV, StartLogs, Store):
 
     async def governing_entries(self) -> list[AuditEntry]:
         return [entry_from_row(r) for r in self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE {self._governing} ORDER BY +seq")]
+
+    async def audit_user_put(self) -> bool:
+        return self.db.execute(USER_PUT).fetchone() is not None
 
     async def audit_for(self, target: str) -> list[AuditEntry]:
         rows = self.db.execute(f"SELECT {AUDIT_COLUMNS} FROM audit WHERE target = ? ORDER BY seq", (target,))
