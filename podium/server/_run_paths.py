@@ -20,6 +20,8 @@ must pass ``%2F`` through as sent (nginx does with ``proxy_pass http://upstream;
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -49,22 +51,52 @@ def split(method: str, path: str, raw: str | None = None) -> tuple[str | None, s
     return None, unquote(rest)
 
 
+#: What :func:`as_sent` gives for a path that the server routed under the prefix only once decoded,
+#: its ``/`` sent as ``%2F`` (``/api%2Fruns/...``): as sent, no path under the prefix (no route of it serves it).
+ELSEWHERE = ""
+
+
+@functools.cache
+def _written(prefix: str) -> re.Pattern[str]:
+    """``prefix`` as a client may send it: each of its characters as itself or percent-encoded
+    (``/api/run%73/``, routed as ``/api/runs/`` by every server), but each ``/`` as ``/`` only."""
+    def one(ch: str) -> str:
+        code = "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{ord(ch):02X}")
+        return "/" if ch == "/" else f"(?:{re.escape(ch)}|%{code})"
+
+    return re.compile("".join(one(ch) for ch in prefix))
+
+
 def as_sent(scope: Any, prefix: str) -> str | None:
-    """This request's route path from ``prefix`` on as sent (percent-encoded), where the client's
-    encoding is known: the ASGI server gave ``raw_path`` and it decodes to the path routed."""
+    """This request's route path from ``prefix`` on as sent (percent-encoded after the prefix, the
+    prefix itself written out), where the client's encoding is known: the ASGI server gave
+    ``raw_path`` and it decodes to the path routed. A prefix sent with letters percent-encoded is
+    found as well (else its ``%2F`` would be read as the decoded path reads it, a separator);
+    :data:`ELSEWHERE` for a path whose prefix came with an encoded ``/``; None where ``raw_path``
+    is missing or not this path (rewritten on its way): the decoded path is read, as before."""
     sent = scope.get("raw_path")
     if not isinstance(sent, bytes):
         return None
     text = sent.decode("latin-1")
-    at = text.find(prefix)
-    return text[at:] if at >= 0 and unquote(text[at:]) == get_route_path(scope) else None
+    routed = get_route_path(scope)
+    if not unquote(text).endswith(routed):
+        return None
+    for found in _written(prefix).finditer(text):
+        if unquote(text[found.start() :]) == routed:
+            return prefix + text[found.end() :]
+    return ELSEWHERE
+
+
+#: :func:`_as_sent` of a path routed under ``/api/runs/`` only once decoded: no route of a run is it.
+_NO_RUN = ("/", "")
 
 
 def _as_sent(scope: Any) -> tuple[str | None, str]:
     """:func:`split` of this request's path, once per request."""
     found: tuple[str | None, str] | None = scope.get(_KEY)
     if found is None:  # as decoded where it was not sent as known (as before)
-        found = scope[_KEY] = split(scope["method"], get_route_path(scope), as_sent(scope, PREFIX))
+        sent = as_sent(scope, PREFIX)
+        found = scope[_KEY] = _NO_RUN if sent == ELSEWHERE else split(scope["method"], get_route_path(scope), sent)
     return found
 
 
@@ -95,7 +127,7 @@ def hint(scope: Any) -> str:
     """For a run not found at a route read from a path sent with a bare ``/``: how to name the run
     that path also spells (a child run named like the route), else ``""``."""
     found = scope.get(_KEY)
-    if not found or found[0] is None or scope.get("method") != "GET":
+    if not found or found[0] not in TAILS["GET"] or scope.get("method") != "GET":
         return ""
     tail, run_id = found
     whole = f"{run_id}/{tail}"

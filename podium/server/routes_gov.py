@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..governance.identity import Principal
 from ..governance.service import APPROVAL_PREFIX
-from ._run_paths import as_sent
+from ._run_paths import ELSEWHERE, as_sent
 from ._views import MAX_SEQ, approval_after, approval_cursor, workflow_json
 from .auth import acting
 from .errors import ApiError
@@ -246,7 +246,13 @@ async def decide(
     # Both may hold '/': a child run's id (PARENT.step/child) and a request's name (an output check's,
     # approval:output:STEP:.../CALL). Sent percent-encoded (as the dashboard does), each is one segment;
     # else a name starts with "approval:", so the first "/approval:" splits them.
-    sent = (as_sent(request.scope, APPROVALS) or APPROVALS)[len(APPROVALS) :].split("/")
+    path = as_sent(request.scope, APPROVALS)
+    if path == ELSEWHERE:  # routed here once decoded only: /api%2Fapprovals/... is no approval's path
+        raise ApiError(
+            404, "not_found", f"no such endpoint: {request.url.path} as sent has its '/' percent-encoded (%2F) before "
+            "the run: send POST /api/approvals/RUN/NAME, RUN and NAME each percent-encoded as one segment",
+        )  # fmt: skip
+    sent = (path or APPROVALS)[len(APPROVALS) :].split("/")
     if len(sent) == 2:  # /api/approvals/RUN/NAME as sent
         run_id, name = unquote(sent[0]), unquote(sent[1])
     else:
