@@ -275,7 +275,10 @@ async def _decide(
                     f"run {run_id} has {len(pending)} open requests: {listed(pending)}; nothing was decided: pick one "
                     "by its number (# in 'podium approvals') with --seq N, or by its name with --request NAME"
                 )
-            name = (numbered or pending)[0]["name"]
+            found = (numbered or pending)[0]
+            name = found["name"]
+            if seq is None:  # the request found, not one the run asks under its name after this lookup
+                seq = found.get("seq")
         if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload, request=seq):
             raise click.ClickException(
                 f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "

@@ -482,7 +482,7 @@ class PodiumTools:
         return {"approvals": [plain(a) for a in items], "next_cursor": next_cursor}
 
     async def _decide(self, args: DecideArgs) -> dict[str, Any]:
-        name = args.name
+        name, request = args.name, args.request
         if name is None:
             pending = await self.client.approvals(run_id=args.run_id)
             if not pending:
@@ -495,9 +495,12 @@ class PodiumTools:
                     f"run {args.run_id} has {len(pending)} open approval requests: {listed(pending)}; nothing was "
                     "decided: pick one by its number (# in list_approvals: its seq) with 'request', or by its name with 'name'"
                 )
-            name = (numbered or pending)[0]["name"]
+            found = (numbered or pending)[0]
+            name = found["name"]
+            if request is None:  # the request found, not one the run asks under its name after this lookup
+                request = found.get("seq")
         decided = await self.client.decide(
-            args.run_id, name, approve=args.approve, comment=args.comment, payload=args.payload, request=args.request
+            args.run_id, name, approve=args.approve, comment=args.comment, payload=args.payload, request=request
         )
         run = await self._settle(args.run_id, args.wait_seconds)
         return {"decided": decided, "approved": args.approve, "by": self.client.principal.name, "run": run}
