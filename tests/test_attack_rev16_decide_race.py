@@ -91,3 +91,30 @@ async def test_the_cli_decides_the_request_it_found_not_one_asked_after(tmp_path
         with pytest.raises(podium.NotFound, match="asked again"):
             await _decide(rid, None, True, "", None, db)
         await _nothing_decided(c, rid)
+
+
+many = Workflow("many16")
+
+
+@many.step
+async def asks(ctx: StepContext, input: Any) -> list[bool]:
+    decided = await asyncio.gather(*(ctx.approval({"i": i}, title="ok?", name="each") for i in range(101)))
+    return [d["approved"] for d in decided]
+
+
+async def test_mcp_finds_a_request_numbered_past_the_first_page() -> None:
+    """MCP ``decide_approval`` with ``request`` and no ``name`` looked the number up among the run's
+    first 100 open requests: the 101st was refused as one of "100 open approval requests"."""
+    from podium.server.mcp_tools import DecideArgs, PodiumTools
+
+    async with podium.Client("memory://", workflows=[many]) as c:
+        h = await c.start(many, {})
+        await c.driving.settled(h.id)
+        asked = await c.approvals(run_id=h.id, limit=1000)
+        assert len(asked) == 101
+        last = asked[-1]
+        got = await PodiumTools(c)._decide(DecideArgs(run_id=h.id, approve=False, request=last["seq"], wait_seconds=0))
+        assert got["decided"] is True
+        assert [a["seq"] for a in await c.approvals(run_id=h.id, limit=1000)] == [a["seq"] for a in asked[:-1]]
+        with pytest.raises(podium.ConfigError, match="has 100 open approval requests"):  # all of them counted
+            await PodiumTools(c)._decide(DecideArgs(run_id=h.id, approve=True, wait_seconds=0))

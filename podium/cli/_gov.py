@@ -261,9 +261,9 @@ async def _decide(
     payload = parse_input(payload_text, "--payload") if payload_text else None  # a typo is said before any lookup
     async with make_client(db, recover=False) as c:
         if name is None:
-            from ..governance.inbox import listed
+            from ..governance.inbox import every_page, listed
 
-            pending = await c.approvals(run_id=run_id, limit=1000)
+            pending = await every_page(lambda limit, after: c.approvals(run_id=run_id, limit=limit, after=after))
             if not pending:
                 run = await c.get(run_id)  # an unknown run is said so (NotFound)
                 raise click.UsageError(

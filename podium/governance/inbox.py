@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError, NotFound
@@ -68,22 +68,39 @@ def of_approval(name: str, asked: str) -> bool:
     return asked == name or (asked.startswith(name + "@") and _ASKED_AGAIN.fullmatch(asked, len(name)) is not None)
 
 
-async def requests_of(store: Store, run_id: str, name: str) -> list[dict[str, Any]]:
-    """The open requests of approval ``name`` of run ``run_id``, oldest first, from every page (a
-    run may ask many at once), payloads included."""
+Page = Callable[[int, "Mapping[str, Any] | None"], Awaitable[list[dict[str, Any]]]]
+
+
+async def every_page(page: Page) -> list[dict[str, Any]]:
+    """Every open request that ``page(limit, after)`` reads a page at a time, oldest first (a run
+    may ask many at once: a decision by number looks for it in all of them)."""
     out: list[dict[str, Any]] = []
     after = None
     while True:
-        page = await open_requests(store, run_id, None, MAX_APPROVALS_PAGE, after)
-        out += [a for a in page if of_approval(name, a["name"])]
-        if len(page) < MAX_APPROVALS_PAGE:
+        got = await page(MAX_APPROVALS_PAGE, after)
+        out += got
+        if len(got) < MAX_APPROVALS_PAGE:
             return out
-        after = page[-1]
+        after = got[-1]
+
+
+async def requests_of(store: Store, run_id: str, name: str) -> list[dict[str, Any]]:
+    """The open requests of approval ``name`` of run ``run_id``, oldest first, from every page (a
+    run may ask many at once), payloads included."""
+    every = await every_page(lambda limit, after: open_requests(store, run_id, None, limit, after))
+    return [a for a in every if of_approval(name, a["name"])]
+
+
+#: How many requests an error lists by number (a run may ask hundreds at once).
+LISTED = 20
 
 
 def listed(asked: Sequence[Mapping[str, Any]]) -> str:
-    """``#12 approval:pay, #13 approval:pay@...``: the requests as the inbox numbers them."""
-    return ", ".join(f"#{a.get('seq')} {a['name']}" for a in asked)
+    """``#12 approval:pay, #13 approval:pay@...``: the requests as the inbox numbers them (the first
+    :data:`LISTED`, then how many more)."""
+    shown = ", ".join(f"#{a.get('seq')} {a['name']}" for a in asked[:LISTED])
+    more = len(asked) - LISTED
+    return shown if more <= 0 else f"{shown} and {more} more (the inbox lists each with its #)"
 
 
 def pick(run_id: str, name: str, asked: Sequence[dict[str, Any]], request: int | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .. import ConfigError, NotFound, PodiumError, RunStatus
 from ..governance.identity import Principal
-from ..governance.inbox import listed
+from ..governance.inbox import every_page, listed
 from ._views import approval_after, approval_cursor, payload, plain, steps_json
 from .errors import ERROR_CODES
 from .routes_runs import idempotent_run_id
@@ -484,7 +484,7 @@ class PodiumTools:
     async def _decide(self, args: DecideArgs) -> dict[str, Any]:
         name, request = args.name, args.request
         if name is None:
-            pending = await self.client.approvals(run_id=args.run_id)
+            pending = await every_page(lambda limit, after: self.client.approvals(run_id=args.run_id, limit=limit, after=after))
             if not pending:
                 raise NotFound(
                     f"run {args.run_id} has no open approval request; see the inbox with list_approvals"
