@@ -427,6 +427,32 @@ def known_share(text: str, known: frozenset[str]) -> float:
     return sum(w in known for w in words) / len(words)
 
 
+def stem(word: str) -> str:
+    """``word`` in lower case without one common English ending (``charged`` and ``charges`` are ``charg``)."""
+    word = word.lower()
+    for suffix in ("ings", "ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def unsaid(text: str, texts: Iterable[str], ignore: frozenset[str] = frozenset()) -> tuple[int, list[str], list[str]]:
+    """How far a model's ``text`` says what ``texts`` say: the number of its own words (four letters or more,
+    beyond common English and ``ignore``), those of them that none of ``texts`` holds (a word counts as held when
+    it or its :func:`stem` is), and its figures that none of ``texts`` holds. Feedback's summaries and answer's
+    replies are checked so: a fluent sentence of the model's own is not what the messages or the pages say."""
+    texts = list(texts)
+    held = {w.lower() for t in texts for w in re.findall(r"[^\W\d_]{3,}", t)}
+    held |= {stem(w) for w in held}
+    own = [w for w in re.findall(r"[^\W\d_]{4,}", text) if w.lower() not in ENGLISH and w.lower() not in ignore]
+    figures = {f for t in texts for f in FIGURE.findall(t)}
+    return (len(own), [w for w in own if w.lower() not in held and stem(w) not in held],
+            [f for f in FIGURE.findall(text) if f not in figures])
+
+
 def home() -> Path:
     """``$PODIUM_HOME`` (default ``~/.podium``), where the recorded systems live."""
     return Path(os.environ.get("PODIUM_HOME") or Path.home() / ".podium")
