@@ -439,9 +439,9 @@ def stem(word: str) -> str:
 FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 
 
-def unsaid(text: str, texts: Iterable[str], ignore: frozenset[str] = frozenset()) -> tuple[int, list[str], list[str]]:
-    """How far a model's ``text`` says what ``texts`` say: the number of its own words (four letters or more,
-    beyond common English and ``ignore``), those of them that none of ``texts`` holds (a word counts as held when
+def unsaid(text: str, texts: Iterable[str], ignore: frozenset[str] = frozenset()) -> tuple[list[str], list[str], list[str]]:
+    """How far a model's ``text`` says what ``texts`` say: its own words (four letters or more, beyond common
+    English and ``ignore``), those of them that none of ``texts`` holds (a word counts as held when
     it or its :func:`stem` is), and its figures that none of ``texts`` holds. Feedback's summaries and answer's
     replies are checked so: a fluent sentence of the model's own is not what the messages or the pages say."""
     texts = list(texts)
@@ -449,7 +449,7 @@ def unsaid(text: str, texts: Iterable[str], ignore: frozenset[str] = frozenset()
     held |= {stem(w) for w in held}
     own = [w for w in re.findall(r"[^\W\d_]{4,}", text) if w.lower() not in ENGLISH and w.lower() not in ignore]
     figures = {f for t in texts for f in FIGURE.findall(t)}
-    return (len(own), [w for w in own if w.lower() not in held and stem(w) not in held],
+    return (own, [w for w in own if w.lower() not in held and stem(w) not in held],
             [f for f in FIGURE.findall(text) if f not in figures])
 
 

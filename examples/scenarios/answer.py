@@ -131,15 +131,21 @@ _REPLY_WORDS = frozenset(("source", "sources", "colleague", "reply", "answer", "
 
 
 def unsourced(text: str, passages: list[str], question: str) -> str | None:
-    """Why a draft says what neither its sources nor the question say, else None: most of its own words are in
-    neither (:func:`_common.unsaid`), or it states a figure they do not hold. "Premise: A month's worth of sources
-    can be found at [2]. Hypothesis: ..." was sent for "How much is a day pass in Bengaluru?" (twelfth unseen-data
-    round): it cites, ends a sentence and repeats nothing, and says nothing of the day pass."""
-    own, words, figures = unsaid(_MARKER.sub(" ", text), [*passages, question], _REPLY_WORDS)
+    """Why a draft does not say what its sources say, else None: most of its own words are in neither the sources
+    nor the question (:func:`_common.unsaid`), it states a figure they do not hold, or it holds nothing of the
+    sources beyond the question's own words. "Premise: A month's worth of sources can be found at [2]. Hypothesis:
+    ..." was sent for "How much is a day pass in Bengaluru?" (twelfth unseen-data round), and "The Wi-Fi password for
+    guests is [1]." for "What's the Wi-Fi password for guests?" (third round's handbook): each cites, ends a
+    sentence and repeats nothing, and says nothing the customer asked."""
+    body = _MARKER.sub(" ", text)
+    own, words, figures = unsaid(body, [*passages, question], _REPLY_WORDS)
     if figures:
         return f"the draft states {', '.join(figures[:3])}, which its sources do not hold"
-    if len(words) > own / 2:
+    if len(words) > len(own) / 2:
         return f"most of the draft's words are not its sources' ({', '.join(words[:4])})"
+    _, beyond, more = unsaid(body, [question], _REPLY_WORDS)
+    if not beyond and not more:
+        return "the draft says nothing of its sources beyond the question's own words"
     return None
 
 

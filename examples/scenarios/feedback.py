@@ -337,7 +337,7 @@ def ungrounded(summary: str, texts: list[str]) -> bool:
     own, words, figures = unsaid(summary, texts, _SUMMARY_WORDS)
     # a figure no message holds: "The company has charged customers $1.215 for a charter" was kept for eight
     # complaints that name no amount (eleventh unseen-data round); an executive reads a figure as a fact
-    return bool(figures) or len(words) > own / 2
+    return bool(figures) or len(words) > len(own) / 2
 
 
 def plain_summary(topic: str, n: int) -> str:

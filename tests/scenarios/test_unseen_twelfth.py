@@ -87,8 +87,14 @@ def test_a_reply_whose_words_are_not_its_sources_is_not_sent():
     assert answer.unsourced(said, prices, question)
     assert answer.unsourced("A day pass in Bengaluru costs ₹ 600 [1].", prices, question)  # a figure they do not hold
     for fine in ("A day pass in Bengaluru costs ₹ 650 [1].", "Day passes in Bengaluru are ₹650 [1].",
-                 "The sources do not say; a colleague will reply [1].", "It is ₹ 9,500 a month for a hot desk [1]."):
+                 "It is ₹ 9,500 a month for a hot desk [1]."):
         assert answer.unsourced(fine, prices, question) is None, fine
+    # nothing beyond the question's words: "The Wi-Fi password for guests is [1]." was sent (third round's handbook)
+    wifi = ["Wi-Fi\n\nThe guest network is Harbour-Guest and its password is seagull2024."]
+    assert answer.unsourced("The Wi-Fi password for guests is [1].", wifi, "What's the Wi-Fi password for guests?")
+    assert answer.unsourced("The guest password is seagull2024 [1].", wifi, "What's the Wi-Fi password for guests?") is None
+    # the prompt's own hand-over says nothing either: the customer gets the same hand-over, from a person's queue
+    assert answer.unsourced("The sources do not say; a colleague will reply [1].", prices, question)
     dogs = ["House rules\n\nDogs are welcome in all our spaces on Fridays only, on a lead, and never in the meeting rooms."]
     assert answer.unsourced("You can bring your dog on Fridays, on a lead [1].", dogs, "Can I bring my dog to work?") is None
 
