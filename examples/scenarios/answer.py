@@ -68,6 +68,7 @@ HANDED_OVER = "A colleague will reply to you shortly."
 _MARKER = re.compile(r"\[\d+\]")
 _LABEL = re.compile(r"\s*(?:\w{1,12}\s*[:.)]\s*|[-*•]\s*)?")
 _LABELLED_MARKER = re.compile(r":\s*\[\d+\]")
+_LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)](?=\s)", re.M)
 
 
 def no_answer(text: str) -> bool:
@@ -137,7 +138,7 @@ def unsourced(text: str, passages: list[str], question: str) -> str | None:
     ..." was sent for "How much is a day pass in Bengaluru?" (twelfth unseen-data round), and "The Wi-Fi password for
     guests is [1]." for "What's the Wi-Fi password for guests?" (third round's handbook): each cites, ends a
     sentence and repeats nothing, and says nothing the customer asked."""
-    body = _MARKER.sub(" ", text)
+    body = _LIST_NUMBER.sub(" ", _MARKER.sub(" ", text))  # "1. ..." numbers a line: no figure of the sources
     own, words, figures = unsaid(body, [*passages, question], _REPLY_WORDS)
     if figures:
         return f"the draft states {', '.join(figures[:3])}, which its sources do not hold"

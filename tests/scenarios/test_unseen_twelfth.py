@@ -95,6 +95,11 @@ def test_a_reply_whose_words_are_not_its_sources_is_not_sent():
     assert answer.unsourced("The guest password is seagull2024 [1].", wifi, "What's the Wi-Fi password for guests?") is None
     # the prompt's own hand-over says nothing either: the customer gets the same hand-over, from a person's queue
     assert answer.unsourced("The sources do not say; a colleague will reply [1].", prices, question)
+    # a numbered list's numbers are not figures: "1. [1] # Harbour rules" was withheld as stating 1 and 2
+    rooms = ["Meeting rooms\n\nA booking can be cancelled free of charge up to 24 hours before it starts."]
+    assert answer.unsourced("1. Book the room in the app [1].\n2) Cancel it up to 24 hours before it starts [1].",
+                            rooms, "How do I book and cancel a room?") is None
+    assert answer.unsourced("1. Cancel it up to 48 hours before [1].", rooms, "Until when can I cancel?")
     dogs = ["House rules\n\nDogs are welcome in all our spaces on Fridays only, on a lead, and never in the meeting rooms."]
     assert answer.unsourced("You can bring your dog on Fridays, on a lead [1].", dogs, "Can I bring my dog to work?") is None
 
