@@ -7,6 +7,14 @@
   ``Hot desk`` typed ``HOT DESK`` and a fifth of ``Biuro prywatne`` typed ``Biuro  Prywatne``; headers `` Customer ID`` style (``customer_id `` with a
   trailing space), labels ``1``/``0``/``TRUE``/``no``; one member listed twice in the customers' file; the customers'
   columns in another order; a labelled holdout for ml_pipeline.
+* retail (pricing and recommend): the chain's shop of office furniture and supplies: vendors ``Meble Biurowe Łódź
+  Sp. z o.o.``, ``Sharma Office Systems Pvt. Ltd.``, ``Móveis Corporativos São João Ltda.`` (decomposed on a sixth of
+  its rows, as macOS writes it) and ``Desk & Chair Co., Inc.`` (a comma in the name); headers ``SKU``, ``Vendor``,
+  ``Unit_Cost``, ``LIST_PRICE``, ``min_margin_pct``, ``Channels``, a ``Beschreibung`` column of quoted text; SKUs
+  ``MBL-0001``, ``sos/2``, ``MCSJ 0003`` (an inner space); costs in zł, rupees (up to six figures) and reais; POs with
+  statuses ``Open``, ``OPEN ``, ``partially received``, ``Backordered``, ``Received``, ``Cancelled``, and ``Em aberto``
+  and ``otwarte`` (Portuguese and Polish for open: statuses the rule does not know), a fifth of the SKUs in lower case;
+  stock in ``Łódź``, ``Pune``, ``São Paulo``; orders timed with ``+05:30``, ``-03:00``, ``Z`` and dates alone.
 * fraud: the chain's payments in PLN, INR (paise) and BRL, a few EUR; card testing with 1-rupee and zero checks,
   takeovers at night abroad, laptops bought with a stolen card; the later file with the columns in another order,
   ``new_device`` as ``yes``/``no``, without ``is_fraud``.
@@ -75,6 +83,50 @@ def churn(out: Path, seed: int = 12021, n_train: int = 2000, n_customers: int = 
     write(out / "churn12_holdout.csv", header, holdout)
 
 
+VENDORS = {"Meble Biurowe Łódź Sp. z o.o.": "MBL", "Sharma Office Systems Pvt. Ltd.": "sos",
+           "Móveis Corporativos São João Ltda.": "MCSJ", "Desk & Chair Co., Inc.": "DCC"}
+CHANNELS = ["Allegro; Amazon.in;;Mercado Livre", "Allegro", "", ";Flipkart;", "Mercado Livre;Amazon.in"]
+
+
+def retail(out: Path, seed: int = 12001, products: int = 400, customers: int = 300) -> None:
+    import unicodedata
+    from datetime import UTC, datetime, timedelta, timezone
+
+    rng = random.Random(seed)
+    cat = []
+    for i in range(products):
+        vendor = list(VENDORS)[i % 4]
+        prefix = VENDORS[vendor]
+        sku = f"{prefix}/{i}" if prefix == "sos" else f"{prefix} {i:04d}" if prefix == "MCSJ" else f"{prefix}-{i:04d}"
+        cost = round(rng.uniform(200, 250_000), 2) if prefix == "sos" else round(rng.uniform(5, 4_000), 2)
+        price = round(cost * rng.uniform(0.95, 2.0), 2)
+        written = unicodedata.normalize("NFD", vendor) if prefix == "MCSJ" and i % 6 == 2 else vendor
+        cat.append([sku, written, f'Item {i}, "office" grade', cost, price,
+                    rng.choice(["", "20", "17.5", "25", "0", "30"]), rng.choice(CHANNELS)])
+    write(out / "retail12_catalogue.csv", ["SKU", "Vendor", "Beschreibung", "Unit_Cost", "LIST_PRICE", "min_margin_pct",
+                                           "Channels"], cat)
+    statuses = ["Open", "OPEN ", "partially received", "Backordered", "Received", "Cancelled", "Em aberto", "otwarte"]
+    pos = []
+    for n in range(products * 2):
+        p = rng.choice(cat)
+        pos.append([f"PO-{n:05d}", p[0].lower() if n % 5 == 0 else p[0], rng.randint(1, 30), p[3], rng.choice(statuses)])
+    write(out / "retail12_purchase_orders.csv", ["po_id", "sku", "qty", "unit_cost", "status"], pos, end="\r\n")
+    write(out / "retail12_inventory.csv", ["sku", "warehouse", "qty"],
+          [[p[0], w, rng.choice([0, 0, 2, 5, 14])] for p in cat for w in ("Łódź", "Pune", "São Paulo")])
+    sets = [cat[k:k + 10] for k in range(0, len(cat), 10)]  # an office is furnished from one range
+    zones = [timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-3)), UTC]
+    orders = []
+    for c in range(customers):
+        cid = ["KLIENT/{}", "cliente-{:03d}", "cust{}"][c % 3].format(c)
+        group = sets[rng.randrange(len(sets))]
+        for _ in range(rng.randint(3, 9)):
+            at = datetime(2026, 2, 1, tzinfo=UTC) + timedelta(minutes=rng.randint(0, 400_000))
+            ts = at.date().isoformat() if c % 4 == 3 else at.astimezone(zones[c % 3]).isoformat(timespec="seconds")
+            orders.append([cid, rng.choice(group)[0], ts])
+    rng.shuffle(orders)
+    write(out / "retail12_orders.csv", ["customer_id", "sku", "ts"], orders)
+
+
 def fraud(out: Path, seed: int = 12011, customers: int = 300, n_train: int = 7000, n_later: int = 2500) -> None:
     rng = random.Random(seed)
     homes = {"PLN": "PL", "INR": "IN", "BRL": "BR"}
@@ -121,6 +173,7 @@ def main(argv: list[str]) -> None:
     out = Path(argv[1])
     shift = int(argv[argv.index("--seed-shift") + 1]) if "--seed-shift" in argv else 0
     out.mkdir(parents=True, exist_ok=True)
+    retail(out, 12001 + shift)
     fraud(out, 12011 + shift)
     churn(out, 12021 + shift)
 
