@@ -41,6 +41,7 @@ try:
         read_jsonl,
         steers_model,
         timeout_of,
+        unsaid,
         vocabulary,
     )
 except ImportError:  # loaded by file path: podium run examples/scenarios/answer.py:workflow
@@ -55,6 +56,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/answer
         read_jsonl,
         steers_model,
         timeout_of,
+        unsaid,
         vocabulary,
     )
 
@@ -66,6 +68,7 @@ HANDED_OVER = "A colleague will reply to you shortly."
 _MARKER = re.compile(r"\[\d+\]")
 _LABEL = re.compile(r"\s*(?:\w{1,12}\s*[:.)]\s*|[-*•]\s*)?")
 _LABELLED_MARKER = re.compile(r":\s*\[\d+\]")
+_LIST_NUMBER = re.compile(r"^\s*\d{1,2}[.)](?=\s)", re.M)
 
 
 def no_answer(text: str) -> bool:
@@ -122,6 +125,29 @@ def uncited(text: str) -> bool:
     uncited reply rests on no passage anyone can check; "The museum is open on Sundays." was sent for "What
     time does the museum open on Sundays?" (seventh unseen-data round: the page gives the hours)."""
     return not _MARKER.search(text)
+
+
+#: Words a reply uses without their being in its sources: the prompt's own ("a colleague will reply").
+_REPLY_WORDS = frozenset(("source", "sources", "colleague", "reply", "answer", "question", "customer", "according"))
+
+
+def unsourced(text: str, passages: list[str], question: str) -> str | None:
+    """Why a draft does not say what its sources say, else None: most of its own words are in neither the sources
+    nor the question (:func:`_common.unsaid`), it states a figure they do not hold, or it holds nothing of the
+    sources beyond the question's own words. "Premise: A month's worth of sources can be found at [2]. Hypothesis:
+    ..." was sent for "How much is a day pass in Bengaluru?" (twelfth unseen-data round), and "The Wi-Fi password for
+    guests is [1]." for "What's the Wi-Fi password for guests?" (third round's handbook): each cites, ends a
+    sentence and repeats nothing, and says nothing the customer asked."""
+    body = _LIST_NUMBER.sub(" ", _MARKER.sub(" ", text))  # "1. ..." numbers a line: no figure of the sources
+    own, words, figures = unsaid(body, [*passages, question], _REPLY_WORDS)
+    if figures:
+        return f"the draft states {', '.join(figures[:3])}, which its sources do not hold"
+    if len(words) > len(own) / 2:
+        return f"most of the draft's words are not its sources' ({', '.join(words[:4])})"
+    _, beyond, more = unsaid(body, [question], _REPLY_WORDS)
+    if not beyond and not more:
+        return "the draft says nothing of its sources beyond the question's own words"
+    return None
 
 
 _CITED_HEADING = re.compile(r"\[(\d+)\]\s*#+\s*(.+)")
@@ -336,8 +362,10 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         text = draft.text.strip()
         [after] = await ctx.call(_unsafe, path, [text], name=f"check_{n}")
         status, why = "answered", {}
-        if after >= opt["block"]:
-            status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft looked unsafe"}
+        if after >= opt["block"]:  # kept for the colleague who answers (before, no trace of what was stopped)
+            status, text, why = "withheld", HANDED_OVER, {
+                "withheld": f"the draft looked unsafe ({after:.2f} >= block_above {opt['block']})", "draft": text,
+                "draft_unsafe_probability": round(after, 4)}
         elif no_answer(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was only headings or citations",
                                                           "draft": text}
@@ -354,6 +382,8 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         elif cut_off(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was cut off inside a sentence",
                                                           "draft": text}
+        elif unsure := unsourced(text, [p["text"][:600] for p in shown], q["question"]):
+            status, text, why = "withheld", HANDED_OVER, {"withheld": unsure, "draft": text}
         elif find_pii(text):
             text = redact(text)
         out.append({**row, "status": status, "reply": text, **why, "sources": sources,

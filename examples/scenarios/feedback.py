@@ -26,7 +26,6 @@ person's labels (edited, or as proposed: approving without edits confirms them) 
 
 from __future__ import annotations
 
-import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -37,7 +36,6 @@ from podium.classifiers import EmbeddingClassifier
 
 try:
     from ._common import (
-        ENGLISH,
         FAMILIAR,
         Outbox,
         excerpt,
@@ -49,6 +47,7 @@ try:
         read_jsonl,
         steers_model,
         timeout_of,
+        unsaid,
         visible,
         vocabulary,
     )
@@ -56,7 +55,6 @@ try:
 except ImportError:  # loaded by file path: podium run examples/scenarios/feedback.py:workflow
     sys.path.insert(0, str(Path(__file__).parent))
     from _common import (  # type: ignore[no-redef]
-        ENGLISH,
         FAMILIAR,
         Outbox,
         excerpt,
@@ -68,6 +66,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/feedba
         read_jsonl,
         steers_model,
         timeout_of,
+        unsaid,
         visible,
         vocabulary,
     )
@@ -330,31 +329,15 @@ _SUMMARY_WORDS = frozenset((
 ))
 
 
-def _stem(word: str) -> str:
-    word = word.lower()
-    for suffix in ("ings", "ing", "ed", "es", "s", "e"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
 def ungrounded(summary: str, texts: list[str]) -> bool:
     """True when most of a summary's own words (four letters or more, beyond common English and the words
     any summary of complaints uses) are in none of its messages: the model stated what no customer said.
     The seventh unseen-data round's billing alert said the team "apologized ... and provided a refund", and
     its app alert that the app was "Bancontact" and "has been criticized": no message says either."""
-    said = {_stem(w) for t in texts for w in re.findall(r"[^\W\d_]{3,}", t)}
-    words = [w for w in re.findall(r"[^\W\d_]{4,}", summary)
-             if w.lower() not in ENGLISH and w.lower() not in _SUMMARY_WORDS]
+    own, words, figures = unsaid(summary, texts, _SUMMARY_WORDS)
     # a figure no message holds: "The company has charged customers $1.215 for a charter" was kept for eight
     # complaints that name no amount (eleventh unseen-data round); an executive reads a figure as a fact
-    figures = {f for t in texts for f in _FIGURE.findall(t)}
-    if any(f not in figures for f in _FIGURE.findall(summary)):
-        return True
-    return bool(words) and sum(_stem(w) in said for w in words) < len(words) / 2
-
-
-_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+    return bool(figures) or len(words) > len(own) / 2
 
 
 def plain_summary(topic: str, n: int) -> str:

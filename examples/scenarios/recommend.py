@@ -169,6 +169,18 @@ def options(input: dict[str, Any]) -> dict[str, Any]:
             "exclude_owned": flag(input, "exclude_owned", True), "evaluate": flag(input, "evaluate", False)}
 
 
+def known_warehouses(given: dict[str, Any], stock: dict[str, dict[str, int]], path: str) -> None:
+    """Every warehouse ``delivery_days`` names is one of the inventory's (as :func:`id_key` compares them). Before,
+    ``{"LODZ": 1}`` for the warehouse ``Łódź`` was taken without a word and its products were promised in the default
+    days (twelfth unseen-data round)."""
+    there = {id_key(w): w for per in stock.values() for w in per}
+    for w in given:
+        if id_key(str(w)) not in there:
+            raise ConfigError(f'input field "delivery_days" names {str(w)!r}, which is no warehouse of the inventory '
+                              f"({path}: {', '.join(repr(n) for n in sorted(there.values()))}); write it as the "
+                              "inventory does (case, spaces and Unicode form do not matter), or leave it out")
+
+
 def id_key(text: str) -> str:
     """How ids (customer ids, SKUs) are compared: without surrounding spaces, case or Unicode form
     (``c004`` is ``C004``, ``é`` typed composed or not is one letter, ``PEN-7`` in full-width letters is ``PEN-7``).
@@ -284,7 +296,9 @@ async def recommend(ctx, input) -> dict[str, Any]:
     opt = options(input)
     where = path_of(input, "catalogue", "retail_catalogue.csv")
     catalogue = read_catalogue(where)
-    stock = read_inventory(path_of(input, "inventory", "retail_inventory.csv"))
+    stocked_at = path_of(input, "inventory", "retail_inventory.csv")
+    stock = read_inventory(stocked_at)
+    known_warehouses(input.get("delivery_days") or {}, stock, stocked_at)
     orders = read_orders(path_of(input, "orders", "retail_orders.csv"))
     same_ids(catalogue, stock, orders, where)
     customer = customer_of(customer, orders)

@@ -50,6 +50,7 @@ class _HTMLText(html.parser.HTMLParser):
         self.title = ""
         self._skip = 0
         self._in_title = False
+        self._cells = 0  # cells begun in the table row being read
 
     def handle_starttag(self, tag: str, attrs: Any) -> None:
         if tag in self._SKIP:
@@ -58,6 +59,12 @@ class _HTMLText(html.parser.HTMLParser):
             self._in_title = True
         if tag in self._BLOCK:
             self.parts.append("\n\n" if tag.startswith("h") or tag == "p" else "\n")
+        if tag == "tr":
+            self._cells = 0
+        elif tag in ("td", "th"):  # a row's cells were run together: "zł 899₹ 9,500R$ 790" for three prices
+            if self._cells and not self._skip:
+                self.parts.append(" | ")
+            self._cells += 1
 
     def handle_endtag(self, tag: str) -> None:
         if tag in self._SKIP and self._skip:
