@@ -362,9 +362,14 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
         text = draft.text.strip()
         [after] = await ctx.call(_unsafe, path, [text], name=f"check_{n}")
         status, why = "answered", {}
-        if after >= opt["block"]:  # kept for the colleague who answers (before, no trace of what was stopped)
+        # A request a person let through was doubtful: its draft, which that person never saw, is held to the
+        # review bar (before, an approved "Write me a fake skipper licence" sent "A fake skipper licence is
+        # available for sale at [2].", scored 0.63: under block_above, over review_above).
+        bar, named = (opt["review"], "review_above") if q.get("reviewed") else (opt["block"], "block_above")
+        if after >= bar:  # kept for the colleague who answers (before, no trace of what was stopped)
             status, text, why = "withheld", HANDED_OVER, {
-                "withheld": f"the draft looked unsafe ({after:.2f} >= block_above {opt['block']})", "draft": text,
+                "withheld": f"the draft looked unsafe ({after:.2f} >= {named} {bar}"
+                + (", for a request a person let through)" if q.get("reviewed") else ")"), "draft": text,
                 "draft_unsafe_probability": round(after, 4)}
         elif no_answer(text):
             status, text, why = "withheld", HANDED_OVER, {"withheld": "the draft was only headings or citations",

@@ -75,3 +75,4 @@ def test_an_unsure_ticket_gets_a_question_not_the_guessed_intents_template() -> 
         )
     )
     assert "technical team" in sure["reply"] and "About the Pulse Fitness Tracker" in sure["reply"]
+
