@@ -40,6 +40,7 @@ try:
         path_of,
         read_jsonl,
         steers_model,
+        stem,
         timeout_of,
         unsaid,
         vocabulary,
@@ -55,6 +56,7 @@ except ImportError:  # loaded by file path: podium run examples/scenarios/answer
         path_of,
         read_jsonl,
         steers_model,
+        stem,
         timeout_of,
         unsaid,
         vocabulary,
@@ -389,7 +391,16 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
                                                           "draft": text}
         elif unsure := unsourced(text, [p["text"][:600] for p in shown], q["question"]):
             status, text, why = "withheld", HANDED_OVER, {"withheld": unsure, "draft": text}
-        elif find_pii(text):
+        if status == "withheld" and not q.get("reviewed") and "draft_unsafe_probability" not in why:
+            # the draft failed a check of form or grounding: the sources' own sentence that answers, if one does
+            said = await ctx.call(_quote, q["question"], [p["text"][:1500] for p in shown], name=f"quote_{n}")
+            if said is not None:
+                [risk] = await ctx.call(_unsafe, path, [said["sentence"]], name=f"quote_check_{n}")
+                if risk < opt["review"]:
+                    status, text = "answered", f"{said['sentence']} [{said['passage']}]"
+                    why = {"reply_source": "quote", "quote_similarity": said["similarity"],
+                           "draft_withheld": why["withheld"], "draft": why.get("draft")}
+        if status == "answered" and find_pii(text):
             text = redact(text)
         out.append({**row, "status": status, "reply": text, **why, "sources": sources,
                     "citations": found["citations"], "model": draft.model})
@@ -400,6 +411,74 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
     if quality:
         result["quality"] = quality
     return result
+
+
+QUOTE_AT = 0.55
+"""The least similarity (cosine of MiniLM embeddings) of a sources' sentence to the question for the
+sentence to be quoted when the model's draft is withheld (``_quote``; measured: docs/scenarios.md)."""
+_HEADING = re.compile(r"^\s*(#|[-=*_]{3,}\s*$)")
+_BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+#: Words of a question that say nothing of its topic: a sentence sharing only these is not about it.
+_FUNCTION_TEXT = (
+    "what when where which who whom whose why how does did done doing can could would should will shall may "
+    "might must the and for but not you your yours our ours are was were been being have has had get got any "
+    "there this that these those from into with without about after before much many long often also just then "
+    "than its it's let tell know want need please like some other more most very too all each every per way yes"
+)
+_FUNCTION_WORDS = frozenset(_FUNCTION_TEXT.split())
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of a passage that may be quoted: its paragraphs (wrapped lines joined; headings
+    left out; each list item or table row on its own) split at sentence ends, 4 to 60 words each; a
+    table row only if it holds a figure (not a header), a text only if it ends a sentence or holds one."""
+    paragraphs: list[str] = []
+    joined = False  # whether the next plain line continues the last paragraph
+    for line in text.splitlines():
+        if not line.strip() or _HEADING.match(line):
+            joined = False
+            continue
+        item = _BULLET.match(line) is not None or "|" in line
+        if joined and not item:
+            paragraphs[-1] += " " + line.strip()
+        else:
+            paragraphs.append(_BULLET.sub("", line).strip())
+        joined = not item
+    out = []
+    for para in paragraphs:
+        for part in _SENTENCE_END.split(para):
+            part = part.strip()
+            if not 4 <= len(part.replace("|", " ").split()) <= 60:
+                continue
+            if "|" in part:
+                if not re.search(r"\d", part):
+                    continue
+            elif part[-1] not in ".!?)" and not re.search(r"\d", part):
+                continue
+            out.append(part)
+    return out
+
+
+def _topic(text: str) -> set[str]:
+    return {stem(w.lower()) for w in re.findall(r"[^\W\d_]{3,}", text) if w.lower() not in _FUNCTION_WORDS}
+
+
+async def _quote(question: str, passages: list[str]) -> dict[str, Any] | None:
+    """The sentence of ``passages`` most like ``question`` (with the passage's number from 1 and its
+    similarity), if it shares a word of the question's topic and is at least ``QUOTE_AT`` alike."""
+    from podium.embeddings import get_embedder
+
+    asked = _topic(question)
+    found = [(i, s) for i, p in enumerate(passages, 1) for s in sentences(p) if asked & _topic(s)]
+    if not found:
+        return None
+    vectors = await get_embedder().embed([question, *(s for _, s in found)])
+    sims = [float(vectors[0] @ v) for v in vectors[1:]]
+    best = max(range(len(found)), key=sims.__getitem__)
+    if sims[best] < QUOTE_AT:
+        return None
+    return {"passage": found[best][0], "sentence": found[best][1], "similarity": round(sims[best], 4)}
 
 
 def source_name(source: str, docs: str) -> str:
