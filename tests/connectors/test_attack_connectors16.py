@@ -1,0 +1,248 @@
+"""Attacker's review of the connectors (sixteenth session): attacks against real local services.
+
+1. An OpenAPI header parameter is an argument (a model's tool call, an event's field): a value with
+   a line break (or a character HTTP headers cannot carry) failed as "could not be reached", was
+   retried, and counted against the connector's circuit breaker, so a few such calls from one run
+   stopped the connector for every run of the process.
+2. The OAuth2 token endpoint's host was checked, then Authlib's client resolved the name again
+   when it connected: a DNS answer that changed in between (DNS rebinding) sent the client secret
+   to an internal host nobody checked. The token request now goes to the address that was checked.
+3. A token endpoint that was down for a moment (refused connections, a 503) failed the call for
+   good: Authlib's client raises ``httpx2`` errors, which ``except httpx.TransportError`` did not
+   catch, so the error was not retryable and said only ``ConnectError: All connection attempts
+   failed``. It is retryable now and names the token endpoint.
+"""
+
+from __future__ import annotations
+
+import copy
+import http.server
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from podium import ConnectorError
+from podium.connectors import open_connector
+from podium.secret import Secret
+from podium.tools import _network
+
+from .conftest import SPEC, Crm
+
+# -- 1. header arguments -----------------------------------------------------------------------------
+
+HEADER_SPEC = copy.deepcopy(SPEC)
+HEADER_SPEC["paths"]["/contacts"]["get"]["parameters"].append(
+    {"name": "X-Tenant", "in": "header", "schema": {"type": "string"}}
+)
+
+
+@pytest.mark.parametrize(
+    "value", ["acme\r\nX-Admin: yes", "acme\nX-Admin: yes", "acme\x00", "acmé"], ids=["crlf", "lf", "nul", "non-ascii"]
+)
+async def test_attack_a_header_argument_with_a_line_break_opens_the_breaker_for_every_run(crm: Crm, value: str) -> None:
+    api = open_connector("openapi", spec=HEADER_SPEC, base_url=crm.url, allow_private=True)
+    try:
+        for _ in range(api.breaker_policy.failures + 2):
+            with pytest.raises(ConnectorError) as err:
+                await api.guarded_call("listContacts", {"X-Tenant": value})
+            assert not err.value.retryable
+            message = str(err.value)
+            assert "X-Tenant" in message and "listContacts" in message and "nothing was sent" in message, message
+        assert api.breaker.state == "closed"  # one run's bad argument does not stop the connector for others
+        assert api.stats.retries == 0
+        assert await api.guarded_call("listContacts", {"X-Tenant": "acme"}) == []  # a good value goes through
+    finally:
+        await api.close()
+    assert [r["headers"].get("X-Tenant") for r in crm.requests] == ["acme"]
+    assert not any("X-Admin" in r["headers"] for r in crm.requests)
+
+
+# -- 2. the token endpoint, rebinding ------------------------------------------------------------------
+
+NAME = "tokens.podium.test"
+
+
+@dataclass
+class Seen:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    busy: int = 0
+    """Token requests to answer 503 first."""
+
+
+def _server(ip: str, port: int, seen: Seen) -> http.server.ThreadingHTTPServer:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _answer(self, body: Any) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            seen.requests.append({"path": self.path, "headers": dict(self.headers), "body": raw.decode()})
+            if seen.busy:
+                seen.busy -= 1
+                self.send_response(503)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self._answer({"access_token": f"at-from-{ip}", "token_type": "Bearer", "expires_in": 3600})
+
+        def do_GET(self) -> None:
+            seen.requests.append({"path": self.path, "headers": dict(self.headers), "body": ""})
+            self._answer([])
+
+    srv = http.server.ThreadingHTTPServer((ip, port), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def _port_free_on_both() -> int:
+    for _ in range(50):
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.2", 0))
+                port = a.getsockname()[1]
+                b.bind(("127.0.0.3", port))
+                return int(port)
+            except OSError:
+                continue
+    pytest.skip("no port free on both 127.0.0.2 and 127.0.0.3")
+
+
+@pytest.fixture
+def two_hosts() -> Iterator[tuple[int, Seen, Seen]]:
+    """A token endpoint and API on 127.0.0.2 (the "public" host) and an internal service on 127.0.0.3,
+    on the same port."""
+    port = _port_free_on_both()
+    public, internal = Seen(), Seen()
+    servers = [_server("127.0.0.2", port, public), _server("127.0.0.3", port, internal)]
+    yield port, public, internal
+    for srv in servers:
+        srv.shutdown()
+        srv.server_close()
+
+
+@pytest.fixture
+def rebinding(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``tokens.podium.test`` resolves to 127.0.0.2 at its first lookup and to 127.0.0.3 after it;
+    the address check lets only 127.0.0.2 through (as if it were public)."""
+    answers: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in (NAME, NAME.encode()):
+            ip = "127.0.0.2" if not answers else "127.0.0.3"
+            answers.append(ip)
+            return real(ip, port, *args, **kwargs)
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(_network, "blocked_reason", lambda ip: None if ip == "127.0.0.2" else "a private or reserved address")
+    return answers
+
+
+class _Secrets:
+    async def get(self, name: str) -> Secret:
+        return Secret({"CS": "cs-do-not-leak"}[name])
+
+    def forget(self, name: str | None = None) -> None:
+        pass
+
+
+async def test_attack_the_token_request_goes_where_dns_points_after_the_check(
+    two_hosts: tuple[int, Seen, Seen], rebinding: list[str]
+) -> None:
+    port, public, internal = two_hosts
+    auth = {
+        "type": "oauth2_client_credentials",
+        "token_url": f"http://{NAME}:{port}/token",
+        "client_id": "podium",
+        "client_secret": "secret:CS",
+    }
+    api = open_connector("openapi", spec=SPEC, base_url=f"http://127.0.0.2:{port}", auth=auth, secrets=_Secrets())
+    try:
+        assert await api.call("listContacts", {}) == []
+    finally:
+        await api.close()
+    assert internal.requests == [], "the client secret went to a host nobody checked"
+    token = [r for r in public.requests if r["path"] == "/token"]
+    assert len(token) == 1 and token[0]["headers"].get("Host") == f"{NAME}:{port}"  # still names the host
+    assert [r["headers"].get("Authorization") for r in public.requests if r["path"] == "/contacts"] == [
+        "Bearer at-from-127.0.0.2"
+    ]
+    assert rebinding == ["127.0.0.2"]  # one lookup: the checked one
+
+
+async def test_a_token_endpoint_whose_name_turns_internal_before_the_check_is_refused(
+    two_hosts: tuple[int, Seen, Seen], rebinding: list[str]
+) -> None:
+    port, public, internal = two_hosts
+    rebinding.append("taken")  # the next answer is the internal address
+    auth = {
+        "type": "oauth2_client_credentials",
+        "token_url": f"http://{NAME}:{port}/token",
+        "client_id": "podium",
+        "client_secret": "secret:CS",
+    }
+    api = open_connector("openapi", spec=SPEC, base_url=f"http://127.0.0.2:{port}", auth=auth, secrets=_Secrets())
+    try:
+        with pytest.raises(ConnectorError, match=r"token_url.*127\.0\.0\.3.*allow_private") as err:
+            await api.call("listContacts", {})
+    finally:
+        await api.close()
+    assert "cs-do-not-leak" not in str(err.value)
+    assert internal.requests == [] and public.requests == []
+
+
+# -- 3. a token endpoint down for a moment --------------------------------------------------------------
+
+
+def _client_credentials(token_url: str) -> dict[str, Any]:
+    return {"type": "oauth2_client_credentials", "token_url": token_url, "client_id": "podium", "client_secret": "secret:CS"}
+
+
+async def test_attack_a_token_endpoint_down_for_a_moment_fails_the_call_for_good(two_hosts: tuple[int, Seen, Seen]) -> None:
+    port, public, _ = two_hosts
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    api = open_connector(
+        "openapi", spec=SPEC, base_url=f"http://127.0.0.2:{port}", allow_private=True,
+        auth=_client_credentials(f"http://127.0.0.1:{closed}/token"), secrets=_Secrets(),
+    )  # fmt: skip
+    api.retry = type(api.retry)(max_attempts=2, initial=0.01, max_delay=0.01)
+    try:
+        with pytest.raises(ConnectorError) as err:
+            await api.guarded_call("listContacts", {})
+    finally:
+        await api.close()
+    assert err.value.retryable, err.value  # a step retry (or the next attempt) may find it up again
+    message = str(err.value)
+    assert "OAuth2 token endpoint" in message and "could not be reached" in message, message
+    assert api.stats.retries == 1 and public.requests == []
+
+
+async def test_a_token_endpoint_that_answers_503_once_is_asked_again(two_hosts: tuple[int, Seen, Seen]) -> None:
+    port, public, _ = two_hosts
+    public.busy = 1
+    api = open_connector(
+        "openapi", spec=SPEC, base_url=f"http://127.0.0.2:{port}", allow_private=True,
+        auth=_client_credentials(f"http://127.0.0.2:{port}/token"), secrets=_Secrets(),
+    )  # fmt: skip
+    api.retry = type(api.retry)(max_attempts=2, initial=0.01, max_delay=0.01)
+    try:
+        assert await api.guarded_call("listContacts", {}) == []
+    finally:
+        await api.close()
+    assert [r["path"] for r in public.requests] == ["/token", "/token", "/contacts"]
