@@ -246,3 +246,32 @@ async def test_a_token_endpoint_that_answers_503_once_is_asked_again(two_hosts: 
     finally:
         await api.close()
     assert [r["path"] for r in public.requests] == ["/token", "/token", "/contacts"]
+
+
+# -- 4. the breaker's reason, shown to every other run ---------------------------------------------------
+
+
+async def test_attack_an_open_breaker_tells_every_run_another_runs_arguments(crm: Crm) -> None:
+    """A connector is shared by every run of the process. Its breaker opened with the last failure's
+    message as the reason (the request URL with its path arguments, the system's answer), and every
+    run refused while it stays open had that reason in its error: another run's customer, for
+    anyone who reads this run (another workflow's starter, a workflow without a redaction policy)."""
+    from podium import ConnectorCircuitOpen
+
+    api = open_connector("openapi", spec=SPEC, base_url=crm.url, allow_private=True)
+    api.retry = type(api.retry)(max_attempts=1)
+    crm.failures = [(503, {})] * api.breaker_policy.failures
+    try:
+        for _ in range(api.breaker_policy.failures):  # one run's calls, about alice
+            with pytest.raises(ConnectorError):
+                await api.guarded_call("getContact", {"id": "alice.private@example.com"})
+        assert api.breaker.state == "open"
+        with pytest.raises(ConnectorCircuitOpen) as other:  # another run, about bob
+            await api.guarded_call("getContact", {"id": "bob@example.com"})
+    finally:
+        await api.close()
+    message = str(other.value)
+    assert "alice" not in message and "induced" not in message, message
+    assert "getContact" in message and "503" in message and "open" in message, message  # still says what failed
+    reason = api.breaker.transitions[-1][2]
+    assert "alice" not in reason and "503" in reason, reason
