@@ -33,7 +33,7 @@ import weakref
 from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..secret import Secret, redact_known, remember
+from ..secret import Secret, quiet_request_lines, redact_known, remember
 from ..tools._echo import sent_credentials
 from ._stats import ConnectorStats
 
@@ -206,6 +206,7 @@ def _authlib_http() -> Any:
         from ..models._http import httpx_module
 
         return httpx_module()
+    quiet_request_lines("httpx2")
     return httpx2
 
 

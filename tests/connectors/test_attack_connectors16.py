@@ -275,3 +275,57 @@ async def test_attack_an_open_breaker_tells_every_run_another_runs_arguments(crm
     assert "getContact" in message and "503" in message and "open" in message, message  # still says what failed
     reason = api.breaker.transitions[-1][2]
     assert "alice" not in reason and "503" in reason, reason
+
+
+# -- 5. the HTTP library's request log -------------------------------------------------------------------
+
+HOOK = "hooks.podium.test"
+HOOK_PATH = "/services/T0001/B0001/xoxSECRETpathDoNotLog"
+
+
+@pytest.fixture
+def public_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hooks.podium.test`` resolves to 127.0.0.2, which the address check lets through."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return real("127.0.0.2" if host in (HOOK, HOOK.encode()) else host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(_network, "blocked_reason", lambda ip: None if ip == "127.0.0.2" else "a private or reserved address")
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+async def test_attack_a_webhooks_secret_path_goes_to_the_log_with_every_post(
+    two_hosts: tuple[int, Seen, Seen], public_name: None, fmt: str
+) -> None:
+    """A Slack webhook's URL path is its credential (docs/connectors.md). Podium's logging (INFO, as
+    ``podium serve`` and ``podium worker`` set it up) let the HTTP library log every request line:
+    ``HTTP Request: POST http://127.0.0.2:PORT/services/.../SECRET``, the URL as sent, with the checked
+    address in place of the host, so that the URL the secret store knows did not match and nothing
+    was masked. The same line carried an OpenAPI call's path arguments (a customer's email)."""
+    import io
+    import logging
+
+    from podium.telemetry import configure_logging
+
+    port, public, _ = two_hosts
+    out = io.StringIO()
+    root = logging.getLogger()
+    before = root.level, list(root.handlers)
+    handler = configure_logging(fmt, "INFO", stream=out)
+    try:
+        hook = open_connector("webhook", url=Secret(f"http://{HOOK}:{port}{HOOK_PATH}"))
+        api = open_connector("openapi", spec=SPEC, base_url=f"http://{HOOK}:{port}")
+        try:
+            await hook.call("post", {"text": "hello"})
+            await api.call("getContact", {"id": "alice.private@example.com"})
+        finally:
+            await hook.close()
+            await api.close()
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before[0])
+    assert [r["path"] for r in public.requests] == [HOOK_PATH, "/contacts/alice.private%40example.com"]
+    logged = out.getvalue()
+    assert "xoxSECRET" not in logged and "alice.private" not in logged, logged
