@@ -329,3 +329,44 @@ async def test_attack_a_webhooks_secret_path_goes_to_the_log_with_every_post(
     assert [r["path"] for r in public.requests] == [HOOK_PATH, "/contacts/alice.private%40example.com"]
     logged = out.getvalue()
     assert "xoxSECRET" not in logged and "alice.private" not in logged, logged
+
+
+# -- 6. a credential in a registered URL's query -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "target"),
+    [
+        ("http", {"url": "https://maps.example.com/geocode/json?address={address}&key=AIzaSyD-not-a-real-key-123"}),
+        ("http", {"url": "https://api.example.com/v1/orders/{order_id}?api_key=sk_live_51Hnotreal", "method": "GET"}),
+        ("mcp", {"url": "https://mcp.example.com/mcp?access_token=mcp-token-not-real-42"}),
+        ("connector", {"kind": "openapi", "spec": {"openapi": "3.0.3", "paths": {}}, "base_url": "https://blob.example.com/c?sv=2024&sig=SASsignatureNotReal%3D"}),
+    ],
+    ids=["google-key", "api_key", "mcp-access_token", "connector-sas-sig"],
+)
+async def test_attack_a_credential_in_a_registered_urls_query_is_read_by_every_viewer(
+    tmp_path: Any, kind: str, target: dict[str, Any]
+) -> None:
+    """The capability registry is readable by anyone with ``workflows.read`` (a viewer), and tool and
+    connector errors quote the URL. Credentials in headers and URL passwords were refused in clear
+    text; a key in the URL's query (``?key=``, ``?api_key=``, ``?access_token=``, an Azure SAS
+    ``sig=``) was stored and shown. Refused now, naming the parameter and how to send it instead."""
+    import podium
+    from podium import ConfigError
+
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        with pytest.raises(ConfigError) as err:
+            await client.add_capability("svc", kind, target)
+        assert "svc" not in (await client.capabilities())
+    message = str(err.value)
+    assert "query" in message and "clear text" in message and "secret:" in message, message
+    assert "not-real" not in message and "notreal" not in message.lower() and "NotReal" not in message, message
+
+
+async def test_a_registered_urls_query_may_hold_placeholders_and_plain_values(tmp_path: Any) -> None:
+    import podium
+
+    async with podium.Client(f"sqlite:///{tmp_path}/p.db") as client:
+        await client.add_capability("geo", "http", {"url": "https://maps.example.com/geocode?q={q}&key={key}&lang=en&keyword=x"})
+        await client.add_capability("hook", "http", {"url": "https://api.example.com/v1/x?monkey=1&tokens_max=5"})
+        assert {"geo", "hook"} <= set(await client.capabilities())
