@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import http.server
 import json
@@ -370,3 +371,53 @@ async def test_a_registered_urls_query_may_hold_placeholders_and_plain_values(tm
         await client.add_capability("geo", "http", {"url": "https://maps.example.com/geocode?q={q}&key={key}&lang=en&keyword=x"})
         await client.add_capability("hook", "http", {"url": "https://api.example.com/v1/x?monkey=1&tokens_max=5"})
         assert {"geo", "hook"} <= set(await client.capabilities())
+
+
+# -- 7. a message nested too deep for the JSON reader ------------------------------------------------------
+
+
+async def test_attack_a_deeply_nested_message_stops_the_trigger_for_every_later_message(tmp_path: Any) -> None:
+    """A broker message's body is parsed by Python's JSON reader, which raises RecursionError (not
+    ValueError) for a body nested some thousands deep: the whole batch failed to be received, the
+    message was never acknowledged, and every poll met it again first, so no later message started
+    its run. (The HTTP API refuses such a body with 422; a broker has no such gate.) Now it is kept
+    as a dead letter, naming the depth, and the messages after it start their runs."""
+    import redis.asyncio as aioredis
+
+    from podium import Client, Workflow
+    from podium.connectors import Consumer
+    from podium.connectors.consumer import DEADLETTERS
+
+    from .conftest import need_broker
+
+    need_broker("redis")
+    stream = f"attack16-{id(tmp_path)}"
+    wf = Workflow("orders16")
+
+    @wf.step
+    async def handle(ctx: Any, input: Any) -> Any:
+        return input
+
+    r = aioredis.from_url("redis://127.0.0.1:6379/0")
+    conn = open_connector("redis", url="redis://127.0.0.1:6379/0")
+    try:
+        async with Client(f"sqlite:///{tmp_path}/p.db", workflows=[wf]) as client:
+            source = {"stream": stream, "deliver": "all", "claim_idle": 0.2}
+            consumer = Consumer(client, conn, workflow=wf.name, source=source, name="bus")
+            await consumer.poll(timeout=0.2)
+            await r.xadd(stream, {"payload": "[" * 50_000 + "]" * 50_000, "message_id": "deep-1"})
+            await r.xadd(stream, {"payload": json.dumps({"order": 2}), "message_id": "good-2"})
+            started: list[str] = []
+            for _ in range(20):  # a few polls: the good message must get through
+                with contextlib.suppress(RecursionError):  # before the fix: every poll raised
+                    started += await consumer.poll(timeout=0.3)
+                if started:
+                    break
+            assert len(started) == 1, "the message after the deep one never started its run"
+            assert json.loads((await client.store.get_run(started[0])).input) == {"order": 2}
+            letters = await client.store.kv_list(DEADLETTERS)
+            assert len(letters) == 1 and "nested deeper" in next(iter(letters.values())), letters
+    finally:
+        await conn.close()
+        await r.delete(stream)
+        await r.aclose()
