@@ -421,3 +421,61 @@ async def test_attack_a_deeply_nested_message_stops_the_trigger_for_every_later_
         await conn.close()
         await r.delete(stream)
         await r.aclose()
+
+
+# -- 8. an outbox row whose arguments cannot be read -----------------------------------------------------
+
+
+@pytest.mark.parametrize("written", ["not json {", "[" * 30_000 + "]" * 30_000], ids=["not-json", "too-deep"])
+async def test_attack_an_outbox_row_that_cannot_be_read_stops_the_relay_for_every_message(
+    sql_url: str, written: str
+) -> None:
+    """The outbox lives in the business database, which other programs write too. A row whose
+    ``arguments`` are not JSON (or JSON nested deeper than the reader allows) failed the relay's
+    whole claim (ValueError, RecursionError), every pass: it is the oldest, so every claim met it
+    first, and no message after it was delivered. It is set aside as failed now, saying which column
+    of which row cannot be read, and the others go out."""
+    import sqlalchemy as sa
+
+    from podium.connectors import Connector, Operation
+    from podium.connectors.relay import OutboxRelay
+    from podium.connectors.sql import SqlConnector, _url
+    from podium.resilience import Backoff
+
+    paid: list[int] = []
+
+    class Bank(Connector):
+        kind = "bank"
+        retry = Backoff(max_attempts=1)
+
+        def operations(self) -> list[Operation]:
+            return [Operation(name="pay")]
+
+        async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+            paid.append(arguments["n"])
+            return {"ok": True}
+
+    db = SqlConnector(sql_url)
+    messages = [{"target": "bank", "operation": "pay", "arguments": {"n": n}} for n in (1, 2)]
+    await db.call("transact", {"messages": messages}, idempotency_key="run-16/step/connector:db.transact")
+    engine = sa.create_engine(_url(sql_url))
+    with engine.begin() as conn:  # another program (or a person) writes the first row's arguments
+        t = db.outbox.messages
+        first = conn.execute(sa.select(sa.func.min(t.c.id))).scalar_one()
+        conn.execute(sa.update(t).where(t.c.id == first).values(arguments=written))
+    engine.dispose()
+    relay = OutboxRelay(db, {"bank": Bank()}, lease=0.05)
+    try:
+        errors = []
+        for _ in range(2):
+            try:  # as OutboxRelay.run does: log a failed batch, go on
+                await relay.run_once()
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+        assert paid == [2] and errors == [], (paid, errors)
+        with sa.create_engine(_url(sql_url)).begin() as conn:
+            row = conn.execute(sa.select(t.c.status, t.c.last_error).where(t.c.id == first)).one()
+        assert row.status == "failed", row
+        assert "arguments" in row.last_error and str(first) in row.last_error and "JSON" in row.last_error, row
+    finally:
+        await db.close()
