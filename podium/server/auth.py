@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Security
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
@@ -148,6 +148,11 @@ def _any_host(app: Any) -> bool:
     return bool(getattr(getattr(app.state, "settings", None), "allow_remote_local_mode", False))
 
 
+_QUERY_TOKEN = (
+    "?token= is accepted only by the live streams (/api/runs/stream, /api/runs/{id}/stream); "
+    "send the token as the header 'Authorization: Bearer pod_...'"
+)
+
 #: Where :func:`body_gate` leaves the caller it found, for :func:`acting` (no second token lookup).
 GATED = "podium.caller"
 
@@ -162,6 +167,9 @@ async def body_gate(app: Any, scope: Any) -> tuple[int, str, str] | None:
     from ..errors import PodiumError
 
     headers = Headers(scope=scope)
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if "token" in query and not headers.get("authorization"):
+        return 401, "unauthorized", _QUERY_TOKEN  # as acting() says it: no stream takes a body
     try:
         who = await principal_for(app.state.client, headers.get("authorization"), headers=headers, any_host=_any_host(app))
     except PermissionDenied as exc:
@@ -179,10 +187,7 @@ async def acting(
 ) -> AsyncIterator[Principal]:
     """FastAPI dependency: the caller, set as the acting principal for the rest of the request."""
     if "token" in request.query_params:
-        raise AuthError(
-            "?token= is accepted only by the live streams (/api/runs/stream, /api/runs/{id}/stream); "
-            "send the token as the header 'Authorization: Bearer pod_...'"
-        )
+        raise AuthError(_QUERY_TOKEN)
     client = request.app.state.client
     gated = request.scope.get(GATED)
     if gated is not None and gated[0] == request.headers.get("authorization"):  # checked a moment ago
