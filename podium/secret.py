@@ -23,6 +23,7 @@ read, so errors are masked for known values before they are stored (:func:`podiu
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from typing import Any
@@ -240,3 +241,32 @@ class Secret:
 
 
 __all__ = ["MASK", "MIN_LENGTH", "Secret", "is_secret_key", "mask", "redact", "redact_known", "remember"]
+
+
+class RequestLines(logging.Filter):
+    """The HTTP library's request lines (``HTTP Request: POST URL "HTTP/1.1 200 OK"``, logged at
+    INFO for every request) with the URL cut to its scheme, host and port. The path and query are a
+    credential for an incoming webhook (a Slack URL's path), and hold a call's arguments for an API
+    (``/contacts/ana@example.com``); the URL as sent names the checked address, not the host, so the
+    URL the secret store knows does not match it, and nothing masked it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(record.msg, str) and record.msg.startswith("HTTP Request:") and isinstance(args, tuple) and len(args) >= 2:
+            url = args[1]
+            scheme, host, port = (getattr(url, k, None) for k in ("scheme", "host", "port"))
+            origin = f"{scheme}://{f'[{host}]' if ':' in str(host) else host}" + (f":{port}" if port else "")
+            record.args = (args[0], f"{origin}/[path not logged]" if scheme and host else "[URL not logged]", *args[2:])
+        return True
+
+
+_QUIET: set[str] = set()
+
+
+def quiet_request_lines(*libraries: str) -> None:
+    """Keep URLs' paths and queries out of the request lines of ``libraries``' loggers (``httpx``,
+    ``httpx2``: :class:`RequestLines`), whatever handler logs them. Idempotent and cheap."""
+    for name in libraries or ("httpx", "httpx2"):
+        if name not in _QUIET:
+            _QUIET.add(name)
+            logging.getLogger(name).addFilter(RequestLines())

@@ -33,7 +33,7 @@ import weakref
 from typing import Any, Protocol
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..secret import Secret, redact_known, remember
+from ..secret import Secret, quiet_request_lines, redact_known, remember
 from ..tools._echo import sent_credentials
 from ._stats import ConnectorStats
 
@@ -196,6 +196,20 @@ class HttpAuth:
         return now != mark
 
 
+def _authlib_http() -> Any:
+    """The HTTP library Authlib's client is built on: ``httpx2`` where it is installed (whose
+    errors are not ``httpx``'s: an ``except httpx.TransportError`` does not catch them), else
+    ``httpx``."""
+    try:
+        from authlib.integrations.httpx_client._compat import httpx2
+    except ImportError:  # an Authlib before the httpx2 move
+        from ..models._http import httpx_module
+
+        return httpx_module()
+    quiet_request_lines("httpx2")
+    return httpx2
+
+
 def _quiet(task: asyncio.Future[Any]) -> None:
     """Retrieve a finished task's error (logged), so that no 'exception was never retrieved' follows."""
     if not task.cancelled() and task.exception() is not None:
@@ -222,6 +236,7 @@ class OAuth2Token:
         self._spent: set[str] = set()  # the refresh tokens this connector rotated away from
         self._lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
         self._inflight: asyncio.Future[None] | None = None
+        self._pinned: Any = None  # the token endpoint's address as last checked (None: sent as it is)
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     async def aclose(self) -> None:
@@ -310,13 +325,11 @@ class OAuth2Token:
         from authlib.integrations.base_client.errors import OAuthError
         from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-        from ..models._http import httpx_module
-
-        httpx = httpx_module()
+        httpx = _authlib_http()  # its errors and transports, not httpx's: they are other classes
         auth, url = self.auth, str(self.auth["token_url"])
         if self.check_url is not None:
-            try:
-                await self.check_url(url)
+            try:  # the request goes to the address checked: a DNS answer changed since cannot move it
+                self._pinned = await self.check_url(url)
             except CapabilityDenied as exc:
                 raise ConnectorError(f"OAuth2 token_url: {exc}") from None
         secret = await self.creds.value(auth["client_secret"], "auth.client_secret") if auth.get("client_secret") else None
@@ -325,12 +338,15 @@ class OAuth2Token:
         loop = asyncio.get_running_loop()
         oauth = self._clients.get(loop)
         if oauth is None or oauth.is_closed:  # one per event loop: making one costs ~0.1 s (its TLS context)
+            from ..tools._network import pinned_transport
+
             oauth = AsyncOAuth2Client(
                 client_id=str(auth["client_id"]),
                 scope=auth.get("scope"),
                 timeout=self.timeout,
                 trust_env=False,
                 follow_redirects=False,
+                transport=pinned_transport(httpx, lambda: self._pinned),
             )
             self._clients[loop] = oauth
         oauth.client_secret = secret  # read at each request: a rotated secret is used at once

@@ -165,13 +165,13 @@ class Connector(abc.ABC):
             except ConnectorError as exc:
                 self.stats.observe(time.monotonic() - t0, ok=False)
                 if exc.retryable:  # a 4xx says nothing about the system's health
-                    self.breaker.failure(str(exc)[:200])
+                    self.breaker.failure(_reason(operation, exc))
                 else:
                     self.breaker.success()
                 raise
             except Exception as exc:
                 self.stats.observe(time.monotonic() - t0, ok=False)
-                self.breaker.failure(f"{type(exc).__name__}: {exc}"[:200])
+                self.breaker.failure(_reason(operation, exc))
                 raise ConnectorError(
                     f"connector {what!r}: {operation} failed: {type(exc).__name__}: {exc}",
                     retryable=isinstance(exc, OSError | TimeoutError),
@@ -198,6 +198,16 @@ class Connector(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.kind}>"
+
+
+def _reason(operation: str, exc: BaseException) -> str:
+    """Why a call failed, as the breaker keeps it: the operation and the kind of failure (the HTTP
+    status, the transport error's type), never the message. The breaker is shared by every run of
+    the process and its reason is quoted in the error of each run refused while it is open; the
+    message holds this call's arguments (a URL's path) and the system's answer, which are this run's."""
+    status = getattr(exc, "status", None)
+    cause = exc.__cause__ if isinstance(exc, ConnectorError) and exc.__cause__ is not None else exc
+    return f"{operation} answered HTTP {status}" if status else f"{operation} failed ({type(cause).__name__})"
 
 
 class BoundConnector:

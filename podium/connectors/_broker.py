@@ -131,13 +131,27 @@ def encode(kind: str, args: dict[str, Any]) -> bytes:
     return data
 
 
+class Unreadable(str):
+    """A body that looks like JSON but that the JSON reader cannot take (nested deeper than its
+    recursion allows): a note saying so, in place of the body. A consumer keeps such a message as a
+    dead letter (:meth:`~podium.connectors.Consumer.handle`) instead of failing every batch it is in."""
+
+    __slots__ = ()
+
+
 def decode(data: bytes | str) -> Any:
-    """A body as JSON data, or as text when it is not JSON."""
+    """A body as JSON data, or as text when it is not JSON; :class:`Unreadable` when it is JSON
+    nested too deep to read (a hostile publisher's ``[[[[...``: RecursionError is no ValueError)."""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
     try:
         return json.loads(text)
     except ValueError:
         return text
+    except RecursionError:
+        return Unreadable(
+            f"[unreadable message: its JSON body ({len(text):,} characters) is nested deeper than the JSON reader "
+            "allows; the publisher should send flatter JSON]"
+        )
 
 
 def digest(*parts: bytes | str) -> str:

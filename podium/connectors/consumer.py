@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import AuthError, ConnectorDrift, ConnectorError, PodiumError, StoreError
 from ..secret import redact_known
 from ..storage._letters import DEADLETTERS, seal
-from ._broker import BrokerConnector, Delivery, Message
+from ._broker import BrokerConnector, Delivery, Message, Unreadable
 from ._contracts import EVENT
 
 log = logging.getLogger("podium.triggers")
@@ -87,6 +87,11 @@ class Consumer:
         store = self.client.store
         if await store.get_run(rid) is not None:
             self.duplicates += 1
+            await delivery.ack()
+            return None
+        if isinstance(m.payload, Unreadable):  # kept, acknowledged: it must not hold up the messages after it
+            error = ConnectorError(f"{self.name}: message {m.key!r} from {m.source!r}: {m.payload.strip('[]')}")
+            await self._dead_letter(rid, m.key, m.source, None, error)
             await delivery.ack()
             return None
         contracts = self.connector.contracts

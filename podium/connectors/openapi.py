@@ -27,7 +27,7 @@ from urllib.parse import quote, urlsplit
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..models._http import ClientPool, httpx_module, retry_after
 from ..tools._echo import mask_echoed
-from ..tools._network import pin, resolve_checked
+from ..tools._network import Pinned, pin, resolve_checked
 from . import _versions
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
@@ -93,6 +93,26 @@ def _where(url: str) -> str:
     """``url``'s scheme, host and port, for a message (never its user part)."""
     scheme, _, host, port = _origin(url)
     return f"{scheme}://{host}" + (f":{port}" if port >= 0 else "")
+
+
+_HEADER_TEXT = re.compile(r"[\t\x20-\x7e]*")
+
+
+def _header_value(operation: str, name: str, text: str) -> str:
+    """``text`` if an HTTP header can carry it as it is. A line break would end the header (and
+    start one the argument chose); NUL and other control characters, and characters outside ASCII,
+    make the HTTP library refuse the request, which is no failure of the system: a non-retryable
+    error that names the argument, so that it neither retries nor opens the breaker for every run."""
+    if _HEADER_TEXT.fullmatch(text):
+        return text
+    bad = next(c for c in text if not _HEADER_TEXT.fullmatch(c))
+    kind = "a line break" if bad in "\r\n" else "a control character" if ord(bad) < 0x80 else "a character outside ASCII"
+    raise ConnectorError(
+        f"openapi: {operation}: the header argument {name!r} holds {kind} ({bad!a}), which an HTTP header "
+        "cannot carry; nothing was sent. Give it printable ASCII text (encode other text, e.g. percent-encoding, "
+        "if the API documents one)",
+        operation=operation,
+    )
 
 
 class _Route:
@@ -194,8 +214,10 @@ class OpenApiConnector(Connector):
     def secrets(self, source: SecretSource | None) -> None:
         self.credentials.source = source
 
-    async def _check_token_url(self, url: str) -> None:
-        await resolve_checked(url, allow_private=self.allow_private, what="an OAuth2 token_url", fix=_FIX)
+    async def _check_token_url(self, url: str) -> Pinned | None:
+        """The token endpoint's host checked: the address to connect to (None: private allowed)."""
+        pinned = await resolve_checked(url, allow_private=self.allow_private, what="an OAuth2 token_url", fix=_FIX)
+        return None if self.allow_private else pinned
 
     async def close(self) -> None:
         await self._pool.aclose()
@@ -237,7 +259,7 @@ class OpenApiConnector(Connector):
             elif where == "query":
                 query[pname] = text
             else:
-                headers[pname] = text
+                headers[pname] = _header_value(operation, pname, text)
         body = args.pop("body", None) if route.body else None
         if args:
             raise ConnectorError(

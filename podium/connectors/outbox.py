@@ -102,6 +102,9 @@ class OutboxMessage:
     """The audit key's MAC (``KEYID:HEX``) over :meth:`sealed_text`, made by the engine that
     recorded it in a run (None: recorded outside any run, by an earlier release, or by an engine
     that does not audit)."""
+    unreadable: str | None = None
+    """Why its ``arguments`` column cannot be read (not a JSON object; ``arguments`` is then empty):
+    the relay sets it aside as failed instead of failing its whole batch. None for a readable row."""
 
     def sealed_text(self) -> str:
         """What its seal must sign (:func:`seal_text`)."""
@@ -283,14 +286,33 @@ class _NotApplied:
 NOT_APPLIED: Any = _NotApplied()
 
 
+def _arguments(row_id: Any, text: str | None) -> tuple[dict[str, Any], str | None]:
+    """A row's ``arguments``, or why they cannot be read: the outbox is in the business database,
+    which other programs write too, and one bad row must not fail every batch it is claimed in."""
+    try:
+        value = json.loads(text or "{}")
+    except (ValueError, RecursionError) as exc:
+        why = "JSON nested deeper than the reader allows" if isinstance(exc, RecursionError) else f"not JSON ({exc})"
+        return {}, (
+            f"the outbox row {row_id} cannot be read: its arguments column holds {why}; it was written outside "
+            "Podium (transact writes a JSON object). Not delivered: find out who wrote it, and record the message "
+            "again (run the workflow again) if it is wanted"
+        )
+    if not isinstance(value, dict):
+        return {}, f"the outbox row {row_id} cannot be read: its arguments column holds JSON {type(value).__name__}, not an object"
+    return value, None
+
+
 def message(m: Any) -> OutboxMessage:
     """An :class:`OutboxMessage` from a row mapping."""
+    arguments, unreadable = _arguments(m["id"], m["arguments"])
     return OutboxMessage(
         id=int(m["id"]),
         key=m["key"],
         target=m["target"],
         operation=m["operation"],
-        arguments=json.loads(m["arguments"] or "{}"),
+        arguments=arguments,
+        unreadable=unreadable,
         status=m["status"],
         attempts=int(m["attempts"] or 0),
         created_at=float(m["created_at"]),

@@ -403,6 +403,8 @@ class OutboxRelay:
         """Deliver one claimed message: its outcome and the row's new values (not yet written)."""
         connector = self.connectors[msg.target]
         attempts = msg.attempts + 1
+        if msg.unreadable is not None:  # set aside unsent; the rest of the batch goes on
+            return "failed", {"status": "failed", "lease_until": None, "last_error": msg.unreadable[:1000]}
         reason = await self.refusal(msg) if self.refusal is not None else None
         if reason is not None:  # set aside, not retried: 'podium outbox retry' puts it back (checked again)
             return "refused", {"status": "failed", "lease_until": None, "last_error": f"refused: {self._pasted(reason, msg)}"[:1000]}

@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import CapabilityDenied, ConfigError
 from ..tools._network import resolve_checked
@@ -171,7 +171,28 @@ def check_url(url: str, what: str = "the URL") -> str:
         )
     if parts.username or parts.password:
         raise ConfigError(f"{what} must not carry credentials; pass them as headers")
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        if len(value) >= 8 and not value.isdigit() and "{" not in value and _query_credential(name):  # a key is long
+            raise ConfigError(
+                f"{what} (host {parts.hostname}) holds a credential in clear text in its query parameter {name!r}: "
+                "the registry is readable by workflow readers, and errors quote the URL. Send it as a header "
+                "whose value is a stored secret (podium secrets set NAME; --header 'X-API-Key=secret:NAME', or "
+                "the header the API documents for its key), or for a connector auth "
+                '\'{"type": "api_key", "header": "...", "value": "secret:NAME"}\''
+            )
     return url
+
+
+_QUERY_CREDENTIALS = frozenset({"key", "sig", "signature", "code", "apikey", "access_key", "client_secret", "auth"})
+
+
+def _query_credential(name: str) -> bool:
+    """Whether a URL's query parameter ``name`` carries a credential: a secret-like name (``api_key``,
+    ``access_token``, ``password``), or one APIs use for keys and signatures (Google's ``key``, an
+    Azure SAS's ``sig``, an Azure Functions ``code``)."""
+    from ..secret import is_secret_key
+
+    return name.lower() in _QUERY_CREDENTIALS or is_secret_key(name)
 
 
 def _check_http(t: dict[str, Any]) -> dict[str, Any]:
@@ -381,29 +402,41 @@ def seal(store: Store, cap: Capability) -> str:
 def unseal(store: Store, name: str, stored: str) -> Capability | None:
     """The capability stored as ``stored`` if its seal is valid and it still passes its kind's
     checks; None for a forged, edited, unsigned or damaged entry (it allows nothing)."""
+    return _opened(store, name, stored)[0]
+
+
+def _opened(store: Store, name: str, stored: str) -> tuple[Capability | None, str]:
+    """:func:`unseal`, with why an entry allows nothing (empty when it allows what it says)."""
+    unsealed = (
+        "is in the registry but not sealed with this engine's audit key (written behind the admin's back, or "
+        "with another key)"
+    )
     try:
         sealed = json.loads(stored)
         text, mac = sealed["entry"], sealed["mac"]
         if store.audit_keys.verify_seal(f"capability\x1f{name}\x1f{text}", str(mac)) is not True:
-            return None
+            return None, unsealed
         cap = Capability.from_json(text)
         if cap.name != name:
-            return None
-        checked = make_capability(cap.name, cap.kind, cap.target, allow_private=cap.allow_private)
-        return Capability(**{**asdict(cap), "target": checked.target})
+            return None, unsealed
     except (ValueError, KeyError, TypeError, ConfigError):
-        return None
+        return None, unsealed
+    try:
+        checked = make_capability(cap.name, cap.kind, cap.target, allow_private=cap.allow_private)
+    except ConfigError as exc:  # sealed by an admin, but a check of this release refuses it now
+        return None, f"is registered, but this release refuses its entry ({exc})"
+    return Capability(**{**asdict(cap), "target": checked.target}), ""
 
 
 async def load(store: Store) -> dict[str, Capability]:
     """Every registered capability whose seal holds, by name (see :func:`seal`)."""
     out = {}
     for name, text in (await store.kv_list(NAMESPACE)).items():
-        cap = unseal(store, name, text)
+        cap, why = _opened(store, name, text)
         if cap is not None:
             out[name] = cap
         else:
-            log.warning("capability %r in the store is not sealed with the audit key: it allows nothing", name)
+            log.warning("capability %r %s: it allows nothing until an admin registers it again", name, why)
     return out
 
 
@@ -427,11 +460,10 @@ async def require(store: Store, name: Any, kinds: Sequence[str], *, where: str =
     text = await store.kv_get(NAMESPACE, name)
     if text is None:
         raise CapabilityDenied(not_registered(name, kinds, where))
-    cap = unseal(store, name, text)
+    cap, why = _opened(store, name, text)
     if cap is None:
         raise CapabilityDenied(
-            f"{where + ': ' if where else ''}{name!r} is in the registry but not sealed with this "
-            "engine's audit key (written behind the admin's back, or with another key): it allows "
+            f"{where + ': ' if where else ''}{name!r} {why}: it allows "
             f"nothing; an admin registers it again with {add_command(name, kinds[0] if kinds else 'python')}"
         )
     if kinds and cap.kind not in kinds:

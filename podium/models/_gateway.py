@@ -119,7 +119,7 @@ class GuardedModel(Model):
             if delay is not None:
                 entry["retry_in"] = round(delay, 3)
             if not isinstance(exc, CircuitOpen) and is_retryable(exc):
-                state = self.breaker.failure(str(exc))
+                state = self.breaker.failure(_reason(spec, exc))
                 if state:
                     entry["breaker"] = state
             trail.append(entry)
@@ -341,3 +341,13 @@ def set_default_gateway(gateway: Gateway | None) -> None:
     """Replace the default gateway (None: a fresh one on next use)."""
     global _default
     _default = gateway
+
+
+def _reason(spec: str, exc: BaseException) -> str:
+    """Why a call failed, as the breaker keeps it: the model and the kind of failure (the HTTP
+    status, the error's type), never the message. The breaker is shared by every run of the
+    process and its reason is quoted in the error of each run refused while it is open; a
+    provider's message can quote the request (one run's prompt)."""
+    status = getattr(exc, "status", None)
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    return f"{spec} answered HTTP {status}" if status else f"{spec} failed ({type(cause).__name__})"

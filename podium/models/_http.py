@@ -12,6 +12,7 @@ import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..secret import quiet_request_lines
 from ._errors import ModelNotAvailable, ProviderError, RateLimited
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
@@ -22,6 +23,7 @@ def httpx_module() -> Any:
         import httpx
     except ImportError:  # pragma: no cover - httpx is a base dependency
         raise ModelNotAvailable("remote models need httpx: pip install httpx") from None
+    quiet_request_lines("httpx")  # its request lines name the URL: a webhook's secret path, arguments
     return httpx
 
 

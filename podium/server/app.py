@@ -172,12 +172,17 @@ def create_app(settings: Settings | None = None, *, client: Any = None) -> Any:
     mount(app)
     openapi.install(app)  # the finished /openapi.json; /docs and /redoc without a CDN
     add_mcp_endpoint(app)  # /mcp: workflows and approvals as MCP tools (mcp.py)
+    from functools import partial
+
+    from .auth import body_gate
     from .limits import RequestLimits
 
     # Body size, JSON depth, NaN/Infinity and lone surrogates: refused before any route runs (limits.py).
+    # A body is read only once its caller is known (auth.body_gate): no token, no 10 MB read for it.
     app.add_middleware(
-        RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth
-    )
+        RequestLimits, max_bytes=settings.max_request_bytes, max_depth=settings.max_json_depth,
+        gate=partial(body_gate, app),
+    )  # fmt: skip
 
     app.add_middleware(SafeHeaders)
     app.add_middleware(CountRequests, metrics=app.state.metrics)

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from fastapi import Security
 from fastapi.security import APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
@@ -143,19 +143,54 @@ def _any_host(app: Any) -> bool:
     return bool(getattr(getattr(app.state, "settings", None), "allow_remote_local_mode", False))
 
 
+_QUERY_TOKEN = (
+    "?token= is accepted only by the live streams (/api/runs/stream, /api/runs/{id}/stream); "
+    "send the token as the header 'Authorization: Bearer pod_...'"
+)
+
+#: Where :func:`body_gate` leaves the caller it found, for :func:`acting` (no second token lookup).
+GATED = "podium.caller"
+
+
+async def body_gate(app: Any, scope: Any) -> tuple[int, str, str] | None:
+    """Who a request with a body is from, asked before the body is read (``limits.RequestLimits``):
+    None when the caller is known (kept in the scope for :func:`acting`), else the refusal. Without
+    it, anyone who reaches the port could have the server read and parse ``--max-request-size``
+    bytes per request without a token."""
+    from starlette.datastructures import Headers
+
+    from ..errors import PodiumError
+
+    headers = Headers(scope=scope)
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    if "token" in query and not headers.get("authorization"):
+        return 401, "unauthorized", _QUERY_TOKEN  # as acting() says it: no stream takes a body
+    try:
+        who = await principal_for(app.state.client, headers.get("authorization"), headers=headers, any_host=_any_host(app))
+    except PermissionDenied as exc:
+        return 403, "permission_denied", str(exc)
+    except AuthError as exc:
+        return 401, "unauthorized", str(exc)
+    except PodiumError as exc:  # the store does not answer: the request could not be served anyway
+        return 503, "store_unavailable", f"could not check the caller's token: {exc}"
+    scope[GATED] = (headers.get("authorization"), who)
+    return None
+
+
 async def acting(
     request: Request, _: HTTPAuthorizationCredentials | None = Security(bearer)
 ) -> AsyncIterator[Principal]:
     """FastAPI dependency: the caller, set as the acting principal for the rest of the request."""
     if "token" in request.query_params:
-        raise AuthError(
-            "?token= is accepted only by the live streams (/api/runs/stream, /api/runs/{id}/stream); "
-            "send the token as the header 'Authorization: Bearer pod_...'"
-        )
+        raise AuthError(_QUERY_TOKEN)
     client = request.app.state.client
-    who = await principal_for(
-        client, request.headers.get("authorization"), headers=request.headers, any_host=_any_host(request.app)
-    )
+    gated = request.scope.get(GATED)
+    if gated is not None and gated[0] == request.headers.get("authorization"):  # checked a moment ago
+        who = gated[1]
+    else:
+        who = await principal_for(
+            client, request.headers.get("authorization"), headers=request.headers, any_host=_any_host(request.app)
+        )
     with client.acting_as(who):
         yield who
 

@@ -6,6 +6,9 @@
   ``Infinity`` (which JSON has no place for, and which would be stored as ``null``), nor a lone UTF-16
   surrogate (``\\ud800``, which no store can hold): 422, naming the field.
 * The URL path may not hold a lone surrogate either (a policy or kill-switch name): 422.
+* A request with a body is asked who it is from (``gate``) before its body is read: without valid
+  credentials it is answered 401 (403 for another site's page in local mode) at once, so that
+  whoever reaches the port cannot have the server read and parse a large body per request.
 
 The checks themselves live in :mod:`podium.governance.limits`, shared with the CLI and MCP.
 """
@@ -27,11 +30,16 @@ Send = Callable[[Message], Awaitable[None]]
 _WITH_BODY = {"POST", "PUT", "PATCH", "DELETE"}
 
 
+Gate = Callable[[Scope], Awaitable[tuple[int, str, str] | None]]
+"""Who a request is from, asked before its body is read: None to go on, else (status, code, message)."""
+
+
 class RequestLimits:
-    def __init__(self, app: Any, *, max_bytes: int, max_depth: int) -> None:
+    def __init__(self, app: Any, *, max_bytes: int, max_depth: int, gate: Gate | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_depth = max_depth
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +59,10 @@ class RequestLimits:
             if sum(1 for k, _ in raw if k == name) > 1:  # the framework reads the first, a dict the last
                 await _answer(send, 400, "invalid_request", f"the request has more than one {name} header; send one")
                 return
+        refused = await self.gate(scope) if self.gate is not None else None
+        if refused is not None:  # nothing of the body read: the caller's credentials come first
+            await _answer(send, *refused)
+            return
         too_big = (
             f"the request body is larger than this server accepts ({self.max_bytes} bytes); send less, "
             "or raise the limit with podium serve --max-request-size"
@@ -106,11 +118,8 @@ class RequestLimits:
 
 async def _answer(send: Send, status: int, code: str, message: str) -> None:
     payload = json.dumps(error_body(code, message)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    if status == 401:
+        headers.append((b"www-authenticate", b"Bearer"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -27,7 +27,7 @@ from typing import Any
 from .. import PodiumError, __version__
 from ..errors import AuthError, PermissionDenied, install_hint
 from ..governance.identity import Principal
-from .auth import _any_host, principal_for
+from .auth import GATED, _any_host, principal_for
 from .errors import body
 from .mcp_tools import PodiumTools, ToolFailure
 
@@ -182,7 +182,11 @@ class HTTPEndpoint:
             headers = Headers(scope=scope)
             app = scope.get("app")  # inside podium serve: its --allow-remote-local-mode; alone: ours
             any_host = self.any_host or (app is not None and _any_host(app))
-            who = await principal_for(self.client, headers.get("authorization"), headers=headers, any_host=any_host)
+            gated = scope.get(GATED)  # a request with a body was checked before it was read (limits.py)
+            if gated is not None and gated[0] == headers.get("authorization"):
+                who = gated[1]
+            else:
+                who = await principal_for(self.client, headers.get("authorization"), headers=headers, any_host=any_host)
         except PermissionDenied as exc:  # local mode, from another site's page
             await JSONResponse(body("permission_denied", str(exc)), 403)(scope, receive, send)
             return

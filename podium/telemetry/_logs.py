@@ -127,6 +127,9 @@ def configure_logging(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(lvl)
+    from ..secret import quiet_request_lines
+
+    quiet_request_lines()  # HTTP libraries' request lines at INFO: no URL paths (secrets, arguments)
     return handler
 
 

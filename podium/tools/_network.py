@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,17 +94,23 @@ async def resolve_checked(url: str, *, allow_private: bool, what: str, fix: str)
     return Pinned(host=host, port=port, ip=addresses[0], addresses=addresses)
 
 
-def pinned_transport(http: Any, pinned: Pinned, **options: Any) -> Any:
+def pinned_transport(http: Any, pinned: Pinned | Callable[[], Pinned | None], **options: Any) -> Any:
     """An async transport of ``http`` (the ``httpx`` module, or a client library with its API, such
     as the MCP SDK's ``httpx2``) that sends every request for ``pinned``'s host to the address that
     was checked: no second lookup, whatever a DNS answer says by then. ``Host`` and the TLS name
     still name the host. A request for another host or port is refused (nothing was checked for
-    it). ``options`` go to ``http.AsyncHTTPTransport`` (``trust_env=False``: no proxy from the
-    environment, which would resolve the name itself)."""
+    it). ``pinned`` may be a function giving the latest check at each request (a client kept across
+    checks, such as an OAuth2 token client); None from it sends the request as it is (private
+    addresses allowed: nothing was refused). ``options`` go to ``http.AsyncHTTPTransport``
+    (``trust_env=False``: no proxy from the environment, which would resolve the name itself)."""
     inner = http.AsyncHTTPTransport(**{"trust_env": False, **options})
+    latest = pinned if callable(pinned) else lambda: pinned
 
     class _Pinned(http.AsyncBaseTransport):
         async def handle_async_request(self, request: Any) -> Any:
+            pinned = latest()
+            if pinned is None:
+                return await inner.handle_async_request(request)
             url = request.url
             port = url.port or (443 if url.scheme == "https" else 80)
             if url.host != pinned.host or port != pinned.port:
