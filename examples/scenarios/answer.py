@@ -396,7 +396,7 @@ async def answer(ctx, input, knowledge, moderate) -> dict[str, Any]:
             said = await ctx.call(_quote, q["question"], [p["text"][:1500] for p in shown], name=f"quote_{n}")
             if said is not None:
                 [risk] = await ctx.call(_unsafe, path, [said["sentence"]], name=f"quote_check_{n}")
-                if risk < opt["review"]:
+                if risk < opt["block"]:  # as a draft of a request nobody doubted
                     status, text = "answered", f"{said['sentence']} [{said['passage']}]"
                     why = {"reply_source": "quote", "quote_similarity": said["similarity"],
                            "draft_withheld": why["withheld"], "draft": why.get("draft")}
@@ -418,6 +418,7 @@ QUOTE_AT = 0.55
 sentence to be quoted when the model's draft is withheld (``_quote``; measured: docs/scenarios.md)."""
 _HEADING = re.compile(r"^\s*(#|[-=*_]{3,}\s*$)")
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_ABBREVIATION = re.compile(r"\b(?:[Dd]r|[Uu]l|[Ss]t|[Nn]o|[Nn]r|[Mm]rs?|[Mm]s|[Pp]rof|approx|incl|e\.g|i\.e|etc|vs|ca|[Tt]el|[Ss]tr|[Aa]ve)\.$")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 #: Words of a question that say nothing of its topic: a sentence sharing only these is not about it.
 _FUNCTION_TEXT = (
@@ -436,7 +437,10 @@ def sentences(text: str) -> list[str]:
     paragraphs: list[str] = []
     joined = False  # whether the next plain line continues the last paragraph
     for line in text.splitlines():
-        if not line.strip() or _HEADING.match(line):
+        words = line.split()
+        if not words or _HEADING.match(line) or (  # "Cloakroom" over its text: a heading written plain
+            len(words) <= 3 and line.strip()[0].isupper() and line.rstrip()[-1] not in ".!?:;,)" and not re.search(r"\d", line)
+        ):
             joined = False
             continue
         item = _BULLET.match(line) is not None or "|" in line
@@ -447,7 +451,13 @@ def sentences(text: str) -> list[str]:
         joined = not item
     out = []
     for para in paragraphs:
-        for part in _SENTENCE_END.split(para):
+        parts: list[str] = []
+        for part in _SENTENCE_END.split(para):  # "on ul. Prosta", "with Dr. Nowak": one sentence
+            if parts and _ABBREVIATION.search(parts[-1]):
+                parts[-1] += " " + part
+            else:
+                parts.append(part)
+        for part in parts:
             part = part.strip()
             if not 4 <= len(part.replace("|", " ").split()) <= 60:
                 continue
