@@ -52,7 +52,9 @@ SCENARIOS = [
              input={"messages": str(DATA / "feedback_holdout.jsonl"), "min_cluster": 3}),
     Scenario(name="answer", module="examples.scenarios.answer",
              input={"questions": str(DATA / "answer_questions.jsonl")}, approve=False,
-             metric=lambda out: {**out["quality"], "drafts_withheld": {
+             metric=lambda out: {**out["quality"],
+                                 "quoted": sum(a.get("reply_source") == "quote" for a in out["answers"]),
+                                 "drafts_withheld": {
                  why: sum(a.get("withheld") == why for a in out["answers"])
                  for why in sorted({a["withheld"] for a in out["answers"] if a.get("withheld")})}}),
     # churn: AUC on 600 labelled customers never trained on; every approval (grey zone, offers) approved
