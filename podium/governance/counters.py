@@ -95,8 +95,8 @@ async def _restore(service: Service, key: str, found: float, floor: float) -> fl
 
 async def read(service: Service, key: str) -> float:
     """Counter ``key``, never less than what it is known to have held (a lower one is put back)."""
+    floor = await _floor(service, key)  # first: what was known before the read is in the store by then
     value = _num(await service.store.kv_get(SPEND, key))
-    floor = await _floor(service, key)
     if _below(value, floor):
         value = await _restore(service, key, value, floor)
     _remember(service, key, value)
@@ -105,9 +105,15 @@ async def read(service: Service, key: str) -> float:
 
 async def add(service: Service, key: str, amount: float, limit: float | None) -> float:
     """Add ``amount`` to counter ``key`` (the budget on it: ``limit``); its total. Marked in the
-    signed log each time the total passes another tenth of ``limit``."""
-    total = await service.store.kv_incr(SPEND, key, amount)
+    signed log each time the total passes another tenth of ``limit``.
+
+    The floor is taken before the add: every value it holds was in the store before this add
+    began, so the counter under this add is at least that. Taken after, it may hold what other
+    adds (and reads of them) made of the counter since, this one's included, seen by an add or
+    a read that finished first: honest additions at once looked lowered and were "put back" one
+    call higher."""
     floor = await _floor(service, key)
+    total = await service.store.kv_incr(SPEND, key, amount)
     if _below(total - amount, floor):
         total = await _restore(service, key, total - amount, floor + amount)
     _remember(service, key, total)
