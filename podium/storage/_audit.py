@@ -12,8 +12,9 @@ written since the last anchor. Entries written before chains existed form the le
 the first anchor seals by linking to its last entry.
 
 A backend provides two writes: :meth:`ChainedAudit._audit_insert` (draw the next ``seq``, sign,
-insert; no lock) and :meth:`ChainedAudit._audit_insert_anchor` (under the store-wide lock: find
-the anchor chain's head, then the same). A run's end is written in the same transaction as the
+insert; no store-wide lock, but the entries of one target commit in the order of their numbers)
+and :meth:`ChainedAudit._audit_insert_anchor` (under the store-wide lock: find the anchor chain's
+head, then the same). A run's end is written in the same transaction as the
 run's final state (``Store.append(..., audit=entry)`` inside :meth:`ChainedAudit._chained`), so no
 reader ever sees a finished run without its end anchor, and a refused final write (another engine
 took the run over) leaves no end anchor either. A run's start goes in with its creation the same way;
@@ -143,7 +144,10 @@ class ChainedAudit:
     """Seconds after which a grown chain's head is anchored (also done when the store closes)."""
 
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
-        """Give ``e`` the next ``seq`` of the whole log, ``sign(e)``, insert it (no lock)."""
+        """Give ``e`` the next ``seq`` of the whole log, ``sign(e)``, insert it (no store-wide lock).
+        Entries of one target commit in the order of their numbers, so a reader that sees one sees
+        every entry of its target numbered before it (a model's first claim is decided on that: memory
+        and SQLite number inside the write, PostgreSQL under a lock on the target)."""
         raise NotImplementedError
 
     async def _audit_chain_head(self, chain: str) -> tuple[int, str] | None:

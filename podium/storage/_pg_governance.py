@@ -24,6 +24,13 @@ GOVERNING_STAMPS = (
 AUDIT_INSERT = f"INSERT INTO audit ({AUDIT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 NEXT_SEQS = "SELECT nextval('audit_seq') FROM generate_series(1, %s)"
 """The audit log's next numbers (as many as asked, ascending)."""
+#: First key of the advisory locks (two-key form: the second is the target's hash) under which an
+#: entry of one target is numbered and written (:meth:`PgGovernance._audit_insert`).
+TARGET_LOCK_CLASS = 0x706F6401
+NEXT_OF_TARGET = (
+    "WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s, hashtext(%s))) SELECT nextval('audit_seq') FROM l"
+)
+"""The log's next number, drawn under the lock of the entry's target (held until the entry commits)."""
 
 
 class PgGovernance(ChainedAudit):
@@ -37,8 +44,14 @@ class PgGovernance(ChainedAudit):
         raise NotImplementedError  # PostgresStore provides it
 
     async def _audit_insert(self, e: AuditEntry, sign: Sign) -> None:
-        async with self._connection() as conn:
-            cur = await conn.execute("SELECT nextval('audit_seq')")
+        # Numbered and written in one transaction holding a lock on the target: a number drawn
+        # before the insert let another writer's entry of the same target, numbered after it, commit
+        # first, and a reader then saw that entry without the one before it (a model's claim read as
+        # its first owner, then an admin's earlier entry landing ahead of it: sixteenth session). Now
+        # the entries of one target commit in the order of their numbers: a reader that sees one sees
+        # every entry of its target numbered before it. Writers of different targets never wait.
+        async with self._connection() as conn, conn.transaction():
+            cur = await conn.execute(NEXT_OF_TARGET, (TARGET_LOCK_CLASS, e.target))
             self._numbers().drop()  # they would fail their guard now
             e.seq = (await cur.fetchone())[0]
             sign(e)

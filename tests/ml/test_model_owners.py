@@ -318,3 +318,71 @@ async def test_removing_the_last_owner_while_a_workflow_claims_lets_it_claim(pg_
         owned = {m: await owners(admin.store, m) for m in models}
     assert all(o == "claimed" for o in outcome.values()), outcome
     assert all(o == ["team-a"] for o in owned.values()), owned
+
+
+async def test_a_claim_numbered_after_an_admins_add_but_committed_first_is_not_taken(pg_url: str) -> None:
+    """Sixteenth session (a CI failure: model claimed, its owner entry lost). On PostgreSQL an audit
+    entry drew its number (``nextval``), then inserted itself, with nothing held in between: the
+    admin's ``--add`` took number N, the workflow's claim took N+1 and committed first, the claimer
+    read the log (its claim alone: no owner before it) and went on; then the admin's entry landed at
+    N, before the claim, and the log said the model was the admin's workflow's only. Driven here
+    explicitly: the admin's insert waits, after its number is drawn, until the claim has either
+    finished or is seen waiting for it. Now the entries of one target are numbered and written under
+    a lock on that target: the claim waits, is numbered after the admin's entry, and is refused."""
+    import asyncio
+    import contextlib
+
+    import psycopg
+
+    paused, go = asyncio.Event(), asyncio.Event()
+
+    class Held:  # the admin's connection: its audit insert for model:m0 waits for ``go``
+        def __init__(self, conn: Any) -> None:
+            self._conn = conn
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._conn, name)
+
+        async def execute(self, sql: Any, params: Any = None) -> Any:
+            if str(sql).startswith("INSERT INTO audit") and params and params[4] == "model:m0" and not go.is_set():
+                paused.set()
+                await go.wait()
+            return await self._conn.execute(sql, params)
+
+    async with Client(pg_url) as admin, Client(pg_url) as worker:
+        opened = admin.store._connection
+
+        @contextlib.asynccontextmanager
+        async def held() -> Any:
+            async with opened() as conn:
+                yield Held(conn)
+
+        admin.store._connection = held  # type: ignore[method-assign]
+        adding = asyncio.ensure_future(set_owners(admin, "m0", add=["team-x"], remove=[]))
+        await asyncio.wait({adding, asyncio.ensure_future(paused.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        assert paused.is_set(), adding.result()  # the admin's entry is numbered, not written
+        gate = asyncio.Event()
+        run = await worker.start(_claimer("team-a", ["m0"], gate=gate), {})
+        gate.set()
+
+        async def claim_waits() -> None:  # the claim's audit write waits for the admin's (fixed code)
+            async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+                while not await (await conn.execute(
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                )).fetchone():
+                    await asyncio.sleep(0.01)
+
+        finished = asyncio.ensure_future(worker.result(run.id, timeout=60))
+        waiting = asyncio.ensure_future(claim_waits())
+        await asyncio.wait({finished, waiting}, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        go.set()
+        await adding
+        outcome = (await finished)["m0"]
+        owned = await owners(admin.store, "m0")
+    assert "team-x" in owned, owned
+    if outcome == "claimed":  # the workflow went on: it must own the model (it did not: the bug)
+        assert "team-a" in owned, (outcome, owned)
+    else:
+        assert "belongs to" in outcome and owned == ["team-x"], (outcome, owned)
