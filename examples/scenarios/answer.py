@@ -480,7 +480,9 @@ async def _quote(question: str, passages: list[str]) -> dict[str, Any] | None:
     from podium.embeddings import get_embedder
 
     asked = _topic(question)
-    found = [(i, s) for i, p in enumerate(passages, 1) for s in sentences(p) if asked & _topic(s)]
+    # a sentence holding words addressed to a model is no answer to quote (the passage check reads only the
+    # first 600 characters, what the model is shown; a quote may come from further in)
+    found = [(i, s) for i, p in enumerate(passages, 1) for s in sentences(p) if asked & _topic(s) and steers_model(s) is None]
     if not found:
         return None
     vectors = await get_embedder().embed([question, *(s for _, s in found)])
