@@ -120,17 +120,30 @@ async def kb_ingest(
     with Progress(*columns, console=err, transient=True, disable=not live) as bar:
         task = bar.add_task("loading the embedder", total=None)
 
+        files = [0, 0]  # the file being ingested (from 1) and how many
+
         def step(done: int, total: int, source: str) -> None:
+            files[:] = [done + 1, total]
             bar.update(task, completed=done, total=total, description=f"ingesting {source[-48:]}" if source else "done")
             if not live and source and time.monotonic() - said[0] >= LOG_EVERY:
                 said[0] = time.monotonic()
                 err.print(f"ingesting file {done + 1}/{total}: {escape(source)}", highlight=False, soft_wrap=True)
 
+        def chunks(done: int, total: int, source: str) -> None:  # inside one file: its chunks embedded
+            bar.update(task, description=f"ingesting {source[-40:]} ({done}/{total} chunks)")
+            if not live and 0 < done < total and time.monotonic() - said[0] >= LOG_EVERY:
+                said[0] = time.monotonic()
+                err.print(
+                    f"ingesting file {files[0]}/{files[1]}: {escape(source)}, {done}/{total} chunks embedded",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+
         async with Memory(db, embedder=embedder) as mem:
             base = KnowledgeBase(mem, name, chunk_size=chunk_size, overlap=overlap)
             await _embedding_allowed(db, (await base.open()).embedder, f"ingesting into knowledge base {name!r}")
             try:
-                r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"), progress=step)
+                r = await base.ingest(list(paths), metadata=_pairs(meta, "--meta"), progress=step, chunk_progress=chunks)
             except ValueError as exc:  # a file ingest cannot read (its type, size, a damaged PDF): named, no traceback
                 fail(f"{exc}")
     await record(db, "kb.ingest", f"kb:{name}", added=r.added, updated=r.updated, files=len(paths))

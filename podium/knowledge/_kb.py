@@ -22,6 +22,8 @@ from ._schema import MIGRATIONS
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+EMBED_BATCH = 64
+"""Chunks of one document embedded per call: a large file reports its progress between batches."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -172,11 +174,14 @@ class KnowledgeBase:
         *,
         metadata: Mapping[str, Any] | None = None,
         progress: Callable[[int, int, str], None] | None = None,
+        chunk_progress: Callable[[int, int, str], None] | None = None,
     ) -> IngestReport:
         """Ingest files, folders (every supported file inside) or :class:`Document`s. A document
         whose content is unchanged since its last ingest is skipped; a changed one gets only its
         new chunks embedded and its vanished chunks removed. ``progress(done, total, source)`` is
-        called before each document (for a progress bar)."""
+        called before each document (for a progress bar); ``chunk_progress(done, total, source)``
+        after each batch of a document's new chunks is embedded (:data:`EMBED_BATCH` a batch: a
+        large file's progress), from ``(0, total, source)`` to ``(total, total, source)``."""
         await self.open()
         started = time.perf_counter()
         report = IngestReport()
@@ -188,13 +193,19 @@ class KnowledgeBase:
             if progress is not None:
                 progress(i, len(files), str(f.source if isinstance(f, Document) else f))
             doc = f if isinstance(f, Document) else load(f)
-            await self._ingest_one(doc, dict(metadata or {}), report)
+            await self._ingest_one(doc, dict(metadata or {}), report, chunk_progress)
         if progress is not None:
             progress(len(files), len(files), "")
         report.seconds = time.perf_counter() - started
         return report
 
-    async def _ingest_one(self, doc: Document, extra: dict[str, Any], report: IngestReport) -> None:
+    async def _ingest_one(
+        self,
+        doc: Document,
+        extra: dict[str, Any],
+        report: IngestReport,
+        chunk_progress: Callable[[int, int, str], None] | None = None,
+    ) -> None:
         digest = _sha(doc.type, doc.title, doc.text, json.dumps(extra, sort_keys=True, default=str))
         db = self.db
         row = await db.fetchone(
@@ -228,7 +239,7 @@ class KnowledgeBase:
         }
         new_ids = [i for i in chunks if i not in old]
         gone = sorted(old - set(chunks))
-        vectors = await self.embedder.embed([chunks[i][0] for i in new_ids]) if new_ids else None
+        vectors = await self._embed([chunks[i][0] for i in new_ids], doc.source, chunk_progress) if new_ids else None
         async with db.transaction() as tx:
             for seq, (chunk_id, (text, meta)) in enumerate(chunks.items()):
                 if chunk_id in old:
@@ -266,6 +277,22 @@ class KnowledgeBase:
             report.added += 1
         else:
             report.updated += 1
+
+    async def _embed(self, texts: list[str], source: str, progress: Callable[[int, int, str], None] | None) -> Any:
+        """The vectors of ``texts`` (one document's new chunks), in batches told to ``progress``."""
+        if progress is None or len(texts) <= EMBED_BATCH:
+            if progress is not None:
+                progress(0, len(texts), source)
+            vectors = await self.embedder.embed(texts)
+            if progress is not None:
+                progress(len(texts), len(texts), source)
+            return vectors
+        rows: list[Any] = []
+        progress(0, len(texts), source)
+        for at in range(0, len(texts), EMBED_BATCH):
+            rows.extend(await self.embedder.embed(texts[at : at + EMBED_BATCH]))
+            progress(len(rows), len(texts), source)
+        return rows
 
     async def remove(self, source: str) -> bool:
         """Delete a document and its chunks."""
