@@ -101,6 +101,10 @@ class DeadLetter(BaseModel):
     error: str
     error_type: str
     ts: float
+    unreadable: bool = Field(
+        default=False,
+        description="A broker message that could not be read (kept without its payload): never replayed, discard it.",
+    )
     problem: str | None = Field(
         default=None,
         description="Why it may not be replayed (its row is not one the engine sealed, or a signed entry "

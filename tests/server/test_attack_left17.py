@@ -5,12 +5,24 @@ that failed before its fix.
    limit bounded it, some tens of kilobytes), while a batch's keys are capped at 200 characters:
    the key is kept with the run it starts (audited, compared on every post of it). The same cap
    holds for the header now, on events, a workflow's webhook and ``POST /api/runs``.
+2. A dead letter kept for a broker message that could not be read (nested too deep, or over the
+   trigger's ``max_message_bytes``) has no payload: replaying it started the workflow with ``null``
+   as its input (a run nobody sent). The replay is refused now (409 ``unreadable``), saying the
+   message could not be read and to discard the letter; the list says so in ``problem``.
 """
 
 from __future__ import annotations
 
+import json
+import socket
+import time
+import uuid
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+import podium
 
 from . import flows
 
@@ -51,3 +63,66 @@ async def test_attack_a_single_events_idempotency_key_of_any_length(server: Any,
         assert body_key.status_code == 422 and "idempotency_key" in body_key.text, body_key.text[:300]
         runs = (await http.get("/api/runs", params={"limit": 500})).json()["runs"]
         assert len(runs) == 3  # one per surface, none for a refused key
+
+
+NOINPUT = podium.Workflow("orders17")
+
+
+@NOINPUT.step
+async def handle(ctx: Any, input: Any) -> Any:
+    return {"got": input}
+
+
+async def test_attack_replaying_an_unreadable_messages_dead_letter_starts_a_run_with_null(
+    server: Any, store_url: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    from podium.connectors import Consumer, open_connector
+    from podium.storage._letters import DEADLETTERS, seal
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    except OSError as exc:
+        pytest.skip(f"Redis does not answer on 127.0.0.1:6379 ({exc}): start redis-server")
+    stream = f"left17-{uuid.uuid4().hex[:10]}"
+    r = aioredis.from_url("redis://127.0.0.1:6379/0")
+    conn = open_connector("redis", url="redis://127.0.0.1:6379/0")
+    try:
+        async with server(store_url, workflows=[NOINPUT]) as (app, http):
+            client = app.state.client
+            source = {"stream": stream, "deliver": "all", "claim_idle": 0.2, "max_message_bytes": 150_000}
+            consumer = Consumer(client, conn, workflow=NOINPUT.name, source=source, name="bus")
+            await consumer.poll(timeout=0.2)
+            await r.xadd(stream, {"payload": "[" * 50_000 + "]" * 50_000, "message_id": "deep-1"})
+            await r.xadd(stream, {"payload": json.dumps({"n": "x" * 200_000}), "message_id": "big-2"})
+            for _ in range(20):
+                await consumer.poll(timeout=0.3)
+                if consumer.dead_lettered == 2:
+                    break
+            # and one kept by the previous release, without the mark (its error says why)
+            old = {
+                "id": "old-unreadable", "source": "redis:bus", "event": stream, "key": "deep-0", "workflow": NOINPUT.name,
+                "payload": None, "error": f"bus: message 'deep-0' from {stream!r}: unreadable message: its JSON body "
+                "(100,000 characters) is nested deeper than the JSON reader allows; the publisher should send flatter JSON",
+                "error_type": "ConnectorError", "ts": time.time(),
+            }  # fmt: skip
+            await client.store.kv_put(DEADLETTERS, old["id"], seal(client.store, old))
+            listed = (await http.get("/api/deadletters")).json()["dead_letters"]
+            assert len(listed) == 3, listed
+            for letter in listed:
+                assert letter["payload"] is None
+                assert letter["problem"] and "could not be read" in letter["problem"], letter
+                r2 = await http.post(f"/api/deadletters/{letter['id']}/replay")
+                assert r2.status_code == 409, (letter["id"], r2.text[:300])
+                error = r2.json()["error"]
+                assert error["code"] == "unreadable", error
+                assert "could not be read" in error["message"] and f"DELETE /api/deadletters/{letter['id']}" in error["message"]
+                assert await client.store.get_run(letter["id"]) is None  # no run with a null input
+            assert len((await http.get("/api/deadletters")).json()["dead_letters"]) == 3  # kept, to be discarded
+            gone = await http.delete(f"/api/deadletters/{listed[0]['id']}")
+            assert gone.status_code == 200
+    finally:
+        await conn.close()
+        await r.delete(stream)
+        await r.aclose()
