@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import CapabilityDenied
+from ..errors import CapabilityDenied, ConfigError
 
 
 def blocked_reason(ip: str) -> str | None:
@@ -133,3 +133,18 @@ def pinned_transport(http: Any, pinned: Pinned | Callable[[], Pinned | None], **
             await inner.aclose()
 
     return _Pinned()
+
+
+def check_host(url: str, what: str = "the URL") -> str:
+    """``url`` if it is an absolute http(s) URL without a template in its scheme, host or port: an
+    argument may fill the path and the query, never choose where the request goes. The capability
+    registry (``check_url``) and :class:`~podium.tools.http.HttpTool` both check with this."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} must be an absolute http:// or https:// URL, got {url!r}")
+    if "{" in parts.netloc or "}" in parts.netloc:
+        raise ConfigError(
+            f"{what} {url!r} has a placeholder in its host: arguments may fill the path and the query "
+            "only, never choose the host"
+        )
+    return url
