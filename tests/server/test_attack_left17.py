@@ -9,6 +9,10 @@ that failed before its fix.
    trigger's ``max_message_bytes``) has no payload: replaying it started the workflow with ``null``
    as its input (a run nobody sent). The replay is refused now (409 ``unreadable``), saying the
    message could not be read and to discard the letter; the list says so in ``problem``.
+3. ``GET /api/runs/stream`` (the runs list's live stream) shadowed a run whose id is exactly
+   ``stream`` (an id chosen in Python): its page answered with the stream of every run instead. Such
+   an id is refused at start now (every surface starts through ``Client.start``), and a test holds
+   the reserved ids to the literal routes under ``/api/runs/``.
 """
 
 from __future__ import annotations
@@ -126,3 +130,20 @@ async def test_attack_replaying_an_unreadable_messages_dead_letter_starts_a_run_
         await conn.close()
         await r.delete(stream)
         await r.aclose()
+
+
+async def test_attack_a_run_named_like_a_literal_route_is_never_reached(server: Any, store_url: str) -> None:
+    from podium.engine.client import RESERVED_RUN_IDS
+
+    async with server(store_url, workflows=[NOINPUT]) as (app, http):
+        client = app.state.client
+        paths = app.openapi()["paths"]  # every route (also those of routers mounted by others)
+        literal = {p.removeprefix("/api/runs/") for p in paths if p.startswith("/api/runs/") and "{" not in p}
+        assert literal and literal <= RESERVED_RUN_IDS, literal  # every literal route's id is refused
+        with pytest.raises(podium.ConfigError) as refused:
+            await client.start(NOINPUT, {}, run_id="stream")
+        message = str(refused.value)
+        assert "'stream'" in message and "GET /api/runs/stream" in message and "another id" in message, message
+        assert await client.store.get_run("stream") is None
+        h = await client.start(NOINPUT, {}, run_id="streams")  # only the exact segment is reserved
+        assert (await http.get("/api/runs/streams")).json()["run"]["id"] == h.id
