@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..models._http import ClientPool, httpx_module
+from ..tools._network import wrapping_transport
 
 MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 """An answer's bytes (decompressed) an HTTP connector reads at most, unless built with another ``max_response_bytes``."""
@@ -55,38 +56,27 @@ def capped_transport(http: Any, inner: Any, limit: int) -> Any:
     reads each answer's body, decompressed, up to ``limit`` bytes (see the module's docstring). The
     answer handed on holds the body read, without its ``Content-Encoding`` (decoded already)."""
 
-    class _Capped(http.AsyncBaseTransport):
-        async def handle_async_request(self, request: Any) -> Any:
-            answer = await inner.handle_async_request(request)
-            streamed = http.Response(answer.status_code, headers=answer.headers, stream=answer.stream, request=request)
-            body, size = [], 0
-            try:
-                async for chunk in streamed.aiter_bytes():  # decompressed: a small gzip body may be huge
-                    size += len(chunk)
-                    if size > limit:
-                        if answer.status_code < 400:
-                            raise AnswerTooLarge(limit)
-                        body.append(chunk[: len(chunk) - (size - limit)])
-                        break
-                    body.append(chunk)
-            finally:
-                await streamed.aclose()  # the rest is never read: the connection is closed, not reused
-            headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
-            return http.Response(
-                answer.status_code, headers=headers, content=b"".join(body), request=request, extensions=answer.extensions
-            )
+    async def send(request: Any) -> Any:
+        answer = await inner.handle_async_request(request)
+        streamed = http.Response(answer.status_code, headers=answer.headers, stream=answer.stream, request=request)
+        body, size = [], 0
+        try:
+            async for chunk in streamed.aiter_bytes():  # decompressed: a small gzip body may be huge
+                size += len(chunk)
+                if size > limit:
+                    if answer.status_code < 400:
+                        raise AnswerTooLarge(limit)
+                    body.append(chunk[: len(chunk) - (size - limit)])
+                    break
+                body.append(chunk)
+        finally:
+            await streamed.aclose()  # the rest is never read: the connection is closed, not reused
+        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in ("content-encoding", "content-length")]
+        return http.Response(
+            answer.status_code, headers=headers, content=b"".join(body), request=request, extensions=answer.extensions
+        )
 
-        async def __aenter__(self) -> Any:
-            await inner.__aenter__()
-            return self
-
-        async def __aexit__(self, *exc: Any) -> None:
-            await inner.__aexit__(*exc)
-
-        async def aclose(self) -> None:
-            await inner.aclose()
-
-    return _Capped()
+    return wrapping_transport(http, inner, send)
 
 
 def capped_pool(limit: int, timeout: float) -> ClientPool:

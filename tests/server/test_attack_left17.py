@@ -29,27 +29,19 @@ import pytest
 import podium
 
 from . import flows
-
-HOOK = """name: tickets-in17
-triggers:
-  - webhook: /hooks/tickets17
-steps:
-  - id: take
-    uses: set
-    with: {subject: "{{ input.subject }}"}
-"""
+from .test_webhooks import FLOW as HOOK
 
 
 async def test_attack_a_single_events_idempotency_key_of_any_length(server: Any, store_url: str, tmp_path: Path) -> None:
     flow = tmp_path / "tickets.yaml"
-    flow.write_text(HOOK)
+    flow.write_text(HOOK)  # POST /hooks/tickets (and PUT /hooks/tickets/close)
     long_key = "k" * 201
     async with server(store_url, workflows=[*flows.TRIGGERS, str(flow)]) as (_, http):
         posts = {
             "event": lambda key: http.post(
                 "/api/events/ticket.created", json={"id": 1, "subject": "s"}, headers={"Idempotency-Key": key}
             ),
-            "webhook": lambda key: http.post("/hooks/tickets17", json={"subject": "s"}, headers={"Idempotency-Key": key}),
+            "webhook": lambda key: http.post("/hooks/tickets", json={"subject": "s"}, headers={"Idempotency-Key": key}),
             "run": lambda key: http.post(
                 "/api/runs", json={"workflow": "tickets", "input": {"id": 1, "subject": "s"}}, headers={"Idempotency-Key": key}
             ),
