@@ -261,24 +261,16 @@ async def _decide(
     payload = parse_input(payload_text, "--payload") if payload_text else None  # a typo is said before any lookup
     async with make_client(db, recover=False) as c:
         if name is None:
-            from ..governance.inbox import every_page, listed
+            from ..errors import NotFound
+            from ..governance import inbox
 
-            pending = await every_page(lambda limit, after: c.approvals(run_id=run_id, limit=limit, after=after))
-            if not pending:
+            try:
+                name, seq = await inbox.choose(lambda limit, after: c.approvals(run_id=run_id, limit=limit, after=after), run_id, seq)
+            except NotFound:
                 run = await c.get(run_id)  # an unknown run is said so (NotFound)
                 raise click.UsageError(
                     f"run {run_id} ({run.status.value}) has no open approval request; see the inbox with 'podium approvals'"
-                )
-            numbered = [a for a in pending if seq is not None and a.get("seq") == seq]
-            if len(pending) != 1 and not numbered:  # none is chosen for the approver: each asks its own question
-                raise click.UsageError(
-                    f"run {run_id} has {len(pending)} open requests: {listed(pending)}; nothing was decided: pick one "
-                    "by its number (# in 'podium approvals') with --seq N, or by its name with --request NAME"
-                )
-            found = (numbered or pending)[0]
-            name = found["name"]
-            if seq is None:  # the request found, not one the run asks under its name after this lookup
-                seq = found.get("seq")
+                ) from None
         if not await c.decide(run_id, name, approve=approve, comment=comment, payload=payload, request=seq):
             raise click.ClickException(
                 f"the decision on {name} of run {run_id} had no effect: the request was decided by someone "

@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..secret import Secret, quiet_request_lines, redact_known, remember
 from ..tools._echo import sent_credentials
+from ._answers import MAX_TOKEN_BYTES, AnswerTooLarge, raise_hint
 from ._stats import ConnectorStats
 
 log = logging.getLogger("podium.connectors")
@@ -113,11 +114,13 @@ class HttpAuth:
         stats: ConnectorStats,
         check_url: Any = None,
         timeout: float = 30.0,
+        max_response_bytes: int = MAX_TOKEN_BYTES,
     ) -> None:
         self.static = dict(headers or {})
         self.auth = auth
         self.source: SecretSource | None = None
-        self.oauth = OAuth2Token(auth, self, stats=stats, check_url=check_url, timeout=timeout) if auth and str(
+        limit = min(max_response_bytes, MAX_TOKEN_BYTES)  # a token answer is a few kilobytes
+        self.oauth = OAuth2Token(auth, self, stats=stats, check_url=check_url, timeout=timeout, limit=limit) if auth and str(
             auth["type"]
         ).startswith("oauth2") else None
         self.refs = sorted(
@@ -223,9 +226,12 @@ class OAuth2Token:
     refresh and written back to the secret store, so that a restart uses the current one."""
 
     def __init__(
-        self, auth: dict[str, Any], creds: HttpAuth, *, stats: ConnectorStats, check_url: Any, timeout: float
+        self, auth: dict[str, Any], creds: HttpAuth, *, stats: ConnectorStats, check_url: Any, timeout: float,
+        limit: int = MAX_TOKEN_BYTES,
     ) -> None:
         self.auth = auth
+        self.limit = limit
+        """The token endpoint's answer's bytes (decompressed) read at most."""
         self.creds = creds
         self.stats = stats
         self.check_url = check_url
@@ -339,6 +345,7 @@ class OAuth2Token:
         oauth = self._clients.get(loop)
         if oauth is None or oauth.is_closed:  # one per event loop: making one costs ~0.1 s (its TLS context)
             from ..tools._network import pinned_transport
+            from ._answers import capped_transport
 
             oauth = AsyncOAuth2Client(
                 client_id=str(auth["client_id"]),
@@ -346,7 +353,7 @@ class OAuth2Token:
                 timeout=self.timeout,
                 trust_env=False,
                 follow_redirects=False,
-                transport=pinned_transport(httpx, lambda: self._pinned),
+                transport=capped_transport(httpx, pinned_transport(httpx, lambda: self._pinned), self.limit),
             )
             self._clients[loop] = oauth
         oauth.client_secret = secret  # read at each request: a rotated secret is used at once
@@ -377,6 +384,12 @@ class OAuth2Token:
         except httpx.TransportError as exc:
             raise ConnectorError(
                 f"OAuth2 token endpoint {url} could not be reached ({type(exc).__name__})", retryable=True
+            ) from None
+        except AnswerTooLarge:
+            raise ConnectorError(
+                f"OAuth2 token endpoint {url} answered with more than {self.limit:,} bytes, more than any token answer "
+                "holds; it was not read further and no token was taken. Check token_url: it should name the "
+                "provider's token endpoint" + ("" if self.limit >= MAX_TOKEN_BYTES else f"; or {raise_hint('openapi')}")
             ) from None
         except ValueError as exc:  # answered, but not with JSON, or expires_in is no number
             raise ConnectorError(

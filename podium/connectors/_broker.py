@@ -139,9 +139,17 @@ class Unreadable(str):
     __slots__ = ()
 
 
-def decode(data: bytes | str) -> Any:
+def decode(data: bytes | str, limit: int | None = None) -> Any:
     """A body as JSON data, or as text when it is not JSON; :class:`Unreadable` when it is JSON
-    nested too deep to read (a hostile publisher's ``[[[[...``: RecursionError is no ValueError)."""
+    nested too deep to read (a hostile publisher's ``[[[[...``: RecursionError is no ValueError),
+    or when it is over ``limit`` bytes (a trigger's ``max_message_bytes``: not read, nor started)."""
+    size = len(data) if isinstance(data, bytes | bytearray) else len(data.encode("utf-8", "replace"))
+    if limit is not None and size > limit:
+        return Unreadable(
+            f"[message too large: its body is {size:,} bytes, over the trigger's max_message_bytes ({limit:,}), so it "
+            "was not read and started nothing; if such messages are expected, raise the trigger's max_message_bytes, "
+            "else have the publisher store the data and send a reference]"
+        )
     text = data.decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
     try:
         return json.loads(text)

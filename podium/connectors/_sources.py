@@ -13,7 +13,8 @@ mqtt   ``topic`` (a filter, required), ``session`` (the persistent session's cli
 =====  ==========================================================================================
 
 Every kind also takes ``connector`` (the registered connector's name), ``envelope`` (the run input
-is ``{key, source, payload, headers}`` instead of the payload) and ``batch`` (messages per receive).
+is ``{key, source, payload, headers}`` instead of the payload), ``batch`` (messages per receive) and
+``max_message_bytes`` (a larger message is a dead letter, unread: default 1 MiB).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from typing import Any
 from ..errors import ConfigError
 
 BROKER_KINDS = ("nats", "redis", "amqp", "mqtt")
-COMMON = frozenset({"connector", "envelope", "batch"})
+COMMON = frozenset({"connector", "envelope", "batch", "max_message_bytes"})
+MAX_MESSAGE_BYTES = 1024 * 1024
+"""A message's body, at most, unless the trigger sets ``max_message_bytes`` (what Podium publishes at most)."""
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,127}$")
 _NATS_SUBJECT = re.compile(r"^[^\s\x00]+$")
 
@@ -84,6 +87,12 @@ def check_source(kind: str, source: dict[str, Any], *, name: str) -> dict[str, A
                 f"a {kind} trigger's `deliver` is 'new' (messages from now on) or 'all' (from the first), got {deliver!r}"
             )
     out["batch"] = _count(kind, out, "batch", 10)
+    size = out.setdefault("max_message_bytes", MAX_MESSAGE_BYTES)
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 2**31:
+        raise ConfigError(
+            f"a {kind} trigger's `max_message_bytes` is a whole number of bytes from 1 to 2**31, got {size!r} "
+            f"(default {MAX_MESSAGE_BYTES:,})"
+        )
     if not isinstance(out.get("envelope", False), bool):
         raise ConfigError(f"a {kind} trigger's `envelope` is true or false, got {out['envelope']!r}")
     return out

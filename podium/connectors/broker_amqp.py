@@ -175,9 +175,9 @@ class AmqpConnector(BrokerConnector):
             first = await asyncio.wait_for(inbox.get(), timeout)
         except TimeoutError:
             return out
-        out.append(self._delivery(name, first))
+        out.append(self._delivery(name, first, source.get("max_message_bytes")))
         while len(out) < max_messages and not inbox.empty():
-            out.append(self._delivery(name, inbox.get_nowait()))
+            out.append(self._delivery(name, inbox.get_nowait(), source.get("max_message_bytes")))
         return out
 
     async def _consume(self, name: str, prefetch: int) -> tuple[AbstractChannel, asyncio.Queue[AbstractIncomingMessage]]:
@@ -198,10 +198,10 @@ class AmqpConnector(BrokerConnector):
         return channel, inbox
 
     @staticmethod
-    def _delivery(queue: str, m: AbstractIncomingMessage) -> Delivery:
+    def _delivery(queue: str, m: AbstractIncomingMessage, limit: int | None = None) -> Delivery:
         headers = {str(k): str(v) for k, v in (m.headers or {}).items()}
         key = m.message_id or digest(m.exchange or "", m.routing_key or "", m.body)
-        message = Message(key=key, source=queue, payload=decode(m.body), headers=headers, redelivered=bool(m.redelivered))
+        message = Message(key=key, source=queue, payload=decode(m.body, limit), headers=headers, redelivered=bool(m.redelivered))
 
         async def retry() -> None:
             await m.nack(requeue=True)

@@ -211,7 +211,7 @@ class MqttConnector(BrokerConnector):
         items = [first]
         while len(items) < max_messages and not inbox.empty():
             items.append(inbox.get_nowait())
-        return [self._delivery(client, m) for m in items]
+        return [self._delivery(client, m, source.get("max_message_bytes")) for m in items]
 
     async def _subscribe(self, source: dict[str, Any]) -> tuple[_Client, asyncio.Task[None], asyncio.Queue[aiomqtt.Message]]:
         topic = self.allowed("topic", source["topic"])
@@ -231,7 +231,7 @@ class MqttConnector(BrokerConnector):
         return client, asyncio.get_running_loop().create_task(pump()), inbox
 
     @staticmethod
-    def _delivery(client: _Client, m: aiomqtt.Message) -> Delivery:
+    def _delivery(client: _Client, m: aiomqtt.Message, limit: int | None = None) -> Delivery:
         async def ack() -> None:
             if m.qos > 0:
                 client.ack(m.mid, m.qos)
@@ -239,7 +239,7 @@ class MqttConnector(BrokerConnector):
         async def retry() -> None:  # MQTT redelivers an unacknowledged message when the session reconnects
             return None
 
-        return Delivery(message=_message(m), ack=ack, retry=retry)
+        return Delivery(message=_message(m, limit), ack=ack, retry=retry)
 
     async def stop_receiving(self) -> None:
         held, self._sessions = list(self._sessions.values()), {}
@@ -251,8 +251,8 @@ class MqttConnector(BrokerConnector):
                 await client.__aexit__(None, None, None)
 
 
-def _message(m: aiomqtt.Message) -> Message:
+def _message(m: aiomqtt.Message, limit: int | None = None) -> Message:
     props = dict(getattr(m.properties, "UserProperty", None) or []) if m.properties is not None else {}
     raw = m.payload if isinstance(m.payload, bytes | bytearray) else str(m.payload or "").encode()
     key = props.get(KEY_PROPERTY) or digest(str(m.topic), raw)
-    return Message(key=key, source=str(m.topic), payload=decode(bytes(raw)), headers=dict(props), redelivered=False)
+    return Message(key=key, source=str(m.topic), payload=decode(bytes(raw), limit), headers=dict(props), redelivered=False)

@@ -224,7 +224,7 @@ class NatsConnector(BrokerConnector):
         except _RETRYABLE as exc:
             self._subs.pop((stream, durable), None)
             raise ConnectorError(f"nats: receiving failed: {type(exc).__name__}: {exc}", retryable=True) from exc
-        return [self._delivery(stream, m) for m in msgs]
+        return [self._delivery(stream, m, source.get("max_message_bytes")) for m in msgs]
 
     async def _subscribe(self, source: dict[str, Any]) -> Any:
         js = (await self.open()).jetstream()
@@ -248,12 +248,12 @@ class NatsConnector(BrokerConnector):
         return await js.pull_subscribe_bind(durable=durable, stream=stream)
 
     @staticmethod
-    def _delivery(stream: str, m: Any) -> Delivery:
+    def _delivery(stream: str, m: Any, limit: int | None = None) -> Delivery:
         headers = dict(m.headers or {})
         meta = m.metadata
         key = headers.get("Nats-Msg-Id") or f"{stream}:{meta.sequence.stream}"
         message = Message(
-            key=key, source=m.subject, payload=decode(m.data or b""), headers=headers, redelivered=meta.num_delivered > 1
+            key=key, source=m.subject, payload=decode(m.data or b"", limit), headers=headers, redelivered=meta.num_delivered > 1
         )
         return Delivery(message=message, ack=m.ack_sync, retry=m.nak)
 

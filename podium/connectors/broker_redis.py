@@ -194,7 +194,7 @@ class RedisConnector(BrokerConnector):
             rows = [(i, f, False) for _, entries in (got or []) for i, f in entries]
         out = []
         for entry_id, fields, again in rows:
-            e = _entry(stream, entry_id, fields)
+            e = _entry(stream, entry_id, fields, source.get("max_message_bytes"))
             message = Message(
                 key=e["msg_id"] or f"{stream}:{e['id']}",
                 source=stream,
@@ -217,12 +217,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
-def _entry(stream: str, entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any]:
+def _entry(stream: str, entry_id: Any, fields: dict[Any, Any], limit: int | None = None) -> dict[str, Any]:
     f = {_text(k): v for k, v in (fields or {}).items()}
     return {
         "id": _text(entry_id),
         "stream": stream,
-        "payload": decode(f.get("payload", b"null")),
+        "payload": decode(f.get("payload", b"null"), limit),
         "msg_id": _text(f["message_id"]) if "message_id" in f else None,
         "headers": {k[2:]: _text(v) for k, v in f.items() if k.startswith("h:")},
     }

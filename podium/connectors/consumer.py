@@ -91,7 +91,7 @@ class Consumer:
             return None
         if isinstance(m.payload, Unreadable):  # kept, acknowledged: it must not hold up the messages after it
             error = ConnectorError(f"{self.name}: message {m.key!r} from {m.source!r}: {m.payload.strip('[]')}")
-            await self._dead_letter(rid, m.key, m.source, None, error)
+            await self._dead_letter(rid, m.key, m.source, None, error, unreadable=True)
             await delivery.ack()
             return None
         contracts = self.connector.contracts
@@ -154,7 +154,11 @@ class Consumer:
         await gov.refresh()
         return json.loads(gov.stored_payload(self.workflow, json.dumps(payload, default=str, ensure_ascii=False)))
 
-    async def _dead_letter(self, rid: str, key: str, source: str, payload: Any, exc: Exception) -> None:
+    async def _dead_letter(
+        self, rid: str, key: str, source: str, payload: Any, exc: Exception, *, unreadable: bool = False
+    ) -> None:
+        """Keep the message as a dead letter; ``unreadable``: one that could not be read, kept without
+        its payload, which a replay refuses (it would start the workflow with no input)."""
         letter = {
             "id": rid,
             "source": f"{self.connector.kind}:{self.name}",
@@ -165,6 +169,7 @@ class Consumer:
             "error": redact_known(str(exc)),
             "error_type": type(exc).__name__,
             "ts": time.time(),
+            **({"unreadable": True} if unreadable else {}),
         }
         await self.client.store.kv_put(DEADLETTERS, rid, seal(self.client.store, letter))
         self.dead_lettered += 1

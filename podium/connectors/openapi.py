@@ -14,6 +14,9 @@ version was announced, is a non-retryable error that says to update the spec (se
 Credentials (``headers`` values, ``token``, ``auth``: bearer, API key, basic, OAuth2 client
 credentials or refresh token) are ``secret:NAME`` references read from the secret store at call
 time; an HTTP 401 is answered once with fresh credentials inside the same call (see ``_auth``).
+
+An answer is read up to ``max_response_bytes`` (10 MiB by default; a token endpoint's up to 1 MiB):
+a larger success fails the call, non-retryable, naming the setting (see ``_answers``).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..models._http import ClientPool, httpx_module, retry_after
+from ..models._http import httpx_module, retry_after
 from ..tools._echo import mask_echoed
 from ..tools._network import Pinned, pin, resolve_checked
 from . import _versions
+from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
 from ._contracts import from_openapi
@@ -138,6 +142,7 @@ class OpenApiConnector(Connector):
         auth: dict[str, Any] | str | None = None,
         token: Any = None,
         secrets: SecretSource | None = None,
+        max_response_bytes: int | str = MAX_RESPONSE_BYTES,
     ) -> None:
         doc = load_spec(spec)
         servers = doc.get("servers") or [{}]
@@ -147,9 +152,12 @@ class OpenApiConnector(Connector):
             raise ConfigError(f"an openapi connector needs an absolute http(s) base_url, got {url!r}")
         self.base_url = url.rstrip("/")
         self.allow_private = allow_private
+        self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
+        """An answer's bytes (decompressed) read at most: a larger success fails the call."""
         self.credentials = HttpAuth(
-            headers, parse_auth(auth, token=token), stats=self.stats, check_url=self._check_token_url, timeout=timeout
-        )
+            headers, parse_auth(auth, token=token), stats=self.stats, check_url=self._check_token_url, timeout=timeout,
+            max_response_bytes=self.max_response_bytes,
+        )  # fmt: skip
         """Headers and credentials, resolved at call time (``secret:NAME``, OAuth2: see ``_auth``)."""
         self.credentials.source = secrets
         self.title = str((doc.get("info") or {}).get("title") or "")
@@ -167,7 +175,7 @@ class OpenApiConnector(Connector):
                 spec_op = item.get(method)
                 if isinstance(spec_op, dict) and spec_op.get("operationId"):
                     self._add(doc, path, method.upper(), spec_op, item.get("parameters") or [])
-        self._pool = ClientPool(timeout=timeout, follow_redirects=False, trust_env=False)
+        self._pool = capped_pool(self.max_response_bytes, timeout)
 
     def _add(self, doc: dict[str, Any], path: str, method: str, op: dict[str, Any], shared: list[Any]) -> None:
         name = re.sub(r"[^A-Za-z0-9_]", "_", str(op["operationId"]))
@@ -231,7 +239,7 @@ class OpenApiConnector(Connector):
             response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", "breaker": self.breaker.state}
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, AnswerTooLarge) as exc:
             return {"ok": False, "error": f"{type(exc).__name__}", "breaker": self.breaker.state}
         return {"ok": response.status_code < 500, "status": response.status_code, "breaker": self.breaker.state}
 
@@ -301,6 +309,8 @@ class OpenApiConnector(Connector):
                 raise ConnectorError(
                     f"openapi: {method} {url} could not be reached ({type(exc).__name__})", retryable=True, operation=operation
                 ) from exc
+            except AnswerTooLarge as exc:
+                raise self._too_large(operation, method, exc.limit) from None
             if response.status_code != 401 or attempt == 2 or not await self.credentials.rejected(mark):
                 break
         status = response.status_code
@@ -329,6 +339,18 @@ class OpenApiConnector(Connector):
         else:
             value = response.text
         return mask_echoed(value, self.credentials.sent_credentials(sent))  # an answer echoing what it was sent
+
+    def _too_large(self, operation: str, method: str, limit: int) -> ConnectorError:
+        """A success whose answer is over ``max_response_bytes``: not read further, and not asked
+        again (the same answer would come back; a write was applied already)."""
+        route = f"{method} {self._routes[operation].path}"
+        applied = "" if method in _SAFE else " The system applied it (it answered with success); it is not made again."
+        return ConnectorError(
+            f"openapi connector {self.title or self.base_url!r}: {operation} ({route}) answered with more than "
+            f"{limit:,} bytes, its max_response_bytes; the answer was not read further and the call failed.{applied} "
+            f"Ask for less (a page, a filter), or {raise_hint(self.kind)}",
+            operation=operation,
+        )
 
     def _unreadable(self, operation: str, method: str, status: int, where: str) -> ConnectorError:
         """A success whose JSON body cannot be read. A read is worth asking again; a write is not:

@@ -12,6 +12,7 @@ address that was checked. Every request carries the call's ``Idempotency-Key`` (
 retries, resumes and outbox re-deliveries): a receiver that honours it applies the message once.
 HTTP 429 and 5xx are retryable and honour ``Retry-After``; other 4xx and redirects are not.
 A webhook URL's path is its secret (Slack's is), so messages only ever name its scheme and host.
+The receiver's answer is read up to ``max_response_bytes`` (10 MiB by default; see ``_answers``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
-from ..models._http import ClientPool, httpx_module, retry_after
+from ..models._http import httpx_module, retry_after
 from ..secret import Secret
 from ..tools._echo import header_credentials, mask_echoed, url_credentials
 from ..tools._network import pin, resolve_checked
+from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
 from ._base import Connector, Operation
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
@@ -59,6 +61,7 @@ class WebhookConnector(Connector):
         headers: dict[str, str] | None = None,
         allow_private: bool = False,
         timeout: float = 10.0,
+        max_response_bytes: int | str = MAX_RESPONSE_BYTES,
     ) -> None:
         self._url = url if isinstance(url, Secret) else Secret(str(url or ""))
         parts = urlsplit(self._url.reveal())
@@ -70,7 +73,9 @@ class WebhookConnector(Connector):
         """Scheme and host: what messages and the health report show (never the path)."""
         self.headers = dict(headers or {})
         self.allow_private = bool(allow_private) and str(allow_private).lower() not in ("false", "0", "no")
-        self._pool = ClientPool(timeout=timeout, follow_redirects=False, trust_env=False)
+        self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
+        """The receiver's answer's bytes (decompressed) read at most: a larger success fails the call."""
+        self._pool = capped_pool(self.max_response_bytes, timeout)
 
     def operations(self) -> list[Operation]:
         return [
@@ -106,7 +111,7 @@ class WebhookConnector(Connector):
             response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", **base}
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, AnswerTooLarge) as exc:
             return {"ok": False, "error": type(exc).__name__, **base}
         return {"ok": response.status_code < 500, "status": response.status_code, **base}
 
@@ -157,6 +162,13 @@ class WebhookConnector(Connector):
             raise ConnectorError(
                 f"webhook {self.where} could not be reached ({type(exc).__name__})", retryable=True, operation=operation
             ) from exc
+        except AnswerTooLarge as exc:  # it took the message (a success): sending it again would post it twice
+            raise ConnectorError(
+                f"webhook connector ({self.where}): {operation} was answered with more than {exc.limit:,} bytes, its "
+                "max_response_bytes; the answer was not read further and the call failed. The receiver took the "
+                f"message (it answered with success); it is not sent again. If its answers are this large, {raise_hint(self.kind)}",
+                operation=operation,
+            ) from None
         status = response.status_code
         if status >= 300:
             hint = " (a redirect is not followed: set the final URL)" if status < 400 else ""

@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("podium.engine")
 
 _UNSET: Any = object()
+RESERVED_RUN_IDS = frozenset({"stream"})
+"""Run ids a start refuses: ``GET /api/runs/ID`` is a literal route of the HTTP API for each (the runs
+list's live stream), which would shadow the run (tests/server/test_attack_left17.py holds this set to
+the routes)."""
 
 
 class Client:
@@ -277,6 +281,11 @@ class Client:
         ``queue``, ``priority`` (higher first) and ``tenant`` (for fairness) say how workers pick
         it up when this client does not execute runs itself (``Client(execute=False)``)."""
         self._check_open()
+        if run_id in RESERVED_RUN_IDS:
+            raise ConfigError(
+                f"run id {run_id!r} is reserved: GET /api/runs/{run_id} is the HTTP API's live stream of every run, so "
+                "such a run could not be read there; choose another id (the ids the engine makes never collide)"
+            )
         if priority.__class__ is not int or not -(2**31) <= priority < 2**31:  # PostgreSQL's integer column
             raise InputValidationError(f"priority {priority!r}: give a whole number from -2**31 to 2**31-1 (higher runs first)")
         if isinstance(workflow, str) and self.registry.latest(workflow) is None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from ..errors import CapabilityDenied, ConfigError
-from ..tools._network import resolve_checked
+from ..tools._network import check_host, resolve_checked
 
 if TYPE_CHECKING:
     from ..storage import Store
@@ -160,15 +160,10 @@ def _function_form(text: str) -> str | None:
 
 
 def check_url(url: str, what: str = "the URL") -> str:
-    """``url`` if it is an absolute http(s) URL without templates in its scheme, host or port."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{what} must be an absolute http:// or https:// URL, got {url!r}")
-    if "{" in parts.netloc or "}" in parts.netloc:
-        raise ConfigError(
-            f"{what} {url!r} has a placeholder in its host: arguments may fill the path and the query "
-            "only, never choose the host"
-        )
+    """``url`` if it is an absolute http(s) URL without templates in its scheme, host or port
+    (:func:`~podium.tools._network.check_host`, which a Python-built HttpTool applies too), and without
+    credentials (the registry is readable by workflow readers)."""
+    parts = urlsplit(check_host(url, what))
     if parts.username or parts.password:
         raise ConfigError(f"{what} must not carry credentials; pass them as headers")
     for name, value in parse_qsl(parts.query, keep_blank_values=True):

@@ -103,6 +103,27 @@ def listed(asked: Sequence[Mapping[str, Any]]) -> str:
     return shown if more <= 0 else f"{shown} and {more} more (the inbox lists each with its #)"
 
 
+async def choose(page: Page, run_id: str, request: int | None) -> tuple[str, int | None]:
+    """``(name, request)`` of the request that a decision naming only run ``run_id`` (and maybe the
+    request's number, ``request``) goes to, from the run's open requests (``page(limit, after)``, as
+    ``Client.approvals`` reads them): the one numbered ``request``, else the only one open, bound to
+    its number, so that a request the run asks after this lookup is never decided by it. Several
+    open and none numbered: :class:`~podium.ConfigError` listing them, nothing chosen. The CLI
+    (``podium approvals approve RUN``) and MCP (``decide_approval`` without ``name``) call this; the
+    decision itself then goes through :meth:`Governance.decide` (:func:`pick`)."""
+    pending = await every_page(page)
+    if not pending:
+        raise NotFound(f"run {run_id} has no open approval request; see the inbox ('podium approvals', MCP list_approvals)")
+    numbered = [a for a in pending if request is not None and a.get("seq") == request]
+    if len(pending) > 1 and not numbered:  # none is chosen for the approver: each asks its own question
+        raise ConfigError(
+            f"run {run_id} has {len(pending)} open approval requests: {listed(pending)}; nothing was decided: {_PICK}, "
+            "or by its name (--request NAME on the command line, \"name\" over MCP)"
+        )
+    found = (numbered or pending)[0]
+    return str(found["name"]), request if request is not None else found.get("seq")
+
+
 def pick(run_id: str, name: str, asked: Sequence[dict[str, Any]], request: int | None) -> dict[str, Any]:
     """The request of approval ``name`` (its open ones: ``asked``) that a decision goes to: the one
     numbered ``request``, else the one named ``name`` when it is the only one open. Never one of

@@ -9,7 +9,7 @@ import json
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..secret import quiet_request_lines
@@ -28,17 +28,20 @@ def httpx_module() -> Any:
 
 
 class ClientPool:
-    """One ``httpx.AsyncClient`` per running event loop (a client cannot be shared across loops)."""
+    """One ``httpx.AsyncClient`` per running event loop (a client cannot be shared across loops).
+    ``transport``, when given, makes each client's transport (a transport belongs to one loop too)."""
 
-    def __init__(self, **client_options: Any) -> None:
+    def __init__(self, *, transport: Callable[[], Any] | None = None, **client_options: Any) -> None:
         self._options = client_options
+        self._transport = transport
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     def get(self) -> Any:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None or client.is_closed:
-            client = httpx_module().AsyncClient(**self._options)
+            extra = {} if self._transport is None else {"transport": self._transport()}
+            client = httpx_module().AsyncClient(**self._options, **extra)
             self._clients[loop] = client
         return client
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .. import ConfigError, NotFound, PodiumError, RunStatus
+from .. import ConfigError, PodiumError, RunStatus
+from ..governance import inbox
 from ..governance.identity import Principal
-from ..governance.inbox import every_page, listed
 from ._views import approval_after, approval_cursor, payload, plain, steps_json
 from .errors import ERROR_CODES
 from .routes_runs import idempotent_run_id
@@ -484,21 +484,9 @@ class PodiumTools:
     async def _decide(self, args: DecideArgs) -> dict[str, Any]:
         name, request = args.name, args.request
         if name is None:
-            pending = await every_page(lambda limit, after: self.client.approvals(run_id=args.run_id, limit=limit, after=after))
-            if not pending:
-                raise NotFound(
-                    f"run {args.run_id} has no open approval request; see the inbox with list_approvals"
-                )
-            numbered = [a for a in pending if args.request is not None and a.get("seq") == args.request]
-            if len(pending) > 1 and not numbered:  # none is chosen for the caller: each asks its own question
-                raise ConfigError(
-                    f"run {args.run_id} has {len(pending)} open approval requests: {listed(pending)}; nothing was "
-                    "decided: pick one by its number (# in list_approvals: its seq) with 'request', or by its name with 'name'"
-                )
-            found = (numbered or pending)[0]
-            name = found["name"]
-            if request is None:  # the request found, not one the run asks under its name after this lookup
-                request = found.get("seq")
+            name, request = await inbox.choose(
+                lambda limit, after: self.client.approvals(run_id=args.run_id, limit=limit, after=after), args.run_id, request
+            )
         decided = await self.client.decide(
             args.run_id, name, approve=args.approve, comment=args.comment, payload=args.payload, request=request
         )

@@ -14,7 +14,7 @@ from ._views import pack_cursor, unpack_cursor
 from .auth import acting
 from .errors import ApiError
 from .openapi import documented
-from .routes_runs import HIDDEN
+from .routes_runs import HIDDEN, MAX_KEY, key_header
 
 router = APIRouter()
 
@@ -36,7 +36,7 @@ class BatchEvent(BaseModel):
 
     type: str = Field(min_length=1, max_length=200, description="The event type, e.g. `ticket.created`.")
     idempotency_key: str = Field(
-        min_length=1, max_length=200, description="The same key (and type) never starts a second run."
+        min_length=1, max_length=MAX_KEY, description="The same key (and type) never starts a second run."
     )
     payload: Any = None
 
@@ -101,6 +101,10 @@ class DeadLetter(BaseModel):
     error: str
     error_type: str
     ts: float
+    unreadable: bool = Field(
+        default=False,
+        description="A broker message that could not be read (kept without its payload): never replayed, discard it.",
+    )
     problem: str | None = Field(
         default=None,
         description="Why it may not be replayed (its row is not one the engine sealed, or a signed entry "
@@ -148,7 +152,7 @@ async def ingest(
     app = request.app
     # Check first: a refused start inside the trigger runner would only be dead-lettered.
     await app.state.client.authorize("runs.start", f"event:{event_type}")
-    result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, idempotency_key)
+    result: dict[str, Any] = await app.state.triggers.ingest(event_type, payload, key_header(idempotency_key))
     app.state.metrics.inc("podium_events_ingested_total", type=app.state.metrics.event_type(event_type))
     return result
 

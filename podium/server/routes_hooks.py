@@ -18,6 +18,7 @@ from ..governance.identity import Principal
 from .auth import acting
 from .errors import ApiError
 from .openapi import documented
+from .routes_runs import key_header
 
 router = APIRouter(tags=["events"])
 
@@ -78,7 +79,7 @@ def _route(method: str) -> Any:
         idempotency_key: str | None = Header(default=None, description="The same key never starts a second run."),
         who: Principal = Depends(acting),
     ) -> dict[str, Any]:
-        return await _call(request, path, idempotency_key)
+        return await _call(request, path, key_header(idempotency_key))
 
     return call
 

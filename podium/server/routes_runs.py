@@ -27,6 +27,21 @@ from .schemas import Run, RunEnvelope, RunEvent, Step, UsageReport, WorkflowView
 router = APIRouter(prefix="/api", tags=["runs"], route_class=RunRoute)
 
 
+MAX_KEY = 200
+"""An idempotency key's characters at most: a batch event's ``idempotency_key``, ``POST /api/runs``'s,
+and the ``Idempotency-Key`` header of a single event, a webhook and ``POST /api/runs``."""
+
+
+def key_header(key: str | None) -> str | None:
+    """The ``Idempotency-Key`` header as sent, or a 422 naming it and the limit."""
+    if key is not None and len(key) > MAX_KEY:
+        raise ApiError(
+            422, "invalid_request", f"the Idempotency-Key header is {len(key):,} characters long; at most {MAX_KEY} are "
+            "taken (as for a batch event's idempotency_key): send a shorter key, e.g. a SHA-256 hex digest of yours",
+        )  # fmt: skip
+    return key
+
+
 def idempotent_run_id(*parts: str) -> str:
     """A run id derived from an idempotency key: starting twice with it starts one run."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:24]
@@ -44,7 +59,7 @@ class StartRun(BaseModel):
     priority: int = Field(default=0, ge=-(2**31), le=2**31 - 1, description="Higher runs first (a 32-bit integer).")
     tenant: str | None = None
     idempotency_key: str | None = Field(
-        default=None, description="Starting again with the same key returns the same run."
+        default=None, max_length=MAX_KEY, description="Starting again with the same key returns the same run."
     )
 
 
@@ -116,7 +131,7 @@ async def start_run(
 
     client = request.app.state.client
     wf = await serving(client, body.workflow, body.version, "runs.start")  # also one deployed since the start
-    key = body.idempotency_key or idempotency_key
+    key = body.idempotency_key or key_header(idempotency_key)
     # Scoped per tenant: one tenant's key never returns (or blocks) another tenant's run.
     run_id = idempotent_run_id("run", body.tenant or "", wf.name, key) if key else None
     existed = run_id is not None and await client.store.get_run(run_id) is not None

@@ -35,7 +35,7 @@ from ..errors import AuthError, ConfigError, InputValidationError, NotFound, Pod
 from ..governance.accounts import signed
 from ..governance.deployers import Deployers
 from ..governance.deployers import sender as letter_sender
-from ..storage._letters import open_letter, seal, settled
+from ..storage._letters import open_letter, seal, settled, unreadable
 from . import _file_marks as file_marks
 from . import _fire_times as fire_times
 from ._webhooks import served as _webhooks
@@ -692,7 +692,7 @@ class Triggers:
         letters = []
         for key, text in (await self.client.store.kv_list(DEADLETTERS)).items():
             letter, problem = open_letter(self.client.store, key, text, sealed=sealed)
-            letters.append({**letter, "problem": problem})
+            letters.append({**letter, "problem": problem or unreadable(letter)})
         return sorted(letters, key=lambda d: (float(d["ts"] or 0), d["id"]))  # the API pages by (ts, id)
 
     async def replay(self, letter_id: str) -> dict[str, Any]:
@@ -711,6 +711,8 @@ class Triggers:
                 "access.denied", f"deadletter:{letter_id}", reason="record not backed by the audit log", problem=problem
             )
             raise ApiError(409, "not_backed", problem)
+        if nothing := unreadable(d):  # no payload: a replay would start the workflow with none
+            raise ApiError(409, "unreadable", nothing)
         as_sender = contextlib.nullcontext()
         if d.get("sent_by") and d["sent_by"] != self.client.principal.name:  # the sender stays the run's starter
             try:

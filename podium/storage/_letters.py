@@ -18,8 +18,9 @@ from typing import Any
 
 DEADLETTERS = "deadletters"
 """The store's key-value namespace of dead letters (the server's triggers and broker consumers)."""
-FIELDS = ("id", "source", "event", "key", "workflow", "payload", "error", "error_type", "ts", "sent_by")
-"""What a letter holds (``sent_by``: the user whose event it is, if a user sent it: a replay starts as them)."""
+FIELDS = ("id", "source", "event", "key", "workflow", "payload", "error", "error_type", "ts", "sent_by", "unreadable")
+"""What a letter holds (``sent_by``: the user whose event it is, if a user sent it: a replay starts as them;
+``unreadable``: true for a broker message that could not be read, kept without its payload)."""
 
 
 def _text(key: str, text: str) -> str:
@@ -68,6 +69,23 @@ def open_letter(store: Any, key: str, stored: str | None, *, sealed: bool = True
     return shown, None if holds else not_sealed(key)
 
 
+def unreadable(letter: dict[str, Any]) -> str | None:
+    """Why ``letter`` has nothing to replay: it was kept for a broker message that could not be read
+    (nested too deep, or over its trigger's ``max_message_bytes``), without its payload, and a replay
+    would start the workflow with ``null`` as its input. None for any other letter. A letter kept by
+    an earlier release has no ``unreadable`` mark: its error says so."""
+    if letter.get("unreadable") is not True and not (
+        letter.get("payload") is None and ": unreadable message: " in str(letter.get("error") or "")
+    ):
+        return None
+    return (
+        f"dead letter {letter['id']!r} is of a message from {letter.get('source') or 'a broker'} that could not be "
+        f"read ({letter.get('error') or 'unreadable'}), so it holds no payload, and replaying it would start "
+        f"{letter.get('workflow')!r} with none; it is not replayed. Have the publisher send it again in a form "
+        f"that can be read, and drop this letter: DELETE /api/deadletters/{letter['id']}"
+    )
+
+
 def settled(letter: dict[str, Any], entries: Iterable[Any]) -> str | None:
     """Why a sealed ``letter`` may not be replayed all the same: a signed entry (``entries``: those of
     ``deadletter:ID``, checked) dropped or replayed it after it was kept (its row put back); None if none did."""
@@ -82,4 +100,4 @@ def settled(letter: dict[str, Any], entries: Iterable[Any]) -> str | None:
     return None
 
 
-__all__ = ["DEADLETTERS", "not_sealed", "open_letter", "seal", "settled"]
+__all__ = ["DEADLETTERS", "not_sealed", "open_letter", "seal", "settled", "unreadable"]

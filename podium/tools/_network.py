@@ -7,12 +7,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import CapabilityDenied
+from ..errors import CapabilityDenied, ConfigError
 
 
 def blocked_reason(ip: str) -> str | None:
@@ -106,21 +106,31 @@ def pinned_transport(http: Any, pinned: Pinned | Callable[[], Pinned | None], **
     inner = http.AsyncHTTPTransport(**{"trust_env": False, **options})
     latest = pinned if callable(pinned) else lambda: pinned
 
-    class _Pinned(http.AsyncBaseTransport):
-        async def handle_async_request(self, request: Any) -> Any:
-            pinned = latest()
-            if pinned is None:
-                return await inner.handle_async_request(request)
-            url = request.url
-            port = url.port or (443 if url.scheme == "https" else 80)
-            if url.host != pinned.host or port != pinned.port:
-                raise http.ConnectError(
-                    f"{url.scheme}://{url.host}:{port} is not the host that was checked ({pinned.host}:{pinned.port})",
-                    request=request,
-                )
-            request.url = url.copy_with(host=pinned.ip)  # the Host header was set from the name already
-            request.extensions = {**request.extensions, "sni_hostname": pinned.host}
+    async def send(request: Any) -> Any:
+        pinned = latest()
+        if pinned is None:
             return await inner.handle_async_request(request)
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if url.host != pinned.host or port != pinned.port:
+            raise http.ConnectError(
+                f"{url.scheme}://{url.host}:{port} is not the host that was checked ({pinned.host}:{pinned.port})",
+                request=request,
+            )
+        request.url = url.copy_with(host=pinned.ip)  # the Host header was set from the name already
+        request.extensions = {**request.extensions, "sni_hostname": pinned.host}
+        return await inner.handle_async_request(request)
+
+    return wrapping_transport(http, inner, send)
+
+
+def wrapping_transport(http: Any, inner: Any, send: Callable[[Any], Awaitable[Any]]) -> Any:
+    """An async transport of ``http`` whose requests ``send`` handles (sending them through ``inner``
+    as it sees fit); opening and closing it opens and closes ``inner``."""
+
+    class _Wrapping(http.AsyncBaseTransport):
+        async def handle_async_request(self, request: Any) -> Any:
+            return await send(request)
 
         async def __aenter__(self) -> Any:
             await inner.__aenter__()
@@ -132,4 +142,19 @@ def pinned_transport(http: Any, pinned: Pinned | Callable[[], Pinned | None], **
         async def aclose(self) -> None:
             await inner.aclose()
 
-    return _Pinned()
+    return _Wrapping()
+
+
+def check_host(url: str, what: str = "the URL") -> str:
+    """``url`` if it is an absolute http(s) URL without a template in its scheme, host or port: an
+    argument may fill the path and the query, never choose where the request goes. The capability
+    registry (``check_url``) and :class:`~podium.tools.http.HttpTool` both check with this."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{what} must be an absolute http:// or https:// URL, got {url!r}")
+    if "{" in parts.netloc or "}" in parts.netloc:
+        raise ConfigError(
+            f"{what} {url!r} has a placeholder in its host: arguments may fill the path and the query "
+            "only, never choose the host"
+        )
+    return url

@@ -12,6 +12,7 @@ from ..models._errors import ToolError
 from ..models._http import RETRYABLE_STATUS, ClientPool, httpx_module, retry_after
 from ._base import Tool, call_key
 from ._echo import header_credentials, mask_echoed
+from ._network import check_host
 
 _SAFE = ("GET", "HEAD", "OPTIONS")
 
@@ -42,7 +43,7 @@ class HttpTool(Tool):
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             raise ValueError(f"tool name {name!r}: use 1-64 letters, digits, '_' or '-'")
         self.name = name
-        self.url = url
+        self.url = check_host(url, f"http tool {name!r}: the URL")  # as the registry checks it
         self.method = method.upper()
         self.description = description
         placeholders = [f for _, f, _, _ in string.Formatter().parse(url) if f]
