@@ -76,3 +76,28 @@ def test_a_vendor_typed_with_a_straight_apostrophe_is_the_catalogue_s_typographi
                                                                        "vendor": unicodedata.normalize("NFD", saigon)}}
     assert pricing.plan({"vendor": "Acme", "change_pct": 8.0, "effective": "2026-12-07"}, both, [])["vendors"] == [saigon]
 
+
+def test_a_quoted_table_row_names_its_columns():
+    """Before: "How much is wash and fold per kg in Nairobi?" was answered, the model's draft withheld, with the row
+    "Wash & fold, per kg | MXN 45 | KSh 180 | 30.000 ₫ [1]": which figure is Nairobi's the customer had to guess
+    from the currency; with one currency in every column ("Garden room | ¥28,000" without "Per night", the eighth
+    round's "Mini Monkeys | 5-7 | Saturday 10:00", ages or times) the row says figures and not what they are. A
+    quoted row names each cell's column from the table's header, when the table has one of as many cells."""
+    from examples.scenarios import answer
+
+    prices = ("Prices\n\nService | Guadalajara | Nairobi | Ho Chi Minh City\n\nWash & fold, per kg | MXN\xa045 | "
+              "KSh\xa0180 | 30.000\xa0₫\n\nSuit, dry cleaned | MXN\xa0220 | KSh\xa0900 | 180.000\xa0₫\n\nExpress service "
+              "(24 hours) costs 50% more.")
+    row = "Wash & fold, per kg | MXN\xa045 | KSh\xa0180 | 30.000\xa0₫"
+    assert row in answer.sentences(prices)  # the row is still what is compared with the question
+    assert answer.labelled_row(prices, row) == ("Service: Wash & fold, per kg; Guadalajara: MXN\xa045; Nairobi: "
+                                                "KSh\xa0180; Ho Chi Minh City: 30.000\xa0₫")
+    markdown = "# Hours\n\n| day | hours |\n|---|---|\n| Tuesday to Saturday | 10:00 - 18:00 |\n| Sunday | 11:00 - 17:00 |\n"
+    assert answer.labelled_row(markdown, "| Sunday | 11:00 - 17:00 |") == "day: Sunday; hours: 11:00 - 17:00"
+    # no header (its first row holds figures), or a header of other cells: the row as it is
+    bare = "Room | 2 beds | ¥28,000\nSuite | 4 beds | ¥42,000"
+    assert answer.labelled_row(bare, "Suite | 4 beds | ¥42,000") == "Suite | 4 beds | ¥42,000"
+    odd = "Room | Price\nSuite | 4 beds | ¥42,000"
+    assert answer.labelled_row(odd, "Suite | 4 beds | ¥42,000") == "Suite | 4 beds | ¥42,000"
+    assert answer.labelled_row(prices, "Express service (24 hours) costs 50% more.") == (
+        "Express service (24 hours) costs 50% more.")  # a sentence is not a row
