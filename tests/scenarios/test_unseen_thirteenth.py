@@ -4,8 +4,11 @@ round"); each test failed on the code before its fix. The round's data and gener
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from pathlib import Path
+
+from tests.scenarios.conftest import needs_local
 
 THIRTEENTH = Path(__file__).parent / "data" / "thirteenth"
 
@@ -101,3 +104,53 @@ def test_a_quoted_table_row_names_its_columns():
     assert answer.labelled_row(odd, "Suite | 4 beds | ¥42,000") == "Suite | 4 beds | ¥42,000"
     assert answer.labelled_row(prices, "Express service (24 hours) costs 50% more.") == (
         "Express service (24 hours) costs 50% more.")  # a sentence is not a row
+
+
+@needs_local
+def test_the_round_s_tickets_are_measured_and_every_one_addressed_to_the_model_goes_to_a_person():
+    """The round's support figures (the held-out half only measured): 14 of 18 intents right on each half; the two
+    tickets written to steer the model (an HTML comment, a fenced ``system`` block) go to a person; one wrong intent
+    is answered alone on the held-out half ("Someone logged into my account and ordered a pickup to another address",
+    read shipping at 0.56: a classifier's miss, docs/status.md)."""
+    from examples.scenarios import support
+    from examples.scenarios._common import read_jsonl, steers_model
+
+    for half, right_alone in (("dev", 1.0), ("heldout", 0.909)):
+        path = str(THIRTEENTH / f"support_tickets_{half}.jsonl")
+        got = asyncio.run(support.evaluate(path))
+        assert got["tickets"] == 18 and got["intent_accuracy"] == 0.778 and got["escalated"] == 7, got
+        assert got["auto_answered_accuracy"] == right_alone, got
+        steering = [r["text"] for r in read_jsonl(path, required=("text", "label")) if steers_model(r["text"])]
+        assert len(steering) == 1, steering
+
+
+def test_thirteenth_round_generators_load_under_their_own_names_and_write_the_documented_formats(tmp_path):
+    from examples.scenarios import _churn_format, _retail, fraud, pricing, recommend
+    from examples.scenarios._common import read_jsonl
+
+    make = generator("make_data")
+    assert make.__name__ == "thirteenth_make_data"
+    make.fraud(tmp_path, seed=1, customers=30, n_train=300, n_later=80)
+    later = fraud.read_transactions(str(tmp_path / "fraud13_later_1.csv"), labelled=False)  # CRLF, TRUE/false, channel
+    assert len(later) == 80 and {t["currency"] for t in later} <= {"MXN", "KES", "VND", "USD"}  # "kes" is KES
+    make.churn(tmp_path, n_train=200, n_customers=100)
+    customers = _churn_format.read(str(tmp_path / "churn13_customers.csv"), labelled=False, aside=[])
+    assert len(customers) == 102 and len({c["plan"] for c in customers}) == 3  # FAMILIA, "solo " are the plans named
+    assert len(_churn_format.read(str(tmp_path / "churn13_train.csv"), labelled=True)) == 200  # 1.0, True, No
+    make.retail(tmp_path, products=40, customers=20)
+    catalogue = _retail.read_catalogue(str(tmp_path / "retail13_catalogue.csv"))
+    vendors = {pricing.same_vendor(p["vendor"]) for p in catalogue.values()}
+    assert len(vendors) == 4, vendors  # O’Brien and O'Brien, the Vietnamese name composed and decomposed: one each
+    orders = _retail.read_purchase_orders(str(tmp_path / "retail13_purchase_orders.csv"))
+    assert all(o["sku"] in catalogue for o in _retail.catalogue_skus(orders, catalogue))  # a quarter in lower case
+    stock = _retail.read_inventory(str(tmp_path / "retail13_inventory.csv"))
+    recommend.same_ids(catalogue, stock, _retail.read_orders(str(tmp_path / "retail13_orders.csv")))  # "T" or a space
+
+    text = generator("write_text")
+    text.main(tmp_path / "text")
+    for name in ("support_tickets_dev.jsonl", "support_tickets_heldout.jsonl", "feedback_messages_dev.jsonl",
+                 "feedback_messages_heldout.jsonl", "answer_questions_dev.jsonl", "answer_questions_heldout.jsonl"):
+        assert (tmp_path / "text" / name).read_bytes() == (THIRTEENTH / name).read_bytes(), name
+    for page in text.DOCS:
+        assert (tmp_path / "text" / "answer_docs" / page).read_bytes() == (THIRTEENTH / "answer_docs" / page).read_bytes()
+    assert len(read_jsonl(str(THIRTEENTH / "support_tickets_dev.jsonl"), required=("text", "label"))) == 18

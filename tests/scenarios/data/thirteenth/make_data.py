@@ -74,7 +74,7 @@ def churn(out: Path, seed: int = 13021, n_train: int = 2000, n_customers: int = 
         r, p = member(c, True)
         customers.append(r)
         truth.append([r[0], int(rng.random() < p), round(p, 4)])
-    customers += [list(customers[5]), list(customers[400])]  # the export listed two customers twice
+    customers += [list(customers[5]), list(customers[n_customers * 2 // 5])]  # the export listed two customers twice
     order = [5, 0, 2, 4, 1, 3]
     cities = ["Guadalajara", "Nairobi", "TP. Hồ Chí Minh"]
     write(out / "churn13_customers.csv", ["city"] + [header[i] for i in order],
