@@ -140,7 +140,7 @@ def test_thirteenth_round_generators_load_under_their_own_names_and_write_the_do
     make.retail(tmp_path, products=40, customers=20)
     catalogue = _retail.read_catalogue(str(tmp_path / "retail13_catalogue.csv"))
     vendors = {pricing.same_vendor(p["vendor"]) for p in catalogue.values()}
-    assert len(vendors) == 4, vendors  # O’Brien and O'Brien, the Vietnamese name composed and decomposed: one each
+    assert len(vendors) == 4, vendors  # O'Brien typed both ways, the Vietnamese name composed and decomposed: one each
     orders = _retail.read_purchase_orders(str(tmp_path / "retail13_purchase_orders.csv"))
     assert all(o["sku"] in catalogue for o in _retail.catalogue_skus(orders, catalogue))  # a quarter in lower case
     stock = _retail.read_inventory(str(tmp_path / "retail13_inventory.csv"))
