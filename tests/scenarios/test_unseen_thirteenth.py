@@ -154,3 +154,28 @@ def test_thirteenth_round_generators_load_under_their_own_names_and_write_the_do
     for page in text.DOCS:
         assert (tmp_path / "text" / "answer_docs" / page).read_bytes() == (THIRTEENTH / "answer_docs" / page).read_bytes()
     assert len(read_jsonl(str(THIRTEENTH / "support_tickets_dev.jsonl"), required=("text", "label"))) == 18
+
+
+def test_a_labelled_file_with_one_message_without_a_topic_is_still_measured_on_the_others():
+    """Before: the round's held-out feedback file as first written had "Great!" labelled positive with no topic (what
+    would its topic be?); a run on it (``podium demo feedback``) reported sentiment accuracy and no topic accuracy at
+    all, without a word: one message without a topic label dropped the measure of the 20 that had one. Topic accuracy
+    is measured on the messages whose topic is labelled, and ``topic_unlabelled`` counts the others, as churn counts
+    rows without a label."""
+    from examples.scenarios import feedback
+
+    labels = [{"text": "Great!", "sentiment": "positive"},
+              {"text": "Prices went up 20% with no notice", "sentiment": "negative", "topic": "billing"},
+              {"text": "Booking takes ten seconds", "sentiment": "positive", "topic": "app"},
+              {"text": "", "sentiment": "neutral"}]
+    rows = [{"sentiment": "positive", "topic": "product", "to_person": []},
+            {"sentiment": "negative", "topic": "billing", "to_person": []},
+            {"sentiment": "positive", "topic": "billing", "to_person": ["sentiment confidence 0.45 < 0.55"]},
+            dict(feedback.BLANK)]
+    got = feedback._quality(labels, rows)
+    assert got["topic_accuracy"] == 0.5 and got["auto_topic_accuracy"] == 1.0 and got["topic_unlabelled"] == 1, got
+    labels[0]["topic"] = "service"
+    got = feedback._quality(labels, rows)
+    assert got["topic_accuracy"] == round(1 / 3, 4) and "topic_unlabelled" not in got, got
+    del labels[1]["topic"], labels[2]["topic"], labels[0]["topic"]
+    assert "topic_accuracy" not in feedback._quality(labels, rows)  # no topic labelled: no topic measured
