@@ -107,6 +107,37 @@ def test_a_quoted_table_row_names_its_columns():
 
 
 @needs_local
+async def test_a_withheld_draft_is_replaced_by_the_price_row_with_its_columns(tmp_path, monkeypatch):
+    """The run end to end on the round's handbook, the writer failing as the embedded one does (only a heading): the
+    Nairobi question gets the row with its columns, the leather question the handbook's sentence."""
+    import json
+
+    from examples.scenarios import answer
+    from podium import Client
+    from podium.models import register_provider, set_default_gateway
+    from podium.models.testing import ScriptedModel
+
+    writes = ScriptedModel([], default="[1] # Prices")
+    register_provider("rows13", lambda *a, **k: writes)
+    monkeypatch.setenv("PODIUM_MODEL", "rows13:any")
+    monkeypatch.setenv("PODIUM_HOME", str(tmp_path))
+    set_default_gateway(None)
+    questions = tmp_path / "q.jsonl"
+    asked = ["How much is wash and fold per kg in Nairobi?", "Do you clean leather jackets?"]
+    questions.write_text("".join(json.dumps({"question": q}) + "\n" for q in asked), encoding="utf-8")
+    try:
+        async with Client(f"sqlite:///{tmp_path}/a.db") as client:
+            out = await client.run(answer.workflow, {"questions": str(questions), "docs": str(THIRTEENTH / "answer_docs"),
+                                                     "kb": "laundry13-test"})
+    finally:
+        set_default_gateway(None)
+    nairobi, leather = out["answers"]
+    assert nairobi["reply_source"] == "quote" and nairobi["reply"] == (
+        "Service: Wash & fold, per kg; Guadalajara: MXN\xa045; Nairobi: KSh\xa0180; Ho Chi Minh City: 30.000\xa0₫ [1]"), nairobi
+    assert leather["reply"] == "We do not clean leather, suede or fur. [1]", leather
+
+
+@needs_local
 def test_the_round_s_tickets_are_measured_and_every_one_addressed_to_the_model_goes_to_a_person():
     """The round's support figures (the held-out half only measured): 14 of 18 intents right on each half; the two
     tickets written to steer the model (an HTML comment, a fenced ``system`` block) go to a person; one wrong intent
