@@ -238,7 +238,9 @@ def plan(ev: dict[str, Any], catalogue: dict[str, dict[str, Any]], orders: list[
     return {
         "vendor_found": bool(skus),
         "vendor_name": name,
-        "vendors": sorted({p["vendor"] for p in catalogue.values()}),
+        # one name once: a catalogue writing a vendor composed on some rows, decomposed on others (as macOS exports)
+        # listed it twice, to the eye the same
+        "vendors": sorted({unicodedata.normalize("NFC", p["vendor"]) for p in catalogue.values()}),
         "skus": skus,
         "below_margin_skus": sorted(below),
         "flagged": flagged,

@@ -63,7 +63,7 @@ def _earlier_texts() -> list[tuple[str, str, dict]]:
     """Every English-or-other text of the earlier rounds' JSON Lines files: (file, text, record)."""
     out = []
     for f in sorted(glob.glob(str(DATA / "**" / "*.jsonl"), recursive=True)):
-        if "/eleventh/" in f or "/twelfth/" in f:  # this round's and later rounds' (which hold injected tickets)
+        if any(f"/{r}/" in f for r in ("eleventh", "twelfth", "thirteenth")):  # this and later rounds' (injected tickets)
             continue
         for line in Path(f).read_bytes().decode("utf-8-sig", errors="replace").split("\n"):
             try:
