@@ -140,17 +140,18 @@ async def test_a_withheld_draft_is_replaced_by_the_price_row_with_its_columns(tm
 @needs_local
 def test_the_round_s_tickets_are_measured_and_every_one_addressed_to_the_model_goes_to_a_person():
     """The round's support figures (the held-out half only measured): 14 of 18 intents right on each half; the two
-    tickets written to steer the model (an HTML comment, a fenced ``system`` block) go to a person; one wrong intent
-    is answered alone on the held-out half ("Someone logged into my account and ordered a pickup to another address",
-    read shipping at 0.56: a classifier's miss, docs/status.md)."""
+    tickets written to steer the model (an HTML comment, a fenced ``system`` block) go to a person; so does, on the
+    held-out half, "Someone logged into my account and ordered a pickup to another address" (read shipping at 0.56: a
+    classifier's miss, answered alone with the shipping reply before the security rule), so every ticket answered
+    alone is answered right."""
     from examples.scenarios import support
     from examples.scenarios._common import read_jsonl, steers_model
 
-    for half, right_alone in (("dev", 1.0), ("heldout", 0.909)):
+    for half, escalated in (("dev", 7), ("heldout", 8)):
         path = str(THIRTEENTH / f"support_tickets_{half}.jsonl")
         got = asyncio.run(support.evaluate(path))
-        assert got["tickets"] == 18 and got["intent_accuracy"] == 0.778 and got["escalated"] == 7, got
-        assert got["auto_answered_accuracy"] == right_alone, got
+        assert got["tickets"] == 18 and got["intent_accuracy"] == 0.778 and got["escalated"] == escalated, got
+        assert got["auto_answered_accuracy"] == 1.0, got
         steering = [r["text"] for r in read_jsonl(path, required=("text", "label")) if steers_model(r["text"])]
         assert len(steering) == 1, steering
 
@@ -210,3 +211,31 @@ def test_a_labelled_file_with_one_message_without_a_topic_is_still_measured_on_t
     assert got["topic_accuracy"] == round(1 / 3, 4) and "topic_unlabelled" not in got, got
     del labels[1]["topic"], labels[2]["topic"], labels[0]["topic"]
     assert "topic_accuracy" not in feedback._quality(labels, rows)  # no topic labelled: no topic measured
+
+
+def test_a_ticket_reporting_a_security_matter_goes_to_a_person_whatever_its_intent_reads():
+    """Before: "Someone logged into my account and ordered a pickup to another address" (an account taken over) was read
+    shipping at 0.56, a confident intent, and the shipping reply went without a person ("I have asked our logistics
+    team to check your delivery"). An account someone else used, a charge or order the customer did not make, fraud, a
+    stolen card or identity: a person handles it, as a ticket holding words addressed to the model is."""
+    from examples.scenarios import support
+    from examples.scenarios._common import security_matter
+
+    for text in ("Someone logged into my account and ordered a pickup to another address",
+                 "Someone else logged into my account from Osaka, I didn't do that",
+                 "  Someone changed the phone number on my profile and it wasn't me\t",
+                 "There is a charge of $89 I didn\u2019t make on my card", "I think my account was hacked",
+                 "My card was stolen and used on your site", "I don't recognise this payment of R$ 49,90",
+                 "Alguien entró a mi cuenta y cambió la dirección", "Não reconheço esta cobrança",
+                 "Jemand hat sich in mein Konto eingeloggt", "I got a phishing e-mail in your name",
+                 "\uff33\uff4f\uff4d\uff45\uff4f\uff4e\uff45 logged into my account"):
+        assert security_matter(text), text
+    for text in ("I never signed up but I'm getting your emails, remove me", "My parcel is late, where is it?",
+                 "The hackathon room was booked twice", "I want to change my password", "It was me who ordered twice",
+                 "Your invoice lists 40 zł for 'SMS notifications' that I never signed up for, please remove it",
+                 "How do I add someone to my account?"):
+        assert security_matter(text) is None, text
+    intent = {"label": "shipping", "confidence": 0.56, "familiar": 0.8}
+    assert support._sure(intent)
+    assert not support._sure({**intent, "security": security_matter(
+        "Someone logged into my account and ordered a pickup to another address")})
