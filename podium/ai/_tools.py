@@ -29,6 +29,16 @@ async def run_tool(
     ``key`` is the call's idempotency key, the same on every attempt (``podium.tools.call_key()``
     inside the tool)."""
     trail: list[dict[str, Any]] = []
+    from ..governance.limits import value_problem
+
+    # A model writes these arguments (or a step's output fills them): NaN passes every limit a tool
+    # puts on a number (amount > 100 and amount <= 100 are both false), and JSON has no Infinity.
+    problem = value_problem(arguments, where="arguments", surrogates=False)
+    if problem:
+        return ToolResult(
+            name=tool.name, call_id=call_id, ok=False, latency=0.0,
+            error=f"tool {tool.name!r} was not called: {problem}",
+        )  # fmt: skip
 
     def failed(exc: BaseException, attempt: int, delay: float | None) -> None:
         entry: dict[str, Any] = {

@@ -51,6 +51,13 @@ def _type_of(schema: Mapping[str, Any]) -> str | None:
 def _check_value(value: Any, schema: Mapping[str, Any]) -> str | None:
     import jsonschema
 
+    from ..governance.limits import value_problem
+
+    # A planner (a model) wrote it: NaN passes a schema's maximum (it compares false with any bound),
+    # and the call the step makes would carry it on to the system it calls.
+    if (problem := value_problem(value, where="the argument", surrogates=False)) is not None:
+        return f"{problem}; it is not a finite number"
+
     try:
         jsonschema.validate(value, dict(schema))
     except jsonschema.ValidationError as exc:

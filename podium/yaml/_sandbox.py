@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import re
 import time
 import types
@@ -238,6 +239,31 @@ def _sum(iterable: Iterable[Any], attribute: Any = None, start: Any = 0) -> Any:
     return total
 
 
+def ordered(value: Any) -> Any:
+    """``value``, unless it is NaN: an expression that puts a limit on a value (``risk > 0.8``) must
+    not let NaN through, and NaN is neither above nor below anything (``risk > 0.8`` and
+    ``risk <= 0.8`` are both false), so a check written either way would pass it. A model's or an
+    API's answer, a database row or a step's output may hold one; an ordering refuses it."""
+    if isinstance(value, float) and math.isnan(value):
+        raise SecurityError(
+            "a value compared with <, <=, > or >= is NaN (not a number), which is neither above nor below any "
+            "limit, so the comparison would let it through whichever way it is written; check for it first "
+            "(steps.x.output.v is number and steps.x.output.v == steps.x.output.v), or replace it in the step "
+            "that reads it"
+        )
+    return value
+
+
+_ORDERING_TESTS = ("<", "<=", ">", ">=", "lt", "le", "gt", "ge", "lessthan", "greaterthan")
+
+
+def _ordering_test(test: Any) -> Any:
+    def checked(value: Any, other: Any) -> Any:
+        return test(ordered(value), ordered(other))
+
+    return checked
+
+
 def _finalize(value: Any) -> Any:
     check_defined(value)
     return guard(value, "a value written by the template")
@@ -290,8 +316,10 @@ class _Environment(ImmutableSandboxedEnvironment):
         self.filters = {name: _guarded(stock[name], name) if name in _TEXT_FILTERS else stock[name] for name in keep}
         self.filters.update(
             join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum,
-            _podium_iter=_iterate, _podium_concat=_concat,
+            _podium_iter=_iterate, _podium_concat=_concat, _podium_ordered=ordered,
         )  # fmt: skip
+        # selectattr('risk', 'gt', 0.8) must not leave out the rows holding NaN either
+        self.tests.update({name: _ordering_test(self.tests[name]) for name in _ORDERING_TESTS})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         in_time()
