@@ -58,8 +58,10 @@ def _check_value(value: Any, schema: Mapping[str, Any]) -> str | None:
     if (problem := value_problem(value, where="the argument", surrogates=False)) is not None:
         return f"{problem}; it is not a finite number"
 
+    from ..models import _patterns
+
     try:
-        jsonschema.validate(value, dict(schema))
+        _patterns.validate(value, dict(schema))  # a pattern within a time bound: a planner wrote the text
     except jsonschema.ValidationError as exc:
         return exc.message
     return None

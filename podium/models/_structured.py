@@ -65,8 +65,10 @@ class OutputType:
 def _check_schema(data: Any, schema: dict[str, Any]) -> None:
     import jsonschema  # a base dependency: maximum, pattern, additionalProperties... are always checked
 
+    from . import _patterns
+
     try:
-        jsonschema.validate(data, schema)
+        _patterns.validate(data, schema)  # a pattern is matched within a time bound (the model wrote the text)
     except jsonschema.ValidationError as exc:
         where = ".".join(map(str, exc.absolute_path)) or "value"
         raise ValueError(f"{where}: {exc.message}") from None
