@@ -75,6 +75,13 @@ async def run_tool(
     )
 
 
+def other_names(tool: Any) -> tuple[str, ...]:
+    """A tool's names other than the one called: an MCP tool's name on its server (a workflow file's
+    ``prefix:`` renames what the model calls; a policy naming the server's name must still hold)."""
+    remote = getattr(tool, "remote_name", None)
+    return (remote,) if isinstance(remote, str) and remote and remote != tool.name else ()
+
+
 def call_key_for(ctx: StepContext | None, label: str) -> str | None:
     """The idempotency key of the next durable call ``label`` of ``ctx``'s step (None outside a run):
     the step's key and the call's label, stable across retries and resumes, as a connector call's."""
@@ -128,7 +135,8 @@ async def call_tool(
     args = dict(arguments or {})
     if ctx is not None and not ctx.replaying(label):  # a replayed call was checked when it ran
         args = await check_tool(
-            ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None), deferred=getattr(t, "deferred_calls", None)
+            ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None), deferred=getattr(t, "deferred_calls", None),
+            also=other_names(t),
         )
     key = call_key_for(ctx, label)
     result = await durable(ctx, live_tool(ctx), t, args, "", retry, key, name=label, trace={"kind": "tool", "tool": t.name, "arguments": args})
