@@ -279,3 +279,22 @@ async def test_attack_a_models_tool_call_with_nan_passes_the_tools_own_limit():
     result = await run_tool(refund, {"amount": math.nan})
     assert not result.ok and "NaN" in (result.error or "") and paid == []  # before: refunded nan
     assert (await run_tool(refund, {"amount": 5})).ok and paid == [5]
+
+
+@pytest.mark.parametrize("amount", ["lots", math.nan, math.inf, "NaN", "1e999"])
+def test_attack_int_turns_a_value_that_is_not_a_number_into_zero_below_the_limit(amount):
+    """Jinja's ``int`` gives 0 for what it cannot convert (NaN and inf too): ``amount | int > 1000``
+    let an output of ``"lots"`` or NaN pass below the limit. Without a default written, it fails."""
+    from podium.yaml._expr import EvaluationError, compile_condition
+
+    expr = compile_condition("steps.x.output.amount | int > 1000", {"steps"})
+    with pytest.raises(EvaluationError, match="not a number"):  # before: False, as for 0
+        expr.evaluate({"steps": {"x": {"output": {"amount": amount}}}})
+    assert expr.evaluate({"steps": {"x": {"output": {"amount": "1500"}}}}) is True
+    assert expr.evaluate({"steps": {"x": {"output": {"amount": 12.7}}}}) is False
+    chosen = compile_condition("steps.x.output.amount | int(5000) > 1000", {"steps"})  # the author's own default
+    assert chosen.evaluate({"steps": {"x": {"output": {"amount": "lots"}}}}) is True
+    as_float = compile_condition("steps.x.output.amount | float > 1000", {"steps"})
+    if amount == "lots":
+        with pytest.raises(EvaluationError, match="not a number"):
+            as_float.evaluate({"steps": {"x": {"output": {"amount": amount}}}})

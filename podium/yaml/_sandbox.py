@@ -254,6 +254,42 @@ def ordered(value: Any) -> Any:
     return value
 
 
+_UNSET: Any = object()
+
+
+def _not_a_number(value: Any, name: str) -> SecurityError:
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+    return SecurityError(
+        f"'{name}' of {shown}: not a number, so it has no {name} to compare or compute with (Jinja would give 0 "
+        f"and pass it under any limit); give the default to use yourself, e.g. | {name}(0)"
+    )
+
+
+def _int(value: Any, default: Any = _UNSET, base: int = 10) -> Any:
+    from jinja2.filters import do_int
+
+    try:
+        out = do_int(value, _UNSET, base)
+    except OverflowError:  # int(inf)
+        out = _UNSET
+    if out is _UNSET:  # neither an integer nor a finite number: "lots", NaN, inf, "1e999"
+        if default is _UNSET:
+            raise _not_a_number(value, "int")
+        return default
+    return out
+
+
+def _float(value: Any, default: Any = _UNSET) -> Any:
+    from jinja2.filters import do_float
+
+    out = do_float(value, _UNSET)
+    if out is _UNSET:
+        if default is _UNSET:
+            raise _not_a_number(value, "float")
+        return default
+    return out
+
+
 _ORDERING_TESTS = ("<", "<=", ">", ">=", "lt", "le", "gt", "ge", "lessthan", "greaterthan")
 
 
@@ -315,7 +351,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         stock = dict(self.filters)
         self.filters = {name: _guarded(stock[name], name) if name in _TEXT_FILTERS else stock[name] for name in keep}
         self.filters.update(
-            join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum,
+            join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum, int=_int, float=_float,
             _podium_iter=_iterate, _podium_concat=_concat, _podium_ordered=ordered,
         )  # fmt: skip
         # selectattr('risk', 'gt', 0.8) must not leave out the rows holding NaN either
