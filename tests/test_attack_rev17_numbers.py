@@ -298,3 +298,16 @@ def test_attack_int_turns_a_value_that_is_not_a_number_into_zero_below_the_limit
     if amount == "lots":
         with pytest.raises(EvaluationError, match="not a number"):
             as_float.evaluate({"steps": {"x": {"output": {"amount": amount}}}})
+
+
+@pytest.mark.parametrize("source", ["amounts | max > 1000", "amounts | min < 10", "(rows | max(attribute='v')).v > 1000"])
+def test_attack_max_of_amounts_holding_nan_hides_the_large_one(source):
+    """``[5, NaN] | max`` is 5 (NaN is never larger), ``[NaN, 5] | max`` is NaN: which one depends on the
+    order, and a limit on the result saw 5 where the output had no number."""
+    from podium.yaml._expr import EvaluationError, compile_condition
+
+    expr = compile_condition(source, {"amounts", "rows"})
+    data = {"amounts": [50, math.nan], "rows": [{"v": 5}, {"v": math.nan}]}
+    with pytest.raises(EvaluationError, match="NaN"):  # before: False
+        expr.evaluate(data)
+    assert expr.evaluate({"amounts": [50, 5000], "rows": [{"v": 5}, {"v": 5000}]}) is (">" in source)

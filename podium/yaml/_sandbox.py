@@ -290,6 +290,25 @@ def _float(value: Any, default: Any = _UNSET) -> Any:
     return out
 
 
+def _extreme(stock: Any, name: str) -> Any:
+    """``min``/``max`` refusing NaN among the values compared: ``[5, NaN] | max`` is 5 and
+    ``[NaN, 5] | max`` is NaN (NaN is never larger), so a limit on the result saw a number where an
+    item had none."""
+
+    def checked(environment: Any, value: Any, case_sensitive: bool = False, attribute: Any = None) -> Any:
+        from jinja2.filters import make_attrgetter
+
+        items = list(value)
+        getter = make_attrgetter(environment, attribute) if attribute is not None else None
+        for item in items:
+            ordered(getter(item) if getter is not None else item)
+        return stock(environment, items, case_sensitive=case_sensitive, attribute=attribute)
+
+    checked.jinja_pass_arg = stock.jinja_pass_arg  # type: ignore[attr-defined]
+    checked.__name__ = name
+    return checked
+
+
 _ORDERING_TESTS = ("<", "<=", ">", ">=", "lt", "le", "gt", "ge", "lessthan", "greaterthan")
 
 
@@ -352,6 +371,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         self.filters = {name: _guarded(stock[name], name) if name in _TEXT_FILTERS else stock[name] for name in keep}
         self.filters.update(
             join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum, int=_int, float=_float,
+            min=_extreme(stock["min"], "min"), max=_extreme(stock["max"], "max"),
             _podium_iter=_iterate, _podium_concat=_concat, _podium_ordered=ordered,
         )  # fmt: skip
         # selectattr('risk', 'gt', 0.8) must not leave out the rows holding NaN either
