@@ -232,6 +232,7 @@ class Agent:
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=error), _NOTHING
         from ..governance.enforcement import check_tool
         from ..governance.policy import PolicyViolation
+        from ._tools import other_names
 
         arguments = dict(call.arguments)
         try:
@@ -239,6 +240,7 @@ class Agent:
                 arguments = await check_tool(
                     ctx, call.name, arguments, agent=self.name, call=f"{self.name}.{call.name}",
                     connector=getattr(tool, "connector_call", None), deferred=getattr(tool, "deferred_calls", None),
+                    also=other_names(tool),
                 )
         except PolicyViolation as exc:  # refused even though the model asked; the model is told why
             return ToolResult(name=call.name, call_id=call.id, ok=False, error=str(exc)), _NOTHING

@@ -29,6 +29,16 @@ async def run_tool(
     ``key`` is the call's idempotency key, the same on every attempt (``podium.tools.call_key()``
     inside the tool)."""
     trail: list[dict[str, Any]] = []
+    from ..governance.limits import value_problem
+
+    # A model writes these arguments (or a step's output fills them): NaN passes every limit a tool
+    # puts on a number (amount > 100 and amount <= 100 are both false), and JSON has no Infinity.
+    problem = value_problem(arguments, where="arguments", surrogates=False)
+    if problem:
+        return ToolResult(
+            name=tool.name, call_id=call_id, ok=False, latency=0.0,
+            error=f"tool {tool.name!r} was not called: {problem}",
+        )  # fmt: skip
 
     def failed(exc: BaseException, attempt: int, delay: float | None) -> None:
         entry: dict[str, Any] = {
@@ -63,6 +73,13 @@ async def run_tool(
     return ToolResult(
         name=tool.name, call_id=call_id, value=value, latency=time.monotonic() - t0, trail=tuple(trail)
     )
+
+
+def other_names(tool: Any) -> tuple[str, ...]:
+    """A tool's names other than the one called: an MCP tool's name on its server (a workflow file's
+    ``prefix:`` renames what the model calls; a policy naming the server's name must still hold)."""
+    remote = getattr(tool, "remote_name", None)
+    return (remote,) if isinstance(remote, str) and remote and remote != tool.name else ()
 
 
 def call_key_for(ctx: StepContext | None, label: str) -> str | None:
@@ -118,7 +135,8 @@ async def call_tool(
     args = dict(arguments or {})
     if ctx is not None and not ctx.replaying(label):  # a replayed call was checked when it ran
         args = await check_tool(
-            ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None), deferred=getattr(t, "deferred_calls", None)
+            ctx, t.name, args, call=label, connector=getattr(t, "connector_call", None), deferred=getattr(t, "deferred_calls", None),
+            also=other_names(t),
         )
     key = call_key_for(ctx, label)
     result = await durable(ctx, live_tool(ctx), t, args, "", retry, key, name=label, trace={"kind": "tool", "tool": t.name, "arguments": args})

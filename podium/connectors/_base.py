@@ -200,6 +200,25 @@ class Connector(abc.ABC):
         return f"<{type(self).__name__} {self.kind}>"
 
 
+def check_json_body(kind: str, operation: str, body: Any) -> None:
+    """Refuse, before anything is sent, a JSON body holding NaN or Infinity (a step's output, a model's
+    answer, a database row may): JSON has no place for them, and httpx's refusal while sending was
+    counted against the breaker as if the system were down, stopping the connector for every run."""
+    stack: list[tuple[Any, str]] = [(body, "body")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+            raise ConnectorError(
+                f"{kind}: {operation}: the argument {where} is {value}, which JSON has no place for; nothing was sent. "
+                "Give a finite number or null (replace NaN in the step that reads it)",
+                operation=operation,
+            )
+        if isinstance(value, dict):
+            stack.extend((v, f"{where}.{k}") for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+
+
 def _reason(operation: str, exc: BaseException) -> str:
     """Why a call failed, as the breaker keeps it: the operation and the kind of failure (the HTTP
     status, the transport error's type), never the message. The breaker is shared by every run of

@@ -196,7 +196,9 @@ def _validator(schema: dict[str, Any]) -> Any:
         from jsonschema import Draft202012Validator
     except ImportError as exc:
         raise ConfigError("checking connector results against their contracts needs jsonschema: pip install 'podium[connectors]'") from exc
-    return Draft202012Validator(schema)
+    from ..models import _patterns
+
+    return _patterns.bounded(Draft202012Validator)(schema)  # the system's answer meets a pattern within a bound
 
 
 def diff(schema: dict[str, Any], value: Any) -> list[Drift]:

@@ -34,7 +34,7 @@ from ..tools._network import Pinned, pin, resolve_checked
 from . import _versions
 from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
 from ._auth import HttpAuth, SecretSource, parse_auth
-from ._base import Connector, Operation
+from ._base import Connector, Operation, check_json_body
 from ._contracts import from_openapi
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
@@ -269,6 +269,7 @@ class OpenApiConnector(Connector):
             else:
                 headers[pname] = _header_value(operation, pname, text)
         body = args.pop("body", None) if route.body else None
+        check_json_body("openapi", operation, body)
         if args:
             raise ConnectorError(
                 f"openapi: {operation} takes no argument {', '.join(map(repr, sorted(args)))}", operation=operation

@@ -26,7 +26,7 @@ from ..secret import Secret
 from ..tools._echo import header_credentials, mask_echoed, url_credentials
 from ..tools._network import pin, resolve_checked
 from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
-from ._base import Connector, Operation
+from ._base import Connector, Operation, check_json_body
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
 _SLACK_FIELDS: dict[str, Any] = {
@@ -140,6 +140,7 @@ class WebhookConnector(Connector):
     async def call(self, operation: str, arguments: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
         httpx = httpx_module()
         body = self.body_for(operation, arguments)
+        check_json_body("webhook", operation, body)
         url = self._url.reveal()
         headers = {**self.headers}
         if idempotency_key:

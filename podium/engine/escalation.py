@@ -31,7 +31,10 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
             f"({type(value).__name__}) has no number at {rule.field!r}; return a value with that field, "
             f"or set Escalate(field=...)"
         )
-    if confidence >= rule.below:
+    # A confidence is a probability: one outside [0, 1] (inf, 5, a model's 'Infinity') says nothing about how sure
+    # the step is, and would pass every threshold, so a person sees it (NaN fails `>=`, and is asked about too).
+    probability = 0 <= confidence <= 1
+    if probability and confidence >= rule.below:
         return value
     default = {"approved": rule.on_timeout == "accept", "by": "sla", "comment": "no decision in time"}
     from .. import _serde
@@ -41,7 +44,12 @@ async def escalate(ctx: StepContext, rule: Escalate, value: Any) -> Any:
     asked = {"output": shown, "confidence": confidence}
     decision = await ctx.approval(
         asked,
-        title=rule.title or f"step {ctx.step_id!r} is only {confidence:.0%} confident (below {rule.below:.0%}): accept?",
+        title=rule.title
+        or (
+            f"step {ctx.step_id!r} is only {confidence:.0%} confident (below {rule.below:.0%}): accept?"
+            if probability
+            else f"step {ctx.step_id!r} gave a confidence of {confidence} at {rule.field!r}, not a number between 0 and 1: accept?"
+        ),
         role=rule.role,
         timeout=rule.timeout,
         default=default,

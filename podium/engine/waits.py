@@ -50,6 +50,14 @@ _NOTE_SHAPE = ("kind", "model", "provider", "tool", "connector", "operation", "a
 HOLD = 5.5
 
 
+
+def _shown(info: dict[str, Any]) -> dict[str, Any]:
+    """An approval request as JSON can hold it: NaN, Infinity and -Infinity (a model's or a step's
+    output may hold them) spelled as text. The SQL stores index a request only when its JSON is valid,
+    so one holding NaN was asked and never listed in the inbox (and accepted at its timeout, with
+    ``on_timeout: accept``). The approver sees the words; the step goes on with its own value."""
+    return json.loads(json.dumps(info, default=str), parse_constant=str)
+
 class _TooBig(Exception):
     pass
 
@@ -372,6 +380,8 @@ class Waits:
         plain: bool = False,
     ) -> Any:
         key = (f"{ctx.step_id}/signal:{name}", ctx.iteration, ctx.index)
+        if info is not None:
+            info = _shown(info)
         rec = self.recorded.get(key)
         if rec is not None and rec[0] == "completed":
             data = _serde.loads(rec[1]) if rec[1] else {}

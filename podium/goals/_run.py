@@ -29,9 +29,16 @@ def _step_type(skill: Skill, floor: float) -> StepType:
             out = await tool_step.fn(ctx, arguments=args, name=skill.target)
         need = max(floor, skill.min_confidence or 0.0)
         conf = out.get("confidence") if isinstance(out, dict) else None
-        if need and isinstance(conf, int | float) and conf < need:
-            raise LowConfidence(f"step {ctx.step_id!r} ({skill.name}) answered with confidence {conf:.2f}, "
-                                f"below {need:.2f}")
+        if need and conf is not None:
+            # What the step answered decides this, so anything but a probability fails the floor: NaN
+            # compares false with it, inf and 7 pass it, text and booleans were not compared at all.
+            number = isinstance(conf, int | float) and not isinstance(conf, bool)
+            if not number or not 0 <= conf <= 1:
+                raise LowConfidence(f"step {ctx.step_id!r} ({skill.name}) answered with confidence {conf!r}, which is "
+                                    f"not a number between 0 and 1, where the floor is {need:.2f}")
+            if conf < need:
+                raise LowConfidence(f"step {ctx.step_id!r} ({skill.name}) answered with confidence {conf:.2f}, "
+                                    f"below {need:.2f}")
         return out
 
     return StepType(

@@ -51,8 +51,17 @@ def _type_of(schema: Mapping[str, Any]) -> str | None:
 def _check_value(value: Any, schema: Mapping[str, Any]) -> str | None:
     import jsonschema
 
+    from ..governance.limits import value_problem
+
+    # A planner (a model) wrote it: NaN passes a schema's maximum (it compares false with any bound),
+    # and the call the step makes would carry it on to the system it calls.
+    if (problem := value_problem(value, where="the argument", surrogates=False)) is not None:
+        return f"{problem}; it is not a finite number"
+
+    from ..models import _patterns
+
     try:
-        jsonschema.validate(value, dict(schema))
+        _patterns.validate(value, dict(schema))  # a pattern within a time bound: a planner wrote the text
     except jsonschema.ValidationError as exc:
         return exc.message
     return None

@@ -264,9 +264,13 @@ async def check_tool(
     call: str | None = None,
     connector: tuple[str, str] | None = None,
     deferred: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None,
+    also: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Refuse (and audit) a tool call the policy does not allow; ask a person first for a tool the
     policy says needs approval. Returns the arguments to call it with (an approver may edit them).
+    ``also``: the tool's other names (an MCP tool's name on its server, which a workflow file's
+    ``prefix:`` changes into the name the model calls): a policy's ``approve_tools`` naming any of
+    them asks; ``allowed_tools`` must name the one called.
     A tool that is a connector's operation (``connector``: name, operation) is also checked as a
     connector call (:func:`check_connector`), with the later calls its arguments record
     (``deferred``: a ``transact`` tool's outbox messages)."""
@@ -274,7 +278,7 @@ async def check_tool(
     if ctx is None:
         return args
     if connector is not None:
-        args = await check_tool(ctx, tool, args, agent=agent, call=call)
+        args = await check_tool(ctx, tool, args, agent=agent, call=call, also=also)
         return await check_connector(ctx, *connector, args, deferred=deferred, agent=agent, call=call)
     gov = ctx.governance
     scoped = gov.policies(agent)
@@ -282,7 +286,7 @@ async def check_tool(
     if refused is not None:
         await gov.audit("policy.refuse", tool=tool, step=ctx.step_id, agent=agent)
         raise PolicyViolation(refused)
-    if not any(tool in policy.approve_tools for _, policy in scoped):
+    if not any(name in policy.approve_tools for _, policy in scoped for name in (tool, *also)):
         return args
     # Named after the durable call it guards, so a resumed step asks the same question again.
     label = ctx.next_call_name(call or f"tool.{tool}")

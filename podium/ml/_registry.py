@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import sys
 import tempfile
@@ -290,7 +291,15 @@ class Registry:
         missing = sorted(set(feats) - set(rows[0]))
         if missing:
             raise NonRetryableError(f"model {name!r} v{v} needs column(s) {', '.join(missing)}, which the rows lack")
-        return v, [float(p) for p in _proba(model, _frame(rows, feats))]
+        scores = [float(p) for p in _proba(model, _frame(rows, feats))]
+        bad = [i for i, p in enumerate(scores) if not math.isfinite(p)]
+        if bad:  # a limit on a score passes NaN whichever way it is written; drift leaves it out
+            raise NonRetryableError(
+                f"model {name!r} v{v} scored {len(bad)} of {len(rows)} row(s) {scores[bad[0]]} (row {bad[0]} first), "
+                "not a number: its weights are NaN or infinite (the artifact in the registry), or a row's features "
+                "overflow it; retrain the model, or put the previous champion back (a promote step with action: rollback, or Registry.rollback)"
+            )
+        return v, scores
 
 
 # Models are stored with skops (no pickle) and loaded with Podium's own allow-list of the types they

@@ -148,8 +148,9 @@ class Schema(Check):
             import jsonschema
 
             from ..connectors._contracts import inline_refs
+            from ..models import _patterns
 
-            validator = jsonschema.Draft202012Validator(dict(self.json_schema or {}))
+            validator = _patterns.bounded(jsonschema.Draft202012Validator)(dict(self.json_schema or {}))
             json_schema = inline_refs(dict(self.json_schema or {}))
 
             def wrong(r: dict[str, Any]) -> str | None:

@@ -9,6 +9,20 @@ from typing import Any
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.S)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(
+        f"it holds {constant}; NaN, Infinity and -Infinity are not JSON, and NaN is neither above nor below "
+        "any limit a schema or a later check puts on it: answer with a finite number or null"
+    )
+
+
+def model_json(text: str) -> Any:
+    """``json.loads`` for what a model wrote (an answer, a tool call's arguments): JSON only, so
+    ``NaN``, ``Infinity`` and ``-Infinity`` (which Python's parser takes) raise ``ValueError``.
+    A model's ``{"refund": NaN}`` would pass a schema's ``maximum`` (NaN compares false)."""
+    return json.loads(text, parse_constant=_not_json)
+
+
 class OutputType:
     """The schema a model is asked for, and the validation of its answer against it."""
 
@@ -31,7 +45,7 @@ class OutputType:
         m = _FENCE.match(text)
         raw = m.group(1) if m else text.strip()
         try:
-            data = json.loads(raw)
+            data = model_json(raw)
         except ValueError as exc:
             raise ValueError(f"the answer is not JSON ({exc}): {raw[:200]!r}") from None
         if self._adapter is not None:
@@ -51,8 +65,10 @@ class OutputType:
 def _check_schema(data: Any, schema: dict[str, Any]) -> None:
     import jsonschema  # a base dependency: maximum, pattern, additionalProperties... are always checked
 
+    from . import _patterns
+
     try:
-        jsonschema.validate(data, schema)
+        _patterns.validate(data, schema)  # a pattern is matched within a time bound (the model wrote the text)
     except jsonschema.ValidationError as exc:
         where = ".".join(map(str, exc.absolute_path)) or "value"
         raise ValueError(f"{where}: {exc.message}") from None

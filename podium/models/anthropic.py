@@ -16,6 +16,7 @@ from ..secret import Secret
 from ._base import Message, Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._http import ClientPool, post_json, post_sse
+from ._structured import model_json
 
 API_VERSION = "2023-06-01"
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls"}
@@ -143,7 +144,7 @@ class AnthropicModel(Model):
                 message["usage"].update(data.get("usage") or {})
         for index, pieces in partial.items():
             try:
-                message["content"][index]["input"] = json.loads("".join(pieces) or "{}")
+                message["content"][index]["input"] = model_json("".join(pieces) or "{}")
             except (ValueError, IndexError) as exc:
                 raise ProviderError(
                     f"anthropic streamed a tool input that is not JSON: {''.join(pieces)[:200]!r}",

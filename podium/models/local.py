@@ -27,6 +27,7 @@ from ..errors import install_hint
 from ._base import Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._gbnf import MAX_STRING, grammar
+from ._structured import model_json
 
 
 def _smollm2() -> Path:
@@ -412,7 +413,7 @@ def _tool_prompt(request: Request) -> str:
 
 def _read_tool_answer(text: str, request: Request) -> tuple[str, tuple[ToolCall, ...]]:
     try:
-        obj = json.loads(text)
+        obj = model_json(text)
     except ValueError:
         return text, ()
     if isinstance(obj, dict) and "tool" in obj:

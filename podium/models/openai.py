@@ -19,6 +19,7 @@ from ._base import Message, Model, Request, Response, TextSink, ToolCall, Usage
 from ._errors import ModelNotAvailable, ProviderError
 from ._http import ClientPool, post_json, post_sse
 from ._strict import drop_optional_nulls, to_strict
+from ._structured import model_json
 
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_calls", "function_call": "tool_calls"}
 
@@ -220,7 +221,7 @@ class OpenAIModel(Model):
             fn = tc.get("function") or {}
             raw = fn.get("arguments") or "{}"
             try:
-                args = json.loads(raw) if isinstance(raw, str) else dict(raw)
+                args = model_json(raw) if isinstance(raw, str) else dict(raw)
             except ValueError:
                 args = {"_raw": raw}
             calls.append(ToolCall(id=tc.get("id") or f"call_{i}", name=fn.get("name", ""), arguments=args))

@@ -380,7 +380,8 @@ def _check(tree: nodes.Node, names: Collection[str]) -> tuple[Ref, ...]:
 
 
 def _transform(node: nodes.Node) -> nodes.Node:
-    """Bound the work: loops draw from an iteration budget, '~' checks the size it makes."""
+    """Bound the work: loops draw from an iteration budget, '~' checks the size it makes; an ordering
+    (``<``, ``>``...) refuses NaN."""
     for field in node.fields:
         child = getattr(node, field, None)
         if isinstance(child, nodes.Node):
@@ -389,6 +390,11 @@ def _transform(node: nodes.Node) -> nodes.Node:
             setattr(node, field, [_transform(c) if isinstance(c, nodes.Node) else c for c in child])
     if isinstance(node, nodes.For):
         node.iter = nodes.Filter(node.iter, "_podium_iter", [], [], None, None, lineno=node.lineno)
+    if isinstance(node, nodes.Compare) and any(op.op in _ORDERINGS for op in node.ops):
+        # NaN in an ordering is refused (_sandbox.ordered): each side is checked as it is compared
+        node.expr = _ordered(node.expr)
+        for op in node.ops:
+            op.expr = _ordered(op.expr)
     if isinstance(node, nodes.Concat):
         return nodes.Filter(
             nodes.List(node.nodes, lineno=node.lineno),
@@ -400,6 +406,13 @@ def _transform(node: nodes.Node) -> nodes.Node:
             lineno=node.lineno,
         )
     return node
+
+
+_ORDERINGS = frozenset({"lt", "lteq", "gt", "gteq"})
+
+
+def _ordered(node: nodes.Expr) -> nodes.Expr:
+    return nodes.Filter(node, "_podium_ordered", [], [], None, None, lineno=node.lineno)
 
 
 _FILTER_TYPES = {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
+import math
 import re
 import time
 import types
@@ -238,6 +239,86 @@ def _sum(iterable: Iterable[Any], attribute: Any = None, start: Any = 0) -> Any:
     return total
 
 
+def ordered(value: Any) -> Any:
+    """``value``, unless it is NaN: an expression that puts a limit on a value (``risk > 0.8``) must
+    not let NaN through, and NaN is neither above nor below anything (``risk > 0.8`` and
+    ``risk <= 0.8`` are both false), so a check written either way would pass it. A model's or an
+    API's answer, a database row or a step's output may hold one; an ordering refuses it."""
+    if isinstance(value, float) and math.isnan(value):
+        raise SecurityError(
+            "a value compared with <, <=, > or >= is NaN (not a number), which is neither above nor below any "
+            "limit, so the comparison would let it through whichever way it is written; check for it first "
+            "(steps.x.output.v is number and steps.x.output.v == steps.x.output.v), or replace it in the step "
+            "that reads it"
+        )
+    return value
+
+
+_UNSET: Any = object()
+
+
+def _not_a_number(value: Any, name: str) -> SecurityError:
+    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "..."
+    return SecurityError(
+        f"'{name}' of {shown}: not a number, so it has no {name} to compare or compute with (Jinja would give 0 "
+        f"and pass it under any limit); give the default to use yourself, e.g. | {name}(0)"
+    )
+
+
+def _int(value: Any, default: Any = _UNSET, base: int = 10) -> Any:
+    from jinja2.filters import do_int
+
+    try:
+        out = do_int(value, _UNSET, base)
+    except OverflowError:  # int(inf)
+        out = _UNSET
+    if out is _UNSET:  # neither an integer nor a finite number: "lots", NaN, inf, "1e999"
+        if default is _UNSET:
+            raise _not_a_number(value, "int")
+        return default
+    return out
+
+
+def _float(value: Any, default: Any = _UNSET) -> Any:
+    from jinja2.filters import do_float
+
+    out = do_float(value, _UNSET)
+    if out is _UNSET:
+        if default is _UNSET:
+            raise _not_a_number(value, "float")
+        return default
+    return out
+
+
+def _extreme(stock: Any, name: str) -> Any:
+    """``min``/``max`` refusing NaN among the values compared: ``[5, NaN] | max`` is 5 and
+    ``[NaN, 5] | max`` is NaN (NaN is never larger), so a limit on the result saw a number where an
+    item had none."""
+
+    def checked(environment: Any, value: Any, case_sensitive: bool = False, attribute: Any = None) -> Any:
+        from jinja2.filters import make_attrgetter
+
+        items = list(value)
+        getter = make_attrgetter(environment, attribute) if attribute is not None else None
+        for item in items:
+            ordered(getter(item) if getter is not None else item)
+        return stock(environment, items, case_sensitive=case_sensitive, attribute=attribute)
+
+    checked.jinja_pass_arg = stock.jinja_pass_arg  # type: ignore[attr-defined]
+    checked.__name__ = name
+    return checked
+
+
+_ORDERING_TESTS = ("<", "<=", ">", ">=", "lt", "le", "gt", "ge", "lessthan", "greaterthan")
+
+
+def _ordering_test(test: Any) -> Any:
+    def checked(value: Any, other: Any) -> Any:
+        return test(ordered(value), ordered(other))
+
+    return checked
+
+
 def _finalize(value: Any) -> Any:
     check_defined(value)
     return guard(value, "a value written by the template")
@@ -289,9 +370,12 @@ class _Environment(ImmutableSandboxedEnvironment):
         stock = dict(self.filters)
         self.filters = {name: _guarded(stock[name], name) if name in _TEXT_FILTERS else stock[name] for name in keep}
         self.filters.update(
-            join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum,
-            _podium_iter=_iterate, _podium_concat=_concat,
+            join=_join, replace=_replace, tojson=_tojson, fromjson=_fromjson, string=_string, sum=_sum, int=_int, float=_float,
+            min=_extreme(stock["min"], "min"), max=_extreme(stock["max"], "max"),
+            _podium_iter=_iterate, _podium_concat=_concat, _podium_ordered=ordered,
         )  # fmt: skip
+        # selectattr('risk', 'gt', 0.8) must not leave out the rows holding NaN either
+        self.tests.update({name: _ordering_test(self.tests[name]) for name in _ORDERING_TESTS})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         in_time()
