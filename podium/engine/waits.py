@@ -50,13 +50,34 @@ _NOTE_SHAPE = ("kind", "model", "provider", "tool", "connector", "operation", "a
 HOLD = 5.5
 
 
-
 def _shown(info: dict[str, Any]) -> dict[str, Any]:
     """An approval request as JSON can hold it: NaN, Infinity and -Infinity (a model's or a step's
-    output may hold them) spelled as text. The SQL stores index a request only when its JSON is valid,
-    so one holding NaN was asked and never listed in the inbox (and accepted at its timeout, with
-    ``on_timeout: accept``). The approver sees the words; the step goes on with its own value."""
-    return json.loads(json.dumps(info, default=str), parse_constant=str)
+    output may hold them) spelled as text, every other value as it was. The SQL stores index a request
+    only when its JSON is valid, so one holding NaN was asked and never listed in the inbox (and
+    accepted at its timeout, with ``on_timeout: accept``). The approver sees the words; the step goes
+    on with its own value."""
+    return _finite(info) if _has_nonfinite(info) else info
+
+
+def _has_nonfinite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_nonfinite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_nonfinite(v) for v in value)
+    return False
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
 
 class _TooBig(Exception):
     pass
