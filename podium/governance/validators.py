@@ -175,7 +175,14 @@ class Tone(Validator):
         classifier = self.classifier or await _default_tone_classifier()
         # The whole answer, and each sentence of it: a classifier reads only the start of a long text
         # (MiniLM: 256 tokens), and a hostile sentence after a polite opening must not pass.
-        found = [c for c in await classifier.classify_many(_tone_parts(text)) if c.label in self.forbid]
+        labelled = await classifier.classify_many(_tone_parts(text))
+        for c in labelled:  # NaN is neither above nor below the threshold: a check that cannot judge holds the answer
+            if not 0 <= c.confidence <= 1:
+                return (
+                    f"could not be judged for tone: its classifier gave {c.label!r} a confidence of {c.confidence}, "
+                    "not a number from 0 to 1 (fix or replace the Tone validator's classifier)"
+                )
+        found = [c for c in labelled if c.label in self.forbid]
         worst = max(found, key=lambda c: c.confidence, default=None)
         if worst is not None and worst.confidence >= self.threshold:
             return f"has a {worst.label} tone (confidence {worst.confidence:.2f} >= {self.threshold})"
