@@ -22,6 +22,7 @@ import datetime as dt
 import fnmatch
 import hashlib
 import logging
+import math
 import operator
 import os
 import re
@@ -110,16 +111,35 @@ class Rule:
             )
         return m["field"], _OPS[m["op"]], float(m["value"])
 
-    def matches(self, event_type: str, payload: Any) -> bool:
+    def _value(self, event_type: str, payload: Any) -> Any:
+        """The number the rule looks at in ``payload`` (None: the rule does not look at this event)."""
         if not fnmatch.fnmatchcase(event_type, self.event) or not isinstance(payload, dict):
-            return False
-        field, op, threshold = self.check()
+            return None
         value: Any = payload
-        for part in field.split("."):
+        for part in self.check()[0].split("."):
             if not isinstance(value, dict) or part not in value:
-                return False
+                return None
             value = value[part]
-        return isinstance(value, int | float) and not isinstance(value, bool) and bool(op(value, threshold))
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    def matches(self, event_type: str, payload: Any) -> bool:
+        value = self._value(event_type, payload)
+        if value is None or not math.isfinite(value):  # NaN: see undecided()
+            return False
+        _, op, threshold = self.check()
+        return bool(op(value, threshold))
+
+    def undecided(self, event_type: str, payload: Any) -> str | None:
+        """Why the rule cannot decide on this event: its field holds NaN or an infinity (a model's or
+        an API's score), which is neither above nor below the threshold, so ``risk > 0.8`` and
+        ``risk <= 0.8`` would both let it pass unseen. None: it decides (or does not look at it)."""
+        value = self._value(event_type, payload)
+        if value is None or math.isfinite(value):
+            return None
+        return (
+            f"rule {self.name!r}: {self.check()[0]} is {value!r}, not a number, so {self.when!r} cannot be decided "
+            f"(it would not start {self.workflow!r} whichever way the threshold is written); send a number"
+        )
 
 
 _RULE = re.compile(r"(?P<field>[A-Za-z_][\w.]*)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>-?\d+(\.\d+)?)")
@@ -412,7 +432,7 @@ class Triggers:
         """An event posted to the API: validate it against every subscribed workflow's input, then
         start one run per subscriber (and per matching rule), deduplicated by ``key``."""
         targets = self._targets(event_type, payload)
-        problems = self._misfits(targets)
+        problems = self._misfits(targets) + self._undecided(event_type, payload)
         if problems:
             raise InputValidationError(
                 f"event {event_type!r} does not fit the workflows subscribed to it: " + "; ".join(problems)
@@ -431,7 +451,10 @@ class Triggers:
         plans, problems = [], []
         for i, (event_type, payload, _) in enumerate(events):
             targets = self._targets(event_type, payload)
-            problems += [{"index": i, "field": "payload", "message": p} for p in self._misfits(targets)]
+            problems += [
+                {"index": i, "field": "payload", "message": p}
+                for p in self._misfits(targets) + self._undecided(event_type, payload)
+            ]
             plans.append(targets)
         if problems:
             raise InvalidBatch(problems)
@@ -456,6 +479,10 @@ class Triggers:
         return targets + [
             (r.workflow, payload, f"rule:{r.name}") for r in self.rules if r.matches(event_type, payload)
         ]
+
+    def _undecided(self, event_type: str, payload: Any) -> list[str]:
+        """The rules that cannot decide on this event (:meth:`Rule.undecided`)."""
+        return [why for r in self.rules if (why := r.undecided(event_type, payload)) is not None]
 
     def _misfits(self, targets: list[tuple[str, Any, str]]) -> list[str]:
         problems = []
@@ -499,8 +526,12 @@ class Triggers:
         key = str(key) if key is not None else uuid.uuid4().hex
         targets = [(wf, payload if inp is None else inp, "event") for wf, inp in self.subscribers(topic)]
         targets += [(r.workflow, payload, f"rule:{r.name}") for r in self.rules if r.matches(topic, payload)]
-        if not targets:
+        undecided = [(r, why) for r in self.rules if (why := r.undecided(topic, payload)) is not None]
+        if not targets and not undecided:
             return
+        for r, why in undecided:  # no caller to refuse: kept as a dead letter, for a person to look at
+            await self._launch(r.workflow, payload, derived_id(f"rule:{r.name}", topic, r.workflow, key), source=f"rule:{r.name}",
+                               event=topic, key=key, own=True, refuse=why)  # fmt: skip
         starter = await self.client.governance.started_by(origin) if origin else None
         for wf_name, value, source in targets:
             await self._start(
@@ -628,12 +659,14 @@ class Triggers:
 
     async def _launch(
         self, workflow: str, payload: Any, rid: str, *, source: str, event: str, key: str, own: bool = False,
-        origin: Any = None, store_retry: bool = False,
+        origin: Any = None, store_retry: bool = False, refuse: str | None = None,
     ) -> str:
         """:meth:`_start`, saying whether the run was started (``run``), existed (``duplicate``) or
         was dead-lettered (``dead``)."""
         starts_as = None if own else self.client.principal  # a caller's event: kept with its dead letter
         try:
+            if refuse is not None:  # not started, for this reason: a dead letter
+                raise ConfigError(refuse)
             if own and (refused := await self._refused()):
                 raise AuthError(f"not started: {refused}")
             if origin is None and own:  # a schedule or a watched folder: as the workflow's deployer
