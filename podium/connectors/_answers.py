@@ -87,4 +87,4 @@ def capped_pool(limit: int, timeout: float) -> ClientPool:
         httpx = httpx_module()
         return capped_transport(httpx, httpx.AsyncHTTPTransport(trust_env=False), limit)
 
-    return ClientPool(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)
+    return ClientPool(timeout=timeout, follow_redirects=False, trust_env=False, make_transport=transport)

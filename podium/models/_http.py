@@ -29,11 +29,12 @@ def httpx_module() -> Any:
 
 class ClientPool:
     """One ``httpx.AsyncClient`` per running event loop (a client cannot be shared across loops).
-    ``transport``, when given, makes each client's transport (a transport belongs to one loop too)."""
+    ``make_transport``, when given, makes each client's transport (a transport belongs to one loop
+    too); a ``transport`` among the client options is every client's (a test's stand-in)."""
 
-    def __init__(self, *, transport: Callable[[], Any] | None = None, **client_options: Any) -> None:
+    def __init__(self, *, make_transport: Callable[[], Any] | None = None, **client_options: Any) -> None:
         self._options = client_options
-        self._transport = transport
+        self._transport = make_transport
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     def get(self) -> Any:
