@@ -218,6 +218,7 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -
                 parameters=t.get("parameters"),
                 headers=headers,
                 allow_private=cap.allow_private,
+                **{k: t[k] for k in ("max_response_bytes", "deadline") if k in t},
             )
 
         return build() if refs else _cached("http", cap.to_json(), build)

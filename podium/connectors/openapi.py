@@ -32,7 +32,16 @@ from ..models._http import httpx_module, retry_after
 from ..tools._echo import mask_echoed
 from ..tools._network import Pinned, pin, resolve_checked
 from . import _versions
-from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
+from ._answers import (
+    MAX_RESPONSE_BYTES,
+    AnswerTooLarge,
+    AnswerTooSlow,
+    byte_limit,
+    capped_pool,
+    deadline_for,
+    raise_hint,
+    slow_hint,
+)
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
 from ._contracts import from_openapi
@@ -143,6 +152,7 @@ class OpenApiConnector(Connector):
         token: Any = None,
         secrets: SecretSource | None = None,
         max_response_bytes: int | str = MAX_RESPONSE_BYTES,
+        deadline: float | str | None = None,
     ) -> None:
         doc = load_spec(spec)
         servers = doc.get("servers") or [{}]
@@ -154,9 +164,12 @@ class OpenApiConnector(Connector):
         self.allow_private = allow_private
         self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
         """An answer's bytes (decompressed) read at most: a larger success fails the call."""
+        self.deadline = deadline_for(deadline, self.kind, timeout)
+        """Seconds for one whole request (connecting, sending, reading the whole answer); by default
+        the larger of 120 and four times ``timeout`` (the wait for one read)."""
         self.credentials = HttpAuth(
             headers, parse_auth(auth, token=token), stats=self.stats, check_url=self._check_token_url, timeout=timeout,
-            max_response_bytes=self.max_response_bytes,
+            max_response_bytes=self.max_response_bytes, deadline=self.deadline,
         )  # fmt: skip
         """Headers and credentials, resolved at call time (``secret:NAME``, OAuth2: see ``_auth``)."""
         self.credentials.source = secrets
@@ -175,7 +188,7 @@ class OpenApiConnector(Connector):
                 spec_op = item.get(method)
                 if isinstance(spec_op, dict) and spec_op.get("operationId"):
                     self._add(doc, path, method.upper(), spec_op, item.get("parameters") or [])
-        self._pool = capped_pool(self.max_response_bytes, timeout)
+        self._pool = capped_pool(self.max_response_bytes, timeout, self.deadline)
 
     def _add(self, doc: dict[str, Any], path: str, method: str, op: dict[str, Any], shared: list[Any]) -> None:
         name = re.sub(r"[^A-Za-z0-9_]", "_", str(op["operationId"]))
@@ -239,7 +252,7 @@ class OpenApiConnector(Connector):
             response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", "breaker": self.breaker.state}
-        except (httpx.TransportError, AnswerTooLarge) as exc:
+        except (httpx.TransportError, httpx.DecodingError, AnswerTooLarge, AnswerTooSlow) as exc:
             return {"ok": False, "error": f"{type(exc).__name__}", "breaker": self.breaker.state}
         return {"ok": response.status_code < 500, "status": response.status_code, "breaker": self.breaker.state}
 
@@ -311,6 +324,8 @@ class OpenApiConnector(Connector):
                 ) from exc
             except AnswerTooLarge as exc:
                 raise self._too_large(operation, method, exc.limit) from None
+            except AnswerTooSlow as exc:
+                raise self._too_slow(operation, method, exc) from None
             if response.status_code != 401 or attempt == 2 or not await self.credentials.rejected(mark):
                 break
         status = response.status_code
@@ -349,6 +364,30 @@ class OpenApiConnector(Connector):
             f"openapi connector {self.title or self.base_url!r}: {operation} ({route}) answered with more than "
             f"{limit:,} bytes, its max_response_bytes; the answer was not read further and the call failed.{applied} "
             f"Ask for less (a page, a filter), or {raise_hint(self.kind)}",
+            operation=operation,
+        )
+
+    def _too_slow(self, operation: str, method: str, late: AnswerTooSlow) -> ConnectorError:
+        """A request not answered in full within ``deadline``: a read is asked again; a write is
+        not (the system may have applied it, or did, if it had begun a success)."""
+        route = f"{method} {self._routes[operation].path}"
+        said = (
+            f"{self.kind} connector {self.title or self.base_url!r}: {operation} ({route}) was not answered in full "
+            f"within {late.deadline:g} s, its deadline (connecting, sending and reading the whole answer)"
+        )
+        if method in _SAFE:
+            return ConnectorError(
+                f"{said}; it is asked again. If its answers take this long, {slow_hint(self.kind)}",
+                retryable=True, operation=operation,
+            )  # fmt: skip
+        applied = (
+            f"The system applied it (it had begun answering HTTP {late.status})"
+            if late.status is not None and late.status < 400
+            else "The system may have applied it"
+        )
+        return ConnectorError(
+            f"{said}. {applied}; it is not made again (that could apply it twice). Check in the system what it did; "
+            f"if its answers take this long, {slow_hint(self.kind)}",
             operation=operation,
         )
 

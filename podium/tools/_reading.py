@@ -1,0 +1,238 @@
+"""How much of an HTTP answer is read, and for how long: ``max_response_bytes`` and ``deadline``.
+
+A system's answer was read whole: an endless or huge body, or a small gzip body that decompresses to
+gigabytes, filled the process's memory; and a body dripped one byte every few seconds was bounded
+only by the timeout of each read, never in total. :func:`capped_transport` wraps the transport an
+HTTP client sends through (a connector's, an OAuth2 token client's, an :class:`~podium.tools.HttpTool`'s)
+and, within ``deadline`` seconds for the whole exchange (connecting, sending, and reading the whole
+answer), reads each body, decoded, up to the limit:
+
+* a success (below 400) over the limit raises :class:`AnswerTooLarge`; an error answer (400 and
+  over) is cut at the limit instead, since only its first lines are ever quoted and
+  its status must still decide whether the call is retried;
+* ``gzip`` and ``deflate`` are decoded here, at most :data:`STEP` bytes of output at a time (a
+  decoder given one 64 KiB piece of a bomb at once makes 64 MiB, and two stacked codings 64 GiB); at
+  most two codings are taken, and a coding Podium does not decode is handed on as it came (counted
+  raw, as before), with its ``Content-Encoding``;
+* the whole exchange going past ``deadline`` raises :class:`AnswerTooSlow`, with the status if the
+  answer had begun (a write answered with success was applied).
+
+The callers (connectors, tools) turn both into errors that name themselves, the setting and how to
+raise it; never the body."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import urllib.request
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import ConfigError
+from ..models._http import ClientPool, httpx_module
+from ._network import wrapping_transport
+
+MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+"""An answer's bytes (decoded) read at most, unless built with another ``max_response_bytes``."""
+MIN_DEADLINE = 120.0
+"""The default deadline is the larger of this and four times the timeout of one read."""
+STEP = 64 * 1024
+"""A decoder's output at most, per call: what a bomb makes before it is counted."""
+DECODED = ("gzip", "deflate", "x-gzip")
+"""The content codings decoded here (what the clients ask for: ``Accept-Encoding: gzip, deflate``)."""
+MAX_CODINGS = 2
+
+
+class AnswerTooLarge(Exception):
+    """A successful answer went past ``limit`` bytes; nothing past the limit was read."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is over {limit:,} bytes")
+        self.limit = limit
+
+
+class AnswerTooSlow(Exception):
+    """The whole exchange took longer than ``deadline`` seconds. ``status`` is the answer's status
+    if it had begun (its headers were read), else None: the request may or may not have been applied."""
+
+    def __init__(self, deadline: float, status: int | None) -> None:
+        begun = f" (it had answered HTTP {status})" if status is not None else ""
+        super().__init__(f"no whole answer within {deadline:g} s{begun}")
+        self.deadline = deadline
+        self.status = status
+
+
+def byte_limit(value: Any, what: str, hint: str = "") -> int:
+    """``max_response_bytes`` as set (a whole number of bytes; a registry's setting is text)."""
+    number = value
+    if isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise ConfigError(
+            f"{what}: max_response_bytes is a whole number of bytes (at least 1), got {value!r}; "
+            f"the default is {MAX_RESPONSE_BYTES:,} (10 MiB){hint}"
+        )
+    return number
+
+
+def default_deadline(timeout: float | None) -> float:
+    """The deadline of a client whose reads each wait ``timeout`` seconds at most."""
+    return max(MIN_DEADLINE, 4 * float(timeout or 0))
+
+
+def deadline_seconds(value: Any, what: str, timeout: float | None) -> float:
+    """``deadline`` as set (seconds, more than 0; a registry's setting is text); None: the default."""
+    if value is None:
+        return default_deadline(timeout)
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            number = None
+    if isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number) or number <= 0:
+        raise ConfigError(
+            f"{what}: deadline is a number of seconds (more than 0) for a whole request, got {value!r}; "
+            f"the default is the larger of {MIN_DEADLINE:g} s and four times its timeout"
+        )
+    return float(number)
+
+
+def _codings(headers: Any) -> list[str]:
+    return [c.strip().lower() for c in headers.get_list("content-encoding", split_commas=True) if c.strip()]
+
+
+class _Inflate:
+    """One ``gzip`` or ``deflate`` coding, decoded at most ``STEP`` bytes at a time."""
+
+    def __init__(self, coding: str) -> None:
+        self.raw = coding == "deflate"  # a deflate body may come without its zlib header (httpx takes both)
+        self.z = zlib.decompressobj(zlib.MAX_WBITS | 32 if not self.raw else zlib.MAX_WBITS)
+        self.first = True
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        if self.first and self.raw and data:
+            self.first = False
+            try:
+                zlib.decompressobj().decompress(data[:2])
+            except zlib.error:  # no zlib header: raw deflate
+                self.z = zlib.decompressobj(-zlib.MAX_WBITS)
+        while True:
+            out = self.z.decompress(data, STEP)
+            data = self.z.unconsumed_tail
+            if out:
+                yield out
+            if not data and len(out) < STEP:
+                return
+
+
+def _decoded(decoders: list[_Inflate], data: bytes) -> Iterator[bytes]:
+    """``data`` through every decoder (the last coding applied first), in pieces of ``STEP`` at most."""
+    if not decoders:
+        yield data
+        return
+    for piece in decoders[0].feed(data):
+        yield from _decoded(decoders[1:], piece)
+
+
+def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None = None) -> Any:
+    """A transport of ``http`` (``httpx``, or Authlib's or the MCP SDK's ``httpx2``) that sends
+    through ``inner`` and reads each answer as the module's docstring says. The answer handed on
+    holds the body read, decoded (without ``Content-Encoding``, unless a coding was not decoded)."""
+
+    async def read(request: Any, begun: list[int]) -> Any:
+        if request.headers.get("accept-encoding", "").strip().lower() != "identity":
+            request.headers["Accept-Encoding"] = "gzip, deflate"  # what is decoded here, nothing more
+        answer = await inner.handle_async_request(request)
+        begun.append(answer.status_code)
+        codings = _codings(answer.headers)
+        known = [c for c in codings if c in DECODED]
+        body, size = [], 0
+        try:
+            if len(codings) > MAX_CODINGS or (len(known) != len(codings) and known):
+                raise http.DecodingError(
+                    f"the answer's Content-Encoding {', '.join(codings)!r} is not one Podium decodes (gzip or deflate, "
+                    f"at most {MAX_CODINGS} of them)",
+                    request=request,
+                )
+            decoders = [_Inflate(c) for c in reversed(known)]
+            async for raw in answer.stream:
+                try:
+                    for chunk in _decoded(decoders, raw):  # lazily: nothing is decoded past the limit
+                        size += len(chunk)
+                        if size > limit:
+                            if answer.status_code < 400:
+                                raise AnswerTooLarge(limit)
+                            body.append(chunk[: len(chunk) - (size - limit)])
+                            break
+                        body.append(chunk)
+                except zlib.error as exc:
+                    raise http.DecodingError(f"the answer's body cannot be decoded ({exc})", request=request) from None
+                if size > limit:
+                    break
+        finally:
+            await answer.aclose()  # read whole: the connection is kept; cut: it is closed, not reused
+        dropped = ("content-length",) if codings and not known else ("content-encoding", "content-length")
+        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in dropped]
+        return http.Response(
+            answer.status_code, headers=headers, content=b"".join(body), request=request, extensions=answer.extensions
+        )
+
+    async def send(request: Any) -> Any:
+        begun: list[int] = []
+        try:
+            async with asyncio.timeout(deadline):
+                return await read(request, begun)
+        except TimeoutError:
+            if deadline is None:
+                raise
+            raise AnswerTooSlow(deadline, begun[0] if begun else None) from None
+
+    return wrapping_transport(http, inner, send)
+
+
+class _EnvProxies:
+    """The proxy the environment names for a request (``HTTPS_PROXY``, ``NO_PROXY``...), each
+    proxy's transport made once: what ``trust_env=True`` gives a client, kept under the cap."""
+
+    def __init__(self, http: Any, direct: Any) -> None:
+        self.http, self.direct = http, direct
+        self.proxies = urllib.request.getproxies_environment()
+        self.made: dict[str, Any] = {}
+
+    async def handle_async_request(self, request: Any) -> Any:
+        url = request.url
+        proxy = self.proxies.get(url.scheme) or self.proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(url.host):  # NO_PROXY
+            return await self.direct.handle_async_request(request)
+        if proxy not in self.made:
+            self.made[proxy] = self.http.AsyncHTTPTransport(proxy=proxy, trust_env=True)
+        return await self.made[proxy].handle_async_request(request)
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for transport in [self.direct, *self.made.values()]:
+            await transport.aclose()
+
+
+def capped_pool(limit: int, timeout: float, deadline: float | None, *, trust_env: bool = False) -> ClientPool:
+    """The HTTP clients of a connector or a tool that reads answers up to ``limit`` bytes, each
+    request within ``deadline`` seconds: no redirect followed. No proxy from the environment (the
+    host checked is the host reached) unless ``trust_env`` (nothing is checked), and then through
+    the cap too (a client's own proxy transports would not be wrapped)."""
+
+    def transport() -> Any:
+        httpx = httpx_module()
+        inner: Any = httpx.AsyncHTTPTransport(trust_env=trust_env)
+        if trust_env:
+            inner = _EnvProxies(httpx, inner)
+        return capped_transport(httpx, inner, limit, deadline)
+
+    return ClientPool(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)
+
