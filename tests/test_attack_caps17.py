@@ -351,3 +351,26 @@ async def test_an_http_tool_allowed_private_addresses_still_goes_through_the_env
             await private.call({"n": "10"})
     finally:
         await private.aclose()
+
+
+async def test_a_registered_http_tool_reads_up_to_its_registered_cap(system: str, tmp_path: Any) -> None:
+    """``podium tools add NAME --http URL --max-response-bytes N --deadline S`` reaches the tool a
+    workflow file calls."""
+    import podium
+    from podium import yaml as podium_yaml
+    from podium.ai import yaml_steps as ai_steps
+    from podium.yaml import _registry
+    from tests.test_capabilities import podium_cli
+
+    db = f"sqlite:///{tmp_path}/p.db"
+    proc = podium_cli("tools", "add", "sized", "--http", system + "/sized", "--method", "GET", "--allow-private",
+                      "--max-response-bytes", "1000", "--deadline", "30", env={"PODIUM_DB": db})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    kinds = _registry.StepTypes([*_registry.builtin_step_types(), *ai_steps.step_types()], entry_points=False)
+    flow = "name: call\nsteps:\n  - id: call\n    uses: tool\n    with: {http: sized, arguments: {n: '%s'}}\n"
+    async with podium.Client(db) as client:
+        target = (await client.capabilities())["sized"].target
+        assert target["max_response_bytes"] == 1000 and target["deadline"] == 30.0
+        assert await client.run(podium_yaml.load_text(flow % 10, registry=kinds), {}) == "x" * 10
+        with pytest.raises(podium.RunFailed, match="more than 1,000 bytes, its max_response_bytes"):
+            await client.run(podium_yaml.load_text(flow % 5000, registry=kinds), {})

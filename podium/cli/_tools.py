@@ -63,7 +63,7 @@ async def tools_list(as_json: bool, db: str | None) -> int:
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE", help="An HTTP header (repeatable).")
 @click.option(
     "--max-response-bytes", "max_bytes", type=int, default=None, metavar="N",
-    help="With --http: an answer's bytes read at most (decoded; default 10 MiB).",
+    help="With --http or --mcp-url: an answer's bytes read at most (decoded; default 10 MiB).",
 )  # fmt: skip
 @click.option(
     "--deadline", type=float, default=None, metavar="SECONDS",
@@ -122,6 +122,8 @@ async def tools_add(
     elif command or mcp_url:
         kind = "mcp"
         target = {"url": mcp_url} if mcp_url else {"command": shlex.split(command or "")}
+        if mcp_url and max_bytes is not None:
+            target["max_response_bytes"] = max_bytes
         if mcp_env:
             target["env"] = _pairs(mcp_env, "--mcp-env")
     else:

@@ -225,6 +225,10 @@ def _check_http(t: dict[str, Any]) -> dict[str, Any]:
 def _check_mcp(t: dict[str, Any]) -> dict[str, Any]:
     if t.get("url"):
         out: dict[str, Any] = {"url": check_url(str(t["url"]), "the MCP server URL")}
+        if t.get("max_response_bytes") is not None:  # an answer's bytes, an event's, read at most
+            from ..tools._reading import byte_limit
+
+            out["max_response_bytes"] = byte_limit(t["max_response_bytes"], "an MCP server")
     else:
         command = t.get("command")
         if isinstance(command, str):

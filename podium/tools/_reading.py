@@ -26,7 +26,7 @@ import asyncio
 import math
 import urllib.request
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import Any
 
 from ..errors import ConfigError
@@ -136,48 +136,70 @@ def _decoded(decoders: list[_Inflate], data: bytes) -> Iterator[bytes]:
         yield from _decoded(decoders[1:], piece)
 
 
+async def _body(http: Any, answer: Any, request: Any) -> AsyncGenerator[bytes, None]:
+    """``answer``'s body, decoded (gzip, deflate) ``STEP`` bytes at a time at most, lazily: nothing
+    is decoded past what its reader takes."""
+    codings = _codings(answer.headers)
+    known = [c for c in codings if c in DECODED]
+    if len(codings) > MAX_CODINGS or (len(known) != len(codings) and known):
+        raise http.DecodingError(
+            f"the answer's Content-Encoding {', '.join(codings)!r} is not one Podium decodes (gzip or deflate, "
+            f"at most {MAX_CODINGS} of them)",
+            request=request,
+        )
+    decoders = [_Inflate(c) for c in reversed(known)]
+    async for raw in answer.stream:
+        pieces = _decoded(decoders, raw)
+        while True:
+            try:
+                chunk = next(pieces)
+            except StopIteration:
+                break
+            except zlib.error as exc:
+                raise http.DecodingError(f"the answer's body cannot be decoded ({exc})", request=request) from None
+            yield chunk
+
+
+def _decoded_headers(answer: Any) -> list[tuple[str, str]]:
+    """``answer``'s headers for its body as :func:`_body` gives it."""
+    codings = _codings(answer.headers)
+    undecoded = codings and not any(c in DECODED for c in codings)  # handed on as it came
+    dropped = ("content-length",) if undecoded else ("content-encoding", "content-length")
+    return [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in dropped]
+
+
+def _ask_decoded(request: Any) -> None:
+    if request.headers.get("accept-encoding", "").strip().lower() != "identity":
+        request.headers["Accept-Encoding"] = "gzip, deflate"  # what is decoded here, nothing more
+
+
 def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None = None) -> Any:
     """A transport of ``http`` (``httpx``, or Authlib's or the MCP SDK's ``httpx2``) that sends
     through ``inner`` and reads each answer as the module's docstring says. The answer handed on
     holds the body read, decoded (without ``Content-Encoding``, unless a coding was not decoded)."""
 
     async def read(request: Any, begun: list[int]) -> Any:
-        if request.headers.get("accept-encoding", "").strip().lower() != "identity":
-            request.headers["Accept-Encoding"] = "gzip, deflate"  # what is decoded here, nothing more
+        _ask_decoded(request)
         answer = await inner.handle_async_request(request)
         begun.append(answer.status_code)
-        codings = _codings(answer.headers)
-        known = [c for c in codings if c in DECODED]
         body, size = [], 0
+        chunks = _body(http, answer, request)
         try:
-            if len(codings) > MAX_CODINGS or (len(known) != len(codings) and known):
-                raise http.DecodingError(
-                    f"the answer's Content-Encoding {', '.join(codings)!r} is not one Podium decodes (gzip or deflate, "
-                    f"at most {MAX_CODINGS} of them)",
-                    request=request,
-                )
-            decoders = [_Inflate(c) for c in reversed(known)]
-            async for raw in answer.stream:
-                try:
-                    for chunk in _decoded(decoders, raw):  # lazily: nothing is decoded past the limit
-                        size += len(chunk)
-                        if size > limit:
-                            if answer.status_code < 400:
-                                raise AnswerTooLarge(limit)
-                            body.append(chunk[: len(chunk) - (size - limit)])
-                            break
-                        body.append(chunk)
-                except zlib.error as exc:
-                    raise http.DecodingError(f"the answer's body cannot be decoded ({exc})", request=request) from None
+            async for chunk in chunks:
+                size += len(chunk)
                 if size > limit:
+                    if answer.status_code < 400:
+                        raise AnswerTooLarge(limit)
+                    body.append(chunk[: len(chunk) - (size - limit)])
                     break
+                body.append(chunk)
         finally:
+            await chunks.aclose()
             await answer.aclose()  # read whole: the connection is kept; cut: it is closed, not reused
-        dropped = ("content-length",) if codings and not known else ("content-encoding", "content-length")
-        headers = [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in dropped]
         return http.Response(
-            answer.status_code, headers=headers, content=b"".join(body), request=request, extensions=answer.extensions
-        )
+            answer.status_code, headers=_decoded_headers(answer), content=b"".join(body), request=request,
+            extensions=answer.extensions,
+        )  # fmt: skip
 
     async def send(request: Any) -> Any:
         begun: list[int] = []
@@ -192,7 +214,46 @@ def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None =
     return wrapping_transport(http, inner, send)
 
 
-class _EnvProxies:
+def streamed_transport(http: Any, inner: Any, limit: int) -> Any:
+    """A transport of ``http`` that hands each answer on as it comes (an event stream stays open),
+    decoded as :func:`capped_transport` decodes it. An answer that is no event stream is cut off past
+    ``limit`` bytes with ``http.StreamError`` saying so (its reader's own error for a broken body);
+    an event stream's reader bounds each event (the MCP SDK's ``max_sse_event_size``)."""
+
+    class _Capped(http.AsyncByteStream):
+        def __init__(self, answer: Any, request: Any) -> None:
+            self.answer, self.request = answer, request
+            self.events = answer.headers.get("content-type", "").startswith("text/event-stream")
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            size = 0
+            chunks = _body(http, self.answer, self.request)
+            try:
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > limit and not self.events:
+                        raise http.StreamError(
+                            f"the answer is over {limit:,} bytes, its max_response_bytes; it was not read further"
+                        )
+                    yield chunk
+            finally:
+                await chunks.aclose()
+
+        async def aclose(self) -> None:
+            await self.answer.aclose()
+
+    async def send(request: Any) -> Any:
+        _ask_decoded(request)
+        answer = await inner.handle_async_request(request)
+        return http.Response(
+            answer.status_code, headers=_decoded_headers(answer), stream=_Capped(answer, request), request=request,
+            extensions=answer.extensions,
+        )  # fmt: skip
+
+    return wrapping_transport(http, inner, send)
+
+
+class EnvProxies:
     """The proxy the environment names for a request (``HTTPS_PROXY``, ``NO_PROXY``...), each
     proxy's transport made once: what ``trust_env=True`` gives a client, kept under the cap."""
 
@@ -231,7 +292,7 @@ def capped_pool(limit: int, timeout: float, deadline: float | None, *, trust_env
         httpx = httpx_module()
         inner: Any = httpx.AsyncHTTPTransport(trust_env=trust_env)
         if trust_env:
-            inner = _EnvProxies(httpx, inner)
+            inner = EnvProxies(httpx, inner)
         return capped_transport(httpx, inner, limit, deadline)
 
     return ClientPool(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)
