@@ -107,6 +107,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(gzip.compress(json.dumps("z" * 1000).encode()), encodings=("gzip",))
         elif url.path == "/busy":
             self._send(b"secret-body " * 100_000, status=503)
+        elif url.path == "/gone":  # 8 MiB of one-letter words: split whole, 4 million strings
+            self._send(b"a " * (4 * MIB), status=410)
         else:
             size = int(parse_qs(url.query).get("n", ["10"])[0])
             self._send(json.dumps("x" * size).encode())
@@ -115,6 +117,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith("/drip"):
             self._drip()
+        elif self.path.startswith("/alert"):  # an alert receiver failing with an endless answer
+            self._chunked(status=500)
         else:
             self._chunked()
 
@@ -223,6 +227,7 @@ SPEC: dict[str, Any] = {
         "/stacked": {"get": {"operationId": "stacked", "responses": {"200": {}}}},
         "/deflate": {"get": {"operationId": "deflate", "responses": {"200": {}}}},
         "/unknown": {"get": {"operationId": "unknown", "responses": {"200": {}}}},
+        "/gone": {"get": {"operationId": "gone", "responses": {"200": {}}}},
     },
 }
 
@@ -374,3 +379,42 @@ async def test_a_registered_http_tool_reads_up_to_its_registered_cap(system: str
         assert await client.run(podium_yaml.load_text(flow % 10, registry=kinds), {}) == "x" * 10
         with pytest.raises(podium.RunFailed, match="more than 1,000 bytes, its max_response_bytes"):
             await client.run(podium_yaml.load_text(flow % 5000, registry=kinds), {})
+
+
+async def test_attack_a_gone_answers_body_is_split_whole_into_words(system: str) -> None:
+    """A 410's body (cut at the limit) was split into words whole to quote 200 characters of it."""
+    api = open_connector("openapi", spec=SPEC, base_url=system, allow_private=True)
+    try:
+        result, peak = await _peak(api.call("gone", {}))
+        assert isinstance(result, ConnectorError) and "HTTP 410 Gone" in str(result), result
+        assert peak < 24 * MIB, f"{peak:,} bytes held to quote 200 characters of an error answer"
+    finally:
+        await api.close()
+
+
+async def test_attack_an_alert_receiver_that_answers_without_end(system: str) -> None:
+    """The alerts' webhook channel read a failing receiver's whole answer (to quote 200 characters)."""
+    from podium.telemetry import DeliveryError, Webhook
+    from podium.telemetry._channels import Alert
+
+    channel = Webhook(url=system + "/alert", retries=0, timeout=5)
+    alert = Alert(rule="r", kind="run_failed", severity="error", title="t", text="x")
+    with pytest.raises(DeliveryError) as err:
+        await _bounded(channel.send(alert))
+    assert "HTTP 500" in str(err.value) and len(str(err.value)) < 400
+
+
+async def test_attack_a_token_endpoint_that_drips_its_answer(system: str) -> None:
+    from podium.secret import Secret
+
+    auth = {
+        "type": "oauth2_client_credentials", "token_url": system + "/drip", "client_id": "podium",
+        "client_secret": Secret("s3cret-value"),
+    }  # fmt: skip
+    api = open_connector("openapi", spec=SPEC, base_url=system, allow_private=True, auth=auth, deadline=0.5)
+    try:
+        with pytest.raises(ConnectorError) as err:
+            await _bounded(api.call("sized", {"n": "1"}))
+        assert err.value.retryable and "OAuth2 token endpoint" in str(err.value) and "0.5 s" in str(err.value)
+    finally:
+        await api.close()

@@ -8,8 +8,8 @@ and, within ``deadline`` seconds for the whole exchange (connecting, sending, an
 answer), reads each body, decoded, up to the limit:
 
 * a success (below 400) over the limit raises :class:`AnswerTooLarge`; an error answer (400 and
-  over) is cut at the limit instead, since only its first lines are ever quoted and
-  its status must still decide whether the call is retried;
+  over) is cut at :data:`ERROR_BYTES` (or the limit, if lower) instead, since only its first lines
+  are ever quoted and its status must still decide whether the call is retried;
 * ``gzip`` and ``deflate`` are decoded here, at most :data:`STEP` bytes of output at a time (a
   decoder given one 64 KiB piece of a bomb at once makes 64 MiB, and two stacked codings 64 GiB); at
   most two codings are taken, and a coding Podium does not decode is handed on as it came (counted
@@ -42,6 +42,8 @@ STEP = 64 * 1024
 DECODED = ("gzip", "deflate", "x-gzip")
 """The content codings decoded here (what the clients ask for: ``Accept-Encoding: gzip, deflate``)."""
 MAX_CODINGS = 2
+ERROR_BYTES = 64 * 1024
+"""An error answer's bytes kept at most (or the limit, if lower): only its first lines are quoted."""
 
 
 class AnswerTooLarge(Exception):
@@ -183,14 +185,16 @@ def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None =
         answer = await inner.handle_async_request(request)
         begun.append(answer.status_code)
         body, size = [], 0
+        failed = answer.status_code >= 400
+        most = min(limit, ERROR_BYTES) if failed else limit
         chunks = _body(http, answer, request)
         try:
             async for chunk in chunks:
                 size += len(chunk)
-                if size > limit:
-                    if answer.status_code < 400:
+                if size > most:
+                    if not failed:
                         raise AnswerTooLarge(limit)
-                    body.append(chunk[: len(chunk) - (size - limit)])
+                    body.append(chunk[: len(chunk) - (size - most)])
                     break
                 body.append(chunk)
         finally:
@@ -288,12 +292,18 @@ def capped_pool(limit: int, timeout: float, deadline: float | None, *, trust_env
     host checked is the host reached) unless ``trust_env`` (nothing is checked), and then through
     the cap too (a client's own proxy transports would not be wrapped)."""
 
-    def transport() -> Any:
-        httpx = httpx_module()
-        inner: Any = httpx.AsyncHTTPTransport(trust_env=trust_env)
-        if trust_env:
-            inner = EnvProxies(httpx, inner)
-        return capped_transport(httpx, inner, limit, deadline)
+    return ClientPool(
+        timeout=timeout, follow_redirects=False, trust_env=False, transport=lambda: capped(limit, deadline, trust_env)
+    )
 
-    return ClientPool(timeout=timeout, follow_redirects=False, trust_env=False, transport=transport)
+
+def capped(limit: int, deadline: float | None, trust_env: bool = False) -> Any:
+    """An ``httpx`` transport that reaches hosts directly (or through the environment's proxy, with
+    ``trust_env``) and reads answers as :func:`capped_transport`; for a client made with
+    ``trust_env=False`` (its own proxy transports would not be wrapped)."""
+    httpx = httpx_module()
+    inner: Any = httpx.AsyncHTTPTransport(trust_env=trust_env)
+    if trust_env:
+        inner = EnvProxies(httpx, inner)
+    return capped_transport(httpx, inner, limit, deadline)
 
