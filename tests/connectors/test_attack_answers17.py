@@ -265,3 +265,31 @@ def test_a_triggers_max_message_bytes_is_checked() -> None:
     for bad in (0, "big", 2.5, True):
         with pytest.raises(ConfigError, match="max_message_bytes"):
             check_source("amqp", {"queue": "q", "max_message_bytes": bad}, name="w")
+
+
+async def test_attack_a_read_operation_returns_a_message_of_any_size() -> None:
+    """A step's ``read`` of a Redis stream returned each entry whole (an entry may be 512 MB, and a
+    read takes up to 1000): one larger than what Podium publishes (1 MiB) is now a note saying so,
+    and the entries around it are read. (NATS refuses such a message itself: its server's
+    max_payload is 1 MB unless raised; its ``fetch`` applies the same bound.)"""
+    kind = "redis"
+    from .brokers import HARNESSES
+    from .conftest import need_broker
+
+    need_broker(kind)
+    h = HARNESSES[kind]()
+    await h.setup()
+    conn = h.connector()
+    try:
+        await h.publish_raw({"order": 1}, "small-1")
+        await h.publish_raw({"notes": "n" * (2 * MIB)}, "big-2")
+        await h.publish_raw({"order": 3}, "small-3")
+        got = await conn.call("read", {"stream": h.name, "limit": 10})
+        payloads = [m["payload"] for m in got["messages"]]
+        assert payloads[0] == {"order": 1} and payloads[2] == {"order": 3}, payloads[:1]
+        note = payloads[1]
+        assert isinstance(note, str), type(note)
+        assert isinstance(note, str) and "too large" in note and "1,048,576" in note and len(note) < 600, note[:600]
+    finally:
+        await conn.close()
+        await h.cleanup()
