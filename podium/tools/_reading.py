@@ -12,8 +12,9 @@ answer), reads each body, decoded, up to the limit:
   are ever quoted and its status must still decide whether the call is retried;
 * ``gzip`` and ``deflate`` are decoded here, at most :data:`STEP` bytes of output at a time (a
   decoder given one 64 KiB piece of a bomb at once makes 64 MiB, and two stacked codings 64 GiB); at
-  most two codings are taken, and a coding Podium does not decode is handed on as it came (counted
-  raw, as before), with its ``Content-Encoding``;
+  most two codings are taken, and an answer in another coding (``br``, ``zstd``: not asked for) is
+  refused with ``DecodingError``: the answer handed on never carries a ``Content-Encoding``, which
+  the client would decode again, without a bound, with whatever decoder is installed;
 * the whole exchange going past ``deadline`` raises :class:`AnswerTooSlow`, with the status if the
   answer had begun (a write answered with success was applied).
 
@@ -102,7 +103,9 @@ def deadline_seconds(value: Any, what: str, timeout: float | None) -> float:
 
 
 def _codings(headers: Any) -> list[str]:
-    return [c.strip().lower() for c in headers.get_list("content-encoding", split_commas=True) if c.strip()]
+    """The answer's content codings, ``identity`` (no coding) left out."""
+    found = [c.strip().lower() for c in headers.get_list("content-encoding", split_commas=True)]
+    return [c for c in found if c and c != "identity"]
 
 
 class _Inflate:
@@ -142,14 +145,13 @@ async def _body(http: Any, answer: Any, request: Any) -> AsyncGenerator[bytes, N
     """``answer``'s body, decoded (gzip, deflate) ``STEP`` bytes at a time at most, lazily: nothing
     is decoded past what its reader takes."""
     codings = _codings(answer.headers)
-    known = [c for c in codings if c in DECODED]
-    if len(codings) > MAX_CODINGS or (len(known) != len(codings) and known):
+    if len(codings) > MAX_CODINGS or any(c not in DECODED for c in codings):
         raise http.DecodingError(
             f"the answer's Content-Encoding {', '.join(codings)!r} is not one Podium decodes (gzip or deflate, "
-            f"at most {MAX_CODINGS} of them)",
+            f"at most {MAX_CODINGS} of them; it asks for nothing else)",
             request=request,
         )
-    decoders = [_Inflate(c) for c in reversed(known)]
+    decoders = [_Inflate(c) for c in reversed(codings)]
     async for raw in answer.stream:
         pieces = _decoded(decoders, raw)
         while True:
@@ -164,9 +166,7 @@ async def _body(http: Any, answer: Any, request: Any) -> AsyncGenerator[bytes, N
 
 def _decoded_headers(answer: Any) -> list[tuple[str, str]]:
     """``answer``'s headers for its body as :func:`_body` gives it."""
-    codings = _codings(answer.headers)
-    undecoded = codings and not any(c in DECODED for c in codings)  # handed on as it came
-    dropped = ("content-length",) if undecoded else ("content-encoding", "content-length")
+    dropped = ("content-encoding", "content-length")  # decoded: never decoded again, without a bound
     return [(k, v) for k, v in answer.headers.multi_items() if k.lower() not in dropped]
 
 

@@ -141,6 +141,8 @@ class HttpTool(Tool):
             )
         except httpx.TransportError as exc:
             raise ToolError(f"tool {self.name!r}: cannot reach {url}: {exc!r}", retryable=True) from exc
+        except httpx.DecodingError as exc:  # an answer in a coding not asked for, or broken: the same again
+            raise ToolError(f"tool {self.name!r}: {self.method} {url}: {exc}", retryable=False) from None
         except AnswerTooLarge as exc:  # none of it is quoted: a model reads this
             applied = "" if self.method in _SAFE else " The endpoint applied it (it answered with success); it is not sent again."
             raise ToolError(
