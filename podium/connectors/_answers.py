@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..models._http import ClientPool
 from ..tools._reading import (
     MAX_RESPONSE_BYTES,
     AnswerTooLarge,
@@ -31,6 +32,7 @@ __all__ = [
     "capped_transport",
     "deadline_for",
     "raise_hint",
+    "reading",
     "slow_hint",
 ]
 
@@ -46,6 +48,12 @@ def byte_limit(value: Any, kind: str) -> int:
 def deadline_for(value: Any, kind: str, timeout: float) -> float:
     """``deadline`` as set (seconds; a registry's setting is text), or the default for ``timeout``."""
     return deadline_seconds(value, f"a {kind} connector", timeout)
+
+
+def reading(kind: str, max_response_bytes: Any, deadline: Any, timeout: float) -> tuple[int, float, ClientPool]:
+    """A connector's ``max_response_bytes`` and ``deadline`` as set, checked, and its HTTP clients."""
+    limit, seconds = byte_limit(max_response_bytes, kind), deadline_for(deadline, kind, timeout)
+    return limit, seconds, capped_pool(limit, timeout, seconds)
 
 
 def raise_hint(kind: str) -> str:

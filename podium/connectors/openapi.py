@@ -32,16 +32,7 @@ from ..models._http import httpx_module, retry_after
 from ..tools._echo import mask_echoed
 from ..tools._network import Pinned, pin, resolve_checked
 from . import _versions
-from ._answers import (
-    MAX_RESPONSE_BYTES,
-    AnswerTooLarge,
-    AnswerTooSlow,
-    byte_limit,
-    capped_pool,
-    deadline_for,
-    raise_hint,
-    slow_hint,
-)
+from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, AnswerTooSlow, raise_hint, reading, slow_hint
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation
 from ._contracts import from_openapi
@@ -162,10 +153,9 @@ class OpenApiConnector(Connector):
             raise ConfigError(f"an openapi connector needs an absolute http(s) base_url, got {url!r}")
         self.base_url = url.rstrip("/")
         self.allow_private = allow_private
-        self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
-        """An answer's bytes (decompressed) read at most: a larger success fails the call."""
-        self.deadline = deadline_for(deadline, self.kind, timeout)
-        """Seconds for one whole request (connecting, sending, reading the whole answer); by default
+        self.max_response_bytes, self.deadline, self._pool = reading(self.kind, max_response_bytes, deadline, timeout)
+        """An answer's bytes (decompressed) read at most, a larger success failing the call; and the
+        seconds for one whole request (connecting, sending, reading the whole answer), by default
         the larger of 120 and four times ``timeout`` (the wait for one read)."""
         self.credentials = HttpAuth(
             headers, parse_auth(auth, token=token), stats=self.stats, check_url=self._check_token_url, timeout=timeout,
@@ -188,7 +178,6 @@ class OpenApiConnector(Connector):
                 spec_op = item.get(method)
                 if isinstance(spec_op, dict) and spec_op.get("operationId"):
                     self._add(doc, path, method.upper(), spec_op, item.get("parameters") or [])
-        self._pool = capped_pool(self.max_response_bytes, timeout, self.deadline)
 
     def _add(self, doc: dict[str, Any], path: str, method: str, op: dict[str, Any], shared: list[Any]) -> None:
         name = re.sub(r"[^A-Za-z0-9_]", "_", str(op["operationId"]))
@@ -371,20 +360,13 @@ class OpenApiConnector(Connector):
         """A request not answered in full within ``deadline``: a read is asked again; a write is
         not (the system may have applied it, or did, if it had begun a success)."""
         route = f"{method} {self._routes[operation].path}"
-        said = (
-            f"{self.kind} connector {self.title or self.base_url!r}: {operation} ({route}) was not answered in full "
-            f"within {late.deadline:g} s, its deadline (connecting, sending and reading the whole answer)"
-        )
+        said = f"{self.kind} connector {self.title or self.base_url!r}: {operation} ({route}) was not answered in full {late.within}"
         if method in _SAFE:
             return ConnectorError(
                 f"{said}; it is asked again. If its answers take this long, {slow_hint(self.kind)}",
                 retryable=True, operation=operation,
             )  # fmt: skip
-        applied = (
-            f"The system applied it (it had begun answering HTTP {late.status})"
-            if late.status is not None and late.status < 400
-            else "The system may have applied it"
-        )
+        applied = late.applied("The system", "applied it", "applied it")
         return ConnectorError(
             f"{said}. {applied}; it is not made again (that could apply it twice). Check in the system what it did; "
             f"if its answers take this long, {slow_hint(self.kind)}",

@@ -26,16 +26,7 @@ from ..models._http import httpx_module, retry_after
 from ..secret import Secret
 from ..tools._echo import header_credentials, mask_echoed, url_credentials
 from ..tools._network import pin, resolve_checked
-from ._answers import (
-    MAX_RESPONSE_BYTES,
-    AnswerTooLarge,
-    AnswerTooSlow,
-    byte_limit,
-    capped_pool,
-    deadline_for,
-    raise_hint,
-    slow_hint,
-)
+from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, AnswerTooSlow, raise_hint, reading, slow_hint
 from ._base import Connector, Operation
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
@@ -84,12 +75,9 @@ class WebhookConnector(Connector):
         """Scheme and host: what messages and the health report show (never the path)."""
         self.headers = dict(headers or {})
         self.allow_private = bool(allow_private) and str(allow_private).lower() not in ("false", "0", "no")
-        self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
-        """The receiver's answer's bytes (decompressed) read at most: a larger success fails the call."""
-        self.deadline = deadline_for(deadline, self.kind, timeout)
-        """Seconds for one whole request (connecting, sending, reading the whole answer); by default
-        the larger of 120 and four times ``timeout``."""
-        self._pool = capped_pool(self.max_response_bytes, timeout, self.deadline)
+        self.max_response_bytes, self.deadline, self._pool = reading(self.kind, max_response_bytes, deadline, timeout)
+        """The receiver's answer's bytes (decompressed) read at most, a larger success failing the call;
+        the seconds for one whole request (by default the larger of 120 and four times ``timeout``)."""
 
     def operations(self) -> list[Operation]:
         return [
@@ -184,15 +172,10 @@ class WebhookConnector(Connector):
                 operation=operation,
             ) from None
         except AnswerTooSlow as exc:  # it may have taken the message: sending it again could post it twice
-            took = (
-                f"The receiver took the message (it had begun answering HTTP {exc.status})"
-                if exc.status is not None and exc.status < 400
-                else "The receiver may have taken the message"
-            )
+            took = exc.applied("The receiver", "took the message", "taken the message")
             raise ConnectorError(
-                f"webhook connector ({self.where}): {operation} was not answered in full within {exc.deadline:g} s, its "
-                f"deadline (connecting, sending and reading the whole answer). {took}; it is not sent again (that could "
-                f"post it twice). If its answers take this long, {slow_hint(self.kind)}",
+                f"webhook connector ({self.where}): {operation} was not answered in full {exc.within}. {took}; it is not "
+                f"sent again (that could post it twice). If its answers take this long, {slow_hint(self.kind)}",
                 operation=operation,
             ) from None
         status = response.status_code

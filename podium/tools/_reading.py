@@ -65,6 +65,18 @@ class AnswerTooSlow(Exception):
         self.deadline = deadline
         self.status = status
 
+    @property
+    def within(self) -> str:
+        """"within N s, its deadline (...)": what every error for it says."""
+        return f"within {self.deadline:g} s, its deadline (connecting, sending and reading the whole answer)"
+
+    def applied(self, who: str, done: str, maybe: str) -> str:
+        """What a write's error says of it: ``who`` ``done`` if a success had begun, else ``who``
+        may have ``maybe`` (``"The system", "applied it", "applied it"``)."""
+        if self.status is not None and self.status < 400:
+            return f"{who} {done} (it had begun answering HTTP {self.status})"
+        return f"{who} may have {maybe}"
+
 
 def byte_limit(value: Any, what: str, hint: str = "") -> int:
     """``max_response_bytes`` as set (a whole number of bytes; a registry's setting is text)."""

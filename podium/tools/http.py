@@ -174,21 +174,14 @@ class HttpTool(Tool):
         return mask_echoed(response.text, sent)
 
     def _too_slow(self, url: str, late: AnswerTooSlow) -> ToolError:
-        said = (
-            f"tool {self.name!r}: {self.method} {url} was not answered in full within {late.deadline:g} s, its deadline "
-            "(connecting, sending and reading the whole answer)"
-        )
+        said = f"tool {self.name!r}: {self.method} {url} was not answered in full {late.within}"
         hint = (
             "raise the tool's deadline (HttpTool(..., deadline=SECONDS), or podium tools add NAME --http URL "
             "--deadline SECONDS)"
         )
         if self.method in _SAFE:
             return ToolError(f"{said}; it may be asked again. If its answers take this long, {hint}", retryable=True)
-        applied = (
-            f"The endpoint applied it (it had begun answering HTTP {late.status})"
-            if late.status is not None and late.status < 400
-            else "The endpoint may have applied it"
-        )
+        applied = late.applied("The endpoint", "applied it", "applied it")
         return ToolError(
             f"{said}. {applied}; it is not sent again (that could apply it twice). If its answers take this long, {hint}",
             retryable=False,

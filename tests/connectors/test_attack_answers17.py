@@ -16,7 +16,6 @@ import contextlib
 import gzip
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +24,7 @@ import pytest
 
 from podium import ConfigError, ConnectorError
 from podium.connectors import open_connector
+from tests.local_http import serving
 
 MIB = 1024 * 1024
 BOMB = gzip.compress(b'"' + b"0" * (20 * MIB) + b'"')  # about 20 KB on the wire, 20 MiB read
@@ -79,14 +79,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def system() -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def _op(op_id: str, method: str = "get", query: bool = False) -> dict[str, Any]:
