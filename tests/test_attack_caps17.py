@@ -107,6 +107,13 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(gzip.compress(json.dumps("z" * 1000).encode()), encodings=("gzip",))
         elif url.path == "/busy":
             self._send(b"secret-body " * 100_000, status=503)
+        elif url.path == "/moved":  # a redirect with a page of its own (not followed)
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            body = b"<html>moved " + b"m" * int(parse_qs(url.query).get("n", ["10"])[0]) + b"</html>"
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
         elif url.path == "/gone":  # 8 MiB of one-letter words: split whole, 4 million strings
             self._send(b"a " * (4 * MIB), status=410)
         else:
@@ -222,6 +229,7 @@ SPEC: dict[str, Any] = {
         "/deflate": {"get": {"operationId": "deflate", "responses": {"200": {}}}},
         "/unknown": {"get": {"operationId": "unknown", "responses": {"200": {}}}},
         "/gone": {"get": {"operationId": "gone", "responses": {"200": {}}}},
+        "/moved": {"get": {"operationId": "moved", "parameters": [{"name": "n", "in": "query"}], "responses": {"200": {}}}},
     },
 }
 
@@ -419,3 +427,25 @@ async def test_attack_a_token_endpoint_that_drips_its_answer(system: str) -> Non
         assert err.value.retryable and "OAuth2 token endpoint" in str(err.value) and "0.5 s" in str(err.value)
     finally:
         await api.close()
+
+
+async def test_attack_a_redirects_page_is_taken_as_the_answer(system: str) -> None:
+    """A redirect is not followed; its page was the operation's result (or, past the cap, "a success
+    over the limit": "the system applied it"). It is an error now, saying where it pointed to is
+    not followed; its page is cut like an error's."""
+    api = open_connector("openapi", spec=SPEC, base_url=system, allow_private=True, max_response_bytes=1000)
+    tool = HttpTool("moved", system + "/moved", method="GET", max_response_bytes=1000)
+    try:
+        for n in ("10", "5000"):
+            with pytest.raises(ConnectorError) as err:
+                await api.guarded_call("moved", {"n": n})
+            message = str(err.value)
+            assert not err.value.retryable and err.value.status == 302, message
+            assert "HTTP 302" in message and "redirect" in message and "not followed" in message, message
+            assert "applied" not in message and "max_response_bytes" not in message, message
+            with pytest.raises(ToolError) as terr:
+                await tool.call({"n": n})
+            assert not terr.value.retryable and "HTTP 302" in str(terr.value) and "not followed" in str(terr.value)
+    finally:
+        await api.close()
+        await tool.aclose()

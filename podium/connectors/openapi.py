@@ -319,6 +319,13 @@ class OpenApiConnector(Connector):
                 break
         status = response.status_code
         where = f"openapi connector {self.title or self.base_url!r}"
+        if 300 <= status < 400 and status != 304:  # its page is no answer of the operation's
+            raise ConnectorError(
+                f"{where}: {operation} ({method} {self._routes[operation].path}) answered HTTP {status}, a redirect, "
+                "which is not followed (the host checked is the host reached); set base_url to the address the API "
+                "answers at",
+                operation=operation, status=status,
+            )  # fmt: skip
         if status >= 400:
             route = f"{method} {self._routes[operation].path}"  # the template: the URL holds the arguments
             gone = _versions.gone_error(self, operation, where, route, status, response.headers, response.text)

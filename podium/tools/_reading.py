@@ -7,9 +7,10 @@ HTTP client sends through (a connector's, an OAuth2 token client's, an :class:`~
 and, within ``deadline`` seconds for the whole exchange (connecting, sending, and reading the whole
 answer), reads each body, decoded, up to the limit:
 
-* a success (below 400) over the limit raises :class:`AnswerTooLarge`; an error answer (400 and
-  over) is cut at :data:`ERROR_BYTES` (or the limit, if lower) instead, since only its first lines
-  are ever quoted and its status must still decide whether the call is retried;
+* a success (below 300) over the limit raises :class:`AnswerTooLarge`; an error answer (400 and
+  over) or a redirect (never followed) is cut at :data:`ERROR_BYTES` (or the limit, if lower)
+  instead, since only its first lines are ever quoted and its status must still decide whether
+  the call is retried;
 * ``gzip`` and ``deflate`` are decoded here, at most :data:`STEP` bytes of output at a time (a
   decoder given one 64 KiB piece of a bomb at once makes 64 MiB, and two stacked codings 64 GiB); at
   most two codings are taken, and an answer in another coding (``br``, ``zstd``: not asked for) is
@@ -73,7 +74,7 @@ class AnswerTooSlow(Exception):
     def applied(self, who: str, done: str, maybe: str) -> str:
         """What a write's error says of it: ``who`` ``done`` if a success had begun, else ``who``
         may have ``maybe`` (``"The system", "applied it", "applied it"``)."""
-        if self.status is not None and self.status < 400:
+        if self.status is not None and self.status < 300:
             return f"{who} {done} (it had begun answering HTTP {self.status})"
         return f"{who} may have {maybe}"
 
@@ -197,7 +198,7 @@ def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None =
         answer = await inner.handle_async_request(request)
         begun.append(answer.status_code)
         body, size = [], 0
-        failed = answer.status_code >= 400
+        failed = answer.status_code >= 300  # an error, or a redirect (never followed): only quoted in part
         most = min(limit, ERROR_BYTES) if failed else limit
         chunks = _body(http, answer, request)
         try:

@@ -154,6 +154,12 @@ class HttpTool(Tool):
         except AnswerTooSlow as exc:
             raise self._too_slow(url, exc) from None
         sent = header_credentials(self.headers)  # masked where an answer echoes them
+        if 300 <= response.status_code < 400 and response.status_code != 304:  # its page is no answer
+            raise ToolError(
+                f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code}, a redirect, which is not "
+                "followed (the host checked is the host reached); register the address the endpoint answers at",
+                retryable=False,
+            )
         if response.status_code >= 400:
             raise ToolError(
                 f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code}: "
