@@ -25,6 +25,9 @@ import pytest
 
 from podium import ConfigError, ConnectorError
 from podium.connectors import open_connector
+from podium.connectors.webhook import (
+    WebhookConnector,  # the shipped one (the docs' example replaces the kind)
+)
 from podium.models import ToolError
 from podium.tools import HttpTool
 from tests.local_http import serving
@@ -251,11 +254,11 @@ async def test_attack_an_api_that_drips_its_answer_is_never_given_up(system: str
     finally:
         await api.close()
     assert open_connector("openapi", spec=SPEC, base_url=system, timeout=60).deadline == 240.0  # 4 x the timeout
-    assert open_connector("webhook", url="https://hooks.example.com/x").deadline == 120.0  # at least 120 s
+    assert WebhookConnector(url="https://hooks.example.com/x").deadline == 120.0  # at least 120 s
 
 
 async def test_attack_a_webhook_receiver_that_drips_its_answer(system: str) -> None:
-    hook = open_connector("webhook", url=system + "/drip", allow_private=True, deadline=0.5)
+    hook = WebhookConnector(url=system + "/drip", allow_private=True, deadline=0.5)
     try:
         with pytest.raises(ConnectorError) as err:
             await _bounded(hook.call("post", {"text": "hi"}))
@@ -285,7 +288,7 @@ async def test_attack_an_http_tool_that_drips_its_answer(system: str) -> None:
 @pytest.mark.parametrize("value", [0, -1, "soon", float("nan"), True])
 def test_a_connectors_deadline_is_a_number_of_seconds(value: Any) -> None:
     with pytest.raises(ConfigError, match="deadline is a number of seconds"):
-        open_connector("webhook", url="https://hooks.example.com/x", deadline=value)
+        WebhookConnector(url="https://hooks.example.com/x", deadline=value)
 
 
 # -- the caps' review -------------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ import pytest
 
 from podium import ConfigError, ConnectorError
 from podium.connectors import open_connector
+from podium.connectors.webhook import (
+    WebhookConnector,  # the shipped one (the docs' example replaces the kind)
+)
 from tests.local_http import serving
 
 MIB = 1024 * 1024
@@ -159,7 +162,7 @@ async def test_an_error_answer_without_end_is_cut_and_still_retried(system: str)
 
 
 async def test_attack_a_webhook_receiver_that_answers_without_end(system: str) -> None:
-    hook = open_connector("webhook", url=system + "/hook", allow_private=True, max_response_bytes=64 * 1024)
+    hook = WebhookConnector(url=system + "/hook", allow_private=True, max_response_bytes=64 * 1024)
     try:
         with pytest.raises(ConnectorError) as err:
             await _bounded(hook.guarded_call("post", {"text": "hi"}))
@@ -170,7 +173,7 @@ async def test_attack_a_webhook_receiver_that_answers_without_end(system: str) -
         assert "/hook" not in message  # the URL's path is the webhook's secret
     finally:
         await hook.close()
-    small = open_connector("webhook", url=system + "/small", allow_private=True)
+    small = WebhookConnector(url=system + "/small", allow_private=True)
     try:
         assert await small.guarded_call("post", {"text": "hi"}) == {"status": 200, "response": {"ok": True}}
     finally:
@@ -198,7 +201,7 @@ async def test_attack_a_token_endpoint_that_answers_without_end(system: str) -> 
 @pytest.mark.parametrize("value", [0, -1, "ten", 1.5, True])
 def test_max_response_bytes_is_a_whole_number_of_bytes(value: Any) -> None:
     with pytest.raises(ConfigError, match="max_response_bytes is a whole number of bytes"):
-        open_connector("webhook", url="https://hooks.example.com/x", max_response_bytes=value)
+        WebhookConnector(url="https://hooks.example.com/x", max_response_bytes=value)
 
 
 # -- broker messages ---------------------------------------------------------------------------------------
