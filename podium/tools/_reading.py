@@ -191,7 +191,7 @@ def _ask_decoded(request: Any) -> None:
 def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None = None) -> Any:
     """A transport of ``http`` (``httpx``, or Authlib's or the MCP SDK's ``httpx2``) that sends
     through ``inner`` and reads each answer as the module's docstring says. The answer handed on
-    holds the body read, decoded (without ``Content-Encoding``, unless a coding was not decoded)."""
+    holds the body read, decoded (without ``Content-Encoding``)."""
 
     async def read(request: Any, begun: list[int]) -> Any:
         _ask_decoded(request)
@@ -220,11 +220,12 @@ def capped_transport(http: Any, inner: Any, limit: int, deadline: float | None =
 
     async def send(request: Any) -> Any:
         begun: list[int] = []
+        timer = asyncio.timeout(deadline)
         try:
-            async with asyncio.timeout(deadline):
+            async with timer:
                 return await read(request, begun)
         except TimeoutError:
-            if deadline is None:
+            if deadline is None or not timer.expired():  # another's TimeoutError: not the deadline's
                 raise
             raise AnswerTooSlow(deadline, begun[0] if begun else None) from None
 
