@@ -218,6 +218,7 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -
                 parameters=t.get("parameters"),
                 headers=headers,
                 allow_private=cap.allow_private,
+                **{k: t[k] for k in ("max_response_bytes", "deadline") if k in t},
             )
 
         return build() if refs else _cached("http", cap.to_json(), build)
@@ -235,7 +236,8 @@ async def _tool_for(cap: Any, spec: Mapping[str, Any], where: str, store: Any) -
             # a URL's host is checked when connecting, and the address checked is the one connected
             # to (no second lookup by the SDK: DNS rebinding)
             lambda: MCPToolset(
-                target, env=env or None, cwd=t.get("cwd"), allow_private=cap.allow_private, registered_as=cap.name, **opts
+                target, env=env or None, cwd=t.get("cwd"), allow_private=cap.allow_private, registered_as=cap.name,
+                **opts, **{k: t[k] for k in ("max_response_bytes",) if k in t},
             ),
         )
     raise ValueError(f"{where}: a {cap.kind} capability ({cap.name!r}) is not a tool")

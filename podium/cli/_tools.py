@@ -61,6 +61,14 @@ async def tools_list(as_json: bool, db: str | None) -> int:
 )
 @click.option("--method", default="POST", show_default=True, help="The HTTP method (with --http).")
 @click.option("--header", "headers", multiple=True, metavar="NAME=VALUE", help="An HTTP header (repeatable).")
+@click.option(
+    "--max-response-bytes", "max_bytes", type=int, default=None, metavar="N",
+    help="With --http or --mcp-url: an answer's bytes read at most (decoded; default 10 MiB).",
+)  # fmt: skip
+@click.option(
+    "--deadline", type=float, default=None, metavar="SECONDS",
+    help="With --http: seconds for one whole request, the answer read in full (default 120).",
+)  # fmt: skip
 @click.option("--mcp", "command", metavar="'CMD ARGS'", help="An MCP server started as this command (stdio).")
 @click.option("--mcp-url", "mcp_url", metavar="URL", help="An MCP server at this URL (streamable HTTP).")
 @click.option("--mcp-env", "mcp_env", multiple=True, metavar="NAME=VALUE", help="Environment of --mcp.")
@@ -80,6 +88,8 @@ async def tools_add(
     url: str | None,
     method: str,
     headers: tuple[str, ...],
+    max_bytes: int | None,
+    deadline: float | None,
     command: str | None,
     mcp_url: str | None,
     mcp_env: tuple[str, ...],
@@ -108,9 +118,12 @@ async def tools_add(
         kind, target = "python", {"function": function}
     elif url:
         kind, target = "http", {"url": url, "method": method, "headers": _pairs(headers, "--header")}
+        target.update({k: v for k, v in (("max_response_bytes", max_bytes), ("deadline", deadline)) if v is not None})
     elif command or mcp_url:
         kind = "mcp"
         target = {"url": mcp_url} if mcp_url else {"command": shlex.split(command or "")}
+        if mcp_url and max_bytes is not None:
+            target["max_response_bytes"] = max_bytes
         if mcp_env:
             target["env"] = _pairs(mcp_env, "--mcp-env")
     else:

@@ -35,7 +35,8 @@ from typing import Any, Protocol
 from ..errors import CapabilityDenied, ConfigError, ConnectorError
 from ..secret import Secret, quiet_request_lines, redact_known, remember
 from ..tools._echo import sent_credentials
-from ._answers import MAX_TOKEN_BYTES, AnswerTooLarge, raise_hint
+from ..tools._reading import default_deadline
+from ._answers import MAX_TOKEN_BYTES, AnswerTooLarge, AnswerTooSlow, raise_hint
 from ._stats import ConnectorStats
 
 log = logging.getLogger("podium.connectors")
@@ -115,12 +116,15 @@ class HttpAuth:
         check_url: Any = None,
         timeout: float = 30.0,
         max_response_bytes: int = MAX_TOKEN_BYTES,
+        deadline: float | None = None,
     ) -> None:
         self.static = dict(headers or {})
         self.auth = auth
         self.source: SecretSource | None = None
         limit = min(max_response_bytes, MAX_TOKEN_BYTES)  # a token answer is a few kilobytes
-        self.oauth = OAuth2Token(auth, self, stats=stats, check_url=check_url, timeout=timeout, limit=limit) if auth and str(
+        self.oauth = OAuth2Token(
+            auth, self, stats=stats, check_url=check_url, timeout=timeout, limit=limit, deadline=deadline
+        ) if auth and str(
             auth["type"]
         ).startswith("oauth2") else None
         self.refs = sorted(
@@ -227,11 +231,13 @@ class OAuth2Token:
 
     def __init__(
         self, auth: dict[str, Any], creds: HttpAuth, *, stats: ConnectorStats, check_url: Any, timeout: float,
-        limit: int = MAX_TOKEN_BYTES,
+        limit: int = MAX_TOKEN_BYTES, deadline: float | None = None,
     ) -> None:
         self.auth = auth
         self.limit = limit
         """The token endpoint's answer's bytes (decompressed) read at most."""
+        self.deadline = default_deadline(timeout) if deadline is None else deadline
+        """Seconds for one whole token request (the connector's ``deadline``)."""
         self.creds = creds
         self.stats = stats
         self.check_url = check_url
@@ -353,7 +359,7 @@ class OAuth2Token:
                 timeout=self.timeout,
                 trust_env=False,
                 follow_redirects=False,
-                transport=capped_transport(httpx, pinned_transport(httpx, lambda: self._pinned), self.limit),
+                transport=capped_transport(httpx, pinned_transport(httpx, lambda: self._pinned), self.limit, self.deadline),
             )
             self._clients[loop] = oauth
         oauth.client_secret = secret  # read at each request: a rotated secret is used at once
@@ -384,6 +390,12 @@ class OAuth2Token:
         except httpx.TransportError as exc:
             raise ConnectorError(
                 f"OAuth2 token endpoint {url} could not be reached ({type(exc).__name__})", retryable=True
+            ) from None
+        except AnswerTooSlow as exc:
+            raise ConnectorError(
+                f"OAuth2 token endpoint {url} did not answer in full within {exc.deadline:g} s (the connector's "
+                "deadline); no token was taken, trying again",
+                retryable=True,
             ) from None
         except AnswerTooLarge:
             raise ConnectorError(

@@ -139,11 +139,19 @@ class Unreadable(str):
     __slots__ = ()
 
 
-def decode(data: bytes | str, limit: int | None = None) -> Any:
+def decode(data: bytes | str, limit: int | None = None, *, read: bool = False) -> Any:
     """A body as JSON data, or as text when it is not JSON; :class:`Unreadable` when it is JSON
     nested too deep to read (a hostile publisher's ``[[[[...``: RecursionError is no ValueError),
-    or when it is over ``limit`` bytes (a trigger's ``max_message_bytes``: not read, nor started)."""
+    or when it is over ``limit`` bytes (a trigger's ``max_message_bytes``: not read, nor started).
+    ``read``: for a connector's read operation, whose messages are each at most :data:`MAX_PAYLOAD`
+    (what Podium publishes at most; a larger one is a note saying so)."""
     size = len(data) if isinstance(data, bytes | bytearray) else len(data.encode("utf-8", "replace"))
+    if read and size > MAX_PAYLOAD:
+        return Unreadable(
+            f"[message too large: its body is {size:,} bytes, over the {MAX_PAYLOAD:,} bytes a read returns of one "
+            "message (what Podium publishes at most), so it was not read; have the publisher store the data and "
+            "send a reference]"
+        )
     if limit is not None and size > limit:
         return Unreadable(
             f"[message too large: its body is {size:,} bytes, over the trigger's max_message_bytes ({limit:,}), so it "

@@ -80,7 +80,7 @@ def gone_error(
     link = successor(headers) or state.deprecated.get(operation, {}).get("successor", "")
     if status != 410 and not (status == 404 and link):  # a plain 404 is a missing record, not a version
         return None
-    said = " ".join(body.split())[:200] or "(no body)"
+    said = " ".join(body[:400].split())[:200] or "(no body)"  # not the whole body split into words
 
     def told(server: str) -> str:
         return (

@@ -180,7 +180,7 @@ class MqttConnector(BrokerConnector):
             async def collect() -> None:
                 async for m in client.messages:
                     if m.retain:
-                        out.append(_message(m).envelope())
+                        out.append(_message(m, read=True).envelope())  # each at most MAX_PAYLOAD
                         if len(out) >= limit:
                             return
 
@@ -251,8 +251,8 @@ class MqttConnector(BrokerConnector):
                 await client.__aexit__(None, None, None)
 
 
-def _message(m: aiomqtt.Message, limit: int | None = None) -> Message:
+def _message(m: aiomqtt.Message, limit: int | None = None, *, read: bool = False) -> Message:
     props = dict(getattr(m.properties, "UserProperty", None) or []) if m.properties is not None else {}
     raw = m.payload if isinstance(m.payload, bytes | bytearray) else str(m.payload or "").encode()
     key = props.get(KEY_PROPERTY) or digest(str(m.topic), raw)
-    return Message(key=key, source=str(m.topic), payload=decode(bytes(raw), limit), headers=dict(props), redelivered=False)
+    return Message(key=key, source=str(m.topic), payload=decode(bytes(raw), limit, read=read), headers=dict(props), redelivered=False)

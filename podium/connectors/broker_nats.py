@@ -196,7 +196,7 @@ class NatsConnector(BrokerConnector):
                 {
                     "seq": raw.seq,
                     "subject": raw.subject,
-                    "payload": decode(raw.data or b""),
+                    "payload": decode(raw.data or b"", read=True),  # at most MAX_PAYLOAD
                     "headers": headers,
                     "msg_id": headers.get("Nats-Msg-Id"),
                 }

@@ -160,7 +160,7 @@ class RedisConnector(BrokerConnector):
             if not isinstance(after, str) or not re.match(_ENTRY_ID, after):
                 raise ConnectorError(f"redis: `after` must be an entry id like 1700000000000-0, got {after!r}")
             rows = await self._guard(r.xrange(stream, min=f"({after}", count=limit))
-        messages = [_entry(stream, i, f) for i, f in rows]
+        messages = [_entry(stream, i, f, read=True) for i, f in rows]  # each at most MAX_PAYLOAD
         return {"messages": messages, "cursor": messages[-1]["id"] if messages else after}
 
     # -- consuming -------------------------------------------------------------------------------
@@ -217,12 +217,12 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
-def _entry(stream: str, entry_id: Any, fields: dict[Any, Any], limit: int | None = None) -> dict[str, Any]:
+def _entry(stream: str, entry_id: Any, fields: dict[Any, Any], limit: int | None = None, *, read: bool = False) -> dict[str, Any]:
     f = {_text(k): v for k, v in (fields or {}).items()}
     return {
         "id": _text(entry_id),
         "stream": stream,
-        "payload": decode(f.get("payload", b"null"), limit),
+        "payload": decode(f.get("payload", b"null"), limit, read=read),
         "msg_id": _text(f["message_id"]) if "message_id" in f else None,
         "headers": {k[2:]: _text(v) for k, v in f.items() if k.startswith("h:")},
     }

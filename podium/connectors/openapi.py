@@ -32,7 +32,7 @@ from ..models._http import httpx_module, retry_after
 from ..tools._echo import mask_echoed
 from ..tools._network import Pinned, pin, resolve_checked
 from . import _versions
-from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
+from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, AnswerTooSlow, raise_hint, reading, slow_hint
 from ._auth import HttpAuth, SecretSource, parse_auth
 from ._base import Connector, Operation, check_json_body
 from ._contracts import from_openapi
@@ -143,6 +143,7 @@ class OpenApiConnector(Connector):
         token: Any = None,
         secrets: SecretSource | None = None,
         max_response_bytes: int | str = MAX_RESPONSE_BYTES,
+        deadline: float | str | None = None,
     ) -> None:
         doc = load_spec(spec)
         servers = doc.get("servers") or [{}]
@@ -152,11 +153,13 @@ class OpenApiConnector(Connector):
             raise ConfigError(f"an openapi connector needs an absolute http(s) base_url, got {url!r}")
         self.base_url = url.rstrip("/")
         self.allow_private = allow_private
-        self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
-        """An answer's bytes (decompressed) read at most: a larger success fails the call."""
+        self.max_response_bytes, self.deadline, self._pool = reading(self.kind, max_response_bytes, deadline, timeout)
+        """An answer's bytes (decompressed) read at most, a larger success failing the call; and the
+        seconds for one whole request (connecting, sending, reading the whole answer), by default
+        the larger of 120 and four times ``timeout`` (the wait for one read)."""
         self.credentials = HttpAuth(
             headers, parse_auth(auth, token=token), stats=self.stats, check_url=self._check_token_url, timeout=timeout,
-            max_response_bytes=self.max_response_bytes,
+            max_response_bytes=self.max_response_bytes, deadline=self.deadline,
         )  # fmt: skip
         """Headers and credentials, resolved at call time (``secret:NAME``, OAuth2: see ``_auth``)."""
         self.credentials.source = secrets
@@ -175,7 +178,6 @@ class OpenApiConnector(Connector):
                 spec_op = item.get(method)
                 if isinstance(spec_op, dict) and spec_op.get("operationId"):
                     self._add(doc, path, method.upper(), spec_op, item.get("parameters") or [])
-        self._pool = capped_pool(self.max_response_bytes, timeout)
 
     def _add(self, doc: dict[str, Any], path: str, method: str, op: dict[str, Any], shared: list[Any]) -> None:
         name = re.sub(r"[^A-Za-z0-9_]", "_", str(op["operationId"]))
@@ -239,7 +241,7 @@ class OpenApiConnector(Connector):
             response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", "breaker": self.breaker.state}
-        except (httpx.TransportError, AnswerTooLarge) as exc:
+        except (httpx.TransportError, httpx.DecodingError, AnswerTooLarge, AnswerTooSlow) as exc:
             return {"ok": False, "error": f"{type(exc).__name__}", "breaker": self.breaker.state}
         return {"ok": response.status_code < 500, "status": response.status_code, "breaker": self.breaker.state}
 
@@ -312,10 +314,19 @@ class OpenApiConnector(Connector):
                 ) from exc
             except AnswerTooLarge as exc:
                 raise self._too_large(operation, method, exc.limit) from None
+            except AnswerTooSlow as exc:
+                raise self._too_slow(operation, method, exc) from None
             if response.status_code != 401 or attempt == 2 or not await self.credentials.rejected(mark):
                 break
         status = response.status_code
         where = f"openapi connector {self.title or self.base_url!r}"
+        if 300 <= status < 400 and status != 304:  # its page is no answer of the operation's
+            raise ConnectorError(
+                f"{where}: {operation} ({method} {self._routes[operation].path}) answered HTTP {status}, a redirect, "
+                "which is not followed (the host checked is the host reached); set base_url to the address the API "
+                "answers at",
+                operation=operation, status=status,
+            )  # fmt: skip
         if status >= 400:
             route = f"{method} {self._routes[operation].path}"  # the template: the URL holds the arguments
             gone = _versions.gone_error(self, operation, where, route, status, response.headers, response.text)
@@ -350,6 +361,23 @@ class OpenApiConnector(Connector):
             f"openapi connector {self.title or self.base_url!r}: {operation} ({route}) answered with more than "
             f"{limit:,} bytes, its max_response_bytes; the answer was not read further and the call failed.{applied} "
             f"Ask for less (a page, a filter), or {raise_hint(self.kind)}",
+            operation=operation,
+        )
+
+    def _too_slow(self, operation: str, method: str, late: AnswerTooSlow) -> ConnectorError:
+        """A request not answered in full within ``deadline``: a read is asked again; a write is
+        not (the system may have applied it, or did, if it had begun a success)."""
+        route = f"{method} {self._routes[operation].path}"
+        said = f"{self.kind} connector {self.title or self.base_url!r}: {operation} ({route}) was not answered in full {late.within}"
+        if method in _SAFE:
+            return ConnectorError(
+                f"{said}; it is asked again. If its answers take this long, {slow_hint(self.kind)}",
+                retryable=True, operation=operation,
+            )  # fmt: skip
+        applied = late.applied("The system", "applied it", "applied it")
+        return ConnectorError(
+            f"{said}. {applied}; it is not made again (that could apply it twice). Check in the system what it did; "
+            f"if its answers take this long, {slow_hint(self.kind)}",
             operation=operation,
         )
 

@@ -12,7 +12,8 @@ address that was checked. Every request carries the call's ``Idempotency-Key`` (
 retries, resumes and outbox re-deliveries): a receiver that honours it applies the message once.
 HTTP 429 and 5xx are retryable and honour ``Retry-After``; other 4xx and redirects are not.
 A webhook URL's path is its secret (Slack's is), so messages only ever name its scheme and host.
-The receiver's answer is read up to ``max_response_bytes`` (10 MiB by default; see ``_answers``).
+The receiver's answer is read up to ``max_response_bytes`` (10 MiB by default), each request within
+``deadline`` seconds (by default the larger of 120 and four times ``timeout``; see ``_answers``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..models._http import httpx_module, retry_after
 from ..secret import Secret
 from ..tools._echo import header_credentials, mask_echoed, url_credentials
 from ..tools._network import pin, resolve_checked
-from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, byte_limit, capped_pool, raise_hint
+from ._answers import MAX_RESPONSE_BYTES, AnswerTooLarge, AnswerTooSlow, raise_hint, reading, slow_hint
 from ._base import Connector, Operation, check_json_body
 
 _RETRYABLE = {408, 425, 429, 500, 502, 503, 504}
@@ -62,6 +63,7 @@ class WebhookConnector(Connector):
         allow_private: bool = False,
         timeout: float = 10.0,
         max_response_bytes: int | str = MAX_RESPONSE_BYTES,
+        deadline: float | str | None = None,
     ) -> None:
         self._url = url if isinstance(url, Secret) else Secret(str(url or ""))
         parts = urlsplit(self._url.reveal())
@@ -73,9 +75,9 @@ class WebhookConnector(Connector):
         """Scheme and host: what messages and the health report show (never the path)."""
         self.headers = dict(headers or {})
         self.allow_private = bool(allow_private) and str(allow_private).lower() not in ("false", "0", "no")
-        self.max_response_bytes = byte_limit(max_response_bytes, self.kind)
-        """The receiver's answer's bytes (decompressed) read at most: a larger success fails the call."""
-        self._pool = capped_pool(self.max_response_bytes, timeout)
+        self.max_response_bytes, self.deadline, self._pool = reading(self.kind, max_response_bytes, deadline, timeout)
+        """The receiver's answer's bytes (decompressed) read at most, a larger success failing the call;
+        the seconds for one whole request (by default the larger of 120 and four times ``timeout``)."""
 
     def operations(self) -> list[Operation]:
         return [
@@ -111,7 +113,7 @@ class WebhookConnector(Connector):
             response = await self._pool.get().request("HEAD", target, headers=host, extensions=extensions or None)
         except CapabilityDenied:
             return {"ok": False, "error": "the host is not allowed", **base}
-        except (httpx.TransportError, AnswerTooLarge) as exc:
+        except (httpx.TransportError, httpx.DecodingError, AnswerTooLarge, AnswerTooSlow) as exc:
             return {"ok": False, "error": type(exc).__name__, **base}
         return {"ok": response.status_code < 500, "status": response.status_code, **base}
 
@@ -168,6 +170,13 @@ class WebhookConnector(Connector):
                 f"webhook connector ({self.where}): {operation} was answered with more than {exc.limit:,} bytes, its "
                 "max_response_bytes; the answer was not read further and the call failed. The receiver took the "
                 f"message (it answered with success); it is not sent again. If its answers are this large, {raise_hint(self.kind)}",
+                operation=operation,
+            ) from None
+        except AnswerTooSlow as exc:  # it may have taken the message: sending it again could post it twice
+            took = exc.applied("The receiver", "took the message", "taken the message")
+            raise ConnectorError(
+                f"webhook connector ({self.where}): {operation} was not answered in full {exc.within}. {took}; it is not "
+                f"sent again (that could post it twice). If its answers take this long, {slow_hint(self.kind)}",
                 operation=operation,
             ) from None
         status = response.status_code

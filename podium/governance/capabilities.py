@@ -213,12 +213,22 @@ def _check_http(t: dict[str, Any]) -> dict[str, Any]:
             )
     if t.get("description"):
         out["description"] = str(t["description"])
+    from ..tools._reading import byte_limit, deadline_seconds
+
+    if t.get("max_response_bytes") is not None:  # how much of an answer, and how long, the tool reads
+        out["max_response_bytes"] = byte_limit(t["max_response_bytes"], "an http tool")
+    if t.get("deadline") is not None:
+        out["deadline"] = deadline_seconds(t["deadline"], "an http tool", None)
     return out
 
 
 def _check_mcp(t: dict[str, Any]) -> dict[str, Any]:
     if t.get("url"):
         out: dict[str, Any] = {"url": check_url(str(t["url"]), "the MCP server URL")}
+        if t.get("max_response_bytes") is not None:  # an answer's bytes, an event's, read at most
+            from ..tools._reading import byte_limit
+
+            out["max_response_bytes"] = byte_limit(t["max_response_bytes"], "an MCP server")
     else:
         command = t.get("command")
         if isinstance(command, str):

@@ -96,13 +96,20 @@ class Webhook(Channel):
 
         body = alert.to_dict()
         problem = ""
-        async with httpx.AsyncClient(timeout=self.timeout) as http:
+        from ..tools._reading import ERROR_BYTES, AnswerTooLarge, AnswerTooSlow, capped, default_deadline
+
+        # The receiver's answer is read up to 64 KiB (only its first 200 characters are quoted), each
+        # attempt within a deadline; the environment's proxy is kept (through the cap).
+        transport = capped(ERROR_BYTES, default_deadline(self.timeout), trust_env=True)
+        async with httpx.AsyncClient(timeout=self.timeout, trust_env=False, transport=transport) as http:
             for attempt in range(self.retries + 1):
                 if attempt:
                     await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
                 try:
                     r = await http.post(self.url, json=body, headers=self.headers)
-                except httpx.HTTPError as exc:
+                except AnswerTooLarge:
+                    return  # a success whose answer is long: delivered (asking again would send it twice)
+                except (httpx.HTTPError, AnswerTooSlow) as exc:
                     problem = f"{type(exc).__name__}: {exc}"
                     continue
                 if r.status_code < 300:

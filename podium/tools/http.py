@@ -9,12 +9,24 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ..models._errors import ToolError
-from ..models._http import RETRYABLE_STATUS, ClientPool, httpx_module, retry_after
+from ..models._http import RETRYABLE_STATUS, httpx_module, retry_after
 from ._base import Tool, call_key
 from ._echo import header_credentials, mask_echoed
 from ._network import check_host
+from ._reading import (
+    MAX_RESPONSE_BYTES,
+    AnswerTooLarge,
+    AnswerTooSlow,
+    byte_limit,
+    capped_pool,
+    deadline_seconds,
+)
 
 _SAFE = ("GET", "HEAD", "OPTIONS")
+_RAISE = (
+    "; raise the tool's max_response_bytes (HttpTool(..., max_response_bytes=N), or podium tools add NAME --http URL "
+    "--max-response-bytes N)"
+)
 
 
 class HttpTool(Tool):
@@ -24,6 +36,12 @@ class HttpTool(Tool):
     in the query string for GET and DELETE, else in a JSON body. HTTP 429 and 5xx are retryable
     :class:`~podium.models.ToolError`s carrying Retry-After; other 4xx are final. Inside a run, a
     POST, PUT, PATCH or DELETE sends the tool call's ``Idempotency-Key`` (:func:`call_key`).
+
+    The answer is read up to ``max_response_bytes`` (decoded; 10 MiB by default): a larger success
+    is a non-retryable error that quotes none of it. Each request is given ``deadline`` seconds in
+    all (connecting, sending, reading the whole answer; by default the larger of 120 and four times
+    ``timeout``, the wait for one read): past it, a GET is retryable, a write is not (the endpoint
+    may have applied it).
 
     :param parameters: JSON Schema of the arguments (the model sees it).
     """
@@ -39,6 +57,8 @@ class HttpTool(Tool):
         headers: dict[str, str] | None = None,
         timeout: float = 30.0,
         allow_private: bool = True,
+        max_response_bytes: int | str = MAX_RESPONSE_BYTES,
+        deadline: float | str | None = None,
     ) -> None:
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
             raise ValueError(f"tool name {name!r}: use 1-64 letters, digits, '_' or '-'")
@@ -55,8 +75,11 @@ class HttpTool(Tool):
         self._placeholders = set(placeholders)
         self.headers = dict(headers or {})
         self.allow_private = allow_private
-        # Not following redirects, and no proxy from the environment: the host checked is the host reached.
-        self._pool = ClientPool(timeout=timeout, follow_redirects=False, trust_env=allow_private)
+        self.max_response_bytes = byte_limit(max_response_bytes, f"http tool {name!r}", _RAISE)
+        self.deadline = deadline_seconds(deadline, f"http tool {name!r}", timeout)
+        # Not following redirects, and no proxy from the environment unless private addresses are
+        # allowed (then nothing is checked): the host checked is the host reached.
+        self._pool = capped_pool(self.max_response_bytes, timeout, self.deadline, trust_env=allow_private)
 
     def expand(self, args: dict[str, Any]) -> str:
         """The URL with its placeholders filled, each value percent-encoded as one path segment
@@ -118,7 +141,25 @@ class HttpTool(Tool):
             )
         except httpx.TransportError as exc:
             raise ToolError(f"tool {self.name!r}: cannot reach {url}: {exc!r}", retryable=True) from exc
+        except httpx.DecodingError as exc:  # an answer in a coding not asked for, or broken: the same again
+            raise ToolError(f"tool {self.name!r}: {self.method} {url}: {exc}", retryable=False) from None
+        except AnswerTooLarge as exc:  # none of it is quoted: a model reads this
+            applied = "" if self.method in _SAFE else " The endpoint applied it (it answered with success); it is not sent again."
+            raise ToolError(
+                f"tool {self.name!r}: {self.method} {url} answered with more than {exc.limit:,} bytes, its "
+                f"max_response_bytes; the answer was not read further and none of it is given.{applied} Ask for less, "
+                f"or {_RAISE.removeprefix('; ')}",
+                retryable=False,
+            ) from None
+        except AnswerTooSlow as exc:
+            raise self._too_slow(url, exc) from None
         sent = header_credentials(self.headers)  # masked where an answer echoes them
+        if 300 <= response.status_code < 400 and response.status_code != 304:  # its page is no answer
+            raise ToolError(
+                f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code}, a redirect, which is not "
+                "followed (the host checked is the host reached); register the address the endpoint answers at",
+                retryable=False,
+            )
         if response.status_code >= 400:
             raise ToolError(
                 f"tool {self.name!r}: {self.method} {url} answered HTTP {response.status_code}: "
@@ -137,6 +178,20 @@ class HttpTool(Tool):
                     retryable=self.method in _SAFE,
                 ) from exc
         return mask_echoed(response.text, sent)
+
+    def _too_slow(self, url: str, late: AnswerTooSlow) -> ToolError:
+        said = f"tool {self.name!r}: {self.method} {url} was not answered in full {late.within}"
+        hint = (
+            "raise the tool's deadline (HttpTool(..., deadline=SECONDS), or podium tools add NAME --http URL "
+            "--deadline SECONDS)"
+        )
+        if self.method in _SAFE:
+            return ToolError(f"{said}; it may be asked again. If its answers take this long, {hint}", retryable=True)
+        applied = late.applied("The endpoint", "applied it", "applied it")
+        return ToolError(
+            f"{said}. {applied}; it is not sent again (that could apply it twice). If its answers take this long, {hint}",
+            retryable=False,
+        )
 
     async def aclose(self) -> None:
         await self._pool.aclose()

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import CapabilityDenied, install_hint
 from ..models._errors import ModelNotAvailable, ToolError
 from ._base import Tool, Toolset
+from ._reading import MAX_RESPONSE_BYTES, byte_limit
 
 
 def _mcp() -> Any:
@@ -56,6 +57,9 @@ class MCPToolset(Toolset):
         by the SDK: a DNS answer that changes in between is not followed). Servers registered for
         workflow files get ``False`` unless their entry allows private addresses.
     :param registered_as: the capability registry's name for the server, for messages.
+    :param max_response_bytes: for a URL: an answer that is no event stream (a JSON answer) is cut
+        off past this many bytes (decoded), and each event of an event stream is at most this many
+        (the SDK's ``max_sse_event_size``); 10 MiB by default.
     """
 
     def __init__(
@@ -69,8 +73,10 @@ class MCPToolset(Toolset):
         timeout: float | None = 60.0,
         allow_private: bool = True,
         registered_as: str | None = None,
+        max_response_bytes: int | str = MAX_RESPONSE_BYTES,
     ) -> None:
         self.server = server
+        self.max_response_bytes = byte_limit(max_response_bytes, f"MCP server {registered_as or server!r}")
         self.allow_private = allow_private
         self.registered_as = registered_as
         self.env = env
@@ -103,29 +109,36 @@ class MCPToolset(Toolset):
             )
         return self.server
 
-    async def _pinned(self, stack: contextlib.AsyncExitStack) -> Any:
-        """The SDK's streamable HTTP transport for :attr:`server`, over an HTTP client that connects
-        to the address checked now (see ``allow_private``)."""
+    async def _http(self, stack: contextlib.AsyncExitStack) -> Any:
+        """The SDK's streamable HTTP transport for :attr:`server`, over an HTTP client that reads
+        answers up to ``max_response_bytes`` and, unless ``allow_private``, connects to the address
+        checked now."""
         import httpx2  # the MCP SDK's HTTP client library
         from mcp.client.streamable_http import streamable_http_client
 
         from ._network import pinned_transport, resolve_checked
+        from ._reading import EnvProxies, streamed_transport
 
-        name = self.registered_as
-        pinned = await resolve_checked(
-            self.server,
-            allow_private=False,
-            what=f"MCP server {name or self.server!r}",
-            fix=f"podium tools add {name or 'NAME'} --mcp-url {self.server} --allow-private",
-        )
+        inner: Any
+        if self.allow_private:  # nothing checked: the environment's proxy, as the SDK's own client
+            inner = EnvProxies(httpx2, httpx2.AsyncHTTPTransport())
+        else:
+            name = self.registered_as
+            pinned = await resolve_checked(
+                self.server,
+                allow_private=False,
+                what=f"MCP server {name or self.server!r}",
+                fix=f"podium tools add {name or 'NAME'} --mcp-url {self.server} --allow-private",
+            )
+            inner = pinned_transport(httpx2, pinned)
         http = await stack.enter_async_context(
             httpx2.AsyncClient(
-                transport=pinned_transport(httpx2, pinned),
+                transport=streamed_transport(httpx2, inner, self.max_response_bytes),
                 timeout=httpx2.Timeout(30.0, read=300.0),  # the SDK's own: a response stream stays open
                 trust_env=False,
             )
         )
-        return streamable_http_client(self.server, http_client=http)
+        return streamable_http_client(self.server, http_client=http, max_sse_event_size=self.max_response_bytes)
 
     async def _connected(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -148,8 +161,8 @@ class MCPToolset(Toolset):
         mcp = _mcp()
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if isinstance(target, str) and not self.allow_private:
-                    target = await self._pinned(stack)
+                if isinstance(target, str):
+                    target = await self._http(stack)
                 client = await stack.enter_async_context(mcp.Client(target, read_timeout_seconds=self.timeout))
                 self._client = client
                 ready.set_result(None)

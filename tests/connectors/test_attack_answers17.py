@@ -16,7 +16,6 @@ import contextlib
 import gzip
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -25,6 +24,10 @@ import pytest
 
 from podium import ConfigError, ConnectorError
 from podium.connectors import open_connector
+from podium.connectors.webhook import (
+    WebhookConnector,  # the shipped one (the docs' example replaces the kind)
+)
+from tests.local_http import serving
 
 MIB = 1024 * 1024
 BOMB = gzip.compress(b'"' + b"0" * (20 * MIB) + b'"')  # about 20 KB on the wire, 20 MiB read
@@ -79,14 +82,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def system() -> Iterator[str]:
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with serving(_Handler) as url:
+        yield url
 
 
 def _op(op_id: str, method: str = "get", query: bool = False) -> dict[str, Any]:
@@ -165,7 +162,7 @@ async def test_an_error_answer_without_end_is_cut_and_still_retried(system: str)
 
 
 async def test_attack_a_webhook_receiver_that_answers_without_end(system: str) -> None:
-    hook = open_connector("webhook", url=system + "/hook", allow_private=True, max_response_bytes=64 * 1024)
+    hook = WebhookConnector(url=system + "/hook", allow_private=True, max_response_bytes=64 * 1024)
     try:
         with pytest.raises(ConnectorError) as err:
             await _bounded(hook.guarded_call("post", {"text": "hi"}))
@@ -176,7 +173,7 @@ async def test_attack_a_webhook_receiver_that_answers_without_end(system: str) -
         assert "/hook" not in message  # the URL's path is the webhook's secret
     finally:
         await hook.close()
-    small = open_connector("webhook", url=system + "/small", allow_private=True)
+    small = WebhookConnector(url=system + "/small", allow_private=True)
     try:
         assert await small.guarded_call("post", {"text": "hi"}) == {"status": 200, "response": {"ok": True}}
     finally:
@@ -204,7 +201,7 @@ async def test_attack_a_token_endpoint_that_answers_without_end(system: str) -> 
 @pytest.mark.parametrize("value", [0, -1, "ten", 1.5, True])
 def test_max_response_bytes_is_a_whole_number_of_bytes(value: Any) -> None:
     with pytest.raises(ConfigError, match="max_response_bytes is a whole number of bytes"):
-        open_connector("webhook", url="https://hooks.example.com/x", max_response_bytes=value)
+        WebhookConnector(url="https://hooks.example.com/x", max_response_bytes=value)
 
 
 # -- broker messages ---------------------------------------------------------------------------------------
@@ -265,3 +262,31 @@ def test_a_triggers_max_message_bytes_is_checked() -> None:
     for bad in (0, "big", 2.5, True):
         with pytest.raises(ConfigError, match="max_message_bytes"):
             check_source("amqp", {"queue": "q", "max_message_bytes": bad}, name="w")
+
+
+async def test_attack_a_read_operation_returns_a_message_of_any_size() -> None:
+    """A step's ``read`` of a Redis stream returned each entry whole (an entry may be 512 MB, and a
+    read takes up to 1000): one larger than what Podium publishes (1 MiB) is now a note saying so,
+    and the entries around it are read. (NATS refuses such a message itself: its server's
+    max_payload is 1 MB unless raised; its ``fetch`` applies the same bound.)"""
+    kind = "redis"
+    from .brokers import HARNESSES
+    from .conftest import need_broker
+
+    need_broker(kind)
+    h = HARNESSES[kind]()
+    await h.setup()
+    conn = h.connector()
+    try:
+        await h.publish_raw({"order": 1}, "small-1")
+        await h.publish_raw({"notes": "n" * (2 * MIB)}, "big-2")
+        await h.publish_raw({"order": 3}, "small-3")
+        got = await conn.call("read", {"stream": h.name, "limit": 10})
+        payloads = [m["payload"] for m in got["messages"]]
+        assert payloads[0] == {"order": 1} and payloads[2] == {"order": 3}, payloads[:1]
+        note = payloads[1]
+        assert isinstance(note, str), type(note)
+        assert isinstance(note, str) and "too large" in note and "1,048,576" in note and len(note) < 600, note[:600]
+    finally:
+        await conn.close()
+        await h.cleanup()
