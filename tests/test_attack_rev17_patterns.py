@@ -80,3 +80,33 @@ def test_attack_a_planners_argument_holds_the_engine_on_a_skills_pattern():
     problems = validate_plan(plan, Skills([skill]))
     assert time.thread_time() - t0 < 2
     assert any("does not match" in p.message for p in problems), problems
+
+
+def test_attack_an_objects_keys_hold_the_engine_on_a_pattern_properties_pattern():
+    """``patternProperties`` (and ``additionalProperties`` beside it, which looks the keys up in the
+    same patterns) matched an object's keys with ``re``: the sender of an event picks the keys. They
+    are matched as values are now, within the same bound (the review's left item)."""
+    from podium.models._patterns import validate
+
+    schema = {"type": "object", "patternProperties": {WORSE: {"type": "integer"}}, "additionalProperties": False}
+    t0 = time.thread_time()
+    with pytest.raises(Exception, match="took longer"):
+        validate({WORST: 1}, schema)
+    assert time.thread_time() - t0 < 2
+    validate({"aaaa": 1}, schema)  # a key the pattern matches, its value checked
+    with pytest.raises(Exception, match="is not of type 'integer'"):
+        validate({"aa": "x"}, schema)
+    with pytest.raises(Exception, match="do not match any of the regexes|does not match any of the regexes"):
+        validate({"b": 1}, schema)
+    named = {"type": "object", "properties": {"id": {"type": "string"}}, "additionalProperties": False}
+    validate({"id": "x"}, named)
+    with pytest.raises(Exception, match="Additional properties are not allowed"):
+        validate({"id": "x", "other": 1}, named)
+    loose = {"type": "object", "patternProperties": {"^x_": {"type": "string"}}, "additionalProperties": {"type": "integer"}}
+    validate({"x_a": "s", "n": 2}, loose)
+    with pytest.raises(Exception, match="is not of type 'integer'"):
+        validate({"x_a": "s", "n": "two"}, loose)
+    t0 = time.thread_time()
+    with pytest.raises(Exception, match="took longer"):
+        validate({WORST: 1}, {"type": "object", "patternProperties": {WORSE: {}}})
+    assert time.thread_time() - t0 < 2

@@ -82,7 +82,51 @@ def bounded(base: Any) -> Any:
         if not found:
             yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
 
-    return jsonschema.validators.extend(base, {"pattern": pattern})
+    def pattern_properties(validator: Any, patterns: Mapping[str, Any], instance: Any, schema: Any) -> Iterator[Any]:
+        # the keys of an object from outside against the schema's patterns: the same bound as values
+        if not validator.is_type(instance, "object"):
+            return
+        for patrn, subschema in patterns.items():
+            for key, value in instance.items():
+                try:
+                    found = search(patrn, key)
+                except ValueError as exc:
+                    yield jsonschema.ValidationError(f"key {key[:60]!r}: {exc}")
+                    return
+                if found:
+                    yield from validator.descend(value, subschema, path=key, schema_path=patrn)
+
+    def additional_properties(validator: Any, extra: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        # jsonschema weeds out the keys a patternProperties pattern matches with `re`: here, bounded
+        if not validator.is_type(instance, "object"):
+            return
+        named, patterns = schema.get("properties", {}), list(schema.get("patternProperties", {}))
+        extras = []
+        for key in instance:
+            if key in named:
+                continue
+            try:
+                if any(search(patrn, key) for patrn in patterns):
+                    continue
+            except ValueError as exc:
+                yield jsonschema.ValidationError(f"key {key[:60]!r}: {exc}")
+                return
+            extras.append(key)
+        if validator.is_type(extra, "object"):
+            for key in extras:
+                yield from validator.descend(instance[key], extra, path=key)
+        elif not extra and extras:
+            shown = ", ".join(repr(k) for k in sorted(extras))
+            yield jsonschema.ValidationError(
+                f"{shown} {'does' if len(extras) == 1 else 'do'} not match any of the regexes: {', '.join(map(repr, sorted(patterns)))}"
+                if patterns
+                else f"Additional properties are not allowed ({shown} {'was' if len(extras) == 1 else 'were'} unexpected)"
+            )
+
+    return jsonschema.validators.extend(
+        base,
+        {"pattern": pattern, "patternProperties": pattern_properties, "additionalProperties": additional_properties},
+    )
 
 
 def validate(instance: Any, schema: Mapping[str, Any]) -> None:
