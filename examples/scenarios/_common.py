@@ -364,12 +364,16 @@ INJECTION = re.compile(
     r"\[/?INST\]|<</?SYS>>", re.I)
 
 
+def _as_read(text: str) -> str:
+    """``text`` as a person reads it: full-width letters as the letters they are, no invisible format characters."""
+    return "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
+
+
 def steers_model(text: str) -> str | None:
     """The words of ``text`` addressed to a model (:data:`INJECTION`), or None. Read as a person reads them: full-width
     letters as the letters they are, and without invisible format characters (``Ign\u200bore previous
     instructions``, with a zero-width space, passed the rule as written)."""
-    plain = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
-    found = INJECTION.search(plain)
+    found = INJECTION.search(_as_read(text))
     return " ".join(found.group(0).split()) if found else None
 
 
@@ -393,8 +397,7 @@ SECURITY = re.compile(
 def security_matter(text: str) -> str | None:
     """The words of ``text`` reporting a security matter (:data:`SECURITY`), read as :func:`steers_model` reads, or
     None."""
-    plain = "".join(c for c in unicodedata.normalize("NFKC", text) if unicodedata.category(c) != "Cf")
-    found = SECURITY.search(plain)
+    found = SECURITY.search(_as_read(text))
     return " ".join(found.group(0).split()) if found else None
 
 
